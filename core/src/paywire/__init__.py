@@ -1,0 +1,1 @@
+"""paywire: a payment-gateway framework."""

@@ -1,0 +1,178 @@
+"""Typed errors with one root, `PaywireError`.
+
+Every error says whether retrying can help (`retryable`) and whether the request may already have
+reached the provider (`may_have_been_sent`): the two facts a caller needs to decide between
+retrying with the same idempotency key, reconciling, and giving up. Provider codes are kept, never
+hidden behind a generic message. Messages never contain secrets.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "AuthenticationError",
+    "BuyerActionRequired",
+    "ConfigurationError",
+    "Declined",
+    "IdempotencyConflict",
+    "InvalidRequest",
+    "OutcomeUnknown",
+    "PaywireError",
+    "PluginError",
+    "ProviderUnavailable",
+    "RateLimited",
+    "StateError",
+    "TransportError",
+    "UnsupportedOperation",
+    "WebhookVerificationError",
+]
+
+
+class PaywireError(Exception):
+    """Root of every paywire error.
+
+    :param message: what went wrong and what to do about it.
+    :param provider: the gateway code the error came from, if any.
+    :param code: the provider's own error code (or paywire's where there is none).
+    :param retryable: whether sending again (with the same idempotency key) may succeed.
+    :param may_have_been_sent: whether the provider may have acted on the request.
+    """
+
+    retryable: bool = False
+    may_have_been_sent: bool = False
+    default_customer_message = "The payment could not be processed."
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str | None = None,
+        code: str | None = None,
+        retryable: bool | None = None,
+        may_have_been_sent: bool | None = None,
+        customer_message: str | None = None,
+        debug_id: str | None = None,
+        status: int | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.provider = provider
+        self.code = code
+        if retryable is not None:
+            self.retryable = retryable
+        if may_have_been_sent is not None:
+            self.may_have_been_sent = may_have_been_sent
+        self.customer_message = customer_message or self.default_customer_message
+        self.debug_id = debug_id
+        self.status = status
+        self.details = details or {}
+
+    def __str__(self) -> str:
+        parts = [self.message]
+        if self.provider:
+            parts.append(f"provider={self.provider}")
+        if self.code:
+            parts.append(f"code={self.code}")
+        if self.debug_id:
+            parts.append(f"debug_id={self.debug_id}")
+        return " | ".join(parts)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.message!r}, provider={self.provider!r}, code={self.code!r})"
+
+
+class ConfigurationError(PaywireError):
+    """paywire is set up wrongly: a missing credential, an unknown method, an unsafe URL."""
+
+
+class InvalidRequest(PaywireError):
+    """The request is wrong and was refused; nothing was sent or changed. `param` names the field."""
+
+    default_customer_message = "The payment details are not valid."
+
+    def __init__(self, message: str, *, param: str | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.param = param
+
+
+class StateError(InvalidRequest):
+    """The operation is impossible in the payment's current state (e.g. refund above captured)."""
+
+
+class UnsupportedOperation(InvalidRequest):
+    """The gateway or method does not offer this command or capability."""
+
+
+class Declined(PaywireError):
+    """The provider declined the payment. Not retryable; `decline_code` keeps the provider's reason."""
+
+    may_have_been_sent = True
+    default_customer_message = "Your payment was declined. Please use another payment method."
+
+    def __init__(self, message: str, *, decline_code: str | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.decline_code = decline_code
+
+
+class BuyerActionRequired(PaywireError):
+    """The buyer must act (3-D Secure, approval) before the operation can finish."""
+
+    may_have_been_sent = True
+    default_customer_message = "Please complete the verification requested by your bank."
+
+    def __init__(self, message: str, *, redirect_url: str | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.redirect_url = redirect_url
+
+
+class AuthenticationError(PaywireError):
+    """The provider refused the credentials. Fix the configuration; retrying will not help."""
+
+
+class RateLimited(PaywireError):
+    """The provider asked to slow down. Retryable; `retry_after` is in seconds when given."""
+
+    retryable = True
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+
+
+class ProviderUnavailable(PaywireError):
+    """The provider failed (5xx, maintenance). Retryable with the same idempotency key."""
+
+    retryable = True
+
+
+class TransportError(PaywireError):
+    """The request could not be completed on the network; see `may_have_been_sent`."""
+
+    retryable = True
+
+
+class OutcomeUnknown(TransportError):
+    """The request may have taken effect but no answer arrived: reconcile, never resend with a new key."""
+
+    may_have_been_sent = True
+
+
+class IdempotencyConflict(PaywireError):
+    """An idempotency key was reused with different parameters, or is still in flight."""
+
+
+class WebhookVerificationError(PaywireError):
+    """A webhook failed verification (signature, timestamp, size or format); nothing was applied."""
+
+
+class PluginError(PaywireError):
+    """A plugin failed to load or broke the hook contract; `plugin` and `distribution` name it."""
+
+    def __init__(
+        self, message: str, *, plugin: str | None = None, distribution: str | None = None, **kw: Any
+    ) -> None:
+        super().__init__(message, **kw)
+        self.plugin = plugin
+        self.distribution = distribution

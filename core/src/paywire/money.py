@@ -1,0 +1,184 @@
+"""Money: integer minor units with an ISO 4217 currency.
+
+Amounts are never floats. Parsing refuses more decimals than the currency has instead of rounding,
+and arithmetic or comparison across currencies is an error, so a mistake surfaces where it is made.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from functools import total_ordering
+from typing import Final
+
+from paywire.errors import InvalidRequest
+
+__all__ = ["CURRENCY_EXPONENTS", "Money", "exponent_of"]
+
+# ISO 4217 active codes and their minor-unit exponents (list one, current edition).
+_EXPONENT_0 = "BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX UYI VND VUV XAF XOF XPF"
+_EXPONENT_3 = "BHD IQD JOD KWD LYD OMR TND"
+_EXPONENT_4 = "CLF UYW"
+_EXPONENT_2 = (
+    "AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BMD BND BOB BOV BRL BSD BTN BWP BYN "
+    "BZD CAD CDF CHE CHF CHW CNY COP COU CRC CUP CVE CZK DKK DOP DZD EGP ERN ETB EUR FJD FKP GBP "
+    "GEL GHS GIP GMD GTQ GYD HKD HNL HTG HUF IDR ILS INR IRR JMD KES KGS KHR KPW KYD KZT LAK LBP "
+    "LKR LRD LSL MAD MDL MGA MKD MMK MNT MOP MRU MUR MVR MWK MXN MXV MYR MZN NAD NGN NIO NOK NPR "
+    "NZD PAB PEN PGK PHP PKR PLN QAR RON RSD RUB SAR SBD SCR SDG SEK SGD SHP SLE SOS SRD SSP STN "
+    "SVC SYP SZL THB TJS TMT TOP TRY TTD TWD TZS UAH USD USN UYU UZS VED VES WST XCD XCG YER ZAR "
+    "ZMW ZWG"
+)
+
+CURRENCY_EXPONENTS: Final[dict[str, int]] = {
+    code: exponent
+    for exponent, codes in ((0, _EXPONENT_0), (2, _EXPONENT_2), (3, _EXPONENT_3), (4, _EXPONENT_4))
+    for code in codes.split()
+}
+
+
+def exponent_of(currency: str) -> int:
+    """The number of decimals of an ISO 4217 currency; unknown codes are an `InvalidRequest`."""
+    try:
+        return CURRENCY_EXPONENTS[currency]
+    except (KeyError, TypeError):
+        raise InvalidRequest(
+            f"unknown currency {currency!r}: use an active ISO 4217 code in upper case, such as 'EUR'",
+            param="currency",
+        ) from None
+
+
+@total_ordering
+class Money:
+    """An exact amount: `minor` units (cents, yen, fils, ...) of `currency`.
+
+    Build it with `Money.of("19.99", "EUR")` from a decimal string or `Decimal`, or with
+    `Money.minor_units(1999, "EUR")` from an integer amount of minor units.
+    """
+
+    __slots__ = ("_minor", "_currency")
+    _minor: int
+    _currency: str
+
+    def __init__(self, minor: int, currency: str) -> None:
+        if type(minor) is not int:  # bool and float are refused alike
+            raise InvalidRequest(
+                f"Money needs an int of minor units, got {type(minor).__name__} {minor!r}; "
+                "use Money.of('12.34', currency) for decimal amounts",
+                param="amount",
+            )
+        exponent_of(currency)
+        object.__setattr__(self, "_minor", minor)
+        object.__setattr__(self, "_currency", currency)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("Money is immutable")
+
+    def __reduce__(self) -> tuple[type[Money], tuple[int, str]]:
+        return (Money, (self._minor, self._currency))
+
+    @classmethod
+    def minor_units(cls, minor: int, currency: str) -> Money:
+        """Money from an integer count of minor units (1999 EUR cents is 19.99 EUR)."""
+        return cls(minor, currency)
+
+    @classmethod
+    def of(cls, amount: str | Decimal | int, currency: str) -> Money:
+        """Money from a decimal amount in major units: `Money.of("19.99", "EUR")`.
+
+        A float is refused (it cannot hold most decimal amounts exactly); more decimals than the
+        currency allows is an error rather than a rounding.
+        """
+        exponent = exponent_of(currency)
+        if isinstance(amount, bool) or not isinstance(amount, (str, Decimal, int)):
+            raise InvalidRequest(
+                f"amount must be a str, Decimal or int, got {type(amount).__name__} {amount!r}; "
+                "floats are refused because they cannot hold money exactly",
+                param="amount",
+            )
+        try:
+            value = Decimal(amount.strip() if isinstance(amount, str) else amount)
+        except InvalidOperation:
+            raise InvalidRequest(
+                f"amount {amount!r} is not a decimal number; write it like '19.99'", param="amount"
+            ) from None
+        if not value.is_finite():
+            raise InvalidRequest(f"amount {amount!r} is not a finite number", param="amount")
+        scaled = value.scaleb(exponent)
+        if scaled != scaled.to_integral_value():
+            raise InvalidRequest(
+                f"amount {amount!r} has more decimals than {currency} allows ({exponent}); "
+                "round it explicitly before building Money",
+                param="amount",
+            )
+        return cls(int(scaled), currency)
+
+    @classmethod
+    def zero(cls, currency: str) -> Money:
+        return cls(0, currency)
+
+    @property
+    def minor(self) -> int:
+        """The amount in minor units."""
+        return self._minor
+
+    @property
+    def currency(self) -> str:
+        return self._currency
+
+    @property
+    def exponent(self) -> int:
+        return CURRENCY_EXPONENTS[self._currency]
+
+    @property
+    def amount(self) -> Decimal:
+        """The amount in major units, exactly, with the currency's number of decimals."""
+        return Decimal(self._minor).scaleb(-self.exponent)
+
+    def format(self) -> str:
+        """The plain decimal string ('19.99', '1000', '1.250'), which `Money.of` parses back."""
+        exponent = self.exponent
+        sign = "-" if self._minor < 0 else ""
+        whole, frac = divmod(abs(self._minor), 10**exponent)
+        return f"{sign}{whole}.{frac:0{exponent}d}" if exponent else f"{sign}{whole}"
+
+    def _same(self, other: object) -> Money:
+        if not isinstance(other, Money):
+            raise TypeError(f"cannot combine Money with {type(other).__name__}")
+        if other._currency != self._currency:
+            raise InvalidRequest(
+                f"cannot combine {self._currency} with {other._currency}: "
+                "money of different currencies must be converted explicitly",
+                param="currency",
+            )
+        return other
+
+    def __add__(self, other: Money) -> Money:
+        return Money(self._minor + self._same(other)._minor, self._currency)
+
+    def __sub__(self, other: Money) -> Money:
+        return Money(self._minor - self._same(other)._minor, self._currency)
+
+    def __neg__(self) -> Money:
+        return Money(-self._minor, self._currency)
+
+    def __abs__(self) -> Money:
+        return Money(abs(self._minor), self._currency)
+
+    def __bool__(self) -> bool:
+        return self._minor != 0
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Money):
+            return NotImplemented
+        return self._minor == other._minor and self._currency == other._currency
+
+    def __lt__(self, other: Money) -> bool:
+        return self._minor < self._same(other)._minor
+
+    def __hash__(self) -> int:
+        return hash((self._minor, self._currency))
+
+    def __repr__(self) -> str:
+        return f"Money.of('{self.format()}', '{self._currency}')"
+
+    def __str__(self) -> str:
+        return f"{self.format()} {self._currency}"

@@ -1,0 +1,123 @@
+"""The typed subject of a gateway command (Magento's PaymentDataObject: payment + order).
+
+Builders read only from a `Subject`; there are no untyped dicts between the caller and the wire.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any
+
+import attrs
+
+from paywire.money import Money
+
+__all__ = ["Address", "BuyerAction", "Customer", "LineItem", "Order", "Subject"]
+
+
+def _frozen_mapping(value: Mapping[str, str] | None) -> Mapping[str, str]:
+    return MappingProxyType(dict(value or {}))
+
+
+@attrs.frozen
+class Address:
+    """A postal address; `country` is an ISO 3166-1 alpha-2 code."""
+
+    line1: str | None = None
+    line2: str | None = None
+    city: str | None = None
+    state: str | None = None
+    postal_code: str | None = None
+    country: str | None = attrs.field(default=None)
+    name: str | None = None
+
+    @country.validator
+    def _check_country(self, _: attrs.Attribute[str | None], value: str | None) -> None:
+        if value is not None and (len(value) != 2 or not value.isalpha() or not value.isupper()):
+            from paywire.errors import InvalidRequest
+
+            raise InvalidRequest(
+                f"country {value!r} must be an ISO 3166-1 alpha-2 code such as 'DE'", param="country"
+            )
+
+
+@attrs.frozen
+class Customer:
+    """The buyer as the shop knows them; `reference` is the provider's customer id once vaulted."""
+
+    email: str | None = None
+    name: str | None = None
+    phone: str | None = None
+    reference: str | None = None
+    id: str | None = None
+
+
+@attrs.frozen
+class LineItem:
+    name: str
+    quantity: int
+    unit_price: Money
+    sku: str | None = None
+
+
+@attrs.frozen
+class Order:
+    """The order a payment is for. `amount` is the order total, which may differ from a capture."""
+
+    id: str
+    amount: Money | None = None
+    billing: Address | None = None
+    shipping: Address | None = None
+    customer: Customer | None = None
+    items: tuple[LineItem, ...] = attrs.field(default=(), converter=tuple)
+    description: str | None = None
+
+
+@attrs.frozen
+class BuyerAction:
+    """What the buyer must do before an operation can finish (3-D Secure, PayPal approval)."""
+
+    redirect_url: str
+    return_url: str | None = None
+    kind: str = "redirect"
+
+
+@attrs.frozen(kw_only=True)
+class Subject:
+    """Everything a command may need, typed.
+
+    :param amount: the amount of this operation (authorize, capture, refund ...), if it has one.
+    :param source: a payment method token (`pm_card_visa`, a vault token); never a raw card number.
+    :param reference: the provider's id of the object this operation acts on (payment intent,
+        order, authorization, capture).
+    :param idempotency_key: sent with the request so the provider deduplicates retries.
+    :param final: for partial captures, whether this is the last one (releases the rest).
+    :param reason: why a void or refund happens, in the provider's vocabulary when it has one.
+    :param return_url: where the buyer comes back to after a redirect.
+    :param metadata: string pairs stored with the provider object.
+    :param options: provider-specific extras (a typed escape hatch for plugins' own commands).
+    """
+
+    amount: Money | None = None
+    order: Order | None = None
+    source: str | None = None
+    reference: str | None = None
+    idempotency_key: str | None = None
+    final: bool = True
+    reason: str | None = None
+    return_url: str | None = None
+    customer: Customer | None = None
+    metadata: Mapping[str, str] = attrs.field(factory=dict, converter=_frozen_mapping)
+    options: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_mapping)
+
+    @property
+    def currency(self) -> str | None:
+        return self.amount.currency if self.amount is not None else None
+
+    @property
+    def buyer(self) -> Customer | None:
+        """The customer of this operation, falling back to the order's."""
+        if self.customer is not None:
+            return self.customer
+        return self.order.customer if self.order is not None else None

@@ -1,0 +1,383 @@
+"""Building blocks for provider emulators: stateful local HTTP(S) servers of a provider's API.
+
+A plugin's emulator subclasses `EmulatorApp`, declares routes with `@route`, and is served by
+`EmulatorServer` on loopback. The base gives every emulator the same test controls, so the
+contract kit can drive any of them alike:
+
+- fault injection (`inject(Fault(...))` or `POST /_paywire/faults`): latency, an HTTP error status
+  (with Retry-After), or dropping the connection after the operation took effect;
+- a count of requests that reached the provider's logic (`calls`, `GET /_paywire/calls`);
+- an idempotency store with the usual semantics (replay, conflict, in flight);
+- webhook delivery to a configured URL.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import ssl
+import threading
+import time
+import urllib.request
+from collections.abc import Callable, Mapping
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, ClassVar
+from urllib.parse import parse_qsl, urlsplit
+
+import attrs
+
+__all__ = [
+    "EmulatorApp",
+    "EmulatorRequest",
+    "EmulatorServer",
+    "Fault",
+    "IdempotencyStore",
+    "Reply",
+    "main",
+    "route",
+]
+
+
+@attrs.frozen
+class EmulatorRequest:
+    """One request as the emulator's handlers see it."""
+
+    method: str
+    path: str
+    query: tuple[tuple[str, str], ...]
+    headers: Mapping[str, str]  # lower-cased names
+    body: bytes
+    params: Mapping[str, str] = attrs.field(factory=dict)  # named groups of the route pattern
+
+    def header(self, name: str, default: str | None = None) -> str | None:
+        return self.headers.get(name.lower(), default)
+
+    def json(self) -> Any:
+        return json.loads(self.body or b"null")
+
+    def form(self) -> list[tuple[str, str]]:
+        return parse_qsl(self.body.decode("utf-8"), keep_blank_values=True)
+
+
+@attrs.frozen
+class Reply:
+    status: int
+    body: bytes = b""
+    headers: Mapping[str, str] = attrs.field(factory=dict)
+
+    @classmethod
+    def json(cls, status: int, payload: Any, headers: Mapping[str, str] | None = None) -> Reply:
+        return cls(status, json.dumps(payload).encode(), {"Content-Type": "application/json", **(headers or {})})
+
+
+@attrs.frozen
+class Fault:
+    """A fault to inject into the next `times` matching requests.
+
+    :param kind: "latency" (sleep `seconds`, then answer normally), "status" (answer `status`
+        without touching state), or "drop_after" (run the operation, then close the connection
+        without answering: the outcome-unknown case).
+    :param path: a regular expression the request path must match (any path when None).
+    :param method: the HTTP method to match (any when None).
+    """
+
+    kind: str
+    status: int = 500
+    seconds: float = 0.0
+    retry_after: int | None = None
+    path: str | None = None
+    method: str | None = None
+    times: int = 1
+
+    def __attrs_post_init__(self) -> None:
+        if self.kind not in ("latency", "status", "drop_after"):
+            raise ValueError(f"unknown fault kind {self.kind!r}: use latency, status or drop_after")
+
+    def matches(self, method: str, path: str) -> bool:
+        return (self.method is None or self.method == method) and (
+            self.path is None or re.search(self.path, path) is not None
+        )
+
+
+Handler = Callable[[Any, EmulatorRequest], Reply]
+
+
+def route(method: str, pattern: str) -> Callable[[Handler], Handler]:
+    """Declare a handler for `method` and a path regex with named groups (`(?P<id>[^/]+)`)."""
+
+    def mark(fn: Handler) -> Handler:
+        fn.__dict__.setdefault("_routes", []).append((method, pattern))
+        return fn
+
+    return mark
+
+
+class IdempotencyStore:
+    """Stored replies by (scope, key) with the body fingerprint that produced them.
+
+    `begin` answers ("new", None), ("replay", reply), ("conflict", None) or ("in_flight", None);
+    every "new" must be followed by `finish` or `abandon`.
+    """
+
+    def __init__(self, ttl: float = 24 * 3600) -> None:
+        self._lock = threading.Lock()
+        self._entries: dict[tuple[str, str], tuple[str, Reply | None, float]] = {}
+        self.ttl = ttl
+
+    def begin(self, scope: str, key: str, fingerprint: str) -> tuple[str, Reply | None]:
+        now = time.monotonic()
+        with self._lock:
+            entry = self._entries.get((scope, key))
+            if entry is not None and now - entry[2] > self.ttl:
+                entry = None
+            if entry is None:
+                self._entries[(scope, key)] = (fingerprint, None, now)
+                return "new", None
+            stored_fingerprint, reply, _ = entry
+            if stored_fingerprint != fingerprint:
+                return "conflict", None
+            if reply is None:
+                return "in_flight", None
+            return "replay", reply
+
+    def finish(self, scope: str, key: str, reply: Reply) -> None:
+        with self._lock:
+            fingerprint, _, created = self._entries[(scope, key)]
+            self._entries[(scope, key)] = (fingerprint, reply, created)
+
+    def abandon(self, scope: str, key: str) -> None:
+        with self._lock:
+            self._entries.pop((scope, key), None)
+
+
+class EmulatorApp:
+    """Base of a provider emulator: routing, fault injection, call counting, webhooks."""
+
+    _route_table: ClassVar[list[tuple[str, re.Pattern[str], str]]]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        table: list[tuple[str, re.Pattern[str], str]] = []
+        for klass in reversed(cls.__mro__):
+            for name, fn in vars(klass).items():
+                for method, pattern in getattr(fn, "_routes", ()):
+                    table.append((method, re.compile(f"^{pattern}$"), name))
+        cls._route_table = table
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self._faults: list[list[Any]] = []  # [Fault, remaining]
+        self.calls: list[tuple[str, str]] = []
+        self.idempotency = IdempotencyStore()
+        self.webhook_url: str | None = None
+        self.webhook_deliveries: list[tuple[int | None, bytes]] = []
+
+    # -- test controls -------------------------------------------------------------------------
+    def inject(self, fault: Fault) -> None:
+        with self.lock:
+            self._faults.append([fault, fault.times])
+
+    def clear_faults(self) -> None:
+        with self.lock:
+            self._faults.clear()
+
+    def _take_fault(self, method: str, path: str) -> Fault | None:
+        with self.lock:
+            for entry in self._faults:
+                fault, remaining = entry
+                if remaining > 0 and fault.matches(method, path):
+                    entry[1] = remaining - 1
+                    return fault  # type: ignore[no-any-return]
+            return None
+
+    def deliver_webhook(self, body: bytes, headers: Mapping[str, str]) -> None:
+        """POST a signed event to `webhook_url` from a background thread (as providers do)."""
+        url = self.webhook_url
+        if not url:
+            return
+
+        def send() -> None:
+            request = urllib.request.Request(url, data=body, method="POST", headers=dict(headers))
+            try:
+                with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+                    status: int | None = response.status
+            except urllib.error.HTTPError as exc:
+                status = exc.code
+            except OSError:
+                status = None
+            with self.lock:
+                self.webhook_deliveries.append((status, body))
+
+        threading.Thread(target=send, daemon=True).start()
+
+    # -- dispatch ------------------------------------------------------------------------------
+    def dispatch(self, request: EmulatorRequest) -> tuple[Reply | None, bool]:
+        """Answer one request; the flag says to drop the connection instead of answering."""
+        if request.path.startswith("/_paywire/"):
+            return self._control(request), False
+        fault = self._take_fault(request.method, request.path)
+        if fault is not None and fault.kind == "latency":
+            time.sleep(fault.seconds)
+        elif fault is not None and fault.kind == "status":
+            headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
+            return self.fault_reply(fault.status, headers), False
+        reply = self.handle(request)
+        return reply, fault is not None and fault.kind == "drop_after"
+
+    def handle(self, request: EmulatorRequest) -> Reply:
+        for method, pattern, name in self._route_table:
+            match = pattern.match(request.path)
+            if match and method == request.method:
+                request = attrs.evolve(request, params=match.groupdict())
+                with self.lock:
+                    self.calls.append((request.method, request.path))
+                return getattr(self, name)(request)  # type: ignore[no-any-return]
+        return self.not_found(request)
+
+    def not_found(self, request: EmulatorRequest) -> Reply:
+        return Reply.json(404, {"error": {"message": f"Unrecognized request URL ({request.method}: {request.path})"}})
+
+    def fault_reply(self, status: int, headers: Mapping[str, str]) -> Reply:
+        """The body of an injected error status, in the provider's error shape (override)."""
+        return Reply.json(status, {"error": {"message": "injected fault", "status": status}}, headers)
+
+    def _control(self, request: EmulatorRequest) -> Reply:
+        if request.path == "/_paywire/faults" and request.method == "POST":
+            self.inject(Fault(**request.json()))
+            return Reply.json(200, {"ok": True})
+        if request.path == "/_paywire/faults" and request.method == "DELETE":
+            self.clear_faults()
+            return Reply.json(200, {"ok": True})
+        if request.path == "/_paywire/calls" and request.method == "GET":
+            with self.lock:
+                return Reply.json(200, {"calls": [list(call) for call in self.calls]})
+        if request.path == "/_paywire/webhook-url" and request.method == "POST":
+            self.webhook_url = request.json()["url"]
+            return Reply.json(200, {"ok": True})
+        return Reply.json(404, {"error": {"message": "unknown control endpoint"}})
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet by default
+        pass
+
+    def _serve(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        parts = urlsplit(self.path)
+        request = EmulatorRequest(
+            method=self.command,
+            path=parts.path,
+            query=tuple(parse_qsl(parts.query, keep_blank_values=True)),
+            headers={k.lower(): v for k, v in self.headers.items()},
+            body=body,
+        )
+        reply, drop = self.server.app.dispatch(request)
+        if drop or reply is None:
+            self.close_connection = True
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            return
+        self.send_response(reply.status)
+        for name, value in reply.headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(reply.body)))
+        self.end_headers()
+        self.wfile.write(reply.body)
+
+    do_GET = do_POST = do_DELETE = do_PATCH = do_PUT = _serve
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+
+    def __init__(self, address: tuple[str, int], app: EmulatorApp, context: ssl.SSLContext | None) -> None:
+        self.app = app
+        self.ssl_context = context
+        super().__init__(address, _Handler)
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        # The TLS handshake runs here, in the request's own thread, not in the accept loop.
+        if self.ssl_context is not None:
+            try:
+                request = self.ssl_context.wrap_socket(request, server_side=True)
+            except (ssl.SSLError, OSError):
+                return
+        super().finish_request(request, client_address)
+
+
+class EmulatorServer:
+    """Serves an `EmulatorApp` on loopback over HTTP, or HTTPS when given an `ssl.SSLContext`.
+
+    Use as a context manager; `url` is the base URL to point a gateway at.
+    """
+
+    def __init__(
+        self,
+        app: EmulatorApp,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        self.app = app
+        self._server = _Server((host, port), app, ssl_context)
+        self._tls = ssl_context is not None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"{'https' if self._tls else 'http'}://{host}:{port}"
+
+    def start(self) -> EmulatorServer:
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        self._server.serve_forever()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def __enter__(self) -> EmulatorServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def main(app: EmulatorApp, argv: list[str] | None = None, *, prog: str | None = None) -> None:
+    """Command line of every emulator: `python -m paywire_<provider>.emulator --host H --port N`.
+
+    `--certfile`/`--keyfile` serve HTTPS; `--webhook-url` sets where signed events are sent.
+    """
+    import argparse
+
+    parser = argparse.ArgumentParser(prog=prog, description=f"{type(app).__name__}: a local provider emulator")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--certfile", help="serve HTTPS with this certificate chain (PEM)")
+    parser.add_argument("--keyfile", help="the private key of --certfile (PEM)")
+    parser.add_argument("--webhook-url", help="POST signed webhook events here")
+    args = parser.parse_args(argv)
+    context = None
+    if args.certfile:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(args.certfile, args.keyfile)
+    app.webhook_url = args.webhook_url
+    server = EmulatorServer(app, args.host, args.port, ssl_context=context)
+    print(f"{type(app).__name__} listening on {server.url}", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
