@@ -95,6 +95,8 @@ class Subject:
     :param final: for partial captures, whether this is the last one (releases the rest).
     :param reason: why a void or refund happens, in the provider's vocabulary when it has one.
     :param return_url: where the buyer comes back to after a redirect.
+    :param vaulted: `source` is a vaulted token charged without the buyer present (off-session):
+        no buyer action is possible.
     :param metadata: string pairs stored with the provider object.
     :param options: provider-specific extras (a typed escape hatch for plugins' own commands).
     """
@@ -108,6 +110,7 @@ class Subject:
     reason: str | None = None
     return_url: str | None = None
     customer: Customer | None = None
+    vaulted: bool = False
     metadata: Mapping[str, str] = attrs.field(factory=dict, converter=_frozen_mapping)
     options: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_mapping)
 

@@ -1,0 +1,27 @@
+"""paywire's own hook implementations, registered like any plugin's and run last."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from paywire.gateway_definition import secret_from_environment
+from paywire.hookspecs import hookimpl
+from paywire.http.client import Client
+from paywire.http.response import Response
+from paywire.http.transfer import Transfer
+from paywire.webhook import WebhookEvent, WebhookVerifier
+
+
+@hookimpl(trylast=True)
+def send_transfer(transfer: Transfer, client: Client) -> Response:
+    return client.send(transfer)
+
+
+@hookimpl(trylast=True)
+def get_secret(gateway: str, provider: str, name: str) -> str | None:
+    return secret_from_environment(gateway, provider, name)
+
+
+@hookimpl(trylast=True)
+def parse_webhook(headers: Mapping[str, str], body: bytes, verifier: WebhookVerifier | None) -> WebhookEvent | None:
+    return verifier(headers, body) if verifier is not None else None

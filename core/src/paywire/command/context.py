@@ -1,0 +1,29 @@
+"""What a command needs at run time besides its subject: who runs it, and with what."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import attrs
+
+from paywire.http.client import Client
+from paywire.http.retry import Retry
+
+if TYPE_CHECKING:
+    from paywire.plugins import Plugins
+
+
+@attrs.frozen
+class CommandContext:
+    """The gateway (method code), provider, command code, client, retry policy and hooks."""
+
+    gateway: str
+    provider: str
+    command: str
+    client: Client
+    plugins: Plugins
+    retry: Retry = Retry()
+
+    def for_command(self, command: str) -> CommandContext:
+        """The same context for another command of the gateway (composite commands)."""
+        return attrs.evolve(self, command=command)

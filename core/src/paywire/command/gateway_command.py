@@ -1,0 +1,141 @@
+"""The gateway command (Magento's GatewayCommand): one operation, read top to bottom as
+build -> transfer -> send (with retries) -> decode -> validate -> map errors -> handle.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Protocol
+
+import attrs
+
+from paywire.command.context import CommandContext
+from paywire.command.result import CommandResult
+from paywire.converter import JSON, Converter
+from paywire.error_mapper import ErrorMapperProtocol
+from paywire.errors import PaywireError
+from paywire.handler import HandlerChain
+from paywire.http.response import Response
+from paywire.http.transfer import Transfer, TransferFactory
+from paywire.request.builder import Builder, BuilderComposite
+from paywire.security import redact, refuse_card_numbers
+from paywire.subject import Subject
+from paywire.validator.result import Validator
+
+__all__ = ["Command", "GatewayCommand"]
+
+log = logging.getLogger("paywire.command")
+
+
+class Command(Protocol):
+    """Anything a command pool can hold: a `GatewayCommand`, or a plugin's own composite."""
+
+    def execute(self, subject: Subject, context: CommandContext) -> CommandResult: ...
+
+
+def _builders(value: Builder | BuilderComposite | tuple[Builder, ...] | list[Builder]) -> BuilderComposite:
+    if isinstance(value, BuilderComposite):
+        return value
+    if isinstance(value, (tuple, list)):
+        return BuilderComposite(value)
+    return BuilderComposite((value,))
+
+
+@attrs.frozen
+class GatewayCommand:
+    """One gateway operation assembled from its parts.
+
+    :param builder: a builder, a list of builders, or a `BuilderComposite`.
+    :param transfer_factory: turns the request into a `Transfer`.
+    :param validator: checks the answer; a failing result goes to the error mapper.
+    :param error_mapper: turns a failed result into a typed error.
+    :param handler: turns a valid answer into a `CommandResult`.
+    :param converter: decodes the answer body (JSON unless the provider says otherwise).
+    """
+
+    builder: BuilderComposite = attrs.field(converter=_builders)
+    transfer_factory: TransferFactory
+    validator: Validator
+    error_mapper: ErrorMapperProtocol
+    handler: HandlerChain
+    converter: Converter = JSON
+
+    def execute(self, subject: Subject, context: CommandContext) -> CommandResult:
+        hooks = context.plugins
+        request = self.build(subject, context)
+        transfer = self.transfer_factory.create(request, subject)
+        response = self.send(transfer, context)
+        result = self.validator(subject, response)
+        for extra in hooks.validate_response(context, subject, response):
+            result = result + extra
+        if not result.ok:
+            error = self.error_mapper(subject, response, result)
+            raise hooks.map_error(context, subject, response, result, error) or error
+        outcome = self.handler(subject, response)
+        hooks.handle_response(context, subject, response, outcome)
+        return outcome
+
+    def build(self, subject: Subject, context: CommandContext) -> dict[str, object]:
+        """The request: the provider's builders, then plugins' parts, checked for card numbers."""
+        parts = [(type(self).__name__ + "." + context.command, self.builder(subject))]
+        parts.extend(context.plugins.build_request(context, subject))
+        request = BuilderComposite.merge(parts) if len(parts) > 1 else parts[0][1]
+        refuse_card_numbers(request)
+        return request
+
+    def send(self, transfer: Transfer, context: CommandContext) -> Response:
+        """Send with the retry policy; the answer is decoded once."""
+        retry = context.retry
+        attempt, refreshed = 1, False
+        while True:
+            started = time.perf_counter()
+            try:
+                response = context.plugins.send_transfer(context, transfer)
+            except PaywireError as error:
+                if not retry.is_retryable_error(transfer, error):
+                    raise self._final(error, transfer, attempt) from error
+                retry = retry.increment(error=error)
+                if retry.is_exhausted():
+                    raise self._final(error, transfer, attempt) from error
+                log.info("retrying %s %s after %s (attempt %d)", transfer.method, transfer.url, type(error).__name__, attempt)
+                retry.sleep()
+                attempt += 1
+                continue
+            if response.status == 401 and transfer.auth is not None and not refreshed:
+                refreshed = True
+                if transfer.auth.refresh():
+                    attempt += 1
+                    continue
+            if retry.is_retryable_status(transfer, response):
+                next_retry = retry.increment(response=response)
+                if not next_retry.is_exhausted():
+                    log.info("retrying %s %s after HTTP %d", transfer.method, transfer.url, response.status)
+                    next_retry.sleep(response)
+                    retry, attempt = next_retry, attempt + 1
+                    continue
+            log.debug(
+                "%s %s -> %d in %.1f ms", transfer.method, transfer.url, response.status,
+                (time.perf_counter() - started) * 1000,
+            )
+            return self._decode(response, attempt)
+
+    def _decode(self, response: Response, attempt: int) -> Response:
+        try:
+            data = self.converter.decode(response.body) if response.body else None
+        except ValueError:
+            data = None
+        return attrs.evolve(response, data=data, attempts=attempt)
+
+    @staticmethod
+    def _final(error: PaywireError, transfer: Transfer, attempts: int) -> PaywireError:
+        """The error to raise after the last attempt, told how many attempts ran and what was sent.
+
+        Its `may_have_been_sent` comes from the client: `OutcomeUnknown` means the request may
+        have taken effect and must be reconciled, never sent again with a new key.
+        """
+        if attempts > 1:
+            error.message = f"{error.message} (after {attempts} attempts)"
+        error.details.setdefault("attempts", attempts)
+        error.details.setdefault("request", redact({"method": transfer.method, "url": transfer.url}))
+        return error

@@ -1,0 +1,68 @@
+"""What a command returns: the provider's answer in paywire's terms."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any, Final
+
+import attrs
+
+from paywire.money import Money
+from paywire.subject import BuyerAction
+
+__all__ = ["CommandResult", "ProviderState"]
+
+
+class ProviderState:
+    """Normalised states of the provider's payment object, as `fetch` reports them."""
+
+    ACTION_REQUIRED: Final = "action_required"  # waiting for the buyer (3-D Secure, approval)
+    PENDING: Final = "pending"  # created, not yet authorized
+    AUTHORIZED: Final = "authorized"
+    PARTIALLY_CAPTURED: Final = "partially_captured"  # more captures possible
+    CAPTURED: Final = "captured"
+    PARTIALLY_REFUNDED: Final = "partially_refunded"
+    REFUNDED: Final = "refunded"
+    VOIDED: Final = "voided"
+    FAILED: Final = "failed"
+    NOT_FOUND: Final = "not_found"
+
+
+def _mapping(value: Mapping[str, str] | None) -> Mapping[str, str]:
+    return MappingProxyType(dict(value or {}))
+
+
+@attrs.frozen(kw_only=True)
+class CommandResult:
+    """The outcome of a successful command.
+
+    :param status: "succeeded", or "action_required" when the buyer must act first (`action`).
+    :param reference: the provider's id of what the command created or acted on.
+    :param state: the provider object's state (a `ProviderState` value) when the answer says it.
+    :param amount: the amount the provider applied in this operation.
+    :param authorized: the provider's running totals, when the answer carries them (fetch does).
+    :param token: a reusable payment method token (vault).
+    :param references: further provider ids (order, authorization, charge, capture, customer).
+    :param raw: the decoded answer, for handlers and observers; never logged unredacted.
+    """
+
+    status: str = "succeeded"
+    reference: str | None = None
+    state: str | None = None
+    amount: Money | None = None
+    authorized: Money | None = None
+    captured: Money | None = None
+    refunded: Money | None = None
+    action: BuyerAction | None = None
+    token: str | None = None
+    references: Mapping[str, str] = attrs.field(factory=dict, converter=_mapping)
+    raw: Any = attrs.field(default=None, repr=False, eq=False)
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status == "succeeded"
+
+    @property
+    def action_required(self) -> bool:
+        return self.status == "action_required"

@@ -1,0 +1,101 @@
+"""Wire codecs (Magento's converters): a request mapping to body bytes and back.
+
+- `JSON`: PayPal, most REST APIs.
+- `FORM`: application/x-www-form-urlencoded with nested brackets (`metadata[key]=v`, indexed
+  lists `expand[0]=...`, booleans as true/false, None dropped), as Stripe expects.
+- `GraphQL`: a document plus variables posted as JSON (Braintree).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from typing import Any, Protocol
+from urllib.parse import quote
+
+import attrs
+
+from paywire.errors import InvalidRequest
+
+__all__ = ["FORM", "JSON", "Converter", "FormConverter", "GraphQLConverter", "JSONConverter", "form_pairs"]
+
+
+class Converter(Protocol):
+    content_type: str
+
+    def encode(self, request: Mapping[str, Any]) -> bytes: ...
+
+    def decode(self, body: bytes) -> Any: ...
+
+
+@attrs.frozen
+class JSONConverter:
+    content_type: str = "application/json"
+
+    def encode(self, request: Mapping[str, Any]) -> bytes:
+        try:
+            return json.dumps(request, separators=(",", ":"), allow_nan=False).encode()
+        except (TypeError, ValueError) as exc:
+            raise InvalidRequest(f"request cannot be encoded as JSON: {exc}") from exc
+
+    def decode(self, body: bytes) -> Any:
+        return json.loads(body) if body else None
+
+
+def _scalar(value: Any, key: str) -> str:
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, (str, int)):
+        return str(value)
+    raise InvalidRequest(
+        f"form field {key!r} has a {type(value).__name__}; form bodies take str, int or bool "
+        "(amounts must already be integers of minor units)",
+        param=key,
+    )
+
+
+def form_pairs(value: Any, prefix: str = "") -> Iterator[tuple[str, str]]:
+    """Flatten nested mappings and lists into bracketed form keys, dropping None."""
+    if value is None:
+        return
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            yield from form_pairs(item, f"{prefix}[{key}]" if prefix else str(key))
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            yield from form_pairs(item, f"{prefix}[{index}]")
+    else:
+        yield prefix, _scalar(value, prefix)
+
+
+@attrs.frozen
+class FormConverter:
+    content_type: str = "application/x-www-form-urlencoded"
+
+    def encode(self, request: Mapping[str, Any]) -> bytes:
+        return "&".join(
+            f"{quote(key, safe='[]')}={quote(text, safe='')}" for key, text in form_pairs(request)
+        ).encode()
+
+    def decode(self, body: bytes) -> Any:
+        return json.loads(body) if body else None  # form APIs answer in JSON
+
+
+@attrs.frozen
+class GraphQLConverter:
+    """Posts `{"query": <document>, "variables": <request>}`; answers are JSON."""
+
+    document: str
+    content_type: str = "application/json"
+
+    def encode(self, request: Mapping[str, Any]) -> bytes:
+        return JSONConverter().encode({"query": self.document, "variables": dict(request)})
+
+    def decode(self, body: bytes) -> Any:
+        return json.loads(body) if body else None
+
+
+JSON = JSONConverter()
+FORM = FormConverter()

@@ -1,0 +1,82 @@
+"""The error mapper (Magento's ErrorMessageMapper): a failed answer becomes one typed error.
+
+Rules keyed by the provider's code come first; the HTTP status decides the rest. The provider's
+code is always kept on the error, with a customer-safe message next to the technical one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Protocol
+
+import attrs
+
+from paywire.errors import (
+    AuthenticationError,
+    Declined,
+    IdempotencyConflict,
+    InvalidRequest,
+    PaywireError,
+    ProviderUnavailable,
+    RateLimited,
+)
+from paywire.http.response import Response
+from paywire.http.retry import parse_retry_after
+from paywire.subject import Subject
+from paywire.validator.result import Result
+
+__all__ = ["ErrorMapper", "ErrorMapperProtocol", "ErrorRule", "error_for_status"]
+
+
+class ErrorMapperProtocol(Protocol):
+    def __call__(self, subject: Subject, response: Response, result: Result) -> PaywireError: ...
+
+
+@attrs.frozen
+class ErrorRule:
+    """How one provider code maps: the error class, an optional customer message, retryability."""
+
+    error: type[PaywireError]
+    customer_message: str | None = None
+    retryable: bool | None = None
+
+
+def error_for_status(status: int) -> type[PaywireError]:
+    """The error class an HTTP status means when the provider gave no more specific code."""
+    if status in (401, 403):
+        return AuthenticationError
+    if status == 402:
+        return Declined
+    if status == 409:
+        return IdempotencyConflict
+    if status == 429:
+        return RateLimited
+    if status >= 500:
+        return ProviderUnavailable
+    return InvalidRequest
+
+
+@attrs.frozen
+class ErrorMapper:
+    """Table-driven mapping from provider codes, falling back to the HTTP status."""
+
+    provider: str
+    rules: Mapping[str, ErrorRule] = attrs.field(factory=dict)
+
+    def __call__(self, subject: Subject, response: Response, result: Result) -> PaywireError:
+        message = "; ".join(result.messages) or f"{self.provider} answered HTTP {response.status}"
+        code = result.codes[0] if result.codes else None
+        rule = next((self.rules[c] for c in result.codes if c in self.rules), None)
+        error_class = rule.error if rule else error_for_status(response.status)
+        extra: dict[str, object] = {}
+        if issubclass(error_class, RateLimited):
+            extra["retry_after"] = parse_retry_after(response.header("retry-after"))
+        return error_class(
+            message,
+            provider=self.provider,
+            code=code,
+            status=response.status,
+            retryable=rule.retryable if rule else None,
+            customer_message=rule.customer_message if rule else None,
+            **extra,  # type: ignore[arg-type]
+        )

@@ -1,0 +1,178 @@
+"""The `Gateway`: configured payment methods on the installed provider plugins, ready to run.
+
+It is the one object an application holds: it discovers plugins, builds each method's command
+pool on first use (so a missing secret is reported only for a method actually used), keeps one
+HTTP client per method, and runs commands through the pipeline.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from paywire.command.context import CommandContext
+from paywire.command.pool import CommandPool
+from paywire.command.result import CommandResult
+from paywire.config import MethodConfig, PaymentMethodList, load_config
+from paywire.errors import ConfigurationError, InvalidRequest, UnsupportedOperation, WebhookVerificationError
+from paywire.gateway_definition import Capabilities, GatewayDefinition, GatewaySettings
+from paywire.http.client import Client, Urllib3Client
+from paywire.http.retry import Retry
+from paywire.http.transfer import Timeout
+from paywire.plugins import Plugins, default_plugins
+from paywire.security import check_endpoint
+from paywire.subject import Subject
+from paywire.webhook import WebhookEvent, WebhookVerifier
+
+__all__ = ["Gateway", "Method"]
+
+MAX_WEBHOOK_BYTES = 1024 * 1024
+
+
+class Method:
+    """One configured payment method at run time: settings, capabilities, commands and client."""
+
+    def __init__(self, config: MethodConfig, definition: GatewayDefinition, plugins: Plugins, retry: Retry,
+                 client: Client | None = None) -> None:
+        base_url = config.base_url or definition.endpoints.get(config.environment)
+        if not base_url:
+            raise ConfigurationError(
+                f"method {config.code!r}: provider {definition.code!r} has no {config.environment} "
+                "endpoint; set base_url"
+            )
+        check_endpoint(base_url, environment=config.environment)
+        self.code = config.code
+        self.config = config
+        self.definition = definition
+        self.capabilities: Capabilities = definition.capabilities.restrict(**config.capabilities)
+        self.settings = GatewaySettings(
+            gateway=config.code,
+            provider=definition.code,
+            environment=config.environment,
+            base_url=base_url,
+            options=config.options,
+            timeout=Timeout(config.connect_timeout, config.read_timeout),
+            credentials=config.credentials,
+            secret_lookup=plugins.get_secret,
+        )
+        self.client: Client = client or Urllib3Client(ca_certs=config.ca_certs)
+        self._plugins = plugins
+        self._retry = retry
+        self._commands: CommandPool | None = None
+        self._verifier: WebhookVerifier | None = None
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"Method({self.code!r}, provider={self.definition.code!r}, environment={self.config.environment!r})"
+
+    @property
+    def commands(self) -> CommandPool:
+        if self._commands is None:
+            with self._lock:
+                if self._commands is None:
+                    pool = self.definition.build(self.settings)
+                    self._commands = pool if isinstance(pool, CommandPool) else CommandPool(pool, gateway=self.code)
+        return self._commands
+
+    def context(self, command: str) -> CommandContext:
+        return CommandContext(self.code, self.definition.code, command, self.client, self._plugins, self._retry)
+
+    def execute(self, command: str, subject: Subject) -> CommandResult:
+        currency = subject.currency
+        accepted = self.definition.currencies
+        if currency is not None and accepted is not None and currency not in accepted:
+            raise InvalidRequest(
+                f"{self.definition.title} does not accept {currency}; nothing was sent",
+                param="currency", provider=self.definition.code, code="currency_not_supported",
+            )
+        return self.commands[command].execute(subject, self.context(command))
+
+    def webhook_verifier(self) -> WebhookVerifier | None:
+        if self._verifier is None and self.definition.webhook is not None:
+            self._verifier = self.definition.webhook(self.settings)
+        return self._verifier
+
+
+class Gateway:
+    """Every configured payment method, by code.
+
+    :param methods: method configurations; when empty, one sandbox method per installed provider.
+    :param plugins: the plugin manager (the process-wide one, loaded from entry points, by default).
+    :param retry: the retry policy for every transfer.
+    """
+
+    def __init__(
+        self,
+        methods: list[MethodConfig] | None = None,
+        *,
+        plugins: Plugins | None = None,
+        retry: Retry | None = None,
+        settings: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.plugins = plugins or default_plugins()
+        if not methods:
+            methods = [MethodConfig(code=code) for code in sorted(self.plugins.gateways())]
+        self.methods = PaymentMethodList(methods)
+        self.settings: Mapping[str, Any] = dict(settings or {})
+        self._retry = retry or Retry()
+        self._runtime: dict[str, Method] = {}
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_config(
+        cls, source: str | Path | Mapping[str, Any] | None = None, *, plugins: Plugins | None = None,
+        retry: Retry | None = None,
+    ) -> Gateway:
+        """A gateway from a TOML file or dict (`None`: `PAYWIRE_CONFIG`, then ./paywire.toml)."""
+        methods, settings = load_config(source)
+        return cls(methods, plugins=plugins, retry=retry, settings=settings)
+
+    def method(self, code: str) -> Method:
+        method = self._runtime.get(code)
+        if method is None:
+            with self._lock:
+                method = self._runtime.get(code)
+                if method is None:
+                    config = self.methods.get(code)
+                    method = Method(config, self.plugins.gateway(config.provider), self.plugins, self._retry)
+                    self._runtime[code] = method
+        return method
+
+    def execute(self, method: str, command: str, subject: Subject) -> CommandResult:
+        """Run `command` of `method` for `subject` through the pipeline."""
+        runtime = self.method(method)
+        if not runtime.config.active:
+            raise UnsupportedOperation(f"payment method {method!r} is not active", code="method_inactive")
+        return runtime.execute(command, subject)
+
+    def available_methods(self, *, country: str | None = None, currency: str | None = None,
+                          amount: Any = None) -> list[MethodConfig]:
+        supported = {code: definition.currencies for code, definition in self.plugins.gateways().items()}
+        installed = [m for m in self.methods.available(country=country, currency=currency, amount=amount,
+                                                         supported=supported) if m.provider in supported]
+        return installed
+
+    def parse_webhook(self, method: str, headers: Mapping[str, str], body: bytes) -> WebhookEvent:
+        """Verify and parse a webhook for `method`; a bad one raises `WebhookVerificationError`."""
+        runtime = self.method(method)
+        if not isinstance(body, bytes):
+            raise WebhookVerificationError("webhook body must be the raw bytes received", provider=runtime.definition.code)
+        if len(body) > MAX_WEBHOOK_BYTES:
+            raise WebhookVerificationError(
+                f"webhook body of {len(body)} bytes exceeds the {MAX_WEBHOOK_BYTES}-byte limit",
+                provider=runtime.definition.code, code="too_large",
+            )
+        lowered = {str(name).lower(): str(value) for name, value in headers.items()}
+        return self.plugins.parse_webhook(runtime.settings, runtime.webhook_verifier(), lowered, body)
+
+    def close(self) -> None:
+        for method in self._runtime.values():
+            method.client.close()
+
+    def __enter__(self) -> Gateway:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

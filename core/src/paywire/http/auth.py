@@ -1,0 +1,50 @@
+"""Request authentication, applied at send time so a refreshed credential is picked up on retry."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping
+from typing import Protocol, runtime_checkable
+
+import attrs
+
+from paywire.security import Secret
+
+__all__ = ["Auth", "BasicAuth", "BearerAuth"]
+
+
+@runtime_checkable
+class Auth(Protocol):
+    """Adds credentials to a transfer's headers.
+
+    `refresh()` is called once after a 401: return True when new credentials were obtained (an
+    OAuth token refreshed) and the request should be sent again, False when retrying cannot help.
+    """
+
+    def headers(self) -> Mapping[str, str]: ...
+
+    def refresh(self) -> bool: ...
+
+
+@attrs.frozen
+class BearerAuth:
+    token: Secret = attrs.field(repr=False)
+
+    def headers(self) -> Mapping[str, str]:
+        return {"Authorization": f"Bearer {self.token.reveal()}"}
+
+    def refresh(self) -> bool:
+        return False
+
+
+@attrs.frozen
+class BasicAuth:
+    username: str
+    password: Secret = attrs.field(repr=False)
+
+    def headers(self) -> Mapping[str, str]:
+        pair = f"{self.username}:{self.password.reveal()}".encode()
+        return {"Authorization": "Basic " + base64.b64encode(pair).decode("ascii")}
+
+    def refresh(self) -> bool:
+        return False

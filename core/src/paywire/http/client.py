@@ -1,0 +1,127 @@
+"""Clients send transfers (Magento's ClientInterface). The default speaks HTTP with urllib3.
+
+A client turns every network failure into a paywire error that says whether the request may have
+reached the provider, which is what the retry policy and the ledger decide on.
+"""
+
+from __future__ import annotations
+
+import ssl
+import threading
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from paywire.errors import OutcomeUnknown, TransportError
+from paywire.http.response import Response
+from paywire.http.transfer import Transfer
+
+if TYPE_CHECKING:
+    import urllib3
+
+__all__ = ["Client", "Urllib3Client"]
+
+
+@runtime_checkable
+class Client(Protocol):
+    """Sends one transfer and returns the raw answer (`data` left None; the command decodes).
+
+    Raises `TransportError` with `may_have_been_sent=False` when nothing reached the provider, and
+    `OutcomeUnknown` when the request may have been delivered but no answer came back.
+    """
+
+    def send(self, transfer: Transfer) -> Response: ...
+
+    def close(self) -> None: ...
+
+
+class Urllib3Client:
+    """One urllib3 PoolManager for one gateway: pooled keep-alive connections, TLS verified.
+
+    :param ca_certs: a PEM bundle to trust instead of the system's (a test CA, a corporate proxy).
+    :param pool_size: connections kept per host; raise it for many threads.
+    """
+
+    def __init__(self, *, ca_certs: str | None = None, pool_size: int = 16) -> None:
+        self._ca_certs = ca_certs
+        self._pool_size = pool_size
+        self._pool: urllib3.PoolManager | None = None
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"Urllib3Client(ca_certs={self._ca_certs!r})"
+
+    def _manager(self) -> urllib3.PoolManager:
+        # urllib3 is imported on the first request, not when paywire is imported.
+        pool = self._pool
+        if pool is None:
+            with self._lock:
+                if self._pool is None:
+                    import urllib3
+
+                    context = ssl.create_default_context(cafile=self._ca_certs)
+                    self._pool = urllib3.PoolManager(
+                        num_pools=8,
+                        maxsize=self._pool_size,
+                        block=False,
+                        ssl_context=context,
+                        retries=False,
+                    )
+                pool = self._pool
+        return pool
+
+    def send(self, transfer: Transfer) -> Response:
+        import urllib3
+        from urllib3 import exceptions as e
+
+        manager = self._manager()
+        try:
+            raw = manager.urlopen(
+                transfer.method,
+                transfer.url,
+                body=transfer.body,
+                headers=transfer.all_headers(),
+                timeout=urllib3.Timeout(connect=transfer.timeout.connect, read=transfer.timeout.read),
+                retries=False,
+                redirect=False,
+                preload_content=True,
+            )
+        except e.SSLError as exc:
+            raise TransportError(
+                f"TLS with {_host(transfer)} failed ({_reason(exc)}); check the endpoint and the "
+                "trusted certificates (ca_certs)",
+                retryable=False,
+                may_have_been_sent=False,
+            ) from exc
+        except (e.NewConnectionError, e.ConnectTimeoutError) as exc:
+            raise TransportError(
+                f"could not connect to {_host(transfer)} ({_reason(exc)}); nothing was sent",
+                may_have_been_sent=False,
+            ) from exc
+        except (e.ReadTimeoutError, e.ProtocolError, e.TimeoutError, OSError) as exc:
+            raise OutcomeUnknown(
+                f"no answer from {_host(transfer)} after sending {transfer.method} "
+                f"({_reason(exc)}); the provider may have acted on it",
+            ) from exc
+        except e.HTTPError as exc:
+            raise OutcomeUnknown(
+                f"HTTP failure talking to {_host(transfer)} ({_reason(exc)}); the provider may "
+                "have acted on it",
+            ) from exc
+        return Response(
+            status=raw.status,
+            headers={name.lower(): value for name, value in raw.headers.items()},
+            body=raw.data,
+        )
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.clear()
+
+
+def _host(transfer: Transfer) -> str:
+    from urllib.parse import urlsplit
+
+    return urlsplit(transfer.url).netloc
+
+
+def _reason(exc: Any) -> str:
+    return type(exc).__name__ + (f": {exc.args[-1]}" if getattr(exc, "args", None) else "")

@@ -1,0 +1,32 @@
+"""What came back from the provider, decoded once."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+__all__ = ["Response"]
+
+
+@attrs.frozen
+class Response:
+    """An HTTP answer: status, lower-cased headers, raw body and the decoded body (`data`).
+
+    `data` is None when the body was empty or could not be decoded; validators decide whether
+    that is an error.
+    """
+
+    status: int
+    headers: Mapping[str, str] = attrs.field(factory=dict, repr=False)
+    body: bytes = attrs.field(default=b"", repr=False)
+    data: Any = attrs.field(default=None, repr=False)
+    attempts: int = 1
+
+    def header(self, name: str, default: str | None = None) -> str | None:
+        return self.headers.get(name.lower(), default)
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300

@@ -1,0 +1,126 @@
+"""The immutable HTTP transfer (Magento's TransferInterface) and the factory that builds it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import attrs
+
+from paywire.converter import FORM, Converter, form_pairs
+from paywire.errors import InvalidRequest
+from paywire.http.auth import Auth
+from paywire.subject import Subject
+
+__all__ = ["Timeout", "Transfer", "TransferFactory"]
+
+_IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+@attrs.frozen
+class Timeout:
+    """Seconds to wait for the connection, and for each read of the answer."""
+
+    connect: float = 5.0
+    read: float = 30.0
+
+
+def _headers(value: Mapping[str, str]) -> Mapping[str, str]:
+    return MappingProxyType(dict(value))
+
+
+@attrs.frozen
+class Transfer:
+    """One HTTP request, ready to send. Credentials live in `auth`, which repr never shows.
+
+    `idempotency_key` is what makes a retry after a possible delivery safe; the provider plugin
+    puts it in its own header (Idempotency-Key, PayPal-Request-Id) through its transfer factory.
+    """
+
+    method: str
+    url: str
+    headers: Mapping[str, str] = attrs.field(factory=dict, converter=_headers)
+    body: bytes | None = attrs.field(default=None, repr=False)
+    auth: Auth | None = attrs.field(default=None, repr=False)
+    timeout: Timeout = Timeout()
+    idempotency_key: str | None = None
+
+    @property
+    def idempotent(self) -> bool:
+        """Whether sending it twice cannot do anything twice: a safe method or a keyed request."""
+        return self.method in _IDEMPOTENT_METHODS or bool(self.idempotency_key)
+
+    def all_headers(self) -> dict[str, str]:
+        headers = dict(self.headers)
+        if self.auth is not None:
+            headers.update(self.auth.headers())
+        return headers
+
+
+def _no_extra_headers(subject: Subject) -> Mapping[str, str]:
+    return {}
+
+
+@attrs.frozen
+class TransferFactory:
+    """Turns a built request into a `Transfer` for one endpoint.
+
+    :param method: HTTP method.
+    :param path: a path template filled from the subject (`{reference}`, `{source}`, and the
+        subject's `options`), each value percent-encoded; or a callable of the subject.
+    :param converter: encodes the request; GET and DELETE send it as the query string instead.
+    :param idempotency_header: the provider's header for the idempotency key, if it has one.
+    :param headers: constant headers (API version, Prefer, ...).
+    :param extra_headers: headers computed from the subject.
+    """
+
+    base_url: str
+    method: str
+    path: str | Callable[[Subject], str]
+    auth: Auth | None = attrs.field(default=None, repr=False)
+    converter: Converter = FORM
+    idempotency_header: str | None = None
+    headers: Mapping[str, str] = attrs.field(factory=dict, converter=_headers)
+    extra_headers: Callable[[Subject], Mapping[str, str]] = _no_extra_headers
+    timeout: Timeout = Timeout()
+
+    def url_for(self, subject: Subject, query: Mapping[str, Any] | None = None) -> str:
+        if callable(self.path):
+            path = self.path(subject)
+        else:
+            fields = {"reference": subject.reference, "source": subject.source, **subject.options}
+            values = {key: quote(str(value), safe="") for key, value in fields.items() if value is not None}
+            try:
+                path = self.path.format_map(values)
+            except KeyError as missing:
+                raise InvalidRequest(
+                    f"this command needs subject.{missing.args[0]} (the provider's id of the object "
+                    "it acts on); nothing was sent",
+                    param=str(missing.args[0]),
+                ) from None
+        url = self.base_url.rstrip("/") + path
+        if query:
+            url += "?" + urlencode(list(form_pairs(query)))
+        return url
+
+    def create(self, request: Mapping[str, Any], subject: Subject) -> Transfer:
+        headers = {"Accept": "application/json", **self.headers, **self.extra_headers(subject)}
+        key = subject.idempotency_key if self.method not in _IDEMPOTENT_METHODS else None
+        if key and self.idempotency_header:
+            headers[self.idempotency_header] = key
+        if self.method in ("GET", "DELETE", "HEAD"):
+            url, body = self.url_for(subject, request), None
+        else:
+            url, body = self.url_for(subject), self.converter.encode(request)
+            headers["Content-Type"] = self.converter.content_type
+        return Transfer(
+            method=self.method,
+            url=url,
+            headers=headers,
+            body=body,
+            auth=self.auth,
+            timeout=self.timeout,
+            idempotency_key=key,
+        )

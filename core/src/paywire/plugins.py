@@ -1,0 +1,229 @@
+"""Plugin loading and the typed facade over pluggy's plugin manager.
+
+Plugins are found through the `paywire` entry-point group, loaded lazily and once, filtered by
+two environment variables, and checked with `check_pending()`. A plugin that fails to import or
+breaks the hook contract is reported by name and distribution; the others still load.
+
+- `PAYWIRE_PLUGINS`: a comma-separated allow-list of entry-point names (unset: all).
+- `PAYWIRE_DISABLE_PLUGINS`: a comma-separated deny-list.
+
+Callers never touch `pm.hook`; the methods here fill the hook arguments from a command context.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Mapping
+from importlib import metadata
+from typing import TYPE_CHECKING, Any
+
+import attrs
+import pluggy
+
+from paywire import _default_hooks, hookspecs
+from paywire.errors import ConfigurationError, PluginError
+
+if TYPE_CHECKING:
+    from paywire.command.context import CommandContext
+    from paywire.command.result import CommandResult
+    from paywire.errors import PaywireError
+    from paywire.gateway_definition import GatewayDefinition, GatewaySettings
+    from paywire.http.response import Response
+    from paywire.http.transfer import Transfer
+    from paywire.subject import Subject
+    from paywire.validator.result import Result
+    from paywire.webhook import WebhookEvent, WebhookVerifier
+
+__all__ = ["ENTRY_POINT_GROUP", "PluginFailure", "PluginInfo", "Plugins", "default_plugins"]
+
+ENTRY_POINT_GROUP = "paywire"
+
+
+@attrs.frozen
+class PluginInfo:
+    """A loaded plugin: its entry-point name and the distribution that provides it."""
+
+    name: str
+    distribution: str | None = None
+    version: str | None = None
+
+
+@attrs.frozen
+class PluginFailure:
+    """A plugin that did not load, and why."""
+
+    name: str
+    distribution: str | None
+    reason: str
+
+
+def _env_list(name: str) -> set[str] | None:
+    value = os.environ.get(name)
+    if value is None:
+        return None
+    return {item.strip() for item in value.split(",") if item.strip()}
+
+
+class Plugins:
+    """The plugin manager of one paywire process (or one test).
+
+    `Plugins()` holds only paywire's own default hooks; `load_entry_points()` adds the installed
+    plugins, and `register()` adds one in-process (tests, application code).
+    """
+
+    def __init__(self) -> None:
+        self._pm = pluggy.PluginManager(ENTRY_POINT_GROUP)
+        self._pm.add_hookspecs(hookspecs)
+        self._pm.register(_default_hooks, name="paywire.default")
+        self.loaded: list[PluginInfo] = []
+        self.failures: list[PluginFailure] = []
+        self._gateways: dict[str, GatewayDefinition] | None = None
+        self._owners: dict[str, str] = {}
+
+    # -- loading ----------------------------------------------------------------------------------
+    def load_entry_points(self) -> Plugins:
+        allow = _env_list("PAYWIRE_PLUGINS")
+        deny = _env_list("PAYWIRE_DISABLE_PLUGINS") or set()
+        for entry_point in metadata.entry_points(group=ENTRY_POINT_GROUP):
+            if (allow is not None and entry_point.name not in allow) or entry_point.name in deny:
+                continue
+            if self._pm.has_plugin(entry_point.name):
+                continue
+            dist = entry_point.dist
+            info = PluginInfo(entry_point.name, dist.name if dist else None, dist.version if dist else None)
+            try:
+                plugin = entry_point.load()
+                self._register(plugin, info)
+            except Exception as exc:  # noqa: BLE001 - one broken plugin must not stop the others
+                self.failures.append(PluginFailure(info.name, info.distribution, f"{type(exc).__name__}: {exc}"))
+        return self
+
+    def register(self, plugin: object, name: str | None = None) -> None:
+        """Register an in-process plugin (a module or an object with `@hookimpl` methods)."""
+        info = PluginInfo(name or getattr(plugin, "__name__", None) or type(plugin).__name__)
+        self._register(plugin, info)
+
+    def _register(self, plugin: object, info: PluginInfo) -> None:
+        try:
+            self._pm.register(plugin, name=info.name)
+            self._pm.check_pending()
+        except pluggy.PluginValidationError as exc:
+            if self._pm.is_registered(plugin):
+                self._pm.unregister(plugin)
+            raise PluginError(
+                f"plugin {info.name!r} ({info.distribution or 'not installed'}) does not match the "
+                f"hook specifications: {exc}",
+                plugin=info.name,
+                distribution=info.distribution,
+            ) from exc
+        self.loaded.append(info)
+        self._gateways = None
+
+    # -- gateways ---------------------------------------------------------------------------------
+    def gateways(self) -> Mapping[str, GatewayDefinition]:
+        """Every registered gateway definition by provider code; a duplicate code is an error."""
+        if self._gateways is None:
+            found: dict[str, GatewayDefinition] = {}
+            owners: dict[str, str] = {}
+            for impl in self._pm.hook.register_gateways.get_hookimpls():
+                def register(definition: GatewayDefinition, _plugin: str = impl.plugin_name) -> None:
+                    if definition.code in found:
+                        raise PluginError(
+                            f"gateway {definition.code!r} is registered by both "
+                            f"{owners[definition.code]!r} and {_plugin!r}",
+                            plugin=_plugin,
+                        )
+                    found[definition.code] = definition
+                    owners[definition.code] = _plugin
+                impl.function(register=register)
+            self._gateways, self._owners = found, owners
+        return self._gateways
+
+    def gateway(self, code: str) -> GatewayDefinition:
+        gateways = self.gateways()
+        if code not in gateways:
+            offered = ", ".join(sorted(gateways)) or "none (install a provider, e.g. paywire-stripe)"
+            raise ConfigurationError(f"no gateway provider {code!r} is installed; installed: {offered}")
+        return gateways[code]
+
+    def owner(self, code: str) -> PluginInfo | None:
+        """The plugin that registered gateway `code`."""
+        self.gateways()
+        name = self._owners.get(code)
+        return next((info for info in self.loaded if info.name == name), None)
+
+    # -- hook calls -------------------------------------------------------------------------------
+    def build_request(self, ctx: CommandContext, subject: Subject) -> list[tuple[str, Mapping[str, Any]]]:
+        hook = self._pm.hook.build_request
+        parts = []
+        for impl in reversed(hook.get_hookimpls()):
+            part = impl.function(**_args(impl, gateway=ctx.gateway, provider=ctx.provider, command=ctx.command, subject=subject))
+            if part:
+                parts.append((f"plugin {impl.plugin_name}", part))
+        return parts
+
+    def send_transfer(self, ctx: CommandContext, transfer: Transfer) -> Response:
+        response: Response = self._pm.hook.send_transfer(
+            gateway=ctx.gateway, command=ctx.command, transfer=transfer, client=ctx.client
+        )
+        return response
+
+    def validate_response(self, ctx: CommandContext, subject: Subject, response: Response) -> list[Result]:
+        results: list[Result] = self._pm.hook.validate_response(
+            gateway=ctx.gateway, provider=ctx.provider, command=ctx.command, subject=subject, response=response
+        )
+        return results
+
+    def map_error(
+        self, ctx: CommandContext, subject: Subject, response: Response, result: Result, error: PaywireError
+    ) -> PaywireError | None:
+        mapped: PaywireError | None = self._pm.hook.map_error(
+            gateway=ctx.gateway, provider=ctx.provider, command=ctx.command, subject=subject,
+            response=response, result=result, error=error,
+        )
+        return mapped
+
+    def handle_response(self, ctx: CommandContext, subject: Subject, response: Response, result: CommandResult) -> None:
+        self._pm.hook.handle_response(
+            gateway=ctx.gateway, provider=ctx.provider, command=ctx.command, subject=subject,
+            response=response, result=result,
+        )
+
+    def parse_webhook(
+        self, settings: GatewaySettings, verifier: WebhookVerifier | None, headers: Mapping[str, str], body: bytes
+    ) -> WebhookEvent:
+        gateway, provider = settings.gateway, settings.provider
+        event: WebhookEvent | None = self._pm.hook.parse_webhook(
+            gateway=gateway, provider=provider, headers=headers, body=body, settings=settings, verifier=verifier
+        )
+        if event is None:
+            from paywire.errors import WebhookVerificationError
+
+            raise WebhookVerificationError(f"no plugin can verify webhooks for gateway {gateway!r}", provider=provider)
+        return event
+
+    def get_secret(self, gateway: str, provider: str, name: str) -> str | None:
+        value: str | None = self._pm.hook.get_secret(gateway=gateway, provider=provider, name=name)
+        return value
+
+    def hook_names(self) -> list[str]:
+        return sorted(name for name in dir(self._pm.hook) if not name.startswith("_"))
+
+
+def _args(impl: Any, **available: Any) -> dict[str, Any]:
+    return {name: available[name] for name in impl.argnames}
+
+
+_default: Plugins | None = None
+_default_lock = threading.Lock()
+
+
+def default_plugins() -> Plugins:
+    """The process-wide plugins, loaded from entry points on first use."""
+    global _default
+    if _default is None:
+        with _default_lock:
+            if _default is None:
+                _default = Plugins().load_entry_points()
+    return _default

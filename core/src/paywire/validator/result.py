@@ -1,0 +1,39 @@
+"""The validation result (Magento's ResultInterface) and the validator protocol."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import attrs
+
+from paywire.http.response import Response
+from paywire.subject import Subject
+
+__all__ = ["Result", "Validator"]
+
+
+@attrs.frozen
+class Result:
+    """Whether an answer is acceptable; if not, the messages and the provider's error codes."""
+
+    ok: bool
+    messages: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    codes: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+
+    @classmethod
+    def success(cls) -> Result:
+        return _SUCCESS
+
+    @classmethod
+    def failure(cls, message: str, *codes: str) -> Result:
+        return cls(False, (message,), codes)
+
+    def __add__(self, other: Result) -> Result:
+        return Result(self.ok and other.ok, self.messages + other.messages, self.codes + other.codes)
+
+
+_SUCCESS = Result(True)
+
+
+class Validator(Protocol):
+    def __call__(self, subject: Subject, response: Response) -> Result: ...

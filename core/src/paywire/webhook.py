@@ -1,0 +1,66 @@
+"""Webhook events, as every provider plugin reports them after verifying the signature."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from types import MappingProxyType
+from typing import Any, Final, Protocol
+
+import attrs
+
+from paywire.money import Money
+
+__all__ = ["EventKind", "WebhookEvent", "WebhookVerifier"]
+
+
+class EventKind:
+    """What a webhook event means for a payment, normalised across providers."""
+
+    AUTHORIZED: Final = "authorized"
+    CAPTURED: Final = "captured"
+    REFUNDED: Final = "refunded"
+    VOIDED: Final = "voided"
+    FAILED: Final = "failed"
+    ACTION_REQUIRED: Final = "action_required"
+    APPROVED: Final = "approved"  # the buyer approved; the payment can be authorized or captured
+    OTHER: Final = "other"
+
+
+def _mapping(value: Mapping[str, str] | None) -> Mapping[str, str]:
+    return MappingProxyType(dict(value or {}))
+
+
+@attrs.frozen(kw_only=True)
+class WebhookEvent:
+    """A verified provider event.
+
+    :param id: the provider's event id; the ledger applies each (provider, id) once.
+    :param type: the provider's event type (`payment_intent.succeeded`, `PAYMENT.CAPTURE.COMPLETED`).
+    :param kind: an `EventKind` value.
+    :param reference: the provider id of the object the event is about.
+    :param references: every provider id the event names (payment_intent, charge, refund, order,
+        authorization, capture), so it can be matched to a payment whichever id paywire kept.
+    :param amount: the amount the event reports for its object, if any.
+    :param total: a running total the provider reports (captured or refunded so far), if any.
+    """
+
+    provider: str
+    id: str
+    type: str
+    kind: str = EventKind.OTHER
+    reference: str | None = None
+    references: Mapping[str, str] = attrs.field(factory=dict, converter=_mapping)
+    amount: Money | None = None
+    total: Money | None = None
+    occurred_at: datetime | None = None
+    data: Any = attrs.field(default=None, repr=False, eq=False)
+
+
+class WebhookVerifier(Protocol):
+    """Verifies a raw webhook and parses it; raises `WebhookVerificationError` when it does not verify.
+
+    `headers` have lower-cased names; `body` is the raw bytes as received (never re-serialised).
+    """
+
+    def __call__(self, headers: Mapping[str, str], body: bytes) -> WebhookEvent: ...
