@@ -21,7 +21,8 @@ __all__ = ["FORM", "JSON", "Converter", "FormConverter", "GraphQLConverter", "JS
 
 
 class Converter(Protocol):
-    content_type: str
+    @property
+    def content_type(self) -> str: ...
 
     def encode(self, request: Mapping[str, Any]) -> bytes: ...
 

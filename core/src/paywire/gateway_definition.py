@@ -49,6 +49,10 @@ def _frozen(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
     return MappingProxyType(dict(value or {}))
 
 
+def _codes(value: frozenset[str] | set[str] | list[str] | tuple[str, ...] | None) -> frozenset[str] | None:
+    return None if value is None else frozenset(value)
+
+
 @attrs.frozen(kw_only=True)
 class GatewaySettings:
     """The configuration a gateway's commands are built from.
@@ -109,7 +113,7 @@ class GatewayDefinition:
     title: str
     build: Callable[[GatewaySettings], CommandPool] = attrs.field(repr=False)
     capabilities: Capabilities = Capabilities()
-    currencies: frozenset[str] | None = attrs.field(default=None, converter=lambda v: None if v is None else frozenset(v))
+    currencies: frozenset[str] | None = attrs.field(default=None, converter=_codes)
     endpoints: Mapping[str, str] = attrs.field(factory=dict, converter=_frozen)
     secrets: tuple[str, ...] = attrs.field(default=(), converter=tuple)
     webhook: Callable[[GatewaySettings], WebhookVerifier] | None = attrs.field(default=None, repr=False)

@@ -20,9 +20,13 @@ __all__ = ["Handler", "HandlerChain"]
 Handler = Callable[[Subject, Response], Mapping[str, Any]]
 
 
+def _handlers(value: tuple[Handler, ...] | list[Handler]) -> tuple[Handler, ...]:
+    return tuple(value)
+
+
 @attrs.frozen
 class HandlerChain:
-    handlers: tuple[Handler, ...] = attrs.field(converter=tuple)
+    handlers: tuple[Handler, ...] = attrs.field(converter=_handlers)
 
     def __call__(self, subject: Subject, response: Response) -> CommandResult:
         fields: dict[str, Any] = {}

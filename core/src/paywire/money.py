@@ -54,7 +54,7 @@ class Money:
     `Money.minor_units(1999, "EUR")` from an integer amount of minor units.
     """
 
-    __slots__ = ("_minor", "_currency")
+    __slots__ = ("_currency", "_minor")
     _minor: int
     _currency: str
 

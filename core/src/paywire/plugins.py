@@ -16,7 +16,7 @@ import os
 import threading
 from collections.abc import Mapping
 from importlib import metadata
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import attrs
 import pluggy
@@ -156,9 +156,11 @@ class Plugins:
     # -- hook calls -------------------------------------------------------------------------------
     def build_request(self, ctx: CommandContext, subject: Subject) -> list[tuple[str, Mapping[str, Any]]]:
         hook = self._pm.hook.build_request
-        parts = []
+        parts: list[tuple[str, Mapping[str, Any]]] = []
         for impl in reversed(hook.get_hookimpls()):
-            part = impl.function(**_args(impl, gateway=ctx.gateway, provider=ctx.provider, command=ctx.command, subject=subject))
+            if impl.hookwrapper or impl.wrapper:
+                continue
+            part = cast("Mapping[str, Any] | None", impl.function(**_args(impl, gateway=ctx.gateway, provider=ctx.provider, command=ctx.command, subject=subject)))
             if part:
                 parts.append((f"plugin {impl.plugin_name}", part))
         return parts

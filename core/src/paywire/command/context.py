@@ -22,7 +22,7 @@ class CommandContext:
     command: str
     client: Client
     plugins: Plugins
-    retry: Retry = Retry()
+    retry: Retry = attrs.field(factory=Retry)
 
     def for_command(self, command: str) -> CommandContext:
         """The same context for another command of the gateway (composite commands)."""

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Protocol
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 import attrs
 
@@ -38,7 +39,7 @@ def _builders(value: Builder | BuilderComposite | tuple[Builder, ...] | list[Bui
     if isinstance(value, BuilderComposite):
         return value
     if isinstance(value, (tuple, list)):
-        return BuilderComposite(value)
+        return BuilderComposite(tuple(value))
     return BuilderComposite((value,))
 
 
@@ -76,11 +77,12 @@ class GatewayCommand:
         hooks.handle_response(context, subject, response, outcome)
         return outcome
 
-    def build(self, subject: Subject, context: CommandContext) -> dict[str, object]:
+    def build(self, subject: Subject, context: CommandContext) -> Mapping[str, Any]:
         """The request: the provider's builders, then plugins' parts, checked for card numbers."""
-        parts = [(type(self).__name__ + "." + context.command, self.builder(subject))]
-        parts.extend(context.plugins.build_request(context, subject))
-        request = BuilderComposite.merge(parts) if len(parts) > 1 else parts[0][1]
+        request: Mapping[str, Any] = self.builder(subject)
+        extra = context.plugins.build_request(context, subject)
+        if extra:
+            request = BuilderComposite.merge([(f"{context.provider} {context.command} builders", request), *extra])
         refuse_card_numbers(request)
         return request
 

@@ -101,7 +101,7 @@ class Retry:
         else:
             delay = min(self.backoff_factor * 2 ** (self.attempts - 1), self.backoff_max)
         if self.backoff_jitter:
-            delay += random.uniform(0, self.backoff_jitter)  # noqa: S311
+            delay += random.uniform(0, self.backoff_jitter)
         return delay
 
     def sleep(self, response: Response | None = None) -> None:

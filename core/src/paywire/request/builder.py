@@ -7,7 +7,7 @@ silently letting the later one win hides bugs in payment requests.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import attrs
@@ -18,6 +18,10 @@ from paywire.subject import Subject
 __all__ = ["Builder", "BuilderComposite", "deep_merge"]
 
 Builder = Callable[[Subject], Mapping[str, Any]]
+
+
+def _builders(value: tuple[Builder, ...] | list[Builder]) -> tuple[Builder, ...]:
+    return tuple(value)
 
 
 def _name(builder: object) -> str:
@@ -56,13 +60,13 @@ def deep_merge(
 class BuilderComposite:
     """Runs its builders in order and deep-merges what they return."""
 
-    builders: tuple[Builder, ...] = attrs.field(converter=tuple)
+    builders: tuple[Builder, ...] = attrs.field(converter=_builders)
 
     def __call__(self, subject: Subject) -> dict[str, Any]:
-        return self.merge(((_name(builder), builder(subject)) for builder in self.builders))
+        return self.merge((_name(builder), builder(subject)) for builder in self.builders)
 
     @staticmethod
-    def merge(parts: Any) -> dict[str, Any]:
+    def merge(parts: Iterable[tuple[str, Mapping[str, Any]]]) -> dict[str, Any]:
         """Deep-merge `(source name, part)` pairs, refusing conflicting leaves."""
         request: dict[str, Any] = {}
         owners: dict[tuple[str, ...], str] = {}

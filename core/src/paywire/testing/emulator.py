@@ -198,9 +198,9 @@ class EmulatorApp:
             return
 
         def send() -> None:
-            request = urllib.request.Request(url, data=body, method="POST", headers=dict(headers))
+            request = urllib.request.Request(url, data=body, method="POST", headers=dict(headers))  # noqa: S310
             try:
-                with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+                with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - URL set by the test
                     status: int | None = response.status
             except urllib.error.HTTPError as exc:
                 status = exc.code
@@ -335,6 +335,7 @@ class EmulatorServer:
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
+        host = host.decode() if isinstance(host, bytes) else host
         return f"{'https' if self._tls else 'http'}://{host}:{port}"
 
     def start(self) -> EmulatorServer:

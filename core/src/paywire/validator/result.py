@@ -12,13 +12,17 @@ from paywire.subject import Subject
 __all__ = ["Result", "Validator"]
 
 
+def _strings(value: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    return tuple(value)
+
+
 @attrs.frozen
 class Result:
     """Whether an answer is acceptable; if not, the messages and the provider's error codes."""
 
     ok: bool
-    messages: tuple[str, ...] = attrs.field(default=(), converter=tuple)
-    codes: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    messages: tuple[str, ...] = attrs.field(default=(), converter=_strings)
+    codes: tuple[str, ...] = attrs.field(default=(), converter=_strings)
 
     @classmethod
     def success(cls) -> Result:

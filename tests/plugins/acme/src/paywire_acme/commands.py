@@ -1,0 +1,150 @@
+"""Acme's commands, each a `GatewayCommand` assembled from the core's parts."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from paywire import (
+    JSON,
+    BearerAuth,
+    BuyerAction,
+    CommandPool,
+    ErrorMapper,
+    ErrorRule,
+    GatewayCommand,
+    GatewaySettings,
+    HandlerChain,
+    Money,
+    Response,
+    Result,
+    Subject,
+    TransferFactory,
+    ValidatorComposite,
+)
+from paywire.errors import Declined, IdempotencyConflict, InvalidRequest
+
+ERRORS = ErrorMapper(
+    "acme",
+    {
+        "card_declined": ErrorRule(Declined),
+        "idempotency_conflict": ErrorRule(IdempotencyConflict),
+        "invalid_state": ErrorRule(InvalidRequest),
+    },
+)
+
+
+def answered_ok(subject: Subject, response: Response) -> Result:
+    """Acme answers 2xx with a JSON object, or an `{"error": {...}}` object."""
+    if response.ok and isinstance(response.data, Mapping):
+        return Result.success()
+    error = (response.data or {}).get("error", {}) if isinstance(response.data, Mapping) else {}
+    codes = [code for code in (error.get("code"), error.get("decline_code")) if code]
+    return Result(False, (error.get("message") or f"HTTP {response.status}",), codes)
+
+
+def _money(data: Mapping[str, Any], field: str) -> Money:
+    return Money.minor_units(int(data[field]), data["currency"])
+
+
+_STATES = {
+    "requires_action": "action_required",
+    "authorized": "authorized",
+    "partially_captured": "partially_captured",
+    "captured": "captured",
+    "partially_refunded": "partially_refunded",
+    "refunded": "refunded",
+    "voided": "voided",
+    "failed": "failed",
+}
+
+
+def payment_fields(subject: Subject, response: Response) -> dict[str, Any]:
+    data = response.data
+    fields: dict[str, Any] = {
+        "reference": data["id"],
+        "references": {"payment": data["id"]},
+        "state": _STATES[data["status"]],
+        "authorized": _money(data, "amount"),
+        "captured": _money(data, "captured"),
+        "refunded": _money(data, "refunded"),
+    }
+    if data["status"] == "requires_action":
+        fields["status"] = "action_required"
+        fields["action"] = BuyerAction(data["action"]["redirect_url"], subject.return_url)
+    return fields
+
+
+def operation_amount(subject: Subject, response: Response) -> dict[str, Any]:
+    data = response.data
+    return {"amount": _money(data, "last_amount")} if "last_amount" in data else {}
+
+
+def refund_fields(subject: Subject, response: Response) -> dict[str, Any]:
+    data = response.data
+    return {"reference": data["id"], "amount": _money(data, "amount"), "references": {"payment": data["payment"]}}
+
+
+def payment_request(capture: bool) -> Any:
+    def build(subject: Subject) -> dict[str, Any]:
+        if subject.amount is None or subject.source is None:
+            raise InvalidRequest("authorize and sale need an amount and a source", param="amount")
+        return {
+            "amount": subject.amount.minor,
+            "currency": subject.amount.currency,
+            "source": subject.source,
+            "capture": capture,
+            "order": subject.order.id if subject.order else None,
+            "return_url": subject.return_url,
+        }
+
+    return build
+
+
+def amount_request(subject: Subject) -> dict[str, Any]:
+    return {"amount": subject.amount.minor} if subject.amount is not None else {}
+
+
+def metadata_request(subject: Subject) -> dict[str, Any]:
+    return {"metadata": dict(subject.metadata)} if subject.metadata else {}
+
+
+def no_request(subject: Subject) -> dict[str, Any]:
+    return {}
+
+
+def fetch_query(subject: Subject) -> dict[str, Any]:
+    return {} if subject.reference else {"idempotency_key": subject.idempotency_key}
+
+
+def build_commands(settings: GatewaySettings) -> CommandPool:
+    auth = BearerAuth(settings.secret("api_key"))
+    validator = ValidatorComposite([(answered_ok, True)])
+
+    def command(method: str, path: str, builders: list[Any], handlers: list[Any]) -> GatewayCommand:
+        return GatewayCommand(
+            builder=builders,
+            transfer_factory=TransferFactory(
+                settings.base_url, method, path, auth=auth, converter=JSON,
+                idempotency_header="Acme-Idempotency-Key", timeout=settings.timeout,
+            ),
+            validator=validator,
+            error_mapper=ERRORS,
+            handler=HandlerChain(handlers),
+        )
+
+    def fetch_path(subject: Subject) -> str:
+        return f"/v1/payments/{subject.reference}" if subject.reference else "/v1/payments/lookup"
+
+    return CommandPool(
+        {
+            "authorize": command("POST", "/v1/payments", [payment_request(False), metadata_request], [payment_fields, operation_amount]),
+            "sale": command("POST", "/v1/payments", [payment_request(True), metadata_request], [payment_fields, operation_amount]),
+            "complete": command("POST", "/v1/payments/{reference}/complete", [no_request], [payment_fields, operation_amount]),
+            "capture": command("POST", "/v1/payments/{reference}/capture", [amount_request, lambda s: {"final": s.final}], [payment_fields, operation_amount]),
+            "void": command("POST", "/v1/payments/{reference}/void", [no_request], [payment_fields]),
+            "refund": command("POST", "/v1/payments/{reference}/refunds", [amount_request], [refund_fields]),
+            "fetch": command("GET", fetch_path, [fetch_query], [payment_fields]),  # type: ignore[arg-type]
+        },
+        gateway=settings.gateway,
+    )

@@ -1,0 +1,215 @@
+"""A stateful emulator of the Acme Pay API, on paywire's emulator base.
+
+    POST /v1/payments                  {amount, currency, source, capture, order, return_url, metadata}
+    GET  /v1/payments/{id}             GET /v1/payments/lookup?idempotency_key=K
+    POST /v1/payments/{id}/complete    after the buyer's challenge (GET /challenge/{id})
+    POST /v1/payments/{id}/capture     {amount?, final}
+    POST /v1/payments/{id}/void
+    POST /v1/payments/{id}/refunds     {amount?}
+
+Test sources: `tok_ok` succeeds, `tok_decline` is declined (insufficient_funds), `tok_3ds` needs
+the buyer. Captures are allowed until `final` or the authorized amount is reached; refunds never
+exceed what was captured. `Acme-Idempotency-Key` replays the stored answer for the same body and
+answers 409 for a different one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import time
+from typing import Any
+
+from paywire.testing.emulator import EmulatorApp, EmulatorRequest, Reply, main, route
+from paywire_acme.webhook import sign
+
+_ids = itertools.count(1)
+
+
+def _error(status: int, code: str, message: str, **extra: Any) -> Reply:
+    return Reply.json(status, {"error": {"code": code, "message": message, **extra}})
+
+
+class AcmeEmulator(EmulatorApp):
+    def __init__(self, api_key: str = "acme_test_key", webhook_secret: str = "acme_whsec") -> None:
+        super().__init__()
+        self.api_key = api_key
+        self.webhook_secret = webhook_secret
+        self.payments: dict[str, dict[str, Any]] = {}
+        self.by_key: dict[str, str] = {}
+        self.events: list[tuple[bytes, dict[str, str]]] = []
+
+    def fault_reply(self, status: int, headers: Any) -> Reply:
+        return Reply(status, json.dumps({"error": {"code": "server_error", "message": "injected"}}).encode(),
+                     {"Content-Type": "application/json", **headers})
+
+    def handle(self, request: EmulatorRequest) -> Reply:
+        if request.header("authorization") != f"Bearer {self.api_key}":
+            return _error(401, "unauthorized", "invalid API key")
+        key = request.header("acme-idempotency-key")
+        if request.method != "POST" or not key:
+            return super().handle(request)
+        fingerprint = hashlib.sha256(request.path.encode() + request.body).hexdigest()
+        state, stored = self.idempotency.begin("acme", key, fingerprint)
+        if state == "replay" and stored is not None:
+            return stored
+        if state == "conflict":
+            return _error(409, "idempotency_conflict", "this key was used with a different request")
+        if state == "in_flight":
+            return _error(409, "idempotency_conflict", "a request with this key is in progress")
+        reply = super().handle(request)
+        if reply.status >= 500:
+            self.idempotency.abandon("acme", key)
+        else:
+            self.idempotency.finish("acme", key, reply)
+            if request.path == "/v1/payments" and reply.status < 300:
+                self.by_key[key] = json.loads(reply.body)["id"]
+        return reply
+
+    # -- helpers ------------------------------------------------------------------------------------
+    def _view(self, payment: dict[str, Any], last_amount: int | None = None) -> Reply:
+        body = dict(payment)
+        if last_amount is not None:
+            body["last_amount"] = last_amount
+        return Reply.json(200, body)
+
+    def _status(self, p: dict[str, Any]) -> str:
+        if p["voided"]:
+            return "voided"
+        if p["requires_action"]:
+            return "requires_action"
+        if p["refunded"]:
+            return "refunded" if p["refunded"] == p["captured"] else "partially_refunded"
+        if p["captured"]:
+            return "captured" if p["closed"] else "partially_captured"
+        return "authorized"
+
+    def _emit(self, kind: str, payment: dict[str, Any], amount: int) -> None:
+        event = {"id": f"evt_{next(_ids)}", "type": kind, "data": {**payment, "last_amount": amount}}
+        body = json.dumps(event).encode()
+        timestamp = int(time.time())
+        headers = {"Content-Type": "application/json", "Acme-Timestamp": str(timestamp),
+                   "Acme-Signature": sign(self.webhook_secret, timestamp, body)}
+        self.events.append((body, headers))
+        self.deliver_webhook(body, headers)
+
+    def _get(self, request: EmulatorRequest) -> dict[str, Any] | None:
+        return self.payments.get(request.params["id"])
+
+    # -- routes ---------------------------------------------------------------------------------------
+    @route("POST", "/v1/payments")
+    def create(self, request: EmulatorRequest) -> Reply:
+        data = request.json() or {}
+        amount, source = data.get("amount"), data.get("source")
+        if not isinstance(amount, int) or amount <= 0:
+            return _error(400, "invalid_request", "amount must be a positive integer", param="amount")
+        if source == "tok_decline":
+            return _error(402, "card_declined", "the card was declined", decline_code="insufficient_funds")
+        with self.lock:
+            pid = f"pay_{next(_ids)}"
+            payment = {
+                "id": pid, "amount": amount, "currency": data.get("currency"), "captured": 0, "refunded": 0,
+                "voided": False, "closed": False, "capture": bool(data.get("capture")),
+                "requires_action": source == "tok_3ds", "metadata": data.get("metadata") or {},
+                "order": data.get("order"),
+            }
+            if payment["requires_action"]:
+                payment["action"] = {"redirect_url": f"/challenge/{pid}"}
+            elif payment["capture"]:
+                payment["captured"], payment["closed"] = amount, True
+            payment["status"] = self._status(payment)
+            self.payments[pid] = payment
+            if not payment["requires_action"]:
+                self._emit("payment.captured" if payment["capture"] else "payment.authorized", payment, amount)
+            return self._view(payment, amount)
+
+    @route("GET", "/v1/payments/lookup")
+    def lookup(self, request: EmulatorRequest) -> Reply:
+        key = dict(request.query).get("idempotency_key", "")
+        pid = self.by_key.get(key)
+        if pid is None:
+            return _error(404, "not_found", "no payment was created with this idempotency key")
+        return self._view(self.payments[pid])
+
+    @route("GET", "/v1/payments/(?P<id>[^/]+)")
+    def retrieve(self, request: EmulatorRequest) -> Reply:
+        payment = self._get(request)
+        return self._view(payment) if payment else _error(404, "not_found", "no such payment")
+
+    @route("POST", "/v1/payments/(?P<id>[^/]+)/complete")
+    def complete(self, request: EmulatorRequest) -> Reply:
+        with self.lock:
+            payment = self._get(request)
+            if payment is None:
+                return _error(404, "not_found", "no such payment")
+            if payment["requires_action"] and not payment.get("challenge_passed"):
+                return _error(422, "invalid_state", "the buyer has not completed the challenge")
+            if payment["requires_action"]:
+                payment["requires_action"] = False
+                if payment["capture"]:
+                    payment["captured"], payment["closed"] = payment["amount"], True
+                payment["status"] = self._status(payment)
+            return self._view(payment, payment["amount"])
+
+    @route("GET", "/challenge/(?P<id>[^/]+)")
+    def challenge(self, request: EmulatorRequest) -> Reply:
+        with self.lock:
+            payment = self._get(request)
+            if payment is None:
+                return _error(404, "not_found", "no such payment")
+            payment["challenge_passed"] = True
+            return Reply(200, b"challenge passed", {"Content-Type": "text/plain"})
+
+    @route("POST", "/v1/payments/(?P<id>[^/]+)/capture")
+    def capture(self, request: EmulatorRequest) -> Reply:
+        data = request.json() or {}
+        with self.lock:
+            payment = self._get(request)
+            if payment is None:
+                return _error(404, "not_found", "no such payment")
+            if payment["voided"] or payment["closed"] or payment["requires_action"]:
+                return _error(422, "invalid_state", f"cannot capture a payment that is {payment['status']}")
+            remaining = payment["amount"] - payment["captured"]
+            amount = data.get("amount", remaining)
+            if not isinstance(amount, int) or amount <= 0 or amount > remaining:
+                return _error(422, "invalid_state", f"capture amount must be between 1 and {remaining}", param="amount")
+            payment["captured"] += amount
+            payment["closed"] = bool(data.get("final", True)) or payment["captured"] == payment["amount"]
+            payment["status"] = self._status(payment)
+            self._emit("payment.captured", payment, amount)
+            return self._view(payment, amount)
+
+    @route("POST", "/v1/payments/(?P<id>[^/]+)/void")
+    def void(self, request: EmulatorRequest) -> Reply:
+        with self.lock:
+            payment = self._get(request)
+            if payment is None:
+                return _error(404, "not_found", "no such payment")
+            if payment["captured"] or payment["voided"]:
+                return _error(422, "invalid_state", f"cannot void a payment that is {payment['status']}")
+            payment["voided"] = True
+            payment["status"] = self._status(payment)
+            self._emit("payment.voided", payment, payment["amount"])
+            return self._view(payment)
+
+    @route("POST", "/v1/payments/(?P<id>[^/]+)/refunds")
+    def refund(self, request: EmulatorRequest) -> Reply:
+        data = request.json() or {}
+        with self.lock:
+            payment = self._get(request)
+            if payment is None:
+                return _error(404, "not_found", "no such payment")
+            remaining = payment["captured"] - payment["refunded"]
+            amount = data.get("amount", remaining)
+            if not isinstance(amount, int) or amount <= 0 or amount > remaining:
+                return _error(422, "invalid_state", f"refund amount must be between 1 and {remaining}", param="amount")
+            payment["refunded"] += amount
+            payment["status"] = self._status(payment)
+            self._emit("payment.refunded", payment, amount)
+            return Reply.json(200, {"id": f"ref_{next(_ids)}", "payment": payment["id"], "amount": amount,
+                                    "currency": payment["currency"]})
+
+
+if __name__ == "__main__":
+    main(AcmeEmulator(), prog="python -m paywire_acme.emulator")
