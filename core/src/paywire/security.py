@@ -19,6 +19,7 @@ __all__ = [
     "Secret",
     "check_endpoint",
     "find_card_number",
+    "get_logger",
     "is_loopback",
     "luhn_valid",
     "redact",
@@ -189,9 +190,21 @@ class RedactingFilter(logging.Filter):
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(redact(arg) for arg in record.args)
+        elif isinstance(record.args, Mapping):
+            record.args = redact(record.args)
         if record.args:
             record.msg = record.getMessage()
             record.args = None
         if isinstance(record.msg, str):
             record.msg = redact(record.msg)
         return True
+
+
+def get_logger(name: str) -> logging.Logger:
+    """A `paywire.*` logger whose records are redacted before any handler sees them."""
+    logger = logging.getLogger(name)
+    if not any(isinstance(f, RedactingFilter) for f in logger.filters):
+        logger.addFilter(RedactingFilter())
+    return logger

@@ -4,7 +4,6 @@ build -> transfer -> send (with retries) -> decode -> validate -> map errors -> 
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Mapping
 from typing import Any, Protocol
@@ -20,13 +19,13 @@ from paywire.handler import HandlerChain
 from paywire.http.response import Response
 from paywire.http.transfer import Transfer, TransferFactory
 from paywire.request.builder import Builder, BuilderComposite
-from paywire.security import redact, refuse_card_numbers
+from paywire.security import get_logger, redact, refuse_card_numbers
 from paywire.subject import Subject
 from paywire.validator.result import Validator
 
 __all__ = ["Command", "GatewayCommand"]
 
-log = logging.getLogger("paywire.command")
+log = get_logger("paywire.command")
 
 
 class Command(Protocol):

@@ -1,0 +1,51 @@
+from typing import Any
+from urllib.parse import parse_qsl
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from paywire import FORM, JSON, GraphQLConverter, InvalidRequest
+from paywire.converter import form_pairs
+
+names = st.text(alphabet="abcxyz_", min_size=1, max_size=4)
+scalars = st.one_of(st.integers(-(10**9), 10**9), st.text(max_size=8), st.booleans())
+values = st.recursive(
+    scalars, lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(names, inner, max_size=3)), max_leaves=10
+)
+
+
+def expected_pairs(value: Any, prefix: str) -> list[tuple[str, str]]:
+    if isinstance(value, dict):
+        return [pair for key, item in value.items() for pair in expected_pairs(item, f"{prefix}[{key}]")]
+    if isinstance(value, list):
+        return [pair for i, item in enumerate(value) for pair in expected_pairs(item, f"{prefix}[{i}]")]
+    return [(prefix, "true" if value is True else "false" if value is False else str(value))]
+
+
+@given(st.dictionaries(names, values, max_size=4))
+def test_form_encoding_round_trips_through_a_standard_parser(request: dict[str, Any]) -> None:
+    body = FORM.encode(request).decode()
+    pairs = [pair for key, item in request.items() for pair in expected_pairs(item, key)]
+    assert parse_qsl(body, keep_blank_values=True) == pairs
+
+
+def test_form_encoding_matches_stripe_conventions() -> None:
+    body = FORM.encode({"amount": 1999, "metadata": {"order id": "A&1"}, "expand": ["latest_charge"],
+                        "confirm": True, "description": None, "items": [{"price": 5}]}).decode()
+    assert body == ("amount=1999&metadata[order%20id]=A%261&expand[0]=latest_charge&confirm=true&items[0][price]=5")
+
+
+def test_form_refuses_floats() -> None:
+    with pytest.raises(InvalidRequest, match="amount"):
+        FORM.encode({"amount": 19.99})
+    assert list(form_pairs({"a": None})) == []
+
+
+def test_json_and_graphql() -> None:
+    assert JSON.decode(JSON.encode({"a": [1, "x"]})) == {"a": [1, "x"]}
+    with pytest.raises(InvalidRequest):
+        JSON.encode({"a": float("nan")})
+    graphql = GraphQLConverter("mutation Charge($input: ChargeInput!) { charge(input: $input) { id } }")
+    payload = JSON.decode(graphql.encode({"input": {"amount": "1.00"}}))
+    assert payload["variables"] == {"input": {"amount": "1.00"}} and payload["query"].startswith("mutation Charge")

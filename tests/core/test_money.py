@@ -1,0 +1,89 @@
+from decimal import Decimal
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from paywire import InvalidRequest, Money
+from paywire.money import CURRENCY_EXPONENTS
+
+currencies = st.sampled_from(sorted(CURRENCY_EXPONENTS))
+
+
+def test_every_exponent_is_represented() -> None:
+    assert {0, 2, 3, 4} <= set(CURRENCY_EXPONENTS.values())
+    assert (CURRENCY_EXPONENTS["JPY"], CURRENCY_EXPONENTS["EUR"], CURRENCY_EXPONENTS["KWD"], CURRENCY_EXPONENTS["CLF"]) == (0, 2, 3, 4)
+
+
+@given(currencies, st.integers(min_value=-(10**15), max_value=10**15))
+def test_format_and_parse_round_trip(currency: str, minor: int) -> None:
+    money = Money.minor_units(minor, currency)
+    assert Money.of(money.format(), currency) == money
+    assert Money.of(money.amount, currency) == money
+    assert money.amount.as_tuple().exponent == -CURRENCY_EXPONENTS[currency] or CURRENCY_EXPONENTS[currency] == 0
+
+
+@given(currencies, st.floats(allow_nan=True, allow_infinity=True))
+def test_floats_are_refused(currency: str, value: float) -> None:
+    with pytest.raises(InvalidRequest, match="float"):
+        Money.of(value, currency)  # type: ignore[arg-type]
+    with pytest.raises(InvalidRequest):
+        Money.minor_units(value, currency)  # type: ignore[arg-type]
+
+
+@given(currencies, st.integers(min_value=1, max_value=10**9))
+def test_one_decimal_too_many_is_an_error_not_a_rounding(currency: str, minor: int) -> None:
+    exponent = CURRENCY_EXPONENTS[currency]
+    text = str(Decimal(minor).scaleb(-exponent - 1))
+    if Decimal(text).scaleb(exponent) % 1 == 0:
+        return  # the extra digit was a zero
+    with pytest.raises(InvalidRequest, match="more decimals"):
+        Money.of(text, currency)
+
+
+@pytest.mark.parametrize(
+    ("text", "currency", "minor"),
+    [("19.99", "EUR", 1999), ("1000", "JPY", 1000), ("1.250", "KWD", 1250), ("0.0001", "CLF", 1), ("10.50", "USD", 1050),
+     ("1e2", "EUR", 10000), (" 5 ", "EUR", 500)],
+)
+def test_known_amounts(text: str, currency: str, minor: int) -> None:
+    assert Money.of(text, currency).minor == minor
+
+
+@pytest.mark.parametrize("bad", ["", "abc", "NaN", "Infinity", "1,00"])
+def test_garbage_is_a_clear_error(bad: str) -> None:
+    with pytest.raises(InvalidRequest, match="amount"):
+        Money.of(bad, "EUR")
+
+
+@pytest.mark.parametrize("code", ["eur", "XXX", "EURO", None, 978])
+def test_unknown_currency(code: object) -> None:
+    with pytest.raises(InvalidRequest, match="ISO 4217"):
+        Money.of("1", code)  # type: ignore[arg-type]
+
+
+@given(currencies, st.integers(-(10**12), 10**12), st.integers(-(10**12), 10**12))
+def test_arithmetic_and_order_within_one_currency(currency: str, a: int, b: int) -> None:
+    x, y = Money.minor_units(a, currency), Money.minor_units(b, currency)
+    assert (x + y).minor == a + b
+    assert (x - y).minor == a - b
+    assert (x < y) == (a < b)
+    assert (-x).minor == -a
+
+
+def test_mixing_currencies_is_refused() -> None:
+    eur, usd = Money.of("1", "EUR"), Money.of("1", "USD")
+    with pytest.raises(InvalidRequest, match="different currencies"):
+        eur + usd
+    with pytest.raises(InvalidRequest):
+        _ = eur < usd
+    assert eur != usd
+
+
+def test_money_is_immutable_and_hashable() -> None:
+    money = Money.of("1.00", "EUR")
+    with pytest.raises(AttributeError):
+        money._minor = 5  # type: ignore[misc]
+    assert {money, Money.minor_units(100, "EUR")} == {money}
+    assert repr(money) == "Money.of('1.00', 'EUR')"
+    assert str(Money.of("-0.05", "EUR")) == "-0.05 EUR"

@@ -1,0 +1,137 @@
+"""The retry policy: what is retried depends on whether the provider may have seen the request."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from paywire import Money, OutcomeUnknown, ProviderUnavailable, RateLimited, Response, Retry, Subject, Transfer
+from paywire.errors import PaywireError, TransportError
+from paywire.testing.emulator import Fault, Reply
+from tests.core.pipeline import command, run
+
+PAY = Money.of("10.00", "EUR")
+
+
+class ScriptedClient:
+    """A client whose sends fail as scripted: 'connect', 'read' (after sending), or an HTTP status."""
+
+    def __init__(self, script: list[str | int]) -> None:
+        self.script = list(script)
+        self.delivered = 0  # sends that may have reached the provider
+
+    def send(self, transfer: Transfer) -> Response:
+        step = self.script.pop(0) if self.script else 200
+        if step == "connect":
+            raise TransportError("refused", may_have_been_sent=False)
+        self.delivered += 1
+        if step == "read":
+            raise OutcomeUnknown("timed out")
+        return Response(int(step), {}, b"{}")
+
+    def close(self) -> None:
+        pass
+
+
+steps = st.lists(st.sampled_from(["connect", "read", 200, 500, 503, 429, 400]), max_size=6)
+
+
+@given(steps, st.booleans(), st.integers(0, 5))
+def test_never_resends_a_non_idempotent_request_that_may_have_been_delivered(
+    script: list[str | int], keyed: bool, total: int
+) -> None:
+    client = ScriptedClient(script)
+    subject = Subject(amount=PAY, idempotency_key="k-1" if keyed else None)
+    try:
+        run(command("http://127.0.0.1:9"), subject, client=client, retry=Retry(total=total, backoff_factor=0))
+    except PaywireError:
+        pass
+    if not keyed:
+        assert client.delivered <= 1
+    sends = len(script) - len(client.script) if client.script or script else 1
+    assert sends <= total + 1
+
+
+@given(st.booleans(), st.booleans())
+def test_retryable_error_predicate(idempotent: bool, may_have_been_sent: bool) -> None:
+    transfer = Transfer("POST", "https://x.test/", idempotency_key="k" if idempotent else None)
+    error = TransportError("x", may_have_been_sent=may_have_been_sent)
+    assert Retry().is_retryable_error(transfer, error) == (idempotent or not may_have_been_sent)
+
+
+def test_connect_failures_are_retried_and_say_nothing_was_sent() -> None:
+    with pytest.raises(TransportError) as caught:
+        run(command("http://127.0.0.1:9"), Subject(amount=PAY), retry=Retry(total=2, backoff_factor=0))
+    assert not caught.value.may_have_been_sent
+    assert caught.value.details["attempts"] == 3
+    assert isinstance(caught.value.__cause__, TransportError)
+
+
+def test_5xx_is_retried_with_an_idempotency_key(echo, json_reply) -> None:
+    app, url = echo
+    app.replies = [json_reply(503, {"error": {"message": "busy"}})]
+    result = run(command(url), Subject(amount=PAY, idempotency_key="k-5xx"))
+    assert result.raw["headers"]["idempotency-key"] == "k-5xx"
+    assert len(app.seen) == 2
+
+
+def test_5xx_is_not_retried_without_a_key(echo, json_reply) -> None:
+    app, url = echo
+    app.replies = [json_reply(503, {"error": {"message": "busy"}})]
+    with pytest.raises(ProviderUnavailable) as caught:
+        run(command(url), Subject(amount=PAY))
+    assert caught.value.retryable and len(app.seen) == 1
+
+
+def test_a_read_timeout_without_a_key_is_an_unknown_outcome_sent_once(echo) -> None:
+    app, url = echo
+    app.inject(Fault("latency", seconds=0.6))
+    with pytest.raises(OutcomeUnknown) as caught:
+        run(command(url, read_timeout=0.2), Subject(amount=PAY))
+    assert caught.value.may_have_been_sent
+    time.sleep(0.6)  # the server finishes the request it was still holding
+    assert len(app.calls) == 1
+
+
+def test_a_dropped_connection_with_a_key_is_retried(echo) -> None:
+    app, url = echo
+    app.inject(Fault("drop_after"))
+    result = run(command(url), Subject(amount=PAY, idempotency_key="k-drop"))
+    assert result.reference == "200"
+    assert len(app.calls) == 2
+
+
+def test_exhausted_retries_keep_the_last_answer(echo, json_reply) -> None:
+    app, url = echo
+    app.replies = [json_reply(429, {"error": {"message": "slow down"}}, **{"Retry-After": "0"})] * 3
+    with pytest.raises(RateLimited) as caught:
+        run(command(url), Subject(amount=PAY, idempotency_key="k-429"), retry=Retry(total=2, backoff_factor=0))
+    assert caught.value.retry_after == 0 and caught.value.retryable
+    assert len(app.seen) == 3
+
+
+@pytest.mark.parametrize(("header", "expected"), [("3", 3.0), ("120", 10.0), (None, 0.0), ("garbage", 0.0)])
+def test_backoff_honours_retry_after_up_to_the_cap(header: str | None, expected: float) -> None:
+    response = Response(429, {"retry-after": header} if header else {})
+    assert Retry(backoff_factor=0, backoff_max=10).backoff(response) == expected
+
+
+@given(st.integers(0, 10), st.floats(0.01, 2), st.floats(1, 60))
+def test_exponential_backoff_is_bounded(attempts: int, factor: float, cap: float) -> None:
+    delay = Retry(backoff_factor=factor, backoff_max=cap, attempts=attempts).backoff()
+    assert 0 <= delay <= cap
+
+
+def test_increment_is_immutable_and_counts_by_kind() -> None:
+    retry = Retry(total=5, connect=1)
+    after = retry.increment(error=TransportError("x", may_have_been_sent=False))
+    assert retry.attempts == 0 and after.connect_attempts == 1 and not after.is_exhausted()
+    assert after.increment(error=TransportError("x", may_have_been_sent=False)).is_exhausted()
+    assert Retry(total=0).increment(response=Response(500)).is_exhausted()
+
+
+def test_reply_helper_builds_json() -> None:
+    assert Reply.json(201, {"a": 1}).headers["Content-Type"] == "application/json"
