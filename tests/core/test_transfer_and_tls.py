@@ -9,7 +9,7 @@ import attrs
 import pytest
 import trustme
 
-from paywire import BasicAuth, BearerAuth, InvalidRequest, Money, Secret, Subject, Transfer, TransferFactory
+from paywire import BasicAuth, BearerAuth, InvalidRequest, Money, Secret, Subject, TransferFactory
 from paywire.errors import TransportError
 from paywire.http.client import Urllib3Client
 from paywire.testing.emulator import EmulatorServer
@@ -38,7 +38,7 @@ def test_get_requests_carry_the_request_as_query_and_no_key() -> None:
 
 
 def test_a_missing_path_field_is_refused_before_sending() -> None:
-    with pytest.raises(InvalidRequest, match="subject.reference"):
+    with pytest.raises(InvalidRequest, match=r"subject\.reference"):
         TransferFactory("https://api.test", "POST", "/v1/pay/{reference}/capture").create({}, Subject())
 
 
@@ -63,7 +63,7 @@ def https_echo(ca: trustme.CA) -> Iterator[tuple[EchoApp, str]]:
 
 
 def test_https_with_a_trusted_certificate(https_echo: tuple[EchoApp, str], ca: trustme.CA, tmp_path) -> None:
-    app, url = https_echo
+    _, url = https_echo
     bundle = tmp_path / "ca.pem"
     ca.cert_pem.write_to_path(str(bundle))
     result = run(command(url), Subject(amount=Money.of("1.00", "EUR")), client=Urllib3Client(ca_certs=str(bundle)))
