@@ -66,7 +66,7 @@ def test_endpoints(url: str, environment: str, ok: bool) -> None:
 
 def test_secret_never_shows_itself() -> None:
     secret = Secret("client-secret-XYZ")
-    for text in (repr(secret), str(secret), f"{secret}", f"{secret!r}", "{:>30}".format(secret))  # noqa: UP032:
+    for text in (repr(secret), str(secret), f"{secret}", f"{secret!r}", f"{secret:>30}"):
         assert "XYZ" not in text
     assert secret.reveal() == "client-secret-XYZ"
     with pytest.raises(TypeError):
