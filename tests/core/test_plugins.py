@@ -1,0 +1,107 @@
+"""Plugin discovery through real entry points (distributions written into a sys.path folder)."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from paywire import ConfigurationError, PluginError, Plugins
+
+GOOD = '''
+from paywire import Capabilities, CommandPool, GatewayDefinition, hookimpl
+
+@hookimpl
+def register_gateways(register):
+    register(GatewayDefinition(code="{code}", title="{code}", build=lambda s: CommandPool({{}}),
+                               endpoints={{"sandbox": "https://sandbox.example"}}))
+'''
+
+
+def install(site: Path, dist: str, name: str, module: str, source: str) -> None:
+    """Write a minimal installed distribution: a module and a dist-info with the entry point."""
+    (site / f"{module}.py").write_text(textwrap.dedent(source))
+    info = site / f"{dist.replace('-', '_')}-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(f"[paywire]\n{name} = {module}\n")
+
+
+@pytest.fixture
+def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delenv("PAYWIRE_PLUGINS", raising=False)
+    monkeypatch.delenv("PAYWIRE_DISABLE_PLUGINS", raising=False)
+    return tmp_path
+
+
+def test_broken_plugins_are_reported_by_name_and_distribution_while_others_load(site: Path) -> None:
+    install(site, "pw-good", "zz_good", "zz_good_mod", GOOD.format(code="zz_good"))
+    install(site, "pw-crashes", "zz_crash", "zz_crash_mod", "raise RuntimeError('boom at import')")
+    install(site, "pw-badsig", "zz_badsig", "zz_badsig_mod", """
+        from paywire import hookimpl
+
+        @hookimpl
+        def get_secret(gateway, provider, name, unexpected_argument):
+            return None
+    """)
+    install(site, "pw-unknown", "zz_unknown", "zz_unknown_mod", """
+        from paywire import hookimpl
+
+        @hookimpl
+        def register_gatewayz(register):
+            pass
+    """)
+    plugins = Plugins().load_entry_points()
+    failures = {failure.name: failure for failure in plugins.failures}
+    assert {"zz_crash", "zz_badsig", "zz_unknown"} <= set(failures)
+    assert failures["zz_crash"].distribution == "pw-crashes" and "boom at import" in failures["zz_crash"].reason
+    assert "unexpected_argument" in failures["zz_badsig"].reason
+    assert "register_gatewayz" in failures["zz_unknown"].reason
+    assert "zz_good" in plugins.gateways()
+    assert plugins.owner("zz_good").distribution == "pw-good"  # type: ignore[union-attr]
+
+
+def test_allow_and_deny_lists(site: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    install(site, "pw-one", "zz_one", "zz_one_mod", GOOD.format(code="zz_one"))
+    install(site, "pw-two", "zz_two", "zz_two_mod", GOOD.format(code="zz_two"))
+    monkeypatch.setenv("PAYWIRE_PLUGINS", "zz_one")
+    assert "zz_two" not in Plugins().load_entry_points().gateways()
+    assert "zz_one" in Plugins().load_entry_points().gateways()
+    monkeypatch.delenv("PAYWIRE_PLUGINS")
+    monkeypatch.setenv("PAYWIRE_DISABLE_PLUGINS", "zz_one, other")
+    gateways = Plugins().load_entry_points().gateways()
+    assert "zz_one" not in gateways and "zz_two" in gateways
+
+
+def test_two_plugins_claiming_one_gateway_code_is_an_error(site: Path) -> None:
+    install(site, "pw-a", "zz_a", "zz_a_mod", GOOD.format(code="zz_same"))
+    install(site, "pw-b", "zz_b", "zz_b_mod", GOOD.format(code="zz_same"))
+    with pytest.raises(PluginError, match="zz_same"):
+        Plugins().load_entry_points().gateways()
+
+
+def test_loading_twice_registers_once(site: Path) -> None:
+    install(site, "pw-once", "zz_once", "zz_once_mod", GOOD.format(code="zz_once"))
+    plugins = Plugins().load_entry_points().load_entry_points()
+    assert [info.name for info in plugins.loaded].count("zz_once") == 1
+
+
+def test_unknown_provider_names_what_is_installed() -> None:
+    with pytest.raises(ConfigurationError, match="no gateway provider 'nope'"):
+        Plugins().gateway("nope")
+
+
+def test_in_process_registration_is_validated() -> None:
+    class Wrong:
+        from paywire import hookimpl
+
+        @hookimpl
+        def send_transfer(self, transfer, not_a_spec_argument):  # type: ignore[no-untyped-def]
+            return None
+
+    plugins = Plugins()
+    with pytest.raises(PluginError, match="not_a_spec_argument"):
+        plugins.register(Wrong(), "wrong")
+    assert plugins.loaded == []
