@@ -1,0 +1,39 @@
+"""A stateful local emulator of PayPal's REST API, for tests and offline development.
+
+Covers OAuth client credentials (`/v1/oauth2/token`), Orders v2, Payments v2 (authorizations,
+captures, refunds), Vault v3 (setup and payment tokens), webhook delivery signed as PayPal signs
+(SHA256withRSA over `transmission id|time|webhook id|CRC32(body)`, certificate served at
+`PAYPAL-CERT-URL`) and `/v1/notifications/verify-webhook-signature`. Every response carries a
+`Paypal-Debug-Id` header; errors have PayPal's shape (`name, message, debug_id, details, links`).
+
+Test inputs
+-----------
+- Buyer approval: visit an order's `approve`/`payer-action` link,
+  `GET|POST {base}/checkoutnow?token=ORDER_ID[&payer=...]`, or call `app.approve(order_id, payer)`.
+  `payer` is `approve` (default), `cancel`, `decline` (capture/authorize -> 422
+  INSTRUMENT_DECLINED), `payer_action` (-> 422 PAYER_ACTION_REQUIRED, order back to
+  PAYER_ACTION_REQUIRED), `deny` (capture DECLINED + PAYMENT.CAPTURE.DENIED, authorization
+  DENIED) or `pending` (capture PENDING until `app.settle_capture(id, "COMPLETED"|"DECLINED")`).
+  With a `return_url` the page redirects there with `token` and `PayerID`, as PayPal does.
+- PayPal-wallet setup tokens are approved the same way at
+  `{base}/agreements/approve?approval_session_id=SETUP_TOKEN_ID[&payer=...]`; the choice sticks
+  to the payment token and applies to every order it pays.
+- Cards (Vault only): PayPal's sandbox rejection triggers as the card name (`CCREJECT-REFUSED`,
+  `CCREJECT-SF`, `CCREJECT-EC`, `CCREJECT-IF`, `CCREJECT-LS`, `CCREJECT-IA`, `CCREJECT-BANK_ERROR`,
+  `CCREJECT-CVV_F`, `CCREJECT-IRC`) make captures DECLINED with that processor response code.
+- PayPal's negative-testing header works on Orders and Payments calls:
+  `PayPal-Mock-Response: {"mock_application_codes": "INSTRUMENT_DECLINED"}` answers that error.
+
+Test controls
+-------------
+`expire_tokens()` (also `POST /_paywire/paypal/expire-tokens`), `expire_authorization(id)`,
+`settle_capture(id, status)`, `approve(order_id, payer)` (also `POST /_paywire/paypal/approve`),
+the base's fault injection (`inject(Fault(...))`, `POST /_paywire/faults`: latency, 5xx, 429 with
+Retry-After, dropped connection after the effect), `signed_event(event)` -> (bytes, headers),
+`certificate_pem`, `cert_url()`, and the state itself (`orders`, `captures`, `events`, ...).
+"""
+
+from paywire_paypal.emulator.app import PayPalEmulator
+from paywire_paypal.emulator.outcomes import APPROVAL_OUTCOMES
+
+__all__ = ["APPROVAL_OUTCOMES", "PayPalEmulator"]

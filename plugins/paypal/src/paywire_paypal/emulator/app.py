@@ -1,0 +1,46 @@
+"""`PayPalEmulator`: the PayPal REST API emulator, put together from its API modules."""
+
+from __future__ import annotations
+
+from paywire.testing.emulator import EmulatorRequest, Reply
+from paywire_paypal.emulator.errors import PayPalError
+from paywire_paypal.emulator.oauth import OAuthAPI
+from paywire_paypal.emulator.orders import OrdersAPI
+from paywire_paypal.emulator.payments import PaymentsAPI
+from paywire_paypal.emulator.vault import VaultAPI
+from paywire_paypal.emulator.webhooks import WebhooksAPI
+
+__all__ = ["PayPalEmulator"]
+
+
+class PayPalEmulator(OAuthAPI, OrdersAPI, PaymentsAPI, VaultAPI, WebhooksAPI):
+    """A stateful stand-in for PayPal's REST API (OAuth, Orders v2, Payments v2, Vault v3, webhooks).
+
+    Construct with the credentials it accepts and the webhook id it signs for::
+
+        app = PayPalEmulator(client_id="id", client_secret="secret", webhook_id="WH1", token_ttl=60)
+        with app.serve() as server:          # EmulatorServer; server.url is the API base URL
+            ...
+
+    State is public for assertions (`orders`, `authorizations`, `captures`, `refunds`,
+    `setup_tokens`, `payment_tokens`, `events`, `calls`). Test controls: `approve(order_id, payer)`,
+    `expire_tokens()`, `expire_authorization(id)`, `settle_capture(id, status)`, `inject(Fault)`,
+    `signed_event(event)`, `certificate_pem`, `cert_url()`.
+    """
+
+    def _control(self, request: EmulatorRequest) -> Reply:
+        # PayPal-specific controls next to the base's (/_paywire/faults, /calls, /webhook-url).
+        try:
+            return self._paypal_control(request)
+        except PayPalError as error:
+            return self.error_reply(error, request)
+
+    def _paypal_control(self, request: EmulatorRequest) -> Reply:
+        if request.method == "POST" and request.path == "/_paywire/paypal/expire-tokens":
+            self.expire_tokens()
+            return Reply.json(200, {"ok": True})
+        if request.method == "POST" and request.path == "/_paywire/paypal/approve":
+            params = request.json() or {}
+            self.approve(str(params.get("order_id")), str(params.get("payer", "approve")), request)
+            return Reply.json(200, {"ok": True})
+        return super()._control(request)

@@ -1,0 +1,518 @@
+"""Payments v2: authorizations (get, capture, void, reauthorize), captures (get, refund), refunds (get).
+
+PayPal's rules enforced here:
+- captures of an authorization may not add up to more than the overage limit (115% of the
+  authorized amount by default): MAX_CAPTURE_AMOUNT_EXCEEDED; several partial captures are
+  allowed until `final_capture` or the full amount closes the authorization (CAPTURED);
+- a capture without an amount takes what is left; capturing a closed authorization is
+  AUTHORIZATION_ALREADY_CAPTURED, a voided one AUTHORIZATION_VOIDED, an expired one
+  AUTHORIZATION_EXPIRED, a denied one AUTHORIZATION_DENIED;
+- void cancels what is not captured: refused once fully captured (PREVIOUSLY_CAPTURED) or voided
+  (PREVIOUSLY_VOIDED); a partially captured authorization can still be voided, as PayPal allows;
+- refunds never exceed what is left of the capture (REFUND_AMOUNT_EXCEEDED); a refund without an
+  amount refunds the rest; a fully refunded capture is CAPTURE_FULLY_REFUNDED, a pending one
+  PENDING_CAPTURE, a declined one REFUND_NOT_ALLOWED.
+The money-moving operations are shared with orders.py, which captures and authorizes orders.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from paywire.testing.emulator import EmulatorRequest, Reply, route
+from paywire_paypal.emulator import ids, render
+from paywire_paypal.emulator.amounts import exponent, format_minor, parse_money
+from paywire_paypal.emulator.base import PayPalApp
+from paywire_paypal.emulator.errors import PayPalError, not_found
+from paywire_paypal.emulator.model import CAPTURED_STATUSES, Authorization, Capture, Order, PurchaseUnit, Refund
+from paywire_paypal.emulator.oauth import PAYMENTS, REFUNDS
+
+__all__ = ["PaymentsAPI", "authorize_unit", "capture_unit", "summary_amount"]
+
+AUTHORIZATION_DAYS = 29
+_DAY = 86400.0
+# Processor response codes of PayPal's card rejection triggers (card name CCREJECT-*).
+DECLINE_CODES = {
+    "CCREJECT-REFUSED": "0500",
+    "CCREJECT-SF": "9500",
+    "CCREJECT-EC": "5400",
+    "CCREJECT-IRC": "5180",
+    "CCREJECT-IF": "5120",
+    "CCREJECT-LS": "9520",
+    "CCREJECT-IA": "1330",
+    "CCREJECT-BANK_ERROR": "5100",
+    "CCREJECT-CVV_F": "00N7",
+}
+_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "AUD": "$", "CAD": "$"}
+
+
+def summary_amount(minor: int, currency: str) -> str:
+    """An amount as PayPal's event summaries write it ("$ 5.00 USD")."""
+    return f"{_SYMBOLS.get(currency, currency)} {format_minor(minor, currency)} {currency}"
+
+
+def paypal_fee(minor: int, currency: str) -> int:
+    """An illustrative PayPal fee (3.49% plus a fixed part), never more than the amount."""
+    fixed = {"JPY": 40, "HUF": 90, "TWD": 10}.get(currency, 49 if exponent(currency) == 2 else 0)
+    return min(minor, (minor * 349 + 5000) // 10000 + fixed)
+
+
+def captured_minor(app: PayPalApp, auth: Authorization) -> int:
+    return sum(app.captures[c].amount_minor for c in auth.capture_ids if app.captures[c].status in CAPTURED_STATUSES)
+
+
+def refunded_minor(app: PayPalApp, cap: Capture) -> int:
+    return sum(app.refunds[r].amount_minor for r in cap.refund_ids if app.refunds[r].status != "FAILED")
+
+
+def processor_response(outcome: str) -> dict[str, str] | None:
+    code = DECLINE_CODES.get(outcome)
+    return {"avs_code": "G", "cvv_code": "P", "response_code": code} if code else None
+
+
+def capture_unit(
+    app: PayPalApp,
+    order: Order,
+    unit: PurchaseUnit,
+    amount_minor: int,
+    *,
+    outcome: str,
+    authorization: Authorization | None = None,
+    final_capture: bool = True,
+    invoice_id: str | None = None,
+    custom_id: str | None = None,
+    note_to_payer: str | None = None,
+    request: EmulatorRequest | None = None,
+) -> Capture:
+    """Record a capture of `unit` (of an order, or of one of its authorizations) and announce it.
+
+    `outcome` is the paying instrument's test behaviour: "deny" and the card rejection triggers
+    give a DECLINED capture, "pending" a PENDING one; anything else completes.
+    """
+    now = app.now()
+    declined = outcome == "deny" or outcome in DECLINE_CODES
+    status, reason = "COMPLETED", None
+    if declined:
+        status = "DECLINED"
+    elif outcome == "pending":
+        status, reason = "PENDING", "PENDING_REVIEW"
+    cap = Capture(
+        id=ids.resource_id(),
+        order_id=order.id,
+        reference_id=unit.reference_id,
+        authorization_id=authorization.id if authorization else None,
+        amount_minor=amount_minor,
+        currency=unit.currency,
+        status=status,
+        final_capture=final_capture,
+        fee_minor=0 if declined else paypal_fee(amount_minor, unit.currency),
+        create_time=now,
+        update_time=now,
+        status_reason=reason,
+        processor_response=processor_response(outcome) if declined else None,
+        invoice_id=invoice_id,
+        custom_id=custom_id,
+        note_to_payer=note_to_payer,
+    )
+    app.captures[cap.id] = cap
+    unit.capture_ids.append(cap.id)
+    if authorization is not None:
+        authorization.capture_ids.append(cap.id)
+        authorization.update_time = now
+        settle_authorization(app, authorization)
+    announce_capture(app, cap, request)
+    return cap
+
+
+def settle_authorization(app: PayPalApp, auth: Authorization) -> None:
+    """Derive an open authorization's status from its captures (a DECLINED one moved nothing)."""
+    if auth.status not in ("CREATED", "PARTIALLY_CAPTURED", "CAPTURED"):
+        return
+    live = [app.captures[c] for c in auth.capture_ids if app.captures[c].status in CAPTURED_STATUSES]
+    captured = sum(c.amount_minor for c in live)
+    if any(c.final_capture for c in live) or captured >= auth.amount_minor:
+        auth.status = "CAPTURED"
+    else:
+        auth.status = "PARTIALLY_CAPTURED" if live else "CREATED"
+
+
+def announce_capture(app: PayPalApp, cap: Capture, request: EmulatorRequest | None = None) -> None:
+    amount = summary_amount(cap.amount_minor, cap.currency)
+    event_type, summary = {
+        "COMPLETED": ("PAYMENT.CAPTURE.COMPLETED", f"Payment completed for {amount}"),
+        "PENDING": ("PAYMENT.CAPTURE.PENDING", f"Payment pending for {amount}"),
+        "DECLINED": ("PAYMENT.CAPTURE.DENIED", f"Payment denied for {amount}"),
+    }[cap.status]
+    app.emit(event_type, "capture", summary, render.capture(app, cap), request=request)
+
+
+def authorize_unit(
+    app: PayPalApp,
+    order: Order,
+    unit: PurchaseUnit,
+    *,
+    outcome: str,
+    amount_minor: int | None = None,
+    parent: Authorization | None = None,
+    request: EmulatorRequest | None = None,
+) -> Authorization:
+    """Record an authorization of `unit` (DENIED for a declining instrument) and announce it."""
+    now = app.now()
+    denied = outcome == "deny" or outcome in DECLINE_CODES
+    auth = Authorization(
+        id=ids.resource_id(),
+        order_id=order.id,
+        reference_id=unit.reference_id,
+        amount_minor=unit.amount_minor if amount_minor is None else amount_minor,
+        currency=unit.currency,
+        status="DENIED" if denied else "CREATED",
+        create_time=now,
+        update_time=now,
+        expiration_time=now + AUTHORIZATION_DAYS * _DAY,
+        outcome=outcome,
+        invoice_id=unit.request.get("invoice_id"),
+        custom_id=unit.request.get("custom_id"),
+        parent_id=parent.id if parent else None,
+    )
+    app.authorizations[auth.id] = auth
+    unit.authorization_ids.append(auth.id)
+    if not denied:
+        app.emit(
+            "PAYMENT.AUTHORIZATION.CREATED",
+            "authorization",
+            f"A payment authorization was created for {summary_amount(auth.amount_minor, auth.currency)}",
+            render.authorization(app, auth),
+            request=request,
+        )
+    return auth
+
+
+def check_invoice_id(app: PayPalApp, invoice_id: str | None, order_id: str) -> None:
+    """PayPal's default account setting blocks a second payment for the same invoice id."""
+    if invoice_id is None:
+        return
+    for cap in app.captures.values():
+        if cap.invoice_id == invoice_id and cap.order_id != order_id and cap.status in CAPTURED_STATUSES:
+            raise PayPalError(422, "DUPLICATE_INVOICE_ID", field="/invoice_id", value=invoice_id)
+
+
+class PaymentsAPI(PayPalApp):
+    # -- lookups -------------------------------------------------------------------------------
+    def _authorization(self, auth_id: str) -> Authorization:
+        auth = self.authorizations.get(auth_id)
+        if auth is None:
+            raise not_found("authorization_id", auth_id)
+        if auth.status in ("CREATED", "PARTIALLY_CAPTURED") and self.now() >= auth.expiration_time:
+            auth.status = "EXPIRED"
+            auth.update_time = auth.expiration_time
+        return auth
+
+    def _capture(self, capture_id: str) -> Capture:
+        cap = self.captures.get(capture_id)
+        if cap is None:
+            raise not_found("capture_id", capture_id)
+        return cap
+
+    def _unit_of(self, order_id: str, reference_id: str) -> tuple[Order, PurchaseUnit]:
+        order = self.orders[order_id]
+        return order, next(u for u in order.purchase_units if u.reference_id == reference_id)
+
+    def _view(self, request: EmulatorRequest, status: int, view: dict[str, Any]) -> Reply:
+        return Reply.json(status, view if self.wants_representation(request) else render.minimal(view))
+
+    # -- authorizations ------------------------------------------------------------------------
+    @route("GET", r"/v2/payments/authorizations/(?P<id>[^/]+)")
+    def get_authorization(self, request: EmulatorRequest) -> Reply:
+        self.authenticate(request, PAYMENTS)
+        self.mock_response(request)
+        with self.lock:
+            return Reply.json(200, render.authorization(self, self._authorization(request.params["id"])))
+
+    @route("POST", r"/v2/payments/authorizations/(?P<id>[^/]+)/capture")
+    def capture_authorization(self, request: EmulatorRequest) -> Reply:
+        self.authenticate(request, PAYMENTS)
+        self.mock_response(request)
+        body = self.json_body(request)
+
+        def run() -> Reply:
+            with self.lock:
+                return self._view(request, 201, render.capture(self, self._capture_authorization(request, body)))
+
+        def replay(first: Reply) -> Reply:
+            with self.lock:
+                return self._view(request, 200, render.capture(self, self.captures[_id_of(first)]))
+
+        return self.once(request, run, replay)
+
+    def _capture_authorization(self, request: EmulatorRequest, body: dict[str, Any]) -> Capture:
+        auth = self._authorization(request.params["id"])
+        refusal = {
+            "VOIDED": "AUTHORIZATION_VOIDED",
+            "EXPIRED": "AUTHORIZATION_EXPIRED",
+            "DENIED": "AUTHORIZATION_DENIED",
+            "CAPTURED": "AUTHORIZATION_ALREADY_CAPTURED",
+        }.get(auth.status)
+        if refusal:
+            raise PayPalError(422, refusal)
+        if auth.reauthorized_by is not None:
+            raise PayPalError(
+                422,
+                "TRANSACTION_REFUSED",
+                description=f"This authorization was reauthorized; capture {auth.reauthorized_by} instead.",
+            )
+        already = captured_minor(self, auth)
+        if "amount" in body:
+            amount, currency = parse_money(body["amount"], "/amount", no_decimals_issue="DECIMALS_NOT_SUPPORTED")
+            if currency != auth.currency:
+                raise PayPalError(422, "AUTH_CAPTURE_CURRENCY_MISMATCH", field="/amount/currency_code", value=currency)
+        else:
+            amount = auth.amount_minor - already
+        limit = auth.amount_minor * self.capture_overage_percent // 100
+        if amount <= 0 or already + amount > limit:
+            raise PayPalError(422, "MAX_CAPTURE_AMOUNT_EXCEEDED", field="/amount/value")
+        final = body.get("final_capture", False)
+        if not isinstance(final, bool):
+            raise PayPalError.of("INVALID_PARAMETER_SYNTAX", field="/final_capture", value=str(final))
+        invoice_id = _optional_string(body, "invoice_id", 127)
+        order, unit = self._unit_of(auth.order_id, auth.reference_id)
+        check_invoice_id(self, invoice_id, order.id)
+        return capture_unit(
+            self,
+            order,
+            unit,
+            amount,
+            outcome=auth.outcome,
+            authorization=auth,
+            final_capture=final,
+            invoice_id=invoice_id if invoice_id is not None else auth.invoice_id,
+            custom_id=auth.custom_id,
+            note_to_payer=_optional_string(body, "note_to_payer", 255),
+            request=request,
+        )
+
+    @route("POST", r"/v2/payments/authorizations/(?P<id>[^/]+)/void")
+    def void_authorization(self, request: EmulatorRequest) -> Reply:
+        self.authenticate(request, PAYMENTS)
+        self.mock_response(request)
+
+        def answer(auth: Authorization) -> Reply:
+            if self.wants_representation(request):
+                return Reply.json(200, render.authorization(self, auth))
+            return Reply(204)
+
+        def run() -> Reply:
+            with self.lock:
+                return answer(self._void(request))
+
+        def replay(first: Reply) -> Reply:
+            with self.lock:
+                return answer(self.authorizations[request.params["id"]])
+
+        return self.once(request, run, replay)
+
+    def _void(self, request: EmulatorRequest) -> Authorization:
+        auth = self._authorization(request.params["id"])
+        if auth.parent_id is not None:
+            raise PayPalError(422, "CANNOT_BE_VOIDED")
+        refusal = {
+            "CAPTURED": "PREVIOUSLY_CAPTURED",
+            "VOIDED": "PREVIOUSLY_VOIDED",
+            "EXPIRED": "AUTHORIZATION_EXPIRED",
+            "DENIED": "AUTHORIZATION_DENIED",
+        }.get(auth.status)
+        if refusal:
+            raise PayPalError(422, refusal)
+        voided = [auth]
+        child = self.authorizations.get(auth.reauthorized_by or "")
+        if child is not None and child.status in ("CREATED", "PARTIALLY_CAPTURED"):
+            voided.append(child)
+        now = self.now()
+        for each in voided:
+            each.status = "VOIDED"
+            each.update_time = now
+        order = self.orders[auth.order_id]
+        units_auths = [self.authorizations[a] for u in order.purchase_units for a in u.authorization_ids]
+        if all(a.status in ("VOIDED", "DENIED", "EXPIRED") and not a.capture_ids for a in units_auths):
+            order.status = "VOIDED"
+            order.update_time = now
+        for each in voided:
+            self.emit(
+                "PAYMENT.AUTHORIZATION.VOIDED",
+                "authorization",
+                "A payment authorization was voided",
+                render.authorization(self, each),
+                request=request,
+            )
+        return auth
+
+    @route("POST", r"/v2/payments/authorizations/(?P<id>[^/]+)/reauthorize")
+    def reauthorize_authorization(self, request: EmulatorRequest) -> Reply:
+        self.authenticate(request, PAYMENTS)
+        self.mock_response(request)
+        body = self.json_body(request)
+
+        def run() -> Reply:
+            with self.lock:
+                return self._view(request, 201, render.authorization(self, self._reauthorize(request, body)))
+
+        def replay(first: Reply) -> Reply:
+            with self.lock:
+                return self._view(request, 200, render.authorization(self, self.authorizations[_id_of(first)]))
+
+        return self.once(request, run, replay)
+
+    def _reauthorize(self, request: EmulatorRequest, body: dict[str, Any]) -> Authorization:
+        auth = self._authorization(request.params["id"])
+        if auth.parent_id is not None:
+            raise PayPalError(422, "REAUTHORIZATION_NOT_SUPPORTED")
+        refusal = {
+            "VOIDED": "AUTHORIZATION_VOIDED",
+            "EXPIRED": "AUTHORIZATION_EXPIRED",
+            "DENIED": "AUTHORIZATION_DENIED",
+            "CAPTURED": "AUTHORIZATION_ALREADY_CAPTURED",
+            "PARTIALLY_CAPTURED": "AUTHORIZATION_ALREADY_CAPTURED",
+        }.get(auth.status)
+        if refusal:
+            raise PayPalError(422, refusal)
+        amount = auth.amount_minor
+        if "amount" in body:
+            amount, currency = parse_money(body["amount"], "/amount", no_decimals_issue="DECIMALS_NOT_SUPPORTED")
+            if currency != auth.currency:
+                raise PayPalError(422, "AUTH_CURRENCY_MISMATCH", field="/amount/currency_code", value=currency)
+        if amount > auth.amount_minor * self.capture_overage_percent // 100:
+            raise PayPalError(422, "AUTHORIZATION_AMOUNT_EXCEEDED", field="/amount/value")
+        previous = self.authorizations.get(auth.reauthorized_by or "")
+        if previous is not None and previous.status == "CREATED":
+            previous.status = "VOIDED"
+            previous.update_time = self.now()
+        order, unit = self._unit_of(auth.order_id, auth.reference_id)
+        child = authorize_unit(
+            self, order, unit, outcome=auth.outcome, amount_minor=amount, parent=auth, request=request
+        )
+        auth.reauthorized_by = child.id
+        return child
+
+    def expire_authorization(self, auth_id: str) -> None:
+        """Test control: let an authorization reach its expiry now (capture then fails AUTHORIZATION_EXPIRED)."""
+        with self.lock:
+            auth = self.authorizations[auth_id]
+            auth.expiration_time = min(auth.expiration_time, self.now())
+            self._authorization(auth_id)
+
+    # -- captures and refunds ------------------------------------------------------------------
+    @route("GET", r"/v2/payments/captures/(?P<id>[^/]+)")
+    def get_capture(self, request: EmulatorRequest) -> Reply:
+        self.authenticate(request, PAYMENTS)
+        self.mock_response(request)
+        with self.lock:
+            return Reply.json(200, render.capture(self, self._capture(request.params["id"])))
+
+    @route("POST", r"/v2/payments/captures/(?P<id>[^/]+)/refund")
+    def refund_capture(self, request: EmulatorRequest) -> Reply:
+        self.authenticate(request, REFUNDS)
+        self.mock_response(request)
+        body = self.json_body(request)
+
+        def run() -> Reply:
+            with self.lock:
+                return self._view(request, 201, render.refund(self, self._refund(request, body)))
+
+        def replay(first: Reply) -> Reply:
+            with self.lock:
+                return self._view(request, 200, render.refund(self, self.refunds[_id_of(first)]))
+
+        return self.once(request, run, replay)
+
+    def _refund(self, request: EmulatorRequest, body: dict[str, Any]) -> Refund:
+        cap = self._capture(request.params["id"])
+        refusal = {
+            "REFUNDED": "CAPTURE_FULLY_REFUNDED",
+            "PENDING": "PENDING_CAPTURE",
+            "DECLINED": "REFUND_NOT_ALLOWED",
+            "FAILED": "REFUND_NOT_ALLOWED",
+        }.get(cap.status)
+        if refusal:
+            raise PayPalError(422, refusal)
+        already = refunded_minor(self, cap)
+        remaining = cap.amount_minor - already
+        if "amount" in body:
+            amount, currency = parse_money(body["amount"], "/amount", no_decimals_issue="DECIMALS_NOT_SUPPORTED")
+            if currency != cap.currency:
+                raise PayPalError(
+                    422, "REFUND_CAPTURE_CURRENCY_MISMATCH", field="/amount/currency_code", value=currency
+                )
+            if amount > remaining:
+                raise PayPalError(422, "REFUND_AMOUNT_EXCEEDED", field="/amount/value", value=body["amount"]["value"])
+        else:
+            amount = remaining
+        refunded_fee = sum(self.refunds[r].fee_minor for r in cap.refund_ids)
+        fee = cap.fee_minor - refunded_fee if amount == remaining else cap.fee_minor * amount // cap.amount_minor
+        now = self.now()
+        ref = Refund(
+            id=ids.resource_id(),
+            capture_id=cap.id,
+            order_id=cap.order_id,
+            amount_minor=amount,
+            currency=cap.currency,
+            fee_minor=fee,
+            total_refunded_minor=already + amount,
+            status="COMPLETED",
+            create_time=now,
+            update_time=now,
+            invoice_id=_optional_string(body, "invoice_id", 127),
+            custom_id=_optional_string(body, "custom_id", 127),
+            note_to_payer=_optional_string(body, "note_to_payer", 255),
+        )
+        self.refunds[ref.id] = ref
+        cap.refund_ids.append(ref.id)
+        cap.status = "REFUNDED" if already + amount == cap.amount_minor else "PARTIALLY_REFUNDED"
+        cap.update_time = now
+        self.emit(
+            "PAYMENT.CAPTURE.REFUNDED",
+            "refund",
+            f"A {summary_amount(amount, cap.currency)} capture payment was refunded",
+            render.refund(self, ref),
+            request=request,
+        )
+        return ref
+
+    @route("GET", r"/v2/payments/refunds/(?P<id>[^/]+)")
+    def get_refund(self, request: EmulatorRequest) -> Reply:
+        self.authenticate(request, REFUNDS)
+        self.mock_response(request)
+        with self.lock:
+            ref = self.refunds.get(request.params["id"])
+            if ref is None:
+                raise not_found("refund_id", request.params["id"])
+            return Reply.json(200, render.refund(self, ref))
+
+    def settle_capture(self, capture_id: str, status: str = "COMPLETED") -> None:
+        """Test control: finish a PENDING capture as COMPLETED or DECLINED, sending its webhook."""
+        if status not in ("COMPLETED", "DECLINED"):
+            raise ValueError("a pending capture settles as COMPLETED or DECLINED")
+        with self.lock:
+            cap = self.captures[capture_id]
+            if cap.status != "PENDING":
+                raise ValueError(f"capture {capture_id} is {cap.status}, not PENDING")
+            cap.status, cap.status_reason, cap.update_time = status, None, self.now()
+            if status == "DECLINED":
+                cap.fee_minor = 0
+            if cap.authorization_id is not None:
+                settle_authorization(self, self.authorizations[cap.authorization_id])
+            announce_capture(self, cap)
+
+
+def _id_of(reply: Reply) -> str:
+    return str(json.loads(reply.body)["id"])
+
+
+def _optional_string(body: dict[str, Any], key: str, max_length: int) -> str | None:
+    value = body.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise PayPalError.of("INVALID_PARAMETER_SYNTAX", field=f"/{key}", value=str(value))
+    if not 1 <= len(value) <= max_length:
+        raise PayPalError.of("INVALID_STRING_LENGTH", field=f"/{key}", value=value)
+    return value
