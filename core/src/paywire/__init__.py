@@ -66,7 +66,8 @@ _EXPORTS: dict[str, str] = {
     "Gateway": "paywire.gateway",
     "Method": "paywire.gateway",
     "GatewayDefinition": "paywire.gateway_definition",
-    "GatewaySettings": "paywire.gateway_definition",
+    "GatewaySettings": "paywire.settings",
+    "WebhookVerifier": "paywire.webhook",
     "Capabilities": "paywire.gateway_definition",
     "MethodConfig": "paywire.config",
     "PaymentMethodList": "paywire.config",
@@ -118,7 +119,8 @@ if TYPE_CHECKING:
         WebhookVerificationError,
     )
     from paywire.gateway import Gateway, Method
-    from paywire.gateway_definition import Capabilities, GatewayDefinition, GatewaySettings
+    from paywire.gateway_definition import Capabilities, GatewayDefinition
+    from paywire.settings import GatewaySettings
     from paywire.handler import HandlerChain
     from paywire.hookspecs import hookimpl
     from paywire.http.auth import Auth, BasicAuth, BearerAuth
@@ -133,4 +135,4 @@ if TYPE_CHECKING:
     from paywire.subject import Address, BuyerAction, Customer, LineItem, Order, Subject
     from paywire.validator.composite import ValidatorComposite
     from paywire.validator.result import Result
-    from paywire.webhook import EventKind, WebhookEvent
+    from paywire.webhook import EventKind, WebhookEvent, WebhookVerifier

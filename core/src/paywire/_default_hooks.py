@@ -1,15 +1,21 @@
-"""paywire's own hook implementations, registered like any plugin's and run last."""
+"""paywire's own hook implementations, registered like any plugin's and run last.
+
+Imports stay inside the functions: this module loads with the plugin manager at start-up, and
+what a request needs is imported when the first request is sent.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
-from paywire.gateway_definition import secret_from_environment
 from paywire.hookspecs import hookimpl
-from paywire.http.client import Client
-from paywire.http.response import Response
-from paywire.http.transfer import Transfer
-from paywire.webhook import WebhookEvent, WebhookVerifier
+
+if TYPE_CHECKING:
+    from paywire.http.client import Client
+    from paywire.http.response import Response
+    from paywire.http.transfer import Transfer
+    from paywire.webhook import WebhookEvent, WebhookVerifier
 
 
 @hookimpl(trylast=True)
@@ -19,6 +25,8 @@ def send_transfer(transfer: Transfer, client: Client) -> Response:
 
 @hookimpl(trylast=True)
 def get_secret(gateway: str, provider: str, name: str) -> str | None:
+    from paywire.settings import secret_from_environment
+
     return secret_from_environment(gateway, provider, name)
 
 

@@ -17,7 +17,8 @@ from paywire.command.pool import CommandPool
 from paywire.command.result import CommandResult
 from paywire.config import MethodConfig, PaymentMethodList, load_config
 from paywire.errors import ConfigurationError, InvalidRequest, UnsupportedOperation, WebhookVerificationError
-from paywire.gateway_definition import Capabilities, GatewayDefinition, GatewaySettings
+from paywire.gateway_definition import Capabilities, GatewayDefinition
+from paywire.settings import GatewaySettings
 from paywire.http.client import Client, Urllib3Client
 from paywire.http.retry import Retry
 from paywire.http.transfer import Timeout

@@ -18,7 +18,8 @@ import pluggy
 if TYPE_CHECKING:
     from paywire.command.result import CommandResult
     from paywire.errors import PaywireError
-    from paywire.gateway_definition import GatewayDefinition, GatewaySettings
+    from paywire.gateway_definition import GatewayDefinition
+    from paywire.settings import GatewaySettings
     from paywire.http.client import Client
     from paywire.http.response import Response
     from paywire.http.transfer import Transfer

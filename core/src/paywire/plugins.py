@@ -28,7 +28,8 @@ if TYPE_CHECKING:
     from paywire.command.context import CommandContext
     from paywire.command.result import CommandResult
     from paywire.errors import PaywireError
-    from paywire.gateway_definition import GatewayDefinition, GatewaySettings
+    from paywire.gateway_definition import GatewayDefinition
+    from paywire.settings import GatewaySettings
     from paywire.http.response import Response
     from paywire.http.transfer import Transfer
     from paywire.subject import Subject

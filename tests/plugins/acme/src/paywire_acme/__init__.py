@@ -3,16 +3,32 @@
 Acme Pay is a small JSON API (see `emulator.py` for the whole of it). This package shows what a
 plugin needs: a gateway definition registered through the `paywire` entry point, its commands
 assembled from builders, transfer factories, validators, an error mapper and handlers, and a
-webhook verifier.
+webhook verifier. The commands are imported when first built, not at discovery, so that
+discovering plugins stays cheap.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from paywire import Capabilities, GatewayDefinition, hookimpl
-from paywire_acme.commands import build_commands
-from paywire_acme.webhook import build_verifier
+
+if TYPE_CHECKING:
+    from paywire import CommandPool, GatewaySettings, WebhookVerifier
+
+
+def build_commands(settings: GatewaySettings) -> CommandPool:
+    from paywire_acme.commands import build_commands
+
+    return build_commands(settings)
+
+
+def build_verifier(settings: GatewaySettings) -> WebhookVerifier:
+    from paywire_acme.webhook import build_verifier
+
+    return build_verifier(settings)  # type: ignore[no-any-return]
+
 
 ACME = GatewayDefinition(
     code="acme",
