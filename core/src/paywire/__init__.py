@@ -120,7 +120,6 @@ if TYPE_CHECKING:
     )
     from paywire.gateway import Gateway, Method
     from paywire.gateway_definition import Capabilities, GatewayDefinition
-    from paywire.settings import GatewaySettings
     from paywire.handler import HandlerChain
     from paywire.hookspecs import hookimpl
     from paywire.http.auth import Auth, BasicAuth, BearerAuth
@@ -132,6 +131,7 @@ if TYPE_CHECKING:
     from paywire.plugins import Plugins
     from paywire.request.builder import BuilderComposite
     from paywire.security import Secret
+    from paywire.settings import GatewaySettings
     from paywire.subject import Address, BuyerAction, Customer, LineItem, Order, Subject
     from paywire.validator.composite import ValidatorComposite
     from paywire.validator.result import Result

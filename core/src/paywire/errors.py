@@ -42,6 +42,9 @@ class PaywireError(Exception):
     retryable: bool = False
     may_have_been_sent: bool = False
     default_customer_message = "The payment could not be processed."
+    # Set by the payment service: the ledger records the error is about (see PaymentService).
+    payment_id: str | None = None
+    transaction_id: str | None = None
 
     def __init__(
         self,

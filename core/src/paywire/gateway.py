@@ -18,12 +18,12 @@ from paywire.command.result import CommandResult
 from paywire.config import MethodConfig, PaymentMethodList, load_config
 from paywire.errors import ConfigurationError, InvalidRequest, UnsupportedOperation, WebhookVerificationError
 from paywire.gateway_definition import Capabilities, GatewayDefinition
-from paywire.settings import GatewaySettings
 from paywire.http.client import Client, Urllib3Client
 from paywire.http.retry import Retry
 from paywire.http.transfer import Timeout
 from paywire.plugins import Plugins, default_plugins
 from paywire.security import check_endpoint
+from paywire.settings import GatewaySettings
 from paywire.subject import Subject
 from paywire.webhook import WebhookEvent, WebhookVerifier
 

@@ -29,9 +29,9 @@ if TYPE_CHECKING:
     from paywire.command.result import CommandResult
     from paywire.errors import PaywireError
     from paywire.gateway_definition import GatewayDefinition
-    from paywire.settings import GatewaySettings
     from paywire.http.response import Response
     from paywire.http.transfer import Transfer
+    from paywire.settings import GatewaySettings
     from paywire.subject import Subject
     from paywire.validator.result import Result
     from paywire.webhook import WebhookEvent, WebhookVerifier
