@@ -1,0 +1,1 @@
+"""Stripe for paywire: the gateway plugin, and `paywire_stripe.emulator`, a local stand-in for Stripe."""

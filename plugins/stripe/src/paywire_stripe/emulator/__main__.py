@@ -1,0 +1,34 @@
+"""`python -m paywire_stripe.emulator --host 127.0.0.1 --port N [--certfile C --keyfile K] [--webhook-url U]`.
+
+Secrets come from the environment, not the command line: `STRIPE_EMULATOR_WEBHOOK_SECRET` (the
+`whsec_...` events are signed with; a random one is generated and printed when unset, as
+`stripe listen` does) and `STRIPE_EMULATOR_API_KEY` (the only key accepted; any `sk_test_` key
+when unset). `STRIPE_EMULATOR_API_VERSION` sets the account's default API version.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from paywire.testing.emulator import main
+from paywire_stripe.emulator.app import DEFAULT_API_VERSION, StripeEmulator
+
+
+def run(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    secret = os.environ.get("STRIPE_EMULATOR_WEBHOOK_SECRET")
+    app = StripeEmulator(
+        webhook_secret=secret,
+        api_key=os.environ.get("STRIPE_EMULATOR_API_KEY"),
+        api_version=os.environ.get("STRIPE_EMULATOR_API_VERSION", DEFAULT_API_VERSION),
+    )
+    if any(arg == "--certfile" or arg.startswith("--certfile=") for arg in args):
+        app.scheme = "https"
+    if secret is None:
+        print(f"Your webhook signing secret is {app.webhook_secret}", flush=True)
+    main(app, args, prog="python -m paywire_stripe.emulator")
+
+
+if __name__ == "__main__":
+    run()

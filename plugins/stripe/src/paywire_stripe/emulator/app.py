@@ -1,0 +1,712 @@
+"""`StripeEmulator`: the HTTP face of the emulator, on paywire's emulator base.
+
+Every `/v1/` request goes through the same steps as at Stripe: authentication, API version,
+idempotency (replay with `Idempotent-Replayed: true`, 400 `idempotency_error` for a key reused
+with other parameters or on another endpoint, 409 while the first request is still running),
+parameter validation against the endpoint's table, then the operation under the emulator's lock.
+Responses carry `Request-Id`, `Stripe-Version` and, on errors where Stripe sends it,
+`Stripe-Should-Retry`.
+
+Idempotency follows Stripe's rule that a result is stored once the endpoint began executing:
+parameter errors, authentication failures and injected error statuses (the request never ran)
+are not stored; declines and state errors are. A `drop_after` fault runs the operation and stores
+its result before dropping the connection, so retrying with the same key replays it.
+"""
+
+from __future__ import annotations
+
+import copy
+import hmac
+import html
+import json
+import re
+import secrets
+import threading
+import time
+import traceback
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import attrs
+
+from paywire.testing.emulator import EmulatorApp, EmulatorRequest, EmulatorServer, Reply, route
+from paywire_stripe.emulator import (
+    auth,
+    challenges,
+    customers,
+    events,
+    payment_intents,
+    payment_methods,
+    refunds,
+    search,
+    setup_intents,
+)
+from paywire_stripe.emulator.errors import StripeError, invalid_request
+from paywire_stripe.emulator.form import decode
+from paywire_stripe.emulator.params import UNSET, validate
+from paywire_stripe.emulator.store import Context, Store, StripeObject, created_matches
+
+__all__ = ["DEFAULT_API_VERSION", "StripeEmulator"]
+
+DEFAULT_API_VERSION = "2023-08-16"
+_VERSION = re.compile(r"\d{4}-\d{2}-\d{2}(\.[a-z]+)?")
+_NOT_SEARCH = r"(?!search$)[^/]+"
+_PREFIX_KINDS = {
+    "pi": "payment_intent",
+    "ch": "charge",
+    "re": "refund",
+    "cus": "customer",
+    "pm": "payment_method",
+    "seti": "setup_intent",
+    "evt": "event",
+    "txn": "balance_transaction",
+}
+
+
+@attrs.define
+class _RequestInfo:
+    """What the current request's thread knows about it, for events and idempotency."""
+
+    request_id: str | None
+    version: str
+    host: str
+    idempotency_key: str | None = None
+    executed: bool = False
+    saved: bool = True
+
+
+def _json(status: int, payload: Any, headers: Mapping[str, str] | None = None) -> Reply:
+    body = json.dumps(payload, indent=2).encode("utf-8")
+    return Reply(status, body, {"Content-Type": "application/json", **(headers or {})})
+
+
+def _error_reply(error: StripeError) -> Reply:
+    return _json(error.status, error.body(), error.response_headers())
+
+
+def _canonical(pairs: list[tuple[str, str]]) -> str:
+    # Parameter order does not matter to Stripe, the order of list items does: sort by key, stably.
+    return json.dumps(sorted(pairs, key=lambda pair: pair[0]))
+
+
+class StripeEmulator(EmulatorApp):
+    """A stateful local Stripe.
+
+    :param webhook_secret: the endpoint secret events are signed with (`whsec_...`); a random one
+        when None (read it back from `webhook_secret`).
+    :param api_key: the only key accepted; None accepts any `sk_test_`/`rk_test_` key.
+    :param api_version: the account's default API version, used when a request sends no
+        `Stripe-Version` and for events.
+    :param webhook_url: where signed events are POSTed (None: recorded only).
+    """
+
+    def __init__(
+        self,
+        webhook_secret: str | None = None,
+        api_key: str | None = None,
+        *,
+        api_version: str = DEFAULT_API_VERSION,
+        webhook_url: str | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        super().__init__()
+        self.webhook_secret = webhook_secret or "whsec_" + secrets.token_hex(24)
+        self._api_key = api_key
+        self.api_version = api_version
+        self.webhook_url = webhook_url
+        self.store = Store(clock)
+        self.scheme = "http"
+        self.internal_errors: list[str] = []
+        self._local = threading.local()
+        self._idempotency_endpoints: dict[tuple[str, str], str] = {}
+        self._deliveries = events.Deliveries(self._prepare_delivery, self._record_delivery)
+
+    def __repr__(self) -> str:
+        return f"StripeEmulator(api_version={self.api_version!r}, webhook_url={self.webhook_url!r})"
+
+    # -- serving -------------------------------------------------------------------------------------
+    def serve(self, host: str = "127.0.0.1", port: int = 0, ssl_context: Any = None) -> EmulatorServer:
+        """An `EmulatorServer` for this app (not started); remembers the scheme for 3-D Secure URLs."""
+        self.scheme = "https" if ssl_context is not None else "http"
+        return EmulatorServer(self, host, port, ssl_context=ssl_context)
+
+    # -- test helpers --------------------------------------------------------------------------------
+    def get(self, object_id: str) -> StripeObject:
+        """A copy of any stored object by id (`pi_...`, `ch_...`, `evt_...`, ...)."""
+        with self.lock:
+            kind = _PREFIX_KINDS.get(object_id.split("_")[0])
+            found = self.store.collection(kind).get(object_id) if kind else None
+            if found is None:
+                raise KeyError(object_id)
+            return copy.deepcopy(found)
+
+    def events_of_type(self, event_type: str) -> list[StripeObject]:
+        with self.lock:
+            return [copy.deepcopy(e) for e in self.store.events.values() if e["type"] == event_type]
+
+    def signed_event(
+        self, event: str | Mapping[str, Any], timestamp: int | None = None
+    ) -> tuple[bytes, dict[str, str]]:
+        """The exact body and headers a delivery of `event` (an event or its id) would carry now."""
+        with self.lock:
+            stored = self.store.events[event if isinstance(event, str) else event["id"]]
+            body = events.encode_event(stored)
+        return body, events.signed_headers(self.webhook_secret, body, timestamp)
+
+    def wait_for_webhooks(self, timeout: float = 5.0) -> bool:
+        """Wait until every event so far was delivered (or failed to be); False on timeout."""
+        return self._deliveries.wait(timeout)
+
+    def redeliver(self, event_id: str) -> None:
+        with self.lock:
+            self.store.get("event", event_id, "id")
+        self._deliveries.put(event_id)
+
+    def deliver_webhook(self, body: bytes, headers: Mapping[str, str]) -> None:
+        """Queue an already-signed body for the webhook URL (kept in order with events)."""
+        self._deliveries.put((body, dict(headers)))
+
+    def complete_challenge(self, intent_id: str, succeed: bool = True) -> StripeObject:
+        """Finish the pending 3-D Secure challenge of a PaymentIntent or SetupIntent, as the buyer would."""
+        with self.lock:
+            notes = self.store.intent_notes.get(intent_id)
+            if notes is None or notes.challenge is None:
+                raise ValueError(f"{intent_id} has no pending 3-D Secure challenge")
+            challenge = self.store.challenges[notes.challenge]
+            self._finish_challenge(challenge, succeed, self._context_for(None))
+            return self.get(intent_id)
+
+    # -- delivery ------------------------------------------------------------------------------------
+    def _emit(self, event_type: str, obj: StripeObject) -> None:
+        info: _RequestInfo | None = getattr(self._local, "info", None)
+        event = events.build_event(
+            self.store,
+            event_type,
+            obj,
+            api_version=self.api_version,
+            request_id=info.request_id if info else None,
+            idempotency_key=info.idempotency_key if info else None,
+            pending_webhooks=1 if self.webhook_url else 0,
+        )
+        self.store.events[event["id"]] = event
+        if self.webhook_url:
+            self._deliveries.put(event["id"])
+
+    def _prepare_delivery(self, item: Any) -> tuple[str, bytes, dict[str, str]] | None:
+        url = self.webhook_url
+        if not url:
+            return None
+        if isinstance(item, tuple):
+            return url, item[0], item[1]
+        body, headers = self.signed_event(item)
+        return url, body, headers
+
+    def _record_delivery(self, item: Any, status: int | None, body: bytes) -> None:
+        with self.lock:
+            self.webhook_deliveries.append((status, body))
+            if isinstance(item, str) and status is not None and 200 <= status < 300:
+                self.store.events[item]["pending_webhooks"] = 0
+
+    # -- request pipeline ----------------------------------------------------------------------------
+    def dispatch(self, request: EmulatorRequest) -> tuple[Reply | None, bool]:
+        if not request.path.startswith("/v1/"):
+            self._local.info = _RequestInfo(None, self.api_version, request.header("host") or "")
+            return super().dispatch(request)
+        version = request.header("stripe-version") or self.api_version
+        info = _RequestInfo(Store.new_id("req", 14), version, request.header("host") or "")
+        self._local.info = info
+        try:
+            auth.authenticate(request.header("authorization"), self._api_key)
+            if not _VERSION.fullmatch(version):
+                raise invalid_request(f"Invalid Stripe API version: {version}", saved=False)
+        except StripeError as error:
+            return self._decorate(_error_reply(error), info), False
+        key = request.header("idempotency-key") if request.method == "POST" else None
+        if key is None:
+            reply, drop = super().dispatch(request)
+            return (self._decorate(reply, info) if reply is not None else None), drop
+        info.idempotency_key = key
+        return self._idempotent(request, info, key)
+
+    def _idempotent(self, request: EmulatorRequest, info: _RequestInfo, key: str) -> tuple[Reply | None, bool]:
+        if len(key) > 255:
+            error = invalid_request(
+                "The idempotency key provided is too long; it must be at most 255 characters.", saved=False
+            )
+            return self._decorate(_error_reply(error), info), False
+        scope = (request.header("stripe-account") or "acct_emulator", key)
+        endpoint = f"{request.method} {request.path}"
+        state, stored = self.idempotency.begin(scope[0], key, endpoint + "\n" + _canonical(request.form()))
+        if state == "replay" and stored is not None:
+            headers = {
+                **stored.headers,
+                "Request-Id": info.request_id or "",
+                "Idempotent-Replayed": "true",
+                "Original-Request": stored.headers.get("Request-Id", ""),
+            }
+            return attrs.evolve(stored, headers=headers), False
+        if state == "conflict":
+            first = self._idempotency_endpoints.get(scope, endpoint)
+            if first != endpoint:
+                message = (
+                    f"Keys for idempotent requests can only be used for the same endpoint they were first used "
+                    f"for ('{first}' vs '{endpoint}'). Try using a key other than '{key}' if you meant to "
+                    "execute a different request."
+                )
+            else:
+                message = (
+                    "Keys for idempotent requests can only be used with the same parameters they were first "
+                    f"used with. Try using a key other than '{key}' if you meant to execute a different "
+                    "request."
+                )
+            return self._decorate(_error_reply(StripeError(400, "idempotency_error", message)), info), False
+        if state == "in_flight":
+            error = StripeError(
+                409,
+                "invalid_request_error",
+                "There is currently another in-progress request using this Idempotent Key (that probably means you "
+                f"submitted twice, and the other request is still going through): {key}. Please try again later.",
+                code="idempotency_key_in_use",
+                should_retry=True,
+            )
+            return self._decorate(_error_reply(error), info), False
+        self._idempotency_endpoints[scope] = endpoint
+        try:
+            reply, drop = super().dispatch(request)
+        except BaseException:
+            self.idempotency.abandon(scope[0], key)
+            raise
+        if reply is None:
+            self.idempotency.abandon(scope[0], key)
+            return None, drop
+        decorated = self._decorate(reply, info)
+        if info.executed and info.saved:
+            self.idempotency.finish(scope[0], key, decorated)
+        else:
+            self.idempotency.abandon(scope[0], key)
+        return decorated, drop
+
+    def _decorate(self, reply: Reply, info: _RequestInfo) -> Reply:
+        headers = {
+            **reply.headers,
+            "Request-Id": info.request_id or "",
+            "Stripe-Version": info.version,
+            "Cache-Control": "no-cache, no-store",
+        }
+        if info.idempotency_key is not None:
+            headers["Idempotency-Key"] = info.idempotency_key
+        return attrs.evolve(reply, headers=headers)
+
+    def handle(self, request: EmulatorRequest) -> Reply:
+        info: _RequestInfo | None = getattr(self._local, "info", None)
+        with self.lock:
+            if info is not None:
+                info.executed, info.saved = True, True
+            try:
+                return super().handle(request)
+            except StripeError as error:
+                if info is not None:
+                    info.saved = error.saved
+                return _error_reply(error)
+            except Exception as exc:  # noqa: BLE001 - an emulator bug: answer Stripe's 500, keep the trace
+                self.internal_errors.append(traceback.format_exc())
+                if info is not None:
+                    info.saved = False
+                return _error_reply(StripeError(500, "api_error", f"An unknown error occurred ({type(exc).__name__})."))
+
+    def not_found(self, request: EmulatorRequest) -> Reply:
+        info: _RequestInfo | None = getattr(self._local, "info", None)
+        if info is not None:
+            info.executed = False
+        return _error_reply(
+            invalid_request(
+                f"Unrecognized request URL ({request.method}: {request.path}). Please see https://stripe.com/docs or we "
+                "can help at https://support.stripe.com/.",
+                status=404,
+                saved=False,
+            )
+        )
+
+    def fault_reply(self, status: int, headers: Mapping[str, str]) -> Reply:
+        if status == 429:
+            error = StripeError(
+                429,
+                "invalid_request_error",
+                "Request rate limit exceeded. Learn more about rate limits here https://stripe.com/docs/rate-limits.",
+                code="rate_limit",
+                headers=headers,
+            )
+        elif status >= 500:
+            error = StripeError(
+                status,
+                "api_error",
+                "An unknown error occurred. The request was not processed; it is safe to retry.",
+                should_retry=True,
+                headers=headers,
+            )
+        elif status == 409:
+            error = StripeError(
+                409,
+                "invalid_request_error",
+                "This object cannot be accessed right now because "
+                "another API request or Stripe process is currently accessing it. Please try again.",
+                code="lock_timeout",
+                should_retry=True,
+                headers=headers,
+            )
+        else:
+            error = StripeError(status, "invalid_request_error", f"Injected fault: HTTP {status}.", headers=headers)
+        return _error_reply(error)
+
+    # -- helpers for routes --------------------------------------------------------------------------
+    def _context_for(self, info: _RequestInfo | None) -> Context:
+        host = info.host if info and info.host else "127.0.0.1"
+        return Context(
+            self.store,
+            self._emit,
+            f"{self.scheme}://{host}",
+            info.version if info and info.version else self.api_version,
+        )
+
+    def _context(self) -> Context:
+        return self._context_for(getattr(self._local, "info", None))
+
+    @staticmethod
+    def _params(request: EmulatorRequest, endpoint: str) -> dict[str, Any]:
+        pairs = request.form() if request.method == "POST" else list(request.query)
+        if request.method == "DELETE" and request.body:
+            pairs = pairs + request.form()
+        return validate(endpoint, decode(pairs))
+
+    def _one(self, obj: StripeObject, params: Mapping[str, Any], status: int = 200) -> Reply:
+        return _json(status, self.store.render(obj, params.get("expand") or ()))
+
+    def _list(self, kind: str, items: list[StripeObject], params: Mapping[str, Any], url: str) -> Reply:
+        items = [item for item in items if created_matches(item, params.get("created"))]
+        page, has_more = self.store.page(kind, items, params)
+        return _json(200, self.store.render_list(page, url, has_more, params.get("expand") or ()))
+
+    # -- PaymentIntents ------------------------------------------------------------------------------
+    @route("POST", r"/v1/payment_intents")
+    def create_payment_intent(self, request: EmulatorRequest) -> Reply:
+        params = self._params(request, "payment_intents.create")
+        return self._one(payment_intents.create(self._context(), params), params)
+
+    @route("GET", r"/v1/payment_intents")
+    def list_payment_intents(self, request: EmulatorRequest) -> Reply:
+        params = self._params(request, "payment_intents.list")
+        items = [
+            pi
+            for pi in self.store.payment_intents.values()
+            if params.get("customer") in (None, UNSET) or pi["customer"] == params["customer"]
+        ]
+        return self._list("payment_intent", items, params, "/v1/payment_intents")
+
+    @route("GET", r"/v1/payment_intents/search")
+    def search_payment_intents(self, request: EmulatorRequest) -> Reply:
+        params = self._params(request, "payment_intents.search")
+        query = search.parse(params["query"] if params["query"] is not UNSET else "")
+        matches = [pi for pi in reversed(self.store.payment_intents.values()) if query.matches(pi)]
+        offset = 0
+        if params.get("page") not in (None, UNSET):
+            token = str(params["page"])
+            if not re.fullmatch(r"page_\d+", token):
+                raise invalid_request(f"Invalid page: {token}", param="page", saved=False)
+            offset = int(token[5:])
+        limit = params.get("limit") or 10
+        page = matches[offset : offset + limit]
+        more = len(matches) > offset + limit
+        result = self.store.render_list(
+            page,
+            "/v1/payment_intents/search",
+            more,
+            params.get("expand") or (),
+            search=True,
+            next_page=f"page_{offset + limit}" if more else None,
+        )
+        return _json(200, result)
+
+    def _payment_intent(self, request: EmulatorRequest) -> StripeObject:
+        return self.store.get("payment_intent", request.params["intent"], "intent")
+
+    @route("GET", rf"/v1/payment_intents/(?P<intent>{_NOT_SEARCH})")
+    def retrieve_payment_intent(self, request: EmulatorRequest) -> Reply:
+        params = self._params(request, "payment_intents.retrieve")
+        intent = self._payment_intent(request)
+        secret = params.get("client_secret")
+        if secret not in (None, UNSET) and not hmac.compare_digest(str(secret), intent["client_secret"]):
+            raise invalid_request(
+                "The client_secret provided does not match the client_secret associated with the PaymentIntent.",
+                param="client_secret",
+            )
+        return self._one(intent, params)
+
+    @route("POST", rf"/v1/payment_intents/(?P<intent>{_NOT_SEARCH})")
+    def update_payment_intent(self, request: EmulatorRequest) -> Reply:
+        params = self._params(request, "payment_intents.update")
+        return self._one(payment_intents.update(self._context(), self._payment_intent(request), params), params)
+
+    @route("POST", r"/v1/payment_intents/(?P<intent>[^/]+)/confirm")
+    def confirm_payment_intent(self, request: EmulatorRequest) -> Reply:
+        params = self._params(request, "payment_intents.confirm")
+        return self._one(payment_intents.confirm(self._context(), self._payment_intent(request), params), params)
+
+    @route("POST", r"/v1/payment_intents/(?P<intent>[^/]+)/capture")
+    def capture_payment_intent(self, request: EmulatorRequest) -> Reply:
+        params = self._params(request, "payment_intents.capture")
+        return self._one(payment_intents.capture(self._context(), self._payment_intent(request), params), params)
+
+    @route("POST", r"/v1/payment_intents/(?P<intent>[^/]+)/cancel")
+    def cancel_payment_intent(self, request: EmulatorRequest) -> Reply:
+        params = self._params(request, "payment_intents.cancel")
+        return self._one(payment_intents.cancel(self._context(), self._payment_intent(request), params), params)
+
+    # -- Refunds and charges -------------------------------------------------------------------------
+    @route("POST", r"/v1/refunds")
+    def create_refund(self, request: EmulatorRequest) -> Reply:
+        params = self._params(request, "refunds.create")
+        return self._one(refunds.create(self._context(), params), params)
+
+    @route("GET", r"/v1/refunds")
+    def list_refunds(self, request: EmulatorRequest) -> Reply:
+        params = self._params(request, "refunds.list")
+        items = [
+            r
+            for r in self.store.refunds.values()
+            if params.get("charge") in (None, UNSET) or r["charge"] == params["charge"]
+        ]
+        items = [
+            r
+            for r in items
+            if params.get("payment_intent") in (None, UNSET) or r["payment_intent"] == params["payment_intent"]
+        ]
+        return self._list("refund", items, params, "/v1/refunds")
+
+    @route("GET", r"/v1/refunds/(?P<refund>[^/]+)")
+    def retrieve_refund(self, request: EmulatorRequest) -> Reply:
+        params = self._params(request, "refunds.retrieve")
+        return self._one(self.store.get("refund", request.params["refund"], "refund"), params)
+
+    @route("POST", r"/v1/refunds/(?P<refund>[^/]+)")
+    def update_refund(self, request: EmulatorRequest) -> Reply:
+        params = self._params(request, "refunds.update")
+        refund = self.store.get("refund", request.params["refund"], "refund")
+        return self._one(refunds.update(self._context(), refund, params), params)
+
+    @route("GET", r"/v1/charges")
+    def list_charges(self, request: EmulatorRequest) -> Reply:
+        params = self._params(request, "charges.list")
+        items = [
+            c
+            for c in self.store.charges.values()
+            if all(
+                params.get(name) in (None, UNSET) or c[name] == params[name]
+                for name in ("customer", "payment_intent", "transfer_group")
+            )
+        ]
+        return self._list("charge", items, params, "/v1/charges")
+
+    @route("GET", r"/v1/charges/(?P<charge>[^/]+)")
+    def retrieve_charge(self, request: EmulatorRequest) -> Reply:
+        params = self._params(request, "charges.retrieve")
+        return self._one(self.store.get("charge", request.params["charge"], "charge"), params)
+
+    # -- Customers -----------------------------------------------------------------------------------
+    @route("POST", r"/v1/customers")
+    def create_customer(self, request: EmulatorRequest) -> Reply:
+        params = self._params(request, "customers.create")
+        return self._one(customers.create(self._context(), params), params)
+
+    @route("GET", r"/v1/customers")
+    def list_customers(self, request: EmulatorRequest) -> Reply:
+        params = self._params(request, "customers.list")
+        items = [
+            c
+            for c in self.store.customers.values()
+            if not c.get("deleted") and (params.get("email") in (None, UNSET) or c["email"] == params["email"])
+        ]
+        return self._list("customer", items, params, "/v1/customers")
+
+    @route("GET", r"/v1/customers/(?P<customer>[^/]+)")
+    def retrieve_customer(self, request: EmulatorRequest) -> Reply:
+        params = self._params(request, "customers.retrieve")
+        customer = self.store.customers.get(request.params["customer"])
+        if customer is None:
+            self.store.get("customer", request.params["customer"], "customer")
+        assert customer is not None
+        return self._one(customer, params)
+
+    @route("POST", r"/v1/customers/(?P<customer>[^/]+)")
+    def update_customer(self, request: EmulatorRequest) -> Reply:
+        params = self._params(request, "customers.update")
+        customer = self.store.get("customer", request.params["customer"], "customer")
+        return self._one(customers.update(self._context(), customer, params), params)
+
+    @route("DELETE", r"/v1/customers/(?P<customer>[^/]+)")
+    def delete_customer(self, request: EmulatorRequest) -> Reply:
+        self._params(request, "customers.delete")
+        customer = self.store.get("customer", request.params["customer"], "customer")
+        return _json(200, customers.delete(self._context(), customer))
+
+    @route("GET", r"/v1/customers/(?P<customer>[^/]+)/payment_methods")
+    def list_customer_payment_methods(self, request: EmulatorRequest) -> Reply:
+        params = self._params(request, "customers.payment_methods")
+        customer = self.store.get("customer", request.params["customer"], "customer")
+        return self._payment_method_list(customer["id"], params, f"/v1/customers/{customer['id']}/payment_methods")
+
+    def _payment_method_list(self, customer: str | None, params: Mapping[str, Any], url: str) -> Reply:
+        items = [
+            pm
+            for pm in self.store.payment_methods.values()
+            if (pm["customer"] == customer if customer else pm["customer"] is not None)
+            and params.get("type") in (None, UNSET, pm["type"])
+        ]
+        return self._list("payment_method", items, params, url)
+
+    # -- PaymentMethods ------------------------------------------------------------------------------
+    @route("POST", r"/v1/payment_methods")
+    def create_payment_method(self, request: EmulatorRequest) -> Reply:
+        params = self._params(request, "payment_methods.create")
+        return self._one(payment_methods.create(self._context(), params), params)
+
+    @route("GET", r"/v1/payment_methods")
+    def list_payment_methods(self, request: EmulatorRequest) -> Reply:
+        params = self._params(request, "payment_methods.list")
+        customer = params.get("customer")
+        if customer not in (None, UNSET):
+            self.store.get("customer", str(customer), "customer")
+        return self._payment_method_list(customer if isinstance(customer, str) else None, params, "/v1/payment_methods")
+
+    @route("GET", r"/v1/payment_methods/(?P<payment_method>[^/]+)")
+    def retrieve_payment_method(self, request: EmulatorRequest) -> Reply:
+        params = self._params(request, "payment_methods.retrieve")
+        pm = payment_methods.resolve(self._context(), request.params["payment_method"])
+        return self._one(pm, params)
+
+    @route("POST", r"/v1/payment_methods/(?P<payment_method>[^/]+)")
+    def update_payment_method(self, request: EmulatorRequest) -> Reply:
+        params = self._params(request, "payment_methods.update")
+        pm = self.store.get("payment_method", request.params["payment_method"], "payment_method", label="PaymentMethod")
+        if "metadata" in params:
+            pm["metadata"] = customers.merge_metadata(pm["metadata"], params["metadata"])
+        if isinstance(params.get("billing_details"), dict):
+            current = pm["billing_details"]
+            merged = {**current, **{k: v for k, v in params["billing_details"].items() if k != "address"}}
+            merged["address"] = {**current["address"], **(params["billing_details"].get("address") or {})}
+            pm["billing_details"] = payment_methods.billing_details(merged)
+        if isinstance(params.get("card"), dict):
+            pm["card"].update({k: v for k, v in params["card"].items() if k in ("exp_month", "exp_year")})
+        if params.get("allow_redisplay") not in (None, UNSET):
+            pm["allow_redisplay"] = params["allow_redisplay"]
+        self._emit("payment_method.updated", pm)
+        return self._one(pm, params)
+
+    @route("POST", r"/v1/payment_methods/(?P<payment_method>[^/]+)/attach")
+    def attach_payment_method(self, request: EmulatorRequest) -> Reply:
+        params = self._params(request, "payment_methods.attach")
+        pm = payment_methods.attach(self._context(), request.params["payment_method"], params["customer"])
+        return self._one(pm, params)
+
+    @route("POST", r"/v1/payment_methods/(?P<payment_method>[^/]+)/detach")
+    def detach_payment_method(self, request: EmulatorRequest) -> Reply:
+        params = self._params(request, "payment_methods.detach")
+        return self._one(payment_methods.detach(self._context(), request.params["payment_method"]), params)
+
+    # -- SetupIntents --------------------------------------------------------------------------------
+    def _setup_intent(self, request: EmulatorRequest) -> StripeObject:
+        return self.store.get("setup_intent", request.params["intent"], "intent", label="setupintent")
+
+    @route("POST", r"/v1/setup_intents")
+    def create_setup_intent(self, request: EmulatorRequest) -> Reply:
+        params = self._params(request, "setup_intents.create")
+        return self._one(setup_intents.create(self._context(), params), params)
+
+    @route("GET", r"/v1/setup_intents")
+    def list_setup_intents(self, request: EmulatorRequest) -> Reply:
+        params = self._params(request, "setup_intents.list")
+        items = [
+            si
+            for si in self.store.setup_intents.values()
+            if all(
+                params.get(name) in (None, UNSET) or si[name] == params[name] for name in ("customer", "payment_method")
+            )
+        ]
+        return self._list("setup_intent", items, params, "/v1/setup_intents")
+
+    @route("GET", r"/v1/setup_intents/(?P<intent>[^/]+)")
+    def retrieve_setup_intent(self, request: EmulatorRequest) -> Reply:
+        params = self._params(request, "setup_intents.retrieve")
+        return self._one(self._setup_intent(request), params)
+
+    @route("POST", r"/v1/setup_intents/(?P<intent>[^/]+)")
+    def update_setup_intent(self, request: EmulatorRequest) -> Reply:
+        params = self._params(request, "setup_intents.update")
+        return self._one(setup_intents.update(self._context(), self._setup_intent(request), params), params)
+
+    @route("POST", r"/v1/setup_intents/(?P<intent>[^/]+)/confirm")
+    def confirm_setup_intent(self, request: EmulatorRequest) -> Reply:
+        params = self._params(request, "setup_intents.confirm")
+        return self._one(setup_intents.confirm(self._context(), self._setup_intent(request), params), params)
+
+    @route("POST", r"/v1/setup_intents/(?P<intent>[^/]+)/cancel")
+    def cancel_setup_intent(self, request: EmulatorRequest) -> Reply:
+        params = self._params(request, "setup_intents.cancel")
+        return self._one(setup_intents.cancel(self._context(), self._setup_intent(request), params), params)
+
+    # -- Events --------------------------------------------------------------------------------------
+    @route("GET", r"/v1/events")
+    def list_events(self, request: EmulatorRequest) -> Reply:
+        params = self._params(request, "events.list")
+        wanted = set(params.get("types") or ()) | (
+            {params["type"]} if params.get("type") not in (None, UNSET) else set()
+        )
+        items = [e for e in self.store.events.values() if not wanted or _type_matches(e["type"], wanted)]
+        if params.get("delivery_success") is not None:
+            items = [e for e in items if (e["pending_webhooks"] == 0) == params["delivery_success"]]
+        return self._list("event", items, params, "/v1/events")
+
+    @route("GET", r"/v1/events/(?P<id>[^/]+)")
+    def retrieve_event(self, request: EmulatorRequest) -> Reply:
+        params = self._params(request, "events.retrieve")
+        return self._one(self.store.get("event", request.params["id"], "id"), params)
+
+    # -- 3-D Secure ----------------------------------------------------------------------------------
+    @route("GET", r"/redirect/authenticate/(?P<challenge>[^/]+)")
+    def challenge_get(self, request: EmulatorRequest) -> Reply:
+        return self._challenge(request, dict(request.query))
+
+    @route("POST", r"/redirect/authenticate/(?P<challenge>[^/]+)")
+    def challenge_post(self, request: EmulatorRequest) -> Reply:
+        return self._challenge(request, {**dict(request.query), **dict(request.form())})
+
+    def _challenge(self, request: EmulatorRequest, fields: Mapping[str, str]) -> Reply:
+        challenge = self.store.challenges.get(request.params["challenge"])
+        secret = fields.get("client_secret", "")
+        if challenge is None or not hmac.compare_digest(secret.encode(), challenge.secret.encode()):
+            return _page(404, "Unknown authentication", "This 3-D Secure challenge does not exist.")
+        if challenge.outcome is None:
+            succeed = fields.get("outcome", "").lower() not in challenges.FAIL_OUTCOMES
+            self._finish_challenge(challenge, succeed, self._context())
+        if challenge.outcome is None:
+            return _page(409, "Authentication no longer pending", "This payment is no longer waiting for 3-D Secure.")
+        intent = self.store.collection(challenge.kind)[challenge.intent]
+        location = challenges.return_location(challenge, intent)
+        if location:
+            return Reply(302, b"", {"Location": location})
+        return _page(200, f"Authentication {challenge.outcome}", f"3-D Secure {challenge.outcome} for {intent['id']}.")
+
+    def _finish_challenge(self, challenge: Any, succeed: bool, ctx: Context) -> None:
+        module = payment_intents if challenge.kind == "payment_intent" else setup_intents
+        module.complete_challenge(ctx, challenge, succeed)
+
+
+def _type_matches(event_type: str, wanted: set[str]) -> bool:
+    return any(event_type == w or (w.endswith(".*") and event_type.startswith(w[:-1])) for w in wanted)
+
+
+def _page(status: int, title: str, text: str) -> Reply:
+    body = (
+        f"<!doctype html><html><head><title>{html.escape(title)}</title></head>"
+        f"<body><h1>{html.escape(title)}</h1><p>{html.escape(text)}</p></body></html>"
+    ).encode()
+    return Reply(status, body, {"Content-Type": "text/html; charset=utf-8"})

@@ -1,0 +1,105 @@
+"""Stripe's test payment methods (`pm_card_visa`, `tok_chargeDeclined`, ...) and how each behaves.
+
+A test PaymentMethod id or token names a test card; using it creates a fresh `pm_...` object, as
+Stripe does. Behaviours follow https://docs.stripe.com/testing: declines answer 402 `card_error`
+with the listed code and decline code; `threeDSecure2Required` and `authenticationRequired`
+require 3-D Secure on every payment (off-session: `authentication_required`);
+`authenticationRequiredOnSetup` requires it once, after which off-session payments succeed;
+`chargeCustomerFail` attaches fine and declines every charge.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import attrs
+
+__all__ = ["CARDS", "Decline", "TestCard", "card_for"]
+
+
+@attrs.frozen
+class Decline:
+    code: str
+    decline_code: str
+    message: str
+    param: str | None = None
+
+
+_GENERIC = Decline("card_declined", "generic_decline", "Your card was declined.")
+AUTHENTICATION_REQUIRED: Final = Decline(
+    "authentication_required",
+    "authentication_required",
+    "Your card was declined. This transaction requires authentication.",
+)
+
+
+@attrs.frozen
+class TestCard:
+    """A test card: its details, and what happens when it is validated or charged.
+
+    :param decline: the decline of every charge (None: charges succeed).
+    :param declines_setup: whether validating the card (attach, SetupIntent) fails too.
+    :param authentication: None, "always" (every payment needs 3-D Secure), or "setup" (once, then
+        off-session payments succeed).
+    """
+
+    brand: str
+    last4: str
+    funding: str = "credit"
+    country: str = "US"
+    decline: Decline | None = None
+    declines_setup: bool = True
+    authentication: str | None = None
+
+    @property
+    def fingerprint(self) -> str:
+        return f"fp{self.brand[:2]}{self.last4}{self.funding[:2]}".ljust(16, "0")[:16]
+
+
+CARDS: Final[dict[str, TestCard]] = {
+    "visa": TestCard("visa", "4242"),
+    "visa_debit": TestCard("visa", "5556", funding="debit"),
+    "mastercard": TestCard("mastercard", "4444"),
+    "mastercard_debit": TestCard("mastercard", "8210", funding="debit"),
+    "amex": TestCard("amex", "0005"),  # 378282246310005
+    "discover": TestCard("discover", "1117"),
+    "chargeDeclined": TestCard("visa", "0002", decline=_GENERIC),
+    "chargeDeclinedInsufficientFunds": TestCard(
+        "visa", "9995", decline=Decline("card_declined", "insufficient_funds", "Your card has insufficient funds.")
+    ),
+    "chargeDeclinedLostCard": TestCard(
+        "visa", "9987", decline=Decline("card_declined", "lost_card", "Your card was declined.")
+    ),
+    "chargeDeclinedStolenCard": TestCard(
+        "visa", "9979", decline=Decline("card_declined", "stolen_card", "Your card was declined.")
+    ),
+    "chargeDeclinedExpiredCard": TestCard(
+        "visa", "0069", decline=Decline("expired_card", "expired_card", "Your card has expired.", "exp_month")
+    ),
+    "chargeDeclinedIncorrectCvc": TestCard(
+        "visa",
+        "0127",
+        decline=Decline("incorrect_cvc", "incorrect_cvc", "Your card's security code is incorrect.", "cvc"),
+    ),
+    "chargeDeclinedProcessingError": TestCard(
+        "visa",
+        "0119",
+        decline=Decline(
+            "processing_error",
+            "processing_error",
+            "An error occurred while processing your card. Try again in a little bit.",
+        ),
+    ),
+    "chargeCustomerFail": TestCard("visa", "0341", decline=_GENERIC, declines_setup=False),
+    "threeDSecure2Required": TestCard("visa", "3220", authentication="always"),
+    "authenticationRequired": TestCard("visa", "3184", authentication="always"),
+    "authenticationRequiredOnSetup": TestCard("visa", "3155", authentication="setup"),
+}
+
+
+def card_for(reference: str) -> TestCard | None:
+    """The test card named by `pm_card_<name>` or `tok_<name>`, if `reference` is one."""
+    for prefix in ("pm_card_", "tok_"):
+        if reference.startswith(prefix):
+            return CARDS.get(reference[len(prefix) :])
+    return None

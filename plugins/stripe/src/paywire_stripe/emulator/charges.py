@@ -1,0 +1,160 @@
+"""Charges: the payment attempts behind a PaymentIntent, and their balance transactions.
+
+A successful card attempt makes a `succeeded` charge (`captured` false until captured for manual
+capture); a decline makes a `failed` one with `failure_code`/`outcome`. A partial capture releases
+the remainder, which Stripe reports in `amount_refunded` (so "unrefunded" is always what was
+captured minus refunds); `refunded` turns true once the whole amount is refunded or released.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from paywire_stripe.emulator.cards import Decline
+from paywire_stripe.emulator.store import Context, StripeObject
+
+__all__ = ["balance_transaction", "new_charge", "unrefunded"]
+
+
+def new_charge(
+    ctx: Context,
+    intent: StripeObject,
+    pm: StripeObject,
+    *,
+    captured: bool,
+    decline: Decline | None = None,
+    authenticated: bool = False,
+) -> StripeObject:
+    store = ctx.store
+    charge_id = store.new_id("ch")
+    card = pm["card"]
+    succeeded = decline is None
+    if succeeded:
+        outcome = {
+            "network_status": "approved_by_network",
+            "reason": None,
+            "risk_level": "normal",
+            "risk_score": 32,
+            "seller_message": "Payment complete.",
+            "type": "authorized",
+        }
+    else:
+        outcome = {
+            "network_status": "declined_by_network",
+            "reason": decline.decline_code,
+            "risk_level": "normal",
+            "risk_score": 32,
+            "seller_message": "The bank did not return any further details with this decline.",
+            "type": "issuer_declined",
+        }
+    charge: StripeObject = {
+        "id": charge_id,
+        "object": "charge",
+        "amount": intent["amount"],
+        "amount_captured": intent["amount"] if succeeded and captured else 0,
+        "amount_refunded": 0,
+        "application": None,
+        "application_fee": None,
+        "application_fee_amount": intent.get("application_fee_amount"),
+        "balance_transaction": None,
+        "billing_details": pm["billing_details"],
+        "calculated_statement_descriptor": _descriptor(intent),
+        "captured": succeeded and captured,
+        "created": store.now(),
+        "currency": intent["currency"],
+        "customer": intent["customer"],
+        "description": intent["description"],
+        "disputed": False,
+        "failure_balance_transaction": None,
+        "failure_code": None if succeeded else decline.code,
+        "failure_message": None if succeeded else decline.message,
+        "fraud_details": {},
+        "invoice": None,
+        "livemode": False,
+        "metadata": dict(intent["metadata"]),
+        "on_behalf_of": None,
+        "outcome": outcome,
+        "paid": succeeded,
+        "payment_intent": intent["id"],
+        "payment_method": pm["id"],
+        "payment_method_details": {
+            "card": {
+                "amount_authorized": intent["amount"] if succeeded else None,
+                "brand": card["brand"],
+                "checks": card["checks"],
+                "country": card["country"],
+                "exp_month": card["exp_month"],
+                "exp_year": card["exp_year"],
+                "fingerprint": card["fingerprint"],
+                "funding": card["funding"],
+                "installments": None,
+                "last4": card["last4"],
+                "mandate": None,
+                "network": card["brand"],
+                "network_token": {"used": False},
+                "three_d_secure": (
+                    {
+                        "authentication_flow": "challenge",
+                        "result": "authenticated",
+                        "result_reason": None,
+                        "version": "2.2.0",
+                    }
+                    if authenticated
+                    else None
+                ),
+                "wallet": None,
+            },
+            "type": "card",
+        },
+        "receipt_email": intent["receipt_email"],
+        "receipt_number": None,
+        "receipt_url": None,
+        "refunded": False,
+        "review": None,
+        "shipping": intent["shipping"],
+        "source_transfer": None,
+        "statement_descriptor": intent["statement_descriptor"],
+        "statement_descriptor_suffix": intent["statement_descriptor_suffix"],
+        "status": "succeeded" if succeeded else "failed",
+        "transfer_data": None,
+        "transfer_group": intent.get("transfer_group"),
+    }
+    store.charges[charge_id] = charge
+    if charge["captured"]:
+        charge["balance_transaction"] = balance_transaction(ctx, charge, charge["amount"], "charge")
+    return charge
+
+
+def _descriptor(intent: StripeObject) -> str:
+    suffix = intent.get("statement_descriptor_suffix")
+    return f"EMULATOR* {suffix}"[:22] if suffix else "EMULATOR"
+
+
+def balance_transaction(ctx: Context, source: StripeObject, amount: int, kind: str) -> str:
+    """Record the money movement of a capture or refund and return its `txn_...` id."""
+    store = ctx.store
+    txn_id = store.new_id("txn")
+    store.balance_transactions[txn_id] = {
+        "id": txn_id,
+        "object": "balance_transaction",
+        "amount": amount,
+        "available_on": store.now() + 2 * 86400,
+        "created": store.now(),
+        "currency": source["currency"],
+        "description": None,
+        "exchange_rate": None,
+        "fee": 0,
+        "fee_details": [],
+        "net": amount,
+        "reporting_category": kind,
+        "source": source["id"],
+        "status": "pending",
+        "type": kind,
+    }
+    return txn_id
+
+
+def unrefunded(charge: StripeObject) -> int:
+    """What can still be refunded: the amount minus refunds and released (uncaptured) funds."""
+    value: Any = charge["amount"] - charge["amount_refunded"]
+    return int(value)
