@@ -81,6 +81,7 @@ class Plugins:
         self.failures: list[PluginFailure] = []
         self._gateways: dict[str, GatewayDefinition] | None = None
         self._owners: dict[str, str] = {}
+        self._implemented: dict[str, bool] = {}
 
     # -- loading ----------------------------------------------------------------------------------
     def load_entry_points(self) -> Plugins:
@@ -120,6 +121,18 @@ class Plugins:
             ) from exc
         self.loaded.append(info)
         self._gateways = None
+        self._implemented.clear()
+
+    def implemented(self, hook: str) -> bool:
+        """Whether any plugin besides paywire's defaults implements `hook` (cached).
+
+        The pipeline skips calling hooks nobody extends, which keeps its overhead small.
+        """
+        known = self._implemented.get(hook)
+        if known is None:
+            impls = getattr(self._pm.hook, hook).get_hookimpls()
+            known = self._implemented[hook] = any(impl.plugin_name != "paywire.default" for impl in impls)
+        return known
 
     # -- gateways ---------------------------------------------------------------------------------
     def gateways(self) -> Mapping[str, GatewayDefinition]:
@@ -156,8 +169,10 @@ class Plugins:
 
     # -- hook calls -------------------------------------------------------------------------------
     def build_request(self, ctx: CommandContext, subject: Subject) -> list[tuple[str, Mapping[str, Any]]]:
-        hook = self._pm.hook.build_request
         parts: list[tuple[str, Mapping[str, Any]]] = []
+        if not self.implemented("build_request"):
+            return parts
+        hook = self._pm.hook.build_request
         for impl in reversed(hook.get_hookimpls()):
             if impl.hookwrapper or impl.wrapper:
                 continue
@@ -167,6 +182,8 @@ class Plugins:
         return parts
 
     def send_transfer(self, ctx: CommandContext, transfer: Transfer) -> Response:
+        if not self.implemented("send_transfer"):
+            return ctx.client.send(transfer)
         response: Response = self._pm.hook.send_transfer(
             gateway=ctx.gateway, command=ctx.command, transfer=transfer, client=ctx.client
         )

@@ -106,11 +106,19 @@ def _strings(value: Any, path: str) -> Iterable[tuple[str, str]]:
             yield from _strings(item, f"{path}[{index}]")
 
 
-def refuse_card_numbers(request: Mapping[str, Any]) -> None:
+# A run of 13+ digits in encoded bytes, separators possibly percent- or plus-encoded.
+_WIRE_RUN = re.compile(rb"[0-9](?:[0-9]|%20|%2[dD]|\+| |-){11,}[0-9]")
+
+
+def refuse_card_numbers(request: Mapping[str, Any], *wire: bytes | str | None) -> None:
     """Refuse a request that carries anything that looks like a raw card number (PAN).
 
-    The backend must only ever see tokens; the error names the field, never the number.
+    The backend must only ever see tokens; the error names the field, never the number. Given the
+    encoded body and URL (`wire`), a cheap scan of those bytes comes first and the request tree
+    is walked only when it finds a candidate.
     """
+    if wire and not any(_wire_candidate(part) for part in wire if part):
+        return
     for path, text in _strings(request, ""):
         if len(text) >= 13 and find_card_number(text) is not None:
             raise InvalidRequest(
@@ -119,6 +127,26 @@ def refuse_card_numbers(request: Mapping[str, Any]) -> None:
                 param=path,
                 code="raw_card_number",
             )
+    for part in wire:
+        if part and find_card_number(_unquote(part)) is not None:
+            raise InvalidRequest(
+                "the request holds what looks like a raw card number; send a payment method token "
+                "from the provider's client-side library instead",
+                code="raw_card_number",
+            )
+
+
+def _wire_candidate(part: bytes | str) -> bool:
+    for match in _WIRE_RUN.finditer(part.encode() if isinstance(part, str) else part):
+        if find_card_number(_unquote(match.group())) is not None:
+            return True
+    return False
+
+
+def _unquote(part: bytes | str) -> str:
+    from urllib.parse import unquote_plus
+
+    return unquote_plus(part.decode("utf-8", "replace") if isinstance(part, bytes) else part)
 
 
 # -- endpoints ----------------------------------------------------------------------------------

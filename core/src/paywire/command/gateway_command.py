@@ -65,24 +65,27 @@ class GatewayCommand:
         hooks = context.plugins
         request = self.build(subject, context)
         transfer = self.transfer_factory.create(request, subject)
+        refuse_card_numbers(request, transfer.body, transfer.url)
         response = self.send(transfer, context)
         result = self.validator(subject, response)
-        for extra in hooks.validate_response(context, subject, response):
-            result = result + extra
+        if hooks.implemented("validate_response"):
+            for extra in hooks.validate_response(context, subject, response):
+                result = result + extra
         if not result.ok:
             error = self.error_mapper(subject, response, result)
             raise hooks.map_error(context, subject, response, result, error) or error
         outcome = self.handler(subject, response)
-        hooks.handle_response(context, subject, response, outcome)
+        if hooks.implemented("handle_response"):
+            hooks.handle_response(context, subject, response, outcome)
         return outcome
 
     def build(self, subject: Subject, context: CommandContext) -> Mapping[str, Any]:
-        """The request: the provider's builders, then plugins' parts, checked for card numbers."""
+        """The request: the provider's builders, then plugins' parts (checked for card numbers
+        on the wire by `execute`)."""
         request: Mapping[str, Any] = self.builder(subject)
         extra = context.plugins.build_request(context, subject)
         if extra:
             request = BuilderComposite.merge([(f"{context.provider} {context.command} builders", request), *extra])
-        refuse_card_numbers(request)
         return request
 
     def send(self, transfer: Transfer, context: CommandContext) -> Response:
@@ -126,7 +129,7 @@ class GatewayCommand:
             data = self.converter.decode(response.body) if response.body else None
         except ValueError:
             data = None
-        return attrs.evolve(response, data=data, attempts=attempt)
+        return Response(response.status, response.headers, response.body, data, attempt)
 
     @staticmethod
     def _final(error: PaywireError, transfer: Transfer, attempts: int) -> PaywireError:

@@ -44,6 +44,8 @@ class Urllib3Client:
         self._ca_certs = ca_certs
         self._pool_size = pool_size
         self._pool: urllib3.PoolManager | None = None
+        self._hosts: dict[str, urllib3.HTTPConnectionPool] = {}
+        self._timeouts: dict[tuple[float, float], urllib3.Timeout] = {}
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -68,20 +70,36 @@ class Urllib3Client:
                 pool = self._pool
         return pool
 
+    def _route(self, transfer: Transfer) -> tuple[urllib3.HTTPConnectionPool, str, urllib3.Timeout]:
+        """The connection pool for the transfer's origin, its path, and its timeout (all cached)."""
+        url = transfer.url
+        cut = url.find("/", url.find("//") + 2)
+        origin, path = (url, "/") if cut < 0 else (url[:cut], url[cut:])
+        pool = self._hosts.get(origin)
+        if pool is None:
+            pool = self._hosts.setdefault(origin, self._manager().connection_from_url(origin))
+        key = (transfer.timeout.connect, transfer.timeout.read)
+        timeout = self._timeouts.get(key)
+        if timeout is None:
+            import urllib3
+
+            timeout = self._timeouts.setdefault(key, urllib3.Timeout(connect=key[0], read=key[1]))
+        return pool, path, timeout
+
     def send(self, transfer: Transfer) -> Response:
-        import urllib3
         from urllib3 import exceptions as e
 
-        manager = self._manager()
+        pool, path, timeout = self._route(transfer)
         try:
-            raw = manager.urlopen(
+            raw = pool.urlopen(
                 transfer.method,
-                transfer.url,
+                path,
                 body=transfer.body,
                 headers=transfer.all_headers(),
-                timeout=urllib3.Timeout(connect=transfer.timeout.connect, read=transfer.timeout.read),
+                timeout=timeout,
                 retries=False,
                 redirect=False,
+                assert_same_host=False,
                 preload_content=True,
             )
         except e.SSLError as exc:
@@ -106,15 +124,13 @@ class Urllib3Client:
                 f"HTTP failure talking to {_host(transfer)} ({_reason(exc)}); the provider may "
                 "have acted on it",
             ) from exc
-        return Response(
-            status=raw.status,
-            headers={name.lower(): value for name, value in raw.headers.items()},
-            body=raw.data,
-        )
+        # urllib3's header dict already looks names up case-insensitively.
+        return Response(status=raw.status, headers=raw.headers, body=raw.data)
 
     def close(self) -> None:
         if self._pool is not None:
             self._pool.clear()
+        self._hosts.clear()
 
 
 def _host(transfer: Transfer) -> str:

@@ -89,6 +89,8 @@ class TransferFactory:
     def url_for(self, subject: Subject, query: Mapping[str, Any] | None = None) -> str:
         if callable(self.path):
             path = self.path(subject)
+        elif "{" not in self.path:
+            path = self.path
         else:
             fields = {"reference": subject.reference, "source": subject.source, **subject.options}
             values = {key: quote(str(value), safe="") for key, value in fields.items() if value is not None}

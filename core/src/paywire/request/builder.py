@@ -63,6 +63,8 @@ class BuilderComposite:
     builders: tuple[Builder, ...] = attrs.field(converter=_builders)
 
     def __call__(self, subject: Subject) -> dict[str, Any]:
+        if len(self.builders) == 1:
+            return dict(self.builders[0](subject))
         return self.merge((_name(builder), builder(subject)) for builder in self.builders)
 
     @staticmethod

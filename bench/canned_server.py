@@ -1,0 +1,62 @@
+"""A loopback HTTP/1.1 server that answers every request with one canned response, fast.
+
+It runs in its own process (asyncio, keep-alive) so it is never the bottleneck of a client
+benchmark: whatever it costs, it costs every client being compared the same.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import socket
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+
+async def _serve(sock: socket.socket, body: bytes, content_type: str) -> None:
+    head = (
+        f"HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: {len(body)}\r\n"
+        "Request-Id: req_bench\r\n\r\n"
+    ).encode()
+    response = head + body
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                header = await reader.readuntil(b"\r\n\r\n")
+                length = 0
+                for line in header.split(b"\r\n"):
+                    if line[:15].lower() == b"content-length:":
+                        length = int(line[15:])
+                if length:
+                    await reader.readexactly(length)
+                writer.write(response)
+        except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError):
+            writer.close()
+
+    server = await asyncio.start_server(handle, sock=sock)
+    async with server:
+        await server.serve_forever()
+
+
+def _run(sock: socket.socket, body: bytes, content_type: str) -> None:
+    asyncio.run(_serve(sock, body, content_type))
+
+
+@contextmanager
+def canned_server(body: bytes, content_type: str = "application/json") -> Iterator[str]:
+    """Serve `body` to every request from a child process; yields the base URL."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(512)
+    ctx = multiprocessing.get_context("fork" if sys.platform != "win32" else "spawn")
+    process = ctx.Process(target=_run, args=(sock, body, content_type), daemon=True)
+    process.start()
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        process.terminate()
+        process.join(5)
+        sock.close()
