@@ -28,3 +28,13 @@ def test_importing_paywire_loads_no_plugin_and_no_heavy_module() -> None:
     code = "import sys, paywire; print(sorted(m for m in ('pluggy', 'urllib3', 'hypothesis', 'psycopg') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "[]"
+
+
+def test_discovering_plugins_imports_nothing_a_request_needs() -> None:
+    """Plugins register cheap definitions; commands, attrs and urllib3 load with the first request."""
+    code = (
+        "import sys, paywire; paywire.Plugins().load_entry_points().gateways(); "
+        "print(sorted(m for m in ('attrs', 'urllib3', 'ssl', 'hypothesis', 'psycopg', 'cryptography') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "[]"

@@ -16,9 +16,8 @@ import os
 import threading
 from collections.abc import Mapping
 from importlib import metadata
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
-import attrs
 import pluggy
 
 from paywire import _default_hooks, hookspecs
@@ -41,8 +40,7 @@ __all__ = ["ENTRY_POINT_GROUP", "PluginFailure", "PluginInfo", "Plugins", "defau
 ENTRY_POINT_GROUP = "paywire"
 
 
-@attrs.frozen
-class PluginInfo:
+class PluginInfo(NamedTuple):
     """A loaded plugin: its entry-point name and the distribution that provides it."""
 
     name: str
@@ -50,8 +48,7 @@ class PluginInfo:
     version: str | None = None
 
 
-@attrs.frozen
-class PluginFailure:
+class PluginFailure(NamedTuple):
     """A plugin that did not load, and why."""
 
     name: str

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from paywire import Subject, hookimpl
+from typing import TYPE_CHECKING
+
+from paywire import hookimpl
+
+if TYPE_CHECKING:
+    from paywire import Subject
 
 
 @hookimpl
