@@ -55,6 +55,8 @@ class GatewayDefinition(NamedTuple):
     :param endpoints: default base URL per environment ("live", "sandbox").
     :param secrets: names of the credentials the gateway needs.
     :param webhook: builds the webhook verifier from the settings, if the provider sends webhooks.
+    :param sandbox: "module:function" returning the provider's offline `paywire.testing.Sandbox`
+        (its emulator, test credentials and test sources); the demo and tests use it.
     """
 
     code: str
@@ -65,6 +67,7 @@ class GatewayDefinition(NamedTuple):
     endpoints: Mapping[str, str] = {}
     secrets: tuple[str, ...] = ()
     webhook: Callable[[GatewaySettings], WebhookVerifier] | None = None
+    sandbox: str | None = None
 
     def __repr__(self) -> str:
         return f"GatewayDefinition(code={self.code!r}, title={self.title!r})"

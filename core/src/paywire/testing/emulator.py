@@ -172,6 +172,7 @@ class EmulatorApp:
         self.idempotency = IdempotencyStore()
         self.webhook_url: str | None = None
         self.webhook_deliveries: list[tuple[int | None, bytes]] = []
+        self.base_url = ""  # set by the server, for absolute links (redirects, approval pages)
 
     # -- test controls -------------------------------------------------------------------------
     def inject(self, fault: Fault) -> None:
@@ -331,6 +332,7 @@ class EmulatorServer:
         self.app = app
         self._server = _Server((host, port), app, ssl_context)
         self._tls = ssl_context is not None
+        app.base_url = self.url
         self._thread: threading.Thread | None = None
 
     @property

@@ -38,6 +38,7 @@ ACME = GatewayDefinition(
     endpoints={"live": "https://api.acme-pay.example", "sandbox": "https://sandbox.acme-pay.example"},
     secrets=("api_key", "webhook_secret"),
     webhook=build_verifier,
+    sandbox="paywire_acme.emulator:sandbox",
 )
 
 

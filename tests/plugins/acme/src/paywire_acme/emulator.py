@@ -22,6 +22,7 @@ import time
 from typing import Any
 
 from paywire.testing.emulator import EmulatorApp, EmulatorRequest, Reply, main, route
+from paywire.testing.sandbox import Sandbox
 from paywire_acme.webhook import sign
 
 _ids = itertools.count(1)
@@ -115,7 +116,7 @@ class AcmeEmulator(EmulatorApp):
                 "order": data.get("order"),
             }
             if payment["requires_action"]:
-                payment["action"] = {"redirect_url": f"/challenge/{pid}"}
+                payment["action"] = {"redirect_url": f"{self.base_url}/challenge/{pid}"}
             elif payment["capture"]:
                 payment["captured"], payment["closed"] = amount, True
             payment["status"] = self._status(payment)
@@ -209,6 +210,14 @@ class AcmeEmulator(EmulatorApp):
             self._emit("payment.refunded", payment, amount)
             return Reply.json(200, {"id": f"ref_{next(_ids)}", "payment": payment["id"], "amount": amount,
                                     "currency": payment["currency"]})
+
+
+def sandbox() -> Sandbox:
+    """Acme's offline sandbox: the emulator, its test key and its test sources."""
+    app = AcmeEmulator()
+    return Sandbox(app=app, credentials={"api_key": app.api_key, "webhook_secret": app.webhook_secret},
+                   sources={"ok": "tok_ok", "decline": "tok_decline", "buyer_action": "tok_3ds"},
+                   act_as_buyer=follow_redirect)
 
 
 if __name__ == "__main__":
