@@ -154,6 +154,14 @@ def api(app: PayPalEmulator) -> Iterator[Api]:
         pool.clear()
 
 
+@pytest.fixture(scope="module")
+def shared_api() -> Iterator[Api]:
+    """One emulator for a whole module: hypothesis runs many examples within one test."""
+    app = make_app()
+    with app.serve() as server:
+        yield Api(app, server.url, urllib3.PoolManager())
+
+
 @pytest.fixture(scope="session")
 def tls_ca() -> trustme.CA:
     return trustme.CA()

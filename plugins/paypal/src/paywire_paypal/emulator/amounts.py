@@ -75,7 +75,9 @@ def parse_money(
     amount = Decimal(value)
     at = f"{field}/value"
     if amount < 0 or (amount == 0 and not allow_zero):
-        raise PayPalError(422, "CANNOT_BE_NEGATIVE" if allow_zero else "CANNOT_BE_ZERO_OR_NEGATIVE", field=at, value=value)
+        raise PayPalError(
+            422, "CANNOT_BE_NEGATIVE" if allow_zero else "CANNOT_BE_ZERO_OR_NEGATIVE", field=at, value=value
+        )
     places = -amount.as_tuple().exponent  # type: ignore[operator]
     if currency in NO_DECIMAL_CURRENCIES and "." in value:
         raise PayPalError(422, no_decimals_issue, field=at, value=value)

@@ -41,6 +41,6 @@ class PayPalEmulator(OAuthAPI, OrdersAPI, PaymentsAPI, VaultAPI, WebhooksAPI):
             return Reply.json(200, {"ok": True})
         if request.method == "POST" and request.path == "/_paywire/paypal/approve":
             params = request.json() or {}
-            self.approve(str(params.get("order_id")), str(params.get("payer", "approve")), request)
+            self.approve(str(params.get("order_id")), str(params.get("payer", "approve")))
             return Reply.json(200, {"ok": True})
         return super()._control(request)

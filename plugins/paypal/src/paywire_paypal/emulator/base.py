@@ -57,7 +57,7 @@ class PayPalApp(EmulatorApp):
         self.token_ttl = token_ttl
         self.capture_overage_percent = capture_overage_percent
         self.base_url = base_url.rstrip("/") if base_url else None
-        self.scheme = "http"  # of URLs built from the Host header when no base_url is known
+        self.scheme = "http"  # of the base URL taken from the first request's Host when none is set
         self.webhook_url = webhook_url
         self.clock = clock
         self.idempotency = IdempotencyStore(ttl=request_id_ttl)
@@ -82,17 +82,18 @@ class PayPalApp(EmulatorApp):
         self.base_url = server.url
         return server
 
-    def url(self, path: str, request: EmulatorRequest | None = None) -> str:
-        if self.base_url:
-            return self.base_url + path
-        host = request.header("host") if request is not None else None
-        return f"{self.scheme}://{host or '127.0.0.1'}{path}"
+    def url(self, path: str) -> str:
+        """An absolute URL on this emulator (for links, approval pages, the certificate)."""
+        return (self.base_url or f"{self.scheme}://127.0.0.1") + path
 
     def now(self) -> float:
         return self.clock()
 
     # -- dispatch: debug ids and PayPal's error shape --------------------------------------------
     def dispatch(self, request: EmulatorRequest) -> tuple[Reply | None, bool]:
+        if self.base_url is None and request.header("host"):
+            # Served without serve(): links use the address the first client reached us at.
+            self.base_url = f"{self.scheme}://{request.header('host')}"
         debug_id = ids.debug_id()
         token = _DEBUG_ID.set(debug_id)
         try:
@@ -214,11 +215,10 @@ class PayPalApp(EmulatorApp):
         summary: str,
         resource: dict[str, Any],
         resource_version: str = "2.0",
-        request: EmulatorRequest | None = None,
     ) -> dict[str, Any]:
         """Record a webhook event and send it, signed, to `webhook_url` (when one is set)."""
         event = events.build_event(
-            event_type, resource_type, summary, resource, resource_version, self.now(), self.url("", request)
+            event_type, resource_type, summary, resource, resource_version, self.now(), self.url("")
         )
         with self.lock:
             self.events.append(event)
@@ -231,8 +231,9 @@ class PayPalApp(EmulatorApp):
         """The exact bytes and headers PayPal would POST for `event` to the webhook `webhook_id`."""
         return self.signer.sign(event, self.webhook_id, self.cert_url(), self.now())
 
-    def cert_url(self, request: EmulatorRequest | None = None) -> str:
-        return self.url(self.signer.cert_path, request)
+    def cert_url(self) -> str:
+        """Where the signing certificate is served (the PAYPAL-CERT-URL of every webhook)."""
+        return self.url(self.signer.cert_path)
 
     @property
     def certificate_pem(self) -> bytes:

@@ -162,7 +162,7 @@ class OrdersAPI(PayPalApp):
             order = self._new_order(body, request)
             with self.lock:
                 if order.vault_token_id is not None:
-                    self._pay(order, request)
+                    self._pay(order)
                 self.orders[order.id] = order
                 view = render.order(self, order)
                 if not self.wants_representation(request):
@@ -331,7 +331,7 @@ class OrdersAPI(PayPalApp):
                     raise PayPalError(422, "ORDER_COMPLETED_OR_VOIDED")
                 if order.status != "APPROVED":
                     raise PayPalError(422, "ORDER_NOT_APPROVED")
-                self._pay(order, request)
+                self._pay(order)
                 return self._order_reply(request, 201, order)
 
         def replay(first: Reply) -> Reply:
@@ -340,7 +340,7 @@ class OrdersAPI(PayPalApp):
 
         return self.once(request, run, replay)
 
-    def _pay(self, order: Order, request: EmulatorRequest) -> None:
+    def _pay(self, order: Order) -> None:
         """Authorize or capture every purchase unit of an approved (or vault-paid) order."""
         approve_link = render.link(self, render.approve_path(order.id), "redirect")
         if order.outcome == "decline":
@@ -363,11 +363,10 @@ class OrdersAPI(PayPalApp):
                     outcome=order.outcome,
                     invoice_id=unit.request.get("invoice_id"),
                     custom_id=unit.request.get("custom_id"),
-                    request=request,
                 )
                 succeeded |= cap.status != "DECLINED"
             else:
-                auth = authorize_unit(self, order, unit, outcome=order.outcome, request=request)
+                auth = authorize_unit(self, order, unit, outcome=order.outcome)
                 succeeded |= auth.status != "DENIED"
         order.status, order.update_time = "COMPLETED", self.now()
         if order.store_in_vault and succeeded and order.payer is not None:
@@ -380,7 +379,7 @@ class OrdersAPI(PayPalApp):
                 "customer_type": "CONSUMER",
             }
             customer = order.customer_id or ids.customer_id()
-            token = store_payment_token(self, customer, "paypal", source, order.outcome, request)
+            token = store_payment_token(self, customer, "paypal", source, order.outcome)
             order.saved_token_id, order.customer_id = token.id, customer
 
     def _order_reply(self, request: EmulatorRequest, status: int, order: Order, created: bool = False) -> Reply:
@@ -401,7 +400,7 @@ class OrdersAPI(PayPalApp):
             order = self.orders.get(params.get("token", ""))
             if order is None:
                 raise not_found("token", params.get("token"), location="query")
-            self.approve(order.id, payer, request)
+            self.approve(order.id, payer)
             back = {"token": order.id}
             if payer == "cancel":
                 return redirect_or_json(
@@ -415,7 +414,7 @@ class OrdersAPI(PayPalApp):
                 {"id": order.id, "status": order.status, "payer_id": order.payer["payer_id"]},
             )
 
-    def approve(self, order_id: str, payer: str = "approve", request: EmulatorRequest | None = None) -> None:
+    def approve(self, order_id: str, payer: str = "approve") -> None:
         """Test control: the buyer approves (or, with `payer`, cancels or picks a failing instrument)."""
         with self.lock:
             order = self._order(order_id)
@@ -431,5 +430,4 @@ class OrdersAPI(PayPalApp):
                 "checkout-order",
                 "An order has been approved by buyer",
                 render.order(self, order),
-                request=request,
             )

@@ -83,7 +83,6 @@ def capture_unit(
     invoice_id: str | None = None,
     custom_id: str | None = None,
     note_to_payer: str | None = None,
-    request: EmulatorRequest | None = None,
 ) -> Capture:
     """Record a capture of `unit` (of an order, or of one of its authorizations) and announce it.
 
@@ -121,7 +120,7 @@ def capture_unit(
         authorization.capture_ids.append(cap.id)
         authorization.update_time = now
         settle_authorization(app, authorization)
-    announce_capture(app, cap, request)
+    announce_capture(app, cap)
     return cap
 
 
@@ -137,14 +136,14 @@ def settle_authorization(app: PayPalApp, auth: Authorization) -> None:
         auth.status = "PARTIALLY_CAPTURED" if live else "CREATED"
 
 
-def announce_capture(app: PayPalApp, cap: Capture, request: EmulatorRequest | None = None) -> None:
+def announce_capture(app: PayPalApp, cap: Capture) -> None:
     amount = summary_amount(cap.amount_minor, cap.currency)
     event_type, summary = {
         "COMPLETED": ("PAYMENT.CAPTURE.COMPLETED", f"Payment completed for {amount}"),
         "PENDING": ("PAYMENT.CAPTURE.PENDING", f"Payment pending for {amount}"),
         "DECLINED": ("PAYMENT.CAPTURE.DENIED", f"Payment denied for {amount}"),
     }[cap.status]
-    app.emit(event_type, "capture", summary, render.capture(app, cap), request=request)
+    app.emit(event_type, "capture", summary, render.capture(app, cap))
 
 
 def authorize_unit(
@@ -155,7 +154,6 @@ def authorize_unit(
     outcome: str,
     amount_minor: int | None = None,
     parent: Authorization | None = None,
-    request: EmulatorRequest | None = None,
 ) -> Authorization:
     """Record an authorization of `unit` (DENIED for a declining instrument) and announce it."""
     now = app.now()
@@ -183,7 +181,6 @@ def authorize_unit(
             "authorization",
             f"A payment authorization was created for {summary_amount(auth.amount_minor, auth.currency)}",
             render.authorization(app, auth),
-            request=request,
         )
     return auth
 
@@ -288,7 +285,6 @@ class PaymentsAPI(PayPalApp):
             invoice_id=invoice_id if invoice_id is not None else auth.invoice_id,
             custom_id=auth.custom_id,
             note_to_payer=_optional_string(body, "note_to_payer", 255),
-            request=request,
         )
 
     @route("POST", r"/v2/payments/authorizations/(?P<id>[^/]+)/void")
@@ -342,7 +338,6 @@ class PaymentsAPI(PayPalApp):
                 "authorization",
                 "A payment authorization was voided",
                 render.authorization(self, each),
-                request=request,
             )
         return auth
 
@@ -387,9 +382,7 @@ class PaymentsAPI(PayPalApp):
             previous.status = "VOIDED"
             previous.update_time = self.now()
         order, unit = self._unit_of(auth.order_id, auth.reference_id)
-        child = authorize_unit(
-            self, order, unit, outcome=auth.outcome, amount_minor=amount, parent=auth, request=request
-        )
+        child = authorize_unit(self, order, unit, outcome=auth.outcome, amount_minor=amount, parent=auth)
         auth.reauthorized_by = child.id
         return child
 
@@ -473,7 +466,6 @@ class PaymentsAPI(PayPalApp):
             "refund",
             f"A {summary_amount(amount, cap.currency)} capture payment was refunded",
             render.refund(self, ref),
-            request=request,
         )
         return ref
 

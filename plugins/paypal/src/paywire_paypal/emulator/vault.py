@@ -96,7 +96,6 @@ def store_payment_token(
     kind: str,
     source: dict[str, Any],
     outcome: str,
-    request: EmulatorRequest | None = None,
 ) -> PaymentToken:
     token = PaymentToken(ids.payment_token_id(), customer_id, kind, source, app.now(), outcome)
     app.payment_tokens[token.id] = token
@@ -106,7 +105,6 @@ def store_payment_token(
         "A payment token has been created.",
         render.payment_token(app, token),
         resource_version="3.0",
-        request=request,
     )
     return token
 
@@ -226,9 +224,9 @@ class VaultAPI(PayPalApp):
             with self.lock:
                 if kind == "card":
                     view, outcome = card_source(source, "/payment_source/card", self._today())
-                    token = store_payment_token(self, _customer_id(body), "card", view, outcome, request)
+                    token = store_payment_token(self, _customer_id(body), "card", view, outcome)
                 else:
-                    token = self._exchange(source, request)
+                    token = self._exchange(source)
                 return Reply.json(201, render.payment_token(self, token))
 
         def replay(first: Reply) -> Reply:
@@ -240,7 +238,7 @@ class VaultAPI(PayPalApp):
 
         return self.once(request, run, replay)
 
-    def _exchange(self, source: Any, request: EmulatorRequest) -> PaymentToken:
+    def _exchange(self, source: Any) -> PaymentToken:
         if not isinstance(source, dict) or source.get("id") is None:
             raise PayPalError.of("MISSING_REQUIRED_PARAMETER", field="/payment_source/token/id")
         if source.get("type") is None:
@@ -260,9 +258,7 @@ class VaultAPI(PayPalApp):
                 "PAYER_ACTION_REQUIRED",
                 description="Please make sure setup up token is approved. Please complete the approval flow.",
             )
-        token = store_payment_token(
-            self, setup.customer_id, setup.source_kind, dict(setup.source), setup.outcome, request
-        )
+        token = store_payment_token(self, setup.customer_id, setup.source_kind, dict(setup.source), setup.outcome)
         setup.status, setup.payment_token_id = "VAULTED", token.id
         return token
 
@@ -318,6 +314,5 @@ class VaultAPI(PayPalApp):
                 "A payment token has been deleted.",
                 {"id": token.id, "links": [render.link(self, f"/v3/vault/payment-tokens/{token.id}", "self")]},
                 resource_version="3.0",
-                request=request,
             )
         return Reply(204)
