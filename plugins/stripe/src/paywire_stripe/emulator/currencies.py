@@ -120,14 +120,16 @@ def exponent(currency: str) -> int:
     return 2
 
 
-def display(amount: int, currency: str) -> str:
-    """`$0.50`, `¥1,000`, `1.250 kwd`: how Stripe's messages show an amount."""
+def display(amount: int, currency: str, *, code: bool = False) -> str:
+    """`$0.50`, `¥1,000`, `1.250 kwd`: how Stripe's messages show an amount (`code`: `$0.50 usd`)."""
     digits = exponent(currency)
     whole, fraction = divmod(abs(amount), 10**digits)
     number = f"{whole:,}" + (f".{fraction:0{digits}d}" if digits else "")
     sign = "-" if amount < 0 else ""
     symbol = _SYMBOLS.get(currency)
-    return f"{sign}{symbol}{number}" if symbol else f"{sign}{number} {currency}"
+    if symbol:
+        return f"{sign}{symbol}{number}" + (f" {currency}" if code else "")
+    return f"{sign}{number} {currency}"
 
 
 def check_currency(currency: str, param: str = "currency") -> str:
@@ -150,7 +152,7 @@ def check_amount(amount: int, currency: str, param: str = "amount", *, charge: b
             raise StripeError(
                 400,
                 "invalid_request_error",
-                f"Amount must be at least {display(minimum, currency)} {currency}",
+                f"Amount must be at least {display(minimum, currency, code=True)}",
                 code="amount_too_small",
                 param=param,
                 saved=False,
