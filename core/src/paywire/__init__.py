@@ -75,6 +75,20 @@ _EXPORTS: dict[str, str] = {
     "hookimpl": "paywire.hookspecs",
     "WebhookEvent": "paywire.webhook",
     "EventKind": "paywire.webhook",
+    # the payment service and its ledger
+    "PaymentService": "paywire.service",
+    "WebhookReceipt": "paywire.service",
+    "ReconcileReport": "paywire.service",
+    "Ledger": "paywire.ledger",
+    "SQLiteLedger": "paywire.ledger",
+    "PostgresLedger": "paywire.ledger",
+    "open_ledger": "paywire.ledger",
+    "Payment": "paywire.ledger",
+    "PaymentState": "paywire.ledger",
+    "Transaction": "paywire.ledger",
+    "TransactionStatus": "paywire.ledger",
+    "webhook_asgi": "paywire.web",
+    "webhook_wsgi": "paywire.web",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -127,12 +141,24 @@ if TYPE_CHECKING:
     from paywire.http.response import Response
     from paywire.http.retry import Retry
     from paywire.http.transfer import Timeout, Transfer, TransferFactory
+    from paywire.ledger import (
+        Ledger,
+        Payment,
+        PaymentState,
+        PostgresLedger,
+        SQLiteLedger,
+        Transaction,
+        TransactionStatus,
+        open_ledger,
+    )
     from paywire.money import Money
     from paywire.plugins import Plugins
     from paywire.request.builder import BuilderComposite
     from paywire.security import Secret
+    from paywire.service import PaymentService, ReconcileReport, WebhookReceipt
     from paywire.settings import GatewaySettings
     from paywire.subject import Address, BuyerAction, Customer, LineItem, Order, Subject
     from paywire.validator.composite import ValidatorComposite
     from paywire.validator.result import Result
+    from paywire.web import webhook_asgi, webhook_wsgi
     from paywire.webhook import EventKind, WebhookEvent, WebhookVerifier

@@ -1,0 +1,460 @@
+# ruff: noqa: S608 - queries are assembled from constant column lists and "?" placeholders only;
+# every value is a bound parameter.
+"""The SQL both backends share. A backend supplies connections, the dialect's locking, and how to
+recognise an integrity error; everything else (queries, row mapping, migrations) lives here, so
+the two backends cannot drift apart in what they store.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from paywire.ledger.interface import Ledger, LedgerIntegrityError, LedgerUnit
+from paywire.ledger.migrations import MIGRATIONS, statements
+from paywire.ledger.model import Payment, StoredEvent, Transaction, TransactionStatus
+from paywire.money import Money
+from paywire.subject import BuyerAction
+
+__all__ = ["SQLLedger"]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICRO = timedelta(microseconds=1)
+
+Row = Sequence[Any]
+
+
+def to_us(value: datetime) -> int:
+    """A datetime as integer microseconds since the epoch (exact, unlike float timestamps)."""
+    return (value - _EPOCH) // _MICRO
+
+
+def from_us(value: int | None) -> datetime | None:
+    return None if value is None else _EPOCH + timedelta(microseconds=value)
+
+
+def _at(value: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=value)
+
+
+def _dump(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
+PAYMENT_COLUMNS = (
+    "id, method, flow, currency, amount_minor, state, authorized_minor, captured_minor, refunded_minor, "
+    "observed_authorized_minor, observed_captured_minor, observed_refunded_minor, capture_closed, voided, "
+    "failed, reference, refs, order_id, customer_reference, token, action_url, action_return_url, "
+    "action_kind, created_at, updated_at"
+)
+TRANSACTION_COLUMNS = (
+    "id, payment_id, method, kind, currency, amount_minor, status, idempotency_key, attempt, fingerprint, "
+    "provider_reference, parent_id, origin, error_type, error_code, error_message, retryable, token, "
+    "request, response, created_at, updated_at, finished_at"
+)
+EVENT_COLUMNS = (
+    "provider, event_id, method, type, kind, reference, refs, currency, amount_minor, total_minor, status, "
+    "payment_id, note, received_at, applied_at"
+)
+
+
+def _params(count: int) -> str:
+    return ", ".join("?" * count)
+
+
+def payment_row(p: Payment) -> tuple[Any, ...]:
+    action = p.action
+    return (
+        p.id, p.method, p.flow, p.currency, p.amount.minor, p.state, p.authorized.minor, p.captured.minor,
+        p.refunded.minor, p.observed_authorized.minor, p.observed_captured.minor, p.observed_refunded.minor,
+        p.capture_closed, p.voided, p.failed, p.reference, _dump(dict(p.references)), p.order_id,
+        p.customer_reference, p.token, action.redirect_url if action else None,
+        action.return_url if action else None, action.kind if action else None,
+        to_us(p.created_at), to_us(p.updated_at),
+    )
+
+
+def payment_from_row(r: Row) -> Payment:
+    currency = r[3]
+
+    def money(value: int) -> Money:
+        return Money(int(value), currency)
+
+    return Payment(
+        id=r[0], method=r[1], flow=r[2], amount=money(r[4]), state=r[5], authorized=money(r[6]),
+        captured=money(r[7]), refunded=money(r[8]), observed_authorized=money(r[9]),
+        observed_captured=money(r[10]), observed_refunded=money(r[11]), capture_closed=bool(r[12]),
+        voided=bool(r[13]), failed=bool(r[14]), reference=r[15], references=json.loads(r[16]),
+        order_id=r[17], customer_reference=r[18], token=r[19],
+        action=BuyerAction(r[20], r[21], r[22] or "redirect") if r[20] else None,
+        created_at=_at(r[23]), updated_at=_at(r[24]),
+    )
+
+
+def transaction_row(t: Transaction) -> tuple[Any, ...]:
+    return (
+        t.id, t.payment_id, t.method, t.kind, t.amount.currency if t.amount else None,
+        t.amount.minor if t.amount else None, t.status, t.idempotency_key, t.attempt, t.fingerprint,
+        t.provider_reference, t.parent_id, t.origin, t.error_type, t.error_code, t.error_message,
+        t.retryable, t.token, _dump(dict(t.request)), _dump(dict(t.response)), to_us(t.created_at),
+        to_us(t.updated_at), to_us(t.finished_at) if t.finished_at else None,
+    )
+
+
+def transaction_from_row(r: Row) -> Transaction:
+    return Transaction(
+        id=r[0], payment_id=r[1], method=r[2], kind=r[3],
+        amount=Money(int(r[5]), r[4]) if r[4] is not None else None, status=r[6], idempotency_key=r[7],
+        attempt=int(r[8]), fingerprint=r[9], provider_reference=r[10], parent_id=r[11], origin=r[12],
+        error_type=r[13], error_code=r[14], error_message=r[15], retryable=bool(r[16]), token=r[17],
+        request=json.loads(r[18]), response=json.loads(r[19]), created_at=_at(r[20]), updated_at=_at(r[21]),
+        finished_at=from_us(r[22]),
+    )
+
+
+def event_row(e: StoredEvent) -> tuple[Any, ...]:
+    currency = (e.amount or e.total).currency if (e.amount or e.total) is not None else None  # type: ignore[union-attr]
+    return (
+        e.provider, e.event_id, e.method, e.type, e.kind, e.reference, _dump(dict(e.references)), currency,
+        e.amount.minor if e.amount is not None else None, e.total.minor if e.total is not None else None,
+        e.status, e.payment_id, e.note, to_us(e.received_at), to_us(e.applied_at) if e.applied_at else None,
+    )
+
+
+def event_from_row(r: Row) -> StoredEvent:
+    currency = r[7]
+    return StoredEvent(
+        provider=r[0], event_id=r[1], method=r[2], type=r[3], kind=r[4], reference=r[5],
+        references=json.loads(r[6]), amount=Money(int(r[8]), currency) if r[8] is not None else None,
+        total=Money(int(r[9]), currency) if r[9] is not None else None, status=r[10], payment_id=r[11],
+        note=r[12], received_at=_at(r[13]), applied_at=from_us(r[14]),
+    )
+
+
+class SQLUnit(LedgerUnit):
+    """A unit of work on one connection, inside the transaction `SQLLedger.unit` opened."""
+
+    def __init__(self, ledger: SQLLedger, connection: Any) -> None:
+        self._ledger = ledger
+        self._conn = connection
+
+    def _run(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        return self._ledger.execute(self._conn, sql, params)
+
+    def _one(self, sql: str, params: Sequence[Any]) -> Row | None:
+        row: Row | None = self._run(sql, params).fetchone()
+        return row
+
+    def lock_key(self, method: str, key: str) -> None:
+        self._ledger.lock_key(self._conn, method, key)
+
+    def payment(self, payment_id: str, *, lock: bool = False) -> Payment | None:
+        suffix = self._ledger.for_update if lock else ""
+        row = self._one(f"SELECT {PAYMENT_COLUMNS} FROM paywire_payments WHERE id = ?{suffix}", (payment_id,))
+        return payment_from_row(row) if row else None
+
+    def insert_payment(self, payment: Payment) -> None:
+        self._write(f"INSERT INTO paywire_payments ({PAYMENT_COLUMNS}) VALUES ({_params(25)})", payment_row(payment))
+
+    def update_payment(self, payment: Payment) -> None:
+        row = payment_row(payment)
+        names = [c.strip() for c in PAYMENT_COLUMNS.split(",")]
+        assignments = ", ".join(f"{name} = ?" for name in names[1:])
+        cursor = self._write(f"UPDATE paywire_payments SET {assignments} WHERE id = ?", (*row[1:], row[0]))
+        if cursor.rowcount != 1:
+            raise LedgerIntegrityError(f"payment {payment.id} does not exist")
+
+    def transactions(self, payment_id: str) -> list[Transaction]:
+        rows = self._run(
+            f"SELECT {TRANSACTION_COLUMNS} FROM paywire_transactions WHERE payment_id = ? "
+            "ORDER BY created_at, id",
+            (payment_id,),
+        ).fetchall()
+        return [transaction_from_row(r) for r in rows]
+
+    def transaction_by_key(self, method: str, key: str) -> Transaction | None:
+        row = self._one(
+            f"SELECT {TRANSACTION_COLUMNS} FROM paywire_transactions WHERE method = ? AND idempotency_key = ? "
+            "ORDER BY attempt DESC LIMIT 1",
+            (method, key),
+        )
+        return transaction_from_row(row) if row else None
+
+    def transaction(self, transaction_id: str) -> Transaction | None:
+        row = self._one(f"SELECT {TRANSACTION_COLUMNS} FROM paywire_transactions WHERE id = ?", (transaction_id,))
+        return transaction_from_row(row) if row else None
+
+    def insert_transaction(self, transaction: Transaction) -> None:
+        self._write(
+            f"INSERT INTO paywire_transactions ({TRANSACTION_COLUMNS}) VALUES ({_params(23)})",
+            transaction_row(transaction),
+        )
+
+    def update_transaction(self, transaction: Transaction) -> None:
+        t = transaction
+        cursor = self._write(
+            "UPDATE paywire_transactions SET status = ?, provider_reference = ?, error_type = ?, error_code = ?, "
+            "error_message = ?, retryable = ?, token = ?, request = ?, response = ?, updated_at = ?, finished_at = ? "
+            "WHERE id = ? AND status IN (?, ?)",
+            (
+                t.status, t.provider_reference, t.error_type, t.error_code, t.error_message, t.retryable, t.token,
+                _dump(dict(t.request)), _dump(dict(t.response)), to_us(t.updated_at),
+                to_us(t.finished_at) if t.finished_at else None, t.id, *sorted(TransactionStatus.OPEN),
+            ),
+        )
+        if cursor.rowcount != 1:
+            raise LedgerIntegrityError(f"transaction {t.id} is finished (or missing); its history cannot change")
+
+    def add_references(self, method: str, payment_id: str, references: Sequence[str]) -> None:
+        for reference in dict.fromkeys(r for r in references if r):
+            self._write(
+                "INSERT INTO paywire_references (method, reference, payment_id) VALUES (?, ?, ?) "
+                "ON CONFLICT DO NOTHING",
+                (method, reference, payment_id),
+            )
+
+    def payment_by_reference(self, method: str, references: Sequence[str]) -> str | None:
+        refs = [r for r in references if r]
+        if not refs:
+            return None
+        row = self._one(
+            f"SELECT payment_id FROM paywire_references WHERE method = ? AND reference IN ({_params(len(refs))}) "
+            "LIMIT 1",
+            (method, *refs),
+        )
+        return str(row[0]) if row else None
+
+    def insert_event(self, event: StoredEvent) -> bool:
+        cursor = self._write(
+            f"INSERT INTO paywire_events ({EVENT_COLUMNS}) VALUES ({_params(15)}) ON CONFLICT DO NOTHING",
+            event_row(event),
+        )
+        if cursor.rowcount != 1:
+            return False
+        for reference in event.all_references:
+            self._write(
+                "INSERT INTO paywire_event_references (provider, event_id, method, reference) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT DO NOTHING",
+                (event.provider, event.event_id, event.method, reference),
+            )
+        return True
+
+    def update_event(self, event: StoredEvent) -> None:
+        self._write(
+            "UPDATE paywire_events SET status = ?, payment_id = ?, note = ?, applied_at = ? "
+            "WHERE provider = ? AND event_id = ?",
+            (event.status, event.payment_id, event.note, to_us(event.applied_at) if event.applied_at else None,
+             event.provider, event.event_id),
+        )
+
+    def event(self, provider: str, event_id: str) -> StoredEvent | None:
+        row = self._one(
+            f"SELECT {EVENT_COLUMNS} FROM paywire_events WHERE provider = ? AND event_id = ?", (provider, event_id)
+        )
+        return event_from_row(row) if row else None
+
+    def waiting_events(self, *, method: str, payment_id: str | None = None,
+                       references: Sequence[str] = ()) -> list[StoredEvent]:
+        found: dict[tuple[str, str], StoredEvent] = {}
+        if payment_id is not None:
+            for row in self._run(
+                f"SELECT {EVENT_COLUMNS} FROM paywire_events WHERE status = 'deferred' AND payment_id = ?",
+                (payment_id,),
+            ).fetchall():
+                event = event_from_row(row)
+                found[(event.provider, event.event_id)] = event
+        refs = [r for r in references if r]
+        if refs:
+            columns = ", ".join(f"e.{c.strip()}" for c in EVENT_COLUMNS.split(","))
+            for row in self._run(
+                f"SELECT DISTINCT {columns} FROM paywire_events e JOIN paywire_event_references r "
+                "ON r.provider = e.provider AND r.event_id = e.event_id "
+                f"WHERE e.status = 'unmatched' AND r.method = ? AND r.reference IN ({_params(len(refs))})",
+                (method, *refs),
+            ).fetchall():
+                event = event_from_row(row)
+                found[(event.provider, event.event_id)] = event
+        return sorted(found.values(), key=lambda e: (e.received_at, e.event_id))
+
+    def _write(self, sql: str, params: Sequence[Any]) -> Any:
+        try:
+            return self._run(sql, params)
+        except Exception as exc:
+            if self._ledger.is_integrity_error(exc):
+                raise LedgerIntegrityError(str(exc).strip()) from exc
+            raise
+
+
+class SQLLedger(Ledger):
+    """A ledger on a SQL database; subclasses bind it to a driver."""
+
+    dialect: str
+    for_update: str = ""
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+
+    # -- the driver-specific part ----------------------------------------------------------------
+    def connection(self) -> Any:
+        """This thread's connection (a new one after a fork: connections are never shared)."""
+        raise NotImplementedError
+
+    def execute(self, connection: Any, sql: str, params: Sequence[Any] = ()) -> Any:
+        raise NotImplementedError
+
+    def begin(self, connection: Any) -> None:
+        raise NotImplementedError
+
+    def lock_key(self, connection: Any, method: str, key: str) -> None:
+        """Serialise work on one idempotency key until commit (SQLite's write lock already does)."""
+
+    def lock_migrations(self, connection: Any) -> None:
+        """Serialise migrations until commit (SQLite's write lock already does)."""
+
+    def is_integrity_error(self, exc: Exception) -> bool:
+        raise NotImplementedError
+
+    def discard(self, connection: Any) -> None:
+        """Forget a connection that failed mid-transaction; the next call opens a new one."""
+        try:
+            connection.close()
+        finally:
+            self._local.__dict__.pop("connection", None)
+
+    # -- units -----------------------------------------------------------------------------------
+    @contextmanager
+    def unit(self) -> Iterator[LedgerUnit]:
+        if getattr(self._local, "in_unit", False):
+            raise RuntimeError("ledger units do not nest: finish the open unit first")
+        connection = self.connection()
+        self._local.in_unit = True
+        try:
+            self.begin(connection)
+            try:
+                yield SQLUnit(self, connection)
+            except BaseException:
+                self._rollback(connection)
+                raise
+            self._commit(connection)
+        finally:
+            self._local.in_unit = False
+
+    def _rollback(self, connection: Any) -> None:
+        try:
+            self.execute(connection, "ROLLBACK")
+        except Exception:  # noqa: BLE001 - a broken connection: drop it, keep the original error
+            self.discard(connection)
+
+    def _commit(self, connection: Any) -> None:
+        try:
+            self.execute(connection, "COMMIT")
+        except Exception as exc:
+            if self.is_integrity_error(exc):
+                raise LedgerIntegrityError(str(exc).strip()) from exc
+            raise
+
+    # -- migrations ------------------------------------------------------------------------------
+    def migrate(self) -> int:
+        connection = self.connection()
+        self.begin(connection)
+        try:
+            self.lock_migrations(connection)
+            self.execute(
+                connection,
+                "CREATE TABLE IF NOT EXISTS paywire_schema (version INTEGER PRIMARY KEY, description TEXT NOT NULL, "
+                "applied_at BIGINT NOT NULL)",
+            )
+            done = {int(r[0]) for r in self.execute(connection, "SELECT version FROM paywire_schema").fetchall()}
+            for migration in MIGRATIONS:
+                if migration.version in done:
+                    continue
+                for statement in statements(migration, self.dialect):
+                    self.execute(connection, statement)
+                self.execute(
+                    connection,
+                    "INSERT INTO paywire_schema (version, description, applied_at) VALUES (?, ?, ?)",
+                    (migration.version, migration.description, to_us(datetime.now(UTC))),
+                )
+        except BaseException:
+            self._rollback(connection)
+            raise
+        self._commit(connection)
+        return self.schema_version()
+
+    def schema_version(self) -> int:
+        row = self._read_one("SELECT MAX(version) FROM paywire_schema", ())
+        return int(row[0]) if row and row[0] is not None else 0
+
+    # -- reads -----------------------------------------------------------------------------------
+    def _read(self, sql: str, params: Sequence[Any]) -> list[Row]:
+        rows: list[Row] = self.execute(self.connection(), sql, params).fetchall()
+        return rows
+
+    def _read_one(self, sql: str, params: Sequence[Any]) -> Row | None:
+        rows = self._read(sql, params)
+        return rows[0] if rows else None
+
+    def get_payment(self, payment_id: str) -> Payment | None:
+        row = self._read_one(f"SELECT {PAYMENT_COLUMNS} FROM paywire_payments WHERE id = ?", (payment_id,))
+        return payment_from_row(row) if row else None
+
+    def list_payments(self, *, method: str | None = None, state: str | None = None, order_id: str | None = None,
+                      limit: int = 100, offset: int = 0) -> list[Payment]:
+        clauses, params = _filters(("method", method), ("state", state), ("order_id", order_id))
+        rows = self._read(
+            f"SELECT {PAYMENT_COLUMNS} FROM paywire_payments{_where(clauses)} ORDER BY created_at DESC, id DESC "
+            "LIMIT ? OFFSET ?",
+            (*params, int(limit), int(offset)),
+        )
+        return [payment_from_row(r) for r in rows]
+
+    def get_transaction(self, transaction_id: str) -> Transaction | None:
+        row = self._read_one(f"SELECT {TRANSACTION_COLUMNS} FROM paywire_transactions WHERE id = ?", (transaction_id,))
+        return transaction_from_row(row) if row else None
+
+    def list_transactions(self, *, payment_id: str | None = None, statuses: Sequence[str] = (),
+                          updated_before: datetime | None = None, limit: int = 1000) -> list[Transaction]:
+        clauses, params = _filters(("payment_id", payment_id))
+        if statuses:
+            clauses.append(f"status IN ({_params(len(statuses))})")
+            params.extend(statuses)
+        if updated_before is not None:
+            clauses.append("updated_at < ?")
+            params.append(to_us(updated_before))
+        rows = self._read(
+            f"SELECT {TRANSACTION_COLUMNS} FROM paywire_transactions{_where(clauses)} ORDER BY created_at, id LIMIT ?",
+            (*params, int(limit)),
+        )
+        return [transaction_from_row(r) for r in rows]
+
+    def get_event(self, provider: str, event_id: str) -> StoredEvent | None:
+        row = self._read_one(
+            f"SELECT {EVENT_COLUMNS} FROM paywire_events WHERE provider = ? AND event_id = ?", (provider, event_id)
+        )
+        return event_from_row(row) if row else None
+
+    def list_events(self, *, statuses: Sequence[str] = (), payment_id: str | None = None,
+                    limit: int = 1000) -> list[StoredEvent]:
+        clauses, params = _filters(("payment_id", payment_id))
+        if statuses:
+            clauses.append(f"status IN ({_params(len(statuses))})")
+            params.extend(statuses)
+        rows = self._read(
+            f"SELECT {EVENT_COLUMNS} FROM paywire_events{_where(clauses)} ORDER BY received_at, event_id LIMIT ?",
+            (*params, int(limit)),
+        )
+        return [event_from_row(r) for r in rows]
+
+
+def _filters(*pairs: tuple[str, object]) -> tuple[list[str], list[Any]]:
+    clauses = [f"{name} = ?" for name, value in pairs if value is not None]
+    params = [value for _, value in pairs if value is not None]
+    return clauses, params
+
+
+def _where(clauses: list[str]) -> str:
+    return f" WHERE {' AND '.join(clauses)}" if clauses else ""

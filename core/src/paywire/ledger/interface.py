@@ -1,0 +1,153 @@
+"""The one storage interface every ledger backend implements.
+
+Reads run on their own. Every write runs inside a `unit()`: one database transaction that holds
+the locks it took until it commits, so a check ("is there enough left to capture?") and the
+write that depends on it ("record the pending capture") cannot be interleaved with another
+worker's, whether that worker is a thread, a process or another host sharing the database.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from paywire.ledger.model import Payment, StoredEvent, Transaction
+
+__all__ = ["Ledger", "LedgerIntegrityError", "LedgerUnit"]
+
+
+class LedgerIntegrityError(RuntimeError):
+    """The ledger refused a write that would rewrite history or break a stored invariant."""
+
+
+class LedgerUnit(abc.ABC):
+    """Reads and writes inside one locked database transaction (see `Ledger.unit`).
+
+    Lock in a fixed order to avoid deadlocks between workers: idempotency keys first, then
+    the payment.
+    """
+
+    @abc.abstractmethod
+    def lock_key(self, method: str, key: str) -> None:
+        """Hold the idempotency key (method, key) until commit."""
+
+    @abc.abstractmethod
+    def payment(self, payment_id: str, *, lock: bool = False) -> Payment | None:
+        """A payment; `lock` holds it until commit."""
+
+    @abc.abstractmethod
+    def insert_payment(self, payment: Payment) -> None: ...
+
+    @abc.abstractmethod
+    def update_payment(self, payment: Payment) -> None: ...
+
+    @abc.abstractmethod
+    def transactions(self, payment_id: str) -> list[Transaction]:
+        """The payment's transactions, oldest first."""
+
+    @abc.abstractmethod
+    def transaction_by_key(self, method: str, key: str) -> Transaction | None:
+        """The latest attempt recorded under an idempotency key."""
+
+    @abc.abstractmethod
+    def transaction(self, transaction_id: str) -> Transaction | None: ...
+
+    @abc.abstractmethod
+    def insert_transaction(self, transaction: Transaction) -> None:
+        """Append a transaction; a duplicate (method, key, attempt) is a `LedgerIntegrityError`."""
+
+    @abc.abstractmethod
+    def update_transaction(self, transaction: Transaction) -> None:
+        """Store the new status/outcome of a pending or unknown transaction.
+
+        A finished transaction, or a change of what it was (kind, amount, key), is refused with
+        `LedgerIntegrityError`.
+        """
+
+    @abc.abstractmethod
+    def add_references(self, method: str, payment_id: str, references: Sequence[str]) -> None:
+        """Index provider ids under the payment, so webhooks can find it; known ids are kept."""
+
+    @abc.abstractmethod
+    def payment_by_reference(self, method: str, references: Sequence[str]) -> str | None:
+        """The payment one of these provider ids belongs to, if any."""
+
+    @abc.abstractmethod
+    def insert_event(self, event: StoredEvent) -> bool:
+        """Store an event; False (and nothing written) if (provider, event id) is already stored."""
+
+    @abc.abstractmethod
+    def update_event(self, event: StoredEvent) -> None: ...
+
+    @abc.abstractmethod
+    def event(self, provider: str, event_id: str) -> StoredEvent | None: ...
+
+    @abc.abstractmethod
+    def waiting_events(self, *, method: str, payment_id: str | None = None,
+                       references: Sequence[str] = ()) -> list[StoredEvent]:
+        """Deferred events of `payment_id`, and unmatched events naming any of `references`."""
+
+
+class Ledger(abc.ABC):
+    """A transaction ledger: payments, their append-only transaction history, webhook events."""
+
+    @abc.abstractmethod
+    def unit(self) -> AbstractContextManager[LedgerUnit]:
+        """One atomic, locked unit of work; commits on success, rolls back on an exception."""
+
+    @abc.abstractmethod
+    def schema_version(self) -> int:
+        """The highest migration applied."""
+
+    @abc.abstractmethod
+    def migrate(self) -> int:
+        """Apply missing migrations (idempotent, safe to run concurrently); the version after."""
+
+    # -- reads ---------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def get_payment(self, payment_id: str) -> Payment | None: ...
+
+    @abc.abstractmethod
+    def list_payments(self, *, method: str | None = None, state: str | None = None,
+                      order_id: str | None = None, limit: int = 100, offset: int = 0) -> list[Payment]:
+        """Payments, newest first."""
+
+    @abc.abstractmethod
+    def get_transaction(self, transaction_id: str) -> Transaction | None: ...
+
+    @abc.abstractmethod
+    def list_transactions(self, *, payment_id: str | None = None, statuses: Sequence[str] = (),
+                          updated_before: datetime | None = None, limit: int = 1000) -> list[Transaction]:
+        """Transactions, oldest first, optionally filtered."""
+
+    @abc.abstractmethod
+    def get_event(self, provider: str, event_id: str) -> StoredEvent | None: ...
+
+    @abc.abstractmethod
+    def list_events(self, *, statuses: Sequence[str] = (), payment_id: str | None = None,
+                    limit: int = 1000) -> list[StoredEvent]:
+        """Stored webhook events, oldest first."""
+
+    def iter_payments(self, *, page: int = 500) -> Iterator[Payment]:
+        """Every payment, newest first, a page at a time."""
+        offset = 0
+        while True:
+            batch = self.list_payments(limit=page, offset=offset)
+            yield from batch
+            if len(batch) < page:
+                return
+            offset += page
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Close this process's connections."""
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,207 @@
+"""What the ledger keeps: payments, the transactions run on them, and received webhook events.
+
+Values are frozen: the service derives a new `Payment` for every change and the ledger stores it,
+so nothing outside a locked ledger unit can mutate shared state by accident.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from types import MappingProxyType
+from typing import Any, Final
+
+import attrs
+
+from paywire.money import Money
+from paywire.subject import BuyerAction
+
+__all__ = [
+    "EventStatus",
+    "Payment",
+    "PaymentState",
+    "StoredEvent",
+    "Transaction",
+    "TransactionKind",
+    "TransactionStatus",
+    "now",
+]
+
+
+def now() -> datetime:
+    """The current time in UTC, at the microsecond resolution the ledger stores."""
+    return datetime.now(UTC)
+
+
+def _frozen(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    return MappingProxyType(dict(value or {}))
+
+
+class PaymentState:
+    """Where a payment stands. Derived from its totals and flags, never set by hand."""
+
+    PENDING: Final = "pending"  # the first operation has not succeeded (in flight, unknown, retryable)
+    ACTION_REQUIRED: Final = "action_required"  # waiting for the buyer; `complete` resumes it
+    AUTHORIZED: Final = "authorized"
+    PARTIALLY_CAPTURED: Final = "partially_captured"  # more captures possible
+    CAPTURED: Final = "captured"  # nothing more can be captured
+    PARTIALLY_REFUNDED: Final = "partially_refunded"
+    REFUNDED: Final = "refunded"
+    VOIDED: Final = "voided"
+    FAILED: Final = "failed"  # the first operation was declined or refused
+
+    FINAL: Final = frozenset({"refunded", "voided", "failed"})
+
+
+class TransactionStatus:
+    PENDING: Final = "pending"  # recorded, about to be (or being) sent
+    SUCCEEDED: Final = "succeeded"
+    FAILED: Final = "failed"
+    ACTION_REQUIRED: Final = "action_required"
+    UNKNOWN: Final = "unknown"  # may have taken effect; reconcile or retry with the same key
+
+    OPEN: Final = frozenset({"pending", "unknown"})  # the only statuses a row may leave
+
+
+class TransactionKind:
+    AUTHORIZE: Final = "authorize"
+    SALE: Final = "sale"
+    COMPLETE: Final = "complete"
+    CAPTURE: Final = "capture"
+    VOID: Final = "void"
+    REFUND: Final = "refund"
+    VAULT: Final = "vault"
+    UNVAULT: Final = "unvault"
+
+    INITIAL: Final = frozenset({"authorize", "sale", "complete"})  # establish the authorization
+
+
+class EventStatus:
+    APPLIED: Final = "applied"  # matched to a payment and applied (possibly as a no-op)
+    DEFERRED: Final = "deferred"  # matched, but waits until in-flight operations settle
+    UNMATCHED: Final = "unmatched"  # no payment known for its references yet
+
+
+@attrs.frozen(kw_only=True)
+class Payment:
+    """One payment and its running totals.
+
+    `authorized`, `captured` and `refunded` always satisfy refunded <= captured <= authorized.
+    They are the larger of what the ledger's own succeeded transactions add up to and what the
+    provider reported (`observed_*`, from webhooks and reconciliation), so a late or repeated
+    report never counts money twice and never moves a total backwards.
+
+    :param flow: "authorize" (capture later) or "sale" (captured at once).
+    :param reference: the provider's primary payment object (what `fetch` and `complete` read).
+    :param references: every provider id known for the payment ("payment", "authorization", ...).
+    :param action: what the buyer must do while the state is action_required.
+    :param capture_closed: no further capture is possible (a final capture released the rest).
+    """
+
+    id: str
+    method: str
+    flow: str
+    amount: Money
+    state: str
+    authorized: Money
+    captured: Money
+    refunded: Money
+    observed_authorized: Money
+    observed_captured: Money
+    observed_refunded: Money
+    capture_closed: bool = False
+    voided: bool = False
+    failed: bool = False
+    reference: str | None = None
+    references: Mapping[str, str] = attrs.field(factory=dict, converter=_frozen)
+    order_id: str | None = None
+    customer_reference: str | None = None
+    token: str | None = None
+    action: BuyerAction | None = None
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def currency(self) -> str:
+        return self.amount.currency
+
+    @property
+    def capturable(self) -> Money:
+        """What could still be captured, ignoring operations in flight."""
+        if self.capture_closed or self.voided:
+            return Money.zero(self.currency)
+        return self.authorized - self.captured
+
+    @property
+    def refundable(self) -> Money:
+        """What could still be refunded, ignoring operations in flight."""
+        return self.captured - self.refunded
+
+
+@attrs.frozen(kw_only=True)
+class Transaction:
+    """One operation on a payment, in the order it happened. Rows are never deleted, and only a
+    pending or unknown row may change (to its outcome), which the database itself enforces.
+
+    :param idempotency_key: sent to the provider; a retry of the same operation reuses it.
+    :param attempt: 1, or more when the same key was retried after a retryable failure.
+    :param fingerprint: a hash of the parameters, to tell a replay from a conflicting reuse.
+    :param parent_id: for a refund, the capture (or sale) transaction it refunds.
+    :param origin: "service" for operations paywire sent, "webhook" for ones the provider reported.
+    :param request: a redacted summary of what was asked (enough to resend it with the same key).
+    :param response: a redacted summary of the answer or error.
+    """
+
+    id: str
+    payment_id: str | None
+    method: str
+    kind: str
+    amount: Money | None
+    status: str
+    idempotency_key: str
+    attempt: int = 1
+    fingerprint: str
+    provider_reference: str | None = None
+    parent_id: str | None = None
+    origin: str = "service"
+    error_type: str | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    retryable: bool = False
+    token: str | None = None
+    request: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen)
+    response: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen)
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None = None
+
+    @property
+    def open(self) -> bool:
+        """Pending or unknown: its effect is not known yet."""
+        return self.status in TransactionStatus.OPEN
+
+
+@attrs.frozen(kw_only=True)
+class StoredEvent:
+    """A verified webhook event as received, stored once per (provider, event id)."""
+
+    provider: str
+    event_id: str
+    method: str
+    type: str
+    kind: str
+    reference: str | None = None
+    references: Mapping[str, str] = attrs.field(factory=dict, converter=_frozen)
+    amount: Money | None = None
+    total: Money | None = None
+    status: str
+    payment_id: str | None = None
+    note: str | None = None
+    received_at: datetime
+    applied_at: datetime | None = None
+
+    @property
+    def all_references(self) -> tuple[str, ...]:
+        refs = [self.reference] if self.reference else []
+        refs.extend(ref for ref in self.references.values() if ref and ref not in refs)
+        return tuple(refs)

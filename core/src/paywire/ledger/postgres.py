@@ -1,0 +1,106 @@
+"""The shared ledger: PostgreSQL through psycopg 3 (install `paywire[postgresql]`).
+
+Several workers or hosts can share it. A unit is one READ COMMITTED transaction that takes its
+locks explicitly: a transaction-scoped advisory lock per idempotency key (so duplicates of one
+request queue behind the first and then see its row), and `SELECT ... FOR UPDATE` on the payment
+(so the money check and the pending record of one operation are atomic against every other
+worker's). Locks are released by COMMIT or ROLLBACK, also when a worker dies.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from paywire.errors import ConfigurationError
+from paywire.ledger._sql import SQLLedger
+
+__all__ = ["PostgresLedger"]
+
+
+class PostgresLedger(SQLLedger):
+    """A ledger in the PostgreSQL database at `dsn` (a libpq URL or key=value string).
+
+    :param schema: keep the tables in this schema (created if missing) instead of the
+        connection's default search path; handy for several shops, or tests, in one database.
+    """
+
+    dialect = "postgresql"
+    for_update = " FOR UPDATE"
+
+    def __init__(self, dsn: str, *, schema: str | None = None, connect_timeout: int = 10) -> None:
+        super().__init__()
+        try:
+            import psycopg
+        except ImportError:  # pragma: no cover - depends on the installed extras
+            raise ConfigurationError(
+                "the PostgreSQL ledger needs psycopg 3: pip install 'paywire[postgresql]'"
+            ) from None
+        self._psycopg = psycopg
+        self.dsn = dsn
+        self.schema = schema
+        self.connect_timeout = connect_timeout
+        self._connections: list[tuple[int, Any]] = []
+        self._lock = threading.Lock()
+        self._generation = 0
+        self._sql_cache: dict[str, str] = {}
+        self.migrate()
+
+    def __repr__(self) -> str:
+        return f"PostgresLedger(schema={self.schema!r})"  # the DSN may hold a password
+
+    def connection(self) -> Any:
+        pid = os.getpid()
+        cached = getattr(self._local, "connection", None)
+        if cached is not None and cached[0] == pid and cached[2] == self._generation and not cached[1].closed:
+            return cached[1]
+        conn = self._psycopg.connect(self.dsn, autocommit=True, connect_timeout=self.connect_timeout)
+        if self.schema:
+            from psycopg import sql
+
+            conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(self.schema)))
+        self._local.connection = (pid, conn, self._generation)
+        with self._lock:
+            self._connections.append((pid, conn))
+        return conn
+
+    def execute(self, connection: Any, sql: str, params: Sequence[Any] = ()) -> Any:
+        if not params:
+            return connection.execute(sql)
+        converted = self._sql_cache.get(sql)
+        if converted is None:
+            converted = self._sql_cache[sql] = sql.replace("?", "%s")
+        return connection.execute(converted, tuple(params))
+
+    def begin(self, connection: Any) -> None:
+        connection.execute("BEGIN")
+
+    def lock_key(self, connection: Any, method: str, key: str) -> None:
+        connection.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+            (f"paywire:{self.schema or ''}:{method}:{key}",),
+        )
+
+    def lock_migrations(self, connection: Any) -> None:
+        connection.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"paywire:migrate:{self.schema or ''}",)
+        )
+        if self.schema:
+            from psycopg import sql
+
+            connection.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema)))
+
+    def is_integrity_error(self, exc: Exception) -> bool:
+        return isinstance(exc, self._psycopg.errors.IntegrityError)
+
+    def close(self) -> None:
+        pid = os.getpid()
+        with self._lock:
+            mine = [conn for owner, conn in self._connections if owner == pid]
+            self._connections = [(owner, conn) for owner, conn in self._connections if owner != pid]
+            self._generation += 1
+        for conn in mine:
+            conn.close()
+        self._local.__dict__.pop("connection", None)

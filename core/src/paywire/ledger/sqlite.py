@@ -1,0 +1,89 @@
+"""The embedded ledger: one SQLite file (standard library), in WAL mode.
+
+Every unit runs under `BEGIN IMMEDIATE`, which takes SQLite's single write lock up front, so
+checks and writes of one unit are serialised against every other thread and process using the
+same file; readers keep reading (WAL) meanwhile. Each thread, and each process after a fork,
+opens its own connection: sqlite3 connections are never shared.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from paywire.errors import ConfigurationError
+from paywire.ledger._sql import SQLLedger
+
+__all__ = ["SQLiteLedger"]
+
+_SYNCHRONOUS = ("FULL", "NORMAL")
+
+
+class SQLiteLedger(SQLLedger):
+    """A ledger in the SQLite database at `path` (created, and migrated, on first use).
+
+    :param timeout: seconds a unit waits for another worker's write lock before failing.
+    :param synchronous: "FULL" (the default: every commit is on disk before the request is
+        sent) or "NORMAL" (faster; in WAL mode a power loss can lose the latest commits,
+        though never corrupt the file).
+    """
+
+    dialect = "sqlite"
+
+    def __init__(self, path: str | os.PathLike[str], *, timeout: float = 30.0, synchronous: str = "FULL") -> None:
+        super().__init__()
+        if str(path) == ":memory:":
+            raise ConfigurationError("an in-memory SQLite ledger cannot be shared between connections; use a file")
+        if synchronous.upper() not in _SYNCHRONOUS:
+            raise ConfigurationError(f"synchronous must be one of {_SYNCHRONOUS}, not {synchronous!r}")
+        self.path = Path(path)
+        self.timeout = timeout
+        self.synchronous = synchronous.upper()
+        self._connections: list[tuple[int, sqlite3.Connection]] = []
+        self._lock = threading.Lock()
+        self._generation = 0  # bumped by close(), so other threads reconnect instead of using a closed handle
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.migrate()
+
+    def __repr__(self) -> str:
+        return f"SQLiteLedger({str(self.path)!r})"
+
+    def connection(self) -> sqlite3.Connection:
+        pid = os.getpid()
+        cached = getattr(self._local, "connection", None)
+        if cached is not None and cached[0] == pid and cached[2] == self._generation:
+            conn: sqlite3.Connection = cached[1]
+            return conn
+        conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False)
+        conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
+        if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+            conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute(f"PRAGMA synchronous = {self.synchronous}")
+        conn.execute("PRAGMA foreign_keys = ON")
+        self._local.connection = (pid, conn, self._generation)
+        with self._lock:
+            self._connections.append((pid, conn))
+        return conn
+
+    def execute(self, connection: Any, sql: str, params: Sequence[Any] = ()) -> Any:
+        return connection.execute(sql, tuple(params))
+
+    def begin(self, connection: Any) -> None:
+        connection.execute("BEGIN IMMEDIATE")
+
+    def is_integrity_error(self, exc: Exception) -> bool:
+        return isinstance(exc, sqlite3.IntegrityError)
+
+    def close(self) -> None:
+        pid = os.getpid()
+        with self._lock:
+            mine = [conn for owner, conn in self._connections if owner == pid]
+            self._connections = [(owner, conn) for owner, conn in self._connections if owner != pid]
+            self._generation += 1
+        for conn in mine:
+            conn.close()
+        self._local.__dict__.pop("connection", None)

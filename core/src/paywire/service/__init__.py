@@ -1,0 +1,9 @@
+"""The payment service: operations through any gateway, recorded in a ledger before and after
+they are sent, reconciled when their outcome is unknown, and kept current by verified webhooks."""
+
+from __future__ import annotations
+
+from paywire.service.payments import PaymentService, WebhookReceipt
+from paywire.service.reconcile import ReconcileReport, Settlement
+
+__all__ = ["PaymentService", "ReconcileReport", "Settlement", "WebhookReceipt"]

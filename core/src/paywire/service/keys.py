@@ -1,0 +1,36 @@
+"""Identifiers, derived idempotency keys and request fingerprints.
+
+A derived key is a pure function of the payment and the operation's place in its history, so
+the same retry computes the same key in any process, and the provider can deduplicate it. The
+fingerprint is a hash of everything that makes an operation what it is: the same key with the
+same fingerprint is a replay, with another fingerprint a conflict.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = ["derived_key", "fingerprint", "new_id"]
+
+
+def new_id(prefix: str) -> str:
+    """A random, URL-safe identifier such as `pay_3kq...`; unguessable, so ids can be shown to buyers."""
+    return f"{prefix}_{secrets.token_hex(12)}"
+
+
+def derived_key(owner: str, kind: str, sequence: int) -> str:
+    """The idempotency key of the `sequence`-th `kind` operation on `owner` (a payment id)."""
+    return f"paywire-{owner}-{kind}-{sequence}"
+
+
+def fingerprint(kind: str, method: str, scope: str | None, params: Mapping[str, Any]) -> str:
+    """A stable hash of an operation's parameters (`scope`: the payment a follow-up acts on)."""
+    canonical = json.dumps(
+        {"kind": kind, "method": method, "scope": scope, "params": params},
+        sort_keys=True, separators=(",", ":"), default=str,
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()

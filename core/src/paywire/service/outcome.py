@@ -1,0 +1,150 @@
+"""Turning what a gateway answered (a result or an error) into a finished transaction, and back.
+
+Everything stored goes through `redact()`: the ledger keeps enough to audit and resend an
+operation, never a credential or a card number.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+from paywire.command.result import CommandResult
+from paywire.errors import (
+    AuthenticationError,
+    BuyerActionRequired,
+    ConfigurationError,
+    Declined,
+    IdempotencyConflict,
+    InvalidRequest,
+    OutcomeUnknown,
+    PaywireError,
+    ProviderUnavailable,
+    RateLimited,
+    StateError,
+    TransportError,
+    UnsupportedOperation,
+)
+from paywire.ledger.model import Transaction, TransactionStatus, now
+from paywire.money import Money
+from paywire.security import redact
+
+__all__ = ["attach", "failed", "is_unknown", "rebuild_error", "succeeded", "summary_of_result", "unknown"]
+
+_ERRORS: dict[str, type[PaywireError]] = {
+    cls.__name__: cls
+    for cls in (
+        PaywireError, ConfigurationError, InvalidRequest, StateError, UnsupportedOperation, Declined,
+        BuyerActionRequired, AuthenticationError, RateLimited, ProviderUnavailable, TransportError,
+        OutcomeUnknown, IdempotencyConflict,
+    )
+}
+
+
+def _money(value: Money | None) -> str | None:
+    return f"{value.format()} {value.currency}" if value is not None else None
+
+
+def summary_of_result(result: CommandResult) -> dict[str, Any]:
+    summary: dict[str, Any] = {
+        "status": result.status,
+        "reference": result.reference,
+        "references": dict(result.references),
+        "state": result.state,
+        "amount": _money(result.amount),
+        "authorized": _money(result.authorized),
+        "captured": _money(result.captured),
+        "refunded": _money(result.refunded),
+    }
+    if result.action is not None:
+        summary["action"] = {"redirect_url": result.action.redirect_url, "return_url": result.action.return_url}
+    redacted: dict[str, Any] = redact({k: v for k, v in summary.items() if v not in (None, {})})
+    return redacted
+
+
+def summary_of_error(error: BaseException) -> dict[str, Any]:
+    if not isinstance(error, PaywireError):
+        return {"error": type(error).__name__, "message": redact(str(error))[:500]}
+    summary = {
+        "error": type(error).__name__,
+        "message": error.message,
+        "code": error.code,
+        "provider": error.provider,
+        "status": error.status,
+        "retryable": error.retryable,
+        "may_have_been_sent": error.may_have_been_sent,
+        "debug_id": error.debug_id,
+        "decline_code": getattr(error, "decline_code", None),
+    }
+    redacted: dict[str, Any] = redact({k: v for k, v in summary.items() if v is not None})
+    return redacted
+
+
+def succeeded(txn: Transaction, result: CommandResult) -> Transaction:
+    at = now()
+    status = TransactionStatus.ACTION_REQUIRED if result.action_required else TransactionStatus.SUCCEEDED
+    return attrs.evolve(
+        txn, status=status, provider_reference=result.reference or txn.provider_reference,
+        token=result.token or txn.token, response=summary_of_result(result), updated_at=at, finished_at=at,
+        error_type=None, error_code=None, error_message=None, retryable=False,
+    )
+
+
+def is_unknown(error: BaseException) -> bool:
+    """Whether the provider may have acted although no usable answer came back."""
+    if isinstance(error, IdempotencyConflict):
+        return True  # the provider holds the key for a request still in flight (or it lost our record)
+    if isinstance(error, PaywireError):
+        return isinstance(error, OutcomeUnknown) or (isinstance(error, TransportError) and error.may_have_been_sent)
+    return True  # a failure inside the pipeline after sending: assume it may have taken effect
+
+
+def failed(txn: Transaction, error: BaseException) -> Transaction:
+    at = now()
+    typed = error if isinstance(error, PaywireError) else None
+    return attrs.evolve(
+        txn, status=TransactionStatus.FAILED, error_type=type(error).__name__,
+        error_code=typed.code if typed else None,
+        error_message=redact(typed.message if typed else str(error))[:1000],
+        retryable=bool(typed and typed.retryable), response=summary_of_error(error),
+        updated_at=at, finished_at=at,
+    )
+
+
+def unknown(txn: Transaction, error: BaseException | None, note: str | None = None) -> Transaction:
+    response = summary_of_error(error) if error is not None else {}
+    if note:
+        response["note"] = note
+    return attrs.evolve(
+        txn, status=TransactionStatus.UNKNOWN, response=response, updated_at=now(),
+        error_type=type(error).__name__ if error is not None else None,
+        error_code=error.code if isinstance(error, PaywireError) else None,
+        error_message=redact(str(error))[:1000] if error is not None else note,
+    )
+
+
+def attach(error: PaywireError, payment_id: str | None, transaction_id: str | None) -> PaywireError:
+    """Name the ledger records an error is about, so the caller can look them up or retry."""
+    error.payment_id = payment_id
+    error.transaction_id = transaction_id
+    error.details.setdefault("payment_id", payment_id)
+    error.details.setdefault("transaction_id", transaction_id)
+    return error
+
+
+def rebuild_error(txn: Transaction) -> PaywireError:
+    """The stored failure of a transaction, as the error it was first raised as."""
+    cls = _ERRORS.get(txn.error_type or "", PaywireError)
+    response: Mapping[str, Any] = txn.response
+    message = txn.error_message or f"the {txn.kind} failed"
+    kwargs: dict[str, Any] = {
+        "provider": response.get("provider"), "code": txn.error_code, "retryable": txn.retryable,
+        "status": response.get("status"), "debug_id": response.get("debug_id"),
+    }
+    if cls is Declined:
+        kwargs["decline_code"] = response.get("decline_code")
+    error = cls(f"{message} (stored outcome of transaction {txn.id})", **kwargs)
+    error.details["replayed"] = True
+    return attach(error, txn.payment_id, txn.id)

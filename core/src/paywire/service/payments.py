@@ -1,0 +1,676 @@
+"""The payment service: every operation recorded before it is sent, and its outcome after.
+
+Each operation runs in three steps:
+
+1. In one locked ledger unit: find the idempotency key (the caller's, or one derived from the
+   payment and the operation's place in its history), check the state machine and the money
+   invariants with in-flight amounts counted as spent, and record the transaction as pending.
+   A refused operation raises here and leaves no trace.
+2. Send it through the gateway with that key (no ledger lock is held meanwhile).
+3. In another locked unit: record the outcome (succeeded, failed, action_required or unknown)
+   and recompute the payment.
+
+Outcomes a caller can tell apart:
+
+- success returns the updated `Payment`;
+- buyer action returns the `Payment` in state action_required, with `payment.action.redirect_url`;
+  send the buyer there and call `complete(payment.id)` when they return;
+- a decline raises `Declined`, a retryable failure `ProviderUnavailable`/`RateLimited`/
+  `TransportError` (retry the same call: the same key is reused), an unknown outcome
+  `OutcomeUnknown` (retry the same call, or let `reconcile()` settle it). Every error raised by an
+  operation carries `error.payment_id` and `error.transaction_id` (also in `error.details`).
+- `StateError` / `UnsupportedOperation` / `InvalidRequest` raised before sending mean nothing was
+  recorded or sent; `IdempotencyConflict` means the key was used for different parameters (or,
+  with `code="in_progress"`, that its first request is still running after `wait_timeout`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+from typing import Any
+
+import attrs
+
+from paywire.command.result import CommandResult
+from paywire.errors import (
+    BuyerActionRequired,
+    IdempotencyConflict,
+    InvalidRequest,
+    OutcomeUnknown,
+    PaywireError,
+    StateError,
+    UnsupportedOperation,
+)
+from paywire.gateway import Gateway
+from paywire.gateway_definition import Capabilities
+from paywire.ledger.interface import Ledger, LedgerUnit
+from paywire.ledger.model import (
+    EventStatus,
+    Payment,
+    PaymentState,
+    StoredEvent,
+    Transaction,
+    TransactionKind,
+    TransactionStatus,
+    now,
+)
+from paywire.money import Money
+from paywire.security import redact
+from paywire.service import rules
+from paywire.service.keys import derived_key, fingerprint, new_id
+from paywire.service.outcome import attach, failed, is_unknown, rebuild_error, succeeded, unknown
+from paywire.service.reconcile import ReconcileReport, Settlement, settle
+from paywire.service.webhooks import apply_event, apply_waiting
+from paywire.subject import BuyerAction, Customer, Order, Subject
+
+__all__ = ["PaymentService", "WebhookReceipt"]
+
+K = TransactionKind
+S = TransactionStatus
+
+
+@attrs.frozen
+class WebhookReceipt:
+    """What `receive_webhook` did with an event.
+
+    `status` is "applied", "deferred" (matched; waits for an operation in flight), "unmatched"
+    (stored; no payment known yet) or "duplicate" (this event id was received before).
+    """
+
+    provider: str
+    event_id: str
+    kind: str
+    status: str
+    payment_id: str | None = None
+
+
+@attrs.frozen
+class _Op:
+    """One operation as the caller asked for it; `params` are what is sent (and fingerprinted)."""
+
+    kind: str
+    method: str
+    payment_id: str | None
+    amount: Money | None
+    params: Mapping[str, Any]
+    key: str | None
+    create: Payment | None = None
+    fingerprint: str | None = None  # set when resending a stored transaction as it was
+    order: Order | None = attrs.field(default=None, eq=False)
+    customer: Customer | None = attrs.field(default=None, eq=False)
+
+
+@attrs.frozen
+class _Plan:
+    action: str  # "send", "wait" or "replay"
+    txn: Transaction
+
+
+class PaymentService:
+    """Payments through any gateway, kept in a ledger.
+
+    :param gateway: the configured gateway (any provider plugin that meets the command contract).
+    :param ledger: where payments and transactions are kept (`SQLiteLedger`, `PostgresLedger`).
+    :param stale_after: seconds after which a pending transaction without an outcome counts as
+        abandoned (its worker stopped between sending and recording): a retry resends it with its
+        key, and `reconcile()` settles it. Keep it above the gateway's longest request.
+    :param wait_timeout: how long a duplicate request waits for the first one to finish.
+
+    Example::
+
+        service = PaymentService(Gateway.from_config(), SQLiteLedger("paywire.db"))
+        payment = service.authorize("stripe", Money.of("19.99", "EUR"), source="pm_card_visa",
+                                    order_id="A-1001", idempotency_key="order-A-1001-auth")
+        payment = service.capture(payment.id, Money.of("10.00", "EUR"))
+        payment = service.refund(payment.id, Money.of("5.00", "EUR"))
+    """
+
+    def __init__(self, gateway: Gateway, ledger: Ledger, *, stale_after: float = 120.0,
+                 wait_timeout: float = 30.0, poll_interval: float = 0.02) -> None:
+        self.gateway = gateway
+        self.ledger = ledger
+        self.stale_after = stale_after
+        self.wait_timeout = wait_timeout
+        self.poll_interval = poll_interval
+
+    def __repr__(self) -> str:
+        return f"PaymentService({self.ledger!r})"
+
+    # -- operations --------------------------------------------------------------------------------
+    def authorize(self, method: str, amount: Money, *, source: str, order_id: str | None = None,
+                  order: Order | None = None, customer: Customer | None = None,
+                  idempotency_key: str | None = None, return_url: str | None = None,
+                  metadata: Mapping[str, str] | None = None, options: Mapping[str, Any] | None = None) -> Payment:
+        """Reserve `amount` on the buyer's payment method (`source`: a token); capture later."""
+        return self._initial(K.AUTHORIZE, method, amount, source=source, order_id=order_id, order=order,
+                             customer=customer, key=idempotency_key, return_url=return_url,
+                             metadata=metadata, options=options)
+
+    def sale(self, method: str, amount: Money, *, source: str, order_id: str | None = None,
+             order: Order | None = None, customer: Customer | None = None, idempotency_key: str | None = None,
+             return_url: str | None = None, metadata: Mapping[str, str] | None = None,
+             options: Mapping[str, Any] | None = None) -> Payment:
+        """Authorize and capture `amount` at once."""
+        return self._initial(K.SALE, method, amount, source=source, order_id=order_id, order=order,
+                             customer=customer, key=idempotency_key, return_url=return_url,
+                             metadata=metadata, options=options)
+
+    def charge_vaulted(self, method: str, token: str, amount: Money, *, customer: Customer | None = None,
+                       capture: bool = True, order_id: str | None = None, idempotency_key: str | None = None,
+                       metadata: Mapping[str, str] | None = None) -> Payment:
+        """Charge a vaulted payment method without the buyer (off-session): no buyer action is
+        possible, so a card that needs one is declined. `customer.reference` names the provider's
+        customer where the provider needs it."""
+        return self._initial(K.SALE if capture else K.AUTHORIZE, method, amount, source=token, order_id=order_id,
+                             order=None, customer=customer, key=idempotency_key, return_url=None,
+                             metadata=metadata, options=None, vaulted=True)
+
+    def complete(self, payment_id: str, *, idempotency_key: str | None = None) -> Payment:
+        """Finish a payment after the buyer acted (3-D Secure, approval)."""
+        payment = self.get_payment(payment_id)
+        return self._follow_up(K.COMPLETE, payment, payment.amount, {}, idempotency_key)
+
+    def capture(self, payment_id: str, amount: Money | None = None, *, final: bool | None = None,
+                idempotency_key: str | None = None) -> Payment:
+        """Capture `amount` (all that is left when None) of an authorization.
+
+        `final` (default: unless the method allows several captures) releases what remains.
+        """
+        payment = self.get_payment(payment_id)
+        caps = self._capabilities(payment.method)
+        if amount is None:
+            amount = payment.capturable - rules.in_flight(payment, self.ledger.list_transactions(
+                payment_id=payment.id, statuses=sorted(S.OPEN))).captures
+        if final is None:
+            final = not caps.capture_multiple
+        return self._follow_up(K.CAPTURE, payment, amount, {"final": bool(final)}, idempotency_key)
+
+    def void(self, payment_id: str, *, reason: str | None = None, idempotency_key: str | None = None) -> Payment:
+        """Release an authorization that has no capture."""
+        payment = self.get_payment(payment_id)
+        return self._follow_up(K.VOID, payment, None, {"reason": reason}, idempotency_key)
+
+    def refund(self, payment_id: str, amount: Money | None = None, *, reason: str | None = None,
+               idempotency_key: str | None = None) -> Payment:
+        """Refund `amount` (everything refundable when None) of what was captured."""
+        payment = self.get_payment(payment_id)
+        if amount is None:
+            amount = payment.refundable
+        return self._follow_up(K.REFUND, payment, amount, {"reason": reason}, idempotency_key)
+
+    def vault(self, method: str, source: str, *, customer: Customer | None = None,
+              idempotency_key: str | None = None) -> Transaction:
+        """Store a payment method for later charges; the succeeded transaction's `token` is the
+        reusable token and `provider_reference` the provider's customer id, if it made one."""
+        params = {"source": source, "customer_reference": customer.reference if customer else None,
+                  "customer_id": customer.id if customer else None}
+        txn = self._execute(_Op(K.VAULT, method, None, None, params, idempotency_key, customer=customer))
+        assert isinstance(txn, Transaction)
+        return txn
+
+    def unvault(self, method: str, token: str, *, customer: Customer | None = None,
+                idempotency_key: str | None = None) -> Transaction:
+        """Remove a stored payment method."""
+        params = {"source": token, "customer_reference": customer.reference if customer else None,
+                  "customer_id": customer.id if customer else None}
+        txn = self._execute(_Op(K.UNVAULT, method, None, None, params, idempotency_key, customer=customer))
+        assert isinstance(txn, Transaction)
+        return txn
+
+    def retry(self, transaction_id: str) -> Payment | Transaction:
+        """Send an unknown, abandoned or retryably failed transaction again, with its original key.
+
+        The provider deduplicates by the key, so an operation that did take effect is not
+        repeated. Returns what the operation returns (a `Payment`, or the vault `Transaction`).
+        """
+        txn = self.get_transaction(transaction_id)
+        if txn.origin != "service":
+            raise InvalidRequest(f"transaction {txn.id} was reported by the provider; there is nothing to resend",
+                                 param="transaction_id")
+        params = {k: v for k, v in txn.request.items() if k not in ("reference", "command")}
+        scope = None if txn.kind in (K.AUTHORIZE, K.SALE) else txn.payment_id
+        return self._execute(_Op(txn.kind, txn.method, scope, txn.amount, params, txn.idempotency_key,
+                                 fingerprint=txn.fingerprint))
+
+    # -- reads ----------------------------------------------------------------------------------
+    def get_payment(self, payment_id: str) -> Payment:
+        payment = self.ledger.get_payment(payment_id)
+        if payment is None:
+            raise InvalidRequest(f"no payment {payment_id!r} in the ledger", param="payment_id",
+                                 code="payment_not_found")
+        return payment
+
+    def list_payments(self, *, method: str | None = None, state: str | None = None, order_id: str | None = None,
+                      limit: int = 100, offset: int = 0) -> list[Payment]:
+        return self.ledger.list_payments(method=method, state=state, order_id=order_id, limit=limit, offset=offset)
+
+    def get_transaction(self, transaction_id: str) -> Transaction:
+        txn = self.ledger.get_transaction(transaction_id)
+        if txn is None:
+            raise InvalidRequest(f"no transaction {transaction_id!r} in the ledger", param="transaction_id",
+                                 code="transaction_not_found")
+        return txn
+
+    def list_transactions(self, payment_id: str | None = None, *, statuses: Sequence[str] = ()) -> list[Transaction]:
+        return self.ledger.list_transactions(payment_id=payment_id, statuses=statuses)
+
+    # -- the engine -----------------------------------------------------------------------------
+    def _capabilities(self, method: str) -> Capabilities:
+        return self.gateway.method(method).capabilities
+
+    def _initial(self, kind: str, method: str, amount: Money, *, source: str, order_id: str | None,
+                 order: Order | None, customer: Customer | None, key: str | None, return_url: str | None,
+                 metadata: Mapping[str, str] | None, options: Mapping[str, Any] | None,
+                 vaulted: bool = False) -> Payment:
+        if not isinstance(amount, Money):
+            raise InvalidRequest(f"amount must be Money, not {type(amount).__name__}", param="amount")
+        if amount.minor <= 0:
+            raise InvalidRequest(f"the amount must be positive, got {amount}", param="amount")
+        if not source:
+            raise InvalidRequest("a payment method token (source) is required", param="source")
+        if order is not None and order_id is not None and order.id != order_id:
+            raise InvalidRequest(f"order_id {order_id!r} differs from order.id {order.id!r}", param="order_id")
+        caps = self._capabilities(method)
+        if not getattr(caps, kind):
+            raise UnsupportedOperation(f"payment method {method!r} does not support {kind}; nothing was sent",
+                                       code=f"no_{kind}")
+        if vaulted and not caps.vault:
+            raise UnsupportedOperation(f"payment method {method!r} cannot charge vaulted payment methods",
+                                       code="no_vault")
+        order_id = order.id if order is not None else order_id
+        buyer = customer or (order.customer if order is not None else None)
+        params = {
+            "source": source, "order_id": order_id, "return_url": return_url, "vaulted": vaulted,
+            "customer_reference": buyer.reference if buyer else None, "customer_id": buyer.id if buyer else None,
+            "metadata": dict(metadata or {}), "options": dict(options or {}),
+        }
+        at = now()
+        zero = Money.zero(amount.currency)
+        payment = Payment(
+            id=new_id("pay"), method=method, flow=K.SALE if kind == K.SALE else K.AUTHORIZE, amount=amount,
+            state=PaymentState.PENDING, authorized=zero, captured=zero, refunded=zero, observed_authorized=zero,
+            observed_captured=zero, observed_refunded=zero, order_id=order_id,
+            customer_reference=buyer.reference if buyer else None, token=source if vaulted else None,
+            created_at=at, updated_at=at,
+        )
+        result = self._execute(_Op(kind, method, None, amount, params, key, create=payment, order=order,
+                                   customer=buyer))
+        assert isinstance(result, Payment)
+        return result
+
+    def _follow_up(self, kind: str, payment: Payment, amount: Money | None, params: Mapping[str, Any],
+                   key: str | None) -> Payment:
+        if amount is not None:
+            params = {**params, "amount": amount.format(), "currency": amount.currency}
+        result = self._execute(_Op(kind, payment.method, payment.id, amount, params, key))
+        assert isinstance(result, Payment)
+        return result
+
+    def _execute(self, op: _Op) -> Payment | Transaction:
+        plan = self._begin(op)
+        if plan.action == "replay":
+            return self._replay(plan.txn)
+        if plan.action == "wait":
+            return self._replay(self._wait(plan.txn))
+        txn = plan.txn
+        payment = self.ledger.get_payment(txn.payment_id) if txn.payment_id else None
+        outcome: CommandResult | BaseException
+        try:
+            outcome = self.gateway.execute(op.method, op.kind, self._subject(op, txn, payment))
+        except BuyerActionRequired as exc:  # a plugin that signals buyer action by raising
+            outcome = CommandResult(status="action_required",
+                                    action=BuyerAction(exc.redirect_url or "", None) if exc.redirect_url else None)
+        except Exception as exc:  # noqa: BLE001 - every failure is recorded before it propagates
+            outcome = exc
+        except BaseException as exc:  # KeyboardInterrupt, SystemExit: leave it unknown, then stop
+            self._finish(op, txn, exc)
+            raise
+        return self._conclude(self._finish(op, txn, outcome), outcome)
+
+    def _stale(self, txn: Transaction) -> bool:
+        return txn.updated_at < now() - timedelta(seconds=self.stale_after)
+
+    def _begin(self, op: _Op) -> _Plan:
+        caps = self._capabilities(op.method)
+        fp = op.fingerprint or fingerprint(op.kind, op.method, op.payment_id, {
+            "amount": op.amount.minor if op.amount else None, "currency": op.amount.currency if op.amount else None,
+            **op.params,
+        })
+        with self.ledger.unit() as u:
+            if op.key:
+                u.lock_key(op.method, op.key)
+            payment = u.payment(op.payment_id, lock=True) if op.payment_id else None
+            if op.payment_id and payment is None:
+                raise InvalidRequest(f"no payment {op.payment_id!r} in the ledger", param="payment_id",
+                                     code="payment_not_found")
+            txns = u.transactions(payment.id) if payment else []
+            existing = u.transaction_by_key(op.method, op.key) if op.key else self._reusable(txns, op.kind, fp)
+            if existing is not None:
+                if existing.fingerprint != fp:
+                    raise attach(IdempotencyConflict(
+                        f"idempotency key {existing.idempotency_key!r} was used for a different {existing.kind}; "
+                        "use a new key for a new operation", code="idempotency_key_reused",
+                    ), existing.payment_id, existing.id)
+                if existing.status == S.PENDING and not self._stale(existing):
+                    return _Plan("wait", existing)
+                if existing.open:  # unknown or abandoned: resend with the same key
+                    claimed = attrs.evolve(existing, status=S.PENDING, updated_at=now())
+                    u.update_transaction(claimed)
+                    return _Plan("send", claimed)
+                if existing.status == S.FAILED and existing.retryable:
+                    return _Plan("send", self._new_attempt(u, op, existing, caps))
+                return _Plan("replay", existing)
+            txn_id = new_id("txn")
+            if op.create is not None:
+                u.insert_payment(op.create)
+                owner, target, parent = op.create.id, None, None
+            elif payment is not None:
+                parent = self._check(op, payment, txns, caps)
+                owner = payment.id
+                target = self._target(op.kind, payment, parent)
+            else:  # vault, unvault
+                owner, target, parent = txn_id, None, None
+            sequence = 1 + len({t.idempotency_key for t in txns if t.kind == op.kind})
+            at = now()
+            txn = Transaction(
+                id=txn_id, payment_id=op.create.id if op.create else op.payment_id, method=op.method,
+                kind=op.kind, amount=op.amount, status=S.PENDING,
+                idempotency_key=op.key or derived_key(owner, op.kind, sequence), fingerprint=fp,
+                parent_id=parent.id if parent else None, request=self._request_summary(op, target),
+                created_at=at, updated_at=at,
+            )
+            u.insert_transaction(txn)
+            return _Plan("send", txn)
+
+    def _reusable(self, txns: Sequence[Transaction], kind: str, fp: str) -> Transaction | None:
+        """Without a caller key, a repeated call of an operation whose outcome is unknown (or
+        failed retryably) is a retry of it: it reuses that transaction's key."""
+        latest: dict[str, Transaction] = {}
+        for txn in txns:
+            if txn.kind == kind and txn.fingerprint == fp:
+                latest[txn.idempotency_key] = txn
+        candidates = [t for t in latest.values()
+                      if t.status == S.UNKNOWN or (t.status == S.PENDING and self._stale(t))
+                      or (t.status == S.FAILED and t.retryable)]
+        return candidates[-1] if candidates else None
+
+    def _new_attempt(self, u: LedgerUnit, op: _Op, previous: Transaction, caps: Capabilities) -> Transaction:
+        """The same operation under the same key, after a retryable failure; checked afresh."""
+        parent = None
+        target = previous.request.get("reference")
+        if previous.payment_id is not None:
+            payment = u.payment(previous.payment_id, lock=True)
+            assert payment is not None
+            txns = u.transactions(payment.id)
+            if previous.kind in (K.AUTHORIZE, K.SALE):
+                if payment.state != PaymentState.PENDING or rules.in_flight(payment, txns).initial:
+                    raise attach(StateError(f"payment {payment.id} is {payment.state}; the {previous.kind} "
+                                            "cannot be retried", code="not_retryable"), payment.id, previous.id)
+            else:
+                parent = self._check(attrs.evolve(op, payment_id=payment.id), payment, txns, caps)
+                target = self._target(previous.kind, payment, parent)
+        at = now()
+        txn = attrs.evolve(
+            previous, id=new_id("txn"), status=S.PENDING, attempt=previous.attempt + 1, provider_reference=None,
+            parent_id=parent.id if parent else previous.parent_id, error_type=None, error_code=None,
+            error_message=None, retryable=False, token=None, response={},
+            request={**previous.request, "reference": target} if target else previous.request,
+            created_at=at, updated_at=at, finished_at=None,
+        )
+        u.insert_transaction(txn)
+        return txn
+
+    def _check(self, op: _Op, payment: Payment, txns: Sequence[Transaction], caps: Capabilities) -> Transaction | None:
+        if op.kind == K.CAPTURE:
+            assert op.amount is not None
+            rules.check_capture(payment, txns, op.amount, caps)
+        elif op.kind == K.VOID:
+            rules.check_void(payment, txns, caps)
+        elif op.kind == K.REFUND:
+            assert op.amount is not None
+            return rules.check_refund(payment, txns, op.amount, caps)
+        elif op.kind == K.COMPLETE:
+            rules.check_complete(payment, txns, caps)
+        else:
+            raise InvalidRequest(f"{op.kind} does not act on an existing payment")
+        return None
+
+    @staticmethod
+    def _target(kind: str, payment: Payment, parent: Transaction | None) -> str | None:
+        """The provider object the command acts on (see the command contract)."""
+        if kind == K.REFUND:
+            return parent.provider_reference if parent else None
+        if kind in (K.CAPTURE, K.VOID):
+            return payment.references.get("authorization") or payment.reference
+        return payment.reference
+
+    @staticmethod
+    def _request_summary(op: _Op, target: str | None) -> dict[str, Any]:
+        summary: dict[str, Any] = {"command": op.kind, **op.params}
+        if op.amount is not None:
+            summary["amount"], summary["currency"] = op.amount.format(), op.amount.currency
+        if target:
+            summary["reference"] = target
+        redacted: dict[str, Any] = redact({k: v for k, v in summary.items() if v not in (None, {}, "")})
+        return redacted
+
+    def _subject(self, op: _Op, txn: Transaction, payment: Payment | None) -> Subject:
+        params = op.params
+        customer = op.customer
+        if customer is None and (params.get("customer_reference") or params.get("customer_id")):
+            customer = Customer(reference=params.get("customer_reference"), id=params.get("customer_id"))
+        order_id = params.get("order_id") or (payment.order_id if payment else None)
+        order = op.order or (Order(id=order_id, amount=payment.amount if payment else op.amount) if order_id else None)
+        common: dict[str, Any] = {"idempotency_key": txn.idempotency_key, "customer": customer}
+        if op.kind in (K.AUTHORIZE, K.SALE):
+            return Subject(amount=txn.amount, source=params.get("source"), order=order,
+                           return_url=params.get("return_url"), vaulted=bool(params.get("vaulted")),
+                           metadata=params.get("metadata") or {}, options=params.get("options") or {}, **common)
+        if op.kind in (K.VAULT, K.UNVAULT):
+            return Subject(source=params.get("source"), **common)
+        reference = txn.request.get("reference")
+        if op.kind == K.COMPLETE:
+            return Subject(reference=reference, amount=txn.amount, order=order, **common)
+        if op.kind == K.CAPTURE:
+            return Subject(reference=reference, amount=txn.amount, final=bool(params.get("final", True)),
+                           order=order, **common)
+        return Subject(reference=reference, amount=txn.amount, reason=params.get("reason"), order=order, **common)
+
+    def _finish(self, op: _Op, txn: Transaction, outcome: CommandResult | BaseException) -> Transaction:
+        """Record the outcome and recompute the payment; the recorded transaction."""
+        with self.ledger.unit() as u:
+            payment = u.payment(txn.payment_id, lock=True) if txn.payment_id else None
+            current = u.transaction(txn.id)
+            assert current is not None
+            if current.status != S.PENDING or current.updated_at != txn.updated_at:
+                return current  # settled or re-sent by someone else meanwhile; their record stands
+            if isinstance(outcome, CommandResult):
+                finished = succeeded(current, outcome)
+            elif is_unknown(outcome):
+                finished = unknown(current, outcome)
+            else:
+                finished = failed(current, outcome)
+            u.update_transaction(finished)
+            if payment is not None:
+                self._apply(u, payment, finished, outcome)
+            return finished
+
+    def _apply(self, u: LedgerUnit, payment: Payment, txn: Transaction, outcome: CommandResult | BaseException) -> None:
+        refs = dict(payment.references)
+        changes: dict[str, Any] = {"updated_at": now()}
+        if isinstance(outcome, CommandResult):
+            refs.update({k: v for k, v in outcome.references.items() if v})
+            if txn.kind in K.INITIAL:
+                primary = payment.reference or outcome.references.get("payment") or outcome.reference
+                if primary:
+                    refs.setdefault("payment", primary)
+                    changes["reference"] = primary
+                if payment.flow == K.AUTHORIZE and outcome.reference:
+                    refs["authorization"] = outcome.reference
+                changes["action"] = outcome.action if outcome.action_required else None
+                if outcome.action_required and outcome.action is None:
+                    changes["action"] = BuyerAction("", None)
+                changes["failed"] = False
+                if payment.flow == K.SALE and outcome.succeeded:
+                    changes["capture_closed"] = True
+            elif txn.kind == K.CAPTURE and txn.request.get("final"):
+                changes["capture_closed"] = True
+            elif txn.kind == K.VOID:
+                changes["voided"] = True
+            customer = outcome.references.get("customer")
+            if customer and not payment.customer_reference:
+                changes["customer_reference"] = customer
+        elif txn.status == S.FAILED and txn.kind in K.INITIAL and not txn.retryable:
+            changes["failed"] = True
+        payment = attrs.evolve(payment, references=refs, **changes)
+        payment = rules.derive(payment, u.transactions(payment.id))
+        u.update_payment(payment)
+        known = [payment.reference or "", *payment.references.values(), txn.provider_reference or ""]
+        u.add_references(payment.method, payment.id, known)
+        apply_waiting(u, payment)
+
+    def _conclude(self, txn: Transaction, outcome: CommandResult | BaseException) -> Payment | Transaction:
+        if txn.status in (S.SUCCEEDED, S.ACTION_REQUIRED):
+            return self._result(txn)
+        if txn.status == S.PENDING:
+            return self._replay(self._wait(txn))
+        if isinstance(outcome, PaywireError) and (txn.status == S.FAILED or isinstance(outcome, OutcomeUnknown)):
+            raise attach(outcome, txn.payment_id, txn.id)
+        if txn.status == S.FAILED:
+            raise rebuild_error(txn)
+        error = OutcomeUnknown(
+            f"the outcome of {txn.kind} transaction {txn.id} is unknown"
+            + (f" ({type(outcome).__name__}: {redact(str(outcome))})" if isinstance(outcome, BaseException) else "")
+            + "; retry the same call (the same idempotency key is reused) or run reconcile()",
+        )
+        raise attach(error, txn.payment_id, txn.id) from (outcome if isinstance(outcome, BaseException) else None)
+
+    def _result(self, txn: Transaction) -> Payment | Transaction:
+        if txn.payment_id is None:
+            return txn
+        return self.get_payment(txn.payment_id)
+
+    def _replay(self, txn: Transaction) -> Payment | Transaction:
+        if txn.status in (S.SUCCEEDED, S.ACTION_REQUIRED):
+            return self._result(txn)
+        if txn.status == S.FAILED:
+            raise rebuild_error(txn)
+        if txn.status == S.UNKNOWN:
+            raise attach(OutcomeUnknown(
+                f"the outcome of {txn.kind} transaction {txn.id} is unknown; retry the same call (the same "
+                "idempotency key is reused) or run reconcile()"), txn.payment_id, txn.id)
+        raise attach(IdempotencyConflict(
+            f"the {txn.kind} with idempotency key {txn.idempotency_key!r} is still in progress; try again shortly",
+            code="in_progress", retryable=True), txn.payment_id, txn.id)
+
+    def _wait(self, txn: Transaction) -> Transaction:
+        """Wait for a transaction another worker is sending to get its outcome."""
+        deadline = time.monotonic() + self.wait_timeout
+        delay = self.poll_interval
+        while True:
+            current = self.ledger.get_transaction(txn.id)
+            assert current is not None
+            if current.status != S.PENDING or time.monotonic() >= deadline:
+                return current
+            time.sleep(delay)
+            delay = min(delay * 1.5, 0.25)
+
+    # -- reconciliation -------------------------------------------------------------------------
+    def reconcile(self, *, payment_id: str | None = None, stale_after: float | None = None,
+                  limit: int = 1000) -> ReconcileReport:
+        """Settle unknown outcomes by asking the provider (`fetch`), and match waiting webhooks.
+
+        Pending transactions older than `stale_after` (default: the service's) are first marked
+        unknown. Nothing is ever resent; what stays unresolved is reported.
+        """
+        threshold = now() - timedelta(seconds=self.stale_after if stale_after is None else stale_after)
+        marked: list[str] = []
+        for txn in self.ledger.list_transactions(payment_id=payment_id, statuses=[S.PENDING],
+                                                 updated_before=threshold, limit=limit):
+            with self.ledger.unit() as u:
+                if txn.payment_id:
+                    u.payment(txn.payment_id, lock=True)
+                current = u.transaction(txn.id)
+                if current is not None and current.status == S.PENDING and current.updated_at == txn.updated_at:
+                    u.update_transaction(unknown(current, None, "no outcome was recorded: the worker stopped "
+                                                                "between sending and recording"))
+                    marked.append(txn.id)
+        settled: list[Settlement] = []
+        unresolved: list[Settlement] = []
+        errors: list[tuple[str, str]] = []
+        by_payment: dict[str | None, list[Transaction]] = {}
+        for txn in self.ledger.list_transactions(payment_id=payment_id, statuses=[S.UNKNOWN], limit=limit):
+            by_payment.setdefault(txn.payment_id, []).append(txn)
+        for owner, txns in by_payment.items():
+            if owner is None:
+                unresolved.extend(Settlement(t.id, None, t.kind, None, "a vault outcome cannot be fetched; retry "
+                                             "it with retry(transaction_id), which reuses its key") for t in txns)
+                continue
+            try:
+                result = self._fetch(owner)
+            except PaywireError as exc:
+                errors.append((owner, str(exc)))
+                continue
+            with self.ledger.unit() as u:
+                payment = u.payment(owner, lock=True)
+                assert payment is not None
+                payment, decisions = settle(u, payment, result)
+                apply_waiting(u, payment)
+            settled.extend(d for d in decisions if d.status is not None)
+            unresolved.extend(d for d in decisions if d.status is None)
+        applied = self._match_unmatched(limit)
+        return ReconcileReport(tuple(marked), tuple(settled), tuple(unresolved), tuple(errors), applied)
+
+    def _fetch(self, payment_id: str) -> CommandResult:
+        payment = self.get_payment(payment_id)
+        order = Order(id=payment.order_id, amount=payment.amount) if payment.order_id else None
+        if payment.reference:
+            subject = Subject(reference=payment.reference, amount=payment.amount, order=order)
+        else:  # the first answer was lost: the provider finds it by our key (and the order)
+            first = next((t for t in self.ledger.list_transactions(payment_id=payment_id) if t.kind in K.INITIAL),
+                         None)
+            subject = Subject(idempotency_key=first.idempotency_key if first else None, amount=payment.amount,
+                              order=order)
+        return self.gateway.execute(payment.method, "fetch", subject)
+
+    def _match_unmatched(self, limit: int) -> int:
+        applied = 0
+        for event in self.ledger.list_events(statuses=[EventStatus.UNMATCHED], limit=limit):
+            with self.ledger.unit() as u:
+                owner = u.payment_by_reference(event.method, event.all_references)
+                current = u.event(event.provider, event.event_id)
+                if owner is None or current is None or current.status != EventStatus.UNMATCHED:
+                    continue
+                payment = u.payment(owner, lock=True)
+                assert payment is not None
+                _, stored = apply_event(u, payment, current)
+                applied += stored.status == EventStatus.APPLIED
+        return applied
+
+    # -- webhooks -------------------------------------------------------------------------------
+    def receive_webhook(self, method: str, headers: Mapping[str, str], raw_body: bytes) -> WebhookReceipt:
+        """Verify a webhook through the method's plugin, store it once, and apply it.
+
+        Raises `WebhookVerificationError` (nothing stored) when it does not verify, and
+        `ConfigurationError` for an unknown method.
+        """
+        event = self.gateway.parse_webhook(method, headers, raw_body)
+        stored = StoredEvent(
+            provider=event.provider, event_id=event.id, method=method, type=event.type, kind=event.kind,
+            reference=event.reference, references=event.references, amount=event.amount, total=event.total,
+            status=EventStatus.UNMATCHED, received_at=now(),
+        )
+        with self.ledger.unit() as u:
+            if not u.insert_event(stored):
+                previous = u.event(stored.provider, stored.event_id)
+                return WebhookReceipt(stored.provider, stored.event_id, stored.kind, "duplicate",
+                                      previous.payment_id if previous else None)
+            owner = u.payment_by_reference(method, stored.all_references)
+            if owner is None:
+                return WebhookReceipt(stored.provider, stored.event_id, stored.kind, EventStatus.UNMATCHED)
+            payment = u.payment(owner, lock=True)
+            assert payment is not None
+            _, applied = apply_event(u, payment, attrs.evolve(stored, payment_id=owner))
+            return WebhookReceipt(stored.provider, stored.event_id, stored.kind, applied.status, owner)

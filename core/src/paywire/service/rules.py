@@ -1,0 +1,238 @@
+"""The payment state machine and its money rules, as pure functions of a payment and its history.
+
+The service calls the checks inside a locked ledger unit, before anything is recorded or sent,
+so a refused operation changes nothing. Amounts still in flight (pending or unknown) count as
+spent: if every one of them succeeds, the totals still satisfy
+refunded <= captured <= authorized. Totals are recomputed from the succeeded transactions and the
+provider-reported floors every time, never incremented, so replays cannot double count.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import attrs
+
+from paywire.errors import InvalidRequest, StateError, UnsupportedOperation
+from paywire.gateway_definition import Capabilities
+from paywire.ledger.model import Payment, PaymentState, Transaction, TransactionKind, TransactionStatus
+from paywire.money import Money
+
+__all__ = [
+    "capture_parents",
+    "check_capture",
+    "check_complete",
+    "check_refund",
+    "check_void",
+    "derive",
+    "in_flight",
+]
+
+K = TransactionKind
+S = TransactionStatus
+
+
+def _total(items: Iterable[Money], currency: str) -> Money:
+    total = Money.zero(currency)
+    for item in items:
+        total = total + item
+    return total
+
+
+def _amounts(txns: Sequence[Transaction], kinds: Iterable[str], statuses: Iterable[str]) -> list[Money]:
+    kinds, statuses = set(kinds), set(statuses)
+    return [t.amount for t in txns if t.kind in kinds and t.status in statuses and t.amount is not None]
+
+
+@attrs.frozen
+class InFlight:
+    captures: Money
+    refunds: Money
+    void: bool
+    initial: bool
+
+
+def in_flight(payment: Payment, txns: Sequence[Transaction]) -> InFlight:
+    """What pending or unknown transactions may still add."""
+    currency = payment.currency
+    return InFlight(
+        captures=_total(_amounts(txns, {K.CAPTURE}, S.OPEN), currency),
+        refunds=_total(_amounts(txns, {K.REFUND}, S.OPEN), currency),
+        void=any(t.kind == K.VOID and t.open for t in txns),
+        initial=any(t.kind in K.INITIAL and t.open for t in txns),
+    )
+
+
+def derive(payment: Payment, txns: Sequence[Transaction]) -> Payment:
+    """The payment with totals and state recomputed from its succeeded transactions and the
+    provider-reported floors (`observed_*`); never below either, so nothing counts twice."""
+    currency = payment.currency
+    zero = Money.zero(currency)
+    initial = _amounts(txns, K.INITIAL, {S.SUCCEEDED})
+    own_authorized = max(initial, default=zero)  # authorize and complete establish one authorization
+    own_captured = _total(_amounts(txns, {K.CAPTURE}, {S.SUCCEEDED}), currency)
+    if payment.flow == K.SALE:
+        own_captured = own_captured + own_authorized
+    own_refunded = _total(_amounts(txns, {K.REFUND}, {S.SUCCEEDED}), currency)
+    refunded = max(own_refunded, payment.observed_refunded)
+    captured = max(own_captured, payment.observed_captured, refunded)
+    authorized = max(own_authorized, payment.observed_authorized, captured)
+    updated = attrs.evolve(payment, authorized=authorized, captured=captured, refunded=refunded)
+    if authorized.minor > 0 and updated.action is not None:
+        updated = attrs.evolve(updated, action=None)
+    return attrs.evolve(updated, state=state_of(updated))
+
+
+def state_of(p: Payment) -> str:
+    if p.authorized.minor == 0:
+        if p.failed:
+            return PaymentState.FAILED
+        if p.voided:
+            return PaymentState.VOIDED
+        return PaymentState.ACTION_REQUIRED if p.action is not None else PaymentState.PENDING
+    if p.voided and p.captured.minor == 0:
+        return PaymentState.VOIDED
+    closed = p.capture_closed or p.captured >= p.authorized
+    if p.refunded.minor > 0:
+        return PaymentState.REFUNDED if closed and p.refunded >= p.captured else PaymentState.PARTIALLY_REFUNDED
+    if p.captured.minor > 0:
+        return PaymentState.CAPTURED if closed else PaymentState.PARTIALLY_CAPTURED
+    return PaymentState.AUTHORIZED
+
+
+# -- checks ---------------------------------------------------------------------------------------
+def _usable(payment: Payment, operation: str) -> None:
+    if payment.state in PaymentState.FINAL:
+        raise StateError(
+            f"cannot {operation} payment {payment.id}: it is {payment.state}, a final state; nothing was sent",
+            code="payment_final",
+        )
+
+
+def _amount(payment: Payment, amount: Money, operation: str) -> None:
+    if not isinstance(amount, Money):
+        raise InvalidRequest(f"the {operation} amount must be Money, not {type(amount).__name__}", param="amount")
+    if amount.currency != payment.currency:
+        raise InvalidRequest(
+            f"cannot {operation} {amount} on payment {payment.id} in {payment.currency}; nothing was sent",
+            param="amount", code="currency_mismatch",
+        )
+    if amount.minor <= 0:
+        raise InvalidRequest(f"the {operation} amount must be positive, got {amount}", param="amount")
+
+
+def _capable(caps: Capabilities, flag: str, method: str, what: str) -> None:
+    if not getattr(caps, flag):
+        raise UnsupportedOperation(
+            f"payment method {method!r} does not support {what}; nothing was sent", code=f"no_{flag}"
+        )
+
+
+def check_capture(payment: Payment, txns: Sequence[Transaction], amount: Money, caps: Capabilities) -> None:
+    _capable(caps, "capture", payment.method, "capture")
+    _usable(payment, "capture")
+    _amount(payment, amount, "capture")
+    if payment.flow == K.SALE:
+        raise StateError(f"payment {payment.id} is a sale and was captured when it was made", code="already_captured")
+    if payment.state in (PaymentState.PENDING, PaymentState.ACTION_REQUIRED):
+        raise StateError(f"payment {payment.id} is {payment.state}: nothing is authorized yet", code="not_authorized")
+    flight = in_flight(payment, txns)
+    if flight.void or payment.voided:
+        raise StateError(f"payment {payment.id} is being voided; it cannot be captured", code="void_in_flight")
+    if payment.capture_closed:
+        raise StateError(f"payment {payment.id} allows no further capture (a final capture was made)",
+                         code="capture_closed")
+    if not caps.capture_multiple and (payment.captured.minor > 0 or flight.captures.minor > 0):
+        raise UnsupportedOperation(
+            f"payment method {payment.method!r} allows one capture per payment and payment {payment.id} "
+            "already has one; nothing was sent", code="no_capture_multiple",
+        )
+    remaining = payment.authorized - payment.captured - flight.captures
+    if amount > remaining:
+        raise StateError(
+            f"cannot capture {amount} on payment {payment.id}: only {remaining} is authorized and not yet "
+            "captured (or being captured); nothing was sent", code="capture_exceeds_authorized",
+        )
+    if not caps.capture_partial and amount != payment.authorized - payment.captured:
+        raise UnsupportedOperation(
+            f"payment method {payment.method!r} cannot capture part of an authorization: capture "
+            f"{payment.authorized - payment.captured} or void; nothing was sent", code="no_capture_partial",
+        )
+
+
+def check_void(payment: Payment, txns: Sequence[Transaction], caps: Capabilities) -> None:
+    _capable(caps, "void", payment.method, "void")
+    _usable(payment, "void")
+    flight = in_flight(payment, txns)
+    if payment.captured.minor > 0 or flight.captures.minor > 0:
+        raise StateError(f"payment {payment.id} has a capture; refund it instead of voiding", code="void_after_capture")
+    if payment.state != PaymentState.AUTHORIZED:
+        raise StateError(f"payment {payment.id} is {payment.state}: only an authorization can be voided",
+                         code="not_authorized")
+    if flight.void:
+        raise StateError(f"payment {payment.id} is already being voided", code="void_in_flight")
+
+
+def capture_parents(payment: Payment, txns: Sequence[Transaction]) -> list[tuple[Transaction, Money]]:
+    """Captured transactions (captures, or the sale) with what is left to refund on each, newest first."""
+    parents = [
+        t for t in txns
+        if t.status == S.SUCCEEDED and t.amount is not None and t.provider_reference
+        and (t.kind == K.CAPTURE or (payment.flow == K.SALE and t.kind in K.INITIAL))
+    ]
+    result = []
+    for parent in reversed(parents):
+        assert parent.amount is not None
+        spent = _total(
+            (t.amount for t in txns if t.kind == K.REFUND and t.parent_id == parent.id and t.amount is not None
+             and (t.status == S.SUCCEEDED or t.open)),
+            payment.currency,
+        )
+        result.append((parent, parent.amount - spent))
+    return result
+
+
+def check_refund(payment: Payment, txns: Sequence[Transaction], amount: Money, caps: Capabilities) -> Transaction:
+    """Refuse an impossible refund; otherwise the captured transaction it refunds."""
+    _capable(caps, "refund", payment.method, "refunds")
+    _usable(payment, "refund")
+    _amount(payment, amount, "refund")
+    flight = in_flight(payment, txns)
+    if payment.captured.minor == 0:
+        raise StateError(f"payment {payment.id} has nothing captured to refund", code="nothing_captured")
+    if not caps.refund_multiple and (payment.refunded.minor > 0 or flight.refunds.minor > 0):
+        raise UnsupportedOperation(
+            f"payment method {payment.method!r} allows one refund per payment; nothing was sent",
+            code="no_refund_multiple",
+        )
+    remaining = payment.captured - payment.refunded - flight.refunds
+    if amount > remaining:
+        raise StateError(
+            f"cannot refund {amount} on payment {payment.id}: only {remaining} is captured and not yet refunded "
+            "(or being refunded); nothing was sent", code="refund_exceeds_captured",
+        )
+    if not caps.refund_partial and amount != payment.captured - payment.refunded:
+        raise UnsupportedOperation(
+            f"payment method {payment.method!r} cannot refund part of a payment: refund "
+            f"{payment.captured - payment.refunded}; nothing was sent", code="no_refund_partial",
+        )
+    parents = capture_parents(payment, txns)
+    for parent, left in parents:
+        if left >= amount:
+            return parent
+    most = max((left for _, left in parents), default=Money.zero(payment.currency))
+    raise StateError(
+        f"cannot refund {amount} on payment {payment.id} in one refund: no single capture has that much "
+        f"left (at most {most}); split the refund", code="refund_exceeds_capture",
+    )
+
+
+def check_complete(payment: Payment, txns: Sequence[Transaction], caps: Capabilities) -> None:
+    _usable(payment, "complete")
+    if payment.state != PaymentState.ACTION_REQUIRED:
+        raise StateError(
+            f"payment {payment.id} is {payment.state}: only a payment waiting for buyer action can be completed",
+            code="not_action_required",
+        )
+    if in_flight(payment, txns).initial:
+        raise StateError(f"payment {payment.id} is already being completed", code="complete_in_flight")

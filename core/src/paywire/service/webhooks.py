@@ -1,0 +1,171 @@
+"""Applying verified webhook events to payments: idempotently and in any arrival order.
+
+Rules (each runs inside a locked ledger unit, after the event was stored once per
+(provider, event id)):
+
+- A running total the provider reports (`total`, or the `amount` of an event about the payment
+  object itself) raises the payment's provider-reported floor (`observed_*`); totals are the
+  larger of that floor and the ledger's own succeeded transactions, so a total never moves
+  backwards and nothing the service recorded is counted twice.
+- An event about a capture or refund the ledger knows (by provider reference) settles that
+  transaction if its outcome was unknown, and otherwise changes nothing.
+- An event about a capture or refund the ledger does not know is recorded as a transaction of
+  origin "webhook" (an operation made outside paywire, e.g. in the provider's dashboard) - unless
+  an operation of that kind is in flight, whose reference is not known yet: then the event is
+  deferred and applied again once that operation is recorded or reconciled.
+- authorized, voided and failed events settle an unknown first operation or void, and set the
+  voided/failed flags only while no money was captured (resp. authorized): a late event cannot
+  undo money that moved.
+- Events for no known payment are stored as unmatched and applied when a payment gains one of
+  their references.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from paywire.ledger.interface import LedgerUnit
+from paywire.ledger.model import (
+    EventStatus,
+    Payment,
+    StoredEvent,
+    Transaction,
+    TransactionKind,
+    TransactionStatus,
+    now,
+)
+from paywire.money import Money
+from paywire.service import rules
+from paywire.service.keys import fingerprint, new_id
+from paywire.webhook import EventKind
+
+__all__ = ["apply_event", "apply_waiting"]
+
+K = TransactionKind
+S = TransactionStatus
+
+
+def _settle(u: LedgerUnit, txn: Transaction, status: str, event: StoredEvent) -> None:
+    at = now()
+    response = dict(txn.response)
+    response["settled_by"] = f"webhook {event.provider}/{event.event_id}"
+    u.update_transaction(attrs.evolve(txn, status=status, response=response, updated_at=at, finished_at=at))
+
+
+def _floor(current: Money, value: Money | None) -> Money:
+    if value is None or value.currency != current.currency:
+        return current
+    return max(current, value)
+
+
+def apply_event(u: LedgerUnit, payment: Payment, event: StoredEvent) -> tuple[Payment, StoredEvent]:
+    """Apply one event to its (locked) payment; returns both as stored."""
+    txns = u.transactions(payment.id)
+    status, note = EventStatus.APPLIED, None
+    money = event.total or event.amount
+    if money is not None and money.currency != payment.currency:
+        note = f"ignored: the event is in {money.currency}, the payment in {payment.currency}"
+    elif event.kind in (EventKind.CAPTURED, EventKind.REFUNDED):
+        payment, status, note = _money_event(u, payment, txns, event)
+    elif event.kind == EventKind.AUTHORIZED:
+        payment = attrs.evolve(payment, observed_authorized=_floor(payment.observed_authorized,
+                                                                    event.amount or payment.amount))
+        for txn in txns:
+            if txn.kind in (K.AUTHORIZE, K.COMPLETE) and txn.status == S.UNKNOWN and payment.flow == K.AUTHORIZE:
+                _settle(u, txn, S.SUCCEEDED, event)
+    elif event.kind == EventKind.VOIDED:
+        flight = rules.in_flight(payment, txns)
+        if payment.captured.minor == 0 and flight.captures.minor == 0:
+            payment = attrs.evolve(payment, voided=True)
+            for txn in txns:
+                if txn.kind == K.VOID and txn.status == S.UNKNOWN:
+                    _settle(u, txn, S.SUCCEEDED, event)
+        else:
+            note = "ignored: the payment has captures, it cannot be voided"
+    elif event.kind == EventKind.FAILED:
+        payment, note = _failed_event(u, payment, txns, event)
+    elif event.kind == EventKind.APPROVED:
+        note = "the buyer approved; complete() finishes the payment"
+    else:
+        note = f"no effect: {event.kind} events do not change payments"
+    if status == EventStatus.APPLIED:
+        payment = rules.derive(attrs.evolve(payment, updated_at=now()), u.transactions(payment.id))
+        u.update_payment(payment)
+    event = attrs.evolve(event, status=status, payment_id=payment.id, note=note,
+                         applied_at=now() if status == EventStatus.APPLIED else None)
+    u.update_event(event)
+    return payment, event
+
+
+def _money_event(u: LedgerUnit, payment: Payment, txns: list[Transaction],
+                 event: StoredEvent) -> tuple[Payment, str, str | None]:
+    captured = event.kind == EventKind.CAPTURED
+    own_kind = K.CAPTURE if captured else K.REFUND
+    obj = event.references.get(own_kind) or event.reference
+    if event.total is not None:
+        payment = _raise_floor(payment, captured, event.total)
+    match = next(
+        (t for t in txns if obj and t.provider_reference == obj and (
+            t.kind == own_kind or (captured and payment.flow == K.SALE and t.kind in K.INITIAL))),
+        None,
+    )
+    if match is not None:
+        if match.status == S.UNKNOWN:
+            _settle(u, match, S.SUCCEEDED, event)
+        return payment, EventStatus.APPLIED, None
+    if event.total is not None or event.amount is None:
+        return payment, EventStatus.APPLIED, None
+    if obj is not None and obj in (payment.reference, payment.references.get("authorization")):
+        # An event about the payment object itself: its amount is the running total.
+        return _raise_floor(payment, captured, event.amount), EventStatus.APPLIED, None
+    busy = any(t.open and (t.kind == own_kind or (captured and t.kind in K.INITIAL)) for t in txns)
+    if busy:
+        return payment, EventStatus.DEFERRED, f"waits for the {own_kind} in flight to be recorded"
+    parent = None
+    if not captured:
+        parent_ref = event.references.get("capture") or event.references.get("charge")
+        parent = next((t.id for t in txns if parent_ref and t.provider_reference == parent_ref), None)
+    at = now()
+    key = f"webhook-{event.provider}-{event.event_id}"
+    u.insert_transaction(Transaction(
+        id=new_id("txn"), payment_id=payment.id, method=payment.method, kind=own_kind, amount=event.amount,
+        status=S.SUCCEEDED, idempotency_key=key, fingerprint=fingerprint(own_kind, payment.method, payment.id,
+                                                                         {"event": key}),
+        provider_reference=obj, parent_id=parent, origin="webhook",
+        request={"event": event.event_id, "type": event.type},
+        response={"amount": f"{event.amount.format()} {event.amount.currency}"},
+        created_at=at, updated_at=at, finished_at=at,
+    ))
+    if obj:
+        u.add_references(payment.method, payment.id, [obj])
+    return payment, EventStatus.APPLIED, f"recorded a {own_kind} made outside paywire"
+
+
+def _raise_floor(payment: Payment, captured: bool, value: Money) -> Payment:
+    if captured:
+        return attrs.evolve(payment, observed_captured=_floor(payment.observed_captured, value))
+    return attrs.evolve(payment, observed_refunded=_floor(payment.observed_refunded, value))
+
+
+def _failed_event(u: LedgerUnit, payment: Payment, txns: list[Transaction],
+                  event: StoredEvent) -> tuple[Payment, str | None]:
+    refs = set(event.all_references)
+    for txn in txns:
+        if txn.status == S.UNKNOWN and txn.provider_reference in refs:
+            _settle(u, txn, S.FAILED, event)
+            return payment, None
+    if payment.authorized.minor == 0 and not rules.in_flight(payment, txns).initial:
+        for txn in txns:
+            if txn.kind in K.INITIAL and txn.status == S.UNKNOWN:
+                _settle(u, txn, S.FAILED, event)
+        return attrs.evolve(payment, failed=True), None
+    return payment, "ignored: money already moved on this payment"
+
+
+def apply_waiting(u: LedgerUnit, payment: Payment) -> Payment:
+    """Apply deferred events of the payment and unmatched events naming one of its references."""
+    refs = [payment.reference or "", *payment.references.values()]
+    refs += [t.provider_reference or "" for t in u.transactions(payment.id)]
+    for event in u.waiting_events(method=payment.method, payment_id=payment.id, references=refs):
+        payment, _ = apply_event(u, payment, attrs.evolve(event, payment_id=payment.id))
+    return payment

@@ -1,0 +1,181 @@
+"""The webhook endpoint as an ASGI and a WSGI application (standard library only), to mount in
+any web framework or serve on its own: `POST {prefix}/{method}`.
+
+Answers: 200 applied or duplicate, 202 stored for later (unmatched, or waiting for an operation
+in flight), 400 a body that does not verify, 404 an unknown path or payment method, 405 another
+HTTP method, 413 a body over the size limit (refused before it is read), 500 anything else (the
+provider will deliver again). The response body is a small JSON object, never an error detail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
+from typing import TYPE_CHECKING, Any
+
+from paywire.errors import ConfigurationError, WebhookVerificationError
+
+if TYPE_CHECKING:
+    from paywire.service.payments import PaymentService
+
+__all__ = ["MAX_BODY", "handle_webhook", "webhook_asgi", "webhook_wsgi"]
+
+log = logging.getLogger("paywire.web")
+
+MAX_BODY = 1024 * 1024
+_REASONS = {200: "OK", 202: "Accepted", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
+            413: "Content Too Large", 500: "Internal Server Error"}
+
+Reply = tuple[int, list[tuple[str, str]], bytes]
+
+
+def _reply(status: int, payload: Mapping[str, Any], extra: Iterable[tuple[str, str]] = ()) -> Reply:
+    body = json.dumps(payload, separators=(",", ":")).encode()
+    headers = [("content-type", "application/json"), ("content-length", str(len(body))), *extra]
+    return status, headers, body
+
+
+def _method_code(path: str, prefix: str) -> str | None:
+    base = prefix.rstrip("/") + "/"
+    if not path.startswith(base):
+        return None
+    code = path[len(base):].rstrip("/")
+    return code if code and "/" not in code else None
+
+
+def route(service: PaymentService, verb: str, path: str, prefix: str) -> tuple[str | None, Reply | None]:
+    """The method code a request is for, or the answer that refuses it before the body is read."""
+    code = _method_code(path, prefix)
+    if code is None:
+        return None, _reply(404, {"error": "not_found"})
+    try:
+        service.gateway.methods.get(code)
+    except ConfigurationError:
+        return None, _reply(404, {"error": "unknown_method"})
+    if verb != "POST":
+        return None, _reply(405, {"error": "method_not_allowed"}, [("allow", "POST")])
+    return code, None
+
+
+def handle_webhook(service: PaymentService, code: str, headers: Mapping[str, str], body: bytes) -> Reply:
+    """Verify, store and apply one webhook delivery; the HTTP answer."""
+    try:
+        receipt = service.receive_webhook(code, headers, body)
+    except WebhookVerificationError as exc:
+        log.warning("webhook for %s refused: %s", code, exc)
+        return _reply(400, {"error": "verification_failed"})
+    except Exception:
+        log.exception("webhook for %s could not be processed", code)
+        return _reply(500, {"error": "internal_error"})
+    status = 200 if receipt.status in ("applied", "duplicate") else 202
+    return _reply(status, {"status": receipt.status, "event": receipt.event_id})
+
+
+def _too_large(limit: int) -> Reply:
+    return _reply(413, {"error": "too_large", "limit": limit})
+
+
+# -- WSGI -------------------------------------------------------------------------------------------
+WSGIApp = Callable[[MutableMapping[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+def webhook_wsgi(service: PaymentService, *, prefix: str = "/webhooks", max_body: int = MAX_BODY) -> WSGIApp:
+    """A WSGI application serving `POST {prefix}/{method}`."""
+
+    def app(environ: MutableMapping[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        code, refused = route(service, environ.get("REQUEST_METHOD", "GET"), environ.get("PATH_INFO", ""), prefix)
+        if refused is None and code is not None:
+            refused, body = _read_wsgi(environ, max_body)
+            if refused is None:
+                headers = {key[5:].replace("_", "-").lower(): str(value)
+                           for key, value in environ.items() if key.startswith("HTTP_")}
+                for key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+                    if environ.get(key):
+                        headers[key.replace("_", "-").lower()] = str(environ[key])
+                refused = handle_webhook(service, code, headers, body)
+        assert refused is not None
+        status, headers_out, payload = refused
+        start_response(f"{status} {_REASONS.get(status, '')}", headers_out)
+        return [payload]
+
+    return app
+
+
+def _read_wsgi(environ: Mapping[str, Any], limit: int) -> tuple[Reply | None, bytes]:
+    stream = environ["wsgi.input"]
+    length_text = environ.get("CONTENT_LENGTH") or ""
+    if length_text.strip():
+        try:
+            length = int(length_text)
+        except ValueError:
+            return _reply(400, {"error": "bad_content_length"}), b""
+        if length > limit:
+            return _too_large(limit), b""
+        return None, stream.read(length) if length > 0 else b""
+    body = stream.read(limit + 1)  # no length given (chunked): never read more than the limit
+    if len(body) > limit:
+        return _too_large(limit), b""
+    return None, body
+
+
+# -- ASGI -------------------------------------------------------------------------------------------
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+ASGIApp = Callable[[MutableMapping[str, Any], Receive, Send], Awaitable[None]]
+
+
+def webhook_asgi(service: PaymentService, *, prefix: str = "/webhooks", max_body: int = MAX_BODY) -> ASGIApp:
+    """An ASGI application serving `POST {prefix}/{method}`; the ledger work runs in a thread so
+    the event loop is never blocked by the database or the provider."""
+
+    async def app(scope: MutableMapping[str, Any], receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        if scope["type"] != "http":
+            raise ValueError(f"unsupported ASGI scope type {scope['type']!r}")
+        code, reply = route(service, scope.get("method", "GET"), scope.get("path", ""), prefix)
+        if reply is None and code is not None:
+            headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+            reply, body = await _read_asgi(receive, headers, max_body)
+            if reply is None:
+                reply = await asyncio.get_running_loop().run_in_executor(
+                    None, handle_webhook, service, code, headers, body
+                )
+        assert reply is not None
+        status, headers_out, payload = reply
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers_out]})
+        await send({"type": "http.response.body", "body": payload})
+
+    return app
+
+
+async def _read_asgi(receive: Receive, headers: Mapping[str, str], limit: int) -> tuple[Reply | None, bytes]:
+    declared = headers.get("content-length", "").strip()
+    if declared:
+        try:
+            if int(declared) > limit:
+                return _too_large(limit), b""
+        except ValueError:
+            return _reply(400, {"error": "bad_content_length"}), b""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return _reply(400, {"error": "disconnected"}), b""
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return _too_large(limit), b""
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return None, b"".join(chunks)

@@ -1,0 +1,113 @@
+"""Fixtures: real ledgers (an SQLite file, a fresh PostgreSQL schema) and a FakePay emulator.
+
+PostgreSQL tests use a schema of their own per test, dropped at the end of the run. Where no
+server is reachable they skip with the reason, except under CI (`CI` set), where they fail.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from paywire.ledger import Ledger, SQLiteLedger, open_ledger
+from paywire.service import PaymentService
+from paywire.testing.emulator import EmulatorServer
+from tests.ledger.fakepay import FakePayApp, make_gateway
+
+PG_DSN = os.environ.get("PAYWIRE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+def _postgres_reason() -> str | None:
+    try:
+        import psycopg
+    except ImportError:
+        return "psycopg is not installed (pip install 'paywire[postgresql]')"
+    try:
+        psycopg.connect(PG_DSN, connect_timeout=3).close()
+    except psycopg.OperationalError as exc:
+        return f"no PostgreSQL server at {PG_DSN}: {str(exc).strip().splitlines()[0]}"
+    return None
+
+
+@pytest.fixture(scope="session")
+def postgres_dsn() -> Iterator[str]:
+    reason = _postgres_reason()
+    if reason:
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL must be reachable in CI: {reason}")
+        pytest.skip(reason)
+    schemas: list[str] = []
+    yield PG_DSN
+    import psycopg
+
+    with psycopg.connect(PG_DSN, autocommit=True) as conn:
+        for row in conn.execute("SELECT nspname FROM pg_namespace WHERE nspname LIKE %s",
+                                (f"pwtest_{os.getpid()}_%",)).fetchall():
+            schemas.append(row[0])
+        for schema in schemas:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+@pytest.fixture
+def ledger_url(request: pytest.FixtureRequest, backend: str, tmp_path: Path) -> str:
+    """A URL for a fresh, empty ledger of the parametrised backend."""
+    if backend == "sqlite":
+        return f"sqlite:///{tmp_path / 'ledger.db'}"
+    dsn = request.getfixturevalue("postgres_dsn")
+    return f"{dsn}?schema=pwtest_{os.getpid()}_{secrets.token_hex(4)}"
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def make_ledger(ledger_url: str) -> Iterator[Callable[[], Ledger]]:
+    """Opens (and migrates) the test's ledger; several calls share one database."""
+    opened: list[Ledger] = []
+
+    def make() -> Ledger:
+        ledger = open_ledger(ledger_url)
+        opened.append(ledger)
+        return ledger
+
+    yield make
+    for ledger in opened:
+        ledger.close()
+
+
+@pytest.fixture
+def ledger(make_ledger: Callable[[], Ledger]) -> Ledger:
+    return make_ledger()
+
+
+@pytest.fixture
+def sqlite_ledger(tmp_path: Path) -> Iterator[SQLiteLedger]:
+    ledger = SQLiteLedger(tmp_path / "ledger.db")
+    yield ledger
+    ledger.close()
+
+
+@pytest.fixture
+def fakepay() -> Iterator[tuple[FakePayApp, str]]:
+    app = FakePayApp()
+    with EmulatorServer(app) as server:
+        yield app, server.url
+
+
+@pytest.fixture
+def service(fakepay: tuple[FakePayApp, str], ledger: Ledger) -> Iterator[PaymentService]:
+    gateway = make_gateway(fakepay[1])
+    yield PaymentService(gateway, ledger)
+    gateway.close()
+
+
+@pytest.fixture
+def app(fakepay: tuple[FakePayApp, str]) -> FakePayApp:
+    return fakepay[0]

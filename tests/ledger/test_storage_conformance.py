@@ -1,0 +1,347 @@
+"""The storage conformance suite: every ledger backend must pass all of it.
+
+It drives the `Ledger` interface directly (no service), against real databases: an SQLite file
+and a fresh PostgreSQL schema per test.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+
+import attrs
+import pytest
+
+from paywire import ConfigurationError, Money
+from paywire.ledger import (
+    EventStatus,
+    Ledger,
+    LedgerIntegrityError,
+    Payment,
+    PaymentState,
+    SQLiteLedger,
+    StoredEvent,
+    Transaction,
+    TransactionStatus,
+    open_ledger,
+)
+from paywire.ledger.migrations import MIGRATIONS
+from paywire.ledger.model import now
+from paywire.subject import BuyerAction
+
+ROOT = Path(__file__).resolve().parents[2]
+T0 = now()  # one instant for every record a test does not date itself
+
+
+def payment(pid: str = "pay_1", *, currency: str = "EUR", minor: int = 10_000, **changes: object) -> Payment:
+    zero = Money(0, currency)
+    at = T0
+    base = Payment(
+        id=pid, method="fakepay", flow="authorize", amount=Money(minor, currency), state=PaymentState.PENDING,
+        authorized=zero, captured=zero, refunded=zero, observed_authorized=zero, observed_captured=zero,
+        observed_refunded=zero, order_id="A-1", created_at=at, updated_at=at,
+    )
+    return attrs.evolve(base, **changes)  # type: ignore[arg-type]
+
+
+def txn(tid: str = "txn_1", *, pid: str | None = "pay_1", key: str = "key-1", attempt: int = 1,
+        status: str = TransactionStatus.PENDING, **changes: object) -> Transaction:
+    at = T0
+    base = Transaction(
+        id=tid, payment_id=pid, method="fakepay", kind="capture", amount=Money(2_500, "EUR"), status=status,
+        idempotency_key=key, attempt=attempt, fingerprint="f" * 64, request={"amount": "25.00"},
+        created_at=at, updated_at=at,
+    )
+    return attrs.evolve(base, **changes)  # type: ignore[arg-type]
+
+
+def event(eid: str = "evt_1", *, status: str = EventStatus.UNMATCHED, **changes: object) -> StoredEvent:
+    base = StoredEvent(provider="fakepay", event_id=eid, method="fakepay", type="payment.captured", kind="captured",
+                       reference="cap_1", references={"payment": "fp_1"}, amount=Money(500, "EUR"),
+                       status=status, received_at=T0)
+    return attrs.evolve(base, **changes)  # type: ignore[arg-type]
+
+
+def raw(ledger: Ledger, sql: str) -> None:
+    """Run SQL outside the ledger API, as a careless tool or person would."""
+    conn = ledger.connection()  # type: ignore[attr-defined]
+    ledger.execute(conn, "BEGIN")  # type: ignore[attr-defined]
+    try:
+        ledger.execute(conn, sql)  # type: ignore[attr-defined]
+    finally:
+        ledger.execute(conn, "ROLLBACK")  # type: ignore[attr-defined]
+
+
+# -- schema and migrations -----------------------------------------------------------------------------
+def test_migrations_are_applied_on_start_and_idempotent(make_ledger: Callable[[], Ledger]) -> None:
+    first = make_ledger()
+    assert first.schema_version() == MIGRATIONS[-1].version
+    assert first.migrate() == MIGRATIONS[-1].version  # a second run changes nothing
+    second = make_ledger()  # another process starting on the same database
+    assert second.schema_version() == MIGRATIONS[-1].version
+
+
+@pytest.mark.slow
+def test_concurrent_first_start_migrates_once(ledger_url: str) -> None:
+    """Workers starting together on an empty database: every one opens it, each migration once."""
+    code = (
+        "import sys; from paywire.ledger import open_ledger; "
+        "l = open_ledger(sys.argv[1]); print(l.schema_version()); l.close()"
+    )
+    procs = [subprocess.Popen([sys.executable, "-c", code, ledger_url], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, cwd=ROOT) for _ in range(4)]
+    outputs = [p.communicate(timeout=60) for p in procs]
+    assert [p.returncode for p in procs] == [0] * 4, outputs
+    assert {out.strip() for out, _ in outputs} == {str(MIGRATIONS[-1].version)}
+    ledger = open_ledger(ledger_url)
+    try:
+        rows = ledger.execute(ledger.connection(), "SELECT version FROM paywire_schema").fetchall()  # type: ignore[attr-defined]
+        assert sorted(r[0] for r in rows) == [m.version for m in MIGRATIONS]
+    finally:
+        ledger.close()
+
+
+# -- payments -----------------------------------------------------------------------------------------
+@pytest.mark.parametrize(("currency", "minor"), [("EUR", 1999), ("JPY", 500), ("BHD", 12_345), ("CLF", 1_0001)])
+def test_payment_round_trips_with_money_as_minor_units(ledger: Ledger, currency: str, minor: int) -> None:
+    stored = payment(currency=currency, minor=minor, references={"payment": "fp_1", "authorization": "au_1"},
+                     reference="fp_1", customer_reference="cus_1", token="vt_1", capture_closed=True,
+                     action=BuyerAction("https://3ds.example/x", "https://shop.example/back"))
+    with ledger.unit() as u:
+        u.insert_payment(stored)
+    assert ledger.get_payment("pay_1") == stored
+    row = ledger.execute(ledger.connection(), "SELECT amount_minor, currency FROM paywire_payments").fetchone()  # type: ignore[attr-defined]
+    assert (int(row[0]), row[1]) == (minor, currency)
+
+
+def test_payment_update_and_listing(ledger: Ledger) -> None:
+    with ledger.unit() as u:
+        for index in range(5):
+            u.insert_payment(payment(f"pay_{index}", order_id=f"A-{index % 2}",
+                                     created_at=T0 + timedelta(seconds=index)))
+    with ledger.unit() as u:
+        current = u.payment("pay_3", lock=True)
+        assert current is not None
+        u.update_payment(attrs.evolve(current, state=PaymentState.AUTHORIZED, authorized=Money(10_000, "EUR")))
+    assert ledger.get_payment("pay_3").state == PaymentState.AUTHORIZED  # type: ignore[union-attr]
+    assert [p.id for p in ledger.list_payments()] == ["pay_4", "pay_3", "pay_2", "pay_1", "pay_0"]
+    assert [p.id for p in ledger.list_payments(order_id="A-1")] == ["pay_3", "pay_1"]
+    assert [p.id for p in ledger.list_payments(state=PaymentState.AUTHORIZED)] == ["pay_3"]
+    assert [p.id for p in ledger.list_payments(limit=2, offset=1)] == ["pay_3", "pay_2"]
+    assert len(list(ledger.iter_payments(page=2))) == 5
+    assert ledger.get_payment("nope") is None
+
+
+def test_payment_invariant_is_a_database_constraint(ledger: Ledger) -> None:
+    with ledger.unit() as u:
+        u.insert_payment(payment())
+    broken = payment(authorized=Money(1_000, "EUR"), captured=Money(2_000, "EUR"))
+    with pytest.raises(LedgerIntegrityError), ledger.unit() as u:
+        u.update_payment(broken)
+    assert ledger.get_payment("pay_1").captured == Money(0, "EUR")  # type: ignore[union-attr]
+
+
+def test_a_failed_unit_writes_nothing(ledger: Ledger) -> None:
+    with pytest.raises(RuntimeError, match="boom"), ledger.unit() as u:
+        u.insert_payment(payment())
+        u.insert_transaction(txn())
+        raise RuntimeError("boom")
+    assert ledger.get_payment("pay_1") is None
+    assert ledger.list_transactions() == []
+
+
+def test_units_do_not_nest(ledger: Ledger) -> None:
+    with ledger.unit(), pytest.raises(RuntimeError, match="nest"), ledger.unit():
+        pass
+
+
+# -- transactions -----------------------------------------------------------------------------------
+def test_transaction_round_trip_and_lookup_by_key(ledger: Ledger) -> None:
+    with ledger.unit() as u:
+        u.insert_payment(payment())
+        first = txn(status=TransactionStatus.FAILED, retryable=True, error_type="ProviderUnavailable",
+                    error_code="server_error", error_message="503", response={"error": "x"}, finished_at=now())
+        u.insert_transaction(first)
+        second = txn("txn_2", attempt=2, created_at=T0 + timedelta(milliseconds=1))
+        u.insert_transaction(second)
+        vault = txn("txn_3", pid=None, key="vault-1", kind="vault", amount=None, token="vt_1",
+                    created_at=T0 + timedelta(milliseconds=2))
+        u.insert_transaction(vault)
+        assert u.transaction_by_key("fakepay", "key-1") == second  # the latest attempt
+        assert u.transaction_by_key("other", "key-1") is None  # keys are per method
+        assert u.transactions("pay_1") == [first, second]
+    assert ledger.get_transaction("txn_1") == first
+    assert ledger.get_transaction("txn_3") == vault
+    assert [t.id for t in ledger.list_transactions(statuses=[TransactionStatus.PENDING])] == ["txn_2", "txn_3"]
+    assert [t.id for t in ledger.list_transactions(payment_id="pay_1")] == ["txn_1", "txn_2"]
+    assert len(ledger.list_transactions(updated_before=T0 + timedelta(seconds=5))) == 3
+    assert ledger.list_transactions(updated_before=T0) == []
+
+
+def test_a_key_and_attempt_are_unique(ledger: Ledger) -> None:
+    with ledger.unit() as u:
+        u.insert_payment(payment())
+        u.insert_transaction(txn())
+    with pytest.raises(LedgerIntegrityError), ledger.unit() as u:
+        u.insert_transaction(txn("txn_other"))
+    assert [t.id for t in ledger.list_transactions()] == ["txn_1"]
+
+
+def test_open_transactions_may_finish_once(ledger: Ledger) -> None:
+    original = txn()
+    with ledger.unit() as u:
+        u.insert_payment(payment())
+        u.insert_transaction(original)
+    unknown = attrs.evolve(original, status=TransactionStatus.UNKNOWN, error_type="OutcomeUnknown")
+    done = attrs.evolve(original, status=TransactionStatus.SUCCEEDED, provider_reference="cap_1", finished_at=now())
+    with ledger.unit() as u:
+        u.update_transaction(unknown)  # pending -> unknown
+        u.update_transaction(done)  # unknown -> succeeded
+    assert ledger.get_transaction("txn_1") == done
+    with pytest.raises(LedgerIntegrityError), ledger.unit() as u:
+        u.update_transaction(attrs.evolve(done, status=TransactionStatus.FAILED))
+    assert ledger.get_transaction("txn_1") == done
+
+
+@pytest.mark.parametrize("sql", [
+    "DELETE FROM paywire_transactions",
+    "UPDATE paywire_transactions SET status = 'failed' WHERE id = 'txn_done'",
+    "UPDATE paywire_transactions SET amount_minor = 1 WHERE id = 'txn_open'",
+    "UPDATE paywire_transactions SET idempotency_key = 'other' WHERE id = 'txn_open'",
+])
+def test_history_is_append_only_in_the_database_itself(ledger: Ledger, sql: str) -> None:
+    with ledger.unit() as u:
+        u.insert_payment(payment())
+        u.insert_transaction(txn("txn_done", key="k1", status=TransactionStatus.SUCCEEDED, finished_at=now()))
+        u.insert_transaction(txn("txn_open", key="k2"))
+    with pytest.raises(Exception, match=r"append-only|cannot change"):
+        raw(ledger, sql)
+    assert len(ledger.list_transactions()) == 2
+
+
+# -- references and events --------------------------------------------------------------------------
+def test_references_index_payments(ledger: Ledger) -> None:
+    with ledger.unit() as u:
+        u.insert_payment(payment())
+        u.insert_payment(payment("pay_2"))
+        u.add_references("fakepay", "pay_1", ["fp_1", "cap_1", "", "fp_1"])
+        u.add_references("fakepay", "pay_2", ["fp_1", "fp_2"])  # a known id keeps its payment
+    with ledger.unit() as u:
+        assert u.payment_by_reference("fakepay", ["nothing", "cap_1"]) == "pay_1"
+        assert u.payment_by_reference("fakepay", ["fp_1"]) == "pay_1"
+        assert u.payment_by_reference("fakepay", ["fp_2"]) == "pay_2"
+        assert u.payment_by_reference("other", ["fp_1"]) is None
+        assert u.payment_by_reference("fakepay", []) is None
+
+
+def test_events_are_stored_once_and_found_while_waiting(ledger: Ledger) -> None:
+    with ledger.unit() as u:
+        u.insert_payment(payment())
+        assert u.insert_event(event())
+        assert not u.insert_event(event(type="changed"))  # (provider, id) is stored once
+        assert u.insert_event(event("evt_2", status=EventStatus.DEFERRED, payment_id="pay_1", reference="x"))
+        assert u.insert_event(event("evt_3", reference="elsewhere", references={}))
+    with ledger.unit() as u:
+        waiting = u.waiting_events(method="fakepay", payment_id="pay_1", references=["fp_1"])
+        assert [e.event_id for e in waiting] == ["evt_1", "evt_2"]
+        assert u.waiting_events(method="other", references=["fp_1"]) == []
+        applied = attrs.evolve(event(), status=EventStatus.APPLIED, payment_id="pay_1", applied_at=now(), note="ok")
+        u.update_event(applied)
+        assert u.event("fakepay", "evt_1") == applied
+    assert ledger.get_event("fakepay", "evt_1") == applied
+    assert [e.event_id for e in ledger.list_events(statuses=[EventStatus.UNMATCHED])] == ["evt_3"]
+    assert [e.event_id for e in ledger.list_events(payment_id="pay_1")] == ["evt_1", "evt_2"]
+
+
+# -- locking ------------------------------------------------------------------------------------------
+def test_units_serialise_read_modify_write_across_threads(make_ledger: Callable[[], Ledger]) -> None:
+    """Each thread (own ledger object, own connection) adds 1 to a total under the payment lock;
+    no increment may be lost."""
+    setup = make_ledger()
+    with setup.unit() as u:
+        u.insert_payment(payment(minor=10**9))
+    workers, rounds = 4, 15
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        ledger = make_ledger()
+        try:
+            for _ in range(rounds):
+                with ledger.unit() as u:
+                    current = u.payment("pay_1", lock=True)
+                    assert current is not None
+                    more = current.authorized + Money(1, "EUR")
+                    u.update_payment(attrs.evolve(current, authorized=more))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    assert setup.get_payment("pay_1").authorized == Money(workers * rounds, "EUR")  # type: ignore[union-attr]
+
+
+def test_key_locks_make_check_then_insert_atomic(make_ledger: Callable[[], Ledger]) -> None:
+    """Threads racing to record the first transaction under one key: exactly one inserts it."""
+    setup = make_ledger()
+    with setup.unit() as u:
+        u.insert_payment(payment())
+    inserted: list[str] = []
+    barrier = threading.Barrier(4)
+
+    def work(index: int) -> None:
+        ledger = make_ledger()
+        barrier.wait()
+        with ledger.unit() as u:
+            u.lock_key("fakepay", "shared-key")
+            if u.transaction_by_key("fakepay", "shared-key") is None:
+                u.insert_transaction(txn(f"txn_{index}", key="shared-key"))
+                inserted.append(f"txn_{index}")
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(inserted) == 1
+    assert [t.id for t in setup.list_transactions()] == inserted
+
+
+# -- opening ------------------------------------------------------------------------------------------
+def test_open_ledger_urls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    relative = open_ledger("sqlite:///rel/ledger.db")
+    assert isinstance(relative, SQLiteLedger) and relative.path == Path("rel/ledger.db")
+    absolute = open_ledger(f"sqlite:///{tmp_path}/abs.db")
+    assert isinstance(absolute, SQLiteLedger) and absolute.path == tmp_path / "abs.db"
+    bare = open_ledger(str(tmp_path / "bare.db"))
+    assert isinstance(bare, SQLiteLedger)
+    for ledger in (relative, absolute, bare):
+        assert ledger.schema_version() == MIGRATIONS[-1].version
+        ledger.close()
+    with pytest.raises(ConfigurationError, match="scheme"):
+        open_ledger("mysql://localhost/db")
+    with pytest.raises(ConfigurationError, match="in-memory"):
+        SQLiteLedger(":memory:")
+
+
+@pytest.mark.postgres
+def test_postgres_url_with_schema(postgres_dsn: str) -> None:
+    import os
+
+    schema = f"pwtest_{os.getpid()}_url"
+    ledger = open_ledger(f"{postgres_dsn}?schema={schema}&application_name=paywire-test")
+    try:
+        assert ledger.schema_version() == MIGRATIONS[-1].version
+        assert "password" not in repr(ledger) and schema in repr(ledger)
+        row = ledger.execute(ledger.connection(), "SELECT current_schema()").fetchone()  # type: ignore[attr-defined]
+        assert row[0] == schema
+    finally:
+        ledger.close()
