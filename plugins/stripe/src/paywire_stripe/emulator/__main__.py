@@ -23,8 +23,6 @@ def run(argv: list[str] | None = None) -> None:
         api_key=os.environ.get("STRIPE_EMULATOR_API_KEY"),
         api_version=os.environ.get("STRIPE_EMULATOR_API_VERSION", DEFAULT_API_VERSION),
     )
-    if any(arg == "--certfile" or arg.startswith("--certfile=") for arg in args):
-        app.scheme = "https"
     if secret is None:
         print(f"Your webhook signing secret is {app.webhook_secret}", flush=True)
     main(app, args, prog="python -m paywire_stripe.emulator")

@@ -26,6 +26,7 @@ import time
 import traceback
 from collections.abc import Callable, Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 import attrs
 
@@ -115,7 +116,6 @@ class StripeEmulator(EmulatorApp):
         self.api_version = api_version
         self.webhook_url = webhook_url
         self.store = Store(clock)
-        self.scheme = "http"
         self.internal_errors: list[str] = []
         self._local = threading.local()
         self._idempotency_endpoints: dict[tuple[str, str], str] = {}
@@ -126,8 +126,7 @@ class StripeEmulator(EmulatorApp):
 
     # -- serving -------------------------------------------------------------------------------------
     def serve(self, host: str = "127.0.0.1", port: int = 0, ssl_context: Any = None) -> EmulatorServer:
-        """An `EmulatorServer` for this app (not started); remembers the scheme for 3-D Secure URLs."""
-        self.scheme = "https" if ssl_context is not None else "http"
+        """An `EmulatorServer` for this app on loopback (a free port by default), not yet started."""
         return EmulatorServer(self, host, port, ssl_context=ssl_context)
 
     # -- test helpers --------------------------------------------------------------------------------
@@ -360,13 +359,13 @@ class StripeEmulator(EmulatorApp):
 
     # -- helpers for routes --------------------------------------------------------------------------
     def _context_for(self, info: _RequestInfo | None) -> Context:
-        host = info.host if info and info.host else "127.0.0.1"
-        return Context(
-            self.store,
-            self._emit,
-            f"{self.scheme}://{host}",
-            info.version if info and info.version else self.api_version,
-        )
+        # The scheme from the serving socket (the base sets `base_url`), the host as the client
+        # addressed it, so 3-D Secure links work for a browser even when bound to 0.0.0.0.
+        served = urlsplit(self.base_url) if self.base_url else None
+        scheme = served.scheme if served else "http"
+        host = (info.host if info else "") or (served.netloc if served else "") or "127.0.0.1"
+        version = info.version if info and info.version else self.api_version
+        return Context(self.store, self._emit, f"{scheme}://{host}", version)
 
     def _context(self) -> Context:
         return self._context_for(getattr(self._local, "info", None))

@@ -1,0 +1,141 @@
+"""Idempotency as Stripe: replay, conflicts, in-flight duplicates, and what is (not) stored."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+import urllib3
+
+from paywire.testing.emulator import Fault
+
+PARAMS = {
+    "amount": 1000,
+    "currency": "usd",
+    "payment_method": "pm_card_visa",
+    "payment_method_types": ["card"],
+    "confirm": True,
+}
+
+
+def test_same_key_same_body_replays_the_stored_response(api: Any, app: Any) -> None:
+    first = api.post("/v1/payment_intents", PARAMS, idempotency_key="key-1")
+    second = api.post("/v1/payment_intents", PARAMS, idempotency_key="key-1")
+    assert first.status == second.status == 200
+    assert first.raw == second.raw
+    assert "Idempotent-Replayed" not in first.headers
+    assert second.headers["Idempotent-Replayed"] == "true"
+    assert second.headers["Original-Request"] == first.headers["Request-Id"] != second.headers["Request-Id"]
+    assert first.headers["Idempotency-Key"] == "key-1"
+    assert len(app.store.payment_intents) == 1
+    assert app.calls.count(("POST", "/v1/payment_intents")) == 1
+
+
+def test_parameter_order_does_not_matter(api: Any) -> None:
+    pairs = [("amount", "1000"), ("currency", "usd"), ("payment_method_types[0]", "card")]
+    first = api.post("/v1/payment_intents", pairs, idempotency_key="k")
+    second = api.post("/v1/payment_intents", list(reversed(pairs)), idempotency_key="k")
+    assert second.headers.get("Idempotent-Replayed") == "true" and first.body["id"] == second.body["id"]
+
+
+def test_same_key_different_parameters_is_an_idempotency_error(api: Any) -> None:
+    api.post("/v1/payment_intents", PARAMS, idempotency_key="key-2")
+    response = api.post("/v1/payment_intents", {**PARAMS, "amount": 2000}, idempotency_key="key-2")
+    assert response.status == 400
+    assert response.error["type"] == "idempotency_error"
+    assert response.error["message"] == (
+        "Keys for idempotent requests can only be used with the same parameters they were first used with. Try "
+        "using a key other than 'key-2' if you meant to execute a different request."
+    )
+
+
+def test_same_key_on_another_endpoint_is_an_idempotency_error(api: Any) -> None:
+    api.post("/v1/customers", {}, idempotency_key="key-3")
+    response = api.post("/v1/payment_intents", PARAMS, idempotency_key="key-3")
+    assert response.error["type"] == "idempotency_error"
+    assert "('POST /v1/customers' vs 'POST /v1/payment_intents')" in response.error["message"]
+
+
+def test_a_concurrent_duplicate_gets_409_while_the_first_is_in_flight(api: Any, app: Any) -> None:
+    app.inject(Fault("latency", seconds=0.4, path=r"^/v1/payment_intents$"))
+    results: dict[str, Any] = {}
+    started = threading.Event()
+
+    def first() -> None:
+        started.set()
+        results["first"] = api.post("/v1/payment_intents", PARAMS, idempotency_key="key-4")
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    started.wait()
+    for _ in range(50):  # until the first request holds the key
+        duplicate = api.post("/v1/payment_intents", PARAMS, idempotency_key="key-4")
+        if duplicate.status == 409:
+            break
+    thread.join()
+    assert duplicate.status == 409
+    assert duplicate.error["code"] == "idempotency_key_in_use"
+    assert duplicate.headers["Stripe-Should-Retry"] == "true"
+    assert results["first"].status == 200
+    replay = api.post("/v1/payment_intents", PARAMS, idempotency_key="key-4")
+    assert replay.headers["Idempotent-Replayed"] == "true" and replay.body["id"] == results["first"].body["id"]
+    assert len(app.store.payment_intents) == 1
+
+
+def test_declines_are_stored_and_replayed(api: Any, app: Any) -> None:
+    declined = {**PARAMS, "payment_method": "pm_card_chargeDeclined"}
+    first = api.post("/v1/payment_intents", declined, idempotency_key="key-5")
+    second = api.post("/v1/payment_intents", declined, idempotency_key="key-5")
+    assert first.status == second.status == 402
+    assert second.headers["Idempotent-Replayed"] == "true" and first.raw == second.raw
+    assert len(app.store.payment_intents) == 1
+
+
+def test_parameter_errors_are_not_stored_so_a_corrected_retry_runs(api: Any) -> None:
+    bad = api.post("/v1/payment_intents", {**PARAMS, "colour": "blue"}, idempotency_key="key-6")
+    assert bad.status == 400
+    good = api.post("/v1/payment_intents", PARAMS, idempotency_key="key-6")
+    assert good.status == 200 and "Idempotent-Replayed" not in good.headers
+
+
+def test_an_injected_error_status_is_not_stored(api: Any, app: Any) -> None:
+    app.inject(Fault("status", status=500, path=r"^/v1/payment_intents$"))
+    failed = api.post("/v1/payment_intents", PARAMS, idempotency_key="key-7")
+    assert failed.status == 500
+    retried = api.post("/v1/payment_intents", PARAMS, idempotency_key="key-7")
+    assert retried.status == 200 and "Idempotent-Replayed" not in retried.headers
+    assert len(app.store.payment_intents) == 1
+
+
+def test_a_dropped_answer_after_the_operation_is_replayed_on_retry(api: Any, app: Any) -> None:
+    app.inject(Fault("drop_after", path=r"^/v1/payment_intents$"))
+    with pytest.raises(urllib3.exceptions.ProtocolError):
+        api.post("/v1/payment_intents", PARAMS, idempotency_key="key-8")
+    assert len(app.store.payment_intents) == 1  # it happened, the caller just did not hear back
+    retried = api.post("/v1/payment_intents", PARAMS, idempotency_key="key-8")
+    assert retried.headers["Idempotent-Replayed"] == "true"
+    assert retried.body["id"] == next(iter(app.store.payment_intents)) and retried.body["status"] == "succeeded"
+    assert len(app.store.payment_intents) == 1
+
+
+def test_keys_are_ignored_on_get_and_scoped_per_account(api: Any) -> None:
+    first = api.get("/v1/payment_intents", idempotency_key="key-9")
+    assert "Idempotent-Replayed" not in api.get("/v1/payment_intents", idempotency_key="key-9").headers
+    assert first.status == 200
+    api.post("/v1/customers", {}, idempotency_key="key-10")
+    other_account = api.post(
+        "/v1/customers", {"email": "x@example.com"}, idempotency_key="key-10", headers={"Stripe-Account": "acct_other"}
+    )
+    assert other_account.status == 200 and "Idempotent-Replayed" not in other_account.headers
+
+
+def test_keys_longer_than_255_characters_are_refused(api: Any) -> None:
+    assert api.post("/v1/customers", {}, idempotency_key="k" * 256).status == 400
+    assert api.post("/v1/customers", {}, idempotency_key="k" * 255).status == 200
+
+
+def test_events_record_the_request_and_its_key(api: Any, app: Any) -> None:
+    response = api.post("/v1/customers", {}, idempotency_key="key-11")
+    (event,) = app.events_of_type("customer.created")
+    assert event["request"] == {"id": response.headers["Request-Id"], "idempotency_key": "key-11"}
