@@ -38,7 +38,9 @@ def answered_ok(subject: Subject, response: Response) -> Result:
     """Acme answers 2xx with a JSON object, or an `{"error": {...}}` object."""
     if response.ok and isinstance(response.data, Mapping):
         return Result.success()
-    error = (response.data or {}).get("error", {}) if isinstance(response.data, Mapping) else {}
+    error = response.data.get("error") if isinstance(response.data, Mapping) else None
+    if not isinstance(error, Mapping):
+        error = {}
     codes = [code for code in (error.get("code"), error.get("decline_code")) if code]
     return Result(False, (error.get("message") or f"HTTP {response.status}",), codes)
 

@@ -35,7 +35,7 @@ def build_verifier(settings: GatewaySettings):  # type: ignore[no-untyped-def]
             raise WebhookVerificationError("Acme-Timestamp and Acme-Signature headers are required", provider="acme") from None
         if abs(time.time() - timestamp) > TOLERANCE:
             raise WebhookVerificationError("webhook timestamp is outside the tolerance", provider="acme")
-        if not hmac.compare_digest(sign(secret.reveal(), timestamp, body), signature):
+        if not hmac.compare_digest(sign(secret.reveal(), timestamp, body).encode(), signature.encode("utf-8", "replace")):
             raise WebhookVerificationError("webhook signature does not match", provider="acme")
         try:
             event = json.loads(body)

@@ -1,0 +1,252 @@
+"""The command line's operations on payments, methods, plugins and webhooks."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from paywire.cli.output import emit_json, table, text
+from paywire.errors import ConfigurationError, InvalidRequest
+from paywire.money import Money
+
+if TYPE_CHECKING:
+    from paywire.gateway import Gateway
+    from paywire.ledger.model import Payment, Transaction
+    from paywire.service.payments import PaymentService
+
+DEFAULT_LEDGER = "sqlite:///paywire.db"
+
+
+def gateway(args: argparse.Namespace) -> Gateway:
+    from paywire.gateway import Gateway
+
+    return Gateway.from_config(args.config)
+
+
+def service(args: argparse.Namespace) -> PaymentService:
+    from paywire.ledger.url import open_ledger
+    from paywire.service.payments import PaymentService
+
+    gw = gateway(args)
+    url = args.ledger or os.environ.get("PAYWIRE_LEDGER") or gw.settings.get("ledger") or DEFAULT_LEDGER
+    return PaymentService(gw, open_ledger(str(url)))
+
+
+def payment_view(payment: Payment) -> dict[str, Any]:
+    view = {
+        "id": payment.id, "method": payment.method, "state": payment.state, "amount": payment.amount,
+        "authorized": payment.authorized, "captured": payment.captured, "refunded": payment.refunded,
+        "reference": payment.reference, "order_id": payment.order_id, "token": payment.token,
+    }
+    if payment.action is not None:
+        view["redirect_url"] = payment.action.redirect_url
+    return view
+
+
+def transaction_view(txn: Transaction) -> dict[str, Any]:
+    return {
+        "id": txn.id, "payment_id": txn.payment_id, "kind": txn.kind, "amount": txn.amount, "status": txn.status,
+        "idempotency_key": txn.idempotency_key, "provider_reference": txn.provider_reference,
+        "error_code": txn.error_code, "error_message": txn.error_message, "created_at": txn.created_at,
+    }
+
+
+def show_payment(args: argparse.Namespace, payment: Payment) -> int:
+    view = payment_view(payment)
+    if args.json:
+        emit_json(view)
+    else:
+        table(["field", "value"], view.items())
+    return 0
+
+
+def _transactions_table(transactions: list[Transaction]) -> None:
+    table(["transaction", "kind", "amount", "status", "provider reference", "error"],
+          [(t.id, t.kind, t.amount, t.status, t.provider_reference, t.error_code) for t in transactions])
+
+
+# -- plugins and methods ------------------------------------------------------------------------
+def plugins(args: argparse.Namespace) -> int:
+    from paywire.plugins import default_plugins
+
+    loaded = default_plugins()
+    rows = []
+    for code, definition in sorted(loaded.gateways().items()):
+        owner = loaded.owner(code)
+        caps = [name for name, on in definition.capabilities._asdict().items() if on]
+        rows.append({"gateway": code, "title": definition.title,
+                     "distribution": owner.distribution if owner else None, "version": owner.version if owner else None,
+                     "capabilities": caps, "currencies": sorted(definition.currencies) if definition.currencies else "all",
+                     "secrets": list(definition.secrets)})
+    failures = [{"plugin": f.name, "distribution": f.distribution, "reason": f.reason} for f in loaded.failures]
+    if args.json:
+        emit_json({"gateways": rows, "failures": failures})
+        return 0
+    if rows:
+        table(["gateway", "title", "distribution", "version", "capabilities"],
+              [(r["gateway"], r["title"], r["distribution"], r["version"], r["capabilities"]) for r in rows])
+    else:
+        print("No gateway plugins installed. Install one, e.g.: pip install ./plugins/stripe")
+    for failure in failures:
+        print(f"failed to load {failure['plugin']} ({failure['distribution']}): {failure['reason']}")
+    return 0
+
+
+def methods(args: argparse.Namespace) -> int:
+    gw = gateway(args)
+    amount = None
+    if args.amount is not None:
+        if not args.currency:
+            raise InvalidRequest("--amount needs --currency, e.g. --amount 19.99 --currency EUR", param="currency")
+        amount = Money.of(args.amount, args.currency.upper())
+    available = {m.code for m in gw.available_methods(country=args.country,
+                                                      currency=args.currency.upper() if args.currency else None,
+                                                      amount=amount)}
+    rows = [{"method": m.code, "provider": m.provider, "title": m.title or m.code, "active": m.active,
+             "sort_order": m.sort_order, "payment_action": m.payment_action, "environment": m.environment,
+             "available": m.code in available} for m in gw.methods]
+    if args.json:
+        emit_json(rows)
+    else:
+        table(["method", "provider", "title", "action", "environment", "sort", "available"],
+              [(r["method"], r["provider"], r["title"], r["payment_action"], r["environment"], r["sort_order"],
+                r["available"]) for r in rows])
+    return 0
+
+
+# -- payments -----------------------------------------------------------------------------------
+def initial(args: argparse.Namespace) -> int:
+    svc = service(args)
+    amount = Money.of(args.amount, args.currency.upper())
+    operation = svc.authorize if args.operation == "authorize" else svc.sale
+    payment = operation(args.method, amount, source=args.source, order_id=args.order_id,
+                        idempotency_key=args.idempotency_key, return_url=args.return_url)
+    return show_payment(args, payment)
+
+
+def complete(args: argparse.Namespace) -> int:
+    svc = service(args)
+    return show_payment(args, svc.complete(args.payment_id, idempotency_key=args.idempotency_key))
+
+
+def _amount(svc: PaymentService, payment_id: str, value: str | None) -> Money | None:
+    if value is None:
+        return None
+    return Money.of(value, svc.get_payment(payment_id).currency)
+
+
+def capture(args: argparse.Namespace) -> int:
+    svc = service(args)
+    payment = svc.capture(args.payment_id, _amount(svc, args.payment_id, args.amount), final=args.final,
+                          idempotency_key=args.idempotency_key)
+    return show_payment(args, payment)
+
+
+def void(args: argparse.Namespace) -> int:
+    svc = service(args)
+    return show_payment(args, svc.void(args.payment_id, reason=args.reason, idempotency_key=args.idempotency_key))
+
+
+def refund(args: argparse.Namespace) -> int:
+    svc = service(args)
+    payment = svc.refund(args.payment_id, _amount(svc, args.payment_id, args.amount), reason=args.reason,
+                         idempotency_key=args.idempotency_key)
+    return show_payment(args, payment)
+
+
+def show(args: argparse.Namespace) -> int:
+    svc = service(args)
+    payment = svc.get_payment(args.payment_id)
+    transactions = svc.list_transactions(payment.id)
+    if args.json:
+        emit_json({**payment_view(payment), "transactions": [transaction_view(t) for t in transactions]})
+        return 0
+    table(["field", "value"], payment_view(payment).items())
+    print()
+    _transactions_table(transactions)
+    return 0
+
+
+def payments(args: argparse.Namespace) -> int:
+    svc = service(args)
+    found = svc.list_payments(method=args.method, state=args.state, limit=args.limit)
+    if args.json:
+        emit_json([payment_view(p) for p in found])
+    else:
+        table(["payment", "method", "state", "amount", "captured", "refunded", "order"],
+              [(p.id, p.method, p.state, p.amount, p.captured, p.refunded, p.order_id) for p in found])
+    return 0
+
+
+def transactions(args: argparse.Namespace) -> int:
+    svc = service(args)
+    found = svc.list_transactions(args.payment_id, statuses=args.status)
+    if args.json:
+        emit_json([transaction_view(t) for t in found])
+    else:
+        _transactions_table(found)
+    return 0
+
+
+def reconcile(args: argparse.Namespace) -> int:
+    svc = service(args)
+    report = svc.reconcile(payment_id=args.payment_id, stale_after=args.stale_after)
+    settled = [{"transaction": s.transaction_id, "payment": s.payment_id, "kind": s.kind, "status": s.status,
+                "note": s.note} for s in report.settled]
+    unresolved = [{"transaction": s.transaction_id, "payment": s.payment_id, "kind": s.kind, "note": s.note}
+                  for s in report.unresolved]
+    if args.json:
+        emit_json({"marked_unknown": list(report.marked_unknown), "settled": settled, "unresolved": unresolved,
+                   "errors": [list(e) for e in report.errors], "events_applied": report.events_applied})
+    else:
+        print(f"{len(settled)} settled, {len(unresolved)} unresolved, {len(report.errors)} errors, "
+              f"{report.events_applied} waiting webhook events applied")
+        if settled or unresolved:
+            table(["transaction", "payment", "kind", "outcome", "note"],
+                  [(s["transaction"], s["payment"], s["kind"], s.get("status", "unresolved"), s["note"])
+                   for s in settled + unresolved])
+        for where, why in report.errors:
+            print(f"could not reconcile {where}: {why}")
+    return 0 if not report.errors and not unresolved else 5
+
+
+def _headers(args: argparse.Namespace) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    lines: list[str] = list(args.header)
+    if args.headers:
+        content = _read(args.headers).decode("utf-8")
+        if content.lstrip().startswith("{"):
+            headers.update({str(k): str(v) for k, v in json.loads(content).items()})
+        else:
+            lines.extend(content.splitlines())
+    for line in lines:
+        if not line.strip():
+            continue
+        name, sep, value = line.partition(":")
+        if not sep:
+            raise InvalidRequest(f"header {line!r} is not in 'Name: value' form", param="header")
+        headers[name.strip()] = value.strip()
+    return headers
+
+
+def _read(path: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read {path!r}: {exc.strerror}") from None
+
+
+def verify_webhook(args: argparse.Namespace) -> int:
+    gw = gateway(args)
+    event = gw.parse_webhook(args.method, _headers(args), _read(args.body))
+    view = {"provider": event.provider, "id": event.id, "type": event.type, "kind": event.kind,
+            "reference": event.reference, "references": dict(event.references), "amount": event.amount}
+    if args.json:
+        emit_json(view)
+    else:
+        print("verified")
+        table(["field", "value"], [(k, text(v)) for k, v in view.items()])
+    return 0

@@ -1,0 +1,98 @@
+"""The command line's arguments: one sub-command per operation."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from paywire.cli import demo, operations
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="paywire", description="paywire: payments through pluggable gateways.")
+    parser.add_argument("--config", default=os.environ.get("PAYWIRE_CONFIG"),
+                        help="configuration file (default: $PAYWIRE_CONFIG, then ./paywire.toml)")
+    parser.add_argument("--ledger", default=None,
+                        help="ledger URL: sqlite:///path or postgresql://... (default: $PAYWIRE_LEDGER, the "
+                             "config's [paywire] ledger, then sqlite:///paywire.db)")
+    parser.add_argument("--json", action="store_true", help="print JSON for scripts")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("plugins", help="installed providers, their commands and capabilities, and failed plugins")
+    p.set_defaults(run=operations.plugins)
+
+    p = sub.add_parser("methods", help="configured payment methods and which are available for a checkout")
+    p.add_argument("--country", help="ISO country code of the buyer, e.g. DE")
+    p.add_argument("--currency", help="ISO currency code, e.g. EUR")
+    p.add_argument("--amount", help="order total in major units, e.g. 19.99 (needs --currency)")
+    p.set_defaults(run=operations.methods)
+
+    for name, text in (("authorize", "reserve an amount to capture later"), ("sale", "authorize and capture at once")):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("method", help="payment method code, e.g. stripe")
+        p.add_argument("amount", help="amount in major units, e.g. 19.99")
+        p.add_argument("currency", help="ISO currency code, e.g. EUR")
+        p.add_argument("--source", required=True, help="payment method token (never a card number)")
+        p.add_argument("--order-id")
+        p.add_argument("--return-url", help="where the buyer returns after a redirect (3-D Secure, approval)")
+        p.add_argument("--idempotency-key")
+        p.set_defaults(run=operations.initial, operation=name)
+
+    p = sub.add_parser("complete", help="finish a payment after the buyer acted (3-D Secure, approval)")
+    p.add_argument("payment_id")
+    p.add_argument("--idempotency-key")
+    p.set_defaults(run=operations.complete)
+
+    p = sub.add_parser("capture", help="capture all or part of an authorization")
+    p.add_argument("payment_id")
+    p.add_argument("amount", nargs="?", help="amount in major units (default: what remains)")
+    p.add_argument("--final", dest="final", action="store_true", default=None, help="release the rest")
+    p.add_argument("--not-final", dest="final", action="store_false", help="more captures will follow")
+    p.add_argument("--idempotency-key")
+    p.set_defaults(run=operations.capture)
+
+    p = sub.add_parser("void", help="release an uncaptured authorization")
+    p.add_argument("payment_id")
+    p.add_argument("--reason")
+    p.add_argument("--idempotency-key")
+    p.set_defaults(run=operations.void)
+
+    p = sub.add_parser("refund", help="refund all or part of what was captured")
+    p.add_argument("payment_id")
+    p.add_argument("amount", nargs="?", help="amount in major units (default: what remains refundable)")
+    p.add_argument("--reason")
+    p.add_argument("--idempotency-key")
+    p.set_defaults(run=operations.refund)
+
+    p = sub.add_parser("show", help="one payment and its transactions")
+    p.add_argument("payment_id")
+    p.set_defaults(run=operations.show)
+
+    p = sub.add_parser("payments", help="list payments, newest first")
+    p.add_argument("--method")
+    p.add_argument("--state")
+    p.add_argument("--limit", type=int, default=50)
+    p.set_defaults(run=operations.payments)
+
+    p = sub.add_parser("transactions", help="list transactions (of one payment, or unknown ones with --status)")
+    p.add_argument("payment_id", nargs="?")
+    p.add_argument("--status", action="append", default=[], help="pending, succeeded, failed, action_required, unknown")
+    p.set_defaults(run=operations.transactions)
+
+    p = sub.add_parser("reconcile", help="settle transactions whose outcome is unknown by asking the provider")
+    p.add_argument("--payment-id")
+    p.add_argument("--stale-after", type=float, default=None,
+                   help="seconds after which a pending transaction counts as abandoned")
+    p.set_defaults(run=operations.reconcile)
+
+    p = sub.add_parser("verify-webhook", help="verify a webhook payload file with its headers, and show the event")
+    p.add_argument("method")
+    p.add_argument("body", help="file with the raw body, exactly as received")
+    p.add_argument("--header", "-H", action="append", default=[], metavar="NAME: VALUE")
+    p.add_argument("--headers", help="file with the headers, one 'Name: value' per line (or a JSON object)")
+    p.set_defaults(run=operations.verify_webhook)
+
+    p = sub.add_parser("demo", help="run the shop's payment flows against local provider emulators")
+    p.add_argument("--ledger-file", help="keep the demo's SQLite ledger here (default: a temporary file)")
+    p.set_defaults(run=demo.run)
+    return parser

@@ -1,0 +1,152 @@
+"""The command line through its real entry point (the installed `paywire` script)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from paywire.testing.emulator import EmulatorServer
+from paywire_acme.emulator import AcmeEmulator
+
+SCRIPT = shutil.which("paywire", path=os.path.dirname(sys.executable)) or shutil.which("paywire")
+
+
+def paywire(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    assert SCRIPT, "the paywire console script is not installed"
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("PAYWIRE_")} | (env or {})
+    return subprocess.run([SCRIPT, *args], cwd=cwd, env=environment, capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture
+def acme() -> Iterator[AcmeEmulator]:
+    app = AcmeEmulator()
+    with EmulatorServer(app):
+        yield app
+
+
+@pytest.fixture
+def shop(tmp_path: Path, acme: AcmeEmulator) -> Path:
+    (tmp_path / "paywire.toml").write_text(f"""
+[paywire]
+ledger = "sqlite:///{tmp_path / 'ledger.db'}"
+
+[methods.cards]
+provider = "acme"
+title = "Cards"
+base_url = "{acme.base_url}"
+sort_order = 2
+countries = ["DE", "FR"]
+
+[methods.invoice]
+provider = "acme"
+title = "Pay later"
+base_url = "{acme.base_url}"
+sort_order = 1
+min_total = "50.00"
+""")
+    return tmp_path
+
+
+SECRETS = {"PAYWIRE_CARDS_API_KEY": "acme_test_key", "PAYWIRE_CARDS_WEBHOOK_SECRET": "acme_whsec",
+           "PAYWIRE_INVOICE_API_KEY": "acme_test_key"}
+
+
+def test_plugins_lists_installed_providers(tmp_path: Path) -> None:
+    result = paywire("--json", "plugins", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    gateways = {g["gateway"]: g for g in json.loads(result.stdout)["gateways"]}
+    assert gateways["acme"]["distribution"] == "paywire-acme"
+    assert "capture_multiple" in gateways["acme"]["capabilities"]
+    text = paywire("plugins", cwd=tmp_path)
+    assert "Acme Pay" in text.stdout and text.returncode == 0
+
+
+def test_methods_in_sort_order_with_availability(shop: Path) -> None:
+    result = paywire("--json", "methods", "--country", "DE", "--currency", "EUR", "--amount", "20.00", cwd=shop)
+    rows = json.loads(result.stdout)
+    assert [(r["method"], r["available"]) for r in rows] == [("invoice", False), ("cards", True)]
+    result = paywire("--json", "methods", "--country", "US", "--currency", "EUR", "--amount", "80.00", cwd=shop)
+    assert [(r["method"], r["available"]) for r in json.loads(result.stdout)] == [("invoice", True), ("cards", False)]
+
+
+def test_authorize_capture_refund_show_and_list(shop: Path, acme: AcmeEmulator) -> None:
+    result = paywire("--json", "authorize", "cards", "30.00", "EUR", "--source", "tok_ok", "--order-id", "A-1",
+                     cwd=shop, env=SECRETS)
+    assert result.returncode == 0, result.stderr
+    payment = json.loads(result.stdout)
+    assert payment["state"] == "authorized" and payment["authorized"]["minor"] == 3000
+    pid = payment["id"]
+    captured = json.loads(paywire("--json", "capture", pid, "12.00", cwd=shop, env=SECRETS).stdout)
+    assert captured["captured"] == {"amount": "12.00", "currency": "EUR", "minor": 1200}
+    refunded = json.loads(paywire("--json", "refund", pid, "2.50", cwd=shop, env=SECRETS).stdout)
+    assert refunded["refunded"]["minor"] == 250
+    shown = json.loads(paywire("--json", "show", pid, cwd=shop, env=SECRETS).stdout)
+    assert [t["kind"] for t in shown["transactions"]] == ["authorize", "capture", "refund"]
+    assert all(t["status"] == "succeeded" for t in shown["transactions"])
+    listed = json.loads(paywire("--json", "payments", cwd=shop, env=SECRETS).stdout)
+    assert [p["id"] for p in listed] == [pid]
+    table = paywire("show", pid, cwd=shop, env=SECRETS).stdout
+    assert "partially_refunded" in table and "12.00 EUR" in table
+    assert acme.payments[payment["reference"]]["captured"] == 1200
+
+
+def test_user_errors_are_one_line_with_the_right_exit_code(shop: Path) -> None:
+    cases = [
+        (("authorize", "cards", "19.999", "EUR", "--source", "tok_ok"), 2, "more decimals than EUR"),
+        (("authorize", "cards", "19.99", "EURO", "--source", "tok_ok"), 2, "ISO 4217"),
+        (("authorize", "nope", "19.99", "EUR", "--source", "tok_ok"), 3, "unknown payment method 'nope'"),
+        (("authorize", "cards", "1.00", "EUR", "--source", "4242424242424242"), 2, "raw card number"),
+        (("capture", "pay_missing"), 2, "no payment 'pay_missing'"),
+    ]
+    for args, code, message in cases:
+        result = paywire(*args, cwd=shop, env=SECRETS)
+        assert result.returncode == code, (args, result.stderr)
+        assert message in result.stderr and "Traceback" not in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
+    missing = paywire("authorize", "cards", "1.00", "EUR", "--source", "tok_ok", cwd=shop)
+    assert missing.returncode == 3 and "PAYWIRE_CARDS_API_KEY" in missing.stderr
+    declined = paywire("authorize", "cards", "1.00", "EUR", "--source", "tok_decline", cwd=shop, env=SECRETS)
+    assert declined.returncode == 1 and "Declined" in declined.stderr
+    refused = paywire("refund", json.loads(paywire("--json", "sale", "cards", "5.00", "EUR", "--source", "tok_ok",
+                                                   cwd=shop, env=SECRETS).stdout)["id"], "6.00", cwd=shop, env=SECRETS)
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    bad_config = paywire("--config", str(shop / "missing.toml"), "methods", cwd=shop)
+    assert bad_config.returncode == 3 and "does not exist" in bad_config.stderr
+    usage = paywire("capture", cwd=shop)
+    assert usage.returncode == 2
+
+
+def test_verify_webhook(shop: Path, acme: AcmeEmulator) -> None:
+    paywire("sale", "cards", "5.00", "EUR", "--source", "tok_ok", cwd=shop, env=SECRETS)
+    body, headers = acme.events[-1]
+    (shop / "event.json").write_bytes(body)
+    (shop / "headers.txt").write_text("\n".join(f"{k}: {v}" for k, v in headers.items()))
+    ok = paywire("--json", "verify-webhook", "cards", "event.json", "--headers", "headers.txt", cwd=shop, env=SECRETS)
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads(ok.stdout)["kind"] == "captured"
+    (shop / "event.json").write_bytes(body.replace(b"500", b"501"))
+    tampered = paywire("verify-webhook", "cards", "event.json", "--headers", "headers.txt", cwd=shop, env=SECRETS)
+    assert tampered.returncode == 1 and "signature" in tampered.stderr
+
+
+def test_reconcile_with_nothing_to_do(shop: Path) -> None:
+    result = paywire("reconcile", cwd=shop, env=SECRETS)
+    assert result.returncode == 0 and "0 settled" in result.stdout
+
+
+def test_demo_runs_every_flow(tmp_path: Path) -> None:
+    result = paywire("demo", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "flows behaved" in result.stdout and "FAILED" not in result.stdout
+    as_json = paywire("--json", "demo", cwd=tmp_path)
+    flows = json.loads(as_json.stdout)["flows"]
+    assert {f["flow"] for f in flows} >= {"sale", "void", "declined card", "timeout settled by reconciliation",
+                                         "webhooks received and applied"}
+    assert all(f["ok"] for f in flows)
