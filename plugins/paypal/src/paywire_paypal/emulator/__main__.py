@@ -12,12 +12,13 @@ import os
 
 from paywire.testing.emulator import main as serve
 from paywire_paypal.emulator.app import PayPalEmulator
+from paywire_paypal.emulator.sandbox import CLIENT_ID, CLIENT_SECRET
 
 
 def run(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(add_help=False)
-    parser.add_argument("--client-id", default=os.environ.get("PAYPAL_CLIENT_ID", "emulator-client-id"))
-    parser.add_argument("--client-secret", default=os.environ.get("PAYPAL_CLIENT_SECRET", "emulator-client-secret"))
+    parser.add_argument("--client-id", default=os.environ.get("PAYPAL_CLIENT_ID", CLIENT_ID))
+    parser.add_argument("--client-secret", default=os.environ.get("PAYPAL_CLIENT_SECRET", CLIENT_SECRET))
     parser.add_argument("--webhook-id", default=os.environ.get("PAYPAL_WEBHOOK_ID"))
     parser.add_argument("--token-ttl", type=float, default=32400.0)
     ours, rest = parser.parse_known_args(argv)
@@ -27,8 +28,6 @@ def run(argv: list[str] | None = None) -> None:
         webhook_id=ours.webhook_id,
         token_ttl=ours.token_ttl,
     )
-    if any(arg.startswith("--certfile") for arg in rest):
-        app.scheme = "https"
     serve(app, rest, prog="python -m paywire_paypal.emulator")
 
 

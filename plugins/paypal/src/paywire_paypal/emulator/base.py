@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextvars
 import json
+import ssl
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -44,7 +45,7 @@ class PayPalApp(EmulatorApp):
         token_ttl: float = 32400,
         capture_overage_percent: int = 115,
         request_id_ttl: float = 6 * 3600,
-        base_url: str | None = None,
+        public_url: str | None = None,
         webhook_url: str | None = None,
         signing_key_pem: bytes | None = None,
         certificate_pem: bytes | None = None,
@@ -56,8 +57,7 @@ class PayPalApp(EmulatorApp):
         self.webhook_id = webhook_id or ids.resource_id()
         self.token_ttl = token_ttl
         self.capture_overage_percent = capture_overage_percent
-        self.base_url = base_url.rstrip("/") if base_url else None
-        self.scheme = "http"  # of the base URL taken from the first request's Host when none is set
+        self.public_url = public_url.rstrip("/") if public_url else None
         self.webhook_url = webhook_url
         self.clock = clock
         self.idempotency = IdempotencyStore(ttl=request_id_ttl)
@@ -73,27 +73,25 @@ class PayPalApp(EmulatorApp):
         self.events: list[dict[str, Any]] = []  # every webhook event emitted, in order
 
     def __repr__(self) -> str:
-        return f"<{type(self).__name__} client_id={self.client_id!r} base_url={self.base_url!r}>"
+        return f"<{type(self).__name__} client_id={self.client_id!r} url={self.url('')!r}>"
 
     # -- serving -------------------------------------------------------------------------------
-    def serve(self, host: str = "127.0.0.1", port: int = 0, ssl_context: Any = None) -> EmulatorServer:
-        """An `EmulatorServer` for this app; links, approval URLs and the cert URL then use its URL."""
-        server = EmulatorServer(self, host, port, ssl_context=ssl_context)
-        self.base_url = server.url
-        return server
+    def serve(
+        self, host: str = "127.0.0.1", port: int = 0, ssl_context: ssl.SSLContext | None = None
+    ) -> EmulatorServer:
+        """An `EmulatorServer` for this app (a context manager); its `url` is the API base URL."""
+        return EmulatorServer(self, host, port, ssl_context=ssl_context)
 
     def url(self, path: str) -> str:
-        """An absolute URL on this emulator (for links, approval pages, the certificate)."""
-        return (self.base_url or f"{self.scheme}://127.0.0.1") + path
+        """An absolute URL on this emulator (links, approval pages, the certificate): `public_url`
+        when configured (a proxy in front), else the server's URL (`base_url`, set by the server)."""
+        return (self.public_url or self.base_url or "http://127.0.0.1") + path
 
     def now(self) -> float:
         return self.clock()
 
     # -- dispatch: debug ids and PayPal's error shape --------------------------------------------
     def dispatch(self, request: EmulatorRequest) -> tuple[Reply | None, bool]:
-        if self.base_url is None and request.header("host"):
-            # Served without serve(): links use the address the first client reached us at.
-            self.base_url = f"{self.scheme}://{request.header('host')}"
         debug_id = ids.debug_id()
         token = _DEBUG_ID.set(debug_id)
         try:

@@ -8,6 +8,7 @@ the same way, so an untouched event verifies and any change to it does not.
 from __future__ import annotations
 
 import base64
+import copy
 import datetime
 import functools
 import hashlib
@@ -53,7 +54,7 @@ def build_event(
         "resource_version": resource_version,
         "event_type": event_type,
         "summary": summary,
-        "resource": resource,
+        "resource": copy.deepcopy(resource),  # a snapshot: later changes to the state must not alter it
         "links": [
             {"href": href, "rel": "self", "method": "GET"},
             {"href": f"{href}/resend", "rel": "resend", "method": "POST"},

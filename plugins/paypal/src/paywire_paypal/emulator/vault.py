@@ -23,7 +23,7 @@ from paywire_paypal.emulator.base import PayPalApp
 from paywire_paypal.emulator.errors import PayPalError, not_found
 from paywire_paypal.emulator.model import PaymentToken, SetupToken
 from paywire_paypal.emulator.oauth import VAULT, VAULT_SETUP
-from paywire_paypal.emulator.outcomes import approval_choice, redirect_or_json
+from paywire_paypal.emulator.outcomes import APPROVAL_OUTCOMES, approval_choice, redirect_or_json
 from paywire_paypal.emulator.payments import DECLINE_CODES
 
 __all__ = ["VaultAPI", "buyer", "store_payment_token"]
@@ -316,3 +316,31 @@ class VaultAPI(PayPalApp):
                 resource_version="3.0",
             )
         return Reply(204)
+
+    # -- test controls -------------------------------------------------------------------------
+    def vault_card(self, name: str = "John Doe", customer_id: str | None = None, expiry: str = "2031-12") -> str:
+        """Test control: vault a Visa ending 1111 without the setup-token round trip; its id.
+
+        `name` may be one of PayPal's rejection triggers (CCREJECT-REFUSED, ...) to get a card
+        whose captures are DECLINED.
+        """
+        view = {"name": name, "last_digits": "1111", "brand": "VISA", "expiry": expiry}
+        outcome = name if name in DECLINE_CODES else "approve"
+        with self.lock:
+            return store_payment_token(self, customer_id or ids.customer_id(), "card", view, outcome).id
+
+    def vault_paypal(self, payer: str = "approve", customer_id: str | None = None) -> str:
+        """Test control: vault an approved PayPal wallet whose buyer behaves as `payer`; its id."""
+        if payer not in APPROVAL_OUTCOMES or payer == "cancel":
+            raise ValueError(f"payer must be one of {', '.join(o for o in APPROVAL_OUTCOMES if o != 'cancel')}")
+        person = buyer()
+        view = {
+            "email_address": person["email_address"],
+            "payer_id": person["payer_id"],
+            "name": person["name"],
+            "address": person["address"],
+            "usage_type": "MERCHANT",
+            "customer_type": "CONSUMER",
+        }
+        with self.lock:
+            return store_payment_token(self, customer_id or ids.customer_id(), "paypal", view, payer).id
