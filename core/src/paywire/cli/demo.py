@@ -134,8 +134,8 @@ def flow_declined(run: Run) -> tuple[str, Payment | None]:
             run.method, run.money("20.00"), source=run.sandbox.sources["decline"], order_id=f"demo-{run.method}-4"))
     except Declined as error:
         _expect(not error.retryable, "a decline was marked retryable")
-        payment = run.service.get_payment(error.payment_id) if error.payment_id else None
-        return f"declined ({error.decline_code or error.code}), not retryable", payment
+        stored = run.service.get_payment(error.payment_id) if error.payment_id else None
+        return f"declined ({error.decline_code or error.code}), not retryable", stored
     raise FlowFailed(f"a card that must be declined was accepted: {payment.state}")
 
 
