@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from paywire_stripe.emulator.form import decode, split_key
 from paywire_stripe.emulator.params import ENDPOINTS
@@ -224,3 +226,38 @@ def test_required_parameters_match_stripes_spec(specs: Path) -> None:
         required = set(body.get("schema", {}).get("required", []))
         required |= {p["name"] for p in operation.get("parameters", []) if p["in"] == "query" and p.get("required")}
         assert set(ENDPOINTS[endpoint].required) == required, endpoint
+
+
+def test_nested_empty_values_become_null_and_addresses_are_complete(api: Any) -> None:
+    customer = api.ok("POST", "/v1/customers", [("address[city]", "Paris"), ("address[line2]", "")])
+    assert customer["address"] == {
+        "city": "Paris",
+        "country": None,
+        "line1": None,
+        "line2": None,
+        "postal_code": None,
+        "state": None,
+    }
+    intent = api.intent(shipping={"name": "Jenny", "address": {"line1": "1 Rue"}})
+    assert intent["shipping"]["address"]["line1"] == "1 Rue" and intent["shipping"]["carrier"] is None
+    assert (
+        api.post("/v1/payment_intents", {"amount": 1000, "currency": "usd", "shipping": {"name": "J"}}).error["message"]
+        == "Missing required param: shipping[address]."
+    )
+
+
+KEY_ALPHABET = st.characters(blacklist_characters="[]", blacklist_categories=("Cs", "Cc"))
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    metadata=st.dictionaries(
+        st.text(KEY_ALPHABET, min_size=1, max_size=40),
+        st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=500),
+        max_size=10,
+    )
+)
+def test_metadata_round_trips_through_the_form_encoding(api: Any, metadata: dict[str, str]) -> None:
+    customer = api.ok("POST", "/v1/customers", {"metadata": metadata})
+    assert customer["metadata"] == metadata
+    assert api.ok("GET", f"/v1/customers/{customer['id']}")["metadata"] == metadata

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -187,3 +188,20 @@ def test_amounts_stay_consistent_with_the_status(api: Any, manual: bool, operati
             assert sum(r["amount"] for r in refunds) <= charge["amount_captured"]
         if status == "requires_payment_method" and charge is not None:
             assert charge["status"] == "failed"
+
+
+def test_concurrent_refunds_never_over_refund(api: Any) -> None:
+    intent = _paid(api, amount=1000)
+    answers: list[int] = []
+
+    def refund() -> None:
+        answers.append(api.post("/v1/refunds", {"payment_intent": intent["id"], "amount": 100}).status)
+
+    threads = [threading.Thread(target=refund) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(answers) == [200] * 10 + [400] * 6
+    charge = api.ok("GET", f"/v1/charges/{intent['latest_charge']}")
+    assert (charge["amount_refunded"], charge["refunded"]) == (1000, True)

@@ -29,7 +29,7 @@ def new_charge(
     charge_id = store.new_id("ch")
     card = pm["card"]
     succeeded = decline is None
-    if succeeded:
+    if decline is None:
         outcome = {
             "network_status": "approved_by_network",
             "reason": None,
@@ -66,8 +66,8 @@ def new_charge(
         "description": intent["description"],
         "disputed": False,
         "failure_balance_transaction": None,
-        "failure_code": None if succeeded else decline.code,
-        "failure_message": None if succeeded else decline.message,
+        "failure_code": decline.code if decline else None,
+        "failure_message": decline.message if decline else None,
         "fraud_details": {},
         "invoice": None,
         "livemode": False,

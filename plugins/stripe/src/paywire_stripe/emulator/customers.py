@@ -11,7 +11,7 @@ from typing import Any
 
 from paywire_stripe.emulator import payment_methods
 from paywire_stripe.emulator.errors import invalid_request
-from paywire_stripe.emulator.params import UNSET
+from paywire_stripe.emulator.params import UNSET, address, plain
 from paywire_stripe.emulator.store import Context, StripeObject
 
 __all__ = ["create", "delete", "merge_metadata", "update"]
@@ -89,8 +89,9 @@ def create(ctx: Context, params: Mapping[str, Any]) -> StripeObject:
 def _apply(customer: StripeObject, params: Mapping[str, Any]) -> None:
     for name in _PLAIN_FIELDS:
         if name in params:
-            value = params[name]
-            customer[name] = None if value is UNSET else value
+            customer[name] = plain(params[name])
+    if isinstance(customer["address"], dict):
+        customer["address"] = address(customer["address"])
     if customer["tax_exempt"] is None:
         customer["tax_exempt"] = "none"
 

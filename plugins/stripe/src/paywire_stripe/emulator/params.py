@@ -19,7 +19,7 @@ import attrs
 
 from paywire_stripe.emulator.errors import StripeError, empty_string, missing_param, unknown_param
 
-__all__ = ["ENDPOINTS", "UNSET", "Params", "validate"]
+__all__ = ["ENDPOINTS", "UNSET", "Params", "address", "plain", "shipping", "validate"]
 
 
 class _Unset:
@@ -30,6 +30,36 @@ class _Unset:
 
 
 UNSET: Final = _Unset()
+
+
+_ADDRESS_FIELDS = ("city", "country", "line1", "line2", "postal_code", "state")
+
+
+def address(value: Any) -> dict[str, Any] | None:
+    """An address as Stripe answers it: all six fields, null when not given."""
+    value = plain(value)
+    if not isinstance(value, dict):
+        return None
+    return {field: value.get(field) for field in _ADDRESS_FIELDS}
+
+
+def shipping(value: Any) -> dict[str, Any] | None:
+    value = plain(value)
+    if not isinstance(value, dict):
+        return None
+    fields = ("carrier", "name", "phone", "tracking_number")
+    return {"address": address(value.get("address") or {}), **{field: value.get(field) for field in fields}}
+
+
+def plain(value: Any) -> Any:
+    """`value` as stored on an object: unset fields (`UNSET`) become null, at any depth."""
+    if value is UNSET:
+        return None
+    if isinstance(value, dict):
+        return {key: plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [plain(item) for item in value]
+    return value
 
 
 def _invalid(message: str, name: str, code: str | None = None) -> StripeError:

@@ -23,7 +23,7 @@ from paywire_stripe.emulator.cards import AUTHENTICATION_REQUIRED, Decline
 from paywire_stripe.emulator.currencies import check_amount, check_currency
 from paywire_stripe.emulator.customers import merge_metadata
 from paywire_stripe.emulator.errors import StripeError, amount_too_large, doc_url, invalid_request, unexpected_state
-from paywire_stripe.emulator.params import UNSET
+from paywire_stripe.emulator.params import UNSET, plain, shipping
 from paywire_stripe.emulator.store import Challenge, Context, IntentNotes, StripeObject
 
 __all__ = ["cancel", "capture", "complete_challenge", "confirm", "create", "update"]
@@ -60,8 +60,7 @@ AUTOMATIC_ASYNC_CAPTURE_VERSION = "2024-04-10"
 
 
 def _value(params: Mapping[str, Any], name: str, default: Any = None) -> Any:
-    value = params.get(name, default)
-    return None if value is UNSET else value
+    return plain(params.get(name, default))
 
 
 def automatic_payment_methods(ctx: Context, params: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -158,12 +157,12 @@ def create(ctx: Context, params: Mapping[str, Any]) -> StripeObject:
         "payment_method": None,
         "payment_method_configuration_details": ({"id": "pmc_emulator_default", "parent": None} if methods else None),
         "payment_method_options": _payment_method_options(params),
-        "payment_method_types": list(params.get("payment_method_types") or ["card"]),
+        "payment_method_types": [t for t in plain(params.get("payment_method_types")) or ["card"] if t],
         "processing": None,
         "receipt_email": _value(params, "receipt_email"),
         "review": None,
         "setup_future_usage": _value(params, "setup_future_usage"),
-        "shipping": _value(params, "shipping"),
+        "shipping": shipping(params.get("shipping")),
         "source": None,
         "statement_descriptor": _value(params, "statement_descriptor"),
         "statement_descriptor_suffix": _value(params, "statement_descriptor_suffix"),
@@ -197,7 +196,7 @@ def _payment_method_options(params: Mapping[str, Any]) -> dict[str, Any]:
     options: dict[str, Any] = {
         "card": {"installments": None, "mandate_options": None, "network": None, "request_three_d_secure": "automatic"}
     }
-    given = params.get("payment_method_options")
+    given = plain(params.get("payment_method_options"))
     if isinstance(given, dict):
         for method, values in given.items():
             if isinstance(values, dict):
@@ -251,7 +250,7 @@ def update(ctx: Context, intent: StripeObject, params: Mapping[str, Any]) -> Str
         if name in params:
             intent[name] = _value(params, name)
     if params.get("payment_method_types") is not None:
-        intent["payment_method_types"] = list(params["payment_method_types"])
+        intent["payment_method_types"] = [t for t in plain(params["payment_method_types"]) if t]
         intent["automatic_payment_methods"] = None
     if "payment_method_options" in params:
         intent["payment_method_options"] = _payment_method_options(params)
@@ -294,11 +293,13 @@ def confirm(ctx: Context, intent: StripeObject, params: Mapping[str, Any]) -> St
     pm = _payment_method_from(ctx, params)
     if pm is not None:
         intent["payment_method"] = pm["id"]
-    for name in ("capture_method", "receipt_email", "setup_future_usage", "shipping"):
+    for name in ("capture_method", "receipt_email", "setup_future_usage"):
         if name in params:
             intent[name] = _value(params, name)
+    if "shipping" in params:
+        intent["shipping"] = shipping(params["shipping"])
     if params.get("payment_method_types") is not None:
-        intent["payment_method_types"] = list(params["payment_method_types"])
+        intent["payment_method_types"] = [t for t in plain(params["payment_method_types"]) if t]
     if "payment_method_options" in params:
         intent["payment_method_options"] = _payment_method_options(params)
     if _value(params, "return_url"):

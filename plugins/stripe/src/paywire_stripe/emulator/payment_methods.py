@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from paywire_stripe.emulator.cards import TestCard, card_for
+from paywire_stripe.emulator.cards import Decline, TestCard, card_for
 from paywire_stripe.emulator.errors import StripeError, invalid_request, missing_param, no_such
 from paywire_stripe.emulator.params import UNSET
 from paywire_stripe.emulator.store import Context, PaymentMethodNotes, StripeObject
@@ -133,7 +133,7 @@ def resolve(ctx: Context, reference: str, param: str = "payment_method") -> Stri
     return found
 
 
-def card_error(ctx: Context, pm: StripeObject, decline: Any, *, status: int = 402, **extra: Any) -> StripeError:
+def card_error(ctx: Context, pm: StripeObject, decline: Decline, *, status: int = 402, **extra: Any) -> StripeError:
     """The 402 `card_error` of a decline, with the PaymentMethod embedded as Stripe does."""
     error = StripeError(
         status,

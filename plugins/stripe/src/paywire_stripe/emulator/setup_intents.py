@@ -14,7 +14,7 @@ from typing import Any, NoReturn
 from paywire_stripe.emulator import challenges, payment_methods
 from paywire_stripe.emulator.customers import merge_metadata
 from paywire_stripe.emulator.errors import StripeError, doc_url, invalid_request, unexpected_state
-from paywire_stripe.emulator.params import UNSET
+from paywire_stripe.emulator.params import plain
 from paywire_stripe.emulator.payment_intents import automatic_payment_methods, require_return_url
 from paywire_stripe.emulator.store import Challenge, Context, IntentNotes, StripeObject
 
@@ -25,8 +25,7 @@ STATE = "setup_intent_unexpected_state"
 
 
 def _value(params: Mapping[str, Any], name: str) -> Any:
-    value = params.get(name)
-    return None if value is UNSET else value
+    return plain(params.get(name))
 
 
 def _payment_method_from(ctx: Context, params: Mapping[str, Any]) -> StripeObject | None:
@@ -75,7 +74,7 @@ def create(ctx: Context, params: Mapping[str, Any]) -> StripeObject:
         "payment_method_options": {
             "card": {"mandate_options": None, "network": None, "request_three_d_secure": "automatic"}
         },
-        "payment_method_types": list(params.get("payment_method_types") or ["card"]),
+        "payment_method_types": [t for t in plain(params.get("payment_method_types")) or ["card"] if t],
         "single_use_mandate": None,
         "status": "requires_payment_method",
         "usage": params.get("usage") or "off_session",
@@ -124,7 +123,9 @@ def update(ctx: Context, intent: StripeObject, params: Mapping[str, Any]) -> Str
     if "metadata" in params:
         intent["metadata"] = merge_metadata(intent["metadata"], params["metadata"])
     if params.get("payment_method_types") is not None:
-        intent.update(payment_method_types=list(params["payment_method_types"]), automatic_payment_methods=None)
+        intent.update(
+            payment_method_types=[t for t in plain(params["payment_method_types"]) if t], automatic_payment_methods=None
+        )
     pm = _payment_method_from(ctx, params)
     if pm is not None:
         intent.update(payment_method=pm["id"], status="requires_confirmation", next_action=None)
