@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from hypothesis import HealthCheck, settings
 
-__all__ = ["CI_PROFILE", "THOROUGH_PROFILE", "register_profiles"]
+__all__ = ["CI_PROFILE", "THOROUGH_PROFILE", "contract_settings", "register_profiles"]
 
 CI_PROFILE = "paywire_ci"
 THOROUGH_PROFILE = "paywire_thorough"
@@ -33,4 +33,20 @@ def register_profiles() -> None:
         stateful_step_count=60,
         deadline=None,
         suppress_health_check=[HealthCheck.too_slow],
+    )
+
+
+def contract_settings(*, max_examples: int | None = None) -> settings:
+    """The current profile for one contract property, built when the test runs.
+
+    There is no deadline (examples make HTTP calls), and `max_examples` caps the profile's count
+    for properties whose examples are long (state machine runs, sequences).
+    """
+    current = settings()
+    examples = current.max_examples if max_examples is None else min(current.max_examples, max_examples)
+    return settings(
+        current,
+        deadline=None,
+        max_examples=examples,
+        suppress_health_check=[*current.suppress_health_check, HealthCheck.too_slow],
     )

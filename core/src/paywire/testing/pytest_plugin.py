@@ -11,6 +11,9 @@ import pytest
 
 PROFILE_PREFIX = "paywire"
 
+# The kit's assertions explain themselves; rewriting them adds the compared values on failure.
+pytest.register_assert_rewrite("paywire.testing.contract")
+
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import pytest
 
 import paywire_acme
 from paywire import (
     AuthenticationError,
-    CommandResult,
     Declined,
     IdempotencyConflict,
     InvalidRequest,
@@ -22,13 +21,8 @@ from paywire import (
     Transfer,
 )
 from paywire.testing.contract import ErrorCase, GatewayContract, WebhookSigner
-from paywire.testing.emulator import EmulatorServer
 from paywire.testing.strategies import WebhookPayload
-from paywire_acme.emulator import AcmeEmulator
 from paywire_acme.webhook import sign
-
-API_KEY = "acme_test_key_7c1f3a"
-WEBHOOK_SECRET = "acme_whsec_5e9d2b"
 
 
 def acme_error(code: str, message: str, **extra: str) -> dict[str, object]:
@@ -36,47 +30,11 @@ def acme_error(code: str, message: str, **extra: str) -> dict[str, object]:
 
 
 class TestAcmeContract(GatewayContract):
-    @pytest.fixture(scope="class")
-    @classmethod
-    def server(cls) -> Iterator[EmulatorServer]:
-        with EmulatorServer(AcmeEmulator(api_key=API_KEY, webhook_secret=WEBHOOK_SECRET)) as server:
-            yield server
-
-    @pytest.fixture
-    def emulator(self, server: EmulatorServer) -> AcmeEmulator:
-        assert isinstance(server.app, AcmeEmulator)
-        return server.app
+    """The emulator, the method and the test sources come from acme's sandbox (its definition names it)."""
 
     @pytest.fixture
     def gateway_plugin(self) -> object:
         return paywire_acme
-
-    @pytest.fixture
-    def method_config(self, server: EmulatorServer) -> MethodConfig:
-        return MethodConfig(
-            code="acme", base_url=server.url, credentials={"api_key": API_KEY, "webhook_secret": WEBHOOK_SECRET}
-        )
-
-    @pytest.fixture
-    def payment_source(self) -> str:
-        return "tok_ok"
-
-    @pytest.fixture
-    def declined_source(self) -> str:
-        return "tok_decline"
-
-    @pytest.fixture
-    def buyer_action_source(self) -> str:
-        return "tok_3ds"
-
-    @pytest.fixture
-    def approve_buyer_action(self, emulator: AcmeEmulator) -> Callable[[CommandResult], None]:
-        def pass_the_challenge(result: CommandResult) -> None:
-            assert result.reference is not None
-            with emulator.lock:
-                emulator.payments[result.reference]["challenge_passed"] = True
-
-        return pass_the_challenge
 
     @pytest.fixture
     def wire_amount(self) -> Callable[[Transfer], Money]:
@@ -108,10 +66,12 @@ class TestAcmeContract(GatewayContract):
         ]
 
     @pytest.fixture
-    def webhook_signer(self) -> WebhookSigner:
+    def webhook_signer(self, method_config: MethodConfig) -> WebhookSigner:
+        configured = method_config.credentials["webhook_secret"].reveal()
+
         def signed(body: bytes, *, timestamp: int | None = None, forged: bool = False) -> Mapping[str, str]:
             at = int(time.time()) if timestamp is None else timestamp
-            secret = "acme_whsec_forged" if forged else WEBHOOK_SECRET
+            secret = f"{configured}_forged" if forged else configured
             return {"Content-Type": "application/json", "Acme-Timestamp": str(at),
                     "Acme-Signature": sign(secret, at, body)}
 

@@ -1,0 +1,56 @@
+"""Captures: partial, multiple, and never beyond the authorization."""
+
+from __future__ import annotations
+
+import pytest
+
+from paywire.money import Money
+from paywire.subject import Subject
+from paywire.testing.contract.checks import assert_agrees, assert_refused, authorized_model
+from paywire.testing.contract.fixtures import ContractFixtures
+from paywire.testing.contract.model import ExpectedStates
+from paywire.testing.harness import ContractHarness
+
+__all__ = ["CaptureContract"]
+
+capability = pytest.mark.paywire_capability
+
+
+class CaptureContract(ContractFixtures):
+    @capability("capture", "capture_partial")
+    def test_a_partial_capture_captures_exactly_that_amount_and_closes(
+        self, harness: ContractHarness, example_amount: Money, expected_states: ExpectedStates
+    ) -> None:
+        payment = authorized_model(harness, example_amount)
+        part = example_amount.minor // 3
+        result = harness.execute("capture", Subject(reference=payment.reference, amount=payment.money(part),
+                                                    final=True, idempotency_key=harness.key()))
+        assert result.amount in (None, payment.money(part)), f"a capture of {part} applied {result.amount!r}"
+        payment.capture(result.reference or payment.reference, part, final=True)
+        assert_agrees(harness, payment, expected_states)
+        assert_refused(harness, "capture", Subject(reference=payment.reference, amount=payment.money(1),
+                                                   idempotency_key=harness.key()))
+        assert_agrees(harness, payment, expected_states)
+
+    @capability("capture", "capture_partial", "capture_multiple")
+    def test_multiple_captures_add_up_to_the_authorization_and_no_further(
+        self, harness: ContractHarness, example_amount: Money, expected_states: ExpectedStates
+    ) -> None:
+        payment = authorized_model(harness, example_amount)
+        third = example_amount.minor // 3
+        for amount, final in ((third, False), (third, False), (example_amount.minor - 2 * third, True)):
+            result = harness.execute("capture", Subject(reference=payment.reference, amount=payment.money(amount),
+                                                        final=final, idempotency_key=harness.key()))
+            payment.capture(result.reference or payment.reference, amount, final=final)
+            assert_agrees(harness, payment, expected_states)
+        assert_refused(harness, "capture", Subject(reference=payment.reference, amount=payment.money(1),
+                                                   idempotency_key=harness.key()))
+
+    @capability("capture")
+    def test_a_capture_beyond_the_authorization_is_refused_and_changes_nothing(
+        self, harness: ContractHarness, example_amount: Money, expected_states: ExpectedStates
+    ) -> None:
+        payment = authorized_model(harness, example_amount)
+        assert_refused(harness, "capture", Subject(reference=payment.reference, amount=example_amount + example_amount,
+                                                   idempotency_key=harness.key()))
+        assert_agrees(harness, payment, expected_states)

@@ -1,0 +1,39 @@
+"""Checks shared by the example-based contract tests: model a payment, compare it with fetch."""
+
+from __future__ import annotations
+
+from paywire.errors import InvalidRequest
+from paywire.money import Money
+from paywire.subject import Subject
+from paywire.testing.contract.model import CaptureModel, ExpectedStates, PaymentModel, totals_disagreement
+from paywire.testing.harness import ContractHarness, payment_reference
+
+__all__ = ["assert_agrees", "assert_refused", "authorized_model", "captured_model"]
+
+
+def authorized_model(harness: ContractHarness, amount: Money) -> PaymentModel:
+    """Authorize `amount` and model the payment."""
+    result = harness.authorize(amount)
+    assert result.reference, f"authorize returned no reference: {result!r}"
+    return PaymentModel(result.reference, payment_reference(result), amount.currency, amount.minor)
+
+
+def assert_agrees(harness: ContractHarness, payment: PaymentModel, states: ExpectedStates) -> None:
+    problem = totals_disagreement(payment, harness.fetch(payment.payment), states)
+    assert problem is None, problem
+
+
+def assert_refused(harness: ContractHarness, command: str, subject: Subject) -> None:
+    outcome = harness.attempt(command, subject)
+    assert isinstance(outcome, InvalidRequest) and not outcome.retryable, (
+        f"{command} of {subject.amount!r} on {subject.reference} should be refused, gave {outcome!r}"
+    )
+
+
+def captured_model(harness: ContractHarness, amount: Money) -> tuple[PaymentModel, CaptureModel]:
+    """Authorize and capture `amount` in full; the model and its capture."""
+    payment = authorized_model(harness, amount)
+    result = harness.execute("capture", Subject(reference=payment.reference, amount=amount,
+                                                idempotency_key=harness.key()))
+    payment.capture(result.reference or payment.reference, amount.minor, final=True)
+    return payment, payment.captures[-1]

@@ -1,0 +1,119 @@
+"""Every provider error becomes exactly one typed error whose `retryable` matches its meaning."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from paywire.config import MethodConfig
+from paywire.errors import AuthenticationError, Declined, InvalidRequest, PaywireError
+from paywire.http.response import Response
+from paywire.money import Money
+from paywire.subject import Subject
+from paywire.testing.contract.error_case import ErrorCase
+from paywire.testing.contract.fixtures import ContractFixtures
+from paywire.testing.harness import ContractHarness
+from paywire.testing.profiles import contract_settings
+
+__all__ = ["ErrorMappingContract"]
+
+_JUNK_BODIES = (b"", b"null", b"{}", b"[]", b"<html><body>Bad Gateway</body></html>", b"\xff\xfe garbage", b'{"error": 42}')
+_FINAL_STATUSES = frozenset({400, 401, 402, 403, 404, 422})
+
+
+def _subject_for(harness: ContractHarness, command: str, amount: Money) -> Subject:
+    if command in ("authorize", "sale", "vault"):
+        return harness.payment_subject(amount)
+    return Subject(reference="contract_ref_0001", amount=amount, idempotency_key=harness.key())
+
+
+def _answered(harness: ContractHarness, command: str, subject: Subject, response: Response) -> PaywireError | str:
+    """The error the plugin raises when the provider answers `response`, or why there was none."""
+    harness.recorder.answer(response)
+    try:
+        outcome = harness.attempt(command, subject)
+    except Exception as crash:  # noqa: BLE001 - the contract is that nothing but a PaywireError escapes
+        return f"crashed with {type(crash).__name__}: {crash}"
+    finally:
+        harness.recorder.clear_answers()
+    if not isinstance(outcome, PaywireError):
+        return f"succeeded with {outcome!r}"
+    return outcome
+
+
+class ErrorMappingContract(ContractFixtures):
+    """Provider errors, documented or not, map to one typed error; declines are final."""
+
+    def test_every_documented_provider_error_maps_to_one_typed_error(
+        self, harness: ContractHarness, provider_errors: Sequence[ErrorCase], example_amount: Money
+    ) -> None:
+        assert provider_errors, "provider_errors is empty: list the error answers your provider documents"
+        problems = []
+        for case in provider_errors:
+            subject = _subject_for(harness, case.command, example_amount)
+            first = _answered(harness, case.command, subject, case.response())
+            again = _answered(harness, case.command, subject, case.response())
+            if isinstance(first, str):
+                problems.append(f"{case.name}: {first}")
+                continue
+            if type(first) is not case.error:
+                problems.append(f"{case.name}: raised {type(first).__name__}, expected {case.error.__name__}")
+            if case.expected_retryable is not None and first.retryable != case.expected_retryable:
+                problems.append(f"{case.name}: {type(first).__name__} has retryable={first.retryable}, "
+                                f"its meaning is retryable={case.expected_retryable}")
+            if case.code is not None and first.code != case.code:
+                problems.append(f"{case.name}: kept code {first.code!r}, the provider's is {case.code!r}")
+            if first.provider not in (harness.provider, harness.method_code):
+                problems.append(f"{case.name}: names provider {first.provider!r}")
+            if isinstance(again, str) or (type(again), again.code, again.retryable) != (type(first), first.code, first.retryable):
+                problems.append(f"{case.name}: the same answer mapped differently the second time ({again!r})")
+        assert not problems, "provider errors mapped wrongly:\n" + "\n".join(problems)
+
+    def test_undocumented_error_answers_still_map_to_typed_errors(
+        self, harness: ContractHarness, example_amount: Money
+    ) -> None:
+        def typed(status: int, body: bytes, command: str) -> None:
+            subject = _subject_for(harness, command, example_amount)
+            outcome = _answered(harness, command, subject, Response(status=status, body=body))
+            assert not isinstance(outcome, str), f"HTTP {status} with body {body[:40]!r} to {command}: {outcome}"
+            if status == 429 or status >= 500:
+                assert outcome.retryable, f"HTTP {status} became {outcome!r}, which is not retryable"
+            elif status in _FINAL_STATUSES:
+                assert not outcome.retryable, f"HTTP {status} became {outcome!r}, which is retryable"
+
+        commands = sorted({"authorize", "capture", "refund", "fetch"} & harness.commands)
+        statuses = st.one_of(st.sampled_from([400, 401, 402, 403, 404, 409, 422, 429, 500, 502, 503, 504]),
+                             st.integers(400, 599))
+        contract_settings()(given(statuses, st.sampled_from(_JUNK_BODIES), st.sampled_from(commands))(typed))()
+
+    def test_a_decline_is_declined_and_never_retryable(
+        self, harness: ContractHarness, declined_source: str, example_amount: Money
+    ) -> None:
+        outcome = harness.attempt("authorize", harness.payment_subject(example_amount, source=declined_source))
+        assert isinstance(outcome, Declined), f"authorizing with {declined_source!r} gave {outcome!r}"
+        assert not outcome.retryable, f"{outcome!r} is retryable: a decline never is"
+        assert outcome.code, f"{outcome!r} lost the provider's code"
+        assert outcome.customer_message, "a decline needs a message the buyer can be shown"
+
+    def test_refused_credentials_are_a_final_authentication_error(
+        self, harness: ContractHarness, method_config: MethodConfig, example_amount: Money
+    ) -> None:
+        wrong = {name: f"wrong-{name}-{harness.key()}" for name in method_config.credentials}
+        gateway = harness.factory(credentials=wrong)
+        outcome = harness.attempt("authorize", harness.payment_subject(example_amount), gateway=gateway)
+        assert isinstance(outcome, AuthenticationError), f"wrong credentials gave {outcome!r}"
+        assert not outcome.retryable, f"{outcome!r} is retryable: wrong credentials stay wrong"
+
+    def test_an_unknown_reference_is_a_final_invalid_request(
+        self, harness: ContractHarness, example_amount: Money
+    ) -> None:
+        command = next((c for c in ("capture", "refund", "void") if c in harness.commands), None)
+        if command is None:
+            pytest.skip(f"{harness.provider} has no command acting on a reference")
+        outcome = harness.attempt(command, Subject(reference="contract_unknown_0001", amount=example_amount,
+                                                   idempotency_key=harness.key()))
+        assert isinstance(outcome, InvalidRequest), f"{command} of an unknown reference gave {outcome!r}"
+        assert not outcome.retryable, f"{outcome!r} is retryable: the reference stays unknown"

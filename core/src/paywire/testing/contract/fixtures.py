@@ -1,0 +1,266 @@
+"""The fixtures every contract test uses, and the ones a plugin overrides to describe itself.
+
+A plugin's test module subclasses a contract class and overrides fixtures as methods of the
+subclass. Fixtures marked *required* raise `NotImplementedError` until overridden. The emulator,
+the method configuration and the test sources default to the provider's sandbox (named in its
+`GatewayDefinition`); capabilities and currencies default to what the definition declares.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from typing import Protocol
+
+import pytest
+
+from paywire.command.result import CommandResult
+from paywire.config import MethodConfig
+from paywire.gateway_definition import Capabilities, GatewayDefinition
+from paywire.http.transfer import Transfer
+from paywire.money import Money
+from paywire.plugins import Plugins
+from paywire.testing.contract.error_case import ErrorCase
+from paywire.testing.contract.model import ExpectedStates, expected_states
+from paywire.testing.controls import EmulatorControls
+from paywire.testing.emulator import EmulatorServer
+from paywire.testing.harness import ApproveBuyerAction, ContractHarness, GatewayFactory, plugin_name
+from paywire.testing.leaks import LeakWatch
+from paywire.testing.recorder import TransferRecorder
+from paywire.testing.sandbox import Sandbox, load_sandbox
+from paywire.testing.strategies import WEBHOOK_KINDS, Bounds, WebhookPayload
+
+__all__ = ["ContractFixtures", "WebhookSigner"]
+
+
+class WebhookSigner(Protocol):
+    """Signs a webhook body as the provider does; returns the headers to send with it.
+
+    :param timestamp: the signing time in Unix seconds (now when None).
+    :param forged: sign with a secret (or key) other than the one the gateway is configured with.
+    """
+
+    def __call__(self, body: bytes, *, timestamp: int | None = None, forged: bool = False) -> Mapping[str, str]: ...
+
+
+def _required(name: str, what: str) -> NotImplementedError:
+    return NotImplementedError(f"override the `{name}` fixture in your contract test class: {what}")
+
+
+def _source(sandbox: Sandbox, role: str, fixture: str) -> str:
+    try:
+        return sandbox.sources[role]
+    except KeyError:
+        raise _required(fixture, f"the sandbox names no {role!r} source") from None
+
+
+class ContractFixtures:
+    """Fixtures shared by every contract mixin. Subclass a contract class and override these."""
+
+    pytestmark = [pytest.mark.paywire_contract]
+
+    # -- required: the plugin under test -------------------------------------------------------
+    @pytest.fixture
+    def gateway_plugin(self) -> object:
+        """Required. The plugin to register: its module or object with `@hookimpl` functions."""
+        raise _required("gateway_plugin", "return the module (or object) holding your hook implementations")
+
+    @pytest.fixture
+    def gateway_definition(self, gateway_plugin: object) -> GatewayDefinition:
+        """The gateway the plugin registers (override to pick one when it registers several)."""
+        plugins = Plugins()
+        plugins.register(gateway_plugin, name=plugin_name(gateway_plugin))
+        definitions = list(plugins.gateways().values())
+        if len(definitions) != 1:
+            raise _required("gateway_definition", f"the plugin registers {len(definitions)} gateways; return one")
+        return definitions[0]
+
+    # -- the provider's sandbox: the defaults of emulator, method_config and the test sources ---
+    @pytest.fixture
+    def sandbox(self, gateway_definition: GatewayDefinition) -> Sandbox:
+        """The provider's offline sandbox (`GatewayDefinition.sandbox`), fresh for each test."""
+        if not gateway_definition.sandbox:
+            raise _required("emulator", f"{gateway_definition.code} names no sandbox in its GatewayDefinition; "
+                            "override emulator, method_config and the *_source fixtures, or add a sandbox")
+        return load_sandbox(gateway_definition)
+
+    @pytest.fixture
+    def sandbox_url(self, sandbox: Sandbox) -> Iterator[str]:
+        """The sandbox's emulator, served on loopback for one test."""
+        with EmulatorServer(sandbox.app) as server:
+            yield server.url
+
+    @pytest.fixture
+    def emulator(self, sandbox: Sandbox, sandbox_url: str) -> EmulatorControls:
+        """The emulator's controls: the sandbox's by default; an `EmulatorApp` or a `RemoteEmulator`."""
+        return sandbox.app
+
+    @pytest.fixture
+    def method_config(self, sandbox: Sandbox, sandbox_url: str, gateway_definition: GatewayDefinition) -> MethodConfig:
+        """The method under test: `base_url` at the emulator, `environment="sandbox"`, and
+        `credentials` the emulator accepts (their values are the secrets checked for leaks)."""
+        return sandbox.method(gateway_definition.code, sandbox_url)
+
+    @pytest.fixture
+    def payment_source(self, sandbox: Sandbox) -> str:
+        """A source the provider authorizes (after buyer action, if it always asks): sandbox "ok"."""
+        return _source(sandbox, "ok", "payment_source")
+
+    @pytest.fixture
+    def declined_source(self, sandbox: Sandbox) -> str:
+        """A source the provider declines: the sandbox's "decline"."""
+        return _source(sandbox, "decline", "declined_source")
+
+    @pytest.fixture
+    def buyer_action_source(self, sandbox: Sandbox) -> str:
+        """For `buyer_action`: a source that waits for the buyer; the sandbox's "buyer_action"."""
+        return _source(sandbox, "buyer_action", "buyer_action_source")
+
+    @pytest.fixture
+    def approve_buyer_action(self, sandbox: Sandbox) -> ApproveBuyerAction:
+        """Acts as the buyer for a started result: the sandbox visits the redirect URL."""
+
+        def approve(result: CommandResult) -> None:
+            if result.action is None:
+                raise AssertionError(f"no buyer action to approve in {result!r}")
+            sandbox.act_as_buyer(result.action.redirect_url)
+
+        return approve
+
+    # -- required: how the provider speaks -----------------------------------------------------
+    @pytest.fixture
+    def wire_amount(self) -> Callable[[Transfer], Money]:
+        """Required. Reads the amount back out of an authorize request as the provider would.
+
+        Decode the provider's documented format, independently of the plugin's encoder: the kit
+        compares the result with the `Money` that was authorized.
+        """
+        raise _required("wire_amount", "return a function decoding the amount of an authorize Transfer")
+
+    @pytest.fixture
+    def provider_errors(self) -> Sequence[ErrorCase]:
+        """Required. Every error answer the provider documents, with the typed error it must become."""
+        raise _required("provider_errors", "return ErrorCase(...) entries for the provider's error answers")
+
+    # -- required when the capability is declared -----------------------------------------------
+    @pytest.fixture
+    def webhook_signer(self) -> WebhookSigner:
+        """Required for `webhooks`: signs bodies as the provider does (see `WebhookSigner`)."""
+        raise _required("webhook_signer", "return a function (body, *, timestamp=None, forged=False) -> headers")
+
+    @pytest.fixture
+    def webhook_body(self) -> Callable[[WebhookPayload], bytes]:
+        """Required for `webhooks`: renders a `WebhookPayload` as the provider's event body."""
+        raise _required("webhook_body", "return a function rendering a WebhookPayload as your provider's JSON")
+
+    # -- optional: defaults read from the gateway definition ------------------------------------
+    @pytest.fixture
+    def capabilities(self, harness: ContractHarness) -> Capabilities:
+        """What the kit tests; the method's capabilities as the plugin declares them by default."""
+        return harness.capabilities
+
+    @pytest.fixture
+    def supported_currencies(self, harness: ContractHarness) -> frozenset[str] | None:
+        """The currencies the provider takes (None: all); `GatewayDefinition.currencies` by default."""
+        return harness.method.definition.currencies
+
+    @pytest.fixture
+    def amount_bounds(self) -> Bounds:
+        """The smallest and largest amount per currency, in minor units, the provider accepts."""
+        return lambda currency: (1, 99_999_999)
+
+    @pytest.fixture
+    def example_amount(self, supported_currencies: frozenset[str] | None, amount_bounds: Bounds) -> Money:
+        """The amount of the kit's example-based tests: 10000 minor units of EUR, USD or another
+        supported currency, within the bounds (large enough to split into partial operations)."""
+        choices = sorted(supported_currencies) if supported_currencies is not None else ["EUR"]
+        currency = next((code for code in ("EUR", "USD") if code in choices), choices[0])
+        low, high = amount_bounds(currency)
+        return Money.minor_units(max(low, min(high, 10_000)), currency)
+
+    @pytest.fixture
+    def expected_states(self) -> ExpectedStates:
+        """The `ProviderState`s fetch may report for a modelled payment (override for nuances)."""
+        return expected_states
+
+    @pytest.fixture
+    def webhook_kinds(self) -> Collection[str]:
+        """The `EventKind`s `webhook_body` can render."""
+        return WEBHOOK_KINDS
+
+    @pytest.fixture
+    def webhook_tamper_points(self, webhook_signer: WebhookSigner) -> Collection[str]:
+        """Header names that carry the signature; every header the signer sets but Content-Type."""
+        headers = webhook_signer(b"{}")
+        return sorted(name for name in headers if name.lower() != "content-type")
+
+    @pytest.fixture
+    def stale_webhook_age(self) -> int:
+        """Seconds after which a signed webhook is refused as a replay."""
+        return 24 * 3600
+
+    @pytest.fixture
+    def extra_secret_values(self) -> Collection[str]:
+        """Secrets besides the credentials that must never show (issued tokens, webhook ids)."""
+        return ()
+
+    @pytest.fixture
+    def secret_values(self, method_config: MethodConfig, extra_secret_values: Collection[str]) -> frozenset[str]:
+        """Every secret value searched for in reprs, logs and errors."""
+        return frozenset({secret.reveal() for secret in method_config.credentials.values()} | set(extra_secret_values))
+
+    # -- the kit's own --------------------------------------------------------------------------
+    @pytest.fixture
+    def transfer_recorder(self) -> TransferRecorder:
+        return TransferRecorder()
+
+    @pytest.fixture
+    def leak_watch(self) -> Iterator[LeakWatch]:
+        watch = LeakWatch()
+        with watch.watching():
+            yield watch
+
+    @pytest.fixture
+    def gateway_factory(
+        self, gateway_plugin: object, method_config: MethodConfig, transfer_recorder: TransferRecorder
+    ) -> Iterator[GatewayFactory]:
+        """Builds the plugin's gateway against the emulator; keyword arguments vary one gateway."""
+        factory = GatewayFactory(gateway_plugin, method_config, transfer_recorder)
+        yield factory
+        factory.close()
+
+    @pytest.fixture
+    def harness(
+        self,
+        gateway_factory: GatewayFactory,
+        emulator: EmulatorControls,
+        leak_watch: LeakWatch,
+        payment_source: str,
+        approve_buyer_action: ApproveBuyerAction,
+    ) -> ContractHarness:
+        return ContractHarness(
+            factory=gateway_factory,
+            emulator=emulator,
+            leaks=leak_watch,
+            payment_source=payment_source,
+            approve_buyer_action=approve_buyer_action,
+        )
+
+    @pytest.fixture(autouse=True)
+    def _paywire_contract_guard(self, request: pytest.FixtureRequest) -> Iterator[None]:
+        """Skips a test whose capability is not declared; afterwards clears faults and looks for leaks."""
+        harness: ContractHarness = request.getfixturevalue("harness")
+        marker = request.node.get_closest_marker("paywire_capability")
+        if marker is not None:
+            declared: Capabilities = request.getfixturevalue("capabilities")
+            for name in marker.args:
+                if not getattr(declared, name):
+                    pytest.skip(f"{harness.provider} does not declare the {name!r} capability (Capabilities.{name})")
+        watch: LeakWatch = request.getfixturevalue("leak_watch")
+        secrets: frozenset[str] = request.getfixturevalue("secret_values")
+        try:
+            yield
+        finally:
+            harness.emulator.clear_faults()
+        findings = watch.leaks(secrets)
+        if findings:
+            pytest.fail("secrets showed while the test ran:\n" + "\n".join(findings), pytrace=False)

@@ -1,0 +1,109 @@
+"""Idempotency keys: a replay gives the same outcome and one side effect; another body conflicts."""
+
+from __future__ import annotations
+
+import attrs
+import pytest
+from hypothesis import given
+
+from paywire.command.result import CommandResult
+from paywire.errors import IdempotencyConflict, PaywireError
+from paywire.money import Money
+from paywire.subject import Subject
+from paywire.testing.contract.fixtures import ContractFixtures
+from paywire.testing.harness import ContractHarness, payment_reference
+from paywire.testing.profiles import contract_settings
+from paywire.testing.strategies import Operation, operations
+
+__all__ = ["IdempotencyContract"]
+
+_SAME = ("status", "reference", "amount", "state")
+
+
+def _differences(first: CommandResult, again: CommandResult) -> list[str]:
+    return [f"{name}: {getattr(again, name)!r}, first {getattr(first, name)!r}"
+            for name in _SAME if getattr(again, name) != getattr(first, name)]
+
+
+class IdempotencyContract(ContractFixtures):
+    """Retrying with the same key is safe; reusing a key for something else is refused."""
+
+    def test_replaying_an_authorization_returns_the_same_payment(
+        self, harness: ContractHarness, example_amount: Money
+    ) -> None:
+        subject = harness.payment_subject(example_amount)
+        first = harness.execute("authorize", subject)
+        again = harness.execute("authorize", subject)
+        assert not _differences(first, again), "a replayed authorize answered differently: " + "; ".join(_differences(first, again))
+        assert payment_reference(again) == payment_reference(first)
+
+    def test_the_same_key_with_a_different_body_is_a_conflict(
+        self, harness: ContractHarness, example_amount: Money
+    ) -> None:
+        subject = harness.payment_subject(example_amount)
+        first = harness.execute("authorize", subject)
+        other = attrs.evolve(subject, amount=example_amount + Money.minor_units(1, example_amount.currency))
+        outcome = harness.attempt("authorize", other)
+        assert isinstance(outcome, IdempotencyConflict), f"a reused key with another amount gave {outcome!r}"
+        if not first.action_required:
+            assert harness.fetch(payment_reference(first)).authorized == example_amount
+
+    def test_replaying_captures_and_refunds_applies_each_once(
+        self, harness: ContractHarness, example_amount: Money
+    ) -> None:
+        if not {"capture", "refund"} <= harness.commands:
+            pytest.skip(f"{harness.provider} offers no capture and refund to replay")
+        authorized = harness.authorize(example_amount)
+        part = Money.minor_units(example_amount.minor // 2, example_amount.currency)
+        capture = Subject(reference=authorized.reference, amount=part, idempotency_key=harness.key())
+        captured = harness.execute("capture", capture)
+        assert not _differences(captured, harness.execute("capture", capture)), "a replayed capture answered differently"
+        refund = Subject(reference=captured.reference or authorized.reference, amount=part, idempotency_key=harness.key())
+        refunded = harness.execute("refund", refund)
+        assert not _differences(refunded, harness.execute("refund", refund)), "a replayed refund answered differently"
+        fetched = harness.fetch(payment_reference(authorized))
+        assert (fetched.captured, fetched.refunded) == (part, part), (
+            f"after replays the provider holds captured {fetched.captured!r} and refunded {fetched.refunded!r}; "
+            f"each of {part!r} was applied once"
+        )
+
+    def test_replaying_a_sequence_of_operations_changes_nothing(
+        self, harness: ContractHarness, example_amount: Money
+    ) -> None:
+        keyed = sorted({"capture", "refund", "void"} & harness.commands)
+
+        def replayed(steps: list[Operation]) -> None:
+            authorized = harness.authorize(example_amount)
+            payment = payment_reference(authorized)
+            refundable_reference = None
+            done: list[tuple[str, Subject, CommandResult]] = []
+            for step in steps:
+                state = harness.fetch(payment)
+                assert state.authorized is not None and state.captured is not None and state.refunded is not None
+                if step.command == "capture":
+                    available = state.authorized.minor - state.captured.minor
+                    subject = Subject(reference=authorized.reference, final=step.final,
+                                      amount=Money.minor_units(step.amount_of(available), example_amount.currency))
+                elif step.command == "refund":
+                    available = state.captured.minor - state.refunded.minor
+                    subject = Subject(reference=refundable_reference or authorized.reference,
+                                      amount=Money.minor_units(step.amount_of(available), example_amount.currency))
+                else:
+                    subject = Subject(reference=authorized.reference)
+                keyed_subject = attrs.evolve(subject, idempotency_key=harness.key())
+                outcome = harness.attempt(step.command, keyed_subject)
+                if isinstance(outcome, PaywireError):
+                    continue  # a refused step may not be stored by the provider; only done steps replay
+                if step.command == "capture":
+                    refundable_reference = outcome.reference
+                done.append((step.command, keyed_subject, outcome))
+            before = harness.fetch(payment)
+            for command, subject, first in done:
+                again = harness.execute(command, subject)
+                assert not _differences(first, again), f"replayed {command}: " + "; ".join(_differences(first, again))
+            after = harness.fetch(payment)
+            assert (after.authorized, after.captured, after.refunded, after.state) == (
+                before.authorized, before.captured, before.refunded, before.state
+            ), f"replaying {[command for command, _, _ in done]} changed the payment: {before!r} -> {after!r}"
+
+        contract_settings(max_examples=15)(given(operations(keyed or ["fetch"]))(replayed))()

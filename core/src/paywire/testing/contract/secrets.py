@@ -1,0 +1,78 @@
+"""No secret shows in a repr, a log record or an error, whatever path the plugin takes."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import pytest
+
+from paywire.errors import PaywireError
+from paywire.http.retry import Retry
+from paywire.money import Money
+from paywire.security import redact
+from paywire.subject import Subject
+from paywire.testing.contract.fixtures import ContractFixtures, WebhookSigner
+from paywire.testing.emulator import Fault
+from paywire.testing.harness import ContractHarness
+from paywire.testing.leaks import LeakWatch
+from paywire.testing.strategies import WebhookPayload
+
+__all__ = ["SecretContract"]
+
+
+class SecretContract(ContractFixtures):
+    """Runs the paths where secrets tend to slip out, then searches everything they showed.
+
+    Every other contract test is searched too (after it ran); this one makes sure the error paths
+    are taken at least once, with DEBUG logging on.
+    """
+
+    def test_secrets_never_show_in_reprs_logs_or_errors(
+        self,
+        harness: ContractHarness,
+        leak_watch: LeakWatch,
+        secret_values: frozenset[str],
+        declined_source: str,
+        example_amount: Money,
+        request: pytest.FixtureRequest,
+    ) -> None:
+        assert secret_values, "no secret to look for: put the credentials in method_config"
+        harness.authorize(example_amount)
+        harness.attempt("authorize", harness.payment_subject(example_amount, source=declined_source))
+        for command in sorted({"capture", "refund", "void", "fetch"} & harness.commands):
+            harness.attempt(command, Subject(reference="contract_unknown_0002", amount=example_amount,
+                                             idempotency_key=harness.key()))
+        retrying = harness.factory(retry=Retry(total=1, backoff_factor=0))
+        harness.emulator.inject(Fault(kind="status", status=503, times=2))
+        harness.attempt("authorize", harness.payment_subject(example_amount), gateway=retrying)
+        harness.emulator.inject(Fault(kind="drop_after"))
+        harness.attempt("authorize", harness.payment_subject(example_amount))
+        wrong = harness.factory(credentials={name: f"wrong-{name}-0000" for name in harness.factory.method.credentials})
+        harness.attempt("authorize", harness.payment_subject(example_amount), gateway=wrong)
+        logging.getLogger("paywire.contract").debug("gateway %r, method %r", harness.gateway, harness.method)
+        self._webhook_failures(harness, request, example_amount)
+        method = harness.method
+        for what, value in (("the gateway", harness.gateway), ("the method", method),
+                            ("the settings", method.settings), ("the method config", method.config),
+                            ("the gateway definition", method.definition), ("the command pool", method.commands),
+                            *((f"command {code}", command) for code, command in method.commands.items())):
+            leak_watch.note_repr(what, value)
+        for record in harness.recorder.sent:
+            leak_watch.note_repr(f"a {record.command} transfer", record.transfer)
+            leak_watch.note(f"the redacted headers of a {record.command} transfer", str(redact(record.transfer.all_headers())))
+        findings = leak_watch.leaks(secret_values)
+        assert not findings, "secrets showed:\n" + "\n".join(findings)
+
+    def _webhook_failures(self, harness: ContractHarness, request: pytest.FixtureRequest, amount: Money) -> None:
+        if not harness.capabilities.webhooks:
+            return
+        signer: WebhookSigner = request.getfixturevalue("webhook_signer")
+        render: Callable[[WebhookPayload], bytes] = request.getfixturevalue("webhook_body")
+        body = render(WebhookPayload(id="evt_contract0002", kind="captured", reference="pay_contract0002", amount=amount))
+        for headers, sent in ((signer(body, forged=True), body), (signer(body), body + b" "), ({}, body)):
+            try:
+                harness.parse_webhook(headers, sent)
+            except PaywireError:
+                pass
+

@@ -1,0 +1,102 @@
+"""Transport faults injected at the emulator surface as the right errors.
+
+Nothing sent: retryable `TransportError`. Sent, no answer: `OutcomeUnknown`, settled by sending
+again with the same key. A 5xx or a 429 answer: retryable, with Retry-After kept.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+from urllib.parse import urlsplit, urlunsplit
+
+import attrs
+
+from paywire.command.result import CommandResult
+from paywire.errors import OutcomeUnknown, PaywireError, ProviderUnavailable, RateLimited, TransportError
+from paywire.http.retry import Retry
+from paywire.money import Money
+from paywire.testing.contract.fixtures import ContractFixtures
+from paywire.testing.emulator import Fault
+from paywire.testing.harness import ContractHarness, payment_reference
+
+__all__ = ["TransportFaultContract"]
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+class TransportFaultContract(ContractFixtures):
+    """Faults of the network and of the provider, as the emulator injects them."""
+
+    def _target(self, harness: ContractHarness, amount: Money) -> tuple[str, str]:
+        """The method and path regex of authorize requests, learnt from one real authorization."""
+        mark = harness.sent()
+        harness.authorize(amount)
+        sent = [record.transfer for record in harness.sent_since(mark) if record.command == "authorize"]
+        assert sent, "authorize sent no request"
+        return sent[0].method, re.escape(urlsplit(sent[0].url).path) + "$"
+
+    def _fails(self, harness: ContractHarness, amount: Money, fault: Fault, **options: float) -> PaywireError:
+        method, path = self._target(harness, amount)
+        gateway = harness.factory(read_timeout=options["read_timeout"]) if options else harness.gateway
+        harness.emulator.inject(attrs.evolve(fault, method=method, path=path))
+        outcome = harness.attempt("authorize", harness.payment_subject(amount), gateway=gateway)
+        assert isinstance(outcome, PaywireError), f"authorize under a {fault.kind} fault succeeded: {outcome!r}"
+        return outcome
+
+    def test_a_server_error_is_a_retryable_provider_unavailable(
+        self, harness: ContractHarness, example_amount: Money
+    ) -> None:
+        error = self._fails(harness, example_amount, Fault(kind="status", status=503))
+        assert isinstance(error, ProviderUnavailable) and error.retryable, f"HTTP 503 gave {error!r}"
+
+    def test_a_rate_limit_is_retryable_and_keeps_retry_after(
+        self, harness: ContractHarness, example_amount: Money
+    ) -> None:
+        error = self._fails(harness, example_amount, Fault(kind="status", status=429, retry_after=7))
+        assert isinstance(error, RateLimited) and error.retryable, f"HTTP 429 gave {error!r}"
+        assert error.retry_after == 7, f"Retry-After: 7 became retry_after={error.retry_after!r}"
+
+    def test_a_connection_dropped_after_sending_is_outcome_unknown_and_settled_by_the_same_key(
+        self, harness: ContractHarness, example_amount: Money
+    ) -> None:
+        method, path = self._target(harness, example_amount)
+        subject = harness.payment_subject(example_amount)
+        harness.emulator.inject(Fault(kind="drop_after", method=method, path=path))
+        lost = harness.attempt("authorize", subject)
+        assert isinstance(lost, OutcomeUnknown), f"a connection dropped after the operation gave {lost!r}"
+        assert lost.may_have_been_sent and lost.retryable
+        settled = harness.execute("authorize", subject)
+        again = harness.execute("authorize", subject)
+        assert payment_reference(settled) == payment_reference(again), "resending with the same key made two payments"
+        if not settled.action_required:
+            assert harness.fetch(payment_reference(settled)).authorized == example_amount
+
+    def test_an_answer_slower_than_the_read_timeout_is_outcome_unknown(
+        self, harness: ContractHarness, example_amount: Money
+    ) -> None:
+        error = self._fails(harness, example_amount, Fault(kind="latency", seconds=1.0), read_timeout=0.25)
+        assert isinstance(error, OutcomeUnknown) and error.may_have_been_sent, f"a read timeout gave {error!r}"
+
+    def test_a_refused_connection_is_retryable_and_nothing_was_sent(
+        self, harness: ContractHarness, example_amount: Money
+    ) -> None:
+        parts = urlsplit(harness.method.settings.base_url)
+        dead = urlunsplit(parts._replace(netloc=f"127.0.0.1:{_free_port()}"))
+        error = harness.attempt("authorize", harness.payment_subject(example_amount), gateway=harness.factory(base_url=dead))
+        assert isinstance(error, TransportError) and not isinstance(error, OutcomeUnknown), f"no listener gave {error!r}"
+        assert error.retryable and not error.may_have_been_sent, f"{error!r} should be retryable and unsent"
+
+    def test_a_retry_with_the_same_key_after_a_server_error_takes_effect_once(
+        self, harness: ContractHarness, example_amount: Money
+    ) -> None:
+        method, path = self._target(harness, example_amount)
+        gateway = harness.factory(retry=Retry(total=2, backoff_factor=0))
+        harness.emulator.inject(Fault(kind="status", status=500, method=method, path=path))
+        result: CommandResult = harness.authorize(example_amount, gateway=gateway)
+        assert harness.fetch(payment_reference(result)).authorized == example_amount

@@ -1,0 +1,100 @@
+"""Watching for secrets: everything a run shows a person (log records, errors, reprs) is kept
+and searched for the plugin's secret values.
+
+A report names where a secret appeared but never prints it: the report itself ends up in CI logs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import threading
+import traceback
+from collections.abc import Iterable, Iterator
+from urllib.parse import quote, quote_plus
+
+__all__ = ["LeakWatch", "secret_variants"]
+
+
+def secret_variants(secret: str) -> set[str]:
+    """The forms a secret takes in text: as is, percent-encoded, JSON-escaped."""
+    return {secret, quote(secret, safe=""), quote_plus(secret), json.dumps(secret)[1:-1]}
+
+
+def _mask(secret: str) -> str:
+    return f"{secret[:2]}…({len(secret)} characters)"
+
+
+class LeakWatch(logging.Handler):
+    """Collects the text of log records (any logger, DEBUG and up), errors and reprs."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self._seen: list[tuple[str, str]] = []
+        self._guard = threading.Lock()
+        self.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
+
+    def __repr__(self) -> str:
+        return f"LeakWatch({len(self._seen)} texts)"
+
+    def note(self, where: str, text: str) -> None:
+        with self._guard:
+            self._seen.append((where, text))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            text = self.format(record)
+        except Exception as exc:  # noqa: BLE001 - a broken record is kept as what can be shown
+            text = f"{record.msg!r} {record.args!r} ({type(exc).__name__})"
+        self.note(f"log record of {record.name!r} at {record.levelname}", text)
+
+    def note_error(self, error: BaseException) -> None:
+        """An error and everything chained to it: message, repr, arguments, details, traceback."""
+        seen: set[int] = set()
+        current: BaseException | None = error
+        while current is not None and id(current) not in seen:
+            seen.add(id(current))
+            where = f"{type(current).__name__} raised"
+            self.note(where, str(current))
+            self.note(where, repr(current))
+            self.note(where, repr(current.args))
+            self.note(where, repr(vars(current)) if hasattr(current, "__dict__") else "")
+            self.note(where, "".join(traceback.format_exception_only(type(current), current)))
+            current = current.__cause__ or current.__context__
+
+    def note_repr(self, what: str, value: object) -> None:
+        self.note(f"repr of {what}", repr(value))
+        self.note(f"str of {what}", str(value))
+
+    def leaks(self, secrets: Iterable[str]) -> list[str]:
+        """Where each secret appeared, one line per finding, with the secret masked."""
+        findings = []
+        with self._guard:
+            seen = list(self._seen)
+        wanted = {secret: secret_variants(secret) for secret in secrets if secret}
+        every_variant = sorted(set().union(*wanted.values()), key=len, reverse=True)
+        for secret, variants in wanted.items():
+            for where, text in seen:
+                if any(variant in text for variant in variants):
+                    excerpt = text
+                    for variant in every_variant:
+                        excerpt = excerpt.replace(variant, "<SECRET>")
+                    findings.append(f"secret {_mask(secret)} in {where}: {excerpt[:300]}")
+        return findings
+
+    @contextlib.contextmanager
+    def watching(self) -> Iterator[LeakWatch]:
+        """Capture every log record at DEBUG while the block runs (levels restored afterwards)."""
+        root = logging.getLogger()
+        paywire = logging.getLogger("paywire")
+        levels = root.level, paywire.level
+        root.addHandler(self)
+        root.setLevel(logging.DEBUG)
+        paywire.setLevel(logging.DEBUG)
+        try:
+            yield self
+        finally:
+            root.removeHandler(self)
+            root.setLevel(levels[0])
+            paywire.setLevel(levels[1])

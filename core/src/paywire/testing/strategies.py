@@ -1,0 +1,288 @@
+"""Hypothesis strategies for paywire's values, for the contract kit and for plugins' own tests.
+
+Money draws the currency exponent first, so three- and four-decimal currencies come up as often as
+two-decimal ones: they are where encodings go wrong. Free text never contains a digit run that
+looks like a card number, so generated subjects are requests a shop may legitimately send.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Iterable
+from typing import Final
+
+import attrs
+from hypothesis import strategies as st
+
+from paywire.money import CURRENCY_EXPONENTS, Money
+from paywire.security import find_card_number, luhn_valid
+from paywire.subject import Address, Customer, LineItem, Order, Subject
+from paywire.webhook import EventKind
+
+__all__ = [
+    "DEFAULT_MAX_MINOR",
+    "WEBHOOK_KINDS",
+    "Bounds",
+    "Operation",
+    "WebhookPayload",
+    "addresses",
+    "card_numbers",
+    "currencies",
+    "customers",
+    "idempotency_keys",
+    "line_items",
+    "metadata",
+    "minor_amounts",
+    "money",
+    "operations",
+    "orders",
+    "provider_ids",
+    "safe_text",
+    "subjects",
+    "webhook_payloads",
+]
+
+DEFAULT_MAX_MINOR: Final = 99_999_999  # eight digits: within every provider's single-payment limit
+Bounds = Callable[[str], tuple[int, int]]
+"""The smallest and largest amount a provider takes in a currency, in minor units."""
+
+
+def _default_bounds(currency: str) -> tuple[int, int]:
+    return 1, DEFAULT_MAX_MINOR
+
+
+def currencies(
+    *, among: Iterable[str] | None = None, exponents: Iterable[int] | None = None
+) -> st.SearchStrategy[str]:
+    """ISO 4217 codes, optionally only `among` some codes or with some `exponents`."""
+    allowed = None if among is None else set(among)
+    wanted = None if exponents is None else set(exponents)
+    by_exponent: dict[int, list[str]] = {}
+    for code, exponent in sorted(CURRENCY_EXPONENTS.items()):
+        if (allowed is None or code in allowed) and (wanted is None or exponent in wanted):
+            by_exponent.setdefault(exponent, []).append(code)
+    if not by_exponent:
+        raise ValueError(f"no known currency among {sorted(allowed or ())} with exponents {sorted(wanted or ())}")
+    return st.sampled_from(sorted(by_exponent)).flatmap(lambda exponent: st.sampled_from(by_exponent[exponent]))
+
+
+def minor_amounts(min_minor: int = 1, max_minor: int = DEFAULT_MAX_MINOR) -> st.SearchStrategy[int]:
+    """Integers of minor units, favouring the ones that expose rounding (…5, …9, 10**k ± 1)."""
+    if min_minor > max_minor:
+        raise ValueError(f"empty amount range {min_minor}..{max_minor}")
+    special = {min_minor, max_minor}
+    for power in range(10):
+        special.update({10**power - 1, 10**power, 10**power + 1, 10**power + 5, 5 * 10**power})
+    special.update({1234567, 12345678, 98765431})
+    edges = sorted(value for value in special if min_minor <= value <= max_minor)
+    return st.one_of(st.sampled_from(edges), st.integers(min_minor, max_minor))
+
+
+def money(
+    *,
+    currency: st.SearchStrategy[str] | Collection[str] | str | None = None,
+    bounds: Bounds | None = None,
+) -> st.SearchStrategy[Money]:
+    """Money in any currency (or those given), within `bounds(currency)` minor units."""
+    if currency is None:
+        codes = currencies()
+    elif isinstance(currency, str):
+        codes = st.just(currency)
+    elif isinstance(currency, st.SearchStrategy):
+        codes = currency
+    else:
+        codes = currencies(among=currency)
+    limits = bounds or _default_bounds
+
+    def in_currency(code: str) -> st.SearchStrategy[Money]:
+        low, high = limits(code)
+        return minor_amounts(low, high).map(lambda minor: Money.minor_units(minor, code))
+
+    return codes.flatmap(in_currency)
+
+
+def safe_text(*, min_size: int = 0, max_size: int = 40) -> st.SearchStrategy[str]:
+    """Printable Unicode text (accents, CJK, emoji, quotes, brackets) holding no card number."""
+    alphabet = st.characters(codec="utf-8", exclude_categories=("Cc", "Cs", "Co", "Cn"))
+    return st.text(alphabet, min_size=min_size, max_size=max_size).filter(lambda text: find_card_number(text) is None)
+
+
+def provider_ids(prefix: str | None = None) -> st.SearchStrategy[str]:
+    """Ids shaped like providers' (`pi_3Nf…`, `5O190127TN364715T`)."""
+    body = st.from_regex(r"[A-Za-z0-9]{8,24}", fullmatch=True)
+    if prefix is not None:
+        return body.map(lambda text: f"{prefix}_{text}")
+    return st.one_of(body, st.tuples(st.from_regex(r"[a-z]{2,4}", fullmatch=True), body).map("_".join))
+
+
+def idempotency_keys() -> st.SearchStrategy[str]:
+    return st.one_of(st.uuids().map(str), st.from_regex(r"[A-Za-z0-9_\-:.]{1,64}", fullmatch=True))
+
+
+def addresses() -> st.SearchStrategy[Address]:
+    return st.builds(
+        Address,
+        line1=st.none() | safe_text(min_size=1),
+        line2=st.none() | safe_text(min_size=1),
+        city=st.none() | safe_text(min_size=1, max_size=30),
+        state=st.none() | st.from_regex(r"[A-Z]{2}", fullmatch=True),
+        postal_code=st.none() | st.from_regex(r"[A-Z0-9 \-]{3,10}", fullmatch=True),
+        country=st.none() | st.from_regex(r"[A-Z]{2}", fullmatch=True),
+        name=st.none() | safe_text(min_size=1),
+    )
+
+
+def customers() -> st.SearchStrategy[Customer]:
+    phones = st.from_regex(r"\+[1-9][0-9]{6,11}", fullmatch=True)  # short of a card number's length
+    return st.builds(
+        Customer,
+        email=st.none() | st.emails(),
+        name=st.none() | safe_text(min_size=1),
+        phone=st.none() | phones,
+        reference=st.none(),
+        id=st.none() | provider_ids("cus"),
+    )
+
+
+def line_items(currency: str) -> st.SearchStrategy[LineItem]:
+    return st.builds(
+        LineItem,
+        name=safe_text(min_size=1),
+        quantity=st.integers(1, 20),
+        unit_price=money(currency=currency, bounds=lambda code: (1, 1_000_000)),
+        sku=st.none() | st.from_regex(r"[A-Z0-9\-]{1,16}", fullmatch=True),
+    )
+
+
+def orders(currency: str | None = None) -> st.SearchStrategy[Order]:
+    """Orders with addresses, a customer and line items, in `currency` (any when None)."""
+    codes = currencies() if currency is None else st.just(currency)
+
+    def in_currency(code: str) -> st.SearchStrategy[Order]:
+        return st.builds(
+            Order,
+            id=st.from_regex(r"[A-Za-z0-9\-]{1,32}", fullmatch=True),
+            amount=st.none() | money(currency=code),
+            billing=st.none() | addresses(),
+            shipping=st.none() | addresses(),
+            customer=st.none() | customers(),
+            items=st.lists(line_items(code), max_size=3).map(tuple),
+            description=st.none() | safe_text(min_size=1),
+        )
+
+    return codes.flatmap(in_currency)
+
+
+def metadata() -> st.SearchStrategy[dict[str, str]]:
+    keys = st.from_regex(r"[a-z][a-z0-9_]{0,19}", fullmatch=True)
+    return st.dictionaries(keys, safe_text(max_size=30), max_size=4)
+
+
+_REFERENCED = ("capture", "void", "refund", "fetch", "complete", "unvault")
+
+
+def subjects(
+    command: str,
+    *,
+    sources: st.SearchStrategy[str] | None = None,
+    currency: st.SearchStrategy[str] | Collection[str] | None = None,
+    bounds: Bounds | None = None,
+) -> st.SearchStrategy[Subject]:
+    """Subjects a shop may send for `command`, with the fields `docs/commands.md` says it reads."""
+    amounts = money(currency=currency, bounds=bounds)
+    keys = st.none() | idempotency_keys()
+    if command in ("authorize", "sale"):
+        payment_sources = sources if sources is not None else st.just("tok_ok")
+        return amounts.flatmap(
+            lambda amount: st.builds(
+                Subject,
+                amount=st.just(amount),
+                source=payment_sources,
+                order=st.none() | orders(amount.currency),
+                customer=st.none() | customers(),
+                metadata=metadata(),
+                return_url=st.none() | st.just("https://shop.example/return"),
+                idempotency_key=keys,
+            )
+        )
+    if command == "vault":
+        payment_sources = sources if sources is not None else st.just("tok_ok")
+        return st.builds(Subject, source=payment_sources, customer=customers(), idempotency_key=keys)
+    if command not in _REFERENCED:
+        raise ValueError(f"no subject strategy for command {command!r}")
+    return st.builds(
+        Subject,
+        reference=provider_ids(),
+        amount=st.none() | amounts if command in ("capture", "refund", "complete") else st.none(),
+        final=st.booleans(),
+        reason=st.none() | st.sampled_from(["requested_by_customer", "duplicate", "fraudulent"]),
+        idempotency_key=keys,
+    )
+
+
+def card_numbers() -> st.SearchStrategy[str]:
+    """Luhn-valid 13-19 digit numbers, sometimes grouped with spaces or dashes as people type them."""
+
+    def complete(digits: str) -> str:
+        for check in "0123456789":
+            if luhn_valid(digits + check):
+                return digits + check
+        raise AssertionError("unreachable: one check digit always completes a Luhn number")
+
+    numbers = st.from_regex(r"[1-9][0-9]{11,17}", fullmatch=True).map(complete)
+    groups = st.sampled_from(["", " ", "-"])
+    return st.tuples(numbers, groups).map(
+        lambda pair: pair[1].join(pair[0][i : i + 4] for i in range(0, len(pair[0]), 4))
+    )
+
+
+@attrs.frozen
+class Operation:
+    """One step after an authorization: `portion` per mille of what that step could take at most."""
+
+    command: str
+    portion: int = 1000
+    final: bool = True
+
+    def amount_of(self, available: int) -> int:
+        return max(1, available * self.portion // 1000)
+
+
+def operations(
+    commands: Collection[str] = ("capture", "refund", "void", "fetch"), *, max_size: int = 6
+) -> st.SearchStrategy[list[Operation]]:
+    """Sequences of operations on one authorized payment; some are impossible on purpose."""
+    step = st.builds(
+        Operation,
+        command=st.sampled_from(sorted(commands)),
+        portion=st.one_of(st.just(1000), st.integers(1, 1000)),
+        final=st.booleans(),
+    )
+    return st.lists(step, max_size=max_size)
+
+
+@attrs.frozen
+class WebhookPayload:
+    """What a webhook says, before a plugin renders it in its provider's format."""
+
+    id: str
+    kind: str
+    reference: str
+    amount: Money
+
+
+WEBHOOK_KINDS: Final = (EventKind.AUTHORIZED, EventKind.CAPTURED, EventKind.REFUNDED, EventKind.VOIDED)
+
+
+def webhook_payloads(
+    *,
+    kinds: Collection[str] = WEBHOOK_KINDS,
+    currency: st.SearchStrategy[str] | Collection[str] | None = None,
+    bounds: Bounds | None = None,
+) -> st.SearchStrategy[WebhookPayload]:
+    return st.builds(
+        WebhookPayload,
+        id=provider_ids("evt"),
+        kind=st.sampled_from(sorted(kinds)),
+        reference=provider_ids(),
+        amount=money(currency=currency, bounds=bounds),
+    )
