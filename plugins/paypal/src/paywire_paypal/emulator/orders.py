@@ -116,6 +116,15 @@ def validate_unit(unit: Any, where: str) -> tuple[int, str]:
     return minor, currency
 
 
+def _object(value: Any, field: str) -> dict[str, Any]:
+    """An optional JSON object of the request: {} when absent, INVALID_PARAMETER_SYNTAX when not an object."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise PayPalError.of("INVALID_PARAMETER_SYNTAX", field=field)
+    return value
+
+
 def _unit_field(reference_id: str) -> str:
     return f"/purchase_units/@reference_id=='{reference_id}'"
 
@@ -164,14 +173,7 @@ class OrdersAPI(PayPalApp):
                 if order.vault_token_id is not None:
                     self._pay(order)
                 self.orders[order.id] = order
-                view = render.order(self, order)
-                if not self.wants_representation(request):
-                    view = (
-                        render.order_after_payment(self, order)
-                        if order.vault_token_id
-                        else render.order_created(self, order)
-                    )
-                return Reply.json(201, view)
+                return self._order_reply(request, 201, order, created=True)
 
         def replay(first: Reply) -> Reply:
             with self.lock:
@@ -188,7 +190,7 @@ class OrdersAPI(PayPalApp):
         units = validate_units(body, intent)
         now = self.now()
         order = Order(ids.resource_id(), intent, "CREATED", units, now, now)
-        legacy = body.get("application_context") or {}
+        legacy = _object(body.get("application_context"), "/application_context")
         order.experience_context = {k: legacy[k] for k in ("return_url", "cancel_url") if k in legacy}
         source = body.get("payment_source")
         if source is None:
@@ -198,7 +200,7 @@ class OrdersAPI(PayPalApp):
         if len(source) > 1:
             raise PayPalError(422, "ONLY_ONE_PAYMENT_SOURCE_ALLOWED", field="/payment_source")
         kind, detail = next(iter(source.items()))
-        detail = detail if isinstance(detail, dict) else {}
+        detail = _object(detail, f"/payment_source/{kind}")
         if kind not in ("paypal", "card"):
             raise PayPalError.of(
                 "NOT_SUPPORTED", field=f"/payment_source/{kind}", description=f"{kind} is not supported."
@@ -220,10 +222,14 @@ class OrdersAPI(PayPalApp):
             return order
         if kind == "card":
             raise PayPalError(422, "NOT_ENABLED_FOR_CARD_PROCESSING", field="/payment_source/card")
-        order.experience_context |= detail.get("experience_context") or {}
-        attributes = detail.get("attributes") or {}
-        order.store_in_vault = (attributes.get("vault") or {}).get("store_in_vault") == "ON_SUCCESS"
-        order.customer_id = (attributes.get("customer") or {}).get("id")
+        order.experience_context |= _object(
+            detail.get("experience_context"), "/payment_source/paypal/experience_context"
+        )
+        attributes = _object(detail.get("attributes"), "/payment_source/paypal/attributes")
+        vault = _object(attributes.get("vault"), "/payment_source/paypal/attributes/vault")
+        customer = _object(attributes.get("customer"), "/payment_source/paypal/attributes/customer")
+        order.store_in_vault = vault.get("store_in_vault") == "ON_SUCCESS"
+        order.customer_id = customer.get("id") if isinstance(customer.get("id"), str) else None
         order.status = "PAYER_ACTION_REQUIRED"
         return order
 
