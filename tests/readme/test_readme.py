@@ -27,7 +27,7 @@ def test_the_readme_has_its_samples_and_two_commands() -> None:
 def test_python_sample_runs(index: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     namespace: dict[str, object] = {"__name__": f"readme_sample_{index}"}
-    exec(compile(PYTHON_BLOCKS[index], f"README.md python block {index}", "exec"), namespace)  # noqa: S102
+    exec(compile(PYTHON_BLOCKS[index], f"README.md python block {index}", "exec"), namespace)
 
 
 def test_ci_runs_the_readme_test_command() -> None:
