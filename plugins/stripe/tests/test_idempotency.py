@@ -57,22 +57,25 @@ def test_same_key_on_another_endpoint_is_an_idempotency_error(api: Any) -> None:
     assert "('POST /v1/customers' vs 'POST /v1/payment_intents')" in response.error["message"]
 
 
-def test_a_concurrent_duplicate_gets_409_while_the_first_is_in_flight(api: Any, app: Any) -> None:
-    app.inject(Fault("latency", seconds=0.4, path=r"^/v1/payment_intents$"))
+def test_a_concurrent_duplicate_gets_409_while_the_first_is_in_flight(api: Any, app: Any, monkeypatch: Any) -> None:
+    app.inject(Fault("latency", seconds=0.5, path=r"^/v1/payment_intents$"))
+    holding = threading.Event()
+    begin = app.idempotency.begin
+
+    def observed_begin(scope: str, key: str, fingerprint: str) -> Any:
+        outcome = begin(scope, key, fingerprint)
+        if outcome[0] == "new":
+            holding.set()  # the first request now holds the key, then sleeps in the latency fault
+        return outcome
+
+    monkeypatch.setattr(app.idempotency, "begin", observed_begin)
     results: dict[str, Any] = {}
-    started = threading.Event()
-
-    def first() -> None:
-        started.set()
-        results["first"] = api.post("/v1/payment_intents", PARAMS, idempotency_key="key-4")
-
-    thread = threading.Thread(target=first)
+    thread = threading.Thread(
+        target=lambda: results.update(first=api.post("/v1/payment_intents", PARAMS, idempotency_key="key-4"))
+    )
     thread.start()
-    started.wait()
-    for _ in range(50):  # until the first request holds the key
-        duplicate = api.post("/v1/payment_intents", PARAMS, idempotency_key="key-4")
-        if duplicate.status == 409:
-            break
+    assert holding.wait(5)
+    duplicate = api.post("/v1/payment_intents", PARAMS, idempotency_key="key-4")
     thread.join()
     assert duplicate.status == 409
     assert duplicate.error["code"] == "idempotency_key_in_use"

@@ -1,0 +1,91 @@
+"""Money in Stripe's units, exactly or not at all.
+
+Stripe takes integer amounts in its own minor unit of each currency, which is not always ISO
+4217's (https://docs.stripe.com/currencies):
+
+- zero-decimal currencies are sent as whole units; MGA is among them although ISO gives it two
+  decimals, so an MGA amount with cents cannot be sent;
+- ISK and UGX are zero-decimal for ISO but Stripe keeps a two-decimal representation with the
+  decimals always 00 (5 ISK is sent as 500);
+- three-decimal currencies (BHD, JOD, KWD, OMR, TND) must end in 0: Stripe's partners take
+  hundredths only.
+
+An amount Stripe cannot hold exactly is refused before sending; it is never rounded.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from paywire import InvalidRequest, Money
+from paywire_stripe.currencies import CURRENCIES
+
+__all__ = ["from_stripe", "stripe_exponent", "to_stripe"]
+
+_ZERO_DECIMAL: Final = frozenset("BIF CLP DJF GNF JPY KMF KRW MGA PYG RWF VND VUV XAF XOF XPF".split())
+_THREE_DECIMAL: Final = frozenset("BHD JOD KWD OMR TND".split())
+
+
+def stripe_exponent(currency: str) -> int:
+    """Decimals of Stripe's unit for `currency` (two for ISK and UGX, as Stripe counts them)."""
+    if currency in _ZERO_DECIMAL:
+        return 0
+    if currency in _THREE_DECIMAL:
+        return 3
+    return 2
+
+
+def to_stripe(money: Money, param: str = "amount") -> int:
+    """`money` as Stripe's integer amount; `InvalidRequest` naming `param` when Stripe cannot hold it."""
+    currency = money.currency
+    if currency not in CURRENCIES:
+        raise InvalidRequest(
+            f"Stripe does not accept {currency}; nothing was sent",
+            param="currency",
+            provider="stripe",
+            code="currency_not_supported",
+        )
+    shift = stripe_exponent(currency) - money.exponent
+    if shift >= 0:
+        amount = money.minor * 10**shift
+    else:
+        amount, rest = divmod(money.minor, 10**-shift)
+        if rest:
+            raise InvalidRequest(
+                f"{money} cannot be sent to Stripe, which takes {currency} in whole units only; nothing was sent",
+                param=param,
+                provider="stripe",
+                code="amount_not_representable",
+            )
+    if currency in _THREE_DECIMAL and amount % 10:
+        raise InvalidRequest(
+            f"{money} cannot be sent to Stripe, which takes {currency} amounts ending in 0 (whole "
+            "hundredths); nothing was sent",
+            param=param,
+            provider="stripe",
+            code="amount_not_representable",
+        )
+    return amount
+
+
+def from_stripe(amount: int, currency: str) -> Money:
+    """Stripe's `amount` in `currency` (any case) as `Money`; `InvalidRequest` if it cannot be one."""
+    code = currency.upper()
+    money_exponent = CURRENCY_EXPONENTS.get(code)
+    if money_exponent is None or isinstance(amount, bool) or not isinstance(amount, int):
+        raise InvalidRequest(
+            f"Stripe answered an amount paywire cannot hold: {amount!r} {currency!r}",
+            provider="stripe",
+            code="unexpected_amount",
+        )
+    shift = money_exponent - stripe_exponent(code)
+    if shift >= 0:
+        return Money.minor_units(amount * 10**shift, code)
+    minor, rest = divmod(amount, 10**-shift)
+    if rest:
+        raise InvalidRequest(
+            f"Stripe answered {amount} {currency}, a fraction of {code}'s smallest unit",
+            provider="stripe",
+            code="unexpected_amount",
+        )
+    return Money.minor_units(minor, code)
