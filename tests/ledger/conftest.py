@@ -6,10 +6,15 @@ server is reachable they skip with the reason, except under CI (`CI` set), where
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
+import signal
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -111,3 +116,24 @@ def service(fakepay: tuple[FakePayApp, str], ledger: Ledger) -> Iterator[Payment
 @pytest.fixture
 def app(fakepay: tuple[FakePayApp, str]) -> FakePayApp:
     return fakepay[0]
+
+
+WORKER = Path(__file__).with_name("worker.py")
+
+
+def start_worker(job: dict[str, object]) -> subprocess.Popen[str]:
+    """A worker process (see worker.py) running `job`."""
+    return subprocess.Popen([sys.executable, str(WORKER), json.dumps(job)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def finish_workers(procs: list[subprocess.Popen[str]], timeout: float = 90) -> tuple[list[int], list[dict[str, Any]]]:
+    """Wait for workers; their exit codes and every result line they printed."""
+    codes, results = [], []
+    for proc in procs:
+        out, err = proc.communicate(timeout=timeout)
+        codes.append(proc.returncode)
+        if proc.returncode not in (0, -signal.SIGKILL):
+            raise AssertionError(f"worker failed ({proc.returncode}):\n{err}")
+        results.extend(json.loads(line) for line in out.splitlines() if line.strip())
+    return codes, results

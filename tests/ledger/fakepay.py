@@ -65,14 +65,15 @@ class FakePayApp(EmulatorApp):
         self.by_key: dict[str, str] = {}  # creation idempotency key -> payment id
         self.vaulted: dict[str, str] = {}
         self.applied: list[tuple[str, str, int]] = []  # (operation, payment id, amount) actually applied
+        self.refusals: list[tuple[str, str]] = []  # (code, path) of operations the provider refused
         self._ids = itertools.count(1)
 
     def _id(self, prefix: str) -> str:
         return f"{prefix}_{next(self._ids):06d}"
 
     # -- helpers ---------------------------------------------------------------------------------
-    @staticmethod
-    def error(status: int, code: str, message: str) -> Reply:
+    def error(self, status: int, code: str, message: str) -> Reply:
+        self.refusals.append((code, message))
         return Reply.json(status, {"error": {"code": code, "message": message}})
 
     def view(self, payment: dict[str, Any]) -> dict[str, Any]:
@@ -149,9 +150,17 @@ class FakePayApp(EmulatorApp):
         payment["captures"].append(cap["id"])
         payment["captured"] += amount
         payment["closed"] = payment["closed"] or final or payment["captured"] >= payment["authorized"]
-        payment["status"] = "captured" if payment["closed"] else "partially_captured"
+        self._restate(payment)
         self.applied.append(("capture", payment["id"], amount))
         return cap
+
+    @staticmethod
+    def _restate(payment: dict[str, Any]) -> None:
+        if payment["refunded"]:
+            full = payment["refunded"] >= payment["captured"] and payment["closed"]
+            payment["status"] = "refunded" if full else "partially_refunded"
+        elif payment["captured"]:
+            payment["status"] = "captured" if payment["closed"] else "partially_captured"
 
     def _payment(self, request: EmulatorRequest) -> dict[str, Any] | None:
         return self.payments.get(request.params["id"])
@@ -177,7 +186,7 @@ class FakePayApp(EmulatorApp):
             payment = self._payment(request)
             if payment is None:
                 return self.error(404, "not_found", "no such payment")
-            if payment["status"] not in ("authorized", "partially_captured") or payment["closed"]:
+            if payment["status"] in ("requires_action", "voided") or payment["closed"]:
                 return self.error(400, "invalid_state", f"payment is {payment['status']}")
             amount = int(data["amount"])
             if amount <= 0 or amount > payment["authorized"] - payment["captured"]:
@@ -217,8 +226,7 @@ class FakePayApp(EmulatorApp):
             payment = self.payments[cap["payment"]]
             cap["refunded"] += amount
             payment["refunded"] += amount
-            payment["status"] = "refunded" if payment["refunded"] >= payment["captured"] and payment["closed"] \
-                else "partially_refunded"
+            self._restate(payment)
             refund = {"id": self._id("re"), "amount": amount, "capture": cap["id"], "payment": payment["id"]}
             self.refunds[refund["id"]] = refund
             self.applied.append(("refund", payment["id"], amount))
@@ -311,8 +319,11 @@ _STATES = {
 def _payment_result(subject: Subject, response: Response) -> dict[str, Any]:
     data = response.data
     currency = data["currency"]
+    references = {"payment": data["id"]}
+    if data.get("captures"):
+        references["capture"] = data["captures"][-1]
     result: dict[str, Any] = {
-        "references": {"payment": data["id"]}, "state": _STATES[data["status"]],
+        "references": references, "state": _STATES[data["status"]],
         "amount": Money(data["amount"], currency), "authorized": Money(data["authorized"], currency),
         "captured": Money(data["captured"], currency), "refunded": Money(data["refunded"], currency),
         "reference": data.get("capture_id") or data["id"],
@@ -337,10 +348,16 @@ def _object_result(subject: Subject, response: Response) -> dict[str, Any]:
 
 def build_commands(settings: GatewaySettings) -> CommandPool:
     auth = BearerAuth(settings.secret("api_key"))
-    mapper = ErrorMapper(settings.provider, rules={
+    table = ErrorMapper(settings.provider, rules={
         "card_declined": ErrorRule(Declined), "authentication_required": ErrorRule(Declined),
         "idempotency_in_flight": ErrorRule(IdempotencyConflict, retryable=True),
     })
+
+    def mapper(subject: Subject, response: Response, result: Result) -> Any:
+        error = table(subject, response, result)
+        if isinstance(error, Declined) and isinstance(response.data, dict):
+            error.decline_code = response.data.get("error", {}).get("decline_code")
+        return error
     validator = ValidatorComposite([_answered_ok])
 
     def command(method: str, path: str | Callable[[Subject], str], builder: Callable[[Subject], Any],
@@ -357,7 +374,7 @@ def build_commands(settings: GatewaySettings) -> CommandPool:
             assert s.amount is not None
             return {"amount": s.amount.minor, "currency": s.amount.currency, "source": s.source, "capture": capture,
                     "vaulted": s.vaulted, "return_url": s.return_url, "order_id": s.order.id if s.order else None,
-                    "customer": s.buyer.reference if s.buyer else None}
+                    "customer": s.buyer.reference if s.buyer else None, "metadata": dict(s.metadata)}
         return build
 
     def amount(s: Subject) -> dict[str, Any]:

@@ -45,7 +45,7 @@ from paywire.errors import (
 )
 from paywire.gateway import Gateway
 from paywire.gateway_definition import Capabilities
-from paywire.ledger.interface import Ledger, LedgerUnit
+from paywire.ledger.interface import Ledger, LedgerIntegrityError, LedgerUnit
 from paywire.ledger.model import (
     EventStatus,
     Payment,
@@ -309,7 +309,12 @@ class PaymentService:
         return result
 
     def _execute(self, op: _Op) -> Payment | Transaction:
-        plan = self._begin(op)
+        try:
+            plan = self._begin(op)
+        except LedgerIntegrityError:
+            if not op.key:
+                raise
+            plan = self._begin(op)  # a duplicate recorded the key first; now it is found and waited for
         if plan.action == "replay":
             return self._replay(plan.txn)
         if plan.action == "wait":
@@ -405,7 +410,10 @@ class PaymentService:
             assert payment is not None
             txns = u.transactions(payment.id)
             if previous.kind in (K.AUTHORIZE, K.SALE):
-                if payment.state != PaymentState.PENDING or rules.in_flight(payment, txns).initial:
+                # A first operation that never took effect may be sent again; a success revives
+                # a payment it had failed.
+                retryable_state = payment.state in (PaymentState.PENDING, PaymentState.FAILED)
+                if not retryable_state or rules.in_flight(payment, txns).initial:
                     raise attach(StateError(f"payment {payment.id} is {payment.state}; the {previous.kind} "
                                             "cannot be retried", code="not_retryable"), payment.id, previous.id)
             else:
@@ -441,7 +449,9 @@ class PaymentService:
     def _target(kind: str, payment: Payment, parent: Transaction | None) -> str | None:
         """The provider object the command acts on (see the command contract)."""
         if kind == K.REFUND:
-            return parent.provider_reference if parent else None
+            # A capture settled by reconciliation may lack its own id; the payment's is the fallback.
+            known = parent.provider_reference if parent else None
+            return known or payment.references.get("capture") or payment.reference
         if kind in (K.CAPTURE, K.VOID):
             return payment.references.get("authorization") or payment.reference
         return payment.reference
@@ -583,7 +593,10 @@ class PaymentService:
         """Settle unknown outcomes by asking the provider (`fetch`), and match waiting webhooks.
 
         Pending transactions older than `stale_after` (default: the service's) are first marked
-        unknown. Nothing is ever resent; what stays unresolved is reported.
+        unknown. With `payment_id`, that payment is fetched even when nothing is unknown, and the
+        provider's totals become its floors (e.g. after the buyer finished 3-D Secure on the
+        provider's page and no webhook came). Nothing is ever resent; what stays unresolved is
+        reported.
         """
         threshold = now() - timedelta(seconds=self.stale_after if stale_after is None else stale_after)
         marked: list[str] = []
@@ -601,6 +614,8 @@ class PaymentService:
         unresolved: list[Settlement] = []
         errors: list[tuple[str, str]] = []
         by_payment: dict[str | None, list[Transaction]] = {}
+        if payment_id is not None:
+            by_payment[self.get_payment(payment_id).id] = []  # asked about it: look even if nothing is unknown
         for txn in self.ledger.list_transactions(payment_id=payment_id, statuses=[S.UNKNOWN], limit=limit):
             by_payment.setdefault(txn.payment_id, []).append(txn)
         for owner, txns in by_payment.items():

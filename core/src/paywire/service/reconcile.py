@@ -28,6 +28,7 @@ from paywire.ledger.interface import LedgerUnit
 from paywire.ledger.model import Payment, Transaction, TransactionKind, TransactionStatus, now
 from paywire.money import Money
 from paywire.service import rules
+from paywire.subject import BuyerAction
 
 __all__ = ["ReconcileReport", "Settlement", "settle"]
 
@@ -78,7 +79,8 @@ def _finish(u: LedgerUnit, txn: Transaction, status: str, note: str, result: Com
     u.update_transaction(attrs.evolve(
         txn, status=status, response=response, updated_at=at, finished_at=at,
         provider_reference=txn.provider_reference or reference,
-        retryable=False if status != S.FAILED else txn.retryable,
+        # It did not take effect, so sending it again (with its key) is safe.
+        retryable=status == S.FAILED,
     ))
     return Settlement(txn.id, txn.payment_id, txn.kind, status, note)
 
@@ -116,7 +118,9 @@ def settle(u: LedgerUnit, payment: Payment, result: CommandResult) -> tuple[Paym
             if payment.authorized.minor == 0:
                 payment = attrs.evolve(payment, failed=True)
         elif state == ProviderState.ACTION_REQUIRED:
-            out.append(_finish(u, txn, S.ACTION_REQUIRED, "the provider waits for the buyer", result))
+            out.append(_finish(u, txn, S.ACTION_REQUIRED, "the provider waits for the buyer", result,
+                               result.reference))
+            payment = attrs.evolve(payment, action=result.action or BuyerAction("", None))
         elif state in _ESTABLISHED:
             out.append(_finish(u, txn, S.SUCCEEDED, f"the provider reports {state}", result, result.reference))
             if payment.flow == K.AUTHORIZE and "authorization" not in payment.references and result.reference:
@@ -150,9 +154,13 @@ def settle(u: LedgerUnit, payment: Payment, result: CommandResult) -> tuple[Paym
                                   f"the provider's {kind} total {provider_total} cannot be split among the "
                                   "unknown operations; check it by hand") for t in pending)
             continue
+        # The provider's latest object of this kind names the one settled operation, if only one is.
+        latest = result.references.get(kind)
+        latest = latest if len(chosen) == 1 and latest not in {t.provider_reference for t in txns} else None
         for index, txn in enumerate(pending):
             if index in chosen:
-                out.append(_finish(u, txn, S.SUCCEEDED, f"the provider's {kind} total is {provider_total}", result))
+                out.append(_finish(u, txn, S.SUCCEEDED, f"the provider's {kind} total is {provider_total}", result,
+                                   latest))
                 if kind == K.CAPTURE and txn.request.get("final"):
                     payment = attrs.evolve(payment, capture_closed=True)
             else:

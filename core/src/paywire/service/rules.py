@@ -139,14 +139,14 @@ def check_capture(payment: Payment, txns: Sequence[Transaction], amount: Money, 
     flight = in_flight(payment, txns)
     if flight.void or payment.voided:
         raise StateError(f"payment {payment.id} is being voided; it cannot be captured", code="void_in_flight")
-    if payment.capture_closed:
-        raise StateError(f"payment {payment.id} allows no further capture (a final capture was made)",
-                         code="capture_closed")
     if not caps.capture_multiple and (payment.captured.minor > 0 or flight.captures.minor > 0):
         raise UnsupportedOperation(
             f"payment method {payment.method!r} allows one capture per payment and payment {payment.id} "
             "already has one; nothing was sent", code="no_capture_multiple",
         )
+    if payment.capture_closed:
+        raise StateError(f"payment {payment.id} allows no further capture (a final capture was made)",
+                         code="capture_closed")
     remaining = payment.authorized - payment.captured - flight.captures
     if amount > remaining:
         raise StateError(
@@ -177,7 +177,7 @@ def capture_parents(payment: Payment, txns: Sequence[Transaction]) -> list[tuple
     """Captured transactions (captures, or the sale) with what is left to refund on each, newest first."""
     parents = [
         t for t in txns
-        if t.status == S.SUCCEEDED and t.amount is not None and t.provider_reference
+        if t.status == S.SUCCEEDED and t.amount is not None
         and (t.kind == K.CAPTURE or (payment.flow == K.SALE and t.kind in K.INITIAL))
     ]
     result = []

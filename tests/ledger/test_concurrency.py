@@ -1,0 +1,74 @@
+"""Concurrency across processes (and threads in each) sharing one ledger, on both backends.
+
+The emulator counts what reached it: the invariants must hold without the provider's help (it
+never has to refuse an over-capture or over-refund), and duplicates must reach it once.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+
+import pytest
+
+from paywire import Money
+from paywire.ledger import TransactionStatus
+from paywire.service import PaymentService
+from paywire.testing.emulator import Fault
+from tests.ledger.conftest import finish_workers, start_worker
+from tests.ledger.fakepay import FakePayApp
+
+pytestmark = pytest.mark.slow
+
+WORKERS, THREADS = 4, 2
+
+
+def test_racing_captures_and_refunds_never_break_the_invariants(
+    service: PaymentService, app: FakePayApp, fakepay: tuple[FakePayApp, str], ledger_url: str,
+) -> None:
+    payment = service.authorize("fakepay", Money.of("100.00", "EUR"), source="tok_ok")
+    app.inject(Fault("latency", seconds=0.01, path="/(captures|refunds)$", times=10_000))
+    ops = [["capture", payment.id, "7.00", None], ["refund", payment.id, "3.00", None]] * 4
+    start_at = time.time() + 1.0
+    procs = [start_worker({"url": fakepay[1], "ledger": ledger_url, "ops": ops, "threads": THREADS,
+                           "start_at": start_at}) for _ in range(WORKERS)]
+    codes, results = finish_workers(procs)
+    assert codes == [0] * WORKERS and len(results) == WORKERS * THREADS * len(ops)
+
+    outcomes = Counter((r["op"], r["ok"] or r["error"]) for r in results)
+    assert set(outcomes) <= {("capture", True), ("capture", "StateError"), ("refund", True), ("refund", "StateError")}
+    final = service.get_payment(payment.id)
+    reference = final.reference or ""
+    assert app.totals(reference) == (final.authorized.minor, final.captured.minor, final.refunded.minor)
+    assert final.refunded <= final.captured <= final.authorized
+    assert final.captured.minor == 700 * outcomes[("capture", True)] == 700 * app.count("capture")
+    assert final.refunded.minor == 300 * outcomes[("refund", True)] == 300 * app.count("refund")
+    assert outcomes[("capture", True)] == 14  # every 7.00 that fits into 100.00, and no more
+    assert app.refusals == []  # the provider never had to refuse anything: the ledger checked first
+    assert {t.status for t in service.list_transactions(payment.id)} == {TransactionStatus.SUCCEEDED}
+
+
+def test_a_storm_of_duplicates_reaches_the_provider_once(
+    service: PaymentService, app: FakePayApp, fakepay: tuple[FakePayApp, str], ledger_url: str,
+) -> None:
+    payment = service.authorize("fakepay", Money.of("100.00", "EUR"), source="tok_ok")
+    # Slow answers, so that every duplicate arrives while the first is in flight.
+    app.inject(Fault("latency", seconds=0.3, path="/(captures|payments)$", method="POST", times=10_000))
+    start_at = time.time() + 1.0
+    ops = [["authorize", "fakepay", "5.00", "storm-auth"], ["capture", payment.id, "10.00", "storm-key"]]
+    procs = [start_worker({"url": fakepay[1], "ledger": ledger_url, "ops": ops, "threads": THREADS,
+                           "start_at": start_at}) for _ in range(WORKERS)]
+    codes, results = finish_workers(procs)
+    assert codes == [0] * WORKERS
+    assert all(r["ok"] for r in results), [r for r in results if not r["ok"]]
+    captures = [r for r in results if r["op"] == "capture"]
+    authorizations = [r for r in results if r["op"] == "authorize"]
+    assert len(captures) == len(authorizations) == WORKERS * THREADS
+    assert {r["captured"] for r in captures} == {1000}
+    assert len({r["payment"] for r in authorizations}) == 1  # one payment made, every caller got it
+    with app.lock:
+        capture_calls = [c for c in app.calls if c[1].endswith("/captures")]
+        create_calls = [c for c in app.calls if c[1] == "/v1/payments"]
+    assert len(capture_calls) == 1 and app.count("capture") == 1
+    assert len(create_calls) == 2 and app.count("authorize") == 2  # the setup's, and the storm's one
+    assert len(service.list_transactions(payment.id)) == 2

@@ -1,0 +1,173 @@
+"""Reconciliation: unknown outcomes settled from the provider's state through `fetch`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from paywire import Money, OutcomeUnknown, hookimpl
+from paywire.ledger import Ledger, PaymentState, TransactionStatus
+from paywire.service import PaymentService
+from paywire.testing.emulator import Fault
+from tests.ledger.fakepay import FakePayApp, make_gateway
+
+S = TransactionStatus
+
+
+def eur(amount: str) -> Money:
+    return Money.of(amount, "EUR")
+
+
+class LoseRequests:
+    """Fails chosen commands as if the connection broke after writing but before the provider read
+    the request: the outcome is unknown to the client, but nothing happened."""
+
+    def __init__(self) -> None:
+        self.commands: set[str] = set()
+
+    @hookimpl(wrapper=True)
+    def send_transfer(self, command: str) -> Iterator[None]:
+        if command in self.commands:
+            raise OutcomeUnknown("connection reset while sending (injected)")
+        return (yield)
+
+
+@pytest.fixture
+def lose() -> LoseRequests:
+    return LoseRequests()
+
+
+@pytest.fixture
+def svc(fakepay: tuple[FakePayApp, str], ledger: Ledger, lose: LoseRequests) -> Iterator[PaymentService]:
+    gateway = make_gateway(fakepay[1], extra=[lose])
+    yield PaymentService(gateway, ledger)
+    gateway.close()
+
+
+def agree(service: PaymentService, app: FakePayApp, payment_id: str) -> None:
+    payment = service.get_payment(payment_id)
+    assert payment.reference is not None
+    assert (payment.authorized.minor, payment.captured.minor, payment.refunded.minor) == app.totals(payment.reference)
+    assert not [t for t in service.list_transactions(payment_id) if t.open]
+
+
+def test_lost_authorize_answer_is_found_by_key(svc: PaymentService, app: FakePayApp) -> None:
+    app.inject(Fault("drop_after", path="/v1/payments$"))
+    with pytest.raises(OutcomeUnknown) as lost:
+        svc.authorize("fakepay", eur("50.00"), source="tok_ok", order_id="A-7")
+    payment_id = lost.value.payment_id or ""
+    assert svc.get_payment(payment_id).reference is None
+    report = svc.reconcile()
+    assert report.clean and [s.status for s in report.settled] == [S.SUCCEEDED]
+    payment = svc.get_payment(payment_id)
+    assert (payment.state, payment.authorized) == (PaymentState.AUTHORIZED, eur("50.00"))
+    agree(svc, app, payment_id)
+    svc.capture(payment_id, eur("50.00"))  # and it works from there, with the reference fetched
+    agree(svc, app, payment_id)
+    assert svc.reconcile() == type(report)()  # nothing left to do
+
+
+def test_request_that_never_arrived_is_settled_failed(svc: PaymentService, app: FakePayApp,
+                                                        lose: LoseRequests) -> None:
+    lose.commands = {"authorize"}
+    with pytest.raises(OutcomeUnknown) as lost:
+        svc.authorize("fakepay", eur("5.00"), source="tok_ok")
+    lose.commands = set()
+    report = svc.reconcile()
+    assert [(s.kind, s.status) for s in report.settled] == [("authorize", S.FAILED)]
+    assert svc.get_payment(lost.value.payment_id or "").state == PaymentState.FAILED
+    assert app.count("authorize") == 0
+
+
+def test_unknown_captures_refunds_and_voids(svc: PaymentService, app: FakePayApp, lose: LoseRequests) -> None:
+    payment = svc.authorize("fakepay", eur("100.00"), source="tok_ok")
+    app.inject(Fault("drop_after", path="/captures$"))
+    with pytest.raises(OutcomeUnknown):
+        svc.capture(payment.id, eur("30.00"))  # applied, answer lost
+    lose.commands = {"capture"}
+    with pytest.raises(OutcomeUnknown):
+        svc.capture(payment.id, eur("30.00"), idempotency_key="second")  # never arrived
+    lose.commands = set()
+    report = svc.reconcile()
+    assert sorted(s.status for s in report.settled if s.kind == "capture") == [S.FAILED, S.SUCCEEDED]
+    agree(svc, app, payment.id)
+    app.inject(Fault("drop_after", path="/refunds$"))
+    with pytest.raises(OutcomeUnknown):
+        svc.refund(payment.id, eur("10.00"))
+    assert svc.reconcile().settled[0].status == S.SUCCEEDED
+    agree(svc, app, payment.id)
+    assert svc.get_payment(payment.id).refunded == eur("10.00")
+
+    other = svc.authorize("fakepay", eur("20.00"), source="tok_ok")
+    app.inject(Fault("drop_after", path="/void$"))
+    with pytest.raises(OutcomeUnknown):
+        svc.void(other.id)
+    with pytest.raises(Exception, match="being voided"):
+        svc.capture(other.id, eur("1.00"))
+    assert svc.reconcile().settled[0].status == S.SUCCEEDED
+    assert svc.get_payment(other.id).state == PaymentState.VOIDED
+
+
+def test_ambiguous_totals_are_reported_not_guessed(svc: PaymentService, app: FakePayApp,
+                                                    lose: LoseRequests) -> None:
+    payment = svc.authorize("fakepay", eur("100.00"), source="tok_ok")
+    reference = payment.reference or ""
+    app.inject(Fault("drop_after", path="/captures$"))
+    with pytest.raises(OutcomeUnknown):
+        svc.capture(payment.id, eur("10.00"))
+    lose.commands = {"capture"}
+    with pytest.raises(OutcomeUnknown):
+        svc.capture(payment.id, eur("20.00"))
+    lose.commands = set()
+    with app.lock:  # someone captures 5.00 at the provider directly
+        app._capture(app.payments[reference], 500, final=False)
+    report = svc.reconcile()
+    assert not report.clean and len(report.unresolved) == 2 and "by hand" in report.unresolved[0].note
+    assert [t.status for t in svc.list_transactions(payment.id) if t.kind == "capture"] == [S.UNKNOWN] * 2
+    # The totals still agree with the provider: its report is a floor the ledger never goes below.
+    assert svc.get_payment(payment.id).captured == eur("15.00")
+
+
+def test_equal_amounts_are_settled_consistently(svc: PaymentService, app: FakePayApp, lose: LoseRequests) -> None:
+    payment = svc.authorize("fakepay", eur("100.00"), source="tok_ok")
+    app.inject(Fault("drop_after", path="/captures$"))
+    with pytest.raises(OutcomeUnknown):
+        svc.capture(payment.id, eur("10.00"))
+    lose.commands = {"capture"}
+    with pytest.raises(OutcomeUnknown):
+        svc.capture(payment.id, eur("10.00"), idempotency_key="other-10")
+    lose.commands = set()
+    report = svc.reconcile()
+    assert sorted(s.status for s in report.settled) == [S.FAILED, S.SUCCEEDED]
+    agree(svc, app, payment.id)
+
+
+def test_buyer_action_found_by_reconcile(svc: PaymentService, app: FakePayApp) -> None:
+    app.inject(Fault("drop_after", path="/v1/payments$"))
+    with pytest.raises(OutcomeUnknown) as lost:
+        svc.authorize("fakepay", eur("15.00"), source="tok_3ds")
+    svc.reconcile()
+    payment = svc.get_payment(lost.value.payment_id or "")
+    assert payment.state == PaymentState.ACTION_REQUIRED
+    app.buyer_completes(payment.reference or "")  # on the provider's page; the shop made no call
+    assert svc.reconcile().settled == ()  # nothing unknown: the ledger is not asked about it
+    report = svc.reconcile(payment_id=payment.id)  # asked about one payment, it always looks
+    assert report.clean
+    payment = svc.get_payment(payment.id)
+    assert (payment.state, payment.authorized, payment.action) == (PaymentState.AUTHORIZED, eur("15.00"), None)
+    svc.capture(payment.id)
+    agree(svc, app, payment.id)
+
+
+def test_fetch_failures_are_reported_and_change_nothing(svc: PaymentService, app: FakePayApp) -> None:
+    payment = svc.authorize("fakepay", eur("10.00"), source="tok_ok")
+    app.inject(Fault("drop_after", path="/captures$"))
+    with pytest.raises(OutcomeUnknown):
+        svc.capture(payment.id, eur("10.00"))
+    app.inject(Fault("status", status=500, method="GET", times=5))
+    report = svc.reconcile()
+    assert report.errors and report.errors[0][0] == payment.id and not report.settled
+    assert [t.status for t in svc.list_transactions(payment.id)][-1] == S.UNKNOWN
+    app.clear_faults()
+    assert svc.reconcile().settled[0].status == S.SUCCEEDED

@@ -1,0 +1,281 @@
+"""The payment service against a real HTTP provider (the FakePay emulator), on both backends."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from paywire import (
+    Customer,
+    Declined,
+    IdempotencyConflict,
+    InvalidRequest,
+    Money,
+    Order,
+    OutcomeUnknown,
+    ProviderUnavailable,
+    StateError,
+    UnsupportedOperation,
+)
+from paywire.ledger import Ledger, PaymentState, TransactionStatus
+from paywire.service import PaymentService
+from paywire.testing.emulator import Fault
+from tests.ledger.fakepay import API_KEY, WEBHOOK_SECRET, FakePayApp
+
+S = TransactionStatus
+
+
+def eur(amount: str) -> Money:
+    return Money.of(amount, "EUR")
+
+
+def calls(app: FakePayApp) -> int:
+    with app.lock:
+        return len(app.calls)
+
+
+def history(service: PaymentService) -> list[tuple[str, str, str]]:
+    return [(t.id, t.status, t.kind) for t in service.list_transactions()]
+
+
+def test_authorize_capture_refund(service: PaymentService, app: FakePayApp) -> None:
+    payment = service.authorize("fakepay", eur("100.00"), source="tok_ok", order_id="A-1")
+    assert (payment.state, payment.authorized, payment.reference) == (PaymentState.AUTHORIZED, eur("100.00"),
+                                                                      payment.references["payment"])
+    payment = service.capture(payment.id, eur("30.00"))
+    assert (payment.state, payment.captured) == (PaymentState.PARTIALLY_CAPTURED, eur("30.00"))
+    payment = service.capture(payment.id, eur("70.00"))
+    assert (payment.state, payment.captured) == (PaymentState.CAPTURED, eur("100.00"))
+    payment = service.refund(payment.id, eur("25.00"))
+    assert (payment.state, payment.refunded) == (PaymentState.PARTIALLY_REFUNDED, eur("25.00"))
+    with pytest.raises(StateError, match="no single capture"):  # 75.00 spans both captures
+        service.refund(payment.id)
+    payment = service.refund(payment.id, eur("45.00"))  # the rest of the second capture
+    payment = service.refund(payment.id)  # everything left: the first capture
+    assert (payment.state, payment.refunded) == (PaymentState.REFUNDED, eur("100.00"))
+    assert app.totals(payment.reference or "") == (10_000, 10_000, 10_000)
+    txns = service.list_transactions(payment.id)
+    assert [(t.kind, t.status) for t in txns] == [("authorize", "succeeded"), ("capture", "succeeded"),
+                                                  ("capture", "succeeded"), ("refund", "succeeded"),
+                                                  ("refund", "succeeded"), ("refund", "succeeded")]
+    assert len({t.idempotency_key for t in txns}) == 6  # every operation its own derived key
+    assert [t.parent_id for t in txns[3:]] == [txns[2].id, txns[2].id, txns[1].id]
+    assert txns[5].request["reference"] == txns[1].provider_reference
+
+
+def test_sale_and_final_partial_capture(service: PaymentService, app: FakePayApp) -> None:
+    sale = service.sale("fakepay", eur("12.50"), source="tok_ok")
+    assert (sale.state, sale.authorized, sale.captured, sale.capture_closed) == (
+        PaymentState.CAPTURED, eur("12.50"), eur("12.50"), True)
+    with pytest.raises(StateError, match="sale"):
+        service.capture(sale.id, eur("1.00"))
+    auth = service.authorize("fakepay", eur("50.00"), source="tok_ok")
+    auth = service.capture(auth.id, eur("20.00"), final=True)  # releases the remaining 30.00
+    assert (auth.state, auth.captured, auth.capturable) == (PaymentState.CAPTURED, eur("20.00"), eur("0.00"))
+    before = calls(app)
+    with pytest.raises(StateError, match="final capture"):
+        service.capture(auth.id, eur("10.00"))
+    assert calls(app) == before
+
+
+@pytest.mark.parametrize(("operation", "error", "code"), [
+    ("capture_too_much", StateError, "capture_exceeds_authorized"),
+    ("refund_uncaptured", StateError, "nothing_captured"),
+    ("void_after_capture", StateError, "void_after_capture"),
+    ("refund_too_much", StateError, "refund_exceeds_captured"),
+    ("capture_after_void", StateError, "payment_final"),
+    ("wrong_currency", InvalidRequest, "currency_mismatch"),
+    ("negative", InvalidRequest, None),
+    ("partial_on_single", UnsupportedOperation, "no_capture_partial"),
+    ("second_capture_on_single", UnsupportedOperation, "no_capture_multiple"),
+    ("partial_refund_on_single", UnsupportedOperation, "no_refund_partial"),
+])
+def test_refused_operations_change_nothing_and_send_nothing(
+    service: PaymentService, app: FakePayApp, operation: str, error: type[Exception], code: str | None,
+) -> None:
+    payment = service.authorize("fakepay", eur("10.00"), source="tok_ok")
+    single = service.authorize("fakepay_single", eur("10.00"), source="tok_ok")
+    if operation in ("void_after_capture", "refund_too_much"):
+        service.capture(payment.id, eur("4.00"))
+    if operation == "capture_after_void":
+        service.void(payment.id)
+    if operation in ("second_capture_on_single", "partial_refund_on_single"):
+        service.capture(single.id)
+    attempts = {
+        "capture_too_much": lambda: service.capture(payment.id, eur("10.01")),
+        "refund_uncaptured": lambda: service.refund(payment.id, eur("1.00")),
+        "void_after_capture": lambda: service.void(payment.id),
+        "refund_too_much": lambda: service.refund(payment.id, eur("4.01")),
+        "capture_after_void": lambda: service.capture(payment.id, eur("1.00")),
+        "wrong_currency": lambda: service.capture(payment.id, Money.of("1.00", "USD")),
+        "negative": lambda: service.capture(payment.id, eur("-1.00")),
+        "partial_on_single": lambda: service.capture(single.id, eur("5.00")),
+        "second_capture_on_single": lambda: service.capture(single.id, eur("1.00")),
+        "partial_refund_on_single": lambda: service.refund(single.id, eur("1.00")),
+    }
+    before_calls, before_history = calls(app), history(service)
+    before = (service.get_payment(payment.id), service.get_payment(single.id))
+    with pytest.raises(error) as raised:
+        attempts[operation]()
+    if code:
+        assert raised.value.code == code  # type: ignore[attr-defined]
+    assert calls(app) == before_calls
+    assert history(service) == before_history
+    assert (service.get_payment(payment.id), service.get_payment(single.id)) == before
+
+
+def test_decline_is_recorded_and_replayed_without_a_call(service: PaymentService, app: FakePayApp) -> None:
+    with pytest.raises(Declined) as first:
+        service.sale("fakepay", eur("5.00"), source="tok_decline", idempotency_key="order-9-sale")
+    error = first.value
+    assert error.payment_id and error.transaction_id and error.details["payment_id"] == error.payment_id
+    assert error.decline_code == "generic_decline" and not error.retryable
+    payment = service.get_payment(error.payment_id)
+    assert payment.state == PaymentState.FAILED
+    txn = service.get_transaction(error.transaction_id)
+    assert (txn.status, txn.error_code, txn.error_type) == (S.FAILED, "card_declined", "Declined")
+    before = calls(app)
+    with pytest.raises(Declined) as again:
+        service.sale("fakepay", eur("5.00"), source="tok_decline", idempotency_key="order-9-sale")
+    assert calls(app) == before
+    assert (again.value.payment_id, again.value.transaction_id) == (error.payment_id, error.transaction_id)
+    assert again.value.code == "card_declined" and again.value.decline_code == "generic_decline"
+    with pytest.raises(StateError, match="final"):
+        service.capture(payment.id, eur("5.00"))
+
+
+def test_buyer_action_then_complete(service: PaymentService, app: FakePayApp) -> None:
+    payment = service.authorize("fakepay", eur("40.00"), source="tok_3ds", return_url="https://shop.example/back",
+                                order=Order(id="A-3", amount=eur("40.00"), customer=Customer(email="b@example.com")))
+    assert payment.state == PaymentState.ACTION_REQUIRED
+    assert payment.action is not None and payment.action.redirect_url.startswith("https://fakepay.example/3ds/")
+    assert payment.action.return_url == "https://shop.example/back"
+    assert payment.authorized == eur("0.00") and payment.order_id == "A-3"
+    with pytest.raises(StateError, match="nothing is authorized"):
+        service.capture(payment.id, eur("40.00"))
+    payment = service.complete(payment.id)
+    assert (payment.state, payment.authorized, payment.action) == (PaymentState.AUTHORIZED, eur("40.00"), None)
+    payment = service.capture(payment.id)
+    assert payment.state == PaymentState.CAPTURED
+    with pytest.raises(StateError, match="waiting for buyer action"):
+        service.complete(payment.id)
+    assert [t.status for t in service.list_transactions(payment.id)] == ["action_required", "succeeded", "succeeded"]
+
+
+def test_vault_and_charge_vaulted(service: PaymentService, app: FakePayApp) -> None:
+    stored = service.vault("fakepay", "tok_ok", customer=Customer(email="v@example.com"), idempotency_key="vault-1")
+    assert stored.status == S.SUCCEEDED and stored.token and stored.provider_reference
+    assert stored.payment_id is None
+    assert service.vault("fakepay", "tok_ok", idempotency_key="vault-1").id == stored.id  # replay, no call
+    assert app.count("vault") == 1
+    customer = Customer(reference=stored.provider_reference)
+    payment = service.charge_vaulted("fakepay", stored.token or "", eur("9.99"), customer=customer)
+    assert (payment.state, payment.token, payment.customer_reference) == (
+        PaymentState.CAPTURED, stored.token, stored.provider_reference)
+    held = service.charge_vaulted("fakepay", stored.token or "", eur("5.00"), capture=False)
+    assert held.state == PaymentState.AUTHORIZED
+    with pytest.raises(Declined):  # off-session: a card that needs 3-D Secure is declined
+        service.charge_vaulted("fakepay", "tok_3ds", eur("5.00"))
+    removed = service.unvault("fakepay", stored.token or "")
+    assert removed.status == S.SUCCEEDED and app.vaulted == {}
+
+
+def test_idempotency_replay_and_conflict(service: PaymentService, app: FakePayApp) -> None:
+    first = service.authorize("fakepay", eur("20.00"), source="tok_ok", order_id="A-5", idempotency_key="auth-A-5")
+    before = calls(app)
+    again = service.authorize("fakepay", eur("20.00"), source="tok_ok", order_id="A-5", idempotency_key="auth-A-5")
+    assert again == first and calls(app) == before
+    with pytest.raises(IdempotencyConflict) as conflict:
+        service.authorize("fakepay", eur("21.00"), source="tok_ok", order_id="A-5", idempotency_key="auth-A-5")
+    assert conflict.value.payment_id == first.id and calls(app) == before
+    captured = service.capture(first.id, eur("5.00"), idempotency_key="cap-A-5")
+    assert service.capture(first.id, eur("5.00"), idempotency_key="cap-A-5") == captured
+    with pytest.raises(IdempotencyConflict):
+        service.capture(first.id, eur("6.00"), idempotency_key="cap-A-5")
+    other = service.authorize("fakepay", eur("20.00"), source="tok_ok")
+    with pytest.raises(IdempotencyConflict):  # the same key on another payment is another operation
+        service.capture(other.id, eur("5.00"), idempotency_key="cap-A-5")
+    assert app.count("capture") == 1
+
+
+def test_retryable_failure_then_retry_reuses_the_key(service: PaymentService, app: FakePayApp) -> None:
+    payment = service.authorize("fakepay", eur("30.00"), source="tok_ok")
+    app.inject(Fault("status", status=503, path="/captures$"))
+    with pytest.raises(ProviderUnavailable) as failure:
+        service.capture(payment.id, eur("10.00"))
+    assert failure.value.retryable and failure.value.payment_id == payment.id
+    failed = service.get_transaction(failure.value.transaction_id or "")
+    assert failed.status == S.FAILED and failed.retryable
+    assert service.get_payment(payment.id).captured == eur("0.00")
+    payment = service.capture(payment.id, eur("10.00"))  # the same call again
+    assert payment.captured == eur("10.00")
+    txns = [t for t in service.list_transactions(payment.id) if t.kind == "capture"]
+    assert [(t.status, t.attempt) for t in txns] == [(S.FAILED, 1), (S.SUCCEEDED, 2)]
+    assert txns[0].idempotency_key == txns[1].idempotency_key
+    assert app.count("capture") == 1
+
+
+def test_unknown_outcome_then_retry_is_deduplicated_by_the_provider(service: PaymentService, app: FakePayApp) -> None:
+    payment = service.authorize("fakepay", eur("30.00"), source="tok_ok")
+    app.inject(Fault("drop_after", path="/captures$"))
+    with pytest.raises(OutcomeUnknown) as lost:
+        service.capture(payment.id, eur("10.00"))
+    assert lost.value.payment_id == payment.id and lost.value.may_have_been_sent
+    txn = service.get_transaction(lost.value.transaction_id or "")
+    assert txn.status == S.UNKNOWN
+    assert app.count("capture") == 1  # it did take effect
+    # While unknown, the amount counts as spent: no capture may exceed what is left if it succeeded.
+    with pytest.raises(StateError, match="being captured"):
+        service.capture(payment.id, eur("20.01"))
+    payment = service.capture(payment.id, eur("10.00"))  # retried: same key, provider replays
+    assert payment.captured == eur("10.00") and app.count("capture") == 1
+    assert service.get_transaction(txn.id).status == S.SUCCEEDED  # the same row, now finished
+    assert service.retry(txn.id) == payment  # retrying a finished transaction replays it
+
+
+def test_retry_by_transaction_id_after_lost_answer(service: PaymentService, app: FakePayApp) -> None:
+    app.inject(Fault("drop_after", path="/v1/payments$"))
+    with pytest.raises(OutcomeUnknown) as lost:
+        service.authorize("fakepay", eur("8.00"), source="tok_ok", metadata={"cart": "c-1"})
+    payment = service.get_payment(lost.value.payment_id or "")
+    assert payment.state == PaymentState.PENDING and payment.reference is None
+    with pytest.raises(StateError, match="nothing is authorized"):
+        service.capture(payment.id, eur("8.00"))
+    resent = service.retry(lost.value.transaction_id or "")
+    assert resent.state == PaymentState.AUTHORIZED  # type: ignore[union-attr]
+    assert app.count("authorize") == 1
+
+
+def test_ledger_holds_no_secrets(service: PaymentService, app: FakePayApp, ledger: Ledger, tmp_path: Path) -> None:
+    payment = service.sale("fakepay", eur("3.00"), source="tok_ok", metadata={"api_key": "sk_live_abcdef123456"})
+    app.inject(Fault("status", status=503, path="/refunds$"))
+    with pytest.raises(ProviderUnavailable):
+        service.refund(payment.id, eur("1.00"))
+    with pytest.raises(InvalidRequest, match="card number"):
+        service.sale("fakepay", eur("3.00"), source="tok_ok", metadata={"note": "4242 4242 4242 4242"})
+    dump = repr([(t.request, t.response, t.error_message) for t in service.list_transactions()])
+    for secret in (API_KEY, WEBHOOK_SECRET, "sk_live_abcdef123456", "4242 4242 4242 4242", "4242424242424242"):
+        assert secret not in dump
+    if hasattr(ledger, "path"):
+        raw = b"".join(p.read_bytes() for p in ledger.path.parent.glob("ledger.db*"))
+        for secret in (API_KEY, WEBHOOK_SECRET, "sk_live_abcdef123456", "4242424242424242"):
+            assert secret.encode() not in raw
+
+
+def test_finished_history_never_changes(service: PaymentService) -> None:
+    payment = service.authorize("fakepay", eur("10.00"), source="tok_ok")
+    snapshot = service.list_transactions()
+    service.capture(payment.id, eur("4.00"))
+    service.refund(payment.id, eur("1.00"))
+    service.capture(payment.id, eur("6.00"))
+    after = service.list_transactions()
+    assert after[: len(snapshot)] == snapshot and len(after) == len(snapshot) + 3
+
+
+def test_unknown_payment_and_method(service: PaymentService) -> None:
+    with pytest.raises(InvalidRequest, match="no payment"):
+        service.capture("pay_missing", eur("1.00"))
+    with pytest.raises(Exception, match="unknown payment method"):
+        service.authorize("nope", eur("1.00"), source="tok_ok")
+    assert service.list_transactions() == []

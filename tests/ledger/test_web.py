@@ -1,0 +1,112 @@
+"""The webhook endpoint: a WSGI app served over real HTTP, and the ASGI app driven by its protocol."""
+
+from __future__ import annotations
+
+import asyncio
+import http.client
+import threading
+from collections.abc import Iterator
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+import pytest
+
+from paywire import EventKind, Money
+from paywire.service import PaymentService
+from paywire.web import webhook_asgi, webhook_wsgi
+from tests.ledger.fakepay import FakePayApp
+
+LIMIT = 4096
+
+
+class _Quiet(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def wsgi_port(service: PaymentService) -> Iterator[int]:
+    server = make_server("127.0.0.1", 0, webhook_wsgi(service, max_body=LIMIT), handler_class=_Quiet)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+def post(port: int, path: str, body: bytes, headers: dict[str, str], verb: str = "POST") -> tuple[int, bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request(verb, path, body=body, headers=headers)
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+def test_wsgi_endpoint_statuses(service: PaymentService, app: FakePayApp, wsgi_port: int) -> None:
+    payment = service.sale("fakepay", Money.of("20.00", "EUR"), source="tok_ok")
+    headers, body = app.event("evt_1", EventKind.REFUNDED, payment.reference or "", total=500)
+    assert post(wsgi_port, "/webhooks/fakepay", body, headers) == (200, b'{"status":"applied","event":"evt_1"}')
+    assert post(wsgi_port, "/webhooks/fakepay", body, headers)[0] == 200  # duplicate
+    assert service.get_payment(payment.id).refunded == Money.of("5.00", "EUR")
+    unknown, unknown_body = app.event("evt_2", EventKind.CAPTURED, "fp_elsewhere", amount=100)
+    assert post(wsgi_port, "/webhooks/fakepay", unknown_body, unknown)[0] == 202  # stored for later
+    assert post(wsgi_port, "/webhooks/fakepay", body + b" ", headers)[0] == 400  # signature
+    assert post(wsgi_port, "/webhooks/stripe", body, headers)[0] == 404  # not configured
+    assert post(wsgi_port, "/elsewhere", body, headers)[0] == 404
+    assert post(wsgi_port, "/webhooks/fakepay", b"", {}, verb="GET")[0] == 405
+    big = b"{" + b" " * LIMIT + b"}"
+    assert post(wsgi_port, "/webhooks/fakepay", big, headers)[0] == 413
+    assert len(service.ledger.list_events()) == 2
+
+
+def asgi_call(application: Any, method: str, path: str, chunks: list[bytes],
+              headers: dict[str, str]) -> tuple[int, bytes, dict[str, str]]:
+    sent: list[dict[str, Any]] = []
+    queue = [{"type": "http.request", "body": chunk, "more_body": i < len(chunks) - 1} for i, chunk in enumerate(chunks)]
+
+    async def receive() -> dict[str, Any]:
+        return queue.pop(0) if queue else {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": method, "path": path,
+             "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()]}
+    asyncio.run(application(scope, receive, send))
+    start, body = sent[0], b"".join(m.get("body", b"") for m in sent[1:])
+    return start["status"], body, {k.decode(): v.decode() for k, v in start["headers"]}
+
+
+def test_asgi_endpoint_statuses(service: PaymentService, app: FakePayApp) -> None:
+    application = webhook_asgi(service, prefix="/hooks", max_body=LIMIT)
+    payment = service.sale("fakepay", Money.of("20.00", "EUR"), source="tok_ok")
+    headers, body = app.event("evt_1", EventKind.REFUNDED, payment.reference or "", total=700)
+    status, answer, _ = asgi_call(application, "POST", "/hooks/fakepay", [body[:10], body[10:]], headers)
+    assert (status, answer) == (200, b'{"status":"applied","event":"evt_1"}')
+    assert service.get_payment(payment.id).refunded == Money.of("7.00", "EUR")
+    assert asgi_call(application, "POST", "/hooks/fakepay", [body], headers)[0] == 200
+    assert asgi_call(application, "POST", "/hooks/fakepay", [b"x" + body], headers)[0] == 400
+    assert asgi_call(application, "POST", "/hooks/other", [body], headers)[0] == 404
+    status, _, response_headers = asgi_call(application, "PUT", "/hooks/fakepay", [body], headers)
+    assert (status, response_headers["allow"]) == (405, "POST")
+    declared = dict(headers, **{"content-length": str(LIMIT + 1)})
+    assert asgi_call(application, "POST", "/hooks/fakepay", [body], declared)[0] == 413
+    streamed = [b"{" + b" " * 1000] * 5  # no length declared: refused once the limit is passed
+    assert asgi_call(application, "POST", "/hooks/fakepay", streamed, headers)[0] == 413
+
+
+def test_asgi_lifespan(service: PaymentService) -> None:
+    application = webhook_asgi(service)
+    messages = [{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}]
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return messages.pop(0)
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    asyncio.run(application({"type": "lifespan"}, receive, send))
+    assert [m["type"] for m in sent] == ["lifespan.startup.complete", "lifespan.shutdown.complete"]

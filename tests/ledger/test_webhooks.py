@@ -1,0 +1,198 @@
+"""Webhooks: verified, stored once, applied idempotently and in any arrival order."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from paywire import ConfigurationError, EventKind, Money, OutcomeUnknown, WebhookVerificationError, hookimpl
+from paywire.ledger import EventStatus, Ledger, PaymentState, TransactionStatus
+from paywire.service import PaymentService
+from paywire.testing.emulator import Fault
+from tests.ledger.fakepay import FakePayApp, make_gateway
+
+
+def eur(amount: str) -> Money:
+    return Money.of(amount, "EUR")
+
+
+def test_unverifiable_webhooks_change_nothing(service: PaymentService, app: FakePayApp) -> None:
+    headers, body = app.event("evt_1", EventKind.CAPTURED, "fp_x", amount=100)
+    with pytest.raises(WebhookVerificationError):
+        service.receive_webhook("fakepay", headers, body + b" ")
+    forged, forged_body = app.event("evt_1", EventKind.CAPTURED, "fp_x", amount=100, secret="guessed")
+    with pytest.raises(WebhookVerificationError):
+        service.receive_webhook("fakepay", forged, forged_body)
+    with pytest.raises(WebhookVerificationError, match="malformed"):
+        bad = b'{"id": "evt_2"}'
+        service.receive_webhook("fakepay", app.event("x", "other", "y")[0] | {"FakePay-Signature": _sign(bad)}, bad)
+    with pytest.raises(ConfigurationError):
+        service.receive_webhook("nope", headers, body)
+    assert service.ledger.list_events() == []
+
+
+def _sign(body: bytes) -> str:
+    import hashlib
+    import hmac
+
+    from tests.ledger.fakepay import WEBHOOK_SECRET
+
+    return hmac.new(WEBHOOK_SECRET.encode(), body, hashlib.sha256).hexdigest()
+
+
+def test_duplicates_are_applied_once(service: PaymentService, app: FakePayApp) -> None:
+    payment = service.authorize("fakepay", eur("100.00"), source="tok_ok")
+    with app.lock:  # a capture made in the provider's dashboard
+        cap = app._capture(app.payments[payment.reference or ""], 2_500, final=False)
+    headers, body = app.event("evt_cap", EventKind.CAPTURED, cap["id"], amount=2_500,
+                              references={"payment": payment.reference or ""})
+    first = service.receive_webhook("fakepay", headers, body)
+    assert (first.status, first.payment_id) == (EventStatus.APPLIED, payment.id)
+    again = service.receive_webhook("fakepay", headers, body)
+    assert (again.status, again.payment_id) == ("duplicate", payment.id)
+    payment = service.get_payment(payment.id)
+    assert (payment.state, payment.captured) == (PaymentState.PARTIALLY_CAPTURED, eur("25.00"))
+    external = [t for t in service.list_transactions(payment.id) if t.origin == "webhook"]
+    assert [(t.kind, t.amount, t.provider_reference) for t in external] == [("capture", eur("25.00"), cap["id"])]
+    # The ledger knows the capture now: it can be refunded through the service.
+    service.refund(payment.id, eur("25.00"))
+    assert app.totals(payment.reference or "") == (10_000, 2_500, 2_500)
+
+
+def test_events_for_recorded_operations_do_not_double_count(service: PaymentService, app: FakePayApp) -> None:
+    payment = service.authorize("fakepay", eur("100.00"), source="tok_ok")
+    payment = service.capture(payment.id, eur("40.00"))
+    cap = service.list_transactions(payment.id)[-1].provider_reference or ""
+    for index, (kind, ref, extra) in enumerate([
+        (EventKind.AUTHORIZED, payment.reference, {"amount": 10_000}),
+        (EventKind.CAPTURED, cap, {"amount": 4_000}),
+        (EventKind.CAPTURED, payment.reference, {"total": 4_000}),
+        (EventKind.CAPTURED, payment.reference, {"amount": 4_000}),  # about the payment: a running total
+    ]):
+        headers, body = app.event(f"evt_{index}", kind, ref or "", **extra)
+        assert service.receive_webhook("fakepay", headers, body).status == EventStatus.APPLIED
+    after = service.get_payment(payment.id)
+    assert (after.authorized, after.captured) == (eur("100.00"), eur("40.00"))
+    assert [t.origin for t in service.list_transactions(payment.id)] == ["service", "service"]
+
+
+def test_totals_never_move_backwards(service: PaymentService, app: FakePayApp) -> None:
+    payment = service.sale("fakepay", eur("80.00"), source="tok_ok")
+    for event_id, total in (("evt_a", 3_000), ("evt_b", 1_000), ("evt_c", 2_000)):
+        headers, body = app.event(event_id, EventKind.REFUNDED, payment.reference or "", total=total)
+        service.receive_webhook("fakepay", headers, body)
+    assert service.get_payment(payment.id).refunded == eur("30.00")
+    headers, body = app.event("evt_fail", EventKind.FAILED, payment.reference or "")
+    service.receive_webhook("fakepay", headers, body)
+    headers, body = app.event("evt_void", EventKind.VOIDED, payment.reference or "")
+    service.receive_webhook("fakepay", headers, body)
+    after = service.get_payment(payment.id)
+    assert (after.state, after.captured, after.refunded) == (PaymentState.PARTIALLY_REFUNDED, eur("80.00"),
+                                                             eur("30.00"))
+    notes = [e.note for e in service.ledger.list_events(payment_id=payment.id)]
+    assert notes[-2:] == ["ignored: money already moved on this payment",
+                          "ignored: the payment has captures, it cannot be voided"]
+
+
+def test_any_arrival_order_gives_the_same_payment(service: PaymentService, app: FakePayApp) -> None:
+    """Every order of four events (external capture and refund objects, running totals) ends in
+    the same totals, each event applied once."""
+    outcomes = set()
+    for order_index, order in enumerate(itertools.permutations(range(4))):
+        payment = service.authorize("fakepay", eur("100.00"), source="tok_ok")
+        ref = payment.reference or ""
+        events = [
+            dict(kind=EventKind.CAPTURED, reference=f"cap_{order_index}", amount=3_000, references={"payment": ref}),
+            dict(kind=EventKind.CAPTURED, reference=ref, total=5_000),
+            dict(kind=EventKind.REFUNDED, reference=f"re_{order_index}", amount=1_000,
+                 references={"capture": f"cap_{order_index}", "payment": ref}),
+            dict(kind=EventKind.REFUNDED, reference=ref, total=1_000),
+        ]
+        for position in order:
+            spec: dict[str, Any] = dict(events[position])
+            headers, body = app.event(f"evt_{order_index}_{position}", spec.pop("kind"), spec.pop("reference"),
+                                      **spec)
+            receipt = service.receive_webhook("fakepay", headers, body)
+            assert receipt.status == EventStatus.APPLIED, (order, position, receipt)
+        final = service.get_payment(payment.id)
+        outcomes.add((final.state, final.authorized, final.captured, final.refunded))
+    assert outcomes == {(PaymentState.PARTIALLY_REFUNDED, eur("100.00"), eur("50.00"), eur("10.00"))}
+
+
+class DeliverDuringSend:
+    """Delivers the provider's webhook for a capture before the service has recorded the capture's
+    outcome: the order a fast provider and a slow database produce."""
+
+    def __init__(self, app: FakePayApp) -> None:
+        self.app = app
+        self.service: PaymentService | None = None
+        self.receipts: list[str] = []
+
+    @hookimpl(wrapper=True)
+    def send_transfer(self, command: str) -> Iterator[None]:
+        response: Any = yield
+        if command == "capture" and self.service is not None:
+            data = json.loads(response.body)
+            # One event names the payment too (matched, then deferred); one only the new capture
+            # (unmatched until the capture's id is recorded).
+            for suffix, refs in (("a", {"payment": data["payment"]}), ("b", {})):
+                headers, body = self.app.event(f"evt_{data['id']}_{suffix}", EventKind.CAPTURED, data["id"],
+                                               amount=data["amount"], references=refs)
+                self.receipts.append(self.service.receive_webhook("fakepay", headers, body).status)
+        return response
+
+
+def test_an_event_racing_its_own_operation_is_deferred(fakepay: tuple[FakePayApp, str], ledger: Ledger) -> None:
+    app, url = fakepay
+    hook = DeliverDuringSend(app)
+    gateway = make_gateway(url, extra=[hook])
+    service = hook.service = PaymentService(gateway, ledger)
+    try:
+        payment = service.authorize("fakepay", eur("60.00"), source="tok_ok")
+        payment = service.capture(payment.id, eur("20.00"))
+        assert hook.receipts == [EventStatus.DEFERRED, EventStatus.UNMATCHED]
+        assert payment.captured == eur("20.00")
+        assert [(e.status, e.payment_id) for e in ledger.list_events()] == [(EventStatus.APPLIED, payment.id)] * 2
+        assert [t.origin for t in service.list_transactions(payment.id)] == ["service", "service"]
+    finally:
+        gateway.close()
+
+
+def test_unmatched_events_are_applied_when_the_payment_is_known(service: PaymentService, app: FakePayApp) -> None:
+    app.inject(Fault("drop_after", path="/v1/payments$"))
+    with pytest.raises(OutcomeUnknown) as lost:
+        service.sale("fakepay", eur("30.00"), source="tok_ok")
+    reference = next(iter(app.payments))
+    headers, body = app.event("evt_refund", EventKind.REFUNDED, "re_ext", amount=500,
+                              references={"payment": reference})
+    assert service.receive_webhook("fakepay", headers, body).status == EventStatus.UNMATCHED
+    with app.lock:
+        app.payments[reference]["refunded"] = 500  # the refund the event reports
+    report = service.reconcile()
+    assert [s.status for s in report.settled] == [TransactionStatus.SUCCEEDED]
+    payment = service.get_payment(lost.value.payment_id or "")
+    assert (payment.captured, payment.refunded) == (eur("30.00"), eur("5.00"))
+    assert service.ledger.get_event("fakepay", "evt_refund").status == EventStatus.APPLIED  # type: ignore[union-attr]
+
+
+def test_failed_and_authorized_events_settle_the_first_operation(service: PaymentService, app: FakePayApp) -> None:
+    app.inject(Fault("drop_after", path="/v1/payments$"))
+    with pytest.raises(OutcomeUnknown) as lost:
+        service.authorize("fakepay", eur("12.00"), source="tok_3ds")
+    reference = next(iter(app.payments))
+    service.reconcile()  # finds it waiting for the buyer
+    payment = service.get_payment(lost.value.payment_id or "")
+    assert payment.state == PaymentState.ACTION_REQUIRED
+    headers, body = app.event("evt_auth", EventKind.AUTHORIZED, reference, amount=1_200)
+    service.receive_webhook("fakepay", headers, body)  # the buyer finished on the provider's page
+    payment = service.get_payment(payment.id)
+    assert (payment.state, payment.authorized, payment.action) == (PaymentState.AUTHORIZED, eur("12.00"), None)
+
+    other = service.authorize("fakepay", eur("5.00"), source="tok_3ds")
+    headers, body = app.event("evt_failed", EventKind.FAILED, other.reference or "")
+    service.receive_webhook("fakepay", headers, body)
+    assert service.get_payment(other.id).state == PaymentState.FAILED
