@@ -1,1 +1,49 @@
-"""Stripe for paywire: the gateway plugin, and `paywire_stripe.emulator`, a local stand-in for Stripe."""
+"""paywire-stripe: Stripe's PaymentIntents, Refunds, Customers and PaymentMethods as a paywire
+gateway, its webhooks, and `paywire_stripe.emulator`, a local stand-in for Stripe.
+
+Discovering plugins imports only this module: the gateway definition is plain data, and the
+commands and the webhook verifier are imported when a method is first built.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from paywire import Capabilities, GatewayDefinition, hookimpl
+from paywire_stripe.currencies import CURRENCIES
+
+if TYPE_CHECKING:
+    from paywire import CommandPool, GatewaySettings, WebhookVerifier
+
+__all__ = ["STRIPE", "build_commands", "build_verifier", "register_gateways"]
+
+
+def build_commands(settings: GatewaySettings) -> CommandPool:
+    from paywire_stripe.commands import build_commands
+
+    return build_commands(settings)
+
+
+def build_verifier(settings: GatewaySettings) -> WebhookVerifier:
+    from paywire_stripe.webhook import build_verifier
+
+    return build_verifier(settings)
+
+
+STRIPE = GatewayDefinition(
+    code="stripe",
+    title="Stripe",
+    build=build_commands,
+    capabilities=Capabilities(capture_multiple=False, vault=True, buyer_action=True, webhooks=True),
+    currencies=CURRENCIES,
+    endpoints={"live": "https://api.stripe.com", "sandbox": "https://api.stripe.com"},
+    secrets=("secret_key", "webhook_secret"),
+    webhook=build_verifier,
+    sandbox="paywire_stripe.sandbox:sandbox",
+)
+
+
+@hookimpl
+def register_gateways(register: Callable[[GatewayDefinition], None]) -> None:
+    register(STRIPE)

@@ -46,6 +46,7 @@ def to_stripe(money: Money, param: str = "amount") -> int:
             code="currency_not_supported",
         )
     shift = stripe_exponent(currency) - money.exponent
+    amount: int
     if shift >= 0:
         amount = money.minor * 10**shift
     else:
@@ -71,14 +72,13 @@ def to_stripe(money: Money, param: str = "amount") -> int:
 def from_stripe(amount: int, currency: str) -> Money:
     """Stripe's `amount` in `currency` (any case) as `Money`; `InvalidRequest` if it cannot be one."""
     code = currency.upper()
-    money_exponent = CURRENCY_EXPONENTS.get(code)
-    if money_exponent is None or isinstance(amount, bool) or not isinstance(amount, int):
+    if code not in CURRENCIES or isinstance(amount, bool) or not isinstance(amount, int):
         raise InvalidRequest(
             f"Stripe answered an amount paywire cannot hold: {amount!r} {currency!r}",
             provider="stripe",
             code="unexpected_amount",
         )
-    shift = money_exponent - stripe_exponent(code)
+    shift = Money.zero(code).exponent - stripe_exponent(code)
     if shift >= 0:
         return Money.minor_units(amount * 10**shift, code)
     minor, rest = divmod(amount, 10**-shift)

@@ -1,0 +1,92 @@
+"""Stripe's commands, assembled from the core's parts (see `docs/commands.md` for the contract).
+
+    authorize  POST /v1/payment_intents                    capture_method=manual, confirm=true
+    sale       POST /v1/payment_intents                    capture_method=automatic, confirm=true
+    complete   GET  /v1/payment_intents/{id}               then POST .../confirm if it waits for that
+    capture    POST /v1/payment_intents/{id}/capture       amount_to_capture
+    void       POST /v1/payment_intents/{id}/cancel        cancellation_reason
+    refund     POST /v1/refunds                            payment_intent, amount, reason
+    fetch      GET  /v1/payment_intents/{id}               or GET /v1/payment_intents/search by key
+    vault      POST /v1/customers (unless given), then POST /v1/payment_methods/{pm}/attach
+    unvault    POST /v1/payment_methods/{pm}/detach
+
+Every PaymentIntent request expands `latest_charge`, so each answer carries exact totals.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from paywire import CommandPool, GatewayCommand, GatewaySettings, HandlerChain, Response, Subject, ValidatorComposite
+from paywire_stripe import builders, handlers
+from paywire_stripe.composites import Complete, Fetch, Vault
+from paywire_stripe.endpoints import endpoints
+from paywire_stripe.error_mapping import map_error
+from paywire_stripe.validation import answered, finished, paid, refunded
+
+__all__ = ["build_commands"]
+
+Builder = Callable[[Subject], Mapping[str, Any]]
+Handler = Callable[[Subject, Response], Mapping[str, Any]]
+
+
+def build_commands(settings: GatewaySettings) -> CommandPool:
+    """The command pool of one configured Stripe method.
+
+    Options: `payment_method_types` (default `["card"]`), `return_url` (where the buyer comes back
+    after 3-D Secure when the subject names none).
+    """
+    endpoint = endpoints(settings)
+    options = settings.options
+
+    def command(method: str, path: str, build: Sequence[Builder], validator: ValidatorComposite,
+                handler: Handler) -> GatewayCommand:
+        if method == "POST":
+            build = [builders.key_fits, *build]
+        return GatewayCommand(
+            builder=list(build),
+            transfer_factory=endpoint(method, path),
+            validator=validator,
+            error_mapper=map_error,
+            handler=HandlerChain([handler]),
+        )
+
+    intent = "/v1/payment_intents/{reference}"
+    payment_method = "/v1/payment_methods/{source}"
+    paid_intent = answered("payment_intent", paid)
+    return CommandPool(
+        {
+            "authorize": command("POST", "/v1/payment_intents", [builders.payment_request("manual", options)],
+                                 paid_intent, handlers.intent_result),
+            "sale": command("POST", "/v1/payment_intents", [builders.payment_request("automatic", options)],
+                            paid_intent, handlers.intent_result),
+            "complete": Complete(
+                retrieve=command("GET", intent, [builders.retrieve_query],
+                                 answered("payment_intent", paid, finished), handlers.intent_result),
+                confirm=command("POST", intent + "/confirm", [builders.confirm_request(options)],
+                                paid_intent, handlers.intent_result),
+            ),
+            "capture": command("POST", intent + "/capture", [builders.capture_request],
+                               answered("payment_intent"), handlers.intent_result),
+            "void": command("POST", intent + "/cancel", [builders.void_request],
+                            answered("payment_intent"), handlers.intent_result),
+            "refund": command("POST", "/v1/refunds", [builders.refund_request],
+                              answered("refund", refunded), handlers.refund_result),
+            "fetch": Fetch(
+                retrieve=command("GET", intent, [builders.retrieve_query],
+                                 answered("payment_intent"), handlers.fetched_result),
+                search=command("GET", "/v1/payment_intents/search", [builders.search_query],
+                               answered("search_result"), handlers.found_intent_result),
+            ),
+            "vault": Vault(
+                customer=command("POST", "/v1/customers", [builders.customer_request],
+                                 answered("customer"), handlers.customer_result),
+                attach=command("POST", payment_method + "/attach", [builders.attach_request],
+                               answered("payment_method"), handlers.vaulted_result),
+            ),
+            "unvault": command("POST", payment_method + "/detach", [builders.no_request],
+                               answered("payment_method"), handlers.detached_result),
+        },
+        gateway=settings.gateway,
+    )

@@ -1,0 +1,147 @@
+"""Stripe's error answers as paywire's typed errors.
+
+Stripe answers a failure with an HTTP status and `{"error": {type, code, decline_code, message,
+param, doc_url}}`. The type and status decide the class (see `error_class`); the Stripe `code` is
+kept as the error's code (the `type` where there is none), the request id as `debug_id`, and
+`Stripe-Should-Retry`, when present, decides `retryable` over the class's default.
+
+A card error's message is written by Stripe to be shown to the buyer, so it becomes the
+customer message; other messages are for the shop's developers only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from paywire import (
+    AuthenticationError,
+    BuyerActionRequired,
+    Declined,
+    IdempotencyConflict,
+    InvalidRequest,
+    OutcomeUnknown,
+    PaywireError,
+    ProviderUnavailable,
+    RateLimited,
+    Response,
+    Result,
+    StateError,
+    Subject,
+)
+
+__all__ = ["error_class", "error_from", "map_error"]
+
+# Codes saying the object's state forbids the operation (not a malformed request).
+_STATE_CODES = frozenset({
+    "payment_intent_unexpected_state",
+    "charge_already_captured",
+    "charge_already_refunded",
+    "charge_expired_for_capture",
+    "payment_method_unexpected_state",
+})
+
+
+def error_class(status: int, type_: str | None, code: str | None) -> type[PaywireError]:
+    """The paywire error for a Stripe error of this status, type and code."""
+    if status == 401 or type_ == "authentication_error":
+        return AuthenticationError
+    if status == 403 or type_ == "permission_error":
+        return AuthenticationError
+    if status == 429 or type_ == "rate_limit_error" or code == "rate_limit":
+        return RateLimited
+    if type_ == "card_error" or status == 402:
+        return Declined
+    if type_ == "idempotency_error" or code == "idempotency_key_in_use":
+        return IdempotencyConflict
+    if type_ == "api_error" or status >= 500 or code == "lock_timeout":
+        return ProviderUnavailable
+    if status == 409:
+        return IdempotencyConflict
+    return StateError if code in _STATE_CODES else InvalidRequest
+
+
+def _text(error: Mapping[str, Any], name: str) -> str | None:
+    value = error.get(name)
+    return value if isinstance(value, str) and value else None
+
+
+def _should_retry(response: Response) -> bool | None:
+    value = (response.header("stripe-should-retry") or "").strip().lower()
+    return {"true": True, "false": False}.get(value)
+
+
+def _retry_after(response: Response) -> float | None:
+    """Seconds from `Retry-After`, which Stripe sends as a whole number of seconds."""
+    value = (response.header("retry-after") or "").strip()
+    return float(value) if value.isdigit() else None
+
+
+def error_from(error: Mapping[str, Any], response: Response, *, status: int | None = None) -> PaywireError:
+    """The typed error for one Stripe error object that came with `response`.
+
+    `status` overrides the response's, for an error reported inside a 200 answer (an intent's
+    `last_payment_error`), which is classified as the decline it is.
+    """
+    status = response.status if status is None else status
+    type_, code = _text(error, "type"), _text(error, "code")
+    decline_code, param = _text(error, "decline_code"), _text(error, "param")
+    message = _text(error, "message") or f"Stripe answered HTTP {status}"
+    kind = error_class(status, type_, code)
+    details = {name: value for name, value in (("type", type_), ("param", param), ("decline_code", decline_code),
+                                               ("doc_url", _text(error, "doc_url"))) if value}
+    for name in ("payment_intent", "charge", "payment_method"):  # ids only: the objects hold client secrets
+        value = error.get(name)
+        found = value.get("id") if isinstance(value, Mapping) else value
+        if isinstance(found, str) and found:
+            details[name] = found
+    common: dict[str, Any] = {
+        "provider": "stripe",
+        "code": code or type_,
+        "status": status,
+        "debug_id": response.header("request-id"),
+        "retryable": _should_retry(response),
+        "details": details,
+    }
+    if kind is Declined:
+        return Declined(message, decline_code=decline_code or code, customer_message=message, **common)
+    if kind is RateLimited:
+        return RateLimited(message, retry_after=_retry_after(response), **common)
+    if issubclass(kind, InvalidRequest):
+        return kind(message, param=param, **common)
+    return kind(message, **common)
+
+
+def _intent_error(intent: Mapping[str, Any], response: Response) -> PaywireError:
+    """Why a PaymentIntent the command expected to be paid (or payable) is not."""
+    error = intent.get("last_payment_error")
+    if isinstance(error, Mapping):  # the attempt failed: a decline, or failed authentication
+        return error_from(error, response, status=402)
+    common: dict[str, Any] = {"provider": "stripe", "status": response.status, "debug_id": response.header("request-id")}
+    if intent.get("status") == "requires_action":
+        next_action = intent.get("next_action")
+        redirect = next_action.get("redirect_to_url") if isinstance(next_action, Mapping) else None
+        url = redirect.get("url") if isinstance(redirect, Mapping) else None
+        return BuyerActionRequired(f"PaymentIntent {intent.get('id')} still waits for the buyer (3-D Secure)",
+                                   redirect_url=url if isinstance(url, str) else None, code="requires_action", **common)
+    return StateError(f"PaymentIntent {intent.get('id')} is {intent.get('status')}", code="payment_intent_unexpected_state",
+                      **common)
+
+
+def map_error(subject: Subject, response: Response, result: Result) -> PaywireError:
+    """The `GatewayCommand` error mapper: an error answer, or a 2xx answer the validators refused."""
+    body = response.data
+    if not response.ok:
+        error = body.get("error") if isinstance(body, Mapping) else None
+        return error_from(error if isinstance(error, Mapping) else {}, response)
+    if isinstance(body, Mapping) and body.get("object") == "payment_intent":
+        return _intent_error(body, response)
+    if isinstance(body, Mapping) and body.get("object") == "refund":  # a refund that failed at once
+        code = _text(body, "failure_reason") or f"refund_{body['status']}"
+        return Declined(f"Stripe did not refund: {code}", decline_code=code, code=code, provider="stripe",
+                        status=response.status, debug_id=response.header("request-id"))
+    return OutcomeUnknown(
+        f"Stripe answered HTTP {response.status} without the expected object ({'; '.join(result.messages)}); "
+        "the operation may have taken effect: fetch the payment to learn its state",
+        provider="stripe", code="unexpected_answer", status=response.status, debug_id=response.header("request-id"),
+    )

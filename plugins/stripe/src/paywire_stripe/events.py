@@ -1,0 +1,140 @@
+"""Stripe events (already verified) as paywire's `WebhookEvent`s.
+
+What each event means for a payment:
+
+    payment_intent.amount_capturable_updated   authorized   amount: amount_capturable
+    payment_intent.succeeded                   captured     amount and total: amount_received
+    payment_intent.canceled                    voided
+    payment_intent.payment_failed              failed
+    payment_intent.requires_action             action_required
+    charge.succeeded                           captured (sale) or authorized
+    charge.captured                            captured     amount and total: amount_captured
+    charge.refunded                            refunded     total: refunded so far (voided if never captured)
+    charge.expired                             voided       (an authorization Stripe let lapse)
+    charge.failed                              failed
+    refund.created / refund.updated /          refunded     amount: the refund's (unless it failed)
+    charge.refund.updated
+
+Everything else is `other`. `reference` is the PaymentIntent (the refund, for refund events);
+`references` names every Stripe id the object carries.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from paywire import EventKind, InvalidRequest, Money, WebhookEvent, WebhookVerificationError
+from paywire_stripe.amounts import from_stripe
+from paywire_stripe.states import totals
+
+__all__ = ["parse_event"]
+
+_INTENT_KINDS = {
+    "payment_intent.amount_capturable_updated": EventKind.AUTHORIZED,
+    "payment_intent.succeeded": EventKind.CAPTURED,
+    "payment_intent.canceled": EventKind.VOIDED,
+    "payment_intent.payment_failed": EventKind.FAILED,
+    "payment_intent.requires_action": EventKind.ACTION_REQUIRED,
+}
+_ID_FIELDS = ("payment_intent", "charge", "customer", "payment_method", "latest_charge")
+
+
+def _id(value: Any) -> str | None:
+    if isinstance(value, Mapping):
+        value = value.get("id")
+    return value if isinstance(value, str) and value else None
+
+
+def _money(obj: Mapping[str, Any], field: str) -> Money | None:
+    """An amount of the object as `Money`, or None where it has none paywire can hold."""
+    try:
+        return from_stripe(obj[field], str(obj["currency"]))
+    except (KeyError, InvalidRequest):
+        return None
+
+
+def _references(obj: Mapping[str, Any]) -> dict[str, str]:
+    kind, own = obj.get("object"), _id(obj.get("id"))
+    found = {"charge" if name == "latest_charge" else name: ref for name in _ID_FIELDS if (ref := _id(obj.get(name)))}
+    if own and isinstance(kind, str):
+        found[kind] = own
+    return found
+
+
+def _meaning(event_type: str, obj: Mapping[str, Any]) -> tuple[str, Money | None, Money | None]:
+    """(kind, amount, total) of an event about `obj`."""
+    kind = obj.get("object")
+    if kind == "payment_intent":
+        meaning = _INTENT_KINDS.get(event_type, EventKind.OTHER)
+        if meaning == EventKind.AUTHORIZED:
+            return meaning, _money(obj, "amount_capturable"), None
+        if meaning == EventKind.CAPTURED:
+            received = _money(obj, "amount_received")
+            return meaning, received, received
+        return meaning, None, None
+    if kind == "charge":
+        return _charge_meaning(event_type, obj)
+    if kind == "refund" and event_type in ("refund.created", "refund.updated", "charge.refund.updated"):
+        if obj.get("status") in ("succeeded", "pending"):
+            return EventKind.REFUNDED, _money(obj, "amount"), None
+    return EventKind.OTHER, None, None
+
+
+def _charge_meaning(event_type: str, charge: Mapping[str, Any]) -> tuple[str, Money | None, Money | None]:
+    captured = bool(charge.get("captured"))
+    if event_type in ("charge.captured", "charge.succeeded") and captured:
+        amount = _money(charge, "amount_captured")
+        return EventKind.CAPTURED, amount, amount
+    if event_type == "charge.succeeded":
+        return EventKind.AUTHORIZED, _money(charge, "amount"), None
+    if event_type == "charge.refunded" and captured:
+        try:
+            figures = totals(charge)
+            refunded = from_stripe(figures.refunded, figures.currency)
+        except (KeyError, TypeError, ValueError, InvalidRequest):
+            refunded = None
+        return EventKind.REFUNDED, None, refunded
+    if event_type in ("charge.refunded", "charge.expired"):  # an uncaptured authorization released
+        return EventKind.VOIDED, None, None
+    if event_type == "charge.failed":
+        return EventKind.FAILED, None, None
+    return EventKind.OTHER, None, None
+
+
+def _malformed(why: str) -> WebhookVerificationError:
+    return WebhookVerificationError(f"the webhook is not a Stripe event: {why}", provider="stripe", code="malformed")
+
+
+def parse_event(body: bytes) -> WebhookEvent:
+    """The `WebhookEvent` of a verified Stripe event body; a body of another shape is refused."""
+    try:
+        event = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise _malformed("the body is not JSON") from None
+    if not isinstance(event, Mapping) or event.get("object") != "event":
+        raise _malformed("the body is not an event object")
+    event_id, event_type, data = event.get("id"), event.get("type"), event.get("data")
+    obj = data.get("object") if isinstance(data, Mapping) else None
+    if not isinstance(event_id, str) or not event_id or not isinstance(event_type, str) or not event_type:
+        raise _malformed("the event has no id or type")
+    if not isinstance(obj, Mapping):
+        raise _malformed("the event carries no data.object")
+    kind, amount, total = _meaning(event_type, obj)
+    references = _references(obj)
+    reference = references.get("refund") if obj.get("object") == "refund" else None
+    created = event.get("created")
+    return WebhookEvent(
+        provider="stripe",
+        id=event_id,
+        type=event_type,
+        kind=kind,
+        reference=reference or references.get("payment_intent") or _id(obj.get("id")),
+        references=references,
+        amount=amount,
+        total=total,
+        occurred_at=datetime.fromtimestamp(created, UTC) if isinstance(created, int) and 0 <= created < 1 << 34 else None,
+        data=event,
+    )

@@ -1,0 +1,130 @@
+"""Response handlers: Stripe's objects as `CommandResult` fields.
+
+Every PaymentIntent answer carries its latest charge (the commands expand it), so each result
+reports the payment's state and exact running totals, not only what the operation did.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from paywire import BuyerAction, BuyerActionRequired, ProviderState, Response, Subject
+from paywire_stripe.amounts import from_stripe
+from paywire_stripe.states import intent_state, intent_totals, settled_state, totals
+
+__all__ = [
+    "customer_result",
+    "detached_result",
+    "fetched_result",
+    "found_intent_result",
+    "intent_fields",
+    "intent_result",
+    "refund_result",
+    "vaulted_result",
+]
+
+
+def _id(value: Any) -> str | None:
+    """The id of an expandable field, expanded or not."""
+    if isinstance(value, Mapping):
+        value = value.get("id")
+    return value if isinstance(value, str) and value else None
+
+
+def _references(**ids: Any) -> dict[str, str]:
+    return {name: found for name, value in ids.items() if (found := _id(value))}
+
+
+def _buyer_action(intent: Mapping[str, Any], subject: Subject) -> BuyerAction:
+    next_action = intent.get("next_action") or {}
+    redirect = next_action.get("redirect_to_url") if isinstance(next_action, Mapping) else None
+    if not isinstance(redirect, Mapping) or not redirect.get("url"):
+        kind = next_action.get("type") if isinstance(next_action, Mapping) else None
+        raise BuyerActionRequired(
+            f"PaymentIntent {intent['id']} needs the buyer ({kind or 'no redirect offered'}); pass a return_url "
+            "so that Stripe offers a redirect for 3-D Secure",
+            provider="stripe", code="requires_action",
+        )
+    return BuyerAction(str(redirect["url"]), redirect.get("return_url") or subject.return_url)
+
+
+def intent_fields(intent: Mapping[str, Any], subject: Subject) -> dict[str, Any]:
+    """A PaymentIntent's id, references, state, totals and, when it waits for the buyer, the action."""
+    figures = intent_totals(intent)
+    state = intent_state(intent, figures)
+    fields: dict[str, Any] = {
+        "reference": intent["id"],
+        "references": _references(payment=intent["id"], charge=intent.get("latest_charge"),
+                                  customer=intent.get("customer"), payment_method=intent.get("payment_method")),
+        "state": state,
+        **figures.money(),
+    }
+    if state == ProviderState.ACTION_REQUIRED:
+        fields["status"] = "action_required"
+        fields["action"] = _buyer_action(intent, subject)
+    return fields
+
+
+def _applied(intent: Mapping[str, Any]) -> int | None:
+    """What the operation that produced `intent` applied: the authorization or the capture."""
+    if intent["status"] == "requires_capture":
+        return int(intent["amount_capturable"])
+    if intent["status"] == "succeeded":
+        return int(intent["amount_received"])
+    return None
+
+
+def intent_result(subject: Subject, response: Response) -> dict[str, Any]:
+    """authorize, sale, complete, capture, void: the intent, and the amount authorized or captured."""
+    intent = response.data
+    fields = intent_fields(intent, subject)
+    applied = _applied(intent)
+    if applied is not None:
+        fields["amount"] = from_stripe(applied, intent["currency"])
+    return fields
+
+
+def fetched_result(subject: Subject, response: Response) -> dict[str, Any]:
+    """fetch by reference: the intent's state and totals."""
+    return intent_fields(response.data, subject)
+
+
+def found_intent_result(subject: Subject, response: Response) -> dict[str, Any]:
+    """fetch by idempotency key: the newest intent the search found, or `not_found`."""
+    found = [item for item in response.data.get("data") or () if isinstance(item, Mapping)]
+    if not found:
+        return {"state": ProviderState.NOT_FOUND}
+    newest = max(found, key=lambda intent: intent.get("created") or 0)
+    return {**intent_fields(newest, subject), "raw": newest}
+
+
+def refund_result(subject: Subject, response: Response) -> dict[str, Any]:
+    """refund: the refund, the amount refunded, and the payment's totals from its charge."""
+    refund = response.data
+    charge = refund.get("charge")
+    fields: dict[str, Any] = {
+        "reference": refund["id"],
+        "references": _references(refund=refund["id"], payment=refund.get("payment_intent"), charge=charge),
+        "amount": from_stripe(int(refund["amount"]), refund["currency"]),
+    }
+    if isinstance(charge, Mapping):
+        figures = totals(charge)
+        fields.update(state=settled_state(figures), **figures.money())
+    return fields
+
+
+def customer_result(subject: Subject, response: Response) -> dict[str, Any]:
+    customer = response.data
+    return {"reference": customer["id"], "references": {"customer": customer["id"]}}
+
+
+def vaulted_result(subject: Subject, response: Response) -> dict[str, Any]:
+    """vault: the attached PaymentMethod is the reusable token."""
+    method = response.data
+    return {"reference": method["id"], "token": method["id"],
+            "references": _references(customer=method.get("customer"), payment_method=method["id"])}
+
+
+def detached_result(subject: Subject, response: Response) -> dict[str, Any]:
+    return {"reference": response.data["id"]}

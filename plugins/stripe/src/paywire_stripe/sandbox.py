@@ -1,0 +1,47 @@
+"""Stripe's offline sandbox: the emulator with fresh test credentials, and Stripe's test cards."""
+
+from __future__ import annotations
+
+import secrets
+import urllib.error
+import urllib.request
+from typing import Any
+
+from paywire.testing.sandbox import Sandbox
+from paywire_stripe.emulator import StripeEmulator
+
+__all__ = ["pass_challenge", "sandbox"]
+
+
+class _StayHere(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+def pass_challenge(url: str) -> None:
+    """Act as the buyer on a 3-D Secure page: visit it, without following Stripe's redirect to
+    the shop's return URL (which is no server here)."""
+    opener = urllib.request.build_opener(_StayHere)
+    try:
+        with opener.open(url, timeout=10) as response:
+            response.read()
+    except urllib.error.HTTPError as answer:
+        if answer.code != 302:
+            raise
+
+
+def sandbox() -> Sandbox:
+    """A fresh emulator accepting one random test key, signing events with a random secret."""
+    key = "sk_test_" + secrets.token_hex(16)
+    app = StripeEmulator(webhook_secret="whsec_" + secrets.token_hex(24), api_key=key)
+    return Sandbox(
+        app=app,
+        credentials={"secret_key": key, "webhook_secret": app.webhook_secret},
+        sources={
+            "ok": "pm_card_visa",
+            "decline": "pm_card_chargeDeclined",
+            "buyer_action": "pm_card_threeDSecure2Required",
+            "vault": "pm_card_visa",
+        },
+        act_as_buyer=pass_challenge,
+    )

@@ -1,0 +1,81 @@
+"""A PaymentIntent and its latest charge, read as paywire's state and running totals.
+
+The charge holds the exact amounts: `amount` is what was authorized (when the charge succeeded),
+`amount_captured` what was captured, and `amount_refunded` what was refunded *plus* what a partial
+capture released, which Stripe books as refunded. paywire's refunded total leaves the release out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+
+from paywire import Money, ProviderState
+from paywire_stripe.amounts import from_stripe
+
+__all__ = ["Totals", "charge_of", "intent_state", "intent_totals", "settled_state", "totals"]
+
+
+class Totals(NamedTuple):
+    """Running totals of one payment, in Stripe's units of its currency."""
+
+    currency: str
+    authorized: int
+    captured: int
+    refunded: int
+
+    def money(self) -> dict[str, Money]:
+        return {name: from_stripe(getattr(self, name), self.currency) for name in ("authorized", "captured", "refunded")}
+
+
+def charge_of(intent: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The expanded latest charge of an intent, if the answer carries it."""
+    charge = intent.get("latest_charge")
+    return charge if isinstance(charge, Mapping) else None
+
+
+def totals(charge: Mapping[str, Any]) -> Totals:
+    """The totals a charge records."""
+    amount = int(charge["amount"])
+    authorized = amount if charge.get("status") == "succeeded" else 0
+    captured = int(charge.get("amount_captured") or 0) if charge.get("captured") else 0
+    released = amount - captured if captured else 0
+    refunded = max(0, int(charge.get("amount_refunded") or 0) - released) if captured else 0
+    return Totals(str(charge["currency"]), authorized, captured, refunded)
+
+
+def _from_intent(intent: Mapping[str, Any]) -> Totals:
+    """Totals from the intent alone (no expanded charge): what its own fields say for sure."""
+    status = intent["status"]
+    authorized = int(intent["amount"]) if status in ("requires_capture", "succeeded") else 0
+    return Totals(str(intent["currency"]), authorized, int(intent.get("amount_received") or 0), 0)
+
+
+def intent_totals(intent: Mapping[str, Any]) -> Totals:
+    charge = charge_of(intent)
+    return totals(charge) if charge is not None else _from_intent(intent)
+
+
+def settled_state(figures: Totals) -> str:
+    """The state of a payment whose authorization is settled, from its totals."""
+    if figures.captured == 0:
+        return ProviderState.AUTHORIZED
+    if figures.refunded == 0:
+        return ProviderState.CAPTURED  # one capture closes a PaymentIntent
+    return ProviderState.REFUNDED if figures.refunded >= figures.captured else ProviderState.PARTIALLY_REFUNDED
+
+
+def intent_state(intent: Mapping[str, Any], figures: Totals) -> str:
+    """paywire's `ProviderState` of a PaymentIntent."""
+    status = intent["status"]
+    if status == "requires_action":
+        return ProviderState.ACTION_REQUIRED
+    if status in ("requires_confirmation", "processing"):
+        return ProviderState.PENDING
+    if status == "requires_payment_method":  # after a decline or failed authentication, or not confirmed yet
+        return ProviderState.FAILED if intent.get("last_payment_error") else ProviderState.PENDING
+    if status == "canceled":
+        return ProviderState.VOIDED if figures.authorized else ProviderState.FAILED
+    if status == "requires_capture":
+        return ProviderState.AUTHORIZED
+    return settled_state(figures)
