@@ -1,0 +1,69 @@
+"""Money in PayPal's wire format, exactly or not at all.
+
+PayPal writes amounts as `{"currency_code": "EUR", "value": "10.50"}`: a decimal string with two
+decimals, or none for HUF, JPY and TWD. ISO 4217 gives HUF and TWD two decimals, so an amount with
+cents in those currencies cannot be sent; it is refused before sending, never rounded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from paywire import InvalidRequest, Money
+from paywire_paypal.currencies import CURRENCIES, NO_DECIMALS
+
+__all__ = ["from_paypal", "paypal_exponent", "to_paypal"]
+
+
+def paypal_exponent(currency: str) -> int:
+    """Decimals PayPal writes for `currency`."""
+    return 0 if currency in NO_DECIMALS else 2
+
+
+def to_paypal(money: Money, param: str = "amount") -> dict[str, str]:
+    """`money` as PayPal's money object; `InvalidRequest` naming `param` when PayPal cannot hold it."""
+    currency = money.currency
+    if currency not in CURRENCIES:
+        raise InvalidRequest(
+            f"PayPal does not accept {currency}; nothing was sent",
+            param="currency",
+            provider="paypal",
+            code="currency_not_supported",
+        )
+    if money.minor <= 0:
+        raise InvalidRequest(
+            f"{money} is not a positive amount; PayPal takes amounts above zero; nothing was sent",
+            param=param,
+            provider="paypal",
+            code="amount_not_positive",
+        )
+    places = paypal_exponent(currency)
+    shift = money.exponent - places
+    whole, rest = divmod(money.minor, 10**shift) if shift > 0 else (money.minor * 10**-shift, 0)
+    if rest:
+        raise InvalidRequest(
+            f"{money} cannot be sent to PayPal, which takes {currency} in whole units only; nothing was sent",
+            param=param,
+            provider="paypal",
+            code="amount_not_representable",
+        )
+    units, cents = divmod(whole, 10**places)
+    value = f"{units}.{cents:0{places}d}" if places else str(units)
+    return {"currency_code": currency, "value": value}
+
+
+def from_paypal(obj: Any) -> Money:
+    """A PayPal money object as `Money`; `InvalidRequest` when it is not one paywire can hold."""
+    if not isinstance(obj, Mapping):
+        raise InvalidRequest(f"PayPal answered {type(obj).__name__} where an amount belongs",
+                             provider="paypal", code="unexpected_amount")
+    currency, value = obj.get("currency_code"), obj.get("value")
+    try:
+        if not isinstance(value, str) or not isinstance(currency, str):
+            raise InvalidOperation
+        return Money.of(Decimal(value), currency)
+    except (InvalidOperation, InvalidRequest):
+        raise InvalidRequest(f"PayPal answered an amount paywire cannot hold: {value!r} {currency!r}",
+                             provider="paypal", code="unexpected_amount") from None

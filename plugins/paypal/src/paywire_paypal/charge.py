@@ -1,0 +1,43 @@
+"""authorize and sale: create an order, for the buyer to approve or paid from the vault at once.
+
+An order paid with a vault token must name the token's kind (`payment_source.card.vault_id` or
+`payment_source.paypal.vault_id`; PayPal refuses a mismatch), which the token id alone does not
+tell. The kind is read from the token first (`GET /v3/vault/payment-tokens/{id}`), unless the
+subject names it in `options["vault_source"]`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import attrs
+
+from paywire import CommandContext, CommandResult, GatewayCommand, Subject
+from paywire_paypal.orders import VAULT_SOURCE_OPTION, is_wallet
+
+__all__ = ["CreateOrder", "vault_kind"]
+
+
+def vault_kind(token: Mapping[str, object]) -> str | None:
+    """The kind of a payment token ("card", "paypal", "venmo", ...) from its `payment_source`."""
+    source = token.get("payment_source")
+    if isinstance(source, Mapping) and len(source) == 1:
+        return str(next(iter(source)))
+    return None
+
+
+@attrs.frozen
+class CreateOrder:
+    """Creates the order (`create`), looking up a vault token's kind first (`lookup`) when needed."""
+
+    create: GatewayCommand
+    lookup: GatewayCommand
+
+    def execute(self, subject: Subject, context: CommandContext) -> CommandResult:
+        if not is_wallet(subject.source) and VAULT_SOURCE_OPTION not in subject.options:
+            # An order paid from the vault needs a key; refusing first spares the lookup.
+            self.create.builder(attrs.evolve(subject, options={VAULT_SOURCE_OPTION: "paypal"}))
+            token = self.lookup.execute(Subject(source=subject.source), context).raw
+            kind = vault_kind(token) if isinstance(token, Mapping) else None
+            subject = attrs.evolve(subject, options={**subject.options, VAULT_SOURCE_OPTION: kind or "paypal"})
+        return self.create.execute(subject, context)

@@ -1,0 +1,139 @@
+"""PayPal's command pool: every operation, assembled from the core's parts.
+
+| command | PayPal call(s) |
+|---|---|
+| token | POST /v1/oauth2/token (HTTP Basic, grant_type=client_credentials); cached for the others |
+| authorize, sale | [GET /v3/vault/payment-tokens/{source}] POST /v2/checkout/orders (intent AUTHORIZE, CAPTURE) |
+| complete | GET /v2/checkout/orders/{reference}, POST .../authorize or .../capture |
+| capture | POST /v2/payments/authorizations/{reference}/capture {amount?, final_capture} |
+| void | POST /v2/payments/authorizations/{reference}/void |
+| reauthorize | POST /v2/payments/authorizations/{reference}/reauthorize {amount?} |
+| refund | POST /v2/payments/captures/{reference}/refund {amount?, note_to_payer?} |
+| fetch | GET /v2/checkout/orders/{reference} (or the authorization or capture, then its order) |
+| vault | POST /v3/vault/setup-tokens, POST /v3/vault/payment-tokens, or GET the payment token |
+| unvault | DELETE /v3/vault/payment-tokens/{source} |
+| verify_webhook_signature | POST /v1/notifications/verify-webhook-signature (webhook API mode) |
+
+Every POST but the last carries the idempotency key as PayPal-Request-Id (void too: PayPal's
+server SDK sends it there, although the 2024 Payments specification does not list it).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from paywire import (
+    FORM,
+    CommandPool,
+    GatewayCommand,
+    GatewaySettings,
+    HandlerChain,
+    Response,
+    Subject,
+    TransferFactory,
+    ValidatorComposite,
+)
+from paywire_paypal.charge import CreateOrder
+from paywire_paypal.command import PayPalCommand, endpoint
+from paywire_paypal.complete import Complete
+from paywire_paypal.errors import ERRORS
+from paywire_paypal.fetch import Fetch, fetched_fields
+from paywire_paypal.oauth import AccessTokens, BearerToken, client_auth, client_credentials, has_token
+from paywire_paypal.orders import completed_fields, created_fields, order_request
+from paywire_paypal.payments import (
+    authorization_fields,
+    capture_fields,
+    capture_request,
+    optional_amount,
+    refund_fields,
+    refund_request,
+    void_fields,
+)
+from paywire_paypal.validators import answered, not_declined, refund_not_failed, same_amount, same_order
+from paywire_paypal.vault import (
+    Vault,
+    payment_token_fields,
+    payment_token_request,
+    setup_token_fields,
+    setup_token_request,
+)
+from paywire_paypal.webhook.api import COMMAND as VERIFY
+from paywire_paypal.webhook.api import verification_fields, verification_request
+
+__all__ = ["build_commands"]
+
+
+def no_fields(subject: Subject, response: Response) -> dict[str, Any]:
+    """For reads a composite command looks into (`raw`)."""
+    return {}
+
+
+def unvault_fields(subject: Subject, response: Response) -> dict[str, Any]:
+    return {"reference": subject.source, "references": {"payment_token": subject.source}}
+
+
+def token_command(settings: GatewaySettings, tokens: AccessTokens) -> GatewayCommand:
+    """The token request; its handler fills `tokens`."""
+    return GatewayCommand(
+        builder=[client_credentials],
+        transfer_factory=TransferFactory(
+            settings.base_url, "POST", "/v1/oauth2/token",
+            auth=client_auth(settings.secret("client_id"), settings.secret("client_secret")),
+            converter=FORM, timeout=settings.timeout,
+        ),
+        validator=ValidatorComposite([(answered, True), has_token]),
+        error_mapper=ERRORS,
+        handler=HandlerChain([tokens.store]),
+    )
+
+
+def build_commands(settings: GatewaySettings) -> CommandPool:
+    tokens = AccessTokens()
+    token = token_command(settings, tokens)
+    tokens.use(token)
+    bearer = BearerToken(tokens)
+
+    def call(method: str, path: str, builders: list[Any], handlers: list[Any], **options: Any) -> GatewayCommand:
+        return endpoint(settings, bearer, method, path, builders, handlers, **options)
+
+    def pay(path: str, builders: list[Any], handlers: list[Any], validators: list[Any]) -> GatewayCommand:
+        return call("POST", path, builders, handlers, validators=validators, request_id=True, representation=True)
+
+    read_order = call("GET", "/v2/checkout/orders/{reference}", [], [fetched_fields])
+    read_token = call("GET", "/v3/vault/payment-tokens/{source}", [], [payment_token_fields])
+    orders = "/v2/checkout/orders"
+    authorizations = "/v2/payments/authorizations/{reference}"
+    commands: dict[str, Any] = {
+        "token": token,
+        "authorize": CreateOrder(
+            pay(orders, order_request("AUTHORIZE"), [created_fields], [not_declined, same_order("AUTHORIZE")]),
+            read_token),
+        "sale": CreateOrder(
+            pay(orders, order_request("CAPTURE"), [created_fields], [not_declined, same_order("CAPTURE")]),
+            read_token),
+        "complete": Complete(
+            read_order,
+            pay(orders + "/{reference}/authorize", [], [completed_fields], [not_declined]),
+            pay(orders + "/{reference}/capture", [], [completed_fields], [not_declined]),
+        ),
+        "capture": pay(authorizations + "/capture", [optional_amount, capture_request], [capture_fields],
+                       [not_declined, same_amount]),
+        "void": pay(authorizations + "/void", [], [void_fields], []),
+        "reauthorize": pay(authorizations + "/reauthorize", [optional_amount], [authorization_fields],
+                           [not_declined, same_amount]),
+        "refund": pay("/v2/payments/captures/{reference}/refund", [optional_amount, refund_request],
+                      [refund_fields], [refund_not_failed, same_amount]),
+        "fetch": Fetch(read_order, (call("GET", authorizations, [], [no_fields]),
+                                    call("GET", "/v2/payments/captures/{reference}", [], [no_fields]))),
+        "vault": Vault(
+            setup=call("POST", "/v3/vault/setup-tokens", [setup_token_request], [setup_token_fields], request_id=True),
+            exchange=call("POST", "/v3/vault/payment-tokens", [payment_token_request], [payment_token_fields],
+                          request_id=True),
+            lookup=read_token,
+        ),
+        "unvault": call("DELETE", "/v3/vault/payment-tokens/{source}", [], [unvault_fields]),
+        VERIFY: call("POST", "/v1/notifications/verify-webhook-signature", [verification_request],
+                     [verification_fields]),
+    }
+    return CommandPool({name: PayPalCommand(name, command, tokens) for name, command in commands.items()},
+                       gateway=settings.gateway)

@@ -1,0 +1,77 @@
+"""complete: after the buyer approved, authorize or capture the order, as its intent says.
+
+The order is read first: its intent picks the call (`/authorize` or `/capture`), an order already
+completed (the buyer came back twice, a retry after a lost answer) answers from what PayPal holds
+without a second call, and an amount that differs from the order's is refused before sending.
+When PayPal needs the buyer again (PAYER_ACTION_REQUIRED, e.g. to pick another funding source),
+the result is `action_required` with PayPal's payer-action link.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import attrs
+
+from paywire import (
+    BuyerAction,
+    BuyerActionRequired,
+    CommandContext,
+    CommandResult,
+    GatewayCommand,
+    InvalidRequest,
+    ProviderState,
+    Response,
+    Subject,
+)
+from paywire_paypal.amounts import from_paypal
+from paywire_paypal.errors import ERRORS
+from paywire_paypal.orders import completed_fields
+from paywire_paypal.validators import not_declined
+
+__all__ = ["Complete"]
+
+
+@attrs.frozen
+class Complete:
+    read: GatewayCommand  # GET /v2/checkout/orders/{reference}
+    authorize: GatewayCommand  # POST /v2/checkout/orders/{reference}/authorize
+    capture: GatewayCommand  # POST /v2/checkout/orders/{reference}/capture
+
+    def execute(self, subject: Subject, context: CommandContext) -> CommandResult:
+        order = self.read.execute(Subject(reference=subject.reference), context).raw
+        if not isinstance(order, Mapping):
+            raise InvalidRequest("PayPal answered the order without its details", provider="paypal",
+                                 code="unexpected_order")
+        _check_amount(subject, order)
+        if order.get("status") == "COMPLETED":
+            answer = Response(200, data=order)
+            declined = not_declined(subject, answer)
+            if not declined.ok:
+                raise ERRORS(subject, answer, declined)
+            return CommandResult(**completed_fields(subject, answer), raw=order)
+        step = self.authorize if order.get("intent") == "AUTHORIZE" else self.capture
+        try:
+            return step.execute(subject, context)
+        except BuyerActionRequired as error:
+            if error.code != "PAYER_ACTION_REQUIRED" or not error.redirect_url:
+                raise
+            order_id = str(order["id"])
+            return CommandResult(
+                status="action_required", reference=order_id, state=ProviderState.ACTION_REQUIRED,
+                action=BuyerAction(error.redirect_url, subject.return_url),
+                references={"payment": order_id, "order": order_id},
+            )
+
+
+def _check_amount(subject: Subject, order: Mapping[str, object]) -> None:
+    units = order.get("purchase_units")
+    unit = units[0] if isinstance(units, list) and len(units) == 1 and isinstance(units[0], Mapping) else None
+    if subject.amount is None or unit is None or not isinstance(unit.get("amount"), Mapping):
+        return
+    ordered = from_paypal(unit["amount"])
+    if ordered != subject.amount:
+        raise InvalidRequest(
+            f"the order is for {ordered}, not {subject.amount}; nothing was sent",
+            param="amount", provider="paypal", code="amount_mismatch",
+        )

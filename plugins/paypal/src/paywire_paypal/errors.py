@@ -1,0 +1,200 @@
+"""PayPal's error answers as paywire's typed errors.
+
+PayPal answers failures with `{name, message, debug_id, details: [{field, issue, description}],
+links}` (the OAuth endpoint with `{error, error_description}`). The issue decides the error class
+(a table below, from the issues the Orders v2 and Payments v2 specifications list); the HTTP
+status decides the rest. The issue is kept as the error's `code`, the debug id for PayPal's
+support, and no value from the request is ever repeated in a message.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any, Final, NamedTuple
+
+from paywire import (
+    AuthenticationError,
+    BuyerActionRequired,
+    Declined,
+    IdempotencyConflict,
+    InvalidRequest,
+    OutcomeUnknown,
+    PaywireError,
+    ProviderUnavailable,
+    RateLimited,
+    Response,
+    Result,
+    StateError,
+    Subject,
+)
+
+__all__ = ["ERRORS", "PayPalErrorBody", "PayPalErrorMapper", "read_error"]
+
+# The buyer's instrument or account refused the payment: final, never retried.
+DECLINES: Final = frozenset({
+    "ALIAS_DECLINED_BY_PROCESSOR", "CARD_EXPIRED", "COMPLIANCE_VIOLATION", "DECLINED_DUE_TO_RELATED_TXN",
+    "INSTRUMENT_DECLINED", "MAX_NUMBER_OF_PAYMENT_ATTEMPTS_EXCEEDED", "PAYEE_BLOCKED_TRANSACTION",
+    "PAYER_ACCOUNT_LOCKED_OR_CLOSED", "PAYER_ACCOUNT_RESTRICTED", "PAYER_CANNOT_PAY",
+    "PAYMENT_SOURCE_CANNOT_BE_USED", "PAYMENT_SOURCE_DECLINED_BY_PROCESSOR",
+    "PAYMENT_SOURCE_INFO_CANNOT_BE_VERIFIED", "REDIRECT_PAYER_FOR_ALTERNATE_FUNDING", "REFERENCED_CARD_EXPIRED",
+    "TRANSACTION_BLOCKED_BY_PAYEE", "TRANSACTION_LIMIT_EXCEEDED", "TRANSACTION_RECEIVING_LIMIT_EXCEEDED",
+    "TRANSACTION_REFUSED",
+    # 2xx answers whose capture was DECLINED, authorization DENIED, or refund FAILED (validators.py)
+    "DECLINED", "DENIED", "REFUND_FAILED", "REFUND_CANCELLED",
+})
+# The buyer must go back to PayPal (declined instead when the buyer is absent: a vaulted charge).
+BUYER_ACTIONS: Final = frozenset({"PAYER_ACTION_REQUIRED", "ORDER_NOT_APPROVED"})
+# The operation is impossible in the state the order, authorization or capture is in.
+STATES: Final = frozenset({
+    "ACTION_DOES_NOT_MATCH_INTENT", "AUTHORIZATION_ALREADY_CAPTURED", "AUTHORIZATION_AMOUNT_EXCEEDED",
+    "AUTHORIZATION_DENIED", "AUTHORIZATION_EXPIRED", "AUTHORIZATION_VOIDED", "CANNOT_BE_VOIDED",
+    "CAPTURE_FULLY_REFUNDED", "MAX_AUTHORIZATION_COUNT_EXCEEDED", "MAX_CAPTURE_AMOUNT_EXCEEDED",
+    "MAX_CAPTURE_COUNT_EXCEEDED", "MAX_NUMBER_OF_REFUNDS_EXCEEDED", "ORDER_ALREADY_AUTHORIZED",
+    "ORDER_ALREADY_CAPTURED", "ORDER_ALREADY_COMPLETED", "ORDER_COMPLETED_OR_VOIDED", "ORDER_EXPIRED",
+    "PARTIAL_REFUND_NOT_ALLOWED", "PENDING_CAPTURE", "PREVIOUSLY_CAPTURED", "PREVIOUSLY_VOIDED",
+    "REAUTHORIZATION_NOT_SUPPORTED", "REFUND_AMOUNT_EXCEEDED", "REFUND_NOT_ALLOWED",
+    "REFUND_NOT_PERMITTED_DUE_TO_CHARGEBACK", "REFUND_TIME_LIMIT_EXCEEDED", "SETUP_TOKEN_ALREADY_TOKENIZED",
+    "TRANSACTION_DISPUTED",
+})
+# Another request with the same PayPal-Request-Id (or on the same order) is still running.
+IN_PROGRESS: Final = frozenset({"PREVIOUS_REQUEST_IN_PROGRESS", "ORDER_COMPLETION_IN_PROGRESS"})
+# paywire's own codes for 2xx answers it cannot accept (validators.py).
+REUSED_KEY: Final = "idempotency_key_reused"
+UNREADABLE: Final = "unreadable_answer"
+
+_CUSTOMER_MESSAGES: Final = {
+    BuyerActionRequired: "Please return to PayPal to complete your payment.",
+    Declined: "PayPal declined this payment. Please choose another way to pay.",
+}
+
+
+class PayPalErrorBody(NamedTuple):
+    """What a failed answer says, read leniently (undocumented answers have any shape)."""
+
+    name: str | None = None
+    issue: str | None = None
+    description: str | None = None
+    field: str | None = None
+    debug_id: str | None = None
+    links: tuple[Mapping[str, Any], ...] = ()
+    processor_code: str | None = None
+
+    @property
+    def code(self) -> str | None:
+        return self.issue or self.name
+
+    def link(self, *rels: str) -> str | None:
+        """The first link with one of `rels` (payer-action, approve, redirect), for the buyer."""
+        for rel in rels:
+            for link in self.links:
+                href = link.get("href")
+                if link.get("rel") == rel and isinstance(href, str):
+                    return href
+        return None
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def read_error(response: Response) -> PayPalErrorBody:
+    """The error object of a PayPal answer (or of its OAuth endpoint); empty when there is none."""
+    data = response.data
+    debug_id = response.header("paypal-debug-id")
+    if not isinstance(data, Mapping):
+        return PayPalErrorBody(debug_id=debug_id)
+    if "error" in data and "name" not in data:  # OAuth: {"error": "invalid_client", "error_description": ...}
+        return PayPalErrorBody(name=_text(data.get("error")), description=_text(data.get("error_description")),
+                               debug_id=debug_id)
+    details = data.get("details")
+    first = details[0] if isinstance(details, Sequence) and details and isinstance(details[0], Mapping) else {}
+    links = data.get("links")
+    return PayPalErrorBody(
+        name=_text(data.get("name")),
+        issue=_text(first.get("issue")),
+        description=_text(first.get("description")) or _text(data.get("message")),
+        field=_text(first.get("field")),
+        debug_id=_text(data.get("debug_id")) or debug_id,
+        links=tuple(link for link in links if isinstance(link, Mapping)) if isinstance(links, Sequence) else (),
+    )
+
+
+def _class_for(code: str | None, status: int, subject: Subject) -> type[PaywireError]:
+    if code in BUYER_ACTIONS:
+        # A vaulted charge runs without the buyer: nobody can act, so it is declined.
+        return Declined if subject.vaulted else BuyerActionRequired
+    if code in DECLINES:
+        return Declined
+    if code in STATES:
+        return StateError
+    if code in IN_PROGRESS or code == REUSED_KEY:
+        return IdempotencyConflict
+    if code == UNREADABLE:
+        return OutcomeUnknown
+    if code == "RATE_LIMIT_REACHED" or status == 429:
+        return RateLimited
+    if status >= 500:
+        return ProviderUnavailable
+    if status in (401, 403):
+        return AuthenticationError
+    if status == 402:
+        return Declined
+    if status == 409:
+        return IdempotencyConflict
+    return InvalidRequest
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After header (PayPal sends delta-seconds; an HTTP date works too)."""
+    if not value:
+        return None
+    if value.strip().isdigit():
+        return float(value.strip())
+    try:
+        return max(0.0, email.utils.parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError):
+        return None
+
+
+class PayPalErrorMapper:
+    """Maps a failed answer (`Result` codes from the validators first, else PayPal's error object)."""
+
+    provider = "paypal"
+
+    def __repr__(self) -> str:
+        return "PayPalErrorMapper()"
+
+    def __call__(self, subject: Subject, response: Response, result: Result) -> PaywireError:
+        body = read_error(response)
+        code = result.codes[0] if result.codes else body.code
+        error_class = _class_for(code, response.status, subject)
+        what = body.description or "; ".join(result.messages) or f"PayPal answered HTTP {response.status}"
+        message = f"{code}: {what}" if code else what
+        if body.field:
+            message += f" (field {body.field})"
+        common: dict[str, Any] = {
+            "provider": self.provider,
+            "code": code,
+            "status": response.status,
+            "debug_id": body.debug_id,
+            "customer_message": _CUSTOMER_MESSAGES.get(error_class),
+        }
+        if error_class is Declined:
+            decline_code = result.codes[1] if len(result.codes) > 1 else code
+            return Declined(message, decline_code=decline_code, **common)
+        if error_class is BuyerActionRequired:
+            return BuyerActionRequired(message, redirect_url=body.link("payer-action", "approve", "redirect"), **common)
+        if issubclass(error_class, InvalidRequest):
+            return error_class(message, param=body.field, **common)
+        if error_class is RateLimited:
+            return RateLimited(message, retry_after=_retry_after(response.header("retry-after")), **common)
+        if error_class is IdempotencyConflict:
+            return IdempotencyConflict(message, retryable=code in IN_PROGRESS, **common)
+        if error_class is OutcomeUnknown:
+            return OutcomeUnknown(message, **common)
+        return error_class(message, **common)
+
+
+ERRORS: Final = PayPalErrorMapper()

@@ -1,0 +1,160 @@
+"""PayPal's OAuth access token: fetched by a gateway command, cached, refreshed once after a 401.
+
+Every PayPal call carries `Authorization: Bearer <token>`. The token comes from
+`POST /v1/oauth2/token` (HTTP Basic with the client id and secret, `grant_type=client_credentials`),
+run as the pool's `token` command through the ordinary pipeline, so retries, hooks and error
+mapping apply to it as to any call. Its handler keeps the token until shortly before it expires.
+
+`BearerToken` is the `Auth` of every other command. Its headers are computed when a request is
+sent, so the first request fetches the token (once, under a lock, however many threads ask), and
+when PayPal answers 401 the pipeline calls `refresh()`: the first thread to get there fetches a new
+token, threads that sent the same stale token meanwhile reuse it, and a token PayPal hands back
+unchanged means retrying cannot help. The token is a `Secret`: it never shows in a repr, a log
+record or an error.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from paywire import (
+    BasicAuth,
+    CommandContext,
+    ConfigurationError,
+    GatewayCommand,
+    Response,
+    Result,
+    Secret,
+    Subject,
+    TransportError,
+)
+from paywire_paypal.errors import UNREADABLE
+
+__all__ = ["TOKEN_SUBJECT", "AccessTokens", "BearerToken", "client_auth", "client_credentials", "has_token"]
+
+# The token request changes nothing at PayPal, so it is safe to resend: an idempotency key marks
+# its transfer as retryable without sending any header (the token endpoint takes none).
+TOKEN_SUBJECT = Subject(idempotency_key="paypal-oauth2-client-credentials")
+_MAX_MARGIN = 60.0  # refresh this many seconds (at most a tenth of the lifetime) before expiry
+
+
+def client_credentials(subject: Subject) -> dict[str, str]:
+    """The token request's form body."""
+    return {"grant_type": "client_credentials"}
+
+
+def has_token(subject: Subject, response: Response) -> Result:
+    """A successful token answer holds the token and its lifetime in seconds."""
+    data = response.data
+    if response.ok and isinstance(data, Mapping) and (
+        not isinstance(data.get("access_token"), str) or not data["access_token"]
+        or not isinstance(data.get("expires_in"), (int, float))
+    ):
+        return Result.failure("PayPal's token endpoint answered without an access token and its lifetime",
+                              UNREADABLE)
+    return Result.success()
+
+
+def client_auth(client_id: Secret, client_secret: Secret) -> BasicAuth:
+    """HTTP Basic with the app's client id and secret, for the token endpoint only."""
+    return BasicAuth(client_id.reveal(), client_secret)
+
+
+class AccessTokens:
+    """One gateway's access token, the command that fetches it, and the lock that serialises fetches.
+
+    :param clock: monotonic seconds (tests pass their own).
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._token: Secret | None = None
+        self._expires_at = 0.0
+        self._generation = 0
+        self._command: GatewayCommand | None = None
+        self._context: CommandContext | None = None
+        self._bound_to: CommandContext | None = None
+        # The generation of the token this thread last sent, so refresh() can tell a stale one.
+        self._sent: contextvars.ContextVar[int] = contextvars.ContextVar("paypal_token_generation", default=-1)
+
+    def __repr__(self) -> str:
+        return f"AccessTokens(cached={self._valid()})"
+
+    def use(self, command: GatewayCommand) -> None:
+        """The `token` command this cache fetches through (its handler is `self.store`)."""
+        self._command = command
+
+    def bind(self, context: CommandContext) -> None:
+        """Remember the context of the command being run: the token command runs in it when needed."""
+        if context is not self._bound_to:
+            self._context, self._bound_to = context.for_command("token"), context
+
+    # -- the token command's handler -----------------------------------------------------------
+    def store(self, subject: Subject, response: Response) -> Mapping[str, Any]:
+        """Cache the token of a successful token answer; the result keeps neither token nor body."""
+        data = response.data  # checked by `has_token`
+        token, lifetime = data["access_token"], data["expires_in"]
+        self._token = Secret(token)
+        self._expires_at = self._clock() + lifetime - min(_MAX_MARGIN, lifetime / 10)
+        self._generation += 1
+        return {"reference": data.get("app_id"), "raw": None}
+
+    # -- what BearerToken asks -----------------------------------------------------------------
+    def current(self) -> Secret:
+        """A valid token, fetched first when none is cached or it is about to expire."""
+        if not self._valid():
+            with self._lock:
+                if not self._valid():
+                    self._fetch()
+        token, generation = self._token, self._generation
+        assert token is not None
+        self._sent.set(generation)
+        return token
+
+    def refresh(self) -> bool:
+        """After a 401: a new token (one fetch for all threads that sent the stale one); False when
+        PayPal hands back the same token, so sending again cannot help."""
+        with self._lock:
+            if self._generation != self._sent.get() and self._valid():
+                return True  # another thread refreshed since this request took its token
+            stale = self._token
+            self._token = None
+            self._fetch()
+            return self._token != stale
+
+    def _valid(self) -> bool:
+        return self._token is not None and self._clock() < self._expires_at
+
+    def _fetch(self) -> None:
+        if self._command is None or self._context is None:
+            raise ConfigurationError("PayPal's access token is fetched while a PayPal command runs; run one first",
+                                     provider="paypal")
+        try:
+            self._command.execute(TOKEN_SUBJECT, self._context)
+        except TransportError as error:
+            # Fetching the token failed on the network: the request it was for never left.
+            raise TransportError(
+                f"could not get a PayPal access token ({error.message}); the request was not sent",
+                provider="paypal", code=error.code, may_have_been_sent=False, retryable=error.retryable,
+            ) from error
+
+
+class BearerToken:
+    """The `Auth` of PayPal's API calls: `Authorization: Bearer <token>` from the shared cache."""
+
+    def __init__(self, tokens: AccessTokens) -> None:
+        self._tokens = tokens
+
+    def __repr__(self) -> str:
+        return "BearerToken()"
+
+    def headers(self) -> Mapping[str, str]:
+        return {"Authorization": f"Bearer {self._tokens.current().reveal()}"}
+
+    def refresh(self) -> bool:
+        return self._tokens.refresh()

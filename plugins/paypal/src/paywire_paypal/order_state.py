@@ -1,0 +1,136 @@
+"""An order as paywire reads it: its state, running totals and the ids the next commands act on.
+
+PayPal keeps a payment's history inside the order: `purchase_units[].payments` lists its
+authorizations (a reauthorization is listed after the one it renews), captures and refunds. The
+totals are computed from those, in the order's currency:
+
+- authorized: the live authorization of each purchase unit (the latest one not DENIED, voided or
+  expired ones included: they were authorized), or what was captured for intent CAPTURE;
+- captured: captures COMPLETED, PENDING (held, not declined), PARTIALLY_REFUNDED or REFUNDED;
+- refunded: refunds COMPLETED or PENDING.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any, Final
+
+from paywire import InvalidRequest, Money, ProviderState
+from paywire_paypal.amounts import from_paypal
+
+__all__ = ["authorization_of", "capture_of", "order_fields", "order_id_of"]
+
+_CAPTURED: Final = frozenset({"COMPLETED", "PENDING", "PARTIALLY_REFUNDED", "REFUNDED"})
+_REFUNDED: Final = frozenset({"COMPLETED", "PENDING"})
+_WAITING: Final = {
+    "CREATED": ProviderState.ACTION_REQUIRED,
+    "PAYER_ACTION_REQUIRED": ProviderState.ACTION_REQUIRED,
+    "SAVED": ProviderState.PENDING,
+    "APPROVED": ProviderState.PENDING,
+    "VOIDED": ProviderState.VOIDED,
+}
+
+
+def _list(value: Any) -> list[Mapping[str, Any]]:
+    return [item for item in value if isinstance(item, Mapping)] if isinstance(value, list) else []
+
+
+def _payments(unit: Mapping[str, Any], kind: str) -> list[Mapping[str, Any]]:
+    payments = unit.get("payments")
+    return _list(payments.get(kind)) if isinstance(payments, Mapping) else []
+
+
+def _sum(amounts: Iterable[Mapping[str, Any]], currency: str) -> Money:
+    total = Money.zero(currency)
+    for payment in amounts:
+        total += from_paypal(payment.get("amount"))
+    return total
+
+
+def _currency(units: list[Mapping[str, Any]]) -> str:
+    for unit in units:
+        amount = unit.get("amount")
+        if isinstance(amount, Mapping) and isinstance(amount.get("currency_code"), str):
+            return str(amount["currency_code"])
+        for kind in ("authorizations", "captures"):
+            for payment in _payments(unit, kind):
+                return from_paypal(payment.get("amount")).currency
+    raise InvalidRequest("PayPal answered an order without an amount", provider="paypal", code="unexpected_order")
+
+
+def _live_authorization(unit: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    live = [auth for auth in _payments(unit, "authorizations") if auth.get("status") != "DENIED"]
+    return live[-1] if live else None
+
+
+def order_id_of(payment: Mapping[str, Any]) -> str | None:
+    """The order an authorization, capture or reauthorization belongs to."""
+    related = (payment.get("supplementary_data") or {}).get("related_ids") if isinstance(
+        payment.get("supplementary_data"), Mapping) else None
+    order_id = related.get("order_id") if isinstance(related, Mapping) else None
+    return order_id if isinstance(order_id, str) else None
+
+
+def authorization_of(order: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The live authorization of the order's (first) purchase unit."""
+    units = _list(order.get("purchase_units"))
+    return _live_authorization(units[0]) if units else None
+
+
+def capture_of(order: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The first capture of the order that moved money (or its first capture, if none did)."""
+    captures = [cap for unit in _list(order.get("purchase_units")) for cap in _payments(unit, "captures")]
+    counted = [cap for cap in captures if cap.get("status") in _CAPTURED]
+    chosen = counted or captures
+    return chosen[0] if chosen else None
+
+
+def order_fields(order: Mapping[str, Any]) -> dict[str, Any]:
+    """`CommandResult` fields for an order: state, totals, and references (payment = the order)."""
+    order_id = str(order["id"])
+    units = _list(order.get("purchase_units"))
+    references = {"payment": order_id, "order": order_id}
+    status = order.get("status")
+    if status in _WAITING:
+        return {"state": _WAITING[status], "reference": order_id, "references": references}
+    currency = _currency(units)
+    captures = [cap for unit in units for cap in _payments(unit, "captures")]
+    counted = [cap for cap in captures if cap.get("status") in _CAPTURED]
+    refunds = [ref for unit in units for ref in _payments(unit, "refunds") if ref.get("status") in _REFUNDED]
+    captured, refunded = _sum(counted, currency), _sum(refunds, currency)
+    authorizations = [auth for auth in (_live_authorization(unit) for unit in units) if auth is not None]
+    if order.get("intent") == "AUTHORIZE":
+        authorized = _sum(authorizations, currency)
+        closed = bool(authorizations) and all(
+            auth.get("status") in ("CAPTURED", "VOIDED", "EXPIRED") for auth in authorizations)
+        reference = authorizations[-1].get("id") if authorizations else None
+    else:
+        authorized, closed = captured, True
+        first = capture_of(order)
+        reference = first.get("id") if first else None
+    if authorizations:
+        references["authorization"] = str(authorizations[-1]["id"])
+    if captures:
+        references["capture"] = str((counted or captures)[-1]["id"])
+    return {
+        "state": _state(authorizations, authorized, captured, refunded, closed),
+        "reference": reference or order_id,
+        "references": references,
+        "authorized": authorized,
+        "captured": captured,
+        "refunded": refunded,
+    }
+
+
+def _state(authorizations: list[Mapping[str, Any]], authorized: Money, captured: Money, refunded: Money,
+           closed: bool) -> str:
+    if captured.minor == 0:
+        if authorized.minor == 0:
+            return ProviderState.FAILED
+        statuses = {auth.get("status") for auth in authorizations}
+        if statuses <= {"VOIDED", "EXPIRED"}:
+            return ProviderState.VOIDED
+        return ProviderState.PENDING if statuses == {"PENDING"} else ProviderState.AUTHORIZED
+    if refunded.minor == 0:
+        return ProviderState.CAPTURED if closed else ProviderState.PARTIALLY_CAPTURED
+    return ProviderState.PARTIALLY_REFUNDED if refunded < captured else ProviderState.REFUNDED

@@ -1,0 +1,109 @@
+"""Checks of PayPal's answers, before any handler reads them.
+
+A 2xx answer is not always a success: a vaulted card's capture can come back DECLINED inside a
+201 order, and PayPal answers a repeated PayPal-Request-Id with the first request's resource
+whatever the new body said. Both become failures here, so that the error mapper turns them into
+`Declined` and `IdempotencyConflict` instead of a result that pretends otherwise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from paywire import Response, Result, Subject
+from paywire_paypal.amounts import to_paypal
+from paywire_paypal.errors import REUSED_KEY, UNREADABLE, read_error
+
+__all__ = ["answered", "not_declined", "refund_not_failed", "same_amount", "same_order"]
+
+
+def answered(subject: Subject, response: Response) -> Result:
+    """2xx with a JSON object (or no body at all: 204), else PayPal's error as a failure."""
+    if response.ok:
+        if isinstance(response.data, Mapping) or (response.status == 204 and not response.body):
+            return Result.success()
+        return Result.failure(f"PayPal answered HTTP {response.status} with a body that is not a JSON object",
+                              UNREADABLE)
+    error = read_error(response)
+    message = error.description or f"PayPal answered HTTP {response.status}"
+    return Result(False, (message,), (error.code,) if error.code else ())
+
+
+def _payments(data: Mapping[str, Any]) -> Iterator[tuple[str, Mapping[str, Any]]]:
+    """(kind, payment) for every authorization and capture an order (or a payment object) holds."""
+    units = data.get("purchase_units")
+    if isinstance(units, list):
+        for unit in units:
+            payments = unit.get("payments") if isinstance(unit, Mapping) else None
+            if isinstance(payments, Mapping):
+                for kind in ("authorizations", "captures"):
+                    for payment in payments.get(kind) or ():
+                        if isinstance(payment, Mapping):
+                            yield kind, payment
+    elif "status" in data:
+        yield "", data
+
+
+def not_declined(subject: Subject, response: Response) -> Result:
+    """A DECLINED capture or DENIED authorization in a 2xx answer is a decline."""
+    data = response.data
+    if not isinstance(data, Mapping):
+        return Result.success()
+    for _, payment in _payments(data):
+        status = payment.get("status")
+        if status in ("DECLINED", "DENIED"):
+            processor = payment.get("processor_response")
+            code = processor.get("response_code") if isinstance(processor, Mapping) else None
+            reason = (payment.get("status_details") or {}).get("reason") if isinstance(
+                payment.get("status_details"), Mapping) else None
+            return Result(False, (f"PayPal {status.lower()} the payment" + (f" ({reason})" if reason else ""),),
+                          (str(status), *([code] if isinstance(code, str) else [])))
+    return Result.success()
+
+
+def refund_not_failed(subject: Subject, response: Response) -> Result:
+    """A refund PayPal answers FAILED or CANCELLED did not happen."""
+    status = response.data.get("status") if isinstance(response.data, Mapping) else None
+    if status in ("FAILED", "CANCELLED"):
+        return Result.failure(f"PayPal reports the refund {status.lower()}", f"REFUND_{status}")
+    return Result.success()
+
+
+def _reused(what: str) -> Result:
+    return Result.failure(
+        f"PayPal answered with the {what} of an earlier request with this PayPal-Request-Id, which differs "
+        "from this one: an idempotency key was reused for another request", REUSED_KEY)
+
+
+def same_order(intent: str) -> Any:
+    """The created order is the one asked for: PayPal replays a repeated key whatever the new body says."""
+
+    def check(subject: Subject, response: Response) -> Result:
+        data = response.data
+        if not isinstance(data, Mapping) or subject.amount is None:
+            return Result.success()
+        if data.get("intent", intent) != intent:
+            return _reused("order")
+        units = data.get("purchase_units")
+        amount = units[0].get("amount") if isinstance(units, list) and units and isinstance(units[0], Mapping) else None
+        if isinstance(amount, Mapping) and _money(amount) != to_paypal(subject.amount):
+            return _reused("order")
+        return Result.success()
+
+    check.__qualname__ = f"same_order({intent})"
+    return check
+
+
+def same_amount(subject: Subject, response: Response) -> Result:
+    """A capture, refund or reauthorization answers the amount asked for (see `same_order`)."""
+    data = response.data
+    if not isinstance(data, Mapping) or subject.amount is None or not isinstance(data.get("amount"), Mapping):
+        return Result.success()
+    if _money(data["amount"]) != to_paypal(subject.amount):
+        return _reused("payment")
+    return Result.success()
+
+
+def _money(obj: Mapping[str, Any]) -> dict[str, Any]:
+    return {"currency_code": obj.get("currency_code"), "value": obj.get("value")}

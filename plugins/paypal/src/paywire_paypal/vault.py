@@ -1,0 +1,101 @@
+"""Vault v3: store a payment method (setup token -> payment token) and delete one.
+
+`vault` takes as `source`:
+
+- "paypal": the buyer's PayPal wallet. PayPal must ask the buyer, so a setup token is created
+  and the answer is `action_required` with its approval link; once the buyer approved, `vault`
+  with the setup token's id (`reference`) as source stores it.
+- an approved setup token's id (made here, or by PayPal's JavaScript SDK for cards): exchanged
+  for a payment token, the reusable `token` (`references["customer"]` is PayPal's customer).
+- a payment token's id: already stored; answered as it is (setup token ids are upper case and
+  digits, so anything else is looked up as a payment token directly).
+
+`unvault` deletes the payment token `source`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any, Final
+
+import attrs
+
+from paywire import BuyerAction, CommandContext, CommandResult, GatewayCommand, InvalidRequest, Response, Subject
+from paywire_paypal.orders import WALLET
+
+__all__ = ["Vault", "payment_token_fields", "payment_token_request", "setup_token_fields", "setup_token_request"]
+
+_SETUP_TOKEN_ID: Final = re.compile(r"[0-9A-Z_-]{1,255}")  # Vault v3's token id pattern
+_NOT_FOUND: Final = frozenset({"INVALID_RESOURCE_ID", "RESOURCE_NOT_FOUND", "TOKEN_ID_NOT_FOUND"})
+_CUSTOMER_ID: Final = re.compile(r"[0-9a-zA-Z_-]{1,22}")
+
+
+def _customer(subject: Subject) -> dict[str, Any]:
+    buyer = subject.buyer
+    if buyer is not None and buyer.reference and _CUSTOMER_ID.fullmatch(buyer.reference):
+        return {"customer": {"id": buyer.reference}}
+    return {}
+
+
+def setup_token_request(subject: Subject) -> dict[str, Any]:
+    """A setup token for the buyer's PayPal wallet, which the buyer then approves."""
+    wallet: dict[str, Any] = {"usage_type": "MERCHANT", "customer_type": "CONSUMER"}
+    if subject.return_url:
+        wallet["experience_context"] = {"return_url": subject.return_url, "cancel_url": subject.return_url}
+    return {"payment_source": {WALLET: wallet}, **_customer(subject)}
+
+
+def payment_token_request(subject: Subject) -> dict[str, Any]:
+    """Exchange the approved setup token `source` for a payment token."""
+    return {"payment_source": {"token": {"id": subject.source, "type": "SETUP_TOKEN"}}}
+
+
+def _customer_reference(data: Mapping[str, Any]) -> dict[str, str]:
+    customer = data.get("customer")
+    customer_id = customer.get("id") if isinstance(customer, Mapping) else None
+    return {"customer": customer_id} if isinstance(customer_id, str) else {}
+
+
+def setup_token_fields(subject: Subject, response: Response) -> dict[str, Any]:
+    token = response.data
+    links = {link.get("rel"): link.get("href") for link in token.get("links") or () if isinstance(link, Mapping)}
+    fields: dict[str, Any] = {
+        "reference": token["id"],
+        "references": {"setup_token": token["id"], **_customer_reference(token)},
+    }
+    approve = links.get("approve")
+    if isinstance(approve, str):
+        fields |= {"status": "action_required", "action": BuyerAction(approve, subject.return_url)}
+    return fields
+
+
+def payment_token_fields(subject: Subject, response: Response) -> dict[str, Any]:
+    token = response.data
+    return {
+        "token": token["id"],
+        "reference": token["id"],
+        "references": {"payment_token": token["id"], **_customer_reference(token)},
+    }
+
+
+@attrs.frozen
+class Vault:
+    setup: GatewayCommand  # POST /v3/vault/setup-tokens
+    exchange: GatewayCommand  # POST /v3/vault/payment-tokens
+    lookup: GatewayCommand  # GET /v3/vault/payment-tokens/{source}
+
+    def execute(self, subject: Subject, context: CommandContext) -> CommandResult:
+        source = subject.source
+        if not source:
+            raise InvalidRequest("vault needs a source: 'paypal', or a setup token's id; nothing was sent",
+                                 param="source", provider="paypal", code="source_required")
+        if source == WALLET:
+            return self.setup.execute(subject, context)
+        if _SETUP_TOKEN_ID.fullmatch(source):
+            try:
+                return self.exchange.execute(subject, context)
+            except InvalidRequest as error:
+                if error.code not in _NOT_FOUND:
+                    raise
+        return self.lookup.execute(Subject(source=source), context)

@@ -1,0 +1,42 @@
+"""PayPal webhooks: verified (offline, or by PayPal's API) and parsed into `WebhookEvent`s.
+
+Options of the method (all optional):
+
+- `webhook_verification`: "offline" (the default: signature and certificate checked here) or
+  "api" (PayPal's verify-webhook-signature endpoint);
+- `webhook_tolerance`: seconds a transmission time may differ from now (default 900);
+- `webhook_cert_hosts`, `webhook_ca_certs`: extra trust for certificate URLs, honoured in the
+  sandbox environment only (see `certificates`).
+
+The webhook id PayPal signs for is the credential `webhook_id`.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from paywire import ConfigurationError, GatewaySettings, WebhookVerifier
+
+__all__ = ["DEFAULT_TOLERANCE", "build_verifier"]
+
+DEFAULT_TOLERANCE: Final = 900.0
+MODES: Final = ("offline", "api")
+
+
+def build_verifier(settings: GatewaySettings) -> WebhookVerifier:
+    """The verifier the method's options ask for."""
+    from paywire_paypal.webhook.certificates import CertificateStore, CertificateTrust
+
+    mode = settings.option("webhook_verification", "offline")
+    if mode not in MODES:
+        raise ConfigurationError(f"method {settings.gateway!r}: webhook_verification must be one of {MODES}, "
+                                 f"not {mode!r}", provider="paypal")
+    tolerance = float(settings.option("webhook_tolerance", DEFAULT_TOLERANCE))
+    webhook_id = settings.secret("webhook_id")
+    if mode == "api":
+        from paywire_paypal.webhook.api import ApiVerifier
+
+        return ApiVerifier(settings, webhook_id, CertificateTrust.from_settings(settings), tolerance)
+    from paywire_paypal.webhook.offline import OfflineVerifier
+
+    return OfflineVerifier(webhook_id, CertificateStore.from_settings(settings), tolerance)

@@ -1,0 +1,118 @@
+"""Verification by PayPal: `POST /v1/notifications/verify-webhook-signature`.
+
+The transmission headers, this method's webhook id and the event go to PayPal, which answers
+SUCCESS or FAILURE. The call runs as the pool's `verify_webhook_signature` command, with its own
+access token. PayPal checks the event as JSON it re-serialises, so this mode fits events whose
+bytes PayPal produced unchanged; headers, the transmission time and the certificate URL are
+checked here first, exactly as offline, so a malformed or foreign webhook costs no call.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Mapping
+from typing import Any, cast
+
+from paywire import (
+    CommandContext,
+    CommandPool,
+    GatewaySettings,
+    PaywireError,
+    Plugins,
+    Response,
+    Retry,
+    Secret,
+    Subject,
+    Urllib3Client,
+    WebhookEvent,
+    WebhookVerificationError,
+)
+from paywire_paypal.webhook.certificates import CA_CERTS_OPTION, CertificateTrust
+from paywire_paypal.webhook.events import parse_event
+from paywire_paypal.webhook.offline import check_time
+from paywire_paypal.webhook.transmission import read_transmission
+
+__all__ = ["COMMAND", "ApiVerifier", "verification_fields", "verification_request"]
+
+COMMAND = "verify_webhook_signature"
+_FIELDS = ("auth_algo", "cert_url", "transmission_id", "transmission_sig", "transmission_time", "webhook_id",
+           "webhook_event")
+
+
+def verification_request(subject: Subject) -> dict[str, Any]:
+    """The request body, from the subject's options (the fields PayPal's endpoint names)."""
+    return {name: subject.options[name] for name in _FIELDS}
+
+
+def verification_fields(subject: Subject, response: Response) -> dict[str, Any]:
+    """PayPal's verdict as the result's state: "SUCCESS" or "FAILURE"."""
+    return {"state": str(response.data.get("verification_status")), "raw": None}
+
+
+class ApiVerifier:
+    """A `WebhookVerifier` asking PayPal (see the module docstring)."""
+
+    def __init__(self, settings: GatewaySettings, webhook_id: Secret, trust: CertificateTrust,
+                 tolerance: float) -> None:
+        self._settings = settings
+        self._webhook_id = webhook_id
+        self.trust = trust
+        self.tolerance = tolerance
+        self._lock = threading.Lock()
+        self._pool: CommandPool | None = None
+        self._context: CommandContext | None = None
+
+    def __repr__(self) -> str:
+        return f"ApiVerifier({self.trust!r}, tolerance={self.tolerance})"
+
+    def _command(self) -> tuple[CommandPool, CommandContext]:
+        with self._lock:
+            if self._pool is None or self._context is None:
+                from paywire_paypal.commands import build_commands
+
+                settings = self._settings
+                ca_certs = settings.option(CA_CERTS_OPTION) if settings.environment == "sandbox" else None
+                self._pool = build_commands(settings)
+                self._context = CommandContext(settings.gateway, settings.provider, COMMAND,
+                                               Urllib3Client(ca_certs=ca_certs), Plugins(), Retry())
+            return self._pool, self._context
+
+    def __call__(self, headers: Mapping[str, str], body: bytes) -> WebhookEvent:
+        transmission = read_transmission(headers)
+        check_time(transmission.at, self.tolerance)
+        self.trust.check(transmission.cert_url)
+        try:
+            event = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            event = None
+        if not isinstance(event, Mapping):
+            raise WebhookVerificationError("the webhook body is not a JSON object", provider="paypal",
+                                           code="malformed_event")
+        fields: dict[str, Any] = {
+            "auth_algo": transmission.auth_algo,
+            "cert_url": transmission.cert_url,
+            "transmission_id": transmission.id,
+            "transmission_sig": transmission.sig,
+            "transmission_time": transmission.time,
+            "webhook_id": self._webhook_id.reveal(),
+            "webhook_event": event,
+        }
+        pool, context = self._command()
+        # A verification changes nothing at PayPal: a key marks it safe to send again.
+        subject = Subject(options=cast("dict[str, str]", fields), idempotency_key=f"verify-{transmission.id}")
+        try:
+            verdict = pool[COMMAND].execute(subject, context).state
+        except PaywireError as error:
+            raise WebhookVerificationError(
+                f"PayPal's verify-webhook-signature could not be asked ({type(error).__name__}: {error.code})",
+                provider="paypal", code="verification_unavailable", retryable=error.retryable,
+            ) from error
+        if verdict != "SUCCESS":
+            raise WebhookVerificationError("PayPal did not verify the webhook's signature", provider="paypal",
+                                           code="bad_signature")
+        return parse_event(body)
+
+    def close(self) -> None:
+        if self._context is not None:
+            self._context.client.close()

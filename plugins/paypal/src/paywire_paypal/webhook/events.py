@@ -1,0 +1,114 @@
+"""A verified PayPal event as paywire's `WebhookEvent`.
+
+PayPal's event names the resource it is about (`resource_type`: capture, refund, authorization,
+checkout-order) and carries it whole. Every id the resource names becomes a reference, so the
+payment service can match the event whichever id it kept: the order (also as "payment", the
+primary object), the authorization, the capture, the refund.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, Final
+
+from paywire import EventKind, InvalidRequest, Money, WebhookEvent, WebhookVerificationError
+from paywire_paypal.amounts import from_paypal
+from paywire_paypal.order_state import order_id_of
+
+__all__ = ["KINDS", "parse_event"]
+
+KINDS: Final = {
+    "CHECKOUT.ORDER.APPROVED": EventKind.APPROVED,
+    "CHECKOUT.PAYMENT-APPROVAL.REVERSED": EventKind.FAILED,
+    "PAYMENT.AUTHORIZATION.CREATED": EventKind.AUTHORIZED,
+    "PAYMENT.AUTHORIZATION.VOIDED": EventKind.VOIDED,
+    "PAYMENT.CAPTURE.COMPLETED": EventKind.CAPTURED,
+    "PAYMENT.CAPTURE.DECLINED": EventKind.FAILED,
+    "PAYMENT.CAPTURE.DENIED": EventKind.FAILED,
+    "PAYMENT.CAPTURE.REFUNDED": EventKind.REFUNDED,
+}
+
+
+def _malformed(why: str) -> WebhookVerificationError:
+    return WebhookVerificationError(f"the PayPal event is malformed: {why}", provider="paypal", code="malformed_event")
+
+
+def _up(resource: Mapping[str, Any], segment: str) -> str | None:
+    """The id in the resource's `up` link, when it points at `/<segment>/<id>` (a refund's capture)."""
+    for link in resource.get("links") or ():
+        href = link.get("href") if isinstance(link, Mapping) else None
+        if isinstance(href, str) and link.get("rel") == "up" and f"/{segment}/" in href:
+            return href.rstrip("/").rsplit("/", 1)[-1]
+    return None
+
+
+def _references(resource_type: str, resource: Mapping[str, Any]) -> dict[str, str]:
+    own = str(resource["id"])
+    references: dict[str, str] = {}
+    if resource_type == "checkout-order":
+        references["order"] = own
+        references["payment"] = own
+        return references
+    if resource_type in ("capture", "authorization", "refund"):
+        references[resource_type] = own
+    order_id = order_id_of(resource)
+    if order_id:
+        references |= {"order": order_id, "payment": order_id}
+    related = (resource.get("supplementary_data") or {}).get("related_ids") or {}
+    if isinstance(related, Mapping) and isinstance(related.get("authorization_id"), str):
+        references.setdefault("authorization", related["authorization_id"])
+    if resource_type == "refund":
+        capture = _up(resource, "captures")
+        if capture:
+            references["capture"] = capture
+    return references
+
+
+def _amount(resource_type: str, resource: Mapping[str, Any]) -> Money | None:
+    amount = resource.get("amount")
+    if resource_type == "checkout-order":
+        units = resource.get("purchase_units")
+        first = units[0] if isinstance(units, list) and units and isinstance(units[0], Mapping) else {}
+        amount = first.get("amount")
+    return from_paypal(amount) if isinstance(amount, Mapping) else None
+
+
+def _time(value: Any) -> datetime | None:
+    try:
+        return datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
+def parse_event(body: bytes) -> WebhookEvent:
+    """The event in a verified body; `WebhookVerificationError` when it is not a PayPal event."""
+    try:
+        event = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise _malformed("the body is not JSON") from None
+    if not isinstance(event, Mapping):
+        raise _malformed("the body is not a JSON object")
+    event_id, event_type = event.get("id"), event.get("event_type")
+    resource = event.get("resource")
+    if not isinstance(event_id, str) or not isinstance(event_type, str) or not isinstance(resource, Mapping):
+        raise _malformed("it needs an id, an event_type and a resource")
+    if not isinstance(resource.get("id"), str):
+        raise _malformed("its resource has no id")
+    resource_type = str(event.get("resource_type") or "")
+    try:
+        amount = _amount(resource_type, resource)
+    except InvalidRequest:
+        raise _malformed("its amount is not one paywire can hold") from None
+    return WebhookEvent(
+        provider="paypal",
+        id=event_id,
+        type=event_type,
+        kind=KINDS.get(event_type, EventKind.OTHER),
+        reference=str(resource["id"]),
+        references=_references(resource_type, resource),
+        amount=amount,
+        occurred_at=_time(event.get("create_time")),
+        data=event,
+    )
