@@ -304,12 +304,14 @@ def confirm(ctx: Context, intent: StripeObject, params: Mapping[str, Any]) -> St
         intent["payment_method_options"] = _payment_method_options(params)
     if _value(params, "return_url"):
         notes.return_url = params["return_url"]
+    authenticated, notes.authenticated = notes.authenticated and pm is None, False
     _attempt(
         ctx,
         intent,
         notes,
         off_session=_truthy(params.get("off_session")),
         error_on_requires_action=bool(params.get("error_on_requires_action")),
+        authenticated=authenticated,
     )
     return intent
 
@@ -424,6 +426,7 @@ def complete_challenge(ctx: Context, challenge: Challenge, succeeded: bool) -> S
         ctx.emit("payment_intent.payment_failed", intent)
         return intent
     if intent["confirmation_method"] == "manual":
+        notes.authenticated = True
         intent.update(status="requires_confirmation", next_action=None)
         return intent
     try:

@@ -43,6 +43,7 @@ class IntentNotes:
     return_url: str | None = None
     off_session: bool = False
     challenge: str | None = None
+    authenticated: bool = False  # a challenge passed; the next confirmation (manual confirmation) uses it
 
 
 @attrs.define
