@@ -14,7 +14,16 @@ import traceback
 from collections.abc import Iterable, Iterator
 from urllib.parse import quote, quote_plus
 
-__all__ = ["LeakWatch", "secret_variants"]
+__all__ = ["LeakWatch", "SecretValues", "secret_variants"]
+
+
+class SecretValues(frozenset[str]):
+    """The secret values to look for; shown as a count, since failure reports print fixtures."""
+
+    def __repr__(self) -> str:
+        return f"SecretValues({len(self)} values)"
+
+    __str__ = __repr__
 
 
 def secret_variants(secret: str) -> set[str]:
@@ -32,6 +41,7 @@ class LeakWatch(logging.Handler):
     def __init__(self) -> None:
         super().__init__(level=logging.DEBUG)
         self._seen: list[tuple[str, str]] = []
+        self._checked = 0
         self._guard = threading.Lock()
         self.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
 
@@ -68,20 +78,20 @@ class LeakWatch(logging.Handler):
         self.note(f"str of {what}", str(value))
 
     def leaks(self, secrets: Iterable[str]) -> list[str]:
-        """Where each secret appeared, one line per finding, with the secret masked."""
-        findings = []
+        """Where each secret appeared since the last call, once per place, the secret masked."""
         with self._guard:
-            seen = list(self._seen)
+            seen, self._checked = self._seen[self._checked:], len(self._seen)
         wanted = {secret: secret_variants(secret) for secret in secrets if secret}
         every_variant = sorted(set().union(*wanted.values()), key=len, reverse=True)
+        findings: dict[tuple[str, str], str] = {}
         for secret, variants in wanted.items():
             for where, text in seen:
-                if any(variant in text for variant in variants):
+                if (secret, where) not in findings and any(variant in text for variant in variants):
                     excerpt = text
                     for variant in every_variant:
                         excerpt = excerpt.replace(variant, "<SECRET>")
-                    findings.append(f"secret {_mask(secret)} in {where}: {excerpt[:300]}")
-        return findings
+                    findings[(secret, where)] = f"secret {_mask(secret)} in {where}: {excerpt[:300]}"
+        return list(findings.values())
 
     @contextlib.contextmanager
     def watching(self) -> Iterator[LeakWatch]:

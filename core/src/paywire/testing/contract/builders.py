@@ -16,7 +16,7 @@ from paywire.security import find_card_number, redact
 from paywire.subject import Address, Customer, Order, Subject
 from paywire.testing.contract.fixtures import ContractFixtures
 from paywire.testing.harness import ContractHarness
-from paywire.testing.leaks import secret_variants
+from paywire.testing.leaks import SecretValues, secret_variants
 from paywire.testing.profiles import contract_settings
 from paywire.testing.strategies import Bounds, card_numbers, subjects
 
@@ -72,7 +72,7 @@ class BuilderContract(ContractFixtures):
         payment_source: str,
         supported_currencies: frozenset[str] | None,
         amount_bounds: Bounds,
-        secret_values: frozenset[str],
+        secret_values: SecretValues,
     ) -> None:
         commands = sorted(set(_BUILT_COMMANDS) & harness.commands)
 

@@ -24,7 +24,7 @@ from paywire.testing.contract.model import ExpectedStates, expected_states
 from paywire.testing.controls import EmulatorControls
 from paywire.testing.emulator import EmulatorServer
 from paywire.testing.harness import ApproveBuyerAction, ContractHarness, GatewayFactory, plugin_name
-from paywire.testing.leaks import LeakWatch
+from paywire.testing.leaks import LeakWatch, SecretValues
 from paywire.testing.recorder import TransferRecorder
 from paywire.testing.sandbox import Sandbox, load_sandbox
 from paywire.testing.strategies import WEBHOOK_KINDS, Bounds, WebhookPayload
@@ -204,9 +204,9 @@ class ContractFixtures:
         return ()
 
     @pytest.fixture
-    def secret_values(self, method_config: MethodConfig, extra_secret_values: Collection[str]) -> frozenset[str]:
-        """Every secret value searched for in reprs, logs and errors."""
-        return frozenset({secret.reveal() for secret in method_config.credentials.values()} | set(extra_secret_values))
+    def secret_values(self, method_config: MethodConfig, extra_secret_values: Collection[str]) -> SecretValues:
+        """Every secret value searched for in reprs, logs and errors (its repr shows none)."""
+        return SecretValues({secret.reveal() for secret in method_config.credentials.values()} | set(extra_secret_values))
 
     # -- the kit's own --------------------------------------------------------------------------
     @pytest.fixture
@@ -256,7 +256,7 @@ class ContractFixtures:
                 if not getattr(declared, name):
                     pytest.skip(f"{harness.provider} does not declare the {name!r} capability (Capabilities.{name})")
         watch: LeakWatch = request.getfixturevalue("leak_watch")
-        secrets: frozenset[str] = request.getfixturevalue("secret_values")
+        secrets: SecretValues = request.getfixturevalue("secret_values")
         try:
             yield
         finally:

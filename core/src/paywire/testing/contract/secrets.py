@@ -15,7 +15,7 @@ from paywire.subject import Subject
 from paywire.testing.contract.fixtures import ContractFixtures, WebhookSigner
 from paywire.testing.emulator import Fault
 from paywire.testing.harness import ContractHarness
-from paywire.testing.leaks import LeakWatch
+from paywire.testing.leaks import LeakWatch, SecretValues
 from paywire.testing.strategies import WebhookPayload
 
 __all__ = ["SecretContract"]
@@ -32,7 +32,7 @@ class SecretContract(ContractFixtures):
         self,
         harness: ContractHarness,
         leak_watch: LeakWatch,
-        secret_values: frozenset[str],
+        secret_values: SecretValues,
         declined_source: str,
         example_amount: Money,
         request: pytest.FixtureRequest,
