@@ -209,12 +209,27 @@ class SQLUnit(LedgerUnit):
         if cursor.rowcount != 1:
             raise LedgerIntegrityError(f"transaction {t.id} is finished (or missing); its history cannot change")
 
+    def finish_transaction(self, transaction: Transaction, *, claimed_at: datetime) -> bool:
+        t = transaction
+        cursor = self._write(
+            "UPDATE paywire_transactions SET status = ?, provider_reference = ?, error_type = ?, error_code = ?, "
+            "error_message = ?, retryable = ?, token = ?, request = ?, response = ?, updated_at = ?, finished_at = ? "
+            "WHERE id = ? AND status = 'pending' AND updated_at = ?",
+            (
+                t.status, t.provider_reference, t.error_type, t.error_code, t.error_message, t.retryable, t.token,
+                _dump(dict(t.request)), _dump(dict(t.response)), to_us(t.updated_at),
+                to_us(t.finished_at) if t.finished_at else None, t.id, to_us(claimed_at),
+            ),
+        )
+        return bool(cursor.rowcount == 1)
+
     def add_references(self, method: str, payment_id: str, references: Sequence[str]) -> None:
-        for reference in dict.fromkeys(r for r in references if r):
+        refs = list(dict.fromkeys(r for r in references if r))
+        if refs:
             self._write(
-                "INSERT INTO paywire_references (method, reference, payment_id) VALUES (?, ?, ?) "
-                "ON CONFLICT DO NOTHING",
-                (method, reference, payment_id),
+                "INSERT INTO paywire_references (method, reference, payment_id) VALUES "
+                + ", ".join(["(?, ?, ?)"] * len(refs)) + " ON CONFLICT DO NOTHING",
+                [value for ref in refs for value in (method, ref, payment_id)],
             )
 
     def payment_by_reference(self, method: str, references: Sequence[str]) -> str | None:
@@ -259,26 +274,20 @@ class SQLUnit(LedgerUnit):
 
     def waiting_events(self, *, method: str, payment_id: str | None = None,
                        references: Sequence[str] = ()) -> list[StoredEvent]:
-        found: dict[tuple[str, str], StoredEvent] = {}
-        if payment_id is not None:
-            for row in self._run(
-                f"SELECT {EVENT_COLUMNS} FROM paywire_events WHERE status = 'deferred' AND payment_id = ?",
-                (payment_id,),
-            ).fetchall():
-                event = event_from_row(row)
-                found[(event.provider, event.event_id)] = event
-        refs = [r for r in references if r]
-        if refs:
-            columns = ", ".join(f"e.{c.strip()}" for c in EVENT_COLUMNS.split(","))
-            for row in self._run(
-                f"SELECT DISTINCT {columns} FROM paywire_events e JOIN paywire_event_references r "
-                "ON r.provider = e.provider AND r.event_id = e.event_id "
-                f"WHERE e.status = 'unmatched' AND r.method = ? AND r.reference IN ({_params(len(refs))})",
-                (method, *refs),
-            ).fetchall():
-                event = event_from_row(row)
-                found[(event.provider, event.event_id)] = event
-        return sorted(found.values(), key=lambda e: (e.received_at, e.event_id))
+        refs = list(dict.fromkeys(r for r in references if r))
+        if payment_id is None and not refs:
+            return []
+        # One query for both kinds: this runs after every operation, so it must stay cheap.
+        unmatched = (
+            "SELECT r.provider, r.event_id FROM paywire_event_references r WHERE r.method = ? "
+            f"AND r.reference IN ({_params(len(refs))})" if refs else "SELECT NULL, NULL WHERE 1 = 0"
+        )
+        rows = self._run(
+            f"SELECT {EVENT_COLUMNS} FROM paywire_events WHERE (status = 'deferred' AND payment_id = ?) "
+            f"OR (status = 'unmatched' AND (provider, event_id) IN ({unmatched})) ORDER BY received_at, event_id",
+            (payment_id, *((method, *refs) if refs else ())),
+        ).fetchall()
+        return [event_from_row(r) for r in rows]
 
     def _write(self, sql: str, params: Sequence[Any]) -> Any:
         try:
@@ -306,7 +315,7 @@ class SQLLedger(Ledger):
     def execute(self, connection: Any, sql: str, params: Sequence[Any] = ()) -> Any:
         raise NotImplementedError
 
-    def begin(self, connection: Any) -> None:
+    def begin(self, connection: Any, *, durable: bool = True) -> None:
         raise NotImplementedError
 
     def lock_key(self, connection: Any, method: str, key: str) -> None:
@@ -327,13 +336,13 @@ class SQLLedger(Ledger):
 
     # -- units -----------------------------------------------------------------------------------
     @contextmanager
-    def unit(self) -> Iterator[LedgerUnit]:
+    def unit(self, *, durable: bool = True) -> Iterator[LedgerUnit]:
         if getattr(self._local, "in_unit", False):
             raise RuntimeError("ledger units do not nest: finish the open unit first")
         connection = self.connection()
         self._local.in_unit = True
         try:
-            self.begin(connection)
+            self.begin(connection, durable=durable)
             try:
                 yield SQLUnit(self, connection)
             except BaseException:
@@ -360,7 +369,7 @@ class SQLLedger(Ledger):
     # -- migrations ------------------------------------------------------------------------------
     def migrate(self) -> int:
         connection = self.connection()
-        self.begin(connection)
+        self.begin(connection, durable=True)
         try:
             self.lock_migrations(connection)
             self.execute(

@@ -69,6 +69,12 @@ class LedgerUnit(abc.ABC):
         """
 
     @abc.abstractmethod
+    def finish_transaction(self, transaction: Transaction, *, claimed_at: datetime) -> bool:
+        """Store the outcome of a transaction that is still pending as it was at `claimed_at`
+        (its `updated_at` when sent); False, and nothing written, if another worker settled it
+        or sent it again meanwhile."""
+
+    @abc.abstractmethod
     def add_references(self, method: str, payment_id: str, references: Sequence[str]) -> None:
         """Index provider ids under the payment, so webhooks can find it; known ids are kept."""
 
@@ -96,8 +102,14 @@ class Ledger(abc.ABC):
     """A transaction ledger: payments, their append-only transaction history, webhook events."""
 
     @abc.abstractmethod
-    def unit(self) -> AbstractContextManager[LedgerUnit]:
-        """One atomic, locked unit of work; commits on success, rolls back on an exception."""
+    def unit(self, *, durable: bool = True) -> AbstractContextManager[LedgerUnit]:
+        """One atomic, locked unit of work; commits on success, rolls back on an exception.
+
+        `durable=False` lets the commit return before it is flushed to disk: it survives a
+        process crash but may be lost, whole, on an operating-system crash or power loss. Use it
+        only for writes that reconciliation recovers (an outcome lost this way leaves its
+        transaction pending, which is then settled from the provider).
+        """
 
     @abc.abstractmethod
     def schema_version(self) -> int:

@@ -74,8 +74,11 @@ class PostgresLedger(SQLLedger):
             converted = self._sql_cache[sql] = sql.replace("?", "%s")
         return connection.execute(converted, tuple(params))
 
-    def begin(self, connection: Any) -> None:
-        connection.execute("BEGIN")
+    def begin(self, connection: Any, *, durable: bool = True) -> None:
+        if durable:
+            connection.execute("BEGIN")
+        else:  # the commit returns before its WAL flush; a server crash may lose it, whole
+            connection.execute("BEGIN; SET LOCAL synchronous_commit TO OFF")
 
     def lock_key(self, connection: Any, method: str, key: str) -> None:
         connection.execute(

@@ -63,6 +63,7 @@ class SQLiteLedger(SQLLedger):
         if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
             conn.execute("PRAGMA journal_mode = WAL")
         conn.execute(f"PRAGMA synchronous = {self.synchronous}")
+        self._local.synchronous = (conn, self.synchronous)
         conn.execute("PRAGMA foreign_keys = ON")
         self._local.connection = (pid, conn, self._generation)
         with self._lock:
@@ -72,7 +73,13 @@ class SQLiteLedger(SQLLedger):
     def execute(self, connection: Any, sql: str, params: Sequence[Any] = ()) -> Any:
         return connection.execute(sql, tuple(params))
 
-    def begin(self, connection: Any) -> None:
+    def begin(self, connection: Any, *, durable: bool = True) -> None:
+        # In WAL mode the level may change between transactions; a later FULL commit also
+        # flushes every NORMAL one before it, since the log is written in order.
+        level = self.synchronous if durable else "NORMAL"
+        if getattr(self._local, "synchronous", None) != (connection, level):
+            connection.execute(f"PRAGMA synchronous = {level}")
+            self._local.synchronous = (connection, level)
         connection.execute("BEGIN IMMEDIATE")
 
     def is_integrity_error(self, exc: Exception) -> bool:

@@ -106,6 +106,7 @@ class _Op:
 class _Plan:
     action: str  # "send", "wait" or "replay"
     txn: Transaction
+    payment: Payment | None = None  # as recorded with the pending transaction, when at hand
 
 
 class PaymentService:
@@ -320,7 +321,9 @@ class PaymentService:
         if plan.action == "wait":
             return self._replay(self._wait(plan.txn))
         txn = plan.txn
-        payment = self.ledger.get_payment(txn.payment_id) if txn.payment_id else None
+        payment = plan.payment
+        if payment is None and txn.payment_id:
+            payment = self.ledger.get_payment(txn.payment_id)
         outcome: CommandResult | BaseException
         try:
             outcome = self.gateway.execute(op.method, op.kind, self._subject(op, txn, payment))
@@ -332,7 +335,7 @@ class PaymentService:
         except BaseException as exc:  # KeyboardInterrupt, SystemExit: leave it unknown, then stop
             self._finish(op, txn, exc)
             raise
-        return self._conclude(self._finish(op, txn, outcome), outcome)
+        return self._conclude(*self._finish(op, txn, outcome), outcome)
 
     def _stale(self, txn: Transaction) -> bool:
         return txn.updated_at < now() - timedelta(seconds=self.stale_after)
@@ -363,7 +366,7 @@ class PaymentService:
                 if existing.open:  # unknown or abandoned: resend with the same key
                     claimed = attrs.evolve(existing, status=S.PENDING, updated_at=now())
                     u.update_transaction(claimed)
-                    return _Plan("send", claimed)
+                    return _Plan("send", claimed, payment)
                 if existing.status == S.FAILED and existing.retryable:
                     return _Plan("send", self._new_attempt(u, op, existing, caps))
                 return _Plan("replay", existing)
@@ -387,7 +390,7 @@ class PaymentService:
                 created_at=at, updated_at=at,
             )
             u.insert_transaction(txn)
-            return _Plan("send", txn)
+            return _Plan("send", txn, op.create or payment)
 
     def _reusable(self, txns: Sequence[Transaction], kind: str, fp: str) -> Transaction | None:
         """Without a caller key, a repeated call of an operation whose outcome is unknown (or
@@ -488,26 +491,31 @@ class PaymentService:
                            order=order, **common)
         return Subject(reference=reference, amount=txn.amount, reason=params.get("reason"), order=order, **common)
 
-    def _finish(self, op: _Op, txn: Transaction, outcome: CommandResult | BaseException) -> Transaction:
-        """Record the outcome and recompute the payment; the recorded transaction."""
-        with self.ledger.unit() as u:
+    def _finish(self, op: _Op, txn: Transaction,
+                outcome: CommandResult | BaseException) -> tuple[Transaction, Payment | None]:
+        """Record the outcome and recompute the payment; both as recorded."""
+        if isinstance(outcome, CommandResult):
+            finished = succeeded(txn, outcome)
+        elif is_unknown(outcome):
+            finished = unknown(txn, outcome)
+        else:
+            finished = failed(txn, outcome)
+        # The pending record had to be durable before sending; the outcome need not be: if a
+        # power loss takes it, the transaction is pending again and reconciliation settles it.
+        with self.ledger.unit(durable=False) as u:
             payment = u.payment(txn.payment_id, lock=True) if txn.payment_id else None
-            current = u.transaction(txn.id)
-            assert current is not None
-            if current.status != S.PENDING or current.updated_at != txn.updated_at:
-                return current  # settled or re-sent by someone else meanwhile; their record stands
-            if isinstance(outcome, CommandResult):
-                finished = succeeded(current, outcome)
-            elif is_unknown(outcome):
-                finished = unknown(current, outcome)
-            else:
-                finished = failed(current, outcome)
-            u.update_transaction(finished)
+            if not u.finish_transaction(finished, claimed_at=txn.updated_at):
+                # Settled, or sent again after it was taken for abandoned, by someone else
+                # meanwhile: their record stands.
+                current = u.transaction(txn.id)
+                assert current is not None
+                return current, payment
             if payment is not None:
-                self._apply(u, payment, finished, outcome)
-            return finished
+                payment = self._apply(u, payment, finished, outcome)
+            return finished, payment
 
-    def _apply(self, u: LedgerUnit, payment: Payment, txn: Transaction, outcome: CommandResult | BaseException) -> None:
+    def _apply(self, u: LedgerUnit, payment: Payment, txn: Transaction,
+               outcome: CommandResult | BaseException) -> Payment:
         refs = dict(payment.references)
         changes: dict[str, Any] = {"updated_at": now()}
         if isinstance(outcome, CommandResult):
@@ -534,16 +542,19 @@ class PaymentService:
                 changes["customer_reference"] = customer
         elif txn.status == S.FAILED and txn.kind in K.INITIAL and not txn.retryable:
             changes["failed"] = True
+        before = {payment.reference, *payment.references.values()}
         payment = attrs.evolve(payment, references=refs, **changes)
-        payment = rules.derive(payment, u.transactions(payment.id))
+        txns = u.transactions(payment.id)
+        payment = rules.derive(payment, txns)
         u.update_payment(payment)
         known = [payment.reference or "", *payment.references.values(), txn.provider_reference or ""]
-        u.add_references(payment.method, payment.id, known)
-        apply_waiting(u, payment)
+        u.add_references(payment.method, payment.id, [ref for ref in known if ref not in before])
+        return apply_waiting(u, payment, txns)
 
-    def _conclude(self, txn: Transaction, outcome: CommandResult | BaseException) -> Payment | Transaction:
+    def _conclude(self, txn: Transaction, payment: Payment | None,
+                  outcome: CommandResult | BaseException) -> Payment | Transaction:
         if txn.status in (S.SUCCEEDED, S.ACTION_REQUIRED):
-            return self._result(txn)
+            return payment if payment is not None else self._result(txn)
         if txn.status == S.PENDING:
             return self._replay(self._wait(txn))
         if isinstance(outcome, PaywireError) and (txn.status == S.FAILED or isinstance(outcome, OutcomeUnknown)):

@@ -77,25 +77,29 @@ def derive(payment: Payment, txns: Sequence[Transaction]) -> Payment:
     refunded = max(own_refunded, payment.observed_refunded)
     captured = max(own_captured, payment.observed_captured, refunded)
     authorized = max(own_authorized, payment.observed_authorized, captured)
-    updated = attrs.evolve(payment, authorized=authorized, captured=captured, refunded=refunded)
-    if authorized.minor > 0 and updated.action is not None:
-        updated = attrs.evolve(updated, action=None)
-    return attrs.evolve(updated, state=state_of(updated))
+    action = None if authorized.minor > 0 else payment.action  # an authorization ends the wait
+    state = _state(payment, authorized.minor, captured.minor, refunded.minor, waiting=action is not None)
+    return attrs.evolve(payment, authorized=authorized, captured=captured, refunded=refunded, action=action,
+                        state=state)
 
 
 def state_of(p: Payment) -> str:
-    if p.authorized.minor == 0:
+    return _state(p, p.authorized.minor, p.captured.minor, p.refunded.minor, waiting=p.action is not None)
+
+
+def _state(p: Payment, authorized: int, captured: int, refunded: int, *, waiting: bool) -> str:
+    if authorized == 0:
         if p.failed:
             return PaymentState.FAILED
         if p.voided:
             return PaymentState.VOIDED
-        return PaymentState.ACTION_REQUIRED if p.action is not None else PaymentState.PENDING
-    if p.voided and p.captured.minor == 0:
+        return PaymentState.ACTION_REQUIRED if waiting else PaymentState.PENDING
+    if p.voided and captured == 0:
         return PaymentState.VOIDED
-    closed = p.capture_closed or p.captured >= p.authorized
-    if p.refunded.minor > 0:
-        return PaymentState.REFUNDED if closed and p.refunded >= p.captured else PaymentState.PARTIALLY_REFUNDED
-    if p.captured.minor > 0:
+    closed = p.capture_closed or captured >= authorized
+    if refunded > 0:
+        return PaymentState.REFUNDED if closed and refunded >= captured else PaymentState.PARTIALLY_REFUNDED
+    if captured > 0:
         return PaymentState.CAPTURED if closed else PaymentState.PARTIALLY_CAPTURED
     return PaymentState.AUTHORIZED
 

@@ -22,6 +22,8 @@ Rules (each runs inside a locked ledger unit, after the event was stored once pe
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import attrs
 
 from paywire.ledger.interface import LedgerUnit
@@ -162,10 +164,10 @@ def _failed_event(u: LedgerUnit, payment: Payment, txns: list[Transaction],
     return payment, "ignored: money already moved on this payment"
 
 
-def apply_waiting(u: LedgerUnit, payment: Payment) -> Payment:
+def apply_waiting(u: LedgerUnit, payment: Payment, txns: Sequence[Transaction] | None = None) -> Payment:
     """Apply deferred events of the payment and unmatched events naming one of its references."""
     refs = [payment.reference or "", *payment.references.values()]
-    refs += [t.provider_reference or "" for t in u.transactions(payment.id)]
+    refs += [t.provider_reference or "" for t in (u.transactions(payment.id) if txns is None else txns)]
     for event in u.waiting_events(method=payment.method, payment_id=payment.id, references=refs):
         payment, _ = apply_event(u, payment, attrs.evolve(event, payment_id=payment.id))
     return payment

@@ -1,0 +1,187 @@
+"""Ledger overhead: one payment operation through the payment service (recorded pending before
+sending, outcome after) on SQLite and on PostgreSQL, next to the bare pipeline (the same gateway
+command without a ledger), against the same fast local server, in one run.
+
+Run alone with `python -m bench.bench_ledger [--json PATH]`; `run()` returns the rows for a
+combined runner. PostgreSQL rows are left out, with a note, when no server is reachable
+(`PAYWIRE_BENCH_POSTGRES`, default postgresql://postgres@127.0.0.1:5432/test).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from bench.canned_server import canned_server
+from bench.timing import Row, median_latency
+from paywire import (
+    JSON,
+    BearerAuth,
+    Capabilities,
+    CommandPool,
+    ErrorMapper,
+    Gateway,
+    GatewayCommand,
+    GatewayDefinition,
+    GatewaySettings,
+    HandlerChain,
+    MethodConfig,
+    Money,
+    PaymentService,
+    Plugins,
+    Response,
+    Result,
+    Retry,
+    Subject,
+    TransferFactory,
+    ValidatorComposite,
+    hookimpl,
+)
+from paywire.ledger import Ledger, SQLiteLedger
+
+BODY = json.dumps({"id": "pay_123", "status": "authorized", "amount": 1999, "currency": "EUR"}).encode()
+PG_DSN = os.environ.get("PAYWIRE_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+AMOUNT = Money.of("19.99", "EUR")
+ROUNDS, PER_ROUND, WARMUP = 7, 150, 50
+GROUP = "ledger overhead (one operation, canned server)"
+
+
+def _ok(subject: Subject, response: Response) -> Result:
+    return Result.success() if response.ok else Result.failure("failed", "error")
+
+
+def _build(settings: GatewaySettings) -> CommandPool:
+    def command(path: str, handler: Callable[[Subject, Response], Any]) -> GatewayCommand:
+        return GatewayCommand(
+            builder=[lambda s: {"amount": s.amount.minor if s.amount else None, "source": s.source}],
+            transfer_factory=TransferFactory(settings.base_url, "POST", path, auth=BearerAuth(settings.secret("api_key")),
+                                             converter=JSON, idempotency_header="Idempotency-Key"),
+            validator=ValidatorComposite([_ok]), error_mapper=ErrorMapper(settings.provider),
+            handler=HandlerChain([handler]),
+        )
+
+    return CommandPool({
+        "authorize": command("/v1/payments", lambda s, r: {"reference": r.data["id"], "state": r.data["status"],
+                                                           "references": {"payment": r.data["id"]}}),
+        "capture": command("/v1/payments/pay_123/capture", lambda s, r: {"reference": r.data["id"], "amount": s.amount}),
+    }, gateway=settings.gateway)
+
+
+class _BenchPlugin:
+    @hookimpl
+    def register_gateways(self, register: Callable[[GatewayDefinition], None]) -> None:
+        register(GatewayDefinition(code="benchpay", title="Bench", build=_build,
+                                   capabilities=Capabilities(capture_multiple=True), endpoints={"sandbox": "http://127.0.0.1:9"}))
+
+
+def _gateway(url: str) -> Gateway:
+    plugins = Plugins()
+    plugins.register(_BenchPlugin(), "benchpay")
+    config = MethodConfig(code="benchpay", base_url=url, credentials={"api_key": "bench_key_123"})
+    return Gateway([config], plugins=plugins, retry=Retry.never())
+
+
+def _postgres(stack: ExitStack) -> tuple[Ledger | None, str | None]:
+    try:
+        import psycopg
+
+        from paywire.ledger.postgres import PostgresLedger
+    except ImportError:
+        return None, "psycopg not installed"
+    schema = f"pwbench_{secrets.token_hex(4)}"
+    try:
+        ledger = PostgresLedger(PG_DSN, schema=schema)
+    except psycopg.OperationalError as exc:
+        return None, f"no PostgreSQL server ({str(exc).strip().splitlines()[0]})"
+
+    def drop() -> None:
+        ledger.close()
+        with psycopg.connect(PG_DSN, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+    stack.callback(drop)
+    return ledger, None
+
+
+def _feed(service: PaymentService, count: int) -> Iterator[str]:
+    """Authorized payments, made ahead, for timing one capture each."""
+    ids = [service.authorize("benchpay", AMOUNT, source="tok_ok").id for _ in range(count)]
+    return iter(ids)
+
+
+def run() -> list[Row]:
+    rows: list[Row] = []
+    needed = WARMUP + ROUNDS * PER_ROUND
+    with ExitStack() as stack:
+        url = stack.enter_context(canned_server(BODY))
+        gateway = _gateway(url)
+        stack.callback(gateway.close)
+        directory = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        ledgers: dict[str, Ledger] = {
+            "SQLite": SQLiteLedger(directory / "bench.db"),  # synchronous=FULL, the default
+            "SQLite NORMAL": SQLiteLedger(directory / "bench-normal.db", synchronous="NORMAL"),
+        }
+        for ledger in ledgers.values():
+            stack.callback(ledger.close)
+        postgres, why = _postgres(stack)
+        if postgres is not None:
+            ledgers["PostgreSQL"] = postgres
+        services = {name: PaymentService(gateway, ledger) for name, ledger in ledgers.items()}
+        keys = iter(range(10**9))
+
+        def bare_authorize() -> object:
+            subject = Subject(amount=AMOUNT, source="tok_ok", idempotency_key=f"bench-{next(keys)}")
+            return gateway.execute("benchpay", "authorize", subject)
+
+        def bare_capture() -> object:
+            subject = Subject(amount=AMOUNT, reference="pay_123", idempotency_key=f"bench-{next(keys)}")
+            return gateway.execute("benchpay", "capture", subject)
+
+        def authorize_with(service: PaymentService) -> Callable[[], object]:
+            return lambda: service.authorize("benchpay", AMOUNT, source="tok_ok")
+
+        def capture_with(service: PaymentService) -> Callable[[], object]:
+            feed = _feed(service, needed)
+            return lambda: service.capture(next(feed), AMOUNT)
+
+        for operation, bare, with_ledger in (("authorize", bare_authorize, authorize_with),
+                                             ("capture", bare_capture, capture_with)):
+            contenders: dict[str, Callable[[], object]] = {"bare pipeline": bare}
+            for name, service in services.items():
+                contenders[f"{name} ledger"] = with_ledger(service)
+            medians = median_latency(contenders, rounds=ROUNDS, per_round=PER_ROUND, warmup=WARMUP)
+            base = medians["bare pipeline"]
+            for name, value in medians.items():
+                target = "<= 1.5" if name == "SQLite ledger" else None
+                rows.append(Row(f"{GROUP}: {operation}", name, value * 1e6, "us/op", value / base, "bare pipeline",
+                                target))
+        if why:
+            rows.append(Row(f"{GROUP}: note", f"PostgreSQL skipped: {why}", 0.0, "-"))
+    return rows
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--json", type=Path, default=Path(__file__).with_name("results-ledger.json"))
+    args = parser.parse_args(argv)
+    rows = run()
+    print(f"{'operation':<58} {'contender':<22} {'median':>14} {'ratio':>7}  target")
+    for row in rows:
+        ratio = f"{row.ratio:.2f}x" if row.ratio is not None else ""
+        print(f"{row.group:<58} {row.name:<22} {row.value:>8.1f} {row.unit:<5} {ratio:>7}  {row.target or ''}")
+    args.json.write_text(json.dumps([attrs.asdict(row) for row in rows], indent=2) + "\n")
+    print(f"results written to {args.json}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
