@@ -166,3 +166,9 @@ def test_each_defect_fails_only_the_properties_it_violates(kit_run: Outcomes, va
     """A defect is caught by the properties it breaks, not by everything falling over."""
     failed = sorted(test for test, (outcome, _) in kit_run[variant].items() if outcome in ("failure", "error"))
     assert 0 < len(failed) <= 4, failed
+
+
+def test_a_capability_the_plugin_does_not_declare_is_skipped_with_the_reason(kit_run: Outcomes) -> None:
+    outcome, message = kit_run["TestUnbroken"]["test_a_vaulted_method_is_charged_without_the_buyer"]
+    assert outcome == "skipped"
+    assert "acme does not declare the 'vault' capability" in message
