@@ -29,7 +29,7 @@ from paywire.web import webhook_wsgi
 def _installed() -> list[str]:
     try:
         gateways = Plugins().load_entry_points().gateways()
-    except Exception:  # a broken plugin is the plugin tests. business
+    except Exception:  # a broken plugin is the plugin tests' business
         return []
     return sorted(code for code, definition in gateways.items() if getattr(definition, "sandbox", None))
 
