@@ -128,8 +128,8 @@ def run() -> list[Row]:
         stack.callback(gateway.close)
         directory = Path(stack.enter_context(tempfile.TemporaryDirectory()))
         ledgers: dict[str, Ledger] = {
-            "SQLite": SQLiteLedger(directory / "bench.db"),  # synchronous=FULL, the default
-            "SQLite NORMAL": SQLiteLedger(directory / "bench-normal.db", synchronous="NORMAL"),
+            "SQLite": SQLiteLedger(directory / "bench.db"),  # synchronous=NORMAL, the default
+            "SQLite FULL": SQLiteLedger(directory / "bench-full.db", synchronous="FULL"),
         }
         for ledger in ledgers.values():
             stack.callback(ledger.close)

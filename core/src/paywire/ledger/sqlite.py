@@ -27,14 +27,18 @@ class SQLiteLedger(SQLLedger):
     """A ledger in the SQLite database at `path` (created, and migrated, on first use).
 
     :param timeout: seconds a unit waits for another worker's write lock before failing.
-    :param synchronous: "FULL" (the default: every commit is on disk before the request is
-        sent) or "NORMAL" (faster; in WAL mode a power loss can lose the latest commits,
-        though never corrupt the file).
+    :param synchronous: "NORMAL" (the default) or "FULL". Either way a commit survives a
+        process crash. With NORMAL an operating-system crash or power loss can lose the last
+        commits (never corrupt the file): a lost pending record of a follow-up operation is
+        recovered because its derived key comes back the same and the provider deduplicates it,
+        and reconciliation restores lost outcomes; first operations need the caller's
+        idempotency key for that, as for any retry. FULL also survives a power loss, at the cost
+        of one fsync per operation (the pending record; outcomes never wait for the disk).
     """
 
     dialect = "sqlite"
 
-    def __init__(self, path: str | os.PathLike[str], *, timeout: float = 30.0, synchronous: str = "FULL") -> None:
+    def __init__(self, path: str | os.PathLike[str], *, timeout: float = 30.0, synchronous: str = "NORMAL") -> None:
         super().__init__()
         if str(path) == ":memory:":
             raise ConfigurationError("an in-memory SQLite ledger cannot be shared between connections; use a file")
