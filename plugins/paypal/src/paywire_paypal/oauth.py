@@ -3,7 +3,9 @@
 Every PayPal call carries `Authorization: Bearer <token>`. The token comes from
 `POST /v1/oauth2/token` (HTTP Basic with the client id and secret, `grant_type=client_credentials`),
 run as the pool's `token` command through the ordinary pipeline, so retries, hooks and error
-mapping apply to it as to any call. Its handler keeps the token until shortly before it expires.
+mapping apply to it as to any call. Its handler keeps the token until shortly before it expires
+(PayPal hands back the same token until then; a renewal that gets it back keeps it until PayPal
+refuses it, rather than asking again on every call).
 
 `BearerToken` is the `Auth` of every other command. Its headers are computed when a request is
 sent, so the first request fetches the token (once, under a lock, however many threads ask), and
@@ -98,9 +100,14 @@ class AccessTokens:
     def store(self, subject: Subject, response: Response) -> Mapping[str, Any]:
         """Cache the token of a successful token answer; the result keeps neither token nor body."""
         data = response.data  # checked by `has_token`
-        token, lifetime = data["access_token"], data["expires_in"]
-        self._token = Secret(token)
-        self._expires_at = self._clock() + lifetime - min(_MAX_MARGIN, lifetime / 10)
+        token, lifetime = Secret(data["access_token"]), data["expires_in"]
+        if token == self._token:
+            # Renewed ahead of time, PayPal handed back the same token: it gives a new one only
+            # once this one has expired, so keep it until PayPal refuses it (401, then refresh).
+            self._expires_at = float("inf")
+        else:
+            self._expires_at = self._clock() + lifetime - min(_MAX_MARGIN, lifetime / 10)
+        self._token = token
         self._generation += 1
         return {"reference": data.get("app_id"), "raw": None}
 

@@ -27,7 +27,6 @@ _WAITING: Final = {
     "PAYER_ACTION_REQUIRED": ProviderState.ACTION_REQUIRED,
     "SAVED": ProviderState.PENDING,
     "APPROVED": ProviderState.PENDING,
-    "VOIDED": ProviderState.VOIDED,
 }
 
 
@@ -93,6 +92,8 @@ def order_fields(order: Mapping[str, Any]) -> dict[str, Any]:
     status = order.get("status")
     if status in _WAITING:
         return {"state": _WAITING[status], "reference": order_id, "references": references}
+    if status == "VOIDED" and not any(unit.get("payments") for unit in units):
+        return {"state": ProviderState.VOIDED, "reference": order_id, "references": references}
     currency = _currency(units)
     captures = [cap for unit in units for cap in _payments(unit, "captures")]
     counted = [cap for cap in captures if cap.get("status") in _CAPTURED]

@@ -1,0 +1,170 @@
+"""Fixtures for the gateway's tests: the plugin driven through a paywire `Gateway`, against the
+PayPal emulator over real HTTP on loopback (and HTTPS with a test CA).
+
+`paypal` is one emulator and one gateway per test; `paypal.run(command, **subject)` runs a
+command, `paypal.sent` holds every transfer the plugin put on the wire, `paypal.calls(path)`
+counts the requests that reached the emulator.
+"""
+
+from __future__ import annotations
+
+import random
+import ssl
+import string
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import trustme
+
+import paywire_paypal
+from paywire import (
+    CommandResult,
+    Gateway,
+    MethodConfig,
+    Money,
+    Order,
+    PaywireError,
+    Plugins,
+    Retry,
+    Subject,
+    Transfer,
+)
+from paywire.testing.emulator import EmulatorServer
+from paywire.testing.recorder import TransferRecorder
+from paywire_paypal.emulator import PayPalEmulator
+
+CLIENT_ID = "gateway-test-client-id"
+CLIENT_SECRET = "gateway-test-client-secret-5c1e9a"
+WEBHOOK_ID = "8PT597110X687430L"
+RETURN_URL = "https://shop.example/paypal/return"
+
+
+class PayPal:
+    """One emulator and a gateway on it, with the helpers the tests share."""
+
+    def __init__(self, app: PayPalEmulator, url: str, **method: Any) -> None:
+        self.app = app
+        self.url = url
+        self.recorder = TransferRecorder()
+        self._method = method
+        self._keys = 0
+        self._run = "".join(random.choices(string.ascii_lowercase, k=10))
+        self.gateway = self.gateway_with()
+
+    def gateway_with(self, *, retry: Retry | None = None, **method: Any) -> Gateway:
+        """Another gateway on the same emulator (other credentials, options, timeouts, retries)."""
+        plugins = Plugins()
+        plugins.register(paywire_paypal, name="paypal")
+        plugins.register(self.recorder, name="recorder")
+        settings: dict[str, Any] = {
+            "base_url": self.url,
+            "environment": "sandbox",
+            "credentials": {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "webhook_id": WEBHOOK_ID},
+            **self._method,
+            **method,
+        }
+        return Gateway([MethodConfig.from_mapping("paypal", settings)], plugins=plugins, retry=retry or Retry.never())
+
+    # -- running commands --------------------------------------------------------------------------
+    def key(self) -> str:
+        """A fresh idempotency key (no long digit run: that would look like a card number)."""
+        self._keys += 1
+        return f"key-{self._run}-{self._keys}"
+
+    def run(self, command: str, *, gateway: Gateway | None = None, **fields: Any) -> CommandResult:
+        return (gateway or self.gateway).execute("paypal", command, Subject(**fields))
+
+    def attempt(self, command: str, **fields: Any) -> CommandResult | PaywireError:
+        try:
+            return self.run(command, **fields)
+        except PaywireError as error:
+            return error
+
+    @property
+    def sent(self) -> list[Transfer]:
+        return [record.transfer for record in self.recorder.sent]
+
+    def calls(self, path: str = "", method: str | None = None) -> int:
+        """Requests that reached the emulator's logic, whose path contains `path`."""
+        return sum(1 for verb, seen in self.app.calls if path in seen and (method is None or verb == method))
+
+    # -- payments ----------------------------------------------------------------------------------
+    def checkout(self, amount: Money, *, sale: bool = False, payer: str = "approve", **fields: Any) -> CommandResult:
+        """A wallet checkout: create the order, let the buyer approve it, complete it."""
+        started = self.run("sale" if sale else "authorize", amount=amount, source="paypal", return_url=RETURN_URL,
+                           idempotency_key=self.key(), order=Order(id=f"order-{self.key()}"), **fields)
+        assert started.action_required, started
+        self.app.approve(started.reference, payer)
+        return self.run("complete", reference=started.reference, amount=amount, idempotency_key=self.key())
+
+    def authorized(self, value: str = "100.00", currency: str = "EUR") -> CommandResult:
+        """An authorization, paid from a vaulted card (no buyer step)."""
+        result = self.run("authorize", amount=Money.of(value, currency), source=self.app.vault_card(),
+                          idempotency_key=self.key())
+        assert result.succeeded and result.state == "authorized", result
+        return result
+
+    def captured(self, value: str = "100.00", currency: str = "EUR") -> CommandResult:
+        """A sale's capture, paid from a vaulted card."""
+        result = self.run("sale", amount=Money.of(value, currency), source=self.app.vault_card(),
+                          idempotency_key=self.key())
+        assert result.succeeded and result.state == "captured", result
+        return result
+
+
+def new_emulator(**options: Any) -> PayPalEmulator:
+    return PayPalEmulator(client_id=CLIENT_ID, client_secret=CLIENT_SECRET, webhook_id=WEBHOOK_ID, **options)
+
+
+@pytest.fixture
+def emulator() -> Callable[..., PayPalEmulator]:
+    """`emulator(**options)`: a PayPal emulator accepting this module's credentials."""
+    return new_emulator
+
+
+@pytest.fixture
+def serve_paypal() -> Iterator[Callable[..., PayPal]]:
+    """`serve_paypal(app=None, ssl_context=None, **method) -> PayPal`, stopped after the test."""
+    servers: list[EmulatorServer] = []
+    gateways: list[PayPal] = []
+
+    def serve(app: PayPalEmulator | None = None, ssl_context: ssl.SSLContext | None = None, **method: Any) -> PayPal:
+        app = app or new_emulator()
+        server = app.serve(ssl_context=ssl_context).start()
+        servers.append(server)
+        paypal = PayPal(app, server.url, **method)
+        gateways.append(paypal)
+        return paypal
+
+    yield serve
+    for paypal in gateways:
+        paypal.gateway.close()
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def paypal(serve_paypal: Callable[..., PayPal]) -> PayPal:
+    """The emulator over plain HTTP on 127.0.0.1 and a sandbox gateway on it."""
+    return serve_paypal()
+
+
+@pytest.fixture(scope="session")
+def test_ca() -> trustme.CA:
+    return trustme.CA()
+
+
+@pytest.fixture
+def ca_bundle(test_ca: trustme.CA, tmp_path: Any) -> str:
+    path = tmp_path / "ca.pem"
+    test_ca.cert_pem.write_to_path(str(path))
+    return str(path)
+
+
+@pytest.fixture
+def tls_context(test_ca: trustme.CA) -> ssl.SSLContext:
+    """A server context with a certificate for 127.0.0.1 issued by the test CA."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    test_ca.issue_cert("127.0.0.1").configure_cert(context)
+    return context
