@@ -207,6 +207,23 @@ def test_open_transactions_may_finish_once(ledger: Ledger) -> None:
     assert ledger.get_transaction("txn_1") == done
 
 
+def test_finishing_needs_the_claim_it_was_sent_under(ledger: Ledger) -> None:
+    original = txn()
+    with ledger.unit() as u:
+        u.insert_payment(payment())
+        u.insert_transaction(original)
+    done = attrs.evolve(original, status=TransactionStatus.SUCCEEDED, updated_at=T0 + timedelta(seconds=1),
+                        finished_at=T0 + timedelta(seconds=1))
+    with ledger.unit(durable=False) as u:  # outcomes may skip the disk flush; they still commit
+        assert not u.finish_transaction(done, claimed_at=T0 - timedelta(seconds=1))  # re-claimed since
+        assert u.finish_transaction(done, claimed_at=T0)
+        assert not u.finish_transaction(done, claimed_at=done.updated_at)  # finished now
+    assert ledger.get_transaction("txn_1") == done
+    with ledger.unit() as u:  # a durable unit after a relaxed one works as before
+        u.insert_transaction(txn("txn_2", key="key-2"))
+    assert len(ledger.list_transactions()) == 2
+
+
 @pytest.mark.parametrize("sql", [
     "DELETE FROM paywire_transactions",
     "UPDATE paywire_transactions SET status = 'failed' WHERE id = 'txn_done'",
