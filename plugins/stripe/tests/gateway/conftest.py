@@ -1,0 +1,114 @@
+"""Fixtures for the gateway's tests: paywire gateways with the Stripe plugin, pointed at the emulator
+(the `app`, `server` and `tls_server` fixtures of the parent directory) over loopback HTTP(S), with
+every transfer recorded."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+import paywire_stripe
+from paywire import CommandResult, Gateway, MethodConfig, Money, Order, Plugins, Retry, Subject
+from paywire.testing.emulator import EmulatorServer
+from paywire.testing.recorder import TransferRecorder
+from paywire_stripe.emulator import StripeEmulator
+
+_keys = itertools.count(1)
+
+
+@pytest.fixture
+def recorder() -> TransferRecorder:
+    return TransferRecorder()
+
+
+@pytest.fixture
+def gateway_at(recorder: TransferRecorder, api_key: str, webhook_secret: str) -> Iterator[Callable[..., Gateway]]:
+    """Builds a gateway whose one method, "stripe", talks to `url`; keywords change the method."""
+    built: list[Gateway] = []
+
+    def build(url: str, *, retry: Retry | None = None, **settings: Any) -> Gateway:
+        plugins = Plugins()
+        plugins.register(paywire_stripe, name="stripe")
+        plugins.register(recorder, name="recorder")
+        settings.setdefault("credentials", {"secret_key": api_key, "webhook_secret": webhook_secret})
+        settings.setdefault("environment", "sandbox")
+        method = MethodConfig(code="stripe", base_url=url, **settings)
+        gateway = Gateway([method], plugins=plugins, retry=retry or Retry.never())
+        built.append(gateway)
+        return gateway
+
+    yield build
+    for gateway in built:
+        gateway.close()
+
+
+@pytest.fixture
+def gateway(gateway_at: Callable[..., Gateway], server: EmulatorServer) -> Gateway:
+    return gateway_at(server.url)
+
+
+class Stripe:
+    """Runs the gateway's commands with fresh idempotency keys; the tests read as the contract does."""
+
+    def __init__(self, gateway: Gateway, app: StripeEmulator, recorder: TransferRecorder) -> None:
+        self.gateway = gateway
+        self.app = app
+        self.recorder = recorder
+
+    def run(self, command: str, subject: Subject) -> CommandResult:
+        return self.gateway.execute("stripe", command, subject)
+
+    @staticmethod
+    def key() -> str:
+        return f"test-key-{next(_keys)}"
+
+    def payment(self, amount: Money, source: str = "pm_card_visa", **fields: Any) -> Subject:
+        fields.setdefault("order", Order(id=f"order-{next(_keys)}"))
+        fields.setdefault("idempotency_key", self.key())
+        fields.setdefault("return_url", "https://shop.example/return")
+        return Subject(amount=amount, source=source, **fields)
+
+    def on(self, reference: str | None, amount: Money | None = None, **fields: Any) -> Subject:
+        fields.setdefault("idempotency_key", self.key())
+        return Subject(reference=reference, amount=amount, **fields)
+
+    def authorize(self, amount: Money, source: str = "pm_card_visa", **fields: Any) -> CommandResult:
+        return self.run("authorize", self.payment(amount, source, **fields))
+
+    def sale(self, amount: Money, source: str = "pm_card_visa", **fields: Any) -> CommandResult:
+        return self.run("sale", self.payment(amount, source, **fields))
+
+    def fetch(self, reference: str) -> CommandResult:
+        return self.run("fetch", Subject(reference=reference))
+
+    def sent(self) -> list[Any]:
+        """The transfers sent so far."""
+        return [record.transfer for record in self.recorder.sent]
+
+
+@pytest.fixture
+def stripe(gateway: Gateway, app: StripeEmulator, recorder: TransferRecorder) -> Stripe:
+    return Stripe(gateway, app, recorder)
+
+
+def decode_form(data: bytes | str | None) -> dict[str, str]:
+    """A form body or query string as a dict (Stripe's bracketed keys kept as they are)."""
+    from urllib.parse import parse_qsl
+
+    text = data.decode() if isinstance(data, bytes) else (data or "")
+    return dict(parse_qsl(text, keep_blank_values=True))
+
+
+@pytest.fixture
+def form() -> Callable[[Any], dict[str, str]]:
+    """Reads a transfer's form parameters: its body, or its query string for a GET."""
+
+    def read(transfer: Any) -> dict[str, str]:
+        if transfer.method == "GET":
+            return decode_form(transfer.url.partition("?")[2])
+        return decode_form(transfer.body)
+
+    return read

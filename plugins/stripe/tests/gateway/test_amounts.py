@@ -1,0 +1,115 @@
+"""Amounts in Stripe's units: exact both ways, or refused before sending, never rounded."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import paywire_stripe
+from paywire import InvalidRequest, Money, ProviderState
+from paywire.testing.strategies import money
+from paywire_stripe.amounts import from_stripe, to_stripe
+from paywire_stripe.emulator import currencies as stripe_rules
+
+CURRENCIES = paywire_stripe.STRIPE.currencies
+assert CURRENCIES is not None
+
+
+@pytest.mark.parametrize("amount, currency, wire", [
+    ("19.99", "EUR", 1999),
+    ("500", "JPY", 500),
+    ("5", "ISK", 500),  # zero-decimal, but Stripe keeps two decimals of 00
+    ("5", "UGX", 500),
+    ("1500", "CLP", 1500),
+    ("1.230", "KWD", 1230),
+    ("0.050", "BHD", 50),
+    ("12", "MGA", 12),  # two decimals for ISO, whole units for Stripe
+    ("175.00", "HUF", 17500),
+    ("30.00", "TWD", 3000),
+])
+def test_money_is_sent_in_stripes_unit(amount: str, currency: str, wire: int) -> None:
+    value = Money.of(amount, currency)
+    assert to_stripe(value) == wire
+    assert from_stripe(wire, currency.lower()) == value
+
+
+@pytest.mark.parametrize("amount, currency", [("1.235", "KWD"), ("0.001", "OMR"), ("12.50", "MGA"), ("0.01", "MGA")])
+def test_an_amount_stripe_cannot_hold_is_refused_not_rounded(amount: str, currency: str) -> None:
+    with pytest.raises(InvalidRequest) as refused:
+        to_stripe(Money.of(amount, currency), "amount_to_capture")
+    assert (refused.value.code, refused.value.param) == ("amount_not_representable", "amount_to_capture")
+
+
+@given(money(currency=CURRENCIES))
+def test_every_amount_round_trips_exactly_or_is_refused(value: Money) -> None:
+    try:
+        wire = to_stripe(value)
+    except InvalidRequest:
+        assert value.currency in {"BHD", "JOD", "KWD", "OMR", "TND", "MGA"}
+        return
+    assert isinstance(wire, int) and from_stripe(wire, value.currency.lower()) == value
+
+
+@given(money(currency=CURRENCIES))
+def test_the_wire_amount_agrees_with_stripes_own_table(value: Money) -> None:
+    """The emulator's currency rules, written apart from the plugin's, read the same amount."""
+    try:
+        wire = to_stripe(value)
+    except InvalidRequest:
+        return
+    stripe_rules.check_amount(wire, value.currency.lower(), charge=False)  # Stripe would take it
+    shift = stripe_rules.exponent(value.currency.lower()) - value.exponent
+    assert wire == value.minor * 10**shift if shift >= 0 else wire * 10**-shift == value.minor
+
+
+def test_a_fraction_of_a_krona_from_stripe_is_not_made_money() -> None:
+    with pytest.raises(InvalidRequest):
+        from_stripe(550, "isk")
+    with pytest.raises(InvalidRequest):
+        from_stripe(100, "xyz")
+
+
+def test_the_declared_currencies_are_iso_currencies_stripe_accepts() -> None:
+    for code in CURRENCIES:
+        Money.zero(code)  # known to ISO 4217
+        stripe_rules.check_currency(code.lower())  # accepted by Stripe (the emulator's list)
+    assert {"EUR", "USD", "JPY", "ISK", "KWD", "MGA"} <= CURRENCIES
+    assert not {"IQD", "LYD", "CLF", "UYW", "KPW"} & CURRENCIES
+
+
+@pytest.mark.parametrize("amount, currency, wire", [
+    ("1500", "JPY", "1500"),
+    ("2500", "ISK", "250000"),
+    ("12.340", "KWD", "12340"),
+    ("1000", "MGA", "1000"),
+])
+def test_payments_in_other_exponents_reach_stripe_exactly(stripe: Any, form: Any, amount: str, currency: str,
+                                                          wire: str) -> None:
+    value = Money.of(amount, currency)
+    result = stripe.authorize(value)
+    assert form(stripe.sent()[-1])["amount"] == wire
+    assert (result.state, result.authorized) == (ProviderState.AUTHORIZED, value)
+    half = Money.minor_units(value.minor // 2, currency)
+    captured = stripe.run("capture", stripe.on(result.reference, half))
+    assert (captured.amount, captured.captured) == (half, half)
+
+
+@pytest.mark.parametrize("command", ["authorize", "capture", "refund"])
+def test_commands_refuse_amounts_stripe_cannot_hold_before_sending(stripe: Any, command: str) -> None:
+    odd = Money.of("1.005", "KWD")
+    with pytest.raises(InvalidRequest) as refused:
+        if command == "authorize":
+            stripe.authorize(odd)
+        else:
+            stripe.run(command, stripe.on("pi_anything0001", odd))
+    assert refused.value.code == "amount_not_representable" and not refused.value.may_have_been_sent
+    assert stripe.sent() == [] and stripe.app.calls == []
+
+
+@given(st.sampled_from(sorted(CURRENCIES)))
+def test_stripe_exponents_never_lose_digits_of_a_whole_unit(currency: str) -> None:
+    one = Money.of("1", currency)
+    assert from_stripe(to_stripe(one), currency) == one

@@ -1,0 +1,104 @@
+"""3-D Secure: an intent in requires_action is "needs buyer action" with Stripe's redirect, and
+`complete` finishes it once the buyer passed the challenge."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from paywire import BuyerActionRequired, Customer, Declined, Money, ProviderState, Response, StateError, Subject
+from paywire_stripe.sandbox import pass_challenge
+
+THREE_D_SECURE = "pm_card_threeDSecure2Required"
+
+
+def eur(amount: str) -> Money:
+    return Money.of(amount, "EUR")
+
+
+def test_authorize_that_needs_3ds_returns_the_redirect_and_the_return_url(stripe: Any) -> None:
+    started = stripe.authorize(eur("50.00"), THREE_D_SECURE)
+    intent = stripe.app.get(started.reference)
+    assert intent["status"] == "requires_action"
+    assert started.action_required and started.state == ProviderState.ACTION_REQUIRED
+    assert started.action.redirect_url == intent["next_action"]["redirect_to_url"]["url"]
+    assert started.action.return_url == "https://shop.example/return"
+    assert started.references["payment"] == started.reference
+    assert started.amount is None and started.authorized == eur("0.00")
+
+
+def test_complete_after_the_challenge_reports_the_authorization(stripe: Any, form: Any) -> None:
+    started = stripe.authorize(eur("50.00"), THREE_D_SECURE)
+    pass_challenge(started.action.redirect_url)
+    done = stripe.run("complete", stripe.on(started.reference, eur("50.00")))
+    transfer = stripe.sent()[-1]
+    assert transfer.method == "GET" and form(transfer) == {"expand[0]": "latest_charge"}
+    assert done.succeeded and done.reference == started.reference
+    assert (done.state, done.amount, done.authorized) == (ProviderState.AUTHORIZED, eur("50.00"), eur("50.00"))
+    assert stripe.run("capture", stripe.on(done.reference)).captured == eur("50.00")
+
+
+def test_complete_after_a_3ds_sale_reports_the_capture(stripe: Any) -> None:
+    started = stripe.sale(eur("50.00"), THREE_D_SECURE)
+    stripe.app.complete_challenge(started.reference)
+    done = stripe.run("complete", stripe.on(started.reference, eur("50.00")))
+    assert (done.state, done.captured) == (ProviderState.CAPTURED, eur("50.00"))
+
+
+def test_complete_before_the_buyer_acted_is_refused_and_keeps_waiting(stripe: Any) -> None:
+    started = stripe.authorize(eur("50.00"), THREE_D_SECURE)
+    with pytest.raises(BuyerActionRequired) as waiting:
+        stripe.run("complete", stripe.on(started.reference, eur("50.00")))
+    assert waiting.value.redirect_url == started.action.redirect_url and not waiting.value.retryable
+    assert stripe.fetch(started.reference).state == ProviderState.ACTION_REQUIRED
+
+
+def test_a_failed_challenge_completes_as_a_decline(stripe: Any) -> None:
+    started = stripe.authorize(eur("50.00"), THREE_D_SECURE)
+    stripe.app.complete_challenge(started.reference, succeed=False)
+    with pytest.raises(Declined) as declined:
+        stripe.run("complete", stripe.on(started.reference, eur("50.00")))
+    assert declined.value.code == "payment_intent_authentication_failure"
+    assert stripe.fetch(started.reference).state == ProviderState.FAILED
+
+
+def test_an_intent_waiting_for_confirmation_is_confirmed_by_complete(stripe: Any, api: Any, form: Any) -> None:
+    intent = api.intent(payment_method=THREE_D_SECURE, confirmation_method="manual", capture_method="manual",
+                        confirm=True, return_url="https://shop.example/return")
+    stripe.app.complete_challenge(intent["id"])
+    assert stripe.app.get(intent["id"])["status"] == "requires_confirmation"
+    done = stripe.run("complete", stripe.on(intent["id"], eur("10.00"), return_url="https://shop.example/return"))
+    confirm = stripe.sent()[-1]
+    assert confirm.method == "POST" and confirm.url.endswith(f"/v1/payment_intents/{intent['id']}/confirm")
+    assert form(confirm) == {"return_url": "https://shop.example/return", "expand[0]": "latest_charge"}
+    assert (done.state, done.authorized) == (ProviderState.AUTHORIZED, Money.of("10.00", "USD"))
+
+
+def test_complete_of_a_canceled_intent_is_a_state_error(stripe: Any) -> None:
+    started = stripe.authorize(eur("50.00"), THREE_D_SECURE)
+    stripe.run("void", stripe.on(started.reference))
+    with pytest.raises(StateError):
+        stripe.run("complete", stripe.on(started.reference, eur("50.00")))
+
+
+def test_a_vaulted_card_that_needs_3ds_is_declined_off_session(stripe: Any) -> None:
+    stored = stripe.run("vault", Subject(source=THREE_D_SECURE, customer=Customer(email="b@shop.example"),
+                                         idempotency_key=stripe.key()))
+    with pytest.raises(Declined) as declined:
+        stripe.authorize(eur("10.00"), stored.token, vaulted=True,
+                         customer=Customer(reference=stored.references["customer"]))
+    assert (declined.value.code, declined.value.decline_code) == ("authentication_required",
+                                                                   "authentication_required")
+    assert not declined.value.retryable
+
+
+def test_an_intent_asking_for_stripe_js_instead_of_a_redirect_is_buyer_action_required(stripe: Any) -> None:
+    intent = {"id": "pi_sdk", "object": "payment_intent", "status": "requires_action", "amount": 1000,
+              "currency": "eur", "amount_capturable": 0, "amount_received": 0, "latest_charge": None,
+              "next_action": {"type": "use_stripe_sdk", "use_stripe_sdk": {}}}
+    stripe.recorder.answer(Response(200, {"content-type": "application/json"}, json.dumps(intent).encode()))
+    with pytest.raises(BuyerActionRequired) as sdk:
+        stripe.authorize(eur("10.00"), THREE_D_SECURE, return_url=None)
+    assert "use_stripe_sdk" in sdk.value.message and "return_url" in sdk.value.message
