@@ -85,6 +85,11 @@ class PayPal:
     def sent(self) -> list[Transfer]:
         return [record.transfer for record in self.recorder.sent]
 
+    @property
+    def api_sent(self) -> list[Transfer]:
+        """What was sent to PayPal's APIs (the token requests left out)."""
+        return [transfer for transfer in self.sent if not transfer.url.endswith("/v1/oauth2/token")]
+
     def calls(self, path: str = "", method: str | None = None) -> int:
         """Requests that reached the emulator's logic, whose path contains `path`."""
         return sum(1 for verb, seen in self.app.calls if path in seen and (method is None or verb == method))

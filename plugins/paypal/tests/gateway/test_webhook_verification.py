@@ -283,7 +283,7 @@ def test_the_verification_command_sends_the_transmission_the_webhook_id_and_the_
               "transmission_time": headers["PAYPAL-TRANSMISSION-TIME"], "webhook_id": WEBHOOK_ID,
               "webhook_event": json.loads(body)}
     assert paypal.run("verify_webhook_signature", options=fields).state == "SUCCESS"
-    asked = paypal.sent[-1]
+    asked = paypal.api_sent[-1]
     assert asked.url == paypal.url + "/v1/notifications/verify-webhook-signature"
     assert json.loads(asked.body) == fields and asked.all_headers()["Authorization"].startswith("Bearer ")
     assert paypal.run("verify_webhook_signature", options={**fields, "webhook_id": "OTHER"}).state == "FAILURE"

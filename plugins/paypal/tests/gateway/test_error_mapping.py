@@ -1,0 +1,192 @@
+"""PayPal's error answers become exactly one typed error each, with the issue, debug id and retryability."""
+
+from __future__ import annotations
+
+import json
+import socket
+
+import pytest
+
+from paywire import (
+    AuthenticationError,
+    BuyerActionRequired,
+    Declined,
+    IdempotencyConflict,
+    InvalidRequest,
+    Money,
+    OutcomeUnknown,
+    ProviderUnavailable,
+    RateLimited,
+    Response,
+    Retry,
+    StateError,
+    Subject,
+    TransportError,
+)
+from paywire.testing.emulator import Fault
+from paywire_paypal.errors import ERRORS
+from paywire_paypal.validators import answered
+
+EUR10 = Money.of("10.00", "EUR")
+
+
+def paypal_error(status, name, issue=None, *, field=None, value=None, links=(), debug_id="f00dcafe12345"):
+    body = {"name": name, "message": f"{name} message", "debug_id": debug_id}
+    if issue:
+        detail = {"issue": issue, "description": f"{issue} description"}
+        if field:
+            detail |= {"field": field, "location": "body"}
+        if value:
+            detail["value"] = value
+        body["details"] = [detail]
+    body["links"] = [{"href": f"https://developer.paypal.com/docs/api/orders/v2/#error-{issue or name}",
+                      "rel": "information_link", "method": "GET"}, *links]
+    return Response(status, {"content-type": "application/json"}, json.dumps(body).encode(), body)
+
+
+def mapped(response, subject=None):
+    subject = subject or Subject(amount=EUR10)
+    return ERRORS(subject, response, answered(subject, response))
+
+
+CASES = [
+    (paypal_error(422, "UNPROCESSABLE_ENTITY", "INSTRUMENT_DECLINED"), Declined, "INSTRUMENT_DECLINED", False),
+    (paypal_error(422, "UNPROCESSABLE_ENTITY", "PAYER_CANNOT_PAY"), Declined, "PAYER_CANNOT_PAY", False),
+    (paypal_error(422, "UNPROCESSABLE_ENTITY", "TRANSACTION_REFUSED"), Declined, "TRANSACTION_REFUSED", False),
+    (paypal_error(422, "UNPROCESSABLE_ENTITY", "PAYER_ACTION_REQUIRED"), BuyerActionRequired,
+     "PAYER_ACTION_REQUIRED", False),
+    (paypal_error(422, "UNPROCESSABLE_ENTITY", "ORDER_NOT_APPROVED"), BuyerActionRequired, "ORDER_NOT_APPROVED", False),
+    (paypal_error(422, "UNPROCESSABLE_ENTITY", "AUTHORIZATION_ALREADY_CAPTURED"), StateError,
+     "AUTHORIZATION_ALREADY_CAPTURED", False),
+    (paypal_error(422, "UNPROCESSABLE_ENTITY", "MAX_CAPTURE_AMOUNT_EXCEEDED", field="/amount/value"), StateError,
+     "MAX_CAPTURE_AMOUNT_EXCEEDED", False),
+    (paypal_error(422, "UNPROCESSABLE_ENTITY", "REFUND_AMOUNT_EXCEEDED"), StateError, "REFUND_AMOUNT_EXCEEDED", False),
+    (paypal_error(422, "UNPROCESSABLE_ENTITY", "DUPLICATE_INVOICE_ID"), InvalidRequest, "DUPLICATE_INVOICE_ID", False),
+    (paypal_error(400, "INVALID_REQUEST", "INVALID_PARAMETER_VALUE", field="/intent"), InvalidRequest,
+     "INVALID_PARAMETER_VALUE", False),
+    (paypal_error(404, "RESOURCE_NOT_FOUND", "INVALID_RESOURCE_ID"), InvalidRequest, "INVALID_RESOURCE_ID", False),
+    (paypal_error(401, "AUTHENTICATION_FAILURE"), AuthenticationError, "AUTHENTICATION_FAILURE", False),
+    (paypal_error(403, "NOT_AUTHORIZED", "PERMISSION_DENIED"), AuthenticationError, "PERMISSION_DENIED", False),
+    (paypal_error(409, "RESOURCE_CONFLICT", "PREVIOUS_REQUEST_IN_PROGRESS"), IdempotencyConflict,
+     "PREVIOUS_REQUEST_IN_PROGRESS", True),
+    (paypal_error(429, "RATE_LIMIT_REACHED"), RateLimited, "RATE_LIMIT_REACHED", True),
+    (paypal_error(500, "INTERNAL_SERVER_ERROR"), ProviderUnavailable, "INTERNAL_SERVER_ERROR", True),
+    (paypal_error(503, "SERVICE_UNAVAILABLE"), ProviderUnavailable, "SERVICE_UNAVAILABLE", True),
+    (Response(401, body=b'{"error":"invalid_client","error_description":"Client Authentication failed"}',
+              data={"error": "invalid_client", "error_description": "Client Authentication failed"}),
+     AuthenticationError, "invalid_client", False),
+    (Response(502, body=b"<html>Bad Gateway</html>"), ProviderUnavailable, None, True),
+    (Response(200, body=b"<html>maintenance</html>"), OutcomeUnknown, "unreadable_answer", True),
+]
+
+
+@pytest.mark.parametrize(("response", "error", "code", "retryable"), CASES,
+                         ids=[f"{case[0].status}-{case[2]}" for case in CASES])
+def test_each_answer_maps_to_one_typed_error(response, error, code, retryable):
+    mapped_error = mapped(response)
+    assert type(mapped_error) is error
+    assert (mapped_error.code, mapped_error.retryable, mapped_error.provider) == (code, retryable, "paypal")
+    assert mapped_error.customer_message
+    if response.data and "debug_id" in response.data:
+        assert mapped_error.debug_id == "f00dcafe12345" and "debug_id=f00dcafe12345" in str(mapped_error)
+
+
+def test_the_issue_names_the_error_and_the_field_its_param():
+    error = mapped(paypal_error(422, "UNPROCESSABLE_ENTITY", "MAX_CAPTURE_AMOUNT_EXCEEDED", field="/amount/value"))
+    assert error.param == "/amount/value" and str(error).startswith("MAX_CAPTURE_AMOUNT_EXCEEDED: ")
+
+
+def test_values_paypal_echoes_from_the_request_stay_out_of_messages():
+    error = mapped(paypal_error(400, "INVALID_REQUEST", "INVALID_STRING_LENGTH", field="/purchase_units/0/custom_id",
+                                value="shop-secret-value"))
+    assert "shop-secret-value" not in str(error) and "shop-secret-value" not in repr(error)
+
+
+def test_a_declined_vaulted_charge_that_needs_the_buyer_is_declined_not_redirected():
+    error = mapped(paypal_error(422, "UNPROCESSABLE_ENTITY", "PAYER_ACTION_REQUIRED"),
+                   Subject(amount=EUR10, vaulted=True, source="tok"))
+    assert type(error) is Declined and error.decline_code == "PAYER_ACTION_REQUIRED"
+
+
+def test_buyer_action_keeps_paypals_link_for_the_buyer():
+    link = {"href": "https://www.paypal.com/checkoutnow?token=5O190127TN364715T", "rel": "payer-action",
+            "method": "GET"}
+    error = mapped(paypal_error(422, "UNPROCESSABLE_ENTITY", "PAYER_ACTION_REQUIRED", links=[link]))
+    assert error.redirect_url == link["href"]
+
+
+def test_the_debug_id_comes_from_the_header_when_the_body_has_none():
+    response = Response(500, {"paypal-debug-id": "abc123def4567"}, b"")
+    assert mapped(response).debug_id == "abc123def4567"
+
+
+def test_rate_limits_keep_retry_after():
+    response = paypal_error(429, "RATE_LIMIT_REACHED")
+    limited = mapped(Response(429, {"retry-after": "7"}, response.body, response.data))
+    assert limited.retry_after == 7.0
+
+
+# -- through the pipeline, from the emulator ------------------------------------------------------
+def test_a_server_error_is_retried_with_the_same_request_id_and_takes_effect_once(paypal):
+    authorization = paypal.authorized()
+    paypal.app.inject(Fault(kind="status", status=500, path="/capture$"))
+    gateway = paypal.gateway_with(retry=Retry(total=2, backoff_factor=0))
+    capture = paypal.run("capture", gateway=gateway, reference=authorization.reference, idempotency_key="cap-500")
+    assert capture.amount == Money.of("100.00", "EUR")
+    sent = [t for t in paypal.sent if t.url.endswith("/capture")]
+    assert [t.headers["PayPal-Request-Id"] for t in sent] == ["cap-500", "cap-500"]
+    assert len(paypal.app.captures) == 1
+
+
+def test_a_rate_limit_from_paypal_is_retryable_with_its_retry_after(paypal):
+    authorization = paypal.authorized()
+    paypal.app.inject(Fault(kind="status", status=429, retry_after=3, path="/capture$"))
+    with pytest.raises(RateLimited) as raised:
+        paypal.run("capture", reference=authorization.reference, idempotency_key=paypal.key())
+    assert (raised.value.retryable, raised.value.retry_after, raised.value.code) == (True, 3.0, "RATE_LIMIT_REACHED")
+    assert raised.value.debug_id
+
+
+def test_an_answer_lost_after_paypal_acted_is_outcome_unknown_and_settled_by_the_same_key(paypal):
+    capture = paypal.captured()
+    paypal.app.inject(Fault(kind="drop_after", path="/refund$"))
+    with pytest.raises(OutcomeUnknown) as raised:
+        paypal.run("refund", reference=capture.reference, idempotency_key="lost-refund")
+    assert raised.value.may_have_been_sent
+    settled = paypal.run("refund", reference=capture.reference, idempotency_key="lost-refund")
+    assert settled.amount == Money.of("100.00", "EUR") and len(paypal.app.refunds) == 1
+
+
+def test_a_read_timeout_is_outcome_unknown(serve_paypal):
+    paypal = serve_paypal(read_timeout=0.2)
+    authorization = paypal.authorized()
+    paypal.app.inject(Fault(kind="latency", seconds=0.6, path="/void$"))
+    with pytest.raises(OutcomeUnknown):
+        paypal.run("void", reference=authorization.reference, idempotency_key=paypal.key())
+
+
+def test_nothing_listening_is_a_retryable_transport_error_and_nothing_was_sent(paypal):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    with pytest.raises(TransportError) as raised:
+        paypal.run("sale", gateway=paypal.gateway_with(base_url=dead), amount=EUR10, source="paypal",
+                   idempotency_key=paypal.key())
+    assert raised.value.retryable and not raised.value.may_have_been_sent
+    assert not isinstance(raised.value, OutcomeUnknown)
+
+
+def test_a_request_still_in_flight_at_paypal_is_a_retryable_conflict(paypal):
+    authorization = paypal.authorized()
+    paypal.recorder.answer(paypal_error(409, "RESOURCE_CONFLICT", "PREVIOUS_REQUEST_IN_PROGRESS"))
+    with pytest.raises(IdempotencyConflict) as raised:
+        paypal.run("capture", reference=authorization.reference, idempotency_key=paypal.key())
+    assert raised.value.retryable
+
+
+def test_an_unreadable_success_is_outcome_unknown(paypal):
+    authorization = paypal.authorized()
+    paypal.recorder.answer(Response(201, {"content-type": "text/html"}, b"<html>ok</html>"))
+    with pytest.raises(OutcomeUnknown) as raised:
+        paypal.run("capture", reference=authorization.reference, idempotency_key=paypal.key())
+    assert raised.value.may_have_been_sent and raised.value.code == "unreadable_answer"
