@@ -196,3 +196,34 @@ def test_failed_and_authorized_events_settle_the_first_operation(service: Paymen
     headers, body = app.event("evt_failed", EventKind.FAILED, other.reference or "")
     service.receive_webhook("fakepay", headers, body)
     assert service.get_payment(other.id).state == PaymentState.FAILED
+
+
+def test_concurrent_deliveries_of_one_event_apply_once(fakepay: tuple[FakePayApp, str], make_ledger: Any) -> None:
+    """Providers deliver again when an answer is slow: the copies race on separate connections."""
+    import threading
+
+    app, url = fakepay
+    gateway = make_gateway(url)
+    try:
+        first = PaymentService(gateway, make_ledger())
+        payment = first.authorize("fakepay", eur("100.00"), source="tok_ok")
+        headers, body = app.event("evt_race", EventKind.CAPTURED, "cap_outside", amount=1_500,
+                                  references={"payment": payment.reference or ""})
+        services = [PaymentService(gateway, make_ledger()) for _ in range(6)]
+        barrier = threading.Barrier(len(services))
+        receipts: list[str] = []
+
+        def deliver(service: PaymentService) -> None:
+            barrier.wait()
+            receipts.append(service.receive_webhook("fakepay", headers, body).status)
+
+        threads = [threading.Thread(target=deliver, args=(s,)) for s in services]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert sorted(receipts) == ["applied"] + ["duplicate"] * 5
+        assert first.get_payment(payment.id).captured == eur("15.00")
+        assert [t.origin for t in first.list_transactions(payment.id)] == ["service", "webhook"]
+    finally:
+        gateway.close()

@@ -666,12 +666,13 @@ class PaymentService:
         for event in self.ledger.list_events(statuses=[EventStatus.UNMATCHED], limit=limit):
             with self.ledger.unit() as u:
                 owner = u.payment_by_reference(event.method, event.all_references)
-                current = u.event(event.provider, event.event_id)
-                if owner is None or current is None or current.status != EventStatus.UNMATCHED:
+                if owner is None:
                     continue
-                payment = u.payment(owner, lock=True)
-                assert payment is not None
-                _, stored = apply_event(u, payment, current)
+                payment = u.payment(owner, lock=True)  # first the lock, then a fresh look at the event
+                current = u.event(event.provider, event.event_id)
+                if payment is None or current is None or current.status != EventStatus.UNMATCHED:
+                    continue
+                _, stored = apply_event(u, payment, attrs.evolve(current, payment_id=owner))
                 applied += stored.status == EventStatus.APPLIED
         return applied
 
