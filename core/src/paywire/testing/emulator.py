@@ -183,11 +183,13 @@ class EmulatorApp:
         with self.lock:
             self._faults.clear()
 
-    def _take_fault(self, method: str, path: str) -> Fault | None:
+    def _take_fault(
+        self, method: str, path: str, kinds: tuple[str, ...] = ("latency", "status", "drop_after")
+    ) -> Fault | None:
         with self.lock:
             for entry in self._faults:
                 fault, remaining = entry
-                if remaining > 0 and fault.matches(method, path):
+                if remaining > 0 and fault.kind in kinds and fault.matches(method, path):
                     entry[1] = remaining - 1
                     return fault  # type: ignore[no-any-return]
             return None
@@ -213,18 +215,31 @@ class EmulatorApp:
         threading.Thread(target=send, daemon=True).start()
 
     # -- dispatch ------------------------------------------------------------------------------
+    def answer(self, request: EmulatorRequest) -> tuple[Reply | None, bool]:
+        """Answer one request; the flag says to drop the connection instead of answering.
+
+        A `drop_after` fault acts on the connection, so it applies to every matching request,
+        replays of idempotent requests included; latency and error statuses are the provider's
+        own behaviour and apply inside `dispatch`.
+        """
+        control = request.path.startswith("/_paywire/")
+        dropped = None if control else self._take_fault(request.method, request.path, ("drop_after",))
+        reply, drop = self.dispatch(request)
+        return reply, drop or dropped is not None
+
     def dispatch(self, request: EmulatorRequest) -> tuple[Reply | None, bool]:
-        """Answer one request; the flag says to drop the connection instead of answering."""
+        """The provider's handling of one request (override for provider-wide concerns such as
+        authentication, idempotency or request ids, calling this one); the flag says to drop the
+        connection."""
         if request.path.startswith("/_paywire/"):
             return self._control(request), False
-        fault = self._take_fault(request.method, request.path)
+        fault = self._take_fault(request.method, request.path, ("latency", "status"))
         if fault is not None and fault.kind == "latency":
             time.sleep(fault.seconds)
         elif fault is not None and fault.kind == "status":
             headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
             return self.fault_reply(fault.status, headers), False
-        reply = self.handle(request)
-        return reply, fault is not None and fault.kind == "drop_after"
+        return self.handle(request), False
 
     def handle(self, request: EmulatorRequest) -> Reply:
         for method, pattern, name in self._route_table:
@@ -278,7 +293,7 @@ class _Handler(BaseHTTPRequestHandler):
             headers={k.lower(): v for k, v in self.headers.items()},
             body=body,
         )
-        reply, drop = self.server.app.dispatch(request)
+        reply, drop = self.server.app.answer(request)
         if drop or reply is None:
             self.close_connection = True
             try:
