@@ -27,7 +27,7 @@ from paywire_paypal.errors import ERRORS
 from paywire_paypal.oauth import AccessTokens
 from paywire_paypal.validators import answered
 
-__all__ = ["MAX_REQUEST_ID", "PayPalCommand", "endpoint", "request_id_fits"]
+__all__ = ["MAX_REQUEST_ID", "PayPalCommand", "endpoint", "request_id_fits", "request_id_given"]
 
 MAX_REQUEST_ID: Final = 108
 REQUEST_ID_HEADER: Final = "PayPal-Request-Id"
@@ -37,7 +37,7 @@ REPRESENTATION: Final = {"Prefer": "return=representation"}
 def request_id_fits(subject: Subject) -> dict[str, Any]:
     """Refuses an idempotency key PayPal-Request-Id cannot carry; adds nothing to the request."""
     key = subject.idempotency_key
-    if key is not None and len(key) > MAX_REQUEST_ID:
+    if key and len(key) > MAX_REQUEST_ID:
         raise InvalidRequest(
             f"the idempotency key has {len(key)} characters; PayPal-Request-Id takes 1 to {MAX_REQUEST_ID}; "
             "nothing was sent",
@@ -46,6 +46,16 @@ def request_id_fits(subject: Subject) -> dict[str, Any]:
             code="idempotency_key_too_long",
         )
     return {}
+
+
+def request_id_given(subject: Subject) -> dict[str, Any]:
+    """Refuses a request without the PayPal-Request-Id its endpoint requires (Vault v3)."""
+    if not subject.idempotency_key:
+        raise InvalidRequest(
+            "PayPal requires a PayPal-Request-Id here: give an idempotency key; nothing was sent",
+            param="idempotency_key", provider="paypal", code="idempotency_key_required",
+        )
+    return request_id_fits(subject)
 
 
 def endpoint(
@@ -58,15 +68,19 @@ def endpoint(
     *,
     validators: Sequence[Any] = (),
     request_id: bool = False,
+    require_request_id: bool = False,
     representation: bool = False,
 ) -> GatewayCommand:
     """The command of one PayPal endpoint: JSON, bearer auth, PayPal's validators and error mapper.
 
     :param request_id: the endpoint deduplicates on PayPal-Request-Id (the subject's key).
+    :param require_request_id: ... and refuses requests without one.
     :param representation: ask for the whole resource in the answer.
     """
+    request_id = request_id or require_request_id
+    checks = [request_id_given] if require_request_id else [request_id_fits] if request_id else []
     return GatewayCommand(
-        builder=[*builders, request_id_fits] if request_id else list(builders),
+        builder=[*builders, *checks],
         transfer_factory=TransferFactory(
             settings.base_url,
             method,

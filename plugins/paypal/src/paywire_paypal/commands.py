@@ -126,9 +126,10 @@ def build_commands(settings: GatewaySettings) -> CommandPool:
         "fetch": Fetch(read_order, (call("GET", authorizations, [], [no_fields]),
                                     call("GET", "/v2/payments/captures/{reference}", [], [no_fields]))),
         "vault": Vault(
-            setup=call("POST", "/v3/vault/setup-tokens", [setup_token_request], [setup_token_fields], request_id=True),
+            setup=call("POST", "/v3/vault/setup-tokens", [setup_token_request], [setup_token_fields],
+                       require_request_id=True),
             exchange=call("POST", "/v3/vault/payment-tokens", [payment_token_request], [payment_token_fields],
-                          request_id=True),
+                          require_request_id=True),
             lookup=read_token,
         ),
         "unvault": call("DELETE", "/v3/vault/payment-tokens/{source}", [], [unvault_fields]),

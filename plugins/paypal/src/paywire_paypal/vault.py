@@ -93,6 +93,7 @@ class Vault:
         if source == WALLET:
             return self.setup.execute(subject, context)
         if _SETUP_TOKEN_ID.fullmatch(source):
+            self.exchange.builder(subject)  # a missing key is refused before anything is sent
             try:
                 return self.exchange.execute(subject, context)
             except InvalidRequest as error:

@@ -84,3 +84,11 @@ def test_unvault_deletes_the_token_and_later_charges_fail(paypal):
         paypal.run("sale", amount=Money.of("1.00", "EUR"), source=token, vaulted=True, idempotency_key=paypal.key())
     with pytest.raises(InvalidRequest):
         paypal.run("unvault", source=token)
+
+
+def test_vault_calls_without_the_request_id_paypal_requires_send_nothing(paypal):
+    for source in ("paypal", "ABCDEFGHIJ1234567"):
+        with pytest.raises(InvalidRequest) as raised:
+            paypal.run("vault", source=source)
+        assert raised.value.param == "idempotency_key"
+    assert paypal.calls() == 0
