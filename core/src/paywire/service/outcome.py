@@ -27,7 +27,7 @@ from paywire.errors import (
     TransportError,
     UnsupportedOperation,
 )
-from paywire.ledger.model import Transaction, TransactionStatus, now
+from paywire.ledger.model import Transaction, TransactionKind, TransactionStatus, now
 from paywire.money import Money
 from paywire.security import redact
 
@@ -85,8 +85,11 @@ def summary_of_error(error: BaseException) -> dict[str, Any]:
 def succeeded(txn: Transaction, result: CommandResult) -> Transaction:
     at = now()
     status = TransactionStatus.ACTION_REQUIRED if result.action_required else TransactionStatus.SUCCEEDED
+    reference = result.reference
+    if txn.kind == TransactionKind.VAULT:  # the token is kept apart; the reference names the customer
+        reference = result.references.get("customer") or reference
     return attrs.evolve(
-        txn, status=status, provider_reference=result.reference or txn.provider_reference,
+        txn, status=status, provider_reference=reference or txn.provider_reference,
         token=result.token or txn.token, response=summary_of_result(result), updated_at=at, finished_at=at,
         error_type=None, error_code=None, error_message=None, retryable=False,
     )
