@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator, Mapping
 from typing import Any, Protocol
 from urllib.parse import quote
@@ -61,7 +62,7 @@ def form_pairs(value: Any, prefix: str = "") -> Iterator[tuple[str, str]]:
     """Flatten nested mappings and lists into bracketed form keys, dropping None."""
     if value is None:
         return
-    if isinstance(value, Mapping):
+    if type(value) is dict or (type(value) not in _SCALARS and isinstance(value, Mapping)):
         for key, item in value.items():
             yield from form_pairs(item, f"{prefix}[{key}]" if prefix else str(key))
     elif isinstance(value, (list, tuple)):
@@ -71,13 +72,28 @@ def form_pairs(value: Any, prefix: str = "") -> Iterator[tuple[str, str]]:
         yield prefix, _scalar(value, prefix)
 
 
+_SCALARS = frozenset({str, int, bool, list, tuple})
+_UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]*").fullmatch  # what quote() leaves as it is
+_QUOTED_KEYS: dict[str, str] = {}  # form keys repeat from request to request; bounded below
+
+
+def _quote_key(key: str) -> str:
+    quoted = _QUOTED_KEYS.get(key)
+    if quoted is None:
+        quoted = quote(key, safe="[]")
+        if len(_QUOTED_KEYS) < 4096:
+            _QUOTED_KEYS[key] = quoted
+    return quoted
+
+
 @attrs.frozen
 class FormConverter:
     content_type: str = "application/x-www-form-urlencoded"
 
     def encode(self, request: Mapping[str, Any]) -> bytes:
         return "&".join(
-            f"{quote(key, safe='[]')}={quote(text, safe='')}" for key, text in form_pairs(request)
+            f"{_quote_key(key)}={text if _UNRESERVED(text) else quote(text, safe='')}"
+            for key, text in form_pairs(request)
         ).encode()
 
     def decode(self, body: bytes) -> Any:
