@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from paywire.testing.contract import AmountContract
+
 pytest_plugins = ["pytester"]
 
 
@@ -53,5 +55,5 @@ def test_a_fixture_left_to_override_names_itself(pytester: pytest.Pytester) -> N
         """
     )
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
-    result.assert_outcomes(errors=2)
+    result.assert_outcomes(errors=len([name for name in dir(AmountContract) if name.startswith("test_")]))
     result.stdout.fnmatch_lines(["*NotImplementedError: override the `gateway_plugin` fixture*"])

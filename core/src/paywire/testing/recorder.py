@@ -2,13 +2,15 @@
 
 The kit registers one on each gateway it builds: recorded transfers are what the plugin really put
 on the wire (amounts are decoded from them, bodies are checked for card numbers and secrets), and
-a queued answer lets the kit try a builder or an error mapping without a network round trip.
+an answer given in the provider's place lets the kit try a builder or an error mapping without a
+network round trip.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
 
 import attrs
 
@@ -28,25 +30,26 @@ class RecordedTransfer:
 
 
 class TransferRecorder:
-    """Records transfers (a `send_transfer` wrapper) and answers queued responses first."""
+    """Records transfers (a `send_transfer` wrapper) and, while `answering`, answers for the provider."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.sent: list[RecordedTransfer] = []
-        self._answers: list[Response] = []
+        self._answer: Response | None = None
 
     def __repr__(self) -> str:
         return f"TransferRecorder({len(self.sent)} sent)"
 
-    def answer(self, *responses: Response) -> None:
-        """Answer the next transfers with `responses`, in order, instead of sending them."""
+    @contextlib.contextmanager
+    def answering(self, response: Response) -> Iterator[None]:
+        """Answer every transfer with `response` while the block runs (retries and re-sends too)."""
         with self._lock:
-            self._answers.extend(responses)
-
-    def clear_answers(self) -> None:
-        """Drop answers no transfer used (the command was refused before sending)."""
-        with self._lock:
-            self._answers.clear()
+            self._answer = response
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._answer = None
 
     def since(self, mark: int) -> list[RecordedTransfer]:
         """Transfers recorded after `mark` (a previous `len(recorder.sent)`)."""
@@ -61,6 +64,6 @@ class TransferRecorder:
         return response
 
     @hookimpl(specname="send_transfer", tryfirst=True)
-    def _queued_answer(self) -> Response | None:
+    def _answer_instead(self) -> Response | None:
         with self._lock:
-            return self._answers.pop(0) if self._answers else None
+            return self._answer

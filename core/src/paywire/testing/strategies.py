@@ -23,6 +23,7 @@ __all__ = [
     "WEBHOOK_KINDS",
     "Bounds",
     "Operation",
+    "Representable",
     "WebhookPayload",
     "addresses",
     "card_numbers",
@@ -37,6 +38,7 @@ __all__ = [
     "operations",
     "orders",
     "provider_ids",
+    "representable_at_most",
     "safe_text",
     "subjects",
     "webhook_payloads",
@@ -45,6 +47,8 @@ __all__ = [
 DEFAULT_MAX_MINOR: Final = 99_999_999  # eight digits: within every provider's single-payment limit
 Bounds = Callable[[str], tuple[int, int]]
 """The smallest and largest amount a provider takes in a currency, in minor units."""
+Representable = Callable[[Money], bool]
+"""Whether a provider can hold an amount exactly (Stripe: KWD amounts ending in 0; PayPal: whole HUF)."""
 
 
 def _default_bounds(currency: str) -> tuple[int, int]:
@@ -78,12 +82,28 @@ def minor_amounts(min_minor: int = 1, max_minor: int = DEFAULT_MAX_MINOR) -> st.
     return st.one_of(st.sampled_from(edges), st.integers(min_minor, max_minor))
 
 
+def representable_at_most(
+    minor: int, currency: str, representable: Representable | None, low: int = 1
+) -> Money | None:
+    """The largest amount the provider can hold of `minor` units or a little less, dropping trailing
+    digits (9876 -> 9870 -> 9800 ...), never below `low`; None when there is none."""
+    for power in range(len(str(minor))):
+        candidate = Money.minor_units(minor // 10**power * 10**power, currency)
+        if candidate.minor < low:
+            return None
+        if representable is None or representable(candidate):
+            return candidate
+    return None
+
+
 def money(
     *,
     currency: st.SearchStrategy[str] | Collection[str] | str | None = None,
     bounds: Bounds | None = None,
+    representable: Representable | None = None,
 ) -> st.SearchStrategy[Money]:
-    """Money in any currency (or those given), within `bounds(currency)` minor units."""
+    """Money in any currency (or those given), within `bounds(currency)` minor units, and one the
+    provider can hold when `representable` says which."""
     if currency is None:
         codes = currencies()
     elif isinstance(currency, str):
@@ -96,7 +116,11 @@ def money(
 
     def in_currency(code: str) -> st.SearchStrategy[Money]:
         low, high = limits(code)
-        return minor_amounts(low, high).map(lambda minor: Money.minor_units(minor, code))
+        def held(minor: int) -> st.SearchStrategy[Money]:
+            amount = representable_at_most(minor, code, representable, low)
+            return st.nothing() if amount is None else st.just(amount)
+
+        return minor_amounts(low, high).flatmap(held)
 
     return codes.flatmap(in_currency)
 
@@ -195,9 +219,10 @@ def subjects(
     sources: st.SearchStrategy[str] | None = None,
     currency: st.SearchStrategy[str] | Collection[str] | None = None,
     bounds: Bounds | None = None,
+    representable: Representable | None = None,
 ) -> st.SearchStrategy[Subject]:
     """Subjects a shop may send for `command`, with the fields `docs/commands.md` says it reads."""
-    amounts = money(currency=currency, bounds=bounds)
+    amounts = money(currency=currency, bounds=bounds, representable=representable)
     keys = st.none() | idempotency_keys()
     if command in ("authorize", "sale"):
         payment_sources = sources if sources is not None else st.just("tok_ok")
@@ -287,11 +312,12 @@ def webhook_payloads(
     kinds: Collection[str] = WEBHOOK_KINDS,
     currency: st.SearchStrategy[str] | Collection[str] | None = None,
     bounds: Bounds | None = None,
+    representable: Representable | None = None,
 ) -> st.SearchStrategy[WebhookPayload]:
     return st.builds(
         WebhookPayload,
         id=provider_ids("evt"),
         kind=st.sampled_from(sorted(kinds)),
         reference=provider_ids(),
-        amount=money(currency=currency, bounds=bounds),
+        amount=money(currency=currency, bounds=bounds, representable=representable),
     )

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import pytest
 from hypothesis import given
+from hypothesis import strategies as st
 
 from paywire.errors import InvalidRequest
 from paywire.http.transfer import Transfer
@@ -13,23 +14,32 @@ from paywire.money import CURRENCY_EXPONENTS, Money
 from paywire.testing.contract.fixtures import ContractFixtures
 from paywire.testing.harness import ContractHarness, payment_reference
 from paywire.testing.profiles import contract_settings
-from paywire.testing.strategies import Bounds, money
+from paywire.testing.strategies import Bounds, Representable, money, representable_at_most
 
 __all__ = ["AmountContract"]
 
 _PAYMENT_COMMANDS = ("authorize", "sale")
 
 
-def representative_amounts(supported: frozenset[str] | None, bounds: Bounds) -> list[Money]:
-    """One amount per exponent the provider takes, every digit significant and ending in 5."""
+def representative_amounts(
+    supported: frozenset[str] | None, bounds: Bounds, representable: Representable | None
+) -> list[Money]:
+    """One amount per exponent the provider takes, with as many significant digits as it holds."""
     firsts: dict[int, str] = {}
     for code in sorted(supported if supported is not None else CURRENCY_EXPONENTS):
         firsts.setdefault(CURRENCY_EXPONENTS[code], code)
     amounts = []
     for _, code in sorted(firsts.items()):
         low, high = bounds(code)
-        amounts.append(Money.minor_units(max(low, min(high, 1_234_565)), code))
+        amount = representable_at_most(max(low, min(high, 1_234_565)), code, representable, low)
+        if amount is not None:
+            amounts.append(amount)
     return amounts
+
+
+def _probes(bounds: tuple[int, int]) -> range:
+    low, high = bounds
+    return range(low, min(high, low + 200) + 1)
 
 
 class AmountContract(ContractFixtures):
@@ -38,26 +48,27 @@ class AmountContract(ContractFixtures):
     def test_amounts_of_every_exponent_survive_the_wire_exactly(
         self,
         harness: ContractHarness,
-        wire_amount: Callable[[Transfer], Money],
+        wire_amount: Callable[[Transfer], Money | None],
         supported_currencies: frozenset[str] | None,
         amount_bounds: Bounds,
+        amount_representable: Representable | None,
     ) -> None:
         def survives(amount: Money) -> None:
             mark = harness.sent()
             result = harness.authorize(amount)
             sent = [record.transfer for record in harness.sent_since(mark) if record.command in _PAYMENT_COMMANDS]
-            assert sent, f"authorize of {amount!r} sent no request"
-            on_wire = wire_amount(sent[0])
-            assert on_wire == amount, f"authorize of {amount!r} put {on_wire!r} on the wire"
+            on_wire = [found for transfer in sent if (found := wire_amount(transfer)) is not None]
+            assert on_wire, f"authorize of {amount!r} sent no amount wire_amount can read"
+            assert all(found == amount for found in on_wire), f"authorize of {amount!r} put {on_wire!r} on the wire"
             if result.amount is not None:
                 assert result.amount == amount, f"authorize of {amount!r} reports {result.amount!r} applied"
             fetched = harness.fetch(payment_reference(result))
             assert fetched.authorized == amount, f"authorize of {amount!r}: the provider holds {fetched.authorized!r}"
 
-        for amount in representative_amounts(supported_currencies, amount_bounds):
+        for amount in representative_amounts(supported_currencies, amount_bounds, amount_representable):
             survives(amount)
-        currencies = supported_currencies if supported_currencies is not None else None
-        contract_settings()(given(money(currency=currencies, bounds=amount_bounds))(survives))()
+        amounts = money(currency=supported_currencies, bounds=amount_bounds, representable=amount_representable)
+        contract_settings()(given(amounts)(survives))()
 
     def test_an_unsupported_currency_is_refused_before_sending(
         self, harness: ContractHarness, supported_currencies: frozenset[str] | None, amount_bounds: Bounds
@@ -76,3 +87,28 @@ class AmountContract(ContractFixtures):
             assert not harness.sent_since(mark) and harness.calls() == calls, f"authorize in {amount.currency} was sent"
 
         contract_settings()(given(money(currency=unsupported, bounds=amount_bounds))(refused))()
+
+    def test_an_amount_the_provider_cannot_hold_is_refused_not_rounded(
+        self,
+        harness: ContractHarness,
+        supported_currencies: frozenset[str] | None,
+        amount_bounds: Bounds,
+        amount_representable: Representable | None,
+    ) -> None:
+        if amount_representable is None:
+            pytest.skip(f"{harness.provider} holds every amount within its bounds (amount_representable is None)")
+        held = amount_representable
+        unheld_somewhere = [code for code in sorted(supported_currencies or CURRENCY_EXPONENTS)
+                            if any(not held(Money.minor_units(minor, code)) for minor in _probes(amount_bounds(code)))]
+        if not unheld_somewhere:
+            pytest.skip(f"{harness.provider} holds every amount within its bounds")
+
+        def refused(amount: Money) -> None:
+            calls, mark = harness.calls(), harness.sent()
+            outcome = harness.attempt("authorize", harness.payment_subject(amount))
+            assert isinstance(outcome, InvalidRequest), f"authorize of {amount!r}, which it cannot hold, gave {outcome!r}"
+            assert not harness.sent_since(mark) and harness.calls() == calls, f"authorize of {amount!r} was sent"
+
+        near_held = st.tuples(money(currency=unheld_somewhere, bounds=amount_bounds, representable=held), st.integers(1, 99))
+        unheld = near_held.map(lambda pair: Money.minor_units(pair[0].minor + pair[1], pair[0].currency))
+        contract_settings()(given(unheld.filter(lambda amount: not held(amount)))(refused))()

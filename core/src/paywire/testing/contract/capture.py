@@ -6,10 +6,11 @@ import pytest
 
 from paywire.money import Money
 from paywire.subject import Subject
-from paywire.testing.contract.checks import assert_agrees, assert_refused, authorized_model
+from paywire.testing.contract.checks import assert_agrees, assert_refused, authorized_model, part_of
 from paywire.testing.contract.fixtures import ContractFixtures
 from paywire.testing.contract.model import ExpectedStates
 from paywire.testing.harness import ContractHarness
+from paywire.testing.strategies import Representable
 
 __all__ = ["CaptureContract"]
 
@@ -19,31 +20,35 @@ capability = pytest.mark.paywire_capability
 class CaptureContract(ContractFixtures):
     @capability("capture", "capture_partial")
     def test_a_partial_capture_captures_exactly_that_amount_and_closes(
-        self, harness: ContractHarness, example_amount: Money, expected_states: ExpectedStates
+        self, harness: ContractHarness, example_amount: Money, expected_states: ExpectedStates,
+        amount_representable: Representable | None,
     ) -> None:
         payment = authorized_model(harness, example_amount)
-        part = example_amount.minor // 3
-        result = harness.execute("capture", Subject(reference=payment.reference, amount=payment.money(part),
+        part = part_of(example_amount, 1 / 3, amount_representable)
+        result = harness.execute("capture", Subject(reference=payment.reference, amount=part,
                                                     final=True, idempotency_key=harness.key()))
-        assert result.amount in (None, payment.money(part)), f"a capture of {part} applied {result.amount!r}"
-        payment.capture(result.reference or payment.reference, part, final=True)
+        assert result.amount in (None, part), f"a capture of {part!r} applied {result.amount!r}"
+        payment.capture(result.reference or payment.reference, part.minor, final=True)
         assert_agrees(harness, payment, expected_states)
-        assert_refused(harness, "capture", Subject(reference=payment.reference, amount=payment.money(1),
+        more = part_of(example_amount, 0.1, amount_representable)
+        assert_refused(harness, "capture", Subject(reference=payment.reference, amount=more,
                                                    idempotency_key=harness.key()))
         assert_agrees(harness, payment, expected_states)
 
     @capability("capture", "capture_partial", "capture_multiple")
     def test_multiple_captures_add_up_to_the_authorization_and_no_further(
-        self, harness: ContractHarness, example_amount: Money, expected_states: ExpectedStates
+        self, harness: ContractHarness, example_amount: Money, expected_states: ExpectedStates,
+        amount_representable: Representable | None,
     ) -> None:
         payment = authorized_model(harness, example_amount)
-        third = example_amount.minor // 3
+        third = part_of(example_amount, 1 / 3, amount_representable).minor
         for amount, final in ((third, False), (third, False), (example_amount.minor - 2 * third, True)):
             result = harness.execute("capture", Subject(reference=payment.reference, amount=payment.money(amount),
                                                         final=final, idempotency_key=harness.key()))
             payment.capture(result.reference or payment.reference, amount, final=final)
             assert_agrees(harness, payment, expected_states)
-        assert_refused(harness, "capture", Subject(reference=payment.reference, amount=payment.money(1),
+        more = part_of(example_amount, 0.1, amount_representable)
+        assert_refused(harness, "capture", Subject(reference=payment.reference, amount=more,
                                                    idempotency_key=harness.key()))
 
     @capability("capture")

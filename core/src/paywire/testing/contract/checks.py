@@ -7,8 +7,17 @@ from paywire.money import Money
 from paywire.subject import Subject
 from paywire.testing.contract.model import CaptureModel, ExpectedStates, PaymentModel, totals_disagreement
 from paywire.testing.harness import ContractHarness, payment_reference
+from paywire.testing.strategies import Representable, representable_at_most
 
-__all__ = ["assert_agrees", "assert_refused", "authorized_model", "captured_model"]
+__all__ = ["assert_agrees", "assert_refused", "authorized_model", "captured_model", "part_of"]
+
+
+def part_of(amount: Money, share: float, representable: Representable | None) -> Money:
+    """About `share` of `amount`, as an amount the provider holds (at least one minor unit)."""
+    part = representable_at_most(max(1, int(amount.minor * share)), amount.currency, representable)
+    if part is None:
+        raise AssertionError(f"no representable part of {amount!r} near {share:.0%}")
+    return part
 
 
 def authorized_model(harness: ContractHarness, amount: Money) -> PaymentModel:

@@ -32,13 +32,11 @@ def _subject_for(harness: ContractHarness, command: str, amount: Money) -> Subje
 
 def _answered(harness: ContractHarness, command: str, subject: Subject, response: Response) -> PaywireError | str:
     """The error the plugin raises when the provider answers `response`, or why there was none."""
-    harness.recorder.answer(response)
     try:
-        outcome = harness.attempt(command, subject)
+        with harness.recorder.answering(response):
+            outcome = harness.attempt(command, subject)
     except Exception as crash:  # noqa: BLE001 - the contract is that nothing but a PaywireError escapes
         return f"crashed with {type(crash).__name__}: {crash}"
-    finally:
-        harness.recorder.clear_answers()
     if not isinstance(outcome, PaywireError):
         return f"succeeded with {outcome!r}"
     return outcome

@@ -27,7 +27,7 @@ from paywire.testing.harness import ApproveBuyerAction, ContractHarness, Gateway
 from paywire.testing.leaks import LeakWatch, SecretValues
 from paywire.testing.recorder import TransferRecorder
 from paywire.testing.sandbox import Sandbox, load_sandbox
-from paywire.testing.strategies import WEBHOOK_KINDS, Bounds, WebhookPayload
+from paywire.testing.strategies import WEBHOOK_KINDS, Bounds, Representable, WebhookPayload, representable_at_most
 
 __all__ = ["ContractFixtures", "WebhookSigner"]
 
@@ -128,13 +128,14 @@ class ContractFixtures:
 
     # -- required: how the provider speaks -----------------------------------------------------
     @pytest.fixture
-    def wire_amount(self) -> Callable[[Transfer], Money]:
-        """Required. Reads the amount back out of an authorize request as the provider would.
+    def wire_amount(self) -> Callable[[Transfer], Money | None]:
+        """Required. Reads the amount back out of a request sent for an authorization, as the
+        provider would; None for a request that carries no amount.
 
         Decode the provider's documented format, independently of the plugin's encoder: the kit
-        compares the result with the `Money` that was authorized.
+        compares every amount the authorization sends with the `Money` that was authorized.
         """
-        raise _required("wire_amount", "return a function decoding the amount of an authorize Transfer")
+        raise _required("wire_amount", "return a function decoding the amount of a Transfer (None if it has none)")
 
     @pytest.fixture
     def provider_errors(self) -> Sequence[ErrorCase]:
@@ -169,13 +170,28 @@ class ContractFixtures:
         return lambda currency: (1, 99_999_999)
 
     @pytest.fixture
-    def example_amount(self, supported_currencies: frozenset[str] | None, amount_bounds: Bounds) -> Money:
-        """The amount of the kit's example-based tests: 10000 minor units of EUR, USD or another
-        supported currency, within the bounds (large enough to split into partial operations)."""
+    def amount_representable(self) -> Representable | None:
+        """Whether the provider holds an amount exactly (None: every amount within the bounds).
+
+        Stripe takes KWD amounts ending in 0 only, PayPal whole HUF: the kit then sends only
+        amounts the provider holds, and checks that the others are refused before sending.
+        """
+        return None
+
+    @pytest.fixture
+    def example_amount(
+        self, supported_currencies: frozenset[str] | None, amount_bounds: Bounds,
+        amount_representable: Representable | None,
+    ) -> Money:
+        """The amount of the kit's example-based tests: about 10000 minor units of EUR, USD or
+        another supported currency (large enough to split into partial operations)."""
         choices = sorted(supported_currencies) if supported_currencies is not None else ["EUR"]
         currency = next((code for code in ("EUR", "USD") if code in choices), choices[0])
         low, high = amount_bounds(currency)
-        return Money.minor_units(max(low, min(high, 10_000)), currency)
+        amount = representable_at_most(max(low, min(high, 10_000)), currency, amount_representable, low)
+        if amount is None:
+            raise _required("example_amount", f"no amount near 10000 minor units of {currency} is representable")
+        return amount
 
     @pytest.fixture
     def expected_states(self) -> ExpectedStates:
@@ -186,6 +202,14 @@ class ContractFixtures:
     def webhook_kinds(self) -> Collection[str]:
         """The `EventKind`s `webhook_body` can render."""
         return WEBHOOK_KINDS
+
+    @pytest.fixture
+    def genuine_webhook_body(
+        self, webhook_body: Callable[[WebhookPayload], bytes], webhook_kinds: Collection[str], example_amount: Money
+    ) -> bytes:
+        """One genuine event body, the one the kit tampers with."""
+        return webhook_body(WebhookPayload(id="evt_contract0001", kind=sorted(webhook_kinds)[0],
+                                           reference="pay_contract0001", amount=example_amount))
 
     @pytest.fixture
     def webhook_tamper_points(self, webhook_signer: WebhookSigner) -> Collection[str]:

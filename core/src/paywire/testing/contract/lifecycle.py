@@ -10,7 +10,7 @@ from paywire.testing.contract.lifecycle_machine import LifecycleSetup, PaymentLi
 from paywire.testing.contract.model import ExpectedStates
 from paywire.testing.harness import ContractHarness
 from paywire.testing.profiles import contract_settings
-from paywire.testing.strategies import Bounds
+from paywire.testing.strategies import Bounds, Representable
 
 __all__ = ["LifecycleContract"]
 
@@ -27,12 +27,14 @@ class LifecycleContract(ContractFixtures):
         expected_states: ExpectedStates,
         supported_currencies: frozenset[str] | None,
         amount_bounds: Bounds,
+        amount_representable: Representable | None,
     ) -> None:
         machine = PaymentLifecycle.bound(LifecycleSetup(
             harness=harness,
             capabilities=capabilities,
             states=expected_states,
             bounds=amount_bounds,
+            representable=amount_representable,
             supported_currencies=supported_currencies,
         ))
         run_state_machine_as_test(machine, settings=contract_settings(max_examples=self.lifecycle_max_examples))

@@ -22,7 +22,7 @@ from paywire.money import CURRENCY_EXPONENTS, Money
 from paywire.subject import Subject
 from paywire.testing.contract.model import CaptureModel, ExpectedStates, PaymentModel, totals_disagreement
 from paywire.testing.harness import ContractHarness, payment_reference
-from paywire.testing.strategies import Bounds, card_numbers, money
+from paywire.testing.strategies import Bounds, Representable, card_numbers, money, representable_at_most
 
 __all__ = ["LifecycleSetup", "PaymentLifecycle"]
 
@@ -46,6 +46,7 @@ class LifecycleSetup:
     capabilities: Capabilities
     states: ExpectedStates
     bounds: Bounds
+    representable: Representable | None
     supported_currencies: frozenset[str] | None
 
     @property
@@ -72,7 +73,8 @@ class PaymentLifecycle(RuleBasedStateMachine):
         self.capabilities = self.setup.capabilities
         self.states = self.setup.states
         self.bounds = self.setup.bounds
-        self.amounts = money(currency=self.setup.supported_currencies, bounds=self.bounds)
+        self.amounts = money(currency=self.setup.supported_currencies, bounds=self.bounds,
+                             representable=self.setup.representable)
         self.unsupported_currency = self.setup.unsupported_currency
         self.models: list[PaymentModel] = []
         self.done: dict[str, list[_Done]] = {}
@@ -110,6 +112,13 @@ class PaymentLifecycle(RuleBasedStateMachine):
     def key(self) -> str:
         return self.harness.key()
 
+    def draw_part(self, data: st.DataObject, payment: PaymentModel, most: int, label: str) -> int:
+        """An amount of at most `most` the provider holds (`most` itself is one)."""
+        low = min(self.bounds(payment.currency)[0], most)
+        drawn = data.draw(st.integers(low, most), label=label)
+        part = representable_at_most(drawn, payment.currency, self.setup.representable, low)
+        return most if part is None else part.minor
+
     # -- rules ----------------------------------------------------------------------------------
     @rule(payment=payments, data=st.data())
     def operate(self, payment: PaymentModel, data: st.DataObject) -> None:
@@ -143,9 +152,8 @@ class PaymentLifecycle(RuleBasedStateMachine):
             subject = Subject(reference=payment.reference, amount=amount, idempotency_key=self.key())
             self.refused(payment, "capture", subject)
             return
-        low = min(self.bounds(payment.currency)[0], capturable)
         partial = self.capabilities.capture_partial and data.draw(st.booleans(), label="partial")
-        amount_minor = data.draw(st.integers(low, capturable), label="capture") if partial else capturable
+        amount_minor = self.draw_part(data, payment, capturable, "capture") if partial else capturable
         more = self.capabilities.capture_multiple and amount_minor < capturable and data.draw(st.booleans(), label="more")
         subject = Subject(reference=payment.reference, amount=payment.money(amount_minor), final=not more,
                           idempotency_key=self.key())
@@ -183,9 +191,8 @@ class PaymentLifecycle(RuleBasedStateMachine):
                                                     idempotency_key=self.key()))
             return
         capture = data.draw(st.sampled_from(refundable), label="capture refunded")
-        low = min(self.bounds(payment.currency)[0], capture.refundable)
         partial = self.capabilities.refund_partial and data.draw(st.booleans(), label="partial")
-        amount_minor = data.draw(st.integers(low, capture.refundable), label="refund") if partial else capture.refundable
+        amount_minor = self.draw_part(data, payment, capture.refundable, "refund") if partial else capture.refundable
         subject = Subject(reference=capture.reference, amount=payment.money(amount_minor), idempotency_key=self.key())
         result = self.run(payment, "refund", subject)
         if result.amount is not None:

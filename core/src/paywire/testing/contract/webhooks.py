@@ -10,11 +10,10 @@ import pytest
 from hypothesis import given
 
 from paywire.errors import WebhookVerificationError
-from paywire.money import Money
 from paywire.testing.contract.fixtures import ContractFixtures, WebhookSigner
 from paywire.testing.harness import ContractHarness
 from paywire.testing.profiles import contract_settings
-from paywire.testing.strategies import Bounds, WebhookPayload, webhook_payloads
+from paywire.testing.strategies import Bounds, Representable, WebhookPayload, webhook_payloads
 
 __all__ = ["WebhookContract", "byte_tampers", "malformed_values", "text_tampers"]
 
@@ -62,10 +61,6 @@ class WebhookContract(ContractFixtures):
             return f"crashed with {type(crash).__name__}: {crash}"
         return f"accepted as {event.type} {event.id}"
 
-    def _genuine(self, webhook_body: Callable[[WebhookPayload], bytes], currency: str) -> bytes:
-        return webhook_body(WebhookPayload(id="evt_contract0001", kind="captured", reference="pay_contract0001",
-                                           amount=Money.minor_units(1_234_565, currency)))
-
     @capability("webhooks")
     def test_genuine_signed_events_verify_and_parse(
         self,
@@ -75,6 +70,7 @@ class WebhookContract(ContractFixtures):
         webhook_kinds: Collection[str],
         supported_currencies: frozenset[str] | None,
         amount_bounds: Bounds,
+        amount_representable: Representable | None,
     ) -> None:
         def parses(payload: WebhookPayload) -> None:
             body = webhook_body(payload)
@@ -90,7 +86,8 @@ class WebhookContract(ContractFixtures):
                 )
                 assert event.provider == harness.provider
 
-        payloads = webhook_payloads(kinds=webhook_kinds, currency=supported_currencies, bounds=amount_bounds)
+        payloads = webhook_payloads(kinds=webhook_kinds, currency=supported_currencies, bounds=amount_bounds,
+                                    representable=amount_representable)
         contract_settings()(given(payloads)(parses))()
 
     @capability("webhooks")
@@ -98,11 +95,10 @@ class WebhookContract(ContractFixtures):
         self,
         harness: ContractHarness,
         webhook_signer: WebhookSigner,
-        webhook_body: Callable[[WebhookPayload], bytes],
+        genuine_webhook_body: bytes,
         webhook_tamper_points: Collection[str],
-        example_amount: Money,
     ) -> None:
-        body = self._genuine(webhook_body, example_amount.currency)
+        body = genuine_webhook_body
         headers = dict(webhook_signer(body))
         harness.parse_webhook(headers, body)
         accepted = [f"body {label}: {why}" for label, tampered in byte_tampers(body)
@@ -118,10 +114,9 @@ class WebhookContract(ContractFixtures):
         self,
         harness: ContractHarness,
         webhook_signer: WebhookSigner,
-        webhook_body: Callable[[WebhookPayload], bytes],
-        example_amount: Money,
+        genuine_webhook_body: bytes,
     ) -> None:
-        body = self._genuine(webhook_body, example_amount.currency)
+        body = genuine_webhook_body
         why = self._refused(harness, webhook_signer(body, forged=True), body)
         assert why is None, f"a webhook signed with another secret was {why}"
 
@@ -130,11 +125,10 @@ class WebhookContract(ContractFixtures):
         self,
         harness: ContractHarness,
         webhook_signer: WebhookSigner,
-        webhook_body: Callable[[WebhookPayload], bytes],
+        genuine_webhook_body: bytes,
         stale_webhook_age: int,
-        example_amount: Money,
     ) -> None:
-        body = self._genuine(webhook_body, example_amount.currency)
+        body = genuine_webhook_body
         why = self._refused(harness, webhook_signer(body, timestamp=int(time.time()) - stale_webhook_age), body)
         assert why is None, f"a webhook signed {stale_webhook_age}s ago was {why}"
 
@@ -143,11 +137,10 @@ class WebhookContract(ContractFixtures):
         self,
         harness: ContractHarness,
         webhook_signer: WebhookSigner,
-        webhook_body: Callable[[WebhookPayload], bytes],
+        genuine_webhook_body: bytes,
         webhook_tamper_points: Collection[str],
-        example_amount: Money,
     ) -> None:
-        body = self._genuine(webhook_body, example_amount.currency)
+        body = genuine_webhook_body
         headers = dict(webhook_signer(body))
         problems = []
         for name in webhook_tamper_points:
