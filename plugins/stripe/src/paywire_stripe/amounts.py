@@ -35,57 +35,44 @@ def stripe_exponent(currency: str) -> int:
     return 2
 
 
+# Decimal places Stripe's unit has more (or, negative, fewer) than ISO's minor unit.
+_SHIFT: Final = {code: stripe_exponent(code) - Money.zero(code).exponent for code in CURRENCIES}
+
+
+def _refuse(money: Money, rule: str, param: str) -> InvalidRequest:
+    return InvalidRequest(f"{money} cannot be sent to Stripe, which takes {money.currency} {rule}; nothing was sent",
+                          param=param, provider="stripe", code="amount_not_representable")
+
+
 def to_stripe(money: Money, param: str = "amount") -> int:
     """`money` as Stripe's integer amount; `InvalidRequest` naming `param` when Stripe cannot hold it."""
-    currency = money.currency
-    if currency not in CURRENCIES:
-        raise InvalidRequest(
-            f"Stripe does not accept {currency}; nothing was sent",
-            param="currency",
-            provider="stripe",
-            code="currency_not_supported",
-        )
-    shift = stripe_exponent(currency) - money.exponent
+    shift = _SHIFT.get(money.currency)
+    if shift is None:
+        raise InvalidRequest(f"Stripe does not accept {money.currency}; nothing was sent", param="currency",
+                             provider="stripe", code="currency_not_supported")
     amount: int
     if shift >= 0:
         amount = money.minor * 10**shift
     else:
         amount, rest = divmod(money.minor, 10**-shift)
         if rest:
-            raise InvalidRequest(
-                f"{money} cannot be sent to Stripe, which takes {currency} in whole units only; nothing was sent",
-                param=param,
-                provider="stripe",
-                code="amount_not_representable",
-            )
-    if currency in _THREE_DECIMAL and amount % 10:
-        raise InvalidRequest(
-            f"{money} cannot be sent to Stripe, which takes {currency} amounts ending in 0 (whole "
-            "hundredths); nothing was sent",
-            param=param,
-            provider="stripe",
-            code="amount_not_representable",
-        )
+            raise _refuse(money, "in whole units only", param)
+    if amount % 10 and money.currency in _THREE_DECIMAL:
+        raise _refuse(money, "amounts ending in 0 (whole hundredths)", param)
     return amount
 
 
 def from_stripe(amount: int, currency: str) -> Money:
     """Stripe's `amount` in `currency` (any case) as `Money`; `InvalidRequest` if it cannot be one."""
     code = currency.upper()
-    if code not in CURRENCIES or isinstance(amount, bool) or not isinstance(amount, int):
-        raise InvalidRequest(
-            f"Stripe answered an amount paywire cannot hold: {amount!r} {currency!r}",
-            provider="stripe",
-            code="unexpected_amount",
-        )
-    shift = Money.zero(code).exponent - stripe_exponent(code)
-    if shift >= 0:
-        return Money.minor_units(amount * 10**shift, code)
-    minor, rest = divmod(amount, 10**-shift)
+    shift = _SHIFT.get(code)
+    if shift is None or type(amount) is not int:
+        raise InvalidRequest(f"Stripe answered an amount paywire cannot hold: {amount!r} {currency!r}",
+                             provider="stripe", code="unexpected_amount")
+    if shift <= 0:
+        return Money.minor_units(amount * 10**-shift, code)
+    minor, rest = divmod(amount, 10**shift)
     if rest:
-        raise InvalidRequest(
-            f"Stripe answered {amount} {currency}, a fraction of {code}'s smallest unit",
-            provider="stripe",
-            code="unexpected_amount",
-        )
+        raise InvalidRequest(f"Stripe answered {amount} {currency}, a fraction of {code}'s smallest unit",
+                             provider="stripe", code="unexpected_amount")
     return Money.minor_units(minor, code)

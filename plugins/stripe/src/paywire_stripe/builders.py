@@ -8,6 +8,7 @@ is how `fetch` finds an intent whose first answer was lost.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -21,7 +22,7 @@ __all__ = [
     "capture_request",
     "confirm_request",
     "customer_request",
-    "key_fits",
+    "keyed",
     "no_request",
     "payment_request",
     "refund_request",
@@ -74,10 +75,15 @@ def _quoted(text: str) -> str:
     return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def key_fits(subject: Subject) -> Mapping[str, Any]:
-    """Adds nothing; refuses an idempotency key longer than the 255 characters Stripe keeps."""
-    _limited(subject.idempotency_key, _MAX_KEY, "idempotency_key")
-    return {}
+def keyed(build: Builder) -> Builder:
+    """`build`, refusing first an idempotency key longer than the 255 characters Stripe keeps."""
+
+    @functools.wraps(build)
+    def checked(subject: Subject) -> Mapping[str, Any]:
+        _limited(subject.idempotency_key, _MAX_KEY, "idempotency_key")
+        return build(subject)
+
+    return checked
 
 
 def no_request(subject: Subject) -> Mapping[str, Any]:
@@ -134,9 +140,6 @@ def payment_request(capture_method: str, options: Mapping[str, Any]) -> Builder:
         amount = _amount(subject)
         if not subject.source:
             raise _refuse("authorize and sale need subject.source (a Stripe PaymentMethod id)", "source")
-        buyer = subject.buyer
-        customer = buyer.reference if buyer else None
-        description = subject.order.description if subject.order else None
         request: dict[str, Any] = {
             "amount": to_stripe(amount),
             "currency": amount.currency.lower(),
@@ -144,18 +147,23 @@ def payment_request(capture_method: str, options: Mapping[str, Any]) -> Builder:
             "payment_method_types": methods,
             "capture_method": capture_method,
             "confirm": True,
-            "customer": customer,
-            "description": _limited(description, 1000, "order.description"),
-            "shipping": _shipping(subject),
             "metadata": metadata(subject),
             "expand": EXPAND_CHARGE,
         }
+        buyer = subject.buyer
+        if buyer is not None and buyer.reference:
+            request["customer"] = buyer.reference
+        if subject.order is not None:
+            if subject.order.description is not None:
+                request["description"] = _limited(subject.order.description, 1000, "order.description")
+            if subject.order.shipping is not None:
+                request["shipping"] = _shipping(subject)
         if subject.vaulted:
-            if not customer:
+            if "customer" not in request:
                 raise _refuse("a vaulted charge needs customer.reference, the Stripe customer holding the method",
                               "customer.reference")
             request["off_session"] = True
-        else:
+        elif subject.return_url or default_return_url:
             request["return_url"] = subject.return_url or default_return_url
         return request
 

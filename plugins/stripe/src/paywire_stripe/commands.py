@@ -15,7 +15,7 @@ Every PaymentIntent request expands `latest_charge`, so each answer carries exac
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from paywire import CommandPool, GatewayCommand, GatewaySettings, HandlerChain, Response, Subject, ValidatorComposite
@@ -40,12 +40,10 @@ def build_commands(settings: GatewaySettings) -> CommandPool:
     endpoint = endpoints(settings)
     options = settings.options
 
-    def command(method: str, path: str, build: Sequence[Builder], validator: ValidatorComposite,
+    def command(method: str, path: str, build: Builder, validator: ValidatorComposite,
                 handler: Handler) -> GatewayCommand:
-        if method == "POST":
-            build = [builders.key_fits, *build]
         return GatewayCommand(
-            builder=list(build),
+            builder=builders.keyed(build) if method == "POST" else build,
             transfer_factory=endpoint(method, path),
             validator=validator,
             error_mapper=map_error,
@@ -57,35 +55,35 @@ def build_commands(settings: GatewaySettings) -> CommandPool:
     paid_intent = answered("payment_intent", paid)
     return CommandPool(
         {
-            "authorize": command("POST", "/v1/payment_intents", [builders.payment_request("manual", options)],
+            "authorize": command("POST", "/v1/payment_intents", builders.payment_request("manual", options),
                                  paid_intent, handlers.intent_result),
-            "sale": command("POST", "/v1/payment_intents", [builders.payment_request("automatic", options)],
+            "sale": command("POST", "/v1/payment_intents", builders.payment_request("automatic", options),
                             paid_intent, handlers.intent_result),
             "complete": Complete(
-                retrieve=command("GET", intent, [builders.retrieve_query],
+                retrieve=command("GET", intent, builders.retrieve_query,
                                  answered("payment_intent", paid, finished), handlers.intent_result),
-                confirm=command("POST", intent + "/confirm", [builders.confirm_request(options)],
+                confirm=command("POST", intent + "/confirm", builders.confirm_request(options),
                                 paid_intent, handlers.intent_result),
             ),
-            "capture": command("POST", intent + "/capture", [builders.capture_request],
+            "capture": command("POST", intent + "/capture", builders.capture_request,
                                answered("payment_intent"), handlers.intent_result),
-            "void": command("POST", intent + "/cancel", [builders.void_request],
+            "void": command("POST", intent + "/cancel", builders.void_request,
                             answered("payment_intent"), handlers.intent_result),
-            "refund": command("POST", "/v1/refunds", [builders.refund_request],
+            "refund": command("POST", "/v1/refunds", builders.refund_request,
                               answered("refund", refunded), handlers.refund_result),
             "fetch": Fetch(
-                retrieve=command("GET", intent, [builders.retrieve_query],
+                retrieve=command("GET", intent, builders.retrieve_query,
                                  answered("payment_intent"), handlers.fetched_result),
-                search=command("GET", "/v1/payment_intents/search", [builders.search_query],
+                search=command("GET", "/v1/payment_intents/search", builders.search_query,
                                answered("search_result"), handlers.found_intent_result),
             ),
             "vault": Vault(
-                customer=command("POST", "/v1/customers", [builders.customer_request],
+                customer=command("POST", "/v1/customers", builders.customer_request,
                                  answered("customer"), handlers.customer_result),
-                attach=command("POST", payment_method + "/attach", [builders.attach_request],
+                attach=command("POST", payment_method + "/attach", builders.attach_request,
                                answered("payment_method"), handlers.vaulted_result),
             ),
-            "unvault": command("POST", payment_method + "/detach", [builders.no_request],
+            "unvault": command("POST", payment_method + "/detach", builders.no_request,
                                answered("payment_method"), handlers.detached_result),
         },
         gateway=settings.gateway,

@@ -27,7 +27,7 @@ __all__ = [
 
 def _id(value: Any) -> str | None:
     """The id of an expandable field, expanded or not."""
-    if isinstance(value, Mapping):
+    if isinstance(value, dict):
         value = value.get("id")
     return value if isinstance(value, str) and value else None
 
@@ -38,9 +38,9 @@ def _references(**ids: Any) -> dict[str, str]:
 
 def _buyer_action(intent: Mapping[str, Any], subject: Subject) -> BuyerAction:
     next_action = intent.get("next_action") or {}
-    redirect = next_action.get("redirect_to_url") if isinstance(next_action, Mapping) else None
-    if not isinstance(redirect, Mapping) or not redirect.get("url"):
-        kind = next_action.get("type") if isinstance(next_action, Mapping) else None
+    redirect = next_action.get("redirect_to_url") if isinstance(next_action, dict) else None
+    if not isinstance(redirect, dict) or not redirect.get("url"):
+        kind = next_action.get("type") if isinstance(next_action, dict) else None
         raise BuyerActionRequired(
             f"PaymentIntent {intent['id']} needs the buyer ({kind or 'no redirect offered'}); pass a return_url "
             "so that Stripe offers a redirect for 3-D Secure",
@@ -92,7 +92,7 @@ def fetched_result(subject: Subject, response: Response) -> dict[str, Any]:
 
 def found_intent_result(subject: Subject, response: Response) -> dict[str, Any]:
     """fetch by idempotency key: the newest intent the search found, or `not_found`."""
-    found = [item for item in response.data.get("data") or () if isinstance(item, Mapping)]
+    found = [item for item in response.data.get("data") or () if isinstance(item, dict)]
     if not found:
         return {"state": ProviderState.NOT_FOUND}
     newest = max(found, key=lambda intent: intent.get("created") or 0)
@@ -108,7 +108,7 @@ def refund_result(subject: Subject, response: Response) -> dict[str, Any]:
         "references": _references(refund=refund["id"], payment=refund.get("payment_intent"), charge=charge),
         "amount": from_stripe(int(refund["amount"]), refund["currency"]),
     }
-    if isinstance(charge, Mapping):
+    if isinstance(charge, dict):
         figures = totals(charge)
         fields.update(state=settled_state(figures), **figures.money())
     return fields

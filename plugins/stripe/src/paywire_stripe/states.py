@@ -31,7 +31,7 @@ class Totals(NamedTuple):
 def charge_of(intent: Mapping[str, Any]) -> Mapping[str, Any] | None:
     """The expanded latest charge of an intent, if the answer carries it."""
     charge = intent.get("latest_charge")
-    return charge if isinstance(charge, Mapping) else None
+    return charge if isinstance(charge, dict) else None
 
 
 def totals(charge: Mapping[str, Any]) -> Totals:

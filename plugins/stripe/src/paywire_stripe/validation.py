@@ -33,12 +33,12 @@ def _failure(error: Mapping[str, object], default: str) -> Result:
 def _is(kind: str) -> Check:
     def check(subject: Subject, response: Response) -> Result:
         data = response.data
-        if response.ok and isinstance(data, Mapping) and data.get("object") == kind:
+        if response.ok and isinstance(data, dict) and data.get("object") == kind:
             shaped = isinstance(data.get("data"), list) if kind == "search_result" else isinstance(data.get("id"), str)
             if shaped:
                 return Result.success()
-        error = data.get("error") if isinstance(data, Mapping) else None
-        if isinstance(error, Mapping):
+        error = data.get("error") if isinstance(data, dict) else None
+        if isinstance(error, dict):
             return _failure(error, f"Stripe answered HTTP {response.status}")
         return Result.failure(f"expected a Stripe {kind}, got HTTP {response.status}", "unexpected_answer")
 
@@ -48,7 +48,7 @@ def _is(kind: str) -> Check:
 def paid(subject: Subject, response: Response) -> Result:
     """A confirmed intent did not come back failed (status `requires_payment_method` with an error)."""
     error = response.data.get("last_payment_error")
-    if response.data.get("status") == "requires_payment_method" and isinstance(error, Mapping):
+    if response.data.get("status") == "requires_payment_method" and isinstance(error, dict):
         return _failure(error, "the payment failed")
     return Result.success()
 
