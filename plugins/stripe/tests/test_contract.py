@@ -1,11 +1,7 @@
 """The Stripe gateway keeps paywire's gateway contract, against the emulator of its sandbox.
 
-Amounts: the kit draws any amount within `amount_bounds` in the supported currencies, and Stripe
-takes every amount only in the currencies whose Stripe unit is no coarser than ISO's. Three-decimal
-currencies (amounts must end in 0) and MGA (whole units only) are therefore left out of
-`supported_currencies` here and their bounds pinned to one minor unit, which Stripe cannot hold, so
-the kit sees them refused before sending like any currency Stripe lacks; the gateway's own tests
-(`gateway/test_amounts.py`) cover what Stripe does take in them.
+Amounts are read back from the wire and judged representable with the emulator's table of
+Stripe's currency rules, written apart from the plugin's own.
 """
 
 from __future__ import annotations
@@ -32,18 +28,25 @@ from paywire import (
 )
 from paywire.testing.contract import ErrorCase, GatewayContract, WebhookSigner
 from paywire.testing.sandbox import Sandbox
-from paywire.testing.strategies import Bounds, WebhookPayload
+from paywire.testing.strategies import Bounds, Representable, WebhookPayload
 from paywire_stripe.emulator import currencies as stripe_currencies
 from paywire_stripe.signature import signature_header
 
-# Currencies Stripe takes in steps coarser than ISO's minor unit (see the module docstring).
-COARSE = frozenset({"BHD", "JOD", "KWD", "OMR", "TND", "MGA"})
 MAX_DIGITS = {"IDR": 12}
 
 
 def stripe_shift(currency: str) -> int:
     """Decimal places Stripe's unit has more than ISO's, from the emulator's table of Stripe's rules."""
     return stripe_currencies.exponent(currency.lower()) - Money.zero(currency).exponent
+
+
+def stripe_units(money: Money) -> int | None:
+    """`money` in Stripe's units, or None where Stripe cannot hold it."""
+    shift = stripe_shift(money.currency)
+    if shift < 0 and money.minor % 10**-shift:
+        return None
+    amount = money.minor * 10**shift if shift >= 0 else money.minor // 10**-shift
+    return None if money.currency.lower() in stripe_currencies.THREE_DECIMAL and amount % 10 else amount
 
 
 def stripe_error(type_: str, message: str, **fields: str) -> dict[str, Any]:
@@ -56,29 +59,35 @@ class TestStripeContract(GatewayContract):
         return paywire_stripe
 
     @pytest.fixture
-    def supported_currencies(self) -> frozenset[str]:
-        return paywire_stripe.STRIPE.currencies - COARSE  # type: ignore[operator]
+    def amount_representable(self) -> Representable:
+        return lambda money: stripe_units(money) is not None
 
     @pytest.fixture
     def amount_bounds(self) -> Bounds:
+        """Stripe's minimum charge and eight digits of its unit (twelve for IDR), in minor units."""
+
         def bounds(currency: str) -> tuple[int, int]:
-            if currency in COARSE:
-                return 1, 1
             if currency not in paywire_stripe.STRIPE.currencies:  # type: ignore[operator]
                 return 1, 99_999_999
-            step = 10 ** stripe_shift(currency)
+            shift = stripe_shift(currency)
             minimum = stripe_currencies.MINIMUMS.get(currency.lower(), 1)
             maximum = 10 ** MAX_DIGITS.get(currency, 8) - 1
-            return -(-minimum // step), maximum // step
+            if shift >= 0:
+                return -(-minimum // 10**shift), maximum // 10**shift
+            return minimum * 10**-shift, maximum * 10**-shift
 
         return bounds
 
     @pytest.fixture
-    def wire_amount(self) -> Callable[[Transfer], Money]:
-        def decode(transfer: Transfer) -> Money:
+    def wire_amount(self) -> Callable[[Transfer], Money | None]:
+        def decode(transfer: Transfer) -> Money | None:
             form = dict(parse_qsl((transfer.body or b"").decode()))
+            if "amount" not in form:
+                return None
             currency = form["currency"].upper()
-            return Money.minor_units(int(form["amount"]) // 10 ** stripe_shift(currency), currency)
+            shift = stripe_shift(currency)
+            amount = int(form["amount"])
+            return Money.minor_units(amount // 10**shift if shift >= 0 else amount * 10**-shift, currency)
 
         return decode
 
@@ -167,7 +176,7 @@ class TestStripeContract(GatewayContract):
         }
 
         def render(payload: WebhookPayload) -> bytes:
-            amount = payload.amount.minor * 10 ** stripe_shift(payload.amount.currency)
+            amount = stripe_units(payload.amount)
             currency = payload.amount.currency.lower()
             if payload.kind == "refunded":
                 event_type = "refund.created"
