@@ -113,6 +113,6 @@ class PayPalCommand:
         return f"PayPalCommand({self._name!r})"
 
     def execute(self, subject: Subject, context: CommandContext) -> CommandResult:
-        self._tokens.bind(context)
-        result: CommandResult = self._inner.execute(subject, context)
+        with self._tokens.running(context):
+            result: CommandResult = self._inner.execute(subject, context)
         return result

@@ -17,10 +17,11 @@ record or an error.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from paywire import (
@@ -81,8 +82,10 @@ class AccessTokens:
         self._command: GatewayCommand | None = None
         self._context: CommandContext | None = None
         self._bound_to: CommandContext | None = None
-        # The generation of the token this thread last sent, so refresh() can tell a stale one.
+        # The generation of the token this command's requests sent, so refresh() can tell a stale
+        # one; and whether a command of the pool is running in this thread (only then is a token fetched).
         self._sent: contextvars.ContextVar[int] = contextvars.ContextVar("paypal_token_generation", default=-1)
+        self._running: contextvars.ContextVar[bool] = contextvars.ContextVar("paypal_command_running", default=False)
 
     def __repr__(self) -> str:
         return f"AccessTokens(cached={self._valid()})"
@@ -91,10 +94,24 @@ class AccessTokens:
         """The `token` command this cache fetches through (its handler is `self.store`)."""
         self._command = command
 
-    def bind(self, context: CommandContext) -> None:
-        """Remember the context of the command being run: the token command runs in it when needed."""
+    @contextlib.contextmanager
+    def running(self, context: CommandContext) -> Iterator[None]:
+        """While a command of the pool runs: the token command runs in its context when needed,
+        and none of its requests has carried a token yet (a 401 to a request that carried none is
+        no token's fault)."""
         if context is not self._bound_to:
             self._context, self._bound_to = context.for_command("token"), context
+        sent, running = self._sent.set(-1), self._running.set(True)
+        try:
+            yield
+        finally:
+            self._running.reset(running)
+            self._sent.reset(sent)
+
+    def for_request(self) -> Secret | None:
+        """The token to send: fetched if needed while a command runs; outside one (a transfer
+        inspected after its command ran) only the token held, never a fetch as a side effect."""
+        return self.current() if self._running.get() else self._token
 
     # -- the token command's handler -----------------------------------------------------------
     def store(self, subject: Subject, response: Response) -> Mapping[str, Any]:
@@ -126,8 +143,11 @@ class AccessTokens:
     def refresh(self) -> bool:
         """After a 401: a new token (one fetch for all threads that sent the stale one); False when
         PayPal hands back the same token, so sending again cannot help."""
+        sent = self._sent.get()
+        if sent < 0:
+            return False  # the request carried no token of ours: a new one cannot help
         with self._lock:
-            if self._generation != self._sent.get() and self._valid():
+            if self._generation != sent and self._valid():
                 return True  # another thread refreshed since this request took its token
             stale = self._token
             self._token = None
@@ -161,7 +181,10 @@ class BearerToken:
         return "BearerToken()"
 
     def headers(self) -> Mapping[str, str]:
-        return {"Authorization": f"Bearer {self._tokens.current().reveal()}"}
+        """The bearer header; outside a command run (a transfer inspected afterwards) it shows the
+        cached token, or none, rather than fetching one as a side effect."""
+        token = self._tokens.for_request()
+        return {"Authorization": f"Bearer {token.reveal()}"} if token is not None else {}
 
     def refresh(self) -> bool:
         return self._tokens.refresh()

@@ -178,15 +178,15 @@ def test_nothing_listening_is_a_retryable_transport_error_and_nothing_was_sent(p
 
 def test_a_request_still_in_flight_at_paypal_is_a_retryable_conflict(paypal):
     authorization = paypal.authorized()
-    paypal.recorder.answer(paypal_error(409, "RESOURCE_CONFLICT", "PREVIOUS_REQUEST_IN_PROGRESS"))
-    with pytest.raises(IdempotencyConflict) as raised:
+    with paypal.recorder.answering(paypal_error(409, "RESOURCE_CONFLICT", "PREVIOUS_REQUEST_IN_PROGRESS")), \
+            pytest.raises(IdempotencyConflict) as raised:
         paypal.run("capture", reference=authorization.reference, idempotency_key=paypal.key())
     assert raised.value.retryable
 
 
 def test_an_unreadable_success_is_outcome_unknown(paypal):
     authorization = paypal.authorized()
-    paypal.recorder.answer(Response(201, {"content-type": "text/html"}, b"<html>ok</html>"))
-    with pytest.raises(OutcomeUnknown) as raised:
+    with paypal.recorder.answering(Response(201, {"content-type": "text/html"}, b"<html>ok</html>")), \
+            pytest.raises(OutcomeUnknown) as raised:
         paypal.run("capture", reference=authorization.reference, idempotency_key=paypal.key())
     assert raised.value.may_have_been_sent and raised.value.code == "unreadable_answer"
