@@ -105,7 +105,7 @@ def kit_run(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Outco
             report, log = pytester.path / f"report-{index}.xml", pytester.path / f"output-{index}.txt"
             args = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--hypothesis-profile",
                     "paywire_ci_unshrunk", f"--junitxml={report}", "-q", "-k", selection]
-            with log.open("wb") as output:
+            with log.open("w") as output:
                 runs.append((report, log, pytester.popen(args, stdout=output, stderr=subprocess.STDOUT)))
         outcomes: Outcomes = {}
         for report, log, process in runs:

@@ -101,7 +101,7 @@ class ContractHarness:
 
     :param factory: builds gateways; `harness.gateway` is the default one.
     :param emulator: the emulator's controls (call counts, fault injection).
-    :param payment_source: a source the provider authorizes without buyer action or decline.
+    :param payment_source: a source the provider authorizes (after buyer action, if it asks).
     :param approve_buyer_action: acts as the buyer when an operation needs it.
     """
 

@@ -16,7 +16,11 @@ __all__ = ["LifecycleContract"]
 
 
 class LifecycleContract(ContractFixtures):
-    """The stateful property: see `PaymentLifecycle` for the operations and what each checks."""
+    """The stateful property: see `PaymentLifecycle` for the operations and what each checks.
+
+    `lifecycle_max_examples` caps the runs per test whatever the profile asks (each run is a
+    dozen or more HTTP round trips); a subclass may raise it for a soak.
+    """
 
     lifecycle_max_examples = 50
 

@@ -41,9 +41,10 @@ class TransportFaultContract(ContractFixtures):
         assert sent, "authorize sent no request"
         return sent[0].method, re.escape(urlsplit(sent[0].url).path) + "$"
 
-    def _fails(self, harness: ContractHarness, amount: Money, fault: Fault, **options: float) -> PaywireError:
+    def _fails(self, harness: ContractHarness, amount: Money, fault: Fault, *, read_timeout: float | None = None
+               ) -> PaywireError:
         method, path = self._target(harness, amount)
-        gateway = harness.factory(read_timeout=options["read_timeout"]) if options else harness.gateway
+        gateway = harness.factory(read_timeout=read_timeout) if read_timeout else harness.gateway
         harness.emulator.inject(attrs.evolve(fault, method=method, path=path))
         outcome = harness.attempt("authorize", harness.payment_subject(amount), gateway=gateway)
         assert isinstance(outcome, PaywireError), f"authorize under a {fault.kind} fault succeeded: {outcome!r}"
