@@ -1,0 +1,66 @@
+"""The payment service drives PayPal through the command contract alone: checkout, captures,
+refunds, vaulted charges, reconciliation and webhooks, recorded in a ledger."""
+
+from __future__ import annotations
+
+import pytest
+
+from paywire import Money, OutcomeUnknown, PaymentService, SQLiteLedger, WebhookVerificationError
+from paywire.testing.emulator import Fault
+from paywire_paypal.emulator.sandbox import approve_as_buyer
+
+RETURN_URL = "https://shop.example/paypal/return"
+
+
+@pytest.fixture
+def service(paypal, tmp_path):
+    with SQLiteLedger(str(tmp_path / "ledger.db")) as ledger:
+        yield PaymentService(paypal.gateway, ledger)
+
+
+def eur(value: str) -> Money:
+    return Money.of(value, "EUR")
+
+
+def test_a_checkout_is_authorized_after_approval_then_captured_and_refunded(paypal, service):
+    payment = service.authorize("paypal", eur("50.00"), source="paypal", order_id="A-2001", return_url=RETURN_URL,
+                                idempotency_key="A-2001-auth")
+    assert payment.state == "action_required" and payment.action.redirect_url
+    approve_as_buyer(payment.action.redirect_url)
+    payment = service.complete(payment.id)
+    assert (payment.state, payment.authorized) == ("authorized", eur("50.00"))
+    payment = service.capture(payment.id, eur("30.00"))
+    payment = service.capture(payment.id, eur("20.00"), final=True)
+    assert (payment.state, payment.captured) == ("captured", eur("50.00"))
+    payment = service.refund(payment.id, eur("5.00"))
+    assert (payment.state, payment.refunded) == ("partially_refunded", eur("5.00"))
+    order = paypal.app.orders[payment.reference]
+    assert order.purchase_units[0].request["custom_id"] == "A-2001"
+
+
+def test_a_lost_answer_is_settled_by_resending_with_its_key_not_by_guessing(paypal, service):
+    token = paypal.app.vault_paypal()
+    paypal.app.inject(Fault(kind="drop_after", method="POST", path="/v2/checkout/orders$"))
+    with pytest.raises(OutcomeUnknown) as raised:
+        service.charge_vaulted("paypal", token, eur("12.00"), idempotency_key="vaulted-1")
+    report = service.reconcile(payment_id=raised.value.payment_id)
+    assert report.errors  # PayPal cannot find an order by its request id: reported, nothing resent
+    assert len(paypal.app.orders) == 1
+    settled = service.retry(raised.value.transaction_id)
+    assert (settled.state, settled.captured) == ("captured", eur("12.00"))
+    assert len(paypal.app.captures) == 1
+    assert service.reconcile(payment_id=settled.id).clean
+
+
+def test_webhooks_verify_and_apply_and_tampered_ones_change_nothing(paypal, service):
+    payment = service.authorize("paypal", eur("40.00"), source=paypal.app.vault_card(), idempotency_key="wh-1")
+    paypal.run("capture", reference=payment.references["authorization"], idempotency_key="outside-paywire")
+    event = next(e for e in reversed(paypal.app.events) if e["event_type"] == "PAYMENT.CAPTURE.COMPLETED")
+    body, headers = paypal.app.signed_event(event)
+    with pytest.raises(WebhookVerificationError):
+        service.receive_webhook("paypal", headers, body.replace(b"40.00", b"99.00"))
+    assert service.get_payment(payment.id).captured == Money.zero("EUR")
+    receipt = service.receive_webhook("paypal", headers, body)
+    assert (receipt.status, receipt.payment_id) == ("applied", payment.id)
+    assert service.get_payment(payment.id).captured == eur("40.00")
+    assert service.receive_webhook("paypal", headers, body).status == "duplicate"
