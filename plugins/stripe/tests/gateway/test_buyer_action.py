@@ -98,7 +98,7 @@ def test_an_intent_asking_for_stripe_js_instead_of_a_redirect_is_buyer_action_re
     intent = {"id": "pi_sdk", "object": "payment_intent", "status": "requires_action", "amount": 1000,
               "currency": "eur", "amount_capturable": 0, "amount_received": 0, "latest_charge": None,
               "next_action": {"type": "use_stripe_sdk", "use_stripe_sdk": {}}}
-    stripe.recorder.answer(Response(200, {"content-type": "application/json"}, json.dumps(intent).encode()))
-    with pytest.raises(BuyerActionRequired) as sdk:
+    answer = Response(200, {"content-type": "application/json"}, json.dumps(intent).encode())
+    with stripe.recorder.answering(answer), pytest.raises(BuyerActionRequired) as sdk:
         stripe.authorize(eur("10.00"), THREE_D_SECURE, return_url=None)
     assert "use_stripe_sdk" in sdk.value.message and "return_url" in sdk.value.message

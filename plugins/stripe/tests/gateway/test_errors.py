@@ -126,8 +126,8 @@ def test_a_server_error_is_a_retryable_provider_unavailable(stripe: Any, status:
 def test_stripe_should_retry_decides_retryable(stripe: Any, status: int, header: str, expected: bool) -> None:
     body = b'{"error": {"type": "api_error", "message": "x"}}' if status == 500 else (
         b'{"error": {"type": "invalid_request_error", "code": "lock_timeout", "message": "x"}}')
-    stripe.recorder.answer(Response(status, {"content-type": "application/json", "stripe-should-retry": header}, body))
-    with pytest.raises(PaywireError) as failed:
+    answer = Response(status, {"content-type": "application/json", "stripe-should-retry": header}, body)
+    with stripe.recorder.answering(answer), pytest.raises(PaywireError) as failed:
         stripe.authorize(eur("10.00"))
     assert failed.value.retryable is expected
 
@@ -182,6 +182,5 @@ def test_no_listener_is_a_transport_error_with_nothing_sent(gateway_at: Any) -> 
 def test_answers_that_are_not_stripes_still_map_to_typed_errors(
     stripe: Any, status: int, body: bytes, expected: type[PaywireError]
 ) -> None:
-    stripe.recorder.answer(Response(status, {"content-type": "text/html"}, body))
-    with pytest.raises(expected):
+    with stripe.recorder.answering(Response(status, {"content-type": "text/html"}, body)), pytest.raises(expected):
         stripe.authorize(eur("10.00"))
