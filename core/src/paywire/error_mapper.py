@@ -71,6 +71,8 @@ class ErrorMapper:
         extra: dict[str, object] = {}
         if issubclass(error_class, RateLimited):
             extra["retry_after"] = parse_retry_after(response.header("retry-after"))
+        if issubclass(error_class, Declined) and result.codes:
+            extra["decline_code"] = result.codes[-1]  # the most specific reason the provider gave
         return error_class(
             message,
             provider=self.provider,

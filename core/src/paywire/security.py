@@ -69,7 +69,14 @@ class Secret:
 
 
 # -- card numbers -------------------------------------------------------------------------------
-_DIGIT_RUN = re.compile(r"(?<![0-9])(?:[0-9][ -]?){12,18}[0-9](?![0-9])")
+# A card number as people write it: 13-19 digits in one run, or in groups of four (4-4-4-4-3)
+# or Amex's 4-6-5 separated by one kind of space or dash. Other digit groupings (UUIDs, phone
+# numbers, dates) are not card numbers and are left alone.
+_DIGIT_RUN = re.compile(
+    r"(?<![0-9])[0-9]{13,19}(?![0-9])"
+    r"|(?<![0-9A-Za-z-])[0-9]{4}([ -])[0-9]{4}\1[0-9]{4}(?:\1[0-9]{4})?(?:\1[0-9]{1,4})?(?![0-9A-Za-z-])"
+    r"|(?<![0-9A-Za-z-])[0-9]{4}([ -])[0-9]{6}\2[0-9]{4,5}(?![0-9A-Za-z-])"
+)
 
 
 def luhn_valid(digits: str) -> bool:
@@ -214,7 +221,8 @@ def redact(value: Any) -> Any:
 class RedactingFilter(logging.Filter):
     """A logging filter that masks secrets and card numbers in messages and arguments.
 
-    The core installs it on the `paywire` logger; add it to any handler that sees paywire data.
+    Every paywire logger comes from `get_logger`, which installs it; add it to any handler of
+    your own that sees payment data.
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
