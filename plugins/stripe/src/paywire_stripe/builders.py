@@ -25,6 +25,7 @@ __all__ = [
     "keyed",
     "no_request",
     "payment_request",
+    "recent_query",
     "refund_request",
     "retrieve_query",
     "search_query",
@@ -236,6 +237,12 @@ def search_query(subject: Subject) -> Mapping[str, Any]:
     if subject.order is not None:
         clauses.append(f"metadata['{ORDER_FIELD}']:{_quoted(subject.order.id)}")
     return {"query": " AND ".join(clauses), "expand": ["data.latest_charge"], "limit": 10}
+
+
+def recent_query(subject: Subject) -> Mapping[str, Any]:
+    """The latest intents, which `fetch` looks through when the search index has not caught up."""
+    search_query(subject)  # the same subject fields are needed
+    return {"limit": 100, "expand": ["data.latest_charge"]}
 
 
 def customer_request(subject: Subject) -> Mapping[str, Any]:

@@ -6,7 +6,8 @@
     capture    POST /v1/payment_intents/{id}/capture       amount_to_capture
     void       POST /v1/payment_intents/{id}/cancel        cancellation_reason
     refund     POST /v1/refunds                            payment_intent, amount, reason
-    fetch      GET  /v1/payment_intents/{id}               or GET /v1/payment_intents/search by key
+    fetch      GET  /v1/payment_intents/{id}               or, by key, GET /v1/payment_intents/search
+                                                           (then the latest intents if it finds none)
     vault      POST /v1/customers (unless given), then POST /v1/payment_methods/{pm}/attach
     unvault    POST /v1/payment_methods/{pm}/detach
 
@@ -76,6 +77,8 @@ def build_commands(settings: GatewaySettings) -> CommandPool:
                                  answered("payment_intent"), handlers.fetched_result),
                 search=command("GET", "/v1/payment_intents/search", builders.search_query,
                                answered("search_result"), handlers.found_intent_result),
+                recent=command("GET", "/v1/payment_intents", builders.recent_query,
+                               answered("list"), handlers.found_intent_result),
             ),
             "vault": Vault(
                 customer=command("POST", "/v1/customers", builders.customer_request,

@@ -10,7 +10,7 @@ import hashlib
 
 import attrs
 
-from paywire import CommandContext, CommandResult, Customer, GatewayCommand, Subject
+from paywire import CommandContext, CommandResult, Customer, GatewayCommand, ProviderState, Subject
 
 __all__ = ["Complete", "Fetch", "Vault", "derived_key"]
 
@@ -45,13 +45,21 @@ class Complete:
 
 @attrs.frozen
 class Fetch:
-    """`fetch`: the intent by reference, or found by the idempotency key it was created with."""
+    """`fetch`: the intent by reference or, when the first answer was lost, by the idempotency key it
+    was created with. Stripe's search index lags writes by up to a minute, so when the search finds
+    nothing the latest intents are listed too (the list is current): a lost answer is recent."""
 
     retrieve: GatewayCommand
     search: GatewayCommand
+    recent: GatewayCommand
 
     def execute(self, subject: Subject, context: CommandContext) -> CommandResult:
-        return (self.retrieve if subject.reference else self.search).execute(subject, context)
+        if subject.reference:
+            return self.retrieve.execute(subject, context)
+        found = self.search.execute(subject, context)
+        if found.state != ProviderState.NOT_FOUND:
+            return found
+        return self.recent.execute(subject, context)
 
 
 @attrs.frozen

@@ -11,6 +11,7 @@ from typing import Any
 
 from paywire import BuyerAction, BuyerActionRequired, ProviderState, Response, Subject
 from paywire_stripe.amounts import from_stripe
+from paywire_stripe.builders import IDEMPOTENCY_KEY_FIELD, ORDER_FIELD
 from paywire_stripe.states import intent_state, intent_totals, settled_state, totals
 
 __all__ = [
@@ -91,8 +92,15 @@ def fetched_result(subject: Subject, response: Response) -> dict[str, Any]:
 
 
 def found_intent_result(subject: Subject, response: Response) -> dict[str, Any]:
-    """fetch by idempotency key: the newest intent the search found, or `not_found`."""
-    found = [item for item in response.data.get("data") or () if isinstance(item, dict)]
+    """fetch by idempotency key: the newest intent of a search or list created with the subject's
+    key (and order), or `not_found`."""
+    wanted = {IDEMPOTENCY_KEY_FIELD: subject.idempotency_key}
+    if subject.order is not None:
+        wanted[ORDER_FIELD] = subject.order.id
+    found = [
+        item for item in response.data.get("data") or ()
+        if isinstance(item, dict) and all((item.get("metadata") or {}).get(k) == v for k, v in wanted.items())
+    ]
     if not found:
         return {"state": ProviderState.NOT_FOUND}
     newest = max(found, key=lambda intent: intent.get("created") or 0)

@@ -34,7 +34,8 @@ def _is(kind: str) -> Check:
     def check(subject: Subject, response: Response) -> Result:
         data = response.data
         if response.ok and isinstance(data, dict) and data.get("object") == kind:
-            shaped = isinstance(data.get("data"), list) if kind == "search_result" else isinstance(data.get("id"), str)
+            listed = kind in ("list", "search_result")
+            shaped = isinstance(data.get("data"), list) if listed else isinstance(data.get("id"), str)
             if shaped:
                 return Result.success()
         error = data.get("error") if isinstance(data, dict) else None

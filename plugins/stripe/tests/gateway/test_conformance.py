@@ -38,6 +38,7 @@ EXPECTED_OPERATIONS = {
     ("POST", "/v1/payment_intents/{intent}/capture"),
     ("POST", "/v1/payment_intents/{intent}/cancel"),
     ("GET", "/v1/payment_intents/search"),
+    ("GET", "/v1/payment_intents"),
     ("POST", "/v1/refunds"),
     ("POST", "/v1/customers"),
     ("POST", "/v1/payment_methods/{payment_method}/attach"),
@@ -52,7 +53,7 @@ OPERATIONS = {
     "void": {("POST", INTENT + "/cancel")},
     "refund": {("POST", "/v1/refunds")},
     "complete": {("GET", INTENT), ("POST", INTENT + "/confirm")},
-    "fetch": {("GET", INTENT), ("GET", "/v1/payment_intents/search")},
+    "fetch": {("GET", INTENT), ("GET", "/v1/payment_intents/search"), ("GET", "/v1/payment_intents")},
     "vault": {("POST", "/v1/customers"), ("POST", PAYMENT_METHOD + "/attach")},
     "unvault": {("POST", PAYMENT_METHOD + "/detach")},
 }

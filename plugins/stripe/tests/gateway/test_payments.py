@@ -295,9 +295,28 @@ def test_fetch_finds_an_intent_by_the_key_it_was_created_with(stripe: Any, form:
                                                                 eur("9.00"))
 
 
-def test_fetch_by_a_key_nothing_was_created_with_is_not_found(stripe: Any) -> None:
+def test_fetch_by_a_key_nothing_was_created_with_is_not_found(stripe: Any, form: Any) -> None:
+    stripe.authorize(eur("9.00"))
     found = stripe.run("fetch", Subject(idempotency_key="never-used"))
     assert found.state == ProviderState.NOT_FOUND and found.reference is None
+    search, recent = stripe.sent()[-2:]
+    assert search.url.split("?")[0].endswith("/v1/payment_intents/search")
+    assert recent.url.split("?")[0].endswith("/v1/payment_intents")
+    assert form(recent) == {"limit": "100", "expand[0]": "data.latest_charge"}
+
+
+def test_fetch_by_key_finds_a_recent_intent_the_search_index_has_not_caught_up_with(
+    stripe: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from paywire_stripe.emulator import search
+
+    subject = stripe.payment(eur("9.00"))
+    created = stripe.run("authorize", subject)
+    stripe.authorize(eur("9.00"))  # a later intent of another key
+    monkeypatch.setattr(search.Query, "matches", lambda self, intent: False)  # Stripe's index lags writes
+    found = stripe.run("fetch", Subject(idempotency_key=subject.idempotency_key, order=subject.order))
+    assert (found.reference, found.state, found.authorized) == (created.reference, ProviderState.AUTHORIZED,
+                                                                eur("9.00"))
 
 
 def test_fetch_without_reference_or_key_is_refused(stripe: Any) -> None:
