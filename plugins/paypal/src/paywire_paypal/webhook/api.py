@@ -1,8 +1,10 @@
 """Verification by PayPal: `POST /v1/notifications/verify-webhook-signature`.
 
 The transmission headers, this method's webhook id and the event go to PayPal, which answers
-SUCCESS or FAILURE. The call runs as the pool's `verify_webhook_signature` command, with its own
-access token. PayPal checks the event as JSON it re-serialises, so this mode fits events whose
+SUCCESS or FAILURE. The call runs as the pool's `verify_webhook_signature` command, on a pool of
+its own: a verifier is built from the method's settings alone, so it has its own access token, its
+own HTTP client (trusting `webhook_ca_certs` in the sandbox) and paywire's default hooks only, not
+the plugins registered on the gateway. PayPal checks the event as JSON it re-serialises, so this mode fits events whose
 bytes PayPal produced unchanged; headers, the transmission time and the certificate URL are
 checked here first, exactly as offline, so a malformed or foreign webhook costs no call.
 """
