@@ -128,20 +128,27 @@ def _intent_error(intent: Mapping[str, Any], response: Response) -> PaywireError
                       **common)
 
 
+def _unexpected(response: Response, result: Result) -> PaywireError:
+    """A 2xx answer that is not the object asked for: whatever Stripe did, paywire cannot tell."""
+    return OutcomeUnknown(
+        f"Stripe answered HTTP {response.status} without the expected object ({'; '.join(result.messages)}); "
+        "the operation may have taken effect: fetch the payment to learn its state",
+        provider="stripe", code="unexpected_answer", status=response.status, debug_id=response.header("request-id"),
+    )
+
+
 def map_error(subject: Subject, response: Response, result: Result) -> PaywireError:
     """The `GatewayCommand` error mapper: an error answer, or a 2xx answer the validators refused."""
     body = response.data
     if not response.ok:
         error = body.get("error") if isinstance(body, Mapping) else None
         return error_from(error if isinstance(error, Mapping) else {}, response)
+    if "unexpected_answer" in result.codes:
+        return _unexpected(response, result)
     if isinstance(body, Mapping) and body.get("object") == "payment_intent":
         return _intent_error(body, response)
     if isinstance(body, Mapping) and body.get("object") == "refund":  # a refund that failed at once
         code = _text(body, "failure_reason") or f"refund_{body['status']}"
         return Declined(f"Stripe did not refund: {code}", decline_code=code, code=code, provider="stripe",
                         status=response.status, debug_id=response.header("request-id"))
-    return OutcomeUnknown(
-        f"Stripe answered HTTP {response.status} without the expected object ({'; '.join(result.messages)}); "
-        "the operation may have taken effect: fetch the payment to learn its state",
-        provider="stripe", code="unexpected_answer", status=response.status, debug_id=response.header("request-id"),
-    )
+    return _unexpected(response, result)

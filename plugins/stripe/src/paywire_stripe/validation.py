@@ -30,12 +30,20 @@ def _failure(error: Mapping[str, object], default: str) -> Result:
     return Result(False, (message if isinstance(message, str) and message else default,), _codes(error))
 
 
+# Fields the handlers read, besides `id`, by object.
+_FIELDS = {"payment_intent": ("status", "currency", "amount"), "refund": ("currency", "amount")}
+
+
 def _is(kind: str) -> Check:
+    fields = _FIELDS.get(kind, ())
+
     def check(subject: Subject, response: Response) -> Result:
         data = response.data
         if response.ok and isinstance(data, dict) and data.get("object") == kind:
-            listed = kind in ("list", "search_result")
-            shaped = isinstance(data.get("data"), list) if listed else isinstance(data.get("id"), str)
+            if kind in ("list", "search_result"):
+                shaped = isinstance(data.get("data"), list)
+            else:
+                shaped = isinstance(data.get("id"), str) and all(data.get(name) is not None for name in fields)
             if shaped:
                 return Result.success()
         error = data.get("error") if isinstance(data, dict) else None

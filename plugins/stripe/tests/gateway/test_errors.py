@@ -178,6 +178,7 @@ def test_no_listener_is_a_transport_error_with_nothing_sent(gateway_at: Any) -> 
     (400, b"not json", InvalidRequest),
     (200, b"<html>a proxy page</html>", OutcomeUnknown),
     (200, b'{"object": "customer", "id": "cus_1"}', OutcomeUnknown),
+    (200, b'{"object": "payment_intent", "id": "pi_1"}', OutcomeUnknown),
 ])
 def test_answers_that_are_not_stripes_still_map_to_typed_errors(
     stripe: Any, status: int, body: bytes, expected: type[PaywireError]
