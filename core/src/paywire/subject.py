@@ -16,7 +16,11 @@ from paywire.money import Money
 __all__ = ["Address", "BuyerAction", "Customer", "LineItem", "Order", "Subject"]
 
 
-def _frozen_mapping(value: Mapping[str, str] | None) -> Mapping[str, str]:
+def _frozen_strings(value: Mapping[str, str] | None) -> Mapping[str, str]:
+    return MappingProxyType(dict(value or {}))
+
+
+def _frozen_mapping(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
     return MappingProxyType(dict(value or {}))
 
 
@@ -111,7 +115,7 @@ class Subject:
     return_url: str | None = None
     customer: Customer | None = None
     vaulted: bool = False
-    metadata: Mapping[str, str] = attrs.field(factory=dict, converter=_frozen_mapping)
+    metadata: Mapping[str, str] = attrs.field(factory=dict, converter=_frozen_strings)
     options: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_mapping)
 
     @property
