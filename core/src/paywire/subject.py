@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 
@@ -16,11 +16,10 @@ from paywire.money import Money
 __all__ = ["Address", "BuyerAction", "Customer", "LineItem", "Order", "Subject"]
 
 
-def _frozen_strings(value: Mapping[str, str] | None) -> Mapping[str, str]:
-    return MappingProxyType(dict(value or {}))
+V = TypeVar("V")
 
 
-def _frozen_mapping(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
+def _frozen_mapping(value: Mapping[str, V] | None) -> Mapping[str, V]:
     return MappingProxyType(dict(value or {}))
 
 
@@ -115,7 +114,7 @@ class Subject:
     return_url: str | None = None
     customer: Customer | None = None
     vaulted: bool = False
-    metadata: Mapping[str, str] = attrs.field(factory=dict, converter=_frozen_strings)
+    metadata: Mapping[str, str] = attrs.field(factory=dict, converter=_frozen_mapping)
     options: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_mapping)
 
     @property
