@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Any, TypeVar
+from typing import Any
 
 import attrs
 
@@ -16,10 +16,7 @@ from paywire.money import Money
 __all__ = ["Address", "BuyerAction", "Customer", "LineItem", "Order", "Subject"]
 
 
-V = TypeVar("V")
-
-
-def _frozen_mapping(value: Mapping[str, V] | None) -> Mapping[str, V]:
+def _frozen_mapping(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
     return MappingProxyType(dict(value or {}))
 
 
