@@ -12,6 +12,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from paywire.ledger.interface import Ledger, LedgerIntegrityError, LedgerUnit
@@ -45,6 +46,11 @@ def _dump(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
 
 
+# Money is immutable, and a row holds the same few amounts again and again (zero, the payment's
+# amount): share them instead of validating the currency anew for each of a row's seven totals.
+_money = lru_cache(maxsize=4096)(Money)
+
+
 PAYMENT_COLUMNS = (
     "id, method, flow, currency, amount_minor, state, authorized_minor, captured_minor, refunded_minor, "
     "observed_authorized_minor, observed_captured_minor, observed_refunded_minor, capture_closed, voided, "
@@ -66,6 +72,32 @@ def _params(count: int) -> str:
     return ", ".join("?" * count)
 
 
+_PAYMENT_WIDTH = PAYMENT_COLUMNS.count(",") + 1
+
+# Statements are built once: the drivers cache prepared statements by their text.
+SELECT_PAYMENT = f"SELECT {PAYMENT_COLUMNS} FROM paywire_payments WHERE id = ?"
+_INSERT_PAYMENT = f"INSERT INTO paywire_payments ({PAYMENT_COLUMNS}) VALUES ({_params(25)})"
+_UPDATE_PAYMENT = (
+    "UPDATE paywire_payments SET "
+    + ", ".join(f"{name.strip()} = ?" for name in PAYMENT_COLUMNS.split(",")[1:])
+    + " WHERE id = ?"
+)
+_SELECT_TRANSACTIONS = (
+    f"SELECT {TRANSACTION_COLUMNS} FROM paywire_transactions WHERE payment_id = ? ORDER BY created_at, id"
+)
+SELECT_HISTORY = (  # a payment in every row, then one of its transactions (NULLs when it has none)
+    f"SELECT p.{PAYMENT_COLUMNS.replace(', ', ', p.')}, t.{TRANSACTION_COLUMNS.replace(', ', ', t.')} "
+    "FROM paywire_payments p LEFT JOIN paywire_transactions t ON t.payment_id = p.id WHERE p.id = ? "
+    "ORDER BY t.created_at, t.id"
+)
+_INSERT_TRANSACTION = f"INSERT INTO paywire_transactions ({TRANSACTION_COLUMNS}) VALUES ({_params(23)})"
+# The outcome columns only: what a transaction was (and its request) never changes.
+_OUTCOME = (
+    "UPDATE paywire_transactions SET status = ?, provider_reference = ?, error_type = ?, error_code = ?, "
+    "error_message = ?, retryable = ?, token = ?, response = ?, updated_at = ?, finished_at = ? "
+)
+
+
 def payment_row(p: Payment) -> tuple[Any, ...]:
     action = p.action
     return (
@@ -79,10 +111,18 @@ def payment_row(p: Payment) -> tuple[Any, ...]:
 
 
 def payment_from_row(r: Row) -> Payment:
+    return _payment_from_row(tuple(r))
+
+
+@lru_cache(maxsize=1024)
+def _payment_from_row(r: tuple[Any, ...]) -> Payment:
+    """Decoding is a pure function of the row and a `Payment` is immutable all the way down, so
+    a row read again unchanged (the outcome unit rereads what the pending unit read) is not
+    decoded again."""
     currency = r[3]
 
     def money(value: int) -> Money:
-        return Money(int(value), currency)
+        return _money(int(value), currency)
 
     return Payment(
         id=r[0], method=r[1], flow=r[2], amount=money(r[4]), state=r[5], authorized=money(r[6]),
@@ -108,7 +148,7 @@ def transaction_row(t: Transaction) -> tuple[Any, ...]:
 def transaction_from_row(r: Row) -> Transaction:
     return Transaction(
         id=r[0], payment_id=r[1], method=r[2], kind=r[3],
-        amount=Money(int(r[5]), r[4]) if r[4] is not None else None, status=r[6], idempotency_key=r[7],
+        amount=_money(int(r[5]), r[4]) if r[4] is not None else None, status=r[6], idempotency_key=r[7],
         attempt=int(r[8]), fingerprint=r[9], provider_reference=r[10], parent_id=r[11], origin=r[12],
         error_type=r[13], error_code=r[14], error_message=r[15], retryable=bool(r[16]), token=r[17],
         request=json.loads(r[18]), response=json.loads(r[19]), created_at=_at(r[20]), updated_at=_at(r[21]),
@@ -153,28 +193,33 @@ class SQLUnit(LedgerUnit):
         self._ledger.lock_key(self._conn, method, key)
 
     def payment(self, payment_id: str, *, lock: bool = False) -> Payment | None:
-        suffix = self._ledger.for_update if lock else ""
-        row = self._one(f"SELECT {PAYMENT_COLUMNS} FROM paywire_payments WHERE id = ?{suffix}", (payment_id,))
+        row = self._one(self._ledger.select_payment_locked if lock else SELECT_PAYMENT, (payment_id,))
         return payment_from_row(row) if row else None
 
     def insert_payment(self, payment: Payment) -> None:
-        self._write(f"INSERT INTO paywire_payments ({PAYMENT_COLUMNS}) VALUES ({_params(25)})", payment_row(payment))
+        self._write(_INSERT_PAYMENT, payment_row(payment))
 
     def update_payment(self, payment: Payment) -> None:
         row = payment_row(payment)
-        names = [c.strip() for c in PAYMENT_COLUMNS.split(",")]
-        assignments = ", ".join(f"{name} = ?" for name in names[1:])
-        cursor = self._write(f"UPDATE paywire_payments SET {assignments} WHERE id = ?", (*row[1:], row[0]))
+        cursor = self._write(_UPDATE_PAYMENT, (*row[1:], row[0]))
         if cursor.rowcount != 1:
             raise LedgerIntegrityError(f"payment {payment.id} does not exist")
 
+    def payment_and_transactions(self, payment_id: str, *,
+                                 lock: bool = False) -> tuple[Payment | None, list[Transaction]]:
+        if lock and not self._ledger.serialised:
+            # A row lock that had to wait does not refresh the rest of its statement's snapshot
+            # (PostgreSQL, READ COMMITTED): read the transactions after the lock, in a statement
+            # of their own, or a concurrent operation's pending record would be missed.
+            return super().payment_and_transactions(payment_id, lock=lock)
+        rows = self._run(SELECT_HISTORY, (payment_id,)).fetchall()
+        if not rows:
+            return None, []
+        width = _PAYMENT_WIDTH
+        return payment_from_row(rows[0][:width]), [transaction_from_row(r[width:]) for r in rows if r[width] is not None]
+
     def transactions(self, payment_id: str) -> list[Transaction]:
-        rows = self._run(
-            f"SELECT {TRANSACTION_COLUMNS} FROM paywire_transactions WHERE payment_id = ? "
-            "ORDER BY created_at, id",
-            (payment_id,),
-        ).fetchall()
-        return [transaction_from_row(r) for r in rows]
+        return [transaction_from_row(r) for r in self._run(_SELECT_TRANSACTIONS, (payment_id,)).fetchall()]
 
     def transaction_by_key(self, method: str, key: str) -> Transaction | None:
         row = self._one(
@@ -189,10 +234,7 @@ class SQLUnit(LedgerUnit):
         return transaction_from_row(row) if row else None
 
     def insert_transaction(self, transaction: Transaction) -> None:
-        self._write(
-            f"INSERT INTO paywire_transactions ({TRANSACTION_COLUMNS}) VALUES ({_params(23)})",
-            transaction_row(transaction),
-        )
+        self._write(_INSERT_TRANSACTION, transaction_row(transaction))
 
     def update_transaction(self, transaction: Transaction) -> None:
         t = transaction
@@ -212,13 +254,11 @@ class SQLUnit(LedgerUnit):
     def finish_transaction(self, transaction: Transaction, *, claimed_at: datetime) -> bool:
         t = transaction
         cursor = self._write(
-            "UPDATE paywire_transactions SET status = ?, provider_reference = ?, error_type = ?, error_code = ?, "
-            "error_message = ?, retryable = ?, token = ?, request = ?, response = ?, updated_at = ?, finished_at = ? "
-            "WHERE id = ? AND status = 'pending' AND updated_at = ?",
+            _OUTCOME + "WHERE id = ? AND status = 'pending' AND updated_at = ?",
             (
                 t.status, t.provider_reference, t.error_type, t.error_code, t.error_message, t.retryable, t.token,
-                _dump(dict(t.request)), _dump(dict(t.response)), to_us(t.updated_at),
-                to_us(t.finished_at) if t.finished_at else None, t.id, to_us(claimed_at),
+                _dump(dict(t.response)), to_us(t.updated_at), to_us(t.finished_at) if t.finished_at else None,
+                t.id, to_us(claimed_at),
             ),
         )
         return bool(cursor.rowcount == 1)
@@ -302,7 +342,8 @@ class SQLLedger(Ledger):
     """A ledger on a SQL database; subclasses bind it to a driver."""
 
     dialect: str
-    for_update: str = ""
+    select_payment_locked = SELECT_PAYMENT  # with the dialect's row lock, where it has one
+    serialised = False  # whether a unit excludes every other writer (then nothing needs a row lock)
 
     def __init__(self) -> None:
         self._local = threading.local()
@@ -408,7 +449,7 @@ class SQLLedger(Ledger):
         return rows[0] if rows else None
 
     def get_payment(self, payment_id: str) -> Payment | None:
-        row = self._read_one(f"SELECT {PAYMENT_COLUMNS} FROM paywire_payments WHERE id = ?", (payment_id,))
+        row = self._read_one(SELECT_PAYMENT, (payment_id,))
         return payment_from_row(row) if row else None
 
     def list_payments(self, *, method: str | None = None, state: str | None = None, order_id: str | None = None,

@@ -49,6 +49,12 @@ class LedgerUnit(abc.ABC):
     def transactions(self, payment_id: str) -> list[Transaction]:
         """The payment's transactions, oldest first."""
 
+    def payment_and_transactions(self, payment_id: str, *,
+                                 lock: bool = False) -> tuple[Payment | None, list[Transaction]]:
+        """`payment(payment_id, lock=lock)` and its `transactions`, in one query where the backend can."""
+        payment = self.payment(payment_id, lock=lock)
+        return payment, self.transactions(payment_id) if payment is not None else []
+
     @abc.abstractmethod
     def transaction_by_key(self, method: str, key: str) -> Transaction | None:
         """The latest attempt recorded under an idempotency key."""

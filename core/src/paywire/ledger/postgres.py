@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from paywire.errors import ConfigurationError
-from paywire.ledger._sql import SQLLedger
+from paywire.ledger._sql import SELECT_PAYMENT, SQLLedger
 
 __all__ = ["PostgresLedger"]
 
@@ -28,7 +28,7 @@ class PostgresLedger(SQLLedger):
     """
 
     dialect = "postgresql"
-    for_update = " FOR UPDATE"
+    select_payment_locked = SELECT_PAYMENT + " FOR UPDATE"
 
     def __init__(self, dsn: str, *, schema: str | None = None, connect_timeout: int = 10) -> None:
         super().__init__()

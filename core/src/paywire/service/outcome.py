@@ -48,20 +48,23 @@ def _money(value: Money | None) -> str | None:
 
 
 def summary_of_result(result: CommandResult) -> dict[str, Any]:
-    summary: dict[str, Any] = {
-        "status": result.status,
-        "reference": result.reference,
-        "references": dict(result.references),
-        "state": result.state,
-        "amount": _money(result.amount),
-        "authorized": _money(result.authorized),
-        "captured": _money(result.captured),
-        "refunded": _money(result.refunded),
-    }
+    """The answer's ids, state and amounts. Only what the provider wrote is redacted: the status
+    and the amounts are paywire's own words, and the keys are fixed and harmless."""
+    summary: dict[str, Any] = {"status": result.status}
+    if result.reference is not None:
+        summary["reference"] = redact(result.reference)
+    if result.references:
+        summary["references"] = redact(dict(result.references))
+    if result.state is not None:
+        summary["state"] = redact(result.state)
+    for name in ("amount", "authorized", "captured", "refunded"):
+        value = getattr(result, name)
+        if value is not None:
+            summary[name] = _money(value)
     if result.action is not None:
-        summary["action"] = {"redirect_url": result.action.redirect_url, "return_url": result.action.return_url}
-    redacted: dict[str, Any] = redact({k: v for k, v in summary.items() if v not in (None, {})})
-    return redacted
+        summary["action"] = redact({"redirect_url": result.action.redirect_url,
+                                    "return_url": result.action.return_url})
+    return summary
 
 
 def summary_of_error(error: BaseException) -> dict[str, Any]:

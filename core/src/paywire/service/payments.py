@@ -27,7 +27,7 @@ Outcomes a caller can tell apart:
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -86,9 +86,17 @@ class WebhookReceipt:
     payment_id: str | None = None
 
 
+# What a follow-up sends (its amount and parameters), decided from the payment as locked.
+_Resolve = Callable[[Payment, Sequence[Transaction], Capabilities], tuple[Money | None, dict[str, Any]]]
+
+
 @attrs.frozen
 class _Op:
-    """One operation as the caller asked for it; `params` are what is sent (and fingerprinted)."""
+    """One operation as the caller asked for it; `params` are what is sent (and fingerprinted).
+
+    A follow-up names its payment and `resolve`s its method, amount and parameters inside the
+    locked unit, so the payment is read once, under the lock.
+    """
 
     kind: str
     method: str
@@ -100,6 +108,7 @@ class _Op:
     fingerprint: str | None = None  # set when resending a stored transaction as it was
     order: Order | None = attrs.field(default=None, eq=False)
     customer: Customer | None = attrs.field(default=None, eq=False)
+    resolve: _Resolve | None = attrs.field(default=None, eq=False)
 
 
 @attrs.frozen
@@ -107,6 +116,7 @@ class _Plan:
     action: str  # "send", "wait" or "replay"
     txn: Transaction
     payment: Payment | None = None  # as recorded with the pending transaction, when at hand
+    op: _Op | None = None  # the operation as resolved, when it is sent
 
 
 class PaymentService:
@@ -170,8 +180,7 @@ class PaymentService:
 
     def complete(self, payment_id: str, *, idempotency_key: str | None = None) -> Payment:
         """Finish a payment after the buyer acted (3-D Secure, approval)."""
-        payment = self.get_payment(payment_id)
-        return self._follow_up(K.COMPLETE, payment, payment.amount, {}, idempotency_key)
+        return self._follow_up(K.COMPLETE, payment_id, idempotency_key, lambda payment, _, __: (payment.amount, {}))
 
     def capture(self, payment_id: str, amount: Money | None = None, *, final: bool | None = None,
                 idempotency_key: str | None = None) -> Payment:
@@ -179,27 +188,23 @@ class PaymentService:
 
         `final` (default: unless the method allows several captures) releases what remains.
         """
-        payment = self.get_payment(payment_id)
-        caps = self._capabilities(payment.method)
-        if amount is None:
-            amount = payment.capturable - rules.in_flight(payment, self.ledger.list_transactions(
-                payment_id=payment.id, statuses=sorted(S.OPEN))).captures
-        if final is None:
-            final = not caps.capture_multiple
-        return self._follow_up(K.CAPTURE, payment, amount, {"final": bool(final)}, idempotency_key)
+        def resolve(payment: Payment, txns: Sequence[Transaction],
+                    caps: Capabilities) -> tuple[Money | None, dict[str, Any]]:
+            due = payment.capturable - rules.in_flight(payment, txns).captures if amount is None else amount
+            return due, {"final": bool(not caps.capture_multiple if final is None else final)}
+
+        return self._follow_up(K.CAPTURE, payment_id, idempotency_key, resolve)
 
     def void(self, payment_id: str, *, reason: str | None = None, idempotency_key: str | None = None) -> Payment:
         """Release an authorization that has no capture."""
-        payment = self.get_payment(payment_id)
-        return self._follow_up(K.VOID, payment, None, {"reason": reason}, idempotency_key)
+        return self._follow_up(K.VOID, payment_id, idempotency_key, lambda *_: (None, {"reason": reason}))
 
     def refund(self, payment_id: str, amount: Money | None = None, *, reason: str | None = None,
                idempotency_key: str | None = None) -> Payment:
         """Refund `amount` (everything refundable when None) of what was captured."""
-        payment = self.get_payment(payment_id)
-        if amount is None:
-            amount = payment.refundable
-        return self._follow_up(K.REFUND, payment, amount, {"reason": reason}, idempotency_key)
+        return self._follow_up(K.REFUND, payment_id, idempotency_key,
+                               lambda payment, _, __: (payment.refundable if amount is None else amount,
+                                                       {"reason": reason}))
 
     def vault(self, method: str, source: str, *, customer: Customer | None = None,
               idempotency_key: str | None = None) -> Transaction:
@@ -301,13 +306,18 @@ class PaymentService:
         assert isinstance(result, Payment)
         return result
 
-    def _follow_up(self, kind: str, payment: Payment, amount: Money | None, params: Mapping[str, Any],
-                   key: str | None) -> Payment:
-        if amount is not None:
-            params = {**params, "amount": amount.format(), "currency": amount.currency}
-        result = self._execute(_Op(kind, payment.method, payment.id, amount, params, key))
+    def _follow_up(self, kind: str, payment_id: str, key: str | None, resolve: _Resolve) -> Payment:
+        result = self._execute(_Op(kind, "", payment_id, None, {}, key, resolve=resolve))
         assert isinstance(result, Payment)
         return result
+
+    @staticmethod
+    def _resolved(op: _Op, payment: Payment, txns: Sequence[Transaction], caps: Capabilities) -> _Op:
+        assert op.resolve is not None
+        amount, params = op.resolve(payment, txns, caps)
+        if amount is not None:
+            params = {**params, "amount": amount.format(), "currency": amount.currency}
+        return attrs.evolve(op, method=payment.method, amount=amount, params=params, resolve=None)
 
     def _execute(self, op: _Op) -> Payment | Transaction:
         try:
@@ -320,6 +330,7 @@ class PaymentService:
             return self._replay(plan.txn)
         if plan.action == "wait":
             return self._replay(self._wait(plan.txn))
+        op = plan.op or op
         txn = plan.txn
         payment = plan.payment
         if payment is None and txn.payment_id:
@@ -341,19 +352,16 @@ class PaymentService:
         return txn.updated_at < now() - timedelta(seconds=self.stale_after)
 
     def _begin(self, op: _Op) -> _Plan:
-        caps = self._capabilities(op.method)
-        fp = op.fingerprint or fingerprint(op.kind, op.method, op.payment_id, {
-            "amount": op.amount.minor if op.amount else None, "currency": op.amount.currency if op.amount else None,
-            **op.params,
-        })
         with self.ledger.unit() as u:
-            if op.key:
-                u.lock_key(op.method, op.key)
-            payment = u.payment(op.payment_id, lock=True) if op.payment_id else None
-            if op.payment_id and payment is None:
-                raise InvalidRequest(f"no payment {op.payment_id!r} in the ledger", param="payment_id",
-                                     code="payment_not_found")
-            txns = u.transactions(payment.id) if payment else []
+            payment, txns = self._lock(u, op)
+            caps = self._capabilities(payment.method if payment else op.method)
+            if op.resolve is not None:
+                assert payment is not None
+                op = self._resolved(op, payment, txns, caps)
+            fp = op.fingerprint or fingerprint(op.kind, op.method, op.payment_id, {
+                "amount": op.amount.minor if op.amount else None,
+                "currency": op.amount.currency if op.amount else None, **op.params,
+            })
             existing = u.transaction_by_key(op.method, op.key) if op.key else self._reusable(txns, op.kind, fp)
             if existing is not None:
                 if existing.fingerprint != fp:
@@ -366,9 +374,9 @@ class PaymentService:
                 if existing.open:  # unknown or abandoned: resend with the same key
                     claimed = attrs.evolve(existing, status=S.PENDING, updated_at=now())
                     u.update_transaction(claimed)
-                    return _Plan("send", claimed, payment)
+                    return _Plan("send", claimed, payment, op)
                 if existing.status == S.FAILED and existing.retryable:
-                    return _Plan("send", self._new_attempt(u, op, existing, caps))
+                    return _Plan("send", self._new_attempt(u, op, existing, caps), op=op)
                 return _Plan("replay", existing)
             txn_id = new_id("txn")
             if op.create is not None:
@@ -390,7 +398,27 @@ class PaymentService:
                 created_at=at, updated_at=at,
             )
             u.insert_transaction(txn)
-            return _Plan("send", txn, op.create or payment)
+            return _Plan("send", txn, op.create or payment, op)
+
+    @staticmethod
+    def _lock(u: LedgerUnit, op: _Op) -> tuple[Payment | None, list[Transaction]]:
+        """Take the unit's locks in the fixed order (idempotency key, then payment); the payment
+        the operation acts on, if any, with its transactions."""
+        if op.payment_id is None:
+            if op.key:
+                u.lock_key(op.method, op.key)
+            return None, []
+        if op.key:
+            method = op.method
+            if not method:  # a follow-up learns its method from the payment
+                payment = u.payment(op.payment_id)
+                method = payment.method if payment else ""
+            u.lock_key(method, op.key)
+        payment, txns = u.payment_and_transactions(op.payment_id, lock=True)
+        if payment is None:
+            raise InvalidRequest(f"no payment {op.payment_id!r} in the ledger", param="payment_id",
+                                 code="payment_not_found")
+        return payment, txns
 
     def _reusable(self, txns: Sequence[Transaction], kind: str, fp: str) -> Transaction | None:
         """Without a caller key, a repeated call of an operation whose outcome is unknown (or
@@ -461,13 +489,15 @@ class PaymentService:
 
     @staticmethod
     def _request_summary(op: _Op, target: str | None) -> dict[str, Any]:
-        summary: dict[str, Any] = {"command": op.kind, **op.params}
+        """What was asked, redacted: what the caller or the provider wrote is scanned, the amount
+        and the command (paywire's own words) need not be."""
+        given = {k: v for k, v in op.params.items() if v not in (None, {}, "") and k not in ("amount", "currency")}
+        summary: dict[str, Any] = {"command": op.kind, **redact(given)}
         if op.amount is not None:
             summary["amount"], summary["currency"] = op.amount.format(), op.amount.currency
         if target:
-            summary["reference"] = target
-        redacted: dict[str, Any] = redact({k: v for k, v in summary.items() if v not in (None, {}, "")})
-        return redacted
+            summary["reference"] = redact(target)
+        return summary
 
     def _subject(self, op: _Op, txn: Transaction, payment: Payment | None) -> Subject:
         params = op.params
@@ -503,19 +533,21 @@ class PaymentService:
         # The pending record had to be durable before sending; the outcome need not be: if a
         # power loss takes it, the transaction is pending again and reconciliation settles it.
         with self.ledger.unit(durable=False) as u:
-            payment = u.payment(txn.payment_id, lock=True) if txn.payment_id else None
+            payment, txns = u.payment_and_transactions(txn.payment_id, lock=True) if txn.payment_id else (None, [])
             if not u.finish_transaction(finished, claimed_at=txn.updated_at):
                 # Settled, or sent again after it was taken for abandoned, by someone else
                 # meanwhile: their record stands.
-                current = u.transaction(txn.id)
+                current = next((t for t in txns if t.id == txn.id), None) or u.transaction(txn.id)
                 assert current is not None
                 return current, payment
             if payment is not None:
-                payment = self._apply(u, payment, finished, outcome)
+                # The row just written is `finished`: no need to read it back.
+                txns = [finished if t.id == finished.id else t for t in txns]
+                payment = self._apply(u, payment, finished, outcome, txns)
             return finished, payment
 
     def _apply(self, u: LedgerUnit, payment: Payment, txn: Transaction,
-               outcome: CommandResult | BaseException) -> Payment:
+               outcome: CommandResult | BaseException, txns: Sequence[Transaction]) -> Payment:
         refs = dict(payment.references)
         changes: dict[str, Any] = {"updated_at": now()}
         if isinstance(outcome, CommandResult):
@@ -543,9 +575,7 @@ class PaymentService:
         elif txn.status == S.FAILED and txn.kind in K.INITIAL and not txn.retryable:
             changes["failed"] = True
         before = {payment.reference, *payment.references.values()}
-        payment = attrs.evolve(payment, references=refs, **changes)
-        txns = u.transactions(payment.id)
-        payment = rules.derive(payment, txns)
+        payment = rules.derive(attrs.evolve(payment, references=refs, **changes), txns)
         u.update_payment(payment)
         known = [payment.reference or "", *payment.references.values(), txn.provider_reference or ""]
         u.add_references(payment.method, payment.id, [ref for ref in known if ref not in before])

@@ -39,9 +39,14 @@ def _total(items: Iterable[Money], currency: str) -> Money:
     return total
 
 
-def _amounts(txns: Sequence[Transaction], kinds: Iterable[str], statuses: Iterable[str]) -> list[Money]:
-    kinds, statuses = set(kinds), set(statuses)
-    return [t.amount for t in txns if t.kind in kinds and t.status in statuses and t.amount is not None]
+def _minor(txn: Transaction, currency: str) -> int:
+    """A transaction's amount in minor units of the payment's currency (0 when it has none)."""
+    amount = txn.amount
+    if amount is None:
+        return 0
+    if amount.currency != currency:  # what Money arithmetic would refuse; the ledger never stores it
+        raise ValueError(f"transaction {txn.id} is in {amount.currency}, its payment in {currency}")
+    return amount.minor
 
 
 @attrs.frozen
@@ -55,32 +60,50 @@ class InFlight:
 def in_flight(payment: Payment, txns: Sequence[Transaction]) -> InFlight:
     """What pending or unknown transactions may still add."""
     currency = payment.currency
-    return InFlight(
-        captures=_total(_amounts(txns, {K.CAPTURE}, S.OPEN), currency),
-        refunds=_total(_amounts(txns, {K.REFUND}, S.OPEN), currency),
-        void=any(t.kind == K.VOID and t.open for t in txns),
-        initial=any(t.kind in K.INITIAL and t.open for t in txns),
-    )
+    captures = refunds = 0
+    void = initial = False
+    for t in txns:
+        if t.status not in S.OPEN:
+            continue
+        if t.kind == K.CAPTURE:
+            captures += _minor(t, currency)
+        elif t.kind == K.REFUND:
+            refunds += _minor(t, currency)
+        elif t.kind == K.VOID:
+            void = True
+        elif t.kind in K.INITIAL:
+            initial = True
+    return InFlight(Money(captures, currency), Money(refunds, currency), void, initial)
 
 
 def derive(payment: Payment, txns: Sequence[Transaction]) -> Payment:
     """The payment with totals and state recomputed from its succeeded transactions and the
     provider-reported floors (`observed_*`); never below either, so nothing counts twice."""
     currency = payment.currency
-    zero = Money.zero(currency)
-    initial = _amounts(txns, K.INITIAL, {S.SUCCEEDED})
-    own_authorized = max(initial, default=zero)  # authorize and complete establish one authorization
-    own_captured = _total(_amounts(txns, {K.CAPTURE}, {S.SUCCEEDED}), currency)
+    own_authorized = own_captured = own_refunded = 0  # minor units, summed in one pass
+    for t in txns:
+        if t.status != S.SUCCEEDED or t.amount is None:
+            continue
+        if t.kind in K.INITIAL:  # authorize and complete establish one authorization
+            own_authorized = max(own_authorized, _minor(t, currency))
+        elif t.kind == K.CAPTURE:
+            own_captured += _minor(t, currency)
+        elif t.kind == K.REFUND:
+            own_refunded += _minor(t, currency)
     if payment.flow == K.SALE:
-        own_captured = own_captured + own_authorized
-    own_refunded = _total(_amounts(txns, {K.REFUND}, {S.SUCCEEDED}), currency)
-    refunded = max(own_refunded, payment.observed_refunded)
-    captured = max(own_captured, payment.observed_captured, refunded)
-    authorized = max(own_authorized, payment.observed_authorized, captured)
-    action = None if authorized.minor > 0 else payment.action  # an authorization ends the wait
-    state = _state(payment, authorized.minor, captured.minor, refunded.minor, waiting=action is not None)
-    return attrs.evolve(payment, authorized=authorized, captured=captured, refunded=refunded, action=action,
-                        state=state)
+        own_captured += own_authorized
+    refunded = max(own_refunded, payment.observed_refunded.minor)
+    captured = max(own_captured, payment.observed_captured.minor, refunded)
+    authorized = max(own_authorized, payment.observed_authorized.minor, captured)
+    action = None if authorized > 0 else payment.action  # an authorization ends the wait
+    state = _state(payment, authorized, captured, refunded, waiting=action is not None)
+    return attrs.evolve(payment, authorized=_same(payment.authorized, authorized),
+                        captured=_same(payment.captured, captured), refunded=_same(payment.refunded, refunded),
+                        action=action, state=state)
+
+
+def _same(current: Money, minor: int) -> Money:
+    return current if current.minor == minor else Money(minor, current.currency)
 
 
 def state_of(p: Payment) -> str:
