@@ -91,19 +91,33 @@ def test_a_key_reused_on_another_endpoint_is_an_idempotency_conflict(stripe: Any
     assert (conflict.value.code, conflict.value.retryable) == ("idempotency_error", False)
 
 
-def test_a_duplicate_still_in_flight_is_a_retryable_idempotency_conflict(stripe: Any) -> None:
-    stripe.app.inject(Fault(kind="latency", seconds=0.5, path=r"^/v1/payment_intents$"))
+def test_a_duplicate_still_in_flight_is_a_retryable_idempotency_conflict(
+    stripe: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started = threading.Event()
+    begin = stripe.app.idempotency.begin
+
+    def watched(*args: Any) -> Any:  # tells when the first request holds the key
+        state = begin(*args)
+        if state[0] == "new":
+            started.set()
+        return state
+
+    monkeypatch.setattr(stripe.app.idempotency, "begin", watched)
+    stripe.app.inject(Fault(kind="latency", seconds=1.5, path=r"^/v1/payment_intents$"))
     subject = stripe.payment(eur("10.00"))
-    outcomes: list[object] = []
+    outcomes: list[Any] = []
     first = threading.Thread(target=lambda: outcomes.append(stripe.run("authorize", subject)))
     first.start()
-    threading.Event().wait(0.15)
-    with pytest.raises(IdempotencyConflict) as in_flight:
-        stripe.run("authorize", subject)
-    first.join()
+    assert started.wait(10)
+    try:
+        with pytest.raises(IdempotencyConflict) as in_flight:
+            stripe.run("authorize", subject)
+    finally:
+        first.join()
     assert (in_flight.value.code, in_flight.value.status, in_flight.value.retryable) == (
         "idempotency_key_in_use", 409, True)
-    assert stripe.run("authorize", subject).reference == outcomes[0].reference  # type: ignore[attr-defined]
+    assert stripe.run("authorize", subject).reference == outcomes[0].reference
 
 
 def test_a_rate_limit_is_retryable_and_keeps_retry_after(stripe: Any) -> None:
