@@ -241,7 +241,6 @@ def search_query(subject: Subject) -> Mapping[str, Any]:
 
 def recent_query(subject: Subject) -> Mapping[str, Any]:
     """The latest intents, which `fetch` looks through when the search index has not caught up."""
-    search_query(subject)  # the same subject fields are needed
     return {"limit": 100, "expand": ["data.latest_charge"]}
 
 
