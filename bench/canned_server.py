@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import socket
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -51,8 +50,7 @@ def canned_server(body: bytes, content_type: str = "application/json") -> Iterat
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     sock.listen(512)
-    ctx = multiprocessing.get_context("fork" if sys.platform != "win32" else "spawn")
-    process = ctx.Process(target=_run, args=(sock, body, content_type), daemon=True)
+    process = multiprocessing.get_context("fork").Process(target=_run, args=(sock, body, content_type), daemon=True)
     process.start()
     try:
         yield f"http://127.0.0.1:{sock.getsockname()[1]}"
