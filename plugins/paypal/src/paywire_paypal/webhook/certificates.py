@@ -21,7 +21,6 @@ ignored: a configuration that widens trust must not appear to work.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 import threading
 from collections import OrderedDict
@@ -43,6 +42,7 @@ from paywire import (
     Urllib3Client,
     WebhookVerificationError,
 )
+from paywire.security import is_loopback
 
 __all__ = ["PAYPAL_CERT_HOSTS", "CertificateStore", "CertificateTrust"]
 
@@ -59,15 +59,6 @@ _CACHED: Final = 32
 
 def _refuse(message: str, code: str = "untrusted_certificate", *, retryable: bool = False) -> WebhookVerificationError:
     return WebhookVerificationError(message, provider="paypal", code=code, retryable=retryable)
-
-
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def _host_entry(entry: str) -> tuple[str, int | None]:
@@ -137,7 +128,7 @@ class CertificateTrust:
         extra = (host, port) in self._extra or (host, None) in self._extra
         if host in self._paypal and parts.scheme == "https" and port in (None, 443):
             return parts
-        if extra and (parts.scheme == "https" or (parts.scheme == "http" and _loopback(host))):
+        if extra and (parts.scheme == "https" or (parts.scheme == "http" and is_loopback(host))):
             return parts
         raise _refuse(f"PAYPAL-CERT-URL is not on PayPal's {self.environment} hosts over https")
 
