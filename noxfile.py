@@ -70,9 +70,11 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def typecheck(session: nox.Session) -> None:
-    """mypy, strict on the core."""
-    session.install("mypy>=1.10", "./core[postgresql,testing]", "trustme")
-    session.run("mypy", "core/src/paywire")
+    """mypy over every package: strict on the core, the repository's settings on the plugins."""
+    session.install("mypy>=1.10", "./core[postgresql,testing]", "./plugins/stripe", "./plugins/paypal",
+                    "./tests/plugins/acme", "./tests/plugins/acme_tagger", "trustme")
+    session.run("mypy", "-p", "paywire", "-p", "paywire_stripe", "-p", "paywire_paypal", "-p", "paywire_acme",
+                "-p", "paywire_acme_tagger")
 
 
 @nox.session
