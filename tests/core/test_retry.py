@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+import attrs
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -135,3 +136,19 @@ def test_increment_is_immutable_and_counts_by_kind() -> None:
 
 def test_reply_helper_builds_json() -> None:
     assert Reply.json(201, {"a": 1}).headers["Content-Type"] == "application/json"
+
+
+def test_the_providers_retry_hint_overrides_the_status_rule(echo, json_reply) -> None:
+    app, url = echo
+    hinted = attrs.evolve(command(url), retry_hint=lambda r: {"true": True, "false": False}.get(r.header("x-retry", "")))
+    app.replies = [json_reply(409, {"error": {"message": "in flight"}}, **{"X-Retry": "true"})]
+    assert run(hinted, Subject(amount=PAY, idempotency_key="k-hint")).reference == "200"
+    assert len(app.seen) == 2
+    app.replies = [json_reply(503, {"error": {"message": "do not retry"}}, **{"X-Retry": "false"})]
+    with pytest.raises(ProviderUnavailable):
+        run(hinted, Subject(amount=PAY, idempotency_key="k-hint-2"))
+    assert len(app.seen) == 3
+    app.replies = [json_reply(409, {"error": {"message": "in flight"}}, **{"X-Retry": "true"})]
+    with pytest.raises(PaywireError):
+        run(hinted, Subject(amount=PAY))  # no key: never sent twice, whatever the hint
+    assert len(app.seen) == 4

@@ -5,7 +5,7 @@ build -> transfer -> send (with retries) -> decode -> validate -> map errors -> 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 import attrs
@@ -52,6 +52,8 @@ class GatewayCommand:
     :param error_mapper: turns a failed result into a typed error.
     :param handler: turns a valid answer into a `CommandResult`.
     :param converter: decodes the answer body (JSON unless the provider says otherwise).
+    :param retry_hint: the provider's own word on whether an answer may be retried (a header
+        such as Stripe-Should-Retry): True or False overrides the status rule, None defers to it.
     """
 
     builder: BuilderComposite = attrs.field(converter=_builders)
@@ -60,6 +62,7 @@ class GatewayCommand:
     error_mapper: ErrorMapperProtocol
     handler: HandlerChain
     converter: Converter = JSON
+    retry_hint: Callable[[Response], bool | None] | None = None
 
     def execute(self, subject: Subject, context: CommandContext) -> CommandResult:
         hooks = context.plugins
@@ -111,7 +114,8 @@ class GatewayCommand:
                 if transfer.auth.refresh():
                     attempt += 1
                     continue
-            if retry.is_retryable_status(transfer, response):
+            hint = self.retry_hint(response) if self.retry_hint is not None else None
+            if retry.is_retryable_status(transfer, response, hint):
                 next_retry = retry.increment(response=response)
                 if not next_retry.is_exhausted():
                     log.info("retrying %s %s after HTTP %d", transfer.method, transfer.url, response.status)

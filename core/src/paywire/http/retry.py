@@ -62,8 +62,12 @@ class Retry:
         return cls(total=0)
 
     # -- predicates (override to change the policy) ----------------------------------------------
-    def is_retryable_status(self, transfer: Transfer, response: Response) -> bool:
-        return response.status in self.RETRY_STATUSES and transfer.idempotent
+    def is_retryable_status(self, transfer: Transfer, response: Response, hint: bool | None = None) -> bool:
+        """Whether to send again after `response`: only an idempotent transfer, and then as the
+        provider's own `hint` says (Stripe-Should-Retry), or by status when it gives none."""
+        if not transfer.idempotent:
+            return False
+        return hint if hint is not None else response.status in self.RETRY_STATUSES
 
     def is_retryable_error(self, transfer: Transfer, error: PaywireError) -> bool:
         if not isinstance(error, TransportError) or not error.retryable:

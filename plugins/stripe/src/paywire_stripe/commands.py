@@ -23,7 +23,7 @@ from paywire import CommandPool, GatewayCommand, GatewaySettings, HandlerChain, 
 from paywire_stripe import builders, handlers
 from paywire_stripe.composites import Complete, Fetch, Vault
 from paywire_stripe.endpoints import endpoints
-from paywire_stripe.error_mapping import map_error
+from paywire_stripe.error_mapping import map_error, should_retry
 from paywire_stripe.validation import answered, finished, paid, refunded
 
 __all__ = ["build_commands"]
@@ -49,6 +49,7 @@ def build_commands(settings: GatewaySettings) -> CommandPool:
             validator=validator,
             error_mapper=map_error,
             handler=HandlerChain([handler]),
+            retry_hint=should_retry,
         )
 
     intent = "/v1/payment_intents/{reference}"

@@ -66,7 +66,8 @@ def _text(error: Mapping[str, Any], name: str) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def _should_retry(response: Response) -> bool | None:
+def should_retry(response: Response) -> bool | None:
+    """Stripe's `Stripe-Should-Retry` header: its word on retrying, over the status's."""
     value = (response.header("stripe-should-retry") or "").strip().lower()
     return {"true": True, "false": False}.get(value)
 
@@ -100,7 +101,7 @@ def error_from(error: Mapping[str, Any], response: Response, *, status: int | No
         "code": code or type_,
         "status": status,
         "debug_id": response.header("request-id"),
-        "retryable": _should_retry(response),
+        "retryable": should_retry(response),
         "details": details,
     }
     if kind is Declined:
