@@ -166,7 +166,9 @@ def test_buyer_action_then_complete(provider: Provider) -> None:
 def test_replay_and_lost_answer(provider: Provider) -> None:
     service = provider.service
     ok = provider.sandbox.sources["ok"]
-    payment = service.authorize(provider.code, provider.money("30.00"), source=ok, idempotency_key="L-4-auth")
+    first = service.authorize(provider.code, provider.money("30.00"), source=ok, idempotency_key="L-4-auth")
+    provider.settle_webhooks()  # delivered in the background; the replay shows their effect too
+    payment = service.get_payment(first.id)
     before = provider.calls()
     assert service.authorize(provider.code, provider.money("30.00"), source=ok, idempotency_key="L-4-auth") == payment
     assert provider.calls() == before

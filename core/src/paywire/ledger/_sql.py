@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -17,7 +17,7 @@ from typing import Any
 
 from paywire.ledger.interface import Ledger, LedgerIntegrityError, LedgerUnit
 from paywire.ledger.migrations import MIGRATIONS, statements
-from paywire.ledger.model import Payment, StoredEvent, Transaction, TransactionStatus
+from paywire.ledger.model import Payment, StoredEvent, StoredJSON, Transaction, TransactionStatus
 from paywire.money import Money
 from paywire.subject import BuyerAction
 
@@ -42,8 +42,12 @@ def _at(value: int) -> datetime:
     return _EPOCH + timedelta(microseconds=value)
 
 
-def _dump(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+def _dump(value: Mapping[str, Any]) -> str:
+    if isinstance(value, StoredJSON):
+        return value.text  # as read, unchanged
+    if not value:
+        return "{}"  # the response of every pending transaction
+    return json.dumps(dict(value), sort_keys=True, separators=(",", ":"), default=str)
 
 
 # Money is immutable, and a row holds the same few amounts again and again (zero, the payment's
@@ -103,7 +107,7 @@ def payment_row(p: Payment) -> tuple[Any, ...]:
     return (
         p.id, p.method, p.flow, p.currency, p.amount.minor, p.state, p.authorized.minor, p.captured.minor,
         p.refunded.minor, p.observed_authorized.minor, p.observed_captured.minor, p.observed_refunded.minor,
-        p.capture_closed, p.voided, p.failed, p.reference, _dump(dict(p.references)), p.order_id,
+        p.capture_closed, p.voided, p.failed, p.reference, _dump(p.references), p.order_id,
         p.customer_reference, p.token, action.redirect_url if action else None,
         action.return_url if action else None, action.kind if action else None,
         to_us(p.created_at), to_us(p.updated_at),
@@ -128,7 +132,7 @@ def _payment_from_row(r: tuple[Any, ...]) -> Payment:
         id=r[0], method=r[1], flow=r[2], amount=money(r[4]), state=r[5], authorized=money(r[6]),
         captured=money(r[7]), refunded=money(r[8]), observed_authorized=money(r[9]),
         observed_captured=money(r[10]), observed_refunded=money(r[11]), capture_closed=bool(r[12]),
-        voided=bool(r[13]), failed=bool(r[14]), reference=r[15], references=json.loads(r[16]),
+        voided=bool(r[13]), failed=bool(r[14]), reference=r[15], references=StoredJSON(r[16]),
         order_id=r[17], customer_reference=r[18], token=r[19],
         action=BuyerAction(r[20], r[21], r[22] or "redirect") if r[20] else None,
         created_at=_at(r[23]), updated_at=_at(r[24]),
@@ -140,7 +144,7 @@ def transaction_row(t: Transaction) -> tuple[Any, ...]:
         t.id, t.payment_id, t.method, t.kind, t.amount.currency if t.amount else None,
         t.amount.minor if t.amount else None, t.status, t.idempotency_key, t.attempt, t.fingerprint,
         t.provider_reference, t.parent_id, t.origin, t.error_type, t.error_code, t.error_message,
-        t.retryable, t.token, _dump(dict(t.request)), _dump(dict(t.response)), to_us(t.created_at),
+        t.retryable, t.token, _dump(t.request), _dump(t.response), to_us(t.created_at),
         to_us(t.updated_at), to_us(t.finished_at) if t.finished_at else None,
     )
 
@@ -151,7 +155,7 @@ def transaction_from_row(r: Row) -> Transaction:
         amount=_money(int(r[5]), r[4]) if r[4] is not None else None, status=r[6], idempotency_key=r[7],
         attempt=int(r[8]), fingerprint=r[9], provider_reference=r[10], parent_id=r[11], origin=r[12],
         error_type=r[13], error_code=r[14], error_message=r[15], retryable=bool(r[16]), token=r[17],
-        request=json.loads(r[18]), response=json.loads(r[19]), created_at=_at(r[20]), updated_at=_at(r[21]),
+        request=StoredJSON(r[18]), response=StoredJSON(r[19]), created_at=_at(r[20]), updated_at=_at(r[21]),
         finished_at=from_us(r[22]),
     )
 
@@ -159,7 +163,7 @@ def transaction_from_row(r: Row) -> Transaction:
 def event_row(e: StoredEvent) -> tuple[Any, ...]:
     currency = (e.amount or e.total).currency if (e.amount or e.total) is not None else None  # type: ignore[union-attr]
     return (
-        e.provider, e.event_id, e.method, e.type, e.kind, e.reference, _dump(dict(e.references)), currency,
+        e.provider, e.event_id, e.method, e.type, e.kind, e.reference, _dump(e.references), currency,
         e.amount.minor if e.amount is not None else None, e.total.minor if e.total is not None else None,
         e.status, e.payment_id, e.note, to_us(e.received_at), to_us(e.applied_at) if e.applied_at else None,
     )
@@ -244,7 +248,7 @@ class SQLUnit(LedgerUnit):
             "WHERE id = ? AND status IN (?, ?)",
             (
                 t.status, t.provider_reference, t.error_type, t.error_code, t.error_message, t.retryable, t.token,
-                _dump(dict(t.request)), _dump(dict(t.response)), to_us(t.updated_at),
+                _dump(t.request), _dump(t.response), to_us(t.updated_at),
                 to_us(t.finished_at) if t.finished_at else None, t.id, *sorted(TransactionStatus.OPEN),
             ),
         )
@@ -257,7 +261,7 @@ class SQLUnit(LedgerUnit):
             _OUTCOME + "WHERE id = ? AND status = 'pending' AND updated_at = ?",
             (
                 t.status, t.provider_reference, t.error_type, t.error_code, t.error_message, t.retryable, t.token,
-                _dump(dict(t.response)), to_us(t.updated_at), to_us(t.finished_at) if t.finished_at else None,
+                _dump(t.response), to_us(t.updated_at), to_us(t.finished_at) if t.finished_at else None,
                 t.id, to_us(claimed_at),
             ),
         )

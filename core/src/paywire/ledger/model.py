@@ -6,7 +6,8 @@ so nothing outside a locked ledger unit can mutate shared state by accident.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any, Final
@@ -34,7 +35,38 @@ def now() -> datetime:
 
 
 def _frozen(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    if isinstance(value, StoredJSON):
+        return value
     return MappingProxyType(dict(value or {}))
+
+
+class StoredJSON(Mapping[str, Any]):
+    """A read-only JSON object as the ledger stored it, decoded on first use and written back as
+    the same text: most transactions a unit reads are only counted (amounts, statuses), their
+    summaries never opened, and a payment's references rarely change."""
+
+    __slots__ = ("_decoded", "text")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._decoded: dict[str, Any] | None = None
+
+    def _value(self) -> dict[str, Any]:
+        if self._decoded is None:
+            self._decoded = json.loads(self.text)
+        return self._decoded
+
+    def __getitem__(self, key: str) -> Any:
+        return self._value()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._value())
+
+    def __len__(self) -> int:
+        return len(self._value())
+
+    def __repr__(self) -> str:
+        return repr(self._value())
 
 
 class PaymentState:

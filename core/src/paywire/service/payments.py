@@ -317,7 +317,7 @@ class PaymentService:
         amount, params = op.resolve(payment, txns, caps)
         if amount is not None:
             params = {**params, "amount": amount.format(), "currency": amount.currency}
-        return attrs.evolve(op, method=payment.method, amount=amount, params=params, resolve=None)
+        return _Op(op.kind, payment.method, op.payment_id, amount, params, op.key)
 
     def _execute(self, op: _Op) -> Payment | Transaction:
         try:
@@ -575,7 +575,9 @@ class PaymentService:
         elif txn.status == S.FAILED and txn.kind in K.INITIAL and not txn.retryable:
             changes["failed"] = True
         before = {payment.reference, *payment.references.values()}
-        payment = rules.derive(attrs.evolve(payment, references=refs, **changes), txns)
+        if refs != payment.references:  # unchanged, the stored text is written back as it is
+            changes["references"] = refs
+        payment = rules.derive(payment, txns, **changes)
         u.update_payment(payment)
         known = [payment.reference or "", *payment.references.values(), txn.provider_reference or ""]
         u.add_references(payment.method, payment.id, [ref for ref in known if ref not in before])

@@ -10,6 +10,7 @@ provider-reported floors every time, never incremented, so replays cannot double
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import attrs
 
@@ -76,9 +77,14 @@ def in_flight(payment: Payment, txns: Sequence[Transaction]) -> InFlight:
     return InFlight(Money(captures, currency), Money(refunds, currency), void, initial)
 
 
-def derive(payment: Payment, txns: Sequence[Transaction]) -> Payment:
-    """The payment with totals and state recomputed from its succeeded transactions and the
-    provider-reported floors (`observed_*`); never below either, so nothing counts twice."""
+def derive(payment: Payment, txns: Sequence[Transaction], **changes: Any) -> Payment:
+    """The payment with `changes` made, and totals and state recomputed from its succeeded
+    transactions and the provider-reported floors (`observed_*`); never below either, so nothing
+    counts twice. One new `Payment` for both: building it is the costly part."""
+
+    def field(name: str) -> Any:  # the payment as changed
+        return changes[name] if name in changes else getattr(payment, name)
+
     currency = payment.currency
     own_authorized = own_captured = own_refunded = 0  # minor units, summed in one pass
     for t in txns:
@@ -92,14 +98,16 @@ def derive(payment: Payment, txns: Sequence[Transaction]) -> Payment:
             own_refunded += _minor(t, currency)
     if payment.flow == K.SALE:
         own_captured += own_authorized
-    refunded = max(own_refunded, payment.observed_refunded.minor)
-    captured = max(own_captured, payment.observed_captured.minor, refunded)
-    authorized = max(own_authorized, payment.observed_authorized.minor, captured)
-    action = None if authorized > 0 else payment.action  # an authorization ends the wait
-    state = _state(payment, authorized, captured, refunded, waiting=action is not None)
-    return attrs.evolve(payment, authorized=_same(payment.authorized, authorized),
-                        captured=_same(payment.captured, captured), refunded=_same(payment.refunded, refunded),
-                        action=action, state=state)
+    refunded = max(own_refunded, field("observed_refunded").minor)
+    captured = max(own_captured, field("observed_captured").minor, refunded)
+    authorized = max(own_authorized, field("observed_authorized").minor, captured)
+    action = None if authorized > 0 else field("action")  # an authorization ends the wait
+    state = _state(authorized, captured, refunded, failed=field("failed"), voided=field("voided"),
+                   closed=field("capture_closed"), waiting=action is not None)
+    return attrs.evolve(payment, **{**changes, "authorized": _same(payment.authorized, authorized),
+                                    "captured": _same(payment.captured, captured),
+                                    "refunded": _same(payment.refunded, refunded), "action": action,
+                                    "state": state})
 
 
 def _same(current: Money, minor: int) -> Money:
@@ -107,19 +115,21 @@ def _same(current: Money, minor: int) -> Money:
 
 
 def state_of(p: Payment) -> str:
-    return _state(p, p.authorized.minor, p.captured.minor, p.refunded.minor, waiting=p.action is not None)
+    return _state(p.authorized.minor, p.captured.minor, p.refunded.minor, failed=p.failed, voided=p.voided,
+                  closed=p.capture_closed, waiting=p.action is not None)
 
 
-def _state(p: Payment, authorized: int, captured: int, refunded: int, *, waiting: bool) -> str:
+def _state(authorized: int, captured: int, refunded: int, *, failed: bool, voided: bool, closed: bool,
+           waiting: bool) -> str:
     if authorized == 0:
-        if p.failed:
+        if failed:
             return PaymentState.FAILED
-        if p.voided:
+        if voided:
             return PaymentState.VOIDED
         return PaymentState.ACTION_REQUIRED if waiting else PaymentState.PENDING
-    if p.voided and captured == 0:
+    if voided and captured == 0:
         return PaymentState.VOIDED
-    closed = p.capture_closed or captured >= authorized
+    closed = closed or captured >= authorized
     if refunded > 0:
         return PaymentState.REFUNDED if closed and refunded >= captured else PaymentState.PARTIALLY_REFUNDED
     if captured > 0:
@@ -174,16 +184,17 @@ def check_capture(payment: Payment, txns: Sequence[Transaction], amount: Money, 
     if payment.capture_closed:
         raise StateError(f"payment {payment.id} allows no further capture (a final capture was made)",
                          code="capture_closed")
-    remaining = payment.authorized - payment.captured - flight.captures
-    if amount > remaining:
+    uncaptured = payment.authorized.minor - payment.captured.minor  # minor units: cheap on every capture
+    remaining = uncaptured - flight.captures.minor
+    if amount.minor > remaining:
         raise StateError(
-            f"cannot capture {amount} on payment {payment.id}: only {remaining} is authorized and not yet "
-            "captured (or being captured); nothing was sent", code="capture_exceeds_authorized",
+            f"cannot capture {amount} on payment {payment.id}: only {Money(remaining, payment.currency)} is "
+            "authorized and not yet captured (or being captured); nothing was sent", code="capture_exceeds_authorized",
         )
-    if not caps.capture_partial and amount != payment.authorized - payment.captured:
+    if not caps.capture_partial and amount.minor != uncaptured:
         raise UnsupportedOperation(
             f"payment method {payment.method!r} cannot capture part of an authorization: capture "
-            f"{payment.authorized - payment.captured} or void; nothing was sent", code="no_capture_partial",
+            f"{Money(uncaptured, payment.currency)} or void; nothing was sent", code="no_capture_partial",
         )
 
 
