@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
@@ -185,6 +185,22 @@ class SQLUnit(LedgerUnit):
     def __init__(self, ledger: SQLLedger, connection: Any) -> None:
         self._ledger = ledger
         self._conn = connection
+        self._unchecked: list[tuple[Any, str]] = []  # writes that must have hit one row
+
+    def _rowcount(self, cursor: Any) -> int:
+        return self._ledger.rowcount(self._conn, cursor)
+
+    def _expect_one(self, cursor: Any, problem: str) -> None:
+        """Check that a write hit exactly one row, by COMMIT at the latest: where statements are
+        batched, its count arrives with the next answer the unit waits for anyway."""
+        self._unchecked.append((cursor, problem))
+
+    def check(self) -> None:
+        """Raise if a write did not hit its row; the unit then rolls back."""
+        for cursor, problem in self._unchecked:
+            if self._rowcount(cursor) != 1:
+                raise LedgerIntegrityError(problem)
+        self._unchecked.clear()
 
     def _run(self, sql: str, params: Sequence[Any] = ()) -> Any:
         return self._ledger.execute(self._conn, sql, params)
@@ -205,17 +221,20 @@ class SQLUnit(LedgerUnit):
 
     def update_payment(self, payment: Payment) -> None:
         row = payment_row(payment)
-        cursor = self._write(_UPDATE_PAYMENT, (*row[1:], row[0]))
-        if cursor.rowcount != 1:
-            raise LedgerIntegrityError(f"payment {payment.id} does not exist")
+        self._expect_one(self._write(_UPDATE_PAYMENT, (*row[1:], row[0])), f"payment {payment.id} does not exist")
 
     def payment_and_transactions(self, payment_id: str, *,
                                  lock: bool = False) -> tuple[Payment | None, list[Transaction]]:
         if lock and not self._ledger.serialised:
             # A row lock that had to wait does not refresh the rest of its statement's snapshot
             # (PostgreSQL, READ COMMITTED): read the transactions after the lock, in a statement
-            # of their own, or a concurrent operation's pending record would be missed.
-            return super().payment_and_transactions(payment_id, lock=lock)
+            # of their own, or a concurrent operation's pending record would be missed. Both are
+            # sent before either answer is read: one round trip where statements are batched.
+            locked = self._run(self._ledger.select_payment_locked, (payment_id,))
+            history = self._run(_SELECT_TRANSACTIONS, (payment_id,))
+            row = locked.fetchone()
+            txns = [transaction_from_row(r) for r in history.fetchall()]
+            return (payment_from_row(row), txns) if row else (None, [])
         rows = self._run(SELECT_HISTORY, (payment_id,)).fetchall()
         if not rows:
             return None, []
@@ -252,8 +271,7 @@ class SQLUnit(LedgerUnit):
                 to_us(t.finished_at) if t.finished_at else None, t.id, *sorted(TransactionStatus.OPEN),
             ),
         )
-        if cursor.rowcount != 1:
-            raise LedgerIntegrityError(f"transaction {t.id} is finished (or missing); its history cannot change")
+        self._expect_one(cursor, f"transaction {t.id} is finished (or missing); its history cannot change")
 
     def finish_transaction(self, transaction: Transaction, *, claimed_at: datetime) -> bool:
         t = transaction
@@ -265,7 +283,7 @@ class SQLUnit(LedgerUnit):
                 t.id, to_us(claimed_at),
             ),
         )
-        return bool(cursor.rowcount == 1)
+        return self._rowcount(cursor) == 1
 
     def add_references(self, method: str, payment_id: str, references: Sequence[str]) -> None:
         refs = list(dict.fromkeys(r for r in references if r))
@@ -292,7 +310,7 @@ class SQLUnit(LedgerUnit):
             f"INSERT INTO paywire_events ({EVENT_COLUMNS}) VALUES ({_params(15)}) ON CONFLICT DO NOTHING",
             event_row(event),
         )
-        if cursor.rowcount != 1:
+        if self._rowcount(cursor) != 1:
             return False
         for reference in event.all_references:
             self._write(
@@ -379,6 +397,16 @@ class SQLLedger(Ledger):
         finally:
             self._local.__dict__.pop("connection", None)
 
+    def batch(self, connection: Any) -> AbstractContextManager[Any]:
+        """Send a unit's statements without waiting for each answer, where the driver can: then
+        a round trip is paid only where a result is read or a write must be checked (`sync`),
+        and a write's error surfaces there, or at COMMIT."""
+        return nullcontext()
+
+    def rowcount(self, connection: Any, cursor: Any) -> int:
+        """The rows a write hit (waiting for its answer, when statements are batched)."""
+        return int(cursor.rowcount)
+
     # -- units -----------------------------------------------------------------------------------
     @contextmanager
     def unit(self, *, durable: bool = True) -> Iterator[LedgerUnit]:
@@ -386,14 +414,21 @@ class SQLLedger(Ledger):
             raise RuntimeError("ledger units do not nest: finish the open unit first")
         connection = self.connection()
         self._local.in_unit = True
+        begun = False
         try:
-            self.begin(connection, durable=durable)
-            try:
-                yield SQLUnit(self, connection)
-            except BaseException:
+            with self.batch(connection):
+                self.begin(connection, durable=durable)
+                begun = True
+                unit = SQLUnit(self, connection)
+                yield unit
+                unit.check()
+                self.execute(connection, "COMMIT")
+        except BaseException as exc:
+            if begun:
                 self._rollback(connection)
-                raise
-            self._commit(connection)
+            if isinstance(exc, Exception) and self.is_integrity_error(exc):
+                raise LedgerIntegrityError(str(exc).strip()) from exc
+            raise
         finally:
             self._local.in_unit = False
 
@@ -402,14 +437,6 @@ class SQLLedger(Ledger):
             self.execute(connection, "ROLLBACK")
         except Exception:  # noqa: BLE001 - a broken connection: drop it, keep the original error
             self.discard(connection)
-
-    def _commit(self, connection: Any) -> None:
-        try:
-            self.execute(connection, "COMMIT")
-        except Exception as exc:
-            if self.is_integrity_error(exc):
-                raise LedgerIntegrityError(str(exc).strip()) from exc
-            raise
 
     # -- migrations ------------------------------------------------------------------------------
     def migrate(self) -> int:
@@ -436,7 +463,7 @@ class SQLLedger(Ledger):
         except BaseException:
             self._rollback(connection)
             raise
-        self._commit(connection)
+        self.execute(connection, "COMMIT")
         return self.schema_version()
 
     def schema_version(self) -> int:

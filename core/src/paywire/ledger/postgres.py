@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from paywire.errors import ConfigurationError
@@ -74,11 +75,27 @@ class PostgresLedger(SQLLedger):
             converted = self._sql_cache[sql] = sql.replace("?", "%s")
         return connection.execute(converted, tuple(params))
 
+    @contextmanager
+    def batch(self, connection: Any) -> Iterator[None]:
+        # psycopg's pipeline mode: BEGIN goes with the first read, the last writes with COMMIT.
+        with connection.pipeline() as pipeline:
+            self._local.pipeline = pipeline
+            try:
+                yield
+            finally:
+                self._local.pipeline = None
+
+    def rowcount(self, connection: Any, cursor: Any) -> int:
+        if cursor.pgresult is None:  # sent, not answered yet
+            pipeline = getattr(self._local, "pipeline", None)
+            if pipeline is not None:
+                pipeline.sync()
+        return int(cursor.rowcount)
+
     def begin(self, connection: Any, *, durable: bool = True) -> None:
-        if durable:
-            connection.execute("BEGIN")
-        else:  # the commit returns before its WAL flush; a server crash may lose it, whole
-            connection.execute("BEGIN; SET LOCAL synchronous_commit TO OFF")
+        connection.execute("BEGIN")
+        if not durable:  # the commit returns before its WAL flush; a server crash may lose it, whole
+            connection.execute("SET LOCAL synchronous_commit TO OFF")
 
     def lock_key(self, connection: Any, method: str, key: str) -> None:
         connection.execute(
