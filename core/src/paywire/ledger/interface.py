@@ -43,7 +43,10 @@ class LedgerUnit(abc.ABC):
     def insert_payment(self, payment: Payment) -> None: ...
 
     @abc.abstractmethod
-    def update_payment(self, payment: Payment) -> None: ...
+    def update_payment(self, payment: Payment) -> None:
+        """Store what can change about a payment (state, totals, flags, references, action,
+        customer, token, `updated_at`); what it is (method, flow, amount, order, creation time)
+        is fixed when it is inserted."""
 
     @abc.abstractmethod
     def transactions(self, payment_id: str) -> list[Transaction]:
