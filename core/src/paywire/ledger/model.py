@@ -7,7 +7,7 @@ so nothing outside a locked ledger unit can mutate shared state by accident.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import ItemsView, Iterator, KeysView, Mapping, ValuesView
 from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any, Final
@@ -67,6 +67,27 @@ class StoredJSON(Mapping[str, Any]):
 
     def __repr__(self) -> str:
         return repr(self._value())
+
+    # The dict's own (read-only) views and comparison, rather than Mapping's key-by-key ones.
+    def __contains__(self, key: object) -> bool:
+        return key in self._value()
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._value().get(key, default)
+
+    def keys(self) -> KeysView[str]:
+        return self._value().keys()
+
+    def values(self) -> ValuesView[Any]:
+        return self._value().values()
+
+    def items(self) -> ItemsView[str, Any]:
+        return self._value().items()
+
+    def __eq__(self, other: object) -> bool:
+        return self._value() == (other._value() if isinstance(other, StoredJSON) else other)
+
+    __hash__ = None  # type: ignore[assignment]  # like dict's
 
 
 class PaymentState:
