@@ -265,6 +265,8 @@ def test_events_are_stored_once_and_found_while_waiting(ledger: Ledger) -> None:
     with ledger.unit() as u:
         waiting = u.waiting_events(method="fakepay", payment_id="pay_1", references=["fp_1"])
         assert [e.event_id for e in waiting] == ["evt_1", "evt_2"]
+        both = u.waiting_events(method="fakepay", payment_id="pay_1", references=["cap_1", "fp_1"])
+        assert [e.event_id for e in both] == ["evt_1", "evt_2"]  # named twice, returned once
         assert u.waiting_events(method="other", references=["fp_1"]) == []
         applied = attrs.evolve(event(), status=EventStatus.APPLIED, payment_id="pay_1", applied_at=now(), note="ok")
         u.update_event(applied)

@@ -73,6 +73,9 @@ EVENT_COLUMNS = (
 )
 
 
+_EVENT_COLUMNS_E = ", ".join(f"e.{name.strip()}" for name in EVENT_COLUMNS.split(","))
+
+
 def _params(count: int) -> str:
     return ", ".join("?" * count)
 
@@ -344,16 +347,19 @@ class SQLUnit(LedgerUnit):
         refs = list(dict.fromkeys(r for r in references if r))
         if payment_id is None and not refs:
             return []
-        # One query for both kinds: this runs after every operation, so it must stay cheap.
-        unmatched = (
-            "SELECT r.provider, r.event_id FROM paywire_event_references r WHERE r.method = ? "
-            f"AND r.reference IN ({_params(len(refs))})" if refs else "SELECT NULL, NULL WHERE 1 = 0"
-        )
-        rows = self._run(
-            f"SELECT {EVENT_COLUMNS} FROM paywire_events WHERE (status = 'deferred' AND payment_id = ?) "
-            f"OR (status = 'unmatched' AND (provider, event_id) IN ({unmatched})) ORDER BY received_at, event_id",
-            (payment_id, *((method, *refs) if refs else ())),
-        ).fetchall()
+        # One query for both kinds, run after every operation: the unmatched part starts from the
+        # references' index, so its cost is what matches, not how many unmatched events are stored.
+        sql = f"SELECT {EVENT_COLUMNS} FROM paywire_events WHERE status = 'deferred' AND payment_id = ?"
+        params: list[Any] = [payment_id]
+        if refs:
+            sql += (
+                f" UNION ALL SELECT {_EVENT_COLUMNS_E} FROM paywire_event_references r JOIN paywire_events e "
+                "ON e.provider = r.provider AND e.event_id = r.event_id WHERE r.method = ? "
+                f"AND r.reference IN ({_params(len(refs))}) AND e.status = 'unmatched'"
+            )
+            params += [method, *refs]
+        found = {(r[0], r[1]): r for r in self._run(sql, params).fetchall()}  # one per event, however many refs
+        rows = sorted(found.values(), key=lambda r: (r[13], r[1]))  # received_at, event_id
         return [event_from_row(r) for r in rows]
 
     def _write(self, sql: str, params: Sequence[Any]) -> Any:
