@@ -512,6 +512,10 @@ class SQLLedger(Ledger):
                           updated_before: datetime | None = None, limit: int = 1000) -> list[Transaction]:
         clauses, params = _filters(("payment_id", payment_id))
         if statuses:
+            if TransactionStatus.OPEN.issuperset(statuses):
+                # The open-transactions index is partial; the planners use it only where the query
+                # repeats its condition as written (a bound parameter proves nothing).
+                clauses.append("status IN ('pending', 'unknown')")
             clauses.append(f"status IN ({_params(len(statuses))})")
             params.extend(statuses)
         if updated_before is not None:
