@@ -61,6 +61,7 @@ _EXPORTS: dict[str, str] = {
     "CommandPool": "paywire.command.pool",
     "CommandContext": "paywire.command.context",
     "CommandResult": "paywire.command.result",
+    "ProviderOperation": "paywire.command.result",
     "ProviderState": "paywire.command.result",
     # gateways, plugins, configuration
     "Gateway": "paywire.gateway",
@@ -137,6 +138,7 @@ __all__ = [
     "PluginError",
     "Plugins",
     "PostgresLedger",
+    "ProviderOperation",
     "ProviderState",
     "ProviderUnavailable",
     "RateLimited",
@@ -185,7 +187,7 @@ if TYPE_CHECKING:
     from paywire.command.context import CommandContext
     from paywire.command.gateway_command import GatewayCommand
     from paywire.command.pool import CommandPool
-    from paywire.command.result import CommandResult, ProviderState
+    from paywire.command.result import CommandResult, ProviderOperation, ProviderState
     from paywire.config import MethodConfig, PaymentMethodList
     from paywire.converter import FORM, JSON, GraphQLConverter
     from paywire.error_mapper import ErrorMapper, ErrorRule

@@ -36,7 +36,10 @@ class PaywireError(Exception):
     :param provider: the gateway code the error came from, if any.
     :param code: the provider's own error code (or paywire's where there is none).
     :param retryable: whether sending again (with the same idempotency key) may succeed.
-    :param may_have_been_sent: whether the provider may have acted on the request.
+    :param may_have_been_sent: whether the request may have taken effect at the provider. For a
+        `TransportError` or `ProviderUnavailable` it decides between a failure (False: the
+        provider did not and will not apply it) and an unknown outcome (True); the other errors
+        are the provider's definite answer and never leave the outcome unknown.
     """
 
     retryable: bool = False
@@ -145,9 +148,17 @@ class RateLimited(PaywireError):
 
 
 class ProviderUnavailable(PaywireError):
-    """The provider failed (5xx, maintenance). Retryable with the same idempotency key."""
+    """The provider answered with a failure of its own (5xx, maintenance). Retryable with the same
+    idempotency key.
+
+    Its outcome is unknown by default: a 5xx can come after the provider acted (a gateway timeout
+    in front of it, a crash after the write), so `may_have_been_sent` is True unless the plugin
+    knows from the provider's documentation or answer that the request was not applied (then it
+    passes `may_have_been_sent=False` and the ledger records a retryable failure).
+    """
 
     retryable = True
+    may_have_been_sent = True
 
 
 class TransportError(PaywireError):

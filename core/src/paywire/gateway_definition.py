@@ -55,6 +55,10 @@ class GatewayDefinition(NamedTuple):
     :param endpoints: default base URL per environment ("live", "sandbox").
     :param secrets: names of the credentials the gateway needs.
     :param webhook: builds the webhook verifier from the settings, if the provider sends webhooks.
+    :param outcome_window: seconds the provider may need, after a request's last byte, before an
+        operation it applied shows in what `fetch` reads (a search index catching up, an
+        asynchronous write). Reconciliation adds it to a request's longest life before it
+        concludes that a request was not applied.
     :param sandbox: "module:function" returning the provider's offline `paywire.testing.Sandbox`
         (its emulator, test credentials and test sources); the demo and tests use it.
     """
@@ -68,6 +72,7 @@ class GatewayDefinition(NamedTuple):
     secrets: tuple[str, ...] = ()
     webhook: Callable[[GatewaySettings], WebhookVerifier] | None = None
     sandbox: str | None = None
+    outcome_window: float = 0.0
 
     def __repr__(self) -> str:
         return f"GatewayDefinition(code={self.code!r}, title={self.title!r})"

@@ -11,7 +11,7 @@ import attrs
 from paywire.money import Money
 from paywire.subject import BuyerAction
 
-__all__ = ["CommandResult", "ProviderState"]
+__all__ = ["CommandResult", "ProviderOperation", "ProviderState"]
 
 
 class ProviderState:
@@ -19,6 +19,7 @@ class ProviderState:
 
     ACTION_REQUIRED: Final = "action_required"  # waiting for the buyer (3-D Secure, approval)
     PENDING: Final = "pending"  # created, not yet authorized
+    PROCESSING: Final = "processing"  # accepted; the provider decides later (Stripe processing, PayPal PENDING)
     AUTHORIZED: Final = "authorized"
     PARTIALLY_CAPTURED: Final = "partially_captured"  # more captures possible
     CAPTURED: Final = "captured"
@@ -34,16 +35,41 @@ def _mapping(value: Mapping[str, str] | None) -> Mapping[str, str]:
 
 
 @attrs.frozen(kw_only=True)
+class ProviderOperation:
+    """One capture or refund as the provider holds it, listed by `fetch`.
+
+    Reconciliation matches the ledger's open transactions to these (by idempotency key, then by
+    reference, then by amount) and records each one's reference, so later webhooks about it match.
+
+    :param kind: "capture" or "refund".
+    :param reference: the provider's id of the capture or refund.
+    :param amount: what it moves.
+    :param status: "succeeded", "accepted" (the provider decides later) or "failed".
+    :param idempotency_key: the key it was created with, when the provider reports it.
+    """
+
+    kind: str
+    reference: str
+    amount: Money
+    status: str = "succeeded"
+    idempotency_key: str | None = None
+
+
+@attrs.frozen(kw_only=True)
 class CommandResult:
     """The outcome of a successful command.
 
-    :param status: "succeeded", or "action_required" when the buyer must act first (`action`).
+    :param status: "succeeded"; "action_required" when the buyer must act first (`action`); or
+        "accepted" when the provider took the request and decides later (a PaymentIntent
+        `processing`, a PayPal capture `PENDING`, a modification answered `received`): the
+        ledger counts it as in flight until a webhook or `fetch` settles it.
     :param reference: the provider's id of what the command created or acted on.
     :param state: the provider object's state (a `ProviderState` value) when the answer says it.
     :param amount: the amount the provider applied in this operation.
     :param authorized: the provider's running totals, when the answer carries them (fetch does).
     :param token: a reusable payment method token (vault).
     :param references: further provider ids (order, authorization, charge, capture, customer).
+    :param operations: for `fetch`, every capture and refund the provider holds on the payment.
     :param raw: the decoded answer, for handlers and observers; never logged unredacted.
     """
 
@@ -57,6 +83,7 @@ class CommandResult:
     action: BuyerAction | None = None
     token: str | None = None
     references: Mapping[str, str] = attrs.field(factory=dict, converter=_mapping)
+    operations: tuple[ProviderOperation, ...] = attrs.field(default=(), converter=tuple)
     raw: Any = attrs.field(default=None, repr=False, eq=False)
 
     @property
@@ -66,3 +93,7 @@ class CommandResult:
     @property
     def action_required(self) -> bool:
         return self.status == "action_required"
+
+    @property
+    def accepted(self) -> bool:
+        return self.status == "accepted"

@@ -5,7 +5,8 @@ A plugin's emulator subclasses `EmulatorApp`, declares routes with `@route`, and
 contract kit can drive any of them alike:
 
 - fault injection (`inject(Fault(...))` or `POST /_paywire/faults`): latency, an HTTP error status
-  (with Retry-After), or dropping the connection after the operation took effect;
+  (with Retry-After) before or after the operation took effect, or dropping the connection after
+  the operation took effect;
 - a count of requests that reached the provider's logic (`calls`, `GET /_paywire/calls`);
 - an idempotency store with the usual semantics (replay, conflict, in flight);
 - webhook delivery to a configured URL.
@@ -76,8 +77,10 @@ class Fault:
     """A fault to inject into the next `times` matching requests.
 
     :param kind: "latency" (sleep `seconds`, then answer normally), "status" (answer `status`
-        without touching state), or "drop_after" (run the operation, then close the connection
-        without answering: the outcome-unknown case).
+        without touching state), "status_after" (run the operation, then answer `status` instead
+        of its answer: a gateway in front of the provider timing out after the write), or
+        "drop_after" (run the operation, then close the connection without answering). The last
+        two are the outcome-unknown cases.
     :param path: a regular expression the request path must match (any path when None).
     :param method: the HTTP method to match (any when None).
     """
@@ -91,8 +94,8 @@ class Fault:
     times: int = 1
 
     def __attrs_post_init__(self) -> None:
-        if self.kind not in ("latency", "status", "drop_after"):
-            raise ValueError(f"unknown fault kind {self.kind!r}: use latency, status or drop_after")
+        if self.kind not in ("latency", "status", "status_after", "drop_after"):
+            raise ValueError(f"unknown fault kind {self.kind!r}: use latency, status, status_after or drop_after")
 
     def matches(self, method: str, path: str) -> bool:
         return (self.method is None or self.method == method) and (
@@ -184,7 +187,7 @@ class EmulatorApp:
             self._faults.clear()
 
     def _take_fault(
-        self, method: str, path: str, kinds: tuple[str, ...] = ("latency", "status", "drop_after")
+        self, method: str, path: str, kinds: tuple[str, ...] = ("latency", "status", "status_after", "drop_after")
     ) -> Fault | None:
         with self.lock:
             for entry in self._faults:
@@ -218,14 +221,17 @@ class EmulatorApp:
     def answer(self, request: EmulatorRequest) -> tuple[Reply | None, bool]:
         """Answer one request; the flag says to drop the connection instead of answering.
 
-        A `drop_after` fault acts on the connection, so it applies to every matching request,
+        A `drop_after` or `status_after` fault acts on the connection, so it applies to every matching request,
         replays of idempotent requests included; latency and error statuses are the provider's
         own behaviour and apply inside `dispatch`.
         """
         control = request.path.startswith("/_paywire/")
-        dropped = None if control else self._take_fault(request.method, request.path, ("drop_after",))
+        after = None if control else self._take_fault(request.method, request.path, ("drop_after", "status_after"))
         reply, drop = self.dispatch(request)
-        return reply, drop or dropped is not None
+        if after is not None and after.kind == "status_after" and not drop:
+            headers = {"Retry-After": str(after.retry_after)} if after.retry_after is not None else {}
+            return self.fault_reply(after.status, headers), False
+        return reply, drop or after is not None
 
     def dispatch(self, request: EmulatorRequest) -> tuple[Reply | None, bool]:
         """The provider's handling of one request (override for provider-wide concerns such as
