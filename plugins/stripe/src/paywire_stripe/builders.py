@@ -3,7 +3,9 @@
 Values Stripe would refuse for their length or shape are refused here, naming the subject's field,
 so that nothing half-valid is sent. Two metadata keys are reserved on every PaymentIntent:
 `paywire_order` (the order id) and `paywire_idempotency_key` (the key it was created with), which
-is how `fetch` finds an intent whose first answer was lost.
+is how `fetch` finds an intent whose first answer was lost. A refund carries its own key in
+`paywire_idempotency_key` and a capture sets `paywire_capture_key` on the intent, so that `fetch`
+can name the key of each capture and refund it lists.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from paywire import InvalidRequest, Money, Subject, UnsupportedOperation
 from paywire_stripe.amounts import to_stripe
 
 __all__ = [
+    "CAPTURE_KEY_FIELD",
     "IDEMPOTENCY_KEY_FIELD",
     "ORDER_FIELD",
     "attach_request",
@@ -27,6 +30,7 @@ __all__ = [
     "payment_request",
     "recent_query",
     "refund_request",
+    "refunds_query",
     "retrieve_query",
     "search_query",
     "void_request",
@@ -36,6 +40,7 @@ Builder = Callable[[Subject], Mapping[str, Any]]
 
 ORDER_FIELD = "paywire_order"
 IDEMPOTENCY_KEY_FIELD = "paywire_idempotency_key"
+CAPTURE_KEY_FIELD = "paywire_capture_key"
 REASON_FIELD = "paywire_reason"
 EXPAND_CHARGE = ["latest_charge"]
 
@@ -189,7 +194,9 @@ def capture_request(subject: Subject) -> Mapping[str, Any]:
             "(final=False) is not possible; nothing was sent", param="final", provider="stripe",
         )
     amount = to_stripe(_amount(subject), "amount") if subject.amount is not None else None
-    return {"amount_to_capture": amount, "expand": EXPAND_CHARGE}
+    key = subject.idempotency_key
+    return {"amount_to_capture": amount, "metadata": {CAPTURE_KEY_FIELD: key} if key else None,
+            "expand": EXPAND_CHARGE}
 
 
 def _reason(reason: str | None, known: frozenset[str]) -> str | None:
@@ -208,19 +215,27 @@ def void_request(subject: Subject) -> Mapping[str, Any]:
 def refund_request(subject: Subject) -> Mapping[str, Any]:
     """A refund of a PaymentIntent (or of a `ch_` charge); all that is left when there is no amount.
 
-    A reason outside Stripe's three is kept in the refund's metadata instead.
+    A reason outside Stripe's three is kept in the refund's metadata instead, next to the
+    idempotency key the refund is created with (which `fetch` reports for each refund).
     """
     reference = _reference(subject)
     target = "charge" if reference.startswith("ch_") else "payment_intent"
     reason = _reason(subject.reason, _REFUND_REASONS)
     note = subject.reason if subject.reason and reason is None else None
+    fields = {REASON_FIELD: _limited(note, _MAX_METADATA_VALUE, "reason"), IDEMPOTENCY_KEY_FIELD: subject.idempotency_key}
     return {
         target: reference,
         "amount": to_stripe(_amount(subject)) if subject.amount is not None else None,
         "reason": reason,
-        "metadata": {REASON_FIELD: _limited(note, _MAX_METADATA_VALUE, "reason")} if note else None,
+        "metadata": {name: value for name, value in fields.items() if value} or None,
         "expand": ["charge"],
     }
+
+
+def refunds_query(subject: Subject) -> Mapping[str, Any]:
+    """One page of the refunds of the PaymentIntent `reference`, after `options["starting_after"]`."""
+    return {"payment_intent": _reference(subject), "limit": 100,
+            "starting_after": subject.options.get("starting_after")}
 
 
 def retrieve_query(subject: Subject) -> Mapping[str, Any]:

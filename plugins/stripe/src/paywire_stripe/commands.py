@@ -7,7 +7,8 @@
     void       POST /v1/payment_intents/{id}/cancel        cancellation_reason
     refund     POST /v1/refunds                            payment_intent, amount, reason
     fetch      GET  /v1/payment_intents/{id}               or, by key, GET /v1/payment_intents/search
-                                                           (then the latest intents if it finds none)
+                                                           (then the latest intents if it finds none);
+               GET  /v1/refunds?payment_intent={id}        its refunds, once something was captured
     vault      POST /v1/customers (unless given), then POST /v1/payment_methods/{pm}/attach
     unvault    POST /v1/payment_methods/{pm}/detach
 
@@ -20,7 +21,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from paywire import CommandPool, GatewayCommand, GatewaySettings, HandlerChain, Response, Subject, ValidatorComposite
-from paywire_stripe import builders, handlers
+from paywire_stripe import builders, handlers, operations
 from paywire_stripe.composites import Complete, Fetch, Vault
 from paywire_stripe.endpoints import endpoints
 from paywire_stripe.error_mapping import map_error, should_retry
@@ -80,6 +81,8 @@ def build_commands(settings: GatewaySettings) -> CommandPool:
                                answered("search_result"), handlers.found_intent_result),
                 recent=command("GET", "/v1/payment_intents", builders.recent_query,
                                answered("list"), handlers.found_intent_result),
+                refunds=command("GET", "/v1/refunds", builders.refunds_query, answered("list"),
+                                operations.listed_refunds),
             ),
             "vault": Vault(
                 customer=command("POST", "/v1/customers", builders.customer_request,

@@ -7,10 +7,14 @@ request still goes through the whole pipeline and its hooks.
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 import attrs
 
-from paywire import CommandContext, CommandResult, Customer, GatewayCommand, ProviderState, Subject
+from paywire import CommandContext, CommandResult, Customer, GatewayCommand, ProviderOperation, ProviderState, Subject
+from paywire_stripe.amounts import to_stripe
+from paywire_stripe.operations import capture_operations, refunded_total
+from paywire_stripe.states import charge_of, intent_state, intent_totals
 
 __all__ = ["Complete", "Fetch", "Vault", "derived_key"]
 
@@ -26,6 +30,11 @@ def derived_key(key: str | None, step: str) -> str | None:
     if len(derived) <= 255:
         return derived
     return f"paywire:{hashlib.sha256(key.encode()).hexdigest()}:{step}"
+
+
+def _evolve(result: CommandResult, **changes: Any) -> CommandResult:
+    # `CommandResult.operations` converts with `tuple`, whose generic signature mypy cannot match.
+    return attrs.evolve(result, **changes)
 
 
 @attrs.frozen
@@ -47,19 +56,53 @@ class Complete:
 class Fetch:
     """`fetch`: the intent by reference or, when the first answer was lost, by the idempotency key it
     was created with. Stripe's search index lags writes by up to a minute, so when the search finds
-    nothing the latest intents are listed too (the list is current): a lost answer is recent."""
+    nothing the latest intents are listed too (the list is current): a lost answer is recent.
+
+    The result lists the intent's capture and, once its charge holds money, every refund Stripe has
+    on it (`GET /v1/refunds`, page by page) in `operations`; its refunded total counts the
+    succeeded refunds only, as a pending one may still fail.
+    """
 
     retrieve: GatewayCommand
     search: GatewayCommand
     recent: GatewayCommand
+    refunds: GatewayCommand
 
     def execute(self, subject: Subject, context: CommandContext) -> CommandResult:
         if subject.reference:
-            return self.retrieve.execute(subject, context)
-        found = self.search.execute(subject, context)
-        if found.state != ProviderState.NOT_FOUND:
+            found = self.retrieve.execute(subject, context)
+        else:
+            found = self.search.execute(subject, context)
+            if found.state == ProviderState.NOT_FOUND:
+                found = self.recent.execute(subject, context)
+        if found.state == ProviderState.NOT_FOUND or not isinstance(found.raw, dict):
             return found
-        return self.recent.execute(subject, context)
+        return self._with_operations(found, found.raw, subject, context)
+
+    def _with_operations(self, found: CommandResult, intent: dict[str, object], subject: Subject,
+                         context: CommandContext) -> CommandResult:
+        operations = capture_operations(intent)
+        charge = charge_of(intent)
+        if charge is None or charge.get("status") != "succeeded" or not charge.get("captured"):
+            return _evolve(found, operations=operations)
+        refunds = self._refunds(str(intent["id"]), subject, context)
+        operations += refunds
+        refunded = refunded_total(refunds)
+        if refunded is None:
+            return _evolve(found, operations=operations)
+        figures = intent_totals(intent)._replace(refunded=to_stripe(refunded))
+        return _evolve(found, operations=operations, refunded=refunded, state=intent_state(intent, figures))
+
+    def _refunds(self, intent: str, subject: Subject, context: CommandContext) -> tuple[ProviderOperation, ...]:
+        listed: tuple[ProviderOperation, ...] = ()
+        cursor: str | None = None
+        while True:
+            options = {**subject.options, "starting_after": cursor}
+            page = self.refunds.execute(attrs.evolve(subject, reference=intent, options=options), context)
+            listed += page.operations
+            if not page.raw.get("has_more") or not page.operations:
+                return listed
+            cursor = page.operations[-1].reference
 
 
 @attrs.frozen

@@ -1,9 +1,26 @@
-"""Stripe's error answers as paywire's typed errors.
+"""Stripe's error answers as paywire's typed errors, each classified as a definite failure or an
+unknown outcome.
 
 Stripe answers a failure with an HTTP status and `{"error": {type, code, decline_code, message,
-param, doc_url}}`. The type and status decide the class (see `error_class`); the Stripe `code` is
-kept as the error's code (the `type` where there is none), the request id as `debug_id`, and
+param, doc_url}}`. The type, code and status decide the class (see `error_class`); the Stripe `code`
+is kept as the error's code (the `type` where there is none), the request id as `debug_id`, and
 `Stripe-Should-Retry`, when present, decides `retryable` over the class's default.
+
+Which answers leave the outcome unknown, from Stripe's "Advanced error handling" and "Idempotent
+requests" pages:
+
+- A 5xx (`api_error`, or a 502/503/504 from the load balancers in front of the API) is
+  indeterminate: Stripe says to treat the result of a 500 as unknown and learn it from a webhook or
+  by reading the object, and a gateway timeout can come after the API committed the write. It is a
+  `ProviderUnavailable` with `may_have_been_sent=True`; a retry with the same idempotency key
+  replays what the API stored, so it is also retryable.
+- Stripe saves an idempotent result only once an endpoint began executing; the rate limiter (429,
+  `rate_limit`), the object lock (`lock_timeout`: another request holds the object) and the
+  concurrent-key check (409 `idempotency_key_in_use`) run before that, and nothing was applied. A
+  rate limit or lock timeout is a definite, retryable `RateLimited`.
+- Every other 4xx is Stripe's definite answer after (or instead of) executing: a decline
+  (`card_error`, 402), a refused parameter or state (`invalid_request_error`), a key reused with
+  other parameters (`idempotency_error`), a refused key (401/403).
 
 A card error's message is written by Stripe to be shown to the buyer, so it becomes the
 customer message; other messages are for the shop's developers only.
@@ -48,13 +65,13 @@ def error_class(status: int, type_: str | None, code: str | None) -> type[Paywir
         return AuthenticationError
     if status == 403 or type_ == "permission_error":
         return AuthenticationError
-    if status == 429 or type_ == "rate_limit_error" or code == "rate_limit":
+    if status == 429 or type_ == "rate_limit_error" or code in ("rate_limit", "lock_timeout"):
         return RateLimited
     if type_ == "card_error" or status == 402:
         return Declined
     if type_ == "idempotency_error" or code == "idempotency_key_in_use":
         return IdempotencyConflict
-    if type_ == "api_error" or status >= 500 or code == "lock_timeout":
+    if type_ == "api_error" or status >= 500:
         return ProviderUnavailable
     if status == 409:
         return IdempotencyConflict
@@ -107,7 +124,9 @@ def error_from(error: Mapping[str, Any], response: Response, *, status: int | No
     if kind is Declined:
         return Declined(message, decline_code=decline_code or code, customer_message=message, **common)
     if kind is RateLimited:
-        return RateLimited(message, retry_after=_retry_after(response), **common)
+        return RateLimited(message, retry_after=_retry_after(response), may_have_been_sent=False, **common)
+    if kind is ProviderUnavailable:  # indeterminate: the API may have committed before failing
+        return ProviderUnavailable(message, may_have_been_sent=True, **common)
     if issubclass(kind, InvalidRequest):
         return kind(message, param=param, **common)
     return kind(message, **common)

@@ -12,11 +12,19 @@ What each event means for a payment:
     charge.refunded                            refunded     total: refunded so far (voided if never captured)
     charge.expired                             voided       (an authorization Stripe let lapse)
     charge.failed                              failed
-    refund.created / refund.updated /          refunded     amount: the refund's (unless it failed)
-    charge.refund.updated
+    refund.created / refund.updated /          refunded     when the refund succeeded; amount: the refund's
+    charge.refund.updated                      failed       when it failed or was canceled
+    refund.failed                              failed
 
-Everything else is `other`. `reference` is the PaymentIntent (the refund, for refund events);
-`references` names every Stripe id the object carries.
+A `payment_intent.processing` or a refund still `pending` is `other`: the request was accepted and
+the events above settle it (`payment_intent.succeeded` / `payment_intent.payment_failed` for an
+intent that was processing; `refund.updated` / `charge.refund.updated` / `refund.failed` for a
+refund). Everything else is `other`. `reference` is the PaymentIntent (the refund, for refund
+events, so a failed refund names exactly the refund that failed); `references` names every Stripe
+id the object carries.
+
+The signature (see `webhook.py`) is an HMAC over the exact raw body, so an event is Stripe's word
+as it comes: nothing is fetched to confirm it.
 """
 
 from __future__ import annotations
@@ -77,9 +85,24 @@ def _meaning(event_type: str, obj: Mapping[str, Any]) -> tuple[str, Money | None
         return meaning, None, None
     if kind == "charge":
         return _charge_meaning(event_type, obj)
-    if kind == "refund" and event_type in ("refund.created", "refund.updated", "charge.refund.updated"):
-        if obj.get("status") in ("succeeded", "pending"):
-            return EventKind.REFUNDED, _money(obj, "amount"), None
+    if kind == "refund":
+        return _refund_meaning(event_type, obj)
+    return EventKind.OTHER, None, None
+
+
+_REFUND_EVENTS = frozenset({"refund.created", "refund.updated", "charge.refund.updated", "refund.failed"})
+
+
+def _refund_meaning(event_type: str, refund: Mapping[str, Any]) -> tuple[str, Money | None, Money | None]:
+    """A refund's event by the refund's status: succeeded is refunded, failed (or canceled) failed,
+    pending or requires_action not settled yet."""
+    if event_type not in _REFUND_EVENTS:
+        return EventKind.OTHER, None, None
+    status = refund.get("status")
+    if event_type == "refund.failed" or status in ("failed", "canceled"):
+        return EventKind.FAILED, _money(refund, "amount"), None
+    if status == "succeeded":
+        return EventKind.REFUNDED, _money(refund, "amount"), None
     return EventKind.OTHER, None, None
 
 
@@ -112,8 +135,8 @@ def parse_event(body: bytes) -> WebhookEvent:
     """The `WebhookEvent` of a verified Stripe event body; a body of another shape is refused."""
     try:
         event = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise _malformed("the body is not JSON") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise _malformed("the body is not JSON") from exc
     if not isinstance(event, Mapping) or event.get("object") != "event":
         raise _malformed("the body is not an event object")
     event_id, event_type, data = event.get("id"), event.get("type"), event.get("data")

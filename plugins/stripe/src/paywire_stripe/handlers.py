@@ -2,6 +2,11 @@
 
 Every PaymentIntent answer carries its latest charge (the commands expand it), so each result
 reports the payment's state and exact running totals, not only what the operation did.
+
+Stripe answers some requests before it knows their outcome: a PaymentIntent in `processing` after
+confirm or capture (bank debits settle days later) and a Refund `pending` (or `requires_action`).
+Those results are "accepted": the ledger keeps them in flight until `payment_intent.succeeded` /
+`payment_intent.payment_failed` or `refund.updated` / `refund.failed` (or a `fetch`) settles them.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from typing import Any
 from paywire import BuyerAction, BuyerActionRequired, ProviderState, Response, Subject
 from paywire_stripe.amounts import from_stripe
 from paywire_stripe.builders import IDEMPOTENCY_KEY_FIELD, ORDER_FIELD
-from paywire_stripe.states import intent_state, intent_totals, settled_state, totals
+from paywire_stripe.states import charge_of, intent_state, intent_totals, settled_state, totals
 
 __all__ = [
     "customer_result",
@@ -64,15 +69,22 @@ def intent_fields(intent: Mapping[str, Any], subject: Subject) -> dict[str, Any]
     if state == ProviderState.ACTION_REQUIRED:
         fields["status"] = "action_required"
         fields["action"] = _buyer_action(intent, subject)
+    elif state == ProviderState.PROCESSING:
+        fields["status"] = "accepted"
     return fields
 
 
 def _applied(intent: Mapping[str, Any]) -> int | None:
-    """What the operation that produced `intent` applied: the authorization or the capture."""
+    """What the operation that produced `intent` applied (the authorization or the capture), or,
+    while it is `processing`, what it will apply if Stripe settles it."""
     if intent["status"] == "requires_capture":
         return int(intent["amount_capturable"])
     if intent["status"] == "succeeded":
         return int(intent["amount_received"])
+    if intent["status"] == "processing":
+        charge = charge_of(intent)
+        captured = int(charge.get("amount_captured") or 0) if charge is not None and charge.get("captured") else 0
+        return captured or int(intent["amount"])
     return None
 
 
@@ -108,7 +120,9 @@ def found_intent_result(subject: Subject, response: Response) -> dict[str, Any]:
 
 
 def refund_result(subject: Subject, response: Response) -> dict[str, Any]:
-    """refund: the refund, the amount refunded, and the payment's totals from its charge."""
+    """refund: the refund, the amount refunded, and the payment's totals from its charge; a refund
+    Stripe has not finished (`pending`, `requires_action`) is accepted, without totals (Stripe's
+    already count it)."""
     refund = response.data
     charge = refund.get("charge")
     fields: dict[str, Any] = {
@@ -116,7 +130,9 @@ def refund_result(subject: Subject, response: Response) -> dict[str, Any]:
         "references": _references(refund=refund["id"], payment=refund.get("payment_intent"), charge=charge),
         "amount": from_stripe(int(refund["amount"]), refund["currency"]),
     }
-    if isinstance(charge, dict):
+    if refund.get("status") in ("pending", "requires_action"):
+        fields["status"] = "accepted"
+    elif isinstance(charge, dict):
         figures = totals(charge)
         fields.update(state=settled_state(figures), **figures.money())
     return fields

@@ -1,8 +1,10 @@
 """A PaymentIntent and its latest charge, read as paywire's state and running totals.
 
 The charge holds the exact amounts: `amount` is what was authorized (when the charge succeeded),
-`amount_captured` what was captured, and `amount_refunded` what was refunded *plus* what a partial
-capture released, which Stripe books as refunded. paywire's refunded total leaves the release out.
+`amount_captured` what was captured, and `amount_refunded` what was refunded (pending refunds
+included) *plus* what a partial capture released, which Stripe books as refunded. paywire's
+refunded total leaves the release out. A charge still `pending` (a bank debit in `processing`) is
+marked captured by Stripe but holds no money yet, so it counts for nothing until it succeeds.
 """
 
 from __future__ import annotations
@@ -37,8 +39,9 @@ def charge_of(intent: Mapping[str, Any]) -> Mapping[str, Any] | None:
 def totals(charge: Mapping[str, Any]) -> Totals:
     """The totals a charge records."""
     amount = int(charge["amount"])
-    authorized = amount if charge.get("status") == "succeeded" else 0
-    captured = int(charge.get("amount_captured") or 0) if charge.get("captured") else 0
+    succeeded = charge.get("status") == "succeeded"
+    authorized = amount if succeeded else 0
+    captured = int(charge.get("amount_captured") or 0) if succeeded and charge.get("captured") else 0
     released = amount - captured if captured else 0
     refunded = max(0, int(charge.get("amount_refunded") or 0) - released) if captured else 0
     return Totals(str(charge["currency"]), authorized, captured, refunded)
@@ -70,7 +73,9 @@ def intent_state(intent: Mapping[str, Any], figures: Totals) -> str:
     status = intent["status"]
     if status == "requires_action":
         return ProviderState.ACTION_REQUIRED
-    if status in ("requires_confirmation", "processing"):
+    if status == "processing":  # confirmed or captured; Stripe settles it later (bank debits)
+        return ProviderState.PROCESSING
+    if status == "requires_confirmation":
         return ProviderState.PENDING
     if status == "requires_payment_method":  # after a decline or failed authentication, or not confirmed yet
         return ProviderState.FAILED if intent.get("last_payment_error") else ProviderState.PENDING

@@ -40,6 +40,7 @@ EXPECTED_OPERATIONS = {
     ("GET", "/v1/payment_intents/search"),
     ("GET", "/v1/payment_intents"),
     ("POST", "/v1/refunds"),
+    ("GET", "/v1/refunds"),
     ("POST", "/v1/customers"),
     ("POST", "/v1/payment_methods/{payment_method}/attach"),
     ("POST", "/v1/payment_methods/{payment_method}/detach"),
@@ -53,7 +54,8 @@ OPERATIONS = {
     "void": {("POST", INTENT + "/cancel")},
     "refund": {("POST", "/v1/refunds")},
     "complete": {("GET", INTENT), ("POST", INTENT + "/confirm")},
-    "fetch": {("GET", INTENT), ("GET", "/v1/payment_intents/search"), ("GET", "/v1/payment_intents")},
+    "fetch": {("GET", INTENT), ("GET", "/v1/payment_intents/search"), ("GET", "/v1/payment_intents"),
+              ("GET", "/v1/refunds")},
     "vault": {("POST", "/v1/customers"), ("POST", PAYMENT_METHOD + "/attach")},
     "unvault": {("POST", PAYMENT_METHOD + "/detach")},
 }
@@ -308,6 +310,8 @@ def test_every_request_of_the_command_is_one_stripe_describes(
     world = World(stripe, api)
     seen.clear()
     conforms(command, world.example(command))
+    if command == "fetch":  # a captured payment: its refunds are listed too
+        conforms(command, Subject(reference=world.sold[1]))
 
     @_SETTINGS
     @given(world.subjects(command))

@@ -147,8 +147,10 @@ def test_the_same_key_with_another_amount_is_an_idempotency_conflict(stripe: Any
 # -- capture -------------------------------------------------------------------------------------
 def test_a_full_capture_captures_what_was_authorized(stripe: Any, form: Any) -> None:
     authorized = stripe.authorize(eur("30.00"))
-    captured = stripe.run("capture", stripe.on(authorized.reference))
-    assert form(stripe.sent()[-1]) == {"expand[0]": "latest_charge"}
+    subject = stripe.on(authorized.reference)
+    captured = stripe.run("capture", subject)
+    assert form(stripe.sent()[-1]) == {"expand[0]": "latest_charge",  # the key names the capture for fetch
+                                       "metadata[paywire_capture_key]": subject.idempotency_key}
     assert captured.reference == authorized.reference  # refunds act on the PaymentIntent
     assert (captured.state, captured.amount, captured.captured) == (ProviderState.CAPTURED, eur("30.00"),
                                                                      eur("30.00"))
@@ -217,9 +219,11 @@ def test_a_void_after_a_capture_is_refused(stripe: Any) -> None:
 # -- refund --------------------------------------------------------------------------------------
 def test_several_partial_refunds_up_to_the_capture(stripe: Any, form: Any) -> None:
     sold = stripe.sale(eur("20.00"))
-    first = stripe.run("refund", stripe.on(sold.reference, eur("5.00"), reason="requested_by_customer"))
+    subject = stripe.on(sold.reference, eur("5.00"), reason="requested_by_customer")
+    first = stripe.run("refund", subject)
     assert form(stripe.sent()[-1]) == {"payment_intent": sold.reference, "amount": "500",
-                                       "reason": "requested_by_customer", "expand[0]": "charge"}
+                                       "reason": "requested_by_customer", "expand[0]": "charge",
+                                       "metadata[paywire_idempotency_key]": subject.idempotency_key}
     assert first.reference.startswith("re_") and first.references["payment"] == sold.reference
     assert (first.amount, first.refunded, first.state) == (eur("5.00"), eur("5.00"), ProviderState.PARTIALLY_REFUNDED)
     rest = stripe.run("refund", stripe.on(sold.reference))  # no amount: all that is left
@@ -249,10 +253,12 @@ def test_refunds_after_a_partial_capture_count_only_what_was_captured(stripe: An
 
 def test_a_reason_stripe_does_not_know_is_kept_in_the_refunds_metadata(stripe: Any, form: Any) -> None:
     sold = stripe.sale(eur("20.00"))
-    refund = stripe.run("refund", stripe.on(sold.reference, eur("1.00"), reason="item arrived broken"))
+    subject = stripe.on(sold.reference, eur("1.00"), reason="item arrived broken")
+    refund = stripe.run("refund", subject)
     sent = form(stripe.sent()[-1])
     assert "reason" not in sent and sent["metadata[paywire_reason]"] == "item arrived broken"
-    assert stripe.app.get(refund.reference)["metadata"] == {"paywire_reason": "item arrived broken"}
+    assert stripe.app.get(refund.reference)["metadata"] == {"paywire_reason": "item arrived broken",
+                                                            "paywire_idempotency_key": subject.idempotency_key}
 
 
 def test_a_refund_can_name_the_charge(stripe: Any, form: Any) -> None:
@@ -274,10 +280,12 @@ def test_fetch_reads_the_intent_with_its_latest_charge(stripe: Any, form: Any) -
     stripe.run("capture", stripe.on(authorized.reference, eur("25.00")))
     stripe.run("refund", stripe.on(authorized.reference, eur("5.00")))
     fetched = stripe.fetch(authorized.reference)
-    transfer = stripe.sent()[-1]
+    transfer, refunds = stripe.sent()[-2:]
     assert transfer.method == "GET" and transfer.url.split("?")[0].endswith(f"/v1/payment_intents/{authorized.reference}")
     assert form(transfer) == {"expand[0]": "latest_charge"}
     assert transfer.idempotency_key is None and "Idempotency-Key" not in transfer.headers
+    assert refunds.method == "GET" and refunds.url.split("?")[0].endswith("/v1/refunds")
+    assert form(refunds) == {"payment_intent": authorized.reference, "limit": "100"}
     assert (fetched.state, fetched.authorized, fetched.captured, fetched.refunded) == (
         ProviderState.PARTIALLY_REFUNDED, eur("40.00"), eur("25.00"), eur("5.00"))
 
