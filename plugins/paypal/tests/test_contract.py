@@ -45,6 +45,8 @@ from paywire.testing.strategies import Representable, WebhookPayload
 from paywire_paypal import signature
 from paywire_paypal.currencies import NO_DECIMALS
 from paywire_paypal.emulator import PayPalEmulator
+from paywire_paypal.emulator.amounts import parse_money
+from paywire_paypal.emulator.model import Authorization, Capture, Refund
 
 
 def paypal_error(status: int, name: str, issue: str | None = None) -> dict[str, Any]:
@@ -61,6 +63,27 @@ def paypal_value(amount: Money) -> dict[str, str]:
     places = 0 if amount.currency in NO_DECIMALS else 2
     value = amount.amount.quantize(Decimal(1).scaleb(-places))
     return {"currency_code": amount.currency, "value": str(value)}
+
+
+def hold(app: PayPalEmulator, resource_type: str, resource_id: str, status: str, amount: dict[str, str]) -> None:
+    """Put a capture, refund or authorization with this id, status and amount in the emulator's state."""
+    minor, currency = parse_money(amount, "/amount")
+    now = app.now()
+    with app.lock:
+        if resource_type == "capture":
+            app.captures[resource_id] = Capture(
+                id=resource_id, order_id="5O190127TN364715T", reference_id="default", authorization_id=None,
+                amount_minor=minor, currency=currency, status=status, final_capture=True, fee_minor=0,
+                create_time=now, update_time=now)
+        elif resource_type == "refund":
+            app.refunds[resource_id] = Refund(
+                id=resource_id, capture_id="2GG279541U471931P", order_id="5O190127TN364715T", amount_minor=minor,
+                currency=currency, fee_minor=0, total_refunded_minor=minor, status=status, create_time=now,
+                update_time=now)
+        else:
+            app.authorizations[resource_id] = Authorization(
+                id=resource_id, order_id="5O190127TN364715T", reference_id="default", amount_minor=minor,
+                currency=currency, status=status, create_time=now, update_time=now, expiration_time=now + 86400)
 
 
 @functools.cache
@@ -161,7 +184,10 @@ class PayPalContract(GatewayContract):
         return signed
 
     @pytest.fixture
-    def webhook_body(self) -> Callable[[WebhookPayload], bytes]:
+    def webhook_body(self, emulator: PayPalEmulator) -> Callable[[WebhookPayload], bytes]:
+        """The event PayPal sends for a payload, about an object PayPal holds: the plugin confirms
+        money events by reading their object, so each rendered event's object is put in the
+        emulator's state first, as PayPal would hold it."""
         shapes = {
             "captured": ("PAYMENT.CAPTURE.COMPLETED", "capture", "COMPLETED"),
             "refunded": ("PAYMENT.CAPTURE.REFUNDED", "refund", "COMPLETED"),
@@ -171,6 +197,7 @@ class PayPalContract(GatewayContract):
 
         def render(payload: WebhookPayload) -> bytes:
             event_type, resource_type, status = shapes[payload.kind]
+            hold(emulator, resource_type, payload.reference, status, paypal_value(payload.amount))
             resource: dict[str, Any] = {"id": payload.reference, "status": status,
                                         "amount": paypal_value(payload.amount)}
             if resource_type == "refund":

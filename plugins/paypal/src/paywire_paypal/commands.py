@@ -13,6 +13,7 @@
 | vault | POST /v3/vault/setup-tokens, POST /v3/vault/payment-tokens, or GET the payment token |
 | unvault | DELETE /v3/vault/payment-tokens/{source} |
 | verify_webhook_signature | POST /v1/notifications/verify-webhook-signature (webhook API mode) |
+| read_capture, read_refund, read_authorization | GET /v2/payments/captures/{id}, refunds/{id}, authorizations/{id} (`raw`: confirming a webhook) |
 
 Every POST but the last carries the idempotency key as PayPal-Request-Id (void too: PayPal's
 server SDK sends it there, although the 2024 Payments specification does not list it).
@@ -103,6 +104,8 @@ def build_commands(settings: GatewaySettings) -> CommandPool:
     read_token = call("GET", "/v3/vault/payment-tokens/{source}", [], [payment_token_fields])
     orders = "/v2/checkout/orders"
     authorizations = "/v2/payments/authorizations/{reference}"
+    read_authorization = call("GET", authorizations, [], [no_fields])
+    read_capture = call("GET", "/v2/payments/captures/{reference}", [], [no_fields])
     commands: dict[str, Any] = {
         "token": token,
         "authorize": CreateOrder(
@@ -123,8 +126,10 @@ def build_commands(settings: GatewaySettings) -> CommandPool:
                            [not_declined, same_amount]),
         "refund": pay("/v2/payments/captures/{reference}/refund", [optional_amount, refund_request],
                       [refund_fields], [refund_not_failed, same_amount]),
-        "fetch": Fetch(read_order, (call("GET", authorizations, [], [no_fields]),
-                                    call("GET", "/v2/payments/captures/{reference}", [], [no_fields]))),
+        "fetch": Fetch(read_order, (read_authorization, read_capture)),
+        "read_capture": read_capture,
+        "read_refund": call("GET", "/v2/payments/refunds/{reference}", [], [no_fields]),
+        "read_authorization": read_authorization,
         "vault": Vault(
             setup=call("POST", "/v3/vault/setup-tokens", [setup_token_request], [setup_token_fields],
                        require_request_id=True),

@@ -5,6 +5,30 @@ links}` (the OAuth endpoint with `{error, error_description}`). The issue decide
 (a table below, from the issues the Orders v2 and Payments v2 specifications list); the HTTP
 status decides the rest. The issue is kept as the error's `code`, the debug id for PayPal's
 support, and no value from the request is ever repeated in a message.
+
+Which answers leave the outcome unknown (`may_have_been_sent`), for a request that left:
+
+| answer | error | outcome |
+|---|---|---|
+| 400 INVALID_REQUEST, 422 UNPROCESSABLE_ENTITY (issues), 404 | InvalidRequest / StateError | failed: PayPal validated and refused it |
+| 422 declines (INSTRUMENT_DECLINED...), 2xx DECLINED/DENIED | Declined | failed, final |
+| 401, 403 | AuthenticationError | failed: refused before any processing |
+| 409 PREVIOUS_REQUEST_IN_PROGRESS | IdempotencyConflict (retryable) | the first request decides |
+| 429 RATE_LIMIT_REACHED | RateLimited (retryable) | failed: blocked before processing |
+| 503 SERVICE_UNAVAILABLE in PayPal's shape | ProviderUnavailable | failed, retryable |
+| 500 INTERNAL_SERVER_ERROR, 502, 504, any other 5xx or unreadable 5xx | ProviderUnavailable | unknown |
+| 2xx that cannot be read | OutcomeUnknown | unknown |
+
+Why: PayPal defines 500 as "something unexpected has gone wrong on the server" after the request
+was accepted as correct, and its idempotency guide tells callers to retry 5xx answers with the
+same PayPal-Request-Id precisely because the server may have acted ("the server captures the
+payment" in its own example of a lost answer). 502 and 504 come from the gateways in front of
+PayPal's services, which may have passed the request on before failing. 503 with PayPal's own
+SERVICE_UNAVAILABLE body is PayPal saying it is "temporarily unable to handle the request"
+(maintenance, downtime): it did not take it. A bare 503 without that body may come from a proxy
+that lost the upstream mid-request, so it stays unknown. 429 is PayPal's rate limiter refusing
+the call ("Blocked due to rate limiting"), which happens before the API runs. In every unknown
+case the retry with the same PayPal-Request-Id returns what PayPal holds (see command.py).
 """
 
 from __future__ import annotations
@@ -146,6 +170,11 @@ def _class_for(code: str | None, status: int, subject: Subject) -> type[PaywireE
     return InvalidRequest
 
 
+def not_applied(status: int, body: PayPalErrorBody) -> bool:
+    """A 5xx that PayPal documents as not applied: its own 503 SERVICE_UNAVAILABLE (see above)."""
+    return status == 503 and body.name == "SERVICE_UNAVAILABLE" and body.debug_id is not None
+
+
 def _retry_after(value: str | None) -> float | None:
     """Seconds from a Retry-After header (PayPal sends delta-seconds; an HTTP date works too)."""
     if not value:
@@ -194,6 +223,8 @@ class PayPalErrorMapper:
             return IdempotencyConflict(message, retryable=code in IN_PROGRESS, **common)
         if error_class is OutcomeUnknown:
             return OutcomeUnknown(message, **common)
+        if error_class is ProviderUnavailable:
+            return ProviderUnavailable(message, may_have_been_sent=not not_applied(response.status, body), **common)
         return error_class(message, **common)
 
 

@@ -3,7 +3,10 @@
 The reference is normally the order (what authorize and sale return as `references["payment"]`);
 an authorization or capture id works too (webhooks name those): it is read, and then the order it
 belongs to. The result is the order's state and running totals (see `order_state`), with the
-authorization or capture the next commands act on as `reference`.
+authorization or capture the next commands act on as `reference`, and every capture and refund
+PayPal holds on it as `operations` (reference, amount, succeeded/accepted/failed, and for refunds
+the idempotency key they were sent with), so reconciliation can match a request whose answer was
+lost to the exact PayPal object.
 
 PayPal cannot find an order by PayPal-Request-Id, so a fetch without a reference is refused: send
 the original request again with its key instead (PayPal answers with the order it created, if any).
@@ -17,7 +20,7 @@ from typing import Any
 import attrs
 
 from paywire import CommandContext, CommandResult, GatewayCommand, InvalidRequest, Response, Subject
-from paywire_paypal.order_state import order_fields, order_id_of
+from paywire_paypal.order_state import operations, order_fields, order_id_of
 
 __all__ = ["Fetch", "fetched_fields"]
 
@@ -61,5 +64,5 @@ class Fetch:
 
 
 def fetched_fields(subject: Subject, response: Response) -> dict[str, Any]:
-    """The handler of the order read: the order's state and totals."""
-    return order_fields(response.data)
+    """The handler of the order read: the order's state, totals, captures and refunds."""
+    return {**order_fields(response.data), "operations": operations(response.data)}

@@ -29,6 +29,7 @@ from paywire import (
     CommandContext,
     ConfigurationError,
     GatewayCommand,
+    ProviderUnavailable,
     Response,
     Result,
     Secret,
@@ -168,6 +169,13 @@ class AccessTokens:
             raise TransportError(
                 f"could not get a PayPal access token ({error.message}); the request was not sent",
                 provider="paypal", code=error.code, may_have_been_sent=False, retryable=error.retryable,
+            ) from error
+        except ProviderUnavailable as error:
+            # The token endpoint failed: whatever it did, the payment request was never sent.
+            raise ProviderUnavailable(
+                f"could not get a PayPal access token ({error.message}); the request was not sent",
+                provider="paypal", code=error.code, status=error.status, debug_id=error.debug_id,
+                may_have_been_sent=False,
             ) from error
 
 

@@ -6,8 +6,13 @@ totals are computed from those, in the order's currency:
 
 - authorized: the live authorization of each purchase unit (the latest one not DENIED, voided or
   expired ones included: they were authorized), or what was captured for intent CAPTURE;
-- captured: captures COMPLETED, PENDING (held, not declined), PARTIALLY_REFUNDED or REFUNDED;
-- refunded: refunds COMPLETED or PENDING.
+- captured: captures COMPLETED, PARTIALLY_REFUNDED or REFUNDED (money that moved);
+- refunded: refunds COMPLETED.
+
+A PENDING capture or refund has not moved money yet: PayPal decides later (a review, an eCheck
+clearing) and says so by webhook. It is counted nowhere, listed by `operations` as "accepted", and
+an order whose captures are all pending (none completed) is `ProviderState.PROCESSING`, so the
+ledger's totals never run ahead of PayPal's.
 """
 
 from __future__ import annotations
@@ -15,13 +20,19 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
-from paywire import InvalidRequest, Money, ProviderState
+from paywire import InvalidRequest, Money, ProviderOperation, ProviderState
 from paywire_paypal.amounts import from_paypal
 
-__all__ = ["authorization_of", "capture_of", "order_fields", "order_id_of"]
+__all__ = ["OPERATION_STATUS", "authorization_of", "capture_of", "operations", "order_fields", "order_id_of"]
 
-_CAPTURED: Final = frozenset({"COMPLETED", "PENDING", "PARTIALLY_REFUNDED", "REFUNDED"})
-_REFUNDED: Final = frozenset({"COMPLETED", "PENDING"})
+_CAPTURED: Final = frozenset({"COMPLETED", "PARTIALLY_REFUNDED", "REFUNDED"})
+_REFUNDED: Final = frozenset({"COMPLETED"})
+# A capture's or refund's PayPal status as a `ProviderOperation` status.
+OPERATION_STATUS: Final = {
+    "COMPLETED": "succeeded", "PARTIALLY_REFUNDED": "succeeded", "REFUNDED": "succeeded",
+    "PENDING": "accepted",
+    "DECLINED": "failed", "DENIED": "failed", "FAILED": "failed", "CANCELLED": "failed",
+}
 _WAITING: Final = {
     "CREATED": ProviderState.ACTION_REQUIRED,
     "PAYER_ACTION_REQUIRED": ProviderState.ACTION_REQUIRED,
@@ -84,6 +95,27 @@ def capture_of(order: Mapping[str, Any]) -> Mapping[str, Any] | None:
     return chosen[0] if chosen else None
 
 
+def operations(order: Mapping[str, Any]) -> tuple[ProviderOperation, ...]:
+    """Every capture and refund the order holds, in PayPal's order, for reconciliation.
+
+    A refund's `custom_id` is the paywire idempotency key it was sent with (see
+    `payments.refund_request`); PayPal's capture request has no free field that captures echo
+    (`invoice_id` is the payer-visible invoice, unique per payment), so captures carry none.
+    """
+    found: list[ProviderOperation] = []
+    for unit in _list(order.get("purchase_units")):
+        for kind, listed in (("capture", "captures"), ("refund", "refunds")):
+            for payment in _payments(unit, listed):
+                status = OPERATION_STATUS.get(str(payment.get("status")))
+                if status is None or not isinstance(payment.get("id"), str):
+                    continue  # a status PayPal may add later: reconcile nothing from it
+                key = payment.get("custom_id") if kind == "refund" else None
+                found.append(ProviderOperation(kind=kind, reference=payment["id"],
+                                               amount=from_paypal(payment.get("amount")), status=status,
+                                               idempotency_key=key if isinstance(key, str) and key else None))
+    return tuple(found)
+
+
 def order_fields(order: Mapping[str, Any]) -> dict[str, Any]:
     """`CommandResult` fields for an order: state, totals, and references (payment = the order)."""
     order_id = str(order["id"])
@@ -113,8 +145,9 @@ def order_fields(order: Mapping[str, Any]) -> dict[str, Any]:
         references["authorization"] = str(authorizations[-1]["id"])
     if captures:
         references["capture"] = str((counted or captures)[-1]["id"])
+    pending = any(cap.get("status") == "PENDING" for cap in captures)
     return {
-        "state": _state(authorizations, authorized, captured, refunded, closed),
+        "state": _state(authorizations, authorized, captured, refunded, closed, pending),
         "reference": reference or order_id,
         "references": references,
         "authorized": authorized,
@@ -124,14 +157,16 @@ def order_fields(order: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _state(authorizations: list[Mapping[str, Any]], authorized: Money, captured: Money, refunded: Money,
-           closed: bool) -> str:
+           closed: bool, pending: bool) -> str:
     if captured.minor == 0:
+        if pending:
+            return ProviderState.PROCESSING  # a capture PayPal has not decided yet, none completed
         if authorized.minor == 0:
             return ProviderState.FAILED
         statuses = {auth.get("status") for auth in authorizations}
         if statuses <= {"VOIDED", "EXPIRED"}:
             return ProviderState.VOIDED
-        return ProviderState.PENDING if statuses == {"PENDING"} else ProviderState.AUTHORIZED
+        return ProviderState.PROCESSING if statuses == {"PENDING"} else ProviderState.AUTHORIZED
     if refunded.minor == 0:
         return ProviderState.CAPTURED if closed else ProviderState.PARTIALLY_CAPTURED
     return ProviderState.PARTIALLY_REFUNDED if refunded < captured else ProviderState.REFUNDED

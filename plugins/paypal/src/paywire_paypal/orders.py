@@ -146,12 +146,15 @@ def order_request(intent: str) -> Any:
 
 def completed_fields(subject: Subject, response: Response) -> dict[str, Any]:
     """An authorized or captured order: the authorization (capture/void act on it) or the capture
-    (refunds act on it) as `reference`, its amount, the order's state and totals."""
+    (refunds act on it) as `reference`, its amount, the order's state and totals; `accepted` when
+    PayPal holds that payment PENDING (it decides later and says so by webhook)."""
     order = response.data
     fields = order_fields(order)
     payment = authorization_of(order) if order.get("intent") == "AUTHORIZE" else capture_of(order)
     if payment is not None and isinstance(payment.get("amount"), Mapping):
         fields["amount"] = from_paypal(payment["amount"])
+    if payment is not None and payment.get("status") == "PENDING":
+        fields["status"] = "accepted"
     return fields
 
 

@@ -3,13 +3,19 @@
 Each POST carries the idempotency key as PayPal-Request-Id and asks for the whole resource back.
 A capture without an amount takes what is left of the authorization; `final` (final_capture)
 releases the rest. A refund without an amount refunds what is left of the capture; its reason
-becomes the note PayPal shows the payer.
+becomes the note PayPal shows the payer, and its idempotency key its `custom_id` (PayPal echoes
+it on the refund, so `fetch` can name the key each refund was made with).
+
+A capture or refund PayPal answers PENDING (a capture held for review or waiting for an eCheck
+to clear, a refund funded by eCheck) is `accepted`: PayPal took it and decides later, by webhook
+(PAYMENT.CAPTURE.COMPLETED / DENIED, PAYMENT.CAPTURE.REFUNDED / PAYMENT.REFUND.FAILED).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Final
 
 from paywire import ProviderState, Response, Subject
 from paywire_paypal.amounts import from_paypal, to_paypal
@@ -25,7 +31,8 @@ __all__ = [
     "void_fields",
 ]
 
-_PENDING = {"PENDING": ProviderState.PENDING}
+# What PayPal echoes as a refund's custom_id (the refund schema's pattern and length).
+_CUSTOM_ID: Final = re.compile(r"[A-Za-z0-9\-_.,]{1,127}")
 
 
 def optional_amount(subject: Subject) -> dict[str, Any]:
@@ -38,7 +45,19 @@ def capture_request(subject: Subject) -> dict[str, Any]:
 
 
 def refund_request(subject: Subject) -> dict[str, Any]:
-    return {"note_to_payer": subject.reason[:255]} if subject.reason else {}
+    """The note to the payer, and the idempotency key as `custom_id` when PayPal can echo it."""
+    request: dict[str, Any] = {"note_to_payer": subject.reason[:255]} if subject.reason else {}
+    key = subject.idempotency_key
+    if key and _CUSTOM_ID.fullmatch(key):
+        request["custom_id"] = key
+    return request
+
+
+def _accepted(payment: Mapping[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
+    """A PENDING capture or refund: PayPal decides later (`status_details.reason` says why, in `raw`)."""
+    if payment.get("status") == "PENDING":
+        fields |= {"status": "accepted", "state": ProviderState.PROCESSING}
+    return fields
 
 
 def _references(subject: Subject, payment: Mapping[str, Any], own: str, parent: str) -> dict[str, str]:
@@ -59,9 +78,7 @@ def capture_fields(subject: Subject, response: Response) -> dict[str, Any]:
         "amount": from_paypal(capture["amount"]),
         "references": _references(subject, capture, "capture", "authorization"),
     }
-    if capture.get("status") in _PENDING:
-        fields["state"] = _PENDING[capture["status"]]
-    return fields
+    return _accepted(capture, fields)
 
 
 def void_fields(subject: Subject, response: Response) -> dict[str, Any]:
@@ -94,6 +111,4 @@ def refund_fields(subject: Subject, response: Response) -> dict[str, Any]:
         "amount": from_paypal(refund["amount"]),
         "references": _references(subject, refund, "refund", "capture"),
     }
-    if refund.get("status") in _PENDING:
-        fields["state"] = _PENDING[refund["status"]]
-    return fields
+    return _accepted(refund, fields)

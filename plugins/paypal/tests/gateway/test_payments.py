@@ -79,10 +79,11 @@ def test_a_capture_in_another_currency_is_refused(paypal):
     assert raised.value.code == "AUTH_CAPTURE_CURRENCY_MISMATCH"
 
 
-def test_a_pending_capture_reports_pending(paypal):
+def test_a_pending_capture_is_accepted_not_succeeded(paypal):
     authorization = paypal.checkout(eur("20.00"), payer="pending")
     capture = paypal.run("capture", reference=authorization.reference, idempotency_key=paypal.key())
-    assert capture.state == ProviderState.PENDING and capture.amount == eur("20.00")
+    assert capture.accepted and capture.state == ProviderState.PROCESSING and capture.amount == eur("20.00")
+    assert capture.raw["status_details"] == {"reason": "PENDING_REVIEW"}
 
 
 def test_a_replayed_capture_answers_the_same_capture(paypal):
@@ -149,7 +150,8 @@ def test_a_full_refund_refunds_what_is_left(paypal):
     refund = paypal.run("refund", reference=capture.reference, idempotency_key="ref-1")
     sent = last_post(paypal)
     assert sent.url.endswith(f"/v2/payments/captures/{capture.reference}/refund")
-    assert json.loads(sent.body) == {} and sent.headers["PayPal-Request-Id"] == "ref-1"
+    # the key goes as custom_id too: PayPal echoes it on the refund, fetch reports it
+    assert json.loads(sent.body) == {"custom_id": "ref-1"} and sent.headers["PayPal-Request-Id"] == "ref-1"
     assert refund.amount == eur("40.00") and refund.references == {"refund": refund.reference,
                                                                    "capture": capture.reference}
     fetched = paypal.run("fetch", reference=capture.references["payment"])
@@ -159,10 +161,11 @@ def test_a_full_refund_refunds_what_is_left(paypal):
 def test_several_partial_refunds_add_up_and_no_further(paypal):
     capture = paypal.captured("40.00")
     payment = capture.references["payment"]
+    key = paypal.key()
     first = paypal.run("refund", reference=capture.reference, amount=eur("15.00"), reason="one mug broke",
-                       idempotency_key=paypal.key())
+                       idempotency_key=key)
     assert json.loads(last_post(paypal).body) == {"amount": {"currency_code": EUR, "value": "15.00"},
-                                                  "note_to_payer": "one mug broke"}
+                                                  "note_to_payer": "one mug broke", "custom_id": key}
     assert paypal.run("fetch", reference=payment).state == ProviderState.PARTIALLY_REFUNDED
     second = paypal.run("refund", reference=capture.reference, amount=eur("25.00"), idempotency_key=paypal.key())
     assert first.reference != second.reference
@@ -195,7 +198,8 @@ def test_refunds_of_partial_captures_are_counted_per_payment(paypal):
 
 def test_refunding_a_pending_capture_is_refused(paypal):
     capture = paypal.checkout(eur("20.00"), sale=True, payer="pending")
-    assert capture.state == ProviderState.CAPTURED  # PayPal holds it: counted, though not yet settled
+    # PayPal holds it undecided: accepted, nothing counted as captured yet
+    assert capture.accepted and capture.state == ProviderState.PROCESSING and capture.captured == eur("0.00")
     with pytest.raises(StateError) as raised:
         paypal.run("refund", reference=capture.reference, idempotency_key=paypal.key())
     assert raised.value.code == "PENDING_CAPTURE"

@@ -8,7 +8,8 @@ Options of the method (all optional):
 - `webhook_cert_hosts`, `webhook_ca_certs`: extra trust for certificate URLs, honoured in the
   sandbox environment only (see `certificates`).
 
-The webhook id PayPal signs for is the credential `webhook_id`.
+The webhook id PayPal signs for is the credential `webhook_id`. In both modes an event about a
+capture, refund or authorization is confirmed by reading that object from PayPal (`confirm`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ MODES: Final = ("offline", "api")
 def build_verifier(settings: GatewaySettings) -> WebhookVerifier:
     """The verifier the method's options ask for."""
     from paywire_paypal.webhook.certificates import CertificateStore, CertificateTrust
+    from paywire_paypal.webhook.confirm import Confirmer
+    from paywire_paypal.webhook.pool import OwnPool
 
     mode = settings.option("webhook_verification", "offline")
     if mode not in MODES:
@@ -33,10 +36,12 @@ def build_verifier(settings: GatewaySettings) -> WebhookVerifier:
                                  f"not {mode!r}", provider="paypal")
     tolerance = float(settings.option("webhook_tolerance", DEFAULT_TOLERANCE))
     webhook_id = settings.secret("webhook_id")
+    pool = OwnPool(settings)
+    confirm = Confirmer(pool)
     if mode == "api":
         from paywire_paypal.webhook.api import ApiVerifier
 
-        return ApiVerifier(settings, webhook_id, CertificateTrust.from_settings(settings), tolerance)
+        return ApiVerifier(pool, webhook_id, CertificateTrust.from_settings(settings), tolerance, confirm)
     from paywire_paypal.webhook.offline import OfflineVerifier
 
-    return OfflineVerifier(webhook_id, CertificateStore.from_settings(settings), tolerance)
+    return OfflineVerifier(webhook_id, CertificateStore.from_settings(settings), tolerance, confirm)

@@ -1,38 +1,37 @@
 """Verification by PayPal: `POST /v1/notifications/verify-webhook-signature`.
 
 The transmission headers, this method's webhook id and the event go to PayPal, which answers
-SUCCESS or FAILURE. The call runs as the pool's `verify_webhook_signature` command, on a pool of
-its own: a verifier is built from the method's settings alone, so it has its own access token, its
-own HTTP client (trusting `webhook_ca_certs` in the sandbox) and paywire's default hooks only, not
-the plugins registered on the gateway. PayPal checks the event as JSON it re-serialises, so this mode fits events whose
-bytes PayPal produced unchanged; headers, the transmission time and the certificate URL are
-checked here first, exactly as offline, so a malformed or foreign webhook costs no call.
+SUCCESS or FAILURE. The call runs as the pool's `verify_webhook_signature` command, on the
+verifier's own pool (`pool.OwnPool`). PayPal checks the event as JSON it re-serialises, so this
+mode fits events whose bytes PayPal produced unchanged; headers, the transmission time and the
+certificate URL are checked here first, exactly as offline, so a malformed or foreign webhook
+costs no call.
+
+PayPal receives the whole event here, but what it checks is the same signature over
+`transmission id|time|webhook id|CRC32(event)`: a SUCCESS binds the event's CRC32, not the event.
+(Developers see this as "re-serialised events fail": a changed CRC32 fails, a kept one passes.)
+So this mode confirms the events that move money by reading their object from PayPal, exactly
+as the offline mode does (`confirm`).
 """
 
 from __future__ import annotations
 
 import json
-import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, cast
 
 from paywire import (
-    CommandContext,
-    CommandPool,
-    GatewaySettings,
     PaywireError,
-    Plugins,
     Response,
-    Retry,
     Secret,
     Subject,
-    Urllib3Client,
     WebhookEvent,
     WebhookVerificationError,
 )
-from paywire_paypal.webhook.certificates import CA_CERTS_OPTION, CertificateTrust
-from paywire_paypal.webhook.events import parse_event
+from paywire_paypal.webhook.certificates import CertificateTrust
+from paywire_paypal.webhook.events import read_event
 from paywire_paypal.webhook.offline import check_time
+from paywire_paypal.webhook.pool import OwnPool
 from paywire_paypal.webhook.transmission import read_transmission
 
 __all__ = ["COMMAND", "ApiVerifier", "verification_fields", "verification_request"]
@@ -55,30 +54,16 @@ def verification_fields(subject: Subject, response: Response) -> dict[str, Any]:
 class ApiVerifier:
     """A `WebhookVerifier` asking PayPal (see the module docstring)."""
 
-    def __init__(self, settings: GatewaySettings, webhook_id: Secret, trust: CertificateTrust,
-                 tolerance: float) -> None:
-        self._settings = settings
+    def __init__(self, pool: OwnPool, webhook_id: Secret, trust: CertificateTrust, tolerance: float,
+                 confirm: Callable[[Mapping[str, Any]], WebhookEvent]) -> None:
+        self._pool = pool
         self._webhook_id = webhook_id
         self.trust = trust
         self.tolerance = tolerance
-        self._lock = threading.Lock()
-        self._pool: CommandPool | None = None
-        self._context: CommandContext | None = None
+        self.confirm = confirm
 
     def __repr__(self) -> str:
         return f"ApiVerifier({self.trust!r}, tolerance={self.tolerance})"
-
-    def _command(self) -> tuple[CommandPool, CommandContext]:
-        with self._lock:
-            if self._pool is None or self._context is None:
-                from paywire_paypal.commands import build_commands
-
-                settings = self._settings
-                ca_certs = settings.option(CA_CERTS_OPTION) if settings.environment == "sandbox" else None
-                self._pool = build_commands(settings)
-                self._context = CommandContext(settings.gateway, settings.provider, COMMAND,
-                                               Urllib3Client(ca_certs=ca_certs), Plugins(), Retry())
-            return self._pool, self._context
 
     def __call__(self, headers: Mapping[str, str], body: bytes) -> WebhookEvent:
         transmission = read_transmission(headers)
@@ -100,11 +85,10 @@ class ApiVerifier:
             "webhook_id": self._webhook_id.reveal(),
             "webhook_event": event,
         }
-        pool, context = self._command()
         # A verification changes nothing at PayPal: a key marks it safe to send again.
         subject = Subject(options=cast("dict[str, str]", fields), idempotency_key=f"verify-{transmission.id}")
         try:
-            verdict = pool[COMMAND].execute(subject, context).state
+            verdict = self._pool.run(COMMAND, subject).state
         except PaywireError as error:
             raise WebhookVerificationError(
                 f"PayPal's verify-webhook-signature could not be asked ({type(error).__name__}: {error.code})",
@@ -113,8 +97,7 @@ class ApiVerifier:
         if verdict != "SUCCESS":
             raise WebhookVerificationError("PayPal did not verify the webhook's signature", provider="paypal",
                                            code="bad_signature")
-        return parse_event(body)
+        return self.confirm(read_event(body))
 
     def close(self) -> None:
-        if self._context is not None:
-            self._context.client.close()
+        self._pool.close()

@@ -4,6 +4,12 @@ PayPal's event names the resource it is about (`resource_type`: capture, refund,
 checkout-order) and carries it whole. Every id the resource names becomes a reference, so the
 payment service can match the event whichever id it kept: the order (also as "payment", the
 primary object), the authorization, the capture, the refund.
+
+An event is always about its resource: `reference` is the capture of PAYMENT.CAPTURE.* events
+(the one denied, declined or completed), the refund of PAYMENT.CAPTURE.REFUNDED/REVERSED and
+PAYMENT.REFUND.* (the one refunded, failed or cancelled). Pending events are `OTHER`: nothing
+is decided yet. `parse_event` reads the body; `event_from` builds the event from a resource
+(the body's, or the object fetched from PayPal when the verifier confirms it, see `confirm`).
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from paywire import EventKind, InvalidRequest, Money, WebhookEvent, WebhookVerif
 from paywire_paypal.amounts import from_paypal
 from paywire_paypal.order_state import order_id_of
 
-__all__ = ["KINDS", "parse_event"]
+__all__ = ["KINDS", "event_from", "parse_event", "read_event"]
 
 KINDS: Final = {
     "CHECKOUT.ORDER.APPROVED": EventKind.APPROVED,
@@ -27,7 +33,13 @@ KINDS: Final = {
     "PAYMENT.CAPTURE.COMPLETED": EventKind.CAPTURED,
     "PAYMENT.CAPTURE.DECLINED": EventKind.FAILED,
     "PAYMENT.CAPTURE.DENIED": EventKind.FAILED,
+    "PAYMENT.CAPTURE.PENDING": EventKind.OTHER,
     "PAYMENT.CAPTURE.REFUNDED": EventKind.REFUNDED,
+    "PAYMENT.CAPTURE.REVERSED": EventKind.REFUNDED,
+    "PAYMENT.REFUND.COMPLETED": EventKind.REFUNDED,
+    "PAYMENT.REFUND.PENDING": EventKind.OTHER,
+    "PAYMENT.REFUND.FAILED": EventKind.FAILED,
+    "PAYMENT.REFUND.CANCELLED": EventKind.FAILED,
 }
 
 
@@ -82,8 +94,8 @@ def _time(value: Any) -> datetime | None:
         return None
 
 
-def parse_event(body: bytes) -> WebhookEvent:
-    """The event in a verified body; `WebhookVerificationError` when it is not a PayPal event."""
+def read_event(body: bytes) -> Mapping[str, Any]:
+    """The event object of a body, checked for the fields every event has."""
     try:
         event = json.loads(body)
     except (ValueError, UnicodeDecodeError):
@@ -96,19 +108,31 @@ def parse_event(body: bytes) -> WebhookEvent:
         raise _malformed("it needs an id, an event_type and a resource")
     if not isinstance(resource.get("id"), str):
         raise _malformed("its resource has no id")
+    return event
+
+
+def event_from(event: Mapping[str, Any], resource: Mapping[str, Any], kind: str | None = None) -> WebhookEvent:
+    """The `WebhookEvent` of `event` about `resource` (its own, or the one fetched from PayPal)."""
     resource_type = str(event.get("resource_type") or "")
     try:
         amount = _amount(resource_type, resource)
     except InvalidRequest:
         raise _malformed("its amount is not one paywire can hold") from None
+    event_type = str(event["event_type"])
     return WebhookEvent(
         provider="paypal",
-        id=event_id,
+        id=str(event["id"]),
         type=event_type,
-        kind=KINDS.get(event_type, EventKind.OTHER),
+        kind=KINDS.get(event_type, EventKind.OTHER) if kind is None else kind,
         reference=str(resource["id"]),
         references=_references(resource_type, resource),
         amount=amount,
         occurred_at=_time(event.get("create_time")),
-        data=event,
+        data={**event, "resource": resource},
     )
+
+
+def parse_event(body: bytes) -> WebhookEvent:
+    """The event in a verified body, as it comes; `WebhookVerificationError` when it is not a PayPal event."""
+    event = read_event(body)
+    return event_from(event, event["resource"])

@@ -4,12 +4,16 @@ PayPal signs `transmission id|transmission time|webhook id|CRC32 of the raw body
 SHA256withRSA. The certificate comes from PAYPAL-CERT-URL, fetched only where `CertificateTrust`
 allows and cached; the webhook id is this method's own, so an event signed for another webhook
 (another shop, another app) does not verify. Only the raw bytes received are checked.
+
+The signature binds only a CRC32 of the body, so an event that moves money is then confirmed by
+reading its object from PayPal (`confirm`); the others are taken as they come.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
@@ -17,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import padding
 
 from paywire import Secret, WebhookEvent, WebhookVerificationError
 from paywire_paypal.webhook.certificates import CertificateStore
-from paywire_paypal.webhook.events import parse_event
+from paywire_paypal.webhook.events import read_event
 from paywire_paypal.webhook.transmission import read_transmission
 
 __all__ = ["OfflineVerifier", "check_time"]
@@ -33,10 +37,12 @@ def check_time(at: datetime, tolerance: float) -> None:
 class OfflineVerifier:
     """A `WebhookVerifier` checking PayPal's signature locally."""
 
-    def __init__(self, webhook_id: Secret, certificates: CertificateStore, tolerance: float) -> None:
+    def __init__(self, webhook_id: Secret, certificates: CertificateStore, tolerance: float,
+                 confirm: Callable[[Mapping[str, Any]], WebhookEvent]) -> None:
         self._webhook_id = webhook_id
         self.certificates = certificates
         self.tolerance = tolerance
+        self.confirm = confirm
 
     def __repr__(self) -> str:
         return f"OfflineVerifier({self.certificates!r}, tolerance={self.tolerance})"
@@ -53,4 +59,4 @@ class OfflineVerifier:
                 "the webhook's signature does not match its body, transmission and this method's webhook id",
                 provider="paypal", code="bad_signature",
             ) from None
-        return parse_event(body)
+        return self.confirm(read_event(body))

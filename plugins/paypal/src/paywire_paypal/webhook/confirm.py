@@ -1,0 +1,105 @@
+"""Events that move money are confirmed by reading their object from PayPal.
+
+PayPal's signature covers `transmission id|time|webhook id|CRC32(body)`: only a CRC32 of the
+body, which is linear, so anyone holding one genuine signed delivery can rewrite its event id,
+resource id and amount and fix four filler bytes to keep the CRC32, and the signature still
+verifies (offline, and by verify-webhook-signature, which checks the same signed string over the
+event it is given). The signature proves that PayPal sent *a* body with that CRC32, not this one.
+
+So an event about a capture, a refund or an authorization is taken only as a pointer: its
+resource is read from PayPal (`GET /v2/payments/captures/{id}`, `/refunds/{id}`,
+`/authorizations/{id}`) with the method's own credentials, and the event returned is built from
+what PayPal answered (id, status, amount, parent ids), never from the body's claims. It is
+refused (`WebhookVerificationError`, nothing applied) when PayPal does not hold that object, or
+when the object's status says another kind of event than the one claimed (a "completed" capture
+PayPal holds as declined). A pending event is taken as `OTHER`, whatever PayPal holds now.
+Events about orders and vault tokens move no money and are taken as they come.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Final
+
+from paywire import EventKind, InvalidRequest, PaywireError, Subject, WebhookEvent, WebhookVerificationError
+from paywire_paypal.webhook.events import KINDS, event_from
+from paywire_paypal.webhook.pool import OwnPool
+
+__all__ = ["CONFIRMED", "READS", "Confirmer", "fetched_kind"]
+
+# resource_type -> the pool command reading it by id (commands.py).
+READS: Final = {"capture": "read_capture", "refund": "read_refund", "authorization": "read_authorization"}
+# Event type prefixes that are about a resource PayPal must confirm.
+CONFIRMED: Final = ("PAYMENT.CAPTURE.", "PAYMENT.REFUND.", "PAYMENT.AUTHORIZATION.")
+# What the fetched object's status says happened, per resource type.
+_STATUS_KINDS: Final[Mapping[str, Mapping[str, str]]] = {
+    "capture": {"COMPLETED": EventKind.CAPTURED, "PARTIALLY_REFUNDED": EventKind.CAPTURED,
+                "REFUNDED": EventKind.CAPTURED, "PENDING": EventKind.OTHER, "DECLINED": EventKind.FAILED,
+                "DENIED": EventKind.FAILED, "FAILED": EventKind.FAILED},
+    "refund": {"COMPLETED": EventKind.REFUNDED, "PENDING": EventKind.OTHER, "FAILED": EventKind.FAILED,
+               "CANCELLED": EventKind.FAILED},
+    "authorization": {"CREATED": EventKind.AUTHORIZED, "PARTIALLY_CAPTURED": EventKind.AUTHORIZED,
+                      "CAPTURED": EventKind.AUTHORIZED, "VOIDED": EventKind.VOIDED, "EXPIRED": EventKind.VOIDED,
+                      "PENDING": EventKind.OTHER, "DENIED": EventKind.FAILED},
+}
+_NOT_FOUND: Final = frozenset({"INVALID_RESOURCE_ID", "RESOURCE_NOT_FOUND"})
+
+
+def _refuse(message: str, code: str, *, retryable: bool = False) -> WebhookVerificationError:
+    return WebhookVerificationError(message, provider="paypal", code=code, retryable=retryable)
+
+
+def needs_confirmation(event: Mapping[str, Any]) -> bool:
+    """Whether the event is about money (a capture, refund or authorization): see the docstring."""
+    return str(event.get("event_type")).startswith(CONFIRMED) or event.get("resource_type") in READS
+
+
+def fetched_kind(resource_type: str, resource: Mapping[str, Any], claimed: str) -> str:
+    """The kind the fetched object supports; refuses an event whose claim it contradicts."""
+    actual = _STATUS_KINDS[resource_type].get(str(resource.get("status")))
+    if claimed == EventKind.OTHER:
+        return EventKind.OTHER  # pending, or a type paywire does not act on: no effect either way
+    if claimed == EventKind.AUTHORIZED and actual == EventKind.VOIDED:
+        return EventKind.OTHER  # an authorization created, since voided: nothing left to record
+    if actual != claimed:
+        raise _refuse(f"PayPal holds the event's {resource_type} as {resource.get('status')}, which contradicts "
+                      "the event; nothing was applied", "event_contradicted")
+    return actual
+
+
+class Confirmer:
+    """Confirms a verified event by reading its resource from PayPal (see the module docstring)."""
+
+    def __init__(self, pool: OwnPool) -> None:
+        self._pool = pool
+
+    def __repr__(self) -> str:
+        return f"Confirmer({self._pool!r})"
+
+    def __call__(self, event: Mapping[str, Any]) -> WebhookEvent:
+        if not needs_confirmation(event):
+            return event_from(event, event["resource"])
+        resource_type = str(event.get("resource_type") or "")
+        if resource_type not in READS:
+            raise _refuse(f"a {event.get('event_type')} event about a {resource_type or 'missing'} resource "
+                          "cannot be confirmed; nothing was applied", "unconfirmable_event")
+        resource = self._read(resource_type, str(event["resource"]["id"]))
+        kind = fetched_kind(resource_type, resource, KINDS.get(str(event["event_type"]), EventKind.OTHER))
+        return event_from(event, resource, kind)
+
+    def _read(self, resource_type: str, resource_id: str) -> Mapping[str, Any]:
+        try:
+            resource = self._pool.run(READS[resource_type], Subject(reference=resource_id)).raw
+        except InvalidRequest as error:
+            if error.status == 404 or error.code in _NOT_FOUND:
+                raise _refuse(f"PayPal holds no {resource_type} with the event's id; nothing was applied",
+                              "unconfirmed_event") from error
+            raise _refuse(f"PayPal refused to show the event's {resource_type} ({error.code})",
+                          "confirmation_refused") from error
+        except PaywireError as error:
+            raise _refuse(f"the event's {resource_type} could not be read from PayPal ({type(error).__name__}: "
+                          f"{error.code}); nothing was applied", "confirmation_unavailable",
+                          retryable=error.retryable) from error
+        if not isinstance(resource, Mapping) or resource.get("id") != resource_id:
+            raise _refuse(f"PayPal answered the event's {resource_type} without it", "unconfirmed_event")
+        return resource
