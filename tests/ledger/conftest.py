@@ -22,6 +22,7 @@ from paywire.ledger import Ledger, SQLiteLedger, open_ledger
 from paywire.service import PaymentService
 from paywire.testing.emulator import EmulatorServer
 from tests.ledger.fakepay import FakePayApp, make_gateway
+from tests.ledger.support import FAST
 
 PG_DSN = os.environ.get("PAYWIRE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
@@ -110,6 +111,14 @@ def fakepay() -> Iterator[tuple[FakePayApp, str]]:
 def service(fakepay: tuple[FakePayApp, str], ledger: Ledger) -> Iterator[PaymentService]:
     gateway = make_gateway(fakepay[1])
     yield PaymentService(gateway, ledger)
+    gateway.close()
+
+
+@pytest.fixture
+def fast_service(fakepay: tuple[FakePayApp, str], ledger: Ledger) -> Iterator[PaymentService]:
+    """A service whose requests live at most a second (tiny timeouts, no retries, margin 0)."""
+    gateway = make_gateway(fakepay[1], **FAST)
+    yield PaymentService(gateway, ledger, margin=0)
     gateway.close()
 
 

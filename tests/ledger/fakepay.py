@@ -2,12 +2,20 @@
 on paywire's public API, for testing the payment service against any-provider behaviour.
 
 The emulator keeps real state (authorized, captured, refunded per payment; captures and refunds
-as objects), enforces the limits a provider enforces, deduplicates by Idempotency-Key through
-`IdempotencyStore`, and counts every operation it applied, so tests can prove nothing was
-charged twice.
+as objects with their status and the idempotency key they were made with), enforces the limits a
+provider enforces, deduplicates by Idempotency-Key through `IdempotencyStore`, counts every
+operation it applied (so tests can prove nothing was charged twice), and emits a signed webhook
+event for everything that moves money (`outbox`; also POSTed to `webhook_url` when set).
 
 Test tokens: `tok_ok` succeeds, `tok_decline` is declined, `tok_3ds` needs buyer action
-(declined when vaulted, i.e. off-session).
+(declined when vaulted, i.e. off-session), `tok_pending` is accepted and decided later (the
+payment answers "processing"), `tok_async` authorizes at once but every capture and refund on the
+payment is accepted and decided later (answered "pending"). `decide(object id, succeed)` is the
+provider making up its mind: it settles the payment, capture or refund and emits the event.
+
+FakePay's documented error semantics: an HTTP 503 with error code `not_processed` (maintenance)
+means the request was refused before any processing and was not applied; any other 5xx may come
+after the operation took effect.
 """
 
 from __future__ import annotations
@@ -37,7 +45,9 @@ from paywire import (
     MethodConfig,
     Money,
     Plugins,
+    ProviderOperation,
     ProviderState,
+    ProviderUnavailable,
     Response,
     Result,
     Retry,
@@ -66,10 +76,39 @@ class FakePayApp(EmulatorApp):
         self.vaulted: dict[str, str] = {}
         self.applied: list[tuple[str, str, int]] = []  # (operation, payment id, amount) actually applied
         self.refusals: list[tuple[str, str]] = []  # (code, path) of operations the provider refused
+        self.outbox: list[tuple[dict[str, str], bytes]] = []  # every signed event the provider emitted
+        self.inflight = 0  # requests received and not yet answered (a late one may still land)
+        self._not_processed = 0
         self._ids = itertools.count(1)
+        self._events = itertools.count(1)
 
     def _id(self, prefix: str) -> str:
         return f"{prefix}_{next(self._ids):06d}"
+
+    # -- provider-wide behaviour -------------------------------------------------------------------
+    def answer(self, request: EmulatorRequest) -> tuple[Reply | None, bool]:
+        with self.lock:
+            self.inflight += 1
+        try:
+            return super().answer(request)
+        finally:
+            with self.lock:
+                self.inflight -= 1
+
+    def dispatch(self, request: EmulatorRequest) -> tuple[Reply | None, bool]:
+        if not request.path.startswith("/_paywire/"):
+            with self.lock:
+                refuse = self._not_processed > 0
+                self._not_processed -= refuse
+            if refuse:  # documented: refused before processing, nothing applied
+                return Reply.json(503, {"error": {"code": "not_processed", "message": "FakePay is in maintenance; "
+                                                  "the request was not processed"}}), False
+        return super().dispatch(request)
+
+    def not_processed(self, times: int = 1) -> None:
+        """The next `times` API requests are refused before processing (503 `not_processed`)."""
+        with self.lock:
+            self._not_processed += times
 
     # -- helpers ---------------------------------------------------------------------------------
     def error(self, status: int, code: str, message: str) -> Reply:
@@ -77,7 +116,24 @@ class FakePayApp(EmulatorApp):
         return Reply.json(status, {"error": {"code": code, "message": message}})
 
     def view(self, payment: dict[str, Any]) -> dict[str, Any]:
-        return {k: v for k, v in payment.items() if not k.startswith("_")}
+        out = {k: v for k, v in payment.items() if not k.startswith("_")}
+        out["captures"] = [self._public(self.captures[c]) for c in payment["_captures"]]
+        out["refunds"] = [self._public(self.refunds[r]) for r in payment["_refunds"]]
+        return out
+
+    @staticmethod
+    def _public(obj: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in obj.items() if not k.startswith("_")}
+
+    def emit(self, kind: str, reference: str, *, amount: int | None = None, currency: str = "EUR",
+             references: Mapping[str, str] | None = None) -> tuple[dict[str, str], bytes]:
+        """Emit a signed event as the provider does: kept in `outbox`, POSTed to `webhook_url`."""
+        with self.lock:
+            event = self.event(f"evt_{next(self._events):06d}", kind, reference, amount=amount, currency=currency,
+                               references=references)
+            self.outbox.append(event)
+        self.deliver_webhook(event[1], event[0])
+        return event
 
     def idempotent(self, request: EmulatorRequest, operation: Callable[[], Reply]) -> Reply:
         key = request.header("idempotency-key")
@@ -120,7 +176,8 @@ class FakePayApp(EmulatorApp):
             payment: dict[str, Any] = {
                 "id": pid, "amount": amount, "currency": data["currency"], "status": "requires_action",
                 "capture": bool(data.get("capture")), "authorized": 0, "captured": 0, "refunded": 0,
-                "closed": False, "order_id": data.get("order_id"), "captures": [],
+                "closed": False, "order_id": data.get("order_id"), "idempotency_key": key,
+                "_captures": [], "_refunds": [], "_async": source == "tok_async",
             }
             self.payments[pid] = payment
             if key:
@@ -129,6 +186,9 @@ class FakePayApp(EmulatorApp):
                 payment["next_action"] = {"redirect_url": f"https://fakepay.example/3ds/{pid}",
                                           "return_url": data.get("return_url")}
                 return Reply.json(200, self.view(payment))
+            if source == "tok_pending":
+                payment["status"] = "processing"
+                return Reply.json(202, self.view(payment))
             self._establish(payment)
             return Reply.json(200, self.view(payment))
 
@@ -139,20 +199,34 @@ class FakePayApp(EmulatorApp):
         payment["authorized"] = payment["amount"]
         self.applied.append(("authorize", payment["id"], payment["amount"]))
         if payment["capture"]:
-            cap = self._capture(payment, payment["amount"], final=True)
+            cap = self._capture(payment, payment["amount"], final=True, key=payment.get("idempotency_key"),
+                                emit=False)
             payment["capture_id"] = cap["id"]
+            self.emit("captured", payment["id"], amount=payment["amount"], currency=payment["currency"],
+                      references={"payment": payment["id"], "capture": cap["id"]})
         else:
             payment["status"] = "authorized"
+            self.emit("authorized", payment["id"], amount=payment["amount"], currency=payment["currency"])
 
-    def _capture(self, payment: dict[str, Any], amount: int, *, final: bool) -> dict[str, Any]:
-        cap = {"id": self._id("cap"), "payment": payment["id"], "amount": amount, "refunded": 0}
+    def _capture(self, payment: dict[str, Any], amount: int, *, final: bool, key: str | None = None,
+                 status: str = "succeeded", emit: bool = True) -> dict[str, Any]:
+        cap = {"id": self._id("cap"), "payment": payment["id"], "amount": amount, "currency": payment["currency"],
+               "status": status, "idempotency_key": key, "final": final, "refunded": 0, "_pending_refunds": 0}
         self.captures[cap["id"]] = cap
-        payment["captures"].append(cap["id"])
-        payment["captured"] += amount
-        payment["closed"] = payment["closed"] or final or payment["captured"] >= payment["authorized"]
-        self._restate(payment)
-        self.applied.append(("capture", payment["id"], amount))
+        payment["_captures"].append(cap["id"])
+        if status == "succeeded":
+            self._capture_succeeded(payment, cap, emit=emit)
         return cap
+
+    def _capture_succeeded(self, payment: dict[str, Any], cap: dict[str, Any], *, emit: bool = True) -> None:
+        cap["status"] = "succeeded"
+        payment["captured"] += cap["amount"]
+        payment["closed"] = payment["closed"] or cap["final"] or payment["captured"] >= payment["authorized"]
+        self._restate(payment)
+        self.applied.append(("capture", payment["id"], cap["amount"]))
+        if emit:
+            self.emit("captured", cap["id"], amount=cap["amount"], currency=payment["currency"],
+                      references={"payment": payment["id"]})
 
     @staticmethod
     def _restate(payment: dict[str, Any]) -> None:
@@ -164,6 +238,9 @@ class FakePayApp(EmulatorApp):
 
     def _payment(self, request: EmulatorRequest) -> dict[str, Any] | None:
         return self.payments.get(request.params["id"])
+
+    def _pending_captures(self, payment: dict[str, Any]) -> int:
+        return sum(self.captures[c]["amount"] for c in payment["_captures"] if self.captures[c]["status"] == "pending")
 
     @route("POST", "/v1/payments/(?P<id>[^/]+)/complete")
     def complete(self, request: EmulatorRequest) -> Reply:
@@ -186,14 +263,15 @@ class FakePayApp(EmulatorApp):
             payment = self._payment(request)
             if payment is None:
                 return self.error(404, "not_found", "no such payment")
-            if payment["status"] in ("requires_action", "voided") or payment["closed"]:
+            if payment["status"] in ("requires_action", "processing", "failed", "voided") or payment["closed"]:
                 return self.error(400, "invalid_state", f"payment is {payment['status']}")
             amount = int(data["amount"])
-            if amount <= 0 or amount > payment["authorized"] - payment["captured"]:
+            if amount <= 0 or amount > payment["authorized"] - payment["captured"] - self._pending_captures(payment):
                 return self.error(400, "amount_too_large", "capture exceeds the authorization")
-            cap = self._capture(payment, amount, final=bool(data.get("final", True)))
-            return Reply.json(200, {"id": cap["id"], "amount": amount, "currency": payment["currency"],
-                                    "payment": payment["id"]})
+            status = "pending" if payment["_async"] else "succeeded"
+            cap = self._capture(payment, amount, final=bool(data.get("final", True)),
+                                key=request.header("idempotency-key"), status=status)
+            return Reply.json(202 if status == "pending" else 200, self._public(cap))
 
         return self.idempotent(request, run)
 
@@ -203,11 +281,12 @@ class FakePayApp(EmulatorApp):
             payment = self._payment(request)
             if payment is None:
                 return self.error(404, "not_found", "no such payment")
-            if payment["status"] != "authorized" or payment["captured"]:
+            if payment["status"] != "authorized" or payment["captured"] or self._pending_captures(payment):
                 return self.error(400, "invalid_state", f"payment is {payment['status']}")
             payment["status"] = "voided"
             payment["closed"] = True
             self.applied.append(("void", payment["id"], 0))
+            self.emit("voided", payment["id"], currency=payment["currency"])
             return Reply.json(200, self.view(payment))
 
         return self.idempotent(request, run)
@@ -220,19 +299,33 @@ class FakePayApp(EmulatorApp):
             cap = self.captures.get(request.params["id"])
             if cap is None:
                 return self.error(404, "not_found", "no such capture")
+            if cap["status"] != "succeeded":
+                return self.error(400, "invalid_state", f"capture is {cap['status']}")
             amount = int(data["amount"])
-            if amount <= 0 or amount > cap["amount"] - cap["refunded"]:
+            if amount <= 0 or amount > cap["amount"] - cap["refunded"] - cap["_pending_refunds"]:
                 return self.error(400, "amount_too_large", "refund exceeds the capture")
             payment = self.payments[cap["payment"]]
-            cap["refunded"] += amount
-            payment["refunded"] += amount
-            self._restate(payment)
-            refund = {"id": self._id("re"), "amount": amount, "capture": cap["id"], "payment": payment["id"]}
+            refund = {"id": self._id("re"), "amount": amount, "currency": payment["currency"], "capture": cap["id"],
+                      "payment": payment["id"], "status": "pending" if payment["_async"] else "succeeded",
+                      "idempotency_key": request.header("idempotency-key")}
             self.refunds[refund["id"]] = refund
-            self.applied.append(("refund", payment["id"], amount))
-            return Reply.json(200, {**refund, "currency": payment["currency"]})
+            payment["_refunds"].append(refund["id"])
+            if refund["status"] == "pending":
+                cap["_pending_refunds"] += amount
+                return Reply.json(202, refund)
+            self._refund_succeeded(payment, cap, refund)
+            return Reply.json(200, refund)
 
         return self.idempotent(request, run)
+
+    def _refund_succeeded(self, payment: dict[str, Any], cap: dict[str, Any], refund: dict[str, Any]) -> None:
+        refund["status"] = "succeeded"
+        cap["refunded"] += refund["amount"]
+        payment["refunded"] += refund["amount"]
+        self._restate(payment)
+        self.applied.append(("refund", payment["id"], refund["amount"]))
+        self.emit("refunded", refund["id"], amount=refund["amount"], currency=payment["currency"],
+                  references={"capture": cap["id"], "payment": payment["id"]})
 
     @route("GET", "/v1/payments/(?P<id>[^/]+)")
     def get(self, request: EmulatorRequest) -> Reply:
@@ -276,6 +369,50 @@ class FakePayApp(EmulatorApp):
         with self.lock:
             self._establish(self.payments[pid])
 
+    def decide(self, object_id: str, *, succeed: bool = True) -> tuple[dict[str, str], bytes]:
+        """The provider decides an accepted payment (`tok_pending`), capture or refund (`tok_async`)
+        and emits the signed event saying so; returns that event (headers, raw body)."""
+        with self.lock:
+            before = len(self.outbox)
+            if object_id in self.payments:
+                payment = self.payments[object_id]
+                assert payment["status"] == "processing", f"{object_id} is {payment['status']}, not processing"
+                if succeed:
+                    self._establish(payment)
+                else:
+                    payment["status"] = "failed"
+                    payment["closed"] = True
+                    self.emit("failed", object_id, currency=payment["currency"])
+            elif object_id in self.captures:
+                cap = self.captures[object_id]
+                assert cap["status"] == "pending", f"{object_id} is {cap['status']}, not pending"
+                payment = self.payments[cap["payment"]]
+                if succeed:
+                    self._capture_succeeded(payment, cap)
+                else:
+                    cap["status"] = "failed"
+                    self.emit("failed", object_id, currency=payment["currency"], references={"payment": payment["id"]})
+            else:
+                refund = self.refunds[object_id]
+                assert refund["status"] == "pending", f"{object_id} is {refund['status']}, not pending"
+                cap = self.captures[refund["capture"]]
+                payment = self.payments[refund["payment"]]
+                cap["_pending_refunds"] -= refund["amount"]
+                if succeed:
+                    self._refund_succeeded(payment, cap, refund)
+                else:
+                    refund["status"] = "failed"
+                    self.emit("failed", object_id, currency=payment["currency"],
+                              references={"capture": cap["id"], "payment": payment["id"]})
+            return self.outbox[before]
+
+    def undecided(self) -> list[str]:
+        """Ids of every accepted payment, capture and refund the provider has not decided yet."""
+        with self.lock:
+            return ([p["id"] for p in self.payments.values() if p["status"] == "processing"]
+                    + [c["id"] for c in self.captures.values() if c["status"] == "pending"]
+                    + [r["id"] for r in self.refunds.values() if r["status"] == "pending"])
+
     def totals(self, pid: str) -> tuple[int, int, int]:
         with self.lock:
             p = self.payments[pid]
@@ -284,6 +421,11 @@ class FakePayApp(EmulatorApp):
     def count(self, operation: str, pid: str | None = None) -> int:
         with self.lock:
             return sum(1 for op, owner, _ in self.applied if op == operation and (pid is None or owner == pid))
+
+    def events_about(self, reference: str) -> list[tuple[dict[str, str], bytes]]:
+        """The emitted events whose object is `reference`."""
+        with self.lock:
+            return [event for event in self.outbox if json.loads(event[1])["reference"] == reference]
 
     def event(self, event_id: str, kind: str, reference: str, *, amount: int | None = None,
               total: int | None = None, currency: str = "EUR", references: Mapping[str, str] | None = None,
@@ -309,19 +451,22 @@ def _fetch_ok(subject: Subject, response: Response) -> Result:
 
 
 _STATES = {
-    "requires_action": ProviderState.ACTION_REQUIRED, "authorized": ProviderState.AUTHORIZED,
-    "partially_captured": ProviderState.PARTIALLY_CAPTURED, "captured": ProviderState.CAPTURED,
-    "partially_refunded": ProviderState.PARTIALLY_REFUNDED, "refunded": ProviderState.REFUNDED,
-    "voided": ProviderState.VOIDED,
+    "requires_action": ProviderState.ACTION_REQUIRED, "processing": ProviderState.PROCESSING,
+    "authorized": ProviderState.AUTHORIZED, "partially_captured": ProviderState.PARTIALLY_CAPTURED,
+    "captured": ProviderState.CAPTURED, "partially_refunded": ProviderState.PARTIALLY_REFUNDED,
+    "refunded": ProviderState.REFUNDED, "voided": ProviderState.VOIDED, "failed": ProviderState.FAILED,
 }
+# FakePay's status of a capture or refund -> the operation status paywire reads.
+_OPERATION_STATUS = {"succeeded": "succeeded", "pending": "accepted", "failed": "failed"}
 
 
 def _payment_result(subject: Subject, response: Response) -> dict[str, Any]:
     data = response.data
     currency = data["currency"]
     references = {"payment": data["id"]}
-    if data.get("captures"):
-        references["capture"] = data["captures"][-1]
+    settled = [c["id"] for c in data.get("captures", ()) if c["status"] == "succeeded"]
+    if settled:
+        references["capture"] = settled[-1]
     result: dict[str, Any] = {
         "references": references, "state": _STATES[data["status"]],
         "amount": Money(data["amount"], currency), "authorized": Money(data["authorized"], currency),
@@ -332,18 +477,32 @@ def _payment_result(subject: Subject, response: Response) -> dict[str, Any]:
         action = data["next_action"]
         result.update(status="action_required", reference=data["id"],
                       action=BuyerAction(action["redirect_url"], action.get("return_url")))
+    elif data["status"] == "processing":
+        result.update(status="accepted", reference=data["id"])
     return result
 
 
 def _fetch_result(subject: Subject, response: Response) -> dict[str, Any]:
     if response.status == 404:
         return {"state": ProviderState.NOT_FOUND}
-    return _payment_result(subject, response)
+    result = _payment_result(subject, response)
+    if result.get("status") == "accepted":
+        del result["status"]  # the fetch itself succeeded; the state says the payment is processing
+    data = response.data
+    currency = data["currency"]
+    result["operations"] = [
+        ProviderOperation(kind=kind, reference=obj["id"], amount=Money(obj["amount"], currency),
+                          status=_OPERATION_STATUS[obj["status"]], idempotency_key=obj.get("idempotency_key"))
+        for kind, objects in (("capture", data["captures"]), ("refund", data["refunds"]))
+        for obj in objects
+    ]
+    return result
 
 
 def _object_result(subject: Subject, response: Response) -> dict[str, Any]:
     data = response.data
-    return {"reference": data["id"], "amount": Money(data["amount"], data["currency"])}
+    return {"reference": data["id"], "amount": Money(data["amount"], data["currency"]),
+            "status": "accepted" if data.get("status") == "pending" else "succeeded"}
 
 
 def build_commands(settings: GatewaySettings) -> CommandPool:
@@ -351,12 +510,15 @@ def build_commands(settings: GatewaySettings) -> CommandPool:
     table = ErrorMapper(settings.provider, rules={
         "card_declined": ErrorRule(Declined), "authentication_required": ErrorRule(Declined),
         "idempotency_in_flight": ErrorRule(IdempotencyConflict, retryable=True),
+        "not_processed": ErrorRule(ProviderUnavailable),
     })
 
     def mapper(subject: Subject, response: Response, result: Result) -> Any:
         error = table(subject, response, result)
         if isinstance(error, Declined) and isinstance(response.data, dict):
             error.decline_code = response.data.get("error", {}).get("decline_code")
+        if error.code == "not_processed":  # documented: refused before processing, nothing applied
+            error.may_have_been_sent = False
         return error
     validator = ValidatorComposite([_answered_ok])
 
@@ -379,7 +541,7 @@ def build_commands(settings: GatewaySettings) -> CommandPool:
 
     def amount(s: Subject) -> dict[str, Any]:
         assert s.amount is not None
-        return {"amount": s.amount.minor, "final": s.final}
+        return {"amount": s.amount.minor, "final": s.final, "reason": s.reason}
 
     def fetch_path(s: Subject) -> str:
         return f"/v1/payments/{s.reference}" if s.reference else "/v1/payments"
@@ -434,25 +596,37 @@ FAKEPAY = GatewayDefinition(
 
 
 class FakePayPlugin:
+    def __init__(self, definition: GatewayDefinition = FAKEPAY) -> None:
+        self.definition = definition
+
     @hookimpl
     def register_gateways(self, register: Callable[[GatewayDefinition], None]) -> None:
-        register(FAKEPAY)
+        register(self.definition)
 
 
 # Method codes: "fakepay" can do everything; "fakepay_single" captures and refunds once, in full.
 SINGLE = {"capture_multiple": False, "capture_partial": False, "refund_multiple": False, "refund_partial": False}
+CREDENTIALS = {"api_key": API_KEY, "webhook_secret": WEBHOOK_SECRET}
 
 
 def make_gateway(url: str, *, retry: Retry | None = None, extra: list[object] | None = None,
-                 read_timeout: float = 10.0) -> Gateway:
+                 connect_timeout: float = 5.0, read_timeout: float = 10.0, ca_certs: str | None = None,
+                 outcome_window: float = 0.0, credentials: Mapping[str, str] | None = None) -> Gateway:
+    """A gateway with the methods "fakepay" and "fakepay_single" on the emulator at `url`.
+
+    `outcome_window` is FakePay's declared window (seconds an applied request may take to show in
+    a fetch); tests whose emulator answers late declare a window covering that latency.
+    """
     plugins = Plugins()
-    plugins.register(FakePayPlugin(), "fakepay")
+    plugins.register(FakePayPlugin(FAKEPAY._replace(outcome_window=outcome_window)), "fakepay")
     for index, plugin in enumerate(extra or ()):
         plugins.register(plugin, f"extra{index}")
-    credentials = {"api_key": API_KEY, "webhook_secret": WEBHOOK_SECRET}
+    common: dict[str, Any] = {
+        "base_url": url, "credentials": dict(CREDENTIALS if credentials is None else credentials),
+        "connect_timeout": connect_timeout, "read_timeout": read_timeout, "ca_certs": ca_certs,
+    }
     methods = [
-        MethodConfig(code="fakepay", base_url=url, credentials=credentials, read_timeout=read_timeout),
-        MethodConfig(code="fakepay_single", provider="fakepay", base_url=url, credentials=credentials,
-                     capabilities=SINGLE, read_timeout=read_timeout),
+        MethodConfig(code="fakepay", **common),
+        MethodConfig(code="fakepay_single", provider="fakepay", capabilities=SINGLE, **common),
     ]
     return Gateway(methods, plugins=plugins, retry=retry or Retry.never())

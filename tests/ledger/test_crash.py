@@ -1,6 +1,7 @@
 """Crash tests: a worker process killed (SIGKILL) between recording and sending, and between
-sending and recording. After reconciliation the ledger agrees with the provider, and retrying
-the operation charges nothing twice."""
+sending and recording. A pending transaction counts as abandoned only after its request's
+longest life (its settle_after); after reconciliation the ledger agrees with the provider, and
+retrying the operation charges nothing twice."""
 
 from __future__ import annotations
 
@@ -8,44 +9,45 @@ import signal
 
 import pytest
 
-from paywire import Money
-from paywire.ledger import Ledger, TransactionStatus
+from paywire import Money, StateError
+from paywire.ledger import TransactionStatus
 from paywire.service import PaymentService
 from tests.ledger.conftest import finish_workers, start_worker
 from tests.ledger.fakepay import FakePayApp
+from tests.ledger.support import FAST, agree, only, wait_out_life
 
 pytestmark = pytest.mark.slow
 S = TransactionStatus
 
 
-def agree(service: PaymentService, app: FakePayApp, payment_id: str) -> None:
-    payment = service.get_payment(payment_id)
-    assert (payment.authorized.minor, payment.captured.minor, payment.refunded.minor) == \
-        app.totals(payment.reference or "")
-    assert not [t for t in service.list_transactions(payment_id) if t.open]
-
-
 def crash(url: str, ledger_url: str, when: str, command: str, op: list[object]) -> None:
     codes, results = finish_workers([start_worker({
-        "url": url, "ledger": ledger_url, "ops": [op], "crash": when, "crash_command": command,
+        "url": url, "ledger": ledger_url, "ops": [op], "crash": when, "crash_command": command, "margin": 0,
+        **FAST,
     })])
     assert codes == [-signal.SIGKILL] and results == []  # killed before it could report anything
 
 
 @pytest.mark.parametrize("when", ["after_send", "before_send"])
-def test_killed_capture_is_reconciled_and_never_doubled(
-    service: PaymentService, app: FakePayApp, fakepay: tuple[FakePayApp, str], ledger_url: str, when: str,
+def test_killed_capture_is_reconciled_after_its_life_and_never_doubled(
+    fast_service: PaymentService, app: FakePayApp, fakepay: tuple[FakePayApp, str], ledger_url: str, when: str,
 ) -> None:
+    service = fast_service
     payment = service.authorize("fakepay", Money.of("100.00", "EUR"), source="tok_ok")
     crash(fakepay[1], ledger_url, when, "capture", ["capture", payment.id, "40.00", "job-7-capture"])
-    (pending,) = [t for t in service.list_transactions(payment.id) if t.kind == "capture"]
-    assert pending.status == S.PENDING
+    pending = only(service.list_transactions(payment.id), "capture")
+    assert pending.status == S.PENDING and pending.settle_after is not None
     assert app.count("capture") == (1 if when == "after_send" else 0)
 
-    assert service.reconcile().settled == ()  # a fresh pending transaction may still be in flight
-    report = service.reconcile(stale_after=0)
+    early = service.reconcile()  # its request may still be in flight: not abandoned yet
+    assert early.marked_unknown == () and early.settled == ()
+    assert service.get_transaction(pending.id).status == S.PENDING
+
+    wait_out_life(service, [pending.id])
+    report = service.reconcile()
     assert report.marked_unknown == (pending.id,)
     assert [s.status for s in report.settled] == [S.SUCCEEDED if when == "after_send" else S.FAILED]
+    assert service.get_transaction(pending.id).settled_by == "reconcile"
     agree(service, app, payment.id)
 
     # The job system retries the job with its key: the provider sees it at most once in all.
@@ -56,39 +58,32 @@ def test_killed_capture_is_reconciled_and_never_doubled(
 
 
 def test_killed_authorize_without_answer_is_found_by_key(
-    service: PaymentService, app: FakePayApp, fakepay: tuple[FakePayApp, str], ledger_url: str,
+    fast_service: PaymentService, app: FakePayApp, fakepay: tuple[FakePayApp, str], ledger_url: str,
 ) -> None:
+    service = fast_service
     crash(fakepay[1], ledger_url, "after_send", "authorize", ["authorize", "fakepay", "25.00", "order-42"])
     (payment,) = service.list_payments()
     assert payment.reference is None and app.count("authorize") == 1
-    service.reconcile(stale_after=0)
+    wait_out_life(service, [t.id for t in service.list_transactions(payment.id)])
+    service.reconcile()
     agree(service, app, payment.id)
     again = service.authorize("fakepay", Money.of("25.00", "EUR"), source="tok_ok", idempotency_key="order-42")
     assert again.id == payment.id and app.count("authorize") == 1
 
 
-def test_retry_before_reconciliation_reuses_the_abandoned_key(
-    fakepay: tuple[FakePayApp, str], ledger_url: str, ledger: Ledger,
+def test_retry_after_the_life_of_the_crashed_attempt_reuses_its_key(
+    fast_service: PaymentService, app: FakePayApp, fakepay: tuple[FakePayApp, str], ledger_url: str,
 ) -> None:
-    """A retry that finds the crashed attempt (pending, older than stale_after) resends it with
+    """A retry that finds the crashed attempt (pending, past its settle_after) resends it with
     the same derived key; the provider replays instead of capturing again."""
-    from tests.ledger.fakepay import make_gateway
-
-    app, url = fakepay
-    gateway = make_gateway(url)
-    service = PaymentService(gateway, ledger, stale_after=0.2)
-    try:
-        payment = service.authorize("fakepay", Money.of("50.00", "EUR"), source="tok_ok")
-        crash(url, ledger_url, "after_send", "capture", ["capture", payment.id, "50.00", None])
-        with pytest.raises(Exception, match="being captured"):  # still reserved while it may be in flight
-            service.capture(payment.id, Money.of("1.00", "EUR"))
-        import time
-
-        time.sleep(0.25)
-        payment = service.capture(payment.id, Money.of("50.00", "EUR"))
-        assert payment.captured == Money.of("50.00", "EUR") and app.count("capture") == 1
-        (txn,) = [t for t in service.list_transactions(payment.id) if t.kind == "capture"]
-        assert txn.status == S.SUCCEEDED and txn.idempotency_key.endswith("-capture-1")
-        agree(service, app, payment.id)
-    finally:
-        gateway.close()
+    service = fast_service
+    payment = service.authorize("fakepay", Money.of("50.00", "EUR"), source="tok_ok")
+    crash(fakepay[1], ledger_url, "after_send", "capture", ["capture", payment.id, "50.00", None])
+    with pytest.raises(StateError, match="being captured"):  # still reserved while it may be in flight
+        service.capture(payment.id, Money.of("1.00", "EUR"))
+    wait_out_life(service, [only(service.list_transactions(payment.id), "capture").id])
+    payment = service.capture(payment.id, Money.of("50.00", "EUR"))
+    assert payment.captured == Money.of("50.00", "EUR") and app.count("capture") == 1
+    txn = only(service.list_transactions(payment.id), "capture")
+    assert txn.status == S.SUCCEEDED and txn.idempotency_key.endswith("-capture-1")
+    agree(service, app, payment.id)

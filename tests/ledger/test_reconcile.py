@@ -1,4 +1,5 @@
-"""Reconciliation: unknown outcomes settled from the provider's state through `fetch`."""
+"""Reconciliation: unknown outcomes settled from the provider's state through `fetch`; an operation
+the provider does not hold is concluded not applied only once its request can no longer land."""
 
 from __future__ import annotations
 
@@ -6,17 +7,14 @@ from collections.abc import Iterator
 
 import pytest
 
-from paywire import Money, OutcomeUnknown, hookimpl
+from paywire import OutcomeUnknown, hookimpl
 from paywire.ledger import Ledger, PaymentState, TransactionStatus
 from paywire.service import PaymentService
 from paywire.testing.emulator import Fault
 from tests.ledger.fakepay import FakePayApp, make_gateway
+from tests.ledger.support import FAST, agree, eur, wait_out_life
 
 S = TransactionStatus
-
-
-def eur(amount: str) -> Money:
-    return Money.of(amount, "EUR")
 
 
 class LoseRequests:
@@ -40,16 +38,9 @@ def lose() -> LoseRequests:
 
 @pytest.fixture
 def svc(fakepay: tuple[FakePayApp, str], ledger: Ledger, lose: LoseRequests) -> Iterator[PaymentService]:
-    gateway = make_gateway(fakepay[1], extra=[lose])
-    yield PaymentService(gateway, ledger)
+    gateway = make_gateway(fakepay[1], extra=[lose], **FAST)
+    yield PaymentService(gateway, ledger, margin=0)
     gateway.close()
-
-
-def agree(service: PaymentService, app: FakePayApp, payment_id: str) -> None:
-    payment = service.get_payment(payment_id)
-    assert payment.reference is not None
-    assert (payment.authorized.minor, payment.captured.minor, payment.refunded.minor) == app.totals(payment.reference)
-    assert not [t for t in service.list_transactions(payment_id) if t.open]
 
 
 def test_lost_authorize_answer_is_found_by_key(svc: PaymentService, app: FakePayApp) -> None:
@@ -68,14 +59,25 @@ def test_lost_authorize_answer_is_found_by_key(svc: PaymentService, app: FakePay
     assert svc.reconcile() == type(report)()  # nothing left to do
 
 
-def test_request_that_never_arrived_is_settled_failed(svc: PaymentService, app: FakePayApp,
-                                                        lose: LoseRequests) -> None:
+def test_request_that_never_arrived_stays_unknown_until_its_life_passed_then_fails(
+        svc: PaymentService, app: FakePayApp, lose: LoseRequests) -> None:
     lose.commands = {"authorize"}
     with pytest.raises(OutcomeUnknown) as lost:
         svc.authorize("fakepay", eur("5.00"), source="tok_ok")
     lose.commands = set()
+    txn_id = lost.value.transaction_id or ""
+    early = svc.reconcile()  # the provider does not hold it, but the request might still land
+    assert early.settled == ()
+    assert [(u.transaction_id, u.status) for u in early.unresolved] == [(txn_id, None)]
+    assert early.unresolved[0].note  # says why, and until when
+    assert svc.get_transaction(txn_id).status == S.UNKNOWN
+    assert svc.get_payment(lost.value.payment_id or "").state == PaymentState.PENDING
+
+    wait_out_life(svc, [txn_id])
     report = svc.reconcile()
     assert [(s.kind, s.status) for s in report.settled] == [("authorize", S.FAILED)]
+    txn = svc.get_transaction(txn_id)
+    assert (txn.status, txn.retryable, txn.settled_by) == (S.FAILED, True, "reconcile")
     assert svc.get_payment(lost.value.payment_id or "").state == PaymentState.FAILED
     assert app.count("authorize") == 0
 
@@ -86,11 +88,14 @@ def test_unknown_captures_refunds_and_voids(svc: PaymentService, app: FakePayApp
     with pytest.raises(OutcomeUnknown):
         svc.capture(payment.id, eur("30.00"))  # applied, answer lost
     lose.commands = {"capture"}
-    with pytest.raises(OutcomeUnknown):
+    with pytest.raises(OutcomeUnknown) as never:
         svc.capture(payment.id, eur("30.00"), idempotency_key="second")  # never arrived
     lose.commands = set()
     report = svc.reconcile()
-    assert sorted(s.status for s in report.settled if s.kind == "capture") == [S.FAILED, S.SUCCEEDED]
+    assert [s.status for s in report.settled if s.kind == "capture"] == [S.SUCCEEDED]  # found by its key
+    assert [u.transaction_id for u in report.unresolved] == [never.value.transaction_id]
+    wait_out_life(svc, [never.value.transaction_id or ""])
+    assert [s.status for s in svc.reconcile().settled] == [S.FAILED]
     agree(svc, app, payment.id)
     app.inject(Fault("drop_after", path="/refunds$"))
     with pytest.raises(OutcomeUnknown):
@@ -109,37 +114,44 @@ def test_unknown_captures_refunds_and_voids(svc: PaymentService, app: FakePayApp
     assert svc.get_payment(other.id).state == PaymentState.VOIDED
 
 
-def test_ambiguous_totals_are_reported_not_guessed(svc: PaymentService, app: FakePayApp,
-                                                    lose: LoseRequests) -> None:
+def test_operations_are_told_apart_by_their_keys_not_their_totals(svc: PaymentService, app: FakePayApp,
+                                                                   lose: LoseRequests) -> None:
+    """Two unknown captures and one made in the provider's dashboard: the provider's total alone
+    could not say which of them took effect; the operations it lists (with their keys) can."""
     payment = svc.authorize("fakepay", eur("100.00"), source="tok_ok")
     reference = payment.reference or ""
     app.inject(Fault("drop_after", path="/captures$"))
-    with pytest.raises(OutcomeUnknown):
+    with pytest.raises(OutcomeUnknown) as applied:
         svc.capture(payment.id, eur("10.00"))
     lose.commands = {"capture"}
-    with pytest.raises(OutcomeUnknown):
+    with pytest.raises(OutcomeUnknown) as never:
         svc.capture(payment.id, eur("20.00"))
     lose.commands = set()
     with app.lock:  # someone captures 5.00 at the provider directly
         app._capture(app.payments[reference], 500, final=False)
     report = svc.reconcile()
-    assert not report.clean and len(report.unresolved) == 2 and "by hand" in report.unresolved[0].note
-    assert [t.status for t in svc.list_transactions(payment.id) if t.kind == "capture"] == [S.UNKNOWN] * 2
-    # The totals still agree with the provider: its report is a floor the ledger never goes below.
-    assert svc.get_payment(payment.id).captured == eur("15.00")
+    assert [(s.transaction_id, s.status) for s in report.settled] == [(applied.value.transaction_id, S.SUCCEEDED)]
+    assert [(u.transaction_id, u.status) for u in report.unresolved] == [(never.value.transaction_id, None)]
+    captured = svc.get_payment(payment.id).captured
+    assert captured == eur("15.00")  # never more than the provider holds, and now exactly that
+    wait_out_life(svc, [never.value.transaction_id or ""])
+    assert [s.status for s in svc.reconcile().settled] == [S.FAILED]
+    agree(svc, app, payment.id)
 
 
-def test_equal_amounts_are_settled_consistently(svc: PaymentService, app: FakePayApp, lose: LoseRequests) -> None:
+def test_equal_amounts_are_settled_by_their_keys(svc: PaymentService, app: FakePayApp, lose: LoseRequests) -> None:
     payment = svc.authorize("fakepay", eur("100.00"), source="tok_ok")
     app.inject(Fault("drop_after", path="/captures$"))
-    with pytest.raises(OutcomeUnknown):
+    with pytest.raises(OutcomeUnknown) as applied:
         svc.capture(payment.id, eur("10.00"))
     lose.commands = {"capture"}
-    with pytest.raises(OutcomeUnknown):
+    with pytest.raises(OutcomeUnknown) as never:
         svc.capture(payment.id, eur("10.00"), idempotency_key="other-10")
     lose.commands = set()
     report = svc.reconcile()
-    assert sorted(s.status for s in report.settled) == [S.FAILED, S.SUCCEEDED]
+    assert [(s.transaction_id, s.status) for s in report.settled] == [(applied.value.transaction_id, S.SUCCEEDED)]
+    wait_out_life(svc, [never.value.transaction_id or ""])
+    assert [(s.transaction_id, s.status) for s in svc.reconcile().settled] == [(never.value.transaction_id, S.FAILED)]
     agree(svc, app, payment.id)
 
 

@@ -201,10 +201,11 @@ def test_idempotency_replay_and_conflict(service: PaymentService, app: FakePayAp
 
 def test_retryable_failure_then_retry_reuses_the_key(service: PaymentService, app: FakePayApp) -> None:
     payment = service.authorize("fakepay", eur("30.00"), source="tok_ok")
-    app.inject(Fault("status", status=503, path="/captures$"))
+    app.not_processed()  # FakePay documents its 503 not_processed as never applied
     with pytest.raises(ProviderUnavailable) as failure:
         service.capture(payment.id, eur("10.00"))
-    assert failure.value.retryable and failure.value.payment_id == payment.id
+    assert failure.value.retryable and not failure.value.may_have_been_sent
+    assert failure.value.payment_id == payment.id
     failed = service.get_transaction(failure.value.transaction_id or "")
     assert failed.status == S.FAILED and failed.retryable
     assert service.get_payment(payment.id).captured == eur("0.00")
@@ -249,7 +250,7 @@ def test_retry_by_transaction_id_after_lost_answer(service: PaymentService, app:
 
 def test_ledger_holds_no_secrets(service: PaymentService, app: FakePayApp, ledger: Ledger, tmp_path: Path) -> None:
     payment = service.sale("fakepay", eur("3.00"), source="tok_ok", metadata={"api_key": "sk_live_abcdef123456"})
-    app.inject(Fault("status", status=503, path="/refunds$"))
+    app.not_processed()
     with pytest.raises(ProviderUnavailable):
         service.refund(payment.id, eur("1.00"))
     with pytest.raises(InvalidRequest, match="card number"):

@@ -8,7 +8,9 @@ a shared ledger, printing one JSON line per operation. The job:
 - threads: run the list in this many threads at once (each thread the whole list);
 - start_at: a wall-clock time to start at, so that workers race instead of queueing;
 - crash: "before_send" or "after_send" kills the process (SIGKILL) around the first send of
-  `crash_command`: between recording and sending, or between sending and recording.
+  `crash_command`: between recording and sending, or between sending and recording;
+- connect_timeout, read_timeout, margin: the gateway's timeouts and the service's margin (they
+  decide each request's settle_after; tests use tiny ones to wait a crashed request's life out).
 """
 
 from __future__ import annotations
@@ -66,8 +68,9 @@ def run(service: PaymentService, op: list[Any], out: list[dict[str, Any]]) -> No
 def main() -> None:
     job = json.loads(sys.argv[1])
     extra = [Crash(job["crash"], job.get("crash_command", "capture"))] if job.get("crash") else []
-    gateway = make_gateway(job["url"], extra=extra)
-    service = PaymentService(gateway, open_ledger(job["ledger"]), stale_after=job.get("stale_after", 120.0))
+    gateway = make_gateway(job["url"], extra=extra, connect_timeout=job.get("connect_timeout", 5.0),
+                           read_timeout=job.get("read_timeout", 10.0))
+    service = PaymentService(gateway, open_ledger(job["ledger"]), margin=job.get("margin", 30.0))
     results: list[dict[str, Any]] = []
     if job.get("start_at"):
         time.sleep(max(0.0, job["start_at"] - time.time()))

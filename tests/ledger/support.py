@@ -1,0 +1,77 @@
+"""Helpers shared by the ledger tests: money, agreement with the provider, and waiting on real
+state (the emulator's, the clock's) instead of sleeping a guess of the machine's speed."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+
+from paywire import Money
+from paywire.ledger import Payment, Transaction
+from paywire.ledger.model import now
+from paywire.service import PaymentService
+from tests.ledger.fakepay import FakePayApp
+
+# Tiny timeouts and no retries: a request's longest life is connect + read = 1 second, so a test
+# can wait it out; with margin=0 reconciliation may conclude "not applied" right after it.
+FAST = {"connect_timeout": 0.5, "read_timeout": 0.5}
+LIFE = FAST["connect_timeout"] + FAST["read_timeout"]
+
+
+def eur(amount: str) -> Money:
+    return Money.of(amount, "EUR")
+
+
+def wait_until(predicate: Callable[[], object], what: str, timeout: float = 30.0) -> None:
+    """Poll `predicate` until it holds (the deadline only guards against a hang)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting until {what}")
+        time.sleep(0.01)
+
+
+def wait_out_life(service: PaymentService, transaction_ids: Iterable[str]) -> None:
+    """Wait, by the clock, until every named transaction's request can no longer land."""
+    deadlines = []
+    for transaction_id in transaction_ids:
+        txn = service.get_transaction(transaction_id)
+        assert txn.settle_after is not None, f"{txn.id} has no settle_after"
+        deadlines.append(txn.settle_after)
+    if deadlines:
+        last = max(deadlines)
+        wait_until(lambda: now() >= last, f"the latest settle_after ({last}) passed")
+
+
+def provider_totals(app: FakePayApp, payment: Payment) -> tuple[int, int, int]:
+    return app.totals(payment.reference or "")
+
+
+def ledger_totals(payment: Payment) -> tuple[int, int, int]:
+    return payment.authorized.minor, payment.captured.minor, payment.refunded.minor
+
+
+def agree(service: PaymentService, app: FakePayApp, payment_id: str) -> None:
+    """The ledger's totals are the provider's, and nothing on the payment is still open."""
+    payment = service.get_payment(payment_id)
+    assert payment.reference is not None
+    assert ledger_totals(payment) == provider_totals(app, payment)
+    assert [t for t in service.list_transactions(payment_id) if t.open] == []
+
+
+def only(txns: list[Transaction], kind: str) -> Transaction:
+    (txn,) = [t for t in txns if t.kind == kind]
+    return txn
+
+
+def cause_chain(error: BaseException) -> list[BaseException]:
+    """`error` and its causes, in order; fails on a cycle instead of looping."""
+    chain: list[BaseException] = []
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None:
+        assert id(current) not in seen, f"the cause chain loops back to {current!r}: {chain}"
+        seen.add(id(current))
+        chain.append(current)
+        current = current.__cause__
+    return chain
