@@ -13,7 +13,10 @@ Test inputs
   `payer` is `approve` (default), `cancel`, `decline` (capture/authorize -> 422
   INSTRUMENT_DECLINED), `payer_action` (-> 422 PAYER_ACTION_REQUIRED, order back to
   PAYER_ACTION_REQUIRED), `deny` (capture DECLINED + PAYMENT.CAPTURE.DENIED, authorization
-  DENIED) or `pending` (capture PENDING until `app.settle_capture(id, "COMPLETED"|"DECLINED")`).
+  DENIED), `pending` / `echeck` (capture PENDING, reason PENDING_REVIEW / ECHECK, until
+  `app.settle_capture(id, "COMPLETED"|"DECLINED")`) or `refund_pending` (refunds PENDING, reason
+  ECHECK, until `app.settle_refund(id, "COMPLETED"|"FAILED"|"CANCELLED")`). Settling sends the
+  signed webhook PayPal sends when a webhook URL is set (see `outcomes`).
   With a `return_url` the page redirects there with `token` and `PayerID`, as PayPal does.
 - PayPal-wallet setup tokens are approved the same way at
   `{base}/agreements/approve?approval_session_id=SETUP_TOKEN_ID[&payer=...]`; the choice sticks
@@ -27,9 +30,12 @@ Test inputs
 Test controls
 -------------
 `expire_tokens()` (also `POST /_paywire/paypal/expire-tokens`), `expire_authorization(id)`,
-`settle_capture(id, status)`, `approve(order_id, payer)` (also `POST /_paywire/paypal/approve`),
-the base's fault injection (`inject(Fault(...))`, `POST /_paywire/faults`: latency, 5xx, 429 with
-Retry-After, dropped connection after the effect), `signed_event(event)` -> (bytes, headers),
+`settle_capture(id, status)` and `settle_refund(id, status)` (also `POST /_paywire/paypal/settle`
+with `{"capture_id"|"refund_id": ID, "status": S}`), `approve(order_id, payer)` (also
+`POST /_paywire/paypal/approve`), the base's fault injection (`inject(Fault(...))`,
+`POST /_paywire/faults`: latency, 5xx, 429 with Retry-After, a status after the effect
+(`status_after`, answered in PayPal's error shape; a retry with the same PayPal-Request-Id gets
+the real result), dropped connection after the effect), `signed_event(event)` -> (bytes, headers),
 `certificate_pem`, `cert_url()`, and the state itself (`orders`, `captures`, `events`, ...).
 """
 

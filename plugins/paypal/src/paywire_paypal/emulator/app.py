@@ -24,7 +24,8 @@ class PayPalEmulator(OAuthAPI, OrdersAPI, PaymentsAPI, VaultAPI, WebhooksAPI):
 
     State is public for assertions (`orders`, `authorizations`, `captures`, `refunds`,
     `setup_tokens`, `payment_tokens`, `events`, `calls`). Test controls: `approve(order_id, payer)`,
-    `expire_tokens()`, `expire_authorization(id)`, `settle_capture(id, status)`, `inject(Fault)`,
+    `expire_tokens()`, `expire_authorization(id)`, `settle_capture(id, status)`,
+    `settle_refund(id, status)`, `inject(Fault)`,
     `signed_event(event)`, `certificate_pem`, `cert_url()`.
     """
 
@@ -42,5 +43,16 @@ class PayPalEmulator(OAuthAPI, OrdersAPI, PaymentsAPI, VaultAPI, WebhooksAPI):
         if request.method == "POST" and request.path == "/_paywire/paypal/approve":
             params = request.json() or {}
             self.approve(str(params.get("order_id")), str(params.get("payer", "approve")))
+            return Reply.json(200, {"ok": True})
+        if request.method == "POST" and request.path == "/_paywire/paypal/settle":
+            # {"capture_id": ID, "status": "COMPLETED"|"DECLINED"} or {"refund_id": ID, "status": ...}
+            params = request.json() or {}
+            try:
+                if "refund_id" in params:
+                    self.settle_refund(str(params["refund_id"]), str(params.get("status", "COMPLETED")))
+                else:
+                    self.settle_capture(str(params.get("capture_id")), str(params.get("status", "COMPLETED")))
+            except (KeyError, ValueError) as error:
+                return Reply.json(400, {"error": {"message": str(error)}})
             return Reply.json(200, {"ok": True})
         return super()._control(request)

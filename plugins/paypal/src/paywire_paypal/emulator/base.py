@@ -125,7 +125,12 @@ class PayPalApp(EmulatorApp):
         return self.error_reply(PayPalError(404), request)
 
     def fault_reply(self, status: int, headers: Mapping[str, str]) -> Reply:
-        return Reply.json(status, PayPalError(status).payload(_DEBUG_ID.get() or ids.debug_id()), headers)
+        """An injected status in PayPal's error shape, with its debug id in the body and the header.
+
+        A `status_after` fault answers this after the operation ran: its PayPal-Request-Id keeps
+        the real result, which a retry with that id gets back (see `once`)."""
+        debug_id = _DEBUG_ID.get() or ids.debug_id()
+        return Reply.json(status, PayPalError(status).payload(debug_id), {**headers, "Paypal-Debug-Id": debug_id})
 
     # -- request helpers -----------------------------------------------------------------------
     def authenticate(self, request: EmulatorRequest, scopes: Iterable[str]) -> AccessToken:

@@ -29,7 +29,10 @@ NAMES: Mapping[int, tuple[str, str]] = {
     ),
     429: ("RATE_LIMIT_REACHED", "Too many requests. Blocked due to rate limiting."),
     500: ("INTERNAL_SERVER_ERROR", "An internal server error occurred."),
+    # 502 and 504 come from the gateways in front of PayPal's services; the names are the emulator's.
+    502: ("BAD_GATEWAY", "Bad gateway."),
     503: ("SERVICE_UNAVAILABLE", "Service Unavailable."),
+    504: ("GATEWAY_TIMEOUT", "Gateway timeout."),
 }
 
 # Issue -> description, as PayPal words them (descriptions may change; clients must use `issue`).

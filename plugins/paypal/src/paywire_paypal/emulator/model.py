@@ -113,6 +113,7 @@ class Refund:
     status: str  # COMPLETED | PENDING | CANCELLED | FAILED
     create_time: float
     update_time: float
+    status_reason: str | None = None  # ECHECK while PENDING (or FAILED)
     invoice_id: str | None = None
     custom_id: str | None = None
     note_to_payer: str | None = None

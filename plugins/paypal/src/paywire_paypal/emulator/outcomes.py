@@ -13,6 +13,14 @@ PayPal's sandbox has real buyers; the emulator has a `payer` parameter on its ap
   authorization as DENIED.
 - `pending`: approved; captures are PENDING (reason PENDING_REVIEW) until the test control
   `settle_capture(capture_id, "COMPLETED" | "DECLINED")`.
+- `echeck`: as `pending`, with reason ECHECK (the buyer paid by an eCheck that has not cleared).
+- `refund_pending`: approved; captures complete, refunds are PENDING (reason ECHECK) until
+  `settle_refund(refund_id, "COMPLETED" | "FAILED" | "CANCELLED")`.
+
+PayPal's sandbox documents no request input that makes a capture or refund PENDING (its negative
+testing covers error answers only); these stand in for the sandbox's reviewed or eCheck-funded
+buyers. Settling sends the webhook PayPal sends (PAYMENT.CAPTURE.COMPLETED / DENIED,
+PAYMENT.CAPTURE.REFUNDED / PAYMENT.REFUND.FAILED / PAYMENT.REFUND.CANCELLED) to `webhook_url`.
 """
 
 from __future__ import annotations
@@ -26,7 +34,7 @@ from paywire_paypal.emulator.errors import PayPalError
 
 __all__ = ["APPROVAL_OUTCOMES", "approval_choice", "redirect_or_json"]
 
-APPROVAL_OUTCOMES = ("approve", "cancel", "decline", "payer_action", "deny", "pending")
+APPROVAL_OUTCOMES = ("approve", "cancel", "decline", "payer_action", "deny", "pending", "echeck", "refund_pending")
 
 
 def approval_choice(params: Mapping[str, str]) -> str:

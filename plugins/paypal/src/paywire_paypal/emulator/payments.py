@@ -11,7 +11,9 @@ PayPal's rules enforced here:
   (PREVIOUSLY_VOIDED); a partially captured authorization can still be voided, as PayPal allows;
 - refunds never exceed what is left of the capture (REFUND_AMOUNT_EXCEEDED); a refund without an
   amount refunds the rest; a fully refunded capture is CAPTURE_FULLY_REFUNDED, a pending one
-  PENDING_CAPTURE, a declined one REFUND_NOT_ALLOWED.
+  PENDING_CAPTURE, a declined one REFUND_NOT_ALLOWED;
+- a PENDING refund holds its amount (it counts against what is left) until it settles; a FAILED
+  or CANCELLED one gives it back, and the capture's status follows.
 The money-moving operations are shared with orders.py, which captures and authorizes orders.
 """
 
@@ -63,7 +65,18 @@ def captured_minor(app: PayPalApp, auth: Authorization) -> int:
 
 
 def refunded_minor(app: PayPalApp, cap: Capture) -> int:
-    return sum(app.refunds[r].amount_minor for r in cap.refund_ids if app.refunds[r].status != "FAILED")
+    return sum(app.refunds[r].amount_minor for r in cap.refund_ids if app.refunds[r].status not in _UNDONE)
+
+
+_UNDONE = frozenset({"FAILED", "CANCELLED"})  # refund statuses that gave the money back to the capture
+
+
+def settle_capture_status(app: PayPalApp, cap: Capture) -> None:
+    """A refunded capture's status from its live refunds (PENDING ones included: their money is held)."""
+    refunded = refunded_minor(app, cap)
+    if cap.status in ("COMPLETED", "PARTIALLY_REFUNDED", "REFUNDED"):
+        cap.status = "COMPLETED" if refunded == 0 else "REFUNDED" if refunded >= cap.amount_minor \
+            else "PARTIALLY_REFUNDED"
 
 
 def processor_response(outcome: str) -> dict[str, str] | None:
@@ -94,8 +107,8 @@ def capture_unit(
     status, reason = "COMPLETED", None
     if declined:
         status = "DECLINED"
-    elif outcome == "pending":
-        status, reason = "PENDING", "PENDING_REVIEW"
+    elif outcome in ("pending", "echeck"):
+        status, reason = "PENDING", "ECHECK" if outcome == "echeck" else "PENDING_REVIEW"
     cap = Capture(
         id=ids.resource_id(),
         order_id=order.id,
@@ -442,6 +455,8 @@ class PaymentsAPI(PayPalApp):
         refunded_fee = sum(self.refunds[r].fee_minor for r in cap.refund_ids)
         fee = cap.fee_minor - refunded_fee if amount == remaining else cap.fee_minor * amount // cap.amount_minor
         now = self.now()
+        order = self.orders.get(cap.order_id)
+        pending = order is not None and order.outcome == "refund_pending"
         ref = Refund(
             id=ids.resource_id(),
             capture_id=cap.id,
@@ -450,7 +465,8 @@ class PaymentsAPI(PayPalApp):
             currency=cap.currency,
             fee_minor=fee,
             total_refunded_minor=already + amount,
-            status="COMPLETED",
+            status="PENDING" if pending else "COMPLETED",
+            status_reason="ECHECK" if pending else None,
             create_time=now,
             update_time=now,
             invoice_id=_optional_string(body, "invoice_id", 127),
@@ -459,14 +475,9 @@ class PaymentsAPI(PayPalApp):
         )
         self.refunds[ref.id] = ref
         cap.refund_ids.append(ref.id)
-        cap.status = "REFUNDED" if already + amount == cap.amount_minor else "PARTIALLY_REFUNDED"
+        settle_capture_status(self, cap)
         cap.update_time = now
-        self.emit(
-            "PAYMENT.CAPTURE.REFUNDED",
-            "refund",
-            f"A {summary_amount(amount, cap.currency)} capture payment was refunded",
-            render.refund(self, ref),
-        )
+        announce_refund(self, ref)
         return ref
 
     @route("GET", r"/v2/payments/refunds/(?P<id>[^/]+)")
@@ -493,6 +504,32 @@ class PaymentsAPI(PayPalApp):
             if cap.authorization_id is not None:
                 settle_authorization(self, self.authorizations[cap.authorization_id])
             announce_capture(self, cap)
+
+    def settle_refund(self, refund_id: str, status: str = "COMPLETED") -> None:
+        """Test control: finish a PENDING refund as COMPLETED, FAILED or CANCELLED, sending its webhook."""
+        if status not in ("COMPLETED", "FAILED", "CANCELLED"):
+            raise ValueError("a pending refund settles as COMPLETED, FAILED or CANCELLED")
+        with self.lock:
+            ref = self.refunds[refund_id]
+            if ref.status != "PENDING":
+                raise ValueError(f"refund {refund_id} is {ref.status}, not PENDING")
+            ref.status, ref.update_time = status, self.now()
+            ref.status_reason = None if status == "COMPLETED" else ref.status_reason
+            if status != "COMPLETED":
+                ref.fee_minor = 0
+            settle_capture_status(self, self.captures[ref.capture_id])
+            announce_refund(self, ref)
+
+
+def announce_refund(app: PayPalApp, ref: Refund) -> None:
+    amount = summary_amount(ref.amount_minor, ref.currency)
+    event_type, summary = {
+        "COMPLETED": ("PAYMENT.CAPTURE.REFUNDED", f"A {amount} capture payment was refunded"),
+        "PENDING": ("PAYMENT.REFUND.PENDING", f"A {amount} refund is pending"),
+        "FAILED": ("PAYMENT.REFUND.FAILED", f"A {amount} refund failed"),
+        "CANCELLED": ("PAYMENT.REFUND.CANCELLED", f"A {amount} refund was cancelled"),
+    }[ref.status]
+    app.emit(event_type, "refund", summary, render.refund(app, ref))
 
 
 def _id_of(reply: Reply) -> str:

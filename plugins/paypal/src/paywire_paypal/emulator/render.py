@@ -127,8 +127,10 @@ def refund(app: PayPalApp, ref: Refund) -> dict[str, Any]:
     for key in ("invoice_id", "custom_id", "note_to_payer"):
         if getattr(ref, key) is not None:
             view[key] = getattr(ref, key)
+    view["status"] = ref.status
+    if ref.status_reason:
+        view["status_details"] = {"reason": ref.status_reason}
     view |= {
-        "status": ref.status,
         "create_time": ids.timestamp(ref.create_time),
         "update_time": ids.timestamp(ref.update_time),
         "links": [

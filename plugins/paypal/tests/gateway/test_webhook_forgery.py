@@ -1,0 +1,153 @@
+"""A forged refund webhook that keeps the genuine CRC32 verifies, and moves no money.
+
+PayPal signs `transmission id|time|webhook id|CRC32(body)`. CRC32 is affine over GF(2), so an
+attacker holding one genuine signed PAYMENT.CAPTURE.REFUNDED delivery can rewrite its event id,
+refund id and amount, then flip filler characters in an unused string field (`summary`) until
+the CRC32 is the genuine one again: the transmission headers still verify. The plugin must then
+read the refund from PayPal and refuse the event (or report only what PayPal holds).
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+
+import pytest
+
+from paywire import EventKind, Money, WebhookVerificationError
+from paywire_paypal import signature
+
+FILLER = 48  # filler characters, each 'a' or 'c' (one bit apart): more than the 32 bits to force
+
+
+def _with_filler(event: dict, bits: list[int]) -> bytes:
+    forged = dict(event, summary=event["summary"] + " " + "".join("c" if bit else "a" for bit in bits))
+    return json.dumps(forged, separators=(",", ":")).encode()
+
+
+def force_crc32(event: dict, target: int) -> bytes:
+    """The event's compact JSON with `summary` filler chosen so that its CRC32 is `target`."""
+    base = _with_filler(event, [0] * FILLER)
+    start = zlib.crc32(base)
+    # For one length, crc(m XOR d) = crc(m) XOR crc(d) XOR crc(0): each filler bit flips a fixed mask.
+    columns = []
+    for i in range(FILLER):
+        bits = [0] * FILLER
+        bits[i] = 1
+        columns.append(zlib.crc32(_with_filler(event, bits)) ^ start)
+    # Gaussian elimination over GF(2): pick filler bits whose masks XOR to start ^ target.
+    rows: list[tuple[int, int]] = []  # (mask, which filler bits make it)
+    for i, column in enumerate(columns):
+        combo = 1 << i
+        for mask, made in rows:
+            if column ^ mask < column:
+                column, combo = column ^ mask, combo ^ made
+        if column:
+            rows.append((column, combo))
+            rows.sort(reverse=True)
+    want, chosen = start ^ target, 0
+    for mask, made in rows:
+        if want ^ mask < want:
+            want, chosen = want ^ mask, chosen ^ made
+    assert want == 0, "the filler cannot reach this CRC32"
+    forged = _with_filler(event, [(chosen >> i) & 1 for i in range(FILLER)])
+    assert zlib.crc32(forged) == target
+    return forged
+
+
+def genuine_refund(paypal, value="40.00"):
+    """A real refund of a real capture, and the delivery PayPal sends for it."""
+    capture = paypal.captured("40.00")
+    refund = paypal.run("refund", reference=capture.reference, amount=Money.of(value, "EUR"),
+                        idempotency_key=paypal.key())
+    event = next(e for e in reversed(paypal.app.events) if e["event_type"] == "PAYMENT.CAPTURE.REFUNDED")
+    body, headers = paypal.app.signed_event(event)
+    return capture, refund, json.loads(body), body, headers
+
+
+def forge(genuine: dict, body: bytes, **resource) -> bytes:
+    event = dict(genuine, id="WH-FORGED-" + genuine["id"][-8:], resource={**genuine["resource"], **resource})
+    return force_crc32(event, zlib.crc32(body))
+
+
+def still_verifies(paypal, headers, forged: bytes) -> bool:
+    """The genuine headers verify the forged body, offline and by PayPal's API (the emulator's)."""
+    lowered = {name.lower(): value for name, value in headers.items()}
+    offline = signature.verify_transmission(
+        paypal.app.certificate_pem, lowered["paypal-transmission-sig"], lowered["paypal-transmission-id"],
+        lowered["paypal-transmission-time"], paypal.app.webhook_id, forged, signature.AUTH_ALGO)
+    fields = {"auth_algo": signature.AUTH_ALGO, "cert_url": lowered["paypal-cert-url"],
+              "transmission_id": lowered["paypal-transmission-id"],
+              "transmission_sig": lowered["paypal-transmission-sig"],
+              "transmission_time": lowered["paypal-transmission-time"], "webhook_id": paypal.app.webhook_id}
+    return offline and paypal.app.verify(fields, json.loads(forged))
+
+
+@pytest.fixture(params=["offline", "api"])
+def gateway(request, paypal):
+    return paypal.gateway_with(options={"webhook_verification": request.param})
+
+
+def test_a_genuine_refund_event_still_parses_from_what_paypal_holds(paypal, gateway):
+    capture, refund, _, body, headers = genuine_refund(paypal, "15.00")
+    event = gateway.parse_webhook("paypal", headers, body)
+    assert (event.kind, event.reference, event.amount) == (EventKind.REFUNDED, refund.reference,
+                                                           Money.of("15.00", "EUR"))
+    assert event.references["capture"] == capture.reference
+    assert paypal.calls(f"/v2/payments/refunds/{refund.reference}", "GET") == 1  # confirmed by reading it
+
+
+def test_a_crc32_preserving_phantom_refund_verifies_but_is_refused(paypal, gateway):
+    _, refund, genuine, body, headers = genuine_refund(paypal, "15.00")
+    forged = forge(genuine, body, id="9XP12345AB6789012", amount={"currency_code": "EUR", "value": "900.00"})
+    assert forged != body and still_verifies(paypal, headers, forged)
+    with pytest.raises(WebhookVerificationError) as raised:
+        gateway.parse_webhook("paypal", headers, forged)
+    assert raised.value.code == "unconfirmed_event"
+    assert list(paypal.app.refunds) == [refund.reference]  # nothing was made up on either side
+
+
+def test_a_forged_amount_on_a_real_refund_reports_only_what_paypal_holds(paypal, gateway):
+    capture, refund, genuine, body, headers = genuine_refund(paypal, "15.00")
+    other = paypal.captured("40.00")
+    forged = forge(genuine, body, amount={"currency_code": "EUR", "value": "40.00"},
+                   links=[{"href": f"{paypal.url}/v2/payments/captures/{other.reference}", "rel": "up",
+                           "method": "GET"}])
+    assert still_verifies(paypal, headers, forged)
+    event = gateway.parse_webhook("paypal", headers, forged)
+    assert event.id != genuine["id"]  # a new event id, but about the real refund as PayPal holds it
+    assert (event.kind, event.reference, event.amount) == (EventKind.REFUNDED, refund.reference,
+                                                           Money.of("15.00", "EUR"))
+    assert event.references["capture"] == capture.reference and event.data["resource"]["amount"]["value"] == "15.00"
+
+
+def test_a_refund_event_rewritten_to_name_a_capture_is_refused(paypal, gateway):
+    capture, _, genuine, body, headers = genuine_refund(paypal, "15.00")
+    forged = forge(genuine, body, id=capture.reference)  # a real id, but of a capture, not a refund
+    assert still_verifies(paypal, headers, forged)
+    with pytest.raises(WebhookVerificationError):
+        gateway.parse_webhook("paypal", headers, forged)
+
+
+def test_a_completed_capture_event_about_a_declined_capture_is_refused(paypal, gateway):
+    """A genuine PAYMENT.CAPTURE.COMPLETED rewritten to name a capture PayPal declined."""
+    paypal.captured("40.00")
+    event = next(e for e in reversed(paypal.app.events) if e["event_type"] == "PAYMENT.CAPTURE.COMPLETED")
+    body, headers = paypal.app.signed_event(event)
+    paypal.attempt("sale", amount=Money.of("5.00", "EUR"), source=paypal.app.vault_card(name="CCREJECT-SF"),
+                   idempotency_key=paypal.key())
+    declined = next(cap for cap in paypal.app.captures.values() if cap.status == "DECLINED")
+    forged = forge(json.loads(body), body, id=declined.id)
+    assert still_verifies(paypal, headers, forged)
+    with pytest.raises(WebhookVerificationError) as raised:
+        gateway.parse_webhook("paypal", headers, forged)
+    assert raised.value.code == "event_contradicted"
+
+
+def test_events_that_move_no_money_are_taken_as_they_come(paypal, gateway):
+    paypal.checkout(Money.of("30.00", "EUR"))
+    event = next(e for e in reversed(paypal.app.events) if e["event_type"] == "CHECKOUT.ORDER.APPROVED")
+    body, headers = paypal.app.signed_event(event)
+    reads = paypal.calls("/v2/", "GET")
+    assert gateway.parse_webhook("paypal", headers, body).kind == EventKind.APPROVED
+    assert paypal.calls("/v2/", "GET") == reads  # nothing read from PayPal for it
