@@ -68,7 +68,29 @@ def test_connect_failures_are_retried_and_say_nothing_was_sent() -> None:
         run(command("http://127.0.0.1:9"), Subject(amount=PAY), retry=Retry(total=2, backoff_factor=0))
     assert not caught.value.may_have_been_sent
     assert caught.value.details["attempts"] == 3
-    assert isinstance(caught.value.__cause__, TransportError)
+    assert type(caught.value.__cause__).__module__.startswith("urllib3"), caught.value.__cause__
+
+
+def _chain(error: BaseException) -> list[BaseException]:
+    """The exception and its causes, stopping (and failing) at the first repeat."""
+    seen: list[BaseException] = []
+    current: BaseException | None = error
+    while current is not None:
+        assert all(current is not earlier for earlier in seen), f"the chain loops back to {current!r}"
+        seen.append(current)
+        current = current.__cause__ or current.__context__
+    return seen
+
+
+def test_the_final_attempts_error_keeps_the_urllib3_cause_in_an_acyclic_chain(echo) -> None:
+    app, url = echo
+    app.inject(Fault("latency", seconds=0.5, times=3))
+    with pytest.raises(OutcomeUnknown) as caught:
+        run(command(url, read_timeout=0.1), Subject(amount=PAY, idempotency_key="k-chain"),
+            retry=Retry(total=2, backoff_factor=0))
+    chain = _chain(caught.value)
+    assert chain[0] is caught.value and caught.value.details["attempts"] == 3
+    assert any(type(e).__name__ == "ReadTimeoutError" and type(e).__module__.startswith("urllib3") for e in chain)
 
 
 def test_5xx_is_retried_with_an_idempotency_key(echo, json_reply) -> None:

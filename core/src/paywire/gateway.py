@@ -12,7 +12,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import attrs
+
 from paywire.command.context import CommandContext
+from paywire.command.gateway_command import GatewayCommand, Rehearsed
 from paywire.command.pool import CommandPool
 from paywire.command.result import CommandResult
 from paywire.config import MethodConfig, PaymentMethodList, load_config
@@ -81,6 +84,24 @@ class Method:
         return CommandContext(self.code, self.definition.code, command, self.client, self._plugins, self._retry)
 
     def execute(self, command: str, subject: Subject) -> CommandResult:
+        return self._run(self.context(command), command, subject)
+
+    def rehearse(self, command: str, subject: Subject) -> None:
+        """Run `command` up to the moment its first request would leave, sending nothing.
+
+        Raises what would refuse the operation before sending (a missing secret, a card number,
+        an unsupported currency, a builder's `InvalidRequest`), so the payment service can refuse
+        it before the ledger records anything.
+        """
+        prepare = getattr(self.client, "prepare", None)
+        if prepare is not None:
+            prepare()
+        try:
+            self._run(attrs.evolve(self.context(command), rehearsal=True), command, subject)
+        except Rehearsed:
+            return
+
+    def _run(self, context: CommandContext, command: str, subject: Subject) -> CommandResult:
         currency = subject.currency
         accepted = self.definition.currencies
         if currency is not None and accepted is not None and currency not in accepted:
@@ -88,7 +109,19 @@ class Method:
                 f"{self.definition.title} does not accept {currency}; nothing was sent",
                 param="currency", provider=self.definition.code, code="currency_not_supported",
             )
-        return self.commands[command].execute(subject, self.context(command))
+        return self.commands[command].execute(subject, context)
+
+    def longest_life(self, command: str) -> float:
+        """Seconds a run of `command` may keep a request able to land at the provider: every
+        attempt the retry policy allows, each waiting its full connect and read timeouts, the
+        longest backoff between them, for each request the command sends, plus the provider's
+        own `outcome_window`."""
+        retry, timeout = self._retry, self.settings.timeout
+        per_transfer = ((retry.total + 1) * (timeout.connect + timeout.read)
+                        + retry.total * (retry.backoff_max + retry.backoff_jitter))
+        handler = self.commands[command] if command in self.commands else None
+        transfers = getattr(handler, "transfers", 1 if isinstance(handler, GatewayCommand) else 3)
+        return float(transfers * per_transfer + self.definition.outcome_window)
 
     def webhook_verifier(self) -> WebhookVerifier | None:
         if self._verifier is None and self.definition.webhook is not None:
@@ -143,10 +176,21 @@ class Gateway:
 
     def execute(self, method: str, command: str, subject: Subject) -> CommandResult:
         """Run `command` of `method` for `subject` through the pipeline."""
+        return self._active(method).execute(command, subject)
+
+    def rehearse(self, method: str, command: str, subject: Subject) -> None:
+        """Everything `execute` does before a request leaves, sending nothing (`Method.rehearse`)."""
+        self._active(method).rehearse(command, subject)
+
+    def longest_life(self, method: str, command: str) -> float:
+        """Seconds a run of `command` on `method` may keep a request able to land (`Method.longest_life`)."""
+        return self.method(method).longest_life(command)
+
+    def _active(self, method: str) -> Method:
         runtime = self.method(method)
         if not runtime.config.active:
             raise UnsupportedOperation(f"payment method {method!r} is not active", code="method_inactive")
-        return runtime.execute(command, subject)
+        return runtime
 
     def available_methods(self, *, country: str | None = None, currency: str | None = None,
                           amount: Any = None) -> list[MethodConfig]:

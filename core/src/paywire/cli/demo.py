@@ -176,7 +176,7 @@ def flow_reconcile_timeout(run: Run) -> tuple[str, Payment]:
     finally:
         run.app.clear_faults()
     # The provider's webhook may already have told the ledger; reconciliation asks the provider.
-    report = run.service.reconcile(payment_id=payment.id, stale_after=0)
+    report = run.service.reconcile(payment_id=payment.id)
     payment = run.service.get_payment(payment.id)
     _expect(payment.captured == run.money("70.00"), f"after reconciliation captured {payment.captured}, expected 70.00")
     unknown = run.service.list_transactions(payment.id, statuses=["unknown", "pending"])
@@ -306,7 +306,7 @@ def run(args: argparse.Namespace) -> int:
             methods.append(sandbox.method(definition.code, server.url, read_timeout=5.0))
             progress(f"started the {definition.title} emulator on {server.url}")
         gateway = stack.enter_context(Gateway(methods, plugins=plugins))
-        service = PaymentService(gateway, ledger, stale_after=60.0)
+        service = PaymentService(gateway, ledger)
         receiver = stack.enter_context(webhook_receiver(service))
         runs = []
         for code, sandbox in sandboxes.items():

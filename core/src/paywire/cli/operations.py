@@ -26,13 +26,15 @@ def gateway(args: argparse.Namespace) -> Gateway:
     return Gateway.from_config(args.config)
 
 
-def service(args: argparse.Namespace) -> PaymentService:
+def service(args: argparse.Namespace, *, reading: bool = False) -> PaymentService:
+    """The payment service on the configured ledger; a command that only reads (`reading`) never
+    creates a ledger that does not exist yet."""
     from paywire.ledger.url import open_ledger
     from paywire.service.payments import PaymentService
 
     gw = gateway(args)
     url = args.ledger or os.environ.get("PAYWIRE_LEDGER") or gw.settings.get("ledger") or DEFAULT_LEDGER
-    return PaymentService(gw, open_ledger(str(url)))
+    return PaymentService(gw, open_ledger(str(url), create=not reading))
 
 
 def payment_view(payment: Payment) -> dict[str, Any]:
@@ -51,6 +53,7 @@ def transaction_view(txn: Transaction) -> dict[str, Any]:
         "id": txn.id, "payment_id": txn.payment_id, "kind": txn.kind, "amount": txn.amount, "status": txn.status,
         "idempotency_key": txn.idempotency_key, "provider_reference": txn.provider_reference,
         "error_code": txn.error_code, "error_message": txn.error_message, "created_at": txn.created_at,
+        "settle_after": txn.settle_after if txn.open else None,
     }
 
 
@@ -158,7 +161,7 @@ def refund(args: argparse.Namespace) -> int:
 
 
 def show(args: argparse.Namespace) -> int:
-    svc = service(args)
+    svc = service(args, reading=True)
     payment = svc.get_payment(args.payment_id)
     transactions = svc.list_transactions(payment.id)
     if args.json:
@@ -171,7 +174,7 @@ def show(args: argparse.Namespace) -> int:
 
 
 def payments(args: argparse.Namespace) -> int:
-    svc = service(args)
+    svc = service(args, reading=True)
     found = svc.list_payments(method=args.method, state=args.state, limit=args.limit)
     if args.json:
         emit_json([payment_view(p) for p in found])
@@ -182,7 +185,7 @@ def payments(args: argparse.Namespace) -> int:
 
 
 def transactions(args: argparse.Namespace) -> int:
-    svc = service(args)
+    svc = service(args, reading=True)
     found = svc.list_transactions(args.payment_id, statuses=args.status)
     if args.json:
         emit_json([transaction_view(t) for t in found])
@@ -193,24 +196,31 @@ def transactions(args: argparse.Namespace) -> int:
 
 def reconcile(args: argparse.Namespace) -> int:
     svc = service(args)
-    report = svc.reconcile(payment_id=args.payment_id, stale_after=args.stale_after)
+    report = svc.reconcile(payment_id=args.payment_id)
     settled = [{"transaction": s.transaction_id, "payment": s.payment_id, "kind": s.kind, "status": s.status,
                 "note": s.note} for s in report.settled]
     unresolved = [{"transaction": s.transaction_id, "payment": s.payment_id, "kind": s.kind, "note": s.note}
                   for s in report.unresolved]
+    mismatches = [{"payment": m.payment_id, "total": m.field, "ledger": f"{m.ledger.format()} {m.ledger.currency}",
+                   "provider": f"{m.provider.format()} {m.provider.currency}"} for m in report.mismatches]
     if args.json:
         emit_json({"marked_unknown": list(report.marked_unknown), "settled": settled, "unresolved": unresolved,
-                   "errors": [list(e) for e in report.errors], "events_applied": report.events_applied})
+                   "errors": [list(e) for e in report.errors], "events_applied": report.events_applied,
+                   "mismatches": mismatches})
     else:
-        print(f"{len(settled)} settled, {len(unresolved)} unresolved, {len(report.errors)} errors, "
+        print(f"{len(settled)} settled, {len(unresolved)} still open, {len(report.errors)} errors, "
+              f"{len(mismatches)} totals differing from the provider's, "
               f"{report.events_applied} waiting webhook events applied")
         if settled or unresolved:
             table(["transaction", "payment", "kind", "outcome", "note"],
-                  [(s["transaction"], s["payment"], s["kind"], s.get("status", "unresolved"), s["note"])
+                  [(s["transaction"], s["payment"], s["kind"], s.get("status", "open"), s["note"])
                    for s in settled + unresolved])
+        if mismatches:
+            table(["payment", "total", "ledger", "provider"],
+                  [(m["payment"], m["total"], m["ledger"], m["provider"]) for m in mismatches])
         for where, why in report.errors:
             print(f"could not reconcile {where}: {why}")
-    return 0 if not report.errors and not unresolved else 5
+    return 0 if report.clean else 5
 
 
 def _headers(args: argparse.Namespace) -> dict[str, str]:

@@ -76,13 +76,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("transactions", help="list transactions (of one payment, or unknown ones with --status)")
     p.add_argument("payment_id", nargs="?")
-    p.add_argument("--status", action="append", default=[], help="pending, succeeded, failed, action_required, unknown")
+    p.add_argument("--status", action="append", default=[], help="pending, succeeded, failed, action_required, unknown, accepted")
     p.set_defaults(run=operations.transactions)
 
-    p = sub.add_parser("reconcile", help="settle transactions whose outcome is unknown by asking the provider")
+    p = sub.add_parser("reconcile", help="settle transactions whose outcome is open (unknown, accepted) by asking "
+                                         "the provider")
     p.add_argument("--payment-id")
-    p.add_argument("--stale-after", type=float, default=None,
-                   help="seconds after which a pending transaction counts as abandoned")
     p.set_defaults(run=operations.reconcile)
 
     p = sub.add_parser("verify-webhook", help="verify a webhook payload file with its headers, and show the event")

@@ -15,7 +15,12 @@ if TYPE_CHECKING:
 
 @attrs.frozen
 class CommandContext:
-    """The gateway (method code), provider, command code, client, retry policy and hooks."""
+    """The gateway (method code), provider, command code, client, retry policy and hooks.
+
+    `rehearsal` runs a command up to the moment its first request would leave, and sends nothing
+    (see `Method.rehearse`): whatever would refuse the operation before sending is found before
+    the ledger records anything.
+    """
 
     gateway: str
     provider: str
@@ -23,6 +28,7 @@ class CommandContext:
     client: Client
     plugins: Plugins
     retry: Retry = attrs.field(factory=Retry)
+    rehearsal: bool = False
 
     def for_command(self, command: str) -> CommandContext:
         """The same context for another command of the gateway (composite commands)."""

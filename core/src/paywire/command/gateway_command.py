@@ -23,15 +23,26 @@ from paywire.security import get_logger, redact, refuse_card_numbers
 from paywire.subject import Subject
 from paywire.validator.result import Validator
 
-__all__ = ["Command", "GatewayCommand"]
+__all__ = ["Command", "GatewayCommand", "Rehearsed"]
 
 log = get_logger("paywire.command")
 
 
 class Command(Protocol):
-    """Anything a command pool can hold: a `GatewayCommand`, or a plugin's own composite."""
+    """Anything a command pool can hold: a `GatewayCommand`, or a plugin's own composite.
+
+    A composite may declare `transfers`, the most requests one run sends (an access token
+    included); the ledger assumes 3 when it does not, to bound how long its outcome can take.
+    """
 
     def execute(self, subject: Subject, context: CommandContext) -> CommandResult: ...
+
+
+class Rehearsed(BaseException):
+    """A rehearsal reached the point where a request would leave; nothing was sent.
+
+    A BaseException, so that a composite command's own error handling lets it through.
+    """
 
 
 def _builders(value: Builder | BuilderComposite | tuple[Builder, ...] | list[Builder]) -> BuilderComposite:
@@ -69,6 +80,8 @@ class GatewayCommand:
         request = self.build(subject, context)
         transfer = self.transfer_factory.create(request, subject)
         refuse_card_numbers(request, transfer.body, transfer.url)
+        if context.rehearsal:
+            raise Rehearsed
         response = self.send(transfer, context)
         result = self.validator(subject, response)
         if hooks.implemented("validate_response"):
@@ -100,11 +113,13 @@ class GatewayCommand:
             try:
                 response = context.plugins.send_transfer(context, transfer)
             except PaywireError as error:
+                # Raised as it is: its cause stays the client's (the urllib3 exception), and a
+                # `raise e from e` would make the chain a loop.
                 if not retry.is_retryable_error(transfer, error):
-                    raise self._final(error, transfer, attempt) from error
+                    raise self._final(error, transfer, attempt)  # noqa: B904
                 retry = retry.increment(error=error)
                 if retry.is_exhausted():
-                    raise self._final(error, transfer, attempt) from error
+                    raise self._final(error, transfer, attempt)  # noqa: B904
                 log.info("retrying %s %s after %s (attempt %d)", transfer.method, transfer.url, type(error).__name__, attempt)
                 retry.sleep()
                 attempt += 1

@@ -10,7 +10,7 @@ import ssl
 import threading
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from paywire.errors import OutcomeUnknown, TransportError
+from paywire.errors import ConfigurationError, OutcomeUnknown, TransportError
 from paywire.http.response import Response
 from paywire.http.transfer import Transfer
 
@@ -25,7 +25,9 @@ class Client(Protocol):
     """Sends one transfer and returns the raw answer (`data` left None; the command decodes).
 
     Raises `TransportError` with `may_have_been_sent=False` when nothing reached the provider, and
-    `OutcomeUnknown` when the request may have been delivered but no answer came back.
+    `OutcomeUnknown` when the request may have been delivered but no answer came back. A client
+    may also offer `prepare()`, which raises `ConfigurationError` when it could not send (bad
+    certificates): the payment service calls it before recording an operation.
     """
 
     def send(self, transfer: Transfer) -> Response: ...
@@ -59,7 +61,14 @@ class Urllib3Client:
                 if self._pool is None:
                     import urllib3
 
-                    context = ssl.create_default_context(cafile=self._ca_certs)
+                    try:
+                        context = ssl.create_default_context(cafile=self._ca_certs)
+                    except (OSError, ssl.SSLError) as exc:
+                        raise ConfigurationError(
+                            f"the trusted certificates {self._ca_certs!r} (ca_certs) cannot be loaded "
+                            f"({type(exc).__name__}: {exc}); point ca_certs at a readable PEM bundle; "
+                            "nothing was sent"
+                        ) from exc
                     self._pool = urllib3.PoolManager(
                         num_pools=8,
                         maxsize=self._pool_size,
@@ -69,6 +78,11 @@ class Urllib3Client:
                     )
                 pool = self._pool
         return pool
+
+    def prepare(self) -> None:
+        """Load the certificates and the pool now: a bad `ca_certs` is a `ConfigurationError`
+        raised before the operation is recorded, not an error after it was."""
+        self._manager()
 
     def _route(self, transfer: Transfer) -> tuple[urllib3.HTTPConnectionPool, str, urllib3.Timeout]:
         """The connection pool for the transfer's origin, its path, and its timeout (all cached)."""

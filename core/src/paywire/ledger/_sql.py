@@ -65,7 +65,7 @@ PAYMENT_COLUMNS = (
 TRANSACTION_COLUMNS = (
     "id, payment_id, method, kind, currency, amount_minor, status, idempotency_key, attempt, fingerprint, "
     "provider_reference, parent_id, origin, error_type, error_code, error_message, retryable, token, "
-    "request, response, created_at, updated_at, finished_at"
+    "request, response, created_at, updated_at, finished_at, settle_after, settled_by"
 )
 EVENT_COLUMNS = (
     "provider, event_id, method, type, kind, reference, refs, currency, amount_minor, total_minor, status, "
@@ -102,12 +102,14 @@ SELECT_HISTORY = (  # a payment in every row, then one of its transactions (NULL
     "FROM paywire_payments p LEFT JOIN paywire_transactions t ON t.payment_id = p.id WHERE p.id = ? "
     "ORDER BY t.created_at, t.id"
 )
-_INSERT_TRANSACTION = f"INSERT INTO paywire_transactions ({TRANSACTION_COLUMNS}) VALUES ({_params(23)})"
+_INSERT_TRANSACTION = f"INSERT INTO paywire_transactions ({TRANSACTION_COLUMNS}) VALUES ({_params(25)})"
 # The outcome columns only: what a transaction was (and its request) never changes.
 _OUTCOME = (
     "UPDATE paywire_transactions SET status = ?, provider_reference = ?, error_type = ?, error_code = ?, "
-    "error_message = ?, retryable = ?, token = ?, response = ?, updated_at = ?, finished_at = ? "
+    "error_message = ?, retryable = ?, token = ?, response = ?, updated_at = ?, finished_at = ?, "
+    "settle_after = ?, settled_by = ? "
 )
+_OPEN_SQL = "('pending', 'unknown', 'accepted')"  # TransactionStatus.OPEN, written out for the planners
 
 
 def payment_row(p: Payment) -> tuple[Any, ...]:
@@ -154,6 +156,7 @@ def transaction_row(t: Transaction) -> tuple[Any, ...]:
         t.provider_reference, t.parent_id, t.origin, t.error_type, t.error_code, t.error_message,
         t.retryable, t.token, _dump(t.request), _dump(t.response), to_us(t.created_at),
         to_us(t.updated_at), to_us(t.finished_at) if t.finished_at else None,
+        to_us(t.settle_after) if t.settle_after else None, t.settled_by,
     )
 
 
@@ -164,7 +167,7 @@ def transaction_from_row(r: Row) -> Transaction:
         attempt=int(r[8]), fingerprint=r[9], provider_reference=r[10], parent_id=r[11], origin=r[12],
         error_type=r[13], error_code=r[14], error_message=r[15], retryable=bool(r[16]), token=r[17],
         request=StoredJSON(r[18]), response=StoredJSON(r[19]), created_at=_at(r[20]), updated_at=_at(r[21]),
-        finished_at=from_us(r[22]),
+        finished_at=from_us(r[22]), settle_after=from_us(r[23]), settled_by=r[24],
     )
 
 
@@ -270,28 +273,34 @@ class SQLUnit(LedgerUnit):
     def update_transaction(self, transaction: Transaction) -> None:
         t = transaction
         cursor = self._write(
-            "UPDATE paywire_transactions SET status = ?, provider_reference = ?, error_type = ?, error_code = ?, "
-            "error_message = ?, retryable = ?, token = ?, request = ?, response = ?, updated_at = ?, finished_at = ? "
-            "WHERE id = ? AND status IN (?, ?)",
-            (
-                t.status, t.provider_reference, t.error_type, t.error_code, t.error_message, t.retryable, t.token,
-                _dump(t.request), _dump(t.response), to_us(t.updated_at),
-                to_us(t.finished_at) if t.finished_at else None, t.id, *sorted(TransactionStatus.OPEN),
-            ),
+            _OUTCOME.replace("response = ?", "request = ?, response = ?") + f"WHERE id = ? AND status IN {_OPEN_SQL}",
+            (*self._outcome(t)[:7], _dump(t.request), *self._outcome(t)[7:], t.id),
         )
         self._expect_one(cursor, f"transaction {t.id} is finished (or missing); its history cannot change")
 
+    @staticmethod
+    def _outcome(t: Transaction) -> tuple[Any, ...]:
+        return (
+            t.status, t.provider_reference, t.error_type, t.error_code, t.error_message, t.retryable, t.token,
+            _dump(t.response), to_us(t.updated_at), to_us(t.finished_at) if t.finished_at else None,
+            to_us(t.settle_after) if t.settle_after else None, t.settled_by,
+        )
+
     def finish_transaction(self, transaction: Transaction, *, claimed_at: datetime) -> bool:
         t = transaction
-        cursor = self._write(
-            _OUTCOME + "WHERE id = ? AND status = 'pending' AND updated_at = ?",
-            (
-                t.status, t.provider_reference, t.error_type, t.error_code, t.error_message, t.retryable, t.token,
-                _dump(t.response), to_us(t.updated_at), to_us(t.finished_at) if t.finished_at else None,
-                t.id, to_us(claimed_at),
-            ),
-        )
+        cursor = self._write(_OUTCOME + "WHERE id = ? AND status = 'pending' AND updated_at = ?",
+                             (*self._outcome(t), t.id, to_us(claimed_at)))
         return self._rowcount(cursor) == 1
+
+    def overrule(self, transaction: Transaction, *, status: str) -> bool:
+        """Record `transaction`'s outcome over the row's `status` (see `LedgerUnit.overrule`)."""
+        t = transaction
+        cursor = self._write(_OUTCOME + "WHERE id = ? AND status = ?", (*self._outcome(t), t.id, status))
+        return self._rowcount(cursor) == 1
+
+    def learn_reference(self, transaction_id: str, reference: str) -> None:
+        self._write("UPDATE paywire_transactions SET provider_reference = ? "
+                    "WHERE id = ? AND provider_reference IS NULL", (reference, transaction_id))
 
     def add_references(self, method: str, payment_id: str, references: Sequence[str]) -> None:
         refs = list(dict.fromkeys(r for r in references if r))
@@ -515,7 +524,7 @@ class SQLLedger(Ledger):
             if TransactionStatus.OPEN.issuperset(statuses):
                 # The open-transactions index is partial; the planners use it only where the query
                 # repeats its condition as written (a bound parameter proves nothing).
-                clauses.append("status IN ('pending', 'unknown')")
+                clauses.append(f"status IN {_OPEN_SQL}")
             clauses.append(f"status IN ({_params(len(statuses))})")
             params.extend(statuses)
         if updated_before is not None:

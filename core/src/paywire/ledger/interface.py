@@ -71,7 +71,7 @@ class LedgerUnit(abc.ABC):
 
     @abc.abstractmethod
     def update_transaction(self, transaction: Transaction) -> None:
-        """Store the new status/outcome of a pending or unknown transaction.
+        """Store the new status/outcome of an open (pending, unknown, accepted) transaction.
 
         A finished transaction, or a change of what it was (kind, amount, key), is refused with
         `LedgerIntegrityError`.
@@ -82,6 +82,17 @@ class LedgerUnit(abc.ABC):
         """Store the outcome of a transaction that is still pending as it was at `claimed_at`
         (its `updated_at` when sent); False, and nothing written, if another worker settled it
         or sent it again meanwhile."""
+
+    @abc.abstractmethod
+    def overrule(self, transaction: Transaction, *, status: str) -> bool:
+        """Store the request's own late answer over the row's `status`, if the row still has it:
+        an unknown row, or one reconciliation concluded failed (`settled_by` "reconcile"), the
+        one finished row the database lets an answer overturn. False, nothing written, otherwise."""
+
+    @abc.abstractmethod
+    def learn_reference(self, transaction_id: str, reference: str) -> None:
+        """Give a finished transaction that has no provider reference its reference (nothing
+        else changes); a transaction that has one keeps it."""
 
     @abc.abstractmethod
     def add_references(self, method: str, payment_id: str, references: Sequence[str]) -> None:

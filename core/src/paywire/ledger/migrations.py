@@ -6,8 +6,13 @@ an advisory lock), records each version in `paywire_schema`, and commits: runnin
 no-op and workers starting together apply each migration exactly once.
 
 Append-only history is enforced in the database itself (triggers), not only by the code that
-writes: a transaction row cannot be deleted, and only a pending or unknown row may change, and
-then only in its outcome columns. Money is integer minor units with its currency, and the
+writes: a transaction row cannot be deleted, and only an open (pending, unknown, accepted) row may
+change, and then only in its outcome columns. Two changes of a finished row are allowed, both
+from the outcome model: a row without a provider reference may learn it (nothing else changing),
+and reconciliation's conclusion "not applied" gives way to the request's own late answer.
+
+Migrations are a public contract: a ledger written by any earlier release is upgraded in place,
+every row kept as it was. Money is integer minor units with its currency, and the
 payment invariant refunded <= captured <= authorized is a CHECK constraint.
 """
 
@@ -165,12 +170,119 @@ def _postgres_guards() -> tuple[str, ...]:
     )
 
 
+_OPEN = "('pending', 'unknown', 'accepted')"
+
+
+def _finished_row_may_change(same: str) -> str:
+    """The two ways a finished row may still change (see the module docstring); `same` is the
+    dialect's null-safe equality."""
+    late_answer = "(OLD.status = 'failed' AND OLD.settled_by = 'reconcile' AND NEW.settled_by = 'answer')"
+    learns_reference = (
+        f"(OLD.provider_reference IS NULL AND NEW.provider_reference IS NOT NULL AND NEW.status {same} OLD.status "
+        f"AND NEW.settled_by {same} OLD.settled_by AND NEW.error_code {same} OLD.error_code "
+        f"AND NEW.retryable {same} OLD.retryable AND NEW.token {same} OLD.token)"
+    )
+    return f"({late_answer} OR {learns_reference})"
+
+
+def _transactions_v2(boolean: str, false: str) -> str:
+    return f"""CREATE TABLE paywire_transactions_v2 (
+            id TEXT PRIMARY KEY,
+            payment_id TEXT REFERENCES paywire_payments (id),
+            method TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            currency TEXT,
+            amount_minor BIGINT,
+            status TEXT NOT NULL,
+            idempotency_key TEXT NOT NULL,
+            attempt INTEGER NOT NULL,
+            fingerprint TEXT NOT NULL,
+            provider_reference TEXT,
+            parent_id TEXT,
+            origin TEXT NOT NULL,
+            error_type TEXT,
+            error_code TEXT,
+            error_message TEXT,
+            retryable {boolean} NOT NULL DEFAULT {false},
+            token TEXT,
+            request TEXT NOT NULL,
+            response TEXT NOT NULL,
+            created_at BIGINT NOT NULL,
+            updated_at BIGINT NOT NULL,
+            finished_at BIGINT,
+            settle_after BIGINT,
+            settled_by TEXT,
+            CONSTRAINT paywire_transactions_key UNIQUE (method, idempotency_key, attempt),
+            CONSTRAINT paywire_transactions_status CHECK (
+                status IN ('pending', 'succeeded', 'failed', 'action_required', 'unknown', 'accepted')
+            )
+        )"""
+
+
+_V1_COLUMNS = (
+    "id, payment_id, method, kind, currency, amount_minor, status, idempotency_key, attempt, fingerprint, "
+    "provider_reference, parent_id, origin, error_type, error_code, error_message, retryable, token, "
+    "request, response, created_at, updated_at, finished_at"
+)
+_OPEN_INDEX = (
+    f"CREATE INDEX paywire_transactions_open ON paywire_transactions (status, updated_at) WHERE status IN {_OPEN}"
+)
+
+
+def _sqlite_v2() -> tuple[str, ...]:
+    # SQLite cannot alter a CHECK constraint: the table is rebuilt, every row copied as it was
+    # (DROP TABLE fires no trigger), then its indexes and guards are made again.
+    changed = " OR ".join(f"NEW.{c} IS NOT OLD.{c}" for c in _IDENTITY)
+    return (
+        _transactions_v2("INTEGER", "0"),
+        f"INSERT INTO paywire_transactions_v2 ({_V1_COLUMNS}) SELECT {_V1_COLUMNS} FROM paywire_transactions",  # noqa: S608 - constant columns
+        "DROP TABLE paywire_transactions",
+        "ALTER TABLE paywire_transactions_v2 RENAME TO paywire_transactions",
+        "CREATE INDEX paywire_transactions_payment ON paywire_transactions (payment_id, created_at)",
+        _OPEN_INDEX,
+        """CREATE TRIGGER paywire_transactions_no_delete BEFORE DELETE ON paywire_transactions
+        BEGIN SELECT RAISE(ABORT, 'paywire ledger history is append-only'); END""",
+        f"""CREATE TRIGGER paywire_transactions_no_rewrite BEFORE UPDATE ON paywire_transactions
+        WHEN {changed} OR (OLD.status NOT IN {_OPEN} AND NOT {_finished_row_may_change("IS")})
+        BEGIN SELECT RAISE(ABORT, 'a finished paywire transaction cannot change'); END""",
+    )
+
+
+def _postgres_v2() -> tuple[str, ...]:
+    changed = " OR ".join(f"NEW.{c} IS DISTINCT FROM OLD.{c}" for c in _IDENTITY)
+    return (
+        "ALTER TABLE paywire_transactions ADD COLUMN settle_after BIGINT, ADD COLUMN settled_by TEXT",
+        "ALTER TABLE paywire_transactions DROP CONSTRAINT paywire_transactions_status",
+        "ALTER TABLE paywire_transactions ADD CONSTRAINT paywire_transactions_status CHECK ("
+        "status IN ('pending', 'succeeded', 'failed', 'action_required', 'unknown', 'accepted'))",
+        "DROP INDEX paywire_transactions_open",
+        _OPEN_INDEX,
+        f"""CREATE OR REPLACE FUNCTION paywire_transactions_guard() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            IF TG_OP = 'DELETE' THEN
+                RAISE EXCEPTION 'paywire ledger history is append-only' USING ERRCODE = 'integrity_constraint_violation';
+            END IF;
+            IF {changed} OR (OLD.status NOT IN {_OPEN}
+                             AND NOT {_finished_row_may_change("IS NOT DISTINCT FROM")}) THEN
+                RAISE EXCEPTION 'a finished paywire transaction cannot change' USING ERRCODE = 'integrity_constraint_violation';
+            END IF;
+            RETURN NEW;
+        END $$""",
+    )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
         "payments, append-only transactions, references, webhook events",
         sqlite=_tables("INTEGER", "0", " WITHOUT ROWID") + _sqlite_guards(),
         postgresql=_tables("BOOLEAN", "FALSE", "") + _postgres_guards(),
+    ),
+    Migration(
+        2,
+        "the outcome model: accepted transactions, each request's settle_after, what settled it",
+        sqlite=_sqlite_v2(),
+        postgresql=_postgres_v2(),
     ),
 )
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import ItemsView, Iterator, KeysView, Mapping, ValuesView
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 from typing import Any, Final
 
@@ -21,12 +21,17 @@ __all__ = [
     "EventStatus",
     "Payment",
     "PaymentState",
+    "SettledBy",
     "StoredEvent",
     "Transaction",
     "TransactionKind",
     "TransactionStatus",
     "now",
 ]
+
+
+# The longest life assumed for a request recorded before the ledger kept `settle_after`.
+LEGACY_LIFE: Final = timedelta(minutes=10)
 
 
 def now() -> datetime:
@@ -107,13 +112,26 @@ class PaymentState:
 
 
 class TransactionStatus:
+    """Where one operation stands; `paywire.service.lifecycle` says what moves it and docs/ledger.md
+    shows that table."""
+
     PENDING: Final = "pending"  # recorded, about to be (or being) sent
     SUCCEEDED: Final = "succeeded"
-    FAILED: Final = "failed"
+    FAILED: Final = "failed"  # the provider did not and will not apply it
     ACTION_REQUIRED: Final = "action_required"
     UNKNOWN: Final = "unknown"  # may have taken effect; reconcile or retry with the same key
+    ACCEPTED: Final = "accepted"  # the provider took it and decides later (webhook or fetch settles it)
 
-    OPEN: Final = frozenset({"pending", "unknown"})  # the only statuses a row may leave
+    OPEN: Final = frozenset({"pending", "unknown", "accepted"})  # in flight: the only statuses a row may leave
+
+
+class SettledBy:
+    """What recorded a transaction's outcome. Only reconciliation's conclusion that a request was
+    not applied can be overturned, by the request's own late answer."""
+
+    ANSWER: Final = "answer"  # the provider's answer to the request itself
+    RECONCILE: Final = "reconcile"  # read from the provider by `fetch`
+    WEBHOOK: Final = "webhook"  # a verified provider event
 
 
 class TransactionKind:
@@ -203,6 +221,9 @@ class Transaction:
     :param origin: "service" for operations paywire sent, "webhook" for ones the provider reported.
     :param request: a redacted summary of what was asked (enough to resend it with the same key).
     :param response: a redacted summary of the answer or error.
+    :param settle_after: when the request can no longer land (its longest life after it was
+        sent): only then may it count as abandoned, or be concluded not applied.
+    :param settled_by: what recorded the outcome (a `SettledBy` value).
     """
 
     id: str
@@ -227,11 +248,27 @@ class Transaction:
     created_at: datetime
     updated_at: datetime
     finished_at: datetime | None = None
+    settle_after: datetime | None = None
+    settled_by: str | None = None
 
     @property
     def open(self) -> bool:
-        """Pending or unknown: its effect is not known yet."""
+        """Pending, unknown or accepted: its effect is not known yet."""
         return self.status in TransactionStatus.OPEN
+
+    @property
+    def resendable(self) -> bool:
+        """Unknown, or pending past its longest life (its worker stopped): sending it again with
+        its key is how it is retried. An accepted one is held by the provider: never resent."""
+        if self.status == TransactionStatus.UNKNOWN:
+            return True
+        return self.status == TransactionStatus.PENDING and self.expired()
+
+    def expired(self, at: datetime | None = None) -> bool:
+        """Whether the request can no longer land (its `settle_after` has passed). A row written
+        before the ledger kept `settle_after` gets a generous life from its last update."""
+        deadline = self.settle_after or self.updated_at + LEGACY_LIFE
+        return (at or now()) >= deadline
 
 
 @attrs.frozen(kw_only=True)

@@ -27,7 +27,7 @@ from paywire.errors import (
     TransportError,
     UnsupportedOperation,
 )
-from paywire.ledger.model import Transaction, TransactionKind, TransactionStatus, now
+from paywire.ledger.model import SettledBy, Transaction, TransactionKind, TransactionStatus, now
 from paywire.money import Money
 from paywire.security import redact
 
@@ -86,25 +86,37 @@ def summary_of_error(error: BaseException) -> dict[str, Any]:
 
 
 def succeeded(txn: Transaction, result: CommandResult) -> Transaction:
+    """The transaction as the provider answered it: succeeded, action_required, or accepted
+    (the provider holds it and decides later: still open, its reference known)."""
     at = now()
-    status = TransactionStatus.ACTION_REQUIRED if result.action_required else TransactionStatus.SUCCEEDED
+    if result.accepted:
+        status = TransactionStatus.ACCEPTED
+    else:
+        status = TransactionStatus.ACTION_REQUIRED if result.action_required else TransactionStatus.SUCCEEDED
     reference = result.reference
     if txn.kind == TransactionKind.VAULT:  # the token is kept apart; the reference names the customer
         reference = result.references.get("customer") or reference
     return attrs.evolve(
         txn, status=status, provider_reference=reference or txn.provider_reference,
-        token=result.token or txn.token, response=summary_of_result(result), updated_at=at, finished_at=at,
+        token=result.token or txn.token, response=summary_of_result(result), updated_at=at,
+        finished_at=None if result.accepted else at, settled_by=None if result.accepted else SettledBy.ANSWER,
         error_type=None, error_code=None, error_message=None, retryable=False,
     )
 
 
 def is_unknown(error: BaseException) -> bool:
-    """Whether the provider may have acted although no usable answer came back."""
+    """Whether the request may have taken effect although no usable answer came back.
+
+    Failed needs evidence that the provider did not and will not apply it: a decline, a
+    validation or authentication error, a rate limit, a connection never made, or a 5xx the
+    plugin knows was not applied (`may_have_been_sent=False`). Anything else after the request
+    left is unknown: timeouts, dropped connections, 5xx answers, and failures inside the pipeline.
+    """
     if isinstance(error, IdempotencyConflict):
         return True  # the provider holds the key for a request still in flight (or it lost our record)
-    if isinstance(error, PaywireError):
-        return isinstance(error, OutcomeUnknown) or (isinstance(error, TransportError) and error.may_have_been_sent)
-    return True  # a failure inside the pipeline after sending: assume it may have taken effect
+    if isinstance(error, (TransportError, ProviderUnavailable)):
+        return error.may_have_been_sent
+    return not isinstance(error, PaywireError)
 
 
 def failed(txn: Transaction, error: BaseException) -> Transaction:
@@ -115,7 +127,7 @@ def failed(txn: Transaction, error: BaseException) -> Transaction:
         error_code=typed.code if typed else None,
         error_message=redact(typed.message if typed else str(error))[:1000],
         retryable=bool(typed and typed.retryable), response=summary_of_error(error),
-        updated_at=at, finished_at=at,
+        updated_at=at, finished_at=at, settled_by=SettledBy.ANSWER,
     )
 
 

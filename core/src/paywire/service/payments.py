@@ -15,12 +15,16 @@ Outcomes a caller can tell apart:
 - success returns the updated `Payment`;
 - buyer action returns the `Payment` in state action_required, with `payment.action.redirect_url`;
   send the buyer there and call `complete(payment.id)` when they return;
-- a decline raises `Declined`, a retryable failure `ProviderUnavailable`/`RateLimited`/
-  `TransportError` (retry the same call: the same key is reused), an unknown outcome
-  `OutcomeUnknown` (retry the same call, or let `reconcile()` settle it). Every error raised by an
-  operation carries `error.payment_id` and `error.transaction_id` (also in `error.details`).
-- `StateError` / `UnsupportedOperation` / `InvalidRequest` raised before sending mean nothing was
-  recorded or sent; `IdempotencyConflict` means the key was used for different parameters (or,
+- an operation the provider accepted and decides later returns the `Payment` with that
+  transaction "accepted": it counts as in flight until a webhook or `reconcile()` settles it;
+- a decline raises `Declined`, a retryable failure `RateLimited`/`TransportError` or a 5xx the
+  provider says it did not apply (retry the same call: the same key is reused), an unknown
+  outcome `OutcomeUnknown` (a timeout, a dropped connection, a 5xx: retry the same call, or let
+  `reconcile()` settle it). Every error raised by an operation carries `error.payment_id` and
+  `error.transaction_id` (also in `error.details`).
+- `StateError` / `UnsupportedOperation` / `InvalidRequest` / `ConfigurationError` raised before
+  sending (the operation is rehearsed up to the moment its request would leave, inside the
+  ledger unit that would record it) mean nothing was recorded or sent; `IdempotencyConflict` means the key was used for different parameters (or,
   with `code="in_progress"`, that its first request is still running after `wait_timeout`).
 """
 
@@ -28,7 +32,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import attrs
@@ -50,6 +54,7 @@ from paywire.ledger.model import (
     EventStatus,
     Payment,
     PaymentState,
+    SettledBy,
     StoredEvent,
     Transaction,
     TransactionKind,
@@ -61,14 +66,19 @@ from paywire.security import redact
 from paywire.service import rules
 from paywire.service.keys import derived_key, fingerprint, new_id
 from paywire.service.outcome import attach, failed, is_unknown, rebuild_error, succeeded, unknown
-from paywire.service.reconcile import ReconcileReport, Settlement, settle
+from paywire.service.reconcile import Mismatch, ReconcileReport, Settlement, settle
 from paywire.service.webhooks import apply_event, apply_waiting
 from paywire.subject import BuyerAction, Customer, Order, Subject
 
 __all__ = ["PaymentService", "WebhookReceipt"]
 
+
+def _why(error: BaseException) -> str:
+    return f"{type(error).__name__}: {redact(str(error))}"
+
 K = TransactionKind
 S = TransactionStatus
+_ANSWERED = frozenset({S.SUCCEEDED, S.ACTION_REQUIRED, S.ACCEPTED})  # the caller gets the payment
 
 
 @attrs.frozen
@@ -115,8 +125,8 @@ class _Op:
 class _Plan:
     action: str  # "send", "wait" or "replay"
     txn: Transaction
-    payment: Payment | None = None  # as recorded with the pending transaction, when at hand
     op: _Op | None = None  # the operation as resolved, when it is sent
+    subject: Subject | None = None  # what is sent, as rehearsed
 
 
 class PaymentService:
@@ -124,9 +134,10 @@ class PaymentService:
 
     :param gateway: the configured gateway (any provider plugin that meets the command contract).
     :param ledger: where payments and transactions are kept (`SQLiteLedger`, `PostgresLedger`).
-    :param stale_after: seconds after which a pending transaction without an outcome counts as
-        abandoned (its worker stopped between sending and recording): a retry resends it with its
-        key, and `reconcile()` settles it. Keep it above the gateway's longest request.
+    :param margin: seconds added to a request's longest life (every attempt the retry policy
+        allows at the method's full timeouts, for every request of the command, plus the
+        provider's own window) to give its `settle_after`: before it, a pending transaction is
+        taken as still being sent, and `reconcile()` never concludes that it was not applied.
     :param wait_timeout: how long a duplicate request waits for the first one to finish.
 
     Example::
@@ -138,11 +149,11 @@ class PaymentService:
         payment = service.refund(payment.id, Money.of("5.00", "EUR"))
     """
 
-    def __init__(self, gateway: Gateway, ledger: Ledger, *, stale_after: float = 120.0,
+    def __init__(self, gateway: Gateway, ledger: Ledger, *, margin: float = 30.0,
                  wait_timeout: float = 30.0, poll_interval: float = 0.02) -> None:
         self.gateway = gateway
         self.ledger = ledger
-        self.stale_after = stale_after
+        self.margin = margin
         self.wait_timeout = wait_timeout
         self.poll_interval = poll_interval
 
@@ -332,12 +343,10 @@ class PaymentService:
             return self._replay(self._wait(plan.txn))
         op = plan.op or op
         txn = plan.txn
-        payment = plan.payment
-        if payment is None and txn.payment_id:
-            payment = self.ledger.get_payment(txn.payment_id)
+        assert plan.subject is not None
         outcome: CommandResult | BaseException
         try:
-            outcome = self.gateway.execute(op.method, op.kind, self._subject(op, txn, payment))
+            outcome = self.gateway.execute(op.method, op.kind, plan.subject)
         except BuyerActionRequired as exc:  # a plugin that signals buyer action by raising
             outcome = CommandResult(status="action_required",
                                     action=BuyerAction(exc.redirect_url or "", None) if exc.redirect_url else None)
@@ -348,8 +357,16 @@ class PaymentService:
             raise
         return self._conclude(*self._finish(op, txn, outcome), outcome)
 
-    def _stale(self, txn: Transaction) -> bool:
-        return txn.updated_at < now() - timedelta(seconds=self.stale_after)
+    def _settle_after(self, method: str, kind: str, at: datetime) -> datetime:
+        """When a request of `kind` sent at `at` can no longer land (see `margin`)."""
+        return at + timedelta(seconds=self.gateway.longest_life(method, kind) + self.margin)
+
+    def _ready(self, u: LedgerUnit, op: _Op, txn: Transaction, payment: Payment | None) -> _Plan:
+        """The plan to send `txn`, once rehearsed: whatever would refuse it before sending raises
+        here, inside the unit that records it, so a refused operation leaves nothing behind."""
+        subject = self._subject(op, txn, payment)
+        self.gateway.rehearse(op.method, op.kind, subject)
+        return _Plan("send", txn, op, subject)
 
     def _begin(self, op: _Op) -> _Plan:
         with self.ledger.unit() as u:
@@ -369,14 +386,17 @@ class PaymentService:
                         f"idempotency key {existing.idempotency_key!r} was used for a different {existing.kind}; "
                         "use a new key for a new operation", code="idempotency_key_reused",
                     ), existing.payment_id, existing.id)
-                if existing.status == S.PENDING and not self._stale(existing):
+                if existing.status == S.PENDING and not existing.expired():
                     return _Plan("wait", existing)
-                if existing.open:  # unknown or abandoned: resend with the same key
-                    claimed = attrs.evolve(existing, status=S.PENDING, updated_at=now())
+                if existing.resendable:  # unknown or abandoned: resend with the same key
+                    at = now()
+                    claimed = attrs.evolve(existing, status=S.PENDING, updated_at=at,
+                                           settle_after=self._settle_after(existing.method, existing.kind, at))
                     u.update_transaction(claimed)
-                    return _Plan("send", claimed, payment, op)
+                    return self._ready(u, op, claimed, payment)
                 if existing.status == S.FAILED and existing.retryable:
-                    return _Plan("send", self._new_attempt(u, op, existing, caps), op=op)
+                    attempt, locked = self._new_attempt(u, op, existing, caps)
+                    return self._ready(u, op, attempt, locked)
                 return _Plan("replay", existing)
             txn_id = new_id("txn")
             if op.create is not None:
@@ -395,10 +415,10 @@ class PaymentService:
                 kind=op.kind, amount=op.amount, status=S.PENDING,
                 idempotency_key=op.key or derived_key(owner, op.kind, sequence), fingerprint=fp,
                 parent_id=parent.id if parent else None, request=self._request_summary(op, target),
-                created_at=at, updated_at=at,
+                created_at=at, updated_at=at, settle_after=self._settle_after(op.method, op.kind, at),
             )
             u.insert_transaction(txn)
-            return _Plan("send", txn, op.create or payment, op)
+            return self._ready(u, op, txn, op.create or payment)
 
     @staticmethod
     def _lock(u: LedgerUnit, op: _Op) -> tuple[Payment | None, list[Transaction]]:
@@ -427,14 +447,15 @@ class PaymentService:
         for txn in txns:
             if txn.kind == kind and txn.fingerprint == fp:
                 latest[txn.idempotency_key] = txn
-        candidates = [t for t in latest.values()
-                      if t.status == S.UNKNOWN or (t.status == S.PENDING and self._stale(t))
-                      or (t.status == S.FAILED and t.retryable)]
+        candidates = [t for t in latest.values() if t.resendable or (t.status == S.FAILED and t.retryable)]
         return candidates[-1] if candidates else None
 
-    def _new_attempt(self, u: LedgerUnit, op: _Op, previous: Transaction, caps: Capabilities) -> Transaction:
-        """The same operation under the same key, after a retryable failure; checked afresh."""
+    def _new_attempt(self, u: LedgerUnit, op: _Op, previous: Transaction,
+                     caps: Capabilities) -> tuple[Transaction, Payment | None]:
+        """The same operation under the same key, after a retryable failure; checked afresh.
+        Returns it with its payment."""
         parent = None
+        payment = None
         target = previous.request.get("reference")
         if previous.payment_id is not None:
             payment = u.payment(previous.payment_id, lock=True)
@@ -456,10 +477,11 @@ class PaymentService:
             parent_id=parent.id if parent else previous.parent_id, error_type=None, error_code=None,
             error_message=None, retryable=False, token=None, response={},
             request={**previous.request, "reference": target} if target else previous.request,
-            created_at=at, updated_at=at, finished_at=None,
+            created_at=at, updated_at=at, finished_at=None, settled_by=None,
+            settle_after=self._settle_after(previous.method, previous.kind, at),
         )
         u.insert_transaction(txn)
-        return txn
+        return txn, payment
 
     def _check(self, op: _Op, payment: Payment, txns: Sequence[Transaction], caps: Capabilities) -> Transaction | None:
         if op.kind == K.CAPTURE:
@@ -535,16 +557,32 @@ class PaymentService:
         with self.ledger.unit(durable=False) as u:
             payment, txns = u.payment_and_transactions(txn.payment_id, lock=True) if txn.payment_id else (None, [])
             if not u.finish_transaction(finished, claimed_at=txn.updated_at):
-                # Settled, or sent again after it was taken for abandoned, by someone else
-                # meanwhile: their record stands.
+                # Changed meanwhile: taken for abandoned (unknown), concluded not applied by
+                # reconciliation, sent again, or settled by a webhook. The provider's own answer
+                # wins over a guess; otherwise their record stands.
                 current = next((t for t in txns if t.id == txn.id), None) or u.transaction(txn.id)
                 assert current is not None
-                return current, payment
+                if not self._overrules(u, finished, current, txns):
+                    return current, payment
             if payment is not None:
                 # The row just written is `finished`: no need to read it back.
                 txns = [finished if t.id == finished.id else t for t in txns]
                 payment = self._apply(u, payment, finished, outcome, txns)
             return finished, payment
+
+    @staticmethod
+    def _overrules(u: LedgerUnit, answer: Transaction, current: Transaction, txns: Sequence[Transaction]) -> bool:
+        """Record the request's own late answer over a guess: over unknown (taken for abandoned),
+        or over reconciliation's "not applied" unless a later attempt under the same key (which
+        gets the same answer from the provider) already carries the outcome."""
+        if answer.status == S.UNKNOWN or answer.status == S.PENDING:
+            return False
+        if current.status == S.UNKNOWN:
+            return u.overrule(answer, status=S.UNKNOWN)
+        later = any(t.idempotency_key == current.idempotency_key and t.attempt > current.attempt for t in txns)
+        if current.status == S.FAILED and current.settled_by == SettledBy.RECONCILE and not later:
+            return u.overrule(answer, status=S.FAILED)
+        return False
 
     def _apply(self, u: LedgerUnit, payment: Payment, txn: Transaction,
                outcome: CommandResult | BaseException, txns: Sequence[Transaction]) -> Payment:
@@ -572,8 +610,8 @@ class PaymentService:
             customer = outcome.references.get("customer")
             if customer and not payment.customer_reference:
                 changes["customer_reference"] = customer
-        elif txn.status == S.FAILED and txn.kind in K.INITIAL and not txn.retryable:
-            changes["failed"] = True
+        elif txn.status == S.FAILED and txn.kind in K.INITIAL:
+            changes["failed"] = True  # until a retry under its key (if retryable) revives the payment
         before = {payment.reference, *payment.references.values()}
         if refs != payment.references:  # unchanged, the stored text is written back as it is
             changes["references"] = refs
@@ -585,7 +623,7 @@ class PaymentService:
 
     def _conclude(self, txn: Transaction, payment: Payment | None,
                   outcome: CommandResult | BaseException) -> Payment | Transaction:
-        if txn.status in (S.SUCCEEDED, S.ACTION_REQUIRED):
+        if txn.status in _ANSWERED:
             return payment if payment is not None else self._result(txn)
         if txn.status == S.PENDING:
             return self._replay(self._wait(txn))
@@ -606,7 +644,7 @@ class PaymentService:
         return self.get_payment(txn.payment_id)
 
     def _replay(self, txn: Transaction) -> Payment | Transaction:
-        if txn.status in (S.SUCCEEDED, S.ACTION_REQUIRED):
+        if txn.status in _ANSWERED:
             return self._result(txn)
         if txn.status == S.FAILED:
             raise rebuild_error(txn)
@@ -631,35 +669,37 @@ class PaymentService:
             delay = min(delay * 1.5, 0.25)
 
     # -- reconciliation -------------------------------------------------------------------------
-    def reconcile(self, *, payment_id: str | None = None, stale_after: float | None = None,
-                  limit: int = 1000) -> ReconcileReport:
-        """Settle unknown outcomes by asking the provider (`fetch`), and match waiting webhooks.
+    def reconcile(self, *, payment_id: str | None = None, limit: int = 1000) -> ReconcileReport:
+        """Settle open outcomes (unknown, accepted) by asking the provider (`fetch`), and match
+        waiting webhooks.
 
-        Pending transactions older than `stale_after` (default: the service's) are first marked
-        unknown. With `payment_id`, that payment is fetched even when nothing is unknown, and the
-        provider's totals become its floors (e.g. after the buyer finished 3-D Secure on the
-        provider's page and no webhook came). Nothing is ever resent; what stays unresolved is
-        reported.
+        Pending transactions past their `settle_after` (their worker stopped between sending and
+        recording) are first marked unknown. An operation the provider does not hold is concluded
+        not applied only after its request can no longer land; until then it stays open and the
+        report says until when. With `payment_id`, that payment is fetched even when nothing is
+        open, and the provider's totals become its floors (e.g. after the buyer finished 3-D
+        Secure on the provider's page and no webhook came). Nothing is ever resent. Each payment
+        is settled on its own: one that cannot be is reported in `errors`, and the rest go on.
         """
-        threshold = now() - timedelta(seconds=self.stale_after if stale_after is None else stale_after)
+        at = now()
         marked: list[str] = []
-        for txn in self.ledger.list_transactions(payment_id=payment_id, statuses=[S.PENDING],
-                                                 updated_before=threshold, limit=limit):
-            with self.ledger.unit() as u:
-                if txn.payment_id:
-                    u.payment(txn.payment_id, lock=True)
-                current = u.transaction(txn.id)
-                if current is not None and current.status == S.PENDING and current.updated_at == txn.updated_at:
-                    u.update_transaction(unknown(current, None, "no outcome was recorded: the worker stopped "
-                                                                "between sending and recording"))
+        errors: list[tuple[str, str]] = []
+        for txn in self.ledger.list_transactions(payment_id=payment_id, statuses=[S.PENDING], limit=limit):
+            if not txn.expired(at):
+                continue
+            try:
+                if self._abandon(txn):
                     marked.append(txn.id)
+            except Exception as exc:  # noqa: BLE001 - reported per transaction; the others go on
+                errors.append((txn.id, _why(exc)))
         settled: list[Settlement] = []
         unresolved: list[Settlement] = []
-        errors: list[tuple[str, str]] = []
+        mismatches: list[Mismatch] = []
         by_payment: dict[str | None, list[Transaction]] = {}
         if payment_id is not None:
-            by_payment[self.get_payment(payment_id).id] = []  # asked about it: look even if nothing is unknown
-        for txn in self.ledger.list_transactions(payment_id=payment_id, statuses=[S.UNKNOWN], limit=limit):
+            by_payment[self.get_payment(payment_id).id] = []  # asked about it: look even if nothing is open
+        for txn in self.ledger.list_transactions(payment_id=payment_id, statuses=[S.UNKNOWN, S.ACCEPTED],
+                                                 limit=limit):
             by_payment.setdefault(txn.payment_id, []).append(txn)
         for owner, txns in by_payment.items():
             if owner is None:
@@ -668,18 +708,32 @@ class PaymentService:
                 continue
             try:
                 result = self._fetch(owner)
-            except PaywireError as exc:
-                errors.append((owner, str(exc)))
+                with self.ledger.unit() as u:
+                    payment = u.payment(owner, lock=True)
+                    assert payment is not None
+                    payment, decisions, differences = settle(u, payment, result, at)
+                    apply_waiting(u, payment)
+            except Exception as exc:  # noqa: BLE001 - reported per payment; the others go on
+                errors.append((owner, _why(exc)))
                 continue
-            with self.ledger.unit() as u:
-                payment = u.payment(owner, lock=True)
-                assert payment is not None
-                payment, decisions = settle(u, payment, result)
-                apply_waiting(u, payment)
             settled.extend(d for d in decisions if d.status is not None)
             unresolved.extend(d for d in decisions if d.status is None)
+            mismatches.extend(differences)
         applied = self._match_unmatched(limit)
-        return ReconcileReport(tuple(marked), tuple(settled), tuple(unresolved), tuple(errors), applied)
+        return ReconcileReport(tuple(marked), tuple(settled), tuple(unresolved), tuple(errors), applied,
+                               tuple(mismatches))
+
+    def _abandon(self, txn: Transaction) -> bool:
+        """Mark a pending transaction past its life unknown, unless it changed meanwhile."""
+        with self.ledger.unit() as u:
+            if txn.payment_id:
+                u.payment(txn.payment_id, lock=True)
+            current = u.transaction(txn.id)
+            if current is None or current.status != S.PENDING or current.updated_at != txn.updated_at:
+                return False
+            u.update_transaction(unknown(current, None, "no outcome was recorded within the request's longest "
+                                                        "life: its worker stopped between sending and recording"))
+            return True
 
     def _fetch(self, payment_id: str) -> CommandResult:
         payment = self.get_payment(payment_id)

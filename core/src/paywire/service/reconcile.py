@@ -1,36 +1,40 @@
-"""Settling unknown outcomes from the provider's own state (the plugin's `fetch` command).
+"""Settling open outcomes from the provider's own state (the plugin's `fetch` command).
 
-A transaction is unknown when the request may have taken effect but no answer was recorded: a
-timeout or dropped connection, or a worker that stopped between sending and recording (found as
-a pending transaction older than the service's `stale_after`). Reconciliation never resends
-anything. It reads the payment at the provider and decides:
+A transaction is open while its effect is not known: unknown (a timeout, a dropped connection, a
+5xx, or a worker that stopped between sending and recording, found as a pending transaction past
+its `settle_after`) or accepted (the provider decides later). Reconciliation never resends
+anything. It reads the payment at the provider and decides, per transaction:
 
-- first operations (authorize, sale, complete): by the provider's state (not found or failed ->
-  failed; waiting for the buyer -> action_required; authorized or further -> succeeded);
-- captures and refunds: by the provider's running total against what the ledger's succeeded
-  transactions add up to; the unknown ones whose amounts make up the difference succeeded, the
-  others failed; an ambiguous split is left unknown and reported;
+- first operations (authorize, sale, complete): by the provider's state (authorized or further
+  -> succeeded; processing -> accepted; waiting for the buyer -> action_required; failed ->
+  failed); "not found" means failed only once the request can no longer land (`settle_after`);
+- captures and refunds: matched one to one to the provider's operations (`fetch` lists them), by
+  idempotency key, then reference, then amount; each match records the provider's reference, so
+  later webhooks about it find it. Where a plugin lists none, the provider's running totals are
+  split among the open transactions instead. What the provider does not hold is failed only once
+  its request can no longer land;
 - voids: by whether the provider says voided.
 
-The provider's totals also become the payment's reported floors, so the ledger agrees with the
-provider afterwards even where a transaction stays unresolved.
+The provider's totals also become the payment's reported floors, and every payment whose totals
+still differ from the provider's afterwards is reported as a `Mismatch`.
 """
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
+from datetime import datetime
 
 import attrs
 
-from paywire.command.result import CommandResult, ProviderState
+from paywire.command.result import CommandResult, ProviderOperation, ProviderState
 from paywire.ledger.interface import LedgerUnit
-from paywire.ledger.model import Payment, Transaction, TransactionKind, TransactionStatus, now
+from paywire.ledger.model import Payment, SettledBy, Transaction, TransactionKind, TransactionStatus, now
 from paywire.money import Money
 from paywire.service import rules
 from paywire.subject import BuyerAction
 
-__all__ = ["ReconcileReport", "Settlement", "settle"]
+__all__ = ["Mismatch", "ReconcileReport", "Settlement", "settle"]
 
 K = TransactionKind
 S = TransactionStatus
@@ -38,12 +42,13 @@ _ESTABLISHED = frozenset({
     ProviderState.AUTHORIZED, ProviderState.PARTIALLY_CAPTURED, ProviderState.CAPTURED,
     ProviderState.PARTIALLY_REFUNDED, ProviderState.REFUNDED, ProviderState.VOIDED,
 })
-_MAX_SUBSET = 12  # unknown operations of one kind on one payment searched exhaustively
+_MAX_SUBSET = 12  # open operations of one kind on one payment searched exhaustively
+_OPERATION_STATUS = {"succeeded": S.SUCCEEDED, "accepted": S.ACCEPTED, "failed": S.FAILED}
 
 
 @attrs.frozen
 class Settlement:
-    """What reconciliation decided for one transaction (`status` None: left unknown)."""
+    """What reconciliation decided for one transaction (`status` None: left open, `note` says why)."""
 
     transaction_id: str
     payment_id: str | None
@@ -53,18 +58,29 @@ class Settlement:
 
 
 @attrs.frozen
+class Mismatch:
+    """A payment whose total differs from the provider's after reconciliation: look at it."""
+
+    payment_id: str
+    field: str  # "authorized", "captured" or "refunded"
+    ledger: Money
+    provider: Money
+
+
+@attrs.frozen
 class ReconcileReport:
     """The outcome of one `PaymentService.reconcile()` run."""
 
-    marked_unknown: tuple[str, ...] = ()  # stale pending transactions now unknown
+    marked_unknown: tuple[str, ...] = ()  # pending transactions past their life, now unknown
     settled: tuple[Settlement, ...] = ()
     unresolved: tuple[Settlement, ...] = ()
-    errors: tuple[tuple[str, str], ...] = ()  # (payment or transaction id, why fetch failed)
+    errors: tuple[tuple[str, str], ...] = ()  # (payment or transaction id, why it could not be settled)
     events_applied: int = 0
+    mismatches: tuple[Mismatch, ...] = ()
 
     @property
     def clean(self) -> bool:
-        return not self.unresolved and not self.errors
+        return not self.unresolved and not self.errors and not self.mismatches
 
 
 def _money(value: Money | None, currency: str) -> Money | None:
@@ -77,12 +93,28 @@ def _finish(u: LedgerUnit, txn: Transaction, status: str, note: str, result: Com
     response = dict(txn.response)
     response["reconciled"] = {"state": result.state, "note": note}
     u.update_transaction(attrs.evolve(
-        txn, status=status, response=response, updated_at=at, finished_at=at,
+        txn, status=status, response=response, updated_at=at,
+        finished_at=None if status == S.ACCEPTED else at,
         provider_reference=txn.provider_reference or reference,
+        settled_by=None if status == S.ACCEPTED else SettledBy.RECONCILE,
         # It did not take effect, so sending it again (with its key) is safe.
         retryable=status == S.FAILED,
     ))
     return Settlement(txn.id, txn.payment_id, txn.kind, status, note)
+
+
+def _open(txn: Transaction, note: str) -> Settlement:
+    return Settlement(txn.id, txn.payment_id, txn.kind, None, note)
+
+
+def _absent(u: LedgerUnit, txn: Transaction, at: datetime, what: str, result: CommandResult) -> Settlement:
+    """The provider does not hold the operation: failed once its request can no longer land."""
+    if txn.status == S.ACCEPTED:
+        return _open(txn, f"the provider accepted it but {what}; check it with the provider")
+    if not txn.expired(at):
+        return _open(txn, f"{what}, but the request may still land until {txn.settle_after:%Y-%m-%d %H:%M:%S} "
+                          "UTC; reconcile again after that")
+    return _finish(u, txn, S.FAILED, f"{what} after the request's longest life: it was not applied", result)
 
 
 def _subset(amounts: Sequence[int], target: int) -> tuple[int, ...] | None:
@@ -94,29 +126,39 @@ def _subset(amounts: Sequence[int], target: int) -> tuple[int, ...] | None:
     return None
 
 
-def settle(u: LedgerUnit, payment: Payment, result: CommandResult) -> tuple[Payment, list[Settlement]]:
-    """Settle the payment's unknown transactions from a fetch `result` (inside a locked unit)."""
+def settle(u: LedgerUnit, payment: Payment, result: CommandResult,
+           at: datetime | None = None) -> tuple[Payment, list[Settlement], list[Mismatch]]:
+    """Settle the payment's open transactions from a fetch `result` (inside a locked unit)."""
+    at = at or now()
     out: list[Settlement] = []
     currency = payment.currency
     state = result.state
     txns = u.transactions(payment.id)
     busy = {t.kind for t in txns if t.status == S.PENDING}  # live workers will record these themselves
-    unknown = [t for t in txns if t.status == S.UNKNOWN]
 
     refs = dict(payment.references)
-    if result.reference and not payment.reference:
-        refs.setdefault("payment", result.reference)
     refs.update({k: v for k, v in result.references.items() if v})
     payment = attrs.evolve(payment, reference=payment.reference or result.references.get("payment")
                            or result.reference, references=refs)
 
-    for txn in (t for t in unknown if t.kind in K.INITIAL):
+    for txn in (t for t in txns if t.kind in K.INITIAL and t.status in (S.UNKNOWN, S.ACCEPTED)):
         if busy & K.INITIAL:
-            out.append(Settlement(txn.id, txn.payment_id, txn.kind, None, "a first operation is in flight"))
-        elif state in (ProviderState.NOT_FOUND, ProviderState.FAILED):
-            out.append(_finish(u, txn, S.FAILED, f"the provider reports {state}: it did not take effect", result))
+            out.append(_open(txn, "a first operation is in flight"))
+        elif state == ProviderState.NOT_FOUND:
+            out.append(_absent(u, txn, at, "the provider has no such payment", result))
+            if out[-1].status == S.FAILED and payment.authorized.minor == 0:
+                payment = attrs.evolve(payment, failed=True)
+        elif state == ProviderState.FAILED:
+            out.append(_finish(u, txn, S.FAILED, "the provider reports failed: it did not take effect", result,
+                               result.reference))
             if payment.authorized.minor == 0:
                 payment = attrs.evolve(payment, failed=True)
+        elif state == ProviderState.PROCESSING:
+            if txn.status == S.ACCEPTED:
+                out.append(_open(txn, "the provider is still processing it"))
+            else:
+                out.append(_finish(u, txn, S.ACCEPTED, "the provider accepted it and decides later", result,
+                                   result.reference))
         elif state == ProviderState.ACTION_REQUIRED:
             out.append(_finish(u, txn, S.ACTION_REQUIRED, "the provider waits for the buyer", result,
                                result.reference))
@@ -126,68 +168,129 @@ def settle(u: LedgerUnit, payment: Payment, result: CommandResult) -> tuple[Paym
             if payment.flow == K.AUTHORIZE and "authorization" not in payment.references and result.reference:
                 payment = attrs.evolve(payment, references={**payment.references, "authorization": result.reference})
         else:
-            out.append(Settlement(txn.id, txn.payment_id, txn.kind, None, f"the provider reports {state}; later"))
+            out.append(_open(txn, f"the provider reports {state}; later"))
 
     txns = u.transactions(payment.id)
-    totals = {K.CAPTURE: _money(result.captured, currency), K.REFUND: _money(result.refunded, currency)}
-    for kind, provider_total in totals.items():
-        pending = [t for t in txns if t.kind == kind and t.status == S.UNKNOWN]
+    learnt: list[str] = []
+    for kind in (K.CAPTURE, K.REFUND):
+        pending = [t for t in txns if t.kind == kind and t.status in (S.UNKNOWN, S.ACCEPTED)]
         if not pending:
             continue
-        if kind in busy or provider_total is None:
-            why = "an operation of this kind is in flight" if kind in busy else "the provider gave no total"
-            out.extend(Settlement(t.id, t.payment_id, t.kind, None, why) for t in pending)
+        if kind in busy:
+            out.extend(_open(t, "an operation of this kind is in flight") for t in pending)
             continue
-        own = rules.derive(attrs.evolve(payment, observed_authorized=Money.zero(currency),
-                                        observed_captured=Money.zero(currency),
-                                        observed_refunded=Money.zero(currency)), txns)
-        recorded = own.captured if kind == K.CAPTURE else own.refunded
-        delta = provider_total.minor - recorded.minor
-        amounts = [t.amount.minor if t.amount else 0 for t in pending]
-        chosen = _subset(amounts, delta) if 0 < delta and len(pending) <= _MAX_SUBSET else None
-        if delta <= 0:
-            chosen = ()
-        elif chosen is None and delta >= sum(amounts):
-            chosen = tuple(range(len(pending)))
-        if chosen is None:
-            out.extend(Settlement(t.id, t.payment_id, t.kind, None,
-                                  f"the provider's {kind} total {provider_total} cannot be split among the "
-                                  "unknown operations; check it by hand") for t in pending)
+        if result.operations:
+            listed = [op for op in result.operations if op.kind == kind]
+            decisions = _by_operations(u, pending, listed, txns, at, result)
+        elif _money(getattr(result, f"{kind}d"), currency) is not None:
+            decisions = _by_totals(u, payment, pending, txns, kind, at, result)
+        else:
+            out.extend(_open(t, "the provider gave neither its operations nor a total") for t in pending)
             continue
-        # The provider's latest object of this kind names the one settled operation, if only one is.
-        latest = result.references.get(kind)
-        latest = latest if len(chosen) == 1 and latest not in {t.provider_reference for t in txns} else None
-        for index, txn in enumerate(pending):
-            if index in chosen:
-                out.append(_finish(u, txn, S.SUCCEEDED, f"the provider's {kind} total is {provider_total}", result,
-                                   latest))
-                if kind == K.CAPTURE and txn.request.get("final"):
+        for decision, reference in decisions:
+            out.append(decision)
+            if reference:
+                learnt.append(reference)
+            if decision.status == S.SUCCEEDED and kind == K.CAPTURE:
+                txn = next(t for t in pending if t.id == decision.transaction_id)
+                if txn.request.get("final"):
                     payment = attrs.evolve(payment, capture_closed=True)
-            else:
-                out.append(_finish(u, txn, S.FAILED, f"the provider's {kind} total {provider_total} does "
-                                                     "not include it", result))
 
-    for txn in (t for t in txns if t.kind == K.VOID and t.status == S.UNKNOWN):
+    for txn in (t for t in txns if t.kind == K.VOID and t.status in (S.UNKNOWN, S.ACCEPTED)):
         if state == ProviderState.VOIDED:
             out.append(_finish(u, txn, S.SUCCEEDED, "the provider reports voided", result))
         elif state in _ESTABLISHED or state == ProviderState.NOT_FOUND:
-            out.append(_finish(u, txn, S.FAILED, f"the provider reports {state}, not voided", result))
+            out.append(_absent(u, txn, at, f"the provider reports {state}, not voided", result))
         else:
-            out.append(Settlement(txn.id, txn.payment_id, txn.kind, None, f"the provider reports {state}; later"))
+            out.append(_open(txn, f"the provider reports {state}; later"))
 
+    provider = {name: _money(getattr(result, name), currency) for name in ("authorized", "captured", "refunded")}
     payment = attrs.evolve(
         payment,
-        observed_authorized=max(payment.observed_authorized, _money(result.authorized, currency)
-                                or payment.observed_authorized),
-        observed_captured=max(payment.observed_captured, _money(result.captured, currency)
-                              or payment.observed_captured),
-        observed_refunded=max(payment.observed_refunded, _money(result.refunded, currency)
-                              or payment.observed_refunded),
+        observed_authorized=max(payment.observed_authorized, provider["authorized"] or payment.observed_authorized),
+        observed_captured=max(payment.observed_captured, provider["captured"] or payment.observed_captured),
+        observed_refunded=max(payment.observed_refunded, provider["refunded"] or payment.observed_refunded),
         capture_closed=payment.capture_closed or (payment.flow == K.AUTHORIZE and state == ProviderState.CAPTURED),
         voided=payment.voided or (state == ProviderState.VOIDED and payment.captured.minor == 0),
         updated_at=now(),
     )
     payment = rules.derive(payment, u.transactions(payment.id))
     u.update_payment(payment)
-    u.add_references(payment.method, payment.id, [payment.reference or "", *payment.references.values()])
-    return payment, out
+    u.add_references(payment.method, payment.id, [payment.reference or "", *payment.references.values(), *learnt])
+    mismatches = [Mismatch(payment.id, name, getattr(payment, name), value)
+                  for name, value in provider.items() if value is not None and getattr(payment, name) != value]
+    return payment, out, mismatches
+
+
+def _by_operations(u: LedgerUnit, pending: list[Transaction], listed: list[ProviderOperation],
+                   txns: Sequence[Transaction], at: datetime,
+                   result: CommandResult) -> list[tuple[Settlement, str | None]]:
+    """Each open transaction matched to one operation the provider lists: by the idempotency key
+    it was sent with, then by its known reference, then by amount among the operations no
+    transaction has claimed (and whose key, if the provider reports one, is not another's)."""
+    kind = pending[0].kind
+    claimed = {t.provider_reference for t in txns if t.kind == kind and t.provider_reference and t not in pending}
+    free = [op for op in listed if op.reference not in claimed]
+    decisions: list[tuple[Settlement, str | None]] = []
+    unmatched: list[Transaction] = []
+    for txn in pending:  # the exact matches first, so an amount match never takes another's operation
+        op = next((o for o in free if o.idempotency_key and o.idempotency_key == txn.idempotency_key), None)
+        op = op or next((o for o in free if txn.provider_reference and o.reference == txn.provider_reference), None)
+        if op is None:
+            unmatched.append(txn)
+            continue
+        free.remove(op)
+        decisions.append(_matched(u, txn, op, result))
+    for txn in unmatched:
+        op = next((o for o in free if o.idempotency_key is None and o.amount == txn.amount), None)
+        if op is None:
+            decisions.append((_absent(u, txn, at, f"the provider lists no such {txn.kind}", result), None))
+            continue
+        free.remove(op)
+        decisions.append(_matched(u, txn, op, result))
+    return decisions
+
+
+def _matched(u: LedgerUnit, txn: Transaction, op: ProviderOperation,
+             result: CommandResult) -> tuple[Settlement, str | None]:
+    status = _OPERATION_STATUS.get(op.status)
+    if status is None or (status == S.ACCEPTED and txn.status == S.ACCEPTED):
+        return _open(txn, f"the provider's {txn.kind} {op.reference} is {op.status}"), op.reference
+    return _finish(u, txn, status, f"the provider's {txn.kind} {op.reference} is {op.status}", result,
+                   op.reference), op.reference
+
+
+def _by_totals(u: LedgerUnit, payment: Payment, pending: list[Transaction], txns: Sequence[Transaction],
+               kind: str, at: datetime, result: CommandResult) -> list[tuple[Settlement, str | None]]:
+    """For a plugin whose fetch lists no operations: the provider's running total, less what the
+    ledger's succeeded transactions add up to, is split among the open ones; an ambiguous split
+    is left open and reported."""
+    currency = payment.currency
+    provider_total = _money(getattr(result, f"{kind}d"), currency)
+    assert provider_total is not None
+    own = rules.derive(attrs.evolve(payment, observed_authorized=Money.zero(currency),
+                                    observed_captured=Money.zero(currency),
+                                    observed_refunded=Money.zero(currency)), txns)
+    recorded = own.captured if kind == K.CAPTURE else own.refunded
+    delta = provider_total.minor - recorded.minor
+    amounts = [t.amount.minor if t.amount else 0 for t in pending]
+    chosen = _subset(amounts, delta) if 0 < delta and len(pending) <= _MAX_SUBSET else None
+    if delta <= 0:
+        chosen = ()
+    elif chosen is None and delta >= sum(amounts):
+        chosen = tuple(range(len(pending)))
+    if chosen is None:
+        return [(_open(t, f"the provider's {kind} total {provider_total} cannot be split among the open "
+                          "operations; check it by hand"), None) for t in pending]
+    # The provider's latest object of this kind names the one settled operation, if only one is.
+    latest = result.references.get(kind)
+    latest = latest if len(chosen) == 1 and latest not in {t.provider_reference for t in txns} else None
+    decisions: list[tuple[Settlement, str | None]] = []
+    for index, txn in enumerate(pending):
+        if index in chosen:
+            decisions.append((_finish(u, txn, S.SUCCEEDED, f"the provider's {kind} total is {provider_total}",
+                                      result, latest), latest))
+        else:
+            decisions.append((_absent(u, txn, at, f"the provider's {kind} total {provider_total} does not "
+                                                  "include it", result), None))
+    return decisions

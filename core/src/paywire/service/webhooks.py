@@ -8,12 +8,18 @@ Rules (each runs inside a locked ledger unit, after the event was stored once pe
   larger of that floor and the ledger's own succeeded transactions, so a total never moves
   backwards and nothing the service recorded is counted twice.
 - An event about a capture or refund the ledger knows (by provider reference) settles that
-  transaction if its outcome was unknown, and otherwise changes nothing.
+  transaction if it was accepted (outcome later) or unknown, and otherwise changes nothing; a
+  failed event naming one fails it.
 - An event about a capture or refund the ledger does not know is recorded as a transaction of
   origin "webhook" (an operation made outside paywire, e.g. in the provider's dashboard) - unless
-  an operation of that kind is in flight, whose reference is not known yet: then the event is
-  deferred and applied again once that operation is recorded or reconciled.
-- authorized, voided and failed events settle an unknown first operation or void, and set the
+  an operation of that kind whose reference is not known yet is in flight (pending or unknown):
+  then the event is deferred and applied again once that operation is recorded or reconciled;
+  or unless a succeeded one of the same amount never learnt its reference: the event names it.
+  Either way one operation at the provider is one transaction in the ledger.
+- Whether an event is trusted as it comes is the plugin's decision: an event that moves money is
+  reported only when its signature binds the exact body, or after the plugin confirmed it by
+  fetching the object from the provider.
+- authorized, voided and failed events settle an unknown or accepted first operation or void, and set the
   voided/failed flags only while no money was captured (resp. authorized): a late event cannot
   undo money that moved.
 - Events for no known payment are stored as unmatched and applied when a payment gains one of
@@ -30,6 +36,7 @@ from paywire.ledger.interface import LedgerUnit
 from paywire.ledger.model import (
     EventStatus,
     Payment,
+    SettledBy,
     StoredEvent,
     Transaction,
     TransactionKind,
@@ -51,7 +58,13 @@ def _settle(u: LedgerUnit, txn: Transaction, status: str, event: StoredEvent) ->
     at = now()
     response = dict(txn.response)
     response["settled_by"] = f"webhook {event.provider}/{event.event_id}"
-    u.update_transaction(attrs.evolve(txn, status=status, response=response, updated_at=at, finished_at=at))
+    u.update_transaction(attrs.evolve(txn, status=status, response=response, updated_at=at, finished_at=at,
+                                      settled_by=SettledBy.WEBHOOK, retryable=status == S.FAILED))
+
+
+# An event settles a transaction the provider holds but has not decided (accepted), or one whose
+# answer was lost (unknown); a pending one is being sent, and its worker records it.
+_SETTLEABLE = frozenset({TransactionStatus.UNKNOWN, TransactionStatus.ACCEPTED})
 
 
 def _floor(current: Money, value: Money | None) -> Money:
@@ -73,14 +86,14 @@ def apply_event(u: LedgerUnit, payment: Payment, event: StoredEvent) -> tuple[Pa
         payment = attrs.evolve(payment, observed_authorized=_floor(payment.observed_authorized,
                                                                     event.amount or payment.amount))
         for txn in txns:
-            if txn.kind in (K.AUTHORIZE, K.COMPLETE) and txn.status == S.UNKNOWN and payment.flow == K.AUTHORIZE:
+            if txn.kind in (K.AUTHORIZE, K.COMPLETE) and txn.status in _SETTLEABLE and payment.flow == K.AUTHORIZE:
                 _settle(u, txn, S.SUCCEEDED, event)
     elif event.kind == EventKind.VOIDED:
         flight = rules.in_flight(payment, txns)
         if payment.captured.minor == 0 and flight.captures.minor == 0:
             payment = attrs.evolve(payment, voided=True)
             for txn in txns:
-                if txn.kind == K.VOID and txn.status == S.UNKNOWN:
+                if txn.kind == K.VOID and txn.status in _SETTLEABLE:
                     _settle(u, txn, S.SUCCEEDED, event)
         else:
             note = "ignored: the payment has captures, it cannot be voided"
@@ -112,7 +125,7 @@ def _money_event(u: LedgerUnit, payment: Payment, txns: list[Transaction],
         None,
     )
     if match is not None:
-        if match.status == S.UNKNOWN:
+        if match.status in _SETTLEABLE:
             _settle(u, match, S.SUCCEEDED, event)
         return payment, EventStatus.APPLIED, None
     if event.total is not None or event.amount is None:
@@ -120,9 +133,20 @@ def _money_event(u: LedgerUnit, payment: Payment, txns: list[Transaction],
     if obj is not None and obj in (payment.reference, payment.references.get("authorization")):
         # An event about the payment object itself: its amount is the running total.
         return _raise_floor(payment, captured, event.amount), EventStatus.APPLIED, None
-    busy = any(t.open and (t.kind == own_kind or (captured and t.kind in K.INITIAL)) for t in txns)
+    # An operation of this kind whose reference is not known yet may be the one the event is
+    # about: wait until its answer or reconciliation names it.
+    busy = any(t.status in (S.PENDING, S.UNKNOWN) and not t.provider_reference
+               and (t.kind == own_kind or (captured and t.kind in K.INITIAL)) for t in txns)
     if busy:
         return payment, EventStatus.DEFERRED, f"waits for the {own_kind} in flight to be recorded"
+    # A settled operation that never learnt its reference (a provider whose fetch lists no
+    # operations): the event names it, unless it is a second one of the same amount.
+    nameless = next((t for t in txns if t.kind == own_kind and t.status == S.SUCCEEDED and not t.provider_reference
+                     and t.amount == event.amount), None)
+    if nameless is not None and obj:
+        u.learn_reference(nameless.id, obj)
+        u.add_references(payment.method, payment.id, [obj])
+        return payment, EventStatus.APPLIED, f"names {own_kind} {nameless.id}"
     parent = None
     if not captured:
         parent_ref = event.references.get("capture") or event.references.get("charge")
@@ -153,12 +177,14 @@ def _failed_event(u: LedgerUnit, payment: Payment, txns: list[Transaction],
                   event: StoredEvent) -> tuple[Payment, str | None]:
     refs = set(event.all_references)
     for txn in txns:
-        if txn.status == S.UNKNOWN and txn.provider_reference in refs:
+        if txn.status in _SETTLEABLE and txn.provider_reference in refs:
             _settle(u, txn, S.FAILED, event)
+            if txn.kind in K.INITIAL and payment.authorized.minor == 0:
+                return attrs.evolve(payment, failed=True), None
             return payment, None
     if payment.authorized.minor == 0 and not rules.in_flight(payment, txns).initial:
         for txn in txns:
-            if txn.kind in K.INITIAL and txn.status == S.UNKNOWN:
+            if txn.kind in K.INITIAL and txn.status in _SETTLEABLE:
                 _settle(u, txn, S.FAILED, event)
         return attrs.evolve(payment, failed=True), None
     return payment, "ignored: money already moved on this payment"
