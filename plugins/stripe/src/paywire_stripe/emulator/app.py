@@ -9,8 +9,15 @@ Responses carry `Request-Id`, `Stripe-Version` and, on errors where Stripe sends
 
 Idempotency follows Stripe's rule that a result is stored once the endpoint began executing:
 parameter errors, authentication failures and injected error statuses (the request never ran)
-are not stored; declines and state errors are. A `drop_after` fault runs the operation and stores
-its result before dropping the connection, so retrying with the same key replays it.
+are not stored; declines and state errors are. A `drop_after` or `status_after` fault runs the
+operation and stores its result before dropping the connection or answering the injected status
+(in Stripe's error shape: a 5xx is an `api_error`), so retrying with the same key replays the
+real result, as Stripe does when a load balancer's 502/504 hid it.
+
+What Stripe decides later (a bank debit in `processing`, a `pending` refund, a `refundFail`
+card's refund) waits for `settle(id, succeed=None)` or `POST /_paywire/stripe/settle`
+(`{"id": "pi_..." | "re_...", "succeed": true | false | null}`); the events it makes are
+delivered, signed, to the webhook URL like every other.
 """
 
 from __future__ import annotations
@@ -29,7 +36,7 @@ from urllib.parse import urlsplit
 import attrs
 
 from paywire.testing.emulator import EmulatorApp, EmulatorRequest, EmulatorServer, Reply
-from paywire_stripe.emulator import auth, events
+from paywire_stripe.emulator import auth, events, payment_intents, refunds
 from paywire_stripe.emulator.errors import StripeError, invalid_request
 from paywire_stripe.emulator.replies import error_reply
 from paywire_stripe.emulator.routes import StripeRoutes
@@ -152,6 +159,30 @@ class StripeEmulator(StripeRoutes, EmulatorApp):
             challenge = self.store.challenges[notes.challenge]
             self._finish_challenge(challenge, succeed, self._context_for(None))
             return self.get(intent_id)
+
+    def settle(self, object_id: str, succeed: bool | None = None) -> StripeObject:
+        """Finish what Stripe decides later: a `processing` PaymentIntent (`pi_...`) or a refund
+        (`re_...`). `succeed=None` follows the test method (`pm_usBankAccount_insufficientFunds`
+        fails, `pm_card_refundFail`'s refund fails, ...); True or False forces the outcome."""
+        with self.lock:
+            ctx = self._context_for(None)
+            if object_id.startswith("pi_"):
+                payment_intents.settle(ctx, self.store.get("payment_intent", object_id, "id"), succeed)
+            elif object_id.startswith("re_"):
+                refunds.settle(ctx, self.store.get("refund", object_id, "id"), succeed)
+            else:
+                raise ValueError(f"{object_id} is neither a PaymentIntent nor a refund")
+            return self.get(object_id)
+
+    def _control(self, request: EmulatorRequest) -> Reply:
+        if request.path == "/_paywire/stripe/settle" and request.method == "POST":
+            fields = request.json() or {}
+            try:
+                settled = self.settle(str(fields.get("id")), fields.get("succeed"))
+            except (KeyError, ValueError, StripeError) as exc:
+                return Reply.json(400, {"error": {"message": str(exc)}})
+            return Reply.json(200, settled)
+        return super()._control(request)
 
     # -- delivery ------------------------------------------------------------------------------------
     def _emit(self, event_type: str, obj: StripeObject) -> None:
@@ -313,13 +344,13 @@ class StripeEmulator(StripeRoutes, EmulatorApp):
                 code="rate_limit",
                 headers=headers,
             )
-        elif status >= 500:
+        elif status >= 500:  # Stripe's word: indeterminate, retry with the same key
             error = StripeError(
                 status,
                 "api_error",
-                "An unknown error occurred. The request was not processed; it is safe to retry.",
+                "An unknown error occurred. Retry the request with the same idempotency key to learn its outcome.",
                 should_retry=True,
-                headers=headers,
+                headers={"Request-Id": Store.new_id("req", 14), **headers},
             )
         elif status == 409:
             error = StripeError(

@@ -1,11 +1,19 @@
-"""Stripe's test payment methods (`pm_card_visa`, `tok_chargeDeclined`, ...) and how each behaves.
+"""Stripe's test payment methods (`pm_card_visa`, `tok_chargeDeclined`, `pm_usBankAccount_success`,
+...) and how each behaves.
 
 A test PaymentMethod id or token names a test card; using it creates a fresh `pm_...` object, as
 Stripe does. Behaviours follow https://docs.stripe.com/testing: declines answer 402 `card_error`
 with the listed code and decline code; `threeDSecure2Required` and `authenticationRequired`
 require 3-D Secure on every payment (off-session: `authentication_required`);
 `authenticationRequiredOnSetup` requires it once, after which off-session payments succeed;
-`chargeCustomerFail` attaches fine and declines every charge.
+`chargeCustomerFail` attaches fine and declines every charge. Refunds of `pendingRefund` start
+`pending` and later succeed; refunds of `refundFail` start `succeeded` and later fail.
+
+ACH Direct Debit test accounts (`pm_usBankAccount_<name>`, routing number 110000000) pay in
+`processing`, as a bank debit does: `success` later succeeds, `accountClosed`, `noAccount`,
+`insufficientFunds`, `debitNotAuthorized` and `invalidCurrency` later fail with that reason, and
+`processing` stays processing until told otherwise. Their refunds start `pending`. Stripe settles
+these after a delay; the emulator settles them when the test says so (`StripeEmulator.settle`).
 """
 
 from __future__ import annotations
@@ -14,7 +22,7 @@ from typing import Final
 
 import attrs
 
-__all__ = ["CARDS", "Decline", "TestCard", "card_for"]
+__all__ = ["BANK_ACCOUNTS", "CARDS", "Decline", "TestCard", "card_for"]
 
 
 @attrs.frozen
@@ -41,6 +49,11 @@ class TestCard:
     :param declines_setup: whether validating the card (attach, SetupIntent) fails too.
     :param authentication: None, "always" (every payment needs 3-D Secure), or "setup" (once, then
         off-session payments succeed).
+    :param type: the PaymentMethod type: "card", or "us_bank_account" for a test bank account,
+        whose payments go through `processing` and whose `decline` comes when it settles.
+    :param settles: whether a processing payment has a scripted outcome (False: it stays processing).
+    :param refund: "pending" (refunds start pending, then succeed) or "fails" (they start succeeded,
+        then fail); None: refunds succeed at once (a bank account's start pending).
     """
 
     brand: str
@@ -50,6 +63,14 @@ class TestCard:
     decline: Decline | None = None
     declines_setup: bool = True
     authentication: str | None = None
+    type: str = "card"
+    settles: bool = True
+    refund: str | None = None
+
+    @property
+    def delayed(self) -> bool:
+        """A delayed-notification method: payments answer `processing`, refunds `pending`."""
+        return self.type != "card"
 
     @property
     def fingerprint(self) -> str:
@@ -94,11 +115,39 @@ CARDS: Final[dict[str, TestCard]] = {
     "threeDSecure2Required": TestCard("visa", "3220", authentication="always"),
     "authenticationRequired": TestCard("visa", "3184", authentication="always"),
     "authenticationRequiredOnSetup": TestCard("visa", "3155", authentication="setup"),
+    "pendingRefund": TestCard("visa", "7726", refund="pending"),
+    "refundFail": TestCard("visa", "5126", refund="fails"),
+}
+
+
+def _bank(last4: str, decline: Decline | None = None, *, settles: bool = True) -> TestCard:
+    return TestCard("STRIPE TEST BANK", last4, funding="checking", decline=decline, declines_setup=False,
+                    type="us_bank_account", settles=settles)
+
+
+def _returned(code: str, message: str) -> Decline:
+    return Decline(code, code, message)
+
+
+BANK_ACCOUNTS: Final[dict[str, TestCard]] = {
+    "success": _bank("6789"),
+    "processing": _bank("0009", settles=False),
+    "accountClosed": _bank("1113", _returned("account_closed", "The customer's bank account has been closed.")),
+    "noAccount": _bank("1116", _returned("no_account", "The customer's bank account could not be located.")),
+    "insufficientFunds": _bank("2227", _returned("insufficient_funds", "The customer's account has insufficient "
+                                                 "funds to cover this payment.")),
+    "debitNotAuthorized": _bank("3335", _returned("debit_not_authorized", "The customer has notified their bank "
+                                                  "that this payment was unauthorized.")),
+    "invalidCurrency": _bank("0440", _returned("invalid_currency", "The bank was unable to process this payment "
+                                               "because of its currency.")),
 }
 
 
 def card_for(reference: str) -> TestCard | None:
-    """The test card named by `pm_card_<name>` or `tok_<name>`, if `reference` is one."""
+    """The test method named by `pm_card_<name>`, `tok_<name>` or `pm_usBankAccount_<name>`, if
+    `reference` is one."""
+    if reference.startswith("pm_usBankAccount_"):
+        return BANK_ACCOUNTS.get(reference[len("pm_usBankAccount_") :])
     for prefix in ("pm_card_", "tok_"):
         if reference.startswith(prefix):
             return CARDS.get(reference[len(prefix) :])

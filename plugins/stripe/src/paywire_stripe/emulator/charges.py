@@ -1,7 +1,8 @@
 """Charges: the payment attempts behind a PaymentIntent, and their balance transactions.
 
 A successful card attempt makes a `succeeded` charge (`captured` false until captured for manual
-capture); a decline makes a `failed` one with `failure_code`/`outcome`. A partial capture releases
+capture); a decline makes a `failed` one with `failure_code`/`outcome`. A bank debit makes a
+`pending` one, captured but not paid, until it settles as `succeeded` or `failed`. A partial capture releases
 the remainder, which Stripe reports in `amount_refunded` (so "unrefunded" is always what was
 captured minus refunds); `refunded` turns true once the whole amount is refunded or released.
 """
@@ -24,10 +25,10 @@ def new_charge(
     captured: bool,
     decline: Decline | None = None,
     authenticated: bool = False,
+    pending: bool = False,
 ) -> StripeObject:
     store = ctx.store
     charge_id = store.new_id("ch")
-    card = pm["card"]
     succeeded = decline is None
     if decline is None:
         outcome = {
@@ -74,38 +75,10 @@ def new_charge(
         "metadata": dict(intent["metadata"]),
         "on_behalf_of": None,
         "outcome": outcome,
-        "paid": succeeded,
+        "paid": succeeded and not pending,
         "payment_intent": intent["id"],
         "payment_method": pm["id"],
-        "payment_method_details": {
-            "card": {
-                "amount_authorized": intent["amount"] if succeeded else None,
-                "brand": card["brand"],
-                "checks": card["checks"],
-                "country": card["country"],
-                "exp_month": card["exp_month"],
-                "exp_year": card["exp_year"],
-                "fingerprint": card["fingerprint"],
-                "funding": card["funding"],
-                "installments": None,
-                "last4": card["last4"],
-                "mandate": None,
-                "network": card["brand"],
-                "network_token": {"used": False},
-                "three_d_secure": (
-                    {
-                        "authentication_flow": "challenge",
-                        "result": "authenticated",
-                        "result_reason": None,
-                        "version": "2.2.0",
-                    }
-                    if authenticated
-                    else None
-                ),
-                "wallet": None,
-            },
-            "type": "card",
-        },
+        "payment_method_details": _details(intent, pm, succeeded, authenticated),
         "receipt_email": intent["receipt_email"],
         "receipt_number": None,
         "receipt_url": None,
@@ -115,14 +88,51 @@ def new_charge(
         "source_transfer": None,
         "statement_descriptor": intent["statement_descriptor"],
         "statement_descriptor_suffix": intent["statement_descriptor_suffix"],
-        "status": "succeeded" if succeeded else "failed",
+        "status": "pending" if pending else "succeeded" if succeeded else "failed",
         "transfer_data": None,
         "transfer_group": intent.get("transfer_group"),
     }
     store.charges[charge_id] = charge
-    if charge["captured"]:
+    if charge["captured"] and not pending:
         charge["balance_transaction"] = balance_transaction(ctx, charge, charge["amount"], "charge")
     return charge
+
+
+def _details(intent: StripeObject, pm: StripeObject, succeeded: bool, authenticated: bool) -> dict[str, Any]:
+    if pm["type"] == "us_bank_account":
+        account = pm["us_bank_account"]
+        fields = ("account_holder_type", "account_type", "bank_name", "fingerprint", "last4", "routing_number")
+        return {"type": "us_bank_account", "us_bank_account": {name: account[name] for name in fields}}
+    card = pm["card"]
+    return {
+        "card": {
+            "amount_authorized": intent["amount"] if succeeded else None,
+            "brand": card["brand"],
+            "checks": card["checks"],
+            "country": card["country"],
+            "exp_month": card["exp_month"],
+            "exp_year": card["exp_year"],
+            "fingerprint": card["fingerprint"],
+            "funding": card["funding"],
+            "installments": None,
+            "last4": card["last4"],
+            "mandate": None,
+            "network": card["brand"],
+            "network_token": {"used": False},
+            "three_d_secure": (
+                {
+                    "authentication_flow": "challenge",
+                    "result": "authenticated",
+                    "result_reason": None,
+                    "version": "2.2.0",
+                }
+                if authenticated
+                else None
+            ),
+            "wallet": None,
+        },
+        "type": "card",
+    }
 
 
 def _descriptor(intent: StripeObject) -> str:

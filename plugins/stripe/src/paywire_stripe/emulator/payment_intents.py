@@ -7,6 +7,12 @@ capture) | `succeeded` (automatic capture; card payments skip `processing`) | ba
 `canceled` from any status but `succeeded`. Capture takes at most `amount_capturable` and releases
 the rest; `amount_received` is what was captured.
 
+A bank debit (the `pm_usBankAccount_...` test accounts) confirms into `processing` with a `pending`
+charge (`payment_intent.processing`, `charge.pending`); `settle` later makes it `succeeded`
+(`charge.succeeded`, `payment_intent.succeeded`) or fails it back to `requires_payment_method`
+(`charge.failed`, `payment_intent.payment_failed`), as Stripe does days later. ACH Direct Debit
+supports USD and automatic capture only.
+
 From API version 2023-08-16 a PaymentIntent created without `payment_method_types` enables
 `automatic_payment_methods` (redirects allowed), and confirming it then needs a `return_url`;
 from 2024-04-10 the default `capture_method` is `automatic_async`. Both follow the request's
@@ -26,7 +32,7 @@ from paywire_stripe.emulator.errors import StripeError, amount_too_large, doc_ur
 from paywire_stripe.emulator.params import UNSET, plain, shipping
 from paywire_stripe.emulator.store import Challenge, Context, IntentNotes, StripeObject
 
-__all__ = ["cancel", "capture", "complete_challenge", "confirm", "create", "update"]
+__all__ = ["cancel", "capture", "complete_challenge", "confirm", "create", "settle", "update"]
 
 CONFIRMABLE = ("requires_payment_method", "requires_confirmation", "requires_action")
 CANCELABLE = ("requires_payment_method", "requires_capture", "requires_confirmation", "requires_action", "processing")
@@ -329,15 +335,18 @@ def _attempt(
     store = ctx.store
     pm = store.payment_methods[intent["payment_method"]]
     payment_methods.check_usable(ctx, pm, intent["customer"])
-    if "card" not in intent["payment_method_types"] and not intent["automatic_payment_methods"]:
+    if pm["type"] not in intent["payment_method_types"] and not intent["automatic_payment_methods"]:
         raise invalid_request(
-            "The PaymentMethod provided (card) is not allowed for this PaymentIntent. Please attach a PaymentMethod "
-            f"of one of the following types: {', '.join(intent['payment_method_types'])}.",
+            f"The PaymentMethod provided ({pm['type']}) is not allowed for this PaymentIntent. Please attach a "
+            f"PaymentMethod of one of the following types: {', '.join(intent['payment_method_types'])}.",
             param="payment_method",
         )
     notes.off_session = off_session
     pm_notes = store.payment_method_notes[pm["id"]]
     card = pm_notes.card
+    if card.delayed:
+        _process(ctx, intent, pm)
+        return
     needs_authentication = card.authentication == "always" or (
         card.authentication == "setup" and not (off_session and pm_notes.setup_authenticated)
     )
@@ -372,6 +381,65 @@ def _succeed(ctx: Context, intent: StripeObject, pm: StripeObject, *, authentica
         pm_notes.consumed = True
     ctx.emit("charge.succeeded", charge)
     ctx.emit("payment_intent.amount_capturable_updated" if manual else "payment_intent.succeeded", intent)
+
+
+def _process(ctx: Context, intent: StripeObject, pm: StripeObject) -> None:
+    """A bank debit: accepted into `processing` with a pending charge; `settle` decides it later."""
+    if intent["capture_method"] == "manual":
+        raise invalid_request(
+            f"The payment method type `{pm['type']}` does not support manual capture. Use capture_method=automatic.",
+            param="capture_method",
+        )
+    if intent["currency"] != "usd":
+        raise invalid_request(
+            f"The currency provided ({intent['currency']}) is invalid. Payments with {pm['type']} support the "
+            "following currencies: usd.",
+            param="currency",
+        )
+    charge = charges.new_charge(ctx, intent, pm, captured=True, pending=True)
+    intent.update(status="processing", latest_charge=charge["id"], last_payment_error=None, next_action=None)
+    if pm["customer"] is None:
+        ctx.store.payment_method_notes[pm["id"]].consumed = True
+    ctx.emit("charge.pending", charge)
+    ctx.emit("payment_intent.processing", intent)
+
+
+def settle(ctx: Context, intent: StripeObject, succeed: bool | None = None) -> StripeObject:
+    """Finish a `processing` intent as the bank did: its test account's outcome, or `succeed`'s."""
+    store = ctx.store
+    if intent["status"] != "processing":
+        raise ValueError(f"{intent['id']} is {intent['status']}, not processing")
+    charge = store.charges[intent["latest_charge"]]
+    pm = store.payment_methods[charge["payment_method"]]
+    account = store.payment_method_notes[pm["id"]].card
+    if succeed is None and not account.settles:
+        raise ValueError(f"{intent['id']} stays processing ({pm['id']} never settles); say how it ends")
+    decline = account.decline or Decline("payment_failed", "generic_decline", "The payment failed.")
+    if succeed if succeed is not None else account.decline is None:
+        charge.update(status="succeeded", paid=True)
+        charge["balance_transaction"] = charges.balance_transaction(ctx, charge, charge["amount"], "charge")
+        intent.update(status="succeeded", amount_received=charge["amount_captured"])
+        ctx.emit("charge.succeeded", charge)
+        ctx.emit("payment_intent.succeeded", intent)
+        return intent
+    charge.update(status="failed", failure_code=decline.code, failure_message=decline.message,
+                  outcome={**charge["outcome"], "network_status": "declined_by_network", "type": "issuer_declined"})
+    intent.update(
+        status="requires_payment_method",
+        payment_method=None,
+        last_payment_error={
+            "charge": charge["id"],
+            "code": decline.code,
+            "decline_code": decline.decline_code,
+            "doc_url": doc_url(decline.code),
+            "message": decline.message,
+            "payment_method": store.render(pm),
+            "type": "card_error",
+        },
+    )
+    ctx.emit("charge.failed", charge)
+    ctx.emit("payment_intent.payment_failed", intent)
+    return intent
 
 
 def _decline(ctx: Context, intent: StripeObject, pm: StripeObject, decline: Decline) -> NoReturn:

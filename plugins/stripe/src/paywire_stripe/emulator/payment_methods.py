@@ -48,9 +48,13 @@ def new_payment_method(
     metadata: Mapping[str, Any] | None = None,
     allow_redisplay: str | None = None,
 ) -> StripeObject:
-    """Store a fresh card PaymentMethod for `card`."""
+    """Store a fresh card PaymentMethod for `card` (or a bank account one for a test bank account)."""
     store = ctx.store
     pm_id = store.new_id("pm")
+    if card.type == "us_bank_account":
+        store.payment_methods[pm_id] = _bank_account(ctx, pm_id, card, details, metadata, allow_redisplay)
+        store.payment_method_notes[pm_id] = PaymentMethodNotes(card)
+        return store.payment_methods[pm_id]
     expiry_year = 2034
     store.payment_methods[pm_id] = {
         "id": pm_id,
@@ -82,6 +86,39 @@ def new_payment_method(
     return store.payment_methods[pm_id]
 
 
+def _bank_account(
+    ctx: Context,
+    pm_id: str,
+    account: TestCard,
+    details: Mapping[str, Any] | None,
+    metadata: Mapping[str, Any] | None,
+    allow_redisplay: str | None,
+) -> StripeObject:
+    """A verified `us_bank_account` PaymentMethod, as Stripe's test tokens give."""
+    return {
+        "id": pm_id,
+        "object": "payment_method",
+        "allow_redisplay": allow_redisplay or "unspecified",
+        "billing_details": billing_details(details or {"name": "Jenny Rosen"}),
+        "created": ctx.store.now(),
+        "customer": None,
+        "livemode": False,
+        "metadata": {k: v for k, v in (metadata or {}).items() if v is not UNSET},
+        "type": "us_bank_account",
+        "us_bank_account": {
+            "account_holder_type": "individual",
+            "account_type": account.funding,
+            "bank_name": account.brand,
+            "financial_connections_account": None,
+            "fingerprint": account.fingerprint,
+            "last4": account.last4,
+            "networks": {"preferred": "ach", "supported": ["ach"]},
+            "routing_number": "110000000",
+            "status_details": {},
+        },
+    }
+
+
 def create(ctx: Context, params: Mapping[str, Any], param: str = "") -> StripeObject:
     """A card PaymentMethod from `type=card` and `card[token]=tok_...` (POST /v1/payment_methods,
     or `payment_method_data` on an intent, then `param` prefixes the names in errors)."""
@@ -111,7 +148,7 @@ def create(ctx: Context, params: Mapping[str, Any], param: str = "") -> StripeOb
     if not isinstance(token, str) or not token:
         raise missing_param(f"{prefix}card[token]{suffix}")
     card = card_for(token)
-    if card is None:
+    if card is None or card.delayed:
         raise no_such("token", token, f"{prefix}card[token]{suffix}")
     pm = new_payment_method(
         ctx, card, params.get("billing_details"), params.get("metadata"), params.get("allow_redisplay")

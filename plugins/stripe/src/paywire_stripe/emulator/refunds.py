@@ -4,6 +4,11 @@ Stripe's errors: a refund above what is left answers `amount_too_large` with `Re
 greater than charge amount ($Y)` (nothing refunded yet) or `... greater than unrefunded amount on
 charge ($Y)`; a fully refunded charge answers `charge_already_refunded`. An uncaptured
 PaymentIntent has no successful charge to refund: cancel it to release the authorization.
+
+Refunds of most cards succeed at once. Those of `pm_card_pendingRefund` and of bank debits start
+`pending`, and those of `pm_card_refundFail` start `succeeded`; `settle` finishes them as Stripe
+does later: `refund.updated` and `charge.refund.updated`, plus `refund.failed` when one fails, which
+gives the amount back to the charge (`amount_refunded`) and books a failure balance transaction.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from paywire_stripe.emulator.errors import StripeError, amount_too_large, invali
 from paywire_stripe.emulator.params import UNSET
 from paywire_stripe.emulator.store import Context, StripeObject
 
-__all__ = ["create", "update"]
+__all__ = ["create", "settle", "update"]
 
 
 def _charge_to_refund(ctx: Context, params: Mapping[str, Any]) -> StripeObject:
@@ -81,6 +86,8 @@ def create(ctx: Context, params: Mapping[str, Any]) -> StripeObject:
         )
         raise amount_too_large(f"Refund amount ({display(amount, currency)}) is greater than {limit}")
     check_amount(amount, currency, charge=False)
+    method = store.payment_method_notes[charge["payment_method"]].card
+    delayed = method.delayed or method.refund == "pending"
     refund_id = store.new_id("re")
     refund: StripeObject = {
         "id": refund_id,
@@ -90,16 +97,13 @@ def create(ctx: Context, params: Mapping[str, Any]) -> StripeObject:
         "charge": charge["id"],
         "created": store.now(),
         "currency": currency,
-        "destination_details": {
-            "card": {"reference_status": "pending", "reference_type": "acquirer_reference_number", "type": "refund"},
-            "type": "card",
-        },
+        "destination_details": _destination(method.type),
         "metadata": merge_metadata({}, params.get("metadata")),
         "payment_intent": charge["payment_intent"],
         "reason": params.get("reason") if params.get("reason") is not UNSET else None,
         "receipt_number": None,
         "source_transfer_reversal": None,
-        "status": "succeeded",
+        "status": "pending" if delayed else "succeeded",
         "transfer_reversal": None,
     }
     refund["balance_transaction"] = charges.balance_transaction(ctx, refund, -amount, "refund")
@@ -108,6 +112,40 @@ def create(ctx: Context, params: Mapping[str, Any]) -> StripeObject:
     charge["refunded"] = charge["amount_refunded"] >= charge["amount"]
     ctx.emit("refund.created", refund)
     ctx.emit("charge.refunded", charge)
+    return refund
+
+
+def _destination(method_type: str) -> dict[str, Any]:
+    if method_type == "us_bank_account":
+        return {"type": "us_bank_transfer", "us_bank_transfer": {"reference": None, "reference_status": "pending"}}
+    return {
+        "card": {"reference_status": "pending", "reference_type": "acquirer_reference_number", "type": "refund"},
+        "type": "card",
+    }
+
+
+def settle(ctx: Context, refund: StripeObject, succeed: bool | None = None) -> StripeObject:
+    """Finish a refund as Stripe does later: a pending one succeeds, a `refundFail` card's fails,
+    unless `succeed` says otherwise."""
+    store = ctx.store
+    charge = store.charges[refund["charge"]]
+    method = store.payment_method_notes[charge["payment_method"]].card
+    if refund["status"] == "pending":
+        succeed = method.refund != "fails" if succeed is None else succeed
+    elif refund["status"] == "succeeded" and method.refund == "fails" and not succeed:
+        succeed = False
+    else:
+        raise ValueError(f"{refund['id']} is {refund['status']}; nothing is left to settle")
+    if succeed:
+        refund["status"] = "succeeded"
+    else:
+        refund.update(status="failed", failure_reason="expired_or_canceled_card" if method.type == "card" else "declined")
+        refund["failure_balance_transaction"] = charges.balance_transaction(ctx, refund, refund["amount"], "refund_failure")
+        charge["amount_refunded"] -= refund["amount"]
+        charge["refunded"] = charge["amount_refunded"] >= charge["amount"]
+        ctx.emit("refund.failed", refund)
+    ctx.emit("refund.updated", refund)
+    ctx.emit("charge.refund.updated", refund)
     return refund
 
 
