@@ -575,12 +575,13 @@ class PaymentService:
         """Record the request's own late answer over a guess: over unknown (taken for abandoned),
         or over reconciliation's "not applied" unless a later attempt under the same key (which
         gets the same answer from the provider) already carries the outcome."""
-        if answer.status == S.UNKNOWN or answer.status == S.PENDING:
+        if answer.status in (S.UNKNOWN, S.PENDING):
             return False
         if current.status == S.UNKNOWN:
             return u.overrule(answer, status=S.UNKNOWN)
         later = any(t.idempotency_key == current.idempotency_key and t.attempt > current.attempt for t in txns)
-        if current.status == S.FAILED and current.settled_by == SettledBy.RECONCILE and not later:
+        if (current.status == S.FAILED and current.settled_by == SettledBy.RECONCILE and not later
+                and answer.settled_by == SettledBy.ANSWER):
             return u.overrule(answer, status=S.FAILED)
         return False
 

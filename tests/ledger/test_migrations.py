@@ -1,0 +1,165 @@
+"""A ledger written by the previous release is upgraded in place, every row kept as it was.
+
+The previous release's schema is built by its own migration (version 1, unchanged in
+`MIGRATIONS`), filled with rows through plain SQL as that release wrote them, and then opened by
+the current code, which migrates it. On SQLite and PostgreSQL alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import attrs
+import pytest
+
+from paywire import Money
+from paywire.ledger import Ledger, LedgerIntegrityError, TransactionStatus, open_ledger
+from paywire.ledger import _sql
+from paywire.ledger.migrations import MIGRATIONS
+from paywire.ledger.model import LEGACY_LIFE, SettledBy, now
+from tests.ledger.test_storage_conformance import payment, raw, txn
+
+V1_TRANSACTION_COLUMNS = (
+    "id, payment_id, method, kind, currency, amount_minor, status, idempotency_key, attempt, fingerprint, "
+    "provider_reference, parent_id, origin, error_type, error_code, error_message, retryable, token, "
+    "request, response, created_at, updated_at, finished_at"
+)
+T = 1_764_000_000_000_000  # microseconds since the epoch, as the ledger stores times
+
+V1_ROWS = [  # one transaction in every status the previous release wrote
+    ("txn_a", "pay_1", "fakepay", "authorize", "EUR", 10_000, "succeeded", "k-auth", 1, "f" * 64, "fp_1", None,
+     "service", None, None, None, False, None, '{"command":"authorize"}', '{"status":"succeeded"}', T, T + 5, T + 5),
+    ("txn_c", "pay_1", "fakepay", "capture", "EUR", 2_500, "unknown", "k-cap", 1, "c" * 64, None, None,
+     "service", "OutcomeUnknown", None, "no answer", True, None, '{"command":"capture"}', '{}', T + 10, T + 11,
+     None),
+    ("txn_r", "pay_1", "fakepay", "refund", "EUR", 500, "pending", "k-ref", 1, "r" * 64, None, "txn_a",
+     "service", None, None, None, False, None, '{"command":"refund"}', '{}', T + 20, T + 20, None),
+    ("txn_v", "pay_1", "fakepay", "void", None, None, "failed", "k-void", 1, "v" * 64, None, None,
+     "service", "StateError", "payment_final", "cannot void", False, None, '{}', '{"error":"StateError"}',
+     T + 30, T + 31, T + 31),
+    ("txn_x", "pay_1", "fakepay", "complete", "EUR", 10_000, "action_required", "k-x", 1, "x" * 64, "fp_1",
+     None, "service", None, None, None, False, None, '{}', '{"status":"action_required"}', T + 40, T + 41, T + 41),
+]
+
+
+@pytest.fixture
+def previous_release(ledger_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A ledger URL holding the previous release's schema (migration 1 only) and its rows."""
+    with monkeypatch.context() as patch:
+        patch.setattr(_sql, "MIGRATIONS", MIGRATIONS[:1])
+        old = open_ledger(ledger_url)
+        assert old.schema_version() == 1
+        with old.unit() as u:
+            u.insert_payment(payment(references={"payment": "fp_1"}))
+        _write(old, f"INSERT INTO paywire_transactions ({V1_TRANSACTION_COLUMNS}) VALUES "
+                    f"({', '.join(['?'] * 23)})", V1_ROWS)
+        _write(old, "INSERT INTO paywire_events (provider, event_id, method, type, kind, reference, refs, currency, "
+                    "amount_minor, total_minor, status, payment_id, note, received_at, applied_at) VALUES "
+                    "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+               [("fakepay", "evt_1", "fakepay", "payment.captured", "captured", "cap_9", '{"payment":"fp_1"}', "EUR",
+                 2_500, None, "unmatched", None, None, T + 50, None)])
+        old.close()
+    yield ledger_url
+
+
+def _write(ledger: Ledger, sql: str, rows: list[tuple[Any, ...]]) -> None:
+    conn = ledger.connection()  # type: ignore[attr-defined]
+    ledger.execute(conn, "BEGIN")  # type: ignore[attr-defined]
+    for row in rows:
+        ledger.execute(conn, sql, row)  # type: ignore[attr-defined]
+    ledger.execute(conn, "COMMIT")  # type: ignore[attr-defined]
+
+
+def _rows(ledger: Ledger, sql: str) -> list[tuple[Any, ...]]:
+    conn = ledger.connection()  # type: ignore[attr-defined]
+    return [tuple(r) for r in ledger.execute(conn, sql).fetchall()]  # type: ignore[attr-defined]
+
+
+def _snapshot(ledger: Ledger) -> dict[str, list[tuple[Any, ...]]]:
+    return {
+        "payments": _rows(ledger, f"SELECT {_sql.PAYMENT_COLUMNS} FROM paywire_payments ORDER BY id"),
+        "transactions": _rows(ledger, f"SELECT {V1_TRANSACTION_COLUMNS} FROM paywire_transactions ORDER BY id"),
+        "references": _rows(ledger, "SELECT method, reference, payment_id FROM paywire_references ORDER BY reference"),
+        "events": _rows(ledger, f"SELECT {_sql.EVENT_COLUMNS} FROM paywire_events ORDER BY event_id"),
+    }
+
+
+def test_upgrading_keeps_every_row_of_the_previous_release(previous_release: str,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    with monkeypatch.context() as patch:
+        patch.setattr(_sql, "MIGRATIONS", MIGRATIONS[:1])
+        old = open_ledger(previous_release)
+        before = _snapshot(old)
+        old.close()
+    ledger = open_ledger(previous_release)
+    try:
+        assert ledger.schema_version() == MIGRATIONS[-1].version
+        assert _snapshot(ledger) == before
+        assert len(before["transactions"]) == len(V1_ROWS)
+        for row in V1_ROWS:  # read through the current code: every field as written, the new ones empty
+            stored = ledger.get_transaction(row[0])
+            assert stored is not None
+            assert (stored.status, stored.idempotency_key, stored.provider_reference) == (row[6], row[7], row[10])
+            assert stored.amount == (Money(row[5], row[4]) if row[4] else None)
+            assert stored.settle_after is None and stored.settled_by is None
+        assert open_ledger(previous_release).schema_version() == MIGRATIONS[-1].version  # a second start: no-op
+    finally:
+        ledger.close()
+
+
+def test_an_upgraded_ledger_keeps_its_guards_and_gains_the_new_statuses(previous_release: str) -> None:
+    ledger = open_ledger(previous_release)
+    try:
+        for sql in ("DELETE FROM paywire_transactions",
+                    "UPDATE paywire_transactions SET status = 'failed' WHERE id = 'txn_a'",
+                    "UPDATE paywire_transactions SET amount_minor = 1 WHERE id = 'txn_c'"):
+            with pytest.raises(Exception, match=r"append-only|cannot change"):
+                raw(ledger, sql)
+        with ledger.unit() as u:
+            u.insert_transaction(txn("txn_new", key="k-new", status=TransactionStatus.ACCEPTED,
+                                     provider_reference="cap_2", settle_after=now()))
+        assert [t.id for t in ledger.list_transactions(statuses=sorted(TransactionStatus.OPEN))] == [
+            "txn_c", "txn_r", "txn_new"]
+        legacy = ledger.get_transaction("txn_r")
+        assert legacy is not None and legacy.expired(legacy.updated_at + LEGACY_LIFE)
+        assert not legacy.expired(legacy.updated_at + LEGACY_LIFE - timedelta(seconds=1))
+    finally:
+        ledger.close()
+
+
+# -- the two changes a finished row still allows ---------------------------------------------------
+def test_a_finished_row_may_learn_its_reference_and_nothing_else(ledger: Ledger) -> None:
+    done = txn(status=TransactionStatus.SUCCEEDED, finished_at=now(), settled_by=SettledBy.RECONCILE)
+    with ledger.unit() as u:
+        u.insert_payment(payment())
+        u.insert_transaction(done)
+    with ledger.unit() as u:
+        u.learn_reference(done.id, "re_1")
+        u.learn_reference(done.id, "re_2")  # a reference once known is kept
+    assert ledger.get_transaction(done.id) == attrs.evolve(done, provider_reference="re_1")
+    with pytest.raises(Exception, match="cannot change"):
+        raw(ledger, "UPDATE paywire_transactions SET provider_reference = NULL, status = 'failed'")
+
+
+def test_only_reconciliations_not_applied_gives_way_to_the_requests_own_answer(ledger: Ledger) -> None:
+    guessed = txn("txn_g", key="k-g", status=TransactionStatus.FAILED, finished_at=now(),
+                  settled_by=SettledBy.RECONCILE, retryable=True)
+    answered = txn("txn_h", key="k-h", status=TransactionStatus.FAILED, finished_at=now(),
+                   settled_by=SettledBy.ANSWER)
+    with ledger.unit() as u:
+        u.insert_payment(payment())
+        u.insert_transaction(guessed)
+        u.insert_transaction(answered)
+    late = attrs.evolve(guessed, status=TransactionStatus.SUCCEEDED, provider_reference="cap_1",
+                        settled_by=SettledBy.ANSWER, retryable=False)
+    with ledger.unit() as u:
+        assert not u.overrule(late, status=TransactionStatus.UNKNOWN)  # the row is not unknown
+        assert u.overrule(late, status=TransactionStatus.FAILED)
+    assert ledger.get_transaction("txn_g") == late
+    with pytest.raises(LedgerIntegrityError), ledger.unit() as u:  # a provider's own failure stands
+        u.overrule(attrs.evolve(answered, status=TransactionStatus.SUCCEEDED), status=TransactionStatus.FAILED)
+    with pytest.raises(LedgerIntegrityError), ledger.unit() as u:  # and so does the late answer, once recorded
+        u.overrule(attrs.evolve(late, status=TransactionStatus.FAILED), status=TransactionStatus.SUCCEEDED)
+    assert ledger.get_transaction("txn_h") == answered
