@@ -41,6 +41,9 @@ STRIPE = GatewayDefinition(
     secrets=("secret_key", "webhook_secret"),
     webhook=build_verifier,
     sandbox="paywire_stripe.sandbox:sandbox",
+    # fetch by key searches Stripe's index, which lags writes by up to a minute (the list it falls
+    # back on is current but holds only the latest 100 intents)
+    outcome_window=60.0,
 )
 
 
