@@ -1,0 +1,573 @@
+"""The outcome model, case by case, against the FakePay emulator over loopback HTTP.
+
+A transaction fails only on evidence that the provider did not and will not apply it; anything
+else after bytes may have left is unknown, and reconciliation concludes "not applied" only once the
+request can no longer land. Whatever settles a transaction records the provider's reference for
+it, so every later event about it matches, and the ledger never claims more than the provider
+holds. "Accepted" operations count as in flight until a webhook or a fetch settles them.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import urllib3
+
+from paywire import (
+    ConfigurationError,
+    EventKind,
+    InvalidRequest,
+    OutcomeUnknown,
+    PaywireError,
+    ProviderUnavailable,
+    Retry,
+    StateError,
+    TransportError,
+    hookimpl,
+)
+from paywire.ledger import EventStatus, Ledger, Payment, PaymentState, TransactionStatus
+from paywire.service import PaymentService
+from paywire.testing.emulator import Fault
+from tests.ledger.fakepay import WEBHOOK_SECRET, FakePayApp, make_gateway
+from tests.ledger.support import FAST, agree, cause_chain, eur, only, wait_out_life, wait_until
+
+S = TransactionStatus
+LATENCY = 1.5  # seconds the emulator takes before applying a "slow" request
+LATE_READ = 0.3  # the read timeout the client gives up after
+PATHS = {"authorize": "/v1/payments$", "capture": "/captures$", "refund": "/refunds$"}
+
+
+# -- fixtures and helpers ---------------------------------------------------------------------------
+@pytest.fixture
+def late(fakepay: tuple[FakePayApp, str], ledger: Ledger) -> Iterator[PaymentService]:
+    """A client that gives up after 0.3 s, on a provider that declares its requests may take up
+    to 5 s to show (its outcome window covers the emulator's latency)."""
+    gateway = make_gateway(fakepay[1], connect_timeout=0.5, read_timeout=LATE_READ, outcome_window=5.0)
+    yield PaymentService(gateway, ledger, margin=0)
+    gateway.close()
+
+
+def calls(app: FakePayApp) -> int:
+    with app.lock:
+        return len(app.calls)
+
+
+def rows(service: PaymentService) -> tuple[int, int]:
+    return len(service.list_payments(limit=1000)), len(service.list_transactions())
+
+
+def deliver(service: PaymentService, event: tuple[dict[str, str], bytes]) -> str:
+    receipt = service.receive_webhook("fakepay", *event)
+    return receipt.status
+
+
+def provider_object(app: FakePayApp, kind: str, key: str) -> str:
+    """The id of what the provider made for the request sent with idempotency key `key`."""
+    with app.lock:
+        if kind in ("authorize", "sale"):
+            return app.by_key[key]
+        objects = app.captures if kind == "capture" else app.refunds
+        (found,) = [obj["id"] for obj in objects.values() if obj["idempotency_key"] == key]
+        return found
+
+
+def start(service: PaymentService, kind: str) -> tuple[str | None, Callable[[], Payment]]:
+    """A payment ready for `kind` (None for authorize) and the call that runs `kind` on it, with
+    the caller's idempotency key (so calling it again is the caller retrying)."""
+    if kind == "authorize":
+        return None, lambda: service.authorize("fakepay", eur("20.00"), source="tok_ok", idempotency_key="auth-1")
+    if kind == "capture":
+        payment = service.authorize("fakepay", eur("100.00"), source="tok_ok")
+        return payment.id, lambda: service.capture(payment.id, eur("30.00"), idempotency_key="capture-1")
+    payment = service.sale("fakepay", eur("100.00"), source="tok_ok")
+    return payment.id, lambda: service.refund(payment.id, eur("30.00"), idempotency_key="refund-1")
+
+
+def webhook_made(service: PaymentService, payment_id: str) -> list[str]:
+    return [t.kind for t in service.list_transactions(payment_id) if t.origin == "webhook"]
+
+
+# -- (1) latency longer than the read timeout -------------------------------------------------------
+@pytest.mark.parametrize("kind", ["authorize", "capture", "refund"])
+def test_a_request_answered_after_the_read_timeout_is_never_concluded_failed_and_settles_once_applied(
+    late: PaymentService, app: FakePayApp, kind: str,
+) -> None:
+    service = late
+    payment_id, call = start(service, kind)
+    app.inject(Fault("latency", seconds=LATENCY, path=PATHS[kind], method="POST"))
+    with pytest.raises(OutcomeUnknown) as lost:
+        call()
+    txn_id = lost.value.transaction_id or ""
+    payment_id = payment_id or lost.value.payment_id or ""
+    assert service.get_transaction(txn_id).status == S.UNKNOWN
+
+    early = service.reconcile()  # right away: the provider may not hold it yet, but it may still land
+    assert (txn_id, S.FAILED) not in [(s.transaction_id, s.status) for s in early.settled]
+    if service.get_transaction(txn_id).status == S.UNKNOWN:
+        assert txn_id in [u.transaction_id for u in early.unresolved]
+        assert all(u.status is None and u.note for u in early.unresolved)
+    else:  # the emulator applied it while reconcile was fetching: found, not guessed
+        assert service.get_transaction(txn_id).status == S.SUCCEEDED
+
+    wait_until(lambda: app.count(kind) == 1, f"the emulator applied the {kind}")
+    service.reconcile()
+    txn = service.get_transaction(txn_id)
+    assert (txn.status, txn.settled_by) == (S.SUCCEEDED, "reconcile")
+    assert txn.provider_reference == provider_object(app, kind, txn.idempotency_key)
+    agree(service, app, payment_id)
+
+    again = call()  # the caller retries: the stored outcome, no second charge
+    assert again.id == payment_id
+    assert service.retry(txn_id).id == payment_id  # type: ignore[union-attr]
+    assert app.count(kind) == 1
+    agree(service, app, payment_id)
+
+
+def test_a_request_that_never_arrived_fails_only_after_its_longest_life(
+    fast_service: PaymentService, app: FakePayApp,
+) -> None:
+    """The request left no trace at the provider (the connection broke while it was written):
+    until its settle_after, reconcile says it is still open; after, it is a retryable failure."""
+    service = fast_service
+    payment = service.authorize("fakepay", eur("100.00"), source="tok_ok")
+    app.inject(Fault("status", status=502, path="/captures$"))  # answered without touching anything
+    with pytest.raises(OutcomeUnknown) as lost:
+        service.capture(payment.id, eur("30.00"))
+    txn_id = lost.value.transaction_id or ""
+    report = service.reconcile()
+    assert report.settled == () and [u.transaction_id for u in report.unresolved] == [txn_id]
+    assert service.get_transaction(txn_id).status == S.UNKNOWN
+    with pytest.raises(StateError):  # still counted as in flight
+        service.capture(payment.id, eur("70.01"))
+
+    wait_out_life(service, [txn_id])
+    report = service.reconcile()
+    assert [(s.transaction_id, s.status) for s in report.settled] == [(txn_id, S.FAILED)]
+    txn = service.get_transaction(txn_id)
+    assert (txn.status, txn.retryable, txn.settled_by) == (S.FAILED, True, "reconcile")
+    payment = service.capture(payment.id, eur("100.00"))  # the amount is free again
+    assert app.count("capture") == 1
+    agree(service, app, payment.id)
+
+
+def test_settle_after_is_the_longest_life_of_the_request_plus_window_and_margin(
+    fakepay: tuple[FakePayApp, str], ledger: Ledger,
+) -> None:
+    # (total + 1) * (connect + read) + total * backoff_max + outcome_window + margin
+    # = 2 * 1.0 + 1 * 0.25 + 0.25 + 0.5 = 3.0 seconds after it was sent
+    gateway = make_gateway(fakepay[1], retry=Retry(total=1, backoff_factor=0, backoff_max=0.25),
+                           outcome_window=0.25, **FAST)
+    try:
+        service = PaymentService(gateway, ledger, margin=0.5)
+        payment = service.authorize("fakepay", eur("10.00"), source="tok_ok")
+        txn = only(service.list_transactions(payment.id), "authorize")
+        assert txn.settle_after is not None
+        life = txn.settle_after - txn.created_at
+        assert timedelta(seconds=3.0) <= life <= timedelta(seconds=3.5), life
+    finally:
+        gateway.close()
+
+
+class HoldBeforeSending:
+    """Holds a command's request before it leaves (a paused process) until released."""
+
+    def __init__(self, command: str) -> None:
+        self.command = command
+        self.holding = threading.Event()
+        self.release = threading.Event()
+
+    @hookimpl(wrapper=True)
+    def send_transfer(self, command: str) -> Iterator[None]:
+        if command == self.command and not self.release.is_set():
+            self.holding.set()
+            self.release.wait(60)
+        return (yield)
+
+
+def test_a_late_real_answer_wins_over_reconciliations_guess(fakepay: tuple[FakePayApp, str],
+                                                              ledger: Ledger) -> None:
+    app, url = fakepay
+    hold = HoldBeforeSending("capture")
+    gateway = make_gateway(url, extra=[hold], **FAST)
+    service = PaymentService(gateway, ledger, margin=0)
+    outcome: list[object] = []
+    try:
+        payment = service.authorize("fakepay", eur("100.00"), source="tok_ok")
+        worker = threading.Thread(target=lambda: outcome.append(service.capture(payment.id, eur("40.00"))))
+        worker.start()
+        assert hold.holding.wait(30)
+        txn = only(service.list_transactions(payment.id), "capture")
+        wait_out_life(service, [txn.id])
+        guess = service.reconcile()  # the worker seems gone and the provider holds nothing
+        assert guess.marked_unknown == (txn.id,)
+        assert [(s.transaction_id, s.status) for s in guess.settled] == [(txn.id, S.FAILED)]
+        hold.release.set()  # the worker wakes up and sends after all
+        worker.join(30)
+        assert outcome and isinstance(outcome[0], Payment), outcome
+        settled = service.get_transaction(txn.id)
+        assert (settled.status, settled.settled_by) == (S.SUCCEEDED, "answer")
+        assert settled.provider_reference == provider_object(app, "capture", settled.idempotency_key)
+        assert service.get_payment(payment.id).captured == eur("40.00")
+        agree(service, app, payment.id)
+    finally:
+        hold.release.set()
+        gateway.close()
+
+
+# -- (2) a 5xx after the provider applied the effect ------------------------------------------------
+@pytest.mark.parametrize("status", [502, 504, 500])
+@pytest.mark.parametrize("kind", ["authorize", "capture", "refund"])
+def test_a_5xx_after_the_effect_is_unknown_then_settled_with_its_reference_so_webhooks_match(
+    fast_service: PaymentService, app: FakePayApp, kind: str, status: int,
+) -> None:
+    service = fast_service
+    payment_id, call = start(service, kind)
+    app.inject(Fault("status_after", status=status, path=PATHS[kind], method="POST"))
+    with pytest.raises(OutcomeUnknown) as lost:
+        call()
+    assert [e.status for e in cause_chain(lost.value) if isinstance(e, ProviderUnavailable)] == [status]
+    txn_id = lost.value.transaction_id or ""
+    payment_id = payment_id or lost.value.payment_id or ""
+    assert service.get_transaction(txn_id).status == S.UNKNOWN  # not failed: it did take effect
+    assert app.count(kind) == 1
+
+    report = service.reconcile()
+    assert [(s.transaction_id, s.status) for s in report.settled] == [(txn_id, S.SUCCEEDED)]
+    txn = service.get_transaction(txn_id)
+    reference = provider_object(app, kind, txn.idempotency_key)
+    assert (txn.provider_reference, txn.settled_by) == (reference, "reconcile")
+    agree(service, app, payment_id)
+
+    for event in app.events_about(reference):  # the provider's own events now match it
+        receipt = service.receive_webhook("fakepay", *event)
+        assert (receipt.status, receipt.payment_id) == (EventStatus.APPLIED, payment_id)
+    assert webhook_made(service, payment_id) == []  # nothing counted a second time
+    agree(service, app, payment_id)
+
+
+def test_a_5xx_the_provider_documents_as_not_applied_is_a_retryable_failure(
+    fast_service: PaymentService, app: FakePayApp,
+) -> None:
+    service = fast_service
+    app.not_processed()
+    with pytest.raises(ProviderUnavailable) as refused:
+        service.authorize("fakepay", eur("10.00"), source="tok_ok", idempotency_key="maint-1")
+    assert not refused.value.may_have_been_sent
+    txn = service.get_transaction(refused.value.transaction_id or "")
+    assert (txn.status, txn.retryable) == (S.FAILED, True)
+    payment = service.authorize("fakepay", eur("10.00"), source="tok_ok", idempotency_key="maint-1")
+    assert payment.state == PaymentState.AUTHORIZED and app.count("authorize") == 1
+
+
+# -- (3) a refund whose answer was lost ------------------------------------------------------------
+@pytest.mark.parametrize("webhook", ["before_reconcile", "after_reconcile"])
+def test_a_lost_refund_settled_by_reconcile_matches_the_providers_refund_event(
+    fast_service: PaymentService, app: FakePayApp, webhook: str,
+) -> None:
+    service = fast_service
+    payment = service.sale("fakepay", eur("100.00"), source="tok_ok")
+    app.inject(Fault("drop_after", path="/refunds$"))
+    with pytest.raises(OutcomeUnknown) as lost:
+        service.refund(payment.id, eur("30.00"))
+    txn_id = lost.value.transaction_id or ""
+    refund_id = provider_object(app, "refund", service.get_transaction(txn_id).idempotency_key)
+    (event,) = app.events_about(refund_id)
+
+    if webhook == "before_reconcile":
+        assert deliver(service, event) in (EventStatus.APPLIED, EventStatus.DEFERRED)
+        assert service.get_payment(payment.id).refunded <= eur("30.00")
+    service.reconcile()
+    if webhook == "after_reconcile":
+        assert deliver(service, event) == EventStatus.APPLIED
+    assert deliver(service, event) == "duplicate"
+
+    txn = service.get_transaction(txn_id)
+    assert (txn.status, txn.provider_reference) == (S.SUCCEEDED, refund_id)
+    assert service.get_payment(payment.id).refunded == eur("30.00")
+    assert webhook_made(service, payment.id) == []
+    agree(service, app, payment.id)
+
+    payment = service.refund(payment.id, eur("70.00"))  # a legitimate later refund is allowed
+    assert payment.refunded == eur("100.00")
+    agree(service, app, payment.id)
+
+
+# -- (5) accepted: the provider decides later -------------------------------------------------------
+@pytest.mark.parametrize("succeed", [True, False], ids=["succeeds", "fails"])
+def test_an_accepted_capture_blocks_an_over_capture_and_is_settled_by_the_providers_event(
+    fast_service: PaymentService, app: FakePayApp, succeed: bool,
+) -> None:
+    service = fast_service
+    payment = service.authorize("fakepay", eur("100.00"), source="tok_async")
+    payment = service.capture(payment.id, eur("60.00"), final=False)
+    txn = only(service.list_transactions(payment.id), "capture")
+    cap_id = provider_object(app, "capture", txn.idempotency_key)
+    assert (txn.status, txn.provider_reference) == (S.ACCEPTED, cap_id)
+    assert payment.captured == eur("0.00")  # in flight, not captured
+
+    before = calls(app)
+    with pytest.raises(StateError):  # 60.00 may still be captured: 40.01 more would exceed 100.00
+        service.capture(payment.id, eur("40.01"), final=False)
+    with pytest.raises(StateError):
+        service.void(payment.id)
+    assert calls(app) == before
+
+    assert deliver(service, app.decide(cap_id, succeed=succeed)) == EventStatus.APPLIED
+    txn = service.get_transaction(txn.id)
+    assert (txn.status, txn.settled_by) == (S.SUCCEEDED if succeed else S.FAILED, "webhook")
+    payment = service.get_payment(payment.id)
+    assert payment.captured == (eur("60.00") if succeed else eur("0.00"))
+    assert webhook_made(service, payment.id) == []
+    agree(service, app, payment.id)
+    if not succeed:  # the failed capture released its amount
+        service.capture(payment.id, eur("100.00"))
+        assert service.get_payment(payment.id).captured == eur("0.00")  # accepted again, in flight
+
+
+@pytest.mark.parametrize("succeed", [True, False], ids=["succeeds", "fails"])
+def test_an_accepted_refund_blocks_an_over_refund_and_is_settled_by_the_providers_event(
+    fast_service: PaymentService, app: FakePayApp, succeed: bool,
+) -> None:
+    service = fast_service
+    payment = service.sale("fakepay", eur("100.00"), source="tok_async")
+    payment = service.refund(payment.id, eur("60.00"))
+    txn = only(service.list_transactions(payment.id), "refund")
+    refund_id = provider_object(app, "refund", txn.idempotency_key)
+    assert (txn.status, txn.provider_reference, payment.refunded) == (S.ACCEPTED, refund_id, eur("0.00"))
+    before = calls(app)
+    with pytest.raises(StateError):
+        service.refund(payment.id, eur("40.01"))
+    assert calls(app) == before
+
+    assert deliver(service, app.decide(refund_id, succeed=succeed)) == EventStatus.APPLIED
+    txn = service.get_transaction(txn.id)
+    assert (txn.status, txn.settled_by) == (S.SUCCEEDED if succeed else S.FAILED, "webhook")
+    assert service.get_payment(payment.id).refunded == (eur("60.00") if succeed else eur("0.00"))
+    assert webhook_made(service, payment.id) == []
+    agree(service, app, payment.id)
+
+
+@pytest.mark.parametrize("succeed", [True, False], ids=["succeeds", "fails"])
+def test_an_accepted_authorization_is_in_flight_until_the_providers_event(
+    fast_service: PaymentService, app: FakePayApp, succeed: bool,
+) -> None:
+    service = fast_service
+    payment = service.authorize("fakepay", eur("50.00"), source="tok_pending")
+    txn = only(service.list_transactions(payment.id), "authorize")
+    assert (txn.status, payment.state, payment.authorized) == (S.ACCEPTED, PaymentState.PENDING, eur("0.00"))
+    with pytest.raises(StateError):
+        service.capture(payment.id, eur("50.00"))
+
+    assert deliver(service, app.decide(payment.reference or "", succeed=succeed)) == EventStatus.APPLIED
+    txn = service.get_transaction(txn.id)
+    assert (txn.status, txn.settled_by) == (S.SUCCEEDED if succeed else S.FAILED, "webhook")
+    payment = service.get_payment(payment.id)
+    if succeed:
+        assert (payment.state, payment.authorized) == (PaymentState.AUTHORIZED, eur("50.00"))
+        payment = service.capture(payment.id)
+        assert payment.captured == eur("50.00")
+    else:
+        assert (payment.state, payment.authorized) == (PaymentState.FAILED, eur("0.00"))
+    agree(service, app, payment.id)
+
+
+@pytest.mark.parametrize("kind", ["authorize", "capture", "refund"])
+def test_an_accepted_operation_is_settled_by_reconcile_once_the_provider_decided(
+    fast_service: PaymentService, app: FakePayApp, kind: str,
+) -> None:
+    service = fast_service
+    if kind == "authorize":
+        payment = service.authorize("fakepay", eur("50.00"), source="tok_pending")
+    elif kind == "capture":
+        payment = service.authorize("fakepay", eur("50.00"), source="tok_async")
+        payment = service.capture(payment.id, eur("20.00"), final=False)
+    else:
+        payment = service.sale("fakepay", eur("50.00"), source="tok_async")
+        payment = service.refund(payment.id, eur("20.00"))
+    txn = only(service.list_transactions(payment.id), kind)
+    assert txn.status == S.ACCEPTED
+
+    waiting = service.reconcile()  # the provider has not decided: it stays accepted, and is reported
+    assert waiting.settled == ()
+    assert [(u.transaction_id, u.status) for u in waiting.unresolved] == [(txn.id, None)]
+    assert service.get_transaction(txn.id).status == S.ACCEPTED
+
+    event = app.decide(txn.provider_reference or "", succeed=True)  # its event is not delivered yet
+    report = service.reconcile()
+    assert [(s.transaction_id, s.status) for s in report.settled] == [(txn.id, S.SUCCEEDED)]
+    assert service.get_transaction(txn.id).settled_by == "reconcile"
+    agree(service, app, payment.id)
+    assert deliver(service, event) == EventStatus.APPLIED  # late, and about a settled operation
+    assert webhook_made(service, payment.id) == []
+    agree(service, app, payment.id)
+
+
+# -- (6) refused before sending: nothing recorded; nothing sent: failed and retryable --------------
+def test_a_method_whose_ca_certs_file_is_missing_records_nothing(
+    fakepay: tuple[FakePayApp, str], ledger: Ledger, app: FakePayApp, tmp_path: Path,
+) -> None:
+    https = fakepay[1].replace("http://", "https://")
+    gateway = make_gateway(https, ca_certs=str(tmp_path / "missing-ca.pem"), **FAST)
+    try:
+        service = PaymentService(gateway, ledger, margin=0)
+        with pytest.raises(ConfigurationError, match="ca_certs"):
+            service.authorize("fakepay", eur("10.00"), source="tok_ok")
+        assert rows(service) == (0, 0) and calls(app) == 0
+    finally:
+        gateway.close()
+
+
+def test_a_missing_secret_records_nothing(fakepay: tuple[FakePayApp, str], ledger: Ledger, app: FakePayApp,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PAYWIRE_FAKEPAY_API_KEY", raising=False)
+    gateway = make_gateway(fakepay[1], credentials={"webhook_secret": WEBHOOK_SECRET}, **FAST)
+    try:
+        service = PaymentService(gateway, ledger, margin=0)
+        with pytest.raises(ConfigurationError, match="api_key"):
+            service.sale("fakepay", eur("10.00"), source="tok_ok")
+        assert rows(service) == (0, 0) and calls(app) == 0
+    finally:
+        gateway.close()
+
+
+def test_a_card_number_in_a_field_records_nothing(fast_service: PaymentService, app: FakePayApp) -> None:
+    service = fast_service
+    with pytest.raises(InvalidRequest, match="card number"):
+        service.sale("fakepay", eur("10.00"), source="tok_ok", metadata={"note": "4242-4242-4242-4242"})
+    assert rows(service) == (0, 0) and calls(app) == 0
+    payment = service.sale("fakepay", eur("10.00"), source="tok_ok")
+    before_rows, before_calls = rows(service), calls(app)
+    with pytest.raises(InvalidRequest, match="card number"):
+        service.refund(payment.id, eur("1.00"), reason="customer card 4242 4242 4242 4242")
+    assert (rows(service), calls(app)) == (before_rows, before_calls)
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_connection_refused_is_a_retryable_failure_never_left_pending(
+    fakepay: tuple[FakePayApp, str], ledger: Ledger, app: FakePayApp,
+) -> None:
+    nowhere = make_gateway(f"http://127.0.0.1:{_closed_port()}", **FAST)
+    reachable = make_gateway(fakepay[1], **FAST)
+    try:
+        down = PaymentService(nowhere, ledger, margin=0)
+        with pytest.raises(TransportError) as refused:
+            down.authorize("fakepay", eur("10.00"), source="tok_ok")
+        assert not isinstance(refused.value, OutcomeUnknown) and not refused.value.may_have_been_sent
+        assert any(isinstance(e, urllib3.exceptions.NewConnectionError) for e in cause_chain(refused.value))
+        txn = down.get_transaction(refused.value.transaction_id or "")
+        assert (txn.status, txn.retryable) == (S.FAILED, True)
+        payment = down.get_payment(refused.value.payment_id or "")
+        assert payment.state == PaymentState.FAILED  # not pending: nothing is in flight
+        assert [t for t in down.list_transactions(payment.id) if t.open] == []
+        assert down.reconcile().settled == ()  # nothing to reconcile
+
+        up = PaymentService(reachable, ledger, margin=0)  # the provider is reachable again
+        revived = up.retry(txn.id)
+        assert revived.state == PaymentState.AUTHORIZED  # type: ignore[union-attr]
+
+        with pytest.raises(TransportError) as again:  # a follow-up that could not connect
+            down.capture(payment.id, eur("10.00"))
+        capture = down.get_transaction(again.value.transaction_id or "")
+        assert (capture.status, capture.retryable) == (S.FAILED, True)
+        assert up.capture(payment.id, eur("10.00")).captured == eur("10.00")  # not reserved by it
+        assert app.count("capture") == 1
+        agree(up, app, payment.id)
+    finally:
+        nowhere.close()
+        reachable.close()
+
+
+# -- (7) the error chain ------------------------------------------------------------------------------
+def test_a_timeouts_error_chain_is_acyclic_and_keeps_the_urllib3_cause(late: PaymentService,
+                                                                       app: FakePayApp) -> None:
+    payment = late.authorize("fakepay", eur("10.00"), source="tok_ok")
+    app.inject(Fault("latency", seconds=LATENCY, path="/captures$"))
+    with pytest.raises(OutcomeUnknown) as lost:
+        late.capture(payment.id, eur("10.00"))
+    chain = cause_chain(lost.value)  # fails on a cycle
+    paywire_part = [e for e in chain if isinstance(e, PaywireError)]
+    assert chain[: len(paywire_part)] == paywire_part  # paywire's errors first, then their cause
+    assert isinstance(chain[len(paywire_part)], urllib3.exceptions.ReadTimeoutError), chain
+    wait_until(lambda: app.count("capture") == 1, "the slow capture landed")  # leave the emulator idle
+
+
+# -- reconciliation reports --------------------------------------------------------------------------
+def test_reconcile_settles_what_it_can_and_reports_each_payment_it_cannot(
+    fast_service: PaymentService, app: FakePayApp,
+) -> None:
+    service = fast_service
+    payments = [service.authorize("fakepay", eur("10.00"), source="tok_ok") for _ in range(3)]
+    lost = []
+    for payment in payments:
+        app.inject(Fault("drop_after", path="/captures$"))
+        with pytest.raises(OutcomeUnknown) as error:
+            service.capture(payment.id, eur("10.00"))
+        lost.append(error.value.transaction_id)
+    bad = payments[1]
+    app.inject(Fault("status", status=500, method="GET", path=f"/v1/payments/{bad.reference}$", times=10))
+    report = service.reconcile()
+    assert [payment_id for payment_id, _ in report.errors] == [bad.id]
+    assert sorted((s.transaction_id, s.status) for s in report.settled) == sorted(
+        [(lost[0], S.SUCCEEDED), (lost[2], S.SUCCEEDED)])
+    assert service.get_transaction(lost[1] or "").status == S.UNKNOWN
+    app.clear_faults()
+    assert [(s.transaction_id, s.status) for s in service.reconcile().settled] == [(lost[1], S.SUCCEEDED)]
+    for payment in payments:
+        agree(service, app, payment.id)
+
+
+def test_reconcile_reports_every_payment_whose_totals_differ_from_the_providers(
+    fast_service: PaymentService, app: FakePayApp,
+) -> None:
+    service = fast_service
+    tampered = []
+    for _ in range(2):
+        payment = service.authorize("fakepay", eur("100.00"), source="tok_ok")
+        payment = service.capture(payment.id, eur("30.00"), final=False)
+        app.inject(Fault("drop_after", path="/captures$"))
+        with pytest.raises(OutcomeUnknown):
+            service.capture(payment.id, eur("20.00"), final=False)
+        first = only([t for t in service.list_transactions(payment.id) if t.status == S.SUCCEEDED], "capture")
+        with app.lock:  # the provider's books lose the first capture (a correction on its side)
+            books = app.payments[payment.reference or ""]
+            books["_captures"].remove(first.provider_reference)
+            books["captured"] -= 3_000
+        tampered.append(payment.id)
+    clean = service.authorize("fakepay", eur("5.00"), source="tok_ok")
+    report = service.reconcile()
+    assert len(report.settled) == 2
+    assert sorted((m.payment_id, m.field, m.ledger, m.provider) for m in report.mismatches) == sorted(
+        (payment_id, "captured", eur("50.00"), eur("20.00")) for payment_id in tampered)
+    assert clean.id not in [m.payment_id for m in report.mismatches]
+
+
+def test_events_about_a_payment_whose_first_answer_was_lost_wait_and_match_once_reconciled(
+    fast_service: PaymentService, app: FakePayApp,
+) -> None:
+    """The provider's event about a payment whose first answer was lost waits (unmatched) until
+    reconcile learns the payment's reference; then it matches, and nothing counts twice."""
+    service = fast_service
+    app.inject(Fault("drop_after", path="/v1/payments$", method="POST"))
+    with pytest.raises(OutcomeUnknown) as lost:
+        service.sale("fakepay", eur("30.00"), source="tok_ok")
+    reference = next(iter(app.payments))
+    events = app.events_about(reference)
+    assert [deliver(service, e) for e in events] == [EventStatus.UNMATCHED] * len(events)
+    service.reconcile()
+    payment = service.get_payment(lost.value.payment_id or "")
+    assert payment.reference == reference
+    assert [e.status for e in service.ledger.list_events()] == [EventStatus.APPLIED] * len(events)
+    assert webhook_made(service, payment.id) == []
+    agree(service, app, payment.id)
+    kinds = {e.kind for e in service.ledger.list_events()}
+    assert kinds == {EventKind.CAPTURED}
