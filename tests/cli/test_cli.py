@@ -150,3 +150,30 @@ def test_demo_runs_every_flow(tmp_path: Path) -> None:
     assert {f["flow"] for f in flows} >= {"sale", "void", "declined card", "timeout settled by reconciliation",
                                          "webhooks received and applied"}
     assert all(f["ok"] for f in flows)
+
+
+def test_commands_that_only_read_never_create_a_ledger(shop: Path) -> None:
+    for args in (("payments",), ("transactions", "--status", "accepted"), ("show", "pay_missing")):
+        result = paywire(*args, cwd=shop, env=SECRETS)
+        assert result.returncode == 3, (args, result.stdout, result.stderr)
+        assert "no ledger at" in result.stderr and "Traceback" not in result.stderr
+    assert not (shop / "ledger.db").exists()
+
+
+def test_an_operation_refused_before_sending_records_nothing(shop: Path, acme: AcmeEmulator) -> None:
+    config = (shop / "paywire.toml").read_text()
+    (shop / "broken.toml").write_text(config.replace('title = "Cards"', f'title = "Cards"\nca_certs = "{shop / "no-such-ca.pem"}"'))
+    refusals = [
+        (("authorize", "cards", "1.00", "EUR", "--source", "4242 4242 4242 4242"), SECRETS, 2),  # a card number
+        (("authorize", "cards", "1.00", "EUR", "--source", "tok_ok"), {}, 3),  # a missing secret
+        (("--config", str(shop / "broken.toml"), "authorize", "cards", "1.00", "EUR", "--source", "tok_ok"),
+         SECRETS, 3),  # certificates that cannot be loaded
+    ]
+    for args, env, code in refusals:
+        result = paywire(*args, cwd=shop, env=env)
+        assert result.returncode == code, (args, result.stderr)
+        assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert json.loads(paywire("--json", "payments", cwd=shop, env=SECRETS).stdout) == []
+    assert json.loads(paywire("--json", "transactions", cwd=shop, env=SECRETS).stdout) == []
+    assert acme.payments == {}
+    assert "ca_certs" in paywire(*refusals[2][0], cwd=shop, env=SECRETS).stderr
