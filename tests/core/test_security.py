@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 
 import pytest
 from hypothesis import given
@@ -101,3 +102,13 @@ def test_redacting_filter_masks_log_records(caplog: pytest.LogCaptureFixture) ->
     with caplog.at_level(logging.INFO, logger="paywire.test.redaction"):
         logger.info("sending %s with %s", "Bearer sk_live_1234567890", {"password": "hunter2"})
     assert "sk_live_1234567890" not in caplog.text and "hunter2" not in caplog.text
+
+
+def test_paywire_ids_never_look_like_card_numbers() -> None:
+    from paywire.security import find_card_number
+    from paywire.service.keys import derived_key, new_id
+
+    for _ in range(20_000):
+        payment = new_id("pay")
+        assert find_card_number(payment) is None and find_card_number(derived_key(payment, "capture", 1)) is None
+        assert re.search(r"[0-9]{12}", payment) is None

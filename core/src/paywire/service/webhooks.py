@@ -175,9 +175,10 @@ def _raise_floor(payment: Payment, captured: bool, value: Money) -> Payment:
 
 def _failed_event(u: LedgerUnit, payment: Payment, txns: list[Transaction],
                   event: StoredEvent) -> tuple[Payment, str | None]:
-    refs = set(event.all_references)
+    # Only the object the event is about fails: a failed refund also names its capture, a denied
+    # capture its order and authorization, and those stand.
     for txn in txns:
-        if txn.status in _SETTLEABLE and txn.provider_reference in refs:
+        if txn.status in _SETTLEABLE and event.reference and txn.provider_reference == event.reference:
             _settle(u, txn, S.FAILED, event)
             if txn.kind in K.INITIAL and payment.authorized.minor == 0:
                 return attrs.evolve(payment, failed=True), None
