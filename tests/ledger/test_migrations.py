@@ -15,8 +15,7 @@ import attrs
 import pytest
 
 from paywire import Money
-from paywire.ledger import Ledger, LedgerIntegrityError, TransactionStatus, open_ledger
-from paywire.ledger import _sql
+from paywire.ledger import Ledger, LedgerIntegrityError, TransactionStatus, _sql, open_ledger
 from paywire.ledger.migrations import MIGRATIONS
 from paywire.ledger.model import LEGACY_LIFE, SettledBy, now
 from tests.ledger.test_storage_conformance import payment, raw, txn

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 from typing import Any, Final
 
@@ -55,6 +55,10 @@ class ProviderOperation:
     idempotency_key: str | None = None
 
 
+def _operations(value: Iterable[ProviderOperation]) -> tuple[ProviderOperation, ...]:
+    return tuple(value)
+
+
 @attrs.frozen(kw_only=True)
 class CommandResult:
     """The outcome of a successful command.
@@ -83,7 +87,7 @@ class CommandResult:
     action: BuyerAction | None = None
     token: str | None = None
     references: Mapping[str, str] = attrs.field(factory=dict, converter=_mapping)
-    operations: tuple[ProviderOperation, ...] = attrs.field(default=(), converter=tuple)
+    operations: tuple[ProviderOperation, ...] = attrs.field(default=(), converter=_operations)
     raw: Any = attrs.field(default=None, repr=False, eq=False)
 
     @property

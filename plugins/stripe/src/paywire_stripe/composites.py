@@ -7,7 +7,6 @@ request still goes through the whole pipeline and its hooks.
 from __future__ import annotations
 
 import hashlib
-from typing import Any
 
 import attrs
 
@@ -30,11 +29,6 @@ def derived_key(key: str | None, step: str) -> str | None:
     if len(derived) <= 255:
         return derived
     return f"paywire:{hashlib.sha256(key.encode()).hexdigest()}:{step}"
-
-
-def _evolve(result: CommandResult, **changes: Any) -> CommandResult:
-    # `CommandResult.operations` converts with `tuple`, whose generic signature mypy cannot match.
-    return attrs.evolve(result, **changes)
 
 
 @attrs.frozen
@@ -84,14 +78,14 @@ class Fetch:
         operations = capture_operations(intent)
         charge = charge_of(intent)
         if charge is None or charge.get("status") != "succeeded" or not charge.get("captured"):
-            return _evolve(found, operations=operations)
+            return attrs.evolve(found, operations=operations)
         refunds = self._refunds(str(intent["id"]), subject, context)
         operations += refunds
         refunded = refunded_total(refunds)
         if refunded is None:
-            return _evolve(found, operations=operations)
+            return attrs.evolve(found, operations=operations)
         figures = intent_totals(intent)._replace(refunded=to_stripe(refunded))
-        return _evolve(found, operations=operations, refunded=refunded, state=intent_state(intent, figures))
+        return attrs.evolve(found, operations=operations, refunded=refunded, state=intent_state(intent, figures))
 
     def _refunds(self, intent: str, subject: Subject, context: CommandContext) -> tuple[ProviderOperation, ...]:
         listed: tuple[ProviderOperation, ...] = ()
