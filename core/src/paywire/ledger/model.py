@@ -143,6 +143,9 @@ class TransactionKind:
     REFUND: Final = "refund"
     VAULT: Final = "vault"
     UNVAULT: Final = "unvault"
+    # The provider undid a succeeded refund later (it failed at the bank): `parent_id` names the
+    # refund; recorded from a verified event or a fetch, never sent.
+    REVERSAL: Final = "reversal"
 
     INITIAL: Final = frozenset({"authorize", "sale", "complete"})  # establish the authorization
 

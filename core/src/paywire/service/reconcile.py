@@ -13,7 +13,8 @@ anything. It reads the payment at the provider and decides, per transaction:
   later webhooks about it find it. Where a plugin lists none, the provider's running totals are
   split among the open transactions instead. What the provider does not hold is failed only once
   its request can no longer land;
-- voids: by whether the provider says voided.
+- voids: by whether the provider says voided;
+- a refund that succeeded and that the provider now lists as failed gets its reversal recorded.
 
 The provider's totals also become the payment's reported floors, and every payment whose totals
 still differ from the provider's afterwards is reported as a `Mismatch`.
@@ -32,6 +33,7 @@ from paywire.ledger.interface import LedgerUnit
 from paywire.ledger.model import Payment, SettledBy, Transaction, TransactionKind, TransactionStatus, now
 from paywire.money import Money
 from paywire.service import rules
+from paywire.service.reversal import reverse_refund
 from paywire.subject import BuyerAction
 
 __all__ = ["Mismatch", "ReconcileReport", "Settlement", "settle"]
@@ -85,6 +87,10 @@ class ReconcileReport:
 
 def _money(value: Money | None, currency: str) -> Money | None:
     return value if value is not None and value.currency == currency else None
+
+
+def _given(value: Money | None, otherwise: Money) -> Money:
+    return otherwise if value is None else value
 
 
 def _finish(u: LedgerUnit, txn: Transaction, status: str, note: str, result: CommandResult,
@@ -196,6 +202,14 @@ def settle(u: LedgerUnit, payment: Payment, result: CommandResult,
                 if txn.request.get("final"):
                     payment = attrs.evolve(payment, capture_closed=True)
 
+    txns = u.transactions(payment.id)
+    for op in (o for o in result.operations if o.kind == K.REFUND and o.status == "failed"):
+        undone = next((t for t in txns if t.kind == K.REFUND and t.status == S.SUCCEEDED
+                       and t.provider_reference == op.reference), None)
+        if undone is not None:
+            payment = reverse_refund(u, payment, txns, undone, origin="reconcile",
+                                     note=f"the provider reports refund {op.reference} failed")
+
     for txn in (t for t in txns if t.kind == K.VOID and t.status in (S.UNKNOWN, S.ACCEPTED)):
         if state == ProviderState.VOIDED:
             out.append(_finish(u, txn, S.SUCCEEDED, "the provider reports voided", result))
@@ -204,12 +218,14 @@ def settle(u: LedgerUnit, payment: Payment, result: CommandResult,
         else:
             out.append(_open(txn, f"the provider reports {state}; later"))
 
+    # What the provider reports now replaces what events reported before (a floor may have counted
+    # a refund that was still pending and then failed): the ledger never claims more than it holds.
     provider = {name: _money(getattr(result, name), currency) for name in ("authorized", "captured", "refunded")}
     payment = attrs.evolve(
         payment,
-        observed_authorized=max(payment.observed_authorized, provider["authorized"] or payment.observed_authorized),
-        observed_captured=max(payment.observed_captured, provider["captured"] or payment.observed_captured),
-        observed_refunded=max(payment.observed_refunded, provider["refunded"] or payment.observed_refunded),
+        observed_authorized=_given(provider["authorized"], payment.observed_authorized),
+        observed_captured=_given(provider["captured"], payment.observed_captured),
+        observed_refunded=_given(provider["refunded"], payment.observed_refunded),
         capture_closed=payment.capture_closed or (payment.flow == K.AUTHORIZE and state == ProviderState.CAPTURED),
         voided=payment.voided or (state == ProviderState.VOIDED and payment.captured.minor == 0),
         updated_at=now(),

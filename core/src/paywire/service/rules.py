@@ -96,6 +96,8 @@ def derive(payment: Payment, txns: Sequence[Transaction], **changes: Any) -> Pay
             own_captured += _minor(t, currency)
         elif t.kind == K.REFUND:
             own_refunded += _minor(t, currency)
+        elif t.kind == K.REVERSAL:  # a refund the provider undid
+            own_refunded -= _minor(t, currency)
     if payment.flow == K.SALE:
         own_captured += own_authorized
     refunded = max(own_refunded, field("observed_refunded").minor)
@@ -221,9 +223,10 @@ def capture_parents(payment: Payment, txns: Sequence[Transaction]) -> list[tuple
     result = []
     for parent in reversed(parents):
         assert parent.amount is not None
+        reversed_refunds = {t.parent_id for t in txns if t.kind == K.REVERSAL and t.status == S.SUCCEEDED}
         spent = _total(
             (t.amount for t in txns if t.kind == K.REFUND and t.parent_id == parent.id and t.amount is not None
-             and (t.status == S.SUCCEEDED or t.open)),
+             and (t.status == S.SUCCEEDED or t.open) and t.id not in reversed_refunds),
             payment.currency,
         )
         result.append((parent, parent.amount - spent))

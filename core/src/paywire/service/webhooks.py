@@ -19,6 +19,7 @@ Rules (each runs inside a locked ledger unit, after the event was stored once pe
 - Whether an event is trusted as it comes is the plugin's decision: an event that moves money is
   reported only when its signature binds the exact body, or after the plugin confirmed it by
   fetching the object from the provider.
+- a failed event naming a refund that had succeeded records its reversal: the provider undid it.
 - authorized, voided and failed events settle an unknown or accepted first operation or void, and set the
   voided/failed flags only while no money was captured (resp. authorized): a late event cannot
   undo money that moved.
@@ -46,6 +47,7 @@ from paywire.ledger.model import (
 from paywire.money import Money
 from paywire.service import rules
 from paywire.service.keys import fingerprint, new_id
+from paywire.service.reversal import reverse_refund
 from paywire.webhook import EventKind
 
 __all__ = ["apply_event", "apply_waiting"]
@@ -178,6 +180,11 @@ def _failed_event(u: LedgerUnit, payment: Payment, txns: list[Transaction],
     # Only the object the event is about fails: a failed refund also names its capture, a denied
     # capture its order and authorization, and those stand.
     for txn in txns:
+        if txn.kind == K.REFUND and txn.status == S.SUCCEEDED and event.reference \
+                and txn.provider_reference == event.reference:
+            return reverse_refund(u, payment, txns, txn, origin="webhook",
+                                  note=f"event {event.event_id}: the provider reports refund {event.reference} failed"), \
+                f"refund {txn.id} was undone by the provider"
         if txn.status in _SETTLEABLE and event.reference and txn.provider_reference == event.reference:
             _settle(u, txn, S.FAILED, event)
             if txn.kind in K.INITIAL and payment.authorized.minor == 0:

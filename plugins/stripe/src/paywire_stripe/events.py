@@ -9,7 +9,9 @@ What each event means for a payment:
     payment_intent.requires_action             action_required
     charge.succeeded                           captured (sale) or authorized
     charge.captured                            captured     amount and total: amount_captured
-    charge.refunded                            refunded     total: refunded so far (voided if never captured)
+    charge.refunded                            other        (voided if never captured): its amount_refunded
+                                                            counts refunds still pending, which may fail,
+                                                            so it is no floor; the refund events count
     charge.expired                             voided       (an authorization Stripe let lapse)
     charge.failed                              failed
     refund.created / refund.updated /          refunded     when the refund succeeded; amount: the refund's
@@ -36,7 +38,6 @@ from typing import Any
 
 from paywire import EventKind, InvalidRequest, Money, WebhookEvent, WebhookVerificationError
 from paywire_stripe.amounts import from_stripe
-from paywire_stripe.states import totals
 
 __all__ = ["parse_event"]
 
@@ -114,12 +115,7 @@ def _charge_meaning(event_type: str, charge: Mapping[str, Any]) -> tuple[str, Mo
     if event_type == "charge.succeeded":
         return EventKind.AUTHORIZED, _money(charge, "amount"), None
     if event_type == "charge.refunded" and captured:
-        try:
-            figures = totals(charge)
-            refunded = from_stripe(figures.refunded, figures.currency)
-        except (KeyError, TypeError, ValueError, InvalidRequest):
-            refunded = None
-        return EventKind.REFUNDED, None, refunded
+        return EventKind.OTHER, None, None
     if event_type in ("charge.refunded", "charge.expired"):  # an uncaptured authorization released
         return EventKind.VOIDED, None, None
     if event_type == "charge.failed":

@@ -107,3 +107,39 @@ def _by_reference(reference: str | None) -> Any:
 def _redirect(service: PaymentService, reference: str | None) -> str:
     result = service.gateway.execute("stripe", "fetch", _by_reference(reference))
     return str(result.raw["next_action"]["redirect_to_url"]["url"])
+
+
+def _refund_that_fails_later(service: PaymentService) -> tuple[Any, str]:
+    payment = service.sale("stripe", eur("30.00"), source="pm_card_refundFail")
+    payment = service.refund(payment.id, eur("10.00"))
+    refund = service.list_transactions(payment.id)[-1]
+    assert (refund.status, payment.refunded) == (TransactionStatus.SUCCEEDED, eur("10.00"))
+    assert refund.provider_reference and refund.provider_reference.startswith("re_")
+    return payment, refund.provider_reference
+
+
+def test_a_refund_stripe_undoes_later_is_reversed_by_its_event(service: PaymentService, app: Any,
+                                                               receiver: Any) -> None:
+    payment, refund = _refund_that_fails_later(service)
+    app.webhook_url = receiver.url
+    app.settle(refund)  # the bank returns it: refund.failed (and its updates)
+    for headers, body in receiver.wait_for(2):
+        service.receive_webhook("stripe", headers, body)
+    payment = service.get_payment(payment.id)
+    assert (payment.state, payment.refunded) == (PaymentState.CAPTURED, eur("0.00"))
+    reversals = [t for t in service.list_transactions(payment.id) if t.kind == "reversal"]
+    assert [(t.amount, t.origin) for t in reversals] == [(eur("10.00"), "webhook")]
+    assert service.reconcile(payment_id=payment.id).clean  # the ledger agrees with Stripe
+    payment = service.refund(payment.id, eur("30.00"))  # all of it is refundable again
+    assert payment.refunded == eur("30.00")
+
+
+def test_a_refund_stripe_undid_is_reversed_by_reconcile_once(service: PaymentService, app: Any) -> None:
+    payment, refund = _refund_that_fails_later(service)
+    app.settle(refund)  # no webhook reaches the shop
+    report = service.reconcile(payment_id=payment.id)
+    assert report.clean, report
+    assert service.reconcile(payment_id=payment.id).clean
+    payment = service.get_payment(payment.id)
+    assert payment.refunded == eur("0.00")
+    assert len([t for t in service.list_transactions(payment.id) if t.kind == "reversal"]) == 1

@@ -53,7 +53,7 @@ def test_a_sale_is_captured_at_once(stripe: Any, events: Any) -> None:
     assert (charge.kind, charge.reference, charge.total) == (EventKind.CAPTURED, sold.reference, eur("12.00"))
 
 
-def test_refunds_name_the_refund_and_report_the_refunded_total(stripe: Any, events: Any) -> None:
+def test_refunds_name_the_refund_and_the_charges_running_total_is_no_floor(stripe: Any, events: Any) -> None:
     authorized = stripe.authorize(eur("30.00"))
     stripe.run("capture", stripe.on(authorized.reference, eur("20.00")))  # releases 10.00
     refund = stripe.run("refund", stripe.on(authorized.reference, eur("5.00")))
@@ -61,8 +61,10 @@ def test_refunds_name_the_refund_and_report_the_refunded_total(stripe: Any, even
     assert (created.kind, created.reference, created.amount) == (EventKind.REFUNDED, refund.reference, eur("5.00"))
     assert created.references["payment_intent"] == authorized.reference
     assert created.references["refund"] == refund.reference
+    # charge.refunded's amount_refunded counts pending refunds too, which may still fail: the
+    # refund events say what each refund did, so the charge's total raises nothing.
     refunded = events("charge.refunded")
-    assert (refunded.kind, refunded.amount, refunded.total) == (EventKind.REFUNDED, None, eur("5.00"))
+    assert (refunded.kind, refunded.amount, refunded.total) == (EventKind.OTHER, None, None)
 
 
 def test_a_void_and_the_released_authorization(stripe: Any, events: Any) -> None:
