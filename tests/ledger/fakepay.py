@@ -99,7 +99,8 @@ class FakePayApp(EmulatorApp):
         if not request.path.startswith("/_paywire/"):
             with self.lock:
                 refuse = self._not_processed > 0
-                self._not_processed -= refuse
+                if refuse:
+                    self._not_processed -= 1
             if refuse:  # documented: refused before processing, nothing applied
                 return Reply.json(503, {"error": {"code": "not_processed", "message": "FakePay is in maintenance; "
                                                   "the request was not processed"}}), False
@@ -109,6 +110,11 @@ class FakePayApp(EmulatorApp):
         """The next `times` API requests are refused before processing (503 `not_processed`)."""
         with self.lock:
             self._not_processed += times
+
+    def clear_faults(self) -> None:
+        super().clear_faults()
+        with self.lock:
+            self._not_processed = 0
 
     # -- helpers ---------------------------------------------------------------------------------
     def error(self, status: int, code: str, message: str) -> Reply:
