@@ -307,12 +307,17 @@ class _Handler(BaseHTTPRequestHandler):
             except OSError:
                 pass
             return
-        self.send_response(reply.status)
-        for name, value in reply.headers.items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(reply.body)))
-        self.end_headers()
-        self.wfile.write(reply.body)
+        try:
+            self.send_response(reply.status)
+            for name, value in reply.headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(reply.body)))
+            self.end_headers()
+            self.wfile.write(reply.body)
+        except (BrokenPipeError, ConnectionResetError):
+            # The client gave up first (its read timeout): the operation took effect, the answer
+            # is lost on the way, as with a real provider.
+            self.close_connection = True
 
     do_GET = do_POST = do_DELETE = do_PATCH = do_PUT = _serve
 
