@@ -31,6 +31,44 @@ class Migration:
     postgresql: tuple[str, ...]
 
 
+_V1_STATUSES = "'pending', 'succeeded', 'failed', 'action_required', 'unknown'"
+_V2_STATUSES = _V1_STATUSES + ", 'accepted'"
+
+
+def _transactions_table(name: str, boolean: str, false: str, statuses: str, extra: str = "") -> str:
+    """The transactions table; `extra` holds the columns later migrations added (a rebuild, as
+    SQLite's must be, restates the whole table)."""
+    return f"""CREATE TABLE {name} (
+            id TEXT PRIMARY KEY,
+            payment_id TEXT REFERENCES paywire_payments (id),
+            method TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            currency TEXT,
+            amount_minor BIGINT,
+            status TEXT NOT NULL,
+            idempotency_key TEXT NOT NULL,
+            attempt INTEGER NOT NULL,
+            fingerprint TEXT NOT NULL,
+            provider_reference TEXT,
+            parent_id TEXT,
+            origin TEXT NOT NULL,
+            error_type TEXT,
+            error_code TEXT,
+            error_message TEXT,
+            retryable {boolean} NOT NULL DEFAULT {false},
+            token TEXT,
+            request TEXT NOT NULL,
+            response TEXT NOT NULL,
+            created_at BIGINT NOT NULL,
+            updated_at BIGINT NOT NULL,
+            finished_at BIGINT,{extra}
+            CONSTRAINT paywire_transactions_key UNIQUE (method, idempotency_key, attempt),
+            CONSTRAINT paywire_transactions_status CHECK (
+                status IN ({statuses})
+            )
+        )"""
+
+
 def _tables(boolean: str, false: str, without_rowid: str) -> tuple[str, ...]:
     # Every index costs a page write per commit on the hot path (two commits per operation), so
     # there are only those that lookups need: by id, order, key, payment, and open transactions.
@@ -68,35 +106,7 @@ def _tables(boolean: str, false: str, without_rowid: str) -> tuple[str, ...]:
         )""",
         "CREATE INDEX paywire_payments_order ON paywire_payments (order_id)",
         "CREATE INDEX paywire_payments_created ON paywire_payments (created_at)",
-        f"""CREATE TABLE paywire_transactions (
-            id TEXT PRIMARY KEY,
-            payment_id TEXT REFERENCES paywire_payments (id),
-            method TEXT NOT NULL,
-            kind TEXT NOT NULL,
-            currency TEXT,
-            amount_minor BIGINT,
-            status TEXT NOT NULL,
-            idempotency_key TEXT NOT NULL,
-            attempt INTEGER NOT NULL,
-            fingerprint TEXT NOT NULL,
-            provider_reference TEXT,
-            parent_id TEXT,
-            origin TEXT NOT NULL,
-            error_type TEXT,
-            error_code TEXT,
-            error_message TEXT,
-            retryable {boolean} NOT NULL DEFAULT {false},
-            token TEXT,
-            request TEXT NOT NULL,
-            response TEXT NOT NULL,
-            created_at BIGINT NOT NULL,
-            updated_at BIGINT NOT NULL,
-            finished_at BIGINT,
-            CONSTRAINT paywire_transactions_key UNIQUE (method, idempotency_key, attempt),
-            CONSTRAINT paywire_transactions_status CHECK (
-                status IN ('pending', 'succeeded', 'failed', 'action_required', 'unknown')
-            )
-        )""",
+        _transactions_table("paywire_transactions", boolean, false, _V1_STATUSES),
         "CREATE INDEX paywire_transactions_payment ON paywire_transactions (payment_id, created_at)",
         "CREATE INDEX paywire_transactions_open ON paywire_transactions (status, updated_at)"
         " WHERE status IN ('pending', 'unknown')",
@@ -185,40 +195,6 @@ def _finished_row_may_change(same: str) -> str:
     return f"({late_answer} OR {learns_reference})"
 
 
-def _transactions_v2(boolean: str, false: str) -> str:
-    return f"""CREATE TABLE paywire_transactions_v2 (
-            id TEXT PRIMARY KEY,
-            payment_id TEXT REFERENCES paywire_payments (id),
-            method TEXT NOT NULL,
-            kind TEXT NOT NULL,
-            currency TEXT,
-            amount_minor BIGINT,
-            status TEXT NOT NULL,
-            idempotency_key TEXT NOT NULL,
-            attempt INTEGER NOT NULL,
-            fingerprint TEXT NOT NULL,
-            provider_reference TEXT,
-            parent_id TEXT,
-            origin TEXT NOT NULL,
-            error_type TEXT,
-            error_code TEXT,
-            error_message TEXT,
-            retryable {boolean} NOT NULL DEFAULT {false},
-            token TEXT,
-            request TEXT NOT NULL,
-            response TEXT NOT NULL,
-            created_at BIGINT NOT NULL,
-            updated_at BIGINT NOT NULL,
-            finished_at BIGINT,
-            settle_after BIGINT,
-            settled_by TEXT,
-            CONSTRAINT paywire_transactions_key UNIQUE (method, idempotency_key, attempt),
-            CONSTRAINT paywire_transactions_status CHECK (
-                status IN ('pending', 'succeeded', 'failed', 'action_required', 'unknown', 'accepted')
-            )
-        )"""
-
-
 _V1_COLUMNS = (
     "id, payment_id, method, kind, currency, amount_minor, status, idempotency_key, attempt, fingerprint, "
     "provider_reference, parent_id, origin, error_type, error_code, error_message, retryable, token, "
@@ -234,7 +210,8 @@ def _sqlite_v2() -> tuple[str, ...]:
     # (DROP TABLE fires no trigger), then its indexes and guards are made again.
     changed = " OR ".join(f"NEW.{c} IS NOT OLD.{c}" for c in _IDENTITY)
     return (
-        _transactions_v2("INTEGER", "0"),
+        _transactions_table("paywire_transactions_v2", "INTEGER", "0", _V2_STATUSES,
+                            "\n            settle_after BIGINT,\n            settled_by TEXT,"),
         f"INSERT INTO paywire_transactions_v2 ({_V1_COLUMNS}) SELECT {_V1_COLUMNS} FROM paywire_transactions",  # noqa: S608 - constant columns
         "DROP TABLE paywire_transactions",
         "ALTER TABLE paywire_transactions_v2 RENAME TO paywire_transactions",
@@ -253,8 +230,7 @@ def _postgres_v2() -> tuple[str, ...]:
     return (
         "ALTER TABLE paywire_transactions ADD COLUMN settle_after BIGINT, ADD COLUMN settled_by TEXT",
         "ALTER TABLE paywire_transactions DROP CONSTRAINT paywire_transactions_status",
-        "ALTER TABLE paywire_transactions ADD CONSTRAINT paywire_transactions_status CHECK ("
-        "status IN ('pending', 'succeeded', 'failed', 'action_required', 'unknown', 'accepted'))",
+        f"ALTER TABLE paywire_transactions ADD CONSTRAINT paywire_transactions_status CHECK (status IN ({_V2_STATUSES}))",
         "DROP INDEX paywire_transactions_open",
         _OPEN_INDEX,
         f"""CREATE OR REPLACE FUNCTION paywire_transactions_guard() RETURNS trigger LANGUAGE plpgsql AS $$

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 import paywire_stripe
-from paywire import CommandResult, Gateway, MethodConfig, Money, Order, Plugins, Retry, Subject
+from paywire import CommandResult, Gateway, MethodConfig, Money, Order, Plugins, Retry, Subject, WebhookEvent
 from paywire.testing.emulator import EmulatorServer
 from paywire.testing.recorder import TransferRecorder
 from paywire_stripe.emulator import StripeEmulator
@@ -112,3 +112,18 @@ def form() -> Callable[[Any], dict[str, str]]:
         return decode_form(transfer.body)
 
     return read
+
+
+@pytest.fixture
+def events(gateway: Gateway, app: StripeEmulator) -> Callable[[str], WebhookEvent]:
+    """The emulator's latest event of a type, verified and parsed by the gateway as delivered now."""
+
+    def latest(event_type: str) -> WebhookEvent:
+        found = app.events_of_type(event_type)
+        assert found, f"the emulator emitted no {event_type}"
+        body, headers = app.signed_event(found[-1])
+        event: WebhookEvent = gateway.parse_webhook("stripe", headers, body)
+        assert (event.id, event.type, event.provider) == (found[-1]["id"], event_type, "stripe")
+        return event
+
+    return latest

@@ -19,7 +19,6 @@ from paywire import (
     ProviderState,
     ProviderUnavailable,
     RateLimited,
-    WebhookEvent,
 )
 from paywire.testing.emulator import Fault
 
@@ -40,19 +39,6 @@ def bank(stripe: Any, gateway_at: Any, server: Any) -> Any:
     gateway = gateway_at(server.url, options={"payment_method_types": ["card", "us_bank_account"]})
     return type(stripe)(gateway, stripe.app, stripe.recorder)
 
-
-@pytest.fixture
-def events(gateway: Any, app: Any) -> Any:
-    """The emulator's latest event of a type, verified and parsed by the gateway as delivered now."""
-
-    def latest(event_type: str) -> WebhookEvent:
-        found = app.events_of_type(event_type)
-        assert found, f"the emulator emitted no {event_type}"
-        body, headers = app.signed_event(found[-1])
-        event: WebhookEvent = gateway.parse_webhook("stripe", headers, body)
-        return event
-
-    return latest
 
 
 # -- unknown or failed -----------------------------------------------------------------------------

@@ -6,26 +6,12 @@ from typing import Any
 
 import pytest
 
-from paywire import EventKind, Money, WebhookEvent
+from paywire import EventKind, Money
 
 
 def eur(amount: str) -> Money:
     return Money.of(amount, "EUR")
 
-
-@pytest.fixture
-def events(gateway: Any, app: Any) -> Any:
-    """Parses the emulator's latest event of a type through the gateway, as delivered now."""
-
-    def latest(event_type: str) -> WebhookEvent:
-        found = app.events_of_type(event_type)
-        assert found, f"the emulator emitted no {event_type}"
-        body, headers = app.signed_event(found[-1])
-        event: WebhookEvent = gateway.parse_webhook("stripe", headers, body)
-        assert (event.id, event.type, event.provider) == (found[-1]["id"], event_type, "stripe")
-        return event
-
-    return latest
 
 
 def test_an_authorization_and_its_capture(stripe: Any, events: Any) -> None:
