@@ -64,6 +64,15 @@ class Provider:
         assert payment.refunded <= payment.captured <= payment.authorized
         assert (payment.authorized.minor, payment.captured.minor, payment.refunded.minor) == self.fetched(payment_id)
 
+    def names_its_operation(self, txn: Any) -> None:
+        """Where the provider's fetch lists its operations, the transaction carries the id of exactly
+        the one it made (a plugin that lists none reports running totals, which need no id)."""
+        payment = self.service.get_payment(txn.payment_id)
+        listed = self.gateway.execute(self.code, "fetch", Subject(reference=payment.reference,
+                                                                  amount=payment.amount)).operations
+        if listed:
+            assert txn.provider_reference in {op.reference for op in listed if op.kind == txn.kind}, (txn, listed)
+
     def calls(self) -> int:
         app = self.sandbox.app
         with app.lock:
@@ -183,3 +192,88 @@ def test_replay_and_lost_answer(provider: Provider) -> None:
     assert captured == authorized == 3000  # captured once, never twice
     provider.settle_webhooks()
     provider.agree(payment.id)
+
+
+class _Held:
+    """A webhook endpoint that keeps what the provider delivers, to hand it to the service later."""
+
+    def __init__(self) -> None:
+        self.deliveries: list[tuple[dict[str, str], bytes]] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+        headers = {key[5:].replace("_", "-").lower(): str(value) for key, value in environ.items()
+                   if key.startswith("HTTP_")}
+        headers["content-type"] = environ.get("CONTENT_TYPE", "")
+        with self._lock:
+            self.deliveries.append((headers, body))
+        start_response("200 OK", [("Content-Length", "0")])
+        return [b""]
+
+    def hand_over(self, provider: Provider) -> list[str]:
+        with self._lock:
+            held, self.deliveries = self.deliveries, []
+        return [provider.service.receive_webhook(provider.code, headers, body).status for headers, body in held]
+
+
+@pytest.fixture
+def held(provider: Provider) -> Iterator[_Held]:
+    """The provider's webhooks held back until the test hands them over."""
+    keeper = _Held()
+    server = make_server("127.0.0.1", 0, keeper, handler_class=_Quiet)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    provider.sandbox.app.webhook_url = f"http://127.0.0.1:{server.server_address[1]}/"
+    yield keeper
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize("webhooks", ["before reconcile", "after reconcile"])
+def test_a_refund_whose_answer_was_lost_is_counted_once(provider: Provider, held: _Held, webhooks: str) -> None:
+    caps = provider.gateway.method(provider.code).capabilities
+    if not (caps.refund_partial and caps.refund_multiple):
+        pytest.skip(f"{provider.code} cannot refund in parts")
+    service = provider.service
+    payment = service.sale(provider.code, provider.money("20.00"), source=provider.sandbox.sources["ok"])
+    provider.settle_webhooks()
+    held.hand_over(provider)
+    provider.sandbox.app.inject(Fault("drop_after", method="POST"))
+    with pytest.raises(OutcomeUnknown):
+        service.refund(payment.id, provider.money("3.00"))
+    provider.settle_webhooks()
+    if webhooks == "before reconcile":
+        held.hand_over(provider)
+    report = service.reconcile()
+    assert [s.status for s in report.settled] == ["succeeded"] and report.clean, report
+    held.hand_over(provider)
+    provider.agree(payment.id)  # 3.00 refunded, not 6.00
+    refund = service.list_transactions(payment.id)[-1]
+    assert (refund.kind, refund.status) == ("refund", "succeeded")
+    provider.names_its_operation(refund)
+    assert [t.kind for t in service.list_transactions(payment.id)].count("refund") == 1
+    payment = service.refund(payment.id, provider.money("17.00"))  # the rest is still refundable
+    provider.settle_webhooks()
+    held.hand_over(provider)
+    provider.agree(payment.id)
+    assert payment.refunded == provider.money("20.00")
+
+
+@pytest.mark.parametrize("status", [500, 502, 504])
+def test_a_5xx_after_the_provider_acted_is_unknown_then_settled(provider: Provider, held: _Held, status: int) -> None:
+    service = provider.service
+    payment = service.authorize(provider.code, provider.money("40.00"), source=provider.sandbox.sources["ok"])
+    provider.settle_webhooks()
+    held.hand_over(provider)
+    provider.sandbox.app.inject(Fault("status_after", status=status, method="POST"))
+    with pytest.raises(OutcomeUnknown) as unknown:
+        service.capture(payment.id)
+    capture = service.get_transaction(unknown.value.transaction_id or "")
+    assert capture.status == "unknown"  # never failed: the provider captured
+    report = service.reconcile()
+    assert [s.status for s in report.settled] == ["succeeded"] and report.clean, report
+    provider.settle_webhooks()
+    assert set(held.hand_over(provider)) <= {"applied", "duplicate"}
+    provider.agree(payment.id)
+    provider.names_its_operation(service.get_transaction(capture.id))

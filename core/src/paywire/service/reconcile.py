@@ -45,6 +45,7 @@ _ESTABLISHED = frozenset({
     ProviderState.PARTIALLY_REFUNDED, ProviderState.REFUNDED, ProviderState.VOIDED,
 })
 _MAX_SUBSET = 12  # open operations of one kind on one payment searched exhaustively
+_TOTAL = {K.CAPTURE: "captured", K.REFUND: "refunded"}  # the fetch result's running total of each kind
 _OPERATION_STATUS = {"succeeded": S.SUCCEEDED, "accepted": S.ACCEPTED, "failed": S.FAILED}
 
 
@@ -188,7 +189,7 @@ def settle(u: LedgerUnit, payment: Payment, result: CommandResult,
         if result.operations:
             listed = [op for op in result.operations if op.kind == kind]
             decisions = _by_operations(u, pending, listed, txns, at, result)
-        elif _money(getattr(result, f"{kind}d"), currency) is not None:
+        elif _money(getattr(result, _TOTAL[kind]), currency) is not None:
             decisions = _by_totals(u, payment, pending, txns, kind, at, result)
         else:
             out.extend(_open(t, "the provider gave neither its operations nor a total") for t in pending)
@@ -282,7 +283,7 @@ def _by_totals(u: LedgerUnit, payment: Payment, pending: list[Transaction], txns
     ledger's succeeded transactions add up to, is split among the open ones; an ambiguous split
     is left open and reported."""
     currency = payment.currency
-    provider_total = _money(getattr(result, f"{kind}d"), currency)
+    provider_total = _money(getattr(result, _TOTAL[kind]), currency)
     assert provider_total is not None
     own = rules.derive(attrs.evolve(payment, observed_authorized=Money.zero(currency),
                                     observed_captured=Money.zero(currency),
