@@ -21,7 +21,7 @@ HYPOTHESIS = ["--hypothesis-profile", "paywire_ci"] if os.environ.get("CI") else
 
 # package -> (what to install besides the core, test paths, gateways discovery must find)
 PACKAGES = {
-    "core": ([], ["tests/core", "tests/ledger", "tests/discovery"], ""),
+    "core": (["./core[server]"], ["tests/core", "tests/ledger", "tests/serve", "tests/discovery"], ""),
     "stripe": (["./plugins/stripe[test]"], ["plugins/stripe/tests", "tests/discovery"], "stripe"),
     "paypal": (["./plugins/paypal[test]"], ["plugins/paypal/tests", "tests/discovery"], "paypal"),
     "acme": (
@@ -52,7 +52,8 @@ def package(session: nox.Session, name: str) -> None:
 def all(session: nox.Session) -> None:
     """Every package installed together; the whole suite, cross-package tests included."""
     plugins = [f"./{p}" for p in ("plugins/stripe[test]", "plugins/paypal[test]") if (ROOT / p.split("[")[0]).exists()]
-    session.install("./core[postgresql]", *plugins, "./tests/plugins/acme", "./tests/plugins/acme_tagger", *TEST_TOOLS)
+    session.install("./core[postgresql,server]", *plugins, "./tests/plugins/acme", "./tests/plugins/acme_tagger",
+                    *TEST_TOOLS)
     session.run(
         "pytest", "tests", *_existing(["plugins/stripe/tests", "plugins/paypal/tests"]), *HYPOTHESIS,
         *session.posargs,
@@ -71,7 +72,7 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typecheck(session: nox.Session) -> None:
     """mypy over every package: strict on the core, the repository's settings on the plugins."""
-    session.install("mypy>=1.10", "./core[postgresql,testing]", "./plugins/stripe", "./plugins/paypal",
+    session.install("mypy>=1.10", "./core[postgresql,testing,server]", "./plugins/stripe", "./plugins/paypal",
                     "./tests/plugins/acme", "./tests/plugins/acme_tagger", "trustme")
     session.run("mypy", "-p", "paywire", "-p", "paywire_stripe", "-p", "paywire_paypal", "-p", "paywire_acme",
                 "-p", "paywire_acme_tagger")

@@ -29,6 +29,9 @@ _REASONS = {200: "OK", 202: "Accepted", 400: "Bad Request", 404: "Not Found", 40
             413: "Content Too Large", 500: "Internal Server Error"}
 
 Reply = tuple[int, list[tuple[str, str]], bytes]
+#: Told (method code, what became of a delivery): "applied", "duplicate", "deferred", "unmatched",
+#: "refused" (did not verify) or "error"; metrics count deliveries through it.
+Observer = Callable[[str, str], None]
 
 
 def _reply(status: int, payload: Mapping[str, Any], extra: Iterable[tuple[str, str]] = ()) -> Reply:
@@ -59,16 +62,23 @@ def route(service: PaymentService, verb: str, path: str, prefix: str) -> tuple[s
     return code, None
 
 
-def handle_webhook(service: PaymentService, code: str, headers: Mapping[str, str], body: bytes) -> Reply:
+def handle_webhook(service: PaymentService, code: str, headers: Mapping[str, str], body: bytes,
+                   observe: Observer | None = None) -> Reply:
     """Verify, store and apply one webhook delivery; the HTTP answer."""
     try:
         receipt = service.receive_webhook(code, headers, body)
     except WebhookVerificationError as exc:
         log.warning("webhook for %s refused: %s", code, exc)
+        if observe is not None:
+            observe(code, "refused")
         return _reply(400, {"error": "verification_failed"})
     except Exception:
         log.exception("webhook for %s could not be processed", code)
+        if observe is not None:
+            observe(code, "error")
         return _reply(500, {"error": "internal_error"})
+    if observe is not None:
+        observe(code, receipt.status)
     status = 200 if receipt.status in ("applied", "duplicate") else 202
     return _reply(status, {"status": receipt.status, "event": receipt.event_id})
 
@@ -81,8 +91,10 @@ def _too_large(limit: int) -> Reply:
 WSGIApp = Callable[[MutableMapping[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
-def webhook_wsgi(service: PaymentService, *, prefix: str = "/webhooks", max_body: int = MAX_BODY) -> WSGIApp:
-    """A WSGI application serving `POST {prefix}/{method}`."""
+def webhook_wsgi(service: PaymentService, *, prefix: str = "/webhooks", max_body: int = MAX_BODY,
+                 observe: Observer | None = None) -> WSGIApp:
+    """A WSGI application serving `POST {prefix}/{method}`; `observe` hears what became of each
+    delivery that reached the service."""
 
     def app(environ: MutableMapping[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         code, refused = route(service, environ.get("REQUEST_METHOD", "GET"), environ.get("PATH_INFO", ""), prefix)
@@ -94,7 +106,7 @@ def webhook_wsgi(service: PaymentService, *, prefix: str = "/webhooks", max_body
                 for key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
                     if environ.get(key):
                         headers[key.replace("_", "-").lower()] = str(environ[key])
-                refused = handle_webhook(service, code, headers, body)
+                refused = handle_webhook(service, code, headers, body, observe)
         assert refused is not None
         status, headers_out, payload = refused
         start_response(f"{status} {_REASONS.get(status, '')}", headers_out)
@@ -126,9 +138,11 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 ASGIApp = Callable[[MutableMapping[str, Any], Receive, Send], Awaitable[None]]
 
 
-def webhook_asgi(service: PaymentService, *, prefix: str = "/webhooks", max_body: int = MAX_BODY) -> ASGIApp:
+def webhook_asgi(service: PaymentService, *, prefix: str = "/webhooks", max_body: int = MAX_BODY,
+                 observe: Observer | None = None) -> ASGIApp:
     """An ASGI application serving `POST {prefix}/{method}`; the ledger work runs in a thread so
-    the event loop is never blocked by the database or the provider."""
+    the event loop is never blocked by the database or the provider. `observe` hears what
+    became of each delivery that reached the service."""
 
     async def app(scope: MutableMapping[str, Any], receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -147,7 +161,7 @@ def webhook_asgi(service: PaymentService, *, prefix: str = "/webhooks", max_body
             reply, body = await _read_asgi(receive, headers, max_body)
             if reply is None:
                 reply = await asyncio.get_running_loop().run_in_executor(
-                    None, handle_webhook, service, code, headers, body
+                    None, handle_webhook, service, code, headers, body, observe
                 )
         assert reply is not None
         status, headers_out, payload = reply

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from paywire.cli import demo, operations
+from paywire.cli import demo, operations, serve
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -83,6 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
                                          "the provider")
     p.add_argument("--payment-id")
     p.set_defaults(run=operations.reconcile)
+
+    serve.add_parser(sub)
 
     p = sub.add_parser("verify-webhook", help="verify a webhook payload file with its headers, and show the event")
     p.add_argument("method")

@@ -227,6 +227,10 @@ class SQLUnit(LedgerUnit):
         row = self._one(self._ledger.select_payment_locked if lock else SELECT_PAYMENT, (payment_id,))
         return payment_from_row(row) if row else None
 
+    def claim_payment(self, payment_id: str) -> Payment | None:
+        row = self._one(self._ledger.select_payment_claimed, (payment_id,))
+        return payment_from_row(row) if row else None
+
     def insert_payment(self, payment: Payment) -> None:
         self._write(_INSERT_PAYMENT, payment_row(payment))
 
@@ -385,6 +389,7 @@ class SQLLedger(Ledger):
 
     dialect: str
     select_payment_locked = SELECT_PAYMENT  # with the dialect's row lock, where it has one
+    select_payment_claimed = SELECT_PAYMENT  # the same, skipping a row another worker holds
     serialised = False  # whether a unit excludes every other writer (then nothing needs a row lock)
 
     def __init__(self) -> None:

@@ -39,6 +39,15 @@ class LedgerUnit(abc.ABC):
     def payment(self, payment_id: str, *, lock: bool = False) -> Payment | None:
         """A payment; `lock` holds it until commit."""
 
+    def claim_payment(self, payment_id: str) -> Payment | None:
+        """Lock a payment unless another worker holds it: None when it is held (or absent).
+
+        For work that any one of several workers may do (reconciliation), so they spread over
+        the payments instead of queueing on one. A backend whose unit already excludes every
+        other writer needs no row lock and just reads it.
+        """
+        return self.payment(payment_id, lock=True)
+
     @abc.abstractmethod
     def insert_payment(self, payment: Payment) -> None: ...
 
@@ -120,6 +129,10 @@ class LedgerUnit(abc.ABC):
 
 class Ledger(abc.ABC):
     """A transaction ledger: payments, their append-only transaction history, webhook events."""
+
+    #: Whether a unit excludes every other writer (SQLite's write lock), so that a unit must stay
+    #: short, never around a network call; a ledger with row locks lets others work meanwhile.
+    serialised: bool = False
 
     @abc.abstractmethod
     def unit(self, *, durable: bool = True) -> AbstractContextManager[LedgerUnit]:

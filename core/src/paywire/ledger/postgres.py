@@ -30,6 +30,7 @@ class PostgresLedger(SQLLedger):
 
     dialect = "postgresql"
     select_payment_locked = SELECT_PAYMENT + " FOR UPDATE"
+    select_payment_claimed = SELECT_PAYMENT + " FOR UPDATE SKIP LOCKED"
 
     def __init__(self, dsn: str, *, schema: str | None = None, connect_timeout: int = 10) -> None:
         super().__init__()

@@ -736,17 +736,47 @@ class PaymentService:
                                                         "life: its worker stopped between sending and recording"))
             return True
 
-    def _fetch(self, payment_id: str) -> CommandResult:
-        payment = self.get_payment(payment_id)
+    def _fetch(self, payment_id: str, claimed: tuple[Payment, Sequence[Transaction]] | None = None) -> CommandResult:
+        """Ask the provider about a payment (`claimed`: as already read under its lock)."""
+        payment = claimed[0] if claimed else self.get_payment(payment_id)
         order = Order(id=payment.order_id, amount=payment.amount) if payment.order_id else None
         if payment.reference:
             subject = Subject(reference=payment.reference, amount=payment.amount, order=order)
         else:  # the first answer was lost: the provider finds it by our key (and the order)
-            first = next((t for t in self.ledger.list_transactions(payment_id=payment_id) if t.kind in K.INITIAL),
-                         None)
+            txns = claimed[1] if claimed else self.ledger.list_transactions(payment_id=payment_id)
+            first = next((t for t in txns if t.kind in K.INITIAL), None)
             subject = Subject(idempotency_key=first.idempotency_key if first else None, amount=payment.amount,
                               order=order)
         return self.gateway.execute(payment.method, "fetch", subject)
+
+    def reconcile_claimed(self, payment_id: str) -> ReconcileReport | None:
+        """Reconcile one payment unless another worker is reconciling it (then None).
+
+        `reconcile()` lets two workers fetch and settle one payment one after the other; this
+        variant, for workers sharing a ledger (`paywire serve`'s Janitor), claims the payment's
+        row first and skips it when another worker holds it (PostgreSQL's `FOR UPDATE SKIP
+        LOCKED`), so no two settle one payment at once. The row stays locked while the provider
+        is asked, so this payment's other writes wait for at most the fetch's longest life;
+        on a serialised ledger (SQLite, one writer at a time anyway) the fetch runs before the
+        unit instead, never holding the whole database. Pending transactions past their
+        `settle_after` are marked unknown first; nothing is ever resent.
+        """
+        at = now()
+        marked = [t.id for t in self.ledger.list_transactions(payment_id=payment_id, statuses=[S.PENDING])
+                  if t.expired(at) and self._abandon(t)]
+        fetched = self._fetch(payment_id) if self.ledger.serialised else None
+        with self.ledger.unit() as u:
+            payment = u.claim_payment(payment_id)
+            if payment is None:
+                return None
+            txns = u.transactions(payment_id)
+            if not any(t.status in (S.UNKNOWN, S.ACCEPTED) for t in txns):
+                return ReconcileReport(tuple(marked))  # another worker settled it meanwhile
+            result = fetched or self._fetch(payment_id, (payment, txns))
+            payment, decisions, differences = settle(u, payment, result, at)
+            apply_waiting(u, payment)
+        return ReconcileReport(tuple(marked), tuple(d for d in decisions if d.status is not None),
+                               tuple(d for d in decisions if d.status is None), (), 0, tuple(differences))
 
     def _match_unmatched(self, limit: int) -> int:
         applied = 0

@@ -1,0 +1,41 @@
+"""`paywire serve`: the webhook endpoint, the Janitor, /healthz and /metrics in one process."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+from paywire.cli.operations import service
+
+
+def run(args: argparse.Namespace) -> int:
+    from paywire.serve.janitor import Backoff
+    from paywire.serve.server import ServeOptions, serve
+
+    svc = service(args)
+    backoff = None
+    if args.backoff_first is not None or args.backoff_cap is not None:
+        default = Backoff()
+        backoff = Backoff(first=default.first if args.backoff_first is None else args.backoff_first,
+                          cap=default.cap if args.backoff_cap is None else args.backoff_cap)
+    options = ServeOptions.from_settings(
+        svc.gateway.settings.get("serve"), host=args.host, port=args.port, interval=args.interval,
+        backoff=backoff, webhooks=False if args.no_webhooks else None, janitor=False if args.no_janitor else None,
+    )
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    serve(svc, options)
+    return 0
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("serve", help="serve webhooks, reconcile open outcomes, /healthz and /metrics "
+                                     "(needs paywire[server])")
+    p.add_argument("--host", help="address to listen on (default 127.0.0.1, or [paywire.serve] host)")
+    p.add_argument("--port", type=int, help="port (default 8080, or [paywire.serve] port)")
+    p.add_argument("--interval", type=float, help="seconds between reconcile passes (default 5)")
+    p.add_argument("--backoff-first", type=float, help="seconds before a transaction left open is looked at "
+                                                       "again (default 15, doubling each time)")
+    p.add_argument("--backoff-cap", type=float, help="the longest wait between two looks (default 900)")
+    p.add_argument("--no-webhooks", action="store_true", help="no webhook endpoint: the Janitor, health and metrics")
+    p.add_argument("--no-janitor", action="store_true", help="no reconciliation in this process")
+    p.set_defaults(run=run)

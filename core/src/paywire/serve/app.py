@@ -1,0 +1,78 @@
+"""The ASGI application `paywire serve` runs: the webhook endpoint, `GET /healthz` and
+`GET /metrics`, and the Janitor started and stopped with the server's lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from paywire.serve.janitor import Janitor
+from paywire.serve.metrics import CONTENT_TYPE, Metrics
+from paywire.service.payments import PaymentService
+from paywire.web import MAX_BODY, ASGIApp, Receive, Send, webhook_asgi
+
+__all__ = ["serve_app"]
+
+
+async def _answer(send: Send, status: int, body: bytes, content_type: str = "application/json") -> None:
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", content_type.encode()), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+def serve_app(service: PaymentService, *, janitor: Janitor | None, metrics: Metrics, webhooks: bool = True,
+              prefix: str = "/webhooks", max_body: int = MAX_BODY, stale_after: float = 300.0) -> ASGIApp:
+    """The application; `janitor` (None: none runs here) starts at startup and is told to stop
+    at shutdown, before the server waits for requests in flight.
+
+    `/healthz` answers 200 when the ledger answers and the Janitor's last pass is younger than
+    `stale_after` seconds (or it has not had one yet), 503 otherwise, with the details as JSON.
+    """
+    hooks = webhook_asgi(service, prefix=prefix, max_body=max_body,
+                         observe=lambda method, status: metrics.webhook(method, status)) if webhooks else None
+
+    def health() -> tuple[int, dict[str, Any]]:
+        body: dict[str, Any] = {}
+        ok = True
+        try:
+            body["ledger"] = {"reachable": True, "schema_version": service.ledger.schema_version()}
+        except Exception as exc:  # noqa: BLE001 - reported as unhealthy, never raised
+            ok = False
+            body["ledger"] = {"reachable": False, "error": type(exc).__name__}
+        if janitor is not None:
+            age = janitor.last_pass_age()
+            body["janitor"] = {"running": janitor.running, "last_pass_age_seconds": age}
+            ok = ok and janitor.running and (age is None or age <= stale_after)
+        body["status"] = "ok" if ok else "unhealthy"
+        return (200 if ok else 503), body
+
+    async def app(scope: Any, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    if janitor is not None:
+                        janitor.start()
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    if janitor is not None:  # stops between two payments; joined after the server stops
+                        janitor.stopping.set()
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        path, verb = scope.get("path", ""), scope.get("method", "GET")
+        if scope["type"] == "http" and path in ("/healthz", "/metrics"):
+            if verb not in ("GET", "HEAD"):
+                await _answer(send, 405, b'{"error":"method_not_allowed"}')
+            elif path == "/healthz":
+                status, body = await asyncio.get_running_loop().run_in_executor(None, health)
+                await _answer(send, status, json.dumps(body).encode())
+            else:
+                await _answer(send, 200, metrics.exposition(), CONTENT_TYPE)
+            return
+        if hooks is None:
+            await _answer(send, 404, b'{"error":"not_found"}')
+            return
+        await hooks(scope, receive, send)
+
+    return app

@@ -1,0 +1,175 @@
+"""The Janitor: a loop that settles open outcomes (unknown, accepted) on the outcome model's
+schedule, so that a shop need not run `paywire reconcile` from cron.
+
+A transaction is looked at only once its request can no longer land (`settle_after`): before
+that, asking the provider proves nothing. After each look that leaves it open, it waits longer
+(its own backoff), so a payment the provider keeps undecided costs few fetches. Several Janitors
+may share one ledger: each payment is claimed with a row lock that skips what another worker
+holds (`PaymentService.reconcile_claimed`), so no two settle one payment at once. The schedule
+is this process's own; a transaction another worker settled simply drops out of it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+import attrs
+
+from paywire.ledger.model import Transaction, TransactionStatus, now
+from paywire.service.payments import PaymentService
+from paywire.service.reconcile import Mismatch, Settlement
+
+__all__ = ["Backoff", "Janitor", "PassReport"]
+
+log = logging.getLogger("paywire.janitor")
+S = TransactionStatus
+
+
+@attrs.frozen
+class Backoff:
+    """How long a transaction left open waits before its next look: `first` seconds after the
+    first look, then `factor` times longer each time, never more than `cap`."""
+
+    first: float = 15.0
+    factor: float = 2.0
+    cap: float = 900.0
+
+    def delay(self, looks: int) -> float:
+        return float(min(self.cap, self.first * self.factor ** max(0, looks - 1)))
+
+
+@attrs.frozen
+class _Due:
+    looks: int
+    next_at: datetime
+
+
+@attrs.frozen
+class PassReport:
+    """One pass: what was settled, left open, skipped (held by another worker) or failed."""
+
+    started_at: datetime
+    finished_at: datetime
+    settled: tuple[Settlement, ...] = ()
+    unresolved: tuple[Settlement, ...] = ()
+    marked_unknown: tuple[str, ...] = ()
+    skipped: tuple[str, ...] = ()  # payments another worker was settling
+    errors: tuple[tuple[str, str], ...] = ()
+    mismatches: tuple[Mismatch, ...] = ()
+    stopped: bool = False  # the pass stopped early, between two payments
+
+
+class Janitor:
+    """Reconciles due transactions every `interval` seconds, in a thread of its own.
+
+    :param batch: the most open transactions read per pass (oldest first).
+    :param on_pass: called with each pass's report (metrics, logs, tests).
+    """
+
+    def __init__(self, service: PaymentService, *, interval: float = 5.0, backoff: Backoff | None = None,
+                 batch: int = 1000, on_pass: Callable[[PassReport], None] | None = None) -> None:
+        self.service = service
+        self.interval = interval
+        self.backoff = backoff or Backoff()
+        self.batch = batch
+        self.on_pass = on_pass
+        self.stopping = threading.Event()
+        self.last_pass: PassReport | None = None
+        self._schedule: dict[str, _Due] = {}
+        self._thread: threading.Thread | None = None
+
+    def due(self, txn: Transaction, at: datetime) -> bool:
+        """Whether to look at `txn` now: its request can no longer land, and its backoff is over."""
+        if txn.payment_id is None or not txn.expired(at):
+            return False
+        planned = self._schedule.get(txn.id)
+        return planned is None or planned.next_at <= at
+
+    def run_pass(self) -> PassReport:
+        """Look at every due payment once, stopping between payments when asked to."""
+        started = now()
+        open_txns = self.service.ledger.list_transactions(statuses=[S.PENDING, S.UNKNOWN, S.ACCEPTED],
+                                                          limit=self.batch)
+        known = {t.id for t in open_txns}
+        self._schedule = {k: v for k, v in self._schedule.items() if k in known}
+        by_payment: dict[str, list[Transaction]] = {}
+        for txn in open_txns:
+            if self.due(txn, started):
+                by_payment.setdefault(str(txn.payment_id), []).append(txn)
+        settled: list[Settlement] = []
+        unresolved: list[Settlement] = []
+        marked: list[str] = []
+        skipped: list[str] = []
+        errors: list[tuple[str, str]] = []
+        mismatches: list[Mismatch] = []
+        stopped = False
+        for payment_id, txns in by_payment.items():
+            if self.stopping.is_set():
+                stopped = True
+                break
+            try:
+                report = self.service.reconcile_claimed(payment_id)
+            except Exception as exc:  # noqa: BLE001 - one payment's failure never stops the pass
+                log.warning("reconciling payment %s failed: %s", payment_id, type(exc).__name__)
+                errors.append((payment_id, type(exc).__name__))
+                self._back_off(txns, set())
+                continue
+            if report is None:
+                skipped.append(payment_id)
+                continue
+            for settlement in report.settled:
+                log.info("settled transaction %s (%s) %s: %s", settlement.transaction_id, settlement.kind,
+                         settlement.status, settlement.note)
+            settled.extend(report.settled)
+            unresolved.extend(report.unresolved)
+            marked.extend(report.marked_unknown)
+            mismatches.extend(report.mismatches)
+            self._back_off(txns, {s.transaction_id for s in report.settled if s.status != S.ACCEPTED})
+        result = PassReport(started, now(), tuple(settled), tuple(unresolved), tuple(marked), tuple(skipped),
+                            tuple(errors), tuple(mismatches), stopped)
+        self.last_pass = result
+        if self.on_pass is not None:
+            self.on_pass(result)
+        return result
+
+    def _back_off(self, txns: list[Transaction], finished: set[str]) -> None:
+        at = now()
+        for txn in txns:
+            if txn.id in finished:
+                self._schedule.pop(txn.id, None)
+                continue
+            looks = self._schedule[txn.id].looks + 1 if txn.id in self._schedule else 1
+            self._schedule[txn.id] = _Due(looks, at + timedelta(seconds=self.backoff.delay(looks)))
+
+    def run(self) -> None:
+        """Pass after pass until `stop()`; a failed pass is logged and the next one runs."""
+        while not self.stopping.is_set():
+            try:
+                self.run_pass()
+            except Exception:
+                log.exception("a reconcile pass failed")
+            self.stopping.wait(self.interval)
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self.run, name="paywire-janitor", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Stop after the payment being settled now (never in the middle of one)."""
+        self.stopping.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def last_pass_age(self) -> float | None:
+        """Seconds since the last pass finished; None before the first."""
+        if self.last_pass is None:
+            return None
+        return max(0.0, (now() - self.last_pass.finished_at).total_seconds())
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+

@@ -1,0 +1,146 @@
+"""Prometheus metrics of payments (prometheus-client; install `paywire[server]`).
+
+Every label is a code paywire or the shop's configuration chose (method, command, outcome,
+status, kind), never an id, an amount, a secret, card or buyer data, so label values stay few
+and nothing sensitive reaches a metrics store.
+
+`Metrics.instrument(service)` counts the service's commands (by outcome, with the provider's
+latency per attempt and the retries); `webhook()` and `reconcile_pass()` are fed by the webhook
+endpoint and the Janitor.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Generator
+from typing import TYPE_CHECKING, Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from paywire.command.result import CommandResult
+from paywire.errors import Declined, OutcomeUnknown, PaywireError
+from paywire.gateway import Gateway
+from paywire.hookspecs import hookimpl
+from paywire.http.response import Response
+from paywire.http.transfer import Transfer
+from paywire.subject import Subject
+
+if TYPE_CHECKING:
+    from paywire.serve.janitor import PassReport
+    from paywire.service.payments import PaymentService
+
+__all__ = ["CONTENT_TYPE", "Metrics", "outcome_of"]
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+WEBHOOK_STATUSES = ("applied", "duplicate", "deferred", "unmatched", "refused", "error")
+
+
+def outcome_of(result: CommandResult | None, error: BaseException | None) -> str:
+    """A command's outcome as the operations counter labels it."""
+    if error is None:
+        assert result is not None
+        return {"accepted": "accepted_later"}.get(result.status, result.status)
+    if isinstance(error, Declined):
+        return "declined"
+    if isinstance(error, OutcomeUnknown):
+        return "unknown"
+    return "failed" if isinstance(error, PaywireError) else "error"
+
+
+class Metrics:
+    """paywire's instruments in a registry of their own (`registry`), ready to expose."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.operations = Counter("paywire_operations", "Gateway commands by outcome",
+                                  ["method", "command", "outcome"], registry=r)
+        self.latency = Histogram("paywire_provider_latency_seconds", "Provider answer time per attempt",
+                                 ["method", "command"], registry=r,
+                                 buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60))
+        self.retries = Counter("paywire_retries", "Attempts after the first", ["method", "command"], registry=r)
+        self.webhooks = Counter("paywire_webhooks", "Webhook deliveries by what became of them",
+                                ["method", "status"], registry=r)
+        self.settlements = Counter("paywire_reconcile_settlements", "Transactions reconciliation settled",
+                                   ["kind", "status"], registry=r)
+        self.reconcile_errors = Counter("paywire_reconcile_errors", "Payments a reconcile pass could not settle",
+                                        registry=r)
+        self.mismatched = Gauge("paywire_reconcile_mismatched_payments",
+                                "Payments whose totals differed from the provider's when last reconciled", registry=r)
+        self.last_pass = Gauge("paywire_reconcile_last_pass_timestamp_seconds",
+                               "When the Janitor last finished a pass (Unix time)", registry=r)
+        self._mismatched: set[str] = set()
+        self._local = threading.local()
+        self._hooked: set[int] = set()
+
+    # -- commands ---------------------------------------------------------------------------------
+    def instrument(self, service: PaymentService) -> None:
+        """Count `service`'s commands: its gateway is replaced by a measured view of itself, and
+        a `send_transfer` wrapper times each attempt."""
+        gateway = service.gateway
+        if not isinstance(gateway, _MeasuredGateway):
+            service.gateway = _MeasuredGateway.measuring(gateway, self)
+        if id(gateway.plugins) not in self._hooked:
+            gateway.plugins.register(_Attempts(self), f"paywire.metrics.{id(self)}")
+            self._hooked.add(id(gateway.plugins))
+
+    # -- webhooks and reconciliation ------------------------------------------------------------------
+    def webhook(self, method: str, status: str) -> None:
+        self.webhooks.labels(method, status if status in WEBHOOK_STATUSES else "error").inc()
+
+    def reconcile_pass(self, report: PassReport) -> None:
+        for settlement in report.settled:
+            self.settlements.labels(settlement.kind, settlement.status or "open").inc()
+        self.reconcile_errors.inc(len(report.errors))
+        looked = {s.payment_id for s in (*report.settled, *report.unresolved) if s.payment_id}
+        self._mismatched -= looked
+        self._mismatched |= {m.payment_id for m in report.mismatches}
+        self.mismatched.set(len(self._mismatched))
+        self.last_pass.set(report.finished_at.timestamp())
+
+    def exposition(self) -> bytes:
+        """The text format Prometheus scrapes."""
+        return generate_latest(self.registry)
+
+
+class _MeasuredGateway(Gateway):
+    """The same gateway (its methods, plugins and pools), each command's outcome counted."""
+
+    _metrics: Metrics
+
+    @classmethod
+    def measuring(cls, gateway: Gateway, metrics: Metrics) -> _MeasuredGateway:
+        measured = cls.__new__(cls)
+        measured.__dict__.update(gateway.__dict__)
+        measured._metrics = metrics
+        return measured
+
+    def execute(self, method: str, command: str, subject: Subject) -> CommandResult:
+        try:
+            result = super().execute(method, command, subject)
+        except BaseException as exc:
+            self._metrics.operations.labels(method, command, outcome_of(None, exc)).inc()
+            raise
+        self._metrics.operations.labels(method, command, outcome_of(result, None)).inc()
+        return result
+
+
+class _Attempts:
+    """Times every attempt and counts the retries (an attempt resending the transfer just sent)."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+
+    @hookimpl(wrapper=True)
+    def send_transfer(self, gateway: str, command: str, transfer: Transfer) -> Generator[None, Any, Response]:
+        local = self.metrics._local
+        if getattr(local, "transfer", None) is transfer:
+            self.metrics.retries.labels(gateway, command).inc()
+        local.transfer = transfer
+        started = time.perf_counter()
+        try:
+            response: Response = yield
+            return response
+        finally:
+            self.metrics.latency.labels(gateway, command).observe(time.perf_counter() - started)

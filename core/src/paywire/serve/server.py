@@ -1,0 +1,88 @@
+"""Running `paywire serve`: the application on uvicorn, with the Janitor beside it.
+
+uvicorn handles SIGTERM and SIGINT: it stops accepting connections, lets the requests in flight
+finish (each webhook's ledger unit commits or rolls back whole), and runs the lifespan shutdown,
+which tells the Janitor to stop after the payment it is settling. The Janitor is then joined and
+the ledger closed, so nothing is left half-written.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from typing import Any
+
+import attrs
+
+from paywire.errors import ConfigurationError
+from paywire.serve.app import serve_app
+from paywire.serve.janitor import Backoff, Janitor
+from paywire.serve.metrics import Metrics
+from paywire.service.payments import PaymentService
+from paywire.web import MAX_BODY
+
+__all__ = ["ServeOptions", "serve"]
+
+log = logging.getLogger("paywire.serve")
+
+
+@attrs.frozen
+class ServeOptions:
+    """What `paywire serve` runs, from `[paywire.serve]` in paywire.toml and the command line."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    webhooks: bool = True  # False: the Janitor alone (the shop mounts the endpoint in its own app)
+    janitor: bool = True
+    prefix: str = "/webhooks"
+    max_body: int = MAX_BODY
+    interval: float = 5.0  # seconds between reconcile passes
+    backoff: Backoff = attrs.field(factory=Backoff)
+    stale_after: float = 300.0  # /healthz fails when the last pass is older
+    graceful_timeout: float = 30.0  # seconds requests in flight get after SIGTERM
+
+    @classmethod
+    def from_settings(cls, settings: Any, **overrides: Any) -> ServeOptions:
+        """Options from the `[paywire.serve]` table, then the command line's (non-None) values."""
+        table = dict(settings or {})
+        if "backoff" in table:
+            table["backoff"] = Backoff(**table["backoff"])
+        known = {f.name for f in attrs.fields(cls)}
+        unknown = sorted(set(table) - known)
+        if unknown:
+            raise ConfigurationError(f"[paywire.serve]: unknown settings {unknown}; known: {sorted(known)}")
+        table.update({k: v for k, v in overrides.items() if v is not None})
+        try:
+            return cls(**table)
+        except TypeError as exc:
+            raise ConfigurationError(f"[paywire.serve]: {exc}") from None
+
+
+def serve(service: PaymentService, options: ServeOptions, *, metrics: Metrics | None = None) -> None:
+    """Serve until SIGTERM or SIGINT (needs `paywire[server]`)."""
+    try:
+        import uvicorn
+    except ImportError:
+        raise ConfigurationError("paywire serve needs uvicorn: pip install 'paywire[server]'") from None
+    metrics = metrics or Metrics()
+    metrics.instrument(service)
+    janitor = Janitor(service, interval=options.interval, backoff=options.backoff,
+                      on_pass=metrics.reconcile_pass) if options.janitor else None
+    app = serve_app(service, janitor=janitor, metrics=metrics, webhooks=options.webhooks, prefix=options.prefix,
+                    max_body=options.max_body, stale_after=options.stale_after)
+    config = uvicorn.Config(app, host=options.host, port=options.port, lifespan="on", access_log=False,
+                            timeout_graceful_shutdown=int(options.graceful_timeout), log_level="warning")
+    # uvicorn re-raises the signal it caught once it has stopped; answered here by a handler that
+    # does nothing, so the Janitor is joined and the ledger closed before the process exits (0).
+    quiet = threading.current_thread() is threading.main_thread()
+    previous = {sig: signal.signal(sig, lambda *_: None) for sig in (signal.SIGINT, signal.SIGTERM)} if quiet else {}
+    try:
+        uvicorn.Server(config).run()
+    finally:
+        if janitor is not None:
+            janitor.stop()
+        service.ledger.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        log.info("paywire serve stopped")

@@ -1,0 +1,70 @@
+"""The Janitor in-process: never before a request's `settle_after`, backoff per transaction, and
+a claim that skips a payment another worker holds."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from paywire import Money
+from paywire.ledger import Ledger
+from paywire.serve import Backoff, Janitor
+from paywire.service import PaymentService
+from tests.ledger.fakepay import make_gateway
+from tests.ledger.support import FAST, wait_out_life
+from tests.serve.support import CountingFakePay
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+def patient(provider: tuple[CountingFakePay, str], pg_ledger: Ledger) -> Iterator[PaymentService]:
+    """A service whose requests may land for an hour (margin 3600 s)."""
+    gateway = make_gateway(provider[1], **FAST)
+    yield PaymentService(gateway, pg_ledger, margin=3600)
+    gateway.close()
+
+
+def test_a_transaction_is_never_looked_at_before_its_settle_after(
+        shop: PaymentService, patient: PaymentService, provider: tuple[CountingFakePay, str]) -> None:
+    app, _ = provider
+    young = patient.sale("fakepay", Money.of("5.00", "EUR"), source="tok_pending")
+    old = shop.sale("fakepay", Money.of("6.00", "EUR"), source="tok_pending")
+    wait_out_life(shop, [t.id for t in shop.list_transactions(old.id)])
+    report = Janitor(shop).run_pass()
+    assert app.fetches.get(old.reference or "") == 1
+    assert young.reference not in app.fetches  # its request may still land for an hour
+    assert [s.payment_id for s in report.unresolved] == [old.id]  # the provider is still processing it
+
+
+def test_an_undecided_transaction_backs_off_then_settles_once_decided(
+        shop: PaymentService, provider: tuple[CountingFakePay, str]) -> None:
+    app, _ = provider
+    payment = shop.sale("fakepay", Money.of("8.00", "EUR"), source="tok_pending")
+    wait_out_life(shop, [t.id for t in shop.list_transactions(payment.id)])
+    janitor = Janitor(shop, backoff=Backoff(first=3600))
+    janitor.run_pass()
+    janitor.run_pass()  # within its backoff: not asked again
+    assert app.fetches[payment.reference or ""] == 1
+    app.decide(payment.reference or "")
+    assert Janitor(shop).run_pass().settled[0].status == "succeeded"  # a fresh schedule looks at once
+    assert app.fetches[payment.reference or ""] == 2
+
+
+def test_a_payment_another_worker_holds_is_skipped(shop: PaymentService, provider: tuple[CountingFakePay, str],
+                                                   pg_ledger: Ledger, pg_url: str) -> None:
+    from paywire.ledger import open_ledger
+
+    app, _ = provider
+    payment = shop.sale("fakepay", Money.of("4.00", "EUR"), source="tok_pending")
+    wait_out_life(shop, [t.id for t in shop.list_transactions(payment.id)])
+    other = open_ledger(pg_url)
+    try:
+        with other.unit() as u:
+            assert u.claim_payment(payment.id) is not None  # another worker is settling it
+            report = Janitor(shop).run_pass()
+        assert report.skipped == (payment.id,) and not report.settled
+        assert payment.reference not in app.fetches
+    finally:
+        other.close()

@@ -1,0 +1,105 @@
+"""`paywire serve` as a real process on PostgreSQL: webhooks over loopback, the Janitor settling
+what the provider decided, /healthz, /metrics, SIGTERM with a request in flight, --no-webhooks."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from paywire import EventKind, Money
+from paywire.ledger.model import SettledBy
+from paywire.service import PaymentService
+from tests.ledger.support import wait_out_life, wait_until
+from tests.serve.support import CountingFakePay, metric, serving, write_config
+
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]
+FAST_JANITOR = ["--interval", "0.2", "--backoff-first", "0.2", "--backoff-cap", "1"]
+
+
+def test_serve_applies_webhooks_settles_accepted_payments_and_reports_health_and_metrics(
+        shop: PaymentService, provider: tuple[CountingFakePay, str], pg_url: str, plugin_path: Path,
+        tmp_path: Path) -> None:
+    app, url = provider
+    config = write_config(tmp_path / "paywire.toml", url, pg_url)
+    paid = shop.sale("fakepay", Money.of("20.00", "EUR"), source="tok_ok")
+    pending = shop.sale("fakepay", Money.of("7.00", "EUR"), source="tok_pending")  # accepted, decided later
+    with serving(config, plugin_path, FAST_JANITOR) as server:
+        headers, body = app.event("evt_serve_1", EventKind.REFUNDED, paid.reference or "", total=500)
+        assert server.request("POST", "/webhooks/fakepay", body, headers)[0] == 200
+        assert json.loads(server.request("POST", "/webhooks/fakepay", body, headers)[2])["status"] == "duplicate"
+        assert server.request("POST", "/webhooks/fakepay", body + b" ", headers)[0] == 400
+        assert shop.get_payment(paid.id).refunded == Money.of("5.00", "EUR")
+
+        app.decide(pending.reference or "")  # the provider decides; its webhook never arrives
+        txn = shop.list_transactions(pending.id)[0]
+        wait_until(lambda: shop.get_transaction(txn.id).status == "succeeded", "the Janitor settled it")
+        assert shop.get_transaction(txn.id).settled_by == SettledBy.RECONCILE
+        assert shop.get_payment(pending.id).captured == Money.of("7.00", "EUR")
+
+        health = server.wait_healthy()
+        assert health["ledger"]["reachable"] and health["janitor"]["running"]
+        assert health["janitor"]["last_pass_age_seconds"] is not None
+        status, headers_out, text = server.request("GET", "/metrics")
+        assert status == 200 and headers_out["content-type"].startswith("text/plain")
+        metrics = text.decode()
+        assert metric(metrics, "paywire_webhooks_total", method="fakepay", status="applied") == 1
+        assert metric(metrics, "paywire_webhooks_total", method="fakepay", status="duplicate") == 1
+        assert metric(metrics, "paywire_webhooks_total", method="fakepay", status="refused") == 1
+        assert metric(metrics, "paywire_reconcile_settlements_total", kind="sale", status="succeeded") == 1
+        assert metric(metrics, "paywire_operations_total", method="fakepay", command="fetch",
+                      outcome="succeeded") >= 1
+        assert metric(metrics, "paywire_provider_latency_seconds_count", method="fakepay", command="fetch") >= 1
+        assert paid.id not in metrics and (paid.reference or "?") not in metrics  # ids are never labels
+        assert server.request("POST", "/healthz")[0] == 405
+        assert server.terminate() == 0
+
+
+def test_sigterm_lets_the_webhook_in_flight_finish(shop: PaymentService, provider: tuple[CountingFakePay, str],
+                                                    pg_url: str, plugin_path: Path, tmp_path: Path) -> None:
+    app, url = provider
+    config = write_config(tmp_path / "paywire.toml", url, pg_url)
+    paid = shop.sale("fakepay", Money.of("20.00", "EUR"), source="tok_ok")
+    headers, body = app.event("evt_inflight", EventKind.REFUNDED, paid.reference or "", total=300)
+    dsn, schema = pg_url.split("?schema=")
+    answers: list[int] = []
+    with serving(config, plugin_path, FAST_JANITOR) as server, psycopg.connect(dsn) as holder:
+        # The test holds the payment's row, so the webhook's unit waits inside the server.
+        holder.execute(f'SET search_path TO "{schema}"')
+        holder.execute("SELECT id FROM paywire_payments WHERE id = %s FOR UPDATE", (paid.id,))
+        sender = threading.Thread(target=lambda: answers.append(
+            server.request("POST", "/webhooks/fakepay", body, headers, timeout=60)[0]))
+        sender.start()
+        wait_until(lambda: _waiting_on_lock(dsn), "the webhook's unit waits for the row", timeout=30)
+        server.proc.send_signal(15)  # SIGTERM while the request is in flight
+        holder.commit()  # release the row: the request finishes, then the server stops
+        sender.join(60)
+        assert server.terminate() == 0
+    assert answers == [200]
+    assert shop.get_payment(paid.id).refunded == Money.of("3.00", "EUR")
+    assert shop.ledger.get_event("fakepay", "evt_inflight").status == "applied"
+
+
+def _waiting_on_lock(dsn: str) -> bool:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        row = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'").fetchone()
+        return bool(row and row[0] > 0)
+
+
+def test_no_webhooks_runs_the_janitor_health_and_metrics_only(
+        shop: PaymentService, provider: tuple[CountingFakePay, str], pg_url: str, plugin_path: Path,
+        tmp_path: Path) -> None:
+    app, url = provider
+    config = write_config(tmp_path / "paywire.toml", url, pg_url)
+    pending = shop.sale("fakepay", Money.of("9.00", "EUR"), source="tok_pending")
+    with serving(config, plugin_path, [*FAST_JANITOR, "--no-webhooks"]) as server:
+        headers, body = app.decide(pending.reference or "")
+        assert server.request("POST", "/webhooks/fakepay", body, headers)[0] == 404
+        txn = shop.list_transactions(pending.id)[0]
+        wait_until(lambda: shop.get_transaction(txn.id).status == "succeeded", "the Janitor settled it")
+        assert server.request("GET", "/metrics")[0] == 200
+        assert server.terminate() == 0
+    wait_out_life(shop, [txn.id])
