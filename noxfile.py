@@ -17,11 +17,12 @@ nox.options.sessions = ["package", "all", "lint", "typecheck"]
 
 ROOT = Path(__file__).parent
 TEST_TOOLS = ["pytest>=8", "hypothesis>=6.100", "trustme>=1.1"]
+WEB_TOOLS = ["waitress>=3.0", "fastapi>=0.110", "flask>=3.0"]  # tests/serve: real servers, docs' examples
 HYPOTHESIS = ["--hypothesis-profile", "paywire_ci"] if os.environ.get("CI") else []
 
 # package -> (what to install besides the core, test paths, gateways discovery must find)
 PACKAGES = {
-    "core": (["./core[server]"], ["tests/core", "tests/ledger", "tests/serve", "tests/discovery"], ""),
+    "core": (["./core[server]", *WEB_TOOLS], ["tests/core", "tests/ledger", "tests/serve", "tests/discovery"], ""),
     "stripe": (["./plugins/stripe[test]"], ["plugins/stripe/tests", "tests/discovery"], "stripe"),
     "paypal": (["./plugins/paypal[test]"], ["plugins/paypal/tests", "tests/discovery"], "paypal"),
     "acme": (
@@ -53,7 +54,7 @@ def all(session: nox.Session) -> None:
     """Every package installed together; the whole suite, cross-package tests included."""
     plugins = [f"./{p}" for p in ("plugins/stripe[test]", "plugins/paypal[test]") if (ROOT / p.split("[")[0]).exists()]
     session.install("./core[postgresql,server]", *plugins, "./tests/plugins/acme", "./tests/plugins/acme_tagger",
-                    *TEST_TOOLS)
+                    *TEST_TOOLS, *WEB_TOOLS)
     session.run(
         "pytest", "tests", *_existing(["plugins/stripe/tests", "plugins/paypal/tests"]), *HYPOTHESIS,
         *session.posargs,

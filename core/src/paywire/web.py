@@ -155,7 +155,7 @@ def webhook_asgi(service: PaymentService, *, prefix: str = "/webhooks", max_body
                     return
         if scope["type"] != "http":
             raise ValueError(f"unsupported ASGI scope type {scope['type']!r}")
-        code, reply = route(service, scope.get("method", "GET"), scope.get("path", ""), prefix)
+        code, reply = route(service, scope.get("method", "GET"), _route_path(scope), prefix)
         if reply is None and code is not None:
             headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
             reply, body = await _read_asgi(receive, headers, max_body)
@@ -170,6 +170,13 @@ def webhook_asgi(service: PaymentService, *, prefix: str = "/webhooks", max_body
         await send({"type": "http.response.body", "body": payload})
 
     return app
+
+
+def _route_path(scope: MutableMapping[str, Any]) -> str:
+    """The path below where the app is mounted: ASGI's `path` includes `root_path` (Starlette's
+    and FastAPI's `mount`, a proxy's prefix)."""
+    path, root = str(scope.get("path", "")), str(scope.get("root_path", "") or "")
+    return path[len(root):] if root and path.startswith(root) else path
 
 
 async def _read_asgi(receive: Receive, headers: Mapping[str, str], limit: int) -> tuple[Reply | None, bytes]:

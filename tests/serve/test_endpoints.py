@@ -1,0 +1,96 @@
+"""The ASGI endpoint under uvicorn and the WSGI endpoint under waitress, over loopback: concurrent
+duplicate deliveries apply once, oversized bodies are refused before they are read (declared or
+chunked), other HTTP methods get 405, unknown methods and paths 404."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from typing import Any
+
+import pytest
+
+from paywire import EventKind, Money
+from paywire.service import PaymentService
+from paywire.web import webhook_asgi, webhook_wsgi
+from tests.serve.servers import uvicorn_server, waitress_server
+from tests.serve.support import CountingFakePay
+
+pytestmark = pytest.mark.postgres
+LIMIT = 4096
+Server = Callable[[PaymentService], AbstractContextManager[int]]
+SERVERS: dict[str, Server] = {
+    "uvicorn": lambda service: uvicorn_server(webhook_asgi(service, max_body=LIMIT)),
+    "waitress": lambda service: waitress_server(webhook_wsgi(service, max_body=LIMIT)),
+}
+
+
+@pytest.fixture(params=list(SERVERS))
+def port(request: pytest.FixtureRequest, shop: PaymentService) -> Iterator[int]:
+    with SERVERS[request.param](shop) as port:
+        yield port
+
+
+def send(port: int, verb: str, path: str, body: Any = b"", headers: dict[str, str] | None = None,
+         chunked: bool = False) -> tuple[int, dict[str, str], bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.request(verb, path, body=body, headers=headers or {}, encode_chunked=chunked)
+        response = conn.getresponse()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+    finally:
+        conn.close()
+
+
+def test_concurrent_duplicate_deliveries_apply_once(port: int, shop: PaymentService,
+                                                    provider: tuple[CountingFakePay, str]) -> None:
+    app, _ = provider
+    payment = shop.sale("fakepay", Money.of("30.00", "EUR"), source="tok_ok")
+    headers, body = app.event("evt_dup", EventKind.REFUNDED, payment.reference or "", total=1000)
+    start = threading.Barrier(8)
+    answers: list[tuple[int, str]] = []
+
+    def deliver() -> None:
+        start.wait()
+        status, _, text = send(port, "POST", "/webhooks/fakepay", body, headers)
+        answers.append((status, json.loads(text)["status"]))
+
+    threads = [threading.Thread(target=deliver) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert sorted(answers) == [(200, "applied")] + [(200, "duplicate")] * 7
+    assert shop.get_payment(payment.id).refunded == Money.of("10.00", "EUR")
+
+
+def test_oversized_bodies_are_refused(port: int, provider: tuple[CountingFakePay, str]) -> None:
+    big = b"{" + b" " * LIMIT + b"}"
+    status, _, text = send(port, "POST", "/webhooks/fakepay", big, {"content-type": "application/json"})
+    assert status == 413 and json.loads(text) == {"error": "too_large", "limit": LIMIT}
+    chunks = iter([b"{", b" " * LIMIT, b"}"])
+    assert send(port, "POST", "/webhooks/fakepay", chunks, chunked=True)[0] == 413
+
+
+@pytest.mark.parametrize("verb", ["GET", "PUT", "DELETE", "PATCH"])
+def test_other_http_methods_are_refused(port: int, verb: str) -> None:
+    status, headers, _ = send(port, verb, "/webhooks/fakepay")
+    assert (status, headers.get("allow")) == (405, "POST")
+
+
+@pytest.mark.parametrize("path", ["/webhooks/nopay", "/webhooks/", "/webhooks/fakepay/extra", "/elsewhere"])
+def test_unknown_methods_and_paths_are_not_found(port: int, path: str) -> None:
+    assert send(port, "POST", path, b"{}")[0] == 404
+
+
+def test_a_body_that_does_not_verify_changes_nothing(port: int, shop: PaymentService,
+                                                     provider: tuple[CountingFakePay, str]) -> None:
+    app, _ = provider
+    payment = shop.sale("fakepay", Money.of("30.00", "EUR"), source="tok_ok")
+    headers, body = app.event("evt_forged", EventKind.REFUNDED, payment.reference or "", total=3000)
+    assert send(port, "POST", "/webhooks/fakepay", body.replace(b"3000", b"2999"), headers)[0] == 400
+    assert shop.ledger.get_event("fakepay", "evt_forged") is None
+    assert shop.get_payment(payment.id).refunded == Money.of("0.00", "EUR")
