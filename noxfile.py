@@ -25,6 +25,7 @@ PACKAGES = {
     "core": (["./core[server]", *WEB_TOOLS], ["tests/core", "tests/ledger", "tests/serve", "tests/discovery"], ""),
     "stripe": (["./plugins/stripe[test]"], ["plugins/stripe/tests", "tests/discovery"], "stripe"),
     "paypal": (["./plugins/paypal[test]"], ["plugins/paypal/tests", "tests/discovery"], "paypal"),
+    "braintree": (["./plugins/braintree[test]"], ["plugins/braintree/tests", "tests/discovery"], "braintree"),
     "acme": (
         ["./tests/plugins/acme", "./tests/plugins/acme_tagger"],
         ["tests/plugins/acme/tests", "tests/contract", "tests/discovery"],
@@ -52,14 +53,15 @@ def package(session: nox.Session, name: str) -> None:
 @nox.session
 def all(session: nox.Session) -> None:
     """Every package installed together; the whole suite, cross-package tests included."""
-    plugins = [f"./{p}" for p in ("plugins/stripe[test]", "plugins/paypal[test]") if (ROOT / p.split("[")[0]).exists()]
+    plugins = [f"./{p}" for p in ("plugins/stripe[test]", "plugins/paypal[test]", "plugins/braintree[test]")
+               if (ROOT / p.split("[")[0]).exists()]
     session.install("./core[postgresql,server]", *plugins, "./tests/plugins/acme", "./tests/plugins/acme_tagger",
                     *TEST_TOOLS, *WEB_TOOLS)
     session.run(
-        "pytest", "tests", *_existing(["plugins/stripe/tests", "plugins/paypal/tests"]), *HYPOTHESIS,
-        *session.posargs,
+        "pytest", "tests", *_existing(["plugins/stripe/tests", "plugins/paypal/tests", "plugins/braintree/tests"]),
+        *HYPOTHESIS, *session.posargs,
         env={"PAYWIRE_EXPECTED_GATEWAYS": ",".join(
-            g for g in ("acme", "paypal", "stripe") if g == "acme" or (ROOT / "plugins" / g).exists()
+            g for g in ("acme", "braintree", "paypal", "stripe") if g == "acme" or (ROOT / "plugins" / g).exists()
         )},
     )
 
@@ -74,14 +76,15 @@ def lint(session: nox.Session) -> None:
 def typecheck(session: nox.Session) -> None:
     """mypy over every package: strict on the core, the repository's settings on the plugins."""
     session.install("mypy>=1.10", "./core[postgresql,testing,server]", "./plugins/stripe", "./plugins/paypal",
-                    "./tests/plugins/acme", "./tests/plugins/acme_tagger", "trustme")
-    session.run("mypy", "-p", "paywire", "-p", "paywire_stripe", "-p", "paywire_paypal", "-p", "paywire_acme",
-                "-p", "paywire_acme_tagger")
+                    "./plugins/braintree", "./tests/plugins/acme", "./tests/plugins/acme_tagger", "trustme")
+    session.run("mypy", "-p", "paywire", "-p", "paywire_stripe", "-p", "paywire_paypal", "-p", "paywire_braintree",
+                "-p", "paywire_acme", "-p", "paywire_acme_tagger")
 
 
 @nox.session
 def bench(session: nox.Session) -> None:
     """All benchmarks side by side in one run: one table, and results as JSON."""
-    plugins = [f"./{p}" for p in ("plugins/stripe[test]", "plugins/paypal[test]") if (ROOT / p.split("[")[0]).exists()]
+    plugins = [f"./{p}" for p in ("plugins/stripe[test]", "plugins/paypal[test]", "plugins/braintree[test]")
+               if (ROOT / p.split("[")[0]).exists()]
     session.install("./core[postgresql]", *plugins, "./tests/plugins/acme", "stripe==16.1.0")
     session.run("python", "-m", "bench", *session.posargs)

@@ -1,0 +1,36 @@
+"""Money in Braintree's `Amount` format: a decimal string with the currency's own exponent
+("10.00", "1000" for JPY, "1.250" for KWD), exactly or not at all."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from paywire import InvalidRequest, Money
+
+__all__ = ["from_braintree", "to_braintree"]
+
+
+def to_braintree(money: Money, param: str = "amount") -> str:
+    """`money` as Braintree's Amount; refused (nothing sent) when it is not a positive amount."""
+    if money.minor <= 0:
+        raise InvalidRequest(f"{money} is not a positive amount; Braintree takes amounts above zero; nothing was sent",
+                             param=param, provider="braintree", code="amount_not_positive")
+    if money.exponent > 3:
+        raise InvalidRequest(f"Braintree cannot hold {money.currency} amounts (four decimals); nothing was sent",
+                             param="currency", provider="braintree", code="currency_not_supported")
+    units, rest = divmod(money.minor, 10**money.exponent)
+    return f"{units}.{rest:0{money.exponent}d}" if money.exponent else str(units)
+
+
+def from_braintree(amount: Any) -> Money:
+    """A MonetaryAmount (`{"value": "10.00", "currencyCode": "EUR"}`) as Money."""
+    if not isinstance(amount, Mapping):
+        raise ValueError(f"Braintree answered {type(amount).__name__} where an amount belongs")
+    currency = amount.get("currencyCode")
+    try:
+        value = Decimal(str(amount.get("value")))
+    except InvalidOperation:
+        raise ValueError(f"Braintree answered the amount {amount.get('value')!r}") from None
+    return Money.of(value, str(currency))

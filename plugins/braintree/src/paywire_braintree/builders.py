@@ -1,0 +1,144 @@
+"""Request builders: the variables of each document, pure functions of the `Subject`.
+
+Braintree's published GraphQL API takes no idempotency key, so the plugin writes its own where
+it can read it back: an authorization or sale carries the key in the custom field `paywire_key`
+(and the order id, or the key when there is no order, as its `orderId`); a capture or refund
+carries the key as its own `orderId`; a void first records its key in `paywire_void_key`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from paywire import InvalidRequest, Subject
+from paywire_braintree.amounts import to_braintree
+
+__all__ = [
+    "KEY_FIELD", "VOID_KEY_FIELD", "capture_variables", "customer_variables", "delete_variables",
+    "node_variables", "order_id", "refund_variables", "reverse_variables", "search_variables",
+    "tag_void_variables", "transaction_variables", "vault_variables",
+]
+
+KEY_FIELD = "paywire_key"
+VOID_KEY_FIELD = "paywire_void_key"
+_DESCRIPTOR = ("name", "phone", "url")
+
+
+def _reference(subject: Subject) -> str:
+    if not subject.reference:
+        raise InvalidRequest("this command needs subject.reference (the Braintree transaction id); nothing was sent",
+                             param="reference")
+    return subject.reference
+
+
+def order_id(subject: Subject) -> str | None:
+    """The transaction's orderId: the order's id, or the idempotency key when there is no order."""
+    return subject.order.id if subject.order is not None else subject.idempotency_key
+
+
+def transaction_variables(subject: Subject, merchant_accounts: dict[str, str]) -> dict[str, Any]:
+    """authorizePaymentMethod / chargePaymentMethod: the payment method, amount and order."""
+    if subject.amount is None or not subject.source:
+        raise InvalidRequest("authorize and sale need an amount and a source (a nonce or a vaulted "
+                             "payment method id); nothing was sent", param="source" if subject.amount else "amount")
+    transaction: dict[str, Any] = {"amount": to_braintree(subject.amount)}
+    account = merchant_accounts.get(subject.amount.currency)
+    if account:
+        transaction["merchantAccountId"] = account
+    reference = order_id(subject)
+    if reference:
+        transaction["orderId"] = reference
+    fields = [{"name": KEY_FIELD, "value": subject.idempotency_key}] if subject.idempotency_key else []
+    fields += [{"name": name, "value": value} for name, value in sorted(subject.metadata.items())]
+    if fields:
+        transaction["customFields"] = fields
+    descriptor = {name: subject.options[f"descriptor_{name}"] for name in _DESCRIPTOR
+                  if subject.options.get(f"descriptor_{name}")}
+    if descriptor:
+        transaction["descriptor"] = descriptor
+    if subject.vaulted:
+        transaction["paymentInitiator"] = "UNSCHEDULED"  # merchant-initiated: the buyer is absent
+        if subject.buyer is not None and subject.buyer.reference:
+            transaction["customerId"] = subject.buyer.reference
+    return {"input": {"paymentMethodId": subject.source, "transaction": transaction}}
+
+
+def capture_variables(subject: Subject) -> dict[str, Any]:
+    """partialCaptureTransaction with an amount (the key as the capture's orderId); captureTransaction without."""
+    reference = _reference(subject)
+    if subject.amount is None:
+        return {"input": {"transactionId": reference}}
+    options: dict[str, Any] = {"amount": to_braintree(subject.amount), "finalCapture": subject.final}
+    if subject.idempotency_key:
+        options["orderId"] = subject.idempotency_key
+    return {"input": {"transactionId": reference, "transaction": options}}
+
+
+def refund_variables(subject: Subject) -> dict[str, Any]:
+    refund: dict[str, Any] = {}
+    if subject.amount is not None:
+        refund["amount"] = to_braintree(subject.amount)
+    if subject.idempotency_key:
+        refund["orderId"] = subject.idempotency_key
+    if subject.reason:
+        refund["reason"] = subject.reason
+    variables: dict[str, Any] = {"transactionId": _reference(subject)}
+    if refund:
+        variables["refund"] = refund
+    return {"input": variables}
+
+
+def reverse_variables(subject: Subject) -> dict[str, Any]:
+    return {"input": {"transactionId": _reference(subject)}}
+
+
+def tag_void_variables(subject: Subject) -> dict[str, Any]:
+    return {"input": {"id": _reference(subject),
+                      "customFields": [{"name": VOID_KEY_FIELD, "value": subject.idempotency_key}]}}
+
+
+def node_variables(subject: Subject) -> dict[str, Any]:
+    return {"id": _reference(subject)}
+
+
+def search_variables(subject: Subject) -> dict[str, Any]:
+    """search.transactions by the orderId the first operation was sent with."""
+    reference = order_id(subject)
+    if not reference:
+        raise InvalidRequest("finding a transaction needs its order or idempotency key; nothing was sent",
+                             param="idempotency_key")
+    return {"input": {"orderId": {"is": reference}}, "first": 50}
+
+
+def customer_variables(subject: Subject) -> dict[str, Any]:
+    buyer = subject.buyer
+    customer: dict[str, Any] = {}
+    if buyer is not None:
+        if buyer.email:
+            customer["email"] = buyer.email
+        if buyer.name:
+            first, _, last = buyer.name.partition(" ")
+            customer["firstName"] = first
+            if last:
+                customer["lastName"] = last
+        if buyer.phone:
+            customer["phoneNumber"] = buyer.phone
+    return {"input": {"customer": customer}}
+
+
+def vault_variables(subject: Subject) -> dict[str, Any]:
+    if not subject.source:
+        raise InvalidRequest("vault needs a source (a nonce from Braintree's client SDK); nothing was sent",
+                             param="source")
+    variables: dict[str, Any] = {"paymentMethodId": subject.source}
+    buyer = subject.buyer
+    if buyer is not None and buyer.reference:
+        variables["customerId"] = buyer.reference
+    return {"input": variables}
+
+
+def delete_variables(subject: Subject) -> dict[str, Any]:
+    if not subject.source:
+        raise InvalidRequest("unvault needs the vaulted payment method id as source; nothing was sent",
+                             param="source")
+    return {"input": {"paymentMethodId": subject.source}}

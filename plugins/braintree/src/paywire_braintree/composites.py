@@ -1,0 +1,231 @@
+"""Commands that read before they write, because Braintree's published GraphQL API deduplicates
+no mutation: a keyed write first looks for what an earlier attempt with the same key created,
+and answers with that instead of writing twice.
+
+| command | reads | then writes (only if nothing carries the key) |
+|---|---|---|
+| authorize, sale | search.transactions by orderId, matched on the custom field paywire_key | authorizePaymentMethod / chargePaymentMethod |
+| capture | node(authorization): its partial captures' orderId | partialCaptureTransaction (captureTransaction when unkeyed and whole) |
+| refund | node(capture or sale): its refunds' orderId | refundTransaction |
+| void | node(authorization): its status and paywire_void_key | updateCustomFields (the key), reverseTransaction |
+| fetch | node(reference), or search.transactions by orderId and key | — |
+
+The same key with another amount is an `IdempotencyConflict`. Every write is rehearsed (built and
+checked) before the read leaves, so what the gateway refuses itself sends nothing at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import attrs
+
+from paywire import CommandContext, CommandResult, Customer, GatewayCommand, Money, ProviderState, Response, Subject
+from paywire.command.gateway_command import Rehearsed
+from paywire.errors import IdempotencyConflict, InvalidRequest, StateError
+from paywire_braintree.amounts import from_braintree
+from paywire_braintree.builders import KEY_FIELD, VOID_KEY_FIELD
+from paywire_braintree.error_mapping import ERRORS
+from paywire_braintree.handlers import custom_field, fetched_fields, payment_fields, void_fields
+from paywire_braintree.validation import payload, refusal
+
+__all__ = ["Capture", "Fetch", "FirstOperation", "Refund", "Vault", "Void"]
+
+
+def _rehearse(command: GatewayCommand, subject: Subject, context: CommandContext) -> None:
+    try:
+        command.execute(subject, attrs.evolve(context, rehearsal=True))
+    except Rehearsed:
+        return
+
+
+def _node(read: GatewayCommand, subject: Subject, context: CommandContext) -> Mapping[str, Any]:
+    """The transaction `subject.reference` names; a missing one is Braintree's NOT_FOUND."""
+    node = payload(Response(200, data=read.execute(subject, context).raw))
+    if not isinstance(node, Mapping) or node.get("__typename") != "Transaction":
+        raise InvalidRequest(f"Braintree holds no transaction {subject.reference!r}", provider="braintree",
+                             code="NOT_FOUND")
+    return node
+
+
+def _conflict(what: str, held: Money, asked: Money | None) -> IdempotencyConflict:
+    return IdempotencyConflict(
+        f"this idempotency key already made a {what} of {held} at Braintree; the request asks for {asked}",
+        provider="braintree", code="idempotency_key_reused")
+
+
+def _result(fields: Mapping[str, Any], raw: Any) -> CommandResult:
+    return CommandResult(**{**fields, "raw": raw})
+
+
+@attrs.frozen
+class FirstOperation:
+    """authorize or sale: find the transaction an earlier attempt with this key created, else write."""
+
+    find: GatewayCommand
+    write: GatewayCommand
+    transfers = 2
+
+    def execute(self, subject: Subject, context: CommandContext) -> CommandResult:
+        if context.rehearsal or not subject.idempotency_key:
+            return self.write.execute(subject, context)
+        _rehearse(self.write, subject, context)
+        found = find_keyed(self.find, subject, context)
+        if found is None:
+            return self.write.execute(subject, context)
+        held = from_braintree(found["amount"])
+        if held != subject.amount:
+            raise _conflict("payment", held, subject.amount)
+        refused = refusal(found)
+        if not refused.ok:
+            raise ERRORS(subject, Response(200), refused)
+        return _result(payment_fields(found), found)
+
+
+def find_keyed(find: GatewayCommand, subject: Subject, context: CommandContext) -> Mapping[str, Any] | None:
+    """The transaction carrying the subject's key in paywire_key, among those of its orderId."""
+    connection = (payload(Response(200, data=find.execute(subject, context).raw)) or {}).get("transactions") or {}
+    for edge in connection.get("edges") or ():
+        node = edge.get("node") if isinstance(edge, Mapping) else None
+        if isinstance(node, Mapping) and custom_field(node, KEY_FIELD) == subject.idempotency_key:
+            return node
+    return None
+
+
+def _keyed(items: Any, key: str | None) -> Mapping[str, Any] | None:
+    if not key:
+        return None
+    return next((item for item in items or () if isinstance(item, Mapping) and item.get("orderId") == key), None)
+
+
+def _children(transaction: Mapping[str, Any]) -> list[Any]:
+    details = transaction.get("partialCaptureDetails")
+    return list(details.get("childCaptures") or ()) if isinstance(details, Mapping) else []
+
+
+@attrs.frozen
+class Capture:
+    """A capture: partial captures carry the key as their orderId, so a replay finds its capture."""
+
+    read: GatewayCommand
+    partial: GatewayCommand
+    whole: GatewayCommand
+    transfers = 2
+
+    def _write(self, subject: Subject) -> GatewayCommand:
+        return self.whole if subject.amount is None else self.partial
+
+    def execute(self, subject: Subject, context: CommandContext) -> CommandResult:
+        write = self._write(subject)
+        if context.rehearsal:
+            return write.execute(subject, context)
+        _rehearse(write, subject, context)
+        parent = _node(self.read, subject, context)
+        done = _keyed(_children(parent), subject.idempotency_key)
+        if done is None:
+            return write.execute(subject, context)
+        held = from_braintree(done["amount"])
+        if subject.amount is not None and held != subject.amount:
+            raise _conflict("capture", held, subject.amount)
+        return _result({"status": "accepted" if done["status"] == "SETTLEMENT_PENDING" else "succeeded",
+                        "reference": done["id"], "amount": held,
+                        "references": {"capture": done["id"], "authorization": parent["id"], "payment": parent["id"]}},
+                       done)
+
+
+@attrs.frozen
+class Refund:
+    """A refund carries the key as its orderId, so a replay finds its refund on the capture."""
+
+    read: GatewayCommand
+    write: GatewayCommand
+    transfers = 2
+
+    def execute(self, subject: Subject, context: CommandContext) -> CommandResult:
+        if context.rehearsal:
+            return self.write.execute(subject, context)
+        _rehearse(self.write, subject, context)
+        captured = _node(self.read, subject, context)
+        done = _keyed(captured.get("refunds"), subject.idempotency_key)
+        if done is None:
+            return self.write.execute(subject, context)
+        held = from_braintree(done["amount"])
+        if subject.amount is not None and held != subject.amount:
+            raise _conflict("refund", held, subject.amount)
+        return _result({"status": "accepted" if done["status"] == "SETTLEMENT_PENDING" else "succeeded",
+                        "reference": done["id"], "amount": held,
+                        "references": {"refund": done["id"], "capture": captured["id"]}}, done)
+
+
+@attrs.frozen
+class Void:
+    """reverseTransaction voids an authorization, but also voids a capture awaiting settlement and
+    refunds a settled one: so the authorization is read first, and voided only while nothing of it
+    is captured. The key is recorded on it (paywire_void_key) before the reversal."""
+
+    read: GatewayCommand
+    tag: GatewayCommand
+    reverse: GatewayCommand
+    transfers = 3
+
+    def execute(self, subject: Subject, context: CommandContext) -> CommandResult:
+        if context.rehearsal:
+            return self.reverse.execute(subject, context)
+        _rehearse(self.reverse, subject, context)
+        transaction = _node(self.read, subject, context)
+        status, key = transaction.get("status"), subject.idempotency_key
+        if status == "VOIDED" and key and custom_field(transaction, VOID_KEY_FIELD) == key:
+            return _result(void_fields(transaction), transaction)
+        if status != "AUTHORIZED" or _children(transaction):
+            raise StateError(f"Braintree transaction {subject.reference!r} is {str(status).lower()}"
+                             f"{' with captures' if _children(transaction) else ''}: only an authorization "
+                             "with nothing captured can be voided", provider="braintree", code="not_voidable")
+        if key:
+            self.tag.execute(subject, context)
+        return self.reverse.execute(subject, context)
+
+
+@attrs.frozen
+class Fetch:
+    """fetch: the transaction by reference, or, when the first answer was lost, by orderId and key."""
+
+    read: GatewayCommand
+    find: GatewayCommand
+    transfers = 1
+
+    def execute(self, subject: Subject, context: CommandContext) -> CommandResult:
+        if not subject.reference:
+            if not subject.idempotency_key:
+                raise InvalidRequest("fetch needs a reference, or the idempotency key (and order) of the first "
+                                     "operation; nothing was sent", param="reference", provider="braintree")
+            found = find_keyed(self.find, subject, context)
+        else:
+            try:
+                found = _node(self.read, subject, context)
+            except InvalidRequest as error:
+                if error.code != "NOT_FOUND":
+                    raise
+                found = None
+        if found is None:
+            return CommandResult(state=ProviderState.NOT_FOUND)
+        return _result(fetched_fields(found), found)
+
+
+@attrs.frozen
+class Vault:
+    """vaultPaymentMethod into the buyer's Braintree customer, created first when there is none."""
+
+    create_customer: GatewayCommand
+    vault: GatewayCommand
+    customer_id: Callable[[CommandResult], str]
+    transfers = 2
+
+    def execute(self, subject: Subject, context: CommandContext) -> CommandResult:
+        buyer = subject.buyer
+        if context.rehearsal or (buyer is not None and buyer.reference):
+            return self.vault.execute(subject, context)
+        _rehearse(self.vault, subject, context)
+        customer = self.customer_id(self.create_customer.execute(subject, context))
+        owner = attrs.evolve(buyer, reference=customer) if buyer is not None else Customer(reference=customer)
+        return self.vault.execute(attrs.evolve(subject, customer=owner), context)

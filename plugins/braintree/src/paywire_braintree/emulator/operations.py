@@ -1,0 +1,280 @@
+"""Braintree's operations as the emulator applies them, with Braintree's rules and codes.
+
+- authorizePaymentMethod / chargePaymentMethod: a fake nonce or a vaulted payment method; test
+  amounts 2000.00-2999.99 decline with that processor code, 3000.00-3000.99 fail.
+- captureTransaction: the whole authorization (or less, which becomes its amount).
+- partialCaptureTransaction: several captures up to what is authorized; `finalCapture` closes it.
+- refundTransaction: only a settling or settled sale or capture (91506 otherwise), up to what is
+  left (91521); reverseTransaction voids what is not settled and refunds what is.
+- settlement: with `settlement="instant"` a submitted capture settles at once (as if the batch
+  ran), "batch" holds it in SUBMITTED_FOR_SETTLEMENT and "pending" in SETTLEMENT_PENDING until
+  `settle()` (or the sandboxSettleTransaction mutation) decides it, with its webhook.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING, Any
+
+from graphql import GraphQLError
+
+from paywire.money import CURRENCY_EXPONENTS
+from paywire_braintree.emulator.errors import not_found, validation
+from paywire_braintree.emulator.model import Customer, PaymentMethod, Transaction, new_legacy_id, processor_response
+from paywire_braintree.emulator.nonces import NONCES, Nonce, processor_outcome
+
+if TYPE_CHECKING:
+    from paywire_braintree.emulator.app import BraintreeEmulator
+
+__all__ = ["Operations"]
+
+SETTLED = ("SETTLING", "SETTLED", "SETTLEMENT_CONFIRMED")
+CAPTURED = ("SUBMITTED_FOR_SETTLEMENT", "SETTLEMENT_PENDING", *SETTLED)
+
+
+def _amount(text: Any, exponent: int) -> Decimal:
+    """Braintree's Amount: a whole number, or exactly two or three decimals, in the account's exponent."""
+    try:
+        value = Decimal(str(text))
+    except InvalidOperation:
+        raise validation("Amount is an invalid format.", "81503") from None
+    exponent_of_text = value.as_tuple().exponent
+    places = -exponent_of_text if isinstance(exponent_of_text, int) else 99
+    if value <= 0:
+        raise validation("Amount must be greater than zero.", "81531")
+    if places not in (0, exponent) or places > 3:
+        raise validation("Amount is an invalid format.", "81503")
+    return value
+
+
+class Operations:
+    """The emulator's state changes; every method runs under the emulator's lock."""
+
+    def __init__(self, emulator: BraintreeEmulator) -> None:
+        self.emulator = emulator
+
+    # -- look-ups ----------------------------------------------------------------------------
+    def transaction(self, identifier: Any) -> Transaction:
+        found = self.emulator.transactions.get(str(identifier))
+        if found is None:
+            raise not_found()
+        return found
+
+    def _instrument(self, identifier: str) -> tuple[str | None, Nonce]:
+        method = self.emulator.payment_methods.get(identifier)
+        if method is not None:
+            return method.id, NONCES[method.nonce]
+        nonce = NONCES.get(identifier)
+        if nonce is None:
+            raise validation("Unknown or expired payment_method_nonce.", "91565")
+        if nonce.outcome == "invalid":
+            raise validation("Credit card number is invalid.", nonce.code or "81715")
+        if nonce.outcome == "consumed":
+            raise validation("Cannot use a payment_method_nonce more than once.", nonce.code or "93107")
+        return None, nonce
+
+    def _account(self, name: Any) -> tuple[str, str]:
+        account = str(name) if name else self.emulator.default_merchant_account
+        currency = self.emulator.merchant_accounts.get(account)
+        if currency is None:
+            raise validation("Merchant account ID is invalid.", "91513")
+        return account, currency
+
+    def _fields(self, fields: Any) -> dict[str, str]:
+        custom: dict[str, str] = {}
+        for field in fields or ():
+            if field["name"] not in self.emulator.custom_fields:
+                raise validation("Custom field is invalid: " + str(field["name"]) + ".", "91526")
+            if field.get("value") is not None:
+                custom[field["name"]] = str(field["value"])
+        return custom
+
+    # -- the operations ------------------------------------------------------------------------
+    def create(self, input: dict[str, Any], submit: bool) -> Transaction:
+        data = input["transaction"]
+        account, currency = self._account(data.get("merchantAccountId"))
+        exponent = CURRENCY_EXPONENTS[currency]
+        amount = _amount(data["amount"], exponent)
+        method, nonce = self._instrument(str(input["paymentMethodId"]))
+        customer = data.get("customerId")
+        if customer is not None and customer not in self.emulator.customers:
+            raise validation("Customer ID is invalid.", "91510")
+        transaction = Transaction(
+            legacy=new_legacy_id(), kind="sale", amount=amount, currency=currency, exponent=exponent,
+            status="AUTHORIZING", merchant_account=account, order_id=data.get("orderId"),
+            custom=self._fields(data.get("customFields")), payment_method=method,
+            customer=customer or (self.emulator.payment_methods[method].customer if method else None),
+        )
+        self.emulator.transactions[transaction.id] = transaction
+        forced = processor_outcome(amount)
+        if nonce.outcome == "rejected":
+            transaction.move("GATEWAY_REJECTED", gatewayRejectionReason=nonce.code)
+        elif nonce.outcome in ("declined", "failed") or forced:
+            outcome, code = (nonce.outcome, nonce.code or "2000") if nonce.outcome != "ok" else forced  # type: ignore[misc]
+            status = "PROCESSOR_DECLINED" if outcome == "declined" else "FAILED"
+            extra = {"declineType": "SOFT"} if status == "PROCESSOR_DECLINED" else {}
+            transaction.move(status, processorResponse=processor_response(code), **extra)
+        else:
+            transaction.move("AUTHORIZED", processorResponse=processor_response("1000"))
+            if submit:
+                self._submit(transaction)
+        return transaction
+
+    def _submit(self, transaction: Transaction) -> None:
+        mode = self.emulator.settlement
+        transaction.move("SETTLEMENT_PENDING" if mode == "pending" else "SUBMITTED_FOR_SETTLEMENT")
+        if mode == "instant":
+            self.settle(transaction, "SETTLED")
+
+    def settle(self, transaction: Transaction, outcome: str = "SETTLED") -> Transaction:
+        if transaction.status not in ("SUBMITTED_FOR_SETTLEMENT", "SETTLEMENT_PENDING", "SETTLING"):
+            raise validation("Transaction can only be settled if it is submitted for settlement.", "91576")
+        if outcome == "SETTLED":
+            if transaction.status != "SETTLING":
+                transaction.move("SETTLING")
+            transaction.move("SETTLED")
+        else:
+            transaction.move("SETTLEMENT_DECLINED", processorResponse=processor_response("4001"))
+        self.emulator.notify("transaction_settled" if outcome == "SETTLED" else "transaction_settlement_declined",
+                             transaction)
+        return transaction
+
+    def capture(self, input: dict[str, Any]) -> Transaction:
+        transaction = self.transaction(input["transactionId"])
+        options = input.get("transaction") or {}
+        if transaction.kind != "sale" or transaction.status != "AUTHORIZED" or transaction.children:
+            raise validation("Cannot submit for settlement unless status is authorized.", "91507")
+        value = input.get("amount") or options.get("amount")
+        if value is not None:
+            amount = _amount(value, transaction.exponent)
+            if amount > transaction.amount:
+                raise validation("Settlement amount is too large.", "91522")
+            transaction.amount = amount
+        if options.get("orderId"):
+            transaction.order_id = options["orderId"]
+        transaction.closed = True
+        self._submit(transaction)
+        return transaction
+
+    def partial_capture(self, input: dict[str, Any]) -> Transaction:
+        parent = self.transaction(input["transactionId"])
+        options = input["transaction"]
+        if parent.kind != "sale" or parent.status != "AUTHORIZED" or parent.closed:
+            raise validation("Cannot submit for settlement unless status is authorized.", "91507")
+        amount = _amount(options["amount"], parent.exponent)
+        captured = sum((self.emulator.transactions[c].amount for c in parent.children
+                        if self.emulator.transactions[c].status in CAPTURED), Decimal(0))
+        if amount > parent.amount - captured:
+            raise validation("Settlement amount is too large.", "91522")
+        child = Transaction(
+            legacy=new_legacy_id(), kind="sale", amount=amount, currency=parent.currency, exponent=parent.exponent,
+            status="AUTHORIZED", merchant_account=parent.merchant_account,
+            order_id=options.get("orderId") or parent.order_id, custom=dict(parent.custom),
+            payment_method=parent.payment_method, customer=parent.customer, parent=parent.id,
+        )
+        child.history = [dict(e) for e in parent.history if e["status"] == "AUTHORIZED"]
+        self.emulator.transactions[child.id] = child
+        parent.children.append(child.id)
+        if options.get("finalCapture") or amount == parent.amount - captured:
+            parent.closed = True
+            parent.move("SUBMITTED_FOR_SETTLEMENT")
+        self._submit(child)
+        return child
+
+    def refund(self, input: dict[str, Any]) -> Transaction:
+        transaction = self.transaction(input["transactionId"])
+        options = input.get("refund") or {}
+        if transaction.kind == "credit":
+            raise validation("Cannot refund credit", "91505")
+        if transaction.status not in SETTLED or transaction.children:
+            raise validation("Cannot refund transaction unless it is settled.", "91506")
+        refunded = sum((self.emulator.transactions[r].amount for r in transaction.refunds
+                        if self.emulator.transactions[r].status not in ("SETTLEMENT_DECLINED", "FAILED")), Decimal(0))
+        left = transaction.amount - refunded
+        amount = _amount(options["amount"], transaction.exponent) if options.get("amount") is not None else left
+        if left <= 0:
+            raise validation("Transaction has already been fully refunded.", "91512")
+        if amount > left:
+            raise validation("Refund amount is too large.", "91521")
+        return self._credit(transaction, amount, options.get("orderId") or transaction.order_id)
+
+    def _credit(self, transaction: Transaction, amount: Decimal, order_id: str | None) -> Transaction:
+        credit = Transaction(
+            legacy=new_legacy_id(), kind="credit", amount=amount, currency=transaction.currency,
+            exponent=transaction.exponent, status="AUTHORIZED", merchant_account=transaction.merchant_account,
+            order_id=order_id, custom=dict(transaction.custom), payment_method=transaction.payment_method,
+            customer=transaction.customer, refunded=transaction.id,
+        )
+        self.emulator.transactions[credit.id] = credit
+        transaction.refunds.append(credit.id)
+        self._submit(credit)
+        return credit
+
+    def reverse(self, input: dict[str, Any]) -> Transaction:
+        transaction = self.transaction(input["transactionId"])
+        if transaction.kind == "sale" and transaction.status in ("AUTHORIZED", "SUBMITTED_FOR_SETTLEMENT") \
+                and not transaction.children:
+            transaction.move("VOIDED")
+            return transaction
+        if transaction.kind == "sale" and transaction.status in SETTLED and not transaction.refunds:
+            return self._credit(transaction, transaction.amount, transaction.order_id)
+        raise validation("Transaction can only be voided if status is authorized, submitted_for_settlement, or - "
+                         "for PayPal - settlement_pending.", "91504")
+
+    def update_fields(self, input: dict[str, Any]) -> Transaction:
+        transaction = self.transaction(input["id"])
+        for field in input["customFields"]:
+            if field["name"] not in self.emulator.custom_fields:
+                raise validation("Custom field is invalid: " + str(field["name"]) + ".", "91526")
+            if field.get("value") is None:
+                transaction.custom.pop(field["name"], None)
+            else:
+                transaction.custom[field["name"]] = str(field["value"])
+        return transaction
+
+    def create_customer(self, input: dict[str, Any] | None) -> Customer:
+        data = (input or {}).get("customer") or {}
+        customer = Customer(legacy=new_legacy_id(), email=data.get("email"), first_name=data.get("firstName"),
+                            last_name=data.get("lastName"))
+        self.emulator.customers[customer.id] = customer
+        return customer
+
+    def vault(self, input: dict[str, Any]) -> PaymentMethod:
+        nonce = str(input["paymentMethodId"])
+        if nonce in self.emulator.payment_methods:
+            raise validation("Cannot use a payment_method_nonce more than once.", "93107")
+        _, instrument = self._instrument(nonce)
+        customer = input.get("customerId")
+        if customer is not None and customer not in self.emulator.customers:
+            raise validation("Customer ID is invalid.", "91510")
+        method = PaymentMethod(legacy=f"cc_{new_legacy_id()}", nonce=nonce, instrument=instrument.instrument,
+                               customer=customer)
+        self.emulator.payment_methods[method.id] = method
+        return method
+
+    def delete_payment_method(self, input: dict[str, Any]) -> None:
+        if self.emulator.payment_methods.pop(str(input["paymentMethodId"]), None) is None:
+            raise not_found()
+
+    def search(self, criteria: dict[str, Any], first: int | None) -> list[Transaction]:
+        def text(value: str | None, rule: dict[str, Any] | None) -> bool:
+            if not rule:
+                return True
+            value = value or ""
+            return all((
+                rule.get("is") is None or value == rule["is"],
+                rule.get("isNot") is None or value != rule["isNot"],
+                rule.get("startsWith") is None or value.startswith(rule["startsWith"]),
+                rule.get("endsWith") is None or value.endswith(rule["endsWith"]),
+                rule.get("contains") is None or rule["contains"] in value,
+            ))
+
+        ids = criteria.get("id") or {}
+        unsupported = set(criteria) - {"id", "orderId"}
+        if unsupported:
+            raise GraphQLError(f"the emulator searches by id and orderId only, not {sorted(unsupported)}",
+                               extensions={"errorClass": "VALIDATION"})
+        found = [t for t in self.emulator.transactions.values() if t.kind == "sale" and t.parent is None
+                 and text(t.order_id, criteria.get("orderId"))
+                 and (ids.get("is") is None or t.id == ids["is"]) and (ids.get("in") is None or t.id in ids["in"])]
+        return found[: first or 50]

@@ -1,0 +1,42 @@
+"""Braintree's webhook notifications as the emulator sends them: the notification XML, base64
+encoded with line breaks (as Braintree's `encodebytes`), signed, and posted as a form."""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, datetime
+from urllib.parse import urlencode
+from xml.sax.saxutils import escape
+
+from paywire_braintree.emulator.model import Transaction
+from paywire_braintree.ids import legacy_id
+from paywire_braintree.signature import sign
+
+__all__ = ["notification_body", "notification_xml", "signed_form"]
+
+
+def notification_xml(kind: str, transaction: Transaction, at: datetime | None = None) -> bytes:
+    when = (at or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    refunded = ""
+    if transaction.refunded:
+        legacy = legacy_id(transaction.refunded)
+        refunded = f"<refunded-transaction-id>{escape(legacy[1] if legacy else '')}</refunded-transaction-id>"
+    return (
+        f'<notification><timestamp type="datetime">{when}</timestamp><kind>{escape(kind)}</kind>'
+        f"<subject><transaction><id>{escape(transaction.legacy)}</id>"
+        f"<status>{transaction.status.lower()}</status><type>{transaction.kind}</type>"
+        f"<currency-iso-code>{transaction.currency}</currency-iso-code>"
+        f"<amount>{transaction.amount:.{transaction.exponent}f}</amount>"
+        f"<merchant-account-id>{escape(transaction.merchant_account)}</merchant-account-id>"
+        f"<order-id>{escape(transaction.order_id or '')}</order-id>{refunded}"
+        "</transaction></subject></notification>"
+    ).encode()
+
+
+def signed_form(public_key: str, private_key: str, xml: bytes) -> bytes:
+    payload = base64.encodebytes(xml)
+    return urlencode({"bt_signature": sign(public_key, private_key, payload), "bt_payload": payload.decode()}).encode()
+
+
+def notification_body(public_key: str, private_key: str, kind: str, transaction: Transaction) -> bytes:
+    return signed_form(public_key, private_key, notification_xml(kind, transaction))

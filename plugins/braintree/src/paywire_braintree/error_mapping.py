@@ -1,0 +1,81 @@
+"""Braintree's failures as paywire's typed errors.
+
+| Braintree | error | recorded as |
+|---|---|---|
+| errorClass VALIDATION, NOT_FOUND, UNSUPPORTED_CLIENT | InvalidRequest (legacyCode kept) | failed |
+| errorClass AUTHENTICATION, AUTHORIZATION | AuthenticationError | failed |
+| errorClass RESOURCE_LIMIT, HTTP 429 | RateLimited (Retry-After kept) | failed, retryable |
+| errorClass INTERNAL, SERVICE_AVAILABILITY, any 5xx | ProviderUnavailable | unknown: Braintree documents neither as not applied |
+| a transaction PROCESSOR_DECLINED | Declined (processor response code) | failed |
+| a transaction GATEWAY_REJECTED | Declined (the rejection reason) | failed |
+| a transaction FAILED | Declined | failed |
+| HTTP 200 that cannot be read | OutcomeUnknown | unknown |
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+from paywire import Response, Result, Subject
+from paywire.error_mapper import error_for_status
+from paywire.errors import (
+    AuthenticationError,
+    Declined,
+    InvalidRequest,
+    OutcomeUnknown,
+    PaywireError,
+    ProviderUnavailable,
+    RateLimited,
+)
+from paywire.http.retry import parse_retry_after
+
+__all__ = ["ERRORS", "BraintreeErrors"]
+
+_CLASSES: dict[str, type[PaywireError]] = {
+    "VALIDATION": InvalidRequest,
+    "NOT_FOUND": InvalidRequest,
+    "UNSUPPORTED_CLIENT": InvalidRequest,
+    "AUTHENTICATION": AuthenticationError,
+    "AUTHORIZATION": AuthenticationError,
+    "RESOURCE_LIMIT": RateLimited,
+    "INTERNAL": ProviderUnavailable,
+    "SERVICE_AVAILABILITY": ProviderUnavailable,
+    "DECLINED": Declined,
+    "GATEWAY_REJECTED": Declined,
+    "FAILED": Declined,
+}
+_CUSTOMER_MESSAGES = {
+    "DECLINED": "Your bank declined the payment. Please use another payment method.",
+    "GATEWAY_REJECTED": "The payment was refused. Please check your details or use another payment method.",
+}
+
+
+@attrs.frozen
+class BraintreeErrors:
+    """The error mapper: the failure's kind decides the class, the HTTP status what is left."""
+
+    provider: str = "braintree"
+
+    def __call__(self, subject: Subject, response: Response, result: Result) -> PaywireError:
+        kind = result.codes[0] if result.codes else None
+        code = result.codes[1] if len(result.codes) > 1 else kind
+        message = "; ".join(result.messages) or f"Braintree answered HTTP {response.status}"
+        error_class = _CLASSES.get(kind or "")
+        if error_class is None:
+            if response.ok:
+                return OutcomeUnknown(f"{message}; the operation may have been applied: reconcile it",
+                                      provider=self.provider, code=kind or "unreadable", status=response.status)
+            error_class = error_for_status(response.status)
+            code = kind or f"http_{response.status}"
+        extra: dict[str, Any] = {}
+        if issubclass(error_class, RateLimited):
+            extra["retry_after"] = parse_retry_after(response.header("retry-after"))
+        if issubclass(error_class, Declined):
+            extra["decline_code"] = code
+        return error_class(message, provider=self.provider, code=code, status=response.status,
+                           customer_message=_CUSTOMER_MESSAGES.get(kind or ""), **extra)
+
+
+ERRORS = BraintreeErrors()

@@ -1,0 +1,85 @@
+"""Braintree's webhook notification (the XML inside bt_payload) as a paywire `WebhookEvent`.
+
+The XML is parsed with defusedxml, never the standard library's parser, since it comes from the
+network. Braintree's notifications carry no id of their own: the event id is the kind, the
+subject's id and the notification's timestamp, so a redelivered notification is the same event.
+
+| kind | event |
+|---|---|
+| transaction_settled (a sale or capture) | captured |
+| transaction_settled (a credit: a refund) | refunded |
+| transaction_settlement_declined | failed (the capture or refund did not move money) |
+| refund_failed | failed (the refund) |
+| transaction_disbursed, dispute_*, check, anything else | other (stored, moves nothing) |
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+from xml.etree.ElementTree import Element
+
+import defusedxml.ElementTree as SafeXML
+
+from paywire import EventKind, Money, WebhookEvent
+from paywire_braintree.ids import global_id
+
+__all__ = ["parse_notification"]
+
+
+def _text(element: Element | None, path: str) -> str | None:
+    found = element.find(path) if element is not None else None
+    return found.text.strip() if found is not None and found.text and found.text.strip() else None
+
+
+def _timestamp(root: Element) -> datetime:
+    text = _text(root, "timestamp")
+    if text is None:
+        raise ValueError("the notification has no timestamp")
+    at = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+
+
+def _kind(kind: str, credit: bool) -> str:
+    if kind == "transaction_settled":
+        return EventKind.REFUNDED if credit else EventKind.CAPTURED
+    if kind in ("transaction_settlement_declined", "refund_failed"):
+        return EventKind.FAILED
+    return EventKind.OTHER
+
+
+def parse_notification(xml: bytes) -> tuple[WebhookEvent, datetime]:
+    """The event and the notification's timestamp; ValueError when it is not a notification."""
+    root = SafeXML.fromstring(xml)
+    if root.tag != "notification":
+        raise ValueError(f"the payload is a <{root.tag}>, not a <notification>")
+    kind = _text(root, "kind")
+    if not kind:
+        raise ValueError("the notification has no kind")
+    at = _timestamp(root)
+    subject = root.find("subject")
+    transaction = subject.find("transaction") if subject is not None else None
+    if transaction is None and subject is not None:
+        transaction = subject.find("refund")
+    legacy = _text(transaction, "id") or (_text(subject[0], "id") if subject is not None and len(subject) else None)
+    credit = _text(transaction, "type") == "credit" or (transaction is not None and transaction.tag == "refund")
+    references: dict[str, str] = {}
+    reference = None
+    if transaction is not None and legacy:
+        reference = global_id("refund" if credit else "transaction", legacy)
+        references = {"refund" if credit else "transaction": reference, "legacy_id": legacy}
+        refunded = _text(transaction, "refunded-transaction-id")
+        if refunded:
+            references["capture"] = global_id("transaction", refunded)
+    amount: Money | None = None
+    value, currency = _text(transaction, "amount"), _text(transaction, "currency-iso-code")
+    if value and currency:
+        amount = Money.of(value, currency)
+    data: dict[str, Any] = {"kind": kind, "timestamp": at.isoformat(), "subject": legacy,
+                            "status": _text(transaction, "status")}
+    event = WebhookEvent(
+        provider="braintree", id=f"{kind}:{legacy or '-'}:{at.strftime('%Y%m%dT%H%M%SZ')}", type=kind,
+        kind=_kind(kind, credit), reference=reference, references=references, amount=amount,
+        occurred_at=at, data=data,
+    )
+    return event, at

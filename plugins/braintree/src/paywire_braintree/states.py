@@ -1,0 +1,47 @@
+"""Braintree's PaymentStatus in paywire's terms: the state of a payment, and the status of one
+capture or refund as `fetch` lists it.
+
+SUBMITTED_FOR_SETTLEMENT is a capture Braintree holds (it settles in the next batch); AUTHORIZING
+and SETTLEMENT_PENDING are taken and decided later ("accepted"); SETTLEMENT_DECLINED, FAILED and
+the refusals never moved money.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from paywire import ProviderState
+
+__all__ = ["ACCEPTED", "CAPTURED", "FAILED", "operation_status", "payment_state", "result_status"]
+
+CAPTURED: Final = frozenset({"SUBMITTED_FOR_SETTLEMENT", "SETTLING", "SETTLED", "SETTLEMENT_CONFIRMED"})
+ACCEPTED: Final = frozenset({"AUTHORIZING", "SETTLEMENT_PENDING"})
+FAILED: Final = frozenset({"PROCESSOR_DECLINED", "GATEWAY_REJECTED", "FAILED", "SETTLEMENT_DECLINED"})
+
+_STATES: Final = {
+    "AUTHORIZING": ProviderState.PROCESSING,
+    "AUTHORIZED": ProviderState.AUTHORIZED,
+    "SETTLEMENT_PENDING": ProviderState.PROCESSING,
+    "VOIDED": ProviderState.VOIDED,
+    "AUTHORIZATION_EXPIRED": ProviderState.VOIDED,  # released: nothing can be captured any more
+    **{status: ProviderState.CAPTURED for status in CAPTURED},
+    **{status: ProviderState.FAILED for status in FAILED},
+}
+
+
+def payment_state(status: str) -> str:
+    return _STATES.get(status, ProviderState.PENDING)
+
+
+def operation_status(status: str) -> str:
+    """"succeeded", "accepted" or "failed" for a capture or refund in `status`."""
+    if status in CAPTURED:
+        return "succeeded"
+    if status in ACCEPTED:
+        return "accepted"
+    return "failed"
+
+
+def result_status(status: str) -> str:
+    """A command's result status for a transaction it created or changed."""
+    return "accepted" if status in ACCEPTED else "succeeded"

@@ -1,0 +1,80 @@
+"""Reading Braintree's answers: GraphQL `errors` (HTTP 200 included), and transactions that exist
+but were refused (processor declines, gateway rejections, failures).
+
+A failed `Result` carries two codes: the kind of failure (Braintree's `errorClass`, or DECLINED,
+GATEWAY_REJECTED, FAILED) and Braintree's own code (`legacyCode`, the processor response code,
+the rejection reason), which the error mapper keeps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from paywire import Response, Result, Subject
+
+__all__ = ["REFUSED", "answered", "payload", "refusal", "transaction_accepted"]
+
+REFUSED = frozenset({"PROCESSOR_DECLINED", "GATEWAY_REJECTED", "FAILED"})
+
+
+def payload(response: Response) -> Any:
+    """The one field under `data` the document asked for (None when absent)."""
+    data = response.data.get("data") if isinstance(response.data, Mapping) else None
+    if not isinstance(data, Mapping) or len(data) != 1:
+        return None
+    return next(iter(data.values()))
+
+
+def answered(subject: Subject, response: Response) -> Result:
+    """No GraphQL errors, and data for the operation."""
+    body = response.data
+    errors = body.get("errors") if isinstance(body, Mapping) else None
+    if isinstance(errors, list) and errors:
+        first: Mapping[str, Any] = errors[0] if isinstance(errors[0], Mapping) else {}
+        extensions: Mapping[str, Any] = first.get("extensions") or {}
+        if not isinstance(extensions, Mapping):
+            extensions = {}
+        kind = str(extensions.get("errorClass") or "UNKNOWN")
+        code = extensions.get("legacyCode")
+        messages = tuple(str(error.get("message")) for error in errors if isinstance(error, Mapping))
+        return Result(False, messages or (f"Braintree answered HTTP {response.status}",),
+                      (kind, str(code)) if code else (kind,))
+    if not response.ok:
+        return Result.failure(f"Braintree answered HTTP {response.status}")
+    if payload(response) is None:
+        return Result.failure("Braintree's answer holds no data for the operation", "UNREADABLE")
+    return Result.success()
+
+
+def refusal(transaction: Any) -> Result:
+    """A transaction Braintree created in a refused status, as a failed Result."""
+    if not isinstance(transaction, Mapping) or transaction.get("status") not in REFUSED:
+        return Result.success()
+    status = transaction["status"]
+    events = [e for e in transaction.get("statusHistory") or () if isinstance(e, Mapping) and e.get("status") == status]
+    event: Mapping[str, Any] = events[-1] if events else {}
+    if status == "GATEWAY_REJECTED":
+        reason = str(event.get("gatewayRejectionReason") or "UNKNOWN")
+        return Result.failure(f"Braintree's gateway rejected the transaction ({reason.lower()})",
+                              "GATEWAY_REJECTED", reason.lower())
+    response: Mapping[str, Any] = event.get("processorResponse") or {}
+    if not isinstance(response, Mapping):
+        response = {}
+    code, message = response.get("legacyCode"), response.get("message")
+    kind = "DECLINED" if status == "PROCESSOR_DECLINED" else "FAILED"
+    text = f"the processor declined the transaction: {code} {message}" if code else f"the transaction {status.lower()}"
+    return Result.failure(text, kind, str(code or status.lower()))
+
+
+def transaction_accepted(field: str) -> Any:
+    """A validator: the transaction under `data.<field>.<key>` was not refused."""
+
+    def validate(subject: Subject, response: Response) -> Result:
+        node = payload(response)
+        transaction = node.get(field) if isinstance(node, Mapping) else None
+        if not isinstance(transaction, Mapping) or "status" not in transaction:
+            return Result.failure("Braintree's answer holds no transaction", "UNREADABLE")
+        return refusal(transaction)
+
+    return validate
