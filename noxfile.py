@@ -26,6 +26,7 @@ PACKAGES = {
     "stripe": (["./plugins/stripe[test]"], ["plugins/stripe/tests", "tests/discovery"], "stripe"),
     "paypal": (["./plugins/paypal[test]"], ["plugins/paypal/tests", "tests/discovery"], "paypal"),
     "braintree": (["./plugins/braintree[test]"], ["plugins/braintree/tests", "tests/discovery"], "braintree"),
+    "opentelemetry": (["./plugins/opentelemetry[test]"], ["plugins/opentelemetry/tests", "tests/discovery"], ""),
     "acme": (
         ["./tests/plugins/acme", "./tests/plugins/acme_tagger"],
         ["tests/plugins/acme/tests", "tests/contract", "tests/discovery"],
@@ -53,12 +54,13 @@ def package(session: nox.Session, name: str) -> None:
 @nox.session
 def all(session: nox.Session) -> None:
     """Every package installed together; the whole suite, cross-package tests included."""
-    plugins = [f"./{p}" for p in ("plugins/stripe[test]", "plugins/paypal[test]", "plugins/braintree[test]")
-               if (ROOT / p.split("[")[0]).exists()]
+    plugins = [f"./{p}" for p in ("plugins/stripe[test]", "plugins/paypal[test]", "plugins/braintree[test]",
+                                  "plugins/opentelemetry[test]") if (ROOT / p.split("[")[0]).exists()]
     session.install("./core[postgresql,server]", *plugins, "./tests/plugins/acme", "./tests/plugins/acme_tagger",
                     *TEST_TOOLS, *WEB_TOOLS)
     session.run(
-        "pytest", "tests", *_existing(["plugins/stripe/tests", "plugins/paypal/tests", "plugins/braintree/tests"]),
+        "pytest", "tests", *_existing(["plugins/stripe/tests", "plugins/paypal/tests", "plugins/braintree/tests",
+                                       "plugins/opentelemetry/tests"]),
         *HYPOTHESIS, *session.posargs,
         env={"PAYWIRE_EXPECTED_GATEWAYS": ",".join(
             g for g in ("acme", "braintree", "paypal", "stripe") if g == "acme" or (ROOT / "plugins" / g).exists()
@@ -76,9 +78,10 @@ def lint(session: nox.Session) -> None:
 def typecheck(session: nox.Session) -> None:
     """mypy over every package: strict on the core, the repository's settings on the plugins."""
     session.install("mypy>=1.10", "./core[postgresql,testing,server]", "./plugins/stripe", "./plugins/paypal",
-                    "./plugins/braintree", "./tests/plugins/acme", "./tests/plugins/acme_tagger", "trustme")
+                    "./plugins/braintree", "./plugins/opentelemetry", "./tests/plugins/acme", "./tests/plugins/acme_tagger",
+                    "trustme")
     session.run("mypy", "-p", "paywire", "-p", "paywire_stripe", "-p", "paywire_paypal", "-p", "paywire_braintree",
-                "-p", "paywire_acme", "-p", "paywire_acme_tagger")
+                "-p", "paywire_opentelemetry", "-p", "paywire_acme", "-p", "paywire_acme_tagger")
 
 
 @nox.session
