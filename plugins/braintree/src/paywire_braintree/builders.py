@@ -8,6 +8,7 @@ carries the key as its own `orderId`; a void first records its key in `paywire_v
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from paywire import InvalidRequest, Subject
@@ -36,8 +37,13 @@ def order_id(subject: Subject) -> str | None:
     return subject.order.id if subject.order is not None else subject.idempotency_key
 
 
-def transaction_variables(subject: Subject, merchant_accounts: dict[str, str]) -> dict[str, Any]:
-    """authorizePaymentMethod / chargePaymentMethod: the payment method, amount and order."""
+def transaction_variables(subject: Subject, merchant_accounts: Mapping[str, str],
+                          custom_fields: Collection[str] = ()) -> dict[str, Any]:
+    """authorizePaymentMethod / chargePaymentMethod: the payment method, amount and order.
+
+    Metadata goes to Braintree as custom fields, which exist only once created in the Control
+    Panel: only the keys named in `custom_fields` are sent.
+    """
     if subject.amount is None or not subject.source:
         raise InvalidRequest("authorize and sale need an amount and a source (a nonce or a vaulted "
                              "payment method id); nothing was sent", param="source" if subject.amount else "amount")
@@ -49,7 +55,8 @@ def transaction_variables(subject: Subject, merchant_accounts: dict[str, str]) -
     if reference:
         transaction["orderId"] = reference
     fields = [{"name": KEY_FIELD, "value": subject.idempotency_key}] if subject.idempotency_key else []
-    fields += [{"name": name, "value": value} for name, value in sorted(subject.metadata.items())]
+    fields += [{"name": name, "value": value} for name, value in sorted(subject.metadata.items())
+               if name in custom_fields]
     if fields:
         transaction["customFields"] = fields
     descriptor = {name: subject.options[f"descriptor_{name}"] for name in _DESCRIPTOR

@@ -12,7 +12,9 @@
 | unvault | deletePaymentMethodFromVault |
 
 Options: `merchant_accounts`, a mapping of currency to merchant account id (Braintree's currency
-is the merchant account's); a currency without one goes to the default merchant account.
+is the merchant account's; a currency without one goes to the default merchant account), and
+`custom_fields`, the metadata keys created as custom fields in the Control Panel (others stay
+in paywire's ledger only).
 """
 
 from __future__ import annotations
@@ -59,7 +61,8 @@ def _customer_id(result: CommandResult) -> str:
 
 
 def build_commands(settings: GatewaySettings) -> CommandPool:
-    accounts: Mapping[str, str] = settings.option("merchant_accounts", {}) or {}
+    accounts: Mapping[str, str] = dict(settings.option("merchant_accounts", {}) or {})
+    custom_fields = frozenset(settings.option("custom_fields", ()) or ())
 
     def command(document: str, builder: Callable[[Subject], Mapping[str, Any]], handlers: list[Any],
                 checks: tuple[Any, ...] = ()) -> GatewayCommand:
@@ -72,7 +75,7 @@ def build_commands(settings: GatewaySettings) -> CommandPool:
         )
 
     def charge(document: str) -> GatewayCommand:
-        return command(document, lambda subject: builders.transaction_variables(subject, dict(accounts)),
+        return command(document, lambda subject: builders.transaction_variables(subject, accounts, custom_fields),
                        [charged_fields], (transaction_accepted("transaction"),))
 
     read = command(documents.NODE, builders.node_variables, [no_fields])

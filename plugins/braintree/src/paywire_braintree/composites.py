@@ -12,6 +12,13 @@ and answers with that instead of writing twice.
 
 The same key with another amount is an `IdempotencyConflict`. Every write is rehearsed (built and
 checked) before the read leaves, so what the gateway refuses itself sends nothing at all.
+
+A mutation is never resent by the core's retry policy once it may have arrived (`_once`). A
+capture, refund or void whose answer was lost (a dropped connection, a 5xx) is looked for again
+by reading its parent, which Braintree serves from its own records, and written again only if it
+is not there, within the retry policy's budget. An authorization or sale is found only through
+search, whose index may trail the write, so it is never written again within one call: its
+unknown outcome goes to the caller, whose retry (or `reconcile()`) looks for it first.
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ import attrs
 
 from paywire import CommandContext, CommandResult, Customer, GatewayCommand, Money, ProviderState, Response, Subject
 from paywire.command.gateway_command import Rehearsed
-from paywire.errors import IdempotencyConflict, InvalidRequest, StateError
+from paywire.errors import IdempotencyConflict, InvalidRequest, PaywireError, StateError
 from paywire_braintree.amounts import from_braintree
 from paywire_braintree.builders import KEY_FIELD, VOID_KEY_FIELD
 from paywire_braintree.error_mapping import ERRORS
@@ -31,6 +38,27 @@ from paywire_braintree.handlers import custom_field, fetched_fields, payment_fie
 from paywire_braintree.validation import payload, refusal
 
 __all__ = ["Capture", "Fetch", "FirstOperation", "Refund", "Vault", "Void"]
+
+
+def _once(context: CommandContext) -> CommandContext:
+    """The context for a mutation: a connection never made may be retried, nothing else."""
+    return attrs.evolve(context, retry=attrs.evolve(context.retry, read=0, status=0))
+
+
+def _written(write: GatewayCommand, subject: Subject, context: CommandContext,
+             look: Callable[[], CommandResult | None]) -> CommandResult:
+    """Write; after an answer that may hide an applied write, look for it before writing again."""
+    budget = context.retry.total
+    while True:
+        try:
+            return write.execute(subject, _once(context))
+        except PaywireError as error:
+            if not (error.retryable and error.may_have_been_sent) or budget <= 0:
+                raise
+            budget -= 1
+            found = look()
+            if found is not None:
+                return found
 
 
 def _rehearse(command: GatewayCommand, subject: Subject, context: CommandContext) -> None:
@@ -68,12 +96,14 @@ class FirstOperation:
     transfers = 2
 
     def execute(self, subject: Subject, context: CommandContext) -> CommandResult:
-        if context.rehearsal or not subject.idempotency_key:
+        if context.rehearsal:
             return self.write.execute(subject, context)
+        if not subject.idempotency_key:
+            return self.write.execute(subject, _once(context))
         _rehearse(self.write, subject, context)
         found = find_keyed(self.find, subject, context)
         if found is None:
-            return self.write.execute(subject, context)
+            return self.write.execute(subject, _once(context))
         held = from_braintree(found["amount"])
         if held != subject.amount:
             raise _conflict("payment", held, subject.amount)
@@ -121,10 +151,14 @@ class Capture:
         if context.rehearsal:
             return write.execute(subject, context)
         _rehearse(write, subject, context)
+        done = self._done(subject, context)
+        return done if done is not None else _written(write, subject, context, lambda: self._done(subject, context))
+
+    def _done(self, subject: Subject, context: CommandContext) -> CommandResult | None:
         parent = _node(self.read, subject, context)
         done = _keyed(_children(parent), subject.idempotency_key)
         if done is None:
-            return write.execute(subject, context)
+            return None
         held = from_braintree(done["amount"])
         if subject.amount is not None and held != subject.amount:
             raise _conflict("capture", held, subject.amount)
@@ -146,10 +180,15 @@ class Refund:
         if context.rehearsal:
             return self.write.execute(subject, context)
         _rehearse(self.write, subject, context)
+        done = self._done(subject, context)
+        return done if done is not None else _written(self.write, subject, context,
+                                                      lambda: self._done(subject, context))
+
+    def _done(self, subject: Subject, context: CommandContext) -> CommandResult | None:
         captured = _node(self.read, subject, context)
         done = _keyed(captured.get("refunds"), subject.idempotency_key)
         if done is None:
-            return self.write.execute(subject, context)
+            return None
         held = from_braintree(done["amount"])
         if subject.amount is not None and held != subject.amount:
             raise _conflict("refund", held, subject.amount)
@@ -174,16 +213,27 @@ class Void:
             return self.reverse.execute(subject, context)
         _rehearse(self.reverse, subject, context)
         transaction = _node(self.read, subject, context)
-        status, key = transaction.get("status"), subject.idempotency_key
-        if status == "VOIDED" and key and custom_field(transaction, VOID_KEY_FIELD) == key:
-            return _result(void_fields(transaction), transaction)
+        done = self._voided(transaction, subject)
+        if done is not None:
+            return done
+        status = transaction.get("status")
         if status != "AUTHORIZED" or _children(transaction):
             raise StateError(f"Braintree transaction {subject.reference!r} is {str(status).lower()}"
                              f"{' with captures' if _children(transaction) else ''}: only an authorization "
                              "with nothing captured can be voided", provider="braintree", code="not_voidable")
-        if key:
-            self.tag.execute(subject, context)
-        return self.reverse.execute(subject, context)
+        if not subject.idempotency_key:
+            return self.reverse.execute(subject, _once(context))
+        self.tag.execute(subject, _once(context))
+        return _written(self.reverse, subject, context,
+                        lambda: self._voided(_node(self.read, subject, context), subject))
+
+    @staticmethod
+    def _voided(transaction: Mapping[str, Any], subject: Subject) -> CommandResult | None:
+        """The void this key already made, if any."""
+        key = subject.idempotency_key
+        if transaction.get("status") == "VOIDED" and key and custom_field(transaction, VOID_KEY_FIELD) == key:
+            return _result(void_fields(transaction), transaction)
+        return None
 
 
 @attrs.frozen
@@ -223,9 +273,11 @@ class Vault:
 
     def execute(self, subject: Subject, context: CommandContext) -> CommandResult:
         buyer = subject.buyer
-        if context.rehearsal or (buyer is not None and buyer.reference):
+        if context.rehearsal:
             return self.vault.execute(subject, context)
+        if buyer is not None and buyer.reference:
+            return self.vault.execute(subject, _once(context))
         _rehearse(self.vault, subject, context)
-        customer = self.customer_id(self.create_customer.execute(subject, context))
+        customer = self.customer_id(self.create_customer.execute(subject, _once(context)))
         owner = attrs.evolve(buyer, reference=customer) if buyer is not None else Customer(reference=customer)
-        return self.vault.execute(attrs.evolve(subject, customer=owner), context)
+        return self.vault.execute(attrs.evolve(subject, customer=owner), _once(context))

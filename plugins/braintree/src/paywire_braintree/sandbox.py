@@ -17,7 +17,8 @@ def sandbox() -> Sandbox:
     return Sandbox(
         app=app,
         credentials={"public_key": app.public_key, "private_key": app.private_key},
-        options={"merchant_accounts": {code: merchant_account(code) for code in sorted(CURRENCIES)}},
+        options={"merchant_accounts": {code: merchant_account(code) for code in sorted(CURRENCIES)},
+                 "custom_fields": ["order_note"]},
         sources={"ok": "fake-valid-nonce", "decline": "fake-processor-declined-visa-nonce",
                  "vault": "fake-valid-visa-nonce"},
     )

@@ -1,0 +1,63 @@
+"""Fixtures shared by the Braintree tests: the sandbox's emulator over loopback HTTP and HTTPS
+(trustme), and gateways pointed at it."""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Iterator
+
+import pytest
+import trustme
+
+import paywire_braintree
+from paywire import Gateway, Plugins, Retry
+from paywire.testing.emulator import EmulatorServer
+from paywire.testing.sandbox import Sandbox, load_sandbox
+from paywire_braintree.emulator import BraintreeEmulator
+
+
+@pytest.fixture(scope="session")
+def authority() -> trustme.CA:
+    return trustme.CA()
+
+
+@pytest.fixture(scope="session")
+def server_context(authority: trustme.CA) -> ssl.SSLContext:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    authority.issue_cert("127.0.0.1").configure_cert(context)
+    return context
+
+
+@pytest.fixture
+def sandbox() -> Sandbox:
+    return load_sandbox(paywire_braintree.BRAINTREE)
+
+
+@pytest.fixture
+def emulator(sandbox: Sandbox) -> BraintreeEmulator:
+    assert isinstance(sandbox.app, BraintreeEmulator)
+    return sandbox.app
+
+
+@pytest.fixture(params=["http", "https"])
+def served(request: pytest.FixtureRequest, sandbox: Sandbox, server_context: ssl.SSLContext,
+           authority: trustme.CA, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str | None]]:
+    """(base URL, ca_certs) of the sandbox's emulator, over HTTP and over HTTPS."""
+    if request.param == "http":
+        with EmulatorServer(sandbox.app) as server:
+            yield server.url, None
+        return
+    bundle = tmp_path_factory.mktemp("ca") / "ca.pem"
+    authority.cert_pem.write_to_path(str(bundle))
+    with EmulatorServer(sandbox.app, ssl_context=server_context) as server:
+        yield server.url, str(bundle)
+
+
+@pytest.fixture
+def gateway(sandbox: Sandbox, served: tuple[str, str | None]) -> Iterator[Gateway]:
+    url, ca_certs = served
+    plugins = Plugins()
+    plugins.register(paywire_braintree)
+    settings = {"ca_certs": ca_certs} if ca_certs else {}
+    with Gateway([sandbox.method("braintree", url, **settings)], plugins=plugins, retry=Retry.never()) as gateway:
+        yield gateway
