@@ -29,7 +29,7 @@ PACKAGES = {
     "opentelemetry": (["./plugins/opentelemetry[test]"], ["plugins/opentelemetry/tests", "tests/discovery"], ""),
     "acme": (
         ["./tests/plugins/acme", "./tests/plugins/acme_tagger"],
-        ["tests/plugins/acme/tests", "tests/contract", "tests/discovery"],
+        ["tests/plugins/acme/tests", "tests/contract", "tests/shop_fixtures", "tests/discovery"],
         "acme",
     ),
 }

@@ -11,6 +11,9 @@ import pytest
 
 PROFILE_PREFIX = "paywire"
 
+# Fixtures for a shop's own tests (sandboxes, a gateway, a service on a temporary ledger).
+pytest_plugins = ["paywire.testing.shop_fixtures"]
+
 # The kit's assertions explain themselves; rewriting them adds the compared values on failure.
 pytest.register_assert_rewrite("paywire.testing.contract")
 
