@@ -59,6 +59,10 @@ class TestStripeContract(GatewayContract):
         return paywire_stripe
 
     @pytest.fixture
+    def accepted_amount(self) -> Money:
+        return Money.of("42.00", "USD")  # the sandbox's "accepted" source is an ACH debit: USD only
+
+    @pytest.fixture
     def amount_representable(self) -> Representable:
         return lambda money: stripe_units(money) is not None
 

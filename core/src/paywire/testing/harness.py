@@ -23,7 +23,7 @@ from paywire.http.retry import Retry
 from paywire.money import Money
 from paywire.plugins import Plugins
 from paywire.security import Secret
-from paywire.subject import Order, Subject
+from paywire.subject import Address, Customer, LineItem, Order, Subject
 from paywire.testing.controls import EmulatorControls
 from paywire.testing.leaks import LeakWatch
 from paywire.testing.recorder import RecordedTransfer, TransferRecorder
@@ -122,6 +122,7 @@ class ContractHarness:
         self.approve_buyer_action = approve_buyer_action
         self.gateway = factory()
         self.method_code = factory.method.code
+        self._orders: dict[str, Order] = {}  # provider reference -> the order its payment is for
 
     def __repr__(self) -> str:
         return f"ContractHarness({self.method_code!r})"
@@ -150,8 +151,31 @@ class ContractHarness:
         return f"contract-{_letters()}"
 
     @staticmethod
-    def order() -> Order:
-        return Order(id=f"contract-{_letters()[:12]}-{next(_orders)}")
+    def order(total: Money | None = None) -> Order:
+        """A fresh order as a shop sends it: id, total, buyer, addresses, items, description."""
+        buyer = Customer(email="buyer@shop.example", name="Contract Buyer", id="cus_contract")
+        address = Address(line1="1 Contract Street", city="Berlin", postal_code="10115", country="DE")
+        order = Order(id=f"contract-{_letters()[:12]}-{next(_orders)}", amount=total, billing=address,
+                      shipping=address, customer=buyer, description="a contract test order")
+        if total is None:
+            return order
+        item = LineItem(name="Contract item", quantity=1, unit_price=total, sku="SKU-1")
+        return attrs.evolve(order, items=(item,))  # type: ignore[arg-type]  # Order's converter=tuple is untyped
+
+    def order_of(self, reference: str | None) -> Order | None:
+        """The order the payment `reference` (a payment, authorization or capture) is for."""
+        return self._orders.get(reference) if reference else None
+
+    def follow_up(self, reference: str | None, amount: Money | None = None, *, key: str | None = None,
+                  **fields: Any) -> Subject:
+        """A subject for capture, void, refund or complete as the payment service builds it: with
+        its payment's order, whose total is the whole payment's (a capture or refund is often
+        less), the buyer, and a fresh idempotency key."""
+        order = self.order_of(reference)
+        if order is None:  # a reference the kit made up: an order worth more than the operation
+            order = self.order(None if amount is None else amount + amount + Money.minor_units(1, amount.currency))
+        return Subject(reference=reference, amount=amount, order=order, customer=order.customer,
+                       idempotency_key=key or self.key(), **fields)
 
     # -- running commands --------------------------------------------------------------------------
     def calls(self) -> int:
@@ -173,6 +197,10 @@ class ContractHarness:
             self.leaks.note_error(error)
             raise
         self.leaks.note_repr(f"the result of {command}", result)
+        if subject.order is not None:
+            for reference in (result.reference, *result.references.values()):
+                if reference:
+                    self._orders.setdefault(reference, subject.order)
         return result
 
     def attempt(self, command: str, subject: Subject, *, gateway: Gateway | None = None) -> CommandResult | PaywireError:
@@ -184,11 +212,15 @@ class ContractHarness:
 
     def payment_subject(self, amount: Money, *, source: str | None = None, key: str | None = None,
                         **fields: Any) -> Subject:
-        """A subject for authorize or sale: a fresh order and idempotency key, the payment source."""
+        """A subject for authorize or sale as the payment service builds it: a fresh order (its
+        total the amount), the buyer, metadata, a fresh idempotency key, the payment source."""
+        order = fields.pop("order", None) or self.order(amount)
+        fields.setdefault("customer", order.customer)
+        fields.setdefault("metadata", {"shop_note": "contract test"})
         return Subject(
             amount=amount,
             source=source or self.payment_source,
-            order=fields.pop("order", None) or self.order(),
+            order=order,
             idempotency_key=key or self.key(),
             return_url=fields.pop("return_url", "https://shop.example/return"),
             **fields,
@@ -216,8 +248,7 @@ class ContractHarness:
     def complete(self, started: CommandResult, amount: Money, *, gateway: Gateway | None = None) -> CommandResult:
         """Pass the buyer's step for `started`, then run `complete`."""
         self.approve_buyer_action(started)
-        subject = Subject(reference=payment_reference(started), amount=amount, idempotency_key=self.key())
-        return self.execute("complete", subject, gateway=gateway)
+        return self.execute("complete", self.follow_up(payment_reference(started), amount), gateway=gateway)
 
     def fetch(self, reference: str) -> CommandResult:
         return self.execute("fetch", Subject(reference=reference))

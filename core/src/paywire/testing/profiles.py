@@ -7,12 +7,28 @@
 
 from __future__ import annotations
 
-from hypothesis import HealthCheck, settings
+import contextlib
+from collections.abc import Callable, Iterator
 
-__all__ = ["CI_PROFILE", "THOROUGH_PROFILE", "contract_settings", "register_profiles"]
+from hypothesis import HealthCheck, settings
+from hypothesis.internal.conjecture import engine as _engine
+
+__all__ = [
+    "CI_PROFILE",
+    "SHRINK_SECONDS",
+    "THOROUGH_PROFILE",
+    "bounded_shrinking",
+    "contract_settings",
+    "register_profiles",
+    "run_property",
+]
 
 CI_PROFILE = "paywire_ci"
 THOROUGH_PROFILE = "paywire_thorough"
+SHRINK_SECONDS = 60
+"""How long the kit lets hypothesis shrink one failure. Each of the kit's examples makes HTTP
+calls, so hypothesis's own limit (five minutes per failure) made one failing property cost more
+than the whole kit; a shrink stopped early still reports the smallest failure found so far."""
 
 
 def register_profiles() -> None:
@@ -50,3 +66,28 @@ def contract_settings(*, max_examples: int | None = None) -> settings:
         max_examples=examples,
         suppress_health_check=[*current.suppress_health_check, HealthCheck.too_slow],
     )
+
+
+@contextlib.contextmanager
+def bounded_shrinking(seconds: float = SHRINK_SECONDS) -> Iterator[None]:
+    """Shrink each failure for at most `seconds` (plus the one example running when time is up).
+
+    Hypothesis has no setting for it; its engine reads `MAX_SHRINKING_SECONDS` when shrinking
+    starts, so the limit is lowered for the block and restored after it. With a hypothesis that
+    no longer has it, shrinking keeps hypothesis's own limit.
+    """
+    if not hasattr(_engine, "MAX_SHRINKING_SECONDS"):
+        yield
+        return
+    previous = _engine.MAX_SHRINKING_SECONDS
+    _engine.MAX_SHRINKING_SECONDS = min(previous, seconds)  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        _engine.MAX_SHRINKING_SECONDS = previous
+
+
+def run_property(test: Callable[[], None], *, max_examples: int | None = None) -> None:
+    """Run a `@given` property with `contract_settings`, its shrinking bounded."""
+    with bounded_shrinking():
+        contract_settings(max_examples=max_examples)(test)()

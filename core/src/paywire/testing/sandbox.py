@@ -37,9 +37,15 @@ class Sandbox:
     :param credentials: the secrets the gateway needs, as the emulator accepts them.
     :param options: provider options for the method configuration.
     :param sources: test payment sources by role: "ok" succeeds, "decline" is declined,
-        "buyer_action" needs 3-D Secure or approval, "vault" can be stored for later.
+        "buyer_action" needs 3-D Secure or approval, "vault" can be stored for later,
+        "accepted" pays through an operation the provider accepts and decides later (a bank
+        debit, an eCheck: the sale, or else the capture, answers `accepted`), "refund_accepted"
+        is paid at once but its refunds are accepted and decided later.
     :param act_as_buyer: completes a buyer action given its redirect URL.
-    :param webhook_credentials: names of the credentials the webhook verifier reads.
+    :param settle: decides an operation the provider accepted, as the provider would later:
+        `settle(reference, succeed)` with the `reference` of the accepted result; the provider
+        then reports it (fetch, and its webhook). Needed with an "accepted" or "refund_accepted"
+        source.
     """
 
     app: EmulatorApp
@@ -47,6 +53,7 @@ class Sandbox:
     options: Mapping[str, Any] = attrs.field(factory=dict)
     sources: Mapping[str, str] = attrs.field(factory=dict)
     act_as_buyer: Callable[[str], None] = follow_redirect
+    settle: Callable[[str, bool], None] | None = None
 
     def method(self, code: str, base_url: str, **settings: Any) -> MethodConfig:
         """A sandbox method configuration pointing at the emulator served at `base_url`."""

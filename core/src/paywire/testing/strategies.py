@@ -11,11 +11,18 @@ from collections.abc import Callable, Collection, Iterable
 from typing import Final
 
 import attrs
+
+# Imported here, not where hypothesis would import them lazily: an import deep inside a draw can
+# fail on CPython 3.11 with "AST constructor recursion depth mismatch" (from_regex, emails).
+import hypothesis.provisional
+import hypothesis.strategies._internal.regex  # noqa: F401
 from hypothesis import strategies as st
 
+from paywire.card_numbers import ISSUER_RANGES, luhn_valid
 from paywire.money import CURRENCY_EXPONENTS, Money
-from paywire.security import find_card_number, luhn_valid
+from paywire.security import find_card_number
 from paywire.subject import Address, Customer, LineItem, Order, Subject
+from paywire.testing.shop_data import shop_string
 from paywire.webhook import EventKind
 
 __all__ = [
@@ -40,6 +47,7 @@ __all__ = [
     "provider_ids",
     "representable_at_most",
     "safe_text",
+    "shop_strings",
     "subjects",
     "webhook_payloads",
 ]
@@ -221,7 +229,9 @@ def subjects(
     bounds: Bounds | None = None,
     representable: Representable | None = None,
 ) -> st.SearchStrategy[Subject]:
-    """Subjects a shop may send for `command`, with the fields `docs/commands.md` says it reads."""
+    """Subjects as the payment service builds them for `command`: every operation carries its
+    order (whose total may differ from the operation's amount) and a customer, so a plugin that
+    reads the wrong field (the order total instead of the amount) sends the wrong request."""
     amounts = money(currency=currency, bounds=bounds, representable=representable)
     keys = st.none() | idempotency_keys()
     if command in ("authorize", "sale"):
@@ -231,8 +241,8 @@ def subjects(
                 Subject,
                 amount=st.just(amount),
                 source=payment_sources,
-                order=st.none() | orders(amount.currency),
-                customer=st.none() | customers(),
+                order=_order_of(amount, st.just(amount)),
+                customer=customers(),
                 metadata=metadata(),
                 return_url=st.none() | st.just("https://shop.example/return"),
                 idempotency_key=keys,
@@ -243,30 +253,89 @@ def subjects(
         return st.builds(Subject, source=payment_sources, customer=customers(), idempotency_key=keys)
     if command not in _REFERENCED:
         raise ValueError(f"no subject strategy for command {command!r}")
+    with_amount = command in ("capture", "refund", "complete")
+
+    def follow_up(amount: Money) -> st.SearchStrategy[Subject]:
+        return st.builds(
+            Subject,
+            reference=provider_ids(),
+            amount=st.just(amount) if with_amount else st.none(),
+            order=_order_of(amount, _totals_above(amount)),
+            customer=customers(),
+            final=st.booleans(),
+            reason=st.none() | st.sampled_from(["requested_by_customer", "duplicate", "fraudulent"]),
+            idempotency_key=keys,
+        )
+
+    return amounts.flatmap(follow_up)
+
+
+def _totals_above(amount: Money) -> st.SearchStrategy[Money]:
+    """An order total of `amount` or more: a capture or refund is often a part of its order."""
+    return st.integers(0, 10 * amount.minor + 1000).map(lambda extra: amount + Money.minor_units(extra, amount.currency))
+
+
+def _order_of(amount: Money, totals: st.SearchStrategy[Money]) -> st.SearchStrategy[Order]:
+    """The order as the payment service sends it with every operation: its id and total, and often
+    addresses, a customer and items."""
     return st.builds(
-        Subject,
-        reference=provider_ids(),
-        amount=st.none() | amounts if command in ("capture", "refund", "complete") else st.none(),
-        final=st.booleans(),
-        reason=st.none() | st.sampled_from(["requested_by_customer", "duplicate", "fraudulent"]),
-        idempotency_key=keys,
+        Order,
+        id=no_card_number(st.from_regex(r"[A-Za-z0-9\-]{1,32}", fullmatch=True)),
+        amount=totals,
+        billing=st.none() | addresses(),
+        shipping=st.none() | addresses(),
+        customer=st.none() | customers(),
+        items=st.lists(line_items(amount.currency), max_size=3).map(tuple),
+        description=st.none() | safe_text(min_size=1),
     )
 
 
-def card_numbers() -> st.SearchStrategy[str]:
-    """Luhn-valid 13-19 digit numbers, sometimes grouped with spaces or dashes as people type them."""
+def card_numbers(*, grouped: bool = True, every_form: bool = False) -> st.SearchStrategy[str]:
+    """Card numbers the networks could issue (a prefix in an issuer range, a length that network
+    issues, a valid Luhn check digit), in one run or, when `grouped`, sometimes in groups (4-4-4-4,
+    Amex's 4-6-5) separated by spaces or dashes; with `every_form` also by dots, slashes and
+    no-break spaces, in ASCII, full-width or Arabic-Indic digits."""
 
-    def complete(digits: str) -> str:
+    def number(data: tuple[tuple[str, str, frozenset[int], str], int, int, str]) -> str:
+        (low, _, _, _), length, prefix, rest = data
+        body = (str(prefix).zfill(len(low)) + rest)[: length - 1]
         for check in "0123456789":
-            if luhn_valid(digits + check):
-                return digits + check
+            if luhn_valid(body + check):
+                return body + check
         raise AssertionError("unreachable: one check digit always completes a Luhn number")
 
-    numbers = st.from_regex(r"[1-9][0-9]{11,17}", fullmatch=True).map(complete)
-    groups = st.sampled_from(["", " ", "-"])
-    return st.tuples(numbers, groups).map(
-        lambda pair: pair[1].join(pair[0][i : i + 4] for i in range(0, len(pair[0]), 4))
-    )
+    numbers = st.sampled_from(ISSUER_RANGES).flatmap(
+        lambda r: st.tuples(
+            st.just(r), st.sampled_from(sorted(r[2])), st.integers(int(r[0]), int(r[1])),
+            st.text("0123456789", min_size=18, max_size=18),
+        )
+    ).map(number)
+    if not grouped:
+        return numbers
+
+    def written(data: tuple[str, str, str]) -> str:
+        digits, separator, script = data
+        sizes = (4, 6, 5) if len(digits) == 15 else (4,) * 5
+        groups, at = [], 0
+        for size in sizes:
+            if at < len(digits):
+                groups.append(digits[at : at + size])
+                at += size
+        if at < len(digits):
+            groups.append(digits[at:])
+        text = separator.join(groups)
+        return text.translate({48 + i: ord(script) + i for i in range(10)}) if script != "0" else text
+
+    separators = st.sampled_from(["", " ", "-", *((".", "/", "\u00a0", " - ") if every_form else ())])
+    scripts = st.sampled_from(["0", *(("\uff10", "\u0660") if every_form else ())])  # ASCII, full-width, Arabic-Indic
+    return st.tuples(numbers, separators, scripts).map(written)
+
+
+def shop_strings(kind: str | None = None) -> st.SearchStrategy[str]:
+    """Ordinary shop data that must never be taken for a card number: order ids, keys, provider
+    references, dates, phone numbers, IBANs, amounts, addresses, tracking numbers, sentences of
+    them (`paywire.testing.shop_data`; `kind` is one of its `SHOP_KINDS`)."""
+    return st.randoms(use_true_random=False).map(lambda rng: shop_string(rng, kind))
 
 
 @attrs.frozen

@@ -37,11 +37,15 @@ def sandbox() -> Sandbox:
     return Sandbox(
         app=app,
         credentials={"secret_key": key, "webhook_secret": app.webhook_secret},
+        options={"payment_method_types": ["card", "us_bank_account"]},  # cards, and ACH debits decided later
         sources={
             "ok": "pm_card_visa",
             "decline": "pm_card_chargeDeclined",
             "buyer_action": "pm_card_threeDSecure2Required",
             "vault": "pm_card_visa",
+            "accepted": "pm_usBankAccount_success",  # an ACH debit: processing until settled
+            "refund_accepted": "pm_card_pendingRefund",  # refunds start pending
         },
         act_as_buyer=pass_challenge,
+        settle=lambda reference, succeed: app.settle(reference, succeed),
     )

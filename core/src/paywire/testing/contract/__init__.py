@@ -9,12 +9,14 @@
 can be combined instead to run a part of it.
 """
 
+from paywire.testing.contract.accepted import AcceptedOutcomeContract
 from paywire.testing.contract.amounts import AmountContract
 from paywire.testing.contract.builders import BuilderContract
 from paywire.testing.contract.buyer_action import BuyerActionContract
 from paywire.testing.contract.capture import CaptureContract
 from paywire.testing.contract.error_case import ErrorCase, retryable_meaning
 from paywire.testing.contract.errors import ErrorMappingContract
+from paywire.testing.contract.fetch import FetchContract
 from paywire.testing.contract.fixtures import ContractFixtures, WebhookSigner
 from paywire.testing.contract.gateway_contract import GatewayContract
 from paywire.testing.contract.idempotency import IdempotencyContract
@@ -30,6 +32,7 @@ from paywire.testing.contract.webhooks import WebhookContract
 from paywire.testing.profiles import register_profiles
 
 __all__ = [
+    "AcceptedOutcomeContract",
     "AmountContract",
     "BuilderContract",
     "BuyerActionContract",
@@ -39,6 +42,7 @@ __all__ = [
     "ErrorCase",
     "ErrorMappingContract",
     "ExpectedStates",
+    "FetchContract",
     "GatewayContract",
     "IdempotencyContract",
     "LifecycleContract",

@@ -13,7 +13,7 @@ from paywire.http.transfer import Transfer
 from paywire.money import CURRENCY_EXPONENTS, Money
 from paywire.testing.contract.fixtures import ContractFixtures
 from paywire.testing.harness import ContractHarness, payment_reference
-from paywire.testing.profiles import contract_settings
+from paywire.testing.profiles import run_property
 from paywire.testing.strategies import Bounds, Representable, money, representable_at_most
 
 __all__ = ["AmountContract"]
@@ -68,7 +68,7 @@ class AmountContract(ContractFixtures):
         for amount in representative_amounts(supported_currencies, amount_bounds, amount_representable):
             survives(amount)
         amounts = money(currency=supported_currencies, bounds=amount_bounds, representable=amount_representable)
-        contract_settings()(given(amounts)(survives))()
+        run_property(given(amounts)(survives))
 
     def test_an_unsupported_currency_is_refused_before_sending(
         self, harness: ContractHarness, supported_currencies: frozenset[str] | None, amount_bounds: Bounds
@@ -86,7 +86,7 @@ class AmountContract(ContractFixtures):
             assert not outcome.may_have_been_sent
             assert not harness.sent_since(mark) and harness.calls() == calls, f"authorize in {amount.currency} was sent"
 
-        contract_settings()(given(money(currency=unsupported, bounds=amount_bounds))(refused))()
+        run_property(given(money(currency=unsupported, bounds=amount_bounds))(refused))
 
     def test_an_amount_the_provider_cannot_hold_is_refused_not_rounded(
         self,
@@ -111,4 +111,4 @@ class AmountContract(ContractFixtures):
 
         near_held = st.tuples(money(currency=unheld_somewhere, bounds=amount_bounds, representable=held), st.integers(1, 99))
         unheld = near_held.map(lambda pair: Money.minor_units(pair[0].minor + pair[1], pair[0].currency))
-        contract_settings()(given(unheld.filter(lambda amount: not held(amount)))(refused))()
+        run_property(given(unheld.filter(lambda amount: not held(amount)))(refused))

@@ -7,7 +7,6 @@ import pytest
 from paywire.command.result import ProviderState
 from paywire.errors import BuyerActionRequired, InvalidRequest
 from paywire.money import Money
-from paywire.subject import Subject
 from paywire.testing.contract.fixtures import ContractFixtures
 from paywire.testing.harness import ContractHarness, payment_reference
 
@@ -43,8 +42,7 @@ class BuyerActionContract(ContractFixtures):
     ) -> None:
         started = harness.execute("authorize", harness.payment_subject(example_amount, source=buyer_action_source))
         assert started.action_required, f"{buyer_action_source!r} gave {started!r}"
-        outcome = harness.attempt("complete", Subject(reference=payment_reference(started), amount=example_amount,
-                                                      idempotency_key=harness.key()))
+        outcome = harness.attempt("complete", harness.follow_up(payment_reference(started), example_amount))
         assert isinstance(outcome, (InvalidRequest, BuyerActionRequired)) and not outcome.retryable, (
             f"completing before the buyer acted gave {outcome!r}"
         )

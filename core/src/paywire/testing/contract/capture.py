@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from paywire.money import Money
-from paywire.subject import Subject
 from paywire.testing.contract.checks import assert_agrees, assert_refused, authorized_model, part_of
 from paywire.testing.contract.fixtures import ContractFixtures
 from paywire.testing.contract.model import ExpectedStates
@@ -25,14 +24,12 @@ class CaptureContract(ContractFixtures):
     ) -> None:
         payment = authorized_model(harness, example_amount)
         part = part_of(example_amount, 1 / 3, amount_representable)
-        result = harness.execute("capture", Subject(reference=payment.reference, amount=part,
-                                                    final=True, idempotency_key=harness.key()))
+        result = harness.execute("capture", harness.follow_up(payment.reference, part, final=True))
         assert result.amount in (None, part), f"a capture of {part!r} applied {result.amount!r}"
         payment.capture(result.reference or payment.reference, part.minor, final=True)
         assert_agrees(harness, payment, expected_states)
         more = part_of(example_amount, 0.1, amount_representable)
-        assert_refused(harness, "capture", Subject(reference=payment.reference, amount=more,
-                                                   idempotency_key=harness.key()))
+        assert_refused(harness, "capture", harness.follow_up(payment.reference, more))
         assert_agrees(harness, payment, expected_states)
 
     @capability("capture", "capture_partial", "capture_multiple")
@@ -43,19 +40,16 @@ class CaptureContract(ContractFixtures):
         payment = authorized_model(harness, example_amount)
         third = part_of(example_amount, 1 / 3, amount_representable).minor
         for amount, final in ((third, False), (third, False), (example_amount.minor - 2 * third, True)):
-            result = harness.execute("capture", Subject(reference=payment.reference, amount=payment.money(amount),
-                                                        final=final, idempotency_key=harness.key()))
+            result = harness.execute("capture", harness.follow_up(payment.reference, payment.money(amount), final=final))
             payment.capture(result.reference or payment.reference, amount, final=final)
             assert_agrees(harness, payment, expected_states)
         more = part_of(example_amount, 0.1, amount_representable)
-        assert_refused(harness, "capture", Subject(reference=payment.reference, amount=more,
-                                                   idempotency_key=harness.key()))
+        assert_refused(harness, "capture", harness.follow_up(payment.reference, more))
 
     @capability("capture")
     def test_a_capture_beyond_the_authorization_is_refused_and_changes_nothing(
         self, harness: ContractHarness, example_amount: Money, expected_states: ExpectedStates
     ) -> None:
         payment = authorized_model(harness, example_amount)
-        assert_refused(harness, "capture", Subject(reference=payment.reference, amount=example_amount + example_amount,
-                                                   idempotency_key=harness.key()))
+        assert_refused(harness, "capture", harness.follow_up(payment.reference, example_amount + example_amount))
         assert_agrees(harness, payment, expected_states)

@@ -116,6 +116,39 @@ class ContractFixtures:
         return _source(sandbox, "buyer_action", "buyer_action_source")
 
     @pytest.fixture
+    def accepted_source(self, sandbox: Sandbox) -> str | None:
+        """A source paid through an operation the provider accepts and decides later (its sale,
+        or else its capture, answers `accepted`): the sandbox's "accepted"; None when the
+        provider decides every payment at once (the accepted-outcome checks are then skipped)."""
+        return sandbox.sources.get("accepted")
+
+    @pytest.fixture
+    def accepted_amount(self, example_amount: Money) -> Money:
+        """What the kit pays with `accepted_source`: `example_amount`, unless that source takes
+        other currencies only (Stripe's ACH debits: USD)."""
+        return example_amount
+
+    @pytest.fixture
+    def refund_accepted_source(self, sandbox: Sandbox) -> str | None:
+        """A source paid at once whose refunds the provider decides later: the sandbox's
+        "refund_accepted"; None when every refund is decided at once."""
+        return sandbox.sources.get("refund_accepted")
+
+    @pytest.fixture
+    def settle_accepted(self, sandbox: Sandbox) -> Callable[[str, bool], None] | None:
+        """Decides an accepted operation as the provider later would: `(reference, succeed)`,
+        with the reference the accepted result named; the sandbox's `settle` by default."""
+        return sandbox.settle
+
+    @pytest.fixture
+    def fetch_finds_by_key(self) -> bool:
+        """Whether `fetch` finds a payment by the idempotency key (and order) it was created with,
+        as reconciliation asks when the first answer was lost. A provider with no such lookup
+        returns False, and its `fetch` must then refuse a subject without a reference before
+        sending (`InvalidRequest`); reconciliation leaves such a payment open for a retry."""
+        return True
+
+    @pytest.fixture
     def approve_buyer_action(self, sandbox: Sandbox) -> ApproveBuyerAction:
         """Acts as the buyer for a started result: the sandbox visits the redirect URL."""
 

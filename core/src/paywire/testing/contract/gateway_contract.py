@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from paywire.testing.contract.accepted import AcceptedOutcomeContract
 from paywire.testing.contract.amounts import AmountContract
 from paywire.testing.contract.builders import BuilderContract
 from paywire.testing.contract.buyer_action import BuyerActionContract
 from paywire.testing.contract.capture import CaptureContract
 from paywire.testing.contract.errors import ErrorMappingContract
+from paywire.testing.contract.fetch import FetchContract
 from paywire.testing.contract.idempotency import IdempotencyContract
 from paywire.testing.contract.lifecycle import LifecycleContract
 from paywire.testing.contract.refund import RefundContract
@@ -26,6 +28,8 @@ class GatewayContract(
     TransportFaultContract,
     IdempotencyContract,
     LifecycleContract,
+    FetchContract,
+    AcceptedOutcomeContract,
     CaptureContract,
     VoidContract,
     RefundContract,

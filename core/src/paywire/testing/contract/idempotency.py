@@ -13,7 +13,7 @@ from paywire.subject import Subject
 from paywire.testing.contract.checks import part_of
 from paywire.testing.contract.fixtures import ContractFixtures
 from paywire.testing.harness import ContractHarness, payment_reference
-from paywire.testing.profiles import contract_settings
+from paywire.testing.profiles import run_property
 from paywire.testing.strategies import Operation, Representable, operations, representable_at_most
 
 __all__ = ["IdempotencyContract"]
@@ -56,10 +56,10 @@ class IdempotencyContract(ContractFixtures):
             pytest.skip(f"{harness.provider} offers no capture and refund to replay")
         authorized = harness.authorize(example_amount)
         part = part_of(example_amount, 1 / 2, amount_representable)
-        capture = Subject(reference=authorized.reference, amount=part, idempotency_key=harness.key())
+        capture = harness.follow_up(authorized.reference, part)
         captured = harness.execute("capture", capture)
         assert not _differences(captured, harness.execute("capture", capture)), "a replayed capture answered differently"
-        refund = Subject(reference=captured.reference or authorized.reference, amount=part, idempotency_key=harness.key())
+        refund = harness.follow_up(captured.reference or authorized.reference, part)
         refunded = harness.execute("refund", refund)
         assert not _differences(refunded, harness.execute("refund", refund)), "a replayed refund answered differently"
         fetched = harness.fetch(payment_reference(authorized))
@@ -87,14 +87,13 @@ class IdempotencyContract(ContractFixtures):
                 assert state.authorized is not None and state.captured is not None and state.refunded is not None
                 if step.command == "capture":
                     available = state.authorized.minor - state.captured.minor
-                    subject = Subject(reference=authorized.reference, final=step.final, amount=amount(step, available))
+                    keyed_subject = harness.follow_up(authorized.reference, amount(step, available), final=step.final)
                 elif step.command == "refund":
                     available = state.captured.minor - state.refunded.minor
-                    subject = Subject(reference=refundable_reference or authorized.reference,
-                                      amount=amount(step, available))
+                    keyed_subject = harness.follow_up(refundable_reference or authorized.reference,
+                                                      amount(step, available))
                 else:
-                    subject = Subject(reference=authorized.reference)
-                keyed_subject = attrs.evolve(subject, idempotency_key=harness.key())
+                    keyed_subject = harness.follow_up(authorized.reference)
                 outcome = harness.attempt(step.command, keyed_subject)
                 if isinstance(outcome, PaywireError):
                     continue  # a refused step may not be stored by the provider; only done steps replay
@@ -110,4 +109,4 @@ class IdempotencyContract(ContractFixtures):
                 before.authorized, before.captured, before.refunded, before.state
             ), f"replaying {[command for command, _, _ in done]} changed the payment: {before!r} -> {after!r}"
 
-        contract_settings(max_examples=15)(given(operations(keyed or ["fetch"]))(replayed))()
+        run_property(given(operations(keyed or ["fetch"]))(replayed), max_examples=15)

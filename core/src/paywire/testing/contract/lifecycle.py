@@ -9,7 +9,7 @@ from paywire.testing.contract.fixtures import ContractFixtures
 from paywire.testing.contract.lifecycle_machine import LifecycleSetup, PaymentLifecycle
 from paywire.testing.contract.model import ExpectedStates
 from paywire.testing.harness import ContractHarness
-from paywire.testing.profiles import contract_settings
+from paywire.testing.profiles import bounded_shrinking, contract_settings
 from paywire.testing.strategies import Bounds, Representable
 
 __all__ = ["LifecycleContract"]
@@ -41,4 +41,5 @@ class LifecycleContract(ContractFixtures):
             representable=amount_representable,
             supported_currencies=supported_currencies,
         ))
-        run_state_machine_as_test(machine, settings=contract_settings(max_examples=self.lifecycle_max_examples))
+        with bounded_shrinking():
+            run_state_machine_as_test(machine, settings=contract_settings(max_examples=self.lifecycle_max_examples))

@@ -149,14 +149,13 @@ class PaymentLifecycle(RuleBasedStateMachine):
         capturable = payment.capturable
         if capturable == 0 or data.draw(st.integers(0, 4), label="too much if 0") == 0:
             amount = payment.money(capturable + payment.authorized + 1)
-            subject = Subject(reference=payment.reference, amount=amount, idempotency_key=self.key())
+            subject = self.harness.follow_up(payment.reference, amount)
             self.refused(payment, "capture", subject)
             return
         partial = self.capabilities.capture_partial and data.draw(st.booleans(), label="partial")
         amount_minor = self.draw_part(data, payment, capturable, "capture") if partial else capturable
         more = self.capabilities.capture_multiple and amount_minor < capturable and data.draw(st.booleans(), label="more")
-        subject = Subject(reference=payment.reference, amount=payment.money(amount_minor), final=not more,
-                          idempotency_key=self.key())
+        subject = self.harness.follow_up(payment.reference, payment.money(amount_minor), final=not more)
         result = self.run(payment, "capture", subject)
         if result.amount is not None:
             assert result.amount == payment.money(amount_minor), f"capture of {amount_minor} applied {result.amount!r}"
@@ -164,7 +163,7 @@ class PaymentLifecycle(RuleBasedStateMachine):
         self.agrees(payment)
 
     def void(self, payment: PaymentModel, data: st.DataObject) -> None:
-        subject = Subject(reference=payment.reference, idempotency_key=self.key())
+        subject = self.harness.follow_up(payment.reference)
         if payment.voidable:
             result = self.run(payment, "void", subject)
             assert result.state in (None, ProviderState.VOIDED), f"void answered state {result.state!r}"
@@ -187,13 +186,12 @@ class PaymentLifecycle(RuleBasedStateMachine):
         if not refundable or data.draw(st.integers(0, 4), label="too much if 0") == 0:
             capture = payment.captures[-1]
             amount = payment.money(payment.captured - payment.refunded + 1)
-            self.refused(payment, "refund", Subject(reference=capture.reference, amount=amount,
-                                                    idempotency_key=self.key()))
+            self.refused(payment, "refund", self.harness.follow_up(capture.reference, amount))
             return
         capture = data.draw(st.sampled_from(refundable), label="capture refunded")
         partial = self.capabilities.refund_partial and data.draw(st.booleans(), label="partial")
         amount_minor = self.draw_part(data, payment, capture.refundable, "refund") if partial else capture.refundable
-        subject = Subject(reference=capture.reference, amount=payment.money(amount_minor), idempotency_key=self.key())
+        subject = self.harness.follow_up(capture.reference, payment.money(amount_minor))
         result = self.run(payment, "refund", subject)
         if result.amount is not None:
             assert result.amount == payment.money(amount_minor), f"refund of {amount_minor} applied {result.amount!r}"
@@ -239,10 +237,10 @@ class PaymentLifecycle(RuleBasedStateMachine):
         elif refusal == "unsupported currency":
             assert self.unsupported_currency is not None
             amount = Money.minor_units(1, self.unsupported_currency)
-            self.refused_before_sending("capture", Subject(reference=payment.reference, amount=amount), InvalidRequest)
+            self.refused_before_sending("capture", self.harness.follow_up(payment.reference, amount), InvalidRequest)
         else:
             command = data.draw(st.sampled_from(missing), label="missing command")
-            self.refused_before_sending(command, Subject(reference=payment.reference), UnsupportedOperation)
+            self.refused_before_sending(command, self.harness.follow_up(payment.reference), UnsupportedOperation)
 
     # -- invariants -----------------------------------------------------------------------------
     @invariant()

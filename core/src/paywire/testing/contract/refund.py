@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from paywire.money import Money
-from paywire.subject import Subject
 from paywire.testing.contract.checks import assert_agrees, assert_refused, captured_model, part_of
 from paywire.testing.contract.fixtures import ContractFixtures
 from paywire.testing.contract.model import ExpectedStates
@@ -25,8 +24,7 @@ class RefundContract(ContractFixtures):
     ) -> None:
         payment, capture = captured_model(harness, example_amount)
         part = part_of(example_amount, 1 / 4, amount_representable)
-        result = harness.execute("refund", Subject(reference=capture.reference, amount=part,
-                                                   idempotency_key=harness.key()))
+        result = harness.execute("refund", harness.follow_up(capture.reference, part))
         assert result.amount in (None, part), f"a refund of {part!r} applied {result.amount!r}"
         payment.refund(capture, part.minor)
         assert_agrees(harness, payment, expected_states)
@@ -39,13 +37,11 @@ class RefundContract(ContractFixtures):
         payment, capture = captured_model(harness, example_amount)
         half = part_of(example_amount, 1 / 2, amount_representable).minor
         for amount in (half, example_amount.minor - half):
-            harness.execute("refund", Subject(reference=capture.reference, amount=payment.money(amount),
-                                              idempotency_key=harness.key()))
+            harness.execute("refund", harness.follow_up(capture.reference, payment.money(amount)))
             payment.refund(capture, amount)
             assert_agrees(harness, payment, expected_states)
         more = part_of(example_amount, 0.1, amount_representable)
-        assert_refused(harness, "refund", Subject(reference=capture.reference, amount=more,
-                                                  idempotency_key=harness.key()))
+        assert_refused(harness, "refund", harness.follow_up(capture.reference, more))
         assert_agrees(harness, payment, expected_states)
 
     @capability("capture", "refund")
@@ -53,6 +49,5 @@ class RefundContract(ContractFixtures):
         self, harness: ContractHarness, example_amount: Money, expected_states: ExpectedStates
     ) -> None:
         payment, capture = captured_model(harness, example_amount)
-        assert_refused(harness, "refund", Subject(reference=capture.reference, amount=example_amount + example_amount,
-                                                  idempotency_key=harness.key()))
+        assert_refused(harness, "refund", harness.follow_up(capture.reference, example_amount + example_amount))
         assert_agrees(harness, payment, expected_states)

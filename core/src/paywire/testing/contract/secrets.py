@@ -10,7 +10,6 @@ from paywire.errors import PaywireError
 from paywire.gateway_definition import Capabilities
 from paywire.http.retry import Retry
 from paywire.money import Money
-from paywire.subject import Subject
 from paywire.testing.contract.fixtures import ContractFixtures, WebhookSigner
 from paywire.testing.emulator import Fault
 from paywire.testing.harness import ContractHarness
@@ -40,8 +39,7 @@ class SecretContract(ContractFixtures):
         harness.authorize(example_amount)
         harness.attempt("authorize", harness.payment_subject(example_amount, source=declined_source))
         for command in sorted({"capture", "refund", "void", "fetch"} & harness.commands):
-            harness.attempt(command, Subject(reference="contract_unknown_0002", amount=example_amount,
-                                             idempotency_key=harness.key()))
+            harness.attempt(command, harness.follow_up("contract_unknown_0002", example_amount))
         retrying = harness.factory(retry=Retry(total=1, backoff_factor=0))
         harness.emulator.inject(Fault(kind="status", status=503, times=2))
         harness.attempt("authorize", harness.payment_subject(example_amount), gateway=retrying)

@@ -11,16 +11,29 @@ import socket
 from urllib.parse import urlsplit, urlunsplit
 
 import attrs
+import pytest
 
 from paywire.command.result import CommandResult
 from paywire.errors import OutcomeUnknown, PaywireError, ProviderUnavailable, RateLimited, TransportError
+from paywire.gateway import Gateway
+from paywire.gateway_definition import Capabilities
 from paywire.http.retry import Retry
 from paywire.money import Money
+from paywire.testing.contract.checks import part_of
+from paywire.testing.contract.error_case import UNKNOWN, outcome_of
 from paywire.testing.contract.fixtures import ContractFixtures
 from paywire.testing.emulator import Fault
 from paywire.testing.harness import ContractHarness, payment_reference
+from paywire.testing.strategies import Representable
 
 __all__ = ["TransportFaultContract"]
+
+# Faults after the provider applied the request: the answer is lost or replaced by a 5xx.
+_AFTER_EFFECT = (
+    ("a connection dropped after the provider applied it", Fault(kind="drop_after", method="POST")),
+    ("HTTP 500 after the provider applied it", Fault(kind="status_after", status=500, method="POST")),
+    ("HTTP 502 after the provider applied it", Fault(kind="status_after", status=502, method="POST")),
+)
 
 
 def _free_port() -> int:
@@ -101,3 +114,58 @@ class TransportFaultContract(ContractFixtures):
         harness.emulator.inject(Fault(kind="status", status=500, method=method, path=path))
         result: CommandResult = harness.authorize(example_amount, gateway=gateway)
         assert harness.fetch(payment_reference(result)).authorized == example_amount
+
+    def test_retries_after_faults_that_took_effect_carry_one_key_and_apply_once(
+        self, harness: ContractHarness, capabilities: Capabilities, example_amount: Money,
+        amount_representable: Representable | None,
+    ) -> None:
+        """The fault hits a capture or refund the provider did apply; the gateway's retry policy
+        (or, when it gives up with an unknown outcome, sending again with the same key) must end
+        with that one operation applied, every attempt carrying the same idempotency key."""
+        commands = [name for name in ("capture", "refund") if getattr(capabilities, name) and name in harness.commands]
+        if not commands:
+            pytest.skip(f"{harness.provider} has no capture or refund to retry")
+        retrying = harness.factory(retry=Retry(total=2, backoff_factor=0))
+        problems: list[str] = []
+        for command in commands:
+            for label, fault in _AFTER_EFFECT:
+                problems.extend(self._retried(harness, retrying, command, label, fault, example_amount,
+                                              amount_representable))
+        assert not problems, "retries after faults that took effect went wrong:\n" + "\n".join(problems)
+
+    def _retried(self, harness: ContractHarness, retrying: Gateway, command: str, label: str, fault: Fault,
+                 amount: Money, representable: Representable | None) -> list[str]:
+        authorized = harness.authorize(amount, gateway=retrying)  # its method's tokens are warm: one POST per attempt
+        payment = payment_reference(authorized)
+        part = part_of(amount, 1 / 2, representable) if getattr(harness.capabilities, f"{command}_partial") else amount
+        target = authorized.reference
+        if command == "refund":
+            captured = harness.execute("capture", harness.follow_up(authorized.reference, amount), gateway=retrying)
+            target = captured.reference or authorized.reference
+        subject = harness.follow_up(target, part, final=True)
+        mark = harness.sent()
+        harness.emulator.inject(fault)
+        outcome = harness.attempt(command, subject, gateway=retrying)
+        harness.emulator.clear_faults()
+        what = f"{command} of {part!r} after {label}"
+        if isinstance(outcome, PaywireError):
+            if outcome_of(outcome) != UNKNOWN:
+                return [f"{what} gave {outcome!r}, recorded as failed although the provider applied it"]
+            outcome = harness.attempt(command, subject, gateway=retrying)  # sent again with its key
+            if isinstance(outcome, PaywireError):
+                return [f"{what}, sent again with the same key, gave {outcome!r}"]
+        problems = []
+        attempts = [record.transfer for record in harness.sent_since(mark)
+                    if record.command == command and record.transfer.method == "POST"]
+        keys = {transfer.idempotency_key for transfer in attempts}
+        if len(attempts) < 2:
+            problems.append(f"{what}: {len(attempts)} request(s) sent; the fault should have caused a second")
+        if None in keys or len(keys) != 1 or len({tuple(sorted(t.headers.items())) for t in attempts}) != 1:
+            problems.append(f"{what}: its {len(attempts)} attempts carried different requests or keys "
+                            f"({len(keys)} keys); every attempt must send the same key")
+        fetched = harness.fetch(payment)
+        held, total = ("captured", fetched.captured) if command == "capture" else ("refunded", fetched.refunded)
+        if total != part:
+            problems.append(f"{what}: the provider holds {held} {total!r}; the one {command} of {part!r} "
+                            "must be applied exactly once (a retry with a new key applies it again)")
+        return problems

@@ -6,7 +6,6 @@ import pytest
 
 from paywire.command.result import ProviderState
 from paywire.money import Money
-from paywire.subject import Subject
 from paywire.testing.contract.checks import assert_agrees, assert_refused, authorized_model
 from paywire.testing.contract.fixtures import ContractFixtures
 from paywire.testing.contract.model import ExpectedStates
@@ -23,13 +22,12 @@ class VoidContract(ContractFixtures):
         self, harness: ContractHarness, example_amount: Money, expected_states: ExpectedStates
     ) -> None:
         payment = authorized_model(harness, example_amount)
-        result = harness.execute("void", Subject(reference=payment.reference, idempotency_key=harness.key()))
+        result = harness.execute("void", harness.follow_up(payment.reference))
         assert result.state in (None, ProviderState.VOIDED), f"void answered state {result.state!r}"
         payment.voided = True
         assert_agrees(harness, payment, expected_states)
         if "capture" in harness.commands:
-            assert_refused(harness, "capture", Subject(reference=payment.reference, amount=example_amount,
-                                                       idempotency_key=harness.key()))
+            assert_refused(harness, "capture", harness.follow_up(payment.reference, example_amount))
             assert_agrees(harness, payment, expected_states)
 
     @capability("void", "capture")
@@ -37,8 +35,7 @@ class VoidContract(ContractFixtures):
         self, harness: ContractHarness, example_amount: Money, expected_states: ExpectedStates
     ) -> None:
         payment = authorized_model(harness, example_amount)
-        result = harness.execute("capture", Subject(reference=payment.reference, amount=example_amount,
-                                                    idempotency_key=harness.key()))
+        result = harness.execute("capture", harness.follow_up(payment.reference, example_amount))
         payment.capture(result.reference or payment.reference, example_amount.minor, final=True)
-        assert_refused(harness, "void", Subject(reference=payment.reference, idempotency_key=harness.key()))
+        assert_refused(harness, "void", harness.follow_up(payment.reference))
         assert_agrees(harness, payment, expected_states)

@@ -12,7 +12,7 @@ from hypothesis import given
 from paywire.errors import WebhookVerificationError
 from paywire.testing.contract.fixtures import ContractFixtures, WebhookSigner
 from paywire.testing.harness import ContractHarness
-from paywire.testing.profiles import contract_settings
+from paywire.testing.profiles import run_property
 from paywire.testing.strategies import Bounds, Representable, WebhookPayload, webhook_payloads
 
 __all__ = ["WebhookContract", "byte_tampers", "malformed_values", "text_tampers"]
@@ -88,7 +88,7 @@ class WebhookContract(ContractFixtures):
 
         payloads = webhook_payloads(kinds=webhook_kinds, currency=supported_currencies, bounds=amount_bounds,
                                     representable=amount_representable)
-        contract_settings()(given(payloads)(parses))()
+        run_property(given(payloads)(parses))
 
     @capability("webhooks")
     def test_every_single_byte_tamper_is_refused(

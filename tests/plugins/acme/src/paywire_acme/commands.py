@@ -51,6 +51,7 @@ def _money(data: Mapping[str, Any], field: str) -> Money:
 
 _STATES = {
     "requires_action": "action_required",
+    "processing": "processing",
     "authorized": "authorized",
     "partially_captured": "partially_captured",
     "captured": "captured",
@@ -61,13 +62,19 @@ _STATES = {
 }
 
 
+def _authorized(data: Mapping[str, Any]) -> Money:
+    """Nothing is authorized for a refused payment, nor for a sale the bank has not decided yet."""
+    nothing = data["status"] == "failed" or (data["status"] == "processing" and data["capture"])
+    return Money.minor_units(0, data["currency"]) if nothing else _money(data, "amount")
+
+
 def payment_fields(subject: Subject, response: Response) -> dict[str, Any]:
     data = response.data
     fields: dict[str, Any] = {
         "reference": data["id"],
         "references": {"payment": data["id"]},
         "state": _STATES[data["status"]],
-        "authorized": _money(data, "amount"),
+        "authorized": _authorized(data),
         "captured": _money(data, "captured"),
         "refunded": _money(data, "refunded"),
     }
@@ -75,6 +82,20 @@ def payment_fields(subject: Subject, response: Response) -> dict[str, Any]:
         fields["status"] = "action_required"
         fields["action"] = BuyerAction(data["action"]["redirect_url"], subject.return_url)
     return fields
+
+
+def decided_later(subject: Subject, response: Response) -> dict[str, Any]:
+    """A bank debit's sale or capture is `processing`: accepted, decided later (never succeeded)."""
+    return {"status": "accepted"} if response.data["status"] == "processing" else {}
+
+
+def found(subject: Subject, response: Response) -> Result:
+    """fetch: a payment Acme does not have (404) is an answer, `not_found`, which reconciliation reads."""
+    return Result.success() if response.status == 404 else answered_ok(subject, response)
+
+
+def fetched_fields(subject: Subject, response: Response) -> dict[str, Any]:
+    return {"state": "not_found"} if response.status == 404 else payment_fields(subject, response)
 
 
 def operation_amount(subject: Subject, response: Response) -> dict[str, Any]:
@@ -123,14 +144,15 @@ def build_commands(settings: GatewaySettings) -> CommandPool:
     auth = BearerAuth(settings.secret("api_key"))
     validator = ValidatorComposite([(answered_ok, True)])
 
-    def command(method: str, path: str, builders: list[Any], handlers: list[Any]) -> GatewayCommand:
+    def command(method: str, path: str, builders: list[Any], handlers: list[Any],
+                checks: ValidatorComposite = validator) -> GatewayCommand:
         return GatewayCommand(
             builder=builders,
             transfer_factory=TransferFactory(
                 settings.base_url, method, path, auth=auth, converter=JSON,
                 idempotency_header="Acme-Idempotency-Key", timeout=settings.timeout,
             ),
-            validator=validator,
+            validator=checks,
             error_mapper=ERRORS,
             handler=HandlerChain(handlers),
         )
@@ -141,12 +163,12 @@ def build_commands(settings: GatewaySettings) -> CommandPool:
     return CommandPool(
         {
             "authorize": command("POST", "/v1/payments", [payment_request(False), metadata_request], [payment_fields, operation_amount]),
-            "sale": command("POST", "/v1/payments", [payment_request(True), metadata_request], [payment_fields, operation_amount]),
-            "complete": command("POST", "/v1/payments/{reference}/complete", [no_request], [payment_fields, operation_amount]),
-            "capture": command("POST", "/v1/payments/{reference}/capture", [amount_request, lambda s: {"final": s.final}], [payment_fields, operation_amount]),
+            "sale": command("POST", "/v1/payments", [payment_request(True), metadata_request], [payment_fields, operation_amount, decided_later]),
+            "complete": command("POST", "/v1/payments/{reference}/complete", [no_request], [payment_fields, operation_amount, decided_later]),
+            "capture": command("POST", "/v1/payments/{reference}/capture", [amount_request, lambda s: {"final": s.final}], [payment_fields, operation_amount, decided_later]),
             "void": command("POST", "/v1/payments/{reference}/void", [no_request], [payment_fields]),
             "refund": command("POST", "/v1/payments/{reference}/refunds", [amount_request], [refund_fields]),
-            "fetch": command("GET", fetch_path, [fetch_query], [payment_fields]),  # type: ignore[arg-type]
+            "fetch": command("GET", fetch_path, [fetch_query], [fetched_fields], ValidatorComposite([(found, True)])),  # type: ignore[arg-type]
         },
         gateway=settings.gateway,
     )

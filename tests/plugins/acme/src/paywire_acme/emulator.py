@@ -7,9 +7,11 @@
     POST /v1/payments/{id}/void
     POST /v1/payments/{id}/refunds     {amount?}
 
-Test sources: `tok_ok` succeeds, `tok_decline` is declined (insufficient_funds), `tok_3ds` needs
-the buyer. Captures are allowed until `final` or the authorized amount is reached; refunds never
-exceed what was captured. `Acme-Idempotency-Key` replays the stored answer for the same body and
+Test sources: `tok_ok` succeeds, `tok_decline` is declined (insufficient_funds: the payment is
+kept as `failed`, and named in the error), `tok_3ds` needs the buyer, `tok_async` is a bank
+debit: its sales and captures stay `processing` (the amount held as `pending`) until
+`settle(id, succeed)` decides them. Captures are allowed until `final` or the authorized amount is
+reached; refunds never exceed what was captured. `Acme-Idempotency-Key` replays the stored answer for the same body and
 answers 409 for a different one.
 """
 
@@ -65,8 +67,9 @@ class AcmeEmulator(EmulatorApp):
             self.idempotency.abandon("acme", key)
         else:
             self.idempotency.finish("acme", key, reply)
-            if request.path == "/v1/payments" and reply.status < 300:
-                self.by_key[key] = json.loads(reply.body)["id"]
+            if request.path == "/v1/payments" and reply.status in (200, 402):
+                answer = json.loads(reply.body)
+                self.by_key[key] = answer.get("id") or answer["error"]["payment"]
         return reply
 
     # -- helpers ------------------------------------------------------------------------------------
@@ -77,8 +80,12 @@ class AcmeEmulator(EmulatorApp):
         return Reply.json(200, body)
 
     def _status(self, p: dict[str, Any]) -> str:
+        if p["failed"]:
+            return "failed"
         if p["voided"]:
             return "voided"
+        if p["pending"]:
+            return "processing"
         if p["requires_action"]:
             return "requires_action"
         if p["refunded"]:
@@ -96,6 +103,28 @@ class AcmeEmulator(EmulatorApp):
         self.events.append((body, headers))
         self.deliver_webhook(body, headers)
 
+    def _take(self, payment: dict[str, Any], amount: int, *, final: bool) -> None:
+        """Capture `amount`: at once, or held as pending for a bank debit (`tok_async`)."""
+        payment["pending" if payment["source"] == "tok_async" else "captured"] += amount
+        payment["closed"] = final or payment["captured"] + payment["pending"] == payment["amount"]
+        payment["status"] = self._status(payment)
+
+    def settle(self, payment_id: str, succeed: bool = True) -> None:
+        """Test control: the bank's decision on a processing payment's pending capture."""
+        with self.lock:
+            payment = self.payments[payment_id]
+            if not payment["pending"]:
+                raise ValueError(f"{payment_id} has nothing pending")
+            amount, payment["pending"] = payment["pending"], 0
+            if succeed:
+                payment["captured"] += amount
+            elif payment["capture"]:
+                payment["failed"] = True  # a sale the bank refused
+            else:
+                payment["closed"] = False  # the refused capture took nothing: the authorization stays
+            payment["status"] = self._status(payment)
+            self._emit("payment.captured" if succeed else "payment.failed", payment, amount)
+
     def _get(self, request: EmulatorRequest) -> dict[str, Any] | None:
         return self.payments.get(request.params["id"])
 
@@ -106,23 +135,26 @@ class AcmeEmulator(EmulatorApp):
         amount, source = data.get("amount"), data.get("source")
         if not isinstance(amount, int) or amount <= 0:
             return _error(400, "invalid_request", "amount must be a positive integer", param="amount")
-        if source == "tok_decline":
-            return _error(402, "card_declined", "the card was declined", decline_code="insufficient_funds")
         with self.lock:
             pid = f"pay_{next(_ids)}"
             payment = {
                 "id": pid, "amount": amount, "currency": data.get("currency"), "captured": 0, "refunded": 0,
-                "voided": False, "closed": False, "capture": bool(data.get("capture")),
+                "pending": 0, "voided": False, "closed": False, "failed": source == "tok_decline",
+                "capture": bool(data.get("capture")), "source": source,
                 "requires_action": source == "tok_3ds", "metadata": data.get("metadata") or {},
                 "order": data.get("order"),
             }
+            payment["status"] = self._status(payment)
+            self.payments[pid] = payment
+            if payment["failed"]:
+                return _error(402, "card_declined", "the card was declined", decline_code="insufficient_funds",
+                              payment=pid)
             if payment["requires_action"]:
                 payment["action"] = {"redirect_url": f"{self.base_url}/challenge/{pid}"}
             elif payment["capture"]:
-                payment["captured"], payment["closed"] = amount, True
+                self._take(payment, amount, final=True)
             payment["status"] = self._status(payment)
-            self.payments[pid] = payment
-            if not payment["requires_action"]:
+            if not payment["requires_action"] and not payment["pending"]:
                 self._emit("payment.captured" if payment["capture"] else "payment.authorized", payment, amount)
             return self._view(payment, amount)
 
@@ -150,7 +182,7 @@ class AcmeEmulator(EmulatorApp):
             if payment["requires_action"]:
                 payment["requires_action"] = False
                 if payment["capture"]:
-                    payment["captured"], payment["closed"] = payment["amount"], True
+                    self._take(payment, payment["amount"], final=True)
                 payment["status"] = self._status(payment)
             return self._view(payment, payment["amount"])
 
@@ -170,16 +202,15 @@ class AcmeEmulator(EmulatorApp):
             payment = self._get(request)
             if payment is None:
                 return _error(404, "not_found", "no such payment")
-            if payment["voided"] or payment["closed"] or payment["requires_action"]:
+            if payment["voided"] or payment["closed"] or payment["requires_action"] or payment["failed"]:
                 return _error(422, "invalid_state", f"cannot capture a payment that is {payment['status']}")
-            remaining = payment["amount"] - payment["captured"]
+            remaining = payment["amount"] - payment["captured"] - payment["pending"]
             amount = data.get("amount", remaining)
             if not isinstance(amount, int) or amount <= 0 or amount > remaining:
                 return _error(422, "invalid_state", f"capture amount must be between 1 and {remaining}", param="amount")
-            payment["captured"] += amount
-            payment["closed"] = bool(data.get("final", True)) or payment["captured"] == payment["amount"]
-            payment["status"] = self._status(payment)
-            self._emit("payment.captured", payment, amount)
+            self._take(payment, amount, final=bool(data.get("final", True)))
+            if not payment["pending"]:
+                self._emit("payment.captured", payment, amount)
             return self._view(payment, amount)
 
     @route("POST", "/v1/payments/(?P<id>[^/]+)/void")
@@ -188,7 +219,7 @@ class AcmeEmulator(EmulatorApp):
             payment = self._get(request)
             if payment is None:
                 return _error(404, "not_found", "no such payment")
-            if payment["captured"] or payment["voided"]:
+            if payment["captured"] or payment["pending"] or payment["voided"] or payment["failed"]:
                 return _error(422, "invalid_state", f"cannot void a payment that is {payment['status']}")
             payment["voided"] = True
             payment["status"] = self._status(payment)
@@ -217,7 +248,8 @@ def sandbox() -> Sandbox:
     """Acme's offline sandbox: the emulator, its test key and its test sources."""
     app = AcmeEmulator()
     return Sandbox(app=app, credentials={"api_key": app.api_key, "webhook_secret": app.webhook_secret},
-                   sources={"ok": "tok_ok", "decline": "tok_decline", "buyer_action": "tok_3ds"})
+                   sources={"ok": "tok_ok", "decline": "tok_decline", "buyer_action": "tok_3ds", "accepted": "tok_async"},
+                   settle=app.settle)
 
 
 if __name__ == "__main__":

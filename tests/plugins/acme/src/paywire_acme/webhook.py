@@ -17,6 +17,7 @@ _KINDS = {
     "payment.captured": EventKind.CAPTURED,
     "payment.refunded": EventKind.REFUNDED,
     "payment.voided": EventKind.VOIDED,
+    "payment.failed": EventKind.FAILED,
 }
 
 

@@ -1,0 +1,128 @@
+"""`fetch` in every state the provider can produce, as reconciliation reads it.
+
+Reconciliation settles lost and accepted outcomes from `fetch` alone, so each state must come
+back as the command contract names it: a refused payment as failed (or not found), a payment
+that never reached the provider as not found, and the money states with their totals.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from paywire.command.result import CommandResult, ProviderState
+from paywire.errors import Declined, InvalidRequest, PaywireError
+from paywire.gateway_definition import Capabilities
+from paywire.money import Money
+from paywire.subject import Subject
+from paywire.testing.contract.checks import authorized_model, part_of
+from paywire.testing.contract.fixtures import ContractFixtures
+from paywire.testing.contract.model import ExpectedStates, PaymentModel, totals_disagreement
+from paywire.testing.harness import ContractHarness, payment_reference
+from paywire.testing.strategies import Representable
+
+__all__ = ["FetchContract"]
+
+_GONE = (ProviderState.FAILED, ProviderState.NOT_FOUND)
+
+
+def _nothing(value: Money | None) -> bool:
+    return value is None or value.minor == 0
+
+
+class FetchContract(ContractFixtures):
+    def _by_key(self, harness: ContractHarness, subject: Subject) -> CommandResult | PaywireError:
+        """fetch as reconciliation asks after a lost first answer: by key and order, no reference."""
+        return harness.attempt("fetch", Subject(idempotency_key=subject.idempotency_key, amount=subject.amount,
+                                                order=subject.order))
+
+    def test_fetch_by_key_finds_the_payment_or_reports_it_never_arrived(
+        self, harness: ContractHarness, example_amount: Money, fetch_finds_by_key: bool,
+    ) -> None:
+        made = harness.payment_subject(example_amount)
+        never = harness.payment_subject(example_amount)
+        if not fetch_finds_by_key:
+            calls, mark = harness.calls(), harness.sent()
+            outcome = self._by_key(harness, never)
+            assert isinstance(outcome, InvalidRequest) and not outcome.may_have_been_sent, (
+                f"fetch_finds_by_key is False, so fetch without a reference must be refused before sending; gave {outcome!r}"
+            )
+            assert not harness.sent_since(mark) and harness.calls() == calls, "fetch without a reference was sent"
+            return
+        result = harness.execute("authorize", made)
+        found = self._by_key(harness, made)
+        assert not isinstance(found, PaywireError), f"fetch by the key an authorization was made with gave {found!r}"
+        assert payment_reference(found) == payment_reference(result), (
+            f"fetch by key found {payment_reference(found)}, the authorization made {payment_reference(result)}"
+        )
+        missing = self._by_key(harness, never)
+        assert not isinstance(missing, PaywireError) and missing.state == ProviderState.NOT_FOUND, (
+            f"fetch by a key the provider never saw gave {missing!r}: it must report state 'not_found', "
+            "which reconciliation reads as 'never arrived'"
+        )
+
+    def test_fetch_of_an_unknown_reference_is_not_found(self, harness: ContractHarness) -> None:
+        outcome = harness.attempt("fetch", Subject(reference="contract_missing_0001"))
+        if isinstance(outcome, PaywireError):
+            assert isinstance(outcome, InvalidRequest) and not outcome.retryable, (
+                f"fetch of an unknown reference gave {outcome!r}: report state 'not_found' or raise a final InvalidRequest"
+            )
+        else:
+            assert outcome.state == ProviderState.NOT_FOUND, f"fetch of an unknown reference reported {outcome!r}"
+
+    def test_fetch_of_a_refused_payment_reports_it_failed(
+        self, harness: ContractHarness, example_amount: Money, declined_source: str, fetch_finds_by_key: bool,
+    ) -> None:
+        subject = harness.payment_subject(example_amount, source=declined_source)
+        refused = harness.attempt("authorize", subject)
+        assert isinstance(refused, Declined), f"authorizing with {declined_source!r} gave {refused!r}"
+        if not fetch_finds_by_key:
+            pytest.skip(f"{harness.provider} cannot fetch by key (fetch_finds_by_key is False), and a refusal "
+                        "names no payment to fetch")
+        fetched = self._by_key(harness, subject)
+        assert not isinstance(fetched, PaywireError), f"fetch of a refused payment gave {fetched!r}"
+        assert fetched.state in _GONE and _nothing(fetched.authorized) and _nothing(fetched.captured), (
+            f"fetch of a payment the provider refused reports state {fetched.state!r}, authorized "
+            f"{fetched.authorized!r}, captured {fetched.captured!r}: it must be 'failed' (or 'not_found') with nothing held"
+        )
+
+    def test_fetch_reports_each_money_state_with_its_totals(
+        self, harness: ContractHarness, capabilities: Capabilities, example_amount: Money,
+        expected_states: ExpectedStates, amount_representable: Representable | None,
+    ) -> None:
+        """authorized, partially captured, captured, partially refunded, refunded, voided."""
+        problems: list[str] = []
+
+        def check(payment: PaymentModel, step: str) -> None:
+            problem = totals_disagreement(payment, harness.fetch(payment.payment), expected_states)
+            if problem:
+                problems.append(f"after {step}: {problem}")
+
+        payment = authorized_model(harness, example_amount)
+        check(payment, "authorize")
+        if capabilities.capture and "capture" in harness.commands:
+            captures = [(example_amount, True)]
+            if capabilities.capture_partial and capabilities.capture_multiple:
+                half = part_of(example_amount, 1 / 2, amount_representable)
+                captures = [(half, False), (example_amount - half, True)]
+            for amount, final in captures:
+                result = harness.execute("capture", harness.follow_up(payment.reference, amount, final=final))
+                payment.capture(result.reference or payment.reference, amount.minor, final=final)
+                check(payment, f"a capture of {amount!r}")
+            if capabilities.refund and "refund" in harness.commands:
+                capture = payment.captures[-1]
+                whole = payment.money(capture.amount)
+                refunds = [whole]
+                if capabilities.refund_partial and capabilities.refund_multiple:
+                    half = part_of(whole, 1 / 2, amount_representable)
+                    refunds = [half, whole - half]
+                for amount in refunds:
+                    harness.execute("refund", harness.follow_up(capture.reference, amount))
+                    payment.refund(capture, amount.minor)
+                    check(payment, f"a refund of {amount!r}")
+        if capabilities.void and "void" in harness.commands:
+            voided = authorized_model(harness, example_amount)
+            harness.execute("void", harness.follow_up(voided.reference))
+            voided.voided = True
+            check(voided, "a void")
+        assert not problems, "fetch disagrees with the operations applied:\n" + "\n".join(problems)
+
