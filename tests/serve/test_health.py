@@ -1,0 +1,76 @@
+"""GET /healthz says what is wrong: an unreachable ledger, a Janitor that stopped; and the Janitor
+on SQLite (fetching before its unit) settles what the provider decided."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from paywire import Money
+from paywire.errors import ConfigurationError
+from paywire.ledger import Ledger, SQLiteLedger
+from paywire.serve import Backoff, Janitor
+from paywire.serve.app import serve_app
+from paywire.serve.metrics import Metrics
+from paywire.serve.server import ServeOptions
+from paywire.service import PaymentService
+from tests.ledger.fakepay import make_gateway
+from tests.ledger.support import FAST, wait_out_life, wait_until
+from tests.serve.servers import uvicorn_server
+from tests.serve.support import CountingFakePay
+from tests.serve.test_endpoints import send
+
+
+@pytest.mark.postgres
+def test_healthz_fails_when_the_ledger_does_not_answer(shop: PaymentService, pg_url: str) -> None:
+    with uvicorn_server(serve_app(shop, janitor=None, metrics=Metrics())) as port:
+        status, _, body = send(port, "GET", "/healthz")
+        assert status == 200 and json.loads(body)["ledger"]["reachable"]
+        dsn, schema = pg_url.split("?schema=")
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+        status, _, body = send(port, "GET", "/healthz")
+        assert status == 503
+        assert json.loads(body)["ledger"]["reachable"] is False and json.loads(body)["status"] == "unhealthy"
+
+
+@pytest.mark.postgres
+def test_healthz_fails_when_the_janitor_stopped(shop: PaymentService) -> None:
+    janitor = Janitor(shop, interval=0.05)
+    with uvicorn_server(serve_app(shop, janitor=janitor, metrics=Metrics())) as port:
+        wait_until(lambda: janitor.last_pass is not None, "a first pass")
+        assert send(port, "GET", "/healthz")[0] == 200
+        janitor.stop(30)
+        status, _, body = send(port, "GET", "/healthz")
+        assert status == 503 and json.loads(body)["janitor"]["running"] is False
+
+
+def test_the_janitor_settles_on_sqlite(provider: tuple[CountingFakePay, str], tmp_path: Path) -> None:
+    app, url = provider
+    ledger: Ledger = SQLiteLedger(tmp_path / "ledger.db")
+    gateway = make_gateway(url, **FAST)
+    try:
+        shop = PaymentService(gateway, ledger, margin=0)
+        payment = shop.sale("fakepay", Money.of("6.00", "EUR"), source="tok_pending")
+        wait_out_life(shop, [t.id for t in shop.list_transactions(payment.id)])
+        janitor = Janitor(shop, backoff=Backoff(first=3600))
+        assert janitor.run_pass().unresolved  # still processing at the provider
+        app.decide(payment.reference or "")
+        assert not janitor.run_pass().settled  # backing off
+        report = Janitor(shop).run_pass()
+        assert [s.status for s in report.settled] == ["succeeded"]
+        assert shop.get_payment(payment.id).captured == Money.of("6.00", "EUR")
+    finally:
+        gateway.close()
+        ledger.close()
+
+
+def test_serve_options_come_from_the_config_table_then_the_command_line() -> None:
+    options = ServeOptions.from_settings({"port": 9000, "interval": 2.5, "backoff": {"first": 5, "cap": 60}},
+                                         port=9100, host=None)
+    assert (options.port, options.interval, options.backoff) == (9100, 2.5, Backoff(first=5, cap=60))
+    with pytest.raises(ConfigurationError, match="unknown settings \\['intervall'\\]"):
+        ServeOptions.from_settings({"intervall": 1})
