@@ -15,7 +15,7 @@ from paywire import InvalidRequest, Subject
 from paywire_braintree.amounts import to_braintree
 
 __all__ = [
-    "KEY_FIELD", "VOID_KEY_FIELD", "capture_variables", "customer_variables", "delete_variables",
+    "KEY_FIELD", "VOID_KEY_FIELD", "capture_variables", "whole_capture_variables", "customer_variables", "delete_variables",
     "node_variables", "order_id", "refund_variables", "reverse_variables", "search_variables",
     "tag_void_variables", "transaction_variables", "vault_variables",
 ]
@@ -70,11 +70,16 @@ def transaction_variables(subject: Subject, merchant_accounts: Mapping[str, str]
     return {"input": {"paymentMethodId": subject.source, "transaction": transaction}}
 
 
+def whole_capture_variables(subject: Subject) -> dict[str, Any]:
+    """captureTransaction: the whole authorization submitted for settlement."""
+    return {"input": {"transactionId": _reference(subject)}}
+
+
 def capture_variables(subject: Subject) -> dict[str, Any]:
-    """partialCaptureTransaction with an amount (the key as the capture's orderId); captureTransaction without."""
+    """partialCaptureTransaction: the amount, whether it is the last, and the key as its orderId."""
     reference = _reference(subject)
     if subject.amount is None:
-        return {"input": {"transactionId": reference}}
+        raise InvalidRequest("a partial capture needs an amount; nothing was sent", param="amount")
     options: dict[str, Any] = {"amount": to_braintree(subject.amount), "finalCapture": subject.final}
     if subject.idempotency_key:
         options["orderId"] = subject.idempotency_key

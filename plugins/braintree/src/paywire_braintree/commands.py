@@ -88,7 +88,7 @@ def build_commands(settings: GatewaySettings) -> CommandPool:
                 read,
                 partial=command(documents.PARTIAL_CAPTURE, builders.capture_variables, [capture_fields],
                                 (transaction_accepted("capture"),)),
-                whole=command(documents.CAPTURE, builders.capture_variables, [capture_fields],
+                whole=command(documents.CAPTURE, builders.whole_capture_variables, [capture_fields],
                               (transaction_accepted("transaction"),)),
             ),
             "void": Void(read, command(documents.TAG, builders.tag_void_variables, [no_fields]),
