@@ -14,7 +14,6 @@ from graphql.execution.values import get_variable_values
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import paywire_braintree
 from paywire import GatewayCommand, GatewaySettings, InvalidRequest, Secret
 from paywire.testing.strategies import subjects
 from paywire_braintree.commands import build_commands

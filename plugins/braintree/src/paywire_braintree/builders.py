@@ -15,9 +15,20 @@ from paywire import InvalidRequest, Subject
 from paywire_braintree.amounts import to_braintree
 
 __all__ = [
-    "KEY_FIELD", "VOID_KEY_FIELD", "capture_variables", "whole_capture_variables", "customer_variables", "delete_variables",
-    "node_variables", "order_id", "refund_variables", "reverse_variables", "search_variables",
-    "tag_void_variables", "transaction_variables", "vault_variables",
+    "KEY_FIELD",
+    "VOID_KEY_FIELD",
+    "capture_variables",
+    "customer_variables",
+    "delete_variables",
+    "node_variables",
+    "order_id",
+    "refund_variables",
+    "reverse_variables",
+    "search_variables",
+    "tag_void_variables",
+    "transaction_variables",
+    "vault_variables",
+    "whole_capture_variables",
 ]
 
 KEY_FIELD = "paywire_key"
