@@ -1,0 +1,215 @@
+"""Every command and error class of the Braintree gateway against its emulator over loopback HTTP
+and HTTPS (trustme): authorize, sale, partial and whole captures, void, refunds, fetch (by
+reference, and by key after a lost answer), vault and vaulted charges, Braintree's declines,
+rejections, validation, authentication and availability errors, and lost answers."""
+
+from __future__ import annotations
+
+import pytest
+
+from paywire import (
+    AuthenticationError,
+    Customer,
+    Declined,
+    Gateway,
+    IdempotencyConflict,
+    InvalidRequest,
+    Money,
+    Order,
+    OutcomeUnknown,
+    ProviderState,
+    ProviderUnavailable,
+    RateLimited,
+    Retry,
+    StateError,
+    Subject,
+)
+from paywire.testing.emulator import Fault
+from paywire_braintree.emulator import BraintreeEmulator
+
+EUR = "EUR"
+
+
+def authorize(gateway: Gateway, amount: str = "100.00", *, key: str = "order-1-auth", sale: bool = False,
+              source: str = "fake-valid-nonce", currency: str = EUR, **fields: object) -> Subject:
+    return Subject(amount=Money.of(amount, currency), source=source, order=Order(id=f"order-{key}"),
+                   idempotency_key=key, **fields)  # type: ignore[arg-type]
+
+
+def run(gateway: Gateway, command: str, subject: Subject):  # type: ignore[no-untyped-def]
+    return gateway.execute("braintree", command, subject)
+
+
+def test_authorize_two_partial_captures_and_refunds_add_up_at_braintree(gateway: Gateway) -> None:
+    auth = run(gateway, "authorize", authorize(gateway))
+    assert (auth.status, auth.state, auth.amount) == ("succeeded", ProviderState.AUTHORIZED, Money.of("100.00", EUR))
+    first = run(gateway, "capture", Subject(reference=auth.reference, amount=Money.of("30.00", EUR),
+                                            final=False, idempotency_key="cap-1"))
+    second = run(gateway, "capture", Subject(reference=auth.reference, amount=Money.of("50.00", EUR),
+                                             final=True, idempotency_key="cap-2"))
+    refund = run(gateway, "refund", Subject(reference=second.reference, amount=Money.of("20.00", EUR),
+                                            idempotency_key="ref-1"))
+    assert first.reference != second.reference and refund.references["capture"] == second.reference
+    fetched = run(gateway, "fetch", Subject(reference=auth.reference))
+    assert (fetched.authorized, fetched.captured, fetched.refunded, fetched.state) == (
+        Money.of("100.00", EUR), Money.of("80.00", EUR), Money.of("20.00", EUR), ProviderState.PARTIALLY_REFUNDED)
+    assert sorted((op.kind, op.idempotency_key, op.amount.minor) for op in fetched.operations) == [
+        ("capture", "cap-1", 3000), ("capture", "cap-2", 5000), ("refund", "ref-1", 2000)]
+    with pytest.raises(InvalidRequest) as refused:
+        run(gateway, "capture", Subject(reference=auth.reference, amount=Money.of("1.00", EUR), idempotency_key="c3"))
+    assert refused.value.code == "91507" and not refused.value.retryable
+
+
+def test_a_whole_capture_without_a_key_captures_the_authorization_itself(gateway: Gateway) -> None:
+    auth = run(gateway, "authorize", authorize(gateway, "12.50"))
+    captured = run(gateway, "capture", Subject(reference=auth.reference))
+    assert (captured.reference, captured.amount) == (auth.reference, Money.of("12.50", EUR))
+    run(gateway, "refund", Subject(reference=captured.reference, idempotency_key="whole-refund"))
+    assert run(gateway, "fetch", Subject(reference=auth.reference)).state == ProviderState.REFUNDED
+
+
+def test_a_sale_in_a_zero_and_a_three_decimal_currency_reaches_braintree_exactly(gateway: Gateway) -> None:
+    for amount, currency in (("1999", "JPY"), ("12.345", "KWD")):
+        sale = run(gateway, "sale", authorize(gateway, amount, key=f"sale-{currency}", sale=True, currency=currency))
+        assert (sale.state, sale.amount) == (ProviderState.CAPTURED, Money.of(amount, currency))
+        assert run(gateway, "fetch", Subject(reference=sale.reference)).captured == Money.of(amount, currency)
+
+
+def test_a_void_releases_the_authorization_once_and_is_refused_after_a_capture(
+    gateway: Gateway, emulator: BraintreeEmulator
+) -> None:
+    auth = run(gateway, "authorize", authorize(gateway))
+    voided = run(gateway, "void", Subject(reference=auth.reference, idempotency_key="void-1"))
+    assert voided.state == ProviderState.VOIDED
+    assert run(gateway, "void", Subject(reference=auth.reference, idempotency_key="void-1")).state == ProviderState.VOIDED
+    with pytest.raises(StateError):
+        run(gateway, "void", Subject(reference=auth.reference, idempotency_key="void-2"))
+    sale = run(gateway, "sale", authorize(gateway, key="sale-void", sale=True))
+    calls = len(emulator.calls)
+    with pytest.raises(StateError):
+        run(gateway, "void", Subject(reference=sale.reference, idempotency_key="void-3"))
+    assert len(emulator.calls) == calls + 1, "only the read: nothing was reversed (reversing would refund it)"
+    assert run(gateway, "fetch", Subject(reference=sale.reference)).captured == Money.of("100.00", EUR)
+
+
+@pytest.mark.parametrize(("source", "amount", "code"), [
+    ("fake-processor-declined-visa-nonce", "10.00", "2000"),
+    ("fake-valid-nonce", "2001.00", "2001"),
+    ("fake-valid-nonce", "3000.00", "3000"),
+    ("fake-gateway-rejected-fraud-valid-nonce", "10.00", "fraud"),
+])
+def test_declines_rejections_and_processor_failures_are_declined_with_braintrees_code(
+    gateway: Gateway, source: str, amount: str, code: str
+) -> None:
+    with pytest.raises(Declined) as declined:
+        run(gateway, "authorize", authorize(gateway, amount, source=source))
+    assert (declined.value.code, declined.value.decline_code, declined.value.retryable) == (code, code, False)
+
+
+@pytest.mark.parametrize(("source", "code"), [("fake-luhn-invalid-nonce", "81715"), ("fake-consumed-nonce", "93107"),
+                                              ("not-a-nonce", "91565")])
+def test_a_bad_payment_method_is_an_invalid_request_with_braintrees_legacy_code(
+    gateway: Gateway, source: str, code: str
+) -> None:
+    with pytest.raises(InvalidRequest) as refused:
+        run(gateway, "authorize", authorize(gateway, source=source))
+    assert refused.value.code == code and not refused.value.retryable
+
+
+def test_an_unknown_transaction_is_not_found(gateway: Gateway) -> None:
+    with pytest.raises(InvalidRequest) as refused:
+        run(gateway, "refund", Subject(reference="dHJhbnNhY3Rpb25fbm9uZQ", idempotency_key="r"))
+    assert refused.value.code == "NOT_FOUND"
+    assert run(gateway, "fetch", Subject(reference="dHJhbnNhY3Rpb25fbm9uZQ")).state == ProviderState.NOT_FOUND
+
+
+def test_the_same_key_with_another_amount_is_a_conflict_and_the_same_request_the_same_payment(gateway: Gateway) -> None:
+    first = run(gateway, "authorize", authorize(gateway, key="same-key"))
+    assert run(gateway, "authorize", authorize(gateway, key="same-key")).reference == first.reference
+    with pytest.raises(IdempotencyConflict):
+        run(gateway, "authorize", authorize(gateway, "99.00", key="same-key"))
+
+
+def test_a_lost_authorization_is_found_by_its_order_and_key(gateway: Gateway, emulator: BraintreeEmulator) -> None:
+    emulator.inject(Fault(kind="drop_after", path="authorizePaymentMethod"))
+    subject = authorize(gateway, key="lost-auth")
+    with pytest.raises(OutcomeUnknown):
+        run(gateway, "authorize", subject)
+    found = run(gateway, "fetch", Subject(idempotency_key="lost-auth", order=subject.order))
+    assert (found.state, found.authorized) == (ProviderState.AUTHORIZED, Money.of("100.00", EUR))
+    assert run(gateway, "authorize", subject).reference == found.reference, "the retry found it: one authorization"
+    assert run(gateway, "fetch", Subject(idempotency_key="never-sent", order=Order(id="o"))).state == ProviderState.NOT_FOUND
+
+
+def test_a_5xx_after_the_charge_is_unknown_and_the_retry_charges_once(
+    gateway: Gateway, emulator: BraintreeEmulator
+) -> None:
+    emulator.inject(Fault(kind="status_after", status=502, path="chargePaymentMethod"))
+    subject = authorize(gateway, key="charge-502", sale=True)
+    with pytest.raises(ProviderUnavailable) as unknown:
+        run(gateway, "sale", subject)
+    assert unknown.value.may_have_been_sent and unknown.value.retryable
+    again = run(gateway, "sale", subject)
+    assert [t.order_id for t in emulator.transactions.values()].count("order-charge-502") == 1
+    assert again.state == ProviderState.CAPTURED
+
+
+def test_a_capture_whose_answer_was_lost_is_found_before_it_is_sent_again(
+    sandbox, served, emulator: BraintreeEmulator  # type: ignore[no-untyped-def]
+) -> None:
+    import paywire_braintree
+    from paywire import Plugins
+
+    plugins = Plugins()
+    plugins.register(paywire_braintree)
+    url, ca_certs = served
+    method = sandbox.method("braintree", url, **({"ca_certs": ca_certs} if ca_certs else {}))
+    with Gateway([method], plugins=plugins, retry=Retry(total=2, backoff_factor=0)) as retrying:
+        auth = run(retrying, "authorize", authorize(retrying, key="retry-cap"))
+        emulator.inject(Fault(kind="drop_after", path="partialCaptureTransaction"))
+        captured = run(retrying, "capture", Subject(reference=auth.reference, amount=Money.of("40.00", EUR),
+                                                     final=False, idempotency_key="retry-cap-1"))
+        assert captured.amount == Money.of("40.00", EUR)
+        assert run(retrying, "fetch", Subject(reference=auth.reference)).captured == Money.of("40.00", EUR)
+
+
+def test_braintrees_availability_and_limit_errors(gateway: Gateway, emulator: BraintreeEmulator) -> None:
+    emulator.inject(Fault(kind="status", status=503))
+    with pytest.raises(ProviderUnavailable) as unavailable:
+        run(gateway, "authorize", authorize(gateway, key="k503"))
+    assert unavailable.value.code == "SERVICE_AVAILABILITY"
+    emulator.inject(Fault(kind="status", status=429, retry_after=4))
+    with pytest.raises(RateLimited) as limited:
+        run(gateway, "authorize", authorize(gateway, key="k429"))
+    assert (limited.value.code, limited.value.retry_after) == ("RESOURCE_LIMIT", 4)
+
+
+def test_wrong_credentials_are_a_final_authentication_error(sandbox, served) -> None:  # type: ignore[no-untyped-def]
+    import paywire_braintree
+    from paywire import Plugins
+
+    plugins = Plugins()
+    plugins.register(paywire_braintree)
+    url, ca_certs = served
+    method = sandbox.method("braintree", url, credentials={"public_key": "nobody", "private_key": "wrong"},
+                            **({"ca_certs": ca_certs} if ca_certs else {}))
+    with Gateway([method], plugins=plugins) as wrong, pytest.raises(AuthenticationError) as refused:
+        run(wrong, "authorize", Subject(amount=Money.of("1.00", EUR), source="fake-valid-nonce"))
+    assert refused.value.code == "AUTHENTICATION" and not refused.value.retryable
+    assert "wrong" not in str(refused.value)
+
+
+def test_vault_creates_the_customer_and_the_vaulted_method_charges_merchant_initiated(gateway: Gateway,
+                                                                                       emulator: BraintreeEmulator) -> None:
+    vaulted = run(gateway, "vault", Subject(source="fake-valid-visa-nonce", customer=Customer(email="b@example.com")))
+    assert vaulted.token and vaulted.references["customer"] in emulator.customers
+    sale = run(gateway, "sale", Subject(amount=Money.of("9.99", EUR), source=vaulted.token, vaulted=True,
+                                        customer=Customer(reference=vaulted.references["customer"]),
+                                        idempotency_key="vaulted-sale"))
+    assert sale.state == ProviderState.CAPTURED
+    again = run(gateway, "vault", Subject(source="fake-valid-nonce",
+                                          customer=Customer(reference=vaulted.references["customer"])))
+    assert again.references["customer"] == vaulted.references["customer"]
+    run(gateway, "unvault", Subject(source=vaulted.token))
+    with pytest.raises(InvalidRequest):
+        run(gateway, "sale", Subject(amount=Money.of("1.00", EUR), source=vaulted.token, vaulted=True))
