@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from paywire import ConfigurationError, PluginError, Plugins
+from paywire.plugins import PluginWarning
 
 GOOD = '''
 from paywire import Capabilities, CommandPool, GatewayDefinition, hookimpl
@@ -71,7 +72,8 @@ def test_allow_and_deny_lists(site: Path, monkeypatch: pytest.MonkeyPatch) -> No
     assert "zz_one" in Plugins().load_entry_points().gateways()
     monkeypatch.delenv("PAYWIRE_PLUGINS")
     monkeypatch.setenv("PAYWIRE_DISABLE_PLUGINS", "zz_one, other")
-    gateways = Plugins().load_entry_points().gateways()
+    with pytest.warns(PluginWarning, match="PAYWIRE_DISABLE_PLUGINS names 'other', which is not an installed"):
+        gateways = Plugins().load_entry_points().gateways()
     assert "zz_one" not in gateways and "zz_two" in gateways
 
 

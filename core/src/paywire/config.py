@@ -11,35 +11,22 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Iterable, Iterator, Mapping
+from decimal import Decimal
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
 import attrs
 
+from paywire.config_schema import CAPABILITY_FLAGS, check_value
 from paywire.errors import ConfigurationError
 from paywire.money import Money
 from paywire.security import Secret
 
 __all__ = ["CAPABILITY_FLAGS", "MethodConfig", "PaymentMethodList", "load_config"]
 
-CAPABILITY_FLAGS = {
-    "can_authorize": "authorize",
-    "can_sale": "sale",
-    "can_capture": "capture",
-    "can_capture_partial": "capture_partial",
-    "can_capture_multiple": "capture_multiple",
-    "can_void": "void",
-    "can_refund": "refund",
-    "can_refund_partial": "refund_partial",
-    "can_vault": "vault",
-}
-PAYMENT_ACTIONS = ("authorize", "authorize_capture")
-ENVIRONMENTS = ("sandbox", "live")
-
-
 def _codes(value: Iterable[str] | None) -> frozenset[str]:
-    return frozenset(item.upper() for item in (value or ()))
+    return frozenset(value or ())
 
 
 def _frozen(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
@@ -48,6 +35,13 @@ def _frozen(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
 
 def _secrets(value: Mapping[str, str | Secret] | None) -> Mapping[str, Secret]:
     return MappingProxyType({k: v if isinstance(v, Secret) else Secret(v) for k, v in (value or {}).items()})
+
+
+def _checked(name: str) -> Any:
+    """A field validator applying the configuration schema's check, for methods built in code."""
+    def check(instance: MethodConfig, attribute: attrs.Attribute[Any], value: Any) -> None:
+        check_value(instance.code, name, value)
+    return check
 
 
 def _decimal_text(value: str | int | None) -> str | None:
@@ -77,13 +71,13 @@ class MethodConfig:
     provider: str = attrs.field(default=attrs.Factory(lambda self: self.code, takes_self=True))
     active: bool = True
     title: str | None = None
-    payment_action: str = attrs.field(default="authorize", validator=attrs.validators.in_(PAYMENT_ACTIONS))
-    countries: frozenset[str] = attrs.field(factory=frozenset, converter=_codes)
-    currencies: frozenset[str] = attrs.field(factory=frozenset, converter=_codes)
+    payment_action: str = attrs.field(default="authorize", validator=_checked("payment_action"))
+    countries: frozenset[str] = attrs.field(factory=frozenset, converter=_codes, validator=_checked("countries"))
+    currencies: frozenset[str] = attrs.field(factory=frozenset, converter=_codes, validator=_checked("currencies"))
     min_total: str | None = attrs.field(default=None, converter=_decimal_text)
     max_total: str | None = attrs.field(default=None, converter=_decimal_text)
     sort_order: int = 0
-    environment: str = attrs.field(default="sandbox", validator=attrs.validators.in_(ENVIRONMENTS))
+    environment: str = attrs.field(default="sandbox", validator=_checked("environment"))
     base_url: str | None = None
     ca_certs: str | None = None
     connect_timeout: float = 5.0
@@ -94,49 +88,45 @@ class MethodConfig:
 
     @classmethod
     def from_mapping(cls, code: str, data: Mapping[str, Any]) -> MethodConfig:
-        """A method from a TOML table or dict; capability flags may be given as `can_*` keys."""
-        values = dict(data)
-        flags = dict(values.pop("capabilities", {}) or {})
-        for key in list(values):
-            if key in CAPABILITY_FLAGS:
-                flags[CAPABILITY_FLAGS[key]] = values.pop(key)
-        timeout = values.pop("timeout", None)
-        if isinstance(timeout, Mapping):
-            values.setdefault("connect_timeout", timeout.get("connect", 5.0))
-            values.setdefault("read_timeout", timeout.get("read", 30.0))
-        known = {field.name for field in attrs.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ConfigurationError(
-                f"method {code!r}: unknown settings {unknown}; known settings are "
-                f"{sorted(known - {'code'}) + sorted(CAPABILITY_FLAGS)}"
-            )
-        for name in ("base_url", "environment"):
-            override = os.environ.get(f"PAYWIRE_{code}_{name}".upper())
-            if override:
-                values[name] = override
+        """A method from a TOML table or dict; capability flags may be given as `can_*` keys.
+
+        Every key and value is checked here, so a typo or a wrong type is one line naming the
+        setting and what it accepts; `PAYWIRE_<CODE>_BASE_URL` and `_ENVIRONMENT` override the
+        table (and apply with no table at all).
+        """
+        from paywire.config_schema import method_values
+
+        values = method_values(code, data)
         try:
-            return cls(code=code, capabilities=flags, **values)
-        except (TypeError, ValueError) as exc:
-            raise ConfigurationError(f"method {code!r}: {exc}") from exc
+            return cls(code=code, **values)
+        except (TypeError, ValueError) as exc:  # pragma: no cover - method_values checks every field first
+            raise ConfigurationError(f"method {code!r}: {exc}") from None
 
     def limits(self, currency: str) -> tuple[Money | None, Money | None]:
         low = Money.of(self.min_total, currency) if self.min_total is not None else None
         high = Money.of(self.max_total, currency) if self.max_total is not None else None
         return low, high
 
+    def unavailable(self, *, country: str | None, amount: Money | None) -> str | None:
+        """Why this method may not be offered for a checkout in `country` totalling `amount`
+        (one phrase naming the setting), or None when it may."""
+        if not self.active:
+            return "it is not active"
+        if country is not None and self.countries and country not in self.countries:
+            return f"it is not offered in {country} (countries: {', '.join(sorted(self.countries))})"
+        if amount is None:
+            return None
+        if self.currencies and amount.currency not in self.currencies:
+            return f"it does not take {amount.currency} (currencies: {', '.join(sorted(self.currencies))})"
+        if self.min_total is not None and amount.amount < Decimal(self.min_total):
+            return f"{amount} is below its min_total {self.min_total}"
+        if self.max_total is not None and amount.amount > Decimal(self.max_total):
+            return f"{amount} is above its max_total {self.max_total}"
+        return None
+
     def available_for(self, *, country: str | None, amount: Money | None) -> bool:
         """Whether this method may be offered for a checkout in `country` totalling `amount`."""
-        if not self.active:
-            return False
-        if country is not None and self.countries and country.upper() not in self.countries:
-            return False
-        if amount is None:
-            return True
-        if self.currencies and amount.currency not in self.currencies:
-            return False
-        low, high = self.limits(amount.currency)
-        return not ((low is not None and amount < low) or (high is not None and amount > high))
+        return self.unavailable(country=country, amount=amount) is None
 
 
 class PaymentMethodList:
@@ -207,8 +197,13 @@ def load_config(source: str | Path | Mapping[str, Any] | None) -> tuple[list[Met
             raise ConfigurationError(f"configuration file {str(path)!r} is not valid TOML: {exc}") from None
     else:
         data = source
-    unknown = sorted(set(data) - {"methods", "paywire"})
-    if unknown:
-        raise ConfigurationError(f"unknown configuration tables {unknown}; use [paywire] and [methods.<code>]")
-    methods = [MethodConfig.from_mapping(code, table) for code, table in (data.get("methods") or {}).items()]
-    return methods, dict(data.get("paywire") or {})
+    from paywire.config_schema import check_keys, paywire_table
+
+    if not isinstance(data, Mapping):
+        raise ConfigurationError(f"configuration must be a table, not {type(data).__name__}")
+    check_keys(data, ("methods", "paywire"), "the configuration's top level")
+    tables = data.get("methods") or {}
+    if not isinstance(tables, Mapping) or not all(isinstance(t, Mapping) for t in tables.values()):
+        raise ConfigurationError("[methods] must hold one table per method: [methods.<code>]")
+    methods = [MethodConfig.from_mapping(str(code), table) for code, table in tables.items()]
+    return methods, paywire_table(data.get("paywire") or {})

@@ -19,13 +19,14 @@ from paywire.command.gateway_command import GatewayCommand, Rehearsed
 from paywire.command.pool import CommandPool
 from paywire.command.result import CommandResult
 from paywire.config import MethodConfig, PaymentMethodList, load_config
+from paywire.config_schema import check_options
 from paywire.errors import ConfigurationError, InvalidRequest, UnsupportedOperation, WebhookVerificationError
 from paywire.gateway_definition import Capabilities, GatewayDefinition
 from paywire.http.client import Client, Urllib3Client
 from paywire.http.retry import Retry
 from paywire.http.transfer import Timeout
 from paywire.plugins import Plugins, default_plugins
-from paywire.security import check_endpoint
+from paywire.security import check_endpoint, refuse_card_numbers
 from paywire.settings import GatewaySettings
 from paywire.subject import Subject
 from paywire.webhook import WebhookEvent, WebhookVerifier
@@ -33,6 +34,7 @@ from paywire.webhook import WebhookEvent, WebhookVerifier
 __all__ = ["Gateway", "Method"]
 
 MAX_WEBHOOK_BYTES = 1024 * 1024
+_FIRST_OPERATIONS = frozenset({"authorize", "sale"})
 
 
 class Method:
@@ -102,6 +104,9 @@ class Method:
             return
 
     def _run(self, context: CommandContext, command: str, subject: Subject) -> CommandResult:
+        refuse_card_numbers(subject)  # every caller-controlled value, whether the provider sends it or not
+        if command in _FIRST_OPERATIONS:
+            self._check_available(subject)
         currency = subject.currency
         accepted = self.definition.currencies
         if currency is not None and accepted is not None and currency not in accepted:
@@ -110,6 +115,18 @@ class Method:
                 param="currency", provider=self.definition.code, code="currency_not_supported",
             )
         return self.commands[command].execute(subject, context)
+
+    def _check_available(self, subject: Subject) -> None:
+        """A first operation only where `paywire methods` would offer the method: its countries
+        (the order's billing country), currencies and order total limits."""
+        order = subject.order
+        billing = order.billing if order is not None else None
+        country = billing.country if billing is not None else None
+        total = order.amount if order is not None and order.amount is not None else subject.amount
+        why = self.config.unavailable(country=country, amount=total)
+        if why is not None:
+            raise UnsupportedOperation(f"payment method {self.code!r} is not available: {why}; nothing was sent",
+                                       code="method_unavailable")
 
     def longest_life(self, command: str) -> float:
         """Seconds a run of `command` may keep a request able to land at the provider: every
@@ -146,8 +163,11 @@ class Gateway:
         settings: Mapping[str, Any] | None = None,
     ) -> None:
         self.plugins = plugins or default_plugins()
-        if not methods:
-            methods = [MethodConfig(code=code) for code in sorted(self.plugins.gateways())]
+        if not methods:  # still subject to PAYWIRE_<METHOD>_BASE_URL and _ENVIRONMENT
+            methods = [MethodConfig.from_mapping(code, {}) for code in sorted(self.plugins.gateways())]
+        for config in methods:
+            definition = self.plugins.gateway(config.provider, method=config.code)
+            check_options(config.code, definition.code, config.options, definition.options)
         self.methods = PaymentMethodList(methods)
         self.settings: Mapping[str, Any] = dict(settings or {})
         self._retry = retry or Retry()

@@ -61,6 +61,9 @@ class GatewayDefinition(NamedTuple):
         concludes that a request was not applied.
     :param sandbox: "module:function" returning the provider's offline `paywire.testing.Sandbox`
         (its emulator, test credentials and test sources); the demo and tests use it.
+    :param options: the names of the provider-specific options a method may set
+        (`[methods.<code>.options]`); a name not listed is a configuration error with the closest
+        listed one suggested. None: not declared, nothing is checked.
     """
 
     code: str
@@ -73,6 +76,7 @@ class GatewayDefinition(NamedTuple):
     webhook: Callable[[GatewaySettings], WebhookVerifier] | None = None
     sandbox: str | None = None
     outcome_window: float = 0.0
+    options: tuple[str, ...] | None = None
 
     def __repr__(self) -> str:
         return f"GatewayDefinition(code={self.code!r}, title={self.title!r})"

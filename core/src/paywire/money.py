@@ -6,6 +6,7 @@ and arithmetic or comparison across currencies is an error, so a mistake surface
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal, InvalidOperation
 from functools import total_ordering
 from typing import Final
@@ -36,14 +37,21 @@ CURRENCY_EXPONENTS: Final[dict[str, int]] = {
 
 
 def exponent_of(currency: str) -> int:
-    """The number of decimals of an ISO 4217 currency; unknown codes are an `InvalidRequest`."""
+    """The number of decimals of an ISO 4217 currency; unknown codes are an `InvalidRequest`.
+
+    Codes are upper case everywhere (Money, configuration, the command line): 'eur' is refused
+    with the code it should be, never silently taken for EUR in one place and refused in another.
+    """
     try:
         return CURRENCY_EXPONENTS[currency]
     except (KeyError, TypeError):
-        raise InvalidRequest(
-            f"unknown currency {currency!r}: use an active ISO 4217 code in upper case, such as 'EUR'",
-            param="currency",
-        ) from None
+        hint = (f"; currency codes are upper case: {currency.upper()!r}"
+                if isinstance(currency, str) and currency.upper() in CURRENCY_EXPONENTS else
+                ": use an active ISO 4217 code in upper case, such as 'EUR'")
+        raise InvalidRequest(f"unknown currency {currency!r}{hint}", param="currency") from None
+
+
+_PLAIN_DECIMAL = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
 
 
 @total_ordering
@@ -84,7 +92,8 @@ class Money:
     def of(cls, amount: str | Decimal | int, currency: str) -> Money:
         """Money from a decimal amount in major units: `Money.of("19.99", "EUR")`.
 
-        A float is refused (it cannot hold most decimal amounts exactly); more decimals than the
+        A string must be a plain decimal ('19.99', '1000', '-5.5'): '1e3', ' 10 ' or '1,000' are
+        refused rather than guessed at. A float is refused (it cannot hold most decimal amounts exactly); more decimals than the
         currency allows is an error rather than a rounding.
         """
         exponent = exponent_of(currency)
@@ -94,12 +103,15 @@ class Money:
                 "floats are refused because they cannot hold money exactly",
                 param="amount",
             )
-        try:
-            value = Decimal(amount.strip() if isinstance(amount, str) else amount)
-        except InvalidOperation:
+        if isinstance(amount, str) and not _PLAIN_DECIMAL.fullmatch(amount):
             raise InvalidRequest(
-                f"amount {amount!r} is not a decimal number; write it like '19.99'", param="amount"
-            ) from None
+                f"amount {amount!r} is not a plain decimal number; write it like '19.99' (digits, "
+                "an optional '-' and '.', no spaces, exponents or separators)", param="amount",
+            )
+        try:
+            value = Decimal(amount)
+        except InvalidOperation:  # pragma: no cover - the pattern admits only what Decimal parses
+            raise InvalidRequest(f"amount {amount!r} is not a decimal number", param="amount") from None
         if not value.is_finite():
             raise InvalidRequest(f"amount {amount!r} is not a finite number", param="amount")
         scaled = value.scaleb(exponent)

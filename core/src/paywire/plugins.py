@@ -4,8 +4,9 @@ Plugins are found through the `paywire` entry-point group, loaded lazily and onc
 two environment variables, and checked with `check_pending()`. A plugin that fails to import or
 breaks the hook contract is reported by name and distribution; the others still load.
 
-- `PAYWIRE_PLUGINS`: a comma-separated allow-list of entry-point names (unset: all).
-- `PAYWIRE_DISABLE_PLUGINS`: a comma-separated deny-list.
+- `PAYWIRE_PLUGINS`: an allow-list of entry-point names, separated by commas or spaces (unset:
+  all); a name that is not installed is a `PluginWarning`.
+- `PAYWIRE_DISABLE_PLUGINS`: a deny-list, the same way.
 
 Callers never touch `pm.hook`; the methods here fill the hook arguments from a command context.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import os
 import threading
+import warnings
 from collections.abc import Mapping
 from importlib import metadata
 from typing import TYPE_CHECKING, Any, NamedTuple, cast
@@ -35,7 +37,7 @@ if TYPE_CHECKING:
     from paywire.validator.result import Result
     from paywire.webhook import WebhookEvent, WebhookVerifier
 
-__all__ = ["ENTRY_POINT_GROUP", "PluginFailure", "PluginInfo", "Plugins", "default_plugins"]
+__all__ = ["ENTRY_POINT_GROUP", "PluginFailure", "PluginInfo", "PluginWarning", "Plugins", "default_plugins"]
 
 ENTRY_POINT_GROUP = "paywire"
 
@@ -56,11 +58,17 @@ class PluginFailure(NamedTuple):
     reason: str
 
 
+class PluginWarning(UserWarning):
+    """Plugin configuration that is probably a mistake, such as an allow-list naming a plugin
+    that is not installed."""
+
+
 def _env_list(name: str) -> set[str] | None:
+    """The names in environment variable `name`, separated by commas and/or spaces."""
     value = os.environ.get(name)
     if value is None:
         return None
-    return {item.strip() for item in value.split(",") if item.strip()}
+    return set(value.replace(",", " ").split())
 
 
 class Plugins:
@@ -84,7 +92,13 @@ class Plugins:
     def load_entry_points(self) -> Plugins:
         allow = _env_list("PAYWIRE_PLUGINS")
         deny = _env_list("PAYWIRE_DISABLE_PLUGINS") or set()
-        for entry_point in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        entry_points = metadata.entry_points(group=ENTRY_POINT_GROUP)
+        installed = {entry_point.name for entry_point in entry_points}
+        for variable, names in (("PAYWIRE_PLUGINS", allow or set()), ("PAYWIRE_DISABLE_PLUGINS", deny)):
+            for name in sorted(names - installed):
+                warnings.warn(f"{variable} names {name!r}, which is not an installed paywire plugin "
+                              f"(installed: {', '.join(sorted(installed)) or 'none'})", PluginWarning, stacklevel=2)
+        for entry_point in entry_points:
             if (allow is not None and entry_point.name not in allow) or entry_point.name in deny:
                 continue
             if self._pm.has_plugin(entry_point.name):
@@ -151,11 +165,20 @@ class Plugins:
             self._gateways, self._owners = found, owners
         return self._gateways
 
-    def gateway(self, code: str) -> GatewayDefinition:
+    def gateway(self, code: str, *, method: str | None = None) -> GatewayDefinition:
+        """The definition of provider `code`; a provider not installed is a `ConfigurationError`
+        saying how to install it (`method`: the configured method that names it)."""
         gateways = self.gateways()
         if code not in gateways:
-            offered = ", ".join(sorted(gateways)) or "none (install a provider, e.g. paywire-stripe)"
-            raise ConfigurationError(f"no gateway provider {code!r} is installed; installed: {offered}")
+            who = f"method {method!r} names provider {code!r}, which" if method else f"gateway provider {code!r}"
+            failed = next((f for f in self.failures if f.name == code), None)
+            if failed is not None:
+                raise ConfigurationError(f"{who} failed to load ({failed.distribution}): {failed.reason}")
+            what = f"{who} is not installed" if method else f"no gateway provider {code!r} is installed"
+            raise ConfigurationError(
+                f"{what}; install it: pip install paywire-{code} (from a paywire clone: pip install "
+                f"./plugins/{code}); installed: {', '.join(sorted(gateways)) or 'none'}"
+            )
         return gateways[code]
 
     def owner(self, code: str) -> PluginInfo | None:

@@ -10,8 +10,11 @@ import logging
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote_plus, urlsplit
 
+import attrs
+
+from paywire.card_numbers import find_card_number, find_card_span, luhn_valid, mask_card_numbers
 from paywire.errors import ConfigurationError, InvalidRequest
 
 __all__ = [
@@ -69,92 +72,57 @@ class Secret:
 
 
 # -- card numbers -------------------------------------------------------------------------------
-# A card number as people write it: 13-19 digits in one run, or in groups of four (4-4-4-4-3)
-# or Amex's 4-6-5 separated by one kind of space or dash. Other digit groupings (UUIDs, phone
-# numbers, dates) are not card numbers and are left alone.
-_DIGIT_RUN = re.compile(
-    r"(?<![0-9])[0-9]{13,19}(?![0-9])"
-    r"|(?<![0-9A-Za-z-])[0-9]{4}([ -])[0-9]{4}\1[0-9]{4}(?:\1[0-9]{4})?(?:\1[0-9]{1,4})?(?![0-9A-Za-z-])"
-    r"|(?<![0-9A-Za-z-])[0-9]{4}([ -])[0-9]{6}\2[0-9]{4,5}(?![0-9A-Za-z-])"
-)
-
-
-def luhn_valid(digits: str) -> bool:
-    total = 0
-    for index, char in enumerate(reversed(digits)):
-        value = ord(char) - 48
-        if index % 2:
-            value *= 2
-            if value > 9:
-                value -= 9
-        total += value
-    return total % 10 == 0
-
-
-def find_card_number(text: str) -> str | None:
-    """The first 13-19 digit run (spaces or dashes allowed) passing Luhn, or None."""
-    for match in _DIGIT_RUN.finditer(text):
-        digits = re.sub(r"[ -]", "", match.group())
-        if 13 <= len(digits) <= 19 and luhn_valid(digits):
-            return digits
-    return None
-
-
 def _strings(value: Any, path: str) -> Iterable[tuple[str, str]]:
+    """Every string (and integer) in a tree of mappings, sequences and attrs values, with its
+    path; mapping keys are values too (a metadata key is caller-controlled)."""
     if isinstance(value, str):
         yield path, value
     elif isinstance(value, int) and not isinstance(value, bool):
         yield path, str(value)
     elif isinstance(value, Mapping):
         for key, item in value.items():
-            yield from _strings(item, f"{path}.{key}" if path else str(key))
+            name = mask_card_numbers(key) if isinstance(key, str) else str(key)  # the error names it
+            where = f"{path}.{name}" if path else name
+            if isinstance(key, str) and len(key) >= 13:
+                yield f"{where} (the key)", key
+            yield from _strings(item, where)
     elif isinstance(value, (list, tuple)):
         for index, item in enumerate(value):
             yield from _strings(item, f"{path}[{index}]")
+    elif attrs.has(type(value)):
+        for field in attrs.fields(type(value)):
+            yield from _strings(getattr(value, field.name), f"{path}.{field.name}" if path else field.name)
 
 
-# A run of 13+ digits in encoded bytes, separators possibly percent- or plus-encoded.
-# (a character class rather than alternatives: this runs over every request body, and candidates
-# are decoded and checked properly afterwards)
-_WIRE_RUN = re.compile(rb"[0-9][0-9 +%dD-]{11,}[0-9]")
+def refuse_card_numbers(values: Any, *, headers: Mapping[str, str] | None = None,
+                        wire: Iterable[bytes | str | None] = ()) -> None:
+    """Refuse anything carrying a raw card number (PAN): the backend must only ever see tokens.
 
-
-def refuse_card_numbers(request: Mapping[str, Any], *wire: bytes | str | None) -> None:
-    """Refuse a request that carries anything that looks like a raw card number (PAN).
-
-    The backend must only ever see tokens; the error names the field, never the number. Given the
-    encoded body and URL (`wire`), a cheap scan of those bytes comes first and the request tree
-    is walked only when it finds a candidate.
+    `values` is a tree of what the caller gave (a request, a `Subject`), checked decoded;
+    `headers` are checked by name; `wire` holds encoded forms (a URL, a form body), checked after
+    percent-decoding. The error names the field, never the number.
     """
-    if wire and not any(_wire_candidate(part) for part in wire if part):
-        return
-    for path, text in _strings(request, ""):
-        if len(text) >= 13 and find_card_number(text) is not None:
-            raise InvalidRequest(
-                f"field {path!r} holds what looks like a raw card number; send a payment "
-                "method token from the provider's client-side library instead",
-                param=path,
-                code="raw_card_number",
-            )
+    for path, text in _strings(values, ""):
+        if find_card_span(text) is not None:
+            raise _refused(f"field {path!r}", path)
+    for name, value in (headers or {}).items():
+        if find_card_span(value) is not None:
+            raise _refused(f"header {name!r}", name)
     for part in wire:
-        if part and find_card_number(_unquote(part)) is not None:
-            raise InvalidRequest(
-                "the request holds what looks like a raw card number; send a payment method token "
-                "from the provider's client-side library instead",
-                code="raw_card_number",
-            )
+        if part and find_card_span(_unquote(part)) is not None:
+            raise _refused("the encoded request", None)
 
 
-def _wire_candidate(part: bytes | str) -> bool:
-    for match in _WIRE_RUN.finditer(part.encode() if isinstance(part, str) else part):
-        if find_card_number(_unquote(match.group())) is not None:
-            return True
-    return False
+def _refused(where: str, param: str | None) -> InvalidRequest:
+    return InvalidRequest(
+        f"{where} holds a raw card number; send a payment method token from the provider's "
+        "client-side library instead (nothing was sent or stored)",
+        param=param,
+        code="raw_card_number",
+    )
 
 
 def _unquote(part: bytes | str) -> str:
-    from urllib.parse import unquote_plus
-
     return unquote_plus(part.decode("utf-8", "replace") if isinstance(part, bytes) else part)
 
 
@@ -214,9 +182,7 @@ def redact(value: Any) -> Any:
         for secret in _known_secrets:
             if secret in masked:
                 masked = masked.replace(secret, _MASK)
-        if len(masked) >= 13 and find_card_number(masked):
-            masked = _DIGIT_RUN.sub(lambda m: _MASK if find_card_number(m.group()) else m.group(), masked)
-        return masked
+        return mask_card_numbers(masked, _MASK)
     return value
 
 

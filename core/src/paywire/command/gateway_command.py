@@ -79,7 +79,7 @@ class GatewayCommand:
         hooks = context.plugins
         request = self.build(subject, context)
         transfer = self.transfer_factory.create(request, subject)
-        refuse_card_numbers(request, transfer.body, transfer.url)
+        refuse_card_numbers(request, headers=transfer.headers, wire=(transfer.url,))
         if context.rehearsal:
             raise Rehearsed
         response = self.send(transfer, context)

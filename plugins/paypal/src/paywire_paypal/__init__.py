@@ -40,6 +40,7 @@ PAYPAL = GatewayDefinition(
     secrets=("client_id", "client_secret", "webhook_id"),
     webhook=build_verifier,
     sandbox="paywire_paypal.emulator.sandbox:sandbox",
+    options=("webhook_verification", "webhook_tolerance", "webhook_cert_hosts", "webhook_ca_certs"),
 )
 
 

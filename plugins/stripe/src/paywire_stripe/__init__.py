@@ -44,6 +44,7 @@ STRIPE = GatewayDefinition(
     # fetch by key searches Stripe's index, which lags writes by up to a minute (the list it falls
     # back on is current but holds only the latest 100 intents)
     outcome_window=60.0,
+    options=("return_url", "payment_method_types", "webhook_tolerance", "webhook_max_bytes"),
 )
 
 

@@ -1,0 +1,194 @@
+"""What a configuration may hold, checked key by key and value by value.
+
+A typo (`ledgr`, `conect`, `retrun_url`) names the key and the closest known one; a wrong type or
+value (`timeout = 5`, `min_total = "abc"`, `currencies = ["EURO"]`) is one line saying what is
+allowed. Nothing is silently ignored or guessed.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from collections.abc import Callable, Collection, Mapping
+from typing import Any
+
+from paywire.countries import COUNTRY_CODES
+from paywire.errors import ConfigurationError
+from paywire.money import CURRENCY_EXPONENTS
+
+__all__ = ["CAPABILITY_FLAGS", "ENVIRONMENTS", "PAYMENT_ACTIONS", "PAYWIRE_KEYS", "check_keys", "check_options",
+           "check_value", "method_values", "paywire_table"]
+
+CAPABILITY_FLAGS = {
+    "can_authorize": "authorize",
+    "can_sale": "sale",
+    "can_capture": "capture",
+    "can_capture_partial": "capture_partial",
+    "can_capture_multiple": "capture_multiple",
+    "can_void": "void",
+    "can_refund": "refund",
+    "can_refund_partial": "refund_partial",
+    "can_refund_multiple": "refund_multiple",
+    "can_vault": "vault",
+}
+PAYMENT_ACTIONS = ("authorize", "authorize_capture")
+ENVIRONMENTS = ("sandbox", "live")
+PAYWIRE_KEYS = ("ledger",)
+TIMEOUT_KEYS = ("connect", "read")
+_DECIMAL = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+
+
+def check_keys(table: Mapping[str, Any], known: Collection[str], where: str) -> None:
+    """Refuse the first key of `table` not in `known`, suggesting the closest known one."""
+    for key in table:
+        if key not in known:
+            close = difflib.get_close_matches(str(key), [str(k) for k in known], n=1, cutoff=0.6)
+            hint = f"; did you mean {close[0]!r}?" if close else f"; known: {', '.join(sorted(known)) or 'none'}"
+            raise ConfigurationError(f"unknown setting {key!r} in {where}{hint}")
+
+
+def check_options(code: str, provider: str, options: Mapping[str, Any], known: Collection[str] | None) -> None:
+    """A method's provider-specific options against those its plugin declares (None: undeclared)."""
+    if known is not None:
+        check_keys(options, known, f"[methods.{code}.options] (provider {provider!r} takes "
+                                   f"{', '.join(sorted(known)) or 'no options'})")
+
+
+def paywire_table(table: Any) -> dict[str, Any]:
+    """The `[paywire]` table, checked."""
+    if not isinstance(table, Mapping):
+        raise ConfigurationError("[paywire] must be a table, e.g. ledger = \"sqlite:///paywire.db\"")
+    check_keys(table, PAYWIRE_KEYS, "[paywire]")
+    if "ledger" in table and (not isinstance(table["ledger"], str) or not table["ledger"]):
+        raise ConfigurationError(f"[paywire] ledger must be a URL string such as 'sqlite:///paywire.db', "
+                                 f"not {table['ledger']!r}")
+    return dict(table)
+
+
+def _wrong(code: str, key: str, value: Any, allowed: str) -> ConfigurationError:
+    return ConfigurationError(f"method {code!r}: {key} = {value!r} is not allowed; {allowed}")
+
+
+def _text(code: str, key: str, value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise _wrong(code, key, value, "write a non-empty string")
+    return value
+
+
+def _flag(code: str, key: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise _wrong(code, key, value, "write true or false")
+    return value
+
+
+def _choice(options: tuple[str, ...]) -> Callable[[str, str, Any], str]:
+    def check(code: str, key: str, value: Any) -> str:
+        if value not in options:
+            raise _wrong(code, key, value, "use one of " + ", ".join(repr(o) for o in options))
+        return str(value)
+    return check
+
+
+def _integer(code: str, key: str, value: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise _wrong(code, key, value, "write a whole number")
+    return value
+
+
+def _total(code: str, key: str, value: Any) -> str:
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return str(value)
+    if isinstance(value, str) and _DECIMAL.fullmatch(value):
+        return value
+    raise _wrong(code, key, value, "write the order total as a decimal string such as '10.00'")
+
+
+def _codes(valid: Collection[str], what: str, example: str) -> Callable[[str, str, Any], frozenset[str]]:
+    def check(code: str, key: str, value: Any) -> frozenset[str]:
+        if isinstance(value, str) or not isinstance(value, (list, tuple, set, frozenset)):
+            raise _wrong(code, key, value, f"write a list of {what} such as [{example!r}]")
+        for item in value:
+            if item not in valid:
+                upper = item.upper() if isinstance(item, str) else None
+                hint = f" (codes are upper case: {upper!r})" if upper in valid else ""
+                raise _wrong(code, key, item, f"write {what} such as {example!r}{hint}")
+        return frozenset(value)
+    return check
+
+
+def _seconds(code: str, key: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise _wrong(code, key, value, "write a positive number of seconds")
+    return float(value)
+
+
+def _table(code: str, key: str, value: Any) -> dict[str, Any]:
+    if not isinstance(value, Mapping):
+        raise _wrong(code, key, value, f"write a table: [methods.{code}.{key}]")
+    return dict(value)
+
+
+_FIELDS: dict[str, Callable[[str, str, Any], Any]] = {
+    "provider": _text,
+    "active": _flag,
+    "title": _text,
+    "payment_action": _choice(PAYMENT_ACTIONS),
+    "countries": _codes(COUNTRY_CODES, "ISO 3166-1 alpha-2 country codes", "DE"),
+    "currencies": _codes(CURRENCY_EXPONENTS, "ISO 4217 currency codes", "EUR"),
+    "min_total": _total,
+    "max_total": _total,
+    "sort_order": _integer,
+    "environment": _choice(ENVIRONMENTS),
+    "base_url": _text,
+    "ca_certs": _text,
+    "connect_timeout": _seconds,
+    "read_timeout": _seconds,
+    "options": _table,
+    "credentials": _table,
+}
+_TABLES = ("timeout", "capabilities")
+
+
+def check_value(code: str, key: str, value: Any) -> Any:
+    """The value of setting `key` of method `code`, checked (and converted)."""
+    return _FIELDS[key](code, key, value)
+
+
+def method_values(code: str, data: Mapping[str, Any]) -> dict[str, Any]:
+    """The `MethodConfig` fields of method `code` from its table, checked; environment overrides
+    (`PAYWIRE_<CODE>_BASE_URL`, `PAYWIRE_<CODE>_ENVIRONMENT`) applied."""
+    if not isinstance(data, Mapping):
+        raise ConfigurationError(f"method {code!r} must be a table: [methods.{code}]")
+    check_keys(data, [*_FIELDS, *_TABLES, *CAPABILITY_FLAGS], f"[methods.{code}]")
+    values: dict[str, Any] = {}
+    flags: dict[str, bool] = {}
+    for key, value in data.items():
+        if key in CAPABILITY_FLAGS:
+            flags[CAPABILITY_FLAGS[key]] = _flag(code, key, value)
+        elif key == "capabilities":
+            table = _table(code, key, value)
+            check_keys(table, CAPABILITY_FLAGS.values(), f"[methods.{code}.capabilities]")
+            flags.update({name: _flag(code, f"capabilities.{name}", on) for name, on in table.items()})
+        elif key == "timeout":
+            if not isinstance(value, Mapping):
+                raise _wrong(code, key, value, "write a table of seconds: timeout = { connect = 5, read = 30 }")
+            check_keys(value, TIMEOUT_KEYS, f"[methods.{code}.timeout]")
+            for part, seconds in value.items():
+                values[f"{part}_timeout"] = _seconds(code, f"timeout.{part}", seconds)
+        elif value is not None:
+            values[key] = _FIELDS[key](code, key, value)
+    for name in ("base_url", "environment"):
+        variable = f"PAYWIRE_{code}_{name}".upper().replace("-", "_")
+        override = os.environ.get(variable)
+        if override:
+            values[name] = _FIELDS[name](code, f"{name} (from {variable})", override)
+    if values.get("min_total") and values.get("max_total"):
+        from decimal import Decimal
+
+        if Decimal(values["min_total"]) > Decimal(values["max_total"]):
+            raise ConfigurationError(f"method {code!r}: min_total {values['min_total']} is above "
+                                     f"max_total {values['max_total']}")
+    if flags:
+        values["capabilities"] = flags
+    return values

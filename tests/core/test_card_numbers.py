@@ -1,0 +1,158 @@
+"""The card-number guard: card numbers as the networks define them are refused in every written
+form and place, before anything is sent or stored; ordinary shop data and paywire's ids never are."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from paywire import Gateway, InvalidRequest, MethodConfig, Money, PaymentService, SQLiteLedger, Subject
+from paywire.card_numbers import brand_of, find_card_number, luhn_valid, mask_card_numbers
+from paywire.plugins import Plugins
+from paywire.security import redact, refuse_card_numbers
+from paywire.service.keys import derived_key, new_id
+from paywire.subject import Customer, Order
+from paywire.testing.strategies import card_numbers, shop_strings
+from tests.core.conftest import EchoApp
+from tests.core.fake_gateway import FakePlugin
+
+# Card numbers the networks publish for testing, one per brand.
+NETWORK_TEST_NUMBERS = {
+    "4242424242424242": "Visa", "4222222222222": "Visa", "5555555555554444": "Mastercard",
+    "2223003122003222": "Mastercard", "378282246310005": "American Express", "6011111111111117": "Discover",
+    "3056930009020004": "Diners Club", "36227206271667": "Diners Club", "3566002020360505": "JCB",
+    "6200000000000005": "UnionPay", "6759649826438453": "Maestro", "2200000000000004": "Mir",
+}
+
+
+def digits_of(text: str) -> str:
+    return "".join(str(int(char)) for char in text if char.isdecimal())
+
+
+@pytest.mark.parametrize(("number", "brand"), NETWORK_TEST_NUMBERS.items())
+def test_network_test_numbers_are_recognised_by_brand(number: str, brand: str) -> None:
+    assert brand_of(number) == brand
+
+
+@pytest.mark.parametrize("text", [
+    "2024120300007",            # an order number made of a date and a counter: no network issues 2024...
+    "ORD-2024120300007", "checkout-2024120300007",
+    "8815329842815468",         # a 16-digit provider reference (Adyen): 88 is no issuer's prefix
+    "4242424242424241",         # a Visa-shaped number with a wrong check digit
+    "42424242424242",           # Luhn-valid but 14 digits: Visa issues 13, 16 or 19
+    "+49 151 23456789",         # a phone number in international form
+    "DE89 3704 0044 0532 0130 00",  # a valid IBAN
+    "9400 4242 4242 4242 4242 78",  # a 22-digit tracking number in blocks of four
+    "JJD4242424242424242",      # digits glued to an identifier's letters
+    "123e4567-e89b-12d3-4242-424242424242",  # a UUID
+])
+def test_strings_no_network_could_have_issued_are_not_card_numbers(text: str) -> None:
+    assert find_card_number(text) is None
+
+
+@given(card_numbers(grouped=False))
+def test_generated_numbers_are_cards_and_one_changed_check_digit_is_not(number: str) -> None:
+    assert brand_of(number) is not None and luhn_valid(number)
+    wrong = number[:-1] + str((int(number[-1]) + 1) % 10)
+    assert brand_of(wrong) is None
+
+
+PLACES = [
+    lambda pan: {"source": pan},
+    lambda pan: {"metadata": {"note": f"card {pan} thanks"}},         # after a space
+    lambda pan: {"metadata": {"note": f"ref 12 {pan} 7"}},            # next to other digits
+    lambda pan: {"metadata": {f"k {pan}": "x"}},                      # in a metadata key
+    lambda pan: {"refund": {"reason": f"customer typed {pan}"}},
+    lambda pan: {"items": [{"sku": "A-1"}, {"name": f"({pan})"}]},
+]
+
+
+@given(card_numbers(every_form=True), st.sampled_from(range(len(PLACES))))
+def test_a_card_number_in_any_written_form_and_field_is_refused_without_showing_it(pan: str, place: int) -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        refuse_card_numbers(PLACES[place](pan))
+    assert caught.value.code == "raw_card_number" and caught.value.param
+    assert digits_of(pan) not in digits_of(str(caught.value))
+
+
+@given(card_numbers(every_form=True))
+def test_a_card_number_in_a_header_or_percent_encoded_url_is_refused(pan: str) -> None:
+    with pytest.raises(InvalidRequest, match="header 'Idempotency-Key'"):
+        refuse_card_numbers({}, headers={"Idempotency-Key": f"order-{pan}"[6:]})
+    from urllib.parse import quote_plus
+
+    with pytest.raises(InvalidRequest):
+        refuse_card_numbers({}, wire=[f"https://api.example/v1/orders?note=x+{quote_plus(pan)}"])
+
+
+@given(card_numbers(every_form=True))
+def test_redaction_masks_every_written_form(pan: str) -> None:
+    masked = redact({"note": f"paid with {pan} today"})["note"]
+    assert find_card_number(masked) is None and masked.startswith("paid with ") and masked.endswith(" today")
+    assert mask_card_numbers(pan) == "***"
+
+
+@given(shop_strings())
+def test_ordinary_shop_data_is_never_refused(text: str) -> None:
+    refuse_card_numbers({"order_id": text, "metadata": {"note": text}}, headers={"Idempotency-Key": text})
+
+
+def test_paywire_ids_and_derived_keys_are_never_card_numbers() -> None:
+    for _ in range(20_000):
+        payment = new_id("pay")
+        refuse_card_numbers({"id": payment, "key": derived_key(payment, "refund", 2), "txn": new_id("txn")})
+
+
+# -- through the payment service: refused means nothing sent and nothing stored --------------------
+@pytest.fixture
+def shop(echo: tuple[EchoApp, str], tmp_path: Path) -> Any:
+    app, url = echo
+    plugins = Plugins()
+    plugins.register(FakePlugin(), "fake")
+    gateway = Gateway([MethodConfig(code="fake", base_url=url, credentials={"api_key": "k_test_123456"})],
+                      plugins=plugins)
+    path = tmp_path / "ledger.db"
+    service = PaymentService(gateway, SQLiteLedger(str(path)))
+    yield app, service, path
+    service.ledger.close()
+    gateway.close()
+
+
+CALLS = {
+    "order id": lambda pan: {"order_id": f"A {pan}"},
+    "idempotency key": lambda pan: {"idempotency_key": f"key-{pan}"[4:]},
+    "metadata key": lambda pan: {"metadata": {pan: "x"}},
+    "metadata value": lambda pan: {"metadata": {"note": f"4 {pan}"}},
+    "customer phone": lambda pan: {"customer": Customer(phone=pan)},
+    "order description": lambda pan: {"order": Order(id="A-1", description=f"card: {pan}")},
+    "source": lambda pan: {"source": pan},
+}
+
+
+@pytest.mark.parametrize("where", CALLS)
+def test_a_refused_payment_sends_nothing_and_stores_nothing(shop: Any, where: str) -> None:
+    app, service, path = shop
+    pan = "4242.4242.4242.4242"
+    arguments = {"source": "tok_visa", **CALLS[where](pan)}
+    with pytest.raises(InvalidRequest, match="raw card number"):
+        service.sale("fake", Money.of("10.00", "EUR"), **arguments)
+    assert app.seen == []
+    assert service.list_payments() == [] and service.list_transactions() == []
+    service.ledger.close()
+    stored = b"".join(Path(f).read_bytes() for f in path.parent.iterdir() if f.name.startswith("ledger.db"))
+    assert b"4242" not in stored
+    with sqlite3.connect(path) as db:
+        assert db.execute("select count(*) from paywire_transactions").fetchone() == (0,)
+
+
+def test_the_gateway_refuses_a_card_number_the_provider_would_not_even_send(shop: Any) -> None:
+    app, service, _ = shop
+    subject = Subject(amount=Money.of("1.00", "EUR"), source="tok_visa", metadata={"n": "\uff14\uff12" * 8})
+    with pytest.raises(InvalidRequest, match=r"field 'metadata\.n'"):
+        service.gateway.execute("fake", "sale", subject)
+    assert app.seen == []

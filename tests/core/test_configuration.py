@@ -1,0 +1,143 @@
+"""Configuration as a user writes it: every mistake is one line naming the setting and what is
+allowed (with the closest known key for a typo); environment overrides work without a file."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import pytest
+
+from paywire import ConfigurationError, Gateway, MethodConfig, Money, Plugins, Subject, UnsupportedOperation
+from paywire.plugins import PluginWarning
+from paywire.subject import Address, Order
+from tests.core.fake_gateway import FAKE, FakePlugin
+
+
+@pytest.fixture
+def plugins() -> Plugins:
+    plugins = Plugins()
+    plugins.register(FakePlugin(), "fake")
+    return plugins
+
+
+def load(tmp_path: Path, plugins: Plugins, text: str) -> Gateway:
+    path = tmp_path / "paywire.toml"
+    path.write_text(text)
+    return Gateway.from_config(path, plugins=plugins)
+
+
+@pytest.mark.parametrize(("toml", "message"), [
+    ('[paywire]\nledgr = "sqlite:///x.db"', "unknown setting 'ledgr' in [paywire]; did you mean 'ledger'?"),
+    ("[methods.fake]\ntimeout = { conect = 5 }", "unknown setting 'conect' in [methods.fake.timeout]; did you mean 'connect'?"),
+    ("[methods.fake]\ntitel = 'Card'", "unknown setting 'titel' in [methods.fake]; did you mean 'title'?"),
+    ("[methods.fake]\ncan_refnd = false", "did you mean 'can_refund'?"),
+    ("[methods.fake.capabilities]\nvoid_ = false", "did you mean 'void'?"),
+    ("[method.fake]\n", "unknown setting 'method' in the configuration's top level; did you mean 'methods'?"),
+])
+def test_an_unknown_key_anywhere_names_it_and_the_closest_known_one(tmp_path, plugins, toml, message) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        load(tmp_path, plugins, toml)
+    assert message in str(caught.value)
+
+
+def test_an_unknown_provider_option_suggests_the_declared_one(tmp_path) -> None:
+    plugins = Plugins()
+
+    class WithOptions:
+        from paywire import hookimpl
+
+        @hookimpl
+        def register_gateways(self, register) -> None:
+            register(FAKE._replace(options=("return_url", "webhook_tolerance")))
+
+    plugins.register(WithOptions(), "fake")
+    with pytest.raises(ConfigurationError, match=r"unknown setting 'retrun_url' in \[methods.fake.options\].*"
+                                                 r"did you mean 'return_url'\?"):
+        load(tmp_path, plugins, "[methods.fake.options]\nretrun_url = 'https://shop.example/back'")
+    assert load(tmp_path, plugins, "[methods.fake.options]\nreturn_url = 'https://x.example'").methods.get("fake")
+
+
+@pytest.mark.parametrize(("toml", "message"), [
+    ("timeout = 5", "method 'fake': timeout = 5 is not allowed; write a table of seconds: timeout = { connect = 5, read = 30 }"),
+    ("timeout = { read = -1 }", "timeout.read = -1 is not allowed; write a positive number of seconds"),
+    ('min_total = "abc"', "min_total = 'abc' is not allowed; write the order total as a decimal string such as '10.00'"),
+    ('currencies = ["EURO"]', "currencies = 'EURO' is not allowed; write ISO 4217 currency codes such as 'EUR'"),
+    ('currencies = ["eur"]', "(codes are upper case: 'EUR')"),
+    ('currencies = "EUR"', "write a list of ISO 4217 currency codes such as ['EUR']"),
+    ('countries = ["XX"]', "countries = 'XX' is not allowed; write ISO 3166-1 alpha-2 country codes such as 'DE'"),
+    ('environment = "production"', "environment = 'production' is not allowed; use one of 'sandbox', 'live'"),
+    ('payment_action = "capture"', "payment_action = 'capture' is not allowed; use one of 'authorize', 'authorize_capture'"),
+    ('active = "yes"', "active = 'yes' is not allowed; write true or false"),
+    ('sort_order = "1"', "sort_order = '1' is not allowed; write a whole number"),
+    ('min_total = "10"\nmax_total = "5"', "min_total 10 is above max_total 5"),
+])
+def test_a_wrong_type_or_value_is_one_line_saying_what_is_allowed(tmp_path, plugins, toml, message) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        load(tmp_path, plugins, f"[methods.fake]\n{toml}\n")
+    text = str(caught.value)
+    assert message in text and "\n" not in text and "Attribute" not in text
+
+
+def test_methods_built_in_code_are_checked_the_same_way() -> None:
+    with pytest.raises(ConfigurationError, match="environment = 'production' is not allowed"):
+        MethodConfig(code="x", environment="production")
+    with pytest.raises(ConfigurationError, match="codes are upper case: 'DE'"):
+        MethodConfig(code="x", countries=["de"])
+
+
+def test_a_provider_that_is_not_installed_fails_when_the_configuration_loads(tmp_path, plugins) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        load(tmp_path, plugins, "[methods.cards]\nprovider = 'braintree'\n")
+    assert "method 'cards' names provider 'braintree', which is not installed; install it: pip install " \
+           "paywire-braintree" in str(caught.value)
+
+
+def test_environment_overrides_apply_without_a_configuration_file(monkeypatch, plugins) -> None:
+    monkeypatch.setenv("PAYWIRE_FAKE_BASE_URL", "http://127.0.0.1:4242")
+    monkeypatch.setenv("PAYWIRE_FAKE_ENVIRONMENT", "sandbox")
+    monkeypatch.delenv("PAYWIRE_CONFIG", raising=False)
+    monkeypatch.chdir(Path(__file__).parent)  # no paywire.toml here
+    method = Gateway.from_config(plugins=plugins).method("fake")
+    assert (method.settings.base_url, method.config.environment) == ("http://127.0.0.1:4242", "sandbox")
+    monkeypatch.setenv("PAYWIRE_FAKE_ENVIRONMENT", "prod")
+    with pytest.raises(ConfigurationError, match=r"environment \(from PAYWIRE_FAKE_ENVIRONMENT\) = 'prod'"):
+        Gateway.from_config(plugins=plugins)
+
+
+@pytest.mark.parametrize("value", ["fake_nope", "fake_nope other_nope", "fake_nope,  other_nope"])
+def test_plugins_allow_list_separated_by_commas_or_spaces_warns_about_names_not_installed(monkeypatch, value) -> None:
+    monkeypatch.setenv("PAYWIRE_PLUGINS", value)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        Plugins().load_entry_points()
+    names = sorted(str(w.message).split("'")[1] for w in caught if issubclass(w.category, PluginWarning))
+    assert names == sorted(value.replace(",", " ").split())
+
+
+def test_plugins_allow_list_separated_by_spaces_loads_each_name(monkeypatch) -> None:
+    from importlib import metadata
+
+    installed = sorted(ep.name for ep in metadata.entry_points(group="paywire"))[:2]
+    if len(installed) < 2:
+        pytest.skip("needs two installed paywire plugins")
+    monkeypatch.setenv("PAYWIRE_PLUGINS", " ".join(installed))
+    assert sorted(info.name for info in Plugins().load_entry_points().loaded) == installed
+
+
+# -- availability is enforced, not only shown ---------------------------------------------------
+@pytest.mark.parametrize(("settings", "subject", "why"), [
+    ({"currencies": ["USD"]}, Subject(amount=Money.of("5.00", "EUR"), source="tok"), "does not take EUR"),
+    ({"min_total": "10.00"}, Subject(amount=Money.of("5.00", "EUR"), source="tok"), "below its min_total 10.00"),
+    ({"max_total": "100"}, Subject(amount=Money.of("100.01", "EUR"), source="tok"), "above its max_total 100"),
+    ({"countries": ["DE"]}, Subject(amount=Money.of("5.00", "EUR"), source="tok",
+                                     order=Order(id="A-1", billing=Address(country="FR"))), "not offered in FR"),
+])
+def test_an_operation_outside_the_methods_availability_is_refused_before_sending(echo, plugins, settings, subject,
+                                                                                  why) -> None:
+    app, url = echo
+    config = MethodConfig.from_mapping("fake", {"base_url": url, "credentials": {"api_key": "k_123456"}, **settings})
+    gateway = Gateway([config], plugins=plugins)
+    with pytest.raises(UnsupportedOperation, match=why) as caught:
+        gateway.execute("fake", "sale", subject)
+    assert caught.value.code == "method_unavailable" and app.seen == []
