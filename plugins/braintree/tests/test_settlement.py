@@ -1,0 +1,194 @@
+"""Settlement as Braintree does it: submitted captures settle in a batch (on request here), a
+refund waits for settlement, a pending settlement is an "accepted" result decided later, and the
+emulator's signed notifications are read by Braintree's own SDK and settle the ledger."""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import urllib.request
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl
+
+import braintree
+import pytest
+
+import paywire_braintree
+from paywire import (
+    Gateway,
+    InvalidRequest,
+    Money,
+    PaymentService,
+    Plugins,
+    ProviderState,
+    SQLiteLedger,
+    Subject,
+)
+from paywire.testing.emulator import EmulatorServer
+from paywire.testing.sandbox import Sandbox
+from paywire_braintree.emulator import BraintreeEmulator
+from paywire_braintree.transfer import BRAINTREE_VERSION
+
+EUR = "EUR"
+
+
+class Inbox:
+    """A loopback endpoint collecting the webhooks the emulator posts."""
+
+    def __init__(self) -> None:
+        self.bodies: list[tuple[dict[str, str], bytes]] = []
+        self.arrived = threading.Condition()
+        inbox = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                with inbox.arrived:
+                    inbox.bodies.append(({k.lower(): v for k, v in self.headers.items()}, body))
+                    inbox.arrived.notify_all()
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = HTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/braintree"
+
+    def wait(self, count: int) -> list[tuple[dict[str, str], bytes]]:
+        with self.arrived:
+            assert self.arrived.wait_for(lambda: len(self.bodies) >= count, timeout=10), "no webhook arrived"
+            return list(self.bodies)
+
+
+@pytest.fixture
+def inbox() -> Iterator[Inbox]:
+    box = Inbox()
+    yield box
+    box.server.shutdown()
+    box.server.server_close()
+
+
+def served_gateway(sandbox: Sandbox, settlement: str) -> Iterator[tuple[Gateway, BraintreeEmulator, str]]:
+    app = sandbox.app
+    assert isinstance(app, BraintreeEmulator)
+    app.settlement = settlement
+    plugins = Plugins()
+    plugins.register(paywire_braintree)
+    with EmulatorServer(app) as server, Gateway([sandbox.method("braintree", server.url)], plugins=plugins) as gateway:
+        yield gateway, app, server.url
+
+
+@pytest.fixture
+def batch(sandbox: Sandbox) -> Iterator[tuple[Gateway, BraintreeEmulator, str]]:
+    yield from served_gateway(sandbox, "batch")
+
+
+@pytest.fixture
+def pending(sandbox: Sandbox) -> Iterator[tuple[Gateway, BraintreeEmulator, str]]:
+    yield from served_gateway(sandbox, "pending")
+
+
+def sale(gateway: Gateway, key: str, amount: str = "50.00") -> Any:
+    return gateway.execute("braintree", "sale", Subject(amount=Money.of(amount, EUR), source="fake-valid-nonce",
+                                                        idempotency_key=key))
+
+
+def graphql(url: str, emulator: BraintreeEmulator, query: str, variables: dict[str, Any]) -> Any:
+    pair = base64.b64encode(f"{emulator.public_key}:{emulator.private_key}".encode()).decode()
+    request = urllib.request.Request(f"{url}/graphql", data=json.dumps({"query": query, "variables": variables}).encode(),
+                                     headers={"Authorization": f"Basic {pair}", "Braintree-Version": BRAINTREE_VERSION,
+                                              "Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        return json.loads(answer.read())
+
+
+def test_a_refund_waits_for_settlement_which_the_sandbox_mutation_brings(
+    batch: tuple[Gateway, BraintreeEmulator, str]
+) -> None:
+    gateway, emulator, url = batch
+    sold = sale(gateway, "batch-sale")
+    assert sold.state == ProviderState.CAPTURED  # submitted for settlement: Braintree holds the capture
+    with pytest.raises(InvalidRequest) as refused:
+        gateway.execute("braintree", "refund", Subject(reference=sold.reference, idempotency_key="early"))
+    assert refused.value.code == "91506"
+    answer = graphql(url, emulator, "mutation S($input: SandboxSettleTransactionInput!) { sandboxSettleTransaction("
+                                    "input: $input) { transaction { id status } } }",
+                     {"input": {"transactionId": sold.reference, "settlementState": "SETTLED"}})
+    assert answer["data"]["sandboxSettleTransaction"]["transaction"]["status"] == "SETTLED"
+    refund = gateway.execute("braintree", "refund", Subject(reference=sold.reference, idempotency_key="after"))
+    assert refund.amount == Money.of("50.00", EUR)
+
+
+def test_the_emulator_refuses_documents_outside_braintrees_schema(batch: tuple[Gateway, BraintreeEmulator, str]) -> None:
+    _, emulator, url = batch
+    answer = graphql(url, emulator, "query { node(id: \"x\") { ... on Transaction { notAField } } }", {})
+    assert answer["data"] is None if "data" in answer else True
+    assert answer["errors"][0]["extensions"]["errorClass"] == "VALIDATION"
+    assert "notAField" in answer["errors"][0]["message"]
+
+
+def test_a_pending_settlement_is_accepted_counted_nowhere_and_decided_later(
+    pending: tuple[Gateway, BraintreeEmulator, str]
+) -> None:
+    gateway, emulator, _ = pending
+    sold = sale(gateway, "pending-sale")
+    assert sold.status == "accepted" and sold.state == ProviderState.PROCESSING
+    fetched = gateway.execute("braintree", "fetch", Subject(reference=sold.reference))
+    assert (fetched.state, fetched.authorized, fetched.captured) == (
+        ProviderState.PROCESSING, Money.zero(EUR), Money.zero(EUR))
+    emulator.settle(sold.reference)
+    assert gateway.execute("braintree", "fetch", Subject(reference=sold.reference)).captured == Money.of("50.00", EUR)
+    declined = sale(gateway, "pending-declined")
+    emulator.settle(declined.reference, "SETTLEMENT_DECLINED")
+    assert gateway.execute("braintree", "fetch", Subject(reference=declined.reference)).state == ProviderState.FAILED
+
+
+def test_the_emulators_notifications_are_braintrees_as_its_sdk_reads_them(
+    pending: tuple[Gateway, BraintreeEmulator, str], inbox: Inbox
+) -> None:
+    gateway, emulator, _ = pending
+    emulator.webhook_url = inbox.url
+    sold = sale(gateway, "sdk-sale")
+    emulator.settle(sold.reference)
+    headers, body = inbox.wait(1)[0]
+    assert headers["content-type"] == "application/x-www-form-urlencoded"
+    fields = dict(parse_qsl(body.decode()))
+    sdk = braintree.BraintreeGateway(braintree.Configuration(braintree.Environment.Sandbox, merchant_id="m",
+                                                             public_key=emulator.public_key,
+                                                             private_key=emulator.private_key))
+    notification = sdk.webhook_notification.parse(fields["bt_signature"], fields["bt_payload"])
+    assert notification.kind == "transaction_settled"
+    assert notification.transaction.id == emulator.transactions[sold.reference].legacy
+    event = gateway.parse_webhook("braintree", headers, body)
+    assert (event.kind, event.reference, event.amount) == ("captured", sold.reference, Money.of("50.00", EUR))
+
+
+def test_the_payment_service_records_a_pending_sale_accepted_and_braintrees_notification_settles_it(
+    pending: tuple[Gateway, BraintreeEmulator, str], inbox: Inbox, tmp_path: Path
+) -> None:
+    gateway, emulator, _ = pending
+    emulator.webhook_url = inbox.url
+    service = PaymentService(gateway, SQLiteLedger(str(tmp_path / "ledger.db")))
+    try:
+        payment = service.sale("braintree", Money.of("25.00", EUR), source="fake-valid-nonce", order_id="B-1",
+                               idempotency_key="service-sale")
+        assert [t.status for t in service.list_transactions(payment.id)] == ["accepted"]
+        assert service.get_payment(payment.id).captured == Money.zero(EUR)
+        emulator.settle(payment.reference or "")
+        headers, body = inbox.wait(1)[0]
+        receipt = service.receive_webhook("braintree", headers, body)
+        assert (receipt.payment_id, receipt.status) == (payment.id, "applied")
+        for _ in range(2):  # the notification settles it; reconciling afterwards agrees and changes nothing
+            settled = service.get_payment(payment.id)
+            assert (settled.state, settled.captured) == ("captured", Money.of("25.00", EUR))
+            assert [t.status for t in service.list_transactions(payment.id)] == ["succeeded"]
+            assert not service.reconcile(payment_id=payment.id).mismatches
+    finally:
+        service.ledger.close()
