@@ -64,13 +64,14 @@ def install_fakepay(folder: Path) -> Path:
     return folder
 
 
-def write_config(path: Path, emulator_url: str, ledger_url: str, serve: dict[str, Any] | None = None) -> Path:
+def write_config(path: Path, emulator_url: str, ledger_url: str, serve: dict[str, Any] | None = None,
+                 read_timeout: float = 2) -> Path:
     lines = ["[paywire]", f"ledger = {json.dumps(ledger_url)}"]
     if serve:
         lines.append("[paywire.serve]")
         lines += [f"{key} = {_toml(value)}" for key, value in serve.items()]
     lines += ["[methods.fakepay]", 'environment = "sandbox"', f"base_url = {json.dumps(emulator_url)}",
-              "timeout = { connect = 0.5, read = 2 }"]
+              f"timeout = {{ connect = 0.5, read = {read_timeout} }}"]
     path.write_text("\n".join(lines) + "\n")
     return path
 

@@ -68,3 +68,31 @@ def test_a_payment_another_worker_holds_is_skipped(shop: PaymentService, provide
         assert payment.reference not in app.fetches
     finally:
         other.close()
+
+
+def test_a_pass_asked_to_stop_finishes_the_payment_in_hand_and_goes_no_further(
+        shop: PaymentService, provider: tuple[CountingFakePay, str]) -> None:
+    import threading
+
+    from paywire.testing.emulator import Fault
+    from tests.ledger.support import wait_until
+
+    app, _ = provider
+    payments = [shop.sale("fakepay", Money.of(f"{i}.00", "EUR"), source="tok_pending") for i in (1, 2, 3)]
+    wait_out_life(shop, [t.id for p in payments for t in shop.list_transactions(p.id)])
+    for payment in payments:
+        app.decide(payment.reference or "")
+    app.inject(Fault("latency", seconds=1.0, method="GET", path="/v1/payments/", times=3))
+    patient_gateway = make_gateway(provider[1], read_timeout=10)  # a slow answer, not a lost one
+    janitor = Janitor(PaymentService(patient_gateway, shop.ledger))
+    reports = []
+    worker = threading.Thread(target=lambda: reports.append(janitor.run_pass()))
+    worker.start()
+    wait_until(lambda: len(app.fetches) == 1, "the first payment is being fetched")
+    janitor.stopping.set()
+    worker.join(60)
+    patient_gateway.close()
+    (report,) = reports
+    assert report.stopped and len(report.settled) == 1
+    statuses = sorted(shop.list_transactions(p.id)[0].status for p in payments)
+    assert statuses == ["accepted", "accepted", "succeeded"]  # one settled whole, the others untouched

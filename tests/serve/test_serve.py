@@ -103,3 +103,27 @@ def test_no_webhooks_runs_the_janitor_health_and_metrics_only(
         assert server.request("GET", "/metrics")[0] == 200
         assert server.terminate() == 0
     wait_out_life(shop, [txn.id])
+
+
+def test_sigterm_during_a_reconcile_pass_settles_the_payment_in_hand_and_stops(
+        shop: PaymentService, provider: tuple[CountingFakePay, str], pg_url: str, plugin_path: Path,
+        tmp_path: Path) -> None:
+    from paywire.testing.emulator import Fault
+
+    app, url = provider
+    config = write_config(tmp_path / "paywire.toml", url, pg_url, read_timeout=30)
+    payments = [shop.sale("fakepay", Money.of(f"{i}.00", "EUR"), source="tok_pending") for i in (1, 2, 3)]
+    wait_out_life(shop, [t.id for p in payments for t in shop.list_transactions(p.id)])
+    for payment in payments:
+        app.decide(payment.reference or "")
+    app.inject(Fault("latency", seconds=5.0, method="GET", path="/v1/payments/", times=3))  # a slow provider
+    with serving(config, plugin_path, FAST_JANITOR) as server:
+        wait_until(lambda: len(app.fetches) == 1, "the Janitor is asking about a payment")
+        (in_hand,) = app.fetches
+        assert server.terminate() == 0
+    assert len(app.fetches) < 3  # it stopped between payments
+    for payment in payments:
+        (txn,) = shop.list_transactions(payment.id)
+        settled = payment.reference == in_hand
+        assert txn.status == ("succeeded" if settled else "accepted")  # settled whole, or untouched
+        assert shop.get_payment(payment.id).captured == (payment.amount if settled else Money.of("0.00", "EUR"))
