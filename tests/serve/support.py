@@ -153,11 +153,8 @@ def serving(config: Path, plugin_path: Path, args: Sequence[str] = ()) -> Iterat
 
 
 def metric(text: str, name: str, **labels: str) -> float:
-    """A sample's value from Prometheus' text format (0 when absent)."""
+    """The sum of the samples with these labels, from Prometheus' text format (0 when none)."""
     from prometheus_client.parser import text_string_to_metric_families
 
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
-                return float(sample.value)
-    return 0.0
+    return float(sum(sample.value for family in text_string_to_metric_families(text) for sample in family.samples
+                     if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items())))
