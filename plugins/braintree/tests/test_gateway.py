@@ -154,7 +154,7 @@ def test_a_5xx_after_the_charge_is_unknown_and_the_retry_charges_once(
     assert again.state == ProviderState.CAPTURED
 
 
-def test_a_capture_whose_answer_was_lost_is_found_before_it_is_sent_again(
+def test_a_lost_capture_is_never_resent_by_the_retry_policy_and_the_retry_with_its_key_finds_it(
     sandbox, served, emulator: BraintreeEmulator  # type: ignore[no-untyped-def]
 ) -> None:
     import paywire_braintree
@@ -166,11 +166,18 @@ def test_a_capture_whose_answer_was_lost_is_found_before_it_is_sent_again(
     method = sandbox.method("braintree", url, **({"ca_certs": ca_certs} if ca_certs else {}))
     with Gateway([method], plugins=plugins, retry=Retry(total=2, backoff_factor=0)) as retrying:
         auth = run(retrying, "authorize", authorize(retrying, key="retry-cap"))
-        emulator.inject(Fault(kind="drop_after", path="partialCaptureTransaction"))
-        captured = run(retrying, "capture", Subject(reference=auth.reference, amount=Money.of("40.00", EUR),
-                                                     final=False, idempotency_key="retry-cap-1"))
-        assert captured.amount == Money.of("40.00", EUR)
-        assert run(retrying, "fetch", Subject(reference=auth.reference)).captured == Money.of("40.00", EUR)
+        emulator.inject(Fault(kind="drop_after", path="partialcapture", times=3))
+        subject = Subject(reference=auth.reference, amount=Money.of("40.00", EUR), final=False,
+                          idempotency_key="retry-cap-1")
+        with pytest.raises(OutcomeUnknown):
+            run(retrying, "capture", subject)
+        emulator.clear_faults()
+        assert len(emulator.transactions[auth.reference].children) == 1, "sent once, although retries were allowed"
+        captured = run(retrying, "capture", subject)
+        assert captured.reference == emulator.transactions[auth.reference].children[0]
+        fetched = run(retrying, "fetch", Subject(reference=auth.reference))
+        assert fetched.captured == Money.of("40.00", EUR)
+        assert [op.idempotency_key for op in fetched.operations] == ["retry-cap-1"]
 
 
 def test_braintrees_availability_and_limit_errors(gateway: Gateway, emulator: BraintreeEmulator) -> None:

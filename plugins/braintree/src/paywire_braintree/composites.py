@@ -13,12 +13,11 @@ and answers with that instead of writing twice.
 The same key with another amount is an `IdempotencyConflict`. Every write is rehearsed (built and
 checked) before the read leaves, so what the gateway refuses itself sends nothing at all.
 
-A mutation is never resent by the core's retry policy once it may have arrived (`_once`). A
-capture, refund or void whose answer was lost (a dropped connection, a 5xx) is looked for again
-by reading its parent, which Braintree serves from its own records, and written again only if it
-is not there, within the retry policy's budget. An authorization or sale is found only through
-search, whose index may trail the write, so it is never written again within one call: its
-unknown outcome goes to the caller, whose retry (or `reconcile()`) looks for it first.
+A mutation is never resent by the core's retry policy once it may have arrived (`_once`): its
+outcome is unknown, and the caller's retry with the same key (or `reconcile()`, through fetch)
+looks for it first. A capture, refund or void is looked for on its parent, which Braintree reads
+from its own records; an authorization or sale only through search, whose index may trail the
+write by up to the gateway's `outcome_window`.
 """
 
 from __future__ import annotations
@@ -30,7 +29,7 @@ import attrs
 
 from paywire import CommandContext, CommandResult, Customer, GatewayCommand, Money, ProviderState, Response, Subject
 from paywire.command.gateway_command import Rehearsed
-from paywire.errors import IdempotencyConflict, InvalidRequest, PaywireError, StateError
+from paywire.errors import IdempotencyConflict, InvalidRequest, StateError
 from paywire_braintree.amounts import from_braintree
 from paywire_braintree.builders import KEY_FIELD, VOID_KEY_FIELD
 from paywire_braintree.error_mapping import ERRORS
@@ -43,22 +42,6 @@ __all__ = ["Capture", "Fetch", "FirstOperation", "Refund", "Vault", "Void"]
 def _once(context: CommandContext) -> CommandContext:
     """The context for a mutation: a connection never made may be retried, nothing else."""
     return attrs.evolve(context, retry=attrs.evolve(context.retry, read=0, status=0))
-
-
-def _written(write: GatewayCommand, subject: Subject, context: CommandContext,
-             look: Callable[[], CommandResult | None]) -> CommandResult:
-    """Write; after an answer that may hide an applied write, look for it before writing again."""
-    budget = context.retry.total
-    while True:
-        try:
-            return write.execute(subject, _once(context))
-        except PaywireError as error:
-            if not (error.retryable and error.may_have_been_sent) or budget <= 0:
-                raise
-            budget -= 1
-            found = look()
-            if found is not None:
-                return found
 
 
 def _rehearse(command: GatewayCommand, subject: Subject, context: CommandContext) -> None:
@@ -152,7 +135,7 @@ class Capture:
             return write.execute(subject, context)
         _rehearse(write, subject, context)
         done = self._done(subject, context)
-        return done if done is not None else _written(write, subject, context, lambda: self._done(subject, context))
+        return done if done is not None else write.execute(subject, _once(context))
 
     def _done(self, subject: Subject, context: CommandContext) -> CommandResult | None:
         parent = _node(self.read, subject, context)
@@ -181,8 +164,7 @@ class Refund:
             return self.write.execute(subject, context)
         _rehearse(self.write, subject, context)
         done = self._done(subject, context)
-        return done if done is not None else _written(self.write, subject, context,
-                                                      lambda: self._done(subject, context))
+        return done if done is not None else self.write.execute(subject, _once(context))
 
     def _done(self, subject: Subject, context: CommandContext) -> CommandResult | None:
         captured = _node(self.read, subject, context)
@@ -221,11 +203,9 @@ class Void:
             raise StateError(f"Braintree transaction {subject.reference!r} is {str(status).lower()}"
                              f"{' with captures' if _children(transaction) else ''}: only an authorization "
                              "with nothing captured can be voided", provider="braintree", code="not_voidable")
-        if not subject.idempotency_key:
-            return self.reverse.execute(subject, _once(context))
-        self.tag.execute(subject, _once(context))
-        return _written(self.reverse, subject, context,
-                        lambda: self._voided(_node(self.read, subject, context), subject))
+        if subject.idempotency_key:
+            self.tag.execute(subject, _once(context))
+        return self.reverse.execute(subject, _once(context))
 
     @staticmethod
     def _voided(transaction: Mapping[str, Any], subject: Subject) -> CommandResult | None:

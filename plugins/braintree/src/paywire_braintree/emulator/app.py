@@ -5,7 +5,8 @@ It answers as Braintree does: HTTP 200 with `errors` (errorClass, legacyCode) fo
 not-found errors and for invalid documents, 401 with AUTHENTICATION for a wrong key pair, and a
 refused transaction as data with its status (PROCESSOR_DECLINED, GATEWAY_REJECTED, FAILED). Faults
 can target one operation: a fault's `path` is matched against "/graphql" and against
-"/graphql/<field>" (the operation's first field, e.g. "/graphql/chargePaymentMethod").
+"/graphql/<field>", the operation's first field as spelled and in lower case
+("/graphql/chargePaymentMethod", "/graphql/chargepaymentmethod").
 """
 
 from __future__ import annotations
@@ -93,7 +94,8 @@ class BraintreeEmulator(EmulatorApp):
             for entry in self._faults:
                 fault, remaining = entry
                 if remaining > 0 and fault.kind in kinds and (
-                        fault.matches(method, path) or (field and fault.matches(method, f"{path}/{field}"))):
+                        fault.matches(method, path) or any(fault.matches(method, f"{path}/{name}")
+                                                           for name in ((field, field.lower()) if field else ()))):
                     entry[1] = remaining - 1
                     return fault  # type: ignore[no-any-return]
         return None
