@@ -177,3 +177,114 @@ def test_an_operation_refused_before_sending_records_nothing(shop: Path, acme: A
     assert json.loads(paywire("--json", "transactions", cwd=shop, env=SECRETS).stdout) == []
     assert acme.payments == {}
     assert "ca_certs" in paywire(*refusals[2][0], cwd=shop, env=SECRETS).stderr
+
+
+# -- errors: one line (or one JSON object), each kind its own exit code -------------------------------
+def test_bad_credentials_a_reused_key_and_an_unfinished_buyer_have_their_own_exit_codes(shop: Path) -> None:
+    bad_key = paywire("authorize", "cards", "5.00", "EUR", "--source", "tok_ok", cwd=shop,
+                      env={**SECRETS, "PAYWIRE_CARDS_API_KEY": "wrong"})
+    assert bad_key.returncode == 6 and "AuthenticationError" in bad_key.stderr
+    first = paywire("authorize", "cards", "5.00", "EUR", "--source", "tok_ok", "--idempotency-key", "k1", cwd=shop, env=SECRETS)
+    assert first.returncode == 0, first.stderr
+    reused = paywire("authorize", "cards", "6.00", "EUR", "--source", "tok_ok", "--idempotency-key", "k1", cwd=shop, env=SECRETS)
+    assert reused.returncode == 7 and "IdempotencyConflict" in reused.stderr
+    waiting = json.loads(paywire("--json", "authorize", "cards", "5.00", "EUR", "--source", "tok_3ds", cwd=shop,
+                                 env=SECRETS).stdout)
+    for args in (("complete", waiting["id"]), ("complete", waiting["id"], "--json")):
+        result = paywire(*args, cwd=shop, env=SECRETS)
+        assert result.returncode in (2, 8), result.stderr  # the provider refuses, or answers "still waiting"
+    for result in (bad_key, reused):
+        assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+
+
+BROKEN_PLUGIN = '''
+from paywire import GatewayDefinition, hookimpl
+
+def build(settings):
+    raise RuntimeError("boom in the plugin")
+
+@hookimpl
+def register_gateways(register):
+    register(GatewayDefinition(code="broken", title="Broken", build=build, endpoints={"sandbox": "http://127.0.0.1:9"}))
+'''
+
+
+def test_an_unexpected_error_is_one_line_with_an_exit_code_of_its_own(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    (site / "zz_broken-0.dist-info").mkdir(parents=True)
+    (site / "zz_broken-0.dist-info" / "METADATA").write_text("Metadata-Version: 2.1\nName: zz-broken\nVersion: 0\n")
+    (site / "zz_broken-0.dist-info" / "entry_points.txt").write_text("[paywire]\nbroken = zz_broken_mod\n")
+    (site / "zz_broken_mod.py").write_text(BROKEN_PLUGIN)
+    env = {"PYTHONPATH": str(site), "PAYWIRE_LEDGER": f"sqlite:///{tmp_path / 'l.db'}"}
+    result = paywire("authorize", "broken", "1.00", "EUR", "--source", "tok_ok", cwd=tmp_path, env=env)
+    assert result.returncode == 70, result.stderr
+    assert result.stderr.strip() == ("paywire: RuntimeError: boom in the plugin (an unexpected error inside paywire; "
+                                     "please report it)")
+    as_json = paywire("authorize", "broken", "1.00", "EUR", "--source", "tok_ok", "--json", cwd=tmp_path, env=env)
+    assert json.loads(as_json.stdout)["error"] == {
+        "type": "RuntimeError", "exit_code": 70,
+        "message": "boom in the plugin (an unexpected error inside paywire; please report it)"}
+
+
+def test_json_works_before_or_after_the_command_and_errors_are_json_too(shop: Path) -> None:
+    before = paywire("--json", "methods", cwd=shop)
+    after = paywire("methods", "--json", cwd=shop)
+    assert before.returncode == after.returncode == 0 and json.loads(before.stdout) == json.loads(after.stdout)
+    for args, code in ((("capture", "pay_missing", "--json"), 2), (("--json", "payments", "--state", "bogus"), 2),
+                       (("authorize", "--json"), 2)):
+        result = paywire(*args, cwd=shop, env=SECRETS)
+        error = json.loads(result.stdout)["error"]
+        assert result.returncode == error["exit_code"] == code and error["message"], (args, result)
+        assert result.stderr == ""
+
+
+def test_a_closed_stdout_ends_quietly(shop: Path) -> None:
+    paywire("sale", "cards", "5.00", "EUR", "--source", "tok_ok", cwd=shop, env=SECRETS)
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("PAYWIRE_")} | SECRETS
+    process = subprocess.Popen([SCRIPT, "--json", "transactions"], cwd=shop, env=environment,  # type: ignore[list-item]
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.close()  # the reader is gone before paywire writes a byte (`| head -0`)
+    stderr = process.stderr.read()
+    assert process.wait(timeout=120) == 0 and stderr == b""
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("payments", "--state", "bogus"), "argument --state: invalid choice: 'bogus'"),
+    (("transactions", "--status", "bogus"), "argument --status: invalid choice: 'bogus'"),
+    (("methods", "--country", "XX"), "country 'XX' is not an ISO 3166-1 alpha-2 code"),
+    (("methods", "--country", "de"), "did you mean 'DE'?"),
+    (("methods", "--currency", "eur", "--amount", "5"), "currency codes are upper case: 'EUR'"),
+    (("authorize", "cards", "1e3", "EUR", "--source", "tok_ok"), "'1e3' is not a plain decimal number"),
+    (("payments", "--limit", "0"), "'0' is not a whole number above zero"),
+    (("reconcile", "--stale-after", "-5"), "unrecognized arguments: --stale-after"),
+])
+def test_bad_option_values_are_refused_in_one_line(shop: Path, args: tuple[str, ...], message: str) -> None:
+    result = paywire(*args, cwd=shop, env=SECRETS)
+    assert result.returncode == 2 and message in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_ledger_urls_that_cannot_work_are_one_line_naming_the_url(tmp_path: Path) -> None:
+    cases = [
+        (f"sqlite:///{tmp_path}/no/such/dir/x.db", "the directory"),
+        ("sqlite://relative.db", "has a host part"),
+        ("", "the ledger URL is empty"),
+        ("sqlite:////proc/x/y.db", "does not exist; create it"),
+        ("sqlite:////proc/y.db", "cannot open '/proc/y.db'"),
+        ("postgresql://paywire:s3cret-pw@127.0.0.1:1/db", "is PostgreSQL running and reachable at 127.0.0.1:1?"),
+    ]
+    for url, message in cases:
+        result = paywire("--ledger", url, "authorize", "acme", "1.00", "EUR", "--source", "tok_ok", cwd=tmp_path,
+                         env={"PAYWIRE_ACME_API_KEY": "acme_test_key"})
+        assert result.returncode == 3 and message in result.stderr, (url, result.stderr)
+        assert len(result.stderr.strip().splitlines()) == 1 and "s3cret-pw" not in result.stderr
+    assert not (tmp_path / "no").exists()
+
+
+def test_plugin_allow_list_with_spaces_and_a_name_not_installed(tmp_path: Path) -> None:
+    result = paywire("--json", "plugins", cwd=tmp_path, env={"PAYWIRE_PLUGINS": "acme no_such_plugin"})
+    assert result.returncode == 0
+    assert [g["gateway"] for g in json.loads(result.stdout)["gateways"]] == ["acme"]
+    assert result.stderr.strip() == ("paywire: warning: PAYWIRE_PLUGINS names 'no_such_plugin', which is not an "
+                                     "installed paywire plugin (installed: " + result.stderr.split("(installed: ")[1].strip())

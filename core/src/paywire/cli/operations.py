@@ -33,7 +33,8 @@ def service(args: argparse.Namespace, *, reading: bool = False) -> PaymentServic
     from paywire.service.payments import PaymentService
 
     gw = gateway(args)
-    url = args.ledger or os.environ.get("PAYWIRE_LEDGER") or gw.settings.get("ledger") or DEFAULT_LEDGER
+    url = next((value for value in (args.ledger, os.environ.get("PAYWIRE_LEDGER"), gw.settings.get("ledger"))
+                if value is not None), DEFAULT_LEDGER)  # an empty value given is refused, not skipped
     return PaymentService(gw, open_ledger(str(url), create=not reading))
 
 
@@ -104,9 +105,9 @@ def methods(args: argparse.Namespace) -> int:
     if args.amount is not None:
         if not args.currency:
             raise InvalidRequest("--amount needs --currency, e.g. --amount 19.99 --currency EUR", param="currency")
-        amount = Money.of(args.amount, args.currency.upper())
+        amount = Money.of(args.amount, args.currency)
     available = {m.code for m in gw.available_methods(country=args.country,
-                                                      currency=args.currency.upper() if args.currency else None,
+                                                      currency=args.currency if args.currency else None,
                                                       amount=amount)}
     rows = [{"method": m.code, "provider": m.provider, "title": m.title or m.code, "active": m.active,
              "sort_order": m.sort_order, "payment_action": m.payment_action, "environment": m.environment,
@@ -123,7 +124,7 @@ def methods(args: argparse.Namespace) -> int:
 # -- payments -----------------------------------------------------------------------------------
 def initial(args: argparse.Namespace) -> int:
     svc = service(args)
-    amount = Money.of(args.amount, args.currency.upper())
+    amount = Money.of(args.amount, args.currency)
     operation = svc.authorize if args.operation == "authorize" else svc.sale
     payment = operation(args.method, amount, source=args.source, order_id=args.order_id,
                         idempotency_key=args.idempotency_key, return_url=args.return_url)
@@ -131,8 +132,24 @@ def initial(args: argparse.Namespace) -> int:
 
 
 def complete(args: argparse.Namespace) -> int:
+    """Finish a payment the buyer acted on; one the buyer has not finished yet is exit 8, with
+    where to send them (the last redirect the provider gave, if its answer to this one has none)."""
+    from paywire.errors import BuyerActionRequired
+    from paywire.ledger.model import PaymentState
+
     svc = service(args)
-    return show_payment(args, svc.complete(args.payment_id, idempotency_key=args.idempotency_key))
+    before = svc.get_payment(args.payment_id)
+    payment = svc.complete(args.payment_id, idempotency_key=args.idempotency_key)
+    if payment.state != PaymentState.ACTION_REQUIRED:
+        return show_payment(args, payment)
+    url = (payment.action.redirect_url if payment.action else "") or (
+        before.action.redirect_url if before.action else "")
+    error = BuyerActionRequired(
+        "the buyer has not finished (approval or 3-D Secure) yet: "
+        + (f"send them to {url}, then run " if url else "run ")
+        + f"'paywire complete {payment.id}' again", redirect_url=url or None, code="buyer_action_pending")
+    error.payment_id = payment.id
+    raise error
 
 
 def _amount(svc: PaymentService, payment_id: str, value: str | None) -> Money | None:

@@ -4,12 +4,26 @@ from __future__ import annotations
 
 import argparse
 import os
+from typing import NoReturn
 
 from paywire.cli import demo, operations, serve
+from paywire.cli.values import PAYMENT_STATES, TRANSACTION_STATUSES, country, currency, positive_int
+
+
+class UsageError(Exception):
+    """Bad command-line arguments (exit 2); `main` prints it as one line, or as JSON."""
+
+
+class Parser(argparse.ArgumentParser):
+    """An argument parser whose errors reach `main` (to be printed as text or JSON) instead of
+    exiting from deep inside argparse."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see: {self.prog} --help)")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="paywire", description="paywire: payments through pluggable gateways.")
+    parser: argparse.ArgumentParser = Parser(prog="paywire", description="paywire: payments through pluggable gateways.")
     parser.add_argument("--config", default=os.environ.get("PAYWIRE_CONFIG"),
                         help="configuration file (default: $PAYWIRE_CONFIG, then ./paywire.toml)")
     parser.add_argument("--ledger", default=None,
@@ -22,8 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=operations.plugins)
 
     p = sub.add_parser("methods", help="configured payment methods and which are available for a checkout")
-    p.add_argument("--country", help="ISO country code of the buyer, e.g. DE")
-    p.add_argument("--currency", help="ISO currency code, e.g. EUR")
+    p.add_argument("--country", type=country, help="ISO country code of the buyer, e.g. DE")
+    p.add_argument("--currency", type=currency, help="ISO currency code, e.g. EUR")
     p.add_argument("--amount", help="order total in major units, e.g. 19.99 (needs --currency)")
     p.set_defaults(run=operations.methods)
 
@@ -31,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=text)
         p.add_argument("method", help="payment method code, e.g. stripe")
         p.add_argument("amount", help="amount in major units, e.g. 19.99")
-        p.add_argument("currency", help="ISO currency code, e.g. EUR")
+        p.add_argument("currency", type=currency, help="ISO currency code, e.g. EUR")
         p.add_argument("--source", required=True, help="payment method token (never a card number)")
         p.add_argument("--order-id")
         p.add_argument("--return-url", help="where the buyer returns after a redirect (3-D Secure, approval)")
@@ -70,13 +84,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("payments", help="list payments, newest first")
     p.add_argument("--method")
-    p.add_argument("--state")
-    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--state", choices=PAYMENT_STATES)
+    p.add_argument("--limit", type=positive_int, default=50)
     p.set_defaults(run=operations.payments)
 
     p = sub.add_parser("transactions", help="list transactions (of one payment, or unknown ones with --status)")
     p.add_argument("payment_id", nargs="?")
-    p.add_argument("--status", action="append", default=[], help="pending, succeeded, failed, action_required, unknown, accepted")
+    p.add_argument("--status", action="append", default=[], choices=TRANSACTION_STATUSES,
+                   help="pending, succeeded, failed, action_required, unknown, accepted")
     p.set_defaults(run=operations.transactions)
 
     p = sub.add_parser("reconcile", help="settle transactions whose outcome is open (unknown, accepted) by asking "
@@ -85,6 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=operations.reconcile)
 
     serve.add_parser(sub)
+    for command in sub.choices.values():  # `--json` after the sub-command too
+        command.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON for scripts")
 
     p = sub.add_parser("verify-webhook", help="verify a webhook payload file with its headers, and show the event")
     p.add_argument("method")

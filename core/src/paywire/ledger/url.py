@@ -1,13 +1,29 @@
-"""Opening a ledger from a URL, as configuration files and the command line name it."""
+"""Opening a ledger from a URL, as configuration files and the command line name it.
+
+Every way a URL can be unusable (empty, malformed, a directory that does not exist, a file that
+cannot be written, a PostgreSQL server that refuses or lacks the database) is one
+`ConfigurationError` naming the URL (its password masked) and what to do.
+"""
 
 from __future__ import annotations
 
+import sqlite3
+from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from paywire.errors import ConfigurationError
 from paywire.ledger.interface import Ledger
 
-__all__ = ["open_ledger"]
+__all__ = ["masked_url", "open_ledger"]
+
+
+def masked_url(url: str) -> str:
+    """`url` with any password replaced by ***, for messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
 def open_ledger(url: str, *, create: bool = True) -> Ledger:
@@ -16,40 +32,79 @@ def open_ledger(url: str, *, create: bool = True) -> Ledger:
     With `create=False` (commands that only read), an SQLite file that does not exist is a
     `ConfigurationError` instead of a new, empty ledger.
 
-    - `sqlite:///relative/path.db`, `sqlite:////absolute/path.db` (or a bare file path);
+    - `sqlite:///relative/path.db`, `sqlite:////absolute/path.db` (or a bare file path); the
+      directory must exist (a typo never creates directories);
     - `postgresql://user@host:5432/dbname` (also `postgres://`), with an optional
       `?schema=name` to keep the tables in that schema; other query parameters go to libpq.
     """
+    if not url or not url.strip():
+        raise ConfigurationError("the ledger URL is empty: use sqlite:///path/to/ledger.db or postgresql://host/db")
     parts = urlsplit(url)
     if parts.scheme in ("", "file") or (len(parts.scheme) == 1 and url[1:3] in (":\\", ":/")):
-        return _sqlite(parts.path if parts.scheme == "file" else url, create)
+        return _sqlite(url, parts.path if parts.scheme == "file" else url, create)
     if parts.scheme == "sqlite":
+        if parts.netloc:
+            raise ConfigurationError(
+                f"ledger URL {url!r} has a host part ({parts.netloc!r}); write sqlite:///{parts.netloc}{parts.path} "
+                "for a path relative to the working directory, or sqlite:////absolute/path.db"
+            )
         path = url[len("sqlite://"):]
         if path.startswith("/"):
             path = path[1:]  # sqlite:///x.db is relative, sqlite:////x.db absolute
         path = path.split("?", 1)[0]
         if not path:
             raise ConfigurationError(f"ledger URL {url!r} names no file: use sqlite:///path/to/ledger.db")
-        return _sqlite(path, create)
+        return _sqlite(url, path, create)
     if parts.scheme in ("postgresql", "postgres"):
-        from paywire.ledger.postgres import PostgresLedger
-
-        query = parse_qsl(parts.query, keep_blank_values=True)
-        schema = next((value for name, value in query if name == "schema"), None)
-        rest = urlencode([(name, value) for name, value in query if name != "schema"])
-        dsn = urlunsplit((parts.scheme, parts.netloc, parts.path, rest, parts.fragment))
-        return PostgresLedger(dsn, schema=schema or None)
+        return _postgres(url)
     raise ConfigurationError(
-        f"unsupported ledger URL scheme {parts.scheme!r}: use sqlite:///path.db or postgresql://host/db"
+        f"unsupported ledger URL scheme {parts.scheme!r} in {masked_url(url)!r}: use sqlite:///path.db or "
+        "postgresql://host/db"
     )
 
 
-def _sqlite(path: str, create: bool) -> Ledger:
-    from pathlib import Path
-
+def _sqlite(url: str, path: str, create: bool) -> Ledger:
     from paywire.ledger.sqlite import SQLiteLedger
 
-    if not create and not Path(path).exists():
+    file = Path(path)
+    if not create and not file.exists():
         raise ConfigurationError(f"there is no ledger at {path!r} yet: nothing has been recorded there; check "
                                  "--ledger, PAYWIRE_LEDGER or [paywire] ledger")
-    return SQLiteLedger(path)
+    folder = file.parent
+    if not folder.is_dir():
+        raise ConfigurationError(f"ledger URL {url!r}: the directory {str(folder)!r} does not exist; create it, or "
+                                 "fix --ledger, PAYWIRE_LEDGER or [paywire] ledger")
+    try:
+        return SQLiteLedger(file)
+    except (sqlite3.Error, OSError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ConfigurationError(f"ledger URL {url!r}: cannot open {path!r} ({reason}); check that the file and "
+                                 "its directory are writable") from None
+
+
+def _postgres(url: str) -> Ledger:
+    from paywire.ledger.postgres import PostgresLedger
+
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    schema = next((value for name, value in query if name == "schema"), None)
+    rest = urlencode([(name, value) for name, value in query if name != "schema"])
+    dsn = urlunsplit((parts.scheme, parts.netloc, parts.path, rest, parts.fragment))
+    try:
+        return PostgresLedger(dsn, schema=schema or None)
+    except ConfigurationError:
+        raise
+    except Exception as exc:  # psycopg's OperationalError and friends, whatever their module
+        if type(exc).__module__.split(".")[0] != "psycopg":
+            raise
+        reason = " ".join(str(exc).split())
+        if "does not exist" in reason and "database" in reason:
+            advice = f"create it (createdb {parts.path.lstrip('/') or '<name>'}) or fix the URL"
+        elif "refused" in reason or "timeout" in reason or "could not translate host" in reason:
+            advice = f"is PostgreSQL running and reachable at {parts.hostname or 'localhost'}:{parts.port or 5432}?"
+        elif "password" in reason or "authentication" in reason or "role" in reason:
+            advice = "check the user and password in the URL"
+        else:
+            advice = "check the URL and the server"
+        raise ConfigurationError(f"cannot open the PostgreSQL ledger {masked_url(url)!r}: "
+                                 f"{reason.replace(parts.password or chr(0), '***')}; {advice}") from None

@@ -1,0 +1,41 @@
+"""Argument value types of the command line: a bad value is a usage error (exit 2) naming what is
+allowed, before any configuration or ledger is opened."""
+
+from __future__ import annotations
+
+import argparse
+
+from paywire.countries import check_country
+from paywire.errors import InvalidRequest
+from paywire.ledger.model import PaymentState, TransactionStatus
+from paywire.money import exponent_of
+
+__all__ = ["PAYMENT_STATES", "TRANSACTION_STATUSES", "country", "currency", "positive_int"]
+
+PAYMENT_STATES = tuple(value for name, value in vars(PaymentState).items() if name.isupper() and isinstance(value, str))
+TRANSACTION_STATUSES = tuple(value for name, value in vars(TransactionStatus).items()
+                             if name.isupper() and isinstance(value, str))
+
+
+def country(value: str) -> str:
+    """An ISO 3166-1 alpha-2 country code, upper case (`DE`)."""
+    try:
+        return check_country(value)
+    except InvalidRequest as error:
+        raise argparse.ArgumentTypeError(error.message) from None
+
+
+def currency(value: str) -> str:
+    """An ISO 4217 currency code, upper case (`EUR`)."""
+    try:
+        exponent_of(value)
+    except InvalidRequest as error:
+        raise argparse.ArgumentTypeError(error.message) from None
+    return value
+
+
+def positive_int(value: str) -> int:
+    """A whole number above zero (a `--limit`)."""
+    if not value.isascii() or not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number above zero")
+    return int(value)
