@@ -73,7 +73,8 @@ def test_sigterm_lets_the_webhook_in_flight_finish(shop: PaymentService, provide
         sender = threading.Thread(target=lambda: answers.append(
             server.request("POST", "/webhooks/fakepay", body, headers, timeout=60)[0]))
         sender.start()
-        wait_until(lambda: _waiting_on_lock(dsn), "the webhook's unit waits for the row", timeout=30)
+        holder_pid = holder.info.backend_pid
+        wait_until(lambda: _blocked_by(dsn, holder_pid), "the webhook's unit waits for the row", timeout=30)
         server.proc.send_signal(15)  # SIGTERM while the request is in flight
         holder.commit()  # release the row: the request finishes, then the server stops
         sender.join(60)
@@ -83,9 +84,11 @@ def test_sigterm_lets_the_webhook_in_flight_finish(shop: PaymentService, provide
     assert shop.ledger.get_event("fakepay", "evt_inflight").status == "applied"
 
 
-def _waiting_on_lock(dsn: str) -> bool:
+def _blocked_by(dsn: str, holder_pid: int) -> bool:
+    """Whether some session waits for a lock the holder's session has."""
     with psycopg.connect(dsn, autocommit=True) as conn:
-        row = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'").fetchone()
+        row = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE %s = ANY(pg_blocking_pids(pid))",
+                           (holder_pid,)).fetchone()
         return bool(row and row[0] > 0)
 
 
