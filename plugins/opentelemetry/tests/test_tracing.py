@@ -80,6 +80,8 @@ def test_retries_and_a_lost_answer_are_spans_of_their_own(traced: tuple[PaymentS
     first, second = _spans(exporter)
     assert (first.attributes["paywire.attempt"], second.attributes["paywire.attempt"]) == (1, 2)  # type: ignore[index]
     assert first.attributes["paywire.outcome"] == "retried"  # type: ignore[index]
+    assert "http.request.resend_count" not in (first.attributes or {})
+    assert second.attributes["http.request.resend_count"] == 1  # type: ignore[index]
     assert second.attributes["paywire.outcome"] == "succeeded"  # type: ignore[index]
     exporter.clear()
     app.inject(Fault("latency", seconds=2.0, times=3, path="/v1/payments"))

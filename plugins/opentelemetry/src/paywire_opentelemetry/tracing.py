@@ -2,7 +2,8 @@
 
 The `send_transfer` wrapper opens the span around the request, with the attributes HTTP client
 semantic conventions name (`http.request.method`, `server.address`, `server.port`, `url.full`
-without its query, `http.response.status_code`, `error.type`) and paywire's own (`paywire.method`,
+without its query, `http.response.status_code`, `error.type`, `http.request.resend_count` on a
+retry) and paywire's own (`paywire.method`,
 `paywire.command`, `paywire.attempt`). An answered request's span stays open until the command
 decides what the answer means: `handle_response` (succeeded, accepted, action_required) or
 `map_error` (declined, failed, unknown) records `paywire.outcome` and ends it; an attempt that
@@ -81,6 +82,8 @@ class Tracing:
             "http.request.method": transfer.method, "url.full": url, "paywire.method": gateway,
             "paywire.command": command, "paywire.attempt": attempt,
         }
+        if attempt > 1:  # OpenTelemetry's name for a retry's ordinal
+            attributes["http.request.resend_count"] = attempt - 1
         if host:
             attributes["server.address"] = host
         if port:
