@@ -1,12 +1,17 @@
 """Deliberately broken variants of the acme plugin, each with one defect seen in real integrations.
 
 Each variant registers acme's gateway definition with one part swapped, so everything else (the
-emulator, the sandbox, the other commands) is the real acme plugin.
+emulator, the sandbox, the other commands) is the real acme plugin. `FIELD_SIGNED` is not broken:
+acme with a second signing scheme (an HMAC over fields inside the body, no timestamp, as Adyen
+signs), so that the kit's declared-scheme checks have a sound plugin and a broken one to judge.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
+import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -17,18 +22,34 @@ from paywire import (
     Declined,
     ErrorMapper,
     ErrorRule,
+    GatewayCommand,
     GatewayDefinition,
     GatewaySettings,
+    Money,
     PaywireError,
+    ProviderUnavailable,
     Response,
     Result,
     Subject,
+    TransportError,
     WebhookEvent,
     hookimpl,
 )
+from paywire.command.context import CommandContext
+from paywire.errors import OutcomeUnknown, WebhookVerificationError
+from paywire.http.retry import Retry
+from paywire.http.transfer import Transfer
 from paywire_acme import ACME
-from paywire_acme.commands import ERRORS, build_commands, metadata_request, payment_request
-from paywire_acme.webhook import build_verifier
+from paywire_acme.commands import (
+    ERRORS,
+    build_commands,
+    decided_later,
+    metadata_request,
+    operation_amount,
+    payment_fields,
+    payment_request,
+)
+from paywire_acme.webhook import build_verifier, sign
 
 
 class BrokenAcme:
@@ -104,7 +125,261 @@ def retrying_decline_commands(settings: GatewaySettings) -> CommandPool:
     return _with(settings, **retry)
 
 
+# -- 5. amounts sent as hundredths whatever the currency's exponent ------------------------------------
+def _two_decimals(capture: bool) -> Callable[[Subject], dict[str, Any]]:
+    build = payment_request(capture)
+
+    def request(subject: Subject) -> dict[str, Any]:
+        body = build(subject)
+        assert subject.amount is not None
+        body["amount"] = int(subject.amount.amount * 100)
+        return body
+
+    return request
+
+
+def exponent_commands(settings: GatewaySettings) -> CommandPool:
+    return _with(settings,
+                 authorize=lambda command: attrs.evolve(command, builder=[_two_decimals(False), metadata_request]),
+                 sale=lambda command: attrs.evolve(command, builder=[_two_decimals(True), metadata_request]))
+
+
+# -- 6. no idempotency key on the wire -----------------------------------------------------------------
+def keyless_commands(settings: GatewaySettings) -> CommandPool:
+    def keyless(command: GatewayCommand) -> GatewayCommand:
+        return attrs.evolve(command, transfer_factory=attrs.evolve(command.transfer_factory, idempotency_header=None))
+
+    return _with(settings, **{code: keyless for code in build_commands(settings)})
+
+
+# -- 7. a 5xx mapped to a decline -----------------------------------------------------------------------
+SERVER_ERROR_DECLINES = ErrorMapper("acme", {**ERRORS.rules, "server_error": ErrorRule(Declined)})
+
+
+def _mapped(mapper: Any) -> Callable[[GatewaySettings], CommandPool]:
+    def build(settings: GatewaySettings) -> CommandPool:
+        return _with(settings, **{code: (lambda command: attrs.evolve(command, error_mapper=mapper))
+                                  for code in build_commands(settings)})
+
+    return build
+
+
+# -- 8. a 5xx taken as "not applied": recorded failed although the provider may have acted -------------
+def _sure_of_5xx(subject: Subject, response: Response, result: Result) -> PaywireError:
+    error = ERRORS(subject, response, result)
+    if isinstance(error, ProviderUnavailable):
+        error.may_have_been_sent = False
+    return error
+
+
+# -- 9. a verifier that accepts anything -----------------------------------------------------------------
+def _parsed(body: bytes) -> WebhookEvent:
+    try:
+        event = json.loads(body)
+        payment = event["data"]
+        return WebhookEvent(provider="acme", id=event["id"], type=event["type"], kind=event["type"].removeprefix("payment."),
+                            reference=payment["id"], references={"payment": payment["id"]},
+                            amount=Money.minor_units(int(payment["last_amount"]), payment["currency"]))
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise WebhookVerificationError(f"webhook payload is malformed: {exc}", provider="acme") from None
+
+
+def trusting_verifier(settings: GatewaySettings) -> Callable[[Mapping[str, str], bytes], WebhookEvent]:
+    return lambda headers, body: _parsed(body)
+
+
+# -- 10. a verifier that checks the signature but not the age of its timestamp --------------------------
+def timeless_verifier(settings: GatewaySettings) -> Callable[[Mapping[str, str], bytes], WebhookEvent]:
+    secret = settings.secret("webhook_secret")
+
+    def timeless(headers: Mapping[str, str], body: bytes) -> WebhookEvent:
+        try:
+            timestamp, signature = int(headers["acme-timestamp"]), headers["acme-signature"]
+        except (KeyError, ValueError):
+            raise WebhookVerificationError("Acme-Timestamp and Acme-Signature are required", provider="acme") from None
+        if not hmac.compare_digest(sign(secret.reveal(), timestamp, body).encode(), signature.encode("utf-8", "replace")):
+            raise WebhookVerificationError("webhook signature does not match", provider="acme")
+        return _parsed(body)
+
+    return timeless
+
+
+# -- 11. the API key in the debug log --------------------------------------------------------------------
+def logging_commands(settings: GatewaySettings) -> CommandPool:
+    key = settings.secret("api_key").reveal()
+    log = logging.getLogger("paywire_acme.debug")
+
+    def logged(build: Callable[[Subject], dict[str, Any]]) -> Callable[[Subject], dict[str, Any]]:
+        def request(subject: Subject) -> dict[str, Any]:
+            log.debug("building a request with key %s", key)
+            return build(subject)
+
+        return request
+
+    return _with(settings,
+                 authorize=lambda command: attrs.evolve(command, builder=[logged(payment_request(False)), metadata_request]),
+                 sale=lambda command: attrs.evolve(command, builder=[logged(payment_request(True)), metadata_request]))
+
+
+# -- 12. a read timeout reported as a failure that was never sent ---------------------------------------
+@attrs.frozen
+class _SureOfTimeouts:
+    command: GatewayCommand
+
+    def execute(self, subject: Subject, context: CommandContext) -> Any:
+        try:
+            return self.command.execute(subject, context)
+        except OutcomeUnknown as lost:
+            raise TransportError(f"acme did not answer: {lost.message}", provider="acme",
+                                 may_have_been_sent=False) from None
+
+
+def timeout_commands(settings: GatewaySettings) -> CommandPool:
+    return _with(settings, **{code: _SureOfTimeouts for code in build_commands(settings)})
+
+
+# -- 13. a refund of the order total instead of the amount asked for ------------------------------------
+def _order_total(subject: Subject) -> dict[str, Any]:
+    total = subject.order.amount if subject.order is not None and subject.order.amount else subject.amount
+    return {"amount": total.minor} if total is not None else {}
+
+
+def order_total_refund_commands(settings: GatewaySettings) -> CommandPool:
+    return _with(settings, refund=lambda command: attrs.evolve(command, builder=[_order_total]))
+
+
+# -- 14. a capture reporting the order total as the amount captured -------------------------------------
+def _captured_order_total(subject: Subject, response: Response) -> dict[str, Any]:
+    total = subject.order.amount if subject.order is not None and subject.order.amount else subject.amount
+    return {"amount": total}
+
+
+def order_total_capture_commands(settings: GatewaySettings) -> CommandPool:
+    from paywire import HandlerChain
+
+    return _with(settings, capture=lambda command: attrs.evolve(
+        command, handler=HandlerChain([payment_fields, operation_amount, decided_later, _captured_order_total])))
+
+
+# -- 15. a fresh idempotency key on every retry attempt (the plugin's own retry loop) ------------------
+@attrs.frozen
+class _RetryingWithFreshKeys(GatewayCommand):
+    def send(self, transfer: Transfer, context: CommandContext) -> Response:
+        retry, attempt, once = context.retry, 1, attrs.evolve(context, retry=Retry.never())
+        while True:
+            sent = transfer if attempt == 1 else attrs.evolve(
+                transfer, headers={**transfer.headers, "Acme-Idempotency-Key": f"{transfer.idempotency_key}-retry-{attempt}"})
+            try:
+                response = super().send(sent, once)
+            except PaywireError as error:
+                if not retry.is_retryable_error(sent, error) or retry.increment(error=error).is_exhausted():
+                    raise
+                retry, attempt = retry.increment(error=error), attempt + 1
+                continue
+            if retry.is_retryable_status(sent, response, None) and not retry.increment(response=response).is_exhausted():
+                retry, attempt = retry.increment(response=response), attempt + 1
+                continue
+            return response
+
+
+def fresh_key_commands(settings: GatewaySettings) -> CommandPool:
+    def fresh(command: GatewayCommand) -> GatewayCommand:
+        return _RetryingWithFreshKeys(**{field.name: getattr(command, field.name)
+                                         for field in attrs.fields(GatewayCommand)})
+
+    return _with(settings, **{code: fresh for code in build_commands(settings)})
+
+
+# -- 16. a builder that writes into the subject it was given --------------------------------------------
+def _consuming_metadata(subject: Subject) -> dict[str, Any]:
+    metadata = dict(subject.metadata)
+    object.__setattr__(subject, "metadata", {})  # "consumed": a later builder must not send it twice
+    return {"metadata": metadata} if metadata else {}
+
+
+def writing_commands(settings: GatewaySettings) -> CommandPool:
+    return _with(settings,
+                 authorize=lambda command: attrs.evolve(command, builder=[payment_request(False), _consuming_metadata]),
+                 sale=lambda command: attrs.evolve(command, builder=[payment_request(True), _consuming_metadata]))
+
+
+# -- 17. fetch reporting a refused payment as authorized ------------------------------------------------
+def _refused_as_authorized(subject: Subject, response: Response) -> dict[str, Any]:
+    if response.status == 404:
+        return {"state": "not_found"}
+    data = dict(response.data)
+    if data["status"] == "failed":
+        data["status"] = "authorized"
+    return payment_fields(subject, attrs.evolve(response, data=data))
+
+
+def refused_fetch_commands(settings: GatewaySettings) -> CommandPool:
+    from paywire import HandlerChain
+
+    return _with(settings, fetch=lambda command: attrs.evolve(command, handler=HandlerChain([_refused_as_authorized])))
+
+
+# -- 18. an answer the provider decides later reported as succeeded -------------------------------------
+def eager_commands(settings: GatewaySettings) -> CommandPool:
+    from paywire import HandlerChain
+
+    eager = HandlerChain([payment_fields, operation_amount])
+    return _with(settings, sale=lambda command: attrs.evolve(command, handler=eager),
+                 capture=lambda command: attrs.evolve(command, handler=eager))
+
+
+# -- a second signing scheme: an HMAC over fields inside the body, no timestamp (as Adyen signs) --------
+SIGNED_FIELDS = ("id", "type", "currency", "last_amount")
+
+
+def field_signature(secret: str, event: Mapping[str, Any]) -> str:
+    data = event["data"]
+    text = ":".join(str(value) for value in (event["id"], event["type"], data["id"], data["currency"], data["last_amount"]))
+    return hmac.new(secret.encode(), text.encode(), hashlib.sha256).hexdigest()
+
+
+def field_verifier(amount_field: str) -> Callable[[GatewaySettings], Callable[[Mapping[str, str], bytes], WebhookEvent]]:
+    """The verifier of field-signed events; its event amount read from `amount_field`."""
+
+    def build(settings: GatewaySettings) -> Callable[[Mapping[str, str], bytes], WebhookEvent]:
+        secret = settings.secret("webhook_secret")
+
+        def verify(headers: Mapping[str, str], body: bytes) -> WebhookEvent:
+            try:
+                event = json.loads(body)
+                data = event["data"]
+                expected = field_signature(secret.reveal(), event)
+                if not hmac.compare_digest(expected.encode(), str(event["signature"]).encode("utf-8", "replace")):
+                    raise WebhookVerificationError("webhook signature does not match", provider="acme")
+                return WebhookEvent(provider="acme", id=event["id"], type=event["type"],
+                                    kind=event["type"].removeprefix("payment."), reference=data["id"],
+                                    references={"payment": data["id"]},
+                                    amount=Money.minor_units(int(data[amount_field]), data["currency"]))
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                raise WebhookVerificationError(f"webhook payload is malformed: {exc}", provider="acme") from None
+
+        return verify
+
+    return build
+
+
 ROUNDING = BrokenAcme("rounding", build=rounding_commands)
 LEAKY = BrokenAcme("leaky", build=leaky_commands)
 LENIENT_WEBHOOK = BrokenAcme("lenient_webhook", webhook=reserialising_verifier)
 RETRYABLE_DECLINE = BrokenAcme("retryable_decline", build=retrying_decline_commands)
+WRONG_EXPONENT = BrokenAcme("wrong_exponent", build=exponent_commands)
+KEYLESS = BrokenAcme("keyless", build=keyless_commands)
+SERVER_ERROR_DECLINED = BrokenAcme("server_error_declined", build=_mapped(SERVER_ERROR_DECLINES))
+SURE_OF_5XX = BrokenAcme("sure_of_5xx", build=_mapped(_sure_of_5xx))
+TRUSTING_WEBHOOK = BrokenAcme("trusting_webhook", webhook=trusting_verifier)
+TIMELESS_WEBHOOK = BrokenAcme("timeless_webhook", webhook=timeless_verifier)
+LOGGED_KEY = BrokenAcme("logged_key", build=logging_commands)
+SURE_OF_TIMEOUTS = BrokenAcme("sure_of_timeouts", build=timeout_commands)
+ORDER_TOTAL_REFUND = BrokenAcme("order_total_refund", build=order_total_refund_commands)
+ORDER_TOTAL_CAPTURE = BrokenAcme("order_total_capture", build=order_total_capture_commands)
+FRESH_KEY_PER_ATTEMPT = BrokenAcme("fresh_key_per_attempt", build=fresh_key_commands)
+WRITES_SUBJECT = BrokenAcme("writes_subject", build=writing_commands)
+REFUSED_AS_AUTHORIZED = BrokenAcme("refused_as_authorized", build=refused_fetch_commands)
+ACCEPTED_AS_SUCCEEDED = BrokenAcme("accepted_as_succeeded", build=eager_commands)
+FIELD_SIGNED = BrokenAcme("field_signed", webhook=field_verifier("last_amount"))
+FIELD_SIGNED_UNSIGNED_AMOUNT = BrokenAcme("field_signed_unsigned_amount", webhook=field_verifier("amount"))

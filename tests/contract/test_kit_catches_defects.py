@@ -1,7 +1,8 @@
-"""The contract kit catches real defects: it fails broken variants of the acme plugin on the
-property each defect violates, and passes the plugin itself.
+"""The contract kit catches real defects: it fails each broken variant of the acme plugin on the
+property its defect violates, with a message naming the defect, and passes the plugin itself
+(with either of two webhook signing schemes).
 
-pytest subprocesses run the kit against the plugin and its four broken variants (defined in
+pytest subprocesses run the kit against the plugin and its broken variants (defined in
 `broken_acme.py`) with the CI profile, unshrunk; the tests below read their JUnit reports.
 """
 
@@ -22,9 +23,12 @@ HERE = Path(__file__).parent
 ACME_TESTS = HERE.parent / "plugins" / "acme" / "tests"
 
 KIT_RUN = '''
+import json
+
 import pytest
 
 import broken_acme
+from paywire.testing.contract import SignedWebhook, WebhookScheme, field_spans
 from test_acme_contract import TestAcmeContract as AcmeContract
 
 
@@ -32,28 +36,67 @@ class TestUnbroken(AcmeContract):
     pass
 
 
-class TestRounding(AcmeContract):
+class TestFieldSigned(AcmeContract):
+    """Acme signing as Adyen does: an HMAC over fields inside the body, no timestamp."""
+
     @pytest.fixture
     def gateway_plugin(self):
-        return broken_acme.ROUNDING
+        return broken_acme.FIELD_SIGNED
 
-
-class TestLeakyKey(AcmeContract):
     @pytest.fixture
-    def gateway_plugin(self):
-        return broken_acme.LEAKY
+    def webhook_scheme(self):
+        return WebhookScheme(signed_spans=lambda body: field_spans(body, (*broken_acme.SIGNED_FIELDS, "signature")),
+                             headers=(), timestamp=False)
 
-
-class TestLenientWebhook(AcmeContract):
     @pytest.fixture
-    def gateway_plugin(self):
-        return broken_acme.LENIENT_WEBHOOK
+    def webhook_signer(self, method_config):
+        configured = method_config.credentials["webhook_secret"].reveal()
 
+        def signed(body, *, timestamp=None, forged=False):
+            event = json.loads(body)
+            event["signature"] = broken_acme.field_signature(configured + ("_forged" if forged else ""), event)
+            return SignedWebhook({"Content-Type": "application/json"}, json.dumps(event).encode())
 
-class TestRetryableDecline(AcmeContract):
+        return signed
+
     @pytest.fixture
-    def gateway_plugin(self):
-        return broken_acme.RETRYABLE_DECLINE
+    def webhook_body(self):
+        def render(payload):
+            data = {"id": payload.reference, "currency": payload.amount.currency,
+                    "last_amount": payload.amount.minor, "amount": payload.amount.minor}
+            return json.dumps({"id": payload.id, "type": f"payment.{payload.kind}", "data": data}).encode()
+
+        return render
+
+
+def variant(name, base=AcmeContract):
+    class Variant(base):
+        @pytest.fixture
+        def gateway_plugin(self):
+            return getattr(broken_acme, name)
+
+    return Variant
+
+
+TestRounding = variant("ROUNDING")
+TestLeakyKey = variant("LEAKY")
+TestLenientWebhook = variant("LENIENT_WEBHOOK")
+TestRetryableDecline = variant("RETRYABLE_DECLINE")
+TestWrongExponent = variant("WRONG_EXPONENT")
+TestKeyless = variant("KEYLESS")
+TestServerErrorDeclined = variant("SERVER_ERROR_DECLINED")
+TestSureOf5xx = variant("SURE_OF_5XX")
+TestTrustingWebhook = variant("TRUSTING_WEBHOOK")
+TestTimelessWebhook = variant("TIMELESS_WEBHOOK")
+TestLoggedKey = variant("LOGGED_KEY")
+TestSureOfTimeouts = variant("SURE_OF_TIMEOUTS")
+TestOrderTotalRefund = variant("ORDER_TOTAL_REFUND")
+TestOrderTotalCapture = variant("ORDER_TOTAL_CAPTURE")
+TestFreshKeyPerAttempt = variant("FRESH_KEY_PER_ATTEMPT")
+TestWritesSubject = variant("WRITES_SUBJECT")
+TestRefusedAsAuthorized = variant("REFUSED_AS_AUTHORIZED")
+TestAcceptedAsSucceeded = variant("ACCEPTED_AS_SUCCEEDED")
+TestFieldSignedUnsignedAmount = variant("FIELD_SIGNED_UNSIGNED_AMOUNT", TestFieldSigned)
 '''
 
 # The CI profile without shrinking: a failure is reported as found, so each broken variant costs
@@ -99,7 +142,8 @@ def kit_run(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Outco
         monkeypatch.setenv("PYTHONPATH", path)
         pytester.makeconftest(CONFTEST)
         pytester.makepyfile(test_defects=KIT_RUN)
-        groups = ("TestUnbroken or TestRounding or TestLeakyKey", "TestLenientWebhook or TestRetryableDecline")
+        classes = ["TestUnbroken", "TestFieldSigned", *CAUGHT]
+        groups = (" or ".join(classes[0::2]), " or ".join(classes[1::2]))
         runs = []
         for index, selection in enumerate(groups):
             report, log = pytester.path / f"report-{index}.xml", pytester.path / f"output-{index}.txt"
@@ -122,22 +166,78 @@ def _failed(outcomes: Outcomes, variant: str, test: str) -> str:
     return message
 
 
+# Each broken variant: the defect, the property that must catch it, and what its message must say.
+CAUGHT = {
+    "TestRounding": ("amounts rounded through a float", "test_amounts_of_every_exponent_survive_the_wire_exactly",
+                     "on the wire"),
+    "TestWrongExponent": ("amounts sent as hundredths in every currency",
+                          "test_amounts_of_every_exponent_survive_the_wire_exactly", "on the wire"),
+    "TestKeyless": ("no idempotency key sent", "test_the_same_key_with_a_different_body_is_a_conflict",
+                    "a reused key with another amount gave"),
+    "TestFreshKeyPerAttempt": ("a fresh idempotency key on every retry attempt",
+                               "test_retries_after_faults_that_took_effect_carry_one_key_and_apply_once",
+                               "every attempt must send the same key"),
+    "TestRetryableDecline": ("a decline mapped retryable", "test_a_decline_is_declined_and_never_retryable",
+                             "a decline never is"),
+    "TestServerErrorDeclined": ("a 5xx mapped to a decline",
+                                "test_every_documented_provider_error_maps_to_one_typed_error",
+                                "server error: raised Declined, expected ProviderUnavailable"),
+    "TestSureOf5xx": ("a 5xx after which the provider may have acted recorded as failed",
+                      "test_every_documented_provider_error_maps_to_one_typed_error",
+                      "is recorded as failed; the answer means unknown"),
+    "TestSureOfTimeouts": ("a read timeout reported as a failure never sent",
+                           "test_an_answer_slower_than_the_read_timeout_is_outcome_unknown", "a read timeout gave"),
+    "TestTrustingWebhook": ("a webhook verifier that accepts anything", "test_a_wrong_secret_is_refused",
+                            "signed with another secret was accepted"),
+    "TestLenientWebhook": ("a webhook signature checked over the re-serialised body",
+                           "test_every_single_byte_tamper_is_refused", "tampered webhooks were not refused"),
+    "TestTimelessWebhook": ("a webhook verifier ignoring the signed timestamp", "test_a_stale_timestamp_is_refused",
+                            "ago was accepted"),
+    "TestFieldSignedUnsignedAmount": ("a webhook verifier reading a field the signature does not bind",
+                                      "test_every_single_byte_tamper_is_refused",
+                                      "the verifier reads a field the signature does not bind"),
+    "TestLeakyKey": ("the API key in error messages", "test_secrets_never_show_in_reprs_logs_or_errors",
+                     "secrets showed"),
+    "TestLoggedKey": ("the API key in a debug log", "test_secrets_never_show_in_reprs_logs_or_errors",
+                      "log record of 'paywire_acme.debug'"),
+    "TestOrderTotalRefund": ("a refund of the order total instead of the amount asked for",
+                             "test_a_partial_refund_refunds_exactly_that_amount", "a refund of"),
+    "TestOrderTotalCapture": ("a capture reporting the order total as the amount captured",
+                              "test_a_partial_capture_captures_exactly_that_amount_and_closes", "a capture of"),
+    "TestWritesSubject": ("a builder writing into the subject it was given",
+                          "test_builders_are_pure_and_requests_hold_no_card_number_or_secret",
+                          "changed the subject it was given"),
+    "TestRefusedAsAuthorized": ("fetch reporting a refused payment as authorized",
+                                "test_fetch_of_a_refused_payment_reports_it_failed",
+                                "refused reports state 'authorized'"),
+    "TestAcceptedAsSucceeded": ("an answer decided later reported as succeeded",
+                                "test_a_payment_decided_later_is_accepted_and_counted_only_once_decided[decided-paid]",
+                                "must answer 'accepted'"),
+}
+
+
 def test_the_unbroken_plugin_passes_the_whole_kit(kit_run: Outcomes) -> None:
     unbroken = kit_run["TestUnbroken"]
-    assert len(unbroken) > 30
+    assert len(unbroken) > 40
     bad = {test: outcome for test, (outcome, _) in unbroken.items() if outcome not in ("passed", "skipped")}
     assert not bad, bad
 
 
-def test_amounts_rounded_through_a_float_fail_the_wire_amount_property(kit_run: Outcomes) -> None:
-    message = _failed(kit_run, "TestRounding", "test_amounts_of_every_exponent_survive_the_wire_exactly")
-    assert "on the wire" in message
+def test_a_plugin_signing_fields_inside_the_body_without_a_timestamp_passes(kit_run: Outcomes) -> None:
+    """The scheme is declared (WebhookScheme), so the kit tampers with exactly what is signed."""
+    signed = kit_run["TestFieldSigned"]
+    bad = {test: outcome for test, (outcome, _) in signed.items() if outcome not in ("passed", "skipped")}
+    assert not bad, bad
+    outcome, message = signed["test_a_stale_timestamp_is_refused"]
+    assert outcome == "skipped" and "WebhookScheme.timestamp is False" in message
 
 
-def test_an_api_key_in_error_messages_fails_the_secret_property(kit_run: Outcomes) -> None:
-    message = _failed(kit_run, "TestLeakyKey", "test_secrets_never_show_in_reprs_logs_or_errors")
-    assert "secrets showed" in message
-    assert "acme_test_key" not in message, "the report must mask the secret it found"
+@pytest.mark.parametrize("variant", sorted(CAUGHT))
+def test_each_broken_variant_is_caught_with_a_message_naming_its_defect(kit_run: Outcomes, variant: str) -> None:
+    defect, test, phrase = CAUGHT[variant]
+    message = _failed(kit_run, variant, test)
+    assert phrase in message, f"{defect}: {test} failed without saying {phrase!r}:\n{message[:2000]}"
+    assert "acme_test_key" not in message and "acme_whsec" not in message, "a report must mask the secrets"
 
 
 def test_an_api_key_in_error_messages_is_flagged_after_every_test_that_met_an_error(kit_run: Outcomes) -> None:
@@ -149,19 +249,8 @@ def test_an_api_key_in_error_messages_is_flagged_after_every_test_that_met_an_er
         assert "acme_test_key" not in message
 
 
-def test_a_webhook_check_over_the_reparsed_body_fails_the_tamper_property(kit_run: Outcomes) -> None:
-    message = _failed(kit_run, "TestLenientWebhook", "test_every_single_byte_tamper_is_refused")
-    assert "tampered webhooks were not refused" in message
-
-
-def test_a_decline_mapped_as_retryable_fails_the_error_properties(kit_run: Outcomes) -> None:
-    message = _failed(kit_run, "TestRetryableDecline", "test_a_decline_is_declined_and_never_retryable")
-    assert "retryable" in message
-    message = _failed(kit_run, "TestRetryableDecline", "test_every_documented_provider_error_maps_to_one_typed_error")
-    assert "card declined" in message
-
-
-@pytest.mark.parametrize("variant", ["TestRounding", "TestLenientWebhook", "TestRetryableDecline"])
+@pytest.mark.parametrize("variant", ["TestRounding", "TestLenientWebhook", "TestRetryableDecline", "TestWritesSubject",
+                                     "TestRefusedAsAuthorized", "TestAcceptedAsSucceeded", "TestTimelessWebhook"])
 def test_each_defect_fails_only_the_properties_it_violates(kit_run: Outcomes, variant: str) -> None:
     """A defect is caught by the properties it breaks, not by everything falling over."""
     failed = sorted(test for test, (outcome, _) in kit_run[variant].items() if outcome in ("failure", "error"))

@@ -11,6 +11,11 @@ from collections.abc import Callable, Collection, Iterable
 from typing import Final
 
 import attrs
+
+# Imported here, not where hypothesis would import them lazily: an import deep inside a draw can
+# fail on CPython 3.11 with "AST constructor recursion depth mismatch" (from_regex, emails).
+import hypothesis.provisional
+import hypothesis.strategies._internal.regex  # noqa: F401
 from hypothesis import strategies as st
 
 from paywire.card_numbers import ISSUER_RANGES, luhn_valid
@@ -224,7 +229,9 @@ def subjects(
     bounds: Bounds | None = None,
     representable: Representable | None = None,
 ) -> st.SearchStrategy[Subject]:
-    """Subjects a shop may send for `command`, with the fields `docs/commands.md` says it reads."""
+    """Subjects as the payment service builds them for `command`: every operation carries its
+    order (whose total may differ from the operation's amount) and a customer, so a plugin that
+    reads the wrong field (the order total instead of the amount) sends the wrong request."""
     amounts = money(currency=currency, bounds=bounds, representable=representable)
     keys = st.none() | idempotency_keys()
     if command in ("authorize", "sale"):
@@ -234,8 +241,8 @@ def subjects(
                 Subject,
                 amount=st.just(amount),
                 source=payment_sources,
-                order=st.none() | orders(amount.currency),
-                customer=st.none() | customers(),
+                order=_order_of(amount, st.just(amount)),
+                customer=customers(),
                 metadata=metadata(),
                 return_url=st.none() | st.just("https://shop.example/return"),
                 idempotency_key=keys,
@@ -246,13 +253,40 @@ def subjects(
         return st.builds(Subject, source=payment_sources, customer=customers(), idempotency_key=keys)
     if command not in _REFERENCED:
         raise ValueError(f"no subject strategy for command {command!r}")
+    with_amount = command in ("capture", "refund", "complete")
+
+    def follow_up(amount: Money) -> st.SearchStrategy[Subject]:
+        return st.builds(
+            Subject,
+            reference=provider_ids(),
+            amount=st.just(amount) if with_amount else st.none(),
+            order=_order_of(amount, _totals_above(amount)),
+            customer=customers(),
+            final=st.booleans(),
+            reason=st.none() | st.sampled_from(["requested_by_customer", "duplicate", "fraudulent"]),
+            idempotency_key=keys,
+        )
+
+    return amounts.flatmap(follow_up)
+
+
+def _totals_above(amount: Money) -> st.SearchStrategy[Money]:
+    """An order total of `amount` or more: a capture or refund is often a part of its order."""
+    return st.integers(0, 10 * amount.minor + 1000).map(lambda extra: amount + Money.minor_units(extra, amount.currency))
+
+
+def _order_of(amount: Money, totals: st.SearchStrategy[Money]) -> st.SearchStrategy[Order]:
+    """The order as the payment service sends it with every operation: its id and total, and often
+    addresses, a customer and items."""
     return st.builds(
-        Subject,
-        reference=provider_ids(),
-        amount=st.none() | amounts if command in ("capture", "refund", "complete") else st.none(),
-        final=st.booleans(),
-        reason=st.none() | st.sampled_from(["requested_by_customer", "duplicate", "fraudulent"]),
-        idempotency_key=keys,
+        Order,
+        id=no_card_number(st.from_regex(r"[A-Za-z0-9\-]{1,32}", fullmatch=True)),
+        amount=totals,
+        billing=st.none() | addresses(),
+        shipping=st.none() | addresses(),
+        customer=st.none() | customers(),
+        items=st.lists(line_items(amount.currency), max_size=3).map(tuple),
+        description=st.none() | safe_text(min_size=1),
     )
 
 

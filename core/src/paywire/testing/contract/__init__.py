@@ -17,7 +17,7 @@ from paywire.testing.contract.capture import CaptureContract
 from paywire.testing.contract.error_case import ErrorCase, retryable_meaning
 from paywire.testing.contract.errors import ErrorMappingContract
 from paywire.testing.contract.fetch import FetchContract
-from paywire.testing.contract.fixtures import ContractFixtures, WebhookSigner
+from paywire.testing.contract.fixtures import ContractFixtures, SignedWebhook, WebhookSigner, sign_webhook
 from paywire.testing.contract.gateway_contract import GatewayContract
 from paywire.testing.contract.idempotency import IdempotencyContract
 from paywire.testing.contract.lifecycle import LifecycleContract
@@ -28,6 +28,7 @@ from paywire.testing.contract.secrets import SecretContract
 from paywire.testing.contract.transport import TransportFaultContract
 from paywire.testing.contract.vault import VaultContract
 from paywire.testing.contract.void import VoidContract
+from paywire.testing.contract.webhook_scheme import WebhookScheme, field_spans
 from paywire.testing.contract.webhooks import WebhookContract
 from paywire.testing.profiles import register_profiles
 
@@ -51,13 +52,17 @@ __all__ = [
     "PaymentModel",
     "RefundContract",
     "SecretContract",
+    "SignedWebhook",
     "TransportFaultContract",
     "VaultContract",
     "VoidContract",
     "WebhookContract",
+    "WebhookScheme",
     "WebhookSigner",
     "expected_states",
+    "field_spans",
     "retryable_meaning",
+    "sign_webhook",
 ]
 
 register_profiles()  # so `settings.load_profile("paywire_ci")` works wherever the kit is imported

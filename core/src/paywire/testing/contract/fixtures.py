@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from typing import Protocol
 
+import attrs
 import pytest
 
 from paywire.command.result import CommandResult
@@ -21,6 +22,7 @@ from paywire.money import Money
 from paywire.plugins import Plugins
 from paywire.testing.contract.error_case import ErrorCase
 from paywire.testing.contract.model import ExpectedStates, expected_states
+from paywire.testing.contract.webhook_scheme import WebhookScheme
 from paywire.testing.controls import EmulatorControls
 from paywire.testing.emulator import EmulatorServer
 from paywire.testing.harness import ApproveBuyerAction, ContractHarness, GatewayFactory, plugin_name
@@ -29,17 +31,38 @@ from paywire.testing.recorder import TransferRecorder
 from paywire.testing.sandbox import Sandbox, load_sandbox
 from paywire.testing.strategies import WEBHOOK_KINDS, Bounds, Representable, WebhookPayload, representable_at_most
 
-__all__ = ["ContractFixtures", "WebhookSigner"]
+__all__ = ["ContractFixtures", "SignedWebhook", "WebhookSigner", "sign_webhook"]
+
+
+@attrs.frozen
+class SignedWebhook:
+    """A webhook as sent when the signature travels in the body (Adyen's `hmacSignature`,
+    Braintree's `bt_signature` and `bt_payload` pair): the headers and the body as signed."""
+
+    headers: Mapping[str, str]
+    body: bytes
 
 
 class WebhookSigner(Protocol):
-    """Signs a webhook body as the provider does; returns the headers to send with it.
+    """Signs a webhook body as the provider does: returns the headers to send with the body, or
+    a `SignedWebhook` when signing changes the body itself.
 
     :param timestamp: the signing time in Unix seconds (now when None).
     :param forged: sign with a secret (or key) other than the one the gateway is configured with.
     """
 
-    def __call__(self, body: bytes, *, timestamp: int | None = None, forged: bool = False) -> Mapping[str, str]: ...
+    def __call__(
+        self, body: bytes, *, timestamp: int | None = None, forged: bool = False
+    ) -> Mapping[str, str] | SignedWebhook: ...
+
+
+def sign_webhook(signer: WebhookSigner, body: bytes, *, timestamp: int | None = None,
+                 forged: bool = False) -> tuple[dict[str, str], bytes]:
+    """The headers and body a provider sends for `body`, whichever way its signer answers."""
+    signed = signer(body, timestamp=timestamp, forged=forged)
+    if isinstance(signed, SignedWebhook):
+        return dict(signed.headers), signed.body
+    return dict(signed), body
 
 
 def _required(name: str, what: str) -> NotImplementedError:
@@ -245,9 +268,18 @@ class ContractFixtures:
                                            reference="pay_contract0001", amount=example_amount))
 
     @pytest.fixture
-    def webhook_tamper_points(self, webhook_signer: WebhookSigner) -> Collection[str]:
-        """Header names that carry the signature; every header the signer sets but Content-Type."""
-        headers = webhook_signer(b"{}")
+    def webhook_scheme(self) -> WebhookScheme:
+        """What the webhook signature binds (see `WebhookScheme`): by default every byte of the
+        raw body, with a signed timestamp, in the headers the signer sets."""
+        return WebhookScheme()
+
+    @pytest.fixture
+    def webhook_tamper_points(self, webhook_signer: WebhookSigner, webhook_scheme: WebhookScheme) -> Collection[str]:
+        """Header names that carry the signature: `webhook_scheme.headers`, or every header the
+        signer sets but Content-Type."""
+        if webhook_scheme.headers is not None:
+            return sorted(webhook_scheme.headers)
+        headers, _ = sign_webhook(webhook_signer, b"{}")
         return sorted(name for name in headers if name.lower() != "content-type")
 
     @pytest.fixture

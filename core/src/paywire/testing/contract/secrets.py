@@ -10,7 +10,7 @@ from paywire.errors import PaywireError
 from paywire.gateway_definition import Capabilities
 from paywire.http.retry import Retry
 from paywire.money import Money
-from paywire.testing.contract.fixtures import ContractFixtures, WebhookSigner
+from paywire.testing.contract.fixtures import ContractFixtures, WebhookSigner, sign_webhook
 from paywire.testing.emulator import Fault
 from paywire.testing.harness import ContractHarness
 from paywire.testing.leaks import LeakWatch, SecretValues
@@ -64,7 +64,8 @@ class SecretContract(ContractFixtures):
     def _webhook_failures(self, harness: ContractHarness, request: pytest.FixtureRequest) -> None:
         signer: WebhookSigner = request.getfixturevalue("webhook_signer")
         body: bytes = request.getfixturevalue("genuine_webhook_body")
-        for headers, sent in ((signer(body, forged=True), body), (signer(body), body + b" "), ({}, body)):
+        genuine, signed = sign_webhook(signer, body)
+        for headers, sent in (sign_webhook(signer, body, forged=True), (genuine, signed + b" "), ({}, signed)):
             try:
                 harness.parse_webhook(headers, sent)
             except PaywireError:
