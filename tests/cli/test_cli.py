@@ -180,7 +180,7 @@ def test_an_operation_refused_before_sending_records_nothing(shop: Path, acme: A
 
 
 # -- errors: one line (or one JSON object), each kind its own exit code -------------------------------
-def test_bad_credentials_a_reused_key_and_an_unfinished_buyer_have_their_own_exit_codes(shop: Path) -> None:
+def test_bad_credentials_and_a_reused_key_have_their_own_exit_codes(shop: Path) -> None:
     bad_key = paywire("authorize", "cards", "5.00", "EUR", "--source", "tok_ok", cwd=shop,
                       env={**SECRETS, "PAYWIRE_CARDS_API_KEY": "wrong"})
     assert bad_key.returncode == 6 and "AuthenticationError" in bad_key.stderr
@@ -190,10 +190,9 @@ def test_bad_credentials_a_reused_key_and_an_unfinished_buyer_have_their_own_exi
     assert reused.returncode == 7 and "IdempotencyConflict" in reused.stderr
     waiting = json.loads(paywire("--json", "authorize", "cards", "5.00", "EUR", "--source", "tok_3ds", cwd=shop,
                                  env=SECRETS).stdout)
-    for args in (("complete", waiting["id"]), ("complete", waiting["id"], "--json")):
-        result = paywire(*args, cwd=shop, env=SECRETS)
-        assert result.returncode in (2, 8), result.stderr  # the provider refuses, or answers "still waiting"
-    for result in (bad_key, reused):
+    unfinished = paywire("complete", waiting["id"], cwd=shop, env=SECRETS)  # Acme refuses it (422): a bad request
+    assert unfinished.returncode == 2 and "the buyer has not completed the challenge" in unfinished.stderr
+    for result in (bad_key, reused, unfinished):
         assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
 
 
@@ -288,3 +287,23 @@ def test_plugin_allow_list_with_spaces_and_a_name_not_installed(tmp_path: Path) 
     assert [g["gateway"] for g in json.loads(result.stdout)["gateways"]] == ["acme"]
     assert result.stderr.strip() == ("paywire: warning: PAYWIRE_PLUGINS names 'no_such_plugin', which is not an "
                                      "installed paywire plugin (installed: " + result.stderr.split("(installed: ")[1].strip())
+
+
+def test_complete_before_the_buyer_approved_a_paypal_order_says_so(tmp_path: Path) -> None:
+    pytest.importorskip("paywire_paypal")
+    from paywire.plugins import default_plugins
+    from paywire.testing.sandbox import load_sandbox
+
+    sandbox = load_sandbox(default_plugins().gateway("paypal"))
+    with EmulatorServer(sandbox.app) as server:
+        (tmp_path / "paywire.toml").write_text(f'[paywire]\nledger = "sqlite:///{tmp_path / "l.db"}"\n'
+                                               f'[methods.paypal]\nbase_url = "{server.url}"\n')
+        env = {f"PAYWIRE_PAYPAL_{name.upper()}": value for name, value in sandbox.credentials.items()}
+        order = json.loads(paywire("--json", "authorize", "paypal", "5.00", "EUR", "--source", "paypal",
+                                   "--return-url", "https://shop.example/back", cwd=tmp_path, env=env).stdout)
+        assert order["state"] == "action_required" and order["redirect_url"]
+        result = paywire("--json", "complete", order["id"], cwd=tmp_path, env=env)
+    error = json.loads(result.stdout)["error"]
+    assert result.returncode == error["exit_code"] == 8
+    assert error["type"] == "BuyerActionRequired" and error["redirect_url"] == order["redirect_url"]
+    assert f"send them to {order['redirect_url']}" in error["message"]
