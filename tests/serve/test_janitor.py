@@ -96,3 +96,22 @@ def test_a_pass_asked_to_stop_finishes_the_payment_in_hand_and_goes_no_further(
     assert report.stopped and len(report.settled) == 1
     statuses = sorted(shop.list_transactions(p.id)[0].status for p in payments)
     assert statuses == ["accepted", "accepted", "succeeded"]  # one settled whole, the others untouched
+
+
+@pytest.mark.slow
+def test_a_worker_that_died_after_sending_is_settled_by_the_janitor(
+        shop: PaymentService, provider: tuple[CountingFakePay, str], pg_url: str) -> None:
+    from tests.ledger.conftest import finish_workers, start_worker
+
+    app, url = provider
+    assert app.count("authorize") == 0
+    job = {"url": url, "ledger": pg_url, "crash": "after_send", "crash_command": "authorize",
+           "ops": [["authorize", "fakepay", "25.00", "order-42"]], **FAST, "margin": 0}
+    finish_workers([start_worker(job)])
+    (txn,) = shop.list_transactions(statuses=["pending"])  # sent, never recorded
+    assert app.count("authorize") == 1  # and applied
+    wait_out_life(shop, [txn.id])
+    report = Janitor(shop).run_pass()
+    assert report.marked_unknown == (txn.id,)
+    assert [(s.transaction_id, s.status) for s in report.settled] == [(txn.id, "succeeded")]
+    assert shop.get_payment(str(txn.payment_id)).authorized == Money.of("25.00", "EUR")

@@ -79,6 +79,8 @@ def _why(error: BaseException) -> str:
 K = TransactionKind
 S = TransactionStatus
 _ANSWERED = frozenset({S.SUCCEEDED, S.ACTION_REQUIRED, S.ACCEPTED})  # the caller gets the payment
+_ABANDONED = ("no outcome was recorded within the request's longest life: its worker stopped between sending "
+              "and recording")
 
 
 @attrs.frozen
@@ -732,8 +734,7 @@ class PaymentService:
             current = u.transaction(txn.id)
             if current is None or current.status != S.PENDING or current.updated_at != txn.updated_at:
                 return False
-            u.update_transaction(unknown(current, None, "no outcome was recorded within the request's longest "
-                                                        "life: its worker stopped between sending and recording"))
+            u.update_transaction(unknown(current, None, _ABANDONED))
             return True
 
     def _fetch(self, payment_id: str, claimed: tuple[Payment, Sequence[Transaction]] | None = None) -> CommandResult:
@@ -759,23 +760,25 @@ class PaymentService:
         is asked, so this payment's other writes wait for at most the fetch's longest life;
         on a serialised ledger (SQLite, one writer at a time anyway) the fetch runs before the
         unit instead, never holding the whole database. Pending transactions past their
-        `settle_after` are marked unknown first; nothing is ever resent.
+        `settle_after` are marked unknown first, under the same claim; nothing is ever resent.
         """
         at = now()
-        marked = [t.id for t in self.ledger.list_transactions(payment_id=payment_id, statuses=[S.PENDING])
-                  if t.expired(at) and self._abandon(t)]
         fetched = self._fetch(payment_id) if self.ledger.serialised else None
         with self.ledger.unit() as u:
             payment = u.claim_payment(payment_id)
             if payment is None:
                 return None
             txns = u.transactions(payment_id)
+            marked = tuple(t.id for t in txns if t.status == S.PENDING and t.expired(at))
+            for txn in (t for t in txns if t.id in marked):
+                u.update_transaction(unknown(txn, None, _ABANDONED))
+            txns = u.transactions(payment_id) if marked else txns
             if not any(t.status in (S.UNKNOWN, S.ACCEPTED) for t in txns):
-                return ReconcileReport(tuple(marked))  # another worker settled it meanwhile
+                return ReconcileReport(marked)  # another worker settled it meanwhile
             result = fetched or self._fetch(payment_id, (payment, txns))
             payment, decisions, differences = settle(u, payment, result, at)
             apply_waiting(u, payment)
-        return ReconcileReport(tuple(marked), tuple(d for d in decisions if d.status is not None),
+        return ReconcileReport(marked, tuple(d for d in decisions if d.status is not None),
                                tuple(d for d in decisions if d.status is None), (), 0, tuple(differences))
 
     def _match_unmatched(self, limit: int) -> int:
