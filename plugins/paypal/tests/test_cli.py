@@ -23,9 +23,9 @@ def start(*args: str, env: dict[str, str] | None = None) -> tuple[subprocess.Pop
         env={**os.environ, **(env or {})},
     )
     assert process.stdout is not None
-    line = process.stdout.readline()
-    assert "listening on" in line, line
-    return process, line.rsplit(" ", 1)[-1].strip()
+    lines = [process.stdout.readline() for _ in range(4)]  # client id, client secret, webhook id, then the URL
+    assert "listening on" in lines[-1], lines
+    return process, lines[-1].rsplit(" ", 1)[-1].strip()
 
 
 def token(pool: urllib3.PoolManager, url: str, client_id: str, secret: str) -> urllib3.BaseHTTPResponse:
@@ -78,3 +78,42 @@ def test_cli_serves_https_with_https_links(tmp_path, tls_ca):
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_cli_prints_the_credentials_and_webhook_id_it_accepts_at_start():
+    process = subprocess.Popen(
+        [sys.executable, "-m", "paywire_paypal.emulator", "--port", "0", "--client-id", "cid", "--webhook-id", "WH-7"],
+        stdout=subprocess.PIPE, text=True, env={k: v for k, v in os.environ.items() if not k.startswith("PAYPAL_")},
+    )
+    try:
+        assert process.stdout is not None
+        lines = [process.stdout.readline().strip() for _ in range(4)]
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+    assert lines[:3] == ["client id: cid", "client secret: emulator-client-secret", "webhook id: WH-7"]
+    assert "listening on http://127.0.0.1:" in lines[3]
+
+
+def test_cli_help_lists_every_option_and_nothing_comes_before_it():
+    result = subprocess.run([sys.executable, "-m", "paywire_paypal.emulator", "--help"], capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0 and result.stdout.startswith("usage: python -m paywire_paypal.emulator")
+    for option in ("--host", "--port", "--certfile", "--keyfile", "--webhook-url", "--client-id", "--client-secret",
+                   "--webhook-id", "--token-ttl"):
+        assert option in result.stdout
+
+
+def test_cli_a_port_in_use_or_a_missing_certificate_is_one_line(tmp_path):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        for args, message in ((["--port", str(port)], f"cannot listen on 127.0.0.1:{port}"),
+                              (["--certfile", str(tmp_path / "missing.pem")], "cannot load the certificate")):
+            result = subprocess.run([sys.executable, "-m", "paywire_paypal.emulator", *args], capture_output=True,
+                                    text=True, timeout=60)
+            assert result.returncode == 1 and message in result.stderr and result.stdout == ""
+            assert len(result.stderr.strip().splitlines()) == 1

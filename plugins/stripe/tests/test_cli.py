@@ -92,3 +92,28 @@ def test_cli_serves_https_with_a_configured_key(stop: list[Any], tmp_path: Path,
         }
     )
     assert intent.next_action.redirect_to_url.url.startswith(url + "/redirect/authenticate/")
+
+
+def test_cli_help_is_answered_before_anything_is_printed() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STRIPE_EMULATOR_")}
+    result = subprocess.run([sys.executable, "-m", "paywire_stripe.emulator", "--help"], capture_output=True,
+                            text=True, timeout=60, env=env)
+    assert result.returncode == 0 and result.stdout.startswith("usage: python -m paywire_stripe.emulator")
+    assert "whsec_" not in result.stdout and "STRIPE_EMULATOR_WEBHOOK_SECRET" in result.stdout
+    for option in ("--host", "--port", "--certfile", "--keyfile", "--webhook-url"):
+        assert option in result.stdout
+
+
+def test_cli_a_port_in_use_or_a_missing_certificate_is_one_line(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        for args, message in ((["--port", str(port)], f"cannot listen on 127.0.0.1:{port}"),
+                              (["--certfile", str(tmp_path / "missing.pem")], "cannot load the certificate")):
+            result = subprocess.run([sys.executable, "-m", "paywire_stripe.emulator", *args], capture_output=True,
+                                    text=True, timeout=60)
+            assert result.returncode == 1 and message in result.stderr and "Traceback" not in result.stderr
+            assert len(result.stderr.strip().splitlines()) == 1

@@ -14,14 +14,16 @@ contract kit can drive any of them alike:
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
 import socket
 import ssl
+import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl, urlsplit
@@ -35,8 +37,10 @@ __all__ = [
     "Fault",
     "IdempotencyStore",
     "Reply",
+    "emulator_parser",
     "main",
     "route",
+    "serve",
 ]
 
 
@@ -389,28 +393,55 @@ class EmulatorServer:
         self.stop()
 
 
-def main(app: EmulatorApp, argv: list[str] | None = None, *, prog: str | None = None) -> None:
-    """Command line of every emulator: `python -m paywire_<provider>.emulator --host H --port N`.
-
-    `--certfile`/`--keyfile` serve HTTPS; `--webhook-url` sets where signed events are sent.
-    """
-    import argparse
-
-    parser = argparse.ArgumentParser(prog=prog, description=f"{type(app).__name__}: a local provider emulator")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=0)
+def emulator_parser(prog: str | None, description: str) -> argparse.ArgumentParser:
+    """The options every emulator's command line takes; a provider adds its own to it, so
+    `--help` lists them all and is answered before anything else happens."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=0, help="port to listen on (default: any free port)")
     parser.add_argument("--certfile", help="serve HTTPS with this certificate chain (PEM)")
     parser.add_argument("--keyfile", help="the private key of --certfile (PEM)")
     parser.add_argument("--webhook-url", help="POST signed webhook events here")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def serve(app: EmulatorApp, args: argparse.Namespace, *, prog: str | None = None,
+          announce: Sequence[str] = ()) -> int:
+    """Serve `app` as `args` (from `emulator_parser`) say until interrupted: print `announce`
+    (test credentials, a webhook secret) and the URL once listening. A certificate that cannot be
+    loaded or an address that cannot be bound is one line on stderr and exit status 1."""
+    name = prog or type(app).__name__
     context = None
     if args.certfile:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(args.certfile, args.keyfile)
+        try:
+            context.load_cert_chain(args.certfile, args.keyfile)
+        except (OSError, ssl.SSLError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            print(f"{name}: cannot load the certificate {args.certfile!r} (key {args.keyfile!r}): {reason}",
+                  file=sys.stderr)
+            return 1
     app.webhook_url = args.webhook_url
-    server = EmulatorServer(app, args.host, args.port, ssl_context=context)
+    try:
+        server = EmulatorServer(app, args.host, args.port, ssl_context=context)
+    except OSError as exc:
+        print(f"{name}: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    for line in announce:
+        print(line, flush=True)
     print(f"{type(app).__name__} listening on {server.url}", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
         pass
+    return 0
+
+
+def main(app: EmulatorApp, argv: list[str] | None = None, *, prog: str | None = None) -> None:
+    """Command line of an emulator with no options of its own: `python -m paywire_<provider>.emulator
+    --host H --port N` (`--certfile`/`--keyfile` serve HTTPS; `--webhook-url` sets where signed
+    events are sent)."""
+    parser = emulator_parser(prog, f"{type(app).__name__}: a local provider emulator")
+    status = serve(app, parser.parse_args(argv), prog=prog)
+    if status:
+        sys.exit(status)
