@@ -1,13 +1,17 @@
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from paywire import BuilderComposite, PluginError, Subject
 
 keys = st.text(alphabet="abcdefgh", min_size=1, max_size=3)
 leaves = st.one_of(st.integers(), st.text(max_size=5), st.booleans())
+# Drawing nested trees is slow by nature, and slower on a loaded machine: the health check that
+# times data generation, and the per-example deadline, would fail these properties by the clock
+# alone (as they did under `python3 -m nox` without CI set), so neither applies to them.
+untimed = settings(suppress_health_check=[HealthCheck.too_slow], deadline=None)
 trees = st.recursive(st.dictionaries(keys, leaves, max_size=4), lambda inner: st.dictionaries(keys, inner, max_size=4), max_leaves=12)
 
 
@@ -30,6 +34,7 @@ def node_paths(tree: dict[str, Any], prefix: tuple[str, ...] = ()) -> set[tuple[
     return nodes
 
 
+@untimed
 @given(trees, trees)
 def test_merge_keeps_every_leaf_or_names_both_builders(a: dict[str, Any], b: dict[str, Any]) -> None:
     def first(subject: Subject) -> dict[str, Any]:
@@ -49,6 +54,7 @@ def test_merge_keeps_every_leaf_or_names_both_builders(a: dict[str, Any], b: dic
         assert leaf_paths(merged) == {**pa, **pb}
 
 
+@untimed
 @given(trees)
 def test_merge_does_not_mutate_the_parts(tree: dict[str, Any]) -> None:
     snapshot = repr(tree)
