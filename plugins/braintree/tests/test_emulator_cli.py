@@ -12,6 +12,8 @@ import pytest
 import paywire_braintree
 from paywire import Gateway, Money, Plugins, ProviderState, Subject
 
+pytestmark = pytest.mark.slow  # spawns the emulator's process
+
 
 def test_help_lists_every_option() -> None:
     shown = subprocess.run([sys.executable, "-m", "paywire_braintree.emulator", "--help"], capture_output=True,

@@ -192,3 +192,28 @@ def test_the_payment_service_records_a_pending_sale_accepted_and_braintrees_noti
             assert not service.reconcile(payment_id=payment.id).mismatches
     finally:
         service.ledger.close()
+
+
+def test_a_pending_refund_is_accepted_and_its_notification_settles_it_in_the_ledger(
+    pending: tuple[Gateway, BraintreeEmulator, str], inbox: Inbox, tmp_path: Path
+) -> None:
+    gateway, emulator, _ = pending
+    emulator.webhook_url = inbox.url
+    service = PaymentService(gateway, SQLiteLedger(str(tmp_path / "ledger.db")))
+    try:
+        payment = service.sale("braintree", Money.of("30.00", EUR), source="fake-valid-nonce", order_id="B-2",
+                               idempotency_key="refund-sale")
+        emulator.settle(payment.reference or "")
+        service.receive_webhook("braintree", *inbox.wait(1)[0])
+        payment = service.refund(payment.id, Money.of("12.00", EUR))
+        refund = service.list_transactions(payment.id)[-1]
+        assert (refund.kind, refund.status, payment.refunded) == ("refund", "accepted", Money.zero(EUR))
+        emulator.settle(refund.provider_reference or "")
+        receipt = service.receive_webhook("braintree", *inbox.wait(2)[1])
+        assert receipt.status == "applied"
+        settled = service.get_payment(payment.id)
+        assert (settled.state, settled.refunded) == ("partially_refunded", Money.of("12.00", EUR))
+        assert service.get_transaction(refund.id).status == "succeeded"
+        assert not service.reconcile(payment_id=payment.id).mismatches
+    finally:
+        service.ledger.close()
