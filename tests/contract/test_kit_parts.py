@@ -7,10 +7,12 @@ import logging
 import pytest
 
 from paywire import Declined, IdempotencyConflict, ProviderUnavailable
-from paywire.testing.contract import ErrorCase, retryable_meaning
+from paywire.testing.contract import ErrorCase, field_spans, retryable_meaning
+from paywire.testing.contract.error_case import outcome_of
 from paywire.testing.controls import EmulatorControls, RemoteEmulator
 from paywire.testing.emulator import EmulatorServer, Fault
 from paywire.testing.leaks import LeakWatch, SecretValues
+from paywire.testing.profiles import SHRINK_SECONDS, bounded_shrinking, run_property
 from paywire_acme.emulator import AcmeEmulator
 
 
@@ -63,3 +65,43 @@ def test_an_error_case_cannot_contradict_what_its_error_means() -> None:
         ErrorCase(name="decline", status=402, body={}, error=Declined, retryable=True)
     assert ErrorCase(name="busy", status=409, body=b"", error=IdempotencyConflict, retryable=True).expected_retryable
     assert retryable_meaning(ProviderUnavailable) is True and retryable_meaning(IdempotencyConflict) is None
+
+
+def test_an_error_case_outcome_is_held_to_what_its_class_allows() -> None:
+    with pytest.raises(ValueError, match="always recorded failed"):
+        ErrorCase(name="decline", status=402, body={}, error=Declined, outcome="unknown")
+    assert ErrorCase(name="5xx", status=500, body={}, error=ProviderUnavailable).expected_outcome == "unknown"
+    documented = ErrorCase(name="maintenance", status=503, body={}, error=ProviderUnavailable, outcome="failed")
+    assert documented.expected_outcome == "failed"
+    assert outcome_of(ProviderUnavailable("busy", may_have_been_sent=False)) == "failed"
+    assert outcome_of(ProviderUnavailable("gateway timeout")) == "unknown"
+
+
+def test_field_spans_find_json_members_and_form_pairs_by_name() -> None:
+    body = b'{"id": "evt_1", "data": {"id": "pay_1", "amount": 1250, "note": "x"}}'
+    assert [body[start:end] for _, start, end in field_spans(body, ["id", "amount"])] == [b"evt_1", b"pay_1", b"1250"]
+    form = b"bt_signature=a%7Cb&bt_payload=PD94&other=1"
+    assert [(label, form[start:end]) for label, start, end in field_spans(form, ["bt_payload"])] == [("bt_payload", b"PD94")]
+
+
+def test_shrinking_is_bounded_inside_the_kit_and_restored_after() -> None:
+    from hypothesis.internal.conjecture import engine
+
+    before = engine.MAX_SHRINKING_SECONDS
+    with bounded_shrinking(5):
+        assert engine.MAX_SHRINKING_SECONDS == 5
+    assert engine.MAX_SHRINKING_SECONDS == before
+    with bounded_shrinking():
+        assert engine.MAX_SHRINKING_SECONDS == min(before, SHRINK_SECONDS)
+
+
+def test_a_property_that_fails_still_reports_its_failure_under_the_bound() -> None:
+    from hypothesis import given
+    from hypothesis import strategies as st
+
+    @given(st.integers(0, 10**6))
+    def never_large(value: int) -> None:
+        assert value < 1000
+
+    with pytest.raises(AssertionError):
+        run_property(never_large)

@@ -25,7 +25,7 @@ def test_the_guide_shows_every_file_of_the_plugin() -> None:
     assert files == {"pyproject.toml", "src/paywire_acme/__init__.py", "src/paywire_acme/commands.py",
                      "src/paywire_acme/webhook.py", "tests/test_acme_contract.py"}
     assert any(path == "src/paywire_acme/emulator.py" for _, path, _ in SHOWN)
-    assert len(SAMPLES) == 2
+    assert len(SAMPLES) >= 6
 
 
 @pytest.mark.parametrize(("kind", "path", "text"), SHOWN, ids=[f"{kind} {path}" for kind, path, _ in SHOWN])
@@ -39,6 +39,11 @@ def test_shown_code_is_the_plugin_s_own(kind: str, path: str, text: str) -> None
 
 def test_the_payment_sample_runs() -> None:
     exec(compile(SAMPLES[0], "docs/writing-a-plugin.md sample 0", "exec"), {"__name__": "guide_sample"})
+
+
+@pytest.mark.parametrize("index", range(2, len(SAMPLES)), ids=lambda index: f"section 9 sample {index - 1}")
+def test_the_samples_for_providers_unlike_acme_run(index: int) -> None:
+    exec(compile(SAMPLES[index], f"docs/writing-a-plugin.md sample {index}", "exec"), {"__name__": "guide_sample"})
 
 
 def test_the_shared_emulator_variant_passes_contract_tests(pytester: pytest.Pytester,
