@@ -132,6 +132,10 @@ class ServeProcess:
     def terminate(self, timeout: float = 60) -> int:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
+        return self.exit_code(timeout)
+
+    def exit_code(self, timeout: float = 60) -> int:
+        """Wait for the process to end by itself; its exit code, with its stderr read."""
         code = self.proc.wait(timeout)
         self._reader.join(5)
         return code

@@ -4,6 +4,7 @@ on SQLite (fetching before its unit) settles what the provider decided."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import psycopg
@@ -72,5 +73,8 @@ def test_serve_options_come_from_the_config_table_then_the_command_line() -> Non
     options = ServeOptions.from_settings({"port": 9000, "interval": 2.5, "backoff": {"first": 5, "cap": 60}},
                                          port=9100, host=None)
     assert (options.port, options.interval, options.backoff) == (9100, 2.5, Backoff(first=5, cap=60))
-    with pytest.raises(ConfigurationError, match="unknown settings \\['intervall'\\]"):
+    with pytest.raises(ConfigurationError, match=re.escape("unknown setting 'intervall' in [paywire.serve]; did you "
+                                                           "mean 'interval'")):
         ServeOptions.from_settings({"intervall": 1})
+    with pytest.raises(ConfigurationError, match="backoff"):
+        ServeOptions.from_settings({"backoff": {"frist": 1}})

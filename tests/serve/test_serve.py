@@ -130,3 +130,27 @@ def test_sigterm_during_a_reconcile_pass_settles_the_payment_in_hand_and_stops(
         settled = payment.reference == in_hand
         assert txn.status == ("succeeded" if settled else "accepted")  # settled whole, or untouched
         assert shop.get_payment(payment.id).captured == (payment.amount if settled else Money.of("0.00", "EUR"))
+
+
+def test_serve_reads_its_options_from_paywire_toml(shop: PaymentService, provider: tuple[CountingFakePay, str],
+                                                   pg_url: str, plugin_path: Path, tmp_path: Path) -> None:
+    app, url = provider
+    options = {"webhooks": False, "interval": 0.2, "backoff": {"first": 0.2, "cap": 1.0}}
+    config = write_config(tmp_path / "paywire.toml", url, pg_url, options)
+    pending = shop.sale("fakepay", Money.of("9.00", "EUR"), source="tok_pending")
+    with serving(config, plugin_path) as server:
+        headers, body = app.decide(pending.reference or "")
+        assert server.request("POST", "/webhooks/fakepay", body, headers)[0] == 404  # webhooks = false
+        wait_until(lambda: shop.list_transactions(pending.id)[0].status == "succeeded", "the Janitor settled it")
+        assert server.terminate() == 0
+
+
+def test_a_mistyped_serve_option_is_one_line_naming_it(provider: tuple[CountingFakePay, str], pg_url: str,
+                                                       plugin_path: Path, tmp_path: Path) -> None:
+    from tests.serve.support import ServeProcess
+
+    config = write_config(tmp_path / "paywire.toml", provider[1], pg_url, {"intervall": 1})
+    server = ServeProcess(config, plugin_path)
+    assert server.exit_code() == 3
+    assert server.stderr == ["paywire: ConfigurationError: unknown setting 'intervall' in [paywire.serve]; "
+                             "did you mean 'interval'?\n"]

@@ -34,7 +34,7 @@ CAPABILITY_FLAGS = {
 }
 PAYMENT_ACTIONS = ("authorize", "authorize_capture")
 ENVIRONMENTS = ("sandbox", "live")
-PAYWIRE_KEYS = ("ledger",)
+PAYWIRE_KEYS = ("ledger", "serve")
 TIMEOUT_KEYS = ("connect", "read")
 _DECIMAL = re.compile(r"[0-9]+(?:\.[0-9]+)?")
 
@@ -63,6 +63,8 @@ def paywire_table(table: Any) -> dict[str, Any]:
     if "ledger" in table and (not isinstance(table["ledger"], str) or not table["ledger"]):
         raise ConfigurationError(f"[paywire] ledger must be a URL string such as 'sqlite:///paywire.db', "
                                  f"not {table['ledger']!r}")
+    if "serve" in table and not isinstance(table["serve"], Mapping):  # its keys: paywire.serve.server
+        raise ConfigurationError("[paywire.serve] must be a table, e.g. port = 8080")
     return dict(table)
 
 

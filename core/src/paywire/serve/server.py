@@ -15,6 +15,7 @@ from typing import Any
 
 import attrs
 
+from paywire.config_schema import check_keys
 from paywire.errors import ConfigurationError
 from paywire.serve.app import serve_app
 from paywire.serve.janitor import Backoff, Janitor
@@ -47,11 +48,9 @@ class ServeOptions:
         """Options from the `[paywire.serve]` table, then the command line's (non-None) values."""
         table = dict(settings or {})
         if "backoff" in table:
+            check_keys(table["backoff"], [f.name for f in attrs.fields(Backoff)], "[paywire.serve] backoff")
             table["backoff"] = Backoff(**table["backoff"])
-        known = {f.name for f in attrs.fields(cls)}
-        unknown = sorted(set(table) - known)
-        if unknown:
-            raise ConfigurationError(f"[paywire.serve]: unknown settings {unknown}; known: {sorted(known)}")
+        check_keys(table, [f.name for f in attrs.fields(cls)], "[paywire.serve]")
         table.update({k: v for k, v in overrides.items() if v is not None})
         try:
             return cls(**table)
