@@ -165,6 +165,11 @@ def _payment_source(app: PayPalApp, order: Order) -> dict[str, Any] | None:
     token = app.payment_tokens.get(order.vault_token_id) if order.vault_token_id else None
     if token is not None:
         source = {k: v for k, v in token.source.items() if k not in ("usage_type", "customer_type")}
+        if order.source_kind == "paypal":
+            # The vault keeps the buyer as `payer_id` (Payment Method Tokens v3); an order shows
+            # the wallet as Orders v2's paypal_wallet_response, where it is `account_id`.
+            source = {("account_id" if k == "payer_id" else k): v for k, v in source.items()}
+            source.setdefault("account_status", "VERIFIED")
     elif order.payer is not None:
         source = {
             "email_address": order.payer["email_address"],
