@@ -220,3 +220,19 @@ def test_vault_creates_the_customer_and_the_vaulted_method_charges_merchant_init
     run(gateway, "unvault", Subject(source=vaulted.token))
     with pytest.raises(InvalidRequest):
         run(gateway, "sale", Subject(amount=Money.of("1.00", EUR), source=vaulted.token, vaulted=True))
+
+
+def test_a_retry_that_search_cannot_see_yet_is_answered_by_braintrees_duplicate_check(
+    gateway: Gateway, emulator: BraintreeEmulator
+) -> None:
+    emulator.duplicate_window, emulator.search_lag = 300.0, 300.0  # search trails the write; duplicate checking on
+    emulator.inject(Fault(kind="drop_after", path="authorizePaymentMethod"))
+    subject = authorize(gateway, "42.00", key="dup-auth")
+    with pytest.raises(OutcomeUnknown):
+        run(gateway, "authorize", subject)
+    retried = run(gateway, "authorize", subject)
+    authorized = [t for t in emulator.transactions.values() if t.status == "AUTHORIZED"]
+    assert [t.id for t in authorized] == [retried.reference], "one authorization: the retry named the original"
+    with pytest.raises(Declined) as another:
+        run(gateway, "authorize", authorize(gateway, "42.00", key="another-order"))
+    assert another.value.code == "duplicate", "another payment of the same card and amount stays Braintree's refusal"

@@ -82,8 +82,8 @@ def build_commands(settings: GatewaySettings) -> CommandPool:
     find = command(documents.SEARCH, builders.search_variables, [no_fields])
     return CommandPool(
         {
-            "authorize": FirstOperation(find, charge(documents.AUTHORIZE)),
-            "sale": FirstOperation(find, charge(documents.CHARGE)),
+            "authorize": FirstOperation(find, charge(documents.AUTHORIZE), read),
+            "sale": FirstOperation(find, charge(documents.CHARGE), read),
             "capture": Capture(
                 read,
                 partial=command(documents.PARTIAL_CAPTURE, builders.capture_variables, [capture_fields],

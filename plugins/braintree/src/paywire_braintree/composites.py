@@ -4,7 +4,7 @@ and answers with that instead of writing twice.
 
 | command | reads | then writes (only if nothing carries the key) |
 |---|---|---|
-| authorize, sale | search.transactions by orderId, matched on the custom field paywire_key | authorizePaymentMethod / chargePaymentMethod |
+| authorize, sale | search.transactions by orderId, matched on the custom field paywire_key | authorizePaymentMethod / chargePaymentMethod; a DUPLICATE rejection naming a transaction with this key answers with that transaction |
 | capture | node(authorization): its partial captures' orderId | partialCaptureTransaction (captureTransaction when unkeyed and whole) |
 | refund | node(capture or sale): its refunds' orderId | refundTransaction |
 | void | node(authorization): its status and paywire_void_key | updateCustomFields (the key), reverseTransaction |
@@ -29,7 +29,7 @@ import attrs
 
 from paywire import CommandContext, CommandResult, Customer, GatewayCommand, Money, ProviderState, Response, Subject
 from paywire.command.gateway_command import Rehearsed
-from paywire.errors import IdempotencyConflict, InvalidRequest, StateError
+from paywire.errors import Declined, IdempotencyConflict, InvalidRequest, StateError
 from paywire_braintree.amounts import from_braintree
 from paywire_braintree.builders import KEY_FIELD, VOID_KEY_FIELD
 from paywire_braintree.error_mapping import ERRORS
@@ -76,7 +76,8 @@ class FirstOperation:
 
     find: GatewayCommand
     write: GatewayCommand
-    transfers = 2
+    read: GatewayCommand
+    transfers = 3
 
     def execute(self, subject: Subject, context: CommandContext) -> CommandResult:
         if context.rehearsal:
@@ -86,7 +87,12 @@ class FirstOperation:
         _rehearse(self.write, subject, context)
         found = find_keyed(self.find, subject, context)
         if found is None:
-            return self.write.execute(subject, _once(context))
+            try:
+                return self.write.execute(subject, _once(context))
+            except Declined as error:
+                found = self._original(error, subject, context)
+                if found is None:
+                    raise
         held = from_braintree(found["amount"])
         if held != subject.amount:
             raise _conflict("payment", held, subject.amount)
@@ -94,6 +100,16 @@ class FirstOperation:
         if not refused.ok:
             raise ERRORS(subject, Response(200), refused)
         return _result(payment_fields(found), found)
+
+
+    def _original(self, error: Declined, subject: Subject, context: CommandContext) -> Mapping[str, Any] | None:
+        """The transaction a DUPLICATE rejection names, when an earlier attempt with this key made
+        it (search had not shown it yet); None when it is another payment's."""
+        original = error.details.get("duplicate_of") if error.decline_code == "duplicate" else None
+        if not original:
+            return None
+        transaction = _node(self.read, attrs.evolve(subject, reference=original), context)
+        return transaction if custom_field(transaction, KEY_FIELD) == subject.idempotency_key else None
 
 
 def find_keyed(find: GatewayCommand, subject: Subject, context: CommandContext) -> Mapping[str, Any] | None:

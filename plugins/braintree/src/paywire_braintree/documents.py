@@ -19,7 +19,7 @@ _EVENTS = f"""statusHistory {{
     __typename status timestamp amount {_AMOUNT}
     ... on AuthorizedEvent {{ processorResponse {{ legacyCode message }} }}
     ... on ProcessorDeclinedEvent {{ declineType processorResponse {{ legacyCode message }} }}
-    ... on GatewayRejectedEvent {{ gatewayRejectionReason }}
+    ... on GatewayRejectedEvent {{ gatewayRejectionReason duplicateOf {{ id }} }}
     ... on FailedEvent {{ processorResponse {{ legacyCode message }} }}
     ... on SettlementDeclinedEvent {{ processorResponse {{ legacyCode message }} }}
   }}"""

@@ -7,7 +7,7 @@
 | errorClass RESOURCE_LIMIT, HTTP 429 | RateLimited (Retry-After kept) | failed, retryable |
 | errorClass INTERNAL, SERVICE_AVAILABILITY, any 5xx | ProviderUnavailable | unknown: Braintree documents neither as not applied |
 | a transaction PROCESSOR_DECLINED | Declined (processor response code) | failed |
-| a transaction GATEWAY_REJECTED | Declined (the rejection reason) | failed |
+| a transaction GATEWAY_REJECTED | Declined (the rejection reason; a DUPLICATE names its original in `details["duplicate_of"]`) | failed |
 | a transaction FAILED | Declined | failed |
 | HTTP 200 that cannot be read | OutcomeUnknown | unknown |
 """
@@ -72,10 +72,13 @@ class BraintreeErrors:
         extra: dict[str, Any] = {}
         if issubclass(error_class, RateLimited):
             extra["retry_after"] = parse_retry_after(response.header("retry-after"))
+        details: dict[str, Any] = {}
         if issubclass(error_class, Declined):
             extra["decline_code"] = code
+            if len(result.codes) > 2:  # a DUPLICATE rejection names the original transaction
+                details["duplicate_of"] = result.codes[2]
         return error_class(message, provider=self.provider, code=code, status=response.status,
-                           customer_message=_CUSTOMER_MESSAGES.get(kind or ""), **extra)
+                           customer_message=_CUSTOMER_MESSAGES.get(kind or ""), details=details, **extra)
 
 
 ERRORS = BraintreeErrors()

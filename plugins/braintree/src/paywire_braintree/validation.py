@@ -56,8 +56,10 @@ def refusal(transaction: Any) -> Result:
     event: Mapping[str, Any] = events[-1] if events else {}
     if status == "GATEWAY_REJECTED":
         reason = str(event.get("gatewayRejectionReason") or "UNKNOWN")
+        original = event.get("duplicateOf")
+        extra = (str(original["id"]),) if isinstance(original, Mapping) and original.get("id") else ()
         return Result.failure(f"Braintree's gateway rejected the transaction ({reason.lower()})",
-                              "GATEWAY_REJECTED", reason.lower())
+                              "GATEWAY_REJECTED", reason.lower(), *extra)
     response: Mapping[str, Any] = event.get("processorResponse") or {}
     if not isinstance(response, Mapping):
         response = {}

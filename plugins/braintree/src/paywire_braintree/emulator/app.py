@@ -48,11 +48,14 @@ class BraintreeEmulator(EmulatorApp):
     :param merchant_id: the merchant, named in webhooks.
     :param settlement: "instant", "batch" or "pending" (see `operations`).
     :param custom_fields: the custom field names configured in the Control Panel.
+    :param duplicate_window: seconds of Braintree's duplicate transaction checking (None: off).
+    :param search_lag: seconds before a new transaction shows in search.transactions.
     """
 
     def __init__(self, public_key: str = "paywire_public", private_key: str = "paywire_private",
                  merchant_id: str = "paywire_merchant", *, settlement: str = "instant",
-                 custom_fields: tuple[str, ...] = ("paywire_key", "paywire_void_key", "order_note")) -> None:
+                 custom_fields: tuple[str, ...] = ("paywire_key", "paywire_void_key", "order_note"),
+                 duplicate_window: float | None = None, search_lag: float = 0.0) -> None:
         super().__init__()
         if settlement not in ("instant", "batch", "pending"):
             raise ValueError("settlement is 'instant', 'batch' or 'pending'")
@@ -61,6 +64,8 @@ class BraintreeEmulator(EmulatorApp):
         self.merchant_id = merchant_id
         self.settlement = settlement
         self.custom_fields = frozenset(custom_fields)
+        self.duplicate_window = duplicate_window
+        self.search_lag = search_lag
         self.merchant_accounts = {merchant_account(code): code for code in sorted(CURRENCIES)}
         self.default_merchant_account = merchant_account("USD")
         self.transactions: dict[str, Transaction] = {}

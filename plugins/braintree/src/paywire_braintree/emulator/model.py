@@ -4,6 +4,7 @@ customers, and how each reads back as Braintree's GraphQL types."""
 from __future__ import annotations
 
 import secrets
+import time
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -47,7 +48,9 @@ class Transaction:
     refunds: list[str] = attrs.Factory(list)
     refunded: str | None = None  # a credit's transaction
     closed: bool = False  # no more partial captures
+    source: str | None = None  # the nonce or payment method id it was charged from
     created: str = attrs.Factory(now)
+    created_at: float = attrs.Factory(time.monotonic)
 
     @property
     def id(self) -> str:

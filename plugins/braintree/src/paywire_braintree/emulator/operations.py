@@ -6,6 +6,10 @@
 - partialCaptureTransaction: several captures up to what is authorized; `finalCapture` closes it.
 - refundTransaction: only a settling or settled sale or capture (91506 otherwise), up to what is
   left (91521); reverseTransaction voids what is not settled and refunds what is.
+- duplicate checking (`duplicate_window` seconds, off by default): a charge of the same payment
+  method, amount and merchant account within the window is GATEWAY_REJECTED DUPLICATE, naming
+  the original (`duplicateOf`); `search_lag` seconds hide new transactions from search, as
+  Braintree's index may.
 - settlement: with `settlement="instant"` a submitted capture settles at once (as if the batch
   ran), "batch" holds it in SUBMITTED_FOR_SETTLEMENT and "pending" in SETTLEMENT_PENDING until
   `settle()` (or the sandboxSettleTransaction mutation) decides it, with its webhook.
@@ -13,6 +17,7 @@
 
 from __future__ import annotations
 
+import time
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +27,7 @@ from paywire.money import CURRENCY_EXPONENTS
 from paywire_braintree.emulator.errors import not_found, validation
 from paywire_braintree.emulator.model import Customer, PaymentMethod, Transaction, new_legacy_id, processor_response
 from paywire_braintree.emulator.nonces import NONCES, Nonce, processor_outcome
+from paywire_braintree.emulator.views import transaction_view
 
 if TYPE_CHECKING:
     from paywire_braintree.emulator.app import BraintreeEmulator
@@ -103,11 +109,16 @@ class Operations:
             legacy=new_legacy_id(), kind="sale", amount=amount, currency=currency, exponent=exponent,
             status="AUTHORIZING", merchant_account=account, order_id=data.get("orderId"),
             custom=self._fields(data.get("customFields")), payment_method=method,
+            source=str(input["paymentMethodId"]),
             customer=customer or (self.emulator.payment_methods[method].customer if method else None),
         )
+        original = self._duplicate(transaction)
         self.emulator.transactions[transaction.id] = transaction
         forced = processor_outcome(amount)
-        if nonce.outcome == "rejected":
+        if original is not None:
+            transaction.move("GATEWAY_REJECTED", gatewayRejectionReason="DUPLICATE",
+                             duplicateOf=lambda info: transaction_view(self.emulator, original))
+        elif nonce.outcome == "rejected":
             transaction.move("GATEWAY_REJECTED", gatewayRejectionReason=nonce.code)
         elif nonce.outcome in ("declined", "failed") or forced:
             outcome, code = (nonce.outcome, nonce.code or "2000") if nonce.outcome != "ok" else forced  # type: ignore[misc]
@@ -119,6 +130,18 @@ class Operations:
             if submit:
                 self._submit(transaction)
         return transaction
+
+    def _duplicate(self, transaction: Transaction) -> Transaction | None:
+        """With duplicate checking on: an earlier charge of the same payment method, amount and
+        merchant account within the window (Braintree rejects the new one as DUPLICATE)."""
+        window = self.emulator.duplicate_window
+        if window is None:
+            return None
+        return next((t for t in reversed(self.emulator.transactions.values())
+                     if t.kind == "sale" and t.parent is None and t.source == transaction.source
+                     and t.amount == transaction.amount and t.merchant_account == transaction.merchant_account
+                     and transaction.created_at - t.created_at <= window
+                     and t.status not in ("GATEWAY_REJECTED", "PROCESSOR_DECLINED", "FAILED")), None)
 
     def _submit(self, transaction: Transaction) -> None:
         mode = self.emulator.settlement
@@ -274,7 +297,9 @@ class Operations:
         if unsupported:
             raise GraphQLError(f"the emulator searches by id and orderId only, not {sorted(unsupported)}",
                                extensions={"errorClass": "VALIDATION"})
+        visible = time.monotonic() - self.emulator.search_lag
         found = [t for t in self.emulator.transactions.values() if t.kind == "sale" and t.parent is None
+                 and t.created_at <= visible
                  and text(t.order_id, criteria.get("orderId"))
                  and (ids.get("is") is None or t.id == ids["is"]) and (ids.get("in") is None or t.id in ids["in"])]
         return found[: first or 50]
