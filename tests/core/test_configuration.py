@@ -141,3 +141,20 @@ def test_an_operation_outside_the_methods_availability_is_refused_before_sending
     with pytest.raises(UnsupportedOperation, match=why) as caught:
         gateway.execute("fake", "sale", subject)
     assert caught.value.code == "method_unavailable" and app.seen == []
+
+
+def test_the_payment_service_records_nothing_for_an_unavailable_method(echo, plugins, tmp_path) -> None:
+    from paywire import PaymentService, SQLiteLedger
+
+    app, url = echo
+    config = MethodConfig.from_mapping("fake", {"base_url": url, "credentials": {"api_key": "k_123456"},
+                                                "min_total": "10.00", "countries": ["DE"]})
+    service = PaymentService(Gateway([config], plugins=plugins), SQLiteLedger(str(tmp_path / "ledger.db")))
+    with pytest.raises(UnsupportedOperation, match="below its min_total 10.00; nothing was sent"):
+        service.sale("fake", Money.of("9.99", "EUR"), source="tok", order_id="A-1")
+    with pytest.raises(UnsupportedOperation, match="not offered in FR"):
+        service.sale("fake", Money.of("20.00", "EUR"), source="tok",
+                     order=Order(id="A-2", amount=Money.of("20.00", "EUR"), billing=Address(country="FR")))
+    assert service.list_payments() == [] and service.list_transactions() == [] and app.seen == []
+    assert service.sale("fake", Money.of("10.00", "EUR"), source="tok", order_id="A-3").state == "captured"
+    service.ledger.close()
