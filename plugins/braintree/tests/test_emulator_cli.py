@@ -15,12 +15,13 @@ from paywire import Gateway, Money, Plugins, ProviderState, Subject
 pytestmark = pytest.mark.slow  # spawns the emulator's process
 
 
-def test_help_lists_every_option() -> None:
+def test_help_lists_every_option_before_anything_else() -> None:
     shown = subprocess.run([sys.executable, "-m", "paywire_braintree.emulator", "--help"], capture_output=True,
                            text=True, timeout=60, check=True).stdout
     for option in ("--public-key", "--private-key", "--merchant-id", "--settlement", "--host", "--port",
                    "--certfile", "--webhook-url"):
         assert option in shown, option
+    assert shown.startswith("usage:") and "private key" not in shown.split("options:")[0]
 
 
 @pytest.fixture
