@@ -307,3 +307,9 @@ def test_complete_before_the_buyer_approved_a_paypal_order_says_so(tmp_path: Pat
     assert result.returncode == error["exit_code"] == 8
     assert error["type"] == "BuyerActionRequired" and error["redirect_url"] == order["redirect_url"]
     assert f"send them to {order['redirect_url']}" in error["message"]
+
+
+def test_an_allow_list_that_allows_no_installed_plugin_says_so(tmp_path: Path) -> None:
+    result = paywire("plugins", cwd=tmp_path, env={"PAYWIRE_PLUGINS": "no_such_plugin"})
+    assert result.returncode == 0
+    assert "No gateway plugins loaded: PAYWIRE_PLUGINS='no_such_plugin' allows none of the installed ones" in result.stdout

@@ -150,7 +150,7 @@ def test_the_payment_service_records_nothing_for_an_unavailable_method(echo, plu
     config = MethodConfig.from_mapping("fake", {"base_url": url, "credentials": {"api_key": "k_123456"},
                                                 "min_total": "10.00", "countries": ["DE"]})
     service = PaymentService(Gateway([config], plugins=plugins), SQLiteLedger(str(tmp_path / "ledger.db")))
-    with pytest.raises(UnsupportedOperation, match="below its min_total 10.00; nothing was sent"):
+    with pytest.raises(UnsupportedOperation, match=r"below its min_total 10\.00; nothing was sent"):
         service.sale("fake", Money.of("9.99", "EUR"), source="tok", order_id="A-1")
     with pytest.raises(UnsupportedOperation, match="not offered in FR"):
         service.sale("fake", Money.of("20.00", "EUR"), source="tok",
@@ -158,3 +158,15 @@ def test_the_payment_service_records_nothing_for_an_unavailable_method(echo, plu
     assert service.list_payments() == [] and service.list_transactions() == [] and app.seen == []
     assert service.sale("fake", Money.of("10.00", "EUR"), source="tok", order_id="A-3").state == "captured"
     service.ledger.close()
+
+
+@pytest.mark.parametrize(("context", "message"), [
+    ({"currency": "eur"}, "currency codes are upper case: 'EUR'"),
+    ({"country": "de"}, "did you mean 'DE'?"),
+    ({"country": "XX"}, "country 'XX' is not an ISO 3166-1 alpha-2 code"),
+])
+def test_a_checkout_context_in_the_wrong_case_is_refused_not_matched_against_nothing(plugins, context, message) -> None:
+    from paywire import InvalidRequest
+
+    with pytest.raises(InvalidRequest, match=message):
+        Gateway(plugins=plugins).available_methods(**context)

@@ -19,8 +19,9 @@ from typing import Any
 import attrs
 
 from paywire.config_schema import CAPABILITY_FLAGS, check_value
+from paywire.countries import check_country
 from paywire.errors import ConfigurationError
-from paywire.money import Money
+from paywire.money import Money, exponent_of
 from paywire.security import Secret
 
 __all__ = ["CAPABILITY_FLAGS", "MethodConfig", "PaymentMethodList", "load_config"]
@@ -160,6 +161,10 @@ class PaymentMethodList:
 
         `supported` maps provider codes to the currencies the provider accepts (None: all).
         """
+        if country is not None:
+            check_country(country)  # 'de' or 'XX' would match nothing: say so instead
+        if currency is not None:
+            exponent_of(currency)
         if amount is not None and currency is not None and amount.currency != currency:
             raise ConfigurationError(f"amount is in {amount.currency} but currency {currency} was asked for")
         currency = amount.currency if amount is not None else currency

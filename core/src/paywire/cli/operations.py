@@ -93,7 +93,12 @@ def plugins(args: argparse.Namespace) -> int:
         table(["gateway", "title", "distribution", "version", "capabilities"],
               [(r["gateway"], r["title"], r["distribution"], r["version"], r["capabilities"]) for r in rows])
     else:
-        print("No gateway plugins installed. Install one, e.g.: pip install ./plugins/stripe")
+        allowed = os.environ.get("PAYWIRE_PLUGINS")
+        if allowed is not None:
+            print(f"No gateway plugins loaded: PAYWIRE_PLUGINS={allowed!r} allows none of the installed ones "
+                  "(names separated by commas or spaces; unset it to load every plugin)")
+        else:
+            print("No gateway plugins installed. Install one, e.g.: pip install ./plugins/stripe")
     for failure in failures:
         print(f"failed to load {failure['plugin']} ({failure['distribution']}): {failure['reason']}")
     return 0
