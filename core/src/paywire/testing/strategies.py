@@ -11,11 +11,7 @@ from collections.abc import Callable, Collection, Iterable
 from typing import Final
 
 import attrs
-
-# Imported here, not where hypothesis would import them lazily: an import deep inside a draw can
-# fail on CPython 3.11 with "AST constructor recursion depth mismatch" (from_regex, emails).
-import hypothesis.provisional
-import hypothesis.strategies._internal.regex  # noqa: F401
+import hypothesis.provisional  # noqa: F401 - see _import_lazy_modules
 from hypothesis import strategies as st
 
 from paywire.card_numbers import ISSUER_RANGES, luhn_valid
@@ -57,6 +53,20 @@ Bounds = Callable[[str], tuple[int, int]]
 """The smallest and largest amount a provider takes in a currency, in minor units."""
 Representable = Callable[[Money], bool]
 """Whether a provider can hold an amount exactly (Stripe: KWD amounts ending in 0; PayPal: whole HUF)."""
+
+
+def _import_lazy_modules() -> None:
+    """Import what hypothesis would import lazily, deep inside a draw (`from_regex`, `emails`):
+    on CPython 3.11 such an import can fail with "AST constructor recursion depth mismatch"."""
+    import importlib
+
+    try:
+        importlib.import_module("hypothesis.strategies._internal.regex")
+    except ImportError:  # a hypothesis that moved it: then it is no longer imported lazily there
+        pass
+
+
+_import_lazy_modules()
 
 
 def _default_bounds(currency: str) -> tuple[int, int]:
