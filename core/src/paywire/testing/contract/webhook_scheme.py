@@ -31,11 +31,16 @@ class WebhookScheme:
         signer sets but Content-Type; empty when the signature travels in the body).
     :param timestamp: whether the scheme signs a time the verifier must hold to a tolerance;
         False (Adyen) skips the stale-timestamp check, as there is nothing to be stale.
+    :param event_ids: whether the provider's events carry an id of their own. False (Braintree's
+        notifications have none) when the plugin derives the id from what the signature binds:
+        the kit then checks that a delivery parses to the same non-empty id every time, instead
+        of comparing it with the rendered payload's.
     """
 
     signed_spans: Callable[[bytes], Sequence[Span]] | None = None
     headers: Collection[str] | None = None
     timestamp: bool = True
+    event_ids: bool = True
 
 
 def field_spans(body: bytes, names: Iterable[str]) -> list[Span]:
