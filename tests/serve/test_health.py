@@ -13,6 +13,7 @@ import pytest
 from paywire import Money
 from paywire.errors import ConfigurationError
 from paywire.ledger import Ledger, SQLiteLedger
+from paywire.ledger.model import Look, now
 from paywire.serve import Backoff, Janitor
 from paywire.serve.app import serve_app
 from paywire.serve.metrics import Metrics
@@ -57,10 +58,13 @@ def test_the_janitor_settles_on_sqlite(provider: tuple[CountingFakePay, str], tm
         shop = PaymentService(gateway, ledger, margin=0)
         payment = shop.sale("fakepay", Money.of("6.00", "EUR"), source="tok_pending")
         wait_out_life(shop, [t.id for t in shop.list_transactions(payment.id)])
-        janitor = Janitor(shop, backoff=Backoff(first=3600))
+        janitor = Janitor(shop, backoff=Backoff(first=3600, cap=3600))
         assert janitor.run_pass().unresolved  # still processing at the provider
         app.decide(payment.reference or "")
         assert not janitor.run_pass().settled  # backing off
+        (txn,) = shop.list_transactions(payment.id)
+        with ledger.unit() as u:  # an hour later, as far as the schedule knows
+            u.set_looks({txn.id: Look(1, now())})
         report = Janitor(shop).run_pass()
         assert [s.status for s in report.settled] == ["succeeded"]
         assert shop.get_payment(payment.id).captured == Money.of("6.00", "EUR")

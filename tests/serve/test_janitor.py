@@ -4,11 +4,13 @@ a claim that skips a payment another worker holds."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
 
 from paywire import Money
 from paywire.ledger import Ledger
+from paywire.ledger.model import Look, now
 from paywire.serve import Backoff, Janitor
 from paywire.service import PaymentService
 from tests.ledger.fakepay import make_gateway
@@ -38,18 +40,35 @@ def test_a_transaction_is_never_looked_at_before_its_settle_after(
     assert [s.payment_id for s in report.unresolved] == [old.id]  # the provider is still processing it
 
 
-def test_an_undecided_transaction_backs_off_then_settles_once_decided(
+def test_an_undecided_transaction_waits_its_backoff_whichever_worker_looks(
         shop: PaymentService, provider: tuple[CountingFakePay, str]) -> None:
     app, _ = provider
     payment = shop.sale("fakepay", Money.of("8.00", "EUR"), source="tok_pending")
-    wait_out_life(shop, [t.id for t in shop.list_transactions(payment.id)])
-    janitor = Janitor(shop, backoff=Backoff(first=3600))
-    janitor.run_pass()
-    janitor.run_pass()  # within its backoff: not asked again
+    (txn,) = shop.list_transactions(payment.id)
+    wait_out_life(shop, [txn.id])
+    Janitor(shop, backoff=Backoff(first=3600, cap=3600)).run_pass()
+    Janitor(shop, backoff=Backoff(first=3600, cap=3600)).run_pass()  # another worker: the ledger's schedule says not yet
     assert app.fetches[payment.reference or ""] == 1
+    look = shop.ledger.looks([txn.id])[txn.id]
+    assert look.looks == 1 and look.next_at - now() > timedelta(minutes=59)
     app.decide(payment.reference or "")
-    assert Janitor(shop).run_pass().settled[0].status == "succeeded"  # a fresh schedule looks at once
+    with shop.ledger.unit() as u:  # an hour later, as far as the schedule knows
+        u.set_looks({txn.id: Look(1, now())})
+    assert [s.status for s in Janitor(shop).run_pass().settled] == ["succeeded"]
     assert app.fetches[payment.reference or ""] == 2
+    assert shop.ledger.looks([txn.id]) == {}  # settled: forgotten
+
+
+def test_backoff_grows_per_look_and_never_precedes_settle_after() -> None:
+    from paywire.ledger.model import Transaction
+
+    backoff = Backoff(first=10, factor=3, cap=100)
+    assert [backoff.delay(n) for n in (1, 2, 3, 4)] == [10, 30, 90, 100]
+    at = now()
+    young = Transaction.__new__(Transaction)
+    object.__setattr__(young, "settle_after", at + timedelta(hours=1))
+    assert backoff.after(young, None, at) == Look(1, at + timedelta(hours=1))
+    assert backoff.after(young, Look(3, at), at + timedelta(hours=2)) == Look(4, at + timedelta(hours=2, seconds=100))
 
 
 def test_a_payment_another_worker_holds_is_skipped(shop: PaymentService, provider: tuple[CountingFakePay, str],

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -18,7 +18,7 @@ from typing import Any
 
 from paywire.ledger.interface import Ledger, LedgerIntegrityError, LedgerUnit
 from paywire.ledger.migrations import MIGRATIONS, statements
-from paywire.ledger.model import Payment, StoredEvent, StoredJSON, Transaction, TransactionStatus
+from paywire.ledger.model import Look, Payment, StoredEvent, StoredJSON, Transaction, TransactionStatus
 from paywire.money import Money
 from paywire.subject import BuyerAction
 
@@ -375,6 +375,16 @@ class SQLUnit(LedgerUnit):
         rows = sorted(found.values(), key=lambda r: (r[13], r[1]))  # received_at, event_id
         return [event_from_row(r) for r in rows]
 
+    def looks(self, transaction_ids: Sequence[str]) -> dict[str, Look]:
+        return _looks(lambda sql, params: self._run(sql, params).fetchall(), transaction_ids)
+
+    def set_looks(self, looks: Mapping[str, Look | None]) -> None:
+        for transaction_id, look in looks.items():
+            if look is None:
+                self._write("DELETE FROM paywire_reconcile_looks WHERE transaction_id = ?", (transaction_id,))
+            else:
+                self._write(_UPSERT_LOOK, (transaction_id, look.looks, to_us(look.next_at)))
+
     def _write(self, sql: str, params: Sequence[Any]) -> Any:
         try:
             return self._run(sql, params)
@@ -541,6 +551,9 @@ class SQLLedger(Ledger):
         )
         return [transaction_from_row(r) for r in rows]
 
+    def looks(self, transaction_ids: Sequence[str]) -> dict[str, Look]:
+        return _looks(self._read, transaction_ids)
+
     def get_event(self, provider: str, event_id: str) -> StoredEvent | None:
         row = self._read_one(
             f"SELECT {EVENT_COLUMNS} FROM paywire_events WHERE provider = ? AND event_id = ?", (provider, event_id)
@@ -558,6 +571,21 @@ class SQLLedger(Ledger):
             (*params, int(limit)),
         )
         return [event_from_row(r) for r in rows]
+
+
+_UPSERT_LOOK = ("INSERT INTO paywire_reconcile_looks (transaction_id, looks, next_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (transaction_id) DO UPDATE SET looks = excluded.looks, next_at = excluded.next_at")
+
+
+def _looks(read: Callable[[str, Sequence[Any]], list[Row]], transaction_ids: Sequence[str]) -> dict[str, Look]:
+    found: dict[str, Look] = {}
+    ids = list(dict.fromkeys(transaction_ids))
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        rows = read(f"SELECT transaction_id, looks, next_at FROM paywire_reconcile_looks "
+                    f"WHERE transaction_id IN ({_params(len(chunk))})", chunk)
+        found.update({str(r[0]): Look(int(r[1]), _at(int(r[2]))) for r in rows})
+    return found
 
 
 def _filters(*pairs: tuple[str, object]) -> tuple[list[str], list[Any]]:

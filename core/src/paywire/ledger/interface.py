@@ -9,13 +9,13 @@ worker's, whether that worker is a thread, a process or another host sharing the
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from paywire.ledger.model import Payment, StoredEvent, Transaction
+    from paywire.ledger.model import Look, Payment, StoredEvent, Transaction
 
 __all__ = ["Ledger", "LedgerIntegrityError", "LedgerUnit"]
 
@@ -126,6 +126,14 @@ class LedgerUnit(abc.ABC):
                        references: Sequence[str] = ()) -> list[StoredEvent]:
         """Deferred events of `payment_id`, and unmatched events naming any of `references`."""
 
+    @abc.abstractmethod
+    def looks(self, transaction_ids: Sequence[str]) -> dict[str, Look]:
+        """Reconciliation's looks at these transactions, by id (those never looked at are absent)."""
+
+    @abc.abstractmethod
+    def set_looks(self, looks: Mapping[str, Look | None]) -> None:
+        """Record looks by transaction id; None forgets one (its transaction settled)."""
+
 
 class Ledger(abc.ABC):
     """A transaction ledger: payments, their append-only transaction history, webhook events."""
@@ -171,6 +179,10 @@ class Ledger(abc.ABC):
 
     @abc.abstractmethod
     def get_event(self, provider: str, event_id: str) -> StoredEvent | None: ...
+
+    @abc.abstractmethod
+    def looks(self, transaction_ids: Sequence[str]) -> dict[str, Look]:
+        """Reconciliation's looks at these transactions, by id (`LedgerUnit.looks`, outside a unit)."""
 
     @abc.abstractmethod
     def list_events(self, *, statuses: Sequence[str] = (), payment_id: str | None = None,

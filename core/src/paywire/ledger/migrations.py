@@ -247,6 +247,15 @@ def _postgres_v2() -> tuple[str, ...]:
     )
 
 
+def _looks(without_rowid: str) -> tuple[str, ...]:
+    # Reconciliation's schedule, not history: rows are replaced and removed as transactions settle.
+    return (f"""CREATE TABLE paywire_reconcile_looks (
+            transaction_id TEXT PRIMARY KEY,
+            looks INTEGER NOT NULL,
+            next_at BIGINT NOT NULL
+        ){without_rowid}""",)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -259,6 +268,12 @@ MIGRATIONS: tuple[Migration, ...] = (
         "the outcome model: accepted transactions, each request's settle_after, what settled it",
         sqlite=_sqlite_v2(),
         postgresql=_postgres_v2(),
+    ),
+    Migration(
+        3,
+        "reconciliation's schedule: how often each open transaction was looked at, and when next",
+        sqlite=_looks(" WITHOUT ROWID"),
+        postgresql=_looks(""),
     ),
 )
 

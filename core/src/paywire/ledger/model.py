@@ -19,6 +19,7 @@ from paywire.subject import BuyerAction
 
 __all__ = [
     "EventStatus",
+    "Look",
     "Payment",
     "PaymentState",
     "SettledBy",
@@ -272,6 +273,15 @@ class Transaction:
         before the ledger kept `settle_after` gets a generous life from its last update."""
         deadline = self.settle_after or self.updated_at + LEGACY_LIFE
         return (at or now()) >= deadline
+
+
+@attrs.frozen
+class Look:
+    """Reconciliation's record of an open transaction: how often it was looked at, and when it
+    may be looked at next (kept in the ledger, shared by every worker)."""
+
+    looks: int
+    next_at: datetime
 
 
 @attrs.frozen(kw_only=True)

@@ -3,10 +3,10 @@ schedule, so that a shop need not run `paywire reconcile` from cron.
 
 A transaction is looked at only once its request can no longer land (`settle_after`): before
 that, asking the provider proves nothing. After each look that leaves it open, it waits longer
-(its own backoff), so a payment the provider keeps undecided costs few fetches. Several Janitors
-may share one ledger: each payment is claimed with a row lock that skips what another worker
-holds (`PaymentService.reconcile_claimed`), so no two settle one payment at once. The schedule
-is this process's own; a transaction another worker settled simply drops out of it.
+(its own backoff, `paywire.service.schedule`). The looks are kept in the ledger, so several
+Janitors sharing one follow one schedule; each payment is claimed with a row lock that skips
+what another worker holds (`PaymentService.reconcile_claimed`), so no two settle one payment at
+once.
 """
 
 from __future__ import annotations
@@ -14,37 +14,19 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import attrs
 
 from paywire.ledger.model import Transaction, TransactionStatus, now
 from paywire.service.payments import PaymentService
 from paywire.service.reconcile import Mismatch, Settlement
+from paywire.service.schedule import Backoff, is_due
 
-__all__ = ["Backoff", "Janitor", "PassReport"]
+__all__ = ["Backoff", "Janitor", "PassReport"]  # Backoff: paywire.service.schedule's, for convenience
 
 log = logging.getLogger("paywire.janitor")
 S = TransactionStatus
-
-
-@attrs.frozen
-class Backoff:
-    """How long a transaction left open waits before its next look: `first` seconds after the
-    first look, then `factor` times longer each time, never more than `cap`."""
-
-    first: float = 15.0
-    factor: float = 2.0
-    cap: float = 900.0
-
-    def delay(self, looks: int) -> float:
-        return float(min(self.cap, self.first * self.factor ** max(0, looks - 1)))
-
-
-@attrs.frozen
-class _Due:
-    looks: int
-    next_at: datetime
 
 
 @attrs.frozen
@@ -78,27 +60,23 @@ class Janitor:
         self.on_pass = on_pass
         self.stopping = threading.Event()
         self.last_pass: PassReport | None = None
-        self._schedule: dict[str, _Due] = {}
         self._thread: threading.Thread | None = None
 
-    def due(self, txn: Transaction, at: datetime) -> bool:
-        """Whether to look at `txn` now: its request can no longer land, and its backoff is over."""
-        if txn.payment_id is None or not txn.expired(at):
-            return False
-        planned = self._schedule.get(txn.id)
-        return planned is None or planned.next_at <= at
+    def due(self, at: datetime) -> dict[str, list[Transaction]]:
+        """The open transactions to look at now, by payment (oldest first, `batch` at most)."""
+        txns = [t for t in self.service.ledger.list_transactions(statuses=[S.PENDING, S.UNKNOWN, S.ACCEPTED],
+                                                                 limit=self.batch) if t.payment_id is not None]
+        looks = self.service.ledger.looks([t.id for t in txns if t.status != S.PENDING])
+        by_payment: dict[str, list[Transaction]] = {}
+        for txn in txns:
+            if is_due(txn, looks.get(txn.id), at):
+                by_payment.setdefault(str(txn.payment_id), []).append(txn)
+        return by_payment
 
     def run_pass(self) -> PassReport:
         """Look at every due payment once, stopping between payments when asked to."""
         started = now()
-        open_txns = self.service.ledger.list_transactions(statuses=[S.PENDING, S.UNKNOWN, S.ACCEPTED],
-                                                          limit=self.batch)
-        known = {t.id for t in open_txns}
-        self._schedule = {k: v for k, v in self._schedule.items() if k in known}
-        by_payment: dict[str, list[Transaction]] = {}
-        for txn in open_txns:
-            if self.due(txn, started):
-                by_payment.setdefault(str(txn.payment_id), []).append(txn)
+        by_payment = self.due(started)
         settled: list[Settlement] = []
         unresolved: list[Settlement] = []
         marked: list[str] = []
@@ -111,11 +89,11 @@ class Janitor:
                 stopped = True
                 break
             try:
-                report = self.service.reconcile_claimed(payment_id)
+                report = self.service.reconcile_claimed(payment_id, backoff=self.backoff)
             except Exception as exc:  # noqa: BLE001 - one payment's failure never stops the pass
                 log.warning("reconciling payment %s failed: %s", payment_id, type(exc).__name__)
                 errors.append((payment_id, type(exc).__name__))
-                self._back_off(txns, set())
+                self._failed_look(txns)
                 continue
             if report is None:
                 skipped.append(payment_id)
@@ -127,7 +105,6 @@ class Janitor:
             unresolved.extend(report.unresolved)
             marked.extend(report.marked_unknown)
             mismatches.extend(report.mismatches)
-            self._back_off(txns, {s.transaction_id for s in report.settled if s.status != S.ACCEPTED})
         result = PassReport(started, now(), tuple(settled), tuple(unresolved), tuple(marked), tuple(skipped),
                             tuple(errors), tuple(mismatches), stopped)
         self.last_pass = result
@@ -135,14 +112,16 @@ class Janitor:
             self.on_pass(result)
         return result
 
-    def _back_off(self, txns: list[Transaction], finished: set[str]) -> None:
+    def _failed_look(self, txns: list[Transaction]) -> None:
+        """A look that failed (the provider or the ledger did not answer) still counts, so a
+        failing payment is retried on its backoff instead of every pass."""
         at = now()
-        for txn in txns:
-            if txn.id in finished:
-                self._schedule.pop(txn.id, None)
-                continue
-            looks = self._schedule[txn.id].looks + 1 if txn.id in self._schedule else 1
-            self._schedule[txn.id] = _Due(looks, at + timedelta(seconds=self.backoff.delay(looks)))
+        try:
+            looks = self.service.ledger.looks([t.id for t in txns])
+            with self.service.ledger.unit() as u:
+                u.set_looks({t.id: self.backoff.after(t, looks.get(t.id), at) for t in txns if t.status != S.PENDING})
+        except Exception:  # noqa: BLE001 - the ledger itself failing: the next pass tries again
+            log.warning("could not record the failed look at %d transactions", len(txns))
 
     def run(self) -> None:
         """Pass after pass until `stop()`; a failed pass is logged and the next one runs."""

@@ -67,6 +67,7 @@ from paywire.service import rules
 from paywire.service.keys import derived_key, fingerprint, new_id
 from paywire.service.outcome import attach, failed, is_unknown, rebuild_error, succeeded, unknown
 from paywire.service.reconcile import Mismatch, ReconcileReport, Settlement, settle
+from paywire.service.schedule import Backoff, is_due
 from paywire.service.webhooks import apply_event, apply_waiting
 from paywire.subject import BuyerAction, Customer, Order, Subject
 
@@ -750,7 +751,7 @@ class PaymentService:
                               order=order)
         return self.gateway.execute(payment.method, "fetch", subject)
 
-    def reconcile_claimed(self, payment_id: str) -> ReconcileReport | None:
+    def reconcile_claimed(self, payment_id: str, *, backoff: Backoff | None = None) -> ReconcileReport | None:
         """Reconcile one payment unless another worker is reconciling it (then None).
 
         `reconcile()` lets two workers fetch and settle one payment one after the other; this
@@ -761,6 +762,11 @@ class PaymentService:
         on a serialised ledger (SQLite, one writer at a time anyway) the fetch runs before the
         unit instead, never holding the whole database. Pending transactions past their
         `settle_after` are marked unknown first, under the same claim; nothing is ever resent.
+
+        With `backoff`, the ledger's schedule decides, under the claim: the provider is asked
+        only if one of the payment's open transactions is due (`schedule.is_due`), and each one
+        left open gets its next look recorded, in the same unit as what was settled, so every
+        worker sharing the ledger follows one schedule.
         """
         at = now()
         fetched = self._fetch(payment_id) if self.ledger.serialised else None
@@ -773,11 +779,17 @@ class PaymentService:
             for txn in (t for t in txns if t.id in marked):
                 u.update_transaction(unknown(txn, None, _ABANDONED))
             txns = u.transactions(payment_id) if marked else txns
-            if not any(t.status in (S.UNKNOWN, S.ACCEPTED) for t in txns):
-                return ReconcileReport(marked)  # another worker settled it meanwhile
+            looking = [t for t in txns if t.status in (S.UNKNOWN, S.ACCEPTED)]
+            looks = u.looks([t.id for t in looking]) if backoff is not None else {}
+            if not [t for t in looking if backoff is None or is_due(t, looks.get(t.id), at)]:
+                return ReconcileReport(marked)  # settled meanwhile, or another worker just looked
             result = fetched or self._fetch(payment_id, (payment, txns))
             payment, decisions, differences = settle(u, payment, result, at)
             apply_waiting(u, payment)
+            if backoff is not None:
+                still = {t.id: t for t in u.transactions(payment_id) if t.status in (S.UNKNOWN, S.ACCEPTED)}
+                u.set_looks({t.id: backoff.after(still[t.id], looks.get(t.id), at) if t.id in still else None
+                             for t in looking})
         return ReconcileReport(marked, tuple(d for d in decisions if d.status is not None),
                                tuple(d for d in decisions if d.status is None), (), 0, tuple(differences))
 

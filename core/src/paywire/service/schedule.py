@@ -1,0 +1,40 @@
+"""When reconciliation looks at an open transaction again: the outcome model's schedule.
+
+A transaction is looked at only once its request can no longer land (`settle_after`); a look
+that leaves it open (the provider has not decided) pushes its next look further out. The looks
+are kept in the ledger (`Look`), so every worker sharing it follows one schedule.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import attrs
+
+from paywire.ledger.model import Look, Transaction
+
+__all__ = ["Backoff", "Look", "is_due"]
+
+
+@attrs.frozen
+class Backoff:
+    """How long a transaction left open waits before its next look: `first` seconds after the
+    first look, then `factor` times longer each time, never more than `cap`."""
+
+    first: float = 15.0
+    factor: float = 2.0
+    cap: float = 900.0
+
+    def delay(self, looks: int) -> float:
+        return float(min(self.cap, self.first * self.factor ** max(0, looks - 1)))
+
+    def after(self, txn: Transaction, previous: Look | None, at: datetime) -> Look:
+        """The look just taken at `at`, and when the next may be (never before `settle_after`)."""
+        looks = (previous.looks if previous else 0) + 1
+        next_at = at + timedelta(seconds=self.delay(looks))
+        return Look(looks, max(next_at, txn.settle_after) if txn.settle_after else next_at)
+
+
+def is_due(txn: Transaction, look: Look | None, at: datetime) -> bool:
+    """Whether to look at `txn` at `at`: its request can no longer land and its wait is over."""
+    return txn.expired(at) and (look is None or look.next_at <= at)
