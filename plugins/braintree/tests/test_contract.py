@@ -1,17 +1,16 @@
 """The Braintree gateway keeps paywire's gateway contract, against the emulator of its sandbox.
 
-Every mixin of the kit runs except `WebhookContract`: its signer returns headers for a body it
-did not write, while Braintree signs inside the body (bt_signature next to bt_payload in one form),
-so a wrong key or a stale timestamp cannot be expressed through it. test_webhooks.py holds the
-same checks for Braintree's scheme (every single-byte change of the signed form, every character
-of bt_signature, another key pair, a stale notification, malformed forms).
+Braintree's webhook signature travels in the body (`bt_signature` next to `bt_payload` in one form)
+and binds the payload, the notification's timestamp included: the signer re-signs the notification
+with the time or the key pair the kit asks for, and the scheme names the two signed fields.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 import pytest
@@ -20,6 +19,7 @@ import paywire_braintree
 from paywire import (
     AuthenticationError,
     Declined,
+    EventKind,
     InvalidRequest,
     MethodConfig,
     Money,
@@ -27,24 +27,12 @@ from paywire import (
     RateLimited,
     Transfer,
 )
-from paywire.testing.contract import (
-    AmountContract,
-    BuilderContract,
-    BuyerActionContract,
-    CaptureContract,
-    ErrorCase,
-    ErrorMappingContract,
-    IdempotencyContract,
-    LifecycleContract,
-    RefundContract,
-    SecretContract,
-    TransportFaultContract,
-    VaultContract,
-    VoidContract,
-)
-from paywire.testing.contract.fixtures import WebhookSigner
+from paywire.testing.contract import ErrorCase, GatewayContract, SignedWebhook, WebhookScheme, field_spans
 from paywire.testing.strategies import Bounds, WebhookPayload
 from paywire_braintree.emulator.webhooks import signed_form
+
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+_AT = re.compile(rb"<timestamp[^>]*>[^<]*</timestamp>")
 
 
 def braintree_error(error_class: str, message: str, legacy_code: str | None = None) -> dict[str, Any]:
@@ -60,20 +48,7 @@ def refused(status: str, **event: Any) -> dict[str, Any]:
     return {"data": {"authorizePaymentMethod": {"transaction": transaction}}}
 
 
-class TestBraintreeContract(
-    AmountContract,
-    BuilderContract,
-    ErrorMappingContract,
-    TransportFaultContract,
-    IdempotencyContract,
-    LifecycleContract,
-    CaptureContract,
-    VoidContract,
-    RefundContract,
-    VaultContract,
-    BuyerActionContract,
-    SecretContract,
-):
+class TestBraintreeContract(GatewayContract):
     @pytest.fixture
     def gateway_plugin(self) -> object:
         return paywire_braintree
@@ -127,32 +102,45 @@ class TestBraintreeContract(
         ]
 
     @pytest.fixture
-    def webhook_body(self, method_config: MethodConfig) -> Callable[[WebhookPayload], bytes]:
-        """A signed form (Braintree signs inside the body), for the kit's secret checks."""
-        public, private = (method_config.credentials[name].reveal() for name in ("public_key", "private_key"))
-
-        def render(payload: WebhookPayload) -> bytes:
-            return signed_form(public, private, settled_notification(payload))
-
-        return render
+    def webhook_body(self) -> Callable[[WebhookPayload], bytes]:
+        """The notification XML; the signer stamps its time and signs it into the form."""
+        return settled_notification
 
     @pytest.fixture
-    def webhook_signer(self) -> WebhookSigner:
-        """Braintree's signature travels in the body: the headers are only its content type."""
+    def webhook_signer(self, method_config: MethodConfig) -> Callable[..., SignedWebhook]:
+        public, private = (method_config.credentials[name].reveal() for name in ("public_key", "private_key"))
 
-        def headers(body: bytes, *, timestamp: int | None = None, forged: bool = False) -> dict[str, str]:
-            return {"Content-Type": "application/x-www-form-urlencoded"}
+        def sign(body: bytes, *, timestamp: int | None = None, forged: bool = False) -> SignedWebhook:
+            at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() if timestamp is None else timestamp))
+            stamped = _AT.sub(f'<timestamp type="datetime">{at}</timestamp>'.encode(), body, count=1)
+            return SignedWebhook(FORM, signed_form(public, private + "_forged" if forged else private, stamped))
 
-        return headers
+        return sign
+
+    @pytest.fixture
+    def webhook_scheme(self) -> WebhookScheme:
+        """bt_signature and bt_payload, signed inside the form; the payload's timestamp is signed; the
+        notifications carry no id, so the plugin derives one (kind, transaction, timestamp)."""
+        return WebhookScheme(signed_spans=lambda body: field_spans(body, ("bt_signature", "bt_payload")), headers=(),
+                             event_ids=False)
+
+    @pytest.fixture
+    def webhook_kinds(self) -> Collection[str]:
+        """transaction_settled of a sale or a credit, transaction_settlement_declined."""
+        return (EventKind.CAPTURED, EventKind.REFUNDED, EventKind.FAILED)
+
+    @pytest.fixture
+    def stale_webhook_age(self) -> int:
+        """Braintree retries a delivery for a day: older than the verifier's 26 hours is stale."""
+        return 2 * 24 * 3600
 
 
 def settled_notification(payload: WebhookPayload) -> bytes:
-    credit = payload.kind == "refunded"
+    kind = "transaction_settlement_declined" if payload.kind == EventKind.FAILED else "transaction_settled"
     return (
-        '<notification><timestamp type="datetime">{at}</timestamp><kind>transaction_settled</kind><subject>'
+        '<notification><timestamp type="datetime">-</timestamp><kind>{kind}</kind><subject>'
         "<transaction><id>{id}</id><type>{type}</type><status>settled</status>"
         "<currency-iso-code>{currency}</currency-iso-code><amount>{amount}</amount></transaction>"
         "</subject></notification>"
-    ).format(at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), id=payload.reference,
-             type="credit" if credit else "sale", currency=payload.amount.currency,
-             amount=payload.amount.amount).encode()
+    ).format(kind=kind, id=payload.reference, type="credit" if payload.kind == EventKind.REFUNDED else "sale",
+             currency=payload.amount.currency, amount=payload.amount.amount).encode()

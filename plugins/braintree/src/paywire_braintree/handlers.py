@@ -13,7 +13,7 @@ from typing import Any
 from paywire import Money, ProviderOperation, ProviderState, Response, Subject
 from paywire_braintree.amounts import from_braintree
 from paywire_braintree.builders import KEY_FIELD
-from paywire_braintree.states import CAPTURED, operation_status, payment_state, result_status
+from paywire_braintree.states import SUBMITTED, operation_status, payment_state, result_status
 from paywire_braintree.validation import payload
 
 __all__ = [
@@ -115,8 +115,9 @@ def fetched_fields(transaction: Mapping[str, Any]) -> dict[str, Any]:
     authorized = from_braintree(transaction["amount"])
     children = _children(transaction)
     captures = _operations("capture", children)
-    if status in CAPTURED and not children:
+    if status in SUBMITTED and not children:  # a sale or a whole capture: the transaction itself
         captures.append(ProviderOperation(kind="capture", reference=transaction["id"], amount=authorized,
+                                          status=operation_status(status),
                                           idempotency_key=custom_field(transaction, KEY_FIELD)))
     refunds = _operations("refund", transaction.get("refunds") or ())
     for child in children:

@@ -1,5 +1,6 @@
 """Braintree's offline sandbox: the emulator with a fresh key pair, a merchant account per
-currency, and Braintree's fake nonces."""
+currency, Braintree's fake nonces, and the emulator's own nonces for settlements decided later
+(with `settle`, Braintree's batch deciding them)."""
 
 from __future__ import annotations
 
@@ -20,5 +21,7 @@ def sandbox() -> Sandbox:
         options={"merchant_accounts": {code: merchant_account(code) for code in sorted(CURRENCIES)},
                  "custom_fields": ["order_note"]},
         sources={"ok": "fake-valid-nonce", "decline": "fake-processor-declined-visa-nonce",
-                 "vault": "fake-valid-visa-nonce"},
+                 "vault": "fake-valid-visa-nonce", "accepted": "paywire-emulator-bank-account-nonce",
+                 "refund_accepted": "paywire-emulator-refund-pending-nonce"},
+        settle=lambda reference, paid: app.settle(reference, "SETTLED" if paid else "SETTLEMENT_DECLINED"),
     )

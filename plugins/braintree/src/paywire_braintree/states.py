@@ -12,11 +12,13 @@ from typing import Final
 
 from paywire import ProviderState
 
-__all__ = ["ACCEPTED", "CAPTURED", "FAILED", "operation_status", "payment_state", "result_status"]
+__all__ = ["ACCEPTED", "CAPTURED", "FAILED", "SUBMITTED", "operation_status", "payment_state", "result_status"]
 
 CAPTURED: Final = frozenset({"SUBMITTED_FOR_SETTLEMENT", "SETTLING", "SETTLED", "SETTLEMENT_CONFIRMED"})
 ACCEPTED: Final = frozenset({"AUTHORIZING", "SETTLEMENT_PENDING"})
 FAILED: Final = frozenset({"PROCESSOR_DECLINED", "GATEWAY_REJECTED", "FAILED", "SETTLEMENT_DECLINED"})
+# submitted for settlement at some point: a capture, decided or not
+SUBMITTED: Final = CAPTURED | {"SETTLEMENT_PENDING", "SETTLEMENT_DECLINED"}
 
 _STATES: Final = {
     "AUTHORIZING": ProviderState.PROCESSING,

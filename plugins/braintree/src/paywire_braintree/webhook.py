@@ -13,6 +13,7 @@ import binascii
 import re
 import time
 from collections.abc import Mapping
+from datetime import datetime
 from urllib.parse import parse_qsl
 
 from paywire import GatewaySettings, WebhookEvent, WebhookVerifier
@@ -32,16 +33,31 @@ def _refuse(message: str) -> WebhookVerificationError:
     return WebhookVerificationError(message, provider="braintree")
 
 
+def _form(body: bytes) -> list[tuple[str, str]] | None:
+    """The form's pairs, or None. The parser's own errors quote the body (bt_signature names the
+    public key), so none of them is kept as the context of the refusal."""
+    try:
+        return parse_qsl(body.decode("ascii"), keep_blank_values=True, strict_parsing=True, max_num_fields=4)
+    except (UnicodeDecodeError, ValueError):
+        return None
+
+
+def _notification(payload: bytes) -> tuple[WebhookEvent, datetime] | None:
+    try:
+        return parse_notification(base64.b64decode(payload.replace(b"\n", b""), validate=True))
+    except (binascii.Error, ValueError, SyntaxError):
+        return None
+
+
 def _fields(headers: Mapping[str, str], body: bytes) -> tuple[str, bytes]:
     if len(body) > MAX_BODY:
         raise _refuse(f"the webhook body is larger than {MAX_BODY} bytes")
     content_type = headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if content_type != _FORM:
         raise _refuse(f"Braintree posts webhooks as {_FORM}")
-    try:
-        pairs = parse_qsl(body.decode("ascii"), keep_blank_values=True, strict_parsing=True, max_num_fields=4)
-    except (UnicodeDecodeError, ValueError):
-        raise _refuse("the webhook body is not a form of bt_signature and bt_payload") from None
+    pairs = _form(body)
+    if pairs is None:
+        raise _refuse("the webhook body is not a form of bt_signature and bt_payload")
     names = [name for name, _ in pairs]
     if sorted(names) != ["bt_payload", "bt_signature"]:
         raise _refuse("the webhook body must hold bt_signature and bt_payload, once each")
@@ -60,10 +76,10 @@ def build_verifier(settings: GatewaySettings) -> WebhookVerifier:
         signature, payload = _fields(headers, body)
         if not matches(signature, payload, public_key, private_key.reveal()):
             raise _refuse("bt_signature does not sign bt_payload with this method's key pair")
-        try:
-            event, at = parse_notification(base64.b64decode(payload.replace(b"\n", b""), validate=True))
-        except (binascii.Error, ValueError, SyntaxError) as exc:
-            raise _refuse(f"the notification is malformed ({type(exc).__name__})") from None
+        parsed = _notification(payload)
+        if parsed is None:
+            raise _refuse("the notification is malformed: not base64 of one <notification> (entities refused)")
+        event, at = parsed
         if abs(time.time() - at.timestamp()) > TOLERANCE:
             raise _refuse("the notification's timestamp is outside the tolerance")
         return event

@@ -1,5 +1,6 @@
 """Braintree's sandbox test values: fake nonces and the amounts that decline.
 
+The `paywire-emulator-*` nonces are the emulator's own, for settlements decided later.
 Amounts from 2000.00 to 2999.99 are declined by the processor with that response code, 3000.00
 to 3000.99 fail with 3000 (the processor network unavailable), as in Braintree's sandbox.
 """
@@ -15,10 +16,12 @@ __all__ = ["NONCES", "PROCESSOR_RESPONSES", "Nonce", "processor_outcome"]
 class Nonce:
     """What a fake nonce stands for: an instrument, and the outcome it forces."""
 
-    def __init__(self, instrument: str, outcome: str = "ok", code: str | None = None) -> None:
+    def __init__(self, instrument: str, outcome: str = "ok", code: str | None = None,
+                 pending: tuple[str, ...] = ()) -> None:
         self.instrument = instrument
         self.outcome = outcome  # ok, declined, failed, rejected, invalid, consumed
         self.code = code
+        self.pending = pending  # "sale", "credit": which of its settlements stay SETTLEMENT_PENDING
 
 
 NONCES: Final = {
@@ -40,6 +43,11 @@ NONCES: Final = {
     "fake-gateway-rejected-fraud-valid-nonce": Nonce("CreditCard", "rejected", "FRAUD"),
     "fake-luhn-invalid-nonce": Nonce("CreditCard", "invalid", "81715"),
     "fake-consumed-nonce": Nonce("CreditCard", "consumed", "93107"),
+    # The emulator's own (Braintree has no static nonce for these): a bank account whose payments
+    # and refunds settle later, as US bank account (ACH) transactions do, and one whose payments
+    # settle at once but whose refunds settle later.
+    "paywire-emulator-bank-account-nonce": Nonce("UsBankAccount", pending=("sale", "credit")),
+    "paywire-emulator-refund-pending-nonce": Nonce("CreditCard", pending=("credit",)),
 }
 
 PROCESSOR_RESPONSES: Final = {

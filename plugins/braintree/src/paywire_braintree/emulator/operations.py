@@ -143,8 +143,14 @@ class Operations:
                      and transaction.created_at - t.created_at <= window
                      and t.status not in ("GATEWAY_REJECTED", "PROCESSOR_DECLINED", "FAILED")), None)
 
+    def _pending(self, transaction: Transaction) -> bool:
+        """Whether this instrument's settlement of this kind of transaction stays pending."""
+        method = self.emulator.payment_methods.get(transaction.source or "")
+        nonce = NONCES.get(method.nonce if method is not None else transaction.source or "")
+        return nonce is not None and transaction.kind in nonce.pending
+
     def _submit(self, transaction: Transaction) -> None:
-        mode = self.emulator.settlement
+        mode = "pending" if self._pending(transaction) else self.emulator.settlement
         transaction.move("SETTLEMENT_PENDING" if mode == "pending" else "SUBMITTED_FOR_SETTLEMENT")
         if mode == "instant":
             self.settle(transaction, "SETTLED")
@@ -193,7 +199,7 @@ class Operations:
             legacy=new_legacy_id(), kind="sale", amount=amount, currency=parent.currency, exponent=parent.exponent,
             status="AUTHORIZED", merchant_account=parent.merchant_account,
             order_id=options.get("orderId") or parent.order_id, custom=dict(parent.custom),
-            payment_method=parent.payment_method, customer=parent.customer, parent=parent.id,
+            payment_method=parent.payment_method, source=parent.source, customer=parent.customer, parent=parent.id,
         )
         child.history = [dict(e) for e in parent.history if e["status"] == "AUTHORIZED"]
         self.emulator.transactions[child.id] = child
@@ -226,7 +232,7 @@ class Operations:
             legacy=new_legacy_id(), kind="credit", amount=amount, currency=transaction.currency,
             exponent=transaction.exponent, status="AUTHORIZED", merchant_account=transaction.merchant_account,
             order_id=order_id, custom=dict(transaction.custom), payment_method=transaction.payment_method,
-            customer=transaction.customer, refunded=transaction.id,
+            source=transaction.source, customer=transaction.customer, refunded=transaction.id,
         )
         self.emulator.transactions[credit.id] = credit
         transaction.refunds.append(credit.id)
