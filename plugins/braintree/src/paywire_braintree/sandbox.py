@@ -22,6 +22,7 @@ def sandbox() -> Sandbox:
                  "custom_fields": ["order_note"]},
         sources={"ok": "fake-valid-nonce", "decline": "fake-processor-declined-visa-nonce",
                  "vault": "fake-valid-visa-nonce", "accepted": "paywire-emulator-bank-account-nonce",
-                 "refund_accepted": "paywire-emulator-refund-pending-nonce"},
+                 "refund_accepted": "paywire-emulator-refund-pending-nonce",
+                 "authorization_accepted": "paywire-emulator-authorizing-nonce"},
         settle=lambda reference, paid: app.settle(reference, "SETTLED" if paid else "SETTLEMENT_DECLINED"),
     )

@@ -48,6 +48,7 @@ class Transaction:
     refunds: list[str] = attrs.Factory(list)
     refunded: str | None = None  # a credit's transaction
     closed: bool = False  # no more partial captures
+    charge: bool = False  # an AUTHORIZING charge: submitted for settlement once authorized
     source: str | None = None  # the nonce or payment method id it was charged from
     created: str = attrs.Factory(now)
     created_at: float = attrs.Factory(time.monotonic)

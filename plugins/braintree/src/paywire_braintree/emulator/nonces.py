@@ -21,7 +21,7 @@ class Nonce:
         self.instrument = instrument
         self.outcome = outcome  # ok, declined, failed, rejected, invalid, consumed
         self.code = code
-        self.pending = pending  # "sale", "credit": which of its settlements stay SETTLEMENT_PENDING
+        self.pending = pending  # "authorization": stays AUTHORIZING; "sale", "credit": SETTLEMENT_PENDING
 
 
 NONCES: Final = {
@@ -44,10 +44,11 @@ NONCES: Final = {
     "fake-luhn-invalid-nonce": Nonce("CreditCard", "invalid", "81715"),
     "fake-consumed-nonce": Nonce("CreditCard", "consumed", "93107"),
     # The emulator's own (Braintree has no static nonce for these): a bank account whose payments
-    # and refunds settle later, as US bank account (ACH) transactions do, and one whose payments
-    # settle at once but whose refunds settle later.
+    # and refunds settle later, as US bank account (ACH) transactions do; one whose payments
+    # settle at once but whose refunds settle later; one whose authorization stays AUTHORIZING.
     "paywire-emulator-bank-account-nonce": Nonce("UsBankAccount", pending=("sale", "credit")),
     "paywire-emulator-refund-pending-nonce": Nonce("CreditCard", pending=("credit",)),
+    "paywire-emulator-authorizing-nonce": Nonce("CreditCard", pending=("authorization",)),
 }
 
 PROCESSOR_RESPONSES: Final = {

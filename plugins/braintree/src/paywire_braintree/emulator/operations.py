@@ -10,6 +10,8 @@
   method, amount and merchant account within the window is GATEWAY_REJECTED DUPLICATE, naming
   the original (`duplicateOf`); `search_lag` seconds hide new transactions from search, as
   Braintree's index may.
+- an authorization decided later (the emulator's authorizing nonce) stays AUTHORIZING until
+  `settle()` authorizes it (and submits it, for a charge) or declines it.
 - settlement: with `settlement="instant"` a submitted capture settles at once (as if the batch
   ran), "batch" holds it in SUBMITTED_FOR_SETTLEMENT and "pending" in SETTLEMENT_PENDING until
   `settle()` (or the sandboxSettleTransaction mutation) decides it, with its webhook.
@@ -125,11 +127,16 @@ class Operations:
             status = "PROCESSOR_DECLINED" if outcome == "declined" else "FAILED"
             extra = {"declineType": "SOFT"} if status == "PROCESSOR_DECLINED" else {}
             transaction.move(status, processorResponse=processor_response(code), **extra)
+        elif "authorization" in nonce.pending:
+            transaction.charge = submit  # AUTHORIZING until decided (`settle`)
         else:
-            transaction.move("AUTHORIZED", processorResponse=processor_response("1000"))
-            if submit:
-                self._submit(transaction)
+            self._authorized(transaction, submit)
         return transaction
+
+    def _authorized(self, transaction: Transaction, submit: bool) -> None:
+        transaction.move("AUTHORIZED", processorResponse=processor_response("1000"))
+        if submit:
+            self._submit(transaction)
 
     def _duplicate(self, transaction: Transaction) -> Transaction | None:
         """With duplicate checking on: an earlier charge of the same payment method, amount and
@@ -156,6 +163,12 @@ class Operations:
             self.settle(transaction, "SETTLED")
 
     def settle(self, transaction: Transaction, outcome: str = "SETTLED") -> Transaction:
+        if transaction.status == "AUTHORIZING":  # the authorization decided
+            if outcome == "SETTLED":
+                self._authorized(transaction, transaction.charge)
+            else:
+                transaction.move("PROCESSOR_DECLINED", processorResponse=processor_response("2000"), declineType="SOFT")
+            return transaction
         if transaction.status not in ("SUBMITTED_FOR_SETTLEMENT", "SETTLEMENT_PENDING", "SETTLING"):
             raise validation("Transaction can only be settled if it is submitted for settlement.", "91576")
         if outcome == "SETTLED":
