@@ -40,12 +40,12 @@ class Sandbox:
         "buyer_action" needs 3-D Secure or approval, "vault" can be stored for later,
         "accepted" pays through an operation the provider accepts and decides later (a bank
         debit, an eCheck: the sale, or else the capture, answers `accepted`), "refund_accepted"
-        is paid at once but its refunds are accepted and decided later.
+        is paid at once but its refunds are accepted and decided later, "authorization_accepted"
+        is authorized only after the provider's review (its authorization answers `accepted`).
     :param act_as_buyer: completes a buyer action given its redirect URL.
     :param settle: decides an operation the provider accepted, as the provider would later:
         `settle(reference, succeed)` with the `reference` of the accepted result; the provider
-        then reports it (fetch, and its webhook). Needed with an "accepted" or "refund_accepted"
-        source.
+        then reports it (fetch, and its webhook). Needed with any of the `*accepted` sources.
     """
 
     app: EmulatorApp

@@ -2,7 +2,8 @@
 not counted by `fetch` until decided; then reported as the provider decided.
 
 The sandbox declares them: an "accepted" source (a bank debit, an eCheck), a "refund_accepted"
-source, and `settle(reference, succeed)` acting as the provider's later decision.
+source, an "authorization_accepted" source (a pending authorization), and
+`settle(reference, succeed)` acting as the provider's later decision.
 """
 
 from __future__ import annotations
@@ -126,3 +127,31 @@ class AcceptedOutcomeContract(ContractFixtures):
                             f"{decided.refunded!r}, expected {expected!r}")
         problems += operation_problems(decided, "refund", refund.reference, "succeeded" if succeed else "failed")
         assert not problems, "an accepted refund was reported wrongly:\n" + "\n".join(problems)
+
+    @pytest.mark.parametrize("succeed", [True, False], ids=["decided-authorized", "decided-refused"])
+    def test_an_authorization_decided_later_is_accepted_and_holds_nothing_until_decided(
+        self, harness: ContractHarness, example_amount: Money, authorization_accepted_source: str | None,
+        settle_accepted: Settle | None, succeed: bool,
+    ) -> None:
+        settle, source = _needs(settle_accepted, authorization_accepted_source, "authorization_accepted")
+        started = harness.execute("authorize", harness.payment_subject(example_amount, source=source))
+        assert started.accepted, (
+            f"authorizing with {source!r}, which the provider decides later, answered status {started.status!r}: "
+            "a pending authorization must answer 'accepted' (never 'succeeded') until the provider decides"
+        )
+        assert started.reference, f"the accepted authorization names no reference to settle it by: {started!r}"
+        payment = payment_reference(started)
+        waiting = harness.fetch(payment)
+        problems = []
+        if waiting.state != ProviderState.PROCESSING or not _zero(waiting.authorized):
+            problems.append(f"while undecided fetch reports {waiting.state!r} with authorized {waiting.authorized!r}: "
+                            "expected 'processing' with nothing authorized yet")
+        settle(started.reference, succeed)
+        decided = harness.fetch(payment)
+        if succeed and (decided.state != ProviderState.AUTHORIZED or decided.authorized != example_amount):
+            problems.append(f"decided authorized, fetch reports {decided.state!r} with authorized "
+                            f"{decided.authorized!r}, expected {example_amount!r}")
+        if not succeed and (decided.state not in (ProviderState.FAILED, ProviderState.NOT_FOUND)
+                            or not _zero(decided.authorized)):
+            problems.append(f"decided refused, fetch reports {decided.state!r} with authorized {decided.authorized!r}")
+        assert not problems, "an authorization decided later was reported wrongly:\n" + "\n".join(problems)

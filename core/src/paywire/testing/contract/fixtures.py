@@ -158,6 +158,12 @@ class ContractFixtures:
         return sandbox.sources.get("refund_accepted")
 
     @pytest.fixture
+    def authorization_accepted_source(self, sandbox: Sandbox) -> str | None:
+        """A source whose authorization the provider decides later (a review, a pending
+        authorization): the sandbox's "authorization_accepted"; None when it decides at once."""
+        return sandbox.sources.get("authorization_accepted")
+
+    @pytest.fixture
     def settle_accepted(self, sandbox: Sandbox) -> Callable[[str, bool], None] | None:
         """Decides an accepted operation as the provider later would: `(reference, succeed)`,
         with the reference the accepted result named; the sandbox's `settle` by default."""

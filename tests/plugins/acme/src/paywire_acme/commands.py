@@ -63,8 +63,9 @@ _STATES = {
 
 
 def _authorized(data: Mapping[str, Any]) -> Money:
-    """Nothing is authorized for a refused payment, nor for a sale the bank has not decided yet."""
-    nothing = data["status"] == "failed" or (data["status"] == "processing" and data["capture"])
+    """Nothing is authorized for a refused payment, nor for one under review or a sale the bank
+    has not decided yet."""
+    nothing = data["status"] == "failed" or (data["status"] == "processing" and (data["capture"] or data["review"]))
     return Money.minor_units(0, data["currency"]) if nothing else _money(data, "amount")
 
 
@@ -85,7 +86,8 @@ def payment_fields(subject: Subject, response: Response) -> dict[str, Any]:
 
 
 def decided_later(subject: Subject, response: Response) -> dict[str, Any]:
-    """A bank debit's sale or capture is `processing`: accepted, decided later (never succeeded)."""
+    """An authorization under review, or a bank debit's sale or capture, is `processing`:
+    accepted, decided later (never succeeded)."""
     return {"status": "accepted"} if response.data["status"] == "processing" else {}
 
 
@@ -162,7 +164,7 @@ def build_commands(settings: GatewaySettings) -> CommandPool:
 
     return CommandPool(
         {
-            "authorize": command("POST", "/v1/payments", [payment_request(False), metadata_request], [payment_fields, operation_amount]),
+            "authorize": command("POST", "/v1/payments", [payment_request(False), metadata_request], [payment_fields, operation_amount, decided_later]),
             "sale": command("POST", "/v1/payments", [payment_request(True), metadata_request], [payment_fields, operation_amount, decided_later]),
             "complete": command("POST", "/v1/payments/{reference}/complete", [no_request], [payment_fields, operation_amount, decided_later]),
             "capture": command("POST", "/v1/payments/{reference}/capture", [amount_request, lambda s: {"final": s.final}], [payment_fields, operation_amount, decided_later]),

@@ -10,7 +10,8 @@
 Test sources: `tok_ok` succeeds, `tok_decline` is declined (insufficient_funds: the payment is
 kept as `failed`, and named in the error), `tok_3ds` needs the buyer, `tok_async` is a bank
 debit: its sales and captures stay `processing` (the amount held as `pending`) until
-`settle(id, succeed)` decides them. Captures are allowed until `final` or the authorized amount is
+`settle(id, succeed)` decides them; `tok_review` is an authorization the provider reviews
+(`processing`, nothing authorized) until `settle` decides it. Captures are allowed until `final` or the authorized amount is
 reached; refunds never exceed what was captured. `Acme-Idempotency-Key` replays the stored answer for the same body and
 answers 409 for a different one.
 """
@@ -84,7 +85,7 @@ class AcmeEmulator(EmulatorApp):
             return "failed"
         if p["voided"]:
             return "voided"
-        if p["pending"]:
+        if p["pending"] or p["review"]:
             return "processing"
         if p["requires_action"]:
             return "requires_action"
@@ -110,9 +111,16 @@ class AcmeEmulator(EmulatorApp):
         payment["status"] = self._status(payment)
 
     def settle(self, payment_id: str, succeed: bool = True) -> None:
-        """Test control: the bank's decision on a processing payment's pending capture."""
+        """Test control: the decision on a processing payment: its review, or its pending capture."""
         with self.lock:
             payment = self.payments[payment_id]
+            if payment["review"]:
+                payment["review"], payment["failed"] = False, not succeed
+                if succeed and payment["capture"]:
+                    self._take(payment, payment["amount"], final=True)
+                payment["status"] = self._status(payment)
+                self._emit("payment.authorized" if succeed else "payment.failed", payment, payment["amount"])
+                return
             if not payment["pending"]:
                 raise ValueError(f"{payment_id} has nothing pending")
             amount, payment["pending"] = payment["pending"], 0
@@ -140,6 +148,7 @@ class AcmeEmulator(EmulatorApp):
             payment = {
                 "id": pid, "amount": amount, "currency": data.get("currency"), "captured": 0, "refunded": 0,
                 "pending": 0, "voided": False, "closed": False, "failed": source == "tok_decline",
+                "review": source == "tok_review",
                 "capture": bool(data.get("capture")), "source": source,
                 "requires_action": source == "tok_3ds", "metadata": data.get("metadata") or {},
                 "order": data.get("order"),
@@ -151,10 +160,10 @@ class AcmeEmulator(EmulatorApp):
                               payment=pid)
             if payment["requires_action"]:
                 payment["action"] = {"redirect_url": f"{self.base_url}/challenge/{pid}"}
-            elif payment["capture"]:
+            elif payment["capture"] and not payment["review"]:
                 self._take(payment, amount, final=True)
             payment["status"] = self._status(payment)
-            if not payment["requires_action"] and not payment["pending"]:
+            if not payment["requires_action"] and not payment["pending"] and not payment["review"]:
                 self._emit("payment.captured" if payment["capture"] else "payment.authorized", payment, amount)
             return self._view(payment, amount)
 
@@ -202,7 +211,7 @@ class AcmeEmulator(EmulatorApp):
             payment = self._get(request)
             if payment is None:
                 return _error(404, "not_found", "no such payment")
-            if payment["voided"] or payment["closed"] or payment["requires_action"] or payment["failed"]:
+            if payment["voided"] or payment["closed"] or payment["requires_action"] or payment["failed"] or payment["review"]:
                 return _error(422, "invalid_state", f"cannot capture a payment that is {payment['status']}")
             remaining = payment["amount"] - payment["captured"] - payment["pending"]
             amount = data.get("amount", remaining)
@@ -219,7 +228,7 @@ class AcmeEmulator(EmulatorApp):
             payment = self._get(request)
             if payment is None:
                 return _error(404, "not_found", "no such payment")
-            if payment["captured"] or payment["pending"] or payment["voided"] or payment["failed"]:
+            if payment["captured"] or payment["pending"] or payment["voided"] or payment["failed"] or payment["review"]:
                 return _error(422, "invalid_state", f"cannot void a payment that is {payment['status']}")
             payment["voided"] = True
             payment["status"] = self._status(payment)
@@ -248,7 +257,8 @@ def sandbox() -> Sandbox:
     """Acme's offline sandbox: the emulator, its test key and its test sources."""
     app = AcmeEmulator()
     return Sandbox(app=app, credentials={"api_key": app.api_key, "webhook_secret": app.webhook_secret},
-                   sources={"ok": "tok_ok", "decline": "tok_decline", "buyer_action": "tok_3ds", "accepted": "tok_async"},
+                   sources={"ok": "tok_ok", "decline": "tok_decline", "buyer_action": "tok_3ds", "accepted": "tok_async",
+                            "authorization_accepted": "tok_review"},
                    settle=app.settle)
 
 
