@@ -134,3 +134,39 @@ def test_a_worker_that_died_after_sending_is_settled_by_the_janitor(
     assert report.marked_unknown == (txn.id,)
     assert [(s.transaction_id, s.status) for s in report.settled] == [(txn.id, "succeeded")]
     assert shop.get_payment(str(txn.payment_id)).authorized == Money.of("25.00", "EUR")
+
+
+def test_the_provider_is_asked_with_no_lock_held_and_a_second_worker_keeps_off(
+        shop: PaymentService, provider: tuple[CountingFakePay, str], pg_url: str) -> None:
+    import threading
+
+    import psycopg
+
+    from paywire.testing.emulator import Fault
+    from tests.ledger.support import wait_until
+
+    app, _ = provider
+    payment = shop.sale("fakepay", Money.of("7.00", "EUR"), source="tok_pending")
+    wait_out_life(shop, [t.id for t in shop.list_transactions(payment.id)])
+    app.decide(payment.reference or "")
+    app.inject(Fault("latency", seconds=5.0, method="GET", path="/v1/payments/", times=1))
+    patient_gateway = make_gateway(provider[1], read_timeout=30)
+    janitor = Janitor(PaymentService(patient_gateway, shop.ledger))
+    reports = []
+    worker = threading.Thread(target=lambda: reports.append(janitor.run_pass()))
+    worker.start()
+    try:
+        wait_until(lambda: len(app.fetches) == 1, "the provider is being asked")
+        dsn, schema = pg_url.split("?schema=")
+        with psycopg.connect(dsn) as conn:  # the payment's row is free: webhooks and operations go on
+            conn.execute(f'SET search_path TO "{schema}"')
+            assert conn.execute("SELECT id FROM paywire_payments WHERE id = %s FOR UPDATE NOWAIT",
+                                (payment.id,)).fetchone() == (payment.id,)
+            conn.rollback()
+        second = Janitor(shop).run_pass()  # another worker: the lease keeps it off this payment
+        assert not second.settled and not second.skipped and len(app.fetches) == 1
+    finally:
+        worker.join(60)
+        patient_gateway.close()
+    assert [s.status for s in reports[0].settled] == ["succeeded"]
+    assert app.fetches[payment.reference or ""] == 1

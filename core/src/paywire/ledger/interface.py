@@ -138,10 +138,6 @@ class LedgerUnit(abc.ABC):
 class Ledger(abc.ABC):
     """A transaction ledger: payments, their append-only transaction history, webhook events."""
 
-    #: Whether a unit excludes every other writer (SQLite's write lock), so that a unit must stay
-    #: short, never around a network call; a ledger with row locks lets others work meanwhile.
-    serialised: bool = False
-
     @abc.abstractmethod
     def unit(self, *, durable: bool = True) -> AbstractContextManager[LedgerUnit]:
         """One atomic, locked unit of work; commits on success, rolls back on an exception.

@@ -52,6 +52,7 @@ from paywire.gateway_definition import Capabilities
 from paywire.ledger.interface import Ledger, LedgerIntegrityError, LedgerUnit
 from paywire.ledger.model import (
     EventStatus,
+    Look,
     Payment,
     PaymentState,
     SettledBy,
@@ -752,24 +753,22 @@ class PaymentService:
         return self.gateway.execute(payment.method, "fetch", subject)
 
     def reconcile_claimed(self, payment_id: str, *, backoff: Backoff | None = None) -> ReconcileReport | None:
-        """Reconcile one payment unless another worker is reconciling it (then None).
+        """Reconcile one payment's due transactions unless another worker is at it (then None).
 
-        `reconcile()` lets two workers fetch and settle one payment one after the other; this
-        variant, for workers sharing a ledger (`paywire serve`'s Janitor), claims the payment's
-        row first and skips it when another worker holds it (PostgreSQL's `FOR UPDATE SKIP
-        LOCKED`), so no two settle one payment at once. The row stays locked while the provider
-        is asked, so this payment's other writes wait for at most the fetch's longest life;
-        on a serialised ledger (SQLite, one writer at a time anyway) the fetch runs before the
-        unit instead, never holding the whole database. Pending transactions past their
-        `settle_after` are marked unknown first, under the same claim; nothing is ever resent.
-
-        With `backoff`, the ledger's schedule decides, under the claim: the provider is asked
-        only if one of the payment's open transactions is due (`schedule.is_due`), and each one
-        left open gets its next look recorded, in the same unit as what was settled, so every
-        worker sharing the ledger follows one schedule.
+        For workers sharing a ledger (`paywire serve`'s Janitor): `reconcile()` lets two of them
+        ask the provider about one payment at once. Here a short unit claims the payment's row,
+        skipping it when another worker holds it (PostgreSQL's `FOR UPDATE SKIP LOCKED`), marks
+        pending transactions past their `settle_after` unknown, and checks in the ledger's
+        schedule (`paywire_reconcile_looks`) that one of its open transactions is due; it then
+        records their next look as after the fetch's longest life (a lease), so no other worker
+        takes them meanwhile, and lets the row go: the provider is asked with no lock held, so
+        webhooks and operations on the payment never wait for it. A second unit settles what
+        the provider said, under the payment's lock as `reconcile()` does, and records each
+        transaction's next look (`backoff`, default `Backoff()`) or forgets it once settled. A
+        worker that stops in between leaves the lease to expire. Nothing is ever resent.
         """
+        backoff = backoff or Backoff()
         at = now()
-        fetched = self._fetch(payment_id) if self.ledger.serialised else None
         with self.ledger.unit() as u:
             payment = u.claim_payment(payment_id)
             if payment is None:
@@ -780,16 +779,20 @@ class PaymentService:
                 u.update_transaction(unknown(txn, None, _ABANDONED))
             txns = u.transactions(payment_id) if marked else txns
             looking = [t for t in txns if t.status in (S.UNKNOWN, S.ACCEPTED)]
-            looks = u.looks([t.id for t in looking]) if backoff is not None else {}
-            if not [t for t in looking if backoff is None or is_due(t, looks.get(t.id), at)]:
+            looks = u.looks([t.id for t in looking])
+            if not [t for t in looking if is_due(t, looks.get(t.id), at)]:
                 return ReconcileReport(marked)  # settled meanwhile, or another worker just looked
-            result = fetched or self._fetch(payment_id, (payment, txns))
+            lease = at + timedelta(seconds=self.gateway.longest_life(payment.method, "fetch") + self.margin)
+            u.set_looks({t.id: Look(looks[t.id].looks if t.id in looks else 0, lease) for t in looking})
+        result = self._fetch(payment_id, (payment, txns))
+        with self.ledger.unit() as u:
+            payment = u.payment(payment_id, lock=True)
+            assert payment is not None
             payment, decisions, differences = settle(u, payment, result, at)
             apply_waiting(u, payment)
-            if backoff is not None:
-                still = {t.id: t for t in u.transactions(payment_id) if t.status in (S.UNKNOWN, S.ACCEPTED)}
-                u.set_looks({t.id: backoff.after(still[t.id], looks.get(t.id), at) if t.id in still else None
-                             for t in looking})
+            still = {t.id: t for t in u.transactions(payment_id) if t.status in (S.UNKNOWN, S.ACCEPTED)}
+            u.set_looks({t.id: backoff.after(still[t.id], looks.get(t.id), now()) if t.id in still else None
+                         for t in looking})
         return ReconcileReport(marked, tuple(d for d in decisions if d.status is not None),
                                tuple(d for d in decisions if d.status is None), (), 0, tuple(differences))
 
