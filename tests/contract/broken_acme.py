@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import json
 import logging
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -328,6 +329,33 @@ def eager_commands(settings: GatewaySettings) -> CommandPool:
                  capture=lambda command: attrs.evolve(command, handler=eager))
 
 
+# -- 19. a pending authorization reported as authorized -------------------------------------------------
+def eager_authorize_commands(settings: GatewaySettings) -> CommandPool:
+    from paywire import HandlerChain
+
+    return _with(settings, authorize=lambda command: attrs.evolve(
+        command, handler=HandlerChain([payment_fields, operation_amount])))
+
+
+# -- 20. a signature compared only as far as the header's value goes -------------------------------------
+def prefix_verifier(settings: GatewaySettings) -> Callable[[Mapping[str, str], bytes], WebhookEvent]:
+    secret = settings.secret("webhook_secret")
+
+    def verify(headers: Mapping[str, str], body: bytes) -> WebhookEvent:
+        try:
+            timestamp, signature = int(headers["acme-timestamp"]), headers["acme-signature"]
+        except (KeyError, ValueError):
+            raise WebhookVerificationError("Acme-Timestamp and Acme-Signature are required", provider="acme") from None
+        if abs(time.time() - timestamp) > 300:
+            raise WebhookVerificationError("webhook timestamp is outside the tolerance", provider="acme")
+        expected = sign(secret.reveal(), timestamp, body)
+        if not signature or not hmac.compare_digest(expected[:len(signature)], signature):
+            raise WebhookVerificationError("webhook signature does not match", provider="acme")
+        return _parsed(body)
+
+    return verify
+
+
 # -- a second signing scheme: an HMAC over fields inside the body, no timestamp (as Adyen signs) --------
 SIGNED_FIELDS = ("id", "type", "currency", "last_amount")
 
@@ -381,5 +409,7 @@ FRESH_KEY_PER_ATTEMPT = BrokenAcme("fresh_key_per_attempt", build=fresh_key_comm
 WRITES_SUBJECT = BrokenAcme("writes_subject", build=writing_commands)
 REFUSED_AS_AUTHORIZED = BrokenAcme("refused_as_authorized", build=refused_fetch_commands)
 ACCEPTED_AS_SUCCEEDED = BrokenAcme("accepted_as_succeeded", build=eager_commands)
+PENDING_AUTHORIZATION_AUTHORIZED = BrokenAcme("pending_authorization_authorized", build=eager_authorize_commands)
+PREFIX_SIGNATURE = BrokenAcme("prefix_signature", webhook=prefix_verifier)
 FIELD_SIGNED = BrokenAcme("field_signed", webhook=field_verifier("last_amount"))
 FIELD_SIGNED_UNSIGNED_AMOUNT = BrokenAcme("field_signed_unsigned_amount", webhook=field_verifier("amount"))

@@ -96,6 +96,8 @@ TestFreshKeyPerAttempt = variant("FRESH_KEY_PER_ATTEMPT")
 TestWritesSubject = variant("WRITES_SUBJECT")
 TestRefusedAsAuthorized = variant("REFUSED_AS_AUTHORIZED")
 TestAcceptedAsSucceeded = variant("ACCEPTED_AS_SUCCEEDED")
+TestPendingAuthorizationAuthorized = variant("PENDING_AUTHORIZATION_AUTHORIZED")
+TestPrefixSignature = variant("PREFIX_SIGNATURE")
 TestFieldSignedUnsignedAmount = variant("FIELD_SIGNED_UNSIGNED_AMOUNT", TestFieldSigned)
 '''
 
@@ -210,6 +212,12 @@ CAUGHT = {
     "TestRefusedAsAuthorized": ("fetch reporting a refused payment as authorized",
                                 "test_fetch_of_a_refused_payment_reports_it_failed",
                                 "refused reports state 'authorized'"),
+    "TestPendingAuthorizationAuthorized": (
+        "a pending authorization reported as authorized",
+        "test_an_authorization_decided_later_is_accepted_and_holds_nothing_until_decided[decided-authorized]",
+        "a pending authorization must answer 'accepted'"),
+    "TestPrefixSignature": ("a webhook signature compared only as far as the header's value goes",
+                            "test_every_single_byte_tamper_is_refused", "character 63 deleted: accepted"),
     "TestAcceptedAsSucceeded": ("an answer decided later reported as succeeded",
                                 "test_a_payment_decided_later_is_accepted_and_counted_only_once_decided[decided-paid]",
                                 "must answer 'accepted'"),
