@@ -1,5 +1,6 @@
-"""Every Braintree request: a POST of a GraphQL document to /graphql, with HTTP Basic auth of the
-API key pair and a pinned Braintree-Version.
+"""Every Braintree request: a POST of a GraphQL document to /graphql (JSON `query` and
+`variables`, as Braintree asks), with HTTP Basic auth of the API key pair and a pinned
+Braintree-Version.
 
 Every transfer carries the subject's idempotency key (it travels in the document's variables:
 the paywire_key custom field, or the orderId of a capture or refund). Braintree's published API
@@ -24,3 +25,4 @@ def graphql_transfer(settings: GatewaySettings, document: str) -> TransferFactor
         headers={"Braintree-Version": BRAINTREE_VERSION},
         timeout=settings.timeout,
     )
+

@@ -1,12 +1,15 @@
 """The Braintree emulator: POST /graphql, every document parsed and validated against Braintree's
 published schema, then executed against the emulator's state with graphql-core.
 
-It answers as Braintree does: HTTP 200 with `errors` (errorClass, legacyCode) for validation and
+Queries may come as GET (`query` and JSON `variables` in the URL), mutations only as POST. It
+answers as Braintree does: HTTP 200 with `errors` (errorClass, legacyCode) for validation and
 not-found errors and for invalid documents, 401 with AUTHENTICATION for a wrong key pair, and a
 refused transaction as data with its status (PROCESSOR_DECLINED, GATEWAY_REJECTED, FAILED). Faults
 can target one operation: a fault's `path` is matched against "/graphql" and against
 "/graphql/<field>", the operation's first field as spelled and in lower case
-("/graphql/chargePaymentMethod", "/graphql/chargepaymentmethod").
+("/graphql/chargePaymentMethod", "/graphql/chargepaymentmethod"). The faults that act after the
+operation took effect (`status_after`, `drop_after`) hit mutations only, unless their path names
+a query's field: a read has no effect to lose.
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from graphql import ExecutionResult, GraphQLError, execute
+import attrs
+from graphql import ExecutionResult, GraphQLError, OperationDefinitionNode, OperationType, execute
 
 from paywire.testing.emulator import EmulatorApp, EmulatorRequest, Fault, Reply, route
 from paywire_braintree.currencies import CURRENCIES
@@ -95,26 +99,32 @@ class BraintreeEmulator(EmulatorApp):
     def _take_fault(self, method: str, path: str, kinds: tuple[str, ...] = ("latency", "status", "status_after",
                                                                               "drop_after")) -> Fault | None:
         field = getattr(self._field, "name", None)
+        mutation = getattr(self._field, "mutation", False)
+        names = (field, field.lower()) if field else ()
         with self.lock:
             for entry in self._faults:
                 fault, remaining = entry
-                if remaining > 0 and fault.kind in kinds and (
-                        fault.matches(method, path) or any(fault.matches(method, f"{path}/{name}")
-                                                           for name in ((field, field.lower()) if field else ()))):
+                named = any(fault.matches(method, f"{path}/{name}") for name in names)
+                # "after the operation took effect" is about writes: a query is hit only when named
+                if fault.kind in ("status_after", "drop_after") and not mutation and not (fault.path and named):
+                    continue
+                if remaining > 0 and fault.kind in kinds and (fault.matches(method, path) or named):
                     entry[1] = remaining - 1
                     return fault  # type: ignore[no-any-return]
         return None
 
     def answer(self, request: EmulatorRequest) -> tuple[Reply | None, bool]:
         try:
-            match = _FIELD.search(str(json.loads(request.body or b"{}").get("query", "")))
+            query = (dict(request.query) if request.method == "GET" else json.loads(request.body or b"{}")).get("query")
+            match = _FIELD.search(str(query or ""))
         except (ValueError, AttributeError):
-            match = None
+            query, match = None, None
         self._field.name = match.group(1) if match else None
+        self._field.mutation = str(query or "").lstrip().startswith("mutation")
         try:
             return super().answer(request)
         finally:
-            self._field.name = None
+            self._field.name, self._field.mutation = None, False
 
     # -- the API --------------------------------------------------------------------------------
     def _reply(self, status: int, body: dict[str, Any], headers: Mapping[str, str] | None = None) -> Reply:
@@ -126,8 +136,23 @@ class BraintreeEmulator(EmulatorApp):
         given = request.header("authorization") or ""
         return hmac.compare_digest(given.encode("utf-8", "replace"), f"Basic {expected}".encode())
 
+    @route("GET", "/graphql")
+    def graphql_get(self, request: EmulatorRequest) -> Reply:
+        """A query in the URL (`query`, `variables` as JSON); mutations only as POSTs."""
+        fields = dict(request.query)
+        try:
+            variables = json.loads(fields.get("variables") or "{}")
+        except ValueError:
+            variables = None
+        body = json.dumps({"query": fields.get("query"), "variables": variables,
+                           "operationName": fields.get("operationName")}).encode()
+        return self._graphql(attrs.evolve(request, body=body), get=True)
+
     @route("POST", "/graphql")
     def graphql(self, request: EmulatorRequest) -> Reply:
+        return self._graphql(request, get=False)
+
+    def _graphql(self, request: EmulatorRequest, *, get: bool) -> Reply:
         if not self._authenticated(request):
             return self._reply(401, {"errors": [{"message": "Authentication credentials are invalid.",
                                                  "extensions": {"errorClass": "AUTHENTICATION"}}]})
@@ -146,6 +171,10 @@ class BraintreeEmulator(EmulatorApp):
         if document is None or errors:
             return self._reply(200, {"errors": [{**e.formatted, "extensions": {"errorClass": "VALIDATION"}}
                                                 for e in errors]})
+        if get and any(isinstance(d, OperationDefinitionNode) and d.operation != OperationType.QUERY
+                       for d in document.definitions):
+            return self._reply(405, {"errors": [{"message": "Mutations must be sent with POST.",
+                                                 "extensions": {"errorClass": "VALIDATION"}}]}, {"Allow": "POST"})
         with self.lock:
             result = execute(schema(), document, root_value=_Root(self), variable_values=variables,
                              operation_name=body.get("operationName"))
