@@ -82,3 +82,14 @@ def test_serve_options_come_from_the_config_table_then_the_command_line() -> Non
         ServeOptions.from_settings({"intervall": 1})
     with pytest.raises(ConfigurationError, match="backoff"):
         ServeOptions.from_settings({"backoff": {"frist": 1}})
+
+
+@pytest.mark.postgres
+def test_healthz_fails_when_the_janitor_makes_no_progress(shop: PaymentService) -> None:
+    janitor = Janitor(shop, interval=3600)  # one pass, then a long sleep
+    with uvicorn_server(serve_app(shop, janitor=janitor, metrics=Metrics(), stale_after=0.5)) as port:
+        wait_until(lambda: janitor.last_pass is not None, "a first pass")
+        wait_until(lambda: send(port, "GET", "/healthz")[0] == 503, "the Janitor is stale")
+        body = json.loads(send(port, "GET", "/healthz")[2])
+        assert body["janitor"]["running"] and body["janitor"]["idle_seconds"] > 0.5
+        janitor.stop(0)

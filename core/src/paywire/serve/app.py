@@ -26,8 +26,9 @@ def serve_app(service: PaymentService, *, janitor: Janitor | None, metrics: Metr
     """The application; `janitor` (None: none runs here) starts at startup and is told to stop
     at shutdown, before the server waits for requests in flight.
 
-    `/healthz` answers 200 when the ledger answers and the Janitor's last pass is younger than
-    `stale_after` seconds (or it has not had one yet), 503 otherwise, with the details as JSON.
+    `/healthz` answers 200 when the ledger answers and the Janitor is running and has made
+    progress (begun a pass or a payment) within `stale_after` seconds, 503 otherwise, with the
+    details as JSON (the last pass's age among them).
     """
     hooks = webhook_asgi(service, prefix=prefix, max_body=max_body,
                          observe=lambda method, status: metrics.webhook(method, status)) if webhooks else None
@@ -41,9 +42,9 @@ def serve_app(service: PaymentService, *, janitor: Janitor | None, metrics: Metr
             ok = False
             body["ledger"] = {"reachable": False, "error": type(exc).__name__}
         if janitor is not None:
-            age = janitor.last_pass_age()
-            body["janitor"] = {"running": janitor.running, "last_pass_age_seconds": age}
-            ok = ok and janitor.running and (age is None or age <= stale_after)
+            age, idle = janitor.last_pass_age(), janitor.idle_for()
+            body["janitor"] = {"running": janitor.running, "last_pass_age_seconds": age, "idle_seconds": idle}
+            ok = ok and janitor.running and (idle is None or idle <= stale_after)
         body["status"] = "ok" if ok else "unhealthy"
         return (200 if ok else 503), body
 

@@ -60,6 +60,7 @@ class Janitor:
         self.on_pass = on_pass
         self.stopping = threading.Event()
         self.last_pass: PassReport | None = None
+        self.progressed_at: datetime | None = None  # the last pass's start or payment, whichever is later
         self._thread: threading.Thread | None = None
 
     def due(self, at: datetime) -> dict[str, list[Transaction]]:
@@ -75,7 +76,7 @@ class Janitor:
 
     def run_pass(self) -> PassReport:
         """Look at every due payment once, stopping between payments when asked to."""
-        started = now()
+        started = self.progressed_at = now()
         by_payment = self.due(started)
         settled: list[Settlement] = []
         unresolved: list[Settlement] = []
@@ -85,6 +86,7 @@ class Janitor:
         mismatches: list[Mismatch] = []
         stopped = False
         for payment_id, txns in by_payment.items():
+            self.progressed_at = now()
             if self.stopping.is_set():
                 stopped = True
                 break
@@ -147,6 +149,13 @@ class Janitor:
         if self.last_pass is None:
             return None
         return max(0.0, (now() - self.last_pass.finished_at).total_seconds())
+
+    def idle_for(self) -> float | None:
+        """Seconds since the Janitor last made progress (began a pass or a payment); a long pass
+        that keeps moving is not stale. None before it started."""
+        if self.progressed_at is None:
+            return None
+        return max(0.0, (now() - self.progressed_at).total_seconds())
 
     @property
     def running(self) -> bool:
