@@ -256,6 +256,7 @@ class FakePayApp(EmulatorApp):
                 return self.error(404, "not_found", "no such payment")
             if payment["status"] != "requires_action":
                 return self.error(400, "invalid_state", f"payment is {payment['status']}")
+            payment["_returned_with"] = (request.json() or {}).get("redirect_result")
             self._establish(payment)
             return Reply.json(200, self.view(payment))
 
@@ -558,7 +559,9 @@ def build_commands(settings: GatewaySettings) -> CommandPool:
     return CommandPool({
         "authorize": command("POST", "/v1/payments", create(False), _payment_result),
         "sale": command("POST", "/v1/payments", create(True), _payment_result),
-        "complete": command("POST", "/v1/payments/{reference}/complete", lambda s: {}, _payment_result),
+        "complete": command("POST", "/v1/payments/{reference}/complete",
+                            lambda s: {"redirect_result": s.options["redirect_result"]}
+                            if "redirect_result" in s.options else {}, _payment_result),
         "capture": command("POST", "/v1/payments/{reference}/captures", amount, _object_result),
         "void": command("POST", "/v1/payments/{reference}/void", lambda s: {"reason": s.reason},
                         lambda s, r: {"reference": r.data["id"], "state": ProviderState.VOIDED}),

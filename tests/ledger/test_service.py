@@ -163,6 +163,20 @@ def test_buyer_action_then_complete(service: PaymentService, app: FakePayApp) ->
     assert [t.status for t in service.list_transactions(payment.id)] == ["action_required", "succeeded", "succeeded"]
 
 
+def test_complete_hands_what_the_buyers_return_brought_to_the_provider(service: PaymentService,
+                                                                      app: FakePayApp) -> None:
+    payment = service.authorize("fakepay", eur("12.00"), source="tok_3ds", return_url="https://shop.example/back")
+    returned = {"redirect_result": "X6XtfGC3!Y"}
+    done = service.complete(payment.id, options=returned, idempotency_key="ret-1")
+    assert done.state == PaymentState.AUTHORIZED
+    assert app.payments[done.reference or ""]["_returned_with"] == "X6XtfGC3!Y"
+    calls = len(app.calls)
+    assert service.complete(payment.id, options=returned, idempotency_key="ret-1") == done  # a replay
+    assert len(app.calls) == calls
+    with pytest.raises(IdempotencyConflict):
+        service.complete(payment.id, options={"redirect_result": "other"}, idempotency_key="ret-1")
+
+
 def test_vault_and_charge_vaulted(service: PaymentService, app: FakePayApp) -> None:
     stored = service.vault("fakepay", "tok_ok", customer=Customer(email="v@example.com"), idempotency_key="vault-1")
     assert stored.status == S.SUCCEEDED and stored.token and stored.provider_reference

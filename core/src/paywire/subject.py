@@ -5,7 +5,7 @@ Builders read only from a `Subject`; there are no untyped dicts between the call
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 from typing import Any
 
@@ -61,6 +61,10 @@ class LineItem:
     sku: str | None = None
 
 
+def _items(value: Iterable[LineItem]) -> tuple[LineItem, ...]:
+    return tuple(value)
+
+
 @attrs.frozen
 class Order:
     """The order a payment is for. `amount` is the order total, which may differ from a capture."""
@@ -70,7 +74,7 @@ class Order:
     billing: Address | None = None
     shipping: Address | None = None
     customer: Customer | None = None
-    items: tuple[LineItem, ...] = attrs.field(default=(), converter=tuple)
+    items: tuple[LineItem, ...] = attrs.field(default=(), converter=_items)
     description: str | None = None
 
 

@@ -193,9 +193,14 @@ class PaymentService:
                              order=None, customer=customer, key=idempotency_key, return_url=None,
                              metadata=metadata, options=None, vaulted=True)
 
-    def complete(self, payment_id: str, *, idempotency_key: str | None = None) -> Payment:
-        """Finish a payment after the buyer acted (3-D Secure, approval)."""
-        return self._follow_up(K.COMPLETE, payment_id, idempotency_key, lambda payment, _, __: (payment.amount, {}))
+    def complete(self, payment_id: str, *, options: Mapping[str, Any] | None = None,
+                 idempotency_key: str | None = None) -> Payment:
+        """Finish a payment after the buyer acted (3-D Secure, approval). `options` carries what
+        the buyer's return brought that the provider needs to finish (e.g. Adyen's
+        `redirectResult`); it reaches the plugin as `subject.options`."""
+        given = {"options": dict(options)} if options else {}
+        return self._follow_up(K.COMPLETE, payment_id, idempotency_key,
+                               lambda payment, _, __: (payment.amount, given))
 
     def capture(self, payment_id: str, amount: Money | None = None, *, final: bool | None = None,
                 idempotency_key: str | None = None) -> Payment:
@@ -541,7 +546,8 @@ class PaymentService:
             return Subject(source=params.get("source"), **common)
         reference = txn.request.get("reference")
         if op.kind == K.COMPLETE:
-            return Subject(reference=reference, amount=txn.amount, order=order, **common)
+            return Subject(reference=reference, amount=txn.amount, order=order, options=params.get("options") or {},
+                           **common)
         if op.kind == K.CAPTURE:
             return Subject(reference=reference, amount=txn.amount, final=bool(params.get("final", True)),
                            order=order, **common)

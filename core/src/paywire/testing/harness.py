@@ -160,7 +160,7 @@ class ContractHarness:
         if total is None:
             return order
         item = LineItem(name="Contract item", quantity=1, unit_price=total, sku="SKU-1")
-        return attrs.evolve(order, items=(item,))  # type: ignore[arg-type]  # Order's converter=tuple is untyped
+        return attrs.evolve(order, items=(item,))
 
     def order_of(self, reference: str | None) -> Order | None:
         """The order the payment `reference` (a payment, authorization or capture) is for."""
