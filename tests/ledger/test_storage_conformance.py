@@ -336,6 +336,10 @@ def test_key_locks_make_check_then_insert_atomic(make_ledger: Callable[[], Ledge
 # -- opening ------------------------------------------------------------------------------------------
 def test_open_ledger_urls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigurationError, match="the directory 'rel' does not exist"):
+        open_ledger("sqlite:///rel/ledger.db")  # a typo in a URL never creates directories
+    assert not (tmp_path / "rel").exists()
+    (tmp_path / "rel").mkdir()
     relative = open_ledger("sqlite:///rel/ledger.db")
     assert isinstance(relative, SQLiteLedger) and relative.path == Path("rel/ledger.db")
     absolute = open_ledger(f"sqlite:///{tmp_path}/abs.db")
