@@ -64,3 +64,15 @@ def test_captures_and_refunds_carry_their_key_as_their_order_id() -> None:
     refund = refund_variables(Subject(reference="t", amount=Money.of("2.00", "EUR"), idempotency_key="ref-key",
                                       reason="returned"))
     assert refund["input"]["refund"] == {"amount": "2.00", "orderId": "ref-key", "reason": "returned"}
+
+
+def test_a_misspelt_option_is_a_configuration_error_naming_the_right_one() -> None:
+    import paywire_braintree
+    from paywire import ConfigurationError, Gateway, Plugins
+
+    plugins = Plugins()
+    plugins.register(paywire_braintree)
+    method = {"environment": "sandbox", "base_url": "http://127.0.0.1:9",
+              "credentials": {"public_key": "a", "private_key": "b"}, "options": {"merchant_acounts": {}}}
+    with pytest.raises(ConfigurationError, match="merchant_accounts"):
+        Gateway.from_config({"methods": {"braintree": method}}, plugins=plugins)

@@ -45,6 +45,7 @@ BRAINTREE = GatewayDefinition(
     secrets=("public_key", "private_key"),
     webhook=build_verifier,
     sandbox="paywire_braintree.sandbox:sandbox",
+    options=("merchant_accounts", "custom_fields"),
     # A first operation whose answer was lost is found through search.transactions, whose index
     # may trail the write it reports.
     outcome_window=60.0,
