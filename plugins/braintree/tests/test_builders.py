@@ -7,7 +7,8 @@ from __future__ import annotations
 import pytest
 from hypothesis import given
 
-from paywire import Customer, InvalidRequest, Money, Order, Subject
+import paywire_braintree
+from paywire import ConfigurationError, Customer, Gateway, InvalidRequest, Money, Order, Plugins, Subject
 from paywire.testing.strategies import money
 from paywire_braintree.amounts import from_braintree, to_braintree
 from paywire_braintree.builders import capture_variables, refund_variables, transaction_variables
@@ -67,9 +68,6 @@ def test_captures_and_refunds_carry_their_key_as_their_order_id() -> None:
 
 
 def test_a_misspelt_option_is_a_configuration_error_naming_the_right_one() -> None:
-    import paywire_braintree
-    from paywire import ConfigurationError, Gateway, Plugins
-
     plugins = Plugins()
     plugins.register(paywire_braintree)
     method = {"environment": "sandbox", "base_url": "http://127.0.0.1:9",
