@@ -4,17 +4,27 @@ from __future__ import annotations
 
 import asyncio
 import http.client
+import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 import pytest
 
-from paywire import EventKind, Money
+from paywire import (
+    EventKind,
+    Money,
+    WebhookBatch,
+    WebhookEvent,
+    WebhookVerificationError,
+    WebhookVerifier,
+    hookimpl,
+)
+from paywire.ledger import Ledger
 from paywire.service import PaymentService
 from paywire.web import webhook_asgi, webhook_wsgi
-from tests.ledger.fakepay import FakePayApp
+from tests.ledger.fakepay import FakePayApp, make_gateway
 
 LIMIT = 4096
 
@@ -110,3 +120,55 @@ def test_asgi_lifespan(service: PaymentService) -> None:
 
     asyncio.run(application({"type": "lifespan"}, receive, send))
     assert [m["type"] for m in sent] == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+
+
+class _Batches:
+    """A provider that sends several events in one delivery and wants `[accepted]` back (as Adyen
+    does): here, FakePay's own signed events, several to a body, each verified on its own."""
+
+    @hookimpl
+    def parse_webhook(self, headers: Mapping[str, str], body: bytes,
+                      verifier: WebhookVerifier | None) -> WebhookBatch | None:
+        if headers.get("content-type") != "application/x-fakepay-batch" or verifier is None:
+            return None
+        parts = json.loads(body)
+        events = []
+        for part in parts:
+            verified = verifier({k.lower(): v for k, v in part["headers"].items()}, part["body"].encode())
+            assert isinstance(verified, WebhookEvent)
+            events.append(verified)
+        return WebhookBatch(events=events, acknowledgement=b"[accepted]")
+
+
+def _batch(*deliveries: tuple[dict[str, str], bytes]) -> bytes:
+    return json.dumps([{"headers": headers, "body": body.decode()} for headers, body in deliveries]).encode()
+
+
+def test_a_batch_of_events_is_stored_once_each_and_acknowledged_as_the_provider_wants(
+        fakepay: tuple[FakePayApp, str], ledger: Ledger) -> None:
+    app, url = fakepay
+    service = PaymentService(make_gateway(url, extra=[_Batches()]), ledger)
+    server = make_server("127.0.0.1", 0, webhook_wsgi(service), handler_class=_Quiet)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server_address[1]
+    try:
+        payment = service.authorize("fakepay", Money.of("30.00", "EUR"), source="tok_ok")
+        captured = app.event("evt_b1", EventKind.CAPTURED, "cap_outside", amount=1000,
+                             references={"payment": payment.reference or ""})
+        elsewhere = app.event("evt_b2", EventKind.CAPTURED, "fp_elsewhere", amount=100)
+        kind = {"Content-Type": "application/x-fakepay-batch"}
+        assert post(port, "/webhooks/fakepay", _batch(captured, elsewhere), kind) == (200, b"[accepted]")
+        assert post(port, "/webhooks/fakepay", _batch(captured, elsewhere), kind) == (200, b"[accepted]")  # again
+        assert sorted(e.status for e in service.ledger.list_events()) == ["applied", "unmatched"]
+        assert service.get_payment(payment.id).captured == Money.of("10.00", "EUR")  # counted once
+        forged = (captured[0], captured[1].replace(b"1000", b"2000"))
+        assert post(port, "/webhooks/fakepay", _batch(elsewhere, forged), kind)[0] == 400  # the whole delivery
+        assert len(service.ledger.list_events()) == 2
+        notification = service.receive_notification("fakepay", kind, _batch(captured))
+        assert [r.status for r in notification.receipts] == ["duplicate"]
+        with pytest.raises(WebhookVerificationError, match="holds 2 events"):
+            service.receive_webhook("fakepay", kind, _batch(captured, elsewhere))
+    finally:
+        server.shutdown()
+        server.server_close()
+        service.gateway.close()

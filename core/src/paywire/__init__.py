@@ -74,10 +74,12 @@ _EXPORTS: dict[str, str] = {
     "PaymentMethodList": "paywire.config",
     "Plugins": "paywire.plugins",
     "hookimpl": "paywire.hookspecs",
+    "WebhookBatch": "paywire.webhook",
     "WebhookEvent": "paywire.webhook",
     "EventKind": "paywire.webhook",
     # the payment service and its ledger
     "PaymentService": "paywire.service",
+    "Notification": "paywire.service",
     "WebhookReceipt": "paywire.service",
     "ReconcileReport": "paywire.service",
     "Ledger": "paywire.ledger",
@@ -128,6 +130,7 @@ __all__ = [
     "Method",
     "MethodConfig",
     "Money",
+    "Notification",
     "Order",
     "OutcomeUnknown",
     "Payment",
@@ -159,6 +162,7 @@ __all__ = [
     "UnsupportedOperation",
     "Urllib3Client",
     "ValidatorComposite",
+    "WebhookBatch",
     "WebhookEvent",
     "WebhookReceipt",
     "WebhookVerificationError",
@@ -231,10 +235,10 @@ if TYPE_CHECKING:
     from paywire.plugins import Plugins
     from paywire.request.builder import BuilderComposite
     from paywire.security import Secret
-    from paywire.service import PaymentService, ReconcileReport, WebhookReceipt
+    from paywire.service import Notification, PaymentService, ReconcileReport, WebhookReceipt
     from paywire.settings import GatewaySettings
     from paywire.subject import Address, BuyerAction, Customer, LineItem, Order, Subject
     from paywire.validator.composite import ValidatorComposite
     from paywire.validator.result import Result
     from paywire.web import webhook_asgi, webhook_wsgi
-    from paywire.webhook import EventKind, WebhookEvent, WebhookVerifier
+    from paywire.webhook import EventKind, WebhookBatch, WebhookEvent, WebhookVerifier

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from paywire.http.client import Client
     from paywire.http.response import Response
     from paywire.http.transfer import Transfer
-    from paywire.webhook import WebhookEvent, WebhookVerifier
+    from paywire.webhook import WebhookBatch, WebhookEvent, WebhookVerifier
 
 
 @hookimpl(trylast=True)
@@ -31,5 +31,6 @@ def get_secret(gateway: str, provider: str, name: str) -> str | None:
 
 
 @hookimpl(trylast=True)
-def parse_webhook(headers: Mapping[str, str], body: bytes, verifier: WebhookVerifier | None) -> WebhookEvent | None:
+def parse_webhook(headers: Mapping[str, str], body: bytes,
+                  verifier: WebhookVerifier | None) -> WebhookEvent | WebhookBatch | None:
     return verifier(headers, body) if verifier is not None else None

@@ -29,7 +29,7 @@ from paywire.plugins import Plugins, default_plugins
 from paywire.security import check_endpoint, refuse_card_numbers
 from paywire.settings import GatewaySettings
 from paywire.subject import Subject
-from paywire.webhook import WebhookEvent, WebhookVerifier
+from paywire.webhook import WebhookBatch, WebhookEvent, WebhookVerifier
 
 __all__ = ["Gateway", "Method"]
 
@@ -220,7 +220,19 @@ class Gateway:
         return installed
 
     def parse_webhook(self, method: str, headers: Mapping[str, str], body: bytes) -> WebhookEvent:
-        """Verify and parse a webhook for `method`; a bad one raises `WebhookVerificationError`."""
+        """Verify and parse a webhook delivery holding one event for `method`; a bad one raises
+        `WebhookVerificationError` (see `parse_notification` for deliveries of several)."""
+        batch = self.parse_notification(method, headers, body)
+        if len(batch.events) != 1:
+            raise WebhookVerificationError(
+                f"this {method} delivery holds {len(batch.events)} events: read it with parse_notification",
+                provider=self.method(method).definition.code, code="batch",
+            )
+        return batch.events[0]
+
+    def parse_notification(self, method: str, headers: Mapping[str, str], body: bytes) -> WebhookBatch:
+        """Verify and parse a webhook delivery for `method`, however many events it holds, with the
+        acknowledgement its provider expects; a bad one raises `WebhookVerificationError`."""
         runtime = self.method(method)
         if not isinstance(body, bytes):
             raise WebhookVerificationError("webhook body must be the raw bytes received", provider=runtime.definition.code)
@@ -230,7 +242,8 @@ class Gateway:
                 provider=runtime.definition.code, code="too_large",
             )
         lowered = {str(name).lower(): str(value) for name, value in headers.items()}
-        return self.plugins.parse_webhook(runtime.settings, runtime.webhook_verifier(), lowered, body)
+        parsed = self.plugins.parse_webhook(runtime.settings, runtime.webhook_verifier(), lowered, body)
+        return parsed if isinstance(parsed, WebhookBatch) else WebhookBatch(events=(parsed,))
 
     def close(self) -> None:
         for method in self._runtime.values():

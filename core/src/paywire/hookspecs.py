@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from paywire.settings import GatewaySettings
     from paywire.subject import Subject
     from paywire.validator.result import Result
-    from paywire.webhook import WebhookEvent, WebhookVerifier
+    from paywire.webhook import WebhookBatch, WebhookEvent, WebhookVerifier
 
 hookspec = pluggy.HookspecMarker("paywire")
 hookimpl = pluggy.HookimplMarker("paywire")
@@ -137,8 +137,9 @@ def handle_response(
 def parse_webhook(
     gateway: str, provider: str, headers: Mapping[str, str], body: bytes, settings: GatewaySettings,
     verifier: WebhookVerifier | None,
-) -> WebhookEvent | None:
-    """Verify a webhook's signature and parse it into a `WebhookEvent`; raise on a bad signature.
+) -> WebhookEvent | WebhookBatch | None:
+    """Verify a webhook's signature and parse it into a `WebhookEvent` (or a `WebhookBatch`, for a
+    delivery holding several events); raise on a bad signature.
 
     Stops at the first non-None result. paywire's own implementation runs last and calls
     `verifier`, the one the gateway definition built for these settings; headers arrive with

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from paywire.settings import GatewaySettings
     from paywire.subject import Subject
     from paywire.validator.result import Result
-    from paywire.webhook import WebhookEvent, WebhookVerifier
+    from paywire.webhook import WebhookBatch, WebhookEvent, WebhookVerifier
 
 __all__ = ["ENTRY_POINT_GROUP", "PluginFailure", "PluginInfo", "PluginWarning", "Plugins", "default_plugins"]
 
@@ -232,9 +232,9 @@ class Plugins:
 
     def parse_webhook(
         self, settings: GatewaySettings, verifier: WebhookVerifier | None, headers: Mapping[str, str], body: bytes
-    ) -> WebhookEvent:
+    ) -> WebhookEvent | WebhookBatch:
         gateway, provider = settings.gateway, settings.provider
-        event: WebhookEvent | None = self._pm.hook.parse_webhook(
+        event: WebhookEvent | WebhookBatch | None = self._pm.hook.parse_webhook(
             gateway=gateway, provider=provider, headers=headers, body=body, settings=settings, verifier=verifier
         )
         if event is None:

@@ -64,9 +64,11 @@ def route(service: PaymentService, verb: str, path: str, prefix: str) -> tuple[s
 
 def handle_webhook(service: PaymentService, code: str, headers: Mapping[str, str], body: bytes,
                    observe: Observer | None = None) -> Reply:
-    """Verify, store and apply one webhook delivery; the HTTP answer."""
+    """Verify, store and apply one webhook delivery (one event or a provider's batch); the HTTP
+    answer: the acknowledgement the provider expects when it names one, else 200 when every event
+    was applied (or had been) and 202 when one waits to be matched."""
     try:
-        receipt = service.receive_webhook(code, headers, body)
+        notification = service.receive_notification(code, headers, body)
     except WebhookVerificationError as exc:
         log.warning("webhook for %s refused: %s", code, exc)
         if observe is not None:
@@ -77,10 +79,17 @@ def handle_webhook(service: PaymentService, code: str, headers: Mapping[str, str
         if observe is not None:
             observe(code, "error")
         return _reply(500, {"error": "internal_error"})
+    receipts = notification.receipts
     if observe is not None:
-        observe(code, receipt.status)
-    status = 200 if receipt.status in ("applied", "duplicate") else 202
-    return _reply(status, {"status": receipt.status, "event": receipt.event_id})
+        for receipt in receipts:
+            observe(code, receipt.status)
+    if notification.acknowledgement:
+        ack = notification.acknowledgement
+        return 200, [("content-type", notification.content_type), ("content-length", str(len(ack)))], ack
+    status = 200 if all(r.status in ("applied", "duplicate") for r in receipts) else 202
+    if len(receipts) == 1:
+        return _reply(status, {"status": receipts[0].status, "event": receipts[0].event_id})
+    return _reply(status, {"events": [{"status": r.status, "event": r.event_id} for r in receipts]})
 
 
 def _too_large(limit: int) -> Reply:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from types import MappingProxyType
 from typing import Any, Final, Protocol
@@ -11,7 +11,7 @@ import attrs
 
 from paywire.money import Money
 
-__all__ = ["EventKind", "WebhookEvent", "WebhookVerifier"]
+__all__ = ["EventKind", "WebhookBatch", "WebhookEvent", "WebhookVerifier"]
 
 
 class EventKind:
@@ -57,10 +57,31 @@ class WebhookEvent:
     data: Any = attrs.field(default=None, repr=False, eq=False)
 
 
+def _events(value: Iterable[WebhookEvent]) -> tuple[WebhookEvent, ...]:
+    return tuple(value)
+
+
+@attrs.frozen(kw_only=True)
+class WebhookBatch:
+    """One delivery holding several verified events (Adyen's `notificationItems`), and the answer
+    the provider expects for it.
+
+    :param events: the events, each verified on its own; the ledger stores and applies each once.
+    :param acknowledgement: the body the provider needs back to stop redelivering (Adyen:
+        `[accepted]`); empty when any 2xx will do.
+    :param content_type: the acknowledgement's media type.
+    """
+
+    events: tuple[WebhookEvent, ...] = attrs.field(converter=_events)
+    acknowledgement: bytes = b""
+    content_type: str = "text/plain"
+
+
 class WebhookVerifier(Protocol):
     """Verifies a raw webhook and parses it; raises `WebhookVerificationError` when it does not verify.
 
     `headers` have lower-cased names; `body` is the raw bytes as received (never re-serialised).
+    A provider that sends several events in one delivery returns a `WebhookBatch`.
     """
 
-    def __call__(self, headers: Mapping[str, str], body: bytes) -> WebhookEvent: ...
+    def __call__(self, headers: Mapping[str, str], body: bytes) -> WebhookEvent | WebhookBatch: ...

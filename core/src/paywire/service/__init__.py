@@ -3,7 +3,7 @@ they are sent, reconciled when their outcome is unknown, and kept current by ver
 
 from __future__ import annotations
 
-from paywire.service.payments import PaymentService, WebhookReceipt
+from paywire.service.payments import Notification, PaymentService, WebhookReceipt
 from paywire.service.reconcile import ReconcileReport, Settlement
 
-__all__ = ["PaymentService", "ReconcileReport", "Settlement", "WebhookReceipt"]
+__all__ = ["Notification", "PaymentService", "ReconcileReport", "Settlement", "WebhookReceipt"]

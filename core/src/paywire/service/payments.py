@@ -71,8 +71,9 @@ from paywire.service.reconcile import Mismatch, ReconcileReport, Settlement, set
 from paywire.service.schedule import Backoff, is_due
 from paywire.service.webhooks import apply_event, apply_waiting
 from paywire.subject import BuyerAction, Customer, Order, Subject
+from paywire.webhook import WebhookEvent
 
-__all__ = ["PaymentService", "WebhookReceipt"]
+__all__ = ["Notification", "PaymentService", "WebhookReceipt"]
 
 
 def _why(error: BaseException) -> str:
@@ -98,6 +99,16 @@ class WebhookReceipt:
     kind: str
     status: str
     payment_id: str | None = None
+
+
+@attrs.frozen
+class Notification:
+    """What `receive_notification` did with one delivery: a receipt per event, and the body the
+    provider expects back (empty: any 2xx will do)."""
+
+    receipts: tuple[WebhookReceipt, ...]
+    acknowledgement: bytes = b""
+    content_type: str = "text/plain"
 
 
 # What a follow-up sends (its amount and parameters), decided from the payment as locked.
@@ -819,12 +830,26 @@ class PaymentService:
 
     # -- webhooks -------------------------------------------------------------------------------
     def receive_webhook(self, method: str, headers: Mapping[str, str], raw_body: bytes) -> WebhookReceipt:
-        """Verify a webhook through the method's plugin, store it once, and apply it.
+        """Verify a webhook delivery holding one event through the method's plugin, store the event
+        once, and apply it (`receive_notification` takes deliveries of several).
 
         Raises `WebhookVerificationError` (nothing stored) when it does not verify, and
         `ConfigurationError` for an unknown method.
         """
-        event = self.gateway.parse_webhook(method, headers, raw_body)
+        return self._receive(method, self.gateway.parse_webhook(method, headers, raw_body))
+
+    def receive_notification(self, method: str, headers: Mapping[str, str], raw_body: bytes) -> Notification:
+        """Verify a webhook delivery through the method's plugin, however many events it holds
+        (Adyen's batches), store each event once and apply it; the receipts come with the
+        acknowledgement the provider expects. What the webhook endpoints call.
+
+        A delivery that does not verify raises `WebhookVerificationError` and stores nothing.
+        """
+        batch = self.gateway.parse_notification(method, headers, raw_body)
+        receipts = tuple(self._receive(method, event) for event in batch.events)
+        return Notification(receipts, batch.acknowledgement, batch.content_type)
+
+    def _receive(self, method: str, event: WebhookEvent) -> WebhookReceipt:
         stored = StoredEvent(
             provider=event.provider, event_id=event.id, method=method, type=event.type, kind=event.kind,
             reference=event.reference, references=event.references, amount=event.amount, total=event.total,
