@@ -24,17 +24,31 @@ from paywire.errors import ConfigurationError, InvalidRequest, UnsupportedOperat
 from paywire.gateway_definition import Capabilities, GatewayDefinition
 from paywire.http.client import Client, Urllib3Client
 from paywire.http.retry import Retry
-from paywire.http.transfer import Timeout
+from paywire.http.transfer import Timeout, Transfer
 from paywire.plugins import Plugins, default_plugins
 from paywire.security import check_endpoint, refuse_card_numbers
 from paywire.settings import GatewaySettings
 from paywire.subject import Subject
 from paywire.webhook import WebhookBatch, WebhookEvent, WebhookVerifier
 
-__all__ = ["Gateway", "Method"]
+__all__ = ["Gateway", "Method", "Rehearsal"]
 
 MAX_WEBHOOK_BYTES = 1024 * 1024
 _FIRST_OPERATIONS = frozenset({"authorize", "sale"})
+
+
+@attrs.frozen
+class Rehearsal:
+    """A command run up to the moment its first request would leave: what `perform` sends.
+
+    :param transfer: the checked transfer of a single-request command; None for a composite,
+        which `perform` runs afresh.
+    """
+
+    method: str
+    command: str
+    subject: Subject
+    transfer: Transfer | None = attrs.field(default=None, repr=False)
 
 
 class Method:
@@ -88,20 +102,30 @@ class Method:
     def execute(self, command: str, subject: Subject) -> CommandResult:
         return self._run(self.context(command), command, subject)
 
-    def rehearse(self, command: str, subject: Subject) -> None:
+    def rehearse(self, command: str, subject: Subject) -> Rehearsal:
         """Run `command` up to the moment its first request would leave, sending nothing.
 
         Raises what would refuse the operation before sending (a missing secret, a card number,
         an unsupported currency, a builder's `InvalidRequest`), so the payment service can refuse
-        it before the ledger records anything.
+        it before the ledger records anything. `perform` then runs it for real; a single-request
+        command sends the very transfer the rehearsal built and checked.
         """
         prepare = getattr(self.client, "prepare", None)
         if prepare is not None:
             prepare()
         try:
             self._run(attrs.evolve(self.context(command), rehearsal=True), command, subject)
-        except Rehearsed:
-            return
+        except Rehearsed as reached:
+            if reached.command is self.commands[command]:
+                return Rehearsal(self.code, command, subject, reached.transfer)
+        return Rehearsal(self.code, command, subject, None)
+
+    def perform(self, rehearsal: Rehearsal) -> CommandResult:
+        """Run a rehearsed command (see `rehearse`)."""
+        handler = self.commands[rehearsal.command]
+        if rehearsal.transfer is not None and isinstance(handler, GatewayCommand):
+            return handler.perform(rehearsal.subject, rehearsal.transfer, self.context(rehearsal.command))
+        return self.execute(rehearsal.command, rehearsal.subject)
 
     def _run(self, context: CommandContext, command: str, subject: Subject) -> CommandResult:
         refuse_card_numbers(subject)  # every caller-controlled value, whether the provider sends it or not
@@ -198,9 +222,13 @@ class Gateway:
         """Run `command` of `method` for `subject` through the pipeline."""
         return self._active(method).execute(command, subject)
 
-    def rehearse(self, method: str, command: str, subject: Subject) -> None:
+    def rehearse(self, method: str, command: str, subject: Subject) -> Rehearsal:
         """Everything `execute` does before a request leaves, sending nothing (`Method.rehearse`)."""
-        self._active(method).rehearse(command, subject)
+        return self._active(method).rehearse(command, subject)
+
+    def perform(self, rehearsal: Rehearsal) -> CommandResult:
+        """Run a rehearsed command for real (`Method.perform`)."""
+        return self._active(rehearsal.method).perform(rehearsal)
 
     def longest_life(self, method: str, command: str) -> float:
         """Seconds a run of `command` on `method` may keep a request able to land (`Method.longest_life`)."""

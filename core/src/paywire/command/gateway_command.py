@@ -39,10 +39,16 @@ class Command(Protocol):
 
 
 class Rehearsed(BaseException):
-    """A rehearsal reached the point where a request would leave; nothing was sent.
+    """A rehearsal reached the point where a request would leave; nothing was sent. It carries the
+    command and the transfer it built, so a single-request command sends what was checked.
 
     A BaseException, so that a composite command's own error handling lets it through.
     """
+
+    def __init__(self, command: GatewayCommand, transfer: Transfer) -> None:
+        super().__init__(command, transfer)
+        self.command = command
+        self.transfer = transfer
 
 
 def _builders(value: Builder | BuilderComposite | tuple[Builder, ...] | list[Builder]) -> BuilderComposite:
@@ -76,12 +82,21 @@ class GatewayCommand:
     retry_hint: Callable[[Response], bool | None] | None = None
 
     def execute(self, subject: Subject, context: CommandContext) -> CommandResult:
-        hooks = context.plugins
+        transfer = self.prepare(subject, context)
+        if context.rehearsal:
+            raise Rehearsed(self, transfer)
+        return self.perform(subject, transfer, context)
+
+    def prepare(self, subject: Subject, context: CommandContext) -> Transfer:
+        """The transfer to send, built and checked: nothing has left yet."""
         request = self.build(subject, context)
         transfer = self.transfer_factory.create(request, subject)
         refuse_card_numbers(request, headers=transfer.headers, wire=(transfer.url,))
-        if context.rehearsal:
-            raise Rehearsed
+        return transfer
+
+    def perform(self, subject: Subject, transfer: Transfer, context: CommandContext) -> CommandResult:
+        """Send a prepared transfer, then validate, map errors and handle the answer."""
+        hooks = context.plugins
         response = self.send(transfer, context)
         result = self.validator(subject, response)
         if hooks.implemented("validate_response"):

@@ -47,7 +47,7 @@ from paywire.errors import (
     StateError,
     UnsupportedOperation,
 )
-from paywire.gateway import Gateway
+from paywire.gateway import Gateway, Rehearsal
 from paywire.gateway_definition import Capabilities
 from paywire.ledger.interface import Ledger, LedgerIntegrityError, LedgerUnit
 from paywire.ledger.model import (
@@ -141,7 +141,7 @@ class _Plan:
     action: str  # "send", "wait" or "replay"
     txn: Transaction
     op: _Op | None = None  # the operation as resolved, when it is sent
-    subject: Subject | None = None  # what is sent, as rehearsed
+    rehearsal: Rehearsal | None = None  # what is sent, as rehearsed
 
 
 class PaymentService:
@@ -363,10 +363,10 @@ class PaymentService:
             return self._replay(self._wait(plan.txn))
         op = plan.op or op
         txn = plan.txn
-        assert plan.subject is not None
+        assert plan.rehearsal is not None
         outcome: CommandResult | BaseException
         try:
-            outcome = self.gateway.execute(op.method, op.kind, plan.subject)
+            outcome = self.gateway.perform(plan.rehearsal)
         except BuyerActionRequired as exc:  # a plugin that signals buyer action by raising
             outcome = CommandResult(status="action_required",
                                     action=BuyerAction(exc.redirect_url or "", None) if exc.redirect_url else None)
@@ -384,9 +384,8 @@ class PaymentService:
     def _ready(self, u: LedgerUnit, op: _Op, txn: Transaction, payment: Payment | None) -> _Plan:
         """The plan to send `txn`, once rehearsed: whatever would refuse it before sending raises
         here, inside the unit that records it, so a refused operation leaves nothing behind."""
-        subject = self._subject(op, txn, payment)
-        self.gateway.rehearse(op.method, op.kind, subject)
-        return _Plan("send", txn, op, subject)
+        rehearsal = self.gateway.rehearse(op.method, op.kind, self._subject(op, txn, payment))
+        return _Plan("send", txn, op, rehearsal)
 
     def _begin(self, op: _Op) -> _Plan:
         with self.ledger.unit() as u:
