@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from paywire.command.result import CommandResult
 from paywire.errors import Declined, OutcomeUnknown, PaywireError
-from paywire.gateway import Gateway
+from paywire.gateway import Gateway, Rehearsal
 from paywire.hookspecs import hookimpl
 from paywire.http.response import Response
 from paywire.http.transfer import Transfer
@@ -117,8 +117,16 @@ class _MeasuredGateway(Gateway):
         return measured
 
     def execute(self, method: str, command: str, subject: Subject) -> CommandResult:
+        return self._counted(method, command, lambda: super(_MeasuredGateway, self).execute(method, command, subject))
+
+    def perform(self, rehearsal: Rehearsal) -> CommandResult:
+        """What the payment service runs (a rehearsed command)."""
+        return self._counted(rehearsal.method, rehearsal.command,
+                             lambda: super(_MeasuredGateway, self).perform(rehearsal))
+
+    def _counted(self, method: str, command: str, run: Callable[[], CommandResult]) -> CommandResult:
         try:
-            result = super().execute(method, command, subject)
+            result = run()
         except BaseException as exc:
             self._metrics.operations.labels(method, command, outcome_of(None, exc)).inc()
             raise
