@@ -72,26 +72,44 @@ class Secret:
 
 
 # -- card numbers -------------------------------------------------------------------------------
-def _strings(value: Any, path: str) -> Iterable[tuple[str, str]]:
+# A field's path as nested (parent, how, step) triples, rendered only for the error: most requests
+# hold no card number, so naming every field they carry would be wasted work.
+_Path = tuple[Any, str, Any] | None
+
+
+def _strings(value: Any, path: _Path) -> Iterable[tuple[_Path, str]]:
     """Every string (and integer) in a tree of mappings, sequences and attrs values, with its
     path; mapping keys are values too (a metadata key is caller-controlled)."""
     if isinstance(value, str):
         yield path, value
     elif isinstance(value, int) and not isinstance(value, bool):
         yield path, str(value)
-    elif isinstance(value, Mapping):
+    elif isinstance(value, (dict, Mapping)):
         for key, item in value.items():
-            name = mask_card_numbers(key) if isinstance(key, str) else str(key)  # the error names it
-            where = f"{path}.{name}" if path else name
+            where = (path, "key", key)
             if isinstance(key, str) and len(key) >= 13:
-                yield f"{where} (the key)", key
+                yield (where, "the key", None), key
             yield from _strings(item, where)
     elif isinstance(value, (list, tuple)):
         for index, item in enumerate(value):
-            yield from _strings(item, f"{path}[{index}]")
+            yield from _strings(item, (path, "index", index))
     elif attrs.has(type(value)):
         for field in attrs.fields(type(value)):
-            yield from _strings(getattr(value, field.name), f"{path}.{field.name}" if path else field.name)
+            yield from _strings(getattr(value, field.name), (path, "key", field.name))
+
+
+def _render(path: _Path) -> str:
+    """`a.b[0].c`, card numbers in keys masked (the error names the field, never the number)."""
+    if path is None:
+        return ""
+    parent, how, step = path
+    head = _render(parent)
+    if how == "the key":
+        return f"{head} (the key)"
+    if how == "index":
+        return f"{head}[{step}]"
+    name = mask_card_numbers(step) if isinstance(step, str) else str(step)
+    return f"{head}.{name}" if head else name
 
 
 def refuse_card_numbers(values: Any, *, headers: Mapping[str, str] | None = None,
@@ -102,9 +120,10 @@ def refuse_card_numbers(values: Any, *, headers: Mapping[str, str] | None = None
     `headers` are checked by name; `wire` holds encoded forms (a URL, a form body), checked after
     percent-decoding. The error names the field, never the number.
     """
-    for path, text in _strings(values, ""):
+    for path, text in _strings(values, None):
         if find_card_span(text) is not None:
-            raise _refused(f"field {path!r}", path)
+            name = _render(path)
+            raise _refused(f"field {name!r}", name)
     for name, value in (headers or {}).items():
         if find_card_span(value) is not None:
             raise _refused(f"header {name!r}", name)
