@@ -1,16 +1,25 @@
-"""Threaded throughput at 1, 4 and 16 threads, paywire next to raw urllib3, and memory after
-10,000 operations (growth measured with tracemalloc between the first and the last thousand)."""
+"""Threaded throughput at 1, 4 and 16 threads, paywire next to raw urllib3, and memory over
+100,000 operations through the payment service on SQLite (resident memory and live objects
+between the 5,000th operation, when the bounded caches are full, and the last)."""
 
 from __future__ import annotations
 
+import gc
+import os
+import tempfile
 import threading
 import time
-import tracemalloc
 from collections.abc import Callable
+from pathlib import Path
 
+from bench.bench_ledger import AMOUNT, _gateway
 from bench.bench_pipeline import BODY, pipeline_call, raw_call
 from bench.canned_server import canned_server
 from bench.timing import Row
+from paywire import PaymentService
+from paywire.ledger import SQLiteLedger
+
+MEMORY_OPERATIONS = 100_000
 
 
 def throughput(call: Callable[[], object], threads: int, per_thread: int) -> float:
@@ -32,19 +41,23 @@ def throughput(call: Callable[[], object], threads: int, per_thread: int) -> flo
     return threads * per_thread / (time.perf_counter() - started)
 
 
-def memory_growth(call: Callable[[], object], operations: int = 10_000) -> tuple[float, float]:
-    """KiB held after the first 1,000 operations, and the growth over the remaining ones."""
-    for _ in range(200):
+def memory_growth(call: Callable[[], object], operations: int = MEMORY_OPERATIONS) -> tuple[float, float, int]:
+    """Resident KiB after the first 5,000 operations (the bounded caches full by then), the
+    resident growth over the remaining ones, and the growth in live Python objects (a leak of
+    anything per operation shows there exactly; tracemalloc would triple the run's length)."""
+    for _ in range(5_000):
         call()
-    tracemalloc.start()
-    for _ in range(1_000):
+    gc.collect()
+    first, objects = _resident_kib(), len(gc.get_objects())
+    for _ in range(operations - 5_000):
         call()
-    first = tracemalloc.get_traced_memory()[0]
-    for _ in range(operations - 1_000):
-        call()
-    last = tracemalloc.get_traced_memory()[0]
-    tracemalloc.stop()
-    return first / 1024, (last - first) / 1024
+    gc.collect()
+    return first, _resident_kib() - first, len(gc.get_objects()) - objects
+
+
+def _resident_kib() -> float:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1024
 
 
 def run(total: int = 3200) -> list[Row]:
@@ -57,9 +70,19 @@ def run(total: int = 3200) -> list[Row]:
             group = f"throughput, {threads} thread{'s' if threads > 1 else ''}"
             rows.append(Row(group, "raw urllib3", raw_ops, "ops/s", 1.0, "raw urllib3"))
             rows.append(Row(group, "paywire pipeline", ours, "ops/s", ours / raw_ops, "raw urllib3"))
-        held, growth = memory_growth(pipeline)
-    rows.append(Row("memory, 10,000 operations", "traced after 1,000", held, "KiB"))
-    rows.append(Row("memory, 10,000 operations", "growth over the next 9,000", growth, "KiB", target="~0 (no growth)"))
+        with tempfile.TemporaryDirectory(dir="/tmp") as directory:
+            ledger = SQLiteLedger(Path(directory) / "memory.db")
+            gateway = _gateway(url)
+            service = PaymentService(gateway, ledger)
+            held, growth, objects = memory_growth(lambda: service.authorize("benchpay", AMOUNT, source="tok_ok"))
+            gateway.close()
+            ledger.close()
+    group = f"memory, {MEMORY_OPERATIONS:,} operations (PaymentService + SQLite)"
+    rows.append(Row(group, "resident after 5,000", held, "KiB"))
+    rows.append(Row(group, f"resident growth over the next {MEMORY_OPERATIONS - 5_000:,}", growth, "KiB",
+                    target="~0 (no growth)"))
+    rows.append(Row(group, f"live objects added over the next {MEMORY_OPERATIONS - 5_000:,}", float(objects),
+                    "objects", target="~0 (no growth)"))
     return rows
 
 
