@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -72,7 +73,7 @@ class SQLiteLedger(SQLLedger):
         conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False)
         conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
         if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
-            conn.execute("PRAGMA journal_mode = WAL")
+            self._to_wal(conn)
         conn.execute(f"PRAGMA synchronous = {self.synchronous}")
         self._local.synchronous = (conn, self.synchronous)
         conn.execute("PRAGMA foreign_keys = ON")
@@ -81,6 +82,20 @@ class SQLiteLedger(SQLLedger):
         with self._lock:
             self._connections.append((pid, conn))
         return conn
+
+    def _to_wal(self, conn: sqlite3.Connection) -> None:
+        """Switch a new database to WAL. The switch needs the file to itself, and SQLite answers
+        "database is locked" at once, without its busy handler, when workers starting together
+        race for it: try again until the ledger's timeout."""
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                conn.execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.01)
 
     def execute(self, connection: Any, sql: str, params: Sequence[Any] = ()) -> Any:
         return connection.execute(sql, tuple(params))

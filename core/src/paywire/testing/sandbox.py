@@ -53,7 +53,7 @@ class Sandbox:
     options: Mapping[str, Any] = attrs.field(factory=dict)
     sources: Mapping[str, str] = attrs.field(factory=dict)
     act_as_buyer: Callable[[str], None] = follow_redirect
-    settle: Callable[[str, bool], None] | None = None
+    settle: Callable[[str, bool], object] | None = None
 
     def method(self, code: str, base_url: str, **settings: Any) -> MethodConfig:
         """A sandbox method configuration pointing at the emulator served at `base_url`."""

@@ -164,7 +164,7 @@ class ContractFixtures:
         return sandbox.sources.get("authorization_accepted")
 
     @pytest.fixture
-    def settle_accepted(self, sandbox: Sandbox) -> Callable[[str, bool], None] | None:
+    def settle_accepted(self, sandbox: Sandbox) -> Callable[[str, bool], object] | None:
         """Decides an accepted operation as the provider later would: `(reference, succeed)`,
         with the reference the accepted result named; the sandbox's `settle` by default."""
         return sandbox.settle
