@@ -5,6 +5,7 @@ These checks run on every request the pipeline builds, so a plugin cannot forget
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 import re
@@ -77,25 +78,44 @@ class Secret:
 _Path = tuple[Any, str, Any] | None
 
 
-def _strings(value: Any, path: _Path) -> Iterable[tuple[_Path, str]]:
-    """Every string (and integer) in a tree of mappings, sequences and attrs values, with its
-    path; mapping keys are values too (a metadata key is caller-controlled)."""
+_CLEAN: Any = object()  # what `_card_field` answers for a tree without card numbers
+
+
+@functools.cache
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(field.name for field in attrs.fields(cls)) if attrs.has(cls) else ()
+
+
+def _card_field(value: Any, path: _Path) -> Any:
+    """The path of the first string (or integer) holding a card number in a tree of mappings,
+    sequences and attrs values, or `_CLEAN`; mapping keys are values too (a metadata key is
+    caller-controlled). A plain recursion that stops at the first: it runs on every request."""
+    if value is None or value.__class__ is bool:
+        return _CLEAN
     if isinstance(value, str):
-        yield path, value
-    elif isinstance(value, int) and not isinstance(value, bool):
-        yield path, str(value)
-    elif isinstance(value, (dict, Mapping)):
+        return path if find_card_span(value) is not None else _CLEAN
+    if isinstance(value, int):
+        return path if find_card_span(str(value)) is not None else _CLEAN
+    if isinstance(value, (dict, Mapping)):
         for key, item in value.items():
             where = (path, "key", key)
-            if isinstance(key, str) and len(key) >= 13:
-                yield (where, "the key", None), key
-            yield from _strings(item, where)
+            if isinstance(key, str) and find_card_span(key) is not None:
+                return (where, "the key", None)
+            found = _card_field(item, where)
+            if found is not _CLEAN:
+                return found
     elif isinstance(value, (list, tuple)):
         for index, item in enumerate(value):
-            yield from _strings(item, (path, "index", index))
-    elif attrs.has(type(value)):
-        for field in attrs.fields(type(value)):
-            yield from _strings(getattr(value, field.name), (path, "key", field.name))
+            found = _card_field(item, (path, "index", index))
+            if found is not _CLEAN:
+                return found
+    else:
+        cls: type = type(value)
+        for name in _field_names(cls):
+            found = _card_field(getattr(value, name), (path, "key", name))
+            if found is not _CLEAN:
+                return found
+    return _CLEAN
 
 
 def _render(path: _Path) -> str:
@@ -120,10 +140,10 @@ def refuse_card_numbers(values: Any, *, headers: Mapping[str, str] | None = None
     `headers` are checked by name; `wire` holds encoded forms (a URL, a form body), checked after
     percent-decoding. The error names the field, never the number.
     """
-    for path, text in _strings(values, None):
-        if find_card_span(text) is not None:
-            name = _render(path)
-            raise _refused(f"field {name!r}", name)
+    path = _card_field(values, None)
+    if path is not _CLEAN:
+        name = _render(path)
+        raise _refused(f"field {name!r}", name)
     for name, value in (headers or {}).items():
         if find_card_span(value) is not None:
             raise _refused(f"header {name!r}", name)
