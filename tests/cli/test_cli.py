@@ -313,3 +313,14 @@ def test_an_allow_list_that_allows_no_installed_plugin_says_so(tmp_path: Path) -
     result = paywire("plugins", cwd=tmp_path, env={"PAYWIRE_PLUGINS": "no_such_plugin"})
     assert result.returncode == 0
     assert "No gateway plugins loaded: PAYWIRE_PLUGINS='no_such_plugin' allows none of the installed ones" in result.stdout
+
+
+def test_an_accepted_operation_is_shown_as_accepted_until_the_provider_decides(shop: Path, acme: AcmeEmulator) -> None:
+    sale = paywire("--json", "sale", "cards", "5.00", "EUR", "--source", "tok_async", cwd=shop, env=SECRETS)
+    assert sale.returncode == 0, sale.stderr
+    payment = json.loads(sale.stdout)
+    assert payment["captured"]["minor"] == 0  # not counted while the provider decides
+    listed = json.loads(paywire("--json", "transactions", "--status", "accepted", cwd=shop, env=SECRETS).stdout)
+    assert [(t["payment_id"], t["kind"], t["status"]) for t in listed] == [(payment["id"], "sale", "accepted")]
+    assert listed[0]["settle_after"] is not None
+    assert "accepted" in paywire("show", payment["id"], cwd=shop, env=SECRETS).stdout
