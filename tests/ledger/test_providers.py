@@ -18,7 +18,7 @@ from wsgiref.simple_server import WSGIRequestHandler, make_server
 import attrs
 import pytest
 
-from paywire import Declined, Gateway, Money, OutcomeUnknown, Plugins, Retry, Subject
+from paywire import Declined, Gateway, InvalidRequest, Money, OutcomeUnknown, Plugins, Retry, Subject
 from paywire.ledger import PaymentState, SQLiteLedger
 from paywire.service import PaymentService
 from paywire.testing.emulator import EmulatorServer, Fault
@@ -162,6 +162,13 @@ def test_buyer_action_then_complete(provider: Provider) -> None:
     payment = service.authorize(provider.code, provider.money("42.00"), source=source,
                                 return_url="https://shop.example/return", order_id="L-3")
     assert payment.state == PaymentState.ACTION_REQUIRED and payment.action is not None
+    # Completed before the buyer acted: still waiting, and still knowing where to send them.
+    try:
+        early = service.complete(payment.id)
+    except InvalidRequest:  # a provider may refuse it outright instead
+        early = service.get_payment(payment.id)
+    assert early.state == PaymentState.ACTION_REQUIRED and early.action is not None
+    assert early.action.redirect_url == payment.action.redirect_url, "the buyer's redirect was lost"
     provider.sandbox.act_as_buyer(payment.action.redirect_url)
     provider.settle_webhooks()  # the provider may tell the service first; complete() must still work
     payment = service.complete(payment.id) if service.get_payment(payment.id).state == PaymentState.ACTION_REQUIRED \

@@ -163,6 +163,23 @@ def test_buyer_action_then_complete(service: PaymentService, app: FakePayApp) ->
     assert [t.status for t in service.list_transactions(payment.id)] == ["action_required", "succeeded", "succeeded"]
 
 
+def test_a_completion_refused_for_a_reason_other_than_a_decline_leaves_the_payment_waiting(
+        service: PaymentService, app: FakePayApp) -> None:
+    payment = service.authorize("fakepay", eur("15.00"), source="tok_3ds", return_url="https://shop.example/back")
+    assert payment.action is not None
+    app.not_processed()  # the provider refuses the completion before processing it
+    with pytest.raises(ProviderUnavailable) as refused:
+        service.complete(payment.id)
+    assert refused.value.retryable
+    waiting = service.get_payment(payment.id)
+    assert (waiting.state, waiting.action) == (PaymentState.ACTION_REQUIRED, payment.action)
+    done = service.complete(payment.id)  # the same completion again, under its key
+    assert (done.state, done.authorized) == (PaymentState.AUTHORIZED, eur("15.00"))
+    completes = [t for t in service.list_transactions(payment.id) if t.kind == "complete"]
+    assert [t.status for t in completes] == ["failed", "succeeded"]
+    assert completes[0].idempotency_key == completes[1].idempotency_key
+
+
 def test_complete_hands_what_the_buyers_return_brought_to_the_provider(service: PaymentService,
                                                                       app: FakePayApp) -> None:
     payment = service.authorize("fakepay", eur("12.00"), source="tok_3ds", return_url="https://shop.example/back")

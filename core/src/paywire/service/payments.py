@@ -40,6 +40,7 @@ import attrs
 from paywire.command.result import CommandResult
 from paywire.errors import (
     BuyerActionRequired,
+    Declined,
     IdempotencyConflict,
     InvalidRequest,
     OutcomeUnknown,
@@ -619,8 +620,10 @@ class PaymentService:
                 if payment.flow == K.AUTHORIZE and outcome.reference:
                     refs["authorization"] = outcome.reference
                 changes["action"] = outcome.action if outcome.action_required else None
-                if outcome.action_required and outcome.action is None:
-                    changes["action"] = BuyerAction("", None)
+                if outcome.action_required and not (outcome.action and outcome.action.redirect_url):
+                    # Still waiting without a new place to send the buyer (completed before they
+                    # approved): where they were sent last is where they still have to go.
+                    changes["action"] = payment.action or BuyerAction("", None)
                 changes["failed"] = False
                 if payment.flow == K.SALE and outcome.succeeded:
                     changes["capture_closed"] = True
@@ -631,8 +634,12 @@ class PaymentService:
             customer = outcome.references.get("customer")
             if customer and not payment.customer_reference:
                 changes["customer_reference"] = customer
-        elif txn.status == S.FAILED and txn.kind in K.INITIAL:
-            changes["failed"] = True  # until a retry under its key (if retryable) revives the payment
+        elif txn.status == S.FAILED and txn.kind in K.INITIAL and (txn.kind != K.COMPLETE
+                                                                   or isinstance(outcome, Declined)):
+            # Failed until a retry under its key (if retryable) revives it. A completion the
+            # provider refused for any reason but a decline (the buyer has not approved yet, a
+            # rate limit) leaves the payment waiting for its buyer, who may still finish.
+            changes["failed"] = True
         before = {payment.reference, *payment.references.values()}
         if refs != payment.references:  # unchanged, the stored text is written back as it is
             changes["references"] = refs
