@@ -8,6 +8,7 @@ the two backends cannot drift apart in what they store.
 from __future__ import annotations
 
 import json
+import os
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -404,6 +405,9 @@ class SQLLedger(Ledger):
 
     def __init__(self) -> None:
         self._local = threading.local()
+        self._connections: list[tuple[int, Any]] = []  # (pid, connection): every thread's, for close()
+        self._lock = threading.Lock()
+        self._generation = 0  # bumped by close(), so other threads reconnect instead of using a closed handle
 
     # -- the driver-specific part ----------------------------------------------------------------
     def connection(self) -> Any:
@@ -424,6 +428,17 @@ class SQLLedger(Ledger):
 
     def is_integrity_error(self, exc: Exception) -> bool:
         raise NotImplementedError
+
+    def close(self) -> None:
+        """Close this process's connections (a forked child's parent keeps its own)."""
+        pid = os.getpid()
+        with self._lock:
+            mine = [conn for owner, conn in self._connections if owner == pid]
+            self._connections = [(owner, conn) for owner, conn in self._connections if owner != pid]
+            self._generation += 1
+        for conn in mine:
+            conn.close()
+        self._local.__dict__.pop("connection", None)
 
     def discard(self, connection: Any) -> None:
         """Forget a connection that failed mid-transaction; the next call opens a new one."""

@@ -10,7 +10,6 @@ worker's). Locks are released by COMMIT or ROLLBACK, also when a worker dies.
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -44,9 +43,6 @@ class PostgresLedger(SQLLedger):
         self.dsn = dsn
         self.schema = schema
         self.connect_timeout = connect_timeout
-        self._connections: list[tuple[int, Any]] = []
-        self._lock = threading.Lock()
-        self._generation = 0
         self._sql_cache: dict[str, str] = {}
         self.migrate()
 
@@ -115,13 +111,3 @@ class PostgresLedger(SQLLedger):
 
     def is_integrity_error(self, exc: Exception) -> bool:
         return isinstance(exc, self._psycopg.errors.IntegrityError)
-
-    def close(self) -> None:
-        pid = os.getpid()
-        with self._lock:
-            mine = [conn for owner, conn in self._connections if owner == pid]
-            self._connections = [(owner, conn) for owner, conn in self._connections if owner != pid]
-            self._generation += 1
-        for conn in mine:
-            conn.close()
-        self._local.__dict__.pop("connection", None)

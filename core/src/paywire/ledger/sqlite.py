@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -55,9 +54,6 @@ class SQLiteLedger(SQLLedger):
         self.path = Path(path)
         self.timeout = timeout
         self.synchronous = synchronous.upper()
-        self._connections: list[tuple[int, sqlite3.Connection]] = []
-        self._lock = threading.Lock()
-        self._generation = 0  # bumped by close(), so other threads reconnect instead of using a closed handle
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.migrate()
 
@@ -111,13 +107,3 @@ class SQLiteLedger(SQLLedger):
 
     def is_integrity_error(self, exc: Exception) -> bool:
         return isinstance(exc, sqlite3.IntegrityError)
-
-    def close(self) -> None:
-        pid = os.getpid()
-        with self._lock:
-            mine = [conn for owner, conn in self._connections if owner == pid]
-            self._connections = [(owner, conn) for owner, conn in self._connections if owner != pid]
-            self._generation += 1
-        for conn in mine:
-            conn.close()
-        self._local.__dict__.pop("connection", None)
