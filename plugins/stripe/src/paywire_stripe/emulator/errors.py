@@ -86,36 +86,20 @@ def invalid_request(
 
 
 def unknown_param(name: str) -> StripeError:
-    return StripeError(
-        400,
-        "invalid_request_error",
-        f"Received unknown parameter: {name}",
-        code="parameter_unknown",
-        param=name,
-        saved=False,
-    )
+    return invalid_request(f"Received unknown parameter: {name}", name, code="parameter_unknown", saved=False)
 
 
 def missing_param(name: str) -> StripeError:
-    return StripeError(
-        400,
-        "invalid_request_error",
-        f"Missing required param: {name}.",
-        code="parameter_missing",
-        param=name,
-        saved=False,
-    )
+    return invalid_request(f"Missing required param: {name}.", name, code="parameter_missing", saved=False)
 
 
 def empty_string(name: str) -> StripeError:
-    return StripeError(
-        400,
-        "invalid_request_error",
+    return invalid_request(
         f"You passed an empty string for '{name}'. We assume empty values are an attempt to unset a "
         f"parameter; however '{name}' cannot be unset. You should remove '{name}' from your request "
         "or supply a non-empty value.",
+        name,
         code="parameter_invalid_empty",
-        param=name,
         saved=False,
     )
 

@@ -306,6 +306,35 @@ _PI_COMMON: dict[str, Spec] = {
     "setup_future_usage": SETUP_FUTURE_USAGE,
     "shipping": SHIPPING,
 }
+# What creating and updating a Customer both take.
+_CUSTOMER_COMMON: dict[str, Spec] = {
+    "address": ADDRESS,
+    "balance": Int(),
+    "cash_balance": Opaque(),
+    "coupon": Str(),
+    "description": Str(),
+    "email": Str(512),
+    "expand": EXPAND,
+    "invoice_prefix": Str(),
+    "invoice_settings": Hash(
+        {
+            "custom_fields": Opaque(),
+            "default_payment_method": Str(),
+            "footer": Str(),
+            "rendering_options": Opaque(),
+        }
+    ),
+    "metadata": Metadata(),
+    "name": Str(256),
+    "next_invoice_sequence": Int(),
+    "phone": Str(20),
+    "preferred_locales": ListOf(Str()),
+    "promotion_code": Str(),
+    "shipping": Opaque(),
+    "source": Str(),
+    "tax": Opaque(),
+    "tax_exempt": Enum(("exempt", "none", "reverse"), unsettable=True),
+}
 
 ENDPOINTS: Final[dict[str, Params]] = {
     # PaymentIntents
@@ -418,73 +447,18 @@ ENDPOINTS: Final[dict[str, Params]] = {
     ),
     # Customers
     "customers.create": Params(
-        {
-            "address": ADDRESS,
-            "balance": Int(),
-            "cash_balance": Opaque(),
-            "coupon": Str(),
-            "description": Str(),
-            "email": Str(512),
-            "expand": EXPAND,
-            "invoice_prefix": Str(),
-            "invoice_settings": Hash(
-                {
-                    "custom_fields": Opaque(),
-                    "default_payment_method": Str(),
-                    "footer": Str(),
-                    "rendering_options": Opaque(),
-                }
-            ),
-            "metadata": Metadata(),
-            "name": Str(256),
-            "next_invoice_sequence": Int(),
-            "payment_method": Str(),
-            "phone": Str(20),
-            "preferred_locales": ListOf(Str()),
-            "promotion_code": Str(),
-            "shipping": Opaque(),
-            "source": Str(),
-            "tax": Opaque(),
-            "tax_exempt": Enum(("exempt", "none", "reverse"), unsettable=True),
-            "tax_id_data": Opaque(),
-            "test_clock": Str(),
-        }
+        {**_CUSTOMER_COMMON, "payment_method": Str(), "tax_id_data": Opaque(), "test_clock": Str()}
     ),
     "customers.retrieve": Params({"expand": EXPAND}),
     "customers.update": Params(
         {
-            "address": ADDRESS,
-            "balance": Int(),
-            "cash_balance": Opaque(),
-            "coupon": Str(),
+            **_CUSTOMER_COMMON,
             "bank_account": Opaque(),
             "card": Opaque(),
             "default_alipay_account": Str(),
             "default_bank_account": Str(),
             "default_card": Str(),
             "default_source": Str(),
-            "description": Str(),
-            "email": Str(512),
-            "expand": EXPAND,
-            "invoice_prefix": Str(),
-            "invoice_settings": Hash(
-                {
-                    "custom_fields": Opaque(),
-                    "default_payment_method": Str(),
-                    "footer": Str(),
-                    "rendering_options": Opaque(),
-                }
-            ),
-            "metadata": Metadata(),
-            "name": Str(256),
-            "next_invoice_sequence": Int(),
-            "phone": Str(20),
-            "preferred_locales": ListOf(Str()),
-            "promotion_code": Str(),
-            "shipping": Opaque(),
-            "source": Str(),
-            "tax": Opaque(),
-            "tax_exempt": Enum(("exempt", "none", "reverse"), unsettable=True),
         }
     ),
     "customers.delete": Params({}),

@@ -35,6 +35,7 @@ from paywire_stripe.emulator.store import Challenge, Context, IntentNotes, Strip
 __all__ = ["cancel", "capture", "complete_challenge", "confirm", "create", "settle", "update"]
 
 CONFIRMABLE = ("requires_payment_method", "requires_confirmation", "requires_action")
+_LABELS = {"payment_intent": "PaymentIntent", "setup_intent": "SetupIntent"}
 CANCELABLE = ("requires_payment_method", "requires_capture", "requires_confirmation", "requires_action", "processing")
 UPDATABLE_BEFORE_CONFIRM = frozenset(
     (
@@ -179,7 +180,7 @@ def create(ctx: Context, params: Mapping[str, Any]) -> StripeObject:
     if confirming:
         require_return_url(intent, notes, None)
         if not (params.get("payment_method") or params.get("payment_method_data")):
-            raise _missing_payment_method(intent)
+            raise missing_payment_method(intent)
     pm = _payment_method_from(ctx, params)
     if pm is not None:
         intent["payment_method"] = pm["id"]
@@ -214,13 +215,52 @@ def _truthy(value: Any) -> bool:
     return value not in (None, False, UNSET)
 
 
-def _missing_payment_method(intent: StripeObject) -> StripeError:
-    return unexpected_state(
-        "You cannot confirm this PaymentIntent because it's missing a payment method. You can either update the "
-        "PaymentIntent with a payment method and then confirm it again, or confirm it again directly with a "
+def _intent_state_error(intent: StripeObject, message: str) -> StripeError:
+    """`unexpected_state` for either kind of intent: Stripe names the code and the embedded object after it."""
+    kind = intent["object"]
+    embedded: dict[str, Any] = {kind: intent}
+    return unexpected_state(message, code=f"{kind}_unexpected_state", **embedded)
+
+
+def missing_payment_method(intent: StripeObject) -> StripeError:
+    """Confirming a PaymentIntent or a SetupIntent without a payment method: Stripe words both alike."""
+    label = _LABELS[intent["object"]]
+    return _intent_state_error(
+        intent,
+        f"You cannot confirm this {label} because it's missing a payment method. You can either update the "
+        f"{label} with a payment method and then confirm it again, or confirm it again directly with a "
         "payment method.",
-        payment_intent=intent,
     )
+
+
+def check_confirmable(ctx: Context, intent: StripeObject, params: Mapping[str, Any]) -> IntentNotes:
+    """The checks confirming a PaymentIntent or a SetupIntent starts with, in Stripe's order; returns its notes."""
+    store = ctx.store
+    status = intent["status"]
+    label = _LABELS[intent["object"]]
+    if status == "succeeded":
+        raise _intent_state_error(
+            store.render(intent),
+            f"You cannot confirm this {label} because it has already succeeded after being previously confirmed.",
+        )
+    if status not in CONFIRMABLE:
+        raise _intent_state_error(
+            store.render(intent),
+            f"You cannot confirm this {label} because it has a status of {status}. Only a {label} with "
+            f"one of the following statuses may be confirmed: {', '.join(CONFIRMABLE)}.",
+        )
+    client_secret = _value(params, "client_secret")
+    if client_secret and client_secret != intent["client_secret"]:
+        raise invalid_request(
+            f"The client_secret provided does not match the client_secret associated with the {label}.",
+            param="client_secret",
+            saved=False,
+        )
+    notes = store.intent_notes[intent["id"]]
+    require_return_url(intent, notes, _value(params, "return_url"))
+    if not (intent["payment_method"] or params.get("payment_method") or params.get("payment_method_data")):
+        raise missing_payment_method(store.render(intent))
+    return notes
 
 
 def update(ctx: Context, intent: StripeObject, params: Mapping[str, Any]) -> StripeObject:
@@ -272,30 +312,7 @@ def update(ctx: Context, intent: StripeObject, params: Mapping[str, Any]) -> Str
 
 
 def confirm(ctx: Context, intent: StripeObject, params: Mapping[str, Any]) -> StripeObject:
-    store = ctx.store
-    status = intent["status"]
-    if status == "succeeded":
-        raise unexpected_state(
-            "You cannot confirm this PaymentIntent because it has already succeeded after being previously confirmed.",
-            payment_intent=store.render(intent),
-        )
-    if status not in CONFIRMABLE:
-        raise unexpected_state(
-            f"You cannot confirm this PaymentIntent because it has a status of {status}. Only a PaymentIntent with "
-            f"one of the following statuses may be confirmed: {', '.join(CONFIRMABLE)}.",
-            payment_intent=store.render(intent),
-        )
-    client_secret = _value(params, "client_secret")
-    if client_secret and client_secret != intent["client_secret"]:
-        raise invalid_request(
-            "The client_secret provided does not match the client_secret associated with the PaymentIntent.",
-            param="client_secret",
-            saved=False,
-        )
-    notes = store.intent_notes[intent["id"]]
-    require_return_url(intent, notes, _value(params, "return_url"))
-    if not (intent["payment_method"] or params.get("payment_method") or params.get("payment_method_data")):
-        raise _missing_payment_method(store.render(intent))
+    notes = check_confirmable(ctx, intent, params)
     pm = _payment_method_from(ctx, params)
     if pm is not None:
         intent["payment_method"] = pm["id"]

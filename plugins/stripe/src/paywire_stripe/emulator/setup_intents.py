@@ -15,7 +15,12 @@ from paywire_stripe.emulator import challenges, payment_methods
 from paywire_stripe.emulator.customers import merge_metadata
 from paywire_stripe.emulator.errors import StripeError, doc_url, invalid_request, unexpected_state
 from paywire_stripe.emulator.params import plain
-from paywire_stripe.emulator.payment_intents import automatic_payment_methods, require_return_url
+from paywire_stripe.emulator.payment_intents import (
+    automatic_payment_methods,
+    check_confirmable,
+    missing_payment_method,
+    require_return_url,
+)
 from paywire_stripe.emulator.store import Challenge, Context, IntentNotes, StripeObject
 
 __all__ = ["cancel", "complete_challenge", "confirm", "create", "update"]
@@ -83,7 +88,7 @@ def create(ctx: Context, params: Mapping[str, Any]) -> StripeObject:
     if confirming:
         require_return_url(intent, notes, None)
         if not (params.get("payment_method") or params.get("payment_method_data")):
-            raise _missing_payment_method(intent)
+            raise missing_payment_method(intent)
     elif _value(params, "return_url"):
         raise invalid_request(
             "The parameter `return_url` can only be used when `confirm=true`.", param="return_url", saved=False
@@ -97,16 +102,6 @@ def create(ctx: Context, params: Mapping[str, Any]) -> StripeObject:
     if confirming:
         _attempt(ctx, intent, notes)
     return intent
-
-
-def _missing_payment_method(intent: StripeObject) -> Exception:
-    return unexpected_state(
-        "You cannot confirm this SetupIntent because it's missing a payment method. You can either update the "
-        "SetupIntent with a payment method and then confirm it again, or confirm it again directly with a payment "
-        "method.",
-        code=STATE,
-        setup_intent=intent,
-    )
 
 
 def update(ctx: Context, intent: StripeObject, params: Mapping[str, Any]) -> StripeObject:
@@ -133,32 +128,7 @@ def update(ctx: Context, intent: StripeObject, params: Mapping[str, Any]) -> Str
 
 
 def confirm(ctx: Context, intent: StripeObject, params: Mapping[str, Any]) -> StripeObject:
-    store = ctx.store
-    status = intent["status"]
-    if status == "succeeded":
-        raise unexpected_state(
-            "You cannot confirm this SetupIntent because it has already succeeded after being previously confirmed.",
-            code=STATE,
-            setup_intent=store.render(intent),
-        )
-    if status not in CONFIRMABLE:
-        raise unexpected_state(
-            f"You cannot confirm this SetupIntent because it has a status of {status}. Only a SetupIntent with one "
-            f"of the following statuses may be confirmed: {', '.join(CONFIRMABLE)}.",
-            code=STATE,
-            setup_intent=store.render(intent),
-        )
-    client_secret = _value(params, "client_secret")
-    if client_secret and client_secret != intent["client_secret"]:
-        raise invalid_request(
-            "The client_secret provided does not match the client_secret associated with the SetupIntent.",
-            param="client_secret",
-            saved=False,
-        )
-    notes = store.intent_notes[intent["id"]]
-    require_return_url(intent, notes, _value(params, "return_url"))
-    if not (intent["payment_method"] or params.get("payment_method") or params.get("payment_method_data")):
-        raise _missing_payment_method(store.render(intent))
+    notes = check_confirmable(ctx, intent, params)
     pm = _payment_method_from(ctx, params)
     if pm is not None:
         intent["payment_method"] = pm["id"]
