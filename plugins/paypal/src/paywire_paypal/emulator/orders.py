@@ -17,7 +17,6 @@ import copy
 import json
 import re
 from typing import Any
-from urllib.parse import parse_qsl
 
 from paywire.testing.emulator import EmulatorRequest, Reply, route
 from paywire_paypal.emulator import ids, render
@@ -26,7 +25,7 @@ from paywire_paypal.emulator.base import PayPalApp
 from paywire_paypal.emulator.errors import PayPalError, not_found
 from paywire_paypal.emulator.model import Order, PurchaseUnit
 from paywire_paypal.emulator.oauth import ORDERS
-from paywire_paypal.emulator.outcomes import approval_choice, redirect_or_json
+from paywire_paypal.emulator.outcomes import buyer_visit, redirect_or_json
 from paywire_paypal.emulator.payments import authorize_unit, capture_unit, check_invoice_id
 from paywire_paypal.emulator.vault import buyer, store_payment_token
 
@@ -400,12 +399,8 @@ class OrdersAPI(PayPalApp):
     @route("POST", r"/checkoutnow")
     def approve_order_page(self, request: EmulatorRequest) -> Reply:
         """The buyer visiting the approve / payer-action link (`payer=` picks the test outcome)."""
-        params = dict(request.query) | dict(parse_qsl(request.body.decode(errors="replace")))
-        payer = approval_choice(params)
         with self.lock:
-            order = self.orders.get(params.get("token", ""))
-            if order is None:
-                raise not_found("token", params.get("token"), location="query")
+            order, payer = buyer_visit(request, self.orders, "token")
             self.approve(order.id, payer)
             back = {"token": order.id}
             if payer == "cancel":

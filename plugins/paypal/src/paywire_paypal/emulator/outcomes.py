@@ -26,13 +26,15 @@ PAYMENT.CAPTURE.REFUNDED / PAYMENT.REFUND.FAILED / PAYMENT.REFUND.CANCELLED) to 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from paywire.testing.emulator import Reply
-from paywire_paypal.emulator.errors import PayPalError
+from paywire.testing.emulator import EmulatorRequest, Reply
+from paywire_paypal.emulator.errors import PayPalError, not_found
 
-__all__ = ["APPROVAL_OUTCOMES", "approval_choice", "redirect_or_json"]
+__all__ = ["APPROVAL_OUTCOMES", "approval_choice", "buyer_visit", "redirect_or_json"]
+
+T = TypeVar("T")
 
 APPROVAL_OUTCOMES = ("approve", "cancel", "decline", "payer_action", "deny", "pending", "echeck", "refund_pending")
 
@@ -48,6 +50,16 @@ def approval_choice(params: Mapping[str, str]) -> str:
             description=f"payer must be one of {', '.join(APPROVAL_OUTCOMES)}",
         )
     return payer
+
+
+def buyer_visit(request: EmulatorRequest, waiting: Mapping[str, T], key: str) -> tuple[T, str]:
+    """What a buyer's visit to an approval page names (`key`, in the query or a posted form) and the outcome picked."""
+    params = dict(request.query) | dict(parse_qsl(request.body.decode(errors="replace")))
+    payer = approval_choice(params)
+    found = waiting.get(params.get(key, ""))
+    if found is None:
+        raise not_found(key, params.get(key), location="query")
+    return found, payer
 
 
 def redirect_or_json(url: str | None, params: Mapping[str, str], payload: dict[str, Any]) -> Reply:

@@ -218,42 +218,47 @@ def _purchase_unit(app: PayPalApp, order: Order, index: int, full: bool) -> dict
     return view
 
 
+def _source_entry(app: PayPalApp, order: Order) -> dict[str, Any]:
+    """The `payment_source` entry of an order answer: every answer has it once the order has a source."""
+    source = _payment_source(app, order)
+    return {} if source is None else {"payment_source": source}
+
+
+def _payer_entry(order: Order) -> dict[str, Any]:
+    """The `payer` entry of an order answer, present only once the order has a payer."""
+    return {} if order.payer is None else {"payer": order.payer}
+
+
 def order(app: PayPalApp, order: Order) -> dict[str, Any]:
     """The full representation (GET, or any call with `Prefer: return=representation`)."""
-    view: dict[str, Any] = {"id": order.id, "intent": order.intent, "status": order.status}
-    source = _payment_source(app, order)
-    if source is not None:
-        view["payment_source"] = source
-    view["purchase_units"] = [_purchase_unit(app, order, i, full=True) for i in range(len(order.purchase_units))]
-    if order.payer is not None:
-        view["payer"] = order.payer
-    view["create_time"] = ids.timestamp(order.create_time)
-    view["update_time"] = ids.timestamp(order.update_time)
-    view["links"] = _order_links(app, order)
-    return view
+    return {
+        "id": order.id,
+        "intent": order.intent,
+        "status": order.status,
+        **_source_entry(app, order),
+        "purchase_units": [_purchase_unit(app, order, i, full=True) for i in range(len(order.purchase_units))],
+        **_payer_entry(order),
+        "create_time": ids.timestamp(order.create_time),
+        "update_time": ids.timestamp(order.update_time),
+        "links": _order_links(app, order),
+    }
 
 
 def order_created(app: PayPalApp, order: Order) -> dict[str, Any]:
     """The minimal answer to create order: id, status, payment source (when given) and links."""
-    view: dict[str, Any] = {"id": order.id, "status": order.status}
-    source = _payment_source(app, order)
-    if source is not None:
-        view["payment_source"] = source
-    view["links"] = _order_links(app, order)
-    return view
+    return {"id": order.id, "status": order.status, **_source_entry(app, order), "links": _order_links(app, order)}
 
 
 def order_after_payment(app: PayPalApp, order: Order) -> dict[str, Any]:
     """The minimal answer to authorize/capture order: what a client needs to read the payment."""
-    view: dict[str, Any] = {"id": order.id, "status": order.status}
-    source = _payment_source(app, order)
-    if source is not None:
-        view["payment_source"] = source
-    view["purchase_units"] = [_purchase_unit(app, order, i, full=False) for i in range(len(order.purchase_units))]
-    if order.payer is not None:
-        view["payer"] = order.payer
-    view["links"] = _order_links(app, order)
-    return view
+    return {
+        "id": order.id,
+        "status": order.status,
+        **_source_entry(app, order),
+        "purchase_units": [_purchase_unit(app, order, i, full=False) for i in range(len(order.purchase_units))],
+        **_payer_entry(order),
+        "links": _order_links(app, order),
+    }
 
 
 def setup_token(app: PayPalApp, token: SetupToken) -> dict[str, Any]:

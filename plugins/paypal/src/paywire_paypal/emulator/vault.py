@@ -15,7 +15,6 @@ import datetime
 import json
 import re
 from typing import Any
-from urllib.parse import parse_qsl
 
 from paywire.testing.emulator import EmulatorRequest, Reply, route
 from paywire_paypal.emulator import ids, render
@@ -23,7 +22,7 @@ from paywire_paypal.emulator.base import PayPalApp
 from paywire_paypal.emulator.errors import PayPalError, not_found
 from paywire_paypal.emulator.model import PaymentToken, SetupToken
 from paywire_paypal.emulator.oauth import VAULT, VAULT_SETUP
-from paywire_paypal.emulator.outcomes import APPROVAL_OUTCOMES, approval_choice, redirect_or_json
+from paywire_paypal.emulator.outcomes import APPROVAL_OUTCOMES, buyer_visit, redirect_or_json
 from paywire_paypal.emulator.payments import DECLINE_CODES
 
 __all__ = ["VaultAPI", "buyer", "store_payment_token"]
@@ -186,12 +185,8 @@ class VaultAPI(PayPalApp):
     @route("POST", r"/agreements/approve")
     def approve_setup_token(self, request: EmulatorRequest) -> Reply:
         """The buyer approving a PayPal-wallet setup token (`payer=` picks the test outcome)."""
-        query = dict(request.query) | dict(parse_qsl(request.body.decode(errors="replace")))
-        payer = approval_choice(query)
         with self.lock:
-            token = self.setup_tokens.get(query.get("approval_session_id", ""))
-            if token is None:
-                raise not_found("approval_session_id", query.get("approval_session_id"), location="query")
+            token, payer = buyer_visit(request, self.setup_tokens, "approval_session_id")
             if token.status != "PAYER_ACTION_REQUIRED":
                 raise PayPalError(
                     422, "PAYER_ACTION_REQUIRED" if token.status == "CREATED" else "SETUP_TOKEN_ALREADY_TOKENIZED"
