@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import ssl
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -125,6 +125,23 @@ class Api:
             params.setdefault("payment_method_types", ["card"])
         return self.ok("POST", "/v1/payment_intents", params)
 
+    def off_session_payment(self, card: str) -> Response:
+        """Attach `card` to a new Customer and pay with it off-session, as a merchant charging a saved card does."""
+        customer = self.ok("POST", "/v1/customers")
+        pm = self.ok("POST", f"/v1/payment_methods/{card}/attach", {"customer": customer["id"]})
+        return self.post(
+            "/v1/payment_intents",
+            {
+                "amount": 1000,
+                "currency": "usd",
+                "customer": customer["id"],
+                "payment_method": pm["id"],
+                "payment_method_types": ["card"],
+                "confirm": True,
+                "off_session": True,
+            },
+        )
+
 
 def _urlencode(pairs: Sequence[tuple[str, str]]) -> str:
     return urlencode(list(pairs))
@@ -168,6 +185,19 @@ def api(server: EmulatorServer) -> Api:
 @pytest.fixture
 def client(server: EmulatorServer) -> stripe.StripeClient:
     return stripe.StripeClient(KEY, base_addresses={"api": server.url}, max_network_retries=0)
+
+
+def _sdk_payment(client: stripe.StripeClient, payment_method: str, **params: Any) -> stripe.PaymentIntent:
+    """A 10.00 USD PaymentIntent created and confirmed through the SDK, as most SDK tests begin."""
+    return client.v1.payment_intents.create(
+        params={"amount": 1000, "currency": "usd", "confirm": True, "payment_method": payment_method, **params}
+    )
+
+
+@pytest.fixture
+def sdk_payment() -> Callable[..., stripe.PaymentIntent]:
+    """`sdk_payment(client, payment_method, **params)`: see `_sdk_payment` (a fixture, as tests cannot import conftest)."""
+    return _sdk_payment
 
 
 @pytest.fixture(scope="session")

@@ -44,25 +44,19 @@ def stop() -> Iterator[list[subprocess.Popen[str]]]:
         process.wait(timeout=5)
 
 
-def test_cli_serves_http_and_prints_a_generated_webhook_secret(stop: list[Any]) -> None:
+def test_cli_serves_http_and_prints_a_generated_webhook_secret(stop: list[Any], sdk_payment: Any) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("STRIPE_EMULATOR_")}
     process, url, lines = _start(env=env)
     stop.append(process)
     assert any(re.search(r"webhook signing secret is whsec_\w+", line) for line in lines)
     client = stripe.StripeClient("sk_test_cli", base_addresses={"api": url}, max_network_retries=0)
-    intent = client.v1.payment_intents.create(
-        params={
-            "amount": 1000,
-            "currency": "usd",
-            "confirm": True,
-            "payment_method": "pm_card_visa",
-            "payment_method_types": ["card"],
-        }
-    )
+    intent = sdk_payment(client, "pm_card_visa", payment_method_types=["card"])
     assert intent.status == "succeeded"
 
 
-def test_cli_serves_https_with_a_configured_key(stop: list[Any], tmp_path: Path, monkeypatch: Any) -> None:
+def test_cli_serves_https_with_a_configured_key(
+    stop: list[Any], tmp_path: Path, monkeypatch: Any, sdk_payment: Any
+) -> None:
     ca = trustme.CA()
     cert = ca.issue_cert("127.0.0.1")
     cert.cert_chain_pems[0].write_to_path(str(tmp_path / "cert.pem"))
@@ -82,15 +76,7 @@ def test_cli_serves_https_with_a_configured_key(stop: list[Any], tmp_path: Path,
     with pytest.raises(stripe.AuthenticationError):
         stripe.StripeClient("sk_test_other", base_addresses={"api": url}, max_network_retries=0).v1.customers.list()
     client = stripe.StripeClient("sk_test_only", base_addresses={"api": url}, max_network_retries=0)
-    intent = client.v1.payment_intents.create(
-        params={
-            "amount": 1000,
-            "currency": "usd",
-            "confirm": True,
-            "payment_method": "pm_card_threeDSecure2Required",
-            "payment_method_types": ["card"],
-        }
-    )
+    intent = sdk_payment(client, "pm_card_threeDSecure2Required", payment_method_types=["card"])
     assert intent.next_action.redirect_to_url.url.startswith(url + "/redirect/authenticate/")
 
 

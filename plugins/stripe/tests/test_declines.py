@@ -89,20 +89,7 @@ def test_a_declined_intent_can_be_retried_with_another_card(api: Any) -> None:
 
 
 def test_charge_customer_fail_attaches_but_declines_charges(api: Any) -> None:
-    customer = api.ok("POST", "/v1/customers")
-    pm = api.ok("POST", "/v1/payment_methods/pm_card_chargeCustomerFail/attach", {"customer": customer["id"]})
-    response = api.post(
-        "/v1/payment_intents",
-        {
-            "amount": 1000,
-            "currency": "usd",
-            "customer": customer["id"],
-            "payment_method": pm["id"],
-            "payment_method_types": ["card"],
-            "confirm": True,
-            "off_session": True,
-        },
-    )
+    response = api.off_session_payment("pm_card_chargeCustomerFail")
     assert (response.status, response.error["decline_code"]) == (402, "generic_decline")
 
 

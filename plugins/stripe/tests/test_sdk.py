@@ -32,17 +32,9 @@ def test_create_confirm_capture_and_refund(client: stripe.StripeClient) -> None:
     assert client.v1.payment_intents.retrieve(intent.id).metadata["order_id"] == "A-1001"
 
 
-def test_sdk_errors_map_to_its_exception_classes(client: stripe.StripeClient, server: Any) -> None:
+def test_sdk_errors_map_to_its_exception_classes(client: stripe.StripeClient, server: Any, sdk_payment: Any) -> None:
     with pytest.raises(stripe.CardError) as declined:
-        client.v1.payment_intents.create(
-            params={
-                "amount": 1000,
-                "currency": "usd",
-                "confirm": True,
-                "payment_method": "pm_card_chargeDeclinedInsufficientFunds",
-                "payment_method_types": ["card"],
-            }
-        )
+        sdk_payment(client, "pm_card_chargeDeclinedInsufficientFunds", payment_method_types=["card"])
     assert (declined.value.code, declined.value.error.decline_code) == ("card_declined", "insufficient_funds")
     assert declined.value.error.payment_intent.status == "requires_payment_method"
     with pytest.raises(stripe.InvalidRequestError) as unknown:
@@ -67,32 +59,20 @@ def test_sdk_idempotency_keys(client: stripe.StripeClient, app: Any) -> None:
         client.v1.payment_intents.create(params={**params, "amount": 999}, options={"idempotency_key": "sdk-1"})
 
 
-def test_sdk_retries_an_injected_500_with_the_same_key_and_pays_once(app: Any, server: Any) -> None:
+def test_sdk_retries_an_injected_500_with_the_same_key_and_pays_once(app: Any, server: Any, sdk_payment: Any) -> None:
     app.inject(Fault("status", status=500, path=r"^/v1/payment_intents$"))
     client = stripe.StripeClient("sk_test_retry", base_addresses={"api": server.url}, max_network_retries=1)
-    intent = client.v1.payment_intents.create(
-        params={
-            "amount": 1000,
-            "currency": "usd",
-            "confirm": True,
-            "payment_method": "pm_card_visa",
-            "payment_method_types": ["card"],
-        }
-    )
+    intent = sdk_payment(client, "pm_card_visa", payment_method_types=["card"])
     assert intent.status == "succeeded"
     assert len(app.store.payment_intents) == 1
 
 
-def test_sdk_three_d_secure_and_search(client: stripe.StripeClient, app: Any) -> None:
-    intent = client.v1.payment_intents.create(
-        params={
-            "amount": 1000,
-            "currency": "usd",
-            "confirm": True,
-            "payment_method": "pm_card_threeDSecure2Required",
-            "return_url": "https://shop.example/return",
-            "metadata": {"paywire_key": "order-7"},
-        }
+def test_sdk_three_d_secure_and_search(client: stripe.StripeClient, app: Any, sdk_payment: Any) -> None:
+    intent = sdk_payment(
+        client,
+        "pm_card_threeDSecure2Required",
+        return_url="https://shop.example/return",
+        metadata={"paywire_key": "order-7"},
     )
     assert intent.status == "requires_action" and intent.next_action.type == "redirect_to_url"
     app.complete_challenge(intent.id)
@@ -131,19 +111,13 @@ def test_sdk_customers_payment_methods_and_setup_intents(client: stripe.StripeCl
     assert deleted.deleted is True
 
 
-def test_sdk_over_https_with_a_trusted_test_ca(tls_server: Any, app: Any, ca_file: str, monkeypatch: Any) -> None:
+def test_sdk_over_https_with_a_trusted_test_ca(
+    tls_server: Any, app: Any, ca_file: str, monkeypatch: Any, sdk_payment: Any
+) -> None:
     monkeypatch.setattr(stripe, "ca_bundle_path", ca_file)
     client = stripe.StripeClient("sk_test_tls", base_addresses={"api": tls_server.url}, max_network_retries=0)
     assert tls_server.url.startswith("https://")
-    intent = client.v1.payment_intents.create(
-        params={
-            "amount": 1000,
-            "currency": "usd",
-            "confirm": True,
-            "payment_method": "pm_card_threeDSecure2Required",
-            "return_url": "https://shop.example/return",
-        }
-    )
+    intent = sdk_payment(client, "pm_card_threeDSecure2Required", return_url="https://shop.example/return")
     assert intent.next_action.redirect_to_url.url.startswith(tls_server.url + "/redirect/authenticate/")
     assert client.v1.refunds.list().data == []
 

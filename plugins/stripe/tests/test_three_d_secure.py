@@ -102,20 +102,7 @@ def test_manual_confirmation_waits_for_the_server_after_the_challenge(api: Any) 
 
 
 def test_off_session_payment_needing_authentication_is_declined(api: Any) -> None:
-    customer = api.ok("POST", "/v1/customers")
-    pm = api.ok("POST", "/v1/payment_methods/pm_card_authenticationRequired/attach", {"customer": customer["id"]})
-    response = api.post(
-        "/v1/payment_intents",
-        {
-            "amount": 1000,
-            "currency": "usd",
-            "customer": customer["id"],
-            "payment_method": pm["id"],
-            "payment_method_types": ["card"],
-            "confirm": True,
-            "off_session": True,
-        },
-    )
+    response = api.off_session_payment("pm_card_authenticationRequired")
     assert response.status == 402
     assert (response.error["code"], response.error["decline_code"]) == (
         "authentication_required",
@@ -162,22 +149,7 @@ def test_a_card_set_up_with_authentication_pays_off_session_afterwards(api: Any,
 
 
 def test_the_same_card_without_setup_is_declined_off_session(api: Any) -> None:
-    customer = api.ok("POST", "/v1/customers")
-    pm = api.ok(
-        "POST", "/v1/payment_methods/pm_card_authenticationRequiredOnSetup/attach", {"customer": customer["id"]}
-    )
-    response = api.post(
-        "/v1/payment_intents",
-        {
-            "amount": 1000,
-            "currency": "usd",
-            "customer": customer["id"],
-            "payment_method": pm["id"],
-            "payment_method_types": ["card"],
-            "confirm": True,
-            "off_session": True,
-        },
-    )
+    response = api.off_session_payment("pm_card_authenticationRequiredOnSetup")
     assert response.error["code"] == "authentication_required"
 
 
