@@ -12,6 +12,8 @@ import sys
 import pytest
 import urllib3
 
+from paywire.testing.emulator import failed_starts
+
 pytestmark = pytest.mark.slow
 
 
@@ -104,16 +106,7 @@ def test_cli_help_lists_every_option_and_nothing_comes_before_it():
         assert option in result.stdout
 
 
-def test_cli_a_port_in_use_or_a_missing_certificate_is_one_line(tmp_path):
-    import socket
-
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        port = taken.getsockname()[1]
-        for args, message in ((["--port", str(port)], f"cannot listen on 127.0.0.1:{port}"),
-                              (["--certfile", str(tmp_path / "missing.pem")], "cannot load the certificate")):
-            result = subprocess.run([sys.executable, "-m", "paywire_paypal.emulator", *args], capture_output=True,
-                                    text=True, timeout=60)
-            assert result.returncode == 1 and message in result.stderr and result.stdout == ""
-            assert len(result.stderr.strip().splitlines()) == 1
+def test_cli_a_port_in_use_or_a_missing_certificate_is_one_line():
+    for message, result in failed_starts("paywire_paypal.emulator"):
+        assert result.returncode == 1 and message in result.stderr and result.stdout == ""
+        assert len(result.stderr.strip().splitlines()) == 1

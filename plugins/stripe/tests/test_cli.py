@@ -14,6 +14,8 @@ import pytest
 import stripe
 import trustme
 
+from paywire.testing.emulator import failed_starts
+
 
 def _start(*args: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen[str], str, list[str]]:
     process = subprocess.Popen(
@@ -90,16 +92,7 @@ def test_cli_help_is_answered_before_anything_is_printed() -> None:
         assert option in result.stdout
 
 
-def test_cli_a_port_in_use_or_a_missing_certificate_is_one_line(tmp_path: Path) -> None:
-    import socket
-
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        port = taken.getsockname()[1]
-        for args, message in ((["--port", str(port)], f"cannot listen on 127.0.0.1:{port}"),
-                              (["--certfile", str(tmp_path / "missing.pem")], "cannot load the certificate")):
-            result = subprocess.run([sys.executable, "-m", "paywire_stripe.emulator", *args], capture_output=True,
-                                    text=True, timeout=60)
-            assert result.returncode == 1 and message in result.stderr and "Traceback" not in result.stderr
-            assert len(result.stderr.strip().splitlines()) == 1
+def test_cli_a_port_in_use_or_a_missing_certificate_is_one_line() -> None:
+    for message, result in failed_starts("paywire_stripe.emulator"):
+        assert result.returncode == 1 and message in result.stderr and "Traceback" not in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1

@@ -10,6 +10,9 @@ contract kit can drive any of them alike:
 - a count of requests that reached the provider's logic (`calls`, `GET /_paywire/calls`);
 - an idempotency store with the usual semantics (replay, conflict, in flight);
 - webhook delivery to a configured URL.
+
+Its command line (`python -m paywire_<provider>.emulator`) is `emulator_parser` and `serve`;
+`failed_starts` runs it where it cannot start, for a plugin's tests to check it says so in one line.
 """
 
 from __future__ import annotations
@@ -19,7 +22,9 @@ import json
 import re
 import socket
 import ssl
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
@@ -38,6 +43,7 @@ __all__ = [
     "IdempotencyStore",
     "Reply",
     "emulator_parser",
+    "failed_starts",
     "main",
     "route",
     "serve",
@@ -445,3 +451,30 @@ def main(app: EmulatorApp, argv: list[str] | None = None, *, prog: str | None = 
     status = serve(app, parser.parse_args(argv), prog=prog)
     if status:
         sys.exit(status)
+
+
+def failed_starts(module: str) -> list[tuple[str, subprocess.CompletedProcess[str]]]:
+    """Run `python -m module` (an emulator command line built on `serve`) on a port in use and with a
+    certificate that does not exist; for each, what its stderr must contain and the finished process.
+
+    `serve` promises one line on stderr and exit status 1 for both; a plugin's test asserts that its
+    own command line keeps the promise::
+
+        for message, result in failed_starts("paywire_acme.emulator"):
+            assert result.returncode == 1 and message in result.stderr
+            assert len(result.stderr.strip().splitlines()) == 1
+    """
+    runs = []
+    with socket.socket() as taken, tempfile.TemporaryDirectory() as folder:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        for args, message in (
+            (["--port", str(port)], f"cannot listen on 127.0.0.1:{port}"),
+            (["--certfile", f"{folder}/missing.pem"], "cannot load the certificate"),
+        ):
+            result = subprocess.run(
+                [sys.executable, "-m", module, *args], capture_output=True, text=True, timeout=60, check=False
+            )
+            runs.append((message, result))
+    return runs
