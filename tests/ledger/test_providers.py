@@ -9,7 +9,6 @@ operations run (so they arrive during, before or after the service records each 
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -78,18 +77,10 @@ class Provider:
         with app.lock:
             return len(app.calls)
 
-    def settle_webhooks(self, timeout: float = 10.0) -> list[tuple[int | None, bytes]]:
-        """Wait until the provider stopped delivering (no new delivery for a moment)."""
+    def settle_webhooks(self, timeout: float = 60.0) -> list[tuple[int | None, bytes]]:
+        """Wait until every delivery the provider started has been answered by the service."""
         app = self.sandbox.app
-        deadline, seen, quiet_since = time.monotonic() + timeout, -1, time.monotonic()
-        while time.monotonic() < deadline:
-            with app.lock:
-                count = len(app.webhook_deliveries)
-            if count != seen:
-                seen, quiet_since = count, time.monotonic()
-            elif time.monotonic() - quiet_since > 0.4:
-                break
-            time.sleep(0.05)
+        assert app.wait_for_webhooks(timeout), f"{self.code}'s webhook deliveries still running after {timeout} s"
         with app.lock:
             return list(app.webhook_deliveries)
 

@@ -18,7 +18,7 @@ from tests.serve.support import CountingFakePay, metric
 def test_commands_are_counted_by_outcome_with_latency_and_retries(
         provider: tuple[CountingFakePay, str], tmp_path: Path) -> None:
     app, url = provider
-    gateway = make_gateway(url, read_timeout=0.5, retry=Retry(total=1, backoff_factor=0))
+    gateway = make_gateway(url, read_timeout=2.0, retry=Retry(total=1, backoff_factor=0))
     service = PaymentService(gateway, SQLiteLedger(tmp_path / "ledger.db"), margin=0)
     metrics = Metrics()
     metrics.instrument(service)
@@ -29,7 +29,7 @@ def test_commands_are_counted_by_outcome_with_latency_and_retries(
         service.sale("fakepay", Money.of("3.00", "EUR"), source="tok_pending")
         app.inject(Fault("status", status=503, path="/v1/payments$", times=1))
         service.authorize("fakepay", Money.of("4.00", "EUR"), source="tok_ok")  # once retried
-        app.inject(Fault("latency", seconds=2.0, path="/v1/payments$", times=2))
+        app.inject(Fault("latency", seconds=8.0, path="/v1/payments$", times=2))
         with pytest.raises(OutcomeUnknown):
             service.authorize("fakepay", Money.of("5.00", "EUR"), source="tok_ok")
     finally:

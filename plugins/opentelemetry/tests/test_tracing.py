@@ -30,7 +30,7 @@ def traced(exporter: InMemorySpanExporter, tmp_path: Path) -> Iterator[tuple[Pay
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     app = FakePayApp()
     with EmulatorServer(app) as server:
-        gateway = make_gateway(server.url, extra=[Tracing(provider)], read_timeout=0.5,
+        gateway = make_gateway(server.url, extra=[Tracing(provider)], read_timeout=2.0,
                                retry=Retry(total=2, backoff_factor=0))
         service = PaymentService(gateway, SQLiteLedger(tmp_path / "ledger.db"), margin=0)
         yield service, app
@@ -84,7 +84,7 @@ def test_retries_and_a_lost_answer_are_spans_of_their_own(traced: tuple[PaymentS
     assert second.attributes["http.request.resend_count"] == 1  # type: ignore[index]
     assert second.attributes["paywire.outcome"] == "succeeded"  # type: ignore[index]
     exporter.clear()
-    app.inject(Fault("latency", seconds=2.0, times=3, path="/v1/payments"))
+    app.inject(Fault("latency", seconds=8.0, times=3, path="/v1/payments"))
     with pytest.raises((OutcomeUnknown, TransportError)):
         service.authorize("fakepay", Money.of("11.00", "EUR"), source="tok_ok")
     spans = _spans(exporter)

@@ -254,12 +254,7 @@ def webhook_results(runs: list[Run], service: PaymentService, timeout: float = 1
     deadline = time.monotonic() + timeout
     results = []
     for run in runs:
-        while time.monotonic() < deadline:
-            with run.app.lock:
-                delivered = list(run.app.webhook_deliveries)
-            if delivered and all(status is not None for status, _ in delivered):
-                break
-            time.sleep(0.1)
+        run.app.wait_for_webhooks(max(0.0, deadline - time.monotonic()))
         with run.app.lock:
             delivered = list(run.app.webhook_deliveries)
         accepted = sum(1 for status, _ in delivered if status in (200, 202))

@@ -185,6 +185,8 @@ class EmulatorApp:
         self.idempotency = IdempotencyStore()
         self.webhook_url: str | None = None
         self.webhook_deliveries: list[tuple[int | None, bytes]] = []
+        self._webhooks_pending = 0  # deliveries started and not yet answered (or failed)
+        self._webhooks_done = threading.Condition(self.lock)
         self.base_url = ""  # set by the server, for absolute links (redirects, approval pages)
 
     # -- test controls -------------------------------------------------------------------------
@@ -215,17 +217,30 @@ class EmulatorApp:
 
         def send() -> None:
             request = urllib.request.Request(url, data=body, method="POST", headers=dict(headers))  # noqa: S310
+            status: int | None = None
             try:
                 with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - URL set by the test
-                    status: int | None = response.status
+                    status = response.status
             except urllib.error.HTTPError as exc:
                 status = exc.code
             except OSError:
                 status = None
-            with self.lock:
-                self.webhook_deliveries.append((status, body))
+            finally:
+                with self.lock:
+                    self.webhook_deliveries.append((status, body))
+                    self._webhooks_pending -= 1
+                    self._webhooks_done.notify_all()
 
+        with self.lock:
+            self._webhooks_pending += 1
         threading.Thread(target=send, daemon=True).start()
+
+    def wait_for_webhooks(self, timeout: float = 5.0) -> bool:
+        """Wait until every delivery started so far was answered (or failed); False on timeout.
+        Deliveries start while the request that caused them is handled, so once its answer is
+        back, waiting here sees them: tests need not guess how long a quiet spell must last."""
+        with self._webhooks_done:
+            return self._webhooks_done.wait_for(lambda: self._webhooks_pending == 0, timeout)
 
     # -- dispatch ------------------------------------------------------------------------------
     def answer(self, request: EmulatorRequest) -> tuple[Reply | None, bool]:
