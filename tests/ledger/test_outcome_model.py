@@ -37,17 +37,17 @@ from tests.ledger.fakepay import WEBHOOK_SECRET, FakePayApp, make_gateway
 from tests.ledger.support import FAST, agree, cause_chain, eur, only, wait_out_life, wait_until
 
 S = TransactionStatus
-LATENCY = 1.5  # seconds the emulator takes before applying a "slow" request
-LATE_READ = 0.3  # the read timeout the client gives up after
+LATENCY = 3.0  # seconds the emulator takes before applying a "slow" request
+LATE_READ = 1.0  # the read timeout the client gives up after: far above what an unhurried answer takes
 PATHS = {"authorize": "/v1/payments$", "capture": "/captures$", "refund": "/refunds$"}
 
 
 # -- fixtures and helpers ---------------------------------------------------------------------------
 @pytest.fixture
 def late(fakepay: tuple[FakePayApp, str], ledger: Ledger) -> Iterator[PaymentService]:
-    """A client that gives up after 0.3 s, on a provider that declares its requests may take up
+    """A client that gives up after 1 s, on a provider that declares its requests may take up
     to 5 s to show (its outcome window covers the emulator's latency)."""
-    gateway = make_gateway(fakepay[1], connect_timeout=0.5, read_timeout=LATE_READ, outcome_window=5.0)
+    gateway = make_gateway(fakepay[1], connect_timeout=2.0, read_timeout=LATE_READ, outcome_window=5.0)
     yield PaymentService(gateway, ledger, margin=0)
     gateway.close()
 
