@@ -20,9 +20,13 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
 from typing import Final
 
-__all__ = ["ISSUER_RANGES", "brand_of", "find_card_number", "find_card_span", "luhn_valid", "mask_card_numbers"]
+__all__ = [
+    "ISSUER_RANGES", "brand_of", "find_card_number", "find_card_span", "luhn_valid", "mask_card_numbers",
+    "may_hold_card_numbers",
+]
 
 # (first prefix, last prefix, lengths issued, network), from the networks' published IIN ranges
 # (ISO/IEC 7812 issuer identification numbers as each network assigns them).
@@ -116,10 +120,22 @@ _CHAIN = re.compile(rf"\d+(?:(?:\s|[{_SEPARATORS}]){{1,3}}\d+)*")
 _GROUP = re.compile(r"\d+")
 _UUID = re.compile(r"[0-9A-Fa-f]{8}(?:-[0-9A-Fa-f]{4}){3}-[0-9A-Fa-f]{12}")
 _IBAN = re.compile(r"(?<![A-Za-z0-9])[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]{1,4}){3,8}(?![A-Za-z0-9])")
+_GAP = rf"(?:\s|[{_SEPARATORS}])"
 # A necessary condition for a card number: 13 digits, each gap a separator run a chain allows.
 # Separators and digits are disjoint, so this never backtracks; most fields (ids, keys, amounts,
 # URLs) fail it at once and are not split into chains at all.
-_CANDIDATE = re.compile(rf"\d(?:(?:\s|[{_SEPARATORS}]){{0,3}}\d){{{_MIN_DIGITS - 1}}}")
+_CANDIDATE = re.compile(rf"\d(?:{_GAP}{{0,3}}\d){{{_MIN_DIGITS - 1}}}")
+
+
+def _ascii_class(pattern: str) -> str:
+    """The ASCII characters `pattern` matches, as a character class."""
+    return "[" + "".join(f"\\x{code:02x}" for code in range(128) if re.fullmatch(pattern, chr(code))) + "]"
+
+
+# The same condition for ASCII text, with the very characters `\d` and the gap match there
+# spelt out: a plain character class is scanned several times faster than Unicode categories.
+_ASCII_DIGIT = _ascii_class(r"\d")
+_ASCII_CANDIDATE = re.compile(rf"{_ASCII_DIGIT}(?:{_ascii_class(_GAP)}{{0,3}}{_ASCII_DIGIT}){{{_MIN_DIGITS - 1}}}")
 
 
 def _kind(gap: str) -> str:
@@ -171,6 +187,16 @@ def _long_references(groups: list[str], kinds: list[str]) -> list[bool]:
             blocked[start : end + 1] = [True] * (end + 1 - start)
         start = end + 1
     return blocked
+
+
+def may_hold_card_numbers(texts: Iterable[str]) -> bool:
+    """Whether any of `texts` passes the necessary condition `find_card_span` starts with; False
+    means none of them holds a card number. One search screens them all: joined by NUL, which is
+    neither a digit, a space nor a separator, they admit a candidate exactly when one of them does."""
+    joined = "\0".join(texts)
+    if len(joined) < _MIN_DIGITS:
+        return False
+    return (_ASCII_CANDIDATE if joined.isascii() else _CANDIDATE).search(joined) is not None
 
 
 def find_card_span(text: str) -> tuple[int, int] | None:

@@ -60,16 +60,32 @@ def _scalar(value: Any, key: str) -> str:
 
 def form_pairs(value: Any, prefix: str = "") -> Iterator[tuple[str, str]]:
     """Flatten nested mappings and lists into bracketed form keys, dropping None."""
+    pairs: list[tuple[str, str]] = []
+    _flatten(value, prefix, pairs)
+    return iter(pairs)
+
+
+def _flatten(value: Any, prefix: str, pairs: list[tuple[str, str]]) -> None:
+    """`form_pairs` into a list: a call per container, not a generator per value, and strings
+    taken as they are (it runs on every request)."""
     if value is None:
         return
     if type(value) is dict or (type(value) not in _SCALARS and isinstance(value, Mapping)):
         for key, item in value.items():
-            yield from form_pairs(item, f"{prefix}[{key}]" if prefix else str(key))
+            name = f"{prefix}[{key}]" if prefix else str(key)
+            if type(item) is str:
+                pairs.append((name, item))
+            elif item is not None:
+                _flatten(item, name, pairs)
     elif isinstance(value, (list, tuple)):
         for index, item in enumerate(value):
-            yield from form_pairs(item, f"{prefix}[{index}]")
+            name = f"{prefix}[{index}]"
+            if type(item) is str:
+                pairs.append((name, item))
+            elif item is not None:
+                _flatten(item, name, pairs)
     else:
-        yield prefix, _scalar(value, prefix)
+        pairs.append((prefix, _scalar(value, prefix)))
 
 
 _SCALARS = frozenset({str, int, bool, list, tuple})
@@ -91,10 +107,11 @@ class FormConverter:
     content_type: str = "application/x-www-form-urlencoded"
 
     def encode(self, request: Mapping[str, Any]) -> bytes:
-        return "&".join(
-            f"{_quote_key(key)}={text if _UNRESERVED(text) else quote(text, safe='')}"
-            for key, text in form_pairs(request)
-        ).encode()
+        pairs: list[tuple[str, str]] = []
+        _flatten(request, "", pairs)
+        return "&".join([
+            f"{_quote_key(key)}={text if _UNRESERVED(text) else quote(text, safe='')}" for key, text in pairs
+        ]).encode()
 
     def decode(self, body: bytes) -> Any:
         return json.loads(body) if body else None  # form APIs answer in JSON

@@ -8,14 +8,16 @@ from __future__ import annotations
 import functools
 import ipaddress
 import logging
+import operator
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from types import MappingProxyType
 from typing import Any
 from urllib.parse import unquote_plus, urlsplit
 
 import attrs
 
-from paywire.card_numbers import find_card_number, find_card_span, luhn_valid, mask_card_numbers
+from paywire.card_numbers import find_card_number, find_card_span, luhn_valid, mask_card_numbers, may_hold_card_numbers
 from paywire.errors import ConfigurationError, InvalidRequest
 
 __all__ = [
@@ -86,10 +88,75 @@ def _field_names(cls: type) -> tuple[str, ...]:
     return tuple(field.name for field in attrs.fields(cls)) if attrs.has(cls) else ()
 
 
+_MIN_DIGITS = 13  # no card number is shorter: shorter texts (and smaller ints) cannot hold one
+_SHORT_INT = 10 ** (_MIN_DIGITS - 1)
+
+
+@functools.cache
+def _field_values(cls: type) -> Callable[[Any], tuple[Any, ...]]:
+    """The values of an attrs class's fields in one call (none for other classes)."""
+    names = _field_names(cls)
+    if len(names) > 1:
+        return operator.attrgetter(*names)
+    if names:
+        return lambda value: (getattr(value, names[0]),)
+    return lambda value: ()
+
+
+def _texts(value: Any, out: list[str]) -> None:
+    """Append to `out` every text `_card_field` looks at in `value` (strings, mapping keys that
+    are strings, integers as `str` writes them) that is long enough to hold a card number.
+
+    The same walk, except that the usual containers are recognised by exact type first (no ABC
+    check) and leaf strings are taken without a call: this runs twice on every request."""
+    cls: type = type(value)
+    if cls is str:
+        if len(value) >= _MIN_DIGITS:
+            out.append(value)
+    elif cls is dict or cls is MappingProxyType:
+        _mapping_texts(value, out)
+    elif cls is list or cls is tuple:
+        _item_texts(value, out)
+    elif value is None or cls is bool:
+        return
+    elif isinstance(value, str):
+        if len(value) >= _MIN_DIGITS:
+            out.append(value)
+    elif isinstance(value, int):
+        if cls is not int or not -_SHORT_INT < value < _SHORT_INT:
+            out.append(str(value))
+    elif isinstance(value, Mapping):
+        _mapping_texts(value, out)
+    elif isinstance(value, (list, tuple)):
+        _item_texts(value, out)
+    else:
+        _item_texts(_field_values(cls)(value), out)
+
+
+def _mapping_texts(mapping: Mapping[Any, Any], out: list[str]) -> None:
+    for key, item in mapping.items():
+        if isinstance(key, str) and len(key) >= _MIN_DIGITS:
+            out.append(key)
+        if type(item) is str:
+            if len(item) >= _MIN_DIGITS:
+                out.append(item)
+        elif item is not None and type(item) is not bool:
+            _texts(item, out)
+
+
+def _item_texts(items: Iterable[Any], out: list[str]) -> None:
+    for item in items:
+        if type(item) is str:
+            if len(item) >= _MIN_DIGITS:
+                out.append(item)
+        elif item is not None and type(item) is not bool:
+            _texts(item, out)
+
+
 def _card_field(value: Any, path: _Path) -> Any:
     """The path of the first string (or integer) holding a card number in a tree of mappings,
     sequences and attrs values, or `_CLEAN`; mapping keys are values too (a metadata key is
-    caller-controlled). A plain recursion that stops at the first: it runs on every request."""
+    caller-controlled). Run only when `_texts` found a candidate, to name the field."""
     if value is None or value.__class__ is bool:
         return _CLEAN
     if isinstance(value, str):
@@ -139,7 +206,17 @@ def refuse_card_numbers(values: Any, *, headers: Mapping[str, str] | None = None
     `values` is a tree of what the caller gave (a request, a `Subject`), checked decoded;
     `headers` are checked by name; `wire` holds encoded forms (a URL, a form body), checked after
     percent-decoding. The error names the field, never the number.
+
+    Every text is first screened at once (`may_hold_card_numbers`); most requests hold nothing
+    that could be a card number, and only those that do are searched field by field.
     """
+    texts: list[str] = []
+    _texts(values, texts)
+    if headers:
+        texts += headers.values()
+    decoded = [_unquote(part) for part in wire if part]
+    if not may_hold_card_numbers(texts + decoded):
+        return
     path = _card_field(values, None)
     if path is not _CLEAN:
         name = _render(path)
@@ -147,8 +224,8 @@ def refuse_card_numbers(values: Any, *, headers: Mapping[str, str] | None = None
     for name, value in (headers or {}).items():
         if find_card_span(value) is not None:
             raise _refused(f"header {name!r}", name)
-    for part in wire:
-        if part and find_card_span(_unquote(part)) is not None:
+    for text in decoded:
+        if find_card_span(text) is not None:
             raise _refused("the encoded request", None)
 
 

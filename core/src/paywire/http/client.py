@@ -101,7 +101,7 @@ class Urllib3Client:
         return pool, path, timeout
 
     def send(self, transfer: Transfer) -> Response:
-        from urllib3 import exceptions as e
+        import urllib3.exceptions as e  # already loaded: this form skips importlib's Python-level fromlist step
 
         pool, path, timeout = self._route(transfer)
         try:

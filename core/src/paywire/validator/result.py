@@ -33,6 +33,12 @@ class Result:
         return cls(False, (message,), codes)
 
     def __add__(self, other: Result) -> Result:
+        # Results are immutable, and adding the plain success changes nothing: most validators
+        # answer it, so a composite need not build a new result for each.
+        if other is _SUCCESS and type(self) is Result:
+            return self
+        if self is _SUCCESS and type(other) is Result:
+            return other
         return Result(self.ok and other.ok, self.messages + other.messages, self.codes + other.codes)
 
 

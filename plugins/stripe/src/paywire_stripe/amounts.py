@@ -70,9 +70,9 @@ def from_stripe(amount: int, currency: str) -> Money:
         raise InvalidRequest(f"Stripe answered an amount paywire cannot hold: {amount!r} {currency!r}",
                              provider="stripe", code="unexpected_amount")
     if shift <= 0:
-        return Money.minor_units(amount * 10**-shift, code)
+        return Money(amount * 10**-shift, code)
     minor, rest = divmod(amount, 10**shift)
     if rest:
         raise InvalidRequest(f"Stripe answered {amount} {currency}, a fraction of {code}'s smallest unit",
                              provider="stripe", code="unexpected_amount")
-    return Money.minor_units(minor, code)
+    return Money(minor, code)

@@ -27,7 +27,9 @@ class Totals(NamedTuple):
     refunded: int
 
     def money(self) -> dict[str, Money]:
-        return {name: from_stripe(getattr(self, name), self.currency) for name in ("authorized", "captured", "refunded")}
+        currency = self.currency
+        return {"authorized": from_stripe(self.authorized, currency), "captured": from_stripe(self.captured, currency),
+                "refunded": from_stripe(self.refunded, currency)}
 
 
 def charge_of(intent: Mapping[str, Any]) -> Mapping[str, Any] | None:
