@@ -25,7 +25,10 @@ class Response:
     attempts: int = 1
 
     def header(self, name: str, default: str | None = None) -> str | None:
-        return self.headers.get(name.lower(), default)
+        # `in` first: urllib3's header dict answers a missing name in `get` by raising KeyError,
+        # and most headers asked for (Stripe-Should-Retry, Retry-After) are missing.
+        key = name.lower()
+        return self.headers[key] if key in self.headers else default
 
     @property
     def ok(self) -> bool:
