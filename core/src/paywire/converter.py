@@ -102,6 +102,16 @@ def _quote_key(key: str) -> str:
     return quoted
 
 
+# What quote(text, safe="") writes for each UTF-8 byte, read as Latin-1 so that one str.translate
+# does it: urllib's quote looks every byte up in a Python loop.
+_PERCENT = {byte: chr(byte) if _UNRESERVED(chr(byte)) else f"%{byte:02X}" for byte in range(256)}
+
+
+def _quote_value(text: str) -> str:
+    """`quote(text, safe="")`, quicker."""
+    return text if _UNRESERVED(text) else text.encode().decode("latin-1").translate(_PERCENT)
+
+
 @attrs.frozen
 class FormConverter:
     content_type: str = "application/x-www-form-urlencoded"
@@ -109,9 +119,7 @@ class FormConverter:
     def encode(self, request: Mapping[str, Any]) -> bytes:
         pairs: list[tuple[str, str]] = []
         _flatten(request, "", pairs)
-        return "&".join([
-            f"{_quote_key(key)}={text if _UNRESERVED(text) else quote(text, safe='')}" for key, text in pairs
-        ]).encode()
+        return "&".join([f"{_quote_key(key)}={_quote_value(text)}" for key, text in pairs]).encode()
 
     def decode(self, body: bytes) -> Any:
         return json.loads(body) if body else None  # form APIs answer in JSON
