@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from typing import Final
 
 __all__ = [
-    "ISSUER_RANGES", "brand_of", "find_card_number", "find_card_span", "luhn_valid", "mask_card_numbers",
+    "ISSUER_RANGES", "MIN_DIGITS", "brand_of", "find_card_number", "find_card_span", "luhn_valid", "mask_card_numbers",
     "may_hold_card_numbers",
 ]
 
@@ -81,7 +81,7 @@ ISSUER_RANGES: Final[tuple[tuple[str, str, frozenset[int], str], ...]] = tuple(
         ("9860", "9860", (16,), "Humo"),
     )
 )
-_MIN_DIGITS, _MAX_DIGITS = 13, 19
+MIN_DIGITS, _MAX_DIGITS = 13, 19  # the shortest and longest card numbers any network issues
 
 
 def luhn_valid(digits: str) -> bool:
@@ -100,7 +100,7 @@ def luhn_valid(digits: str) -> bool:
 def brand_of(digits: str) -> str | None:
     """The network that issues card numbers like `digits` (ASCII digits), or None: a prefix range
     covering it, a length that network issues, and a valid Luhn check digit."""
-    if not (_MIN_DIGITS <= len(digits) <= _MAX_DIGITS) or not luhn_valid(digits):
+    if not (MIN_DIGITS <= len(digits) <= _MAX_DIGITS) or not luhn_valid(digits):
         return None
     for low, high, lengths, brand in ISSUER_RANGES:
         if len(digits) in lengths and low <= digits[: len(low)] <= high:
@@ -124,7 +124,7 @@ _GAP = rf"(?:\s|[{_SEPARATORS}])"
 # A necessary condition for a card number: 13 digits, each gap a separator run a chain allows.
 # Separators and digits are disjoint, so this never backtracks; most fields (ids, keys, amounts,
 # URLs) fail it at once and are not split into chains at all.
-_CANDIDATE = re.compile(rf"\d(?:{_GAP}{{0,3}}\d){{{_MIN_DIGITS - 1}}}")
+_CANDIDATE = re.compile(rf"\d(?:{_GAP}{{0,3}}\d){{{MIN_DIGITS - 1}}}")
 
 
 def _ascii_class(pattern: str) -> str:
@@ -135,7 +135,7 @@ def _ascii_class(pattern: str) -> str:
 # The same condition for ASCII text, with the very characters `\d` and the gap match there
 # spelt out: a plain character class is scanned several times faster than Unicode categories.
 _ASCII_DIGIT = _ascii_class(r"\d")
-_ASCII_CANDIDATE = re.compile(rf"{_ASCII_DIGIT}(?:{_ascii_class(_GAP)}{{0,3}}{_ASCII_DIGIT}){{{_MIN_DIGITS - 1}}}")
+_ASCII_CANDIDATE = re.compile(rf"{_ASCII_DIGIT}(?:{_ascii_class(_GAP)}{{0,3}}{_ASCII_DIGIT}){{{MIN_DIGITS - 1}}}")
 
 
 def _kind(gap: str) -> str:
@@ -194,14 +194,14 @@ def may_hold_card_numbers(texts: Iterable[str]) -> bool:
     means none of them holds a card number. One search screens them all: joined by NUL, which is
     neither a digit, a space nor a separator, they admit a candidate exactly when one of them does."""
     joined = "\0".join(texts)
-    if len(joined) < _MIN_DIGITS:
+    if len(joined) < MIN_DIGITS:
         return False
     return (_ASCII_CANDIDATE if joined.isascii() else _CANDIDATE).search(joined) is not None
 
 
 def find_card_span(text: str) -> tuple[int, int] | None:
     """Where the first card number in `text` is written (start, end), or None."""
-    if len(text) < _MIN_DIGITS or _CANDIDATE.search(text) is None:
+    if len(text) < MIN_DIGITS or _CANDIDATE.search(text) is None:
         return None
     scanned = _masked_ids(text)
     for chain in _CHAIN.finditer(scanned):
@@ -216,7 +216,7 @@ def _in_chain(text: str, offset: int, chain: str) -> tuple[int, int] | None:
     joined by one kind of separator."""
     spans = [m.span() for m in _GROUP.finditer(chain)]
     groups = [_ascii(chain[a:b]) for a, b in spans]
-    if sum(map(len, groups)) < _MIN_DIGITS:
+    if sum(map(len, groups)) < MIN_DIGITS:
         return None
     kinds = [_kind(chain[spans[i][1] : spans[i + 1][0]]) for i in range(len(spans) - 1)]
     before = text[offset - 1] if offset else ""
@@ -236,7 +236,7 @@ def _in_chain(text: str, offset: int, chain: str) -> tuple[int, int] | None:
             digits += groups[stop]
             if len(digits) > _MAX_DIGITS:
                 break
-            if len(digits) < _MIN_DIGITS:
+            if len(digits) < MIN_DIGITS:
                 continue
             if (first == 0 and glued_left) or (stop == last and glued_right):
                 continue  # digits glued to a word belong to that word: an id, a tracking number

@@ -17,7 +17,14 @@ from urllib.parse import unquote_plus, urlsplit
 
 import attrs
 
-from paywire.card_numbers import find_card_number, find_card_span, luhn_valid, mask_card_numbers, may_hold_card_numbers
+from paywire.card_numbers import (
+    MIN_DIGITS,
+    find_card_number,
+    find_card_span,
+    luhn_valid,
+    mask_card_numbers,
+    may_hold_card_numbers,
+)
 from paywire.errors import ConfigurationError, InvalidRequest
 
 __all__ = [
@@ -88,8 +95,7 @@ def _field_names(cls: type) -> tuple[str, ...]:
     return tuple(field.name for field in attrs.fields(cls)) if attrs.has(cls) else ()
 
 
-_MIN_DIGITS = 13  # no card number is shorter: shorter texts (and smaller ints) cannot hold one
-_SHORT_INT = 10 ** (_MIN_DIGITS - 1)
+_SHORT_INT = 10 ** (MIN_DIGITS - 1)
 
 
 @functools.cache
@@ -111,7 +117,7 @@ def _texts(value: Any, out: list[str]) -> None:
     check) and leaf strings are taken without a call: this runs twice on every request."""
     cls: type = type(value)
     if cls is str:
-        if len(value) >= _MIN_DIGITS:
+        if len(value) >= MIN_DIGITS:
             out.append(value)
     elif cls is dict or cls is MappingProxyType:
         _mapping_texts(value, out)
@@ -120,7 +126,7 @@ def _texts(value: Any, out: list[str]) -> None:
     elif value is None or cls is bool:
         return
     elif isinstance(value, str):
-        if len(value) >= _MIN_DIGITS:
+        if len(value) >= MIN_DIGITS:
             out.append(value)
     elif isinstance(value, int):
         if cls is not int or not -_SHORT_INT < value < _SHORT_INT:
@@ -135,10 +141,10 @@ def _texts(value: Any, out: list[str]) -> None:
 
 def _mapping_texts(mapping: Mapping[Any, Any], out: list[str]) -> None:
     for key, item in mapping.items():
-        if isinstance(key, str) and len(key) >= _MIN_DIGITS:
+        if isinstance(key, str) and len(key) >= MIN_DIGITS:
             out.append(key)
         if type(item) is str:
-            if len(item) >= _MIN_DIGITS:
+            if len(item) >= MIN_DIGITS:
                 out.append(item)
         elif item is not None and type(item) is not bool:
             _texts(item, out)
@@ -147,7 +153,7 @@ def _mapping_texts(mapping: Mapping[Any, Any], out: list[str]) -> None:
 def _item_texts(items: Iterable[Any], out: list[str]) -> None:
     for item in items:
         if type(item) is str:
-            if len(item) >= _MIN_DIGITS:
+            if len(item) >= MIN_DIGITS:
                 out.append(item)
         elif item is not None and type(item) is not bool:
             _texts(item, out)
