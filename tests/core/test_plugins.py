@@ -107,3 +107,28 @@ def test_in_process_registration_is_validated() -> None:
     with pytest.raises(PluginError, match="not_a_spec_argument"):
         plugins.register(Wrong(), "wrong")
     assert plugins.loaded == []
+
+
+
+def test_build_and_webhook_given_as_module_function_load_when_first_needed() -> None:
+    from paywire import GatewayDefinition, MethodConfig, hookimpl
+    from paywire.gateway import Gateway
+    from paywire.gateway_definition import load_reference
+    from tests.core import fake_gateway
+
+    class Lazy:
+        @hookimpl
+        def register_gateways(self, register):  # type: ignore[no-untyped-def]
+            register(GatewayDefinition(code="lazy", title="Lazy", build="tests.core.fake_gateway:build",
+                                       webhook="paywire_no_such_module:build_verifier"))
+
+    plugins = Plugins()
+    plugins.register(Lazy(), "lazy")
+    definition = plugins.gateway("lazy")
+    assert load_reference(definition, definition.build, "build") is fake_gateway.build
+    gateway = Gateway([MethodConfig(code="lazy", base_url="http://127.0.0.1:9", credentials={"api_key": "k"})],
+                      plugins=plugins)
+    assert "sale" in gateway.method("lazy").commands  # built by the named function
+    with pytest.raises(PluginError, match="gateway 'lazy': its webhook 'paywire_no_such_module:build_verifier' "
+                                         "cannot be loaded"):
+        gateway.method("lazy").webhook_verifier()

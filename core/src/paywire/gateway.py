@@ -21,7 +21,7 @@ from paywire.command.result import CommandResult
 from paywire.config import MethodConfig, PaymentMethodList, load_config
 from paywire.config_schema import check_options
 from paywire.errors import ConfigurationError, InvalidRequest, UnsupportedOperation, WebhookVerificationError
-from paywire.gateway_definition import Capabilities, GatewayDefinition
+from paywire.gateway_definition import Capabilities, GatewayDefinition, load_reference
 from paywire.http.client import Client, Urllib3Client
 from paywire.http.retry import Retry
 from paywire.http.transfer import Timeout, Transfer
@@ -92,7 +92,7 @@ class Method:
         if self._commands is None:
             with self._lock:
                 if self._commands is None:
-                    pool = self.definition.build(self.settings)
+                    pool = load_reference(self.definition, self.definition.build, "build")(self.settings)
                     self._commands = pool if isinstance(pool, CommandPool) else CommandPool(pool, gateway=self.code)
         return self._commands
 
@@ -166,7 +166,7 @@ class Method:
 
     def webhook_verifier(self) -> WebhookVerifier | None:
         if self._verifier is None and self.definition.webhook is not None:
-            self._verifier = self.definition.webhook(self.settings)
+            self._verifier = load_reference(self.definition, self.definition.webhook, "webhook")(self.settings)
         return self._verifier
 
 

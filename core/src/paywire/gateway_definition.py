@@ -6,17 +6,18 @@ must not pull in what a request needs (attrs, urllib3, ssl).
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from paywire.errors import ConfigurationError
+from paywire.errors import ConfigurationError, PluginError
 
 if TYPE_CHECKING:
     from paywire.command.pool import CommandPool
     from paywire.settings import GatewaySettings
     from paywire.webhook import WebhookVerifier
 
-__all__ = ["Capabilities", "GatewayDefinition"]
+__all__ = ["Capabilities", "GatewayDefinition", "load_reference"]
 
 
 class Capabilities(NamedTuple):
@@ -48,13 +49,15 @@ class GatewayDefinition(NamedTuple):
 
     :param code: the provider code ("stripe"); also the default method code.
     :param title: a human name.
-    :param build: builds the command pool from the settings (called once per configured method);
-        import the commands inside it, so that discovering plugins stays cheap.
+    :param build: builds the command pool from the settings (called once per configured method).
+        Give it as "module:function": the module is imported when a method is first built, so
+        discovering plugins stays cheap (a callable works too).
     :param capabilities: what the gateway can do.
     :param currencies: ISO codes the provider accepts; None when it accepts every currency.
     :param endpoints: default base URL per environment ("live", "sandbox").
     :param secrets: names of the credentials the gateway needs.
-    :param webhook: builds the webhook verifier from the settings, if the provider sends webhooks.
+    :param webhook: builds the webhook verifier from the settings, if the provider sends webhooks;
+        "module:function" as `build`.
     :param outcome_window: seconds the provider may need, after a request's last byte, before an
         operation it applied shows in what `fetch` reads (a search index catching up, an
         asynchronous write). Reconciliation adds it to a request's longest life before it
@@ -68,12 +71,12 @@ class GatewayDefinition(NamedTuple):
 
     code: str
     title: str
-    build: Callable[[GatewaySettings], CommandPool]
+    build: Callable[[GatewaySettings], CommandPool] | str
     capabilities: Capabilities = Capabilities()
     currencies: frozenset[str] | None = None
     endpoints: Mapping[str, str] = {}
     secrets: tuple[str, ...] = ()
-    webhook: Callable[[GatewaySettings], WebhookVerifier] | None = None
+    webhook: Callable[[GatewaySettings], WebhookVerifier] | str | None = None
     sandbox: str | None = None
     outcome_window: float = 0.0
     options: tuple[str, ...] | None = None
@@ -83,3 +86,16 @@ class GatewayDefinition(NamedTuple):
 
     def accepts(self, currency: str) -> bool:
         return self.currencies is None or currency in self.currencies
+
+
+def load_reference(definition: GatewayDefinition, reference: Callable[..., Any] | str, what: str) -> Any:
+    """`reference` itself, or what a "module:attribute" string names, imported now; a plugin whose
+    reference does not resolve is named in the error."""
+    if not isinstance(reference, str):
+        return reference
+    module, _, name = reference.partition(":")
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as exc:
+        raise PluginError(f"gateway {definition.code!r}: its {what} {reference!r} cannot be loaded: {exc}",
+                          plugin=definition.code) from exc

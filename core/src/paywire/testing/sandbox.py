@@ -8,7 +8,6 @@ account and no network.
 
 from __future__ import annotations
 
-import importlib
 import urllib.request
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -17,7 +16,7 @@ import attrs
 
 from paywire.config import MethodConfig
 from paywire.errors import ConfigurationError
-from paywire.gateway_definition import GatewayDefinition
+from paywire.gateway_definition import GatewayDefinition, load_reference
 from paywire.testing.emulator import EmulatorApp
 
 __all__ = ["Sandbox", "follow_redirect", "load_sandbox"]
@@ -66,9 +65,7 @@ def load_sandbox(definition: GatewayDefinition) -> Sandbox:
     """The sandbox a gateway definition names, built fresh."""
     if not definition.sandbox:
         raise ConfigurationError(f"gateway {definition.code!r} ships no sandbox emulator")
-    module, _, name = definition.sandbox.partition(":")
-    factory = getattr(importlib.import_module(module), name)
-    sandbox = factory()
+    sandbox = load_reference(definition, definition.sandbox, "sandbox")()
     if not isinstance(sandbox, Sandbox):
         raise ConfigurationError(f"{definition.sandbox} returned {type(sandbox).__name__}, not a Sandbox")
     return sandbox

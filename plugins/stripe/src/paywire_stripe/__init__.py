@@ -8,38 +8,22 @@ commands and the webhook verifier are imported when a method is first built.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from paywire import Capabilities, GatewayDefinition, hookimpl
 from paywire_stripe.currencies import CURRENCIES
 
-if TYPE_CHECKING:
-    from paywire import CommandPool, GatewaySettings, WebhookVerifier
-
-__all__ = ["STRIPE", "build_commands", "build_verifier", "register_gateways"]
-
-
-def build_commands(settings: GatewaySettings) -> CommandPool:
-    from paywire_stripe.commands import build_commands
-
-    return build_commands(settings)
-
-
-def build_verifier(settings: GatewaySettings) -> WebhookVerifier:
-    from paywire_stripe.webhook import build_verifier
-
-    return build_verifier(settings)
+__all__ = ["STRIPE", "register_gateways"]
 
 
 STRIPE = GatewayDefinition(
     code="stripe",
     title="Stripe",
-    build=build_commands,
+    build="paywire_stripe.commands:build_commands",
     capabilities=Capabilities(capture_multiple=False, vault=True, buyer_action=True, webhooks=True),
     currencies=CURRENCIES,
     endpoints={"live": "https://api.stripe.com", "sandbox": "https://api.stripe.com"},
     secrets=("secret_key", "webhook_secret"),
-    webhook=build_verifier,
+    webhook="paywire_stripe.webhook:build_verifier",
     sandbox="paywire_stripe.sandbox:sandbox",
     # fetch by key searches Stripe's index, which lags writes by up to a minute (the list it falls
     # back on is current but holds only the latest 100 intents)

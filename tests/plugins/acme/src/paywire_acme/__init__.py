@@ -10,34 +10,17 @@ discovering plugins stays cheap.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from paywire import Capabilities, GatewayDefinition, hookimpl
-
-if TYPE_CHECKING:
-    from paywire import CommandPool, GatewaySettings, WebhookVerifier
-
-
-def build_commands(settings: GatewaySettings) -> CommandPool:
-    from paywire_acme.commands import build_commands
-
-    return build_commands(settings)
-
-
-def build_verifier(settings: GatewaySettings) -> WebhookVerifier:
-    from paywire_acme.webhook import build_verifier
-
-    return build_verifier(settings)  # type: ignore[no-any-return]
-
 
 ACME = GatewayDefinition(
     code="acme",
     title="Acme Pay",
-    build=build_commands,
+    build="paywire_acme.commands:build_commands",
     capabilities=Capabilities(capture_multiple=True, buyer_action=True, webhooks=True),
     endpoints={"live": "https://api.acme-pay.example", "sandbox": "https://sandbox.acme-pay.example"},
     secrets=("api_key", "webhook_secret"),
-    webhook=build_verifier,
+    webhook="paywire_acme.webhook:build_verifier",
     sandbox="paywire_acme.emulator:sandbox",
 )
 
