@@ -66,24 +66,18 @@ def form_pairs(value: Any, prefix: str = "") -> Iterator[tuple[str, str]]:
 
 
 def _flatten(value: Any, prefix: str, pairs: list[tuple[str, str]]) -> None:
-    """`form_pairs` into a list: a call per container, not a generator per value, and strings
-    taken as they are (it runs on every request)."""
+    """`form_pairs` into a list: a call per value, not a generator per value (it runs on every
+    request)."""
     if value is None:
         return
-    if type(value) is dict or (type(value) not in _SCALARS and isinstance(value, Mapping)):
+    if type(value) is str:
+        pairs.append((prefix, value))
+    elif type(value) is dict or (type(value) not in _SCALARS and isinstance(value, Mapping)):
         for key, item in value.items():
-            name = f"{prefix}[{key}]" if prefix else str(key)
-            if type(item) is str:
-                pairs.append((name, item))
-            elif item is not None:
-                _flatten(item, name, pairs)
+            _flatten(item, f"{prefix}[{key}]" if prefix else str(key), pairs)
     elif isinstance(value, (list, tuple)):
         for index, item in enumerate(value):
-            name = f"{prefix}[{index}]"
-            if type(item) is str:
-                pairs.append((name, item))
-            elif item is not None:
-                _flatten(item, name, pairs)
+            _flatten(item, f"{prefix}[{index}]", pairs)
     else:
         pairs.append((prefix, _scalar(value, prefix)))
 

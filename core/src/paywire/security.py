@@ -114,7 +114,7 @@ def _texts(value: Any, out: list[str]) -> None:
     are strings, integers as `str` writes them) that is long enough to hold a card number.
 
     The same walk, except that the usual containers are recognised by exact type first (no ABC
-    check) and leaf strings are taken without a call: this runs twice on every request."""
+    check): this runs twice on every request."""
     cls: type = type(value)
     if cls is str:
         if len(value) >= MIN_DIGITS:
@@ -143,20 +143,12 @@ def _mapping_texts(mapping: Mapping[Any, Any], out: list[str]) -> None:
     for key, item in mapping.items():
         if isinstance(key, str) and len(key) >= MIN_DIGITS:
             out.append(key)
-        if type(item) is str:
-            if len(item) >= MIN_DIGITS:
-                out.append(item)
-        elif item is not None and type(item) is not bool:
-            _texts(item, out)
+        _texts(item, out)
 
 
 def _item_texts(items: Iterable[Any], out: list[str]) -> None:
     for item in items:
-        if type(item) is str:
-            if len(item) >= MIN_DIGITS:
-                out.append(item)
-        elif item is not None and type(item) is not bool:
-            _texts(item, out)
+        _texts(item, out)
 
 
 def _card_field(value: Any, path: _Path) -> Any:
