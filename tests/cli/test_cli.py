@@ -290,7 +290,7 @@ def test_plugin_allow_list_with_spaces_and_a_name_not_installed(tmp_path: Path) 
 
 
 def test_complete_before_the_buyer_approved_a_paypal_order_says_so(tmp_path: Path) -> None:
-    pytest.importorskip("paywire_paypal")
+    pytest.importorskip("paywire_paypal", reason="PayPal's buyer approval: installed in the all session only")
     from paywire.plugins import default_plugins
     from paywire.testing.sandbox import load_sandbox
 

@@ -14,13 +14,13 @@ README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
 
 
 def test_the_readme_example_passes_as_a_shops_test_file(pytester: pytest.Pytester) -> None:
-    pytest.importorskip("paywire_stripe")
+    pytest.importorskip("paywire_stripe", reason="the README's example uses Stripe: installed in the all session, not in package(acme)")
     pytester.makepyfile(test_checkout=EXAMPLE)
     pytester.runpytest_subprocess("-p", "no:cacheprovider", "--strict-markers").assert_outcomes(passed=2)
 
 
 def test_each_test_gets_its_own_sandboxes_gateway_and_ledger(pytester: pytest.Pytester) -> None:
-    pytest.importorskip("paywire_acme")
+    pytest.importorskip("paywire_acme", reason="uses the Acme sample plugin: installed in the acme and all sessions only")
     pytester.makepyfile(
         """
         import pytest
