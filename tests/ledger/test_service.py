@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,11 +20,12 @@ from paywire import (
     ProviderUnavailable,
     StateError,
     UnsupportedOperation,
+    hookimpl,
 )
 from paywire.ledger import Ledger, PaymentState, TransactionStatus
 from paywire.service import PaymentService
 from paywire.testing.emulator import Fault
-from tests.ledger.fakepay import API_KEY, WEBHOOK_SECRET, FakePayApp
+from tests.ledger.fakepay import API_KEY, WEBHOOK_SECRET, FakePayApp, make_gateway
 
 S = TransactionStatus
 
@@ -311,3 +315,57 @@ def test_unknown_payment_and_method(service: PaymentService) -> None:
     with pytest.raises(Exception, match="unknown payment method"):
         service.authorize("nope", eur("1.00"), source="tok_ok")
     assert service.list_transactions() == []
+
+
+class CaptureDuringSend:
+    """While the first capture is at the provider, runs `during` (another capture of the same
+    payment, start to finish) before letting the first one's answer through."""
+
+    def __init__(self) -> None:
+        self.during: Callable[[], None] | None = None
+
+    @hookimpl(wrapper=True)
+    def send_transfer(self, command: str) -> Iterator[None]:
+        response: Any = yield
+        during, self.during = self.during, None
+        if command == "capture" and during is not None:
+            during()
+        return response
+
+
+@pytest.mark.parametrize("where", ["same thread", "another thread", "another ledger connection"])
+def test_an_outcome_counts_what_other_operations_recorded_while_it_was_sent(
+    fakepay: tuple[FakePayApp, str], ledger: Ledger, make_ledger: Callable[[], Ledger], where: str,
+) -> None:
+    """The outcome unit must see what was committed after the pending unit (the ledger may vouch
+    that nothing was, and only then be trusted): a capture recorded meanwhile is not lost from
+    the payment's total."""
+    app, url = fakepay
+    hook = CaptureDuringSend()
+    gateway = make_gateway(url, extra=[hook])
+    service = PaymentService(gateway, ledger)
+    other = PaymentService(gateway, make_ledger()) if where == "another ledger connection" else service
+    try:
+        payment = service.authorize("fakepay", eur("60.00"), source="tok_ok")
+        done: list[Any] = []
+
+        def second() -> None:
+            done.append(other.capture(payment.id, eur("15.00"), final=False))
+
+        if where == "another thread":
+            def run() -> None:
+                worker = threading.Thread(target=second)
+                worker.start()
+                worker.join()
+            hook.during = run
+        else:
+            hook.during = second
+        first = service.capture(payment.id, eur("20.00"), final=False)
+        assert done and done[0].captured == eur("15.00")
+        assert first.captured == eur("35.00") == service.get_payment(payment.id).captured
+        assert first.state == PaymentState.PARTIALLY_CAPTURED
+        assert app.totals(first.reference or "")[1] == 3500
+    finally:
+        if other is not service:
+            other.ledger.close()
+        gateway.close()

@@ -159,6 +159,56 @@ def test_units_do_not_nest(ledger: Ledger) -> None:
         pass
 
 
+# -- marks --------------------------------------------------------------------------------------------
+def _commit_elsewhere(how: str, ledger: Ledger, make_ledger: Callable[[], Ledger], url: str) -> None:
+    """Something that happens between a marking unit and the next one on this thread."""
+    if how == "a write on this thread":
+        with ledger.unit() as u:
+            u.insert_payment(payment("pay_other"))
+    elif how == "a read-only unit on this thread":
+        with ledger.unit() as u:
+            u.payment("pay_1")
+    elif how == "another thread":
+        worker = threading.Thread(target=_commit_elsewhere, args=("a write on this thread", ledger, make_ledger, url))
+        worker.start()
+        worker.join()
+    elif how == "another connection":
+        other = make_ledger()
+        with other.unit() as u:
+            u.insert_payment(payment("pay_other"))
+        other.close()
+    elif how == "another process":
+        code = ("import sys; from paywire.ledger import open_ledger; from tests.ledger.test_storage_conformance "
+                "import payment; ledger = open_ledger(sys.argv[1]); u = ledger.unit(); unit = u.__enter__(); "
+                "unit.insert_payment(payment('pay_other')); u.__exit__(None, None, None); ledger.close()")
+        subprocess.run([sys.executable, "-c", code, url], check=True, cwd=ROOT, timeout=60)
+
+
+@pytest.mark.parametrize("between", ["nothing", "a write on this thread", "a read-only unit on this thread",
+                                     "another thread", "another connection", "another process"])
+def test_a_mark_vouches_for_a_units_writes_only_while_nothing_else_committed(
+    ledger: Ledger, make_ledger: Callable[[], Ledger], ledger_url: str, backend: str, between: str,
+) -> None:
+    with ledger.unit() as u:
+        u.insert_payment(payment())
+        mark = u.mark()
+    if backend == "sqlite":
+        assert mark is not None  # SQLite can tell (data_version); a backend that cannot says None
+    _commit_elsewhere(between, ledger, make_ledger, ledger_url)
+    with ledger.unit() as u:
+        assert u.unchanged_since(mark) is (mark is not None and between == "nothing")
+        assert u.unchanged_since(None) is False
+
+
+def test_a_mark_of_a_unit_that_rolled_back_vouches_for_nothing(ledger: Ledger) -> None:
+    with pytest.raises(RuntimeError, match="boom"), ledger.unit() as u:
+        u.insert_payment(payment())
+        mark = u.mark()
+        raise RuntimeError("boom")
+    with ledger.unit() as u:
+        assert u.unchanged_since(mark) is False
+
+
 # -- transactions -----------------------------------------------------------------------------------
 def test_transaction_round_trip_and_lookup_by_key(ledger: Ledger) -> None:
     with ledger.unit() as u:

@@ -224,6 +224,12 @@ class SQLUnit(LedgerUnit):
     def lock_key(self, method: str, key: str) -> None:
         self._ledger.lock_key(self._conn, method, key)
 
+    def mark(self) -> object | None:
+        return self._ledger.mark(self._conn)
+
+    def unchanged_since(self, mark: object | None) -> bool:
+        return mark is not None and self._ledger.unchanged_since(self._conn, mark)
+
     def payment(self, payment_id: str, *, lock: bool = False) -> Payment | None:
         row = self._one(self._ledger.select_payment_locked if lock else SELECT_PAYMENT, (payment_id,))
         return payment_from_row(row) if row else None
@@ -426,6 +432,11 @@ class SQLLedger(Ledger):
     def lock_migrations(self, connection: Any) -> None:
         """Serialise migrations until commit (SQLite's write lock already does)."""
 
+    def version(self, connection: Any) -> object | None:
+        """A value that changes whenever another connection commits to the ledger (this
+        connection's own commits need not move it); None where the backend has none."""
+        return None
+
     def is_integrity_error(self, exc: Exception) -> bool:
         raise NotImplementedError
 
@@ -439,6 +450,24 @@ class SQLLedger(Ledger):
         for conn in mine:
             conn.close()
         self._local.__dict__.pop("connection", None)
+
+    def commit(self, connection: Any) -> None:
+        self.execute(connection, "COMMIT")
+        self._local.marked = self._local.__dict__.pop("marking", None)
+
+    def mark(self, connection: Any) -> object | None:
+        """See `LedgerUnit.mark`: good once its unit commits, until this thread ends another."""
+        version = self.version(connection)
+        if version is None:
+            return None
+        self._local.marking = mark = (connection, version)
+        return mark
+
+    def unchanged_since(self, connection: Any, mark: object) -> bool:
+        """See `LedgerUnit.unchanged_since`: the marking unit was the last this thread ended, and
+        it committed; and no other connection has committed since (its version is unchanged)."""
+        return (mark is getattr(self._local, "marked", None) and isinstance(mark, tuple)
+                and mark[0] is connection and self.version(connection) == mark[1])
 
     def discard(self, connection: Any) -> None:
         """Forget a connection that failed mid-transaction; the next call opens a new one."""
@@ -472,7 +501,7 @@ class SQLLedger(Ledger):
                 unit = SQLUnit(self, connection)
                 yield unit
                 unit.check()
-                self.execute(connection, "COMMIT")
+                self.commit(connection)
         except BaseException as exc:
             if begun:
                 self._rollback(connection)
@@ -483,6 +512,8 @@ class SQLLedger(Ledger):
             self._local.in_unit = False
 
     def _rollback(self, connection: Any) -> None:
+        self._local.__dict__.pop("marking", None)
+        self._local.marked = None
         try:
             self.execute(connection, "ROLLBACK")
         except Exception:  # noqa: BLE001 - a broken connection: drop it, keep the original error
@@ -513,7 +544,7 @@ class SQLLedger(Ledger):
         except BaseException:
             self._rollback(connection)
             raise
-        self.execute(connection, "COMMIT")
+        self.commit(connection)
         return self.schema_version()
 
     def schema_version(self) -> int:

@@ -48,6 +48,17 @@ class LedgerUnit(abc.ABC):
         """
         return self.payment(payment_id, lock=True)
 
+    def mark(self) -> object | None:
+        """A mark of the ledger as this unit leaves it, for a later unit's `unchanged_since`;
+        None where the backend cannot tell."""
+        return None
+
+    def unchanged_since(self, mark: object | None) -> bool:
+        """Whether nothing was committed to the ledger since the unit that made `mark`, so what
+        that unit read and wrote is still what is stored. False whenever the backend cannot be
+        sure: the caller then reads afresh."""
+        return False
+
     @abc.abstractmethod
     def insert_payment(self, payment: Payment) -> None: ...
 

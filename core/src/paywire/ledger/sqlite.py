@@ -105,5 +105,10 @@ class SQLiteLedger(SQLLedger):
             self._local.synchronous = (connection, level)
         connection.execute("BEGIN IMMEDIATE")
 
+    def version(self, connection: Any) -> object | None:
+        # `data_version` moves when any other connection, in any process, commits to the file.
+        return connection.execute("PRAGMA data_version").fetchone()[0]
+
     def is_integrity_error(self, exc: Exception) -> bool:
         return isinstance(exc, sqlite3.IntegrityError)
+

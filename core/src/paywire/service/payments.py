@@ -138,11 +138,22 @@ class _Op:
 
 
 @attrs.frozen
+class _Known:
+    """A payment and its transactions as a unit left them, and the ledger's mark of that unit:
+    the outcome unit reads them afresh only if something was committed since."""
+
+    payment: Payment
+    txns: list[Transaction]
+    mark: object
+
+
+@attrs.frozen
 class _Plan:
     action: str  # "send", "wait" or "replay"
     txn: Transaction
     op: _Op | None = None  # the operation as resolved, when it is sent
     rehearsal: Rehearsal | None = None  # what is sent, as rehearsed
+    known: _Known | None = None  # the payment as the plan's unit left it, when it can tell
 
 
 class PaymentService:
@@ -376,7 +387,7 @@ class PaymentService:
         except BaseException as exc:  # KeyboardInterrupt, SystemExit: leave it unknown, then stop
             self._finish(op, txn, exc)
             raise
-        return self._conclude(*self._finish(op, txn, outcome), outcome)
+        return self._conclude(*self._finish(op, txn, outcome, plan.known), outcome)
 
     def _settle_after(self, method: str, kind: str, at: datetime) -> datetime:
         """When a request of `kind` sent at `at` can no longer land (see `margin`)."""
@@ -438,7 +449,14 @@ class PaymentService:
                 created_at=at, updated_at=at, settle_after=self._settle_after(op.method, op.kind, at),
             )
             u.insert_transaction(txn)
-            return self._ready(u, op, txn, op.create or payment)
+            plan = self._ready(u, op, txn, op.create or payment)
+            owner_payment = op.create or payment
+            mark = u.mark() if owner_payment is not None else None
+            if mark is None:
+                return plan
+            # In the ledger's order (created_at, then id), as a fresh read would give them.
+            history = sorted([*txns, txn], key=lambda t: (t.created_at, t.id))
+            return attrs.evolve(plan, known=_Known(owner_payment, history, mark))
 
     @staticmethod
     def _lock(u: LedgerUnit, op: _Op) -> tuple[Payment | None, list[Transaction]]:
@@ -564,9 +582,10 @@ class PaymentService:
                            order=order, **common)
         return Subject(reference=reference, amount=txn.amount, reason=params.get("reason"), order=order, **common)
 
-    def _finish(self, op: _Op, txn: Transaction,
-                outcome: CommandResult | BaseException) -> tuple[Transaction, Payment | None]:
-        """Record the outcome and recompute the payment; both as recorded."""
+    def _finish(self, op: _Op, txn: Transaction, outcome: CommandResult | BaseException,
+                known: _Known | None = None) -> tuple[Transaction, Payment | None]:
+        """Record the outcome and recompute the payment; both as recorded. `known`: the payment
+        as the pending unit left it, read again only if the ledger changed since."""
         if isinstance(outcome, CommandResult):
             finished = succeeded(txn, outcome)
         elif is_unknown(outcome):
@@ -576,7 +595,12 @@ class PaymentService:
         # The pending record had to be durable before sending; the outcome need not be: if a
         # power loss takes it, the transaction is pending again and reconciliation settles it.
         with self.ledger.unit(durable=False) as u:
-            payment, txns = u.payment_and_transactions(txn.payment_id, lock=True) if txn.payment_id else (None, [])
+            if txn.payment_id is None:
+                payment, txns = None, []
+            elif known is not None and u.unchanged_since(known.mark):
+                payment, txns = known.payment, known.txns
+            else:
+                payment, txns = u.payment_and_transactions(txn.payment_id, lock=True)
             if not u.finish_transaction(finished, claimed_at=txn.updated_at):
                 # Changed meanwhile: taken for abandoned (unknown), concluded not applied by
                 # reconciliation, sent again, or settled by a webhook. The provider's own answer
