@@ -82,6 +82,7 @@ class Method:
         self._retry = retry
         self._commands: CommandPool | None = None
         self._verifier: WebhookVerifier | None = None
+        self._lives: dict[str, float] = {}  # longest_life by command: fixed by the settings
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -96,8 +97,9 @@ class Method:
                     self._commands = pool if isinstance(pool, CommandPool) else CommandPool(pool, gateway=self.code)
         return self._commands
 
-    def context(self, command: str) -> CommandContext:
-        return CommandContext(self.code, self.definition.code, command, self.client, self._plugins, self._retry)
+    def context(self, command: str, *, rehearsal: bool = False) -> CommandContext:
+        return CommandContext(self.code, self.definition.code, command, self.client, self._plugins, self._retry,
+                              rehearsal)
 
     def execute(self, command: str, subject: Subject) -> CommandResult:
         return self._run(self.context(command), command, subject)
@@ -114,7 +116,7 @@ class Method:
         if prepare is not None:
             prepare()
         try:
-            self._run(attrs.evolve(self.context(command), rehearsal=True), command, subject)
+            self._run(self.context(command, rehearsal=True), command, subject)
         except Rehearsed as reached:
             if reached.command is self.commands[command]:
                 return Rehearsal(self.code, command, subject, reached.transfer)
@@ -157,12 +159,16 @@ class Method:
         attempt the retry policy allows, each waiting its full connect and read timeouts, the
         longest backoff between them, for each request the command sends, plus the provider's
         own `outcome_window`."""
+        life = self._lives.get(command)
+        if life is not None:
+            return life
         retry, timeout = self._retry, self.settings.timeout
         per_transfer = ((retry.total + 1) * (timeout.connect + timeout.read)
                         + retry.total * (retry.backoff_max + retry.backoff_jitter))
         handler = self.commands[command] if command in self.commands else None
         transfers = getattr(handler, "transfers", 1 if isinstance(handler, GatewayCommand) else 3)
-        return float(transfers * per_transfer + self.definition.outcome_window)
+        life = self._lives[command] = float(transfers * per_transfer + self.definition.outcome_window)
+        return life
 
     def webhook_verifier(self) -> WebhookVerifier | None:
         if self._verifier is None and self.definition.webhook is not None:

@@ -44,12 +44,16 @@ def _at(value: int) -> datetime:
     return _EPOCH + timedelta(0, 0, value)
 
 
+# json.dumps with options builds a new encoder on every call; this one is built once.
+_encode = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str).encode
+
+
 def _dump(value: Mapping[str, Any]) -> str:
     if isinstance(value, StoredJSON):
         return value.text  # as read, unchanged
     if not value:
         return "{}"  # the response of every pending transaction
-    return json.dumps(dict(value), sort_keys=True, separators=(",", ":"), default=str)
+    return _encode(dict(value))
 
 
 # Money is immutable, and a row holds the same few amounts again and again (zero, the payment's

@@ -41,10 +41,10 @@ def derived_key(owner: str, kind: str, sequence: int) -> str:
     return f"paywire-{owner}-{kind}-{sequence}"
 
 
+_canonical = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str).encode
+
+
 def fingerprint(kind: str, method: str, scope: str | None, params: Mapping[str, Any]) -> str:
     """A stable hash of an operation's parameters (`scope`: the payment a follow-up acts on)."""
-    canonical = json.dumps(
-        {"kind": kind, "method": method, "scope": scope, "params": params},
-        sort_keys=True, separators=(",", ":"), default=str,
-    )
+    canonical = _canonical({"kind": kind, "method": method, "scope": scope, "params": params})
     return hashlib.sha256(canonical.encode()).hexdigest()

@@ -393,11 +393,12 @@ class PaymentService:
         """When a request of `kind` sent at `at` can no longer land (see `margin`)."""
         return at + timedelta(seconds=self.gateway.longest_life(method, kind) + self.margin)
 
-    def _ready(self, u: LedgerUnit, op: _Op, txn: Transaction, payment: Payment | None) -> _Plan:
+    def _ready(self, u: LedgerUnit, op: _Op, txn: Transaction, payment: Payment | None,
+               known: _Known | None = None) -> _Plan:
         """The plan to send `txn`, once rehearsed: whatever would refuse it before sending raises
         here, inside the unit that records it, so a refused operation leaves nothing behind."""
         rehearsal = self.gateway.rehearse(op.method, op.kind, self._subject(op, txn, payment))
-        return _Plan("send", txn, op, rehearsal)
+        return _Plan("send", txn, op, rehearsal, known)
 
     def _begin(self, op: _Op) -> _Plan:
         with self.ledger.unit() as u:
@@ -449,14 +450,13 @@ class PaymentService:
                 created_at=at, updated_at=at, settle_after=self._settle_after(op.method, op.kind, at),
             )
             u.insert_transaction(txn)
-            plan = self._ready(u, op, txn, op.create or payment)
-            owner_payment = op.create or payment
-            mark = u.mark() if owner_payment is not None else None
-            if mark is None:
-                return plan
-            # In the ledger's order (created_at, then id), as a fresh read would give them.
-            history = sorted([*txns, txn], key=lambda t: (t.created_at, t.id))
-            return attrs.evolve(plan, known=_Known(owner_payment, history, mark))
+            held = op.create or payment
+            mark = u.mark() if held is not None else None
+            known = None
+            if held is not None and mark is not None:
+                # In the ledger's order (created_at, then id), as a fresh read would give them.
+                known = _Known(held, sorted([*txns, txn], key=lambda t: (t.created_at, t.id)), mark)
+            return self._ready(u, op, txn, held, known)
 
     @staticmethod
     def _lock(u: LedgerUnit, op: _Op) -> tuple[Payment | None, list[Transaction]]:
