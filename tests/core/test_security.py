@@ -58,6 +58,15 @@ def test_redaction_masks_keys_shapes_known_secrets_and_cards() -> None:
     assert masked["nested"][0]["client_secret"] == "***" and masked["amount"] == 5
 
 
+
+def test_a_secret_known_later_is_masked_in_text_redacted_before() -> None:
+    """Redaction remembers the texts it has seen; a secret wrapped afterwards still masks them."""
+    text = "the token opaque-later-secret-9f3a was logged"
+    assert redact(text) == text  # not known yet, of no recognisable shape
+    Secret("opaque-later-secret-9f3a")
+    assert redact(text) == "the token *** was logged"
+    assert redact({"note": text}) == {"note": "the token *** was logged"}
+
 def test_redacting_filter_masks_log_records(caplog: pytest.LogCaptureFixture) -> None:
     logger = logging.getLogger("paywire.test.redaction")
     logger.addFilter(RedactingFilter())

@@ -43,6 +43,7 @@ _MASK = "***"
 # Every secret value ever wrapped, so redaction also masks secrets of no recognisable shape
 # (a PayPal client secret, an OAuth access token).
 _known_secrets: set[str] = set()
+_secrets_version = 0
 
 
 class Secret:
@@ -57,8 +58,10 @@ class Secret:
         if not isinstance(value, str) or not value:
             raise ConfigurationError("a secret must be a non-empty string")
         self._value = value
-        if len(value) >= 6:
+        if len(value) >= 6 and value not in _known_secrets:
+            global _secrets_version
             _known_secrets.add(value)
+            _secrets_version += 1  # texts redacted before may hold it: forget them
 
     def reveal(self) -> str:
         return self._value
@@ -292,12 +295,30 @@ def redact(value: Any) -> Any:
     if isinstance(value, Secret):
         return _MASK
     if isinstance(value, str):
-        masked = _SECRET_SHAPES.sub(_MASK, value)
-        for secret in _known_secrets:
-            if secret in masked:
-                masked = masked.replace(secret, _MASK)
-        return mask_card_numbers(masked, _MASK)
+        return _redact_text(value)
     return value
+
+
+# Texts as redacted, by the secrets known then: the same ids and states come back in every
+# summary (a payment's reference, "succeeded"), and each costs three scans.
+_redacted: dict[str, tuple[int, str]] = {}
+
+
+def _redact_text(value: str) -> str:
+    version = _secrets_version
+    cached = _redacted.get(value)
+    if cached is not None and cached[0] == version:
+        return cached[1]
+    masked = _SECRET_SHAPES.sub(_MASK, value)
+    for secret in _known_secrets:
+        if secret in masked:
+            masked = masked.replace(secret, _MASK)
+    masked = mask_card_numbers(masked, _MASK)
+    if len(value) <= 256:
+        if len(_redacted) >= 4096:
+            _redacted.clear()
+        _redacted[value] = (version, masked)
+    return masked
 
 
 class RedactingFilter(logging.Filter):

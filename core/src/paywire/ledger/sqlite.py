@@ -94,7 +94,7 @@ class SQLiteLedger(SQLLedger):
                 time.sleep(0.01)
 
     def execute(self, connection: Any, sql: str, params: Sequence[Any] = ()) -> Any:
-        return connection.execute(sql, tuple(params))
+        return connection.execute(sql, params if type(params) is tuple else tuple(params))
 
     def begin(self, connection: Any, *, durable: bool = True) -> None:
         # In WAL mode the level may change between transactions; a later FULL commit also
