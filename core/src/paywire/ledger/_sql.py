@@ -252,20 +252,28 @@ class SQLUnit(LedgerUnit):
     def payment_and_transactions(self, payment_id: str, *,
                                  lock: bool = False) -> tuple[Payment | None, list[Transaction]]:
         if lock and not self._ledger.serialised:
-            # A row lock that had to wait does not refresh the rest of its statement's snapshot
-            # (PostgreSQL, READ COMMITTED): read the transactions after the lock, in a statement
-            # of their own, or a concurrent operation's pending record would be missed. Both are
-            # sent before either answer is read: one round trip where statements are batched.
-            locked = self._run(self._ledger.select_payment_locked, (payment_id,))
-            history = self._run(_SELECT_TRANSACTIONS, (payment_id,))
-            row = locked.fetchone()
-            txns = [transaction_from_row(r) for r in history.fetchall()]
-            return (payment_from_row(row), txns) if row else (None, [])
+            return self._locked_history(payment_id)()
         rows = self._run(SELECT_HISTORY, (payment_id,)).fetchall()
         if not rows:
             return None, []
         width = _PAYMENT_WIDTH
         return payment_from_row(rows[0][:width]), [transaction_from_row(r[width:]) for r in rows if r[width] is not None]
+
+    def _locked_history(self, payment_id: str) -> Callable[[], tuple[Payment | None, list[Transaction]]]:
+        """Send the payment's lock, then the read of its transactions; returns how to take the
+        answers. A row lock that had to wait does not refresh the rest of its statement's
+        snapshot (PostgreSQL, READ COMMITTED): the transactions are read after the lock, in a
+        statement of their own, or a concurrent operation's pending record would be missed.
+        Nothing is waited for until the answers are taken: one round trip, with whatever else
+        was sent meanwhile, where statements are batched."""
+        locked = self._run(self._ledger.select_payment_locked, (payment_id,))
+        history = self._run(_SELECT_TRANSACTIONS, (payment_id,))
+
+        def take() -> tuple[Payment | None, list[Transaction]]:
+            row = locked.fetchone()
+            txns = [transaction_from_row(r) for r in history.fetchall()]
+            return (payment_from_row(row), txns) if row else (None, [])
+        return take
 
     def transactions(self, payment_id: str) -> list[Transaction]:
         return [transaction_from_row(r) for r in self._run(_SELECT_TRANSACTIONS, (payment_id,)).fetchall()]
@@ -302,10 +310,20 @@ class SQLUnit(LedgerUnit):
         )
 
     def finish_transaction(self, transaction: Transaction, *, claimed_at: datetime) -> bool:
-        t = transaction
-        cursor = self._write(_OUTCOME + "WHERE id = ? AND status = 'pending' AND updated_at = ?",
-                             (*self._outcome(t), t.id, to_us(claimed_at)))
-        return self._rowcount(cursor) == 1
+        return self._rowcount(self._finish(transaction, claimed_at)) == 1
+
+    def _finish(self, t: Transaction, claimed_at: datetime) -> Any:
+        return self._write(_OUTCOME + "WHERE id = ? AND status = 'pending' AND updated_at = ?",
+                           (*self._outcome(t), t.id, to_us(claimed_at)))
+
+    def finish_locked(self, payment_id: str | None, transaction: Transaction, *,
+                      claimed_at: datetime) -> tuple[Payment | None, list[Transaction], bool]:
+        if payment_id is None or self._ledger.serialised:
+            return super().finish_locked(payment_id, transaction, claimed_at=claimed_at)
+        take = self._locked_history(payment_id)  # the lock first, as everywhere
+        cursor = self._finish(transaction, claimed_at)
+        payment, txns = take()
+        return payment, txns, self._rowcount(cursor) == 1
 
     def overrule(self, transaction: Transaction, *, status: str) -> bool:
         """Record `transaction`'s outcome over the row's `status` (see `LedgerUnit.overrule`)."""

@@ -103,6 +103,14 @@ class LedgerUnit(abc.ABC):
         (its `updated_at` when sent); False, and nothing written, if another worker settled it
         or sent it again meanwhile."""
 
+    def finish_locked(self, payment_id: str | None, transaction: Transaction, *,
+                      claimed_at: datetime) -> tuple[Payment | None, list[Transaction], bool]:
+        """Lock the payment (when there is one), read its transactions as they stand, then
+        `finish_transaction`: in that order, and in one round trip where statements are batched.
+        Returns the payment, its transactions (before the write) and whether it was written."""
+        payment, txns = self.payment_and_transactions(payment_id, lock=True) if payment_id else (None, [])
+        return payment, txns, self.finish_transaction(transaction, claimed_at=claimed_at)
+
     @abc.abstractmethod
     def overrule(self, transaction: Transaction, *, status: str) -> bool:
         """Store the request's own late answer over the row's `status`, if the row still has it:

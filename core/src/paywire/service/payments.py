@@ -595,13 +595,12 @@ class PaymentService:
         # The pending record had to be durable before sending; the outcome need not be: if a
         # power loss takes it, the transaction is pending again and reconciliation settles it.
         with self.ledger.unit(durable=False) as u:
-            if txn.payment_id is None:
-                payment, txns = None, []
-            elif known is not None and u.unchanged_since(known.mark):
+            if known is not None and u.unchanged_since(known.mark):
                 payment, txns = known.payment, known.txns
+                recorded = u.finish_transaction(finished, claimed_at=txn.updated_at)
             else:
-                payment, txns = u.payment_and_transactions(txn.payment_id, lock=True)
-            if not u.finish_transaction(finished, claimed_at=txn.updated_at):
+                payment, txns, recorded = u.finish_locked(txn.payment_id, finished, claimed_at=txn.updated_at)
+            if not recorded:
                 # Changed meanwhile: taken for abandoned (unknown), concluded not applied by
                 # reconciliation, sent again, or settled by a webhook. The provider's own answer
                 # wins over a guess; otherwise their record stands.
