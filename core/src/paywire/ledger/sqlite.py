@@ -107,7 +107,7 @@ class SQLiteLedger(SQLLedger):
 
     def version(self, connection: Any) -> object | None:
         # `data_version` moves when any other connection, in any process, commits to the file.
-        return connection.execute("PRAGMA data_version").fetchone()[0]
+        return int(connection.execute("PRAGMA data_version").fetchone()[0])
 
     def is_integrity_error(self, exc: Exception) -> bool:
         return isinstance(exc, sqlite3.IntegrityError)

@@ -595,6 +595,7 @@ class PaymentService:
         # The pending record had to be durable before sending; the outcome need not be: if a
         # power loss takes it, the transaction is pending again and reconciliation settles it.
         with self.ledger.unit(durable=False) as u:
+            payment: Payment | None
             if known is not None and u.unchanged_since(known.mark):
                 payment, txns = known.payment, known.txns
                 recorded = u.finish_transaction(finished, claimed_at=txn.updated_at)
