@@ -19,7 +19,15 @@ from typing import Any
 
 from paywire.ledger.interface import Ledger, LedgerIntegrityError, LedgerUnit
 from paywire.ledger.migrations import MIGRATIONS, statements
-from paywire.ledger.model import Look, Payment, StoredEvent, StoredJSON, Transaction, TransactionStatus
+from paywire.ledger.model import (
+    Look,
+    Payment,
+    StoredEvent,
+    StoredJSON,
+    Transaction,
+    TransactionStatus,
+    canonical_json,
+)
 from paywire.money import Money
 from paywire.subject import BuyerAction
 
@@ -44,16 +52,12 @@ def _at(value: int) -> datetime:
     return _EPOCH + timedelta(0, 0, value)
 
 
-# json.dumps with options builds a new encoder on every call; this one is built once.
-_encode = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str).encode
-
-
 def _dump(value: Mapping[str, Any]) -> str:
     if isinstance(value, StoredJSON):
         return value.text  # as read, unchanged
     if not value:
         return "{}"  # the response of every pending transaction
-    return _encode(dict(value))
+    return canonical_json(dict(value))
 
 
 # Money is immutable, and a row holds the same few amounts again and again (zero, the payment's

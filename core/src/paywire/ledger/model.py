@@ -40,6 +40,11 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
+# The one JSON form paywire writes (sorted keys, no spaces): stored summaries and fingerprints
+# alike. One encoder, built once: json.dumps with options builds a new one on every call.
+canonical_json = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str).encode
+
+
 def _frozen(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
     if isinstance(value, StoredJSON):
         return value

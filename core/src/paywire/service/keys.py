@@ -9,12 +9,13 @@ same fingerprint is a replay, with another fingerprint a conflict.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import secrets
 import time
 from collections.abc import Mapping
 from typing import Any
+
+from paywire.ledger.model import canonical_json
 
 __all__ = ["derived_key", "fingerprint", "new_id"]
 
@@ -41,10 +42,7 @@ def derived_key(owner: str, kind: str, sequence: int) -> str:
     return f"paywire-{owner}-{kind}-{sequence}"
 
 
-_canonical = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str).encode
-
-
 def fingerprint(kind: str, method: str, scope: str | None, params: Mapping[str, Any]) -> str:
     """A stable hash of an operation's parameters (`scope`: the payment a follow-up acts on)."""
-    canonical = _canonical({"kind": kind, "method": method, "scope": scope, "params": params})
+    canonical = canonical_json({"kind": kind, "method": method, "scope": scope, "params": params})
     return hashlib.sha256(canonical.encode()).hexdigest()
