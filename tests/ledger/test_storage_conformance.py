@@ -154,6 +154,27 @@ def test_a_failed_unit_writes_nothing(ledger: Ledger) -> None:
     assert ledger.list_transactions() == []
 
 
+def test_every_statement_of_a_long_unit_keeps_its_own_answer(ledger: Ledger) -> None:
+    """Units longer than any the service runs, one after another on one connection: each write
+    is checked at the end of its unit (where statements are batched, by then its answer is one
+    of many), and every read answers its own statement."""
+    ids = [f"pay_{i:02}" for i in range(45)]
+    with ledger.unit() as u:
+        for pid in ids:
+            u.insert_payment(payment(pid))
+        assert [u.payment(pid).id for pid in ids] == ids  # type: ignore[union-attr]
+    for minor in (2_000, 3_000):
+        with ledger.unit() as u:
+            for pid in ids:
+                u.update_payment(payment(pid, authorized=Money(minor, "EUR")))
+            assert {u.payment(pid).authorized.minor for pid in ids} == {minor}  # type: ignore[union-attr]
+    with pytest.raises(LedgerIntegrityError, match="pay_missing"), ledger.unit() as u:
+        for pid in ids:
+            u.update_payment(payment(pid, authorized=Money(7, "EUR")))
+        u.update_payment(payment("pay_missing"))  # checked with the rest at the end: all roll back
+    assert {ledger.get_payment(pid).authorized.minor for pid in ids} == {3_000}  # type: ignore[union-attr]
+
+
 def test_units_do_not_nest(ledger: Ledger) -> None:
     with ledger.unit(), pytest.raises(RuntimeError, match="nest"), ledger.unit():
         pass

@@ -65,22 +65,29 @@ class PostgresLedger(SQLLedger):
         return conn
 
     def execute(self, connection: Any, sql: str, params: Sequence[Any] = ()) -> Any:
+        cursors: _Cursors | None = getattr(self._local, "unit_cursors", None)
+        runner = cursors.next() if cursors is not None and cursors.connection is connection else connection
         if not params:
-            return connection.execute(sql)
+            return runner.execute(sql)
         converted = self._sql_cache.get(sql)
         if converted is None:
             converted = self._sql_cache[sql] = sql.replace("?", "%s")
-        return connection.execute(converted, tuple(params))
+        return runner.execute(converted, tuple(params))
 
     @contextmanager
     def batch(self, connection: Any) -> Iterator[None]:
         # psycopg's pipeline mode: BEGIN goes with the first read, the last writes with COMMIT.
+        cursors: _Cursors | None = getattr(self._local, "cursors", None)
+        if cursors is None or cursors.connection is not connection:
+            cursors = self._local.cursors = _Cursors(connection)
+        cursors.used = 0
         with connection.pipeline() as pipeline:
             self._local.pipeline = pipeline
+            self._local.unit_cursors = cursors
             try:
                 yield
             finally:
-                self._local.pipeline = None
+                self._local.pipeline = self._local.unit_cursors = None
 
     def rowcount(self, connection: Any, cursor: Any) -> int:
         if cursor.pgresult is None:  # sent, not answered yet
@@ -90,9 +97,9 @@ class PostgresLedger(SQLLedger):
         return int(cursor.rowcount)
 
     def begin(self, connection: Any, *, durable: bool = True) -> None:
-        connection.execute("BEGIN")
+        self.execute(connection, "BEGIN")
         if not durable:  # the commit returns before its WAL flush; a server crash may lose it, whole
-            connection.execute("SET LOCAL synchronous_commit TO OFF")
+            self.execute(connection, "SET LOCAL synchronous_commit TO OFF")
 
     def lock_key(self, connection: Any, method: str, key: str) -> None:
         connection.execute(
@@ -111,3 +118,28 @@ class PostgresLedger(SQLLedger):
 
     def is_integrity_error(self, exc: Exception) -> bool:
         return isinstance(exc, self._psycopg.errors.IntegrityError)
+
+
+class _Cursors:
+    """The cursors a unit's statements run on, kept from unit to unit: a new psycopg cursor costs
+    about a third of what sending its statement does. Each statement of a unit gets its own (in a
+    pipeline a statement is answered only when its results are taken); a unit longer than the
+    list makes new ones for the rest."""
+
+    LIMIT = 32
+
+    def __init__(self, connection: Any) -> None:
+        self.connection = connection
+        self.cursors: list[Any] = []
+        self.used = 0
+
+    def next(self) -> Any:
+        used = self.used
+        if used < len(self.cursors):
+            self.used = used + 1
+            return self.cursors[used]
+        cursor = self.connection.cursor()
+        if used < self.LIMIT:
+            self.cursors.append(cursor)
+            self.used = used + 1
+        return cursor
