@@ -97,6 +97,37 @@ def test_redaction_masks_every_written_form(pan: str) -> None:
     assert mask_card_numbers(pan) == "***"
 
 
+def _verdict(values: Any, headers: dict[str, str], wire: list[str]) -> str | None:
+    try:
+        refuse_card_numbers(values, headers=headers, wire=wire)
+    except InvalidRequest as refused:
+        return str(refused)
+    return None
+
+
+@given(st.lists(st.one_of(shop_strings(), card_numbers(every_form=True),
+                          card_numbers(every_form=True).map(lambda pan: pan.replace(" ", "+"))),
+                min_size=1, max_size=6),
+       st.lists(st.tuples(st.integers(0, 5), st.integers(0, 2)), min_size=1, max_size=8))
+def test_what_was_screened_before_never_changes_a_verdict(texts: list[str], checks: list[tuple[int, int]]) -> None:
+    """Texts found clean are remembered (in the role they were checked in: a value, or an encoded
+    part read after percent-decoding); every verdict is still the one a fresh screening gives."""
+    import paywire.security as security
+
+    def request(index: int, role: int) -> tuple[Any, dict[str, str], list[str]]:
+        text = texts[index % len(texts)]
+        return [({"note": text}, {}, []), ({}, {"Idempotency-Key": text}, []), ({}, {}, [text])][role]
+
+    fresh = []
+    for index, role in checks:
+        security._clean_texts.clear()
+        security._clean_wire.clear()
+        fresh.append(_verdict(*request(index, role)))
+    security._clean_texts.clear()
+    security._clean_wire.clear()
+    assert [_verdict(*request(index, role)) for index, role in checks] == fresh
+
+
 @given(shop_strings())
 def test_ordinary_shop_data_is_never_refused(text: str) -> None:
     refuse_card_numbers({"order_id": text, "metadata": {"note": text}}, headers={"Idempotency-Key": text})

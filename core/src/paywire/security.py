@@ -116,8 +116,9 @@ def _texts(value: Any, out: list[str]) -> None:
     """Append to `out` every text `_card_field` looks at in `value` (strings, mapping keys that
     are strings, integers as `str` writes them) that is long enough to hold a card number.
 
-    The same walk, except that the usual containers are recognised by exact type first (no ABC
-    check): this runs twice on every request."""
+    The same walk, except that the usual containers are recognised by exact type first, and any
+    other class by a decision made once per class (no ABC check per value): this runs twice on
+    every request."""
     cls: type = type(value)
     if cls is str:
         if len(value) >= MIN_DIGITS:
@@ -128,30 +129,47 @@ def _texts(value: Any, out: list[str]) -> None:
         _item_texts(value, out)
     elif value is None or cls is bool:
         return
-    elif isinstance(value, str):
-        if len(value) >= MIN_DIGITS:
-            out.append(value)
-    elif isinstance(value, int):
-        if cls is not int or not -_SHORT_INT < value < _SHORT_INT:
+    elif cls is int:
+        if not -_SHORT_INT < value < _SHORT_INT:
             out.append(str(value))
-    elif isinstance(value, Mapping):
-        _mapping_texts(value, out)
-    elif isinstance(value, (list, tuple)):
-        _item_texts(value, out)
     else:
-        _item_texts(_field_values(cls)(value), out)
+        _walk_of(cls)(value, out)
+
+
+@functools.cache
+def _walk_of(cls: type) -> Callable[[Any, list[str]], None]:
+    """How `_texts` walks a value of `cls` (a subclass of str or int, a mapping, a sequence, or
+    an attrs value, in that order of precedence, as `_card_field` decides)."""
+    fields = _field_values(cls)
+    if issubclass(cls, str):
+        return lambda value, out: out.append(value) if len(value) >= MIN_DIGITS else None
+    if issubclass(cls, int):
+        return lambda value, out: out.append(str(value))  # an enum's digits are what str() writes
+    if issubclass(cls, Mapping):
+        return _mapping_texts
+    if issubclass(cls, (list, tuple)):
+        return _item_texts
+    return lambda value, out: _item_texts(fields(value), out)
 
 
 def _mapping_texts(mapping: Mapping[Any, Any], out: list[str]) -> None:
     for key, item in mapping.items():
         if isinstance(key, str) and len(key) >= MIN_DIGITS:
             out.append(key)
-        _texts(item, out)
+        if type(item) is str:  # most values: no call for them
+            if len(item) >= MIN_DIGITS:
+                out.append(item)
+        elif item is not None:
+            _texts(item, out)
 
 
 def _item_texts(items: Iterable[Any], out: list[str]) -> None:
     for item in items:
-        _texts(item, out)
+        if type(item) is str:  # an attrs value's fields are mostly strings and None: no call for them
+            if len(item) >= MIN_DIGITS:
+                out.append(item)
+        elif item is not None:
+            _texts(item, out)
 
 
 def _card_field(value: Any, path: _Path) -> Any:
@@ -215,8 +233,11 @@ def refuse_card_numbers(values: Any, *, headers: Mapping[str, str] | None = None
     _texts(values, texts)
     if headers:
         texts += headers.values()
-    decoded = [_unquote(part) for part in wire if part]
+    texts = [text for text in texts if text not in _clean_texts]
+    parts = [part for part in wire if part and part not in _clean_wire]
+    decoded = [_unquote(part) for part in parts]
     if not may_hold_card_numbers(texts + decoded):
+        _remember_clean(texts, parts)
         return
     path = _card_field(values, None)
     if path is not _CLEAN:
@@ -228,6 +249,22 @@ def refuse_card_numbers(values: Any, *, headers: Mapping[str, str] | None = None
     for text in decoded:
         if find_card_span(text) is not None:
             raise _refused("the encoded request", None)
+
+
+# Texts known to hold no card number, and encoded parts (URLs, form bodies) known to hold none
+# once decoded: the same keys, constant headers, URLs and return addresses come in request after
+# request, and the answer depends on the text alone. Short ones only; forgotten all at once when
+# full.
+_clean_texts: set[str] = set()
+_clean_wire: set[bytes | str] = set()
+
+
+def _remember_clean(texts: list[str], parts: list[bytes | str]) -> None:
+    if len(_clean_texts) + len(_clean_wire) >= 4096:
+        _clean_texts.clear()
+        _clean_wire.clear()
+    _clean_texts.update(text for text in texts if len(text) <= 256)
+    _clean_wire.update(part for part in parts if len(part) <= 256)
 
 
 def _refused(where: str, param: str | None) -> InvalidRequest:
