@@ -66,18 +66,25 @@ def form_pairs(value: Any, prefix: str = "") -> Iterator[tuple[str, str]]:
 
 
 def _flatten(value: Any, prefix: str, pairs: list[tuple[str, str]]) -> None:
-    """`form_pairs` into a list: a call per value, not a generator per value (it runs on every
-    request)."""
-    if value is None:
-        return
-    if type(value) is str:
+    """`form_pairs` into a list: a call per container, not a generator per value (it runs on
+    every request); the usual types are recognised by exact type first."""
+    cls = type(value)
+    if cls is str:
         pairs.append((prefix, value))
-    elif type(value) is dict or (type(value) not in _SCALARS and isinstance(value, Mapping)):
+    elif value is None:
+        return
+    elif cls is dict or (cls not in _SCALARS and isinstance(value, Mapping)):
         for key, item in value.items():
-            _flatten(item, f"{prefix}[{key}]" if prefix else str(key), pairs)
-    elif isinstance(value, (list, tuple)):
+            name = f"{prefix}[{key}]" if prefix else str(key)
+            if type(item) is str:
+                pairs.append((name, item))
+            else:
+                _flatten(item, name, pairs)
+    elif cls is list or cls is tuple or isinstance(value, (list, tuple)):
         for index, item in enumerate(value):
             _flatten(item, f"{prefix}[{index}]", pairs)
+    elif cls is int:
+        pairs.append((prefix, str(value)))
     else:
         pairs.append((prefix, _scalar(value, prefix)))
 
@@ -106,6 +113,24 @@ def _quote_value(text: str) -> str:
     return text if _UNRESERVED(text) else text.encode().decode("latin-1").translate(_PERCENT)
 
 
+# Encoded `key=value` pieces: most of a request's fields (currency, flags, expansions, return
+# addresses) are the same from request to request. Short values only; forgotten all at once when
+# full.
+_PIECES: dict[tuple[str, str], str] = {}
+
+
+def _piece(pair: tuple[str, str]) -> str:
+    piece = _PIECES.get(pair)
+    if piece is None:
+        key, text = pair
+        piece = f"{_quote_key(key)}={_quote_value(text)}"
+        if len(text) <= 256:
+            if len(_PIECES) >= 4096:
+                _PIECES.clear()
+            _PIECES[pair] = piece
+    return piece
+
+
 @attrs.frozen
 class FormConverter:
     content_type: str = "application/x-www-form-urlencoded"
@@ -113,7 +138,7 @@ class FormConverter:
     def encode(self, request: Mapping[str, Any]) -> bytes:
         pairs: list[tuple[str, str]] = []
         _flatten(request, "", pairs)
-        return "&".join([f"{_quote_key(key)}={_quote_value(text)}" for key, text in pairs]).encode()
+        return "&".join(map(_piece, pairs)).encode()
 
     def decode(self, body: bytes) -> Any:
         return json.loads(body) if body else None  # form APIs answer in JSON
