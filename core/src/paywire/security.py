@@ -263,8 +263,12 @@ def _remember_clean(texts: list[str], parts: list[bytes | str]) -> None:
     if len(_clean_texts) + len(_clean_wire) >= 4096:
         _clean_texts.clear()
         _clean_wire.clear()
-    _clean_texts.update(text for text in texts if len(text) <= 256)
-    _clean_wire.update(part for part in parts if len(part) <= 256)
+    for text in texts:
+        if len(text) <= 256:
+            _clean_texts.add(text)
+    for part in parts:
+        if len(part) <= 256:
+            _clean_wire.add(part)
 
 
 def _refused(where: str, param: str | None) -> InvalidRequest:

@@ -15,6 +15,7 @@ An amount Stripe cannot hold exactly is refused before sending; it is never roun
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Final
 
 from paywire import InvalidRequest, Money
@@ -62,6 +63,7 @@ def to_stripe(money: Money, param: str = "amount") -> int:
     return amount
 
 
+@lru_cache(maxsize=4096, typed=True)  # Money is immutable; an answer holds the same amounts several times
 def from_stripe(amount: int, currency: str) -> Money:
     """Stripe's `amount` in `currency` (any case) as `Money`; `InvalidRequest` if it cannot be one."""
     code = currency.upper()

@@ -72,6 +72,14 @@ def test_a_fraction_of_a_krona_from_stripe_is_not_made_money() -> None:
         from_stripe(100, "xyz")
 
 
+def test_only_an_integer_amount_from_stripe_is_money_even_after_the_same_number_was() -> None:
+    """Answers are converted through a cache: 1.0 and True equal 1, and must still be refused."""
+    assert from_stripe(1, "eur") == Money(1, "EUR")
+    for odd in (1.0, True):
+        with pytest.raises(InvalidRequest, match="cannot hold"):
+            from_stripe(odd, "eur")  # type: ignore[arg-type]
+
+
 def test_the_declared_currencies_are_iso_currencies_stripe_accepts() -> None:
     for code in CURRENCIES:
         Money.zero(code)  # known to ISO 4217
