@@ -122,9 +122,9 @@ class PostgresLedger(SQLLedger):
 
 class _Cursors:
     """The cursors a unit's statements run on, kept from unit to unit: making a psycopg cursor
-    is a fifth to a third of a statement's client CPU. Each statement of a unit
-    gets its own (in a pipeline a statement is answered only when its results are taken); a unit
-    longer than the list makes new ones for the rest."""
+    is a fifth to a third of a statement's client CPU. Each statement of a unit gets its own (in
+    a pipeline a statement is answered only when its results are taken); a unit longer than the
+    list makes new ones for the rest."""
 
     LIMIT = 32
 
