@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import logging
+import re
+from types import MappingProxyType
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from paywire import ConfigurationError, Secret
 from paywire.security import RedactingFilter, check_endpoint, redact
@@ -57,6 +61,18 @@ def test_redaction_masks_keys_shapes_known_secrets_and_cards() -> None:
     assert "4242 4242 4242 4242" not in masked["note"]
     assert masked["nested"][0]["client_secret"] == "***" and masked["amount"] == 5
 
+
+
+@given(st.lists(st.one_of(st.sampled_from(["Authorization", "author", "x-api-key", "x-api", "client_secret", "client",
+                                            "CVC", "cv", "note", "PassWord", "pass", "tokens", "tok", "id"]), st.text(max_size=12)),
+                min_size=1, max_size=12))
+def test_a_key_is_masked_by_its_name_every_time_it_comes(keys: list[str]) -> None:
+    """Whether a key names a secret is remembered by key; the answer is the same each time."""
+    for key in keys + keys[::-1]:
+        sensitive = re.search(r"authorization|secret|password|passwd|token|api[_-]?key|client[_-]?secret|cvc|"
+                              r"cvv|card[_-]?number|signature|cookie", key, re.IGNORECASE) is not None
+        assert redact({key: "plain value"}) == {key: "***" if sensitive else "plain value"}
+        assert redact(MappingProxyType({key: ["plain value"]})) == {key: "***" if sensitive else ["plain value"]}
 
 
 def test_a_secret_known_later_is_masked_in_text_redacted_before() -> None:

@@ -326,11 +326,11 @@ _SECRET_SHAPES = re.compile(
 
 def redact(value: Any) -> Any:
     """A copy of `value` with secrets and card numbers masked, for logs and the ledger."""
-    if isinstance(value, Mapping):
-        return {
-            key: (_MASK if isinstance(key, str) and _SENSITIVE_KEY.search(key) else redact(item))
-            for key, item in value.items()
-        }
+    cls = type(value)
+    if cls is str:  # the usual values first, by exact type: no ABC check for them
+        return _redact_text(value)
+    if cls is dict or isinstance(value, Mapping):
+        return {key: _MASK if _sensitive_key(key) else redact(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
         return [redact(item) for item in value]
     if isinstance(value, Secret):
@@ -338,6 +338,21 @@ def redact(value: Any) -> Any:
     if isinstance(value, str):
         return _redact_text(value)
     return value
+
+
+# Whether a mapping key names a secret, by key: summaries use the same few keys again and again.
+_sensitive_keys: dict[Any, bool] = {}
+
+
+def _sensitive_key(key: Any) -> bool:
+    known = _sensitive_keys.get(key) if type(key) is str else None
+    if known is None:
+        known = isinstance(key, str) and _SENSITIVE_KEY.search(key) is not None
+        if type(key) is str and len(key) <= 256:
+            if len(_sensitive_keys) >= 4096:
+                _sensitive_keys.clear()
+            _sensitive_keys[key] = known
+    return known
 
 
 # Texts as redacted, by the secrets known then: the same ids and states come back in every
