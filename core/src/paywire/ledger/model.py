@@ -46,7 +46,7 @@ canonical_json = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default
 
 
 def _frozen(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
-    if isinstance(value, StoredJSON):
+    if type(value) is StoredJSON:  # by exact type: an isinstance check on an ABC costs more than this call
         return value
     return MappingProxyType(dict(value or {}))
 
