@@ -41,5 +41,8 @@ def waitress_server(app: Any) -> Iterator[int]:
     try:
         yield int(server.effective_port)
     finally:
-        server.close()
+        # Closed on the server's own thread: closing its sockets from here while its loop waits
+        # on them in select() fails that select (EBADF) in the server thread.
+        server.trigger.pull_trigger(server.close)
         thread.join(60)
+        server.task_dispatcher.shutdown()
