@@ -17,6 +17,7 @@ from urllib.parse import quote
 import attrs
 
 from paywire.errors import InvalidRequest
+from paywire.memo import Memo
 
 __all__ = ["FORM", "JSON", "Converter", "FormConverter", "GraphQLConverter", "JSONConverter", "form_pairs"]
 
@@ -91,15 +92,13 @@ def _flatten(value: Any, prefix: str, pairs: list[tuple[str, str]]) -> None:
 
 _SCALARS = frozenset({str, int, bool, list, tuple})
 _UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]*").fullmatch  # what quote() leaves as it is
-_QUOTED_KEYS: dict[str, str] = {}  # form keys repeat from request to request; bounded below
+_QUOTED_KEYS: Memo[str, str] = Memo()  # form keys repeat from request to request
 
 
 def _quote_key(key: str) -> str:
     quoted = _QUOTED_KEYS.get(key)
     if quoted is None:
-        quoted = quote(key, safe="[]")
-        if len(_QUOTED_KEYS) < 4096:
-            _QUOTED_KEYS[key] = quoted
+        quoted = _QUOTED_KEYS.remember(key, quote(key, safe="[]"), key)
     return quoted
 
 
@@ -114,20 +113,15 @@ def _quote_value(text: str) -> str:
 
 
 # Encoded `key=value` pieces: most of a request's fields (currency, flags, expansions, return
-# addresses) are the same from request to request. Short values only; forgotten all at once when
-# full.
-_PIECES: dict[tuple[str, str], str] = {}
+# addresses) are the same from request to request.
+_PIECES: Memo[tuple[str, str], str] = Memo()
 
 
 def _piece(pair: tuple[str, str]) -> str:
     piece = _PIECES.get(pair)
     if piece is None:
         key, text = pair
-        piece = f"{_quote_key(key)}={_quote_value(text)}"
-        if len(text) <= 256:
-            if len(_PIECES) >= 4096:
-                _PIECES.clear()
-            _PIECES[pair] = piece
+        piece = _PIECES.remember(pair, f"{_quote_key(key)}={_quote_value(text)}", text)
     return piece
 
 

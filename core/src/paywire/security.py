@@ -26,6 +26,7 @@ from paywire.card_numbers import (
     may_hold_card_numbers,
 )
 from paywire.errors import ConfigurationError, InvalidRequest
+from paywire.memo import Memo
 
 __all__ = [
     "RedactingFilter",
@@ -237,7 +238,10 @@ def refuse_card_numbers(values: Any, *, headers: Mapping[str, str] | None = None
     parts = [part for part in wire if part and part not in _clean_wire]
     decoded = [_unquote(part) for part in parts]
     if not may_hold_card_numbers(texts + decoded):
-        _remember_clean(texts, parts)
+        for text in texts:
+            _clean_texts.remember(text, True, text)
+        for part in parts:
+            _clean_wire.remember(part, True, part)
         return
     path = _card_field(values, None)
     if path is not _CLEAN:
@@ -253,22 +257,9 @@ def refuse_card_numbers(values: Any, *, headers: Mapping[str, str] | None = None
 
 # Texts known to hold no card number, and encoded parts (URLs, form bodies) known to hold none
 # once decoded: the same keys, constant headers, URLs and return addresses come in request after
-# request, and the answer depends on the text alone. Short ones only; forgotten all at once when
-# full.
-_clean_texts: set[str] = set()
-_clean_wire: set[bytes | str] = set()
-
-
-def _remember_clean(texts: list[str], parts: list[bytes | str]) -> None:
-    if len(_clean_texts) + len(_clean_wire) >= 4096:
-        _clean_texts.clear()
-        _clean_wire.clear()
-    for text in texts:
-        if len(text) <= 256:
-            _clean_texts.add(text)
-    for part in parts:
-        if len(part) <= 256:
-            _clean_wire.add(part)
+# request, and the answer depends on the text alone.
+_clean_texts: Memo[str, bool] = Memo()
+_clean_wire: Memo[bytes | str, bool] = Memo()
 
 
 def _refused(where: str, param: str | None) -> InvalidRequest:
@@ -341,23 +332,21 @@ def redact(value: Any) -> Any:
 
 
 # Whether a mapping key names a secret, by key: summaries use the same few keys again and again.
-_sensitive_keys: dict[Any, bool] = {}
+_sensitive_keys: Memo[str, bool] = Memo()
 
 
 def _sensitive_key(key: Any) -> bool:
-    known = _sensitive_keys.get(key) if type(key) is str else None
+    if type(key) is not str:
+        return isinstance(key, str) and _SENSITIVE_KEY.search(key) is not None
+    known = _sensitive_keys.get(key)
     if known is None:
-        known = isinstance(key, str) and _SENSITIVE_KEY.search(key) is not None
-        if type(key) is str and len(key) <= 256:
-            if len(_sensitive_keys) >= 4096:
-                _sensitive_keys.clear()
-            _sensitive_keys[key] = known
+        known = _sensitive_keys.remember(key, _SENSITIVE_KEY.search(key) is not None, key)
     return known
 
 
 # Texts as redacted, by the secrets known then: the same ids and states come back in every
 # summary (a payment's reference, "succeeded"), and each costs three scans.
-_redacted: dict[str, tuple[int, str]] = {}
+_redacted: Memo[str, tuple[int, str]] = Memo()
 
 
 def _redact_text(value: str) -> str:
@@ -370,10 +359,7 @@ def _redact_text(value: str) -> str:
         if secret in masked:
             masked = masked.replace(secret, _MASK)
     masked = mask_card_numbers(masked, _MASK)
-    if len(value) <= 256:
-        if len(_redacted) >= 4096:
-            _redacted.clear()
-        _redacted[value] = (version, masked)
+    _redacted.remember(value, (version, masked), value)
     return masked
 
 
