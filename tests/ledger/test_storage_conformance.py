@@ -175,6 +175,29 @@ def test_every_statement_of_a_long_unit_keeps_its_own_answer(ledger: Ledger) -> 
     assert {ledger.get_payment(pid).authorized.minor for pid in ids} == {3_000}  # type: ignore[union-attr]
 
 
+@pytest.mark.parametrize("then", ["nothing", "a read", "a write"])
+def test_a_write_the_database_refuses_rolls_back_its_whole_unit(ledger: Ledger, then: str) -> None:
+    """Where statements are batched, the refusal comes with the next answer the unit waits for
+    (a read, or the commit): whenever it comes, nothing of the unit stays, and the connection
+    serves the next unit."""
+    with ledger.unit() as u:
+        u.insert_payment(payment("pay_0"))
+    with pytest.raises(LedgerIntegrityError), ledger.unit() as u:
+        u.insert_payment(payment("pay_1"))
+        u.insert_transaction(txn("txn_1", key="k"))
+        u.insert_transaction(txn("txn_2", key="k"))  # the same key and attempt: refused
+        if then == "a read":
+            u.payment("pay_0")
+        elif then == "a write":
+            u.update_payment(payment("pay_0", authorized=Money(500, "EUR")))
+    assert ledger.get_payment("pay_1") is None
+    assert ledger.list_transactions() == []
+    with ledger.unit() as u:
+        u.insert_payment(payment("pay_2"))
+        assert u.payment("pay_0").authorized.minor == 0  # type: ignore[union-attr]
+    assert {p.id for p in ledger.list_payments()} == {"pay_0", "pay_2"}
+
+
 def test_units_do_not_nest(ledger: Ledger) -> None:
     with ledger.unit(), pytest.raises(RuntimeError, match="nest"), ledger.unit():
         pass

@@ -11,7 +11,7 @@ import json
 import os
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from operator import itemgetter
@@ -207,8 +207,9 @@ class SQLUnit(LedgerUnit):
         self._conn = connection
         self._unchecked: list[tuple[Any, str]] = []  # writes that must have hit one row
 
-    def _rowcount(self, cursor: Any) -> int:
-        return self._ledger.rowcount(self._conn, cursor)
+    @staticmethod
+    def _rowcount(cursor: Any) -> int:
+        return int(cursor.rowcount)
 
     def _expect_one(self, cursor: Any, problem: str) -> None:
         """Check that a write hit exactly one row, by COMMIT at the latest: where statements are
@@ -502,15 +503,8 @@ class SQLLedger(Ledger):
         finally:
             self._local.__dict__.pop("connection", None)
 
-    def batch(self, connection: Any) -> AbstractContextManager[Any]:
-        """Send a unit's statements without waiting for each answer, where the driver can: then
-        a round trip is paid only where a result is read or a write must be checked (`sync`),
-        and a write's error surfaces there, or at COMMIT."""
-        return nullcontext()
-
-    def rowcount(self, connection: Any, cursor: Any) -> int:
-        """The rows a write hit (waiting for its answer, when statements are batched)."""
-        return int(cursor.rowcount)
+    def rollback(self, connection: Any) -> None:
+        self.execute(connection, "ROLLBACK")
 
     # -- units -----------------------------------------------------------------------------------
     @contextmanager
@@ -521,13 +515,12 @@ class SQLLedger(Ledger):
         self._local.in_unit = True
         begun = False
         try:
-            with self.batch(connection):
-                self.begin(connection, durable=durable)
-                begun = True
-                unit = SQLUnit(self, connection)
-                yield unit
-                unit.check()
-                self.commit(connection)
+            self.begin(connection, durable=durable)
+            begun = True
+            unit = SQLUnit(self, connection)
+            yield unit
+            unit.check()
+            self.commit(connection)
         except BaseException as exc:
             if begun:
                 self._rollback(connection)
@@ -541,7 +534,7 @@ class SQLLedger(Ledger):
         self._local.__dict__.pop("marking", None)
         self._local.marked = None
         try:
-            self.execute(connection, "ROLLBACK")
+            self.rollback(connection)
         except Exception:  # noqa: BLE001 - a broken connection: drop it, keep the original error
             self.discard(connection)
 
@@ -567,10 +560,10 @@ class SQLLedger(Ledger):
                     "INSERT INTO paywire_schema (version, description, applied_at) VALUES (?, ?, ?)",
                     (migration.version, migration.description, to_us(datetime.now(UTC))),
                 )
+            self.commit(connection)  # where statements are batched, a migration's error may surface here
         except BaseException:
             self._rollback(connection)
             raise
-        self.commit(connection)
         return self.schema_version()
 
     def schema_version(self) -> int:

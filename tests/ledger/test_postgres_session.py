@@ -1,0 +1,100 @@
+"""The PostgreSQL ledger's statements go through psycopg's libpq layer, batched per unit (see
+`paywire.ledger.postgres._Session`): what that must never change, against a real server."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from paywire import Money
+from paywire.ledger import Ledger, LedgerIntegrityError, SQLiteLedger
+from tests.ledger.test_storage_conformance import payment, txn
+
+psycopg = pytest.importorskip("psycopg", reason="psycopg is not installed (pip install 'paywire[postgresql]')")
+
+from paywire.ledger.postgres import PostgresLedger  # noqa: E402 - after the skip
+
+
+@pytest.fixture
+def pg_ledger(postgres_dsn: str) -> Iterator[PostgresLedger]:
+    ledger = PostgresLedger(postgres_dsn, schema=f"pwtest_{os.getpid()}_{secrets.token_hex(4)}")
+    yield ledger
+    ledger.close()
+
+
+def test_a_connection_lost_inside_a_unit_rolls_it_back_and_the_next_unit_reconnects(
+    pg_ledger: PostgresLedger, postgres_dsn: str,
+) -> None:
+    with pg_ledger.unit() as u:
+        u.insert_payment(payment("pay_0"))
+    connection = pg_ledger.connection()
+    backend = pg_ledger.execute(connection, "SELECT pg_backend_pid()").fetchone()[0]
+    with pytest.raises(psycopg.OperationalError), pg_ledger.unit() as u:
+        u.insert_payment(payment("pay_1"))  # waits to go with the next answer the unit needs
+        with psycopg.connect(postgres_dsn, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (backend,))
+        u.payment("pay_0")
+    assert pg_ledger.connection() is not connection
+    assert pg_ledger.get_payment("pay_1") is None
+    with pg_ledger.unit() as u:
+        u.insert_payment(payment("pay_2"))
+    assert {p.id for p in pg_ledger.list_payments()} == {"pay_0", "pay_2"}
+
+
+def test_only_text_integers_booleans_and_null_are_bound(pg_ledger: PostgresLedger) -> None:
+    connection = pg_ledger.connection()
+    for refused in (1.5, Decimal("1.50"), b"bytes", datetime.now(UTC)):
+        with pytest.raises(TypeError, match=type(refused).__name__):
+            pg_ledger.execute(connection, "SELECT ?::text", (refused,))
+    row = pg_ledger.execute(connection, "SELECT ?::text, ?::bigint, ?::boolean, ?::boolean, ?::text",
+                            ("é ' ; --", -(2**63), True, False, None)).fetchone()
+    assert row == ("é ' ; --", -(2**63), True, False, None)
+
+
+_OPS = st.lists(st.tuples(st.sampled_from(["insert", "update", "read", "record"]), st.integers(0, 3),
+                          st.integers(0, 2)), max_size=8)
+
+
+def _run(ledger: Ledger, prefix: str, units: list[list[tuple[str, int, int]]]) -> list[object]:
+    """Each unit's answers (or that it was refused), then what is stored."""
+    seen: list[object] = []
+    for number, ops in enumerate(units):
+        answers: list[object] = []
+        try:
+            with ledger.unit() as u:
+                for op, item, value in ops:
+                    pid = f"{prefix}_{item}"
+                    if op == "insert":
+                        u.insert_payment(payment(pid))
+                    elif op == "update":
+                        u.update_payment(payment(pid, authorized=Money(100 * (number + 1) + value, "EUR")))
+                    elif op == "record":
+                        u.insert_transaction(txn(f"{prefix}_t{number}_{item}", pid=None, key=f"{prefix}-k{value}"))
+                    else:
+                        found = u.payment(pid)
+                        answers.append(found.authorized.minor if found else None)
+            seen.append(answers)
+        except LedgerIntegrityError:
+            seen.append("refused")
+    payments = [(p.id, p.authorized.minor) for p in ledger.list_payments(limit=1000) if p.id.startswith(prefix)]
+    keys = [t.idempotency_key for t in ledger.list_transactions() if t.idempotency_key.startswith(prefix)]
+    return [*seen, sorted(payments), sorted(keys)]
+
+
+@given(units=st.lists(_OPS, min_size=1, max_size=5))
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_batched_units_answer_and_store_as_sqlite_does(
+    units: list[list[tuple[str, int, int]]], pg_ledger: PostgresLedger, sqlite_ledger: SQLiteLedger,
+) -> None:
+    """Writes that are refused (a payment inserted twice, a missing one updated, a key used
+    twice), reads between writes: PostgreSQL, batching, answers and keeps what SQLite, running
+    each statement at once, does."""
+    prefix = f"p{secrets.token_hex(4)}"
+    assert _run(pg_ledger, prefix, units) == _run(sqlite_ledger, prefix, units)
