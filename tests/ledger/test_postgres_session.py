@@ -19,7 +19,7 @@ from tests.ledger.test_storage_conformance import payment, txn
 
 psycopg = pytest.importorskip("psycopg", reason="psycopg is not installed (pip install 'paywire[postgresql]')")
 
-from paywire.ledger.postgres import PostgresLedger  # noqa: E402 - after the skip
+from paywire.ledger.postgres import PostgresLedger, _Session  # noqa: E402 - after the skip
 
 
 @pytest.fixture
@@ -88,13 +88,19 @@ def _run(ledger: Ledger, prefix: str, units: list[list[tuple[str, int, int]]]) -
     return [*seen, sorted(payments), sorted(keys)]
 
 
+@pytest.mark.parametrize("prepared", [256, 0], ids=["prepared", "sent-whole"])
 @given(units=st.lists(_OPS, min_size=1, max_size=5))
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_batched_units_answer_and_store_as_sqlite_does(
     units: list[list[tuple[str, int, int]]], pg_ledger: PostgresLedger, sqlite_ledger: SQLiteLedger,
+    prepared: int, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Writes that are refused (a payment inserted twice, a missing one updated, a key used
     twice), reads between writes: PostgreSQL, batching, answers and keeps what SQLite, running
-    each statement at once, does."""
+    each statement at once, does; with its statements prepared, and sent whole."""
+    monkeypatch.setattr(_Session, "PREPARED", prepared)
+    pg_ledger.close()  # a new connection, so the bound applies from its first statement
     prefix = f"p{secrets.token_hex(4)}"
     assert _run(pg_ledger, prefix, units) == _run(sqlite_ledger, prefix, units)
+    session = pg_ledger._session(pg_ledger.connection())
+    assert bool(session._names) is bool(prepared)

@@ -106,12 +106,13 @@ class _Answer:
     Inside a unit it is sent with the next statement whose answer is needed; asking for it
     sends whatever waits and reads the answers in order."""
 
-    __slots__ = ("_rowcount", "_rows", "params", "session", "sql")
+    __slots__ = ("_rowcount", "_rows", "params", "prepared", "session", "sql")
 
-    def __init__(self, session: _Session, sql: bytes, params: list[bytes | None] | None) -> None:
+    def __init__(self, session: _Session, sql: bytes, params: list[bytes | None] | None, prepared: bool) -> None:
         self.session = session
-        self.sql = sql  # the prepared statement's name when there are parameters
+        self.sql = sql  # the prepared statement's name, when prepared
         self.params = params
+        self.prepared = prepared
         self._rows: list[tuple[Any, ...]] | None = None
         self._rowcount = -1
 
@@ -154,9 +155,9 @@ class _Session:
     the statement itself at this layer; an operation is a dozen statements, and with several
     workers on two cores that was a third of an operation's client CPU.
 
-    - A statement with parameters is prepared once per connection, then executed by name.
-      Parameters go as text and the server infers their types from the statement: the ledger
-      binds only str, int, bool and None.
+    - A statement with parameters is prepared once per connection, then executed by name (the
+      first `PREPARED` of them; any others are sent whole). Parameters go as text and the server
+      infers their types from the statement: the ledger binds only str, int, bool and None.
     - Inside a unit, statements wait in `pending` until an answer is asked for (or the unit
       commits); then everything waiting goes in one pipeline, up to one sync, and the answers
       are read in order. `BEGIN` thus travels with the first statement and `COMMIT` with the
@@ -164,6 +165,8 @@ class _Session:
       transaction is then aborted, and the unit rolls back.
     - Waiting is done in `selectors` (or in `exec_prepared`), with the GIL released.
     """
+
+    PREPARED = 256  # statements differ only in how many values an IN list holds: few anyway
 
     def __init__(self, connection: Any) -> None:
         import selectors
@@ -174,7 +177,7 @@ class _Session:
         self.connection = connection
         self._pgconn = connection.pgconn
         self._loader = Transformer(connection)
-        self._names: dict[str, bytes] = {}
+        self._names: dict[str, bytes] = {}  # statement -> its prepared name
         self._pending: list[_Answer] = []
         self._in_unit = False
         self._ok = (pq.ExecStatus.COMMAND_OK, pq.ExecStatus.TUPLES_OK)
@@ -187,9 +190,13 @@ class _Session:
 
     def run(self, sql: str, params: Sequence[Any]) -> _Answer:
         if params:
-            answer = _Answer(self, self._names.get(sql) or self._prepare(sql), [_text(value) for value in params])
+            name = self._names.get(sql)
+            values = [_text(value) for value in params]
+            if name is None and len(self._names) < self.PREPARED:
+                name = self._prepare(sql)
+            answer = _Answer(self, name, values, True) if name else _Answer(self, _numbered(sql), values, False)
         else:
-            answer = _Answer(self, sql.encode(), None)
+            answer = _Answer(self, sql.encode(), None, False)
         self._pending.append(answer)
         if not self._in_unit:
             self.send()
@@ -219,10 +226,12 @@ class _Session:
             answer = pending[0]
             pgconn = self._pgconn
             # One statement: libpq waits for its answer with the GIL released.
-            if answer.params is None:
+            if answer.prepared:
+                result = pgconn.exec_prepared(answer.sql, answer.params)
+            elif answer.params is None:
                 result = pgconn.exec_(answer.sql)
             else:
-                result = pgconn.exec_prepared(answer.sql, answer.params)
+                result = pgconn.exec_params(answer.sql, answer.params)
             self._check(result)
             answer.take(result, self._loader)
         elif pending:
@@ -234,10 +243,10 @@ class _Session:
         error: Exception | None = None
         try:
             for answer in pending:
-                if answer.params is None:
-                    pgconn.send_query_params(answer.sql, None)
-                else:
+                if answer.prepared:
                     pgconn.send_query_prepared(answer.sql, answer.params)
+                else:
+                    pgconn.send_query_params(answer.sql, answer.params)
             pgconn.pipeline_sync()
             self._flush()
             for answer in pending:
@@ -285,10 +294,8 @@ class _Session:
                 self._selector.modify(pgconn.socket, self._readable)
 
     def _prepare(self, sql: str) -> bytes:
-        pieces = sql.split("?")  # the ledger's statements hold "?" only as placeholders
-        text = pieces[0] + "".join(f"${n}{piece}" for n, piece in enumerate(pieces[1:], 1))
         name = f"paywire_{len(self._names)}".encode()
-        self._check(self._pgconn.prepare(name, text.encode()))
+        self._check(self._pgconn.prepare(name, _numbered(sql)))
         self._names[sql] = name
         return name
 
@@ -303,6 +310,13 @@ class _Session:
         if self._pgconn.status == pq.ConnStatus.BAD:  # as psycopg reports a lost connection
             return OperationalError(result.error_message.decode(errors="replace").strip())
         return error_from_result(result, encoding=self.connection.info.encoding)
+
+
+def _numbered(sql: str) -> bytes:
+    """The statement with PostgreSQL's numbered placeholders: the ledger's statements hold "?"
+    only as placeholders."""
+    pieces = sql.split("?")
+    return (pieces[0] + "".join(f"${n}{piece}" for n, piece in enumerate(pieces[1:], 1))).encode()
 
 
 def _text(value: Any) -> bytes | None:
