@@ -504,6 +504,7 @@ class SQLLedger(Ledger):
             self._local.__dict__.pop("connection", None)
 
     def rollback(self, connection: Any) -> None:
+        """End the open unit, undoing its writes."""
         self.execute(connection, "ROLLBACK")
 
     # -- units -----------------------------------------------------------------------------------

@@ -78,8 +78,7 @@ class PostgresLedger(SQLLedger):
         self._session(connection).begin("SET LOCAL synchronous_commit TO OFF" if not durable else None)
 
     def commit(self, connection: Any) -> None:
-        self._session(connection).commit()
-        self._local.marked = self._local.__dict__.pop("marking", None)
+        self._session(connection).commit()  # no marks to keep: PostgreSQL has no `version`
 
     def rollback(self, connection: Any) -> None:
         self._session(connection).rollback()
