@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 from types import MappingProxyType
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from paywire import ConfigurationError, Secret
+from paywire import ConfigurationError, Secret, security
 from paywire.security import RedactingFilter, check_endpoint, redact
 
 
@@ -89,3 +90,41 @@ def test_redacting_filter_masks_log_records(caplog: pytest.LogCaptureFixture) ->
     with caplog.at_level(logging.INFO, logger="paywire.test.redaction"):
         logger.info("sending %s with %s", "Bearer sk_live_1234567890", {"password": "hunter2"})
     assert "sk_live_1234567890" not in caplog.text and "hunter2" not in caplog.text
+
+
+def test_redaction_runs_while_other_threads_make_secrets() -> None:
+    """A secret wrapped on one thread (a credential loaded, a token refreshed) while another
+    redacts a summary: the redaction neither fails nor misses a secret known before it began."""
+    before = security._known_secrets
+    made = [Secret(f"race-{n}-{'x' * 8}") for n in range(1_000)]  # a set long enough to be walked mid-change
+    stop = threading.Event()
+    failures: list[BaseException] = []
+
+    def make() -> None:
+        n = 0
+        while not stop.is_set():
+            Secret(f"race-new-{n}-{'y' * 8}")
+            n += 1
+
+    def scrub() -> None:
+        try:
+            for n in range(1_500):
+                secret = made[n % len(made)].reveal()
+                assert secret not in redact(f"call {n}: {secret}")
+        except BaseException as exc:  # reported below
+            failures.append(exc)
+
+    threads = [threading.Thread(target=scrub) for _ in range(2)]
+    maker = threading.Thread(target=make)
+    try:
+        maker.start()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        stop.set()
+        maker.join()
+        security._known_secrets = before  # the rest of the run redacts against the usual few
+        security._secrets_version += 1
+    assert failures == []

@@ -10,6 +10,7 @@ import ipaddress
 import logging
 import operator
 import re
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
 from typing import Any
@@ -42,9 +43,11 @@ __all__ = [
 
 _MASK = "***"
 # Every secret value ever wrapped, so redaction also masks secrets of no recognisable shape
-# (a PayPal client secret, an OAuth access token).
-_known_secrets: set[str] = set()
+# (a PayPal client secret, an OAuth access token). Replaced, never changed in place: a redaction
+# on another thread walks the set it found.
+_known_secrets: frozenset[str] = frozenset()
 _secrets_version = 0
+_secrets_lock = threading.Lock()
 
 
 class Secret:
@@ -56,13 +59,14 @@ class Secret:
     __slots__ = ("_value",)
 
     def __init__(self, value: str) -> None:
+        global _known_secrets, _secrets_version
         if not isinstance(value, str) or not value:
             raise ConfigurationError("a secret must be a non-empty string")
         self._value = value
         if len(value) >= 6 and value not in _known_secrets:
-            global _secrets_version
-            _known_secrets.add(value)
-            _secrets_version += 1  # texts redacted before may hold it: forget them
+            with _secrets_lock:
+                _known_secrets = _known_secrets | {value}
+                _secrets_version += 1  # after the set: texts redacted before may hold it
 
     def reveal(self) -> str:
         return self._value
@@ -350,7 +354,7 @@ _redacted: Memo[str, tuple[int, str]] = Memo()
 
 
 def _redact_text(value: str) -> str:
-    version = _secrets_version
+    version = _secrets_version  # before the set: a set newer than its version only masks more
     cached = _redacted.get(value)
     if cached is not None and cached[0] == version:
         return cached[1]
