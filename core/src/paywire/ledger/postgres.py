@@ -276,8 +276,7 @@ class _Session:
     def _next(self) -> Any:
         """The next result, or None at the end of a statement's results."""
         pgconn = self._pgconn
-        pgconn.consume_input()
-        while pgconn.is_busy():
+        while pgconn.is_busy():  # no read while a whole answer is already in hand
             self._selector.select()
             pgconn.consume_input()
         return pgconn.get_result()
