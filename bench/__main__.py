@@ -17,8 +17,8 @@ import attrs
 
 from bench.timing import Row
 
-BENCHMARKS = ["bench_pipeline", "bench_stripe", "bench_braintree", "bench_ledger", "bench_workers", "bench_scale",
-              "bench_throughput", "bench_coldstart"]
+BENCHMARKS = ["bench_pipeline", "bench_stripe", "bench_braintree", "bench_ledger", "bench_instructions",
+              "bench_workers", "bench_scale", "bench_throughput", "bench_coldstart"]
 
 
 def main() -> int:

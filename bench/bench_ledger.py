@@ -22,7 +22,7 @@ import secrets
 import sys
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -146,64 +146,90 @@ def _feed(service: PaymentService, count: int) -> Iterator[str]:
     return iter(ids)
 
 
+@attrs.frozen
+class _Setup:
+    """Everything the contenders share: the canned server's gateway, the ledgers and the floors."""
+
+    gateway: Gateway
+    services: dict[str, PaymentService]
+    floors: dict[str, Floor]
+    keys: Iterator[int] = attrs.field(factory=lambda: iter(range(10**9)))
+
+    def bare(self, operation: str) -> Callable[[], object]:
+        """The gateway command alone, a fresh key per call."""
+        def call() -> object:
+            key = f"bench-{next(self.keys)}"
+            if operation == "authorize":
+                subject = Subject(amount=AMOUNT, source="tok_ok", idempotency_key=key)
+            else:
+                subject = Subject(amount=AMOUNT, reference="pay_123", idempotency_key=key)
+            return self.gateway.execute("benchpay", operation, subject)
+        return call
+
+    def contenders(self, operation: str, needed: int) -> dict[str, Callable[[], object]]:
+        """`operation` by every contender; a capture's payments are authorized first, `needed` each."""
+        bare_authorize, bare_capture = self.bare("authorize"), self.bare("capture")
+        calls: dict[str, Callable[[], object]] = {
+            "bare pipeline": bare_authorize if operation == "authorize" else bare_capture}
+        for name, service in self.services.items():
+            if operation == "authorize":
+                calls[f"{name} ledger"] = lambda service=service: service.authorize("benchpay", AMOUNT, source="tok_ok")
+            else:
+                feed = _feed(service, needed)
+                calls[f"{name} ledger"] = lambda service=service, feed=feed: service.capture(next(feed), AMOUNT)
+        for name, floor in self.floors.items():
+            if operation == "authorize":
+                calls[f"{name} plain-driver floor"] = lambda floor=floor: floor.authorize(bare_authorize)
+            else:
+                payments = iter([floor.authorize(bare_authorize) for _ in range(needed)])
+                calls[f"{name} plain-driver floor"] = (
+                    lambda floor=floor, payments=payments: floor.capture(next(payments), bare_capture))
+        return calls
+
+
+def _setup(stack: ExitStack, *, full: bool = True) -> tuple[_Setup, str | None]:
+    """The gateway on a canned server, and the ledgers: SQLite, and with `full` SQLite FULL and
+    PostgreSQL (when reachable), each with its floor."""
+    url = stack.enter_context(canned_server(BODY))
+    gateway = _gateway(url)
+    stack.callback(gateway.close)
+    directory = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+    ledgers: dict[str, Ledger] = {"SQLite": SQLiteLedger(directory / "bench.db")}  # synchronous=NORMAL, the default
+    if full:
+        ledgers["SQLite FULL"] = SQLiteLedger(directory / "bench-full.db", synchronous="FULL")
+    for ledger in ledgers.values():
+        stack.callback(ledger.close)
+    floors: dict[str, Floor] = {"SQLite": sqlite_floor(str(SQLiteLedger(directory / "floor.db").path))}
+    postgres, why = _postgres(stack) if full else (None, None)
+    if postgres is not None:
+        ledgers["PostgreSQL"] = postgres
+        floor_ledger, _ = _postgres(stack)  # the same schema, in a schema of its own
+        assert floor_ledger is not None
+        floors["PostgreSQL"] = postgres_floor(PG_DSN, floor_ledger.schema or "public")
+    for floor in floors.values():
+        stack.callback(floor.close)
+    return _Setup(gateway, {name: PaymentService(gateway, ledger) for name, ledger in ledgers.items()}, floors), why
+
+
+@contextmanager
+def contenders(operation: str, needed: int) -> Iterator[dict[str, Callable[[], object]]]:
+    """The SQLite contenders of `operation` alone ("bare", "SQLite ledger", "SQLite floor"), for
+    bench_instructions."""
+    with ExitStack() as stack:
+        setup, _ = _setup(stack, full=False)
+        calls = setup.contenders(operation, needed)
+        yield {"bare": calls["bare pipeline"], "SQLite ledger": calls["SQLite ledger"],
+               "SQLite floor": calls["SQLite plain-driver floor"]}
+
+
 def run() -> list[Row]:
     rows: list[Row] = []
     needed = WARMUP + ROUNDS * PER_ROUND
     with ExitStack() as stack:
-        url = stack.enter_context(canned_server(BODY))
-        gateway = _gateway(url)
-        stack.callback(gateway.close)
-        directory = Path(stack.enter_context(tempfile.TemporaryDirectory()))
-        ledgers: dict[str, Ledger] = {
-            "SQLite": SQLiteLedger(directory / "bench.db"),  # synchronous=NORMAL, the default
-            "SQLite FULL": SQLiteLedger(directory / "bench-full.db", synchronous="FULL"),
-        }
-        for ledger in ledgers.values():
-            stack.callback(ledger.close)
-        floors: dict[str, Floor] = {"SQLite": sqlite_floor(str(SQLiteLedger(directory / "floor.db").path))}
-        postgres, why = _postgres(stack)
-        if postgres is not None:
-            ledgers["PostgreSQL"] = postgres
-            floor_ledger, _ = _postgres(stack)  # the same schema, in a schema of its own
-            assert floor_ledger is not None
-            floors["PostgreSQL"] = postgres_floor(PG_DSN, floor_ledger.schema or "public")
-        for floor in floors.values():
-            stack.callback(floor.close)
-        services = {name: PaymentService(gateway, ledger) for name, ledger in ledgers.items()}
-        keys = iter(range(10**9))
-
-        def bare_authorize() -> object:
-            subject = Subject(amount=AMOUNT, source="tok_ok", idempotency_key=f"bench-{next(keys)}")
-            return gateway.execute("benchpay", "authorize", subject)
-
-        def bare_capture() -> object:
-            subject = Subject(amount=AMOUNT, reference="pay_123", idempotency_key=f"bench-{next(keys)}")
-            return gateway.execute("benchpay", "capture", subject)
-
-        def authorize_with(service: PaymentService) -> Callable[[], object]:
-            return lambda: service.authorize("benchpay", AMOUNT, source="tok_ok")
-
-        def capture_with(service: PaymentService) -> Callable[[], object]:
-            feed = _feed(service, needed)
-            return lambda: service.capture(next(feed), AMOUNT)
-
-        def floor_authorize(floor: Floor) -> Callable[[], object]:
-            return lambda: floor.authorize(bare_authorize)
-
-        def floor_capture(floor: Floor) -> Callable[[], object]:
-            feed = iter([floor.authorize(bare_authorize) for _ in range(needed)])
-            return lambda: floor.capture(next(feed), bare_capture)
-
-        for operation, bare, with_ledger, with_floor in (
-            ("authorize", bare_authorize, authorize_with, floor_authorize),
-            ("capture", bare_capture, capture_with, floor_capture),
-        ):
-            contenders: dict[str, Callable[[], object]] = {"bare pipeline": bare}
-            for name, service in services.items():
-                contenders[f"{name} ledger"] = with_ledger(service)
-            for name, floor in floors.items():
-                contenders[f"{name} plain-driver floor"] = with_floor(floor)
-            medians = median_latency(contenders, rounds=ROUNDS, per_round=PER_ROUND, warmup=WARMUP)
+        setup, why = _setup(stack)
+        for operation in ("authorize", "capture"):
+            medians = median_latency(setup.contenders(operation, needed), rounds=ROUNDS, per_round=PER_ROUND,
+                                     warmup=WARMUP)
             base = medians["bare pipeline"]
             group = f"{GROUP}: {operation}"
             for name, value in medians.items():

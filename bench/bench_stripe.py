@@ -11,6 +11,8 @@ Targets: paywire at most 1.10x raw urllib3, and at most half the SDK's latency.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, cast
 
 import stripe
@@ -76,7 +78,9 @@ def _gateway(url: str, *observers: object) -> Gateway:
     return Gateway([method], plugins=plugins, retry=Retry.never())
 
 
-def run() -> list[Row]:
+@contextmanager
+def contenders() -> Iterator[dict[str, Callable[[], object]]]:
+    """The three ways, each sending one authorize to the canned server (checked once first)."""
     subject = Subject(amount=Money.of("19.99", "EUR"), source="pm_card_visa", order=Order(id="A-1001"),
                       idempotency_key=IDEMPOTENCY_KEY, return_url="https://shop.example/return")
     with canned_server(BODY) as url:
@@ -101,9 +105,13 @@ def run() -> list[Row]:
             return client.v1.payment_intents.create(params=params, options={"idempotency_key": IDEMPOTENCY_KEY})
 
         assert gateway.execute("stripe", "authorize", subject).reference == sdk().id == INTENT["id"]  # type: ignore[attr-defined]
-        medians = median_latency({"raw urllib3": raw, "paywire": paywire, "stripe SDK 16.1.0": sdk},
-                                 rounds=11, per_round=200)
-        gateway.close()
+        with gateway:
+            yield {"raw urllib3": raw, "paywire": paywire, "stripe SDK 16.1.0": sdk}
+
+
+def run() -> list[Row]:
+    with contenders() as calls:
+        medians = median_latency(calls, rounds=11, per_round=200)
     rows = ratio_rows("Stripe authorize (canned PaymentIntent)", medians, "raw urllib3",
                       {"paywire": "<= 1.10", "stripe SDK 16.1.0": ""})
     paywire_vs_sdk = medians["paywire"] / medians["stripe SDK 16.1.0"]

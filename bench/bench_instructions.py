@@ -1,0 +1,111 @@
+"""CPU instructions per operation, counted by valgrind's callgrind: the same contenders as
+bench_stripe and bench_ledger, in a figure that machine noise does not move.
+
+Wall-clock ratios on a shared two-core machine move by 10% or more from run to run (steal time,
+the other core's load), which is as much as the targets' margins. An instruction count is the
+same for the same code, whatever else the machine does, so a change to the hot path can be judged
+by it before the wall-clock rows confirm it. It counts work, not time: instructions that miss the
+caches cost more than others, and the kernel's work (socket writes, file syncs) is not counted.
+
+Each contender runs twice in a child process under callgrind, with WARMUP calls and then with
+WARMUP + CALLS calls; the difference over CALLS is its count, and everything before the loop
+(start-up, imports, the payments a capture needs) cancels out. The canned server is a forked
+child, counted apart. PostgreSQL is left out: psycopg's wait loops turn more times when the
+server is slower, so its counts depend on load. Without valgrind the rows say so.
+
+    python -m bench --only bench_instructions
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+from bench.timing import Row
+
+GROUP = "instructions per operation (callgrind)"
+WARMUP, CALLS = 30, 200
+CONTENDERS = {  # name: what it runs
+    "stripe raw urllib3": "Stripe authorize, raw urllib3 (bench_stripe)",
+    "stripe paywire": "Stripe authorize, paywire gateway (bench_stripe)",
+    "authorize bare": "bench gateway authorize, no ledger (bench_ledger)",
+    "authorize SQLite ledger": "PaymentService.authorize on SQLite (bench_ledger)",
+    "authorize SQLite floor": "the plain-driver floor's authorize on SQLite (bench/floor.py)",
+    "capture bare": "bench gateway capture, no ledger",
+    "capture SQLite ledger": "PaymentService.capture on SQLite",
+    "capture SQLite floor": "the plain-driver floor's capture on SQLite",
+}
+
+
+@contextmanager
+def _contender(name: str) -> Iterator[Callable[[], object]]:
+    """The call to count, set up (server, gateway, ledger, the payments a capture needs)."""
+    with ExitStack() as stack:
+        if name.startswith("stripe"):
+            from bench import bench_stripe
+
+            yield stack.enter_context(bench_stripe.contenders())[name.removeprefix("stripe ")]
+            return
+        from bench import bench_ledger
+
+        operation, _, contender = name.partition(" ")
+        yield stack.enter_context(bench_ledger.contenders(operation, WARMUP + CALLS))[contender]
+
+
+def _drive(name: str, calls: int) -> None:
+    with _contender(name) as call:
+        for _ in range(calls):
+            call()
+
+
+def _count(name: str, calls: int, directory: Path) -> int:
+    """Instructions of one child process making `calls` calls of `name`."""
+    out = directory / f"{re.sub(r'[^a-z]+', '-', name)}-{calls}"
+    command = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}.%p",
+               sys.executable, "-m", "bench.bench_instructions", "--drive", name, str(calls)]
+    env = {**os.environ, "PYTHONHASHSEED": "0"}  # the same dict layouts in every run
+    with subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                          cwd=Path(__file__).parent.parent) as child:
+        _, errors = child.communicate()
+    if child.returncode != 0:
+        raise RuntimeError(f"{name} under callgrind failed: {errors[-2000:]}")
+    text = Path(f"{out}.{child.pid}").read_text()  # valgrind runs the program in its own process
+    found = re.search(r"^(?:summary|totals): (\d+)", text, re.MULTILINE)
+    assert found, f"no total in {out}.{child.pid}"
+    return int(found.group(1))
+
+
+def run() -> list[Row]:
+    if shutil.which("valgrind") is None:
+        return [Row(GROUP, "skipped: valgrind is not installed", 0.0, "-")]
+    with tempfile.TemporaryDirectory() as directory, ThreadPoolExecutor(os.cpu_count() or 2) as pool:
+        totals = {(name, calls): pool.submit(_count, name, calls, Path(directory))
+                  for name in CONTENDERS for calls in (WARMUP, WARMUP + CALLS)}
+        counts = {name: (totals[name, WARMUP + CALLS].result() - totals[name, WARMUP].result()) / CALLS
+                  for name in CONTENDERS}
+    rows = [Row(GROUP, "Stripe authorize: raw urllib3", counts["stripe raw urllib3"], "instr/op", 1.0,
+                "raw urllib3"),
+            Row(GROUP, "Stripe authorize: paywire", counts["stripe paywire"], "instr/op",
+                counts["stripe paywire"] / counts["stripe raw urllib3"], "raw urllib3")]
+    for operation in ("authorize", "capture"):
+        bare = counts[f"{operation} bare"]
+        ours, floor = counts[f"{operation} SQLite ledger"] - bare, counts[f"{operation} SQLite floor"] - bare
+        rows += [Row(GROUP, f"SQLite {operation}: ledger overhead", ours, "instr/op", ours / floor,
+                     f"floor {floor:,.0f}")]
+    return rows
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["--drive"]:
+        _drive(sys.argv[2], int(sys.argv[3]))
+    else:
+        for row in run():
+            print(row)
