@@ -26,7 +26,7 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from pathlib import Path
 
 from bench.timing import Row
@@ -48,16 +48,17 @@ CONTENDERS = {  # name: what it runs
 @contextmanager
 def _contender(name: str) -> Iterator[Callable[[], object]]:
     """The call to count, set up (server, gateway, ledger, the payments a capture needs)."""
-    with ExitStack() as stack:
-        if name.startswith("stripe"):
-            from bench import bench_stripe
+    if name.startswith("stripe"):
+        from bench import bench_stripe
 
-            yield stack.enter_context(bench_stripe.contenders())[name.removeprefix("stripe ")]
-            return
+        with bench_stripe.contenders() as calls:
+            yield calls[name.removeprefix("stripe ")]
+    else:
         from bench import bench_ledger
 
         operation, _, contender = name.partition(" ")
-        yield stack.enter_context(bench_ledger.contenders(operation, WARMUP + CALLS))[contender]
+        with bench_ledger.contenders(operation, WARMUP + CALLS) as calls:
+            yield calls[contender]
 
 
 def _drive(name: str, calls: int) -> None:
