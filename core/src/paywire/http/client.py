@@ -48,6 +48,7 @@ class Urllib3Client:
         self._pool: urllib3.PoolManager | None = None
         self._hosts: dict[str, urllib3.HTTPConnectionPool] = {}
         self._timeouts: dict[tuple[float, float], urllib3.Timeout] = {}
+        self._no_retries: urllib3.Retry | None = None
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -69,6 +70,9 @@ class Urllib3Client:
                             f"({type(exc).__name__}: {exc}); point ca_certs at a readable PEM bundle; "
                             "nothing was sent"
                         ) from exc
+                    # What `retries=False, redirect=False` makes on every request, made once:
+                    # a Retry is immutable, and its `increment` returns a new one.
+                    self._no_retries = urllib3.Retry(total=False, redirect=False)
                     self._pool = urllib3.PoolManager(
                         num_pools=8,
                         maxsize=self._pool_size,
@@ -111,7 +115,7 @@ class Urllib3Client:
                 body=transfer.body,
                 headers=transfer.all_headers(),
                 timeout=timeout,
-                retries=False,
+                retries=self._no_retries or False,
                 redirect=False,
                 assert_same_host=False,
                 preload_content=True,
