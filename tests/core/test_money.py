@@ -1,3 +1,4 @@
+import decimal
 from decimal import Decimal
 
 import pytest
@@ -21,6 +22,27 @@ def test_format_and_parse_round_trip(currency: str, minor: int) -> None:
     assert Money.of(money.format(), currency) == money
     assert Money.of(money.amount, currency) == money
     assert money.amount.as_tuple().exponent == -CURRENCY_EXPONENTS[currency] or CURRENCY_EXPONENTS[currency] == 0
+
+
+@given(currencies, st.integers(min_value=-(10**40), max_value=10**40), st.integers(min_value=1, max_value=28))
+def test_parsing_and_amount_are_exact_whatever_the_callers_decimal_context(currency: str, minor: int, prec: int) -> None:
+    """A shop's own decimal context (a thread's `getcontext().prec = 6`, or more digits than the default
+    28) must not round an amount: 12345.67 EUR stays 1234567 cents."""
+    money = Money.minor_units(minor, currency)
+    with decimal.localcontext() as ctx:
+        ctx.prec = prec
+        assert Money.of(money.format(), currency) == money
+        assert Money.of(Decimal(money.format()), currency) == money
+        assert money.amount == Decimal(money.format())
+        assert Money.of(money.amount, currency) == money
+
+
+def test_a_small_decimal_precision_does_not_round_a_common_amount() -> None:
+    with decimal.localcontext() as ctx:
+        ctx.prec = 6
+        assert Money.of("12345.67", "EUR").minor == 1234567
+        assert Money.minor_units(1234567, "EUR").amount == Decimal("12345.67")
+    assert Money.of("1234567890123456789012345678.91", "EUR").minor == 123456789012345678901234567891
 
 
 @given(currencies, st.floats(allow_nan=True, allow_infinity=True))

@@ -7,7 +7,7 @@ and arithmetic or comparison across currencies is an error, so a mistake surface
 from __future__ import annotations
 
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import MAX_PREC, Context, Decimal, DivisionByZero, InvalidOperation, Overflow
 from functools import total_ordering
 from typing import Final
 
@@ -50,6 +50,10 @@ def exponent_of(currency: str) -> int:
                 ": use an active ISO 4217 code in upper case, such as 'EUR'")
         raise InvalidRequest(f"unknown currency {currency!r}{hint}", param="currency") from None
 
+
+# Scaling by a power of ten is exact under this context, whatever the caller's own decimal context
+# (a thread's `getcontext().prec = 6` must not round 12345.67 to 12345.70).
+_EXACT: Final = Context(prec=MAX_PREC, Emax=999_999, Emin=-999_999, traps=[InvalidOperation, DivisionByZero, Overflow])
 
 _PLAIN_DECIMAL = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
 
@@ -114,8 +118,8 @@ class Money:
             raise InvalidRequest(f"amount {amount!r} is not a decimal number", param="amount") from None
         if not value.is_finite():
             raise InvalidRequest(f"amount {amount!r} is not a finite number", param="amount")
-        scaled = value.scaleb(exponent)
-        if scaled != scaled.to_integral_value():
+        scaled = value.scaleb(exponent, _EXACT)
+        if scaled != scaled.to_integral_value(context=_EXACT):
             raise InvalidRequest(
                 f"amount {amount!r} has more decimals than {currency} allows ({exponent}); "
                 "round it explicitly before building Money",
@@ -143,7 +147,7 @@ class Money:
     @property
     def amount(self) -> Decimal:
         """The amount in major units, exactly, with the currency's number of decimals."""
-        return Decimal(self._minor).scaleb(-self.exponent)
+        return Decimal(self._minor).scaleb(-self.exponent, _EXACT)
 
     def format(self) -> str:
         """The plain decimal string ('19.99', '1000', '1.250'), which `Money.of` parses back."""
