@@ -21,7 +21,7 @@ from typing import Final
 from paywire import InvalidRequest, Money
 from paywire_stripe.currencies import CURRENCIES
 
-__all__ = ["from_stripe", "stripe_exponent", "to_stripe"]
+__all__ = ["from_stripe", "stripe_exponent", "to_stripe", "wire_amount"]
 
 _ZERO_DECIMAL: Final = frozenset("BIF CLP DJF GNF JPY KMF KRW MGA PYG RWF VND VUV XAF XOF XPF".split())
 _THREE_DECIMAL: Final = frozenset("BHD JOD KWD OMR TND".split())
@@ -61,6 +61,15 @@ def to_stripe(money: Money, param: str = "amount") -> int:
     if amount % 10 and money.currency in _THREE_DECIMAL:
         raise _refuse(money, "amounts ending in 0 (whole hundredths)", param)
     return amount
+
+
+def wire_amount(value: object) -> int:
+    """An amount field of a Stripe answer, which Stripe writes as an integer; anything else (1999.5,
+    "1999", true) is an `InvalidRequest`, never truncated by `int()` into another amount."""
+    if type(value) is not int:
+        raise InvalidRequest(f"Stripe answered an amount paywire cannot hold: {value!r}",
+                             provider="stripe", code="unexpected_amount")
+    return value
 
 
 @lru_cache(maxsize=4096, typed=True)  # Money is immutable; an answer holds the same amounts several times

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from paywire import BuyerAction, BuyerActionRequired, ProviderState, Response, Subject
-from paywire_stripe.amounts import from_stripe
+from paywire_stripe.amounts import from_stripe, wire_amount
 from paywire_stripe.builders import IDEMPOTENCY_KEY_FIELD, ORDER_FIELD
 from paywire_stripe.states import charge_of, intent_state, intent_totals, settled_state, totals
 
@@ -78,13 +78,13 @@ def _applied(intent: Mapping[str, Any]) -> int | None:
     """What the operation that produced `intent` applied (the authorization or the capture), or,
     while it is `processing`, what it will apply if Stripe settles it."""
     if intent["status"] == "requires_capture":
-        return int(intent["amount_capturable"])
+        return wire_amount(intent["amount_capturable"])
     if intent["status"] == "succeeded":
-        return int(intent["amount_received"])
+        return wire_amount(intent["amount_received"])
     if intent["status"] == "processing":
         charge = charge_of(intent)
-        captured = int(charge.get("amount_captured") or 0) if charge is not None and charge.get("captured") else 0
-        return captured or int(intent["amount"])
+        captured = wire_amount(charge.get("amount_captured") or 0) if charge is not None and charge.get("captured") else 0
+        return captured or wire_amount(intent["amount"])
     return None
 
 
@@ -128,7 +128,7 @@ def refund_result(subject: Subject, response: Response) -> dict[str, Any]:
     fields: dict[str, Any] = {
         "reference": refund["id"],
         "references": _references(refund=refund["id"], payment=refund.get("payment_intent"), charge=charge),
-        "amount": from_stripe(int(refund["amount"]), refund["currency"]),
+        "amount": from_stripe(wire_amount(refund["amount"]), refund["currency"]),
     }
     if refund.get("status") in ("pending", "requires_action"):
         fields["status"] = "accepted"

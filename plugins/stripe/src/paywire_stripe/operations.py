@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from paywire import Money, ProviderOperation, Response, Subject
-from paywire_stripe.amounts import from_stripe
+from paywire_stripe.amounts import from_stripe, wire_amount
 from paywire_stripe.builders import CAPTURE_KEY_FIELD, IDEMPOTENCY_KEY_FIELD
 from paywire_stripe.states import charge_of
 
@@ -42,7 +42,7 @@ def capture_operations(intent: Mapping[str, Any]) -> tuple[ProviderOperation, ..
     key_field = CAPTURE_KEY_FIELD if intent.get("capture_method") == "manual" else IDEMPOTENCY_KEY_FIELD
     key = _key(intent, key_field)
     if charge is None:  # an answer without the expanded charge: only what the intent says for sure
-        received = int(intent.get("amount_received") or 0)
+        received = wire_amount(intent.get("amount_received") or 0)
         if not received:
             return ()
         return (ProviderOperation(kind="capture", reference=str(intent["id"]), idempotency_key=key,
@@ -51,14 +51,14 @@ def capture_operations(intent: Mapping[str, Any]) -> tuple[ProviderOperation, ..
         return ()
     status = OPERATION_STATUS.get(str(charge.get("status")), "accepted")
     return (ProviderOperation(kind="capture", reference=str(intent["id"]), status=status, idempotency_key=key,
-                              amount=from_stripe(int(charge.get("amount_captured") or 0), str(charge["currency"]))),)
+                              amount=from_stripe(wire_amount(charge.get("amount_captured") or 0), str(charge["currency"]))),)
 
 
 def refund_operation(refund: Mapping[str, Any]) -> ProviderOperation:
     return ProviderOperation(
         kind="refund",
         reference=str(refund["id"]),
-        amount=from_stripe(int(refund["amount"]), str(refund["currency"])),
+        amount=from_stripe(wire_amount(refund["amount"]), str(refund["currency"])),
         status=OPERATION_STATUS.get(str(refund.get("status")), "accepted"),
         idempotency_key=_key(refund, IDEMPOTENCY_KEY_FIELD),
     )

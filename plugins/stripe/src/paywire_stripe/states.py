@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from paywire import Money, ProviderState
-from paywire_stripe.amounts import from_stripe
+from paywire_stripe.amounts import from_stripe, wire_amount
 
 __all__ = ["Totals", "charge_of", "intent_state", "intent_totals", "settled_state", "totals"]
 
@@ -40,20 +40,20 @@ def charge_of(intent: Mapping[str, Any]) -> Mapping[str, Any] | None:
 
 def totals(charge: Mapping[str, Any]) -> Totals:
     """The totals a charge records."""
-    amount = int(charge["amount"])
+    amount = wire_amount(charge["amount"])
     succeeded = charge.get("status") == "succeeded"
     authorized = amount if succeeded else 0
-    captured = int(charge.get("amount_captured") or 0) if succeeded and charge.get("captured") else 0
+    captured = wire_amount(charge.get("amount_captured") or 0) if succeeded and charge.get("captured") else 0
     released = amount - captured if captured else 0
-    refunded = max(0, int(charge.get("amount_refunded") or 0) - released) if captured else 0
+    refunded = max(0, wire_amount(charge.get("amount_refunded") or 0) - released) if captured else 0
     return Totals(str(charge["currency"]), authorized, captured, refunded)
 
 
 def _from_intent(intent: Mapping[str, Any]) -> Totals:
     """Totals from the intent alone (no expanded charge): what its own fields say for sure."""
     status = intent["status"]
-    authorized = int(intent["amount"]) if status in ("requires_capture", "succeeded") else 0
-    return Totals(str(intent["currency"]), authorized, int(intent.get("amount_received") or 0), 0)
+    authorized = wire_amount(intent["amount"]) if status in ("requires_capture", "succeeded") else 0
+    return Totals(str(intent["currency"]), authorized, wire_amount(intent.get("amount_received") or 0), 0)
 
 
 def intent_totals(intent: Mapping[str, Any]) -> Totals:

@@ -12,6 +12,7 @@ import paywire_stripe
 from paywire import InvalidRequest, Money, ProviderState
 from paywire.testing.strategies import money
 from paywire_stripe.amounts import from_stripe, to_stripe
+from paywire_stripe.emulator import StripeEmulator
 from paywire_stripe.emulator import currencies as stripe_rules
 
 CURRENCIES = paywire_stripe.STRIPE.currencies
@@ -121,3 +122,86 @@ def test_commands_refuse_amounts_stripe_cannot_hold_before_sending(stripe: Any, 
 def test_stripe_exponents_never_lose_digits_of_a_whole_unit(currency: str) -> None:
     one = Money.of("1", currency)
     assert from_stripe(to_stripe(one), currency) == one
+
+
+@pytest.mark.parametrize("odd", [1999.5, 1999.0, "1999", True])
+@pytest.mark.parametrize("field", ["amount", "amount_captured", "amount_refunded"])
+def test_an_answer_amount_that_is_not_an_integer_is_refused_not_truncated(odd: Any, field: str) -> None:
+    """Stripe writes amounts as integers: 1999.5 in an answer is not 1999 cents (int() would say so)."""
+    from paywire import Response, Subject
+    from paywire_stripe.handlers import intent_result, refund_result
+
+    charge = {"id": "ch_1", "object": "charge", "amount": 2000, "amount_captured": 2000, "amount_refunded": 1,
+              "captured": True, "status": "succeeded", "currency": "eur"}
+    charge[field] = odd
+    intent = {"id": "pi_1", "object": "payment_intent", "status": "succeeded", "amount": 2000, "amount_received": 2000,
+              "amount_capturable": 0, "currency": "eur", "latest_charge": charge}
+    refund = {"id": "re_1", "object": "refund", "amount": odd if field == "amount" else 1, "currency": "eur",
+              "status": "succeeded", "charge": charge, "payment_intent": "pi_1"}
+    for handler, answer in ((intent_result, intent), (refund_result, refund)):
+        with pytest.raises(InvalidRequest) as refused:
+            handler(Subject(reference="pi_1"), Response(200, data=answer))
+        assert refused.value.code == "unexpected_amount"
+
+
+@pytest.mark.parametrize("field", ["amount", "amount_received", "amount_capturable"])
+def test_an_intent_amount_that_is_not_an_integer_is_refused_not_truncated(field: str) -> None:
+    from paywire import Response, Subject
+    from paywire_stripe.handlers import intent_result
+
+    intent = {"id": "pi_1", "object": "payment_intent", "status": "requires_capture", "amount": 2000,
+              "amount_received": 0, "amount_capturable": 2000, "currency": "eur", "latest_charge": None}
+    intent[field] = 1999.5
+    with pytest.raises(InvalidRequest) as refused:
+        intent_result(Subject(reference="pi_1"), Response(200, data=intent))
+    assert refused.value.code == "unexpected_amount"
+
+
+@pytest.mark.xfail(strict=True, reason="known, not fixed: Stripe's capture and refund requests carry no currency, "
+                   "so the gateway cannot see a currency mismatch without reading the intent first; "
+                   "PaymentService refuses it (its totals are Money), Gateway.execute does not")
+@pytest.mark.parametrize("command", ["capture", "refund"])
+def test_a_capture_or_refund_in_another_currency_than_its_payment_is_refused_before_sending(
+    stripe: Any, command: str
+) -> None:
+    """5.00 USD captured on a JPY intent is sent as 500 and captures 500 JPY."""
+    paid = stripe.authorize(Money.of("1000", "JPY")) if command == "capture" else stripe.sale(Money.of("1000", "JPY"))
+    sent = len(stripe.sent())
+    with pytest.raises(InvalidRequest):
+        stripe.run(command, stripe.on(paid.reference, Money.of("5.00", "USD")))
+    assert len(stripe.sent()) == sent
+
+
+class _FractionalKronaAnswers(StripeEmulator):
+    """Stripe's emulator, except that a capture's answer reports a fraction of a krona captured."""
+
+    def capture_payment_intent(self, request: Any) -> Any:
+        import json
+
+        import attrs
+
+        reply = super().capture_payment_intent(request)
+        if reply.status == 200:
+            body = json.loads(reply.body)
+            body["amount_received"] = body["latest_charge"]["amount_captured"] = body["amount_received"] + 50
+            reply = attrs.evolve(reply, body=json.dumps(body).encode())
+        return reply
+
+
+def test_a_capture_whose_answer_cannot_be_read_is_unknown_not_failed(
+    gateway_at: Any, webhook_secret: str, tmp_path: Any
+) -> None:
+    """Stripe captured (the answer is 200); an amount paywire cannot hold in it is no evidence that
+    nothing happened: the ledger keeps the capture unknown, to be reconciled, never failed."""
+    from paywire import OutcomeUnknown, PaymentService, SQLiteLedger, TransactionStatus
+
+    app = _FractionalKronaAnswers(webhook_secret=webhook_secret)
+    with app.serve() as server:
+        service = PaymentService(gateway_at(server.url), ledger=SQLiteLedger(str(tmp_path / "ledger.db")))
+        payment = service.authorize("stripe", Money.of("1000", "ISK"), source="pm_card_visa", order_id="A-1",
+                                    idempotency_key="isk-auth")
+        with pytest.raises(OutcomeUnknown) as unknown:
+            service.capture(payment.id, Money.of("1000", "ISK"), idempotency_key="isk-capture")
+        assert unknown.value.code == "unexpected_amount" and unknown.value.may_have_been_sent
+        capture = [t for t in service.ledger.list_transactions(payment_id=payment.id) if t.kind == "capture"]
+        assert [t.status for t in capture] == [TransactionStatus.UNKNOWN]
