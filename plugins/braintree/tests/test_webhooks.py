@@ -157,3 +157,20 @@ def test_errors_never_show_the_private_key(gateway: Gateway) -> None:
         parse(gateway, sample("transaction_settled", private="another_private_key"))
     except WebhookVerificationError as error:
         assert PRIVATE not in str(error) and PRIVATE not in repr(error)
+
+
+@pytest.mark.parametrize(("amount", "currency"), [("1.005", "EUR"), ("ten", "EUR"), ("1.00", "ZZZ")])
+def test_a_signed_notification_with_an_amount_paywire_cannot_hold_is_refused_as_malformed(
+        gateway: Gateway, amount: str, currency: str) -> None:
+    """Signed by the documented algorithm (Braintree's SDK's own HMAC), but not an amount paywire can
+    hold: refused as a malformed notification, like every other shape it cannot read."""
+    from braintree.util.crypto import Crypto
+
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    xml = (f'<notification><timestamp type="datetime">{now}</timestamp><kind>transaction_settled</kind>'
+           f"<subject><transaction><id>kj9e3zg3</id><type>sale</type><amount>{amount}</amount>"
+           f"<currency-iso-code>{currency}</currency-iso-code></transaction></subject></notification>")
+    payload = base64.encodebytes(xml.encode())
+    body = form({"bt_signature": f"{PUBLIC}|{Crypto.sha1_hmac_hash(PRIVATE, payload)}", "bt_payload": payload})
+    with pytest.raises(WebhookVerificationError, match="malformed"):
+        parse(gateway, body)

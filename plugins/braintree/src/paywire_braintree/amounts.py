@@ -28,9 +28,11 @@ def from_braintree(amount: Any) -> Money:
     """A MonetaryAmount (`{"value": "10.00", "currencyCode": "EUR"}`) as Money."""
     if not isinstance(amount, Mapping):
         raise ValueError(f"Braintree answered {type(amount).__name__} where an amount belongs")
-    currency = amount.get("currencyCode")
+    currency, text = amount.get("currencyCode"), amount.get("value")
+    if not isinstance(text, str):  # Braintree's Amount is a string: a JSON number was already rounded to a float
+        raise ValueError(f"Braintree answered the amount {text!r}, not a decimal string")
     try:
-        value = Decimal(str(amount.get("value")))
+        value = Decimal(text)
     except InvalidOperation:
         raise ValueError(f"Braintree answered the amount {amount.get('value')!r}") from None
     return Money.of(value, str(currency))

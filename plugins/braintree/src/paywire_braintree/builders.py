@@ -62,6 +62,14 @@ def transaction_variables(subject: Subject, merchant_accounts: Mapping[str, str]
     account = merchant_accounts.get(subject.amount.currency)
     if account:
         transaction["merchantAccountId"] = account
+    elif merchant_accounts:
+        # Braintree takes the currency from the merchant account: without one the amount would be
+        # charged in the default account's currency (1000 JPY as 1000.00 USD).
+        raise InvalidRequest(
+            f"no Braintree merchant account is configured for {subject.amount.currency} (merchant_accounts has "
+            f"{', '.join(sorted(merchant_accounts))}); add one to the method's merchant_accounts option, as "
+            "Braintree charges in the merchant account's currency; nothing was sent",
+            param="currency", provider="braintree", code="currency_not_supported")
     reference = order_id(subject)
     if reference:
         transaction["orderId"] = reference

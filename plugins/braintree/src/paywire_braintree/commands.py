@@ -12,7 +12,8 @@
 | unvault | deletePaymentMethodFromVault |
 
 Options: `merchant_accounts`, a mapping of currency to merchant account id (Braintree's currency
-is the merchant account's; a currency without one goes to the default merchant account), and
+is the merchant account's; without the option every payment goes to the default merchant account,
+and with it a currency it does not map is refused before sending), and
 `custom_fields`, the metadata keys created as custom fields in the Control Panel (others stay
 in paywire's ledger only).
 """

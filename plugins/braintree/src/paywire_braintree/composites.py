@@ -60,6 +60,18 @@ def _node(read: GatewayCommand, subject: Subject, context: CommandContext) -> Ma
     return node
 
 
+def _in_its_currency(transaction: Mapping[str, Any], subject: Subject, what: str) -> None:
+    """A capture or refund amount is written without a currency (Braintree takes the transaction's):
+    one in another currency would be read in the transaction's (5.00 USD captured as 5.00 EUR)."""
+    if subject.amount is None:
+        return
+    currency = from_braintree(transaction["amount"]).currency
+    if subject.amount.currency != currency:
+        raise InvalidRequest(f"Braintree transaction {subject.reference!r} is in {currency}; a {what} of "
+                             f"{subject.amount} must be in {currency} too; nothing was sent",
+                             param="currency", provider="braintree", code="currency_mismatch")
+
+
 def _conflict(what: str, held: Money, asked: Money | None) -> IdempotencyConflict:
     return IdempotencyConflict(
         f"this idempotency key already made a {what} of {held} at Braintree; the request asks for {asked}",
@@ -155,6 +167,7 @@ class Capture:
 
     def _done(self, subject: Subject, context: CommandContext) -> CommandResult | None:
         parent = _node(self.read, subject, context)
+        _in_its_currency(parent, subject, "capture")
         done = _keyed(_children(parent), subject.idempotency_key)
         if done is None:
             return None
@@ -184,6 +197,7 @@ class Refund:
 
     def _done(self, subject: Subject, context: CommandContext) -> CommandResult | None:
         captured = _node(self.read, subject, context)
+        _in_its_currency(captured, subject, "refund")
         done = _keyed(captured.get("refunds"), subject.idempotency_key)
         if done is None:
             return None

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from paywire import Money, ProviderOperation, ProviderState, Response, Subject
+from paywire import InvalidRequest, Money, ProviderOperation, ProviderState, Response, Subject
 from paywire_braintree.amounts import from_braintree
 from paywire_braintree.builders import KEY_FIELD
 from paywire_braintree.states import SUBMITTED, operation_status, payment_state, result_status
@@ -48,7 +48,15 @@ def payment_fields(transaction: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def charged_fields(subject: Subject, response: Response) -> dict[str, Any]:
-    return payment_fields(transaction_of(response))
+    fields = payment_fields(transaction_of(response))
+    charged: Money = fields["amount"]
+    if subject.amount is not None and charged.currency != subject.amount.currency:
+        # Sent without a merchant account, the amount went to the default one, in its currency.
+        raise InvalidRequest(
+            f"Braintree charged {charged} for {subject.amount}: its default merchant account is in {charged.currency}; "
+            f"void transaction {fields['reference']} and map {subject.amount.currency} in the method's merchant_accounts",
+            param="currency", provider="braintree", code="currency_mismatch")
+    return fields
 
 
 def capture_fields(subject: Subject, response: Response) -> dict[str, Any]:

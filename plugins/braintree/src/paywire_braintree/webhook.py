@@ -17,7 +17,7 @@ from datetime import datetime
 from urllib.parse import parse_qsl
 
 from paywire import GatewaySettings, WebhookEvent, WebhookVerifier
-from paywire.errors import WebhookVerificationError
+from paywire.errors import InvalidRequest, WebhookVerificationError
 from paywire_braintree.notification import parse_notification
 from paywire_braintree.signature import matches
 
@@ -45,7 +45,7 @@ def _form(body: bytes) -> list[tuple[str, str]] | None:
 def _notification(payload: bytes) -> tuple[WebhookEvent, datetime] | None:
     try:
         return parse_notification(base64.b64decode(payload.replace(b"\n", b""), validate=True))
-    except (binascii.Error, ValueError, SyntaxError):
+    except (binascii.Error, ValueError, SyntaxError, InvalidRequest):  # InvalidRequest: an amount Money refuses
         return None
 
 
