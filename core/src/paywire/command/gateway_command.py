@@ -14,7 +14,15 @@ from paywire.command.context import CommandContext
 from paywire.command.result import CommandResult
 from paywire.converter import JSON, Converter
 from paywire.error_mapper import ErrorMapperProtocol
-from paywire.errors import PaywireError
+from paywire.errors import (
+    AuthenticationError,
+    InvalidRequest,
+    OutcomeUnknown,
+    PaywireError,
+    ProviderUnavailable,
+    RateLimited,
+    TransportError,
+)
 from paywire.handler import HandlerChain
 from paywire.http.response import Response
 from paywire.http.transfer import Transfer, TransferFactory
@@ -104,10 +112,14 @@ class GatewayCommand:
                 result = result + extra
         if not result.ok:
             error = self.error_mapper(subject, response, result)
-            raise hooks.map_error(context, subject, response, result, error) or error
-        outcome = self.handler(subject, response)
-        if hooks.implemented("handle_response"):
-            hooks.handle_response(context, subject, response, outcome)
+            error = hooks.map_error(context, subject, response, result, error) or error
+            raise _after_unsure(error) if response.unsure else error
+        try:
+            outcome = self.handler(subject, response)
+            if hooks.implemented("handle_response"):
+                hooks.handle_response(context, subject, response, outcome)
+        except InvalidRequest as error:
+            raise _unreadable(error, response) from error
         return outcome
 
     def build(self, subject: Subject, context: CommandContext) -> Mapping[str, Any]:
@@ -120,9 +132,11 @@ class GatewayCommand:
         return request
 
     def send(self, transfer: Transfer, context: CommandContext) -> Response:
-        """Send with the retry policy; the answer is decoded once."""
+        """Send with the retry policy; the answer is decoded once, and says (`unsure`) whether an
+        attempt before it may have taken effect (a read timeout, a dropped connection, a 5xx)."""
         retry = context.retry
         attempt, refreshed = 1, False
+        unsure = False
         while True:
             started = time.perf_counter()
             try:
@@ -131,10 +145,11 @@ class GatewayCommand:
                 # Raised as it is: its cause stays the client's (the urllib3 exception), and a
                 # `raise e from e` would make the chain a loop.
                 if not retry.is_retryable_error(transfer, error):
-                    raise self._final(error, transfer, attempt)  # noqa: B904
+                    raise self._final(error, transfer, attempt, unsure)  # noqa: B904
                 retry = retry.increment(error=error)
                 if retry.is_exhausted():
-                    raise self._final(error, transfer, attempt)  # noqa: B904
+                    raise self._final(error, transfer, attempt, unsure)  # noqa: B904
+                unsure = unsure or error.may_have_been_sent
                 log.info("retrying %s %s after %s (attempt %d)", transfer.method, transfer.url, type(error).__name__, attempt)
                 retry.sleep()
                 attempt += 1
@@ -151,29 +166,62 @@ class GatewayCommand:
                     log.info("retrying %s %s after HTTP %d", transfer.method, transfer.url, response.status)
                     next_retry.sleep(response)
                     retry, attempt = next_retry, attempt + 1
+                    unsure = unsure or response.status >= 500  # a 5xx may come after the provider acted
                     continue
             log.debug(
                 "%s %s -> %d in %.1f ms", transfer.method, transfer.url, response.status,
                 (time.perf_counter() - started) * 1000,
             )
-            return self._decode(response, attempt)
+            return self._decode(response, attempt, unsure)
 
-    def _decode(self, response: Response, attempt: int) -> Response:
+    def _decode(self, response: Response, attempt: int, unsure: bool) -> Response:
         try:
             data = self.converter.decode(response.body) if response.body else None
         except ValueError:
             data = None
-        return Response(response.status, response.headers, response.body, data, attempt)
+        return Response(response.status, response.headers, response.body, data, attempt, unsure)
 
     @staticmethod
-    def _final(error: PaywireError, transfer: Transfer, attempts: int) -> PaywireError:
+    def _final(error: PaywireError, transfer: Transfer, attempts: int, unsure: bool = False) -> PaywireError:
         """The error to raise after the last attempt, told how many attempts ran and what was sent.
 
         Its `may_have_been_sent` comes from the client: `OutcomeUnknown` means the request may
-        have taken effect and must be reconciled, never sent again with a new key.
+        have taken effect and must be reconciled, never sent again with a new key. So does an
+        earlier attempt's (`unsure`): a last attempt that could not connect proves nothing about it.
         """
         if attempts > 1:
             error.message = f"{error.message} (after {attempts} attempts)"
         error.details.setdefault("attempts", attempts)
         error.details.setdefault("request", redact({"method": transfer.method, "url": transfer.url}))
-        return error
+        return _after_unsure(error) if unsure else error
+
+
+def _unreadable(error: InvalidRequest, response: Response) -> OutcomeUnknown:
+    """A success answer the handlers (or a plugin's `handle_response`) cannot read (an amount
+    paywire cannot hold, a field missing): the provider applied the request, or may have, so this
+    is no evidence that it did not (`InvalidRequest` would be recorded as failed): the outcome is
+    unknown, to be reconciled."""
+    return OutcomeUnknown(
+        f"{error.message}; the provider answered HTTP {response.status} but its answer cannot be read, so the "
+        "outcome is unknown", provider=error.provider, code=error.code, status=response.status,
+        details=dict(error.details),
+    )
+
+
+def _after_unsure(error: PaywireError) -> PaywireError:
+    """The operation's error when an earlier attempt may have taken effect. The last attempt's
+    evidence that *it* was not applied (a connection never made, a rate limit, a refused
+    credential, a 5xx the provider documents as not processed) comes before the provider's
+    deduplication by key and says nothing about the earlier one: the outcome is unknown. A
+    definite answer (a decline, a validation error) stands: the provider gave it under the key."""
+    if isinstance(error, (RateLimited, AuthenticationError)) or (
+        isinstance(error, (TransportError, ProviderUnavailable)) and not error.may_have_been_sent
+    ):
+        unknown = OutcomeUnknown(
+            f"{error.message}; an earlier attempt may have taken effect, so the outcome is unknown",
+            provider=error.provider, code=error.code, status=error.status, debug_id=error.debug_id,
+            details=dict(error.details),
+        )
+        unknown.__cause__ = error
+        return unknown
+    return error

@@ -15,7 +15,9 @@ class Response:
     """An HTTP answer: status, lower-cased headers, raw body and the decoded body (`data`).
 
     `data` is None when the body was empty or could not be decoded; validators decide whether
-    that is an error.
+    that is an error. `unsure`: an attempt before this answer may have taken effect (it timed
+    out, its connection dropped, it got a 5xx), so an answer proving only that *this* attempt was
+    not applied (a rate limit) leaves the operation's outcome unknown.
     """
 
     status: int
@@ -23,6 +25,7 @@ class Response:
     body: bytes = attrs.field(default=b"", repr=False)
     data: Any = attrs.field(default=None, repr=False)
     attempts: int = 1
+    unsure: bool = False
 
     def header(self, name: str, default: str | None = None) -> str | None:
         # `in` first: urllib3's header dict answers a missing name in `get` by raising KeyError,

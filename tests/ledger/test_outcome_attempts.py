@@ -1,0 +1,120 @@
+"""The outcome of an operation whose request was sent more than once (the retry policy's
+attempts, all under one idempotency key): a later attempt's proof that *it* was not applied (a
+connection never made, a rate limit, a 5xx the provider documents as not processed) says
+nothing about an earlier attempt that may have taken effect, so the operation is unknown,
+never failed, and reconciliation settles it from the provider."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from paywire import InvalidRequest, OutcomeUnknown, PaywireError, Retry, hookimpl
+from paywire.ledger import Ledger, PaymentState, TransactionStatus
+from paywire.service import PaymentService
+from paywire.testing.emulator import Fault
+from tests.ledger.fakepay import FakePayApp, make_gateway
+from tests.ledger.support import FAST, agree, eur
+
+S = TransactionStatus
+
+
+class ThenRefuse:
+    """After the first attempt of `command` is lost (its request applied, the connection dropped),
+    the provider refuses the next attempt before processing it, as `how` says."""
+
+    def __init__(self, app: FakePayApp, command: str, how: str) -> None:
+        self.app, self.command, self.how = app, command, how
+        self.armed = True
+
+    @hookimpl(wrapper=True)
+    def send_transfer(self, command: str) -> Iterator[None]:
+        try:
+            response: Any = yield
+        except PaywireError:
+            if command == self.command and self.armed:
+                self.armed = False
+                if self.how == "not_processed":
+                    self.app.not_processed()
+                else:
+                    self.app.inject(Fault("status", status=429, times=1))
+            raise
+        return response
+
+
+@pytest.mark.parametrize("how", ["not_processed", "rate_limited"])
+@pytest.mark.parametrize("kind", ["authorize", "capture"])
+def test_a_refused_retry_of_an_attempt_that_took_effect_leaves_the_operation_unknown(
+    fakepay: tuple[FakePayApp, str], ledger: Ledger, kind: str, how: str,
+) -> None:
+    app, url = fakepay
+    hook = ThenRefuse(app, kind, how)
+    gateway = make_gateway(url, retry=Retry(total=1, backoff_factor=0, respect_retry_after=False),
+                           extra=[hook], **FAST)
+    service = PaymentService(gateway, ledger, margin=0)
+    try:
+        payment_id = None
+        if kind == "capture":
+            payment_id = service.authorize("fakepay", eur("50.00"), source="tok_ok").id
+        app.inject(Fault("drop_after", path="/captures$" if kind == "capture" else "/v1/payments$", method="POST"))
+        with pytest.raises(PaywireError) as error:
+            if kind == "capture":
+                service.capture(payment_id or "", eur("20.00"), idempotency_key="cap-1")
+            else:
+                service.authorize("fakepay", eur("50.00"), source="tok_ok", idempotency_key="auth-1")
+        assert not hook.armed, "the second attempt was not refused as arranged"
+        assert app.count(kind) == 1  # the first attempt took effect
+        txn = service.get_transaction(error.value.transaction_id or "")
+        assert txn.status == S.UNKNOWN, (txn.status, txn.error_type)
+        assert isinstance(error.value, OutcomeUnknown), f"{error.value!r}"
+        payment = service.get_payment(txn.payment_id or "")
+        assert payment.state != PaymentState.FAILED
+
+        report = service.reconcile()
+        assert [(s.transaction_id, s.status) for s in report.settled] == [(txn.id, S.SUCCEEDED)]
+        agree(service, app, txn.payment_id or "")
+    finally:
+        gateway.close()
+
+
+
+class UnreadableAnswer:
+    """A plugin's `handle_response` that cannot read the provider's success answer for `command`."""
+
+    def __init__(self, command: str) -> None:
+        self.command = command
+
+    @hookimpl
+    def handle_response(self, command: str, result: Any) -> None:
+        if command == self.command:
+            raise InvalidRequest(f"cannot read the {command} answer", code="unreadable_answer")
+
+
+@pytest.mark.parametrize("kind", ["authorize", "capture"])
+def test_a_success_answer_a_plugin_hook_cannot_read_is_unknown_never_failed(
+    fakepay: tuple[FakePayApp, str], ledger: Ledger, kind: str,
+) -> None:
+    """The provider answered 2xx: it applied the request. A plugin failing to read the answer is
+    no evidence that it did not, so the operation is unknown and reconciliation settles it."""
+    app, url = fakepay
+    gateway = make_gateway(url, extra=[UnreadableAnswer(kind)], **FAST)
+    service = PaymentService(gateway, ledger, margin=0)
+    try:
+        payment_id = service.authorize("fakepay", eur("50.00"), source="tok_ok").id if kind == "capture" else None
+        with pytest.raises(OutcomeUnknown) as lost:
+            if kind == "capture":
+                service.capture(payment_id or "", eur("20.00"), idempotency_key="cap-1")
+            else:
+                service.authorize("fakepay", eur("50.00"), source="tok_ok", idempotency_key="auth-1")
+        assert lost.value.code == "unreadable_answer" and app.count(kind) == 1
+        txn = service.get_transaction(lost.value.transaction_id or "")
+        assert txn.status == S.UNKNOWN, (txn.status, txn.error_type)
+        assert service.get_payment(txn.payment_id or "").state != PaymentState.FAILED
+
+        report = service.reconcile()
+        assert [(s.transaction_id, s.status) for s in report.settled] == [(txn.id, S.SUCCEEDED)]
+        agree(service, app, txn.payment_id or "")
+    finally:
+        gateway.close()
