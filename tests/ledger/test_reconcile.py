@@ -3,11 +3,16 @@ the provider does not hold is concluded not applied only once its request can no
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from typing import Any
 
+import attrs
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from paywire import OutcomeUnknown, hookimpl
+from paywire import Money, OutcomeUnknown, hookimpl
 from paywire.ledger import Ledger, PaymentState, TransactionStatus
 from paywire.service import PaymentService
 from paywire.testing.emulator import Fault
@@ -183,3 +188,75 @@ def test_fetch_failures_are_reported_and_change_nothing(svc: PaymentService, app
     assert [t.status for t in svc.list_transactions(payment.id)][-1] == S.UNKNOWN
     app.clear_faults()
     assert svc.reconcile().settled[0].status == S.SUCCEEDED
+
+
+class ListNoOperations:
+    """A provider whose fetch reports its running totals but lists none of its captures or refunds
+    (the case reconciliation splits the totals for)."""
+
+    @hookimpl(wrapper=True)
+    def send_transfer(self, command: str) -> Iterator[None]:
+        response: Any = yield
+        if command == "fetch" and response.status == 200:
+            data = {**json.loads(response.body), "captures": [], "refunds": []}
+            return attrs.evolve(response, body=json.dumps(data).encode(), data=None)
+        return response
+
+
+def test_a_total_that_equal_amounts_could_each_make_up_settles_neither(
+        fakepay: tuple[FakePayApp, str], ledger: Ledger, lose: LoseRequests) -> None:
+    """Two unknown captures of 10.00 and a provider total of 10.00: either could be the one that
+    took effect, so neither is guessed; the one that never arrived is never recorded as captured
+    (a retry of the other, "failed", would then count its 10.00 twice)."""
+    gateway = make_gateway(fakepay[1], extra=[lose, ListNoOperations()], **FAST)
+    svc = PaymentService(gateway, ledger, margin=0)
+    app = fakepay[0]
+    try:
+        payment = svc.authorize("fakepay", eur("100.00"), source="tok_ok")
+        lose.commands = {"capture"}
+        with pytest.raises(OutcomeUnknown) as never:
+            svc.capture(payment.id, eur("10.00"), idempotency_key="never-arrived")
+        lose.commands = set()
+        app.inject(Fault("drop_after", path="/captures$"))
+        with pytest.raises(OutcomeUnknown) as applied:
+            svc.capture(payment.id, eur("10.00"), idempotency_key="applied")
+        truth = {never.value.transaction_id: S.FAILED, applied.value.transaction_id: S.SUCCEEDED}
+        for _ in range(2):
+            report = svc.reconcile()
+            assert all(truth[s.transaction_id] == s.status for s in report.settled if s.kind == "capture"), report
+            assert {u.transaction_id for u in report.unresolved} <= set(truth)
+            assert svc.get_payment(payment.id).captured == eur("10.00")
+            wait_out_life(svc, [t for t in truth if t])
+        for transaction_id, status in truth.items():
+            assert svc.get_transaction(transaction_id or "").status in (status, S.UNKNOWN)
+    finally:
+        gateway.close()
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.sampled_from([500, 1_000, 1_500]), st.booleans()), min_size=1, max_size=4))
+def test_a_split_total_never_settles_a_capture_against_what_happened(
+        fakepay: tuple[FakePayApp, str], ledger: Ledger, lose: LoseRequests, captures: list[tuple[int, bool]]) -> None:
+    """Unknown captures, some applied and some never arrived, reconciled from the provider's total
+    alone: whatever reconciliation settles agrees with what happened; the rest stays open."""
+    gateway = make_gateway(fakepay[1], extra=[lose, ListNoOperations()], **FAST)
+    svc = PaymentService(gateway, ledger, margin=0)
+    app = fakepay[0]
+    try:
+        payment = svc.authorize("fakepay", eur("100.00"), source="tok_ok")
+        truth: dict[str, str] = {}
+        for index, (minor, applied) in enumerate(captures):
+            lose.commands = set() if applied else {"capture"}
+            if applied:
+                app.inject(Fault("drop_after", path="/captures$"))
+            with pytest.raises(OutcomeUnknown) as lost:
+                svc.capture(payment.id, Money(minor, "EUR"), final=False, idempotency_key=f"{payment.id}-{index}")
+            truth[lost.value.transaction_id or ""] = S.SUCCEEDED if applied else S.FAILED
+        lose.commands = set()
+        report = svc.reconcile(payment_id=payment.id)
+        assert all(truth[s.transaction_id] == s.status for s in report.settled), (captures, report)
+        provider = app.totals(payment.reference or "")[1]
+        assert svc.get_payment(payment.id).captured.minor == provider
+    finally:
+        lose.commands = set()
+        gateway.close()

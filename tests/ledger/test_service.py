@@ -234,6 +234,51 @@ def test_idempotency_replay_and_conflict(service: PaymentService, app: FakePayAp
     assert app.count("capture") == 1
 
 
+@pytest.mark.parametrize("first", ["answered", "lost"])
+def test_the_same_call_with_a_default_amount_and_its_key_is_the_same_operation(
+    service: PaymentService, app: FakePayApp, first: str,
+) -> None:
+    """`capture(id)` and `refund(id)` take what is left; once the key's operation spent it, the
+    same call with that key must still be that operation (replayed, or resent after a lost
+    answer), not a conflict. An amount the caller gave differently stays a conflict."""
+    payment = service.authorize("fakepay", eur("50.00"), source="tok_ok")
+    lost = first == "lost"
+    if lost:
+        app.inject(Fault("drop_after", path="/captures$"))
+        with pytest.raises(OutcomeUnknown):
+            service.capture(payment.id, idempotency_key="cap-all")
+    else:
+        service.capture(payment.id, idempotency_key="cap-all")
+    captured = service.capture(payment.id, idempotency_key="cap-all")
+    assert captured.captured == eur("50.00") and app.count("capture") == 1
+    assert service.capture(payment.id, idempotency_key="cap-all") == captured
+    with pytest.raises(IdempotencyConflict):
+        service.capture(payment.id, eur("10.00"), idempotency_key="cap-all")
+    if lost:
+        app.inject(Fault("drop_after", path="/refunds$"))
+        with pytest.raises(OutcomeUnknown):
+            service.refund(payment.id, idempotency_key="refund-all")
+    else:
+        service.refund(payment.id, idempotency_key="refund-all")
+    refunded = service.refund(payment.id, idempotency_key="refund-all")
+    assert refunded.refunded == eur("50.00") and app.count("refund") == 1
+    assert service.refund(payment.id, idempotency_key="refund-all") == refunded
+    # Without a key, calling it again after an unknown outcome is its retry (the derived key).
+    third = service.authorize("fakepay", eur("40.00"), source="tok_ok")
+    app.inject(Fault("drop_after", path="/captures$"))
+    with pytest.raises(OutcomeUnknown) as unknown:
+        service.capture(third.id)
+    retried = service.capture(third.id)
+    assert retried.captured == eur("40.00") and app.count("capture") == 2
+    assert service.get_transaction(unknown.value.transaction_id or "").status == S.SUCCEEDED
+    # A key first used with an amount the caller gave is not the default's.
+    other = service.sale("fakepay", eur("30.00"), source="tok_ok")
+    service.refund(other.id, eur("30.00"), idempotency_key="refund-30")
+    with pytest.raises(IdempotencyConflict):
+        service.refund(other.id, idempotency_key="refund-30")
+    assert app.count("refund") == 2
+
+
 def test_retryable_failure_then_retry_reuses_the_key(service: PaymentService, app: FakePayApp) -> None:
     payment = service.authorize("fakepay", eur("30.00"), source="tok_ok")
     app.not_processed()  # FakePay documents its 503 not_processed as never applied
@@ -281,6 +326,61 @@ def test_retry_by_transaction_id_after_lost_answer(service: PaymentService, app:
     resent = service.retry(lost.value.transaction_id or "")
     assert resent.state == PaymentState.AUTHORIZED  # type: ignore[union-attr]
     assert app.count("authorize") == 1
+
+
+class SendsOrderDetails:
+    """A plugin part sending what the ledger does not keep: the order's description, the buyer's
+    email (as real plugins send items, addresses and contacts)."""
+
+    @hookimpl
+    def build_request(self, command: str, subject: Any) -> Any:
+        if command != "authorize":
+            return None
+        return {"description": subject.order.description if subject.order else None,
+                "email": subject.buyer.email if subject.buyer else None}
+
+
+@pytest.mark.parametrize("fault", ["lost answer", "not processed"])
+@pytest.mark.parametrize("given", ["a masked value", "order details", "buyer details"])
+def test_retry_by_transaction_id_never_sends_another_request_under_the_key(
+    fakepay: tuple[FakePayApp, str], ledger: Ledger, fault: str, given: str,
+) -> None:
+    """The ledger keeps a request redacted (here a metadata key naming a token is masked) and
+    not whole (the order's and buyer's details are not kept): resending what it kept under the
+    key would be another request, refused by the provider as a reused key (the first may have
+    taken effect), or applied without what the caller gave. `retry()` refuses, sending nothing;
+    the same call with its key settles it."""
+    app, url = fakepay
+    gateway = make_gateway(url, extra=[SendsOrderDetails()])
+    service = PaymentService(gateway, ledger)
+    call: dict[str, Any] = {"source": "tok_ok"}
+    if given == "a masked value":
+        call["metadata"] = {"cart_token": "ct-1"}
+    elif given == "order details":
+        call["order"] = Order(id="A-9", amount=eur("8.00"), description="two mugs")
+    else:
+        call["customer"] = Customer(reference="cus_1", email="buyer@example.com")
+    try:
+        if fault == "lost answer":
+            app.inject(Fault("drop_after", path="/v1/payments$"))
+            expected: type[Exception] = OutcomeUnknown
+        else:
+            app.not_processed()
+            expected = ProviderUnavailable
+        with pytest.raises(expected) as first:
+            service.authorize("fakepay", eur("8.00"), **call)
+        txn = service.get_transaction(first.value.transaction_id or "")  # type: ignore[attr-defined]
+        applied = app.count("authorize")
+        sent = calls(app)
+        with pytest.raises(InvalidRequest, match="not stored whole") as refused:
+            service.retry(txn.id)
+        assert refused.value.code == "request_not_stored" and refused.value.transaction_id == txn.id
+        assert calls(app) == sent and service.get_transaction(txn.id) == txn  # nothing sent or changed
+        payment = service.authorize("fakepay", eur("8.00"), idempotency_key=txn.idempotency_key, **call)
+        assert payment.id == txn.payment_id and payment.state == PaymentState.AUTHORIZED
+        assert app.count("authorize") == 1 and applied in (0, 1)
+    finally:
+        gateway.close()
 
 
 def test_ledger_holds_no_secrets(service: PaymentService, app: FakePayApp, ledger: Ledger, tmp_path: Path) -> None:

@@ -227,3 +227,21 @@ def test_concurrent_deliveries_of_one_event_apply_once(fakepay: tuple[FakePayApp
         assert [t.origin for t in first.list_transactions(payment.id)] == ["service", "webhook"]
     finally:
         gateway.close()
+
+
+def test_an_unmatched_event_is_applied_when_another_event_teaches_the_ledger_its_reference(
+        service: PaymentService, app: FakePayApp) -> None:
+    """An event naming only a refund made outside paywire waits, unmatched; the event that records
+    that refund on the payment gives the payment the refund's id, and the waiting event applies then,
+    not only at the next reconciliation."""
+    payment = service.sale("fakepay", eur("50.00"), source="tok_ok")
+    headers, body = app.event("evt_re_failed", EventKind.FAILED, "re_outside")  # names only the refund
+    assert service.receive_webhook("fakepay", headers, body).status == EventStatus.UNMATCHED
+    headers, body = app.event("evt_re_ok", EventKind.REFUNDED, "re_outside", amount=1_000,
+                              references={"payment": payment.reference or ""})
+    assert service.receive_webhook("fakepay", headers, body).status == EventStatus.APPLIED
+    waiting = service.ledger.get_event("fakepay", "evt_re_failed")
+    assert waiting is not None and (waiting.status, waiting.payment_id) == (EventStatus.APPLIED, payment.id)
+    after = service.get_payment(payment.id)
+    assert (after.captured, after.refunded) == (eur("50.00"), eur("0.00"))
+    assert [t.kind for t in service.list_transactions(payment.id)] == ["sale", "refund", "reversal"]

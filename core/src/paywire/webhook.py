@@ -11,7 +11,7 @@ import attrs
 
 from paywire.money import Money
 
-__all__ = ["EventKind", "WebhookBatch", "WebhookEvent", "WebhookVerifier"]
+__all__ = ["SHARED_REFERENCES", "EventKind", "WebhookBatch", "WebhookEvent", "WebhookVerifier"]
 
 
 class EventKind:
@@ -25,6 +25,11 @@ class EventKind:
     ACTION_REQUIRED: Final = "action_required"
     APPROVED: Final = "approved"  # the buyer approved; the payment can be authorized or captured
     OTHER: Final = "other"
+
+
+# Reference names of objects many payments share (a customer, a saved payment method or token):
+# an event or a payment may name them, but they never match an event to a payment.
+SHARED_REFERENCES: Final = frozenset({"customer", "payment_method", "payment_token", "setup_token"})
 
 
 def _mapping(value: Mapping[str, str] | None) -> Mapping[str, str]:

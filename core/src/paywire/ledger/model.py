@@ -310,6 +310,10 @@ class StoredEvent:
 
     @property
     def all_references(self) -> tuple[str, ...]:
-        refs = [self.reference] if self.reference else []
-        refs.extend(ref for ref in self.references.values() if ref and ref not in refs)
+        """The ids that match the event to a payment: not those of objects payments share."""
+        from paywire.webhook import SHARED_REFERENCES
+
+        shared = {ref for name, ref in self.references.items() if name in SHARED_REFERENCES}
+        refs = [self.reference] if self.reference and self.reference not in shared else []
+        refs.extend(ref for ref in self.references.values() if ref and ref not in refs and ref not in shared)
         return tuple(refs)

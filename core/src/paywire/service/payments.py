@@ -64,7 +64,7 @@ from paywire.ledger.model import (
     now,
 )
 from paywire.money import Money
-from paywire.security import redact
+from paywire.security import _MASK, redact
 from paywire.service import rules
 from paywire.service.keys import derived_key, fingerprint, new_id
 from paywire.service.outcome import attach, failed, is_unknown, rebuild_error, succeeded, unknown
@@ -75,6 +75,17 @@ from paywire.subject import BuyerAction, Customer, Order, Subject
 from paywire.webhook import WebhookEvent
 
 __all__ = ["Notification", "PaymentService", "WebhookReceipt"]
+
+
+def _masked(value: object) -> bool:
+    """Whether redaction masked something in a stored request summary."""
+    if isinstance(value, str):
+        return _MASK in value
+    if isinstance(value, Mapping):
+        return any(_masked(item) for item in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_masked(item) for item in value)
+    return False
 
 
 def _why(error: BaseException) -> str:
@@ -135,6 +146,7 @@ class _Op:
     order: Order | None = attrs.field(default=None, eq=False)
     customer: Customer | None = attrs.field(default=None, eq=False)
     resolve: _Resolve | None = attrs.field(default=None, eq=False)
+    defaulted: bool = attrs.field(default=False, eq=False)  # the caller left the amount to `resolve`
 
 
 @attrs.frozen
@@ -236,7 +248,7 @@ class PaymentService:
             due = payment.capturable - rules.in_flight(payment, txns).captures if amount is None else amount
             return due, {"final": bool(not caps.capture_multiple if final is None else final)}
 
-        return self._follow_up(K.CAPTURE, payment_id, idempotency_key, resolve)
+        return self._follow_up(K.CAPTURE, payment_id, idempotency_key, resolve, defaulted=amount is None)
 
     def void(self, payment_id: str, *, reason: str | None = None, idempotency_key: str | None = None) -> Payment:
         """Release an authorization that has no capture."""
@@ -247,7 +259,7 @@ class PaymentService:
         """Refund `amount` (everything refundable when None) of what was captured."""
         return self._follow_up(K.REFUND, payment_id, idempotency_key,
                                lambda payment, _, __: (payment.refundable if amount is None else amount,
-                                                       {"reason": reason}))
+                                                       {"reason": reason}), defaulted=amount is None)
 
     def vault(self, method: str, source: str, *, customer: Customer | None = None,
               idempotency_key: str | None = None) -> Transaction:
@@ -278,7 +290,19 @@ class PaymentService:
         if txn.origin != "service":
             raise InvalidRequest(f"transaction {txn.id} was reported by the provider; there is nothing to resend",
                                  param="transaction_id")
-        params = {k: v for k, v in txn.request.items() if k not in ("reference", "command")}
+        params = {k: v for k, v in txn.request.items()
+                  if k not in ("reference", "command", "amount_defaulted", "unstored")}
+        if (_masked(params) or txn.request.get("unstored")) and (
+                txn.resendable or (txn.status == S.FAILED and txn.retryable)):
+            # The ledger keeps the request redacted, and not all of it (see `_request_summary`):
+            # sending what it kept under the key would be another request (refused by the
+            # provider as a reused key, or applied without what the caller gave).
+            raise attach(InvalidRequest(
+                f"transaction {txn.id}'s request is not stored whole (values masked as secrets, or the order's "
+                "or buyer's details), so it cannot be resent as it was; call the operation again with its "
+                f"parameters and idempotency key {txn.idempotency_key!r}; nothing was sent", param="transaction_id",
+                code="request_not_stored",
+            ), txn.payment_id, txn.id)
         scope = None if txn.kind in (K.AUTHORIZE, K.SALE) else txn.payment_id
         return self._execute(_Op(txn.kind, txn.method, scope, txn.amount, params, txn.idempotency_key,
                                  fingerprint=txn.fingerprint))
@@ -349,18 +373,26 @@ class PaymentService:
         assert isinstance(result, Payment)
         return result
 
-    def _follow_up(self, kind: str, payment_id: str, key: str | None, resolve: _Resolve) -> Payment:
-        result = self._execute(_Op(kind, "", payment_id, None, {}, key, resolve=resolve))
+    def _follow_up(self, kind: str, payment_id: str, key: str | None, resolve: _Resolve, *,
+                   defaulted: bool = False) -> Payment:
+        result = self._execute(_Op(kind, "", payment_id, None, {}, key, resolve=resolve, defaulted=defaulted))
         assert isinstance(result, Payment)
         return result
 
     @staticmethod
-    def _resolved(op: _Op, payment: Payment, txns: Sequence[Transaction], caps: Capabilities) -> _Op:
+    def _resolved(op: _Op, payment: Payment, txns: Sequence[Transaction], caps: Capabilities,
+                  earlier: Transaction | None = None) -> _Op:
+        """`op` with its amount and parameters decided on the payment as locked. An amount left
+        to the default that the key's operation (`earlier`) was also sent with is that
+        operation's: what is left now no longer counts what that operation spent."""
         assert op.resolve is not None
         amount, params = op.resolve(payment, txns, caps)
+        if (op.defaulted and earlier is not None and earlier.kind == op.kind and earlier.payment_id == op.payment_id
+                and earlier.request.get("amount_defaulted") is True):
+            amount = earlier.amount
         if amount is not None:
             params = {**params, "amount": amount.format(), "currency": amount.currency}
-        return _Op(op.kind, payment.method, op.payment_id, amount, params, op.key)
+        return _Op(op.kind, payment.method, op.payment_id, amount, params, op.key, defaulted=op.defaulted)
 
     def _execute(self, op: _Op) -> Payment | Transaction:
         try:
@@ -406,7 +438,11 @@ class PaymentService:
             caps = self._capabilities(payment.method if payment else op.method)
             if op.resolve is not None:
                 assert payment is not None
-                op = self._resolved(op, payment, txns, caps)
+                earlier = None
+                if op.defaulted:  # the operation this same call made: replayed, or sent again
+                    earlier = u.transaction_by_key(payment.method, op.key) if op.key else next(
+                        (t for t in reversed(txns) if t.kind == op.kind and t.resendable), None)
+                op = self._resolved(op, payment, txns, caps, earlier)
             fp = op.fingerprint or fingerprint(op.kind, op.method, op.payment_id, {
                 "amount": op.amount.minor if op.amount else None,
                 "currency": op.amount.currency if op.amount else None, **op.params,
@@ -555,6 +591,16 @@ class PaymentService:
         summary: dict[str, Any] = {"command": op.kind, **redact(given)}
         if op.amount is not None:
             summary["amount"], summary["currency"] = op.amount.format(), op.amount.currency
+        if op.defaulted:
+            summary["amount_defaulted"] = True  # the same call with its key resolves to this amount again
+        # What was sent but is not kept (the order's items, addresses and description, the buyer's
+        # contact): `retry()` cannot send this request again as it was.
+        unstored = [name for name, given, kept in (
+            ("order", op.order, op.order and Order(id=op.order.id, amount=op.amount)),
+            ("customer", op.customer, op.customer and Customer(reference=op.customer.reference, id=op.customer.id)),
+        ) if given is not None and given != kept]
+        if unstored:
+            summary["unstored"] = unstored
         if target:
             summary["reference"] = redact(target)
         return summary
@@ -651,9 +697,15 @@ class PaymentService:
                 changes["failed"] = False
                 if payment.flow == K.SALE and outcome.succeeded:
                     changes["capture_closed"] = True
-            elif txn.kind == K.CAPTURE and txn.request.get("final"):
+            elif txn.kind == K.CAPTURE and txn.request.get("final") and outcome.succeeded:
+                # An accepted final capture closes the payment once the provider says it succeeded
+                # (its event, or reconciliation); until then it is in flight, and if the provider
+                # refuses it the rest of the authorization is still there to capture.
                 changes["capture_closed"] = True
-            elif txn.kind == K.VOID:
+            elif txn.kind == K.VOID and outcome.succeeded:
+                # An accepted void is in flight (no capture may start meanwhile): the payment is
+                # voided once the provider says so (its event, or reconciliation), and stays
+                # authorized if it refuses.
                 changes["voided"] = True
             customer = outcome.references.get("customer")
             if customer and not payment.customer_reference:
@@ -895,5 +947,7 @@ class PaymentService:
                 return WebhookReceipt(stored.provider, stored.event_id, stored.kind, EventStatus.UNMATCHED)
             payment = u.payment(owner, lock=True)
             assert payment is not None
-            _, applied = apply_event(u, payment, attrs.evolve(stored, payment_id=owner))
+            payment, applied = apply_event(u, payment, attrs.evolve(stored, payment_id=owner))
+            if applied.status == EventStatus.APPLIED:
+                apply_waiting(u, payment)  # the event may have given the payment an id waiting events name
             return WebhookReceipt(stored.provider, stored.event_id, stored.kind, applied.status, owner)

@@ -124,13 +124,11 @@ def _absent(u: LedgerUnit, txn: Transaction, at: datetime, what: str, result: Co
     return _finish(u, txn, S.FAILED, f"{what} after the request's longest life: it was not applied", result)
 
 
-def _subset(amounts: Sequence[int], target: int) -> tuple[int, ...] | None:
-    """Indexes of the fewest, earliest amounts adding up to `target`, if any."""
-    for size in range(1, len(amounts) + 1):
-        for combo in itertools.combinations(range(len(amounts)), size):
-            if sum(amounts[i] for i in combo) == target:
-                return combo
-    return None
+def _subsets(amounts: Sequence[int], target: int) -> list[tuple[int, ...]]:
+    """Every set of indexes whose amounts add up to `target`."""
+    return [combo for size in range(1, len(amounts) + 1)
+            for combo in itertools.combinations(range(len(amounts)), size)
+            if sum(amounts[i] for i in combo) == target]
 
 
 def settle(u: LedgerUnit, payment: Payment, result: CommandResult,
@@ -291,22 +289,31 @@ def _by_totals(u: LedgerUnit, payment: Payment, pending: list[Transaction], txns
     recorded = own.captured if kind == K.CAPTURE else own.refunded
     delta = provider_total.minor - recorded.minor
     amounts = [t.amount.minor if t.amount else 0 for t in pending]
-    chosen = _subset(amounts, delta) if 0 < delta and len(pending) <= _MAX_SUBSET else None
+    splits = _subsets(amounts, delta) if 0 < delta and len(pending) <= _MAX_SUBSET else []
+    # Settled: in every split that makes up the total; absent: in none; either: left open.
+    surely: set[int]
+    maybe: set[int]
     if delta <= 0:
-        chosen = ()
-    elif chosen is None and delta >= sum(amounts):
-        chosen = tuple(range(len(pending)))
-    if chosen is None:
+        surely, maybe = set(), set()
+    elif splits:
+        surely, maybe = set.intersection(*map(set, splits)), set().union(*splits)
+    elif delta == sum(amounts):  # all of them (too many to search for a smaller split)
+        surely = maybe = set(range(len(pending)))
+    else:
         return [(_open(t, f"the provider's {kind} total {provider_total} cannot be split among the open "
                           "operations; check it by hand"), None) for t in pending]
     # The provider's latest object of this kind names the one settled operation, if only one is.
     latest = result.references.get(kind)
-    latest = latest if len(chosen) == 1 and latest not in {t.provider_reference for t in txns} else None
+    latest = latest if len(surely) == 1 and surely == maybe and latest not in {t.provider_reference for t in txns} \
+        else None
     decisions: list[tuple[Settlement, str | None]] = []
     for index, txn in enumerate(pending):
-        if index in chosen:
+        if index in surely:
             decisions.append((_finish(u, txn, S.SUCCEEDED, f"the provider's {kind} total is {provider_total}",
                                       result, latest), latest))
+        elif index in maybe:
+            decisions.append((_open(txn, f"the provider's {kind} total {provider_total} may include it or another "
+                                         "open operation: it cannot be split among them; check it by hand"), None))
         else:
             decisions.append((_absent(u, txn, at, f"the provider's {kind} total {provider_total} does not "
                                                   "include it", result), None))

@@ -186,6 +186,9 @@ def check_capture(payment: Payment, txns: Sequence[Transaction], amount: Money, 
     if payment.capture_closed:
         raise StateError(f"payment {payment.id} allows no further capture (a final capture was made)",
                          code="capture_closed")
+    if any(t.kind == K.CAPTURE and t.open and t.request.get("final") for t in txns):
+        raise StateError(f"payment {payment.id} has a final capture in flight; no further capture until it is settled",
+                         code="capture_closed")
     uncaptured = payment.authorized.minor - payment.captured.minor  # minor units: cheap on every capture
     remaining = uncaptured - flight.captures.minor
     if amount.minor > remaining:

@@ -48,7 +48,7 @@ from paywire.money import Money
 from paywire.service import rules
 from paywire.service.keys import fingerprint, new_id
 from paywire.service.reversal import reverse_refund
-from paywire.webhook import EventKind
+from paywire.webhook import SHARED_REFERENCES, EventKind
 
 __all__ = ["apply_event", "apply_waiting"]
 
@@ -129,6 +129,8 @@ def _money_event(u: LedgerUnit, payment: Payment, txns: list[Transaction],
     if match is not None:
         if match.status in _SETTLEABLE:
             _settle(u, match, S.SUCCEEDED, event)
+            if match.kind == K.CAPTURE and match.request.get("final"):
+                payment = attrs.evolve(payment, capture_closed=True)  # a final capture accepted earlier
         return payment, EventStatus.APPLIED, None
     if event.total is not None or event.amount is None:
         return payment, EventStatus.APPLIED, None
@@ -200,7 +202,7 @@ def _failed_event(u: LedgerUnit, payment: Payment, txns: list[Transaction],
 
 def apply_waiting(u: LedgerUnit, payment: Payment, txns: Sequence[Transaction] | None = None) -> Payment:
     """Apply deferred events of the payment and unmatched events naming one of its references."""
-    refs = [payment.reference or "", *payment.references.values()]
+    refs = [payment.reference or "", *(ref for name, ref in payment.references.items() if name not in SHARED_REFERENCES)]
     refs += [t.provider_reference or "" for t in (u.transactions(payment.id) if txns is None else txns)]
     for event in u.waiting_events(method=payment.method, payment_id=payment.id, references=refs):
         payment, _ = apply_event(u, payment, attrs.evolve(event, payment_id=payment.id))

@@ -64,3 +64,29 @@ def test_webhooks_verify_and_apply_and_tampered_ones_change_nothing(paypal, serv
     assert (receipt.status, receipt.payment_id) == ("applied", payment.id)
     assert service.get_payment(payment.id).captured == eur("40.00")
     assert service.receive_webhook("paypal", headers, body).status == "duplicate"
+
+
+def test_the_capture_event_of_a_sale_does_not_count_its_money_twice(paypal, service):
+    payment = service.sale("paypal", eur("40.00"), source=paypal.app.vault_card(), idempotency_key="wh-sale")
+    assert payment.captured == eur("40.00")
+    event = next(e for e in reversed(paypal.app.events) if e["event_type"] == "PAYMENT.CAPTURE.COMPLETED")
+    body, headers = paypal.app.signed_event(event)
+    receipt = service.receive_webhook("paypal", headers, body)
+    assert (receipt.status, receipt.payment_id) == ("applied", payment.id)
+    payment = service.get_payment(payment.id)
+    assert (payment.state, payment.authorized, payment.captured) == ("captured", eur("40.00"), eur("40.00"))
+    assert [t.origin for t in service.list_transactions(payment.id)] == ["service"]
+
+
+def test_the_capture_event_of_an_approved_sale_does_not_count_its_money_twice(paypal, service):
+    payment = service.sale("paypal", eur("25.00"), source="paypal", return_url=RETURN_URL, idempotency_key="wh-appr")
+    approve_as_buyer(payment.action.redirect_url)
+    payment = service.complete(payment.id)
+    assert (payment.state, payment.captured) == ("captured", eur("25.00"))
+    for event_type in ("CHECKOUT.ORDER.APPROVED", "PAYMENT.CAPTURE.COMPLETED", "CHECKOUT.ORDER.COMPLETED"):
+        for event in [e for e in paypal.app.events if e["event_type"] == event_type]:
+            body, headers = paypal.app.signed_event(event)
+            assert service.receive_webhook("paypal", headers, body).payment_id == payment.id
+    payment = service.get_payment(payment.id)
+    assert (payment.state, payment.authorized, payment.captured) == ("captured", eur("25.00"), eur("25.00"))
+    assert [t.origin for t in service.list_transactions(payment.id)] == ["service", "service"]

@@ -3,13 +3,27 @@ plugin's results, errors, fetch and webhooks are what the service needs."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from paywire import Customer, Declined, Gateway, Money, OutcomeUnknown, PaymentService, SQLiteLedger
+import paywire_stripe
+from paywire import (
+    Customer,
+    Declined,
+    Gateway,
+    MethodConfig,
+    Money,
+    OutcomeUnknown,
+    PaymentService,
+    Plugins,
+    Retry,
+    SQLiteLedger,
+    hookimpl,
+)
 from paywire.ledger import PaymentState, TransactionStatus
 from paywire.testing.emulator import Fault
 from paywire_stripe.sandbox import pass_challenge
@@ -143,3 +157,78 @@ def test_a_refund_stripe_undid_is_reversed_by_reconcile_once(service: PaymentSer
     payment = service.get_payment(payment.id)
     assert payment.refunded == eur("0.00")
     assert len([t for t in service.list_transactions(payment.id) if t.kind == "reversal"]) == 1
+
+
+def _signed(app: Any, event_type: str, intent: str) -> tuple[dict[str, str], bytes]:
+    (event,) = [e for e in app.events_of_type(event_type) if e["data"]["object"]["id"] == intent]
+    body, headers = app.signed_event(event)
+    return headers, body
+
+
+def test_an_event_about_another_payment_of_the_same_card_is_not_applied_to_this_one(
+        service: PaymentService, app: Any) -> None:
+    """A customer and a saved card are shared by many payments: an event naming them is about its
+    own PaymentIntent, never about another payment of the same customer."""
+    stored = service.vault("stripe", "pm_card_visa", customer=Customer(email="ada@shop.example"))
+    assert stored.token
+    customer = Customer(reference=stored.provider_reference)
+    first = service.charge_vaulted("stripe", stored.token, eur("9.99"), customer=customer)
+    app.inject(Fault(kind="drop_after", path=r"^/v1/payment_intents$"))
+    with pytest.raises(OutcomeUnknown) as lost:
+        service.charge_vaulted("stripe", stored.token, eur("50.00"), customer=customer)
+    second = next(i for i in app.store.payment_intents if i != first.reference)
+    receipt = service.receive_webhook("stripe", *_signed(app, "payment_intent.succeeded", second))
+    assert receipt.payment_id != first.id
+    first = service.get_payment(first.id)
+    assert (first.authorized, first.captured) == (eur("9.99"), eur("9.99"))
+    service.reconcile(payment_id=lost.value.payment_id)
+    later = service.get_payment(lost.value.payment_id or "")
+    assert (later.state, later.captured) == (PaymentState.CAPTURED, eur("50.00"))
+    assert service.ledger.get_event("stripe", receipt.event_id).payment_id == later.id  # type: ignore[union-attr]
+    assert service.get_payment(first.id).captured == eur("9.99")
+
+
+class DeliverBeforeRecording:
+    """Delivers every Stripe event a request caused before the service records the request's
+    answer: a fast Stripe and a slow database."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.service: PaymentService | None = None
+        self.seen: set[str] = set()
+        self.receipts: list[tuple[str, str]] = []
+
+    @hookimpl(wrapper=True)
+    def send_transfer(self, command: str) -> Iterator[None]:
+        response: Any = yield
+        if self.service is not None:
+            for event_id in [e for e in list(self.app.store.events) if e not in self.seen]:
+                self.seen.add(event_id)
+                body, headers = self.app.signed_event(event_id)
+                receipt = self.service.receive_webhook("stripe", headers, body)
+                self.receipts.append((json.loads(body)["type"], receipt.status))
+        return response
+
+
+def test_events_delivered_before_their_operations_are_recorded_count_nothing_twice(
+        app: Any, server: Any, api_key: str, webhook_secret: str, tmp_path: Path) -> None:
+    hook = DeliverBeforeRecording(app)
+    plugins = Plugins()
+    plugins.register(paywire_stripe, name="stripe")
+    plugins.register(hook, name="deliver")
+    method = MethodConfig(code="stripe", base_url=server.url, environment="sandbox",
+                          credentials={"secret_key": api_key, "webhook_secret": webhook_secret})
+    with Gateway([method], plugins=plugins, retry=Retry.never()) as gateway, \
+            SQLiteLedger(tmp_path / "ledger.db") as ledger:
+        service = hook.service = PaymentService(gateway, ledger)
+        payment = service.authorize("stripe", eur("80.00"), source="pm_card_visa", return_url="https://s.example/r")
+        payment = service.capture(payment.id, eur("50.00"))
+        payment = service.refund(payment.id, eur("20.00"))
+        payment = service.refund(payment.id, eur("5.00"))
+        assert {status for _, status in hook.receipts} <= {"applied", "deferred", "unmatched"}
+        payment = service.get_payment(payment.id)
+        assert (payment.authorized, payment.captured, payment.refunded) == (eur("80.00"), eur("50.00"), eur("25.00"))
+        assert [t.origin for t in service.list_transactions(payment.id)] == ["service"] * 4
+        assert service.reconcile(payment_id=payment.id).clean
+        waiting = [e for e in ledger.list_events() if e.status in ("deferred",)]
+        assert waiting == []
