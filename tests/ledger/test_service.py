@@ -242,27 +242,19 @@ def test_the_same_call_with_a_default_amount_and_its_key_is_the_same_operation(
     same call with that key must still be that operation (replayed, or resent after a lost
     answer), not a conflict. An amount the caller gave differently stays a conflict."""
     payment = service.authorize("fakepay", eur("50.00"), source="tok_ok")
-    lost = first == "lost"
-    if lost:
-        app.inject(Fault("drop_after", path="/captures$"))
-        with pytest.raises(OutcomeUnknown):
-            service.capture(payment.id, idempotency_key="cap-all")
-    else:
-        service.capture(payment.id, idempotency_key="cap-all")
-    captured = service.capture(payment.id, idempotency_key="cap-all")
-    assert captured.captured == eur("50.00") and app.count("capture") == 1
-    assert service.capture(payment.id, idempotency_key="cap-all") == captured
-    with pytest.raises(IdempotencyConflict):
-        service.capture(payment.id, eur("10.00"), idempotency_key="cap-all")
-    if lost:
-        app.inject(Fault("drop_after", path="/refunds$"))
-        with pytest.raises(OutcomeUnknown):
-            service.refund(payment.id, idempotency_key="refund-all")
-    else:
-        service.refund(payment.id, idempotency_key="refund-all")
-    refunded = service.refund(payment.id, idempotency_key="refund-all")
-    assert refunded.refunded == eur("50.00") and app.count("refund") == 1
-    assert service.refund(payment.id, idempotency_key="refund-all") == refunded
+    for operate, kind, total in ((service.capture, "capture", "captured"), (service.refund, "refund", "refunded")):
+        key = f"{kind}-all"
+        if first == "lost":
+            app.inject(Fault("drop_after", path=f"/{kind}s$"))
+            with pytest.raises(OutcomeUnknown):
+                operate(payment.id, idempotency_key=key)
+        else:
+            operate(payment.id, idempotency_key=key)
+        done = operate(payment.id, idempotency_key=key)
+        assert getattr(done, total) == eur("50.00") and app.count(kind) == 1
+        assert operate(payment.id, idempotency_key=key) == done
+        with pytest.raises(IdempotencyConflict):
+            operate(payment.id, eur("10.00"), idempotency_key=key)
     # Without a key, calling it again after an unknown outcome is its retry (the derived key).
     third = service.authorize("fakepay", eur("40.00"), source="tok_ok")
     app.inject(Fault("drop_after", path="/captures$"))
