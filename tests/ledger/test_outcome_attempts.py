@@ -118,3 +118,40 @@ def test_a_success_answer_a_plugin_hook_cannot_read_is_unknown_never_failed(
         agree(service, app, txn.payment_id or "")
     finally:
         gateway.close()
+
+
+@pytest.mark.parametrize("how", ["not_processed", "rate_limited"])
+@pytest.mark.parametrize("resend", ["retry", "same_call"])
+def test_a_resend_the_provider_refuses_before_processing_leaves_a_lost_operation_unknown(
+    fakepay: tuple[FakePayApp, str], ledger: Ledger, how: str, resend: str,
+) -> None:
+    """The first send of a capture took effect and its answer was lost (unknown). Sending it again
+    (retry(), or the same call with its key) meets a refusal that proves only that the resend was
+    not applied: the capture stays unknown, never failed, and reconciliation settles it."""
+    app, url = fakepay
+    gateway = make_gateway(url, **FAST)
+    service = PaymentService(gateway, ledger, margin=0)
+    try:
+        payment_id = service.authorize("fakepay", eur("50.00"), source="tok_ok").id
+        app.inject(Fault("drop_after", path="/captures$", method="POST"))
+        with pytest.raises(OutcomeUnknown) as lost:
+            service.capture(payment_id, eur("20.00"), idempotency_key="cap-1")
+        assert app.count("capture") == 1
+        if how == "not_processed":
+            app.not_processed()
+        else:
+            app.inject(Fault("status", status=429, times=1))
+        with pytest.raises(PaywireError) as refused:
+            if resend == "retry":
+                service.retry(lost.value.transaction_id or "")
+            else:
+                service.capture(payment_id, eur("20.00"), idempotency_key="cap-1")
+        assert isinstance(refused.value, OutcomeUnknown), f"{refused.value!r}"
+        txn = service.get_transaction(lost.value.transaction_id or "")
+        assert txn.status == S.UNKNOWN, (txn.status, txn.error_type)
+
+        report = service.reconcile()
+        assert [(s.transaction_id, s.status) for s in report.settled] == [(txn.id, S.SUCCEEDED)]
+        agree(service, app, payment_id)
+    finally:
+        gateway.close()

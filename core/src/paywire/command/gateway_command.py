@@ -113,7 +113,7 @@ class GatewayCommand:
         if not result.ok:
             error = self.error_mapper(subject, response, result)
             error = hooks.map_error(context, subject, response, result, error) or error
-            raise _after_unsure(error) if response.unsure else error
+            raise after_unsure(error) if response.unsure else error
         try:
             outcome = self.handler(subject, response)
             if hooks.implemented("handle_response"):
@@ -156,7 +156,11 @@ class GatewayCommand:
                 continue
             if response.status == 401 and transfer.auth is not None and not refreshed:
                 refreshed = True
-                if transfer.auth.refresh():
+                try:
+                    renewed = transfer.auth.refresh()
+                except PaywireError as error:  # no new credential: this attempt's error, as above
+                    raise self._final(error, transfer, attempt, unsure)  # noqa: B904
+                if renewed:
                     attempt += 1
                     continue
             hint = self.retry_hint(response) if self.retry_hint is not None else None
@@ -193,7 +197,7 @@ class GatewayCommand:
             error.message = f"{error.message} (after {attempts} attempts)"
         error.details.setdefault("attempts", attempts)
         error.details.setdefault("request", redact({"method": transfer.method, "url": transfer.url}))
-        return _after_unsure(error) if unsure else error
+        return after_unsure(error) if unsure else error
 
 
 def _unreadable(error: InvalidRequest, response: Response) -> OutcomeUnknown:
@@ -208,7 +212,7 @@ def _unreadable(error: InvalidRequest, response: Response) -> OutcomeUnknown:
     )
 
 
-def _after_unsure(error: PaywireError) -> PaywireError:
+def after_unsure(error: PaywireError) -> PaywireError:
     """The operation's error when an earlier attempt may have taken effect. The last attempt's
     evidence that *it* was not applied (a connection never made, a rate limit, a refused
     credential, a 5xx the provider documents as not processed) comes before the provider's

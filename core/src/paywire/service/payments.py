@@ -37,6 +37,7 @@ from typing import Any
 
 import attrs
 
+from paywire.command.gateway_command import after_unsure
 from paywire.command.result import CommandResult
 from paywire.errors import (
     BuyerActionRequired,
@@ -166,6 +167,7 @@ class _Plan:
     op: _Op | None = None  # the operation as resolved, when it is sent
     rehearsal: Rehearsal | None = None  # what is sent, as rehearsed
     known: _Known | None = None  # the payment as the plan's unit left it, when it can tell
+    resent: bool = False  # the transaction was sent before, and that send may have taken effect
 
 
 class PaymentService:
@@ -415,7 +417,8 @@ class PaymentService:
             outcome = CommandResult(status="action_required",
                                     action=BuyerAction(exc.redirect_url or "", None) if exc.redirect_url else None)
         except Exception as exc:  # noqa: BLE001 - every failure is recorded before it propagates
-            outcome = exc
+            # A resend's proof that *it* was not applied says nothing of the send before it.
+            outcome = after_unsure(exc) if plan.resent and isinstance(exc, PaywireError) else exc
         except BaseException as exc:  # KeyboardInterrupt, SystemExit: leave it unknown, then stop
             self._finish(op, txn, exc)
             raise
@@ -426,11 +429,11 @@ class PaymentService:
         return at + timedelta(seconds=self.gateway.longest_life(method, kind) + self.margin)
 
     def _ready(self, u: LedgerUnit, op: _Op, txn: Transaction, payment: Payment | None,
-               known: _Known | None = None) -> _Plan:
+               known: _Known | None = None, *, resent: bool = False) -> _Plan:
         """The plan to send `txn`, once rehearsed: whatever would refuse it before sending raises
         here, inside the unit that records it, so a refused operation leaves nothing behind."""
         rehearsal = self.gateway.rehearse(op.method, op.kind, self._subject(op, txn, payment))
-        return _Plan("send", txn, op, rehearsal, known)
+        return _Plan("send", txn, op, rehearsal, known, resent)
 
     def _begin(self, op: _Op) -> _Plan:
         with self.ledger.unit() as u:
@@ -461,7 +464,7 @@ class PaymentService:
                     claimed = attrs.evolve(existing, status=S.PENDING, updated_at=at,
                                            settle_after=self._settle_after(existing.method, existing.kind, at))
                     u.update_transaction(claimed)
-                    return self._ready(u, op, claimed, payment)
+                    return self._ready(u, op, claimed, payment, resent=True)
                 if existing.status == S.FAILED and existing.retryable:
                     attempt, locked = self._new_attempt(u, op, existing, caps)
                     return self._ready(u, op, attempt, locked)
