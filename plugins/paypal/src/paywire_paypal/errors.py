@@ -11,7 +11,7 @@ Which answers leave the outcome unknown (`may_have_been_sent`), for a request th
 | answer | error | outcome |
 |---|---|---|
 | 400 INVALID_REQUEST, 422 UNPROCESSABLE_ENTITY (issues), 404 | InvalidRequest / StateError | failed: PayPal validated and refused it |
-| 422 declines (INSTRUMENT_DECLINED...), 2xx DECLINED/DENIED | Declined | failed, final |
+| 422 declines (INSTRUMENT_DECLINED...), 2xx DECLINED/FAILED/DENIED | Declined | failed, final |
 | 401, 403 | AuthenticationError | failed: refused before any processing |
 | 409 PREVIOUS_REQUEST_IN_PROGRESS | IdempotencyConflict (retryable) | the first request decides |
 | 429 RATE_LIMIT_REACHED | RateLimited (retryable) | failed: blocked before processing |
@@ -65,8 +65,8 @@ DECLINES: Final = frozenset({
     "PAYMENT_SOURCE_INFO_CANNOT_BE_VERIFIED", "REDIRECT_PAYER_FOR_ALTERNATE_FUNDING", "REFERENCED_CARD_EXPIRED",
     "TRANSACTION_BLOCKED_BY_PAYEE", "TRANSACTION_LIMIT_EXCEEDED", "TRANSACTION_RECEIVING_LIMIT_EXCEEDED",
     "TRANSACTION_REFUSED",
-    # 2xx answers whose capture was DECLINED, authorization DENIED, or refund FAILED (validators.py)
-    "DECLINED", "DENIED", "REFUND_FAILED", "REFUND_CANCELLED",
+    # 2xx answers whose capture was DECLINED or FAILED, authorization DENIED, or refund FAILED (validators.py)
+    "DECLINED", "DENIED", "CAPTURE_FAILED", "REFUND_FAILED", "REFUND_CANCELLED",
 })
 # The buyer must go back to PayPal (declined instead when the buyer is absent: a vaulted charge).
 BUYER_ACTIONS: Final = frozenset({"PAYER_ACTION_REQUIRED", "ORDER_NOT_APPROVED"})

@@ -96,11 +96,16 @@ def capture_of(order: Mapping[str, Any]) -> Mapping[str, Any] | None:
 
 
 def operations(order: Mapping[str, Any]) -> tuple[ProviderOperation, ...]:
-    """Every capture and refund the order holds, in PayPal's order, for reconciliation.
+    """Every capture and refund the order holds, for reconciliation: in PayPal's order, those that
+    failed (DECLINED, FAILED, ...) after the others.
 
     A refund's `custom_id` is the paywire idempotency key it was sent with (see
     `payments.refund_request`); PayPal's capture request has no free field that captures echo
-    (`invoice_id` is the payer-visible invoice, unique per payment), so captures carry none.
+    (`invoice_id` is the payer-visible invoice, unique per payment), so captures carry none and
+    reconciliation matches an open capture by amount, taking the first one listed. A failed one
+    goes last: the ledger records a capture PayPal declined as failed without its id (the
+    decline is the answer), so an earlier declined capture of the same amount must not take the
+    place of the one a lost request made (a retry after the decline that went through).
     """
     found: list[ProviderOperation] = []
     for unit in _list(order.get("purchase_units")):
@@ -113,7 +118,7 @@ def operations(order: Mapping[str, Any]) -> tuple[ProviderOperation, ...]:
                 found.append(ProviderOperation(kind=kind, reference=payment["id"],
                                                amount=from_paypal(payment.get("amount")), status=status,
                                                idempotency_key=key if isinstance(key, str) and key else None))
-    return tuple(found)
+    return tuple(sorted(found, key=lambda operation: operation.status == "failed"))
 
 
 def order_fields(order: Mapping[str, Any]) -> dict[str, Any]:

@@ -46,19 +46,21 @@ def _payments(data: Mapping[str, Any]) -> Iterator[tuple[str, Mapping[str, Any]]
 
 
 def not_declined(subject: Subject, response: Response) -> Result:
-    """A DECLINED capture or DENIED authorization in a 2xx answer is a decline."""
+    """A DECLINED or FAILED capture, or a DENIED authorization, in a 2xx answer is a decline: no
+    money moved (FAILED is one of a capture's statuses in Payments v2, beside DECLINED)."""
     data = response.data
     if not isinstance(data, Mapping):
         return Result.success()
     for _, payment in _payments(data):
         status = payment.get("status")
-        if status in ("DECLINED", "DENIED"):
+        if status in ("DECLINED", "DENIED", "FAILED"):
             processor = payment.get("processor_response")
             code = processor.get("response_code") if isinstance(processor, Mapping) else None
             reason = (payment.get("status_details") or {}).get("reason") if isinstance(
                 payment.get("status_details"), Mapping) else None
             return Result(False, (f"PayPal {status.lower()} the payment" + (f" ({reason})" if reason else ""),),
-                          (str(status), *([code] if isinstance(code, str) else [])))
+                          ("CAPTURE_FAILED" if status == "FAILED" else str(status),
+                           *([code] if isinstance(code, str) else [])))
     return Result.success()
 
 

@@ -1,0 +1,38 @@
+"""Reconciliation against PayPal's own view of an order, found in an audit: what fetch lists must
+let the ledger match each open operation to the PayPal object it made."""
+
+from __future__ import annotations
+
+import pytest
+
+from paywire import Declined, Money, OutcomeUnknown, PaymentService, SQLiteLedger
+from paywire.testing.emulator import Fault
+
+
+@pytest.fixture
+def service(paypal, tmp_path):
+    with SQLiteLedger(str(tmp_path / "ledger.db")) as ledger:
+        yield PaymentService(paypal.gateway, ledger)
+
+
+def eur(value: str) -> Money:
+    return Money.of(value, "EUR")
+
+
+def test_a_lost_capture_is_not_matched_to_an_earlier_declined_capture_of_the_same_amount(paypal, service):
+    payment = service.authorize("paypal", eur("100.00"), source=paypal.app.vault_card(), idempotency_key="auth-1")
+    authorization = paypal.app.authorizations[payment.references["authorization"]]
+    authorization.outcome = "deny"  # the processor declines this capture (2xx, capture DECLINED)
+    with pytest.raises(Declined):
+        service.capture(payment.id, eur("30.00"), final=False, idempotency_key="cap-1")
+    authorization.outcome = "approve"  # the next attempt goes through; its answer is lost
+    paypal.app.inject(Fault(kind="drop_after", path="/capture$"))
+    with pytest.raises(OutcomeUnknown) as raised:
+        service.capture(payment.id, eur("30.00"), final=False, idempotency_key="cap-2")
+    statuses = {cap.status for cap in paypal.app.captures.values()}
+    assert statuses == {"DECLINED", "COMPLETED"}  # PayPal captured 30.00 on the second attempt
+    service.reconcile(payment_id=payment.id)
+    lost = next(t for t in service.list_transactions(payment.id) if t.id == raised.value.transaction_id)
+    completed = next(cap.id for cap in paypal.app.captures.values() if cap.status == "COMPLETED")
+    assert (lost.status, lost.provider_reference) == ("succeeded", completed)
+    assert service.get_payment(payment.id).captured == eur("30.00")
