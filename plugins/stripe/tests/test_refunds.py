@@ -155,7 +155,8 @@ def test_refunded_never_exceeds_captured(api: Any, amount: int, capture: int | N
     assert refunded <= captured
     assert charge["refunded"] == (charge["amount_refunded"] == amount)
     listed = api.ok("GET", "/v1/refunds", {"payment_intent": intent["id"], "limit": 100})
-    assert sum(r["amount"] for r in listed["data"]) == refunded
+    # At the pinned 2023-08-16 a partial capture books what it released as a Refund too (until 2025-03-31.basil)
+    assert sum(r["amount"] for r in listed["data"]) == refunded + (amount - captured)
 
 
 OPERATIONS = st.lists(st.sampled_from(["confirm", "capture", "cancel", "refund", "decline"]), max_size=6)
@@ -185,7 +186,8 @@ def test_amounts_stay_consistent_with_the_status(api: Any, manual: bool, operati
         if status == "succeeded":
             assert charge["captured"] and charge["amount_captured"] == state["amount_received"]
             refunds = api.ok("GET", "/v1/refunds", {"payment_intent": intent["id"], "limit": 100})["data"]
-            assert sum(r["amount"] for r in refunds) <= charge["amount_captured"]
+            # the refunds (with the release of a partial capture, before 2025-03-31.basil) are what the charge counts
+            assert sum(r["amount"] for r in refunds) == charge["amount_refunded"]
         if status == "requires_payment_method" and charge is not None:
             assert charge["status"] == "failed"
 

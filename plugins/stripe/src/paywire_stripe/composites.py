@@ -12,7 +12,7 @@ import attrs
 
 from paywire import CommandContext, CommandResult, Customer, GatewayCommand, ProviderOperation, ProviderState, Subject
 from paywire_stripe.amounts import to_stripe
-from paywire_stripe.operations import capture_operations, refunded_total
+from paywire_stripe.operations import capture_operations, refunded_total, without_release
 from paywire_stripe.states import charge_of, intent_state, intent_totals
 
 __all__ = ["Complete", "Fetch", "Vault", "derived_key"]
@@ -79,7 +79,7 @@ class Fetch:
         charge = charge_of(intent)
         if charge is None or charge.get("status") != "succeeded" or not charge.get("captured"):
             return attrs.evolve(found, operations=operations)
-        refunds = self._refunds(str(intent["id"]), subject, context)
+        refunds = without_release(self._refunds(str(intent["id"]), subject, context), charge)
         operations += refunds
         refunded = refunded_total(refunds)
         if refunded is None:

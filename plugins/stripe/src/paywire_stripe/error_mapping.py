@@ -121,8 +121,9 @@ def error_from(error: Mapping[str, Any], response: Response, *, status: int | No
         "retryable": should_retry(response),
         "details": details,
     }
-    if kind is Declined:
-        return Declined(message, decline_code=decline_code or code, customer_message=message, **common)
+    if kind is Declined:  # final: a retry under the key replays it, whatever Stripe-Should-Retry says
+        return Declined(message, decline_code=decline_code or code, customer_message=message,
+                        **{**common, "retryable": False})
     if kind is RateLimited:
         return RateLimited(message, retry_after=_retry_after(response), may_have_been_sent=False, **common)
     if kind is ProviderUnavailable:  # indeterminate: the API may have committed before failing

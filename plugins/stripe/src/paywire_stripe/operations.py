@@ -18,7 +18,9 @@ from paywire_stripe.amounts import from_stripe, wire_amount
 from paywire_stripe.builders import CAPTURE_KEY_FIELD, IDEMPOTENCY_KEY_FIELD
 from paywire_stripe.states import charge_of
 
-__all__ = ["OPERATION_STATUS", "capture_operations", "listed_refunds", "refund_operation", "refunded_total"]
+__all__ = [
+    "OPERATION_STATUS", "capture_operations", "listed_refunds", "refund_operation", "refunded_total", "without_release",
+]
 
 # Stripe's charge and refund statuses as `ProviderOperation.status`.
 OPERATION_STATUS = {
@@ -62,6 +64,25 @@ def refund_operation(refund: Mapping[str, Any]) -> ProviderOperation:
         status=OPERATION_STATUS.get(str(refund.get("status")), "accepted"),
         idempotency_key=_key(refund, IDEMPOTENCY_KEY_FIELD),
     )
+
+
+def without_release(refunds: tuple[ProviderOperation, ...], charge: Mapping[str, Any]) -> tuple[ProviderOperation, ...]:
+    """The refunds of a captured charge less the one that stands for what a partial capture released.
+
+    At the pinned API version (before 2025-03-31.basil) Stripe books the uncaptured remainder of a
+    partial capture as a Refund of the charge, listed with its refunds: succeeded, without paywire's
+    key, of `amount - amount_captured`, and created with the capture, so older than any real refund
+    (Stripe lists newest first). No money went back for it, so it is neither a refund nor refunded.
+    """
+    released = wire_amount(charge["amount"]) - wire_amount(charge.get("amount_captured") or 0)
+    if released <= 0:
+        return refunds
+    amount = from_stripe(released, str(charge["currency"]))
+    for index in reversed(range(len(refunds))):
+        op = refunds[index]
+        if op.status == "succeeded" and op.idempotency_key is None and op.amount == amount:
+            return refunds[:index] + refunds[index + 1:]
+    return refunds
 
 
 def refunded_total(operations: tuple[ProviderOperation, ...]) -> Money | None:

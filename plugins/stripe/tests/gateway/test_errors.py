@@ -199,3 +199,17 @@ def test_answers_that_are_not_stripes_still_map_to_typed_errors(
 ) -> None:
     with stripe.recorder.answering(Response(status, {"content-type": "text/html"}, body)), pytest.raises(expected):
         stripe.authorize(eur("10.00"))
+
+
+@pytest.mark.parametrize("status, header", [(402, "true"), (402, "false"), (402, None)])
+def test_a_decline_is_never_retryable_whatever_stripe_should_retry_says(
+    stripe: Any, status: int, header: str | None
+) -> None:
+    """A retry under the same key replays the decline, and a new key is a new payment attempt, not
+    a retry: a `card_error` is final even when Stripe's header suggests trying again."""
+    body = (b'{"error": {"type": "card_error", "code": "processing_error", "decline_code": "processing_error", '
+            b'"message": "An error occurred while processing your card. Try again in a little bit."}}')
+    headers = {"content-type": "application/json", **({"stripe-should-retry": header} if header else {})}
+    with stripe.recorder.answering(Response(status, headers, body)), pytest.raises(Declined) as declined:
+        stripe.authorize(eur("10.00"))
+    assert (declined.value.retryable, declined.value.decline_code) == (False, "processing_error")

@@ -251,7 +251,35 @@ def test_fetchs_operations_add_up_to_the_intents_figures(
     released = charge["amount"] - charge["amount_captured"]
     assert sum(op.amount.minor for op in listed if op.status != "failed") == charge["amount_refunded"] - released
     assert {op.reference for op in listed} == {r["id"] for r in stripe.app.store.refunds.values()
-                                                if r["payment_intent"] == authorized.reference}
+                                                if r["payment_intent"] == authorized.reference
+                                                and r["metadata"]}  # not the one booking a partial capture's release
     assert fetched.refunded == Money.minor_units(
         sum(op.amount.minor for op in listed if op.status == "succeeded"), "EUR")
     assert all(op.idempotency_key for op in fetched.operations)
+
+
+def test_the_refund_a_partial_capture_books_for_the_release_is_not_listed_or_counted(stripe: Any) -> None:
+    """Before 2025-03-31.basil (paywire pins 2023-08-16) Stripe books what a partial capture released
+    as a Refund of the charge, listed by GET /v1/refunds; no money went back for it."""
+    authorized = stripe.authorize(eur("100.00"))
+    stripe.run("capture", stripe.on(authorized.reference, eur("60.00"), final=True))
+    listed = stripe.app.store.refunds.values()
+    assert [(r["amount"], r["status"]) for r in listed] == [(4000, "succeeded")]  # Stripe's own, for the release
+    fetched = stripe.fetch(authorized.reference)
+    assert (fetched.state, fetched.captured, fetched.refunded) == (ProviderState.CAPTURED, eur("60.00"), eur("0.00"))
+    assert [op.kind for op in fetched.operations] == ["capture"]
+    refund = stripe.run("refund", stripe.on(authorized.reference, eur("40.00")))
+    fetched = stripe.fetch(authorized.reference)
+    assert (fetched.state, fetched.refunded) == (ProviderState.PARTIALLY_REFUNDED, eur("40.00"))
+    assert [(op.reference, op.amount) for op in fetched.operations if op.kind == "refund"] == [
+        (refund.reference, eur("40.00"))]
+
+
+def test_a_refund_made_outside_paywire_of_the_released_amount_is_still_listed(stripe: Any, api: Any) -> None:
+    authorized = stripe.authorize(eur("100.00"))
+    stripe.run("capture", stripe.on(authorized.reference, eur("60.00"), final=True))
+    outside = api.ok("POST", "/v1/refunds", {"payment_intent": authorized.reference, "amount": 4000})  # dashboard
+    fetched = stripe.fetch(authorized.reference)
+    assert [(op.reference, op.amount, op.idempotency_key) for op in fetched.operations if op.kind == "refund"] == [
+        (outside["id"], eur("40.00"), None)]
+    assert (fetched.state, fetched.refunded) == (ProviderState.PARTIALLY_REFUNDED, eur("40.00"))

@@ -63,6 +63,9 @@ AUTHENTICATION_FAILED = (
     "PaymentMethod to attempt to fulfill this PaymentIntent again."
 )
 DYNAMIC_PAYMENT_METHODS_VERSION = "2023-08-16"
+# Before 2025-03-31.basil a partial capture books the released remainder, and a cancellation the
+# released authorization, as a Refund of the charge, listed with its refunds (https://docs.stripe.com/changelog/basil/2025-03-31/remove-refund-from-partial-capture-and-payment-cancellation-flow).
+RELEASE_WITHOUT_REFUND_VERSION = "2025-03-31"
 AUTOMATIC_ASYNC_CAPTURE_VERSION = "2024-04-10"
 
 
@@ -541,6 +544,8 @@ def capture(ctx: Context, intent: StripeObject, params: Mapping[str, Any]) -> St
     charge = store.charges[intent["latest_charge"]]
     charge.update(captured=True, amount_captured=amount, amount_refunded=charge["amount"] - amount)
     charge["balance_transaction"] = charges.balance_transaction(ctx, charge, amount, "charge")
+    if amount < charge["amount"] and ctx.api_version < RELEASE_WITHOUT_REFUND_VERSION:
+        _release_refund(ctx, charge, charge["amount"] - amount)
     for name in ("statement_descriptor", "statement_descriptor_suffix", "application_fee_amount"):
         if name in params:
             intent[name] = _value(params, name)
@@ -550,6 +555,33 @@ def capture(ctx: Context, intent: StripeObject, params: Mapping[str, Any]) -> St
     ctx.emit("charge.captured", charge)
     ctx.emit("payment_intent.succeeded", intent)
     return intent
+
+
+def _release_refund(ctx: Context, charge: StripeObject, amount: int) -> None:
+    """The Refund Stripe creates (API versions before 2025-03-31.basil) for what a partial capture or a
+    cancellation released: succeeded at once, no reason, no metadata; `charge.amount_refunded` counts it."""
+    store = ctx.store
+    refund_id = store.new_id("re")
+    store.refunds[refund_id] = {
+        "id": refund_id,
+        "object": "refund",
+        "amount": amount,
+        "balance_transaction": None,
+        "charge": charge["id"],
+        "created": store.now(),
+        "currency": charge["currency"],
+        "destination_details": {
+            "card": {"reference_status": "pending", "reference_type": "acquirer_reference_number", "type": "refund"},
+            "type": "card",
+        },
+        "metadata": {},
+        "payment_intent": charge["payment_intent"],
+        "reason": None,
+        "receipt_number": None,
+        "source_transfer_reversal": None,
+        "status": "succeeded",
+        "transfer_reversal": None,
+    }
 
 
 def cancel(ctx: Context, intent: StripeObject, params: Mapping[str, Any]) -> StripeObject:
@@ -564,6 +596,8 @@ def cancel(ctx: Context, intent: StripeObject, params: Mapping[str, Any]) -> Str
     if status == "requires_capture":  # releasing the authorization
         charge = store.charges[intent["latest_charge"]]
         charge.update(amount_refunded=charge["amount"], refunded=True)
+        if ctx.api_version < RELEASE_WITHOUT_REFUND_VERSION:
+            _release_refund(ctx, charge, charge["amount"])
         ctx.emit("charge.refunded", charge)
     store.intent_notes[intent["id"]].challenge = None
     intent.update(
