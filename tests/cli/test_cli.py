@@ -131,6 +131,9 @@ def test_verify_webhook(shop: Path, acme: AcmeEmulator) -> None:
     ok = paywire("--json", "verify-webhook", "cards", "event.json", "--headers", "headers.txt", cwd=shop, env=SECRETS)
     assert ok.returncode == 0, ok.stderr
     assert json.loads(ok.stdout)["kind"] == "captured"
+    after = paywire("verify-webhook", "cards", "event.json", "--headers", "headers.txt", "--json", cwd=shop,
+                    env=SECRETS)  # `--json` after the command, as with every other command
+    assert after.returncode == 0 and json.loads(after.stdout) == json.loads(ok.stdout), after
     (shop / "event.json").write_bytes(body.replace(b"500", b"501"))
     tampered = paywire("verify-webhook", "cards", "event.json", "--headers", "headers.txt", cwd=shop, env=SECRETS)
     assert tampered.returncode == 1 and "signature" in tampered.stderr
@@ -257,6 +260,13 @@ def test_a_closed_stdout_ends_quietly(shop: Path) -> None:
     (("authorize", "cards", "1e3", "EUR", "--source", "tok_ok"), "'1e3' is not a plain decimal number"),
     (("payments", "--limit", "0"), "'0' is not a whole number above zero"),
     (("reconcile", "--stale-after", "-5"), "unrecognized arguments: --stale-after"),
+    (("payments", "--limit", "99999999999999999999"), "'99999999999999999999' is too large"),
+    (("serve", "--port", "70000"), "argument --port: '70000' is not a port number (0 to 65535)"),
+    (("serve", "--port", "-1"), "argument --port: '-1' is not a port number (0 to 65535)"),
+    (("serve", "--interval", "nan"), "argument --interval: 'nan' is not a number of seconds above zero"),
+    (("serve", "--interval", "-1"), "argument --interval: '-1' is not a number of seconds above zero"),
+    (("serve", "--backoff-first", "inf"), "argument --backoff-first: 'inf' is not a number of seconds above zero"),
+    (("serve", "--backoff-cap", "0"), "argument --backoff-cap: '0' is not a number of seconds above zero"),
 ])
 def test_bad_option_values_are_refused_in_one_line(shop: Path, args: tuple[str, ...], message: str) -> None:
     result = paywire(*args, cwd=shop, env=SECRETS)
@@ -324,3 +334,27 @@ def test_an_accepted_operation_is_shown_as_accepted_until_the_provider_decides(s
     assert [(t["payment_id"], t["kind"], t["status"]) for t in listed] == [(payment["id"], "sale", "accepted")]
     assert listed[0]["settle_after"] is not None
     assert "accepted" in paywire("show", payment["id"], cwd=shop, env=SECRETS).stdout
+
+
+def test_unreadable_webhook_header_files_are_usage_errors(shop: Path) -> None:
+    """A headers file that is not JSON after all, or not text, is the caller's mistake (exit 2,
+    one line naming the file), not an unexpected error inside paywire."""
+    (shop / "event.json").write_bytes(b"{}")
+    (shop / "broken.json").write_text('{"Acme-Signature": ')
+    (shop / "binary.txt").write_bytes(b"\xff\xfe: x")
+    (shop / "list.json").write_text('{"a": 1} [2]')
+    for name in ("broken.json", "binary.txt", "list.json"):
+        result = paywire("verify-webhook", "cards", "event.json", "--headers", name, cwd=shop, env=SECRETS)
+        assert result.returncode == 2, (name, result.stderr)
+        assert name in result.stderr and "unexpected error" not in result.stderr, result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+
+
+def test_a_config_path_that_is_a_directory_or_not_text_is_a_configuration_error(tmp_path: Path) -> None:
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "binary.toml").write_bytes(b"\xff\xfe[paywire]\n")
+    for name, message in (("folder", "cannot read"), ("binary.toml", "not UTF-8")):
+        result = paywire("--config", str(tmp_path / name), "methods", cwd=tmp_path)
+        assert result.returncode == 3, (name, result.stderr)
+        assert message in result.stderr and name in result.stderr and "unexpected error" not in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1

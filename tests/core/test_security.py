@@ -92,6 +92,18 @@ def test_redacting_filter_masks_log_records(caplog: pytest.LogCaptureFixture) ->
     assert "sk_live_1234567890" not in caplog.text and "hunter2" not in caplog.text
 
 
+def test_redacting_filter_masks_the_error_texts_of_a_logged_stack_trace(caplog: pytest.LogCaptureFixture) -> None:
+    secret = Secret("sk_live_trace_0123456789abcdef")
+    log = security.get_logger("paywire.test.trace")
+    try:
+        raise RuntimeError(f"connect with {secret.reveal()} for card 4242 4242 4242 4242")
+    except RuntimeError:
+        with caplog.at_level(logging.ERROR, logger="paywire.test.trace"):
+            log.exception("it failed")
+    assert "Traceback" in caplog.text and "RuntimeError: connect with *** for card ***" in caplog.text
+    assert secret.reveal() not in caplog.text and "4242 4242" not in caplog.text
+
+
 def test_redaction_runs_while_other_threads_make_secrets() -> None:
     """A secret wrapped on one thread (a credential loaded, a token refreshed) while another
     redacts a summary: the redaction neither fails nor misses a secret known before it began."""

@@ -162,3 +162,51 @@ def test_only_reconciliations_not_applied_gives_way_to_the_requests_own_answer(l
     with pytest.raises(LedgerIntegrityError), ledger.unit() as u:  # and so does the late answer, once recorded
         u.overrule(attrs.evolve(late, status=TransactionStatus.FAILED), status=TransactionStatus.SUCCEEDED)
     assert ledger.get_transaction("txn_h") == answered
+
+
+# -- a ledger newer than the code ------------------------------------------------------------------
+def test_a_ledger_newer_than_the_code_is_refused_clearly(ledger_url: str) -> None:
+    """A ledger migrated by a later release (a schema version this code does not know) is refused
+    at start-up with a ConfigurationError naming both versions."""
+    from paywire.errors import ConfigurationError
+
+    current = open_ledger(ledger_url)
+    newer = MIGRATIONS[-1].version + 1
+    _write(current, "INSERT INTO paywire_schema (version, description, applied_at) VALUES (?, ?, ?)",
+           [(newer, "a later release's migration", T)])
+    current.close()
+    with pytest.raises(ConfigurationError, match=rf"{newer}.*{MIGRATIONS[-1].version}|"
+                                                 rf"{MIGRATIONS[-1].version}.*{newer}"):
+        open_ledger(ledger_url)
+
+
+def test_workers_starting_together_upgrade_the_previous_release_once(previous_release: str) -> None:
+    """Several workers opening a ledger of the previous release at once: every one starts, each
+    migration is applied exactly once, and every row is kept."""
+    import threading
+
+    opened: list[Ledger] = []
+    failures: list[BaseException] = []
+    start = threading.Barrier(6)
+
+    def worker() -> None:
+        start.wait()
+        try:
+            opened.append(open_ledger(previous_release))
+        except BaseException as exc:  # reported below
+            failures.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    try:
+        assert failures == [] and len(opened) == 6
+        ledger = opened[0]
+        assert _rows(ledger, "SELECT version FROM paywire_schema ORDER BY version") == [
+            (m.version,) for m in MIGRATIONS]
+        assert sorted(t.id for t in ledger.list_transactions()) == sorted(r[0] for r in V1_ROWS)
+    finally:
+        for ledger in opened:
+            ledger.close()

@@ -94,3 +94,63 @@ def test_a_body_that_does_not_verify_changes_nothing(port: int, shop: PaymentSer
     assert send(port, "POST", "/webhooks/fakepay", body.replace(b"3000", b"2999"), headers)[0] == 400
     assert shop.ledger.get_event("fakepay", "evt_forged") is None
     assert shop.get_payment(payment.id).refunded == Money.of("0.00", "EUR")
+
+
+@pytest.mark.parametrize("case", ["no_signature", "malformed", "empty", "bad_length"])
+def test_a_delivery_missing_its_signature_or_malformed_is_a_clear_400_and_changes_nothing(
+        port: int, shop: PaymentService, provider: tuple[CountingFakePay, str], case: str,
+        caplog: pytest.LogCaptureFixture) -> None:
+    import hashlib
+    import hmac
+
+    from tests.ledger.fakepay import WEBHOOK_SECRET
+
+    app, _ = provider
+    payment = shop.sale("fakepay", Money.of("30.00", "EUR"), source="tok_ok")
+    headers, body = app.event("evt_bad", EventKind.REFUNDED, payment.reference or "", total=3000)
+    if case == "no_signature":
+        headers = {k: v for k, v in headers.items() if k.lower() != "fakepay-signature"}
+    elif case in ("malformed", "empty"):
+        body = b'{"id": "evt_bad", "kind": ' if case == "malformed" else b""
+        headers = {**headers, "FakePay-Signature": hmac.new(WEBHOOK_SECRET.encode(), body, hashlib.sha256).hexdigest()}
+    if case == "bad_length":
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        conn.putrequest("POST", "/webhooks/fakepay")
+        conn.putheader("Content-Length", "12x")
+        for key, value in headers.items():
+            conn.putheader(key, value)
+        conn.endheaders()
+        conn.send(body)
+        response = conn.getresponse()
+        status, text = response.status, response.read()
+        conn.close()
+    else:
+        status, _, text = send(port, "POST", "/webhooks/fakepay", body, headers)
+    assert 400 <= status < 500, (status, text)
+    if case != "bad_length":  # a Content-Length that is no number: the HTTP server's own 400
+        assert set(json.loads(text)) == {"error"}
+    assert shop.ledger.get_event("fakepay", "evt_bad") is None
+    assert shop.get_payment(payment.id).refunded == Money.of("0.00", "EUR")
+    assert WEBHOOK_SECRET not in caplog.text and "Traceback" not in caplog.text
+
+
+def test_a_ledger_that_fails_is_a_500_with_no_detail_and_its_trace_only_in_the_log(
+        port: int, shop: PaymentService, provider: tuple[CountingFakePay, str], pg_url: str,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """The provider delivers again after a 500; the answer carries nothing of the ledger's error,
+    the log keeps its stack trace for the operator (redacted, as every paywire record is)."""
+    import logging
+
+    import psycopg
+
+    app, _ = provider
+    payment = shop.sale("fakepay", Money.of("30.00", "EUR"), source="tok_ok")
+    headers, body = app.event("evt_lost", EventKind.REFUNDED, payment.reference or "", total=1000)
+    dsn, schema = pg_url.split("?schema=")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    with caplog.at_level(logging.INFO, logger="paywire"):
+        status, _, text = send(port, "POST", "/webhooks/fakepay", body, headers)
+    assert (status, json.loads(text)) == (500, {"error": "internal_error"})
+    records = [r for r in caplog.records if r.name == "paywire.web"]
+    assert records and all(r.exc_text and "Traceback" in r.exc_text for r in records)

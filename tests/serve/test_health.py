@@ -84,6 +84,21 @@ def test_serve_options_come_from_the_config_table_then_the_command_line() -> Non
         ServeOptions.from_settings({"backoff": {"frist": 1}})
 
 
+@pytest.mark.parametrize(("table", "name"), [
+    ({"port": 70000}, "port"), ({"port": -1}, "port"), ({"port": "8080"}, "port"),
+    ({"interval": 0}, "interval"), ({"interval": float("nan")}, "interval"), ({"interval": -5}, "interval"),
+    ({"max_body": 0}, "max_body"), ({"stale_after": float("inf")}, "stale_after"),
+    ({"backoff": {"first": 0}}, "first"), ({"backoff": {"cap": float("nan")}}, "cap"),
+    ({"backoff": {"factor": 0.5}}, "factor"),
+])
+def test_serve_options_that_cannot_work_are_refused_naming_them(table: dict[str, object], name: str) -> None:
+    """A port out of range or a wait that is not a positive finite number of seconds (a Janitor
+    spinning with no pause, or never waking) is a configuration error naming the setting, before
+    anything is served."""
+    with pytest.raises(ConfigurationError, match=re.escape(name)):
+        ServeOptions.from_settings(table)
+
+
 @pytest.mark.postgres
 def test_healthz_fails_when_the_janitor_makes_no_progress(shop: PaymentService) -> None:
     janitor = Janitor(shop, interval=3600)  # one pass, then a long sleep

@@ -7,6 +7,8 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from paywire import Money
 from paywire.ledger import Ledger
@@ -57,6 +59,52 @@ def test_an_undecided_transaction_waits_its_backoff_whichever_worker_looks(
     assert [s.status for s in Janitor(shop).run_pass().settled] == ["succeeded"]
     assert app.fetches[payment.reference or ""] == 2
     assert shop.ledger.looks([txn.id]) == {}  # settled: forgotten
+
+
+def test_a_transaction_open_for_a_thousand_looks_keeps_its_capped_backoff(
+        shop: PaymentService, provider: tuple[CountingFakePay, str]) -> None:
+    """A transaction the provider leaves undecided for weeks has been looked at over a thousand
+    times: its next wait is still the cap, the look is recorded, and the pass reports no error
+    (`factor ** looks` overflowing a float must not stop the settling unit)."""
+    app, _ = provider
+    payment = shop.sale("fakepay", Money.of("9.00", "EUR"), source="tok_pending")
+    (txn,) = shop.list_transactions(payment.id)
+    wait_out_life(shop, [txn.id])
+    with shop.ledger.unit() as u:
+        u.set_looks({txn.id: Look(1500, now())})
+    backoff = Backoff(first=15, cap=900)
+    report = Janitor(shop, backoff=backoff).run_pass()
+    assert report.errors == ()
+    assert [s.payment_id for s in report.unresolved] == [payment.id]
+    assert app.fetches[payment.reference or ""] == 1
+    look = shop.ledger.looks([txn.id])[txn.id]
+    assert look.looks == 1501 and look.next_at - now() > timedelta(seconds=850)
+
+
+@settings(max_examples=200, deadline=None)
+@given(looks=st.integers(min_value=0, max_value=10**6), first=st.floats(min_value=0.001, max_value=10**4),
+       factor=st.floats(min_value=1.0, max_value=10.0), cap=st.floats(min_value=0.001, max_value=10**6))
+def test_backoff_delay_is_never_more_than_its_cap_however_many_looks(looks: int, first: float, factor: float,
+                                                                     cap: float) -> None:
+    delay = Backoff(first=first, factor=factor, cap=cap).delay(looks)
+    assert 0 < delay <= cap
+
+
+def test_older_transactions_waiting_their_backoff_never_starve_a_due_one(
+        shop: PaymentService, provider: tuple[CountingFakePay, str]) -> None:
+    """More open transactions than one pass reads (`batch`), the oldest all waiting out their
+    backoff (a provider taking days to decide): a newer one that is due is still looked at."""
+    app, _ = provider
+    waiting = [shop.sale("fakepay", Money.of(f"{i}.00", "EUR"), source="tok_pending") for i in (1, 2)]
+    due = shop.sale("fakepay", Money.of("3.00", "EUR"), source="tok_pending")
+    txns = [t for p in (*waiting, due) for t in shop.list_transactions(p.id)]
+    wait_out_life(shop, [t.id for t in txns])
+    with shop.ledger.unit() as u:
+        u.set_looks({t.id: Look(5, now() + timedelta(hours=1)) for t in txns[:2]})
+    report = Janitor(shop, batch=2).run_pass()
+    assert [s.payment_id for s in report.unresolved] == [due.id]
+    assert app.fetches.get(due.reference or "") == 1
+    assert not any(p.reference in app.fetches for p in waiting)
 
 
 def test_backoff_grows_per_look_and_never_precedes_settle_after() -> None:

@@ -198,6 +198,10 @@ def load_config(source: str | Path | Mapping[str, Any] | None) -> tuple[list[Met
             data: Mapping[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise ConfigurationError(f"configuration file {str(path)!r} does not exist") from None
+        except UnicodeDecodeError:
+            raise ConfigurationError(f"configuration file {str(path)!r} is not UTF-8 text") from None
+        except OSError as exc:
+            raise ConfigurationError(f"cannot read configuration file {str(path)!r}: {exc.strerror}") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigurationError(f"configuration file {str(path)!r} is not valid TOML: {exc}") from None
     else:

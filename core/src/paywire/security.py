@@ -368,7 +368,7 @@ def _redact_text(value: str) -> str:
 
 
 class RedactingFilter(logging.Filter):
-    """A logging filter that masks secrets and card numbers in messages and arguments.
+    """A logging filter that masks secrets and card numbers in messages, arguments and tracebacks.
 
     Every paywire logger comes from `get_logger`, which installs it; add it to any handler of
     your own that sees payment data.
@@ -384,6 +384,9 @@ class RedactingFilter(logging.Filter):
             record.args = None
         if isinstance(record.msg, str):
             record.msg = redact(record.msg)
+        if record.exc_info and not record.exc_text:
+            # The stack trace stays (operators need it); the error texts in it are redacted too.
+            record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
         return True
 
 

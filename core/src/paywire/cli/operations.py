@@ -249,9 +249,17 @@ def _headers(args: argparse.Namespace) -> dict[str, str]:
     headers: dict[str, str] = {}
     lines: list[str] = list(args.header)
     if args.headers:
-        content = _read(args.headers).decode("utf-8")
+        try:
+            content = _read(args.headers).decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidRequest(f"headers file {args.headers!r} is not UTF-8 text", param="headers") from None
         if content.lstrip().startswith("{"):
-            headers.update({str(k): str(v) for k, v in json.loads(content).items()})
+            try:
+                loaded = json.loads(content)
+            except ValueError as exc:
+                raise InvalidRequest(f"headers file {args.headers!r} is not a JSON object: {exc}",
+                                     param="headers") from None
+            headers.update({str(k): str(v) for k, v in loaded.items()})
         else:
             lines.extend(content.splitlines())
     for line in lines:

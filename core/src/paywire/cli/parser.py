@@ -100,8 +100,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=operations.reconcile)
 
     serve.add_parser(sub)
-    for command in sub.choices.values():  # `--json` after the sub-command too
-        command.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON for scripts")
 
     p = sub.add_parser("verify-webhook", help="verify a webhook payload file with its headers, and show the event")
     p.add_argument("method")
@@ -113,4 +111,6 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="run the shop's payment flows against local provider emulators")
     p.add_argument("--ledger-file", help="keep the demo's SQLite ledger here (default: a temporary file)")
     p.set_defaults(run=demo.run)
+    for command in sub.choices.values():  # `--json` after the sub-command too
+        command.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON for scripts")
     return parser

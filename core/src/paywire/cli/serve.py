@@ -6,6 +6,7 @@ import argparse
 import logging
 
 from paywire.cli.operations import service
+from paywire.cli.values import port, seconds
 
 
 def run(args: argparse.Namespace) -> int:
@@ -31,11 +32,11 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p = sub.add_parser("serve", help="serve webhooks, reconcile open outcomes, /healthz and /metrics "
                                      "(needs paywire[server])")
     p.add_argument("--host", help="address to listen on (default 127.0.0.1, or [paywire.serve] host)")
-    p.add_argument("--port", type=int, help="port (default 8080, or [paywire.serve] port)")
-    p.add_argument("--interval", type=float, help="seconds between reconcile passes (default 5)")
-    p.add_argument("--backoff-first", type=float, help="seconds before a transaction left open is looked at "
+    p.add_argument("--port", type=port, help="port (default 8080, or [paywire.serve] port)")
+    p.add_argument("--interval", type=seconds, help="seconds between reconcile passes (default 5)")
+    p.add_argument("--backoff-first", type=seconds, help="seconds before a transaction left open is looked at "
                                                        "again (default 15, doubling each time)")
-    p.add_argument("--backoff-cap", type=float, help="the longest wait between two looks (default 900)")
+    p.add_argument("--backoff-cap", type=seconds, help="the longest wait between two looks (default 900)")
     p.add_argument("--no-webhooks", action="store_true", help="no webhook endpoint: the Janitor, health and metrics")
     p.add_argument("--no-janitor", action="store_true", help="no reconciliation in this process")
     p.set_defaults(run=run)

@@ -4,13 +4,16 @@ allowed, before any configuration or ledger is opened."""
 from __future__ import annotations
 
 import argparse
+import math
 
 from paywire.countries import check_country
 from paywire.errors import InvalidRequest
 from paywire.ledger.model import PaymentState, TransactionStatus
 from paywire.money import exponent_of
 
-__all__ = ["PAYMENT_STATES", "TRANSACTION_STATUSES", "country", "currency", "positive_int"]
+__all__ = ["PAYMENT_STATES", "TRANSACTION_STATUSES", "country", "currency", "port", "positive_int", "seconds"]
+
+_LARGEST = 2**63 - 1  # the ledgers' BIGINT
 
 PAYMENT_STATES = tuple(value for name, value in vars(PaymentState).items() if name.isupper() and isinstance(value, str))
 TRANSACTION_STATUSES = tuple(value for name, value in vars(TransactionStatus).items()
@@ -38,4 +41,24 @@ def positive_int(value: str) -> int:
     """A whole number above zero (a `--limit`)."""
     if not value.isascii() or not value.isdigit() or int(value) < 1:
         raise argparse.ArgumentTypeError(f"{value!r} is not a whole number above zero")
+    if int(value) > _LARGEST:
+        raise argparse.ArgumentTypeError(f"{value!r} is too large (at most {_LARGEST})")
     return int(value)
+
+
+def port(value: str) -> int:
+    """A TCP port to listen on, 0 to 65535 (0: any free port)."""
+    if not value.isascii() or not value.isdigit() or int(value) > 65535:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a port number (0 to 65535)")
+    return int(value)
+
+
+def seconds(value: str) -> float:
+    """A finite number of seconds above zero (`--interval`, a backoff)."""
+    try:
+        number = float(value)
+    except ValueError:
+        number = math.nan
+    if not math.isfinite(number) or number <= 0:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds above zero")
+    return number

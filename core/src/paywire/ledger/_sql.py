@@ -17,6 +17,7 @@ from functools import lru_cache
 from operator import itemgetter
 from typing import Any
 
+from paywire.errors import ConfigurationError
 from paywire.ledger.interface import Ledger, LedgerIntegrityError, LedgerUnit
 from paywire.ledger.migrations import MIGRATIONS, statements
 from paywire.ledger.model import (
@@ -551,6 +552,12 @@ class SQLLedger(Ledger):
                 "applied_at BIGINT NOT NULL)",
             )
             done = {int(r[0]) for r in self.execute(connection, "SELECT version FROM paywire_schema").fetchall()}
+            known = max(m.version for m in MIGRATIONS)
+            if done and max(done) > known:  # written by a later release: never run against it
+                raise ConfigurationError(
+                    f"the ledger's schema is version {max(done)}, newer than this paywire release "
+                    f"understands (version {known}); upgrade paywire to use this ledger"
+                )
             for migration in MIGRATIONS:
                 if migration.version in done:
                     continue

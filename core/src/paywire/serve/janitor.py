@@ -47,7 +47,7 @@ class PassReport:
 class Janitor:
     """Reconciles due transactions every `interval` seconds, in a thread of its own.
 
-    :param batch: the most open transactions read per pass (oldest first).
+    :param batch: the most due transactions looked at per pass (oldest first).
     :param on_pass: called with each pass's report (metrics, logs, tests).
     """
 
@@ -64,14 +64,21 @@ class Janitor:
         self._thread: threading.Thread | None = None
 
     def due(self, at: datetime) -> dict[str, list[Transaction]]:
-        """The open transactions to look at now, by payment (oldest first, `batch` at most)."""
-        txns = [t for t in self.service.ledger.list_transactions(statuses=[S.PENDING, S.UNKNOWN, S.ACCEPTED],
-                                                                 limit=self.batch) if t.payment_id is not None]
-        looks = self.service.ledger.looks([t.id for t in txns if t.status != S.PENDING])
+        """The open transactions due now, by payment (oldest first, `batch` at most)."""
+        # Older transactions still waiting (in flight, or on their backoff) must not hide a due
+        # one behind them: read further, page by doubling page, until `batch` are due or none is left.
+        limit = self.batch
+        while True:
+            rows = self.service.ledger.list_transactions(statuses=[S.PENDING, S.UNKNOWN, S.ACCEPTED], limit=limit)
+            txns = [t for t in rows if t.payment_id is not None]
+            looks = self.service.ledger.looks([t.id for t in txns if t.status != S.PENDING])
+            due = [t for t in txns if is_due(t, looks.get(t.id), at)]
+            if len(due) >= self.batch or len(rows) < limit:
+                break
+            limit *= 2
         by_payment: dict[str, list[Transaction]] = {}
-        for txn in txns:
-            if is_due(txn, looks.get(txn.id), at):
-                by_payment.setdefault(str(txn.payment_id), []).append(txn)
+        for txn in due[:self.batch]:
+            by_payment.setdefault(str(txn.payment_id), []).append(txn)
         return by_payment
 
     def run_pass(self) -> PassReport:

@@ -9,6 +9,7 @@ the ledger closed, so nothing is left half-written.
 from __future__ import annotations
 
 import logging
+import math
 import signal
 import threading
 from typing import Any
@@ -53,9 +54,34 @@ class ServeOptions:
         check_keys(table, [f.name for f in attrs.fields(cls)], "[paywire.serve]")
         table.update({k: v for k, v in overrides.items() if v is not None})
         try:
-            return cls(**table)
+            options = cls(**table)
         except TypeError as exc:
             raise ConfigurationError(f"[paywire.serve]: {exc}") from None
+        options._check()
+        return options
+
+    def _check(self) -> None:
+        """Refuse values that cannot work: a port out of range, a wait that is not a positive
+        finite number of seconds (a Janitor spinning without pause, or never waking)."""
+        def bad(name: str, value: object, allowed: str) -> ConfigurationError:
+            return ConfigurationError(f"[paywire.serve] {name} = {value!r}: must be {allowed}")
+
+        if type(self.port) is not int or not 0 <= self.port <= 65535:
+            raise bad("port", self.port, "a port number (0 to 65535)")
+        if type(self.max_body) is not int or self.max_body < 1:
+            raise bad("max_body", self.max_body, "a whole number of bytes above zero")
+        waits = {"interval": self.interval, "stale_after": self.stale_after,
+                 "graceful_timeout": self.graceful_timeout, "backoff first": self.backoff.first,
+                 "backoff cap": self.backoff.cap}
+        for name, value in waits.items():
+            if not _positive_seconds(value):
+                raise bad(name, value, "a number of seconds above zero")
+        if not _positive_seconds(self.backoff.factor) or self.backoff.factor < 1:
+            raise bad("backoff factor", self.backoff.factor, "a number of at least 1")
+
+
+def _positive_seconds(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0
 
 
 def serve(service: PaymentService, options: ServeOptions, *, metrics: Metrics | None = None) -> None:

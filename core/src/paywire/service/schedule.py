@@ -26,7 +26,11 @@ class Backoff:
     cap: float = 900.0
 
     def delay(self, looks: int) -> float:
-        return float(min(self.cap, self.first * self.factor ** max(0, looks - 1)))
+        try:
+            grown = self.first * self.factor ** max(0, looks - 1)
+        except OverflowError:  # a transaction open for a thousand looks: long since at the cap
+            return float(self.cap)
+        return float(min(self.cap, grown))
 
     def after(self, txn: Transaction, previous: Look | None, at: datetime) -> Look:
         """The look just taken at `at`, and when the next may be (never before `settle_after`)."""
