@@ -15,9 +15,9 @@ def eur(value: str) -> Money:
     return Money.of(value, "EUR")
 
 
-def test_a_token_outage_while_refreshing_after_a_dropped_capture_leaves_the_outcome_unknown(serve_paypal, emulator):
-    # The emulator's clock jumps past every token's lifetime once a capture exists: the dropped
-    # first attempt captured, and its retry (same PayPal-Request-Id) carries a token PayPal refuses.
+def _tokens_expire_at_first_capture(serve_paypal, emulator):
+    """The emulator's clock jumps past every token's lifetime once a capture exists; a gateway
+    that retries once. Returns (app, paypal, gateway)."""
     holder: dict[str, object] = {}
     base = 1_800_000_000.0
 
@@ -28,10 +28,21 @@ def test_a_token_outage_while_refreshing_after_a_dropped_capture_leaves_the_outc
     app = emulator(clock=clock)
     holder["app"] = app
     paypal = serve_paypal(app)
+    return app, paypal, paypal.gateway_with(retry=Retry(total=1, backoff_factor=0))
+
+
+def _holding_a_token(app, paypal, gateway):
+    """An authorization to capture, and `gateway` holding a token (from an authorize of its own)."""
     authorization = paypal.authorized("100.00")
-    gateway = paypal.gateway_with(retry=Retry(total=1, backoff_factor=0))
     paypal.run("authorize", gateway=gateway, amount=eur("1.00"), source=app.vault_card(),
-               idempotency_key=paypal.key())  # the new gateway holds its token
+               idempotency_key=paypal.key())
+    return authorization
+
+
+def test_a_token_outage_while_refreshing_after_a_dropped_capture_leaves_the_outcome_unknown(serve_paypal, emulator):
+    # The dropped first attempt captured; its retry (same PayPal-Request-Id) carries a token PayPal refuses.
+    app, paypal, gateway = _tokens_expire_at_first_capture(serve_paypal, emulator)
+    authorization = _holding_a_token(app, paypal, gateway)
     app.inject(Fault(kind="drop_after", path="/capture$"))
     app.inject(Fault(kind="status", status=503, path=TOKEN, times=10))
     with pytest.raises(PaywireError) as raised:
@@ -43,20 +54,8 @@ def test_a_token_outage_while_refreshing_after_a_dropped_capture_leaves_the_outc
 
 
 def test_a_token_expiring_between_attempts_resends_the_same_request_id_and_captures_once(serve_paypal, emulator):
-    holder: dict[str, object] = {}
-    base = 1_800_000_000.0
-
-    def clock() -> float:
-        app = holder.get("app")
-        return base + (10**6 if app is not None and app.captures else 0)
-
-    app = emulator(clock=clock)
-    holder["app"] = app
-    paypal = serve_paypal(app)
-    authorization = paypal.authorized("100.00")
-    gateway = paypal.gateway_with(retry=Retry(total=1, backoff_factor=0))
-    paypal.run("authorize", gateway=gateway, amount=eur("1.00"), source=app.vault_card(),
-               idempotency_key=paypal.key())  # the new gateway holds its token
+    app, paypal, gateway = _tokens_expire_at_first_capture(serve_paypal, emulator)
+    authorization = _holding_a_token(app, paypal, gateway)
     app.inject(Fault(kind="drop_after", path="/capture$"))
     key = paypal.key()
     capture = paypal.run("capture", gateway=gateway, reference=authorization.reference, amount=eur("30.00"),
@@ -81,17 +80,7 @@ def test_a_token_outage_while_refreshing_a_first_attempt_is_still_a_retryable_fa
 
 def test_the_ledger_keeps_a_capture_unknown_when_the_token_cannot_be_renewed_after_a_dropped_attempt(
         serve_paypal, emulator, tmp_path):
-    holder: dict[str, object] = {}
-    base = 1_800_000_000.0
-
-    def clock() -> float:
-        app = holder.get("app")
-        return base + (10**6 if app is not None and app.captures else 0)
-
-    app = emulator(clock=clock)
-    holder["app"] = app
-    paypal = serve_paypal(app)
-    gateway = paypal.gateway_with(retry=Retry(total=1, backoff_factor=0))
+    app, _, gateway = _tokens_expire_at_first_capture(serve_paypal, emulator)
     with SQLiteLedger(str(tmp_path / "ledger.db")) as ledger:
         service = PaymentService(gateway, ledger)
         payment = service.authorize("paypal", eur("100.00"), source=app.vault_card(), idempotency_key="auth-1")

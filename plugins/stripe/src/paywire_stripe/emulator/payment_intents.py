@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, NoReturn
 
-from paywire_stripe.emulator import challenges, charges, payment_methods
+from paywire_stripe.emulator import challenges, charges, payment_methods, refunds
 from paywire_stripe.emulator.cards import AUTHENTICATION_REQUIRED, Decline
 from paywire_stripe.emulator.currencies import check_amount, check_currency
 from paywire_stripe.emulator.customers import merge_metadata
@@ -560,28 +560,9 @@ def capture(ctx: Context, intent: StripeObject, params: Mapping[str, Any]) -> St
 def _release_refund(ctx: Context, charge: StripeObject, amount: int) -> None:
     """The Refund Stripe creates (API versions before 2025-03-31.basil) for what a partial capture or a
     cancellation released: succeeded at once, no reason, no metadata; `charge.amount_refunded` counts it."""
-    store = ctx.store
-    refund_id = store.new_id("re")
-    store.refunds[refund_id] = {
-        "id": refund_id,
-        "object": "refund",
-        "amount": amount,
-        "balance_transaction": None,
-        "charge": charge["id"],
-        "created": store.now(),
-        "currency": charge["currency"],
-        "destination_details": {
-            "card": {"reference_status": "pending", "reference_type": "acquirer_reference_number", "type": "refund"},
-            "type": "card",
-        },
-        "metadata": {},
-        "payment_intent": charge["payment_intent"],
-        "reason": None,
-        "receipt_number": None,
-        "source_transfer_reversal": None,
-        "status": "succeeded",
-        "transfer_reversal": None,
-    }
+    refund = refunds.refund_object(ctx, charge, amount, method_type="card", status="succeeded", metadata={},
+                                   reason=None)
+    ctx.store.refunds[refund["id"]] = refund
 
 
 def cancel(ctx: Context, intent: StripeObject, params: Mapping[str, Any]) -> StripeObject:

@@ -88,24 +88,10 @@ def create(ctx: Context, params: Mapping[str, Any]) -> StripeObject:
     check_amount(amount, currency, charge=False)
     method = store.payment_method_notes[charge["payment_method"]].card
     delayed = method.delayed or method.refund == "pending"
-    refund_id = store.new_id("re")
-    refund: StripeObject = {
-        "id": refund_id,
-        "object": "refund",
-        "amount": amount,
-        "balance_transaction": None,
-        "charge": charge["id"],
-        "created": store.now(),
-        "currency": currency,
-        "destination_details": _destination(method.type),
-        "metadata": merge_metadata({}, params.get("metadata")),
-        "payment_intent": charge["payment_intent"],
-        "reason": params.get("reason") if params.get("reason") is not UNSET else None,
-        "receipt_number": None,
-        "source_transfer_reversal": None,
-        "status": "pending" if delayed else "succeeded",
-        "transfer_reversal": None,
-    }
+    refund = refund_object(ctx, charge, amount, method_type=method.type, status="pending" if delayed else "succeeded",
+                           metadata=merge_metadata({}, params.get("metadata")),
+                           reason=params.get("reason") if params.get("reason") is not UNSET else None)
+    refund_id = refund["id"]
     refund["balance_transaction"] = charges.balance_transaction(ctx, refund, -amount, "refund")
     store.refunds[refund_id] = refund
     charge["amount_refunded"] += amount
@@ -113,6 +99,28 @@ def create(ctx: Context, params: Mapping[str, Any]) -> StripeObject:
     ctx.emit("refund.created", refund)
     ctx.emit("charge.refunded", charge)
     return refund
+
+
+def refund_object(ctx: Context, charge: StripeObject, amount: int, *, method_type: str, status: str,
+                  metadata: dict[str, Any], reason: str | None) -> StripeObject:
+    """A new Refund of `charge`, as Stripe writes it (not yet stored)."""
+    return {
+        "id": ctx.store.new_id("re"),
+        "object": "refund",
+        "amount": amount,
+        "balance_transaction": None,
+        "charge": charge["id"],
+        "created": ctx.store.now(),
+        "currency": charge["currency"],
+        "destination_details": _destination(method_type),
+        "metadata": metadata,
+        "payment_intent": charge["payment_intent"],
+        "reason": reason,
+        "receipt_number": None,
+        "source_transfer_reversal": None,
+        "status": status,
+        "transfer_reversal": None,
+    }
 
 
 def _destination(method_type: str) -> dict[str, Any]:
