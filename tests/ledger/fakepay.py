@@ -620,14 +620,17 @@ CREDENTIALS = {"api_key": API_KEY, "webhook_secret": WEBHOOK_SECRET}
 
 def make_gateway(url: str, *, retry: Retry | None = None, extra: list[object] | None = None,
                  connect_timeout: float = 5.0, read_timeout: float = 10.0, ca_certs: str | None = None,
-                 outcome_window: float = 0.0, credentials: Mapping[str, str] | None = None) -> Gateway:
+                 outcome_window: float = 0.0, credentials: Mapping[str, str] | None = None,
+                 key_lives: Mapping[str, float] | None = None) -> Gateway:
     """A gateway with the methods "fakepay" and "fakepay_single" on the emulator at `url`.
 
     `outcome_window` is FakePay's declared window (seconds an applied request may take to show in
     a fetch); tests whose emulator answers late declare a window covering that latency.
+    `key_lives`: how long FakePay declares it keeps idempotency keys (for good by default).
     """
     plugins = Plugins()
-    plugins.register(FakePayPlugin(FAKEPAY._replace(outcome_window=outcome_window)), "fakepay")
+    definition = FAKEPAY._replace(outcome_window=outcome_window, key_lives=dict(key_lives or {}))
+    plugins.register(FakePayPlugin(definition), "fakepay")
     for index, plugin in enumerate(extra or ()):
         plugins.register(plugin, f"extra{index}")
     common: dict[str, Any] = {

@@ -62,6 +62,12 @@ class GatewayDefinition(NamedTuple):
         operation it applied shows in what `fetch` reads (a search index catching up, an
         asynchronous write). Reconciliation adds it to a request's longest life before it
         concludes that a request was not applied.
+    :param key_lives: seconds the provider keeps a command's idempotency key, by command, counted
+        from the request that first carried it (Stripe prunes keys after 24 hours). A request
+        sent again with its key after that may be applied a second time, so the payment service
+        does not resend an unknown operation once its key may be gone: reconciliation settles it.
+        A command not listed keeps its key for good (or the plugin finds the earlier operation
+        by its key itself).
     :param sandbox: "module:function" returning the provider's offline `paywire.testing.Sandbox`
         (its emulator, test credentials and test sources); the demo and tests use it.
     :param options: the names of the provider-specific options a method may set
@@ -79,6 +85,7 @@ class GatewayDefinition(NamedTuple):
     webhook: Callable[[GatewaySettings], WebhookVerifier] | str | None = None
     sandbox: str | None = None
     outcome_window: float = 0.0
+    key_lives: Mapping[str, float] = {}
     options: tuple[str, ...] | None = None
 
     def __repr__(self) -> str:

@@ -461,8 +461,9 @@ class PaymentService:
                     return _Plan("wait", existing)
                 if existing.resendable:  # unknown or abandoned: resend with the same key
                     at = now()
-                    claimed = attrs.evolve(existing, status=S.PENDING, updated_at=at,
-                                           settle_after=self._settle_after(existing.method, existing.kind, at))
+                    settle_after = self._settle_after(existing.method, existing.kind, at)
+                    self._check_key_kept(existing, settle_after)
+                    claimed = attrs.evolve(existing, status=S.PENDING, updated_at=at, settle_after=settle_after)
                     u.update_transaction(claimed)
                     return self._ready(u, op, claimed, payment, resent=True)
                 if existing.status == S.FAILED and existing.retryable:
@@ -496,6 +497,20 @@ class PaymentService:
                 # In the ledger's order (created_at, then id), as a fresh read would give them.
                 known = _Known(held, sorted([*txns, txn], key=lambda t: (t.created_at, t.id)), mark)
             return self._ready(u, op, txn, held, known)
+
+    def _check_key_kept(self, txn: Transaction, lands_by: datetime) -> None:
+        """Refuse to resend `txn` if its request could land after the provider may have dropped
+        its idempotency key (`GatewayDefinition.key_lives`): the provider would apply it again,
+        a second charge if the first send took effect. Reconciliation settles it instead."""
+        life = self.gateway.method(txn.method).definition.key_lives.get(txn.kind)
+        if life is None or lands_by <= txn.created_at + timedelta(seconds=life):
+            return
+        raise attach(OutcomeUnknown(
+            f"the outcome of {txn.kind} transaction {txn.id} is unknown, and the provider keeps its idempotency "
+            f"key for {life / 3600:g} hours from {txn.created_at:%Y-%m-%d %H:%M:%S} UTC: sent again now it "
+            "could be applied twice; run reconcile() to settle it (nothing was sent)",
+            code="idempotency_key_expired",
+        ), txn.payment_id, txn.id)
 
     @staticmethod
     def _lock(u: LedgerUnit, op: _Op) -> tuple[Payment | None, list[Transaction]]:

@@ -24,6 +24,10 @@ PAYPAL = GatewayDefinition(
     secrets=("client_id", "client_secret", "webhook_id"),
     webhook="paywire_paypal.webhook:build_verifier",
     sandbox="paywire_paypal.emulator.sandbox:sandbox",
+    # How long PayPal keeps a PayPal-Request-Id, by API (its specs' "stores keys for"): Orders v2
+    # 6 hours, Payments v2 45 days, Vault v3 3 hours. Not a void: voiding again moves no money.
+    key_lives={"authorize": 6 * 3600.0, "sale": 6 * 3600.0, "complete": 6 * 3600.0,
+               "capture": 45 * 86400.0, "reauthorize": 45 * 86400.0, "refund": 45 * 86400.0, "vault": 3 * 3600.0},
     options=("webhook_verification", "webhook_tolerance", "webhook_cert_hosts", "webhook_ca_certs"),
 )
 

@@ -27,6 +27,7 @@ from hypothesis import strategies as st
 
 from paywire import Customer, Money, Order, PaywireError, Subject, Transfer
 from paywire.testing.strategies import addresses, customers, idempotency_keys, line_items, safe_text
+from paywire_paypal import PAYPAL
 from paywire_paypal.currencies import CURRENCIES
 from paywire_paypal.emulator.sandbox import approve_as_buyer
 
@@ -59,13 +60,30 @@ class Spec:
                     if method != "parameters":
                         self.operations.append((method.upper(), pattern, template, operation, document))
 
-    def problems(self, transfer: Transfer) -> list[str]:
+    def _find(self, transfer: Transfer) -> tuple[str, dict[str, Any], dict[str, Any]] | None:
         path = urlsplit(transfer.url).path
-        found = [(template, operation, document) for method, pattern, template, operation, document
-                 in self.operations if method == transfer.method and pattern.match(path)]
-        if not found:
-            return [f"{transfer.method} {path} is not an operation of PayPal's specifications"]
-        template, operation, document = found[0]
+        return next(((template, operation, document) for method, pattern, template, operation, document
+                     in self.operations if method == transfer.method and pattern.match(path)), None)
+
+    def key_life(self, transfer: Transfer) -> float | None:
+        """Seconds PayPal keeps the PayPal-Request-Id of `transfer`'s operation, as its
+        specification says ("The server stores keys for 6 hours"); None where it says nothing."""
+        found = self._find(transfer)
+        assert found is not None, f"{transfer.method} {transfer.url} is not an operation of PayPal's specifications"
+        _, operation, document = found
+        for parameter in operation.get("parameters", []):
+            parameter = Checker(document, ("", "")).resolve(parameter)
+            if parameter["name"].lower() == "paypal-request-id":
+                kept = re.search(r"stores keys for (\d+) (hours|days)", parameter.get("description", ""))
+                if kept:
+                    return int(kept.group(1)) * (3600.0 if kept.group(2) == "hours" else 86400.0)
+        return None
+
+    def problems(self, transfer: Transfer) -> list[str]:
+        found = self._find(transfer)
+        if found is None:
+            return [f"{transfer.method} {urlsplit(transfer.url).path} is not an operation of PayPal's specifications"]
+        template, operation, document = found
         where = (transfer.method, template)
         checker = Checker(document, where)
         checker.parameters(operation, transfer)
@@ -224,11 +242,21 @@ def orders(amount: Money) -> st.SearchStrategy[Order]:
                      items=st.lists(line_items(amount.currency), max_size=3).map(tuple))
 
 
-def checked(paypal: Any, spec: Spec, mark: int) -> None:
-    """Every transfer since `mark` conforms (the token requests are checked by their own test)."""
-    problems = [problem for transfer in paypal.sent[mark:] if not transfer.url.endswith("/v1/oauth2/token")
-                for problem in spec.problems(transfer)]
+def checked(paypal: Any, spec: Spec, mark: int, command: str | None = None) -> None:
+    """Every transfer since `mark` conforms (the token requests are checked by their own test);
+    and `command`'s declared key life (`PAYPAL.key_lives`) is no longer than PayPal keeps the
+    PayPal-Request-Id of any request it sent, or the payment service would resend one PayPal no
+    longer deduplicates."""
+    sent = [transfer for transfer in paypal.sent[mark:] if not transfer.url.endswith("/v1/oauth2/token")]
+    problems = [problem for transfer in sent for problem in spec.problems(transfer)]
     assert not problems, "\n".join(problems)
+    for transfer in sent:
+        kept = spec.key_life(transfer) if command and "PayPal-Request-Id" in transfer.headers else None
+        if kept is not None:
+            declared = PAYPAL.key_lives.get(command or "")
+            assert declared is not None and declared <= kept, (
+                f"{command} declares its key kept {declared} s; PayPal keeps that of {transfer.method} "
+                f"{urlsplit(transfer.url).path} {kept} s")
 
 
 def attempt(paypal: Any, command: str, subject: Subject) -> Any:
@@ -261,7 +289,7 @@ def test_orders_conform(paypal, spec, command):
     def conforms(subject: Subject) -> None:
         mark = len(paypal.sent)
         attempt(paypal, command, subject)
-        checked(paypal, spec, mark)
+        checked(paypal, spec, mark, command)
 
     conforms()
     assert paypal.calls("/v2/checkout/orders", "POST") > 0
@@ -274,9 +302,11 @@ def test_completion_conforms(paypal, spec):
         mark = len(paypal.sent)
         started = paypal.run("sale" if sale else "authorize", amount=amount, source="paypal",
                              return_url=RETURN_URL, idempotency_key=paypal.key())
+        checked(paypal, spec, mark, "sale" if sale else "authorize")
         approve_as_buyer(started.action.redirect_url)
+        mark = len(paypal.sent)
         assert paypal.run("complete", reference=started.reference, amount=amount, idempotency_key=key).succeeded
-        checked(paypal, spec, mark)
+        checked(paypal, spec, mark, "complete")
 
     conforms()
 
@@ -292,9 +322,11 @@ def test_payments_conform(paypal, spec):
             reference = paypal.captured("1000000.00").reference
         else:
             reference = paypal.authorized("1000000.00").reference
+        checked(paypal, spec, mark)
+        mark = len(paypal.sent)
         attempt(paypal, command, Subject(reference=reference, amount=amount if with_amount else None, final=final,
                                          reason=reason, idempotency_key=key))
-        checked(paypal, spec, mark)
+        checked(paypal, spec, mark, command)
 
     conforms()
     assert paypal.app.captures and paypal.app.refunds
@@ -332,7 +364,7 @@ def test_vault_conforms(paypal, spec):
             if kind == "setup token":
                 approve_as_buyer(started.action.redirect_url)
                 assert paypal.run("vault", source=started.reference, idempotency_key=paypal.key()).token
-        checked(paypal, spec, mark)
+        checked(paypal, spec, mark, kind if kind == "unvault" else "vault")
 
     conforms()
 

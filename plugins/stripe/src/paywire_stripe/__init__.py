@@ -28,6 +28,9 @@ STRIPE = GatewayDefinition(
     # fetch by key searches Stripe's index, which lags writes by up to a minute (the list it falls
     # back on is current but holds only the latest 100 intents)
     outcome_window=60.0,
+    # Stripe prunes idempotency keys once they are 24 hours old; a request sent again later runs anew.
+    key_lives=dict.fromkeys(("authorize", "sale", "complete", "capture", "void", "refund", "vault", "unvault"),
+                            24 * 3600.0),
     options=("return_url", "payment_method_types", "webhook_tolerance", "webhook_max_bytes"),
 )
 
