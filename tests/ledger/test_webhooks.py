@@ -245,3 +245,73 @@ def test_an_unmatched_event_is_applied_when_another_event_teaches_the_ledger_its
     after = service.get_payment(payment.id)
     assert (after.captured, after.refunded) == (eur("50.00"), eur("0.00"))
     assert [t.kind for t in service.list_transactions(payment.id)] == ["sale", "refund", "reversal"]
+
+
+@pytest.mark.parametrize("failed_first", [True, False])
+def test_a_refund_reported_failed_counts_nothing_whichever_event_comes_first(
+        service: PaymentService, app: FakePayApp, failed_first: bool) -> None:
+    """A refund made outside paywire, then undone by the provider: its failed event may arrive
+    before the event that reports the refund. The failure waits for the refund instead of being
+    dropped, so the refund is never counted on its own."""
+    payment = service.sale("fakepay", eur("50.00"), source="tok_ok")
+    refs = {"capture": payment.references.get("capture", ""), "payment": payment.reference or ""}
+    failed = app.event("evt_re_failed", EventKind.FAILED, "re_outside", references=refs)
+    refunded = app.event("evt_re_ok", EventKind.REFUNDED, "re_outside", amount=1_000, references=refs)
+    for headers, body in (failed, refunded) if failed_first else (refunded, failed):
+        service.receive_webhook("fakepay", headers, body)
+    after = service.get_payment(payment.id)
+    assert (after.captured, after.refunded) == (eur("50.00"), eur("0.00"))
+    assert [t.kind for t in service.list_transactions(payment.id)] == ["sale", "refund", "reversal"]
+    assert {e.status for e in service.ledger.list_events(payment_id=payment.id)} == {EventStatus.APPLIED}
+
+
+def test_a_refund_reported_failed_while_its_own_answer_is_on_the_way_is_reversed(
+        fakepay: tuple[FakePayApp, str], ledger: Ledger) -> None:
+    """The provider's event that a refund failed overtakes the refund call's own answer (which
+    said it succeeded): the refund is recorded, and reversed, not counted."""
+    app, url = fakepay
+
+    class FailedDuringSend:
+        service: PaymentService | None = None
+
+        @hookimpl(wrapper=True)
+        def send_transfer(self, command: str) -> Iterator[None]:
+            response: Any = yield
+            if command == "refund" and self.service is not None:
+                data = json.loads(response.body)
+                headers, body = app.event(f"evt_{data['id']}_failed", EventKind.FAILED, data["id"],
+                                          references={"capture": data["capture"], "payment": data["payment"]})
+                self.service.receive_webhook("fakepay", headers, body)
+            return response
+
+    hook = FailedDuringSend()
+    gateway = make_gateway(url, extra=[hook])
+    service = hook.service = PaymentService(gateway, ledger)
+    try:
+        payment = service.sale("fakepay", eur("40.00"), source="tok_ok")
+        payment = service.refund(payment.id, eur("15.00"))
+        assert (payment.captured, payment.refunded) == (eur("40.00"), eur("0.00"))
+        assert [t.kind for t in service.list_transactions(payment.id)] == ["sale", "refund", "reversal"]
+        assert [e.status for e in ledger.list_events(payment_id=payment.id)] == [EventStatus.APPLIED]
+    finally:
+        gateway.close()
+
+
+def test_a_failed_refund_waiting_with_its_refund_for_the_payment_is_applied_with_it(
+        service: PaymentService, app: FakePayApp) -> None:
+    """Both events of a refund undone by the provider arrive before the payment's own answer
+    (lost): they wait unmatched, in the order failed then refunded, and the reconciliation that
+    learns the payment applies both, the failure after the refund it names."""
+    app.inject(Fault("drop_after", path="/v1/payments$"))
+    with pytest.raises(OutcomeUnknown) as lost:
+        service.sale("fakepay", eur("30.00"), source="tok_ok")
+    app.clear_faults()
+    reference = next(iter(app.payments))
+    refs = {"payment": reference}
+    for event_id, kind, amount in (("evt_f", EventKind.FAILED, None), ("evt_r", EventKind.REFUNDED, 500)):
+        headers, body = app.event(event_id, kind, "re_ext", amount=amount, references=refs)
+        assert service.receive_webhook("fakepay", headers, body).status == EventStatus.UNMATCHED
+    service.reconcile(payment_id=lost.value.payment_id)
+    payment = service.get_payment(lost.value.payment_id or "")
+    assert (payment.captured, payment.refunded) == (eur("30.00"), eur("0.00"))
+    assert {e.status for e in service.ledger.list_events(payment_id=payment.id)} == {EventStatus.APPLIED}

@@ -20,6 +20,8 @@ Rules (each runs inside a locked ledger unit, after the event was stored once pe
   reported only when its signature binds the exact body, or after the plugin confirmed it by
   fetching the object from the provider.
 - a failed event naming a refund that had succeeded records its reversal: the provider undid it.
+  One naming an object the ledger does not hold yet (the refund's own event or answer is still to
+  come) is deferred until it does, so the refund is never counted without its failure.
 - authorized, voided and failed events settle an unknown or accepted first operation or void, and set the
   voided/failed flags only while no money was captured (resp. authorized): a late event cannot
   undo money that moved.
@@ -100,7 +102,7 @@ def apply_event(u: LedgerUnit, payment: Payment, event: StoredEvent) -> tuple[Pa
         else:
             note = "ignored: the payment has captures, it cannot be voided"
     elif event.kind == EventKind.FAILED:
-        payment, note = _failed_event(u, payment, txns, event)
+        payment, status, note = _failed_event(u, payment, txns, event)
     elif event.kind == EventKind.APPROVED:
         note = "the buyer approved; complete() finishes the payment"
     else:
@@ -178,7 +180,7 @@ def _raise_floor(payment: Payment, captured: bool, value: Money) -> Payment:
 
 
 def _failed_event(u: LedgerUnit, payment: Payment, txns: list[Transaction],
-                  event: StoredEvent) -> tuple[Payment, str | None]:
+                  event: StoredEvent) -> tuple[Payment, str, str | None]:
     # Only the object the event is about fails: a failed refund also names its capture, a denied
     # capture its order and authorization, and those stand.
     for txn in txns:
@@ -186,24 +188,37 @@ def _failed_event(u: LedgerUnit, payment: Payment, txns: list[Transaction],
                 and txn.provider_reference == event.reference:
             return reverse_refund(u, payment, txns, txn, origin="webhook",
                                   note=f"event {event.event_id}: the provider reports refund {event.reference} failed"), \
-                f"refund {txn.id} was undone by the provider"
+                EventStatus.APPLIED, f"refund {txn.id} was undone by the provider"
         if txn.status in _SETTLEABLE and event.reference and txn.provider_reference == event.reference:
             _settle(u, txn, S.FAILED, event)
             if txn.kind in K.INITIAL and payment.authorized.minor == 0:
-                return attrs.evolve(payment, failed=True), None
-            return payment, None
+                return attrs.evolve(payment, failed=True), EventStatus.APPLIED, None
+            return payment, EventStatus.APPLIED, None
     if payment.authorized.minor == 0 and not rules.in_flight(payment, txns).initial:
         for txn in txns:
             if txn.kind in K.INITIAL and txn.status in _SETTLEABLE:
                 _settle(u, txn, S.FAILED, event)
-        return attrs.evolve(payment, failed=True), None
-    return payment, "ignored: money already moved on this payment"
+        return attrs.evolve(payment, failed=True), EventStatus.APPLIED, None
+    if event.reference and event.reference not in {payment.reference, *payment.references.values()} \
+            and not any(t.provider_reference == event.reference for t in txns):
+        # About an object the ledger does not hold yet (a refund whose own event or answer has not
+        # come): dropped, the refund would count once it came. It waits for it instead.
+        return payment, EventStatus.DEFERRED, f"waits for {event.reference} to be recorded"
+    return payment, EventStatus.APPLIED, "ignored: money already moved on this payment"
 
 
 def apply_waiting(u: LedgerUnit, payment: Payment, txns: Sequence[Transaction] | None = None) -> Payment:
-    """Apply deferred events of the payment and unmatched events naming one of its references."""
-    refs = [payment.reference or "", *(ref for name, ref in payment.references.items() if name not in SHARED_REFERENCES)]
-    refs += [t.provider_reference or "" for t in (u.transactions(payment.id) if txns is None else txns)]
-    for event in u.waiting_events(method=payment.method, payment_id=payment.id, references=refs):
-        payment, _ = apply_event(u, payment, attrs.evolve(event, payment_id=payment.id))
-    return payment
+    """Apply deferred events of the payment and unmatched events naming one of its references;
+    again after any applied, since that may be what another waits for (the refund a failed event
+    names) or give the payment a reference another names. Each event applies once: this ends."""
+    while True:
+        refs = [payment.reference or "",
+                *(ref for name, ref in payment.references.items() if name not in SHARED_REFERENCES)]
+        refs += [t.provider_reference or "" for t in (u.transactions(payment.id) if txns is None else txns)]
+        applied = False
+        for event in u.waiting_events(method=payment.method, payment_id=payment.id, references=refs):
+            payment, stored = apply_event(u, payment, attrs.evolve(event, payment_id=payment.id))
+            applied = applied or stored.status == EventStatus.APPLIED
+        if not applied:
+            return payment
+        txns = None
