@@ -315,3 +315,30 @@ def test_a_failed_refund_waiting_with_its_refund_for_the_payment_is_applied_with
     payment = service.get_payment(lost.value.payment_id or "")
     assert (payment.captured, payment.refunded) == (eur("30.00"), eur("0.00"))
     assert {e.status for e in service.ledger.list_events(payment_id=payment.id)} == {EventStatus.APPLIED}
+
+
+def test_an_event_reaching_another_methods_endpoint_of_the_provider_is_applied(
+        service: PaymentService, app: FakePayApp) -> None:
+    """Two methods of one provider ("fakepay", "fakepay_single") share its account and its
+    webhooks: an event about a payment of one may arrive at the other's endpoint (one endpoint
+    configured, or the first of two to answer). It is applied to the payment it names, not left
+    unmatched while the other delivery is taken for a duplicate."""
+    payment = service.authorize("fakepay_single", eur("50.00"), source="tok_ok")
+    event = app.event("evt_cap", EventKind.CAPTURED, "cap_outside", amount=5_000,
+                      references={"payment": payment.reference or ""})
+    receipt = service.receive_webhook("fakepay", *event)
+    assert (receipt.status, receipt.payment_id) == (EventStatus.APPLIED, payment.id)
+    assert service.receive_webhook("fakepay_single", *event).status == "duplicate"
+    assert service.get_payment(payment.id).captured == eur("50.00")
+
+    app.inject(Fault("drop_after", path="/v1/payments$"))  # and one that arrives before its payment is known
+    with pytest.raises(OutcomeUnknown) as lost:
+        service.sale("fakepay_single", eur("30.00"), source="tok_ok")
+    app.clear_faults()
+    reference = next(p for p in app.payments if p != payment.reference)
+    headers, body = app.event("evt_re", EventKind.REFUNDED, "re_outside", amount=500, references={"payment": reference})
+    assert service.receive_webhook("fakepay", headers, body).status == EventStatus.UNMATCHED
+    service.retry(lost.value.transaction_id or "")  # its answer, under its key, teaches the payment its id
+    sold = service.get_payment(lost.value.payment_id or "")
+    assert (sold.captured, sold.refunded) == (eur("30.00"), eur("5.00"))
+    assert service.ledger.get_event("fakepay", "evt_re").status == EventStatus.APPLIED  # type: ignore[union-attr]

@@ -41,6 +41,7 @@ from paywire.command.gateway_command import after_unsure
 from paywire.command.result import CommandResult
 from paywire.errors import (
     BuyerActionRequired,
+    ConfigurationError,
     Declined,
     IdempotencyConflict,
     InvalidRequest,
@@ -741,7 +742,7 @@ class PaymentService:
         u.update_payment(payment)
         known = [payment.reference or "", *payment.references.values(), txn.provider_reference or ""]
         u.add_references(payment.method, payment.id, [ref for ref in known if ref not in before])
-        return apply_waiting(u, payment, txns)
+        return apply_waiting(u, payment, txns, methods=self._siblings(payment.method))
 
     def _conclude(self, txn: Transaction, payment: Payment | None,
                   outcome: CommandResult | BaseException) -> Payment | Transaction:
@@ -834,7 +835,7 @@ class PaymentService:
                     payment = u.payment(owner, lock=True)
                     assert payment is not None
                     payment, decisions, differences = settle(u, payment, result, at)
-                    apply_waiting(u, payment)
+                    apply_waiting(u, payment, methods=self._siblings(payment.method))
             except Exception as exc:  # noqa: BLE001 - reported per payment; the others go on
                 errors.append((owner, _why(exc)))
                 continue
@@ -906,7 +907,7 @@ class PaymentService:
             payment = u.payment(payment_id, lock=True)
             assert payment is not None
             payment, decisions, differences = settle(u, payment, result, at)
-            apply_waiting(u, payment)
+            apply_waiting(u, payment, methods=self._siblings(payment.method))
             still = {t.id: t for t in u.transactions(payment_id) if t.status in (S.UNKNOWN, S.ACCEPTED)}
             u.set_looks({t.id: backoff.after(still[t.id], looks.get(t.id), now()) if t.id in still else None
                          for t in looking})
@@ -917,7 +918,7 @@ class PaymentService:
         applied = 0
         for event in self.ledger.list_events(statuses=[EventStatus.UNMATCHED], limit=limit):
             with self.ledger.unit() as u:
-                owner = u.payment_by_reference(event.method, event.all_references)
+                owner = self._owner(u, event.method, event.all_references)
                 if owner is None:
                     continue
                 payment = u.payment(owner, lock=True)  # first the lock, then a fresh look at the event
@@ -929,6 +930,24 @@ class PaymentService:
         return applied
 
     # -- webhooks -------------------------------------------------------------------------------
+    def _siblings(self, method: str) -> tuple[str, ...]:
+        """The other methods of `method`'s provider: one provider account's webhooks may reach
+        any of their endpoints (one endpoint configured, or each receiving every event)."""
+        try:
+            provider = self.gateway.methods.get(method).provider
+        except ConfigurationError:  # a method no longer configured: its own events only
+            return ()
+        return tuple(m.code for m in self.gateway.methods if m.provider == provider and m.code != method)
+
+    def _owner(self, u: LedgerUnit, method: str, references: Sequence[str]) -> str | None:
+        """The payment an event received through `method` names: one of that method's, else one
+        of another method of the same provider."""
+        for code in (method, *self._siblings(method)):
+            owner = u.payment_by_reference(code, references)
+            if owner is not None:
+                return owner
+        return None
+
     def receive_webhook(self, method: str, headers: Mapping[str, str], raw_body: bytes) -> WebhookReceipt:
         """Verify a webhook delivery holding one event through the method's plugin, store the event
         once, and apply it (`receive_notification` takes deliveries of several).
@@ -960,12 +979,13 @@ class PaymentService:
                 previous = u.event(stored.provider, stored.event_id)
                 return WebhookReceipt(stored.provider, stored.event_id, stored.kind, "duplicate",
                                       previous.payment_id if previous else None)
-            owner = u.payment_by_reference(method, stored.all_references)
+            owner = self._owner(u, method, stored.all_references)
             if owner is None:
                 return WebhookReceipt(stored.provider, stored.event_id, stored.kind, EventStatus.UNMATCHED)
             payment = u.payment(owner, lock=True)
             assert payment is not None
             payment, applied = apply_event(u, payment, attrs.evolve(stored, payment_id=owner))
             if applied.status == EventStatus.APPLIED:
-                apply_waiting(u, payment)  # the event may have given the payment an id waiting events name
+                # the event may have given the payment an id waiting events name
+                apply_waiting(u, payment, methods=self._siblings(payment.method))
             return WebhookReceipt(stored.provider, stored.event_id, stored.kind, applied.status, owner)

@@ -207,16 +207,23 @@ def _failed_event(u: LedgerUnit, payment: Payment, txns: list[Transaction],
     return payment, EventStatus.APPLIED, "ignored: money already moved on this payment"
 
 
-def apply_waiting(u: LedgerUnit, payment: Payment, txns: Sequence[Transaction] | None = None) -> Payment:
-    """Apply deferred events of the payment and unmatched events naming one of its references;
-    again after any applied, since that may be what another waits for (the refund a failed event
-    names) or give the payment a reference another names. Each event applies once: this ends."""
+def apply_waiting(u: LedgerUnit, payment: Payment, txns: Sequence[Transaction] | None = None, *,
+                  methods: Sequence[str] = ()) -> Payment:
+    """Apply deferred events of the payment and unmatched events naming one of its references
+    (received through its method or one of `methods`: the other methods of its provider, whose
+    endpoints receive the same account's events); again after any applied, since that may be what
+    another waits for (the refund a failed event names) or give the payment a reference another
+    names. Each event applies once: this ends."""
     while True:
         refs = [payment.reference or "",
                 *(ref for name, ref in payment.references.items() if name not in SHARED_REFERENCES)]
         refs += [t.provider_reference or "" for t in (u.transactions(payment.id) if txns is None else txns)]
+        waiting: dict[tuple[str, str], StoredEvent] = {}
+        for method in (payment.method, *methods):
+            for event in u.waiting_events(method=method, payment_id=payment.id, references=refs):
+                waiting.setdefault((event.provider, event.event_id), event)
         applied = False
-        for event in u.waiting_events(method=payment.method, payment_id=payment.id, references=refs):
+        for event in sorted(waiting.values(), key=lambda e: (e.received_at, e.event_id)):
             payment, stored = apply_event(u, payment, attrs.evolve(event, payment_id=payment.id))
             applied = applied or stored.status == EventStatus.APPLIED
         if not applied:
