@@ -9,7 +9,15 @@ from typing import Any
 
 import pytest
 
-from paywire import ConfigurationError, EventKind, Money, OutcomeUnknown, WebhookVerificationError, hookimpl
+from paywire import (
+    ConfigurationError,
+    EventKind,
+    Money,
+    OutcomeUnknown,
+    PaywireError,
+    WebhookVerificationError,
+    hookimpl,
+)
 from paywire.ledger import EventStatus, Ledger, PaymentState, TransactionStatus
 from paywire.service import PaymentService
 from paywire.testing.emulator import Fault
@@ -342,3 +350,40 @@ def test_an_event_reaching_another_methods_endpoint_of_the_provider_is_applied(
     sold = service.get_payment(lost.value.payment_id or "")
     assert (sold.captured, sold.refunded) == (eur("30.00"), eur("5.00"))
     assert service.ledger.get_event("fakepay", "evt_re").status == EventStatus.APPLIED  # type: ignore[union-attr]
+
+
+def test_a_void_reported_while_a_capture_is_in_flight_applies_once_the_capture_fails(
+        fakepay: tuple[FakePayApp, str], ledger: Ledger) -> None:
+    """The authorization is voided at the provider (its dashboard, or it expired) while a capture
+    is on its way; the void's event arrives before the capture's answer. The event waits for the
+    capture instead of being dropped: the provider refuses the capture, and the payment is voided
+    as the provider holds it, not left authorized."""
+    app, url = fakepay
+
+    class VoidedDuringCapture:
+        service: PaymentService | None = None
+        receipts: list[str] = []
+
+        @hookimpl(wrapper=True)
+        def send_transfer(self, command: str, transfer: Any) -> Iterator[None]:
+            if command == "capture" and self.service is not None:
+                pid = transfer.url.rsplit("/", 2)[-2]
+                with app.lock:
+                    app.payments[pid].update(status="voided", closed=True)
+                self.receipts.append(self.service.receive_webhook("fakepay", *app.emit("voided", pid)).status)
+            response: Any = yield
+            return response
+
+    hook = VoidedDuringCapture()
+    gateway = make_gateway(url, extra=[hook])
+    service = hook.service = PaymentService(gateway, ledger)
+    try:
+        payment = service.authorize("fakepay", eur("60.00"), source="tok_ok")
+        with pytest.raises(PaywireError) as refused:
+            service.capture(payment.id, eur("20.00"))  # the provider refuses it: the payment is voided
+        assert (refused.value.code, hook.receipts) == ("invalid_state", [EventStatus.DEFERRED])
+        after = service.get_payment(payment.id)
+        assert (after.state, after.captured) == (PaymentState.VOIDED, eur("0.00"))
+        assert [e.status for e in ledger.list_events(payment_id=payment.id)] == [EventStatus.APPLIED]
+    finally:
+        gateway.close()

@@ -24,7 +24,7 @@ Rules (each runs inside a locked ledger unit, after the event was stored once pe
   come) is deferred until it does, so the refund is never counted without its failure.
 - authorized, voided and failed events settle an unknown or accepted first operation or void, and set the
   voided/failed flags only while no money was captured (resp. authorized): a late event cannot
-  undo money that moved.
+  undo money that moved. A voided event while captures are only in flight waits for them.
 - Events for no known payment are stored as unmatched and applied when a payment gains one of
   their references.
 """
@@ -99,6 +99,9 @@ def apply_event(u: LedgerUnit, payment: Payment, event: StoredEvent) -> tuple[Pa
             for txn in txns:
                 if txn.kind == K.VOID and txn.status in _SETTLEABLE:
                     _settle(u, txn, S.SUCCEEDED, event)
+        elif payment.captured.minor == 0:
+            # Only captures in flight, which the provider refuses if the void stands: it waits for them.
+            status, note = EventStatus.DEFERRED, "waits for the captures in flight to be recorded"
         else:
             note = "ignored: the payment has captures, it cannot be voided"
     elif event.kind == EventKind.FAILED:
