@@ -6,17 +6,21 @@ never has to refuse an over-capture or over-refund), and duplicates must reach i
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import Counter
 
 import pytest
 
-from paywire import Money
+from paywire import Money, OutcomeUnknown
 from paywire.ledger import TransactionStatus
 from paywire.service import PaymentService
 from paywire.testing.emulator import Fault
 from tests.ledger.conftest import finish_workers, start_worker
 from tests.ledger.fakepay import FakePayApp
+from tests.ledger.support import wait_out_life, wait_until
+
+psycopg = pytest.importorskip("psycopg", reason="psycopg is not installed (pip install 'paywire[postgresql]')")
 
 pytestmark = pytest.mark.slow
 
@@ -72,3 +76,62 @@ def test_a_storm_of_duplicates_reaches_the_provider_once(
     assert len(capture_calls) == 1 and app.count("capture") == 1
     assert len(create_calls) == 2 and app.count("authorize") == 2  # the setup's, and the storm's one
     assert len(service.list_transactions(payment.id)) == 2
+
+
+def _waiting_on(dsn: str, holder_pid: int) -> int:
+    """How many sessions wait, directly or behind one that does, for a lock the holder has."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        row = conn.execute(
+            "WITH first AS (SELECT pid FROM pg_stat_activity WHERE %s = ANY(pg_blocking_pids(pid))) "
+            "SELECT count(*) FROM pg_stat_activity WHERE %s = ANY(pg_blocking_pids(pid)) "
+            "OR pg_blocking_pids(pid) && ARRAY(SELECT pid FROM first)", (holder_pid, holder_pid)).fetchone()
+        return int(row[0]) if row else 0
+
+
+@pytest.mark.parametrize("backend", [pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_reconcile_never_fails_a_first_operation_a_retry_is_resending(
+    fast_service: PaymentService, app: FakePayApp, ledger_url: str,
+) -> None:
+    """An authorization whose outcome is unknown (the provider never got it), retried with its key
+    while reconciliation concludes it was not applied: the retry's claim and the conclusion are
+    ordered by the payment's lock, so a resend in flight is never recorded failed, even when its
+    answer is lost after the provider applied it."""
+    service = fast_service
+    app.inject(Fault("status", status=500, method="POST", path="/v1/payments$"))
+    with pytest.raises(OutcomeUnknown):
+        service.authorize("fakepay", Money.of("30.00", "EUR"), source="tok_ok", idempotency_key="order-77")
+    (payment,) = service.list_payments()
+    (txn,) = service.list_transactions(payment.id)
+    wait_out_life(service, [txn.id])
+    app.inject(Fault("drop_after", method="POST", path="/v1/payments$"))  # the resend lands; its answer is lost
+
+    dsn, schema = ledger_url.split("?schema=")
+    errors: list[BaseException] = []
+    reports: list[object] = []
+
+    def retry() -> None:
+        try:
+            service.authorize("fakepay", Money.of("30.00", "EUR"), source="tok_ok", idempotency_key="order-77")
+        except OutcomeUnknown as exc:
+            errors.append(exc)
+
+    with psycopg.connect(dsn) as holder:  # holds the transaction's row: each unit queues where it writes it
+        holder.execute(f'SET search_path TO "{schema}"')
+        holder.execute("SELECT id FROM paywire_transactions WHERE id = %s FOR UPDATE", (txn.id,))
+        pid = holder.info.backend_pid
+        retrying = threading.Thread(target=retry)
+        retrying.start()
+        wait_until(lambda: _waiting_on(dsn, pid) == 1, "the retry waits to claim the transaction")
+        reconciling = threading.Thread(target=lambda: reports.append(service.reconcile()))
+        reconciling.start()
+        wait_until(lambda: _waiting_on(dsn, pid) == 2, "reconciliation waits behind the retry")
+        holder.rollback()
+        retrying.join(60)
+        reconciling.join(60)
+    assert len(errors) == 1 and len(reports) == 1
+    assert app.count("authorize") == 1  # the resend was applied
+    assert service.get_transaction(txn.id).status != TransactionStatus.FAILED
+    wait_out_life(service, [txn.id])
+    service.reconcile()
+    assert service.get_transaction(txn.id).status == TransactionStatus.SUCCEEDED
+    assert service.get_payment(payment.id).authorized == Money.of("30.00", "EUR")

@@ -452,6 +452,12 @@ class PaymentService:
                 "currency": op.amount.currency if op.amount else None, **op.params,
             })
             existing = u.transaction_by_key(op.method, op.key) if op.key else self._reusable(txns, op.kind, fp)
+            if existing is not None and payment is None and existing.payment_id is not None:
+                # A first operation's retry holds only its key so far; reconciliation settles the
+                # transaction under its payment's lock: take that too (key, then payment) and look
+                # again, or a conclusion read before this claim would overwrite the resend.
+                u.payment(existing.payment_id, lock=True)
+                existing = u.transaction_by_key(op.method, op.key) if op.key else None
             if existing is not None:
                 if existing.fingerprint != fp:
                     raise attach(IdempotencyConflict(
