@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from paywire import Money
 from paywire.ledger import Ledger
 from paywire.ledger.model import Look, now
-from paywire.serve import Backoff, Janitor
+from paywire.serve import Backoff, Janitor, PassReport
 from paywire.service import PaymentService
 from tests.ledger.fakepay import make_gateway
 from tests.ledger.support import FAST, wait_out_life
@@ -218,3 +218,61 @@ def test_the_provider_is_asked_with_no_lock_held_and_a_second_worker_keeps_off(
         patient_gateway.close()
     assert [s.status for s in reports[0].settled] == ["succeeded"]
     assert app.fetches[payment.reference or ""] == 1
+
+
+def test_an_event_stored_unmatched_while_a_pass_learns_its_payment_is_applied(
+        shop: PaymentService, provider: tuple[CountingFakePay, str], pg_url: str) -> None:
+    """An authorization whose answer was lost, its event stored unmatched; while a pass settles
+    it (learning the payment's reference, its unit not yet committed), the event of a capture
+    made in the provider's dashboard comes and cannot see that reference either: it is stored
+    unmatched too. The Janitor matches stored events with the payments it now knows, so that
+    capture is not left out of the ledger for good."""
+    import json
+    import threading
+
+    import psycopg
+
+    from paywire import OutcomeUnknown, Subject
+    from paywire.testing.emulator import Fault
+    from tests.ledger.support import wait_until
+
+    app, _ = provider
+    app.inject(Fault("drop_after", method="POST", path="/v1/payments$"))
+    with pytest.raises(OutcomeUnknown):
+        shop.authorize("fakepay", Money.of("20.00", "EUR"), source="tok_ok", idempotency_key="order-9")
+    (payment,) = shop.list_payments()
+    ((headers, body),) = app.outbox  # the authorization's event: no payment knows its reference yet
+    assert shop.receive_webhook("fakepay", headers, body).status == "unmatched"
+    first = json.loads(body)
+    wait_out_life(shop, [t.id for t in shop.list_transactions(payment.id)])
+    shop.gateway.execute("fakepay", "capture", Subject(reference=first["reference"], amount=Money.of("5.00", "EUR"),
+                                                       idempotency_key="dashboard-1"))
+    captured_headers, captured_body = app.outbox[-1]
+
+    dsn, schema = pg_url.split("?schema=")
+    reports: list[PassReport] = []
+    with psycopg.connect(dsn) as holder:  # holds the first event's row: the pass applies it, then waits
+        holder.execute(f'SET search_path TO "{schema}"')
+        holder.execute("SELECT event_id FROM paywire_events WHERE event_id = %s FOR UPDATE", (first["id"],))
+        pid = holder.info.backend_pid
+        janitor = threading.Thread(target=lambda: reports.append(Janitor(shop).run_pass()))
+        janitor.start()
+        wait_until(lambda: _blocked_by(dsn, pid), "the pass waits, the payment's reference learnt")
+        assert shop.receive_webhook("fakepay", captured_headers, captured_body).status == "unmatched"
+        holder.rollback()
+        janitor.join(60)
+    (report,) = reports
+    assert shop.ledger.get_event("fakepay", first["id"]).status == "applied"
+    assert shop.ledger.get_event("fakepay", json.loads(captured_body)["id"]).status == "applied"
+    assert shop.get_payment(payment.id).captured == Money.of("5.00", "EUR")
+    assert report.applied == 1 and report.errors == ()
+
+
+def _blocked_by(dsn: str, holder_pid: int) -> bool:
+    """Whether some session waits for a lock the holder's session has."""
+    import psycopg
+
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        row = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE %s = ANY(pg_blocking_pids(pid))",
+                           (holder_pid,)).fetchone()
+        return bool(row and row[0] > 0)

@@ -6,7 +6,7 @@ that, asking the provider proves nothing. After each look that leaves it open, i
 (its own backoff, `paywire.service.schedule`). The looks are kept in the ledger, so several
 Janitors sharing one follow one schedule; each payment is claimed with a row lock that skips
 what another worker holds (`PaymentService.reconcile_claimed`), so no two settle one payment at
-once.
+once. Each pass then applies stored unmatched events that name a payment the ledger now knows.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ class PassReport:
     errors: tuple[tuple[str, str], ...] = ()
     mismatches: tuple[Mismatch, ...] = ()
     stopped: bool = False  # the pass stopped early, between two payments
+    applied: int = 0  # stored unmatched events applied to the payments they name
 
 
 class Janitor:
@@ -114,8 +115,17 @@ class Janitor:
             unresolved.extend(report.unresolved)
             marked.extend(report.marked_unknown)
             mismatches.extend(report.mismatches)
+        applied = 0
+        if not self.stopping.is_set():
+            # An event stored while another worker's uncommitted unit was learning its payment's
+            # reference saw neither that reference nor was seen by that unit: match it now.
+            try:
+                applied = self.service.match_unmatched(self.batch)
+            except Exception as exc:  # noqa: BLE001 - reported; the next pass tries again
+                log.warning("matching stored events failed: %s", type(exc).__name__)
+                errors.append(("events", type(exc).__name__))
         result = PassReport(started, now(), tuple(settled), tuple(unresolved), tuple(marked), tuple(skipped),
-                            tuple(errors), tuple(mismatches), stopped)
+                            tuple(errors), tuple(mismatches), stopped, applied)
         self.last_pass = result
         if self.on_pass is not None:
             self.on_pass(result)

@@ -848,7 +848,7 @@ class PaymentService:
             settled.extend(d for d in decisions if d.status is not None)
             unresolved.extend(d for d in decisions if d.status is None)
             mismatches.extend(differences)
-        applied = self._match_unmatched(limit)
+        applied = self.match_unmatched(limit)
         return ReconcileReport(tuple(marked), tuple(settled), tuple(unresolved), tuple(errors), applied,
                                tuple(mismatches))
 
@@ -920,7 +920,9 @@ class PaymentService:
         return ReconcileReport(marked, tuple(d for d in decisions if d.status is not None),
                                tuple(d for d in decisions if d.status is None), (), 0, tuple(differences))
 
-    def _match_unmatched(self, limit: int) -> int:
+    def match_unmatched(self, limit: int = 1000) -> int:
+        """Apply stored unmatched events that name a payment the ledger now knows (one whose
+        reference was learnt while the event was being stored); returns how many were applied."""
         applied = 0
         for event in self.ledger.list_events(statuses=[EventStatus.UNMATCHED], limit=limit):
             with self.ledger.unit() as u:
