@@ -219,6 +219,68 @@ def test_a_late_real_answer_wins_over_reconciliations_guess(fakepay: tuple[FakeP
         gateway.close()
 
 
+
+class HoldTheAnswer:
+    """Holds the first answer to a command once it is back (a worker paused before recording it)
+    until released."""
+
+    def __init__(self, command: str) -> None:
+        self.command = command
+        self.holding = threading.Event()
+        self.release = threading.Event()
+
+    @hookimpl(wrapper=True)
+    def send_transfer(self, command: str) -> Iterator[None]:
+        response = yield
+        if command == self.command and not self.holding.is_set():
+            self.holding.set()
+            self.release.wait(60)
+        return response
+
+
+def test_a_late_not_applied_answer_never_fails_a_resend_made_meanwhile(fakepay: tuple[FakePayApp, str],
+                                                                       ledger: Ledger) -> None:
+    """A capture refused before processing (503 not_processed) whose worker pauses before
+    recording that; past its life a retry with its key resends it, the provider applies it and
+    the answer is lost. The first worker's answer proves only that its own send was not applied:
+    it must not record the operation failed over the resend's unknown outcome."""
+    app, url = fakepay
+    hold = HoldTheAnswer("capture")
+    gateway = make_gateway(url, extra=[hold], **FAST)
+    service = PaymentService(gateway, ledger, margin=0)
+    first: list[BaseException] = []
+
+    def capture() -> None:
+        try:
+            service.capture(payment.id, eur("40.00"), idempotency_key="cap-1")
+        except PaywireError as exc:
+            first.append(exc)
+
+    try:
+        payment = service.authorize("fakepay", eur("100.00"), source="tok_ok")
+        app.not_processed()
+        worker = threading.Thread(target=capture)
+        worker.start()
+        assert hold.holding.wait(30)
+        txn = only(service.list_transactions(payment.id), "capture")
+        wait_out_life(service, [txn.id])
+        app.inject(Fault("drop_after", path="/captures$", method="POST"))
+        with pytest.raises(OutcomeUnknown):
+            service.capture(payment.id, eur("40.00"), idempotency_key="cap-1")
+        assert app.count("capture") == 1  # the resend was applied
+        hold.release.set()
+        worker.join(30)
+        assert [type(e) for e in first] == [OutcomeUnknown]
+        assert service.get_transaction(txn.id).status == S.UNKNOWN
+        wait_out_life(service, [txn.id])
+        service.reconcile()
+        assert service.get_payment(payment.id).captured == eur("40.00")
+        agree(service, app, payment.id)
+    finally:
+        hold.release.set()
+        gateway.close()
+
+
 # -- (2) a 5xx after the provider applied the effect ------------------------------------------------
 @pytest.mark.parametrize("status", [502, 504, 500])
 @pytest.mark.parametrize("kind", ["authorize", "capture", "refund"])

@@ -694,6 +694,10 @@ class PaymentService:
         if answer.status in (S.UNKNOWN, S.PENDING):
             return False
         if current.status == S.UNKNOWN:
+            if answer.status == S.FAILED and current.settle_after != answer.settle_after:
+                # Resent under its key since (a claim gives it a new life): this send's failure
+                # says nothing of whether the resend took effect.
+                return False
             return u.overrule(answer, status=S.UNKNOWN)
         later = any(t.idempotency_key == current.idempotency_key and t.attempt > current.attempt for t in txns)
         if (current.status == S.FAILED and current.settled_by == SettledBy.RECONCILE and not later
