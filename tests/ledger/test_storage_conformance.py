@@ -6,6 +6,7 @@ and a fresh PostgreSQL schema per test.
 
 from __future__ import annotations
 
+import gc
 import subprocess
 import sys
 import threading
@@ -426,6 +427,29 @@ def test_key_locks_make_check_then_insert_atomic(make_ledger: Callable[[], Ledge
     assert len(inserted) == 1
     assert [t.id for t in setup.list_transactions()] == inserted
 
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="counts this process's open files in /proc")
+def test_a_thread_that_ends_leaves_no_connection_open(ledger: Ledger) -> None:
+    """A server that starts a thread per request (or retires idle pool threads) must not leak a
+    database connection (an SQLite file's handles, a PostgreSQL session) for each thread."""
+
+    def read() -> None:
+        with ledger.unit() as u:
+            u.payment("pay_1")
+
+    def open_files_after_threads(count: int) -> int:
+        for _ in range(count):
+            worker = threading.Thread(target=read)
+            worker.start()
+            worker.join()
+        gc.collect()  # what only the cycle collector frees is not held
+        return len(list(Path("/proc/self/fd").iterdir()))
+
+    read()
+    settled = open_files_after_threads(5)  # whatever a backend keeps once (SQLite may keep a closed handle to reuse)
+    assert open_files_after_threads(20) <= settled
+    read()  # the ledger still works, on this thread's connection
 
 # -- opening ------------------------------------------------------------------------------------------
 def test_open_ledger_urls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -7,9 +7,11 @@ the two backends cannot drift apart in what they store.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
+import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -429,6 +431,19 @@ class SQLUnit(LedgerUnit):
             raise
 
 
+class _Token:
+    """Lives as long as a thread's hold on its connection."""
+
+    __slots__ = ("__weakref__",)
+
+
+def _close(pid: int, connection: Any) -> None:
+    """Close a connection this process opened (never a parent's, inherited by a fork)."""
+    if os.getpid() == pid:
+        with contextlib.suppress(Exception):  # already broken: nothing left to release
+            connection.close()
+
+
 class SQLLedger(Ledger):
     """A ledger on a SQL database; subclasses bind it to a driver."""
 
@@ -439,7 +454,7 @@ class SQLLedger(Ledger):
 
     def __init__(self) -> None:
         self._local = threading.local()
-        self._connections: list[tuple[int, Any]] = []  # (pid, connection): every thread's, for close()
+        self._connections: list[tuple[int, weakref.finalize[[int, Any], _Token]]] = []  # (pid, closer), for close()
         self._lock = threading.Lock()
         self._generation = 0  # bumped by close(), so other threads reconnect instead of using a closed handle
 
@@ -472,12 +487,23 @@ class SQLLedger(Ledger):
         """Close this process's connections (a forked child's parent keeps its own)."""
         pid = os.getpid()
         with self._lock:
-            mine = [conn for owner, conn in self._connections if owner == pid]
-            self._connections = [(owner, conn) for owner, conn in self._connections if owner != pid]
+            mine = [closer for owner, closer in self._connections if owner == pid]
+            self._connections = [(owner, closer) for owner, closer in self._connections if owner != pid]
             self._generation += 1
-        for conn in mine:
-            conn.close()
+        for closer in mine:
+            closer()
         self._local.__dict__.pop("connection", None)
+
+    def keep(self, pid: int, connection: Any) -> None:
+        """Make `connection` this thread's. It is closed when the thread ends (its thread-local
+        data goes with it): a server that starts a thread per request, or retires idle pool
+        threads, must not leak a connection for each."""
+        token = _Token()
+        self._local.connection = (pid, connection, self._generation, token)
+        closer = weakref.finalize(token, _close, pid, connection)
+        with self._lock:
+            self._connections = [(owner, c) for owner, c in self._connections if c.alive]
+            self._connections.append((pid, closer))
 
     def commit(self, connection: Any) -> None:
         self.execute(connection, "COMMIT")

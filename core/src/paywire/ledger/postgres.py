@@ -59,9 +59,7 @@ class PostgresLedger(SQLLedger):
             from psycopg import sql
 
             conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(self.schema)))
-        self._local.connection = (pid, conn, self._generation)
-        with self._lock:
-            self._connections.append((pid, conn))
+        self.keep(pid, conn)
         return conn
 
     def execute(self, connection: Any, sql: str, params: Sequence[Any] = ()) -> Any:

@@ -74,9 +74,7 @@ class SQLiteLedger(SQLLedger):
         self._local.synchronous = (conn, self.synchronous)
         conn.execute("PRAGMA foreign_keys = ON")
         conn.execute(f"PRAGMA wal_autocheckpoint = {_CHECKPOINT_PAGES}")
-        self._local.connection = (pid, conn, self._generation)
-        with self._lock:
-            self._connections.append((pid, conn))
+        self.keep(pid, conn)
         return conn
 
     def _to_wal(self, conn: sqlite3.Connection) -> None:
