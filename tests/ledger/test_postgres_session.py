@@ -13,8 +13,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from paywire import Money
+from paywire import Money, hookimpl
 from paywire.ledger import Ledger, LedgerIntegrityError, SQLiteLedger
+from paywire.service import PaymentService
+from tests.ledger.fakepay import FakePayApp, make_gateway
 from tests.ledger.test_storage_conformance import payment, txn
 
 psycopg = pytest.importorskip("psycopg", reason="psycopg is not installed (pip install 'paywire[postgresql]')")
@@ -46,6 +48,46 @@ def test_a_connection_lost_inside_a_unit_rolls_it_back_and_the_next_unit_reconne
     with pg_ledger.unit() as u:
         u.insert_payment(payment("pay_2"))
     assert {p.id for p in pg_ledger.list_payments()} == {"pay_0", "pay_2"}
+
+
+
+class LoseTheConnection:
+    """Ends the ledger connection of the thread sending `command` once its answer is back (a
+    database restart, or a proxy dropping the session, while the request was in flight)."""
+
+    def __init__(self, ledger: PostgresLedger, dsn: str, command: str) -> None:
+        self.ledger, self.dsn, self.command = ledger, dsn, command
+        self.done = False
+
+    @hookimpl(wrapper=True)
+    def send_transfer(self, command: str) -> Iterator[None]:
+        response = yield
+        if command == self.command and not self.done:
+            self.done = True
+            backend = self.ledger.connection().info.backend_pid
+            with psycopg.connect(self.dsn, autocommit=True) as admin:  # waits until it is gone
+                assert admin.execute("SELECT pg_terminate_backend(%s, 10000)", (backend,)).fetchone() == (True,)
+        return response
+
+
+def test_an_answer_is_recorded_although_the_connection_was_lost_while_it_was_in_flight(
+    pg_ledger: PostgresLedger, postgres_dsn: str, fakepay: tuple[FakePayApp, str],
+) -> None:
+    """The capture was applied and answered; the outcome unit finds its connection gone. It
+    runs again on a new connection: the caller gets the payment, not a database error, and
+    the ledger does not wait for reconciliation to learn what the provider already said."""
+    app, url = fakepay
+    lose = LoseTheConnection(pg_ledger, postgres_dsn, "capture")
+    gateway = make_gateway(url, extra=[lose])
+    try:
+        service = PaymentService(gateway, pg_ledger)
+        payment = service.authorize("fakepay", Money.of("100.00", "EUR"), source="tok_ok")
+        captured = service.capture(payment.id, Money.of("40.00", "EUR"), idempotency_key="cap-1")
+        assert lose.done and app.count("capture") == 1
+        assert captured.captured == Money.of("40.00", "EUR")
+        assert [t.status for t in service.list_transactions(payment.id)] == ["succeeded", "succeeded"]
+    finally:
+        gateway.close()
 
 
 def test_only_text_integers_booleans_and_null_are_bound(pg_ledger: PostgresLedger) -> None:

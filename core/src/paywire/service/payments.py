@@ -423,7 +423,13 @@ class PaymentService:
         except BaseException as exc:  # KeyboardInterrupt, SystemExit: leave it unknown, then stop
             self._finish(op, txn, exc)
             raise
-        return self._conclude(*self._finish(op, txn, outcome, plan.known), outcome)
+        try:
+            recorded = self._finish(op, txn, outcome, plan.known)
+        except Exception:  # noqa: BLE001 - e.g. a connection lost meanwhile: the unit rolled back
+            # The provider's answer is in hand: record it once more, on a new connection. The unit
+            # is idempotent (it writes only a transaction still pending as this call left it).
+            recorded = self._finish(op, txn, outcome)
+        return self._conclude(*recorded, outcome)
 
     def _settle_after(self, method: str, kind: str, at: datetime) -> datetime:
         """When a request of `kind` sent at `at` can no longer land (see `margin`)."""
