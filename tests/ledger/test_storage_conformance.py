@@ -371,6 +371,19 @@ def test_events_are_stored_once_and_found_while_waiting(ledger: Ledger) -> None:
     assert [e.event_id for e in ledger.list_events(payment_id="pay_1")] == ["evt_1", "evt_2"]
 
 
+
+def test_matchable_events_are_the_unmatched_naming_an_indexed_id(ledger: Ledger) -> None:
+    with ledger.unit() as u:
+        u.insert_payment(payment())
+        u.add_references("fakepay", "pay_1", ["fp_1"])
+        assert u.insert_event(event("evt_elsewhere", reference="cap_9", references={"payment": "fp_9"}))
+        assert u.insert_event(event("evt_other_method", method="other"))
+        assert u.insert_event(event("evt_applied", status=EventStatus.APPLIED, payment_id="pay_1"))
+        assert u.insert_event(event("evt_late", received_at=T0 + timedelta(seconds=1)))
+        assert u.insert_event(event("evt_early", references={"payment": "fp_1", "capture": "cap_1"}))
+    assert [e.event_id for e in ledger.matchable_events()] == ["evt_early", "evt_late"]  # each once, oldest first
+    assert [e.event_id for e in ledger.matchable_events(limit=1)] == ["evt_early"]
+
 # -- locking ------------------------------------------------------------------------------------------
 def test_units_serialise_read_modify_write_across_threads(make_ledger: Callable[[], Ledger]) -> None:
     """Each thread (own ledger object, own connection) adds 1 to a total under the payment lock;

@@ -276,3 +276,30 @@ def _blocked_by(dsn: str, holder_pid: int) -> bool:
         row = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE %s = ANY(pg_blocking_pids(pid))",
                            (holder_pid,)).fetchone()
         return bool(row and row[0] > 0)
+
+
+def test_events_for_payments_paywire_never_made_do_not_hide_one_a_pass_can_match(
+        shop: PaymentService, provider: tuple[CountingFakePay, str]) -> None:
+    """A provider account shared with other systems sends events about payments paywire never
+    made: they stay unmatched for good. More of them than a pass looks at (`batch`) must not keep
+    it from applying an event stored unmatched whose payment the ledger now knows."""
+    from paywire import Subject
+    from paywire.ledger import StoredEvent
+
+    app, _ = provider
+    payment = shop.authorize("fakepay", Money.of("20.00", "EUR"), source="tok_ok")
+    for n in range(3):
+        headers, body = app.event(f"evt_elsewhere_{n}", "captured", f"fp_elsewhere_{n}", amount=100)
+        assert shop.receive_webhook("fakepay", headers, body).status == "unmatched"
+    shop.gateway.execute("fakepay", "capture", Subject(reference=payment.reference, amount=Money.of("5.00", "EUR"),
+                                                       idempotency_key="dashboard-1"))
+    event = shop.gateway.parse_webhook("fakepay", *app.outbox[-1])
+    with shop.ledger.unit() as u:  # as a race leaves it: stored unmatched, naming a payment the ledger knows
+        assert u.insert_event(StoredEvent(
+            provider=event.provider, event_id=event.id, method="fakepay", type=event.type, kind=event.kind,
+            reference=event.reference, references=event.references, amount=event.amount, total=event.total,
+            status="unmatched", received_at=now()))
+    report = Janitor(shop, batch=2).run_pass()
+    assert shop.ledger.get_event("fakepay", event.id).status == "applied"
+    assert shop.get_payment(payment.id).captured == Money.of("5.00", "EUR")
+    assert report.applied == 1

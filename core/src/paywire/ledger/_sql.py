@@ -671,6 +671,18 @@ class SQLLedger(Ledger):
         )
         return [event_from_row(r) for r in rows]
 
+    def matchable_events(self, *, limit: int = 1000) -> list[StoredEvent]:
+        # Only what can match: the unmatched events of payments this ledger never held (a provider
+        # account shared with other systems) stay unmatched for good, and must not fill `limit`.
+        rows = self._read(
+            f"SELECT {_EVENT_COLUMNS_E} FROM paywire_events e WHERE e.status = 'unmatched' AND EXISTS ("
+            "SELECT 1 FROM paywire_event_references r JOIN paywire_references p ON p.method = r.method "
+            "AND p.reference = r.reference WHERE r.provider = e.provider AND r.event_id = e.event_id) "
+            "ORDER BY e.received_at, e.event_id LIMIT ?",
+            (int(limit),),
+        )
+        return [event_from_row(r) for r in rows]
+
 
 _UPSERT_LOOK = ("INSERT INTO paywire_reconcile_looks (transaction_id, looks, next_at) VALUES (?, ?, ?) "
                 "ON CONFLICT (transaction_id) DO UPDATE SET looks = excluded.looks, next_at = excluded.next_at")

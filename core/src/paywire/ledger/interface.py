@@ -204,6 +204,11 @@ class Ledger(abc.ABC):
                     limit: int = 1000) -> list[StoredEvent]:
         """Stored webhook events, oldest first."""
 
+    def matchable_events(self, *, limit: int = 1000) -> list[StoredEvent]:
+        """Unmatched events naming an id now indexed under a payment (`add_references`), oldest
+        first; a backend that cannot tell returns every unmatched event."""
+        return self.list_events(statuses=["unmatched"], limit=limit)
+
     def iter_payments(self, *, page: int = 500) -> Iterator[Payment]:
         """Every payment, newest first, a page at a time."""
         offset = 0

@@ -934,7 +934,7 @@ class PaymentService:
         """Apply stored unmatched events that name a payment the ledger now knows (one whose
         reference was learnt while the event was being stored); returns how many were applied."""
         applied = 0
-        for event in self.ledger.list_events(statuses=[EventStatus.UNMATCHED], limit=limit):
+        for event in self.ledger.matchable_events(limit=limit):
             with self.ledger.unit() as u:
                 owner = self._owner(u, event.method, event.all_references)
                 if owner is None:
