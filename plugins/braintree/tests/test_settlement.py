@@ -19,16 +19,18 @@ import pytest
 
 import paywire_braintree
 from paywire import (
+    Declined,
     Gateway,
     InvalidRequest,
     Money,
+    OutcomeUnknown,
     PaymentService,
     Plugins,
     ProviderState,
     SQLiteLedger,
     Subject,
 )
-from paywire.testing.emulator import EmulatorServer
+from paywire.testing.emulator import EmulatorServer, Fault
 from paywire.testing.sandbox import Sandbox
 from paywire_braintree.emulator import BraintreeEmulator
 from paywire_braintree.transfer import BRAINTREE_VERSION
@@ -214,6 +216,39 @@ def test_a_pending_refund_is_accepted_and_its_notification_settles_it_in_the_led
         settled = service.get_payment(payment.id)
         assert (settled.state, settled.refunded) == ("partially_refunded", Money.of("12.00", EUR))
         assert service.get_transaction(refund.id).status == "succeeded"
+        assert not service.reconcile(payment_id=payment.id).mismatches
+    finally:
+        service.ledger.close()
+
+
+@pytest.mark.parametrize("kind", ["capture", "refund"])
+def test_a_replayed_capture_or_refund_braintree_declined_at_settlement_is_not_recorded_as_moved_money(
+    batch: tuple[Gateway, BraintreeEmulator, str], tmp_path: Path, kind: str
+) -> None:
+    gateway, emulator, _ = batch
+    service = PaymentService(gateway, SQLiteLedger(str(tmp_path / "ledger.db")))
+    try:
+        if kind == "capture":
+            payment = service.authorize("braintree", Money.of("50.00", EUR), source="fake-valid-nonce",
+                                        order_id="B-3", idempotency_key="declined-capture-auth")
+            operation, path = service.capture, "partialcapture"
+        else:
+            payment = service.sale("braintree", Money.of("50.00", EUR), source="fake-valid-nonce", order_id="B-4",
+                                   idempotency_key="declined-refund-sale")
+            emulator.settle(payment.reference or "")
+            operation, path = service.refund, "refundtransaction"
+        emulator.inject(Fault(kind="drop_after", path=path))
+        with pytest.raises(OutcomeUnknown):  # Braintree made it; its answer was lost
+            operation(payment.id, Money.of("20.00", EUR), idempotency_key=f"lost-{kind}")
+        made = [t for t in emulator.transactions.values() if t.order_id == f"lost-{kind}"]
+        assert len(made) == 1 and made[0].status == "SUBMITTED_FOR_SETTLEMENT"
+        emulator.settle(made[0].id, "SETTLEMENT_DECLINED")  # the processor refused it at settlement
+        with pytest.raises(Declined):  # the retry under its key finds it declined: no money moved
+            operation(payment.id, Money.of("20.00", EUR), idempotency_key=f"lost-{kind}")
+        recorded = service.get_payment(payment.id)
+        assert (recorded.captured, recorded.refunded) == (
+            (Money.zero(EUR), Money.zero(EUR)) if kind == "capture" else (Money.of("50.00", EUR), Money.zero(EUR)))
+        assert service.list_transactions(payment.id)[-1].status == "failed"
         assert not service.reconcile(payment_id=payment.id).mismatches
     finally:
         service.ledger.close()

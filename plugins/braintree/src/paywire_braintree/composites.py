@@ -34,6 +34,7 @@ from paywire_braintree.amounts import from_braintree
 from paywire_braintree.builders import KEY_FIELD, VOID_KEY_FIELD
 from paywire_braintree.error_mapping import ERRORS
 from paywire_braintree.handlers import custom_field, fetched_fields, payment_fields, void_fields
+from paywire_braintree.states import FAILED, result_status
 from paywire_braintree.validation import payload, refusal
 
 __all__ = ["Capture", "Fetch", "FirstOperation", "Refund", "Vault", "Void"]
@@ -140,6 +141,20 @@ def _keyed(items: Any, key: str | None) -> Mapping[str, Any] | None:
     return next((item for item in items or () if isinstance(item, Mapping) and item.get("orderId") == key), None)
 
 
+def _replayed(done: Mapping[str, Any], subject: Subject, what: str) -> str:
+    """The result status of the capture or refund an earlier attempt with this key made, as it
+    stands now: one Braintree refused, declined at settlement or voided since moved no money, so
+    the replay is that decline, not a success."""
+    status = str(done["status"])
+    refused = refusal(done)
+    if not refused.ok:
+        raise ERRORS(subject, Response(200), refused)
+    if status in FAILED or status == "VOIDED":
+        raise Declined(f"the {what} this idempotency key made at Braintree ({done['id']}) is {status.lower()}: "
+                       "it moved no money", provider="braintree", code=status.lower(), decline_code=status.lower())
+    return result_status(status)
+
+
 def _children(transaction: Mapping[str, Any]) -> list[Any]:
     details = transaction.get("partialCaptureDetails")
     return list(details.get("childCaptures") or ()) if isinstance(details, Mapping) else []
@@ -174,7 +189,7 @@ class Capture:
         held = from_braintree(done["amount"])
         if subject.amount is not None and held != subject.amount:
             raise _conflict("capture", held, subject.amount)
-        return _result({"status": "accepted" if done["status"] == "SETTLEMENT_PENDING" else "succeeded",
+        return _result({"status": _replayed(done, subject, "capture"),
                         "reference": done["id"], "amount": held,
                         "references": {"capture": done["id"], "authorization": parent["id"], "payment": parent["id"]}},
                        done)
@@ -204,7 +219,7 @@ class Refund:
         held = from_braintree(done["amount"])
         if subject.amount is not None and held != subject.amount:
             raise _conflict("refund", held, subject.amount)
-        return _result({"status": "accepted" if done["status"] == "SETTLEMENT_PENDING" else "succeeded",
+        return _result({"status": _replayed(done, subject, "refund"),
                         "reference": done["id"], "amount": held,
                         "references": {"refund": done["id"], "capture": captured["id"]}}, done)
 
