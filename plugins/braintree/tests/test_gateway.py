@@ -236,3 +236,83 @@ def test_a_retry_that_search_cannot_see_yet_is_answered_by_braintrees_duplicate_
     with pytest.raises(Declined) as another:
         run(gateway, "authorize", authorize(gateway, "42.00", key="another-order"))
     assert another.value.code == "duplicate", "another payment of the same card and amount stays Braintree's refusal"
+
+
+class PartialAnswers:
+    """A loopback proxy in front of the emulator that adds a GraphQL error of `error_class` beside
+    the data of every mutation answer: Braintree's "partial success" (the write was made, a field
+    of its answer could not be resolved)."""
+
+    def __init__(self, upstream: str, error_class: str) -> None:
+        import json
+        import threading
+        import urllib.request
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        class Proxy(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                headers = {name: self.headers[name] for name in ("Authorization", "Braintree-Version", "Content-Type")}
+                request = urllib.request.Request(upstream + self.path, data=body, headers=headers)
+                with urllib.request.urlopen(request, timeout=10) as answer:
+                    payload = json.loads(answer.read())
+                if json.loads(body)["query"].lstrip().startswith("mutation") and not payload.get("errors"):
+                    field = next(iter(payload["data"]))
+                    payload["errors"] = [{"message": "a field of the answer could not be resolved",
+                                          "path": [field, "transaction", "customer"],
+                                          "extensions": {"errorClass": error_class}}]
+                reply = json.dumps(payload).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(reply)))
+                self.end_headers()
+                self.wfile.write(reply)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.mark.parametrize("error_class", ["VALIDATION", "NOT_FOUND", "AUTHORIZATION", "AUTHENTICATION",
+                                         "RESOURCE_LIMIT"])
+def test_errors_beside_a_mutations_data_leave_the_charge_unknown_and_the_retry_finds_it(
+    sandbox, emulator: BraintreeEmulator, error_class: str, tmp_path  # type: ignore[no-untyped-def]
+) -> None:
+    import paywire_braintree
+    from paywire import PaymentService, Plugins, SQLiteLedger
+    from paywire.testing.emulator import EmulatorServer
+
+    plugins = Plugins()
+    plugins.register(paywire_braintree)
+    with EmulatorServer(emulator) as server:
+        proxy = PartialAnswers(server.url, error_class)
+        try:
+            with Gateway([sandbox.method("braintree", proxy.url)], plugins=plugins, retry=Retry.never()) as partial, \
+                    Gateway([sandbox.method("braintree", server.url)], plugins=plugins, retry=Retry.never()) as plain:
+                subject = authorize(partial, "30.00", key=f"partial-{error_class}", sale=True)
+                with pytest.raises(OutcomeUnknown) as unknown:  # Braintree charged: its answer says so
+                    run(partial, "sale", subject)
+                assert unknown.value.may_have_been_sent
+                assert [t.order_id for t in emulator.transactions.values()] == [subject.order.id]
+                assert run(plain, "sale", subject).reference == next(iter(emulator.transactions))
+
+                service = PaymentService(partial, SQLiteLedger(str(tmp_path / "ledger.db")))
+                try:
+                    with pytest.raises(OutcomeUnknown):
+                        service.sale("braintree", Money.of("12.00", EUR), source="fake-valid-nonce", order_id="P-2",
+                                     idempotency_key=f"partial-service-{error_class}")
+                    (txn,) = service.list_transactions()
+                    assert txn.status == "unknown", "charged at Braintree: never recorded as failed"
+                    service.reconcile(payment_id=txn.payment_id)
+                    assert service.get_payment(txn.payment_id or "").captured == Money.of("12.00", EUR)
+                finally:
+                    service.ledger.close()
+        finally:
+            proxy.close()

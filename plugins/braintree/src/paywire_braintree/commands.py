@@ -38,7 +38,7 @@ from paywire_braintree.composites import Capture, Fetch, FirstOperation, Refund,
 from paywire_braintree.error_mapping import ERRORS
 from paywire_braintree.handlers import capture_fields, charged_fields, refund_fields, vault_fields, void_fields
 from paywire_braintree.transfer import graphql_transfer
-from paywire_braintree.validation import answered, transaction_accepted
+from paywire_braintree.validation import answered, transaction_accepted, written
 
 __all__ = ["build_commands"]
 
@@ -70,7 +70,8 @@ def build_commands(settings: GatewaySettings) -> CommandPool:
         return GatewayCommand(
             builder=[builder],
             transfer_factory=graphql_transfer(settings, document),
-            validator=ValidatorComposite([(answered, True), *checks]),
+            validator=ValidatorComposite([(written if document.lstrip().startswith("mutation") else answered, True),
+                                          *checks]),
             error_mapper=ERRORS,
             handler=HandlerChain(handlers),
         )

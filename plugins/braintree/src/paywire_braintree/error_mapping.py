@@ -10,6 +10,7 @@
 | a transaction GATEWAY_REJECTED | Declined (the rejection reason; a DUPLICATE names its original in `details["duplicate_of"]`) | failed |
 | a transaction FAILED | Declined | failed |
 | HTTP 200 that cannot be read | OutcomeUnknown | unknown |
+| errors beside a mutation's data (a partial success: the write was made) | OutcomeUnknown | unknown |
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from typing import Any
 
 from paywire import Response, Result, Subject
 
-__all__ = ["REFUSED", "answered", "payload", "refusal", "transaction_accepted"]
+__all__ = ["REFUSED", "answered", "payload", "refusal", "transaction_accepted", "written"]
 
 REFUSED = frozenset({"PROCESSOR_DECLINED", "GATEWAY_REJECTED", "FAILED"})
 
@@ -45,6 +45,17 @@ def answered(subject: Subject, response: Response) -> Result:
     if payload(response) is None:
         return Result.failure("Braintree's answer holds no data for the operation", "UNREADABLE")
     return Result.success()
+
+
+def written(subject: Subject, response: Response) -> Result:
+    """`answered`, for a mutation. Errors beside the mutation's data are Braintree's "partial
+    success": the write was made and only a field of its answer failed, so whatever class the
+    errors name, the outcome is unknown (the error mapper makes an unknown kind on a 200 so)."""
+    result = answered(subject, response)
+    errors = response.data.get("errors") if isinstance(response.data, Mapping) else None
+    if not result.ok and errors and payload(response) is not None:
+        return Result(False, result.messages, ("PARTIAL", *result.codes))
+    return result
 
 
 def refusal(transaction: Any) -> Result:
