@@ -1,7 +1,9 @@
 """The error mapper (Magento's ErrorMessageMapper): a failed answer becomes one typed error.
 
 Rules keyed by the provider's code come first; the HTTP status decides the rest. The provider's
-code is always kept on the error, with a customer-safe message next to the technical one.
+code is always kept on the error, with a customer-safe message next to the technical one. A 2xx
+that the validators refused and no rule explains is an unknown outcome: the provider answered
+success, so there is no evidence that it did not apply the request.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from paywire.errors import (
     Declined,
     IdempotencyConflict,
     InvalidRequest,
+    OutcomeUnknown,
     PaywireError,
     ProviderUnavailable,
     RateLimited,
@@ -43,6 +46,8 @@ class ErrorRule:
 
 def error_for_status(status: int) -> type[PaywireError]:
     """The error class an HTTP status means when the provider gave no more specific code."""
+    if 200 <= status < 300:
+        return OutcomeUnknown  # a success answer the validators cannot read: it may have been applied
     if status in (401, 403):
         return AuthenticationError
     if status == 402:

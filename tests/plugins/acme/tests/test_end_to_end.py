@@ -7,8 +7,19 @@ import json
 
 import pytest
 
-from paywire import Declined, Gateway, MethodConfig, Money, Plugins, Subject
-from paywire.testing.emulator import EmulatorServer
+import paywire_acme
+from paywire import (
+    Declined,
+    Gateway,
+    MethodConfig,
+    Money,
+    OutcomeUnknown,
+    PaymentService,
+    Plugins,
+    SQLiteLedger,
+    Subject,
+)
+from paywire.testing.emulator import EmulatorServer, Reply
 from paywire_acme.emulator import AcmeEmulator
 
 
@@ -46,3 +57,34 @@ def test_discovered_and_run_without_touching_the_core(acme) -> None:
     event = gateway.parse_webhook("acme", headers, body)
     assert event.kind == "refunded" and event.reference == auth.reference
     assert json.loads(body)["type"] == "payment.refunded"
+
+
+class CutAnswers(AcmeEmulator):
+    """Acme, with the body of every successful payment creation cut short on the way back (a
+    proxy or a dropped connection mid-body): the payment is made, its answer is not JSON."""
+
+    def answer(self, request):  # type: ignore[no-untyped-def]
+        reply, drop = super().answer(request)
+        if reply is not None and request.path == "/v1/payments" and reply.status == 200:
+            reply = Reply(200, reply.body[: len(reply.body) // 2], {"Content-Type": "application/json"})
+        return reply, drop
+
+
+def test_a_2xx_answer_the_validator_cannot_read_leaves_the_payment_unknown_never_failed(tmp_path) -> None:
+    app = CutAnswers()
+    plugins = Plugins()
+    plugins.register(paywire_acme)
+    with EmulatorServer(app) as server, Gateway(
+        [MethodConfig(code="acme", base_url=server.url, credentials={"api_key": "acme_test_key"})], plugins=plugins,
+    ) as gateway:
+        service = PaymentService(gateway, SQLiteLedger(str(tmp_path / "ledger.db")))
+        try:
+            with pytest.raises(OutcomeUnknown):
+                service.authorize("acme", Money.of("30.00", "EUR"), source="tok_ok", idempotency_key="cut-1")
+            (txn,) = service.list_transactions()
+            assert txn.status == "unknown", "Acme authorized it: never recorded as failed"
+            assert len(app.payments) == 1
+            service.reconcile(payment_id=txn.payment_id)
+            assert service.get_payment(txn.payment_id or "").authorized == Money.of("30.00", "EUR")
+        finally:
+            service.ledger.close()
