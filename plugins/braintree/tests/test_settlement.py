@@ -252,3 +252,27 @@ def test_a_replayed_capture_or_refund_braintree_declined_at_settlement_is_not_re
         assert not service.reconcile(payment_id=payment.id).mismatches
     finally:
         service.ledger.close()
+
+
+def test_a_replayed_sale_braintree_declined_at_settlement_is_a_decline_not_a_capture(
+    batch: tuple[Gateway, BraintreeEmulator, str], tmp_path: Path
+) -> None:
+    gateway, emulator, _ = batch
+    service = PaymentService(gateway, SQLiteLedger(str(tmp_path / "ledger.db")))
+    try:
+        emulator.inject(Fault(kind="drop_after", path="chargePaymentMethod"))
+        with pytest.raises(OutcomeUnknown):  # Braintree charged; its answer was lost
+            service.sale("braintree", Money.of("50.00", EUR), source="fake-valid-nonce", order_id="B-5",
+                         idempotency_key="lost-sale")
+        (made,) = emulator.transactions.values()
+        emulator.settle(made.id, "SETTLEMENT_DECLINED")  # the processor refused it at settlement
+        with pytest.raises(Declined):  # the retry under its key finds it declined: no money moved
+            service.sale("braintree", Money.of("50.00", EUR), source="fake-valid-nonce", order_id="B-5",
+                         idempotency_key="lost-sale")
+        (txn,) = service.list_transactions()
+        assert txn.status == "failed"
+        payment = service.get_payment(txn.payment_id or "")
+        assert (payment.authorized, payment.captured) == (Money.zero(EUR), Money.zero(EUR))
+        assert not service.reconcile(payment_id=payment.id).mismatches
+    finally:
+        service.ledger.close()

@@ -34,7 +34,7 @@ from paywire_braintree.amounts import from_braintree
 from paywire_braintree.builders import KEY_FIELD, VOID_KEY_FIELD
 from paywire_braintree.error_mapping import ERRORS
 from paywire_braintree.handlers import custom_field, fetched_fields, payment_fields, void_fields
-from paywire_braintree.states import FAILED, result_status
+from paywire_braintree.states import result_status
 from paywire_braintree.validation import payload, refusal
 
 __all__ = ["Capture", "Fetch", "FirstOperation", "Refund", "Vault", "Void"]
@@ -149,7 +149,7 @@ def _replayed(done: Mapping[str, Any], subject: Subject, what: str) -> str:
     refused = refusal(done)
     if not refused.ok:
         raise ERRORS(subject, Response(200), refused)
-    if status in FAILED or status == "VOIDED":
+    if status == "VOIDED":
         raise Declined(f"the {what} this idempotency key made at Braintree ({done['id']}) is {status.lower()}: "
                        "it moved no money", provider="braintree", code=status.lower(), decline_code=status.lower())
     return result_status(status)

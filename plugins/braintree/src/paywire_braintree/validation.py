@@ -15,7 +15,9 @@ from paywire import Response, Result, Subject
 
 __all__ = ["REFUSED", "answered", "payload", "refusal", "transaction_accepted", "written"]
 
-REFUSED = frozenset({"PROCESSOR_DECLINED", "GATEWAY_REJECTED", "FAILED"})
+# SETTLEMENT_DECLINED is only ever found (a replay reading what an earlier attempt made): the
+# processor refused the capture when it settled, so no money moved.
+REFUSED = frozenset({"PROCESSOR_DECLINED", "GATEWAY_REJECTED", "FAILED", "SETTLEMENT_DECLINED"})
 
 
 def payload(response: Response) -> Any:
@@ -75,7 +77,7 @@ def refusal(transaction: Any) -> Result:
     if not isinstance(response, Mapping):
         response = {}
     code, message = response.get("legacyCode"), response.get("message")
-    kind = "DECLINED" if status == "PROCESSOR_DECLINED" else "FAILED"
+    kind = "DECLINED" if status in ("PROCESSOR_DECLINED", "SETTLEMENT_DECLINED") else "FAILED"
     text = f"the processor declined the transaction: {code} {message}" if code else f"the transaction {status.lower()}"
     return Result.failure(text, kind, str(code or status.lower()))
 
