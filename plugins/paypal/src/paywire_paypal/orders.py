@@ -147,8 +147,17 @@ def order_request(intent: str) -> Any:
 def completed_fields(subject: Subject, response: Response) -> dict[str, Any]:
     """An authorized or captured order: the authorization (capture/void act on it) or the capture
     (refunds act on it) as `reference`, its amount, the order's state and totals; `accepted` when
-    PayPal holds that payment PENDING (it decides later and says so by webhook)."""
+    PayPal holds that payment PENDING (it decides later and says so by webhook).
+
+    An answer whose order is not COMPLETED shows nothing authorized or captured: one waiting for
+    the payer again is buyer action; any other status (Orders v2 lists CREATED, SAVED, APPROVED,
+    VOIDED) cannot say whether the request took effect, so it is unreadable (the outcome unknown)."""
     order = response.data
+    if order.get("status") == "PAYER_ACTION_REQUIRED":
+        return created_fields(subject, response)
+    if order.get("status") != "COMPLETED":
+        raise InvalidRequest(f"PayPal answered the order {order.get('status')!s:.40}, not COMPLETED",
+                             provider="paypal", code="unexpected_order")
     fields = order_fields(order)
     payment = authorization_of(order) if order.get("intent") == "AUTHORIZE" else capture_of(order)
     if payment is not None and isinstance(payment.get("amount"), Mapping):

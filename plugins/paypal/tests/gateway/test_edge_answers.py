@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 import paywire_paypal
-from paywire import Declined, Gateway, MethodConfig, Money, PaywireError, Plugins, Retry, Subject
+from paywire import Declined, Gateway, MethodConfig, Money, OutcomeUnknown, PaywireError, Plugins, Retry, Subject
 
 AUTHORIZATION = "0VF52814937998046"
 ORDER = "5O190127TN364715T"
@@ -29,7 +29,12 @@ def _capture(status: str) -> dict[str, Any]:
     }
 
 
-def _order(status: str) -> dict[str, Any]:
+def _order(status: str, order_status: str = "COMPLETED") -> dict[str, Any]:
+    if order_status != "COMPLETED":  # nothing captured: the order's own status says where it stands
+        return {"id": ORDER, "intent": "CAPTURE", "status": order_status,
+                "purchase_units": [{"reference_id": "default", "amount": {"currency_code": "EUR", "value": "30.00"}}],
+                "links": [{"rel": "payer-action", "method": "GET",
+                           "href": f"https://www.sandbox.paypal.com/checkoutnow?token={ORDER}"}]}
     return {
         "id": ORDER, "intent": "CAPTURE", "status": "COMPLETED",
         "purchase_units": [{"reference_id": "default", "amount": {"currency_code": "EUR", "value": "30.00"},
@@ -39,12 +44,13 @@ def _order(status: str) -> dict[str, Any]:
 
 @pytest.fixture
 def paypal_answering() -> Iterator[Any]:
-    """`paypal_answering(capture_status) -> Gateway` on a loopback server that answers every capture
-    (of an authorization or of an order, and a vaulted sale) with a capture in that status."""
+    """`paypal_answering(capture_status, order_status="COMPLETED") -> Gateway` on a loopback server
+    that answers every capture (of an authorization or of an order, and a vaulted sale) with a
+    capture in that status, in an order in `order_status`."""
     servers: list[ThreadingHTTPServer] = []
     gateways: list[Gateway] = []
 
-    def start(status: str) -> Gateway:
+    def start(status: str, order_status: str = "COMPLETED") -> Gateway:
         class PayPal(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 self.rfile.read(int(self.headers.get("Content-Length") or 0))
@@ -54,7 +60,7 @@ def paypal_answering() -> Iterator[Any]:
                 elif self.path.startswith("/v2/payments/authorizations/"):
                     self._json(201, _capture(status))
                 else:
-                    self._json(201, _order(status))
+                    self._json(201, _order(status, order_status))
 
             def do_GET(self) -> None:
                 if self.path.startswith("/v3/vault/payment-tokens/"):
@@ -118,3 +124,21 @@ def test_a_completed_capture_from_the_same_server_succeeds(paypal_answering):
     outcome = _run(gateway, "capture", reference=AUTHORIZATION, final=False, amount=Money.of("30.00", "EUR"),
                    idempotency_key="completed-capture-1")
     assert outcome.succeeded and outcome.amount == Money.of("30.00", "EUR"), outcome
+
+
+@pytest.mark.parametrize("order_status", ["APPROVED", "CREATED", "SAVED", "VOIDED"])
+def test_a_completed_order_answer_not_completed_is_an_unknown_outcome_not_a_payment(paypal_answering, order_status):
+    """Orders v2 lists CREATED, SAVED, APPROVED, VOIDED, COMPLETED and PAYER_ACTION_REQUIRED as an
+    order's statuses: an answer to capture that is not COMPLETED shows no captured money."""
+    gateway = paypal_answering("COMPLETED", order_status)
+    outcome = _run(gateway, "complete", reference=ORDER, amount=Money.of("30.00", "EUR"),
+                   idempotency_key=f"complete-{order_status}")
+    assert isinstance(outcome, OutcomeUnknown) and outcome.may_have_been_sent, outcome
+
+
+def test_a_completed_order_answer_waiting_for_the_payer_is_buyer_action_with_its_link(paypal_answering):
+    gateway = paypal_answering("COMPLETED", "PAYER_ACTION_REQUIRED")
+    outcome = _run(gateway, "complete", reference=ORDER, amount=Money.of("30.00", "EUR"),
+                   idempotency_key="complete-payer-action")
+    assert outcome.action_required and outcome.captured is None, outcome
+    assert outcome.action.redirect_url.endswith(f"token={ORDER}")
