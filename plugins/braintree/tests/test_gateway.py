@@ -68,6 +68,20 @@ def test_a_whole_capture_without_a_key_captures_the_authorization_itself(gateway
     assert run(gateway, "fetch", Subject(reference=auth.reference)).state == ProviderState.REFUNDED
 
 
+def test_a_lost_whole_capture_with_a_key_is_found_by_its_retry_not_refused(
+    gateway: Gateway, emulator: BraintreeEmulator
+) -> None:
+    auth = run(gateway, "authorize", authorize(gateway, "12.50", key="whole-keyed-auth"))
+    emulator.inject(Fault(kind="drop_after", path="capture"))
+    subject = Subject(reference=auth.reference, idempotency_key="whole-keyed-capture")
+    with pytest.raises(OutcomeUnknown):  # Braintree captured it; the answer was lost
+        run(gateway, "capture", subject)
+    captured = run(gateway, "capture", subject)  # the retry under its key finds that capture
+    assert captured.amount == Money.of("12.50", EUR)
+    fetched = run(gateway, "fetch", Subject(reference=auth.reference))
+    assert (fetched.state, fetched.captured) == (ProviderState.CAPTURED, Money.of("12.50", EUR))
+
+
 def test_a_sale_in_a_zero_and_a_three_decimal_currency_reaches_braintree_exactly(gateway: Gateway) -> None:
     for amount, currency in (("1999", "JPY"), ("12.345", "KWD")):
         sale = run(gateway, "sale", authorize(gateway, amount, key=f"sale-{currency}", sale=True, currency=currency))

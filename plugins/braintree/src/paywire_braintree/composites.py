@@ -177,11 +177,18 @@ class Capture:
         if context.rehearsal:
             return write.execute(subject, context)
         _rehearse(write, subject, context)
-        done = self._done(subject, context)
-        return done if done is not None else write.execute(subject, _once(context))
-
-    def _done(self, subject: Subject, context: CommandContext) -> CommandResult | None:
         parent = _node(self.read, subject, context)
+        done = self._done(parent, subject)
+        if done is not None:
+            return done
+        if subject.amount is None and subject.idempotency_key:
+            # A whole capture leaves no trace of its key, so a retry could not find it (and would
+            # be refused: the authorization is no longer AUTHORIZED). Keyed, it is a partial
+            # capture of the whole authorization, whose orderId carries the key.
+            subject, write = attrs.evolve(subject, amount=from_braintree(parent["amount"]), final=True), self.partial
+        return write.execute(subject, _once(context))
+
+    def _done(self, parent: Mapping[str, Any], subject: Subject) -> CommandResult | None:
         _in_its_currency(parent, subject, "capture")
         done = _keyed(_children(parent), subject.idempotency_key)
         if done is None:
