@@ -236,6 +236,29 @@ def test_vault_creates_the_customer_and_the_vaulted_method_charges_merchant_init
         run(gateway, "sale", Subject(amount=Money.of("1.00", EUR), source=vaulted.token, vaulted=True))
 
 
+def test_a_lost_unvault_is_never_resent_by_the_retry_policy_nor_recorded_failed(
+    sandbox, served, emulator: BraintreeEmulator, tmp_path  # type: ignore[no-untyped-def]
+) -> None:
+    import paywire_braintree
+    from paywire import PaymentService, Plugins, SQLiteLedger
+
+    plugins = Plugins()
+    plugins.register(paywire_braintree)
+    url, ca_certs = served
+    method = sandbox.method("braintree", url, **({"ca_certs": ca_certs} if ca_certs else {}))
+    with Gateway([method], plugins=plugins, retry=Retry(total=2, backoff_factor=0)) as retrying:
+        service = PaymentService(retrying, SQLiteLedger(str(tmp_path / "ledger.db")))
+        try:
+            token = service.vault("braintree", "fake-valid-visa-nonce", customer=Customer(email="u@example.com")).token
+            emulator.inject(Fault(kind="drop_after", path="deletePaymentMethodFromVault"))
+            with pytest.raises(OutcomeUnknown):  # deleted at Braintree; the answer was lost
+                service.unvault("braintree", token or "")
+            assert token not in emulator.payment_methods
+            assert [t.status for t in service.list_transactions()] == ["succeeded", "unknown"]
+        finally:
+            service.ledger.close()
+
+
 def test_a_retry_that_search_cannot_see_yet_is_answered_by_braintrees_duplicate_check(
     gateway: Gateway, emulator: BraintreeEmulator
 ) -> None:

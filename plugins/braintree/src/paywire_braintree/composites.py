@@ -37,7 +37,7 @@ from paywire_braintree.handlers import custom_field, fetched_fields, payment_fie
 from paywire_braintree.states import result_status
 from paywire_braintree.validation import payload, refusal
 
-__all__ = ["Capture", "Fetch", "FirstOperation", "Refund", "Vault", "Void"]
+__all__ = ["Capture", "Fetch", "FirstOperation", "Once", "Refund", "Vault", "Void"]
 
 
 def _once(context: CommandContext) -> CommandContext:
@@ -81,6 +81,18 @@ def _conflict(what: str, held: Money, asked: Money | None) -> IdempotencyConflic
 
 def _result(fields: Mapping[str, Any], raw: Any) -> CommandResult:
     return CommandResult(**{**fields, "raw": raw})
+
+
+@attrs.frozen
+class Once:
+    """A single mutation (unvault), never resent by the core's retry policy once it may have
+    arrived: a second one would be refused (NOT_FOUND), a definite failure of what took effect."""
+
+    write: GatewayCommand
+    transfers = 1
+
+    def execute(self, subject: Subject, context: CommandContext) -> CommandResult:
+        return self.write.execute(subject, context if context.rehearsal else _once(context))
 
 
 @attrs.frozen
