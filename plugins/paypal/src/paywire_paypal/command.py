@@ -70,12 +70,14 @@ def endpoint(
     request_id: bool = False,
     require_request_id: bool = False,
     representation: bool = False,
+    answer_check: Any = answered,
 ) -> GatewayCommand:
     """The command of one PayPal endpoint: JSON, bearer auth, PayPal's validators and error mapper.
 
     :param request_id: the endpoint deduplicates on PayPal-Request-Id (the subject's key).
     :param require_request_id: ... and refuses requests without one.
     :param representation: ask for the whole resource in the answer.
+    :param answer_check: the first validator, which says whether PayPal answered success.
     """
     request_id = request_id or require_request_id
     checks = [request_id_given] if require_request_id else [request_id_fits] if request_id else []
@@ -91,7 +93,7 @@ def endpoint(
             headers=REPRESENTATION if representation else {},
             timeout=settings.timeout,
         ),
-        validator=ValidatorComposite([(answered, True), *validators]),
+        validator=ValidatorComposite([(answer_check, True), *validators]),
         error_mapper=ERRORS,
         handler=HandlerChain(list(handlers)),
     )

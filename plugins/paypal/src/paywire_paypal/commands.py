@@ -50,7 +50,7 @@ from paywire_paypal.payments import (
     refund_request,
     void_fields,
 )
-from paywire_paypal.validators import answered, not_declined, refund_not_failed, same_amount, same_order
+from paywire_paypal.validators import answered, deleted, not_declined, refund_not_failed, same_amount, same_order
 from paywire_paypal.vault import (
     Vault,
     payment_token_fields,
@@ -137,7 +137,7 @@ def build_commands(settings: GatewaySettings) -> CommandPool:
                           require_request_id=True),
             lookup=read_token,
         ),
-        "unvault": call("DELETE", "/v3/vault/payment-tokens/{source}", [], [unvault_fields]),
+        "unvault": call("DELETE", "/v3/vault/payment-tokens/{source}", [], [unvault_fields], answer_check=deleted),
         VERIFY: call("POST", "/v1/notifications/verify-webhook-signature", [verification_request],
                      [verification_fields]),
     }

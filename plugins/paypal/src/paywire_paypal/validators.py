@@ -15,7 +15,7 @@ from paywire import Response, Result, Subject
 from paywire_paypal.amounts import to_paypal
 from paywire_paypal.errors import REUSED_KEY, UNREADABLE, read_error
 
-__all__ = ["answered", "not_declined", "refund_not_failed", "same_amount", "same_order"]
+__all__ = ["answered", "deleted", "not_declined", "refund_not_failed", "same_amount", "same_order"]
 
 
 def answered(subject: Subject, response: Response) -> Result:
@@ -28,6 +28,14 @@ def answered(subject: Subject, response: Response) -> Result:
     error = read_error(response)
     message = error.description or f"PayPal answered HTTP {response.status}"
     return Result(False, (message,), (error.code,) if error.code else ())
+
+
+def deleted(subject: Subject, response: Response) -> Result:
+    """`answered`, for a DELETE: a 404 after an earlier attempt of the same request may have
+    arrived (the retry policy sent it again) is the deletion that attempt made, not a refusal."""
+    if response.status == 404 and response.unsure:
+        return Result.success()
+    return answered(subject, response)
 
 
 def _payments(data: Mapping[str, Any]) -> Iterator[tuple[str, Mapping[str, Any]]]:

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from paywire import BuyerActionRequired, Customer, InvalidRequest, Money, ProviderState, StateError
+from paywire import BuyerActionRequired, Customer, InvalidRequest, Money, ProviderState, Retry, StateError
+from paywire.testing.emulator import Fault
 from paywire_paypal.emulator.sandbox import approve_as_buyer
 
 RETURN_URL = "https://shop.example/paypal/vaulted"
@@ -92,3 +93,16 @@ def test_vault_calls_without_the_request_id_paypal_requires_send_nothing(paypal)
             paypal.run("vault", source=source)
         assert raised.value.param == "idempotency_key"
     assert paypal.calls() == 0
+
+
+def test_an_unvault_whose_answer_was_lost_is_not_refused_by_its_retry(paypal):
+    """The retry policy sends a keyed DELETE again after a dropped answer; PayPal, having deleted
+    the token the first time, answers the second 404: the token is gone, which is what was asked."""
+    token = paypal.app.vault_paypal()
+    retrying = paypal.gateway_with(retry=Retry(total=2, backoff_factor=0))
+    paypal.app.inject(Fault("drop_after", method="DELETE", path="/v3/vault/payment-tokens/"))
+    removed = paypal.run("unvault", gateway=retrying, source=token, idempotency_key=paypal.key())
+    assert removed.reference == token and token not in paypal.app.payment_tokens
+    assert paypal.calls("/v3/vault/payment-tokens/", method="DELETE") == 2
+    with pytest.raises(InvalidRequest):  # a token that was never there, asked once, stays refused
+        paypal.run("unvault", gateway=retrying, source="nosuchtoken", idempotency_key=paypal.key())
