@@ -21,6 +21,9 @@ requests" pages:
 - Every other 4xx is Stripe's definite answer after (or instead of) executing: a decline
   (`card_error`, 402), a refused parameter or state (`invalid_request_error`), a key reused with
   other parameters (`idempotency_error`), a refused key (401/403).
+- A 2xx is Stripe's success unless the object itself shows a failure (an intent back in
+  `requires_payment_method` with its error, or canceled; a refund failed or canceled): one that
+  only another validator refuses (a shop's `validate_response` policy) was applied, so unknown.
 
 A card error's message is written by Stripe to be shown to the buyer, so it becomes the
 customer message; other messages are for the shop's developers only.
@@ -133,11 +136,11 @@ def error_from(error: Mapping[str, Any], response: Response, *, status: int | No
     return kind(message, **common)
 
 
-def _intent_error(intent: Mapping[str, Any], response: Response) -> PaywireError:
+def _intent_error(intent: Mapping[str, Any], response: Response, result: Result) -> PaywireError:
     """Why a PaymentIntent the command expected to be paid (or payable) is not."""
     error = intent.get("last_payment_error")
-    if isinstance(error, Mapping):  # the attempt failed: a decline, or failed authentication
-        return error_from(error, response, status=402)
+    if intent.get("status") == "requires_payment_method" and isinstance(error, Mapping):
+        return error_from(error, response, status=402)  # the attempt failed: a decline, or failed authentication
     common: dict[str, Any] = {"provider": "stripe", "status": response.status, "debug_id": response.header("request-id")}
     if intent.get("status") == "requires_action":
         next_action = intent.get("next_action")
@@ -145,8 +148,21 @@ def _intent_error(intent: Mapping[str, Any], response: Response) -> PaywireError
         url = redirect.get("url") if isinstance(redirect, Mapping) else None
         return BuyerActionRequired(f"PaymentIntent {intent.get('id')} still waits for the buyer (3-D Secure)",
                                    redirect_url=url if isinstance(url, str) else None, code="requires_action", **common)
-    return StateError(f"PaymentIntent {intent.get('id')} is {intent.get('status')}", code="payment_intent_unexpected_state",
-                      **common)
+    if intent.get("status") == "canceled":
+        return StateError(f"PaymentIntent {intent.get('id')} is canceled", code="payment_intent_unexpected_state",
+                          **common)
+    return _refused(f"PaymentIntent {intent.get('id')} is {intent.get('status')}", response, result)
+
+
+def _refused(what: str, response: Response, result: Result) -> PaywireError:
+    """A 2xx answer showing the operation applied, refused by another validator (a shop's
+    `validate_response` policy): Stripe holds it, so it is no evidence of a failure."""
+    return OutcomeUnknown(
+        f"{what}: Stripe applied the operation, but its answer was refused ({'; '.join(result.messages)}); "
+        "the outcome stays open until reconciliation reads it", provider="stripe",
+        code=result.codes[0] if result.codes else "refused_answer", status=response.status,
+        debug_id=response.header("request-id"),
+    )
 
 
 def _unexpected(response: Response, result: Result) -> PaywireError:
@@ -167,9 +183,11 @@ def map_error(subject: Subject, response: Response, result: Result) -> PaywireEr
     if "unexpected_answer" in result.codes:
         return _unexpected(response, result)
     if isinstance(body, Mapping) and body.get("object") == "payment_intent":
-        return _intent_error(body, response)
-    if isinstance(body, Mapping) and body.get("object") == "refund":  # a refund that failed at once
-        code = _text(body, "failure_reason") or f"refund_{body['status']}"
+        return _intent_error(body, response, result)
+    if isinstance(body, Mapping) and body.get("object") == "refund":
+        if body.get("status") not in ("failed", "canceled"):
+            return _refused(f"refund {body.get('id')} is {body.get('status')}", response, result)
+        code = _text(body, "failure_reason") or f"refund_{body['status']}"  # a refund that failed at once
         return Declined(f"Stripe did not refund: {code}", decline_code=code, code=code, provider="stripe",
                         status=response.status, debug_id=response.header("request-id"))
     return _unexpected(response, result)

@@ -20,10 +20,13 @@ from paywire import (
     ProviderUnavailable,
     RateLimited,
     Response,
+    Result,
     Retry,
     Subject,
     TransportError,
+    hookimpl,
 )
+from paywire.service.outcome import is_unknown
 from paywire.testing.emulator import Fault
 from paywire_stripe.emulator import StripeEmulator
 
@@ -213,3 +216,28 @@ def test_a_decline_is_never_retryable_whatever_stripe_should_retry_says(
     with stripe.recorder.answering(Response(status, headers, body)), pytest.raises(Declined) as declined:
         stripe.authorize(eur("10.00"))
     assert (declined.value.retryable, declined.value.decline_code) == (False, "processing_error")
+
+
+class RefuseEverything:
+    """A shop's answer policy (the `validate_response` hook's documented use: a CVC or fraud
+    check) that refuses every Stripe answer of `command`."""
+
+    def __init__(self, command: str) -> None:
+        self.command = command
+
+    @hookimpl
+    def validate_response(self, command: str, response: Response) -> Result | None:
+        return Result.failure("the shop's policy refuses this answer", "policy_refused") if command == self.command else None
+
+
+@pytest.mark.parametrize("command", ["authorize", "sale", "refund"])
+def test_a_success_the_shops_validator_refuses_is_unknown_never_a_definite_failure(stripe: Any, command: str) -> None:
+    """Stripe applied the request (the money is held or moved): a refusal of its answer by another
+    validator is no evidence that it did not, so the outcome is unknown, never failed."""
+    paid = stripe.sale(eur("10.00")) if command == "refund" else None
+    stripe.gateway.plugins.register(RefuseEverything(command), name="policy")
+    subject = stripe.on(paid.reference, eur("4.00")) if paid is not None else stripe.payment(eur("10.00"))
+    with pytest.raises(PaywireError) as refused:
+        stripe.run(command, subject)
+    assert is_unknown(refused.value), f"{refused.value!r} is recorded failed although Stripe applied it"
+    assert refused.value.code == "policy_refused"
