@@ -17,7 +17,7 @@ Which answers leave the outcome unknown (`may_have_been_sent`), for a request th
 | 429 RATE_LIMIT_REACHED | RateLimited (retryable) | failed: blocked before processing |
 | 503 SERVICE_UNAVAILABLE in PayPal's shape | ProviderUnavailable | failed, retryable |
 | 500 INTERNAL_SERVER_ERROR, 502, 504, any other 5xx or unreadable 5xx | ProviderUnavailable | unknown |
-| 2xx that cannot be read | OutcomeUnknown | unknown |
+| 2xx that cannot be read, or that another validator refuses | OutcomeUnknown | unknown |
 
 Why: PayPal defines 500 as "something unexpected has gone wrong on the server" after the request
 was accepted as correct, and its idempotency guide tells callers to retry 5xx answers with the
@@ -155,7 +155,9 @@ def _class_for(code: str | None, status: int, subject: Subject) -> type[PaywireE
         return StateError
     if code in IN_PROGRESS or code == REUSED_KEY:
         return IdempotencyConflict
-    if code == UNREADABLE:
+    if code == UNREADABLE or 200 <= status < 300:
+        # A 2xx is PayPal's success unless a code above says otherwise: one that another validator
+        # refuses (a shop's validate_response policy) was applied all the same.
         return OutcomeUnknown
     if code == "RATE_LIMIT_REACHED" or status == 429:
         return RateLimited

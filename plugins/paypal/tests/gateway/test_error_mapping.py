@@ -15,14 +15,18 @@ from paywire import (
     InvalidRequest,
     Money,
     OutcomeUnknown,
+    PaywireError,
     ProviderUnavailable,
     RateLimited,
     Response,
+    Result,
     Retry,
     StateError,
     Subject,
     TransportError,
+    hookimpl,
 )
+from paywire.service.outcome import is_unknown
 from paywire.testing.emulator import Fault
 from paywire_paypal.errors import ERRORS
 from paywire_paypal.validators import answered
@@ -190,3 +194,30 @@ def test_an_unreadable_success_is_outcome_unknown(paypal):
             pytest.raises(OutcomeUnknown) as raised:
         paypal.run("capture", reference=authorization.reference, idempotency_key=paypal.key())
     assert raised.value.may_have_been_sent and raised.value.code == "unreadable_answer"
+
+
+class RefuseEverything:
+    """A shop's answer policy (what the `validate_response` hook is for: a fraud or risk check)
+    that refuses every PayPal answer of `command`."""
+
+    def __init__(self, command: str) -> None:
+        self.command = command
+
+    @hookimpl
+    def validate_response(self, command: str, response: Response) -> Result | None:
+        return Result.failure("the shop's policy refuses this answer", "policy_refused") if command == self.command else None
+
+
+@pytest.mark.parametrize("command", ["sale", "capture", "refund"])
+def test_a_success_the_shops_validator_refuses_is_unknown_never_a_definite_failure(paypal, command):
+    """PayPal applied the request (money captured or refunded): a refusal of its answer by another
+    validator is no evidence that it did not, so the outcome is unknown, never failed."""
+    fields = {"amount": EUR10, "idempotency_key": paypal.key()}
+    if command == "sale":
+        fields["source"] = paypal.app.vault_card()
+    else:
+        fields["reference"] = (paypal.authorized() if command == "capture" else paypal.captured()).reference
+    paypal.gateway.plugins.register(RefuseEverything(command), name="policy")
+    refused = paypal.attempt(command, **fields)
+    assert isinstance(refused, PaywireError) and is_unknown(refused), f"{refused!r} is recorded failed"
+    assert refused.code == "policy_refused"
