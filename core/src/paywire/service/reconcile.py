@@ -242,7 +242,8 @@ def _by_operations(u: LedgerUnit, pending: list[Transaction], listed: list[Provi
                    result: CommandResult) -> list[tuple[Settlement, str | None]]:
     """Each open transaction matched to one operation the provider lists: by the idempotency key
     it was sent with, then by its known reference, then by amount among the operations no
-    transaction has claimed (and whose key, if the provider reports one, is not another's)."""
+    transaction has claimed, that did not fail (and whose key, if the provider reports one, is
+    not another's)."""
     kind = pending[0].kind
     claimed = {t.provider_reference for t in txns if t.kind == kind and t.provider_reference and t not in pending}
     free = [op for op in listed if op.reference not in claimed]
@@ -257,7 +258,10 @@ def _by_operations(u: LedgerUnit, pending: list[Transaction], listed: list[Provi
         free.remove(op)
         decisions.append(_matched(u, txn, op, result))
     for txn in unmatched:
-        op = next((o for o in free if o.idempotency_key is None and o.amount == txn.amount), None)
+        # By amount alone, a failed operation is no evidence about this request (it may be an
+        # earlier declined attempt of the same amount): without a match it is absent instead.
+        op = next((o for o in free if o.idempotency_key is None and o.amount == txn.amount
+                   and o.status != "failed"), None)
         if op is None:
             decisions.append((_absent(u, txn, at, f"the provider lists no such {txn.kind}", result), None))
             continue

@@ -36,3 +36,23 @@ def test_a_lost_capture_is_not_matched_to_an_earlier_declined_capture_of_the_sam
     completed = next(cap.id for cap in paypal.app.captures.values() if cap.status == "COMPLETED")
     assert (lost.status, lost.provider_reference) == ("succeeded", completed)
     assert service.get_payment(payment.id).captured == eur("30.00")
+
+
+def test_a_lost_capture_is_not_concluded_failed_from_an_earlier_declined_capture_of_the_same_amount(paypal, service):
+    """The retry of a declined capture gets a 500 that PayPal sends before applying it: until its
+    request can no longer land, nothing PayPal lists is evidence that it failed (captures carry no
+    key, and the one declined capture is the first attempt's)."""
+    payment = service.authorize("paypal", eur("100.00"), source=paypal.app.vault_card(), idempotency_key="auth-1")
+    authorization = paypal.app.authorizations[payment.references["authorization"]]
+    authorization.outcome = "deny"
+    with pytest.raises(Declined):
+        service.capture(payment.id, eur("30.00"), final=False, idempotency_key="cap-1")
+    authorization.outcome = "approve"
+    paypal.app.inject(Fault(kind="status", status=500, path="/capture$", times=5))
+    with pytest.raises(OutcomeUnknown) as raised:
+        service.capture(payment.id, eur("30.00"), final=False, idempotency_key="cap-2")
+    assert {cap.status for cap in paypal.app.captures.values()} == {"DECLINED"}
+    report = service.reconcile(payment_id=payment.id)
+    lost = service.get_transaction(raised.value.transaction_id or "")
+    assert lost.status == "unknown", report  # it may still land: PayPal holds no attempt of it yet
+    assert [u.transaction_id for u in report.unresolved] == [lost.id]
