@@ -260,3 +260,52 @@ def test_a_split_total_never_settles_a_capture_against_what_happened(
     finally:
         lose.commands = set()
         gateway.close()
+
+
+class ListNoCaptureKeys:
+    """A provider whose fetch lists its captures without the key each was made with (PayPal's
+    captures carry none): reconciliation can match them by amount alone."""
+
+    @hookimpl(wrapper=True)
+    def send_transfer(self, command: str) -> Iterator[None]:
+        response: Any = yield
+        if command == "fetch" and response.status == 200:
+            data = json.loads(response.body)
+            data["captures"] = [{**capture, "idempotency_key": None} for capture in data["captures"]]
+            return attrs.evolve(response, body=json.dumps(data).encode(), data=None)
+        return response
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.sampled_from([500, 1_000]), st.booleans()), min_size=1, max_size=4))
+def test_captures_told_apart_by_amount_alone_are_never_settled_against_what_happened(
+        fakepay: tuple[FakePayApp, str], ledger: Ledger, lose: LoseRequests, captures: list[tuple[int, bool]]) -> None:
+    """Unknown captures, some applied and some never arrived, reconciled from operations listed
+    without keys: whatever is settled agrees with what happened, and retrying every capture not
+    settled succeeded (with its key) leaves the ledger's total exactly the provider's: nothing
+    counts twice."""
+    gateway = make_gateway(fakepay[1], extra=[lose, ListNoCaptureKeys()], **FAST)
+    svc = PaymentService(gateway, ledger, margin=0)
+    app = fakepay[0]
+    try:
+        payment = svc.authorize("fakepay", eur("100.00"), source="tok_ok")
+        truth: dict[str, str] = {}
+        for index, (minor, applied) in enumerate(captures):
+            lose.commands = set() if applied else {"capture"}
+            if applied:
+                app.inject(Fault("drop_after", path="/captures$"))
+            with pytest.raises(OutcomeUnknown) as lost:
+                svc.capture(payment.id, Money(minor, "EUR"), final=False, idempotency_key=f"{payment.id}-{index}")
+            truth[lost.value.transaction_id or ""] = S.SUCCEEDED if applied else S.FAILED
+        lose.commands = set()
+        report = svc.reconcile(payment_id=payment.id)
+        assert all(truth[s.transaction_id] == s.status for s in report.settled), (captures, report)
+        assert svc.get_payment(payment.id).captured.minor == app.totals(payment.reference or "")[1]
+        for transaction_id in truth:  # the caller retries whatever is not known to have succeeded
+            if svc.get_transaction(transaction_id).status != S.SUCCEEDED:
+                svc.retry(transaction_id)
+        assert app.count("capture", payment.reference) == len(captures)  # each applied once
+        assert svc.get_payment(payment.id).captured.minor == app.totals(payment.reference or "")[1]
+    finally:
+        lose.commands = set()
+        gateway.close()

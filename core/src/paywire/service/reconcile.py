@@ -243,7 +243,7 @@ def _by_operations(u: LedgerUnit, pending: list[Transaction], listed: list[Provi
     """Each open transaction matched to one operation the provider lists: by the idempotency key
     it was sent with, then by its known reference, then by amount among the operations no
     transaction has claimed, that did not fail (and whose key, if the provider reports one, is
-    not another's)."""
+    not another's); open transactions of one amount outnumbering such operations stay open."""
     kind = pending[0].kind
     claimed = {t.provider_reference for t in txns if t.kind == kind and t.provider_reference and t not in pending}
     free = [op for op in listed if op.reference not in claimed]
@@ -257,16 +257,25 @@ def _by_operations(u: LedgerUnit, pending: list[Transaction], listed: list[Provi
             continue
         free.remove(op)
         decisions.append(_matched(u, txn, op, result))
+    same: dict[Money | None, list[Transaction]] = {}
     for txn in unmatched:
+        same.setdefault(txn.amount, []).append(txn)
+    for amount, group in same.items():
         # By amount alone, a failed operation is no evidence about this request (it may be an
         # earlier declined attempt of the same amount): without a match it is absent instead.
-        op = next((o for o in free if o.idempotency_key is None and o.amount == txn.amount
-                   and o.status != "failed"), None)
-        if op is None:
-            decisions.append((_absent(u, txn, at, f"the provider lists no such {txn.kind}", result), None))
+        ops = [o for o in free if o.idempotency_key is None and o.amount == amount and o.status != "failed"]
+        if 0 < len(ops) < len(group):
+            # Fewer operations than open requests of this amount: which of them took effect is
+            # unknown, and settling the wrong one lets the other's retry count the money twice.
+            decisions.extend((_open(t, f"the provider lists {len(ops)} {t.kind}(s) of {amount} for {len(group)} "
+                                       "open ones: which took effect is unknown; check it by hand"), None)
+                             for t in group)
             continue
-        free.remove(op)
-        decisions.append(_matched(u, txn, op, result))
+        for txn, op in zip(group, ops, strict=False):  # more operations: the rest stay free
+            free.remove(op)
+            decisions.append(_matched(u, txn, op, result))
+        decisions.extend((_absent(u, txn, at, f"the provider lists no such {txn.kind}", result), None)
+                         for txn in group[len(ops):])
     return decisions
 
 

@@ -56,3 +56,28 @@ def test_a_lost_capture_is_not_concluded_failed_from_an_earlier_declined_capture
     lost = service.get_transaction(raised.value.transaction_id or "")
     assert lost.status == "unknown", report  # it may still land: PayPal holds no attempt of it yet
     assert [u.transaction_id for u in report.unresolved] == [lost.id]
+
+
+def test_two_lost_captures_of_one_amount_and_one_paypal_capture_never_count_twice(paypal, service):
+    """Two captures of 30.00 whose answers were lost, PayPal holding only the second: captures carry
+    no key, so reconciliation cannot tell which of the two PayPal made. Guessing the first lets
+    the second's retry (PayPal answers its key with the capture it made) count that 30.00 again."""
+    payment = service.authorize("paypal", eur("100.00"), source=paypal.app.vault_card(), idempotency_key="auth-1")
+    paypal.app.inject(Fault(kind="status", status=500, path="/capture$", times=5))  # before PayPal applied it
+    with pytest.raises(OutcomeUnknown) as never:
+        service.capture(payment.id, eur("30.00"), final=False, idempotency_key="cap-1")
+    paypal.app.clear_faults()
+    paypal.app.inject(Fault(kind="drop_after", path="/capture$"))
+    with pytest.raises(OutcomeUnknown) as landed:
+        service.capture(payment.id, eur("30.00"), final=False, idempotency_key="cap-2")
+    (held,) = [cap for cap in paypal.app.captures.values() if cap.status == "COMPLETED"]
+    report = service.reconcile(payment_id=payment.id)
+    assert service.get_payment(payment.id).captured == eur("30.00"), report
+    for transaction_id in (never.value.transaction_id, landed.value.transaction_id):
+        try:
+            service.retry(transaction_id or "")  # the caller's retry of an open operation, with its key
+        except OutcomeUnknown:
+            pass
+    assert sum(cap.amount_minor for cap in paypal.app.captures.values() if cap.status == "COMPLETED") \
+        == service.get_payment(payment.id).captured.minor
+    assert service.get_transaction(landed.value.transaction_id or "").provider_reference == held.id
