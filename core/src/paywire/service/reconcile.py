@@ -7,7 +7,8 @@ anything. It reads the payment at the provider and decides, per transaction:
 
 - first operations (authorize, sale, complete): by the provider's state (authorized or further
   -> succeeded; processing -> accepted; waiting for the buyer -> action_required; failed ->
-  failed); "not found" means failed only once the request can no longer land (`settle_after`);
+  failed); "not found", or a completion of a payment still waiting to be completed, means failed
+  only once the request can no longer land (`settle_after`);
 - captures and refunds: matched one to one to the provider's operations (`fetch` lists them), by
   idempotency key, then reference, then amount; each match records the provider's reference, so
   later webhooks about it find it. Where a plugin lists none, the provider's running totals are
@@ -172,6 +173,9 @@ def settle(u: LedgerUnit, payment: Payment, result: CommandResult,
             out.append(_finish(u, txn, S.SUCCEEDED, f"the provider reports {state}", result, result.reference))
             if payment.flow == K.AUTHORIZE and "authorization" not in payment.references and result.reference:
                 payment = attrs.evolve(payment, references={**payment.references, "authorization": result.reference})
+        elif state == ProviderState.PENDING and txn.kind == K.COMPLETE:
+            # Still waiting to be completed (PayPal's approved order): this completion did not land.
+            out.append(_absent(u, txn, at, "the provider has not completed the payment", result))
         else:
             out.append(_open(txn, f"the provider reports {state}; later"))
 

@@ -3,10 +3,14 @@ let the ledger match each open operation to the PayPal object it made."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from paywire import Declined, Money, OutcomeUnknown, PaymentService, SQLiteLedger
+from paywire.ledger.model import now
 from paywire.testing.emulator import Fault
+from paywire_paypal.emulator.sandbox import approve_as_buyer
 
 
 @pytest.fixture
@@ -81,3 +85,26 @@ def test_two_lost_captures_of_one_amount_and_one_paypal_capture_never_count_twic
     assert sum(cap.amount_minor for cap in paypal.app.captures.values() if cap.status == "COMPLETED") \
         == service.get_payment(payment.id).captured.minor
     assert service.get_transaction(landed.value.transaction_id or "").provider_reference == held.id
+
+
+def test_a_lost_completion_of_an_approved_order_is_concluded_not_applied_once_it_cannot_land(paypal, tmp_path):
+    """The buyer approved; the authorize call PayPal refused before applying it (a 500): the order
+    stays APPROVED. Once the request can no longer land, reconciliation concludes the completion
+    was not applied, so the payment can be completed again; it must not stay in flight for good."""
+    fast = paypal.gateway_with(connect_timeout=0.5, read_timeout=0.5)  # a short life to wait out
+    with SQLiteLedger(str(tmp_path / "approved.db")) as ledger, fast:
+        service = PaymentService(paypal.gateway, ledger)
+        payment = service.authorize("paypal", eur("50.00"), source="paypal", return_url="https://shop.example/r",
+                                    idempotency_key="A-1-auth")
+        approve_as_buyer(payment.action.redirect_url)
+        paypal.app.inject(Fault(kind="status", status=500, method="POST", path="/authorize$", times=5))
+        with pytest.raises(OutcomeUnknown) as raised:
+            PaymentService(fast, ledger, margin=0).complete(payment.id, idempotency_key="A-1-complete")
+        paypal.app.clear_faults()
+        assert paypal.app.orders[payment.reference].status == "APPROVED"
+        lands_by = service.get_transaction(raised.value.transaction_id or "").settle_after
+        while now() < lands_by:  # by the clock, not a guess of the machine's speed
+            time.sleep(0.05)
+        report = service.reconcile()
+        assert service.get_transaction(raised.value.transaction_id or "").status == "failed", report
+        assert service.complete(payment.id).state == "authorized"  # and it can be completed again
