@@ -5,7 +5,8 @@ authorizations (a reauthorization is listed after the one it renews), captures a
 totals are computed from those, in the order's currency:
 
 - authorized: the live authorization of each purchase unit (the latest one not DENIED, voided or
-  expired ones included: they were authorized), or what was captured for intent CAPTURE;
+  expired ones included: they were authorized; a PENDING one only once PayPal decides), or what
+  was captured for intent CAPTURE;
 - captured: captures COMPLETED, PARTIALLY_REFUNDED or REFUNDED (money that moved);
 - refunded: refunds COMPLETED.
 
@@ -138,7 +139,7 @@ def order_fields(order: Mapping[str, Any]) -> dict[str, Any]:
     captured, refunded = _sum(counted, currency), _sum(refunds, currency)
     authorizations = [auth for auth in (_live_authorization(unit) for unit in units) if auth is not None]
     if order.get("intent") == "AUTHORIZE":
-        authorized = _sum(authorizations, currency)
+        authorized = _sum((auth for auth in authorizations if auth.get("status") != "PENDING"), currency)
         closed = bool(authorizations) and all(
             auth.get("status") in ("CAPTURED", "VOIDED", "EXPIRED") for auth in authorizations)
         reference = authorizations[-1].get("id") if authorizations else None
@@ -166,12 +167,14 @@ def _state(authorizations: list[Mapping[str, Any]], authorized: Money, captured:
     if captured.minor == 0:
         if pending:
             return ProviderState.PROCESSING  # a capture PayPal has not decided yet, none completed
+        statuses = {auth.get("status") for auth in authorizations}
+        if statuses == {"PENDING"}:
+            return ProviderState.PROCESSING  # an authorization PayPal has not decided yet
         if authorized.minor == 0:
             return ProviderState.FAILED
-        statuses = {auth.get("status") for auth in authorizations}
         if statuses <= {"VOIDED", "EXPIRED"}:
             return ProviderState.VOIDED
-        return ProviderState.PROCESSING if statuses == {"PENDING"} else ProviderState.AUTHORIZED
+        return ProviderState.AUTHORIZED
     if refunded.minor == 0:
         return ProviderState.CAPTURED if closed else ProviderState.PARTIALLY_CAPTURED
     return ProviderState.PARTIALLY_REFUNDED if refunded < captured else ProviderState.REFUNDED

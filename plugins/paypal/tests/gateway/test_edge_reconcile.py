@@ -108,3 +108,21 @@ def test_a_lost_completion_of_an_approved_order_is_concluded_not_applied_once_it
         report = service.reconcile()
         assert service.get_transaction(raised.value.transaction_id or "").status == "failed", report
         assert service.complete(payment.id).state == "authorized"  # and it can be completed again
+
+
+def test_an_authorization_paypal_holds_pending_is_not_counted_as_authorized(paypal, service):
+    """A completion whose answer was lost made an authorization PayPal holds PENDING (under
+    review): reconciliation records the completion accepted, and counts nothing as authorized
+    until PayPal decides (nothing can be captured from it meanwhile)."""
+    payment = service.authorize("paypal", eur("50.00"), source="paypal", return_url="https://shop.example/r",
+                                idempotency_key="A-2-auth")
+    approve_as_buyer(payment.action.redirect_url)
+    paypal.app.inject(Fault(kind="drop_after", method="POST", path="/authorize$"))
+    with pytest.raises(OutcomeUnknown) as raised:
+        service.complete(payment.id, idempotency_key="A-2-complete")
+    (authorization,) = paypal.app.authorizations.values()
+    authorization.status = "PENDING"  # PayPal holds it for review and decides later
+    report = service.reconcile(payment_id=payment.id)
+    assert service.get_transaction(raised.value.transaction_id or "").status == "accepted", report
+    payment = service.get_payment(payment.id)
+    assert payment.authorized == eur("0.00") and payment.state != "authorized", report
