@@ -98,3 +98,30 @@ def test_a_payment_the_default_merchant_account_took_in_another_currency_is_not_
                                   idempotency_key="jpy-auth")
             assert unknown.value.code == "currency_mismatch" and "merchant_accounts" in str(unknown.value)
             assert [t.status for t in service.ledger.list_transactions()] == [TransactionStatus.UNKNOWN]
+
+
+def test_reconcile_does_not_record_a_payment_braintree_took_in_another_currency_as_authorized(
+    sandbox: Sandbox, tmp_path: object
+) -> None:
+    """The unknown authorization above, reconciled: fetch finds Braintree's transaction by its key,
+    authorized in USD. It is no authorization of 1000 JPY: it stays open for a person to look at,
+    and the ledger claims nothing authorized."""
+    from pathlib import Path
+
+    from paywire import OutcomeUnknown, PaymentService, SQLiteLedger, TransactionStatus
+
+    plugins = Plugins()
+    plugins.register(paywire_braintree)
+    with EmulatorServer(sandbox.app) as server:
+        method = sandbox.method("braintree", server.url, options={"custom_fields": []})
+        with Gateway([method], plugins=plugins, retry=Retry.never()) as gateway, \
+                SQLiteLedger(str(Path(str(tmp_path)) / "ledger.db")) as ledger:
+            service = PaymentService(gateway, ledger=ledger)
+            with pytest.raises(OutcomeUnknown) as unknown:
+                service.authorize("braintree", Money.of("1000", "JPY"), source="fake-valid-nonce", order_id="A-2",
+                                  idempotency_key="jpy-auth-2")
+            report = service.reconcile()
+            assert service.get_transaction(unknown.value.transaction_id or "").status == TransactionStatus.UNKNOWN
+            assert [u.transaction_id for u in report.unresolved] == [unknown.value.transaction_id], report
+            payment = service.get_payment(unknown.value.payment_id or "")
+            assert payment.authorized == Money.zero("JPY") and payment.state != "authorized"

@@ -7,8 +7,9 @@ anything. It reads the payment at the provider and decides, per transaction:
 
 - first operations (authorize, sale, complete): by the provider's state (authorized or further
   -> succeeded; processing -> accepted; waiting for the buyer -> action_required; failed ->
-  failed); "not found", or a completion of a payment still waiting to be completed, means failed
-  only once the request can no longer land (`settle_after`);
+  failed; held in another currency -> left open); "not found", or a completion of a payment
+  still waiting to be completed, means failed only once the request can no longer land
+  (`settle_after`);
 - captures and refunds: matched one to one to the provider's operations (`fetch` lists them), by
   idempotency key, then reference, then amount; each match records the provider's reference, so
   later webhooks about it find it. Where a plugin lists none, the provider's running totals are
@@ -141,6 +142,10 @@ def settle(u: LedgerUnit, payment: Payment, result: CommandResult,
     state = result.state
     txns = u.transactions(payment.id)
     busy = {t.kind for t in txns if t.status == S.PENDING}  # live workers will record these themselves
+    # The provider took the payment in another currency (Braintree's default merchant account):
+    # what it holds is not what the ledger's operations ask for.
+    foreign = next((m.currency for m in (result.amount, result.authorized, result.captured, result.refunded)
+                    if m is not None and m.currency != currency), None)
 
     refs = dict(payment.references)
     refs.update({k: v for k, v in result.references.items() if v})
@@ -159,6 +164,8 @@ def settle(u: LedgerUnit, payment: Payment, result: CommandResult,
                                result.reference))
             if payment.authorized.minor == 0:
                 payment = attrs.evolve(payment, failed=True)
+        elif foreign is not None:
+            out.append(_open(txn, f"the provider holds the payment in {foreign}, not {currency}; check it by hand"))
         elif state == ProviderState.PROCESSING:
             if txn.status == S.ACCEPTED:
                 out.append(_open(txn, "the provider is still processing it"))
