@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from paywire import Money, OutcomeUnknown, hookimpl
-from paywire.ledger import Ledger, PaymentState, TransactionStatus
+from paywire.ledger import Ledger, Payment, PaymentState, TransactionStatus
 from paywire.service import PaymentService
 from paywire.testing.emulator import Fault
 from tests.ledger.fakepay import FakePayApp, make_gateway
@@ -233,6 +233,23 @@ def test_a_total_that_equal_amounts_could_each_make_up_settles_neither(
         gateway.close()
 
 
+def _lost_captures(svc: PaymentService, app: FakePayApp, lose: LoseRequests,
+                   captures: list[tuple[int, bool]]) -> tuple[Payment, dict[str, str]]:
+    """A payment with one unknown capture per `(minor, applied)`: applied with its answer lost, or
+    never arrived. Returns it and what truly happened to each capture transaction."""
+    payment = svc.authorize("fakepay", eur("100.00"), source="tok_ok")
+    truth: dict[str, str] = {}
+    for index, (minor, applied) in enumerate(captures):
+        lose.commands = set() if applied else {"capture"}
+        if applied:
+            app.inject(Fault("drop_after", path="/captures$"))
+        with pytest.raises(OutcomeUnknown) as lost:
+            svc.capture(payment.id, Money(minor, "EUR"), final=False, idempotency_key=f"{payment.id}-{index}")
+        truth[lost.value.transaction_id or ""] = S.SUCCEEDED if applied else S.FAILED
+    lose.commands = set()
+    return payment, truth
+
+
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(st.tuples(st.sampled_from([500, 1_000, 1_500]), st.booleans()), min_size=1, max_size=4))
 def test_a_split_total_never_settles_a_capture_against_what_happened(
@@ -243,16 +260,7 @@ def test_a_split_total_never_settles_a_capture_against_what_happened(
     svc = PaymentService(gateway, ledger, margin=0)
     app = fakepay[0]
     try:
-        payment = svc.authorize("fakepay", eur("100.00"), source="tok_ok")
-        truth: dict[str, str] = {}
-        for index, (minor, applied) in enumerate(captures):
-            lose.commands = set() if applied else {"capture"}
-            if applied:
-                app.inject(Fault("drop_after", path="/captures$"))
-            with pytest.raises(OutcomeUnknown) as lost:
-                svc.capture(payment.id, Money(minor, "EUR"), final=False, idempotency_key=f"{payment.id}-{index}")
-            truth[lost.value.transaction_id or ""] = S.SUCCEEDED if applied else S.FAILED
-        lose.commands = set()
+        payment, truth = _lost_captures(svc, app, lose, captures)
         report = svc.reconcile(payment_id=payment.id)
         assert all(truth[s.transaction_id] == s.status for s in report.settled), (captures, report)
         provider = app.totals(payment.reference or "")[1]
@@ -288,16 +296,7 @@ def test_captures_told_apart_by_amount_alone_are_never_settled_against_what_happ
     svc = PaymentService(gateway, ledger, margin=0)
     app = fakepay[0]
     try:
-        payment = svc.authorize("fakepay", eur("100.00"), source="tok_ok")
-        truth: dict[str, str] = {}
-        for index, (minor, applied) in enumerate(captures):
-            lose.commands = set() if applied else {"capture"}
-            if applied:
-                app.inject(Fault("drop_after", path="/captures$"))
-            with pytest.raises(OutcomeUnknown) as lost:
-                svc.capture(payment.id, Money(minor, "EUR"), final=False, idempotency_key=f"{payment.id}-{index}")
-            truth[lost.value.transaction_id or ""] = S.SUCCEEDED if applied else S.FAILED
-        lose.commands = set()
+        payment, truth = _lost_captures(svc, app, lose, captures)
         report = svc.reconcile(payment_id=payment.id)
         assert all(truth[s.transaction_id] == s.status for s in report.settled), (captures, report)
         assert svc.get_payment(payment.id).captured.minor == app.totals(payment.reference or "")[1]

@@ -168,9 +168,8 @@ def test_a_5xx_after_the_charge_is_unknown_and_the_retry_charges_once(
     assert again.state == ProviderState.CAPTURED
 
 
-def test_a_lost_capture_is_never_resent_by_the_retry_policy_and_the_retry_with_its_key_finds_it(
-    sandbox, served, emulator: BraintreeEmulator  # type: ignore[no-untyped-def]
-) -> None:
+def _retrying(sandbox, served) -> Gateway:  # type: ignore[no-untyped-def]
+    """A gateway on the emulator whose retry policy may send a request up to three times."""
     import paywire_braintree
     from paywire import Plugins
 
@@ -178,7 +177,13 @@ def test_a_lost_capture_is_never_resent_by_the_retry_policy_and_the_retry_with_i
     plugins.register(paywire_braintree)
     url, ca_certs = served
     method = sandbox.method("braintree", url, **({"ca_certs": ca_certs} if ca_certs else {}))
-    with Gateway([method], plugins=plugins, retry=Retry(total=2, backoff_factor=0)) as retrying:
+    return Gateway([method], plugins=plugins, retry=Retry(total=2, backoff_factor=0))
+
+
+def test_a_lost_capture_is_never_resent_by_the_retry_policy_and_the_retry_with_its_key_finds_it(
+    sandbox, served, emulator: BraintreeEmulator  # type: ignore[no-untyped-def]
+) -> None:
+    with _retrying(sandbox, served) as retrying:
         auth = run(retrying, "authorize", authorize(retrying, key="retry-cap"))
         emulator.inject(Fault(kind="drop_after", path="partialcapture", times=3))
         subject = Subject(reference=auth.reference, amount=Money.of("40.00", EUR), final=False,
@@ -239,14 +244,9 @@ def test_vault_creates_the_customer_and_the_vaulted_method_charges_merchant_init
 def test_a_lost_unvault_is_never_resent_by_the_retry_policy_nor_recorded_failed(
     sandbox, served, emulator: BraintreeEmulator, tmp_path  # type: ignore[no-untyped-def]
 ) -> None:
-    import paywire_braintree
-    from paywire import PaymentService, Plugins, SQLiteLedger
+    from paywire import PaymentService, SQLiteLedger
 
-    plugins = Plugins()
-    plugins.register(paywire_braintree)
-    url, ca_certs = served
-    method = sandbox.method("braintree", url, **({"ca_certs": ca_certs} if ca_certs else {}))
-    with Gateway([method], plugins=plugins, retry=Retry(total=2, backoff_factor=0)) as retrying:
+    with _retrying(sandbox, served) as retrying:
         service = PaymentService(retrying, SQLiteLedger(str(tmp_path / "ledger.db")))
         try:
             token = service.vault("braintree", "fake-valid-visa-nonce", customer=Customer(email="u@example.com")).token
