@@ -198,6 +198,7 @@ class PaymentService:
         self.margin = margin
         self.wait_timeout = wait_timeout
         self.poll_interval = poll_interval
+        self._siblings_of: dict[str, tuple[str, ...]] = {}  # the gateway's methods never change
 
     def __repr__(self) -> str:
         return f"PaymentService({self.ledger!r})"
@@ -950,12 +951,18 @@ class PaymentService:
     # -- webhooks -------------------------------------------------------------------------------
     def _siblings(self, method: str) -> tuple[str, ...]:
         """The other methods of `method`'s provider: one provider account's webhooks may reach
-        any of their endpoints (one endpoint configured, or each receiving every event)."""
-        try:
-            provider = self.gateway.methods.get(method).provider
-        except ConfigurationError:  # a method no longer configured: its own events only
-            return ()
-        return tuple(m.code for m in self.gateway.methods if m.provider == provider and m.code != method)
+        any of their endpoints (one endpoint configured, or each receiving every event). Asked on
+        every operation, so worked out once per method."""
+        siblings = self._siblings_of.get(method)
+        if siblings is None:
+            try:
+                provider = self.gateway.methods.get(method).provider
+            except ConfigurationError:  # a method no longer configured: its own events only
+                siblings = ()
+            else:
+                siblings = tuple(m.code for m in self.gateway.methods if m.provider == provider and m.code != method)
+            self._siblings_of[method] = siblings
+        return siblings
 
     def _owner(self, u: LedgerUnit, method: str, references: Sequence[str]) -> str | None:
         """The payment an event received through `method` names: one of that method's, else one
