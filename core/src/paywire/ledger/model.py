@@ -10,7 +10,7 @@ import json
 from collections.abc import ItemsView, Iterator, KeysView, Mapping, ValuesView
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import attrs
 
@@ -49,6 +49,40 @@ def _frozen(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
     if type(value) is StoredJSON:  # by exact type: an isinstance check on an ABC costs more than this call
         return value
     return MappingProxyType(dict(value or {}))
+
+
+_Record = TypeVar("_Record", "Payment", "Transaction")
+
+
+def replace(record: _Record, **changes: Any) -> _Record:
+    """`record` with `changes`, like `attrs.evolve`, without passing every field through
+    `__init__` again: the service derives a new payment and transaction in every operation, and
+    rebuilding their twenty-odd fields was a tenth of the ledger's own cost. Converters still run
+    on the fields changed; an unknown name is refused as `evolve` refuses it."""
+    cls = type(record)
+    names, converters = _shape(cls)
+    if not names.issuperset(changes):
+        raise TypeError(f"{cls.__name__} has no field {sorted(set(changes) - names)[0]!r}")
+    for name in converters.keys() & changes.keys():
+        changes[name] = converters[name](changes[name])
+    new = object.__new__(cls)
+    state = new.__dict__
+    state.update(record.__dict__)
+    state.update(changes)
+    return new
+
+
+_shapes: dict[type, tuple[frozenset[str], dict[str, Any]]] = {}
+
+
+def _shape(cls: type) -> tuple[frozenset[str], dict[str, Any]]:
+    """A record class's field names, and the converters of those that have one."""
+    shape = _shapes.get(cls)
+    if shape is None:
+        fields = attrs.fields(cls)
+        shape = _shapes[cls] = (frozenset(f.name for f in fields),
+                                {f.name: f.converter for f in fields if f.converter is not None})
+    return shape
 
 
 class StoredJSON(Mapping[str, Any]):
@@ -162,7 +196,7 @@ class EventStatus:
     UNMATCHED: Final = "unmatched"  # no payment known for its references yet
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, slots=False)
 class Payment:
     """One payment and its running totals.
 
@@ -218,7 +252,7 @@ class Payment:
         return self.captured - self.refunded
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, slots=False)
 class Transaction:
     """One operation on a payment, in the order it happened. Rows are never deleted, and only a
     pending or unknown row may change (to its outcome), which the database itself enforces.

@@ -9,8 +9,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import attrs
-
 from paywire.command.result import CommandResult
 from paywire.errors import (
     AuthenticationError,
@@ -27,7 +25,7 @@ from paywire.errors import (
     TransportError,
     UnsupportedOperation,
 )
-from paywire.ledger.model import SettledBy, Transaction, TransactionKind, TransactionStatus, now
+from paywire.ledger.model import SettledBy, Transaction, TransactionKind, TransactionStatus, now, replace
 from paywire.money import Money
 from paywire.security import redact
 
@@ -96,7 +94,7 @@ def succeeded(txn: Transaction, result: CommandResult) -> Transaction:
     reference = result.reference
     if txn.kind == TransactionKind.VAULT:  # the token is kept apart; the reference names the customer
         reference = result.references.get("customer") or reference
-    return attrs.evolve(
+    return replace(
         txn, status=status, provider_reference=reference or txn.provider_reference,
         token=result.token or txn.token, response=summary_of_result(result), updated_at=at,
         finished_at=None if result.accepted else at, settled_by=None if result.accepted else SettledBy.ANSWER,
@@ -122,7 +120,7 @@ def is_unknown(error: BaseException) -> bool:
 def failed(txn: Transaction, error: BaseException) -> Transaction:
     at = now()
     typed = error if isinstance(error, PaywireError) else None
-    return attrs.evolve(
+    return replace(
         txn, status=TransactionStatus.FAILED, error_type=type(error).__name__,
         error_code=typed.code if typed else None,
         error_message=redact(typed.message if typed else str(error))[:1000],
@@ -135,7 +133,7 @@ def unknown(txn: Transaction, error: BaseException | None, note: str | None = No
     response = summary_of_error(error) if error is not None else {}
     if note:
         response["note"] = note
-    return attrs.evolve(
+    return replace(
         txn, status=TransactionStatus.UNKNOWN, response=response, updated_at=now(),
         error_type=type(error).__name__ if error is not None else None,
         error_code=error.code if isinstance(error, PaywireError) else None,

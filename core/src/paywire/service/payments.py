@@ -64,6 +64,7 @@ from paywire.ledger.model import (
     TransactionKind,
     TransactionStatus,
     now,
+    replace,
 )
 from paywire.money import Money
 from paywire.security import _MASK, redact
@@ -477,7 +478,7 @@ class PaymentService:
                     at = now()
                     settle_after = self._settle_after(existing.method, existing.kind, at)
                     self._check_key_kept(existing, settle_after)
-                    claimed = attrs.evolve(existing, status=S.PENDING, updated_at=at, settle_after=settle_after)
+                    claimed = replace(existing, status=S.PENDING, updated_at=at, settle_after=settle_after)
                     u.update_transaction(claimed)
                     return self._ready(u, op, claimed, payment, resent=True)
                 if existing.status == S.FAILED and existing.retryable:
@@ -578,7 +579,7 @@ class PaymentService:
                 parent = self._check(attrs.evolve(op, payment_id=payment.id), payment, txns, caps)
                 target = self._target(previous.kind, payment, parent)
         at = now()
-        txn = attrs.evolve(
+        txn = replace(
             previous, id=new_id("txn"), status=S.PENDING, attempt=previous.attempt + 1, provider_reference=None,
             parent_id=parent.id if parent else previous.parent_id, error_type=None, error_code=None,
             error_message=None, retryable=False, token=None, response={},

@@ -32,7 +32,7 @@ import attrs
 
 from paywire.command.result import CommandResult, ProviderOperation, ProviderState
 from paywire.ledger.interface import LedgerUnit
-from paywire.ledger.model import Payment, SettledBy, Transaction, TransactionKind, TransactionStatus, now
+from paywire.ledger.model import Payment, SettledBy, Transaction, TransactionKind, TransactionStatus, now, replace
 from paywire.money import Money
 from paywire.service import rules
 from paywire.service.reversal import reverse_refund
@@ -101,7 +101,7 @@ def _finish(u: LedgerUnit, txn: Transaction, status: str, note: str, result: Com
     at = now()
     response = dict(txn.response)
     response["reconciled"] = {"state": result.state, "note": note}
-    u.update_transaction(attrs.evolve(
+    u.update_transaction(replace(
         txn, status=status, response=response, updated_at=at,
         finished_at=None if status == S.ACCEPTED else at,
         provider_reference=txn.provider_reference or reference,
@@ -149,7 +149,7 @@ def settle(u: LedgerUnit, payment: Payment, result: CommandResult,
 
     refs = dict(payment.references)
     refs.update({k: v for k, v in result.references.items() if v})
-    payment = attrs.evolve(payment, reference=payment.reference or result.references.get("payment")
+    payment = replace(payment, reference=payment.reference or result.references.get("payment")
                            or result.reference, references=refs)
 
     for txn in (t for t in txns if t.kind in K.INITIAL and t.status in (S.UNKNOWN, S.ACCEPTED)):
@@ -158,12 +158,12 @@ def settle(u: LedgerUnit, payment: Payment, result: CommandResult,
         elif state == ProviderState.NOT_FOUND:
             out.append(_absent(u, txn, at, "the provider has no such payment", result))
             if out[-1].status == S.FAILED and payment.authorized.minor == 0:
-                payment = attrs.evolve(payment, failed=True)
+                payment = replace(payment, failed=True)
         elif state == ProviderState.FAILED:
             out.append(_finish(u, txn, S.FAILED, "the provider reports failed: it did not take effect", result,
                                result.reference))
             if payment.authorized.minor == 0:
-                payment = attrs.evolve(payment, failed=True)
+                payment = replace(payment, failed=True)
         elif foreign is not None:
             out.append(_open(txn, f"the provider holds the payment in {foreign}, not {currency}; check it by hand"))
         elif state == ProviderState.PROCESSING:
@@ -175,11 +175,11 @@ def settle(u: LedgerUnit, payment: Payment, result: CommandResult,
         elif state == ProviderState.ACTION_REQUIRED:
             out.append(_finish(u, txn, S.ACTION_REQUIRED, "the provider waits for the buyer", result,
                                result.reference))
-            payment = attrs.evolve(payment, action=result.action or BuyerAction("", None))
+            payment = replace(payment, action=result.action or BuyerAction("", None))
         elif state in _ESTABLISHED:
             out.append(_finish(u, txn, S.SUCCEEDED, f"the provider reports {state}", result, result.reference))
             if payment.flow == K.AUTHORIZE and "authorization" not in payment.references and result.reference:
-                payment = attrs.evolve(payment, references={**payment.references, "authorization": result.reference})
+                payment = replace(payment, references={**payment.references, "authorization": result.reference})
         elif state == ProviderState.PENDING and txn.kind == K.COMPLETE:
             # Still waiting to be completed (PayPal's approved order): this completion did not land.
             out.append(_absent(u, txn, at, "the provider has not completed the payment", result))
@@ -210,7 +210,7 @@ def settle(u: LedgerUnit, payment: Payment, result: CommandResult,
             if decision.status == S.SUCCEEDED and kind == K.CAPTURE:
                 txn = next(t for t in pending if t.id == decision.transaction_id)
                 if txn.request.get("final"):
-                    payment = attrs.evolve(payment, capture_closed=True)
+                    payment = replace(payment, capture_closed=True)
 
     txns = u.transactions(payment.id)
     for op in (o for o in result.operations if o.kind == K.REFUND and o.status == "failed"):
@@ -231,7 +231,7 @@ def settle(u: LedgerUnit, payment: Payment, result: CommandResult,
     # What the provider reports now replaces what events reported before (a floor may have counted
     # a refund that was still pending and then failed): the ledger never claims more than it holds.
     provider = {name: _money(getattr(result, name), currency) for name in ("authorized", "captured", "refunded")}
-    payment = attrs.evolve(
+    payment = replace(
         payment,
         observed_authorized=_given(provider["authorized"], payment.observed_authorized),
         observed_captured=_given(provider["captured"], payment.observed_captured),
@@ -307,7 +307,7 @@ def _by_totals(u: LedgerUnit, payment: Payment, pending: list[Transaction], txns
     currency = payment.currency
     provider_total = _money(getattr(result, _TOTAL[kind]), currency)
     assert provider_total is not None
-    own = rules.derive(attrs.evolve(payment, observed_authorized=Money.zero(currency),
+    own = rules.derive(replace(payment, observed_authorized=Money.zero(currency),
                                     observed_captured=Money.zero(currency),
                                     observed_refunded=Money.zero(currency)), txns)
     recorded = own.captured if kind == K.CAPTURE else own.refunded

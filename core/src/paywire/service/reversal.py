@@ -7,10 +7,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import attrs
-
 from paywire.ledger.interface import LedgerUnit
-from paywire.ledger.model import Payment, SettledBy, Transaction, TransactionKind, TransactionStatus, now
+from paywire.ledger.model import Payment, SettledBy, Transaction, TransactionKind, TransactionStatus, now, replace
 from paywire.money import Money
 from paywire.service.keys import fingerprint, new_id
 
@@ -35,4 +33,4 @@ def reverse_refund(u: LedgerUnit, payment: Payment, txns: Sequence[Transaction],
         settled_by=SettledBy.WEBHOOK if origin == "webhook" else SettledBy.RECONCILE,
     ))
     floor = payment.observed_refunded.minor - refund.amount.minor
-    return attrs.evolve(payment, observed_refunded=Money(max(0, floor), payment.currency))
+    return replace(payment, observed_refunded=Money(max(0, floor), payment.currency))

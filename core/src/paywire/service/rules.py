@@ -16,7 +16,7 @@ import attrs
 
 from paywire.errors import InvalidRequest, StateError, UnsupportedOperation
 from paywire.gateway_definition import Capabilities
-from paywire.ledger.model import Payment, PaymentState, Transaction, TransactionKind, TransactionStatus
+from paywire.ledger.model import Payment, PaymentState, Transaction, TransactionKind, TransactionStatus, replace
 from paywire.money import Money
 
 __all__ = [
@@ -106,7 +106,7 @@ def derive(payment: Payment, txns: Sequence[Transaction], **changes: Any) -> Pay
     action = None if authorized > 0 else field("action")  # an authorization ends the wait
     state = _state(authorized, captured, refunded, failed=field("failed"), voided=field("voided"),
                    closed=field("capture_closed"), waiting=action is not None)
-    return attrs.evolve(payment, **{**changes, "authorized": _same(payment.authorized, authorized),
+    return replace(payment, **{**changes, "authorized": _same(payment.authorized, authorized),
                                     "captured": _same(payment.captured, captured),
                                     "refunded": _same(payment.refunded, refunded), "action": action,
                                     "state": state})

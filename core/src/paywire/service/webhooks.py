@@ -45,6 +45,7 @@ from paywire.ledger.model import (
     TransactionKind,
     TransactionStatus,
     now,
+    replace,
 )
 from paywire.money import Money
 from paywire.service import rules
@@ -62,7 +63,7 @@ def _settle(u: LedgerUnit, txn: Transaction, status: str, event: StoredEvent) ->
     at = now()
     response = dict(txn.response)
     response["settled_by"] = f"webhook {event.provider}/{event.event_id}"
-    u.update_transaction(attrs.evolve(txn, status=status, response=response, updated_at=at, finished_at=at,
+    u.update_transaction(replace(txn, status=status, response=response, updated_at=at, finished_at=at,
                                       settled_by=SettledBy.WEBHOOK, retryable=status == S.FAILED))
 
 
@@ -87,7 +88,7 @@ def apply_event(u: LedgerUnit, payment: Payment, event: StoredEvent) -> tuple[Pa
     elif event.kind in (EventKind.CAPTURED, EventKind.REFUNDED):
         payment, status, note = _money_event(u, payment, txns, event)
     elif event.kind == EventKind.AUTHORIZED:
-        payment = attrs.evolve(payment, observed_authorized=_floor(payment.observed_authorized,
+        payment = replace(payment, observed_authorized=_floor(payment.observed_authorized,
                                                                     event.amount or payment.amount))
         for txn in txns:
             if txn.kind in (K.AUTHORIZE, K.COMPLETE) and txn.status in _SETTLEABLE and payment.flow == K.AUTHORIZE:
@@ -95,7 +96,7 @@ def apply_event(u: LedgerUnit, payment: Payment, event: StoredEvent) -> tuple[Pa
     elif event.kind == EventKind.VOIDED:
         flight = rules.in_flight(payment, txns)
         if payment.captured.minor == 0 and flight.captures.minor == 0:
-            payment = attrs.evolve(payment, voided=True)
+            payment = replace(payment, voided=True)
             for txn in txns:
                 if txn.kind == K.VOID and txn.status in _SETTLEABLE:
                     _settle(u, txn, S.SUCCEEDED, event)
@@ -111,7 +112,7 @@ def apply_event(u: LedgerUnit, payment: Payment, event: StoredEvent) -> tuple[Pa
     else:
         note = f"no effect: {event.kind} events do not change payments"
     if status == EventStatus.APPLIED:
-        payment = rules.derive(attrs.evolve(payment, updated_at=now()), u.transactions(payment.id))
+        payment = rules.derive(replace(payment, updated_at=now()), u.transactions(payment.id))
         u.update_payment(payment)
     event = attrs.evolve(event, status=status, payment_id=payment.id, note=note,
                          applied_at=now() if status == EventStatus.APPLIED else None)
@@ -135,7 +136,7 @@ def _money_event(u: LedgerUnit, payment: Payment, txns: list[Transaction],
         if match.status in _SETTLEABLE:
             _settle(u, match, S.SUCCEEDED, event)
             if match.kind == K.CAPTURE and match.request.get("final"):
-                payment = attrs.evolve(payment, capture_closed=True)  # a final capture accepted earlier
+                payment = replace(payment, capture_closed=True)  # a final capture accepted earlier
         return payment, EventStatus.APPLIED, None
     if event.total is not None or event.amount is None:
         return payment, EventStatus.APPLIED, None
@@ -178,8 +179,8 @@ def _money_event(u: LedgerUnit, payment: Payment, txns: list[Transaction],
 
 def _raise_floor(payment: Payment, captured: bool, value: Money) -> Payment:
     if captured:
-        return attrs.evolve(payment, observed_captured=_floor(payment.observed_captured, value))
-    return attrs.evolve(payment, observed_refunded=_floor(payment.observed_refunded, value))
+        return replace(payment, observed_captured=_floor(payment.observed_captured, value))
+    return replace(payment, observed_refunded=_floor(payment.observed_refunded, value))
 
 
 def _failed_event(u: LedgerUnit, payment: Payment, txns: list[Transaction],
@@ -195,13 +196,13 @@ def _failed_event(u: LedgerUnit, payment: Payment, txns: list[Transaction],
         if txn.status in _SETTLEABLE and event.reference and txn.provider_reference == event.reference:
             _settle(u, txn, S.FAILED, event)
             if txn.kind in K.INITIAL and payment.authorized.minor == 0:
-                return attrs.evolve(payment, failed=True), EventStatus.APPLIED, None
+                return replace(payment, failed=True), EventStatus.APPLIED, None
             return payment, EventStatus.APPLIED, None
     if payment.authorized.minor == 0 and not rules.in_flight(payment, txns).initial:
         for txn in txns:
             if txn.kind in K.INITIAL and txn.status in _SETTLEABLE:
                 _settle(u, txn, S.FAILED, event)
-        return attrs.evolve(payment, failed=True), EventStatus.APPLIED, None
+        return replace(payment, failed=True), EventStatus.APPLIED, None
     if event.reference and event.reference not in {payment.reference, *payment.references.values()} \
             and not any(t.provider_reference == event.reference for t in txns):
         # About an object the ledger does not hold yet (a refund whose own event or answer has not
