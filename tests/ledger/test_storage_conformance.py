@@ -464,6 +464,26 @@ def test_a_thread_that_ends_leaves_no_connection_open(ledger: Ledger) -> None:
     assert open_files_after_threads(20) <= settled
     read()  # the ledger still works, on this thread's connection
 
+def test_sqlite_binds_none_and_bools_as_it_always_did_and_keeps_an_adapter_of_the_shops() -> None:
+    """The SQLite ledger registers adapters for None and bool (a faster way to what sqlite3 binds
+    anyway); a shop's own adapter for either, registered first, stays in force."""
+    code = (
+        "import sqlite3\n"
+        "sqlite3.register_adapter(bool, lambda value: 'yes' if value else 'no')\n"
+        "import paywire.ledger.sqlite\n"
+        "row = sqlite3.connect(':memory:').execute('SELECT ?, typeof(?), ?', (True, None, None)).fetchone()\n"
+        "print(row)\n"
+    )
+    shop = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True, cwd=ROOT)
+    assert shop.stdout.strip() == "('yes', 'null', None)"
+    import sqlite3
+
+    import paywire.ledger.sqlite  # noqa: F401 - what registers them
+
+    row = sqlite3.connect(":memory:").execute("SELECT ?, ?, typeof(?), ?, typeof(?)", (True, False, True, None, None))
+    assert row.fetchone() == (1, 0, "integer", None, "null")
+
+
 # -- opening ------------------------------------------------------------------------------------------
 def test_open_ledger_urls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)

@@ -7,8 +7,9 @@ so nothing outside a locked ledger unit can mutate shared state by accident.
 from __future__ import annotations
 
 import json
-from collections.abc import ItemsView, Iterator, KeysView, Mapping, ValuesView
+from collections.abc import Callable, ItemsView, Iterator, KeysView, Mapping, ValuesView
 from datetime import UTC, datetime, timedelta
+from json.encoder import c_make_encoder, encode_basestring_ascii  # type: ignore[attr-defined]
 from types import MappingProxyType
 from typing import Any, Final, TypeVar
 
@@ -40,9 +41,19 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-# The one JSON form paywire writes (sorted keys, no spaces): stored summaries and fingerprints
-# alike. One encoder, built once: json.dumps with options builds a new one on every call.
-canonical_json = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str).encode
+def _canonical_encoder() -> Callable[[Any], str]:
+    """The one JSON form paywire writes (sorted keys, no spaces): stored summaries and
+    fingerprints alike. `JSONEncoder.encode` builds a new C encoder on every call; this one is
+    built once. It keeps no record of containers seen (a record shared by threads would report
+    a cycle where two threads encode one value): a cyclic value raises RecursionError instead."""
+    options = {"sort_keys": True, "separators": (",", ":"), "default": str}
+    if c_make_encoder is None:  # an interpreter without json's C accelerator
+        return json.JSONEncoder(**options).encode  # type: ignore[arg-type]
+    encode = c_make_encoder(None, str, encode_basestring_ascii, None, ":", ",", True, False, True)
+    return lambda value: "".join(encode(value, 0))
+
+
+canonical_json = _canonical_encoder()
 
 
 def _frozen(value: Mapping[str, Any] | None) -> Mapping[str, Any]:

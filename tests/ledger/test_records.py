@@ -1,0 +1,79 @@
+"""The ledger's records as values: the JSON form stored and fingerprinted, and `replace`."""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from paywire import Money
+from paywire.ledger.model import StoredJSON, Transaction, canonical_json, replace
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@given(_JSON)
+def test_canonical_json_is_json_dumps_with_sorted_keys_and_no_spaces(value: Any) -> None:
+    assert canonical_json(value) == json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def test_canonical_json_writes_other_values_as_str_and_refuses_a_cycle() -> None:
+    when = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    assert canonical_json({"at": when, "b": [Money.of("1.00", "EUR").currency]}) == f'{{"at":"{when}","b":["EUR"]}}'
+    cycle: list[Any] = []
+    cycle.append(cycle)
+    with pytest.raises(RecursionError):
+        canonical_json(cycle)
+
+
+def test_canonical_json_one_value_on_many_threads_at_once() -> None:
+    """The encoder is shared: one value encoded by several threads together is never taken for a
+    cycle (a shared record of containers seen would)."""
+    shared = {"items": [{"n": n, "tags": ["a", "b"]} for n in range(2000)]}
+    expected = json.dumps(shared, sort_keys=True, separators=(",", ":"))
+    results: list[str] = []
+    threads = [threading.Thread(target=lambda: results.extend(canonical_json(shared) for _ in range(20)))
+               for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == [expected] * 80
+
+
+def _transaction(**changes: Any) -> Transaction:
+    at = datetime(2026, 1, 2, tzinfo=UTC)
+    fields: dict[str, Any] = {
+        "id": "txn_1", "payment_id": "pay_1", "method": "m", "kind": "authorize", "amount": Money(100, "EUR"),
+        "status": "pending", "idempotency_key": "k", "fingerprint": "f", "request": {"amount": "1.00"},
+        "created_at": at, "updated_at": at,
+    }
+    return Transaction(**{**fields, **changes})
+
+
+def test_replace_is_evolve_converters_included() -> None:
+    import attrs
+
+    txn = _transaction()
+    changes = {"status": "succeeded", "response": {"reference": "ch_1"}, "provider_reference": "ch_1"}
+    replaced, evolved = replace(txn, **changes), attrs.evolve(txn, **changes)
+    assert replaced == evolved
+    assert type(replaced.response) is type(evolved.response)  # read-only, as __init__ makes it
+    with pytest.raises(TypeError):
+        replaced.response["reference"] = "ch_2"  # type: ignore[index]
+    assert txn.status == "pending" and txn.response == {}  # the original is untouched
+    assert replace(txn, request=StoredJSON('{"a":1}')).request.text == '{"a":1}'  # stored text kept as read
+
+
+def test_replace_refuses_a_field_the_record_does_not_have() -> None:
+    with pytest.raises(TypeError, match="'stauts'"):
+        replace(_transaction(), stauts="succeeded")
