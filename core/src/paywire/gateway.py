@@ -83,6 +83,7 @@ class Method:
         self._commands: CommandPool | None = None
         self._verifier: WebhookVerifier | None = None
         self._lives: dict[str, float] = {}  # longest_life by command: fixed by the settings
+        self._contexts: dict[tuple[str, bool], CommandContext] = {}
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -98,8 +99,14 @@ class Method:
         return self._commands
 
     def context(self, command: str, *, rehearsal: bool = False) -> CommandContext:
-        return CommandContext(self.code, self.definition.code, command, self.client, self._plugins, self._retry,
-                              rehearsal)
+        """The context `command` runs in: built once per command (a frozen value of this
+        method's fixed parts), not on every run."""
+        made = self._contexts.get((command, rehearsal))
+        if made is None or made.client is not self.client:
+            made = CommandContext(self.code, self.definition.code, command, self.client, self._plugins, self._retry,
+                                  rehearsal)
+            self._contexts[command, rehearsal] = made
+        return made
 
     def execute(self, command: str, subject: Subject) -> CommandResult:
         return self._run(self.context(command), command, subject)
