@@ -37,7 +37,7 @@ MAX_WEBHOOK_BYTES = 1024 * 1024
 _FIRST_OPERATIONS = frozenset({"authorize", "sale"})
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class Rehearsal:
     """A command run up to the moment its first request would leave: what `perform` sends.
 

@@ -59,7 +59,7 @@ def _operations(value: Iterable[ProviderOperation]) -> tuple[ProviderOperation, 
     return tuple(value)
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, slots=False)
 class CommandResult:
     """The outcome of a successful command.
 

@@ -10,7 +10,7 @@ import attrs
 __all__ = ["Response"]
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class Response:
     """An HTTP answer: status, lower-cased headers, raw body and the decoded body (`data`).
 
