@@ -30,6 +30,7 @@ from paywire.ledger.model import (
     Transaction,
     TransactionStatus,
     canonical_json,
+    restored,
 )
 from paywire.money import Money
 from paywire.subject import BuyerAction
@@ -150,8 +151,8 @@ def _payment_from_row(r: tuple[Any, ...]) -> Payment:
     def money(value: int) -> Money:
         return _money(int(value), currency)
 
-    return Payment(
-        id=r[0], method=r[1], flow=r[2], amount=money(r[4]), state=r[5], authorized=money(r[6]),
+    return restored(
+        Payment, id=r[0], method=r[1], flow=r[2], amount=money(r[4]), state=r[5], authorized=money(r[6]),
         captured=money(r[7]), refunded=money(r[8]), observed_authorized=money(r[9]),
         observed_captured=money(r[10]), observed_refunded=money(r[11]), capture_closed=bool(r[12]),
         voided=bool(r[13]), failed=bool(r[14]), reference=r[15], references=StoredJSON(r[16]),
@@ -173,8 +174,8 @@ def transaction_row(t: Transaction) -> tuple[Any, ...]:
 
 
 def transaction_from_row(r: Row) -> Transaction:
-    return Transaction(
-        id=r[0], payment_id=r[1], method=r[2], kind=r[3],
+    return restored(
+        Transaction, id=r[0], payment_id=r[1], method=r[2], kind=r[3],
         amount=_money(int(r[5]), r[4]) if r[4] is not None else None, status=r[6], idempotency_key=r[7],
         attempt=int(r[8]), fingerprint=r[9], provider_reference=r[10], parent_id=r[11], origin=r[12],
         error_type=r[13], error_code=r[14], error_message=r[15], retryable=bool(r[16]), token=r[17],

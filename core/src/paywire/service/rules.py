@@ -82,9 +82,6 @@ def derive(payment: Payment, txns: Sequence[Transaction], **changes: Any) -> Pay
     transactions and the provider-reported floors (`observed_*`); never below either, so nothing
     counts twice. One new `Payment` for both: building it is the costly part."""
 
-    def field(name: str) -> Any:  # the payment as changed
-        return changes[name] if name in changes else getattr(payment, name)
-
     currency = payment.currency
     own_authorized = own_captured = own_refunded = 0  # minor units, summed in one pass
     for t in txns:
@@ -100,16 +97,18 @@ def derive(payment: Payment, txns: Sequence[Transaction], **changes: Any) -> Pay
             own_refunded -= _minor(t, currency)
     if payment.flow == K.SALE:
         own_captured += own_authorized
-    refunded = max(own_refunded, field("observed_refunded").minor)
-    captured = max(own_captured, field("observed_captured").minor, refunded)
-    authorized = max(own_authorized, field("observed_authorized").minor, captured)
-    action = None if authorized > 0 else field("action")  # an authorization ends the wait
-    state = _state(authorized, captured, refunded, failed=field("failed"), voided=field("voided"),
-                   closed=field("capture_closed"), waiting=action is not None)
-    return replace(payment, **{**changes, "authorized": _same(payment.authorized, authorized),
-                                    "captured": _same(payment.captured, captured),
-                                    "refunded": _same(payment.refunded, refunded), "action": action,
-                                    "state": state})
+    changed = {**vars(payment), **changes}  # the payment as changed (records keep their fields in a dict)
+    refunded = max(own_refunded, changed["observed_refunded"].minor)
+    captured = max(own_captured, changed["observed_captured"].minor, refunded)
+    authorized = max(own_authorized, changed["observed_authorized"].minor, captured)
+    action = None if authorized > 0 else changed["action"]  # an authorization ends the wait
+    changes["state"] = _state(authorized, captured, refunded, failed=changed["failed"], voided=changed["voided"],
+                              closed=changed["capture_closed"], waiting=action is not None)
+    changes["authorized"] = _same(payment.authorized, authorized)
+    changes["captured"] = _same(payment.captured, captured)
+    changes["refunded"] = _same(payment.refunded, refunded)
+    changes["action"] = action
+    return replace(payment, **changes)
 
 
 def _same(current: Money, minor: int) -> Money:
