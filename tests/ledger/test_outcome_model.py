@@ -173,13 +173,17 @@ def test_settle_after_is_the_longest_life_of_the_request_plus_window_and_margin(
         gateway.close()
 
 
-class HoldBeforeSending:
-    """Holds a command's request before it leaves (a paused process) until released."""
+class _Hold:
+    """Pauses a command at some point of its run (`holding` once it waits) until `release`."""
 
     def __init__(self, command: str) -> None:
         self.command = command
         self.holding = threading.Event()
         self.release = threading.Event()
+
+
+class HoldBeforeSending(_Hold):
+    """Holds a command's request before it leaves (a paused process) until released."""
 
     @hookimpl(wrapper=True)
     def send_transfer(self, command: str) -> Iterator[None]:
@@ -220,14 +224,9 @@ def test_a_late_real_answer_wins_over_reconciliations_guess(fakepay: tuple[FakeP
 
 
 
-class HoldTheAnswer:
+class HoldTheAnswer(_Hold):
     """Holds the first answer to a command once it is back (a worker paused before recording it)
     until released."""
-
-    def __init__(self, command: str) -> None:
-        self.command = command
-        self.holding = threading.Event()
-        self.release = threading.Event()
 
     @hookimpl(wrapper=True)
     def send_transfer(self, command: str) -> Iterator[None]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import attrs
@@ -233,21 +234,35 @@ def test_a_total_that_equal_amounts_could_each_make_up_settles_neither(
         gateway.close()
 
 
-def _lost_captures(svc: PaymentService, app: FakePayApp, lose: LoseRequests,
-                   captures: list[tuple[int, bool]]) -> tuple[Payment, dict[str, str]]:
-    """A payment with one unknown capture per `(minor, applied)`: applied with its answer lost, or
-    never arrived. Returns it and what truly happened to each capture transaction."""
-    payment = svc.authorize("fakepay", eur("100.00"), source="tok_ok")
-    truth: dict[str, str] = {}
-    for index, (minor, applied) in enumerate(captures):
-        lose.commands = set() if applied else {"capture"}
-        if applied:
-            app.inject(Fault("drop_after", path="/captures$"))
-        with pytest.raises(OutcomeUnknown) as lost:
-            svc.capture(payment.id, Money(minor, "EUR"), final=False, idempotency_key=f"{payment.id}-{index}")
-        truth[lost.value.transaction_id or ""] = S.SUCCEEDED if applied else S.FAILED
-    lose.commands = set()
-    return payment, truth
+@contextmanager
+def _reconciled_lost_captures(fakepay: tuple[FakePayApp, str], ledger: Ledger, lose: LoseRequests,
+                              captures: list[tuple[int, bool]],
+                              listing: object) -> Iterator[tuple[PaymentService, FakePayApp, Payment, dict[str, str]]]:
+    """A payment with one unknown capture per `(minor, applied)` (applied with its answer lost, or
+    never arrived), reconciled through a provider whose fetch `listing` alters; checks that what
+    was settled agrees with what happened and that the ledger's total is the provider's. Yields
+    the service, the provider, the payment and what truly happened to each capture transaction."""
+    gateway = make_gateway(fakepay[1], extra=[lose, listing], **FAST)
+    svc = PaymentService(gateway, ledger, margin=0)
+    app = fakepay[0]
+    try:
+        payment = svc.authorize("fakepay", eur("100.00"), source="tok_ok")
+        truth: dict[str, str] = {}
+        for index, (minor, applied) in enumerate(captures):
+            lose.commands = set() if applied else {"capture"}
+            if applied:
+                app.inject(Fault("drop_after", path="/captures$"))
+            with pytest.raises(OutcomeUnknown) as lost:
+                svc.capture(payment.id, Money(minor, "EUR"), final=False, idempotency_key=f"{payment.id}-{index}")
+            truth[lost.value.transaction_id or ""] = S.SUCCEEDED if applied else S.FAILED
+        lose.commands = set()
+        report = svc.reconcile(payment_id=payment.id)
+        assert all(truth[s.transaction_id] == s.status for s in report.settled), (captures, report)
+        assert svc.get_payment(payment.id).captured.minor == app.totals(payment.reference or "")[1]
+        yield svc, app, payment, truth
+    finally:
+        lose.commands = set()
+        gateway.close()
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -256,18 +271,8 @@ def test_a_split_total_never_settles_a_capture_against_what_happened(
         fakepay: tuple[FakePayApp, str], ledger: Ledger, lose: LoseRequests, captures: list[tuple[int, bool]]) -> None:
     """Unknown captures, some applied and some never arrived, reconciled from the provider's total
     alone: whatever reconciliation settles agrees with what happened; the rest stays open."""
-    gateway = make_gateway(fakepay[1], extra=[lose, ListNoOperations()], **FAST)
-    svc = PaymentService(gateway, ledger, margin=0)
-    app = fakepay[0]
-    try:
-        payment, truth = _lost_captures(svc, app, lose, captures)
-        report = svc.reconcile(payment_id=payment.id)
-        assert all(truth[s.transaction_id] == s.status for s in report.settled), (captures, report)
-        provider = app.totals(payment.reference or "")[1]
-        assert svc.get_payment(payment.id).captured.minor == provider
-    finally:
-        lose.commands = set()
-        gateway.close()
+    with _reconciled_lost_captures(fakepay, ledger, lose, captures, ListNoOperations()):
+        pass  # the checks are the helper's
 
 
 class ListNoCaptureKeys:
@@ -292,19 +297,9 @@ def test_captures_told_apart_by_amount_alone_are_never_settled_against_what_happ
     without keys: whatever is settled agrees with what happened, and retrying every capture not
     settled succeeded (with its key) leaves the ledger's total exactly the provider's: nothing
     counts twice."""
-    gateway = make_gateway(fakepay[1], extra=[lose, ListNoCaptureKeys()], **FAST)
-    svc = PaymentService(gateway, ledger, margin=0)
-    app = fakepay[0]
-    try:
-        payment, truth = _lost_captures(svc, app, lose, captures)
-        report = svc.reconcile(payment_id=payment.id)
-        assert all(truth[s.transaction_id] == s.status for s in report.settled), (captures, report)
-        assert svc.get_payment(payment.id).captured.minor == app.totals(payment.reference or "")[1]
+    with _reconciled_lost_captures(fakepay, ledger, lose, captures, ListNoCaptureKeys()) as (svc, app, payment, truth):
         for transaction_id in truth:  # the caller retries whatever is not known to have succeeded
             if svc.get_transaction(transaction_id).status != S.SUCCEEDED:
                 svc.retry(transaction_id)
         assert app.count("capture", payment.reference) == len(captures)  # each applied once
         assert svc.get_payment(payment.id).captured.minor == app.totals(payment.reference or "")[1]
-    finally:
-        lose.commands = set()
-        gateway.close()
