@@ -358,11 +358,15 @@ def test_events_are_stored_once_and_found_while_waiting(ledger: Ledger) -> None:
         assert u.insert_event(event("evt_2", status=EventStatus.DEFERRED, payment_id="pay_1", reference="x"))
         assert u.insert_event(event("evt_3", reference="elsewhere", references={}))
     with ledger.unit() as u:
-        waiting = u.waiting_events(method="fakepay", payment_id="pay_1", references=["fp_1"])
+        waiting = u.waiting_events(methods=["fakepay"], payment_id="pay_1", references=["fp_1"])
         assert [e.event_id for e in waiting] == ["evt_1", "evt_2"]
-        both = u.waiting_events(method="fakepay", payment_id="pay_1", references=["cap_1", "fp_1"])
+        both = u.waiting_events(methods=["fakepay"], payment_id="pay_1", references=["cap_1", "fp_1"])
         assert [e.event_id for e in both] == ["evt_1", "evt_2"]  # named twice, returned once
-        assert u.waiting_events(method="other", references=["fp_1"]) == []
+        assert u.waiting_events(methods=["other"], references=["fp_1"]) == []
+        # Through any of several methods (one provider account's endpoints): still each once.
+        siblings = u.waiting_events(methods=["other", "fakepay", "fakepay"], payment_id="pay_1", references=["fp_1"])
+        assert [e.event_id for e in siblings] == ["evt_1", "evt_2"]
+        assert [e.event_id for e in u.waiting_events(methods=["other"], payment_id="pay_1")] == ["evt_2"]
         applied = attrs.evolve(event(), status=EventStatus.APPLIED, payment_id="pay_1", applied_at=now(), note="ok")
         u.update_event(applied)
         assert u.event("fakepay", "evt_1") == applied

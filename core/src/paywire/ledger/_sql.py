@@ -93,6 +93,20 @@ def _params(count: int) -> str:
     return ", ".join("?" * count)
 
 
+@lru_cache(maxsize=64)
+def _waiting_sql(methods: int, refs: int) -> str:
+    """`waiting_events`' query for so many methods and references (its parameters: the payment
+    id, the methods, the references)."""
+    sql = f"SELECT {EVENT_COLUMNS} FROM paywire_events WHERE status = 'deferred' AND payment_id = ?"
+    if methods and refs:
+        sql += (
+            f" UNION ALL SELECT {_EVENT_COLUMNS_E} FROM paywire_event_references r JOIN paywire_events e "
+            f"ON e.provider = r.provider AND e.event_id = r.event_id WHERE r.method IN ({_params(methods)}) "
+            f"AND r.reference IN ({_params(refs)}) AND e.status = 'unmatched'"
+        )
+    return sql
+
+
 _PAYMENT_WIDTH = PAYMENT_COLUMNS.count(",") + 1
 
 # Statements are built once: the drivers cache prepared statements by their text.
@@ -393,24 +407,19 @@ class SQLUnit(LedgerUnit):
         )
         return event_from_row(row) if row else None
 
-    def waiting_events(self, *, method: str, payment_id: str | None = None,
+    def waiting_events(self, *, methods: Sequence[str], payment_id: str | None = None,
                        references: Sequence[str] = ()) -> list[StoredEvent]:
         refs = list(dict.fromkeys(r for r in references if r))
         if payment_id is None and not refs:
             return []
-        # One query for both kinds, run after every operation: the unmatched part starts from the
-        # references' index, so its cost is what matches, not how many unmatched events are stored.
-        sql = f"SELECT {EVENT_COLUMNS} FROM paywire_events WHERE status = 'deferred' AND payment_id = ?"
-        params: list[Any] = [payment_id]
-        if refs:
-            sql += (
-                f" UNION ALL SELECT {_EVENT_COLUMNS_E} FROM paywire_event_references r JOIN paywire_events e "
-                "ON e.provider = r.provider AND e.event_id = r.event_id WHERE r.method = ? "
-                f"AND r.reference IN ({_params(len(refs))}) AND e.status = 'unmatched'"
-            )
-            params += [method, *refs]
-        found = {(r[0], r[1]): r for r in self._run(sql, params).fetchall()}  # one per event, however many refs
-        rows = sorted(found.values(), key=lambda r: (r[13], r[1]))  # received_at, event_id
+        # One query for both kinds and every method, run after every operation: the unmatched
+        # part starts from the references' index, so its cost is what matches, not how many
+        # unmatched events are stored.
+        methods = list(dict.fromkeys(methods)) if refs else []
+        rows = self._run(_waiting_sql(len(methods), len(refs)), [payment_id, *methods, *refs]).fetchall()
+        if len(rows) > 1:
+            found = {(r[0], r[1]): r for r in rows}  # one per event, however many refs name it
+            rows = sorted(found.values(), key=lambda r: (r[13], r[1]))  # received_at, event_id
         return [event_from_row(r) for r in rows]
 
     def looks(self, transaction_ids: Sequence[str]) -> dict[str, Look]:

@@ -141,9 +141,10 @@ class LedgerUnit(abc.ABC):
     def event(self, provider: str, event_id: str) -> StoredEvent | None: ...
 
     @abc.abstractmethod
-    def waiting_events(self, *, method: str, payment_id: str | None = None,
+    def waiting_events(self, *, methods: Sequence[str], payment_id: str | None = None,
                        references: Sequence[str] = ()) -> list[StoredEvent]:
-        """Deferred events of `payment_id`, and unmatched events naming any of `references`."""
+        """Deferred events of `payment_id`, and unmatched events received through any of
+        `methods` naming any of `references`: each once, in the order received."""
 
     @abc.abstractmethod
     def looks(self, transaction_ids: Sequence[str]) -> dict[str, Look]:

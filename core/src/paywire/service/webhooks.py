@@ -222,12 +222,8 @@ def apply_waiting(u: LedgerUnit, payment: Payment, txns: Sequence[Transaction] |
         refs = [payment.reference or "",
                 *(ref for name, ref in payment.references.items() if name not in SHARED_REFERENCES)]
         refs += [t.provider_reference or "" for t in (u.transactions(payment.id) if txns is None else txns)]
-        waiting: dict[tuple[str, str], StoredEvent] = {}
-        for method in (payment.method, *methods):
-            for event in u.waiting_events(method=method, payment_id=payment.id, references=refs):
-                waiting.setdefault((event.provider, event.event_id), event)
         applied = False
-        for event in sorted(waiting.values(), key=lambda e: (e.received_at, e.event_id)):
+        for event in u.waiting_events(methods=(payment.method, *methods), payment_id=payment.id, references=refs):
             payment, stored = apply_event(u, payment, attrs.evolve(event, payment_id=payment.id))
             applied = applied or stored.status == EventStatus.APPLIED
         if not applied:
