@@ -3,16 +3,24 @@ form and place, before anything is sent or stored; ordinary shop data and paywir
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from paywire import Gateway, InvalidRequest, MethodConfig, Money, PaymentService, SQLiteLedger, Subject
-from paywire.card_numbers import brand_of, find_card_number, luhn_valid, mask_card_numbers
+from paywire.card_numbers import (
+    brand_of,
+    find_card_number,
+    find_card_span,
+    luhn_valid,
+    mask_card_numbers,
+    may_hold_card_numbers,
+)
 from paywire.plugins import Plugins
 from paywire.security import redact, refuse_card_numbers
 from paywire.service.keys import derived_key, new_id
@@ -187,3 +195,38 @@ def test_the_gateway_refuses_a_card_number_the_provider_would_not_even_send(shop
     with pytest.raises(InvalidRequest, match=r"field 'metadata\.n'"):
         service.gateway.execute("fake", "sale", subject)
     assert app.seen == []
+
+
+# What the screen's fast paths must agree with: the condition as first written, with Unicode
+# classes and ordinary (backtracking) repeats.
+_CONDITION = re.compile(r"\d(?:(?:\s|[-\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63\uff0d"
+                        r".\u00b7\u2024\u2027\u3002\uff0e\uff61\u30fb/\u2044\u2215\uff0f]){0,3}\d){12}")
+
+
+def _written(digits: str, gaps: str, other: str) -> st.SearchStrategy[str]:
+    """Chains of digit groups and gaps, as card numbers and their near misses are written (a gap
+    one too long, a digit too few), between other text."""
+    group = st.tuples(st.text(alphabet=st.sampled_from(digits), min_size=1, max_size=16),
+                      st.text(alphabet=st.sampled_from(gaps), max_size=4)).map("".join)
+    chain = st.lists(group, max_size=6).map("".join)
+    return st.lists(st.tuples(st.text(alphabet=st.sampled_from(other), max_size=3), chain).map("".join),
+                    min_size=1, max_size=3).map("".join)
+
+
+_SCREENED = st.one_of(  # ASCII text takes a path of its own
+    _written("0123456789", " -./\t\n", "+abcx_Z\0:"),
+    _written("0123456789\uff14\u0664\u06f4", " -./\t\u00a0\u2013\uff0e\u2044", "+abc_\0\u00e9"),
+)
+
+
+@given(st.lists(_SCREENED, max_size=4))
+@example(["4242424242424"])  # the shortest: thirteen digits, nothing around them
+@example(["a\uff14242424242424b", "x4 2 4 2 4 2 4 2 4 2 4 2 4"])
+@example(["1234 5678 9012", "3"])  # twelve digits, and one more only in another text
+def test_the_screen_admits_exactly_the_texts_the_condition_admits(texts: list[str]) -> None:
+    """The one-pass screen (ASCII fast path, digit-run prefilter, possessive repeats) answers
+    as the plain condition does, text by text and for texts joined."""
+    for text in texts:
+        assert (find_card_span(text) is not None) <= (_CONDITION.search(text) is not None)
+        assert may_hold_card_numbers([text]) == (_CONDITION.search(text) is not None)
+    assert may_hold_card_numbers(texts) == any(_CONDITION.search(text) for text in texts)
