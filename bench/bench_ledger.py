@@ -59,7 +59,7 @@ from paywire import (
 from paywire.ledger import Ledger, SQLiteLedger
 from paywire.ledger.postgres import PostgresLedger
 
-BODY = json.dumps({"id": "pay_123", "status": "authorized", "amount": 1999, "currency": "EUR"}).encode()
+BODY = json.dumps({"id": "pay_{seq}", "status": "authorized", "amount": 1999, "currency": "EUR"}).encode()  # a new id each
 PG_DSN = os.environ.get("PAYWIRE_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 AMOUNT = Money.of("19.99", "EUR")
 ROUNDS, PER_ROUND, WARMUP = 7, 150, 50

@@ -127,8 +127,11 @@ def _measure(backend: str, ledgers: dict[str, Ledger], url: str, dead_url: str) 
         return lambda: service.capture(next(feed), AMOUNT)
 
     def webhook(service: PaymentService) -> Callable[[], object]:
+        # Each event confirms the authorization of a payment of its own, as the provider sends them.
+        feed = iter([service.authorize("benchpay", AMOUNT, source="tok_ok").reference for _ in range(7 * 100 + 50)])
+
         def call() -> object:
-            body = json.dumps({"id": f"evt_{next(events)}", "kind": "authorized", "reference": "pay_123"}).encode()
+            body = json.dumps({"id": f"evt_{next(events)}", "kind": "authorized", "reference": next(feed)}).encode()
             return service.receive_webhook("benchpay", {}, body)
         return call
 

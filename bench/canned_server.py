@@ -2,23 +2,37 @@
 
 It runs in its own process (asyncio, keep-alive) so it is never the bottleneck of a client
 benchmark: whatever it costs, it costs every client being compared the same.
+
+Each `{seq}` in the body is written as the response's sequence number (eight digits, so every
+response has the same length): a provider answers each request with an object of its own, and a
+ledger that saw one id again and again would measure its caches, not its work.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import multiprocessing
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+SEQ = b"{seq}"  # written as the response's sequence number
+_WIDTH = 8
+
 
 async def _serve(sock: socket.socket, body: bytes, content_type: str) -> None:
+    parts = body.split(SEQ)
     head = (
-        f"HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: {len(body)}\r\n"
-        "Request-Id: req_bench\r\n\r\n"
+        f"HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\n"
+        f"Content-Length: {len(body) + (len(parts) - 1) * (_WIDTH - len(SEQ))}\r\nRequest-Id: req_bench\r\n\r\n"
     ).encode()
-    response = head + body
+    sequence = itertools.count(1)
+
+    def response() -> bytes:
+        if len(parts) == 1:
+            return head + body
+        return head + str(next(sequence)).zfill(_WIDTH).encode().join(parts)
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -30,7 +44,7 @@ async def _serve(sock: socket.socket, body: bytes, content_type: str) -> None:
                         length = int(line[15:])
                 if length:
                     await reader.readexactly(length)
-                writer.write(response)
+                writer.write(response())
         except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError):
             writer.close()
 

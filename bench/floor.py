@@ -47,7 +47,8 @@ class Floor:
                                 f"({', '.join([mark] * 18)})")
         self._insert_transaction = (f"INSERT INTO paywire_transactions ({_TRANSACTION_COLUMNS}) VALUES "
                                     f"({', '.join([mark] * 16)})")
-        self._payment = f"SELECT state, authorized_minor, captured_minor FROM paywire_payments WHERE id = {mark}{lock}"
+        self._payment = (f"SELECT state, authorized_minor, captured_minor, reference FROM paywire_payments "
+                         f"WHERE id = {mark}{lock}")
         self._history = (f"SELECT id, kind, status, amount_minor FROM paywire_transactions WHERE payment_id = {mark} "
                          "ORDER BY created_at, id")
         self._outcome = (f"UPDATE paywire_transactions SET status = {mark}, provider_reference = {mark}, "
@@ -67,7 +68,7 @@ class Floor:
             conn.execute(self._relaxed)
         return conn
 
-    def authorize(self, send: Callable[[], object], amount: int = 1999, now: int = 1_700_000_000_000_000) -> str:
+    def authorize(self, send: Callable[[], Any], amount: int = 1999, now: int = 1_700_000_000_000_000) -> str:
         n = next(self._ids)
         payment, txn, key = f"fpay_{self._tag}_{n}", f"ftxn_{self._tag}_{n}_a", f"floor-{self._tag}-{n}"
         conn = self._unit(True)
@@ -77,27 +78,27 @@ class Floor:
         conn.execute(self._insert_transaction, (txn, payment, "benchpay", "authorize", "EUR", amount, "pending", key,
                                                 1, "f" * 16, "api", False, '{"amount":1999}', "{}", now, now))
         conn.execute("COMMIT")
-        send()
+        reference = send().reference
         conn = self._unit(False)
-        conn.execute(self._outcome, ("succeeded", "pay_123", '{"reference":"pay_123"}', now, now, txn))
-        conn.execute(self._update_payment, ("authorized", amount, 0, "pay_123", now, payment))
+        conn.execute(self._outcome, ("succeeded", reference, f'{{"reference":"{reference}"}}', now, now, txn))
+        conn.execute(self._update_payment, ("authorized", amount, 0, reference, now, payment))
         conn.execute("COMMIT")
         return payment
 
-    def capture(self, payment: str, send: Callable[[], object], amount: int = 1999,
+    def capture(self, payment: str, send: Callable[[], Any], amount: int = 1999,
                 now: int = 1_700_000_000_000_001) -> None:
         txn = f"{payment}_c".replace("fpay", "ftxn")
         conn = self._unit(True)
-        conn.execute(self._payment, (payment,)).fetchone()
+        payment_reference = conn.execute(self._payment, (payment,)).fetchone()[3]
         conn.execute(self._history, (payment,)).fetchall()
         conn.execute(self._insert_transaction, (txn, payment, "benchpay", "capture", "EUR", amount, "pending",
                                                 f"{payment}-capture-1", 1, "f" * 16, "api", False,
                                                 '{"amount":1999}', "{}", now, now))
         conn.execute("COMMIT")
-        send()
+        reference = send().reference
         conn = self._unit(False)
-        conn.execute(self._outcome, ("succeeded", "cap_123", '{"reference":"cap_123"}', now, now, txn))
-        conn.execute(self._update_payment, ("captured", amount, amount, "pay_123", now, payment))
+        conn.execute(self._outcome, ("succeeded", reference, f'{{"reference":"{reference}"}}', now, now, txn))
+        conn.execute(self._update_payment, ("captured", amount, amount, payment_reference, now, payment))
         conn.execute("COMMIT")
 
     def close(self) -> None:
