@@ -367,6 +367,8 @@ def test_events_are_stored_once_and_found_while_waiting(ledger: Ledger) -> None:
         siblings = u.waiting_events(methods=["other", "fakepay", "fakepay"], payment_id="pay_1", references=["fp_1"])
         assert [e.event_id for e in siblings] == ["evt_1", "evt_2"]
         assert [e.event_id for e in u.waiting_events(methods=["other"], payment_id="pay_1")] == ["evt_2"]
+        assert [e.event_id for e in u.waiting_events(methods=[], payment_id="pay_1", references=["fp_1"])] == ["evt_2"]
+        assert u.waiting_events(methods=[], references=["fp_1"]) == []
         applied = attrs.evolve(event(), status=EventStatus.APPLIED, payment_id="pay_1", applied_at=now(), note="ok")
         u.update_event(applied)
         assert u.event("fakepay", "evt_1") == applied

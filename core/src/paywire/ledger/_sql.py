@@ -409,13 +409,15 @@ class SQLUnit(LedgerUnit):
 
     def waiting_events(self, *, methods: Sequence[str], payment_id: str | None = None,
                        references: Sequence[str] = ()) -> list[StoredEvent]:
-        refs = list(dict.fromkeys(r for r in references if r))
+        methods = list(dict.fromkeys(methods))
+        refs = list(dict.fromkeys(r for r in references if r)) if methods else []  # unmatched: through a method
         if payment_id is None and not refs:
             return []
+        if not refs:
+            methods = []
         # One query for both kinds and every method, run after every operation: the unmatched
         # part starts from the references' index, so its cost is what matches, not how many
         # unmatched events are stored.
-        methods = list(dict.fromkeys(methods)) if refs else []
         rows = self._run(_waiting_sql(len(methods), len(refs)), [payment_id, *methods, *refs]).fetchall()
         if len(rows) > 1:
             found = {(r[0], r[1]): r for r in rows}  # one per event, however many refs name it
