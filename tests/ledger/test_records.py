@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import Any
 
 import pytest
@@ -33,6 +35,49 @@ def test_canonical_json_writes_other_values_as_str_and_refuses_a_cycle() -> None
     cycle.append(cycle)
     with pytest.raises(RecursionError):
         canonical_json(cycle)
+
+
+def _disguised(value: Any, draw: Callable[[st.SearchStrategy[Any]], Any]) -> Any:
+    """`value` with each object held in a mapping of another type, in a drawn insertion order."""
+    if isinstance(value, list):
+        return [_disguised(item, draw) for item in value]
+    if isinstance(value, dict):
+        items = draw(st.permutations([(key, _disguised(item, draw)) for key, item in value.items()]))
+        return draw(st.sampled_from([dict, MappingProxyType, _Items]))(dict(items))
+    return value
+
+
+class _Items(Mapping[str, Any]):
+    """A mapping whose str is the object's, not its items'."""
+
+    def __init__(self, items: dict[str, Any]) -> None:
+        self._items = items
+
+    def __getitem__(self, key: str) -> Any:
+        return self._items[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    __repr__ = object.__repr__
+
+
+@given(_JSON, st.data())
+def test_canonical_json_writes_any_mapping_as_the_object_it_holds(value: Any, data: st.DataObject) -> None:
+    """The form (and so every fingerprint) depends on what a mapping holds, not on its type nor
+    on the order its keys were given in."""
+    assert canonical_json(_disguised(value, data.draw)) == canonical_json(value)
+
+
+@given(st.frozensets(st.text(max_size=4) | st.integers(), max_size=6), st.randoms())
+def test_canonical_json_writes_a_set_in_one_order(members: frozenset[Any], random: Any) -> None:
+    shuffled = list(members)
+    random.shuffle(shuffled)
+    assert canonical_json({"s": set(shuffled)}) == canonical_json({"s": members})
+    assert json.loads(canonical_json({"s": members}))["s"] == sorted(members, key=canonical_json)
 
 
 def test_canonical_json_one_value_on_many_threads_at_once() -> None:

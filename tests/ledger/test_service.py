@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import pytest
@@ -23,9 +26,10 @@ from paywire import (
     hookimpl,
 )
 from paywire.ledger import Ledger, PaymentState, TransactionStatus
-from paywire.service import PaymentService
+from paywire.service import PaymentService, payments
 from paywire.testing.emulator import Fault
 from tests.ledger.fakepay import API_KEY, WEBHOOK_SECRET, FakePayApp, make_gateway
+from tests.ledger.support import only
 
 S = TransactionStatus
 
@@ -232,6 +236,88 @@ def test_idempotency_replay_and_conflict(service: PaymentService, app: FakePayAp
     with pytest.raises(IdempotencyConflict):  # the same key on another payment is another operation
         service.capture(other.id, eur("5.00"), idempotency_key="cap-A-5")
     assert app.count("capture") == 1
+
+
+class _Opaque(Mapping[str, Any]):
+    """A mapping whose str names the object, not what it holds (as most mapping types' do)."""
+
+    def __init__(self, **items: Any) -> None:
+        self._items = items
+
+    def __getitem__(self, key: str) -> Any:
+        return self._items[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    __repr__ = object.__repr__
+
+
+def test_the_same_parameters_in_any_kind_of_mapping_are_the_same_operation(service: PaymentService,
+                                                                          app: FakePayApp) -> None:
+    """A fingerprint reads a mapping by its items: the same call with the same key, its options
+    held in another mapping type or given in another order, is a replay, not a conflict."""
+    first = service.authorize("fakepay", eur("20.00"), source="tok_ok", idempotency_key="auth-risk",
+                              options={"risk": MappingProxyType({"score": 3, "checked": True}), "tags": {"b", "a"}})
+    before = calls(app)
+    for options in ({"risk": MappingProxyType({"checked": True, "score": 3}), "tags": frozenset("ab")},
+                    {"risk": {"checked": True, "score": 3}, "tags": {"a", "b"}},
+                    {"risk": _Opaque(score=3, checked=True), "tags": {"a", "b"}}):
+        assert service.authorize("fakepay", eur("20.00"), source="tok_ok", idempotency_key="auth-risk",
+                                 options=options) == first
+    assert calls(app) == before
+    for other in ({"risk": _Opaque(score=4, checked=True), "tags": {"a", "b"}},
+                  {"risk": {"checked": True, "score": 3}, "tags": {"a"}}):
+        with pytest.raises(IdempotencyConflict):
+            service.authorize("fakepay", eur("20.00"), source="tok_ok", idempotency_key="auth-risk", options=other)
+    # Without a key, a completion whose answer was lost is retried by calling it again.
+    payment = service.authorize("fakepay", eur("15.00"), source="tok_3ds", return_url="https://shop.example/back")
+    app.inject(Fault("drop_after", path="/complete$"))
+    with pytest.raises(OutcomeUnknown) as lost:
+        service.complete(payment.id, options={"three_ds": _Opaque(eci="05", result="Y")})
+    done = service.complete(payment.id, options={"three_ds": _Opaque(result="Y", eci="05")})
+    assert done.state == PaymentState.AUTHORIZED
+    assert service.get_transaction(lost.value.transaction_id or "").status == S.SUCCEEDED
+
+
+def test_a_key_recorded_with_an_earlier_fingerprint_still_replays(service: PaymentService, app: FakePayApp,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """A ledger written before fingerprints read other mappings by their items holds their str
+    (insertion order, or the object's address): the same call under its key is still a replay."""
+    def earlier(kind: str, method: str, scope: str | None, params: Mapping[str, Any]) -> str:
+        text = json.dumps({"kind": kind, "method": method, "scope": scope, "params": params}, sort_keys=True,
+                          separators=(",", ":"), default=str)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    options = {"risk": MappingProxyType({"score": 3, "checked": True})}
+    with monkeypatch.context() as patched:
+        patched.setattr(payments, "fingerprint", earlier)
+        first = service.authorize("fakepay", eur("20.00"), source="tok_ok", idempotency_key="auth-old",
+                                  options=options)
+    assert service.get_transaction(only(service.list_transactions(first.id), "authorize").id).fingerprint == \
+        earlier("authorize", "fakepay", None, {"amount": 2000, "currency": "EUR", "source": "tok_ok",
+                                               "order_id": None, "return_url": None, "vaulted": False,
+                                               "customer_reference": None, "customer_id": None, "metadata": {},
+                                               "options": options})
+    before = calls(app)
+    assert service.authorize("fakepay", eur("20.00"), source="tok_ok", idempotency_key="auth-old",
+                             options=options) == first
+    assert calls(app) == before
+    with pytest.raises(IdempotencyConflict):
+        service.authorize("fakepay", eur("20.00"), source="tok_ok", idempotency_key="auth-old",
+                          options={"risk": {"score": 4, "checked": True}})
+    # Without a key: a completion whose answer was lost, recorded before the upgrade, is retried.
+    payment = service.authorize("fakepay", eur("15.00"), source="tok_3ds", return_url="https://shop.example/back")
+    app.inject(Fault("drop_after", path="/complete$"))
+    with monkeypatch.context() as patched, pytest.raises(OutcomeUnknown) as lost:
+        patched.setattr(payments, "fingerprint", earlier)
+        service.complete(payment.id, options={"three_ds": MappingProxyType({"eci": "05"})})
+    done = service.complete(payment.id, options={"three_ds": MappingProxyType({"eci": "05"})})
+    assert done.state == PaymentState.AUTHORIZED
+    assert service.get_transaction(lost.value.transaction_id or "").status == S.SUCCEEDED
 
 
 @pytest.mark.parametrize("first", ["answered", "lost"])

@@ -46,13 +46,25 @@ def _canonical_encoder() -> Callable[[Any], str]:
     fingerprints alike. `JSONEncoder.encode` builds a new C encoder on every call; this one is
     built once. It keeps no record of containers seen (a record shared by threads would report
     a cycle where two threads encode one value): a cyclic value raises RecursionError instead."""
-    options = {"sort_keys": True, "separators": (",", ":"), "default": str}
     if c_make_encoder is None:  # an interpreter without json's C accelerator
-        return json.JSONEncoder(**options).encode  # type: ignore[arg-type]
+        return json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=_plain).encode
     # markers (none kept), default, string encoder, indent, key and item separators, sort_keys,
-    # skipkeys, allow_nan: what JSONEncoder(**options) passes, bar the markers.
-    encode = c_make_encoder(None, str, encode_basestring_ascii, None, ":", ",", True, False, True)
+    # skipkeys, allow_nan: what the JSONEncoder above passes, bar the markers.
+    encode = c_make_encoder(None, _plain, encode_basestring_ascii, None, ":", ",", True, False, True)
     return lambda value: "".join(encode(value, 0))
+
+
+def _plain(value: object) -> object:
+    """A value JSON has no form for, in one that depends only on what it holds: any mapping as an
+    object (its keys sorted), a set as a list in a fixed order, anything else (`Money`, a
+    datetime) as its str. A mapping's or a set's str would depend on insertion order, on string
+    hashing (which differs between processes) or on the object's address, and so would every
+    fingerprint of it: the same call under its key would be taken for a conflict."""
+    if isinstance(value, Mapping):
+        return dict(value)
+    if isinstance(value, (set, frozenset)):
+        return sorted(value, key=canonical_json)
+    return str(value)
 
 
 canonical_json = _canonical_encoder()

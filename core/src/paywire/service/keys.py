@@ -9,6 +9,7 @@ same fingerprint is a replay, with another fingerprint a conflict.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import secrets
 import time
@@ -17,7 +18,7 @@ from typing import Any
 
 from paywire.ledger.model import canonical_json
 
-__all__ = ["derived_key", "fingerprint", "new_id"]
+__all__ = ["derived_key", "fingerprint", "new_id", "same_operation"]
 
 
 def new_id(prefix: str) -> str:
@@ -46,3 +47,18 @@ def fingerprint(kind: str, method: str, scope: str | None, params: Mapping[str, 
     """A stable hash of an operation's parameters (`scope`: the payment a follow-up acts on)."""
     canonical = canonical_json({"kind": kind, "method": method, "scope": scope, "params": params})
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+
+def same_operation(recorded: str, fp: str, kind: str, method: str, scope: str | None,
+                   params: Mapping[str, Any]) -> bool:
+    """Whether `recorded`, a fingerprint the ledger holds, is that of this operation (`fp`, the
+    fingerprint of `kind`, `method`, `scope` and `params`). A ledger written before fingerprints
+    read any mapping by its items may hold it in that earlier form, with a mapping other than a
+    dict, and a set, written as its str: a caller retrying such an operation under its key after
+    an upgrade replays it, instead of being told that the key was used for something else."""
+    if recorded == fp:
+        return True
+    earlier = json.dumps({"kind": kind, "method": method, "scope": scope, "params": params}, sort_keys=True,
+                         separators=(",", ":"), default=str)
+    return recorded == hashlib.sha256(earlier.encode()).hexdigest()

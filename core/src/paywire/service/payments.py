@@ -69,7 +69,7 @@ from paywire.ledger.model import (
 from paywire.money import Money
 from paywire.security import _MASK, redact
 from paywire.service import rules
-from paywire.service.keys import derived_key, fingerprint, new_id
+from paywire.service.keys import derived_key, fingerprint, new_id, same_operation
 from paywire.service.outcome import attach, failed, is_unknown, rebuild_error, succeeded, unknown
 from paywire.service.reconcile import Mismatch, ReconcileReport, Settlement, settle
 from paywire.service.schedule import Backoff, is_due
@@ -455,11 +455,10 @@ class PaymentService:
                     earlier = u.transaction_by_key(payment.method, op.key) if op.key else next(
                         (t for t in reversed(txns) if t.kind == op.kind and t.resendable), None)
                 op = self._resolved(op, payment, txns, caps, earlier)
-            fp = op.fingerprint or fingerprint(op.kind, op.method, op.payment_id, {
-                "amount": op.amount.minor if op.amount else None,
-                "currency": op.amount.currency if op.amount else None, **op.params,
-            })
-            existing = u.transaction_by_key(op.method, op.key) if op.key else self._reusable(txns, op.kind, fp)
+            fields = {"amount": op.amount.minor if op.amount else None,
+                      "currency": op.amount.currency if op.amount else None, **op.params}
+            fp = op.fingerprint or fingerprint(op.kind, op.method, op.payment_id, fields)
+            existing = u.transaction_by_key(op.method, op.key) if op.key else self._reusable(txns, op, fp, fields)
             if existing is not None and payment is None and existing.payment_id is not None:
                 # A first operation's retry holds only its key so far; reconciliation settles the
                 # transaction under its payment's lock: take that too (key, then payment) and look
@@ -467,7 +466,7 @@ class PaymentService:
                 u.payment(existing.payment_id, lock=True)
                 existing = u.transaction_by_key(op.method, op.key) if op.key else None
             if existing is not None:
-                if existing.fingerprint != fp:
+                if not same_operation(existing.fingerprint, fp, op.kind, op.method, op.payment_id, fields):
                     raise attach(IdempotencyConflict(
                         f"idempotency key {existing.idempotency_key!r} was used for a different {existing.kind}; "
                         "use a new key for a new operation", code="idempotency_key_reused",
@@ -547,14 +546,14 @@ class PaymentService:
                                  code="payment_not_found")
         return payment, txns
 
-    def _reusable(self, txns: Sequence[Transaction], kind: str, fp: str) -> Transaction | None:
+    @staticmethod
+    def _reusable(txns: Sequence[Transaction], op: _Op, fp: str, fields: Mapping[str, Any]) -> Transaction | None:
         """Without a caller key, a repeated call of an operation whose outcome is unknown (or
-        failed retryably) is a retry of it: it reuses that transaction's key."""
-        latest: dict[str, Transaction] = {}
-        for txn in txns:
-            if txn.kind == kind and txn.fingerprint == fp:
-                latest[txn.idempotency_key] = txn
-        candidates = [t for t in latest.values() if t.resendable or (t.status == S.FAILED and t.retryable)]
+        failed retryably) is a retry of it: it reuses that transaction's key. (Every attempt under
+        a key has the key's fingerprint, so the latest attempt speaks for the key.)"""
+        latest = {txn.idempotency_key: txn for txn in txns if txn.kind == op.kind}
+        candidates = [t for t in latest.values() if (t.resendable or (t.status == S.FAILED and t.retryable))
+                      and same_operation(t.fingerprint, fp, op.kind, op.method, op.payment_id, fields)]
         return candidates[-1] if candidates else None
 
     def _new_attempt(self, u: LedgerUnit, op: _Op, previous: Transaction,
