@@ -1,10 +1,12 @@
-"""Helpers shared by the ledger tests: money, agreement with the provider, and waiting on real
-state (the emulator's, the clock's) instead of sleeping a guess of the machine's speed."""
+"""Helpers shared by the ledger tests: money, agreement with the provider, waiting on real state
+(the emulator's, the clock's) instead of sleeping a guess of the machine's speed, and a mapping
+that is not a dict."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any
 
 from paywire import Money
 from paywire.ledger import Payment, Transaction
@@ -16,6 +18,24 @@ from tests.ledger.fakepay import FakePayApp
 # can wait it out; with margin=0 reconciliation may conclude "not applied" right after it.
 FAST = {"connect_timeout": 0.5, "read_timeout": 0.5}
 LIFE = FAST["connect_timeout"] + FAST["read_timeout"]
+
+
+class Opaque(Mapping[str, Any]):
+    """A mapping whose str names the object, not what it holds (as most mapping types' do)."""
+
+    def __init__(self, items: Mapping[str, Any]) -> None:
+        self._items = dict(items)
+
+    def __getitem__(self, key: str) -> Any:
+        return self._items[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    __repr__ = object.__repr__
 
 
 def eur(amount: str) -> Money:

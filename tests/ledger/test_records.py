@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable
 from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from paywire import Money
 from paywire.ledger.model import StoredJSON, Transaction, canonical_json, replace
+from tests.ledger.support import Opaque
 
 _JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
@@ -43,26 +44,8 @@ def _disguised(value: Any, draw: Callable[[st.SearchStrategy[Any]], Any]) -> Any
         return [_disguised(item, draw) for item in value]
     if isinstance(value, dict):
         items = draw(st.permutations([(key, _disguised(item, draw)) for key, item in value.items()]))
-        return draw(st.sampled_from([dict, MappingProxyType, _Items]))(dict(items))
+        return draw(st.sampled_from([dict, MappingProxyType, Opaque]))(dict(items))
     return value
-
-
-class _Items(Mapping[str, Any]):
-    """A mapping whose str is the object's, not its items'."""
-
-    def __init__(self, items: dict[str, Any]) -> None:
-        self._items = items
-
-    def __getitem__(self, key: str) -> Any:
-        return self._items[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._items)
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    __repr__ = object.__repr__
 
 
 @given(_JSON, st.data())

@@ -29,7 +29,7 @@ from paywire.ledger import Ledger, PaymentState, TransactionStatus
 from paywire.service import PaymentService, payments
 from paywire.testing.emulator import Fault
 from tests.ledger.fakepay import API_KEY, WEBHOOK_SECRET, FakePayApp, make_gateway
-from tests.ledger.support import only
+from tests.ledger.support import Opaque, only
 
 S = TransactionStatus
 
@@ -238,24 +238,6 @@ def test_idempotency_replay_and_conflict(service: PaymentService, app: FakePayAp
     assert app.count("capture") == 1
 
 
-class _Opaque(Mapping[str, Any]):
-    """A mapping whose str names the object, not what it holds (as most mapping types' do)."""
-
-    def __init__(self, **items: Any) -> None:
-        self._items = items
-
-    def __getitem__(self, key: str) -> Any:
-        return self._items[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._items)
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    __repr__ = object.__repr__
-
-
 def test_the_same_parameters_in_any_kind_of_mapping_are_the_same_operation(service: PaymentService,
                                                                           app: FakePayApp) -> None:
     """A fingerprint reads a mapping by its items: the same call with the same key, its options
@@ -265,11 +247,11 @@ def test_the_same_parameters_in_any_kind_of_mapping_are_the_same_operation(servi
     before = calls(app)
     for options in ({"risk": MappingProxyType({"checked": True, "score": 3}), "tags": frozenset("ab")},
                     {"risk": {"checked": True, "score": 3}, "tags": {"a", "b"}},
-                    {"risk": _Opaque(score=3, checked=True), "tags": {"a", "b"}}):
+                    {"risk": Opaque({"score": 3, "checked": True}), "tags": {"a", "b"}}):
         assert service.authorize("fakepay", eur("20.00"), source="tok_ok", idempotency_key="auth-risk",
                                  options=options) == first
     assert calls(app) == before
-    for other in ({"risk": _Opaque(score=4, checked=True), "tags": {"a", "b"}},
+    for other in ({"risk": Opaque({"score": 4, "checked": True}), "tags": {"a", "b"}},
                   {"risk": {"checked": True, "score": 3}, "tags": {"a"}}):
         with pytest.raises(IdempotencyConflict):
             service.authorize("fakepay", eur("20.00"), source="tok_ok", idempotency_key="auth-risk", options=other)
@@ -277,8 +259,8 @@ def test_the_same_parameters_in_any_kind_of_mapping_are_the_same_operation(servi
     payment = service.authorize("fakepay", eur("15.00"), source="tok_3ds", return_url="https://shop.example/back")
     app.inject(Fault("drop_after", path="/complete$"))
     with pytest.raises(OutcomeUnknown) as lost:
-        service.complete(payment.id, options={"three_ds": _Opaque(eci="05", result="Y")})
-    done = service.complete(payment.id, options={"three_ds": _Opaque(result="Y", eci="05")})
+        service.complete(payment.id, options={"three_ds": Opaque({"eci": "05", "result": "Y"})})
+    done = service.complete(payment.id, options={"three_ds": Opaque({"result": "Y", "eci": "05"})})
     assert done.state == PaymentState.AUTHORIZED
     assert service.get_transaction(lost.value.transaction_id or "").status == S.SUCCEEDED
 
