@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from paywire import InvalidRequest, Money
-from paywire.money import CURRENCY_EXPONENTS
+from paywire.money import CURRENCY_EXPONENTS, MAX_MINOR
 
 currencies = st.sampled_from(sorted(CURRENCY_EXPONENTS))
 
@@ -24,10 +24,10 @@ def test_format_and_parse_round_trip(currency: str, minor: int) -> None:
     assert money.amount.as_tuple().exponent == -CURRENCY_EXPONENTS[currency] or CURRENCY_EXPONENTS[currency] == 0
 
 
-@given(currencies, st.integers(min_value=-(10**40), max_value=10**40), st.integers(min_value=1, max_value=28))
+@given(currencies, st.integers(min_value=-MAX_MINOR, max_value=MAX_MINOR), st.integers(min_value=1, max_value=28))
 def test_parsing_and_amount_are_exact_whatever_the_callers_decimal_context(currency: str, minor: int, prec: int) -> None:
-    """A shop's own decimal context (a thread's `getcontext().prec = 6`, or more digits than the default
-    28) must not round an amount: 12345.67 EUR stays 1234567 cents."""
+    """A shop's own decimal context (a thread's `getcontext().prec = 6`) must not round an amount:
+    12345.67 EUR stays 1234567 cents, and the largest amount keeps all its nineteen digits."""
     money = Money.minor_units(minor, currency)
     with decimal.localcontext() as ctx:
         ctx.prec = prec
@@ -42,7 +42,25 @@ def test_a_small_decimal_precision_does_not_round_a_common_amount() -> None:
         ctx.prec = 6
         assert Money.of("12345.67", "EUR").minor == 1234567
         assert Money.minor_units(1234567, "EUR").amount == Decimal("12345.67")
-    assert Money.of("1234567890123456789012345678.91", "EUR").minor == 123456789012345678901234567891
+        assert Money.of("92233720368547758.07", "EUR").minor == MAX_MINOR
+
+
+@given(currencies, st.integers(min_value=MAX_MINOR + 1) | st.integers(max_value=-MAX_MINOR - 1))
+def test_an_amount_beyond_what_a_ledger_holds_is_refused(currency: str, minor: int) -> None:
+    """Past a signed 64-bit integer no ledger column (SQLite INTEGER, PostgreSQL BIGINT) holds it: a
+    typed refusal here, not a driver's OverflowError once an operation is half recorded."""
+    with pytest.raises(InvalidRequest, match="at most 9223372036854775807 minor units"):
+        Money(minor, currency)
+    with pytest.raises(InvalidRequest, match="at most"):
+        Money.of(Decimal(minor).scaleb(-CURRENCY_EXPONENTS[currency]), currency)
+    with pytest.raises(InvalidRequest, match="at most"):
+        Money(MAX_MINOR, currency) + Money(1, currency) if minor > 0 else Money(-MAX_MINOR, currency) - Money(1, currency)
+
+
+@pytest.mark.parametrize("amount", [Decimal("1E+999999"), Decimal("9E+999998"), "1" + "0" * 30])
+def test_an_amount_too_large_for_the_decimal_context_is_refused(amount: str | Decimal) -> None:
+    with pytest.raises(InvalidRequest, match=r"more than Money can hold|at most"):
+        Money.of(amount, "EUR")
 
 
 @given(currencies, st.floats(allow_nan=True, allow_infinity=True))

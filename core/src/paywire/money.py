@@ -13,7 +13,7 @@ from typing import Final
 
 from paywire.errors import InvalidRequest
 
-__all__ = ["CURRENCY_EXPONENTS", "Money", "exponent_of"]
+__all__ = ["CURRENCY_EXPONENTS", "MAX_MINOR", "Money", "exponent_of"]
 
 # ISO 4217 active codes and their minor-unit exponents (list one, current edition).
 _EXPONENT_0 = "BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX UYI VND VUV XAF XOF XPF"
@@ -57,6 +57,19 @@ _EXACT: Final = Context(prec=MAX_PREC, Emax=999_999, Emin=-999_999, traps=[Inval
 
 _PLAIN_DECIMAL = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
 
+# The most minor units an amount may have: a signed 64-bit integer, what ledgers (SQLite's
+# INTEGER, PostgreSQL's BIGINT) and providers store. Refused here, a larger amount never reaches a
+# ledger that would fail on it with a driver's error.
+MAX_MINOR: Final = 2**63 - 1
+
+
+def _refused(minor: object) -> InvalidRequest:
+    if type(minor) is not int:
+        return InvalidRequest(f"Money needs an int of minor units, got {type(minor).__name__} {minor!r}; "
+                              "use Money.of('12.34', currency) for decimal amounts", param="amount")
+    return InvalidRequest(f"Money holds at most {MAX_MINOR} minor units either way (a signed 64-bit integer, "
+                          f"what ledgers and providers store); got {minor}", param="amount")
+
 
 @total_ordering
 class Money:
@@ -71,12 +84,8 @@ class Money:
     _currency: str
 
     def __init__(self, minor: int, currency: str) -> None:
-        if type(minor) is not int:  # bool and float are refused alike
-            raise InvalidRequest(
-                f"Money needs an int of minor units, got {type(minor).__name__} {minor!r}; "
-                "use Money.of('12.34', currency) for decimal amounts",
-                param="amount",
-            )
+        if type(minor) is not int or not -MAX_MINOR <= minor <= MAX_MINOR:  # bool and float are refused alike
+            raise _refused(minor)
         exponent_of(currency)
         object.__setattr__(self, "_minor", minor)
         object.__setattr__(self, "_currency", currency)
@@ -118,7 +127,11 @@ class Money:
             raise InvalidRequest(f"amount {amount!r} is not a decimal number", param="amount") from None
         if not value.is_finite():
             raise InvalidRequest(f"amount {amount!r} is not a finite number", param="amount")
-        scaled = value.scaleb(exponent, _EXACT)
+        try:
+            scaled = value.scaleb(exponent, _EXACT)
+        except Overflow:
+            raise InvalidRequest(f"amount {amount!r} is more than Money can hold (at most {MAX_MINOR} minor units)",
+                                 param="amount") from None
         if scaled != scaled.to_integral_value(context=_EXACT):
             raise InvalidRequest(
                 f"amount {amount!r} has more decimals than {currency} allows ({exponent}); "
