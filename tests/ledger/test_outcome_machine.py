@@ -115,7 +115,7 @@ class OutcomeMachine(RuleBasedStateMachine):
           source=st.sampled_from(["tok_ok", "tok_ok", "tok_async", "tok_pending"]),
           fault=st.sampled_from(FAULTS), status=st.sampled_from([500, 502, 504]))
     def open_payment(self, sale: bool, amount: int, source: str, fault: str, status: int) -> Any:
-        make = self.service.sale if sale and source != "tok_pending" else self.service.authorize
+        make = self.service.sale if sale else self.service.authorize
         key = f"machine-{next(_counter)}-{secrets.token_hex(3)}"
         result: list[Payment] = []
         error = self._run(fault, status, PATHS["open"],
@@ -226,6 +226,10 @@ class OutcomeMachine(RuleBasedStateMachine):
         with self.app.lock:
             objects = {**self.app.captures, **self.app.refunds}
             held = {obj["idempotency_key"]: obj for obj in objects.values() if obj["idempotency_key"]}
+            capture_of_sale = self.app.payments.get(payment.reference or "", {}).get("capture_id")
+        for txn in txns:  # a sale that took effect names the capture it became, however it was settled
+            if txn.kind == "sale" and txn.status == S.SUCCEEDED:
+                assert capture_of_sale is not None and txn.provider_reference == capture_of_sale, (txn, payment)
         for key, txn in latest.items():
             obj = held.get(key)
             if txn.status == S.SUCCEEDED:

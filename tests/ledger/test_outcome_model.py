@@ -128,6 +128,56 @@ def test_a_request_answered_after_the_read_timeout_is_never_concluded_failed_and
     agree(service, app, payment_id)
 
 
+def test_a_completion_answered_after_the_read_timeout_is_not_concluded_while_the_buyer_seems_to_wait(
+    late: PaymentService, app: FakePayApp,
+) -> None:
+    """Until the late completion lands the provider still shows the payment waiting for the
+    buyer: that says the completion has not landed yet, not that it never will."""
+    service = late
+    payment = service.authorize("fakepay", eur("20.00"), source="tok_3ds", return_url="https://shop.example/back")
+    app.inject(Fault("latency", seconds=LATENCY, path="/complete$", method="POST"))
+    with pytest.raises(OutcomeUnknown) as lost:
+        service.complete(payment.id, idempotency_key="complete-1")
+    txn_id = lost.value.transaction_id or ""
+
+    early = service.reconcile()
+    if service.get_transaction(txn_id).status == S.UNKNOWN:
+        assert [u.transaction_id for u in early.unresolved] == [txn_id]
+    else:  # the emulator applied it while reconcile was fetching: found, not guessed
+        assert service.get_transaction(txn_id).status == S.SUCCEEDED
+
+    wait_until(lambda: app.count("authorize") == 1, "the emulator applied the completion")
+    service.reconcile()
+    txn = service.get_transaction(txn_id)
+    assert (txn.status, txn.settled_by) == (S.SUCCEEDED, "reconcile")
+    payment = service.get_payment(payment.id)
+    assert (payment.state, payment.authorized, payment.action) == (PaymentState.AUTHORIZED, eur("20.00"), None)
+    agree(service, app, payment.id)
+    assert service.complete(payment.id, idempotency_key="complete-1") == payment  # the caller retries: replayed
+
+
+def test_a_completion_that_never_landed_fails_after_its_life_and_the_buyer_can_still_finish(
+    fast_service: PaymentService, app: FakePayApp,
+) -> None:
+    service = fast_service
+    payment = service.authorize("fakepay", eur("20.00"), source="tok_3ds", return_url="https://shop.example/back")
+    app.inject(Fault("status", status=502, path="/complete$"))  # answered without touching anything
+    with pytest.raises(OutcomeUnknown) as lost:
+        service.complete(payment.id)
+    txn_id = lost.value.transaction_id or ""
+    assert service.reconcile().settled == ()
+    wait_out_life(service, [txn_id])
+    assert [(s.transaction_id, s.status) for s in service.reconcile().settled] == [(txn_id, S.FAILED)]
+    waiting = service.get_payment(payment.id)
+    assert (waiting.state, waiting.action) == (PaymentState.ACTION_REQUIRED, payment.action)
+    done = service.complete(payment.id)  # the same completion, under its key
+    assert (done.state, done.authorized) == (PaymentState.AUTHORIZED, eur("20.00"))
+    completes = [t for t in service.list_transactions(payment.id) if t.kind == "complete"]
+    assert [t.status for t in completes] == [S.FAILED, S.SUCCEEDED]
+    assert completes[0].idempotency_key == completes[1].idempotency_key
+    agree(service, app, payment.id)
+
+
 def test_a_request_that_never_arrived_fails_only_after_its_longest_life(
     fast_service: PaymentService, app: FakePayApp,
 ) -> None:
@@ -413,6 +463,20 @@ def test_an_accepted_refund_blocks_an_over_refund_and_is_settled_by_the_provider
     agree(service, app, payment.id)
 
 
+def test_a_refund_of_everything_leaves_out_what_is_being_refunded(fast_service: PaymentService,
+                                                                  app: FakePayApp) -> None:
+    service = fast_service
+    payment = service.sale("fakepay", eur("10.00"), source="tok_async")
+    service.refund(payment.id, eur("4.00"))  # accepted: in flight
+    payment = service.refund(payment.id)  # the rest, as a capture without an amount takes the rest
+    refunds = [t for t in service.list_transactions(payment.id) if t.kind == "refund"]
+    assert [(t.amount, t.status) for t in refunds] == [(eur("4.00"), S.ACCEPTED), (eur("6.00"), S.ACCEPTED)]
+    for refund in refunds:
+        assert deliver(service, app.decide(refund.provider_reference or "")) == EventStatus.APPLIED
+    assert service.get_payment(payment.id).refunded == eur("10.00")
+    agree(service, app, payment.id)
+
+
 @pytest.mark.parametrize("succeed", [True, False], ids=["succeeds", "fails"])
 def test_an_accepted_authorization_is_in_flight_until_the_providers_event(
     fast_service: PaymentService, app: FakePayApp, succeed: bool,
@@ -434,6 +498,35 @@ def test_an_accepted_authorization_is_in_flight_until_the_providers_event(
         assert payment.captured == eur("50.00")
     else:
         assert (payment.state, payment.authorized) == (PaymentState.FAILED, eur("0.00"))
+    agree(service, app, payment.id)
+
+
+@pytest.mark.parametrize("first", ["event", "reconcile", "reconcile alone"])
+def test_an_accepted_sale_counts_once_and_its_refund_goes_to_the_capture_it_became(
+    fast_service: PaymentService, app: FakePayApp, first: str,
+) -> None:
+    """A sale answered before the provider decided holds the payment's reference; the provider's
+    captured event names the capture it became. Whichever settles the sale first, the event is
+    that sale (never a second capture "made outside paywire"), and a refund acts on that capture."""
+    service = fast_service
+    payment = service.sale("fakepay", eur("7.00"), source="tok_pending")
+    txn = only(service.list_transactions(payment.id), "sale")
+    assert (txn.status, payment.captured) == (S.ACCEPTED, eur("0.00"))
+    event = app.decide(payment.reference or "")
+    if first == "event":
+        assert deliver(service, event) == EventStatus.APPLIED
+        assert service.reconcile().settled == ()
+    else:
+        assert [(s.transaction_id, s.status) for s in service.reconcile().settled] == [(txn.id, S.SUCCEEDED)]
+        if first == "reconcile":
+            assert deliver(service, event) == EventStatus.APPLIED  # late, and about the settled sale
+    assert [t.kind for t in service.list_transactions(payment.id)] == ["sale"]
+    with app.lock:
+        capture = app.payments[payment.reference or ""]["capture_id"]
+    assert service.get_transaction(txn.id).provider_reference == capture
+    agree(service, app, payment.id)
+    payment = service.refund(payment.id, eur("3.00"))
+    assert payment.refunded == eur("3.00")
     agree(service, app, payment.id)
 
 

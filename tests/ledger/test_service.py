@@ -95,6 +95,10 @@ def test_sale_and_final_partial_capture(service: PaymentService, app: FakePayApp
     ("capture_after_void", StateError, "payment_final"),
     ("wrong_currency", InvalidRequest, "currency_mismatch"),
     ("negative", InvalidRequest, None),
+    ("capture_float", InvalidRequest, None),
+    ("capture_int", InvalidRequest, None),
+    ("refund_float", InvalidRequest, None),
+    ("refund_str", InvalidRequest, None),
     ("partial_on_single", UnsupportedOperation, "no_capture_partial"),
     ("second_capture_on_single", UnsupportedOperation, "no_capture_multiple"),
     ("partial_refund_on_single", UnsupportedOperation, "no_refund_partial"),
@@ -104,7 +108,7 @@ def test_refused_operations_change_nothing_and_send_nothing(
 ) -> None:
     payment = service.authorize("fakepay", eur("10.00"), source="tok_ok")
     single = service.authorize("fakepay_single", eur("10.00"), source="tok_ok")
-    if operation in ("void_after_capture", "refund_too_much"):
+    if operation in ("void_after_capture", "refund_too_much", "refund_float", "refund_str"):
         service.capture(payment.id, eur("4.00"))
     if operation == "capture_after_void":
         service.void(payment.id)
@@ -118,6 +122,10 @@ def test_refused_operations_change_nothing_and_send_nothing(
         "capture_after_void": lambda: service.capture(payment.id, eur("1.00")),
         "wrong_currency": lambda: service.capture(payment.id, Money.of("1.00", "USD")),
         "negative": lambda: service.capture(payment.id, eur("-1.00")),
+        "capture_float": lambda: service.capture(payment.id, 5.0),  # type: ignore[arg-type]
+        "capture_int": lambda: service.capture(payment.id, 500),  # type: ignore[arg-type]
+        "refund_float": lambda: service.refund(payment.id, 1.0),  # type: ignore[arg-type]
+        "refund_str": lambda: service.refund(payment.id, "1.00"),  # type: ignore[arg-type]
         "partial_on_single": lambda: service.capture(single.id, eur("5.00")),
         "second_capture_on_single": lambda: service.capture(single.id, eur("1.00")),
         "partial_refund_on_single": lambda: service.refund(single.id, eur("1.00")),
@@ -128,6 +136,8 @@ def test_refused_operations_change_nothing_and_send_nothing(
         attempts[operation]()
     if code:
         assert raised.value.code == code  # type: ignore[attr-defined]
+    if "float" in operation or "int" in operation or "str" in operation:
+        assert "must be Money" in str(raised.value) and raised.value.param == "amount"  # type: ignore[attr-defined]
     assert calls(app) == before_calls
     assert history(service) == before_history
     assert (service.get_payment(payment.id), service.get_payment(single.id)) == before

@@ -248,6 +248,9 @@ class PaymentService:
 
         `final` (default: unless the method allows several captures) releases what remains.
         """
+        if amount is not None:
+            rules.require_money(amount, K.CAPTURE)
+
         def resolve(payment: Payment, txns: Sequence[Transaction],
                     caps: Capabilities) -> tuple[Money | None, dict[str, Any]]:
             due = payment.capturable - rules.in_flight(payment, txns).captures if amount is None else amount
@@ -261,10 +264,16 @@ class PaymentService:
 
     def refund(self, payment_id: str, amount: Money | None = None, *, reason: str | None = None,
                idempotency_key: str | None = None) -> Payment:
-        """Refund `amount` (everything refundable when None) of what was captured."""
-        return self._follow_up(K.REFUND, payment_id, idempotency_key,
-                               lambda payment, _, __: (payment.refundable if amount is None else amount,
-                                                       {"reason": reason}), defaulted=amount is None)
+        """Refund `amount` (when None, everything captured that is not refunded or being refunded)."""
+        if amount is not None:
+            rules.require_money(amount, K.REFUND)
+
+        def resolve(payment: Payment, txns: Sequence[Transaction],
+                    caps: Capabilities) -> tuple[Money | None, dict[str, Any]]:
+            due = payment.refundable - rules.in_flight(payment, txns).refunds if amount is None else amount
+            return due, {"reason": reason}
+
+        return self._follow_up(K.REFUND, payment_id, idempotency_key, resolve, defaulted=amount is None)
 
     def vault(self, method: str, source: str, *, customer: Customer | None = None,
               idempotency_key: str | None = None) -> Transaction:
@@ -342,8 +351,7 @@ class PaymentService:
                  order: Order | None, customer: Customer | None, key: str | None, return_url: str | None,
                  metadata: Mapping[str, str] | None, options: Mapping[str, Any] | None,
                  vaulted: bool = False) -> Payment:
-        if not isinstance(amount, Money):
-            raise InvalidRequest(f"amount must be Money, not {type(amount).__name__}", param="amount")
+        rules.require_money(amount, kind)
         if amount.minor <= 0:
             raise InvalidRequest(f"the amount must be positive, got {amount}", param="amount")
         if not source:

@@ -8,8 +8,8 @@ anything. It reads the payment at the provider and decides, per transaction:
 - first operations (authorize, sale, complete): by the provider's state (authorized or further
   -> succeeded; processing -> accepted; waiting for the buyer -> action_required; failed ->
   failed; held in another currency -> left open); "not found", or a completion of a payment
-  still waiting to be completed, means failed only once the request can no longer land
-  (`settle_after`);
+  still waiting for the buyer or to be completed, means failed only once the request can no
+  longer land (`settle_after`);
 - captures and refunds: matched one to one to the provider's operations (`fetch` lists them), by
   idempotency key, then reference, then amount; each match records the provider's reference, so
   later webhooks about it find it. Where a plugin lists none, the provider's running totals are
@@ -172,17 +172,22 @@ def settle(u: LedgerUnit, payment: Payment, result: CommandResult,
             else:
                 out.append(_finish(u, txn, S.ACCEPTED, "the provider accepted it and decides later", result,
                                    result.reference))
+        elif txn.kind == K.COMPLETE and state in (ProviderState.ACTION_REQUIRED, ProviderState.PENDING):
+            # Still waiting for the buyer, or to be completed (PayPal's approved order): this
+            # completion has not landed, and may yet.
+            out.append(_absent(u, txn, at, "the provider has not completed the payment", result))
         elif state == ProviderState.ACTION_REQUIRED:
             out.append(_finish(u, txn, S.ACTION_REQUIRED, "the provider waits for the buyer", result,
                                result.reference))
             payment = replace(payment, action=result.action or BuyerAction("", None))
         elif state in _ESTABLISHED:
+            # An accepted operation holds what the provider answered before deciding it (a sale's
+            # payment, not yet the capture it became): the reference is now the provider's own.
+            if txn.status == S.ACCEPTED and result.reference:
+                txn = replace(txn, provider_reference=None)
             out.append(_finish(u, txn, S.SUCCEEDED, f"the provider reports {state}", result, result.reference))
             if payment.flow == K.AUTHORIZE and "authorization" not in payment.references and result.reference:
                 payment = replace(payment, references={**payment.references, "authorization": result.reference})
-        elif state == ProviderState.PENDING and txn.kind == K.COMPLETE:
-            # Still waiting to be completed (PayPal's approved order): this completion did not land.
-            out.append(_absent(u, txn, at, "the provider has not completed the payment", result))
         else:
             out.append(_open(txn, f"the provider reports {state}; later"))
 

@@ -27,6 +27,7 @@ __all__ = [
     "check_void",
     "derive",
     "in_flight",
+    "require_money",
 ]
 
 K = TransactionKind
@@ -147,9 +148,16 @@ def _usable(payment: Payment, operation: str) -> None:
         )
 
 
-def _amount(payment: Payment, amount: Money, operation: str) -> None:
+def require_money(amount: object, operation: str) -> None:
+    """Refuse an amount that is not `Money` (a float, an int, a string) before anything is read or sent."""
     if not isinstance(amount, Money):
-        raise InvalidRequest(f"the {operation} amount must be Money, not {type(amount).__name__}", param="amount")
+        raise InvalidRequest(f"the {operation} amount must be Money, not {type(amount).__name__}: give "
+                             f"Money.of(\"10.00\", currency) or Money(minor_units, currency); nothing was sent",
+                             param="amount")
+
+
+def _amount(payment: Payment, amount: Money, operation: str) -> None:
+    require_money(amount, operation)
     if amount.currency != payment.currency:
         raise InvalidRequest(
             f"cannot {operation} {amount} on payment {payment.id} in {payment.currency}; nothing was sent",

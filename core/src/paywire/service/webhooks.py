@@ -9,7 +9,9 @@ Rules (each runs inside a locked ledger unit, after the event was stored once pe
   backwards and nothing the service recorded is counted twice.
 - An event about a capture or refund the ledger knows (by provider reference) settles that
   transaction if it was accepted (outcome later) or unknown, and otherwise changes nothing; a
-  failed event naming one fails it.
+  failed event naming one fails it. A captured event naming the payment of a sale still open
+  (accepted before the provider captured anything) settles that sale, which then names the
+  capture it became.
 - An event about a capture or refund the ledger does not know is recorded as a transaction of
   origin "webhook" (an operation made outside paywire, e.g. in the provider's dashboard) - unless
   an operation of that kind whose reference is not known yet is in flight (pending or unknown):
@@ -59,12 +61,15 @@ K = TransactionKind
 S = TransactionStatus
 
 
-def _settle(u: LedgerUnit, txn: Transaction, status: str, event: StoredEvent) -> None:
+def _settle(u: LedgerUnit, txn: Transaction, status: str, event: StoredEvent, reference: str | None = None) -> None:
+    """Record the event's outcome of an open `txn`; `reference`: the object it became, when the
+    event names one the transaction did not know (an accepted sale's capture)."""
     at = now()
     response = dict(txn.response)
     response["settled_by"] = f"webhook {event.provider}/{event.event_id}"
     u.update_transaction(replace(txn, status=status, response=response, updated_at=at, finished_at=at,
-                                      settled_by=SettledBy.WEBHOOK, retryable=status == S.FAILED))
+                                      settled_by=SettledBy.WEBHOOK, retryable=status == S.FAILED,
+                                      provider_reference=reference or txn.provider_reference))
 
 
 # An event settles a transaction the provider holds but has not decided (accepted), or one whose
@@ -138,6 +143,15 @@ def _money_event(u: LedgerUnit, payment: Payment, txns: list[Transaction],
             if match.kind == K.CAPTURE and match.request.get("final"):
                 payment = replace(payment, capture_closed=True)  # a final capture accepted earlier
         return payment, EventStatus.APPLIED, None
+    sale = _accepted_sale(payment, txns, event) if captured else None
+    if sale is not None:
+        # The sale's capture: the sale took effect, and what it captured is that object (the
+        # one a refund of it names), as a sale answered at once records it.
+        _settle(u, sale, S.SUCCEEDED, event, obj)
+        if obj:
+            u.add_references(payment.method, payment.id, [obj])
+            payment = replace(payment, references={**payment.references, own_kind: obj})
+        return payment, EventStatus.APPLIED, f"settles {sale.kind} {sale.id}"
     if event.total is not None or event.amount is None:
         return payment, EventStatus.APPLIED, None
     if obj is not None and obj in (payment.reference, payment.references.get("authorization")):
@@ -175,6 +189,18 @@ def _money_event(u: LedgerUnit, payment: Payment, txns: list[Transaction],
     if obj:
         u.add_references(payment.method, payment.id, [obj])
     return payment, EventStatus.APPLIED, f"recorded a {own_kind} made outside paywire"
+
+
+def _accepted_sale(payment: Payment, txns: Sequence[Transaction], event: StoredEvent) -> Transaction | None:
+    """The open first operation of a sale that a captured event naming the payment (not a
+    capture the ledger knows) settles. The provider answered it before it captured anything, so
+    it holds the payment's reference; counted once more as a capture made outside paywire, the
+    money would count twice."""
+    if payment.flow != K.SALE:
+        return None
+    named = {ref for ref in (event.reference, event.references.get("payment")) if ref}
+    return next((t for t in txns if t.kind in K.INITIAL and t.status in _SETTLEABLE and t.provider_reference
+                 and t.provider_reference in named), None)
 
 
 def _raise_floor(payment: Payment, captured: bool, value: Money) -> Payment:
