@@ -64,6 +64,25 @@ def test_redaction_masks_keys_shapes_known_secrets_and_cards() -> None:
 
 
 
+
+@pytest.mark.parametrize(("text", "kept"), [
+    ("https://hooks.stripe.com/3d_secure_2/hosted?payment_intent=pi_3NabcDEF"
+     "&payment_intent_client_secret=pi_3NabcDEF_secret_XyZ123abc", "payment_intent=pi_3NabcDEF"),
+    ("http://127.0.0.1:1/redirect/authenticate/src_1AbcDe?client_secret=src_client_secret_AbCdEf12",
+     "/redirect/authenticate/src_1AbcDe?client_secret="),
+    ("setup seti_1Abcdef_secret_ABCDEFG", "setup "),
+])
+def test_a_client_secret_is_masked_wherever_it_stands(text: str, kept: str) -> None:
+    """A client secret lets whoever holds it act on its payment: masked in logs and summaries,
+    in the query of a buyer's redirect as much as alone."""
+    masked = redact(text)
+    assert "_secret_" not in masked and "***" in masked and kept in masked
+
+
+def test_words_around_secret_are_not_a_client_secret() -> None:
+    for text in ("the_secret_garden", "my_payment_secret_word", "https://www.paypal.com/checkoutnow?token=5O19012"):
+        assert redact(text) == text
+
 @given(st.lists(st.one_of(st.sampled_from(["Authorization", "author", "x-api-key", "x-api", "client_secret", "client",
                                             "CVC", "cv", "note", "PassWord", "pass", "tokens", "tok", "id"]), st.text(max_size=12)),
                 min_size=1, max_size=12))

@@ -42,6 +42,16 @@ def test_a_missing_path_field_is_refused_before_sending() -> None:
         TransferFactory("https://api.test", "POST", "/v1/pay/{reference}/capture").create({}, Subject())
 
 
+@pytest.mark.parametrize("key", ["order-1\n", "cap\r\n1", "a\x00b", "clé-1", "tab\there"])
+def test_a_key_no_header_can_carry_is_refused_before_sending(echo: tuple[EchoApp, str], key: str) -> None:
+    """Refused while the request is built (the service's rehearsal, before anything is recorded),
+    not by the HTTP library once the request may be recorded as sent."""
+    app, url = echo
+    with pytest.raises(InvalidRequest, match="printable ASCII") as refused:
+        run(command(url), Subject(amount=Money.of("1.00", "EUR"), idempotency_key=key))
+    assert refused.value.param == "idempotency_key" and app.seen == []
+
+
 def test_basic_auth_header_and_repr() -> None:
     auth = BasicAuth("client", Secret("s3cr3t-value"))
     assert auth.headers()["Authorization"] == "Basic Y2xpZW50OnMzY3IzdC12YWx1ZQ=="

@@ -142,6 +142,72 @@ def test_a_finished_row_may_learn_its_reference_and_nothing_else(ledger: Ledger)
         raw(ledger, "UPDATE paywire_transactions SET provider_reference = NULL, status = 'failed'")
 
 
+_REWRITES = {  # a change to each column the reference may not bring along
+    "status": "status = 'failed'", "settled_by": "settled_by = 'webhook'", "error_type": "error_type = 'X'",
+    "error_code": "error_code = 'x'", "error_message": "error_message = 'rewritten'",
+    "retryable": "retryable = NOT retryable", "token": "token = 'tok_x'",
+    "request": """request = '{"command":"rewritten"}'""", "response": """response = '{"status":"rewritten"}'""",
+    "updated_at": "updated_at = 1", "finished_at": "finished_at = 1", "settle_after": "settle_after = 1",
+}
+
+
+@pytest.mark.parametrize("column", list(_REWRITES))
+def test_a_finished_row_learning_its_reference_cannot_bring_another_change(ledger: Ledger, column: str) -> None:
+    done = txn(status=TransactionStatus.SUCCEEDED, finished_at=now(), settled_by=SettledBy.ANSWER,
+               response={"status": "succeeded"})
+    with ledger.unit() as u:
+        u.insert_payment(payment())
+        u.insert_transaction(done)
+    with pytest.raises(Exception, match="cannot change"):
+        raw(ledger, f"UPDATE paywire_transactions SET provider_reference = 'cap_forged', {_REWRITES[column]}")
+    assert ledger.get_transaction(done.id) == done
+
+
+@pytest.fixture
+def release_3(ledger_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A ledger URL holding schema 3 (the release before migration 4) and rows in it."""
+    assert [m.version for m in MIGRATIONS[:3]] == [1, 2, 3]
+    with monkeypatch.context() as patch:
+        patch.setattr(_sql, "MIGRATIONS", MIGRATIONS[:3])
+        old = open_ledger(ledger_url)
+        assert old.schema_version() == 3
+        with old.unit() as u:
+            u.insert_payment(payment(references={"payment": "fp_1"}))
+            u.insert_transaction(txn("txn_open", key="k-open", status=TransactionStatus.ACCEPTED, settle_after=now()))
+            u.insert_transaction(txn("txn_done", key="k-done", status=TransactionStatus.SUCCEEDED, finished_at=now(),
+                                     settled_by=SettledBy.ANSWER))
+        _write(old, "UPDATE paywire_transactions SET provider_reference = 'cap_1', response = '{\"forged\":1}' "
+                    "WHERE id = 'txn_done'", [()])  # what schema 3's guard let through: kept as it is
+        old.close()
+    yield ledger_url
+
+
+def test_migration_4_keeps_every_row_and_holds_a_learning_row_to_its_reference(
+        release_3: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    with monkeypatch.context() as patch:
+        patch.setattr(_sql, "MIGRATIONS", MIGRATIONS[:3])
+        old = open_ledger(release_3)
+        before = _snapshot(old)
+        old.close()
+    ledger = open_ledger(release_3)
+    try:
+        assert ledger.schema_version() == MIGRATIONS[-1].version >= 4
+        assert _snapshot(ledger) == before and len(before["transactions"]) == 2
+        with ledger.unit() as u:
+            u.insert_transaction(txn("txn_new", key="k-new", status=TransactionStatus.SUCCEEDED, finished_at=now(),
+                                     settled_by=SettledBy.ANSWER))
+        with pytest.raises(Exception, match="cannot change"):
+            raw(ledger, "UPDATE paywire_transactions SET provider_reference = 'cap_2', response = '{\"x\":1}' "
+                        "WHERE id = 'txn_new'")
+        with ledger.unit() as u:
+            u.learn_reference("txn_new", "cap_2")  # learning the reference alone still works
+        learnt = ledger.get_transaction("txn_new")
+        assert learnt is not None and learnt.provider_reference == "cap_2"
+        assert open_ledger(release_3).schema_version() == MIGRATIONS[-1].version  # a second start: no-op
+    finally:
+        ledger.close()
+
+
 def test_only_reconciliations_not_applied_gives_way_to_the_requests_own_answer(ledger: Ledger) -> None:
     guessed = txn("txn_g", key="k-g", status=TransactionStatus.FAILED, finished_at=now(),
                   settled_by=SettledBy.RECONCILE, retryable=True)

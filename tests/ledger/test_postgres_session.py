@@ -98,6 +98,8 @@ def test_only_text_integers_booleans_and_null_are_bound(pg_ledger: PostgresLedge
     row = pg_ledger.execute(connection, "SELECT ?::text, ?::bigint, ?::boolean, ?::boolean, ?::text",
                             ("é ' ; --", -(2**63), True, False, None)).fetchone()
     assert row == ("é ' ; --", -(2**63), True, False, None)
+    with pytest.raises(ValueError, match="NUL"):  # libpq would end the text there: never cut short
+        pg_ledger.execute(connection, "SELECT ?::text", ("order-1\x00B",))
 
 
 _OPS = st.lists(st.tuples(st.sampled_from(["insert", "update", "read", "record"]), st.integers(0, 3),

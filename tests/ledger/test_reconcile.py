@@ -178,6 +178,58 @@ def test_buyer_action_found_by_reconcile(svc: PaymentService, app: FakePayApp) -
     agree(svc, app, payment.id)
 
 
+class _EventsDuringFetch:
+    """The provider moves on while reconcile waits for its answer: after `times` fetches have been
+    answered, the buyer finishes 3-D Secure (then the provider repeats its event) and the event
+    is applied before reconcile settles that answer."""
+
+    def __init__(self, app: FakePayApp, times: int) -> None:
+        self.app, self.times, self.payment = app, times, ""
+        self.service: PaymentService | None = None
+        self.receipts: list[str] = []
+
+    @hookimpl(wrapper=True)
+    def send_transfer(self, command: str) -> Iterator[None]:
+        response = yield
+        if command == "fetch" and self.times and self.service is not None:
+            self.times -= 1
+            if not self.receipts:
+                self.app.buyer_completes(self.payment)
+                event = self.app.outbox[-1]
+            else:
+                event = self.app.emit("authorized", self.payment, amount=1200)
+            self.receipts.append(self.service.receive_webhook("fakepay", *event).status)
+        return response  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize("times", [1, 3], ids=["once", "every time"])
+def test_an_event_applied_while_reconcile_waits_for_the_provider_is_never_taken_back(
+    fakepay: tuple[FakePayApp, str], ledger: Ledger, times: int,
+) -> None:
+    """The provider's answer replaces the payment's floors, so an answer older than an event
+    applied meanwhile would take the event back, and the event is never applied again. The
+    provider is asked again instead; a payment that changes every time is reported, unchanged."""
+    app, url = fakepay
+    hook = _EventsDuringFetch(app, times)
+    gateway = make_gateway(url, extra=[hook])
+    try:
+        service = hook.service = PaymentService(gateway, ledger)
+        payment = service.authorize("fakepay", eur("12.00"), source="tok_3ds")
+        assert payment.state == PaymentState.ACTION_REQUIRED
+        hook.payment = payment.reference or ""
+        report = service.reconcile(payment_id=payment.id)
+        assert hook.receipts == ["applied"] * times
+        if times == 1:
+            assert report.clean
+        else:
+            assert [(owner, why.split(":")[0]) for owner, why in report.errors] == [(payment.id, "StateError")]
+        payment = service.get_payment(payment.id)
+        assert (payment.state, payment.authorized) == (PaymentState.AUTHORIZED, eur("12.00"))
+        agree(service, app, payment.id)
+    finally:
+        gateway.close()
+
+
 def test_fetch_failures_are_reported_and_change_nothing(svc: PaymentService, app: FakePayApp) -> None:
     payment = svc.authorize("fakepay", eur("10.00"), source="tok_ok")
     app.inject(Fault("drop_after", path="/captures$"))

@@ -6,6 +6,7 @@ import hashlib
 import json
 import threading
 from collections.abc import Callable, Iterator, Mapping
+from decimal import Decimal
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -141,6 +142,45 @@ def test_refused_operations_change_nothing_and_send_nothing(
     assert calls(app) == before_calls
     assert history(service) == before_history
     assert (service.get_payment(payment.id), service.get_payment(single.id)) == before
+
+
+_BAD_TEXT: dict[str, tuple[str, dict[str, Any]]] = {
+    "key with a NUL": ("idempotency_key", {"idempotency_key": "order-1\x00A"}),
+    "key with a newline": ("idempotency_key", {"idempotency_key": "order-1\n"}),
+    "key with CR LF": ("idempotency_key", {"idempotency_key": "cap\r\n1"}),
+    "key not ASCII": ("idempotency_key", {"idempotency_key": "clé-1"}),
+    "key an int": ("idempotency_key", {"idempotency_key": 12345}),
+    "key bytes": ("idempotency_key", {"idempotency_key": b"abc"}),
+    "order_id a float": ("order_id", {"order_id": 12.5}),
+    "order_id a Decimal": ("order_id", {"order_id": Decimal("12")}),
+    "order_id with a NUL": ("order_id", {"order_id": "A-1\x00B"}),
+    "order_id a lone surrogate": ("order_id", {"order_id": "A\udc80"}),
+    "order.id with a NUL": ("order.id", {"order": Order(id="A-1\x00")}),
+    "source with a NUL": ("source", {"source": "tok_ok\x00"}),
+    "customer reference with a NUL": ("customer.reference", {"customer": Customer(reference="cus_1\x00")}),
+}
+
+
+@pytest.mark.parametrize("case", list(_BAD_TEXT))
+def test_text_a_ledger_or_a_header_cannot_keep_as_given_is_refused_and_changes_nothing(
+    service: PaymentService, app: FakePayApp, case: str,
+) -> None:
+    """PostgreSQL ends text at a NUL (two keys differing after it would be one, and a retry
+    under the key as given another request to the provider); a header cannot carry a newline. Both
+    backends refuse the same values, before anything is recorded or sent."""
+    param, given = _BAD_TEXT[case]
+    with pytest.raises(InvalidRequest) as refused:
+        service.authorize("fakepay", eur("10.00"), **{"source": "tok_ok", **given})
+    assert refused.value.param == param
+    assert service.list_payments() == [] and service.list_transactions() == [] and calls(app) == 0
+    payment = service.authorize("fakepay", eur("10.00"), source="tok_ok")
+    before = calls(app)
+    with pytest.raises(InvalidRequest):
+        service.capture(payment.id, eur("1.00"), idempotency_key=given.get("idempotency_key", "cap\n"))
+    with pytest.raises(InvalidRequest) as refused:
+        service.capture(payment.id + "\x00", eur("1.00"))
+    assert refused.value.param == "payment_id"
+    assert [t.kind for t in service.list_transactions()] == ["authorize"] and calls(app) == before
 
 
 def test_decline_is_recorded_and_replayed_without_a_call(service: PaymentService, app: FakePayApp) -> None:

@@ -32,6 +32,7 @@ from paywire.ledger import (
 )
 from paywire.ledger.migrations import MIGRATIONS
 from paywire.ledger.model import now
+from paywire.ledger.url import masked_url
 from paywire.subject import BuyerAction
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -510,6 +511,38 @@ def test_open_ledger_urls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
         open_ledger("mysql://localhost/db")
     with pytest.raises(ConfigurationError, match="in-memory"):
         SQLiteLedger(":memory:")
+
+
+@pytest.mark.parametrize(("url", "why"), [
+    ("host=127.0.0.1 port=5432 dbname=test user=postgres password=hunter2", "libpq keyword string"),
+    ("dbname=test", "libpq keyword string"),
+    ("postgresql://[::1/test", "malformed"),
+    ("sqlite://[x/ledger.db", "malformed"),
+    ("postgresql://postgres:hunter2@[::1/test", "malformed"),
+])
+def test_a_url_that_names_no_ledger_as_given_is_a_configuration_error_with_its_password_masked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, url: str, why: str,
+) -> None:
+    """A libpq keyword string is what PostgresLedger takes, but as a ledger URL it has no scheme:
+    taken for a file path it opened an empty SQLite ledger named after it, password and all, one
+    per working directory. Now it is refused, like a URL urlsplit cannot take apart."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigurationError, match=why) as refused:
+        open_ledger(url)
+    assert "hunter2" not in str(refused.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("url", [
+    "postgresql://postgres@127.0.0.1:5432/test?password=hunter2&sslmode=bogus",
+    "postgresql://postgres:hunter2@127.0.0.1:5432/test?sslmode=bogus",
+    "postgresql://postgres@127.0.0.1:5432/test?PASSWORD=hunter2&sslmode=bogus",
+])
+def test_a_password_is_masked_wherever_the_url_gives_it(url: str) -> None:
+    assert "hunter2" not in masked_url(url) and "***" in masked_url(url)
+    with pytest.raises(ConfigurationError, match="sslmode") as refused:
+        open_ledger(url)
+    assert "hunter2" not in str(refused.value)
 
 
 @pytest.mark.postgres

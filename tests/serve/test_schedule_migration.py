@@ -41,7 +41,7 @@ def test_the_schedule_migration_keeps_every_row_and_its_looks_round_trip(
         old.close()
     ledger = open_ledger(release_2)
     try:
-        assert ledger.schema_version() == 3 == MIGRATIONS[-1].version
+        assert ledger.schema_version() == MIGRATIONS[-1].version >= 3
         assert _snapshot(ledger) == before and len(before["transactions"]) == 2
         assert ledger.looks(["txn_open", "txn_done"]) == {}
         at = now().replace(microsecond=0)
@@ -55,6 +55,6 @@ def test_the_schedule_migration_keeps_every_row_and_its_looks_round_trip(
         with ledger.unit() as u:
             u.set_looks({"txn_open": None})
         assert ledger.looks(["txn_open"]) == {}
-        assert open_ledger(release_2).schema_version() == 3  # a second start: no-op
+        assert open_ledger(release_2).schema_version() == MIGRATIONS[-1].version  # a second start: no-op
     finally:
         ledger.close()

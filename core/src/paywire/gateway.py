@@ -83,7 +83,7 @@ class Method:
         self._commands: CommandPool | None = None
         self._verifier: WebhookVerifier | None = None
         self._lives: dict[str, float] = {}  # longest_life by command: fixed by the settings
-        self._contexts: dict[tuple[str, bool], CommandContext] = {}
+        self._contexts: dict[tuple[str, bool, bool], CommandContext] = {}
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -98,14 +98,14 @@ class Method:
                     self._commands = pool if isinstance(pool, CommandPool) else CommandPool(pool, gateway=self.code)
         return self._commands
 
-    def context(self, command: str, *, rehearsal: bool = False) -> CommandContext:
+    def context(self, command: str, *, rehearsal: bool = False, resent: bool = False) -> CommandContext:
         """The context `command` runs in: built once per command (a frozen value of this
         method's fixed parts), not on every run."""
-        made = self._contexts.get((command, rehearsal))
+        made = self._contexts.get((command, rehearsal, resent))
         if made is None or made.client is not self.client:
             made = CommandContext(self.code, self.definition.code, command, self.client, self._plugins, self._retry,
-                                  rehearsal)
-            self._contexts[command, rehearsal] = made
+                                  rehearsal, resent)
+            self._contexts[command, rehearsal, resent] = made
         return made
 
     def execute(self, command: str, subject: Subject) -> CommandResult:
@@ -129,12 +129,13 @@ class Method:
                 return Rehearsal(self.code, command, subject, reached.transfer)
         return Rehearsal(self.code, command, subject, None)
 
-    def perform(self, rehearsal: Rehearsal) -> CommandResult:
-        """Run a rehearsed command (see `rehearse`)."""
+    def perform(self, rehearsal: Rehearsal, *, resent: bool = False) -> CommandResult:
+        """Run a rehearsed command (see `rehearse`); `resent`: see `CommandContext.resent`."""
         handler = self.commands[rehearsal.command]
+        context = self.context(rehearsal.command, resent=resent)
         if rehearsal.transfer is not None and isinstance(handler, GatewayCommand):
-            return handler.perform(rehearsal.subject, rehearsal.transfer, self.context(rehearsal.command))
-        return self.execute(rehearsal.command, rehearsal.subject)
+            return handler.perform(rehearsal.subject, rehearsal.transfer, context)
+        return self._run(context, rehearsal.command, rehearsal.subject)
 
     def _run(self, context: CommandContext, command: str, subject: Subject) -> CommandResult:
         refuse_card_numbers(subject)  # every caller-controlled value, whether the provider sends it or not
@@ -239,9 +240,10 @@ class Gateway:
         """Everything `execute` does before a request leaves, sending nothing (`Method.rehearse`)."""
         return self._active(method).rehearse(command, subject)
 
-    def perform(self, rehearsal: Rehearsal) -> CommandResult:
-        """Run a rehearsed command for real (`Method.perform`)."""
-        return self._active(rehearsal.method).perform(rehearsal)
+    def perform(self, rehearsal: Rehearsal, *, resent: bool = False) -> CommandResult:
+        """Run a rehearsed command for real (`Method.perform`); `resent`: the operation was sent
+        before under the same key and may have taken effect (`CommandContext.resent`)."""
+        return self._active(rehearsal.method).perform(rehearsal, resent=resent)
 
     def longest_life(self, method: str, command: str) -> float:
         """Seconds a run of `command` on `method` may keep a request able to land (`Method.longest_life`)."""

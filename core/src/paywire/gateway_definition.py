@@ -67,7 +67,8 @@ class GatewayDefinition(NamedTuple):
         sent again with its key after that may be applied a second time, so the payment service
         does not resend an unknown operation once its key may be gone: reconciliation settles it.
         A command not listed keeps its key for good (or the plugin finds the earlier operation
-        by its key itself).
+        by its key itself); 0 for one the provider deduplicates by no key at all, which is then
+        never resent once it may have taken effect.
     :param sandbox: "module:function" returning the provider's offline `paywire.testing.Sandbox`
         (its emulator, test credentials and test sources); the demo and tests use it.
     :param options: the names of the provider-specific options a method may set

@@ -315,6 +315,9 @@ _SENSITIVE_KEY = re.compile(
 )
 _SECRET_SHAPES = re.compile(
     r"\b(?:(?:sk|rk|pk)_(?:test|live)_[0-9A-Za-z]{6,}|whsec_[0-9A-Za-z+/=]{6,}"
+    # A client secret (Stripe's `pi_..._secret_...`, `src_client_secret_...`), e.g. in the query
+    # of a buyer's redirect URL: it lets whoever holds it act on that payment.
+    r"|[a-z]+_(?:client|[0-9A-Za-z]{6,})_secret_[0-9A-Za-z]{6,}"
     r"|Bearer\s+[^\s,;\"']+|Basic\s+[A-Za-z0-9+/=]{6,})"
 )
 

@@ -241,7 +241,7 @@ def test_vault_creates_the_customer_and_the_vaulted_method_charges_merchant_init
         run(gateway, "sale", Subject(amount=Money.of("1.00", EUR), source=vaulted.token, vaulted=True))
 
 
-def test_a_lost_unvault_is_never_resent_by_the_retry_policy_nor_recorded_failed(
+def test_a_lost_unvault_is_never_resent_by_the_retry_policy_nor_recorded_failed_when_resent(
     sandbox, served, emulator: BraintreeEmulator, tmp_path  # type: ignore[no-untyped-def]
 ) -> None:
     from paywire import PaymentService, SQLiteLedger
@@ -251,10 +251,42 @@ def test_a_lost_unvault_is_never_resent_by_the_retry_policy_nor_recorded_failed(
         try:
             token = service.vault("braintree", "fake-valid-visa-nonce", customer=Customer(email="u@example.com")).token
             emulator.inject(Fault(kind="drop_after", path="deletePaymentMethodFromVault"))
-            with pytest.raises(OutcomeUnknown):  # deleted at Braintree; the answer was lost
+            with pytest.raises(OutcomeUnknown) as lost:  # deleted at Braintree; the answer was lost
                 service.unvault("braintree", token or "")
             assert token not in emulator.payment_methods
             assert [t.status for t in service.list_transactions()] == ["succeeded", "unknown"]
+            # Resent under its key (a new request: Braintree's mutations take no key), NOT_FOUND is
+            # the deletion the lost attempt made.
+            removed = service.retry(lost.value.transaction_id or "")
+            assert [t.status for t in service.list_transactions()] == ["succeeded", "succeeded"]
+            assert removed.id == lost.value.transaction_id
+            with pytest.raises(InvalidRequest):  # a token that was never there, sent once, is still refused
+                service.unvault("braintree", "never-vaulted")
+        finally:
+            service.ledger.close()
+
+
+def test_a_lost_vault_is_never_sent_again(
+    sandbox, served, emulator: BraintreeEmulator, tmp_path  # type: ignore[no-untyped-def]
+) -> None:
+    """Braintree takes no key for vaulting and cannot find a payment method by one: a resend could
+    store the card twice (a single-use nonce would instead be refused, and the vault recorded as
+    failed though it was made). It stays unknown, and the call says so without sending."""
+    from paywire import PaymentService, SQLiteLedger
+
+    with _retrying(sandbox, served) as retrying:
+        service = PaymentService(retrying, SQLiteLedger(str(tmp_path / "ledger.db")))
+        try:
+            buyer = Customer(email="v@example.com")
+            emulator.inject(Fault(kind="drop_after", path="vaultPaymentMethod"))
+            with pytest.raises(OutcomeUnknown):
+                service.vault("braintree", "fake-valid-visa-nonce", customer=buyer, idempotency_key="vault-1")
+            held, requests = len(emulator.payment_methods), len(emulator.calls)
+            with pytest.raises(OutcomeUnknown) as again:  # the caller retries with the key
+                service.vault("braintree", "fake-valid-visa-nonce", customer=buyer, idempotency_key="vault-1")
+            assert again.value.code == "idempotency_key_expired" and "nothing was sent" in str(again.value)
+            assert (len(emulator.payment_methods), len(emulator.calls)) == (held, requests)
+            assert [t.status for t in service.list_transactions()] == ["unknown"]
         finally:
             service.ledger.close()
 

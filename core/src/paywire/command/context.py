@@ -20,6 +20,11 @@ class CommandContext:
     `rehearsal` runs a command up to the moment its first request would leave, and sends nothing
     (see `Method.rehearse`): whatever would refuse the operation before sending is found before
     the ledger records anything.
+
+    `resent`: the operation was sent before, by an earlier call under the same key, and may have
+    taken effect (the payment service resending an unknown outcome). Every answer is then read as
+    one after an attempt that may have taken effect (`Response.unsure`): a provider without
+    idempotency keys answering "not found" to a deletion the earlier attempt made, say.
     """
 
     gateway: str
@@ -29,6 +34,7 @@ class CommandContext:
     plugins: Plugins
     retry: Retry = attrs.field(factory=Retry)
     rehearsal: bool = False
+    resent: bool = False
 
     def for_command(self, command: str) -> CommandContext:
         """The same context for another command of the gateway (composite commands)."""

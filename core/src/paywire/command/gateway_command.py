@@ -133,10 +133,11 @@ class GatewayCommand:
 
     def send(self, transfer: Transfer, context: CommandContext) -> Response:
         """Send with the retry policy; the answer is decoded once, and says (`unsure`) whether an
-        attempt before it may have taken effect (a read timeout, a dropped connection, a 5xx)."""
+        attempt before it may have taken effect (a read timeout, a dropped connection, a 5xx, or
+        an earlier call's: `CommandContext.resent`)."""
         retry = context.retry
         attempt, refreshed = 1, False
-        unsure = False
+        unsure = context.resent  # an earlier call's attempt may have taken effect
         while True:
             started = time.perf_counter()
             try:

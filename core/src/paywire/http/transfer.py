@@ -111,6 +111,9 @@ class TransferFactory:
         headers = {"Accept": "application/json", **self.headers, **self.extra_headers(subject)}
         key = subject.idempotency_key if self.method not in _IDEMPOTENT_METHODS else None
         if key and self.idempotency_header:
+            if not (key.isascii() and key.isprintable()):  # a header cannot carry it: refused before sending
+                raise InvalidRequest(f"idempotency key {key!r} must be printable ASCII (it is sent as the "
+                                     f"{self.idempotency_header} header); nothing was sent", param="idempotency_key")
             headers[self.idempotency_header] = key
         if self.method in ("GET", "DELETE", "HEAD"):
             url, body = self.url_for(subject, request), None

@@ -183,16 +183,43 @@ def _postgres_guards() -> tuple[str, ...]:
 _OPEN = "('pending', 'unknown', 'accepted')"
 
 
-def _finished_row_may_change(same: str) -> str:
+# The columns migration 2's guard held still while a finished row learns its reference, and every
+# column but the reference, which migration 4's guard holds still (migration 2's let the rest of
+# the row be rewritten in the same statement).
+_KEPT_V2 = ("status", "settled_by", "error_code", "retryable", "token")
+_KEPT_V4 = ("status", "settled_by", "error_type", "error_code", "error_message", "retryable", "token", "request",
+            "response", "updated_at", "finished_at", "settle_after")
+
+
+def _finished_row_may_change(same: str, kept: tuple[str, ...]) -> str:
     """The two ways a finished row may still change (see the module docstring); `same` is the
-    dialect's null-safe equality."""
+    dialect's null-safe equality, `kept` what must not change while the row learns its reference."""
     late_answer = "(OLD.status = 'failed' AND OLD.settled_by = 'reconcile' AND NEW.settled_by = 'answer')"
-    learns_reference = (
-        f"(OLD.provider_reference IS NULL AND NEW.provider_reference IS NOT NULL AND NEW.status {same} OLD.status "
-        f"AND NEW.settled_by {same} OLD.settled_by AND NEW.error_code {same} OLD.error_code "
-        f"AND NEW.retryable {same} OLD.retryable AND NEW.token {same} OLD.token)"
-    )
+    unchanged = " AND ".join(f"NEW.{column} {same} OLD.{column}" for column in kept)
+    learns_reference = f"(OLD.provider_reference IS NULL AND NEW.provider_reference IS NOT NULL AND {unchanged})"
     return f"({late_answer} OR {learns_reference})"
+
+
+def _sqlite_rewrite_guard(kept: tuple[str, ...]) -> str:
+    changed = " OR ".join(f"NEW.{c} IS NOT OLD.{c}" for c in _IDENTITY)
+    return f"""CREATE TRIGGER paywire_transactions_no_rewrite BEFORE UPDATE ON paywire_transactions
+        WHEN {changed} OR (OLD.status NOT IN {_OPEN} AND NOT {_finished_row_may_change("IS", kept)})
+        BEGIN SELECT RAISE(ABORT, 'a finished paywire transaction cannot change'); END"""
+
+
+def _postgres_guard_function(kept: tuple[str, ...]) -> str:
+    changed = " OR ".join(f"NEW.{c} IS DISTINCT FROM OLD.{c}" for c in _IDENTITY)
+    return f"""CREATE OR REPLACE FUNCTION paywire_transactions_guard() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            IF TG_OP = 'DELETE' THEN
+                RAISE EXCEPTION 'paywire ledger history is append-only' USING ERRCODE = 'integrity_constraint_violation';
+            END IF;
+            IF {changed} OR (OLD.status NOT IN {_OPEN}
+                             AND NOT {_finished_row_may_change("IS NOT DISTINCT FROM", kept)}) THEN
+                RAISE EXCEPTION 'a finished paywire transaction cannot change' USING ERRCODE = 'integrity_constraint_violation';
+            END IF;
+            RETURN NEW;
+        END $$"""
 
 
 _V1_COLUMNS = (
@@ -208,7 +235,6 @@ _OPEN_INDEX = (
 def _sqlite_v2() -> tuple[str, ...]:
     # SQLite cannot alter a CHECK constraint: the table is rebuilt, every row copied as it was
     # (DROP TABLE fires no trigger), then its indexes and guards are made again.
-    changed = " OR ".join(f"NEW.{c} IS NOT OLD.{c}" for c in _IDENTITY)
     return (
         _transactions_table("paywire_transactions_v2", "INTEGER", "0", _V2_STATUSES,
                             "\n            settle_after BIGINT,\n            settled_by TEXT,"),
@@ -219,31 +245,18 @@ def _sqlite_v2() -> tuple[str, ...]:
         _OPEN_INDEX,
         """CREATE TRIGGER paywire_transactions_no_delete BEFORE DELETE ON paywire_transactions
         BEGIN SELECT RAISE(ABORT, 'paywire ledger history is append-only'); END""",
-        f"""CREATE TRIGGER paywire_transactions_no_rewrite BEFORE UPDATE ON paywire_transactions
-        WHEN {changed} OR (OLD.status NOT IN {_OPEN} AND NOT {_finished_row_may_change("IS")})
-        BEGIN SELECT RAISE(ABORT, 'a finished paywire transaction cannot change'); END""",
+        _sqlite_rewrite_guard(_KEPT_V2),
     )
 
 
 def _postgres_v2() -> tuple[str, ...]:
-    changed = " OR ".join(f"NEW.{c} IS DISTINCT FROM OLD.{c}" for c in _IDENTITY)
     return (
         "ALTER TABLE paywire_transactions ADD COLUMN settle_after BIGINT, ADD COLUMN settled_by TEXT",
         "ALTER TABLE paywire_transactions DROP CONSTRAINT paywire_transactions_status",
         f"ALTER TABLE paywire_transactions ADD CONSTRAINT paywire_transactions_status CHECK (status IN ({_V2_STATUSES}))",
         "DROP INDEX paywire_transactions_open",
         _OPEN_INDEX,
-        f"""CREATE OR REPLACE FUNCTION paywire_transactions_guard() RETURNS trigger LANGUAGE plpgsql AS $$
-        BEGIN
-            IF TG_OP = 'DELETE' THEN
-                RAISE EXCEPTION 'paywire ledger history is append-only' USING ERRCODE = 'integrity_constraint_violation';
-            END IF;
-            IF {changed} OR (OLD.status NOT IN {_OPEN}
-                             AND NOT {_finished_row_may_change("IS NOT DISTINCT FROM")}) THEN
-                RAISE EXCEPTION 'a finished paywire transaction cannot change' USING ERRCODE = 'integrity_constraint_violation';
-            END IF;
-            RETURN NEW;
-        END $$""",
+        _postgres_guard_function(_KEPT_V2),
     )
 
 
@@ -274,6 +287,12 @@ MIGRATIONS: tuple[Migration, ...] = (
         "reconciliation's schedule: how often each open transaction was looked at, and when next",
         sqlite=_looks(" WITHOUT ROWID"),
         postgresql=_looks(""),
+    ),
+    Migration(
+        4,
+        "a finished transaction that learns its provider reference changes in nothing else",
+        sqlite=("DROP TRIGGER paywire_transactions_no_rewrite", _sqlite_rewrite_guard(_KEPT_V4)),
+        postgresql=(_postgres_guard_function(_KEPT_V4),),
     ),
 )
 

@@ -320,6 +320,8 @@ def _text(value: Any) -> bytes | None:
     if value is None:
         return None
     if isinstance(value, str):
+        if "\x00" in value:  # libpq ends a text parameter there: refused, never cut short
+            raise ValueError("the ledger cannot keep text holding a NUL character (PostgreSQL ends text at one)")
         return value.encode()
     if isinstance(value, bool):  # before int: a bool is an int
         return b"t" if value else b"f"

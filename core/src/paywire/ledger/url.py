@@ -7,6 +7,7 @@ cannot be written, a PostgreSQL server that refuses or lacks the database) is on
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -17,12 +18,24 @@ from paywire.ledger.interface import Ledger
 __all__ = ["masked_url", "open_ledger"]
 
 
+# A password given as a query parameter (libpq takes any of its keywords there), or as a
+# keyword of a libpq DSN (`host=... password=...`).
+_PASSWORD_PARAMETER = re.compile(r"(?i)(\bpassword\s*=\s*)('[^']*'|[^&\s]*)")
+_USERINFO_PASSWORD = re.compile(r"(//[^/?#@:]*:)[^/?#]*@")
+_LIBPQ_KEYWORD = re.compile(r"(?i)(?:^|\s)(?:host|hostaddr|port|dbname|user|password|service|sslmode)\s*=")
+
+
 def masked_url(url: str) -> str:
     """`url` with any password replaced by ***, for messages."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    masked = _PASSWORD_PARAMETER.sub(r"\1***", url)
+    try:
+        parts = urlsplit(masked)
+        password = parts.password
+    except ValueError:  # not a URL urlsplit can take apart: mask what stands where a password would
+        return _USERINFO_PASSWORD.sub(r"\1***@", masked)
+    if password is None:
+        return masked
+    netloc = parts.netloc.replace(f":{password}@", ":***@", 1)
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
@@ -39,7 +52,14 @@ def open_ledger(url: str, *, create: bool = True) -> Ledger:
     """
     if not url or not url.strip():
         raise ConfigurationError("the ledger URL is empty: use sqlite:///path/to/ledger.db or postgresql://host/db")
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:  # e.g. an unclosed [ of an IPv6 host
+        raise ConfigurationError(f"ledger URL {masked_url(url)!r} is malformed ({exc}); use "
+                                 "sqlite:///path/to/ledger.db or postgresql://user@host:5432/db") from None
+    if not parts.scheme and _LIBPQ_KEYWORD.search(url):
+        raise ConfigurationError(f"ledger URL {masked_url(url)!r} is a libpq keyword string; write it as a URL, "
+                                 "postgresql://user@host:5432/dbname (a bare path is an SQLite file)")
     if parts.scheme in ("", "file") or (len(parts.scheme) == 1 and url[1:3] in (":\\", ":/")):
         return _sqlite(url, parts.path if parts.scheme == "file" else url, create)
     if parts.scheme == "sqlite":
@@ -106,5 +126,7 @@ def _postgres(url: str) -> Ledger:
             advice = "check the user and password in the URL"
         else:
             advice = "check the URL and the server"
-        raise ConfigurationError(f"cannot open the PostgreSQL ledger {masked_url(url)!r}: "
-                                 f"{reason.replace(parts.password or chr(0), '***')}; {advice}") from None
+        secrets = [parts.password, *(value for name, value in query if name.lower() == "password")]
+        for secret in filter(None, secrets):
+            reason = reason.replace(secret, "***")
+        raise ConfigurationError(f"cannot open the PostgreSQL ledger {masked_url(url)!r}: {reason}; {advice}") from None

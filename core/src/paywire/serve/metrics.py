@@ -119,10 +119,10 @@ class _MeasuredGateway(Gateway):
     def execute(self, method: str, command: str, subject: Subject) -> CommandResult:
         return self._counted(method, command, lambda: super(_MeasuredGateway, self).execute(method, command, subject))
 
-    def perform(self, rehearsal: Rehearsal) -> CommandResult:
+    def perform(self, rehearsal: Rehearsal, *, resent: bool = False) -> CommandResult:
         """What the payment service runs (a rehearsed command)."""
         return self._counted(rehearsal.method, rehearsal.command,
-                             lambda: super(_MeasuredGateway, self).perform(rehearsal))
+                             lambda: super(_MeasuredGateway, self).perform(rehearsal, resent=resent))
 
     def _counted(self, method: str, command: str, run: Callable[[], CommandResult]) -> CommandResult:
         try:

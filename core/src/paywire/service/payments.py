@@ -69,6 +69,7 @@ from paywire.ledger.model import (
 from paywire.money import Money
 from paywire.security import _MASK, redact
 from paywire.service import rules
+from paywire.service.inputs import require_key, require_money, require_text
 from paywire.service.keys import derived_key, fingerprint, new_id, same_operation
 from paywire.service.outcome import attach, failed, is_unknown, rebuild_error, succeeded, unknown
 from paywire.service.reconcile import Mismatch, ReconcileReport, Settlement, settle
@@ -97,6 +98,7 @@ def _why(error: BaseException) -> str:
 K = TransactionKind
 S = TransactionStatus
 _ANSWERED = frozenset({S.SUCCEEDED, S.ACTION_REQUIRED, S.ACCEPTED})  # the caller gets the payment
+_FETCHES = 3  # times the provider is asked about a payment that keeps changing meanwhile
 _ABANDONED = ("no outcome was recorded within the request's longest life: its worker stopped between sending "
               "and recording")
 
@@ -249,7 +251,7 @@ class PaymentService:
         `final` (default: unless the method allows several captures) releases what remains.
         """
         if amount is not None:
-            rules.require_money(amount, K.CAPTURE)
+            require_money(amount, K.CAPTURE)
 
         def resolve(payment: Payment, txns: Sequence[Transaction],
                     caps: Capabilities) -> tuple[Money | None, dict[str, Any]]:
@@ -266,7 +268,7 @@ class PaymentService:
                idempotency_key: str | None = None) -> Payment:
         """Refund `amount` (when None, everything captured that is not refunded or being refunded)."""
         if amount is not None:
-            rules.require_money(amount, K.REFUND)
+            require_money(amount, K.REFUND)
 
         def resolve(payment: Payment, txns: Sequence[Transaction],
                     caps: Capabilities) -> tuple[Money | None, dict[str, Any]]:
@@ -351,7 +353,13 @@ class PaymentService:
                  order: Order | None, customer: Customer | None, key: str | None, return_url: str | None,
                  metadata: Mapping[str, str] | None, options: Mapping[str, Any] | None,
                  vaulted: bool = False) -> Payment:
-        rules.require_money(amount, kind)
+        require_money(amount, kind)
+        require_text(source, "source")
+        require_text(order_id, "order_id")
+        if order is not None:
+            require_text(order.id, "order.id")
+        if customer is not None:
+            require_text(customer.reference, "customer.reference")
         if amount.minor <= 0:
             raise InvalidRequest(f"the amount must be positive, got {amount}", param="amount")
         if not source:
@@ -388,6 +396,7 @@ class PaymentService:
 
     def _follow_up(self, kind: str, payment_id: str, key: str | None, resolve: _Resolve, *,
                    defaulted: bool = False) -> Payment:
+        require_text(payment_id, "payment_id")
         result = self._execute(_Op(kind, "", payment_id, None, {}, key, resolve=resolve, defaulted=defaulted))
         assert isinstance(result, Payment)
         return result
@@ -408,6 +417,7 @@ class PaymentService:
         return _Op(op.kind, payment.method, op.payment_id, amount, params, op.key, defaulted=op.defaulted)
 
     def _execute(self, op: _Op) -> Payment | Transaction:
+        require_key(op.key)
         try:
             plan = self._begin(op)
         except LedgerIntegrityError:
@@ -423,7 +433,7 @@ class PaymentService:
         assert plan.rehearsal is not None
         outcome: CommandResult | BaseException
         try:
-            outcome = self.gateway.perform(plan.rehearsal)
+            outcome = self.gateway.perform(plan.rehearsal, resent=plan.resent)
         except BuyerActionRequired as exc:  # a plugin that signals buyer action by raising
             outcome = CommandResult(status="action_required",
                                     action=BuyerAction(exc.redirect_url or "", None) if exc.redirect_url else None)
@@ -527,10 +537,13 @@ class PaymentService:
         life = self.gateway.method(txn.method).definition.key_lives.get(txn.kind)
         if life is None or lands_by <= txn.created_at + timedelta(seconds=life):
             return
+        kept = (f"keeps its idempotency key for {life / 3600:g} hours from {txn.created_at:%Y-%m-%d %H:%M:%S} UTC"
+                if life else f"keeps no idempotency key for {txn.kind}")
+        settle = ("run reconcile() to settle it" if txn.payment_id else
+                  "check with the provider whether it took effect (there is no payment to reconcile)")
         raise attach(OutcomeUnknown(
-            f"the outcome of {txn.kind} transaction {txn.id} is unknown, and the provider keeps its idempotency "
-            f"key for {life / 3600:g} hours from {txn.created_at:%Y-%m-%d %H:%M:%S} UTC: sent again now it "
-            "could be applied twice; run reconcile() to settle it (nothing was sent)",
+            f"the outcome of {txn.kind} transaction {txn.id} is unknown, and the provider {kept}: sent again now it "
+            f"could be applied twice; {settle} (nothing was sent)",
             code="idempotency_key_expired",
         ), txn.payment_id, txn.id)
 
@@ -852,15 +865,11 @@ class PaymentService:
         for owner, txns in by_payment.items():
             if owner is None:
                 unresolved.extend(Settlement(t.id, None, t.kind, None, "a vault outcome cannot be fetched; retry "
-                                             "it with retry(transaction_id), which reuses its key") for t in txns)
+                                             "it with retry(transaction_id), which reuses its key where the "
+                                             "provider keeps one, or check it with the provider") for t in txns)
                 continue
             try:
-                result = self._fetch(owner)
-                with self.ledger.unit() as u:
-                    payment = u.payment(owner, lock=True)
-                    assert payment is not None
-                    payment, decisions, differences = settle(u, payment, result, at)
-                    apply_waiting(u, payment, methods=self._siblings(payment.method))
+                decisions, differences = self._settle_fetched(owner, at)
             except Exception as exc:  # noqa: BLE001 - reported per payment; the others go on
                 errors.append((owner, _why(exc)))
                 continue
@@ -882,18 +891,42 @@ class PaymentService:
             u.update_transaction(unknown(current, None, _ABANDONED))
             return True
 
-    def _fetch(self, payment_id: str, claimed: tuple[Payment, Sequence[Transaction]] | None = None) -> CommandResult:
-        """Ask the provider about a payment (`claimed`: as already read under its lock)."""
-        payment = claimed[0] if claimed else self.get_payment(payment_id)
+    def _fetch(self, payment: Payment, txns: Sequence[Transaction] | None = None) -> CommandResult:
+        """Ask the provider about a payment (`txns`: its transactions, when already read)."""
         order = Order(id=payment.order_id, amount=payment.amount) if payment.order_id else None
         if payment.reference:
             subject = Subject(reference=payment.reference, amount=payment.amount, order=order)
         else:  # the first answer was lost: the provider finds it by our key (and the order)
-            txns = claimed[1] if claimed else self.ledger.list_transactions(payment_id=payment_id)
+            txns = self.ledger.list_transactions(payment_id=payment.id) if txns is None else txns
             first = next((t for t in txns if t.kind in K.INITIAL), None)
             subject = Subject(idempotency_key=first.idempotency_key if first else None, amount=payment.amount,
                               order=order)
         return self.gateway.execute(payment.method, "fetch", subject)
+
+    def _settle_fetched(self, payment_id: str, at: datetime,
+                        claimed: tuple[Payment, Sequence[Transaction]] | None = None,
+                        then: Callable[[LedgerUnit], None] | None = None) -> tuple[list[Settlement], list[Mismatch]]:
+        """Ask the provider about the payment (no lock is held meanwhile), then settle what it
+        said under the payment's lock, and run `then` in that unit. An answer is settled only if
+        the payment did not change while the provider was asked: a webhook or an operation
+        recorded meanwhile may be newer than the answer, which would take back what it recorded
+        (the provider's totals replace the payment's floors). The provider is asked again then."""
+        payment, txns = claimed or (self.get_payment(payment_id), None)
+        for _ in range(_FETCHES):
+            result = self._fetch(payment, txns)
+            with self.ledger.unit() as u:
+                current = u.payment(payment_id, lock=True)
+                assert current is not None
+                if current.updated_at == payment.updated_at:
+                    current, decisions, differences = settle(u, current, result, at)
+                    apply_waiting(u, current, methods=self._siblings(current.method))
+                    if then is not None:
+                        then(u)
+                    return decisions, differences
+            payment, txns = current, None
+        raise attach(StateError(f"payment {payment_id} changed each of the {_FETCHES} times the provider was asked "
+                                "about it (webhooks or operations meanwhile); reconcile it again",
+                                code="payment_busy"), payment_id, None)
 
     def reconcile_claimed(self, payment_id: str, *, backoff: Backoff | None = None) -> ReconcileReport | None:
         """Reconcile one payment's due transactions unless another worker is at it (then None).
@@ -927,15 +960,12 @@ class PaymentService:
                 return ReconcileReport(marked)  # settled meanwhile, or another worker just looked
             lease = at + timedelta(seconds=self.gateway.longest_life(payment.method, "fetch") + self.margin)
             u.set_looks({t.id: Look(looks[t.id].looks if t.id in looks else 0, lease) for t in looking})
-        result = self._fetch(payment_id, (payment, txns))
-        with self.ledger.unit() as u:
-            payment = u.payment(payment_id, lock=True)
-            assert payment is not None
-            payment, decisions, differences = settle(u, payment, result, at)
-            apply_waiting(u, payment, methods=self._siblings(payment.method))
+        def schedule(u: LedgerUnit) -> None:
             still = {t.id: t for t in u.transactions(payment_id) if t.status in (S.UNKNOWN, S.ACCEPTED)}
             u.set_looks({t.id: backoff.after(still[t.id], looks.get(t.id), now()) if t.id in still else None
                          for t in looking})
+
+        decisions, differences = self._settle_fetched(payment_id, at, (payment, txns), schedule)
         return ReconcileReport(marked, tuple(d for d in decisions if d.status is not None),
                                tuple(d for d in decisions if d.status is None), (), 0, tuple(differences))
 

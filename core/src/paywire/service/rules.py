@@ -18,6 +18,7 @@ from paywire.errors import InvalidRequest, StateError, UnsupportedOperation
 from paywire.gateway_definition import Capabilities
 from paywire.ledger.model import Payment, PaymentState, Transaction, TransactionKind, TransactionStatus, replace
 from paywire.money import Money
+from paywire.service.inputs import require_money
 
 __all__ = [
     "capture_parents",
@@ -27,7 +28,6 @@ __all__ = [
     "check_void",
     "derive",
     "in_flight",
-    "require_money",
 ]
 
 K = TransactionKind
@@ -146,14 +146,6 @@ def _usable(payment: Payment, operation: str) -> None:
             f"cannot {operation} payment {payment.id}: it is {payment.state}, a final state; nothing was sent",
             code="payment_final",
         )
-
-
-def require_money(amount: object, operation: str) -> None:
-    """Refuse an amount that is not `Money` (a float, an int, a string) before anything is read or sent."""
-    if not isinstance(amount, Money):
-        raise InvalidRequest(f"the {operation} amount must be Money, not {type(amount).__name__}: give "
-                             f"Money.of(\"10.00\", currency) or Money(minor_units, currency); nothing was sent",
-                             param="amount")
 
 
 def _amount(payment: Payment, amount: Money, operation: str) -> None:

@@ -38,7 +38,7 @@ from paywire_braintree.composites import Capture, Fetch, FirstOperation, Once, R
 from paywire_braintree.error_mapping import ERRORS
 from paywire_braintree.handlers import capture_fields, charged_fields, refund_fields, vault_fields, void_fields
 from paywire_braintree.transfer import graphql_transfer
-from paywire_braintree.validation import answered, transaction_accepted, written
+from paywire_braintree.validation import answered, deleted, transaction_accepted, written
 
 __all__ = ["build_commands"]
 
@@ -66,12 +66,12 @@ def build_commands(settings: GatewaySettings) -> CommandPool:
     custom_fields = frozenset(settings.option("custom_fields", ()) or ())
 
     def command(document: str, builder: Callable[[Subject], Mapping[str, Any]], handlers: list[Any],
-                checks: tuple[Any, ...] = ()) -> GatewayCommand:
+                checks: tuple[Any, ...] = (), first: Any = None) -> GatewayCommand:
+        first = first or (written if document.lstrip().startswith("mutation") else answered)
         return GatewayCommand(
             builder=[builder],
             transfer_factory=graphql_transfer(settings, document),
-            validator=ValidatorComposite([(written if document.lstrip().startswith("mutation") else answered, True),
-                                          *checks]),
+            validator=ValidatorComposite([(first, True), *checks]),
             error_mapper=ERRORS,
             handler=HandlerChain(handlers),
         )
@@ -99,7 +99,8 @@ def build_commands(settings: GatewaySettings) -> CommandPool:
             "fetch": Fetch(read, find),
             "vault": Vault(command(documents.CREATE_CUSTOMER, builders.customer_variables, [no_fields]),
                            command(documents.VAULT, builders.vault_variables, [vault_fields]), _customer_id),
-            "unvault": Once(command(documents.DELETE_PAYMENT_METHOD, builders.delete_variables, [unvault_fields])),
+            "unvault": Once(command(documents.DELETE_PAYMENT_METHOD, builders.delete_variables, [unvault_fields],
+                                    first=deleted)),
         },
         gateway=settings.gateway,
     )

@@ -49,6 +49,16 @@ def answered(subject: Subject, response: Response) -> Result:
     return Result.success()
 
 
+def deleted(subject: Subject, response: Response) -> Result:
+    """`written`, for a deletion: NOT_FOUND after an earlier attempt may have arrived (the
+    payment service resending an unknown unvault) is the deletion that attempt made, not a
+    refusal. Braintree's mutations take no idempotency key, so the resend is a new request."""
+    result = written(subject, response)
+    if not result.ok and response.unsure and result.codes[:1] == ("NOT_FOUND",):
+        return Result.success()
+    return result
+
+
 def written(subject: Subject, response: Response) -> Result:
     """`answered`, for a mutation. Errors beside the mutation's data are Braintree's "partial
     success": the write was made and only a field of its answer failed, so whatever class the

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from paywire import Money, OutcomeUnknown, PaymentService, SQLiteLedger, WebhookVerificationError
+from paywire import InvalidRequest, Money, OutcomeUnknown, PaymentService, SQLiteLedger, WebhookVerificationError
 from paywire.testing.emulator import Fault
 from paywire_paypal.emulator.sandbox import approve_as_buyer
 
@@ -90,3 +90,19 @@ def test_the_capture_event_of_an_approved_sale_does_not_count_its_money_twice(pa
     payment = service.get_payment(payment.id)
     assert (payment.state, payment.authorized, payment.captured) == ("captured", eur("25.00"), eur("25.00"))
     assert [t.origin for t in service.list_transactions(payment.id)] == ["service", "service"]
+
+
+def test_an_unvault_whose_answer_was_lost_is_resent_and_the_token_gone_is_its_success(paypal, service):
+    """DELETE carries no PayPal-Request-Id: the resend is a new request, and its 404 is the
+    deletion the lost attempt made, not a failure of it."""
+    token = paypal.app.vault_paypal()
+    paypal.app.inject(Fault("drop_after", method="DELETE", path="/v3/vault/payment-tokens/"))
+    with pytest.raises(OutcomeUnknown):
+        service.unvault("paypal", token, idempotency_key="unvault-1")
+    assert token not in paypal.app.payment_tokens  # PayPal deleted it
+    removed = service.unvault("paypal", token, idempotency_key="unvault-1")  # the caller retries
+    assert [(t.kind, t.status) for t in service.list_transactions()] == [("unvault", "succeeded")]
+    assert removed.status == "succeeded"
+    with pytest.raises(InvalidRequest, match="INVALID_RESOURCE_ID"):  # a token never vaulted is still refused
+        service.unvault("paypal", "8kk8451t", idempotency_key="unvault-2")
+    assert [t.status for t in service.list_transactions() if t.idempotency_key == "unvault-2"] == ["failed"]

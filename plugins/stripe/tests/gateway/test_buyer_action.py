@@ -102,3 +102,29 @@ def test_an_intent_asking_for_stripe_js_instead_of_a_redirect_is_buyer_action_re
     with stripe.recorder.answering(answer), pytest.raises(BuyerActionRequired) as sdk:
         stripe.authorize(eur("10.00"), THREE_D_SECURE, return_url=None)
     assert "use_stripe_sdk" in sdk.value.message and "return_url" in sdk.value.message
+
+
+def test_the_ledger_keeps_the_client_secret_of_a_redirect_only_while_the_buyer_must_be_sent_there(
+    stripe: Any, tmp_path: Any,
+) -> None:
+    """Stripe's redirect carries a client secret. The transaction's history (and logs) keep it
+    masked; the payment keeps the redirect whole while it waits for the buyer (where to send them,
+    from any request), and drops it once the wait ends."""
+    from paywire import PaymentService, SQLiteLedger
+
+    with SQLiteLedger(str(tmp_path / "ledger.db")) as ledger:
+        service = PaymentService(stripe.gateway, ledger)
+        payment = service.authorize("stripe", eur("20.00"), source=THREE_D_SECURE, idempotency_key="auth-3ds",
+                                    return_url="https://shop.example/return")
+        url = payment.action.redirect_url
+        assert "_secret_" in url  # Stripe's redirect, as the buyer needs it
+        (txn,) = service.list_transactions(payment.id)
+        stored = json.dumps(dict(txn.response))
+        assert "_secret_" not in stored and "client_secret=***" in stored
+        assert service.get_payment(payment.id).action.redirect_url == url
+        pass_challenge(url)
+        done = service.complete(payment.id)
+        assert done.state == "authorized" and done.action is None
+        assert service.get_payment(payment.id).action is None
+        kept = [json.dumps([dict(t.request), dict(t.response)]) for t in service.list_transactions(payment.id)]
+        assert not [text for text in kept if "_secret_" in text]

@@ -1,0 +1,49 @@
+"""The caller's values the service refuses before anything is read, recorded or sent.
+
+An amount must be `Money`. Text the ledger keeps in a column of its own (an idempotency key, an
+order id, a customer reference, a vaulted token, a payment id) must be a `str` without a NUL
+character, which PostgreSQL would end the text at (two keys differing after it would be one key,
+and a retry under the key as given would be another request to the provider), and encodable as
+UTF-8. An idempotency key also travels in an HTTP header: printable ASCII only, or the request
+could not be written after it was recorded.
+"""
+
+from __future__ import annotations
+
+from paywire.errors import InvalidRequest
+from paywire.money import Money
+
+__all__ = ["require_key", "require_money", "require_text"]
+
+
+def require_money(amount: object, operation: str) -> None:
+    """Refuse an amount that is not `Money` (a float, an int, a string)."""
+    if not isinstance(amount, Money):
+        raise InvalidRequest(f"the {operation} amount must be Money, not {type(amount).__name__}: give "
+                             f"Money.of(\"10.00\", currency) or Money(minor_units, currency); nothing was sent",
+                             param="amount")
+
+
+def require_text(value: object, param: str) -> None:
+    """Refuse what a ledger column cannot keep as given (None passes: the value is optional)."""
+    if value is None:
+        return
+    if not isinstance(value, str):
+        raise InvalidRequest(f"{param} must be a str, not {type(value).__name__}; nothing was sent", param=param)
+    if "\x00" in value:
+        raise InvalidRequest(f"{param} holds a NUL character, which the ledger cannot keep; nothing was sent",
+                             param=param)
+    if not value.isascii():
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            raise InvalidRequest(f"{param} is not valid Unicode text (a lone surrogate); nothing was sent",
+                                 param=param) from None
+
+
+def require_key(key: object) -> None:
+    """Refuse an idempotency key that no HTTP header can carry as given."""
+    require_text(key, "idempotency_key")
+    if isinstance(key, str) and not (key.isascii() and key.isprintable()):
+        raise InvalidRequest(f"idempotency_key {key!r} must be printable ASCII (it is sent as an HTTP header); "
+                             "nothing was sent", param="idempotency_key")
