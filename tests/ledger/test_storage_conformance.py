@@ -32,6 +32,7 @@ from paywire.ledger import (
 )
 from paywire.ledger.migrations import MIGRATIONS
 from paywire.ledger.model import now
+from paywire.ledger.postgres import PostgresLedger
 from paywire.ledger.url import masked_url
 from paywire.subject import BuyerAction
 
@@ -543,6 +544,15 @@ def test_a_password_is_masked_wherever_the_url_gives_it(url: str) -> None:
     with pytest.raises(ConfigurationError, match="sslmode") as refused:
         open_ledger(url)
     assert "hunter2" not in str(refused.value)
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("schema", ["s" * 64, "pwtest_" + "é" * 29, "pw\x00x"])
+def test_a_schema_name_postgresql_would_cut_short_is_refused(postgres_dsn: str, schema: str) -> None:
+    """PostgreSQL cuts identifiers at 63 bytes: two names alike that far would share tables while
+    their key locks (which carry the whole name) differ."""
+    with pytest.raises(ConfigurationError, match="63 bytes"):
+        PostgresLedger(postgres_dsn, schema=schema)
 
 
 @pytest.mark.postgres

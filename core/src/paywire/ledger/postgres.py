@@ -20,6 +20,8 @@ from paywire.ledger._sql import SELECT_PAYMENT, SQLLedger
 
 __all__ = ["PostgresLedger"]
 
+_NAME_BYTES = 63  # PostgreSQL's longest identifier (NAMEDATALEN - 1)
+
 
 class PostgresLedger(SQLLedger):
     """A ledger in the PostgreSQL database at `dsn` (a libpq URL or key=value string).
@@ -40,6 +42,11 @@ class PostgresLedger(SQLLedger):
             raise ConfigurationError(
                 "the PostgreSQL ledger needs psycopg 3: pip install 'paywire[postgresql]'"
             ) from None
+        if schema is not None and (len(schema.encode()) > _NAME_BYTES or "\x00" in schema):
+            # PostgreSQL would cut the name at 63 bytes (a NOTICE only): two names alike that far
+            # would share tables while their locks, which carry the whole name, differ.
+            raise ConfigurationError(f"the ledger schema name {schema!r} is longer than PostgreSQL's {_NAME_BYTES} "
+                                     "bytes (or holds a NUL); choose a shorter one")
         self._psycopg = psycopg
         self.dsn = dsn
         self.schema = schema
