@@ -71,12 +71,17 @@ def test_an_unknown_provider_option_suggests_the_declared_one(tmp_path) -> None:
     ('active = "yes"', "active = 'yes' is not allowed; write true or false"),
     ('sort_order = "1"', "sort_order = '1' is not allowed; write a whole number"),
     ('min_total = "10"\nmax_total = "5"', "min_total 10 is above max_total 5"),
+    ('credentials = "fk_live_TopSecretKey123"', "credentials = <a str, not shown> is not allowed; write a table"),
+    ('credentials = { api_key = ["fk_live_TopSecretKey123"] }',
+     "credentials.api_key = <a list, not shown> is not allowed; write a non-empty string, or better leave it out "
+     "of the file and set PAYWIRE_FAKE_API_KEY"),
+    ('base_url = 42', "base_url = 42 is not allowed"),
 ])
 def test_a_wrong_type_or_value_is_one_line_saying_what_is_allowed(tmp_path, plugins, toml, message) -> None:
     with pytest.raises(ConfigurationError) as caught:
         load(tmp_path, plugins, f"[methods.fake]\n{toml}\n")
     text = str(caught.value)
-    assert message in text and "\n" not in text and "Attribute" not in text
+    assert message in text and "\n" not in text and "Attribute" not in text and "TopSecretKey" not in text
 
 
 def test_methods_built_in_code_are_checked_the_same_way() -> None:

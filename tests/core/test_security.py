@@ -79,6 +79,17 @@ def test_a_client_secret_is_masked_wherever_it_stands(text: str, kept: str) -> N
     assert "_secret_" not in masked and "***" in masked and kept in masked
 
 
+@pytest.mark.parametrize("url", ["https://user:Pw9xSecret@api.example.com/v1", "http://user:Pw9x/Secret@10.0.0.1/v1",
+                                 "http://user:Pw9x#Secret@api.example.com/v1"])
+def test_an_endpoint_refused_never_shows_its_password(url: str) -> None:
+    from paywire.errors import ConfigurationError
+    from paywire.security import check_endpoint
+
+    with pytest.raises(ConfigurationError) as refused:
+        check_endpoint(url.replace("https", "http"), environment="live")
+    assert "Secret" not in str(refused.value) and "Pw9x" not in str(refused.value) and "***" in str(refused.value)
+
+
 def test_words_around_secret_are_not_a_client_secret() -> None:
     for text in ("the_secret_garden", "my_payment_secret_word", "https://www.paypal.com/checkoutnow?token=5O19012"):
         assert redact(text) == text

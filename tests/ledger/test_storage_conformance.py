@@ -534,6 +534,17 @@ def test_a_url_that_names_no_ledger_as_given_is_a_configuration_error_with_its_p
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("password", ["hun/ter2", "hun#ter2", "hun?ter2", "hun@ter2"])
+def test_a_password_with_a_character_urls_reserve_is_refused_masked(password: str) -> None:
+    """Unencoded, such a character ends the host part early: libpq would be asked to reach a host
+    named after half the password, and the message would show the other half."""
+    url = f"postgresql://shop:{password}@127.0.0.1:5432/test"
+    assert masked_url(url) == "postgresql://shop:***@127.0.0.1:5432/test"
+    with pytest.raises(ConfigurationError, match="percent-encode") as refused:
+        open_ledger(url)
+    assert "ter2" not in str(refused.value) and "hun" not in str(refused.value)
+
+
 @pytest.mark.parametrize("url", [
     "postgresql://postgres@127.0.0.1:5432/test?password=hunter2&sslmode=bogus",
     "postgresql://postgres:hunter2@127.0.0.1:5432/test?sslmode=bogus",

@@ -153,3 +153,27 @@ def test_a_ledger_that_fails_is_a_500_with_no_detail_and_its_trace_only_in_the_l
     assert (status, json.loads(text)) == (500, {"error": "internal_error"})
     records = [r for r in caplog.records if r.name == "paywire.web"]
     assert records and all(r.exc_text and "Traceback" in r.exc_text for r in records)
+
+
+def test_what_the_endpoint_and_the_worker_log_is_redacted(caplog: pytest.LogCaptureFixture) -> None:
+    """An error reaching the webhook endpoint may carry a credential or a card number in its
+    text: the record, its message and its traceback, keep them masked, as every paywire record."""
+    import logging
+
+    from paywire.security import RedactingFilter, Secret
+    from paywire.serve import janitor, server
+    from paywire.web import handle_webhook
+
+    token = Secret("ppl_access_token_9f8e7d6c5b4a")
+
+    class Failing:
+        def receive_notification(self, method: str, headers: Any, body: bytes) -> Any:
+            raise RuntimeError(f"verify failed: Authorization: Bearer {token.reveal()}, card 4242 4242 4242 4242")
+
+    with caplog.at_level(logging.INFO, logger="paywire"):
+        status, _, _ = handle_webhook(Failing(), "paypal", {}, b"{}")  # type: ignore[arg-type]
+    logged = "\n".join(r.getMessage() + (r.exc_text or "") for r in caplog.records if r.name == "paywire.web")
+    assert status == 500 and "Traceback" in logged and "RuntimeError" in logged
+    assert token.reveal() not in logged and "4242 4242 4242 4242" not in logged
+    for module in (janitor, server):  # the worker's own records go through the same filter
+        assert any(isinstance(f, RedactingFilter) for f in module.log.filters), module.__name__

@@ -16,6 +16,7 @@ from typing import Any
 from paywire.countries import COUNTRY_CODES
 from paywire.errors import ConfigurationError
 from paywire.money import CURRENCY_EXPONENTS
+from paywire.security import masked_url
 
 __all__ = ["CAPABILITY_FLAGS", "ENVIRONMENTS", "PAYMENT_ACTIONS", "PAYWIRE_KEYS", "check_keys", "check_options",
            "check_value", "method_values", "paywire_table"]
@@ -69,7 +70,27 @@ def paywire_table(table: Any) -> dict[str, Any]:
 
 
 def _wrong(code: str, key: str, value: Any, allowed: str) -> ConfigurationError:
-    return ConfigurationError(f"method {code!r}: {key} = {value!r} is not allowed; {allowed}")
+    return ConfigurationError(f"method {code!r}: {key} = {_shown(key, value)} is not allowed; {allowed}")
+
+
+def _shown(key: str, value: Any) -> str:
+    """A setting's value as an error shows it: never a credential's, nor a URL's password."""
+    if key.split(".")[0] == "credentials":
+        return f"<a {type(value).__name__}, not shown>"
+    if isinstance(value, str):
+        return repr(masked_url(value))
+    return repr(value)
+
+
+def _credentials(code: str, key: str, value: Any) -> dict[str, Any]:
+    table = _table(code, key, value)
+    for name, secret in table.items():
+        if not isinstance(secret, str) or not secret:
+            from paywire.settings import env_name
+
+            raise _wrong(code, f"{key}.{name}", secret, f"write a non-empty string, or better leave it out of the "
+                                                        f"file and set {env_name(code, name)}")
+    return table
 
 
 def _text(code: str, key: str, value: Any) -> str:
@@ -147,7 +168,7 @@ _FIELDS: dict[str, Callable[[str, str, Any], Any]] = {
     "connect_timeout": _seconds,
     "read_timeout": _seconds,
     "options": _table,
-    "credentials": _table,
+    "credentials": _credentials,
 }
 _TABLES = ("timeout", "capabilities")
 

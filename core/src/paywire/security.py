@@ -37,6 +37,7 @@ __all__ = [
     "get_logger",
     "is_loopback",
     "luhn_valid",
+    "masked_url",
     "redact",
     "refuse_card_numbers",
 ]
@@ -291,20 +292,45 @@ def is_loopback(host: str) -> bool:
 
 def check_endpoint(url: str, *, environment: str) -> None:
     """https only; plain http and loopback only in the sandbox environment (emulators)."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise ConfigurationError(f"endpoint {url!r} is not an absolute http(s) URL")
-    loopback = is_loopback(parts.hostname)
+    shown = masked_url(url)
+    try:
+        parts = urlsplit(url)
+        hostname = parts.hostname
+    except ValueError:  # e.g. an unclosed [ of an IPv6 host
+        hostname = None
+    if hostname is None or parts.scheme not in ("https", "http"):
+        raise ConfigurationError(f"endpoint {shown!r} is not an absolute http(s) URL")
+    loopback = is_loopback(hostname)
     if environment == "live" and loopback:
         raise ConfigurationError(
-            f"endpoint {url!r} is a loopback address in the live environment; "
+            f"endpoint {shown!r} is a loopback address in the live environment; "
             "set environment = 'sandbox' to use a local emulator"
         )
     if parts.scheme == "http" and not (loopback and environment == "sandbox"):
         raise ConfigurationError(
-            f"endpoint {url!r} uses plain http; use https (http is allowed only for loopback "
+            f"endpoint {shown!r} uses plain http; use https (http is allowed only for loopback "
             "emulators in the sandbox environment)"
         )
+
+
+# The password of a URL's userinfo, up to the last @: a password is often written unencoded, and
+# a /, # or ? in it would end urlsplit's host part early and leave it in the text.
+_USERINFO_PASSWORD = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://[^:/?#@]*:)(.*)@(?=[^@]*$)", re.DOTALL)
+# A password given as a query parameter (libpq takes any of its keywords there), or as a keyword
+# of a libpq DSN (`host=... password=...`).
+_PASSWORD_PARAMETER = re.compile(r"(?i)(\bpassword\s*=\s*)('[^']*'|[^&\s]*)")
+
+
+def masked_url(url: str) -> str:
+    """`url` (or a libpq keyword string) with any password replaced by ***, for messages."""
+    return _PASSWORD_PARAMETER.sub(r"\1***", _USERINFO_PASSWORD.sub(r"\1***@", url))
+
+
+def url_passwords(url: str) -> list[str]:
+    """The passwords `url` gives (as `masked_url` finds them), to mask wherever else they show."""
+    found = [match.group(2) for match in _USERINFO_PASSWORD.finditer(url)]
+    found += [match.group(2).strip("'") for match in _PASSWORD_PARAMETER.finditer(url)]
+    return [password for password in found if password]
 
 
 # -- redaction ----------------------------------------------------------------------------------

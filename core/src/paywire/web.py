@@ -11,18 +11,18 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
 from typing import TYPE_CHECKING, Any
 
 from paywire.errors import ConfigurationError, WebhookVerificationError
+from paywire.security import get_logger
 
 if TYPE_CHECKING:
     from paywire.service.payments import PaymentService
 
 __all__ = ["MAX_BODY", "handle_webhook", "webhook_asgi", "webhook_wsgi"]
 
-log = logging.getLogger("paywire.web")
+log = get_logger("paywire.web")
 
 MAX_BODY = 1024 * 1024
 _REASONS = {200: "OK", 202: "Accepted", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",

@@ -14,29 +14,12 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from paywire.errors import ConfigurationError
 from paywire.ledger.interface import Ledger
+from paywire.security import masked_url, url_passwords
 
 __all__ = ["masked_url", "open_ledger"]
 
 
-# A password given as a query parameter (libpq takes any of its keywords there), or as a
-# keyword of a libpq DSN (`host=... password=...`).
-_PASSWORD_PARAMETER = re.compile(r"(?i)(\bpassword\s*=\s*)('[^']*'|[^&\s]*)")
-_USERINFO_PASSWORD = re.compile(r"(//[^/?#@:]*:)[^/?#]*@")
 _LIBPQ_KEYWORD = re.compile(r"(?i)(?:^|\s)(?:host|hostaddr|port|dbname|user|password|service|sslmode)\s*=")
-
-
-def masked_url(url: str) -> str:
-    """`url` with any password replaced by ***, for messages."""
-    masked = _PASSWORD_PARAMETER.sub(r"\1***", url)
-    try:
-        parts = urlsplit(masked)
-        password = parts.password
-    except ValueError:  # not a URL urlsplit can take apart: mask what stands where a password would
-        return _USERINFO_PASSWORD.sub(r"\1***@", masked)
-    if password is None:
-        return masked
-    netloc = parts.netloc.replace(f":{password}@", ":***@", 1)
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
 def open_ledger(url: str, *, create: bool = True) -> Ledger:
@@ -76,6 +59,9 @@ def open_ledger(url: str, *, create: bool = True) -> Ledger:
             raise ConfigurationError(f"ledger URL {url!r} names no file: use sqlite:///path/to/ledger.db")
         return _sqlite(url, path, create)
     if parts.scheme in ("postgresql", "postgres"):
+        if any(reserved in password for password in url_passwords(url)[:1] for reserved in "/?#@"):
+            raise ConfigurationError(f"the password in ledger URL {masked_url(url)!r} holds a character URLs reserve "
+                                     "(/ ? # @): percent-encode it, e.g. urllib.parse.quote(password, safe='')")
         return _postgres(url)
     raise ConfigurationError(
         f"unsupported ledger URL scheme {parts.scheme!r} in {masked_url(url)!r}: use sqlite:///path.db or "
@@ -126,7 +112,6 @@ def _postgres(url: str) -> Ledger:
             advice = "check the user and password in the URL"
         else:
             advice = "check the URL and the server"
-        secrets = [parts.password, *(value for name, value in query if name.lower() == "password")]
-        for secret in filter(None, secrets):
+        for secret in url_passwords(url):
             reason = reason.replace(secret, "***")
         raise ConfigurationError(f"cannot open the PostgreSQL ledger {masked_url(url)!r}: {reason}; {advice}") from None

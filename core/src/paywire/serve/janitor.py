@@ -11,7 +11,6 @@ once. Each pass then applies stored unmatched events that name a payment the led
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Callable
 from datetime import datetime
@@ -19,13 +18,14 @@ from datetime import datetime
 import attrs
 
 from paywire.ledger.model import Transaction, TransactionStatus, now
+from paywire.security import get_logger
 from paywire.service.payments import PaymentService
 from paywire.service.reconcile import Mismatch, Settlement
 from paywire.service.schedule import Backoff, is_due
 
 __all__ = ["Backoff", "Janitor", "PassReport"]  # Backoff: paywire.service.schedule's, for convenience
 
-log = logging.getLogger("paywire.janitor")
+log = get_logger("paywire.janitor")
 S = TransactionStatus
 
 

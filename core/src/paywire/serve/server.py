@@ -8,7 +8,6 @@ the ledger closed, so nothing is left half-written.
 
 from __future__ import annotations
 
-import logging
 import math
 import signal
 import threading
@@ -18,6 +17,7 @@ import attrs
 
 from paywire.config_schema import check_keys
 from paywire.errors import ConfigurationError
+from paywire.security import get_logger
 from paywire.serve.app import serve_app
 from paywire.serve.janitor import Backoff, Janitor
 from paywire.serve.metrics import Metrics
@@ -26,7 +26,7 @@ from paywire.web import MAX_BODY
 
 __all__ = ["ServeOptions", "serve"]
 
-log = logging.getLogger("paywire.serve")
+log = get_logger("paywire.serve")
 
 
 @attrs.frozen
