@@ -77,11 +77,44 @@ def test_allow_and_deny_lists(site: Path, monkeypatch: pytest.MonkeyPatch) -> No
     assert "zz_one" not in gateways and "zz_two" in gateways
 
 
-def test_two_plugins_claiming_one_gateway_code_is_an_error(site: Path) -> None:
+def test_two_plugins_claiming_one_gateway_code_is_an_error_neither_is_used_and_the_others_load(site: Path) -> None:
     install(site, "pw-a", "zz_a", "zz_a_mod", GOOD.format(code="zz_same"))
     install(site, "pw-b", "zz_b", "zz_b_mod", GOOD.format(code="zz_same"))
-    with pytest.raises(PluginError, match="zz_same"):
-        Plugins().load_entry_points().gateways()
+    install(site, "pw-good", "zz_good", "zz_good_mod", GOOD.format(code="zz_good"))
+    plugins = Plugins().load_entry_points()
+    assert "zz_good" in plugins.gateways() and "zz_same" not in plugins.gateways()
+    failures = {failure.name: failure for failure in plugins.failures}
+    assert {failures["zz_a"].distribution, failures["zz_b"].distribution} == {"pw-a", "pw-b"}
+    assert all("'zz_same' is registered by both" in failures[name].reason for name in ("zz_a", "zz_b"))
+    with pytest.raises(ConfigurationError, match=r"'zz_same' is registered by both 'zz_.' and 'zz_.'"):
+        plugins.gateway("zz_same")
+
+
+def test_a_plugin_whose_registration_fails_is_reported_and_stops_no_other(site: Path) -> None:
+    """Its code imports and matches the hook specifications; registering raises, or hands over
+    something that is not a definition (and a definition registered before that is not kept)."""
+    install(site, "pw-good", "zz_good", "zz_good_mod", GOOD.format(code="zz_good"))
+    install(site, "pw-raises", "zz_raises", "zz_raises_mod", """
+        from paywire import hookimpl
+
+        @hookimpl
+        def register_gateways(register):
+            raise RuntimeError("could not build its definition")
+    """)
+    install(site, "pw-half", "zz_half", "zz_half_mod", GOOD.format(code="zz_half") + """
+@hookimpl
+def register_gateways(register):
+    register(GatewayDefinition(code="zz_half", title="half", build=lambda s: CommandPool({})))
+    register({"code": "zz_dict"})
+""")
+    plugins = Plugins().load_entry_points()
+    assert sorted(code for code in plugins.gateways() if code.startswith("zz_")) == ["zz_good"]
+    failures = {failure.name: failure for failure in plugins.failures}
+    assert failures["zz_raises"].distribution == "pw-raises"
+    assert failures["zz_raises"].reason == "register_gateways raised RuntimeError: could not build its definition"
+    assert "takes a GatewayDefinition, not dict" in failures["zz_half"].reason
+    with pytest.raises(ConfigurationError, match=r"failed to load \(pw-raises\): register_gateways raised"):
+        plugins.gateway("zz_raises")
 
 
 def test_loading_twice_registers_once(site: Path) -> None:

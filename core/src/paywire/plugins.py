@@ -86,6 +86,7 @@ class Plugins:
         self.failures: list[PluginFailure] = []
         self._gateways: dict[str, GatewayDefinition] | None = None
         self._owners: dict[str, str] = {}
+        self._conflicts: dict[str, str] = {}  # gateway codes two plugins register, and why neither is used
         self._implemented: dict[str, bool] = {}
 
     # -- loading ----------------------------------------------------------------------------------
@@ -147,29 +148,61 @@ class Plugins:
 
     # -- gateways ---------------------------------------------------------------------------------
     def gateways(self) -> Mapping[str, GatewayDefinition]:
-        """Every registered gateway definition by provider code; a duplicate code is an error."""
+        """Every registered gateway definition by provider code.
+
+        A plugin whose `register_gateways` raises, or registers something that is not a
+        `GatewayDefinition`, is a failure of its own (`failures`, as one that did not import):
+        the others still load. A code two plugins register is theirs to settle: neither is used,
+        and both are reported, rather than payments going to whichever registered last.
+        """
         if self._gateways is None:
+            from paywire.gateway_definition import GatewayDefinition  # here: it imports this module
+
             found: dict[str, GatewayDefinition] = {}
             owners: dict[str, str] = {}
+            taken: dict[str, str] = {}  # every code registered, and by whom first
             for impl in self._pm.hook.register_gateways.get_hookimpls():
-                def register(definition: GatewayDefinition, _plugin: str = impl.plugin_name) -> None:
-                    if definition.code in found:
-                        raise PluginError(
-                            f"gateway {definition.code!r} is registered by both "
-                            f"{owners[definition.code]!r} and {_plugin!r}",
-                            plugin=_plugin,
-                        )
-                    found[definition.code] = definition
-                    owners[definition.code] = _plugin
-                impl.function(register=register)
+                mine: dict[str, GatewayDefinition] = {}
+
+                def register(definition: GatewayDefinition, _mine: dict[str, GatewayDefinition] = mine) -> None:
+                    if not isinstance(definition, GatewayDefinition):
+                        raise TypeError(f"register() takes a GatewayDefinition, not {type(definition).__name__}")
+                    if definition.code in _mine:
+                        raise PluginError(f"gateway {definition.code!r} is registered twice")
+                    _mine[definition.code] = definition
+
+                try:
+                    impl.function(register=register)
+                except Exception as exc:  # noqa: BLE001 - one broken plugin must not stop the others
+                    self._failed(impl.plugin_name, f"register_gateways raised {type(exc).__name__}: {exc}")
+                    continue
+                for code, definition in mine.items():
+                    first = taken.setdefault(code, impl.plugin_name)
+                    if first != impl.plugin_name:
+                        found.pop(code, None)
+                        owners.pop(code, None)
+                        self._conflicts[code] = (f"gateway {code!r} is registered by both {first!r} and "
+                                                 f"{impl.plugin_name!r}; uninstall or disable one (PAYWIRE_DISABLE_PLUGINS)")
+                        for plugin in (first, impl.plugin_name):
+                            self._failed(plugin, self._conflicts[code])
+                    elif code not in owners:
+                        found[code], owners[code] = definition, impl.plugin_name
             self._gateways, self._owners = found, owners
         return self._gateways
+
+    def _failed(self, plugin: str, reason: str) -> None:
+        info = next((info for info in self.loaded if info.name == plugin), None)
+        failure = PluginFailure(plugin, info.distribution if info else None, reason)
+        if failure not in self.failures:
+            self.failures.append(failure)
 
     def gateway(self, code: str, *, method: str | None = None) -> GatewayDefinition:
         """The definition of provider `code`; a provider not installed is a `ConfigurationError`
         saying how to install it (`method`: the configured method that names it)."""
         gateways = self.gateways()
         if code not in gateways:
+            if code in self._conflicts:
+                raise ConfigurationError(self._conflicts[code])
             who = f"method {method!r} names provider {code!r}, which" if method else f"gateway provider {code!r}"
             failed = next((f for f in self.failures if f.name == code), None)
             if failed is not None:
