@@ -463,6 +463,42 @@ def test_an_accepted_refund_blocks_an_over_refund_and_is_settled_by_the_provider
     agree(service, app, payment.id)
 
 
+@pytest.mark.parametrize("decided_by", ["webhook", "reconcile"])
+@pytest.mark.parametrize("kind", ["capture", "refund"])
+def test_a_failure_the_provider_decided_is_never_resent_under_its_key(
+    fast_service: PaymentService, app: FakePayApp, kind: str, decided_by: str,
+) -> None:
+    """The provider holds the key with its failure (or replays the acceptance it first gave):
+    sent again with it, the request could only be answered the same, and an attempt that replayed
+    the acceptance stayed open for good, its amount counted as in flight. The failure is final;
+    the same call again is a new operation under a key of its own."""
+    service = fast_service
+    if kind == "capture":
+        payment = service.authorize("fakepay", eur("50.00"), source="tok_async")
+        payment = service.capture(payment.id, eur("20.00"), final=False)
+    else:
+        payment = service.sale("fakepay", eur("50.00"), source="tok_async")
+        payment = service.refund(payment.id, eur("20.00"))
+    first = only(service.list_transactions(payment.id), kind)
+    event = app.decide(first.provider_reference or "", succeed=False)
+    if decided_by == "webhook":
+        assert deliver(service, event) == EventStatus.APPLIED
+    else:
+        assert [(s.transaction_id, s.status) for s in service.reconcile().settled] == [(first.id, S.FAILED)]
+    failed = service.get_transaction(first.id)
+    assert (failed.status, failed.retryable) == (S.FAILED, False)
+    with pytest.raises(PaywireError):
+        service.retry(first.id)  # the stored failure, nothing sent
+    again = getattr(service, kind)(payment.id, eur("20.00"))  # a new operation, a new key
+    ops = [t for t in service.list_transactions(payment.id) if t.kind == kind]
+    assert [t.status for t in ops] == [S.FAILED, S.ACCEPTED] and ops[0].idempotency_key != ops[1].idempotency_key
+    assert deliver(service, app.decide(ops[1].provider_reference or "")) == EventStatus.APPLIED
+    assert [t for t in service.list_transactions(payment.id) if t.open] == []
+    again = service.get_payment(again.id)
+    assert getattr(again, "captured" if kind == "capture" else "refunded") == eur("20.00")
+    agree(service, app, again.id)
+
+
 def test_a_refund_of_everything_leaves_out_what_is_being_refunded(fast_service: PaymentService,
                                                                   app: FakePayApp) -> None:
     service = fast_service

@@ -391,6 +391,10 @@ def test_matchable_events_are_the_unmatched_naming_an_indexed_id(ledger: Ledger)
         assert u.insert_event(event("evt_early", references={"payment": "fp_1", "capture": "cap_1"}))
     assert [e.event_id for e in ledger.matchable_events()] == ["evt_early", "evt_late"]  # each once, oldest first
     assert [e.event_id for e in ledger.matchable_events(limit=1)] == ["evt_early"]
+    # Through one of an account's methods, naming an id indexed under another of them.
+    assert [e.event_id for e in ledger.matchable_events(methods=["other", "fakepay", "other"])] == [
+        "evt_early", "evt_other_method", "evt_late"]
+    assert ledger.matchable_events(methods=["other"]) == []
 
 # -- locking ------------------------------------------------------------------------------------------
 def test_units_serialise_read_modify_write_across_threads(make_ledger: Callable[[], Ledger]) -> None:

@@ -387,3 +387,40 @@ def test_a_void_reported_while_a_capture_is_in_flight_applies_once_the_capture_f
         assert [e.status for e in ledger.list_events(payment_id=payment.id)] == [EventStatus.APPLIED]
     finally:
         gateway.close()
+
+
+@pytest.mark.parametrize("failed_first", [True, False], ids=["failure first", "total first"])
+def test_a_refund_undone_lowers_a_reported_total_only_if_that_total_could_count_it(
+    service: PaymentService, app: FakePayApp, failed_first: bool,
+) -> None:
+    """At the provider refund A (10.00) is undone, then refund B (5.00) is made outside paywire;
+    B's event reports the running total, 5.00, without A. Whichever event comes first, the ledger
+    ends at the provider's 5.00: a total below A's amount cannot have counted A."""
+    payment = service.sale("fakepay", Money.of("50.00", "EUR"), source="tok_ok")
+    payment = service.refund(payment.id, Money.of("10.00", "EUR"))
+    refund = next(t for t in service.list_transactions(payment.id) if t.kind == "refund")
+    refs = {"capture": payment.references["capture"], "payment": payment.reference or ""}
+    undone = app.event("evt_a_failed", EventKind.FAILED, refund.provider_reference or "", references=refs)
+    outside = app.event("evt_b", EventKind.REFUNDED, "re_b", amount=500, total=500, references=refs)
+    for event in ((undone, outside) if failed_first else (outside, undone)):
+        service.receive_webhook("fakepay", *event)
+    assert service.get_payment(payment.id).refunded == Money.of("5.00", "EUR")
+
+
+def test_an_event_stored_unmatched_through_a_sibling_method_is_matched_by_match_unmatched(
+    service: PaymentService, app: FakePayApp, ledger: Ledger,
+) -> None:
+    """An event that came through one method's endpoint about a payment of the account's other
+    method, stored unmatched while that payment's answer was being recorded (their two units
+    raced): reconciliation's pass matches it, not only a later operation on the payment."""
+    from tests.ledger.test_storage_conformance import event
+
+    payment = service.sale("fakepay_single", Money.of("30.00", "EUR"), source="tok_ok")
+    refs = {"payment": payment.reference or "", "capture": payment.references["capture"]}
+    with ledger.unit() as u:  # what the losing unit stored
+        assert u.insert_event(event("evt_outside", method="fakepay", kind=EventKind.REFUNDED, type="refund.succeeded",
+                                    reference="re_outside", references=refs, amount=Money.of("5.00", "EUR")))
+    assert service.match_unmatched() == 1
+    assert ledger.get_event("fakepay", "evt_outside").status == EventStatus.APPLIED  # type: ignore[union-attr]
+    assert service.get_payment(payment.id).refunded == Money.of("5.00", "EUR")
+    assert service.match_unmatched() == 0  # applied once

@@ -82,6 +82,24 @@ def test_serve_options_come_from_the_config_table_then_the_command_line() -> Non
         ServeOptions.from_settings({"intervall": 1})
     with pytest.raises(ConfigurationError, match="backoff"):
         ServeOptions.from_settings({"backoff": {"frist": 1}})
+    assert ServeOptions.from_settings({"janitor": False, "interval": 600}).interval == 600  # no health to fail
+
+
+def test_serve_backoff_on_the_command_line_changes_only_what_it_gives(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """--backoff-cap over [paywire.serve] backoff = { first = 60, factor = 3, cap = 120 }: the
+    configured first wait and factor stay."""
+    from paywire.cli import main
+
+    served: list[ServeOptions] = []
+    monkeypatch.setattr("paywire.serve.server.serve", lambda service, options: served.append(options))
+    config = tmp_path / "paywire.toml"
+    config.write_text(f'[paywire]\nledger = "sqlite:///{tmp_path}/ledger.db"\n'
+                      '[paywire.serve]\nbackoff = { first = 60, factor = 3, cap = 120 }\n')
+    assert main(["--config", str(config), "serve", "--backoff-cap", "600"]) == 0
+    assert served[-1].backoff == Backoff(first=60, factor=3, cap=600)
+    assert main(["--config", str(config), "serve"]) == 0
+    assert served[-1].backoff == Backoff(first=60, factor=3, cap=120)
 
 
 @pytest.mark.parametrize(("table", "name"), [
@@ -90,11 +108,18 @@ def test_serve_options_come_from_the_config_table_then_the_command_line() -> Non
     ({"max_body": 0}, "max_body"), ({"stale_after": float("inf")}, "stale_after"),
     ({"backoff": {"first": 0}}, "first"), ({"backoff": {"cap": float("nan")}}, "cap"),
     ({"backoff": {"factor": 0.5}}, "factor"),
+    ({"webhooks": "false"}, "webhooks"), ({"janitor": "no"}, "janitor"), ({"janitor": 0}, "janitor"),
+    ({"prefix": "hooks"}, "prefix"), ({"prefix": 5}, "prefix"), ({"host": 8080}, "host"), ({"host": ""}, "host"),
+    ({"interval": 600}, "stale_after"), ({"interval": 1e10, "stale_after": 2e10}, "interval"),
+    ({"graceful_timeout": 0.5}, "graceful_timeout"), ({"backoff": {"cap": 1e12}}, "cap"),
+    ({"backoff": {"first": 120, "cap": 60}}, "first"), ({"max_body": 2 * 1024 * 1024}, "max_body"),
+    ({"backoff": 60}, "backoff"),
 ])
 def test_serve_options_that_cannot_work_are_refused_naming_them(table: dict[str, object], name: str) -> None:
-    """A port out of range or a wait that is not a positive finite number of seconds (a Janitor
-    spinning with no pause, or never waking) is a configuration error naming the setting, before
-    anything is served."""
+    """A port out of range, a wait that is not a positive number of seconds a clock can count (a
+    Janitor spinning with no pause, or dying on its first wait), a flag given as a string (which
+    is true), a prefix no path starts with, a health check that fails between two healthy passes:
+    a configuration error naming the setting, before anything is served."""
     with pytest.raises(ConfigurationError, match=re.escape(name)):
         ServeOptions.from_settings(table)
 

@@ -5,24 +5,24 @@ from __future__ import annotations
 import argparse
 import logging
 
+import attrs
+
 from paywire.cli.operations import service
 from paywire.cli.values import port, seconds
 
 
 def run(args: argparse.Namespace) -> int:
-    from paywire.serve.janitor import Backoff
     from paywire.serve.server import ServeOptions, serve
 
     svc = service(args)
-    backoff = None
-    if args.backoff_first is not None or args.backoff_cap is not None:
-        default = Backoff()
-        backoff = Backoff(first=default.first if args.backoff_first is None else args.backoff_first,
-                          cap=default.cap if args.backoff_cap is None else args.backoff_cap)
     options = ServeOptions.from_settings(
         svc.gateway.settings.get("serve"), host=args.host, port=args.port, interval=args.interval,
-        backoff=backoff, webhooks=False if args.no_webhooks else None, janitor=False if args.no_janitor else None,
+        webhooks=False if args.no_webhooks else None, janitor=False if args.no_janitor else None,
     )
+    if args.backoff_first is not None or args.backoff_cap is not None:  # over the configured backoff's
+        given = {"first": args.backoff_first, "cap": args.backoff_cap}
+        backoff = attrs.evolve(options.backoff, **{k: v for k, v in given.items() if v is not None})
+        options = ServeOptions.from_settings({**attrs.asdict(options, recurse=False), "backoff": backoff})
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     serve(svc, options)
     return 0

@@ -720,15 +720,21 @@ class SQLLedger(Ledger):
         )
         return [event_from_row(r) for r in rows]
 
-    def matchable_events(self, *, limit: int = 1000) -> list[StoredEvent]:
+    def matchable_events(self, *, limit: int = 1000, methods: Sequence[str] = ()) -> list[StoredEvent]:
         # Only what can match: the unmatched events of payments this ledger never held (a provider
         # account shared with other systems) stay unmatched for good, and must not fill `limit`.
+        methods = list(dict.fromkeys(methods))
+        if methods:
+            marks = _params(len(methods))
+            same = f"r.method IN ({marks}) AND p.method IN ({marks})"
+        else:
+            same = "p.method = r.method"
         rows = self._read(
             f"SELECT {_EVENT_COLUMNS_E} FROM paywire_events e WHERE e.status = 'unmatched' AND EXISTS ("
-            "SELECT 1 FROM paywire_event_references r JOIN paywire_references p ON p.method = r.method "
+            f"SELECT 1 FROM paywire_event_references r JOIN paywire_references p ON {same} "
             "AND p.reference = r.reference WHERE r.provider = e.provider AND r.event_id = e.event_id) "
             "ORDER BY e.received_at, e.event_id LIMIT ?",
-            (int(limit),),
+            (*methods, *methods, int(limit)),
         )
         return [event_from_row(r) for r in rows]
 

@@ -205,9 +205,12 @@ class Ledger(abc.ABC):
                     limit: int = 1000) -> list[StoredEvent]:
         """Stored webhook events, oldest first."""
 
-    def matchable_events(self, *, limit: int = 1000) -> list[StoredEvent]:
-        """Unmatched events naming an id now indexed under a payment (`add_references`), oldest
-        first; a backend that cannot tell returns every unmatched event."""
+    def matchable_events(self, *, limit: int = 1000, methods: Sequence[str] = ()) -> list[StoredEvent]:
+        """Unmatched events naming an id now indexed under a payment (`add_references`) of the
+        method the event came through, oldest first. With `methods` (the methods of one provider
+        account, whose webhooks may reach any of their endpoints): the events that came through
+        any of them naming an id indexed under any of them. A backend that cannot tell returns
+        every unmatched event."""
         return self.list_events(statuses=["unmatched"], limit=limit)
 
     def iter_payments(self, *, page: int = 500) -> Iterator[Payment]:

@@ -17,6 +17,7 @@ import attrs
 
 from paywire.config_schema import check_keys
 from paywire.errors import ConfigurationError
+from paywire.gateway import MAX_WEBHOOK_BYTES
 from paywire.security import get_logger
 from paywire.serve.app import serve_app
 from paywire.serve.janitor import Backoff, Janitor
@@ -48,7 +49,10 @@ class ServeOptions:
     def from_settings(cls, settings: Any, **overrides: Any) -> ServeOptions:
         """Options from the `[paywire.serve]` table, then the command line's (non-None) values."""
         table = dict(settings or {})
-        if "backoff" in table:
+        if "backoff" in table and not isinstance(table["backoff"], Backoff):
+            if not isinstance(table["backoff"], dict):
+                raise ConfigurationError(f"[paywire.serve] backoff = {table['backoff']!r}: must be a table, such as "
+                                         "backoff = { first = 15, factor = 2, cap = 900 }")
             check_keys(table["backoff"], [f.name for f in attrs.fields(Backoff)], "[paywire.serve] backoff")
             table["backoff"] = Backoff(**table["backoff"])
         check_keys(table, [f.name for f in attrs.fields(cls)], "[paywire.serve]")
@@ -61,27 +65,49 @@ class ServeOptions:
         return options
 
     def _check(self) -> None:
-        """Refuse values that cannot work: a port out of range, a wait that is not a positive
-        finite number of seconds (a Janitor spinning without pause, or never waking)."""
+        """Refuse values that cannot work, rather than serve something else: a port out of range,
+        a flag or an address of the wrong type (the string "false" is true), a prefix no request
+        path starts with, a wait that is not a positive number of seconds a clock can count (a
+        Janitor spinning without pause, or dying on its first wait), a health check that fails
+        between two healthy passes, a body limit above what the gateway reads."""
         def bad(name: str, value: object, allowed: str) -> ConfigurationError:
             return ConfigurationError(f"[paywire.serve] {name} = {value!r}: must be {allowed}")
 
+        if not isinstance(self.host, str) or not self.host:
+            raise bad("host", self.host, "an address, such as '127.0.0.1' or '0.0.0.0'")
         if type(self.port) is not int or not 0 <= self.port <= 65535:
             raise bad("port", self.port, "a port number (0 to 65535)")
-        if type(self.max_body) is not int or self.max_body < 1:
-            raise bad("max_body", self.max_body, "a whole number of bytes above zero")
+        for name in ("webhooks", "janitor"):
+            if type(getattr(self, name)) is not bool:
+                raise bad(name, getattr(self, name), "true or false")
+        if not isinstance(self.prefix, str) or not self.prefix.startswith("/"):
+            raise bad("prefix", self.prefix, "a path starting with /, such as '/webhooks'")
+        if type(self.max_body) is not int or not 1 <= self.max_body <= MAX_WEBHOOK_BYTES:
+            raise bad("max_body", self.max_body, f"a whole number of bytes from 1 to {MAX_WEBHOOK_BYTES} (what the "
+                                                 "gateway reads of a webhook)")
         waits = {"interval": self.interval, "stale_after": self.stale_after,
                  "graceful_timeout": self.graceful_timeout, "backoff first": self.backoff.first,
                  "backoff cap": self.backoff.cap}
         for name, value in waits.items():
             if not _positive_seconds(value):
-                raise bad(name, value, "a number of seconds above zero")
+                raise bad(name, value, f"a number of seconds above zero and at most {_LONGEST_WAIT:.0f} (a year)")
+        if self.graceful_timeout < 1:
+            raise bad("graceful_timeout", self.graceful_timeout, "at least 1 second (the server counts whole seconds)")
         if not _positive_seconds(self.backoff.factor) or self.backoff.factor < 1:
             raise bad("backoff factor", self.backoff.factor, "a number of at least 1")
+        if self.backoff.first > self.backoff.cap:
+            raise bad("backoff first", self.backoff.first, f"at most the backoff cap ({self.backoff.cap})")
+        if self.janitor and self.stale_after <= self.interval:
+            raise bad("stale_after", self.stale_after, f"longer than interval ({self.interval}): /healthz would fail "
+                                                       "between two passes of a healthy Janitor")
+
+
+_LONGEST_WAIT = 365 * 24 * 3600.0  # seconds: past this, waits and schedules overflow the clock's types
 
 
 def _positive_seconds(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+    return (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+            and 0 < value <= _LONGEST_WAIT)
 
 
 def serve(service: PaymentService, options: ServeOptions, *, metrics: Metrics | None = None) -> None:
@@ -97,7 +123,7 @@ def serve(service: PaymentService, options: ServeOptions, *, metrics: Metrics | 
     app = serve_app(service, janitor=janitor, metrics=metrics, webhooks=options.webhooks, prefix=options.prefix,
                     max_body=options.max_body, stale_after=options.stale_after)
     config = uvicorn.Config(app, host=options.host, port=options.port, lifespan="on", access_log=False,
-                            timeout_graceful_shutdown=int(options.graceful_timeout), log_level="warning")
+                            timeout_graceful_shutdown=math.ceil(options.graceful_timeout), log_level="warning")
     # uvicorn re-raises the signal it caught once it has stopped; answered here by a handler that
     # does nothing, so the Janitor is joined and the ledger closed before the process exits (0).
     quiet = threading.current_thread() is threading.main_thread()

@@ -841,6 +841,11 @@ class PaymentService:
         open, and the provider's totals become its floors (e.g. after the buyer finished 3-D
         Secure on the provider's page and no webhook came). Nothing is ever resent. Each payment
         is settled on its own: one that cannot be is reported in `errors`, and the rest go on.
+
+        `limit` takes the oldest open transactions, every run the same: as many the provider has
+        not decided yet (a bank transfer's days) keep newer ones waiting. Give a limit above what
+        is open, or let `paywire serve`'s Janitor reconcile, which spaces its looks per
+        transaction (`reconcile_claimed`) so that none waits behind another.
         """
         at = now()
         marked: list[str] = []
@@ -973,7 +978,14 @@ class PaymentService:
         """Apply stored unmatched events that name a payment the ledger now knows (one whose
         reference was learnt while the event was being stored); returns how many were applied."""
         applied = 0
-        for event in self.ledger.matchable_events(limit=limit):
+        # Each event through the method it came by, and through its provider's other methods:
+        # one account's webhooks may reach any of their endpoints.
+        groups = {tuple(sorted((m.code, *self._siblings(m.code)))) for m in self.gateway.methods}
+        found = self.ledger.matchable_events(limit=limit)
+        for group in sorted(g for g in groups if len(g) > 1):
+            found += self.ledger.matchable_events(limit=limit, methods=group)
+        events = {(e.provider, e.event_id): e for e in sorted(found, key=lambda e: (e.received_at, e.event_id))}
+        for event in list(events.values())[:limit]:
             with self.ledger.unit() as u:
                 owner = self._owner(u, event.method, event.all_references)
                 if owner is None:
@@ -982,8 +994,10 @@ class PaymentService:
                 current = u.event(event.provider, event.event_id)
                 if payment is None or current is None or current.status != EventStatus.UNMATCHED:
                     continue
-                _, stored = apply_event(u, payment, attrs.evolve(current, payment_id=owner))
-                applied += stored.status == EventStatus.APPLIED
+                payment, stored = apply_event(u, payment, attrs.evolve(current, payment_id=owner))
+                if stored.status == EventStatus.APPLIED:
+                    applied += 1
+                    apply_waiting(u, payment, methods=self._siblings(payment.method))  # what waited for it
         return applied
 
     # -- webhooks -------------------------------------------------------------------------------

@@ -97,7 +97,10 @@ def _given(value: Money | None, otherwise: Money) -> Money:
 
 
 def _finish(u: LedgerUnit, txn: Transaction, status: str, note: str, result: CommandResult,
-            reference: str | None = None) -> Settlement:
+            reference: str | None = None, *, retryable: bool = False) -> Settlement:
+    """Record what the provider holds of `txn`. `retryable`: a failure because the provider never
+    got the request, which may be sent again with its key; one the provider decided would only be
+    answered again (or its acceptance replayed) under that key."""
     at = now()
     response = dict(txn.response)
     response["reconciled"] = {"state": result.state, "note": note}
@@ -106,8 +109,7 @@ def _finish(u: LedgerUnit, txn: Transaction, status: str, note: str, result: Com
         finished_at=None if status == S.ACCEPTED else at,
         provider_reference=txn.provider_reference or reference,
         settled_by=None if status == S.ACCEPTED else SettledBy.RECONCILE,
-        # It did not take effect, so sending it again (with its key) is safe.
-        retryable=status == S.FAILED,
+        retryable=retryable,
     ))
     return Settlement(txn.id, txn.payment_id, txn.kind, status, note)
 
@@ -123,7 +125,8 @@ def _absent(u: LedgerUnit, txn: Transaction, at: datetime, what: str, result: Co
     if not txn.expired(at):
         return _open(txn, f"{what}, but the request may still land until {txn.settle_after:%Y-%m-%d %H:%M:%S} "
                           "UTC; reconcile again after that")
-    return _finish(u, txn, S.FAILED, f"{what} after the request's longest life: it was not applied", result)
+    return _finish(u, txn, S.FAILED, f"{what} after the request's longest life: it was not applied", result,
+                   retryable=True)  # the provider never got it: sending it again with its key is safe
 
 
 def _subsets(amounts: Sequence[int], target: int) -> list[tuple[int, ...]]:

@@ -18,8 +18,8 @@ __all__ = ["reverse_refund"]
 def reverse_refund(u: LedgerUnit, payment: Payment, txns: Sequence[Transaction], refund: Transaction, *,
                    origin: str, note: str) -> Payment:
     """Record that the provider undid `refund` (once: a second report changes nothing) and lower
-    the provider-reported refunded floor by its amount, so the ledger claims no more than the
-    provider holds. Returns the payment to derive and store."""
+    the provider-reported refunded floor by its amount where that floor can have counted it, so
+    the ledger claims no more than the provider holds. Returns the payment to derive and store."""
     if refund.amount is None or any(t.kind == TransactionKind.REVERSAL and t.parent_id == refund.id for t in txns):
         return payment
     at = now()
@@ -32,5 +32,9 @@ def reverse_refund(u: LedgerUnit, payment: Payment, txns: Sequence[Transaction],
         response={"note": note}, created_at=at, updated_at=at, finished_at=at,
         settled_by=SettledBy.WEBHOOK if origin == "webhook" else SettledBy.RECONCILE,
     ))
-    floor = payment.observed_refunded.minor - refund.amount.minor
-    return replace(payment, observed_refunded=Money(max(0, floor), payment.currency))
+    # A reported total that counted the refund is at least its amount; one below it was reported
+    # without it (after the provider undid it, say), and stands as it is.
+    floor = payment.observed_refunded.minor
+    if floor >= refund.amount.minor:
+        floor -= refund.amount.minor
+    return replace(payment, observed_refunded=Money(floor, payment.currency))

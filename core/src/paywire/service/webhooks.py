@@ -67,8 +67,10 @@ def _settle(u: LedgerUnit, txn: Transaction, status: str, event: StoredEvent, re
     at = now()
     response = dict(txn.response)
     response["settled_by"] = f"webhook {event.provider}/{event.event_id}"
+    # A failure the provider decided is its answer under the key: sent again with that key, the
+    # request would get the same answer (or the acceptance it replays), never a new operation.
     u.update_transaction(replace(txn, status=status, response=response, updated_at=at, finished_at=at,
-                                      settled_by=SettledBy.WEBHOOK, retryable=status == S.FAILED,
+                                      settled_by=SettledBy.WEBHOOK, retryable=False,
                                       provider_reference=reference or txn.provider_reference))
 
 
