@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from paywire import Declined, IdempotencyConflict, ProviderUnavailable
 from paywire.testing.contract import ErrorCase, field_spans, retryable_meaning
@@ -105,3 +107,16 @@ def test_a_property_that_fails_still_reports_its_failure_under_the_bound() -> No
 
     with pytest.raises(AssertionError):
         run_property(never_large)
+
+
+@given(st.text(max_size=12), st.text(min_size=8, max_size=40).filter(lambda s: "\x00" not in s),
+       st.text(max_size=6))
+def test_a_secret_base64_encoded_with_anything_around_it_is_found(before: str, secret: str, after: str) -> None:
+    """Basic authorization writes base64(user:secret): the kit's leak check finds the secret in
+    it wherever it starts."""
+    import base64
+
+    from paywire.testing.leaks import secret_variants
+
+    encoded = base64.b64encode((before + secret + after).encode()).decode()
+    assert any(variant in encoded for variant in secret_variants(secret))

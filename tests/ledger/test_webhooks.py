@@ -424,3 +424,18 @@ def test_an_event_stored_unmatched_through_a_sibling_method_is_matched_by_match_
     assert ledger.get_event("fakepay", "evt_outside").status == EventStatus.APPLIED  # type: ignore[union-attr]
     assert service.get_payment(payment.id).refunded == Money.of("5.00", "EUR")
     assert service.match_unmatched() == 0  # applied once
+
+
+@pytest.mark.parametrize("event_id", ["evt_nul\x00x", "evt_lone\ud800x"], ids=["NUL", "lone surrogate"])
+def test_a_verified_event_whose_ids_no_ledger_can_keep_is_refused_not_failed_forever(
+    service: PaymentService, app: FakePayApp, ledger: Ledger, event_id: str,
+) -> None:
+    """Storing it would fail on every delivery (a 500 the provider answers by delivering again, for
+    days); it is refused with a 400 instead, and nothing of it is stored."""
+    from paywire.web import handle_webhook
+
+    payment = service.sale("fakepay", Money.of("30.00", "EUR"), source="tok_ok")
+    headers, body = app.event(event_id, EventKind.REFUNDED, payment.reference or "", total=1000)
+    answers = [handle_webhook(service, "fakepay", headers, body) for _ in range(2)]
+    assert [(status, json.loads(text)) for status, _, text in answers] == [(400, {"error": "unstorable_event"})] * 2
+    assert ledger.list_events() == [] and service.get_payment(payment.id).refunded == Money.of("0.00", "EUR")

@@ -2,7 +2,8 @@
 any web framework or serve on its own: `POST {prefix}/{method}`.
 
 Answers: 200 applied or duplicate, 202 stored for later (unmatched, or waiting for an operation
-in flight), 400 a body that does not verify, 404 an unknown path or payment method, 405 another
+in flight), 400 a body that does not verify (or a verified event whose ids no ledger can keep:
+no delivery of it would ever be stored), 404 an unknown path or payment method, 405 another
 HTTP method, 413 a body over the size limit (refused before it is read), 500 anything else (the
 provider will deliver again). The response body is a small JSON object, never an error detail.
 """
@@ -14,8 +15,9 @@ import json
 from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
 from typing import TYPE_CHECKING, Any
 
-from paywire.errors import ConfigurationError, WebhookVerificationError
+from paywire.errors import ConfigurationError, InvalidRequest, WebhookVerificationError
 from paywire.security import get_logger
+from paywire.service.inputs import UNSTORABLE_EVENT
 
 if TYPE_CHECKING:
     from paywire.service.payments import PaymentService
@@ -74,7 +76,12 @@ def handle_webhook(service: PaymentService, code: str, headers: Mapping[str, str
         if observe is not None:
             observe(code, "refused")
         return _reply(400, {"error": "verification_failed"})
-    except Exception:
+    except Exception as exc:
+        if isinstance(exc, InvalidRequest) and exc.code == UNSTORABLE_EVENT:
+            log.warning("webhook for %s refused: %s", code, exc)  # no delivery of it can ever be stored
+            if observe is not None:
+                observe(code, "refused")
+            return _reply(400, {"error": UNSTORABLE_EVENT})
         log.exception("webhook for %s could not be processed", code)
         if observe is not None:
             observe(code, "error")

@@ -12,8 +12,11 @@ from __future__ import annotations
 
 from paywire.errors import InvalidRequest
 from paywire.money import Money
+from paywire.webhook import WebhookEvent
 
-__all__ = ["require_key", "require_money", "require_text"]
+__all__ = ["UNSTORABLE_EVENT", "require_event", "require_key", "require_money", "require_text"]
+
+UNSTORABLE_EVENT = "unstorable_event"  # the code of a verified event the ledger cannot keep
 
 
 def require_money(amount: object, operation: str) -> None:
@@ -24,21 +27,22 @@ def require_money(amount: object, operation: str) -> None:
                              param="amount")
 
 
-def require_text(value: object, param: str) -> None:
+def require_text(value: object, param: str, code: str | None = None) -> None:
     """Refuse what a ledger column cannot keep as given (None passes: the value is optional)."""
     if value is None:
         return
     if not isinstance(value, str):
-        raise InvalidRequest(f"{param} must be a str, not {type(value).__name__}; nothing was sent", param=param)
+        raise InvalidRequest(f"{param} must be a str, not {type(value).__name__}; nothing was recorded or sent",
+                             param=param, code=code)
     if "\x00" in value:
-        raise InvalidRequest(f"{param} holds a NUL character, which the ledger cannot keep; nothing was sent",
-                             param=param)
+        raise InvalidRequest(f"{param} holds a NUL character, which the ledger cannot keep; nothing was recorded "
+                             "or sent", param=param, code=code)
     if not value.isascii():
         try:
             value.encode()
         except UnicodeEncodeError:
-            raise InvalidRequest(f"{param} is not valid Unicode text (a lone surrogate); nothing was sent",
-                                 param=param) from None
+            raise InvalidRequest(f"{param} is not valid Unicode text (a lone surrogate); nothing was recorded or "
+                                 "sent", param=param, code=code) from None
 
 
 def require_key(key: object) -> None:
@@ -47,3 +51,12 @@ def require_key(key: object) -> None:
     if isinstance(key, str) and not (key.isascii() and key.isprintable()):
         raise InvalidRequest(f"idempotency_key {key!r} must be printable ASCII (it is sent as an HTTP header); "
                              "nothing was sent", param="idempotency_key")
+
+
+def require_event(event: WebhookEvent) -> None:
+    """Refuse a verified event whose ids the ledger cannot keep as given: no delivery of it will
+    ever be stored, so it is refused (the endpoint answers 400), not failed again and again."""
+    for param, value in (("event id", event.id), ("event type", event.type), ("event kind", event.kind),
+                         ("event reference", event.reference), *((f"event reference {name!r}", ref)
+                                                                 for name, ref in event.references.items())):
+        require_text(value, param, UNSTORABLE_EVENT)

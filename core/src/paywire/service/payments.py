@@ -69,7 +69,7 @@ from paywire.ledger.model import (
 from paywire.money import Money
 from paywire.security import _MASK, redact
 from paywire.service import rules
-from paywire.service.inputs import require_key, require_money, require_text
+from paywire.service.inputs import require_event, require_key, require_money, require_text
 from paywire.service.keys import derived_key, fingerprint, new_id, same_operation
 from paywire.service.outcome import attach, failed, is_unknown, rebuild_error, succeeded, unknown
 from paywire.service.reconcile import Mismatch, ReconcileReport, Settlement, settle
@@ -1032,7 +1032,9 @@ class PaymentService:
         Raises `WebhookVerificationError` (nothing stored) when it does not verify, and
         `ConfigurationError` for an unknown method.
         """
-        return self._receive(method, self.gateway.parse_webhook(method, headers, raw_body))
+        event = self.gateway.parse_webhook(method, headers, raw_body)
+        require_event(event)
+        return self._receive(method, event)
 
     def receive_notification(self, method: str, headers: Mapping[str, str], raw_body: bytes) -> Notification:
         """Verify a webhook delivery through the method's plugin, however many events it holds
@@ -1042,6 +1044,8 @@ class PaymentService:
         A delivery that does not verify raises `WebhookVerificationError` and stores nothing.
         """
         batch = self.gateway.parse_notification(method, headers, raw_body)
+        for event in batch.events:  # all of them first: a batch is not stored in part
+            require_event(event)
         receipts = tuple(self._receive(method, event) for event in batch.events)
         return Notification(receipts, batch.acknowledgement, batch.content_type)
 
