@@ -7,7 +7,8 @@ the current code, which migrates it. On SQLite and PostgreSQL alike.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -44,12 +45,9 @@ V1_ROWS = [  # one transaction in every status the previous release wrote
 
 
 @pytest.fixture
-def previous_release(ledger_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+def previous_release(ledger_url: str) -> str:
     """A ledger URL holding the previous release's schema (migration 1 only) and its rows."""
-    with monkeypatch.context() as patch:
-        patch.setattr(_sql, "MIGRATIONS", MIGRATIONS[:1])
-        old = open_ledger(ledger_url)
-        assert old.schema_version() == 1
+    def fill(old: Ledger) -> None:
         with old.unit() as u:
             u.insert_payment(payment(references={"payment": "fp_1"}))
         _write(old, f"INSERT INTO paywire_transactions ({V1_TRANSACTION_COLUMNS}) VALUES "
@@ -59,8 +57,8 @@ def previous_release(ledger_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterat
                     "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                [("fakepay", "evt_1", "fakepay", "payment.captured", "captured", "cap_9", '{"payment":"fp_1"}', "EUR",
                  2_500, None, "unmatched", None, None, T + 50, None)])
-        old.close()
-    yield ledger_url
+
+    return written_by(1, ledger_url, fill)
 
 
 def _write(ledger: Ledger, sql: str, rows: list[tuple[Any, ...]]) -> None:
@@ -85,13 +83,36 @@ def _snapshot(ledger: Ledger) -> dict[str, list[tuple[Any, ...]]]:
     }
 
 
-def test_upgrading_keeps_every_row_of_the_previous_release(previous_release: str,
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    with monkeypatch.context() as patch:
-        patch.setattr(_sql, "MIGRATIONS", MIGRATIONS[:1])
-        old = open_ledger(previous_release)
-        before = _snapshot(old)
+@contextmanager
+def schema(version: int) -> Iterator[None]:
+    """The code of the release that wrote schema `version` (its migrations, no later one)."""
+    assert [m.version for m in MIGRATIONS[:version]] == list(range(1, version + 1))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_sql, "MIGRATIONS", MIGRATIONS[:version])
+        yield
+
+
+def written_by(version: int, ledger_url: str, fill: Callable[[Ledger], None]) -> str:
+    """`ledger_url`, holding schema `version` and the rows `fill` writes with that release's code."""
+    with schema(version):
+        old = open_ledger(ledger_url)
+        assert old.schema_version() == version
+        fill(old)
         old.close()
+    return ledger_url
+
+
+def snapshot_of(version: int, ledger_url: str) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of the ledger, read by the code of the release that wrote schema `version`."""
+    with schema(version):
+        old = open_ledger(ledger_url)
+        rows = _snapshot(old)
+        old.close()
+    return rows
+
+
+def test_upgrading_keeps_every_row_of_the_previous_release(previous_release: str) -> None:
+    before = snapshot_of(1, previous_release)
     ledger = open_ledger(previous_release)
     try:
         assert ledger.schema_version() == MIGRATIONS[-1].version
@@ -164,13 +185,9 @@ def test_a_finished_row_learning_its_reference_cannot_bring_another_change(ledge
 
 
 @pytest.fixture
-def release_3(ledger_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+def release_3(ledger_url: str) -> str:
     """A ledger URL holding schema 3 (the release before migration 4) and rows in it."""
-    assert [m.version for m in MIGRATIONS[:3]] == [1, 2, 3]
-    with monkeypatch.context() as patch:
-        patch.setattr(_sql, "MIGRATIONS", MIGRATIONS[:3])
-        old = open_ledger(ledger_url)
-        assert old.schema_version() == 3
+    def fill(old: Ledger) -> None:
         with old.unit() as u:
             u.insert_payment(payment(references={"payment": "fp_1"}))
             u.insert_transaction(txn("txn_open", key="k-open", status=TransactionStatus.ACCEPTED, settle_after=now()))
@@ -178,17 +195,12 @@ def release_3(ledger_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]
                                      settled_by=SettledBy.ANSWER))
         _write(old, "UPDATE paywire_transactions SET provider_reference = 'cap_1', response = '{\"forged\":1}' "
                     "WHERE id = 'txn_done'", [()])  # what schema 3's guard let through: kept as it is
-        old.close()
-    yield ledger_url
+
+    return written_by(3, ledger_url, fill)
 
 
-def test_migration_4_keeps_every_row_and_holds_a_learning_row_to_its_reference(
-        release_3: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    with monkeypatch.context() as patch:
-        patch.setattr(_sql, "MIGRATIONS", MIGRATIONS[:3])
-        old = open_ledger(release_3)
-        before = _snapshot(old)
-        old.close()
+def test_migration_4_keeps_every_row_and_holds_a_learning_row_to_its_reference(release_3: str) -> None:
+    before = snapshot_of(3, release_3)
     ledger = open_ledger(release_3)
     try:
         assert ledger.schema_version() == MIGRATIONS[-1].version >= 4

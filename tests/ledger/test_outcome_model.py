@@ -88,6 +88,18 @@ def start(service: PaymentService, kind: str) -> tuple[str | None, Callable[[], 
     return payment.id, lambda: service.refund(payment.id, eur("30.00"), idempotency_key="refund-1")
 
 
+def accepted(service: PaymentService, kind: str) -> Payment:
+    """A payment holding a `kind` the provider accepted and decides later: a 50.00 authorization
+    (authorize), a capture of 20.00 of it, or a refund of 20.00 of a 50.00 sale."""
+    if kind == "authorize":
+        return service.authorize("fakepay", eur("50.00"), source="tok_pending")
+    if kind == "capture":
+        payment = service.authorize("fakepay", eur("50.00"), source="tok_async")
+        return service.capture(payment.id, eur("20.00"), final=False)
+    payment = service.sale("fakepay", eur("50.00"), source="tok_async")
+    return service.refund(payment.id, eur("20.00"))
+
+
 def webhook_made(service: PaymentService, payment_id: str) -> list[str]:
     return [t.kind for t in service.list_transactions(payment_id) if t.origin == "webhook"]
 
@@ -473,12 +485,7 @@ def test_a_failure_the_provider_decided_is_never_resent_under_its_key(
     the acceptance stayed open for good, its amount counted as in flight. The failure is final;
     the same call again is a new operation under a key of its own."""
     service = fast_service
-    if kind == "capture":
-        payment = service.authorize("fakepay", eur("50.00"), source="tok_async")
-        payment = service.capture(payment.id, eur("20.00"), final=False)
-    else:
-        payment = service.sale("fakepay", eur("50.00"), source="tok_async")
-        payment = service.refund(payment.id, eur("20.00"))
+    payment = accepted(service, kind)
     first = only(service.list_transactions(payment.id), kind)
     event = app.decide(first.provider_reference or "", succeed=False)
     if decided_by == "webhook":
@@ -571,14 +578,7 @@ def test_an_accepted_operation_is_settled_by_reconcile_once_the_provider_decided
     fast_service: PaymentService, app: FakePayApp, kind: str,
 ) -> None:
     service = fast_service
-    if kind == "authorize":
-        payment = service.authorize("fakepay", eur("50.00"), source="tok_pending")
-    elif kind == "capture":
-        payment = service.authorize("fakepay", eur("50.00"), source="tok_async")
-        payment = service.capture(payment.id, eur("20.00"), final=False)
-    else:
-        payment = service.sale("fakepay", eur("50.00"), source="tok_async")
-        payment = service.refund(payment.id, eur("20.00"))
+    payment = accepted(service, kind)
     txn = only(service.list_transactions(payment.id), kind)
     assert txn.status == S.ACCEPTED
 

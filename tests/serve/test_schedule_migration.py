@@ -3,42 +3,32 @@ with its rows) in place on SQLite and PostgreSQL; the looks it keeps round-trip.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
 
-from paywire.ledger import TransactionStatus, _sql, open_ledger
+from paywire.ledger import Ledger, TransactionStatus, open_ledger
 from paywire.ledger.migrations import MIGRATIONS
 from paywire.ledger.model import Look, now
 from tests.ledger.conftest import backend, ledger_url  # noqa: F401 - fixtures
-from tests.ledger.test_migrations import _snapshot
+from tests.ledger.test_migrations import _snapshot, snapshot_of, written_by
 from tests.ledger.test_storage_conformance import payment, txn
 
 
 @pytest.fixture
-def release_2(ledger_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:  # noqa: F811 - the fixture
+def release_2(ledger_url: str) -> str:  # noqa: F811 - the fixture
     """A ledger URL holding schema 2 (the release before the schedule) and rows in it."""
-    assert [m.version for m in MIGRATIONS[:2]] == [1, 2]
-    with monkeypatch.context() as patch:
-        patch.setattr(_sql, "MIGRATIONS", MIGRATIONS[:2])
-        old = open_ledger(ledger_url)
-        assert old.schema_version() == 2
+    def fill(old: Ledger) -> None:
         with old.unit() as u:
             u.insert_payment(payment(references={"payment": "fp_1"}))
             u.insert_transaction(txn("txn_open", key="k-open", status=TransactionStatus.ACCEPTED, settle_after=now()))
             u.insert_transaction(txn("txn_done", key="k-done", status=TransactionStatus.SUCCEEDED, finished_at=now()))
-        old.close()
-    yield ledger_url
+
+    return written_by(2, ledger_url, fill)
 
 
-def test_the_schedule_migration_keeps_every_row_and_its_looks_round_trip(
-        release_2: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    with monkeypatch.context() as patch:
-        patch.setattr(_sql, "MIGRATIONS", MIGRATIONS[:2])
-        old = open_ledger(release_2)
-        before = _snapshot(old)
-        old.close()
+def test_the_schedule_migration_keeps_every_row_and_its_looks_round_trip(release_2: str) -> None:
+    before = snapshot_of(2, release_2)
     ledger = open_ledger(release_2)
     try:
         assert ledger.schema_version() == MIGRATIONS[-1].version >= 3
