@@ -3,8 +3,10 @@ form and place, before anything is sent or stored; ordinary shop data and paywir
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import sqlite3
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -199,7 +201,7 @@ def test_the_gateway_refuses_a_card_number_the_provider_would_not_even_send(shop
 
 # What the screen's fast paths must agree with: the condition as first written, with Unicode
 # classes and ordinary (backtracking) repeats.
-_CONDITION = re.compile(r"\d(?:(?:\s|[-\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63\uff0d"
+_CONDITION = re.compile(r"\d(?:(?:\s|[-\u00ad\u200b\u200c\u200d\u2060\ufeff\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63\uff0d"
                         r".\u00b7\u2024\u2027\u3002\uff0e\uff61\u30fb/\u2044\u2215\uff0f]){0,3}\d){12}")
 
 
@@ -215,7 +217,7 @@ def _written(digits: str, gaps: str, other: str) -> st.SearchStrategy[str]:
 
 _SCREENED = st.one_of(  # ASCII text takes a path of its own
     _written("0123456789", " -./\t\n", "+abcx_Z\0:"),
-    _written("0123456789\uff14\u0664\u06f4", " -./\t\u00a0\u2013\uff0e\u2044", "+abc_\0\u00e9"),
+    _written("0123456789\uff14\u0664\u06f4", " -./\t\u00a0\u2013\uff0e\u2044\u200b\u00ad", "+abc_\0\u00e9"),
 )
 
 
@@ -230,3 +232,37 @@ def test_the_screen_admits_exactly_the_texts_the_condition_admits(texts: list[st
         assert (find_card_span(text) is not None) <= (_CONDITION.search(text) is not None)
         assert may_hold_card_numbers([text]) == (_CONDITION.search(text) is not None)
     assert may_hold_card_numbers(texts) == any(_CONDITION.search(text) for text in texts)
+
+
+@pytest.mark.parametrize("separator", ["\u200b", "\u00ad", "\u2060", "\ufeff", "\u200c\u200d"])
+def test_a_card_number_with_invisible_characters_between_its_groups_is_found(separator: str) -> None:
+    """Copied from a page or a PDF, a number carries zero-width characters between its groups."""
+    text = f"card {separator.join(['4111', '1111', '1111', '1111'])} please"
+    assert find_card_span(text) is not None and may_hold_card_numbers([text])
+    assert find_card_span(f"order {separator.join(['2024', '0117'])}") is None
+
+
+@dataclasses.dataclass
+class _Note:
+    text: str
+
+
+@pytest.mark.parametrize(("value", "field"), [
+    ({"metadata": {4111111111111111: "x"}}, "metadata.*** (the key)"),
+    ({"metadata": {"note": 4111111111111111.0}}, "metadata.note"),
+    ({"options": {"note": b"4111111111111111"}}, "options.note"),
+    ({"options": {"note": bytearray(b"4111 1111 1111 1111")}}, "options.note"),
+    ({"options": {"note": Decimal("4111111111111111")}}, "options.note"),
+    ({"options": {"note": {"4111111111111111"}}}, "options.note[0]"),
+    ({"options": {"note": frozenset({4111111111111111})}}, "options.note[0]"),
+    ({"options": {"note": _Note("4111111111111111")}}, "options.note"),
+])
+def test_a_card_number_in_a_value_of_any_type_is_refused_naming_its_field(value: dict[str, Any], field: str) -> None:
+    """Whatever its type, a value is written on the wire and in the ledger as text: the guard
+    reads it as that text, and a card number in a mapping key of any type is one too."""
+    with pytest.raises(InvalidRequest) as refused:
+        refuse_card_numbers(value)
+    assert refused.value.code == "raw_card_number"
+    assert f"field '{field}'" in str(refused.value)
+    assert "4111111111111111" not in str(refused.value)
+    refuse_card_numbers({"metadata": {20240117: 19.99, "n": Decimal("10.00"), "b": b"abc", "s": {1, 2}}})

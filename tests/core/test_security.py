@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from paywire import ConfigurationError, Secret, security
+from paywire import ConfigurationError, Secret, Subject, security
 from paywire.security import RedactingFilter, check_endpoint, redact
 
 
@@ -170,3 +170,50 @@ def test_redaction_runs_while_other_threads_make_secrets() -> None:
         security._known_secrets = before  # the rest of the run redacts against the usual few
         security._secrets_version += 1
     assert failures == []
+
+
+def test_an_error_never_carries_a_card_number_or_a_secret_it_was_given() -> None:
+    """A provider may echo the card or a credential in its error text, and a refusal may quote the
+    caller's value: the error is raised on, printed and shown to the buyer, so it is masked."""
+    from paywire.errors import Declined, InvalidRequest
+
+    key = Secret("fk_test_echoed_key_1234")
+    declined = Declined(f"card 4111 1111 1111 1111 was declined (key {key.reveal()})",
+                        customer_message="Your card 4111111111111111 was declined")
+    for text in (str(declined), repr(declined), declined.message, declined.customer_message):
+        assert "4111" not in text.replace("***", "") and key.reveal() not in text
+    refused = InvalidRequest("order_id '4111111111111111' differs from order.id 'A-1'", param="order_id")
+    assert "4111111111111111" not in str(refused) and refused.param == "order_id"
+
+
+@pytest.mark.parametrize("form", ["quote", "quote_plus", "json", "json_slash", "basic"])
+def test_a_known_secret_is_masked_in_the_forms_text_encodes_it_in(form: str) -> None:
+    import base64
+    import json
+    from urllib.parse import quote, quote_plus
+
+    value = "fk/test+ledger=key&123"
+    Secret(value)
+    written = {"quote": quote(value, safe=""), "quote_plus": quote_plus(value), "json": json.dumps(value)[1:-1],
+               "json_slash": json.dumps(value)[1:-1].replace("/", "\\/"),
+               "basic": base64.b64encode(f"merchant:{value}".encode()).decode()}[form]
+    masked = redact(f"the provider answered: bad key {written} (check it)")
+    assert written not in masked and "***" in masked and masked.startswith("the provider answered: bad key ")
+
+
+def test_shapes_and_passwords_in_text_are_masked_whole() -> None:
+    assert redact("whsec_abcdefgh%2Bijklmnop next") == "*** next"
+    assert redact("GET http://merchant:hunter2pass@api.example.com/v1 failed") == \
+        "GET http://merchant:***@api.example.com/v1 failed"
+
+
+def test_reprs_show_no_url_password_and_no_basic_username() -> None:
+    from paywire import BasicAuth, MethodConfig, TransferFactory
+
+    url = "http://merchant:hunter2pass@127.0.0.1:9"
+    auth = BasicAuth("AZdfr0uLXSf6pq-client-id", Secret("client-secret-value"))
+    factory = TransferFactory(url, "POST", "/v1/pay", auth=auth)
+    transfer = factory.create({"a": 1}, Subject(idempotency_key="k"))
+    for shown in (repr(MethodConfig(code="fakepay", base_url=url)), repr(factory), repr(transfer), repr(auth)):
+        assert "hunter2pass" not in shown and "AZdfr0uLXSf6pq" not in shown and "client-secret-value" not in shown
+    assert transfer.url.startswith("http://merchant:hunter2pass@")  # what is sent stays whole

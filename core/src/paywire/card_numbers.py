@@ -5,8 +5,8 @@ length is one that network issues, and its Luhn check digit is right; so an orde
 phone number or a provider's reference that no network could have issued is never taken for one.
 
 People write card numbers in one run or in groups: separated by spaces, dashes, dots or slashes
-(one kind per number), in any script's decimal digits (full-width, Arabic-Indic, ...), and next
-to other text or digits. All of those are found. What is deliberately not read as a card:
+(one kind per number; invisible characters such as zero-width spaces count as space), in any
+script's decimal digits (full-width, Arabic-Indic, ...), and next to other text or digits. All of those are found. What is deliberately not read as a card:
 
 - a digit run longer than 19 digits, or written in regular blocks of four longer than 19 digits
   (a tracking or bank reference is one number, not a card number beside other digits);
@@ -110,6 +110,9 @@ def brand_of(digits: str) -> str | None:
 
 # -- finding them in text ---------------------------------------------------------------------
 _SEPARATOR_CLASSES: Final = {
+    # Invisible characters (zero-width spaces and joiners, soft hyphen, word joiner, byte order
+    # mark): text copied from a page or a PDF carries them between the groups; they count as space.
+    **dict.fromkeys("\u00ad\u200b\u200c\u200d\u2060\ufeff", "s"),
     **dict.fromkeys("-\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63\uff0d", "-"),
     **dict.fromkeys(".\u00b7\u2024\u2027\u3002\uff0e\uff61\u30fb", "."),
     **dict.fromkeys("/\u2044\u2215\uff0f", "/"),

@@ -22,7 +22,7 @@ from paywire.config_schema import CAPABILITY_FLAGS, check_value
 from paywire.countries import check_country
 from paywire.errors import ConfigurationError
 from paywire.money import Money, exponent_of
-from paywire.security import Secret
+from paywire.security import Secret, shown_url
 
 __all__ = ["CAPABILITY_FLAGS", "MethodConfig", "PaymentMethodList", "load_config"]
 
@@ -79,7 +79,7 @@ class MethodConfig:
     max_total: str | None = attrs.field(default=None, converter=_decimal_text)
     sort_order: int = 0
     environment: str = attrs.field(default="sandbox", validator=_checked("environment"))
-    base_url: str | None = None
+    base_url: str | None = attrs.field(default=None, repr=shown_url)
     ca_certs: str | None = None
     connect_timeout: float = 5.0
     read_timeout: float = 30.0

@@ -62,6 +62,12 @@ class PaywireError(Exception):
         status: int | None = None,
         details: dict[str, Any] | None = None,
     ) -> None:
+        # Masked as every log record is: a provider may echo a card number or a credential in its
+        # error text, and a refusal may quote the caller's value, and the error travels further
+        # (raised to the caller, printed by the command line, shown to the buyer).
+        from paywire.security import redact  # here: paywire.security imports this module
+
+        message = redact(message)
         super().__init__(message)
         self.message = message
         self.provider = provider
@@ -70,7 +76,7 @@ class PaywireError(Exception):
             self.retryable = retryable
         if may_have_been_sent is not None:
             self.may_have_been_sent = may_have_been_sent
-        self.customer_message = customer_message or self.default_customer_message
+        self.customer_message = redact(customer_message) if customer_message else self.default_customer_message
         self.debug_id = debug_id
         self.status = status
         self.details = details or {}

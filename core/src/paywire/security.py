@@ -5,16 +5,19 @@ These checks run on every request the pipeline builds, so a plugin cannot forget
 
 from __future__ import annotations
 
+import base64
 import functools
 import ipaddress
+import json
 import logging
 import operator
 import re
 import threading
 from collections.abc import Callable, Iterable, Mapping
+from datetime import date, datetime, timedelta
 from types import MappingProxyType
 from typing import Any
-from urllib.parse import unquote_plus, urlsplit
+from urllib.parse import quote, quote_plus, unquote_plus, urlsplit
 
 import attrs
 
@@ -28,6 +31,7 @@ from paywire.card_numbers import (
 )
 from paywire.errors import ConfigurationError, InvalidRequest
 from paywire.memo import Memo
+from paywire.money import Money
 
 __all__ = [
     "RedactingFilter",
@@ -40,6 +44,8 @@ __all__ = [
     "masked_url",
     "redact",
     "refuse_card_numbers",
+    "secret_variants",
+    "shown_url",
 ]
 
 _MASK = "***"
@@ -49,6 +55,29 @@ _MASK = "***"
 _known_secrets: frozenset[str] = frozenset()
 _secrets_version = 0
 _secrets_lock = threading.Lock()
+
+
+def secret_variants(secret: str) -> set[str]:
+    """The forms a secret takes in text: as is, percent-encoded, JSON-escaped, and base64-encoded
+    (Basic authorization, `base64(user:secret)`) wherever it starts in what is encoded."""
+    escaped = json.dumps(secret)[1:-1]
+    return {secret, quote(secret, safe=""), quote_plus(secret), escaped, escaped.replace("/", "\\/"),
+            *_base64_cores(secret)}
+
+
+def _base64_cores(secret: str) -> set[str]:
+    """What base64 writes for `secret` whatever precedes it: at each of the three byte offsets
+    the text between the characters the neighbours also shape (long enough secrets only)."""
+    data = secret.encode()
+    cores = set()
+    for offset in range(3):
+        encoded = base64.b64encode(b"\0" * offset + data).decode()
+        start = -(-offset * 4 // 3)  # the first character not shaped by the bytes before the secret
+        end = (offset + len(data)) // 3 * 4  # the last whole group of the secret's own bytes
+        core = encoded[start:end]
+        if len(core) >= 8:
+            cores.add(core)
+    return cores
 
 
 class Secret:
@@ -65,8 +94,9 @@ class Secret:
             raise ConfigurationError("a secret must be a non-empty string")
         self._value = value
         if len(value) >= 6 and value not in _known_secrets:
+            forms = {form for form in secret_variants(value) if len(form) >= 6}  # as text writes it, encoded too
             with _secrets_lock:
-                _known_secrets = _known_secrets | {value}
+                _known_secrets = _known_secrets | forms
                 _secrets_version += 1  # after the set: texts redacted before may hold it
 
     def reveal(self) -> str:
@@ -97,6 +127,9 @@ _Path = tuple[Any, str, Any] | None
 
 
 _CLEAN: Any = object()  # what `_card_field` answers for a tree without card numbers
+# paywire's own values, whose text never comes from the caller as written (an amount, a time, a
+# masked credential): not walked.
+_OWN_VALUES: tuple[type, ...] = (Money, datetime, date, timedelta, Secret)
 
 
 @functools.cache
@@ -144,8 +177,9 @@ def _texts(value: Any, out: list[str]) -> None:
 
 @functools.cache
 def _walk_of(cls: type) -> Callable[[Any, list[str]], None]:
-    """How `_texts` walks a value of `cls` (a subclass of str or int, a mapping, a sequence, or
-    an attrs value, in that order of precedence, as `_card_field` decides)."""
+    """How `_texts` walks a value of `cls` (a subclass of str or int, a mapping, a sequence or a
+    set, an attrs value, paywire's own values, then anything else, in that order of precedence,
+    as `_card_field` decides)."""
     fields = _field_values(cls)
     if issubclass(cls, str):
         return lambda value, out: out.append(value) if len(value) >= MIN_DIGITS else None
@@ -153,15 +187,34 @@ def _walk_of(cls: type) -> Callable[[Any, list[str]], None]:
         return lambda value, out: out.append(str(value))  # an enum's digits are what str() writes
     if issubclass(cls, Mapping):
         return _mapping_texts
-    if issubclass(cls, (list, tuple)):
+    if issubclass(cls, (list, tuple, set, frozenset)):
         return _item_texts
-    return lambda value, out: _item_texts(fields(value), out)
+    if attrs.has(cls):
+        return lambda value, out: _item_texts(fields(value), out)
+    if issubclass(cls, _OWN_VALUES):
+        return lambda value, out: None
+    return _str_text
+
+
+def _str_text(value: Any, out: list[str]) -> None:
+    """Any other value (a float, a Decimal, bytes, a dataclass) as the ledger and JSON write it."""
+    text = _number_text(value) if isinstance(value, float) else str(value)
+    if len(text) >= MIN_DIGITS:
+        out.append(text)
+
+
+def _number_text(value: float) -> str:
+    """A float as its digits (4111111111111111.0 holds the number its integer part does)."""
+    return str(int(value)) if value.is_integer() else repr(value)
 
 
 def _mapping_texts(mapping: Mapping[Any, Any], out: list[str]) -> None:
     for key, item in mapping.items():
-        if isinstance(key, str) and len(key) >= MIN_DIGITS:
-            out.append(key)
+        if type(key) is str:
+            if len(key) >= MIN_DIGITS:
+                out.append(key)
+        else:  # written as text on the wire and in the ledger all the same
+            _texts(key, out)
         if type(item) is str:  # most values: no call for them
             if len(item) >= MIN_DIGITS:
                 out.append(item)
@@ -190,23 +243,25 @@ def _card_field(value: Any, path: _Path) -> Any:
         return path if find_card_span(str(value)) is not None else _CLEAN
     if isinstance(value, (dict, Mapping)):
         for key, item in value.items():
-            where = (path, "key", key)
-            if isinstance(key, str) and find_card_span(key) is not None:
+            where = (path, "key", key if isinstance(key, str) else str(key))
+            if _card_field(key, None) is not _CLEAN:
                 return (where, "the key", None)
             found = _card_field(item, where)
             if found is not _CLEAN:
                 return found
-    elif isinstance(value, (list, tuple)):
+    elif isinstance(value, (list, tuple, set, frozenset)):
         for index, item in enumerate(value):
             found = _card_field(item, (path, "index", index))
             if found is not _CLEAN:
                 return found
-    else:
-        cls: type = type(value)
+    elif attrs.has(cls := type(value)):
         for name in _field_names(cls):
             found = _card_field(getattr(value, name), (path, "key", name))
             if found is not _CLEAN:
                 return found
+    elif not isinstance(value, _OWN_VALUES):
+        text = _number_text(value) if isinstance(value, float) else str(value)
+        return path if find_card_span(text) is not None else _CLEAN
     return _CLEAN
 
 
@@ -326,6 +381,11 @@ def masked_url(url: str) -> str:
     return _PASSWORD_PARAMETER.sub(r"\1***", _USERINFO_PASSWORD.sub(r"\1***@", url))
 
 
+def shown_url(url: str | None) -> str:
+    """A URL as a repr shows it: its password masked."""
+    return repr(masked_url(url) if url else url)
+
+
 def url_passwords(url: str) -> list[str]:
     """The passwords `url` gives (as `masked_url` finds them), to mask wherever else they show."""
     found = [match.group(2) for match in _USERINFO_PASSWORD.finditer(url)]
@@ -340,7 +400,7 @@ _SENSITIVE_KEY = re.compile(
     re.IGNORECASE,
 )
 _SECRET_SHAPES = re.compile(
-    r"\b(?:(?:sk|rk|pk)_(?:test|live)_[0-9A-Za-z]{6,}|whsec_[0-9A-Za-z+/=]{6,}"
+    r"\b(?:(?:sk|rk|pk)_(?:test|live)_[0-9A-Za-z]{6,}|whsec_(?:[0-9A-Za-z+/=]|%[0-9A-Fa-f]{2}){6,}"
     # A client secret (Stripe's `pi_..._secret_...`, `src_client_secret_...`), e.g. in the query
     # of a buyer's redirect URL: it lets whoever holds it act on that payment.
     r"|[a-z]+_(?:client|[0-9A-Za-z]{6,})_secret_[0-9A-Za-z]{6,}"
@@ -382,12 +442,17 @@ def _sensitive_key(key: Any) -> bool:
 _redacted: Memo[str, tuple[int, str]] = Memo()
 
 
+_TEXT_USERINFO = re.compile(r"(://[^/?#@\s:]*:)[^/?#@\s]+@")
+
+
 def _redact_text(value: str) -> str:
     version = _secrets_version  # before the set: a set newer than its version only masks more
     cached = _redacted.get(value)
     if cached is not None and cached[0] == version:
         return cached[1]
     masked = _SECRET_SHAPES.sub(_MASK, value)
+    if "@" in masked:  # a URL's password (user:password@host)
+        masked = _TEXT_USERINFO.sub(rf"\1{_MASK}@", masked)
     for secret in _known_secrets:
         if secret in masked:
             masked = masked.replace(secret, _MASK)

@@ -11,7 +11,7 @@ import attrs
 
 from paywire.errors import ConfigurationError
 from paywire.http.transfer import Timeout
-from paywire.security import Secret
+from paywire.security import Secret, shown_url
 
 __all__ = ["GatewaySettings", "env_name", "secret_from_environment"]
 
@@ -40,7 +40,7 @@ class GatewaySettings:
     gateway: str
     provider: str
     environment: str
-    base_url: str
+    base_url: str = attrs.field(repr=shown_url)
     options: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen)
     timeout: Timeout = attrs.field(factory=Timeout)
     credentials: Mapping[str, Secret] = attrs.field(factory=dict, converter=_frozen, repr=False)

@@ -39,7 +39,7 @@ class BearerAuth:
 
 @attrs.frozen
 class BasicAuth:
-    username: str
+    username: str = attrs.field(repr=False)  # a configured credential too (PayPal's client id)
     password: Secret = attrs.field(repr=False)
 
     def headers(self) -> Mapping[str, str]:

@@ -12,6 +12,7 @@ import attrs
 from paywire.converter import FORM, Converter, form_pairs
 from paywire.errors import InvalidRequest
 from paywire.http.auth import Auth
+from paywire.security import shown_url
 from paywire.subject import Subject
 
 __all__ = ["Timeout", "Transfer", "TransferFactory"]
@@ -40,7 +41,7 @@ class Transfer:
     """
 
     method: str
-    url: str
+    url: str = attrs.field(repr=shown_url)
     headers: Mapping[str, str] = attrs.field(factory=dict, converter=_headers)
     body: bytes | None = attrs.field(default=None, repr=False)
     auth: Auth | None = attrs.field(default=None, repr=False)
@@ -76,7 +77,7 @@ class TransferFactory:
     :param extra_headers: headers computed from the subject.
     """
 
-    base_url: str
+    base_url: str = attrs.field(repr=shown_url)
     method: str
     path: str | Callable[[Subject], str]
     auth: Auth | None = attrs.field(default=None, repr=False)

@@ -6,14 +6,13 @@ A report names where a secret appeared but never prints it: the report itself en
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import json
 import logging
 import threading
 import traceback
 from collections.abc import Iterable, Iterator
-from urllib.parse import quote, quote_plus
+
+from paywire.security import secret_variants  # the forms redaction masks are the forms leaks are looked for in
 
 __all__ = ["LeakWatch", "SecretValues", "secret_variants"]
 
@@ -25,27 +24,6 @@ class SecretValues(frozenset[str]):
         return f"SecretValues({len(self)} values)"
 
     __str__ = __repr__
-
-
-def secret_variants(secret: str) -> set[str]:
-    """The forms a secret takes in text: as is, percent-encoded, JSON-escaped, and base64-encoded
-    (Basic authorization, `base64(user:secret)`) wherever it starts in what is encoded."""
-    return {secret, quote(secret, safe=""), quote_plus(secret), json.dumps(secret)[1:-1], *_base64_cores(secret)}
-
-
-def _base64_cores(secret: str) -> set[str]:
-    """What base64 writes for `secret` whatever precedes it: at each of the three byte offsets
-    the text between the characters the neighbours also shape (long enough secrets only)."""
-    data = secret.encode()
-    cores = set()
-    for offset in range(3):
-        encoded = base64.b64encode(b"\0" * offset + data).decode()
-        start = -(-offset * 4 // 3)  # the first character not shaped by the bytes before the secret
-        end = (offset + len(data)) // 3 * 4  # the last whole group of the secret's own bytes
-        core = encoded[start:end]
-        if len(core) >= 8:
-            cores.add(core)
-    return cores
 
 
 def _mask(secret: str) -> str:
