@@ -385,3 +385,52 @@ def test_errors_beside_a_mutations_data_leave_the_charge_unknown_and_the_retry_f
                     service.ledger.close()
         finally:
             proxy.close()
+
+
+@pytest.mark.parametrize("served", ["http"], indirect=True)
+@pytest.mark.parametrize("operation", ["partialCaptureTransaction", "refundTransaction"])
+def test_a_retry_while_the_first_request_is_still_on_its_way_is_never_written_again(
+    sandbox, served, emulator: BraintreeEmulator, tmp_path, operation: str  # type: ignore[no-untyped-def]
+) -> None:
+    """Braintree takes no key: a capture or refund is found by its key only once it has landed.
+    Resent while the first request is still on its way, it would move the money twice; the
+    resend sends nothing and says so, and once the first has landed the retry finds it."""
+    import time
+
+    import paywire_braintree
+    from paywire import PaymentService, Plugins, SQLiteLedger
+
+    plugins = Plugins()
+    plugins.register(paywire_braintree)
+    url, _ = served
+    with Gateway([sandbox.method("braintree", url, read_timeout=1.0)], plugins=plugins,
+                 retry=Retry.never()) as gateway:
+        service = PaymentService(gateway, SQLiteLedger(str(tmp_path / "ledger.db")))
+        eur = Money.of("100.00", EUR)
+        if operation == "partialCaptureTransaction":
+            payment = service.authorize("braintree", eur, source=sandbox.sources["ok"], idempotency_key="o-1")
+            call = lambda: service.capture(payment.id, Money.of("30.00", EUR), final=False)  # noqa: E731
+        else:
+            payment = service.sale("braintree", eur, source=sandbox.sources["ok"], idempotency_key="o-1")
+            call = lambda: service.refund(payment.id, Money.of("30.00", EUR))  # noqa: E731
+        emulator.inject(Fault("latency", seconds=2.0, path=operation))  # it lands after the client gave up
+        with pytest.raises(OutcomeUnknown) as lost:
+            call()
+        requests = len(emulator.calls)
+        with pytest.raises(OutcomeUnknown) as again:  # the caller retries at once
+            service.retry(lost.value.transaction_id or "")
+        assert again.value.code == "earlier_attempt_not_seen" and "nothing was sent" in str(again.value)
+        assert not [c for c in emulator.calls[requests:] if operation in c[1]]
+        reference = service.get_payment(payment.id).reference or ""
+
+        def moved() -> Money | None:
+            fetched = gateway.execute("braintree", "fetch", Subject(reference=reference, amount=eur))
+            return fetched.captured if operation == "partialCaptureTransaction" else fetched.refunded
+
+        deadline = time.monotonic() + 10
+        while moved() != Money.of("30.00", EUR) and time.monotonic() < deadline:  # the first request lands
+            time.sleep(0.05)
+        done = service.retry(lost.value.transaction_id or "")  # found by its key: replayed, not written
+        assert (done.captured if operation == "partialCaptureTransaction" else done.refunded) == Money.of("30.00", EUR)
+        assert moved() == Money.of("30.00", EUR)  # once at Braintree
+        service.ledger.close()

@@ -26,7 +26,8 @@ Rules (each runs inside a locked ledger unit, after the event was stored once pe
   come) is deferred until it does, so the refund is never counted without its failure.
 - authorized, voided and failed events settle an unknown or accepted first operation or void, and set the
   voided/failed flags only while no money was captured (resp. authorized): a late event cannot
-  undo money that moved. A voided event while captures are only in flight waits for them.
+  undo money that moved. An authorized event naming its authorization records it as the one
+  captures and voids act on. A voided event while captures are only in flight waits for them.
 - Events for no known payment are stored as unmatched and applied when a payment gains one of
   their references.
 """
@@ -97,9 +98,15 @@ def apply_event(u: LedgerUnit, payment: Payment, event: StoredEvent) -> tuple[Pa
     elif event.kind == EventKind.AUTHORIZED:
         payment = replace(payment, observed_authorized=_floor(payment.observed_authorized,
                                                                     event.amount or payment.amount))
+        # The authorization the event names is what a capture or a void acts on (PayPal's, not
+        # its order's), as the operation's own answer would have recorded it.
+        authorization = event.references.get("authorization") if payment.flow == K.AUTHORIZE else None
         for txn in txns:
             if txn.kind in (K.AUTHORIZE, K.COMPLETE) and txn.status in _SETTLEABLE and payment.flow == K.AUTHORIZE:
-                _settle(u, txn, S.SUCCEEDED, event)
+                _settle(u, txn, S.SUCCEEDED, event, authorization)
+        if authorization and payment.references.get("authorization") != authorization:
+            u.add_references(payment.method, payment.id, [authorization])
+            payment = replace(payment, references={**payment.references, "authorization": authorization})
     elif event.kind == EventKind.VOIDED:
         flight = rules.in_flight(payment, txns)
         if payment.captured.minor == 0 and flight.captures.minor == 0:

@@ -29,7 +29,7 @@ import attrs
 
 from paywire import CommandContext, CommandResult, Customer, GatewayCommand, Money, ProviderState, Response, Subject
 from paywire.command.gateway_command import Rehearsed
-from paywire.errors import Declined, IdempotencyConflict, InvalidRequest, StateError
+from paywire.errors import Declined, IdempotencyConflict, InvalidRequest, OutcomeUnknown, StateError
 from paywire_braintree.amounts import from_braintree
 from paywire_braintree.builders import KEY_FIELD, VOID_KEY_FIELD
 from paywire_braintree.error_mapping import ERRORS
@@ -112,6 +112,7 @@ class FirstOperation:
         _rehearse(self.write, subject, context)
         found = find_keyed(self.find, subject, context)
         if found is None:
+            _not_yet_there(subject, context, "payment")
             try:
                 return self.write.execute(subject, _once(context))
             except Declined as error:
@@ -135,6 +136,20 @@ class FirstOperation:
             return None
         transaction = _node(self.read, attrs.evolve(subject, reference=original), context)
         return transaction if custom_field(transaction, KEY_FIELD) == subject.idempotency_key else None
+
+
+def _not_yet_there(subject: Subject, context: CommandContext, what: str) -> None:
+    """Refuse to write again what an earlier call may have sent (`CommandContext.resent`) when
+    Braintree shows nothing made under its key: Braintree takes no key, so a request still on its
+    way (or one its search does not show yet) is found only once it has landed, and writing now
+    could move the money twice. Reconciliation settles it once it can no longer land; a retry
+    after that writes."""
+    if context.resent:
+        raise OutcomeUnknown(
+            f"Braintree shows no {what} made under idempotency key {subject.idempotency_key!r} yet, and the earlier "
+            "request may still arrive: sent again now it could be applied twice; run reconcile() (nothing was sent)",
+            provider="braintree", code="earlier_attempt_not_seen",
+        )
 
 
 def find_keyed(find: GatewayCommand, subject: Subject, context: CommandContext) -> Mapping[str, Any] | None:
@@ -193,6 +208,7 @@ class Capture:
         done = self._done(parent, subject)
         if done is not None:
             return done
+        _not_yet_there(subject, context, "capture")
         if subject.amount is None and subject.idempotency_key:
             # A whole capture leaves no trace of its key, so a retry could not find it (and would
             # be refused: the authorization is no longer AUTHORIZED). Keyed, it is a partial
@@ -227,7 +243,10 @@ class Refund:
             return self.write.execute(subject, context)
         _rehearse(self.write, subject, context)
         done = self._done(subject, context)
-        return done if done is not None else self.write.execute(subject, _once(context))
+        if done is not None:
+            return done
+        _not_yet_there(subject, context, "refund")
+        return self.write.execute(subject, _once(context))
 
     def _done(self, subject: Subject, context: CommandContext) -> CommandResult | None:
         captured = _node(self.read, subject, context)

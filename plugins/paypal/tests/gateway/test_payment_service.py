@@ -106,3 +106,21 @@ def test_an_unvault_whose_answer_was_lost_is_resent_and_the_token_gone_is_its_su
     with pytest.raises(InvalidRequest, match="INVALID_RESOURCE_ID"):  # a token never vaulted is still refused
         service.unvault("paypal", "8kk8451t", idempotency_key="unvault-2")
     assert [t.status for t in service.list_transactions() if t.idempotency_key == "unvault-2"] == ["failed"]
+
+
+def test_an_approved_authorization_settled_by_its_event_is_captured_on_its_authorization(paypal, service):
+    """The completion's answer was lost and PayPal's event settled it: the event names the
+    authorization a capture acts on (the waiting payment knew only the order)."""
+    payment = service.authorize("paypal", eur("42.00"), source="paypal", return_url=RETURN_URL, idempotency_key="ap-1")
+    approve_as_buyer(payment.action.redirect_url)
+    paypal.app.inject(Fault("drop_after", path=r"/v2/checkout/orders/[^/]+/authorize$", method="POST"))
+    with pytest.raises(OutcomeUnknown):
+        service.complete(payment.id)
+    for event in [e for e in paypal.app.events if e["event_type"] == "PAYMENT.AUTHORIZATION.CREATED"]:
+        body, headers = paypal.app.signed_event(event)
+        assert service.receive_webhook("paypal", headers, body).status == "applied"
+    payment = service.get_payment(payment.id)
+    (authorization,) = paypal.app.authorizations
+    assert (payment.state, payment.references["authorization"]) == ("authorized", authorization)
+    payment = service.capture(payment.id, eur("10.00"))
+    assert payment.captured == eur("10.00") and len(paypal.app.captures) == 1
