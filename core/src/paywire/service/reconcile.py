@@ -107,7 +107,10 @@ def _finish(u: LedgerUnit, txn: Transaction, status: str, note: str, result: Com
     u.update_transaction(replace(
         txn, status=status, response=response, updated_at=at,
         finished_at=None if status == S.ACCEPTED else at,
-        provider_reference=txn.provider_reference or reference,
+        # An accepted operation holds what the provider answered before deciding it (a sale's
+        # payment, not yet the capture it became): settled, it takes the reference of what it became.
+        provider_reference=(reference or txn.provider_reference) if txn.status == S.ACCEPTED
+        else (txn.provider_reference or reference),
         settled_by=None if status == S.ACCEPTED else SettledBy.RECONCILE,
         retryable=retryable,
     ))
@@ -184,10 +187,6 @@ def settle(u: LedgerUnit, payment: Payment, result: CommandResult,
                                result.reference))
             payment = replace(payment, action=result.action or BuyerAction("", None))
         elif state in _ESTABLISHED:
-            # An accepted operation holds what the provider answered before deciding it (a sale's
-            # payment, not yet the capture it became): the reference is now the provider's own.
-            if txn.status == S.ACCEPTED and result.reference:
-                txn = replace(txn, provider_reference=None)
             out.append(_finish(u, txn, S.SUCCEEDED, f"the provider reports {state}", result, result.reference))
             if payment.flow == K.AUTHORIZE and "authorization" not in payment.references and result.reference:
                 payment = replace(payment, references={**payment.references, "authorization": result.reference})
