@@ -216,9 +216,11 @@ def test_buyer_action_then_complete(service: PaymentService, app: FakePayApp) ->
     assert (payment.state, payment.authorized, payment.action) == (PaymentState.AUTHORIZED, eur("40.00"), None)
     payment = service.capture(payment.id)
     assert payment.state == PaymentState.CAPTURED
-    with pytest.raises(StateError, match="waiting for buyer action"):
-        service.complete(payment.id)
+    assert service.complete(payment.id) == service.get_payment(payment.id)  # done already: nothing sent
     assert [t.status for t in service.list_transactions(payment.id)] == ["action_required", "succeeded", "succeeded"]
+    plain = service.authorize("fakepay", eur("5.00"), source="tok_ok")
+    with pytest.raises(StateError, match="waiting for buyer action"):
+        service.complete(plain.id)  # never waited for the buyer
 
 
 def test_a_completion_refused_for_a_reason_other_than_a_decline_leaves_the_payment_waiting(

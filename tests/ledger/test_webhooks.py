@@ -439,3 +439,31 @@ def test_a_verified_event_whose_ids_no_ledger_can_keep_is_refused_not_failed_for
     answers = [handle_webhook(service, "fakepay", headers, body) for _ in range(2)]
     assert [(status, json.loads(text)) for status, _, text in answers] == [(400, {"error": "unstorable_event"})] * 2
     assert ledger.list_events() == [] and service.get_payment(payment.id).refunded == Money.of("0.00", "EUR")
+
+
+@pytest.mark.parametrize(("method", "state"), [("fakepay_single", PaymentState.CAPTURED),
+                                               ("fakepay", PaymentState.PARTIALLY_CAPTURED)])
+def test_a_capture_reported_by_its_event_closes_the_payment_where_the_method_captures_once(
+        service: PaymentService, app: FakePayApp, method: str, state: str) -> None:
+    """A method that allows one capture per payment holds nothing after it: the provider released
+    the rest, as it does after the service's own (final) capture. Another method may capture again."""
+    payment = service.authorize(method, eur("100.00"), source="tok_ok")
+    headers, body = app.event("evt_total", EventKind.CAPTURED, payment.reference or "", total=2_500)
+    assert service.receive_webhook(method, headers, body).status == EventStatus.APPLIED
+    payment = service.get_payment(payment.id)
+    assert (payment.state, payment.captured) == (state, eur("25.00"))
+    assert payment.capturable == (eur("0.00") if method == "fakepay_single" else eur("75.00"))
+
+
+def test_an_authorized_event_reporting_nothing_authorized_settles_nothing(
+        service: PaymentService, app: FakePayApp) -> None:
+    """An authorized event whose amount is zero (nothing held) is no authorization: it neither
+    settles an accepted authorization as succeeded nor counts the payment's amount."""
+    payment = service.authorize("fakepay", eur("50.00"), source="tok_pending")
+    [txn] = service.list_transactions(payment.id)
+    assert txn.status == TransactionStatus.ACCEPTED
+    headers, body = app.event("evt_zero", EventKind.AUTHORIZED, payment.reference or "", amount=0)
+    assert service.receive_webhook("fakepay", headers, body).status == EventStatus.APPLIED
+    payment = service.get_payment(payment.id)
+    [txn] = service.list_transactions(payment.id)
+    assert (payment.authorized, txn.status) == (eur("0.00"), TransactionStatus.ACCEPTED)

@@ -69,6 +69,7 @@ _EXPORTS: dict[str, str] = {
     "GatewayDefinition": "paywire.gateway_definition",
     "GatewaySettings": "paywire.settings",
     "WebhookVerifier": "paywire.webhook",
+    "OwnCommands": "paywire.own_commands",
     "Capabilities": "paywire.gateway_definition",
     "MethodConfig": "paywire.config",
     "PaymentMethodList": "paywire.config",
@@ -133,6 +134,7 @@ __all__ = [
     "Notification",
     "Order",
     "OutcomeUnknown",
+    "OwnCommands",
     "Payment",
     "PaymentMethodList",
     "PaymentService",
@@ -232,6 +234,7 @@ if TYPE_CHECKING:
         open_ledger,
     )
     from paywire.money import Money
+    from paywire.own_commands import OwnCommands
     from paywire.plugins import Plugins
     from paywire.request.builder import BuilderComposite
     from paywire.security import Secret

@@ -75,6 +75,8 @@ def handle_webhook(service: PaymentService, code: str, headers: Mapping[str, str
         log.warning("webhook for %s refused: %s", code, exc)
         if observe is not None:
             observe(code, "refused")
+        if exc.retryable:  # the provider could not be read to confirm it: a later delivery may pass
+            return _reply(503, {"error": "verification_unavailable"})
         return _reply(400, {"error": "verification_failed"})
     except Exception as exc:
         if isinstance(exc, InvalidRequest) and exc.code == UNSTORABLE_EVENT:

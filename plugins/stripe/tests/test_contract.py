@@ -29,6 +29,7 @@ from paywire import (
 from paywire.testing.contract import ErrorCase, GatewayContract, WebhookSigner
 from paywire.testing.sandbox import Sandbox
 from paywire.testing.strategies import Bounds, Representable, WebhookPayload
+from paywire_stripe.builders import IDEMPOTENCY_KEY_FIELD
 from paywire_stripe.emulator import currencies as stripe_currencies
 from paywire_stripe.signature import signature_header
 
@@ -177,7 +178,8 @@ class TestStripeContract(GatewayContract):
 
     @pytest.fixture
     def webhook_body(self) -> Callable[[WebhookPayload], bytes]:
-        """Events as Stripe sends them for each kind: intent events, and a refund for refunds."""
+        """Events as Stripe sends them for each kind: intent events, and for refunds a refund paywire
+        made (its key in the metadata; a keyless one is read from Stripe first, see `releases`)."""
         types = {
             "authorized": ("payment_intent.amount_capturable_updated", "requires_capture"),
             "captured": ("payment_intent.succeeded", "succeeded"),
@@ -191,7 +193,7 @@ class TestStripeContract(GatewayContract):
                 event_type = "refund.created"
                 obj: dict[str, Any] = {"id": "re_3ContractRefund0001", "object": "refund", "amount": amount,
                                        "currency": currency, "payment_intent": payload.reference,
-                                       "status": "succeeded"}
+                                       "status": "succeeded", "metadata": {IDEMPOTENCY_KEY_FIELD: "contract-key"}}
             else:
                 event_type, status = types[payload.kind]
                 obj = {"id": payload.reference, "object": "payment_intent", "amount": amount, "currency": currency,

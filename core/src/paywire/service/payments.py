@@ -241,8 +241,19 @@ class PaymentService:
         the buyer's return brought that the provider needs to finish (e.g. Adyen's
         `redirectResult`); it reaches the plugin as `subject.options`."""
         given = {"options": dict(options)} if options else {}
-        return self._follow_up(K.COMPLETE, payment_id, idempotency_key,
-                               lambda payment, _, __: (payment.amount, given))
+        try:
+            return self._follow_up(K.COMPLETE, payment_id, idempotency_key,
+                                   lambda payment, _, __: (payment.amount, given))
+        except StateError as exc:
+            if exc.code != "not_action_required":
+                raise
+            # The buyer finished and the provider's event said so before the buyer came back:
+            # the payment is what completing it would have made.
+            payment = self.get_payment(payment_id)
+            if payment.authorized.minor and any(t.kind in K.INITIAL and t.status == S.ACTION_REQUIRED
+                                                for t in self.list_transactions(payment_id)):
+                return payment
+            raise
 
     def capture(self, payment_id: str, amount: Money | None = None, *, final: bool | None = None,
                 idempotency_key: str | None = None) -> Payment:
@@ -780,7 +791,7 @@ class PaymentService:
         u.update_payment(payment)
         known = [payment.reference or "", *payment.references.values(), txn.provider_reference or ""]
         u.add_references(payment.method, payment.id, [ref for ref in known if ref not in before])
-        return apply_waiting(u, payment, txns, methods=self._siblings(payment.method))
+        return apply_waiting(u, payment, self._capabilities(payment.method), txns, methods=self._siblings(payment.method))
 
     def _conclude(self, txn: Transaction, payment: Payment | None,
                   outcome: CommandResult | BaseException) -> Payment | Transaction:
@@ -924,7 +935,7 @@ class PaymentService:
                 assert current is not None
                 if current.updated_at == payment.updated_at:
                     current, decisions, differences = settle(u, current, result, at)
-                    apply_waiting(u, current, methods=self._siblings(current.method))
+                    apply_waiting(u, current, self._capabilities(current.method), methods=self._siblings(current.method))
                     if then is not None:
                         then(u)
                     return decisions, differences
@@ -994,10 +1005,11 @@ class PaymentService:
                 current = u.event(event.provider, event.event_id)
                 if payment is None or current is None or current.status != EventStatus.UNMATCHED:
                     continue
-                payment, stored = apply_event(u, payment, attrs.evolve(current, payment_id=owner))
+                caps = self._capabilities(payment.method)
+                payment, stored = apply_event(u, payment, attrs.evolve(current, payment_id=owner), caps)
                 if stored.status == EventStatus.APPLIED:
                     applied += 1
-                    apply_waiting(u, payment, methods=self._siblings(payment.method))  # what waited for it
+                    apply_waiting(u, payment, caps, methods=self._siblings(payment.method))  # what waited for it
         return applied
 
     # -- webhooks -------------------------------------------------------------------------------
@@ -1065,8 +1077,9 @@ class PaymentService:
                 return WebhookReceipt(stored.provider, stored.event_id, stored.kind, EventStatus.UNMATCHED)
             payment = u.payment(owner, lock=True)
             assert payment is not None
-            payment, applied = apply_event(u, payment, attrs.evolve(stored, payment_id=owner))
+            caps = self._capabilities(payment.method)
+            payment, applied = apply_event(u, payment, attrs.evolve(stored, payment_id=owner), caps)
             if applied.status == EventStatus.APPLIED:
                 # the event may have given the payment an id waiting events name
-                apply_waiting(u, payment, methods=self._siblings(payment.method))
+                apply_waiting(u, payment, caps, methods=self._siblings(payment.method))
             return WebhookReceipt(stored.provider, stored.event_id, stored.kind, applied.status, owner)

@@ -235,8 +235,12 @@ def capture_parents(payment: Payment, txns: Sequence[Transaction]) -> list[tuple
     return result
 
 
-def check_refund(payment: Payment, txns: Sequence[Transaction], amount: Money, caps: Capabilities) -> Transaction:
-    """Refuse an impossible refund; otherwise the captured transaction it refunds."""
+def check_refund(payment: Payment, txns: Sequence[Transaction], amount: Money,
+                 caps: Capabilities) -> Transaction | None:
+    """Refuse an impossible refund; otherwise the captured transaction it refunds, or None for
+    money the provider reported captured without a capture the ledger holds (its running total
+    from an event or reconciliation: a capture made in the provider's dashboard, a 3-D Secure
+    sale finished before `complete()`): the refund then acts on the payment."""
     _capable(caps, "refund", payment.method, "refunds")
     _usable(payment, "refund")
     _amount(payment, amount, "refund")
@@ -263,7 +267,11 @@ def check_refund(payment: Payment, txns: Sequence[Transaction], amount: Money, c
     for parent, left in parents:
         if left >= amount:
             return parent
-    most = max((left for _, left in parents), default=Money.zero(payment.currency))
+    # What is refundable beyond what the captures the ledger holds have left.
+    reported = remaining.minor - sum(max(left.minor, 0) for _, left in parents)
+    if reported >= amount.minor:
+        return None
+    most = max([*(left for _, left in parents), Money(max(reported, 0), payment.currency)])
     raise StateError(
         f"cannot refund {amount} on payment {payment.id} in one refund: no single capture has that much "
         f"left (at most {most}); split the refund", code="refund_exceeds_capture",

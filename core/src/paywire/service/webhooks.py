@@ -18,6 +18,8 @@ Rules (each runs inside a locked ledger unit, after the event was stored once pe
   then the event is deferred and applied again once that operation is recorded or reconciled;
   or unless a succeeded one of the same amount never learnt its reference: the event names it.
   Either way one operation at the provider is one transaction in the ledger.
+- A captured event on a method that allows one capture per payment closes the payment's capture:
+  the provider released what that capture left (as a final capture of the service's own does).
 - Whether an event is trusted as it comes is the plugin's decision: an event that moves money is
   reported only when its signature binds the exact body, or after the plugin confirmed it by
   fetching the object from the provider.
@@ -38,6 +40,7 @@ from collections.abc import Sequence
 
 import attrs
 
+from paywire.gateway_definition import Capabilities
 from paywire.ledger.interface import LedgerUnit
 from paywire.ledger.model import (
     EventStatus,
@@ -86,15 +89,20 @@ def _floor(current: Money, value: Money | None) -> Money:
     return max(current, value)
 
 
-def apply_event(u: LedgerUnit, payment: Payment, event: StoredEvent) -> tuple[Payment, StoredEvent]:
-    """Apply one event to its (locked) payment; returns both as stored."""
+def apply_event(u: LedgerUnit, payment: Payment, event: StoredEvent, caps: Capabilities) -> tuple[Payment, StoredEvent]:
+    """Apply one event to its (locked) payment, of a method with `caps`; returns both as stored."""
     txns = u.transactions(payment.id)
     status, note = EventStatus.APPLIED, None
-    money = event.total or event.amount
+    money = event.total if event.total is not None else event.amount  # a zero is an amount too
     if money is not None and money.currency != payment.currency:
         note = f"ignored: the event is in {money.currency}, the payment in {payment.currency}"
     elif event.kind in (EventKind.CAPTURED, EventKind.REFUNDED):
         payment, status, note = _money_event(u, payment, txns, event)
+        if event.kind == EventKind.CAPTURED and status == EventStatus.APPLIED and not caps.capture_multiple:
+            # One capture is all the method allows: the provider released what it left.
+            payment = replace(payment, capture_closed=True)
+    elif event.kind == EventKind.AUTHORIZED and event.amount is not None and event.amount.minor == 0:
+        note = "no effect: the provider reports nothing authorized"
     elif event.kind == EventKind.AUTHORIZED:
         payment = replace(payment, observed_authorized=_floor(payment.observed_authorized,
                                                                     event.amount or payment.amount))
@@ -246,7 +254,7 @@ def _failed_event(u: LedgerUnit, payment: Payment, txns: list[Transaction],
     return payment, EventStatus.APPLIED, "ignored: money already moved on this payment"
 
 
-def apply_waiting(u: LedgerUnit, payment: Payment, txns: Sequence[Transaction] | None = None, *,
+def apply_waiting(u: LedgerUnit, payment: Payment, caps: Capabilities, txns: Sequence[Transaction] | None = None, *,
                   methods: Sequence[str] = ()) -> Payment:
     """Apply deferred events of the payment and unmatched events naming one of its references
     (received through its method or one of `methods`: the other methods of its provider, whose
@@ -259,7 +267,7 @@ def apply_waiting(u: LedgerUnit, payment: Payment, txns: Sequence[Transaction] |
         refs += [t.provider_reference or "" for t in (u.transactions(payment.id) if txns is None else txns)]
         applied = False
         for event in u.waiting_events(methods=(payment.method, *methods), payment_id=payment.id, references=refs):
-            payment, stored = apply_event(u, payment, attrs.evolve(event, payment_id=payment.id))
+            payment, stored = apply_event(u, payment, attrs.evolve(event, payment_id=payment.id), caps)
             applied = applied or stored.status == EventStatus.APPLIED
         if not applied:
             return payment

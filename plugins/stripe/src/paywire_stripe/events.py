@@ -18,7 +18,8 @@ What each event means for a payment:
     charge.refund.updated                      failed       when it failed or was canceled
     refund.failed                              failed
     (a refund event whose reason is expired_uncaptured_charge is other: Stripe's booking of an
-    authorization released uncaptured, no money back)
+    authorization released uncaptured, no money back; so is one the verifier finds is Stripe's
+    booking of a partial capture's or a cancellation's release, see `releases`)
 
 A `payment_intent.processing` or a refund still `pending` is `other`: the request was accepted and
 the events above settle it (`payment_intent.succeeded` / `payment_intent.payment_failed` for an
@@ -28,7 +29,7 @@ events, so a failed refund names exactly the refund that failed); `references` n
 id the object carries.
 
 The signature (see `webhook.py`) is an HMAC over the exact raw body, so an event is Stripe's word
-as it comes: nothing is fetched to confirm it.
+as it comes; only a refund that may be a release's booking is read from Stripe (`releases`).
 """
 
 from __future__ import annotations

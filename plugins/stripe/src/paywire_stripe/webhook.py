@@ -9,6 +9,9 @@ before the body is parsed.
 
 Settings: the `webhook_secret` credential (several comma-separated during a rotation), the
 `webhook_tolerance` option (seconds, default 300) and `webhook_max_bytes` (default 1 MiB).
+
+A verified event is Stripe's word, with one exception read from Stripe: a refund event that may be
+Stripe's booking of a released authorization (`releases`).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import hmac
 import time
 from collections.abc import Callable, Mapping, Sequence
 
-from paywire import ConfigurationError, GatewaySettings, Secret, WebhookEvent, WebhookVerificationError
+from paywire import ConfigurationError, GatewaySettings, OwnCommands, Secret, WebhookEvent, WebhookVerificationError
 from paywire_stripe.events import parse_event
 from paywire_stripe.signature import SCHEME, compute_signature
 
@@ -65,23 +68,28 @@ class StripeWebhookVerifier:
     :param tolerance: seconds a delivery's timestamp may be away from now.
     :param max_bytes: the largest body read.
     :param clock: the current Unix time (tests move it).
+    :param confirm: what a parsed event goes through before it is reported: a configured method's
+        verifier tells Stripe's bookings of released authorizations from refunds (`releases`).
     """
 
     def __init__(self, secrets: Sequence[Secret], *, tolerance: float = DEFAULT_TOLERANCE,
-                 max_bytes: int = MAX_BYTES, clock: Callable[[], float] = time.time) -> None:
+                 max_bytes: int = MAX_BYTES, clock: Callable[[], float] = time.time,
+                 confirm: Callable[[WebhookEvent], WebhookEvent] | None = None) -> None:
         if not secrets:
             raise ConfigurationError("a Stripe webhook verifier needs at least one signing secret", provider="stripe")
         self._secrets = tuple(secrets)
         self.tolerance = tolerance
         self.max_bytes = max_bytes
         self._clock = clock
+        self._confirm = confirm
 
     def __repr__(self) -> str:
         return f"StripeWebhookVerifier({len(self._secrets)} secret(s), tolerance={self.tolerance}s)"
 
     def __call__(self, headers: Mapping[str, str], body: bytes) -> WebhookEvent:
         self.verify(headers, body)
-        return parse_event(body)
+        event = parse_event(body)
+        return self._confirm(event) if self._confirm is not None else event
 
     def verify(self, headers: Mapping[str, str], body: bytes) -> None:
         """Raise `WebhookVerificationError` unless `body` was signed by Stripe for this endpoint, lately."""
@@ -107,9 +115,13 @@ class StripeWebhookVerifier:
 
 def build_verifier(settings: GatewaySettings) -> StripeWebhookVerifier:
     """The verifier of a configured method, from its `webhook_secret` and options."""
+    from paywire_stripe.commands import build_commands
+    from paywire_stripe.releases import ReleaseFilter
+
     secrets = [Secret(part.strip()) for part in settings.secret("webhook_secret").reveal().split(",") if part.strip()]
     return StripeWebhookVerifier(
         secrets,
         tolerance=float(settings.option("webhook_tolerance", DEFAULT_TOLERANCE)),
         max_bytes=int(settings.option("webhook_max_bytes", MAX_BYTES)),
+        confirm=ReleaseFilter(OwnCommands(settings, build_commands)),
     )

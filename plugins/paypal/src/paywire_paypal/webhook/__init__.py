@@ -26,9 +26,10 @@ MODES: Final = ("offline", "api")
 
 def build_verifier(settings: GatewaySettings) -> WebhookVerifier:
     """The verifier the method's options ask for."""
-    from paywire_paypal.webhook.certificates import CertificateStore, CertificateTrust
+    from paywire import OwnCommands
+    from paywire_paypal.commands import build_commands
+    from paywire_paypal.webhook.certificates import CA_CERTS_OPTION, CertificateStore, CertificateTrust
     from paywire_paypal.webhook.confirm import Confirmer
-    from paywire_paypal.webhook.pool import OwnPool
 
     mode = settings.option("webhook_verification", "offline")
     if mode not in MODES:
@@ -36,7 +37,10 @@ def build_verifier(settings: GatewaySettings) -> WebhookVerifier:
                                  f"not {mode!r}", provider="paypal")
     tolerance = float(settings.option("webhook_tolerance", DEFAULT_TOLERANCE))
     webhook_id = settings.secret("webhook_id")
-    pool = OwnPool(settings)
+    # The reads run on a pool of the method's own (its own access token), trusting
+    # `webhook_ca_certs` in the sandbox as certificate fetches do.
+    pool = OwnCommands(settings, build_commands,
+                       ca_certs=settings.option(CA_CERTS_OPTION) if settings.environment == "sandbox" else None)
     confirm = Confirmer(pool)
     if mode == "api":
         from paywire_paypal.webhook.api import ApiVerifier

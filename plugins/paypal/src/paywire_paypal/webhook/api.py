@@ -2,7 +2,7 @@
 
 The transmission headers, this method's webhook id and the event go to PayPal, which answers
 SUCCESS or FAILURE. The call runs as the pool's `verify_webhook_signature` command, on the
-verifier's own pool (`pool.OwnPool`). PayPal checks the event as JSON it re-serialises, so this
+verifier's own pool (`paywire.OwnCommands`). PayPal checks the event as JSON it re-serialises, so this
 mode fits events whose bytes PayPal produced unchanged; headers, the transmission time and the
 certificate URL are checked here first, exactly as offline, so a malformed or foreign webhook
 costs no call.
@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, cast
 
 from paywire import (
+    OwnCommands,
     PaywireError,
     Response,
     Secret,
@@ -31,7 +32,6 @@ from paywire import (
 from paywire_paypal.webhook.certificates import CertificateTrust
 from paywire_paypal.webhook.events import read_event
 from paywire_paypal.webhook.offline import check_time
-from paywire_paypal.webhook.pool import OwnPool
 from paywire_paypal.webhook.transmission import read_transmission
 
 __all__ = ["COMMAND", "ApiVerifier", "verification_fields", "verification_request"]
@@ -54,7 +54,7 @@ def verification_fields(subject: Subject, response: Response) -> dict[str, Any]:
 class ApiVerifier:
     """A `WebhookVerifier` asking PayPal (see the module docstring)."""
 
-    def __init__(self, pool: OwnPool, webhook_id: Secret, trust: CertificateTrust, tolerance: float,
+    def __init__(self, pool: OwnCommands, webhook_id: Secret, trust: CertificateTrust, tolerance: float,
                  confirm: Callable[[Mapping[str, Any]], WebhookEvent]) -> None:
         self._pool = pool
         self._webhook_id = webhook_id

@@ -21,9 +21,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-from paywire import EventKind, InvalidRequest, PaywireError, Subject, WebhookEvent, WebhookVerificationError
+from paywire import (
+    EventKind,
+    InvalidRequest,
+    OwnCommands,
+    PaywireError,
+    Subject,
+    WebhookEvent,
+    WebhookVerificationError,
+)
 from paywire_paypal.webhook.events import KINDS, event_from
-from paywire_paypal.webhook.pool import OwnPool
 
 __all__ = ["CONFIRMED", "READS", "Confirmer", "fetched_kind"]
 
@@ -70,7 +77,7 @@ def fetched_kind(resource_type: str, resource: Mapping[str, Any], claimed: str) 
 class Confirmer:
     """Confirms a verified event by reading its resource from PayPal (see the module docstring)."""
 
-    def __init__(self, pool: OwnPool) -> None:
+    def __init__(self, pool: OwnCommands) -> None:
         self._pool = pool
 
     def __repr__(self) -> str:
