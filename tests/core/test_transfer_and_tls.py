@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import ssl
+import threading
 from collections.abc import Iterator
 
 import attrs
 import pytest
 import trustme
 
-from paywire import BasicAuth, BearerAuth, InvalidRequest, Money, Secret, Subject, TransferFactory
-from paywire.errors import TransportError
+from paywire import BasicAuth, BearerAuth, InvalidRequest, Money, Retry, Secret, Subject, TransferFactory
+from paywire.errors import OutcomeUnknown, TransportError
 from paywire.http.client import Urllib3Client
 from paywire.testing.emulator import EmulatorServer
 from tests.core.conftest import EchoApp
@@ -87,3 +90,91 @@ def test_https_refuses_an_untrusted_certificate_and_sends_nothing(https_echo: tu
     assert not caught.value.retryable and not caught.value.may_have_been_sent
     assert "TLS" in caught.value.message
     assert app.seen == []
+
+
+class BrokenTLS:
+    """A loopback TLS server that breaks TLS on purpose: during the handshake (`after_request`
+    False: the client's hello is answered with bytes that are no TLS record), or once the whole
+    request has arrived (`after_request` True: the handshake completes, the request is read and
+    kept, then the answer is such bytes). Either way the client's TLS layer fails."""
+
+    def __init__(self, context: ssl.SSLContext, *, after_request: bool) -> None:
+        self.context, self.after_request = context, after_request
+        self.requests: list[bytes] = []
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.url = f"https://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                raw, _ = self.sock.accept()
+            except OSError:
+                return
+            try:
+                if self.after_request:
+                    raw = self.context.wrap_socket(raw, server_side=True)
+                    self._read_request(raw)
+                else:
+                    raw.recv(4096)  # the client's hello
+                # Written beside TLS, on the socket itself: bytes that are no TLS record.
+                os.write(raw.fileno(), b"HTTP/1.1 502 Bad Gateway\r\n\r\n" + b"\x00" * 64)
+            except (OSError, ValueError):
+                pass
+            finally:
+                raw.close()
+
+    def _read_request(self, tls: ssl.SSLSocket) -> None:
+        data = b""
+        while b"\r\n\r\n" not in data:
+            data += tls.recv(4096)
+        head, _, body = data.partition(b"\r\n\r\n")
+        length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:"))
+        while len(body) < length:
+            body += tls.recv(4096)
+        self.requests.append(head + b"\r\n\r\n" + body)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@pytest.fixture
+def trusting(ca: trustme.CA, tmp_path) -> Urllib3Client:
+    bundle = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(bundle))
+    return Urllib3Client(ca_certs=str(bundle))
+
+
+@pytest.fixture
+def server_context(ca: trustme.CA) -> ssl.SSLContext:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+    return context
+
+
+def test_tls_failing_after_the_request_was_written_is_an_unknown_outcome(trusting: Urllib3Client,
+                                                                        server_context: ssl.SSLContext) -> None:
+    """urllib3 raises the same SSLError for a broken answer as for a failed handshake; the request
+    arrived whole, so the provider may have acted on it."""
+    server = BrokenTLS(server_context, after_request=True)
+    try:
+        with pytest.raises(OutcomeUnknown) as caught:
+            run(command(server.url), Subject(amount=Money.of("1.00", "EUR"), idempotency_key="k"),
+                client=trusting, retry=Retry.never())
+    finally:
+        server.close()
+    assert caught.value.may_have_been_sent and "TLS" in caught.value.message
+    assert len(server.requests) == 1 and server.requests[0].endswith(b'{"amount":100}')
+
+
+def test_tls_failing_in_the_handshake_sends_nothing(trusting: Urllib3Client, server_context: ssl.SSLContext) -> None:
+    server = BrokenTLS(server_context, after_request=False)
+    try:
+        with pytest.raises(TransportError) as caught:
+            run(command(server.url), Subject(amount=Money.of("1.00", "EUR"), idempotency_key="k"),
+                client=trusting, retry=Retry.never())
+    finally:
+        server.close()
+    assert not isinstance(caught.value, OutcomeUnknown) and not caught.value.may_have_been_sent
+    assert "TLS" in caught.value.message and server.requests == []

@@ -9,7 +9,7 @@ operations run (so they arrive during, before or after the service records each 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, make_server
@@ -17,7 +17,19 @@ from wsgiref.simple_server import WSGIRequestHandler, make_server
 import attrs
 import pytest
 
-from paywire import Declined, Gateway, InvalidRequest, Money, OutcomeUnknown, Plugins, Retry, Subject
+from paywire import (
+    Declined,
+    Gateway,
+    InvalidRequest,
+    Money,
+    OutcomeUnknown,
+    Plugins,
+    Response,
+    Retry,
+    Subject,
+    Transfer,
+    hookimpl,
+)
 from paywire.ledger import PaymentState, SQLiteLedger
 from paywire.service import PaymentService
 from paywire.testing.emulator import EmulatorServer, Fault
@@ -42,6 +54,27 @@ class _Quiet(WSGIRequestHandler):
         pass
 
 
+class _Middlebox:
+    """Something between paywire and the provider (a proxy, a load balancer): it passes every
+    request on, and once given an `answer`, keeps the provider's answer to the next write of
+    `command` from paywire and gives its own."""
+
+    def __init__(self) -> None:
+        self.command = ""
+        self.answer: Response | None = None
+        self.kept: list[Response] = []
+
+    @hookimpl(wrapper=True)
+    def send_transfer(self, command: str, transfer: Transfer) -> Generator[None, Response, Response]:
+        response: Response = yield
+        read = transfer.method != "POST" or b'{"query":"query ' in (transfer.body or b"")  # a GraphQL query reads
+        if self.answer is None or command != self.command or read:
+            return response
+        answer, self.answer = self.answer, None
+        self.kept.append(response)
+        return answer
+
+
 @attrs.define
 class Provider:
     code: str
@@ -49,6 +82,7 @@ class Provider:
     gateway: Gateway
     service: PaymentService
     currency: str
+    middlebox: _Middlebox
 
     def money(self, amount: str) -> Money:
         return Money.of(amount, self.currency)
@@ -89,6 +123,8 @@ class Provider:
 def provider(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Provider]:
     code = str(request.param)
     plugins = Plugins().load_entry_points()
+    middlebox = _Middlebox()
+    plugins.register(middlebox, name="middlebox")
     definition = plugins.gateway(code)
     sandbox = load_sandbox(definition)
     ledger = SQLiteLedger(tmp_path / "ledger.db")
@@ -101,7 +137,7 @@ def provider(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Provide
         sandbox.app.webhook_url = f"http://127.0.0.1:{hooks.server_address[1]}/webhooks/{code}"
         currency = "EUR" if definition.accepts("EUR") else "USD"
         try:
-            yield Provider(code, sandbox, gateway, service, currency)
+            yield Provider(code, sandbox, gateway, service, currency, middlebox)
         finally:
             sandbox.app.webhook_url = None
             hooks.shutdown()
@@ -258,7 +294,7 @@ def test_a_refund_whose_answer_was_lost_is_counted_once(provider: Provider, held
     assert payment.refunded == provider.money("20.00")
 
 
-@pytest.mark.parametrize("status", [500, 502, 504])
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
 def test_a_5xx_after_the_provider_acted_is_unknown_then_settled(provider: Provider, held: _Held, status: int) -> None:
     service = provider.service
     payment = service.authorize(provider.code, provider.money("40.00"), source=provider.sandbox.sources["ok"])
@@ -269,6 +305,32 @@ def test_a_5xx_after_the_provider_acted_is_unknown_then_settled(provider: Provid
         service.capture(payment.id)
     capture = service.get_transaction(unknown.value.transaction_id or "")
     assert capture.status == "unknown"  # never failed: the provider captured
+    report = service.reconcile()
+    assert [s.status for s in report.settled] == ["succeeded"] and report.clean, report
+    provider.settle_webhooks()
+    assert set(held.hand_over(provider)) <= {"applied", "duplicate"}
+    provider.agree(payment.id)
+    provider.names_its_operation(service.get_transaction(capture.id))
+
+
+@pytest.mark.parametrize("status", [302, 303])
+def test_a_redirect_after_the_provider_acted_is_unknown_then_settled(provider: Provider, held: _Held,
+                                                                      status: int) -> None:
+    """No payment API answers a redirect, and paywire follows none: one comes from something in
+    between after the request reached it, and is no evidence that the provider applied nothing (a
+    303 after a POST even says it was processed)."""
+    service = provider.service
+    payment = service.authorize(provider.code, provider.money("40.00"), source=provider.sandbox.sources["ok"])
+    provider.settle_webhooks()
+    held.hand_over(provider)
+    provider.middlebox.command = "capture"
+    provider.middlebox.answer = Response(status, {"Location": "https://proxy.example/done", "Content-Type": "text/html"},
+                                         b"<html><body>See Other</body></html>")
+    with pytest.raises(OutcomeUnknown) as unknown:
+        service.capture(payment.id)
+    assert [answer.ok for answer in provider.middlebox.kept] == [True]  # the provider captured
+    capture = service.get_transaction(unknown.value.transaction_id or "")
+    assert capture.status == "unknown"
     report = service.reconcile()
     assert [s.status for s in report.settled] == ["succeeded"] and report.clean, report
     provider.settle_webhooks()

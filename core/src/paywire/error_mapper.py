@@ -45,9 +45,16 @@ class ErrorRule:
 
 
 def error_for_status(status: int) -> type[PaywireError]:
-    """The error class an HTTP status means when the provider gave no more specific code."""
-    if 200 <= status < 300:
-        return OutcomeUnknown  # a success answer the validators cannot read: it may have been applied
+    """The error class an HTTP status means when the provider gave no more specific code.
+
+    Only a 4xx or 5xx is a failure answer. A 2xx the validators cannot read may have been applied;
+    a 3xx (redirects are never followed) comes from something between paywire and the provider (a
+    proxy, a load balancer, a captive portal) after the request reached it, and says nothing about
+    whether the provider applied it (a 303 after a POST even says it was processed): both are
+    unknown outcomes.
+    """
+    if status < 400:
+        return OutcomeUnknown
     if status in (401, 403):
         return AuthenticationError
     if status == 402:

@@ -166,7 +166,7 @@ class PayPalContract(GatewayContract):
             ErrorCase(name="internal error", status=500, error=ProviderUnavailable, code="INTERNAL_SERVER_ERROR",
                       body=paypal_error(500, "INTERNAL_SERVER_ERROR")),
             ErrorCase(name="unavailable", status=503, error=ProviderUnavailable, code="SERVICE_UNAVAILABLE",
-                      command="fetch", outcome="failed", body=paypal_error(503, "SERVICE_UNAVAILABLE")),
+                      command="capture", outcome="unknown", body=paypal_error(503, "SERVICE_UNAVAILABLE")),
         ]
 
     # -- webhooks, signed as PayPal signs them ------------------------------------------------------

@@ -121,9 +121,14 @@ class Urllib3Client:
                 preload_content=True,
             )
         except e.SSLError as exc:
+            if not _while_connecting(exc):
+                raise OutcomeUnknown(
+                    f"TLS with {_host(transfer)} failed after sending {transfer.method} ({_reason(exc)}); "
+                    "the provider may have acted on it",
+                ) from exc
             raise TransportError(
                 f"TLS with {_host(transfer)} failed ({_reason(exc)}); check the endpoint and the "
-                "trusted certificates (ca_certs)",
+                "trusted certificates (ca_certs); nothing was sent",
                 retryable=False,
                 may_have_been_sent=False,
             ) from exc
@@ -155,6 +160,28 @@ def _host(transfer: Transfer) -> str:
     from urllib.parse import urlsplit
 
     return urlsplit(transfer.url).netloc
+
+
+def _while_connecting(exc: BaseException) -> bool:
+    """Whether a TLS failure happened while the connection was made (the handshake, the
+    certificate check), before any of the request could be written. urllib3 raises the same
+    `SSLError` for a TLS failure while writing the request or reading the answer (a broken record,
+    a reset inside TLS), after which the provider may have acted on it; only the traceback of the
+    TLS library's error shows where it happened."""
+    from urllib3.connection import HTTPConnection, HTTPSConnection
+
+    connects = {HTTPConnection.connect.__code__, HTTPSConnection.connect.__code__}
+    seen: set[int] = set()
+    error: BaseException | None = exc
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        trace = error.__traceback__
+        while trace is not None:
+            if trace.tb_frame.f_code in connects:
+                return True
+            trace = trace.tb_next
+        error = error.__cause__ or error.__context__
+    return False
 
 
 def _reason(exc: Any) -> str:

@@ -15,20 +15,19 @@ Which answers leave the outcome unknown (`may_have_been_sent`), for a request th
 | 401, 403 | AuthenticationError | failed: refused before any processing |
 | 409 PREVIOUS_REQUEST_IN_PROGRESS | IdempotencyConflict (retryable) | the first request decides |
 | 429 RATE_LIMIT_REACHED | RateLimited (retryable) | failed: blocked before processing |
-| 503 SERVICE_UNAVAILABLE in PayPal's shape | ProviderUnavailable | failed, retryable |
-| 500 INTERNAL_SERVER_ERROR, 502, 504, any other 5xx or unreadable 5xx | ProviderUnavailable | unknown |
+| any 5xx: 500 INTERNAL_SERVER_ERROR, 503 SERVICE_UNAVAILABLE, 502, 504, unreadable | ProviderUnavailable | unknown |
+| 3xx (PayPal answers none: a proxy's redirect) | OutcomeUnknown | unknown |
 | 2xx that cannot be read, or that another validator refuses | OutcomeUnknown | unknown |
 
-Why: PayPal defines 500 as "something unexpected has gone wrong on the server" after the request
-was accepted as correct, and its idempotency guide tells callers to retry 5xx answers with the
-same PayPal-Request-Id precisely because the server may have acted ("the server captures the
-payment" in its own example of a lost answer). 502 and 504 come from the gateways in front of
-PayPal's services, which may have passed the request on before failing. 503 with PayPal's own
-SERVICE_UNAVAILABLE body is PayPal saying it is "temporarily unable to handle the request"
-(maintenance, downtime): it did not take it. A bare 503 without that body may come from a proxy
-that lost the upstream mid-request, so it stays unknown. 429 is PayPal's rate limiter refusing
-the call ("Blocked due to rate limiting"), which happens before the API runs. In every unknown
-case the retry with the same PayPal-Request-Id returns what PayPal holds (see command.py).
+Why: PayPal's API responses page says an HTTP 5xx or a timeout from an /execute or /capture call
+could have created a transaction, and tells callers to repeat the call with the same
+PayPal-Request-Id; its idempotency guide gives a lost answer after "the server captures the
+payment" as its example. That holds for its own 503 SERVICE_UNAVAILABLE body as for a 500, and
+502 and 504 come from the gateways in front of PayPal's services, which may have passed the
+request on before failing. 429 is PayPal's rate limiter refusing the call ("Blocked due to rate
+limiting"), which happens before the API runs. In every unknown case the retry with the same
+PayPal-Request-Id returns what PayPal holds (see command.py); a 5xx from the token endpoint means
+only that the request it was for never left (oauth.py).
 """
 
 from __future__ import annotations
@@ -39,20 +38,19 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Final, NamedTuple
 
 from paywire import (
-    AuthenticationError,
     BuyerActionRequired,
     Declined,
     IdempotencyConflict,
     InvalidRequest,
     OutcomeUnknown,
     PaywireError,
-    ProviderUnavailable,
     RateLimited,
     Response,
     Result,
     StateError,
     Subject,
 )
+from paywire.error_mapper import error_for_status
 
 __all__ = ["ERRORS", "PayPalErrorBody", "PayPalErrorMapper", "read_error"]
 
@@ -159,22 +157,10 @@ def _class_for(code: str | None, status: int, subject: Subject) -> type[PaywireE
         # A 2xx is PayPal's success unless a code above says otherwise: one that another validator
         # refuses (a shop's validate_response policy) was applied all the same.
         return OutcomeUnknown
-    if code == "RATE_LIMIT_REACHED" or status == 429:
+    if code == "RATE_LIMIT_REACHED":
         return RateLimited
-    if status >= 500:
-        return ProviderUnavailable
-    if status in (401, 403):
-        return AuthenticationError
-    if status == 402:
-        return Declined
-    if status == 409:
-        return IdempotencyConflict
-    return InvalidRequest
-
-
-def not_applied(status: int, body: PayPalErrorBody) -> bool:
-    """A 5xx that PayPal documents as not applied: its own 503 SERVICE_UNAVAILABLE (see above)."""
-    return status == 503 and body.name == "SERVICE_UNAVAILABLE" and body.debug_id is not None
+    # The rest by status, as the core reads it: a redirect (no PayPal answer) is an unknown outcome.
+    return error_for_status(status)
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -223,10 +209,6 @@ class PayPalErrorMapper:
             return RateLimited(message, retry_after=_retry_after(response.header("retry-after")), **common)
         if error_class is IdempotencyConflict:
             return IdempotencyConflict(message, retryable=code in IN_PROGRESS, **common)
-        if error_class is OutcomeUnknown:
-            return OutcomeUnknown(message, **common)
-        if error_class is ProviderUnavailable:
-            return ProviderUnavailable(message, may_have_been_sent=not not_applied(response.status, body), **common)
         return error_class(message, **common)
 
 

@@ -80,6 +80,7 @@ CASES = [
               data={"error": "invalid_client", "error_description": "Client Authentication failed"}),
      AuthenticationError, "invalid_client", False),
     (Response(502, body=b"<html>Bad Gateway</html>"), ProviderUnavailable, None, True),
+    (Response(303, {"location": "https://proxy.example/done"}, b"<html>See Other</html>"), OutcomeUnknown, None, True),
     (Response(200, body=b"<html>maintenance</html>"), OutcomeUnknown, "unreadable_answer", True),
 ]
 

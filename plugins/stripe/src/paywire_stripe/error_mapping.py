@@ -49,6 +49,7 @@ from paywire import (
     StateError,
     Subject,
 )
+from paywire.error_mapper import error_for_status
 
 __all__ = ["error_class", "error_from", "map_error"]
 
@@ -78,7 +79,8 @@ def error_class(status: int, type_: str | None, code: str | None) -> type[Paywir
         return ProviderUnavailable
     if status == 409:
         return IdempotencyConflict
-    return StateError if code in _STATE_CODES else InvalidRequest
+    # The rest by status, as the core reads it: a redirect (no Stripe answer) is an unknown outcome.
+    return StateError if code in _STATE_CODES else error_for_status(status)
 
 
 def _text(error: Mapping[str, Any], name: str) -> str | None:

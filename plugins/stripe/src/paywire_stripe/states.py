@@ -1,8 +1,10 @@
 """A PaymentIntent and its latest charge, read as paywire's state and running totals.
 
-The charge holds the exact amounts: `amount` is what was authorized (when the charge succeeded),
-`amount_captured` what was captured, and `amount_refunded` what was refunded (pending refunds
-included) *plus* what a partial capture released, which Stripe books as refunded. paywire's
+The charge holds the exact amounts: `amount` is what was asked for, and what was authorized (when
+the charge succeeded) unless its card's `amount_authorized` says less (a partial authorization,
+which Stripe makes only when asked to: then an uncaptured intent's `amount_capturable` is what it
+holds); `amount_captured` is what was captured, and `amount_refunded` what was refunded (pending
+refunds included) *plus* what a partial capture released, which Stripe books as refunded. paywire's
 refunded total leaves the release out. A charge still `pending` (a bank debit in `processing`) is
 marked captured by Stripe but holds no money yet, so it counts for nothing until it succeeds.
 """
@@ -38,11 +40,20 @@ def charge_of(intent: Mapping[str, Any]) -> Mapping[str, Any] | None:
     return charge if isinstance(charge, dict) else None
 
 
+def _authorized(charge: Mapping[str, Any]) -> int:
+    """What the charge's card authorization holds: its `amount_authorized`, where the answer
+    carries one, else the charge's amount."""
+    details = charge.get("payment_method_details")
+    card = details.get("card") if isinstance(details, Mapping) else None
+    held = card.get("amount_authorized") if isinstance(card, Mapping) else None
+    return wire_amount(held) if held is not None else wire_amount(charge["amount"])
+
+
 def totals(charge: Mapping[str, Any]) -> Totals:
     """The totals a charge records."""
     amount = wire_amount(charge["amount"])
     succeeded = charge.get("status") == "succeeded"
-    authorized = amount if succeeded else 0
+    authorized = _authorized(charge) if succeeded else 0
     captured = wire_amount(charge.get("amount_captured") or 0) if succeeded and charge.get("captured") else 0
     released = amount - captured if captured else 0
     refunded = max(0, wire_amount(charge.get("amount_refunded") or 0) - released) if captured else 0
@@ -58,7 +69,10 @@ def _from_intent(intent: Mapping[str, Any]) -> Totals:
 
 def intent_totals(intent: Mapping[str, Any]) -> Totals:
     charge = charge_of(intent)
-    return totals(charge) if charge is not None else _from_intent(intent)
+    figures = totals(charge) if charge is not None else _from_intent(intent)
+    if intent.get("status") == "requires_capture":  # nothing captured yet: what Stripe holds, whatever was asked
+        figures = figures._replace(authorized=wire_amount(intent.get("amount_capturable")))
+    return figures
 
 
 def settled_state(figures: Totals) -> str:

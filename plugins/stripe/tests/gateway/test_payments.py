@@ -3,6 +3,8 @@ what comes back."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Generator
 from typing import Any
 
 import pytest
@@ -15,9 +17,11 @@ from paywire import (
     Money,
     Order,
     ProviderState,
+    Response,
     StateError,
     Subject,
     UnsupportedOperation,
+    hookimpl,
 )
 
 EUR = "EUR"
@@ -154,6 +158,42 @@ def test_a_full_capture_captures_what_was_authorized(stripe: Any, form: Any) -> 
     assert captured.reference == authorized.reference  # refunds act on the PaymentIntent
     assert (captured.state, captured.amount, captured.captured) == (ProviderState.CAPTURED, eur("30.00"),
                                                                      eur("30.00"))
+
+
+class PartialAuthorization:
+    """The bank approves only `held` of the next authorization, as it may when the shop asks Stripe
+    for partial authorizations: the emulator's intent and charge then hold that, and Stripe's
+    answer says so (the intent's `amount_capturable`, the card's `amount_authorized`); the
+    intent's and the charge's `amount` stay what was asked."""
+
+    def __init__(self, app: Any, held: int) -> None:
+        self.app, self.held = app, held
+
+    @hookimpl(wrapper=True)
+    def send_transfer(self, command: str, transfer: Any) -> Generator[None, Response, Response]:
+        response: Response = yield
+        if command != "authorize":
+            return response
+        answer = json.loads(response.body)
+        intent = self.app.store.payment_intents[answer["id"]]
+        charge = self.app.store.charges[intent["latest_charge"]]
+        for held_by in (intent, answer):
+            held_by["amount_capturable"] = self.held
+        for card in (charge, answer["latest_charge"]):
+            card["payment_method_details"]["card"]["amount_authorized"] = self.held
+        return Response(response.status, response.headers, json.dumps(answer).encode())
+
+
+def test_a_partial_authorization_reports_what_stripe_holds_not_what_was_asked(stripe: Any) -> None:
+    stripe.gateway.plugins.register(PartialAuthorization(stripe.app, 600), name="partial_authorization")
+    authorized = stripe.authorize(eur("10.00"))
+    assert (authorized.state, authorized.amount, authorized.authorized) == (ProviderState.AUTHORIZED, eur("6.00"),
+                                                                            eur("6.00"))
+    fetched = stripe.run("fetch", stripe.on(authorized.reference))
+    assert (fetched.authorized, fetched.captured) == (eur("6.00"), eur("0.00"))
+    captured = stripe.run("capture", stripe.on(authorized.reference))  # Stripe captures what it holds
+    assert (captured.amount, captured.authorized, captured.captured, captured.refunded) == (
+        eur("6.00"), eur("6.00"), eur("6.00"), eur("0.00"))
 
 
 def test_a_partial_capture_sends_amount_to_capture_and_releases_the_rest(stripe: Any, form: Any) -> None:
