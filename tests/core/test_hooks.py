@@ -13,6 +13,7 @@ from paywire import (
     InvalidRequest,
     MethodConfig,
     Money,
+    OutcomeUnknown,
     PaywireError,
     PluginError,
     Plugins,
@@ -40,7 +41,7 @@ def gateway_with(url: str, *extra: object, secrets: bool = True) -> Gateway:
 
 def test_every_hook_is_documented_with_its_mode_and_an_example() -> None:
     assert HOOKS == ["build_request", "get_secret", "handle_response", "map_error", "parse_webhook",
-                     "register_gateways", "send_transfer", "validate_response"]
+                     "perform_command", "register_gateways", "send_transfer", "validate_response"]
     for name in HOOKS:
         doc = inspect.getdoc(getattr(hookspecs, name)) or ""
         assert "Example" in doc, name
@@ -113,6 +114,34 @@ def test_send_transfer_hook_wraps_and_can_answer(echo) -> None:
     before = len(app.seen)
     assert gateway_with(url, Canned()).execute("fake", "sale", SALE).raw == {"canned": True}
     assert len(app.seen) == before
+
+
+def test_perform_command_hook_wraps_the_whole_command_however_it_ends(echo) -> None:
+    _, url = echo
+    ended: list[str] = []
+
+    class Outcomes:
+        @hookimpl(wrapper=True)
+        def perform_command(self, command: str, transfer: Any) -> Any:
+            try:
+                result = yield
+            except Exception as error:
+                ended.append(f"{command} {transfer.method}: {type(error).__name__}")
+                raise
+            ended.append(f"{command} {transfer.method}: {result.reference}")
+            return result
+
+    class Unreadable:
+        """An observer that cannot read the answer: no hook after it runs, the command raises."""
+
+        @hookimpl
+        def handle_response(self) -> None:
+            raise InvalidRequest("no amount in the answer")
+
+    gateway_with(url, Outcomes()).execute("fake", "sale", SALE)
+    with pytest.raises(OutcomeUnknown):
+        gateway_with(url, Outcomes(), Unreadable()).execute("fake", "sale", SALE)
+    assert ended == ["sale POST: ch_1", "sale POST: OutcomeUnknown"]
 
 
 def test_validate_response_hook_adds_a_failure(echo) -> None:

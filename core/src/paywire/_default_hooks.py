@@ -6,16 +6,22 @@ what a request needs is imported when the first request is sent.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 from paywire.hookspecs import hookimpl
 
 if TYPE_CHECKING:
+    from paywire.command.result import CommandResult
     from paywire.http.client import Client
     from paywire.http.response import Response
     from paywire.http.transfer import Transfer
     from paywire.webhook import WebhookBatch, WebhookEvent, WebhookVerifier
+
+
+@hookimpl(trylast=True)
+def perform_command(perform: Callable[[], CommandResult]) -> CommandResult:
+    return perform()
 
 
 @hookimpl(trylast=True)

@@ -61,6 +61,34 @@ def build_request(gateway: str, provider: str, command: str, subject: Subject) -
 
 
 @hookspec(firstresult=True)
+def perform_command(
+    gateway: str, provider: str, command: str, subject: Subject, transfer: Transfer,
+    perform: Callable[[], CommandResult],
+) -> CommandResult | None:
+    """Run a command whose request is built: send `transfer` (retries included), validate the
+    answer, map errors and handle it, and return the result.
+
+    Stops at the first non-None result. paywire's own implementation runs last and calls
+    `perform()`; use `@hookimpl(wrapper=True)` to wrap the whole command. The wrapper sees how it
+    ended, whichever step ended it: the result, or the error the command raises (what the payment
+    service records its outcome from), where `send_transfer` sees one attempt, and `map_error` and
+    `handle_response` only the answers that reach them.
+
+    Example (logging how every command ended)::
+
+        @hookimpl(wrapper=True)
+        def perform_command(command):
+            try:
+                result = yield
+            except Exception as error:
+                log.info("%s raised %s", command, type(error).__name__)
+                raise
+            log.info("%s: %s", command, result.status)
+            return result
+    """
+
+
+@hookspec(firstresult=True)
 def send_transfer(gateway: str, command: str, transfer: Transfer, client: Client) -> Response | None:
     """Send `transfer` and return the response.
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import threading
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from importlib import metadata
 from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
@@ -233,6 +233,16 @@ class Plugins:
             if part:
                 parts.append((f"plugin {impl.plugin_name}", part))
         return parts
+
+    def perform_command(self, ctx: CommandContext, subject: Subject, transfer: Transfer,
+                        perform: Callable[[], CommandResult]) -> CommandResult:
+        if not self.implemented("perform_command"):
+            return perform()
+        result: CommandResult = self._pm.hook.perform_command(
+            gateway=ctx.gateway, provider=ctx.provider, command=ctx.command, subject=subject, transfer=transfer,
+            perform=perform,
+        )
+        return result
 
     def send_transfer(self, ctx: CommandContext, transfer: Transfer) -> Response:
         if not self.implemented("send_transfer"):

@@ -3,16 +3,24 @@ transport failures, and never a secret."""
 
 from __future__ import annotations
 
+import socket
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
+import attrs
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
-from paywire import Declined, Money, OutcomeUnknown, Retry, SQLiteLedger, TransportError
+from paywire import Declined, Money, OutcomeUnknown, PaywireError, Retry, SQLiteLedger, TransportError, hookimpl
 from paywire.service import PaymentService
 from paywire.testing.emulator import EmulatorServer, Fault
 from paywire_opentelemetry import Tracing
@@ -24,18 +32,30 @@ def exporter() -> InMemorySpanExporter:
     return InMemorySpanExporter()
 
 
-@pytest.fixture
-def traced(exporter: InMemorySpanExporter, tmp_path: Path) -> Iterator[tuple[PaymentService, FakePayApp]]:
+@contextmanager
+def serving(exporter: InMemorySpanExporter, tmp_path: Path, *extra: object, retries: int = 2,
+            tracing_last: bool = False, url: str | None = None) -> Iterator[tuple[PaymentService, FakePayApp]]:
+    """A payment service on FakePay over loopback (or on `url`), traced into `exporter`; `extra`
+    plugins are registered after the tracing (before it with `tracing_last`)."""
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
+    plugins = [*extra, Tracing(provider)] if tracing_last else [Tracing(provider), *extra]
     app = FakePayApp()
     with EmulatorServer(app) as server:
-        gateway = make_gateway(server.url, extra=[Tracing(provider)], read_timeout=2.0,
-                               retry=Retry(total=2, backoff_factor=0))
+        gateway = make_gateway(url or server.url, extra=plugins, read_timeout=2.0,
+                               retry=Retry(total=retries, backoff_factor=0))
         service = PaymentService(gateway, SQLiteLedger(tmp_path / "ledger.db"), margin=0)
-        yield service, app
-        gateway.close()
-        service.ledger.close()
+        try:
+            yield service, app
+        finally:
+            gateway.close()
+            service.ledger.close()
+
+
+@pytest.fixture
+def traced(exporter: InMemorySpanExporter, tmp_path: Path) -> Iterator[tuple[PaymentService, FakePayApp]]:
+    with serving(exporter, tmp_path) as traced:
+        yield traced
 
 
 def _spans(exporter: InMemorySpanExporter) -> list[ReadableSpan]:
@@ -88,7 +108,8 @@ def test_retries_and_a_lost_answer_are_spans_of_their_own(traced: tuple[PaymentS
     with pytest.raises((OutcomeUnknown, TransportError)):
         service.authorize("fakepay", Money.of("11.00", "EUR"), source="tok_ok")
     spans = _spans(exporter)
-    assert spans and all(s.attributes["paywire.outcome"] == "unknown" for s in spans)  # type: ignore[index]
+    outcomes = [s.attributes["paywire.outcome"] for s in spans]  # type: ignore[index]
+    assert outcomes == ["retried"] * (len(spans) - 1) + ["unknown"]  # each timed out; the last one's is the command's
     assert all(s.attributes["error.type"] for s in spans)  # type: ignore[index]
 
 
@@ -102,9 +123,157 @@ def test_no_secret_ever_reaches_an_attribute(traced: tuple[PaymentService, FakeP
     assert not [v for v in values if "order-77" in v or "10.00" in v or "1000" in v]
 
 
+def _recorded(service: PaymentService, ended: Any) -> str:
+    """The status the ledger recorded for the operation that ended so (a payment or its error)."""
+    if isinstance(ended, PaywireError):
+        assert ended.transaction_id is not None
+        return str(service.get_transaction(ended.transaction_id).status)
+    return str(service.list_transactions(ended.id)[-1].status)
+
+
+def _as_recorded(outcome: Any) -> str:
+    return "failed" if outcome == "declined" else str(outcome)  # a decline is a failure in the ledger
+
+
+class CrashingCheck:
+    """A plugin's validation that cannot read the answer it was given."""
+
+    @hookimpl
+    def validate_response(self) -> None:
+        raise ValueError("risk service answered nonsense")
+
+
+@pytest.mark.parametrize("unreadable", ["a 2xx without the provider's fields", "a validation that raises"])
+def test_a_command_whose_answer_cannot_be_read_ends_its_span_with_the_ledgers_outcome(
+        exporter: InMemorySpanExporter, tmp_path: Path, unreadable: str) -> None:
+    extra = [CrashingCheck()] if unreadable == "a validation that raises" else []
+    with serving(exporter, tmp_path, *extra) as (service, app):
+        if not extra:
+            app.inject(Fault("status", status=200, times=1, path="/v1/payments"))
+        with pytest.raises(OutcomeUnknown) as raised:
+            service.authorize("fakepay", Money.of("10.00", "EUR"), source="tok_ok")
+        (span,) = _spans(exporter)  # ended with the command, not left open for the next one to end
+        assert span.attributes["paywire.outcome"] == _recorded(service, raised.value) == "unknown"  # type: ignore[index]
+        assert span.attributes["http.response.status_code"] == 200  # type: ignore[index]
+        if not extra:
+            service.authorize("fakepay", Money.of("11.00", "EUR"), source="tok_ok")
+            first, second = _spans(exporter)
+            assert first.end_time == span.end_time and first.attributes["paywire.outcome"] == "unknown"  # type: ignore[index]
+            assert second.attributes["paywire.outcome"] == "succeeded"  # type: ignore[index]
+
+
+class ShopWording:
+    """The example of the `map_error` hook: a shop's wording for declines, returned first."""
+
+    @hookimpl
+    def map_error(self, error: PaywireError) -> PaywireError | None:
+        if isinstance(error, Declined):
+            error.customer_message = "Your bank said no. Try another card?"
+            return error
+        return None
+
+
+@pytest.mark.parametrize("tracing_last", [False, True], ids=["wording-called-first", "tracing-called-first"])
+def test_a_declined_span_ends_whichever_plugin_maps_the_error(
+        exporter: InMemorySpanExporter, tmp_path: Path, tracing_last: bool) -> None:
+    with serving(exporter, tmp_path, ShopWording(), tracing_last=tracing_last) as (service, _):
+        with pytest.raises(Declined) as raised:
+            service.authorize("fakepay", Money.of("10.00", "EUR"), source="tok_decline")
+    assert raised.value.customer_message == "Your bank said no. Try another card?"
+    (span,) = _spans(exporter)
+    assert span.attributes["paywire.outcome"] == "declined"  # type: ignore[index]
+
+
+def test_a_rate_limit_after_a_5xx_is_unknown_in_the_span_as_in_the_ledger(
+        exporter: InMemorySpanExporter, tmp_path: Path) -> None:
+    with serving(exporter, tmp_path, retries=1) as (service, app):
+        payment = service.authorize("fakepay", Money.of("10.00", "EUR"), source="tok_ok")
+        exporter.clear()
+        # The first attempt's 503 may come after the capture was applied; the retry's 429 says
+        # nothing of it: the core raises OutcomeUnknown, and the ledger records unknown.
+        app.inject(Fault("status", status=503, times=1, path="captures"))
+        app.inject(Fault("status", status=429, times=1, path="captures"))
+        with pytest.raises(OutcomeUnknown) as raised:
+            service.capture(payment.id, Money.of("4.00", "EUR"))
+        assert _recorded(service, raised.value) == "unknown"
+    assert [s.attributes["paywire.outcome"] for s in _spans(exporter)] == ["retried", "unknown"]  # type: ignore[index]
+
+
+ANSWERS = {
+    "unreadable 200": Fault("status", status=200), "400": Fault("status", status=400),
+    "401": Fault("status", status=401), "402": Fault("status", status=402),
+    "409": Fault("status", status=409), "429": Fault("status", status=429),
+    "500": Fault("status", status=500), "503": Fault("status", status=503),
+    "dropped after the write": Fault("drop_after"),
+}
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(answers=st.lists(st.sampled_from(sorted(ANSWERS)), max_size=3))
+def test_the_last_span_says_what_the_ledger_recorded_and_none_is_left_open(
+        traced: tuple[PaymentService, FakePayApp], exporter: InMemorySpanExporter, answers: list[str]) -> None:
+    """Whatever the provider answers to each attempt, every attempt's span ends with the command:
+    each but the last as retried, the last with the outcome the ledger recorded."""
+    service, app = traced
+    app.clear_faults()
+    exporter.clear()
+    for answer in answers:
+        app.inject(attrs.evolve(ANSWERS[answer], path="^/v1/payments$"))
+    ended: Any
+    try:
+        ended = service.authorize("fakepay", Money.of("10.00", "EUR"), source="tok_ok")
+    except PaywireError as error:
+        ended = error
+    *earlier, last = _spans(exporter)
+    assert [s.attributes["paywire.outcome"] for s in earlier] == ["retried"] * len(earlier)  # type: ignore[index]
+    assert _as_recorded(last.attributes["paywire.outcome"]) == _recorded(service, ended)  # type: ignore[index]
+    app.clear_faults()
+    service.authorize("fakepay", Money.of("1.00", "EUR"), source="tok_ok")
+    assert len(_spans(exporter)) == len(earlier) + 2  # the next command ended no span of this one
+
+
+class _IPv6Server(ThreadingHTTPServer):
+    address_family = socket.AF_INET6
+
+
+class _Missing(BaseHTTPRequestHandler):
+    def do_POST(self) -> None:
+        body = b'{"error": {"message": "no such route"}}'
+        self.send_response(404)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def test_an_ipv6_hosts_url_keeps_its_brackets(exporter: InMemorySpanExporter, tmp_path: Path) -> None:
+    try:
+        server = _IPv6Server(("::1", 0), _Missing)
+    except OSError as exc:
+        pytest.skip(f"no IPv6 loopback here: {exc}")
+    port = server.server_address[1]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        with serving(exporter, tmp_path, url=f"http://[::1]:{port}") as (service, _):
+            with pytest.raises(PaywireError):
+                service.authorize("fakepay", Money.of("10.00", "EUR"), source="tok_ok")
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+    (span,) = _spans(exporter)
+    attributes = dict(span.attributes or {})
+    assert attributes["url.full"] == f"http://[::1]:{port}/v1/payments"
+    assert (attributes["server.address"], attributes["server.port"]) == ("::1", port)
+
+
 def test_the_plugin_is_found_through_its_entry_point() -> None:
     from paywire.plugins import Plugins
 
     plugins = Plugins().load_entry_points()
     assert "opentelemetry" in [info.name for info in plugins.loaded]
-    assert plugins.implemented("send_transfer") and plugins.implemented("handle_response")
+    assert plugins.implemented("send_transfer") and plugins.implemented("perform_command")

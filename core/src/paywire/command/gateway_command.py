@@ -103,7 +103,12 @@ class GatewayCommand:
         return transfer
 
     def perform(self, subject: Subject, transfer: Transfer, context: CommandContext) -> CommandResult:
-        """Send a prepared transfer, then validate, map errors and handle the answer."""
+        """Send a prepared transfer, then validate, map errors and handle the answer, all inside
+        the `perform_command` hook, so that its wrappers see how the command ended."""
+        return context.plugins.perform_command(
+            context, subject, transfer, lambda: self._perform(subject, transfer, context))
+
+    def _perform(self, subject: Subject, transfer: Transfer, context: CommandContext) -> CommandResult:
         hooks = context.plugins
         response = self.send(transfer, context)
         result = self.validator(subject, response)

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 from paywire_opentelemetry.tracing import Tracing
 
-__all__ = ["Tracing", "handle_response", "map_error", "send_transfer"]
+__all__ = ["Tracing", "perform_command", "send_transfer"]
 
 _default = Tracing()
 
 # The entry point registers this module: its hooks are the default `Tracing`'s.
+perform_command = _default.perform_command
 send_transfer = _default.send_transfer
-handle_response = _default.handle_response
-map_error = _default.map_error

@@ -3,12 +3,13 @@
 The `send_transfer` wrapper opens the span around the request, with the attributes HTTP client
 semantic conventions name (`http.request.method`, `server.address`, `server.port`, `url.full`
 without its query, `http.response.status_code`, `error.type`, `http.request.resend_count` on a
-retry) and paywire's own (`paywire.method`,
-`paywire.command`, `paywire.attempt`). An answered request's span stays open until the command
-decides what the answer means: `handle_response` (succeeded, accepted, action_required) or
-`map_error` (declined, failed, unknown) records `paywire.outcome` and ends it; an attempt that
-raised records its outcome from the error (unknown when the request may have been sent). A
-command sent once is one span; each retry is a span of its own.
+retry) and paywire's own (`paywire.method`, `paywire.command`, `paywire.attempt`). The span stays
+open until what the attempt led to is known: the command's next attempt ends it as `retried`,
+and the `perform_command` wrapper, around the whole command, ends the last one with the
+command's outcome, however the command ended: its result's status (succeeded, accepted,
+action_required), or from the error it raised what the payment service records (declined,
+action_required, failed, or unknown when the request may have taken effect). A command sent once
+is one span; each retry is a span of its own.
 
 Never recorded: headers, bodies, query strings, credentials, amounts or buyer data.
 """
@@ -26,7 +27,7 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode, TracerProvid
 from paywire.hookspecs import hookimpl
 
 if TYPE_CHECKING:  # loading plugins stays cheap: paywire's request machinery loads with the first request
-    from paywire import CommandResult, PaywireError, Response, Transfer
+    from paywire import CommandResult, Response, Transfer
 
 __all__ = ["Tracing"]
 
@@ -35,20 +36,45 @@ def _url(url: str) -> tuple[str, str | None, int | None]:
     parts = urlsplit(url)
     port = parts.port or {"https": 443, "http": 80}.get(parts.scheme)
     host = parts.hostname
-    netloc = f"{host}:{parts.port}" if parts.port else (host or "")
+    netloc = f"[{host}]" if host and ":" in host else host or ""  # an IPv6 address keeps its brackets
+    if parts.port:
+        netloc = f"{netloc}:{parts.port}"
     return urlunsplit((parts.scheme, netloc, parts.path, "", "")), host, port
 
 
 def _error_outcome(error: BaseException) -> str:
-    from paywire.errors import Declined, OutcomeUnknown, PaywireError
+    """What the payment service records for a command that raised `error` (a decline named as such)."""
+    from paywire.errors import BuyerActionRequired, Declined
+    from paywire.service.outcome import is_unknown
 
+    if isinstance(error, BuyerActionRequired):
+        return "action_required"
     if isinstance(error, Declined):
         return "declined"
-    if isinstance(error, OutcomeUnknown):
-        return "unknown"
-    if isinstance(error, PaywireError) and getattr(error, "may_have_been_sent", False):
-        return "unknown"
-    return "failed"
+    return "unknown" if is_unknown(error) else "failed"
+
+
+class _Attempts:
+    """One running command's attempts: the last one's span, open until what it led to is known."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.span: Span | None = None
+
+    def end(self, outcome: str | None) -> None:
+        span, self.span = self.span, None
+        if span is not None:
+            if outcome is not None:
+                span.set_attribute("paywire.outcome", outcome)
+            span.end()
+
+
+class _Running(threading.local):
+    """This thread's running commands, innermost last (a command may run one of its own, such as
+    fetching an access token)."""
+
+    def __init__(self) -> None:
+        self.commands: list[_Attempts] = []
 
 
 class Tracing:
@@ -56,27 +82,34 @@ class Tracing:
 
     def __init__(self, tracer_provider: TracerProvider | None = None) -> None:
         self._provider = tracer_provider
-        self._local = threading.local()
+        self._running = _Running()
 
     @property
     def tracer(self) -> trace.Tracer:
         return trace.get_tracer("paywire_opentelemetry", "0.1.0", tracer_provider=self._provider)
 
-    def _close_waiting(self, outcome: str | None) -> None:
-        """End the span of this thread's last answered attempt, if the command left it open."""
-        span: Span | None = getattr(self._local, "waiting", None)
-        self._local.waiting = None
-        if span is not None:
-            if outcome is not None:
-                span.set_attribute("paywire.outcome", outcome)
-            span.end()
+    @hookimpl(wrapper=True)
+    def perform_command(self) -> Generator[None, CommandResult, CommandResult]:
+        commands = self._running.commands
+        attempts = _Attempts()
+        commands.append(attempts)
+        try:
+            result = yield
+        except BaseException as exc:
+            attempts.end(_error_outcome(exc))
+            raise
+        finally:
+            commands.pop()
+        attempts.end(str(result.status))
+        return result
 
     @hookimpl(wrapper=True)
     def send_transfer(self, gateway: str, command: str, transfer: Transfer) -> Generator[None, Any, Response]:
-        retry = getattr(self._local, "transfer", None) is transfer
-        self._close_waiting("retried" if retry else None)
-        attempt = self._local.attempt + 1 if retry else 1
-        self._local.transfer, self._local.attempt = transfer, attempt
+        commands = self._running.commands
+        attempts = commands[-1] if commands else _Attempts()  # sent outside a command: ended with its attempt
+        attempts.end("retried")
+        attempts.count += 1
+        attempt = attempts.count
         url, host, port = _url(transfer.url)
         attributes: dict[str, Any] = {
             "http.request.method": transfer.method, "url.full": url, "paywire.method": gateway,
@@ -88,27 +121,20 @@ class Tracing:
             attributes["server.address"] = host
         if port:
             attributes["server.port"] = port
-        span = self.tracer.start_span(f"paywire {command}", kind=SpanKind.CLIENT, attributes=attributes)
+        span = attempts.span = self.tracer.start_span(f"paywire {command}", kind=SpanKind.CLIENT, attributes=attributes)
         try:
             with trace.use_span(span, end_on_exit=False, record_exception=False, set_status_on_exception=False):
                 response: Response = yield
         except BaseException as exc:
             span.set_attribute("error.type", type(exc).__name__)
-            span.set_attribute("paywire.outcome", _error_outcome(exc))
             span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
-            span.end()
+            if not commands:
+                attempts.end(_error_outcome(exc))
             raise
         span.set_attribute("http.response.status_code", response.status)
         if response.status >= 400:
             span.set_attribute("error.type", str(response.status))
             span.set_status(Status(StatusCode.ERROR))
-        self._local.waiting = span
+        if not commands:
+            attempts.end(None)
         return response
-
-    @hookimpl
-    def handle_response(self, result: CommandResult) -> None:
-        self._close_waiting(str(result.status))
-
-    @hookimpl
-    def map_error(self, error: PaywireError) -> None:
-        self._close_waiting(_error_outcome(error))
