@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from paywire.testing.emulator import EmulatorServer
+from paywire.testing.emulator import EmulatorServer, Fault
 from paywire_acme.emulator import AcmeEmulator
 
 SCRIPT = shutil.which("paywire", path=os.path.dirname(sys.executable)) or shutil.which("paywire")
@@ -249,6 +249,86 @@ def test_a_closed_stdout_ends_quietly(shop: Path) -> None:
     process.stdout.close()  # the reader is gone before paywire writes a byte (`| head -0`)
     stderr = process.stderr.read()
     assert process.wait(timeout=120) == 0 and stderr == b""
+
+
+def closed_stdout(*args: str, cwd: Path, buffered: bool) -> tuple[int, bytes]:
+    """Run `paywire *args` with its reader gone before it writes a byte (`| head -0`): its exit
+    code and stderr."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("PAYWIRE_")} | SECRETS
+    environment.pop("PYTHONUNBUFFERED", None)
+    if not buffered:
+        environment["PYTHONUNBUFFERED"] = "1"
+    process = subprocess.Popen([SCRIPT, *args], cwd=cwd, env=environment,  # type: ignore[list-item]
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.close()
+    stderr = process.stderr.read()
+    return process.wait(timeout=120), stderr
+
+
+@pytest.mark.parametrize("buffered", [True, False])
+def test_a_closed_stdout_keeps_the_exit_code_of_what_happened(shop: Path, acme: AcmeEmulator, buffered: bool) -> None:
+    """The reader going away hides the output, never the outcome: a failure or an unknown
+    outcome printed (as JSON) to a closed stdout is still its own exit code, not 0 (or 120)."""
+    acme.inject(Fault("drop_after", path="payments", method="POST", times=10))  # applied, never answered
+    code, stderr = closed_stdout("--json", "sale", "cards", "5.00", "EUR", "--source", "tok_ok", cwd=shop,
+                                 buffered=buffered)
+    assert acme.payments and code == 5, (code, stderr)
+    code, stderr = closed_stdout("--json", "capture", "pay_missing", cwd=shop, buffered=buffered)
+    assert code == 2 and stderr == b"", (code, stderr)
+    acme.clear_faults()
+    code, stderr = closed_stdout("--json", "authorize", "cards", "5.00", "EUR", "--source", "tok_3ds", cwd=shop,
+                                 buffered=buffered)
+    assert code == 8 and stderr == b"", (code, stderr)
+    code, stderr = closed_stdout("--json", "transactions", cwd=shop, buffered=buffered)
+    assert code == 0 and stderr == b"", (code, stderr)
+
+
+@pytest.mark.parametrize("args", [
+    ("payments", "--ledger", "postgresql://shop:s3cret-pw@127.0.0.1:1/db"),  # global options go first
+    ("--json", "payments", "--ledger", "postgresql://shop:s3cret-pw@127.0.0.1:1/db"),
+    ("transactions", "--ledger=postgresql://shop:s3cret-pw@127.0.0.1:1/db"),
+    ("--json", "payments", "--state", "4242424242424242"),
+])
+def test_a_usage_error_masks_the_passwords_and_card_numbers_it_quotes(tmp_path: Path, args: tuple[str, ...]) -> None:
+    result = paywire(*args, cwd=tmp_path)
+    printed = result.stdout + result.stderr
+    assert result.returncode == 2 and "***" in printed, result
+    assert "s3cret-pw" not in printed and "4242424242424242" not in printed, result
+
+
+def test_an_empty_idempotency_key_is_refused_not_taken_for_none(shop: Path, acme: AcmeEmulator) -> None:
+    """`--idempotency-key "$KEY"` with KEY unset: taken as no key, each retry of a sale whose
+    outcome is unknown was a new sale, charged again. It is a usage error, before anything is
+    opened or sent."""
+    for key in ("", "  "):
+        result = paywire("sale", "cards", "5.00", "EUR", "--source", "tok_ok", "--idempotency-key", key, cwd=shop,
+                         env=SECRETS)
+        assert result.returncode == 2 and "argument --idempotency-key" in result.stderr, result.stderr
+        assert "is empty or blank" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert acme.payments == {} and not (shop / "ledger.db").exists()
+
+
+def test_an_operation_that_leaves_the_payment_waiting_for_the_buyer_is_exit_8(shop: Path) -> None:
+    """Nothing is paid while the buyer has not finished 3-D Secure: `paywire authorize ... && ship`
+    must not ship. The payment is shown, with where to send the buyer."""
+    as_json = paywire("--json", "authorize", "cards", "5.00", "EUR", "--source", "tok_3ds", cwd=shop, env=SECRETS)
+    payment = json.loads(as_json.stdout)
+    assert payment["state"] == "action_required" and payment["redirect_url"]
+    assert as_json.returncode == 8 and as_json.stderr == ""
+    as_text = paywire("sale", "cards", "5.00", "EUR", "--source", "tok_3ds", cwd=shop, env=SECRETS)
+    assert as_text.returncode == 8 and "action_required" in as_text.stdout and "redirect_url" in as_text.stdout
+    shown = paywire("show", payment["id"], cwd=shop, env=SECRETS)  # reading is not waiting: done
+    assert shown.returncode == 0 and "action_required" in shown.stdout
+
+
+def test_a_bad_amount_or_a_mistyped_payment_id_changes_nothing_and_says_so(shop: Path) -> None:
+    bad = paywire("authorize", "cards", "19.999", "EUR", "--source", "tok_ok", cwd=shop, env=SECRETS)
+    assert bad.returncode == 2 and not (shop / "ledger.db").exists()  # no ledger made for a refused amount
+    paywire("sale", "cards", "5.00", "EUR", "--source", "tok_ok", cwd=shop, env=SECRETS)
+    mistyped = paywire("--json", "transactions", "pay_mistyped", cwd=shop, env=SECRETS)
+    assert mistyped.returncode == 2, mistyped  # as `show` says: not an empty list
+    assert "no payment 'pay_mistyped'" in json.loads(mistyped.stdout)["error"]["message"]
 
 
 @pytest.mark.parametrize(("args", "message"), [

@@ -61,6 +61,10 @@ def test_an_unknown_provider_option_suggests_the_declared_one(tmp_path) -> None:
 @pytest.mark.parametrize(("toml", "message"), [
     ("timeout = 5", "method 'fake': timeout = 5 is not allowed; write a table of seconds: timeout = { connect = 5, read = 30 }"),
     ("timeout = { read = -1 }", "timeout.read = -1 is not allowed; write a positive number of seconds"),
+    ("timeout = { connect = 5, read = inf }", "timeout.read = inf is not allowed; write a positive number of "
+                                              "seconds, at most 86400 (a day)"),
+    ("timeout = { read = 1e300 }", "timeout.read = 1e+300 is not allowed"),
+    ("timeout = { connect = nan }", "timeout.connect = nan is not allowed"),
     ('min_total = "abc"', "min_total = 'abc' is not allowed; write the order total as a decimal string such as '10.00'"),
     ('currencies = ["EURO"]', "currencies = 'EURO' is not allowed; write ISO 4217 currency codes such as 'EUR'"),
     ('currencies = ["eur"]', "(codes are upper case: 'EUR')"),
@@ -89,6 +93,15 @@ def test_methods_built_in_code_are_checked_the_same_way() -> None:
         MethodConfig(code="x", environment="production")
     with pytest.raises(ConfigurationError, match="codes are upper case: 'DE'"):
         MethodConfig(code="x", countries=["de"])
+    # Taken, these failed every availability check (decimal.InvalidOperation) or every request.
+    with pytest.raises(ConfigurationError, match="min_total = 'ten euros' is not allowed; write the order total"):
+        MethodConfig(code="x", min_total="ten euros")
+    with pytest.raises(ConfigurationError, match="max_total = '-5' is not allowed"):
+        MethodConfig(code="x", max_total=-5)
+    with pytest.raises(ConfigurationError, match="read_timeout = inf is not allowed"):
+        MethodConfig(code="x", read_timeout=float("inf"))
+    assert MethodConfig(code="x", min_total=10, max_total="99.50", read_timeout=86400).limits("EUR") == (
+        Money.of("10", "EUR"), Money.of("99.50", "EUR"))
 
 
 def test_a_provider_that_is_not_installed_fails_when_the_configuration_loads(tmp_path, plugins) -> None:

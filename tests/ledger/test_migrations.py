@@ -129,6 +129,17 @@ def test_upgrading_keeps_every_row_of_the_previous_release(previous_release: str
         ledger.close()
 
 
+def test_a_command_that_only_reads_upgrades_the_previous_release_as_any_start_does(previous_release: str) -> None:
+    """Opening only a ledger that exists (`create=False`) takes the previous release's ledger as
+    it is there and migrates it, on PostgreSQL as on SQLite: it is not "no ledger"."""
+    before = snapshot_of(1, previous_release)
+    ledger = open_ledger(previous_release, create=False)
+    try:
+        assert ledger.schema_version() == MIGRATIONS[-1].version and _snapshot(ledger) == before
+    finally:
+        ledger.close()
+
+
 def test_an_upgraded_ledger_keeps_its_guards_and_gains_the_new_statuses(previous_release: str) -> None:
     ledger = open_ledger(previous_release)
     try:

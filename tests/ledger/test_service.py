@@ -151,6 +151,8 @@ _BAD_TEXT: dict[str, tuple[str, dict[str, Any]]] = {
     "key not ASCII": ("idempotency_key", {"idempotency_key": "clé-1"}),
     "key an int": ("idempotency_key", {"idempotency_key": 12345}),
     "key bytes": ("idempotency_key", {"idempotency_key": b"abc"}),
+    "key empty": ("idempotency_key", {"idempotency_key": ""}),
+    "key blank": ("idempotency_key", {"idempotency_key": "   "}),
     "order_id a float": ("order_id", {"order_id": 12.5}),
     "order_id a Decimal": ("order_id", {"order_id": Decimal("12")}),
     "order_id with a NUL": ("order_id", {"order_id": "A-1\x00B"}),
@@ -166,8 +168,9 @@ def test_text_a_ledger_or_a_header_cannot_keep_as_given_is_refused_and_changes_n
     service: PaymentService, app: FakePayApp, case: str,
 ) -> None:
     """PostgreSQL ends text at a NUL (two keys differing after it would be one, and a retry
-    under the key as given another request to the provider); a header cannot carry a newline. Both
-    backends refuse the same values, before anything is recorded or sent."""
+    under the key as given another request to the provider); a header cannot carry a newline; an
+    empty or blank key taken as none would make each retry under it a new operation. Both backends
+    refuse the same values, before anything is recorded or sent."""
     param, given = _BAD_TEXT[case]
     with pytest.raises(InvalidRequest) as refused:
         service.authorize("fakepay", eur("10.00"), **{"source": "tok_ok", **given})

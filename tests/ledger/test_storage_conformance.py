@@ -518,6 +518,33 @@ def test_open_ledger_urls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
         SQLiteLedger(":memory:")
 
 
+def _ledger_is_there(ledger_url: str) -> bool:
+    """Whether anything of a ledger exists where `ledger_url` points: the SQLite file, or the
+    PostgreSQL schema."""
+    if ledger_url.startswith("sqlite:///"):
+        return Path(ledger_url.removeprefix("sqlite:///")).exists()
+    import psycopg
+
+    dsn, _, schema = ledger_url.partition("?schema=")
+    with psycopg.connect(dsn) as conn:
+        return conn.execute("SELECT count(*) FROM pg_namespace WHERE nspname = %s", (schema,)).fetchone() != (0,)
+
+
+def test_opening_only_a_ledger_that_exists_creates_none(ledger_url: str) -> None:
+    """`create=False` (the commands that only read): where there is no ledger (a mistyped file,
+    database or schema), a ConfigurationError and nothing made, not a new ledger that looks like
+    one with no payments; a ledger that exists opens as usual."""
+    with pytest.raises(ConfigurationError, match="no ledger"):
+        open_ledger(ledger_url, create=False)
+    assert not _ledger_is_there(ledger_url)
+    open_ledger(ledger_url).close()
+    ledger = open_ledger(ledger_url, create=False)
+    try:
+        assert ledger.schema_version() == MIGRATIONS[-1].version and ledger.list_payments() == []
+    finally:
+        ledger.close()
+
+
 @pytest.mark.parametrize(("url", "why"), [
     ("host=127.0.0.1 port=5432 dbname=test user=postgres password=hunter2", "libpq keyword string"),
     ("dbname=test", "libpq keyword string"),

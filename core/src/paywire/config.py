@@ -75,14 +75,16 @@ class MethodConfig:
     payment_action: str = attrs.field(default="authorize", validator=_checked("payment_action"))
     countries: frozenset[str] = attrs.field(factory=frozenset, converter=_codes, validator=_checked("countries"))
     currencies: frozenset[str] = attrs.field(factory=frozenset, converter=_codes, validator=_checked("currencies"))
-    min_total: str | None = attrs.field(default=None, converter=_decimal_text)
-    max_total: str | None = attrs.field(default=None, converter=_decimal_text)
+    min_total: str | None = attrs.field(default=None, converter=_decimal_text,
+                                        validator=attrs.validators.optional(_checked("min_total")))
+    max_total: str | None = attrs.field(default=None, converter=_decimal_text,
+                                        validator=attrs.validators.optional(_checked("max_total")))
     sort_order: int = 0
     environment: str = attrs.field(default="sandbox", validator=_checked("environment"))
     base_url: str | None = attrs.field(default=None, repr=shown_url)
     ca_certs: str | None = None
-    connect_timeout: float = 5.0
-    read_timeout: float = 30.0
+    connect_timeout: float = attrs.field(default=5.0, validator=_checked("connect_timeout"))
+    read_timeout: float = attrs.field(default=30.0, validator=_checked("read_timeout"))
     capabilities: Mapping[str, bool] = attrs.field(factory=dict, converter=_frozen)
     options: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen)
     credentials: Mapping[str, Secret] = attrs.field(factory=dict, converter=_secrets, repr=False)

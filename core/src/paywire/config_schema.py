@@ -37,6 +37,9 @@ PAYMENT_ACTIONS = ("authorize", "authorize_capture")
 ENVIRONMENTS = ("sandbox", "live")
 PAYWIRE_KEYS = ("ledger", "serve")
 TIMEOUT_KEYS = ("connect", "read")
+# An HTTP timeout past a day is a mistake (`inf`, `1e300`); past some 24 days (2**31 ms) the
+# operating system's waits overflow, and every request would fail with it.
+LONGEST_TIMEOUT = 24 * 3600.0
 _DECIMAL = re.compile(r"[0-9]+(?:\.[0-9]+)?")
 
 
@@ -141,8 +144,8 @@ def _codes(valid: Collection[str], what: str, example: str) -> Callable[[str, st
 
 
 def _seconds(code: str, key: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise _wrong(code, key, value, "write a positive number of seconds")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= LONGEST_TIMEOUT:
+        raise _wrong(code, key, value, f"write a positive number of seconds, at most {LONGEST_TIMEOUT:.0f} (a day)")
     return float(value)
 
 

@@ -5,9 +5,10 @@ amount, impossible operation, bad arguments); 3 paywire is set up wrongly (unkno
 credential, unusable ledger); 4 a retryable failure; 5 the outcome is unknown (run `paywire
 reconcile`); 6 the provider refused the credentials (a bad API key); 7 the idempotency key was
 used for another operation, or its first request is still running; 8 the buyer has not finished
-(3-D Secure, approval): send them to the redirect URL, then `paywire complete`; 70 an unexpected
-error inside paywire (a bug: please report it). Every error prints one line (a JSON object on
-stdout under `--json`), never a traceback.
+(3-D Secure, approval): send them to the redirect URL, then `paywire complete` (an operation shows
+the payment waiting, `complete` says it in its error); 70 an unexpected error inside paywire (a
+bug: please report it). Every error prints one line (a JSON object on stdout under `--json`),
+never a traceback.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import os
 import sys
 import warnings
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TextIO
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CONFIG, EXIT_RETRYABLE, EXIT_UNKNOWN = 0, 1, 2, 3, 4, 5
 EXIT_CREDENTIALS, EXIT_CONFLICT, EXIT_BUYER_ACTION, EXIT_INTERNAL = 6, 7, 8, 70
@@ -59,8 +60,11 @@ def _one_line(text: str) -> str:
 
 
 def _report(error: BaseException, code: int, as_json: bool) -> None:
-    """Print `error` as one line on stderr, or as a JSON object on stdout under --json."""
+    """Print `error` as one line on stderr, or as a JSON object on stdout under --json; a message
+    of any other error than paywire's own (which masks its own) has secrets and card numbers masked
+    (a usage error quotes the arguments: a ledger URL's password, a card number given by mistake)."""
     from paywire.errors import PaywireError
+    from paywire.security import redact
 
     if isinstance(error, PaywireError):
         kind, message = type(error).__name__, error.message
@@ -68,9 +72,10 @@ def _report(error: BaseException, code: int, as_json: bool) -> None:
                                  "transaction_id": getattr(error, "transaction_id", None),
                                  "redirect_url": getattr(error, "redirect_url", None)}
     elif code == EXIT_USAGE:
-        kind, message, extra = "UsageError", str(error), {}
+        kind, message, extra = "UsageError", redact(str(error)), {}
     else:
-        kind, message, extra = type(error).__name__, f"{error} (an unexpected error inside paywire; please report it)", {}
+        kind, message, extra = (type(error).__name__,
+                                f"{redact(str(error))} (an unexpected error inside paywire; please report it)", {})
     message = _one_line(message)
     if as_json:
         fields = {"type": kind, "message": message, "exit_code": code, **{k: v for k, v in extra.items() if v}}
@@ -82,7 +87,43 @@ def _report(error: BaseException, code: int, as_json: bool) -> None:
 
 
 def _show_warning(message: Warning | str, category: type[Warning], *_: object, **__: object) -> None:
-    print(f"paywire: warning: {_one_line(str(message))}", file=sys.stderr)
+    from paywire.security import redact
+
+    print(f"paywire: warning: {_one_line(redact(str(message)))}", file=sys.stderr)
+
+
+class _Output:
+    """Standard output that a reader going away (`paywire --json transactions | head -1`), or a
+    standard output closed from the start (None), does not interrupt: what is printed goes nowhere,
+    and the exit code is still that of what the command did (a failure or an unknown outcome is
+    never turned into 0)."""
+
+    def __init__(self, stream: TextIO | None) -> None:
+        self._stream = stream
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text) if self._stream is not None else len(text)
+        except BrokenPipeError:
+            self._gone()
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            if self._stream is not None:
+                self._stream.flush()
+        except BrokenPipeError:
+            self._gone()
+
+    def _gone(self) -> None:
+        assert self._stream is not None
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, self._stream.fileno())
+        os.close(devnull)
+        self._stream.flush()  # what was still buffered, into the void, not onto the closed pipe at exit
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -91,29 +132,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     as_json = "--json" in argv
     warnings.showwarning = _show_warning
+    stdout, sys.stdout = sys.stdout, _Output(sys.stdout)
     try:
         try:
             args = build_parser().parse_args(argv)
             code: int = args.run(args)
         except UsageError as error:
-            _report(error, EXIT_USAGE, as_json)
-            return EXIT_USAGE
+            code = EXIT_USAGE
+            _report(error, code, as_json)
         except KeyboardInterrupt:
-            return 130
-        except BrokenPipeError:
-            raise
+            code = 130
         except Exception as error:  # noqa: BLE001 - every error is one line and an exit code
             code = exit_code(error)
             _report(error, code, as_json)
-            return code
         sys.stdout.flush()
         return code
-    except BrokenPipeError:
-        # The reader went away (`paywire --json transactions | head -1`): stop quietly. Whatever
-        # the command did is done; nothing more can be said to a closed stdout.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        return EXIT_OK
+    finally:
+        sys.stdout = stdout
 
 
 def run() -> None:

@@ -8,8 +8,10 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from paywire.cli import EXIT_BUYER_ACTION, EXIT_OK
 from paywire.cli.output import emit_json, table, text
 from paywire.errors import ConfigurationError, InvalidRequest
+from paywire.ledger.model import PaymentState
 from paywire.money import Money
 
 if TYPE_CHECKING:
@@ -59,12 +61,14 @@ def transaction_view(txn: Transaction) -> dict[str, Any]:
 
 
 def show_payment(args: argparse.Namespace, payment: Payment) -> int:
+    """Print the payment an operation left; one waiting for the buyer (3-D Secure, approval) is
+    exit 8, not 0: nothing is paid yet."""
     view = payment_view(payment)
     if args.json:
         emit_json(view)
     else:
         table(["field", "value"], view.items())
-    return 0
+    return EXIT_BUYER_ACTION if payment.state == PaymentState.ACTION_REQUIRED else EXIT_OK
 
 
 def _transactions_table(transactions: list[Transaction]) -> None:
@@ -128,8 +132,8 @@ def methods(args: argparse.Namespace) -> int:
 
 # -- payments -----------------------------------------------------------------------------------
 def initial(args: argparse.Namespace) -> int:
+    amount = Money.of(args.amount, args.currency)  # a bad amount opens (or creates) no ledger
     svc = service(args)
-    amount = Money.of(args.amount, args.currency)
     operation = svc.authorize if args.operation == "authorize" else svc.sale
     payment = operation(args.method, amount, source=args.source, order_id=args.order_id,
                         idempotency_key=args.idempotency_key, return_url=args.return_url)
@@ -140,7 +144,6 @@ def complete(args: argparse.Namespace) -> int:
     """Finish a payment the buyer acted on; one the buyer has not finished yet is exit 8, with
     where to send them (the last redirect the provider gave, if its answer to this one has none)."""
     from paywire.errors import BuyerActionRequired
-    from paywire.ledger.model import PaymentState
 
     svc = service(args)
     before = svc.get_payment(args.payment_id)
@@ -208,6 +211,8 @@ def payments(args: argparse.Namespace) -> int:
 
 def transactions(args: argparse.Namespace) -> int:
     svc = service(args, reading=True)
+    if args.payment_id is not None:
+        svc.get_payment(args.payment_id)  # a mistyped id is an error (as for `show`), not "no transactions"
     found = svc.list_transactions(args.payment_id, statuses=args.status)
     if args.json:
         emit_json([transaction_view(t) for t in found])

@@ -7,7 +7,7 @@ import os
 from typing import NoReturn
 
 from paywire.cli import demo, operations, serve
-from paywire.cli.values import PAYMENT_STATES, TRANSACTION_STATUSES, country, currency, positive_int
+from paywire.cli.values import PAYMENT_STATES, TRANSACTION_STATUSES, country, currency, idempotency_key, positive_int
 
 
 class UsageError(Exception):
@@ -49,12 +49,12 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--source", required=True, help="payment method token (never a card number)")
         p.add_argument("--order-id")
         p.add_argument("--return-url", help="where the buyer returns after a redirect (3-D Secure, approval)")
-        p.add_argument("--idempotency-key")
+        p.add_argument("--idempotency-key", type=idempotency_key)
         p.set_defaults(run=operations.initial, operation=name)
 
     p = sub.add_parser("complete", help="finish a payment after the buyer acted (3-D Secure, approval)")
     p.add_argument("payment_id")
-    p.add_argument("--idempotency-key")
+    p.add_argument("--idempotency-key", type=idempotency_key)
     p.set_defaults(run=operations.complete)
 
     p = sub.add_parser("capture", help="capture all or part of an authorization")
@@ -62,20 +62,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("amount", nargs="?", help="amount in major units (default: what remains)")
     p.add_argument("--final", dest="final", action="store_true", default=None, help="release the rest")
     p.add_argument("--not-final", dest="final", action="store_false", help="more captures will follow")
-    p.add_argument("--idempotency-key")
+    p.add_argument("--idempotency-key", type=idempotency_key)
     p.set_defaults(run=operations.capture)
 
     p = sub.add_parser("void", help="release an uncaptured authorization")
     p.add_argument("payment_id")
     p.add_argument("--reason")
-    p.add_argument("--idempotency-key")
+    p.add_argument("--idempotency-key", type=idempotency_key)
     p.set_defaults(run=operations.void)
 
     p = sub.add_parser("refund", help="refund all or part of what was captured")
     p.add_argument("payment_id")
     p.add_argument("amount", nargs="?", help="amount in major units (default: what remains refundable)")
     p.add_argument("--reason")
-    p.add_argument("--idempotency-key")
+    p.add_argument("--idempotency-key", type=idempotency_key)
     p.set_defaults(run=operations.refund)
 
     p = sub.add_parser("show", help="one payment and its transactions")

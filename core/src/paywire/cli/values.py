@@ -10,8 +10,10 @@ from paywire.countries import check_country
 from paywire.errors import InvalidRequest
 from paywire.ledger.model import PaymentState, TransactionStatus
 from paywire.money import exponent_of
+from paywire.service.inputs import require_key
 
-__all__ = ["PAYMENT_STATES", "TRANSACTION_STATUSES", "country", "currency", "port", "positive_int", "seconds"]
+__all__ = ["PAYMENT_STATES", "TRANSACTION_STATUSES", "country", "currency", "idempotency_key", "port", "positive_int",
+           "seconds"]
 
 _LARGEST = 2**63 - 1  # the ledgers' BIGINT
 
@@ -32,6 +34,16 @@ def currency(value: str) -> str:
     """An ISO 4217 currency code, upper case (`EUR`)."""
     try:
         exponent_of(value)
+    except InvalidRequest as error:
+        raise argparse.ArgumentTypeError(error.message) from None
+    return value
+
+
+def idempotency_key(value: str) -> str:
+    """An idempotency key as the payment service takes it: not empty or blank (`"$KEY"` with KEY
+    unset is a mistake, not "no key"), printable ASCII."""
+    try:
+        require_key(value)
     except InvalidRequest as error:
         raise argparse.ArgumentTypeError(error.message) from None
     return value

@@ -28,13 +28,17 @@ class PostgresLedger(SQLLedger):
 
     :param schema: keep the tables in this schema (created if missing) instead of the
         connection's default search path; handy for several shops, or tests, in one database.
+    :param create: False to open only a ledger that exists (migrated if it is older): where
+        there is none, a `ConfigurationError` instead of a new, empty one (a mistyped schema or
+        database must not look like a ledger with no payments).
     """
 
     dialect = "postgresql"
     select_payment_locked = SELECT_PAYMENT + " FOR UPDATE"
     select_payment_claimed = SELECT_PAYMENT + " FOR UPDATE SKIP LOCKED"
 
-    def __init__(self, dsn: str, *, schema: str | None = None, connect_timeout: int = 10) -> None:
+    def __init__(self, dsn: str, *, schema: str | None = None, connect_timeout: int = 10,
+                 create: bool = True) -> None:
         super().__init__()
         try:
             import psycopg
@@ -51,7 +55,17 @@ class PostgresLedger(SQLLedger):
         self.dsn = dsn
         self.schema = schema
         self.connect_timeout = connect_timeout
+        if not create and not self._exists():
+            self.close()
+            where = f"schema {schema!r}" if schema else "the search path"
+            raise ConfigurationError(f"there is no ledger in {where} of this database yet: nothing has been recorded "
+                                     "there; check the database and the schema the ledger URL names")
         self.migrate()
+
+    def _exists(self) -> bool:
+        """Whether a ledger is there (of any schema version: an older one is migrated as usual)."""
+        row = self._read_one("SELECT to_regclass('paywire_schema') IS NOT NULL", ())
+        return bool(row and row[0])
 
     def __repr__(self) -> str:
         return f"PostgresLedger(schema={self.schema!r})"  # the DSN may hold a password

@@ -25,8 +25,9 @@ _LIBPQ_KEYWORD = re.compile(r"(?i)(?:^|\s)(?:host|hostaddr|port|dbname|user|pass
 def open_ledger(url: str, *, create: bool = True) -> Ledger:
     """The ledger a URL names, migrated and ready.
 
-    With `create=False` (commands that only read), an SQLite file that does not exist is a
-    `ConfigurationError` instead of a new, empty ledger.
+    With `create=False` (commands that only read), an SQLite file that does not exist, or a
+    PostgreSQL database or schema without a ledger, is a `ConfigurationError` instead of a new,
+    empty ledger; a ledger that exists is migrated as usual.
 
     - `sqlite:///relative/path.db`, `sqlite:////absolute/path.db` (or a bare file path); the
       directory must exist (a typo never creates directories);
@@ -62,7 +63,7 @@ def open_ledger(url: str, *, create: bool = True) -> Ledger:
         if any(reserved in password for password in url_passwords(url)[:1] for reserved in "/?#@"):
             raise ConfigurationError(f"the password in ledger URL {masked_url(url)!r} holds a character URLs reserve "
                                      "(/ ? # @): percent-encode it, e.g. urllib.parse.quote(password, safe='')")
-        return _postgres(url)
+        return _postgres(url, create)
     raise ConfigurationError(
         f"unsupported ledger URL scheme {parts.scheme!r} in {masked_url(url)!r}: use sqlite:///path.db or "
         "postgresql://host/db"
@@ -88,7 +89,7 @@ def _sqlite(url: str, path: str, create: bool) -> Ledger:
                                  "its directory are writable") from None
 
 
-def _postgres(url: str) -> Ledger:
+def _postgres(url: str, create: bool) -> Ledger:
     from paywire.ledger.postgres import PostgresLedger
 
     parts = urlsplit(url)
@@ -97,7 +98,7 @@ def _postgres(url: str) -> Ledger:
     rest = urlencode([(name, value) for name, value in query if name != "schema"])
     dsn = urlunsplit((parts.scheme, parts.netloc, parts.path, rest, parts.fragment))
     try:
-        return PostgresLedger(dsn, schema=schema or None)
+        return PostgresLedger(dsn, schema=schema or None, create=create)
     except ConfigurationError:
         raise
     except Exception as exc:  # psycopg's OperationalError and friends, whatever their module

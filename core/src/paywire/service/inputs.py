@@ -5,7 +5,7 @@ order id, a customer reference, a vaulted token, a payment id) must be a `str` w
 character, which PostgreSQL would end the text at (two keys differing after it would be one key,
 and a retry under the key as given would be another request to the provider), and encodable as
 UTF-8. An idempotency key also travels in an HTTP header: printable ASCII only, or the request
-could not be written after it was recorded.
+could not be written after it was recorded; and it is never empty or blank.
 """
 
 from __future__ import annotations
@@ -46,8 +46,13 @@ def require_text(value: object, param: str, code: str | None = None) -> None:
 
 
 def require_key(key: object) -> None:
-    """Refuse an idempotency key that no HTTP header can carry as given."""
+    """Refuse an idempotency key that no HTTP header can carry as given, and an empty or blank one:
+    taken as no key, a retry under it (a variable that was not set, each time) would be a new
+    operation, charged again."""
     require_text(key, "idempotency_key")
+    if isinstance(key, str) and not key.strip():
+        raise InvalidRequest(f"idempotency_key {key!r} is empty or blank: give this operation's key (the same one on "
+                             "every retry of it), or none at all; nothing was sent", param="idempotency_key")
     if isinstance(key, str) and not (key.isascii() and key.isprintable()):
         raise InvalidRequest(f"idempotency_key {key!r} must be printable ASCII (it is sent as an HTTP header); "
                              "nothing was sent", param="idempotency_key")
