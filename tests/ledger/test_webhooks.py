@@ -15,6 +15,7 @@ from paywire import (
     Money,
     OutcomeUnknown,
     PaywireError,
+    StateError,
     WebhookVerificationError,
     hookimpl,
 )
@@ -467,3 +468,79 @@ def test_an_authorized_event_reporting_nothing_authorized_settles_nothing(
     payment = service.get_payment(payment.id)
     [txn] = service.list_transactions(payment.id)
     assert (payment.authorized, txn.status) == (eur("0.00"), TransactionStatus.ACCEPTED)
+
+
+def test_an_event_one_accounts_keys_verify_changes_no_payment_of_another_account(
+        fakepay: tuple[FakePayApp, str], ledger: Ledger) -> None:
+    """Two methods of one provider with different credentials are two accounts: an event verified
+    with one's webhook secret (whoever holds that account's keys can sign one) naming the other's
+    payment is left unmatched, never applied to it, also by `match_unmatched`."""
+    from paywire import Gateway, MethodConfig, Plugins, Retry
+    from tests.ledger.fakepay import CREDENTIALS, FakePayPlugin
+
+    app, url = fakepay
+    plugins = Plugins()
+    plugins.register(FakePayPlugin(), "fakepay")
+    other = {"api_key": "fk_test_othershop789", "webhook_secret": "fkwh_othershop012"}
+    methods = [MethodConfig(code="fakepay", base_url=url, credentials=dict(CREDENTIALS)),
+               MethodConfig(code="other_shop", provider="fakepay", base_url=url, credentials=other)]
+    service = PaymentService(Gateway(methods, plugins=plugins, retry=Retry.never()), ledger)
+    payment = service.sale("other_shop", eur("50.00"), source="tok_ok")
+    forged = app.event("evt_forged", EventKind.REFUNDED, "re_forged", amount=5_000,
+                       references={"payment": payment.reference or ""})  # signed with "fakepay"'s secret
+    assert service.receive_webhook("fakepay", *forged).status == EventStatus.UNMATCHED
+    assert service.match_unmatched() == 0
+    assert service.get_payment(payment.id).refunded == eur("0.00")
+    own = app.event("evt_own", EventKind.REFUNDED, "re_own", amount=1_000, secret=other["webhook_secret"],
+                    references={"payment": payment.reference or ""})
+    assert service.receive_webhook("other_shop", *own).status == EventStatus.APPLIED
+    assert service.get_payment(payment.id).refunded == eur("10.00")
+
+
+def test_a_void_reported_after_a_partial_capture_closes_the_payment(service: PaymentService, app: FakePayApp) -> None:
+    """A provider that voids an authorization after part of it was captured (PayPal, in its
+    dashboard) released the rest: the ledger shows nothing capturable and refuses a capture before
+    sending it; what was captured stands."""
+    payment = service.authorize("fakepay", eur("100.00"), source="tok_ok")
+    payment = service.capture(payment.id, eur("30.00"), final=False)
+    headers, body = app.event("evt_void", EventKind.VOIDED, payment.reference or "")
+    assert service.receive_webhook("fakepay", headers, body).status == EventStatus.APPLIED
+    payment = service.get_payment(payment.id)
+    assert (payment.state, payment.captured, payment.capturable) == (PaymentState.CAPTURED, eur("30.00"), eur("0.00"))
+    sent = len(app.calls)
+    with pytest.raises(StateError) as refused:
+        service.capture(payment.id, eur("10.00"))
+    assert refused.value.code == "capture_closed" and len(app.calls) == sent
+    assert service.refund(payment.id, eur("30.00")).state == PaymentState.REFUNDED
+
+
+def test_a_capture_or_sale_the_provider_reports_reversed_counts_no_more(
+        service: PaymentService, app: FakePayApp) -> None:
+    """A capture or a sale declined at settlement after the provider reported it done (Braintree's
+    settlement declined): a reversed event naming it records its reversal once, and the totals,
+    provider-reported ones included, count it no more. A failed event naming the payment object
+    after its sale succeeded is about an attempt: it undoes nothing."""
+    payment = service.authorize("fakepay", eur("100.00"), source="tok_ok")
+    payment = service.capture(payment.id, eur("40.00"), final=False)
+    capture = service.list_transactions(payment.id)[-1].provider_reference or ""
+    total = app.event("evt_total", EventKind.CAPTURED, payment.reference or "", total=4_000)
+    assert service.receive_webhook("fakepay", *total).status == EventStatus.APPLIED
+    for event_id in ("evt_declined", "evt_declined_again"):
+        headers, body = app.event(event_id, EventKind.REVERSED, capture)
+        assert service.receive_webhook("fakepay", headers, body).status == EventStatus.APPLIED
+    payment = service.get_payment(payment.id)
+    assert (payment.state, payment.authorized, payment.captured) == (PaymentState.AUTHORIZED, eur("100.00"),
+                                                                      eur("0.00"))
+    assert [t.kind for t in service.list_transactions(payment.id)] == ["authorize", "capture", "reversal"]
+    with pytest.raises(StateError):
+        service.refund(payment.id, eur("1.00"))  # nothing captured to refund
+
+    sale = service.sale("fakepay", eur("30.00"), source="tok_ok")
+    attempt = app.event("evt_attempt", EventKind.FAILED, sale.reference or "")
+    service.receive_webhook("fakepay", *attempt)
+    assert service.get_payment(sale.id).captured == eur("30.00")
+    [sold] = service.list_transactions(sale.id)  # the sale names the capture it made
+    headers, body = app.event("evt_sale_declined", EventKind.REVERSED, sold.provider_reference or "")
+    service.receive_webhook("fakepay", headers, body)
+    sale = service.get_payment(sale.id)
+    assert (sale.state, sale.authorized, sale.captured) == (PaymentState.FAILED, eur("0.00"), eur("0.00"))

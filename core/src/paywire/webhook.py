@@ -22,6 +22,11 @@ class EventKind:
     REFUNDED: Final = "refunded"
     VOIDED: Final = "voided"
     FAILED: Final = "failed"
+    # The provider undid an operation it had reported done: a capture or sale declined at
+    # settlement (after it was submitted), a refund returned. A failed event naming a refund
+    # that had succeeded means the same; one naming a payment object (a PaymentIntent) is about
+    # an attempt, and never undoes a sale that succeeded.
+    REVERSED: Final = "reversed"
     ACTION_REQUIRED: Final = "action_required"
     APPROVED: Final = "approved"  # the buyer approved; the payment can be authorized or captured
     OTHER: Final = "other"

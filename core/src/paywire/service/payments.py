@@ -30,6 +30,7 @@ Outcomes a caller can tell apart:
 
 from __future__ import annotations
 
+import hmac
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
@@ -1014,9 +1015,10 @@ class PaymentService:
 
     # -- webhooks -------------------------------------------------------------------------------
     def _siblings(self, method: str) -> tuple[str, ...]:
-        """The other methods of `method`'s provider: one provider account's webhooks may reach
-        any of their endpoints (one endpoint configured, or each receiving every event). Asked on
-        every operation, so worked out once per method."""
+        """The other methods of `method`'s provider account: one account's webhooks may reach any
+        of their endpoints (one endpoint configured, or each receiving every event). Another
+        account's methods are never siblings: an event one account's keys verify must not change
+        another account's payments. Asked on every operation, so worked out once per method."""
         siblings = self._siblings_of.get(method)
         if siblings is None:
             try:
@@ -1024,9 +1026,25 @@ class PaymentService:
             except ConfigurationError:  # a method no longer configured: its own events only
                 siblings = ()
             else:
-                siblings = tuple(m.code for m in self.gateway.methods if m.provider == provider and m.code != method)
+                siblings = tuple(m.code for m in self.gateway.methods if m.provider == provider and m.code != method
+                                 and self._same_account(method, m.code))
             self._siblings_of[method] = siblings
         return siblings
+
+    def _same_account(self, one: str, other: str) -> bool:
+        """Whether two methods of one provider act for one account: every credential both hold is
+        the same, and they hold one at least (one method may lack the webhook secret the other's
+        endpoint verifies with)."""
+        shared = 0
+        for name in self.gateway.method(one).definition.secrets:
+            try:
+                mine, theirs = (self.gateway.method(code).settings.secret(name).reveal() for code in (one, other))
+            except ConfigurationError:
+                continue
+            if not hmac.compare_digest(mine.encode(), theirs.encode()):
+                return False
+            shared += 1
+        return shared > 0
 
     def _owner(self, u: LedgerUnit, method: str, references: Sequence[str]) -> str | None:
         """The payment an event received through `method` names: one of that method's, else one

@@ -35,7 +35,7 @@ from paywire.ledger.interface import LedgerUnit
 from paywire.ledger.model import Payment, SettledBy, Transaction, TransactionKind, TransactionStatus, now, replace
 from paywire.money import Money
 from paywire.service import rules
-from paywire.service.reversal import reverse_refund
+from paywire.service.reversal import reverse, reversible
 from paywire.subject import BuyerAction
 
 __all__ = ["Mismatch", "ReconcileReport", "Settlement", "settle"]
@@ -220,12 +220,14 @@ def settle(u: LedgerUnit, payment: Payment, result: CommandResult,
                     payment = replace(payment, capture_closed=True)
 
     txns = u.transactions(payment.id)
-    for op in (o for o in result.operations if o.kind == K.REFUND and o.status == "failed"):
-        undone = next((t for t in txns if t.kind == K.REFUND and t.status == S.SUCCEEDED
+    # A refund or capture the provider lists as failed after the ledger recorded it succeeded was
+    # undone (a refund returned, a capture declined at settlement).
+    for op in (o for o in result.operations if o.kind in (K.REFUND, K.CAPTURE) and o.status == "failed"):
+        undone = next((t for t in txns if t.kind == op.kind and reversible(payment, t)
                        and t.provider_reference == op.reference), None)
         if undone is not None:
-            payment = reverse_refund(u, payment, txns, undone, origin="reconcile",
-                                     note=f"the provider reports refund {op.reference} failed")
+            payment = reverse(u, payment, txns, undone, origin="reconcile",
+                              note=f"the provider reports {op.kind} {op.reference} failed")
 
     for txn in (t for t in txns if t.kind == K.VOID and t.status in (S.UNKNOWN, S.ACCEPTED)):
         if state == ProviderState.VOIDED:

@@ -85,8 +85,9 @@ def derive(payment: Payment, txns: Sequence[Transaction], **changes: Any) -> Pay
 
     currency = payment.currency
     own_authorized = own_captured = own_refunded = 0  # minor units, summed in one pass
+    undone = _undone(txns)
     for t in txns:
-        if t.status != S.SUCCEEDED or t.amount is None:
+        if t.status != S.SUCCEEDED or t.amount is None or t.id in undone:
             continue
         if t.kind in K.INITIAL:  # authorize and complete establish one authorization
             own_authorized = max(own_authorized, _minor(t, currency))
@@ -94,8 +95,6 @@ def derive(payment: Payment, txns: Sequence[Transaction], **changes: Any) -> Pay
             own_captured += _minor(t, currency)
         elif t.kind == K.REFUND:
             own_refunded += _minor(t, currency)
-        elif t.kind == K.REVERSAL:  # a refund the provider undid
-            own_refunded -= _minor(t, currency)
     if payment.flow == K.SALE:
         own_captured += own_authorized
     changed = {**vars(payment), **changes}  # the payment as changed (records keep their fields in a dict)
@@ -110,6 +109,16 @@ def derive(payment: Payment, txns: Sequence[Transaction], **changes: Any) -> Pay
     changes["refunded"] = _same(payment.refunded, refunded)
     changes["action"] = action
     return replace(payment, **changes)
+
+
+_NOTHING_UNDONE: frozenset[str | None] = frozenset()
+
+
+def _undone(txns: Sequence[Transaction]) -> frozenset[str | None]:
+    """The ids of the transactions the provider undid after they succeeded (see `reversal`)."""
+    if not any(t.kind == K.REVERSAL for t in txns):
+        return _NOTHING_UNDONE
+    return frozenset(t.parent_id for t in txns if t.kind == K.REVERSAL and t.status == S.SUCCEEDED)
 
 
 def _same(current: Money, minor: int) -> Money:
@@ -217,18 +226,18 @@ def check_void(payment: Payment, txns: Sequence[Transaction], caps: Capabilities
 
 def capture_parents(payment: Payment, txns: Sequence[Transaction]) -> list[tuple[Transaction, Money]]:
     """Captured transactions (captures, or the sale) with what is left to refund on each, newest first."""
+    undone = _undone(txns)
     parents = [
         t for t in txns
-        if t.status == S.SUCCEEDED and t.amount is not None
+        if t.status == S.SUCCEEDED and t.amount is not None and t.id not in undone
         and (t.kind == K.CAPTURE or (payment.flow == K.SALE and t.kind in K.INITIAL))
     ]
     result = []
     for parent in reversed(parents):
         assert parent.amount is not None
-        reversed_refunds = {t.parent_id for t in txns if t.kind == K.REVERSAL and t.status == S.SUCCEEDED}
         spent = _total(
             (t.amount for t in txns if t.kind == K.REFUND and t.parent_id == parent.id and t.amount is not None
-             and (t.status == S.SUCCEEDED or t.open) and t.id not in reversed_refunds),
+             and (t.status == S.SUCCEEDED or t.open) and t.id not in undone),
             payment.currency,
         )
         result.append((parent, parent.amount - spent))

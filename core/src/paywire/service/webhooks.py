@@ -23,12 +23,15 @@ Rules (each runs inside a locked ledger unit, after the event was stored once pe
 - Whether an event is trusted as it comes is the plugin's decision: an event that moves money is
   reported only when its signature binds the exact body, or after the plugin confirmed it by
   fetching the object from the provider.
-- a failed event naming a refund that had succeeded records its reversal: the provider undid it.
-  One naming an object the ledger does not hold yet (the refund's own event or answer is still to
-  come) is deferred until it does, so the refund is never counted without its failure.
+- a failed event naming a refund that had succeeded, and a reversed event naming a refund, a
+  capture or a sale that had, record its reversal: the provider undid it (a refund returned, a
+  capture or sale declined at settlement); otherwise a reversed event is a failed one. One naming an
+  object the ledger does not hold yet (the refund's own event or answer is still to come) is
+  deferred until it does, so the refund is never counted without its failure.
 - authorized, voided and failed events settle an unknown or accepted first operation or void, and set the
   voided/failed flags only while no money was captured (resp. authorized): a late event cannot
-  undo money that moved. An authorized event naming its authorization records it as the one
+  undo money that moved. A voided event after part of an authorization was captured closes its
+  capture: the provider released the rest. An authorized event naming its authorization records it as the one
   captures and voids act on. A voided event while captures are only in flight waits for them.
 - Events for no known payment are stored as unmatched and applied when a payment gains one of
   their references.
@@ -56,7 +59,7 @@ from paywire.ledger.model import (
 from paywire.money import Money
 from paywire.service import rules
 from paywire.service.keys import fingerprint, new_id
-from paywire.service.reversal import reverse_refund
+from paywire.service.reversal import reverse, reversible
 from paywire.webhook import SHARED_REFERENCES, EventKind
 
 __all__ = ["apply_event", "apply_waiting"]
@@ -125,9 +128,14 @@ def apply_event(u: LedgerUnit, payment: Payment, event: StoredEvent, caps: Capab
         elif payment.captured.minor == 0:
             # Only captures in flight, which the provider refuses if the void stands: it waits for them.
             status, note = EventStatus.DEFERRED, "waits for the captures in flight to be recorded"
+        elif payment.flow == K.AUTHORIZE:
+            # A void after part was captured (PayPal allows it) releases the rest: nothing more
+            # can be captured, and what was captured stands.
+            payment = replace(payment, capture_closed=True)
+            note = "closes the capture: the provider released what was not captured"
         else:
             note = "ignored: the payment has captures, it cannot be voided"
-    elif event.kind == EventKind.FAILED:
+    elif event.kind in (EventKind.FAILED, EventKind.REVERSED):
         payment, status, note = _failed_event(u, payment, txns, event)
     elif event.kind == EventKind.APPROVED:
         note = "the buyer approved; complete() finishes the payment"
@@ -230,12 +238,13 @@ def _failed_event(u: LedgerUnit, payment: Payment, txns: list[Transaction],
                   event: StoredEvent) -> tuple[Payment, str, str | None]:
     # Only the object the event is about fails: a failed refund also names its capture, a denied
     # capture its order and authorization, and those stand.
+    undoes = event.kind == EventKind.REVERSED
     for txn in txns:
-        if txn.kind == K.REFUND and txn.status == S.SUCCEEDED and event.reference \
+        if reversible(payment, txn) and (undoes or txn.kind == K.REFUND) and event.reference \
                 and txn.provider_reference == event.reference:
-            return reverse_refund(u, payment, txns, txn, origin="webhook",
-                                  note=f"event {event.event_id}: the provider reports refund {event.reference} failed"), \
-                EventStatus.APPLIED, f"refund {txn.id} was undone by the provider"
+            note = f"event {event.event_id}: the provider reports {txn.kind} {event.reference} failed"
+            return reverse(u, payment, txns, txn, origin="webhook", note=note), \
+                EventStatus.APPLIED, f"{txn.kind} {txn.id} was undone by the provider"
         if txn.status in _SETTLEABLE and event.reference and txn.provider_reference == event.reference:
             _settle(u, txn, S.FAILED, event)
             if txn.kind in K.INITIAL and payment.authorized.minor == 0:
