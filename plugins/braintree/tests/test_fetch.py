@@ -1,20 +1,25 @@
 """fetch is Braintree's account of a payment: after any sequence of partial captures and refunds
 its operations add up to its totals, refunded <= captured <= authorized, and each operation
-carries the key it was sent with."""
+carries the key it was sent with; the ledger, given every notification Braintree sends, agrees
+with it."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import paywire_braintree
-from paywire import Gateway, Money, Order, PaywireError, Plugins, Subject
+from paywire import Gateway, Money, Order, PaymentService, PaywireError, Plugins, SQLiteLedger, Subject
 from paywire.testing.emulator import EmulatorServer
 from paywire.testing.sandbox import load_sandbox
+from paywire_braintree.emulator import BraintreeEmulator
+from paywire_braintree.emulator.webhooks import notification_body
 
 EUR = "EUR"
 steps = st.lists(st.tuples(st.sampled_from(["capture", "refund"]), st.integers(1, 60), st.booleans()),
@@ -62,3 +67,44 @@ def test_operations_add_up_to_the_totals_and_carry_their_keys(gateway: Gateway, 
         assert sum((op.amount for op in done), Money.zero(EUR)) == total
     assert fetched.refunded <= fetched.captured <= fetched.authorized
     assert {op.reference: op.idempotency_key for op in fetched.operations} == sent
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[PaymentService, BraintreeEmulator]]:
+    sandbox = load_sandbox(paywire_braintree.BRAINTREE)
+    assert isinstance(sandbox.app, BraintreeEmulator)
+    plugins = Plugins()
+    plugins.register(paywire_braintree)
+    ledger = SQLiteLedger(str(Path(tmp_path_factory.mktemp("ledger")) / "ledger.db"))
+    with EmulatorServer(sandbox.app) as server, Gateway([sandbox.method("braintree", server.url)],
+                                                        plugins=plugins) as gateway:
+        yield PaymentService(gateway, ledger), sandbox.app
+    ledger.close()
+
+
+@settings(max_examples=15, deadline=None)
+@given(captures=st.lists(st.tuples(st.integers(1, 30), st.booleans()), min_size=1, max_size=4), order=st.randoms())
+def test_every_settlement_notification_leaves_the_ledgers_captured_total_at_braintrees(
+        service: tuple[PaymentService, BraintreeEmulator], captures: list[tuple[int, bool]], order: Any) -> None:
+    """Partial captures settle as their own transactions; the authorization they came from, once
+    closed, settles too, notified with what it authorized: that notification moves no money."""
+    payments, emulator = service
+    key = fresh_key()
+    payment = payments.authorize("braintree", Money.of("50.00", EUR), source="fake-valid-nonce", order_id=key,
+                                 idempotency_key=key)
+    for index, (euros, final) in enumerate(captures):
+        try:
+            payments.capture(payment.id, Money.of(str(euros), EUR), final=final, idempotency_key=f"{key}-{index}")
+        except PaywireError:
+            continue  # more than is left, or after a final capture: refused
+    parent = emulator.transactions[payment.reference or ""]
+    if parent.status == "SUBMITTED_FOR_SETTLEMENT":
+        emulator.settle(parent.id)
+    settled = [emulator.transactions[t] for t in (parent.id, *parent.children)]
+    bodies = [notification_body(emulator.public_key, emulator.private_key, "transaction_settled", t)
+              for t in settled if t.status == "SETTLED"]
+    order.shuffle(bodies)
+    for body in bodies:
+        payments.receive_webhook("braintree", {"content-type": "application/x-www-form-urlencoded"}, body)
+    fetched = payments.gateway.execute("braintree", "fetch", Subject(reference=payment.reference))
+    assert payments.get_payment(payment.id).captured == fetched.captured

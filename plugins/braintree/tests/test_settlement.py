@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 
 import braintree
 import pytest
@@ -217,6 +217,35 @@ def test_a_pending_refund_is_accepted_and_its_notification_settles_it_in_the_led
         assert (settled.state, settled.refunded) == ("partially_refunded", Money.of("12.00", EUR))
         assert service.get_transaction(refund.id).status == "succeeded"
         assert not service.reconcile(payment_id=payment.id).mismatches
+    finally:
+        service.ledger.close()
+
+
+def test_a_refund_braintree_failed_is_undone_in_the_ledger_when_notified_as_its_sdk_does(
+    batch: tuple[Gateway, BraintreeEmulator, str], inbox: Inbox, tmp_path: Path
+) -> None:
+    """Braintree's own refund_failed notification (its SDK's sample, signed with the method's key
+    pair) has no `<type>credit</type>`; it is about the refund all the same."""
+    gateway, emulator, _ = batch
+    emulator.webhook_url = inbox.url
+    service = PaymentService(gateway, SQLiteLedger(str(tmp_path / "ledger.db")))
+    try:
+        payment = service.sale("braintree", Money.of("50.00", EUR), source="fake-valid-nonce", order_id="B-6",
+                               idempotency_key="failed-refund-sale")
+        emulator.settle(payment.reference or "")
+        service.receive_webhook("braintree", *inbox.wait(1)[0])
+        payment = service.refund(payment.id, Money.of("12.00", EUR), idempotency_key="failed-refund")
+        refund = service.list_transactions(payment.id)[-1]
+        assert (refund.kind, refund.status, payment.refunded) == ("refund", "succeeded", Money.of("12.00", EUR))
+        sdk = braintree.BraintreeGateway(braintree.Configuration(braintree.Environment.Sandbox, merchant_id="m",
+                                                                 public_key=emulator.public_key,
+                                                                 private_key=emulator.private_key))
+        legacy = emulator.transactions[refund.provider_reference or ""].legacy
+        notification = sdk.webhook_testing.sample_notification("refund_failed", legacy)
+        receipt = service.receive_webhook("braintree", {"content-type": "application/x-www-form-urlencoded"},
+                                          urlencode(notification).encode())
+        assert (receipt.payment_id, receipt.status) == (payment.id, "applied")
+        assert service.get_payment(payment.id).refunded == Money.zero(EUR)
     finally:
         service.ledger.close()
 

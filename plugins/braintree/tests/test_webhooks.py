@@ -7,7 +7,8 @@ from __future__ import annotations
 import base64
 import time
 from collections.abc import Iterator
-from urllib.parse import urlencode
+from decimal import Decimal
+from urllib.parse import parse_qsl, urlencode
 
 import braintree
 import pytest
@@ -16,6 +17,8 @@ import paywire_braintree
 from paywire import EventKind, Gateway, Money, Plugins, WebhookEvent
 from paywire.errors import WebhookVerificationError
 from paywire.testing.contract.webhooks import byte_tampers, text_tampers
+from paywire_braintree.emulator.model import Transaction
+from paywire_braintree.emulator.webhooks import notification_body
 from paywire_braintree.ids import global_id
 from paywire_braintree.signature import sign
 from paywire_braintree.webhook import MAX_BODY
@@ -174,3 +177,31 @@ def test_a_signed_notification_with_an_amount_paywire_cannot_hold_is_refused_as_
     body = form({"bt_signature": f"{PUBLIC}|{Crypto.sha1_hmac_hash(PRIVATE, payload)}", "bt_payload": payload})
     with pytest.raises(WebhookVerificationError, match="malformed"):
         parse(gateway, body)
+
+
+def test_a_failed_refund_is_about_that_refund_though_braintrees_sdk_names_no_type(gateway: Gateway) -> None:
+    """Braintree's own refund_failed sample carries no `<type>credit</type>`: the kind alone says
+    its subject is a refund, the object the ledger holds as `refund_<id>`."""
+    event = parse(gateway, sample(braintree.WebhookNotification.Kind.RefundFailed, "kj9e3zg3"))
+    assert (event.kind, event.reference) == (EventKind.FAILED, global_id("refund", "kj9e3zg3"))
+    assert event.references == {"refund": global_id("refund", "kj9e3zg3"), "legacy_id": "kj9e3zg3"}
+
+
+@pytest.mark.parametrize("kind", ["transaction_settled", "transaction_settlement_declined"])
+def test_a_notification_about_an_authorization_settled_in_parts_moves_no_money(gateway: Gateway, kind: str) -> None:
+    """The parent of partial settlements carries what it authorized; what moved is its children's,
+    each notified on its own. The emulator lists them as Braintree does (its SDK reads them)."""
+    parent = Transaction(legacy="parent12", kind="sale", amount=Decimal("50.00"), currency="EUR", exponent=2,
+                         status="SETTLED", merchant_account="eur_account",
+                         children=[global_id("transaction", "child123"), global_id("transaction", "child456")])
+    body = notification_body(PUBLIC, PRIVATE, kind, parent)
+    fields = dict(parse_qsl(body.decode()))
+    read = sdk().webhook_notification.parse(fields["bt_signature"], fields["bt_payload"])
+    assert read.transaction.partial_settlement_transaction_ids == ["child123", "child456"]
+    event = parse(gateway, body)
+    assert (event.kind, event.type, event.amount) == (EventKind.OTHER, kind, None)
+    assert event.reference == global_id("transaction", "parent12")
+    child = Transaction(legacy="child123", kind="sale", amount=Decimal("20.00"), currency="EUR", exponent=2,
+                        status="SETTLED", merchant_account="eur_account", parent=parent.id)
+    event = parse(gateway, notification_body(PUBLIC, PRIVATE, "transaction_settled", child))
+    assert (event.kind, event.amount) == (EventKind.CAPTURED, Money.of("20.00", "EUR"))

@@ -10,7 +10,14 @@ subject's id and the notification's timestamp, so a redelivered notification is 
 | transaction_settled (a credit: a refund) | refunded |
 | transaction_settlement_declined | failed (the capture or refund did not move money) |
 | refund_failed | failed (the refund) |
+| transaction_settled or _declined of an authorization settled in parts | other (moves nothing) |
 | transaction_disbursed, dispute_*, check, anything else | other (stored, moves nothing) |
+
+The subject is a refund when it says so (`<type>credit</type>`, a `<refund>`) or when the kind is
+only ever about refunds: Braintree's own refund_failed sample carries no type. An authorization
+settled in parts (it lists `partial-settlement-transaction-ids`) is notified with what it
+authorized; the money moved is its children's, each notified on its own, so its notification
+carries no amount.
 """
 
 from __future__ import annotations
@@ -26,6 +33,9 @@ from paywire_braintree.ids import global_id
 
 __all__ = ["parse_notification"]
 
+# Kinds whose subject is always a refund, whatever its <type> says.
+_REFUND_KINDS = frozenset({"refund_failed"})
+
 
 def _text(element: Element | None, path: str) -> str | None:
     found = element.find(path) if element is not None else None
@@ -40,7 +50,9 @@ def _timestamp(root: Element) -> datetime:
     return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
-def _kind(kind: str, credit: bool) -> str:
+def _kind(kind: str, credit: bool, parent: bool) -> str:
+    if parent:
+        return EventKind.OTHER
     if kind == "transaction_settled":
         return EventKind.REFUNDED if credit else EventKind.CAPTURED
     if kind in ("transaction_settlement_declined", "refund_failed"):
@@ -62,7 +74,9 @@ def parse_notification(xml: bytes) -> tuple[WebhookEvent, datetime]:
     if transaction is None and subject is not None:
         transaction = subject.find("refund")
     legacy = _text(transaction, "id") or (_text(subject[0], "id") if subject is not None and len(subject) else None)
-    credit = _text(transaction, "type") == "credit" or (transaction is not None and transaction.tag == "refund")
+    credit = (kind in _REFUND_KINDS or _text(transaction, "type") == "credit"
+              or (transaction is not None and transaction.tag == "refund"))
+    parent = not credit and _text(transaction, "partial-settlement-transaction-ids/item") is not None
     references: dict[str, str] = {}
     reference = None
     if transaction is not None and legacy:
@@ -73,13 +87,13 @@ def parse_notification(xml: bytes) -> tuple[WebhookEvent, datetime]:
             references["capture"] = global_id("transaction", refunded)
     amount: Money | None = None
     value, currency = _text(transaction, "amount"), _text(transaction, "currency-iso-code")
-    if value and currency:
+    if value and currency and not parent:
         amount = Money.of(value, currency)
     data: dict[str, Any] = {"kind": kind, "timestamp": at.isoformat(), "subject": legacy,
                             "status": _text(transaction, "status")}
     event = WebhookEvent(
         provider="braintree", id=f"{kind}:{legacy or '-'}:{at.strftime('%Y%m%dT%H%M%SZ')}", type=kind,
-        kind=_kind(kind, credit), reference=reference, references=references, amount=amount,
+        kind=_kind(kind, credit, parent), reference=reference, references=references, amount=amount,
         occurred_at=at, data=data,
     )
     return event, at

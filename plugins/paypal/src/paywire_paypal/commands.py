@@ -127,6 +127,7 @@ def build_commands(settings: GatewaySettings) -> CommandPool:
         "refund": pay("/v2/payments/captures/{reference}/refund", [optional_amount, refund_request],
                       [refund_fields], [refund_not_failed, same_amount]),
         "fetch": Fetch(read_order, (read_authorization, read_capture)),
+        "read_order": read_order,
         "read_capture": read_capture,
         "read_refund": call("GET", "/v2/payments/refunds/{reference}", [], [no_fields]),
         "read_authorization": read_authorization,

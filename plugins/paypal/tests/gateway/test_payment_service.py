@@ -124,3 +124,22 @@ def test_an_approved_authorization_settled_by_its_event_is_captured_on_its_autho
     assert (payment.state, payment.references["authorization"]) == ("authorized", authorization)
     payment = service.capture(payment.id, eur("10.00"))
     assert payment.captured == eur("10.00") and len(paypal.app.captures) == 1
+
+
+@pytest.mark.parametrize("sale", [True, False])
+def test_an_approval_paypal_reversed_fails_the_payment_waiting_for_it(paypal, service, sale):
+    """Approved but not captured in time: PayPal cancels the order and sends
+    CHECKOUT.PAYMENT-APPROVAL.REVERSED, whose resource names the order as `order_id` (no `id`)."""
+    start = service.sale if sale else service.authorize
+    payment = start("paypal", eur("25.00"), source="paypal", order_id="AR-1", return_url=RETURN_URL,
+                    idempotency_key="ar-1")
+    approve_as_buyer(payment.action.redirect_url)
+    paypal.app.reverse_approval(payment.reference)
+    event = paypal.app.events[-1]
+    assert event["event_type"] == "CHECKOUT.PAYMENT-APPROVAL.REVERSED" and "id" not in event["resource"]
+    assert event["resource"]["order_id"] == payment.reference
+    body, headers = paypal.app.signed_event(event)
+    receipt = service.receive_webhook("paypal", headers, body)
+    assert (receipt.payment_id, receipt.status) == (payment.id, "applied")
+    assert service.get_payment(payment.id).state == "failed"
+    assert paypal.calls(f"/v2/checkout/orders/{payment.reference}", "GET") == 1  # confirmed by reading it

@@ -17,6 +17,8 @@ import pytest
 from paywire import EventKind, Money, WebhookVerificationError
 from paywire_paypal import signature
 
+RETURN_URL = "https://shop.example/paypal/return"
+
 FILLER = 48  # filler characters, each 'a' or 'c' (one bit apart): more than the 32 bits to force
 
 
@@ -151,3 +153,53 @@ def test_events_that_move_no_money_are_taken_as_they_come(paypal, gateway):
     reads = paypal.calls("/v2/", "GET")
     assert gateway.parse_webhook("paypal", headers, body).kind == EventKind.APPROVED
     assert paypal.calls("/v2/", "GET") == reads  # nothing read from PayPal for it
+
+
+def approved_order(paypal) -> str:
+    started = paypal.run("sale", amount=Money.of("25.00", "EUR"), source="paypal", return_url=RETURN_URL,
+                         idempotency_key=paypal.key())
+    paypal.app.approve(started.reference)
+    return started.reference
+
+
+def test_an_approval_reversal_is_confirmed_by_reading_the_order_paypal_cancelled(paypal, gateway):
+    reversed_order = approved_order(paypal)
+    paypal.app.reverse_approval(reversed_order)
+    body, headers = paypal.app.signed_event(paypal.app.events[-1])
+    event = gateway.parse_webhook("paypal", headers, body)
+    assert (event.kind, event.reference, event.references["order"]) == (EventKind.FAILED, reversed_order,
+                                                                        reversed_order)
+    assert paypal.calls(f"/v2/checkout/orders/{reversed_order}", "GET") == 1
+
+
+def test_an_approval_reversal_rewritten_to_name_an_order_still_waiting_is_refused(paypal, gateway):
+    """A genuine reversal rewritten, CRC32 kept, to name another approved order: PayPal holds that
+    order APPROVED, so the event is refused; an `id` slipped in beside `order_id` is not read."""
+    reversed_order = approved_order(paypal)
+    paypal.app.reverse_approval(reversed_order)
+    waiting = approved_order(paypal)
+    genuine = paypal.app.events[-2]
+    assert genuine["event_type"] == "CHECKOUT.PAYMENT-APPROVAL.REVERSED"
+    body, headers = paypal.app.signed_event(genuine)
+    forged = forge(json.loads(body), body, order_id=waiting)
+    assert still_verifies(paypal, headers, forged)
+    with pytest.raises(WebhookVerificationError) as raised:
+        gateway.parse_webhook("paypal", headers, forged)
+    assert raised.value.code == "event_contradicted"
+    assert paypal.app.orders[waiting].status == "APPROVED"
+    beside = forge(json.loads(body), body, id=waiting)
+    assert still_verifies(paypal, headers, beside)
+    assert gateway.parse_webhook("paypal", headers, beside).references["order"] == reversed_order
+
+
+def test_an_order_approved_event_rewritten_as_a_reversal_is_refused(paypal, gateway):
+    waiting = approved_order(paypal)
+    genuine = next(e for e in reversed(paypal.app.events) if e["event_type"] == "CHECKOUT.ORDER.APPROVED")
+    body, headers = paypal.app.signed_event(genuine)
+    event = dict(json.loads(body), id="WH-FORGED-" + genuine["id"][-8:],
+                 event_type="CHECKOUT.PAYMENT-APPROVAL.REVERSED", resource={"order_id": waiting})
+    forged = force_crc32(event, zlib.crc32(body))
+    assert still_verifies(paypal, headers, forged)
+    with pytest.raises(WebhookVerificationError) as raised:
+        gateway.parse_webhook("paypal", headers, forged)
+    assert raised.value.code == "event_contradicted"

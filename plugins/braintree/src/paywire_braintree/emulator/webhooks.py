@@ -15,12 +15,23 @@ from paywire_braintree.signature import sign
 __all__ = ["notification_body", "notification_xml", "signed_form"]
 
 
+def _legacy(identifier: str) -> str:
+    legacy = legacy_id(identifier)
+    return escape(legacy[1] if legacy else "")
+
+
 def notification_xml(kind: str, transaction: Transaction, at: datetime | None = None) -> bytes:
+    """Braintree's notification XML: the transaction names the transaction it refunds, the
+    authorization it partially settles, or the partial settlements it has, as Braintree's does."""
     when = (at or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    refunded = ""
+    related = ""
     if transaction.refunded:
-        legacy = legacy_id(transaction.refunded)
-        refunded = f"<refunded-transaction-id>{escape(legacy[1] if legacy else '')}</refunded-transaction-id>"
+        related = f"<refunded-transaction-id>{_legacy(transaction.refunded)}</refunded-transaction-id>"
+    if transaction.parent:
+        related = f"<authorized-transaction-id>{_legacy(transaction.parent)}</authorized-transaction-id>"
+    if transaction.children:
+        items = "".join(f"<item>{_legacy(child)}</item>" for child in transaction.children)
+        related = f'<partial-settlement-transaction-ids type="array">{items}</partial-settlement-transaction-ids>'
     return (
         f'<notification><timestamp type="datetime">{when}</timestamp><kind>{escape(kind)}</kind>'
         f"<subject><transaction><id>{escape(transaction.legacy)}</id>"
@@ -28,7 +39,7 @@ def notification_xml(kind: str, transaction: Transaction, at: datetime | None = 
         f"<currency-iso-code>{transaction.currency}</currency-iso-code>"
         f"<amount>{transaction.amount:.{transaction.exponent}f}</amount>"
         f"<merchant-account-id>{escape(transaction.merchant_account)}</merchant-account-id>"
-        f"<order-id>{escape(transaction.order_id or '')}</order-id>{refunded}"
+        f"<order-id>{escape(transaction.order_id or '')}</order-id>{related}"
         "</transaction></subject></notification>"
     ).encode()
 

@@ -30,6 +30,8 @@ Test inputs
 Test controls
 -------------
 `expire_tokens()` (also `POST /_paywire/paypal/expire-tokens`), `expire_authorization(id)`,
+`reverse_approval(order_id)` (the capture window after approval passed: the order is VOIDED and
+CHECKOUT.PAYMENT-APPROVAL.REVERSED sent, its resource naming the order as `order_id`),
 `settle_capture(id, status)` and `settle_refund(id, status)` (also `POST /_paywire/paypal/settle`
 with `{"capture_id"|"refund_id": ID, "status": S}`), `approve(order_id, payer)` (also
 `POST /_paywire/paypal/approve`), the base's fault injection (`inject(Fault(...))`,

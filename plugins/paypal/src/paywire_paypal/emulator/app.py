@@ -24,8 +24,8 @@ class PayPalEmulator(OAuthAPI, OrdersAPI, PaymentsAPI, VaultAPI, WebhooksAPI):
 
     State is public for assertions (`orders`, `authorizations`, `captures`, `refunds`,
     `setup_tokens`, `payment_tokens`, `events`, `calls`). Test controls: `approve(order_id, payer)`,
-    `expire_tokens()`, `expire_authorization(id)`, `settle_capture(id, status)`,
-    `settle_refund(id, status)`, `inject(Fault)`,
+    `expire_tokens()`, `expire_authorization(id)`, `reverse_approval(order_id)`,
+    `settle_capture(id, status)`, `settle_refund(id, status)`, `inject(Fault)`,
     `signed_event(event)`, `certificate_pem`, `cert_url()`.
     """
 

@@ -432,3 +432,18 @@ class OrdersAPI(PayPalApp):
                 "An order has been approved by buyer",
                 render.order(self, order),
             )
+
+    def reverse_approval(self, order_id: str) -> None:
+        """Test control: the capture window after approval passed. PayPal cancels the order (VOIDED)
+        and sends CHECKOUT.PAYMENT-APPROVAL.REVERSED."""
+        with self.lock:
+            order = self._order(order_id)
+            if order.status != "APPROVED":
+                raise PayPalError(422, "ORDER_NOT_APPROVED", description=f"The order is {order.status}.")
+            order.status, order.update_time = "VOIDED", self.now()
+            self.emit(
+                "CHECKOUT.PAYMENT-APPROVAL.REVERSED",
+                "checkout-order",
+                "A payment has been reversed after approval.",
+                render.approval_reversed(self, order),
+            )

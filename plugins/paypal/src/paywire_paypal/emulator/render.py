@@ -244,6 +244,15 @@ def order(app: PayPalApp, order: Order) -> dict[str, Any]:
     }
 
 
+def approval_reversed(app: PayPalApp, order: Order) -> dict[str, Any]:
+    """The resource of CHECKOUT.PAYMENT-APPROVAL.REVERSED as PayPal documents it: the order is named
+    by `order_id` (there is no `id`), with its units' ids and the payment source."""
+    units = [{"reference_id": unit.reference_id,
+              **{name: unit.request[name] for name in ("custom_id", "invoice_id") if unit.request.get(name)}}
+             for unit in order.purchase_units]
+    return {"order_id": order.id, "purchase_units": units, **_source_entry(app, order)}
+
+
 def order_created(app: PayPalApp, order: Order) -> dict[str, Any]:
     """The minimal answer to create order: id, status, payment source (when given) and links."""
     return {"id": order.id, "status": order.status, **_source_entry(app, order), "links": _order_links(app, order)}

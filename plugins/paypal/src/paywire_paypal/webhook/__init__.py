@@ -9,7 +9,8 @@ Options of the method (all optional):
   sandbox environment only (see `certificates`).
 
 The webhook id PayPal signs for is the credential `webhook_id`. In both modes an event about a
-capture, refund or authorization is confirmed by reading that object from PayPal (`confirm`).
+capture, refund or authorization, and an approval reversal (about its order), is confirmed by
+reading that object from PayPal (`confirm`).
 """
 
 from __future__ import annotations

@@ -13,7 +13,12 @@ what PayPal answered (id, status, amount, parent ids), never from the body's cla
 refused (`WebhookVerificationError`, nothing applied) when PayPal does not hold that object, or
 when the object's status says another kind of event than the one claimed (a "completed" capture
 PayPal holds as declined). A pending event is taken as `OTHER`, whatever PayPal holds now.
-Events about orders and vault tokens move no money and are taken as they come.
+
+CHECKOUT.PAYMENT-APPROVAL.REVERSED fails the order it names (PayPal cancelled it: the capture
+window after approval passed), so it is confirmed the same way: the order is read
+(`GET /v2/checkout/orders/{id}`) and the event taken as `FAILED` only when PayPal holds it as
+VOIDED; an order still approved, or completed, contradicts it. Other events about orders, and
+events about vault tokens, move no money and are taken as they come.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ from paywire import (
     WebhookEvent,
     WebhookVerificationError,
 )
-from paywire_paypal.webhook.events import KINDS, event_from
+from paywire_paypal.webhook.events import KINDS, event_from, resource_id
 
 __all__ = ["CONFIRMED", "READS", "Confirmer", "fetched_kind"]
 
@@ -38,6 +43,8 @@ __all__ = ["CONFIRMED", "READS", "Confirmer", "fetched_kind"]
 READS: Final = {"capture": "read_capture", "refund": "read_refund", "authorization": "read_authorization"}
 # Event type prefixes that are about a resource PayPal must confirm.
 CONFIRMED: Final = ("PAYMENT.CAPTURE.", "PAYMENT.REFUND.", "PAYMENT.AUTHORIZATION.")
+# The one order event that moves a payment (it fails it), confirmed by reading the order.
+APPROVAL_REVERSED: Final = "CHECKOUT.PAYMENT-APPROVAL.REVERSED"
 # What the fetched object's status says happened, per resource type.
 _STATUS_KINDS: Final[Mapping[str, Mapping[str, str]]] = {
     "capture": {"COMPLETED": EventKind.CAPTURED, "PARTIALLY_REFUNDED": EventKind.CAPTURED,
@@ -48,7 +55,10 @@ _STATUS_KINDS: Final[Mapping[str, Mapping[str, str]]] = {
     "authorization": {"CREATED": EventKind.AUTHORIZED, "PARTIALLY_CAPTURED": EventKind.AUTHORIZED,
                       "CAPTURED": EventKind.AUTHORIZED, "VOIDED": EventKind.VOIDED, "EXPIRED": EventKind.VOIDED,
                       "PENDING": EventKind.OTHER, "DENIED": EventKind.FAILED},
+    "checkout-order": {"VOIDED": EventKind.FAILED},
 }
+# What the confirmation reads: the payment objects, and the order an approval reversal names.
+_READS: Final = {**READS, "checkout-order": "read_order"}
 _NOT_FOUND: Final = frozenset({"INVALID_RESOURCE_ID", "RESOURCE_NOT_FOUND"})
 
 
@@ -57,8 +67,9 @@ def _refuse(message: str, code: str, *, retryable: bool = False) -> WebhookVerif
 
 
 def needs_confirmation(event: Mapping[str, Any]) -> bool:
-    """Whether the event is about money (a capture, refund or authorization): see the docstring."""
-    return str(event.get("event_type")).startswith(CONFIRMED) or event.get("resource_type") in READS
+    """Whether the event moves money (a capture, refund, authorization, approval reversal): see the docstring."""
+    event_type = str(event.get("event_type"))
+    return event_type.startswith(CONFIRMED) or event_type == APPROVAL_REVERSED or event.get("resource_type") in READS
 
 
 def fetched_kind(resource_type: str, resource: Mapping[str, Any], claimed: str) -> str:
@@ -87,16 +98,18 @@ class Confirmer:
         if not needs_confirmation(event):
             return event_from(event, event["resource"])
         resource_type = str(event.get("resource_type") or "")
-        if resource_type not in READS:
+        if event["event_type"] == APPROVAL_REVERSED:
+            resource_type = "checkout-order"  # whatever the body says: the order is what PayPal cancelled
+        if resource_type not in _READS:
             raise _refuse(f"a {event.get('event_type')} event about a {resource_type or 'missing'} resource "
                           "cannot be confirmed; nothing was applied", "unconfirmable_event")
-        resource = self._read(resource_type, str(event["resource"]["id"]))
+        resource = self._read(resource_type, str(resource_id(event)))
         kind = fetched_kind(resource_type, resource, KINDS.get(str(event["event_type"]), EventKind.OTHER))
-        return event_from(event, resource, kind)
+        return event_from({**event, "resource_type": resource_type}, resource, kind)
 
     def _read(self, resource_type: str, resource_id: str) -> Mapping[str, Any]:
         try:
-            resource = self._pool.run(READS[resource_type], Subject(reference=resource_id)).raw
+            resource = self._pool.run(_READS[resource_type], Subject(reference=resource_id)).raw
         except InvalidRequest as error:
             if error.status == 404 or error.code in _NOT_FOUND:
                 raise _refuse(f"PayPal holds no {resource_type} with the event's id; nothing was applied",

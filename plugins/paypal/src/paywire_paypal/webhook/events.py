@@ -5,11 +5,14 @@ checkout-order) and carries it whole. Every id the resource names becomes a refe
 payment service can match the event whichever id it kept: the order (also as "payment", the
 primary object), the authorization, the capture, the refund.
 
+CHECKOUT.PAYMENT-APPROVAL.REVERSED, as PayPal documents it, names its order as `resource.order_id`
+and has no `resource.id`: `resource_id` reads the id where the event type keeps it.
+
 An event is always about its resource: `reference` is the capture of PAYMENT.CAPTURE.* events
 (the one denied, declined or completed), the refund of PAYMENT.CAPTURE.REFUNDED/REVERSED and
 PAYMENT.REFUND.* (the one refunded, failed or cancelled). Pending events are `OTHER`: nothing
-is decided yet. `parse_event` reads the body; `event_from` builds the event from a resource
-(the body's, or the object fetched from PayPal when the verifier confirms it, see `confirm`).
+is decided yet. `read_event` reads the body; `event_from` builds the event from a resource (the
+body's, or the object fetched from PayPal when the verifier confirms it, see `confirm`).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from paywire import EventKind, InvalidRequest, Money, WebhookEvent, WebhookVerif
 from paywire_paypal.amounts import from_paypal
 from paywire_paypal.order_state import order_id_of
 
-__all__ = ["KINDS", "event_from", "parse_event", "read_event"]
+__all__ = ["KINDS", "event_from", "read_event", "resource_id"]
 
 KINDS: Final = {
     "CHECKOUT.ORDER.APPROVED": EventKind.APPROVED,
@@ -41,6 +44,16 @@ KINDS: Final = {
     "PAYMENT.REFUND.FAILED": EventKind.FAILED,
     "PAYMENT.REFUND.CANCELLED": EventKind.FAILED,
 }
+
+
+# Event types whose resource names its object in another field than `id` (PayPal's documented shape).
+_ID_FIELDS: Final = {"CHECKOUT.PAYMENT-APPROVAL.REVERSED": "order_id"}
+
+
+def resource_id(event: Mapping[str, Any]) -> str | None:
+    """The id of the object a (read) event is about, or None when its resource has none."""
+    value = event["resource"].get(_ID_FIELDS.get(str(event["event_type"]), "id"))
+    return value if isinstance(value, str) else None
 
 
 def _malformed(why: str) -> WebhookVerificationError:
@@ -106,8 +119,8 @@ def read_event(body: bytes) -> Mapping[str, Any]:
     resource = event.get("resource")
     if not isinstance(event_id, str) or not isinstance(event_type, str) or not isinstance(resource, Mapping):
         raise _malformed("it needs an id, an event_type and a resource")
-    if not isinstance(resource.get("id"), str):
-        raise _malformed("its resource has no id")
+    if resource_id(event) is None:
+        raise _malformed(f"its resource has no {_ID_FIELDS.get(event_type, 'id')}")
     return event
 
 
@@ -130,9 +143,3 @@ def event_from(event: Mapping[str, Any], resource: Mapping[str, Any], kind: str 
         occurred_at=_time(event.get("create_time")),
         data={**event, "resource": resource},
     )
-
-
-def parse_event(body: bytes) -> WebhookEvent:
-    """The event in a verified body, as it comes; `WebhookVerificationError` when it is not a PayPal event."""
-    event = read_event(body)
-    return event_from(event, event["resource"])
