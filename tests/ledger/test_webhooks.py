@@ -544,3 +544,60 @@ def test_a_capture_or_sale_the_provider_reports_reversed_counts_no_more(
     service.receive_webhook("fakepay", headers, body)
     sale = service.get_payment(sale.id)
     assert (sale.state, sale.authorized, sale.captured) == (PaymentState.FAILED, eur("0.00"), eur("0.00"))
+
+
+@pytest.mark.parametrize("undone", ["sale", "capture"])
+def test_the_refunds_of_an_undone_capture_or_sale_count_no_more(
+        service: PaymentService, app: FakePayApp, undone: str) -> None:
+    """A capture or sale declined at settlement moved no money, so neither did its refunds: the
+    totals count none of them, and an undone sale is a failed payment."""
+    if undone == "sale":
+        payment = service.sale("fakepay", eur("30.00"), source="tok_ok")
+        expected = (PaymentState.FAILED, eur("0.00"), eur("0.00"), eur("0.00"))
+    else:
+        payment = service.authorize("fakepay", eur("100.00"), source="tok_ok")
+        payment = service.capture(payment.id, eur("40.00"), final=False)
+        expected = (PaymentState.AUTHORIZED, eur("100.00"), eur("0.00"), eur("0.00"))
+    made = service.list_transactions(payment.id)[-1].provider_reference or ""
+    payment = service.refund(payment.id, eur("10.00"))
+    refunded = app.event("evt_refunded_total", EventKind.REFUNDED, payment.reference or "", total=1_000)
+    service.receive_webhook("fakepay", *refunded)  # a reported total that counted the refund
+    headers, body = app.event("evt_declined", EventKind.REVERSED, made)
+    assert service.receive_webhook("fakepay", headers, body).status == EventStatus.APPLIED
+    payment = service.get_payment(payment.id)
+    assert (payment.state, payment.authorized, payment.captured, payment.refunded) == expected
+
+
+def test_an_event_from_before_the_provider_undid_a_capture_counts_it_no_more(
+        service: PaymentService, app: FakePayApp) -> None:
+    payment = service.authorize("fakepay", eur("100.00"), source="tok_ok")
+    payment = service.capture(payment.id, eur("40.00"), final=False)
+    capture = service.list_transactions(payment.id)[-1].provider_reference or ""
+    service.receive_webhook("fakepay", *app.event("evt_declined", EventKind.REVERSED, capture))
+    late = app.event("evt_late", EventKind.CAPTURED, capture, total=4_000)  # delivered out of order
+    assert service.receive_webhook("fakepay", *late).status == EventStatus.APPLIED
+    assert service.get_payment(payment.id).captured == eur("0.00")
+
+
+def test_a_secret_lookup_failing_for_another_method_loses_no_charge(
+        fakepay: tuple[FakePayApp, str], ledger: Ledger) -> None:
+    """Whether two methods are one account is read from their credentials, after the provider
+    answered: a `get_secret` hook raising for the other method (a vault without its path) makes
+    them two accounts, never an error in place of the payment's record."""
+    from paywire import Gateway, MethodConfig, Plugins, Retry, hookimpl
+    from tests.ledger.fakepay import CREDENTIALS, FakePayPlugin
+
+    class Vault:
+        @hookimpl
+        def get_secret(self, gateway: str, name: str) -> str | None:
+            return {"fakepay": CREDENTIALS}[gateway][name]  # a KeyError for a path it lacks
+
+    _, url = fakepay
+    plugins = Plugins()
+    plugins.register(FakePayPlugin(), "fakepay")
+    plugins.register(Vault(), "vault")
+    methods = [MethodConfig(code="fakepay", base_url=url),
+               MethodConfig(code="not_in_the_vault", provider="fakepay", base_url=url)]
+    with Gateway(methods, plugins=plugins, retry=Retry.never()) as gateway:
+        payment = PaymentService(gateway, ledger).sale("fakepay", eur("50.00"), source="tok_ok")
+    assert (payment.state, payment.captured) == (PaymentState.CAPTURED, eur("50.00"))

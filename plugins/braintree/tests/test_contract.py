@@ -127,7 +127,7 @@ class TestBraintreeContract(GatewayContract):
     @pytest.fixture
     def webhook_kinds(self) -> Collection[str]:
         """transaction_settled of a sale or a credit, transaction_settlement_declined."""
-        return (EventKind.CAPTURED, EventKind.REFUNDED, EventKind.FAILED)
+        return (EventKind.CAPTURED, EventKind.REFUNDED, EventKind.REVERSED)
 
     @pytest.fixture
     def stale_webhook_age(self) -> int:
@@ -136,7 +136,7 @@ class TestBraintreeContract(GatewayContract):
 
 
 def settled_notification(payload: WebhookPayload) -> bytes:
-    kind = "transaction_settlement_declined" if payload.kind == EventKind.FAILED else "transaction_settled"
+    kind = "transaction_settlement_declined" if payload.kind == EventKind.REVERSED else "transaction_settled"
     return (
         '<notification><timestamp type="datetime">-</timestamp><kind>{kind}</kind><subject>'
         "<transaction><id>{id}</id><type>{type}</type><status>settled</status>"

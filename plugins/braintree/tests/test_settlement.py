@@ -30,6 +30,7 @@ from paywire import (
     SQLiteLedger,
     Subject,
 )
+from paywire.ledger import PaymentState
 from paywire.testing.emulator import EmulatorServer, Fault
 from paywire.testing.sandbox import Sandbox
 from paywire_braintree.emulator import BraintreeEmulator
@@ -246,6 +247,42 @@ def test_a_refund_braintree_failed_is_undone_in_the_ledger_when_notified_as_its_
                                           urlencode(notification).encode())
         assert (receipt.payment_id, receipt.status) == (payment.id, "applied")
         assert service.get_payment(payment.id).refunded == Money.zero(EUR)
+    finally:
+        service.ledger.close()
+
+
+@pytest.mark.parametrize("notified", [True, False])
+@pytest.mark.parametrize("operation", ["sale", "capture"])
+def test_a_sale_or_capture_braintree_declines_at_settlement_is_undone_in_the_ledger(
+    batch: tuple[Gateway, BraintreeEmulator, str], inbox: Inbox, tmp_path: Path, operation: str, notified: bool
+) -> None:
+    """Answered SUBMITTED_FOR_SETTLEMENT, which the ledger records as captured, then declined in
+    the settlement batch: the notification undoes it, and the ledger agrees with Braintree."""
+    gateway, emulator, _ = batch
+    emulator.webhook_url = inbox.url
+    service = PaymentService(gateway, SQLiteLedger(str(tmp_path / "ledger.db")))
+    try:
+        if operation == "sale":
+            payment = service.sale("braintree", Money.of("50.00", EUR), source="fake-valid-nonce", order_id="B-7",
+                                   idempotency_key="declined-sale")
+            expected = (PaymentState.FAILED, Money.zero(EUR), Money.zero(EUR))
+        else:
+            payment = service.authorize("braintree", Money.of("50.00", EUR), source="fake-valid-nonce",
+                                        order_id="B-8", idempotency_key="declined-auth")
+            payment = service.capture(payment.id, Money.of("20.00", EUR), final=False)
+            expected = (PaymentState.AUTHORIZED, Money.of("50.00", EUR), Money.zero(EUR))
+        submitted = service.list_transactions(payment.id)[-1]
+        assert payment.captured == submitted.amount  # counted once submitted
+        emulator.settle(submitted.provider_reference or "", "SETTLEMENT_DECLINED")
+        if notified:
+            receipt = service.receive_webhook("braintree", *inbox.wait(1)[0])
+            assert (receipt.payment_id, receipt.status) == (payment.id, "applied")
+        else:  # the notification lost: reconciliation reads it
+            service.reconcile(payment_id=payment.id)
+        payment = service.get_payment(payment.id)
+        assert (payment.state, payment.authorized, payment.captured) == expected
+        assert [t.kind for t in service.list_transactions(payment.id)][-1] == "reversal"
+        assert not service.reconcile(payment_id=payment.id).mismatches
     finally:
         service.ledger.close()
 

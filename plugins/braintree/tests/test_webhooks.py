@@ -66,9 +66,10 @@ def test_a_settled_sale_signed_by_braintrees_sdk_is_a_capture_of_that_transactio
     assert event.references["legacy_id"] == "kj9e3zg3"
 
 
-def test_a_declined_settlement_is_a_failure_of_that_transaction(gateway: Gateway) -> None:
+def test_a_declined_settlement_undoes_that_transaction(gateway: Gateway) -> None:
+    """Declined after it was submitted for settlement, which the ledger records as done: reversed."""
     event = parse(gateway, sample(braintree.WebhookNotification.Kind.TransactionSettlementDeclined))
-    assert (event.kind, event.reference) == (EventKind.FAILED, global_id("transaction", "kj9e3zg3"))
+    assert (event.kind, event.reference) == (EventKind.REVERSED, global_id("transaction", "kj9e3zg3"))
 
 
 @pytest.mark.parametrize("kind", ["check", "transaction_disbursed", "dispute_opened", "subscription_went_active"])

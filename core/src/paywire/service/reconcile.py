@@ -221,7 +221,11 @@ def settle(u: LedgerUnit, payment: Payment, result: CommandResult,
 
     txns = u.transactions(payment.id)
     # A refund or capture the provider lists as failed after the ledger recorded it succeeded was
-    # undone (a refund returned, a capture declined at settlement).
+    # undone (a refund returned, a capture declined at settlement); so was a sale the provider
+    # holds as failed.
+    if state == ProviderState.FAILED and payment.flow == K.SALE:
+        for txn in [t for t in txns if t.kind in K.INITIAL and reversible(payment, t)]:
+            payment = reverse(u, payment, txns, txn, origin="reconcile", note="the provider reports the sale failed")
     for op in (o for o in result.operations if o.kind in (K.REFUND, K.CAPTURE) and o.status == "failed"):
         undone = next((t for t in txns if t.kind == op.kind and reversible(payment, t)
                        and t.provider_reference == op.reference), None)

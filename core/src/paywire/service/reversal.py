@@ -52,6 +52,11 @@ def reverse(u: LedgerUnit, payment: Payment, txns: Sequence[Transaction], txn: T
     ))
     if txn.kind == K.REFUND:
         return replace(payment, observed_refunded=_lowered(payment.observed_refunded, txn.amount))
+    # Its refunds gave back no money either (the totals count them no more, `rules.derive`).
+    for refund in (t for t in txns if t.kind == K.REFUND and t.parent_id == txn.id and t.amount is not None
+                   and t.status == TransactionStatus.SUCCEEDED):
+        assert refund.amount is not None
+        payment = replace(payment, observed_refunded=_lowered(payment.observed_refunded, refund.amount))
     payment = replace(payment, observed_captured=_lowered(payment.observed_captured, txn.amount))
     if txn.kind in K.INITIAL:
         payment = replace(payment, observed_authorized=_lowered(payment.observed_authorized, txn.amount),

@@ -115,10 +115,12 @@ _NOTHING_UNDONE: frozenset[str | None] = frozenset()
 
 
 def _undone(txns: Sequence[Transaction]) -> frozenset[str | None]:
-    """The ids of the transactions the provider undid after they succeeded (see `reversal`)."""
+    """The ids of the transactions the provider undid after they succeeded (see `reversal`), and
+    of the refunds of a capture or sale it undid: no money was there to give back."""
     if not any(t.kind == K.REVERSAL for t in txns):
         return _NOTHING_UNDONE
-    return frozenset(t.parent_id for t in txns if t.kind == K.REVERSAL and t.status == S.SUCCEEDED)
+    undone = {t.parent_id for t in txns if t.kind == K.REVERSAL and t.status == S.SUCCEEDED}
+    return frozenset(undone | {t.id for t in txns if t.kind == K.REFUND and t.parent_id in undone})
 
 
 def _same(current: Money, minor: int) -> Money:

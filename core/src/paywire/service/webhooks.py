@@ -155,6 +155,10 @@ def _money_event(u: LedgerUnit, payment: Payment, txns: list[Transaction],
     captured = event.kind == EventKind.CAPTURED
     own_kind = K.CAPTURE if captured else K.REFUND
     obj = event.references.get(own_kind) or event.reference
+    undone = {t.parent_id for t in txns if t.kind == K.REVERSAL}
+    if obj and any(t.provider_reference == obj and t.id in undone for t in txns):
+        # An event from before the provider undid it (a late delivery): its totals counted it.
+        return payment, EventStatus.APPLIED, f"ignored: the provider undid {obj}"
     if event.total is not None:
         payment = _raise_floor(payment, captured, event.total)
     match = next(

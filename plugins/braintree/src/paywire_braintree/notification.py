@@ -8,7 +8,7 @@ subject's id and the notification's timestamp, so a redelivered notification is 
 |---|---|
 | transaction_settled (a sale or capture) | captured |
 | transaction_settled (a credit: a refund) | refunded |
-| transaction_settlement_declined | failed (the capture or refund did not move money) |
+| transaction_settlement_declined | reversed (the sale, capture or refund, reported done when it was submitted for settlement, did not move money) |
 | refund_failed | failed (the refund) |
 | transaction_settled or _declined of an authorization settled in parts | other (moves nothing) |
 | transaction_disbursed, dispute_*, check, anything else | other (stored, moves nothing) |
@@ -55,7 +55,9 @@ def _kind(kind: str, credit: bool, parent: bool) -> str:
         return EventKind.OTHER
     if kind == "transaction_settled":
         return EventKind.REFUNDED if credit else EventKind.CAPTURED
-    if kind in ("transaction_settlement_declined", "refund_failed"):
+    if kind == "transaction_settlement_declined":  # submitted (reported done), then not settled
+        return EventKind.REVERSED
+    if kind == "refund_failed":
         return EventKind.FAILED
     return EventKind.OTHER
 
