@@ -14,7 +14,7 @@ from paywire.ledger.model import Payment, SettledBy, Transaction, TransactionKin
 from paywire.money import Money
 from paywire.service.keys import fingerprint, new_id
 
-__all__ = ["reverse", "reversible"]
+__all__ = ["reverse", "reversible", "totals_trusted"]
 
 K = TransactionKind
 
@@ -24,6 +24,13 @@ def reversible(payment: Payment, txn: Transaction) -> bool:
     the first operation of a sale."""
     return txn.status == TransactionStatus.SUCCEEDED and txn.amount is not None and (
         txn.kind in (K.REFUND, K.CAPTURE) or (payment.flow == K.SALE and txn.kind in K.INITIAL))
+
+
+def totals_trusted(txns: Sequence[Transaction]) -> bool:
+    """Whether a running total an event reports can raise the payment's floors: not once the
+    provider undid an operation of it, since the event may predate that (a total never moves
+    backwards otherwise). Reconciliation, which reads the provider now, still sets them."""
+    return not any(t.kind == K.REVERSAL for t in txns)
 
 
 def _lowered(floor: Money, amount: Money) -> Money:
@@ -37,6 +44,7 @@ def reverse(u: LedgerUnit, payment: Payment, txns: Sequence[Transaction], txn: T
     """Record that the provider undid `txn` (once: a second report changes nothing) and lower the
     provider-reported floors by its amount where they can have counted it, so the ledger claims no
     more than the provider holds. A sale undone leaves nothing authorized: the payment failed.
+    After a capture or sale is undone, see `totals_trusted`.
     Returns the payment to derive and store."""
     if txn.amount is None or any(t.kind == K.REVERSAL and t.parent_id == txn.id for t in txns):
         return payment
@@ -52,12 +60,12 @@ def reverse(u: LedgerUnit, payment: Payment, txns: Sequence[Transaction], txn: T
     ))
     if txn.kind == K.REFUND:
         return replace(payment, observed_refunded=_lowered(payment.observed_refunded, txn.amount))
-    # Its refunds gave back no money either (the totals count them no more, `rules.derive`).
-    for refund in (t for t in txns if t.kind == K.REFUND and t.parent_id == txn.id and t.amount is not None
-                   and t.status == TransactionStatus.SUCCEEDED):
-        assert refund.amount is not None
-        payment = replace(payment, observed_refunded=_lowered(payment.observed_refunded, refund.amount))
-    payment = replace(payment, observed_captured=_lowered(payment.observed_captured, txn.amount))
+    # Its refunds gave back no money either (the totals count them no more, `rules.derive`), and
+    # which of the refunds a reported refunded total counted cannot be told: that total is dropped
+    # (the ledger's own refunds still count; reconciliation reads the provider's again). From now
+    # on a running total in an event may predate the reversal (`totals_trusted`).
+    payment = replace(payment, observed_captured=_lowered(payment.observed_captured, txn.amount),
+                      observed_refunded=Money.zero(payment.currency))
     if txn.kind in K.INITIAL:
         payment = replace(payment, observed_authorized=_lowered(payment.observed_authorized, txn.amount),
                           failed=True)

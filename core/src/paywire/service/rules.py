@@ -120,7 +120,9 @@ def _undone(txns: Sequence[Transaction]) -> frozenset[str | None]:
     if not any(t.kind == K.REVERSAL for t in txns):
         return _NOTHING_UNDONE
     undone = {t.parent_id for t in txns if t.kind == K.REVERSAL and t.status == S.SUCCEEDED}
-    return frozenset(undone | {t.id for t in txns if t.kind == K.REFUND and t.parent_id in undone})
+    objects = {t.provider_reference for t in txns if t.id in undone and t.kind != K.REFUND and t.provider_reference}
+    return frozenset(undone | {t.id for t in txns if t.kind == K.REFUND and (
+        t.parent_id in undone or t.request.get("capture") in objects)})
 
 
 def _same(current: Money, minor: int) -> Money:

@@ -59,7 +59,7 @@ from paywire.ledger.model import (
 from paywire.money import Money
 from paywire.service import rules
 from paywire.service.keys import fingerprint, new_id
-from paywire.service.reversal import reverse, reversible
+from paywire.service.reversal import reverse, reversible, totals_trusted
 from paywire.webhook import SHARED_REFERENCES, EventKind
 
 __all__ = ["apply_event", "apply_waiting"]
@@ -159,7 +159,8 @@ def _money_event(u: LedgerUnit, payment: Payment, txns: list[Transaction],
     if obj and any(t.provider_reference == obj and t.id in undone for t in txns):
         # An event from before the provider undid it (a late delivery): its totals counted it.
         return payment, EventStatus.APPLIED, f"ignored: the provider undid {obj}"
-    if event.total is not None:
+    trusted = totals_trusted(txns)
+    if event.total is not None and trusted:
         payment = _raise_floor(payment, captured, event.total)
     match = next(
         (t for t in txns if obj and t.provider_reference == obj and (
@@ -181,10 +182,12 @@ def _money_event(u: LedgerUnit, payment: Payment, txns: list[Transaction],
             u.add_references(payment.method, payment.id, [obj])
             payment = replace(payment, references={**payment.references, own_kind: obj})
         return payment, EventStatus.APPLIED, f"settles {sale.kind} {sale.id}"
-    if event.total is not None or event.amount is None:
-        return payment, EventStatus.APPLIED, None
+    if (event.total is not None and trusted) or event.amount is None:
+        return payment, EventStatus.APPLIED, None  # the total counts it
     if obj is not None and obj in (payment.reference, payment.references.get("authorization")):
         # An event about the payment object itself: its amount is the running total.
+        if not trusted:
+            return payment, EventStatus.APPLIED, "ignored: a running total, and the provider undid an operation since"
         return _raise_floor(payment, captured, event.amount), EventStatus.APPLIED, None
     # An operation of this kind whose reference is not known yet may be the one the event is
     # about: wait until its answer or reconciliation names it.
@@ -200,7 +203,7 @@ def _money_event(u: LedgerUnit, payment: Payment, txns: list[Transaction],
         u.learn_reference(nameless.id, obj)
         u.add_references(payment.method, payment.id, [obj])
         return payment, EventStatus.APPLIED, f"names {own_kind} {nameless.id}"
-    parent = None
+    parent = parent_ref = None
     if not captured:
         parent_ref = event.references.get("capture") or event.references.get("charge")
         parent = next((t.id for t in txns if parent_ref and t.provider_reference == parent_ref), None)
@@ -211,7 +214,8 @@ def _money_event(u: LedgerUnit, payment: Payment, txns: list[Transaction],
         status=S.SUCCEEDED, idempotency_key=key, fingerprint=fingerprint(own_kind, payment.method, payment.id,
                                                                          {"event": key}),
         provider_reference=obj, parent_id=parent, origin="webhook",
-        request={"event": event.event_id, "type": event.type},
+        # The capture a refund names, also when the ledger does not hold it yet (see rules._undone).
+        request={"event": event.event_id, "type": event.type, **({"capture": parent_ref} if parent_ref else {})},
         response={"amount": f"{event.amount.format()} {event.amount.currency}"},
         created_at=at, updated_at=at, finished_at=at,
     ))
@@ -259,7 +263,9 @@ def _failed_event(u: LedgerUnit, payment: Payment, txns: list[Transaction],
             if txn.kind in K.INITIAL and txn.status in _SETTLEABLE:
                 _settle(u, txn, S.FAILED, event)
         return replace(payment, failed=True), EventStatus.APPLIED, None
-    if event.reference and event.reference not in {payment.reference, *payment.references.values()} \
+    own_objects = {payment.reference, payment.references.get("authorization")} if undoes \
+        else {payment.reference, *payment.references.values()}
+    if event.reference and event.reference not in own_objects \
             and not any(t.provider_reference == event.reference for t in txns):
         # About an object the ledger does not hold yet (a refund whose own event or answer has not
         # come): dropped, the refund would count once it came. It waits for it instead.

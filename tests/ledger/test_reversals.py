@@ -1,0 +1,201 @@
+"""Operations the provider undid after reporting them done, against running totals delivered
+late and refunds made outside paywire: the cases the state machine (`reversal_machine`) found,
+each on its own, and the machine itself."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis.stateful import run_state_machine_as_test
+
+from paywire import EventKind, Gateway
+from paywire.errors import StateError
+from paywire.ledger import SQLiteLedger, open_ledger
+from paywire.service import PaymentService
+from paywire.testing.emulator import EmulatorServer
+from tests.ledger.fakepay import FakePayApp, make_gateway
+from tests.ledger.reversal_machine import Machine
+from tests.ledger.support import eur, ledger_totals
+
+
+def _undo_capture(app: FakePayApp, cap_id: str) -> None:
+    """The provider declines a capture at settlement: the capture fails, the totals drop."""
+    with app.lock:
+        cap = app.captures[cap_id]
+        cap["status"] = "failed"
+        app.payments[cap["payment"]]["captured"] -= cap["amount"]
+
+
+def test_a_running_total_reported_before_a_reversal_revives_the_undone_capture(
+        service: PaymentService, app: FakePayApp) -> None:
+    payment = service.authorize("fakepay", eur("100.00"), source="tok_ok")
+    payment = service.capture(payment.id, eur("40.00"), final=False)
+    first = service.list_transactions(payment.id)[-1].provider_reference or ""
+    payment = service.capture(payment.id, eur("30.00"), final=False)
+    # The provider reports its running total (70.00) while it holds both captures ...
+    total = app.event("evt_total_70", EventKind.CAPTURED, payment.reference or "", total=7_000)
+    # ... then declines the first at settlement and says so; the total's delivery comes late.
+    _undo_capture(app, first)
+    service.receive_webhook("fakepay", *app.event("evt_declined", EventKind.REVERSED, first))
+    assert service.get_payment(payment.id).captured == eur("30.00")
+    service.receive_webhook("fakepay", *total)
+    payment = service.get_payment(payment.id)
+    provider = app.totals(payment.reference or "")
+    # Every event was delivered: the ledger must not claim more than the provider holds (30.00).
+    assert ledger_totals(payment)[1] <= provider[1], (ledger_totals(payment), provider)
+
+
+def test_a_running_total_reported_before_a_reversal_lets_a_refund_through(
+        service: PaymentService, app: FakePayApp) -> None:
+    payment = service.authorize("fakepay", eur("100.00"), source="tok_ok")
+    payment = service.capture(payment.id, eur("40.00"), final=False)
+    first = service.list_transactions(payment.id)[-1].provider_reference or ""
+    payment = service.capture(payment.id, eur("30.00"), final=False)
+    total = app.event("evt_total_70", EventKind.CAPTURED, payment.reference or "", total=7_000)
+    _undo_capture(app, first)
+    service.receive_webhook("fakepay", *app.event("evt_declined", EventKind.REVERSED, first))
+    service.receive_webhook("fakepay", *total)
+    # The provider holds 30.00 refundable; the ledger lets a refund of 40.00 through to it.
+    with pytest.raises(StateError):
+        service.refund(payment.id, eur("40.00"))
+
+
+def _refund_outside(app: FakePayApp, cap_id: str, amount: int) -> str:
+    """A refund made in the provider's dashboard (outside paywire)."""
+    with app.lock:
+        cap = app.captures[cap_id]
+        payment = app.payments[cap["payment"]]
+        refund = {"id": app._id("re"), "amount": amount, "currency": "EUR", "capture": cap_id,
+                  "payment": payment["id"], "status": "succeeded", "idempotency_key": None}
+        app.refunds[refund["id"]] = refund
+        payment["_refunds"].append(refund["id"])
+        app._refund_succeeded(payment, cap, refund)
+        return refund["id"]
+
+
+def _undo_capture_and_its_refunds(app: FakePayApp, cap_id: str) -> None:
+    with app.lock:
+        cap = app.captures[cap_id]
+        payment = app.payments[cap["payment"]]
+        cap["status"] = "failed"
+        payment["captured"] -= cap["amount"]
+        for r in payment["_refunds"]:
+            refund = app.refunds[r]
+            if refund["capture"] == cap_id and refund["status"] == "succeeded":
+                refund["status"] = "failed"
+                payment["refunded"] -= refund["amount"]
+
+
+def test_a_reported_refund_of_an_undone_capture_still_counts(service: PaymentService, app: FakePayApp) -> None:
+    payment = service.authorize("fakepay", eur("100.00"), source="tok_ok")
+    payment = service.capture(payment.id, eur("50.00"), final=False)
+    first = service.list_transactions(payment.id)[-1].provider_reference or ""
+    payment = service.capture(payment.id, eur("50.00"), final=False)
+    _refund_outside(app, first, 3_000)  # 30.00 refunded in the dashboard, on the first capture
+    service.reconcile(payment_id=payment.id)  # the ledger learns the provider's refunded total: 30.00
+    assert service.get_payment(payment.id).refunded == eur("30.00")
+    # The provider declines the first capture at settlement: it and its refund are undone.
+    _undo_capture_and_its_refunds(app, first)
+    service.receive_webhook("fakepay", *app.event("evt_declined", EventKind.REVERSED, first))
+    payment = service.get_payment(payment.id)
+    provider = app.totals(payment.reference or "")
+    assert provider == (10_000, 5_000, 0)
+    # The ledger still claims the 30.00 refund the provider undid (and 20.00 refundable, not 50.00).
+    assert ledger_totals(payment) == provider, (ledger_totals(payment), provider)
+
+
+def test_a_reported_refund_of_an_undone_sale_revives_it(service: PaymentService, app: FakePayApp) -> None:
+    payment = service.sale("fakepay", eur("100.00"), source="tok_ok")
+    [sold] = service.list_transactions(payment.id)
+    capture = sold.provider_reference or ""
+    _refund_outside(app, capture, 10_000)
+    service.reconcile(payment_id=payment.id)
+    _undo_capture_and_its_refunds(app, capture)
+    app.payments[payment.reference or ""].update(status="failed", authorized=0, closed=True)
+    service.receive_webhook("fakepay", *app.event("evt_declined", EventKind.REVERSED, capture))
+    payment = service.get_payment(payment.id)
+    # The sale was undone: nothing authorized, captured or refunded, the payment failed.
+    assert (payment.state, ledger_totals(payment)) == ("failed", (0, 0, 0)), (payment.state, ledger_totals(payment))
+
+
+def test_a_reversal_of_a_capture_known_only_from_reconcile_is_dropped(
+        service: PaymentService, app: FakePayApp) -> None:
+    payment = service.authorize("fakepay", eur("100.00"), source="tok_ok")
+    with app.lock:  # a capture made in the provider's dashboard; its event is still on the way
+        cap = app._capture(app.payments[payment.reference or ""], 10_000, final=False, emit=False)
+    captured = app.event("evt_captured", EventKind.CAPTURED, cap["id"], amount=10_000,
+                         references={"payment": payment.reference or ""})
+    service.reconcile(payment_id=payment.id)  # the ledger learns captured 100.00 (and the capture's id)
+    assert service.get_payment(payment.id).captured == eur("100.00")
+    _undo_capture(app, cap["id"])  # declined at settlement
+    receipt = service.receive_webhook("fakepay", *app.event("evt_declined", EventKind.REVERSED, cap["id"],
+                                                            references={"payment": payment.reference or ""}))
+    service.receive_webhook("fakepay", *captured)  # the capture's own event, delivered late
+    payment = service.get_payment(payment.id)
+    provider = app.totals(payment.reference or "")
+    assert ledger_totals(payment) == provider == (10_000, 0, 0), (receipt.status, receipt, ledger_totals(payment))
+
+
+@pytest.fixture(scope="module")
+def machine_gateway() -> Iterator[tuple[FakePayApp, Gateway]]:
+    app = FakePayApp()
+    with EmulatorServer(app) as server, make_gateway(server.url) as gateway:
+        yield app, gateway
+
+
+def _machine(examples: int) -> settings:
+    return settings(max_examples=examples, stateful_step_count=25, deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+
+
+def test_the_ledger_never_claims_more_than_the_provider_holds(
+        machine_gateway: tuple[FakePayApp, Gateway], tmp_path: Path) -> None:
+    app, gateway = machine_gateway
+    names = itertools.count()
+    run_state_machine_as_test(lambda: Machine(app, gateway, lambda: SQLiteLedger(tmp_path / f"{next(names)}.db")),
+                              settings=_machine(100))
+
+
+@pytest.mark.postgres
+def test_the_ledger_never_claims_more_than_the_provider_holds_on_postgresql(
+        machine_gateway: tuple[FakePayApp, Gateway], postgres_dsn: str) -> None:
+    app, gateway = machine_gateway
+    run_state_machine_as_test(
+        lambda: Machine(app, gateway, lambda: open_ledger(f"{postgres_dsn}?schema=pwtest_{os.getpid()}_"
+                                                          f"{secrets.token_hex(4)}")),
+        settings=_machine(25))
+
+
+def test_a_running_total_from_before_a_refund_was_undone_does_not_count_it_again(
+        service: PaymentService, app: FakePayApp) -> None:
+    payment = service.sale("fakepay", eur("100.00"), source="tok_ok")
+    [sold] = service.list_transactions(payment.id)
+    refund = _refund_outside(app, sold.provider_reference or "", 10_000)
+    stale = app.event("evt_total", EventKind.REFUNDED, payment.reference or "", total=10_000)
+    with app.lock:  # the provider undoes the refund (returned by the bank)
+        app.refunds[refund]["status"] = "failed"
+        app.payments[payment.reference or ""]["refunded"] -= 10_000
+    for event in (app.event("evt_undone", EventKind.REVERSED, refund), *app.events_about(refund), stale):
+        service.receive_webhook("fakepay", *event)
+    assert ledger_totals(service.get_payment(payment.id)) == app.totals(payment.reference or "") == (10_000, 10_000, 0)
+
+
+def test_a_refund_recorded_before_its_capture_is_undone_with_it(service: PaymentService, app: FakePayApp) -> None:
+    """The refund's event came before its capture's, so the ledger held no capture to make its
+    parent; it names the capture all the same, and goes with it."""
+    payment = service.authorize("fakepay", eur("100.00"), source="tok_ok")
+    with app.lock:
+        cap = app._capture(app.payments[payment.reference or ""], 5_000, final=False, emit=False)
+    captured = app.event("evt_captured", EventKind.CAPTURED, cap["id"], amount=5_000,
+                         references={"payment": payment.reference or ""})
+    refund = _refund_outside(app, cap["id"], 5_000)
+    _undo_capture_and_its_refunds(app, cap["id"])
+    for event in (*app.events_about(refund), captured, app.event("evt_undone", EventKind.REVERSED, cap["id"])):
+        service.receive_webhook("fakepay", *event)
+    assert ledger_totals(service.get_payment(payment.id)) == app.totals(payment.reference or "") == (10_000, 0, 0)
