@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from paywire.ledger import SQLiteLedger
 from paywire.testing.emulator import EmulatorServer, Fault
 from paywire_acme.emulator import AcmeEmulator
 
@@ -140,6 +141,7 @@ def test_verify_webhook(shop: Path, acme: AcmeEmulator) -> None:
 
 
 def test_reconcile_with_nothing_to_do(shop: Path) -> None:
+    SQLiteLedger(shop / "ledger.db").close()  # a ledger with nothing in it (where there is none: exit 3, below)
     result = paywire("reconcile", cwd=shop, env=SECRETS)
     assert result.returncode == 0 and "0 settled" in result.stdout
 
@@ -232,6 +234,7 @@ def test_json_works_before_or_after_the_command_and_errors_are_json_too(shop: Pa
     before = paywire("--json", "methods", cwd=shop)
     after = paywire("methods", "--json", cwd=shop)
     assert before.returncode == after.returncode == 0 and json.loads(before.stdout) == json.loads(after.stdout)
+    SQLiteLedger(shop / "ledger.db").close()  # `capture` needs a ledger to find no payment in
     for args, code in ((("capture", "pay_missing", "--json"), 2), (("--json", "payments", "--state", "bogus"), 2),
                        (("authorize", "--json"), 2)):
         result = paywire(*args, cwd=shop, env=SECRETS)
@@ -438,3 +441,59 @@ def test_a_config_path_that_is_a_directory_or_not_text_is_a_configuration_error(
         assert result.returncode == 3, (name, result.stderr)
         assert message in result.stderr and name in result.stderr and "unexpected error" not in result.stderr
         assert len(result.stderr.strip().splitlines()) == 1
+
+
+# -- a ledger that does not exist is refused by every command but those that start payments ----------
+ON_EXISTING_PAYMENTS = [("capture", "pay_x"), ("capture", "pay_x", "1.00"), ("void", "pay_x"),
+                        ("refund", "pay_x"), ("refund", "pay_x", "1.00"), ("complete", "pay_x"), ("reconcile",),
+                        ("reconcile", "--payment-id", "pay_x")]
+
+
+@pytest.mark.parametrize("args", ON_EXISTING_PAYMENTS)
+def test_commands_on_existing_payments_never_create_a_ledger(shop: Path, args: tuple[str, ...]) -> None:
+    """A mistyped ledger path is no ledger: a capture, void, refund, complete or reconcile there
+    made a new, empty one (file and tables) and then said "no payment" (or reconciled nothing,
+    exit 0), so the typo looked like a missing payment, or like a clean ledger, and left a file."""
+    mistyped = shop / "ledgr.db"
+    for extra in ((), ("--ledger", f"sqlite:///{mistyped}"), ("--ledger", f"sqlite:///{shop / 'typo' / 'l.db'}")):
+        result = paywire(*extra, *args, cwd=shop, env=SECRETS)
+        assert result.returncode == 3, (extra, result.stdout, result.stderr)
+        named = extra[1].removeprefix("sqlite:///") if extra else str(shop / "ledger.db")
+        assert f"no ledger at {named!r}" in result.stderr, result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+    as_json = paywire("--json", *args, cwd=shop, env=SECRETS)
+    error = json.loads(as_json.stdout)["error"]
+    assert as_json.returncode == error["exit_code"] == 3 and error["type"] == "ConfigurationError"
+    assert sorted(p.name for p in shop.iterdir()) == ["paywire.toml"]  # no file, no -wal, no directory
+
+
+def test_commands_that_start_payments_still_create_the_ledger(shop: Path) -> None:
+    assert paywire("sale", "cards", "5.00", "EUR", "--source", "tok_ok", cwd=shop, env=SECRETS).returncode == 0
+    assert (shop / "ledger.db").exists()
+    result = paywire("reconcile", cwd=shop, env=SECRETS)
+    assert result.returncode == 0 and "0 settled" in result.stdout, result
+
+
+PG_DSN = os.environ.get("PAYWIRE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+@pytest.mark.postgres
+def test_commands_on_existing_payments_never_create_a_postgresql_schema(shop: Path) -> None:
+    psycopg = pytest.importorskip("psycopg")
+    try:
+        psycopg.connect(PG_DSN, connect_timeout=3).close()
+    except psycopg.OperationalError as exc:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"no PostgreSQL server at {PG_DSN}: {exc}")
+    schema = f"pwtest_{os.getpid()}_cli_{os.urandom(4).hex()}"
+    try:
+        for args in ON_EXISTING_PAYMENTS:
+            result = paywire("--ledger", f"{PG_DSN}?schema={schema}", *args, cwd=shop, env=SECRETS)
+            assert result.returncode == 3 and f"no ledger in schema {schema!r}" in result.stderr, (args, result)
+            with psycopg.connect(PG_DSN) as conn:
+                assert conn.execute("SELECT count(*) FROM pg_namespace WHERE nspname = %s",
+                                    (schema,)).fetchone() == (0,), args
+    finally:
+        with psycopg.connect(PG_DSN, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')

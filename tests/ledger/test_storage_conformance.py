@@ -7,10 +7,13 @@ and a fresh PostgreSQL schema per test.
 from __future__ import annotations
 
 import gc
+import re
+import sqlite3
 import subprocess
 import sys
 import threading
 from collections.abc import Callable
+from contextlib import closing
 from datetime import timedelta
 from pathlib import Path
 
@@ -539,6 +542,52 @@ def test_opening_only_a_ledger_that_exists_creates_none(ledger_url: str) -> None
     assert not _ledger_is_there(ledger_url)
     open_ledger(ledger_url).close()
     ledger = open_ledger(ledger_url, create=False)
+    try:
+        assert ledger.schema_version() == MIGRATIONS[-1].version and ledger.list_payments() == []
+    finally:
+        ledger.close()
+
+
+def test_a_place_that_holds_no_ledger_is_no_ledger_and_is_left_as_it_was(ledger_url: str) -> None:
+    """An SQLite file or a PostgreSQL schema that exists but holds no ledger (another program's
+    database, an empty file, a schema of other tables) is no ledger for `create=False` either:
+    refused, and not turned into a ledger (nor the SQLite file switched to WAL)."""
+    if ledger_url.startswith("sqlite:///"):
+        path = Path(ledger_url.removeprefix("sqlite:///"))
+        with closing(sqlite3.connect(path)) as other:
+            other.execute("CREATE TABLE notes (body TEXT)")
+            other.commit()
+        before = path.read_bytes()
+        with pytest.raises(ConfigurationError, match=f"there is no ledger at {re.escape(repr(str(path)))}"):
+            open_ledger(ledger_url, create=False)
+        assert path.read_bytes() == before and sorted(p.name for p in path.parent.iterdir()) == [path.name]
+        path.write_bytes(b"")
+        with pytest.raises(ConfigurationError, match="no ledger"):
+            SQLiteLedger(path, create=False)
+        assert path.read_bytes() == b""
+        return
+    import psycopg
+
+    dsn, _, schema = ledger_url.partition("?schema=")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+        conn.execute(f'CREATE TABLE "{schema}".notes (body TEXT)')
+    with pytest.raises(ConfigurationError, match="no ledger"):
+        open_ledger(ledger_url, create=False)
+    with psycopg.connect(dsn) as conn:
+        assert conn.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = %s",
+                            (schema,)).fetchall() == [("notes",)]
+
+
+def test_an_sqlite_ledger_opened_only_if_it_exists_makes_no_file_nor_directory(tmp_path: Path) -> None:
+    """`SQLiteLedger(path, create=False)`, as `PostgresLedger(create=False)`: a path where nothing
+    is gets a ConfigurationError naming it; neither the file nor its directory is made."""
+    for path in (tmp_path / "ledgr.db", tmp_path / "typo" / "ledger.db"):
+        with pytest.raises(ConfigurationError, match=f"there is no ledger at {re.escape(repr(str(path)))}"):
+            SQLiteLedger(path, create=False)
+    assert list(tmp_path.iterdir()) == []
+    SQLiteLedger(tmp_path / "ledger.db").close()
+    ledger = SQLiteLedger(tmp_path / "ledger.db", create=False)
     try:
         assert ledger.schema_version() == MIGRATIONS[-1].version and ledger.list_payments() == []
     finally:

@@ -28,16 +28,18 @@ def gateway(args: argparse.Namespace) -> Gateway:
     return Gateway.from_config(args.config)
 
 
-def service(args: argparse.Namespace, *, reading: bool = False) -> PaymentService:
-    """The payment service on the configured ledger; a command that only reads (`reading`) never
-    creates a ledger that does not exist yet."""
+def service(args: argparse.Namespace, *, create: bool = False) -> PaymentService:
+    """The payment service on the configured ledger. Only a command that starts payments (or
+    waits for them: `serve`) passes `create`: any other acts on payments already recorded, so a
+    ledger URL naming no ledger (a mistyped path or schema) is a configuration error, and nothing
+    is created there."""
     from paywire.ledger.url import open_ledger
     from paywire.service.payments import PaymentService
 
     gw = gateway(args)
     url = next((value for value in (args.ledger, os.environ.get("PAYWIRE_LEDGER"), gw.settings.get("ledger"))
                 if value is not None), DEFAULT_LEDGER)  # an empty value given is refused, not skipped
-    return PaymentService(gw, open_ledger(str(url), create=not reading))
+    return PaymentService(gw, open_ledger(str(url), create=create))
 
 
 def payment_view(payment: Payment) -> dict[str, Any]:
@@ -133,7 +135,7 @@ def methods(args: argparse.Namespace) -> int:
 # -- payments -----------------------------------------------------------------------------------
 def initial(args: argparse.Namespace) -> int:
     amount = Money.of(args.amount, args.currency)  # a bad amount opens (or creates) no ledger
-    svc = service(args)
+    svc = service(args, create=True)
     operation = svc.authorize if args.operation == "authorize" else svc.sale
     payment = operation(args.method, amount, source=args.source, order_id=args.order_id,
                         idempotency_key=args.idempotency_key, return_url=args.return_url)
@@ -186,7 +188,7 @@ def refund(args: argparse.Namespace) -> int:
 
 
 def show(args: argparse.Namespace) -> int:
-    svc = service(args, reading=True)
+    svc = service(args)
     payment = svc.get_payment(args.payment_id)
     transactions = svc.list_transactions(payment.id)
     if args.json:
@@ -199,7 +201,7 @@ def show(args: argparse.Namespace) -> int:
 
 
 def payments(args: argparse.Namespace) -> int:
-    svc = service(args, reading=True)
+    svc = service(args)
     found = svc.list_payments(method=args.method, state=args.state, limit=args.limit)
     if args.json:
         emit_json([payment_view(p) for p in found])
@@ -210,7 +212,7 @@ def payments(args: argparse.Namespace) -> int:
 
 
 def transactions(args: argparse.Namespace) -> int:
-    svc = service(args, reading=True)
+    svc = service(args)
     if args.payment_id is not None:
         svc.get_payment(args.payment_id)  # a mistyped id is an error (as for `show`), not "no transactions"
     found = svc.list_transactions(args.payment_id, statuses=args.status)

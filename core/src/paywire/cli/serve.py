@@ -14,7 +14,7 @@ from paywire.cli.values import port, seconds
 def run(args: argparse.Namespace) -> int:
     from paywire.serve.server import ServeOptions, serve
 
-    svc = service(args)
+    svc = service(args, create=True)  # started before the first payment, as a deployment does
     options = ServeOptions.from_settings(
         svc.gateway.settings.get("serve"), host=args.host, port=args.port, interval=args.interval,
         webhooks=False if args.no_webhooks else None, janitor=False if args.no_janitor else None,

@@ -8,6 +8,7 @@ opens its own connection: sqlite3 connections are never shared.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import time
@@ -44,6 +45,10 @@ if (bool, sqlite3.PrepareProtocol) not in sqlite3.adapters:
 class SQLiteLedger(SQLLedger):
     """A ledger in the SQLite database at `path` (created, and migrated, on first use).
 
+    :param create: False to open only a ledger that exists (migrated if it is older): a path
+        where there is none (no file, or a file without a ledger) is a `ConfigurationError`,
+        and neither the file nor its directory is made (a mistyped path must not look like a
+        ledger with no payments), as with `PostgresLedger(create=False)`.
     :param timeout: seconds a unit waits for another worker's write lock before failing.
     :param synchronous: "NORMAL" (the default) or "FULL". Either way a commit survives a
         process crash. With NORMAL an operating-system crash or power loss can lose the last
@@ -57,7 +62,8 @@ class SQLiteLedger(SQLLedger):
     dialect = "sqlite"
     serialised = True  # BEGIN IMMEDIATE
 
-    def __init__(self, path: str | os.PathLike[str], *, timeout: float = 30.0, synchronous: str = "NORMAL") -> None:
+    def __init__(self, path: str | os.PathLike[str], *, timeout: float = 30.0, synchronous: str = "NORMAL",
+                 create: bool = True) -> None:
         super().__init__()
         if str(path) == ":memory:":
             raise ConfigurationError("an in-memory SQLite ledger cannot be shared between connections; use a file")
@@ -66,8 +72,23 @@ class SQLiteLedger(SQLLedger):
         self.path = Path(path)
         self.timeout = timeout
         self.synchronous = synchronous.upper()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if not create and not self._exists():
+            raise ConfigurationError(f"there is no ledger at {str(self.path)!r} yet: nothing has been recorded there; "
+                                     "check the path the ledger URL names")
+        if create:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
         self.migrate()
+
+    def _exists(self) -> bool:
+        """Whether a ledger is in the file (of any schema version: an older one is migrated as
+        usual), looked at read-only: a missing file is not created, nor another program's
+        database switched to WAL."""
+        if not self.path.is_file():
+            return False
+        uri = f"{self.path.resolve().as_uri()}?mode=ro"
+        with contextlib.closing(sqlite3.connect(uri, uri=True, timeout=self.timeout)) as conn:
+            row = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'paywire_schema'")
+            return row.fetchone() is not None
 
     def __repr__(self) -> str:
         return f"SQLiteLedger({str(self.path)!r})"

@@ -74,15 +74,12 @@ def _sqlite(url: str, path: str, create: bool) -> Ledger:
     from paywire.ledger.sqlite import SQLiteLedger
 
     file = Path(path)
-    if not create and not file.exists():
-        raise ConfigurationError(f"there is no ledger at {path!r} yet: nothing has been recorded there; check "
-                                 "--ledger, PAYWIRE_LEDGER or [paywire] ledger")
     folder = file.parent
-    if not folder.is_dir():
+    if create and not folder.is_dir():  # without `create`, SQLiteLedger says there is no ledger
         raise ConfigurationError(f"ledger URL {url!r}: the directory {str(folder)!r} does not exist; create it, or "
                                  "fix --ledger, PAYWIRE_LEDGER or [paywire] ledger")
     try:
-        return SQLiteLedger(file)
+        return SQLiteLedger(file, create=create)
     except (sqlite3.Error, OSError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise ConfigurationError(f"ledger URL {url!r}: cannot open {path!r} ({reason}); check that the file and "
