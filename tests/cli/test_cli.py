@@ -497,3 +497,12 @@ def test_commands_on_existing_payments_never_create_a_postgresql_schema(shop: Pa
     finally:
         with psycopg.connect(PG_DSN, autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+@pytest.mark.parametrize("args", [("--help",), ("capture", "--help"), ("--json", "serve", "--help")])
+@pytest.mark.parametrize("buffered", [True, False])
+def test_help_to_a_closed_stdout_is_exit_0(tmp_path: Path, args: tuple[str, ...], buffered: bool) -> None:
+    """`paywire --help | head -0`: argparse prints the help and exits from inside parse_args; the
+    text left buffered met the closed pipe at interpreter exit (exit 120, "Exception ignored")."""
+    code, stderr = closed_stdout(*args, cwd=tmp_path, buffered=buffered)
+    assert code == 0 and stderr == b"", (code, stderr)

@@ -142,6 +142,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             _report(error, code, as_json)
         except KeyboardInterrupt:
             code = 130
+        except SystemExit as done:  # `--help`: argparse prints it and exits; it is flushed below as any output is
+            if done.code is not None and not isinstance(done.code, int):
+                raise
+            code = done.code or EXIT_OK
         except Exception as error:  # noqa: BLE001 - every error is one line and an exit code
             code = exit_code(error)
             _report(error, code, as_json)
