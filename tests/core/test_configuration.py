@@ -4,9 +4,14 @@ allowed (with the closest known key for a typo); environment overrides work with
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 
+import attrs
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from paywire import ConfigurationError, Gateway, MethodConfig, Money, Plugins, Subject, UnsupportedOperation
 from paywire.plugins import PluginWarning
@@ -102,6 +107,36 @@ def test_methods_built_in_code_are_checked_the_same_way() -> None:
         MethodConfig(code="x", read_timeout=float("inf"))
     assert MethodConfig(code="x", min_total=10, max_total="99.50", read_timeout=86400).limits("EUR") == (
         Money.of("10", "EUR"), Money.of("99.50", "EUR"))
+
+
+def test_limits_built_in_code_that_no_total_meets_are_refused_as_from_a_file(tmp_path, plugins) -> None:
+    """`min_total` above `max_total` offered the method for no total at all; from a file it was
+    refused, built in code (or changed with attrs.evolve) it was taken."""
+    with pytest.raises(ConfigurationError, match=r"^method 'x': min_total 10 is above max_total 5, so no order total could use it; "
+                                                 r"lower min_total or raise max_total$"):
+        MethodConfig(code="x", min_total="10", max_total="5")
+    with pytest.raises(ConfigurationError, match=r"min_total 500\.01 is above max_total 500, "):
+        attrs.evolve(MethodConfig(code="x", max_total=500), min_total="500.01")
+    assert MethodConfig(code="x", min_total="0", max_total="0.00").limits("EUR") == (Money.zero("EUR"),) * 2
+
+
+@given(low=st.decimals(min_value=0, max_value=10**6, places=2), high=st.decimals(min_value=0, max_value=10**6, places=2))
+def test_limits_are_refused_alike_from_a_file_and_from_code(low: Decimal, high: Decimal) -> None:
+    """One check for both ways of configuring a method: the same limits are taken, or refused
+    with the same message, whichever way they come; taken, some total is available."""
+    def outcome(build: Callable[[], MethodConfig]) -> str:
+        try:
+            build()
+        except ConfigurationError as error:
+            return str(error)
+        return "taken"
+
+    from_file = outcome(lambda: MethodConfig.from_mapping("x", {"min_total": str(low), "max_total": str(high)}))
+    assert from_file == outcome(lambda: MethodConfig(code="x", min_total=str(low), max_total=str(high)))
+    assert (from_file == "taken") == (low <= high), from_file
+    if low <= high:
+        method = MethodConfig(code="x", min_total=str(low), max_total=str(high))
+        assert method.available_for(country=None, amount=Money.of(str(low), "EUR"))
 
 
 def test_a_provider_that_is_not_installed_fails_when_the_configuration_loads(tmp_path, plugins) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 
 import attrs
 
-from paywire.config_schema import CAPABILITY_FLAGS, check_value
+from paywire.config_schema import CAPABILITY_FLAGS, check_limits, check_value
 from paywire.countries import check_country
 from paywire.errors import ConfigurationError
 from paywire.money import Money, exponent_of
@@ -63,6 +63,7 @@ class MethodConfig:
     :param countries: billing countries where it is offered (empty: everywhere).
     :param currencies: currencies it is offered in (empty: every currency the provider takes).
     :param min_total: the smallest order total, a decimal string in the order's currency.
+    :param max_total: the largest order total, likewise; not below `min_total`.
     :param base_url: the API endpoint; defaults to the provider's for the environment.
     :param capabilities: capability flags (`can_void = false`, ...) switching features off.
     :param options: provider-specific settings passed to the plugin.
@@ -88,6 +89,9 @@ class MethodConfig:
     capabilities: Mapping[str, bool] = attrs.field(factory=dict, converter=_frozen)
     options: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen)
     credentials: Mapping[str, Secret] = attrs.field(factory=dict, converter=_secrets, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        check_limits(self.code, self.min_total, self.max_total)  # the fields' own checks ran first
 
     @classmethod
     def from_mapping(cls, code: str, data: Mapping[str, Any]) -> MethodConfig:

@@ -11,6 +11,7 @@ import difflib
 import os
 import re
 from collections.abc import Callable, Collection, Mapping
+from decimal import Decimal
 from typing import Any
 
 from paywire.countries import COUNTRY_CODES
@@ -18,8 +19,8 @@ from paywire.errors import ConfigurationError
 from paywire.money import CURRENCY_EXPONENTS
 from paywire.security import masked_url
 
-__all__ = ["CAPABILITY_FLAGS", "ENVIRONMENTS", "PAYMENT_ACTIONS", "PAYWIRE_KEYS", "check_keys", "check_options",
-           "check_value", "method_values", "paywire_table"]
+__all__ = ["CAPABILITY_FLAGS", "ENVIRONMENTS", "PAYMENT_ACTIONS", "PAYWIRE_KEYS", "check_keys", "check_limits",
+           "check_options", "check_value", "method_values", "paywire_table"]
 
 CAPABILITY_FLAGS = {
     "can_authorize": "authorize",
@@ -181,8 +182,18 @@ def check_value(code: str, key: str, value: Any) -> Any:
     return _FIELDS[key](code, key, value)
 
 
+def check_limits(code: str, min_total: str | None, max_total: str | None) -> None:
+    """Refuse order total limits that no total meets. Both are decimal strings applied in the
+    order's currency (checked by `check_value`), so any two compare; a method, from a file or
+    built in code, is checked here when it is made."""
+    if min_total is not None and max_total is not None and Decimal(min_total) > Decimal(max_total):
+        raise ConfigurationError(f"method {code!r}: min_total {min_total} is above max_total {max_total}, so no "
+                                 "order total could use it; lower min_total or raise max_total")
+
+
 def method_values(code: str, data: Mapping[str, Any]) -> dict[str, Any]:
-    """The `MethodConfig` fields of method `code` from its table, checked; environment overrides
+    """The `MethodConfig` fields of method `code` from its table, each checked (the two limits
+    together by `check_limits`, when the MethodConfig is made); environment overrides
     (`PAYWIRE_<CODE>_BASE_URL`, `PAYWIRE_<CODE>_ENVIRONMENT`) applied."""
     if not isinstance(data, Mapping):
         raise ConfigurationError(f"method {code!r} must be a table: [methods.{code}]")
@@ -209,12 +220,6 @@ def method_values(code: str, data: Mapping[str, Any]) -> dict[str, Any]:
         override = os.environ.get(variable)
         if override:
             values[name] = _FIELDS[name](code, f"{name} (from {variable})", override)
-    if values.get("min_total") and values.get("max_total"):
-        from decimal import Decimal
-
-        if Decimal(values["min_total"]) > Decimal(values["max_total"]):
-            raise ConfigurationError(f"method {code!r}: min_total {values['min_total']} is above "
-                                     f"max_total {values['max_total']}")
     if flags:
         values["capabilities"] = flags
     return values
