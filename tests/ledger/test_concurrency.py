@@ -12,12 +12,12 @@ from collections import Counter
 
 import pytest
 
-from paywire import Money, OutcomeUnknown
-from paywire.ledger import TransactionStatus
+from paywire import IdempotencyConflict, Money, OutcomeUnknown, hookimpl
+from paywire.ledger import Ledger, Payment, TransactionStatus
 from paywire.service import PaymentService
 from paywire.testing.emulator import Fault
 from tests.ledger.conftest import finish_workers, start_worker
-from tests.ledger.fakepay import FakePayApp
+from tests.ledger.fakepay import FakePayApp, make_gateway
 from tests.ledger.support import wait_out_life, wait_until
 
 psycopg = pytest.importorskip("psycopg", reason="psycopg is not installed (pip install 'paywire[postgresql]')")
@@ -135,3 +135,64 @@ def test_reconcile_never_fails_a_first_operation_a_retry_is_resending(
     service.reconcile()
     assert service.get_transaction(txn.id).status == TransactionStatus.SUCCEEDED
     assert service.get_payment(payment.id).authorized == Money.of("30.00", "EUR")
+
+
+class _MeetInRehearsal:
+    """A plugin part run while an operation is rehearsed, inside the ledger unit that holds its
+    key's lock and has recorded it pending: the first operation to get there waits until the
+    other has either queued behind it (a PostgreSQL session it blocks) or got there too."""
+
+    def __init__(self, ledger: Ledger, dsn: str) -> None:
+        self.ledger = ledger
+        self.dsn = dsn
+        self.arrived = 0
+        self.lock = threading.Lock()
+
+    @hookimpl
+    def build_request(self, command: str, subject: object) -> None:
+        if command != "authorize":
+            return
+        with self.lock:
+            self.arrived += 1
+            first = self.arrived == 1
+        if first:
+            pid = self.ledger.connection().info.backend_pid  # type: ignore[attr-defined]
+            wait_until(lambda: self.arrived > 1 or _waiting_on(self.dsn, pid) > 0,
+                       "the other method's call queues behind this one, or gets as far")
+
+
+@pytest.mark.parametrize("backend", [pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_first_uses_of_a_key_racing_on_two_methods_of_one_account_make_one_provider_call(
+    fakepay: tuple[FakePayApp, str], ledger: Ledger, ledger_url: str,
+) -> None:
+    """"fakepay" and "fakepay_single" are one FakePay account, which scopes keys to the account:
+    two threads authorizing with one key, one on each, queue on one lock, so one request reaches
+    the provider and the other call is refused as a key used on the other method. (Each one's
+    lookup alone would not do: neither sees the other's pending record before it commits.)"""
+    app, url = fakepay
+    gateway = make_gateway(url, extra=[_MeetInRehearsal(ledger, ledger_url.split("?schema=")[0])])
+    service = PaymentService(gateway, ledger)
+    outcomes: dict[str, Payment | Exception] = {}
+
+    def authorize(method: str) -> None:
+        try:
+            outcomes[method] = service.authorize(method, Money.of("20.00", "EUR"), source="tok_ok",
+                                                 idempotency_key="order-1001-authorize")
+        except Exception as exc:
+            outcomes[method] = exc
+
+    threads = [threading.Thread(target=authorize, args=(method,)) for method in ("fakepay", "fakepay_single")]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+    finally:
+        gateway.close()
+    made = [o for o in outcomes.values() if isinstance(o, Payment)]
+    refused = [o for o in outcomes.values() if isinstance(o, IdempotencyConflict)]
+    assert len(made) == len(refused) == 1, outcomes
+    with app.lock:
+        assert [c for c in app.calls if c[1] == "/v1/payments"] == [("POST", "/v1/payments")]
+    assert app.count("authorize") == 1 and refused[0].payment_id == made[0].id
+    assert service.list_payments() == [made[0]] and len(service.list_transactions()) == 1

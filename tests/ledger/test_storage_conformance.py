@@ -282,6 +282,24 @@ def test_transaction_round_trip_and_lookup_by_key(ledger: Ledger) -> None:
     assert ledger.list_transactions(updated_before=T0) == []
 
 
+def test_a_key_is_looked_up_across_the_accounts_methods_the_method_itself_first(ledger: Ledger) -> None:
+    """With `siblings` (the other methods of one provider account) the lookup finds the key on
+    any of them; the method's own latest attempt wins over a sibling's."""
+    with ledger.unit() as u:
+        u.insert_payment(payment())
+        cards = txn(key="order-1", method="cards")
+        sepa = [txn(f"txn_sepa_{n}", key="order-1", method="sepa", attempt=n) for n in (1, 2)]
+        for t in (cards, *sepa):
+            u.insert_transaction(t)
+        assert u.transaction_by_key("wallet", "order-1", siblings=["cards"]) == cards
+        assert u.transaction_by_key("cards", "order-1", siblings=["sepa"]) == cards
+        assert u.transaction_by_key("sepa", "order-1", siblings=["cards"]) == sepa[1]
+        assert u.transaction_by_key("wallet", "order-1", siblings=["sepa", "cards"]) in (cards, sepa[1])
+        assert u.transaction_by_key("wallet", "order-1") is None
+        assert u.transaction_by_key("wallet", "order-1", siblings=["other"]) is None
+        assert u.transaction_by_key("cards", "order-2", siblings=["sepa"]) is None
+
+
 def test_a_key_and_attempt_are_unique(ledger: Ledger) -> None:
     with ledger.unit() as u:
         u.insert_payment(payment())

@@ -301,7 +301,15 @@ class SQLUnit(LedgerUnit):
     def transactions(self, payment_id: str) -> list[Transaction]:
         return [transaction_from_row(r) for r in self._run(_SELECT_TRANSACTIONS, (payment_id,)).fetchall()]
 
-    def transaction_by_key(self, method: str, key: str) -> Transaction | None:
+    def transaction_by_key(self, method: str, key: str, *, siblings: Sequence[str] = ()) -> Transaction | None:
+        if siblings:  # one query, still on the (method, idempotency_key, attempt) index; `method`'s own first
+            row = self._one(
+                f"SELECT {TRANSACTION_COLUMNS} FROM paywire_transactions WHERE method IN "
+                f"({_params(1 + len(siblings))}) AND idempotency_key = ? ORDER BY method <> ?, attempt DESC, method "
+                "LIMIT 1",
+                (method, *siblings, key, method),
+            )
+            return transaction_from_row(row) if row else None
         row = self._one(
             f"SELECT {TRANSACTION_COLUMNS} FROM paywire_transactions WHERE method = ? AND idempotency_key = ? "
             "ORDER BY attempt DESC LIMIT 1",

@@ -33,7 +33,8 @@ class LedgerUnit(abc.ABC):
 
     @abc.abstractmethod
     def lock_key(self, method: str, key: str) -> None:
-        """Hold the idempotency key (method, key) until commit."""
+        """Hold the idempotency key (method, key) until commit. The payment service passes one
+        name for all the methods of a provider account (their keys are one key space)."""
 
     @abc.abstractmethod
     def payment(self, payment_id: str, *, lock: bool = False) -> Payment | None:
@@ -79,8 +80,9 @@ class LedgerUnit(abc.ABC):
         return payment, self.transactions(payment_id) if payment is not None else []
 
     @abc.abstractmethod
-    def transaction_by_key(self, method: str, key: str) -> Transaction | None:
-        """The latest attempt recorded under an idempotency key."""
+    def transaction_by_key(self, method: str, key: str, *, siblings: Sequence[str] = ()) -> Transaction | None:
+        """The latest attempt recorded under an idempotency key on `method`, else on one of
+        `siblings` (the other methods of its provider account, which see one key space)."""
 
     @abc.abstractmethod
     def transaction(self, transaction_id: str) -> Transaction | None: ...

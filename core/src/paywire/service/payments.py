@@ -25,6 +25,7 @@ Outcomes a caller can tell apart:
 - `StateError` / `UnsupportedOperation` / `InvalidRequest` / `ConfigurationError` raised before
   sending (the operation is rehearsed up to the moment its request would leave, inside the
   ledger unit that would record it) mean nothing was recorded or sent; `IdempotencyConflict` means the key was used for different parameters (or,
+  on another method of the same provider account (the provider's keys are the account's); or,
   with `code="in_progress"`, that its first request is still running after `wait_timeout`).
 """
 
@@ -482,20 +483,26 @@ class PaymentService:
                 assert payment is not None
                 earlier = None
                 if op.defaulted:  # the operation this same call made: replayed, or sent again
-                    earlier = u.transaction_by_key(payment.method, op.key) if op.key else next(
+                    earlier = self._by_key(u, payment.method, op.key) if op.key else next(
                         (t for t in reversed(txns) if t.kind == op.kind and t.resendable), None)
                 op = self._resolved(op, payment, txns, caps, earlier)
             fields = {"amount": op.amount.minor if op.amount else None,
                       "currency": op.amount.currency if op.amount else None, **op.params}
             fp = op.fingerprint or fingerprint(op.kind, op.method, op.payment_id, fields)
-            existing = u.transaction_by_key(op.method, op.key) if op.key else self._reusable(txns, op, fp, fields)
+            existing = self._by_key(u, op.method, op.key) if op.key else self._reusable(txns, op, fp, fields)
             if existing is not None and payment is None and existing.payment_id is not None:
                 # A first operation's retry holds only its key so far; reconciliation settles the
                 # transaction under its payment's lock: take that too (key, then payment) and look
                 # again, or a conclusion read before this claim would overwrite the resend.
                 u.payment(existing.payment_id, lock=True)
-                existing = u.transaction_by_key(op.method, op.key) if op.key else None
+                existing = self._by_key(u, op.method, op.key) if op.key else None
             if existing is not None:
+                if existing.method != op.method:  # the provider account's key, used on its other method
+                    raise attach(IdempotencyConflict(
+                        f"idempotency key {existing.idempotency_key!r} was used on method {existing.method!r} for a "
+                        f"{existing.kind} (one provider account, one key space); use a new key for a new operation",
+                        code="idempotency_key_reused",
+                    ), existing.payment_id, existing.id)
                 if not same_operation(existing.fingerprint, fp, op.kind, op.method, op.payment_id, fields):
                     raise attach(IdempotencyConflict(
                         f"idempotency key {existing.idempotency_key!r} was used for a different {existing.kind}; "
@@ -559,20 +566,29 @@ class PaymentService:
             code="idempotency_key_expired",
         ), txn.payment_id, txn.id)
 
-    @staticmethod
-    def _lock(u: LedgerUnit, op: _Op) -> tuple[Payment | None, list[Transaction]]:
+    def _by_key(self, u: LedgerUnit, method: str, key: str) -> Transaction | None:
+        """The latest attempt under `key` on `method`, else on another method of its
+        provider account: the provider scopes the key to the account, so it is one key there."""
+        return u.transaction_by_key(method, key, siblings=self._siblings(method))
+
+    def _account(self, method: str) -> str:
+        """The name a key is locked under: one for all the methods of a provider account (their
+        first code), so duplicates on two of them queue on one lock."""
+        return min((method, *self._siblings(method)))
+
+    def _lock(self, u: LedgerUnit, op: _Op) -> tuple[Payment | None, list[Transaction]]:
         """Take the unit's locks in the fixed order (idempotency key, then payment); the payment
         the operation acts on, if any, with its transactions."""
         if op.payment_id is None:
             if op.key:
-                u.lock_key(op.method, op.key)
+                u.lock_key(self._account(op.method), op.key)
             return None, []
         if op.key:
             method = op.method
             if not method:  # a follow-up learns its method from the payment
                 payment = u.payment(op.payment_id)
                 method = payment.method if payment else ""
-            u.lock_key(method, op.key)
+            u.lock_key(self._account(method), op.key)
         payment, txns = u.payment_and_transactions(op.payment_id, lock=True)
         if payment is None:
             raise InvalidRequest(f"no payment {op.payment_id!r} in the ledger", param="payment_id",
@@ -1016,7 +1032,8 @@ class PaymentService:
     # -- webhooks -------------------------------------------------------------------------------
     def _siblings(self, method: str) -> tuple[str, ...]:
         """The other methods of `method`'s provider account: one account's webhooks may reach any
-        of their endpoints (one endpoint configured, or each receiving every event). Another
+        of their endpoints (one endpoint configured, or each receiving every event), and its
+        idempotency keys are one key space (see `_by_key`). Another
         account's methods are never siblings: an event one account's keys verify must not change
         another account's payments. Asked on every operation, so worked out once per method."""
         siblings = self._siblings_of.get(method)
