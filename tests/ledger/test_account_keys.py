@@ -183,3 +183,39 @@ def test_a_key_makes_one_payment_and_one_provider_call_per_account(
         assert keyed == {payment_id for _, _, payment_id in owners.values()}  # one payment per (account, key)
     requests = [len(a.calls) - before for a, before in zip((app, other_app), sent, strict=True)]
     assert requests == [sum(1 for account, _ in owners if account == name) for name in ("one", "two")]
+
+
+def test_a_secrets_hook_down_for_a_moment_does_not_split_the_account_for_good(
+    fakepay: tuple[FakePayApp, str], ledger: Ledger,
+) -> None:
+    """Whether two methods are one account is read from their credentials once; a `get_secret`
+    hook failing then (a vault down) makes them two accounts for that call only. Remembered, the
+    split would outlive the outage, and a key used on one method would be sent again on the other:
+    a second payment holding the first's provider object."""
+    from paywire import hookimpl
+
+    down = {"fakepay_single"}
+
+    class Vault:
+        @hookimpl
+        def get_secret(self, gateway: str, name: str) -> str | None:
+            if gateway in down:
+                raise OSError("the vault is down")
+            return CREDENTIALS[name]
+
+    app, url = fakepay
+    plugins = Plugins()
+    plugins.register(FakePayPlugin(), "fakepay")
+    plugins.register(Vault(), "vault")
+    methods = [MethodConfig(code="fakepay", base_url=url),
+               MethodConfig(code="fakepay_single", provider="fakepay", base_url=url)]
+    with Gateway(methods, plugins=plugins, retry=Retry.never()) as gateway:
+        service = PaymentService(gateway, ledger)
+        service.authorize("fakepay", eur("20.00"), source="tok_ok", idempotency_key="during-the-outage")
+        down.clear()
+        first = service.authorize("fakepay_single", eur("20.00"), source="tok_ok", idempotency_key=KEY)
+        before = recorded(service, app)
+        with pytest.raises(IdempotencyConflict) as conflict:
+            service.authorize("fakepay", eur("20.00"), source="tok_ok", idempotency_key=KEY)
+        assert refused_as_used_on(conflict, "fakepay_single", "authorize") and conflict.value.payment_id == first.id
+        assert recorded(service, app) == before

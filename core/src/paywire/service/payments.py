@@ -1043,23 +1043,27 @@ class PaymentService:
             except ConfigurationError:  # a method no longer configured: its own events only
                 siblings = ()
             else:
-                siblings = tuple(m.code for m in self.gateway.methods if m.provider == provider and m.code != method
-                                 and self._same_account(method, m.code))
+                same = {m.code: self._same_account(method, m.code) for m in self.gateway.methods
+                        if m.provider == provider and m.code != method}
+                siblings = tuple(code for code, known in same.items() if known)
+                if None in same.values():  # a secrets hook failed: not one account now, asked again next time
+                    return siblings
             self._siblings_of[method] = siblings
         return siblings
 
-    def _same_account(self, one: str, other: str) -> bool:
+    def _same_account(self, one: str, other: str) -> bool | None:
         """Whether two methods of one provider act for one account: every credential both hold is
         the same, and they hold one at least (one method may lack the webhook secret the other's
-        endpoint verifies with)."""
+        endpoint verifies with). None when a `get_secret` hook failed (a vault down): not known
+        to be one account, and not to be remembered as two."""
         shared = 0
         for name in self.gateway.method(one).definition.secrets:
             try:
                 mine, theirs = (self.gateway.method(code).settings.secret(name).reveal() for code in (one, other))
             except ConfigurationError:
                 continue
-            except Exception:  # noqa: BLE001 - a get_secret hook failing (a vault down): not known to be one
-                return False
+            except Exception:  # noqa: BLE001 - a get_secret hook failing: see above
+                return None
             if not hmac.compare_digest(mine.encode(), theirs.encode()):
                 return False
             shared += 1
