@@ -184,3 +184,28 @@ def test_a_refund_recorded_before_its_capture_is_undone_with_it(service: Payment
     for event in (*app.events_about(refund), captured, app.event("evt_undone", EventKind.REVERSED, cap["id"])):
         service.receive_webhook("fakepay", *event)
     assert ledger_totals(service.get_payment(payment.id)) == app.totals(payment.reference or "") == (10_000, 0, 0)
+
+
+def test_a_refund_on_the_payment_is_undone_with_the_capture_it_was_sent_to(
+        service: PaymentService, app: FakePayApp) -> None:
+    """The capture was known only from reconciliation's running total, so the refund has no parent
+    and acts on the payment; it was sent to that capture (its target), and goes with it."""
+    payment = service.authorize("fakepay", eur("100.00"), source="tok_ok")
+    with app.lock:  # a capture made in the provider's dashboard; its event is still on the way
+        cap = app._capture(app.payments[payment.reference or ""], 10_000, final=False, emit=False)
+    captured = app.event("evt_captured", EventKind.CAPTURED, cap["id"], amount=10_000,
+                         references={"payment": payment.reference or ""})
+    service.reconcile(payment_id=payment.id)  # the ledger learns captured 100.00 from the provider's total
+    payment = service.refund(payment.id, eur("40.00"))
+    [refund] = [t for t in service.list_transactions(payment.id) if t.kind == "refund"]
+    assert (refund.parent_id, refund.request.get("reference")) == (None, cap["id"])
+    assert app.totals(payment.reference or "") == (10_000, 10_000, 4_000)
+    _undo_capture_and_its_refunds(app, cap["id"])  # declined at settlement: the capture and its refund
+    service.receive_webhook("fakepay", *app.event("evt_declined", EventKind.REVERSED, cap["id"],
+                                                  references={"payment": payment.reference or ""}))
+    service.receive_webhook("fakepay", *captured)  # the capture's own event, delivered late
+    payment = service.get_payment(payment.id)
+    assert ledger_totals(payment) == app.totals(payment.reference or "") == (10_000, 0, 0), payment.state
+    assert payment.state == "authorized"
+    service.reconcile(payment_id=payment.id)
+    assert ledger_totals(service.get_payment(payment.id)) == (10_000, 0, 0)

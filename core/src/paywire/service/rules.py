@@ -116,13 +116,16 @@ _NOTHING_UNDONE: frozenset[str | None] = frozenset()
 
 def _undone(txns: Sequence[Transaction]) -> frozenset[str | None]:
     """The ids of the transactions the provider undid after they succeeded (see `reversal`), and
-    of the refunds of a capture or sale it undid: no money was there to give back."""
+    of the refunds of a capture or sale it undid: no money was there to give back. A refund names
+    its capture by parent, by the capture its event named, or, acting on the payment (no parent:
+    the capture was known only from a running total), by the object it was sent to."""
     if not any(t.kind == K.REVERSAL for t in txns):
         return _NOTHING_UNDONE
     undone = {t.parent_id for t in txns if t.kind == K.REVERSAL and t.status == S.SUCCEEDED}
     objects = {t.provider_reference for t in txns if t.id in undone and t.kind != K.REFUND and t.provider_reference}
     return frozenset(undone | {t.id for t in txns if t.kind == K.REFUND and (
-        t.parent_id in undone or t.request.get("capture") in objects)})
+        t.parent_id in undone or t.request.get("capture") in objects
+        or (t.parent_id is None and t.request.get("reference") in objects))})
 
 
 def _same(current: Money, minor: int) -> Money:
