@@ -14,11 +14,11 @@ import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis.stateful import run_state_machine_as_test
 
-from paywire import EventKind, Gateway
+from paywire import EventKind, Gateway, OutcomeUnknown
 from paywire.errors import StateError
 from paywire.ledger import SQLiteLedger, open_ledger
 from paywire.service import PaymentService
-from paywire.testing.emulator import EmulatorServer
+from paywire.testing.emulator import EmulatorServer, Fault
 from tests.ledger.fakepay import FakePayApp, make_gateway
 from tests.ledger.reversal_machine import Machine
 from tests.ledger.support import eur, ledger_totals
@@ -209,3 +209,48 @@ def test_a_refund_on_the_payment_is_undone_with_the_capture_it_was_sent_to(
     assert payment.state == "authorized"
     service.reconcile(payment_id=payment.id)
     assert ledger_totals(service.get_payment(payment.id)) == (10_000, 0, 0)
+
+
+def test_a_running_total_from_before_a_reversal_that_waits_does_not_count_the_undone_capture(
+        service: PaymentService, app: FakePayApp) -> None:
+    """The reversal names a dashboard capture no transaction holds yet (its event waits for the
+    shop's own capture in flight), so it waits too; the total sent while the provider held that
+    capture was applied first. Every event was delivered: the ledger claims none of it."""
+    payment = service.authorize("fakepay", eur("100.00"), source="tok_ok")
+    pid = payment.reference or ""
+    with app.lock:  # a capture made in the dashboard (its event is emitted)
+        cap = app._capture(app.payments[pid], 10_000, final=False)
+    stale_total = app.event("evt_total", EventKind.CAPTURED, pid, total=10_000)  # sent while it held it
+    _undo_capture(app, cap["id"])  # declined at settlement
+    reversal = app.event("evt_rev", EventKind.REVERSED, cap["id"], references={"payment": pid})
+    app.inject(Fault("status", status=500, path="/captures$", method="POST"))  # never landed
+    with pytest.raises(OutcomeUnknown):
+        service.capture(payment.id, eur("100.00"), final=False)
+    receipts = [service.receive_webhook("fakepay", *e).status for e in (stale_total, *app.outbox, reversal)]
+    assert receipts == ["applied", "applied", "deferred", "deferred"]
+    assert app.totals(pid) == (10_000, 0, 0)
+    assert ledger_totals(service.get_payment(payment.id)) == (10_000, 0, 0)
+    # The same total delivered again while the reversal waits raises no floor either.
+    service.receive_webhook("fakepay", *app.event("evt_total_again", EventKind.CAPTURED, pid, total=10_000))
+    assert ledger_totals(service.get_payment(payment.id)) == (10_000, 0, 0)
+    with pytest.raises(StateError):
+        service.refund(payment.id, eur("10.00"))
+
+
+def test_reconciliation_sets_the_floors_while_a_reversal_waits(service: PaymentService, app: FakePayApp) -> None:
+    """The provider's totals read now postdate the reversal: they count, and its waiting again
+    (reconciliation applies waiting events) does not take them back."""
+    payment = service.authorize("fakepay", eur("100.00"), source="tok_ok")
+    pid = payment.reference or ""
+    with app.lock:
+        first = app._capture(app.payments[pid], 6_000, final=False, emit=False)
+        app._capture(app.payments[pid], 3_000, final=False, emit=False)  # its event is still to come
+    _undo_capture(app, first["id"])
+    app.inject(Fault("status", status=500, path="/captures$", method="POST"))
+    with pytest.raises(OutcomeUnknown):
+        service.capture(payment.id, eur("10.00"), final=False)  # still in flight: the capture events wait
+    app.clear_faults()
+    assert service.receive_webhook("fakepay", *app.event("evt_rev", EventKind.REVERSED, first["id"],
+                                                         references={"payment": pid})).status == "deferred"
+    service.reconcile(payment_id=payment.id)
+    assert ledger_totals(service.get_payment(payment.id)) == app.totals(pid) == (10_000, 3_000, 0)
