@@ -256,7 +256,8 @@ def check_refund(payment: Payment, txns: Sequence[Transaction], amount: Money,
     """Refuse an impossible refund; otherwise the captured transaction it refunds, or None for
     money the provider reported captured without a capture the ledger holds (its running total
     from an event or reconciliation: a capture made in the provider's dashboard, a 3-D Secure
-    sale finished before `complete()`): the refund then acts on the payment."""
+    sale finished before `complete()`): the refund then acts on the payment, unless a capture is
+    in flight and no capture or charge of the payment is known (it waits for reconciliation)."""
     _capable(caps, "refund", payment.method, "refunds")
     _usable(payment, "refund")
     _amount(payment, amount, "refund")
@@ -286,6 +287,16 @@ def check_refund(payment: Payment, txns: Sequence[Transaction], amount: Money,
     # What is refundable beyond what the captures the ledger holds have left.
     reported = remaining.minor - sum(max(left.minor, 0) for _, left in parents)
     if reported >= amount.minor:
+        if flight.captures.minor > 0 and not (payment.references.get("capture") or payment.references.get("charge")):
+            # No capture or charge of it is known to send the refund to, and the money may be a
+            # capture of the service's own whose answer is still to come: the refund would act on
+            # the payment object, which a provider that refunds captures refuses.
+            raise StateError(
+                f"cannot refund {amount} on payment {payment.id} yet: a capture of it is in flight and the "
+                "captured money is known only from the provider's running total, with no capture to refund; "
+                "reconcile the payment first (reconcile(payment_id=...)); nothing was sent",
+                code="capture_in_flight",
+            )
         return None
     most = max([*(left for _, left in parents), Money(max(reported, 0), payment.currency)])
     raise StateError(
