@@ -14,11 +14,11 @@ import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis.stateful import run_state_machine_as_test
 
-from paywire import EventKind, Gateway
+from paywire import EventKind, Gateway, OutcomeUnknown
 from paywire.errors import StateError
 from paywire.ledger import SQLiteLedger, open_ledger
 from paywire.service import PaymentService
-from paywire.testing.emulator import EmulatorServer
+from paywire.testing.emulator import EmulatorServer, Fault
 from tests.ledger.fakepay import FakePayApp, make_gateway
 from tests.ledger.reversal_machine import Machine
 from tests.ledger.support import eur, ledger_totals
@@ -184,3 +184,73 @@ def test_a_refund_recorded_before_its_capture_is_undone_with_it(service: Payment
     for event in (*app.events_about(refund), captured, app.event("evt_undone", EventKind.REVERSED, cap["id"])):
         service.receive_webhook("fakepay", *event)
     assert ledger_totals(service.get_payment(payment.id)) == app.totals(payment.reference or "") == (10_000, 0, 0)
+
+
+def test_a_refund_on_the_payment_is_undone_with_the_capture_it_was_sent_to(
+        service: PaymentService, app: FakePayApp) -> None:
+    """The capture was known only from reconciliation's running total, so the refund has no parent
+    and acts on the payment; it was sent to that capture (its target), and goes with it."""
+    payment = service.authorize("fakepay", eur("100.00"), source="tok_ok")
+    with app.lock:  # a capture made in the provider's dashboard; its event is still on the way
+        cap = app._capture(app.payments[payment.reference or ""], 10_000, final=False, emit=False)
+    captured = app.event("evt_captured", EventKind.CAPTURED, cap["id"], amount=10_000,
+                         references={"payment": payment.reference or ""})
+    service.reconcile(payment_id=payment.id)  # the ledger learns captured 100.00 from the provider's total
+    payment = service.refund(payment.id, eur("40.00"))
+    [refund] = [t for t in service.list_transactions(payment.id) if t.kind == "refund"]
+    assert (refund.parent_id, refund.request.get("reference")) == (None, cap["id"])
+    assert app.totals(payment.reference or "") == (10_000, 10_000, 4_000)
+    _undo_capture_and_its_refunds(app, cap["id"])  # declined at settlement: the capture and its refund
+    service.receive_webhook("fakepay", *app.event("evt_declined", EventKind.REVERSED, cap["id"],
+                                                  references={"payment": payment.reference or ""}))
+    service.receive_webhook("fakepay", *captured)  # the capture's own event, delivered late
+    payment = service.get_payment(payment.id)
+    assert ledger_totals(payment) == app.totals(payment.reference or "") == (10_000, 0, 0), payment.state
+    assert payment.state == "authorized"
+    service.reconcile(payment_id=payment.id)
+    assert ledger_totals(service.get_payment(payment.id)) == (10_000, 0, 0)
+
+
+def test_a_running_total_from_before_a_reversal_that_waits_does_not_count_the_undone_capture(
+        service: PaymentService, app: FakePayApp) -> None:
+    """The reversal names a dashboard capture no transaction holds yet (its event waits for the
+    shop's own capture in flight), so it waits too; the total sent while the provider held that
+    capture was applied first. Every event was delivered: the ledger claims none of it."""
+    payment = service.authorize("fakepay", eur("100.00"), source="tok_ok")
+    pid = payment.reference or ""
+    with app.lock:  # a capture made in the dashboard (its event is emitted)
+        cap = app._capture(app.payments[pid], 10_000, final=False)
+    stale_total = app.event("evt_total", EventKind.CAPTURED, pid, total=10_000)  # sent while it held it
+    _undo_capture(app, cap["id"])  # declined at settlement
+    reversal = app.event("evt_rev", EventKind.REVERSED, cap["id"], references={"payment": pid})
+    app.inject(Fault("status", status=500, path="/captures$", method="POST"))  # never landed
+    with pytest.raises(OutcomeUnknown):
+        service.capture(payment.id, eur("100.00"), final=False)
+    receipts = [service.receive_webhook("fakepay", *e).status for e in (stale_total, *app.outbox, reversal)]
+    assert receipts == ["applied", "applied", "deferred", "deferred"]
+    assert app.totals(pid) == (10_000, 0, 0)
+    assert ledger_totals(service.get_payment(payment.id)) == (10_000, 0, 0)
+    # The same total delivered again while the reversal waits raises no floor either.
+    service.receive_webhook("fakepay", *app.event("evt_total_again", EventKind.CAPTURED, pid, total=10_000))
+    assert ledger_totals(service.get_payment(payment.id)) == (10_000, 0, 0)
+    with pytest.raises(StateError):
+        service.refund(payment.id, eur("10.00"))
+
+
+def test_reconciliation_sets_the_floors_while_a_reversal_waits(service: PaymentService, app: FakePayApp) -> None:
+    """The provider's totals read now postdate the reversal: they count, and its waiting again
+    (reconciliation applies waiting events) does not take them back."""
+    payment = service.authorize("fakepay", eur("100.00"), source="tok_ok")
+    pid = payment.reference or ""
+    with app.lock:
+        first = app._capture(app.payments[pid], 6_000, final=False, emit=False)
+        app._capture(app.payments[pid], 3_000, final=False, emit=False)  # its event is still to come
+    _undo_capture(app, first["id"])
+    app.inject(Fault("status", status=500, path="/captures$", method="POST"))
+    with pytest.raises(OutcomeUnknown):
+        service.capture(payment.id, eur("10.00"), final=False)  # still in flight: the capture events wait
+    app.clear_faults()
+    assert service.receive_webhook("fakepay", *app.event("evt_rev", EventKind.REVERSED, first["id"],
+                                                         references={"payment": pid})).status == "deferred"
+    service.reconcile(payment_id=payment.id)
+    assert ledger_totals(service.get_payment(payment.id)) == app.totals(pid) == (10_000, 3_000, 0)

@@ -72,7 +72,7 @@ class Janitor:
         while True:
             rows = self.service.ledger.list_transactions(statuses=[S.PENDING, S.UNKNOWN, S.ACCEPTED], limit=limit)
             txns = [t for t in rows if t.payment_id is not None]
-            looks = self.service.ledger.looks([t.id for t in txns if t.status != S.PENDING])
+            looks = self.service.ledger.looks([t.id for t in txns if t.status != S.PENDING or t.expired(at)])
             due = [t for t in txns if is_due(t, looks.get(t.id), at)]
             if len(due) >= self.batch or len(rows) < limit:
                 break
@@ -132,13 +132,15 @@ class Janitor:
         return result
 
     def _failed_look(self, txns: list[Transaction]) -> None:
-        """A look that failed (the provider or the ledger did not answer) still counts, so a
-        failing payment is retried on its backoff instead of every pass."""
+        """A look that failed (the provider or the ledger did not answer, or the payment could not
+        be claimed) still counts, so a failing payment is retried on its backoff instead of every
+        pass; a pending transaction past its life too (the claim that marks it unknown failed)."""
         at = now()
         try:
             looks = self.service.ledger.looks([t.id for t in txns])
             with self.service.ledger.unit() as u:
-                u.set_looks({t.id: self.backoff.after(t, looks.get(t.id), at) for t in txns if t.status != S.PENDING})
+                u.set_looks({t.id: self.backoff.after(t, looks.get(t.id), at) for t in txns
+                             if t.status != S.PENDING or t.expired(at)})
         except Exception:  # noqa: BLE001 - the ledger itself failing: the next pass tries again
             log.warning("could not record the failed look at %d transactions", len(txns))
 

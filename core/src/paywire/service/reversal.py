@@ -13,8 +13,9 @@ from paywire.ledger.interface import LedgerUnit
 from paywire.ledger.model import Payment, SettledBy, Transaction, TransactionKind, TransactionStatus, now, replace
 from paywire.money import Money
 from paywire.service.keys import fingerprint, new_id
+from paywire.webhook import EventKind
 
-__all__ = ["reverse", "reversible", "totals_trusted"]
+__all__ = ["reversal_waits", "reverse", "reversible", "totals_trusted"]
 
 K = TransactionKind
 
@@ -26,11 +27,27 @@ def reversible(payment: Payment, txn: Transaction) -> bool:
         txn.kind in (K.REFUND, K.CAPTURE) or (payment.flow == K.SALE and txn.kind in K.INITIAL))
 
 
-def totals_trusted(txns: Sequence[Transaction]) -> bool:
+def totals_trusted(u: LedgerUnit, payment: Payment, txns: Sequence[Transaction]) -> bool:
     """Whether a running total an event reports can raise the payment's floors: not once the
     provider undid an operation of it, since the event may predate that (a total never moves
-    backwards otherwise). Reconciliation, which reads the provider now, still sets them."""
-    return not any(t.kind == K.REVERSAL for t in txns)
+    backwards otherwise), nor while a reversed event about it waits for the object it names
+    (`reversal_waits`). Reconciliation, which reads the provider now, still sets them."""
+    if any(t.kind == K.REVERSAL for t in txns):
+        return False
+    return not any(e.kind == EventKind.REVERSED for e in u.waiting_events(methods=(), payment_id=payment.id))
+
+
+def reversal_waits(payment: Payment) -> Payment:
+    """The payment once a reversed event about it first waits for the object it names (one no
+    transaction holds yet, its own event still to come): a running total applied before may have
+    counted that object, and which total and by how much cannot be told until the ledger holds
+    it. The reported floors are dropped, so the ledger claims what its own transactions hold,
+    never more than the provider; `reverse` undoes the object once it comes, and reconciliation
+    reads the provider's totals again."""
+    zero = Money.zero(payment.currency)
+    if payment.observed_captured == zero and payment.observed_refunded == zero:
+        return payment
+    return replace(payment, observed_captured=zero, observed_refunded=zero)
 
 
 def _lowered(floor: Money, amount: Money) -> Money:

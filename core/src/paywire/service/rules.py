@@ -116,13 +116,16 @@ _NOTHING_UNDONE: frozenset[str | None] = frozenset()
 
 def _undone(txns: Sequence[Transaction]) -> frozenset[str | None]:
     """The ids of the transactions the provider undid after they succeeded (see `reversal`), and
-    of the refunds of a capture or sale it undid: no money was there to give back."""
+    of the refunds of a capture or sale it undid: no money was there to give back. A refund names
+    its capture by parent, by the capture its event named, or, acting on the payment (no parent:
+    the capture was known only from a running total), by the object it was sent to."""
     if not any(t.kind == K.REVERSAL for t in txns):
         return _NOTHING_UNDONE
     undone = {t.parent_id for t in txns if t.kind == K.REVERSAL and t.status == S.SUCCEEDED}
     objects = {t.provider_reference for t in txns if t.id in undone and t.kind != K.REFUND and t.provider_reference}
     return frozenset(undone | {t.id for t in txns if t.kind == K.REFUND and (
-        t.parent_id in undone or t.request.get("capture") in objects)})
+        t.parent_id in undone or t.request.get("capture") in objects
+        or (t.parent_id is None and t.request.get("reference") in objects))})
 
 
 def _same(current: Money, minor: int) -> Money:
@@ -253,7 +256,8 @@ def check_refund(payment: Payment, txns: Sequence[Transaction], amount: Money,
     """Refuse an impossible refund; otherwise the captured transaction it refunds, or None for
     money the provider reported captured without a capture the ledger holds (its running total
     from an event or reconciliation: a capture made in the provider's dashboard, a 3-D Secure
-    sale finished before `complete()`): the refund then acts on the payment."""
+    sale finished before `complete()`): the refund then acts on the payment, unless a capture is
+    in flight and no capture or charge of the payment is known (it waits for reconciliation)."""
     _capable(caps, "refund", payment.method, "refunds")
     _usable(payment, "refund")
     _amount(payment, amount, "refund")
@@ -283,6 +287,16 @@ def check_refund(payment: Payment, txns: Sequence[Transaction], amount: Money,
     # What is refundable beyond what the captures the ledger holds have left.
     reported = remaining.minor - sum(max(left.minor, 0) for _, left in parents)
     if reported >= amount.minor:
+        if flight.captures.minor > 0 and not (payment.references.get("capture") or payment.references.get("charge")):
+            # No capture or charge of it is known to send the refund to, and the money may be a
+            # capture of the service's own whose answer is still to come: the refund would act on
+            # the payment object, which a provider that refunds captures refuses.
+            raise StateError(
+                f"cannot refund {amount} on payment {payment.id} yet: a capture of it is in flight and the "
+                "captured money is known only from the provider's running total, with no capture to refund; "
+                "reconcile the payment first (reconcile(payment_id=...)); nothing was sent",
+                code="capture_in_flight",
+            )
         return None
     most = max([*(left for _, left in parents), Money(max(reported, 0), payment.currency)])
     raise StateError(

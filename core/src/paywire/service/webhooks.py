@@ -27,7 +27,10 @@ Rules (each runs inside a locked ledger unit, after the event was stored once pe
   capture or a sale that had, record its reversal: the provider undid it (a refund returned, a
   capture or sale declined at settlement); otherwise a reversed event is a failed one. One naming an
   object the ledger does not hold yet (the refund's own event or answer is still to come) is
-  deferred until it does, so the refund is never counted without its failure.
+  deferred until it does, so the refund is never counted without its failure. While a reversed
+  event waits so, a running total applied before may count the undone object: the reported floors
+  are dropped when it first waits, and no event's total raises them until it is applied
+  (reconciliation still sets them).
 - authorized, voided and failed events settle an unknown or accepted first operation or void, and set the
   voided/failed flags only while no money was captured (resp. authorized): a late event cannot
   undo money that moved. A voided event after part of an authorization was captured closes its
@@ -59,7 +62,7 @@ from paywire.ledger.model import (
 from paywire.money import Money
 from paywire.service import rules
 from paywire.service.keys import fingerprint, new_id
-from paywire.service.reversal import reverse, reversible, totals_trusted
+from paywire.service.reversal import reversal_waits, reverse, reversible, totals_trusted
 from paywire.webhook import SHARED_REFERENCES, EventKind
 
 __all__ = ["apply_event", "apply_waiting"]
@@ -95,6 +98,7 @@ def _floor(current: Money, value: Money | None) -> Money:
 def apply_event(u: LedgerUnit, payment: Payment, event: StoredEvent, caps: Capabilities) -> tuple[Payment, StoredEvent]:
     """Apply one event to its (locked) payment, of a method with `caps`; returns both as stored."""
     txns = u.transactions(payment.id)
+    held = payment
     status, note = EventStatus.APPLIED, None
     money = event.total if event.total is not None else event.amount  # a zero is an amount too
     if money is not None and money.currency != payment.currency:
@@ -141,7 +145,7 @@ def apply_event(u: LedgerUnit, payment: Payment, event: StoredEvent, caps: Capab
         note = "the buyer approved; complete() finishes the payment"
     else:
         note = f"no effect: {event.kind} events do not change payments"
-    if status == EventStatus.APPLIED:
+    if status == EventStatus.APPLIED or payment is not held:  # a waiting event may change the payment too
         payment = rules.derive(replace(payment, updated_at=now()), u.transactions(payment.id))
         u.update_payment(payment)
     event = attrs.evolve(event, status=status, payment_id=payment.id, note=note,
@@ -159,7 +163,9 @@ def _money_event(u: LedgerUnit, payment: Payment, txns: list[Transaction],
     if obj and any(t.provider_reference == obj and t.id in undone for t in txns):
         # An event from before the provider undid it (a late delivery): its totals counted it.
         return payment, EventStatus.APPLIED, f"ignored: the provider undid {obj}"
-    trusted = totals_trusted(txns)
+    # Whether the running total the event reports (if it reports one) may raise a floor.
+    about_payment = obj is not None and obj in (payment.reference, payment.references.get("authorization"))
+    trusted = (event.total is None and not about_payment) or totals_trusted(u, payment, txns)
     if event.total is not None and trusted:
         payment = _raise_floor(payment, captured, event.total)
     match = next(
@@ -184,10 +190,11 @@ def _money_event(u: LedgerUnit, payment: Payment, txns: list[Transaction],
         return payment, EventStatus.APPLIED, f"settles {sale.kind} {sale.id}"
     if (event.total is not None and trusted) or event.amount is None:
         return payment, EventStatus.APPLIED, None  # the total counts it
-    if obj is not None and obj in (payment.reference, payment.references.get("authorization")):
+    if about_payment:
         # An event about the payment object itself: its amount is the running total.
         if not trusted:
-            return payment, EventStatus.APPLIED, "ignored: a running total, and the provider undid an operation since"
+            return payment, EventStatus.APPLIED, ("ignored: a running total, and the provider undid an operation "
+                                                  "since (or an event that says so waits)")
         return _raise_floor(payment, captured, event.amount), EventStatus.APPLIED, None
     # An operation of this kind whose reference is not known yet may be the one the event is
     # about: wait until its answer or reconciliation names it.
@@ -269,6 +276,8 @@ def _failed_event(u: LedgerUnit, payment: Payment, txns: list[Transaction],
             and not any(t.provider_reference == event.reference for t in txns):
         # About an object the ledger does not hold yet (a refund whose own event or answer has not
         # come): dropped, the refund would count once it came. It waits for it instead.
+        if undoes and event.status != EventStatus.DEFERRED:  # the first time it waits
+            payment = reversal_waits(payment)
         return payment, EventStatus.DEFERRED, f"waits for {event.reference} to be recorded"
     return payment, EventStatus.APPLIED, "ignored: money already moved on this payment"
 
