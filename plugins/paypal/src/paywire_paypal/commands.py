@@ -50,7 +50,15 @@ from paywire_paypal.payments import (
     refund_request,
     void_fields,
 )
-from paywire_paypal.validators import answered, deleted, not_declined, refund_not_failed, same_amount, same_order
+from paywire_paypal.validators import (
+    answered,
+    answered_resource,
+    deleted,
+    not_declined,
+    refund_not_failed,
+    same_amount,
+    same_order,
+)
 from paywire_paypal.vault import (
     Vault,
     payment_token_fields,
@@ -97,15 +105,19 @@ def build_commands(settings: GatewaySettings) -> CommandPool:
     def call(method: str, path: str, builders: list[Any], handlers: list[Any], **options: Any) -> GatewayCommand:
         return endpoint(settings, bearer, method, path, builders, handlers, **options)
 
-    def pay(path: str, builders: list[Any], handlers: list[Any], validators: list[Any]) -> GatewayCommand:
-        return call("POST", path, builders, handlers, validators=validators, request_id=True, representation=True)
+    def read(path: str, handlers: list[Any]) -> GatewayCommand:
+        return call("GET", path, [], handlers, answer_check=answered_resource)
 
-    read_order = call("GET", "/v2/checkout/orders/{reference}", [], [fetched_fields])
-    read_token = call("GET", "/v3/vault/payment-tokens/{source}", [], [payment_token_fields])
+    def pay(path: str, builders: list[Any], handlers: list[Any], validators: list[Any]) -> GatewayCommand:
+        return call("POST", path, builders, handlers, validators=validators, request_id=True, representation=True,
+                    answer_check=answered_resource)
+
+    read_order = read("/v2/checkout/orders/{reference}", [fetched_fields])
+    read_token = read("/v3/vault/payment-tokens/{source}", [payment_token_fields])
     orders = "/v2/checkout/orders"
     authorizations = "/v2/payments/authorizations/{reference}"
-    read_authorization = call("GET", authorizations, [], [no_fields])
-    read_capture = call("GET", "/v2/payments/captures/{reference}", [], [no_fields])
+    read_authorization = read(authorizations, [no_fields])
+    read_capture = read("/v2/payments/captures/{reference}", [no_fields])
     commands: dict[str, Any] = {
         "token": token,
         "authorize": CreateOrder(
@@ -129,7 +141,7 @@ def build_commands(settings: GatewaySettings) -> CommandPool:
         "fetch": Fetch(read_order, (read_authorization, read_capture)),
         "read_order": read_order,
         "read_capture": read_capture,
-        "read_refund": call("GET", "/v2/payments/refunds/{reference}", [], [no_fields]),
+        "read_refund": read("/v2/payments/refunds/{reference}", [no_fields]),
         "read_authorization": read_authorization,
         "vault": Vault(
             setup=call("POST", "/v3/vault/setup-tokens", [setup_token_request], [setup_token_fields],

@@ -15,7 +15,7 @@ from paywire import Response, Result, Subject
 from paywire_paypal.amounts import to_paypal
 from paywire_paypal.errors import REUSED_KEY, UNREADABLE, read_error
 
-__all__ = ["answered", "deleted", "not_declined", "refund_not_failed", "same_amount", "same_order"]
+__all__ = ["answered", "answered_resource", "deleted", "not_declined", "refund_not_failed", "same_amount", "same_order"]
 
 
 def answered(subject: Subject, response: Response) -> Result:
@@ -28,6 +28,16 @@ def answered(subject: Subject, response: Response) -> Result:
     error = read_error(response)
     message = error.description or f"PayPal answered HTTP {response.status}"
     return Result(False, (message,), (error.code,) if error.code else ())
+
+
+def answered_resource(subject: Subject, response: Response) -> Result:
+    """`answered`, for an endpoint whose success is a resource: a 2xx must carry the resource's
+    `id`. One without it (an error-shaped or empty object from something in front of PayPal) is
+    no answer the handlers can read; `UNREADABLE` makes it an unknown outcome."""
+    checked = answered(subject, response)
+    if checked.ok and response.ok and not (isinstance(response.data, Mapping) and "id" in response.data):
+        return Result.failure(f"PayPal answered HTTP {response.status} without the resource's id", UNREADABLE)
+    return checked
 
 
 def deleted(subject: Subject, response: Response) -> Result:

@@ -21,9 +21,11 @@ from paywire.testing.profiles import run_property
 
 __all__ = ["ErrorMappingContract"]
 
-_JUNK_BODIES = (b"", b"null", b"{}", b"[]", b"<html><body>Bad Gateway</body></html>", b"\xff\xfe garbage", b'{"error": 42}')
+_JUNK_BODIES = (b"", b"null", b"{}", b"[]", b"<html><body>Bad Gateway</body></html>", b"\xff\xfe garbage", b'{"error": 42}',
+                b'{"id": "contract_ref_0001", "status": "succe', b'{"error": {"code": "card_declined", "message": "declined"}}')
 _FINAL_STATUSES = frozenset({400, 401, 402, 403, 404, 422})
-_UNKNOWN_STATUSES = frozenset({500, 502, 504})  # undocumented: the provider, or a gateway before it, may have acted
+_REDIRECTS = (301, 302, 303, 307)
+_MONEY_COMMANDS = ("authorize", "sale", "capture", "void", "refund", "complete")
 
 
 def _subject_for(harness: ContractHarness, command: str, amount: Money) -> Subject:
@@ -33,9 +35,7 @@ def _subject_for(harness: ContractHarness, command: str, amount: Money) -> Subje
 
 
 def _answered(harness: ContractHarness, command: str, subject: Subject, response: Response) -> PaywireError | str:
-    """The error the plugin raises when the provider answers `response`, or why there was none.
-    A fetch answered 404 may report the payment not found instead (the command contract): that
-    is "not found"."""
+    """The error the plugin raises when the provider answers `response`, or why there was none."""
     try:
         with harness.recorder.answering(response):
             outcome = harness.attempt(command, subject)
@@ -43,12 +43,17 @@ def _answered(harness: ContractHarness, command: str, subject: Subject, response
         return f"crashed with {type(crash).__name__}: {crash}"
     if isinstance(outcome, PaywireError):
         return outcome
-    if command == "fetch" and response.status == 404 and outcome.state == ProviderState.NOT_FOUND:
+    if command == "fetch" and outcome.state == ProviderState.NOT_FOUND:
         return _NOT_FOUND
     return f"succeeded with {outcome!r}"
 
 
-_NOT_FOUND = "not found"
+_NOT_FOUND = "reported not found"
+
+
+def documented_not_applied(provider_errors: Sequence[ErrorCase]) -> frozenset[int]:
+    """The 5xx statuses the provider documents as "not applied" (an `ErrorCase` with outcome "failed")."""
+    return frozenset(case.status for case in provider_errors if case.status >= 500 and case.expected_outcome == FAILED)
 
 
 class ErrorMappingContract(ContractFixtures):
@@ -83,32 +88,45 @@ class ErrorMappingContract(ContractFixtures):
         assert not problems, "provider errors mapped wrongly:\n" + "\n".join(problems)
 
     def test_undocumented_error_answers_still_map_to_typed_errors(
-        self, harness: ContractHarness, example_amount: Money
+        self, harness: ContractHarness, example_amount: Money, provider_errors: Sequence[ErrorCase]
     ) -> None:
+        """Answers the provider does not document: any 4xx or 5xx, a redirect (never followed), a
+        2xx whose body cannot be read or reads as an error, each with a body that is not the
+        provider's. A money-moving command given one of these must raise, and record it unknown
+        unless the answer is evidence that nothing was applied (a final 4xx, a 429, a 5xx the
+        provider documents as not applied): the request reached something that may have passed it
+        on. `fetch` must raise for every one of them: reporting "not found" tells reconciliation
+        that the provider never got the payment, and it would record the payment failed."""
+        not_applied = documented_not_applied(provider_errors)
+
         def typed(status: int, body: bytes, command: str) -> None:
             subject = _subject_for(harness, command, example_amount)
             outcome = _answered(harness, command, subject, Response(status=status, body=body))
-            if outcome is _NOT_FOUND:
-                return  # a fetch's "no such payment", as the command contract allows a 404 to be
             assert not isinstance(outcome, str), f"HTTP {status} with body {body[:40]!r} to {command}: {outcome}"
             if status == 429 or status >= 500:
                 assert outcome.retryable, f"HTTP {status} became {outcome!r}, which is not retryable"
             elif status in _FINAL_STATUSES:
                 assert not outcome.retryable, f"HTTP {status} became {outcome!r}, which is retryable"
-            if status in _UNKNOWN_STATUSES:
+            if command == "fetch":
+                return  # a read: how it is recorded does not matter, that it raised does
+            if status == 429 or status in _FINAL_STATUSES or status in not_applied:
+                assert outcome_of(outcome) == FAILED, f"HTTP {status} became {outcome!r}, recorded as unknown"
+            elif status < 400 or status >= 500:
                 assert outcome_of(outcome) == UNKNOWN, (
                     f"HTTP {status} with body {body[:40]!r} to {command} became {outcome!r} with "
-                    f"may_have_been_sent={outcome.may_have_been_sent}: recorded failed, but the provider may have acted"
+                    f"may_have_been_sent={outcome.may_have_been_sent}: recorded failed, but the provider "
+                    "(or whatever answered in front of it) may have applied it"
                 )
-            elif status == 429 or status in _FINAL_STATUSES:
-                assert outcome_of(outcome) == FAILED, f"HTTP {status} became {outcome!r}, recorded as unknown"
 
-        commands = sorted({"authorize", "capture", "refund", "fetch"} & harness.commands)
-        statuses = st.one_of(st.sampled_from([400, 401, 402, 403, 404, 409, 422, 429, 500, 502, 503, 504]),
-                             st.integers(400, 599))
+        commands = [c for c in (*_MONEY_COMMANDS, "fetch") if c in harness.commands]
+        statuses = st.one_of(st.sampled_from([200, 201, 202, *_REDIRECTS, 400, 401, 402, 403, 404, 409, 422, 429,
+                                              500, 502, 503, 504, 520, 522, 524]),
+                             st.integers(200, 599).filter(lambda status: not 204 <= status < 300))
         prop = given(statuses, st.sampled_from(_JUNK_BODIES), st.sampled_from(commands))(typed)
-        for command in commands:  # the answers every profile must try, however few examples it draws
-            prop = example(404, _JUNK_BODIES[0], command)(example(500, _JUNK_BODIES[0], command)(prop))
+        for index, command in enumerate(commands):  # the answers every profile tries, however few it draws
+            for status, body in ((404, 0), (500, 0), (503, 4), (200, 4), (200, 8), (200, 7),
+                                 (_REDIRECTS[index % 4], 0), (520 + index % 5, 2)):
+                prop = example(status, _JUNK_BODIES[body], command)(prop)
         run_property(prop)
 
     def test_a_decline_is_declined_and_never_retryable(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import socket
+from collections.abc import Sequence
 from urllib.parse import urlsplit, urlunsplit
 
 import attrs
@@ -20,7 +21,8 @@ from paywire.gateway_definition import Capabilities
 from paywire.http.retry import Retry
 from paywire.money import Money
 from paywire.testing.contract.checks import part_of
-from paywire.testing.contract.error_case import UNKNOWN, outcome_of
+from paywire.testing.contract.error_case import UNKNOWN, ErrorCase, outcome_of
+from paywire.testing.contract.errors import documented_not_applied
 from paywire.testing.contract.fixtures import ContractFixtures
 from paywire.testing.emulator import Fault
 from paywire.testing.harness import ContractHarness, payment_reference
@@ -64,10 +66,17 @@ class TransportFaultContract(ContractFixtures):
         return outcome
 
     def test_a_server_error_is_a_retryable_provider_unavailable(
-        self, harness: ContractHarness, example_amount: Money
+        self, harness: ContractHarness, example_amount: Money, provider_errors: Sequence[ErrorCase]
     ) -> None:
+        """A 503 is retryable, and recorded unknown unless the provider documents its 503 as "not
+        applied" (an `ErrorCase` with outcome "failed"): nothing else says the request was not applied."""
         error = self._fails(harness, example_amount, Fault(kind="status", status=503))
         assert isinstance(error, ProviderUnavailable) and error.retryable, f"HTTP 503 gave {error!r}"
+        if 503 not in documented_not_applied(provider_errors):
+            assert outcome_of(error) == UNKNOWN, (
+                f"HTTP 503 gave {error!r} with may_have_been_sent={error.may_have_been_sent}: recorded failed, but "
+                "no ErrorCase documents the provider's 503 as not applied"
+            )
 
     def test_a_rate_limit_is_retryable_and_keeps_retry_after(
         self, harness: ContractHarness, example_amount: Money

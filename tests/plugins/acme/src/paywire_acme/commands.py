@@ -35,13 +35,22 @@ ERRORS = ErrorMapper(
 
 
 def answered_ok(subject: Subject, response: Response) -> Result:
-    """Acme answers 2xx with a JSON object, or an `{"error": {...}}` object."""
-    if response.ok and isinstance(response.data, Mapping):
-        return Result.success()
+    """Acme answers 2xx with a JSON object naming what it holds (its `id`), or an error status with
+    an `{"error": {...}}` object. A 2xx without one (an empty, cut or HTML body, an error-shaped
+    body from something in front of Acme) is no answer: its codes are not Acme's, so none is kept,
+    and the core makes it an unknown outcome."""
+    if response.ok:
+        if isinstance(response.data, Mapping) and "id" in response.data:
+            return Result.success()
+        return Result(False, (f"Acme answered HTTP {response.status} with a body that is not one of its objects",), ())
     error = response.data.get("error") if isinstance(response.data, Mapping) else None
     if not isinstance(error, Mapping):
         error = {}
     codes = [code for code in (error.get("code"), error.get("decline_code")) if code]
+    if not 400 <= response.status < 500:
+        # Acme answers a refusal with a 4xx only: a redirect or a 5xx carrying a refusal's code
+        # comes from something else, so no code of it may make the outcome final.
+        codes = [code for code in codes if 500 <= response.status < 600 and code not in ERRORS.rules]
     return Result(False, (error.get("message") or f"HTTP {response.status}",), codes)
 
 
@@ -91,13 +100,21 @@ def decided_later(subject: Subject, response: Response) -> dict[str, Any]:
     return {"status": "accepted"} if response.data["status"] == "processing" else {}
 
 
+def _not_found(response: Response) -> bool:
+    """Acme's own answer for a payment it does not have: 404 with its `not_found` error. Any other
+    404 (a proxy's page, a wrong base URL) says nothing about the payment."""
+    error = response.data.get("error") if isinstance(response.data, Mapping) else None
+    return response.status == 404 and isinstance(error, Mapping) and error.get("code") == "not_found"
+
+
 def found(subject: Subject, response: Response) -> Result:
-    """fetch: a payment Acme does not have (404) is an answer, `not_found`, which reconciliation reads."""
-    return Result.success() if response.status == 404 else answered_ok(subject, response)
+    """fetch: Acme's "no such payment" is an answer, `not_found`, which reconciliation reads as
+    "never arrived"; every other failure raises, leaving the payment open."""
+    return Result.success() if _not_found(response) else answered_ok(subject, response)
 
 
 def fetched_fields(subject: Subject, response: Response) -> dict[str, Any]:
-    return {"state": "not_found"} if response.status == 404 else payment_fields(subject, response)
+    return {"state": "not_found"} if _not_found(response) else payment_fields(subject, response)
 
 
 def operation_amount(subject: Subject, response: Response) -> dict[str, Any]:
