@@ -16,7 +16,7 @@ import functools
 import json
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -30,6 +30,7 @@ from paywire import (
     BuyerActionRequired,
     Capabilities,
     Declined,
+    EventKind,
     IdempotencyConflict,
     InvalidRequest,
     MethodConfig,
@@ -188,6 +189,16 @@ class PayPalContract(GatewayContract):
         return signed
 
     @pytest.fixture
+    def webhook_kinds(self) -> Collection[str]:
+        """PayPal's reversals (PAYMENT.CAPTURE.REVERSED) return money as a refund does: no reversed events."""
+        return (EventKind.AUTHORIZED, EventKind.CAPTURED, EventKind.REFUNDED, EventKind.VOIDED, EventKind.FAILED)
+
+    @pytest.fixture
+    def stale_webhook_age(self) -> int:
+        """The plugin's documented default `webhook_tolerance` is 900 s (stated here, not read from it)."""
+        return 901
+
+    @pytest.fixture
     def webhook_body(self, emulator: PayPalEmulator) -> Callable[[WebhookPayload], bytes]:
         """The event PayPal sends for a payload, about an object PayPal holds: the plugin confirms
         money events by reading their object, so each rendered event's object is put in the
@@ -197,6 +208,7 @@ class PayPalContract(GatewayContract):
             "refunded": ("PAYMENT.CAPTURE.REFUNDED", "refund", "COMPLETED"),
             "authorized": ("PAYMENT.AUTHORIZATION.CREATED", "authorization", "CREATED"),
             "voided": ("PAYMENT.AUTHORIZATION.VOIDED", "authorization", "VOIDED"),
+            "failed": ("PAYMENT.CAPTURE.DENIED", "capture", "DECLINED"),
         }
 
         def render(payload: WebhookPayload) -> bytes:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -18,6 +18,7 @@ import paywire_stripe
 from paywire import (
     AuthenticationError,
     Declined,
+    EventKind,
     IdempotencyConflict,
     InvalidRequest,
     Money,
@@ -177,6 +178,11 @@ class TestStripeContract(GatewayContract):
         return 301  # Stripe's tolerance is 300 s
 
     @pytest.fixture
+    def webhook_kinds(self) -> Collection[str]:
+        """Stripe reports a refund that failed after it succeeded as failed, and has no other reversal."""
+        return (EventKind.AUTHORIZED, EventKind.CAPTURED, EventKind.REFUNDED, EventKind.VOIDED, EventKind.FAILED)
+
+    @pytest.fixture
     def webhook_body(self) -> Callable[[WebhookPayload], bytes]:
         """Events as Stripe sends them for each kind: intent events, and for refunds a refund paywire
         made (its key in the metadata; a keyless one is read from Stripe first, see `releases`)."""
@@ -184,6 +190,7 @@ class TestStripeContract(GatewayContract):
             "authorized": ("payment_intent.amount_capturable_updated", "requires_capture"),
             "captured": ("payment_intent.succeeded", "succeeded"),
             "voided": ("payment_intent.canceled", "canceled"),
+            "failed": ("payment_intent.payment_failed", "requires_payment_method"),
         }
 
         def render(payload: WebhookPayload) -> bytes:

@@ -383,7 +383,10 @@ class WebhookPayload:
     amount: Money
 
 
-WEBHOOK_KINDS: Final = (EventKind.AUTHORIZED, EventKind.CAPTURED, EventKind.REFUNDED, EventKind.VOIDED)
+WEBHOOK_KINDS: Final = (EventKind.AUTHORIZED, EventKind.CAPTURED, EventKind.REFUNDED, EventKind.VOIDED,
+                        EventKind.FAILED, EventKind.REVERSED)
+"""The kinds the kit renders by default: the money kinds, and the two that undo money (an event
+that failed or was reversed read as anything else counts money the provider never took)."""
 
 
 def webhook_payloads(

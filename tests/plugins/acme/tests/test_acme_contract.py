@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 
 import pytest
 
@@ -12,6 +12,7 @@ import paywire_acme
 from paywire import (
     AuthenticationError,
     Declined,
+    EventKind,
     IdempotencyConflict,
     InvalidRequest,
     MethodConfig,
@@ -84,3 +85,13 @@ class TestAcmeContract(GatewayContract):
             return json.dumps({"id": payload.id, "type": f"payment.{payload.kind}", "data": data}).encode()
 
         return render
+
+    @pytest.fixture
+    def webhook_kinds(self) -> Collection[str]:
+        """Acme never undoes an operation it reported done: it sends no reversed events."""
+        return (EventKind.AUTHORIZED, EventKind.CAPTURED, EventKind.REFUNDED, EventKind.VOIDED, EventKind.FAILED)
+
+    @pytest.fixture
+    def stale_webhook_age(self) -> int:
+        """Acme documents a 300 s tolerance (stated here, not read from the plugin under test)."""
+        return 301

@@ -35,12 +35,16 @@ class WebhookScheme:
         notifications have none) when the plugin derives the id from what the signature binds:
         the kit then checks that a delivery parses to the same non-empty id every time, instead
         of comparing it with the rendered payload's.
+    :param amounts: whether the provider's events that move money (captured, refunded, reversed)
+        say how much: an amount or a running total. The kit then refuses such an event parsed
+        without either. False only for a provider whose events carry no amount at all.
     """
 
     signed_spans: Callable[[bytes], Sequence[Span]] | None = None
     headers: Collection[str] | None = None
     timestamp: bool = True
     event_ids: bool = True
+    amounts: bool = True
 
 
 def field_spans(body: bytes, names: Iterable[str]) -> list[Span]:

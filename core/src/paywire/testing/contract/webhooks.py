@@ -1,25 +1,47 @@
-"""Webhooks: genuine signed events verify and parse; any tampering, a wrong secret, a stale
-timestamp or a malformed signature header is refused with `WebhookVerificationError`."""
+"""Webhooks: genuine signed events verify and parse; any tampering, a wrong secret, a stale or
+far-future timestamp or a malformed signature header is refused with `WebhookVerificationError`;
+and the events the emulator itself sends about real operations parse to what those operations
+returned and `fetch` reports (see `webhook_deliveries`)."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 
 import pytest
 from hypothesis import given
+from hypothesis import strategies as st
 
 from paywire.errors import WebhookVerificationError
+from paywire.gateway_definition import Capabilities
+from paywire.money import Money
 from paywire.testing.contract.fixtures import ContractFixtures, WebhookSigner, sign_webhook
+from paywire.testing.contract.model import CaptureModel, PaymentModel
+from paywire.testing.contract.webhook_deliveries import (
+    AMOUNT_KINDS,
+    EmulatorWebhooks,
+    PaymentIds,
+    event_problems,
+    receiving,
+)
 from paywire.testing.contract.webhook_scheme import WebhookScheme
-from paywire.testing.harness import ContractHarness
+from paywire.testing.controls import EmulatorControls
+from paywire.testing.harness import ContractHarness, payment_reference
 from paywire.testing.profiles import run_property
-from paywire.testing.strategies import Bounds, Representable, WebhookPayload, webhook_payloads
-from paywire.webhook import WebhookEvent
+from paywire.testing.strategies import (
+    Bounds,
+    Representable,
+    WebhookPayload,
+    representable_at_most,
+    webhook_payloads,
+)
+from paywire.webhook import EventKind, WebhookEvent
 
 __all__ = ["WebhookContract", "byte_tampers", "malformed_values", "text_tampers"]
 
 capability = pytest.mark.paywire_capability
+
+_FUTURE = 30 * 24 * 3600  # seconds ahead of now a signed time is refused at
 
 # Replacement bytes tried at every position: a flipped low bit, a flipped high bit, and the
 # characters a lenient parser ignores or re-reads (whitespace, a quote, a digit).
@@ -91,6 +113,7 @@ class WebhookContract(ContractFixtures):
         amount_bounds: Bounds,
         amount_representable: Representable | None,
         webhook_scheme: WebhookScheme,
+        example_amount: Money,
     ) -> None:
         def parses(payload: WebhookPayload) -> None:
             headers, body = sign_webhook(webhook_signer, webhook_body(payload))
@@ -101,14 +124,25 @@ class WebhookContract(ContractFixtures):
                 else:  # derived by the plugin: the same delivery is the same event
                     assert event.id and event.id == harness.parse_webhook(sent, body).id, (
                         f"event id {event.id!r} is empty or differs between two parses of one delivery")
-                assert event.kind == payload.kind, f"event kind {event.kind!r}, sent {payload.kind!r}"
+                assert event.kind == payload.kind, (
+                    f"event kind {event.kind!r}, sent {payload.kind!r} (if the provider sends no {payload.kind!r} "
+                    "events, leave the kind out of the webhook_kinds fixture)")
                 named = {event.reference, *event.references.values()}
                 assert payload.reference in named, f"event names {sorted(filter(None, named))}, not {payload.reference!r}"
                 assert event.amount is None or event.amount == payload.amount, (
                     f"event amount {event.amount!r}, sent {payload.amount!r}"
                 )
+                if webhook_scheme.amounts and payload.kind in AMOUNT_KINDS:
+                    # An event that moves money and says not how much leaves the ledger guessing.
+                    reported = event.amount if event.amount is not None else event.total
+                    assert reported == payload.amount, (
+                        f"a {payload.kind} event of {payload.amount!r} parsed with amount {event.amount!r} and "
+                        f"total {event.total!r} (WebhookScheme.amounts: the provider's money events say how much)")
                 assert event.provider == harness.provider
 
+        for kind in sorted(webhook_kinds):  # each kind at least once, whatever the examples draw
+            parses(WebhookPayload(id=f"evt_contract_{kind}", kind=kind, reference="pay_contract0001",
+                                  amount=example_amount))
         payloads = webhook_payloads(kinds=webhook_kinds, currency=supported_currencies, bounds=amount_bounds,
                                     representable=amount_representable)
         run_property(given(payloads)(parses))
@@ -172,6 +206,22 @@ class WebhookContract(ContractFixtures):
         assert why is None, f"a webhook signed {stale_webhook_age}s ago was {why}"
 
     @capability("webhooks")
+    def test_a_timestamp_in_the_future_is_refused(
+        self,
+        harness: ContractHarness,
+        webhook_signer: WebhookSigner,
+        genuine_webhook_body: bytes,
+        webhook_scheme: WebhookScheme,
+    ) -> None:
+        """A signed time 30 days ahead is refused: a tolerance applied one way only lets a body
+        signed (or captured) with a future time be replayed until that time has passed."""
+        if not webhook_scheme.timestamp:
+            pytest.skip(f"{harness.provider}'s webhooks sign no time (WebhookScheme.timestamp is False)")
+        ahead = int(time.time()) + _FUTURE
+        why = self._refused(harness, *sign_webhook(webhook_signer, genuine_webhook_body, timestamp=ahead))
+        assert why is None, f"a webhook signed {_FUTURE // 86400} days in the future was {why}"
+
+    @capability("webhooks")
     def test_a_missing_or_malformed_signature_header_is_refused(
         self,
         harness: ContractHarness,
@@ -190,3 +240,185 @@ class WebhookContract(ContractFixtures):
         if webhook_tamper_points and (why := self._refused(harness, {}, body)):
             problems.append(f"without any header: {why}")
         assert not problems, "webhooks with missing or malformed signature headers were not refused:\n" + "\n".join(problems)
+
+    # -- the emulator's own events ----------------------------------------------------------------
+    @pytest.fixture
+    def emulator_webhooks(self, emulator: EmulatorControls) -> Iterator[EmulatorWebhooks | None]:
+        """The webhooks the emulator sends while a test runs: an `EmulatorApp` (every emulator
+        built on paywire's base) sends them to a loopback receiver of the kit. None skips the
+        checks of the emulator's own events; override it for an emulator in another process."""
+        yield from receiving(emulator)
+
+    @capability("webhooks")
+    def test_the_emulators_own_events_agree_with_the_operations_and_fetch(
+        self,
+        harness: ContractHarness,
+        emulator_webhooks: EmulatorWebhooks | None,
+        example_amount: Money,
+        amount_representable: Representable | None,
+        capabilities: Capabilities,
+        webhook_scheme: WebhookScheme,
+    ) -> None:
+        """Random sequences of authorize or sale, partial and final captures, refunds and voids;
+        after each step every event the emulator sent is parsed with the plugin's verifier and held
+        to what the operations returned and to `fetch` (see `event_problems`): the ids it names are
+        the ones the results gave, its amount the operation's, its running total never above what
+        the provider holds, its currency the payment's, and no kind the step cannot have caused."""
+        webhooks = _deliveries(emulator_webhooks, harness)
+        commands = sorted(name for name in ("capture", "refund", "void")
+                          if getattr(capabilities, name) and name in harness.commands)
+        can_sell = capabilities.sale and "sale" in harness.commands
+        can_authorize = capabilities.authorize and "authorize" in harness.commands
+        steps = st.lists(st.tuples(st.sampled_from(commands), st.integers(1, 1000), st.booleans()), max_size=4) \
+            if commands else st.just([])
+        sales = st.sampled_from([flag for flag, able in ((False, can_authorize), (True, can_sell)) if able])
+
+        kinds: set[str] = set()
+
+        def run(sale: bool, plan: list[tuple[str, int, bool]]) -> None:
+            watch = _EventWatch(harness, webhooks, webhook_scheme)
+            result = harness.authorize(example_amount, sale=sale)
+            assert result.succeeded and result.reference, f"{'sale' if sale else 'authorize'} gave {result!r}"
+            ids = PaymentIds(example_amount.currency)
+            ids.started(result, sale=sale, amount=example_amount)
+            payment = PaymentModel(result.reference, payment_reference(result), example_amount.currency,
+                                   example_amount.minor)
+            if sale:
+                payment.capture(result.reference, example_amount.minor, final=True)
+            watch.step("sale" if sale else "authorize", ids, payment.payment,
+                       forbidden=() if sale else (EventKind.CAPTURED, EventKind.REFUNDED))
+            for command, portion, more in plan:
+                done = _operate(harness, payment, ids, capabilities, amount_representable, command, portion, more)
+                if done:
+                    watch.step(done, ids, payment.payment, forbidden=_FORBIDDEN[command])
+            kinds.update(event.kind for event in watch.events)
+            problems = watch.problems
+            assert not problems, (f"{len(problems)} problems in the emulator's own webhooks, as the plugin "
+                                  "reads them:\n" + "\n".join(problems[:10]))
+
+        run_property(given(sales, steps)(run), max_examples=10)
+        if not kinds & {EventKind.CAPTURED, EventKind.REFUNDED}:
+            pytest.skip(f"{harness.provider}'s emulator sent no captured or refunded event the plugin reads "
+                        f"(only {sorted(kinds) or 'none'}): nothing was checked")
+
+    @capability("webhooks")
+    @pytest.mark.parametrize("succeed", [True, False], ids=["decided-paid", "decided-refused"])
+    def test_the_emulators_events_about_a_payment_decided_later_say_what_was_decided(
+        self,
+        harness: ContractHarness,
+        emulator_webhooks: EmulatorWebhooks | None,
+        capabilities: Capabilities,
+        accepted_amount: Money,
+        accepted_source: str | None,
+        settle_accepted: Callable[[str, bool], object] | None,
+        webhook_scheme: WebhookScheme,
+        succeed: bool,
+    ) -> None:
+        """A payment the provider decides later (the sandbox's "accepted" source), decided either
+        way with `settle`: the events sent are held to the results and `fetch` as above, and once
+        the provider refused it no event may say it was captured, authorized or refunded (a failed
+        payment read as captured is money the ledger counts and the provider never took)."""
+        webhooks = _deliveries(emulator_webhooks, harness)
+        if accepted_source is None or settle_accepted is None:
+            pytest.skip("the sandbox declares no 'accepted' source or no settle control: every payment is "
+                        "decided at once")
+        watch = _EventWatch(harness, webhooks, webhook_scheme)
+        ids = PaymentIds(accepted_amount.currency)
+        sale = capabilities.sale and "sale" in harness.commands
+        started = harness.authorize(accepted_amount, sale=sale, source=accepted_source)
+        ids.started(started, sale=False, amount=accepted_amount)
+        taken = started if sale else harness.execute("capture", harness.follow_up(started.reference, accepted_amount))
+        assert taken.accepted and taken.reference, f"the 'accepted' source's payment gave {taken!r}"
+        ids.started(taken, sale=False, amount=accepted_amount)
+        payment = payment_reference(started)
+        watch.step("the accepted payment", ids, payment, forbidden=(EventKind.CAPTURED, EventKind.REFUNDED))
+        settle_accepted(taken.reference, succeed)
+        if succeed:
+            ids.operation("capture", taken, accepted_amount)
+        watch.step(f"the provider {'took' if succeed else 'refused'} it", ids, payment,
+                   forbidden=() if succeed else (EventKind.CAPTURED, EventKind.AUTHORIZED, EventKind.REFUNDED))
+        problems = watch.problems
+        assert not problems, (f"{len(problems)} problems in the emulator's own webhooks, as the plugin reads "
+                              "them:\n" + "\n".join(problems[:10]))
+
+
+_FORBIDDEN: dict[str, tuple[str, ...]] = {
+    "capture": (EventKind.REFUNDED, EventKind.VOIDED),
+    "refund": (EventKind.CAPTURED, EventKind.VOIDED, EventKind.AUTHORIZED),
+    "void": (EventKind.CAPTURED, EventKind.REFUNDED),
+}
+
+
+def _deliveries(webhooks: EmulatorWebhooks | None, harness: ContractHarness) -> EmulatorWebhooks:
+    if webhooks is None:
+        pytest.skip(f"the kit cannot receive {harness.provider}'s emulator's webhooks (it has no webhook_url and "
+                    "wait_for_webhooks): override the emulator_webhooks fixture")
+    return webhooks
+
+
+class _EventWatch:
+    """Parses the emulator's deliveries after each step and collects what is wrong with them."""
+
+    def __init__(self, harness: ContractHarness, webhooks: EmulatorWebhooks, scheme: WebhookScheme) -> None:
+        assert webhooks.wait(), "the emulator's earlier webhooks were not all delivered within 10 s"
+        self.harness, self.webhooks, self.scheme = harness, webhooks, scheme
+        self.seen = len(webhooks.deliveries)
+        self.problems: list[str] = []
+        self.events: list[WebhookEvent] = []
+
+    def step(self, what: str, ids: PaymentIds, payment: str, *, forbidden: Sequence[str] = ()) -> None:
+        assert self.webhooks.wait(), f"the emulator's webhooks after {what} were not all delivered within 10 s"
+        fresh = self.webhooks.deliveries[self.seen:]
+        self.seen += len(fresh)
+        if not fresh:
+            return
+        fetched = self.harness.fetch(payment)
+        for delivery in fresh:
+            try:
+                batch = self.harness.gateway.parse_notification(self.harness.method_code, delivery.headers,
+                                                                delivery.body)
+            except WebhookVerificationError as error:
+                self.harness.leaks.note_error(error)
+                self.problems.append(f"after {what}: the emulator's own webhook was refused: {error}")
+                continue
+            for event in batch.events:
+                self.harness.leaks.note_repr("a webhook event", event)
+                self.events.append(event)
+                self.problems += [f"after {what}: {problem}" for problem in event_problems(
+                    event, ids, fetched, forbidden=forbidden, amounts=self.scheme.amounts)]
+
+
+def _operate(harness: ContractHarness, payment: PaymentModel, ids: PaymentIds, capabilities: Capabilities,
+             representable: Representable | None, command: str, portion: int, more: bool) -> str | None:
+    """One possible operation on the payment, modelled; what was done, or None when it cannot be."""
+    def part(available: int, allowed: bool) -> Money | None:
+        minor = max(1, available * portion // 1000) if allowed else available
+        return representable_at_most(minor, payment.currency, representable)
+
+    if command == "capture" and payment.capturable:
+        amount = part(payment.capturable, capabilities.capture_partial)
+        if amount is None:
+            return None
+        final = not (capabilities.capture_multiple and more and amount.minor < payment.capturable)
+        result = harness.execute("capture", harness.follow_up(payment.reference, amount, final=final))
+        payment.capture(result.reference or payment.reference, amount.minor, final=final)
+        ids.operation("capture", result, amount)
+        return f"a capture of {amount}{' (final)' if final else ''}"
+    if command == "refund":
+        refundable = [capture for capture in payment.captures
+                      if capture.refundable and (capabilities.refund_multiple or not capture.refunded)]
+        if not refundable:
+            return None
+        capture: CaptureModel = refundable[portion % len(refundable)]
+        amount = part(capture.refundable, capabilities.refund_partial)
+        if amount is None:
+            return None
+        result = harness.execute("refund", harness.follow_up(capture.reference, amount))
+        payment.refund(capture, amount.minor)
+        ids.operation("refund", result, amount)
+        return f"a refund of {amount}"
+    if command == "void" and payment.voidable:
+        harness.execute("void", harness.follow_up(payment.reference))
+        payment.voided = True
+        return "a void"
+    return None
