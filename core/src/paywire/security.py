@@ -208,6 +208,13 @@ def _number_text(value: float) -> str:
     return str(int(value)) if value.is_integer() else repr(value)
 
 
+# Exact types `_texts` finds nothing in (None, flags, paywire's own values), and the containers
+# it finds nothing in when empty: the walks below skip them without a call, as most of a subject's
+# and a request's values are one or the other.
+_SILENT: frozenset[type] = frozenset({type(None), bool, *_OWN_VALUES})
+_CONTAINERS: frozenset[type] = frozenset({dict, MappingProxyType, list, tuple})
+
+
 def _mapping_texts(mapping: Mapping[Any, Any], out: list[str]) -> None:
     for key, item in mapping.items():
         if type(key) is str:
@@ -215,19 +222,27 @@ def _mapping_texts(mapping: Mapping[Any, Any], out: list[str]) -> None:
                 out.append(key)
         else:  # written as text on the wire and in the ledger all the same
             _texts(key, out)
-        if type(item) is str:  # most values: no call for them
+        cls = type(item)
+        if cls is str:  # most values: no call for them
             if len(item) >= MIN_DIGITS:
                 out.append(item)
-        elif item is not None:
+        elif cls is int:
+            if not -_SHORT_INT < item < _SHORT_INT:
+                out.append(str(item))
+        elif cls not in _SILENT and (item or cls not in _CONTAINERS):
             _texts(item, out)
 
 
 def _item_texts(items: Iterable[Any], out: list[str]) -> None:
     for item in items:
-        if type(item) is str:  # an attrs value's fields are mostly strings and None: no call for them
+        cls = type(item)
+        if cls is str:  # an attrs value's fields are mostly strings and None: no call for them
             if len(item) >= MIN_DIGITS:
                 out.append(item)
-        elif item is not None:
+        elif cls is int:
+            if not -_SHORT_INT < item < _SHORT_INT:
+                out.append(str(item))
+        elif cls not in _SILENT and (item or cls not in _CONTAINERS):
             _texts(item, out)
 
 
@@ -294,6 +309,15 @@ def refuse_card_numbers(values: Any, *, headers: Mapping[str, str] | None = None
     _texts(values, texts)
     if headers:
         texts += headers.values()
+    for text in texts:
+        if text not in _clean_texts:
+            break
+    else:  # every text is known to be clean (most are: keys, constant headers, return URLs)
+        for part in wire:
+            if part and part not in _clean_wire:
+                break
+        else:
+            return
     texts = [text for text in texts if text not in _clean_texts]
     parts = [part for part in wire if part and part not in _clean_wire]
     decoded = [_unquote(part) for part in parts]
