@@ -77,13 +77,21 @@ def _flatten(value: Any, prefix: str, pairs: list[tuple[str, str]]) -> None:
     elif cls is dict or (cls not in _SCALARS and isinstance(value, Mapping)):
         for key, item in value.items():
             name = f"{prefix}[{key}]" if prefix else str(key)
-            if type(item) is str:
+            kind = type(item)
+            if kind is str:  # the usual leaves written here, without a call for each
                 pairs.append((name, item))
-            else:
+            elif kind is int:
+                pairs.append((name, str(item)))
+            elif kind is bool:
+                pairs.append((name, "true" if item else "false"))
+            elif item is not None:
                 _flatten(item, name, pairs)
     elif cls is list or cls is tuple or isinstance(value, (list, tuple)):
         for index, item in enumerate(value):
-            _flatten(item, f"{prefix}[{index}]", pairs)
+            if type(item) is str:
+                pairs.append((f"{prefix}[{index}]", item))
+            else:
+                _flatten(item, f"{prefix}[{index}]", pairs)
     elif cls is int:
         pairs.append((prefix, str(value)))
     else:
@@ -132,7 +140,8 @@ class FormConverter:
     def encode(self, request: Mapping[str, Any]) -> bytes:
         pairs: list[tuple[str, str]] = []
         _flatten(request, "", pairs)
-        return "&".join(map(_piece, pairs)).encode()
+        pieces = _PIECES  # looked up here: a call only for a pair not seen before
+        return "&".join([pieces.get(pair) or _piece(pair) for pair in pairs]).encode()
 
     def decode(self, body: bytes) -> Any:
         return json.loads(body) if body else None  # form APIs answer in JSON
