@@ -71,7 +71,8 @@ def intent_totals(intent: Mapping[str, Any]) -> Totals:
     charge = charge_of(intent)
     figures = totals(charge) if charge is not None else _from_intent(intent)
     if intent.get("status") == "requires_capture":  # nothing captured yet: what Stripe holds, whatever was asked
-        figures = figures._replace(authorized=wire_amount(intent.get("amount_capturable")))
+        figures = Totals(figures.currency, wire_amount(intent.get("amount_capturable")), figures.captured,
+                         figures.refunded)
     return figures
 
 

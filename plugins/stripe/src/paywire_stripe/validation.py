@@ -43,7 +43,11 @@ def _is(kind: str) -> Check:
             if kind in ("list", "search_result"):
                 shaped = isinstance(data.get("data"), list)
             else:
-                shaped = isinstance(data.get("id"), str) and all(data.get(name) is not None for name in fields)
+                shaped = isinstance(data.get("id"), str)
+                for name in fields:  # a loop, not all() over a generator: this checks every answer
+                    if data.get(name) is None:
+                        shaped = False
+                        break
             if shaped:
                 return Result.success()
         error = data.get("error") if isinstance(data, dict) else None
