@@ -105,8 +105,10 @@ class GatewayCommand:
     def perform(self, subject: Subject, transfer: Transfer, context: CommandContext) -> CommandResult:
         """Send a prepared transfer, then validate, map errors and handle the answer, all inside
         the `perform_command` hook, so that its wrappers see how the command ended."""
-        return context.plugins.perform_command(
-            context, subject, transfer, lambda: self._perform(subject, transfer, context))
+        hooks = context.plugins
+        if not hooks.implemented("perform_command"):  # no wrapper to call it: no closure for one
+            return self._perform(subject, transfer, context)
+        return hooks.perform_command(context, subject, transfer, lambda: self._perform(subject, transfer, context))
 
     def _perform(self, subject: Subject, transfer: Transfer, context: CommandContext) -> CommandResult:
         hooks = context.plugins

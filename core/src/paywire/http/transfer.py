@@ -86,6 +86,11 @@ class TransferFactory:
     headers: Mapping[str, str] = attrs.field(factory=dict, converter=_headers)
     extra_headers: Callable[[Subject], Mapping[str, str]] = _no_extra_headers
     timeout: Timeout = Timeout()
+    # Accept and the constant headers, merged once: they are the same for every transfer.
+    _constant_headers: Mapping[str, str] = attrs.field(init=False, repr=False, eq=False)
+
+    def __attrs_post_init__(self) -> None:
+        object.__setattr__(self, "_constant_headers", {"Accept": "application/json", **self.headers})
 
     def url_for(self, subject: Subject, query: Mapping[str, Any] | None = None) -> str:
         if callable(self.path):
@@ -109,7 +114,9 @@ class TransferFactory:
         return url
 
     def create(self, request: Mapping[str, Any], subject: Subject) -> Transfer:
-        headers = {"Accept": "application/json", **self.headers, **self.extra_headers(subject)}
+        headers = dict(self._constant_headers)
+        if self.extra_headers is not _no_extra_headers:
+            headers.update(self.extra_headers(subject))
         key = subject.idempotency_key if self.method not in _IDEMPOTENT_METHODS else None
         if key and self.idempotency_header:
             if not (key.isascii() and key.isprintable()):  # a header cannot carry it: refused before sending

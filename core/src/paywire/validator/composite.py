@@ -28,9 +28,11 @@ class ValidatorComposite:
     validators: tuple[tuple[Validator, bool], ...] = attrs.field(converter=_entries)
 
     def __call__(self, subject: Subject, response: Response) -> Result:
-        result = Result.success()
+        result = success = Result.success()
         for validator, breaks_chain in self.validators:
             outcome = validator(subject, response)
+            if outcome is success:  # adding the plain success to a Result changes nothing
+                continue
             result = result + outcome
             if not outcome.ok and breaks_chain:
                 break
