@@ -208,11 +208,10 @@ def _number_text(value: float) -> str:
     return str(int(value)) if value.is_integer() else repr(value)
 
 
-# Exact types `_texts` finds nothing in (None, flags, paywire's own values), and the containers
-# it finds nothing in when empty: the walks below skip them without a call, as most of a subject's
-# and a request's values are one or the other.
+# Exact types `_texts` finds nothing in (None, flags, paywire's own values): the walks below
+# skip them, and go straight into the usual containers, without a call to `_texts` for each, as
+# most of a subject's and a request's values are one or the other.
 _SILENT: frozenset[type] = frozenset({type(None), bool, *_OWN_VALUES})
-_CONTAINERS: frozenset[type] = frozenset({dict, MappingProxyType, list, tuple})
 
 
 def _mapping_texts(mapping: Mapping[Any, Any], out: list[str]) -> None:
@@ -226,10 +225,18 @@ def _mapping_texts(mapping: Mapping[Any, Any], out: list[str]) -> None:
         if cls is str:  # most values: no call for them
             if len(item) >= MIN_DIGITS:
                 out.append(item)
+        elif cls in _SILENT:
+            continue
         elif cls is int:
             if not -_SHORT_INT < item < _SHORT_INT:
                 out.append(str(item))
-        elif cls not in _SILENT and (item or cls not in _CONTAINERS):
+        elif cls is list or cls is tuple:
+            if item:
+                _item_texts(item, out)
+        elif cls is dict or cls is MappingProxyType:
+            if item:
+                _mapping_texts(item, out)
+        else:
             _texts(item, out)
 
 
@@ -239,10 +246,18 @@ def _item_texts(items: Iterable[Any], out: list[str]) -> None:
         if cls is str:  # an attrs value's fields are mostly strings and None: no call for them
             if len(item) >= MIN_DIGITS:
                 out.append(item)
+        elif cls in _SILENT:
+            continue
         elif cls is int:
             if not -_SHORT_INT < item < _SHORT_INT:
                 out.append(str(item))
-        elif cls not in _SILENT and (item or cls not in _CONTAINERS):
+        elif cls is list or cls is tuple:
+            if item:
+                _item_texts(item, out)
+        elif cls is dict or cls is MappingProxyType:
+            if item:
+                _mapping_texts(item, out)
+        else:
             _texts(item, out)
 
 
