@@ -114,7 +114,8 @@ def metadata(subject: Subject) -> dict[str, str]:
         if not key or len(key) > _MAX_METADATA_KEY or "[" in key or "]" in key:
             raise _refuse(f"metadata key {key!r} must be 1-{_MAX_METADATA_KEY} characters without brackets",
                           "metadata")
-        _limited(value, _MAX_METADATA_VALUE, f"metadata.{key}")
+        if value is not None and len(value) > _MAX_METADATA_VALUE:  # the field's name made only to refuse it
+            _limited(value, _MAX_METADATA_VALUE, f"metadata.{key}")
     return fields
 
 

@@ -43,9 +43,11 @@ def charge_of(intent: Mapping[str, Any]) -> Mapping[str, Any] | None:
 def _authorized(charge: Mapping[str, Any]) -> int:
     """What the charge's card authorization holds: its `amount_authorized`, where the answer
     carries one, else the charge's amount."""
+    # `type(...) is dict` first: decoded JSON is dicts, and isinstance against the Mapping ABC
+    # costs a Python-level __instancecheck__.
     details = charge.get("payment_method_details")
-    card = details.get("card") if isinstance(details, Mapping) else None
-    held = card.get("amount_authorized") if isinstance(card, Mapping) else None
+    card = details.get("card") if type(details) is dict or isinstance(details, Mapping) else None
+    held = card.get("amount_authorized") if type(card) is dict or isinstance(card, Mapping) else None
     return wire_amount(held) if held is not None else wire_amount(charge["amount"])
 
 

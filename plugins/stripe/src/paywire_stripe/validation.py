@@ -30,6 +30,8 @@ def _failure(error: Mapping[str, object], default: str) -> Result:
     return Result(False, (message if isinstance(message, str) and message else default,), _codes(error))
 
 
+_VALID = Result.success()  # what every check answers for a valid answer, made once
+
 # Fields the handlers read, besides `id`, by object.
 _FIELDS = {"payment_intent": ("status", "currency", "amount"), "refund": ("currency", "amount")}
 
@@ -49,7 +51,7 @@ def _is(kind: str) -> Check:
                         shaped = False
                         break
             if shaped:
-                return Result.success()
+                return _VALID
         error = data.get("error") if isinstance(data, dict) else None
         if isinstance(error, dict):
             return _failure(error, f"Stripe answered HTTP {response.status}")
@@ -63,7 +65,7 @@ def paid(subject: Subject, response: Response) -> Result:
     error = response.data.get("last_payment_error")
     if response.data.get("status") == "requires_payment_method" and isinstance(error, dict):
         return _failure(error, "the payment failed")
-    return Result.success()
+    return _VALID
 
 
 def finished(subject: Subject, response: Response) -> Result:
@@ -73,7 +75,7 @@ def finished(subject: Subject, response: Response) -> Result:
         return Result.failure("the buyer has not finished 3-D Secure yet", "requires_action")
     if status == "canceled":
         return Result.failure("the PaymentIntent was canceled", "payment_intent_unexpected_state")
-    return Result.success()
+    return _VALID
 
 
 def refunded(subject: Subject, response: Response) -> Result:
@@ -81,7 +83,7 @@ def refunded(subject: Subject, response: Response) -> Result:
     status = response.data.get("status")
     if status in ("failed", "canceled"):
         return Result.failure(f"the refund is {status}", str(response.data.get("failure_reason") or f"refund_{status}"))
-    return Result.success()
+    return _VALID
 
 
 def answered(kind: str, *checks: Check) -> ValidatorComposite:
