@@ -86,7 +86,9 @@ def keyed(build: Builder) -> Builder:
 
     @functools.wraps(build)
     def checked(subject: Subject) -> Mapping[str, Any]:
-        _limited(subject.idempotency_key, _MAX_KEY, "idempotency_key")
+        key = subject.idempotency_key
+        if key is not None and len(key) > _MAX_KEY:
+            _limited(key, _MAX_KEY, "idempotency_key")  # raises, naming the limit
         return build(subject)
 
     return checked

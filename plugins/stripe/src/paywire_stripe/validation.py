@@ -38,11 +38,12 @@ _FIELDS = {"payment_intent": ("status", "currency", "amount"), "refund": ("curre
 
 def _is(kind: str) -> Check:
     fields = _FIELDS.get(kind, ())
+    listing = kind in ("list", "search_result")
 
     def check(subject: Subject, response: Response) -> Result:
         data = response.data
         if response.ok and isinstance(data, dict) and data.get("object") == kind:
-            if kind in ("list", "search_result"):
+            if listing:
                 shaped = isinstance(data.get("data"), list)
             else:
                 shaped = isinstance(data.get("id"), str)
