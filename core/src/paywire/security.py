@@ -221,7 +221,7 @@ def _mapping_texts(mapping: Mapping[Any, Any], out: list[str]) -> None:
                 out.append(key)
         else:  # written as text on the wire and in the ledger all the same
             _texts(key, out)
-        cls = type(item)
+        cls: type = type(item)
         if cls is str:  # most values: no call for them
             if len(item) >= MIN_DIGITS:
                 out.append(item)
@@ -236,13 +236,13 @@ def _mapping_texts(mapping: Mapping[Any, Any], out: list[str]) -> None:
         elif cls is dict or cls is MappingProxyType:
             if item:
                 _mapping_texts(item, out)
-        else:
-            _texts(item, out)
+        else:  # none of the types `_texts` tells apart itself: straight to the class's walk
+            _walk_of(cls)(item, out)
 
 
 def _item_texts(items: Iterable[Any], out: list[str]) -> None:
     for item in items:
-        cls = type(item)
+        cls: type = type(item)
         if cls is str:  # an attrs value's fields are mostly strings and None: no call for them
             if len(item) >= MIN_DIGITS:
                 out.append(item)
@@ -257,8 +257,8 @@ def _item_texts(items: Iterable[Any], out: list[str]) -> None:
         elif cls is dict or cls is MappingProxyType:
             if item:
                 _mapping_texts(item, out)
-        else:
-            _texts(item, out)
+        else:  # none of the types `_texts` tells apart itself: straight to the class's walk
+            _walk_of(cls)(item, out)
 
 
 def _card_field(value: Any, path: _Path) -> Any:
