@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Mapping
-from types import MappingProxyType
 from typing import Protocol, runtime_checkable
 
 import attrs
@@ -30,14 +29,15 @@ class Auth(Protocol):
 @attrs.frozen
 class BearerAuth:
     token: Secret = attrs.field(repr=False)
-    # The header is a pure function of the frozen token: written once, read-only, never shown.
+    # The header is a pure function of the frozen token: written once, never shown. headers()
+    # hands out a copy (a plain dict, which a caller's update() merges fastest).
     _headers: Mapping[str, str] = attrs.field(init=False, repr=False, eq=False)
 
     def __attrs_post_init__(self) -> None:
-        object.__setattr__(self, "_headers", MappingProxyType({"Authorization": f"Bearer {self.token.reveal()}"}))
+        object.__setattr__(self, "_headers", {"Authorization": f"Bearer {self.token.reveal()}"})
 
     def headers(self) -> Mapping[str, str]:
-        return self._headers
+        return dict(self._headers)
 
     def refresh(self) -> bool:
         return False
@@ -52,10 +52,10 @@ class BasicAuth:
     def __attrs_post_init__(self) -> None:
         pair = f"{self.username}:{self.password.reveal()}".encode()
         header = "Basic " + base64.b64encode(pair).decode("ascii")
-        object.__setattr__(self, "_headers", MappingProxyType({"Authorization": header}))
+        object.__setattr__(self, "_headers", {"Authorization": header})
 
     def headers(self) -> Mapping[str, str]:
-        return self._headers
+        return dict(self._headers)
 
     def refresh(self) -> bool:
         return False
