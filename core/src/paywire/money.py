@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from decimal import MAX_PREC, Context, Decimal, DivisionByZero, InvalidOperation, Overflow
 from functools import total_ordering
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from paywire.errors import InvalidRequest
 
@@ -80,10 +80,16 @@ class Money:
     """
 
     # Plain read-only slots, not properties: amounts are read on every request and answer, and a
-    # slot is read without a call. `__setattr__` and `__delattr__` keep them immutable.
+    # slot is read without a call. `__setattr__` and `__delattr__` keep them immutable; type
+    # checkers see them as the read-only properties they are.
     __slots__ = ("currency", "minor")
-    minor: int  # the amount in minor units
-    currency: str
+    if TYPE_CHECKING:
+        @property
+        def minor(self) -> int:
+            """The amount in minor units."""
+
+        @property
+        def currency(self) -> str: ...
 
     def __init__(self, minor: int, currency: str) -> None:
         if type(minor) is not int or not -MAX_MINOR <= minor <= MAX_MINOR:  # bool and float are refused alike
