@@ -1,5 +1,6 @@
+from types import MappingProxyType
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, quote
 
 import pytest
 from hypothesis import given
@@ -28,6 +29,33 @@ def test_form_encoding_round_trips_through_a_standard_parser(request: dict[str, 
     body = FORM.encode(request).decode()
     pairs = [pair for key, item in request.items() for pair in expected_pairs(item, key)]
     assert parse_qsl(body, keep_blank_values=True) == pairs
+
+
+# What a request may also hold: other mappings and sequences, None (dropped), and values that
+# form bodies refuse (floats).
+odd_values = st.recursive(
+    st.one_of(scalars, st.none(), st.floats(allow_nan=False)),
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.lists(inner, max_size=3).map(tuple),
+                            st.dictionaries(names, inner, max_size=3),
+                            st.dictionaries(names, inner, max_size=3).map(MappingProxyType)),
+    max_leaves=10,
+)
+
+
+@given(st.dictionaries(names, odd_values, max_size=4))
+def test_form_encoding_writes_exactly_the_pairs_form_pairs_gives(request: dict[str, Any]) -> None:
+    """The body encoder walks requests itself (remembering pieces); it writes what form_pairs
+    flattens, percent-encoded, and refuses what it refuses."""
+    try:
+        pairs = list(form_pairs(request))
+    except InvalidRequest as refused:
+        with pytest.raises(InvalidRequest) as also:
+            FORM.encode(request)
+        assert str(also.value) == str(refused)
+        return
+    expected = "&".join(f"{quote(key, safe='[]')}={quote(text, safe='')}" for key, text in pairs)
+    assert FORM.encode(request).decode() == expected
+    assert FORM.encode(request).decode() == expected  # the second time from the remembered pieces
 
 
 def test_form_encoding_matches_stripe_conventions() -> None:

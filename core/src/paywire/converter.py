@@ -77,13 +77,21 @@ def _flatten(value: Any, prefix: str, pairs: list[tuple[str, str]]) -> None:
     elif cls is dict or (cls not in _SCALARS and isinstance(value, Mapping)):
         for key, item in value.items():
             name = f"{prefix}[{key}]" if prefix else str(key)
-            if type(item) is str:
+            kind = type(item)
+            if kind is str:  # the usual leaves written here, without a call for each
                 pairs.append((name, item))
-            else:
+            elif kind is int:
+                pairs.append((name, str(item)))
+            elif kind is bool:
+                pairs.append((name, "true" if item else "false"))
+            elif item is not None:
                 _flatten(item, name, pairs)
     elif cls is list or cls is tuple or isinstance(value, (list, tuple)):
         for index, item in enumerate(value):
-            _flatten(item, f"{prefix}[{index}]", pairs)
+            if type(item) is str:
+                pairs.append((f"{prefix}[{index}]", item))
+            else:
+                _flatten(item, f"{prefix}[{index}]", pairs)
     elif cls is int:
         pairs.append((prefix, str(value)))
     else:
@@ -112,17 +120,59 @@ def _quote_value(text: str) -> str:
     return text if _UNRESERVED(text) else text.encode().decode("latin-1").translate(_PERCENT)
 
 
-# Encoded `key=value` pieces: most of a request's fields (currency, flags, expansions, return
-# addresses) are the same from request to request.
-_PIECES: Memo[tuple[str, str], str] = Memo()
+# Encoded `key=value` pieces by form key, then by value: most of a request's fields (currency,
+# flags, expansions, return addresses) are the same from request to request. Keyed by the two
+# strings, whose hashes Python keeps, rather than by a pair, which is hashed anew each time.
+# Bounded both ways: 256 keys of 32 values each at most.
+_PIECES: Memo[str, Memo[str, str]] = Memo(size=256)
+_NO_PIECES: Memo[str, str] = Memo()  # stays empty: what a key not seen before has
 
 
-def _piece(pair: tuple[str, str]) -> str:
-    piece = _PIECES.get(pair)
+def _piece(key: str, text: str) -> str:
+    """The encoded `key=text`, remembered."""
+    known = _PIECES.get(key)
+    if known is None:
+        known = _PIECES.remember(key, Memo(size=32), key)
+    piece = known.get(text)
     if piece is None:
-        key, text = pair
-        piece = _PIECES.remember(pair, f"{_quote_key(key)}={_quote_value(text)}", text)
+        piece = known.remember(text, f"{_quote_key(key)}={_quote_value(text)}", text)
     return piece
+
+
+def _encode(value: Any, prefix: str, pieces: list[str]) -> None:
+    """`_flatten`, each pair written as its encoded piece where it is met (FormConverter.encode).
+
+    The usual mappings, lists and leaves are walked here, the remembered piece looked up in
+    place, with no pair made for it; anything else is left to `_flatten`, so that both write
+    the same pairs (tests/core/test_converter.py checks it)."""
+    cls = type(value)
+    if cls is dict:
+        for key, item in value.items():
+            name = f"{prefix}[{key}]" if prefix else str(key)
+            kind = type(item)
+            if kind is str:
+                text = item
+            elif kind is int:
+                text = str(item)
+            elif kind is bool:
+                text = "true" if item else "false"
+            elif item is None:
+                continue
+            else:
+                _encode(item, name, pieces)
+                continue
+            pieces.append(_PIECES.get(name, _NO_PIECES).get(text) or _piece(name, text))
+    elif cls is list or cls is tuple:
+        for index, item in enumerate(value):
+            name = f"{prefix}[{index}]"
+            if type(item) is str:
+                pieces.append(_PIECES.get(name, _NO_PIECES).get(item) or _piece(name, item))
+            else:
+                _encode(item, name, pieces)
+    else:
+        pairs: list[tuple[str, str]] = []
+        _flatten(value, prefix, pairs)
+        pieces.extend(_piece(key, text) for key, text in pairs)
 
 
 @attrs.frozen
@@ -130,9 +180,9 @@ class FormConverter:
     content_type: str = "application/x-www-form-urlencoded"
 
     def encode(self, request: Mapping[str, Any]) -> bytes:
-        pairs: list[tuple[str, str]] = []
-        _flatten(request, "", pairs)
-        return "&".join(map(_piece, pairs)).encode()
+        pieces: list[str] = []
+        _encode(request, "", pieces)
+        return "&".join(pieces).encode()
 
     def decode(self, body: bytes) -> Any:
         return json.loads(body) if body else None  # form APIs answer in JSON

@@ -84,6 +84,10 @@ class Method:
         self._verifier: WebhookVerifier | None = None
         self._lives: dict[str, float] = {}  # longest_life by command: fixed by the settings
         self._contexts: dict[tuple[str, bool, bool], CommandContext] = {}
+        # Whether a first operation must be checked against the method's limits: a method that is
+        # active, offered everywhere, in every currency and for any total has none to check.
+        self._limited = not config.active or bool(config.countries or config.currencies) or (
+            config.min_total is not None or config.max_total is not None)
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -139,7 +143,7 @@ class Method:
 
     def _run(self, context: CommandContext, command: str, subject: Subject) -> CommandResult:
         refuse_card_numbers(subject)  # every caller-controlled value, whether the provider sends it or not
-        if command in _FIRST_OPERATIONS:
+        if command in _FIRST_OPERATIONS and self._limited:
             self._check_available(subject)
         currency = subject.currency
         accepted = self.definition.currencies
@@ -250,7 +254,7 @@ class Gateway:
         return self.method(method).longest_life(command)
 
     def _active(self, method: str) -> Method:
-        runtime = self.method(method)
+        runtime = self._runtime.get(method) or self.method(method)
         if not runtime.config.active:
             raise UnsupportedOperation(f"payment method {method!r} is not active", code="method_inactive")
         return runtime

@@ -14,7 +14,11 @@ V = TypeVar("V")
 
 class Memo(dict[K, V], Generic[K, V]):
     """A dict of answers, bounded: answers for texts longer than `longest` are not kept, and all
-    are forgotten at once when `size` are held (cheaper on every hit than an LRU's bookkeeping)."""
+    are forgotten at once when `size` are held (cheaper on every hit than an LRU's bookkeeping).
+
+    Slotted: an instance without a `__dict__` has its `get` looked up as quickly as a dict's."""
+
+    __slots__ = ("longest", "size")
 
     def __init__(self, size: int = 4096, longest: int = 256) -> None:
         super().__init__()

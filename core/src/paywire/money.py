@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from decimal import MAX_PREC, Context, Decimal, DivisionByZero, InvalidOperation, Overflow
 from functools import total_ordering
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from paywire.errors import InvalidRequest
 
@@ -79,22 +79,33 @@ class Money:
     `Money.minor_units(1999, "EUR")` from an integer amount of minor units.
     """
 
-    __slots__ = ("_currency", "_minor")
-    _minor: int
-    _currency: str
+    # Plain read-only slots, not properties: amounts are read on every request and answer, and a
+    # slot is read without a call. `__setattr__` and `__delattr__` keep them immutable; type
+    # checkers see them as the read-only properties they are.
+    __slots__ = ("currency", "minor")
+    if TYPE_CHECKING:
+        @property
+        def minor(self) -> int:
+            """The amount in minor units."""
+
+        @property
+        def currency(self) -> str: ...
 
     def __init__(self, minor: int, currency: str) -> None:
         if type(minor) is not int or not -MAX_MINOR <= minor <= MAX_MINOR:  # bool and float are refused alike
             raise _refused(minor)
         exponent_of(currency)
-        object.__setattr__(self, "_minor", minor)
-        object.__setattr__(self, "_currency", currency)
+        object.__setattr__(self, "minor", minor)
+        object.__setattr__(self, "currency", currency)
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError("Money is immutable")
 
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError("Money is immutable")
+
     def __reduce__(self) -> tuple[type[Money], tuple[int, str]]:
-        return (Money, (self._minor, self._currency))
+        return (Money, (self.minor, self.currency))
 
     @classmethod
     def minor_units(cls, minor: int, currency: str) -> Money:
@@ -145,69 +156,60 @@ class Money:
         return cls(0, currency)
 
     @property
-    def minor(self) -> int:
-        """The amount in minor units."""
-        return self._minor
-
-    @property
-    def currency(self) -> str:
-        return self._currency
-
-    @property
     def exponent(self) -> int:
-        return CURRENCY_EXPONENTS[self._currency]
+        return CURRENCY_EXPONENTS[self.currency]
 
     @property
     def amount(self) -> Decimal:
         """The amount in major units, exactly, with the currency's number of decimals."""
-        return Decimal(self._minor).scaleb(-self.exponent, _EXACT)
+        return Decimal(self.minor).scaleb(-self.exponent, _EXACT)
 
     def format(self) -> str:
         """The plain decimal string ('19.99', '1000', '1.250'), which `Money.of` parses back."""
         exponent = self.exponent
-        sign = "-" if self._minor < 0 else ""
-        whole, frac = divmod(abs(self._minor), 10**exponent)
+        sign = "-" if self.minor < 0 else ""
+        whole, frac = divmod(abs(self.minor), 10**exponent)
         return f"{sign}{whole}.{frac:0{exponent}d}" if exponent else f"{sign}{whole}"
 
     def _same(self, other: object) -> Money:
         if not isinstance(other, Money):
             raise TypeError(f"cannot combine Money with {type(other).__name__}")
-        if other._currency != self._currency:
+        if other.currency != self.currency:
             raise InvalidRequest(
-                f"cannot combine {self._currency} with {other._currency}: "
+                f"cannot combine {self.currency} with {other.currency}: "
                 "money of different currencies must be converted explicitly",
                 param="currency",
             )
         return other
 
     def __add__(self, other: Money) -> Money:
-        return Money(self._minor + self._same(other)._minor, self._currency)
+        return Money(self.minor + self._same(other).minor, self.currency)
 
     def __sub__(self, other: Money) -> Money:
-        return Money(self._minor - self._same(other)._minor, self._currency)
+        return Money(self.minor - self._same(other).minor, self.currency)
 
     def __neg__(self) -> Money:
-        return Money(-self._minor, self._currency)
+        return Money(-self.minor, self.currency)
 
     def __abs__(self) -> Money:
-        return Money(abs(self._minor), self._currency)
+        return Money(abs(self.minor), self.currency)
 
     def __bool__(self) -> bool:
-        return self._minor != 0
+        return self.minor != 0
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Money):
             return NotImplemented
-        return self._minor == other._minor and self._currency == other._currency
+        return self.minor == other.minor and self.currency == other.currency
 
     def __lt__(self, other: Money) -> bool:
-        return self._minor < self._same(other)._minor
+        return self.minor < self._same(other).minor
 
     def __hash__(self) -> int:
-        return hash((self._minor, self._currency))
+        return hash((self.minor, self.currency))
 
     def __repr__(self) -> str:
-        return f"Money.of('{self.format()}', '{self._currency}')"
+        return f"Money.of('{self.format()}', '{self.currency}')"
 
     def __str__(self) -> str:
-        return f"{self.format()} {self._currency}"
+        return f"{self.format()} {self.currency}"

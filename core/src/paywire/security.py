@@ -208,6 +208,12 @@ def _number_text(value: float) -> str:
     return str(int(value)) if value.is_integer() else repr(value)
 
 
+# Exact types `_texts` finds nothing in (None, flags, paywire's own values): the walks below
+# skip them, and go straight into the usual containers, without a call to `_texts` for each, as
+# most of a subject's and a request's values are one or the other.
+_SILENT: frozenset[type] = frozenset({type(None), bool, *_OWN_VALUES})
+
+
 def _mapping_texts(mapping: Mapping[Any, Any], out: list[str]) -> None:
     for key, item in mapping.items():
         if type(key) is str:
@@ -215,20 +221,44 @@ def _mapping_texts(mapping: Mapping[Any, Any], out: list[str]) -> None:
                 out.append(key)
         else:  # written as text on the wire and in the ledger all the same
             _texts(key, out)
-        if type(item) is str:  # most values: no call for them
+        cls: type = type(item)
+        if cls is str:  # most values: no call for them
             if len(item) >= MIN_DIGITS:
                 out.append(item)
-        elif item is not None:
-            _texts(item, out)
+        elif cls in _SILENT:
+            continue
+        elif cls is int:
+            if not -_SHORT_INT < item < _SHORT_INT:
+                out.append(str(item))
+        elif cls is list or cls is tuple:
+            if item:
+                _item_texts(item, out)
+        elif cls is dict or cls is MappingProxyType:
+            if item:
+                _mapping_texts(item, out)
+        else:  # none of the types `_texts` tells apart itself: straight to the class's walk
+            _walk_of(cls)(item, out)
 
 
 def _item_texts(items: Iterable[Any], out: list[str]) -> None:
     for item in items:
-        if type(item) is str:  # an attrs value's fields are mostly strings and None: no call for them
+        cls: type = type(item)
+        if cls is str:  # an attrs value's fields are mostly strings and None: no call for them
             if len(item) >= MIN_DIGITS:
                 out.append(item)
-        elif item is not None:
-            _texts(item, out)
+        elif cls in _SILENT:
+            continue
+        elif cls is int:
+            if not -_SHORT_INT < item < _SHORT_INT:
+                out.append(str(item))
+        elif cls is list or cls is tuple:
+            if item:
+                _item_texts(item, out)
+        elif cls is dict or cls is MappingProxyType:
+            if item:
+                _mapping_texts(item, out)
+        else:  # none of the types `_texts` tells apart itself: straight to the class's walk
+            _walk_of(cls)(item, out)
 
 
 def _card_field(value: Any, path: _Path) -> Any:
@@ -294,6 +324,15 @@ def refuse_card_numbers(values: Any, *, headers: Mapping[str, str] | None = None
     _texts(values, texts)
     if headers:
         texts += headers.values()
+    for text in texts:
+        if text not in _clean_texts:
+            break
+    else:  # every text is known to be clean (most are: keys, constant headers, return URLs)
+        for part in wire:
+            if part and part not in _clean_wire:
+                break
+        else:
+            return
     texts = [text for text in texts if text not in _clean_texts]
     parts = [part for part in wire if part and part not in _clean_wire]
     decoded = [_unquote(part) for part in parts]

@@ -4,6 +4,7 @@ build -> transfer -> send (with retries) -> decode -> validate -> map errors -> 
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
@@ -105,14 +106,16 @@ class GatewayCommand:
     def perform(self, subject: Subject, transfer: Transfer, context: CommandContext) -> CommandResult:
         """Send a prepared transfer, then validate, map errors and handle the answer, all inside
         the `perform_command` hook, so that its wrappers see how the command ended."""
-        return context.plugins.perform_command(
-            context, subject, transfer, lambda: self._perform(subject, transfer, context))
+        hooks = context.plugins
+        if "perform_command" not in hooks.extended:  # no wrapper to call it: no closure for one
+            return self._perform(subject, transfer, context)
+        return hooks.perform_command(context, subject, transfer, lambda: self._perform(subject, transfer, context))
 
     def _perform(self, subject: Subject, transfer: Transfer, context: CommandContext) -> CommandResult:
         hooks = context.plugins
         response = self.send(transfer, context)
         result = self.validator(subject, response)
-        if hooks.implemented("validate_response"):
+        if "validate_response" in hooks.extended:
             for extra in hooks.validate_response(context, subject, response):
                 result = result + extra
         if not result.ok:
@@ -121,7 +124,7 @@ class GatewayCommand:
             raise after_unsure(error) if response.unsure else error
         try:
             outcome = self.handler(subject, response)
-            if hooks.implemented("handle_response"):
+            if "handle_response" in hooks.extended:
                 hooks.handle_response(context, subject, response, outcome)
         except InvalidRequest as error:
             raise _unreadable(error, response) from error
@@ -131,7 +134,8 @@ class GatewayCommand:
         """The request: the provider's builders, then plugins' parts (checked for card numbers
         on the wire by `execute`)."""
         request: Mapping[str, Any] = self.builder(subject)
-        extra = context.plugins.build_request(context, subject)
+        hooks = context.plugins
+        extra = hooks.build_request(context, subject) if "build_request" in hooks.extended else None
         if extra:
             request = BuilderComposite.merge([(f"{context.provider} {context.command} builders", request), *extra])
         return request
@@ -140,13 +144,15 @@ class GatewayCommand:
         """Send with the retry policy; the answer is decoded once, and says (`unsure`) whether an
         attempt before it may have taken effect (a read timeout, a dropped connection, a 5xx, or
         an earlier call's: `CommandContext.resent`)."""
-        retry = context.retry
+        retry, hooks = context.retry, context.plugins
         attempt, refreshed = 1, False
         unsure = context.resent  # an earlier call's attempt may have taken effect
         while True:
             started = time.perf_counter()
             try:
-                response = context.plugins.send_transfer(context, transfer)
+                # The client itself unless a plugin extends send_transfer: no hook call to make.
+                response = (hooks.send_transfer(context, transfer) if "send_transfer" in hooks.extended
+                            else context.client.send(transfer))
             except PaywireError as error:
                 # Raised as it is: its cause stays the client's (the urllib3 exception), and a
                 # `raise e from e` would make the chain a loop.
@@ -178,10 +184,11 @@ class GatewayCommand:
                     retry, attempt = next_retry, attempt + 1
                     unsure = unsure or response.status >= 500  # a 5xx may come after the provider acted
                     continue
-            log.debug(
-                "%s %s -> %d in %.1f ms", transfer.method, transfer.url, response.status,
-                (time.perf_counter() - started) * 1000,
-            )
+            if log.isEnabledFor(logging.DEBUG):  # the clock is read again only for the message
+                log.debug(
+                    "%s %s -> %d in %.1f ms", transfer.method, transfer.url, response.status,
+                    (time.perf_counter() - started) * 1000,
+                )
             return self._decode(response, attempt, unsure)
 
     def _decode(self, response: Response, attempt: int, unsure: bool) -> Response:

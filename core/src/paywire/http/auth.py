@@ -29,9 +29,15 @@ class Auth(Protocol):
 @attrs.frozen
 class BearerAuth:
     token: Secret = attrs.field(repr=False)
+    # The header is a pure function of the frozen token: written once, never shown. headers()
+    # hands out a copy (a plain dict, which a caller's update() merges fastest).
+    _headers: Mapping[str, str] = attrs.field(init=False, repr=False, eq=False)
+
+    def __attrs_post_init__(self) -> None:
+        object.__setattr__(self, "_headers", {"Authorization": f"Bearer {self.token.reveal()}"})
 
     def headers(self) -> Mapping[str, str]:
-        return {"Authorization": f"Bearer {self.token.reveal()}"}
+        return dict(self._headers)
 
     def refresh(self) -> bool:
         return False
@@ -41,10 +47,15 @@ class BearerAuth:
 class BasicAuth:
     username: str = attrs.field(repr=False)  # a configured credential too (PayPal's client id)
     password: Secret = attrs.field(repr=False)
+    _headers: Mapping[str, str] = attrs.field(init=False, repr=False, eq=False)  # as BearerAuth's
+
+    def __attrs_post_init__(self) -> None:
+        pair = f"{self.username}:{self.password.reveal()}".encode()
+        header = "Basic " + base64.b64encode(pair).decode("ascii")
+        object.__setattr__(self, "_headers", {"Authorization": header})
 
     def headers(self) -> Mapping[str, str]:
-        pair = f"{self.username}:{self.password.reveal()}".encode()
-        return {"Authorization": "Basic " + base64.b64encode(pair).decode("ascii")}
+        return dict(self._headers)
 
     def refresh(self) -> bool:
         return False

@@ -49,6 +49,7 @@ class Urllib3Client:
         self._hosts: dict[str, urllib3.HTTPConnectionPool] = {}
         self._timeouts: dict[tuple[float, float], urllib3.Timeout] = {}
         self._no_retries: urllib3.Retry | None = None
+        self._errors: Any = None  # urllib3.exceptions, bound with the pool: no import statement per send
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -61,6 +62,7 @@ class Urllib3Client:
             with self._lock:
                 if self._pool is None:
                     import urllib3
+                    import urllib3.exceptions
 
                     try:
                         context = ssl.create_default_context(cafile=self._ca_certs)
@@ -73,6 +75,7 @@ class Urllib3Client:
                     # What `retries=False, redirect=False` makes on every request, made once:
                     # a Retry is immutable, and its `increment` returns a new one.
                     self._no_retries = urllib3.Retry(total=False, redirect=False)
+                    self._errors = urllib3.exceptions
                     self._pool = urllib3.PoolManager(
                         num_pools=8,
                         maxsize=self._pool_size,
@@ -105,9 +108,8 @@ class Urllib3Client:
         return pool, path, timeout
 
     def send(self, transfer: Transfer) -> Response:
-        import urllib3.exceptions as e  # already loaded: this form skips importlib's Python-level fromlist step
-
-        pool, path, timeout = self._route(transfer)
+        pool, path, timeout = self._route(transfer)  # makes the pool, and binds `_errors`, on first use
+        e = self._errors
         try:
             raw = pool.urlopen(
                 transfer.method,
@@ -148,7 +150,7 @@ class Urllib3Client:
                 "have acted on it",
             ) from exc
         # urllib3's header dict already looks names up case-insensitively.
-        return Response(status=raw.status, headers=raw.headers, body=raw.data)
+        return Response(raw.status, raw.headers, raw.data)
 
     def close(self) -> None:
         if self._pool is not None:

@@ -86,6 +86,16 @@ class TransferFactory:
     headers: Mapping[str, str] = attrs.field(factory=dict, converter=_headers)
     extra_headers: Callable[[Subject], Mapping[str, str]] = _no_extra_headers
     timeout: Timeout = Timeout()
+    # Made once, as they are the same for every transfer: Accept and the constant headers merged,
+    # and the URL of a path without placeholders.
+    _constant_headers: Mapping[str, str] = attrs.field(init=False, repr=False, eq=False)
+    _fixed_url: str | None = attrs.field(init=False, repr=False, eq=False)
+
+    def __attrs_post_init__(self) -> None:
+        object.__setattr__(self, "_constant_headers", {"Accept": "application/json", **self.headers})
+        path = self.path
+        fixed = self.base_url.rstrip("/") + path if isinstance(path, str) and "{" not in path else None
+        object.__setattr__(self, "_fixed_url", fixed)
 
     def url_for(self, subject: Subject, query: Mapping[str, Any] | None = None) -> str:
         if callable(self.path):
@@ -109,7 +119,9 @@ class TransferFactory:
         return url
 
     def create(self, request: Mapping[str, Any], subject: Subject) -> Transfer:
-        headers = {"Accept": "application/json", **self.headers, **self.extra_headers(subject)}
+        headers = dict(self._constant_headers)
+        if self.extra_headers is not _no_extra_headers:
+            headers.update(self.extra_headers(subject))
         key = subject.idempotency_key if self.method not in _IDEMPOTENT_METHODS else None
         if key and self.idempotency_header:
             if not (key.isascii() and key.isprintable()):  # a header cannot carry it: refused before sending
@@ -119,14 +131,7 @@ class TransferFactory:
         if self.method in ("GET", "DELETE", "HEAD"):
             url, body = self.url_for(subject, request), None
         else:
-            url, body = self.url_for(subject), self.converter.encode(request)
+            url, body = self._fixed_url or self.url_for(subject), self.converter.encode(request)
             headers["Content-Type"] = self.converter.content_type
-        return Transfer(
-            method=self.method,
-            url=url,
-            headers=headers,
-            body=body,
-            auth=self.auth,
-            timeout=self.timeout,
-            idempotency_key=key,
-        )
+        # In the fields' order, by position: a keyword call to an attrs class costs a fifth more.
+        return Transfer(self.method, url, headers, body, self.auth, self.timeout, key)

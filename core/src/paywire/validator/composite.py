@@ -12,7 +12,7 @@ import attrs
 
 from paywire.http.response import Response
 from paywire.subject import Subject
-from paywire.validator.result import Result, Validator
+from paywire.validator.result import _SUCCESS, Result, Validator
 
 __all__ = ["ValidatorComposite"]
 
@@ -28,9 +28,11 @@ class ValidatorComposite:
     validators: tuple[tuple[Validator, bool], ...] = attrs.field(converter=_entries)
 
     def __call__(self, subject: Subject, response: Response) -> Result:
-        result = Result.success()
+        result: Result = _SUCCESS
         for validator, breaks_chain in self.validators:
             outcome = validator(subject, response)
+            if outcome is _SUCCESS:  # adding the plain success to a Result changes nothing
+                continue
             result = result + outcome
             if not outcome.ok and breaks_chain:
                 break

@@ -86,7 +86,9 @@ def keyed(build: Builder) -> Builder:
 
     @functools.wraps(build)
     def checked(subject: Subject) -> Mapping[str, Any]:
-        _limited(subject.idempotency_key, _MAX_KEY, "idempotency_key")
+        key = subject.idempotency_key
+        if key is not None and len(key) > _MAX_KEY:
+            _limited(key, _MAX_KEY, "idempotency_key")  # raises, naming the limit
         return build(subject)
 
     return checked
@@ -114,7 +116,8 @@ def metadata(subject: Subject) -> dict[str, str]:
         if not key or len(key) > _MAX_METADATA_KEY or "[" in key or "]" in key:
             raise _refuse(f"metadata key {key!r} must be 1-{_MAX_METADATA_KEY} characters without brackets",
                           "metadata")
-        _limited(value, _MAX_METADATA_VALUE, f"metadata.{key}")
+        if value is not None and len(value) > _MAX_METADATA_VALUE:  # the field's name made only to refuse it
+            _limited(value, _MAX_METADATA_VALUE, f"metadata.{key}")
     return fields
 
 

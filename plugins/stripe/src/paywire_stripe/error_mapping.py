@@ -90,8 +90,11 @@ def _text(error: Mapping[str, Any], name: str) -> str | None:
 
 def should_retry(response: Response) -> bool | None:
     """Stripe's `Stripe-Should-Retry` header: its word on retrying, over the status's."""
-    value = (response.header("stripe-should-retry") or "").strip().lower()
-    return {"true": True, "false": False}.get(value)
+    value = response.header("stripe-should-retry")
+    return None if value is None else _RETRY_WORDS.get(value.strip().lower())
+
+
+_RETRY_WORDS = {"true": True, "false": False}
 
 
 def _retry_after(response: Response) -> float | None:

@@ -31,15 +31,16 @@ __all__ = [
 ]
 
 
-def _id(value: Any) -> str | None:
-    """The id of an expandable field, expanded or not."""
-    if isinstance(value, dict):
-        value = value.get("id")
-    return value if isinstance(value, str) and value else None
-
-
 def _references(**ids: Any) -> dict[str, str]:
-    return {name: found for name, value in ids.items() if (found := _id(value))}
+    """The ids among `ids` by name, each an expandable field, expanded or not (one loop: this
+    reads every answer)."""
+    found: dict[str, str] = {}
+    for name, value in ids.items():
+        if isinstance(value, dict):
+            value = value.get("id")
+        if isinstance(value, str) and value:
+            found[name] = value
+    return found
 
 
 def _buyer_action(intent: Mapping[str, Any], subject: Subject) -> BuyerAction:

@@ -43,9 +43,11 @@ def charge_of(intent: Mapping[str, Any]) -> Mapping[str, Any] | None:
 def _authorized(charge: Mapping[str, Any]) -> int:
     """What the charge's card authorization holds: its `amount_authorized`, where the answer
     carries one, else the charge's amount."""
+    # `type(...) is dict` first: decoded JSON is dicts, and isinstance against the Mapping ABC
+    # costs a Python-level __instancecheck__.
     details = charge.get("payment_method_details")
-    card = details.get("card") if isinstance(details, Mapping) else None
-    held = card.get("amount_authorized") if isinstance(card, Mapping) else None
+    card = details.get("card") if type(details) is dict or isinstance(details, Mapping) else None
+    held = card.get("amount_authorized") if type(card) is dict or isinstance(card, Mapping) else None
     return wire_amount(held) if held is not None else wire_amount(charge["amount"])
 
 
@@ -71,7 +73,8 @@ def intent_totals(intent: Mapping[str, Any]) -> Totals:
     charge = charge_of(intent)
     figures = totals(charge) if charge is not None else _from_intent(intent)
     if intent.get("status") == "requires_capture":  # nothing captured yet: what Stripe holds, whatever was asked
-        figures = figures._replace(authorized=wire_amount(intent.get("amount_capturable")))
+        figures = Totals(figures.currency, wire_amount(intent.get("amount_capturable")), figures.captured,
+                         figures.refunded)
     return figures
 
 

@@ -30,22 +30,29 @@ def _failure(error: Mapping[str, object], default: str) -> Result:
     return Result(False, (message if isinstance(message, str) and message else default,), _codes(error))
 
 
+_VALID = Result.success()  # what every check answers for a valid answer, made once
+
 # Fields the handlers read, besides `id`, by object.
 _FIELDS = {"payment_intent": ("status", "currency", "amount"), "refund": ("currency", "amount")}
 
 
 def _is(kind: str) -> Check:
     fields = _FIELDS.get(kind, ())
+    listing = kind in ("list", "search_result")
 
     def check(subject: Subject, response: Response) -> Result:
         data = response.data
         if response.ok and isinstance(data, dict) and data.get("object") == kind:
-            if kind in ("list", "search_result"):
+            if listing:
                 shaped = isinstance(data.get("data"), list)
             else:
-                shaped = isinstance(data.get("id"), str) and all(data.get(name) is not None for name in fields)
+                shaped = isinstance(data.get("id"), str)
+                for name in fields:  # a loop, not all() over a generator: this checks every answer
+                    if data.get(name) is None:
+                        shaped = False
+                        break
             if shaped:
-                return Result.success()
+                return _VALID
         error = data.get("error") if isinstance(data, dict) else None
         if isinstance(error, dict):
             return _failure(error, f"Stripe answered HTTP {response.status}")
@@ -59,7 +66,7 @@ def paid(subject: Subject, response: Response) -> Result:
     error = response.data.get("last_payment_error")
     if response.data.get("status") == "requires_payment_method" and isinstance(error, dict):
         return _failure(error, "the payment failed")
-    return Result.success()
+    return _VALID
 
 
 def finished(subject: Subject, response: Response) -> Result:
@@ -69,7 +76,7 @@ def finished(subject: Subject, response: Response) -> Result:
         return Result.failure("the buyer has not finished 3-D Secure yet", "requires_action")
     if status == "canceled":
         return Result.failure("the PaymentIntent was canceled", "payment_intent_unexpected_state")
-    return Result.success()
+    return _VALID
 
 
 def refunded(subject: Subject, response: Response) -> Result:
@@ -77,7 +84,7 @@ def refunded(subject: Subject, response: Response) -> Result:
     status = response.data.get("status")
     if status in ("failed", "canceled"):
         return Result.failure(f"the refund is {status}", str(response.data.get("failure_reason") or f"refund_{status}"))
-    return Result.success()
+    return _VALID
 
 
 def answered(kind: str, *checks: Check) -> ValidatorComposite:
