@@ -217,3 +217,22 @@ def test_reprs_show_no_url_password_and_no_basic_username() -> None:
     for shown in (repr(MethodConfig(code="fakepay", base_url=url)), repr(factory), repr(transfer), repr(auth)):
         assert "hunter2pass" not in shown and "AZdfr0uLXSf6pq" not in shown and "client-secret-value" not in shown
     assert transfer.url.startswith("http://merchant:hunter2pass@")  # what is sent stays whole
+
+
+def test_an_auth_made_once_shows_its_header_nowhere_but_in_what_it_sends() -> None:
+    """The Authorization header is written once per credential; the value kept is a `Secret`,
+    so a hook or a log that dumps the auth (or a transfer holding it) with attrs shows no token."""
+    import base64
+
+    import attrs
+
+    from paywire import BasicAuth, BearerAuth, TransferFactory
+
+    bearer, basic = BearerAuth(Secret("sk_test_headertoken123")), BasicAuth("client-id-77", Secret("pw-secret-991"))
+    encoded = base64.b64encode(b"client-id-77:pw-secret-991").decode()
+    for auth, sent in ((bearer, "Bearer sk_test_headertoken123"), (basic, f"Basic {encoded}")):
+        assert auth.headers() == {"Authorization": sent}
+        transfer = TransferFactory("https://api.example.com", "POST", "/v1/pay", auth=auth).create(
+            {"a": 1}, Subject(idempotency_key="k"))
+        for shown in (str(attrs.asdict(auth)), str(attrs.asdict(transfer)), repr(auth), repr(transfer)):
+            assert "headertoken123" not in shown and "pw-secret-991" not in shown and encoded not in shown

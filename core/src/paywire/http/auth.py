@@ -29,15 +29,15 @@ class Auth(Protocol):
 @attrs.frozen
 class BearerAuth:
     token: Secret = attrs.field(repr=False)
-    # The header is a pure function of the frozen token: written once, never shown. headers()
-    # hands out a copy (a plain dict, which a caller's update() merges fastest).
-    _headers: Mapping[str, str] = attrs.field(init=False, repr=False, eq=False)
+    # The header value is a pure function of the frozen token: written once, and kept as a
+    # `Secret` like the token, so no repr, `attrs.asdict` or log of the auth shows it.
+    _header: Secret = attrs.field(init=False, repr=False, eq=False)
 
     def __attrs_post_init__(self) -> None:
-        object.__setattr__(self, "_headers", {"Authorization": f"Bearer {self.token.reveal()}"})
+        object.__setattr__(self, "_header", Secret(f"Bearer {self.token.reveal()}"))
 
     def headers(self) -> Mapping[str, str]:
-        return dict(self._headers)
+        return {"Authorization": self._header.reveal()}
 
     def refresh(self) -> bool:
         return False
@@ -47,15 +47,14 @@ class BearerAuth:
 class BasicAuth:
     username: str = attrs.field(repr=False)  # a configured credential too (PayPal's client id)
     password: Secret = attrs.field(repr=False)
-    _headers: Mapping[str, str] = attrs.field(init=False, repr=False, eq=False)  # as BearerAuth's
+    _header: Secret = attrs.field(init=False, repr=False, eq=False)  # as BearerAuth's
 
     def __attrs_post_init__(self) -> None:
         pair = f"{self.username}:{self.password.reveal()}".encode()
-        header = "Basic " + base64.b64encode(pair).decode("ascii")
-        object.__setattr__(self, "_headers", {"Authorization": header})
+        object.__setattr__(self, "_header", Secret("Basic " + base64.b64encode(pair).decode("ascii")))
 
     def headers(self) -> Mapping[str, str]:
-        return dict(self._headers)
+        return {"Authorization": self._header.reveal()}
 
     def refresh(self) -> bool:
         return False
