@@ -29,6 +29,7 @@ from paywire import (
 )
 from paywire.testing.contract import ErrorCase, GatewayContract, SignedWebhook, WebhookScheme, field_spans
 from paywire.testing.strategies import Bounds, WebhookPayload
+from paywire_braintree.builders import KEY_FIELD, VOID_KEY_FIELD
 from paywire_braintree.emulator.webhooks import signed_form
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
@@ -63,6 +64,33 @@ class TestBraintreeContract(GatewayContract):
             # the sandbox's merchant accounts are named paywire_<currency>: Braintree's currency is the account's
             currency = str(transaction["merchantAccountId"]).removeprefix("paywire_").upper()
             return Money.of(transaction["amount"], currency)
+
+        return decode
+
+    @pytest.fixture
+    def wire_idempotency_key(self) -> Callable[[Transfer], str | None]:
+        """Braintree takes no idempotency key: the plugin writes its own into the variables, where
+        it reads it back (an authorization's or sale's custom field paywire_key, a capture's or
+        refund's orderId, a void's paywire_void_key). A search's orderId is a read, not a key."""
+
+        def custom(fields: object, name: str) -> str | None:
+            found = [field.get("value") for field in fields if isinstance(field, dict) and field.get("name") == name] \
+                if isinstance(fields, list) else []
+            return str(found[0]) if found else None
+
+        def decode(transfer: Transfer) -> str | None:
+            variables = json.loads(transfer.body or b"{}").get("variables") or {}
+            given = variables.get("input") if isinstance(variables, dict) else None
+            if not isinstance(given, dict):
+                return None
+            transaction, refund = given.get("transaction"), given.get("refund")
+            if "paymentMethodId" in given and isinstance(transaction, dict):
+                return custom(transaction.get("customFields"), KEY_FIELD)
+            if "transactionId" in given and isinstance(transaction, dict):
+                return transaction.get("orderId")
+            if isinstance(refund, dict):
+                return refund.get("orderId")
+            return custom(given.get("customFields"), VOID_KEY_FIELD)
 
         return decode
 

@@ -40,7 +40,7 @@ from paywire import (
     StateError,
     Transfer,
 )
-from paywire.testing.contract import ErrorCase, GatewayContract, WebhookSigner
+from paywire.testing.contract import ErrorCase, GatewayContract, WebhookSigner, header_idempotency_key
 from paywire.testing.harness import ContractHarness
 from paywire.testing.strategies import Representable, WebhookPayload
 from paywire_paypal import signature
@@ -109,6 +109,11 @@ class PayPalContract(GatewayContract):
             return amount.currency not in NO_DECIMALS or amount.amount == amount.amount.to_integral_value()
 
         return held
+
+    @pytest.fixture
+    def wire_idempotency_key(self) -> Callable[[Transfer], str | None]:
+        """PayPal reads the key from PayPal-Request-Id."""
+        return header_idempotency_key("PayPal-Request-Id")
 
     @pytest.fixture
     def wire_amount(self) -> Callable[[Transfer], Money | None]:

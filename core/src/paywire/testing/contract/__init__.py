@@ -17,9 +17,16 @@ from paywire.testing.contract.capture import CaptureContract
 from paywire.testing.contract.error_case import ErrorCase, retryable_meaning
 from paywire.testing.contract.errors import ErrorMappingContract
 from paywire.testing.contract.fetch import FetchContract
-from paywire.testing.contract.fixtures import ContractFixtures, SignedWebhook, WebhookSigner, sign_webhook
+from paywire.testing.contract.fixtures import (
+    ContractFixtures,
+    SignedWebhook,
+    WebhookSigner,
+    header_idempotency_key,
+    sign_webhook,
+)
 from paywire.testing.contract.gateway_contract import GatewayContract
 from paywire.testing.contract.idempotency import IdempotencyContract
+from paywire.testing.contract.keys import IdempotencyKeyContract
 from paywire.testing.contract.lifecycle import LifecycleContract
 from paywire.testing.contract.lifecycle_machine import LifecycleSetup, PaymentLifecycle
 from paywire.testing.contract.model import CaptureModel, ExpectedStates, PaymentModel, expected_states
@@ -46,6 +53,7 @@ __all__ = [
     "FetchContract",
     "GatewayContract",
     "IdempotencyContract",
+    "IdempotencyKeyContract",
     "LifecycleContract",
     "LifecycleSetup",
     "PaymentLifecycle",
@@ -61,6 +69,7 @@ __all__ = [
     "WebhookSigner",
     "expected_states",
     "field_spans",
+    "header_idempotency_key",
     "retryable_meaning",
     "sign_webhook",
 ]

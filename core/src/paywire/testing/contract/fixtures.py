@@ -31,7 +31,7 @@ from paywire.testing.recorder import TransferRecorder
 from paywire.testing.sandbox import Sandbox, load_sandbox
 from paywire.testing.strategies import WEBHOOK_KINDS, Bounds, Representable, WebhookPayload, representable_at_most
 
-__all__ = ["ContractFixtures", "SignedWebhook", "WebhookSigner", "sign_webhook"]
+__all__ = ["ContractFixtures", "SignedWebhook", "WebhookSigner", "header_idempotency_key", "sign_webhook"]
 
 
 @attrs.frozen
@@ -63,6 +63,21 @@ def sign_webhook(signer: WebhookSigner, body: bytes, *, timestamp: int | None = 
     if isinstance(signed, SignedWebhook):
         return dict(signed.headers), signed.body
     return dict(signed), body
+
+
+def header_idempotency_key(*names: str) -> Callable[[Transfer], str | None]:
+    """A `wire_idempotency_key` reading the key from a header: one of `names` (any case), or,
+    with none given, any header whose name contains "idempotency"."""
+    wanted = {name.lower() for name in names}
+
+    def read(transfer: Transfer) -> str | None:
+        for name, value in transfer.all_headers().items():
+            lowered = name.lower()
+            if (lowered in wanted) if wanted else ("idempotency" in lowered):
+                return value
+        return None
+
+    return read
 
 
 def _required(name: str, what: str) -> NotImplementedError:
@@ -198,6 +213,17 @@ class ContractFixtures:
         compares every amount the authorization sends with the `Money` that was authorized.
         """
         raise _required("wire_amount", "return a function decoding the amount of a Transfer (None if it has none)")
+
+    @pytest.fixture
+    def wire_idempotency_key(self) -> Callable[[Transfer], str | None]:
+        """Reads the idempotency key back out of a request as sent, where the provider reads it;
+        None for a request that carries none. By default the value of any header whose name
+        contains "idempotency" (any case). Override it for another header
+        (`header_idempotency_key("PayPal-Request-Id")`) or a key carried in the body: the kit
+        checks that every money-moving command puts the subject's key on the wire, because
+        `Transfer.idempotency_key` is the subject's whether or not the plugin sent it.
+        """
+        return header_idempotency_key()
 
     @pytest.fixture
     def provider_errors(self) -> Sequence[ErrorCase]:

@@ -10,6 +10,7 @@ from paywire.testing.contract.capture import CaptureContract
 from paywire.testing.contract.errors import ErrorMappingContract
 from paywire.testing.contract.fetch import FetchContract
 from paywire.testing.contract.idempotency import IdempotencyContract
+from paywire.testing.contract.keys import IdempotencyKeyContract
 from paywire.testing.contract.lifecycle import LifecycleContract
 from paywire.testing.contract.refund import RefundContract
 from paywire.testing.contract.secrets import SecretContract
@@ -27,6 +28,7 @@ class GatewayContract(
     ErrorMappingContract,
     TransportFaultContract,
     IdempotencyContract,
+    IdempotencyKeyContract,
     LifecycleContract,
     FetchContract,
     AcceptedOutcomeContract,

@@ -68,6 +68,40 @@ class IdempotencyContract(ContractFixtures):
             f"each of {part!r} was applied once"
         )
 
+    def test_replaying_a_sale_charges_once(self, harness: ContractHarness, example_amount: Money) -> None:
+        if "sale" not in harness.commands or not harness.capabilities.sale:
+            pytest.skip(f"{harness.provider} offers no sale to replay")
+        subject = harness.payment_subject(example_amount)
+        first = harness.execute("sale", subject)
+        again = harness.attempt("sale", subject)
+        assert not isinstance(again, PaywireError), f"a replayed sale gave {again!r}; the first gave {first!r}"
+        assert not _differences(first, again), "a replayed sale answered differently: " + "; ".join(_differences(first, again))
+        assert payment_reference(again) == payment_reference(first), "a replayed sale made a second payment"
+        if first.succeeded:
+            fetched = harness.fetch(payment_reference(first))
+            assert fetched.captured == example_amount, (
+                f"after a replayed sale of {example_amount!r} the provider holds captured {fetched.captured!r}")
+
+    @pytest.mark.paywire_capability("buyer_action")
+    def test_replaying_a_completion_completes_once(
+        self, harness: ContractHarness, example_amount: Money, buyer_action_source: str
+    ) -> None:
+        if "complete" not in harness.commands:
+            pytest.skip(f"{harness.provider} offers no complete to replay")
+        started = harness.execute("authorize", harness.payment_subject(example_amount, source=buyer_action_source))
+        assert started.action_required, f"{buyer_action_source!r} gave {started!r}, not a buyer action"
+        harness.approve_buyer_action(started)
+        subject = harness.follow_up(payment_reference(started), example_amount)
+        first = harness.execute("complete", subject)
+        again = harness.attempt("complete", subject)
+        assert not isinstance(again, PaywireError), f"a replayed complete gave {again!r}; the first gave {first!r}"
+        assert not _differences(first, again), (
+            "a replayed complete answered differently: " + "; ".join(_differences(first, again)))
+        fetched = harness.fetch(payment_reference(started))
+        assert fetched.authorized == example_amount and fetched.captured in (None, Money.zero(example_amount.currency)), (
+            f"after a replayed complete of an authorization of {example_amount!r} the provider holds "
+            f"authorized {fetched.authorized!r}, captured {fetched.captured!r}")
+
     def test_replaying_a_sequence_of_operations_changes_nothing(
         self, harness: ContractHarness, example_amount: Money, amount_representable: Representable | None
     ) -> None:
