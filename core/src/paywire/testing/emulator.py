@@ -5,8 +5,9 @@ A plugin's emulator subclasses `EmulatorApp`, declares routes with `@route`, and
 contract kit can drive any of them alike:
 
 - fault injection (`inject(Fault(...))` or `POST /_paywire/faults`): latency, an HTTP error status
-  (with Retry-After) before or after the operation took effect, or dropping the connection after
-  the operation took effect;
+  (with Retry-After) before or after the operation took effect, dropping the connection after
+  the operation took effect, or holding a request the provider handled until the test releases it
+  (`wait_until_held`, `release_held`: in the same process only);
 - a count of requests that reached the provider's logic (`calls`, `GET /_paywire/calls`);
 - an idempotency store with the usual semantics (replay, conflict, in flight);
 - webhook delivery to a configured URL.
@@ -70,6 +71,12 @@ class EmulatorRequest:
     def form(self) -> list[tuple[str, str]]:
         return parse_qsl(self.body.decode("utf-8"), keep_blank_values=True)
 
+    def carries(self, text: str) -> bool:
+        """Whether `text` appears in a header value, the query or the body (as sent)."""
+        return (any(text in value for value in self.headers.values())
+                or any(text in value for _, value in self.query)
+                or text.encode() in self.body)
+
 
 @attrs.frozen
 class Reply:
@@ -90,9 +97,15 @@ class Fault:
         without touching state), "status_after" (run the operation, then answer `status` instead
         of its answer: a gateway in front of the provider timing out after the write), or
         "drop_after" (run the operation, then close the connection without answering). The last
-        two are the outcome-unknown cases.
+        two are the outcome-unknown cases. "hold" runs the operation, then parks the request (its
+        effect applied, its idempotency key still in flight) until `EmulatorApp.release_held()`:
+        a client's read timeout, or a duplicate arriving while the first is in progress, without
+        guessing at durations.
     :param path: a regular expression the request path must match (any path when None).
     :param method: the HTTP method to match (any when None).
+    :param contains: a text the request must carry in a header value or its body (any request
+        when None): an operation's idempotency key aims the fault at that operation's write, where
+        every call goes to one path (GraphQL) or a read comes first.
     """
 
     kind: str
@@ -102,15 +115,16 @@ class Fault:
     path: str | None = None
     method: str | None = None
     times: int = 1
+    contains: str | None = None
 
     def __attrs_post_init__(self) -> None:
-        if self.kind not in ("latency", "status", "status_after", "drop_after"):
-            raise ValueError(f"unknown fault kind {self.kind!r}: use latency, status, status_after or drop_after")
+        if self.kind not in ("latency", "status", "status_after", "drop_after", "hold"):
+            raise ValueError(f"unknown fault kind {self.kind!r}: use latency, status, status_after, drop_after or hold")
 
-    def matches(self, method: str, path: str) -> bool:
+    def matches(self, method: str, path: str, request: EmulatorRequest | None = None) -> bool:
         return (self.method is None or self.method == method) and (
             self.path is None or re.search(self.path, path) is not None
-        )
+        ) and (self.contains is None or (request is not None and request.carries(self.contains)))
 
 
 Handler = Callable[[Any, EmulatorRequest], Reply]
@@ -178,9 +192,19 @@ class EmulatorApp:
                     table.append((method, re.compile(f"^{pattern}$"), name))
         cls._route_table = table
 
+    HOLD_LIMIT = 30.0
+    """Seconds a held request waits for `release_held` at most (a test that forgot to release)."""
+
     def __init__(self) -> None:
         self.lock = threading.RLock()
+        # Faults have a lock of their own: a request held inside a provider's handler (which may
+        # hold `lock`) must not stop other requests from being matched against faults.
+        self._fault_lock = threading.RLock()
         self._faults: list[list[Any]] = []  # [Fault, remaining]
+        self._hold = threading.Condition()
+        self._holding = 0  # requests parked by a "hold" fault and not yet answered
+        self._hold_gate = threading.Event()
+        self._held_here = threading.local()
         self.calls: list[tuple[str, str]] = []
         self.idempotency = IdempotencyStore()
         self.webhook_url: str | None = None
@@ -191,20 +215,51 @@ class EmulatorApp:
 
     # -- test controls -------------------------------------------------------------------------
     def inject(self, fault: Fault) -> None:
-        with self.lock:
+        with self._fault_lock:
             self._faults.append([fault, fault.times])
 
     def clear_faults(self) -> None:
-        with self.lock:
+        with self._fault_lock:
             self._faults.clear()
+        self.release_held()
+
+    def wait_until_held(self, count: int = 1, timeout: float = 10.0) -> bool:
+        """Wait until `count` requests are parked by a "hold" fault; False on timeout."""
+        with self._hold:
+            return self._hold.wait_for(lambda: self._holding >= count, timeout)
+
+    def release_held(self, timeout: float = 10.0) -> bool:
+        """Let every held request go on, and wait until each has been answered (its idempotency
+        key finished or abandoned); False on timeout."""
+        with self._hold:
+            if not self._holding:
+                return True
+            self._hold_gate.set()
+            try:
+                return self._hold.wait_for(lambda: self._holding == 0, timeout)
+            finally:
+                self._hold_gate.clear()
+
+    def _hold_if_asked(self, request: EmulatorRequest) -> None:
+        if getattr(self._held_here, "held", False):
+            return  # one hold per request, wherever the emulator checks for it first
+        if self._take_fault(request.method, request.path, ("hold",), request=request) is None:
+            return
+        with self._hold:
+            self._holding += 1
+            self._held_here.held = True
+            self._hold.notify_all()
+        self._hold_gate.wait(self.HOLD_LIMIT)
 
     def _take_fault(
-        self, method: str, path: str, kinds: tuple[str, ...] = ("latency", "status", "status_after", "drop_after")
+        self, method: str, path: str,
+        kinds: tuple[str, ...] = ("latency", "status", "status_after", "drop_after", "hold"),
+        *, request: EmulatorRequest | None = None,
     ) -> Fault | None:
-        with self.lock:
+        with self._fault_lock:
             for entry in self._faults:
                 fault, remaining = entry
-                if remaining > 0 and fault.kind in kinds and fault.matches(method, path):
+                if remaining > 0 and fault.kind in kinds and fault.matches(method, path, request):
                     entry[1] = remaining - 1
                     return fault  # type: ignore[no-any-return]
             return None
@@ -251,8 +306,16 @@ class EmulatorApp:
         own behaviour and apply inside `dispatch`.
         """
         control = request.path.startswith("/_paywire/")
-        after = None if control else self._take_fault(request.method, request.path, ("drop_after", "status_after"))
-        reply, drop = self.dispatch(request)
+        after = None if control else self._take_fault(request.method, request.path, ("drop_after", "status_after"),
+                                                         request=request)
+        try:
+            reply, drop = self.dispatch(request)
+        finally:
+            if getattr(self._held_here, "held", False):
+                self._held_here.held = False
+                with self._hold:
+                    self._holding -= 1
+                    self._hold.notify_all()
         if after is not None and after.kind == "status_after" and not drop:
             headers = {"Retry-After": str(after.retry_after)} if after.retry_after is not None else {}
             return self.fault_reply(after.status, headers), False
@@ -264,7 +327,7 @@ class EmulatorApp:
         connection."""
         if request.path.startswith("/_paywire/"):
             return self._control(request), False
-        fault = self._take_fault(request.method, request.path, ("latency", "status"))
+        fault = self._take_fault(request.method, request.path, ("latency", "status"), request=request)
         if fault is not None and fault.kind == "latency":
             time.sleep(fault.seconds)
         elif fault is not None and fault.kind == "status":
@@ -279,7 +342,9 @@ class EmulatorApp:
                 request = attrs.evolve(request, params=match.groupdict())
                 with self.lock:
                     self.calls.append((request.method, request.path))
-                return getattr(self, name)(request)  # type: ignore[no-any-return]
+                reply: Reply = getattr(self, name)(request)
+                self._hold_if_asked(request)
+                return reply
         return self.not_found(request)
 
     def not_found(self, request: EmulatorRequest) -> Reply:

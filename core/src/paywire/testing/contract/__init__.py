@@ -10,6 +10,7 @@ can be combined instead to run a part of it.
 """
 
 from paywire.testing.contract.accepted import AcceptedOutcomeContract
+from paywire.testing.contract.after_effect import AfterEffectFaultContract
 from paywire.testing.contract.amounts import AmountContract
 from paywire.testing.contract.builders import BuilderContract
 from paywire.testing.contract.buyer_action import BuyerActionContract
@@ -41,6 +42,7 @@ from paywire.testing.profiles import register_profiles
 
 __all__ = [
     "AcceptedOutcomeContract",
+    "AfterEffectFaultContract",
     "AmountContract",
     "BuilderContract",
     "BuyerActionContract",

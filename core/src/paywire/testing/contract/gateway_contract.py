@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from paywire.testing.contract.accepted import AcceptedOutcomeContract
+from paywire.testing.contract.after_effect import AfterEffectFaultContract
 from paywire.testing.contract.amounts import AmountContract
 from paywire.testing.contract.builders import BuilderContract
 from paywire.testing.contract.buyer_action import BuyerActionContract
@@ -39,6 +40,7 @@ class GatewayContract(
     BuyerActionContract,
     WebhookContract,
     SecretContract,
+    AfterEffectFaultContract,
 ):
     """Every property of the gateway contract. Capabilities the plugin does not declare are
     skipped with the reason; a declared one is tested and needs its fixtures."""

@@ -97,18 +97,19 @@ class BraintreeEmulator(EmulatorApp):
                            headers)
 
     def _take_fault(self, method: str, path: str, kinds: tuple[str, ...] = ("latency", "status", "status_after",
-                                                                              "drop_after")) -> Fault | None:
+                                                                              "drop_after", "hold"),
+                    *, request: EmulatorRequest | None = None) -> Fault | None:
         field = getattr(self._field, "name", None)
         mutation = getattr(self._field, "mutation", False)
         names = (field, field.lower()) if field else ()
-        with self.lock:
+        with self._fault_lock:
             for entry in self._faults:
                 fault, remaining = entry
-                named = any(fault.matches(method, f"{path}/{name}") for name in names)
+                named = any(fault.matches(method, f"{path}/{name}", request) for name in names)
                 # "after the operation took effect" is about writes: a query is hit only when named
-                if fault.kind in ("status_after", "drop_after") and not mutation and not (fault.path and named):
+                if fault.kind in ("status_after", "drop_after", "hold") and not mutation and not (fault.path and named):
                     continue
-                if remaining > 0 and fault.kind in kinds and (fault.matches(method, path) or named):
+                if remaining > 0 and fault.kind in kinds and (fault.matches(method, path, request) or named):
                     entry[1] = remaining - 1
                     return fault  # type: ignore[no-any-return]
         return None
