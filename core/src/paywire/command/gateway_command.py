@@ -175,15 +175,17 @@ class GatewayCommand:
                 if renewed:
                     attempt += 1
                     continue
-            hint = self.retry_hint(response) if self.retry_hint is not None else None
-            if retry.is_retryable_status(transfer, response, hint):
-                next_retry = retry.increment(response=response)
-                if not next_retry.is_exhausted():
-                    log.info("retrying %s %s after HTTP %d", transfer.method, transfer.url, response.status)
-                    next_retry.sleep(response)
-                    retry, attempt = next_retry, attempt + 1
-                    unsure = unsure or response.status >= 500  # a 5xx may come after the provider acted
-                    continue
+            # A success is never sent again (`Retry.is_retryable_status`): no hint to read for it.
+            if not 200 <= response.status < 300:
+                hint = self.retry_hint(response) if self.retry_hint is not None else None
+                if retry.is_retryable_status(transfer, response, hint):
+                    next_retry = retry.increment(response=response)
+                    if not next_retry.is_exhausted():
+                        log.info("retrying %s %s after HTTP %d", transfer.method, transfer.url, response.status)
+                        next_retry.sleep(response)
+                        retry, attempt = next_retry, attempt + 1
+                        unsure = unsure or response.status >= 500  # a 5xx may come after the provider acted
+                        continue
             if log.isEnabledFor(logging.DEBUG):  # the clock is read again only for the message
                 log.debug(
                     "%s %s -> %d in %.1f ms", transfer.method, transfer.url, response.status,

@@ -63,9 +63,10 @@ class Retry:
 
     # -- predicates (override to change the policy) ----------------------------------------------
     def is_retryable_status(self, transfer: Transfer, response: Response, hint: bool | None = None) -> bool:
-        """Whether to send again after `response`: only an idempotent transfer, and then as the
-        provider's own `hint` says (Stripe-Should-Retry), or by status when it gives none."""
-        if not transfer.idempotent:
+        """Whether to send again after `response`: never after a success, only an idempotent
+        transfer, and then as the provider's own `hint` says (Stripe-Should-Retry), or by status
+        when it gives none."""
+        if not transfer.idempotent or 200 <= response.status < 300:
             return False
         return hint if hint is not None else response.status in self.RETRY_STATUSES
 

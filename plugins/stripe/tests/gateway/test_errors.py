@@ -241,3 +241,25 @@ def test_a_success_the_shops_validator_refuses_is_unknown_never_a_definite_failu
         stripe.run(command, subject)
     assert is_unknown(refused.value), f"{refused.value!r} is recorded failed although Stripe applied it"
     assert refused.value.code == "policy_refused"
+
+
+def test_a_success_is_never_sent_again_whatever_stripe_should_retry_says(
+    gateway_at: Any, server: Any, recorder: Any,
+) -> None:
+    """`Stripe-Should-Retry` is Stripe's word on an error; on a success (a proxy's header, a
+    misread) it must not make the gateway send the request again."""
+    import json
+
+    gateway = gateway_at(server.url, retry=Retry(total=3, backoff_factor=0))
+    paid = gateway.execute("stripe", "sale", Subject(amount=eur("10.00"), source="pm_card_visa",
+                                                     idempotency_key="should-retry-sale"))
+    body = json.dumps({"id": "re_should_retry_1", "object": "refund", "amount": 400, "currency": "eur",
+                       "status": "succeeded", "payment_intent": paid.reference, "charge": None,
+                       "metadata": {}}).encode()
+    answer = Response(200, {"content-type": "application/json", "stripe-should-retry": "true"}, body)
+    before = len(recorder.sent)
+    with recorder.answering(answer):
+        result = gateway.execute("stripe", "refund", Subject(reference=paid.reference, amount=eur("4.00"),
+                                                             idempotency_key="should-retry-refund"))
+    assert result.reference == "re_should_retry_1"
+    assert [record.command for record in recorder.since(before)] == ["refund"]
