@@ -215,29 +215,15 @@ _SILENT: frozenset[type] = frozenset({type(None), bool, *_OWN_VALUES})
 
 
 def _mapping_texts(mapping: Mapping[Any, Any], out: list[str]) -> None:
-    for key, item in mapping.items():
+    """The keys here, then the values as any items (a key's text comes in one order or another:
+    the screen reads them all)."""
+    for key in mapping:
         if type(key) is str:
             if len(key) >= MIN_DIGITS:
                 out.append(key)
         else:  # written as text on the wire and in the ledger all the same
             _texts(key, out)
-        cls: type = type(item)
-        if cls is str:  # most values: no call for them
-            if len(item) >= MIN_DIGITS:
-                out.append(item)
-        elif cls in _SILENT:
-            continue
-        elif cls is int:
-            if not -_SHORT_INT < item < _SHORT_INT:
-                out.append(str(item))
-        elif cls is list or cls is tuple:
-            if item:
-                _item_texts(item, out)
-        elif cls is dict or cls is MappingProxyType:
-            if item:
-                _mapping_texts(item, out)
-        else:  # none of the types `_texts` tells apart itself: straight to the class's walk
-            _walk_of(cls)(item, out)
+    _item_texts(mapping.values(), out)
 
 
 def _item_texts(items: Iterable[Any], out: list[str]) -> None:
