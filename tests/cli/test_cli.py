@@ -474,28 +474,20 @@ def test_commands_that_start_payments_still_create_the_ledger(shop: Path) -> Non
     assert result.returncode == 0 and "0 settled" in result.stdout, result
 
 
-PG_DSN = os.environ.get("PAYWIRE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
-
-
 @pytest.mark.postgres
-def test_commands_on_existing_payments_never_create_a_postgresql_schema(shop: Path) -> None:
-    psycopg = pytest.importorskip("psycopg")
-    try:
-        psycopg.connect(PG_DSN, connect_timeout=3).close()
-    except psycopg.OperationalError as exc:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(f"no PostgreSQL server at {PG_DSN}: {exc}")
+def test_commands_on_existing_payments_never_create_a_postgresql_schema(shop: Path, postgres_dsn: str) -> None:
+    import psycopg
+
     schema = f"pwtest_{os.getpid()}_cli_{os.urandom(4).hex()}"
     try:
         for args in ON_EXISTING_PAYMENTS:
-            result = paywire("--ledger", f"{PG_DSN}?schema={schema}", *args, cwd=shop, env=SECRETS)
+            result = paywire("--ledger", f"{postgres_dsn}?schema={schema}", *args, cwd=shop, env=SECRETS)
             assert result.returncode == 3 and f"no ledger in schema {schema!r}" in result.stderr, (args, result)
-            with psycopg.connect(PG_DSN) as conn:
+            with psycopg.connect(postgres_dsn) as conn:
                 assert conn.execute("SELECT count(*) FROM pg_namespace WHERE nspname = %s",
                                     (schema,)).fetchone() == (0,), args
     finally:
-        with psycopg.connect(PG_DSN, autocommit=True) as conn:
+        with psycopg.connect(postgres_dsn, autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
