@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import urllib3
 
@@ -64,13 +65,19 @@ def raw_call(url: str) -> Callable[[], object]:
     return raw
 
 
-def run() -> list[Row]:
+@contextmanager
+def contenders() -> Iterator[dict[str, Callable[[], object]]]:
+    """Each contender's call, against one canned server (bench_instructions counts them too)."""
     with canned_server(BODY) as url:
-        calls = {
+        yield {
             "raw urllib3": raw_call(url),
             "paywire": paywire_call(url, None),
             "paywire, keyed (search, then the mutation)": paywire_call(url, "order-A-1001-auth"),
         }
+
+
+def run() -> list[Row]:
+    with contenders() as calls:
         assert {call() if name == "raw urllib3" else call().reference  # type: ignore[attr-defined]
                 for name, call in calls.items()} == {TRANSACTION["id"]}
         medians = median_latency(calls, rounds=11, per_round=200)

@@ -36,6 +36,8 @@ WARMUP, CALLS = 30, 200
 CONTENDERS = {  # name: what it runs
     "stripe raw urllib3": "Stripe authorize, raw urllib3 (bench_stripe)",
     "stripe paywire": "Stripe authorize, paywire gateway (bench_stripe)",
+    "braintree raw urllib3": "Braintree authorize, raw urllib3 (bench_braintree)",
+    "braintree paywire": "Braintree authorize, paywire gateway, no key (bench_braintree)",
     "authorize bare": "bench gateway authorize, no ledger (bench_ledger)",
     "authorize SQLite ledger": "PaymentService.authorize on SQLite (bench_ledger)",
     "authorize SQLite floor": "the plain-driver floor's authorize on SQLite (bench/floor.py)",
@@ -53,6 +55,11 @@ def _contender(name: str) -> Iterator[Callable[[], object]]:
 
         with bench_stripe.contenders() as calls:
             yield calls[name.removeprefix("stripe ")]
+    elif name.startswith("braintree"):
+        from bench import bench_braintree
+
+        with bench_braintree.contenders() as calls:
+            yield calls[name.removeprefix("braintree ")]
     else:
         from bench import bench_ledger
 
@@ -95,7 +102,11 @@ def run() -> list[Row]:
     rows = [Row(GROUP, "Stripe authorize: raw urllib3", counts["stripe raw urllib3"], "instr/op", 1.0,
                 "raw urllib3"),
             Row(GROUP, "Stripe authorize: paywire", counts["stripe paywire"], "instr/op",
-                counts["stripe paywire"] / counts["stripe raw urllib3"], "raw urllib3")]
+                counts["stripe paywire"] / counts["stripe raw urllib3"], "raw urllib3"),
+            Row(GROUP, "Braintree authorize: raw urllib3", counts["braintree raw urllib3"], "instr/op", 1.0,
+                "raw urllib3"),
+            Row(GROUP, "Braintree authorize: paywire", counts["braintree paywire"], "instr/op",
+                counts["braintree paywire"] / counts["braintree raw urllib3"], "raw urllib3")]
     for operation in ("authorize", "capture"):
         bare = counts[f"{operation} bare"]
         ours, floor = counts[f"{operation} SQLite ledger"] - bare, counts[f"{operation} SQLite floor"] - bare
