@@ -30,12 +30,14 @@ def answered_ok(subject: Subject, response: Response) -> Result:
     return Result(False, (error.get("message", f"HTTP {response.status}"),), tuple(c for c in [error.get("code")] if c))
 
 
-def command(base_url: str, method: str = "POST", path: str = "/pay", read_timeout: float = 5.0) -> GatewayCommand:
+def command(base_url: str, method: str = "POST", path: str = "/pay", read_timeout: float = 5.0,
+            **factory: Any) -> GatewayCommand:
+    """`factory`: the transfer factory's other fields (the key goes in Idempotency-Key unless told)."""
     return GatewayCommand(
         builder=[lambda s: {"amount": s.amount.minor if s.amount else 0}],
         transfer_factory=TransferFactory(
-            base_url, method, path, converter=JSON, idempotency_header="Idempotency-Key",
-            timeout=Timeout(connect=2.0, read=read_timeout),
+            base_url, method, path, converter=JSON, timeout=Timeout(connect=2.0, read=read_timeout),
+            **{"idempotency_header": "Idempotency-Key", **factory},
         ),
         validator=ValidatorComposite([answered_ok]),
         error_mapper=ErrorMapper("test"),

@@ -40,17 +40,19 @@ class ScriptedClient:
 steps = st.lists(st.sampled_from(["connect", "read", 200, 500, 503, 429, 400]), max_size=6)
 
 
-@given(steps, st.booleans(), st.integers(0, 5))
+@given(steps, st.booleans(), st.booleans(), st.integers(0, 5))
 def test_never_resends_a_non_idempotent_request_that_may_have_been_delivered(
-    script: list[str | int], keyed: bool, total: int
+    script: list[str | int], keyed: bool, header: bool, total: int
 ) -> None:
+    """Only a key the provider reads (its idempotency header) makes a POST safe to send twice."""
     client = ScriptedClient(script)
     subject = Subject(amount=PAY, idempotency_key="k-1" if keyed else None)
+    cmd = command("http://127.0.0.1:9", idempotency_header="Idempotency-Key" if header else None)
     try:
-        run(command("http://127.0.0.1:9"), subject, client=client, retry=Retry(total=total, backoff_factor=0))
+        run(cmd, subject, client=client, retry=Retry(total=total, backoff_factor=0))
     except PaywireError:
         pass
-    if not keyed:
+    if not (keyed and header):
         assert client.delivered <= 1
     sends = len(script) - len(client.script) if client.script or script else 1
     assert sends <= total + 1
@@ -58,7 +60,7 @@ def test_never_resends_a_non_idempotent_request_that_may_have_been_delivered(
 
 @given(st.booleans(), st.booleans())
 def test_retryable_error_predicate(idempotent: bool, may_have_been_sent: bool) -> None:
-    transfer = Transfer("POST", "https://x.test/", idempotency_key="k" if idempotent else None)
+    transfer = Transfer("POST", "https://x.test/", idempotent=idempotent)
     error = TransportError("x", may_have_been_sent=may_have_been_sent)
     assert Retry().is_retryable_error(transfer, error) == (idempotent or not may_have_been_sent)
 
@@ -129,6 +131,43 @@ def test_a_dropped_connection_with_a_key_is_retried(echo) -> None:
     result = run(command(url), Subject(amount=PAY, idempotency_key="k-drop"))
     assert result.reference == "200"
     assert len(app.calls) == 2
+
+
+def test_a_key_in_no_header_does_not_make_a_post_safe_to_resend(echo, json_reply) -> None:
+    """The factory has no idempotency header, so the subject's key never reaches the provider: a
+    resend after a dropped answer or a 5xx would be a second request, applied twice."""
+    app, url = echo
+    keyless = command(url, idempotency_header=None)
+    app.inject(Fault("drop_after"))
+    with pytest.raises(OutcomeUnknown) as dropped:
+        run(keyless, Subject(amount=PAY, idempotency_key="k-nowhere-1"))
+    assert dropped.value.may_have_been_sent and len(app.calls) == 1
+    app.replies = [json_reply(500, {"error": {"message": "oops"}})]
+    with pytest.raises(ProviderUnavailable) as failed:
+        run(keyless, Subject(amount=PAY, idempotency_key="k-nowhere-2"))
+    assert failed.value.may_have_been_sent and len(app.calls) == 2
+    assert all("idempotency-key" not in {name.lower() for name in seen.headers} for seen in app.seen)
+
+
+def test_a_repeatable_post_is_resent_after_a_dropped_answer_and_a_5xx(echo, json_reply) -> None:
+    """An endpoint its factory declares safe to repeat (a token request, a verification) is
+    retried like a read, with no key at all."""
+    app, url = echo
+    repeatable = command(url, idempotency_header=None, repeatable=True)
+    app.inject(Fault("drop_after"))
+    assert run(repeatable, Subject(amount=PAY)).reference == "200"
+    assert len(app.calls) == 2
+    app.replies = [json_reply(500, {"error": {"message": "oops"}})]
+    assert run(repeatable, Subject(amount=PAY)).reference == "200"
+    assert len(app.calls) == 4
+
+
+def test_a_keyed_post_without_a_header_still_retries_a_connection_never_made() -> None:
+    """Nothing was sent, so nothing can be applied twice: a connect failure is retried for any transfer."""
+    client = ScriptedClient(["connect", "connect"])
+    result = run(command("http://127.0.0.1:9", idempotency_header=None), Subject(amount=PAY, idempotency_key="k-c"),
+                 client=client)
+    assert result.reference == "200" and client.delivered == 1
 
 
 def test_exhausted_retries_keep_the_last_answer(echo, json_reply) -> None:

@@ -12,7 +12,7 @@ import attrs
 import pytest
 import trustme
 
-from paywire import BasicAuth, BearerAuth, InvalidRequest, Money, Retry, Secret, Subject, TransferFactory
+from paywire import BasicAuth, BearerAuth, InvalidRequest, Money, Retry, Secret, Subject, Transfer, TransferFactory
 from paywire.errors import OutcomeUnknown, TransportError
 from paywire.http.client import Urllib3Client
 from paywire.testing.emulator import EmulatorServer
@@ -38,6 +38,33 @@ def test_get_requests_carry_the_request_as_query_and_no_key() -> None:
     transfer = factory.create({"expand": ["charge"]}, Subject(reference="p1", idempotency_key="k"))
     assert transfer.url == "https://api.test/v1/pay/p1?expand%5B0%5D=charge"
     assert transfer.body is None and transfer.idempotency_key is None and transfer.idempotent
+
+
+@pytest.mark.parametrize(("method", "header", "repeatable", "key", "idempotent"), [
+    ("POST", "Idempotency-Key", False, "k", True),  # the provider deduplicates on the key it reads
+    ("POST", "Idempotency-Key", False, None, False),
+    ("POST", None, False, "k", False),  # the key goes nowhere: a resend is a second request
+    ("POST", None, True, "k", True),
+    ("POST", None, True, None, True),
+    ("DELETE", None, False, "k", False),
+    ("DELETE", None, True, None, True),
+    ("GET", None, False, None, True),
+    ("HEAD", "Idempotency-Key", False, "k", True),
+])
+def test_a_transfer_is_idempotent_only_when_sending_it_twice_cannot_do_anything_twice(
+    method: str, header: str | None, repeatable: bool, key: str | None, idempotent: bool
+) -> None:
+    factory = TransferFactory("https://api.test", method, "/v1/pay", idempotency_header=header, repeatable=repeatable)
+    transfer = factory.create({}, Subject(idempotency_key=key))
+    on_the_wire = key if header and method not in ("GET", "HEAD") else None
+    assert (transfer.idempotent, transfer.idempotency_key) == (idempotent, on_the_wire)
+    assert (transfer.headers.get(header) if header else None) == on_the_wire
+
+
+def test_a_transfer_built_by_hand_is_idempotent_for_a_safe_method_only() -> None:
+    assert Transfer("GET", "https://api.test/").idempotent and Transfer("OPTIONS", "https://api.test/").idempotent
+    assert not Transfer("POST", "https://api.test/", idempotency_key="k").idempotent
+    assert Transfer("POST", "https://api.test/", idempotent=True).idempotent
 
 
 def test_a_missing_path_field_is_refused_before_sending() -> None:

@@ -199,6 +199,39 @@ def test_a_lost_capture_is_never_resent_by_the_retry_policy_and_the_retry_with_i
         assert [op.idempotency_key for op in fetched.operations] == ["retry-cap-1"]
 
 
+@pytest.mark.parametrize("fault", [Fault(kind="drop_after", path="node"), Fault(kind="status", status=503, path="node")])
+def test_a_query_whose_answer_was_lost_is_asked_again(
+    sandbox, served, emulator: BraintreeEmulator, fault: Fault  # type: ignore[no-untyped-def]
+) -> None:
+    """A query changes nothing at Braintree: its transfer is repeatable, so the retry policy asks again."""
+    with _retrying(sandbox, served) as retrying:
+        auth = run(retrying, "authorize", authorize(retrying, key=f"retry-read-{fault.kind}"))
+        before = len(emulator.calls)
+        emulator.inject(fault)
+        fetched = run(retrying, "fetch", Subject(reference=auth.reference))
+        assert fetched.authorized == Money.of("100.00", EUR)
+        assert len(emulator.calls) - before == (2 if fault.kind == "drop_after" else 1)  # a 503 reaches no logic
+
+
+def test_a_mutation_answered_with_a_5xx_is_never_resent_by_the_retry_policy(
+    sandbox, served, emulator: BraintreeEmulator  # type: ignore[no-untyped-def]
+) -> None:
+    """Braintree deduplicates no mutation: the key travels in its variables, so its transfer is
+    not idempotent and a 5xx after the write leaves it unknown, sent once, for the caller's
+    retry under its key to find."""
+    with _retrying(sandbox, served) as retrying:
+        auth = run(retrying, "authorize", authorize(retrying, key="retry-5xx"))
+        emulator.inject(Fault(kind="status_after", status=500, path="partialcapture", times=3))
+        subject = Subject(reference=auth.reference, amount=Money.of("40.00", EUR), final=False,
+                          idempotency_key="retry-5xx-1")
+        with pytest.raises(ProviderUnavailable) as unknown:
+            run(retrying, "capture", subject)
+        emulator.clear_faults()
+        assert unknown.value.may_have_been_sent
+        assert len(emulator.transactions[auth.reference].children) == 1, "sent once, although retries were allowed"
+        assert run(retrying, "capture", subject).reference == emulator.transactions[auth.reference].children[0]
+
+
 def test_braintrees_availability_and_limit_errors(gateway: Gateway, emulator: BraintreeEmulator) -> None:
     emulator.inject(Fault(kind="status", status=503))
     with pytest.raises(ProviderUnavailable) as unavailable:

@@ -4,8 +4,9 @@ What may be retried depends on whether the provider may have seen the request:
 
 - a failure to connect (nothing was sent) is always retried, counted under `connect`;
 - a read timeout or dropped connection (the request may have taken effect), and a 5xx or 429
-  answer, are retried only when the transfer is idempotent (a safe method, or an idempotency key
-  the provider deduplicates on), counted under `read` and `status`.
+  answer, are retried only when the transfer is idempotent (`Transfer.idempotent`: a safe method,
+  a key in the provider's idempotency header, or an endpoint its factory declares repeatable),
+  counted under `read` and `status`.
 
 When the budget is spent, the final error keeps its cause and says `may_have_been_sent`.
 """

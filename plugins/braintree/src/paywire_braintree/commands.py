@@ -34,7 +34,7 @@ from paywire import (
     ValidatorComposite,
 )
 from paywire_braintree import builders, documents
-from paywire_braintree.composites import Capture, Fetch, FirstOperation, Once, Refund, Vault, Void
+from paywire_braintree.composites import Capture, Fetch, FirstOperation, Refund, Vault, Void
 from paywire_braintree.error_mapping import ERRORS
 from paywire_braintree.handlers import capture_fields, charged_fields, refund_fields, vault_fields, void_fields
 from paywire_braintree.transfer import graphql_transfer
@@ -99,8 +99,8 @@ def build_commands(settings: GatewaySettings) -> CommandPool:
             "fetch": Fetch(read, find),
             "vault": Vault(command(documents.CREATE_CUSTOMER, builders.customer_variables, [no_fields]),
                            command(documents.VAULT, builders.vault_variables, [vault_fields]), _customer_id),
-            "unvault": Once(command(documents.DELETE_PAYMENT_METHOD, builders.delete_variables, [unvault_fields],
-                                    first=deleted)),
+            "unvault": command(documents.DELETE_PAYMENT_METHOD, builders.delete_variables, [unvault_fields],
+                               first=deleted),
         },
         gateway=settings.gateway,
     )

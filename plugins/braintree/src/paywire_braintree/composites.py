@@ -13,11 +13,11 @@ and answers with that instead of writing twice.
 The same key with another amount is an `IdempotencyConflict`. Every write is rehearsed (built and
 checked) before the read leaves, so what the gateway refuses itself sends nothing at all.
 
-A mutation is never resent by the core's retry policy once it may have arrived (`_once`): its
-outcome is unknown, and the caller's retry with the same key (or `reconcile()`, through fetch)
-looks for it first. A capture, refund or void is looked for on its parent, which Braintree reads
-from its own records; an authorization or sale only through search, whose index may trail the
-write by up to the gateway's `outcome_window`.
+A mutation is never resent by the core's retry policy once it may have arrived (only a query is
+repeatable: `transfer`): its outcome is unknown, and the caller's retry with the same key (or
+`reconcile()`, through fetch) looks for it first. A capture, refund or void is looked for on its
+parent, which Braintree reads from its own records; an authorization or sale only through search,
+whose index may trail the write by up to the gateway's `outcome_window`.
 """
 
 from __future__ import annotations
@@ -37,12 +37,7 @@ from paywire_braintree.handlers import custom_field, fetched_fields, payment_fie
 from paywire_braintree.states import result_status
 from paywire_braintree.validation import payload, refusal
 
-__all__ = ["Capture", "Fetch", "FirstOperation", "Once", "Refund", "Vault", "Void"]
-
-
-def _once(context: CommandContext) -> CommandContext:
-    """The context for a mutation: a connection never made may be retried, nothing else."""
-    return attrs.evolve(context, retry=attrs.evolve(context.retry, read=0, status=0))
+__all__ = ["Capture", "Fetch", "FirstOperation", "Refund", "Vault", "Void"]
 
 
 def _rehearse(command: GatewayCommand, subject: Subject, context: CommandContext) -> None:
@@ -84,18 +79,6 @@ def _result(fields: Mapping[str, Any], raw: Any) -> CommandResult:
 
 
 @attrs.frozen
-class Once:
-    """A single mutation (unvault), never resent by the core's retry policy once it may have
-    arrived: a second one would be refused (NOT_FOUND), a definite failure of what took effect."""
-
-    write: GatewayCommand
-    transfers = 1
-
-    def execute(self, subject: Subject, context: CommandContext) -> CommandResult:
-        return self.write.execute(subject, context if context.rehearsal else _once(context))
-
-
-@attrs.frozen
 class FirstOperation:
     """authorize or sale: find the transaction an earlier attempt with this key created, else write."""
 
@@ -108,13 +91,13 @@ class FirstOperation:
         if context.rehearsal:
             return self.write.execute(subject, context)
         if not subject.idempotency_key:
-            return self.write.execute(subject, _once(context))
+            return self.write.execute(subject, context)
         _rehearse(self.write, subject, context)
         found = find_keyed(self.find, subject, context)
         if found is None:
             _not_yet_there(subject, context, "payment")
             try:
-                return self.write.execute(subject, _once(context))
+                return self.write.execute(subject, context)
             except Declined as error:
                 found = self._original(error, subject, context)
                 if found is None:
@@ -214,7 +197,7 @@ class Capture:
             # be refused: the authorization is no longer AUTHORIZED). Keyed, it is a partial
             # capture of the whole authorization, whose orderId carries the key.
             subject, write = attrs.evolve(subject, amount=from_braintree(parent["amount"]), final=True), self.partial
-        return write.execute(subject, _once(context))
+        return write.execute(subject, context)
 
     def _done(self, parent: Mapping[str, Any], subject: Subject) -> CommandResult | None:
         _in_its_currency(parent, subject, "capture")
@@ -246,7 +229,7 @@ class Refund:
         if done is not None:
             return done
         _not_yet_there(subject, context, "refund")
-        return self.write.execute(subject, _once(context))
+        return self.write.execute(subject, context)
 
     def _done(self, subject: Subject, context: CommandContext) -> CommandResult | None:
         captured = _node(self.read, subject, context)
@@ -287,8 +270,8 @@ class Void:
                              f"{' with captures' if _children(transaction) else ''}: only an authorization "
                              "with nothing captured can be voided", provider="braintree", code="not_voidable")
         if subject.idempotency_key:
-            self.tag.execute(subject, _once(context))
-        return self.reverse.execute(subject, _once(context))
+            self.tag.execute(subject, context)
+        return self.reverse.execute(subject, context)
 
     @staticmethod
     def _voided(transaction: Mapping[str, Any], subject: Subject) -> CommandResult | None:
@@ -339,8 +322,8 @@ class Vault:
         if context.rehearsal:
             return self.vault.execute(subject, context)
         if buyer is not None and buyer.reference:
-            return self.vault.execute(subject, _once(context))
+            return self.vault.execute(subject, context)
         _rehearse(self.vault, subject, context)
-        customer = self.customer_id(self.create_customer.execute(subject, _once(context)))
+        customer = self.customer_id(self.create_customer.execute(subject, context))
         owner = attrs.evolve(buyer, reference=customer) if buyer is not None else Customer(reference=customer)
-        return self.vault.execute(attrs.evolve(subject, customer=owner), _once(context))
+        return self.vault.execute(attrs.evolve(subject, customer=owner), context)

@@ -2,10 +2,11 @@
 `variables`, as Braintree asks), with HTTP Basic auth of the API key pair and a pinned
 Braintree-Version.
 
-Every transfer carries the subject's idempotency key (it travels in the document's variables:
-the paywire_key custom field, or the orderId of a capture or refund). Braintree's published API
-deduplicates no mutation on it, so the commands never let the core's retry policy resend a
-mutation that may have arrived; they look first (see `composites`).
+A write carries the subject's idempotency key in the document's variables (the paywire_key
+custom field, or the orderId of a capture or refund), where Braintree deduplicates nothing on it:
+so only a query is repeatable, and the core's retry policy never resends a mutation that may have
+arrived (a connection never made is retried). A caller's retry under the key looks first for
+what the lost one made (see `composites`).
 """
 
 from __future__ import annotations
@@ -24,5 +25,6 @@ def graphql_transfer(settings: GatewaySettings, document: str) -> TransferFactor
         converter=GraphQLConverter(document),
         headers={"Braintree-Version": BRAINTREE_VERSION},
         timeout=settings.timeout,
+        repeatable=document.lstrip().startswith("query"),
     )
 

@@ -69,6 +69,7 @@ def endpoint(
     validators: Sequence[Any] = (),
     request_id: bool = False,
     require_request_id: bool = False,
+    repeatable: bool = False,
     representation: bool = False,
     answer_check: Any = answered,
 ) -> GatewayCommand:
@@ -76,6 +77,7 @@ def endpoint(
 
     :param request_id: the endpoint deduplicates on PayPal-Request-Id (the subject's key).
     :param require_request_id: ... and refuses requests without one.
+    :param repeatable: sending it twice cannot do anything twice, key or not (`TransferFactory`).
     :param representation: ask for the whole resource in the answer.
     :param answer_check: the first validator, which says whether PayPal answered success.
     """
@@ -92,6 +94,7 @@ def endpoint(
             idempotency_header=REQUEST_ID_HEADER if request_id else None,
             headers=REPRESENTATION if representation else {},
             timeout=settings.timeout,
+            repeatable=repeatable,
         ),
         validator=ValidatorComposite([(answer_check, True), *validators]),
         error_mapper=ERRORS,

@@ -15,8 +15,10 @@
 | verify_webhook_signature | POST /v1/notifications/verify-webhook-signature (webhook API mode) |
 | read_capture, read_refund, read_authorization | GET /v2/payments/captures/{id}, refunds/{id}, authorizations/{id} (`raw`: confirming a webhook) |
 
-Every POST but the last carries the idempotency key as PayPal-Request-Id (void too: PayPal's
-server SDK sends it there, although the 2024 Payments specification does not list it).
+Every POST but token and verify_webhook_signature carries the idempotency key as
+PayPal-Request-Id (void too: PayPal's server SDK sends it there, although the 2024 Payments
+specification does not list it). Those two, and unvault, are repeatable (`TransferFactory`):
+sending them twice cannot do anything twice, so the retry policy resends them without a key.
 """
 
 from __future__ import annotations
@@ -82,13 +84,14 @@ def unvault_fields(subject: Subject, response: Response) -> dict[str, Any]:
 
 
 def token_command(settings: GatewaySettings, tokens: AccessTokens) -> GatewayCommand:
-    """The token request; its handler fills `tokens`."""
+    """The token request; its handler fills `tokens`. It changes nothing at PayPal (the same
+    token comes back until it expires), so it is repeatable: resent after a lost answer or a 5xx."""
     return GatewayCommand(
         builder=[client_credentials],
         transfer_factory=TransferFactory(
             settings.base_url, "POST", "/v1/oauth2/token",
             auth=client_auth(settings.secret("client_id"), settings.secret("client_secret")),
-            converter=FORM, timeout=settings.timeout,
+            converter=FORM, timeout=settings.timeout, repeatable=True,
         ),
         validator=ValidatorComposite([(answered, True), has_token]),
         error_mapper=ERRORS,
@@ -150,9 +153,12 @@ def build_commands(settings: GatewaySettings) -> CommandPool:
                           require_request_id=True),
             lookup=read_token,
         ),
-        "unvault": call("DELETE", "/v3/vault/payment-tokens/{source}", [], [unvault_fields], answer_check=deleted),
+        # Deleting a token twice leaves it deleted (the second answer, a 404, is the first's
+        # success: `deleted`); a verification only reads: both are resent after a lost answer.
+        "unvault": call("DELETE", "/v3/vault/payment-tokens/{source}", [], [unvault_fields], answer_check=deleted,
+                        repeatable=True),
         VERIFY: call("POST", "/v1/notifications/verify-webhook-signature", [verification_request],
-                     [verification_fields]),
+                     [verification_fields], repeatable=True),
     }
     return CommandPool({name: PayPalCommand(name, command, tokens) for name, command in commands.items()},
                        gateway=settings.gateway)

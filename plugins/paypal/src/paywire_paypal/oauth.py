@@ -38,11 +38,8 @@ from paywire import (
 )
 from paywire_paypal.errors import UNREADABLE
 
-__all__ = ["TOKEN_SUBJECT", "AccessTokens", "BearerToken", "client_auth", "client_credentials", "has_token"]
+__all__ = ["AccessTokens", "BearerToken", "client_auth", "client_credentials", "has_token"]
 
-# The token request changes nothing at PayPal, so it is safe to resend: an idempotency key marks
-# its transfer as retryable without sending any header (the token endpoint takes none).
-TOKEN_SUBJECT = Subject(idempotency_key="paypal-oauth2-client-credentials")
 _MAX_MARGIN = 60.0  # refresh this many seconds (at most a tenth of the lifetime) before expiry
 
 
@@ -163,7 +160,7 @@ class AccessTokens:
             raise ConfigurationError("PayPal's access token is fetched while a PayPal command runs; run one first",
                                      provider="paypal")
         try:
-            self._command.execute(TOKEN_SUBJECT, self._context)
+            self._command.execute(Subject(), self._context)
         except TransportError as error:
             # Fetching the token failed on the network: the request it was for never left.
             raise TransportError(

@@ -112,6 +112,19 @@ def test_a_token_endpoint_outage_is_retried_and_then_retryable(paypal):
     assert raised.value.retryable and not raised.value.may_have_been_sent
 
 
+def test_a_token_request_whose_answer_was_lost_is_sent_again_without_a_key(paypal):
+    """The token request changes nothing at PayPal, so its factory declares it repeatable: the
+    retry policy resends it after a dropped answer, although it carries no idempotency key."""
+    paypal.app.inject(Fault(kind="drop_after", path=TOKEN))
+    gateway = paypal.gateway_with(retry=Retry(total=2, backoff_factor=0))
+    result = paypal.run("authorize", gateway=gateway, amount=Money.of("5.00", "EUR"), source="paypal",
+                        idempotency_key=paypal.key())
+    assert result.action_required and paypal.calls(TOKEN) == 2
+    tokens = [transfer for transfer in paypal.sent if transfer.url.endswith(TOKEN)]
+    assert [(t.idempotent, t.idempotency_key) for t in tokens] == [(True, None)] * 2
+    assert not any("request-id" in name.lower() for t in tokens for name in t.headers)
+
+
 def test_a_token_lost_on_the_network_means_the_call_was_not_sent(paypal):
     paypal.app.inject(Fault(kind="drop_after", path=TOKEN))
     with pytest.raises(TransportError) as raised:

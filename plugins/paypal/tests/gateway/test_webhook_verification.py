@@ -320,6 +320,18 @@ def test_the_api_mode_turns_paypal_being_down_into_a_retryable_refusal(paypal):
     assert isinstance(error.__cause__, PaywireError)
 
 
+@pytest.mark.parametrize("fault", ["status", "drop_after"])
+def test_the_api_mode_asks_again_after_a_lost_answer_as_a_verification_changes_nothing(paypal, fault):
+    """verify-webhook-signature takes no key; its factory declares it repeatable, so a 503 or a
+    dropped answer is asked again rather than refusing a genuine webhook."""
+    gateway = paypal.gateway_with(options={"webhook_verification": "api"})
+    paypal.captured("12.00")
+    headers, body = delivered(paypal, "PAYMENT.CAPTURE.COMPLETED")
+    paypal.app.inject(Fault(kind=fault, status=503, path="verify-webhook-signature"))
+    assert parse(paypal, headers, body, gateway).kind == EventKind.CAPTURED
+    assert paypal.calls("/v1/notifications/verify-webhook-signature") == (2 if fault == "drop_after" else 1)
+
+
 def test_webhook_errors_never_show_the_webhook_id(paypal):
     paypal.captured()
     headers, body = delivered(paypal, "PAYMENT.CAPTURE.COMPLETED")

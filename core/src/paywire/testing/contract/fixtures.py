@@ -220,8 +220,8 @@ class ContractFixtures:
         None for a request that carries none. By default the value of any header whose name
         contains "idempotency" (any case). Override it for another header
         (`header_idempotency_key("PayPal-Request-Id")`) or a key carried in the body: the kit
-        checks that every money-moving command puts the subject's key on the wire, because
-        `Transfer.idempotency_key` is the subject's whether or not the plugin sent it.
+        checks that every money-moving command puts the subject's key on the wire, where
+        `Transfer.idempotency_key` shows only a key the factory's `idempotency_header` carried.
         """
         return header_idempotency_key()
 

@@ -1,10 +1,10 @@
 """Idempotency keys on the wire: every money-moving request carries the subject's key, as sent.
 
-`Transfer.idempotency_key` is filled by the core from the subject whether or not the plugin put
-the key where the provider reads it, so the kit reads the key back out of the request actually
-sent (`wire_idempotency_key`). A plugin that sends a sale without its key passes every replay
-the provider happens to refuse, and charges twice the day a connection drops after the sale was
-applied: the resend is a new sale.
+`Transfer.idempotency_key` is only the key a factory's `idempotency_header` carried, and a plugin
+may put the key elsewhere (in the body, a header of its own), so the kit reads the key back out
+of the request actually sent, where the provider reads it (`wire_idempotency_key`). A plugin that
+sends a sale without its key passes every replay the provider happens to refuse, and charges
+twice the day the caller retries a sale whose answer was lost: the resend is a new sale.
 """
 
 from __future__ import annotations

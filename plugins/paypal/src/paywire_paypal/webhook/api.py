@@ -85,8 +85,7 @@ class ApiVerifier:
             "webhook_id": self._webhook_id.reveal(),
             "webhook_event": event,
         }
-        # A verification changes nothing at PayPal: a key marks it safe to send again.
-        subject = Subject(options=cast("dict[str, str]", fields), idempotency_key=f"verify-{transmission.id}")
+        subject = Subject(options=cast("dict[str, str]", fields))
         try:
             verdict = self._pool.run(COMMAND, subject).state
         except PaywireError as error:
