@@ -1,3 +1,4 @@
+import json
 from types import MappingProxyType
 from typing import Any
 from urllib.parse import parse_qsl, quote
@@ -77,3 +78,26 @@ def test_json_and_graphql() -> None:
     graphql = GraphQLConverter("mutation Charge($input: ChargeInput!) { charge(input: $input) { id } }")
     payload = JSON.decode(graphql.encode({"input": {"amount": "1.00"}}))
     assert payload["variables"] == {"input": {"amount": "1.00"}} and payload["query"].startswith("mutation Charge")
+
+
+json_values = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(), st.text(), st.floats(allow_nan=False, allow_infinity=False)),
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=4), inner, max_size=3)),
+    max_leaves=10,
+)
+
+
+@given(st.text(), st.dictionaries(st.text(max_size=4), json_values, max_size=4), st.booleans())
+def test_graphql_bodies_are_the_bytes_json_writes_for_the_whole_object(document: str, variables: dict[str, Any],
+                                                                         proxied: bool) -> None:
+    """The document's part is encoded once, ahead of the variables: the body is still exactly
+    what encoding `{"query": document, "variables": variables}` in one go writes."""
+    whole = json.dumps({"query": document, "variables": variables}, separators=(",", ":"), allow_nan=False)
+    request = MappingProxyType(variables) if proxied else variables
+    assert GraphQLConverter(document).encode(request) == whole.encode()
+    assert json.loads(GraphQLConverter(document).encode(request)) == {"query": document, "variables": variables}
+
+
+def test_graphql_refuses_what_json_cannot_hold() -> None:
+    with pytest.raises(InvalidRequest, match="cannot be encoded as JSON"):
+        GraphQLConverter("query { a }").encode({"x": float("inf")})

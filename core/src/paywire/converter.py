@@ -31,15 +31,23 @@ class Converter(Protocol):
     def decode(self, body: bytes) -> Any: ...
 
 
+# Made once: `json.dumps` with any option builds a new encoder on every call.
+_JSON_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
+
+
+def _json(value: Any) -> bytes:
+    try:
+        return _JSON_ENCODER.encode(value).encode()
+    except (TypeError, ValueError) as exc:
+        raise InvalidRequest(f"request cannot be encoded as JSON: {exc}") from exc
+
+
 @attrs.frozen
 class JSONConverter:
     content_type: str = "application/json"
 
     def encode(self, request: Mapping[str, Any]) -> bytes:
-        try:
-            return json.dumps(request, separators=(",", ":"), allow_nan=False).encode()
-        except (TypeError, ValueError) as exc:
-            raise InvalidRequest(f"request cannot be encoded as JSON: {exc}") from exc
+        return _json(request)
 
     def decode(self, body: bytes) -> Any:
         return json.loads(body) if body else None
@@ -194,9 +202,15 @@ class GraphQLConverter:
 
     document: str
     content_type: str = "application/json"
+    # The document's part of every body, encoded once (the bytes `json.dumps` writes for the
+    # whole object: the query first, then the variables).
+    _head: bytes = attrs.field(init=False, repr=False, eq=False)
+
+    def __attrs_post_init__(self) -> None:
+        object.__setattr__(self, "_head", b'{"query":' + _json(self.document) + b',"variables":')
 
     def encode(self, request: Mapping[str, Any]) -> bytes:
-        return JSONConverter().encode({"query": self.document, "variables": dict(request)})
+        return self._head + _json(request if type(request) is dict else dict(request)) + b"}"
 
     def decode(self, body: bytes) -> Any:
         return json.loads(body) if body else None
