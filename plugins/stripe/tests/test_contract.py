@@ -145,6 +145,10 @@ class TestStripeContract(GatewayContract):
                       retryable=True, headers=retry,
                       body=stripe_error("idempotency_error", "There is currently another in-progress "
                                         "request using this Idempotent Key.", code="idempotency_key_in_use")),
+            ErrorCase(name="key in flight, no Stripe-Should-Retry", status=409, error=IdempotencyConflict,
+                      code="idempotency_key_in_use", retryable=True,
+                      body=stripe_error("idempotency_error", "There is currently another in-progress "
+                                        "request using this Idempotent Key.", code="idempotency_key_in_use")),
             ErrorCase(name="object locked", status=429, error=RateLimited, code="lock_timeout", headers=retry,
                       body=stripe_error("invalid_request_error", "This object cannot be accessed right now.",
                                         code="lock_timeout")),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 from typing import Any
@@ -115,6 +116,18 @@ def test_a_duplicate_still_in_flight_is_a_retryable_idempotency_conflict(stripe:
     assert in_flight.value.details["type"] == "idempotency_error" and is_unknown(in_flight.value)
     assert stripe.run("authorize", subject).reference == outcomes[0].reference
     assert len(stripe.app.store.payment_intents) == 1
+
+
+@pytest.mark.parametrize("code", ["idempotency_key_in_use", None])
+def test_a_key_in_use_is_unknown_and_retryable_without_stripe_should_retry(stripe: Any, code: str | None) -> None:
+    """Stripe-Should-Retry is optional; a key in use means the same with or without it (Stripe's
+    409 `idempotency_error`, its code or not)."""
+    error = {"type": "idempotency_error", "message": "There is currently another in-progress request using this "
+             "Idempotent Key.", **({"code": code} if code else {})}
+    answer = Response(409, {"content-type": "application/json"}, json.dumps({"error": error}).encode())
+    with stripe.recorder.answering(answer), pytest.raises(IdempotencyConflict) as in_flight:
+        stripe.authorize(eur("10.00"))
+    assert in_flight.value.retryable and is_unknown(in_flight.value)
 
 
 def test_a_rate_limit_is_retryable_and_keeps_retry_after(stripe: Any) -> None:
