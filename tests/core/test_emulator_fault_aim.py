@@ -22,6 +22,23 @@ class Counter(EmulatorApp):
         return Reply.json(200, {"ok": True})
 
 
+class Keyed(Counter):
+    """Deduplicates on `Op-Key` as providers do: the hold point between the operation and storing
+    its answer under the key."""
+
+    def handle(self, request: EmulatorRequest) -> Reply:
+        key = request.header("op-key") or ""
+        state, stored = self.idempotency.begin("ops", key, "")
+        if state == "in_flight":
+            return Reply.json(409, {"error": "in progress"})
+        if stored is not None:
+            return stored
+        reply = super().handle(request)
+        self.hold_point(request)
+        self.idempotency.finish("ops", key, reply)
+        return reply
+
+
 def _post(url: str, body: bytes, key: str | None = None, timeout: float = 10) -> int:
     headers = {"Op-Key": key} if key else {}
     request = urllib.request.Request(url + "/ops", data=body, method="POST", headers=headers)
@@ -56,6 +73,34 @@ def test_a_held_request_is_applied_parked_and_answered_once_released() -> None:
         assert app.applied == [b"x"] and statuses == []  # applied, its answer not yet sent
         assert _post(server.url, b"y", "free") == 200  # other requests go on meanwhile
         assert app.release_held()
+        sender.join(10)
+        assert statuses == [200]
+
+
+def test_a_request_held_at_its_hold_point_keeps_its_key_in_flight() -> None:
+    app = Keyed()
+    with EmulatorServer(app) as server:
+        app.inject(Fault(kind="hold", contains="k1"))
+        statuses: list[int] = []
+        sender = threading.Thread(target=lambda: statuses.append(_post(server.url, b"x", "k1")))
+        sender.start()
+        assert app.wait_until_held()
+        assert _post(server.url, b"x", "k1", timeout=5) == 409  # the duplicate meets the key in flight
+        assert app.release_held()
+        sender.join(10)
+        assert statuses == [200] and app.applied == [b"x"]
+        assert _post(server.url, b"x", "k1", timeout=5) == 200 and app.applied == [b"x"]  # the stored answer
+
+
+def test_a_request_is_held_once_though_the_emulator_and_the_base_both_offer_a_hold_point() -> None:
+    app = Keyed()
+    with EmulatorServer(app) as server:
+        app.inject(Fault(kind="hold", contains="k2", times=2))
+        statuses: list[int] = []
+        sender = threading.Thread(target=lambda: statuses.append(_post(server.url, b"x", "k2")))
+        sender.start()
+        assert app.wait_until_held()
+        assert app.release_held()  # returns once the request was answered: not parked again on its way out
         sender.join(10)
         assert statuses == [200]
 

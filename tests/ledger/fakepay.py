@@ -159,6 +159,7 @@ class FakePayApp(EmulatorApp):
         try:
             with self.lock:
                 reply = operation()
+            self.hold_point(request)
         except BaseException:
             self.idempotency.abandon(scope, key)
             raise

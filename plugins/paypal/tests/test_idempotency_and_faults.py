@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import urllib3
 
 from paywire.testing.emulator import Fault
@@ -211,3 +213,38 @@ def test_concurrent_requests_with_one_request_id_capture_once(api):
             409,
             "PREVIOUS_REQUEST_IN_PROGRESS",
         )
+
+
+def test_a_repeat_while_the_first_is_held_in_flight_is_409_previous_request_in_progress(api):
+    """The first capture is held once applied, before its PayPal-Request-Id keeps its answer: a
+    repeat meets the id in flight, in PayPal's documented 409 shape; once the first is answered,
+    the repeat gets its capture."""
+    auth = api.authorization("100.00")
+    path = f"/v2/payments/authorizations/{auth['id']}/capture"
+    api.token()
+    body = {"amount": {"currency_code": "USD", "value": "5.00"}}
+    headers = {"PayPal-Request-Id": "held-id"}
+    api.app.inject(Fault(kind="hold", contains="held-id"))
+    firsts = []
+    first = threading.Thread(target=lambda: firsts.append(api.post(path, body, headers=headers)))
+    first.start()
+    try:
+        assert api.app.wait_until_held()
+        repeat = api.post(path, body, headers=headers)
+    finally:
+        api.app.release_held()
+        first.join()
+    assert repeat.status == 409
+    error = repeat.json()
+    assert (error["name"], error["message"]) == (
+        "RESOURCE_CONFLICT", "The server has detected a conflict while processing this request.")
+    assert error["details"] == [{
+        "issue": "PREVIOUS_REQUEST_IN_PROGRESS",
+        "description": "A previous request on this resource is currently in progress. Please wait for sometime and "
+                       "try again. It is best to space out the initial and the subsequent request(s) to avoid "
+                       "receiving this error.",
+    }]
+    assert error["debug_id"] == repeat.headers["Paypal-Debug-Id"]
+    assert firsts[0].status == 201
+    again = api.post(path, body, headers=headers)
+    assert again.json()["id"] == firsts[0].json()["id"] and len(api.app.captures) == 1

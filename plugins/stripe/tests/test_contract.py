@@ -143,7 +143,11 @@ class TestStripeContract(GatewayContract):
                                         "with the same parameters they were first used with.")),
             ErrorCase(name="key in flight", status=409, error=IdempotencyConflict, code="idempotency_key_in_use",
                       retryable=True, headers=retry,
-                      body=stripe_error("invalid_request_error", "There is currently another in-progress "
+                      body=stripe_error("idempotency_error", "There is currently another in-progress "
+                                        "request using this Idempotent Key.", code="idempotency_key_in_use")),
+            ErrorCase(name="key in flight, no Stripe-Should-Retry", status=409, error=IdempotencyConflict,
+                      code="idempotency_key_in_use", retryable=True,
+                      body=stripe_error("idempotency_error", "There is currently another in-progress "
                                         "request using this Idempotent Key.", code="idempotency_key_in_use")),
             ErrorCase(name="object locked", status=429, error=RateLimited, code="lock_timeout", headers=retry,
                       body=stripe_error("invalid_request_error", "This object cannot be accessed right now.",

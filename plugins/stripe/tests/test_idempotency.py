@@ -57,33 +57,49 @@ def test_same_key_on_another_endpoint_is_an_idempotency_error(api: Any) -> None:
     assert "('POST /v1/customers' vs 'POST /v1/payment_intents')" in response.error["message"]
 
 
-def test_a_concurrent_duplicate_gets_409_while_the_first_is_in_flight(api: Any, app: Any, monkeypatch: Any) -> None:
-    app.inject(Fault("latency", seconds=0.5, path=r"^/v1/payment_intents$"))
-    holding = threading.Event()
-    begin = app.idempotency.begin
-
-    def observed_begin(scope: str, key: str, fingerprint: str) -> Any:
-        outcome = begin(scope, key, fingerprint)
-        if outcome[0] == "new":
-            holding.set()  # the first request now holds the key, then sleeps in the latency fault
-        return outcome
-
-    monkeypatch.setattr(app.idempotency, "begin", observed_begin)
+def _held_first(api: Any, app: Any, key: str) -> tuple[threading.Thread, dict[str, Any]]:
+    """POST PARAMS under `key`, held at the emulator once applied, its key still claimed."""
+    app.inject(Fault("hold", contains=key))
     results: dict[str, Any] = {}
     thread = threading.Thread(
-        target=lambda: results.update(first=api.post("/v1/payment_intents", PARAMS, idempotency_key="key-4"))
+        target=lambda: results.update(first=api.post("/v1/payment_intents", PARAMS, idempotency_key=key))
     )
     thread.start()
-    assert holding.wait(5)
-    duplicate = api.post("/v1/payment_intents", PARAMS, idempotency_key="key-4")
-    thread.join()
+    assert app.wait_until_held()
+    return thread, results
+
+
+def test_a_concurrent_duplicate_gets_409_while_the_first_is_in_flight(api: Any, app: Any) -> None:
+    thread, results = _held_first(api, app, "key-4")
+    try:
+        duplicate = api.post("/v1/payment_intents", PARAMS, idempotency_key="key-4")
+    finally:
+        app.release_held()
+        thread.join()
     assert duplicate.status == 409
-    assert duplicate.error["code"] == "idempotency_key_in_use"
+    assert (duplicate.error["type"], duplicate.error["code"]) == ("idempotency_error", "idempotency_key_in_use")
+    assert duplicate.error["message"] == (
+        "There is currently another in-progress request using this Idempotent Key (that probably means you submitted "
+        "twice, and the other request is still going through): key-4. Please try again later."
+    )
     assert duplicate.headers["Stripe-Should-Retry"] == "true"
     assert results["first"].status == 200
     replay = api.post("/v1/payment_intents", PARAMS, idempotency_key="key-4")
     assert replay.headers["Idempotent-Replayed"] == "true" and replay.body["id"] == results["first"].body["id"]
     assert len(app.store.payment_intents) == 1
+
+
+def test_a_request_held_in_flight_does_not_stop_the_others(api: Any, app: Any) -> None:
+    """Stripe keeps a key in use, not the account: other requests are answered meanwhile."""
+    thread, results = _held_first(api, app, "key-held")
+    try:
+        other = api.post("/v1/payment_intents", PARAMS, idempotency_key="key-other")
+        read = api.get(f"/v1/payment_intents/{other.body['id']}")
+    finally:
+        app.release_held()
+        thread.join()
+    assert (other.status, read.status, results["first"].status) == (200, 200, 200)
+    assert len(app.store.payment_intents) == 2
 
 
 def test_declines_are_stored_and_replayed(api: Any, app: Any) -> None:

@@ -7,7 +7,7 @@ contract kit can drive any of them alike:
 - fault injection (`inject(Fault(...))` or `POST /_paywire/faults`): latency, an HTTP error status
   (with Retry-After) before or after the operation took effect, dropping the connection after
   the operation took effect, or holding a request the provider handled until the test releases it
-  (`wait_until_held`, `release_held`: in the same process only);
+  (`wait_until_held`, `release_held`: in the same process only), at `hold_point`;
 - a count of requests that reached the provider's logic (`calls`, `GET /_paywire/calls`);
 - an idempotency store with the usual semantics (replay, conflict, in flight);
 - webhook delivery to a configured URL.
@@ -97,10 +97,10 @@ class Fault:
         without touching state), "status_after" (run the operation, then answer `status` instead
         of its answer: a gateway in front of the provider timing out after the write), or
         "drop_after" (run the operation, then close the connection without answering). The last
-        two are the outcome-unknown cases. "hold" runs the operation, then parks the request (its
-        effect applied, its idempotency key still in flight) until `EmulatorApp.release_held()`:
-        a client's read timeout, or a duplicate arriving while the first is in progress, without
-        guessing at durations.
+        two are the outcome-unknown cases. "hold" runs the operation, then parks the request at
+        `EmulatorApp.hold_point` (its effect applied, its idempotency key still in flight) until
+        `EmulatorApp.release_held()`: a client's read timeout, or a duplicate arriving while the
+        first is in progress, without guessing at durations.
     :param path: a regular expression the request path must match (any path when None).
     :param method: the HTTP method to match (any when None).
     :param contains: a text the request must carry in a header value or its body (any request
@@ -144,7 +144,9 @@ class IdempotencyStore:
     """Stored replies by (scope, key) with the body fingerprint that produced them.
 
     `begin` answers ("new", None), ("replay", reply), ("conflict", None) or ("in_flight", None);
-    every "new" must be followed by `finish` or `abandon`.
+    every "new" must be followed by `finish` or `abandon`. The emulator calls
+    `EmulatorApp.hold_point` between the operation and `finish`, so that a held request keeps its
+    key in flight.
     """
 
     def __init__(self, ttl: float = 24 * 3600) -> None:
@@ -240,9 +242,18 @@ class EmulatorApp:
             finally:
                 self._hold_gate.clear()
 
-    def _hold_if_asked(self, request: EmulatorRequest) -> None:
+    def hold_point(self, request: EmulatorRequest) -> None:
+        """Park `request` here if a "hold" fault aims at it, until `release_held` (at most once per
+        request).
+
+        Call it where the operation has been applied and its idempotency key is still claimed:
+        after the handler, before `IdempotencyStore.finish`. A duplicate arriving meanwhile then
+        meets the key in flight, and gets the provider's "in progress" answer, as it would at the
+        provider while the first request is still being handled. `answer` calls it for every
+        request once the emulator handled it, which is the point for a request with no key.
+        """
         if getattr(self._held_here, "held", False):
-            return  # one hold per request, wherever the emulator checks for it first
+            return  # one hold per request, wherever the emulator calls for it first
         if self._take_fault(request.method, request.path, ("hold",), request=request) is None:
             return
         with self._hold:
@@ -310,6 +321,8 @@ class EmulatorApp:
                                                          request=request)
         try:
             reply, drop = self.dispatch(request)
+            if not control:
+                self.hold_point(request)  # a request the emulator did not hold at its key
         finally:
             if getattr(self._held_here, "held", False):
                 self._held_here.held = False
@@ -343,7 +356,6 @@ class EmulatorApp:
                 with self.lock:
                     self.calls.append((request.method, request.path))
                 reply: Reply = getattr(self, name)(request)
-                self._hold_if_asked(request)
                 return reply
         return self.not_found(request)
 

@@ -13,7 +13,7 @@ Which answers leave the outcome unknown (`may_have_been_sent`), for a request th
 | 400 INVALID_REQUEST, 422 UNPROCESSABLE_ENTITY (issues), 404 | InvalidRequest / StateError | failed: PayPal validated and refused it |
 | 422 declines (INSTRUMENT_DECLINED...), 2xx DECLINED/FAILED/DENIED | Declined | failed, final |
 | 401, 403 | AuthenticationError | failed: refused before any processing |
-| 409 PREVIOUS_REQUEST_IN_PROGRESS | IdempotencyConflict (retryable) | the first request decides |
+| 409 PREVIOUS_REQUEST_IN_PROGRESS | IdempotencyConflict (retryable) | unknown: the first request with the id may have been applied |
 | 429 RATE_LIMIT_REACHED | RateLimited (retryable) | failed: blocked before processing |
 | any 5xx: 500 INTERNAL_SERVER_ERROR, 503 SERVICE_UNAVAILABLE, 502, 504, unreadable | ProviderUnavailable | unknown |
 | 3xx (PayPal answers none: a proxy's redirect) | OutcomeUnknown | unknown |

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
 
 import pytest
 
@@ -187,6 +188,31 @@ def test_a_request_still_in_flight_at_paypal_is_a_retryable_conflict(paypal):
             pytest.raises(IdempotencyConflict) as raised:
         paypal.run("capture", reference=authorization.reference, idempotency_key=paypal.key())
     assert raised.value.retryable
+
+
+def test_a_capture_sent_again_while_the_first_is_in_flight_is_unknown_and_the_retry_captures_once(paypal):
+    """The first capture is held at the emulator once applied, its PayPal-Request-Id still in use:
+    the duplicate's 409 PREVIOUS_REQUEST_IN_PROGRESS must leave the outcome open (the first
+    captured), and the retry with the id, once the first is answered, gets the one capture."""
+    authorization = paypal.authorized()
+    key = paypal.key()
+    paypal.app.inject(Fault(kind="hold", contains=key))
+    firsts = []
+    first = threading.Thread(target=lambda: firsts.append(
+        paypal.run("capture", reference=authorization.reference, amount=EUR10, idempotency_key=key)))
+    first.start()
+    try:
+        assert paypal.app.wait_until_held()
+        with pytest.raises(IdempotencyConflict) as raised:
+            paypal.run("capture", gateway=paypal.gateway_with(), reference=authorization.reference, amount=EUR10,
+                       idempotency_key=key)
+    finally:
+        paypal.app.release_held()
+        first.join()
+    assert (raised.value.code, raised.value.status, raised.value.retryable) == ("PREVIOUS_REQUEST_IN_PROGRESS", 409, True)
+    assert is_unknown(raised.value)
+    again = paypal.run("capture", reference=authorization.reference, amount=EUR10, idempotency_key=key)
+    assert again.reference == firsts[0].reference and len(paypal.app.captures) == 1
 
 
 def test_an_unreadable_success_is_outcome_unknown(paypal):

@@ -16,8 +16,12 @@ requests" pages:
   replays what the API stored, so it is also retryable.
 - Stripe saves an idempotent result only once an endpoint began executing; the rate limiter (429,
   `rate_limit`), the object lock (`lock_timeout`: another request holds the object) and the
-  concurrent-key check (409 `idempotency_key_in_use`) run before that, and nothing was applied. A
-  rate limit or lock timeout is a definite, retryable `RateLimited`.
+  concurrent-key check (409 `idempotency_error`, `idempotency_key_in_use`) run before that, and
+  nothing of that request was applied. A rate limit or lock timeout is a definite, retryable
+  `RateLimited`. A key in use is not: the earlier request holding it may have been applied, or
+  may still be, so it is an `IdempotencyConflict` (recorded unknown), and retryable also when
+  Stripe sends no `Stripe-Should-Retry`: sent again with the key once the first is done, it gets
+  the first's answer.
 - Every other 4xx is Stripe's definite answer after (or instead of) executing: a decline
   (`card_error`, 402), a refused parameter or state (`invalid_request_error`), a key reused with
   other parameters (`idempotency_error`), a refused key (401/403).
@@ -83,6 +87,11 @@ def error_class(status: int, type_: str | None, code: str | None) -> type[Paywir
     return StateError if code in _STATE_CODES else error_for_status(status)
 
 
+def _in_progress(status: int, type_: str | None, code: str | None) -> bool:
+    """Stripe's answer to a request whose idempotency key an earlier request still holds."""
+    return code == "idempotency_key_in_use" or (type_ == "idempotency_error" and status == 409)
+
+
 def _text(error: Mapping[str, Any], name: str) -> str | None:
     value = error.get(name)
     return value if isinstance(value, str) and value else None
@@ -121,12 +130,13 @@ def error_from(error: Mapping[str, Any], response: Response, *, status: int | No
         found = value.get("id") if isinstance(value, Mapping) else value
         if isinstance(found, str) and found:
             details[name] = found
+    retryable = should_retry(response)
     common: dict[str, Any] = {
         "provider": "stripe",
         "code": code or type_,
         "status": status,
         "debug_id": response.header("request-id"),
-        "retryable": should_retry(response),
+        "retryable": True if retryable is None and _in_progress(status, type_, code) else retryable,
         "details": details,
     }
     if kind is Declined:  # final: a retry under the key replays it, whatever Stripe-Should-Retry says

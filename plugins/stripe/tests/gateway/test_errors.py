@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 from typing import Any
@@ -94,33 +95,39 @@ def test_a_key_reused_on_another_endpoint_is_an_idempotency_conflict(stripe: Any
     assert (conflict.value.code, conflict.value.retryable) == ("idempotency_error", False)
 
 
-def test_a_duplicate_still_in_flight_is_a_retryable_idempotency_conflict(
-    stripe: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    started = threading.Event()
-    begin = stripe.app.idempotency.begin
-
-    def watched(*args: Any) -> Any:  # tells when the first request holds the key
-        state = begin(*args)
-        if state[0] == "new":
-            started.set()
-        return state
-
-    monkeypatch.setattr(stripe.app.idempotency, "begin", watched)
-    stripe.app.inject(Fault(kind="latency", seconds=1.5, path=r"^/v1/payment_intents$"))
+def test_a_duplicate_still_in_flight_is_a_retryable_idempotency_conflict(stripe: Any) -> None:
+    """The first request is held at the emulator after it claimed its key and was applied; the
+    duplicate meets the key in use. It must stay unknown (the first was applied), and its retry
+    with the key, once the first is answered, replays the one payment."""
     subject = stripe.payment(eur("10.00"))
+    stripe.app.inject(Fault(kind="hold", contains=subject.idempotency_key))
     outcomes: list[Any] = []
     first = threading.Thread(target=lambda: outcomes.append(stripe.run("authorize", subject)))
     first.start()
-    assert started.wait(10)
     try:
+        assert stripe.app.wait_until_held()
         with pytest.raises(IdempotencyConflict) as in_flight:
             stripe.run("authorize", subject)
     finally:
+        stripe.app.release_held()
         first.join()
     assert (in_flight.value.code, in_flight.value.status, in_flight.value.retryable) == (
         "idempotency_key_in_use", 409, True)
+    assert in_flight.value.details["type"] == "idempotency_error" and is_unknown(in_flight.value)
     assert stripe.run("authorize", subject).reference == outcomes[0].reference
+    assert len(stripe.app.store.payment_intents) == 1
+
+
+@pytest.mark.parametrize("code", ["idempotency_key_in_use", None])
+def test_a_key_in_use_is_unknown_and_retryable_without_stripe_should_retry(stripe: Any, code: str | None) -> None:
+    """Stripe-Should-Retry is optional; a key in use means the same with or without it (Stripe's
+    409 `idempotency_error`, its code or not)."""
+    error = {"type": "idempotency_error", "message": "There is currently another in-progress request using this "
+             "Idempotent Key.", **({"code": code} if code else {})}
+    answer = Response(409, {"content-type": "application/json"}, json.dumps({"error": error}).encode())
+    with stripe.recorder.answering(answer), pytest.raises(IdempotencyConflict) as in_flight:
+        stripe.authorize(eur("10.00"))
+    assert in_flight.value.retryable and is_unknown(in_flight.value)
 
 
 def test_a_rate_limit_is_retryable_and_keeps_retry_after(stripe: Any) -> None:

@@ -60,6 +60,8 @@ class TestAcmeContract(GatewayContract):
                       body=acme_error("unauthorized", "invalid API key")),
             ErrorCase(name="idempotency conflict", status=409, error=IdempotencyConflict, code="idempotency_conflict",
                       body=acme_error("idempotency_conflict", "this key was used with a different request")),
+            ErrorCase(name="request in progress", status=409, error=IdempotencyConflict, code="request_in_progress",
+                      retryable=True, body=acme_error("request_in_progress", "a request with this key is in progress")),
             ErrorCase(name="rate limited", status=429, error=RateLimited, headers={"Retry-After": "2"},
                       body=acme_error("rate_limited", "slow down")),
             ErrorCase(name="server error", status=500, error=ProviderUnavailable, code="server_error",

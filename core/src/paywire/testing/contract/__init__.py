@@ -27,6 +27,7 @@ from paywire.testing.contract.fixtures import (
 )
 from paywire.testing.contract.gateway_contract import GatewayContract
 from paywire.testing.contract.idempotency import IdempotencyContract
+from paywire.testing.contract.in_flight import InFlightDuplicateContract
 from paywire.testing.contract.keys import IdempotencyKeyContract
 from paywire.testing.contract.lifecycle import LifecycleContract
 from paywire.testing.contract.lifecycle_machine import LifecycleSetup, PaymentLifecycle
@@ -56,6 +57,7 @@ __all__ = [
     "GatewayContract",
     "IdempotencyContract",
     "IdempotencyKeyContract",
+    "InFlightDuplicateContract",
     "LifecycleContract",
     "LifecycleSetup",
     "PaymentLifecycle",

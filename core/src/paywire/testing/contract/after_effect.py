@@ -9,37 +9,27 @@ operation's idempotency key, so a read or a token request sent first is not hit.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import attrs
 import pytest
 
-from paywire.command.result import CommandResult, ProviderState
 from paywire.errors import PaywireError
 from paywire.gateway import Gateway
 from paywire.gateway_definition import Capabilities
 from paywire.money import Money
 from paywire.service.outcome import is_unknown
-from paywire.subject import Subject
 from paywire.testing.contract.error_case import ErrorCase
 from paywire.testing.contract.errors import documented_not_applied
 from paywire.testing.contract.fixtures import ContractFixtures
+from paywire.testing.contract.scenarios import COMMANDS, Scenario, offered, scenario
 from paywire.testing.emulator import Fault
 from paywire.testing.harness import ContractHarness, payment_reference
 
 __all__ = ["AfterEffectFaultContract"]
 
-COMMANDS = ("authorize", "sale", "capture", "void", "refund", "complete")
 _READ_TIMEOUT = 0.25  # the held answer never comes: any timeout shows it; short keeps the kit cheap
 _STATUSES = (500, 502, 503, 504)
-
-# (payment reference, subject of the command under test, check of the converged payment)
-Scenario = tuple[str | None, Subject, Callable[[CommandResult], list[str]]]
-
-
-def _supported(command: str, capabilities: Capabilities, commands: frozenset[str]) -> bool:
-    declared = capabilities.buyer_action if command == "complete" else getattr(capabilities, command)
-    return bool(declared) and command in commands
 
 
 class AfterEffectFaultContract(ContractFixtures):
@@ -54,7 +44,7 @@ class AfterEffectFaultContract(ContractFixtures):
         self, harness: ContractHarness, capabilities: Capabilities, example_amount: Money,
         provider_errors: Sequence[ErrorCase], request: pytest.FixtureRequest, command: str,
     ) -> None:
-        if not _supported(command, capabilities, harness.commands):
+        if not offered(command, capabilities, harness.commands):
             pytest.skip(f"{harness.provider} does not offer {command}")
         source = request.getfixturevalue("buyer_action_source") if command == "complete" else None
         not_applied = documented_not_applied(provider_errors)
@@ -68,8 +58,8 @@ class AfterEffectFaultContract(ContractFixtures):
             faults.append(("an answer held past the read timeout", Fault(kind="hold")))
         problems: list[str] = []
         for label, fault in faults:
-            scenario = self._scenario(harness, command, example_amount, source)
-            found = self._lost_then_resent(harness, command, scenario, label, fault,
+            prepared = scenario(harness, command, example_amount, source)
+            found = self._lost_then_resent(harness, command, prepared, label, fault,
                                            slow if fault.kind == "hold" else None)
             if found is None:
                 pytest.skip(f"{harness.provider}'s {command} only reads (it sent no write): the provider "
@@ -77,10 +67,10 @@ class AfterEffectFaultContract(ContractFixtures):
             problems += found
         assert not problems, f"{command} after faults that took effect went wrong:\n" + "\n".join(problems)
 
-    def _lost_then_resent(self, harness: ContractHarness, command: str, scenario: Scenario, label: str,
+    def _lost_then_resent(self, harness: ContractHarness, command: str, prepared: Scenario, label: str,
                           fault: Fault, gateway: Gateway | None) -> list[str] | None:
         """What went wrong; None when the command sent no write (only reads) to aim the fault at."""
-        payment, subject, converged = scenario
+        payment, subject, converged = prepared
         what = f"{command} after {label}"
         harness.emulator.inject(attrs.evolve(fault, contains=subject.idempotency_key))
         mark = harness.sent()
@@ -111,44 +101,3 @@ class AfterEffectFaultContract(ContractFixtures):
                             f"({payment_reference(resent)!r}, {payment_reference(again)!r})")
         problems += [f"{what}: {problem}" for problem in converged(resent)]
         return problems
-
-    def _scenario(self, harness: ContractHarness, command: str, amount: Money, source: str | None) -> Scenario:
-        """A payment ready for `command`, its subject, and what fetch must show once it is applied."""
-        zero = Money.zero(amount.currency)
-
-        def holds(field: str, expected: Money, payment: str | None = None) -> Callable[[CommandResult], list[str]]:
-            def check(result: CommandResult) -> list[str]:
-                if result.action_required or result.status == "accepted":
-                    return []  # waiting for the buyer or decided later: nothing is held yet
-                fetched = harness.fetch(payment or payment_reference(result))
-                held = getattr(fetched, field)
-                return [] if held == expected else [
-                    f"the provider holds {field} {held!r}; the one {command} of {expected!r} must be applied once"]
-            return check
-
-        if command in ("authorize", "sale"):
-            return None, harness.payment_subject(amount), holds("authorized" if command == "authorize" else "captured",
-                                                                amount)
-        if command == "complete":
-            started = harness.execute("authorize", harness.payment_subject(amount, source=source))
-            assert started.action_required, f"{source!r} gave {started!r}, not a payment waiting for the buyer"
-            harness.approve_buyer_action(started)
-            payment = payment_reference(started)
-            return payment, harness.follow_up(payment, amount), holds("authorized", amount, payment)
-        authorized = harness.authorize(amount)
-        payment = payment_reference(authorized)
-        if command == "capture":
-            return payment, harness.follow_up(authorized.reference, amount, final=True), holds("captured", amount,
-                                                                                                payment)
-        if command == "refund":
-            captured = harness.execute("capture", harness.follow_up(authorized.reference, amount, final=True))
-            target = captured.reference or authorized.reference
-            return payment, harness.follow_up(target, amount), holds("refunded", amount, payment)
-
-        def voided(result: CommandResult) -> list[str]:
-            fetched = harness.fetch(payment)
-            if fetched.state != ProviderState.VOIDED or fetched.captured not in (None, zero):
-                return [f"the provider holds {fetched.state!r}, captured {fetched.captured!r}; it must be voided"]
-            return []
-
-        return payment, harness.follow_up(authorized.reference), voided

@@ -193,6 +193,16 @@ class ContractFixtures:
         return True
 
     @pytest.fixture
+    def refuses_keys_in_flight(self) -> bool:
+        """Whether the provider answers a request whose idempotency key an earlier request still
+        holds (sent, not yet answered) with an "in progress" error of its own: Stripe's 409
+        `idempotency_key_in_use`, PayPal's 409 `PREVIOUS_REQUEST_IN_PROGRESS`. False for a provider
+        that deduplicates on no key (Braintree: the plugin finds an earlier operation by the key
+        it writes into the request), whose duplicates in flight only the payment service's claim
+        on the key keeps to one call; the in-flight check is then skipped."""
+        return True
+
+    @pytest.fixture
     def approve_buyer_action(self, sandbox: Sandbox) -> ApproveBuyerAction:
         """Acts as the buyer for a started result: the sandbox visits the redirect URL."""
 

@@ -11,6 +11,7 @@ from paywire.testing.contract.capture import CaptureContract
 from paywire.testing.contract.errors import ErrorMappingContract
 from paywire.testing.contract.fetch import FetchContract
 from paywire.testing.contract.idempotency import IdempotencyContract
+from paywire.testing.contract.in_flight import InFlightDuplicateContract
 from paywire.testing.contract.keys import IdempotencyKeyContract
 from paywire.testing.contract.lifecycle import LifecycleContract
 from paywire.testing.contract.refund import RefundContract
@@ -41,6 +42,7 @@ class GatewayContract(
     WebhookContract,
     SecretContract,
     AfterEffectFaultContract,
+    InFlightDuplicateContract,
 ):
     """Every property of the gateway contract. Capabilities the plugin does not declare are
     skipped with the reason; a declared one is tested and needs its fixtures."""

@@ -186,7 +186,8 @@ class PayPalApp(EmulatorApp):
         PayPal returns "the latest status of the previous request that used that same header"
         without comparing bodies, so a repeat gets `replay(first_reply)` (the resource as it is now,
         HTTP 200). Failed attempts are not kept: a retry after an error runs again. A repeat while
-        the first is still running is 409 PREVIOUS_REQUEST_IN_PROGRESS.
+        the first is still running (or held at `hold_point`, between running and keeping its
+        answer) is 409 PREVIOUS_REQUEST_IN_PROGRESS.
         """
         key = request.header("paypal-request-id")
         if not key:
@@ -201,6 +202,7 @@ class PayPalApp(EmulatorApp):
             return replay(stored)
         try:
             reply = run()
+            self.hold_point(request)
         except BaseException:
             self.idempotency.abandon(scope, key)
             raise

@@ -2,7 +2,8 @@
 
 Every `/v1/` request goes through the same steps as at Stripe: authentication, API version,
 idempotency (replay with `Idempotent-Replayed: true`, 400 `idempotency_error` for a key reused
-with other parameters or on another endpoint, 409 while the first request is still running),
+with other parameters or on another endpoint, 409 `idempotency_error` `idempotency_key_in_use` while
+the first request is still running: a held request, see `hold_point`, keeps its key running),
 parameter validation against the endpoint's table, then the operation under the emulator's lock.
 Responses carry `Request-Id`, `Stripe-Version` and, on errors where Stripe sends it,
 `Stripe-Should-Retry`.
@@ -271,7 +272,7 @@ class StripeEmulator(StripeRoutes, EmulatorApp):
         if state == "in_flight":
             error = StripeError(
                 409,
-                "invalid_request_error",
+                "idempotency_error",
                 "There is currently another in-progress request using this Idempotent Key (that probably means you "
                 f"submitted twice, and the other request is still going through): {key}. Please try again later.",
                 code="idempotency_key_in_use",
@@ -281,6 +282,7 @@ class StripeEmulator(StripeRoutes, EmulatorApp):
         self._idempotency_endpoints[scope] = endpoint
         try:
             reply, drop = super().dispatch(request)
+            self.hold_point(request)  # applied, its key still claimed: a duplicate now gets the 409 above
         except BaseException:
             self.idempotency.abandon(scope[0], key)
             raise

@@ -29,6 +29,8 @@ ERRORS = ErrorMapper(
     {
         "card_declined": ErrorRule(Declined),
         "idempotency_conflict": ErrorRule(IdempotencyConflict),
+        # The first request with the key may have been applied: unknown, and its answer comes with a retry.
+        "request_in_progress": ErrorRule(IdempotencyConflict, retryable=True),
         "invalid_state": ErrorRule(InvalidRequest),
     },
 )

@@ -12,8 +12,9 @@ kept as `failed`, and named in the error), `tok_3ds` needs the buyer, `tok_async
 debit: its sales and captures stay `processing` (the amount held as `pending`) until
 `settle(id, succeed)` decides them; `tok_review` is an authorization the provider reviews
 (`processing`, nothing authorized) until `settle` decides it. Captures are allowed until `final` or the authorized amount is
-reached; refunds never exceed what was captured. `Acme-Idempotency-Key` replays the stored answer for the same body and
-answers 409 for a different one.
+reached; refunds never exceed what was captured. `Acme-Idempotency-Key` replays the stored answer for the same body,
+answers 409 `idempotency_conflict` for a different one, and 409 `request_in_progress` while the first request with
+the key is still being handled.
 """
 
 from __future__ import annotations
@@ -62,8 +63,9 @@ class AcmeEmulator(EmulatorApp):
         if state == "conflict":
             return _error(409, "idempotency_conflict", "this key was used with a different request")
         if state == "in_flight":
-            return _error(409, "idempotency_conflict", "a request with this key is in progress")
+            return _error(409, "request_in_progress", "a request with this key is in progress; try again shortly")
         reply = super().handle(request)
+        self.hold_point(request)  # applied, its key still claimed
         if reply.status >= 500:
             self.idempotency.abandon("acme", key)
         else:
