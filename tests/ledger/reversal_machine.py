@@ -1,7 +1,7 @@
 """A state machine of the payment service against FakePay, with operations made at the provider
 outside paywire and reversals (the provider undoing a capture, a sale's capture or a refund after
-reporting it done), webhooks in any order, duplicated, with running totals snapshotted when they
-were sent (so delivered stale), and reconciliation.
+reporting it done), refunds whose answer was lost, webhooks in any order, duplicated, with running
+totals snapshotted when they were sent (so delivered stale), retries and reconciliation.
 
 FakePay's own state is what the provider holds; a reversal is made as the provider would make it
 (the object failed, its totals lowered, the refunds of an undone capture undone). Once every event
@@ -24,6 +24,7 @@ from paywire import Declined, EventKind, Gateway, InvalidRequest, Money, Paywire
 from paywire.errors import StateError
 from paywire.ledger import Ledger
 from paywire.service import PaymentService
+from paywire.testing.emulator import Fault
 from tests.ledger.fakepay import FakePayApp
 
 TYPED = (StateError, InvalidRequest, UnsupportedOperation, Declined)
@@ -138,6 +139,34 @@ class Machine(RuleBasedStateMachine):
         if done is not None:
             assert not informed or amount <= holds, (
                 f"a refund of {amount} let through while the provider holds {holds} refundable", self.steps)
+
+    @rule(payment=payments, share=st.floats(0.05, 1.0))
+    def refund_answer_lost(self, payment: str, share: float) -> None:
+        """A refund the provider applies whose answer is lost: the ledger holds it unknown, without
+        its reference, until a retry or reconciliation records it."""
+        current = self.service.get_payment(payment)
+        pid = self.pid[payment]
+        with self.app.lock:
+            p = self.app.payments[pid]
+            holds = p["captured"] - p["refunded"] - sum(
+                self.app.refunds[r]["amount"] for r in p["_refunds"] if self.app.refunds[r]["status"] == "pending")
+        amount = max(1, int(current.refundable.minor * share))
+        if amount > holds:  # one the provider refuses is `refund`'s case
+            return
+        refused = len(self.app.refusals)
+        self.app.inject(Fault("status_after", status=500, path="/refunds$", method="POST"))
+        try:
+            self._call(f"refund({payment}, {amount}), answer lost", payment,
+                       lambda: self.service.refund(payment, Money(amount, "EUR")))
+        finally:
+            self.app.clear_faults()
+        if len(self.app.refusals) > refused:  # refused, so never to be listed: a retry hears the refusal again
+            self.retry_unknown(payment)
+
+    @rule(payment=payments)
+    def retry_unknown(self, payment: str) -> None:
+        for txn in self.service.list_transactions(payment, statuses=["unknown"]):
+            self._call(f"retry({txn.id})", payment, lambda txn_id=txn.id: self.service.retry(txn_id))
 
     @rule(payment=payments)
     def void(self, payment: str) -> None:

@@ -16,7 +16,7 @@ from hypothesis.stateful import run_state_machine_as_test
 
 from paywire import EventKind, Gateway, OutcomeUnknown
 from paywire.errors import StateError
-from paywire.ledger import SQLiteLedger, open_ledger
+from paywire.ledger import Ledger, SQLiteLedger, open_ledger
 from paywire.service import PaymentService
 from paywire.testing.emulator import EmulatorServer, Fault
 from tests.ledger.fakepay import FakePayApp, make_gateway
@@ -254,3 +254,77 @@ def test_reconciliation_sets_the_floors_while_a_reversal_waits(service: PaymentS
                                                          references={"payment": pid})).status == "deferred"
     service.reconcile(payment_id=payment.id)
     assert ledger_totals(service.get_payment(payment.id)) == app.totals(pid) == (10_000, 3_000, 0)
+
+
+def _fail_refund(app: FakePayApp, refund_id: str) -> None:
+    """The provider fails a refund it reported done (returned by the bank) and says so."""
+    with app.lock:
+        refund = app.refunds[refund_id]
+        refund["status"] = "failed"
+        app.captures[refund["capture"]]["refunded"] -= refund["amount"]
+        app.payments[refund["payment"]]["refunded"] -= refund["amount"]
+        app.emit("failed", refund_id, references={"capture": refund["capture"], "payment": refund["payment"]})
+
+
+@pytest.mark.parametrize("recorded_by", ["retry", "reconcile"])
+def test_a_running_total_that_counted_a_refund_whose_failure_waits_does_not_count_it(
+        service: PaymentService, app: FakePayApp, ledger: Ledger, recorded_by: str) -> None:
+    """The refund's answer was lost, so the ledger does not hold it when the provider, having
+    counted it in a running total, fails it: the failed event waits for it. Every event was
+    delivered: the ledger claims none of it, and once the refund is recorded its failure applies."""
+    payment = service.sale("fakepay", eur("100.00"), source="tok_ok")
+    pid = payment.reference or ""
+    app.inject(Fault("status_after", status=500, path="/refunds$", method="POST"))
+    with pytest.raises(OutcomeUnknown):
+        service.refund(payment.id, eur("40.00"))
+    [refund] = app.refunds
+    stale_total = app.event("evt_total", EventKind.REFUNDED, pid, total=4_000)  # sent while it held the refund
+    _fail_refund(app, refund)
+    refunded, failed = app.events_about(refund)
+    receipts = [service.receive_webhook("fakepay", *e).status for e in (refunded, stale_total, failed)]
+    assert receipts == ["deferred", "applied", "deferred"]
+    assert app.totals(pid) == (10_000, 10_000, 0)
+    assert ledger_totals(service.get_payment(payment.id)) == (10_000, 10_000, 0)
+    # The same total delivered again while the failure waits raises no floor either.
+    service.receive_webhook("fakepay", *app.event("evt_total_again", EventKind.REFUNDED, pid, total=4_000))
+    assert ledger_totals(service.get_payment(payment.id)) == (10_000, 10_000, 0)
+    [txn] = [t for t in service.list_transactions(payment.id) if t.kind == "refund"]
+    if recorded_by == "retry":  # the provider replays the refund's answer: it holds it as done
+        service.retry(txn.id)
+    else:
+        service.reconcile(payment_id=payment.id)
+    assert service.get_transaction(txn.id).provider_reference == refund
+    assert ledger_totals(service.get_payment(payment.id)) == app.totals(pid) == (10_000, 10_000, 0)
+    assert ledger.list_events(statuses=["deferred"], payment_id=payment.id) == []
+
+
+def test_a_failure_that_waits_for_a_refund_never_done_shows_less_until_it_applies(
+        service: PaymentService, app: FakePayApp, ledger: Ledger) -> None:
+    """The cost of the rule: a refund whose answer was lost and which the provider declined while
+    pending was in no total, yet its failure waits as one that may have been. Meanwhile the ledger
+    shows less refunded than the provider (a refund made in the dashboard, known from a total),
+    never more; once the refund is recorded its failure applies and totals count again."""
+    payment = service.sale("fakepay", eur("100.00"), source="tok_async")  # refunds are decided later
+    pid = payment.reference or ""
+    [sold] = service.list_transactions(payment.id)
+    outside = _refund_outside(app, sold.provider_reference or "", 3_000)  # its own event comes late
+    service.receive_webhook("fakepay", *app.event("evt_total", EventKind.REFUNDED, pid, total=3_000))
+    assert ledger_totals(service.get_payment(payment.id)) == app.totals(pid) == (10_000, 10_000, 3_000)
+    app.inject(Fault("status_after", status=500, path="/refunds$", method="POST"))
+    with pytest.raises(OutcomeUnknown):
+        service.refund(payment.id, eur("40.00"))
+    [refund] = [r for r in app.refunds if r != outside]
+    assert service.receive_webhook("fakepay", *app.decide(refund, succeed=False)).status == "deferred"
+    assert app.totals(pid) == (10_000, 10_000, 3_000)
+    assert ledger_totals(service.get_payment(payment.id)) == (10_000, 10_000, 0)
+    service.receive_webhook("fakepay", *app.event("evt_total_now", EventKind.REFUNDED, pid, total=3_000))
+    assert ledger_totals(service.get_payment(payment.id)) == (10_000, 10_000, 0)
+    [txn] = [t for t in service.list_transactions(payment.id) if t.kind == "refund"]
+    service.retry(txn.id)  # the provider replays its answer (pending): the refund is recorded, its failure applies
+    assert (service.get_transaction(txn.id).status, ledger.list_events(statuses=["deferred"], payment_id=payment.id)) \
+        == ("failed", [])
+    service.receive_webhook("fakepay", *app.event("evt_total_later", EventKind.REFUNDED, pid, total=3_000))
+    assert ledger_totals(service.get_payment(payment.id)) == app.totals(pid) == (10_000, 10_000, 3_000)
+    for event in app.events_about(outside):
+        service.receive_webhook("fakepay", *event)
+    assert ledger_totals(service.get_payment(payment.id)) == app.totals(pid) == (10_000, 10_000, 3_000)

@@ -7,7 +7,8 @@ totals count the operation no more.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Final
 
 from paywire.ledger.interface import LedgerUnit
 from paywire.ledger.model import Payment, SettledBy, Transaction, TransactionKind, TransactionStatus, now, replace
@@ -15,7 +16,7 @@ from paywire.money import Money
 from paywire.service.keys import fingerprint, new_id
 from paywire.webhook import EventKind
 
-__all__ = ["reversal_waits", "reverse", "reversible", "totals_trusted"]
+__all__ = ["reverse", "reversible", "totals_trusted", "undo_waits"]
 
 K = TransactionKind
 
@@ -27,27 +28,41 @@ def reversible(payment: Payment, txn: Transaction) -> bool:
         txn.kind in (K.REFUND, K.CAPTURE) or (payment.flow == K.SALE and txn.kind in K.INITIAL))
 
 
-def totals_trusted(u: LedgerUnit, payment: Payment, txns: Sequence[Transaction]) -> bool:
-    """Whether a running total an event reports can raise the payment's floors: not once the
-    provider undid an operation of it, since the event may predate that (a total never moves
-    backwards otherwise), nor while a reversed event about it waits for the object it names
-    (`reversal_waits`). Reconciliation, which reads the provider now, still sets them."""
+# What an event naming an object the ledger does not hold yet may undo once it does, by the event's
+# kind: a reversed one a capture (its refunds with it) or a refund; a failed one only a refund (one
+# naming a capture that succeeded changes nothing, see `webhooks._failed_event`). A running total of
+# those kinds may have counted the object while the provider held it.
+_UNDOES: Final[Mapping[str, frozenset[str]]] = {
+    EventKind.REVERSED: frozenset({K.CAPTURE, K.REFUND}),
+    EventKind.FAILED: frozenset({K.REFUND}),
+}
+_FLOORS: Final = {K.CAPTURE: "observed_captured", K.REFUND: "observed_refunded"}
+
+
+def totals_trusted(u: LedgerUnit, payment: Payment, txns: Sequence[Transaction], kind: str) -> bool:
+    """Whether a running total of `kind` (capture or refund) an event reports can raise the
+    payment's floor: not once the provider undid an operation of it, since the event may predate
+    that (a total never moves backwards otherwise), nor while an event that may undo an object
+    such a total counted waits for it (`undo_waits`). Reconciliation, which reads the provider
+    now, still sets the floors."""
     if any(t.kind == K.REVERSAL for t in txns):
         return False
-    return not any(e.kind == EventKind.REVERSED for e in u.waiting_events(methods=(), payment_id=payment.id))
+    return not any(kind in _UNDOES.get(e.kind, ()) for e in u.waiting_events(methods=(), payment_id=payment.id))
 
 
-def reversal_waits(payment: Payment) -> Payment:
-    """The payment once a reversed event about it first waits for the object it names (one no
-    transaction holds yet, its own event still to come): a running total applied before may have
-    counted that object, and which total and by how much cannot be told until the ledger holds
-    it. The reported floors are dropped, so the ledger claims what its own transactions hold,
-    never more than the provider; `reverse` undoes the object once it comes, and reconciliation
-    reads the provider's totals again."""
+def undo_waits(payment: Payment, event_kind: str) -> Payment:
+    """The payment once a reversed or failed event about it first waits for the object it names
+    (one no transaction holds yet, its own event or answer still to come): a running total applied
+    before may have counted that object (a capture declined at settlement, a refund the provider
+    reported done and then failed), and by how much cannot be told until the ledger holds it. The
+    floors of the totals it may be in are dropped, so the ledger claims what its own transactions
+    hold, never more than the provider. An object that never succeeded (a refund declined while
+    pending) was in no total: then the ledger claims less until the event applies and a total
+    raises the floors again, or reconciliation reads the provider's. `reverse` undoes the object
+    once it comes."""
     zero = Money.zero(payment.currency)
-    if payment.observed_captured == zero and payment.observed_refunded == zero:
-        return payment
-    return replace(payment, observed_captured=zero, observed_refunded=zero)
+    dropped = {_FLOORS[kind]: zero for kind in _UNDOES[event_kind] if getattr(payment, _FLOORS[kind]) != zero}
+    return replace(payment, **dropped) if dropped else payment
 
 
 def _lowered(floor: Money, amount: Money) -> Money:

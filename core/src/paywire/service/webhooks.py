@@ -28,9 +28,9 @@ Rules (each runs inside a locked ledger unit, after the event was stored once pe
   capture or sale declined at settlement); otherwise a reversed event is a failed one. One naming an
   object the ledger does not hold yet (the refund's own event or answer is still to come) is
   deferred until it does, so the refund is never counted without its failure. While a reversed
-  event waits so, a running total applied before may count the undone object: the reported floors
-  are dropped when it first waits, and no event's total raises them until it is applied
-  (reconciliation still sets them).
+  or failed event waits so, a running total applied before may count the object it undoes (a
+  failed one: only a refund): the floors of those totals are dropped when it first waits, and no
+  event's total raises them until it is applied (reconciliation still sets them).
 - authorized, voided and failed events settle an unknown or accepted first operation or void, and set the
   voided/failed flags only while no money was captured (resp. authorized): a late event cannot
   undo money that moved. A voided event after part of an authorization was captured closes its
@@ -62,7 +62,7 @@ from paywire.ledger.model import (
 from paywire.money import Money
 from paywire.service import rules
 from paywire.service.keys import fingerprint, new_id
-from paywire.service.reversal import reversal_waits, reverse, reversible, totals_trusted
+from paywire.service.reversal import reverse, reversible, totals_trusted, undo_waits
 from paywire.webhook import SHARED_REFERENCES, EventKind
 
 __all__ = ["apply_event", "apply_waiting"]
@@ -165,7 +165,7 @@ def _money_event(u: LedgerUnit, payment: Payment, txns: list[Transaction],
         return payment, EventStatus.APPLIED, f"ignored: the provider undid {obj}"
     # Whether the running total the event reports (if it reports one) may raise a floor.
     about_payment = obj is not None and obj in (payment.reference, payment.references.get("authorization"))
-    trusted = (event.total is None and not about_payment) or totals_trusted(u, payment, txns)
+    trusted = (event.total is None and not about_payment) or totals_trusted(u, payment, txns, own_kind)
     if event.total is not None and trusted:
         payment = _raise_floor(payment, captured, event.total)
     match = next(
@@ -276,8 +276,8 @@ def _failed_event(u: LedgerUnit, payment: Payment, txns: list[Transaction],
             and not any(t.provider_reference == event.reference for t in txns):
         # About an object the ledger does not hold yet (a refund whose own event or answer has not
         # come): dropped, the refund would count once it came. It waits for it instead.
-        if undoes and event.status != EventStatus.DEFERRED:  # the first time it waits
-            payment = reversal_waits(payment)
+        if event.status != EventStatus.DEFERRED:  # the first time it waits
+            payment = undo_waits(payment, event.kind)
         return payment, EventStatus.DEFERRED, f"waits for {event.reference} to be recorded"
     return payment, EventStatus.APPLIED, "ignored: money already moved on this payment"
 
