@@ -106,3 +106,25 @@ def test_resending_a_lost_capture_that_meets_paypals_503_keeps_it_unknown(paypal
             service.retry(raised.value.transaction_id)
         capture = next(t for t in service.list_transactions(payment.id) if t.kind == "capture")
         assert capture.status == "unknown"
+
+
+def test_resending_a_lost_void_paypal_no_longer_replays_is_not_recorded_failed(paypal, tmp_path):
+    """A void is resent whenever it is unknown (the plugin declares no key life for it: voiding
+    again moves no money), and Payments v2 takes no PayPal-Request-Id for a void, so PayPal need
+    not replay it: the resend meets PREVIOUSLY_VOIDED, the void the lost attempt made. That is no
+    evidence the void failed; reconciliation reads the authorization and settles it."""
+    with SQLiteLedger(str(tmp_path / "ledger.db")) as ledger:
+        service = PaymentService(paypal.gateway, ledger)
+        payment = service.authorize("paypal", eur("100.00"), source=paypal.app.vault_card(), idempotency_key="a-1")
+        paypal.app.inject(Fault(kind="drop_after", path="/void$"))
+        with pytest.raises(OutcomeUnknown) as raised:
+            service.void(payment.id, idempotency_key="v-1")
+        paypal.app.idempotency.ttl = 0  # PayPal keeps no PayPal-Request-Id for the void
+        with pytest.raises(OutcomeUnknown) as resent:
+            service.retry(raised.value.transaction_id)
+        assert resent.value.code == "PREVIOUSLY_VOIDED"
+        void = service.get_transaction(raised.value.transaction_id)
+        assert void.status == "unknown", f"the void PayPal holds is recorded {void.status}"
+        service.reconcile(payment_id=payment.id)
+        assert service.get_transaction(void.id).status == "succeeded"
+        assert service.get_payment(payment.id).state == "voided"

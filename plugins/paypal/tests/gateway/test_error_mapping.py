@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import socket
 
+import attrs
 import pytest
 
 from paywire import (
@@ -94,6 +95,30 @@ def test_each_answer_maps_to_one_typed_error(response, error, code, retryable):
     assert mapped_error.customer_message
     if response.data and "debug_id" in response.data:
         assert mapped_error.debug_id == "f00dcafe12345" and "debug_id=f00dcafe12345" in str(mapped_error)
+
+
+# What a repeat of a request that took effect is refused with, by the Orders v2 and Payments v2
+# specifications' 422 issues of the endpoint it repeats.
+REPEATED = [
+    "PREVIOUSLY_VOIDED",  # void
+    "AUTHORIZATION_ALREADY_CAPTURED", "MAX_CAPTURE_AMOUNT_EXCEEDED", "MAX_CAPTURE_COUNT_EXCEEDED",  # capture
+    "CAPTURE_FULLY_REFUNDED", "REFUND_AMOUNT_EXCEEDED", "MAX_NUMBER_OF_REFUNDS_EXCEEDED",  # refund
+    "ORDER_ALREADY_CAPTURED", "ORDER_ALREADY_AUTHORIZED", "ORDER_COMPLETED_OR_VOIDED",  # complete
+    "MAX_AUTHORIZATION_COUNT_EXCEEDED", "DUPLICATE_INVOICE_ID",
+]
+
+
+@pytest.mark.parametrize("issue", REPEATED)
+def test_a_refusal_a_repeat_gets_is_unknown_after_an_attempt_that_may_have_taken_effect(issue):
+    """PayPal replays a request only while it keeps its PayPal-Request-Id (none for a void) and
+    may fail a duplicate that arrives while the first runs: after an earlier attempt that may have
+    taken effect, "already done" may be that attempt's doing. On a first attempt it is a refusal."""
+    answer = paypal_error(422, "UNPROCESSABLE_ENTITY", issue)
+    resent = mapped(attrs.evolve(answer, unsure=True))
+    assert isinstance(resent, OutcomeUnknown) and is_unknown(resent), f"{resent!r} is recorded failed"
+    assert (resent.code, resent.debug_id) == (issue, "f00dcafe12345")
+    first = mapped(answer)
+    assert isinstance(first, InvalidRequest) and not is_unknown(first) and not first.retryable
 
 
 def test_the_issue_names_the_error_and_the_field_its_param():
