@@ -224,14 +224,15 @@ def test_an_unreadable_success_is_outcome_unknown(paypal):
 
 class RefuseEverything:
     """A shop's answer policy (what the `validate_response` hook is for: a fraud or risk check)
-    that refuses every PayPal answer of `command`."""
+    that refuses every PayPal answer of `command`, with `code`."""
 
-    def __init__(self, command: str) -> None:
+    def __init__(self, command: str, code: str = "policy_refused") -> None:
         self.command = command
+        self.code = code
 
     @hookimpl
     def validate_response(self, command: str, response: Response) -> Result | None:
-        return Result.failure("the shop's policy refuses this answer", "policy_refused") if command == self.command else None
+        return Result.failure("the shop's policy refuses this answer", self.code) if command == self.command else None
 
 
 @pytest.mark.parametrize("command", ["sale", "capture", "refund"])
@@ -247,3 +248,15 @@ def test_a_success_the_shops_validator_refuses_is_unknown_never_a_definite_failu
     refused = paypal.attempt(command, **fields)
     assert isinstance(refused, PaywireError) and is_unknown(refused), f"{refused!r} is recorded failed"
     assert refused.code == "policy_refused"
+
+
+@pytest.mark.parametrize("code", ["DECLINED", "INSTRUMENT_DECLINED", "AUTHORIZATION_VOIDED", "PAYER_ACTION_REQUIRED"])
+def test_a_success_refused_under_a_name_paypal_also_uses_is_still_unknown(paypal, code):
+    """A shop's policy may name its refusal as PayPal names a decline or an issue: the answer is
+    PayPal's success all the same (the capture was made), so the name decides nothing."""
+    authorization = paypal.authorized()
+    paypal.gateway.plugins.register(RefuseEverything("capture", code), name="policy")
+    refused = paypal.attempt("capture", reference=authorization.reference, amount=EUR10, idempotency_key=paypal.key())
+    assert len(paypal.app.captures) == 1
+    assert isinstance(refused, PaywireError) and is_unknown(refused), f"{refused!r} is recorded failed"
+    assert refused.code == code
