@@ -114,7 +114,9 @@ def validate_response(
     """Return an extra validation `Result` for a provider answer (fraud, AVS/CVV policy), or None.
 
     Called for every plugin; the results are added to the provider's own validation, and any
-    failure makes the command fail through the error mapper.
+    failure makes the command fail through the error mapper. A refusal of an answer the provider's
+    own validation took for its success is an unknown outcome, whatever its code: the provider
+    applied the request.
 
     Example (refusing answers without a CVC check)::
 

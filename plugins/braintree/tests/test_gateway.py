@@ -17,13 +17,18 @@ from paywire import (
     Money,
     Order,
     OutcomeUnknown,
+    PaywireError,
     ProviderState,
     ProviderUnavailable,
     RateLimited,
+    Response,
+    Result,
     Retry,
     StateError,
     Subject,
+    hookimpl,
 )
+from paywire.service.outcome import is_unknown
 from paywire.testing.emulator import Fault
 from paywire_braintree.emulator import BraintreeEmulator
 
@@ -467,3 +472,30 @@ def test_a_retry_while_the_first_request_is_still_on_its_way_is_never_written_ag
         assert (done.captured if operation == "partialCaptureTransaction" else done.refunded) == Money.of("30.00", EUR)
         assert moved() == Money.of("30.00", EUR)  # once at Braintree
         service.ledger.close()
+
+
+class RefuseSales:
+    """A shop's answer policy (a `validate_response` hook: a fraud or AVS/CVV check) refusing the
+    transaction of every sale Braintree answers, under `code`."""
+
+    def __init__(self, code: str) -> None:
+        self.code = code
+
+    @hookimpl
+    def validate_response(self, command: str, response: Response) -> Result | None:
+        charged = command == "sale" and "chargePaymentMethod" in (response.data or {}).get("data", {})
+        return Result.failure("the shop's policy refuses this sale", self.code) if charged else None
+
+
+@pytest.mark.parametrize("code", ["policy_refused", "DECLINED", "GATEWAY_REJECTED", "FAILED", "VALIDATION"])
+def test_a_sale_braintree_made_that_the_shops_policy_refuses_is_unknown_whatever_its_code(
+    gateway: Gateway, emulator: BraintreeEmulator, code: str
+) -> None:
+    """The charge was made (Braintree answered its transaction); a refusal by another validator is
+    no evidence that it was not, even when the shop names it as Braintree names a decline."""
+    gateway.plugins.register(RefuseSales(code), name="policy")
+    with pytest.raises(PaywireError) as refused:
+        run(gateway, "sale", authorize(gateway, key=f"refused-{code}", sale=True))
+    assert [t.order_id for t in emulator.transactions.values()].count(f"order-refused-{code}") == 1
+    assert is_unknown(refused.value), f"{refused.value!r} is recorded failed"
+    assert refused.value.code == code

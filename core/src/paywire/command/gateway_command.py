@@ -114,13 +114,16 @@ class GatewayCommand:
     def _perform(self, subject: Subject, transfer: Transfer, context: CommandContext) -> CommandResult:
         hooks = context.plugins
         response = self.send(transfer, context)
-        result = self.validator(subject, response)
+        own = self.validator(subject, response)
+        result = own
         if "validate_response" in hooks.extended:
             for extra in hooks.validate_response(context, subject, response):
                 result = result + extra
         if not result.ok:
             error = self.error_mapper(subject, response, result)
             error = hooks.map_error(context, subject, response, result, error) or error
+            if own.ok:
+                error = _refused_success(error, response)
             raise after_unsure(error) if response.unsure else error
         try:
             outcome = self.handler(subject, response)
@@ -225,6 +228,22 @@ def _unreadable(error: InvalidRequest, response: Response) -> OutcomeUnknown:
         "outcome is unknown", provider=error.provider, code=error.code, status=response.status,
         details=dict(error.details),
     )
+
+
+def _refused_success(error: PaywireError, response: Response) -> PaywireError:
+    """The error for an answer the provider's own validators took for its success, which another
+    validator (a `validate_response` policy) refused: the provider applied the request, so it is
+    an unknown outcome whatever the error mapper made of the refusal's codes (a shop may name its
+    code as the provider names a decline, and a code-keyed table then reads it as one)."""
+    if isinstance(error, OutcomeUnknown):
+        return error
+    unknown = OutcomeUnknown(
+        f"{error.message}; the provider answered HTTP {response.status} with its success, refused by another "
+        "validator, so the outcome is unknown", provider=error.provider, code=error.code, status=response.status,
+        debug_id=error.debug_id, details=dict(error.details),
+    )
+    unknown.__cause__ = error
+    return unknown
 
 
 def after_unsure(error: PaywireError) -> PaywireError:

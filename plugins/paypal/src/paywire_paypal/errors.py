@@ -11,6 +11,7 @@ Which answers leave the outcome unknown (`may_have_been_sent`), for a request th
 | answer | error | outcome |
 |---|---|---|
 | 400 INVALID_REQUEST, 422 UNPROCESSABLE_ENTITY (issues), 404 | InvalidRequest / StateError | failed: PayPal validated and refused it |
+| 422 saying the request's effect is there already (`REPEATS`), after an attempt that may have taken effect | OutcomeUnknown | unknown |
 | 422 declines (INSTRUMENT_DECLINED...), 2xx DECLINED/FAILED/DENIED | Declined | failed, final |
 | 401, 403 | AuthenticationError | failed: refused before any processing |
 | 409 PREVIOUS_REQUEST_IN_PROGRESS | IdempotencyConflict (retryable) | unknown: the first request with the id may have been applied |
@@ -28,6 +29,15 @@ request on before failing. 429 is PayPal's rate limiter refusing the call ("Bloc
 limiting"), which happens before the API runs. In every unknown case the retry with the same
 PayPal-Request-Id returns what PayPal holds (see command.py); a 5xx from the token endpoint means
 only that the request it was for never left (oauth.py).
+
+A repeat of a request that took effect is refused with what that effect left behind: the
+authorization PREVIOUSLY_VOIDED or ALREADY_CAPTURED, the capture FULLY_REFUNDED, no amount left
+to capture or refund. PayPal replays a request only while it keeps its PayPal-Request-Id ("Not
+all APIs support this header"; Payments v2 takes none for a void, the others keep it 6 hours to
+45 days) and may fail a duplicate that arrives while the first is running. So when an earlier
+attempt may have taken effect (`Response.unsure`: a resend, or a retry after a timeout or a 5xx),
+such a refusal may describe that attempt's own effect: it is no evidence that the request was not
+applied, and reconciliation reads what PayPal holds. On a first attempt it is PayPal's refusal.
 """
 
 from __future__ import annotations
@@ -52,7 +62,7 @@ from paywire import (
 )
 from paywire.error_mapper import error_for_status
 
-__all__ = ["ERRORS", "PayPalErrorBody", "PayPalErrorMapper", "read_error"]
+__all__ = ["ERRORS", "REPEATS", "PayPalErrorBody", "PayPalErrorMapper", "read_error"]
 
 # The buyer's instrument or account refused the payment: final, never retried.
 DECLINES: Final = frozenset({
@@ -79,6 +89,14 @@ STATES: Final = frozenset({
     "REAUTHORIZATION_NOT_SUPPORTED", "REFUND_AMOUNT_EXCEEDED", "REFUND_NOT_ALLOWED",
     "REFUND_NOT_PERMITTED_DUE_TO_CHARGEBACK", "REFUND_TIME_LIMIT_EXCEEDED", "SETUP_TOKEN_ALREADY_TOKENIZED",
     "TRANSACTION_DISPUTED",
+})
+# What a repeat of a request that took effect is refused with (see above): failed on a first
+# attempt, unknown after one that may have taken effect.
+REPEATS: Final = frozenset({
+    "AUTHORIZATION_ALREADY_CAPTURED", "CAPTURE_FULLY_REFUNDED", "DUPLICATE_INVOICE_ID", "MAX_AUTHORIZATION_COUNT_EXCEEDED",
+    "MAX_CAPTURE_AMOUNT_EXCEEDED", "MAX_CAPTURE_COUNT_EXCEEDED", "MAX_NUMBER_OF_REFUNDS_EXCEEDED",
+    "ORDER_ALREADY_AUTHORIZED", "ORDER_ALREADY_CAPTURED", "ORDER_COMPLETED_OR_VOIDED", "PREVIOUSLY_VOIDED",
+    "REFUND_AMOUNT_EXCEEDED",
 })
 # Another request with the same PayPal-Request-Id (or on the same order) is still running.
 IN_PROGRESS: Final = frozenset({"PREVIOUS_REQUEST_IN_PROGRESS", "ORDER_COMPLETION_IN_PROGRESS"})
@@ -143,7 +161,10 @@ def read_error(response: Response) -> PayPalErrorBody:
     )
 
 
-def _class_for(code: str | None, status: int, subject: Subject) -> type[PaywireError]:
+def _class_for(code: str | None, response: Response, subject: Subject) -> type[PaywireError]:
+    status = response.status
+    if code in REPEATS and response.unsure:
+        return OutcomeUnknown
     if code in BUYER_ACTIONS:
         # A vaulted charge runs without the buyer: nobody can act, so it is declined.
         return Declined if subject.vaulted else BuyerActionRequired
@@ -186,11 +207,13 @@ class PayPalErrorMapper:
     def __call__(self, subject: Subject, response: Response, result: Result) -> PaywireError:
         body = read_error(response)
         code = result.codes[0] if result.codes else body.code
-        error_class = _class_for(code, response.status, subject)
+        error_class = _class_for(code, response, subject)
         what = body.description or "; ".join(result.messages) or f"PayPal answered HTTP {response.status}"
         message = f"{code}: {what}" if code else what
         if body.field:
             message += f" (field {body.field})"
+        if error_class is OutcomeUnknown and code in REPEATS:
+            message += "; an earlier attempt of this request may have done it, so the outcome is unknown"
         common: dict[str, Any] = {
             "provider": self.provider,
             "code": code,

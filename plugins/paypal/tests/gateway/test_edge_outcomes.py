@@ -106,3 +106,29 @@ def test_resending_a_lost_capture_that_meets_paypals_503_keeps_it_unknown(paypal
             service.retry(raised.value.transaction_id)
         capture = next(t for t in service.list_transactions(payment.id) if t.kind == "capture")
         assert capture.status == "unknown"
+
+
+
+@pytest.mark.parametrize("command", ["void", "capture", "refund"])
+def test_a_lost_operation_resent_after_paypal_dropped_its_key_is_never_recorded_failed(paypal, tmp_path, command):
+    """The resend meets what the lost attempt did (PREVIOUSLY_VOIDED, AUTHORIZATION_ALREADY_CAPTURED,
+    CAPTURE_FULLY_REFUNDED) once PayPal no longer replays it: Payments v2 takes no PayPal-Request-Id
+    for a void, which the plugin resends whenever it is unknown (voiding again moves no money), and
+    keeps the others' for a while only. That answer is no evidence that the operation failed:
+    reconciliation reads what PayPal holds and settles it."""
+    with SQLiteLedger(str(tmp_path / "ledger.db")) as ledger:
+        service = PaymentService(paypal.gateway, ledger)
+        first = service.sale if command == "refund" else service.authorize
+        payment = first("paypal", eur("100.00"), source=paypal.app.vault_card(), idempotency_key="first-1")
+        paypal.app.inject(Fault(kind="drop_after", path=f"/{command}$"))
+        with pytest.raises(OutcomeUnknown) as raised:
+            getattr(service, command)(payment.id, idempotency_key=f"{command}-1")
+        paypal.app.idempotency.ttl = 0  # PayPal no longer holds the request id
+        with pytest.raises(OutcomeUnknown):
+            service.retry(raised.value.transaction_id)
+        lost = service.get_transaction(raised.value.transaction_id)
+        assert lost.status == "unknown", f"the {command} PayPal holds is recorded {lost.status} ({lost.error_code})"
+        service.reconcile(payment_id=payment.id)
+        assert service.get_transaction(lost.id).status == "succeeded"
+        assert service.get_payment(payment.id).state == {"void": "voided", "capture": "captured",
+                                                         "refund": "refunded"}[command]

@@ -6,6 +6,7 @@ import json
 import socket
 import threading
 
+import attrs
 import pytest
 
 from paywire import (
@@ -95,6 +96,30 @@ def test_each_answer_maps_to_one_typed_error(response, error, code, retryable):
     assert mapped_error.customer_message
     if response.data and "debug_id" in response.data:
         assert mapped_error.debug_id == "f00dcafe12345" and "debug_id=f00dcafe12345" in str(mapped_error)
+
+
+# What a repeat of a request that took effect is refused with, by the Orders v2 and Payments v2
+# specifications' 422 issues of the endpoint it repeats.
+REPEATED = [
+    "PREVIOUSLY_VOIDED",  # void
+    "AUTHORIZATION_ALREADY_CAPTURED", "MAX_CAPTURE_AMOUNT_EXCEEDED", "MAX_CAPTURE_COUNT_EXCEEDED",  # capture
+    "CAPTURE_FULLY_REFUNDED", "REFUND_AMOUNT_EXCEEDED", "MAX_NUMBER_OF_REFUNDS_EXCEEDED",  # refund
+    "ORDER_ALREADY_CAPTURED", "ORDER_ALREADY_AUTHORIZED", "ORDER_COMPLETED_OR_VOIDED",  # complete
+    "MAX_AUTHORIZATION_COUNT_EXCEEDED", "DUPLICATE_INVOICE_ID",
+]
+
+
+@pytest.mark.parametrize("issue", REPEATED)
+def test_a_refusal_a_repeat_gets_is_unknown_after_an_attempt_that_may_have_taken_effect(issue):
+    """PayPal replays a request only while it keeps its PayPal-Request-Id (none for a void) and
+    may fail a duplicate that arrives while the first runs: after an earlier attempt that may have
+    taken effect, "already done" may be that attempt's doing. On a first attempt it is a refusal."""
+    answer = paypal_error(422, "UNPROCESSABLE_ENTITY", issue)
+    resent = mapped(attrs.evolve(answer, unsure=True))
+    assert isinstance(resent, OutcomeUnknown) and is_unknown(resent), f"{resent!r} is recorded failed"
+    assert (resent.code, resent.debug_id) == (issue, "f00dcafe12345")
+    first = mapped(answer)
+    assert isinstance(first, InvalidRequest) and not is_unknown(first) and not first.retryable
 
 
 def test_the_issue_names_the_error_and_the_field_its_param():
@@ -225,14 +250,15 @@ def test_an_unreadable_success_is_outcome_unknown(paypal):
 
 class RefuseEverything:
     """A shop's answer policy (what the `validate_response` hook is for: a fraud or risk check)
-    that refuses every PayPal answer of `command`."""
+    that refuses every PayPal answer of `command`, with `code`."""
 
-    def __init__(self, command: str) -> None:
+    def __init__(self, command: str, code: str = "policy_refused") -> None:
         self.command = command
+        self.code = code
 
     @hookimpl
     def validate_response(self, command: str, response: Response) -> Result | None:
-        return Result.failure("the shop's policy refuses this answer", "policy_refused") if command == self.command else None
+        return Result.failure("the shop's policy refuses this answer", self.code) if command == self.command else None
 
 
 @pytest.mark.parametrize("command", ["sale", "capture", "refund"])
@@ -248,3 +274,15 @@ def test_a_success_the_shops_validator_refuses_is_unknown_never_a_definite_failu
     refused = paypal.attempt(command, **fields)
     assert isinstance(refused, PaywireError) and is_unknown(refused), f"{refused!r} is recorded failed"
     assert refused.code == "policy_refused"
+
+
+@pytest.mark.parametrize("code", ["DECLINED", "INSTRUMENT_DECLINED", "AUTHORIZATION_VOIDED", "PAYER_ACTION_REQUIRED"])
+def test_a_success_refused_under_a_name_paypal_also_uses_is_still_unknown(paypal, code):
+    """A shop's policy may name its refusal as PayPal names a decline or an issue: the answer is
+    PayPal's success all the same (the capture was made), so the name decides nothing."""
+    authorization = paypal.authorized()
+    paypal.gateway.plugins.register(RefuseEverything("capture", code), name="policy")
+    refused = paypal.attempt("capture", reference=authorization.reference, amount=EUR10, idempotency_key=paypal.key())
+    assert len(paypal.app.captures) == 1
+    assert isinstance(refused, PaywireError) and is_unknown(refused), f"{refused!r} is recorded failed"
+    assert refused.code == code

@@ -14,6 +14,10 @@ requests" pages:
   by reading the object, and a gateway timeout can come after the API committed the write. It is a
   `ProviderUnavailable` with `may_have_been_sent=True`; a retry with the same idempotency key
   replays what the API stored, so it is also retryable.
+- A 424 (External Dependency Failed: "couldn't be completed due to a failure in a dependency
+  external to Stripe", its API errors page) is no refusal of the request and not documented as
+  not applied: something Stripe relies on failed while the request ran. It is the same
+  indeterminate, retryable `ProviderUnavailable`, not an `InvalidRequest`.
 - Stripe saves an idempotent result only once an endpoint began executing; the rate limiter (429,
   `rate_limit`), the object lock (`lock_timeout`: another request holds the object) and the
   concurrent-key check (409 `idempotency_error`, `idempotency_key_in_use`) run before that, and
@@ -79,7 +83,7 @@ def error_class(status: int, type_: str | None, code: str | None) -> type[Paywir
         return Declined
     if type_ == "idempotency_error" or code == "idempotency_key_in_use":
         return IdempotencyConflict
-    if type_ == "api_error" or status >= 500:
+    if type_ == "api_error" or status >= 500 or status == 424:
         return ProviderUnavailable
     if status == 409:
         return IdempotencyConflict

@@ -20,6 +20,7 @@ from paywire import (
     ProviderUnavailable,
     RateLimited,
 )
+from paywire.service.outcome import is_unknown
 from paywire.testing.emulator import Fault
 
 ACH = "pm_usBankAccount_success"
@@ -78,6 +79,19 @@ def test_a_server_error_before_the_effect_is_unknown_too(stripe: Any) -> None:
         stripe.authorize(eur("10.00"))
     assert failed.value.may_have_been_sent  # the answer cannot tell the two apart
     assert stripe.app.store.payment_intents == {}
+
+
+@pytest.mark.parametrize("kind", ["status_after", "status"])
+def test_an_external_dependency_failure_is_unknown_and_retryable_never_a_refusal(stripe: Any, kind: str) -> None:
+    """Stripe's 424 says a dependency outside Stripe failed while the request ran, not that it was
+    refused or not applied: the same answer whether or not the intent was made, so the outcome is
+    unknown (as for a 5xx) until reading what Stripe holds settles it."""
+    stripe.app.inject(Fault(kind=kind, status=424, path=r"^/v1/payment_intents$"))
+    with pytest.raises(ProviderUnavailable) as failed:
+        stripe.authorize(eur("10.00"))
+    error = failed.value
+    assert is_unknown(error) and (error.retryable, error.status) == (True, 424), f"{error!r} is recorded failed"
+    assert len(stripe.app.store.payment_intents) == (1 if kind == "status_after" else 0)
 
 
 @pytest.mark.parametrize("status, code", [(429, "rate_limit"), (409, "lock_timeout")])

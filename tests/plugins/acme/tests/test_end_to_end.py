@@ -16,8 +16,11 @@ from paywire import (
     OutcomeUnknown,
     PaymentService,
     Plugins,
+    Response,
+    Result,
     SQLiteLedger,
     Subject,
+    hookimpl,
 )
 from paywire.testing.emulator import EmulatorServer, Reply
 from paywire_acme.emulator import AcmeEmulator
@@ -88,3 +91,29 @@ def test_a_2xx_answer_the_validator_cannot_read_leaves_the_payment_unknown_never
             assert service.get_payment(txn.payment_id or "").authorized == Money.of("30.00", "EUR")
         finally:
             service.ledger.close()
+
+
+class RefuseAsDeclined:
+    """A shop's fraud policy (a `validate_response` hook) that names its refusal as Acme names a
+    decline, `card_declined`: a code the Acme plugin's error table maps to `Declined`."""
+
+    @hookimpl
+    def validate_response(self, response: Response) -> Result | None:
+        return Result.failure("the shop's fraud policy refuses this payment", "card_declined") if response.ok else None
+
+
+def test_a_success_a_policy_refuses_under_a_decline_code_of_the_providers_table_is_unknown(acme, tmp_path) -> None:
+    """Acme answered its success (the payment is made): the refusal's code, whatever the error
+    table maps it to, is no evidence that it was not, so it is never recorded failed."""
+    app, url = acme
+    plugins = Plugins()
+    plugins.register(paywire_acme)
+    plugins.register(RefuseAsDeclined(), name="policy")
+    with Gateway([MethodConfig(code="acme", base_url=url, credentials={"api_key": "acme_test_key"})],
+                 plugins=plugins) as gateway, SQLiteLedger(str(tmp_path / "ledger.db")) as ledger:
+        service = PaymentService(gateway, ledger)
+        with pytest.raises(OutcomeUnknown) as refused:
+            service.sale("acme", Money.of("30.00", "EUR"), source="tok_ok", idempotency_key="refused-1")
+        assert refused.value.code == "card_declined" and len(app.payments) == 1
+        (txn,) = service.list_transactions()
+        assert txn.status == "unknown", "Acme made the payment: never recorded as failed"
