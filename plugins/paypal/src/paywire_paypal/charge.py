@@ -12,7 +12,7 @@ from collections.abc import Mapping
 
 import attrs
 
-from paywire import CommandContext, CommandResult, GatewayCommand, Subject
+from paywire import CommandContext, CommandResult, GatewayCommand, OutcomeUnknown, PaywireError, Subject
 from paywire_paypal.orders import VAULT_SOURCE_OPTION, is_wallet
 
 __all__ = ["CreateOrder", "vault_kind"]
@@ -37,7 +37,24 @@ class CreateOrder:
         if not is_wallet(subject.source) and VAULT_SOURCE_OPTION not in subject.options:
             # An order paid from the vault needs a key; refusing first spares the lookup.
             self.create.builder(attrs.evolve(subject, options={VAULT_SOURCE_OPTION: "paypal"}))
-            token = self.lookup.execute(Subject(source=subject.source), context).raw
+            token = self._token(subject, context)
             kind = vault_kind(token) if isinstance(token, Mapping) else None
             subject = attrs.evolve(subject, options={**subject.options, VAULT_SOURCE_OPTION: kind or "paypal"})
         return self.create.execute(subject, context)
+
+    def _token(self, subject: Subject, context: CommandContext) -> object:
+        """The vault token, read before the order. Resending an order whose outcome is unknown,
+        a refusal of this read (the buyer deleted the token since) answers the read, not the
+        order the lost attempt may have made: the outcome stays unknown."""
+        try:
+            return self.lookup.execute(Subject(source=subject.source), context).raw
+        except OutcomeUnknown:
+            raise
+        except PaywireError as error:
+            if not context.resent:
+                raise
+            unknown = OutcomeUnknown(
+                f"{error.message}; reading the vault token before resending an order whose outcome is unknown, so "
+                "the earlier attempt may have made it: reconcile the payment", provider="paypal", code=error.code,
+                status=error.status, debug_id=error.debug_id)
+            raise unknown from error

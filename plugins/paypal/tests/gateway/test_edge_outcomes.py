@@ -132,3 +132,21 @@ def test_a_lost_operation_resent_after_paypal_dropped_its_key_is_never_recorded_
         assert service.get_transaction(lost.id).status == "succeeded"
         assert service.get_payment(payment.id).state == {"void": "voided", "capture": "captured",
                                                          "refund": "refunded"}[command]
+
+
+def test_a_lost_vaulted_sale_resent_after_its_token_was_deleted_is_never_recorded_failed(paypal, tmp_path):
+    """The resend first reads the vault token's kind, and the token is gone (the buyer removed
+    it meanwhile): PayPal's "not found" answers that read, not the sale the lost attempt may
+    have made. The outcome stays unknown for reconciliation, never failed."""
+    with SQLiteLedger(str(tmp_path / "ledger.db")) as ledger:
+        service = PaymentService(paypal.gateway, ledger)
+        token = paypal.app.vault_card()
+        paypal.app.inject(Fault(kind="drop_after", path="/v2/checkout/orders$"))
+        with pytest.raises(OutcomeUnknown) as raised:
+            service.sale("paypal", eur("25.00"), source=token, idempotency_key="sale-1")
+        assert len(paypal.app.orders) == 1  # PayPal charged
+        del paypal.app.payment_tokens[token]
+        with pytest.raises(OutcomeUnknown):
+            service.retry(raised.value.transaction_id)
+        lost = service.get_transaction(raised.value.transaction_id)
+        assert lost.status == "unknown", f"the sale PayPal made is recorded {lost.status} ({lost.error_code})"
