@@ -80,7 +80,8 @@ class ErrorCase:
     :param outcome: how the ledger must record it, "failed" (the provider did not and will not
         apply the request) or "unknown" (it may have); only for errors whose class allows both
         (`ProviderUnavailable`: "unknown" unless the provider documents the answer as not applied,
-        as a provider may document a 503 it answers before taking the request). The kit checks the raised error's `may_have_been_sent` against it.
+        as a provider may document a 503 it answers before taking the request). The kit checks
+        the raised error's `may_have_been_sent` against it.
     """
 
     name: str
