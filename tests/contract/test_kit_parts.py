@@ -8,9 +8,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from paywire import Declined, IdempotencyConflict, ProviderUnavailable
+from paywire import CommandResult, Declined, IdempotencyConflict, Money, ProviderOperation, ProviderUnavailable
 from paywire.testing.contract import ErrorCase, field_spans, retryable_meaning
 from paywire.testing.contract.error_case import outcome_of
+from paywire.testing.contract.model import PaymentModel, expected_states, totals_disagreement
 from paywire.testing.controls import EmulatorControls, RemoteEmulator
 from paywire.testing.emulator import EmulatorServer, Fault
 from paywire.testing.leaks import LeakWatch, SecretValues
@@ -120,3 +121,24 @@ def test_a_secret_base64_encoded_with_anything_around_it_is_found(before: str, s
 
     encoded = base64.b64encode((before + secret + after).encode()).decode()
     assert any(variant in encoded for variant in secret_variants(secret))
+
+
+def test_refunds_listed_on_another_capture_than_they_were_made_on_are_a_disagreement() -> None:
+    """Two captures, 5.00 refunded of the first: fetch's totals agree whichever capture its refund
+    names, but reconciliation reads the parent, so naming the second is a disagreement; a plugin
+    that does not report parents is not held to it."""
+    payment = PaymentModel("auth_1", "pay_1", "EUR", 10_000)
+    payment.capture("cap_1", 4_000, final=False)
+    payment.capture("cap_2", 3_000, final=False)
+    payment.refund(payment.captures[0], 500)
+
+    def fetched(*parents: str | None) -> CommandResult:
+        refunds = [ProviderOperation(kind="refund", reference=f"re_{n}", amount=Money(500 // len(parents), "EUR"),
+                                     parent=parent) for n, parent in enumerate(parents)]
+        return CommandResult(state="partially_refunded", authorized=Money(10_000, "EUR"),
+                             captured=Money(7_000, "EUR"), refunded=Money(500, "EUR"), operations=refunds)
+
+    assert totals_disagreement(payment, fetched("cap_1"), expected_states) is None
+    assert totals_disagreement(payment, fetched(None), expected_states) is None
+    problem = totals_disagreement(payment, fetched("cap_2"), expected_states)
+    assert problem is not None and "'cap_2': 500" in problem and "'cap_1': 500" in problem

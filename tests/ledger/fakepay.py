@@ -500,7 +500,8 @@ def _fetch_result(subject: Subject, response: Response) -> dict[str, Any]:
     currency = data["currency"]
     result["operations"] = [
         ProviderOperation(kind=kind, reference=obj["id"], amount=Money(obj["amount"], currency),
-                          status=_OPERATION_STATUS[obj["status"]], idempotency_key=obj.get("idempotency_key"))
+                          status=_OPERATION_STATUS[obj["status"]], idempotency_key=obj.get("idempotency_key"),
+                          parent=obj.get("capture"))
         for kind, objects in (("capture", data["captures"]), ("refund", data["refunds"]))
         for obj in objects
     ]

@@ -355,3 +355,64 @@ def test_captures_told_apart_by_amount_alone_are_never_settled_against_what_happ
                 svc.retry(transaction_id)
         assert app.count("capture", payment.reference) == len(captures)  # each applied once
         assert svc.get_payment(payment.id).captured.minor == app.totals(payment.reference or "")[1]
+
+
+class ListNoRefundKeys:
+    """A provider whose fetch lists its refunds without the key each was made with, and with the
+    capture each is on or without (`parents`): reconciliation can match them by amount alone."""
+
+    def __init__(self, parents: bool) -> None:
+        self.parents = parents
+
+    @hookimpl(wrapper=True)
+    def send_transfer(self, command: str) -> Iterator[None]:
+        response: Any = yield
+        if command == "fetch" and response.status == 200:
+            data = json.loads(response.body)
+            data["refunds"] = [{**refund, "idempotency_key": None, "capture": refund["capture"] if self.parents else None}
+                               for refund in data["refunds"]]
+            return attrs.evolve(response, body=json.dumps(data).encode(), data=None)
+        return response
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.booleans(), st.sampled_from([500, 1_000]), st.booleans()), min_size=1, max_size=4),
+       st.booleans())
+def test_refunds_told_apart_by_amount_and_capture_are_never_settled_against_what_happened(
+        fakepay: tuple[FakePayApp, str], ledger: Ledger, lose: LoseRequests, refunds: list[tuple[bool, int, bool]],
+        parents: bool) -> None:
+    """Unknown refunds (`(before the second capture, minor, applied)`: on the first capture or, made
+    after the second, mostly on it), some applied and some never arrived, reconciled from refunds
+    listed without keys, with the capture each is on or without: whatever is settled agrees with
+    what happened, and retrying every refund not settled succeeded leaves the ledger's refunded
+    total exactly the provider's: nothing counts twice."""
+    gateway = make_gateway(fakepay[1], extra=[lose, ListNoRefundKeys(parents)], **FAST)
+    svc = PaymentService(gateway, ledger, margin=0)
+    app = fakepay[0]
+    try:
+        payment = svc.authorize("fakepay", eur("100.00"), source="tok_ok")
+        svc.capture(payment.id, eur("40.00"), final=False)
+        truth: dict[str, str] = {}
+        for phase in (True, False):
+            if not phase:
+                svc.capture(payment.id, eur("30.00"), final=False)
+            for index, (first, minor, applied) in enumerate(refunds):
+                if first != phase:
+                    continue
+                lose.commands = set() if applied else {"refund"}
+                if applied:
+                    app.inject(Fault("drop_after", path="/refunds$"))
+                with pytest.raises(OutcomeUnknown) as lost:
+                    svc.refund(payment.id, Money(minor, "EUR"), idempotency_key=f"{payment.id}-refund-{index}")
+                truth[lost.value.transaction_id or ""] = S.SUCCEEDED if applied else S.FAILED
+        lose.commands = set()
+        report = svc.reconcile(payment_id=payment.id)
+        assert all(truth[s.transaction_id] == s.status for s in report.settled if s.kind == "refund"), (refunds, report)
+        for transaction_id in truth:  # the caller retries whatever is not known to have succeeded
+            if svc.get_transaction(transaction_id).status != S.SUCCEEDED:
+                svc.retry(transaction_id)
+        assert app.count("refund", payment.reference) == len(refunds)  # each applied once
+        assert svc.get_payment(payment.id).refunded.minor == app.totals(payment.reference or "")[2]
+    finally:
+        lose.commands = set()
+        gateway.close()

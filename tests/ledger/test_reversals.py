@@ -11,17 +11,20 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from hypothesis.stateful import run_state_machine_as_test
 
 from paywire import EventKind, Gateway, OutcomeUnknown
 from paywire.errors import StateError
-from paywire.ledger import Ledger, SQLiteLedger, open_ledger
+from paywire.ledger import Ledger, SQLiteLedger, TransactionStatus, open_ledger
 from paywire.service import PaymentService
 from paywire.testing.emulator import EmulatorServer, Fault
 from tests.ledger.fakepay import FakePayApp, make_gateway
 from tests.ledger.reversal_machine import Machine
-from tests.ledger.support import eur, ledger_totals
+from tests.ledger.support import agree, eur, ledger_totals, wait_out_life
+
+S = TransactionStatus
 
 
 def _undo_capture(app: FakePayApp, cap_id: str) -> None:
@@ -328,3 +331,85 @@ def test_a_failure_that_waits_for_a_refund_never_done_shows_less_until_it_applie
     for event in app.events_about(outside):
         service.receive_webhook("fakepay", *event)
     assert ledger_totals(service.get_payment(payment.id)) == app.totals(pid) == (10_000, 10_000, 3_000)
+
+
+def _two_captures_and_a_lost_refund(service: PaymentService, app: FakePayApp, *,
+                                    applied: bool) -> tuple[str, str, str, str]:
+    """A payment captured twice (40.00, then 30.00) and the shop's refund of 10.00 on the second
+    whose answer was lost: applied, or refused before the provider acted. Returns the payment, the
+    two captures' references and the refund's transaction."""
+    payment = service.authorize("fakepay", eur("100.00"), source="tok_ok")
+    captures = []
+    for amount_captured in ("40.00", "30.00"):
+        payment = service.capture(payment.id, eur(amount_captured), final=False)
+        captures.append(service.list_transactions(payment.id)[-1].provider_reference or "")
+    app.inject(Fault("drop_after" if applied else "status", status=500, path="/refunds$"))
+    with pytest.raises(OutcomeUnknown) as lost:
+        service.refund(payment.id, eur("10.00"))
+    refund = service.get_transaction(lost.value.transaction_id or "")
+    assert service.get_transaction(refund.parent_id or "").provider_reference == captures[1]
+    return payment.id, captures[0], captures[1], refund.id
+
+
+def test_a_lost_refund_is_never_taken_for_a_dashboard_refund_of_another_capture(
+        fast_service: PaymentService, app: FakePayApp) -> None:
+    """The shop's refund of 10.00 on the second capture never reached the provider; one of 10.00 was
+    made in the dashboard on the first. Taken for the shop's by its amount, the dashboard refund
+    would be recorded on the second capture, and outlive the first capture's reversal, which takes
+    it back at the provider: the ledger would claim 10.00 refunded that the provider no longer holds."""
+    service = fast_service
+    payment_id, first, _, refund_id = _two_captures_and_a_lost_refund(service, app, applied=False)
+    pid = service.get_payment(payment_id).reference or ""
+    dashboard = _refund_outside(app, first, 1_000)
+    service.reconcile(payment_id=payment_id)
+    lost = service.get_transaction(refund_id)
+    assert lost.provider_reference != dashboard and lost.status in (S.UNKNOWN, S.FAILED), lost
+    assert ledger_totals(service.get_payment(payment_id)) == app.totals(pid) == (10_000, 7_000, 1_000)
+
+    _undo_capture_and_its_refunds(app, first)  # a chargeback: the capture and its refunds are undone
+    service.receive_webhook("fakepay", *app.event("evt_charged_back", EventKind.REVERSED, first,
+                                                  references={"payment": pid}))
+    for event in app.events_about(dashboard):  # the dashboard refund's own event, delivered late
+        service.receive_webhook("fakepay", *event)
+    assert ledger_totals(service.get_payment(payment_id)) == app.totals(pid) == (10_000, 3_000, 0)
+    wait_out_life(service, [refund_id])
+    service.reconcile(payment_id=payment_id)
+    assert service.get_transaction(refund_id).status == S.FAILED
+    agree(service, app, payment_id)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(applied=st.booleans(), same_amount=st.booleans(), on_first=st.booleans(),
+       undone=st.sampled_from([None, 0, 1]), late=st.booleans())
+def test_refunds_told_apart_by_amount_never_outlive_their_capture(
+        fast_service: PaymentService, app: FakePayApp, applied: bool, same_amount: bool, on_first: bool,
+        undone: int | None, late: bool) -> None:
+    """A lost refund on the second capture (applied or not), a dashboard refund on either capture,
+    of the same amount or not, one capture undone or none, the dashboard refund's event delivered
+    before reconciliation or after the reversal: the ledger never claims more than the provider,
+    and the lost refund is settled as itself or as a refund of its own capture, never of the other."""
+    service = fast_service
+    payment_id, first, second, refund_id = _two_captures_and_a_lost_refund(service, app, applied=applied)
+    pid = service.get_payment(payment_id).reference or ""
+    capture = first if on_first else second
+    dashboard = _refund_outside(app, capture, 1_000 if same_amount else 500)
+    if not late:
+        for event in app.events_about(dashboard):
+            service.receive_webhook("fakepay", *event)
+    service.reconcile(payment_id=payment_id)
+    taken = service.get_transaction(refund_id).provider_reference
+    assert taken is None or app.refunds[taken]["capture"] == second, (taken, dashboard, capture)
+
+    if undone is not None:
+        reversed_capture = (first, second)[undone]
+        _undo_capture_and_its_refunds(app, reversed_capture)
+        service.receive_webhook("fakepay", *app.event(f"evt_undone_{reversed_capture}", EventKind.REVERSED,
+                                                      reversed_capture, references={"payment": pid}))
+    if late:
+        for event in app.events_about(dashboard):
+            service.receive_webhook("fakepay", *event)
+    ledger, provider = ledger_totals(service.get_payment(payment_id)), app.totals(pid)
+    assert ledger[1] <= provider[1] and ledger[2] <= provider[2], (ledger, provider)
+    wait_out_life(service, [refund_id])
+    service.reconcile(payment_id=payment_id)
+    agree(service, app, payment_id)

@@ -1,7 +1,7 @@
 """fetch is Braintree's account of a payment: after any sequence of partial captures and refunds
-its operations add up to its totals, refunded <= captured <= authorized, and each operation
-carries the key it was sent with; the ledger, given every notification Braintree sends, agrees
-with it."""
+its operations add up to its totals, refunded <= captured <= authorized, each operation carries
+the key it was sent with and each refund the capture it was made on; the ledger, given every
+notification Braintree sends, agrees with it."""
 
 from __future__ import annotations
 
@@ -43,12 +43,13 @@ def fresh_key() -> str:
 
 @settings(max_examples=15, deadline=None)
 @given(steps=steps)
-def test_operations_add_up_to_the_totals_and_carry_their_keys(gateway: Gateway, steps: list[tuple[str, int, bool]]) -> None:
+def test_operations_add_up_to_the_totals_and_carry_their_keys_and_parents(gateway: Gateway, steps: list[tuple[str, int, bool]]) -> None:
     key = fresh_key()
     auth = gateway.execute("braintree", "authorize", Subject(
         amount=Money.of("100.00", EUR), source="fake-valid-nonce", order=Order(id=key), idempotency_key=key))
     captures: list[str] = []
     sent: dict[str, str] = {}
+    refunded: dict[str, str] = {}  # refund -> the transaction it was sent to
     for index, (command, euros, final) in enumerate(steps):
         step_key = f"{key}-{index}"
         target = auth.reference if command == "capture" else (captures[-1] if captures else auth.reference)
@@ -60,6 +61,8 @@ def test_operations_add_up_to_the_totals_and_carry_their_keys(gateway: Gateway, 
         sent[result.reference or ""] = step_key
         if command == "capture":
             captures.append(result.reference or "")
+        else:
+            refunded[result.reference or ""] = target or ""
     fetched = gateway.execute("braintree", "fetch", Subject(reference=auth.reference))
     assert fetched.authorized is not None and fetched.captured is not None and fetched.refunded is not None
     for kind, total in (("capture", fetched.captured), ("refund", fetched.refunded)):
@@ -67,6 +70,7 @@ def test_operations_add_up_to_the_totals_and_carry_their_keys(gateway: Gateway, 
         assert sum((op.amount for op in done), Money.zero(EUR)) == total
     assert fetched.refunded <= fetched.captured <= fetched.authorized
     assert {op.reference: op.idempotency_key for op in fetched.operations} == sent
+    assert {op.reference: op.parent for op in fetched.operations if op.kind == "refund"} == refunded
 
 
 @pytest.fixture(scope="module")

@@ -46,6 +46,11 @@ class ProviderOperation:
     :param amount: what it moves.
     :param status: "succeeded", "accepted" (the provider decides later) or "failed".
     :param idempotency_key: the key it was created with, when the provider reports it.
+    :param parent: for a refund, the reference of the capture (or sale, charge) it gives money back
+        from, as the capture command answered it, when the provider says. A payment captured
+        several times can hold refunds of one amount on different captures: matched by amount
+        alone, one made on another capture would be recorded on the wrong one, and outlive that
+        capture's reversal (or be undone with the wrong one). None: not reported.
     """
 
     kind: str
@@ -53,6 +58,7 @@ class ProviderOperation:
     amount: Money
     status: str = "succeeded"
     idempotency_key: str | None = None
+    parent: str | None = None
 
 
 def _operations(value: Iterable[ProviderOperation]) -> tuple[ProviderOperation, ...]:

@@ -11,10 +11,11 @@ anything. It reads the payment at the provider and decides, per transaction:
   still waiting for the buyer or to be completed, means failed only once the request can no
   longer land (`settle_after`);
 - captures and refunds: matched one to one to the provider's operations (`fetch` lists them), by
-  idempotency key, then reference, then amount; each match records the provider's reference, so
-  later webhooks about it find it. Where a plugin lists none, the provider's running totals are
-  split among the open transactions instead. What the provider does not hold is failed only once
-  its request can no longer land;
+  idempotency key, then reference, then amount (a refund never to one the provider reports on
+  another capture); each match records the provider's reference, so later webhooks about it find
+  it. Where a plugin lists none, the provider's running totals are split among the open
+  transactions instead. What the provider does not hold is failed only once its request can no
+  longer land;
 - voids: by whether the provider says voided;
 - a refund that succeeded and that the provider now lists as failed gets its reversal recorded.
 
@@ -267,7 +268,8 @@ def _by_operations(u: LedgerUnit, pending: list[Transaction], listed: list[Provi
     """Each open transaction matched to one operation the provider lists: by the idempotency key
     it was sent with, then by its known reference, then by amount among the operations no
     transaction has claimed, that did not fail (and whose key, if the provider reports one, is
-    not another's); open transactions of one amount outnumbering such operations stay open."""
+    not another's) and, for a refund, that the provider does not report on another capture than
+    the refund's own; open transactions outnumbering the operations they could each be stay open."""
     kind = pending[0].kind
     claimed = {t.provider_reference for t in txns if t.kind == kind and t.provider_reference and t not in pending}
     free = [op for op in listed if op.reference not in claimed]
@@ -284,23 +286,49 @@ def _by_operations(u: LedgerUnit, pending: list[Transaction], listed: list[Provi
     same: dict[Money | None, list[Transaction]] = {}
     for txn in unmatched:
         same.setdefault(txn.amount, []).append(txn)
+    captures = {t.id: _capture_of(t, txns) for t in unmatched}
     for amount, group in same.items():
         # By amount alone, a failed operation is no evidence about this request (it may be an
         # earlier declined attempt of the same amount): without a match it is absent instead.
         ops = [o for o in free if o.idempotency_key is None and o.amount == amount and o.status != "failed"]
-        if 0 < len(ops) < len(group):
-            # Fewer operations than open requests of this amount: which of them took effect is
-            # unknown, and settling the wrong one lets the other's retry count the money twice.
-            decisions.extend((_open(t, f"the provider lists {len(ops)} {t.kind}(s) of {amount} for {len(group)} "
-                                       "open ones: which took effect is unknown; check it by hand"), None)
-                             for t in group)
-            continue
-        for txn, op in zip(group, ops, strict=False):  # more operations: the rest stay free
-            free.remove(op)
-            decisions.append(_matched(u, txn, op, result))
-        decisions.extend((_absent(u, txn, at, f"the provider lists no such {txn.kind}", result), None)
-                         for txn in group[len(ops):])
+        left = list(group)
+        while left:
+            txn = left[0]
+            fits = [o for o in ops if _may_be(o, captures[txn.id])]
+            rivals = [t for t in left if any(_may_be(o, captures[t.id]) for o in fits)]
+            if not fits:
+                on = f" on {captures[txn.id]}" if captures[txn.id] else ""
+                decisions.append((_absent(u, txn, at, f"the provider lists no such {txn.kind}{on}", result), None))
+                left.remove(txn)
+            elif len(fits) < len(rivals):
+                # Fewer operations than open requests that each could be: which of them took
+                # effect is unknown, and settling the wrong one lets the other's retry count the
+                # money twice.
+                decisions.extend((_open(t, f"the provider lists {len(fits)} {t.kind}(s) of {amount} for {len(rivals)} "
+                                           "open ones: which took effect is unknown; check it by hand"), None)
+                                 for t in rivals)
+                ops = [o for o in ops if o not in fits]
+                left = [t for t in left if t not in rivals]
+            else:
+                ops.remove(fits[0])
+                free.remove(fits[0])
+                decisions.append(_matched(u, txn, fits[0], result))
+                left.remove(txn)
     return decisions
+
+
+def _capture_of(txn: Transaction, txns: Sequence[Transaction]) -> str | None:
+    """The provider's reference of the capture (or sale) a refund gives money back from, as
+    `rules._undone` names it: its parent's, the one its event named, or the object it was sent to."""
+    if txn.kind != K.REFUND:
+        return None
+    parent = next((t for t in txns if t.id == txn.parent_id), None) if txn.parent_id else None
+    return (parent.provider_reference if parent else None) or txn.request.get("capture") or txn.request.get("reference")
+
+
+def _may_be(op: ProviderOperation, capture: str | None) -> bool:
+    """Whether `op` may be the refund of `capture` (either unknown: it may)."""
+    return op.parent is None or capture is None or op.parent == capture
 
 
 def _matched(u: LedgerUnit, txn: Transaction, op: ProviderOperation,

@@ -2,7 +2,8 @@
 
 `fetch` reports the authorization's totals from the transaction itself (a sale or a full capture
 settles the transaction it names) and from its partial captures and refunds, each listed as a
-`ProviderOperation` carrying the idempotency key it was sent with (its `orderId`).
+`ProviderOperation` carrying the idempotency key it was sent with (its `orderId`), a refund also
+the transaction it was issued against (the sale, the whole capture or a partial capture).
 """
 
 from __future__ import annotations
@@ -102,12 +103,18 @@ def vault_fields(subject: Subject, response: Response) -> dict[str, Any]:
     return {"reference": method["id"], "token": method["id"], "references": references}
 
 
-def _operations(kind: str, items: Iterable[Any]) -> list[ProviderOperation]:
+def _operations(kind: str, items: Iterable[Any], parent: str | None = None) -> list[ProviderOperation]:
     return [
         ProviderOperation(kind=kind, reference=item["id"], amount=from_braintree(item["amount"]),
-                          status=operation_status(str(item["status"])), idempotency_key=item.get("orderId"))
+                          status=operation_status(str(item["status"])), idempotency_key=item.get("orderId"),
+                          parent=parent)
         for item in items if isinstance(item, Mapping)
     ]
+
+
+def _refunds(transaction: Mapping[str, Any]) -> list[ProviderOperation]:
+    """The refunds Braintree lists as "issued against" `transaction`: each one's parent."""
+    return _operations("refund", transaction.get("refunds") or (), str(transaction["id"]))
 
 
 def _children(transaction: Mapping[str, Any]) -> list[Mapping[str, Any]]:
@@ -127,9 +134,9 @@ def fetched_fields(transaction: Mapping[str, Any]) -> dict[str, Any]:
         captures.append(ProviderOperation(kind="capture", reference=transaction["id"], amount=authorized,
                                           status=operation_status(status),
                                           idempotency_key=custom_field(transaction, KEY_FIELD)))
-    refunds = _operations("refund", transaction.get("refunds") or ())
+    refunds = _refunds(transaction)
     for child in children:
-        refunds += _operations("refund", child.get("refunds") or ())
+        refunds += _refunds(child)
     zero = Money.zero(authorized.currency)
     captured = sum((op.amount for op in captures if op.status == "succeeded"), zero)
     refunded = sum((op.amount for op in refunds if op.status == "succeeded"), zero)

@@ -24,7 +24,7 @@ from typing import Any, Final
 from paywire import InvalidRequest, Money, ProviderOperation, ProviderState
 from paywire_paypal.amounts import from_paypal
 
-__all__ = ["OPERATION_STATUS", "authorization_of", "capture_of", "operations", "order_fields", "order_id_of"]
+__all__ = ["OPERATION_STATUS", "authorization_of", "capture_of", "operations", "order_fields", "order_id_of", "up_id"]
 
 _CAPTURED: Final = frozenset({"COMPLETED", "PARTIALLY_REFUNDED", "REFUNDED"})
 _REFUNDED: Final = frozenset({"COMPLETED"})
@@ -96,17 +96,29 @@ def capture_of(order: Mapping[str, Any]) -> Mapping[str, Any] | None:
     return chosen[0] if chosen else None
 
 
+def up_id(resource: Mapping[str, Any], segment: str) -> str | None:
+    """The id in the resource's `up` link, when it points at `/<segment>/<id>` (a refund's capture:
+    the only place PayPal names it in a refund)."""
+    for link in _list(resource.get("links")):
+        href = link.get("href")
+        if isinstance(href, str) and link.get("rel") == "up" and f"/{segment}/" in href:
+            return href.rstrip("/").rsplit("/", 1)[-1]
+    return None
+
+
 def operations(order: Mapping[str, Any]) -> tuple[ProviderOperation, ...]:
     """Every capture and refund the order holds, for reconciliation: in PayPal's order, those that
     failed (DECLINED, FAILED, ...) after the others.
 
     A refund's `custom_id` is the paywire idempotency key it was sent with (see
-    `payments.refund_request`); PayPal's capture request has no free field that captures echo
-    (`invoice_id` is the payer-visible invoice, unique per payment), so captures carry none and
-    reconciliation matches an open capture by amount, taking the first one listed. A failed one
-    goes last: the ledger records a capture PayPal declined as failed without its id (the
-    decline is the answer), so an earlier declined capture of the same amount must not take the
-    place of the one a lost request made (a retry after the decline that went through).
+    `payments.refund_request`), and its `up` link names its capture, the refund's parent (an order
+    captured several times can hold refunds of one amount on different captures). PayPal's capture
+    request has no free field that captures echo (`invoice_id` is the payer-visible invoice, unique
+    per payment), so captures carry none and reconciliation matches an open capture by amount,
+    taking the first one listed. A failed one goes last: the ledger records a capture PayPal
+    declined as failed without its id (the decline is the answer), so an earlier declined capture
+    of the same amount must not take the place of the one a lost request made (a retry after the
+    decline that went through).
     """
     found: list[ProviderOperation] = []
     for unit in _list(order.get("purchase_units")):
@@ -118,7 +130,8 @@ def operations(order: Mapping[str, Any]) -> tuple[ProviderOperation, ...]:
                 key = payment.get("custom_id") if kind == "refund" else None
                 found.append(ProviderOperation(kind=kind, reference=payment["id"],
                                                amount=from_paypal(payment.get("amount")), status=status,
-                                               idempotency_key=key if isinstance(key, str) and key else None))
+                                               idempotency_key=key if isinstance(key, str) and key else None,
+                                               parent=up_id(payment, "captures") if kind == "refund" else None))
     return tuple(sorted(found, key=lambda operation: operation.status == "failed"))
 
 

@@ -126,3 +126,24 @@ def test_an_authorization_paypal_holds_pending_is_not_counted_as_authorized(payp
     assert service.get_transaction(raised.value.transaction_id or "").status == "accepted", report
     payment = service.get_payment(payment.id)
     assert payment.authorized == eur("0.00") and payment.state != "authorized", report
+
+
+def test_a_lost_refund_is_not_taken_for_a_dashboard_refund_of_another_capture(paypal, service):
+    """Captured twice; the shop's refund of 10.00 on the second got a 500 PayPal sent before applying
+    it, and 10.00 of the first was refunded in PayPal's dashboard (no custom_id: no key). PayPal
+    names each refund's capture, so the dashboard's is not taken for the shop's by its amount:
+    recorded as the shop's, it would sit on the wrong capture (and go unnoticed if PayPal took the
+    first capture back)."""
+    payment = service.authorize("paypal", eur("100.00"), source=paypal.app.vault_card(), idempotency_key="auth-1")
+    service.capture(payment.id, eur("60.00"), final=False, idempotency_key="cap-1")
+    service.capture(payment.id, eur("40.00"), idempotency_key="cap-2")
+    first, second = [t.provider_reference for t in service.list_transactions(payment.id) if t.kind == "capture"]
+    paypal.app.inject(Fault(kind="status", status=500, path="/refund$"))
+    with pytest.raises(OutcomeUnknown) as raised:
+        service.refund(payment.id, eur("10.00"), idempotency_key="refund-1")
+    assert service.get_transaction(raised.value.transaction_id or "").request["reference"] == second
+    dashboard = paypal.run("refund", reference=first, amount=eur("10.00"))
+    report = service.reconcile(payment_id=payment.id)
+    lost = service.get_transaction(raised.value.transaction_id or "")
+    assert (lost.status, lost.provider_reference) == ("unknown", None), (report, dashboard.reference)
+    assert service.get_payment(payment.id).refunded == eur("10.00")  # PayPal's total: the dashboard's refund

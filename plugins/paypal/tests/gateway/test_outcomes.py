@@ -173,6 +173,23 @@ def test_fetch_lists_every_capture_and_refund_with_its_key(paypal):
     ]
 
 
+def test_fetch_names_the_capture_each_refund_gives_money_back_from(paypal):
+    """Refunds of one amount on two captures, one made without a key (as the dashboard makes
+    them): each names its own capture, from its `up` link."""
+    authorization = paypal.authorized("100.00")
+    first = paypal.run("capture", reference=authorization.reference, amount=eur("60.00"), final=False,
+                       idempotency_key=paypal.key())
+    second = paypal.run("capture", reference=authorization.reference, amount=eur("40.00"),
+                        idempotency_key=paypal.key())
+    made = {}
+    for capture, key in ((second, paypal.key()), (first, paypal.key()), (first, None)):
+        refund = paypal.run("refund", reference=capture.reference, amount=eur("10.00"), idempotency_key=key)
+        made[refund.reference] = capture.reference
+    fetched = paypal.run("fetch", reference=authorization.references["payment"])
+    assert {op.reference: op.parent for op in fetched.operations if op.kind == "refund"} == made
+    assert {op.parent for op in fetched.operations if op.kind == "capture"} == {None}
+
+
 def test_a_key_paypal_cannot_echo_is_not_sent_as_custom_id(paypal):
     capture = paypal.captured("40.00")
     paypal.run("refund", reference=capture.reference, amount=eur("5.00"), idempotency_key="refund:1/with spaces")

@@ -57,12 +57,17 @@ def capture_operations(intent: Mapping[str, Any]) -> tuple[ProviderOperation, ..
 
 
 def refund_operation(refund: Mapping[str, Any]) -> ProviderOperation:
+    """A refund; its parent is its PaymentIntent, the reference its capture is listed and answered
+    under (a charge made without an intent: the charge), each field expanded or not."""
+    ids = (value.get("id") if isinstance(value, Mapping) else value
+           for value in (refund.get("payment_intent"), refund.get("charge")))
     return ProviderOperation(
         kind="refund",
         reference=str(refund["id"]),
         amount=from_stripe(wire_amount(refund["amount"]), str(refund["currency"])),
         status=OPERATION_STATUS.get(str(refund.get("status")), "accepted"),
         idempotency_key=_key(refund, IDEMPOTENCY_KEY_FIELD),
+        parent=next((value for value in ids if isinstance(value, str) and value), None),
     )
 
 

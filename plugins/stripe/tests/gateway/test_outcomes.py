@@ -68,7 +68,8 @@ def test_a_refund_hidden_by_a_gateway_timeout_is_replayed_by_its_key(stripe: Any
     assert failed.value.may_have_been_sent
     fetched = stripe.fetch(sold.reference)  # reconciliation sees the refund, with the key it was sent with
     [refund] = [op for op in fetched.operations if op.kind == "refund"]
-    assert (refund.amount, refund.status, refund.idempotency_key) == (eur("5.00"), "succeeded", subject.idempotency_key)
+    assert (refund.amount, refund.status, refund.idempotency_key, refund.parent) == (
+        eur("5.00"), "succeeded", subject.idempotency_key, sold.reference)  # the sale, as its capture is listed
     retried = stripe.run("refund", subject)
     assert retried.reference == refund.reference and len(stripe.app.store.refunds) == 1
 
@@ -270,6 +271,7 @@ def test_fetchs_operations_add_up_to_the_intents_figures(
     assert fetched.refunded == Money.minor_units(
         sum(op.amount.minor for op in listed if op.status == "succeeded"), "EUR")
     assert all(op.idempotency_key for op in fetched.operations)
+    assert {op.parent for op in listed} <= {authorized.reference}  # the intent, as the capture is listed
 
 
 def test_the_refund_a_partial_capture_books_for_the_release_is_not_listed_or_counted(stripe: Any) -> None:

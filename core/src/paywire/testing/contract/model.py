@@ -96,6 +96,27 @@ def totals_disagreement(payment: PaymentModel, fetched: CommandResult, states: E
     allowed = states(payment)
     if fetched.state not in allowed:
         problems.append(f"state: provider reports {fetched.state!r}, expected one of {sorted(allowed)}")
+    problems.extend(_split_disagreement(payment, fetched))
     if not problems:
         return None
     return f"fetch of {payment.payment} disagrees with the operations applied: " + "; ".join(problems)
+
+
+def _split_disagreement(payment: PaymentModel, fetched: CommandResult) -> list[str]:
+    """Where the refunds fetch lists with their parent (`ProviderOperation.parent`, when the plugin
+    reports it) do not add up, capture by capture, to what the model refunded of each: the parent
+    must be the reference the capture (or sale) answered, which reconciliation compares with the
+    ledger's capture transaction."""
+    listed: dict[str, int] = {}
+    for op in fetched.operations:
+        if op.kind == "refund" and op.parent is not None and op.status == "succeeded":
+            listed[op.parent] = listed.get(op.parent, 0) + op.amount.minor
+    if not listed:
+        return []
+    expected: dict[str, int] = {}
+    for capture in payment.captures:
+        if capture.refunded:
+            expected[capture.reference] = expected.get(capture.reference, 0) + capture.refunded
+    if listed == expected:
+        return []
+    return [f"refunds by the capture each names as its parent: provider lists {listed}, expected {expected}"]

@@ -24,7 +24,7 @@ from typing import Any, Final
 
 from paywire import EventKind, InvalidRequest, Money, WebhookEvent, WebhookVerificationError
 from paywire_paypal.amounts import from_paypal
-from paywire_paypal.order_state import order_id_of
+from paywire_paypal.order_state import order_id_of, up_id
 
 __all__ = ["KINDS", "event_from", "read_event", "resource_id"]
 
@@ -60,15 +60,6 @@ def _malformed(why: str) -> WebhookVerificationError:
     return WebhookVerificationError(f"the PayPal event is malformed: {why}", provider="paypal", code="malformed_event")
 
 
-def _up(resource: Mapping[str, Any], segment: str) -> str | None:
-    """The id in the resource's `up` link, when it points at `/<segment>/<id>` (a refund's capture)."""
-    for link in resource.get("links") or ():
-        href = link.get("href") if isinstance(link, Mapping) else None
-        if isinstance(href, str) and link.get("rel") == "up" and f"/{segment}/" in href:
-            return href.rstrip("/").rsplit("/", 1)[-1]
-    return None
-
-
 def _references(resource_type: str, resource: Mapping[str, Any]) -> dict[str, str]:
     own = str(resource["id"])
     references: dict[str, str] = {}
@@ -85,7 +76,7 @@ def _references(resource_type: str, resource: Mapping[str, Any]) -> dict[str, st
     if isinstance(related, Mapping) and isinstance(related.get("authorization_id"), str):
         references.setdefault("authorization", related["authorization_id"])
     if resource_type == "refund":
-        capture = _up(resource, "captures")
+        capture = up_id(resource, "captures")
         if capture:
             references["capture"] = capture
     return references
