@@ -249,7 +249,8 @@ class Refund:
 class Void:
     """reverseTransaction voids an authorization, but also voids a capture awaiting settlement and
     refunds a settled one: so the authorization is read first, and voided only while nothing of it
-    is captured. The key is recorded on it (paywire_void_key) before the reversal."""
+    is captured. The key is recorded on it (paywire_void_key) before the reversal, and a void an
+    earlier call may have sent is not sent again until Braintree shows it (`_not_yet_there`)."""
 
     read: GatewayCommand
     tag: GatewayCommand
@@ -269,6 +270,9 @@ class Void:
             raise StateError(f"Braintree transaction {subject.reference!r} is {str(status).lower()}"
                              f"{' with captures' if _children(transaction) else ''}: only an authorization "
                              "with nothing captured can be voided", provider="braintree", code="not_voidable")
+        # A reversal resent while the first may still land would be refused (91504) once it has:
+        # a refusal that says nothing of the first, which the ledger would record failed.
+        _not_yet_there(subject, context, "void")
         if subject.idempotency_key:
             self.tag.execute(subject, context)
         return self.reverse.execute(subject, context)

@@ -1,0 +1,78 @@
+"""The outcome model at Braintree's edges, through the payment service and a real ledger against
+the emulator on loopback: what may have taken effect is never recorded failed, and the ledger
+ends at what Braintree holds."""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import paywire_braintree
+from paywire import Gateway, Money, OutcomeUnknown, PaymentService, Plugins, Retry, SQLiteLedger, hookimpl
+from paywire.http.transfer import Transfer
+from paywire.ledger import PaymentState
+from paywire.testing.emulator import EmulatorServer, Fault
+from paywire.testing.sandbox import Sandbox
+from paywire_braintree.emulator import BraintreeEmulator
+
+EUR = "EUR"
+
+
+@pytest.fixture
+def service(sandbox: Sandbox, emulator: BraintreeEmulator, tmp_path: Path) -> Iterator[PaymentService]:
+    plugins = Plugins()
+    plugins.register(paywire_braintree)
+    with EmulatorServer(emulator) as server, \
+            Gateway([sandbox.method("braintree", server.url)], plugins=plugins, retry=Retry.never()) as gateway:
+        payments = PaymentService(gateway, SQLiteLedger(str(tmp_path / "ledger.db")))
+        yield payments
+        payments.ledger.close()
+
+
+class LandsFirst:
+    """An earlier request still on its way lands at Braintree just before the next reversal is
+    sent (a transfer hook, so the race needs no timing)."""
+
+    def __init__(self, land: Any) -> None:
+        self.land = land
+        self.armed = True
+
+    @hookimpl(wrapper=True)
+    def send_transfer(self, transfer: Transfer) -> Generator[None, Any, Any]:
+        if self.armed and b"reverseTransaction" in (transfer.body or b""):
+            self.armed = False
+            self.land()
+        return (yield)
+
+
+def test_a_resent_void_whose_first_request_lands_meanwhile_is_never_recorded_failed(
+    service: PaymentService, emulator: BraintreeEmulator
+) -> None:
+    """Braintree takes no key: a void resent after an unknown one would be refused (91504) if the
+    first lands in between, and that refusal says nothing of the first. The resend sends nothing
+    while Braintree shows no void under its key; once the first has landed, it is found."""
+    payment = service.authorize("braintree", Money.of("40.00", EUR), source="fake-valid-nonce", order_id="V-1",
+                                idempotency_key="v-auth")
+    reference = payment.reference or ""
+    emulator.inject(Fault("status", status=503, path="reverseTransaction"))  # a 5xx in front of Braintree
+    with pytest.raises(OutcomeUnknown) as lost:
+        service.void(payment.id, idempotency_key="v-void")
+
+    def land() -> None:
+        with emulator.lock:
+            emulator.operations.reverse({"transactionId": reference})
+
+    service.gateway.plugins.register(LandsFirst(land), name="lands-first")
+    with pytest.raises(OutcomeUnknown) as again:
+        service.retry(lost.value.transaction_id or "")
+    assert again.value.code == "earlier_attempt_not_seen"
+    assert service.get_transaction(lost.value.transaction_id or "").status == "unknown"
+    land()  # the first request arrives
+    voided = service.retry(lost.value.transaction_id or "")
+    assert voided.state == PaymentState.VOIDED
+    assert emulator.transactions[reference].status == "VOIDED"
+    assert service.get_transaction(lost.value.transaction_id or "").status == "succeeded"
+    assert not service.reconcile(payment_id=payment.id).mismatches
