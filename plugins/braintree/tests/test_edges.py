@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 import paywire_braintree
-from paywire import Gateway, Money, OutcomeUnknown, PaymentService, Plugins, Retry, SQLiteLedger, hookimpl
+from paywire import Gateway, Money, OutcomeUnknown, PaymentService, Plugins, Retry, SQLiteLedger, StateError, hookimpl
 from paywire.http.transfer import Transfer
 from paywire.ledger import PaymentState
 from paywire.testing.emulator import EmulatorServer, Fault
@@ -75,4 +75,32 @@ def test_a_resent_void_whose_first_request_lands_meanwhile_is_never_recorded_fai
     assert voided.state == PaymentState.VOIDED
     assert emulator.transactions[reference].status == "VOIDED"
     assert service.get_transaction(lost.value.transaction_id or "").status == "succeeded"
+    assert not service.reconcile(payment_id=payment.id).mismatches
+
+
+def test_a_capture_after_the_authorization_expired_is_refused_before_writing_and_reconcile_releases_it(
+    service: PaymentService, emulator: BraintreeEmulator
+) -> None:
+    """Braintree marks an authorization left too long AUTHORIZATION_EXPIRED (7 to 30 days, by
+    brand) and sends no notification: a capture of it is refused, saying so, before anything is
+    written, and reconciliation leaves nothing authorized to capture."""
+    payment = service.authorize("braintree", Money.of("60.00", EUR), source="fake-valid-nonce", order_id="X-1",
+                                idempotency_key="x-auth")
+    reference = payment.reference or ""
+    emulator.expire(reference)
+    assert emulator.transactions[reference].status == "AUTHORIZATION_EXPIRED"
+    with pytest.raises(StateError) as refused:
+        service.capture(payment.id, Money.of("20.00", EUR), final=False)
+    assert refused.value.code == "authorization_expired" and "nothing was sent" in str(refused.value)
+    assert service.list_transactions(payment.id)[-1].status == "failed"
+    assert emulator.transactions[reference].children == []
+    with pytest.raises(StateError) as void:
+        service.void(payment.id)
+    assert void.value.code == "authorization_expired"
+    service.reconcile(payment_id=payment.id)
+    released = service.get_payment(payment.id)
+    assert (released.state, released.captured, released.capturable) == (
+        PaymentState.VOIDED, Money.zero(EUR), Money.zero(EUR))
+    with pytest.raises(StateError):  # the ledger itself now refuses
+        service.capture(payment.id, Money.of("20.00", EUR))
     assert not service.reconcile(payment_id=payment.id).mismatches

@@ -68,6 +68,15 @@ def _in_its_currency(transaction: Mapping[str, Any], subject: Subject, what: str
                              param="currency", provider="braintree", code="currency_mismatch")
 
 
+def _not_expired(authorization: Mapping[str, Any], subject: Subject, what: str) -> None:
+    """Braintree expires an authorization left too long (7 to 30 days, by brand) and notifies
+    nothing: what it did not capture is released, and can be neither captured (91507) nor voided."""
+    if authorization.get("status") == "AUTHORIZATION_EXPIRED":
+        raise StateError(f"Braintree authorization {subject.reference!r} has expired: what it did not capture is "
+                         f"released and cannot be {what}; reconcile the payment, and authorize again to take "
+                         "more (nothing was sent)", provider="braintree", code="authorization_expired")
+
+
 def _conflict(what: str, held: Money, asked: Money | None) -> IdempotencyConflict:
     return IdempotencyConflict(
         f"this idempotency key already made a {what} of {held} at Braintree; the request asks for {asked}",
@@ -191,6 +200,7 @@ class Capture:
         done = self._done(parent, subject)
         if done is not None:
             return done
+        _not_expired(parent, subject, "captured")
         _not_yet_there(subject, context, "capture")
         if subject.amount is None and subject.idempotency_key:
             # A whole capture leaves no trace of its key, so a retry could not find it (and would
@@ -265,6 +275,7 @@ class Void:
         done = self._voided(transaction, subject)
         if done is not None:
             return done
+        _not_expired(transaction, subject, "voided")
         status = transaction.get("status")
         if status != "AUTHORIZED" or _children(transaction):
             raise StateError(f"Braintree transaction {subject.reference!r} is {str(status).lower()}"
