@@ -104,3 +104,32 @@ def test_a_capture_after_the_authorization_expired_is_refused_before_writing_and
     with pytest.raises(StateError):  # the ledger itself now refuses
         service.capture(payment.id, Money.of("20.00", EUR))
     assert not service.reconcile(payment_id=payment.id).mismatches
+
+
+@pytest.mark.parametrize("flow", ["sale", "capture"])
+def test_a_refund_before_settlement_is_refused_before_writing_and_moves_nothing(
+    service: PaymentService, emulator: BraintreeEmulator, flow: str
+) -> None:
+    """Braintree refunds only a settling or settled transaction (91506); one submitted for
+    settlement waits for its batch. The refund composite reads it first and says so, writing
+    nothing; after settlement the same refund goes through."""
+    emulator.settlement = "batch"
+    if flow == "sale":
+        payment = service.sale("braintree", Money.of("50.00", EUR), source="fake-valid-nonce", order_id="R-1",
+                               idempotency_key="r-pay")
+    else:
+        payment = service.authorize("braintree", Money.of("50.00", EUR), source="fake-valid-nonce", order_id="R-1",
+                                    idempotency_key="r-pay")
+        payment = service.capture(payment.id, Money.of("30.00", EUR), final=False)
+    captured = service.list_transactions(payment.id)[-1].provider_reference or ""
+    with pytest.raises(StateError) as refused:
+        service.refund(payment.id, Money.of("10.00", EUR))
+    assert refused.value.code == "91506" and "nothing was sent" in str(refused.value)
+    assert "submitted_for_settlement" in str(refused.value)
+    assert not emulator.transactions[captured].refunds
+    assert service.list_transactions(payment.id)[-1].status == "failed"
+    assert service.get_payment(payment.id).refunded == Money.zero(EUR)
+    emulator.settle(captured)
+    refunded = service.refund(payment.id, Money.of("10.00", EUR))
+    assert refunded.refunded == Money.of("10.00", EUR) and len(emulator.transactions[captured].refunds) == 1
+    assert not service.reconcile(payment_id=payment.id).mismatches

@@ -223,6 +223,19 @@ class Capture:
                        done)
 
 
+# Not yet settling: Braintree refuses to refund these (91506), and voids them whole instead.
+_UNSETTLED = frozenset({"AUTHORIZING", "AUTHORIZED", "SUBMITTED_FOR_SETTLEMENT"})
+
+
+def _settled(captured: Mapping[str, Any], subject: Subject) -> None:
+    """Braintree refunds a transaction only once it is settling or settled (91506)."""
+    status = str(captured.get("status"))
+    if status in _UNSETTLED:
+        raise StateError(f"Braintree refunds a transaction only once it is settling or settled (until then it can "
+                         f"only be voided whole); {subject.reference!r} is {status.lower()}: refund it after its "
+                         "settlement batch (nothing was sent)", provider="braintree", code="91506")
+
+
 @attrs.frozen
 class Refund:
     """A refund carries the key as its orderId, so a replay finds its refund on the capture."""
@@ -235,14 +248,15 @@ class Refund:
         if context.rehearsal:
             return self.write.execute(subject, context)
         _rehearse(self.write, subject, context)
-        done = self._done(subject, context)
+        captured = _node(self.read, subject, context)
+        done = self._done(captured, subject)
         if done is not None:
             return done
+        _settled(captured, subject)
         _not_yet_there(subject, context, "refund")
         return self.write.execute(subject, context)
 
-    def _done(self, subject: Subject, context: CommandContext) -> CommandResult | None:
-        captured = _node(self.read, subject, context)
+    def _done(self, captured: Mapping[str, Any], subject: Subject) -> CommandResult | None:
         _in_its_currency(captured, subject, "refund")
         done = _keyed(captured.get("refunds"), subject.idempotency_key)
         if done is None:
