@@ -68,6 +68,15 @@ def _in_its_currency(transaction: Mapping[str, Any], subject: Subject, what: str
                              param="currency", provider="braintree", code="currency_mismatch")
 
 
+def _not_expired(authorization: Mapping[str, Any], subject: Subject, what: str) -> None:
+    """Braintree expires an authorization left too long (7 to 30 days, by brand) and notifies
+    nothing: what it did not capture is released, and can be neither captured (91507) nor voided."""
+    if authorization.get("status") == "AUTHORIZATION_EXPIRED":
+        raise StateError(f"Braintree authorization {subject.reference!r} has expired: what it did not capture is "
+                         f"released and cannot be {what}; reconcile the payment, and authorize again to take "
+                         "more (nothing was sent)", provider="braintree", code="authorization_expired")
+
+
 def _conflict(what: str, held: Money, asked: Money | None) -> IdempotencyConflict:
     return IdempotencyConflict(
         f"this idempotency key already made a {what} of {held} at Braintree; the request asks for {asked}",
@@ -191,6 +200,7 @@ class Capture:
         done = self._done(parent, subject)
         if done is not None:
             return done
+        _not_expired(parent, subject, "captured")
         _not_yet_there(subject, context, "capture")
         if subject.amount is None and subject.idempotency_key:
             # A whole capture leaves no trace of its key, so a retry could not find it (and would
@@ -213,6 +223,19 @@ class Capture:
                        done)
 
 
+# Not yet settling: Braintree refuses to refund these (91506), and voids them whole instead.
+_UNSETTLED = frozenset({"AUTHORIZING", "AUTHORIZED", "SUBMITTED_FOR_SETTLEMENT"})
+
+
+def _settled(captured: Mapping[str, Any], subject: Subject) -> None:
+    """Braintree refunds a transaction only once it is settling or settled (91506)."""
+    status = str(captured.get("status"))
+    if status in _UNSETTLED:
+        raise StateError(f"Braintree refunds a transaction only once it is settling or settled (until then it can "
+                         f"only be voided whole); {subject.reference!r} is {status.lower()}: refund it after its "
+                         "settlement batch (nothing was sent)", provider="braintree", code="91506")
+
+
 @attrs.frozen
 class Refund:
     """A refund carries the key as its orderId, so a replay finds its refund on the capture."""
@@ -225,14 +248,15 @@ class Refund:
         if context.rehearsal:
             return self.write.execute(subject, context)
         _rehearse(self.write, subject, context)
-        done = self._done(subject, context)
+        captured = _node(self.read, subject, context)
+        done = self._done(captured, subject)
         if done is not None:
             return done
+        _settled(captured, subject)
         _not_yet_there(subject, context, "refund")
         return self.write.execute(subject, context)
 
-    def _done(self, subject: Subject, context: CommandContext) -> CommandResult | None:
-        captured = _node(self.read, subject, context)
+    def _done(self, captured: Mapping[str, Any], subject: Subject) -> CommandResult | None:
         _in_its_currency(captured, subject, "refund")
         done = _keyed(captured.get("refunds"), subject.idempotency_key)
         if done is None:
@@ -249,7 +273,8 @@ class Refund:
 class Void:
     """reverseTransaction voids an authorization, but also voids a capture awaiting settlement and
     refunds a settled one: so the authorization is read first, and voided only while nothing of it
-    is captured. The key is recorded on it (paywire_void_key) before the reversal."""
+    is captured. The key is recorded on it (paywire_void_key) before the reversal, and a void an
+    earlier call may have sent is not sent again until Braintree shows it (`_not_yet_there`)."""
 
     read: GatewayCommand
     tag: GatewayCommand
@@ -264,11 +289,15 @@ class Void:
         done = self._voided(transaction, subject)
         if done is not None:
             return done
+        _not_expired(transaction, subject, "voided")
         status = transaction.get("status")
         if status != "AUTHORIZED" or _children(transaction):
             raise StateError(f"Braintree transaction {subject.reference!r} is {str(status).lower()}"
                              f"{' with captures' if _children(transaction) else ''}: only an authorization "
                              "with nothing captured can be voided", provider="braintree", code="not_voidable")
+        # A reversal resent while the first may still land would be refused (91504) once it has:
+        # a refusal that says nothing of the first, which the ledger would record failed.
+        _not_yet_there(subject, context, "void")
         if subject.idempotency_key:
             self.tag.execute(subject, context)
         return self.reverse.execute(subject, context)

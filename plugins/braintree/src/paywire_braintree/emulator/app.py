@@ -85,6 +85,11 @@ class BraintreeEmulator(EmulatorApp):
         with self.lock:
             self.operations.settle(self.operations.transaction(transaction_id), outcome)
 
+    def expire(self, transaction_id: str) -> None:
+        """Expire an authorization, as Braintree does once its brand's time frame has passed."""
+        with self.lock:
+            self.operations.expire(self.operations.transaction(transaction_id))
+
     def notify(self, kind: str, transaction: Transaction) -> None:
         """Send Braintree's signed notification about `transaction` to `webhook_url`."""
         if self.webhook_url:
@@ -185,6 +190,15 @@ class BraintreeEmulator(EmulatorApp):
         if result.errors:
             answer["errors"] = [_formatted(error) for error in result.errors]
         return self._reply(200, answer)
+
+    @route("POST", "/_paywire/braintree/expire")
+    def expire_control(self, request: EmulatorRequest) -> Reply:
+        data = request.json() or {}
+        try:
+            self.expire(str(data["id"]))
+        except (KeyError, GraphQLError) as error:
+            return Reply.json(400, {"error": str(error)})
+        return Reply.json(200, {"ok": True})
 
     @route("POST", "/_paywire/braintree/settle")
     def settle_control(self, request: EmulatorRequest) -> Reply:

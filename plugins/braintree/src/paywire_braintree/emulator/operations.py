@@ -12,6 +12,8 @@
   Braintree's index may.
 - an authorization decided later (the emulator's authorizing nonce) stays AUTHORIZING until
   `settle()` authorizes it (and submits it, for a charge) or declines it.
+- expiry: `expire()` marks an authorization AUTHORIZATION_EXPIRED, as Braintree does after its
+  brand's time frame; what it has not captured can then be neither captured nor voided.
 - settlement: with `settlement="instant"` a submitted capture settles at once (as if the batch
   ran), "batch" holds it in SUBMITTED_FOR_SETTLEMENT and "pending" in SETTLEMENT_PENDING until
   `settle()` (or the sandboxSettleTransaction mutation) decides it, with its webhook.
@@ -179,6 +181,15 @@ class Operations:
             transaction.move("SETTLEMENT_DECLINED", processorResponse=processor_response("4001"))
         self.emulator.notify("transaction_settled" if outcome == "SETTLED" else "transaction_settlement_declined",
                              transaction)
+        return transaction
+
+    def expire(self, transaction: Transaction) -> Transaction:
+        """Braintree's expiry of an authorization left too long (7 to 30 days, by brand): what is
+        not captured can no longer be (91507) nor voided (91504). Braintree notifies nothing."""
+        if transaction.kind != "sale" or transaction.parent is not None or transaction.status != "AUTHORIZED":
+            raise validation("Only an authorized transaction can expire.", "91507")
+        transaction.closed = True
+        transaction.move("AUTHORIZATION_EXPIRED")
         return transaction
 
     def capture(self, input: dict[str, Any]) -> Transaction:

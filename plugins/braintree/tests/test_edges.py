@@ -1,0 +1,135 @@
+"""The outcome model at Braintree's edges, through the payment service and a real ledger against
+the emulator on loopback: what may have taken effect is never recorded failed, and the ledger
+ends at what Braintree holds."""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import paywire_braintree
+from paywire import Gateway, Money, OutcomeUnknown, PaymentService, Plugins, Retry, SQLiteLedger, StateError, hookimpl
+from paywire.http.transfer import Transfer
+from paywire.ledger import PaymentState
+from paywire.testing.emulator import EmulatorServer, Fault
+from paywire.testing.sandbox import Sandbox
+from paywire_braintree.emulator import BraintreeEmulator
+
+EUR = "EUR"
+
+
+@pytest.fixture
+def service(sandbox: Sandbox, emulator: BraintreeEmulator, tmp_path: Path) -> Iterator[PaymentService]:
+    plugins = Plugins()
+    plugins.register(paywire_braintree)
+    with EmulatorServer(emulator) as server, \
+            Gateway([sandbox.method("braintree", server.url)], plugins=plugins, retry=Retry.never()) as gateway:
+        payments = PaymentService(gateway, SQLiteLedger(str(tmp_path / "ledger.db")))
+        yield payments
+        payments.ledger.close()
+
+
+class LandsFirst:
+    """An earlier request still on its way lands at Braintree just before the next reversal is
+    sent (a transfer hook, so the race needs no timing)."""
+
+    def __init__(self, land: Any) -> None:
+        self.land = land
+        self.armed = True
+
+    @hookimpl(wrapper=True)
+    def send_transfer(self, transfer: Transfer) -> Generator[None, Any, Any]:
+        if self.armed and b"reverseTransaction" in (transfer.body or b""):
+            self.armed = False
+            self.land()
+        return (yield)
+
+
+def test_a_resent_void_whose_first_request_lands_meanwhile_is_never_recorded_failed(
+    service: PaymentService, emulator: BraintreeEmulator
+) -> None:
+    """Braintree takes no key: a void resent after an unknown one would be refused (91504) if the
+    first lands in between, and that refusal says nothing of the first. The resend sends nothing
+    while Braintree shows no void under its key; once the first has landed, it is found."""
+    payment = service.authorize("braintree", Money.of("40.00", EUR), source="fake-valid-nonce", order_id="V-1",
+                                idempotency_key="v-auth")
+    reference = payment.reference or ""
+    emulator.inject(Fault("status", status=503, path="reverseTransaction"))  # a 5xx in front of Braintree
+    with pytest.raises(OutcomeUnknown) as lost:
+        service.void(payment.id, idempotency_key="v-void")
+
+    def land() -> None:
+        with emulator.lock:
+            emulator.operations.reverse({"transactionId": reference})
+
+    service.gateway.plugins.register(LandsFirst(land), name="lands-first")
+    with pytest.raises(OutcomeUnknown) as again:
+        service.retry(lost.value.transaction_id or "")
+    assert again.value.code == "earlier_attempt_not_seen"
+    assert service.get_transaction(lost.value.transaction_id or "").status == "unknown"
+    land()  # the first request arrives
+    voided = service.retry(lost.value.transaction_id or "")
+    assert voided.state == PaymentState.VOIDED
+    assert emulator.transactions[reference].status == "VOIDED"
+    assert service.get_transaction(lost.value.transaction_id or "").status == "succeeded"
+    assert not service.reconcile(payment_id=payment.id).mismatches
+
+
+def test_a_capture_after_the_authorization_expired_is_refused_before_writing_and_reconcile_releases_it(
+    service: PaymentService, emulator: BraintreeEmulator
+) -> None:
+    """Braintree marks an authorization left too long AUTHORIZATION_EXPIRED (7 to 30 days, by
+    brand) and sends no notification: a capture of it is refused, saying so, before anything is
+    written, and reconciliation leaves nothing authorized to capture."""
+    payment = service.authorize("braintree", Money.of("60.00", EUR), source="fake-valid-nonce", order_id="X-1",
+                                idempotency_key="x-auth")
+    reference = payment.reference or ""
+    emulator.expire(reference)
+    assert emulator.transactions[reference].status == "AUTHORIZATION_EXPIRED"
+    with pytest.raises(StateError) as refused:
+        service.capture(payment.id, Money.of("20.00", EUR), final=False)
+    assert refused.value.code == "authorization_expired" and "nothing was sent" in str(refused.value)
+    assert service.list_transactions(payment.id)[-1].status == "failed"
+    assert emulator.transactions[reference].children == []
+    with pytest.raises(StateError) as void:
+        service.void(payment.id)
+    assert void.value.code == "authorization_expired"
+    service.reconcile(payment_id=payment.id)
+    released = service.get_payment(payment.id)
+    assert (released.state, released.captured, released.capturable) == (
+        PaymentState.VOIDED, Money.zero(EUR), Money.zero(EUR))
+    with pytest.raises(StateError):  # the ledger itself now refuses
+        service.capture(payment.id, Money.of("20.00", EUR))
+    assert not service.reconcile(payment_id=payment.id).mismatches
+
+
+@pytest.mark.parametrize("flow", ["sale", "capture"])
+def test_a_refund_before_settlement_is_refused_before_writing_and_moves_nothing(
+    service: PaymentService, emulator: BraintreeEmulator, flow: str
+) -> None:
+    """Braintree refunds only a settling or settled transaction (91506); one submitted for
+    settlement waits for its batch. The refund composite reads it first and says so, writing
+    nothing; after settlement the same refund goes through."""
+    emulator.settlement = "batch"
+    if flow == "sale":
+        payment = service.sale("braintree", Money.of("50.00", EUR), source="fake-valid-nonce", order_id="R-1",
+                               idempotency_key="r-pay")
+    else:
+        payment = service.authorize("braintree", Money.of("50.00", EUR), source="fake-valid-nonce", order_id="R-1",
+                                    idempotency_key="r-pay")
+        payment = service.capture(payment.id, Money.of("30.00", EUR), final=False)
+    captured = service.list_transactions(payment.id)[-1].provider_reference or ""
+    with pytest.raises(StateError) as refused:
+        service.refund(payment.id, Money.of("10.00", EUR))
+    assert refused.value.code == "91506" and "nothing was sent" in str(refused.value)
+    assert "submitted_for_settlement" in str(refused.value)
+    assert not emulator.transactions[captured].refunds
+    assert service.list_transactions(payment.id)[-1].status == "failed"
+    assert service.get_payment(payment.id).refunded == Money.zero(EUR)
+    emulator.settle(captured)
+    refunded = service.refund(payment.id, Money.of("10.00", EUR))
+    assert refunded.refunded == Money.of("10.00", EUR) and len(emulator.transactions[captured].refunds) == 1
+    assert not service.reconcile(payment_id=payment.id).mismatches
