@@ -328,3 +328,24 @@ def test_a_failure_that_waits_for_a_refund_never_done_shows_less_until_it_applie
     for event in app.events_about(outside):
         service.receive_webhook("fakepay", *event)
     assert ledger_totals(service.get_payment(payment.id)) == app.totals(pid) == (10_000, 10_000, 3_000)
+
+
+def test_two_undone_captures_leave_nothing_of_a_total_that_counted_one(
+        service: PaymentService, app: FakePayApp) -> None:
+    """The total (0.75) counted the first capture only; undoing the second (0.25) first leaves a
+    floor below the first's amount, which it still counted: nothing of it stands."""
+    payment = service.authorize("fakepay", eur("1.00"), source="tok_ok")
+    pid = payment.reference or ""
+    with app.lock:  # captures made in the dashboard
+        first = app._capture(app.payments[pid], 75, final=False)
+    total = app.event("evt_total_75", EventKind.CAPTURED, pid, total=75)
+    with app.lock:
+        second = app._capture(app.payments[pid], 25, final=False)
+    _undo_capture(app, second["id"])
+    _undo_capture(app, first["id"])
+    for event in (*app.events_about(first["id"]), *app.events_about(second["id"]), total,
+                  app.event("evt_undone_2", EventKind.REVERSED, second["id"]),
+                  app.event("evt_undone_1", EventKind.REVERSED, first["id"])):
+        service.receive_webhook("fakepay", *event)
+    assert ledger_totals(service.get_payment(payment.id)) == app.totals(pid) == (100, 0, 0)
+

@@ -258,7 +258,7 @@ def _failed_event(u: LedgerUnit, payment: Payment, txns: list[Transaction],
         if reversible(payment, txn) and (undoes or txn.kind == K.REFUND) and event.reference \
                 and txn.provider_reference == event.reference:
             note = f"event {event.event_id}: the provider reports {txn.kind} {event.reference} failed"
-            return reverse(u, payment, txns, txn, origin="webhook", note=note), \
+            return reverse(u, payment, txn, origin="webhook", note=note), \
                 EventStatus.APPLIED, f"{txn.kind} {txn.id} was undone by the provider"
         if txn.status in _SETTLEABLE and event.reference and txn.provider_reference == event.reference:
             _settle(u, txn, S.FAILED, event)
