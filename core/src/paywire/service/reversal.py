@@ -16,7 +16,7 @@ from paywire.money import Money
 from paywire.service.keys import fingerprint, new_id
 from paywire.webhook import EventKind
 
-__all__ = ["reverse", "reversible", "totals_trusted", "undo_waits"]
+__all__ = ["reverse", "reversible", "succeeded_first", "totals_trusted", "undo_waits"]
 
 K = TransactionKind
 
@@ -26,6 +26,20 @@ def reversible(payment: Payment, txn: Transaction) -> bool:
     the first operation of a sale."""
     return txn.status == TransactionStatus.SUCCEEDED and txn.amount is not None and (
         txn.kind in (K.REFUND, K.CAPTURE) or (payment.flow == K.SALE and txn.kind in K.INITIAL))
+
+
+def succeeded_first(payment: Payment, txn: Transaction) -> Transaction | None:
+    """`txn` as succeeded, if the provider failed it after it was open (by an event, or listing it
+    failed to reconciliation) and it is of a kind the provider can undo; else None. Such a
+    failure may be a decline or the undoing of an operation that succeeded meanwhile (and was
+    counted in a running total); an event saying it succeeded, or was reversed, tells: it did.
+    Not a failure the provider answered the request with, nor reconciliation's conclusion that
+    the request never landed (retryable: no word of the provider's)."""
+    if txn.status != TransactionStatus.FAILED or txn.retryable or not txn.provider_reference \
+            or txn.settled_by not in (SettledBy.WEBHOOK, SettledBy.RECONCILE):
+        return None
+    done = replace(txn, status=TransactionStatus.SUCCEEDED)
+    return done if reversible(payment, done) else None
 
 
 # What an event naming an object the ledger does not hold yet may undo once it does, by the event's
