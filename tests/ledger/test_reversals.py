@@ -413,3 +413,80 @@ def test_refunds_told_apart_by_amount_never_outlive_their_capture(
     wait_out_life(service, [refund_id])
     service.reconcile(payment_id=payment_id)
     agree(service, app, payment_id)
+
+
+def test_two_undone_captures_leave_nothing_of_a_total_that_counted_one(
+        service: PaymentService, app: FakePayApp) -> None:
+    """The total (0.75) counted the first capture only; undoing the second (0.25) first leaves a
+    floor below the first's amount, which it still counted: nothing of it stands."""
+    payment = service.authorize("fakepay", eur("1.00"), source="tok_ok")
+    pid = payment.reference or ""
+    with app.lock:  # captures made in the dashboard
+        first = app._capture(app.payments[pid], 75, final=False)
+    total = app.event("evt_total_75", EventKind.CAPTURED, pid, total=75)
+    with app.lock:
+        second = app._capture(app.payments[pid], 25, final=False)
+    _undo_capture(app, second["id"])
+    _undo_capture(app, first["id"])
+    for event in (*app.events_about(first["id"]), *app.events_about(second["id"]), total,
+                  app.event("evt_undone_2", EventKind.REVERSED, second["id"]),
+                  app.event("evt_undone_1", EventKind.REVERSED, first["id"])):
+        service.receive_webhook("fakepay", *event)
+    assert ledger_totals(service.get_payment(payment.id)) == app.totals(pid) == (100, 0, 0)
+
+
+def test_a_reversal_of_an_accepted_capture_delivered_first_undoes_it(
+        service: PaymentService, app: FakePayApp) -> None:
+    """The capture was accepted (decided later), succeeded, was counted in a running total, and
+    was undone; the reversal comes before the capture's own event. Only what succeeded can be
+    undone: the capture did, and the total from before its reversal counts it no more."""
+    payment = service.authorize("fakepay", eur("1.00"), source="tok_async")
+    pid = payment.reference or ""
+    service.capture(payment.id, eur("1.00"), final=False)  # accepted: decided later
+    [cap] = app.captures
+    decided = app.decide(cap)
+    total = app.event("evt_total", EventKind.CAPTURED, pid, total=100)
+    _undo_capture(app, cap)
+    for event in (app.event("evt_undone", EventKind.REVERSED, cap), total, decided):
+        service.receive_webhook("fakepay", *event)
+    assert ledger_totals(service.get_payment(payment.id)) == app.totals(pid) == (100, 0, 0)
+    assert [t.status for t in service.list_transactions(payment.id) if t.kind == "capture"] == ["succeeded"]
+
+
+@pytest.mark.parametrize("reconciled", [False, True], ids=["events", "reconciled first"])
+@pytest.mark.parametrize("order", list(itertools.permutations(range(3))))
+def test_an_accepted_refund_that_succeeded_then_failed_is_undone_in_any_order(
+        service: PaymentService, app: FakePayApp, order: tuple[int, ...], reconciled: bool) -> None:
+    """A failure of a refund still open (its failed event, or reconciliation reading it failed)
+    may be a decline while pending or the failure of a refund done, which a running total
+    counted meanwhile; the refund's own success event tells them apart, whichever comes first."""
+    payment = service.sale("fakepay", eur("100.00"), source="tok_async")  # refunds are decided later
+    pid = payment.reference or ""
+    service.refund(payment.id, eur("40.00"))
+    [refund] = app.refunds
+    events = [app.decide(refund), app.event("evt_total", EventKind.REFUNDED, pid, total=4_000)]
+    _fail_refund(app, refund)
+    events.append(app.events_about(refund)[-1])
+    if reconciled:
+        service.reconcile(payment_id=payment.id)
+    for index in order:
+        service.receive_webhook("fakepay", *events[index])
+    assert ledger_totals(service.get_payment(payment.id)) == app.totals(pid) == (10_000, 10_000, 0)
+
+
+@pytest.mark.parametrize("order", list(itertools.permutations(range(3))))
+def test_an_accepted_capture_reconciled_failed_after_it_succeeded_is_undone_in_any_order(
+        service: PaymentService, app: FakePayApp, order: tuple[int, ...]) -> None:
+    """Reconciliation reads the accepted capture failed (declined at settlement after it
+    succeeded); its success event, the running total sent meanwhile and its reversal come after."""
+    payment = service.authorize("fakepay", eur("1.00"), source="tok_async")
+    pid = payment.reference or ""
+    service.capture(payment.id, eur("1.00"), final=False)  # accepted: decided later
+    [cap] = app.captures
+    events = [app.decide(cap), app.event("evt_total", EventKind.CAPTURED, pid, total=100)]
+    _undo_capture(app, cap)
+    events.append(app.event("evt_undone", EventKind.REVERSED, cap))
+    service.reconcile(payment_id=payment.id)
+    for index in order:
+        service.receive_webhook("fakepay", *events[index])
+    assert ledger_totals(service.get_payment(payment.id)) == app.totals(pid) == (100, 0, 0)

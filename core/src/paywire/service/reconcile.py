@@ -226,12 +226,12 @@ def settle(u: LedgerUnit, payment: Payment, result: CommandResult,
     # holds as failed.
     if state == ProviderState.FAILED and payment.flow == K.SALE:
         for txn in [t for t in txns if t.kind in K.INITIAL and reversible(payment, t)]:
-            payment = reverse(u, payment, txns, txn, origin="reconcile", note="the provider reports the sale failed")
+            payment = reverse(u, payment, txn, origin="reconcile", note="the provider reports the sale failed")
     for op in (o for o in result.operations if o.kind in (K.REFUND, K.CAPTURE) and o.status == "failed"):
         undone = next((t for t in txns if t.kind == op.kind and reversible(payment, t)
                        and t.provider_reference == op.reference), None)
         if undone is not None:
-            payment = reverse(u, payment, txns, undone, origin="reconcile",
+            payment = reverse(u, payment, undone, origin="reconcile",
                               note=f"the provider reports {op.kind} {op.reference} failed")
 
     for txn in (t for t in txns if t.kind == K.VOID and t.status in (S.UNKNOWN, S.ACCEPTED)):

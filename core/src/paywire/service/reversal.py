@@ -16,7 +16,7 @@ from paywire.money import Money
 from paywire.service.keys import fingerprint, new_id
 from paywire.webhook import EventKind
 
-__all__ = ["reverse", "reversible", "totals_trusted", "undo_waits"]
+__all__ = ["reverse", "reversible", "succeeded_first", "totals_trusted", "undo_waits"]
 
 K = TransactionKind
 
@@ -26,6 +26,20 @@ def reversible(payment: Payment, txn: Transaction) -> bool:
     the first operation of a sale."""
     return txn.status == TransactionStatus.SUCCEEDED and txn.amount is not None and (
         txn.kind in (K.REFUND, K.CAPTURE) or (payment.flow == K.SALE and txn.kind in K.INITIAL))
+
+
+def succeeded_first(payment: Payment, txn: Transaction) -> Transaction | None:
+    """`txn` as succeeded, if the provider failed it after it was open (by an event, or listing it
+    failed to reconciliation) and it is of a kind the provider can undo; else None. Such a
+    failure may be a decline or the undoing of an operation that succeeded meanwhile (and was
+    counted in a running total); an event saying it succeeded, or was reversed, tells: it did.
+    Not a failure the provider answered the request with, nor reconciliation's conclusion that
+    the request never landed (retryable: no word of the provider's)."""
+    if txn.status != TransactionStatus.FAILED or txn.retryable or not txn.provider_reference \
+            or txn.settled_by not in (SettledBy.WEBHOOK, SettledBy.RECONCILE):
+        return None
+    done = replace(txn, status=TransactionStatus.SUCCEEDED)
+    return done if reversible(payment, done) else None
 
 
 # What an event naming an object the ledger does not hold yet may undo once it does, by the event's
@@ -65,19 +79,25 @@ def undo_waits(payment: Payment, event_kind: str) -> Payment:
     return replace(payment, **dropped) if dropped else payment
 
 
-def _lowered(floor: Money, amount: Money) -> Money:
-    # A reported total that counted the operation is at least its amount; one below it was
-    # reported without it (after the provider undid it, say), and stands as it is.
-    return floor - amount if floor.minor >= amount.minor else floor
+def _lowered(floor: Money, amount: Money, *, reported: bool) -> Money:
+    """The floor once the provider undid an operation of `amount`. A total that counted it is at
+    least its amount, so one below it that the provider `reported` as it is stands: it was
+    reported without the operation. One that an earlier reversal lowered is no such total: it
+    may still count this operation (a total of 0.75 counting one capture of 0.75, lowered by an
+    undone 0.25 to 0.50), so below the amount nothing of it stands. Never more than the provider
+    holds; less (a floor reconciliation read after the earlier reversal) until it reads again."""
+    if floor.minor >= amount.minor:
+        return floor - amount
+    return floor if reported else Money.zero(floor.currency)
 
 
-def reverse(u: LedgerUnit, payment: Payment, txns: Sequence[Transaction], txn: Transaction, *,
-            origin: str, note: str) -> Payment:
+def reverse(u: LedgerUnit, payment: Payment, txn: Transaction, *, origin: str, note: str) -> Payment:
     """Record that the provider undid `txn` (once: a second report changes nothing) and lower the
-    provider-reported floors by its amount where they can have counted it, so the ledger claims no
-    more than the provider holds. A sale undone leaves nothing authorized: the payment failed.
+    provider-reported floors by its amount (`_lowered`), so the ledger claims no more than the
+    provider holds. A sale undone leaves nothing authorized: the payment failed.
     After a capture or sale is undone, see `totals_trusted`.
     Returns the payment to derive and store."""
+    txns = u.transactions(payment.id)  # as held now: a caller may undo several in one unit
     if txn.amount is None or any(t.kind == K.REVERSAL and t.parent_id == txn.id for t in txns):
         return payment
     at = now()
@@ -90,15 +110,18 @@ def reverse(u: LedgerUnit, payment: Payment, txns: Sequence[Transaction], txn: T
         response={"note": note}, created_at=at, updated_at=at, finished_at=at,
         settled_by=SettledBy.WEBHOOK if origin == "webhook" else SettledBy.RECONCILE,
     ))
+    # No reversal lowered a floor before: each is a total the provider reported (or zero).
+    reported = not any(t.kind == K.REVERSAL for t in txns)
     if txn.kind == K.REFUND:
-        return replace(payment, observed_refunded=_lowered(payment.observed_refunded, txn.amount))
+        return replace(payment, observed_refunded=_lowered(payment.observed_refunded, txn.amount, reported=reported))
     # Its refunds gave back no money either (the totals count them no more, `rules.derive`), and
     # which of the refunds a reported refunded total counted cannot be told: that total is dropped
     # (the ledger's own refunds still count; reconciliation reads the provider's again). From now
     # on a running total in an event may predate the reversal (`totals_trusted`).
-    payment = replace(payment, observed_captured=_lowered(payment.observed_captured, txn.amount),
+    payment = replace(payment, observed_captured=_lowered(payment.observed_captured, txn.amount, reported=reported),
                       observed_refunded=Money.zero(payment.currency))
     if txn.kind in K.INITIAL:
-        payment = replace(payment, observed_authorized=_lowered(payment.observed_authorized, txn.amount),
+        payment = replace(payment, observed_authorized=_lowered(payment.observed_authorized, txn.amount,
+                                                                   reported=reported),
                           failed=True)
     return payment

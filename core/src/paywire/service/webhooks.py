@@ -25,9 +25,12 @@ Rules (each runs inside a locked ledger unit, after the event was stored once pe
   fetching the object from the provider.
 - a failed event naming a refund that had succeeded, and a reversed event naming a refund, a
   capture or a sale that had, record its reversal: the provider undid it (a refund returned, a
-  capture or sale declined at settlement); otherwise a reversed event is a failed one. One naming an
-  object the ledger does not hold yet (the refund's own event or answer is still to come) is
-  deferred until it does, so the refund is never counted without its failure. While a reversed
+  capture or sale declined at settlement); so do a reversed event naming one still open (only
+  what succeeded can be undone) and a success event naming one a failed event failed while it
+  was open (a refund returned after it was done, its failure delivered first); otherwise a
+  reversed event is a failed one. One naming an object the ledger does not hold yet (the
+  refund's own event or answer is still to come) is deferred until it does, so the refund is
+  never counted without its failure. While a reversed
   or failed event waits so, a running total applied before may count the object it undoes (a
   failed one: only a refund): the floors of those totals are dropped when it first waits, and no
   event's total raises them until it is applied (reconciliation still sets them).
@@ -62,7 +65,7 @@ from paywire.ledger.model import (
 from paywire.money import Money
 from paywire.service import rules
 from paywire.service.keys import fingerprint, new_id
-from paywire.service.reversal import reverse, reversible, totals_trusted, undo_waits
+from paywire.service.reversal import reverse, reversible, succeeded_first, totals_trusted, undo_waits
 from paywire.webhook import SHARED_REFERENCES, EventKind
 
 __all__ = ["apply_event", "apply_waiting"]
@@ -71,17 +74,20 @@ K = TransactionKind
 S = TransactionStatus
 
 
-def _settle(u: LedgerUnit, txn: Transaction, status: str, event: StoredEvent, reference: str | None = None) -> None:
-    """Record the event's outcome of an open `txn`; `reference`: the object it became, when the
-    event names one the transaction did not know (an accepted sale's capture)."""
+def _settle(u: LedgerUnit, txn: Transaction, status: str, event: StoredEvent,
+            reference: str | None = None) -> Transaction:
+    """Record the event's outcome of an open `txn` and return it; `reference`: the object it
+    became, when the event names one the transaction did not know (an accepted sale's capture)."""
     at = now()
     response = dict(txn.response)
     response["settled_by"] = f"webhook {event.provider}/{event.event_id}"
     # A failure the provider decided is its answer under the key: sent again with that key, the
     # request would get the same answer (or the acceptance it replays), never a new operation.
-    u.update_transaction(replace(txn, status=status, response=response, updated_at=at, finished_at=at,
-                                      settled_by=SettledBy.WEBHOOK, retryable=False,
-                                      provider_reference=reference or txn.provider_reference))
+    settled = replace(txn, status=status, response=response, updated_at=at, finished_at=at,
+                      settled_by=SettledBy.WEBHOOK, retryable=False,
+                      provider_reference=reference or txn.provider_reference)
+    u.update_transaction(settled)
+    return settled
 
 
 # An event settles a transaction the provider holds but has not decided (accepted), or one whose
@@ -174,6 +180,13 @@ def _money_event(u: LedgerUnit, payment: Payment, txns: list[Transaction],
         None,
     )
     if match is not None:
+        done = succeeded_first(payment, match)
+        if done is not None:
+            # It succeeded, so its failure undid it (a refund returned after it was done), and a
+            # running total sent in between may count it: undone, as when its success came first.
+            note = f"event {event.event_id}: the provider reports {match.kind} {obj} succeeded, and failed it since"
+            return reverse(u, payment, done, origin="webhook", note=note), EventStatus.APPLIED, \
+                f"{match.kind} {match.id} was undone by the provider"
         if match.status in _SETTLEABLE:
             _settle(u, match, S.SUCCEEDED, event)
             if match.kind == K.CAPTURE and match.request.get("final"):
@@ -255,12 +268,22 @@ def _failed_event(u: LedgerUnit, payment: Payment, txns: list[Transaction],
     # capture its order and authorization, and those stand.
     undoes = event.kind == EventKind.REVERSED
     for txn in txns:
-        if reversible(payment, txn) and (undoes or txn.kind == K.REFUND) and event.reference \
-                and txn.provider_reference == event.reference:
+        done = txn if reversible(payment, txn) and (undoes or txn.kind == K.REFUND) else \
+            succeeded_first(payment, txn) if undoes else None
+        if done is not None and event.reference and txn.provider_reference == event.reference:
             note = f"event {event.event_id}: the provider reports {txn.kind} {event.reference} failed"
-            return reverse(u, payment, txns, txn, origin="webhook", note=note), \
+            return reverse(u, payment, done, origin="webhook", note=note), \
                 EventStatus.APPLIED, f"{txn.kind} {txn.id} was undone by the provider"
         if txn.status in _SETTLEABLE and event.reference and txn.provider_reference == event.reference:
+            if undoes and reversible(payment, replace(txn, status=S.SUCCEEDED)):
+                # Only what succeeded can be undone: it did (a running total may count it), and is
+                # recorded so, then undone, as when its own event comes first.
+                done = _settle(u, txn, S.SUCCEEDED, event)
+                if done.kind == K.CAPTURE and done.request.get("final"):
+                    payment = replace(payment, capture_closed=True)
+                note = f"event {event.event_id}: the provider reports {txn.kind} {event.reference} undone"
+                return reverse(u, payment, done, origin="webhook", note=note), \
+                    EventStatus.APPLIED, f"{txn.kind} {txn.id} succeeded and was undone by the provider"
             _settle(u, txn, S.FAILED, event)
             if txn.kind in K.INITIAL and payment.authorized.minor == 0:
                 return replace(payment, failed=True), EventStatus.APPLIED, None
