@@ -21,6 +21,7 @@ from paywire import (
     PaymentService,
     PaywireError,
     Plugins,
+    RateLimited,
     Retry,
     SQLiteLedger,
     hookimpl,
@@ -391,3 +392,48 @@ def test_a_refund_event_stripe_cannot_be_read_for_is_refused_for_a_later_deliver
     app.clear_faults()
     assert service.receive_webhook("stripe", headers, body).status == "applied"  # Stripe delivers it again
     assert service.get_payment(payment.id).refunded == eur("10.00")
+
+
+@pytest.mark.parametrize("canceled_by", ["shop", "stripe"])
+def test_completing_a_payment_whose_intent_was_canceled_ends_it(service: PaymentService, app: Any, api: Any,
+                                                                 canceled_by: str) -> None:
+    """The buyer never finished 3-D Secure and the intent was canceled (by a clean-up job, or by
+    Stripe after the buyer passed the challenge and nobody captured in time): no buyer can finish it
+    any more, and nothing is held, so the completion ends the payment failed instead of leaving it
+    waiting for the buyer."""
+    payment = service.authorize("stripe", eur("10.00"), source="pm_card_threeDSecure2Required",
+                                return_url="https://shop.example/return")
+    if canceled_by == "shop":
+        api.ok("POST", f"/v1/payment_intents/{payment.reference}/cancel", {"cancellation_reason": "abandoned"})
+    else:
+        pass_challenge(_redirect(service, payment.reference))
+        app.expire(payment.reference)
+    with pytest.raises(Declined) as refused:
+        service.complete(payment.id)
+    assert not refused.value.retryable
+    assert refused.value.decline_code == ("abandoned" if canceled_by == "shop" else "automatic")
+    payment = service.get_payment(payment.id)
+    assert (payment.state, payment.authorized) == (PaymentState.FAILED, eur("0.00"))
+    calls = len(app.calls)
+    with pytest.raises(PaywireError):
+        service.complete(payment.id)
+    assert len(app.calls) == calls  # refused before sending: the payment is over
+
+
+@pytest.mark.parametrize("refusal", ["rate limit", "not finished"])
+def test_a_completion_refused_for_now_leaves_the_payment_waiting(service: PaymentService, app: Any,
+                                                                 refusal: str) -> None:
+    payment = service.authorize("stripe", eur("10.00"), source="pm_card_threeDSecure2Required",
+                                return_url="https://shop.example/return")
+    if refusal == "rate limit":
+        app.inject(Fault(kind="status", status=429, path=r"^/v1/payment_intents/"))
+        with pytest.raises(RateLimited):
+            service.complete(payment.id)
+    else:
+        assert service.complete(payment.id).state == PaymentState.ACTION_REQUIRED  # the buyer is not back yet
+    waiting = service.get_payment(payment.id)
+    assert waiting.state == PaymentState.ACTION_REQUIRED and waiting.action is not None
+    assert payment.action is not None and waiting.action.redirect_url == payment.action.redirect_url
+    app.clear_faults()
+    pass_challenge(_redirect(service, payment.reference))
+    assert service.complete(payment.id).state == PaymentState.AUTHORIZED
