@@ -437,3 +437,20 @@ def test_a_completion_refused_for_now_leaves_the_payment_waiting(service: Paymen
     app.clear_faults()
     pass_challenge(_redirect(service, payment.reference))
     assert service.complete(payment.id).state == PaymentState.AUTHORIZED
+
+
+@pytest.mark.parametrize("ending", ["canceled", "authentication failed"])
+def test_reconcile_ends_a_wait_stripe_ended_without_a_word_to_the_shop(service: PaymentService, app: Any, api: Any,
+                                                                       ending: str) -> None:
+    """No event and no buyer came back: reconciling the payment reads Stripe, which holds the intent
+    canceled or failed with nothing authorized. Nobody can finish it, so it is no longer waiting."""
+    payment = service.authorize("stripe", eur("10.00"), source="pm_card_threeDSecure2Required",
+                                return_url="https://shop.example/return")
+    if ending == "canceled":
+        api.ok("POST", f"/v1/payment_intents/{payment.reference}/cancel", {"cancellation_reason": "abandoned"})
+    else:
+        app.complete_challenge(payment.reference, succeed=False)
+    assert service.reconcile(payment_id=payment.id).clean
+    payment = service.get_payment(payment.id)
+    assert (payment.state, payment.authorized) == (PaymentState.FAILED, eur("0.00"))
+    assert service.reconcile(payment_id=payment.id).clean
