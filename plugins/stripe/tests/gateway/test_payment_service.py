@@ -454,3 +454,26 @@ def test_reconcile_ends_a_wait_stripe_ended_without_a_word_to_the_shop(service: 
     payment = service.get_payment(payment.id)
     assert (payment.state, payment.authorized) == (PaymentState.FAILED, eur("0.00"))
     assert service.reconcile(payment_id=payment.id).clean
+
+
+@pytest.mark.parametrize("ending", ["complete", "reconcile", "webhook"])
+def test_a_wait_that_ended_without_money_drops_the_redirect_and_its_client_secret(
+        service: PaymentService, app: Any, api: Any, ending: str) -> None:
+    """The ledger keeps Stripe's redirect (and the client secret in it) only while a buyer may be
+    sent there: a payment that ended failed or voided keeps none."""
+    seen: set[str] = set()
+    payment = service.authorize("stripe", eur("10.00"), source="pm_card_threeDSecure2Required",
+                                return_url="https://shop.example/return")
+    assert payment.action is not None and "_secret_" in payment.action.redirect_url
+    _deliver_all(service, app, seen)
+    api.ok("POST", f"/v1/payment_intents/{payment.reference}/cancel", {"cancellation_reason": "abandoned"})
+    if ending == "complete":
+        with pytest.raises(Declined):
+            service.complete(payment.id)
+    elif ending == "reconcile":
+        service.reconcile(payment_id=payment.id)
+    else:
+        assert _deliver_all(service, app, seen) == ["applied"]  # payment_intent.canceled
+    payment = service.get_payment(payment.id)
+    assert payment.state in (PaymentState.FAILED, PaymentState.VOIDED)
+    assert payment.action is None
