@@ -477,3 +477,23 @@ def test_a_wait_that_ended_without_money_drops_the_redirect_and_its_client_secre
     payment = service.get_payment(payment.id)
     assert payment.state in (PaymentState.FAILED, PaymentState.VOIDED)
     assert payment.action is None
+
+
+def test_a_capture_after_the_authorization_lapsed_is_failed_and_the_payment_ends_voided(
+        service: PaymentService, app: Any) -> None:
+    """Stripe cancels an intent whose authorization was not captured in time (`automatic`): its
+    refusal of the capture is definite (nothing captured), and Stripe's events or a reconcile void
+    the payment without claiming a capture or a refund (the expiry's Refund booking moves no money)."""
+    seen: set[str] = set()
+    payment = service.authorize("stripe", eur("50.00"), source="pm_card_visa", return_url="https://shop.example/r")
+    _deliver_all(service, app, seen)
+    app.expire(payment.reference)
+    with pytest.raises(PaywireError) as refused:
+        service.capture(payment.id, eur("20.00"))
+    assert refused.value.code == "payment_intent_unexpected_state"
+    assert [t.status for t in service.list_transactions(payment.id) if t.kind == "capture"] == [TransactionStatus.FAILED]
+    assert set(_deliver_all(service, app, seen)) == {"applied"}
+    payment = service.get_payment(payment.id)
+    assert (payment.state, payment.captured, payment.refunded) == (PaymentState.VOIDED, eur("0.00"), eur("0.00"))
+    assert service.reconcile(payment_id=payment.id).clean
+    assert service.get_payment(payment.id).state == PaymentState.VOIDED
