@@ -128,6 +128,27 @@ def test_canceling_an_authorization_releases_it(api: Any) -> None:
     assert (charge["refunded"], charge["amount_refunded"], charge["captured"]) == (True, 1000, False)
 
 
+@pytest.mark.parametrize("version", ["2023-08-16", "2025-03-31.basil"])
+def test_an_authorization_left_uncaptured_expires_into_a_canceled_intent(api: Any, app: Any, version: str) -> None:
+    """Stripe's "Place a hold on a payment method": an authorization not captured in time is
+    released and the intent canceled by Stripe (`automatic`; `expired` from 2025-03-31.basil, which
+    books no Refund for it); capturing it afterwards is refused."""
+    app.api_version = version
+    intent = api.intent(payment_method="pm_card_visa", confirm=True, capture_method="manual")
+    app.expire(intent["id"])
+    expired = api.ok("GET", f"/v1/payment_intents/{intent['id']}")
+    reason = "expired" if version >= "2025-03-31" else "automatic"
+    assert (expired["status"], expired["cancellation_reason"], expired["amount_capturable"]) == ("canceled", reason, 0)
+    types = [event["type"] for event in app.store.events.values()]
+    assert types[-2:] == ["charge.expired", "payment_intent.canceled"]
+    bookings = [r for r in app.store.refunds.values() if r["payment_intent"] == intent["id"]]
+    assert [r["reason"] for r in bookings] == ([] if reason == "expired" else ["expired_uncaptured_charge"])
+    refused = api.post(f"/v1/payment_intents/{intent['id']}/capture")
+    assert (refused.status, refused.error["code"]) == (400, "payment_intent_unexpected_state")
+    with pytest.raises(ValueError):
+        app.expire(intent["id"])  # only an uncaptured authorization lapses
+
+
 @pytest.mark.parametrize("then", ["succeeded", "canceled"])
 def test_cancel_is_refused_once_succeeded_or_canceled(api: Any, then: str) -> None:
     intent = api.intent(payment_method="pm_card_visa", confirm=then == "succeeded")

@@ -195,6 +195,12 @@ def settle(u: LedgerUnit, payment: Payment, result: CommandResult,
             out.append(_open(txn, f"the provider reports {state}; later"))
 
     txns = u.transactions(payment.id)
+    if (state == ProviderState.FAILED and payment.action is not None and payment.authorized.minor == 0
+            and not rules.in_flight(payment, txns).initial):
+        # Waiting for a buyer, but the provider holds the payment failed (authentication failed,
+        # or canceled before anything was authorized) and no answer or event said so: nobody can
+        # finish it now.
+        payment = replace(payment, failed=True)
     learnt: list[str] = []
     for kind in (K.CAPTURE, K.REFUND):
         pending = [t for t in txns if t.kind == kind and t.status in (S.UNKNOWN, S.ACCEPTED)]

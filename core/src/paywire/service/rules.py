@@ -101,7 +101,9 @@ def derive(payment: Payment, txns: Sequence[Transaction], **changes: Any) -> Pay
     refunded = max(own_refunded, changed["observed_refunded"].minor)
     captured = max(own_captured, changed["observed_captured"].minor, refunded)
     authorized = max(own_authorized, changed["observed_authorized"].minor, captured)
-    action = None if authorized > 0 else changed["action"]  # an authorization ends the wait
+    # An authorization ends the wait, and so does a payment ending failed or voided: nobody is sent
+    # to the redirect any more, so its secrets are not kept.
+    action = None if authorized > 0 or changed["failed"] or changed["voided"] else changed["action"]
     changes["state"] = _state(authorized, captured, refunded, failed=changed["failed"], voided=changed["voided"],
                               closed=changed["capture_closed"], waiting=action is not None)
     changes["authorized"] = _same(payment.authorized, authorized)

@@ -32,6 +32,8 @@ requests" pages:
 - A 2xx is Stripe's success unless the object itself shows a failure (an intent back in
   `requires_payment_method` with its error, or canceled; a refund failed or canceled): one that
   only another validator refuses (a shop's `validate_response` policy) was applied, so unknown.
+  An intent found canceled when completing it is a `Declined` (its `cancellation_reason` the
+  decline code): nobody can finish it and it holds nothing, so the payment ends.
 
 A card error's message is written by Stripe to be shown to the buyer, so it becomes the
 customer message; other messages are for the shop's developers only.
@@ -168,8 +170,11 @@ def _intent_error(intent: Mapping[str, Any], response: Response, result: Result)
         return BuyerActionRequired(f"PaymentIntent {intent.get('id')} still waits for the buyer (3-D Secure)",
                                    redirect_url=url if isinstance(url, str) else None, code="requires_action", **common)
     if intent.get("status") == "canceled":
-        return StateError(f"PaymentIntent {intent.get('id')} is canceled", code="payment_intent_unexpected_state",
-                          **common)
+        # Canceled before it was completed (a clean-up job, or Stripe letting an authorization
+        # lapse): no buyer can finish it and it holds nothing, so it is as final as a decline.
+        reason = _text(intent, "cancellation_reason") or "canceled"
+        return Declined(f"PaymentIntent {intent.get('id')} was canceled ({reason}) before it was completed",
+                        decline_code=reason, code="payment_intent_unexpected_state", retryable=False, **common)
     return _refused(f"PaymentIntent {intent.get('id')} is {intent.get('status')}", response, result)
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from paywire import BuyerActionRequired, Customer, Declined, Money, ProviderState, Response, StateError, Subject
+from paywire import BuyerActionRequired, Customer, Declined, Money, ProviderState, Response, Subject
 from paywire_stripe.sandbox import pass_challenge
 
 THREE_D_SECURE = "pm_card_threeDSecure2Required"
@@ -76,11 +76,16 @@ def test_an_intent_waiting_for_confirmation_is_confirmed_by_complete(stripe: Any
     assert (done.state, done.authorized) == (ProviderState.AUTHORIZED, Money.of("10.00", "USD"))
 
 
-def test_complete_of_a_canceled_intent_is_a_state_error(stripe: Any) -> None:
+def test_complete_of_a_canceled_intent_is_a_final_refusal(stripe: Any) -> None:
+    """Nobody can finish a canceled intent and it holds nothing: as final as a decline, with
+    Stripe's `cancellation_reason` as the decline code."""
     started = stripe.authorize(eur("50.00"), THREE_D_SECURE)
-    stripe.run("void", stripe.on(started.reference))
-    with pytest.raises(StateError):
+    stripe.run("void", stripe.on(started.reference, reason="abandoned"))
+    with pytest.raises(Declined) as refused:
         stripe.run("complete", stripe.on(started.reference, eur("50.00")))
+    assert (refused.value.code, refused.value.decline_code, refused.value.retryable) == (
+        "payment_intent_unexpected_state", "abandoned", False)
+    assert stripe.fetch(started.reference).state == ProviderState.FAILED
 
 
 def test_a_vaulted_card_that_needs_3ds_is_declined_off_session(stripe: Any) -> None:

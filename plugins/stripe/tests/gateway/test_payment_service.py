@@ -21,6 +21,7 @@ from paywire import (
     PaymentService,
     PaywireError,
     Plugins,
+    RateLimited,
     Retry,
     SQLiteLedger,
     hookimpl,
@@ -391,3 +392,108 @@ def test_a_refund_event_stripe_cannot_be_read_for_is_refused_for_a_later_deliver
     app.clear_faults()
     assert service.receive_webhook("stripe", headers, body).status == "applied"  # Stripe delivers it again
     assert service.get_payment(payment.id).refunded == eur("10.00")
+
+
+@pytest.mark.parametrize("canceled_by", ["shop", "stripe"])
+def test_completing_a_payment_whose_intent_was_canceled_ends_it(service: PaymentService, app: Any, api: Any,
+                                                                 canceled_by: str) -> None:
+    """The buyer never finished 3-D Secure and the intent was canceled (by a clean-up job, or by
+    Stripe after the buyer passed the challenge and nobody captured in time): no buyer can finish it
+    any more, and nothing is held, so the completion ends the payment failed instead of leaving it
+    waiting for the buyer."""
+    payment = service.authorize("stripe", eur("10.00"), source="pm_card_threeDSecure2Required",
+                                return_url="https://shop.example/return")
+    if canceled_by == "shop":
+        api.ok("POST", f"/v1/payment_intents/{payment.reference}/cancel", {"cancellation_reason": "abandoned"})
+    else:
+        pass_challenge(_redirect(service, payment.reference))
+        app.expire(payment.reference)
+    with pytest.raises(Declined) as refused:
+        service.complete(payment.id)
+    assert not refused.value.retryable
+    assert refused.value.decline_code == ("abandoned" if canceled_by == "shop" else "automatic")
+    payment = service.get_payment(payment.id)
+    assert (payment.state, payment.authorized) == (PaymentState.FAILED, eur("0.00"))
+    calls = len(app.calls)
+    with pytest.raises(PaywireError):
+        service.complete(payment.id)
+    assert len(app.calls) == calls  # refused before sending: the payment is over
+
+
+@pytest.mark.parametrize("refusal", ["rate limit", "not finished"])
+def test_a_completion_refused_for_now_leaves_the_payment_waiting(service: PaymentService, app: Any,
+                                                                 refusal: str) -> None:
+    payment = service.authorize("stripe", eur("10.00"), source="pm_card_threeDSecure2Required",
+                                return_url="https://shop.example/return")
+    if refusal == "rate limit":
+        app.inject(Fault(kind="status", status=429, path=r"^/v1/payment_intents/"))
+        with pytest.raises(RateLimited):
+            service.complete(payment.id)
+    else:
+        assert service.complete(payment.id).state == PaymentState.ACTION_REQUIRED  # the buyer is not back yet
+    waiting = service.get_payment(payment.id)
+    assert waiting.state == PaymentState.ACTION_REQUIRED and waiting.action is not None
+    assert payment.action is not None and waiting.action.redirect_url == payment.action.redirect_url
+    app.clear_faults()
+    pass_challenge(_redirect(service, payment.reference))
+    assert service.complete(payment.id).state == PaymentState.AUTHORIZED
+
+
+@pytest.mark.parametrize("ending", ["canceled", "authentication failed"])
+def test_reconcile_ends_a_wait_stripe_ended_without_a_word_to_the_shop(service: PaymentService, app: Any, api: Any,
+                                                                       ending: str) -> None:
+    """No event and no buyer came back: reconciling the payment reads Stripe, which holds the intent
+    canceled or failed with nothing authorized. Nobody can finish it, so it is no longer waiting."""
+    payment = service.authorize("stripe", eur("10.00"), source="pm_card_threeDSecure2Required",
+                                return_url="https://shop.example/return")
+    if ending == "canceled":
+        api.ok("POST", f"/v1/payment_intents/{payment.reference}/cancel", {"cancellation_reason": "abandoned"})
+    else:
+        app.complete_challenge(payment.reference, succeed=False)
+    assert service.reconcile(payment_id=payment.id).clean
+    payment = service.get_payment(payment.id)
+    assert (payment.state, payment.authorized) == (PaymentState.FAILED, eur("0.00"))
+    assert service.reconcile(payment_id=payment.id).clean
+
+
+@pytest.mark.parametrize("ending", ["complete", "reconcile", "webhook"])
+def test_a_wait_that_ended_without_money_drops_the_redirect_and_its_client_secret(
+        service: PaymentService, app: Any, api: Any, ending: str) -> None:
+    """The ledger keeps Stripe's redirect (and the client secret in it) only while a buyer may be
+    sent there: a payment that ended failed or voided keeps none."""
+    seen: set[str] = set()
+    payment = service.authorize("stripe", eur("10.00"), source="pm_card_threeDSecure2Required",
+                                return_url="https://shop.example/return")
+    assert payment.action is not None and "_secret_" in payment.action.redirect_url
+    _deliver_all(service, app, seen)
+    api.ok("POST", f"/v1/payment_intents/{payment.reference}/cancel", {"cancellation_reason": "abandoned"})
+    if ending == "complete":
+        with pytest.raises(Declined):
+            service.complete(payment.id)
+    elif ending == "reconcile":
+        service.reconcile(payment_id=payment.id)
+    else:
+        assert _deliver_all(service, app, seen) == ["applied"]  # payment_intent.canceled
+    payment = service.get_payment(payment.id)
+    assert payment.state in (PaymentState.FAILED, PaymentState.VOIDED)
+    assert payment.action is None
+
+
+def test_a_capture_after_the_authorization_lapsed_is_failed_and_the_payment_ends_voided(
+        service: PaymentService, app: Any) -> None:
+    """Stripe cancels an intent whose authorization was not captured in time (`automatic`): its
+    refusal of the capture is definite (nothing captured), and Stripe's events or a reconcile void
+    the payment without claiming a capture or a refund (the expiry's Refund booking moves no money)."""
+    seen: set[str] = set()
+    payment = service.authorize("stripe", eur("50.00"), source="pm_card_visa", return_url="https://shop.example/r")
+    _deliver_all(service, app, seen)
+    app.expire(payment.reference)
+    with pytest.raises(PaywireError) as refused:
+        service.capture(payment.id, eur("20.00"))
+    assert refused.value.code == "payment_intent_unexpected_state"
+    assert [t.status for t in service.list_transactions(payment.id) if t.kind == "capture"] == [TransactionStatus.FAILED]
+    assert set(_deliver_all(service, app, seen)) == {"applied"}
+    payment = service.get_payment(payment.id)
+    assert (payment.state, payment.captured, payment.refunded) == (PaymentState.VOIDED, eur("0.00"), eur("0.00"))
+    assert service.reconcile(payment_id=payment.id).clean
+    assert service.get_payment(payment.id).state == PaymentState.VOIDED

@@ -175,6 +175,13 @@ class StripeEmulator(StripeRoutes, EmulatorApp):
                 raise ValueError(f"{object_id} is neither a PaymentIntent nor a refund")
             return self.get(object_id)
 
+    def expire(self, intent_id: str) -> StripeObject:
+        """Let an uncaptured authorization lapse, as Stripe does when it is not captured in time: the
+        intent is canceled (`cancellation_reason` `automatic`) and `charge.expired` sent."""
+        with self.lock:
+            payment_intents.expire(self._context_for(None), self.store.get("payment_intent", intent_id, "id"))
+            return self.get(intent_id)
+
     def _control(self, request: EmulatorRequest) -> Reply:
         if request.path == "/_paywire/stripe/settle" and request.method == "POST":
             fields = request.json() or {}

@@ -32,7 +32,7 @@ from paywire_stripe.emulator.errors import StripeError, amount_too_large, doc_ur
 from paywire_stripe.emulator.params import UNSET, plain, shipping
 from paywire_stripe.emulator.store import Challenge, Context, IntentNotes, StripeObject
 
-__all__ = ["cancel", "capture", "complete_challenge", "confirm", "create", "settle", "update"]
+__all__ = ["cancel", "capture", "complete_challenge", "confirm", "create", "expire", "settle", "update"]
 
 CONFIRMABLE = ("requires_payment_method", "requires_confirmation", "requires_action")
 _LABELS = {"payment_intent": "PaymentIntent", "setup_intent": "SetupIntent"}
@@ -557,12 +557,33 @@ def capture(ctx: Context, intent: StripeObject, params: Mapping[str, Any]) -> St
     return intent
 
 
-def _release_refund(ctx: Context, charge: StripeObject, amount: int) -> None:
-    """The Refund Stripe creates (API versions before 2025-03-31.basil) for what a partial capture or a
-    cancellation released: succeeded at once, no reason, no metadata; `charge.amount_refunded` counts it."""
+def _release_refund(ctx: Context, charge: StripeObject, amount: int, reason: str | None = None) -> None:
+    """The Refund Stripe creates (API versions before 2025-03-31.basil) for what a partial capture, a
+    cancellation or an expiry released: succeeded at once, no metadata, no reason but an expiry's
+    `expired_uncaptured_charge`; `charge.amount_refunded` counts it."""
     refund = refunds.refund_object(ctx, charge, amount, method_type="card", status="succeeded", metadata={},
-                                   reason=None)
+                                   reason=reason)
     ctx.store.refunds[refund["id"]] = refund
+
+
+def expire(ctx: Context, intent: StripeObject) -> StripeObject:
+    """The card authorization of an uncaptured intent lapsed (7 days for most cards): Stripe releases
+    it and cancels the intent itself, `cancellation_reason` `automatic`, with `charge.expired` (from
+    2025-03-31.basil the reason is `expired`, and no Refund nor `charge.refunded` books the release)."""
+    if intent["status"] != "requires_capture":
+        raise ValueError(f"{intent['id']} is {intent['status']}; only an uncaptured authorization expires")
+    charge = ctx.store.charges[intent["latest_charge"]]
+    basil = ctx.api_version >= RELEASE_WITHOUT_REFUND_VERSION
+    if not basil:
+        charge.update(amount_refunded=charge["amount"], refunded=True)
+        _release_refund(ctx, charge, charge["amount"], "expired_uncaptured_charge")
+        ctx.emit("charge.refunded", charge)
+    ctx.store.intent_notes[intent["id"]].challenge = None
+    intent.update(status="canceled", canceled_at=ctx.store.now(), cancellation_reason="expired" if basil else "automatic",
+                  amount_capturable=0, next_action=None)
+    ctx.emit("charge.expired", charge)
+    ctx.emit("payment_intent.canceled", intent)
+    return intent
 
 
 def cancel(ctx: Context, intent: StripeObject, params: Mapping[str, Any]) -> StripeObject:
