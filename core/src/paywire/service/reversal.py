@@ -56,24 +56,27 @@ _FLOORS: Final = {K.CAPTURE: "observed_captured", K.REFUND: "observed_refunded"}
 def totals_trusted(u: LedgerUnit, payment: Payment, txns: Sequence[Transaction], kind: str) -> bool:
     """Whether a running total of `kind` (capture or refund) an event reports can raise the
     payment's floor: not once the provider undid an operation of it, since the event may predate
-    that (a total never moves backwards otherwise), nor while an event that may undo an object
-    such a total counted waits for it (`undo_waits`). Reconciliation, which reads the provider
-    now, still sets the floors."""
-    if any(t.kind == K.REVERSAL for t in txns):
+    that (a total never moves backwards otherwise), nor once it failed one of that kind after it
+    was open (`succeeded_first`: it may have succeeded and been counted meanwhile, and its own
+    success event, which would say so, may come after the stale total), nor while an event that
+    may undo an object such a total counted waits for it (`undo_waits`). Reconciliation, which
+    reads the provider now, still sets the floors."""
+    if any(t.kind == K.REVERSAL or (t.kind == kind and succeeded_first(payment, t)) for t in txns):
         return False
     return not any(kind in _UNDOES.get(e.kind, ()) for e in u.waiting_events(methods=(), payment_id=payment.id))
 
 
 def undo_waits(payment: Payment, event_kind: str) -> Payment:
     """The payment once a reversed or failed event about it first waits for the object it names
-    (one no transaction holds yet, its own event or answer still to come): a running total applied
+    (one no transaction holds yet, its own event or answer still to come), or a failed one fails a
+    refund still open (which may have succeeded first): a running total applied
     before may have counted that object (a capture declined at settlement, a refund the provider
     reported done and then failed), and by how much cannot be told until the ledger holds it. The
     floors of the totals it may be in are dropped, so the ledger claims what its own transactions
     hold, never more than the provider. An object that never succeeded (a refund declined while
-    pending) was in no total: then the ledger claims less until the event applies and a total
-    raises the floors again, or reconciliation reads the provider's. `reverse` undoes the object
-    once it comes."""
+    pending) was in no total: then the ledger claims less until reconciliation reads the
+    provider's totals (a failed refund leaves later totals untrusted, see `totals_trusted`).
+    `reverse` undoes the object once it comes."""
     zero = Money.zero(payment.currency)
     dropped = {_FLOORS[kind]: zero for kind in _UNDOES[event_kind] if getattr(payment, _FLOORS[kind]) != zero}
     return replace(payment, **dropped) if dropped else payment

@@ -285,6 +285,8 @@ def _failed_event(u: LedgerUnit, payment: Payment, txns: list[Transaction],
                 return reverse(u, payment, done, origin="webhook", note=note), \
                     EventStatus.APPLIED, f"{txn.kind} {txn.id} succeeded and was undone by the provider"
             _settle(u, txn, S.FAILED, event)
+            # An open refund failed may have succeeded first, and a total applied before counted it.
+            payment = undo_waits(payment, event.kind) if txn.kind == K.REFUND else payment
             if txn.kind in K.INITIAL and payment.authorized.minor == 0:
                 return replace(payment, failed=True), EventStatus.APPLIED, None
             return payment, EventStatus.APPLIED, None
