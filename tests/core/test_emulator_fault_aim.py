@@ -62,14 +62,21 @@ def test_a_fault_aimed_by_contains_hits_only_the_requests_carrying_the_text(wher
         assert len(app.applied) == 3  # status_after: applied, then the answer replaced
 
 
+def _send_held(app: Counter, url: str, key: str) -> tuple[threading.Thread, list[int]]:
+    """POST b"x" under `key` from a thread, and wait until the emulator holds it; its status lands
+    in the list once it is released."""
+    statuses: list[int] = []
+    sender = threading.Thread(target=lambda: statuses.append(_post(url, b"x", key)))
+    sender.start()
+    assert app.wait_until_held()
+    return sender, statuses
+
+
 def test_a_held_request_is_applied_parked_and_answered_once_released() -> None:
     app = Counter()
     with EmulatorServer(app) as server:
         app.inject(Fault(kind="hold", contains="held"))
-        statuses: list[int] = []
-        sender = threading.Thread(target=lambda: statuses.append(_post(server.url, b"x", "held")))
-        sender.start()
-        assert app.wait_until_held()
+        sender, statuses = _send_held(app, server.url, "held")
         assert app.applied == [b"x"] and statuses == []  # applied, its answer not yet sent
         assert _post(server.url, b"y", "free") == 200  # other requests go on meanwhile
         assert app.release_held()
@@ -81,10 +88,7 @@ def test_a_request_held_at_its_hold_point_keeps_its_key_in_flight() -> None:
     app = Keyed()
     with EmulatorServer(app) as server:
         app.inject(Fault(kind="hold", contains="k1"))
-        statuses: list[int] = []
-        sender = threading.Thread(target=lambda: statuses.append(_post(server.url, b"x", "k1")))
-        sender.start()
-        assert app.wait_until_held()
+        sender, statuses = _send_held(app, server.url, "k1")
         assert _post(server.url, b"x", "k1", timeout=5) == 409  # the duplicate meets the key in flight
         assert app.release_held()
         sender.join(10)
