@@ -178,6 +178,16 @@ class OutcomeUnknown(TransportError):
 
     may_have_been_sent = True
 
+    @classmethod
+    def instead_of(cls, error: PaywireError, why: str, *, status: int | None = None) -> OutcomeUnknown:
+        """`error` read as no evidence that the request was not applied (`why` says what makes it
+        so): its provider, codes and details kept, and it the cause."""
+        unknown = cls(f"{error.message}; {why}", provider=error.provider, code=error.code,
+                      status=error.status if status is None else status, debug_id=error.debug_id,
+                      details=dict(error.details))
+        unknown.__cause__ = error
+        return unknown
+
 
 class IdempotencyConflict(PaywireError):
     """An idempotency key was reused with different parameters, or is still in flight."""

@@ -237,13 +237,8 @@ def _refused_success(error: PaywireError, response: Response) -> PaywireError:
     code as the provider names a decline, and a code-keyed table then reads it as one)."""
     if isinstance(error, OutcomeUnknown):
         return error
-    unknown = OutcomeUnknown(
-        f"{error.message}; the provider answered HTTP {response.status} with its success, refused by another "
-        "validator, so the outcome is unknown", provider=error.provider, code=error.code, status=response.status,
-        debug_id=error.debug_id, details=dict(error.details),
-    )
-    unknown.__cause__ = error
-    return unknown
+    return OutcomeUnknown.instead_of(error, f"the provider answered HTTP {response.status} with its success, refused "
+                                            "by another validator, so the outcome is unknown", status=response.status)
 
 
 def after_unsure(error: PaywireError) -> PaywireError:
@@ -255,11 +250,5 @@ def after_unsure(error: PaywireError) -> PaywireError:
     if isinstance(error, (RateLimited, AuthenticationError)) or (
         isinstance(error, (TransportError, ProviderUnavailable)) and not error.may_have_been_sent
     ):
-        unknown = OutcomeUnknown(
-            f"{error.message}; an earlier attempt may have taken effect, so the outcome is unknown",
-            provider=error.provider, code=error.code, status=error.status, debug_id=error.debug_id,
-            details=dict(error.details),
-        )
-        unknown.__cause__ = error
-        return unknown
+        return OutcomeUnknown.instead_of(error, "an earlier attempt may have taken effect, so the outcome is unknown")
     return error

@@ -53,8 +53,6 @@ class CreateOrder:
         except PaywireError as error:
             if not context.resent:
                 raise
-            unknown = OutcomeUnknown(
-                f"{error.message}; reading the vault token before resending an order whose outcome is unknown, so "
-                "the earlier attempt may have made it: reconcile the payment", provider="paypal", code=error.code,
-                status=error.status, debug_id=error.debug_id)
-            raise unknown from error
+            raise OutcomeUnknown.instead_of(error, "reading the vault token before resending an order whose outcome "
+                                                   "is unknown, so the earlier attempt may have made it: reconcile the "
+                                                   "payment") from error
