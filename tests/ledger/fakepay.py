@@ -51,6 +51,7 @@ from paywire import (
     Response,
     Result,
     Retry,
+    StateError,
     Subject,
     TransferFactory,
     ValidatorComposite,
@@ -110,6 +111,14 @@ class FakePayApp(EmulatorApp):
         """The next `times` API requests are refused before processing (503 `not_processed`)."""
         with self.lock:
             self._not_processed += times
+
+    def lapse(self, payment_id: str) -> None:
+        """The authorization lapsed (held too long): FakePay releases it, says nothing, and refuses
+        a capture or void of it (400 `authorization_expired`)."""
+        with self.lock:
+            payment = self.payments[payment_id]
+            assert payment["status"] == "authorized" and not payment["captured"]
+            payment.update(status="voided", closed=True, _lapsed=True)
 
     def clear_faults(self) -> None:
         super().clear_faults()
@@ -271,6 +280,8 @@ class FakePayApp(EmulatorApp):
             payment = self._payment(request)
             if payment is None:
                 return self.error(404, "not_found", "no such payment")
+            if payment.get("_lapsed"):
+                return self.error(400, "authorization_expired", "the authorization has expired")
             if payment["status"] in ("requires_action", "processing", "failed", "voided") or payment["closed"]:
                 return self.error(400, "invalid_state", f"payment is {payment['status']}")
             amount = int(data["amount"])
@@ -289,6 +300,8 @@ class FakePayApp(EmulatorApp):
             payment = self._payment(request)
             if payment is None:
                 return self.error(404, "not_found", "no such payment")
+            if payment.get("_lapsed"):
+                return self.error(400, "authorization_expired", "the authorization has expired")
             if payment["status"] != "authorized" or payment["captured"] or self._pending_captures(payment):
                 return self.error(400, "invalid_state", f"payment is {payment['status']}")
             payment["status"] = "voided"
@@ -520,6 +533,7 @@ def build_commands(settings: GatewaySettings) -> CommandPool:
         "card_declined": ErrorRule(Declined), "authentication_required": ErrorRule(Declined),
         "idempotency_in_flight": ErrorRule(IdempotencyConflict, retryable=True),
         "not_processed": ErrorRule(ProviderUnavailable),
+        "authorization_expired": ErrorRule(StateError, state_conflict=True),
     })
 
     def mapper(subject: Subject, response: Response, result: Result) -> Any:

@@ -37,11 +37,13 @@ class ErrorMapperProtocol(Protocol):
 
 @attrs.frozen
 class ErrorRule:
-    """How one provider code maps: the error class, an optional customer message, retryability."""
+    """How one provider code maps: the error class, an optional customer message, retryability,
+    and whether it says the payment is not in the state the ledger holds (`state_conflict`)."""
 
     error: type[PaywireError]
     customer_message: str | None = None
     retryable: bool | None = None
+    state_conflict: bool = False
 
 
 def error_for_status(status: int) -> type[PaywireError]:
@@ -92,5 +94,6 @@ class ErrorMapper:
             status=response.status,
             retryable=rule.retryable if rule else None,
             customer_message=rule.customer_message if rule else None,
+            state_conflict=rule.state_conflict if rule else False,
             **extra,  # type: ignore[arg-type]
         )

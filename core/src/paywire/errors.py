@@ -40,6 +40,11 @@ class PaywireError(Exception):
         `TransportError` or `ProviderUnavailable` it decides between a failure (False: the
         provider did not and will not apply it) and an unknown outcome (True); the other errors
         are the provider's definite answer and never leave the outcome unknown.
+    :param state_conflict: the provider refused because its payment is not in the state the
+        request presumes (an authorization that lapsed, or was captured, voided or refunded
+        without a word to the ledger yet): what the ledger holds of the payment is behind the
+        provider. A plugin's error mapping sets it; the payment service records the refusal and
+        then reads the provider for the payment (see `PaymentService`).
     """
 
     retryable: bool = False
@@ -57,6 +62,7 @@ class PaywireError(Exception):
         code: str | None = None,
         retryable: bool | None = None,
         may_have_been_sent: bool | None = None,
+        state_conflict: bool = False,
         customer_message: str | None = None,
         debug_id: str | None = None,
         status: int | None = None,
@@ -76,6 +82,7 @@ class PaywireError(Exception):
             self.retryable = retryable
         if may_have_been_sent is not None:
             self.may_have_been_sent = may_have_been_sent
+        self.state_conflict = state_conflict
         self.customer_message = redact(customer_message) if customer_message else self.default_customer_message
         self.debug_id = debug_id
         self.status = status

@@ -22,6 +22,12 @@ Outcomes a caller can tell apart:
   outcome `OutcomeUnknown` (a timeout, a dropped connection, a 5xx: retry the same call, or let
   `reconcile()` settle it). Every error raised by an operation carries `error.payment_id` and
   `error.transaction_id` (also in `error.details`).
+- a refusal saying the provider's payment is not as the ledger holds it (`error.state_conflict`:
+  an authorization that lapsed, or was voided or captured elsewhere, and no event yet) is recorded
+  failed and raised, as refused; before raising, the service reads the provider for the payment
+  as `reconcile(payment_id=...)` does, so the ledger never claims a hold the provider no longer
+  has. `error.details["reconciled"]` says whether that read settled it (a void refused because the
+  hold lapsed then leaves the payment voided, as the void would have).
 - `StateError` / `UnsupportedOperation` / `InvalidRequest` / `ConfigurationError` raised before
   sending (the operation is rehearsed up to the moment its request would leave, inside the
   ledger unit that would record it) mean nothing was recorded or sent; `IdempotencyConflict` means the key was used for different parameters (or,
@@ -462,7 +468,24 @@ class PaymentService:
             # The provider's answer is in hand: record it once more, on a new connection. The unit
             # is idempotent (it writes only a transaction still pending as this call left it).
             recorded = self._finish(op, txn, outcome)
+        if isinstance(outcome, PaywireError) and outcome.state_conflict and recorded[0].status == S.FAILED:
+            self._catch_up(recorded[0], outcome)
         return self._conclude(*recorded, outcome)
+
+    def _catch_up(self, txn: Transaction, refusal: PaywireError) -> None:
+        """After a refusal saying the provider's payment is not as the ledger holds it
+        (`PaywireError.state_conflict`: an authorization that lapsed, say), read the provider as
+        `reconcile(payment_id=...)` does, so the ledger claims no more than the provider holds.
+        The refusal stands and is raised either way; `details["reconciled"]` says whether the
+        payment now follows the provider, else `reconcile_error` why not (reconcile it later)."""
+        if txn.payment_id is None:
+            return
+        try:
+            self._settle_fetched(txn.payment_id, now())
+        except Exception as exc:  # noqa: BLE001 - the refusal is what the caller gets, read or not
+            refusal.details.update(reconciled=False, reconcile_error=_why(exc))
+        else:
+            refusal.details["reconciled"] = True
 
     def _settle_after(self, method: str, kind: str, at: datetime) -> datetime:
         """When a request of `kind` sent at `at` can no longer land (see `margin`)."""

@@ -38,6 +38,10 @@ all APIs support this header"; Payments v2 takes none for a void, the others kee
 attempt may have taken effect (`Response.unsure`: a resend, or a retry after a timeout or a 5xx),
 such a refusal may describe that attempt's own effect: it is no evidence that the request was not
 applied, and reconciliation reads what PayPal holds. On a first attempt it is PayPal's refusal.
+
+A refusal saying the authorization or capture is no longer as the ledger holds it (expired,
+denied, voided, captured or refunded already: `CONFLICTS`) carries `state_conflict`, so the
+service reads PayPal for the payment once it has recorded it.
 """
 
 from __future__ import annotations
@@ -89,6 +93,13 @@ STATES: Final = frozenset({
     "REAUTHORIZATION_NOT_SUPPORTED", "REFUND_AMOUNT_EXCEEDED", "REFUND_NOT_ALLOWED",
     "REFUND_NOT_PERMITTED_DUE_TO_CHARGEBACK", "REFUND_TIME_LIMIT_EXCEEDED", "SETUP_TOKEN_ALREADY_TOKENIZED",
     "TRANSACTION_DISPUTED",
+})
+# Of those, the refusals saying the authorization or capture is no longer as the ledger holds it
+# (expired, denied, voided, captured or refunded without a word to it yet): the service reads
+# PayPal for the payment (`PaywireError.state_conflict`).
+CONFLICTS: Final = frozenset({
+    "AUTHORIZATION_ALREADY_CAPTURED", "AUTHORIZATION_DENIED", "AUTHORIZATION_EXPIRED", "AUTHORIZATION_VOIDED",
+    "CAPTURE_FULLY_REFUNDED", "PREVIOUSLY_CAPTURED", "PREVIOUSLY_VOIDED",
 })
 # What a repeat of a request that took effect is refused with (see above): failed on a first
 # attempt, unknown after one that may have taken effect.
@@ -227,7 +238,7 @@ class PayPalErrorMapper:
         if error_class is BuyerActionRequired:
             return BuyerActionRequired(message, redirect_url=body.link("payer-action", "approve", "redirect"), **common)
         if issubclass(error_class, InvalidRequest):
-            return error_class(message, param=body.field, **common)
+            return error_class(message, param=body.field, state_conflict=code in CONFLICTS, **common)
         if error_class is RateLimited:
             return RateLimited(message, retry_after=_retry_after(response.header("retry-after")), **common)
         if error_class is IdempotencyConflict:

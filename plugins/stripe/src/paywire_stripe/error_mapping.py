@@ -28,7 +28,10 @@ requests" pages:
   the first's answer.
 - Every other 4xx is Stripe's definite answer after (or instead of) executing: a decline
   (`card_error`, 402), a refused parameter or state (`invalid_request_error`), a key reused with
-  other parameters (`idempotency_error`), a refused key (401/403).
+  other parameters (`idempotency_error`), a refused key (401/403). A refusal for the payment's own
+  state (`payment_intent_unexpected_state`: its error embeds the intent, canceled when Stripe let
+  the authorization lapse; a charge already captured or refunded) is a `StateError` with
+  `state_conflict`: the ledger is behind Stripe, and the service reads the intent.
 - A 2xx is Stripe's success unless the object itself shows a failure (an intent back in
   `requires_payment_method` with its error, or canceled; a refund failed or canceled): one that
   only another validator refuses (a shop's `validate_response` policy) was applied, so unknown.
@@ -71,6 +74,9 @@ _STATE_CODES = frozenset({
     "charge_expired_for_capture",
     "payment_method_unexpected_state",
 })
+# Of those, the ones about the payment itself (lapsed, or captured, canceled or refunded without
+# paywire): the ledger's view of it is behind Stripe's (`PaywireError.state_conflict`).
+_CONFLICT_CODES = _STATE_CODES - {"payment_method_unexpected_state"}
 
 
 def error_class(status: int, type_: str | None, code: str | None) -> type[PaywireError]:
@@ -153,7 +159,7 @@ def error_from(error: Mapping[str, Any], response: Response, *, status: int | No
     if kind is ProviderUnavailable:  # indeterminate: the API may have committed before failing
         return ProviderUnavailable(message, may_have_been_sent=True, **common)
     if issubclass(kind, InvalidRequest):
-        return kind(message, param=param, **common)
+        return kind(message, param=param, state_conflict=code in _CONFLICT_CODES, **common)
     return kind(message, **common)
 
 
