@@ -11,7 +11,18 @@ from typing import Any
 import pytest
 
 import paywire_braintree
-from paywire import Gateway, Money, OutcomeUnknown, PaymentService, Plugins, Retry, SQLiteLedger, StateError, hookimpl
+from paywire import (
+    Gateway,
+    Money,
+    OutcomeUnknown,
+    PaymentService,
+    Plugins,
+    Retry,
+    SQLiteLedger,
+    StateError,
+    Subject,
+    hookimpl,
+)
 from paywire.http.transfer import Transfer
 from paywire.ledger import PaymentState
 from paywire.testing.emulator import EmulatorServer, Fault
@@ -78,12 +89,12 @@ def test_a_resent_void_whose_first_request_lands_meanwhile_is_never_recorded_fai
     assert not service.reconcile(payment_id=payment.id).mismatches
 
 
-def test_a_capture_after_the_authorization_expired_is_refused_before_writing_and_reconcile_releases_it(
+def test_a_capture_after_the_authorization_expired_is_refused_before_writing_and_the_payment_follows_braintree(
     service: PaymentService, emulator: BraintreeEmulator
 ) -> None:
     """Braintree marks an authorization left too long AUTHORIZATION_EXPIRED (7 to 30 days, by
     brand) and sends no notification: a capture of it is refused, saying so, before anything is
-    written, and reconciliation leaves nothing authorized to capture."""
+    written, and the service reads the payment at once, leaving nothing authorized to capture."""
     payment = service.authorize("braintree", Money.of("60.00", EUR), source="fake-valid-nonce", order_id="X-1",
                                 idempotency_key="x-auth")
     reference = payment.reference or ""
@@ -93,16 +104,35 @@ def test_a_capture_after_the_authorization_expired_is_refused_before_writing_and
         service.capture(payment.id, Money.of("20.00", EUR), final=False)
     assert refused.value.code == "authorization_expired" and "nothing was sent" in str(refused.value)
     assert service.list_transactions(payment.id)[-1].status == "failed"
-    assert emulator.transactions[reference].children == []
-    with pytest.raises(StateError) as void:
-        service.void(payment.id)
-    assert void.value.code == "authorization_expired"
-    service.reconcile(payment_id=payment.id)
+    assert emulator.transactions[reference].children == [] and refused.value.details["reconciled"] is True
     released = service.get_payment(payment.id)
     assert (released.state, released.captured, released.capturable) == (
         PaymentState.VOIDED, Money.zero(EUR), Money.zero(EUR))
-    with pytest.raises(StateError):  # the ledger itself now refuses
-        service.capture(payment.id, Money.of("20.00", EUR))
+    sent = len(emulator.calls)
+    for later in (lambda: service.void(payment.id), lambda: service.capture(payment.id, Money.of("20.00", EUR))):
+        with pytest.raises(StateError) as refused_by_ledger:  # the ledger itself now refuses, sending nothing
+            later()
+        assert refused_by_ledger.value.code != "authorization_expired"
+    assert len(emulator.calls) == sent
+    assert not service.reconcile(payment_id=payment.id).mismatches
+
+
+def test_a_void_of_an_authorization_captured_elsewhere_is_refused_and_the_payment_follows_braintree(
+    service: PaymentService, emulator: BraintreeEmulator
+) -> None:
+    """Captured in Braintree's control panel, with no word to the ledger: the ledger lets a void
+    through, Braintree's state refuses it before anything is written, and the service reads the
+    payment, which then shows the capture Braintree holds."""
+    payment = service.authorize("braintree", Money.of("40.00", EUR), source="fake-valid-nonce", order_id="V-1",
+                                idempotency_key="v-auth")
+    service.gateway.execute("braintree", "capture", Subject(reference=payment.reference, amount=Money.of("15.00", EUR),
+                                                            final=False))
+    with pytest.raises(StateError) as refused:
+        service.void(payment.id)
+    assert refused.value.code == "not_voidable" and refused.value.details["reconciled"] is True
+    assert service.list_transactions(payment.id)[-1].status == "failed"
+    followed = service.get_payment(payment.id)
+    assert (followed.state, followed.captured) == (PaymentState.PARTIALLY_CAPTURED, Money.of("15.00", EUR))
     assert not service.reconcile(payment_id=payment.id).mismatches
 
 

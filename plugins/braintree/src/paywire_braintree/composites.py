@@ -70,11 +70,12 @@ def _in_its_currency(transaction: Mapping[str, Any], subject: Subject, what: str
 
 def _not_expired(authorization: Mapping[str, Any], subject: Subject, what: str) -> None:
     """Braintree expires an authorization left too long (7 to 30 days, by brand) and notifies
-    nothing: what it did not capture is released, and can be neither captured (91507) nor voided."""
+    nothing: what it did not capture is released, and can be neither captured (91507) nor voided.
+    The ledger is behind Braintree (`state_conflict`): the payment service reads the payment."""
     if authorization.get("status") == "AUTHORIZATION_EXPIRED":
         raise StateError(f"Braintree authorization {subject.reference!r} has expired: what it did not capture is "
-                         f"released and cannot be {what}; reconcile the payment, and authorize again to take "
-                         "more (nothing was sent)", provider="braintree", code="authorization_expired")
+                         f"released and cannot be {what}; authorize again to take more (nothing was sent)",
+                         provider="braintree", code="authorization_expired", state_conflict=True)
 
 
 def _conflict(what: str, held: Money, asked: Money | None) -> IdempotencyConflict:
@@ -294,7 +295,8 @@ class Void:
         if status != "AUTHORIZED" or _children(transaction):
             raise StateError(f"Braintree transaction {subject.reference!r} is {str(status).lower()}"
                              f"{' with captures' if _children(transaction) else ''}: only an authorization "
-                             "with nothing captured can be voided", provider="braintree", code="not_voidable")
+                             "with nothing captured can be voided", provider="braintree", code="not_voidable",
+                             state_conflict=True)  # the ledger, which let the void through, is behind
         # A reversal resent while the first may still land would be refused (91504) once it has:
         # a refusal that says nothing of the first, which the ledger would record failed.
         _not_yet_there(subject, context, "void")
