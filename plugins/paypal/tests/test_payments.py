@@ -45,6 +45,19 @@ def test_capture_without_amount_takes_the_whole_authorization(api):
     assert (again.status, again.issue) == (422, "AUTHORIZATION_ALREADY_CAPTURED")
 
 
+def test_capture_without_amount_after_a_partial_capture_takes_the_whole_authorization_again(api):
+    """Payments v2: "If amount is not specified, the full authorized amount is captured", not what
+    is left: within the 115% overage a second full capture goes through."""
+    auth = api.authorization("100.00")
+    assert capture_auth(api, auth["id"], "10.00").status == 201
+    response = capture_auth(api, auth["id"])
+    assert response.status == 201
+    assert api.get(f"/v2/payments/captures/{response.json()['id']}").json()["amount"] == money("100.00")
+    over = api.authorization("100.00")
+    assert capture_auth(api, over["id"], "30.00").status == 201
+    assert capture_auth(api, over["id"]).issue == "MAX_CAPTURE_AMOUNT_EXCEEDED"  # 130.00 is above 115%
+
+
 def test_partial_captures_until_final_capture(api):
     auth = api.authorization("100.00")
     first = capture_auth(api, auth["id"], "30.00")

@@ -2,7 +2,9 @@
 
 PayPal writes amounts as `{"currency_code": "EUR", "value": "10.50"}`: a decimal string with two
 decimals, or none for HUF, JPY and TWD. ISO 4217 gives HUF and TWD two decimals, so an amount with
-cents in those currencies cannot be sent; it is refused before sending, never rounded.
+cents in those currencies cannot be sent; it is refused before sending, never rounded. So is an
+amount above PayPal's maximum (999999999999999.99), which PayPal would refuse after paywire had
+recorded the operation.
 """
 
 from __future__ import annotations
@@ -15,6 +17,10 @@ from paywire import InvalidRequest, Money
 from paywire_paypal.currencies import CURRENCIES, NO_DECIMALS
 
 __all__ = ["from_paypal", "paypal_exponent", "to_paypal"]
+
+# Whole units PayPal's amounts hold at most: "Should be less than or equal to 999999999999999.99"
+# (its MAX_VALUE_EXCEEDED issue); 999999999999999 in a currency without decimals.
+_MAX_DIGITS = 15
 
 
 def paypal_exponent(currency: str) -> int:
@@ -48,6 +54,14 @@ def to_paypal(money: Money, param: str = "amount") -> dict[str, str]:
             param=param,
             provider="paypal",
             code="amount_not_representable",
+        )
+    if whole >= 10 ** (_MAX_DIGITS + places):
+        raise InvalidRequest(
+            f"{money} is more than PayPal takes (at most {'9' * _MAX_DIGITS}{'.99' if places else ''} {currency}); "
+            "nothing was sent",
+            param=param,
+            provider="paypal",
+            code="amount_too_large",
         )
     units, cents = divmod(whole, 10**places)
     value = f"{units}.{cents:0{places}d}" if places else str(units)

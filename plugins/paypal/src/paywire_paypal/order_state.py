@@ -10,6 +10,10 @@ totals are computed from those, in the order's currency:
 - captured: captures COMPLETED, PARTIALLY_REFUNDED or REFUNDED (money that moved);
 - refunded: refunds COMPLETED.
 
+An order PayPal cancelled (VOIDED) before any authorization or capture is `ProviderState.FAILED`:
+paywire's "voided" is an authorization released, which such an order never had, and a completion
+whose answer was lost did not take effect.
+
 A PENDING capture or refund has not moved money yet: PayPal decides later (a review, an eCheck
 clearing) and says so by webhook. It is counted nowhere, listed by `operations` as "accepted", and
 an order whose captures are all pending (none completed) is `ProviderState.PROCESSING`, so the
@@ -144,7 +148,9 @@ def order_fields(order: Mapping[str, Any]) -> dict[str, Any]:
     if status in _WAITING:
         return {"state": _WAITING[status], "reference": order_id, "references": references}
     if status == "VOIDED" and not any(unit.get("payments") for unit in units):
-        return {"state": ProviderState.VOIDED, "reference": order_id, "references": references}
+        # Cancelled before anything was authorized or captured (the capture window after approval
+        # passed): no authorization was ever there to void, and the order can no longer be completed.
+        return {"state": ProviderState.FAILED, "reference": order_id, "references": references}
     currency = _currency(units)
     captures = [cap for unit in units for cap in _payments(unit, "captures")]
     counted = [cap for cap in captures if cap.get("status") in _CAPTURED]

@@ -1,10 +1,12 @@
 """Payments v2: capture, void and reauthorize an authorization; refund a capture.
 
 Each POST carries the idempotency key as PayPal-Request-Id and asks for the whole resource back.
-A capture without an amount takes what is left of the authorization; `final` (final_capture)
-releases the rest. A refund without an amount refunds what is left of the capture; its reason
-becomes the note PayPal shows the payer, and its idempotency key its `custom_id` (PayPal echoes
-it on the refund, so `fetch` can name the key each refund was made with).
+A capture without an amount takes the full authorized amount (PayPal's rule, whatever earlier
+captures took: after a partial capture it captures more than is left, within PayPal's overage
+limit), so the payment service always sends the amount; `final` (final_capture) releases the
+rest. A refund without an amount refunds what is left of the capture; its reason becomes the note
+PayPal shows the payer, and its idempotency key its `custom_id` (PayPal echoes it on the refund,
+so `fetch` can name the key each refund was made with).
 
 A capture or refund PayPal answers PENDING (a capture held for review or waiting for an eCheck
 to clear, a refund funded by eCheck) is `accepted`: PayPal took it and decides later, by webhook
@@ -36,7 +38,8 @@ _CUSTOM_ID: Final = re.compile(r"[A-Za-z0-9\-_.,]{1,127}")
 
 
 def optional_amount(subject: Subject) -> dict[str, Any]:
-    """`amount`, when the subject names one (PayPal takes the rest otherwise)."""
+    """`amount`, when the subject names one (otherwise PayPal captures the full authorized amount,
+    or refunds what is left of the capture)."""
     return {"amount": to_paypal(subject.amount)} if subject.amount is not None else {}
 
 

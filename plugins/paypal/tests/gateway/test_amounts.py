@@ -16,7 +16,7 @@ from paywire_paypal.currencies import CURRENCIES, NO_DECIMALS
 paypal_currencies = st.sampled_from(sorted(CURRENCIES))
 
 
-@given(paypal_currencies, st.integers(1, 10**15))
+@given(paypal_currencies, st.integers(1, 10**15 - 1))  # PayPal holds at most 999999999999999.99
 def test_what_paypal_can_hold_goes_out_and_comes_back_exactly(currency, units):
     money = Money.minor_units(units * (10 ** CURRENCY_EXPONENTS[currency] if currency in NO_DECIMALS else 1), currency)
     wire = to_paypal(money)
@@ -39,6 +39,17 @@ def test_currencies_paypal_does_not_take_are_refused(currency):
     with pytest.raises(InvalidRequest) as raised:
         to_paypal(Money.minor_units(100, currency))
     assert raised.value.code == "currency_not_supported"
+
+
+@given(paypal_currencies, st.integers(10**15, 10**16))
+def test_amounts_above_paypals_maximum_are_refused(currency, units):
+    """PayPal's amounts hold at most 999999999999999.99 (MAX_VALUE_EXCEEDED above it)."""
+    money = Money.of(Decimal(units), currency)
+    with pytest.raises(InvalidRequest) as raised:
+        to_paypal(money, "refund.amount")
+    assert (raised.value.param, raised.value.code) == ("refund.amount", "amount_too_large")
+    below = money - Money.of(Decimal(units - 10**15 + 1), currency)  # 999999999999999 whole units
+    assert Decimal(to_paypal(below)["value"]) == below.amount
 
 
 def test_zero_and_negative_amounts_are_refused():

@@ -147,3 +147,24 @@ def test_a_lost_refund_is_not_taken_for_a_dashboard_refund_of_another_capture(pa
     lost = service.get_transaction(raised.value.transaction_id or "")
     assert (lost.status, lost.provider_reference) == ("unknown", None), (report, dashboard.reference)
     assert service.get_payment(payment.id).refunded == eur("10.00")  # PayPal's total: the dashboard's refund
+
+
+@pytest.mark.parametrize("sale", [True, False])
+def test_a_lost_completion_of_an_order_paypal_cancelled_is_failed_not_counted(paypal, service, sale):
+    """The completion got a 500 before PayPal applied it; the capture window after approval then
+    passed and PayPal cancelled the order (VOIDED, no authorization or capture in it). Nothing was
+    ever authorized to void: the completion did not take effect, and the ledger claims nothing."""
+    start = service.sale if sale else service.authorize
+    payment = start("paypal", eur("25.00"), source="paypal", return_url="https://shop.example/paypal/return",
+                    idempotency_key="cancelled-1")
+    approve_as_buyer(payment.action.redirect_url)
+    paypal.app.inject(Fault(kind="status", status=500, method="POST",
+                            path=r"/v2/checkout/orders/[^/]+/(capture|authorize)$"))
+    with pytest.raises(OutcomeUnknown) as raised:
+        service.complete(payment.id)
+    paypal.app.reverse_approval(payment.reference)
+    assert not paypal.app.captures and not paypal.app.authorizations
+    service.reconcile(payment_id=payment.id)
+    assert service.get_transaction(raised.value.transaction_id or "").status == "failed"
+    payment = service.get_payment(payment.id)
+    assert (payment.state, payment.authorized, payment.captured) == ("failed", eur("0.00"), eur("0.00"))

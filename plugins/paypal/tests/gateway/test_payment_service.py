@@ -143,3 +143,15 @@ def test_an_approval_paypal_reversed_fails_the_payment_waiting_for_it(paypal, se
     assert (receipt.payment_id, receipt.status) == (payment.id, "applied")
     assert service.get_payment(payment.id).state == "failed"
     assert paypal.calls(f"/v2/checkout/orders/{payment.reference}", "GET") == 1  # confirmed by reading it
+
+
+@pytest.mark.parametrize("value, currency", [("1000000000000000.00", "EUR"), ("1000000000000000", "JPY")])
+def test_an_amount_above_paypals_maximum_is_refused_before_anything_is_written_or_sent(paypal, service, value,
+                                                                                     currency):
+    token = paypal.app.vault_card()
+    calls = len(paypal.app.calls)
+    with pytest.raises(InvalidRequest) as raised:
+        service.authorize("paypal", Money.of(value, currency), source=token, idempotency_key="too-large-1")
+    assert raised.value.code == "amount_too_large"
+    assert service.list_payments() == [] and service.list_transactions() == []
+    assert len(paypal.app.calls) == calls  # not even the vault token was read

@@ -4,7 +4,8 @@ PayPal's rules enforced here:
 - captures of an authorization may not add up to more than the overage limit (115% of the
   authorized amount by default): MAX_CAPTURE_AMOUNT_EXCEEDED; several partial captures are
   allowed until `final_capture` or the full amount closes the authorization (CAPTURED);
-- a capture without an amount takes what is left; capturing a closed authorization is
+- a capture without an amount takes the full authorized amount (again, after partial captures,
+  within the overage limit), as PayPal documents; capturing a closed authorization is
   AUTHORIZATION_ALREADY_CAPTURED, a voided one AUTHORIZATION_VOIDED, an expired one
   AUTHORIZATION_EXPIRED, a denied one AUTHORIZATION_DENIED;
 - void cancels what is not captured: refused once fully captured (PREVIOUSLY_CAPTURED) or voided
@@ -277,7 +278,9 @@ class PaymentsAPI(PayPalApp):
             if currency != auth.currency:
                 raise PayPalError(422, "AUTH_CAPTURE_CURRENCY_MISMATCH", field="/amount/currency_code", value=currency)
         else:
-            amount = auth.amount_minor - already
+            # "If amount is not specified, the full authorized amount is captured" (Payments v2),
+            # whatever earlier captures took: not what is left.
+            amount = auth.amount_minor
         limit = auth.amount_minor * self.capture_overage_percent // 100
         if amount <= 0 or already + amount > limit:
             raise PayPalError(422, "MAX_CAPTURE_AMOUNT_EXCEEDED", field="/amount/value")
