@@ -56,6 +56,10 @@ class GatewayDefinition(NamedTuple):
     :param currencies: ISO codes the provider accepts; None when it accepts every currency.
     :param endpoints: default base URL per environment ("live", "sandbox").
     :param secrets: names of the credentials the gateway needs.
+    :param webhook_secrets: those of `secrets` that belong to one webhook endpoint, not to the
+        account (Stripe's signing secret, PayPal's webhook id): two methods of one account may
+        each have an endpoint, and a credential, of their own. Every other credential tells the
+        account (see `PaymentService`: one account's methods receive each other's events).
     :param webhook: builds the webhook verifier from the settings, if the provider sends webhooks;
         "module:function" as `build`.
     :param outcome_window: seconds the provider may need, after a request's last byte, before an
@@ -88,6 +92,7 @@ class GatewayDefinition(NamedTuple):
     outcome_window: float = 0.0
     key_lives: Mapping[str, float] = {}
     options: tuple[str, ...] | None = None
+    webhook_secrets: tuple[str, ...] = ()
 
     def __repr__(self) -> str:
         return f"GatewayDefinition(code={self.code!r}, title={self.title!r})"

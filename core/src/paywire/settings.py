@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
@@ -61,3 +62,12 @@ class GatewaySettings:
 
     def option(self, name: str, default: Any = None) -> Any:
         return self.options.get(name, default)
+
+    def seconds(self, name: str, default: float) -> float:
+        """The option `name` as a positive, finite number of seconds, or a `ConfigurationError`
+        naming it: a tolerance of nan or inf would turn a check off without a word."""
+        value = self.options.get(name, default)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
+            raise ConfigurationError(f"method {self.gateway!r}: option {name} = {value!r} is not allowed; write a "
+                                     "positive number of seconds", provider=self.provider)
+        return float(value)

@@ -1077,19 +1077,23 @@ class PaymentService:
     def _same_account(self, one: str, other: str) -> bool | None:
         """Whether two methods of one provider act for one account: every credential both hold is
         the same, and they hold one at least (one method may lack the webhook secret the other's
-        endpoint verifies with). None when a `get_secret` hook failed (a vault down): not known
-        to be one account, and not to be remembered as two."""
+        endpoint verifies with). A webhook endpoint's own credential
+        (`GatewayDefinition.webhook_secrets`) that differs tells nothing: each endpoint of an
+        account has its own, and each receives every event. None when a `get_secret` hook failed
+        (a vault down): not known to be one account, and not to be remembered as two."""
         shared = 0
-        for name in self.gateway.method(one).definition.secrets:
+        definition = self.gateway.method(one).definition
+        for name in definition.secrets:
             try:
                 mine, theirs = (self.gateway.method(code).settings.secret(name).reveal() for code in (one, other))
             except ConfigurationError:
                 continue
             except Exception:  # noqa: BLE001 - a get_secret hook failing: see above
                 return None
-            if not hmac.compare_digest(mine.encode(), theirs.encode()):
+            if hmac.compare_digest(mine.encode(), theirs.encode()):
+                shared += 1
+            elif name not in definition.webhook_secrets:
                 return False
-            shared += 1
         return shared > 0
 
     def _owner(self, u: LedgerUnit, method: str, references: Sequence[str]) -> str | None:

@@ -22,6 +22,7 @@ PAYPAL = GatewayDefinition(
     currencies=CURRENCIES,
     endpoints={"live": "https://api-m.paypal.com", "sandbox": "https://api-m.sandbox.paypal.com"},
     secrets=("client_id", "client_secret", "webhook_id"),
+    webhook_secrets=("webhook_id",),  # each listener URL has its own; the app's client id tells the account
     webhook="paywire_paypal.webhook:build_verifier",
     sandbox="paywire_paypal.emulator.sandbox:sandbox",
     # How long PayPal keeps a PayPal-Request-Id, by API (its specs' "stores keys for"): Orders v2

@@ -201,6 +201,15 @@ def test_stale_and_future_transmissions_are_refused(paypal):
     assert refused(paypal, sign(paypal.app, body, at=now - datetime.timedelta(minutes=10)), body, strict)
 
 
+@pytest.mark.parametrize("tolerance", [float("nan"), float("inf"), 0, -900, "900"])
+def test_a_tolerance_that_is_no_positive_finite_number_of_seconds_is_a_configuration_error(paypal, tolerance):
+    """nan or inf would verify a transmission signed a year ago: the replay window gone without a word."""
+    body = json.dumps({"id": "WH-2", "event_type": "X", "resource": {"id": "R"}}).encode()
+    ancient = sign(paypal.app, body, at=datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=365))
+    with pytest.raises(ConfigurationError, match="webhook_tolerance"):
+        parse(paypal, ancient, body, paypal.gateway_with(options={"webhook_tolerance": tolerance}))
+
+
 def test_a_verified_body_that_is_no_paypal_event_is_refused(paypal):
     for body in (b"[]", b"not json", b'{"id": "WH-3"}', b'{"id": "WH-3", "event_type": "X", "resource": {}}'):
         assert refused(paypal, sign(paypal.app, body), body).code == "malformed_event"

@@ -23,6 +23,7 @@ STRIPE = GatewayDefinition(
     currencies=CURRENCIES,
     endpoints={"live": "https://api.stripe.com", "sandbox": "https://api.stripe.com"},
     secrets=("secret_key", "webhook_secret"),
+    webhook_secrets=("webhook_secret",),  # each endpoint has its own; the secret key tells the account
     webhook="paywire_stripe.webhook:build_verifier",
     sandbox="paywire_stripe.sandbox:sandbox",
     # fetch by key searches Stripe's index, which lags writes by up to a minute (the list it falls

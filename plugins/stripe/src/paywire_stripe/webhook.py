@@ -121,7 +121,7 @@ def build_verifier(settings: GatewaySettings) -> StripeWebhookVerifier:
     secrets = [Secret(part.strip()) for part in settings.secret("webhook_secret").reveal().split(",") if part.strip()]
     return StripeWebhookVerifier(
         secrets,
-        tolerance=float(settings.option("webhook_tolerance", DEFAULT_TOLERANCE)),
+        tolerance=settings.seconds("webhook_tolerance", DEFAULT_TOLERANCE),
         max_bytes=int(settings.option("webhook_max_bytes", MAX_BYTES)),
         confirm=ReleaseFilter(OwnCommands(settings, build_commands)),
     )

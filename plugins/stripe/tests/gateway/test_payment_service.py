@@ -497,3 +497,38 @@ def test_a_capture_after_the_authorization_lapsed_is_failed_and_the_payment_ends
     assert (payment.state, payment.captured, payment.refunded) == (PaymentState.VOIDED, eur("0.00"), eur("0.00"))
     assert service.reconcile(payment_id=payment.id).clean
     assert service.get_payment(payment.id).state == PaymentState.VOIDED
+
+
+@pytest.mark.parametrize("first", ["its own endpoint", "the other endpoint"])
+def test_an_event_reaching_both_endpoints_of_one_account_is_applied_once(
+        gateway_at: Any, server: Any, app: Any, api: Any, receiver: Any, api_key: str, webhook_secret: str,
+        recorder: Any, tmp_path: Path, first: str) -> None:
+    """One Stripe account, two methods, each with its own webhook endpoint: Stripe gives every
+    endpoint a signing secret of its own and sends each one every event. Whichever endpoint an
+    event reaches first, it is applied to the payment once; the other delivery is its duplicate."""
+    from paywire_stripe.signature import signature_header
+
+    plugins = Plugins()
+    plugins.register(paywire_stripe, name="stripe")
+    cards, sepa = ({"secret_key": api_key, "webhook_secret": secret} for secret in (webhook_secret, "whsec_sepa_98765"))
+    methods = [MethodConfig(code="stripe", base_url=server.url, environment="sandbox", credentials=cards),
+               MethodConfig(code="stripe_sepa", provider="stripe", base_url=server.url, environment="sandbox",
+                            credentials=sepa)]
+    ledger = SQLiteLedger(tmp_path / "two-endpoints.db")
+    with Gateway(methods, plugins=plugins, retry=Retry.never()) as gateway:
+        service = PaymentService(gateway, ledger)
+        payment = service.authorize("stripe", eur("40.00"), source="pm_card_visa", return_url="https://shop.example/r")
+        app.webhook_url = receiver.url
+        api.post(f"/v1/payment_intents/{payment.reference}/capture", {"amount_to_capture": 1500})  # outside paywire
+        for headers, body in receiver.wait_for(2):
+            unsigned = {name: value for name, value in headers.items() if name.lower() != "stripe-signature"}
+            timestamp = int(json.loads(body)["created"])  # signed when it was made, as the emulator signs
+            to_sepa = {**unsigned, "Stripe-Signature": signature_header("whsec_sepa_98765", timestamp, body)}
+            deliveries = [("stripe", headers), ("stripe_sepa", to_sepa)]
+            if first == "the other endpoint":
+                deliveries.reverse()
+            statuses = [service.receive_webhook(method, signed, body).status for method, signed in deliveries]
+            assert statuses[1] == "duplicate"
+        assert service.get_payment(payment.id).captured == eur("15.00")
+        assert {e.status for e in ledger.list_events()} == {"applied"}
+    ledger.close()

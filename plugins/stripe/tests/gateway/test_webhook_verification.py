@@ -64,6 +64,16 @@ def test_the_tolerance_is_an_option(gateway_at: Any, server: Any, webhook_secret
     assert error.value.code == "timestamp_stale"
 
 
+@pytest.mark.parametrize("tolerance", [float("nan"), float("inf"), 0, -300, "300", True])
+def test_a_tolerance_that_is_no_positive_finite_number_of_seconds_is_a_configuration_error(
+        gateway_at: Any, server: Any, webhook_secret: str, tolerance: Any) -> None:
+    """nan or inf would verify a delivery signed years ago: the replay window gone without a word."""
+    gateway = gateway_at(server.url, options={"webhook_tolerance": tolerance})
+    ancient = signature_header(webhook_secret, int(time.time()) - 10 * 365 * 86400, BODY)
+    with pytest.raises(ConfigurationError, match="webhook_tolerance"):
+        gateway.parse_webhook("stripe", {"Stripe-Signature": ancient}, BODY)
+
+
 def test_a_tampered_body_or_timestamp_is_refused() -> None:
     check = verifier("whsec_a")
     header = signature_header("whsec_a", NOW, BODY)
