@@ -17,6 +17,7 @@ __all__ = [
     "Declined",
     "IdempotencyConflict",
     "InvalidRequest",
+    "LedgerBusy",
     "OutcomeUnknown",
     "PaywireError",
     "PluginError",
@@ -194,6 +195,17 @@ class OutcomeUnknown(TransportError):
                       details=dict(error.details))
         unknown.__cause__ = error
         return unknown
+
+
+class LedgerBusy(PaywireError):
+    """The ledger could not take a lock in time: another worker held it longer than the database
+    lets one wait (PostgreSQL's `lock_timeout` or `statement_timeout`, SQLite's busy timeout), or
+    the database broke a deadlock or a serialization conflict by rolling this unit back. Nothing
+    of the unit was written; retry the same call. (After a request was sent, the payment service
+    raises `OutcomeUnknown` caused by it instead: the request stays open, never failed.)
+    """
+
+    retryable = True
 
 
 class IdempotencyConflict(PaywireError):

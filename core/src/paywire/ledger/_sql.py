@@ -19,7 +19,7 @@ from functools import lru_cache
 from operator import itemgetter
 from typing import Any
 
-from paywire.errors import ConfigurationError
+from paywire.errors import ConfigurationError, LedgerBusy
 from paywire.ledger.interface import Ledger, LedgerIntegrityError, LedgerUnit
 from paywire.ledger.migrations import MIGRATIONS, statements
 from paywire.ledger.model import (
@@ -514,10 +514,16 @@ class _Scope:
         finally:
             ledger._local.in_unit = False
 
-    def _refused(self, exc: BaseException) -> LedgerIntegrityError | None:
-        """What to raise instead of `exc` when it is a constraint the database refused."""
-        if isinstance(exc, Exception) and self._ledger.is_integrity_error(exc):
+    def _refused(self, exc: BaseException) -> LedgerIntegrityError | LedgerBusy | None:
+        """What to raise instead of `exc` when it is a constraint the database refused, or a lock
+        it could not give in time (the unit is rolled back whole: retrying it is safe)."""
+        if not isinstance(exc, Exception):
+            return None
+        if self._ledger.is_integrity_error(exc):
             return LedgerIntegrityError(str(exc).strip())
+        if self._ledger.is_busy(exc):
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            return LedgerBusy(f"the ledger is busy ({reason}); nothing was written: try again", code="ledger_busy")
         return None
 
 
@@ -558,6 +564,11 @@ class SQLLedger(Ledger):
         return None
 
     def is_integrity_error(self, exc: Exception) -> bool:
+        raise NotImplementedError
+
+    def is_busy(self, exc: Exception) -> bool:
+        """Whether `exc` is the database giving up on a lock (a timeout, a deadlock, a
+        serialization conflict): the unit was rolled back and may simply run again."""
         raise NotImplementedError
 
     def close(self) -> None:

@@ -21,6 +21,7 @@ from paywire.ledger._sql import SELECT_PAYMENT, SQLLedger
 __all__ = ["PostgresLedger"]
 
 _NAME_BYTES = 63  # PostgreSQL's longest identifier (NAMEDATALEN - 1)
+_BUSY_STATES = frozenset({"55P03", "57014"})  # lock_not_available, query_canceled
 
 
 class PostgresLedger(SQLLedger):
@@ -117,6 +118,12 @@ class PostgresLedger(SQLLedger):
 
     def is_integrity_error(self, exc: Exception) -> bool:
         return isinstance(exc, self._psycopg.errors.IntegrityError)
+
+    def is_busy(self, exc: Exception) -> bool:
+        # lock_timeout (55P03); statement_timeout while waiting (57014); class 40, transaction
+        # rollback: serialization failures (40001) and deadlocks (40P01).
+        state = getattr(exc, "sqlstate", None) if isinstance(exc, self._psycopg.Error) else None
+        return state is not None and (state in _BUSY_STATES or state.startswith("40"))
 
 
 class _Answer:

@@ -22,6 +22,7 @@ from paywire.ledger._sql import SQLLedger
 __all__ = ["SQLiteLedger"]
 
 _SYNCHRONOUS = ("FULL", "NORMAL")
+_BUSY_CODES = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 # Copy the log back into the database (two fsyncs) every 10,000 pages (40 MB) rather than
 # SQLite's 1,000: an operation appends about 13 pages, so the commit that happens to checkpoint
 # comes ten times less often, and the pages every operation rewrites (the newest leaves of each
@@ -142,3 +143,9 @@ class SQLiteLedger(SQLLedger):
 
     def is_integrity_error(self, exc: Exception) -> bool:
         return isinstance(exc, sqlite3.IntegrityError)
+
+    def is_busy(self, exc: Exception) -> bool:
+        # SQLITE_BUSY (another connection held the write lock past `timeout`) and SQLITE_LOCKED,
+        # with their extended codes.
+        code = getattr(exc, "sqlite_errorcode", None)
+        return isinstance(exc, sqlite3.OperationalError) and code is not None and code & 0xFF in _BUSY_CODES

@@ -33,6 +33,8 @@ Outcomes a caller can tell apart:
   ledger unit that would record it) mean nothing was recorded or sent; `IdempotencyConflict` means the key was used for different parameters (or,
   on another method of the same provider account (the provider's keys are the account's); or,
   with `code="in_progress"`, that its first request is still running after `wait_timeout`).
+- `LedgerBusy` (retryable) means the ledger could not take its locks in time before anything was
+  sent: nothing was recorded or sent. After sending, the same cause surfaces as `OutcomeUnknown`.
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ from paywire.errors import (
     Declined,
     IdempotencyConflict,
     InvalidRequest,
+    LedgerBusy,
     OutcomeUnknown,
     PaywireError,
     StateError,
@@ -467,7 +470,15 @@ class PaymentService:
         except Exception:  # noqa: BLE001 - e.g. a connection lost meanwhile: the unit rolled back
             # The provider's answer is in hand: record it once more, on a new connection. The unit
             # is idempotent (it writes only a transaction still pending as this call left it).
-            recorded = self._finish(op, txn, outcome)
+            try:
+                recorded = self._finish(op, txn, outcome)
+            except LedgerBusy as busy:
+                # Sent, and not recorded: the transaction stays pending, and is settled from the
+                # provider once its request can no longer land (never failed).
+                raise attach(OutcomeUnknown.instead_of(busy, (
+                    f"the {txn.kind} was sent but its outcome could not be recorded, so it is unknown; retry "
+                    "the same call (the same idempotency key is reused) or run reconcile()")),
+                    txn.payment_id, txn.id) from busy
         if isinstance(outcome, PaywireError) and outcome.state_conflict and recorded[0].status == S.FAILED:
             self._catch_up(recorded[0], outcome)
         return self._conclude(*recorded, outcome)

@@ -1,0 +1,179 @@
+"""A ledger unit that cannot get its locks in time: another worker holds the payment longer than
+the database lets this one wait (PostgreSQL's `lock_timeout`, SQLite's busy timeout).
+
+Before the request is sent, that is a typed, retryable error and nothing is recorded or sent;
+after it was sent, an unknown outcome naming the transaction, which stays open (never failed)
+and is settled once the lock is free. No timing is guessed: the other worker holds its lock
+until the call has returned, so the wait always runs out.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+
+from paywire import LedgerBusy, OutcomeUnknown
+from paywire.ledger import Ledger, PostgresLedger, SQLiteLedger, TransactionStatus
+from paywire.service import PaymentService
+from paywire.testing.emulator import Fault
+from tests.ledger.conftest import BACKENDS
+from tests.ledger.fakepay import FakePayApp, make_gateway
+from tests.ledger.support import FAST, eur, ledger_totals, wait_out_life
+
+S = TransactionStatus
+WAIT_MS = 50  # how long the impatient ledger waits for a lock; the holder always holds it longer
+
+Holder = Callable[[str], AbstractContextManager[None]]
+
+
+@pytest.fixture(params=BACKENDS)
+def impatient(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Ledger, Holder]]:
+    """A ledger that waits `WAIT_MS` for a lock, and a way for another session to hold a payment."""
+    if request.param == "sqlite":
+        path = tmp_path / "ledger.db"
+        ledger: Ledger = SQLiteLedger(path, timeout=WAIT_MS / 1000)
+
+        @contextmanager
+        def hold_sqlite(payment_id: str) -> Iterator[None]:
+            holder = sqlite3.connect(path, isolation_level=None)
+            holder.execute("BEGIN IMMEDIATE")  # SQLite's one write lock: the payment with everything
+            try:
+                yield
+            finally:
+                holder.execute("ROLLBACK")
+                holder.close()
+
+        yield ledger, hold_sqlite
+        ledger.close()
+        return
+    import psycopg
+
+    dsn = request.getfixturevalue("postgres_dsn")
+    schema = f"pwtest_{os.getpid()}_{secrets.token_hex(4)}"
+    ledger = PostgresLedger(f"{dsn}?options={quote(f'-c lock_timeout={WAIT_MS}')}", schema=schema)
+
+    @contextmanager
+    def hold_postgres(payment_id: str) -> Iterator[None]:
+        with psycopg.connect(dsn) as holder:
+            holder.execute(f'SET search_path TO "{schema}"')
+            holder.execute("SELECT id FROM paywire_payments WHERE id = %s FOR UPDATE", (payment_id,))
+            yield
+            holder.rollback()
+
+    yield ledger, hold_postgres
+    ledger.close()
+
+
+@pytest.fixture
+def contended(fakepay: tuple[FakePayApp, str],
+              impatient: tuple[Ledger, Holder]) -> Iterator[tuple[PaymentService, FakePayApp, Holder]]:
+    app, url = fakepay
+    gateway = make_gateway(url, connect_timeout=FAST["connect_timeout"], read_timeout=FAST["read_timeout"])
+    ledger, hold = impatient
+    yield PaymentService(gateway, ledger, margin=0), app, hold
+    gateway.close()
+
+
+def test_an_operation_that_cannot_lock_its_payment_is_a_retryable_error_and_nothing_is_sent(
+        contended: tuple[PaymentService, FakePayApp, Holder]) -> None:
+    service, app, hold = contended
+    payment = service.authorize("fakepay", eur("50.00"), source="tok_ok")
+    with hold(payment.id), pytest.raises(LedgerBusy) as busy:
+        service.capture(payment.id, eur("20.00"), idempotency_key="capture-1")
+    assert busy.value.retryable and not busy.value.may_have_been_sent
+    assert [t.kind for t in service.list_transactions(payment.id)] == ["authorize"]  # nothing recorded...
+    assert app.count("capture") == 0  # ...nor sent
+    assert service.capture(payment.id, eur("20.00"), idempotency_key="capture-1").captured == eur("20.00")
+
+
+def test_an_outcome_that_cannot_be_recorded_is_unknown_and_settled_later_never_failed(
+        contended: tuple[PaymentService, FakePayApp, Holder]) -> None:
+    service, app, hold = contended
+    payment = service.authorize("fakepay", eur("50.00"), source="tok_ok")
+    app.inject(Fault("hold", path="/captures$", method="POST"))
+    out: list[Any] = []
+
+    def capture() -> None:
+        try:
+            out.append(service.capture(payment.id, eur("20.00"), idempotency_key="capture-1"))
+        except Exception as exc:
+            out.append(exc)
+
+    thread = threading.Thread(target=capture)
+    thread.start()
+    try:
+        assert app.wait_until_held(1)  # applied at the provider, its pending record committed
+        with hold(payment.id):
+            app.release_held()
+            thread.join(30)
+    finally:
+        app.release_held()
+    (error,) = out
+    assert isinstance(error, OutcomeUnknown), error
+    assert isinstance(error.__cause__, LedgerBusy), error.__cause__
+    (txn,) = [t for t in service.list_transactions(payment.id) if t.kind == "capture"]
+    assert (error.payment_id, error.transaction_id) == (payment.id, txn.id)
+    assert txn.status == S.PENDING and app.count("capture") == 1  # sent: open, never failed
+    assert service.get_payment(payment.id).captured == eur("0.00")  # no half-written outcome
+    wait_out_life(service, [txn.id])
+    report = service.reconcile(payment_id=payment.id)
+    assert report.errors == () and report.mismatches == (), report
+    assert service.get_transaction(txn.id).status == S.SUCCEEDED
+    settled = service.get_payment(payment.id)
+    assert ledger_totals(settled) == app.totals(settled.reference or "") == (5_000, 2_000, 0)
+    assert service.capture(payment.id, eur("20.00"), idempotency_key="capture-1") == settled  # the stored outcome
+    assert app.count("capture") == 1
+
+
+def test_a_webhook_that_cannot_lock_its_payment_is_a_retryable_error_and_nothing_is_stored(
+        contended: tuple[PaymentService, FakePayApp, Holder]) -> None:
+    service, app, hold = contended
+    payment = service.authorize("fakepay", eur("50.00"), source="tok_ok")
+    headers, body = app.event("evt_busy", "captured", "cap_outside", amount=1_000,
+                              references={"payment": payment.reference or ""})
+    with hold(payment.id), pytest.raises(LedgerBusy):
+        service.receive_webhook("fakepay", headers, body)
+    assert service.ledger.get_event("fakepay", "evt_busy") is None  # the provider delivers it again
+    assert service.receive_webhook("fakepay", headers, body).status == "applied"
+    assert service.get_payment(payment.id).captured == eur("10.00")
+
+
+@pytest.mark.parametrize("backend", [pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_a_deadlock_between_two_units_is_a_retryable_error_and_the_other_unit_commits(
+        service: PaymentService, make_ledger: Callable[[], Ledger]) -> None:
+    """Two units each lock one payment, then the other's (no unit of the service's does; a shop's
+    own code in the same database might): PostgreSQL rolls one back, which is `LedgerBusy`. (SQLite
+    units take its one write lock up front, so they never wait holding one.)"""
+    first, second = (service.authorize("fakepay", eur("5.00"), source="tok_ok").id for _ in range(2))
+    ledgers = [make_ledger(), make_ledger()]
+    both_hold_one = threading.Barrier(2)
+    outcomes: list[BaseException | None] = []
+
+    def lock(ledger: Ledger, mine: str, theirs: str) -> None:
+        try:
+            with ledger.unit() as u:
+                u.payment(mine, lock=True)
+                both_hold_one.wait()
+                u.payment(theirs, lock=True)
+            outcomes.append(None)
+        except Exception as exc:
+            outcomes.append(exc)
+
+    threads = [threading.Thread(target=lock, args=(ledgers[0], first, second)),
+               threading.Thread(target=lock, args=(ledgers[1], second, first))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    errors = [o for o in outcomes if o is not None]
+    assert len(outcomes) == 2 and len(errors) == 1, outcomes
+    assert isinstance(errors[0], LedgerBusy) and errors[0].retryable, errors[0]
