@@ -4,8 +4,10 @@ any web framework or serve on its own: `POST {prefix}/{method}`.
 Answers: 200 applied or duplicate, 202 stored for later (unmatched, or waiting for an operation
 in flight), 400 a body that does not verify (or a verified event whose ids no ledger can keep:
 no delivery of it would ever be stored), 404 an unknown path or payment method, 405 another
-HTTP method, 413 a body over the size limit (refused before it is read), 500 anything else (the
-provider will deliver again). The response body is a small JSON object, never an error detail.
+HTTP method, 413 a body over the size limit (refused before it is read), 503 the ledger busy
+(another worker held the payment past the database's lock wait: nothing was stored), 500 anything
+else (the provider will deliver again). The response body is a small JSON object, never an error
+detail.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import json
 from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
 from typing import TYPE_CHECKING, Any
 
-from paywire.errors import ConfigurationError, InvalidRequest, WebhookVerificationError
+from paywire.errors import ConfigurationError, InvalidRequest, LedgerBusy, WebhookVerificationError
 from paywire.security import get_logger
 from paywire.service.inputs import UNSTORABLE_EVENT
 
@@ -84,6 +86,11 @@ def handle_webhook(service: PaymentService, code: str, headers: Mapping[str, str
             if observe is not None:
                 observe(code, "refused")
             return _reply(400, {"error": UNSTORABLE_EVENT})
+        if isinstance(exc, LedgerBusy):  # contention, not a fault: no stack trace; the redelivery applies it
+            log.warning("webhook for %s not stored: %s", code, exc)
+            if observe is not None:
+                observe(code, "error")
+            return _reply(503, {"error": "ledger_busy"})
         log.exception("webhook for %s could not be processed", code)
         if observe is not None:
             observe(code, "error")
