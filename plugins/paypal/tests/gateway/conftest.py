@@ -24,9 +24,11 @@ from paywire import (
     MethodConfig,
     Money,
     Order,
+    PaymentService,
     PaywireError,
     Plugins,
     Retry,
+    SQLiteLedger,
     Subject,
     Transfer,
 )
@@ -173,3 +175,10 @@ def tls_context(test_ca: trustme.CA) -> ssl.SSLContext:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     test_ca.issue_cert("127.0.0.1").configure_cert(context)
     return context
+
+
+@pytest.fixture
+def service(paypal: PayPal, tmp_path: Any) -> Iterator[PaymentService]:
+    """A payment service on `paypal`'s gateway, with a ledger of its own."""
+    with SQLiteLedger(str(tmp_path / "ledger.db")) as ledger:
+        yield PaymentService(paypal.gateway, ledger)

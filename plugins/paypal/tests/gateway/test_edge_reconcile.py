@@ -13,12 +13,6 @@ from paywire.testing.emulator import Fault
 from paywire_paypal.emulator.sandbox import approve_as_buyer
 
 
-@pytest.fixture
-def service(paypal, tmp_path):
-    with SQLiteLedger(str(tmp_path / "ledger.db")) as ledger:
-        yield PaymentService(paypal.gateway, ledger)
-
-
 def eur(value: str) -> Money:
     return Money.of(value, "EUR")
 

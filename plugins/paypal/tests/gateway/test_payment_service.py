@@ -5,17 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from paywire import InvalidRequest, Money, OutcomeUnknown, PaymentService, SQLiteLedger, WebhookVerificationError
+from paywire import InvalidRequest, Money, OutcomeUnknown, WebhookVerificationError
 from paywire.testing.emulator import Fault
 from paywire_paypal.emulator.sandbox import approve_as_buyer
 
 RETURN_URL = "https://shop.example/paypal/return"
-
-
-@pytest.fixture
-def service(paypal, tmp_path):
-    with SQLiteLedger(str(tmp_path / "ledger.db")) as ledger:
-        yield PaymentService(paypal.gateway, ledger)
 
 
 def eur(value: str) -> Money:

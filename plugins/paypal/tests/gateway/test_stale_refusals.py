@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from paywire import Money, PaymentService, SQLiteLedger, StateError
+from paywire import Money, StateError
 from paywire.testing.emulator import Fault
 
 _REFUSALS = {  # (what PayPal did, the operation) -> PayPal's issue
@@ -14,12 +14,6 @@ _REFUSALS = {  # (what PayPal did, the operation) -> PayPal's issue
     ("voided", "void"): "PREVIOUSLY_VOIDED", ("voided", "capture"): "AUTHORIZATION_VOIDED",
     ("captured", "void"): "PREVIOUSLY_CAPTURED", ("captured", "capture"): "AUTHORIZATION_ALREADY_CAPTURED",
 }
-
-
-@pytest.fixture
-def service(paypal, tmp_path):
-    with SQLiteLedger(str(tmp_path / "ledger.db")) as ledger:
-        yield PaymentService(paypal.gateway, ledger)
 
 
 def eur(value: str) -> Money:
