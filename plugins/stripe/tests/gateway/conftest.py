@@ -6,12 +6,25 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 import paywire_stripe
-from paywire import CommandResult, Gateway, MethodConfig, Money, Order, Plugins, Retry, Subject, WebhookEvent
+from paywire import (
+    CommandResult,
+    Gateway,
+    MethodConfig,
+    Money,
+    Order,
+    PaymentService,
+    Plugins,
+    Retry,
+    SQLiteLedger,
+    Subject,
+    WebhookEvent,
+)
 from paywire.testing.emulator import EmulatorServer
 from paywire.testing.recorder import TransferRecorder
 from paywire_stripe.emulator import StripeEmulator
@@ -127,3 +140,11 @@ def events(gateway: Gateway, app: StripeEmulator) -> Callable[[str], WebhookEven
         return event
 
     return latest
+
+
+@pytest.fixture
+def service(gateway: Gateway, tmp_path: Path) -> Iterator[PaymentService]:
+    """A payment service on the gateway, with a ledger of its own."""
+    ledger = SQLiteLedger(tmp_path / "ledger.db")
+    yield PaymentService(gateway, ledger, wait_timeout=5.0)
+    ledger.close()

@@ -35,13 +35,6 @@ def eur(amount: str) -> Money:
     return Money.of(amount, "EUR")
 
 
-@pytest.fixture
-def service(gateway: Gateway, tmp_path: Path) -> Iterator[PaymentService]:
-    ledger = SQLiteLedger(tmp_path / "ledger.db")
-    yield PaymentService(gateway, ledger, wait_timeout=5.0)
-    ledger.close()
-
-
 def test_authorize_capture_and_refund_agree_with_stripe(service: PaymentService, stripe: Any) -> None:
     payment = service.authorize("stripe", eur("100.00"), source="pm_card_visa", order_id="A-1",
                                 return_url="https://shop.example/return")

@@ -5,15 +5,13 @@ than Stripe holds. Real emulator on loopback."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from paywire import Gateway, Money, PaymentService, PaywireError, SQLiteLedger, StateError
+from paywire import Money, PaymentService, PaywireError, StateError
 from paywire.ledger import PaymentState, TransactionStatus
 from paywire.testing.emulator import Fault
 
@@ -22,13 +20,6 @@ CODE = "payment_intent_unexpected_state"
 
 def eur(amount: str) -> Money:
     return Money.of(amount, "EUR")
-
-
-@pytest.fixture
-def service(gateway: Gateway, tmp_path: Path) -> Iterator[PaymentService]:
-    ledger = SQLiteLedger(tmp_path / "ledger.db")
-    yield PaymentService(gateway, ledger, wait_timeout=5.0)
-    ledger.close()
 
 
 def _refused(service: PaymentService, operation: str, payment_id: str, amount: Money | None = None) -> PaywireError:
