@@ -63,11 +63,12 @@ class GatewaySettings:
     def option(self, name: str, default: Any = None) -> Any:
         return self.options.get(name, default)
 
-    def seconds(self, name: str, default: float) -> float:
-        """The option `name` as a positive, finite number of seconds, or a `ConfigurationError`
-        naming it: a tolerance of nan or inf would turn a check off without a word."""
+    def positive(self, name: str, default: float, *, whole: bool = False) -> float:
+        """The option `name` as a positive, finite number (`whole`: an int, such as a count of
+        bytes), or a `ConfigurationError` naming it: a tolerance of nan or inf would turn a check
+        off without a word, and a text would fail only at the first webhook."""
         value = self.options.get(name, default)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
+        if isinstance(value, bool) or not isinstance(value, int if whole else (int, float)) or not 0 < value < math.inf:
             raise ConfigurationError(f"method {self.gateway!r}: option {name} = {value!r} is not allowed; write a "
-                                     "positive number of seconds", provider=self.provider)
-        return float(value)
+                                     f"positive {'whole ' if whole else ''}number", provider=self.provider)
+        return value

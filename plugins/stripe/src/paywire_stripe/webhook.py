@@ -121,7 +121,7 @@ def build_verifier(settings: GatewaySettings) -> StripeWebhookVerifier:
     secrets = [Secret(part.strip()) for part in settings.secret("webhook_secret").reveal().split(",") if part.strip()]
     return StripeWebhookVerifier(
         secrets,
-        tolerance=settings.seconds("webhook_tolerance", DEFAULT_TOLERANCE),
-        max_bytes=int(settings.option("webhook_max_bytes", MAX_BYTES)),
+        tolerance=settings.positive("webhook_tolerance", DEFAULT_TOLERANCE),
+        max_bytes=int(settings.positive("webhook_max_bytes", MAX_BYTES, whole=True)),
         confirm=ReleaseFilter(OwnCommands(settings, build_commands)),
     )

@@ -74,6 +74,23 @@ def test_a_tolerance_that_is_no_positive_finite_number_of_seconds_is_a_configura
         gateway.parse_webhook("stripe", {"Stripe-Signature": ancient}, BODY)
 
 
+@pytest.mark.parametrize("limit", [1.5, float("inf"), 0, -1, "1048576", None, True])
+def test_a_body_limit_that_is_no_positive_whole_number_of_bytes_is_a_configuration_error(
+        gateway_at: Any, server: Any, webhook_secret: str, limit: Any) -> None:
+    gateway = gateway_at(server.url, options={"webhook_max_bytes": limit})
+    header = signature_header(webhook_secret, int(time.time()), BODY)
+    with pytest.raises(ConfigurationError, match="webhook_max_bytes"):
+        gateway.parse_webhook("stripe", {"Stripe-Signature": header}, BODY)
+
+
+def test_the_body_limit_is_an_option(gateway_at: Any, server: Any, webhook_secret: str) -> None:
+    gateway = gateway_at(server.url, options={"webhook_max_bytes": len(BODY) - 1})
+    with pytest.raises(WebhookVerificationError) as error:
+        gateway.parse_webhook("stripe", {"Stripe-Signature": signature_header(webhook_secret, int(time.time()), BODY)},
+                              BODY)
+    assert error.value.code == "too_large"
+
+
 def test_a_tampered_body_or_timestamp_is_refused() -> None:
     check = verifier("whsec_a")
     header = signature_header("whsec_a", NOW, BODY)

@@ -36,7 +36,7 @@ def build_verifier(settings: GatewaySettings) -> WebhookVerifier:
     if mode not in MODES:
         raise ConfigurationError(f"method {settings.gateway!r}: webhook_verification must be one of {MODES}, "
                                  f"not {mode!r}", provider="paypal")
-    tolerance = settings.seconds("webhook_tolerance", DEFAULT_TOLERANCE)
+    tolerance = settings.positive("webhook_tolerance", DEFAULT_TOLERANCE)
     webhook_id = settings.secret("webhook_id")
     # The reads run on a pool of the method's own (its own access token), trusting
     # `webhook_ca_certs` in the sandbox as certificate fetches do.
