@@ -14,7 +14,7 @@ from paywire.errors import InvalidRequest
 from paywire.money import Money
 from paywire.webhook import WebhookEvent
 
-__all__ = ["UNSTORABLE_EVENT", "require_event", "require_key", "require_money", "require_text"]
+__all__ = ["UNSTORABLE_EVENT", "require_event", "require_key", "require_money", "require_source", "require_text"]
 
 UNSTORABLE_EVENT = "unstorable_event"  # the code of a verified event the ledger cannot keep
 
@@ -43,6 +43,16 @@ def require_text(value: object, param: str, code: str | None = None) -> None:
         except UnicodeEncodeError:
             raise InvalidRequest(f"{param} is not valid Unicode text (a lone surrogate); nothing was recorded or "
                                  "sent", param=param, code=code) from None
+
+
+def require_source(source: object) -> None:
+    """Refuse a payment method (`source`: a token, a nonce, a vaulted method's id) that is missing,
+    empty or blank: it names no method, so the provider would be asked about none (an id left out
+    of a URL addresses another resource) and its refusal recorded."""
+    require_text(source, "source")
+    if not isinstance(source, str) or not source.strip():
+        raise InvalidRequest(f"source {source!r} names no payment method: give the token, nonce or vaulted "
+                             "method's id; nothing was recorded or sent", param="source")
 
 
 def require_key(key: object) -> None:

@@ -80,7 +80,7 @@ from paywire.ledger.model import (
 from paywire.money import Money
 from paywire.security import _MASK, redact
 from paywire.service import rules
-from paywire.service.inputs import require_event, require_key, require_money, require_text
+from paywire.service.inputs import require_event, require_key, require_money, require_source, require_text
 from paywire.service.keys import derived_key, fingerprint, new_id, same_operation
 from paywire.service.outcome import attach, failed, is_unknown, rebuild_error, succeeded, unknown
 from paywire.service.reconcile import Mismatch, ReconcileReport, Settlement, settle
@@ -110,6 +110,7 @@ K = TransactionKind
 S = TransactionStatus
 _ANSWERED = frozenset({S.SUCCEEDED, S.ACTION_REQUIRED, S.ACCEPTED})  # the caller gets the payment
 _FETCHES = 3  # times the provider is asked about a payment that keeps changing meanwhile
+_OPEN_SCAN = 100_000  # open transactions read to find an unvault's earlier attempt (they are few)
 _ABANDONED = ("no outcome was recorded within the request's longest life: its worker stopped between sending "
               "and recording")
 
@@ -302,21 +303,46 @@ class PaymentService:
     def vault(self, method: str, source: str, *, customer: Customer | None = None,
               idempotency_key: str | None = None) -> Transaction:
         """Store a payment method for later charges; the succeeded transaction's `token` is the
-        reusable token and `provider_reference` the provider's customer id, if it made one."""
-        params = {"source": source, "customer_reference": customer.reference if customer else None,
-                  "customer_id": customer.id if customer else None}
-        txn = self._execute(_Op(K.VAULT, method, None, None, params, idempotency_key, customer=customer))
+        reusable token and `provider_reference` the provider's customer id, if it made one.
+
+        Without a key, each call is a new vault, as a first payment is (the source alone need not
+        tell one buyer's request from another's: PayPal's "paypal"): give a key to make its
+        retries safe."""
+        txn = self._execute(_Op(K.VAULT, method, None, None, self._vault_params(source, customer), idempotency_key,
+                                customer=customer))
         assert isinstance(txn, Transaction)
         return txn
 
     def unvault(self, method: str, token: str, *, customer: Customer | None = None,
                 idempotency_key: str | None = None) -> Transaction:
-        """Remove a stored payment method."""
-        params = {"source": token, "customer_reference": customer.reference if customer else None,
-                  "customer_id": customer.id if customer else None}
-        txn = self._execute(_Op(K.UNVAULT, method, None, None, params, idempotency_key, customer=customer))
+        """Remove a stored payment method. Without a key, calling it again for the token after an
+        unknown outcome is that unvault's retry, under its key (see `_open_unvault`)."""
+        params = self._vault_params(token, customer)
+        key = idempotency_key or self._open_unvault(method, params)
+        txn = self._execute(_Op(K.UNVAULT, method, None, None, params, key, customer=customer))
         assert isinstance(txn, Transaction)
         return txn
+
+    @staticmethod
+    def _vault_params(source: str, customer: Customer | None) -> dict[str, Any]:
+        require_source(source)
+        if customer is not None:
+            require_text(customer.reference, "customer.reference")
+        return {"source": source, "customer_reference": customer.reference if customer else None,
+                "customer_id": customer.id if customer else None}
+
+    def _open_unvault(self, method: str, params: Mapping[str, Any]) -> str | None:
+        """The key of an unvault of this token on `method` that has no outcome yet (unknown, or
+        still being sent). A new key would make the call a new request: the provider, which
+        deleted the method the first time, refuses it as not found, and the unvault was recorded
+        failed although the method is gone. Only open ones are matched: a token that is vaulted
+        again after its deletion (a provider that lets the shop name it) is deleted again."""
+        fields = {"amount": None, "currency": None, **params}  # as `_begin` fingerprints it
+        fp = fingerprint(K.UNVAULT, method, None, fields)
+        found = [t for t in self.ledger.list_transactions(statuses=[S.UNKNOWN, S.PENDING], limit=_OPEN_SCAN)
+                 if t.kind == K.UNVAULT and t.payment_id is None and t.method == method
+                 and same_operation(t.fingerprint, fp, K.UNVAULT, method, None, fields)]
+        return found[-1].idempotency_key if found else None
 
     def retry(self, transaction_id: str) -> Payment | Transaction:
         """Send an unknown, abandoned or retryably failed transaction again, with its original key.
@@ -376,7 +402,7 @@ class PaymentService:
                  metadata: Mapping[str, str] | None, options: Mapping[str, Any] | None,
                  vaulted: bool = False) -> Payment:
         require_money(amount, kind)
-        require_text(source, "source")
+        require_source(source)
         require_text(order_id, "order_id")
         if order is not None:
             require_text(order.id, "order.id")
@@ -384,8 +410,6 @@ class PaymentService:
             require_text(customer.reference, "customer.reference")
         if amount.minor <= 0:
             raise InvalidRequest(f"the amount must be positive, got {amount}", param="amount")
-        if not source:
-            raise InvalidRequest("a payment method token (source) is required", param="source")
         if order is not None and order_id is not None and order.id != order_id:
             raise InvalidRequest(f"order_id {order_id!r} differs from order.id {order.id!r}", param="order_id")
         caps = self._capabilities(method)

@@ -102,6 +102,27 @@ def test_an_unvault_whose_answer_was_lost_is_resent_and_the_token_gone_is_its_su
     assert [t.status for t in service.list_transactions() if t.idempotency_key == "unvault-2"] == ["failed"]
 
 
+
+def test_an_unvault_called_again_without_a_key_after_a_lost_answer_is_its_retry(paypal, service):
+    """Without a key the second call was a new DELETE: its 404 was recorded as a failed unvault
+    of a token PayPal had deleted."""
+    token = paypal.app.vault_paypal()
+    paypal.app.inject(Fault("drop_after", method="DELETE", path="/v3/vault/payment-tokens/", times=10))
+    with pytest.raises(OutcomeUnknown):
+        service.unvault("paypal", token)
+    assert token not in paypal.app.payment_tokens
+    paypal.app.clear_faults()
+    assert service.unvault("paypal", token).status == "succeeded"
+    assert [(t.kind, t.status) for t in service.list_transactions()] == [("unvault", "succeeded")]
+
+
+@pytest.mark.parametrize("source", ["", " "])
+def test_an_unvault_naming_no_token_is_refused_before_anything_is_recorded_or_sent(paypal, service, source):
+    """It was sent as DELETE /v3/vault/payment-tokens/ and PayPal's refusal recorded."""
+    with pytest.raises(InvalidRequest) as refused:
+        service.unvault("paypal", source)
+    assert refused.value.param == "source" and paypal.api_sent == [] and service.list_transactions() == []
+
 def test_an_approved_authorization_settled_by_its_event_is_captured_on_its_authorization(paypal, service):
     """The completion's answer was lost and PayPal's event settled it: the event names the
     authorization a capture acts on (the waiting payment knew only the order)."""

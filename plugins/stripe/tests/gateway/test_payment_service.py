@@ -15,6 +15,7 @@ from paywire import (
     Customer,
     Declined,
     Gateway,
+    InvalidRequest,
     MethodConfig,
     Money,
     OutcomeUnknown,
@@ -525,3 +526,33 @@ def test_an_event_reaching_both_endpoints_of_one_account_is_applied_once(
         assert service.get_payment(payment.id).captured == eur("15.00")
         assert {e.status for e in ledger.list_events()} == {"applied"}
     ledger.close()
+
+
+@pytest.mark.parametrize("source", ["", "  "])
+def test_a_vault_or_unvault_naming_no_method_is_refused_before_anything_is_recorded_or_sent(
+        service: PaymentService, stripe: Any, source: str) -> None:
+    """Stripe's vault created a customer, then POSTed to /v1/payment_methods//attach, and the
+    refusal was recorded; an unvault POSTed to /v1/payment_methods//detach."""
+    for operation in (service.vault, service.unvault):
+        with pytest.raises(InvalidRequest) as refused:
+            operation("stripe", source, customer=Customer(email="ada@shop.example"), idempotency_key="vault-1")
+        assert refused.value.param == "source"
+    assert stripe.sent() == [] and service.list_transactions() == []
+
+
+def test_an_unvault_called_again_without_a_key_after_a_lost_answer_is_its_retry(service: PaymentService,
+                                                                                 app: Any) -> None:
+    """Called again without a key, the unvault was a new request: Stripe, having detached the
+    method, refused it (not attached) and the ledger recorded a failed unvault of a method gone."""
+    stored = service.vault("stripe", "pm_card_visa", customer=Customer(email="ada@shop.example"), idempotency_key="v-1")
+    app.inject(Fault(kind="drop_after", path=r"/detach$", times=10))  # past the retry policy
+    with pytest.raises(OutcomeUnknown):
+        service.unvault("stripe", stored.token)
+    assert app.get(stored.token)["customer"] is None  # Stripe detached it
+    app.clear_faults()
+    removed = service.unvault("stripe", stored.token)
+    assert removed.status == TransactionStatus.SUCCEEDED
+    assert [(t.kind, t.status) for t in service.list_transactions()] == [("vault", "succeeded"),
+                                                                          ("unvault", "succeeded")]
+    with pytest.raises(InvalidRequest):  # once it is settled, another unvault is a new request
+        service.unvault("stripe", stored.token)
