@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 import paywire_braintree
-from paywire import Gateway, InvalidRequest, Money, Order, Plugins, Retry, Subject
+from paywire import Gateway, InvalidRequest, Money, Order, OutcomeUnknown, Plugins, Retry, Subject
 from paywire.testing.emulator import EmulatorServer
 from paywire.testing.sandbox import Sandbox
 from paywire_braintree.amounts import from_braintree
@@ -125,3 +125,24 @@ def test_reconcile_does_not_record_a_payment_braintree_took_in_another_currency_
             assert [u.transaction_id for u in report.unresolved] == [unknown.value.transaction_id], report
             payment = service.get_payment(unknown.value.payment_id or "")
             assert payment.authorized == Money.zero("JPY") and payment.state != "authorized"
+
+
+@pytest.mark.parametrize("command", ["authorize", "capture", "refund"])
+def test_a_keyed_operation_found_in_a_currency_paywire_cannot_hold_is_unknown_not_refused(
+    gateway: Gateway, emulator: BraintreeEmulator, command: str
+) -> None:
+    """A retry under its key finds what an earlier attempt made at Braintree, here in a currency no
+    longer in ISO 4217 (a legacy merchant account): Braintree holds it, so the outcome is unknown,
+    never an `InvalidRequest`, which the payment service records as failed."""
+    subject = Subject(amount=Money.of("10.00", "EUR"), source="fake-valid-nonce", order=Order(id=f"order-{command}"),
+                      idempotency_key=f"{command}-pay")
+    paid = gateway.execute("braintree", "sale" if command == "refund" else "authorize", subject)
+    if command != "authorize":
+        subject = Subject(reference=paid.reference, amount=Money.of("4.00", "EUR"), final=False,
+                          idempotency_key=f"{command}-part")
+        gateway.execute("braintree", command, subject)
+    for transaction in emulator.transactions.values():
+        transaction.currency = "HRK"  # withdrawn in 2023: Money refuses it
+    with pytest.raises(OutcomeUnknown) as unknown:
+        gateway.execute("braintree", command, subject)
+    assert unknown.value.may_have_been_sent and "cannot be read" in str(unknown.value)

@@ -78,6 +78,17 @@ def _not_expired(authorization: Mapping[str, Any], subject: Subject, what: str) 
                          provider="braintree", code="authorization_expired", state_conflict=True)
 
 
+def _held(operation: Mapping[str, Any], what: str) -> Money:
+    """The amount of the operation Braintree holds under this request's key. It exists, so one
+    paywire cannot read (a currency no longer in ISO 4217) leaves the outcome unknown: an
+    `InvalidRequest` would record as failed what Braintree made."""
+    try:
+        return from_braintree(operation["amount"])
+    except InvalidRequest as error:
+        raise OutcomeUnknown.instead_of(error, f"Braintree holds the {what} this idempotency key made, but its "
+                                               "amount cannot be read, so the outcome is unknown") from error
+
+
 def _conflict(what: str, held: Money, asked: Money | None) -> IdempotencyConflict:
     return IdempotencyConflict(
         f"this idempotency key already made a {what} of {held} at Braintree; the request asks for {asked}",
@@ -112,7 +123,7 @@ class FirstOperation:
                 found = self._original(error, subject, context)
                 if found is None:
                     raise
-        held = from_braintree(found["amount"])
+        held = _held(found, "payment")
         if held != subject.amount:
             raise _conflict("payment", held, subject.amount)
         refused = refusal(found)
@@ -211,11 +222,11 @@ class Capture:
         return write.execute(subject, context)
 
     def _done(self, parent: Mapping[str, Any], subject: Subject) -> CommandResult | None:
-        _in_its_currency(parent, subject, "capture")
         done = _keyed(_children(parent), subject.idempotency_key)
         if done is None:
+            _in_its_currency(parent, subject, "capture")
             return None
-        held = from_braintree(done["amount"])
+        held = _held(done, "capture")
         if subject.amount is not None and held != subject.amount:
             raise _conflict("capture", held, subject.amount)
         return _result({"status": _replayed(done, subject, "capture"),
@@ -258,11 +269,11 @@ class Refund:
         return self.write.execute(subject, context)
 
     def _done(self, captured: Mapping[str, Any], subject: Subject) -> CommandResult | None:
-        _in_its_currency(captured, subject, "refund")
         done = _keyed(captured.get("refunds"), subject.idempotency_key)
         if done is None:
+            _in_its_currency(captured, subject, "refund")
             return None
-        held = from_braintree(done["amount"])
+        held = _held(done, "refund")
         if subject.amount is not None and held != subject.amount:
             raise _conflict("refund", held, subject.amount)
         return _result({"status": _replayed(done, subject, "refund"),
