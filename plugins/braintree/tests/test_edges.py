@@ -12,6 +12,7 @@ import pytest
 
 import paywire_braintree
 from paywire import (
+    Declined,
     Gateway,
     Money,
     OutcomeUnknown,
@@ -162,4 +163,60 @@ def test_a_refund_before_settlement_is_refused_before_writing_and_moves_nothing(
     emulator.settle(captured)
     refunded = service.refund(payment.id, Money.of("10.00", EUR))
     assert refunded.refunded == Money.of("10.00", EUR) and len(emulator.transactions[captured].refunds) == 1
+    assert not service.reconcile(payment_id=payment.id).mismatches
+
+
+def void_in_control_panel(emulator: BraintreeEmulator, transaction_id: str) -> None:
+    """The merchant voids a transaction in Braintree's control panel, with no word to the ledger."""
+    with emulator.lock:
+        emulator.operations.reverse({"transactionId": transaction_id})
+
+
+@pytest.mark.parametrize("lost", [True, False])
+def test_a_sale_voided_before_settlement_is_reconciled_as_moving_no_money(
+    service: PaymentService, emulator: BraintreeEmulator, lost: bool
+) -> None:
+    """Braintree voids a sale still submitted for settlement (the merchant cancels the order in the
+    control panel before the batch): VOIDED, no money taken. Reconciliation must not read that as
+    an authorization voided after the fact: a sale whose answer was lost did not take effect, and
+    one the ledger recorded is undone; the ledger claims nothing captured."""
+    emulator.settlement = "batch"
+    if lost:
+        emulator.inject(Fault("drop_after", path="chargePaymentMethod"))
+        with pytest.raises(OutcomeUnknown) as raised:
+            service.sale("braintree", Money.of("50.00", EUR), source="fake-valid-nonce", order_id="S-1",
+                         idempotency_key="voided-sale")
+        payment_id = service.get_transaction(raised.value.transaction_id or "").payment_id or ""
+    else:
+        payment_id = service.sale("braintree", Money.of("50.00", EUR), source="fake-valid-nonce", order_id="S-1",
+                                  idempotency_key="voided-sale").id
+    (made,) = emulator.transactions.values()
+    assert made.status == "SUBMITTED_FOR_SETTLEMENT"
+    void_in_control_panel(emulator, made.id)
+    service.reconcile(payment_id=payment_id)
+    sale = next(t for t in service.list_transactions(payment_id) if t.kind == "sale")
+    assert sale.status == ("failed" if lost else "succeeded")
+    payment = service.get_payment(payment_id)
+    assert (payment.state, payment.authorized, payment.captured) == (PaymentState.FAILED, Money.zero(EUR),
+                                                                     Money.zero(EUR))
+    assert not service.reconcile(payment_id=payment_id).mismatches
+
+
+def test_a_lost_sale_voided_since_is_a_decline_when_retried(service: PaymentService,
+                                                            emulator: BraintreeEmulator) -> None:
+    """The retry of a lost sale finds, under its key, the sale the control panel voided before
+    settlement: it moved no money, so the retry is that decline, not a capture."""
+    emulator.settlement = "batch"
+    emulator.inject(Fault("drop_after", path="chargePaymentMethod"))
+    with pytest.raises(OutcomeUnknown) as raised:
+        service.sale("braintree", Money.of("50.00", EUR), source="fake-valid-nonce", order_id="S-2",
+                     idempotency_key="voided-sale-retry")
+    (made,) = emulator.transactions.values()
+    void_in_control_panel(emulator, made.id)
+    with pytest.raises(Declined):
+        service.retry(raised.value.transaction_id or "")
+    lost = service.get_transaction(raised.value.transaction_id or "")
+    assert lost.status == "failed"
+    payment = service.get_payment(lost.payment_id or "")
+    assert (payment.authorized, payment.captured) == (Money.zero(EUR), Money.zero(EUR))
     assert not service.reconcile(payment_id=payment.id).mismatches

@@ -11,12 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from graphql import GraphQLError
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import paywire_braintree
-from paywire import Gateway, Money, Order, PaymentService, PaywireError, Plugins, SQLiteLedger, Subject
-from paywire.testing.emulator import EmulatorServer
+from paywire import Gateway, Money, Order, OutcomeUnknown, PaymentService, PaywireError, Plugins, SQLiteLedger, Subject
+from paywire.testing.emulator import EmulatorServer, Fault
 from paywire.testing.sandbox import load_sandbox
 from paywire_braintree.emulator import BraintreeEmulator
 from paywire_braintree.emulator.webhooks import notification_body
@@ -112,3 +113,60 @@ def test_every_settlement_notification_leaves_the_ledgers_captured_total_at_brai
         payments.receive_webhook("braintree", {"content-type": "application/x-www-form-urlencoded"}, body)
     fetched = payments.gateway.execute("braintree", "fetch", Subject(reference=payment.reference))
     assert payments.get_payment(payment.id).captured == fetched.captured
+
+
+_SUBMITTED = ("SUBMITTED_FOR_SETTLEMENT", "SETTLEMENT_PENDING")
+_HELD = ("SUBMITTED_FOR_SETTLEMENT", "SETTLING", "SETTLED")  # a capture Braintree holds
+_REFUSED = ("PROCESSOR_DECLINED", "GATEWAY_REJECTED", "FAILED", "SETTLEMENT_DECLINED")
+
+
+def _expected(flow: str, status: str, submitted: bool) -> str:
+    """What the lost first operation is, given what Braintree's transaction became."""
+    if status in ("AUTHORIZING", "SETTLEMENT_PENDING"):
+        return "accepted"
+    if status in _REFUSED or (status == "VOIDED" and submitted):  # no money moved, and none can now
+        return "failed"
+    return "succeeded"  # held (authorized, captured), or an authorization released after the fact
+
+
+@settings(max_examples=25, deadline=None)
+@example(flow="sale", settlement="batch", source="fake-valid-nonce", later=["void"])  # the control panel's void
+@given(flow=st.sampled_from(["sale", "authorize"]),
+       settlement=st.sampled_from(["instant", "batch", "pending"]),
+       source=st.sampled_from(["fake-valid-nonce", "paywire-emulator-authorizing-nonce",
+                               "paywire-emulator-bank-account-nonce", "fake-processor-declined-visa-nonce"]),
+       later=st.lists(st.sampled_from(["void", "settle", "decline", "expire"]), max_size=3))
+def test_a_lost_first_operation_is_settled_by_what_its_transaction_became(
+        service: tuple[PaymentService, BraintreeEmulator], flow: str, settlement: str, source: str,
+        later: list[str]) -> None:
+    """Braintree made the sale or authorization, its answer was lost, and then Braintree (or the
+    control panel) moved the transaction on: settled, declined, voided, expired. Reconciliation
+    concludes the lost operation succeeded only if Braintree holds its effect, failed only if
+    it moved no money and never can, and the ledger's captured total is what Braintree holds."""
+    payments, emulator = service
+    emulator.settlement = settlement
+    key = fresh_key()
+    mutation = "chargePaymentMethod" if flow == "sale" else "authorizePaymentMethod"
+    emulator.inject(Fault("drop_after", path=mutation, contains=key))
+    start = payments.sale if flow == "sale" else payments.authorize
+    with pytest.raises(OutcomeUnknown) as raised:
+        start("braintree", Money.of("40.00", EUR), source=source, order_id=key, idempotency_key=key)
+    (made,) = [t for t in emulator.transactions.values() if t.custom.get("paywire_key") == key]
+    for action in later:
+        with emulator.lock:
+            try:
+                if action == "void":
+                    emulator.operations.reverse({"transactionId": made.id})
+                elif action == "expire":
+                    emulator.operations.expire(made)
+                else:
+                    emulator.operations.settle(made, "SETTLED" if action == "settle" else "SETTLEMENT_DECLINED")
+            except GraphQLError:
+                pass  # not possible in the state it is in: Braintree refuses it
+    lost = raised.value.transaction_id or ""
+    payment_id = payments.get_transaction(lost).payment_id or ""
+    payments.reconcile(payment_id=payment_id)
+    submitted = any(event["status"] in _SUBMITTED for event in made.history)
+    assert payments.get_transaction(lost).status == _expected(flow, made.status, submitted), made.history
+    held = made.amount if flow == "sale" and made.status in _HELD else 0
+    assert payments.get_payment(payment_id).captured == Money.of(str(held), EUR)

@@ -3,7 +3,9 @@
 `fetch` reports the authorization's totals from the transaction itself (a sale or a full capture
 settles the transaction it names) and from its partial captures and refunds, each listed as a
 `ProviderOperation` carrying the idempotency key it was sent with (its `orderId`), a refund also
-the transaction it was issued against (the sale, the whole capture or a partial capture).
+the transaction it was issued against (the sale, the whole capture or a partial capture). A sale or
+whole capture voided before it settled is a failed capture and the payment `failed`, as one
+declined at settlement: reported `voided`, reconciliation would take a lost sale for done.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 from paywire import InvalidRequest, Money, ProviderOperation, ProviderState, Response, Subject
 from paywire_braintree.amounts import from_braintree
 from paywire_braintree.builders import KEY_FIELD
-from paywire_braintree.states import SUBMITTED, operation_status, payment_state, result_status
+from paywire_braintree.states import SUBMITTED, operation_status, payment_state, result_status, voided_unsettled
 from paywire_braintree.validation import payload
 
 __all__ = [
@@ -130,7 +132,8 @@ def fetched_fields(transaction: Mapping[str, Any]) -> dict[str, Any]:
     authorized = from_braintree(transaction["amount"])
     children = _children(transaction)
     captures = _operations("capture", children)
-    if status in SUBMITTED and not children:  # a sale or a whole capture: the transaction itself
+    voided = voided_unsettled(transaction)
+    if (status in SUBMITTED or voided) and not children:  # a sale or a whole capture: the transaction itself
         captures.append(ProviderOperation(kind="capture", reference=transaction["id"], amount=authorized,
                                           status=operation_status(status),
                                           idempotency_key=custom_field(transaction, KEY_FIELD)))
@@ -140,7 +143,7 @@ def fetched_fields(transaction: Mapping[str, Any]) -> dict[str, Any]:
     zero = Money.zero(authorized.currency)
     captured = sum((op.amount for op in captures if op.status == "succeeded"), zero)
     refunded = sum((op.amount for op in refunds if op.status == "succeeded"), zero)
-    state = payment_state(status)
+    state = ProviderState.FAILED if voided else payment_state(status)
     if captured:
         if refunded == captured:
             state = ProviderState.REFUNDED

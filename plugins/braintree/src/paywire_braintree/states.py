@@ -3,16 +3,22 @@ capture or refund as `fetch` lists it.
 
 SUBMITTED_FOR_SETTLEMENT is a capture Braintree holds (it settles in the next batch); AUTHORIZING
 and SETTLEMENT_PENDING are taken and decided later ("accepted"); SETTLEMENT_DECLINED, FAILED and
-the refusals never moved money.
+the refusals never moved money. Nor did a sale or whole capture VOIDED while it waited for
+settlement (`voided_unsettled`): unlike an authorization voided, which paywire reads as authorized
+then released, it is a capture that failed, as one declined at settlement.
 """
 
 from __future__ import annotations
 
-from typing import Final
+from collections.abc import Mapping
+from typing import Any, Final
 
 from paywire import ProviderState
 
-__all__ = ["ACCEPTED", "CAPTURED", "FAILED", "SUBMITTED", "operation_status", "payment_state", "result_status"]
+__all__ = [
+    "ACCEPTED", "CAPTURED", "FAILED", "SUBMITTED", "operation_status", "payment_state", "result_status",
+    "voided_unsettled",
+]
 
 CAPTURED: Final = frozenset({"SUBMITTED_FOR_SETTLEMENT", "SETTLING", "SETTLED", "SETTLEMENT_CONFIRMED"})
 ACCEPTED: Final = frozenset({"AUTHORIZING", "SETTLEMENT_PENDING"})
@@ -47,3 +53,17 @@ def operation_status(status: str) -> str:
 def result_status(status: str) -> str:
     """A command's result status for a transaction it created or changed."""
     return "accepted" if status in ACCEPTED else "succeeded"
+
+
+def voided_unsettled(transaction: Mapping[str, Any]) -> bool:
+    """A sale or whole capture (no partial captures of its own) that Braintree voided after it was
+    submitted for settlement: the control panel's or the API's void before the batch. Its status,
+    VOIDED, is an authorization's released one; only its history tells that it was a capture,
+    which moved no money."""
+    if transaction.get("status") != "VOIDED":
+        return False
+    details = transaction.get("partialCaptureDetails")
+    if isinstance(details, Mapping) and details.get("childCaptures"):
+        return False
+    return any(isinstance(event, Mapping) and event.get("status") in SUBMITTED
+               for event in transaction.get("statusHistory") or ())

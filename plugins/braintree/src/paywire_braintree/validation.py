@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from paywire import Response, Result, Subject
+from paywire_braintree.states import voided_unsettled
 
 __all__ = ["REFUSED", "answered", "payload", "refusal", "transaction_accepted", "written"]
 
@@ -71,8 +72,14 @@ def written(subject: Subject, response: Response) -> Result:
 
 
 def refusal(transaction: Any) -> Result:
-    """A transaction Braintree created in a refused status, as a failed Result."""
-    if not isinstance(transaction, Mapping) or transaction.get("status") not in REFUSED:
+    """A transaction Braintree created in a refused status, or a sale voided before it settled
+    (only ever found, by a replay), as a failed Result."""
+    if not isinstance(transaction, Mapping):
+        return Result.success()
+    if voided_unsettled(transaction):
+        return Result.failure("Braintree voided the transaction before it settled: it moved no money",
+                              "DECLINED", "voided")
+    if transaction.get("status") not in REFUSED:
         return Result.success()
     status = transaction["status"]
     events = [e for e in transaction.get("statusHistory") or () if isinstance(e, Mapping) and e.get("status") == status]
