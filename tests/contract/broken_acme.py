@@ -26,6 +26,7 @@ from paywire import (
     GatewayCommand,
     GatewayDefinition,
     GatewaySettings,
+    InvalidRequest,
     Money,
     PaywireError,
     ProviderUnavailable,
@@ -356,6 +357,19 @@ def prefix_verifier(settings: GatewaySettings) -> Callable[[Mapping[str, str], b
     return verify
 
 
+# -- 21. "in progress" (the key's first request still in flight) mapped to a final refusal ----------------
+IN_PROGRESS_REFUSED = ErrorMapper("acme", {**ERRORS.rules, "request_in_progress": ErrorRule(InvalidRequest)})
+
+
+# -- 22. the idempotency key sent in a header Acme does not read ----------------------------------------
+def unread_key_commands(settings: GatewaySettings) -> CommandPool:
+    def unread(command: GatewayCommand) -> GatewayCommand:
+        return attrs.evolve(command, transfer_factory=attrs.evolve(command.transfer_factory,
+                                                                   idempotency_header="Idempotency-Key"))
+
+    return _with(settings, **{code: unread for code in build_commands(settings)})
+
+
 # -- a second signing scheme: an HMAC over fields inside the body, no timestamp (as Adyen signs) --------
 SIGNED_FIELDS = ("id", "type", "currency", "last_amount")
 
@@ -411,5 +425,7 @@ REFUSED_AS_AUTHORIZED = BrokenAcme("refused_as_authorized", build=refused_fetch_
 ACCEPTED_AS_SUCCEEDED = BrokenAcme("accepted_as_succeeded", build=eager_commands)
 PENDING_AUTHORIZATION_AUTHORIZED = BrokenAcme("pending_authorization_authorized", build=eager_authorize_commands)
 PREFIX_SIGNATURE = BrokenAcme("prefix_signature", webhook=prefix_verifier)
+IN_PROGRESS_FAILED = BrokenAcme("in_progress_failed", build=_mapped(IN_PROGRESS_REFUSED))
+UNREAD_KEY_HEADER = BrokenAcme("unread_key_header", build=unread_key_commands)
 FIELD_SIGNED = BrokenAcme("field_signed", webhook=field_verifier("last_amount"))
 FIELD_SIGNED_UNSIGNED_AMOUNT = BrokenAcme("field_signed_unsigned_amount", webhook=field_verifier("amount"))

@@ -1,9 +1,11 @@
-"""The contract kit catches real defects: it fails each broken variant of the acme plugin on the
-property its defect violates, with a message naming the defect, and passes the plugin itself
-(with either of two webhook signing schemes).
+"""The contract kit catches real defects: it fails each broken variant of the acme plugin (and of
+the Stripe plugin, for what `fetch` lists: acme's lists no operations) on the property its defect
+violates, with a message naming the defect, and passes the plugin itself (with either of two
+webhook signing schemes).
 
-pytest subprocesses run the kit against the plugin and its broken variants (defined in
-`broken_acme.py`) with the CI profile, unshrunk; the tests below read their JUnit reports.
+pytest subprocesses run the kit against the plugins and their broken variants (defined in
+`broken_acme.py` and `broken_stripe.py`) with the CI profile, unshrunk; the tests below read their
+JUnit reports.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ pytestmark = pytest.mark.slow
 
 HERE = Path(__file__).parent
 ACME_TESTS = HERE.parent / "plugins" / "acme" / "tests"
+STRIPE_TESTS = HERE.parent.parent / "plugins" / "stripe" / "tests"
 
 KIT_RUN = '''
 import json
@@ -29,8 +32,10 @@ import json
 import pytest
 
 import broken_acme
+import broken_stripe
 from paywire.testing.contract import SignedWebhook, WebhookScheme, field_spans
 from test_acme_contract import TestAcmeContract as AcmeContract
+from test_contract import TestStripeContract as StripeContract
 
 
 class TestUnbroken(AcmeContract):
@@ -74,11 +79,11 @@ class TestFieldSigned(AcmeContract):
         return render
 
 
-def variant(name, base=AcmeContract):
+def variant(name, base=AcmeContract, module=broken_acme):
     class Variant(base):
         @pytest.fixture
         def gateway_plugin(self):
-            return getattr(broken_acme, name)
+            return getattr(module, name)
 
     return Variant
 
@@ -104,6 +109,12 @@ TestAcceptedAsSucceeded = variant("ACCEPTED_AS_SUCCEEDED")
 TestPendingAuthorizationAuthorized = variant("PENDING_AUTHORIZATION_AUTHORIZED")
 TestPrefixSignature = variant("PREFIX_SIGNATURE")
 TestFieldSignedUnsignedAmount = variant("FIELD_SIGNED_UNSIGNED_AMOUNT", TestFieldSigned)
+TestInProgressFailed = variant("IN_PROGRESS_FAILED")
+TestUnreadKeyHeader = variant("UNREAD_KEY_HEADER")
+TestCaptureUnlisted = variant("CAPTURE_UNLISTED", StripeContract, broken_stripe)
+TestAuthorizationKeyOnCapture = variant("AUTHORIZATION_KEY_ON_CAPTURE", StripeContract, broken_stripe)
+TestRunningTotalPerRefund = variant("RUNNING_TOTAL_PER_REFUND", StripeContract, broken_stripe)
+TestPendingRefundRefunded = variant("PENDING_REFUND_REFUNDED", StripeContract, broken_stripe)
 '''
 
 # The CI profile without shrinking: a failure is reported as found, so each broken variant costs
@@ -145,7 +156,7 @@ def kit_run(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Outco
     The variants run in two pytest processes side by side, each writing a JUnit report.
     """
     if "run" not in _runs:
-        path = os.pathsep.join([str(ACME_TESTS), str(HERE), os.environ.get("PYTHONPATH", "")])
+        path = os.pathsep.join([str(ACME_TESTS), str(STRIPE_TESTS), str(HERE), os.environ.get("PYTHONPATH", "")])
         monkeypatch.setenv("PYTHONPATH", path)
         pytester.makeconftest(CONFTEST)
         pytester.makepyfile(test_defects=KIT_RUN)
@@ -239,6 +250,23 @@ CAUGHT = {
     "TestAcceptedAsSucceeded": ("an answer decided later reported as succeeded",
                                 "test_a_payment_decided_later_is_accepted_and_counted_only_once_decided[decided-paid]",
                                 "must answer 'accepted'"),
+    "TestInProgressFailed": ("a duplicate meeting its key in flight mapped to a final refusal",
+                             "test_a_duplicate_while_the_key_is_in_flight_is_unknown_and_a_resend_converges[authorize]",
+                             "which is recorded failed"),
+    "TestUnreadKeyHeader": ("the idempotency key sent in a header the provider does not read",
+                            "test_a_lost_answer_after_the_operation_took_effect_is_unknown_and_a_resend_applies_it_once"
+                            "[capture]", "sent again with the same key, gave"),
+    "TestCaptureUnlisted": ("fetch listing the refunds but not the capture",
+                            "test_fetch_reports_each_money_state_with_its_totals", "it lists no succeeded capture"),
+    "TestAuthorizationKeyOnCapture": ("fetch listing the capture under its authorization's idempotency key",
+                                      "test_fetch_reports_each_money_state_with_its_totals",
+                                      "with idempotency key"),
+    "TestRunningTotalPerRefund": ("fetch listing each refund with the running total refunded",
+                                  "test_fetch_reports_each_money_state_with_its_totals",
+                                  "refunds by the capture each names as its parent"),
+    "TestPendingRefundRefunded": ("a pending refund counted as refunded",
+                                  "test_a_refund_decided_later_is_accepted_and_counted_only_once_decided"
+                                  "[decided-refunded]", "an undecided refund is counted"),
 }
 
 

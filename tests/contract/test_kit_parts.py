@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+import attrs
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -133,12 +134,42 @@ def test_refunds_listed_on_another_capture_than_they_were_made_on_are_a_disagree
     payment.refund(payment.captures[0], 500)
 
     def fetched(*parents: str | None) -> CommandResult:
+        captures = [ProviderOperation(kind="capture", reference=reference, amount=Money(amount, "EUR"))
+                    for reference, amount in (("cap_1", 4_000), ("cap_2", 3_000))]
         refunds = [ProviderOperation(kind="refund", reference=f"re_{n}", amount=Money(500 // len(parents), "EUR"),
                                      parent=parent) for n, parent in enumerate(parents)]
         return CommandResult(state="partially_refunded", authorized=Money(10_000, "EUR"),
-                             captured=Money(7_000, "EUR"), refunded=Money(500, "EUR"), operations=refunds)
+                             captured=Money(7_000, "EUR"), refunded=Money(500, "EUR"), operations=captures + refunds)
 
     assert totals_disagreement(payment, fetched("cap_1"), expected_states) is None
     assert totals_disagreement(payment, fetched(None), expected_states) is None
     problem = totals_disagreement(payment, fetched("cap_2"), expected_states)
     assert problem is not None and "'cap_2': 500" in problem and "'cap_1': 500" in problem
+
+
+def test_listed_operations_must_be_those_applied_with_their_keys() -> None:
+    """Once fetch lists any operation, reconciliation reads the operations alone: a capture left
+    out, one of another amount, or one under another idempotency key than it was sent with would
+    settle a lost capture that took effect as never applied. A plugin listing none is not held to it."""
+    payment = PaymentModel("pay_1", "pay_1", "EUR", 10_000)
+    payment.capture("pay_1", 10_000, final=True, key="key-capture")
+    payment.refund(payment.captures[0], 2_500, reference="re_1", key="key-refund")
+    capture = ProviderOperation(kind="capture", reference="pay_1", amount=Money(10_000, "EUR"), idempotency_key="key-capture")
+    refund = ProviderOperation(kind="refund", reference="re_1", amount=Money(2_500, "EUR"), idempotency_key="key-refund")
+
+    def fetched(*operations: ProviderOperation) -> CommandResult:
+        return CommandResult(state="partially_refunded", authorized=Money(10_000, "EUR"), captured=Money(10_000, "EUR"),
+                             refunded=Money(2_500, "EUR"), operations=operations)
+
+    assert totals_disagreement(payment, fetched(), expected_states) is None
+    assert totals_disagreement(payment, fetched(capture, refund), expected_states) is None
+    assert totals_disagreement(payment, fetched(attrs.evolve(capture, idempotency_key=None), refund),
+                               expected_states) is None
+    left_out = totals_disagreement(payment, fetched(refund), expected_states)
+    assert left_out is not None and "lists no succeeded capture pay_1" in left_out
+    other_key = totals_disagreement(payment, fetched(attrs.evolve(capture, idempotency_key="key-authorize"), refund),
+                                    expected_states)
+    assert other_key is not None and "'key-authorize'; it was sent with 'key-capture'" in other_key
+    other_amount = totals_disagreement(payment, fetched(capture, attrs.evolve(refund, amount=Money(10_000, "EUR"))),
+                                       expected_states)
+    assert other_amount is not None and "refund re_1" in other_amount and "lists no succeeded refund re_1" in other_amount

@@ -24,9 +24,10 @@ class CaptureContract(ContractFixtures):
     ) -> None:
         payment = authorized_model(harness, example_amount)
         part = part_of(example_amount, 1 / 3, amount_representable)
-        result = harness.execute("capture", harness.follow_up(payment.reference, part, final=True))
+        subject = harness.follow_up(payment.reference, part, final=True)
+        result = harness.execute("capture", subject)
         assert result.amount in (None, part), f"a capture of {part!r} applied {result.amount!r}"
-        payment.capture(result.reference or payment.reference, part.minor, final=True)
+        payment.capture(result.reference or payment.reference, part.minor, final=True, key=subject.idempotency_key)
         assert_agrees(harness, payment, expected_states)
         more = part_of(example_amount, 0.1, amount_representable)
         assert_refused(harness, "capture", harness.follow_up(payment.reference, more))
@@ -40,8 +41,9 @@ class CaptureContract(ContractFixtures):
         payment = authorized_model(harness, example_amount)
         third = part_of(example_amount, 1 / 3, amount_representable).minor
         for amount, final in ((third, False), (third, False), (example_amount.minor - 2 * third, True)):
-            result = harness.execute("capture", harness.follow_up(payment.reference, payment.money(amount), final=final))
-            payment.capture(result.reference or payment.reference, amount, final=final)
+            subject = harness.follow_up(payment.reference, payment.money(amount), final=final)
+            result = harness.execute("capture", subject)
+            payment.capture(result.reference or payment.reference, amount, final=final, key=subject.idempotency_key)
             assert_agrees(harness, payment, expected_states)
         more = part_of(example_amount, 0.1, amount_representable)
         assert_refused(harness, "capture", harness.follow_up(payment.reference, more))

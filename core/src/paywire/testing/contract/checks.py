@@ -42,6 +42,7 @@ def assert_refused(harness: ContractHarness, command: str, subject: Subject) -> 
 def captured_model(harness: ContractHarness, amount: Money) -> tuple[PaymentModel, CaptureModel]:
     """Authorize and capture `amount` in full; the model and its capture."""
     payment = authorized_model(harness, amount)
-    result = harness.execute("capture", harness.follow_up(payment.reference, amount))
-    payment.capture(result.reference or payment.reference, amount.minor, final=True)
+    subject = harness.follow_up(payment.reference, amount)
+    result = harness.execute("capture", subject)
+    payment.capture(result.reference or payment.reference, amount.minor, final=True, key=subject.idempotency_key)
     return payment, payment.captures[-1]

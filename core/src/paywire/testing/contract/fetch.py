@@ -105,8 +105,10 @@ class FetchContract(ContractFixtures):
                 half = part_of(example_amount, 1 / 2, amount_representable)
                 captures = [(half, False), (example_amount - half, True)]
             for amount, final in captures:
-                result = harness.execute("capture", harness.follow_up(payment.reference, amount, final=final))
-                payment.capture(result.reference or payment.reference, amount.minor, final=final)
+                subject = harness.follow_up(payment.reference, amount, final=final)
+                result = harness.execute("capture", subject)
+                payment.capture(result.reference or payment.reference, amount.minor, final=final,
+                                key=subject.idempotency_key)
                 check(payment, f"a capture of {amount!r}")
             if capabilities.refund and "refund" in harness.commands:
                 capture = payment.captures[-1]
@@ -116,8 +118,9 @@ class FetchContract(ContractFixtures):
                     half = part_of(whole, 1 / 2, amount_representable)
                     refunds = [half, whole - half]
                 for amount in refunds:
-                    harness.execute("refund", harness.follow_up(capture.reference, amount))
-                    payment.refund(capture, amount.minor)
+                    subject = harness.follow_up(capture.reference, amount)
+                    refunded = harness.execute("refund", subject)
+                    payment.refund(capture, amount.minor, reference=refunded.reference, key=subject.idempotency_key)
                     check(payment, f"a refund of {amount!r}")
         if capabilities.void and "void" in harness.commands:
             voided = authorized_model(harness, example_amount)

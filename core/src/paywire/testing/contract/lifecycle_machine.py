@@ -159,7 +159,7 @@ class PaymentLifecycle(RuleBasedStateMachine):
         result = self.run(payment, "capture", subject)
         if result.amount is not None:
             assert result.amount == payment.money(amount_minor), f"capture of {amount_minor} applied {result.amount!r}"
-        payment.capture(result.reference or payment.reference, amount_minor, final=not more)
+        payment.capture(result.reference or payment.reference, amount_minor, final=not more, key=subject.idempotency_key)
         self.agrees(payment)
 
     def void(self, payment: PaymentModel, data: st.DataObject) -> None:
@@ -195,7 +195,7 @@ class PaymentLifecycle(RuleBasedStateMachine):
         result = self.run(payment, "refund", subject)
         if result.amount is not None:
             assert result.amount == payment.money(amount_minor), f"refund of {amount_minor} applied {result.amount!r}"
-        payment.refund(capture, amount_minor)
+        payment.refund(capture, amount_minor, reference=result.reference, key=subject.idempotency_key)
         self.agrees(payment)
 
     def fetch(self, payment: PaymentModel, data: st.DataObject) -> None:

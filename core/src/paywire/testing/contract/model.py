@@ -13,16 +13,31 @@ import attrs
 from paywire.command.result import CommandResult, ProviderState
 from paywire.money import Money
 
-__all__ = ["CaptureModel", "ExpectedStates", "PaymentModel", "expected_states", "totals_disagreement"]
+__all__ = ["CaptureModel", "ExpectedStates", "PaymentModel", "RefundModel", "expected_states", "totals_disagreement"]
+
+
+@attrs.frozen
+class RefundModel:
+    """One refund: its amount, and the reference and idempotency key it was made with, when known."""
+
+    amount: int
+    reference: str | None = None
+    key: str | None = None
 
 
 @attrs.define
 class CaptureModel:
-    """One capture (or a sale): the reference refunds act on, and how much of it was refunded."""
+    """One capture (or a sale): the reference refunds act on, the key it was sent with (when
+    known), and its refunds."""
 
     reference: str
     amount: int
-    refunded: int = 0
+    key: str | None = None
+    refunds: list[RefundModel] = attrs.field(factory=list)
+
+    @property
+    def refunded(self) -> int:
+        return sum(refund.amount for refund in self.refunds)
 
     @property
     def refundable(self) -> int:
@@ -60,12 +75,13 @@ class PaymentModel:
     def money(self, minor: int) -> Money:
         return Money.minor_units(minor, self.currency)
 
-    def capture(self, reference: str, amount: int, *, final: bool) -> None:
-        self.captures.append(CaptureModel(reference, amount))
+    def capture(self, reference: str, amount: int, *, final: bool, key: str | None = None) -> None:
+        self.captures.append(CaptureModel(reference, amount, key))
         self.closed = final or self.captured == self.authorized
 
-    def refund(self, capture: CaptureModel, amount: int) -> None:
-        capture.refunded += amount
+    def refund(self, capture: CaptureModel, amount: int, *, reference: str | None = None,
+               key: str | None = None) -> None:
+        capture.refunds.append(RefundModel(amount, reference, key))
 
 
 ExpectedStates = Callable[[PaymentModel], Collection[str]]
@@ -96,6 +112,7 @@ def totals_disagreement(payment: PaymentModel, fetched: CommandResult, states: E
     allowed = states(payment)
     if fetched.state not in allowed:
         problems.append(f"state: provider reports {fetched.state!r}, expected one of {sorted(allowed)}")
+    problems.extend(_operations_disagreement(payment, fetched))
     problems.extend(_split_disagreement(payment, fetched))
     if not problems:
         return None
@@ -120,3 +137,36 @@ def _split_disagreement(payment: PaymentModel, fetched: CommandResult) -> list[s
     if listed == expected:
         return []
     return [f"refunds by the capture each names as its parent: provider lists {listed}, expected {expected}"]
+
+
+def _operations_disagreement(payment: PaymentModel, fetched: CommandResult) -> list[str]:
+    """Where the captures and refunds fetch lists as succeeded (when it lists any operations) are
+    not those applied. Reconciliation reads the operations alone once any are listed: one missing
+    (a plugin listing its refunds but not its captures) settles a lost request that took effect as
+    never applied, and records it failed; one of another kind or amount, or under a reference or
+    idempotency key other than the one the operation was answered or sent with, is matched to no
+    transaction, or to the wrong one."""
+    if not fetched.operations:
+        return []
+    expected: list[tuple[str, int, str | None, str | None]] = [  # kind, amount, reference, key
+        ("capture", capture.amount, capture.reference, capture.key) for capture in payment.captures]
+    expected += [("refund", refund.amount, refund.reference, refund.key)
+                 for capture in payment.captures for refund in capture.refunds]
+    problems = []
+    for op in fetched.operations:
+        if op.kind not in ("capture", "refund") or op.status != "succeeded":
+            continue
+        match = next((item for item in expected if item[0] == op.kind and payment.money(item[1]) == op.amount
+                      and item[2] in (None, op.reference)), None)
+        if match is None:
+            problems.append(f"it lists a succeeded {op.kind} {op.reference} of {op.amount!r} that no {op.kind} applied "
+                            "made (another kind, amount or reference)")
+            continue
+        expected.remove(match)
+        if op.idempotency_key is not None and match[3] is not None and op.idempotency_key != match[3]:
+            problems.append(f"it lists {op.kind} {op.reference} with idempotency key {op.idempotency_key!r}; it was "
+                            f"sent with {match[3]!r}")
+    problems += [f"it lists no succeeded {kind} {reference or ''} of {payment.money(minor)!r}, which was applied "
+                 "(reconciliation reads the operations alone once any are listed, and would record it failed)"
+                 for kind, minor, reference, _ in expected]
+    return problems

@@ -24,9 +24,10 @@ class RefundContract(ContractFixtures):
     ) -> None:
         payment, capture = captured_model(harness, example_amount)
         part = part_of(example_amount, 1 / 4, amount_representable)
-        result = harness.execute("refund", harness.follow_up(capture.reference, part))
+        subject = harness.follow_up(capture.reference, part)
+        result = harness.execute("refund", subject)
         assert result.amount in (None, part), f"a refund of {part!r} applied {result.amount!r}"
-        payment.refund(capture, part.minor)
+        payment.refund(capture, part.minor, reference=result.reference, key=subject.idempotency_key)
         assert_agrees(harness, payment, expected_states)
 
     @capability("capture", "refund", "refund_partial", "refund_multiple")
@@ -37,8 +38,9 @@ class RefundContract(ContractFixtures):
         payment, capture = captured_model(harness, example_amount)
         half = part_of(example_amount, 1 / 2, amount_representable).minor
         for amount in (half, example_amount.minor - half):
-            harness.execute("refund", harness.follow_up(capture.reference, payment.money(amount)))
-            payment.refund(capture, amount)
+            subject = harness.follow_up(capture.reference, payment.money(amount))
+            result = harness.execute("refund", subject)
+            payment.refund(capture, amount, reference=result.reference, key=subject.idempotency_key)
             assert_agrees(harness, payment, expected_states)
         more = part_of(example_amount, 0.1, amount_representable)
         assert_refused(harness, "refund", harness.follow_up(capture.reference, more))

@@ -35,7 +35,9 @@ class VoidContract(ContractFixtures):
         self, harness: ContractHarness, example_amount: Money, expected_states: ExpectedStates
     ) -> None:
         payment = authorized_model(harness, example_amount)
-        result = harness.execute("capture", harness.follow_up(payment.reference, example_amount))
-        payment.capture(result.reference or payment.reference, example_amount.minor, final=True)
+        subject = harness.follow_up(payment.reference, example_amount)
+        result = harness.execute("capture", subject)
+        payment.capture(result.reference or payment.reference, example_amount.minor, final=True,
+                        key=subject.idempotency_key)
         assert_refused(harness, "void", harness.follow_up(payment.reference))
         assert_agrees(harness, payment, expected_states)

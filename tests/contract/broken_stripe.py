@@ -1,0 +1,88 @@
+"""Deliberately broken variants of the Stripe plugin, each with one defect in what `fetch` lists.
+
+Acme's `fetch` lists no operations (reconciliation then splits its running totals), so the kit's
+checks of listed operations are proven on Stripe's plugin, whose `fetch` lists every capture and
+refund with its status, amount, idempotency key and parent. Each variant changes only what the
+plugin reads from Stripe's answer; the emulator, the sandbox and the other commands are the real
+plugin's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import attrs
+
+from paywire import CommandPool, CommandResult, GatewayDefinition, GatewaySettings, Money, Subject, hookimpl
+from paywire.command.context import CommandContext
+from paywire_stripe import STRIPE
+from paywire_stripe.builders import IDEMPOTENCY_KEY_FIELD
+from paywire_stripe.commands import build_commands
+
+Change = Callable[[CommandResult], CommandResult]
+
+
+class BrokenStripe:
+    """The Stripe plugin with `fetch`'s answer changed by `change`."""
+
+    def __init__(self, name: str, change: Change) -> None:
+        self.__name__ = f"broken_stripe_{name}"
+
+        def build(settings: GatewaySettings) -> CommandPool:
+            pool = build_commands(settings)
+            commands = {code: _Changed(command, change) if code == "fetch" else command for code, command in pool.items()}
+            return CommandPool(commands, gateway=settings.gateway)
+
+        self.definition = STRIPE._replace(build=build)
+
+    @hookimpl
+    def register_gateways(self, register: Callable[[GatewayDefinition], None]) -> None:
+        register(self.definition)
+
+
+@attrs.frozen
+class _Changed:
+    command: Any
+    change: Change
+
+    def execute(self, subject: Subject, context: CommandContext) -> CommandResult:
+        return self.change(self.command.execute(subject, context))
+
+
+# -- 1. refunds listed (from GET /v1/refunds), the intent's capture left out ------------------------------
+def _refunds_only(result: CommandResult) -> CommandResult:
+    return attrs.evolve(result, operations=tuple(op for op in result.operations if op.kind != "capture"))
+
+
+# -- 2. the capture listed with the key its intent was created with, not the capture's own ----------------
+def _authorization_key_on_capture(result: CommandResult) -> CommandResult:
+    metadata = result.raw.get("metadata") if isinstance(result.raw, Mapping) else None
+    key = metadata.get(IDEMPOTENCY_KEY_FIELD) if isinstance(metadata, Mapping) else None
+    return attrs.evolve(result, operations=tuple(attrs.evolve(op, idempotency_key=key) if op.kind == "capture" else op
+                                                 for op in result.operations))
+
+
+# -- 3. each refund listed with the charge's running total refunded (`amount_refunded`) -------------------
+def _running_total_per_refund(result: CommandResult) -> CommandResult:
+    if result.refunded is None:
+        return result
+    return attrs.evolve(result, operations=tuple(attrs.evolve(op, amount=result.refunded) if op.kind == "refund" else op
+                                                 for op in result.operations))
+
+
+# -- 4. a pending refund counted as refunded ---------------------------------------------------------------
+def _pending_refunds_refunded(result: CommandResult) -> CommandResult:
+    operations = tuple(attrs.evolve(op, status="succeeded") if op.kind == "refund" and op.status == "accepted" else op
+                       for op in result.operations)
+    refunds = [op.amount for op in operations if op.kind == "refund"]
+    if not refunds:
+        return result
+    refunded = sum(refunds, Money.zero(refunds[0].currency))
+    return attrs.evolve(result, operations=operations, refunded=refunded)
+
+
+CAPTURE_UNLISTED = BrokenStripe("capture_unlisted", _refunds_only)
+AUTHORIZATION_KEY_ON_CAPTURE = BrokenStripe("authorization_key_on_capture", _authorization_key_on_capture)
+RUNNING_TOTAL_PER_REFUND = BrokenStripe("running_total_per_refund", _running_total_per_refund)
+PENDING_REFUND_REFUNDED = BrokenStripe("pending_refund_refunded", _pending_refunds_refunded)
