@@ -498,3 +498,47 @@ def test_help_to_a_closed_stdout_is_exit_0(tmp_path: Path, args: tuple[str, ...]
     text left buffered met the closed pipe at interpreter exit (exit 120, "Exception ignored")."""
     code, stderr = closed_stdout(*args, cwd=tmp_path, buffered=buffered)
     assert code == 0 and stderr == b"", (code, stderr)
+
+
+# -- an unknown outcome says how to settle it, and following that advice charges once ----------------
+@pytest.mark.parametrize("keyed", [False, True])
+def test_an_unknown_outcome_names_the_key_that_makes_running_it_again_safe(shop: Path, acme: AcmeEmulator,
+                                                                          keyed: bool) -> None:
+    """A sale whose answer was lost (the provider applied it) is exit 5. Running the same command
+    again without a key makes a new payment, charged a second time, so the error names the key
+    the sale was sent with and the reconcile command; running it again with that key charges
+    nothing more and gives the payment."""
+    key = ("--idempotency-key", "order-77") if keyed else ()
+    acme.inject(Fault("drop_after", path="payments", method="POST", times=10))
+    lost = paywire("--json", "sale", "cards", "5.00", "EUR", "--source", "tok_ok", *key, cwd=shop, env=SECRETS)
+    error = json.loads(lost.stdout)["error"]
+    assert lost.returncode == error["exit_code"] == 5 and error["type"] == "OutcomeUnknown", lost
+    used = error["idempotency_key"]
+    assert used == ("order-77" if keyed else f"paywire-{error['payment_id']}-sale-1")
+    assert f"run the same command again with --idempotency-key {used}" in error["message"]
+    assert f"'paywire reconcile --payment-id {error['payment_id']}'" in error["message"]
+    text = paywire("sale", "cards", "5.00", "EUR", "--source", "tok_ok", *key, cwd=shop, env=SECRETS)
+    assert text.returncode == 5 and "run the same command again with --idempotency-key" in text.stderr, text.stderr
+    assert (f"--idempotency-key {used} " in text.stderr) == keyed  # without the key: another sale, its own key
+    assert len(text.stderr.strip().splitlines()) == 1
+    acme.clear_faults()
+    again = paywire("--json", "sale", "cards", "5.00", "EUR", "--source", "tok_ok", "--idempotency-key", used,
+                    cwd=shop, env=SECRETS)
+    assert again.returncode == 0, again
+    assert json.loads(again.stdout)["id"] == error["payment_id"]
+    assert len(acme.payments) == (1 if keyed else 2)  # without a key, the second run above was a second sale
+
+
+def test_an_unknown_capture_says_to_run_it_again_with_its_key(shop: Path, acme: AcmeEmulator) -> None:
+    payment = json.loads(paywire("--json", "authorize", "cards", "8.00", "EUR", "--source", "tok_ok", cwd=shop,
+                                 env=SECRETS).stdout)
+    acme.inject(Fault("drop_after", path="capture", method="POST", times=10))
+    lost = paywire("--json", "capture", payment["id"], cwd=shop, env=SECRETS)
+    error = json.loads(lost.stdout)["error"]
+    assert lost.returncode == 5 and error["idempotency_key"] == f"paywire-{payment['id']}-capture-1", lost
+    assert f"--idempotency-key {error['idempotency_key']}" in error["message"]
+    acme.clear_faults()
+    again = paywire("--json", "capture", payment["id"], "--idempotency-key", error["idempotency_key"], cwd=shop,
+                    env=SECRETS)
+    assert again.returncode == 0, again
+    assert json.loads(again.stdout)["captured"]["minor"] == 800 and acme.payments[payment["reference"]]["captured"] == 800

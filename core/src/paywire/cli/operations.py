@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from paywire.cli import EXIT_BUYER_ACTION, EXIT_OK
 from paywire.cli.output import emit_json, table, text
-from paywire.errors import ConfigurationError, InvalidRequest
+from paywire.errors import ConfigurationError, InvalidRequest, OutcomeUnknown
 from paywire.ledger.model import PaymentState
 from paywire.money import Money
 
@@ -78,6 +80,28 @@ def _transactions_table(transactions: list[Transaction]) -> None:
           [(t.id, t.kind, t.amount, t.status, t.provider_reference, t.error_code) for t in transactions])
 
 
+@contextmanager
+def settling(svc: PaymentService) -> Iterator[None]:
+    """An unknown outcome told as what to do about it: run the same command again with the key it
+    was sent with (the provider applies a key once), or reconcile. The key is named because running
+    an `authorize` or `sale` again without one is a new payment, charged a second time."""
+    try:
+        yield
+    except OutcomeUnknown as error:
+        txn = svc.ledger.get_transaction(error.transaction_id) if error.transaction_id else None
+        if txn is None:
+            raise
+        reconcile = f"'paywire reconcile --payment-id {txn.payment_id}'" if txn.payment_id else "'paywire reconcile'"
+        if error.code == "idempotency_key_expired":  # sending it again could apply it twice
+            error.message += f"; run {reconcile}"
+        else:
+            error.message += (f"; to settle it, run the same command again with --idempotency-key "
+                              f"{txn.idempotency_key} (the provider applies it once), or run {reconcile} "
+                              f"after {txn.settle_after:%Y-%m-%d %H:%M:%S} UTC (when it can no longer land)")
+            error.details["idempotency_key"] = txn.idempotency_key
+        raise
+
+
 # -- plugins and methods ------------------------------------------------------------------------
 def plugins(args: argparse.Namespace) -> int:
     from paywire.plugins import default_plugins
@@ -137,8 +161,9 @@ def initial(args: argparse.Namespace) -> int:
     amount = Money.of(args.amount, args.currency)  # a bad amount opens (or creates) no ledger
     svc = service(args, create=True)
     operation = svc.authorize if args.operation == "authorize" else svc.sale
-    payment = operation(args.method, amount, source=args.source, order_id=args.order_id,
-                        idempotency_key=args.idempotency_key, return_url=args.return_url)
+    with settling(svc):
+        payment = operation(args.method, amount, source=args.source, order_id=args.order_id,
+                            idempotency_key=args.idempotency_key, return_url=args.return_url)
     return show_payment(args, payment)
 
 
@@ -149,7 +174,8 @@ def complete(args: argparse.Namespace) -> int:
 
     svc = service(args)
     before = svc.get_payment(args.payment_id)
-    payment = svc.complete(args.payment_id, idempotency_key=args.idempotency_key)
+    with settling(svc):
+        payment = svc.complete(args.payment_id, idempotency_key=args.idempotency_key)
     if payment.state != PaymentState.ACTION_REQUIRED:
         return show_payment(args, payment)
     url = (payment.action.redirect_url if payment.action else "") or (
@@ -170,20 +196,24 @@ def _amount(svc: PaymentService, payment_id: str, value: str | None) -> Money | 
 
 def capture(args: argparse.Namespace) -> int:
     svc = service(args)
-    payment = svc.capture(args.payment_id, _amount(svc, args.payment_id, args.amount), final=args.final,
-                          idempotency_key=args.idempotency_key)
+    amount = _amount(svc, args.payment_id, args.amount)
+    with settling(svc):
+        payment = svc.capture(args.payment_id, amount, final=args.final, idempotency_key=args.idempotency_key)
     return show_payment(args, payment)
 
 
 def void(args: argparse.Namespace) -> int:
     svc = service(args)
-    return show_payment(args, svc.void(args.payment_id, reason=args.reason, idempotency_key=args.idempotency_key))
+    with settling(svc):
+        payment = svc.void(args.payment_id, reason=args.reason, idempotency_key=args.idempotency_key)
+    return show_payment(args, payment)
 
 
 def refund(args: argparse.Namespace) -> int:
     svc = service(args)
-    payment = svc.refund(args.payment_id, _amount(svc, args.payment_id, args.amount), reason=args.reason,
-                         idempotency_key=args.idempotency_key)
+    amount = _amount(svc, args.payment_id, args.amount)
+    with settling(svc):
+        payment = svc.refund(args.payment_id, amount, reason=args.reason, idempotency_key=args.idempotency_key)
     return show_payment(args, payment)
 
 
