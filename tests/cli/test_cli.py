@@ -542,3 +542,42 @@ def test_an_unknown_capture_says_to_run_it_again_with_its_key(shop: Path, acme: 
                     env=SECRETS)
     assert again.returncode == 0, again
     assert json.loads(again.stdout)["captured"]["minor"] == 800 and acme.payments[payment["reference"]]["captured"] == 800
+
+
+def _unusable_methods(shop: Path) -> list[tuple[tuple[str, ...], dict[str, str]]]:
+    config = (shop / "paywire.toml").read_text()
+    (shop / "inactive.toml").write_text(config.replace('title = "Cards"', 'title = "Cards"\nactive = false'))
+    (shop / "no-ca.toml").write_text(config.replace('title = "Cards"', f'title = "Cards"\nca_certs = "{shop / "no.pem"}"'))
+    sale = ("sale", "cards", "5.00", "EUR", "--source", "tok_ok")
+    return [(("sale", "nope", "5.00", "EUR", "--source", "tok_ok"), SECRETS),  # an unknown method
+            (sale, {}),  # a missing secret
+            (("--config", str(shop / "inactive.toml"), *sale), SECRETS),
+            (("--config", str(shop / "no-ca.toml"), *sale), SECRETS)]
+
+
+def test_a_method_that_cannot_work_creates_no_ledger(shop: Path, acme: AcmeEmulator) -> None:
+    """`authorize` and `sale` create the ledger where there is none, but a method that cannot
+    work whatever the payment (unknown, inactive, a missing secret, certificates that cannot be
+    read) is refused before it is opened: no file is left behind by a configuration error."""
+    for args, env in _unusable_methods(shop):
+        result = paywire(*args, cwd=shop, env=env)
+        assert result.returncode in (2, 3) and len(result.stderr.strip().splitlines()) == 1, (args, result.stderr)
+        assert not (shop / "ledger.db").exists(), (args, result.stderr)
+    assert acme.payments == {}
+
+
+@pytest.mark.postgres
+def test_a_method_that_cannot_work_creates_no_postgresql_schema(shop: Path, postgres_dsn: str) -> None:
+    import psycopg
+
+    schema = f"pwtest_{os.getpid()}_cli_{os.urandom(4).hex()}"
+    try:
+        for args, env in _unusable_methods(shop):
+            result = paywire("--ledger", f"{postgres_dsn}?schema={schema}", *args, cwd=shop, env=env)
+            assert result.returncode in (2, 3), (args, result.stderr)
+            with psycopg.connect(postgres_dsn) as conn:
+                assert conn.execute("SELECT count(*) FROM pg_namespace WHERE nspname = %s",
+                                    (schema,)).fetchone() == (0,), args
+    finally:
+        with psycopg.connect(postgres_dsn, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')

@@ -30,15 +30,18 @@ def gateway(args: argparse.Namespace) -> Gateway:
     return Gateway.from_config(args.config)
 
 
-def service(args: argparse.Namespace, *, create: bool = False) -> PaymentService:
+def service(args: argparse.Namespace, *, create: bool = False, method: str | None = None) -> PaymentService:
     """The payment service on the configured ledger. Only a command that starts payments (or
     waits for them: `serve`) passes `create`: any other acts on payments already recorded, so a
     ledger URL naming no ledger (a mistyped path or schema) is a configuration error, and nothing
-    is created there."""
+    is created there. A command on one `method` has it checked first (`Gateway.prepare`): one that
+    cannot work (unknown, inactive, a missing credential) opens, and so creates, no ledger."""
     from paywire.ledger.url import open_ledger
     from paywire.service.payments import PaymentService
 
     gw = gateway(args)
+    if method is not None:
+        gw.prepare(method)
     url = next((value for value in (args.ledger, os.environ.get("PAYWIRE_LEDGER"), gw.settings.get("ledger"))
                 if value is not None), DEFAULT_LEDGER)  # an empty value given is refused, not skipped
     return PaymentService(gw, open_ledger(str(url), create=create))
@@ -159,7 +162,7 @@ def methods(args: argparse.Namespace) -> int:
 # -- payments -----------------------------------------------------------------------------------
 def initial(args: argparse.Namespace) -> int:
     amount = Money.of(args.amount, args.currency)  # a bad amount opens (or creates) no ledger
-    svc = service(args, create=True)
+    svc = service(args, create=True, method=args.method)
     operation = svc.authorize if args.operation == "authorize" else svc.sale
     with settling(svc):
         payment = operation(args.method, amount, source=args.source, order_id=args.order_id,
