@@ -183,4 +183,4 @@ def test_sigterm_while_the_provider_holds_a_fetch_stops_within_graceful_timeout_
     finally:
         app.release_held()
     lease = shop.ledger.looks([txn.id])[txn.id]
-    assert lease.next_at > txn.settle_after  # the look in hand, until its fetch can no longer land
+    assert txn.settle_after is not None and lease.next_at > txn.settle_after  # the look in hand, until its fetch can no longer land
