@@ -344,6 +344,9 @@ def test_a_bad_amount_or_a_mistyped_payment_id_changes_nothing_and_says_so(shop:
     (("payments", "--limit", "0"), "'0' is not a whole number above zero"),
     (("reconcile", "--stale-after", "-5"), "unrecognized arguments: --stale-after"),
     (("payments", "--limit", "99999999999999999999"), "'99999999999999999999' is too large"),
+    (("payments", "--limit", "-5"), "argument --limit: '-5' is not a whole number above zero"),
+    (("capture", "pay_x", "--final", "--not-final"), "argument --not-final: not allowed with argument --final"),
+    (("capture", "pay_x", "--not-final", "--final"), "argument --final: not allowed with argument --not-final"),
     (("serve", "--port", "70000"), "argument --port: '70000' is not a port number (0 to 65535)"),
     (("serve", "--port", "-1"), "argument --port: '-1' is not a port number (0 to 65535)"),
     (("serve", "--interval", "nan"), "argument --interval: 'nan' is not a number of seconds above zero"),
@@ -498,3 +501,86 @@ def test_help_to_a_closed_stdout_is_exit_0(tmp_path: Path, args: tuple[str, ...]
     text left buffered met the closed pipe at interpreter exit (exit 120, "Exception ignored")."""
     code, stderr = closed_stdout(*args, cwd=tmp_path, buffered=buffered)
     assert code == 0 and stderr == b"", (code, stderr)
+
+
+# -- an unknown outcome says how to settle it, and following that advice charges once ----------------
+@pytest.mark.parametrize("keyed", [False, True])
+def test_an_unknown_outcome_names_the_key_that_makes_running_it_again_safe(shop: Path, acme: AcmeEmulator,
+                                                                          keyed: bool) -> None:
+    """A sale whose answer was lost (the provider applied it) is exit 5. Running the same command
+    again without a key makes a new payment, charged a second time, so the error names the key
+    the sale was sent with and the reconcile command; running it again with that key charges
+    nothing more and gives the payment."""
+    key = ("--idempotency-key", "order-77") if keyed else ()
+    acme.inject(Fault("drop_after", path="payments", method="POST", times=10))
+    lost = paywire("--json", "sale", "cards", "5.00", "EUR", "--source", "tok_ok", *key, cwd=shop, env=SECRETS)
+    error = json.loads(lost.stdout)["error"]
+    assert lost.returncode == error["exit_code"] == 5 and error["type"] == "OutcomeUnknown", lost
+    used = error["idempotency_key"]
+    assert used == ("order-77" if keyed else f"paywire-{error['payment_id']}-sale-1")
+    assert f"run the same command again with --idempotency-key {used}" in error["message"]
+    assert f"'paywire reconcile --payment-id {error['payment_id']}'" in error["message"]
+    text = paywire("sale", "cards", "5.00", "EUR", "--source", "tok_ok", *key, cwd=shop, env=SECRETS)
+    assert text.returncode == 5 and "run the same command again with --idempotency-key" in text.stderr, text.stderr
+    assert (f"--idempotency-key {used} " in text.stderr) == keyed  # without the key: another sale, its own key
+    assert len(text.stderr.strip().splitlines()) == 1
+    acme.clear_faults()
+    again = paywire("--json", "sale", "cards", "5.00", "EUR", "--source", "tok_ok", "--idempotency-key", used,
+                    cwd=shop, env=SECRETS)
+    assert again.returncode == 0, again
+    assert json.loads(again.stdout)["id"] == error["payment_id"]
+    assert len(acme.payments) == (1 if keyed else 2)  # without a key, the second run above was a second sale
+
+
+def test_an_unknown_capture_says_to_run_it_again_with_its_key(shop: Path, acme: AcmeEmulator) -> None:
+    payment = json.loads(paywire("--json", "authorize", "cards", "8.00", "EUR", "--source", "tok_ok", cwd=shop,
+                                 env=SECRETS).stdout)
+    acme.inject(Fault("drop_after", path="capture", method="POST", times=10))
+    lost = paywire("--json", "capture", payment["id"], cwd=shop, env=SECRETS)
+    error = json.loads(lost.stdout)["error"]
+    assert lost.returncode == 5 and error["idempotency_key"] == f"paywire-{payment['id']}-capture-1", lost
+    assert f"--idempotency-key {error['idempotency_key']}" in error["message"]
+    acme.clear_faults()
+    again = paywire("--json", "capture", payment["id"], "--idempotency-key", error["idempotency_key"], cwd=shop,
+                    env=SECRETS)
+    assert again.returncode == 0, again
+    assert json.loads(again.stdout)["captured"]["minor"] == 800 and acme.payments[payment["reference"]]["captured"] == 800
+
+
+def _unusable_methods(shop: Path) -> list[tuple[tuple[str, ...], dict[str, str]]]:
+    config = (shop / "paywire.toml").read_text()
+    (shop / "inactive.toml").write_text(config.replace('title = "Cards"', 'title = "Cards"\nactive = false'))
+    (shop / "no-ca.toml").write_text(config.replace('title = "Cards"', f'title = "Cards"\nca_certs = "{shop / "no.pem"}"'))
+    sale = ("sale", "cards", "5.00", "EUR", "--source", "tok_ok")
+    return [(("sale", "nope", "5.00", "EUR", "--source", "tok_ok"), SECRETS),  # an unknown method
+            (sale, {}),  # a missing secret
+            (("--config", str(shop / "inactive.toml"), *sale), SECRETS),
+            (("--config", str(shop / "no-ca.toml"), *sale), SECRETS)]
+
+
+def test_a_method_that_cannot_work_creates_no_ledger(shop: Path, acme: AcmeEmulator) -> None:
+    """`authorize` and `sale` create the ledger where there is none, but a method that cannot
+    work whatever the payment (unknown, inactive, a missing secret, certificates that cannot be
+    read) is refused before it is opened: no file is left behind by a configuration error."""
+    for args, env in _unusable_methods(shop):
+        result = paywire(*args, cwd=shop, env=env)
+        assert result.returncode in (2, 3) and len(result.stderr.strip().splitlines()) == 1, (args, result.stderr)
+        assert not (shop / "ledger.db").exists(), (args, result.stderr)
+    assert acme.payments == {}
+
+
+@pytest.mark.postgres
+def test_a_method_that_cannot_work_creates_no_postgresql_schema(shop: Path, postgres_dsn: str) -> None:
+    import psycopg
+
+    schema = f"pwtest_{os.getpid()}_cli_{os.urandom(4).hex()}"
+    try:
+        for args, env in _unusable_methods(shop):
+            result = paywire("--ledger", f"{postgres_dsn}?schema={schema}", *args, cwd=shop, env=env)
+            assert result.returncode in (2, 3), (args, result.stderr)
+            with psycopg.connect(postgres_dsn) as conn:
+                assert conn.execute("SELECT count(*) FROM pg_namespace WHERE nspname = %s",
+                                    (schema,)).fetchone() == (0,), args
+    finally:
+        with psycopg.connect(postgres_dsn, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')

@@ -177,3 +177,23 @@ def test_what_the_endpoint_and_the_worker_log_is_redacted(caplog: pytest.LogCapt
     assert token.reveal() not in logged and "4242 4242 4242 4242" not in logged
     for module in (janitor, server):  # the worker's own records go through the same filter
         assert any(isinstance(f, RedactingFilter) for f in module.log.filters), module.__name__
+
+
+@pytest.mark.parametrize("sent", [b"", b'{"id": "evt_slow"'])
+def test_a_body_that_stops_arriving_is_answered_408_and_the_connection_let_go(
+        shop: PaymentService, sent: bytes) -> None:
+    """A client that declares a body and stops sending it (a stalled or hostile sender) held its
+    connection, and up to `max_body` bytes of buffer, for as long as it stayed connected: the
+    whole body must arrive within `body_timeout`, or the answer is 408 and the connection is closed."""
+    import socket
+
+    with uvicorn_server(webhook_asgi(shop, max_body=LIMIT, body_timeout=0.5)) as port, \
+            socket.create_connection(("127.0.0.1", port), timeout=60) as client:
+        client.sendall(b"POST /webhooks/fakepay HTTP/1.1\r\nHost: shop\r\nContent-Type: application/json\r\n"
+                       b"Content-Length: 100\r\n\r\n" + sent)
+        answer = b""
+        while chunk := client.recv(4096):  # until the server closes the connection
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 408 "), answer
+    assert json.loads(body) == {"error": "body_timeout"}

@@ -156,3 +156,31 @@ def test_a_mistyped_serve_option_is_one_line_naming_it(provider: tuple[CountingF
     assert server.exit_code() == 3
     assert server.stderr == ["paywire: ConfigurationError: unknown setting 'intervall' in [paywire.serve]; "
                              "did you mean 'interval'?\n"]
+
+
+def test_sigterm_while_the_provider_holds_a_fetch_stops_within_graceful_timeout_and_the_lease_expires(
+        shop: PaymentService, provider: tuple[CountingFakePay, str], pg_url: str, plugin_path: Path,
+        tmp_path: Path) -> None:
+    """A fetch the provider does not answer (read timeout ten minutes) kept the stopping server
+    joined on its Janitor, SIGINT and SIGTERM ignored, until the read timed out. It stops within
+    `graceful_timeout` of the server instead; the payment is left as it was, under a lease (its
+    next look) that expires, so a worker looks at it again."""
+    from paywire.testing.emulator import Fault
+
+    app, url = provider
+    config = write_config(tmp_path / "paywire.toml", url, pg_url, {"graceful_timeout": 1}, read_timeout=600)
+    payment = shop.sale("fakepay", Money.of("4.00", "EUR"), source="tok_pending")
+    (txn,) = shop.list_transactions(payment.id)
+    wait_out_life(shop, [txn.id])
+    app.decide(payment.reference or "")
+    app.inject(Fault("hold", method="GET", path="/v1/payments/"))
+    try:
+        with serving(config, plugin_path, FAST_JANITOR) as server:
+            assert app.wait_until_held(timeout=60), "the Janitor is asking the provider"
+            assert server.terminate(timeout=60) == 0
+        assert app.wait_until_held(timeout=0), "the server stopped while its fetch was still unanswered"
+        assert shop.get_transaction(txn.id).status == "accepted"  # untouched: settled whole or not at all
+    finally:
+        app.release_held()
+    lease = shop.ledger.looks([txn.id])[txn.id]
+    assert txn.settle_after is not None and lease.next_at > txn.settle_after  # the look in hand, until its fetch can no longer land

@@ -123,15 +123,21 @@ class Method:
         it before the ledger records anything. `perform` then runs it for real; a single-request
         command sends the very transfer the rehearsal built and checked.
         """
-        prepare = getattr(self.client, "prepare", None)
-        if prepare is not None:
-            prepare()
+        self.prepare()
         try:
             self._run(self.context(command, rehearsal=True), command, subject)
         except Rehearsed as reached:
             if reached.command is self.commands[command]:
                 return Rehearsal(self.code, command, subject, reached.transfer)
         return Rehearsal(self.code, command, subject, None)
+
+    def prepare(self) -> None:
+        """Build the commands (reading the credentials they need) and load the client's
+        certificates: what makes this method unusable whatever the operation raises here."""
+        _ = self.commands
+        prepare = getattr(self.client, "prepare", None)
+        if prepare is not None:
+            prepare()
 
     def perform(self, rehearsal: Rehearsal, *, resent: bool = False) -> CommandResult:
         """Run a rehearsed command (see `rehearse`); `resent`: see `CommandContext.resent`."""
@@ -243,6 +249,11 @@ class Gateway:
     def rehearse(self, method: str, command: str, subject: Subject) -> Rehearsal:
         """Everything `execute` does before a request leaves, sending nothing (`Method.rehearse`)."""
         return self._active(method).rehearse(command, subject)
+
+    def prepare(self, method: str) -> None:
+        """Raise what makes `method` unusable whatever the operation (unknown, inactive, a missing
+        credential, unreadable certificates), sending nothing: checked before a ledger is made."""
+        self._active(method).prepare()
 
     def perform(self, rehearsal: Rehearsal, *, resent: bool = False) -> CommandResult:
         """Run a rehearsed command for real (`Method.perform`); `resent`: the operation was sent

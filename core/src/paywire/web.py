@@ -4,7 +4,9 @@ any web framework or serve on its own: `POST {prefix}/{method}`.
 Answers: 200 applied or duplicate, 202 stored for later (unmatched, or waiting for an operation
 in flight), 400 a body that does not verify (or a verified event whose ids no ledger can keep:
 no delivery of it would ever be stored), 404 an unknown path or payment method, 405 another
-HTTP method, 413 a body over the size limit (refused before it is read), 503 the ledger busy
+HTTP method, 408 a body that did not arrive whole within `body_timeout` (ASGI: a sender that
+stalls mid-body holds no connection for longer), 413 a body over the size limit (refused before it
+is read), 503 the ledger busy
 (another worker held the payment past the database's lock wait: nothing was stored), 500 anything
 else (the provider will deliver again). The response body is a small JSON object, never an error
 detail.
@@ -24,13 +26,14 @@ from paywire.service.inputs import UNSTORABLE_EVENT
 if TYPE_CHECKING:
     from paywire.service.payments import PaymentService
 
-__all__ = ["MAX_BODY", "handle_webhook", "webhook_asgi", "webhook_wsgi"]
+__all__ = ["BODY_TIMEOUT", "MAX_BODY", "handle_webhook", "webhook_asgi", "webhook_wsgi"]
 
 log = get_logger("paywire.web")
 
 MAX_BODY = 1024 * 1024
+BODY_TIMEOUT = 30.0  # seconds for a whole body to arrive: a provider sends a webhook's at once
 _REASONS = {200: "OK", 202: "Accepted", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
-            413: "Content Too Large", 500: "Internal Server Error"}
+            408: "Request Timeout", 413: "Content Too Large", 500: "Internal Server Error"}
 
 Reply = tuple[int, list[tuple[str, str]], bytes]
 #: Told (method code, what became of a delivery): "applied", "duplicate", "deferred", "unmatched",
@@ -164,10 +167,11 @@ ASGIApp = Callable[[MutableMapping[str, Any], Receive, Send], Awaitable[None]]
 
 
 def webhook_asgi(service: PaymentService, *, prefix: str = "/webhooks", max_body: int = MAX_BODY,
-                 observe: Observer | None = None) -> ASGIApp:
+                 observe: Observer | None = None, body_timeout: float = BODY_TIMEOUT) -> ASGIApp:
     """An ASGI application serving `POST {prefix}/{method}`; the ledger work runs in a thread so
     the event loop is never blocked by the database or the provider. `observe` hears what
-    became of each delivery that reached the service."""
+    became of each delivery that reached the service; a body not whole within `body_timeout`
+    seconds is answered 408 (ASGI servers such as uvicorn set no limit on reading one)."""
 
     async def app(scope: MutableMapping[str, Any], receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -183,7 +187,10 @@ def webhook_asgi(service: PaymentService, *, prefix: str = "/webhooks", max_body
         code, reply = route(service, scope.get("method", "GET"), _route_path(scope), prefix)
         if reply is None and code is not None:
             headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
-            reply, body = await _read_asgi(receive, headers, max_body)
+            try:
+                reply, body = await asyncio.wait_for(_read_asgi(receive, headers, max_body), body_timeout)
+            except TimeoutError:
+                reply, body = _reply(408, {"error": "body_timeout"}, [("connection", "close")]), b""
             if reply is None:
                 reply = await asyncio.get_running_loop().run_in_executor(
                     None, handle_webhook, service, code, headers, body, observe

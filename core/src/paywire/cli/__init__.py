@@ -2,9 +2,10 @@
 
 Exit codes: 0 done; 1 the payment failed (declined, a bad webhook); 2 the request was wrong (bad
 amount, impossible operation, bad arguments); 3 paywire is set up wrongly (unknown method, missing
-credential, unusable ledger); 4 a retryable failure; 5 the outcome is unknown (run `paywire
-reconcile`); 6 the provider refused the credentials (a bad API key); 7 the idempotency key was
-used for another operation, or its first request is still running; 8 the buyer has not finished
+credential, unusable ledger); 4 a retryable failure; 5 the outcome is unknown (run the same command
+again with the `--idempotency-key` the error names, or `paywire reconcile`); 6 the provider
+refused the credentials (a bad API key); 7 the idempotency key was used for another operation, or
+its first request is still running; 8 the buyer has not finished
 (3-D Secure, approval): send them to the redirect URL, then `paywire complete` (an operation shows
 the payment waiting, `complete` says it in its error); 70 an unexpected error inside paywire (a
 bug: please report it). Every error prints one line (a JSON object on stdout under `--json`),
@@ -70,7 +71,8 @@ def _report(error: BaseException, code: int, as_json: bool) -> None:
         kind, message = type(error).__name__, error.message
         extra: dict[str, Any] = {"code": error.code, "payment_id": getattr(error, "payment_id", None),
                                  "transaction_id": getattr(error, "transaction_id", None),
-                                 "redirect_url": getattr(error, "redirect_url", None)}
+                                 "redirect_url": getattr(error, "redirect_url", None),
+                                 "idempotency_key": error.details.get("idempotency_key")}
     elif code == EXIT_USAGE:
         kind, message, extra = "UsageError", redact(str(error)), {}
     else:

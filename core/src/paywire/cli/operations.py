@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from paywire.cli import EXIT_BUYER_ACTION, EXIT_OK
 from paywire.cli.output import emit_json, table, text
-from paywire.errors import ConfigurationError, InvalidRequest
+from paywire.errors import ConfigurationError, InvalidRequest, OutcomeUnknown
 from paywire.ledger.model import PaymentState
 from paywire.money import Money
 
@@ -28,15 +30,18 @@ def gateway(args: argparse.Namespace) -> Gateway:
     return Gateway.from_config(args.config)
 
 
-def service(args: argparse.Namespace, *, create: bool = False) -> PaymentService:
+def service(args: argparse.Namespace, *, create: bool = False, method: str | None = None) -> PaymentService:
     """The payment service on the configured ledger. Only a command that starts payments (or
     waits for them: `serve`) passes `create`: any other acts on payments already recorded, so a
     ledger URL naming no ledger (a mistyped path or schema) is a configuration error, and nothing
-    is created there."""
+    is created there. A command on one `method` has it checked first (`Gateway.prepare`): one that
+    cannot work (unknown, inactive, a missing credential) opens, and so creates, no ledger."""
     from paywire.ledger.url import open_ledger
     from paywire.service.payments import PaymentService
 
     gw = gateway(args)
+    if method is not None:
+        gw.prepare(method)
     url = next((value for value in (args.ledger, os.environ.get("PAYWIRE_LEDGER"), gw.settings.get("ledger"))
                 if value is not None), DEFAULT_LEDGER)  # an empty value given is refused, not skipped
     return PaymentService(gw, open_ledger(str(url), create=create))
@@ -76,6 +81,28 @@ def show_payment(args: argparse.Namespace, payment: Payment) -> int:
 def _transactions_table(transactions: list[Transaction]) -> None:
     table(["transaction", "kind", "amount", "status", "provider reference", "error"],
           [(t.id, t.kind, t.amount, t.status, t.provider_reference, t.error_code) for t in transactions])
+
+
+@contextmanager
+def settling(svc: PaymentService) -> Iterator[None]:
+    """An unknown outcome told as what to do about it: run the same command again with the key it
+    was sent with (the provider applies a key once), or reconcile. The key is named because running
+    an `authorize` or `sale` again without one is a new payment, charged a second time."""
+    try:
+        yield
+    except OutcomeUnknown as error:
+        txn = svc.ledger.get_transaction(error.transaction_id) if error.transaction_id else None
+        if txn is None:
+            raise
+        reconcile = f"'paywire reconcile --payment-id {txn.payment_id}'" if txn.payment_id else "'paywire reconcile'"
+        if error.code == "idempotency_key_expired":  # sending it again could apply it twice
+            error.message += f"; run {reconcile}"
+        else:
+            error.message += (f"; to settle it, run the same command again with --idempotency-key "
+                              f"{txn.idempotency_key} (the provider applies it once), or run {reconcile} "
+                              f"after {txn.settle_after:%Y-%m-%d %H:%M:%S} UTC (when it can no longer land)")
+            error.details["idempotency_key"] = txn.idempotency_key
+        raise
 
 
 # -- plugins and methods ------------------------------------------------------------------------
@@ -135,10 +162,11 @@ def methods(args: argparse.Namespace) -> int:
 # -- payments -----------------------------------------------------------------------------------
 def initial(args: argparse.Namespace) -> int:
     amount = Money.of(args.amount, args.currency)  # a bad amount opens (or creates) no ledger
-    svc = service(args, create=True)
+    svc = service(args, create=True, method=args.method)
     operation = svc.authorize if args.operation == "authorize" else svc.sale
-    payment = operation(args.method, amount, source=args.source, order_id=args.order_id,
-                        idempotency_key=args.idempotency_key, return_url=args.return_url)
+    with settling(svc):
+        payment = operation(args.method, amount, source=args.source, order_id=args.order_id,
+                            idempotency_key=args.idempotency_key, return_url=args.return_url)
     return show_payment(args, payment)
 
 
@@ -149,7 +177,8 @@ def complete(args: argparse.Namespace) -> int:
 
     svc = service(args)
     before = svc.get_payment(args.payment_id)
-    payment = svc.complete(args.payment_id, idempotency_key=args.idempotency_key)
+    with settling(svc):
+        payment = svc.complete(args.payment_id, idempotency_key=args.idempotency_key)
     if payment.state != PaymentState.ACTION_REQUIRED:
         return show_payment(args, payment)
     url = (payment.action.redirect_url if payment.action else "") or (
@@ -170,20 +199,24 @@ def _amount(svc: PaymentService, payment_id: str, value: str | None) -> Money | 
 
 def capture(args: argparse.Namespace) -> int:
     svc = service(args)
-    payment = svc.capture(args.payment_id, _amount(svc, args.payment_id, args.amount), final=args.final,
-                          idempotency_key=args.idempotency_key)
+    amount = _amount(svc, args.payment_id, args.amount)
+    with settling(svc):
+        payment = svc.capture(args.payment_id, amount, final=args.final, idempotency_key=args.idempotency_key)
     return show_payment(args, payment)
 
 
 def void(args: argparse.Namespace) -> int:
     svc = service(args)
-    return show_payment(args, svc.void(args.payment_id, reason=args.reason, idempotency_key=args.idempotency_key))
+    with settling(svc):
+        payment = svc.void(args.payment_id, reason=args.reason, idempotency_key=args.idempotency_key)
+    return show_payment(args, payment)
 
 
 def refund(args: argparse.Namespace) -> int:
     svc = service(args)
-    payment = svc.refund(args.payment_id, _amount(svc, args.payment_id, args.amount), reason=args.reason,
-                         idempotency_key=args.idempotency_key)
+    amount = _amount(svc, args.payment_id, args.amount)
+    with settling(svc):
+        payment = svc.refund(args.payment_id, amount, reason=args.reason, idempotency_key=args.idempotency_key)
     return show_payment(args, payment)
 
 

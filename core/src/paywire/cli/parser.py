@@ -60,8 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("capture", help="capture all or part of an authorization")
     p.add_argument("payment_id")
     p.add_argument("amount", nargs="?", help="amount in major units (default: what remains)")
-    p.add_argument("--final", dest="final", action="store_true", default=None, help="release the rest")
-    p.add_argument("--not-final", dest="final", action="store_false", help="more captures will follow")
+    final = p.add_mutually_exclusive_group()  # both given: a mistake, not "the last one wins"
+    final.add_argument("--final", dest="final", action="store_true", default=None, help="release the rest")
+    final.add_argument("--not-final", dest="final", action="store_false", help="more captures will follow")
     p.add_argument("--idempotency-key", type=idempotency_key)
     p.set_defaults(run=operations.capture)
 

@@ -2,8 +2,11 @@
 
 uvicorn handles SIGTERM and SIGINT: it stops accepting connections, lets the requests in flight
 finish (each webhook's ledger unit commits or rolls back whole), and runs the lifespan shutdown,
-which tells the Janitor to stop after the payment it is settling. The Janitor is then joined and
-the ledger closed, so nothing is left half-written.
+which tells the Janitor to stop after the payment it is settling. The Janitor is then joined (for
+`graceful_timeout` at most: a provider that does not answer its fetch would hold the process as
+long as the method's read timeout) and the ledger closed, so nothing is left half-written: a unit
+the process leaves open is rolled back whole, and a look left unfinished keeps its payment under
+a lease that expires.
 """
 
 from __future__ import annotations
@@ -132,7 +135,10 @@ def serve(service: PaymentService, options: ServeOptions, *, metrics: Metrics | 
         uvicorn.Server(config).run()
     finally:
         if janitor is not None:
-            janitor.stop()
+            janitor.stop(options.graceful_timeout)
+            if janitor.running:  # a provider slow to answer: its look is left to its lease, which expires
+                log.warning("the Janitor was still asking the provider after %ss; stopping without it",
+                            options.graceful_timeout)
         service.ledger.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
