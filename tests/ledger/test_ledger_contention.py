@@ -9,6 +9,7 @@ until the call has returned, so the wait always runs out.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import secrets
@@ -26,7 +27,7 @@ from paywire import LedgerBusy, OutcomeUnknown
 from paywire.ledger import Ledger, PostgresLedger, SQLiteLedger, TransactionStatus
 from paywire.service import PaymentService
 from paywire.testing.emulator import Fault
-from paywire.web import handle_webhook
+from paywire.web import webhook_wsgi
 from tests.ledger.conftest import BACKENDS
 from tests.ledger.fakepay import FakePayApp, make_gateway
 from tests.ledger.support import FAST, eur, ledger_totals, wait_out_life
@@ -144,9 +145,12 @@ def test_a_webhook_that_cannot_lock_its_payment_is_a_retryable_error_and_nothing
                               references={"payment": payment.reference or ""})
     with hold(payment.id), pytest.raises(LedgerBusy):
         service.receive_webhook("fakepay", headers, body)
+    environ = {"REQUEST_METHOD": "POST", "PATH_INFO": "/webhooks/fakepay", "CONTENT_LENGTH": str(len(body)),
+               "wsgi.input": io.BytesIO(body), **{f"HTTP_{k.upper().replace('-', '_')}": v for k, v in headers.items()}}
+    started: list[str] = []
     with hold(payment.id):  # the endpoint: "try again later", not an internal error
-        status, _, answer = handle_webhook(service, "fakepay", headers, body)
-    assert (status, json.loads(answer)) == (503, {"error": "ledger_busy"})
+        answer = b"".join(webhook_wsgi(service)(environ, lambda status, _: started.append(status)))
+    assert (started, json.loads(answer)) == (["503 Service Unavailable"], {"error": "ledger_busy"})
     assert service.ledger.get_event("fakepay", "evt_busy") is None  # the provider delivers it again
     assert service.receive_webhook("fakepay", headers, body).status == "applied"
     assert service.get_payment(payment.id).captured == eur("10.00")

@@ -6,10 +6,9 @@ in flight), 400 a body that does not verify (or a verified event whose ids no le
 no delivery of it would ever be stored), 404 an unknown path or payment method, 405 another
 HTTP method, 408 a body that did not arrive whole within `body_timeout` (ASGI: a sender that
 stalls mid-body holds no connection for longer), 413 a body over the size limit (refused before it
-is read), 503 the ledger busy
-(another worker held the payment past the database's lock wait: nothing was stored), 500 anything
-else (the provider will deliver again). The response body is a small JSON object, never an error
-detail.
+is read), 503 the ledger busy (another worker held the payment past the database's lock wait:
+nothing was stored) or the provider not reachable to confirm an event, 500 anything else (the
+provider will deliver again). The response body is a small JSON object, never an error detail.
 """
 
 from __future__ import annotations
@@ -17,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
+from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
 from paywire.errors import ConfigurationError, InvalidRequest, LedgerBusy, WebhookVerificationError
@@ -32,8 +32,6 @@ log = get_logger("paywire.web")
 
 MAX_BODY = 1024 * 1024
 BODY_TIMEOUT = 30.0  # seconds for a whole body to arrive: a provider sends a webhook's at once
-_REASONS = {200: "OK", 202: "Accepted", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
-            408: "Request Timeout", 413: "Content Too Large", 500: "Internal Server Error"}
 
 Reply = tuple[int, list[tuple[str, str]], bytes]
 #: Told (method code, what became of a delivery): "applied", "duplicate", "deferred", "unmatched",
@@ -137,7 +135,7 @@ def webhook_wsgi(service: PaymentService, *, prefix: str = "/webhooks", max_body
                 refused = handle_webhook(service, code, headers, body, observe)
         assert refused is not None
         status, headers_out, payload = refused
-        start_response(f"{status} {_REASONS.get(status, '')}", headers_out)
+        start_response(f"{status} {HTTPStatus(status).phrase}", headers_out)
         return [payload]
 
     return app
