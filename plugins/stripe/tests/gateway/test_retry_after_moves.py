@@ -107,3 +107,22 @@ def test_after_any_moves_a_retry_under_the_key_leaves_the_ledgers_totals_at_stri
     refund it does not count."""
     key = f"order-{len(app.store.payment_intents)}"
     _totals_match(service, stripe, _lost_then_retried(service, app, api, flow, moves, key))
+
+
+def test_a_resend_whose_intent_cannot_be_read_stays_unknown_and_reconcile_settles_it(
+        service: PaymentService, stripe: Any, app: Any, api: Any) -> None:
+    """Stripe's stored answer alone says nothing of the intent now: without the read, the outcome
+    stays unknown (never the authorization as it was), and reconciliation reads it later."""
+    app.inject(Fault(kind="drop_after", path=r"^/v1/payment_intents$"))
+    with pytest.raises(OutcomeUnknown) as lost:
+        service.authorize("stripe", eur("50.00"), source="pm_card_visa", idempotency_key="order-unread-4")
+    app.expire(list(app.store.payment_intents)[-1])
+    app.inject(Fault(kind="status", status=500, method="GET", path=r"^/v1/payment_intents/", times=10))
+    with pytest.raises(OutcomeUnknown):
+        service.authorize("stripe", eur("50.00"), source="pm_card_visa", idempotency_key="order-unread-4")
+    payment_id = lost.value.payment_id or ""
+    assert service.get_payment(payment_id).authorized == eur("0.00")
+    app.clear_faults()
+    service.reconcile(payment_id=payment_id)
+    assert service.get_payment(payment_id).state == "voided"
+    _totals_match(service, stripe, payment_id)
