@@ -12,7 +12,10 @@ Each operation runs in three steps:
 
 Outcomes a caller can tell apart:
 
-- success returns the updated `Payment`;
+- success returns the updated `Payment`; an answer naming a state further on than the operation
+  makes (a retry under the key finding what the lost attempt made, since voided, expired or
+  refunded) is recorded, and the payment is then read from the provider as below, so the ledger
+  never claims the hold or capture the provider no longer has;
 - buyer action returns the `Payment` in state action_required, with `payment.action.redirect_url`;
   send the buyer there and call `complete(payment.id)` when they return;
 - an operation the provider accepted and decides later returns the `Payment` with that
@@ -503,24 +506,33 @@ class PaymentService:
                     f"the {txn.kind} was sent but its outcome could not be recorded, so it is unknown; retry "
                     "the same call (the same idempotency key is reused) or run reconcile()")),
                     txn.payment_id, txn.id) from busy
-        if isinstance(outcome, PaywireError) and outcome.state_conflict and recorded[0].status == S.FAILED:
-            self._catch_up(recorded[0], outcome)
-        return self._conclude(*recorded, outcome)
+        txn, payment = recorded
+        if isinstance(outcome, PaywireError) and outcome.state_conflict and txn.status == S.FAILED and txn.payment_id:
+            # The refusal stands and is raised either way; `details["reconciled"]` says whether
+            # the payment now follows the provider, else `reconcile_error` why not.
+            why = self._catch_up(txn.payment_id)
+            outcome.details.update(reconciled=why is None, **({"reconcile_error": why} if why else {}))
+        elif (isinstance(outcome, CommandResult) and payment is not None and txn.status == S.SUCCEEDED
+              and rules.behind(payment, outcome.state)):
+            # The success stands; the caller gets the payment as the provider now holds it.
+            if self._catch_up(payment.id) is None:
+                payment = self.get_payment(payment.id)
+        return self._conclude(txn, payment, outcome)
 
-    def _catch_up(self, txn: Transaction, refusal: PaywireError) -> None:
-        """After a refusal saying the provider's payment is not as the ledger holds it
-        (`PaywireError.state_conflict`: an authorization that lapsed, say), read the provider as
-        `reconcile(payment_id=...)` does, so the ledger claims no more than the provider holds.
-        The refusal stands and is raised either way; `details["reconciled"]` says whether the
-        payment now follows the provider, else `reconcile_error` why not (reconcile it later)."""
-        if txn.payment_id is None:
-            return
+    def _catch_up(self, payment_id: str) -> str | None:
+        """Read the provider for the payment as `reconcile(payment_id=...)` does, so the ledger
+        claims no more than the provider holds, when an answer says the ledger is behind it: a
+        refusal saying the provider's payment is not as the ledger holds it
+        (`PaywireError.state_conflict`: an authorization that lapsed), or a success naming a
+        state further on than the operation made (`rules.behind`: a retry under the key finding
+        what an earlier attempt made, voided, expired or refunded since). None once the payment
+        follows the provider; otherwise why it could not be read (it stays as recorded until
+        `reconcile(payment_id=...)` or the provider's event)."""
         try:
-            self._settle_fetched(txn.payment_id, now())
-        except Exception as exc:  # noqa: BLE001 - the refusal is what the caller gets, read or not
-            refusal.details.update(reconciled=False, reconcile_error=_why(exc))
-        else:
-            refusal.details["reconciled"] = True
+            self._settle_fetched(payment_id, now())
+        except Exception as exc:  # noqa: BLE001 - the operation's own outcome is what the caller gets
+            return _why(exc)
+        return None
 
     def _settle_after(self, method: str, kind: str, at: datetime) -> datetime:
         """When a request of `kind` sent at `at` can no longer land (see `margin`)."""

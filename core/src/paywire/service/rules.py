@@ -21,6 +21,7 @@ from paywire.money import Money
 from paywire.service.inputs import require_money
 
 __all__ = [
+    "behind",
     "capture_parents",
     "check_capture",
     "check_complete",
@@ -155,6 +156,22 @@ def _state(authorized: int, captured: int, refunded: int, *, failed: bool, voide
     if captured > 0:
         return PaymentState.CAPTURED if closed else PaymentState.PARTIALLY_CAPTURED
     return PaymentState.AUTHORIZED
+
+
+# How far along its life a payment is, by state (the ledger's `PaymentState` and the provider's
+# `ProviderState` share these names); voided and failed are ends no operation moves on from.
+_PROGRESS = {
+    PaymentState.AUTHORIZED: 1, PaymentState.PARTIALLY_CAPTURED: 2, PaymentState.CAPTURED: 3,
+    PaymentState.PARTIALLY_REFUNDED: 4, PaymentState.REFUNDED: 5, PaymentState.VOIDED: 6, PaymentState.FAILED: 6,
+}
+
+
+def behind(payment: Payment, state: str | None) -> bool:
+    """Whether the provider's payment, in `state`, is further on than the ledger's `payment` after
+    an operation it answered: it moved on since (voided, expired, captured or refunded before a
+    retry under the operation's key found what an earlier attempt made). An answer to the
+    operation just made names the state it made, never one further on."""
+    return _PROGRESS.get(state or "", 0) > _PROGRESS.get(payment.state, 0)
 
 
 # -- checks ---------------------------------------------------------------------------------------

@@ -33,7 +33,7 @@ from paywire.errors import Declined, IdempotencyConflict, InvalidRequest, Outcom
 from paywire_braintree.amounts import from_braintree
 from paywire_braintree.builders import KEY_FIELD, VOID_KEY_FIELD
 from paywire_braintree.error_mapping import ERRORS
-from paywire_braintree.handlers import custom_field, fetched_fields, payment_fields, void_fields
+from paywire_braintree.handlers import custom_field, fetched_fields, found_fields, void_fields
 from paywire_braintree.states import result_status
 from paywire_braintree.validation import payload, refusal
 
@@ -129,7 +129,7 @@ class FirstOperation:
         refused = refusal(found)
         if not refused.ok:
             raise ERRORS(subject, Response(200), refused)
-        return _result(payment_fields(found), found)
+        return _result(found_fields(found), found)
 
 
     def _original(self, error: Declined, subject: Subject, context: CommandContext) -> Mapping[str, Any] | None:

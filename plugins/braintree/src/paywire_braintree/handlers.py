@@ -20,8 +20,8 @@ from paywire_braintree.states import SUBMITTED, operation_status, payment_state,
 from paywire_braintree.validation import payload
 
 __all__ = [
-    "capture_fields", "charged_fields", "custom_field", "fetched_fields", "payment_fields", "refund_fields", "transaction_of",
-    "vault_fields", "void_fields",
+    "capture_fields", "charged_fields", "custom_field", "fetched_fields", "found_fields", "payment_fields", "refund_fields",
+    "transaction_of", "vault_fields", "void_fields",
 ]
 
 
@@ -48,6 +48,14 @@ def payment_fields(transaction: Mapping[str, Any]) -> dict[str, Any]:
         "state": payment_state(status),
         "amount": from_braintree(transaction["amount"]),
     }
+
+
+def found_fields(transaction: Mapping[str, Any]) -> dict[str, Any]:
+    """An authorization or sale an earlier attempt under the key made, found by a retry: its state
+    and totals as fetch reads them, since it may have been captured or refunded since (its status
+    alone says SETTLED or AUTHORIZED), so the payment service sees that it moved on."""
+    now = fetched_fields(transaction)
+    return {**payment_fields(transaction), **{name: now[name] for name in ("state", "authorized", "captured", "refunded")}}
 
 
 def charged_fields(subject: Subject, response: Response) -> dict[str, Any]:

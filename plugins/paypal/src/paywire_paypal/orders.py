@@ -168,11 +168,16 @@ def completed_fields(subject: Subject, response: Response) -> dict[str, Any]:
 
 
 def created_fields(subject: Subject, response: Response) -> dict[str, Any]:
-    """A new order: waiting for the buyer (the approval link as `action`), or paid from the vault."""
+    """A new order: waiting for the buyer (the approval link as `action`), or paid from the vault.
+
+    An order paid from the vault whose authorization was voided since is VOIDED (a retry under the
+    key finds it so): it was authorized, and no buyer is waiting for it."""
     order = response.data
     if order.get("status") == "COMPLETED":
         return completed_fields(subject, response)
     fields = order_fields(order)
+    if fields["state"] == ProviderState.VOIDED:
+        return fields
     links = {link.get("rel"): link.get("href") for link in order.get("links") or () if isinstance(link, Mapping)}
     redirect = links.get("payer-action") or links.get("approve")
     fields["status"] = "action_required"

@@ -12,7 +12,9 @@
     vault      POST /v1/customers (unless given), then POST /v1/payment_methods/{pm}/attach
     unvault    POST /v1/payment_methods/{pm}/detach
 
-Every PaymentIntent request expands `latest_charge`, so each answer carries exact totals.
+Every PaymentIntent request expands `latest_charge`, so each answer carries exact totals. Resent
+after a lost answer, authorize, sale and capture then GET the intent: Stripe answers a resend with
+its stored answer, the intent as it was then (`Current`).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from typing import Any
 
 from paywire import CommandPool, GatewayCommand, GatewaySettings, HandlerChain, Response, Subject, ValidatorComposite
 from paywire_stripe import builders, handlers, operations
-from paywire_stripe.composites import Complete, Fetch, Vault
+from paywire_stripe.composites import Complete, Current, Fetch, Vault
 from paywire_stripe.endpoints import endpoints
 from paywire_stripe.error_mapping import map_error, should_retry
 from paywire_stripe.validation import answered, finished, paid, refunded
@@ -43,25 +45,29 @@ def build_commands(settings: GatewaySettings) -> CommandPool:
     options = settings.options
 
     def command(method: str, path: str, build: Builder, validator: ValidatorComposite,
-                handler: Handler) -> GatewayCommand:
-        return GatewayCommand(
-            builder=builders.keyed(build) if method == "POST" else build,
-            transfer_factory=endpoint(method, path),
-            validator=validator,
-            error_mapper=map_error,
-            handler=HandlerChain([handler]),
-            retry_hint=should_retry,
-        )
+                handler: Handler, *, read: GatewayCommand | None = None) -> GatewayCommand:
+        """One request's command; with `read`, a PaymentIntent write that reads the intent when
+        it is resent (`Current`)."""
+        parts: dict[str, Any] = {
+            "builder": builders.keyed(build) if method == "POST" else build,
+            "transfer_factory": endpoint(method, path),
+            "validator": validator,
+            "error_mapper": map_error,
+            "handler": HandlerChain([handler]),
+            "retry_hint": should_retry,
+        }
+        return GatewayCommand(**parts) if read is None else Current(**parts, read=read)
 
     intent = "/v1/payment_intents/{reference}"
     payment_method = "/v1/payment_methods/{source}"
     paid_intent = answered("payment_intent", paid)
+    retrieve = command("GET", intent, builders.retrieve_query, answered("payment_intent"), handlers.fetched_result)
     return CommandPool(
         {
             "authorize": command("POST", "/v1/payment_intents", builders.payment_request("manual", options),
-                                 paid_intent, handlers.intent_result),
+                                 paid_intent, handlers.intent_result, read=retrieve),
             "sale": command("POST", "/v1/payment_intents", builders.payment_request("automatic", options),
-                            paid_intent, handlers.intent_result),
+                            paid_intent, handlers.intent_result, read=retrieve),
             "complete": Complete(
                 retrieve=command("GET", intent, builders.retrieve_query,
                                  answered("payment_intent", paid, finished), handlers.intent_result),
@@ -69,14 +75,13 @@ def build_commands(settings: GatewaySettings) -> CommandPool:
                                 paid_intent, handlers.intent_result),
             ),
             "capture": command("POST", intent + "/capture", builders.capture_request,
-                               answered("payment_intent"), handlers.intent_result),
+                               answered("payment_intent"), handlers.intent_result, read=retrieve),
             "void": command("POST", intent + "/cancel", builders.void_request,
                             answered("payment_intent"), handlers.intent_result),
             "refund": command("POST", "/v1/refunds", builders.refund_request,
                               answered("refund", refunded), handlers.refund_result),
             "fetch": Fetch(
-                retrieve=command("GET", intent, builders.retrieve_query,
-                                 answered("payment_intent"), handlers.fetched_result),
+                retrieve=retrieve,
                 search=command("GET", "/v1/payment_intents/search", builders.search_query,
                                answered("search_result"), handlers.found_intent_result),
                 recent=command("GET", "/v1/payment_intents", builders.recent_query,

@@ -1,4 +1,5 @@
-"""Commands made of several Stripe requests: complete, fetch and vault.
+"""Commands made of several Stripe requests: complete, fetch and vault, and the PaymentIntent
+writes that read the intent when they are resent.
 
 Each is a `Command` (anything with `execute(subject, context)`) running `GatewayCommand`s, so every
 request still goes through the whole pipeline and its hooks.
@@ -10,12 +11,23 @@ import hashlib
 
 import attrs
 
-from paywire import CommandContext, CommandResult, Customer, GatewayCommand, ProviderOperation, ProviderState, Subject
+from paywire import (
+    CommandContext,
+    CommandResult,
+    Customer,
+    GatewayCommand,
+    OutcomeUnknown,
+    PaywireError,
+    ProviderOperation,
+    ProviderState,
+    Subject,
+    Transfer,
+)
 from paywire_stripe.amounts import to_stripe
 from paywire_stripe.operations import capture_operations, refunded_total, without_release
 from paywire_stripe.states import charge_of, intent_state, intent_totals
 
-__all__ = ["Complete", "Fetch", "Vault", "derived_key"]
+__all__ = ["Complete", "Current", "Fetch", "Vault", "derived_key"]
 
 
 def derived_key(key: str | None, step: str) -> str | None:
@@ -29,6 +41,33 @@ def derived_key(key: str | None, step: str) -> str | None:
     if len(derived) <= 255:
         return derived
     return f"paywire:{hashlib.sha256(key.encode()).hexdigest()}:{step}"
+
+
+@attrs.frozen
+class Current(GatewayCommand):
+    """A PaymentIntent write (authorize, sale, capture) whose result says what the intent is now.
+
+    Resent under its key after a lost answer (`CommandContext.resent`), the request is answered
+    with what Stripe stored for the first attempt: the intent as it was then, since perhaps
+    canceled, expired, captured or refunded. The intent is read then (`read`), and the result
+    takes its state and totals, so the payment service sees that it moved on. A first send costs
+    nothing more: this is the very command the rehearsal checked, and it sends one request.
+    """
+
+    read: GatewayCommand = attrs.field(kw_only=True)
+
+    def perform(self, subject: Subject, transfer: Transfer, context: CommandContext) -> CommandResult:
+        result = super().perform(subject, transfer, context)
+        if not context.resent or not result.reference:
+            return result
+        intent = result.references.get("payment") or result.reference
+        try:
+            now = self.read.execute(Subject(reference=intent), context)
+        except PaywireError as error:
+            raise OutcomeUnknown.instead_of(error, f"Stripe answered the resent request with its stored answer, and "
+                                                   f"PaymentIntent {intent} as it is now could not be read") from error
+        return attrs.evolve(result, state=now.state, authorized=now.authorized, captured=now.captured,
+                            refunded=now.refunded)
 
 
 @attrs.frozen
