@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from paywire import PaymentService, PaywireError
+from paywire import OutcomeUnknown, PaymentService, PaywireError
 from paywire.ledger import PaymentState, TransactionStatus
 from paywire.testing.emulator import Fault
 from tests.ledger.fakepay import FakePayApp
@@ -61,3 +61,25 @@ def test_a_refusal_without_a_state_conflict_reads_nothing(service: PaymentServic
     error = _refused(service, "capture", payment.id)
     assert error.code == "invalid_state" and not error.state_conflict and "reconciled" not in error.details
     assert [method for method, _ in app.calls[sent:]] == ["POST"]
+
+
+@pytest.mark.parametrize("move", ["lapse", "capture elsewhere"])
+def test_a_resent_operation_answered_with_a_stale_replay_leaves_the_payment_as_the_provider_holds_it(
+        service: PaymentService, app: FakePayApp, move: str) -> None:
+    """FakePay answers a resend under its key with what it stored for the first attempt, as Stripe
+    does: the payment as it was then. Moved on since (the hold lapsed, a capture made outside
+    paywire), the resend's success is recorded and the payment then read, whatever the replay
+    said, so the ledger never claims the hold or the amount the provider no longer has."""
+    app.inject(Fault("drop_after", method="POST", path="/v1/payments$"))
+    with pytest.raises(OutcomeUnknown) as lost:
+        service.authorize("fakepay", eur("10.00"), source="tok_ok", idempotency_key="auth-stale")
+    [reference] = app.payments
+    if move == "lapse":
+        app.lapse(reference)
+    else:
+        with app.lock:  # captured in the provider's dashboard, with no word to the ledger
+            app._capture(app.payments[reference], 1_000, final=True, emit=False)
+    payment = service.authorize("fakepay", eur("10.00"), source="tok_ok", idempotency_key="auth-stale")
+    assert payment.id == lost.value.payment_id
+    assert payment.state == (PaymentState.VOIDED if move == "lapse" else PaymentState.CAPTURED)
+    agree(service, app, payment.id)

@@ -513,8 +513,10 @@ class PaymentService:
             why = self._catch_up(txn.payment_id)
             outcome.details.update(reconciled=why is None, **({"reconcile_error": why} if why else {}))
         elif (isinstance(outcome, CommandResult) and payment is not None and txn.status == S.SUCCEEDED
-              and rules.behind(payment, outcome.state)):
-            # The success stands; the caller gets the payment as the provider now holds it.
+              and (plan.resent or rules.behind(payment, outcome.state))):
+            # The success stands; the caller gets the payment as the provider now holds it. A
+            # resend's answer may be the provider's stored answer to the first attempt (Stripe
+            # replays it), the payment as it was then: read it, whatever the answer says.
             if self._catch_up(payment.id) is None:
                 payment = self.get_payment(payment.id)
         return self._conclude(txn, payment, outcome)
