@@ -218,6 +218,8 @@ class _Session:
             name = self._names.get(sql)
             values = [_text(value) for value in params]
             if name is None and len(self._names) < self.PREPARED:
+                if self._pending:  # it is parsed against the catalog as the server has it: what waits runs first
+                    self.send()
                 name = self._prepare(sql)
             answer = _Answer(self, name, values, True) if name else _Answer(self, _numbered(sql), values, False)
         else:
