@@ -107,9 +107,13 @@ class PostgresLedger(SQLLedger):
         self.execute(connection, "SELECT pg_advisory_xact_lock(hashtextextended(?, 0))",
                      (f"paywire:{self.schema or ''}:{method}:{key}",))
 
+    schema_table_sql = "SELECT 1 WHERE to_regclass('paywire_schema') IS NOT NULL"
+
     def lock_migrations(self, connection: Any) -> None:
         self.execute(connection, "SELECT pg_advisory_xact_lock(hashtextextended(?, 0))",
                      (f"paywire:migrate:{self.schema or ''}",))
+
+    def create_namespace(self, connection: Any) -> None:
         if self.schema:
             from psycopg import sql
 
