@@ -299,3 +299,42 @@ def test_workers_starting_together_upgrade_the_previous_release_once(previous_re
     finally:
         for ledger in opened:
             ledger.close()
+
+
+# -- a worker that may use the ledger but not change its schema -----------------------------------
+@pytest.mark.parametrize("backend", [pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_a_role_that_may_only_read_and_write_opens_an_up_to_date_ledger(ledger_url: str) -> None:
+    """Workers often run as a role that may read and write the ledger's tables but create
+    nothing (the schema's owner migrates). A ledger already at this release's version needs no
+    DDL, so such a worker starts; PostgreSQL checks the right to create before it looks whether
+    the thing exists, so even `CREATE ... IF NOT EXISTS` would refuse it."""
+    import os
+    import secrets
+    from urllib.parse import urlsplit, urlunsplit
+
+    import psycopg
+
+    owner = open_ledger(ledger_url)
+    schema = owner.schema  # type: ignore[attr-defined]
+    owner.close()
+    parts = urlsplit(ledger_url)
+    role = f"pwtest_{os.getpid()}_{secrets.token_hex(4)}_app"
+    admin = urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE ROLE "{role}" LOGIN')
+        conn.execute(f'GRANT USAGE ON SCHEMA "{schema}" TO "{role}"')
+        conn.execute(f'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "{schema}" TO "{role}"')
+    host = parts.netloc.rsplit("@", 1)[-1]
+    try:
+        worker = open_ledger(urlunsplit((parts.scheme, f"{role}@{host}", parts.path, parts.query, "")))
+        try:
+            assert worker.schema_version() == MIGRATIONS[-1].version
+            with worker.unit() as u:
+                u.insert_payment(payment())
+            assert worker.get_payment("pay_1") == payment()
+        finally:
+            worker.close()
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP OWNED BY "{role}"')
+            conn.execute(f'DROP ROLE "{role}"')

@@ -148,3 +148,17 @@ def test_batched_units_answer_and_store_as_sqlite_does(
     assert _run(pg_ledger, prefix, units) == _run(sqlite_ledger, prefix, units)
     session = pg_ledger._session(pg_ledger.connection())
     assert bool(session._names) is bool(prepared)
+
+
+def test_a_statement_first_prepared_inside_a_unit_sees_what_the_unit_did_before_it(
+    pg_ledger: PostgresLedger,
+) -> None:
+    """A statement is parsed against the server's catalog when it is prepared: the statements
+    waiting in the unit run first, or one naming a table the unit just made fails (as the first
+    migration's record of itself did, made in the same unit as the table it goes into)."""
+    connection = pg_ledger.connection()
+    pg_ledger.begin(connection)
+    pg_ledger.execute(connection, "CREATE TABLE paywire_scratch (n INTEGER NOT NULL)")
+    pg_ledger.execute(connection, "INSERT INTO paywire_scratch (n) VALUES (?)", (7,))
+    assert pg_ledger.execute(connection, "SELECT n FROM paywire_scratch").fetchall() == [(7,)]
+    pg_ledger.rollback(connection)

@@ -558,6 +558,13 @@ class SQLLedger(Ledger):
     def lock_migrations(self, connection: Any) -> None:
         """Serialise migrations until commit (SQLite's write lock already does)."""
 
+    # Whether the ledger's version table exists: asked before any DDL, so that a ledger already
+    # at this release's version is opened by a role that may not create anything.
+    schema_table_sql = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'paywire_schema'"
+
+    def create_namespace(self, connection: Any) -> None:
+        """Make the place the ledger's tables go, before its first migration (PostgreSQL: its schema)."""
+
     def version(self, connection: Any) -> object | None:
         """A value that changes whenever another connection commits to the ledger (this
         connection's own commits need not move it); None where the backend has none."""
@@ -640,21 +647,24 @@ class SQLLedger(Ledger):
         self.begin(connection, durable=True)
         try:
             self.lock_migrations(connection)
-            self.execute(
-                connection,
-                "CREATE TABLE IF NOT EXISTS paywire_schema (version INTEGER PRIMARY KEY, description TEXT NOT NULL, "
-                "applied_at BIGINT NOT NULL)",
-            )
-            done = {int(r[0]) for r in self.execute(connection, "SELECT version FROM paywire_schema").fetchall()}
+            done: set[int] = set()
+            if self.execute(connection, self.schema_table_sql).fetchall():
+                done = {int(r[0]) for r in self.execute(connection, "SELECT version FROM paywire_schema").fetchall()}
             known = max(m.version for m in MIGRATIONS)
             if done and max(done) > known:  # written by a later release: never run against it
                 raise ConfigurationError(
                     f"the ledger's schema is version {max(done)}, newer than this paywire release "
                     f"understands (version {known}); upgrade paywire to use this ledger"
                 )
-            for migration in MIGRATIONS:
-                if migration.version in done:
-                    continue
+            missing = [migration for migration in MIGRATIONS if migration.version not in done]
+            if not done:  # no ledger yet
+                self.create_namespace(connection)
+                self.execute(
+                    connection,
+                    "CREATE TABLE IF NOT EXISTS paywire_schema (version INTEGER PRIMARY KEY, "
+                    "description TEXT NOT NULL, applied_at BIGINT NOT NULL)",
+                )
+            for migration in missing:
                 for statement in statements(migration, self.dialect):
                     self.execute(connection, statement)
                 self.execute(

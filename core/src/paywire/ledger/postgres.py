@@ -107,9 +107,13 @@ class PostgresLedger(SQLLedger):
         self.execute(connection, "SELECT pg_advisory_xact_lock(hashtextextended(?, 0))",
                      (f"paywire:{self.schema or ''}:{method}:{key}",))
 
+    schema_table_sql = "SELECT 1 WHERE to_regclass('paywire_schema') IS NOT NULL"
+
     def lock_migrations(self, connection: Any) -> None:
         self.execute(connection, "SELECT pg_advisory_xact_lock(hashtextextended(?, 0))",
                      (f"paywire:migrate:{self.schema or ''}",))
+
+    def create_namespace(self, connection: Any) -> None:
         if self.schema:
             from psycopg import sql
 
@@ -218,6 +222,8 @@ class _Session:
             name = self._names.get(sql)
             values = [_text(value) for value in params]
             if name is None and len(self._names) < self.PREPARED:
+                if self._pending:  # it is parsed against the catalog as the server has it: what waits runs first
+                    self.send()
                 name = self._prepare(sql)
             answer = _Answer(self, name, values, True) if name else _Answer(self, _numbered(sql), values, False)
         else:
