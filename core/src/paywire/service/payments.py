@@ -14,7 +14,8 @@ Outcomes a caller can tell apart:
 
 - success returns the updated `Payment`; an answer naming a state further on than the operation
   makes (a retry under the key finding what the lost attempt made, since voided, expired or
-  refunded) is recorded, and the payment is then read from the provider as below, so the ledger
+  refunded), and any answer to a resend (which may be the provider's stored answer to the first
+  attempt), is recorded, and the payment is then read from the provider as below, so the ledger
   never claims the hold or capture the provider no longer has;
 - buyer action returns the `Payment` in state action_required, with `payment.action.redirect_url`;
   send the buyer there and call `complete(payment.id)` when they return;
@@ -527,7 +528,8 @@ class PaymentService:
         refusal saying the provider's payment is not as the ledger holds it
         (`PaywireError.state_conflict`: an authorization that lapsed), or a success naming a
         state further on than the operation made (`rules.behind`: a retry under the key finding
-        what an earlier attempt made, voided, expired or refunded since). None once the payment
+        what an earlier attempt made, voided, expired or refunded since), or any resend's success
+        (perhaps the stored answer to the first attempt). None once the payment
         follows the provider; otherwise why it could not be read (it stays as recorded until
         `reconcile(payment_id=...)` or the provider's event)."""
         try:
