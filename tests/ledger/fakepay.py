@@ -10,7 +10,10 @@ event for everything that moves money (`outbox`; also POSTed to `webhook_url` wh
 Test tokens: `tok_ok` succeeds, `tok_decline` is declined, `tok_3ds` needs buyer action
 (declined when vaulted, i.e. off-session), `tok_pending` is accepted and decided later (the
 payment answers "processing"), `tok_async` authorizes at once but every capture and refund on the
-payment is accepted and decided later (answered "pending"). `decide(object id, succeed)` is the
+payment is accepted and decided later (answered "pending"), `tok_partial` is a prepaid card with
+less balance: the bank authorizes half of what is asked, at least one minor unit (a partial
+authorization; the payment's `amount` stays what was asked, its `authorized` says what is held, and
+answers report that as the operation's amount). `decide(object id, succeed)` is the
 provider making up its mind: it settles the payment, capture or refund and emits the event.
 
 FakePay's documented error semantics: an HTTP 503 with error code `not_processed` (maintenance)
@@ -194,6 +197,7 @@ class FakePayApp(EmulatorApp):
                 "capture": bool(data.get("capture")), "authorized": 0, "captured": 0, "refunded": 0,
                 "closed": False, "order_id": data.get("order_id"), "idempotency_key": key,
                 "_captures": [], "_refunds": [], "_async": source == "tok_async",
+                "_held": max(1, amount // 2) if source == "tok_partial" else amount,
             }
             self.payments[pid] = payment
             if key:
@@ -212,17 +216,16 @@ class FakePayApp(EmulatorApp):
 
     def _establish(self, payment: dict[str, Any]) -> None:
         payment.pop("next_action", None)
-        payment["authorized"] = payment["amount"]
-        self.applied.append(("authorize", payment["id"], payment["amount"]))
+        held = payment["authorized"] = payment["_held"]
+        self.applied.append(("authorize", payment["id"], held))
         if payment["capture"]:
-            cap = self._capture(payment, payment["amount"], final=True, key=payment.get("idempotency_key"),
-                                emit=False)
+            cap = self._capture(payment, held, final=True, key=payment.get("idempotency_key"), emit=False)
             payment["capture_id"] = cap["id"]
-            self.emit("captured", payment["id"], amount=payment["amount"], currency=payment["currency"],
+            self.emit("captured", payment["id"], amount=held, currency=payment["currency"],
                       references={"payment": payment["id"], "capture": cap["id"]})
         else:
             payment["status"] = "authorized"
-            self.emit("authorized", payment["id"], amount=payment["amount"], currency=payment["currency"])
+            self.emit("authorized", payment["id"], amount=held, currency=payment["currency"])
 
     def _capture(self, payment: dict[str, Any], amount: int, *, final: bool, key: str | None = None,
                  status: str = "succeeded", emit: bool = True) -> dict[str, Any]:
@@ -490,7 +493,10 @@ def _payment_result(subject: Subject, response: Response) -> dict[str, Any]:
         references["capture"] = settled[-1]
     result: dict[str, Any] = {
         "references": references, "state": _STATES[data["status"]],
-        "amount": Money(data["amount"], currency), "authorized": Money(data["authorized"], currency),
+        # What the operation applied: what is authorized once it is (less than asked after a
+        # partial authorization), what was asked before.
+        "amount": Money(data["authorized"] or data["amount"], currency),
+        "authorized": Money(data["authorized"], currency),
         "captured": Money(data["captured"], currency), "refunded": Money(data["refunded"], currency),
         "reference": data.get("capture_id") or data["id"],
     }

@@ -28,6 +28,7 @@ from paywire.errors import (
 from paywire.ledger.model import SettledBy, Transaction, TransactionKind, TransactionStatus, now, replace
 from paywire.money import Money
 from paywire.security import redact
+from paywire.service.held import note_held
 
 __all__ = ["attach", "failed", "is_unknown", "rebuild_error", "succeeded", "summary_of_result", "unknown"]
 
@@ -94,9 +95,12 @@ def succeeded(txn: Transaction, result: CommandResult) -> Transaction:
     reference = result.reference
     if txn.kind == TransactionKind.VAULT:  # the token is kept apart; the reference names the customer
         reference = result.references.get("customer") or reference
+    response = summary_of_result(result)
+    if result.succeeded:
+        response = note_held(txn, response, result.amount)  # a partial authorization holds less than asked
     return replace(
         txn, status=status, provider_reference=reference or txn.provider_reference,
-        token=result.token or txn.token, response=summary_of_result(result), updated_at=at,
+        token=result.token or txn.token, response=response, updated_at=at,
         finished_at=None if result.accepted else at, settled_by=None if result.accepted else SettledBy.ANSWER,
         error_type=None, error_code=None, error_message=None, retryable=False,
     )

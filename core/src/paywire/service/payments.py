@@ -84,6 +84,7 @@ from paywire.ledger.model import (
 from paywire.money import Money
 from paywire.security import _MASK, redact
 from paywire.service import rules
+from paywire.service.held import unreadable
 from paywire.service.inputs import require_event, require_key, require_money, require_source, require_text
 from paywire.service.keys import derived_key, fingerprint, new_id, same_operation
 from paywire.service.outcome import attach, failed, is_unknown, rebuild_error, succeeded, unknown
@@ -484,6 +485,7 @@ class PaymentService:
         outcome: CommandResult | BaseException
         try:
             outcome = self.gateway.perform(plan.rehearsal, resent=plan.resent)
+            outcome = unreadable(txn, outcome) or outcome  # what a first operation holds must be told
         except BuyerActionRequired as exc:  # a plugin that signals buyer action by raising
             outcome = CommandResult(status="action_required",
                                     action=BuyerAction(exc.redirect_url or "", None) if exc.redirect_url else None)

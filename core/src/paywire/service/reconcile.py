@@ -36,6 +36,7 @@ from paywire.ledger.interface import LedgerUnit
 from paywire.ledger.model import Payment, SettledBy, Transaction, TransactionKind, TransactionStatus, now, replace
 from paywire.money import Money
 from paywire.service import rules
+from paywire.service.held import note_held
 from paywire.service.reversal import reverse, reversible
 from paywire.subject import BuyerAction
 
@@ -98,12 +99,13 @@ def _given(value: Money | None, otherwise: Money) -> Money:
 
 
 def _finish(u: LedgerUnit, txn: Transaction, status: str, note: str, result: CommandResult,
-            reference: str | None = None, *, retryable: bool = False) -> Settlement:
+            reference: str | None = None, *, retryable: bool = False, held: Money | None = None) -> Settlement:
     """Record what the provider holds of `txn`. `retryable`: a failure because the provider never
     got the request, which may be sent again with its key; one the provider decided would only be
-    answered again (or its acceptance replayed) under that key."""
+    answered again (or its acceptance replayed) under that key. `held`: what a first operation
+    that succeeded holds (the provider's authorized total)."""
     at = now()
-    response = dict(txn.response)
+    response = note_held(txn, dict(txn.response), held)
     response["reconciled"] = {"state": result.state, "note": note}
     u.update_transaction(replace(
         txn, status=status, response=response, updated_at=at,
@@ -188,7 +190,8 @@ def settle(u: LedgerUnit, payment: Payment, result: CommandResult,
                                result.reference))
             payment = replace(payment, action=result.action or BuyerAction("", None))
         elif state in _ESTABLISHED:
-            out.append(_finish(u, txn, S.SUCCEEDED, f"the provider reports {state}", result, result.reference))
+            out.append(_finish(u, txn, S.SUCCEEDED, f"the provider reports {state}", result, result.reference,
+                               held=result.authorized))
             if payment.flow == K.AUTHORIZE and "authorization" not in payment.references and result.reference:
                 payment = replace(payment, references={**payment.references, "authorization": result.reference})
         else:

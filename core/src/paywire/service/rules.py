@@ -18,6 +18,7 @@ from paywire.errors import InvalidRequest, StateError, UnsupportedOperation
 from paywire.gateway_definition import Capabilities
 from paywire.ledger.model import Payment, PaymentState, Transaction, TransactionKind, TransactionStatus, replace
 from paywire.money import Money
+from paywire.service.held import held_minor
 from paywire.service.inputs import require_money
 
 __all__ = [
@@ -91,7 +92,7 @@ def derive(payment: Payment, txns: Sequence[Transaction], **changes: Any) -> Pay
         if t.status != S.SUCCEEDED or t.amount is None or t.id in undone:
             continue
         if t.kind in K.INITIAL:  # authorize and complete establish one authorization
-            own_authorized = max(own_authorized, _minor(t, currency))
+            own_authorized = max(own_authorized, min(_minor(t, currency), held_minor(t)))
         elif t.kind == K.CAPTURE:
             own_captured += _minor(t, currency)
         elif t.kind == K.REFUND:
@@ -266,7 +267,8 @@ def capture_parents(payment: Payment, txns: Sequence[Transaction]) -> list[tuple
              and (t.status == S.SUCCEEDED or t.open) and t.id not in undone),
             payment.currency,
         )
-        result.append((parent, parent.amount - spent))
+        captured = Money(held_minor(parent), payment.currency) if parent.kind in K.INITIAL else parent.amount
+        result.append((parent, captured - spent))
     return result
 
 

@@ -64,6 +64,7 @@ from paywire.ledger.model import (
 )
 from paywire.money import Money
 from paywire.service import rules
+from paywire.service.held import note_held
 from paywire.service.keys import fingerprint, new_id
 from paywire.service.reversal import reverse, reversible, succeeded_first, totals_trusted, undo_waits
 from paywire.webhook import SHARED_REFERENCES, EventKind
@@ -79,7 +80,7 @@ def _settle(u: LedgerUnit, txn: Transaction, status: str, event: StoredEvent,
     """Record the event's outcome of an open `txn` and return it; `reference`: the object it
     became, when the event names one the transaction did not know (an accepted sale's capture)."""
     at = now()
-    response = dict(txn.response)
+    response = note_held(txn, dict(txn.response), event.amount if status == S.SUCCEEDED else None)
     response["settled_by"] = f"webhook {event.provider}/{event.event_id}"
     # A failure the provider decided is its answer under the key: sent again with that key, the
     # request would get the same answer (or the acceptance it replays), never a new operation.

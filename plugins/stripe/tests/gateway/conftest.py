@@ -5,7 +5,8 @@ every transfer recorded."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterator
+import json
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +21,12 @@ from paywire import (
     Order,
     PaymentService,
     Plugins,
+    Response,
     Retry,
     SQLiteLedger,
     Subject,
     WebhookEvent,
+    hookimpl,
 )
 from paywire.testing.emulator import EmulatorServer
 from paywire.testing.recorder import TransferRecorder
@@ -148,3 +151,37 @@ def service(gateway: Gateway, tmp_path: Path) -> Iterator[PaymentService]:
     ledger = SQLiteLedger(tmp_path / "ledger.db")
     yield PaymentService(gateway, ledger, wait_timeout=5.0)
     ledger.close()
+
+
+class PartialAuthorization:
+    """The bank approves only `held` of the next authorization, as it may when the shop asks Stripe
+    for partial authorizations: the emulator's intent and charge then hold that, and Stripe's
+    answer says so (the intent's `amount_capturable`, the card's `amount_authorized`); the
+    intent's and the charge's `amount` stay what was asked."""
+
+    def __init__(self, app: Any, held: int) -> None:
+        self.app, self.held = app, held
+
+    @hookimpl(wrapper=True)
+    def send_transfer(self, command: str, transfer: Any) -> Generator[None, Response, Response]:
+        response: Response = yield
+        if command != "authorize":
+            return response
+        answer = json.loads(response.body)
+        intent = self.app.store.payment_intents[answer["id"]]
+        charge = self.app.store.charges[intent["latest_charge"]]
+        for held_by in (intent, answer):
+            held_by["amount_capturable"] = self.held
+        for card in (charge, answer["latest_charge"]):
+            card["payment_method_details"]["card"]["amount_authorized"] = self.held
+        return Response(response.status, response.headers, json.dumps(answer).encode())
+
+
+@pytest.fixture
+def partial_authorization(gateway: Gateway, app: StripeEmulator) -> Callable[[int], None]:
+    """Makes Stripe authorize only `held` (in Stripe's units) of every later authorization."""
+
+    def hold(held: int) -> None:
+        gateway.plugins.register(PartialAuthorization(app, held), name="partial_authorization")
+
+    return hold

@@ -4,7 +4,7 @@ plugin's results, errors, fetch and webhooks are what the service needs."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from paywire import (
     RateLimited,
     Retry,
     SQLiteLedger,
+    StateError,
     hookimpl,
 )
 from paywire.ledger import PaymentState, TransactionStatus
@@ -53,6 +54,25 @@ def test_authorize_capture_and_refund_agree_with_stripe(service: PaymentService,
     keys = [t.idempotency_key for t in service.list_transactions(payment.id)]
     assert [record.transfer.idempotency_key for record in stripe.recorder.sent if record.transfer.method == "POST"] == (
         keys)
+
+
+def test_a_partial_authorization_records_what_stripe_holds(service: PaymentService, stripe: Any,
+                                                          partial_authorization: Callable[[int], None]) -> None:
+    """Stripe authorized 60.00 of 100.00 (the card's `amount_authorized`, the intent's
+    `amount_capturable`): the ledger holds that, not what was asked, and refuses to capture more
+    before sending anything."""
+    partial_authorization(6000)
+    payment = service.authorize("stripe", eur("100.00"), source="pm_card_visa", order_id="A-60")
+    assert (payment.state, payment.amount, payment.authorized) == (PaymentState.AUTHORIZED, eur("100.00"),
+                                                                   eur("60.00"))
+    sent = len(stripe.sent())
+    with pytest.raises(StateError) as refused:
+        service.capture(payment.id, eur("60.01"))
+    assert refused.value.code == "capture_exceeds_authorized" and len(stripe.sent()) == sent
+    payment = service.capture(payment.id)
+    assert (payment.state, payment.authorized, payment.captured) == (PaymentState.CAPTURED, eur("60.00"),
+                                                                     eur("60.00"))
+    assert service.reconcile(payment_id=payment.id).mismatches == ()
 
 
 def test_a_decline_fails_the_payment(service: PaymentService) -> None:

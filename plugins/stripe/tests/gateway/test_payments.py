@@ -3,8 +3,7 @@ what comes back."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Generator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -17,11 +16,9 @@ from paywire import (
     Money,
     Order,
     ProviderState,
-    Response,
     StateError,
     Subject,
     UnsupportedOperation,
-    hookimpl,
 )
 
 EUR = "EUR"
@@ -160,32 +157,9 @@ def test_a_full_capture_captures_what_was_authorized(stripe: Any, form: Any) -> 
                                                                      eur("30.00"))
 
 
-class PartialAuthorization:
-    """The bank approves only `held` of the next authorization, as it may when the shop asks Stripe
-    for partial authorizations: the emulator's intent and charge then hold that, and Stripe's
-    answer says so (the intent's `amount_capturable`, the card's `amount_authorized`); the
-    intent's and the charge's `amount` stay what was asked."""
-
-    def __init__(self, app: Any, held: int) -> None:
-        self.app, self.held = app, held
-
-    @hookimpl(wrapper=True)
-    def send_transfer(self, command: str, transfer: Any) -> Generator[None, Response, Response]:
-        response: Response = yield
-        if command != "authorize":
-            return response
-        answer = json.loads(response.body)
-        intent = self.app.store.payment_intents[answer["id"]]
-        charge = self.app.store.charges[intent["latest_charge"]]
-        for held_by in (intent, answer):
-            held_by["amount_capturable"] = self.held
-        for card in (charge, answer["latest_charge"]):
-            card["payment_method_details"]["card"]["amount_authorized"] = self.held
-        return Response(response.status, response.headers, json.dumps(answer).encode())
-
-
-def test_a_partial_authorization_reports_what_stripe_holds_not_what_was_asked(stripe: Any) -> None:
-    stripe.gateway.plugins.register(PartialAuthorization(stripe.app, 600), name="partial_authorization")
+def test_a_partial_authorization_reports_what_stripe_holds_not_what_was_asked(
+        stripe: Any, partial_authorization: Callable[[int], None]) -> None:
+    partial_authorization(600)
     authorized = stripe.authorize(eur("10.00"))
     assert (authorized.state, authorized.amount, authorized.authorized) == (ProviderState.AUTHORIZED, eur("6.00"),
                                                                             eur("6.00"))

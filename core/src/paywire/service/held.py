@@ -1,0 +1,57 @@
+"""What a first operation (authorize, sale, complete) holds at the provider.
+
+A provider may authorize less than was asked (a partial authorization: a prepaid or debit card
+with less balance, where the shop opted in). The transaction keeps the amount asked (what was
+sent, and what a retry under its key sends again); what the provider holds, when less, is noted
+in the transaction's response summary, and the payment's totals count that: the ledger never
+claims more than the provider holds. The payment's `amount` stays what was asked, so the shop can
+tell a partial authorization by `payment.authorized < payment.amount`.
+
+Whatever settles a first operation notes it here: its own answer (the result's `amount`), a
+reconciliation (the provider's authorized total) or a webhook (the event's amount).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from paywire.command.result import CommandResult
+from paywire.errors import OutcomeUnknown
+from paywire.ledger.model import Transaction, TransactionKind
+from paywire.money import Money
+
+__all__ = ["HELD", "held_minor", "note_held", "unreadable"]
+
+HELD = "held"  # the response summary's key: minor units, present only when less than asked
+
+
+def note_held(txn: Transaction, response: dict[str, Any], held: Money | None) -> dict[str, Any]:
+    """`response`, noting `held` when it is what a first operation holds and less than it asked.
+    Anything else (none, another currency, nothing, more than asked) notes nothing: the asked
+    amount stands, as before any answer."""
+    asked = txn.amount
+    if (txn.kind in TransactionKind.INITIAL and asked is not None and held is not None
+            and held.currency == asked.currency and 0 < held.minor < asked.minor):
+        response[HELD] = held.minor
+    return response
+
+
+def held_minor(txn: Transaction) -> int:
+    """What a succeeded first operation holds, in minor units of its amount: the noted amount,
+    never more than asked."""
+    asked = txn.amount.minor if txn.amount is not None else 0
+    noted = txn.response.get(HELD)
+    return noted if type(noted) is int and 0 < noted < asked else asked
+
+
+def unreadable(txn: Transaction, result: CommandResult) -> OutcomeUnknown | None:
+    """A first operation answered succeeded with an amount that cannot be what it holds (more
+    than asked, another currency, nothing): the provider took the request, but how much it holds
+    cannot be told from the answer, so its outcome is unknown (reconciliation asks again)."""
+    asked, told = txn.amount, result.amount
+    if (txn.kind not in TransactionKind.INITIAL or not result.succeeded or asked is None or told is None
+            or (told.currency == asked.currency and 0 < told.minor <= asked.minor)):
+        return None
+    return OutcomeUnknown(
+        f"the provider answered the {txn.kind} of {asked} as succeeded for {told}, more than was asked or not "
+        "in its terms: what it holds is unknown; run reconcile()", code="unreadable_amount")
