@@ -122,3 +122,15 @@ def test_an_answer_claiming_more_than_was_asked_is_an_unknown_outcome(
         agree(service, app, payment_id)
     finally:
         gateway.close()
+
+
+def test_an_authorized_event_without_an_amount_claims_no_more_than_is_held(
+        service: PaymentService, app: FakePayApp) -> None:
+    """An event saying only "authorized" (no amount) after a partial authorization raises no floor
+    to the amount asked: what the provider holds is what its answer said."""
+    payment = service.authorize("fakepay", eur("50.00"), source="tok_partial")
+    headers, body = app.event("evt_amountless", "authorized", payment.reference or "")
+    assert service.receive_webhook("fakepay", headers, body).status == EventStatus.APPLIED
+    payment = service.get_payment(payment.id)
+    assert (payment.authorized, payment.capturable) == (eur("25.00"), eur("25.00"))
+    agree(service, app, payment.id)

@@ -13,14 +13,15 @@ reconciliation (the provider's authorized total) or a webhook (the event's amoun
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from paywire.command.result import CommandResult
 from paywire.errors import OutcomeUnknown
-from paywire.ledger.model import Transaction, TransactionKind
+from paywire.ledger.model import Payment, Transaction, TransactionKind, TransactionStatus
 from paywire.money import Money
 
-__all__ = ["HELD", "held_minor", "note_held", "unreadable"]
+__all__ = ["HELD", "held_amount", "held_minor", "note_held", "unreadable"]
 
 HELD = "held"  # the response summary's key: minor units, present only when less than asked
 
@@ -42,6 +43,13 @@ def held_minor(txn: Transaction) -> int:
     asked = txn.amount.minor if txn.amount is not None else 0
     noted = txn.response.get(HELD)
     return noted if type(noted) is int and 0 < noted < asked else asked
+
+
+def held_amount(payment: Payment, txns: Sequence[Transaction]) -> Money:
+    """What the payment's first operation holds once it succeeded (the amount asked until then):
+    the most an event naming no amount can say is authorized."""
+    first = [held_minor(t) for t in txns if t.kind in TransactionKind.INITIAL and t.status == TransactionStatus.SUCCEEDED]
+    return Money(max(first), payment.currency) if first else payment.amount
 
 
 def unreadable(txn: Transaction, result: CommandResult) -> OutcomeUnknown | None:

@@ -64,7 +64,7 @@ from paywire.ledger.model import (
 )
 from paywire.money import Money
 from paywire.service import rules
-from paywire.service.held import note_held
+from paywire.service.held import held_amount, note_held
 from paywire.service.keys import fingerprint, new_id
 from paywire.service.reversal import reverse, reversible, succeeded_first, totals_trusted, undo_waits
 from paywire.webhook import SHARED_REFERENCES, EventKind
@@ -119,7 +119,7 @@ def apply_event(u: LedgerUnit, payment: Payment, event: StoredEvent, caps: Capab
         note = "no effect: the provider reports nothing authorized"
     elif event.kind == EventKind.AUTHORIZED:
         payment = replace(payment, observed_authorized=_floor(payment.observed_authorized,
-                                                                    event.amount or payment.amount))
+                                                                    event.amount or held_amount(payment, txns)))
         # The authorization the event names is what a capture or a void acts on (PayPal's, not
         # its order's), as the operation's own answer would have recorded it.
         authorization = event.references.get("authorization") if payment.flow == K.AUTHORIZE else None
