@@ -57,6 +57,7 @@ from paywire_paypal.validators import (
     answered_resource,
     deleted,
     not_declined,
+    not_voided,
     refund_not_failed,
     same_amount,
     same_order,
@@ -124,10 +125,10 @@ def build_commands(settings: GatewaySettings) -> CommandPool:
     commands: dict[str, Any] = {
         "token": token,
         "authorize": CreateOrder(
-            pay(orders, order_request("AUTHORIZE"), [created_fields], [not_declined, same_order("AUTHORIZE")]),
+            pay(orders, order_request("AUTHORIZE"), [created_fields], [not_declined, same_order("AUTHORIZE"), not_voided]),
             read_token),
         "sale": CreateOrder(
-            pay(orders, order_request("CAPTURE"), [created_fields], [not_declined, same_order("CAPTURE")]),
+            pay(orders, order_request("CAPTURE"), [created_fields], [not_declined, same_order("CAPTURE"), not_voided]),
             read_token),
         "complete": Complete(
             read_order,

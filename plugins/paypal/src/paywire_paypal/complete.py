@@ -1,8 +1,10 @@
 """complete: after the buyer approved, authorize or capture the order, as its intent says.
 
 The order is read first: its intent picks the call (`/authorize` or `/capture`), an order already
-completed (the buyer came back twice, a retry after a lost answer) answers from what PayPal holds
-without a second call, and an amount that differs from the order's is refused before sending.
+completed (the buyer came back twice, a retry after a lost answer), or voided since, answers from
+what PayPal holds without a second call, and an amount that differs from the order's is refused
+before sending. An order PayPal voided before anything was authorized or captured in it (the
+capture window after approval passed) can never be completed: that is a `Declined`, sent nowhere.
 When PayPal needs the buyer again (PAYER_ACTION_REQUIRED, e.g. to pick another funding source),
 the result is `action_required` with PayPal's payer-action link.
 """
@@ -27,7 +29,7 @@ from paywire import (
 from paywire_paypal.amounts import from_paypal
 from paywire_paypal.errors import ERRORS
 from paywire_paypal.orders import completed_fields
-from paywire_paypal.validators import not_declined
+from paywire_paypal.validators import not_declined, not_voided
 
 __all__ = ["Complete"]
 
@@ -44,11 +46,12 @@ class Complete:
             raise InvalidRequest("PayPal answered the order without its details", provider="paypal",
                                  code="unexpected_order")
         _check_amount(subject, order)
-        if order.get("status") == "COMPLETED":
+        if order.get("status") in ("COMPLETED", "VOIDED"):
             answer = Response(200, data=order)
-            declined = not_declined(subject, answer)
-            if not declined.ok:
-                raise ERRORS(subject, answer, declined)
+            for check in (not_voided, not_declined):
+                refused = check(subject, answer)
+                if not refused.ok:
+                    raise ERRORS(subject, answer, refused)
             return CommandResult(**completed_fields(subject, answer), raw=order)
         step = self.authorize if order.get("intent") == "AUTHORIZE" else self.capture
         try:

@@ -39,9 +39,13 @@ attempt may have taken effect (`Response.unsure`: a resend, or a retry after a t
 such a refusal may describe that attempt's own effect: it is no evidence that the request was not
 applied, and reconciliation reads what PayPal holds. On a first attempt it is PayPal's refusal.
 
-A refusal saying the authorization or capture is no longer as the ledger holds it (expired,
-denied, voided, captured or refunded already: `CONFLICTS`) carries `state_conflict`, so the
-service reads PayPal for the payment once it has recorded it.
+A refusal saying the order, authorization or capture is no longer as the ledger holds it
+(expired, denied, voided, completed, captured or refunded already: `CONFLICTS`) carries
+`state_conflict`, so the service reads PayPal for the payment once it has recorded it.
+
+An order PayPal voided before anything was authorized or captured in it (`VOIDED_ORDER`, found by
+a retry under the key of the request that created it, or by a completion) is a `Declined`: no
+buyer can finish it and it holds nothing, so the payment ends, whatever an earlier attempt did.
 """
 
 from __future__ import annotations
@@ -66,8 +70,10 @@ from paywire import (
 )
 from paywire.error_mapper import error_for_status
 
-__all__ = ["ERRORS", "REPEATS", "PayPalErrorBody", "PayPalErrorMapper", "read_error"]
+__all__ = ["ERRORS", "REPEATS", "VOIDED_ORDER", "PayPalErrorBody", "PayPalErrorMapper", "read_error"]
 
+# paywire's code for an order PayPal voided before anything was paid in it (validators.py).
+VOIDED_ORDER: Final = "order_voided"
 # The buyer's instrument or account refused the payment: final, never retried.
 DECLINES: Final = frozenset({
     "ALIAS_DECLINED_BY_PROCESSOR", "CARD_EXPIRED", "COMPLIANCE_VIOLATION", "DECLINED_DUE_TO_RELATED_TXN",
@@ -77,8 +83,9 @@ DECLINES: Final = frozenset({
     "PAYMENT_SOURCE_INFO_CANNOT_BE_VERIFIED", "REDIRECT_PAYER_FOR_ALTERNATE_FUNDING", "REFERENCED_CARD_EXPIRED",
     "TRANSACTION_BLOCKED_BY_PAYEE", "TRANSACTION_LIMIT_EXCEEDED", "TRANSACTION_RECEIVING_LIMIT_EXCEEDED",
     "TRANSACTION_REFUSED",
-    # 2xx answers whose capture was DECLINED or FAILED, authorization DENIED, or refund FAILED (validators.py)
-    "DECLINED", "DENIED", "CAPTURE_FAILED", "REFUND_FAILED", "REFUND_CANCELLED",
+    # 2xx answers whose capture was DECLINED or FAILED, authorization DENIED, or refund FAILED, or
+    # whose order PayPal voided before anything was paid in it (validators.py)
+    "DECLINED", "DENIED", "CAPTURE_FAILED", "REFUND_FAILED", "REFUND_CANCELLED", VOIDED_ORDER,
 })
 # The buyer must go back to PayPal (declined instead when the buyer is absent: a vaulted charge).
 BUYER_ACTIONS: Final = frozenset({"PAYER_ACTION_REQUIRED", "ORDER_NOT_APPROVED"})
@@ -94,12 +101,16 @@ STATES: Final = frozenset({
     "REFUND_NOT_PERMITTED_DUE_TO_CHARGEBACK", "REFUND_TIME_LIMIT_EXCEEDED", "SETUP_TOKEN_ALREADY_TOKENIZED",
     "TRANSACTION_DISPUTED",
 })
-# Of those, the refusals saying the authorization or capture is no longer as the ledger holds it
-# (expired, denied, voided, captured or refunded without a word to it yet): the service reads
-# PayPal for the payment (`PaywireError.state_conflict`).
+# Of those, the refusals saying the order, authorization or capture is no longer as the ledger
+# holds it (expired, denied, voided, captured or refunded without a word to it yet): the service
+# reads PayPal for the payment (`PaywireError.state_conflict`). A completion reads the order
+# first and answers a completed or voided one from it, so an order completed, voided or expired
+# by the time its authorize or capture arrives moved on without the ledger (another request
+# completed it, or PayPal ended it); ORDER_NOT_APPROVED is no conflict: the buyer has yet to act.
 CONFLICTS: Final = frozenset({
     "AUTHORIZATION_ALREADY_CAPTURED", "AUTHORIZATION_DENIED", "AUTHORIZATION_EXPIRED", "AUTHORIZATION_VOIDED",
-    "CAPTURE_FULLY_REFUNDED", "PREVIOUSLY_CAPTURED", "PREVIOUSLY_VOIDED",
+    "CAPTURE_FULLY_REFUNDED", "ORDER_ALREADY_AUTHORIZED", "ORDER_ALREADY_CAPTURED", "ORDER_COMPLETED_OR_VOIDED",
+    "ORDER_EXPIRED", "PREVIOUSLY_CAPTURED", "PREVIOUSLY_VOIDED",
 })
 # What a repeat of a request that took effect is refused with (see above): failed on a first
 # attempt, unknown after one that may have taken effect.

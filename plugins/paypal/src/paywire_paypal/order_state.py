@@ -28,7 +28,16 @@ from typing import Any, Final
 from paywire import InvalidRequest, Money, ProviderOperation, ProviderState
 from paywire_paypal.amounts import from_paypal
 
-__all__ = ["OPERATION_STATUS", "authorization_of", "capture_of", "operations", "order_fields", "order_id_of", "up_id"]
+__all__ = [
+    "OPERATION_STATUS",
+    "authorization_of",
+    "cancelled",
+    "capture_of",
+    "operations",
+    "order_fields",
+    "order_id_of",
+    "up_id",
+]
 
 _CAPTURED: Final = frozenset({"COMPLETED", "PARTIALLY_REFUNDED", "REFUNDED"})
 _REFUNDED: Final = frozenset({"COMPLETED"})
@@ -76,6 +85,13 @@ def _currency(units: list[Mapping[str, Any]]) -> str:
 def _live_authorization(unit: Mapping[str, Any]) -> Mapping[str, Any] | None:
     live = [auth for auth in _payments(unit, "authorizations") if auth.get("status") != "DENIED"]
     return live[-1] if live else None
+
+
+def cancelled(order: Mapping[str, Any]) -> bool:
+    """Whether PayPal voided the order before anything was authorized or captured in it (the buyer
+    never approved in time, or the capture window after approval passed): it can never be
+    completed, and no buyer can change that."""
+    return order.get("status") == "VOIDED" and not any(unit.get("payments") for unit in _list(order.get("purchase_units")))
 
 
 def order_id_of(payment: Mapping[str, Any]) -> str | None:
@@ -147,9 +163,8 @@ def order_fields(order: Mapping[str, Any]) -> dict[str, Any]:
     status = order.get("status")
     if status in _WAITING:
         return {"state": _WAITING[status], "reference": order_id, "references": references}
-    if status == "VOIDED" and not any(unit.get("payments") for unit in units):
-        # Cancelled before anything was authorized or captured (the capture window after approval
-        # passed): no authorization was ever there to void, and the order can no longer be completed.
+    if cancelled(order):
+        # No authorization was ever there to void, and the order can no longer be completed.
         return {"state": ProviderState.FAILED, "reference": order_id, "references": references}
     currency = _currency(units)
     captures = [cap for unit in units for cap in _payments(unit, "captures")]

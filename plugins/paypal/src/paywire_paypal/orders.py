@@ -21,7 +21,7 @@ from typing import Any, Final
 
 from paywire import Address, BuyerAction, InvalidRequest, Money, ProviderState, Response, Subject
 from paywire_paypal.amounts import from_paypal, to_paypal
-from paywire_paypal.order_state import authorization_of, capture_of, order_fields
+from paywire_paypal.order_state import authorization_of, cancelled, capture_of, order_fields
 
 __all__ = [
     "VAULT_SOURCE_OPTION",
@@ -149,14 +149,17 @@ def completed_fields(subject: Subject, response: Response) -> dict[str, Any]:
     (refunds act on it) as `reference`, its amount, the order's state and totals; `accepted` when
     PayPal holds that payment PENDING (it decides later and says so by webhook).
 
-    An answer whose order is not COMPLETED shows nothing authorized or captured: one waiting for
-    the payer again is buyer action; any other status (Orders v2 lists CREATED, SAVED, APPROVED,
-    VOIDED) cannot say whether the request took effect, so it is unreadable (the outcome unknown)."""
+    An order VOIDED with an authorization inside was completed, and its authorization voided since
+    (PayPal then voids the order): a retry under the key finds it so, and its state says voided.
+    One waiting for the payer again is buyer action; any other status (Orders v2 lists CREATED,
+    SAVED, APPROVED) shows nothing authorized or captured and cannot say whether the request took
+    effect, so it is unreadable (the outcome unknown). The validators have refused an order voided
+    with nothing inside (`validators.not_voided`)."""
     order = response.data
     if order.get("status") == "PAYER_ACTION_REQUIRED":
         return created_fields(subject, response)
-    if order.get("status") != "COMPLETED":
-        raise InvalidRequest(f"PayPal answered the order {order.get('status')!s:.40}, not COMPLETED",
+    if order.get("status") not in ("COMPLETED", "VOIDED") or cancelled(order):
+        raise InvalidRequest(f"PayPal answered the order {order.get('status')!s:.40}, not completed",
                              provider="paypal", code="unexpected_order")
     fields = order_fields(order)
     payment = authorization_of(order) if order.get("intent") == "AUTHORIZE" else capture_of(order)
@@ -168,16 +171,12 @@ def completed_fields(subject: Subject, response: Response) -> dict[str, Any]:
 
 
 def created_fields(subject: Subject, response: Response) -> dict[str, Any]:
-    """A new order: waiting for the buyer (the approval link as `action`), or paid from the vault.
-
-    An order paid from the vault whose authorization was voided since is VOIDED (a retry under the
-    key finds it so): it was authorized, and no buyer is waiting for it."""
+    """A new order: waiting for the buyer (the approval link as `action`), or paid from the vault
+    (completed, or voided since: see `completed_fields`)."""
     order = response.data
-    if order.get("status") == "COMPLETED":
+    if order.get("status") in ("COMPLETED", "VOIDED"):
         return completed_fields(subject, response)
     fields = order_fields(order)
-    if fields["state"] == ProviderState.VOIDED:
-        return fields
     links = {link.get("rel"): link.get("href") for link in order.get("links") or () if isinstance(link, Mapping)}
     redirect = links.get("payer-action") or links.get("approve")
     fields["status"] = "action_required"

@@ -13,9 +13,19 @@ from typing import Any
 
 from paywire import Response, Result, Subject
 from paywire_paypal.amounts import to_paypal
-from paywire_paypal.errors import REUSED_KEY, UNREADABLE, read_error
+from paywire_paypal.errors import REUSED_KEY, UNREADABLE, VOIDED_ORDER, read_error
+from paywire_paypal.order_state import cancelled
 
-__all__ = ["answered", "answered_resource", "deleted", "not_declined", "refund_not_failed", "same_amount", "same_order"]
+__all__ = [
+    "answered",
+    "answered_resource",
+    "deleted",
+    "not_declined",
+    "not_voided",
+    "refund_not_failed",
+    "same_amount",
+    "same_order",
+]
 
 
 def answered(subject: Subject, response: Response) -> Result:
@@ -79,6 +89,15 @@ def not_declined(subject: Subject, response: Response) -> Result:
             return Result(False, (f"PayPal {status.lower()} the payment" + (f" ({reason})" if reason else ""),),
                           ("CAPTURE_FAILED" if status == "FAILED" else str(status),
                            *([code] if isinstance(code, str) else [])))
+    return Result.success()
+
+
+def not_voided(subject: Subject, response: Response) -> Result:
+    """An order PayPal voided before anything was authorized or captured in it (`cancelled`) ends
+    the payment: nobody can complete it, and nothing was or will be paid in it."""
+    if isinstance(response.data, Mapping) and cancelled(response.data):
+        return Result.failure("PayPal voided the order before anything was authorized or captured in it",
+                              VOIDED_ORDER)
     return Result.success()
 
 

@@ -122,6 +122,18 @@ def test_a_refusal_a_repeat_gets_is_unknown_after_an_attempt_that_may_have_taken
     assert isinstance(first, InvalidRequest) and not is_unknown(first) and not first.retryable
 
 
+@pytest.mark.parametrize(("issue", "conflict"), [
+    ("ORDER_ALREADY_AUTHORIZED", True), ("ORDER_ALREADY_CAPTURED", True), ("ORDER_COMPLETED_OR_VOIDED", True),
+    ("ORDER_EXPIRED", True), ("ORDER_NOT_APPROVED", False),
+])
+def test_a_completion_refused_for_an_order_that_moved_on_says_the_ledger_is_behind(issue, conflict):
+    """A completion reads the order first and answers a completed or voided one from it: refused
+    as completed, voided or expired, the order moved on without the ledger, which reads PayPal
+    (`state_conflict`). Not yet approved, the buyer still has to act: no conflict."""
+    first = mapped(paypal_error(422, "UNPROCESSABLE_ENTITY", issue))
+    assert not is_unknown(first) and first.state_conflict is conflict
+
+
 def test_the_issue_names_the_error_and_the_field_its_param():
     error = mapped(paypal_error(422, "UNPROCESSABLE_ENTITY", "MAX_CAPTURE_AMOUNT_EXCEEDED", field="/amount/value"))
     assert error.param == "/amount/value" and str(error).startswith("MAX_CAPTURE_AMOUNT_EXCEEDED: ")
