@@ -990,15 +990,13 @@ class PaymentService:
                                tuple(mismatches))
 
     def _abandon(self, txn: Transaction) -> bool:
-        """Mark a pending transaction past its life unknown, unless it changed meanwhile."""
+        """Mark a pending transaction past its life unknown, unless it changed meanwhile. Written
+        only over the row as `txn` holds it: a vault's has no payment to lock, and a retry may
+        claim it (pending again, with a new life) and send it between any read here and the write."""
         with self.ledger.unit() as u:
             if txn.payment_id:
                 u.payment(txn.payment_id, lock=True)
-            current = u.transaction(txn.id)
-            if current is None or current.status != S.PENDING or current.updated_at != txn.updated_at:
-                return False
-            u.update_transaction(unknown(current, None, _ABANDONED))
-            return True
+            return u.finish_transaction(unknown(txn, None, _ABANDONED), claimed_at=txn.updated_at)
 
     def _fetch(self, payment: Payment, txns: Sequence[Transaction] | None = None) -> CommandResult:
         """Ask the provider about a payment (`txns`: its transactions, when already read)."""
