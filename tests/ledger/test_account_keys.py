@@ -10,7 +10,8 @@ credentials, here another FakePay emulator) keep keys of their own.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -18,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from paywire import (
+    ConfigurationError,
     Gateway,
     IdempotencyConflict,
     MethodConfig,
@@ -25,6 +27,7 @@ from paywire import (
     Plugins,
     ProviderUnavailable,
     Retry,
+    hookimpl,
 )
 from paywire.ledger import Ledger, Payment, PaymentState, Transaction, TransactionStatus
 from paywire.service import PaymentService
@@ -185,6 +188,29 @@ def test_a_key_makes_one_payment_and_one_provider_call_per_account(
     assert requests == [sum(1 for account, _ in owners if account == name) for name in ("one", "two")]
 
 
+class Vault:
+    """A `get_secret` hook serving FakePay's credentials, except those in `down`, (method, name)
+    pairs it fails for: a vault down, or refusing one path."""
+
+    def __init__(self, down: set[tuple[str, str]]) -> None:
+        self.down = down
+
+    @hookimpl
+    def get_secret(self, gateway: str, name: str) -> str | None:
+        if (gateway, name) in self.down:
+            raise OSError("the vault is down")
+        return CREDENTIALS[name]
+
+    def gateway(self, url: str) -> Gateway:
+        """"fakepay" and "fakepay_single", one FakePay account, their credentials from this vault."""
+        plugins = Plugins()
+        plugins.register(FakePayPlugin(), "fakepay")
+        plugins.register(self, "vault")
+        methods = [MethodConfig(code="fakepay", base_url=url),
+                   MethodConfig(code="fakepay_single", provider="fakepay", base_url=url)]
+        return Gateway(methods, plugins=plugins, retry=Retry.never())
+
+
 def test_a_secrets_hook_down_for_a_moment_does_not_split_the_account_for_good(
     fakepay: tuple[FakePayApp, str], ledger: Ledger,
 ) -> None:
@@ -192,30 +218,63 @@ def test_a_secrets_hook_down_for_a_moment_does_not_split_the_account_for_good(
     hook failing then (a vault down) makes them two accounts for that call only. Remembered, the
     split would outlive the outage, and a key used on one method would be sent again on the other:
     a second payment holding the first's provider object."""
-    from paywire import hookimpl
-
-    down = {"fakepay_single"}
-
-    class Vault:
-        @hookimpl
-        def get_secret(self, gateway: str, name: str) -> str | None:
-            if gateway in down:
-                raise OSError("the vault is down")
-            return CREDENTIALS[name]
-
     app, url = fakepay
-    plugins = Plugins()
-    plugins.register(FakePayPlugin(), "fakepay")
-    plugins.register(Vault(), "vault")
-    methods = [MethodConfig(code="fakepay", base_url=url),
-               MethodConfig(code="fakepay_single", provider="fakepay", base_url=url)]
-    with Gateway(methods, plugins=plugins, retry=Retry.never()) as gateway:
+    vault = Vault({("fakepay_single", "api_key"), ("fakepay_single", "webhook_secret")})
+    with vault.gateway(url) as gateway:
         service = PaymentService(gateway, ledger)
-        service.authorize("fakepay", eur("20.00"), source="tok_ok", idempotency_key="during-the-outage")
-        down.clear()
+        before = recorded(service, app)
+        with pytest.raises(ConfigurationError) as refused:  # which methods share the key cannot be told
+            service.authorize("fakepay", eur("20.00"), source="tok_ok", idempotency_key="during-the-outage")
+        assert refused.value.code == "account_unknown" and refused.value.retryable
+        assert recorded(service, app) == before
+        service.authorize("fakepay", eur("20.00"), source="tok_ok")  # a key of its own needs no account
+        vault.down.clear()
         first = service.authorize("fakepay_single", eur("20.00"), source="tok_ok", idempotency_key=KEY)
         before = recorded(service, app)
         with pytest.raises(IdempotencyConflict) as conflict:
             service.authorize("fakepay", eur("20.00"), source="tok_ok", idempotency_key=KEY)
         assert refused_as_used_on(conflict, "fakepay_single", "authorize") and conflict.value.payment_id == first.id
         assert recorded(service, app) == before
+
+
+def test_a_key_is_refused_while_a_secrets_hook_cannot_tell_the_account(
+    fakepay: tuple[FakePayApp, str], make_ledger: Callable[[], Ledger],
+) -> None:
+    """Two workers on one ledger, one with its vault refusing a credential of "fakepay_single"
+    that only tells the account (its webhook secret; its API key, all its requests need, still
+    served). That worker cannot tell that the two methods share the key, so it neither finds the
+    other worker's record under the key nor takes the lock the other holds. Its call is refused,
+    retryably, before anything is recorded or sent: while the first call is in flight (else two
+    requests with one key at once), and after it (else the provider's replay of the first
+    answer, a second payment holding the first's provider object); once the vault serves it
+    again, the key is the other method's."""
+    app, url = fakepay
+    healthy, failing = Vault(set()), Vault({("fakepay_single", "webhook_secret")})
+    with healthy.gateway(url) as one, failing.gateway(url) as other:
+        first, second = PaymentService(one, make_ledger()), PaymentService(other, make_ledger())
+        app.inject(Fault("hold", method="POST", path="/v1/payments$"))
+        out: list[Any] = []
+        sending = threading.Thread(target=lambda: out.append(
+            first.authorize("fakepay", eur("20.00"), source="tok_ok", idempotency_key=KEY)))
+        sending.start()
+        try:
+            assert app.wait_until_held(1), "the first call reached the provider"
+            before = recorded(first, app)
+            with pytest.raises(ConfigurationError) as refused:
+                second.authorize("fakepay_single", eur("20.00"), source="tok_ok", idempotency_key=KEY)
+            assert refused.value.code == "account_unknown" and refused.value.retryable
+            assert recorded(first, app) == before
+        finally:
+            app.release_held()
+            sending.join(30)
+        (made,) = out
+        assert isinstance(made, Payment) and made.state == PaymentState.AUTHORIZED
+        before = recorded(first, app)
+        with pytest.raises(ConfigurationError):
+            second.authorize("fakepay_single", eur("20.00"), source="tok_ok", idempotency_key=KEY)
+        assert recorded(first, app) == before
+        failing.down.clear()
+        with pytest.raises(IdempotencyConflict) as conflict:
+            second.authorize("fakepay_single", eur("20.00"), source="tok_ok", idempotency_key=KEY)
+        assert refused_as_used_on(conflict, "fakepay", "authorize") and conflict.value.payment_id == made.id
+        assert recorded(first, app) == before and app.count("authorize") == 1

@@ -4,7 +4,8 @@
 a shared ledger, printing one JSON line per operation. The job:
 
 - url, ledger: the emulator's base URL and the ledger URL;
-- ops: a list of [operation, payment id or method, amount or null, idempotency key or null];
+- ops: a list of [operation, payment id or method, amount or null, idempotency key or null]
+  ("vault" takes the method and vaults "tok_ok");
 - threads: run the list in this many threads at once (each thread the whole list);
 - start_at: a wall-clock time to start at, so that workers race instead of queueing;
 - crash: "before_send" or "after_send" kills the process (SIGKILL) around the first send of
@@ -51,6 +52,10 @@ def run(service: PaymentService, op: list[Any], out: list[dict[str, Any]]) -> No
     name, target, amount, key = op
     money = Money.of(amount, "EUR") if amount is not None else None
     try:
+        if name == "vault":
+            txn = service.vault(target, "tok_ok", idempotency_key=key)
+            out.append({"op": name, "ok": True, "transaction": txn.id, "token": txn.token})
+            return
         if name == "authorize":
             payment = service.authorize(target, money, source="tok_ok", idempotency_key=key)  # type: ignore[arg-type]
         elif name == "capture":

@@ -34,7 +34,9 @@ Outcomes a caller can tell apart:
   hold lapsed then leaves the payment voided, as the void would have).
 - `StateError` / `UnsupportedOperation` / `InvalidRequest` / `ConfigurationError` raised before
   sending (the operation is rehearsed up to the moment its request would leave, inside the
-  ledger unit that would record it) mean nothing was recorded or sent; `IdempotencyConflict` means the key was used for different parameters (or,
+  ledger unit that would record it) mean nothing was recorded or sent (a `ConfigurationError` with
+  `code="account_unknown"` is retryable: a `get_secret` hook failed to tell which methods share the
+  caller's key); `IdempotencyConflict` means the key was used for different parameters (or,
   on another method of the same provider account (the provider's keys are the account's); or,
   with `code="in_progress"`, that its first request is still running after `wait_timeout`).
 - `LedgerBusy` (retryable) means the ledger could not take its locks in time before anything was
@@ -645,12 +647,26 @@ class PaymentService:
     def _by_key(self, u: LedgerUnit, method: str, key: str) -> Transaction | None:
         """The latest attempt under `key` on `method`, else on another method of its
         provider account: the provider scopes the key to the account, so it is one key there."""
-        return u.transaction_by_key(method, key, siblings=self._siblings(method))
+        return u.transaction_by_key(method, key, siblings=self._key_space(method)[1:])
 
     def _account(self, method: str) -> str:
         """The name a key is locked under: one for all the methods of a provider account (their
         first code), so duplicates on two of them queue on one lock."""
-        return min((method, *self._siblings(method)))
+        return min(self._key_space(method))
+
+    def _key_space(self, method: str) -> tuple[str, ...]:
+        """`method` and the other methods of its provider account, which share its keys. Refused
+        (retryable; nothing is recorded or sent) while a `get_secret` hook fails to tell which they
+        are: a key used on another method of the account would be neither found (a second payment
+        holding the first's provider object) nor locked under the name the other workers use (two
+        sends of one key at once)."""
+        siblings = self._siblings(method)
+        if method not in self._siblings_of:  # not remembered: a secrets hook failed (see `_siblings`)
+            raise ConfigurationError(
+                f"which methods share method {method!r}'s provider account (and so its idempotency keys) cannot "
+                "be told: a get_secret hook failed; nothing was recorded or sent; retry the same call",
+                code="account_unknown", retryable=True)
+        return (method, *siblings)
 
     def _lock(self, u: LedgerUnit, op: _Op) -> tuple[Payment | None, list[Transaction]]:
         """Take the unit's locks in the fixed order (idempotency key, then payment); the payment
@@ -990,15 +1006,13 @@ class PaymentService:
                                tuple(mismatches))
 
     def _abandon(self, txn: Transaction) -> bool:
-        """Mark a pending transaction past its life unknown, unless it changed meanwhile."""
+        """Mark a pending transaction past its life unknown, unless it changed meanwhile. Written
+        only over the row as `txn` holds it: a vault's has no payment to lock, and a retry may
+        claim it (pending again, with a new life) and send it between any read here and the write."""
         with self.ledger.unit() as u:
             if txn.payment_id:
                 u.payment(txn.payment_id, lock=True)
-            current = u.transaction(txn.id)
-            if current is None or current.status != S.PENDING or current.updated_at != txn.updated_at:
-                return False
-            u.update_transaction(unknown(current, None, _ABANDONED))
-            return True
+            return u.finish_transaction(unknown(txn, None, _ABANDONED), claimed_at=txn.updated_at)
 
     def _fetch(self, payment: Payment, txns: Sequence[Transaction] | None = None) -> CommandResult:
         """Ask the provider about a payment (`txns`: its transactions, when already read)."""
