@@ -7,7 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -477,21 +477,31 @@ def test_commands_that_start_payments_still_create_the_ledger(shop: Path) -> Non
     assert result.returncode == 0 and "0 settled" in result.stdout, result
 
 
-@pytest.mark.postgres
-def test_commands_on_existing_payments_never_create_a_postgresql_schema(shop: Path, postgres_dsn: str) -> None:
+@pytest.fixture
+def unmade_schema(postgres_dsn: str) -> Iterator[tuple[str, Callable[[], bool]]]:
+    """A PostgreSQL schema name no ledger has, and whether it still does not exist (dropped after
+    the test, should a command have made it)."""
     import psycopg
 
     schema = f"pwtest_{os.getpid()}_cli_{os.urandom(4).hex()}"
-    try:
-        for args in ON_EXISTING_PAYMENTS:
-            result = paywire("--ledger", f"{postgres_dsn}?schema={schema}", *args, cwd=shop, env=SECRETS)
-            assert result.returncode == 3 and f"no ledger in schema {schema!r}" in result.stderr, (args, result)
-            with psycopg.connect(postgres_dsn) as conn:
-                assert conn.execute("SELECT count(*) FROM pg_namespace WHERE nspname = %s",
-                                    (schema,)).fetchone() == (0,), args
-    finally:
-        with psycopg.connect(postgres_dsn, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+    def absent() -> bool:
+        with psycopg.connect(postgres_dsn) as conn:
+            return conn.execute("SELECT count(*) FROM pg_namespace WHERE nspname = %s", (schema,)).fetchone() == (0,)
+
+    yield schema, absent
+    with psycopg.connect(postgres_dsn, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+@pytest.mark.postgres
+def test_commands_on_existing_payments_never_create_a_postgresql_schema(
+        shop: Path, postgres_dsn: str, unmade_schema: tuple[str, Callable[[], bool]]) -> None:
+    schema, absent = unmade_schema
+    for args in ON_EXISTING_PAYMENTS:
+        result = paywire("--ledger", f"{postgres_dsn}?schema={schema}", *args, cwd=shop, env=SECRETS)
+        assert result.returncode == 3 and f"no ledger in schema {schema!r}" in result.stderr, (args, result)
+        assert absent(), args
 
 
 @pytest.mark.parametrize("args", [("--help",), ("capture", "--help"), ("--json", "serve", "--help")])
@@ -570,17 +580,10 @@ def test_a_method_that_cannot_work_creates_no_ledger(shop: Path, acme: AcmeEmula
 
 
 @pytest.mark.postgres
-def test_a_method_that_cannot_work_creates_no_postgresql_schema(shop: Path, postgres_dsn: str) -> None:
-    import psycopg
-
-    schema = f"pwtest_{os.getpid()}_cli_{os.urandom(4).hex()}"
-    try:
-        for args, env in _unusable_methods(shop):
-            result = paywire("--ledger", f"{postgres_dsn}?schema={schema}", *args, cwd=shop, env=env)
-            assert result.returncode in (2, 3), (args, result.stderr)
-            with psycopg.connect(postgres_dsn) as conn:
-                assert conn.execute("SELECT count(*) FROM pg_namespace WHERE nspname = %s",
-                                    (schema,)).fetchone() == (0,), args
-    finally:
-        with psycopg.connect(postgres_dsn, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+def test_a_method_that_cannot_work_creates_no_postgresql_schema(
+        shop: Path, postgres_dsn: str, unmade_schema: tuple[str, Callable[[], bool]]) -> None:
+    schema, absent = unmade_schema
+    for args, env in _unusable_methods(shop):
+        result = paywire("--ledger", f"{postgres_dsn}?schema={schema}", *args, cwd=shop, env=env)
+        assert result.returncode in (2, 3), (args, result.stderr)
+        assert absent(), args

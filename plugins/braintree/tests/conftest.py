@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import ssl
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import trustme
 
 import paywire_braintree
-from paywire import Gateway, Plugins, Retry
+from paywire import Gateway, PaymentService, Plugins, Retry, SQLiteLedger
 from paywire.testing.emulator import EmulatorServer
 from paywire.testing.sandbox import Sandbox, load_sandbox
 from paywire_braintree.emulator import BraintreeEmulator
@@ -61,3 +62,19 @@ def gateway(sandbox: Sandbox, served: tuple[str, str | None]) -> Iterator[Gatewa
     settings = {"ca_certs": ca_certs} if ca_certs else {}
     with Gateway([sandbox.method("braintree", url, **settings)], plugins=plugins, retry=Retry.never()) as gateway:
         yield gateway
+
+
+@pytest.fixture(scope="module")
+def shared_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[PaymentService, BraintreeEmulator]]:
+    """A payment service and the emulator it talks to, shared by a module's tests (each makes
+    payments of its own, under keys no other test uses)."""
+    sandbox = load_sandbox(paywire_braintree.BRAINTREE)
+    assert isinstance(sandbox.app, BraintreeEmulator)
+    plugins = Plugins()
+    plugins.register(paywire_braintree)
+    ledger = SQLiteLedger(str(Path(tmp_path_factory.mktemp("ledger")) / "ledger.db"))
+    with EmulatorServer(sandbox.app) as server, Gateway([sandbox.method("braintree", server.url)],
+                                                        plugins=plugins) as gateway:
+        yield PaymentService(gateway, ledger), sandbox.app
+    ledger.close()
+

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,7 +15,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import paywire_braintree
-from paywire import Gateway, Money, Order, OutcomeUnknown, PaymentService, PaywireError, Plugins, SQLiteLedger, Subject
+from paywire import Gateway, Money, Order, OutcomeUnknown, PaymentService, PaywireError, Plugins, Subject
 from paywire.testing.emulator import EmulatorServer, Fault
 from paywire.testing.sandbox import load_sandbox
 from paywire_braintree.emulator import BraintreeEmulator
@@ -74,26 +73,13 @@ def test_operations_add_up_to_the_totals_and_carry_their_keys_and_parents(gatewa
     assert {op.reference: op.parent for op in fetched.operations if op.kind == "refund"} == refunded
 
 
-@pytest.fixture(scope="module")
-def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[PaymentService, BraintreeEmulator]]:
-    sandbox = load_sandbox(paywire_braintree.BRAINTREE)
-    assert isinstance(sandbox.app, BraintreeEmulator)
-    plugins = Plugins()
-    plugins.register(paywire_braintree)
-    ledger = SQLiteLedger(str(Path(tmp_path_factory.mktemp("ledger")) / "ledger.db"))
-    with EmulatorServer(sandbox.app) as server, Gateway([sandbox.method("braintree", server.url)],
-                                                        plugins=plugins) as gateway:
-        yield PaymentService(gateway, ledger), sandbox.app
-    ledger.close()
-
-
 @settings(max_examples=15, deadline=None)
 @given(captures=st.lists(st.tuples(st.integers(1, 30), st.booleans()), min_size=1, max_size=4), order=st.randoms())
 def test_every_settlement_notification_leaves_the_ledgers_captured_total_at_braintrees(
-        service: tuple[PaymentService, BraintreeEmulator], captures: list[tuple[int, bool]], order: Any) -> None:
+        shared_service: tuple[PaymentService, BraintreeEmulator], captures: list[tuple[int, bool]], order: Any) -> None:
     """Partial captures settle as their own transactions; the authorization they came from, once
     closed, settles too, notified with what it authorized: that notification moves no money."""
-    payments, emulator = service
+    payments, emulator = shared_service
     key = fresh_key()
     payment = payments.authorize("braintree", Money.of("50.00", EUR), source="fake-valid-nonce", order_id=key,
                                  idempotency_key=key)
@@ -137,13 +123,13 @@ def _expected(flow: str, status: str, submitted: bool) -> str:
                                "paywire-emulator-bank-account-nonce", "fake-processor-declined-visa-nonce"]),
        later=st.lists(st.sampled_from(["void", "settle", "decline", "expire"]), max_size=3))
 def test_a_lost_first_operation_is_settled_by_what_its_transaction_became(
-        service: tuple[PaymentService, BraintreeEmulator], flow: str, settlement: str, source: str,
+        shared_service: tuple[PaymentService, BraintreeEmulator], flow: str, settlement: str, source: str,
         later: list[str]) -> None:
     """Braintree made the sale or authorization, its answer was lost, and then Braintree (or the
     control panel) moved the transaction on: settled, declined, voided, expired. Reconciliation
     concludes the lost operation succeeded only if Braintree holds its effect, failed only if
     it moved no money and never can, and the ledger's captured total is what Braintree holds."""
-    payments, emulator = service
+    payments, emulator = shared_service
     emulator.settlement = settlement
     key = fresh_key()
     mutation = "chargePaymentMethod" if flow == "sale" else "authorizePaymentMethod"

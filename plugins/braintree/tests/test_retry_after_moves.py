@@ -6,34 +6,17 @@ never the fresh authorization or capture it once was. Real emulator on loopback.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from graphql import GraphQLError
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-import paywire_braintree
-from paywire import Gateway, Money, OutcomeUnknown, PaymentService, PaywireError, Plugins, SQLiteLedger, Subject
-from paywire.testing.emulator import EmulatorServer, Fault
-from paywire.testing.sandbox import load_sandbox
+from paywire import Money, OutcomeUnknown, PaymentService, PaywireError, Subject
+from paywire.testing.emulator import Fault
 from paywire_braintree.emulator import BraintreeEmulator
 
 EUR = "EUR"
-
-
-@pytest.fixture(scope="module")
-def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[PaymentService, BraintreeEmulator]]:
-    sandbox = load_sandbox(paywire_braintree.BRAINTREE)
-    assert isinstance(sandbox.app, BraintreeEmulator)
-    plugins = Plugins()
-    plugins.register(paywire_braintree)
-    ledger = SQLiteLedger(str(Path(tmp_path_factory.mktemp("ledger")) / "ledger.db"))
-    with EmulatorServer(sandbox.app) as server, Gateway([sandbox.method("braintree", server.url)],
-                                                        plugins=plugins) as gateway:
-        yield PaymentService(gateway, ledger), sandbox.app
-    ledger.close()
 
 
 def fresh_key() -> str:
@@ -98,9 +81,9 @@ def _totals_match(payments: PaymentService, payment_id: str) -> None:
     ("sale", "batch", ["settle", "refund"], "partially_refunded"),
 ])
 def test_a_retry_that_finds_a_transaction_moved_on_leaves_the_payment_as_braintree_holds_it(
-        service: tuple[PaymentService, BraintreeEmulator], flow: str, settlement: str, moves: list[str],
+        shared_service: tuple[PaymentService, BraintreeEmulator], flow: str, settlement: str, moves: list[str],
         state: str) -> None:
-    payments, emulator = service
+    payments, emulator = shared_service
     emulator.settlement = settlement
     payment_id = _lost_then_retried(payments, emulator, flow, moves)
     assert payments.get_payment(payment_id).state == state
@@ -113,10 +96,10 @@ def test_a_retry_that_finds_a_transaction_moved_on_leaves_the_payment_as_braintr
 @given(flow=st.sampled_from(["sale", "authorize"]), settlement=st.sampled_from(["instant", "batch"]),
        moves=st.lists(st.sampled_from(["void", "expire", "settle", "capture", "refund"]), max_size=3))
 def test_after_any_moves_a_retry_under_the_key_leaves_the_ledgers_totals_at_braintrees(
-        service: tuple[PaymentService, BraintreeEmulator], flow: str, settlement: str, moves: list[str]) -> None:
+        shared_service: tuple[PaymentService, BraintreeEmulator], flow: str, settlement: str, moves: list[str]) -> None:
     """Whatever Braintree did to the transaction between the lost answer and the retry, the
     ledger's totals after the retry are Braintree's: never an authorization or capture it no
     longer holds, nor a refund it does not count."""
-    payments, emulator = service
+    payments, emulator = shared_service
     emulator.settlement = settlement
     _totals_match(payments, _lost_then_retried(payments, emulator, flow, moves))
