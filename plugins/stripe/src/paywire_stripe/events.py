@@ -7,7 +7,8 @@ What each event means for a payment:
     payment_intent.canceled                    voided
     payment_intent.payment_failed              failed
     payment_intent.requires_action             action_required
-    charge.succeeded                           captured (sale) or authorized
+    charge.succeeded                           captured (sale) or authorized (amount: what the card holds,
+                                                            its amount_authorized where given)
     charge.captured                            captured     amount and total: amount_captured
     charge.refunded                            other        (voided if never captured): its amount_refunded
                                                             counts refunds still pending, which may fail,
@@ -41,6 +42,7 @@ from typing import Any
 
 from paywire import EventKind, InvalidRequest, Money, WebhookEvent, WebhookVerificationError
 from paywire_stripe.amounts import from_stripe
+from paywire_stripe.states import charge_authorized
 
 __all__ = ["parse_event"]
 
@@ -119,7 +121,13 @@ def _charge_meaning(event_type: str, charge: Mapping[str, Any]) -> tuple[str, Mo
         amount = _money(charge, "amount_captured")
         return EventKind.CAPTURED, amount, amount
     if event_type == "charge.succeeded":
-        return EventKind.AUTHORIZED, _money(charge, "amount"), None
+        # What the card holds: less than the charge's `amount` (what was asked) after a partial
+        # authorization, and an authorized event's amount raises the payment's authorized floor.
+        try:
+            held = from_stripe(charge_authorized(charge), str(charge["currency"]))
+        except (KeyError, InvalidRequest):
+            held = None
+        return EventKind.AUTHORIZED, held, None
     if event_type == "charge.refunded" and captured:
         return EventKind.OTHER, None, None
     if event_type in ("charge.refunded", "charge.expired"):  # an uncaptured authorization released

@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 from paywire import Money, ProviderState
 from paywire_stripe.amounts import from_stripe, wire_amount
 
-__all__ = ["Totals", "charge_of", "intent_state", "intent_totals", "settled_state", "totals"]
+__all__ = ["Totals", "charge_authorized", "charge_of", "intent_state", "intent_totals", "settled_state", "totals"]
 
 
 class Totals(NamedTuple):
@@ -40,7 +40,7 @@ def charge_of(intent: Mapping[str, Any]) -> Mapping[str, Any] | None:
     return charge if isinstance(charge, dict) else None
 
 
-def _authorized(charge: Mapping[str, Any]) -> int:
+def charge_authorized(charge: Mapping[str, Any]) -> int:
     """What the charge's card authorization holds: its `amount_authorized`, where the answer
     carries one, else the charge's amount."""
     # `type(...) is dict` first: decoded JSON is dicts, and isinstance against the Mapping ABC
@@ -55,7 +55,7 @@ def totals(charge: Mapping[str, Any]) -> Totals:
     """The totals a charge records."""
     amount = wire_amount(charge["amount"])
     succeeded = charge.get("status") == "succeeded"
-    authorized = _authorized(charge) if succeeded else 0
+    authorized = charge_authorized(charge) if succeeded else 0
     captured = wire_amount(charge.get("amount_captured") or 0) if succeeded and charge.get("captured") else 0
     released = amount - captured if captured else 0
     refunded = max(0, wire_amount(charge.get("amount_refunded") or 0) - released) if captured else 0

@@ -576,3 +576,27 @@ def test_an_unvault_called_again_without_a_key_after_a_lost_answer_is_its_retry(
                                                                           ("unvault", "succeeded")]
     with pytest.raises(InvalidRequest):  # once it is settled, another unvault is a new request
         service.unvault("stripe", stored.token)
+
+
+def test_the_charge_succeeded_event_of_a_partial_authorization_claims_no_more_than_stripe_holds(
+        service: PaymentService, app: Any, partial_authorization: Callable[[int], None]) -> None:
+    """Stripe authorized 60.00 of 100.00. Its `charge.succeeded` for the uncaptured charge names
+    the amount asked as the charge's `amount`, and what the card holds as its `amount_authorized`:
+    the event says 60.00 is authorized, so the ledger keeps claiming that, not the 100.00 asked."""
+    from paywire_stripe.emulator.events import signed_headers
+
+    partial_authorization(6000)
+    payment = service.authorize("stripe", eur("100.00"), source="pm_card_visa", order_id="A-held")
+    assert payment.authorized == eur("60.00")
+    (event,) = app.events_of_type("charge.succeeded")
+    charge = event["data"]["object"]
+    assert charge["captured"] is False and charge["amount"] == 10000
+    charge["payment_method_details"]["card"]["amount_authorized"] = 6000  # as the charge holds it
+    body = json.dumps(event).encode()
+    receipt = service.receive_webhook("stripe", signed_headers(app.webhook_secret, body), body)
+    assert (receipt.status, receipt.payment_id) == ("applied", payment.id)
+    payment = service.get_payment(payment.id)
+    assert (payment.state, payment.amount, payment.authorized) == (PaymentState.AUTHORIZED, eur("100.00"),
+                                                                   eur("60.00"))
+    with pytest.raises(StateError):
+        service.capture(payment.id, eur("60.01"))
