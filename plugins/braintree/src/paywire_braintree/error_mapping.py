@@ -3,6 +3,7 @@
 | Braintree | error | recorded as |
 |---|---|---|
 | errorClass VALIDATION, NOT_FOUND, UNSUPPORTED_CLIENT | InvalidRequest (legacyCode kept) | failed |
+| a refund of more than is left (91521) | StateError with `state_conflict` (the ledger is behind) | failed; the payment is read |
 | errorClass AUTHENTICATION, AUTHORIZATION | AuthenticationError | failed |
 | errorClass RESOURCE_LIMIT, HTTP 429 | RateLimited (Retry-After kept) | failed, retryable |
 | errorClass INTERNAL, SERVICE_AVAILABILITY, any 5xx | ProviderUnavailable | unknown: Braintree documents neither as not applied |
@@ -30,6 +31,7 @@ from paywire.errors import (
     PaywireError,
     ProviderUnavailable,
     RateLimited,
+    StateError,
 )
 from paywire.http.retry import parse_retry_after
 
@@ -48,6 +50,10 @@ _CLASSES: dict[str, type[PaywireError]] = {
     "GATEWAY_REJECTED": Declined,
     "FAILED": Declined,
 }
+# A refund of more than the transaction has left (91521): the ledger checked what is left before
+# sending, so it counts less refunded than Braintree (a refund made in the control panel); the
+# service reads the payment (`PaywireError.state_conflict`).
+_CONFLICTS = frozenset({"91521"})
 _CUSTOMER_MESSAGES = {
     "DECLINED": "Your bank declined the payment. Please use another payment method.",
     "GATEWAY_REJECTED": "The payment was refused. Please check your details or use another payment method.",
@@ -79,6 +85,8 @@ class BraintreeErrors:
             extra["decline_code"] = code
             if len(result.codes) > 2:  # a DUPLICATE rejection names the original transaction
                 details["duplicate_of"] = result.codes[2]
+        if code in _CONFLICTS:
+            error_class, extra["state_conflict"] = StateError, True
         return error_class(message, provider=self.provider, code=code, status=response.status,
                            customer_message=_CUSTOMER_MESSAGES.get(kind or ""), details=details, **extra)
 

@@ -22,11 +22,21 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from paywire import CommandPool, GatewayCommand, GatewaySettings, HandlerChain, Response, Subject, ValidatorComposite
+from paywire import (
+    CommandPool,
+    GatewayCommand,
+    GatewaySettings,
+    HandlerChain,
+    PaywireError,
+    Response,
+    Result,
+    Subject,
+    ValidatorComposite,
+)
 from paywire_stripe import builders, handlers, operations
 from paywire_stripe.composites import Complete, Current, Fetch, Vault
 from paywire_stripe.endpoints import endpoints
-from paywire_stripe.error_mapping import map_error, should_retry
+from paywire_stripe.error_mapping import map_error, map_refund_error, should_retry
 from paywire_stripe.validation import answered, finished, paid, refunded
 
 __all__ = ["build_commands"]
@@ -45,14 +55,15 @@ def build_commands(settings: GatewaySettings) -> CommandPool:
     options = settings.options
 
     def command(method: str, path: str, build: Builder, validator: ValidatorComposite,
-                handler: Handler, *, read: GatewayCommand | None = None) -> GatewayCommand:
+                handler: Handler, *, read: GatewayCommand | None = None,
+                error_mapper: Callable[[Subject, Response, Result], PaywireError] = map_error) -> GatewayCommand:
         """One request's command; with `read`, a PaymentIntent write that reads the intent when
         it is resent (`Current`)."""
         parts: dict[str, Any] = {
             "builder": builders.keyed(build) if method == "POST" else build,
             "transfer_factory": endpoint(method, path),
             "validator": validator,
-            "error_mapper": map_error,
+            "error_mapper": error_mapper,
             "handler": HandlerChain([handler]),
             "retry_hint": should_retry,
         }
@@ -79,7 +90,7 @@ def build_commands(settings: GatewaySettings) -> CommandPool:
             "void": command("POST", intent + "/cancel", builders.void_request,
                             answered("payment_intent"), handlers.intent_result),
             "refund": command("POST", "/v1/refunds", builders.refund_request,
-                              answered("refund", refunded), handlers.refund_result),
+                              answered("refund", refunded), handlers.refund_result, error_mapper=map_refund_error),
             "fetch": Fetch(
                 retrieve=retrieve,
                 search=command("GET", "/v1/payment_intents/search", builders.search_query,

@@ -64,7 +64,7 @@ from paywire import (
 )
 from paywire.error_mapper import error_for_status
 
-__all__ = ["error_class", "error_from", "map_error"]
+__all__ = ["error_class", "error_from", "map_error", "map_refund_error"]
 
 # Codes saying the object's state forbids the operation (not a malformed request).
 _STATE_CODES = frozenset({
@@ -77,6 +77,9 @@ _STATE_CODES = frozenset({
 # Of those, the ones about the payment itself (lapsed, or captured, canceled or refunded without
 # paywire): the ledger's view of it is behind Stripe's (`PaywireError.state_conflict`).
 _CONFLICT_CODES = _STATE_CODES - {"payment_method_unexpected_state"}
+# A refund of more than the charge has unrefunded: the ledger, which checks what is left before
+# sending, counts less refunded than Stripe (a refund made without paywire), so it is behind too.
+_REFUND_EXCEEDS = "amount_too_large"
 
 
 def error_class(status: int, type_: str | None, code: str | None) -> type[PaywireError]:
@@ -161,6 +164,17 @@ def error_from(error: Mapping[str, Any], response: Response, *, status: int | No
     if issubclass(kind, InvalidRequest):
         return kind(message, param=param, state_conflict=code in _CONFLICT_CODES, **common)
     return kind(message, **common)
+
+
+def map_refund_error(subject: Subject, response: Response, result: Result) -> PaywireError:
+    """`map_error` for a refund: one refused as more than the charge has left is a `StateError`
+    with `state_conflict` (see `_REFUND_EXCEEDS`), so the service reads the intent."""
+    error = map_error(subject, response, result)
+    if isinstance(error, InvalidRequest) and not error.state_conflict and error.code == _REFUND_EXCEEDS:
+        return StateError(error.message, param=error.param, state_conflict=True, provider=error.provider,
+                          code=error.code, status=error.status, debug_id=error.debug_id,
+                          retryable=error.retryable, details=error.details)
+    return error
 
 
 def _intent_error(intent: Mapping[str, Any], response: Response, result: Result) -> PaywireError:
