@@ -66,12 +66,18 @@ class _Attempts:
         self.count = 0
         self.span: Span | None = None
         self.answered: int | None = None
+        self.failed = False  # the last attempt's answer or exception already made its span an error
 
-    def end(self, outcome: str | None) -> None:
+    def end(self, outcome: str | None, error: BaseException | None = None) -> None:
+        """End the last span; `error`, the command's, makes it an error span unless its answer
+        already did or the buyer has a step to take: a decline in a 2xx fails as one in a 402."""
         span, self.span = self.span, None
         if span is not None:
             if outcome is not None:
                 span.set_attribute("paywire.outcome", outcome)
+            if error is not None and not self.failed and outcome != "action_required":
+                span.set_attribute("error.type", type(error).__name__)
+                span.set_status(Status(StatusCode.ERROR, type(error).__name__))
             span.end(end_time=self.answered)
 
 
@@ -102,7 +108,7 @@ class Tracing:
         try:
             result = yield
         except BaseException as exc:
-            attempts.end(_error_outcome(exc))
+            attempts.end(_error_outcome(exc), exc)
             raise
         finally:
             commands.pop()
@@ -127,13 +133,13 @@ class Tracing:
             attributes["server.address"] = host
         if port:
             attributes["server.port"] = port
-        attempts.answered = None
+        attempts.answered, attempts.failed = None, False
         span = attempts.span = self.tracer.start_span(f"paywire {command}", kind=SpanKind.CLIENT, attributes=attributes)
         try:
             with trace.use_span(span, end_on_exit=False, record_exception=False, set_status_on_exception=False):
                 response: Response = yield
         except BaseException as exc:
-            attempts.answered = time.time_ns()
+            attempts.answered, attempts.failed = time.time_ns(), True
             span.set_attribute("error.type", type(exc).__name__)
             span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
             if not commands:
@@ -142,6 +148,7 @@ class Tracing:
         attempts.answered = time.time_ns()
         span.set_attribute("http.response.status_code", response.status)
         if response.status >= 400:
+            attempts.failed = True
             span.set_attribute("error.type", str(response.status))
             span.set_status(Status(StatusCode.ERROR))
         if not commands:

@@ -1,5 +1,6 @@
-"""Spans of a command whose credential PayPal refuses (401) and paywire renews before sending it
-again: the PayPal emulator over loopback, a real token exchange, the SDK's in-memory exporter."""
+"""Spans of PayPal commands, over loopback against its emulator, into the SDK's in-memory exporter:
+a credential PayPal refuses (401) and paywire renews before sending the request again, and a
+decline PayPal answers with a 2xx."""
 
 from __future__ import annotations
 
@@ -12,12 +13,23 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
-from paywire import AuthenticationError, Gateway, MethodConfig, Money, PaymentService, Plugins, Retry, SQLiteLedger
+from paywire import (
+    AuthenticationError,
+    Declined,
+    Gateway,
+    MethodConfig,
+    Money,
+    PaymentService,
+    Plugins,
+    Retry,
+    SQLiteLedger,
+)
 from paywire.testing.emulator import Fault
 from paywire_opentelemetry import Tracing
 
-paywire_paypal = pytest.importorskip("paywire_paypal", reason="PayPal's OAuth token is what gets refreshed")
+paywire_paypal = pytest.importorskip("paywire_paypal", reason="the PayPal plugin is not installed")
 from paywire_paypal.emulator import PayPalEmulator  # noqa: E402
+from paywire_paypal.emulator.payments import DECLINE_CODES  # noqa: E402
 
 CLIENT_ID = "otel-client-id-3f9a"
 CLIENT_SECRET = "otel-client-secret-8d2c7b"
@@ -125,3 +137,17 @@ def test_a_credential_that_cannot_be_renewed_ends_every_span_with_what_the_ledge
     assert token.attributes["http.response.status_code"] == 401  # type: ignore[index]
     values = [value for span in traced.spans() for value in _everything_recorded(span)]
     assert not [value for value in values for secret in traced.secrets() if secret in value]
+
+
+def test_a_decline_in_a_2xx_is_an_error_span_as_a_decline_in_a_402_is(traced: Traced) -> None:
+    """PayPal answers a refused card's order with 201 and a DECLINED capture: the span says the
+    command failed, as Stripe's 402 says it, so error rates do not depend on the provider's wire."""
+    card = traced.app.vault_card(name=next(iter(DECLINE_CODES)))
+    with pytest.raises(Declined):
+        traced.service.sale("paypal", Money.of("10.00", "EUR"), source=card)
+    last = traced.spans()[-1]
+    assert last.attributes["http.response.status_code"] == 201  # type: ignore[index]
+    assert last.attributes["paywire.outcome"] == "declined"  # type: ignore[index]
+    assert last.status.status_code == StatusCode.ERROR
+    assert last.attributes["error.type"] == "Declined"  # type: ignore[index]
+    assert all(s.status.status_code == StatusCode.UNSET for s in traced.spans()[:-1])  # the token, the card's lookup
