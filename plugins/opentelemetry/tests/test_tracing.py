@@ -277,3 +277,20 @@ def test_the_plugin_is_found_through_its_entry_point() -> None:
     plugins = Plugins().load_entry_points()
     assert "opentelemetry" in [info.name for info in plugins.loaded]
     assert plugins.implemented("send_transfer") and plugins.implemented("perform_command")
+
+
+def test_a_command_that_failed_on_a_2xx_is_an_error_span_and_one_needing_the_buyer_is_not(
+        traced: tuple[PaymentService, FakePayApp], exporter: InMemorySpanExporter) -> None:
+    service, app = traced
+    app.inject(Fault("status", status=200, times=1, path="/v1/payments"))  # an answer without the provider's fields
+    with pytest.raises(OutcomeUnknown):
+        service.authorize("fakepay", Money.of("10.00", "EUR"), source="tok_ok")
+    (unreadable,) = _spans(exporter)
+    assert unreadable.status.status_code == StatusCode.ERROR
+    assert unreadable.attributes["error.type"] == unreadable.status.description  # type: ignore[index]
+    assert unreadable.attributes["paywire.outcome"] == "unknown"  # type: ignore[index]
+    exporter.clear()
+    service.authorize("fakepay", Money.of("10.00", "EUR"), source="tok_3ds")  # a redirect: not an error
+    (challenged,) = _spans(exporter)
+    assert challenged.attributes["paywire.outcome"] == "action_required"  # type: ignore[index]
+    assert challenged.status.status_code == StatusCode.UNSET and "error.type" not in (challenged.attributes or {})

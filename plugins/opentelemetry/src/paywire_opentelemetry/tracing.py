@@ -4,7 +4,9 @@ The `send_transfer` wrapper opens the span around the request, with the attribut
 semantic conventions name (`http.request.method`, `server.address`, `server.port`, `url.full`
 without its query, `http.response.status_code`, `error.type`, `http.request.resend_count` on a
 retry) and paywire's own (`paywire.method`, `paywire.command`, `paywire.attempt`). The span stays
-open until what the attempt led to is known: the command's next attempt ends it as `retried`,
+open until what the attempt led to is known, though its end time is when its answer came (a
+token renewal or a retry's wait after it is not the request's): the command's next attempt ends
+it as `retried`,
 and the `perform_command` wrapper, around the whole command, ends the last one with the
 command's outcome, however the command ended: its result's status (succeeded, accepted,
 action_required), or from the error it raised what the payment service records (declined,
@@ -17,6 +19,7 @@ Never recorded: headers, bodies, query strings, credentials, amounts or buyer da
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
@@ -55,18 +58,27 @@ def _error_outcome(error: BaseException) -> str:
 
 
 class _Attempts:
-    """One running command's attempts: the last one's span, open until what it led to is known."""
+    """One running command's attempts: the last one's span, open until what it led to is known,
+    and when its answer came, which is when it ends: what follows (a token renewal, a retry's
+    wait, validation) is not the request's time."""
 
     def __init__(self) -> None:
         self.count = 0
         self.span: Span | None = None
+        self.answered: int | None = None
+        self.failed = False  # the last attempt's answer or exception already made its span an error
 
-    def end(self, outcome: str | None) -> None:
+    def end(self, outcome: str | None, error: BaseException | None = None) -> None:
+        """End the last span; `error`, the command's, makes it an error span unless its answer
+        already did or the buyer has a step to take: a decline in a 2xx fails as one in a 402."""
         span, self.span = self.span, None
         if span is not None:
             if outcome is not None:
                 span.set_attribute("paywire.outcome", outcome)
-            span.end()
+            if error is not None and not self.failed and outcome != "action_required":
+                span.set_attribute("error.type", type(error).__name__)
+                span.set_status(Status(StatusCode.ERROR, type(error).__name__))
+            span.end(end_time=self.answered)
 
 
 class _Running(threading.local):
@@ -96,7 +108,7 @@ class Tracing:
         try:
             result = yield
         except BaseException as exc:
-            attempts.end(_error_outcome(exc))
+            attempts.end(_error_outcome(exc), exc)
             raise
         finally:
             commands.pop()
@@ -121,18 +133,22 @@ class Tracing:
             attributes["server.address"] = host
         if port:
             attributes["server.port"] = port
+        attempts.answered, attempts.failed = None, False
         span = attempts.span = self.tracer.start_span(f"paywire {command}", kind=SpanKind.CLIENT, attributes=attributes)
         try:
             with trace.use_span(span, end_on_exit=False, record_exception=False, set_status_on_exception=False):
                 response: Response = yield
         except BaseException as exc:
+            attempts.answered, attempts.failed = time.time_ns(), True
             span.set_attribute("error.type", type(exc).__name__)
             span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
             if not commands:
                 attempts.end(_error_outcome(exc))
             raise
+        attempts.answered = time.time_ns()
         span.set_attribute("http.response.status_code", response.status)
         if response.status >= 400:
+            attempts.failed = True
             span.set_attribute("error.type", str(response.status))
             span.set_status(Status(StatusCode.ERROR))
         if not commands:
