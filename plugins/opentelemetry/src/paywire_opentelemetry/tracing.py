@@ -6,9 +6,8 @@ without its query, `http.response.status_code`, `error.type`, `http.request.rese
 retry) and paywire's own (`paywire.method`, `paywire.command`, `paywire.attempt`). The span stays
 open until what the attempt led to is known, though its end time is when its answer came (a
 token renewal or a retry's wait after it is not the request's): the command's next attempt ends
-it as `retried`,
-and the `perform_command` wrapper, around the whole command, ends the last one with the
-command's outcome, however the command ended: its result's status (succeeded, accepted,
+it as `retried`, and the `perform_command` wrapper, around the whole command, ends the last one
+with the command's outcome, however the command ended: its result's status (succeeded, accepted,
 action_required), or from the error it raised what the payment service records (declined,
 action_required, failed, or unknown when the request may have taken effect). A command sent once
 is one span; each retry is a span of its own.
