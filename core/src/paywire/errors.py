@@ -46,6 +46,9 @@ class PaywireError(Exception):
         without a word to the ledger yet): what the ledger holds of the payment is behind the
         provider. A plugin's error mapping sets it; the payment service records the refusal and
         then reads the provider for the payment (see `PaymentService`).
+    :param reference: the provider's id of what the refused request made nonetheless (a payment
+        object a decline leaves behind, which the buyer may still pay); the ledger records it on
+        the failed transaction so that the provider's later events about it find the payment.
     """
 
     retryable: bool = False
@@ -68,6 +71,7 @@ class PaywireError(Exception):
         debug_id: str | None = None,
         status: int | None = None,
         details: dict[str, Any] | None = None,
+        reference: str | None = None,
     ) -> None:
         # Masked as every log record is: a provider may echo a card number or a credential in its
         # error text, and a refusal may quote the caller's value, and the error travels further
@@ -88,6 +92,7 @@ class PaywireError(Exception):
         self.debug_id = debug_id
         self.status = status
         self.details = details or {}
+        self.reference = reference
 
     def __str__(self) -> str:
         parts = [self.message]

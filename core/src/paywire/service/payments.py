@@ -893,6 +893,10 @@ class PaymentService:
             # provider refused for any reason but a decline (the buyer has not approved yet, a
             # rate limit) leaves the payment waiting for its buyer, who may still finish.
             changes["failed"] = True
+            if txn.provider_reference and not payment.reference:
+                # What the declined request made (the buyer may still pay it): later operations act on it.
+                changes["reference"] = txn.provider_reference
+                refs.setdefault("payment", txn.provider_reference)
         before = {payment.reference, *payment.references.values()}
         if refs != payment.references:  # unchanged, the stored text is written back as it is
             changes["references"] = refs

@@ -223,7 +223,12 @@ def map_error(subject: Subject, response: Response, result: Result) -> PaywireEr
     body = response.data
     if not response.ok:
         error = body.get("error") if isinstance(body, Mapping) else None
-        return error_from(error if isinstance(error, Mapping) else {}, response)
+        mapped = error_from(error if isinstance(error, Mapping) else {}, response)
+        if subject.reference is None and isinstance(mapped, Declined):
+            # A decline of a create-and-confirm leaves its PaymentIntent behind, which the buyer
+            # may still pay with another method (Stripe's retry flow): its events must find it.
+            mapped.reference = mapped.details.get("payment_intent")
+        return mapped
     if "unexpected_answer" in result.codes:
         return _unexpected(response, result)
     if isinstance(body, Mapping) and body.get("object") == "payment_intent":

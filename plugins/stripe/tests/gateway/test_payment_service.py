@@ -82,6 +82,30 @@ def test_a_decline_fails_the_payment(service: PaymentService) -> None:
     assert service.get_payment(declined.value.payment_id or "").state == PaymentState.FAILED
 
 
+def test_a_declined_intent_paid_later_with_another_card_is_followed_by_its_events(
+    service: PaymentService, app: Any, api: Any,
+) -> None:
+    """A 402 decline embeds the PaymentIntent it left in requires_payment_method, which Stripe lets
+    the buyer pay with another card. The ledger records it, so the signed events of that payment
+    find the payment: Stripe captured the money, and the ledger says so (it said failed, with the
+    events unmatched forever)."""
+    with pytest.raises(Declined) as declined:
+        service.sale("stripe", eur("10.00"), source="pm_card_chargeDeclined", return_url="https://shop.example/r")
+    intent = declined.value.details["payment_intent"]
+    (txn,) = service.list_transactions(declined.value.payment_id or "")
+    assert (txn.status, txn.provider_reference) == (TransactionStatus.FAILED, intent)
+    paid = api.post(f"/v1/payment_intents/{intent}/confirm",
+                    {"payment_method": "pm_card_visa", "return_url": "https://shop.example/r"})
+    assert paid.body["status"] == "succeeded"
+    for event_type in ("charge.succeeded", "payment_intent.succeeded"):
+        body, headers = app.signed_event(app.events_of_type(event_type)[-1])
+        receipt = service.receive_webhook("stripe", headers, body)
+        assert (receipt.status, receipt.payment_id) == ("applied", declined.value.payment_id)
+    payment = service.get_payment(declined.value.payment_id or "")
+    assert (payment.reference, payment.captured) == (intent, eur("10.00"))
+    assert service.refund(payment.id, eur("4.00")).refunded == eur("4.00")
+
+
 def test_3ds_waits_for_the_buyer_then_completes(service: PaymentService) -> None:
     payment = service.authorize("stripe", eur("10.00"), source="pm_card_threeDSecure2Required",
                                 return_url="https://shop.example/return")
