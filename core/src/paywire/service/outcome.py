@@ -125,8 +125,8 @@ def failed(txn: Transaction, error: BaseException) -> Transaction:
     at = now()
     typed = error if isinstance(error, PaywireError) else None
     return replace(
-        txn, status=TransactionStatus.FAILED, provider_reference=(typed.reference if typed else None) or txn.provider_reference,
-        error_type=type(error).__name__,
+        txn, status=TransactionStatus.FAILED, error_type=type(error).__name__,
+        provider_reference=(typed.reference if typed else None) or txn.provider_reference,
         error_code=typed.code if typed else None,
         error_message=redact(typed.message if typed else str(error))[:1000],
         retryable=bool(typed and typed.retryable), response=summary_of_error(error),
