@@ -29,7 +29,14 @@ from graphql import GraphQLError
 
 from paywire.money import CURRENCY_EXPONENTS
 from paywire_braintree.emulator.errors import not_found, validation
-from paywire_braintree.emulator.model import Customer, PaymentMethod, Transaction, new_legacy_id, processor_response
+from paywire_braintree.emulator.model import (
+    Customer,
+    PaymentMethod,
+    Transaction,
+    captured_amount,
+    new_legacy_id,
+    processor_response,
+)
 from paywire_braintree.emulator.nonces import NONCES, Nonce, processor_outcome
 from paywire_braintree.emulator.views import transaction_view
 
@@ -39,7 +46,6 @@ if TYPE_CHECKING:
 __all__ = ["Operations"]
 
 SETTLED = ("SETTLING", "SETTLED", "SETTLEMENT_CONFIRMED")
-CAPTURED = ("SUBMITTED_FOR_SETTLEMENT", "SETTLEMENT_PENDING", *SETTLED)
 
 
 def _amount(text: Any, exponent: int) -> Decimal:
@@ -210,13 +216,15 @@ class Operations:
         return transaction
 
     def partial_capture(self, input: dict[str, Any]) -> Transaction:
+        """A child capture; the parent turns SETTLEMENT_PENDING at the first one and stays so, open
+        to more until a final one or its whole amount (Braintree's SDK tests show this status)."""
         parent = self.transaction(input["transactionId"])
         options = input["transaction"]
-        if parent.kind != "sale" or parent.status != "AUTHORIZED" or parent.closed:
+        open_status = parent.status == "AUTHORIZED" or (parent.status == "SETTLEMENT_PENDING" and parent.children)
+        if parent.kind != "sale" or parent.parent is not None or not open_status or parent.closed:
             raise validation("Cannot submit for settlement unless status is authorized.", "91507")
         amount = _amount(options["amount"], parent.exponent)
-        captured = sum((self.emulator.transactions[c].amount for c in parent.children
-                        if self.emulator.transactions[c].status in CAPTURED), Decimal(0))
+        captured = captured_amount(self.emulator.transactions, parent)
         if amount > parent.amount - captured:
             raise validation("Settlement amount is too large.", "91522")
         child = Transaction(
@@ -228,9 +236,10 @@ class Operations:
         child.history = [dict(e) for e in parent.history if e["status"] == "AUTHORIZED"]
         self.emulator.transactions[child.id] = child
         parent.children.append(child.id)
+        if parent.status == "AUTHORIZED":
+            parent.move("SETTLEMENT_PENDING")
         if options.get("finalCapture") or amount == parent.amount - captured:
             parent.closed = True
-            parent.move("SUBMITTED_FOR_SETTLEMENT")
         self._submit(child)
         return child
 
