@@ -55,7 +55,7 @@ TAG: Final = """mutation Tag($input: UpdateCustomFieldsInput!) {
 }"""
 
 REFUND: Final = f"""mutation Refund($input: RefundTransactionInput!) {{
-  refundTransaction(input: $input) {{ refund {{ {_OPERATION} refundedTransaction {{ id }} }} }}
+  refundTransaction(input: $input) {{ refund {{ {_OPERATION} {_EVENTS} refundedTransaction {{ id }} }} }}
 }}"""
 
 REVERSE: Final = f"""mutation Reverse($input: ReverseTransactionInput!) {{
