@@ -95,7 +95,9 @@ def build_commands(settings: GatewaySettings) -> CommandPool:
             ),
             "void": Void(read, command(documents.TAG, builders.tag_void_variables, [no_fields]),
                          command(documents.REVERSE, builders.reverse_variables, [reversed_fields])),
-            "refund": Refund(read, command(documents.REFUND, builders.refund_variables, [refund_fields])),
+            # Braintree authorizes refunds: one the processor declines is a Refund in PROCESSOR_DECLINED.
+            "refund": Refund(read, command(documents.REFUND, builders.refund_variables, [refund_fields],
+                                           (transaction_accepted("refund"),))),
             "fetch": Fetch(read, find),
             "vault": Vault(command(documents.CREATE_CUSTOMER, builders.customer_variables, [no_fields]),
                            command(documents.VAULT, builders.vault_variables, [vault_fields]), _customer_id),

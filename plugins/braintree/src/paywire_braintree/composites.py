@@ -33,7 +33,7 @@ from paywire.errors import Declined, IdempotencyConflict, InvalidRequest, Outcom
 from paywire_braintree.amounts import from_braintree
 from paywire_braintree.builders import KEY_FIELD, VOID_KEY_FIELD
 from paywire_braintree.error_mapping import ERRORS
-from paywire_braintree.handlers import custom_field, fetched_fields, found_fields, void_fields
+from paywire_braintree.handlers import authorized_amount, custom_field, fetched_fields, found_fields, void_fields
 from paywire_braintree.states import result_status
 from paywire_braintree.validation import payload, refusal
 
@@ -78,12 +78,13 @@ def _not_expired(authorization: Mapping[str, Any], subject: Subject, what: str) 
                          provider="braintree", code="authorization_expired", state_conflict=True)
 
 
-def _held(operation: Mapping[str, Any], what: str) -> Money:
+def _held(operation: Mapping[str, Any], what: str,
+          amount: Callable[[Mapping[str, Any]], Money] = lambda operation: from_braintree(operation["amount"])) -> Money:
     """The amount of the operation Braintree holds under this request's key. It exists, so one
     paywire cannot read (a currency no longer in ISO 4217) leaves the outcome unknown: an
     `InvalidRequest` would record as failed what Braintree made."""
     try:
-        return from_braintree(operation["amount"])
+        return amount(operation)
     except InvalidRequest as error:
         raise OutcomeUnknown.instead_of(error, f"Braintree holds the {what} this idempotency key made, but its "
                                                "amount cannot be read, so the outcome is unknown") from error
@@ -123,7 +124,7 @@ class FirstOperation:
                 found = self._original(error, subject, context)
                 if found is None:
                     raise
-        held = _held(found, "payment")
+        held = _held(found, "payment", authorized_amount)
         if held != subject.amount:
             raise _conflict("payment", held, subject.amount)
         refused = refusal(found)

@@ -34,7 +34,7 @@ TRANSACTION_FIELDS: Final = f"""fragment TransactionFields on Transaction {{
   refunds {{ {_OPERATION} }}
   partialCaptureDetails {{
     __typename
-    ... on ParentAuthorization {{ childCaptures {{ {_OPERATION} refunds {{ {_OPERATION} }} }} }}
+    ... on ParentAuthorization {{ totalAmountAuthorized {_AMOUNT} childCaptures {{ {_OPERATION} refunds {{ {_OPERATION} }} }} }}
     ... on ChildCapture {{ parentAuthorization {{ id }} }}
   }}
 }}"""
@@ -55,7 +55,7 @@ TAG: Final = """mutation Tag($input: UpdateCustomFieldsInput!) {
 }"""
 
 REFUND: Final = f"""mutation Refund($input: RefundTransactionInput!) {{
-  refundTransaction(input: $input) {{ refund {{ {_OPERATION} refundedTransaction {{ id }} }} }}
+  refundTransaction(input: $input) {{ refund {{ {_OPERATION} {_EVENTS} refundedTransaction {{ id }} }} }}
 }}"""
 
 REVERSE: Final = f"""mutation Reverse($input: ReverseTransactionInput!) {{

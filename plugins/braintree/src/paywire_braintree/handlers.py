@@ -20,8 +20,8 @@ from paywire_braintree.states import SUBMITTED, operation_status, payment_state,
 from paywire_braintree.validation import payload
 
 __all__ = [
-    "capture_fields", "charged_fields", "custom_field", "fetched_fields", "found_fields", "payment_fields", "refund_fields",
-    "transaction_of", "vault_fields", "void_fields",
+    "authorized_amount", "capture_fields", "charged_fields", "custom_field", "fetched_fields", "found_fields",
+    "own_status", "payment_fields", "refund_fields", "transaction_of", "vault_fields", "void_fields",
 ]
 
 
@@ -38,15 +38,33 @@ def custom_field(transaction: Mapping[str, Any], name: str) -> str | None:
     return None
 
 
+def own_status(transaction: Mapping[str, Any]) -> str:
+    """The status of the authorization itself. Braintree turns an authorization SETTLEMENT_PENDING
+    at its first partial capture: that speaks of its captures (each a transaction of its own,
+    read apart), while the authorization stays held for more."""
+    status = str(transaction["status"])
+    return "AUTHORIZED" if status == "SETTLEMENT_PENDING" and _children(transaction) else status
+
+
+def authorized_amount(transaction: Mapping[str, Any]) -> Money:
+    """What the transaction authorized. Once partially captured its `amount` is what its captures
+    hold (Braintree's schema); the authorization is the parent's `totalAmountAuthorized`."""
+    details = transaction.get("partialCaptureDetails")
+    if isinstance(details, Mapping) and details.get("__typename") == "ParentAuthorization" \
+            and details.get("totalAmountAuthorized"):
+        return from_braintree(details["totalAmountAuthorized"])
+    return from_braintree(transaction["amount"])
+
+
 def payment_fields(transaction: Mapping[str, Any]) -> dict[str, Any]:
     """An authorization or sale: what capture, void and refund act on, and what fetch reads."""
-    status = str(transaction["status"])
+    status = own_status(transaction)
     return {
         "status": result_status(status),
         "reference": transaction["id"],
         "references": {"payment": transaction["id"]},
         "state": payment_state(status),
-        "amount": from_braintree(transaction["amount"]),
+        "amount": authorized_amount(transaction),
     }
 
 
@@ -136,8 +154,8 @@ def _children(transaction: Mapping[str, Any]) -> list[Mapping[str, Any]]:
 
 def fetched_fields(transaction: Mapping[str, Any]) -> dict[str, Any]:
     """The authorization or sale as it stands, with every capture and refund it has."""
-    status = str(transaction["status"])
-    authorized = from_braintree(transaction["amount"])
+    status = own_status(transaction)
+    authorized = authorized_amount(transaction)
     children = _children(transaction)
     captures = _operations("capture", children)
     voided = voided_unsettled(transaction)

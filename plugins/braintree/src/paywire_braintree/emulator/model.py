@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -14,7 +15,10 @@ import attrs
 from paywire_braintree.emulator.nonces import PROCESSOR_RESPONSES
 from paywire_braintree.ids import global_id
 
-__all__ = ["Customer", "PaymentMethod", "Transaction", "new_legacy_id", "now", "wire_amount"]
+__all__ = ["CAPTURED", "Customer", "PaymentMethod", "Transaction", "captured_amount", "new_legacy_id", "now",
+           "wire_amount"]
+
+CAPTURED = ("SUBMITTED_FOR_SETTLEMENT", "SETTLEMENT_PENDING", "SETTLING", "SETTLED", "SETTLEMENT_CONFIRMED")
 
 
 def now() -> str:
@@ -63,6 +67,11 @@ class Transaction:
 
     def money(self, value: Decimal | None = None) -> dict[str, str]:
         return wire_amount(self.amount if value is None else value, self.currency, self.exponent)
+
+
+def captured_amount(transactions: Mapping[str, Transaction], parent: Transaction) -> Decimal:
+    """What an authorization's partial captures hold (none declined or voided)."""
+    return sum((transactions[c].amount for c in parent.children if transactions[c].status in CAPTURED), Decimal(0))
 
 
 def processor_response(code: str) -> dict[str, Any]:

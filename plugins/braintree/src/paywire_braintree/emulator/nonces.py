@@ -2,7 +2,8 @@
 
 The `paywire-emulator-*` nonces are the emulator's own, for settlements decided later.
 Amounts from 2000.00 to 2999.99 are declined by the processor with that response code, 3000.00
-to 3000.99 fail with 3000 (the processor network unavailable), as in Braintree's sandbox.
+to 3000.99 fail with 3000 (the processor network unavailable), as in Braintree's sandbox; a refund
+of such an amount is declined only when the code is a hard decline.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Final
 
-__all__ = ["NONCES", "PROCESSOR_RESPONSES", "Nonce", "processor_outcome"]
+__all__ = ["HARD_DECLINES", "NONCES", "PROCESSOR_RESPONSES", "Nonce", "processor_outcome", "refund_declined"]
 
 
 class Nonce:
@@ -62,6 +63,12 @@ PROCESSOR_RESPONSES: Final = {
     "2010": "Card Issuer Declined CVV",
     "2015": "Transaction Not Allowed",
     "2046": "Declined",
+    "2007": "No Account",
+    "2008": "Card Account Length Error",
+    "2009": "No Such Issuer",
+    "2012": "Processor Declined - Possible Lost Card",
+    "2013": "Processor Declined - Possible Stolen Card",
+    "2014": "Processor Declined - Fraud Suspected",
     "2057": "Issuer or Cardholder has put a restriction on the card",
     "3000": "Processor Network Unavailable - Try Again",
 }
@@ -74,3 +81,15 @@ def processor_outcome(amount: Decimal) -> tuple[str, str] | None:
     if Decimal(3000) <= amount < Decimal("3001"):
         return "failed", "3000"
     return None
+
+
+# Processor responses that are hard declines (the card cannot be charged, nor refunded to).
+HARD_DECLINES: Final = frozenset({"2004", "2005", "2007", "2008", "2009", "2012", "2013", "2014"})
+
+
+def refund_declined(amount: Decimal) -> str | None:
+    """The processor code that declines a refund of this test amount, None to approve. Braintree
+    authorizes refunds: a hard decline is PROCESSOR_DECLINED (its SDK's tests: 2004.00), a soft
+    one goes through (2046.00)."""
+    outcome = processor_outcome(amount)
+    return outcome[1] if outcome and outcome[0] == "declined" and outcome[1] in HARD_DECLINES else None

@@ -5,7 +5,9 @@
 - captureTransaction: the whole authorization (or less, which becomes its amount).
 - partialCaptureTransaction: several captures up to what is authorized; `finalCapture` closes it.
 - refundTransaction: only a settling or settled sale or capture (91506 otherwise), up to what is
-  left (91521); reverseTransaction voids what is not settled and refunds what is.
+  left (91521); a refund of a hard-declining test amount (2004.00, ...) is PROCESSOR_DECLINED, a
+  soft one (2046.00, ...) goes through, as Braintree's refund authorization does;
+  reverseTransaction voids what is not settled and refunds what is.
 - duplicate checking (`duplicate_window` seconds, off by default): a charge of the same payment
   method, amount and merchant account within the window is GATEWAY_REJECTED DUPLICATE, naming
   the original (`duplicateOf`); `search_lag` seconds hide new transactions from search, as
@@ -29,8 +31,15 @@ from graphql import GraphQLError
 
 from paywire.money import CURRENCY_EXPONENTS
 from paywire_braintree.emulator.errors import not_found, validation
-from paywire_braintree.emulator.model import Customer, PaymentMethod, Transaction, new_legacy_id, processor_response
-from paywire_braintree.emulator.nonces import NONCES, Nonce, processor_outcome
+from paywire_braintree.emulator.model import (
+    Customer,
+    PaymentMethod,
+    Transaction,
+    captured_amount,
+    new_legacy_id,
+    processor_response,
+)
+from paywire_braintree.emulator.nonces import NONCES, Nonce, processor_outcome, refund_declined
 from paywire_braintree.emulator.views import transaction_view
 
 if TYPE_CHECKING:
@@ -39,7 +48,7 @@ if TYPE_CHECKING:
 __all__ = ["Operations"]
 
 SETTLED = ("SETTLING", "SETTLED", "SETTLEMENT_CONFIRMED")
-CAPTURED = ("SUBMITTED_FOR_SETTLEMENT", "SETTLEMENT_PENDING", *SETTLED)
+_NOT_REFUNDED = ("PROCESSOR_DECLINED", "SETTLEMENT_DECLINED", "FAILED")
 
 
 def _amount(text: Any, exponent: int) -> Decimal:
@@ -210,13 +219,15 @@ class Operations:
         return transaction
 
     def partial_capture(self, input: dict[str, Any]) -> Transaction:
+        """A child capture; the parent turns SETTLEMENT_PENDING at the first one and stays so, open
+        to more until a final one or its whole amount (Braintree's SDK tests show this status)."""
         parent = self.transaction(input["transactionId"])
         options = input["transaction"]
-        if parent.kind != "sale" or parent.status != "AUTHORIZED" or parent.closed:
+        open_status = parent.status == "AUTHORIZED" or (parent.status == "SETTLEMENT_PENDING" and parent.children)
+        if parent.kind != "sale" or parent.parent is not None or not open_status or parent.closed:
             raise validation("Cannot submit for settlement unless status is authorized.", "91507")
         amount = _amount(options["amount"], parent.exponent)
-        captured = sum((self.emulator.transactions[c].amount for c in parent.children
-                        if self.emulator.transactions[c].status in CAPTURED), Decimal(0))
+        captured = captured_amount(self.emulator.transactions, parent)
         if amount > parent.amount - captured:
             raise validation("Settlement amount is too large.", "91522")
         child = Transaction(
@@ -228,9 +239,10 @@ class Operations:
         child.history = [dict(e) for e in parent.history if e["status"] == "AUTHORIZED"]
         self.emulator.transactions[child.id] = child
         parent.children.append(child.id)
+        if parent.status == "AUTHORIZED":
+            parent.move("SETTLEMENT_PENDING")
         if options.get("finalCapture") or amount == parent.amount - captured:
             parent.closed = True
-            parent.move("SUBMITTED_FOR_SETTLEMENT")
         self._submit(child)
         return child
 
@@ -242,16 +254,18 @@ class Operations:
         if transaction.status not in SETTLED or transaction.children:
             raise validation("Cannot refund transaction unless it is settled.", "91506")
         refunded = sum((self.emulator.transactions[r].amount for r in transaction.refunds
-                        if self.emulator.transactions[r].status not in ("SETTLEMENT_DECLINED", "FAILED")), Decimal(0))
+                        if self.emulator.transactions[r].status not in _NOT_REFUNDED), Decimal(0))
         left = transaction.amount - refunded
         amount = _amount(options["amount"], transaction.exponent) if options.get("amount") is not None else left
         if left <= 0:
             raise validation("Transaction has already been fully refunded.", "91512")
         if amount > left:
             raise validation("Refund amount is too large.", "91521")
-        return self._credit(transaction, amount, options.get("orderId") or transaction.order_id)
+        return self._credit(transaction, amount, options.get("orderId") or transaction.order_id,
+                            declined=refund_declined(amount))
 
-    def _credit(self, transaction: Transaction, amount: Decimal, order_id: str | None) -> Transaction:
+    def _credit(self, transaction: Transaction, amount: Decimal, order_id: str | None,
+                declined: str | None = None) -> Transaction:
         credit = Transaction(
             legacy=new_legacy_id(), kind="credit", amount=amount, currency=transaction.currency,
             exponent=transaction.exponent, status="AUTHORIZED", merchant_account=transaction.merchant_account,
@@ -260,7 +274,10 @@ class Operations:
         )
         self.emulator.transactions[credit.id] = credit
         transaction.refunds.append(credit.id)
-        self._submit(credit)
+        if declined:
+            credit.move("PROCESSOR_DECLINED", processorResponse=processor_response(declined), declineType="HARD")
+        else:
+            self._submit(credit)
         return credit
 
     def reverse(self, input: dict[str, Any]) -> Transaction:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from paywire_braintree.emulator.model import Customer, PaymentMethod, Transaction, event_view
+from paywire_braintree.emulator.model import Customer, PaymentMethod, Transaction, captured_amount, event_view
 
 if TYPE_CHECKING:
     from paywire_braintree.emulator.app import BraintreeEmulator
@@ -47,6 +47,9 @@ def transaction_view(emulator: BraintreeEmulator, transaction: Transaction) -> d
             "parentAuthorization": lambda info: transaction_view(emulator, emulator.transactions[transaction.parent or ""]),
         }
     elif transaction.children:
+        # Braintree's schema: a partially captured transaction's amount is what its captures
+        # hold; what it authorized stays in totalAmountAuthorized.
+        view["amount"] = transaction.money(captured_amount(emulator.transactions, transaction))
         view["partialCaptureDetails"] = {
             "__typename": "ParentAuthorization",
             "totalAmountAuthorized": transaction.money(),
