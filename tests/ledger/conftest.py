@@ -6,6 +6,7 @@ server is reachable they skip with the reason, except under CI (`CI` set), where
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import secrets
@@ -18,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from paywire import Gateway
 from paywire.ledger import Ledger, SQLiteLedger, open_ledger
 from paywire.service import PaymentService
 from paywire.testing.emulator import EmulatorServer
@@ -68,6 +70,21 @@ def ledger_url(request: pytest.FixtureRequest, backend: str, tmp_path: Path) -> 
     return f"{dsn}?schema=pwtest_{os.getpid()}_{secrets.token_hex(4)}"
 
 
+@pytest.fixture
+def fresh_ledger_url(request: pytest.FixtureRequest, backend: str, tmp_path: Path) -> Callable[[], str]:
+    """Each call: a URL for another fresh, empty ledger of the parametrised backend, so that each
+    hypothesis example of one test has a database of its own."""
+    names = itertools.count()
+    dsn = None if backend == "sqlite" else request.getfixturevalue("postgres_dsn")
+
+    def fresh() -> str:
+        if dsn is None:
+            return f"sqlite:///{tmp_path / f'ledger-{next(names)}.db'}"
+        return f"{dsn}?schema=pwtest_{os.getpid()}_{secrets.token_hex(4)}"
+
+    return fresh
+
+
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
@@ -105,6 +122,14 @@ def fakepay() -> Iterator[tuple[FakePayApp, str]]:
     app = FakePayApp()
     with EmulatorServer(app) as server:
         yield app, server.url
+
+
+@pytest.fixture(scope="module")
+def shared_fakepay() -> Iterator[tuple[FakePayApp, Gateway]]:
+    """One emulator and a gateway on it for a whole module: hypothesis runs many examples in one test."""
+    app = FakePayApp()
+    with EmulatorServer(app) as server, make_gateway(server.url) as gateway:
+        yield app, gateway
 
 
 @pytest.fixture

@@ -13,23 +13,20 @@ provider holds.
 from __future__ import annotations
 
 import itertools
-import os
 import secrets
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from functools import partial
-from pathlib import Path
 from typing import Any
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from paywire import Gateway, IdempotencyConflict, Money, OutcomeUnknown, PaywireError
-from paywire.ledger import EventStatus, Ledger, SQLiteLedger, TransactionStatus, open_ledger
+from paywire.ledger import EventStatus, Ledger, TransactionStatus, open_ledger
 from paywire.service import PaymentService
-from paywire.testing.emulator import EmulatorServer, Fault
-from tests.ledger.fakepay import FakePayApp, make_gateway
+from paywire.testing.emulator import Fault
+from tests.ledger.fakepay import FakePayApp
 from tests.ledger.support import ledger_totals
 
 S = TransactionStatus
@@ -37,15 +34,6 @@ _counter = itertools.count()
 PATHS = {"authorize": "/v1/payments$", "sale": "/v1/payments$", "capture": "/captures$",
          "refund": "/refunds$", "void": "/void$"}
 ACTIONS = ["deliver", "reconcile", "duplicate", "match"]
-
-
-@pytest.fixture(scope="module")
-def provider() -> Iterator[tuple[FakePayApp, Gateway]]:
-    app = FakePayApp()
-    with EmulatorServer(app) as server:
-        gateway = make_gateway(server.url)
-        yield app, gateway
-        gateway.close()
 
 
 def _in_thread(call: Callable[[], Any]) -> tuple[threading.Thread, list[Any]]:
@@ -207,31 +195,14 @@ def _settings(max_examples: int) -> settings:
                                            HealthCheck.function_scoped_fixture])
 
 
-def test_in_flight_interleavings_on_sqlite(provider: tuple[FakePayApp, Gateway], tmp_path: Path) -> None:
-    app, gateway = provider
+def test_in_flight_interleavings(shared_fakepay: tuple[FakePayApp, Gateway],
+                                 fresh_ledger_url: Callable[[], str]) -> None:
+    app, gateway = shared_fakepay
 
     @_settings(40)
     @given(**INTERLEAVINGS)
     def run(kind: str, actions: list[str], lost: bool) -> None:
-        path = tmp_path / f"ledger-{next(_counter)}.db"
-        world = World(app, gateway, lambda: SQLiteLedger(path))
-        try:
-            check_interleaving(world, kind, actions, lost)
-        finally:
-            world.close()
-
-    run()
-
-
-@pytest.mark.postgres
-def test_in_flight_interleavings_on_postgres(provider: tuple[FakePayApp, Gateway], postgres_dsn: str) -> None:
-    app, gateway = provider
-
-    @_settings(40)
-    @given(**INTERLEAVINGS)
-    def run(kind: str, actions: list[str], lost: bool) -> None:
-        url = f"{postgres_dsn}?schema=pwtest_{os.getpid()}_{secrets.token_hex(4)}"
-        world = World(app, gateway, lambda: open_ledger(url))
+        world = World(app, gateway, partial(open_ledger, fresh_ledger_url()))
         try:
             check_interleaving(world, kind, actions, lost)
         finally:

@@ -294,6 +294,20 @@ def test_a_refund_whose_answer_was_lost_is_counted_once(provider: Provider, held
     assert payment.refunded == provider.money("20.00")
 
 
+def _settled_by_reconcile(provider: Provider, held: _Held, payment_id: str, unknown: OutcomeUnknown) -> None:
+    """An operation the provider applied and whose answer was spoiled is unknown, never failed;
+    reconciliation settles it, and the ledger then agrees with the provider and names its operation."""
+    service = provider.service
+    txn = service.get_transaction(unknown.transaction_id or "")
+    assert (txn.payment_id, txn.status) == (payment_id, "unknown")  # never failed: the provider applied it
+    report = service.reconcile()
+    assert [s.status for s in report.settled] == ["succeeded"] and report.clean, report
+    provider.settle_webhooks()
+    assert set(held.hand_over(provider)) <= {"applied", "duplicate"}
+    provider.agree(payment_id)
+    provider.names_its_operation(service.get_transaction(txn.id))
+
+
 @pytest.mark.parametrize("status", [500, 502, 503, 504])
 def test_a_5xx_after_the_provider_acted_is_unknown_then_settled(provider: Provider, held: _Held, status: int) -> None:
     service = provider.service
@@ -303,14 +317,7 @@ def test_a_5xx_after_the_provider_acted_is_unknown_then_settled(provider: Provid
     provider.sandbox.app.inject(Fault("status_after", status=status, method="POST"))
     with pytest.raises(OutcomeUnknown) as unknown:
         service.capture(payment.id)
-    capture = service.get_transaction(unknown.value.transaction_id or "")
-    assert capture.status == "unknown"  # never failed: the provider captured
-    report = service.reconcile()
-    assert [s.status for s in report.settled] == ["succeeded"] and report.clean, report
-    provider.settle_webhooks()
-    assert set(held.hand_over(provider)) <= {"applied", "duplicate"}
-    provider.agree(payment.id)
-    provider.names_its_operation(service.get_transaction(capture.id))
+    _settled_by_reconcile(provider, held, payment.id, unknown.value)
 
 
 @pytest.mark.parametrize("status", [302, 303])
@@ -329,11 +336,4 @@ def test_a_redirect_after_the_provider_acted_is_unknown_then_settled(provider: P
     with pytest.raises(OutcomeUnknown) as unknown:
         service.capture(payment.id)
     assert [answer.ok for answer in provider.middlebox.kept] == [True]  # the provider captured
-    capture = service.get_transaction(unknown.value.transaction_id or "")
-    assert capture.status == "unknown"
-    report = service.reconcile()
-    assert [s.status for s in report.settled] == ["succeeded"] and report.clean, report
-    provider.settle_webhooks()
-    assert set(held.hand_over(provider)) <= {"applied", "duplicate"}
-    provider.agree(payment.id)
-    provider.names_its_operation(service.get_transaction(capture.id))
+    _settled_by_reconcile(provider, held, payment.id, unknown.value)

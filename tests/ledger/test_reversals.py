@@ -5,10 +5,8 @@ each on its own, and the machine itself."""
 from __future__ import annotations
 
 import itertools
-import os
-import secrets
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable
+from functools import partial
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -17,10 +15,10 @@ from hypothesis.stateful import run_state_machine_as_test
 
 from paywire import EventKind, Gateway, OutcomeUnknown
 from paywire.errors import StateError
-from paywire.ledger import Ledger, SQLiteLedger, TransactionStatus, open_ledger
+from paywire.ledger import Ledger, TransactionStatus, open_ledger
 from paywire.service import PaymentService
-from paywire.testing.emulator import EmulatorServer, Fault
-from tests.ledger.fakepay import FakePayApp, make_gateway
+from paywire.testing.emulator import Fault
+from tests.ledger.fakepay import FakePayApp
 from tests.ledger.reversal_machine import Machine
 from tests.ledger.support import agree, eur, ledger_totals, wait_out_life
 
@@ -130,34 +128,16 @@ def test_a_reversal_of_a_capture_known_only_from_reconcile_is_dropped(
     assert ledger_totals(payment) == provider == (10_000, 0, 0), (receipt.status, receipt, ledger_totals(payment))
 
 
-@pytest.fixture(scope="module")
-def machine_gateway() -> Iterator[tuple[FakePayApp, Gateway]]:
-    app = FakePayApp()
-    with EmulatorServer(app) as server, make_gateway(server.url) as gateway:
-        yield app, gateway
-
-
 def _machine(examples: int) -> settings:
     return settings(max_examples=examples, stateful_step_count=25, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 
 
 def test_the_ledger_never_claims_more_than_the_provider_holds(
-        machine_gateway: tuple[FakePayApp, Gateway], tmp_path: Path) -> None:
-    app, gateway = machine_gateway
-    names = itertools.count()
-    run_state_machine_as_test(lambda: Machine(app, gateway, lambda: SQLiteLedger(tmp_path / f"{next(names)}.db")),
-                              settings=_machine(100))
-
-
-@pytest.mark.postgres
-def test_the_ledger_never_claims_more_than_the_provider_holds_on_postgresql(
-        machine_gateway: tuple[FakePayApp, Gateway], postgres_dsn: str) -> None:
-    app, gateway = machine_gateway
-    run_state_machine_as_test(
-        lambda: Machine(app, gateway, lambda: open_ledger(f"{postgres_dsn}?schema=pwtest_{os.getpid()}_"
-                                                          f"{secrets.token_hex(4)}")),
-        settings=_machine(25))
+        shared_fakepay: tuple[FakePayApp, Gateway], fresh_ledger_url: Callable[[], str], backend: str) -> None:
+    app, gateway = shared_fakepay
+    run_state_machine_as_test(lambda: Machine(app, gateway, partial(open_ledger, fresh_ledger_url())),
+                              settings=_machine({"sqlite": 100, "postgres": 25}[backend]))
 
 
 def test_a_running_total_from_before_a_refund_was_undone_does_not_count_it_again(

@@ -9,11 +9,9 @@ the provider never has to refuse anything (the ledger refuses first).
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
 from pathlib import Path
 
 import attrs
-import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
@@ -21,8 +19,7 @@ from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, rule, 
 from paywire import EventKind, Gateway, InvalidRequest, Money
 from paywire.ledger import SQLiteLedger
 from paywire.service import PaymentService
-from paywire.testing.emulator import EmulatorServer
-from tests.ledger.fakepay import FakePayApp, make_gateway
+from tests.ledger.fakepay import FakePayApp
 
 _counter = itertools.count()
 
@@ -142,17 +139,8 @@ class PaymentMachine(RuleBasedStateMachine):
             assert self.app.totals(payment.reference or "") == (model.authorized, model.captured, model.refunded)
 
 
-@pytest.fixture(scope="module")
-def machine_gateway() -> Iterator[tuple[FakePayApp, Gateway]]:
-    app = FakePayApp()
-    with EmulatorServer(app) as server:
-        gateway = make_gateway(server.url)
-        yield app, gateway
-        gateway.close()
-
-
-def test_payment_state_machine(machine_gateway: tuple[FakePayApp, Gateway], tmp_path: Path) -> None:
-    app, gateway = machine_gateway
+def test_payment_state_machine(shared_fakepay: tuple[FakePayApp, Gateway], tmp_path: Path) -> None:
+    app, gateway = shared_fakepay
     run_state_machine_as_test(
         lambda: PaymentMachine(app, gateway, tmp_path),
         settings=settings(max_examples=40, stateful_step_count=25, deadline=None,
