@@ -111,9 +111,10 @@ CONFLICTS: Final = frozenset({
     "AUTHORIZATION_ALREADY_CAPTURED", "AUTHORIZATION_DENIED", "AUTHORIZATION_EXPIRED", "AUTHORIZATION_VOIDED",
     "CAPTURE_FULLY_REFUNDED", "ORDER_ALREADY_AUTHORIZED", "ORDER_ALREADY_CAPTURED", "ORDER_COMPLETED_OR_VOIDED",
     "ORDER_EXPIRED", "PREVIOUSLY_CAPTURED", "PREVIOUSLY_VOIDED",
-    # a refund of more than the capture has left: the ledger checked what is left before sending,
-    # so it counts less refunded than PayPal (a refund made without paywire)
-    "REFUND_AMOUNT_EXCEEDED",
+    # a refund of more than the capture has left, a capture of more than the authorization allows:
+    # the ledger checked what is left before sending, so it counts less refunded or captured than
+    # PayPal (made without paywire)
+    "MAX_CAPTURE_AMOUNT_EXCEEDED", "REFUND_AMOUNT_EXCEEDED",
 })
 # What a repeat of a request that took effect is refused with (see above): failed on a first
 # attempt, unknown after one that may have taken effect.
