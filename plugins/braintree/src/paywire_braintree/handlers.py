@@ -5,7 +5,9 @@ settles the transaction it names) and from its partial captures and refunds, eac
 `ProviderOperation` carrying the idempotency key it was sent with (its `orderId`), a refund also
 the transaction it was issued against (the sale, the whole capture or a partial capture). A sale or
 whole capture voided before it settled is a failed capture and the payment `failed`, as one
-declined at settlement: reported `voided`, reconciliation would take a lost sale for done.
+declined at settlement: reported `voided`, reconciliation would take a lost sale for done. An
+authorization whose partial captures all declined at settlement, and which takes no more (they
+asked for all it held, or one was final), holds nothing: `voided`, as an expired one.
 """
 
 from __future__ import annotations
@@ -152,6 +154,15 @@ def _children(transaction: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     return []
 
 
+def _spent(status: str, captures: Iterable[ProviderOperation], authorized: Money) -> bool:
+    """Whether an authorization with partial captures takes no more: it left AUTHORIZED and
+    SETTLEMENT_PENDING (the statuses partialCaptureTransaction accepts), or its captures asked
+    for all of it. A capture declined at settlement counts as asked: Braintree documents no way
+    to capture that amount again, so it is not read as held."""
+    asked = sum((op.amount for op in captures), Money.zero(authorized.currency))
+    return status not in ("AUTHORIZED", "SETTLEMENT_PENDING") or asked >= authorized
+
+
 def fetched_fields(transaction: Mapping[str, Any]) -> dict[str, Any]:
     """The authorization or sale as it stands, with every capture and refund it has."""
     status = own_status(transaction)
@@ -170,6 +181,8 @@ def fetched_fields(transaction: Mapping[str, Any]) -> dict[str, Any]:
     captured = sum((op.amount for op in captures if op.status == "succeeded"), zero)
     refunded = sum((op.amount for op in refunds if op.status == "succeeded"), zero)
     state = ProviderState.FAILED if voided else payment_state(status)
+    if children and all(op.status == "failed" for op in captures) and _spent(status, captures, authorized):
+        state = ProviderState.VOIDED  # released: its captures declined, and it takes no more
     if captured:
         if refunded == captured:
             state = ProviderState.REFUNDED
