@@ -345,31 +345,24 @@ def test_a_replayed_sale_braintree_declined_at_settlement_is_a_decline_not_a_cap
         service.ledger.close()
 
 
-@pytest.mark.parametrize(("final", "notified"), [(True, False), (None, False)])
-def test_a_capture_that_closed_the_authorization_declined_at_settlement_leaves_nothing_held(
-    batch: tuple[Gateway, BraintreeEmulator, str], inbox: Inbox, tmp_path: Path, final: bool | None, notified: bool
+def test_a_whole_capture_declined_at_settlement_leaves_nothing_held(
+    batch: tuple[Gateway, BraintreeEmulator, str], inbox: Inbox, tmp_path: Path
 ) -> None:
-    """A capture of all that was authorized (or a final one, which releases the rest) declined in
-    the settlement batch: nothing is captured, and the authorization it consumed can be neither
-    captured again nor voided (Braintree refuses both). Reconciliation reads it released, as an
-    expired authorization, and no capture or void is sent for a hold Braintree no longer has."""
+    """A capture of all that was authorized declined in the settlement batch: nothing is captured,
+    and the authorization it consumed can be neither captured again nor voided (Braintree refuses
+    both). Reconciliation reads it released, as an expired authorization, and no capture or void
+    is sent for a hold Braintree no longer has. (The notification alone does not say so; see the
+    plugin's README.)"""
     gateway, emulator, _ = batch
     emulator.webhook_url = inbox.url
     service = PaymentService(gateway, SQLiteLedger(str(tmp_path / "ledger.db")))
     try:
         payment = service.authorize("braintree", Money.of("50.00", EUR), source="fake-valid-nonce",
                                     order_id="B-9", idempotency_key="declined-whole-auth")
-        if final:
-            payment = service.capture(payment.id, Money.of("20.00", EUR), final=True)
-        else:
-            payment = service.capture(payment.id)
+        payment = service.capture(payment.id)
         submitted = service.list_transactions(payment.id)[-1]
         emulator.settle(submitted.provider_reference or "", "SETTLEMENT_DECLINED")
-        if notified:
-            receipt = service.receive_webhook("braintree", *inbox.wait(1)[0])
-            assert (receipt.payment_id, receipt.status) == (payment.id, "applied")
-        else:  # the notification lost: reconciliation reads it
-            service.reconcile(payment_id=payment.id)
+        service.reconcile(payment_id=payment.id)
         payment = service.get_payment(payment.id)
         assert (payment.state, payment.captured, payment.capturable) == (
             PaymentState.VOIDED, Money.zero(EUR), Money.zero(EUR))
