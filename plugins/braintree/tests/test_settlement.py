@@ -119,8 +119,9 @@ def test_a_refund_waits_for_settlement_which_the_sandbox_mutation_brings(
     gateway, emulator, url = batch
     sold = sale(gateway, "batch-sale")
     assert sold.state == ProviderState.CAPTURED  # submitted for settlement: Braintree holds the capture
-    with pytest.raises(InvalidRequest) as refused:
-        gateway.execute("braintree", "refund", Subject(reference=sold.reference, idempotency_key="early"))
+    with pytest.raises(InvalidRequest) as refused:  # a part of it (all of it would be reversed: voided)
+        gateway.execute("braintree", "refund", Subject(reference=sold.reference, amount=Money.of("10.00", EUR),
+                                                       idempotency_key="early"))
     assert refused.value.code == "91506"
     answer = graphql(url, emulator, "mutation S($input: SandboxSettleTransactionInput!) { sandboxSettleTransaction("
                                     "input: $input) { transaction { id status } } }",

@@ -3,7 +3,8 @@
 Braintree's published GraphQL API takes no idempotency key, so the plugin writes its own where
 it can read it back: an authorization or sale carries the key in the custom field `paywire_key`
 (and the order id, or the key when there is no order, as its `orderId`); a capture or refund
-carries the key as its own `orderId`; a void first records its key in `paywire_void_key`.
+carries the key as its own `orderId`; a void first records its key in `paywire_void_key`, and so
+does a refund sent as a reversal (`reverseTransaction` takes no key and leaves no refund).
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@
 | sale | search.transactions (a replay), chargePaymentMethod |
 | capture | node, partialCaptureTransaction (captureTransaction without an amount) |
 | void | node, updateCustomFields, reverseTransaction |
-| refund | node, refundTransaction |
+| refund | node, refundTransaction; all of a capture or sale not yet settled: updateCustomFields, reverseTransaction |
 | fetch | node, or search.transactions by orderId |
 | vault | createCustomer (when the buyer has no Braintree customer), vaultPaymentMethod |
 | unvault | deletePaymentMethodFromVault |
@@ -36,7 +36,14 @@ from paywire import (
 from paywire_braintree import builders, documents
 from paywire_braintree.composites import Capture, Fetch, FirstOperation, Refund, Vault, Void
 from paywire_braintree.error_mapping import ERRORS
-from paywire_braintree.handlers import capture_fields, charged_fields, refund_fields, vault_fields, void_fields
+from paywire_braintree.handlers import (
+    capture_fields,
+    charged_fields,
+    refund_fields,
+    reversal_refund_fields,
+    vault_fields,
+    void_fields,
+)
 from paywire_braintree.transfer import graphql_transfer
 from paywire_braintree.validation import answered, deleted, transaction_accepted, written
 
@@ -82,6 +89,7 @@ def build_commands(settings: GatewaySettings) -> CommandPool:
 
     read = command(documents.NODE, builders.node_variables, [no_fields])
     find = command(documents.SEARCH, builders.search_variables, [no_fields])
+    tag = command(documents.TAG, builders.tag_void_variables, [no_fields])
     return CommandPool(
         {
             "authorize": FirstOperation(find, charge(documents.AUTHORIZE), read),
@@ -93,11 +101,12 @@ def build_commands(settings: GatewaySettings) -> CommandPool:
                 whole=command(documents.CAPTURE, builders.whole_capture_variables, [capture_fields],
                               (transaction_accepted("transaction"),)),
             ),
-            "void": Void(read, command(documents.TAG, builders.tag_void_variables, [no_fields]),
-                         command(documents.REVERSE, builders.reverse_variables, [reversed_fields])),
+            "void": Void(read, tag, command(documents.REVERSE, builders.reverse_variables, [reversed_fields])),
             # Braintree authorizes refunds: one the processor declines is a Refund in PROCESSOR_DECLINED.
             "refund": Refund(read, command(documents.REFUND, builders.refund_variables, [refund_fields],
-                                           (transaction_accepted("refund"),))),
+                                           (transaction_accepted("refund"),)),
+                             tag, command(documents.REVERSE, builders.reverse_variables, [reversal_refund_fields],
+                                          (transaction_accepted("reversal"),))),
             "fetch": Fetch(read, find),
             "vault": Vault(command(documents.CREATE_CUSTOMER, builders.customer_variables, [no_fields]),
                            command(documents.VAULT, builders.vault_variables, [vault_fields]), _customer_id),

@@ -6,7 +6,7 @@ and answers with that instead of writing twice.
 |---|---|---|
 | authorize, sale | search.transactions by orderId, matched on the custom field paywire_key | authorizePaymentMethod / chargePaymentMethod; a DUPLICATE rejection naming a transaction with this key answers with that transaction |
 | capture | node(authorization): its partial captures' orderId | partialCaptureTransaction (captureTransaction when unkeyed and whole) |
-| refund | node(capture or sale): its refunds' orderId | refundTransaction |
+| refund | node(capture or sale): its refunds' orderId, or its status and paywire_void_key | refundTransaction; before settlement, in full only: updateCustomFields (the key), reverseTransaction |
 | void | node(authorization): its status and paywire_void_key | updateCustomFields (the key), reverseTransaction |
 | fetch | node(reference), or search.transactions by orderId and key | — |
 
@@ -33,8 +33,15 @@ from paywire.errors import Declined, IdempotencyConflict, InvalidRequest, Outcom
 from paywire_braintree.amounts import from_braintree
 from paywire_braintree.builders import KEY_FIELD, VOID_KEY_FIELD
 from paywire_braintree.error_mapping import ERRORS
-from paywire_braintree.handlers import authorized_amount, custom_field, fetched_fields, found_fields, void_fields
-from paywire_braintree.states import result_status
+from paywire_braintree.handlers import (
+    authorized_amount,
+    custom_field,
+    fetched_fields,
+    found_fields,
+    reversed_capture_fields,
+    void_fields,
+)
+from paywire_braintree.states import refunded_by_reversal, result_status, reversal_key
 from paywire_braintree.validation import payload, refusal
 
 __all__ = ["Capture", "Fetch", "FirstOperation", "Refund", "Vault", "Void"]
@@ -181,7 +188,7 @@ def _replayed(done: Mapping[str, Any], subject: Subject, what: str) -> str:
     refused = refusal(done)
     if not refused.ok:
         raise ERRORS(subject, Response(200), refused)
-    if status == "VOIDED":
+    if status == "VOIDED" and not refunded_by_reversal(done, child=True):
         raise Declined(f"the {what} this idempotency key made at Braintree ({done['id']}) is {status.lower()}: "
                        "it moved no money", provider="braintree", code=status.lower(), decline_code=status.lower())
     return result_status(status)
@@ -236,41 +243,77 @@ class Capture:
                        done)
 
 
-# Not yet settling: Braintree refuses to refund these (91506), and voids them whole instead.
+# Not yet settling: Braintree refuses to refund these (91506). One submitted for settlement it
+# reverses (voids) whole instead; an authorization is not a capture to refund.
 _UNSETTLED = frozenset({"AUTHORIZING", "AUTHORIZED", "SUBMITTED_FOR_SETTLEMENT"})
 
 
-def _settled(captured: Mapping[str, Any], subject: Subject) -> None:
-    """Braintree refunds a transaction only once it is settling or settled (91506)."""
+def _reversible(captured: Mapping[str, Any], subject: Subject) -> bool:
+    """Whether the refund is of all of a capture or sale still waiting for its settlement batch,
+    which Braintree reverses; one of part of it is refused (91506) before anything is written."""
     status = str(captured.get("status"))
-    if status in _UNSETTLED:
-        raise StateError(f"Braintree refunds a transaction only once it is settling or settled (until then it can "
-                         f"only be voided whole); {subject.reference!r} is {status.lower()}: refund it after its "
-                         "settlement batch (nothing was sent)", provider="braintree", code="91506")
+    if status not in _UNSETTLED:
+        return False
+    whole = from_braintree(captured["amount"])
+    if status == "SUBMITTED_FOR_SETTLEMENT" and not _children(captured) \
+            and (subject.amount is None or subject.amount == whole):
+        return True
+    remedy = (f"refund it in full ({whole}), which voids it, or wait for its settlement batch to refund part"
+              if status == "SUBMITTED_FOR_SETTLEMENT" else "refund it once it is captured and settled")
+    raise StateError(f"Braintree refunds part of a transaction only once it is settling or settled; "
+                     f"{subject.reference!r} is {status.lower()}: {remedy} (nothing was sent)",
+                     provider="braintree", code="91506")
 
 
 @attrs.frozen
 class Refund:
-    """A refund carries the key as its orderId, so a replay finds its refund on the capture."""
+    """A refund carries the key as its orderId, so a replay finds its refund on the capture.
+
+    Before settlement Braintree refunds nothing (91506), but reverseTransaction voids the capture
+    or sale, so the buyer is never charged: a refund of all of it is sent so, recorded as its
+    refund (`reversed_capture_fields`). No refund object exists to carry the key, so the key is
+    written on the transaction first (paywire_void_key, as a void does), where a retry and fetch
+    find it; a reversal an earlier call may have sent is not sent again until Braintree shows it.
+    If the batch settles it between the read and the reversal, Braintree refunds it whole instead.
+    """
 
     read: GatewayCommand
     write: GatewayCommand
-    transfers = 2
+    tag: GatewayCommand
+    reverse: GatewayCommand
+    transfers = 3
 
     def execute(self, subject: Subject, context: CommandContext) -> CommandResult:
         if context.rehearsal:
             return self.write.execute(subject, context)
         _rehearse(self.write, subject, context)
+        _rehearse(self.reverse, subject, context)
         captured = _node(self.read, subject, context)
         done = self._done(captured, subject)
         if done is not None:
             return done
-        _settled(captured, subject)
+        reversing = _reversible(captured, subject)
         _not_yet_there(subject, context, "refund")
-        return self.write.execute(subject, context)
+        if not reversing:
+            return self.write.execute(subject, context)
+        if subject.idempotency_key:
+            self.tag.execute(subject, context)
+        return self.reverse.execute(subject, context)
 
     def _done(self, captured: Mapping[str, Any], subject: Subject) -> CommandResult | None:
-        done = _keyed(captured.get("refunds"), subject.idempotency_key)
+        key = subject.idempotency_key
+        if captured.get("status") == "VOIDED":
+            if key and refunded_by_reversal(captured) and reversal_key(captured) == key:
+                fields = reversed_capture_fields(captured)
+                if subject.amount is not None and fields["amount"] != subject.amount:
+                    raise _conflict("refund", fields["amount"], subject.amount)
+                return _result(fields, captured)
+            why = ("refunded in full already, reversed before settlement under another idempotency key"
+                   if refunded_by_reversal(captured) else "voided: it took no money")
+            raise StateError(f"Braintree transaction {subject.reference!r} is {why}, so there is nothing to refund "
+                             "(nothing was sent)", provider="braintree", code="voided",
+                             state_conflict=True)  # the ledger, which counts it refundable, is behind
+        done = _keyed(captured.get("refunds"), key)
         if done is None:
             _in_its_currency(captured, subject, "refund")
             return None

@@ -34,7 +34,7 @@ TRANSACTION_FIELDS: Final = f"""fragment TransactionFields on Transaction {{
   refunds {{ {_OPERATION} }}
   partialCaptureDetails {{
     __typename
-    ... on ParentAuthorization {{ totalAmountAuthorized {_AMOUNT} childCaptures {{ {_OPERATION} refunds {{ {_OPERATION} }} }} }}
+    ... on ParentAuthorization {{ totalAmountAuthorized {_AMOUNT} childCaptures {{ {_OPERATION} customFields {{ name value }} refunds {{ {_OPERATION} }} }} }}
     ... on ChildCapture {{ parentAuthorization {{ id }} }}
   }}
 }}"""

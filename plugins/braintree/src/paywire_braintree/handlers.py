@@ -5,9 +5,12 @@ settles the transaction it names) and from its partial captures and refunds, eac
 `ProviderOperation` carrying the idempotency key it was sent with (its `orderId`), a refund also
 the transaction it was issued against (the sale, the whole capture or a partial capture). A sale or
 whole capture voided before it settled is a failed capture and the payment `failed`, as one
-declined at settlement: reported `voided`, reconciliation would take a lost sale for done. An
-authorization whose partial captures all declined at settlement, and which takes no more (they
-asked for all it held, or one was final), holds nothing: `voided`, as an expired one.
+declined at settlement: reported `voided`, reconciliation would take a lost sale for done. One
+that paywire's refund in full reversed (`refunded_by_reversal`: its key written on it) is a
+capture that succeeded and a refund of all of it, listed under that refund's key and the
+transaction's own id, as the refund command answered it. An authorization whose partial captures
+all declined at settlement, and which takes no more (they asked for all it held), holds nothing:
+`voided`, as an expired one.
 """
 
 from __future__ import annotations
@@ -18,12 +21,21 @@ from typing import Any
 from paywire import InvalidRequest, Money, ProviderOperation, ProviderState, Response, Subject
 from paywire_braintree.amounts import from_braintree
 from paywire_braintree.builders import KEY_FIELD
-from paywire_braintree.states import SUBMITTED, operation_status, payment_state, result_status, voided_unsettled
+from paywire_braintree.states import (
+    SUBMITTED,
+    operation_status,
+    payment_state,
+    refunded_by_reversal,
+    result_status,
+    reversal_key,
+    voided_unsettled,
+)
 from paywire_braintree.validation import payload
 
 __all__ = [
     "authorized_amount", "capture_fields", "charged_fields", "custom_field", "fetched_fields", "found_fields",
-    "own_status", "payment_fields", "refund_fields", "transaction_of", "vault_fields", "void_fields",
+    "own_status", "payment_fields", "refund_fields", "reversal_refund_fields", "reversed_capture_fields",
+    "transaction_of", "vault_fields", "void_fields",
 ]
 
 
@@ -119,6 +131,24 @@ def refund_fields(subject: Subject, response: Response) -> dict[str, Any]:
     }
 
 
+def reversed_capture_fields(transaction: Mapping[str, Any]) -> dict[str, Any]:
+    """A refund in full made by voiding the capture or sale before it settled: no refund object
+    exists, so the refund is the transaction itself, given back whole."""
+    return {"status": "succeeded", "reference": transaction["id"], "amount": from_braintree(transaction["amount"]),
+            "references": {"capture": transaction["id"]}}
+
+
+def reversal_refund_fields(subject: Subject, response: Response) -> dict[str, Any]:
+    """reverseTransaction sent as a refund: the voided transaction (it had not settled), or the
+    Refund Braintree made instead if it settled meanwhile (a refund of the whole amount)."""
+    reversal = transaction_of(response, "reversal")
+    if reversal.get("__typename") == "Transaction":
+        return reversed_capture_fields(reversal)
+    return {"status": result_status(str(reversal["status"])), "reference": reversal["id"],
+            "amount": from_braintree(reversal["amount"]),
+            "references": {"refund": reversal["id"], "capture": str(subject.reference)}}
+
+
 def void_fields(transaction: Mapping[str, Any]) -> dict[str, Any]:
     return {"reference": transaction["id"], "references": {"payment": transaction["id"]},
             "state": ProviderState.VOIDED}
@@ -136,15 +166,22 @@ def vault_fields(subject: Subject, response: Response) -> dict[str, Any]:
 def _operations(kind: str, items: Iterable[Any], parent: str | None = None) -> list[ProviderOperation]:
     return [
         ProviderOperation(kind=kind, reference=item["id"], amount=from_braintree(item["amount"]),
-                          status=operation_status(str(item["status"])), idempotency_key=item.get("orderId"),
+                          status="succeeded" if kind == "capture" and refunded_by_reversal(item, child=True)
+                          else operation_status(str(item["status"])), idempotency_key=item.get("orderId"),
                           parent=parent)
         for item in items if isinstance(item, Mapping)
     ]
 
 
-def _refunds(transaction: Mapping[str, Any]) -> list[ProviderOperation]:
-    """The refunds Braintree lists as "issued against" `transaction`: each one's parent."""
-    return _operations("refund", transaction.get("refunds") or (), str(transaction["id"]))
+def _refunds(transaction: Mapping[str, Any], *, child: bool = False) -> list[ProviderOperation]:
+    """The refunds Braintree lists as "issued against" `transaction`: each one's parent; and the
+    refund in full paywire made by reversing it, under that refund's key."""
+    refunds = _operations("refund", transaction.get("refunds") or (), str(transaction["id"]))
+    if refunded_by_reversal(transaction, child=child):
+        refunds.append(ProviderOperation(kind="refund", reference=transaction["id"],
+                                         amount=from_braintree(transaction["amount"]), status="succeeded",
+                                         idempotency_key=reversal_key(transaction), parent=str(transaction["id"])))
+    return refunds
 
 
 def _children(transaction: Mapping[str, Any]) -> list[Mapping[str, Any]]:
@@ -170,13 +207,14 @@ def fetched_fields(transaction: Mapping[str, Any]) -> dict[str, Any]:
     children = _children(transaction)
     captures = _operations("capture", children)
     voided = voided_unsettled(transaction)
-    if (status in SUBMITTED or voided) and not children:  # a sale or a whole capture: the transaction itself
+    refunded_whole = refunded_by_reversal(transaction)
+    if (status in SUBMITTED or voided or refunded_whole) and not children:  # a sale or a whole capture
         captures.append(ProviderOperation(kind="capture", reference=transaction["id"], amount=authorized,
-                                          status=operation_status(status),
+                                          status="succeeded" if refunded_whole else operation_status(status),
                                           idempotency_key=custom_field(transaction, KEY_FIELD)))
     refunds = _refunds(transaction)
     for child in children:
-        refunds += _refunds(child)
+        refunds += _refunds(child, child=True)
     zero = Money.zero(authorized.currency)
     captured = sum((op.amount for op in captures if op.status == "succeeded"), zero)
     refunded = sum((op.amount for op in refunds if op.status == "succeeded"), zero)

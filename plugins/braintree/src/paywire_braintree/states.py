@@ -5,7 +5,8 @@ SUBMITTED_FOR_SETTLEMENT is a capture Braintree holds (it settles in the next ba
 and SETTLEMENT_PENDING are taken and decided later ("accepted"); SETTLEMENT_DECLINED, FAILED and
 the refusals never moved money. Nor did a sale or whole capture VOIDED while it waited for
 settlement (`voided_unsettled`): unlike an authorization voided, which paywire reads as authorized
-then released, it is a capture that failed, as one declined at settlement.
+then released, it is a capture that failed, as one declined at settlement. Unless paywire's own
+refund in full reversed it (`refunded_by_reversal`): that capture was made, and refunded.
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from paywire import ProviderState
+from paywire_braintree.builders import VOID_KEY_FIELD
 
 __all__ = [
-    "ACCEPTED", "CAPTURED", "FAILED", "SUBMITTED", "operation_status", "payment_state", "result_status",
-    "voided_unsettled",
+    "ACCEPTED", "CAPTURED", "FAILED", "SUBMITTED", "operation_status", "payment_state", "refunded_by_reversal",
+    "result_status", "reversal_key", "voided_unsettled",
 ]
 
 CAPTURED: Final = frozenset({"SUBMITTED_FOR_SETTLEMENT", "SETTLING", "SETTLED", "SETTLEMENT_CONFIRMED"})
@@ -55,11 +57,10 @@ def result_status(status: str) -> str:
     return "accepted" if status in ACCEPTED else "succeeded"
 
 
-def voided_unsettled(transaction: Mapping[str, Any]) -> bool:
+def _voided_capture(transaction: Mapping[str, Any]) -> bool:
     """A sale or whole capture (no partial captures of its own) that Braintree voided after it was
-    submitted for settlement: the control panel's or the API's void before the batch. Its status,
-    VOIDED, is an authorization's released one; only its history tells that it was a capture,
-    which moved no money."""
+    submitted for settlement. Its status, VOIDED, is an authorization's released one; only its
+    history tells that it was a capture."""
     if transaction.get("status") != "VOIDED":
         return False
     details = transaction.get("partialCaptureDetails")
@@ -67,3 +68,28 @@ def voided_unsettled(transaction: Mapping[str, Any]) -> bool:
         return False
     return any(isinstance(event, Mapping) and event.get("status") in SUBMITTED
                for event in transaction.get("statusHistory") or ())
+
+
+def reversal_key(transaction: Mapping[str, Any]) -> str | None:
+    """The idempotency key paywire wrote on the transaction (`paywire_void_key`) before reversing it."""
+    for field in transaction.get("customFields") or ():
+        if isinstance(field, Mapping) and field.get("name") == VOID_KEY_FIELD and field.get("value"):
+            return str(field["value"])
+    return None
+
+
+def refunded_by_reversal(transaction: Mapping[str, Any], *, child: bool = False) -> bool:
+    """A capture or sale paywire refunded in full before it settled: reversed (VOIDED) under the
+    key it wrote first. Braintree took it and gives it back whole: captured, then refunded. A
+    `child` capture (listed by its authorization, history not read) was submitted when made; any
+    other must show it in its history, or its key is that of a void of the authorization."""
+    if transaction.get("status") != "VOIDED" or reversal_key(transaction) is None:
+        return False
+    return child or _voided_capture(transaction)
+
+
+def voided_unsettled(transaction: Mapping[str, Any]) -> bool:
+    """A sale or whole capture voided before the batch by anything but paywire's refund in full
+    (`refunded_by_reversal`): the control panel, or a void of a sale whose answer was lost. It
+    moved no money: a capture that failed."""
+    return _voided_capture(transaction) and not refunded_by_reversal(transaction)

@@ -214,8 +214,11 @@ def _formatted(error: GraphQLError) -> dict[str, Any]:
     formatted: dict[str, Any] = dict(error.formatted)
     extensions: dict[str, Any] = dict(formatted.get("extensions") or {})
     if "errorClass" not in extensions:
-        # an error inside a resolver that is not Braintree's own (variables of the wrong type...)
-        extensions["errorClass"] = "VALIDATION" if error.original_error is None else "INTERNAL"
+        # Variables the operation's types refuse (a field its input does not have, such as an
+        # amount for reverseTransaction) come wrapped in a GraphQLError: refused before anything
+        # ran, as Braintree does. Anything else raised inside a resolver is the emulator's own failure.
+        internal = error.original_error is not None and not isinstance(error.original_error, GraphQLError)
+        extensions["errorClass"] = "INTERNAL" if internal else "VALIDATION"
     formatted["extensions"] = extensions
     return formatted
 
