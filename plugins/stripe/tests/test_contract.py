@@ -118,7 +118,7 @@ class TestStripeContract(GatewayContract):
                       code="payment_intent_unexpected_state",
                       body=stripe_error("invalid_request_error", "This PaymentIntent could not be captured.",
                                         code="payment_intent_unexpected_state")),
-            ErrorCase(name="refund beyond the capture", status=400, error=InvalidRequest, command="refund",
+            ErrorCase(name="refund beyond the capture", status=400, error=StateError, command="refund",
                       code="amount_too_large",
                       body=stripe_error("invalid_request_error", "Refund amount is greater than charge amount",
                                         code="amount_too_large", param="amount")),
