@@ -124,6 +124,21 @@ def test_payment_round_trips_with_money_as_minor_units(ledger: Ledger, currency:
     assert (int(row[0]), row[1]) == (minor, currency)
 
 
+def test_an_action_for_the_providers_sdk_round_trips_without_its_client_secret(ledger: Ledger) -> None:
+    """A buyer action with no redirect (Stripe's `use_stripe_sdk`) is still an action: the payment
+    read again waits for it. Its client secret is not stored."""
+    secret = "pi_3Sdk0000000000_secret_Sdk0000000000000000"
+    stored = payment(state=PaymentState.ACTION_REQUIRED, reference="pi_3Sdk0000000000",
+                     action=BuyerAction("", None, "use_stripe_sdk", client_secret=secret))
+    with ledger.unit() as u:
+        u.insert_payment(stored)
+    read = ledger.get_payment("pay_1")
+    assert read == stored and read is not None and read.action is not None
+    assert (read.action.redirect_url, read.action.kind, read.action.client_secret) == ("", "use_stripe_sdk", None)
+    rows = ledger.execute(ledger.connection(), "SELECT * FROM paywire_payments").fetchall()  # type: ignore[attr-defined]
+    assert secret not in repr(rows)
+
+
 def test_payment_update_and_listing(ledger: Ledger) -> None:
     with ledger.unit() as u:
         for index in range(5):

@@ -80,11 +80,20 @@ class Order:
 
 @attrs.frozen
 class BuyerAction:
-    """What the buyer must do before an operation can finish (3-D Secure, PayPal approval)."""
+    """What the buyer must do before an operation can finish (3-D Secure, PayPal approval).
+
+    :param redirect_url: where to send the buyer; empty when the provider's client SDK acts instead.
+    :param kind: "redirect", or the provider's name for what its client SDK does (Stripe's
+        `use_stripe_sdk`: Stripe.js's `handleNextAction`).
+    :param client_secret: what that SDK takes (Stripe's PaymentIntent client secret). A secret: it
+        is in the answer that asked for the action only, never in the ledger, logs or repr, so a
+        payment read again has none (the provider gives it again for its reference).
+    """
 
     redirect_url: str
     return_url: str | None = None
     kind: str = "redirect"
+    client_secret: str | None = attrs.field(default=None, repr=False, eq=False)
 
 
 @attrs.frozen(kw_only=True)

@@ -79,7 +79,8 @@ def test_cli_serves_https_with_a_configured_key(
         stripe.StripeClient("sk_test_other", base_addresses={"api": url}, max_network_retries=0).v1.customers.list()
     client = stripe.StripeClient("sk_test_only", base_addresses={"api": url}, max_network_retries=0)
     intent = sdk_payment(client, "pm_card_threeDSecure2Required", payment_method_types=["card"])
-    assert intent.next_action.redirect_to_url.url.startswith(url + "/redirect/authenticate/")
+    assert intent.next_action.type == "use_stripe_sdk"  # confirmed without a return_url
+    assert intent.next_action.use_stripe_sdk["stripe_js"].startswith(url + "/redirect/authenticate/")
 
 
 def test_cli_help_is_answered_before_anything_is_printed() -> None:

@@ -8,6 +8,8 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import pytest
 import urllib3
 
+from paywire_stripe.sandbox import handle_next_action
+
 RETURN_URL = "https://shop.example/orders/A-1/return"
 
 
@@ -67,12 +69,43 @@ def test_failing_the_challenge_returns_to_requires_payment_method(api: Any) -> N
     assert failed["last_payment_error"]["code"] == "payment_intent_authentication_failure"
 
 
-def test_without_return_url_the_page_answers_directly(api: Any) -> None:
+def test_without_return_url_stripe_leaves_the_challenge_to_its_sdk_and_the_page_answers_directly(
+        api: Any, server: Any) -> None:
+    """Nowhere to send the buyer back to: Stripe answers `use_stripe_sdk`, not a redirect, and
+    Stripe.js opens the challenge page it names in a frame, which answers without a redirect."""
     intent = api.intent(confirm=True, payment_method="pm_card_authenticationRequired")
-    assert intent["next_action"]["redirect_to_url"]["return_url"] is None
-    response = _visit(intent["next_action"]["redirect_to_url"]["url"])
+    assert intent["status"] == "requires_action"
+    action = intent["next_action"]
+    assert action["type"] == "use_stripe_sdk" and "redirect_to_url" not in action
+    sdk = action["use_stripe_sdk"]
+    assert sdk["type"] == "three_d_secure_redirect"
+    assert sdk["stripe_js"].startswith(f"{server.url}/redirect/authenticate/{sdk['source']}?client_secret=")
+    response = _visit(sdk["stripe_js"])
     assert response.status == 200 and b"succeeded" in response.data
     assert api.ok("GET", f"/v1/payment_intents/{intent['id']}")["status"] == "succeeded"
+
+
+def test_a_setup_intent_without_return_url_is_left_to_the_sdk_too(api: Any) -> None:
+    customer = api.ok("POST", "/v1/customers")
+    setup = api.ok("POST", "/v1/setup_intents", {"customer": customer["id"], "confirm": True,
+                                                 "payment_method": "pm_card_authenticationRequiredOnSetup",
+                                                 "payment_method_types": ["card"]})
+    assert (setup["status"], setup["next_action"]["type"]) == ("requires_action", "use_stripe_sdk")
+    assert _visit(setup["next_action"]["use_stripe_sdk"]["stripe_js"]).status == 200
+    assert api.ok("GET", f"/v1/setup_intents/{setup['id']}")["status"] == "succeeded"
+
+
+@pytest.mark.parametrize("succeed, status", [(True, "requires_capture"), (False, "requires_payment_method")])
+def test_handle_next_action_acts_as_stripe_js_with_the_client_secret(api: Any, app: Any, succeed: bool,
+                                                                     status: str) -> None:
+    intent = api.intent(confirm=True, payment_method="pm_card_threeDSecure2Required", capture_method="manual")
+    with pytest.raises(ValueError):
+        handle_next_action(app, intent["id"] + "_secret_wrong")
+    assert app.get(intent["id"])["status"] == "requires_action"
+    handle_next_action(app, intent["client_secret"], succeed=succeed)
+    assert app.get(intent["id"])["status"] == status
+    with pytest.raises(ValueError):
+        handle_next_action(app, intent["client_secret"])  # nothing left to handle
 
 
 def test_a_challenge_completes_once_and_needs_its_client_secret(api: Any) -> None:

@@ -171,7 +171,7 @@ def _payment_from_row(r: tuple[Any, ...]) -> Payment:
         observed_captured=money(r[10]), observed_refunded=money(r[11]), capture_closed=bool(r[12]),
         voided=bool(r[13]), failed=bool(r[14]), reference=r[15], references=StoredJSON(r[16]),
         order_id=r[17], customer_reference=r[18], token=r[19],
-        action=BuyerAction(r[20], r[21], r[22] or "redirect") if r[20] else None,
+        action=BuyerAction(r[20], r[21], r[22] or "redirect") if r[20] is not None else None,
         created_at=_at(r[23]), updated_at=_at(r[24]),
     )
 

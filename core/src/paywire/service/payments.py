@@ -18,7 +18,9 @@ Outcomes a caller can tell apart:
   attempt), is recorded, and the payment is then read from the provider as below, so the ledger
   never claims the hold or capture the provider no longer has;
 - buyer action returns the `Payment` in state action_required, with `payment.action.redirect_url`;
-  send the buyer there and call `complete(payment.id)` when they return;
+  send the buyer there and call `complete(payment.id)` when they return (an action left to the
+  provider's client SDK has no URL: `payment.action.kind` names it, and `client_secret`, in this
+  returned `Payment` only, is what that SDK takes);
 - an operation the provider accepted and decides later returns the `Payment` with that
   transaction "accepted": it counts as in flight until a webhook or `reconcile()` settles it;
 - a decline raises `Declined`, a retryable failure `RateLimited`/`TransportError` or a 5xx the
@@ -867,8 +869,8 @@ class PaymentService:
                 if payment.flow == K.AUTHORIZE and outcome.reference:
                     refs["authorization"] = outcome.reference
                 changes["action"] = outcome.action if outcome.action_required else None
-                if outcome.action_required and not (outcome.action and outcome.action.redirect_url):
-                    # Still waiting without a new place to send the buyer (completed before they
+                if outcome.action_required and outcome.action is None:
+                    # Still waiting without a new action for the buyer (completed before they
                     # approved): where they were sent last is where they still have to go.
                     changes["action"] = payment.action or BuyerAction("", None)
                 changes["failed"] = False

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from paywire import BuyerAction, BuyerActionRequired, ProviderState, Response, Subject
+from paywire import BuyerAction, ProviderState, Response, Subject
 from paywire_stripe.amounts import from_stripe, wire_amount
 from paywire_stripe.builders import IDEMPOTENCY_KEY_FIELD, ORDER_FIELD
 from paywire_stripe.states import charge_of, intent_state, intent_totals, settled_state, totals
@@ -44,16 +44,17 @@ def _references(**ids: Any) -> dict[str, str]:
 
 
 def _buyer_action(intent: Mapping[str, Any], subject: Subject) -> BuyerAction:
-    next_action = intent.get("next_action") or {}
-    redirect = next_action.get("redirect_to_url") if isinstance(next_action, dict) else None
-    if not isinstance(redirect, dict) or not redirect.get("url"):
-        kind = next_action.get("type") if isinstance(next_action, dict) else None
-        raise BuyerActionRequired(
-            f"PaymentIntent {intent['id']} needs the buyer ({kind or 'no redirect offered'}); pass a return_url "
-            "so that Stripe offers a redirect for 3-D Secure",
-            provider="stripe", code="requires_action",
-        )
-    return BuyerAction(str(redirect["url"]), redirect.get("return_url") or subject.return_url)
+    """Stripe's redirect; or, for an intent confirmed without a `return_url` (`use_stripe_sdk`),
+    the action Stripe.js's `handleNextAction` takes with the intent's client secret, which the
+    action holds in memory only."""
+    next_action = intent.get("next_action")
+    next_action = next_action if isinstance(next_action, dict) else {}
+    redirect = next_action.get("redirect_to_url")
+    if isinstance(redirect, dict) and redirect.get("url"):
+        return BuyerAction(str(redirect["url"]), redirect.get("return_url") or subject.return_url)
+    secret = intent.get("client_secret")
+    return BuyerAction("", subject.return_url, str(next_action.get("type") or "use_stripe_sdk"),
+                       client_secret=secret if isinstance(secret, str) and secret else None)
 
 
 def intent_fields(intent: Mapping[str, Any], subject: Subject) -> dict[str, Any]:

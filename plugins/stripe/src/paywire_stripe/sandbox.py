@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import secrets
 import urllib.error
 import urllib.request
@@ -10,7 +11,7 @@ from typing import Any
 from paywire.testing.sandbox import Sandbox
 from paywire_stripe.emulator import StripeEmulator
 
-__all__ = ["pass_challenge", "sandbox"]
+__all__ = ["handle_next_action", "pass_challenge", "sandbox"]
 
 
 class _StayHere(urllib.request.HTTPRedirectHandler):
@@ -28,6 +29,20 @@ def pass_challenge(url: str) -> None:
     except urllib.error.HTTPError as answer:
         if answer.code != 302:
             raise
+
+
+def handle_next_action(app: StripeEmulator, client_secret: str, *, succeed: bool = True) -> None:
+    """Act as Stripe.js's `handleNextAction(clientSecret)` in the buyer's browser: read the
+    PaymentIntent the client secret opens and pass (or fail) its 3-D Secure page, whether Stripe
+    offered it as a redirect or left it to its SDK (`use_stripe_sdk.stripe_js`)."""
+    intent = app.get(client_secret.partition("_secret_")[0])
+    if not hmac.compare_digest(client_secret, intent["client_secret"] or ""):
+        raise ValueError("the client secret does not match its PaymentIntent")
+    action = intent.get("next_action") or {}
+    url = (action.get("use_stripe_sdk") or {}).get("stripe_js") or (action.get("redirect_to_url") or {}).get("url")
+    if not url:
+        raise ValueError(f"{intent['id']} is {intent['status']}: there is no next action to handle")
+    pass_challenge(url if succeed else f"{url}&outcome=fail")
 
 
 def sandbox() -> Sandbox:

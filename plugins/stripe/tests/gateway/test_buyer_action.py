@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from paywire import BuyerActionRequired, Customer, Declined, Money, ProviderState, Response, Subject
-from paywire_stripe.sandbox import pass_challenge
+from paywire_stripe.sandbox import handle_next_action, pass_challenge
 
 THREE_D_SECURE = "pm_card_threeDSecure2Required"
 
@@ -99,14 +99,34 @@ def test_a_vaulted_card_that_needs_3ds_is_declined_off_session(stripe: Any) -> N
     assert not declined.value.retryable
 
 
-def test_an_intent_asking_for_stripe_js_instead_of_a_redirect_is_buyer_action_required(stripe: Any) -> None:
-    intent = {"id": "pi_sdk", "object": "payment_intent", "status": "requires_action", "amount": 1000,
+def test_an_intent_left_to_stripe_js_is_an_action_for_its_sdk_with_the_client_secret_kept_from_view(
+        stripe: Any, caplog: Any) -> None:
+    """Confirmed without a return_url, Stripe asks for Stripe.js (`use_stripe_sdk`), not a redirect:
+    the result still names the intent, and hands over the client secret Stripe.js takes, unshown."""
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    secret = "pi_sdk0000_secret_Sdk0000000000"
+    intent = {"id": "pi_sdk0000", "object": "payment_intent", "status": "requires_action", "amount": 1000,
               "currency": "eur", "amount_capturable": 0, "amount_received": 0, "latest_charge": None,
-              "next_action": {"type": "use_stripe_sdk", "use_stripe_sdk": {}}}
+              "client_secret": secret, "next_action": {"type": "use_stripe_sdk", "use_stripe_sdk": {}}}
     answer = Response(200, {"content-type": "application/json"}, json.dumps(intent).encode())
-    with stripe.recorder.answering(answer), pytest.raises(BuyerActionRequired) as sdk:
-        stripe.authorize(eur("10.00"), THREE_D_SECURE, return_url=None)
-    assert "use_stripe_sdk" in sdk.value.message and "return_url" in sdk.value.message
+    with stripe.recorder.answering(answer):
+        started = stripe.authorize(eur("10.00"), THREE_D_SECURE, return_url=None)
+    assert started.action_required and started.reference == "pi_sdk0000"
+    assert (started.action.kind, started.action.redirect_url, started.action.client_secret) == (
+        "use_stripe_sdk", "", secret)
+    assert secret not in repr(started) and secret not in caplog.text
+
+
+def test_without_return_url_the_emulator_leaves_3ds_to_stripe_js(stripe: Any) -> None:
+    started = stripe.authorize(eur("50.00"), THREE_D_SECURE, return_url=None)
+    intent = stripe.app.get(started.reference)
+    assert (intent["status"], intent["next_action"]["type"]) == ("requires_action", "use_stripe_sdk")
+    assert started.action.kind == "use_stripe_sdk" and started.action.client_secret == intent["client_secret"]
+    handle_next_action(stripe.app, started.action.client_secret)
+    done = stripe.run("complete", stripe.on(started.reference, eur("50.00")))
+    assert (done.state, done.authorized) == (ProviderState.AUTHORIZED, eur("50.00"))
 
 
 def test_the_ledger_keeps_the_client_secret_of_a_redirect_only_while_the_buyer_must_be_sent_there(

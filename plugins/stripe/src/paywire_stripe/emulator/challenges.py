@@ -4,6 +4,11 @@ Stripe sends the buyer to `next_action.redirect_to_url.url` (hooks.stripe.com/re
 src_...); the emulator serves the same path on itself. Visiting it (GET or POST) completes the
 challenge; `outcome=fail` fails it. The buyer is then redirected to `return_url` with
 `payment_intent`/`setup_intent`, its client secret and `redirect_status`, as Stripe does.
+
+An intent confirmed without a `return_url` has nowhere to send the buyer back to, so Stripe leaves
+the challenge to its client SDK: `next_action.type` is `use_stripe_sdk`, and Stripe.js
+(`handleNextAction` with the intent's client secret) opens the page named in
+`use_stripe_sdk.stripe_js` in a frame; that page answers without a redirect.
 """
 
 from __future__ import annotations
@@ -31,6 +36,9 @@ def start(ctx: Context, kind: str, intent: StripeObject, notes: IntentNotes) -> 
     store.challenges[challenge.id] = challenge
     notes.challenge = challenge.id
     url = f"{ctx.base_url}{PATH}{challenge.id}?{urlencode({'client_secret': challenge.secret})}"
+    if not notes.return_url:
+        sdk = {"type": "three_d_secure_redirect", "stripe_js": url, "source": challenge.id}
+        return {"type": "use_stripe_sdk", "use_stripe_sdk": sdk}
     return {"type": "redirect_to_url", "redirect_to_url": {"return_url": notes.return_url, "url": url}}
 
 
