@@ -317,7 +317,7 @@ def test_an_operation_that_leaves_the_payment_waiting_for_the_buyer_is_exit_8(sh
     must not ship. The payment is shown, with where to send the buyer."""
     as_json = paywire("--json", "authorize", "cards", "5.00", "EUR", "--source", "tok_3ds", cwd=shop, env=SECRETS)
     payment = json.loads(as_json.stdout)
-    assert payment["state"] == "action_required" and payment["redirect_url"]
+    assert payment["state"] == "action_required" and payment["redirect_url"] and payment["action"] == "redirect"
     assert as_json.returncode == 8 and as_json.stderr == ""
     as_text = paywire("sale", "cards", "5.00", "EUR", "--source", "tok_3ds", cwd=shop, env=SECRETS)
     assert as_text.returncode == 8 and "action_required" in as_text.stdout and "redirect_url" in as_text.stdout

@@ -53,8 +53,8 @@ def payment_view(payment: Payment) -> dict[str, Any]:
         "authorized": payment.authorized, "captured": payment.captured, "refunded": payment.refunded,
         "reference": payment.reference, "order_id": payment.order_id, "token": payment.token,
     }
-    if payment.action is not None:
-        view["redirect_url"] = payment.action.redirect_url
+    if payment.action is not None:  # kind: a redirect, or what the provider's client SDK does (no URL)
+        view["action"], view["redirect_url"] = payment.action.kind, payment.action.redirect_url
     return view
 
 
