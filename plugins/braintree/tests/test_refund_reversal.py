@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import itertools
 import json
+import threading
 import urllib.request
 from collections.abc import Iterator
 from decimal import Decimal
@@ -137,6 +138,91 @@ def test_a_reversal_whose_answer_was_lost_is_found_under_its_key_and_never_sent_
     assert (payment.captured, payment.refunded) == (amount, amount)
     assert _ledger_net(service, payment_id) == _net(emulator, payment.reference or "") == 0
     assert service.reconcile(payment_id=payment_id).clean
+
+
+def _refund_racing_the_batch(payments: PaymentService, emulator: BraintreeEmulator, payment_id: str,
+                             captured: str, key: str) -> OutcomeUnknown:
+    """A refund in full whose read finds `captured` unsettled, and whose reversal comes only after
+    the batch settled it (the key's write is held until the test has settled it), so Braintree
+    refunds it whole instead; the reversal's answer is lost."""
+    emulator.inject(Fault("hold", path="updateCustomFields"))
+    emulator.inject(Fault("drop_after", path="reverseTransaction"))
+    raised: list[BaseException] = []
+
+    def refund() -> None:
+        try:
+            payments.refund(payment_id, idempotency_key=key)
+        except BaseException as error:  # handed to the test thread
+            raised.append(error)
+
+    worker = threading.Thread(target=refund)
+    worker.start()
+    try:
+        assert emulator.wait_until_held()
+        emulator.settle(captured)  # the batch runs between the read and the reversal
+    finally:
+        emulator.release_held()
+        worker.join(30)
+    assert not worker.is_alive()
+    (lost,) = raised
+    assert isinstance(lost, OutcomeUnknown), lost
+    return lost
+
+
+@pytest.mark.parametrize("settle", ["retry", "reconcile"])
+@pytest.mark.parametrize("flow", ["sale", "part"])
+def test_a_reversal_the_batch_turned_into_a_refund_is_found_under_its_key_after_a_lost_answer(
+        service: PaymentService, emulator: BraintreeEmulator, flow: str, settle: str) -> None:
+    """The batch settled the capture between the refund's read and its reversal, so Braintree made
+    a Refund, whose orderId is the capture's (reverseTransaction takes none), and the answer was
+    lost. Reconcile and a retry under the key find it through the key the refund wrote on the
+    capture: the refund is recorded succeeded with Braintree's Refund as its reference, and
+    nothing is refunded twice."""
+    payment_id, captured = _pay(service, flow, f"raced-{flow}-{settle}")
+    amount = service.get_payment(payment_id).captured
+    key = f"raced-{flow}-{settle}-refund"
+    lost = _refund_racing_the_batch(service, emulator, payment_id, captured, key)
+    made = emulator.transactions[captured]
+    assert made.status == "SETTLED" and len(made.refunds) == 1  # refunded whole, not voided
+    (refund_id,) = made.refunds
+    assert emulator.transactions[refund_id].order_id != key
+    emulator.clear_faults()
+    if settle == "reconcile":
+        report = service.reconcile(payment_id=payment_id)
+        assert [(s.transaction_id, s.status) for s in report.settled] == [(lost.transaction_id, "succeeded")]
+    payment = service.refund(payment_id, idempotency_key=key)  # the retry answers what the key made
+    assert emulator.transactions[captured].refunds == [refund_id]  # and refunds nothing twice
+    refunds = [t for t in service.list_transactions(payment_id) if t.kind == "refund"]
+    assert [(t.id, t.status, t.amount, t.provider_reference) for t in refunds] == [
+        (lost.transaction_id, "succeeded", amount, refund_id)]
+    assert (payment.captured, payment.refunded) == (amount, amount)
+    assert _ledger_net(service, payment_id) == _net(emulator, payment.reference or "") == 0
+    assert service.reconcile(payment_id=payment_id).clean
+
+
+@pytest.mark.parametrize(("origin", "order_id"), [("CONTROL_PANEL", None), ("API", "another-client-refund")])
+def test_a_refund_in_full_someone_else_made_is_never_taken_for_a_reversal_that_did_not_land(
+        service: PaymentService, emulator: BraintreeEmulator, origin: str, order_id: str | None) -> None:
+    """The refund's key is on the sale, but its reversal was refused before it ran (a 500); the
+    batch settles the sale, and the merchant refunds all of it in the Control Panel, or another
+    API client does under an orderId of its own. Neither is the reversal's refund: the key's
+    refund stays open (the reversal may still land), and a retry under it sends nothing."""
+    payment_id, sold = _pay(service, "sale", f"else-{origin}")
+    key = f"else-{origin}-refund"
+    emulator.inject(Fault("status", status=500, path="reverseTransaction"))
+    with pytest.raises(OutcomeUnknown) as lost:
+        service.refund(payment_id, idempotency_key=key)
+    assert emulator.transactions[sold].custom["paywire_void_key"] == key
+    emulator.settle(sold)
+    with emulator.lock:
+        other = emulator.operations.refund({"transactionId": sold, "refund": {"orderId": order_id}}, origin=origin)
+    service.reconcile(payment_id=payment_id)
+    txn = service.get_transaction(lost.value.transaction_id or "")
+    assert (txn.status, txn.provider_reference) == ("unknown", None)
+    with pytest.raises(OutcomeUnknown) as again:
+        service.refund(payment_id, idempotency_key=key)
+    assert again.value.code == "earlier_attempt_not_seen"
+    assert emulator.transactions[sold].refunds == [other.id]
 
 
 def test_a_sale_the_shop_refunded_by_reversal_and_one_voided_in_the_control_panel_stay_apart(

@@ -6,7 +6,7 @@ and answers with that instead of writing twice.
 |---|---|---|
 | authorize, sale | search.transactions by orderId, matched on the custom field paywire_key | authorizePaymentMethod / chargePaymentMethod; a DUPLICATE rejection naming a transaction with this key answers with that transaction |
 | capture | node(authorization): its partial captures' orderId | partialCaptureTransaction (captureTransaction when unkeyed and whole) |
-| refund | node(capture or sale): its refunds' orderId, or its status and paywire_void_key | refundTransaction; before settlement, in full only: updateCustomFields (the key), reverseTransaction |
+| refund | node(capture or sale): its refunds' orderId, or its status and paywire_void_key (voided, or refunded whole by the reversal) | refundTransaction; before settlement, in full only: updateCustomFields (the key), reverseTransaction |
 | void | node(authorization): its status and paywire_void_key | updateCustomFields (the key), reverseTransaction |
 | fetch | node(reference), or search.transactions by orderId and key | — |
 
@@ -41,7 +41,7 @@ from paywire_braintree.handlers import (
     reversed_capture_fields,
     void_fields,
 )
-from paywire_braintree.states import refunded_by_reversal, result_status, reversal_key
+from paywire_braintree.states import refunded_by_reversal, result_status, reversal_key, reversal_refund
 from paywire_braintree.validation import payload, refusal
 
 __all__ = ["Capture", "Fetch", "FirstOperation", "Refund", "Vault", "Void"]
@@ -274,7 +274,8 @@ class Refund:
     refund (`reversed_capture_fields`). No refund object exists to carry the key, so the key is
     written on the transaction first (paywire_void_key, as a void does), where a retry and fetch
     find it; a reversal an earlier call may have sent is not sent again until Braintree shows it.
-    If the batch settles it between the read and the reversal, Braintree refunds it whole instead.
+    If the batch settles it between the read and the reversal, Braintree refunds it whole instead,
+    with a Refund under the transaction's orderId: a retry finds it by the key on the transaction.
     """
 
     read: GatewayCommand
@@ -313,7 +314,7 @@ class Refund:
             raise StateError(f"Braintree transaction {subject.reference!r} is {why}, so there is nothing to refund "
                              "(nothing was sent)", provider="braintree", code="voided",
                              state_conflict=True)  # the ledger, which counts it refundable, is behind
-        done = _keyed(captured.get("refunds"), key)
+        done = _keyed(captured.get("refunds"), key) or _overtaken(captured, key)
         if done is None:
             _in_its_currency(captured, subject, "refund")
             return None
@@ -323,6 +324,12 @@ class Refund:
         return _result({"status": _replayed(done, subject, "refund"),
                         "reference": done["id"], "amount": held,
                         "references": {"refund": done["id"], "capture": captured["id"]}}, done)
+
+
+def _overtaken(captured: Mapping[str, Any], key: str | None) -> Mapping[str, Any] | None:
+    """The Refund an earlier attempt's reversal made under `key` when the batch settled the
+    capture first (`reversal_refund`): it carries the capture's orderId, not the key."""
+    return reversal_refund(captured) if key and reversal_key(captured) == key else None
 
 
 @attrs.frozen

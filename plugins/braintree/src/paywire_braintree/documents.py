@@ -15,6 +15,7 @@ __all__ = [
 
 _AMOUNT = "{ value currencyCode }"
 _OPERATION = f"id legacyId orderId status createdAt amount {_AMOUNT}"
+_REFUNDS = f"refunds {{ {_OPERATION} source }}"  # source: API, or CONTROL_PANEL (`states.reversal_refund`)
 _EVENTS = f"""statusHistory {{
     __typename status timestamp amount {_AMOUNT}
     ... on AuthorizedEvent {{ processorResponse {{ legacyCode message }} }}
@@ -31,10 +32,10 @@ TRANSACTION_FIELDS: Final = f"""fragment TransactionFields on Transaction {{
   paymentMethod {{ id }}
   customer {{ id }}
   {_EVENTS}
-  refunds {{ {_OPERATION} }}
+  {_REFUNDS}
   partialCaptureDetails {{
     __typename
-    ... on ParentAuthorization {{ totalAmountAuthorized {_AMOUNT} childCaptures {{ {_OPERATION} customFields {{ name value }} refunds {{ {_OPERATION} }} }} }}
+    ... on ParentAuthorization {{ totalAmountAuthorized {_AMOUNT} childCaptures {{ {_OPERATION} customFields {{ name value }} {_REFUNDS} }} }}
     ... on ChildCapture {{ parentAuthorization {{ id }} }}
   }}
 }}"""

@@ -8,15 +8,18 @@ whole capture voided before it settled is a failed capture and the payment `fail
 declined at settlement: reported `voided`, reconciliation would take a lost sale for done. One
 that paywire's refund in full reversed (`refunded_by_reversal`: its key written on it) is a
 capture that succeeded and a refund of all of it, listed under that refund's key and the
-transaction's own id, as the refund command answered it. An authorization whose partial captures
-all declined at settlement, and which takes no more (they asked for all it held), holds nothing:
-`voided`, as an expired one.
+transaction's own id, as the refund command answered it; if the batch settled it before the
+reversal, Braintree refunded it instead, and that Refund (no key of its own: `reversal_refund`)
+is listed under the key too. An authorization whose partial captures all declined at settlement,
+and which takes no more (they asked for all it held), holds nothing: `voided`, as an expired one.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from typing import Any
+
+import attrs
 
 from paywire import InvalidRequest, Money, ProviderOperation, ProviderState, Response, Subject
 from paywire_braintree.amounts import from_braintree
@@ -28,6 +31,7 @@ from paywire_braintree.states import (
     refunded_by_reversal,
     result_status,
     reversal_key,
+    reversal_refund,
     voided_unsettled,
 )
 from paywire_braintree.validation import payload
@@ -175,8 +179,13 @@ def _operations(kind: str, items: Iterable[Any], parent: str | None = None) -> l
 
 def _refunds(transaction: Mapping[str, Any], *, child: bool = False) -> list[ProviderOperation]:
     """The refunds Braintree lists as "issued against" `transaction`: each one's parent; and the
-    refund in full paywire made by reversing it, under that refund's key."""
+    refund in full paywire made by reversing it, under that refund's key (the transaction itself
+    when voided, Braintree's Refund when the batch had settled it)."""
     refunds = _operations("refund", transaction.get("refunds") or (), str(transaction["id"]))
+    made = reversal_refund(transaction)
+    if made is not None:  # the reversal the batch overtook: a refund with no key of its own
+        refunds = [attrs.evolve(op, idempotency_key=reversal_key(transaction)) if op.reference == made["id"] else op
+                   for op in refunds]
     if refunded_by_reversal(transaction, child=child):
         refunds.append(ProviderOperation(kind="refund", reference=transaction["id"],
                                          amount=from_braintree(transaction["amount"]), status="succeeded",

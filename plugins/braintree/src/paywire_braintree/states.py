@@ -6,7 +6,8 @@ and SETTLEMENT_PENDING are taken and decided later ("accepted"); SETTLEMENT_DECL
 the refusals never moved money. Nor did a sale or whole capture VOIDED while it waited for
 settlement (`voided_unsettled`): unlike an authorization voided, which paywire reads as authorized
 then released, it is a capture that failed, as one declined at settlement. Unless paywire's own
-refund in full reversed it (`refunded_by_reversal`): that capture was made, and refunded.
+refund in full reversed it (`refunded_by_reversal`): that capture was made, and refunded. When the
+batch settled it first, Braintree's reversal refunded it instead (`reversal_refund`).
 """
 
 from __future__ import annotations
@@ -15,11 +16,12 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from paywire import ProviderState
+from paywire_braintree.amounts import from_braintree
 from paywire_braintree.builders import VOID_KEY_FIELD
 
 __all__ = [
     "ACCEPTED", "CAPTURED", "FAILED", "SUBMITTED", "operation_status", "payment_state", "refunded_by_reversal",
-    "result_status", "reversal_key", "voided_unsettled",
+    "result_status", "reversal_key", "reversal_refund", "voided_unsettled",
 ]
 
 CAPTURED: Final = frozenset({"SUBMITTED_FOR_SETTLEMENT", "SETTLING", "SETTLED", "SETTLEMENT_CONFIRMED"})
@@ -86,6 +88,29 @@ def refunded_by_reversal(transaction: Mapping[str, Any], *, child: bool = False)
     if transaction.get("status") != "VOIDED" or reversal_key(transaction) is None:
         return False
     return child or _voided_capture(transaction)
+
+
+def reversal_refund(transaction: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The Refund that paywire's reversal made when the batch settled the capture or sale between
+    the refund command's read and its reverseTransaction, which then refunds all of it. It carries
+    no key of its own (reverseTransaction takes no orderId: the refund inherits the
+    transaction's), so it is told by what only that reversal leaves together: the transaction,
+    not VOIDED, carries the refund's key in paywire_void_key (written just before reversing); the
+    refund was made through the API (its `source`), of the whole amount, under the inherited
+    orderId. A refund from the Control Panel (CONTROL_PANEL), of part, or with an orderId of its
+    own (paywire's other refunds: their key) is never it.
+
+    Left ambiguous: another API client's unkeyed refund in full of a transaction carrying a key
+    whose reversal never took effect (or a void key left on an authorization whose void did not,
+    copied to its capture) reads as that reversal's refund: the money is the same, the actor not.
+    """
+    if transaction.get("status") == "VOIDED" or reversal_key(transaction) is None:
+        return None
+    whole = from_braintree(transaction["amount"])
+    return next((refund for refund in transaction.get("refunds") or ()
+                 if isinstance(refund, Mapping) and refund.get("source") == "API"
+                 and refund.get("orderId") == transaction.get("orderId")
+                 and from_braintree(refund["amount"]) == whole), None)
 
 
 def voided_unsettled(transaction: Mapping[str, Any]) -> bool:

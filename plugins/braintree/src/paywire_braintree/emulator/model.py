@@ -54,6 +54,7 @@ class Transaction:
     closed: bool = False  # no more partial captures
     charge: bool = False  # an AUTHORIZING charge: submitted for settlement once authorized
     source: str | None = None  # the nonce or payment method id it was charged from
+    origin: str = "API"  # how a refund was made: Braintree's PaymentSource (API, CONTROL_PANEL)
     created: str = attrs.Factory(now)
     created_at: float = attrs.Factory(time.monotonic)
 

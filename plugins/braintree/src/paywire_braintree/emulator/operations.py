@@ -246,7 +246,8 @@ class Operations:
         self._submit(child)
         return child
 
-    def refund(self, input: dict[str, Any]) -> Transaction:
+    def refund(self, input: dict[str, Any], origin: str = "API") -> Transaction:
+        """refundTransaction; `origin` "CONTROL_PANEL" for a merchant's refund there (its `source`)."""
         transaction = self.transaction(input["transactionId"])
         options = input.get("refund") or {}
         if transaction.kind == "credit":
@@ -262,15 +263,15 @@ class Operations:
         if amount > left:
             raise validation("Refund amount is too large.", "91521")
         return self._credit(transaction, amount, options.get("orderId") or transaction.order_id,
-                            declined=refund_declined(amount))
+                            declined=refund_declined(amount), origin=origin)
 
     def _credit(self, transaction: Transaction, amount: Decimal, order_id: str | None,
-                declined: str | None = None) -> Transaction:
+                declined: str | None = None, origin: str = "API") -> Transaction:
         credit = Transaction(
             legacy=new_legacy_id(), kind="credit", amount=amount, currency=transaction.currency,
             exponent=transaction.exponent, status="AUTHORIZED", merchant_account=transaction.merchant_account,
             order_id=order_id, custom=dict(transaction.custom), payment_method=transaction.payment_method,
-            source=transaction.source, customer=transaction.customer, refunded=transaction.id,
+            source=transaction.source, customer=transaction.customer, refunded=transaction.id, origin=origin,
         )
         self.emulator.transactions[credit.id] = credit
         transaction.refunds.append(credit.id)

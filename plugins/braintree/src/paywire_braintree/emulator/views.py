@@ -64,6 +64,7 @@ def transaction_view(emulator: BraintreeEmulator, transaction: Transaction) -> d
 def refund_view(emulator: BraintreeEmulator, refund: Transaction) -> dict[str, Any]:
     view = _common(emulator, refund)
     view["__typename"] = "Refund"
+    view["source"] = refund.origin
     view["refundedTransaction"] = lambda info: transaction_view(emulator, emulator.transactions[refund.refunded or ""])
     return view
 
