@@ -153,6 +153,22 @@ def service(gateway: Gateway, tmp_path: Path) -> Iterator[PaymentService]:
     ledger.close()
 
 
+@pytest.fixture
+def deliver_all(service: PaymentService, app: StripeEmulator) -> Callable[[set[str]], list[str]]:
+    """Deliver to `service`, signed and in order, every event the emulator made that `seen` does
+    not hold (adding each to it); the webhook statuses, in order."""
+
+    def deliver(seen: set[str]) -> list[str]:
+        statuses = []
+        for event_id in [e for e in list(app.store.events) if e not in seen]:
+            seen.add(event_id)
+            body, headers = app.signed_event(event_id)
+            statuses.append(service.receive_webhook("stripe", headers, body).status)
+        return statuses
+
+    return deliver
+
+
 class PartialAuthorization:
     """The bank approves only `held` of the next authorization, as it may when the shop asks Stripe
     for partial authorizations: the emulator's intent and charge then hold that, and Stripe's

@@ -32,6 +32,8 @@ from paywire.ledger import PaymentState, TransactionStatus
 from paywire.testing.emulator import Fault
 from paywire_stripe.sandbox import pass_challenge
 
+Deliver = Callable[[set[str]], list[str]]  # the deliver_all fixture
+
 
 def eur(amount: str) -> Money:
     return Money.of(amount, "EUR")
@@ -316,25 +318,15 @@ def test_stripes_own_refund_for_an_expired_authorization_moves_no_money(service:
     assert [t.kind for t in service.list_transactions(payment.id)] == ["authorize"]
 
 
-def _deliver_all(service: PaymentService, app: Any, seen: set[str]) -> list[str]:
-    """Deliver, signed and in order, every event the emulator made that `seen` does not hold."""
-    statuses = []
-    for event_id in [e for e in list(app.store.events) if e not in seen]:
-        seen.add(event_id)
-        body, headers = app.signed_event(event_id)
-        statuses.append(service.receive_webhook("stripe", headers, body).status)
-    return statuses
-
-
 def test_a_capture_made_in_the_dashboard_is_refunded_through_paywire(service: PaymentService, app: Any,
-                                                                     api: Any) -> None:
+                                                                     api: Any, deliver_all: Deliver) -> None:
     """Stripe's capture events carry the intent's running total, so the ledger learns such a capture
     as a total and holds no capture transaction for it: the refund acts on the payment. Stripe
     captures once, so what the capture left is released (Stripe's intent is succeeded)."""
     seen: set[str] = set()
     payment = service.authorize("stripe", eur("40.00"), source="pm_card_visa", return_url="https://shop.example/r")
     api.post(f"/v1/payment_intents/{payment.reference}/capture", {"amount_to_capture": 1500})  # outside paywire
-    assert set(_deliver_all(service, app, seen)) == {"applied"}
+    assert set(deliver_all(seen)) == {"applied"}
     payment = service.get_payment(payment.id)
     assert (payment.state, payment.captured, payment.capturable) == (PaymentState.CAPTURED, eur("15.00"), eur("0.00"))
     with pytest.raises(PaywireError) as refused:
@@ -346,14 +338,14 @@ def test_a_capture_made_in_the_dashboard_is_refunded_through_paywire(service: Pa
     charge = app.get(app.get(payment.reference)["latest_charge"])
     assert (charge["amount_captured"], sum(r["amount"] for r in app.store.refunds.values()
                                            if r["metadata"])) == (1500, 1500)
-    _deliver_all(service, app, seen)
+    deliver_all(seen)
     assert service.get_payment(payment.id).refunded == eur("15.00")
     assert service.reconcile(payment_id=payment.id).clean
 
 
 @pytest.mark.parametrize("operation", ["authorize", "sale"])
 def test_a_3ds_payment_its_events_finished_first_completes_as_it_is(service: PaymentService, app: Any,
-                                                                      operation: str) -> None:
+                                                                      operation: str, deliver_all: Deliver) -> None:
     """The buyer passes the challenge and Stripe's events arrive before the buyer is back at the
     shop: the shop's `complete()` finds the payment finished and sends nothing; its money can be
     captured and refunded."""
@@ -363,7 +355,7 @@ def test_a_3ds_payment_its_events_finished_first_completes_as_it_is(service: Pay
                     return_url="https://shop.example/return")
     assert payment.state == PaymentState.ACTION_REQUIRED
     pass_challenge(_redirect(service, payment.reference))
-    _deliver_all(service, app, seen)
+    deliver_all(seen)
     calls = len(app.calls)
     payment = service.complete(payment.id)
     assert len(app.calls) == calls  # nothing sent
@@ -374,13 +366,14 @@ def test_a_3ds_payment_its_events_finished_first_completes_as_it_is(service: Pay
     payment = service.refund(payment.id, eur("5.00"))
     assert payment.refunded == eur("5.00")
     assert service.complete(payment.id) == service.get_payment(payment.id)
-    _deliver_all(service, app, seen)
+    deliver_all(seen)
     assert service.reconcile(payment_id=payment.id).clean
 
 
 @pytest.mark.parametrize("release", ["partial capture", "void"])
 def test_an_event_about_stripes_booking_of_a_release_claims_no_refund(service: PaymentService, app: Any,
-                                                                      api: Any, release: str) -> None:
+                                                                      api: Any, release: str,
+                                                                      deliver_all: Deliver) -> None:
     """Before 2025-03-31.basil Stripe books what a partial capture or a cancellation released as a
     Refund without a reason or paywire's key. A back office tagging it makes Stripe send
     `refund.updated` for it; no money went back, so the ledger counts no refund. A refund made in
@@ -393,28 +386,28 @@ def test_an_event_about_stripes_booking_of_a_release_claims_no_refund(service: P
     else:
         payment = service.capture(payment.id, eur("60.00"))
         expected = (PaymentState.CAPTURED, eur("60.00"), eur("0.00"))
-    _deliver_all(service, app, seen)
+    deliver_all(seen)
     [booking] = api.ok("GET", "/v1/refunds", {"payment_intent": payment.reference})["data"]
     assert (booking["status"], booking["reason"], booking["metadata"]) == ("succeeded", None, {})
     api.ok("POST", f"/v1/refunds/{booking['id']}", {"metadata": {"export": "2024-06"}})
-    assert _deliver_all(service, app, seen) == ["applied"]
+    assert deliver_all(seen) == ["applied"]
     payment = service.get_payment(payment.id)
     assert (payment.state, payment.captured, payment.refunded) == expected
     assert [t.origin for t in service.list_transactions(payment.id)] == ["service", "service"]
     assert service.reconcile(payment_id=payment.id).clean
     if release == "partial capture":
         api.ok("POST", "/v1/refunds", {"payment_intent": payment.reference, "amount": 1000})  # the dashboard's
-        _deliver_all(service, app, seen)
+        deliver_all(seen)
         payment = service.get_payment(payment.id)
         assert (payment.state, payment.refunded) == (PaymentState.PARTIALLY_REFUNDED, eur("10.00"))
         assert service.reconcile(payment_id=payment.id).clean
 
 
 def test_a_refund_event_stripe_cannot_be_read_for_is_refused_for_a_later_delivery(
-        service: PaymentService, app: Any, api: Any) -> None:
+        service: PaymentService, app: Any, api: Any, deliver_all: Deliver) -> None:
     seen: set[str] = set()
     payment = service.sale("stripe", eur("30.00"), source="pm_card_visa")
-    _deliver_all(service, app, seen)
+    deliver_all(seen)
     api.ok("POST", "/v1/refunds", {"payment_intent": payment.reference, "amount": 1000})  # the dashboard's
     [event_id] = [e for e in app.store.events if e not in seen and app.store.events[e]["type"] == "refund.created"]
     body, headers = app.signed_event(event_id)
@@ -496,14 +489,14 @@ def test_reconcile_ends_a_wait_stripe_ended_without_a_word_to_the_shop(service: 
 
 @pytest.mark.parametrize("ending", ["complete", "reconcile", "webhook"])
 def test_a_wait_that_ended_without_money_drops_the_redirect_and_its_client_secret(
-        service: PaymentService, app: Any, api: Any, ending: str) -> None:
+        service: PaymentService, app: Any, api: Any, ending: str, deliver_all: Deliver) -> None:
     """The ledger keeps Stripe's redirect (and the client secret in it) only while a buyer may be
     sent there: a payment that ended failed or voided keeps none."""
     seen: set[str] = set()
     payment = service.authorize("stripe", eur("10.00"), source="pm_card_threeDSecure2Required",
                                 return_url="https://shop.example/return")
     assert payment.action is not None and "_secret_" in payment.action.redirect_url
-    _deliver_all(service, app, seen)
+    deliver_all(seen)
     api.ok("POST", f"/v1/payment_intents/{payment.reference}/cancel", {"cancellation_reason": "abandoned"})
     if ending == "complete":
         with pytest.raises(Declined):
@@ -511,26 +504,26 @@ def test_a_wait_that_ended_without_money_drops_the_redirect_and_its_client_secre
     elif ending == "reconcile":
         service.reconcile(payment_id=payment.id)
     else:
-        assert _deliver_all(service, app, seen) == ["applied"]  # payment_intent.canceled
+        assert deliver_all(seen) == ["applied"]  # payment_intent.canceled
     payment = service.get_payment(payment.id)
     assert payment.state in (PaymentState.FAILED, PaymentState.VOIDED)
     assert payment.action is None
 
 
 def test_a_capture_after_the_authorization_lapsed_is_failed_and_the_payment_ends_voided(
-        service: PaymentService, app: Any) -> None:
+        service: PaymentService, app: Any, deliver_all: Deliver) -> None:
     """Stripe cancels an intent whose authorization was not captured in time (`automatic`): its
     refusal of the capture is definite (nothing captured), and Stripe's events or a reconcile void
     the payment without claiming a capture or a refund (the expiry's Refund booking moves no money)."""
     seen: set[str] = set()
     payment = service.authorize("stripe", eur("50.00"), source="pm_card_visa", return_url="https://shop.example/r")
-    _deliver_all(service, app, seen)
+    deliver_all(seen)
     app.expire(payment.reference)
     with pytest.raises(PaywireError) as refused:
         service.capture(payment.id, eur("20.00"))
     assert refused.value.code == "payment_intent_unexpected_state"
     assert [t.status for t in service.list_transactions(payment.id) if t.kind == "capture"] == [TransactionStatus.FAILED]
-    assert set(_deliver_all(service, app, seen)) == {"applied"}
+    assert set(deliver_all(seen)) == {"applied"}
     payment = service.get_payment(payment.id)
     assert (payment.state, payment.captured, payment.refunded) == (PaymentState.VOIDED, eur("0.00"), eur("0.00"))
     assert service.reconcile(payment_id=payment.id).clean

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,8 @@ from paywire.ledger import PaymentState, TransactionStatus
 from paywire_stripe.sandbox import handle_next_action
 
 THREE_D_SECURE = "pm_card_threeDSecure2Required"
+
+Deliver = Callable[[set[str]], list[str]]  # the deliver_all fixture
 
 
 def eur(amount: str) -> Money:
@@ -33,16 +36,6 @@ def _buyer_authenticates(app: Any, succeed: bool = True) -> None:
     """The buyer passes (or fails) 3-D Secure in Stripe.js, with the client secret of the one intent."""
     (intent,) = app.store.payment_intents.values()
     handle_next_action(app, intent["client_secret"], succeed=succeed)
-
-
-def _deliver_all(service: PaymentService, app: Any, seen: set[str]) -> list[str]:
-    """Deliver, signed and in order, every event the emulator made that `seen` does not hold."""
-    statuses = []
-    for event_id in [e for e in list(app.store.events) if e not in seen]:
-        seen.add(event_id)
-        body, headers = app.signed_event(event_id)
-        statuses.append(service.receive_webhook("stripe", headers, body).status)
-    return statuses
 
 
 def _ledger_text(path: Path) -> str:
@@ -76,12 +69,12 @@ def test_a_payment_left_to_stripe_js_waits_on_its_intent_and_its_client_secret_i
 
 @pytest.mark.parametrize("operation, succeed", [("authorize", True), ("sale", True), ("authorize", False)])
 def test_stripes_events_after_the_buyer_acted_in_stripe_js_settle_the_payment(
-        service: PaymentService, app: Any, operation: str, succeed: bool) -> None:
+        service: PaymentService, app: Any, operation: str, succeed: bool, deliver_all: Deliver) -> None:
     seen: set[str] = set()
     payment = _start(service, operation)
-    _deliver_all(service, app, seen)
+    deliver_all(seen)
     _buyer_authenticates(app, succeed)
-    assert "unmatched" not in _deliver_all(service, app, seen)
+    assert "unmatched" not in deliver_all(seen)
     settled = service.get_payment(payment.id)
     assert settled.action is None
     if not succeed:
@@ -92,7 +85,7 @@ def test_stripes_events_after_the_buyer_acted_in_stripe_js_settle_the_payment(
         assert (settled.state, settled.captured) == (PaymentState.CAPTURED, eur("15.00"))
     else:
         assert (settled.state, settled.captured) == (PaymentState.CAPTURED, eur("20.00"))
-    _deliver_all(service, app, seen)
+    deliver_all(seen)
     assert service.reconcile(payment_id=payment.id).clean
 
 
