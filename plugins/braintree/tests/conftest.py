@@ -64,6 +64,19 @@ def gateway(sandbox: Sandbox, served: tuple[str, str | None]) -> Iterator[Gatewa
         yield gateway
 
 
+@pytest.fixture
+def service(sandbox: Sandbox, emulator: BraintreeEmulator, tmp_path: Path) -> Iterator[PaymentService]:
+    """A payment service with a ledger of its own, on the test's emulator over loopback HTTP,
+    sending each request once (a test arms the faults it needs)."""
+    plugins = Plugins()
+    plugins.register(paywire_braintree)
+    with EmulatorServer(emulator) as server, \
+            Gateway([sandbox.method("braintree", server.url)], plugins=plugins, retry=Retry.never()) as gateway:
+        payments = PaymentService(gateway, SQLiteLedger(str(tmp_path / "ledger.db")))
+        yield payments
+        payments.ledger.close()
+
+
 @pytest.fixture(scope="module")
 def shared_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[PaymentService, BraintreeEmulator]]:
     """A payment service and the emulator it talks to, shared by a module's tests (each makes

@@ -4,44 +4,26 @@ ends at what Braintree holds."""
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterator
-from pathlib import Path
+from collections.abc import Generator
 from typing import Any
 
 import pytest
 
-import paywire_braintree
 from paywire import (
     Declined,
-    Gateway,
     Money,
     OutcomeUnknown,
     PaymentService,
-    Plugins,
-    Retry,
-    SQLiteLedger,
     StateError,
     Subject,
     hookimpl,
 )
 from paywire.http.transfer import Transfer
 from paywire.ledger import PaymentState
-from paywire.testing.emulator import EmulatorServer, Fault
-from paywire.testing.sandbox import Sandbox
+from paywire.testing.emulator import Fault
 from paywire_braintree.emulator import BraintreeEmulator
 
 EUR = "EUR"
-
-
-@pytest.fixture
-def service(sandbox: Sandbox, emulator: BraintreeEmulator, tmp_path: Path) -> Iterator[PaymentService]:
-    plugins = Plugins()
-    plugins.register(paywire_braintree)
-    with EmulatorServer(emulator) as server, \
-            Gateway([sandbox.method("braintree", server.url)], plugins=plugins, retry=Retry.never()) as gateway:
-        payments = PaymentService(gateway, SQLiteLedger(str(tmp_path / "ledger.db")))
-        yield payments
-        payments.ledger.close()
 
 
 class LandsFirst:

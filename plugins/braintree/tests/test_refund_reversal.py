@@ -10,20 +10,16 @@ import itertools
 import json
 import threading
 import urllib.request
-from collections.abc import Iterator
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
-import paywire_braintree
-from paywire import Gateway, Money, OutcomeUnknown, PaymentService, Plugins, Retry, SQLiteLedger, StateError
+from paywire import Money, OutcomeUnknown, PaymentService, StateError
 from paywire.ledger import PaymentState
 from paywire.testing.emulator import EmulatorServer, Fault
-from paywire.testing.sandbox import Sandbox
 from paywire_braintree import documents
 from paywire_braintree.emulator import BraintreeEmulator
 from paywire_braintree.emulator.model import Transaction
@@ -33,16 +29,10 @@ EUR = "EUR"
 _MOVED = ("SUBMITTED_FOR_SETTLEMENT", "SETTLING", "SETTLED")  # what holds the buyer's money (batch mode)
 
 
-@pytest.fixture
-def service(sandbox: Sandbox, emulator: BraintreeEmulator, tmp_path: Path) -> Iterator[PaymentService]:
+@pytest.fixture(autouse=True)
+def _batch(emulator: BraintreeEmulator) -> None:
+    """Settlement in batches, as Braintree's: a capture waits, unsettled, until the batch runs."""
     emulator.settlement = "batch"
-    plugins = Plugins()
-    plugins.register(paywire_braintree)
-    with EmulatorServer(emulator) as server, \
-            Gateway([sandbox.method("braintree", server.url)], plugins=plugins, retry=Retry.never()) as gateway:
-        payments = PaymentService(gateway, SQLiteLedger(str(tmp_path / "ledger.db")))
-        yield payments
-        payments.ledger.close()
 
 
 def _net(emulator: BraintreeEmulator, root: str) -> Decimal:
