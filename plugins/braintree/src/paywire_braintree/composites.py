@@ -136,7 +136,10 @@ class FirstOperation:
             raise _conflict("payment", held, subject.amount)
         refused = refusal(found)
         if not refused.ok:
-            raise ERRORS(subject, Response(200), refused)
+            # Declined (at settlement, or voided before it), it is still this payment's transaction.
+            error = ERRORS(subject, Response(200), refused)
+            error.reference = str(found["id"])
+            raise error
         return _result(found_fields(found), found)
 
 
