@@ -100,19 +100,23 @@ def test_a_duplicate_rejection_records_the_rejected_transaction_not_the_original
     assert service.get_payment(first.id).reference == first.reference
 
 
-def test_a_retry_finding_its_sale_voided_before_settlement_records_that_sale(
-        service: PaymentService, emulator: BraintreeEmulator) -> None:
+@pytest.mark.parametrize(("move", "code"), [("void", "voided"), ("decline", "4001")])
+def test_a_retry_finding_its_sale_voided_or_declined_at_settlement_records_that_sale(
+        service: PaymentService, emulator: BraintreeEmulator, move: str, code: str) -> None:
     emulator.settlement = "batch"
     emulator.inject(Fault("drop_after", path="chargePaymentMethod"))
     with pytest.raises(OutcomeUnknown) as lost:
         service.sale("braintree", Money.of("50.00", EUR), source="fake-valid-nonce", order_id="S-1",
-                      idempotency_key="voided-sale")
-    reference = made_under(emulator, "voided-sale")
-    with emulator.lock:  # the control panel voids it before the batch
-        emulator.operations.reverse({"transactionId": reference})
+                      idempotency_key="moved-sale")
+    reference = made_under(emulator, "moved-sale")
+    with emulator.lock:  # the control panel voids it before the batch, or the batch declines it
+        if move == "void":
+            emulator.operations.reverse({"transactionId": reference})
+        else:
+            emulator.operations.settle(emulator.transactions[reference], "SETTLEMENT_DECLINED")
     with pytest.raises(Declined) as declined:
         service.retry(lost.value.transaction_id or "")
-    assert (declined.value.decline_code, declined.value.reference) == ("voided", reference)
+    assert (declined.value.decline_code, declined.value.reference) == (code, reference)
     assert_found_by(service, lost.value.payment_id or "", reference)
 
 
