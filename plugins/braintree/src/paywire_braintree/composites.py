@@ -137,9 +137,9 @@ class FirstOperation:
         refused = refusal(found)
         if not refused.ok:
             # Declined (at settlement, or voided before it), it is still this payment's transaction.
-            error = ERRORS(subject, Response(200), refused)
-            error.reference = str(found["id"])
-            raise error
+            decline = ERRORS(subject, Response(200), refused)
+            decline.reference = str(found["id"])
+            raise decline
         return _result(found_fields(found), found)
 
 
