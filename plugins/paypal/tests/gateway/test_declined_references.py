@@ -13,8 +13,9 @@ from typing import Any
 import attrs
 import pytest
 
-from paywire import Declined, Money, Transfer, hookimpl
+from paywire import Declined, Money, OutcomeUnknown, Transfer, hookimpl
 from paywire.ledger import PaymentState, TransactionStatus
+from paywire.testing.emulator import Fault
 
 RETURN_URL = "https://shop.example/paypal/return"
 
@@ -57,6 +58,33 @@ def test_a_vaulted_charge_declined_on_creation_records_the_order_paypal_made(pay
     payment = service.get_payment(payment_id)
     assert (payment.state, payment.authorized, payment.captured) == (PaymentState.FAILED, Money.zero("EUR"),
                                                                      Money.zero("EUR"))
+
+
+@pytest.mark.parametrize("sale", [False, True])
+def test_a_retry_of_a_lost_create_that_finds_the_order_voided_records_that_order(paypal, service, sale):
+    """The order the lost create made was voided since (the approval was reversed); the retry under
+    its key gets it back VOIDED, a decline: the order is still the payment's, and PayPal's event
+    about its reversal names it."""
+    start = service.sale if sale else service.authorize
+    paypal.app.inject(Fault(kind="drop_after", method="POST", path="/v2/checkout/orders$"))
+    with pytest.raises(OutcomeUnknown) as lost:
+        start("paypal", eur("25.00"), source="paypal", return_url=RETURN_URL, idempotency_key="voided-create")
+    (order,) = paypal.app.orders
+    paypal.app.approve(order)
+    paypal.app.reverse_approval(order)
+    with pytest.raises(Declined) as declined:
+        start("paypal", eur("25.00"), source="paypal", return_url=RETURN_URL, idempotency_key="voided-create")
+    assert declined.value.reference == order
+    payment_id = lost.value.payment_id or ""
+    (txn,) = service.list_transactions(payment_id)
+    assert (txn.status, txn.provider_reference) == (TransactionStatus.FAILED, order)
+    assert service.get_payment(payment_id).reference == order
+    report = service.reconcile(payment_id=payment_id)
+    assert not report.errors and not report.mismatches, report
+    (event,) = [e for e in paypal.app.events if e["event_type"] == "CHECKOUT.PAYMENT-APPROVAL.REVERSED"]
+    body, headers = paypal.app.signed_event(event)
+    assert service.receive_webhook("paypal", headers, body).payment_id == payment_id
+    assert service.get_payment(payment_id).state == PaymentState.FAILED
 
 
 class DeclineCaptures:
