@@ -67,8 +67,8 @@ def _lost_then_retried(payments: PaymentService, emulator: BraintreeEmulator, fl
 
 def _totals_match(payments: PaymentService, payment_id: str, key: str) -> None:
     payment = payments.get_payment(payment_id)
-    # A retry declined (a sale voided before it settled) leaves the payment without Braintree's
-    # id: its transaction is found as the retry found it, by order and key.
+    # A payment with no Braintree id yet is found as a retry finds it, by order and key (a retry
+    # declined, a sale voided before it settled, records the voided sale's id).
     where = Subject(reference=payment.reference) if payment.reference else Subject(order=Order(id=key),
                                                                                      idempotency_key=key)
     held = payments.gateway.execute("braintree", "fetch", where)
@@ -97,7 +97,7 @@ def test_a_retry_that_finds_a_transaction_moved_on_leaves_the_payment_as_braintr
 @settings(max_examples=25, deadline=None)
 @example(flow="authorize", settlement="batch", moves=["expire"])
 @example(flow="sale", settlement="instant", moves=["refund"])
-@example(flow="sale", settlement="batch", moves=["void"])  # declined on retry: the payment has no reference
+@example(flow="sale", settlement="batch", moves=["void"])  # declined on retry: the voided sale's id recorded
 @given(flow=st.sampled_from(["sale", "authorize"]), settlement=st.sampled_from(["instant", "batch"]),
        moves=st.lists(st.sampled_from(["void", "expire", "settle", "capture", "refund"]), max_size=3))
 def test_after_any_moves_a_retry_under_the_key_leaves_the_ledgers_totals_at_braintrees(

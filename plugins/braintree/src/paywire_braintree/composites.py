@@ -136,7 +136,10 @@ class FirstOperation:
             raise _conflict("payment", held, subject.amount)
         refused = refusal(found)
         if not refused.ok:
-            raise ERRORS(subject, Response(200), refused)
+            # Declined (at settlement, or voided before it), it is still this payment's transaction.
+            decline = ERRORS(subject, Response(200), refused)
+            decline.reference = str(found["id"])
+            raise decline
         return _result(found_fields(found), found)
 
 

@@ -13,11 +13,17 @@
 | a sale found VOIDED after it was submitted for settlement (a replay) | Declined (`voided`) | failed |
 | HTTP 200 that cannot be read | OutcomeUnknown | unknown |
 | errors beside a mutation's data (a partial success: the write was made) | OutcomeUnknown | unknown |
+
+A refused authorizePaymentMethod or chargePaymentMethod is a Transaction Braintree made all the
+same: the decline names it (`PaywireError.reference`), so the ledger records it as the payment's
+and finds the payment by it. A refused capture or refund is an operation on the payment: it
+names nothing, so nothing of the payment's is taken for its own.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Final
 
 import attrs
 
@@ -56,6 +62,8 @@ _CLASSES: dict[str, type[PaywireError]] = {
 # refunded or captured than Braintree (made in the control panel); the service reads the payment
 # (`PaywireError.state_conflict`).
 _CONFLICTS = frozenset({"91507", "91521", "91522"})
+# The mutations that create the payment (whatever the processor then said of it).
+_CREATES: Final = ("authorizePaymentMethod", "chargePaymentMethod")
 _CUSTOMER_MESSAGES = {
     "DECLINED": "Your bank declined the payment. Please use another payment method.",
     "GATEWAY_REJECTED": "The payment was refused. Please check your details or use another payment method.",
@@ -87,10 +95,23 @@ class BraintreeErrors:
             extra["decline_code"] = code
             if len(result.codes) > 2:  # a DUPLICATE rejection names the original transaction
                 details["duplicate_of"] = result.codes[2]
+            extra["reference"] = made(response)
         if code in _CONFLICTS:
             error_class, extra["state_conflict"] = StateError, True
         return error_class(message, provider=self.provider, code=code, status=response.status,
                            customer_message=_CUSTOMER_MESSAGES.get(kind or ""), details=details, **extra)
+
+
+def made(response: Response) -> str | None:
+    """The id of the authorization or sale a refused authorizePaymentMethod or chargePaymentMethod
+    made (None for any other answer)."""
+    data = response.data.get("data") if isinstance(response.data, Mapping) else None
+    for field in _CREATES:
+        node = data.get(field) if isinstance(data, Mapping) else None
+        transaction = node.get("transaction") if isinstance(node, Mapping) else None
+        if isinstance(transaction, Mapping) and transaction.get("id"):
+            return str(transaction["id"])
+    return None
 
 
 ERRORS = BraintreeErrors()

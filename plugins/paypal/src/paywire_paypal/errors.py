@@ -46,6 +46,13 @@ A refusal saying the order, authorization or capture is no longer as the ledger 
 An order PayPal voided before anything was authorized or captured in it (`VOIDED_ORDER`, found by
 a retry under the key of the request that created it, or by a completion) is a `Declined`: no
 buyer can finish it and it holds nothing, so the payment ends, whatever an earlier attempt did.
+
+An order paid from the vault is paid as it is created: a capture PayPal declines or an
+authorization it denies comes back in the 201 order. That decline names the order
+(`PaywireError.reference`), as does one of an order found voided by a retry of its creation: the
+order exists, PayPal's events about it name it, and reconciliation reads it, so the ledger records
+it as the payment's. A refused completion, capture or refund names nothing: it acts on an order,
+authorization or capture the payment already names.
 """
 
 from __future__ import annotations
@@ -222,6 +229,16 @@ def _retry_after(value: str | None) -> float | None:
         return None
 
 
+def _created_order(subject: Subject, response: Response) -> str | None:
+    """The id of the order a refused authorize or sale created (it names no reference yet, and the
+    answer is the order): None for any other refusal."""
+    data = response.data
+    if subject.reference is not None or not response.ok or not isinstance(data, Mapping):
+        return None
+    is_order = isinstance(data.get("purchase_units"), Sequence) and "intent" in data
+    return data["id"] if is_order and isinstance(data.get("id"), str) and data["id"] else None
+
+
 class PayPalErrorMapper:
     """Maps a failed answer (`Result` codes from the validators first, else PayPal's error object)."""
 
@@ -249,7 +266,7 @@ class PayPalErrorMapper:
         }
         if error_class is Declined:
             decline_code = result.codes[1] if len(result.codes) > 1 else code
-            return Declined(message, decline_code=decline_code, **common)
+            return Declined(message, decline_code=decline_code, reference=_created_order(subject, response), **common)
         if error_class is BuyerActionRequired:
             return BuyerActionRequired(message, redirect_url=body.link("payer-action", "approve", "redirect"), **common)
         if issubclass(error_class, InvalidRequest):
