@@ -34,6 +34,7 @@ from paywire_braintree.amounts import from_braintree
 from paywire_braintree.builders import KEY_FIELD, VOID_KEY_FIELD
 from paywire_braintree.error_mapping import ERRORS
 from paywire_braintree.handlers import custom_field, fetched_fields, found_fields, void_fields
+from paywire_braintree.objects import OBJECT
 from paywire_braintree.states import result_status
 from paywire_braintree.validation import payload, refusal
 
@@ -50,7 +51,7 @@ def _rehearse(command: GatewayCommand, subject: Subject, context: CommandContext
 def _node(read: GatewayCommand, subject: Subject, context: CommandContext) -> Mapping[str, Any]:
     """The transaction `subject.reference` names; a missing one is Braintree's NOT_FOUND."""
     node = payload(Response(200, data=read.execute(subject, context).raw))
-    if not isinstance(node, Mapping) or node.get("__typename") != "Transaction":
+    if not isinstance(node, OBJECT) or node.get("__typename") != "Transaction":
         raise InvalidRequest(f"Braintree holds no transaction {subject.reference!r}", provider="braintree",
                              code="NOT_FOUND")
     return node
@@ -160,8 +161,8 @@ def find_keyed(find: GatewayCommand, subject: Subject, context: CommandContext) 
     """The transaction carrying the subject's key in paywire_key, among those of its orderId."""
     connection = (payload(Response(200, data=find.execute(subject, context).raw)) or {}).get("transactions") or {}
     for edge in connection.get("edges") or ():
-        node = edge.get("node") if isinstance(edge, Mapping) else None
-        if isinstance(node, Mapping) and custom_field(node, KEY_FIELD) == subject.idempotency_key:
+        node = edge.get("node") if isinstance(edge, OBJECT) else None
+        if isinstance(node, OBJECT) and custom_field(node, KEY_FIELD) == subject.idempotency_key:
             return node
     return None
 
@@ -169,7 +170,7 @@ def find_keyed(find: GatewayCommand, subject: Subject, context: CommandContext) 
 def _keyed(items: Any, key: str | None) -> Mapping[str, Any] | None:
     if not key:
         return None
-    return next((item for item in items or () if isinstance(item, Mapping) and item.get("orderId") == key), None)
+    return next((item for item in items or () if isinstance(item, OBJECT) and item.get("orderId") == key), None)
 
 
 def _replayed(done: Mapping[str, Any], subject: Subject, what: str) -> str:
@@ -188,7 +189,7 @@ def _replayed(done: Mapping[str, Any], subject: Subject, what: str) -> str:
 
 def _children(transaction: Mapping[str, Any]) -> list[Any]:
     details = transaction.get("partialCaptureDetails")
-    return list(details.get("childCaptures") or ()) if isinstance(details, Mapping) else []
+    return list(details.get("childCaptures") or ()) if isinstance(details, OBJECT) else []
 
 
 @attrs.frozen

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from paywire import ProviderState
+from paywire_braintree.objects import OBJECT
 
 __all__ = [
     "ACCEPTED", "CAPTURED", "FAILED", "SUBMITTED", "operation_status", "payment_state", "result_status",
@@ -63,7 +64,7 @@ def voided_unsettled(transaction: Mapping[str, Any]) -> bool:
     if transaction.get("status") != "VOIDED":
         return False
     details = transaction.get("partialCaptureDetails")
-    if isinstance(details, Mapping) and details.get("childCaptures"):
+    if isinstance(details, OBJECT) and details.get("childCaptures"):
         return False
-    return any(isinstance(event, Mapping) and event.get("status") in SUBMITTED
+    return any(isinstance(event, OBJECT) and event.get("status") in SUBMITTED
                for event in transaction.get("statusHistory") or ())
