@@ -8,6 +8,7 @@ import re
 import sqlite3
 from decimal import Decimal
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import pytest
@@ -266,3 +267,49 @@ def test_a_card_number_in_a_value_of_any_type_is_refused_naming_its_field(value:
     assert f"field '{field}'" in str(refused.value)
     assert "4111111111111111" not in str(refused.value)
     refuse_card_numbers({"metadata": {20240117: 19.99, "n": Decimal("10.00"), "b": b"abc", "s": {1, 2}}})
+
+
+# Trees shaped as subjects and requests are (mappings, read-only mappings, lists, tuples, attrs
+# values, with None, flags, numbers, amounts and text around), and one place in them for a card
+# number: the guard's walk takes shortcuts by exact type, and must reach every place all the same.
+_LEAVES = st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**6), shop_strings(),
+                    st.just(Money.of("1.00", "EUR")))
+_TREES = st.recursive(_LEAVES, lambda inner: st.one_of(
+    st.lists(inner, max_size=3), st.lists(inner, max_size=3).map(tuple),
+    st.dictionaries(st.text(max_size=6), inner, max_size=3),
+    st.dictionaries(st.text(max_size=6), inner, max_size=3).map(MappingProxyType),
+), max_leaves=6)
+_HOLDERS: list[Any] = [  # (holder of what holds the card number, its siblings)
+    lambda inner, other: [other, inner],
+    lambda inner, other: (inner, other),
+    lambda inner, other: {"a": other, "b": inner},
+    lambda inner, other: MappingProxyType({"b": inner, "a": other}),
+    lambda inner, other: Subject(amount=Money.of("1.00", "EUR"), source="tok_visa", options={"x": inner, "y": other}),
+    lambda inner, other: Subject(metadata={"note": inner}, order=Order(id="A-1", description=other)),
+    lambda inner, other: Order(id="A-1", customer=Customer(phone=inner), description=other),
+    lambda inner, other: Subject(order=Order(id="A-1", items=()), reference=other, return_url=inner),
+]
+_SPOTS: list[Any] = [  # how the card number sits where it is
+    lambda pan: pan, lambda pan: f"note {pan} thanks", lambda pan: {pan: "x"}, lambda pan: [None, pan, True],
+]
+
+
+@given(card_numbers(every_form=True), st.sampled_from(_SPOTS),
+       st.lists(st.tuples(st.sampled_from(_HOLDERS), _TREES), min_size=1, max_size=4))
+def test_a_card_number_anywhere_in_a_subject_or_request_is_refused(pan: str, spot: Any,
+                                                                   holders: list[tuple[Any, Any]]) -> None:
+    value = spot(pan)
+    for hold, other in holders:
+        value = hold(value, other)
+    with pytest.raises(InvalidRequest) as refused:
+        refuse_card_numbers(value)
+    assert refused.value.code == "raw_card_number"
+    assert digits_of(pan) not in digits_of(str(refused.value))
+
+
+@given(st.lists(st.tuples(st.sampled_from(_HOLDERS), _TREES), min_size=1, max_size=4))
+def test_a_subject_or_request_without_a_card_number_passes(holders: list[tuple[Any, Any]]) -> None:
+    value: Any = "tok_visa"
+    for hold, other in holders:
+        value = hold(value, other)
+    refuse_card_numbers(value)

@@ -228,8 +228,10 @@ def _mapping_texts(mapping: Mapping[Any, Any], out: list[str]) -> None:
 
 def _item_texts(items: Iterable[Any], out: list[str]) -> None:
     for item in items:
+        if item is None:  # most of an attrs value's fields: told apart before its type is read
+            continue
         cls: type = type(item)
-        if cls is str:  # an attrs value's fields are mostly strings and None: no call for them
+        if cls is str:  # the next most: no call for them
             if len(item) >= MIN_DIGITS:
                 out.append(item)
         elif cls in _SILENT:

@@ -3,11 +3,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from paywire import InvalidRequest, Money
+from paywire_braintree.objects import OBJECT
 
 __all__ = ["from_braintree", "to_braintree"]
 
@@ -26,7 +26,7 @@ def to_braintree(money: Money, param: str = "amount") -> str:
 
 def from_braintree(amount: Any) -> Money:
     """A MonetaryAmount (`{"value": "10.00", "currencyCode": "EUR"}`) as Money."""
-    if not isinstance(amount, Mapping):
+    if not isinstance(amount, OBJECT):
         raise ValueError(f"Braintree answered {type(amount).__name__} where an amount belongs")
     currency, text = amount.get("currencyCode"), amount.get("value")
     if not isinstance(text, str):  # Braintree's Amount is a string: a JSON number was already rounded to a float

@@ -34,7 +34,8 @@ __all__ = [
 
 KEY_FIELD = "paywire_key"
 VOID_KEY_FIELD = "paywire_void_key"
-_DESCRIPTOR = ("name", "phone", "url")
+# The descriptor fields Braintree takes, each with the subject option that gives it.
+_DESCRIPTOR = tuple((name, f"descriptor_{name}") for name in ("name", "phone", "url"))
 
 
 def _reference(subject: Subject) -> str:
@@ -75,14 +76,15 @@ def transaction_variables(subject: Subject, merchant_accounts: Mapping[str, str]
     if reference:
         transaction["orderId"] = reference
     fields = [{"name": KEY_FIELD, "value": subject.idempotency_key}] if subject.idempotency_key else []
-    fields += [{"name": name, "value": value} for name, value in sorted(subject.metadata.items())
-               if name in custom_fields]
+    if subject.metadata:
+        fields += [{"name": name, "value": value} for name, value in sorted(subject.metadata.items())
+                   if name in custom_fields]
     if fields:
         transaction["customFields"] = fields
-    descriptor = {name: subject.options[f"descriptor_{name}"] for name in _DESCRIPTOR
-                  if subject.options.get(f"descriptor_{name}")}
-    if descriptor:
-        transaction["descriptor"] = descriptor
+    if subject.options:
+        descriptor = {name: subject.options[option] for name, option in _DESCRIPTOR if subject.options.get(option)}
+        if descriptor:
+            transaction["descriptor"] = descriptor
     if subject.vaulted:
         transaction["paymentInitiator"] = "UNSCHEDULED"  # merchant-initiated: the buyer is absent
         if subject.buyer is not None and subject.buyer.reference:

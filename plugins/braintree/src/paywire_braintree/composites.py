@@ -41,6 +41,7 @@ from paywire_braintree.handlers import (
     reversed_capture_fields,
     void_fields,
 )
+from paywire_braintree.objects import OBJECT
 from paywire_braintree.states import refunded_by_reversal, result_status, reversal_key, reversal_refund
 from paywire_braintree.validation import payload, refusal
 
@@ -57,7 +58,7 @@ def _rehearse(command: GatewayCommand, subject: Subject, context: CommandContext
 def _node(read: GatewayCommand, subject: Subject, context: CommandContext) -> Mapping[str, Any]:
     """The transaction `subject.reference` names; a missing one is Braintree's NOT_FOUND."""
     node = payload(Response(200, data=read.execute(subject, context).raw))
-    if not isinstance(node, Mapping) or node.get("__typename") != "Transaction":
+    if not isinstance(node, OBJECT) or node.get("__typename") != "Transaction":
         raise InvalidRequest(f"Braintree holds no transaction {subject.reference!r}", provider="braintree",
                              code="NOT_FOUND")
     return node
@@ -171,8 +172,8 @@ def find_keyed(find: GatewayCommand, subject: Subject, context: CommandContext) 
     """The transaction carrying the subject's key in paywire_key, among those of its orderId."""
     connection = (payload(Response(200, data=find.execute(subject, context).raw)) or {}).get("transactions") or {}
     for edge in connection.get("edges") or ():
-        node = edge.get("node") if isinstance(edge, Mapping) else None
-        if isinstance(node, Mapping) and custom_field(node, KEY_FIELD) == subject.idempotency_key:
+        node = edge.get("node") if isinstance(edge, OBJECT) else None
+        if isinstance(node, OBJECT) and custom_field(node, KEY_FIELD) == subject.idempotency_key:
             return node
     return None
 
@@ -180,7 +181,7 @@ def find_keyed(find: GatewayCommand, subject: Subject, context: CommandContext) 
 def _keyed(items: Any, key: str | None) -> Mapping[str, Any] | None:
     if not key:
         return None
-    return next((item for item in items or () if isinstance(item, Mapping) and item.get("orderId") == key), None)
+    return next((item for item in items or () if isinstance(item, OBJECT) and item.get("orderId") == key), None)
 
 
 def _replayed(done: Mapping[str, Any], subject: Subject, what: str) -> str:
@@ -199,7 +200,7 @@ def _replayed(done: Mapping[str, Any], subject: Subject, what: str) -> str:
 
 def _children(transaction: Mapping[str, Any]) -> list[Any]:
     details = transaction.get("partialCaptureDetails")
-    return list(details.get("childCaptures") or ()) if isinstance(details, Mapping) else []
+    return list(details.get("childCaptures") or ()) if isinstance(details, OBJECT) else []
 
 
 @attrs.frozen

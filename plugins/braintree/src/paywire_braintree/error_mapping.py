@@ -22,7 +22,6 @@ names nothing, so nothing of the payment's is taken for its own.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any, Final
 
 import attrs
@@ -40,6 +39,7 @@ from paywire.errors import (
     StateError,
 )
 from paywire.http.retry import parse_retry_after
+from paywire_braintree.objects import OBJECT
 
 __all__ = ["ERRORS", "BraintreeErrors"]
 
@@ -105,11 +105,11 @@ class BraintreeErrors:
 def made(response: Response) -> str | None:
     """The id of the authorization or sale a refused authorizePaymentMethod or chargePaymentMethod
     made (None for any other answer)."""
-    data = response.data.get("data") if isinstance(response.data, Mapping) else None
+    data = response.data.get("data") if isinstance(response.data, OBJECT) else None
     for field in _CREATES:
-        node = data.get(field) if isinstance(data, Mapping) else None
-        transaction = node.get("transaction") if isinstance(node, Mapping) else None
-        if isinstance(transaction, Mapping) and transaction.get("id"):
+        node = data.get(field) if isinstance(data, OBJECT) else None
+        transaction = node.get("transaction") if isinstance(node, OBJECT) else None
+        if isinstance(transaction, OBJECT) and transaction.get("id"):
             return str(transaction["id"])
     return None
 

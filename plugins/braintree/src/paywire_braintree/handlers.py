@@ -24,6 +24,7 @@ import attrs
 from paywire import InvalidRequest, Money, ProviderOperation, ProviderState, Response, Subject
 from paywire_braintree.amounts import from_braintree
 from paywire_braintree.builders import KEY_FIELD
+from paywire_braintree.objects import OBJECT
 from paywire_braintree.states import (
     SUBMITTED,
     operation_status,
@@ -45,13 +46,13 @@ __all__ = [
 
 def transaction_of(response: Response, field: str = "transaction") -> Mapping[str, Any]:
     node = payload(response)
-    transaction = node.get(field) if isinstance(node, Mapping) else None
-    return transaction if isinstance(transaction, Mapping) else {}
+    transaction = node.get(field) if isinstance(node, OBJECT) else None
+    return transaction if isinstance(transaction, OBJECT) else {}
 
 
 def custom_field(transaction: Mapping[str, Any], name: str) -> str | None:
     for field in transaction.get("customFields") or ():
-        if isinstance(field, Mapping) and field.get("name") == name:
+        if isinstance(field, OBJECT) and field.get("name") == name:
             return str(field.get("value")) if field.get("value") is not None else None
     return None
 
@@ -68,7 +69,7 @@ def authorized_amount(transaction: Mapping[str, Any]) -> Money:
     """What the transaction authorized. Once partially captured its `amount` is what its captures
     hold (Braintree's schema); the authorization is the parent's `totalAmountAuthorized`."""
     details = transaction.get("partialCaptureDetails")
-    if isinstance(details, Mapping) and details.get("__typename") == "ParentAuthorization" \
+    if isinstance(details, OBJECT) and details.get("__typename") == "ParentAuthorization" \
             and details.get("totalAmountAuthorized"):
         return from_braintree(details["totalAmountAuthorized"])
     return from_braintree(transaction["amount"])
@@ -109,8 +110,8 @@ def charged_fields(subject: Subject, response: Response) -> dict[str, Any]:
 def capture_fields(subject: Subject, response: Response) -> dict[str, Any]:
     """A partial capture (its own transaction) or a full capture (the authorization itself)."""
     node = payload(response)
-    capture = node.get("capture") or node.get("transaction") if isinstance(node, Mapping) else None
-    if not isinstance(capture, Mapping):
+    capture = node.get("capture") or node.get("transaction") if isinstance(node, OBJECT) else None
+    if not isinstance(capture, OBJECT):
         capture = {}
     parent = subject.reference or capture["id"]
     return {
@@ -125,7 +126,7 @@ def refund_fields(subject: Subject, response: Response) -> dict[str, Any]:
     refund = transaction_of(response, "refund")
     references = {"refund": refund["id"]}
     refunded = refund.get("refundedTransaction")
-    if isinstance(refunded, Mapping) and refunded.get("id"):
+    if isinstance(refunded, OBJECT) and refunded.get("id"):
         references["capture"] = refunded["id"]
     return {
         "status": result_status(str(refund["status"])),
@@ -162,7 +163,7 @@ def vault_fields(subject: Subject, response: Response) -> dict[str, Any]:
     method = payload(response)["paymentMethod"]
     references = {"payment_method": method["id"]}
     customer = method.get("customer")
-    if isinstance(customer, Mapping) and customer.get("id"):
+    if isinstance(customer, OBJECT) and customer.get("id"):
         references["customer"] = customer["id"]
     return {"reference": method["id"], "token": method["id"], "references": references}
 
@@ -173,7 +174,7 @@ def _operations(kind: str, items: Iterable[Any], parent: str | None = None) -> l
                           status="succeeded" if kind == "capture" and refunded_by_reversal(item, child=True)
                           else operation_status(str(item["status"])), idempotency_key=item.get("orderId"),
                           parent=parent)
-        for item in items if isinstance(item, Mapping)
+        for item in items if isinstance(item, OBJECT)
     ]
 
 
@@ -195,8 +196,8 @@ def _refunds(transaction: Mapping[str, Any], *, child: bool = False) -> list[Pro
 
 def _children(transaction: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     details = transaction.get("partialCaptureDetails")
-    if isinstance(details, Mapping) and details.get("__typename") == "ParentAuthorization":
-        return [child for child in details.get("childCaptures") or () if isinstance(child, Mapping)]
+    if isinstance(details, OBJECT) and details.get("__typename") == "ParentAuthorization":
+        return [child for child in details.get("childCaptures") or () if isinstance(child, OBJECT)]
     return []
 
 

@@ -18,6 +18,7 @@ from typing import Any, Final
 from paywire import ProviderState
 from paywire_braintree.amounts import from_braintree
 from paywire_braintree.builders import VOID_KEY_FIELD
+from paywire_braintree.objects import OBJECT
 
 __all__ = [
     "ACCEPTED", "CAPTURED", "FAILED", "SUBMITTED", "operation_status", "payment_state", "refunded_by_reversal",
@@ -66,16 +67,16 @@ def _voided_capture(transaction: Mapping[str, Any]) -> bool:
     if transaction.get("status") != "VOIDED":
         return False
     details = transaction.get("partialCaptureDetails")
-    if isinstance(details, Mapping) and details.get("childCaptures"):
+    if isinstance(details, OBJECT) and details.get("childCaptures"):
         return False
-    return any(isinstance(event, Mapping) and event.get("status") in SUBMITTED
+    return any(isinstance(event, OBJECT) and event.get("status") in SUBMITTED
                for event in transaction.get("statusHistory") or ())
 
 
 def reversal_key(transaction: Mapping[str, Any]) -> str | None:
     """The idempotency key paywire wrote on the transaction (`paywire_void_key`) before reversing it."""
     for field in transaction.get("customFields") or ():
-        if isinstance(field, Mapping) and field.get("name") == VOID_KEY_FIELD and field.get("value"):
+        if isinstance(field, OBJECT) and field.get("name") == VOID_KEY_FIELD and field.get("value"):
             return str(field["value"])
     return None
 
@@ -108,7 +109,7 @@ def reversal_refund(transaction: Mapping[str, Any]) -> Mapping[str, Any] | None:
         return None
     whole = from_braintree(transaction["amount"])
     return next((refund for refund in transaction.get("refunds") or ()
-                 if isinstance(refund, Mapping) and refund.get("source") == "API"
+                 if isinstance(refund, OBJECT) and refund.get("source") == "API"
                  and refund.get("orderId") == transaction.get("orderId")
                  and from_braintree(refund["amount"]) == whole), None)
 

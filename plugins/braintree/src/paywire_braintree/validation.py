@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from paywire import Response, Result, Subject
+from paywire_braintree.objects import OBJECT
 from paywire_braintree.states import voided_unsettled
 
 __all__ = ["REFUSED", "answered", "payload", "refusal", "transaction_accepted", "written"]
@@ -23,8 +24,8 @@ REFUSED = frozenset({"PROCESSOR_DECLINED", "GATEWAY_REJECTED", "FAILED", "SETTLE
 
 def payload(response: Response) -> Any:
     """The one field under `data` the document asked for (None when absent)."""
-    data = response.data.get("data") if isinstance(response.data, Mapping) else None
-    if not isinstance(data, Mapping) or len(data) != 1:
+    data = response.data.get("data") if isinstance(response.data, OBJECT) else None
+    if not isinstance(data, OBJECT) or len(data) != 1:
         return None
     return next(iter(data.values()))
 
@@ -32,15 +33,15 @@ def payload(response: Response) -> Any:
 def answered(subject: Subject, response: Response) -> Result:
     """No GraphQL errors, and data for the operation."""
     body = response.data
-    errors = body.get("errors") if isinstance(body, Mapping) else None
+    errors = body.get("errors") if isinstance(body, OBJECT) else None
     if isinstance(errors, list) and errors:
-        first: Mapping[str, Any] = errors[0] if isinstance(errors[0], Mapping) else {}
+        first: Mapping[str, Any] = errors[0] if isinstance(errors[0], OBJECT) else {}
         extensions: Mapping[str, Any] = first.get("extensions") or {}
-        if not isinstance(extensions, Mapping):
+        if not isinstance(extensions, OBJECT):
             extensions = {}
         kind = str(extensions.get("errorClass") or "UNKNOWN")
         code = extensions.get("legacyCode")
-        messages = tuple(str(error.get("message")) for error in errors if isinstance(error, Mapping))
+        messages = tuple(str(error.get("message")) for error in errors if isinstance(error, OBJECT))
         return Result(False, messages or (f"Braintree answered HTTP {response.status}",),
                       (kind, str(code)) if code else (kind,))
     if not response.ok:
@@ -65,7 +66,7 @@ def written(subject: Subject, response: Response) -> Result:
     success": the write was made and only a field of its answer failed, so whatever class the
     errors name, the outcome is unknown (the error mapper makes an unknown kind on a 200 so)."""
     result = answered(subject, response)
-    errors = response.data.get("errors") if isinstance(response.data, Mapping) else None
+    errors = response.data.get("errors") if isinstance(response.data, OBJECT) else None
     if not result.ok and errors and payload(response) is not None:
         return Result(False, result.messages, ("PARTIAL", *result.codes))
     return result
@@ -74,7 +75,7 @@ def written(subject: Subject, response: Response) -> Result:
 def refusal(transaction: Any) -> Result:
     """A transaction Braintree created in a refused status, or a sale voided before it settled
     (only ever found, by a replay), as a failed Result."""
-    if not isinstance(transaction, Mapping):
+    if not isinstance(transaction, OBJECT):
         return Result.success()
     if voided_unsettled(transaction):
         return Result.failure("Braintree voided the transaction before it settled: it moved no money",
@@ -82,16 +83,16 @@ def refusal(transaction: Any) -> Result:
     if transaction.get("status") not in REFUSED:
         return Result.success()
     status = transaction["status"]
-    events = [e for e in transaction.get("statusHistory") or () if isinstance(e, Mapping) and e.get("status") == status]
+    events = [e for e in transaction.get("statusHistory") or () if isinstance(e, OBJECT) and e.get("status") == status]
     event: Mapping[str, Any] = events[-1] if events else {}
     if status == "GATEWAY_REJECTED":
         reason = str(event.get("gatewayRejectionReason") or "UNKNOWN")
         original = event.get("duplicateOf")
-        extra = (str(original["id"]),) if isinstance(original, Mapping) and original.get("id") else ()
+        extra = (str(original["id"]),) if isinstance(original, OBJECT) and original.get("id") else ()
         return Result.failure(f"Braintree's gateway rejected the transaction ({reason.lower()})",
                               "GATEWAY_REJECTED", reason.lower(), *extra)
     response: Mapping[str, Any] = event.get("processorResponse") or {}
-    if not isinstance(response, Mapping):
+    if not isinstance(response, OBJECT):
         response = {}
     code, message = response.get("legacyCode"), response.get("message")
     kind = "DECLINED" if status in ("PROCESSOR_DECLINED", "SETTLEMENT_DECLINED") else "FAILED"
@@ -104,8 +105,8 @@ def transaction_accepted(field: str) -> Any:
 
     def validate(subject: Subject, response: Response) -> Result:
         node = payload(response)
-        transaction = node.get(field) if isinstance(node, Mapping) else None
-        if not isinstance(transaction, Mapping) or "status" not in transaction:
+        transaction = node.get(field) if isinstance(node, OBJECT) else None
+        if not isinstance(transaction, OBJECT) or "status" not in transaction:
             return Result.failure("Braintree's answer holds no transaction", "UNREADABLE")
         return refusal(transaction)
 
