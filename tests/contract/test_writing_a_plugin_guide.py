@@ -3,11 +3,14 @@ passes the contract kit), its excerpts are verbatim, and its other Python sample
 
 from __future__ import annotations
 
+import inspect
 import os
 import re
 from pathlib import Path
 
 import pytest
+
+from paywire import hookspecs
 
 pytest_plugins = ["pytester"]
 
@@ -58,3 +61,17 @@ def test_the_shared_emulator_variant_passes_contract_tests(pytester: pytest.Pyte
     )
     # the void checks include its key on the wire, a lost answer and a duplicate while its key is in flight
     result.assert_outcomes(passed=7, skipped=1)
+
+
+def test_the_guide_s_hook_table_is_the_hook_specs() -> None:
+    """Every hook, with its arguments in order, its return type and its calling mode, as
+    paywire/hookspecs.py declares it."""
+    section = GUIDE[GUIDE.index("## 10. Hooks"):]
+    rows = re.findall(r"^\| `(\w+)\(([^)]*)\)` \| `([^`]*)` \| (all|first) \|", section, re.MULTILINE)
+    shown = {name: (params.split(", ") if params else [], returns.replace("\\|", "|"), mode)
+             for name, params, returns, mode in rows}
+    specs = {name: fn for name, fn in vars(hookspecs).items() if getattr(fn, "paywire_spec", None) is not None}
+    declared = {name: (list(inspect.signature(fn).parameters), inspect.signature(fn).return_annotation,
+                       "first" if fn.paywire_spec["firstresult"] else "all") for name, fn in specs.items()}
+    assert len(rows) == len(shown)
+    assert shown == declared

@@ -7,8 +7,8 @@ Each operation runs in three steps:
    invariants with in-flight amounts counted as spent, and record the transaction as pending.
    A refused operation raises here and leaves no trace.
 2. Send it through the gateway with that key (no ledger lock is held meanwhile).
-3. In another locked unit: record the outcome (succeeded, failed, action_required or unknown)
-   and recompute the payment.
+3. In another locked unit: record the outcome (succeeded, accepted, action_required, failed or
+   unknown) and recompute the payment.
 
 Outcomes a caller can tell apart:
 
@@ -23,24 +23,27 @@ Outcomes a caller can tell apart:
   returned `Payment` only, is what that SDK takes);
 - an operation the provider accepted and decides later returns the `Payment` with that
   transaction "accepted": it counts as in flight until a webhook or `reconcile()` settles it;
-- a decline raises `Declined`, a retryable failure `RateLimited`/`TransportError` or a 5xx the
-  provider says it did not apply (retry the same call: the same key is reused), an unknown
-  outcome `OutcomeUnknown` (a timeout, a dropped connection, a 5xx: retry the same call, or let
-  `reconcile()` settle it). Every error raised by an operation carries `error.payment_id` and
-  `error.transaction_id` (also in `error.details`).
+- a decline raises `Declined` (its `reference`, when the declined request left an object the buyer
+  may still pay, such as Stripe's PaymentIntent, becomes the payment's reference, so the
+  provider's later events about it find the payment); a retryable failure raises
+  `RateLimited`/`TransportError`, or a `ProviderUnavailable` for a 5xx the provider says it did
+  not apply (retry the same call: the same key is reused); an unknown outcome `OutcomeUnknown`
+  (a timeout, a dropped connection, a 5xx: retry the same call, or let `reconcile()` settle it).
+  Every error raised by an operation carries `error.payment_id` and `error.transaction_id` (also
+  in `error.details`).
 - a refusal saying the provider's payment is not as the ledger holds it (`error.state_conflict`:
-  an authorization that lapsed, or was voided or captured elsewhere, and no event yet) is recorded
-  failed and raised, as refused; before raising, the service reads the provider for the payment
-  as `reconcile(payment_id=...)` does, so the ledger never claims a hold the provider no longer
-  has. `error.details["reconciled"]` says whether that read settled it (a void refused because the
-  hold lapsed then leaves the payment voided, as the void would have).
+  an authorization that lapsed, or was voided, captured or refunded elsewhere, and no event yet)
+  is recorded failed and raised, as refused; before raising, the service reads the provider for
+  the payment as `reconcile(payment_id=...)` does, so the ledger never claims a hold the provider
+  no longer has. `error.details["reconciled"]` says whether that read settled it (a void refused
+  because the hold lapsed then leaves the payment voided, as the void would have).
 - `StateError` / `UnsupportedOperation` / `InvalidRequest` / `ConfigurationError` raised before
   sending (the operation is rehearsed up to the moment its request would leave, inside the
   ledger unit that would record it) mean nothing was recorded or sent (a `ConfigurationError` with
   `code="account_unknown"` is retryable: a `get_secret` hook failed to tell which methods share the
-  caller's key); `IdempotencyConflict` means the key was used for different parameters (or,
-  on another method of the same provider account (the provider's keys are the account's); or,
-  with `code="in_progress"`, that its first request is still running after `wait_timeout`).
+  caller's key); `IdempotencyConflict` means the key was used for different parameters, or on
+  another method of the same provider account (the provider's keys are the account's), or, with
+  `code="in_progress"`, that its first request is still running after `wait_timeout`.
 - `LedgerBusy` (retryable) means the ledger could not take its locks in time before anything was
   sent: nothing was recorded or sent. After sending, the same cause surfaces as `OutcomeUnknown`.
 """
