@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from paywire import Declined, Money, OutcomeUnknown, Retry, SQLiteLedger
+from paywire import Declined, Money, OutcomeUnknown, PaywireError, Retry, SQLiteLedger
+from paywire.ledger import TransactionStatus
 from paywire.serve.metrics import Metrics
 from paywire.service import PaymentService
 from paywire.testing.emulator import Fault
@@ -43,3 +44,26 @@ def test_commands_are_counted_by_outcome_with_latency_and_retries(
     assert metric(text, "paywire_provider_latency_seconds_count", method="fakepay", command="authorize") == 5
     for secret in (payment.id, payment.reference or "?", "buyer-order-42", API_KEY, "10.00", "tok_ok"):
         assert secret not in text
+
+
+def test_a_5xx_the_ledger_records_unknown_is_counted_unknown(provider: tuple[CountingFakePay, str],
+                                                             tmp_path: Path) -> None:
+    """The counter's outcome is the ledger's: a 5xx after the request left may have taken effect, so
+    the transaction stays unknown, and a dashboard counting it failed would hide money in doubt."""
+    app, url = provider
+    gateway = make_gateway(url, retry=Retry.never())
+    service = PaymentService(gateway, SQLiteLedger(tmp_path / "ledger.db"), margin=0)
+    metrics = Metrics()
+    metrics.instrument(service)
+    try:
+        app.inject(Fault("status", status=500, path="/v1/payments$", times=1))
+        with pytest.raises(PaywireError) as raised:
+            service.authorize("fakepay", Money.of("4.00", "EUR"), source="tok_ok")
+        (txn,) = service.list_transactions(raised.value.payment_id or "")
+    finally:
+        gateway.close()
+        service.ledger.close()
+    assert txn.status == TransactionStatus.UNKNOWN
+    text = metrics.exposition().decode()
+    assert metric(text, "paywire_operations_total", method="fakepay", outcome="unknown") == 1
+    assert metric(text, "paywire_operations_total", method="fakepay", outcome="failed") == 0

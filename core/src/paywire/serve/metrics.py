@@ -19,11 +19,12 @@ from typing import TYPE_CHECKING, Any
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from paywire.command.result import CommandResult
-from paywire.errors import Declined, OutcomeUnknown, PaywireError
+from paywire.errors import Declined, PaywireError
 from paywire.gateway import Gateway, Rehearsal
 from paywire.hookspecs import hookimpl
 from paywire.http.response import Response
 from paywire.http.transfer import Transfer
+from paywire.service.outcome import is_unknown
 from paywire.subject import Subject
 
 if TYPE_CHECKING:
@@ -43,9 +44,9 @@ def outcome_of(result: CommandResult | None, error: BaseException | None) -> str
         return {"accepted": "accepted_later"}.get(result.status, result.status)
     if isinstance(error, Declined):
         return "declined"
-    if isinstance(error, OutcomeUnknown):
-        return "unknown"
-    return "failed" if isinstance(error, PaywireError) else "error"
+    if not isinstance(error, PaywireError):
+        return "error"  # a fault inside the pipeline: the ledger records it unknown, and it is a defect
+    return "unknown" if is_unknown(error) else "failed"  # as the ledger records it (a 5xx after sending)
 
 
 class Metrics:
