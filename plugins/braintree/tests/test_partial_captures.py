@@ -10,14 +10,17 @@ import base64
 import json
 import urllib.request
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import pytest
+from graphql import GraphQLError
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from paywire import Gateway, Money, Order, PaymentService, PaywireError, ProviderState, Subject
 from paywire_braintree.emulator import BraintreeEmulator
+from paywire_braintree.emulator.app import merchant_account
 
 EUR = "EUR"
 _PARENT = """query Parent($id: ID!) { node(id: $id) { ... on Transaction {
@@ -115,3 +118,77 @@ def test_reconciling_a_partially_captured_payment_leaves_it_open_to_more_capture
     assert payments.get_payment(payment.id).authorized == Money.of("100.00", EUR)
     payments.capture(payment.id, Money.of("20.00", EUR), idempotency_key=f"{key}-b")
     assert payments.get_payment(payment.id).captured == Money.of("50.00", EUR)
+
+
+def _authorization(emulator: BraintreeEmulator, settlement: str) -> str:
+    """An authorization of 40.00 made straight in the emulator, its captures settled as `settlement` says."""
+    emulator.settlement = settlement
+    with emulator.lock:
+        return emulator.operations.create({"paymentMethodId": "fake-valid-nonce", "transaction": {
+            "amount": "40.00", "merchantAccountId": merchant_account(EUR)}}, submit=False).id
+
+
+def _refused(emulator: BraintreeEmulator, operation: Callable[[], object]) -> str:
+    with emulator.lock, pytest.raises(GraphQLError) as refused:
+        operation()
+    return str((refused.value.extensions or {})["legacyCode"])
+
+
+def test_a_partially_captured_authorization_never_settles_itself_its_captures_do(
+        emulator: BraintreeEmulator) -> None:
+    """Braintree's batch settles the captures, each a transaction of its own; the authorization
+    stays SETTLEMENT_PENDING, open to more, and moves on only once closed, moving no money."""
+    ops = emulator.operations
+    parent = _authorization(emulator, "batch")
+    with emulator.lock:
+        child = ops.partial_capture({"transactionId": parent, "transaction": {"amount": "15.00"}})
+        ops.settle(ops.transaction(parent))
+    assert (child.status, ops.transaction(parent).status) == ("SETTLED", "SETTLEMENT_PENDING")
+    # nothing of it waits for the batch, and it is open: there is nothing to settle
+    assert _refused(emulator, lambda: ops.settle(ops.transaction(parent))) == "91575"
+    assert ops.transaction(parent).status == "SETTLEMENT_PENDING"
+    with emulator.lock:
+        last = ops.partial_capture({"transactionId": parent, "transaction": {"amount": "5.00", "finalCapture": True}})
+        ops.settle(ops.transaction(parent))
+    assert (last.status, ops.transaction(parent).status) == ("SETTLED", "SETTLED")
+    assert not ops.transaction(parent).refunds
+
+
+@pytest.mark.parametrize("settlement", ["instant", "batch"])
+@pytest.mark.parametrize("final", [False, True])
+def test_reversing_a_partially_captured_authorization_is_refused_and_refunds_none_of_its_captures(
+        emulator: BraintreeEmulator, settlement: str, final: bool) -> None:
+    """Braintree refunds only the captures of an authorization captured in parts, and voids a
+    SETTLEMENT_PENDING transaction only for PayPal (91504): reverseTransaction on the
+    authorization is refused, whether open or closed and settled, and moves nothing."""
+    ops = emulator.operations
+    parent = _authorization(emulator, settlement)
+    with emulator.lock:
+        child = ops.partial_capture({"transactionId": parent, "transaction": {"amount": "15.00", "finalCapture": final}})
+        if settlement == "batch" or final:
+            ops.settle(ops.transaction(parent))
+    status = child.status
+    assert _refused(emulator, lambda: ops.reverse({"transactionId": parent})) == "91504"
+    assert not ops.transaction(parent).refunds and not child.refunds
+    assert child.status == status == "SETTLED"
+    assert ops.transaction(parent).status == ("SETTLED" if final else "SETTLEMENT_PENDING")
+
+
+def test_a_void_of_a_partially_captured_payment_is_refused_and_leaves_its_captures(
+        shared_service: tuple[PaymentService, BraintreeEmulator]) -> None:
+    """What is captured stays captured: the void is refused before anything is sent, and the
+    ledger still holds what Braintree holds."""
+    payments, emulator = shared_service
+    emulator.settlement = "instant"
+    key = fresh_key()
+    payment = payments.authorize("braintree", Money.of("40.00", EUR), source="fake-valid-nonce", order_id=key,
+                                 idempotency_key=key)
+    payments.capture(payment.id, Money.of("15.00", EUR), idempotency_key=f"{key}-a")
+    with pytest.raises(PaywireError):
+        payments.void(payment.id, idempotency_key=f"{key}-v")
+    parent = emulator.transactions[payment.reference or ""]
+    assert not parent.refunds and parent.status == "SETTLEMENT_PENDING"
+    fetched = payments.gateway.execute("braintree", "fetch", Subject(reference=payment.reference))
+    held = payments.get_payment(payment.id)
+    assert (held.authorized, held.captured, held.refunded) == (fetched.authorized, fetched.captured, fetched.refunded)
+    assert fetched.captured == Money.of("15.00", EUR)

@@ -98,6 +98,7 @@ def test_a_retry_that_finds_a_transaction_moved_on_leaves_the_payment_as_braintr
 @example(flow="authorize", settlement="batch", moves=["expire"])
 @example(flow="sale", settlement="instant", moves=["refund"])
 @example(flow="sale", settlement="batch", moves=["void"])  # declined on retry: the voided sale's id recorded
+@example(flow="authorize", settlement="instant", moves=["capture", "settle", "void"])  # a partially captured authorization
 @given(flow=st.sampled_from(["sale", "authorize"]), settlement=st.sampled_from(["instant", "batch"]),
        moves=st.lists(st.sampled_from(["void", "expire", "settle", "capture", "refund"]), max_size=3))
 def test_after_any_moves_a_retry_under_the_key_leaves_the_ledgers_totals_at_braintrees(

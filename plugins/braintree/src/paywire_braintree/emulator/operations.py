@@ -7,7 +7,8 @@
 - refundTransaction: only a settling or settled sale or capture (91506 otherwise), up to what is
   left (91521); a refund of a hard-declining test amount (2004.00, ...) is PROCESSOR_DECLINED, a
   soft one (2046.00, ...) goes through, as Braintree's refund authorization does;
-  reverseTransaction voids what is not settled and refunds what is.
+  reverseTransaction voids what is not settled and refunds what is, but refuses an authorization
+  captured in parts (91504): Braintree refunds only its captures.
 - duplicate checking (`duplicate_window` seconds, off by default): a charge of the same payment
   method, amount and merchant account within the window is GATEWAY_REJECTED DUPLICATE, naming
   the original (`duplicateOf`); `search_lag` seconds hide new transactions from search, as
@@ -18,7 +19,9 @@
   brand's time frame; what it has not captured can then be neither captured nor voided.
 - settlement: with `settlement="instant"` a submitted capture settles at once (as if the batch
   ran), "batch" holds it in SUBMITTED_FOR_SETTLEMENT and "pending" in SETTLEMENT_PENDING until
-  `settle()` (or the sandboxSettleTransaction mutation) decides it, with its webhook.
+  `settle()` (or the sandboxSettleTransaction mutation) decides it, with its webhook. Settling an
+  authorization captured in parts settles its captures: it never settles itself, and reads SETTLED
+  only once closed, with none of its captures waiting.
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ if TYPE_CHECKING:
 __all__ = ["Operations"]
 
 SETTLED = ("SETTLING", "SETTLED", "SETTLEMENT_CONFIRMED")
+_WAITING = ("SUBMITTED_FOR_SETTLEMENT", "SETTLEMENT_PENDING", "SETTLING")  # for the batch
 _NOT_REFUNDED = ("PROCESSOR_DECLINED", "SETTLEMENT_DECLINED", "FAILED")
 
 
@@ -180,8 +184,10 @@ class Operations:
             else:
                 transaction.move("PROCESSOR_DECLINED", processorResponse=processor_response("2000"), declineType="SOFT")
             return transaction
-        if transaction.status not in ("SUBMITTED_FOR_SETTLEMENT", "SETTLEMENT_PENDING", "SETTLING"):
-            raise validation("Transaction can only be settled if it is submitted for settlement.", "91576")
+        if transaction.children:
+            return self._settle_captures(transaction, outcome)
+        if transaction.status not in _WAITING:
+            raise validation("Transaction can only be settled if it is submitted for settlement.", "91575")
         if outcome == "SETTLED":
             if transaction.status != "SETTLING":
                 transaction.move("SETTLING")
@@ -191,6 +197,22 @@ class Operations:
         self.emulator.notify("transaction_settled" if outcome == "SETTLED" else "transaction_settlement_declined",
                              transaction)
         return transaction
+
+    def _settle_captures(self, parent: Transaction, outcome: str) -> Transaction:
+        """The batch for an authorization captured in parts: its captures settle, each a
+        transaction of its own; the authorization itself is never submitted, and stays
+        SETTLEMENT_PENDING while open to more. Closed, with none of its captures waiting, it
+        reads SETTLED, moving no money (its amount is what its captures hold)."""
+        waiting = [c for c in (self.emulator.transactions[i] for i in parent.children) if c.status in _WAITING]
+        if not waiting and not (parent.closed and parent.status == "SETTLEMENT_PENDING"):
+            raise validation("Transaction can only be settled if it is submitted for settlement.", "91575")
+        for capture in waiting:
+            self.settle(capture, outcome)
+        if parent.closed and parent.status == "SETTLEMENT_PENDING" \
+                and not any(self.emulator.transactions[c].status in _WAITING for c in parent.children):
+            parent.move("SETTLED")
+            self.emulator.notify("transaction_settled", parent)
+        return parent
 
     def expire(self, transaction: Transaction) -> Transaction:
         """Braintree's expiry of an authorization left too long (7 to 30 days, by brand): what is
@@ -282,13 +304,18 @@ class Operations:
         return credit
 
     def reverse(self, input: dict[str, Any]) -> Transaction:
+        """Voids what has not settled, refunds in full what has. Never an authorization captured
+        in parts (91504), open or settled: Braintree refunds only its captures, and voids a
+        SETTLEMENT_PENDING transaction only for PayPal, documenting no void of what such an
+        authorization has left (the conservative reading: refused; a final capture releases the
+        rest)."""
         transaction = self.transaction(input["transactionId"])
-        if transaction.kind == "sale" and transaction.status in ("AUTHORIZED", "SUBMITTED_FOR_SETTLEMENT") \
-                and not transaction.children:
-            transaction.move("VOIDED")
-            return transaction
-        if transaction.kind == "sale" and transaction.status in SETTLED and not transaction.refunds:
-            return self._credit(transaction, transaction.amount, transaction.order_id)
+        if transaction.kind == "sale" and not transaction.children:
+            if transaction.status in ("AUTHORIZED", "SUBMITTED_FOR_SETTLEMENT"):
+                transaction.move("VOIDED")
+                return transaction
+            if transaction.status in SETTLED and not transaction.refunds:
+                return self._credit(transaction, transaction.amount, transaction.order_id)
         raise validation("Transaction can only be voided if status is authorized, submitted_for_settlement, or - "
                          "for PayPal - settlement_pending.", "91504")
 
