@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
-from paywire import Money, OutcomeUnknown, PaymentService, StateError
+from paywire import Money, OutcomeUnknown, PaymentService, PaywireError, StateError
 from paywire.ledger import PaymentState
 from paywire.testing.emulator import EmulatorServer, Fault
 from paywire_braintree import documents
@@ -372,3 +372,46 @@ def test_after_any_captures_settlements_and_refunds_the_ledger_holds_what_braint
     assert _ledger_net(payments, payment.id) == _net(emulator, root)
     held = payments.get_payment(payment.id)
     assert (held.captured.minor, held.refunded.minor) == (sum(c[1] for c in captures), sum(c[2] for c in captures))
+
+
+def test_the_key_of_a_reversal_that_never_happened_does_not_make_a_later_void_a_refund(
+        service: PaymentService, emulator: BraintreeEmulator) -> None:
+    """A refund in full writes its key on the sale, then reverses it; the reversal is refused (a
+    rate limit: nothing applied, recorded failed), and the key stays on the sale. The merchant then
+    voids the sale in the control panel before the batch: no money moved. That void is not the
+    refund's reversal, so the ledger must not read it as a capture refunded in full."""
+    payment_id, sale = _pay(service, "sale", "stale-tag")
+    emulator.inject(Fault("status", status=429, path="reverseTransaction"))
+    with pytest.raises(PaywireError):
+        service.refund(payment_id, idempotency_key="stale-tag-refund")
+    refund = service.list_transactions(payment_id)[-1]
+    assert (refund.kind, refund.status) == ("refund", "failed")
+    with emulator.lock:  # the control panel's void, with no word to the ledger
+        emulator.operations.reverse({"transactionId": sale})
+    assert _net(emulator, sale) == 0
+    service.reconcile(payment_id=payment_id)
+    payment = service.get_payment(payment_id)
+    assert (payment.state, payment.captured, payment.refunded) == (PaymentState.FAILED, Money.zero(EUR),
+                                                                   Money.zero(EUR))
+    assert _ledger_net(service, payment_id) == _net(emulator, sale)
+
+
+def test_the_key_of_a_void_that_never_happened_does_not_make_a_later_void_a_refund(
+        service: PaymentService, emulator: BraintreeEmulator) -> None:
+    """The same for a void of an authorization: its refused reversal leaves no key behind, so the
+    control panel capturing it whole and then voiding it before the batch reads as what it is,
+    an authorization released with nothing captured, not a capture refunded in full."""
+    payment = service.authorize("braintree", Money.of("50.00", EUR), source="fake-valid-nonce", order_id="sv-1",
+                                idempotency_key="stale-void")
+    authorization = payment.reference or ""
+    emulator.inject(Fault("status", status=429, path="reverseTransaction"))
+    with pytest.raises(PaywireError):
+        service.void(payment.id, idempotency_key="stale-void-void")
+    with emulator.lock:  # the control panel captures it whole, then voids it before the batch
+        emulator.operations.capture({"transactionId": authorization})
+        emulator.operations.reverse({"transactionId": authorization})
+    assert _net(emulator, authorization) == 0
+    service.reconcile(payment_id=payment.id)
+    payment = service.get_payment(payment.id)
+    assert (payment.captured, payment.refunded) == (Money.zero(EUR), Money.zero(EUR))
+    assert _ledger_net(service, payment.id) == _net(emulator, authorization)

@@ -28,6 +28,7 @@ __all__ = [
     "search_variables",
     "tag_void_variables",
     "transaction_variables",
+    "untag_void_variables",
     "vault_variables",
     "whole_capture_variables",
 ]
@@ -129,6 +130,11 @@ def reverse_variables(subject: Subject) -> dict[str, Any]:
 def tag_void_variables(subject: Subject) -> dict[str, Any]:
     return {"input": {"id": _reference(subject),
                       "customFields": [{"name": VOID_KEY_FIELD, "value": subject.idempotency_key}]}}
+
+
+def untag_void_variables(subject: Subject) -> dict[str, Any]:
+    """The key of a reversal Braintree refused, removed (a null value removes a custom field)."""
+    return {"input": {"id": _reference(subject), "customFields": [{"name": VOID_KEY_FIELD, "value": None}]}}
 
 
 def node_variables(subject: Subject) -> dict[str, Any]:

@@ -90,6 +90,7 @@ def build_commands(settings: GatewaySettings) -> CommandPool:
     read = command(documents.NODE, builders.node_variables, [no_fields])
     find = command(documents.SEARCH, builders.search_variables, [no_fields])
     tag = command(documents.TAG, builders.tag_void_variables, [no_fields])
+    untag = command(documents.TAG, builders.untag_void_variables, [no_fields])
     return CommandPool(
         {
             "authorize": FirstOperation(find, charge(documents.AUTHORIZE), read),
@@ -101,12 +102,12 @@ def build_commands(settings: GatewaySettings) -> CommandPool:
                 whole=command(documents.CAPTURE, builders.whole_capture_variables, [capture_fields],
                               (transaction_accepted("transaction"),)),
             ),
-            "void": Void(read, tag, command(documents.REVERSE, builders.reverse_variables, [reversed_fields])),
+            "void": Void(read, tag, untag, command(documents.REVERSE, builders.reverse_variables, [reversed_fields])),
             # Braintree authorizes refunds: one the processor declines is a Refund in PROCESSOR_DECLINED.
             "refund": Refund(read, command(documents.REFUND, builders.refund_variables, [refund_fields],
                                            (transaction_accepted("refund"),)),
-                             tag, command(documents.REVERSE, builders.reverse_variables, [reversal_refund_fields],
-                                          (transaction_accepted("reversal"),))),
+                             tag, untag, command(documents.REVERSE, builders.reverse_variables,
+                                                 [reversal_refund_fields], (transaction_accepted("reversal"),))),
             "fetch": Fetch(read, find),
             "vault": Vault(command(documents.CREATE_CUSTOMER, builders.customer_variables, [no_fields]),
                            command(documents.VAULT, builders.vault_variables, [vault_fields]), _customer_id),

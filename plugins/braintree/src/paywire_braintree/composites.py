@@ -7,7 +7,7 @@ and answers with that instead of writing twice.
 | authorize, sale | search.transactions by orderId, matched on the custom field paywire_key | authorizePaymentMethod / chargePaymentMethod; a DUPLICATE rejection naming a transaction with this key answers with that transaction |
 | capture | node(authorization): its partial captures' orderId | partialCaptureTransaction (captureTransaction when unkeyed and whole) |
 | refund | node(capture or sale): its refunds' orderId, or its status and paywire_void_key (voided, or refunded whole by the reversal) | refundTransaction; before settlement, in full only: updateCustomFields (the key), reverseTransaction |
-| void | node(authorization): its status and paywire_void_key | updateCustomFields (the key), reverseTransaction |
+| void | node(authorization): its status and paywire_void_key | updateCustomFields (the key), reverseTransaction (the key removed if refused) |
 | fetch | node(reference), or search.transactions by orderId and key | — |
 
 The same key with another amount is an `IdempotencyConflict`. Every write is rehearsed (built and
@@ -22,6 +22,7 @@ whose index may trail the write by up to the gateway's `outcome_window`.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -29,7 +30,7 @@ import attrs
 
 from paywire import CommandContext, CommandResult, Customer, GatewayCommand, Money, ProviderState, Response, Subject
 from paywire.command.gateway_command import Rehearsed
-from paywire.errors import Declined, IdempotencyConflict, InvalidRequest, OutcomeUnknown, StateError
+from paywire.errors import Declined, IdempotencyConflict, InvalidRequest, OutcomeUnknown, PaywireError, StateError
 from paywire_braintree.amounts import from_braintree
 from paywire_braintree.builders import KEY_FIELD, VOID_KEY_FIELD
 from paywire_braintree.error_mapping import ERRORS
@@ -269,6 +270,25 @@ def _reversible(captured: Mapping[str, Any], subject: Subject) -> bool:
                      provider="braintree", code="91506")
 
 
+def _reversal(tag: GatewayCommand, untag: GatewayCommand, reverse: GatewayCommand, subject: Subject,
+              context: CommandContext) -> CommandResult:
+    """reverseTransaction under the key written on the transaction first (paywire_void_key), where
+    a retry and fetch find it. A reversal Braintree refused (nothing applied) has its key removed:
+    left there, a later void of the transaction (the control panel's) would read as this reversal,
+    a capture refunded in full instead of one that moved no money. Should that removal fail too,
+    the refusal stands and the key stays (the ambiguity `reversal_refund` describes)."""
+    if not subject.idempotency_key:
+        return reverse.execute(subject, context)
+    tag.execute(subject, context)
+    try:
+        return reverse.execute(subject, context)
+    except PaywireError as error:
+        if not error.may_have_been_sent:
+            with contextlib.suppress(PaywireError):
+                untag.execute(subject, context)
+        raise
+
+
 @attrs.frozen
 class Refund:
     """A refund carries the key as its orderId, so a replay finds its refund on the capture.
@@ -285,8 +305,9 @@ class Refund:
     read: GatewayCommand
     write: GatewayCommand
     tag: GatewayCommand
+    untag: GatewayCommand
     reverse: GatewayCommand
-    transfers = 3
+    transfers = 4
 
     def execute(self, subject: Subject, context: CommandContext) -> CommandResult:
         if context.rehearsal:
@@ -301,9 +322,7 @@ class Refund:
         _not_yet_there(subject, context, "refund")
         if not reversing:
             return self.write.execute(subject, context)
-        if subject.idempotency_key:
-            self.tag.execute(subject, context)
-        return self.reverse.execute(subject, context)
+        return _reversal(self.tag, self.untag, self.reverse, subject, context)
 
     def _done(self, captured: Mapping[str, Any], subject: Subject) -> CommandResult | None:
         key = subject.idempotency_key
@@ -345,8 +364,9 @@ class Void:
 
     read: GatewayCommand
     tag: GatewayCommand
+    untag: GatewayCommand
     reverse: GatewayCommand
-    transfers = 3
+    transfers = 4
 
     def execute(self, subject: Subject, context: CommandContext) -> CommandResult:
         if context.rehearsal:
@@ -366,9 +386,7 @@ class Void:
         # A reversal resent while the first may still land would be refused (91504) once it has:
         # a refusal that says nothing of the first, which the ledger would record failed.
         _not_yet_there(subject, context, "void")
-        if subject.idempotency_key:
-            self.tag.execute(subject, context)
-        return self.reverse.execute(subject, context)
+        return _reversal(self.tag, self.untag, self.reverse, subject, context)
 
     @staticmethod
     def _voided(transaction: Mapping[str, Any], subject: Subject) -> CommandResult | None:
