@@ -1,10 +1,12 @@
-"""Deliberately broken variants of the Stripe plugin, each with one defect in what `fetch` lists.
+"""Deliberately broken variants of the Stripe plugin, each with one defect in what `fetch` lists
+or what a decline names.
 
-Acme's `fetch` lists no operations (reconciliation then splits its running totals), so the kit's
-checks of listed operations are proven on Stripe's plugin, whose `fetch` lists every capture and
-refund with its status, amount, idempotency key and parent. Each variant changes only what the
-plugin reads from Stripe's answer; the emulator, the sandbox and the other commands are the real
-plugin's.
+Acme's `fetch` lists no operations (reconciliation then splits its running totals), and its
+declines name nothing, so the kit's checks of listed operations and of what a refusal names are
+proven on Stripe's plugin, whose `fetch` lists every capture and refund with its status, amount,
+idempotency key and parent, and whose decline of a create names the PaymentIntent it left. Each
+variant changes only what the plugin reads from Stripe's answer; the emulator, the sandbox and the
+other commands are the real plugin's.
 """
 
 from __future__ import annotations
@@ -14,7 +16,17 @@ from typing import Any
 
 import attrs
 
-from paywire import CommandPool, CommandResult, GatewayDefinition, GatewaySettings, Money, Subject, hookimpl
+from paywire import (
+    CommandPool,
+    CommandResult,
+    Declined,
+    GatewayDefinition,
+    GatewaySettings,
+    Money,
+    PaywireError,
+    Subject,
+    hookimpl,
+)
 from paywire.command.context import CommandContext
 from paywire_stripe import STRIPE
 from paywire_stripe.builders import IDEMPOTENCY_KEY_FIELD
@@ -23,15 +35,43 @@ from paywire_stripe.commands import build_commands
 Change = Callable[[CommandResult], CommandResult]
 
 
-class BrokenStripe:
-    """The Stripe plugin with `fetch`'s answer changed by `change`."""
+@attrs.frozen
+class _Changed:
+    """A command whose result `change` rewrites."""
 
-    def __init__(self, name: str, change: Change) -> None:
+    command: Any
+    change: Change
+
+    def execute(self, subject: Subject, context: CommandContext) -> CommandResult:
+        return self.change(self.command.execute(subject, context))
+
+
+@attrs.frozen
+class _Misnamed:
+    """A command whose decline names what `name` picks from its details instead."""
+
+    command: Any
+    name: Callable[[PaywireError], str | None]
+
+    def execute(self, subject: Subject, context: CommandContext) -> CommandResult:
+        try:
+            result: CommandResult = self.command.execute(subject, context)
+        except Declined as error:
+            error.reference = self.name(error)
+            raise
+        return result
+
+
+class BrokenStripe:
+    """The Stripe plugin with its `command` wrapped in `wrap` (by default: `fetch`'s answer
+    changed by `change`)."""
+
+    def __init__(self, name: str, change: Any, *, command: str = "fetch", wrap: Callable[..., Any] = _Changed) -> None:
         self.__name__ = f"broken_stripe_{name}"
 
         def build(settings: GatewaySettings) -> CommandPool:
             pool = build_commands(settings)
-            commands = {code: _Changed(command, change) if code == "fetch" else command for code, command in pool.items()}
+            commands = {code: wrap(found, change) if code == command else found for code, found in pool.items()}
             return CommandPool(commands, gateway=settings.gateway)
 
         self.definition = STRIPE._replace(build=build)
@@ -39,15 +79,6 @@ class BrokenStripe:
     @hookimpl
     def register_gateways(self, register: Callable[[GatewayDefinition], None]) -> None:
         register(self.definition)
-
-
-@attrs.frozen
-class _Changed:
-    command: Any
-    change: Change
-
-    def execute(self, subject: Subject, context: CommandContext) -> CommandResult:
-        return self.change(self.command.execute(subject, context))
 
 
 # -- 1. refunds listed (from GET /v1/refunds), the intent's capture left out ------------------------------
@@ -82,7 +113,13 @@ def _pending_refunds_refunded(result: CommandResult) -> CommandResult:
     return attrs.evolve(result, operations=operations, refunded=refunded)
 
 
+# -- 5. a declined create naming its charge, not the PaymentIntent it left (what fetch reads) --------------
+def _the_charge(error: PaywireError) -> str | None:
+    return error.details.get("charge")
+
+
 CAPTURE_UNLISTED = BrokenStripe("capture_unlisted", _refunds_only)
 AUTHORIZATION_KEY_ON_CAPTURE = BrokenStripe("authorization_key_on_capture", _authorization_key_on_capture)
 RUNNING_TOTAL_PER_REFUND = BrokenStripe("running_total_per_refund", _running_total_per_refund)
 PENDING_REFUND_REFUNDED = BrokenStripe("pending_refund_refunded", _pending_refunds_refunded)
+DECLINE_NAMES_CHARGE = BrokenStripe("decline_names_charge", _the_charge, command="authorize", wrap=_Misnamed)

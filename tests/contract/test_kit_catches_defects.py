@@ -1,7 +1,7 @@
 """The contract kit catches real defects: it fails each broken variant of the acme plugin (and of
-the Stripe plugin, for what `fetch` lists: acme's lists no operations) on the property its defect
-violates, with a message naming the defect, and passes the plugin itself (with either of two
-webhook signing schemes).
+the Stripe plugin, for what `fetch` lists and what a decline names: acme's fetch lists no
+operations, and its declines name nothing) on the property its defect violates, with a message
+naming the defect, and passes the plugin itself (with either of two webhook signing schemes).
 
 pytest subprocesses run the kit against the plugins and their broken variants (defined in
 `broken_acme.py` and `broken_stripe.py`) with the CI profile, unshrunk; the tests below read their
@@ -121,6 +121,7 @@ if broken_stripe is not None:
     TestAuthorizationKeyOnCapture = variant("AUTHORIZATION_KEY_ON_CAPTURE", StripeContract, broken_stripe)
     TestRunningTotalPerRefund = variant("RUNNING_TOTAL_PER_REFUND", StripeContract, broken_stripe)
     TestPendingRefundRefunded = variant("PENDING_REFUND_REFUNDED", StripeContract, broken_stripe)
+    TestDeclineNamesCharge = variant("DECLINE_NAMES_CHARGE", StripeContract, broken_stripe)
 '''
 
 # The CI profile without shrinking: a failure is reported as found, so each broken variant costs
@@ -274,13 +275,16 @@ CAUGHT = {
     "TestPendingRefundRefunded": ("a pending refund counted as refunded",
                                   "test_a_refund_decided_later_is_accepted_and_counted_only_once_decided"
                                   "[decided-refunded]", "an undecided refund is counted"),
+    "TestDeclineNamesCharge": ("a decline naming its charge, not the PaymentIntent fetch reads",
+                               "test_fetch_of_a_refused_payment_reports_it_failed",
+                               "which the refusal named as what it made"),
 }
 
 
 # Variants of the Stripe plugin (acme's fetch lists no operations): run where it is installed (the
 # `all` session), skipped in the acme package's own session, which installs acme alone.
 STRIPE_VARIANTS = frozenset({"TestCaptureUnlisted", "TestAuthorizationKeyOnCapture", "TestRunningTotalPerRefund",
-                             "TestPendingRefundRefunded"})
+                             "TestPendingRefundRefunded", "TestDeclineNamesCharge"})
 HAVE_STRIPE = importlib.util.find_spec("paywire_stripe") is not None
 
 

@@ -30,7 +30,15 @@ from paywire.money import Money
 from paywire.security import redact
 from paywire.service.held import note_held
 
-__all__ = ["attach", "failed", "is_unknown", "rebuild_error", "succeeded", "summary_of_result", "unknown"]
+__all__ = [
+    "FAILED_AT_PROVIDER", "NOT_APPLIED", "attach", "concluded", "failed", "is_unknown", "rebuild_error", "succeeded",
+    "summary_of_result", "unknown",
+]
+
+# The codes of a failure concluded from the provider's state (reconciliation) or its event, not
+# from the request's own answer.
+NOT_APPLIED = "not_applied"  # the provider never got it, and it can no longer land
+FAILED_AT_PROVIDER = "failed_at_provider"  # the provider holds it failed: its key would get that again
 
 _ERRORS: dict[str, type[PaywireError]] = {
     cls.__name__: cls
@@ -146,6 +154,27 @@ def unknown(txn: Transaction, error: BaseException | None, note: str | None = No
     )
 
 
+def concluded(txn: Transaction, status: str, why: str, *, applied_nowhere: bool = False) -> dict[str, Any]:
+    """The error fields of `txn` once reconciliation or an event settles it as `status`.
+
+    They replace what the lost answer left (an `OutcomeUnknown` saying the request may have
+    acted): a replay raises what the ledger holds. A failure is the provider's `why`:
+    `applied_nowhere` when it never got the request (a transport failure, sent again safely under
+    its key), else a failure it decided (a decline, which its key would only repeat).
+    """
+    if status != TransactionStatus.FAILED:
+        return {"error_type": None, "error_code": None, "error_message": None}
+    if applied_nowhere:
+        then = "retry the same call (its idempotency key is reused) or send a new request with a new idempotency key"
+        kind, code = TransportError.__name__, NOT_APPLIED
+    else:
+        then = "sent again under its idempotency key it would get the same answer: send a new request with a new " \
+               "idempotency key"
+        kind, code = Declined.__name__, FAILED_AT_PROVIDER
+    message = f"the {txn.kind} did not take effect ({redact(why)}); nothing of it is held; {then}"
+    return {"error_type": kind, "error_code": code, "error_message": message[:1000]}
+
+
 def attach(error: PaywireError, payment_id: str | None, transaction_id: str | None) -> PaywireError:
     """Name the ledger records an error is about, so the caller can look them up or retry."""
     error.payment_id = payment_id
@@ -156,14 +185,21 @@ def attach(error: PaywireError, payment_id: str | None, transaction_id: str | No
 
 
 def rebuild_error(txn: Transaction) -> PaywireError:
-    """The stored failure of a transaction, as the error it was first raised as."""
-    cls = _ERRORS.get(txn.error_type or "", PaywireError)
+    """The stored failure of a transaction: as the error it was first raised as, or, once
+    reconciliation or an event settled it, as what they concluded (`concluded`): it did not take
+    effect. The summary then holds the lost answer's fields, which are not the failure's."""
     response: Mapping[str, Any] = txn.response
+    settled = txn.settled_by in (SettledBy.RECONCILE, SettledBy.WEBHOOK)
+    if settled and txn.error_code not in (NOT_APPLIED, FAILED_AT_PROVIDER):  # recorded before they were written
+        why = (response.get("reconciled") or {}).get("note") or response.get("settled_by") or "settled from the provider"
+        txn = replace(txn, **concluded(txn, TransactionStatus.FAILED, why, applied_nowhere=txn.retryable))
+    cls = _ERRORS.get(txn.error_type or "", PaywireError)
     message = txn.error_message or f"the {txn.kind} failed"
-    kwargs: dict[str, Any] = {
-        "provider": response.get("provider"), "code": txn.error_code, "retryable": txn.retryable,
-        "status": response.get("status"), "debug_id": response.get("debug_id"),
-    }
+    kwargs: dict[str, Any] = {"provider": response.get("provider"), "code": txn.error_code, "retryable": txn.retryable}
+    if settled:
+        kwargs["may_have_been_sent"] = False
+    else:
+        kwargs.update(status=response.get("status"), debug_id=response.get("debug_id"))
     if cls is Declined:
         kwargs["decline_code"] = response.get("decline_code")
     error = cls(f"{message} (stored outcome of transaction {txn.id})", **kwargs)

@@ -917,10 +917,14 @@ class PaymentService:
             return payment if payment is not None else self._result(txn)
         if txn.status == S.PENDING:
             return self._replay(self._wait(txn))
-        if isinstance(outcome, PaywireError) and (txn.status == S.FAILED or isinstance(outcome, OutcomeUnknown)):
-            raise attach(outcome, txn.payment_id, txn.id)
         if txn.status == S.FAILED:
+            # This call's own failure, or, when its answer was unknown and reconciliation or an
+            # event settled the transaction failed meanwhile, what the ledger holds.
+            if isinstance(outcome, PaywireError) and not is_unknown(outcome):
+                raise attach(outcome, txn.payment_id, txn.id)
             raise rebuild_error(txn)
+        if isinstance(outcome, OutcomeUnknown):
+            raise attach(outcome, txn.payment_id, txn.id)
         error = OutcomeUnknown(
             f"the outcome of {txn.kind} transaction {txn.id} is unknown"
             + (f" ({type(outcome).__name__}: {redact(str(outcome))})" if isinstance(outcome, BaseException) else "")

@@ -37,6 +37,7 @@ from paywire.ledger.model import Payment, SettledBy, Transaction, TransactionKin
 from paywire.money import Money
 from paywire.service import rules
 from paywire.service.held import note_held
+from paywire.service.outcome import concluded
 from paywire.service.reversal import reverse, reversible
 from paywire.subject import BuyerAction
 
@@ -115,7 +116,7 @@ def _finish(u: LedgerUnit, txn: Transaction, status: str, note: str, result: Com
         provider_reference=(reference or txn.provider_reference) if txn.status == S.ACCEPTED
         else (txn.provider_reference or reference),
         settled_by=None if status == S.ACCEPTED else SettledBy.RECONCILE,
-        retryable=retryable,
+        retryable=retryable, **concluded(txn, status, note, applied_nowhere=retryable),
     ))
     return Settlement(txn.id, txn.payment_id, txn.kind, status, note)
 

@@ -66,6 +66,7 @@ from paywire.money import Money
 from paywire.service import rules
 from paywire.service.held import held_amount, note_held
 from paywire.service.keys import fingerprint, new_id
+from paywire.service.outcome import concluded
 from paywire.service.reversal import reverse, reversible, succeeded_first, totals_trusted, undo_waits
 from paywire.webhook import SHARED_REFERENCES, EventKind
 
@@ -86,7 +87,8 @@ def _settle(u: LedgerUnit, txn: Transaction, status: str, event: StoredEvent,
     # request would get the same answer (or the acceptance it replays), never a new operation.
     settled = replace(txn, status=status, response=response, updated_at=at, finished_at=at,
                       settled_by=SettledBy.WEBHOOK, retryable=False,
-                      provider_reference=reference or txn.provider_reference)
+                      provider_reference=reference or txn.provider_reference,
+                      **concluded(txn, status, f"the provider's event {event.event_id} reports it {event.kind}"))
     u.update_transaction(settled)
     return settled
 

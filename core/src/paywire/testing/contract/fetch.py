@@ -72,12 +72,27 @@ class FetchContract(ContractFixtures):
     def test_fetch_of_a_refused_payment_reports_it_failed(
         self, harness: ContractHarness, example_amount: Money, declined_source: str, fetch_finds_by_key: bool,
     ) -> None:
+        """What a refusal names (`PaywireError.reference`: the object the refused create made) is
+        what the ledger records and reconciliation fetches: the provider must hold it failed.
+        Without a name, reconciliation finds the payment by its key, where the provider can."""
         subject = harness.payment_subject(example_amount, source=declined_source)
         refused = harness.attempt("authorize", subject)
         assert isinstance(refused, Declined), f"authorizing with {declined_source!r} gave {refused!r}"
-        if not fetch_finds_by_key:
+        if refused.reference:
+            named = harness.attempt("fetch", Subject(reference=refused.reference, amount=subject.amount,
+                                                     order=subject.order))
+            assert not isinstance(named, PaywireError), (
+                f"fetch of {refused.reference!r}, which the refusal named as what it made, gave {named!r}")
+            assert named.state == ProviderState.FAILED and _nothing(named.authorized) and _nothing(named.captured), (
+                f"fetch of {refused.reference!r}, which the refusal named as what it made, reports state "
+                f"{named.state!r}, authorized {named.authorized!r}, captured {named.captured!r}: it must be 'failed' "
+                "with nothing held"
+            )
+        elif not fetch_finds_by_key:
             pytest.skip(f"{harness.provider} cannot fetch by key (fetch_finds_by_key is False), and a refusal "
                         "names no payment to fetch")
+        if not fetch_finds_by_key:
+            return
         fetched = self._by_key(harness, subject)
         assert not isinstance(fetched, PaywireError), f"fetch of a refused payment gave {fetched!r}"
         assert fetched.state in _GONE and _nothing(fetched.authorized) and _nothing(fetched.captured), (
