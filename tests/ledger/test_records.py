@@ -14,7 +14,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from paywire import Money
-from paywire.ledger.model import StoredJSON, Transaction, build, canonical_json, replace
+from paywire.ledger._sql import _payment_from_row, _written, payment_from_row, payment_row
+from paywire.ledger.model import Payment, StoredJSON, Transaction, build, canonical_json, replace
+from paywire.subject import BuyerAction
 from tests.ledger.support import Opaque
 
 _JSON = st.recursive(
@@ -148,3 +150,41 @@ def test_build_refuses_what_init_refuses() -> None:
               idempotency_key="k", created_at=at, updated_at=at)
     with pytest.raises(TypeError, match="stauts"):
         _ = build(Transaction, **{**vars(_transaction()), "stauts": "pending"})
+
+
+def _payment(**changes: Any) -> Payment:
+    at = datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=UTC)
+    eur = Money(0, "EUR")
+    fields: dict[str, Any] = {
+        "id": "pay_1", "method": "m", "flow": "authorize", "amount": Money(1999, "EUR"), "state": "authorized",
+        "authorized": Money(1999, "EUR"), "captured": eur, "refunded": eur, "observed_authorized": eur,
+        "observed_captured": eur, "observed_refunded": eur, "capture_closed": True, "reference": "pi_1",
+        "references": {"payment": "pi_1", "authorization": "pi_1"}, "created_at": at, "updated_at": at,
+    }
+    return Payment(**{**fields, **changes})
+
+
+def _as_read(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    """`row` as SQLite gives it back: flags as integers."""
+    return tuple(int(value) if type(value) is bool else value for value in row)
+
+
+def test_a_payment_row_written_reads_back_as_its_decoding() -> None:
+    """A row the ledger just wrote is not decoded again when read: what the read gives is what
+    decoding it gives."""
+    payment = _payment()
+    row = payment_row(payment)
+    _written(row, payment)
+    read = payment_from_row(_as_read(row))
+    assert read is payment
+    assert read == _payment_from_row(_as_read(row)) and vars(read) == vars(_payment_from_row(_as_read(row)))
+
+
+def test_a_payment_waiting_for_its_buyer_is_decoded_from_its_row() -> None:
+    """An action's client secret is never stored, so a read never gives it back."""
+    waiting = _payment(state="action_required", authorized=Money(0, "EUR"), capture_closed=False,
+                       action=BuyerAction("", None, "use_stripe_sdk", client_secret="pi_1_secret_abcdef123456"))
+    row = payment_row(waiting)
+    _written(row, waiting)
+    read = payment_from_row(_as_read(row))
+    assert read is not waiting and read.action is not None and read.action.client_secret is None

@@ -159,15 +159,35 @@ def payment_row(p: Payment) -> tuple[Any, ...]:
     )
 
 
+# Decoding is a pure function of the row and a `Payment` is immutable all the way down, so a row
+# read again unchanged (the outcome unit rereads what the pending unit read) is not decoded again;
+# nor is a row this process just wrote (the next operation on the payment reads what the last
+# one's outcome made). Bounded: forgotten all at once when full.
+_PAYMENTS: dict[tuple[Any, ...], Payment] = {}
+_KEPT_PAYMENTS = 1024
+
+
+def _keep_payment(row: tuple[Any, ...], payment: Payment) -> Payment:
+    if len(_PAYMENTS) >= _KEPT_PAYMENTS:
+        _PAYMENTS.clear()
+    _PAYMENTS[row] = payment
+    return payment
+
+
 def payment_from_row(r: Row) -> Payment:
-    return _payment_from_row(tuple(r))
+    row = tuple(r)
+    return _PAYMENTS.get(row) or _keep_payment(row, _payment_from_row(row))
 
 
-@lru_cache(maxsize=1024)
+def _written(row: tuple[Any, ...], payment: Payment) -> None:
+    """Remember `payment` as what `row`, just written from it, decodes to, when it is: no
+    action (a new one may hold its client secret, never stored), its times in UTC as decoded.
+    Whether the write commits does not matter: only a read of this very row finds it."""
+    if payment.action is None and payment.created_at.tzinfo is UTC and payment.updated_at.tzinfo is UTC:
+        _keep_payment(row, payment)
+
+
 def _payment_from_row(r: tuple[Any, ...]) -> Payment:
-    """Decoding is a pure function of the row and a `Payment` is immutable all the way down, so
-    a row read again unchanged (the outcome unit rereads what the pending unit read) is not
-    decoded again."""
     currency, money = r[3], _money
     return restored(
         Payment, id=r[0], method=r[1], flow=r[2], amount=money(int(r[4]), currency), state=r[5],
@@ -275,7 +295,9 @@ class SQLUnit(LedgerUnit):
         self._write(_INSERT_PAYMENT, payment_row(payment))
 
     def update_payment(self, payment: Payment) -> None:
-        cursor = self._write(_UPDATE_PAYMENT, _CHANGING(payment_row(payment)))
+        row = payment_row(payment)
+        cursor = self._write(_UPDATE_PAYMENT, _CHANGING(row))
+        _written(row, payment)
         self._expect_one(cursor, f"payment {payment.id} does not exist")
 
     def payment_and_transactions(self, payment_id: str, *,
