@@ -14,7 +14,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from paywire import Money
-from paywire.ledger.model import StoredJSON, Transaction, canonical_json, replace
+from paywire.ledger._sql import _payment_from_row, _written, payment_from_row, payment_row
+from paywire.ledger.model import Payment, StoredJSON, Transaction, build, canonical_json, replace
+from paywire.subject import BuyerAction
 from tests.ledger.support import Opaque
 
 _JSON = st.recursive(
@@ -27,6 +29,16 @@ _JSON = st.recursive(
 @given(_JSON)
 def test_canonical_json_is_json_dumps_with_sorted_keys_and_no_spaces(value: Any) -> None:
     assert canonical_json(value) == json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
+@given(st.dictionaries(st.text(max_size=8), _JSON, max_size=4), st.text(max_size=8), st.booleans())
+def test_stored_json_get_answers_as_the_decoded_object(value: dict[str, Any], key: str, ascii_only: bool) -> None:
+    """`get` skips decoding a text that cannot hold the key: the answer is the decoded object's,
+    for the ledger's own text and for a database's (spaces, unescaped non-ASCII)."""
+    texts = [canonical_json(value), json.dumps(value, ensure_ascii=ascii_only)]
+    for text in texts:
+        for asked in (key, *value):
+            assert StoredJSON(text).get(asked, "absent") == json.loads(text).get(asked, "absent")
 
 
 def test_canonical_json_writes_other_values_as_str_and_refuses_a_cycle() -> None:
@@ -105,3 +117,74 @@ def test_replace_is_evolve_converters_included() -> None:
 def test_replace_refuses_a_field_the_record_does_not_have() -> None:
     with pytest.raises(TypeError, match="'stauts'"):
         replace(_transaction(), stauts="succeeded")
+
+
+_OPTIONAL = {"provider_reference": st.none() | st.text(max_size=6), "attempt": st.integers(1, 5),
+             "retryable": st.booleans(), "response": st.dictionaries(st.text(max_size=4), st.integers(), max_size=2),
+             "settled_by": st.none() | st.sampled_from(["answer", "webhook"])}
+
+
+@given(st.fixed_dictionaries({}, optional=_OPTIONAL))
+def test_build_is_the_records_init(given_fields: dict[str, Any]) -> None:
+    """`build` makes what `__init__` makes: every default, converters run, read-only summaries;
+    and a default shared between records cannot be changed through either."""
+    at = datetime(2026, 1, 2, tzinfo=UTC)
+    fields: dict[str, Any] = {
+        "id": "txn_1", "payment_id": "pay_1", "method": "m", "kind": "authorize", "amount": Money(100, "EUR"),
+        "status": "pending", "idempotency_key": "k", "fingerprint": "f", "request": {"amount": "1.00"},
+        "created_at": at, "updated_at": at, **given_fields,
+    }
+    built, made = build(Transaction, **fields), Transaction(**fields)
+    assert built == made and vars(built) == vars(made)
+    assert {name: type(value) for name, value in vars(built).items()} == {
+        name: type(value) for name, value in vars(made).items()}
+    with pytest.raises(TypeError):
+        built.response["x"] = 1  # type: ignore[index]
+    assert build(Transaction, **fields).response == made.response
+
+
+def test_build_refuses_what_init_refuses() -> None:
+    at = datetime(2026, 1, 2, tzinfo=UTC)
+    with pytest.raises(TypeError, match="fingerprint"):
+        build(Transaction, id="t", payment_id=None, method="m", kind="vault", amount=None, status="pending",
+              idempotency_key="k", created_at=at, updated_at=at)
+    with pytest.raises(TypeError, match="stauts"):
+        _ = build(Transaction, **{**vars(_transaction()), "stauts": "pending"})
+
+
+def _payment(**changes: Any) -> Payment:
+    at = datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=UTC)
+    eur = Money(0, "EUR")
+    fields: dict[str, Any] = {
+        "id": "pay_1", "method": "m", "flow": "authorize", "amount": Money(1999, "EUR"), "state": "authorized",
+        "authorized": Money(1999, "EUR"), "captured": eur, "refunded": eur, "observed_authorized": eur,
+        "observed_captured": eur, "observed_refunded": eur, "capture_closed": True, "reference": "pi_1",
+        "references": {"payment": "pi_1", "authorization": "pi_1"}, "created_at": at, "updated_at": at,
+    }
+    return Payment(**{**fields, **changes})
+
+
+def _as_read(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    """`row` as SQLite gives it back: flags as integers."""
+    return tuple(int(value) if type(value) is bool else value for value in row)
+
+
+def test_a_payment_row_written_reads_back_as_its_decoding() -> None:
+    """A row the ledger just wrote is not decoded again when read: what the read gives is what
+    decoding it gives."""
+    payment = _payment()
+    row = payment_row(payment)
+    _written(row, payment)
+    read = payment_from_row(_as_read(row))
+    assert read is payment
+    assert read == _payment_from_row(_as_read(row)) and vars(read) == vars(_payment_from_row(_as_read(row)))
+
+
+def test_a_payment_waiting_for_its_buyer_is_decoded_from_its_row() -> None:
+    """An action's client secret is never stored, so a read never gives it back."""
+    waiting = _payment(state="action_required", authorized=Money(0, "EUR"), capture_closed=False,
+                       action=BuyerAction("", None, "use_stripe_sdk", client_secret="pi_1_secret_abcdef123456"))
+    row = payment_row(waiting)
+    _written(row, waiting)
+    read = payment_from_row(_as_read(row))
+    assert read is not waiting and read.action is not None and read.action.client_secret is None

@@ -109,6 +109,13 @@ def _waiting_sql(methods: int, refs: int) -> str:
 
 _PAYMENT_WIDTH = PAYMENT_COLUMNS.count(",") + 1
 
+
+@lru_cache(maxsize=16)
+def _insert_references(count: int) -> str:
+    """`add_references`' statement for so many references (one, after most operations)."""
+    return ("INSERT INTO paywire_references (method, reference, payment_id) VALUES "
+            + ", ".join(["(?, ?, ?)"] * count) + " ON CONFLICT DO NOTHING")
+
 # Statements are built once: the drivers cache prepared statements by their text.
 SELECT_PAYMENT = f"SELECT {PAYMENT_COLUMNS} FROM paywire_payments WHERE id = ?"
 _INSERT_PAYMENT = f"INSERT INTO paywire_payments ({PAYMENT_COLUMNS}) VALUES ({_params(25)})"
@@ -137,6 +144,7 @@ _OUTCOME = (
     "settle_after = ?, settled_by = ? "
 )
 _OPEN_SQL = "('pending', 'unknown', 'accepted')"  # TransactionStatus.OPEN, written out for the planners
+_FINISH = _OUTCOME + "WHERE id = ? AND status = 'pending' AND updated_at = ?"
 
 
 def payment_row(p: Payment) -> tuple[Any, ...]:
@@ -151,24 +159,42 @@ def payment_row(p: Payment) -> tuple[Any, ...]:
     )
 
 
+# Decoding is a pure function of the row and a `Payment` is immutable all the way down, so a row
+# read again unchanged (the outcome unit rereads what the pending unit read) is not decoded again;
+# nor is a row this process just wrote (the next operation on the payment reads what the last
+# one's outcome made). Bounded: forgotten all at once when full.
+_PAYMENTS: dict[tuple[Any, ...], Payment] = {}
+_KEPT_PAYMENTS = 1024
+
+
+def _keep_payment(row: tuple[Any, ...], payment: Payment) -> Payment:
+    if len(_PAYMENTS) >= _KEPT_PAYMENTS:
+        _PAYMENTS.clear()
+    _PAYMENTS[row] = payment
+    return payment
+
+
 def payment_from_row(r: Row) -> Payment:
-    return _payment_from_row(tuple(r))
+    row = tuple(r)
+    return _PAYMENTS.get(row) or _keep_payment(row, _payment_from_row(row))
 
 
-@lru_cache(maxsize=1024)
+def _written(row: tuple[Any, ...], payment: Payment) -> None:
+    """Remember `payment` as what `row`, just written from it, decodes to, when it is: no
+    action (a new one may hold its client secret, never stored), its times in UTC as decoded.
+    Whether the write commits does not matter: only a read of this very row finds it."""
+    if payment.action is None and payment.created_at.tzinfo is UTC and payment.updated_at.tzinfo is UTC:
+        _keep_payment(row, payment)
+
+
 def _payment_from_row(r: tuple[Any, ...]) -> Payment:
-    """Decoding is a pure function of the row and a `Payment` is immutable all the way down, so
-    a row read again unchanged (the outcome unit rereads what the pending unit read) is not
-    decoded again."""
-    currency = r[3]
-
-    def money(value: int) -> Money:
-        return _money(int(value), currency)
-
+    currency, money = r[3], _money
     return restored(
-        Payment, id=r[0], method=r[1], flow=r[2], amount=money(r[4]), state=r[5], authorized=money(r[6]),
-        captured=money(r[7]), refunded=money(r[8]), observed_authorized=money(r[9]),
-        observed_captured=money(r[10]), observed_refunded=money(r[11]), capture_closed=bool(r[12]),
+        Payment, id=r[0], method=r[1], flow=r[2], amount=money(int(r[4]), currency), state=r[5],
+        authorized=money(int(r[6]), currency), captured=money(int(r[7]), currency),
+        refunded=money(int(r[8]), currency), observed_authorized=money(int(r[9]), currency),
+        observed_captured=money(int(r[10]), currency), observed_refunded=money(int(r[11]), currency),
+        capture_closed=bool(r[12]),
         voided=bool(r[13]), failed=bool(r[14]), reference=r[15], references=StoredJSON(r[16]),
         order_id=r[17], customer_reference=r[18], token=r[19],
         action=BuyerAction(r[20], r[21], r[22] or "redirect") if r[20] is not None else None,
@@ -269,7 +295,9 @@ class SQLUnit(LedgerUnit):
         self._write(_INSERT_PAYMENT, payment_row(payment))
 
     def update_payment(self, payment: Payment) -> None:
-        cursor = self._write(_UPDATE_PAYMENT, _CHANGING(payment_row(payment)))
+        row = payment_row(payment)
+        cursor = self._write(_UPDATE_PAYMENT, _CHANGING(row))
+        _written(row, payment)
         self._expect_one(cursor, f"payment {payment.id} does not exist")
 
     def payment_and_transactions(self, payment_id: str, *,
@@ -344,8 +372,7 @@ class SQLUnit(LedgerUnit):
         return self._rowcount(self._finish(transaction, claimed_at)) == 1
 
     def _finish(self, t: Transaction, claimed_at: datetime) -> Any:
-        return self._write(_OUTCOME + "WHERE id = ? AND status = 'pending' AND updated_at = ?",
-                           (*self._outcome(t), t.id, to_us(claimed_at)))
+        return self._write(_FINISH, (*self._outcome(t), t.id, to_us(claimed_at)))
 
     def finish_locked(self, payment_id: str | None, transaction: Transaction, *,
                       claimed_at: datetime) -> tuple[Payment | None, list[Transaction], bool]:
@@ -369,11 +396,7 @@ class SQLUnit(LedgerUnit):
     def add_references(self, method: str, payment_id: str, references: Sequence[str]) -> None:
         refs = list(dict.fromkeys(r for r in references if r))
         if refs:
-            self._write(
-                "INSERT INTO paywire_references (method, reference, payment_id) VALUES "
-                + ", ".join(["(?, ?, ?)"] * len(refs)) + " ON CONFLICT DO NOTHING",
-                [value for ref in refs for value in (method, ref, payment_id)],
-            )
+            self._write(_insert_references(len(refs)), [value for ref in refs for value in (method, ref, payment_id)])
 
     def payment_by_reference(self, method: str, references: Sequence[str]) -> str | None:
         refs = [r for r in references if r]

@@ -106,6 +106,52 @@ def restored(cls: type[_Record], **fields: Any) -> _Record:
     return record
 
 
+def build(cls: type[_Record], **fields: Any) -> _Record:
+    """`cls(**fields)`, made as `replace` makes a record: the defaults and converted fields set
+    in the instance's dict at once, not passed one by one through `__init__`. The service builds
+    a new payment and transaction for every first operation, and a transaction for every
+    follow-up. A record missing a field, or given one it lacks, goes through `__init__`, which
+    says what is wrong."""
+    names, converters = _shape(cls)
+    defaults, required = _defaults(cls)
+    if not names.issuperset(fields) or not required.issubset(fields):
+        return cls(**fields)
+    for name in converters.keys() & fields.keys():
+        fields[name] = converters[name](fields[name])
+    record = object.__new__(cls)
+    state = record.__dict__
+    state.update(defaults)
+    state.update(fields)
+    return record
+
+
+_IMMUTABLE = (MappingProxyType, str, int, bool, type(None), tuple, frozenset)
+_defaults_of: dict[type, tuple[dict[str, Any], frozenset[str]]] = {}
+
+
+def _defaults(cls: type) -> tuple[dict[str, Any], frozenset[str]]:
+    """A record class's defaults as `__init__` would set them (converted; a factory's value made
+    once, which only an immutable value allows), and the fields that have none."""
+    known = _defaults_of.get(cls)
+    if known is None:
+        defaults: dict[str, Any] = {}
+        required = set()
+        for field in attrs.fields(cls):
+            default = field.default
+            if default is attrs.NOTHING:
+                required.add(field.name)
+                continue
+            if isinstance(default, attrs.Factory) and default.takes_self:  # type: ignore[arg-type]
+                raise TypeError(f"{cls.__name__}.{field.name}'s default depends on the record; use {cls.__name__}()")
+            value = default.factory() if isinstance(default, attrs.Factory) else default  # type: ignore[arg-type]
+            value = field.converter(value) if field.converter is not None else value
+            if type(value) not in _IMMUTABLE:
+                raise TypeError(f"{cls.__name__}.{field.name}'s default cannot be shared; use {cls.__name__}()")
+            defaults[field.name] = value
+        known = _defaults_of[cls] = (defaults, frozenset(required))
+    return known
+
+
 _shapes: dict[type, tuple[frozenset[str], dict[str, Any]]] = {}
 
 
@@ -152,6 +198,11 @@ class StoredJSON(Mapping[str, Any]):
         return key in self._value()
 
     def get(self, key: str, default: Any = None) -> Any:
+        # Without a backslash in the text every key is written as it is, in quotes: a key whose
+        # quoted form is not there is absent, and a summary asked only for a key it lacks (a
+        # response's "held", a request's "final") need not be decoded.
+        if self._decoded is None and type(key) is str and f'"{key}"' not in self.text and "\\" not in self.text:
+            return default
         return self._value().get(key, default)
 
     def keys(self) -> KeysView[str]:

@@ -85,6 +85,7 @@ from paywire.ledger.model import (
     Transaction,
     TransactionKind,
     TransactionStatus,
+    build,
     now,
     replace,
 )
@@ -120,6 +121,7 @@ def _why(error: BaseException) -> str:
 
 K = TransactionKind
 S = TransactionStatus
+_SENT = frozenset({"amount", "currency"})  # a request summary's own words for what was sent, not redacted
 _ANSWERED = frozenset({S.SUCCEEDED, S.ACTION_REQUIRED, S.ACCEPTED})  # the caller gets the payment
 _FETCHES = 3  # times the provider is asked about a payment that keeps changing meanwhile
 _OPEN_SCAN = 100_000  # open transactions read to find an unvault's earlier attempt (they are few)
@@ -440,8 +442,8 @@ class PaymentService:
         }
         at = now()
         zero = Money.zero(amount.currency)
-        payment = Payment(
-            id=new_id("pay"), method=method, flow=K.SALE if kind == K.SALE else K.AUTHORIZE, amount=amount,
+        payment = build(
+            Payment, id=new_id("pay"), method=method, flow=K.SALE if kind == K.SALE else K.AUTHORIZE, amount=amount,
             state=PaymentState.PENDING, authorized=zero, captured=zero, refunded=zero, observed_authorized=zero,
             observed_captured=zero, observed_refunded=zero, order_id=order_id,
             customer_reference=buyer.reference if buyer else None, token=source if vaulted else None,
@@ -616,8 +618,8 @@ class PaymentService:
                 owner, target, parent = txn_id, None, None
             sequence = 1 + len({t.idempotency_key for t in txns if t.kind == op.kind})
             at = now()
-            txn = Transaction(
-                id=txn_id, payment_id=op.create.id if op.create else op.payment_id, method=op.method,
+            txn = build(
+                Transaction, id=txn_id, payment_id=op.create.id if op.create else op.payment_id, method=op.method,
                 kind=op.kind, amount=op.amount, status=S.PENDING,
                 idempotency_key=op.key or derived_key(owner, op.kind, sequence), fingerprint=fp,
                 parent_id=parent.id if parent else None, request=self._request_summary(op, target),
@@ -765,7 +767,7 @@ class PaymentService:
     def _request_summary(op: _Op, target: str | None) -> dict[str, Any]:
         """What was asked, redacted: what the caller or the provider wrote is scanned, the amount
         and the command (paywire's own words) need not be."""
-        given = {k: v for k, v in op.params.items() if v not in (None, {}, "") and k not in ("amount", "currency")}
+        given = {k: v for k, v in op.params.items() if v is not None and v != "" and v != {} and k not in _SENT}
         summary: dict[str, Any] = {"command": op.kind, **redact(given)}
         if op.amount is not None:
             summary["amount"], summary["currency"] = op.amount.format(), op.amount.currency

@@ -10,6 +10,7 @@ provider-reported floors every time, never incremented, so replays cannot double
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from functools import lru_cache
 from typing import Any
 
 import attrs
@@ -34,6 +35,10 @@ __all__ = [
 
 K = TransactionKind
 S = TransactionStatus
+
+# Money is immutable and the totals the rules build are the same few amounts again and again (none
+# in flight; the payment's amount): shared, their currency is not validated anew on every check.
+_money = lru_cache(maxsize=1024)(Money)
 
 
 def _total(items: Iterable[Money], currency: str) -> Money:
@@ -77,7 +82,7 @@ def in_flight(payment: Payment, txns: Sequence[Transaction]) -> InFlight:
             void = True
         elif t.kind in K.INITIAL:
             initial = True
-    return InFlight(Money(captures, currency), Money(refunds, currency), void, initial)
+    return InFlight(_money(captures, currency), _money(refunds, currency), void, initial)
 
 
 def derive(payment: Payment, txns: Sequence[Transaction], **changes: Any) -> Payment:
@@ -133,7 +138,7 @@ def _undone(txns: Sequence[Transaction]) -> frozenset[str | None]:
 
 
 def _same(current: Money, minor: int) -> Money:
-    return current if current.minor == minor else Money(minor, current.currency)
+    return current if current.minor == minor else _money(minor, current.currency)
 
 
 def state_of(p: Payment) -> str:
