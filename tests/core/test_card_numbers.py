@@ -139,6 +139,20 @@ def test_what_was_screened_before_never_changes_a_verdict(texts: list[str], chec
     assert [_verdict(*request(index, role)) for index, role in checks] == fresh
 
 
+def test_the_texts_remembered_clean_stay_bounded() -> None:
+    """The screen remembers short clean texts only, and forgets them all when it holds too many."""
+    import paywire.security as security
+
+    security._clean_texts.clear()
+    long_text = "x" * (security._CLEAN_LONGEST + 1)
+    refuse_card_numbers({"note": long_text})
+    assert long_text not in security._clean_texts
+    for index in range(security._CLEAN_SIZE + 10):
+        refuse_card_numbers({"note": f"order note number {index}"})
+        assert len(security._clean_texts) <= security._CLEAN_SIZE
+    assert "order note number 4105" in security._clean_texts
+
+
 @given(shop_strings())
 def test_ordinary_shop_data_is_never_refused(text: str) -> None:
     refuse_card_numbers({"order_id": text, "metadata": {"note": text}}, headers={"Idempotency-Key": text})

@@ -101,3 +101,16 @@ def test_graphql_bodies_are_the_bytes_json_writes_for_the_whole_object(document:
 def test_graphql_refuses_what_json_cannot_hold() -> None:
     with pytest.raises(InvalidRequest, match="cannot be encoded as JSON"):
         GraphQLConverter("query { a }").encode({"x": float("inf")})
+
+
+def test_the_remembered_form_pieces_stay_bounded() -> None:
+    """Pieces are remembered for short keys and values only, and forgotten at once when full."""
+    from paywire import converter
+
+    for index in range(converter._PIECE_KEYS + 10):
+        assert FORM.encode({f"field{index}": "v", "note": f"value {index}"}) == f"field{index}=v&note=value%20{index}".encode()
+        assert len(converter._PIECES) <= converter._PIECE_KEYS
+        assert all(len(known) <= converter._PIECE_VALUES for known in converter._PIECES.values())
+    long_value = "y" * (converter._PIECE_LONGEST + 1)
+    assert FORM.encode({"note": long_value}) == f"note={long_value}".encode()
+    assert long_value not in converter._PIECES.get("note", {})

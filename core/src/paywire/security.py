@@ -153,14 +153,15 @@ def _field_values(cls: type) -> Callable[[Any], tuple[Any, ...]]:
 
 def _texts(value: Any, out: list[str]) -> None:
     """Append to `out` every text `_card_field` looks at in `value` (strings, mapping keys that
-    are strings, integers as `str` writes them) that is long enough to hold a card number.
+    are strings, integers as `str` writes them) that is long enough to hold a card number and not
+    already known to hold none (`_clean_texts`, asked where the text is met: most are known).
 
     The same walk, except that the usual containers are recognised by exact type first, and any
     other class by a decision made once per class (no ABC check per value): this runs twice on
     every request."""
     cls: type = type(value)
     if cls is str:
-        if len(value) >= MIN_DIGITS:
+        if len(value) >= MIN_DIGITS and value not in _clean_texts:
             out.append(value)
     elif cls is dict or cls is MappingProxyType:
         _mapping_texts(value, out)
@@ -170,9 +171,18 @@ def _texts(value: Any, out: list[str]) -> None:
         return
     elif cls is int:
         if not -_SHORT_INT < value < _SHORT_INT:
-            out.append(str(value))
+            _add_text(str(value), out)
     else:
-        _walk_of(cls)(value, out)
+        fields = _attrs_fields.get(cls)
+        if fields is not None:
+            _item_texts(fields(value), out)
+        else:
+            _walk_of(cls)(value, out)
+
+
+def _add_text(text: str, out: list[str]) -> None:
+    if text not in _clean_texts:
+        out.append(text)
 
 
 @functools.cache
@@ -182,14 +192,15 @@ def _walk_of(cls: type) -> Callable[[Any, list[str]], None]:
     as `_card_field` decides)."""
     fields = _field_values(cls)
     if issubclass(cls, str):
-        return lambda value, out: out.append(value) if len(value) >= MIN_DIGITS else None
+        return lambda value, out: _add_text(value, out) if len(value) >= MIN_DIGITS else None
     if issubclass(cls, int):
-        return lambda value, out: out.append(str(value))  # an enum's digits are what str() writes
+        return lambda value, out: _add_text(str(value), out)  # an enum's digits are what str() writes
     if issubclass(cls, Mapping):
         return _mapping_texts
     if issubclass(cls, (list, tuple, set, frozenset)):
         return _item_texts
     if attrs.has(cls):
+        _attrs_fields[cls] = fields  # read by the walks themselves from now on: no call for the walk
         return lambda value, out: _item_texts(fields(value), out)
     if issubclass(cls, _OWN_VALUES):
         return lambda value, out: None
@@ -200,7 +211,7 @@ def _str_text(value: Any, out: list[str]) -> None:
     """Any other value (a float, a Decimal, bytes, a dataclass) as the ledger and JSON write it."""
     text = _number_text(value) if isinstance(value, float) else str(value)
     if len(text) >= MIN_DIGITS:
-        out.append(text)
+        _add_text(text, out)
 
 
 def _number_text(value: float) -> str:
@@ -212,6 +223,9 @@ def _number_text(value: float) -> str:
 # skip them, and go straight into the usual containers, without a call to `_texts` for each, as
 # most of a subject's and a request's values are one or the other.
 _SILENT: frozenset[type] = frozenset({type(None), bool, *_OWN_VALUES})
+# The fields' values of each attrs class met so far (filled by `_walk_of`): a walk reads them
+# itself, without calling the class's walk.
+_attrs_fields: dict[type, Callable[[Any], tuple[Any, ...]]] = {}
 
 
 def _mapping_texts(mapping: Mapping[Any, Any], out: list[str]) -> None:
@@ -219,7 +233,7 @@ def _mapping_texts(mapping: Mapping[Any, Any], out: list[str]) -> None:
     the screen reads them all)."""
     for key in mapping:
         if type(key) is str:
-            if len(key) >= MIN_DIGITS:
+            if len(key) >= MIN_DIGITS and key not in _clean_texts:
                 out.append(key)
         else:  # written as text on the wire and in the ledger all the same
             _texts(key, out)
@@ -232,13 +246,13 @@ def _item_texts(items: Iterable[Any], out: list[str]) -> None:
             continue
         cls: type = type(item)
         if cls is str:  # the next most: no call for them
-            if len(item) >= MIN_DIGITS:
+            if len(item) >= MIN_DIGITS and item not in _clean_texts:
                 out.append(item)
         elif cls in _SILENT:
             continue
         elif cls is int:
             if not -_SHORT_INT < item < _SHORT_INT:
-                out.append(str(item))
+                _add_text(str(item), out)
         elif cls is list or cls is tuple:
             if item:
                 _item_texts(item, out)
@@ -246,7 +260,11 @@ def _item_texts(items: Iterable[Any], out: list[str]) -> None:
             if item:
                 _mapping_texts(item, out)
         else:  # none of the types `_texts` tells apart itself: straight to the class's walk
-            _walk_of(cls)(item, out)
+            fields = _attrs_fields.get(cls)
+            if fields is not None:
+                _item_texts(fields(item), out)
+            else:
+                _walk_of(cls)(item, out)
 
 
 def _card_field(value: Any, path: _Path) -> Any:
@@ -308,27 +326,25 @@ def refuse_card_numbers(values: Any, *, headers: Mapping[str, str] | None = None
     Every text is first screened at once (`may_hold_card_numbers`); most requests hold nothing
     that could be a card number, and only those that do are searched field by field.
     """
-    texts: list[str] = []
+    texts: list[str] = []  # those not known to be clean (most are: keys, constant headers, return URLs)
     _texts(values, texts)
     if headers:
-        texts += headers.values()
-    for text in texts:
-        if text not in _clean_texts:
-            break
-    else:  # every text is known to be clean (most are: keys, constant headers, return URLs)
+        for text in headers.values():
+            if text not in _clean_texts:
+                texts.append(text)
+    if not texts:
         for part in wire:
             if part and part not in _clean_wire:
                 break
         else:
             return
-    texts = [text for text in texts if text not in _clean_texts]
     parts = [part for part in wire if part and part not in _clean_wire]
     decoded = [_unquote(part) for part in parts]
     if not may_hold_card_numbers(texts + decoded):
         for text in texts:
-            _clean_texts.remember(text, True, text)
+            _remember_clean(_clean_texts, text)
         for part in parts:
-            _clean_wire.remember(part, True, part)
+            _remember_clean(_clean_wire, part)
         return
     path = _card_field(values, None)
     if path is not _CLEAN:
@@ -344,9 +360,19 @@ def refuse_card_numbers(values: Any, *, headers: Mapping[str, str] | None = None
 
 # Texts known to hold no card number, and encoded parts (URLs, form bodies) known to hold none
 # once decoded: the same keys, constant headers, URLs and return addresses come in request after
-# request, and the answer depends on the text alone.
-_clean_texts: Memo[str, bool] = Memo()
-_clean_wire: Memo[bytes | str, bool] = Memo()
+# request, and the answer depends on the text alone. Plain sets, bounded as a `Memo` is: `in` on
+# a set costs less than on a dict, and much less than on a dict's subclass.
+_clean_texts: set[str] = set()
+_clean_wire: set[bytes | str] = set()
+_CLEAN_SIZE, _CLEAN_LONGEST = 4096, 256
+
+
+def _remember_clean(known: set[Any], text: str | bytes) -> None:
+    """Keep `text` as known clean when it is short; forget them all when the set is full."""
+    if len(text) <= _CLEAN_LONGEST:
+        if len(known) >= _CLEAN_SIZE:
+            known.clear()
+        known.add(text)
 
 
 def _refused(where: str, param: str | None) -> InvalidRequest:

@@ -100,11 +100,21 @@ def no_request(subject: Subject) -> Mapping[str, Any]:
 
 def metadata(subject: Subject) -> dict[str, str]:
     """The caller's metadata plus paywire's reserved keys, within Stripe's metadata limits."""
+    order_id = subject.order.id if subject.order else None
+    key = subject.idempotency_key
+    if not subject.metadata:  # paywire's keys alone (most requests): their names are within the limits
+        fields: dict[str, str] = {}
+        if order_id is not None:
+            if len(order_id) > _MAX_METADATA_VALUE:
+                _limited(order_id, _MAX_METADATA_VALUE, f"metadata.{ORDER_FIELD}")  # raises, naming the limit
+            fields[ORDER_FIELD] = order_id
+        if key is not None:
+            if len(key) > _MAX_METADATA_VALUE:
+                _limited(key, _MAX_METADATA_VALUE, f"metadata.{IDEMPOTENCY_KEY_FIELD}")
+            fields[IDEMPOTENCY_KEY_FIELD] = key
+        return fields
     fields = dict(subject.metadata)
-    reserved = {
-        ORDER_FIELD: subject.order.id if subject.order else None,
-        IDEMPOTENCY_KEY_FIELD: subject.idempotency_key,
-    }
+    reserved = {ORDER_FIELD: order_id, IDEMPOTENCY_KEY_FIELD: key}
     for key, value in reserved.items():
         if key in fields and fields[key] != value:
             raise _refuse(f"metadata key {key!r} is reserved for paywire", f"metadata.{key}")
