@@ -6,41 +6,21 @@ payment's id as its own. Through the payment service and a real ledger, emulator
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
-import paywire_braintree
 from paywire import (
     Declined,
-    Gateway,
     Money,
     OutcomeUnknown,
     PaymentService,
-    Plugins,
     ProviderState,
-    Retry,
-    SQLiteLedger,
     Subject,
 )
 from paywire.ledger import PaymentState, TransactionStatus
-from paywire.testing.emulator import EmulatorServer, Fault
-from paywire.testing.sandbox import Sandbox
+from paywire.testing.emulator import Fault
 from paywire_braintree.emulator import BraintreeEmulator
 
 EUR = "EUR"
-
-
-@pytest.fixture
-def service(sandbox: Sandbox, emulator: BraintreeEmulator, tmp_path: Path) -> Iterator[PaymentService]:
-    plugins = Plugins()
-    plugins.register(paywire_braintree)
-    with EmulatorServer(emulator) as server, \
-            Gateway([sandbox.method("braintree", server.url)], plugins=plugins, retry=Retry.never()) as gateway:
-        payments = PaymentService(gateway, SQLiteLedger(str(tmp_path / "ledger.db")))
-        yield payments
-        payments.ledger.close()
 
 
 def made_under(emulator: BraintreeEmulator, key: str) -> str:
