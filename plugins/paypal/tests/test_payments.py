@@ -87,6 +87,33 @@ def test_overage_limit_is_configurable(new_app, serve):
     assert capture_auth(api, auth["id"], "10.01").issue == "MAX_CAPTURE_AMOUNT_EXCEEDED"
 
 
+def test_the_accounts_number_of_captures_per_authorization_is_enforced(new_app, serve):
+    api = serve(new_app(max_captures=2))
+    auth = api.authorization("100.00")
+    assert capture_auth(api, auth["id"], "10.00", final=False).status == 201
+    assert capture_auth(api, auth["id"], "20.00", final=False).status == 201
+    refused = capture_auth(api, auth["id"], "30.00", final=False)
+    assert (refused.status, refused.json()["name"], refused.issue) == (
+        422,
+        "UNPROCESSABLE_ENTITY",
+        "MAX_CAPTURE_COUNT_EXCEEDED",
+    )
+    assert refused.json()["details"][0]["description"].startswith("Maxmimum number of allowable captures")
+    # Nothing changed: the authorization keeps its two captures, and its rest can be voided.
+    assert api.get(f"/v2/payments/authorizations/{auth['id']}").json()["status"] == "PARTIALLY_CAPTURED"
+    assert len(api.app.authorizations[auth["id"]].capture_ids) == 2
+    assert api.post(f"/v2/payments/authorizations/{auth['id']}/void").status == 204
+
+
+def test_a_declined_capture_is_not_one_of_the_accounts_captures(new_app, serve):
+    api = serve(new_app(max_captures=1))
+    auth = api.authorization("100.00", payer="echeck")
+    pending = capture_auth(api, auth["id"], "10.00", final=False).json()
+    assert pending["status"] == "PENDING"
+    api.app.settle_capture(pending["id"], "DECLINED")
+    assert capture_auth(api, auth["id"], "10.00", final=False).status == 201
+
+
 @pytest.mark.parametrize(
     ("amount", "issue"),
     [
@@ -230,6 +257,33 @@ def test_refund_events_carry_the_refund(api):
     assert (event["event_type"], event["resource_type"]) == ("PAYMENT.CAPTURE.REFUNDED", "refund")
     assert event["resource"]["id"] == refund["id"]
     assert event["summary"] == "A $ 10.00 USD capture payment was refunded"
+
+
+def test_a_reversed_capture_is_refunded_by_paypal_and_announced_with_that_refund(api):
+    capture = api.capture("100.00")
+    api.post(f"/v2/payments/captures/{capture['id']}/refund", {"amount": money("30.00")})
+    response = api.request("POST", "/_paywire/paypal/reverse", {"capture_id": capture["id"]}, auth=False)
+    assert response.status == 200
+    reversal = api.get(f"/v2/payments/refunds/{response.json()['refund_id']}").json()
+    assert (reversal["status"], reversal["amount"]) == ("COMPLETED", money("70.00"))
+    assert reversal["seller_payable_breakdown"]["total_refunded_amount"] == money("100.00")
+    assert reversal["links"][-1]["href"].endswith(f"/v2/payments/captures/{capture['id']}")
+    assert api.get(f"/v2/payments/captures/{capture['id']}").json()["status"] == "REFUNDED"
+    order_id = api.app.captures[capture["id"]].order_id
+    listed = api.get(f"/v2/checkout/orders/{order_id}").json()["purchase_units"][0]["payments"]["refunds"]
+    assert [refund["id"] for refund in listed][-1] == reversal["id"]
+    event = api.app.events[-1]
+    assert (event["event_type"], event["resource_type"], event["resource"]) == (
+        "PAYMENT.CAPTURE.REVERSED",
+        "refund",
+        reversal,
+    )
+    assert event["summary"] == "A $ 70.00 USD capture payment was reversed"
+    assert api.post(f"/v2/payments/captures/{capture['id']}/refund").issue == "CAPTURE_FULLY_REFUNDED"
+    again = api.request("POST", "/_paywire/paypal/reverse", {"capture_id": capture["id"]}, auth=False)
+    assert again.status == 400
+    with pytest.raises(ValueError):
+        api.app.reverse_capture(api.capture(payer="deny")["id"])
 
 
 def test_payment_calls_need_the_right_scope(api):

@@ -24,6 +24,9 @@ Test inputs
 - Cards (Vault only): PayPal's sandbox rejection triggers as the card name (`CCREJECT-REFUSED`,
   `CCREJECT-SF`, `CCREJECT-EC`, `CCREJECT-IF`, `CCREJECT-LS`, `CCREJECT-IA`, `CCREJECT-BANK_ERROR`,
   `CCREJECT-CVV_F`, `CCREJECT-IRC`) make captures DECLINED with that processor response code.
+- Account settings: `capture_overage_percent` (115) and `max_captures`, the number of captures
+  an authorization allows (PayPal sets it per account; none unless given): past it a capture is
+  422 MAX_CAPTURE_COUNT_EXCEEDED.
 - PayPal's negative-testing header works on Orders and Payments calls:
   `PayPal-Mock-Response: {"mock_application_codes": "INSTRUMENT_DECLINED"}` answers that error.
 
@@ -33,7 +36,12 @@ Test controls
 `reverse_approval(order_id)` (the capture window after approval passed: the order is VOIDED and
 CHECKOUT.PAYMENT-APPROVAL.REVERSED sent, its resource naming the order as `order_id`),
 `settle_capture(id, status)` and `settle_refund(id, status)` (also `POST /_paywire/paypal/settle`
-with `{"capture_id"|"refund_id": ID, "status": S}`), `approve(order_id, payer)` (also
+with `{"capture_id"|"refund_id": ID, "status": S}`), `reverse_capture(capture_id)` (also
+`POST /_paywire/paypal/reverse` with `{"capture_id": ID}`: PayPal reverses what is left of a
+completed capture, a chargeback, as a refund of it announced by PAYMENT.CAPTURE.REVERSED),
+`deny_capture(capture_id, reason)` (PayPal takes a completed capture's money back: DENIED with
+`status_details.reason` CHARGEBACK by default, announced by PAYMENT.CAPTURE.DENIED),
+`approve(order_id, payer)` (also
 `POST /_paywire/paypal/approve`), the base's fault injection (`inject(Fault(...))`,
 `POST /_paywire/faults`: latency, 5xx, 429 with Retry-After, a status after the effect
 (`status_after`, answered in PayPal's error shape; a retry with the same PayPal-Request-Id gets

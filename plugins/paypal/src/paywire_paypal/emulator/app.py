@@ -55,4 +55,12 @@ class PayPalEmulator(OAuthAPI, OrdersAPI, PaymentsAPI, VaultAPI, WebhooksAPI):
             except (KeyError, ValueError) as error:
                 return Reply.json(400, {"error": {"message": str(error)}})
             return Reply.json(200, {"ok": True})
+        if request.method == "POST" and request.path == "/_paywire/paypal/reverse":
+            # {"capture_id": ID}: PayPal reverses what is left of the capture (a chargeback)
+            params = request.json() or {}
+            try:
+                refund_id = self.reverse_capture(str(params.get("capture_id")))
+            except (KeyError, ValueError) as error:
+                return Reply.json(400, {"error": {"message": str(error)}})
+            return Reply.json(200, {"ok": True, "refund_id": refund_id})
         return super()._control(request)

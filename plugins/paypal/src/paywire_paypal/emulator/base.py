@@ -44,6 +44,7 @@ class PayPalApp(EmulatorApp):
         webhook_id: str | None = None,
         token_ttl: float = 32400,
         capture_overage_percent: int = 115,
+        max_captures: int | None = None,
         request_id_ttl: float = 6 * 3600,
         public_url: str | None = None,
         webhook_url: str | None = None,
@@ -57,6 +58,7 @@ class PayPalApp(EmulatorApp):
         self.webhook_id = webhook_id or ids.resource_id()
         self.token_ttl = token_ttl
         self.capture_overage_percent = capture_overage_percent
+        self.max_captures = max_captures
         self.public_url = public_url.rstrip("/") if public_url else None
         self.webhook_url = webhook_url
         self.clock = clock

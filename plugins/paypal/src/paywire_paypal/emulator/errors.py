@@ -83,6 +83,9 @@ DESCRIPTIONS: Mapping[str, str] = {
     "MAX_CAPTURE_AMOUNT_EXCEEDED": "Capture amount exceeds allowable limit. Please contact customer service or your"
     " account manager to request the change to your overage limit. The default overage limit is 115%, which allows"
     " the sum of all captures to be up to 115% of the order amount.",
+    "MAX_CAPTURE_COUNT_EXCEEDED": "Maxmimum number of allowable captures has been reached. No additional captures are"
+    " possible for this authorization. Contact Customer Service or your account manager to change the number of"
+    " captures for a given authorization.",
     "MAX_VALUE_EXCEEDED": "Should be less than or equal to 999999999999999.99.",
     "MISMATCHED_VAULT_ID_TO_PAYMENT_SOURCE": "The vault_id does not match the payment_source provided.",
     "MISSING_REQUIRED_PARAMETER": "A required field / parameter is missing.",

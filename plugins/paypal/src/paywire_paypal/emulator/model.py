@@ -88,7 +88,7 @@ class Capture:
     authorization_id: str | None
     amount_minor: int
     currency: str
-    status: str  # COMPLETED | DECLINED | PARTIALLY_REFUNDED | PENDING | REFUNDED | FAILED
+    status: str  # COMPLETED | DECLINED | PARTIALLY_REFUNDED | PENDING | REFUNDED | FAILED | DENIED
     final_capture: bool
     fee_minor: int
     create_time: float

@@ -3,7 +3,10 @@
 PayPal's rules enforced here:
 - captures of an authorization may not add up to more than the overage limit (115% of the
   authorized amount by default): MAX_CAPTURE_AMOUNT_EXCEEDED; several partial captures are
-  allowed until `final_capture` or the full amount closes the authorization (CAPTURED);
+  allowed until `final_capture` or the full amount closes the authorization (CAPTURED), up to the
+  account's number of captures per authorization (`max_captures`; PayPal sets it per account and
+  publishes no default, so none unless given): MAX_CAPTURE_COUNT_EXCEEDED, the authorization
+  staying as it is (its rest can still be voided);
 - a capture without an amount takes the full authorized amount (again, after partial captures,
   within the overage limit), as PayPal documents; capturing a closed authorization is
   AUTHORIZATION_ALREADY_CAPTURED, a voided one AUTHORIZATION_VOIDED, an expired one
@@ -14,7 +17,10 @@ PayPal's rules enforced here:
   amount refunds the rest; a fully refunded capture is CAPTURE_FULLY_REFUNDED, a pending one
   PENDING_CAPTURE, a declined one REFUND_NOT_ALLOWED;
 - a PENDING refund holds its amount (it counts against what is left) until it settles; a FAILED
-  or CANCELLED one gives it back, and the capture's status follows.
+  or CANCELLED one gives it back, and the capture's status follows;
+- PayPal reversing a capture (`reverse_capture`: a chargeback) refunds what is left of it;
+  a completed capture PayPal denies later (`deny_capture`: its money taken back) no longer
+  counts and cannot be refunded (REFUND_NOT_ALLOWED).
 The money-moving operations are shared with orders.py, which captures and authorizes orders.
 """
 
@@ -273,6 +279,9 @@ class PaymentsAPI(PayPalApp):
                 description=f"This authorization was reauthorized; capture {auth.reauthorized_by} instead.",
             )
         already = captured_minor(self, auth)
+        made = sum(1 for c in auth.capture_ids if self.captures[c].status in CAPTURED_STATUSES)
+        if self.max_captures is not None and made >= self.max_captures:
+            raise PayPalError(422, "MAX_CAPTURE_COUNT_EXCEEDED")
         if "amount" in body:
             amount, currency = parse_money(body["amount"], "/amount", no_decimals_issue="DECIMALS_NOT_SUPPORTED")
             if currency != auth.currency:
@@ -439,6 +448,7 @@ class PaymentsAPI(PayPalApp):
             "REFUNDED": "CAPTURE_FULLY_REFUNDED",
             "PENDING": "PENDING_CAPTURE",
             "DECLINED": "REFUND_NOT_ALLOWED",
+            "DENIED": "REFUND_NOT_ALLOWED",
             "FAILED": "REFUND_NOT_ALLOWED",
         }.get(cap.status)
         if refusal:
@@ -522,6 +532,62 @@ class PaymentsAPI(PayPalApp):
                 ref.fee_minor = 0
             settle_capture_status(self, self.captures[ref.capture_id])
             announce_refund(self, ref)
+
+    def deny_capture(self, capture_id: str, reason: str = "CHARGEBACK") -> None:
+        """Test control: PayPal takes back the money of a completed capture (the payer disputed it
+        with the card's issuer, or with PayPal): the capture becomes DENIED with that reason (as
+        PayPal's `capture_status_details` documents: CHARGEBACK, BUYER_COMPLAINT, ...) and
+        PAYMENT.CAPTURE.DENIED is sent with it."""
+        with self.lock:
+            cap = self.captures[capture_id]
+            if cap.status != "COMPLETED":
+                raise ValueError(f"capture {capture_id} is {cap.status}, not COMPLETED")
+            cap.status, cap.status_reason, cap.update_time = "DENIED", reason, self.now()
+            if cap.authorization_id is not None:
+                settle_authorization(self, self.authorizations[cap.authorization_id])
+            self.emit(
+                "PAYMENT.CAPTURE.DENIED",
+                "capture",
+                f"Payment denied for {summary_amount(cap.amount_minor, cap.currency)}",
+                render.capture(self, cap),
+            )
+
+    def reverse_capture(self, capture_id: str) -> str:
+        """Test control: PayPal reverses what is left of a completed capture (a chargeback or dispute
+        decided for the buyer). As PayPal documents it, the reversal is a refund of the capture
+        (listed with its refunds, the capture then REFUNDED) announced as PAYMENT.CAPTURE.REVERSED
+        with that refund as its resource. Returns the refund's id."""
+        with self.lock:
+            cap = self.captures[capture_id]
+            if cap.status not in ("COMPLETED", "PARTIALLY_REFUNDED"):
+                raise ValueError(f"capture {capture_id} is {cap.status}: nothing of it can be reversed")
+            already = refunded_minor(self, cap)
+            now = self.now()
+            ref = Refund(
+                id=ids.resource_id(),
+                capture_id=cap.id,
+                order_id=cap.order_id,
+                amount_minor=cap.amount_minor - already,
+                currency=cap.currency,
+                fee_minor=cap.fee_minor - sum(self.refunds[r].fee_minor for r in cap.refund_ids),
+                total_refunded_minor=cap.amount_minor,
+                status="COMPLETED",
+                create_time=now,
+                update_time=now,
+                note_to_payer="Payment reversed",
+            )
+            self.refunds[ref.id] = ref
+            cap.refund_ids.append(ref.id)
+            settle_capture_status(self, cap)
+            cap.update_time = now
+            amount = summary_amount(ref.amount_minor, ref.currency)
+            self.emit(
+                "PAYMENT.CAPTURE.REVERSED",
+                "refund",
+                f"A {amount} capture payment was reversed",
+                render.refund(self, ref),
+            )
+            return ref.id
 
 
 def announce_refund(app: PayPalApp, ref: Refund) -> None:
