@@ -115,6 +115,30 @@ def test_every_event_kind_paypal_sends_for_a_payment(paypal):
     assert parse(paypal, *delivered(paypal, "VAULT.PAYMENT-TOKEN.CREATED")).kind == EventKind.OTHER
 
 
+@pytest.mark.parametrize("reason", ["CHARGEBACK", "BUYER_COMPLAINT", "REFUNDED"])
+def test_a_capture_denied_after_it_completed_is_a_reversal(paypal, reason):
+    """PayPal holds it DENIED for a reason saying its money was taken back: the capture is undone,
+    whether the event says denied or reversed; a pending capture denied stays a failure."""
+    capture = paypal.run("fetch", reference=paypal.captured().reference).references["capture"]
+    paypal.app.deny_capture(capture, reason)
+    headers, body = delivered(paypal, "PAYMENT.CAPTURE.DENIED")
+    assert (parse(paypal, headers, body).kind, parse(paypal, headers, body).reference) == (EventKind.REVERSED, capture)
+    event = {**json.loads(body), "id": "WH-REVERSED-1", "event_type": "PAYMENT.CAPTURE.REVERSED"}
+    body, headers = paypal.app.signed_event(event)
+    assert parse(paypal, headers, body).kind == EventKind.REVERSED
+    event = {**event, "id": "WH-COMPLETED-1", "event_type": "PAYMENT.CAPTURE.COMPLETED"}
+    body, headers = paypal.app.signed_event(event)
+    assert refused(paypal, headers, body).code == "event_contradicted"
+    pending = paypal.run(
+        "sale",
+        amount=Money.of("5.00", "EUR"),
+        source=paypal.app.vault_paypal(payer="echeck"),
+        idempotency_key=paypal.key(),
+    )
+    paypal.app.settle_capture(paypal.run("fetch", reference=pending.reference).references["capture"], "DECLINED")
+    assert parse(paypal, *delivered(paypal, "PAYMENT.CAPTURE.DENIED")).kind == EventKind.FAILED
+
+
 def test_header_names_are_matched_in_any_case(paypal):
     paypal.captured()
     headers, body = delivered(paypal, "PAYMENT.CAPTURE.COMPLETED")

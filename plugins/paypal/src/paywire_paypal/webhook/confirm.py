@@ -14,6 +14,12 @@ refused (`WebhookVerificationError`, nothing applied) when PayPal does not hold 
 when the object's status says another kind of event than the one claimed (a "completed" capture
 PayPal holds as declined). A pending event is taken as `OTHER`, whatever PayPal holds now.
 
+A capture PayPal holds DENIED (or DECLINED, FAILED) for a reason that says its money was taken
+back after it was captured (`status_details.reason` CHARGEBACK, BUYER_COMPLAINT or REFUNDED, as
+Payments v2 documents them) is `REVERSED`: the capture succeeded and PayPal undid it, so the
+ledger records its reversal, as reconciliation does on reading it. Denied without such a reason
+(a pending capture PayPal decided against) it is `FAILED`.
+
 CHECKOUT.PAYMENT-APPROVAL.REVERSED fails the order it names (PayPal cancelled it: the capture
 window after approval passed), so it is confirmed the same way: the order is read
 (`GET /v2/checkout/orders/{id}`) and the event taken as `FAILED` only when PayPal holds it as
@@ -59,6 +65,9 @@ _STATUS_KINDS: Final[Mapping[str, Mapping[str, str]]] = {
 }
 # What the confirmation reads: the payment objects, and the order an approval reversal names.
 _READS: Final = {**READS, "checkout-order": "read_order"}
+# Reasons of a failed capture status that say its captured money was taken back (Payments v2
+# `capture_status_details`): the capture had succeeded.
+_TAKEN_BACK: Final = frozenset({"CHARGEBACK", "BUYER_COMPLAINT", "REFUNDED"})
 _NOT_FOUND: Final = frozenset({"INVALID_RESOURCE_ID", "RESOURCE_NOT_FOUND"})
 
 
@@ -77,12 +86,26 @@ def fetched_kind(resource_type: str, resource: Mapping[str, Any], claimed: str) 
     actual = _STATUS_KINDS[resource_type].get(str(resource.get("status")))
     if claimed == EventKind.OTHER:
         return EventKind.OTHER  # pending, or a type paywire does not act on: no effect either way
+    if resource_type == "capture" and actual == EventKind.FAILED and _reason(resource) in _TAKEN_BACK:
+        if claimed not in (EventKind.FAILED, EventKind.REFUNDED):
+            raise _refuse(
+                f"PayPal holds the event's capture as taken back ({_reason(resource)}), which "
+                "contradicts the event; nothing was applied",
+                "event_contradicted",
+            )
+        return EventKind.REVERSED  # denied or reversed after it was captured: the capture is undone
     if claimed == EventKind.AUTHORIZED and actual == EventKind.VOIDED:
         return EventKind.OTHER  # an authorization created, since voided: nothing left to record
     if actual != claimed:
         raise _refuse(f"PayPal holds the event's {resource_type} as {resource.get('status')}, which contradicts "
                       "the event; nothing was applied", "event_contradicted")
     return actual
+
+
+def _reason(resource: Mapping[str, Any]) -> str | None:
+    details = resource.get("status_details")
+    reason = details.get("reason") if isinstance(details, Mapping) else None
+    return reason if isinstance(reason, str) else None
 
 
 class Confirmer:
