@@ -500,10 +500,10 @@ def _payment_result(subject: Subject, response: Response) -> dict[str, Any]:
         "captured": Money(data["captured"], currency), "refunded": Money(data["refunded"], currency),
         "reference": data.get("capture_id") or data["id"],
     }
-    if data["status"] == "requires_action":
-        action = data["next_action"]
+    if data["status"] == "requires_action":  # its next action may be unnamed (a read naming none)
+        action = data.get("next_action")
         result.update(status="action_required", reference=data["id"],
-                      action=BuyerAction(action["redirect_url"], action.get("return_url")))
+                      action=BuyerAction(action["redirect_url"], action.get("return_url")) if action else None)
     elif data["status"] == "processing":
         result.update(status="accepted", reference=data["id"])
     return result

@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from paywire import Money, OutcomeUnknown, hookimpl
+from paywire.cli.operations import payment_view
 from paywire.ledger import Ledger, Payment, PaymentState, TransactionStatus
 from paywire.service import PaymentService
 from paywire.testing.emulator import Fault
@@ -176,6 +177,41 @@ def test_buyer_action_found_by_reconcile(svc: PaymentService, app: FakePayApp) -
     assert (payment.state, payment.authorized, payment.action) == (PaymentState.AUTHORIZED, eur("15.00"), None)
     svc.capture(payment.id)
     agree(svc, app, payment.id)
+
+
+def _waiting_unnamed(svc: PaymentService, app: FakePayApp) -> Payment:
+    """A 3-D Secure authorize whose answer was lost, reconciled from a read of the payment that
+    names no action for the buyer (as PayPal's order read names no approval link)."""
+    app.inject(Fault("drop_after", path="/v1/payments$"))
+    with pytest.raises(OutcomeUnknown) as lost:
+        svc.authorize("fakepay", eur("15.00"), source="tok_3ds")
+    (made,) = app.payments.values()
+    with app.lock:
+        made["next_action"] = None
+    assert svc.reconcile().clean
+    return svc.get_payment(lost.value.payment_id or "")
+
+
+def test_a_wait_whose_reading_names_no_action_is_recorded_without_one(svc: PaymentService, app: FakePayApp) -> None:
+    """The payment waits for its buyer, and the ledger makes up no redirect (an empty URL) the
+    shop would send them to: it has no action, as the command line shows it."""
+    payment = _waiting_unnamed(svc, app)
+    assert (payment.state, payment.action) == (PaymentState.ACTION_REQUIRED, None)
+    assert "action" not in payment_view(payment) and "redirect_url" not in payment_view(payment)
+    payment = svc.complete(payment.id)  # the buyer came back
+    assert (payment.state, payment.authorized, payment.action) == (PaymentState.AUTHORIZED, eur("15.00"), None)
+    agree(svc, app, payment.id)
+
+
+def test_a_wait_without_an_action_ends_when_the_provider_fails_it(svc: PaymentService, app: FakePayApp) -> None:
+    """Waiting needs no action: the provider holding the payment failed (authentication failed)
+    ends the wait all the same."""
+    payment = _waiting_unnamed(svc, app)
+    with app.lock:
+        app.payments[payment.reference or ""].update(status="failed", closed=True)
+    assert svc.reconcile(payment_id=payment.id).clean
+    payment = svc.get_payment(payment.id)
+    assert (payment.state, payment.authorized, payment.action) == (PaymentState.FAILED, eur("0.00"), None)
 
 
 class _EventsDuringFetch:

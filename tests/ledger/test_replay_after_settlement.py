@@ -69,6 +69,7 @@ def test_an_unknown_authorize_the_provider_failed_is_replayed_as_failed(svc: Pay
             replay()
         assert isinstance(replayed.value, Declined)
         _assert_failed_as_recorded(replayed.value, svc, txn_id, FAILED_AT_PROVIDER)
+        assert replayed.value.reference == made  # what the refused request left, as the ledger holds it
     assert list(app.calls) == requests  # replayed from the ledger: nothing sent
 
 
@@ -114,6 +115,7 @@ def test_an_accepted_authorize_a_failure_event_settles_is_replayed_as_failed(svc
     with pytest.raises(PaywireError) as replayed:
         svc.retry(txn_id)
     _assert_failed_as_recorded(replayed.value, svc, txn_id, FAILED_AT_PROVIDER)
+    assert replayed.value.reference == made
 
 
 def test_an_unknown_authorize_settled_succeeded_is_replayed_as_the_payment(svc: PaymentService,

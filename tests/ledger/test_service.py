@@ -5,12 +5,13 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
 from decimal import Decimal
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+import attrs
 import pytest
 
 from paywire import (
@@ -204,6 +205,34 @@ def test_decline_is_recorded_and_replayed_without_a_call(service: PaymentService
     assert again.value.code == "card_declined" and again.value.decline_code == "generic_decline"
     with pytest.raises(StateError, match="final"):
         service.capture(payment.id, eur("5.00"))
+
+
+class NamesNoAction:
+    """The authorize answer says the payment waits for its buyer but names no action."""
+
+    @hookimpl(wrapper=True)
+    def send_transfer(self, command: str) -> Generator[None, Any, Any]:
+        response: Any = yield
+        if command == "authorize" and response.status == 200 and b"next_action" in response.body:
+            data = {**json.loads(response.body), "next_action": None}
+            return attrs.evolve(response, body=json.dumps(data).encode(), data=None)
+        return response
+
+
+def test_an_answer_waiting_for_the_buyer_without_an_action_is_recorded_without_one(
+        fakepay: tuple[FakePayApp, str], ledger: Ledger) -> None:
+    """The payment waits, and no redirect with an empty URL is made up for it."""
+    _, url = fakepay
+    gateway = make_gateway(url, extra=[NamesNoAction()])
+    try:
+        service = PaymentService(gateway, ledger)
+        payment = service.authorize("fakepay", eur("40.00"), source="tok_3ds")
+        assert (payment.state, payment.action) == (PaymentState.ACTION_REQUIRED, None)
+        assert service.get_payment(payment.id) == payment
+        payment = service.complete(payment.id)
+        assert (payment.state, payment.authorized, payment.action) == (PaymentState.AUTHORIZED, eur("40.00"), None)
+    finally:
+        gateway.close()
 
 
 def test_buyer_action_then_complete(service: PaymentService, app: FakePayApp) -> None:

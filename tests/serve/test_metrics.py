@@ -3,11 +3,15 @@ codes only."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Generator
 from pathlib import Path
+from typing import Any
 
+import attrs
 import pytest
 
-from paywire import Declined, Money, OutcomeUnknown, PaywireError, Retry, SQLiteLedger
+from paywire import Declined, Money, OutcomeUnknown, PaywireError, Retry, SQLiteLedger, hookimpl
 from paywire.ledger import TransactionStatus
 from paywire.serve.metrics import Metrics
 from paywire.service import PaymentService
@@ -67,3 +71,38 @@ def test_a_5xx_the_ledger_records_unknown_is_counted_unknown(provider: tuple[Cou
     text = metrics.exposition().decode()
     assert metric(text, "paywire_operations_total", method="fakepay", outcome="unknown") == 1
     assert metric(text, "paywire_operations_total", method="fakepay", outcome="failed") == 0
+
+
+class ClaimsMore:
+    """The authorize answer says more is authorized than was asked: it cannot say what is held."""
+
+    @hookimpl(wrapper=True)
+    def send_transfer(self, command: str) -> Generator[None, Any, Any]:
+        response: Any = yield
+        if command == "authorize" and response.status == 200:
+            data = json.loads(response.body)
+            data["authorized"] = data["amount"] + 1
+            return attrs.evolve(response, body=json.dumps(data).encode(), data=None)
+        return response
+
+
+def test_a_success_the_ledger_records_unknown_is_counted_unknown(provider: tuple[CountingFakePay, str],
+                                                                  tmp_path: Path) -> None:
+    """An answer claiming more than was asked cannot say what is held: the ledger records the
+    authorize unknown until reconciliation reads it, and the counter says so too."""
+    _, url = provider
+    gateway = make_gateway(url, extra=[ClaimsMore()], retry=Retry.never())
+    service = PaymentService(gateway, SQLiteLedger(tmp_path / "ledger.db"), margin=0)
+    metrics = Metrics()
+    metrics.instrument(service)
+    try:
+        with pytest.raises(OutcomeUnknown) as raised:
+            service.authorize("fakepay", Money.of("4.00", "EUR"), source="tok_ok")
+        (txn,) = service.list_transactions(raised.value.payment_id or "")
+    finally:
+        gateway.close()
+        service.ledger.close()
+    assert txn.status == TransactionStatus.UNKNOWN
+    text = metrics.exposition().decode()
+    assert metric(text, "paywire_operations_total", method="fakepay", outcome="unknown") == 1
+    assert metric(text, "paywire_operations_total", method="fakepay", outcome="succeeded") == 0

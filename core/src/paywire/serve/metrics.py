@@ -24,6 +24,8 @@ from paywire.gateway import Gateway, Rehearsal
 from paywire.hookspecs import hookimpl
 from paywire.http.response import Response
 from paywire.http.transfer import Transfer
+from paywire.money import Money
+from paywire.service.held import holds_unreadably
 from paywire.service.outcome import is_unknown
 from paywire.subject import Subject
 
@@ -121,17 +123,21 @@ class _MeasuredGateway(Gateway):
         return self._counted(method, command, lambda: super(_MeasuredGateway, self).execute(method, command, subject))
 
     def perform(self, rehearsal: Rehearsal, *, resent: bool = False) -> CommandResult:
-        """What the payment service runs (a rehearsed command)."""
+        """What the payment service runs (a rehearsed command): a first operation's success whose
+        amount cannot be what it holds is counted unknown, as the service records it."""
         return self._counted(rehearsal.method, rehearsal.command,
-                             lambda: super(_MeasuredGateway, self).perform(rehearsal, resent=resent))
+                             lambda: super(_MeasuredGateway, self).perform(rehearsal, resent=resent),
+                             rehearsal.subject.amount)
 
-    def _counted(self, method: str, command: str, run: Callable[[], CommandResult]) -> CommandResult:
+    def _counted(self, method: str, command: str, run: Callable[[], CommandResult],
+                 asked: Money | None = None) -> CommandResult:
         try:
             result = run()
         except BaseException as exc:
             self._metrics.operations.labels(method, command, outcome_of(None, exc)).inc()
             raise
-        self._metrics.operations.labels(method, command, outcome_of(result, None)).inc()
+        outcome = "unknown" if holds_unreadably(command, asked, result) else outcome_of(result, None)
+        self._metrics.operations.labels(method, command, outcome).inc()
         return result
 
 

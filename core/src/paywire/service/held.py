@@ -21,7 +21,7 @@ from paywire.errors import OutcomeUnknown
 from paywire.ledger.model import Payment, Transaction, TransactionKind, TransactionStatus
 from paywire.money import Money
 
-__all__ = ["HELD", "held_amount", "held_minor", "note_held", "unreadable"]
+__all__ = ["HELD", "held_amount", "held_minor", "holds_unreadably", "note_held", "unreadable"]
 
 HELD = "held"  # the response summary's key: minor units, present only when less than asked
 
@@ -52,13 +52,20 @@ def held_amount(payment: Payment, txns: Sequence[Transaction]) -> Money:
     return Money(max(first), payment.currency) if first else payment.amount
 
 
+def holds_unreadably(kind: str, asked: Money | None, result: CommandResult) -> bool:
+    """Whether a `kind` of `asked` answered `result` is one `unreadable` makes unknown (the
+    operations counter labels it as the ledger records it)."""
+    told = result.amount
+    return not (kind not in TransactionKind.INITIAL or not result.succeeded or asked is None or told is None
+                or (told.currency == asked.currency and 0 < told.minor <= asked.minor))
+
+
 def unreadable(txn: Transaction, result: CommandResult) -> OutcomeUnknown | None:
     """A first operation answered succeeded with an amount that cannot be what it holds (more
     than asked, another currency, nothing): the provider took the request, but how much it holds
     cannot be told from the answer, so its outcome is unknown (reconciliation asks again)."""
     asked, told = txn.amount, result.amount
-    if (txn.kind not in TransactionKind.INITIAL or not result.succeeded or asked is None or told is None
-            or (told.currency == asked.currency and 0 < told.minor <= asked.minor)):
+    if not holds_unreadably(txn.kind, asked, result):
         return None
     return OutcomeUnknown(
         f"the provider answered the {txn.kind} of {asked} as succeeded for {told}, more than was asked or not "

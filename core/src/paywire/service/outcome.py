@@ -195,7 +195,9 @@ def rebuild_error(txn: Transaction) -> PaywireError:
         txn = replace(txn, **concluded(txn, TransactionStatus.FAILED, why, applied_nowhere=txn.retryable))
     cls = _ERRORS.get(txn.error_type or "", PaywireError)
     message = txn.error_message or f"the {txn.kind} failed"
-    kwargs: dict[str, Any] = {"provider": response.get("provider"), "code": txn.error_code, "retryable": txn.retryable}
+    # What the refused request left at the provider, as its first answer named it (`failed`).
+    kwargs: dict[str, Any] = {"provider": response.get("provider"), "code": txn.error_code, "retryable": txn.retryable,
+                              "reference": txn.provider_reference}
     if settled:
         kwargs["may_have_been_sent"] = False
     else:

@@ -20,7 +20,8 @@ Outcomes a caller can tell apart:
 - buyer action returns the `Payment` in state action_required, with `payment.action.redirect_url`;
   send the buyer there and call `complete(payment.id)` when they return (an action left to the
   provider's client SDK has no URL: `payment.action.kind` names it, and `client_secret`, in this
-  returned `Payment` only, is what that SDK takes);
+  returned `Payment` only, is what that SDK takes; `payment.action` is None when the provider
+  named no action, as a reading of a waiting payment may not);
 - an operation the provider accepted and decides later returns the `Payment` with that
   transaction "accepted": it counts as in flight until a webhook or `reconcile()` settles it;
 - a decline raises `Declined` (its `reference`, when the declined request left an object the buyer
@@ -874,10 +875,12 @@ class PaymentService:
                 if payment.flow == K.AUTHORIZE and outcome.reference:
                     refs["authorization"] = outcome.reference
                 changes["action"] = outcome.action if outcome.action_required else None
+                changes["waiting"] = outcome.action_required
                 if outcome.action_required and outcome.action is None:
                     # Still waiting without a new action for the buyer (completed before they
-                    # approved): where they were sent last is where they still have to go.
-                    changes["action"] = payment.action or BuyerAction("", None)
+                    # approved): where they were sent last is where they still have to go, if
+                    # anywhere was named (none is made up: the payment waits all the same).
+                    changes["action"] = payment.action
                 changes["failed"] = False
                 if payment.flow == K.SALE and outcome.succeeded:
                     changes["capture_closed"] = True

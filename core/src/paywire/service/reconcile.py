@@ -39,7 +39,6 @@ from paywire.service import rules
 from paywire.service.held import note_held
 from paywire.service.outcome import concluded
 from paywire.service.reversal import reverse, reversible
-from paywire.subject import BuyerAction
 
 __all__ = ["Mismatch", "ReconcileReport", "Settlement", "settle"]
 
@@ -162,6 +161,7 @@ def settle(u: LedgerUnit, payment: Payment, result: CommandResult,
     payment = replace(payment, reference=payment.reference or result.references.get("payment")
                            or result.reference, references=refs)
 
+    waiting: bool | None = None  # the reading found the first operation waiting for the buyer
     for txn in (t for t in txns if t.kind in K.INITIAL and t.status in (S.UNKNOWN, S.ACCEPTED)):
         if busy & K.INITIAL:
             out.append(_open(txn, "a first operation is in flight"))
@@ -189,7 +189,10 @@ def settle(u: LedgerUnit, payment: Payment, result: CommandResult,
         elif state == ProviderState.ACTION_REQUIRED:
             out.append(_finish(u, txn, S.ACTION_REQUIRED, "the provider waits for the buyer", result,
                                result.reference))
-            payment = replace(payment, action=result.action or BuyerAction("", None))
+            # The reading may name no action (PayPal's order read has no approval link): the
+            # payment waits all the same, with the action its answer gave, if any.
+            payment = replace(payment, action=result.action or payment.action)
+            waiting = True
         elif state in _ESTABLISHED:
             out.append(_finish(u, txn, S.SUCCEEDED, f"the provider reports {state}", result, result.reference,
                                held=result.authorized))
@@ -199,7 +202,7 @@ def settle(u: LedgerUnit, payment: Payment, result: CommandResult,
             out.append(_open(txn, f"the provider reports {state}; later"))
 
     txns = u.transactions(payment.id)
-    if (state == ProviderState.FAILED and payment.action is not None and payment.authorized.minor == 0
+    if (state == ProviderState.FAILED and rules.waits(payment) and payment.authorized.minor == 0
             and not rules.in_flight(payment, txns).initial):
         # Waiting for a buyer, but the provider holds the payment failed (authentication failed,
         # or canceled before anything was authorized) and no answer or event said so: nobody can
@@ -267,7 +270,7 @@ def settle(u: LedgerUnit, payment: Payment, result: CommandResult,
         voided=payment.voided or released,
         updated_at=now(),
     )
-    payment = rules.derive(payment, u.transactions(payment.id))
+    payment = rules.derive(payment, u.transactions(payment.id), waiting=waiting)
     u.update_payment(payment)
     u.add_references(payment.method, payment.id, [payment.reference or "", *payment.references.values(), *learnt])
     mismatches = [Mismatch(payment.id, name, getattr(payment, name), value)

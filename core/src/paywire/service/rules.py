@@ -85,10 +85,20 @@ def in_flight(payment: Payment, txns: Sequence[Transaction]) -> InFlight:
     return InFlight(_money(captures, currency), _money(refunds, currency), void, initial)
 
 
-def derive(payment: Payment, txns: Sequence[Transaction], **changes: Any) -> Payment:
+def waits(payment: Payment) -> bool:
+    """Whether the payment waits for its buyer. The provider need not say what the buyer is to do
+    (a reading of a payment waiting for approval may name no link), so an action is not required:
+    the state recorded says it."""
+    return payment.action is not None or payment.state == PaymentState.ACTION_REQUIRED
+
+
+def derive(payment: Payment, txns: Sequence[Transaction], *, waiting: bool | None = None, **changes: Any) -> Payment:
     """The payment with `changes` made, and totals and state recomputed from its succeeded
     transactions and the provider-reported floors (`observed_*`); never below either, so nothing
-    counts twice. One new `Payment` for both: building it is the costly part."""
+    counts twice. One new `Payment` for both: building it is the costly part. `waiting`: the
+    provider's latest answer or reading about the payment says it waits for the buyer (True) or
+    not (False), with or without an action; by default it waits while it did, or when an action
+    is given."""
 
     currency = payment.currency
     own_authorized = own_captured = own_refunded = 0  # minor units, summed in one pass
@@ -110,9 +120,12 @@ def derive(payment: Payment, txns: Sequence[Transaction], **changes: Any) -> Pay
     authorized = max(own_authorized, changed["observed_authorized"].minor, captured)
     # An authorization ends the wait, and so does a payment ending failed or voided: nobody is sent
     # to the redirect any more, so its secrets are not kept.
-    action = None if authorized > 0 or changed["failed"] or changed["voided"] else changed["action"]
+    if waiting is None:
+        waiting = changed["action"] is not None or payment.state == PaymentState.ACTION_REQUIRED
+    ended = not waiting or authorized > 0 or changed["failed"] or changed["voided"]
+    action = None if ended else changed["action"]
     changes["state"] = _state(authorized, captured, refunded, failed=changed["failed"], voided=changed["voided"],
-                              closed=changed["capture_closed"], waiting=action is not None)
+                              closed=changed["capture_closed"], waiting=not ended)
     changes["authorized"] = _same(payment.authorized, authorized)
     changes["captured"] = _same(payment.captured, captured)
     changes["refunded"] = _same(payment.refunded, refunded)
@@ -143,7 +156,7 @@ def _same(current: Money, minor: int) -> Money:
 
 def state_of(p: Payment) -> str:
     return _state(p.authorized.minor, p.captured.minor, p.refunded.minor, failed=p.failed, voided=p.voided,
-                  closed=p.capture_closed, waiting=p.action is not None)
+                  closed=p.capture_closed, waiting=waits(p))
 
 
 def _state(authorized: int, captured: int, refunded: int, *, failed: bool, voided: bool, closed: bool,

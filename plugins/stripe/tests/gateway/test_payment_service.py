@@ -108,6 +108,40 @@ def test_a_declined_intent_paid_later_with_another_card_is_followed_by_its_event
     assert service.refund(payment.id, eur("4.00")).refunded == eur("4.00")
 
 
+@pytest.mark.parametrize("settled_by", ["answer", "reconcile"])
+def test_a_replayed_decline_names_the_intent_it_left(service: PaymentService, app: Any, settled_by: str) -> None:
+    """A decline leaves a PaymentIntent the buyer may still pay: the same call under its key (or a
+    retry) replays the stored failure without a request, naming that intent as the first answer
+    did, whether the decline was the answer or reconciliation found it after a lost answer."""
+    key = f"declined-{settled_by}"
+
+    def sale() -> object:
+        return service.sale("stripe", eur("10.00"), source="pm_card_chargeDeclined", idempotency_key=key,
+                            return_url="https://shop.example/r")
+
+    if settled_by == "answer":
+        with pytest.raises(Declined) as first:
+            sale()
+        intent = first.value.details["payment_intent"]
+        assert first.value.reference == intent
+        txn_id = first.value.transaction_id or ""
+    else:
+        app.inject(Fault(kind="drop_after", path=r"^/v1/payment_intents$"))
+        with pytest.raises(OutcomeUnknown) as lost:
+            sale()
+        (intent,) = app.store.payment_intents
+        txn_id = lost.value.transaction_id or ""
+        assert service.reconcile(payment_id=lost.value.payment_id).clean
+    assert service.get_transaction(txn_id).provider_reference == intent
+    calls = len(app.calls)
+    for replay in (sale, lambda: service.retry(txn_id)):
+        with pytest.raises(Declined) as replayed:
+            replay()
+        assert replayed.value.details["replayed"] and replayed.value.transaction_id == txn_id
+        assert replayed.value.reference == intent
+    assert len(app.calls) == calls
+
+
 def test_3ds_waits_for_the_buyer_then_completes(service: PaymentService) -> None:
     payment = service.authorize("stripe", eur("10.00"), source="pm_card_threeDSecure2Required",
                                 return_url="https://shop.example/return")
