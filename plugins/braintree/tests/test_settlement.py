@@ -346,14 +346,15 @@ def test_a_replayed_sale_braintree_declined_at_settlement_is_a_decline_not_a_cap
         service.ledger.close()
 
 
+@pytest.mark.parametrize("notified", [True, False])
 def test_a_whole_capture_declined_at_settlement_leaves_nothing_held(
-    batch: tuple[Gateway, BraintreeEmulator, str], inbox: Inbox, tmp_path: Path
+    batch: tuple[Gateway, BraintreeEmulator, str], inbox: Inbox, tmp_path: Path, notified: bool
 ) -> None:
     """A capture of all that was authorized declined in the settlement batch: nothing is captured,
     and the authorization it consumed can be neither captured again nor voided (Braintree refuses
-    both). Reconciliation reads it released, as an expired authorization, and no capture or void
-    is sent for a hold Braintree no longer has. (The notification alone does not say so; see the
-    plugin's README.)"""
+    both). Its notification, which says only that the capture was declined, makes the service
+    read the payment, as reconciliation does: released, as an expired authorization, and no
+    capture or void is sent for a hold Braintree no longer has."""
     gateway, emulator, _ = batch
     emulator.webhook_url = inbox.url
     service = PaymentService(gateway, SQLiteLedger(str(tmp_path / "ledger.db")))
@@ -363,7 +364,11 @@ def test_a_whole_capture_declined_at_settlement_leaves_nothing_held(
         payment = service.capture(payment.id)
         submitted = service.list_transactions(payment.id)[-1]
         emulator.settle(submitted.provider_reference or "", "SETTLEMENT_DECLINED")
-        service.reconcile(payment_id=payment.id)
+        if notified:  # the only word of it: no reconciliation runs
+            receipt = service.receive_webhook("braintree", *inbox.wait(1)[0])
+            assert (receipt.payment_id, receipt.status) == (payment.id, "applied")
+        else:
+            service.reconcile(payment_id=payment.id)
         payment = service.get_payment(payment.id)
         assert (payment.state, payment.captured, payment.capturable) == (
             PaymentState.VOIDED, Money.zero(EUR), Money.zero(EUR))
@@ -379,3 +384,37 @@ def test_a_whole_capture_declined_at_settlement_leaves_nothing_held(
     finally:
         service.ledger.close()
 
+
+@pytest.mark.parametrize(("outcomes", "expected"), [
+    (("SETTLEMENT_DECLINED", "SETTLEMENT_DECLINED"), (PaymentState.VOIDED, "0.00", "0.00")),
+    (("SETTLED", "SETTLEMENT_DECLINED"), (PaymentState.PARTIALLY_CAPTURED, "20.00", "30.00")),
+])
+def test_captures_that_asked_for_all_of_an_authorization_the_last_declined_are_read_as_reconciliation_does(
+    batch: tuple[Gateway, BraintreeEmulator, str], inbox: Inbox, tmp_path: Path, outcomes: tuple[str, str],
+    expected: tuple[str, str, str],
+) -> None:
+    """Two captures of an authorization, the second of what the first left, the second declined
+    at settlement: its notification alone brings the ledger to what reconciliation reads. Both
+    declined, they consumed the authorization: nothing held, nothing to capture. The first
+    settled, Braintree's payment is still partially captured, the rest offered again."""
+    gateway, emulator, _ = batch
+    emulator.webhook_url = inbox.url
+    service = PaymentService(gateway, SQLiteLedger(str(tmp_path / "ledger.db")))
+    try:
+        payment = service.authorize("braintree", Money.of("50.00", EUR), source="fake-valid-nonce",
+                                    order_id="B-11", idempotency_key=f"asked-all-{outcomes[0]}")
+        for number, (amount, outcome) in enumerate(zip(("20.00", "30.00"), outcomes, strict=True), 1):
+            payment = service.capture(payment.id, Money.of(amount, EUR), final=False)
+            emulator.settle(service.list_transactions(payment.id)[-1].provider_reference or "", outcome)
+            receipt = service.receive_webhook("braintree", *inbox.wait(number)[-1])
+            assert (receipt.payment_id, receipt.status) == (payment.id, "applied")
+        state, captured, capturable = expected
+        payment = service.get_payment(payment.id)
+        assert (payment.state, payment.captured, payment.capturable) == (
+            state, Money.of(captured, EUR), Money.of(capturable, EUR))
+        assert not service.reconcile(payment_id=payment.id).mismatches
+        reconciled = service.get_payment(payment.id)
+        assert (reconciled.state, reconciled.captured, reconciled.capturable) == (
+            payment.state, payment.captured, payment.capturable)
+    finally:
+        service.ledger.close()
