@@ -418,3 +418,33 @@ def test_captures_that_asked_for_all_of_an_authorization_the_last_declined_are_r
             payment.state, payment.captured, payment.capturable)
     finally:
         service.ledger.close()
+
+
+
+def test_a_replayed_whole_capture_braintree_declined_at_settlement_leaves_nothing_held(
+    batch: tuple[Gateway, BraintreeEmulator, str], tmp_path: Path
+) -> None:
+    """A capture of all that was authorized whose answer was lost, then declined at settlement:
+    the retry under its key finds the decline, which stands (no money moved), and the service
+    reads the payment, as reconciliation does: the capture consumed the authorization, nothing
+    is held or left to capture."""
+    gateway, emulator, _ = batch
+    service = PaymentService(gateway, SQLiteLedger(str(tmp_path / "ledger.db")))
+    try:
+        payment = service.authorize("braintree", Money.of("50.00", EUR), source="fake-valid-nonce",
+                                    order_id="B-12", idempotency_key="lost-whole-capture-auth")
+        emulator.inject(Fault(kind="drop_after", path="partialcapture"))
+        with pytest.raises(OutcomeUnknown):  # Braintree made it; its answer was lost
+            service.capture(payment.id, idempotency_key="lost-whole-capture")
+        (made,) = [t for t in emulator.transactions.values() if t.order_id == "lost-whole-capture"]
+        emulator.settle(made.id, "SETTLEMENT_DECLINED")  # the processor refused it at settlement
+        with pytest.raises(Declined) as declined:  # the retry under its key finds it declined: no money moved
+            service.capture(payment.id, idempotency_key="lost-whole-capture")
+        assert service.list_transactions(payment.id)[-1].status == "failed"
+        payment = service.get_payment(payment.id)
+        assert (payment.state, payment.captured, payment.capturable) == (
+            PaymentState.VOIDED, Money.zero(EUR), Money.zero(EUR))
+        assert declined.value.details["reconciled"] is True
+        assert not service.reconcile(payment_id=payment.id).mismatches
+    finally:
+        service.ledger.close()

@@ -188,14 +188,20 @@ def _keyed(items: Any, key: str | None) -> Mapping[str, Any] | None:
 def _replayed(done: Mapping[str, Any], subject: Subject, what: str) -> str:
     """The result status of the capture or refund an earlier attempt with this key made, as it
     stands now: one Braintree refused, declined at settlement or voided since moved no money, so
-    the replay is that decline, not a success."""
+    the replay is that decline, not a success. A capture declined at settlement or voided once
+    submitted consumed what it asked for of its authorization (`handlers._spent`), which the
+    ledger, that held the capture open, still counts: a state conflict, so the payment is read."""
     status = str(done["status"])
+    spent = what == "capture" and status in ("SETTLEMENT_DECLINED", "VOIDED")
     refused = refusal(done)
     if not refused.ok:
-        raise ERRORS(subject, Response(200), refused)
+        error = ERRORS(subject, Response(200), refused)
+        error.state_conflict = error.state_conflict or spent
+        raise error
     if status == "VOIDED" and not refunded_by_reversal(done, child=True):
         raise Declined(f"the {what} this idempotency key made at Braintree ({done['id']}) is {status.lower()}: "
-                       "it moved no money", provider="braintree", code=status.lower(), decline_code=status.lower())
+                       "it moved no money", provider="braintree", code=status.lower(), decline_code=status.lower(),
+                       state_conflict=spent)
     return result_status(status)
 
 
