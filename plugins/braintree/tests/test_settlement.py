@@ -448,3 +448,34 @@ def test_a_replayed_whole_capture_braintree_declined_at_settlement_leaves_nothin
         assert not service.reconcile(payment_id=payment.id).mismatches
     finally:
         service.ledger.close()
+
+
+def test_an_authorization_the_control_panel_captured_and_braintree_declined_at_settlement_is_not_captured_once_notified(
+    batch: tuple[Gateway, BraintreeEmulator, str], inbox: Inbox, tmp_path: Path
+) -> None:
+    """The merchant submits the authorization for settlement in the Control Panel (no word to
+    the ledger, which reads it captured when reconciling), and the batch declines it: its
+    notification names the authorization itself, which no capture of the ledger's made. The
+    service reads the payment, as reconciliation does: nothing was captured, nor is anything left
+    to capture."""
+    gateway, emulator, _ = batch
+    emulator.webhook_url = inbox.url
+    service = PaymentService(gateway, SQLiteLedger(str(tmp_path / "ledger.db")))
+    try:
+        payment = service.authorize("braintree", Money.of("50.00", EUR), source="fake-valid-nonce",
+                                    order_id="B-13", idempotency_key="panel-captured-auth")
+        with emulator.lock:  # the Control Panel's capture of all of it
+            emulator.operations.capture({"transactionId": payment.reference})
+        service.reconcile(payment_id=payment.id)
+        assert service.get_payment(payment.id).captured == Money.of("50.00", EUR)
+        emulator.settle(payment.reference or "", "SETTLEMENT_DECLINED")
+        receipt = service.receive_webhook("braintree", *inbox.wait(1)[0])
+        assert (receipt.payment_id, receipt.status) == (payment.id, "applied")
+        payment = service.get_payment(payment.id)
+        assert (payment.captured, payment.capturable) == (Money.zero(EUR), Money.zero(EUR))
+        service.reconcile(payment_id=payment.id)  # reads what the notification made the service read
+        reconciled = service.get_payment(payment.id)
+        assert (reconciled.state, reconciled.captured, reconciled.capturable) == (
+            payment.state, payment.captured, payment.capturable)
+    finally:
+        service.ledger.close()

@@ -100,7 +100,7 @@ from paywire.service.reconcile import Mismatch, ReconcileReport, Settlement, set
 from paywire.service.schedule import Backoff, is_due
 from paywire.service.webhooks import apply_event, apply_waiting
 from paywire.subject import BuyerAction, Customer, Order, Subject
-from paywire.webhook import WebhookEvent
+from paywire.webhook import EventKind, WebhookEvent
 
 __all__ = ["Notification", "PaymentService", "WebhookReceipt"]
 
@@ -132,7 +132,7 @@ def _offers_undone(payment: Payment, txns: Sequence[Transaction], before: frozen
     the ledger now offers to capture again what they asked for. Whether the authorization
     still holds that is the provider's to say: Braintree's capture declined at settlement
     consumed it (one of all of it left nothing held)."""
-    if payment.capturable.minor <= 0:
+    if payment.flow != TransactionKind.AUTHORIZE or payment.capturable.minor <= 0:
         return False
     undone = _undone_captures(txns)
     asked = sum(t.amount.minor for t in txns if t.kind == TransactionKind.CAPTURE and t.amount is not None
@@ -1254,11 +1254,21 @@ class PaymentService:
     def _apply_received(self, u: LedgerUnit, payment: Payment, event: StoredEvent) -> tuple[StoredEvent, bool]:
         """Apply a received event to its locked payment, then the events that waited for it (it may
         have given the payment an id they name). Returns the event as stored, and whether the
-        payment must then be read from the provider (`_catch_up`, see `_offers_undone`)."""
+        payment must then be read from the provider (`_catch_up`): see `_offers_undone`; and a
+        reversed event that undid nothing, naming no capture, refund or sale of the ledger's: an
+        object only a provider-reported total counts (the authorization the Control Panel
+        captured, declined at settlement), whose undoing is the provider's to say."""
         caps = self._capabilities(payment.method)
-        undone = _undone_captures(u.transactions(payment.id)) if payment.flow == K.AUTHORIZE else frozenset()
+        watch = payment.flow == K.AUTHORIZE or event.kind == EventKind.REVERSED
+        before = u.transactions(payment.id) if watch else ()
         payment, applied = apply_event(u, payment, event, caps)
         if applied.status == EventStatus.APPLIED:
             payment = apply_waiting(u, payment, caps, methods=self._siblings(payment.method))
-        behind = payment.flow == K.AUTHORIZE and _offers_undone(payment, u.transactions(payment.id), undone)
-        return applied, behind
+        if not watch:
+            return applied, False
+        after = u.transactions(payment.id)
+        moved = (K.CAPTURE, K.REFUND, *(K.INITIAL if payment.flow == K.SALE else ()))
+        unattributed = (event.kind == EventKind.REVERSED and applied.status == EventStatus.APPLIED
+                        and sum(t.kind == K.REVERSAL for t in after) == sum(t.kind == K.REVERSAL for t in before)
+                        and not any(t.kind in moved and t.provider_reference == event.reference for t in after))
+        return applied, unattributed or _offers_undone(payment, after, _undone_captures(before))
