@@ -415,3 +415,30 @@ def test_the_key_of_a_void_that_never_happened_does_not_make_a_later_void_a_refu
     payment = service.get_payment(payment.id)
     assert (payment.captured, payment.refunded) == (Money.zero(EUR), Money.zero(EUR))
     assert _ledger_net(service, payment.id) == _net(emulator, authorization)
+
+
+def test_a_void_key_a_capture_copied_from_its_authorization_is_never_taken_for_its_reversal(
+        service: PaymentService, emulator: BraintreeEmulator) -> None:
+    """A void refused with a 500 (not applied) leaves its key on the authorization, and a partial
+    capture made after it copies the authorization's custom fields. The merchant voids that
+    capture in the Control Panel before its batch: it took no money, and the key it carries is
+    the void's, not that of a refund in full of the capture."""
+    service.margin = -3600.0  # each request's life already over: reconciliation concludes at once
+    payment = service.authorize("braintree", Money.of("50.00", EUR), source="fake-valid-nonce",
+                                order_id="copied-void-key", idempotency_key="copied-void-key")
+    payment_id, authorization = payment.id, payment.reference or ""
+    emulator.inject(Fault("status", status=500, path="reverseTransaction"))
+    with pytest.raises(OutcomeUnknown):
+        service.void(payment_id, idempotency_key="copied-void-key-void")
+    service.reconcile(payment_id=payment_id)  # Braintree holds no void: it did not land
+    assert emulator.transactions[authorization].status == "AUTHORIZED"
+    assert emulator.transactions[authorization].custom["paywire_void_key"] == "copied-void-key-void"
+    service.capture(payment_id, Money.of("20.00", EUR), final=False)
+    capture = service.list_transactions(payment_id)[-1].provider_reference or ""
+    assert emulator.transactions[capture].custom["paywire_void_key"] == "copied-void-key-void"
+    with emulator.lock:  # the merchant voids the capture in the control panel, with no word to the ledger
+        emulator.operations.reverse({"transactionId": capture})
+    service.reconcile(payment_id=payment_id)
+    payment = service.get_payment(payment_id)
+    assert (payment.captured, payment.refunded) == (Money.zero(EUR), Money.zero(EUR))
+    assert _ledger_net(service, payment_id) == _net(emulator, authorization) == 0

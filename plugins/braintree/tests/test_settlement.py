@@ -346,14 +346,15 @@ def test_a_replayed_sale_braintree_declined_at_settlement_is_a_decline_not_a_cap
         service.ledger.close()
 
 
+@pytest.mark.parametrize("notified", [True, False])
 def test_a_whole_capture_declined_at_settlement_leaves_nothing_held(
-    batch: tuple[Gateway, BraintreeEmulator, str], inbox: Inbox, tmp_path: Path
+    batch: tuple[Gateway, BraintreeEmulator, str], inbox: Inbox, tmp_path: Path, notified: bool
 ) -> None:
     """A capture of all that was authorized declined in the settlement batch: nothing is captured,
     and the authorization it consumed can be neither captured again nor voided (Braintree refuses
-    both). Reconciliation reads it released, as an expired authorization, and no capture or void
-    is sent for a hold Braintree no longer has. (The notification alone does not say so; see the
-    plugin's README.)"""
+    both). Its notification, which says only that the capture was declined, makes the service
+    read the payment, as reconciliation does: released, as an expired authorization, and no
+    capture or void is sent for a hold Braintree no longer has."""
     gateway, emulator, _ = batch
     emulator.webhook_url = inbox.url
     service = PaymentService(gateway, SQLiteLedger(str(tmp_path / "ledger.db")))
@@ -363,7 +364,11 @@ def test_a_whole_capture_declined_at_settlement_leaves_nothing_held(
         payment = service.capture(payment.id)
         submitted = service.list_transactions(payment.id)[-1]
         emulator.settle(submitted.provider_reference or "", "SETTLEMENT_DECLINED")
-        service.reconcile(payment_id=payment.id)
+        if notified:  # the only word of it: no reconciliation runs
+            receipt = service.receive_webhook("braintree", *inbox.wait(1)[0])
+            assert (receipt.payment_id, receipt.status) == (payment.id, "applied")
+        else:
+            service.reconcile(payment_id=payment.id)
         payment = service.get_payment(payment.id)
         assert (payment.state, payment.captured, payment.capturable) == (
             PaymentState.VOIDED, Money.zero(EUR), Money.zero(EUR))
@@ -379,3 +384,98 @@ def test_a_whole_capture_declined_at_settlement_leaves_nothing_held(
     finally:
         service.ledger.close()
 
+
+@pytest.mark.parametrize(("outcomes", "expected"), [
+    (("SETTLEMENT_DECLINED", "SETTLEMENT_DECLINED"), (PaymentState.VOIDED, "0.00", "0.00")),
+    (("SETTLED", "SETTLEMENT_DECLINED"), (PaymentState.PARTIALLY_CAPTURED, "20.00", "30.00")),
+])
+def test_captures_that_asked_for_all_of_an_authorization_the_last_declined_are_read_as_reconciliation_does(
+    batch: tuple[Gateway, BraintreeEmulator, str], inbox: Inbox, tmp_path: Path, outcomes: tuple[str, str],
+    expected: tuple[str, str, str],
+) -> None:
+    """Two captures of an authorization, the second of what the first left, the second declined
+    at settlement: its notification alone brings the ledger to what reconciliation reads. Both
+    declined, they consumed the authorization: nothing held, nothing to capture. The first
+    settled, Braintree's payment is still partially captured, the rest offered again."""
+    gateway, emulator, _ = batch
+    emulator.webhook_url = inbox.url
+    service = PaymentService(gateway, SQLiteLedger(str(tmp_path / "ledger.db")))
+    try:
+        payment = service.authorize("braintree", Money.of("50.00", EUR), source="fake-valid-nonce",
+                                    order_id="B-11", idempotency_key=f"asked-all-{outcomes[0]}")
+        for number, (amount, outcome) in enumerate(zip(("20.00", "30.00"), outcomes, strict=True), 1):
+            payment = service.capture(payment.id, Money.of(amount, EUR), final=False)
+            emulator.settle(service.list_transactions(payment.id)[-1].provider_reference or "", outcome)
+            receipt = service.receive_webhook("braintree", *inbox.wait(number)[-1])
+            assert (receipt.payment_id, receipt.status) == (payment.id, "applied")
+        state, captured, capturable = expected
+        payment = service.get_payment(payment.id)
+        assert (payment.state, payment.captured, payment.capturable) == (
+            state, Money.of(captured, EUR), Money.of(capturable, EUR))
+        assert not service.reconcile(payment_id=payment.id).mismatches
+        reconciled = service.get_payment(payment.id)
+        assert (reconciled.state, reconciled.captured, reconciled.capturable) == (
+            payment.state, payment.captured, payment.capturable)
+    finally:
+        service.ledger.close()
+
+
+
+def test_a_replayed_whole_capture_braintree_declined_at_settlement_leaves_nothing_held(
+    batch: tuple[Gateway, BraintreeEmulator, str], tmp_path: Path
+) -> None:
+    """A capture of all that was authorized whose answer was lost, then declined at settlement:
+    the retry under its key finds the decline, which stands (no money moved), and the service
+    reads the payment, as reconciliation does: the capture consumed the authorization, nothing
+    is held or left to capture."""
+    gateway, emulator, _ = batch
+    service = PaymentService(gateway, SQLiteLedger(str(tmp_path / "ledger.db")))
+    try:
+        payment = service.authorize("braintree", Money.of("50.00", EUR), source="fake-valid-nonce",
+                                    order_id="B-12", idempotency_key="lost-whole-capture-auth")
+        emulator.inject(Fault(kind="drop_after", path="partialcapture"))
+        with pytest.raises(OutcomeUnknown):  # Braintree made it; its answer was lost
+            service.capture(payment.id, idempotency_key="lost-whole-capture")
+        (made,) = [t for t in emulator.transactions.values() if t.order_id == "lost-whole-capture"]
+        emulator.settle(made.id, "SETTLEMENT_DECLINED")  # the processor refused it at settlement
+        with pytest.raises(Declined) as declined:  # the retry under its key finds it declined: no money moved
+            service.capture(payment.id, idempotency_key="lost-whole-capture")
+        assert service.list_transactions(payment.id)[-1].status == "failed"
+        payment = service.get_payment(payment.id)
+        assert (payment.state, payment.captured, payment.capturable) == (
+            PaymentState.VOIDED, Money.zero(EUR), Money.zero(EUR))
+        assert declined.value.details["reconciled"] is True
+        assert not service.reconcile(payment_id=payment.id).mismatches
+    finally:
+        service.ledger.close()
+
+
+def test_an_authorization_the_control_panel_captured_and_braintree_declined_at_settlement_is_not_captured_once_notified(
+    batch: tuple[Gateway, BraintreeEmulator, str], inbox: Inbox, tmp_path: Path
+) -> None:
+    """The merchant submits the authorization for settlement in the Control Panel (no word to
+    the ledger, which reads it captured when reconciling), and the batch declines it: its
+    notification names the authorization itself, which no capture of the ledger's made. The
+    service reads the payment, as reconciliation does: nothing was captured, nor is anything left
+    to capture."""
+    gateway, emulator, _ = batch
+    emulator.webhook_url = inbox.url
+    service = PaymentService(gateway, SQLiteLedger(str(tmp_path / "ledger.db")))
+    try:
+        payment = service.authorize("braintree", Money.of("50.00", EUR), source="fake-valid-nonce",
+                                    order_id="B-13", idempotency_key="panel-captured-auth")
+        with emulator.lock:  # the Control Panel's capture of all of it
+            emulator.operations.capture({"transactionId": payment.reference})
+        service.reconcile(payment_id=payment.id)
+        assert service.get_payment(payment.id).captured == Money.of("50.00", EUR)
+        emulator.settle(payment.reference or "", "SETTLEMENT_DECLINED")
+        receipt = service.receive_webhook("braintree", *inbox.wait(1)[0])
+        assert (receipt.payment_id, receipt.status) == (payment.id, "applied")
+        payment = service.get_payment(payment.id)
+        assert (payment.captured, payment.capturable) == (Money.zero(EUR), Money.zero(EUR))
+        service.reconcile(payment_id=payment.id)  # reads what the notification made the service read
+        reconciled = service.get_payment(payment.id)
+        assert (reconciled.state, reconciled.captured, reconciled.capturable) == (
+            payment.state, payment.captured, payment.capturable)
+    finally:
+        service.ledger.close()

@@ -101,7 +101,7 @@ from paywire.service.reconcile import Mismatch, ReconcileReport, Settlement, set
 from paywire.service.schedule import Backoff, is_due
 from paywire.service.webhooks import apply_event, apply_waiting
 from paywire.subject import BuyerAction, Customer, Order, Subject
-from paywire.webhook import WebhookEvent
+from paywire.webhook import EventKind, WebhookEvent
 
 __all__ = ["Notification", "PaymentService", "WebhookReceipt"]
 
@@ -119,6 +119,26 @@ def _masked(value: object) -> bool:
 
 def _why(error: BaseException) -> str:
     return f"{type(error).__name__}: {redact(str(error))}"
+
+
+def _undone_captures(txns: Sequence[Transaction]) -> frozenset[str | None]:
+    """The captures among `txns` whose reversal is recorded (the provider undid them)."""
+    captures = {t.id for t in txns if t.kind == TransactionKind.CAPTURE}
+    return frozenset(t.parent_id for t in txns if t.kind == TransactionKind.REVERSAL and t.parent_id in captures)
+
+
+def _offers_undone(payment: Payment, txns: Sequence[Transaction], before: frozenset[str | None]) -> bool:
+    """Whether the provider undid a capture of an authorization (one not in `before`, the
+    captures undone until then) whose captures, standing or undone, asked for all of it, and
+    the ledger now offers to capture again what they asked for. Whether the authorization
+    still holds that is the provider's to say: Braintree's capture declined at settlement
+    consumed it (one of all of it left nothing held)."""
+    if payment.flow != TransactionKind.AUTHORIZE or payment.capturable.minor <= 0:
+        return False
+    undone = _undone_captures(txns)
+    asked = sum(t.amount.minor for t in txns if t.kind == TransactionKind.CAPTURE and t.amount is not None
+                and (t.status == TransactionStatus.SUCCEEDED or t.id in undone))
+    return not undone <= before and asked >= payment.authorized.minor
 
 K = TransactionKind
 S = TransactionStatus
@@ -1130,11 +1150,10 @@ class PaymentService:
                 current = u.event(event.provider, event.event_id)
                 if payment is None or current is None or current.status != EventStatus.UNMATCHED:
                     continue
-                caps = self._capabilities(payment.method)
-                payment, stored = apply_event(u, payment, attrs.evolve(current, payment_id=owner), caps)
-                if stored.status == EventStatus.APPLIED:
-                    applied += 1
-                    apply_waiting(u, payment, caps, methods=self._siblings(payment.method))  # what waited for it
+                stored, behind = self._apply_received(u, payment, attrs.evolve(current, payment_id=owner))
+                applied += stored.status == EventStatus.APPLIED
+            if behind:
+                self._catch_up(owner)
         return applied
 
     # -- webhooks -------------------------------------------------------------------------------
@@ -1230,9 +1249,29 @@ class PaymentService:
                 return WebhookReceipt(stored.provider, stored.event_id, stored.kind, EventStatus.UNMATCHED)
             payment = u.payment(owner, lock=True)
             assert payment is not None
-            caps = self._capabilities(payment.method)
-            payment, applied = apply_event(u, payment, attrs.evolve(stored, payment_id=owner), caps)
-            if applied.status == EventStatus.APPLIED:
-                # the event may have given the payment an id waiting events name
-                apply_waiting(u, payment, caps, methods=self._siblings(payment.method))
-            return WebhookReceipt(stored.provider, stored.event_id, stored.kind, applied.status, owner)
+            applied, behind = self._apply_received(u, payment, attrs.evolve(stored, payment_id=owner))
+        if behind:
+            self._catch_up(owner)  # failing, the event stands as applied: reconcile reads it later
+        return WebhookReceipt(stored.provider, stored.event_id, stored.kind, applied.status, owner)
+
+    def _apply_received(self, u: LedgerUnit, payment: Payment, event: StoredEvent) -> tuple[StoredEvent, bool]:
+        """Apply a received event to its locked payment, then the events that waited for it (it may
+        have given the payment an id they name). Returns the event as stored, and whether the
+        payment must then be read from the provider (`_catch_up`): see `_offers_undone`; and a
+        reversed event that undid nothing, naming no capture, refund or sale of the ledger's: an
+        object only a provider-reported total counts (the authorization the Control Panel
+        captured, declined at settlement), whose undoing is the provider's to say."""
+        caps = self._capabilities(payment.method)
+        watch = payment.flow == K.AUTHORIZE or event.kind == EventKind.REVERSED
+        before = u.transactions(payment.id) if watch else ()
+        payment, applied = apply_event(u, payment, event, caps)
+        if applied.status == EventStatus.APPLIED:
+            payment = apply_waiting(u, payment, caps, methods=self._siblings(payment.method))
+        if not watch:
+            return applied, False
+        after = u.transactions(payment.id)
+        moved = (K.CAPTURE, K.REFUND, *(K.INITIAL if payment.flow == K.SALE else ()))
+        unattributed = (event.kind == EventKind.REVERSED and applied.status == EventStatus.APPLIED
+                        and sum(t.kind == K.REVERSAL for t in after) == sum(t.kind == K.REVERSAL for t in before)
+                        and not any(t.kind in moved and t.provider_reference == event.reference for t in after))
+        return applied, unattributed or _offers_undone(payment, after, _undone_captures(before))

@@ -41,6 +41,10 @@ Rules (each runs inside a locked ledger unit, after the event was stored once pe
   captures and voids act on. A voided event while captures are only in flight waits for them.
 - Events for no known payment are stored as unmatched and applied when a payment gains one of
   their references.
+
+What an authorization still holds after the provider undid one of its captures, and what a
+reversed event naming no capture, refund or sale of the ledger's undid, are not the event's to
+say: the service reads the payment from the provider then (`PaymentService._catch_up`).
 """
 
 from __future__ import annotations

@@ -185,17 +185,23 @@ def _keyed(items: Any, key: str | None) -> Mapping[str, Any] | None:
     return next((item for item in items or () if isinstance(item, OBJECT) and item.get("orderId") == key), None)
 
 
-def _replayed(done: Mapping[str, Any], subject: Subject, what: str) -> str:
+def _replayed(done: Mapping[str, Any], subject: Subject, what: str, inherited: str | None = None) -> str:
     """The result status of the capture or refund an earlier attempt with this key made, as it
     stands now: one Braintree refused, declined at settlement or voided since moved no money, so
-    the replay is that decline, not a success."""
+    the replay is that decline, not a success. A capture declined at settlement or voided once
+    submitted consumed what it asked for of its authorization (`handlers._spent`), which the
+    ledger, that held the capture open, still counts: a state conflict, so the payment is read."""
     status = str(done["status"])
+    spent = what == "capture" and status in ("SETTLEMENT_DECLINED", "VOIDED")
     refused = refusal(done)
     if not refused.ok:
-        raise ERRORS(subject, Response(200), refused)
-    if status == "VOIDED" and not refunded_by_reversal(done, child=True):
+        error = ERRORS(subject, Response(200), refused)
+        error.state_conflict = error.state_conflict or spent
+        raise error
+    if status == "VOIDED" and not refunded_by_reversal(done, child=True, inherited=inherited):
         raise Declined(f"the {what} this idempotency key made at Braintree ({done['id']}) is {status.lower()}: "
-                       "it moved no money", provider="braintree", code=status.lower(), decline_code=status.lower())
+                       "it moved no money", provider="braintree", code=status.lower(), decline_code=status.lower(),
+                       state_conflict=spent)
     return result_status(status)
 
 
@@ -242,7 +248,7 @@ class Capture:
         held = _held(done, "capture")
         if subject.amount is not None and held != subject.amount:
             raise _conflict("capture", held, subject.amount)
-        return _result({"status": _replayed(done, subject, "capture"),
+        return _result({"status": _replayed(done, subject, "capture", reversal_key(parent)),
                         "reference": done["id"], "amount": held,
                         "references": {"capture": done["id"], "authorization": parent["id"], "payment": parent["id"]}},
                        done)

@@ -168,17 +168,20 @@ def vault_fields(subject: Subject, response: Response) -> dict[str, Any]:
     return {"reference": method["id"], "token": method["id"], "references": references}
 
 
-def _operations(kind: str, items: Iterable[Any], parent: str | None = None) -> list[ProviderOperation]:
+def _operations(kind: str, items: Iterable[Any], parent: str | None = None,
+                inherited: str | None = None) -> list[ProviderOperation]:
     return [
         ProviderOperation(kind=kind, reference=item["id"], amount=from_braintree(item["amount"]),
-                          status="succeeded" if kind == "capture" and refunded_by_reversal(item, child=True)
+                          status="succeeded" if kind == "capture"
+                          and refunded_by_reversal(item, child=True, inherited=inherited)
                           else operation_status(str(item["status"])), idempotency_key=item.get("orderId"),
                           parent=parent)
         for item in items if isinstance(item, OBJECT)
     ]
 
 
-def _refunds(transaction: Mapping[str, Any], *, child: bool = False) -> list[ProviderOperation]:
+def _refunds(transaction: Mapping[str, Any], *, child: bool = False,
+             inherited: str | None = None) -> list[ProviderOperation]:
     """The refunds Braintree lists as "issued against" `transaction`: each one's parent; and the
     refund in full paywire made by reversing it, under that refund's key (the transaction itself
     when voided, Braintree's Refund when the batch had settled it)."""
@@ -187,7 +190,7 @@ def _refunds(transaction: Mapping[str, Any], *, child: bool = False) -> list[Pro
     if made is not None:  # the reversal the batch overtook: a refund with no key of its own
         refunds = [attrs.evolve(op, idempotency_key=reversal_key(transaction)) if op.reference == made["id"] else op
                    for op in refunds]
-    if refunded_by_reversal(transaction, child=child):
+    if refunded_by_reversal(transaction, child=child, inherited=inherited):
         refunds.append(ProviderOperation(kind="refund", reference=transaction["id"],
                                          amount=from_braintree(transaction["amount"]), status="succeeded",
                                          idempotency_key=reversal_key(transaction), parent=str(transaction["id"])))
@@ -215,7 +218,8 @@ def fetched_fields(transaction: Mapping[str, Any]) -> dict[str, Any]:
     status = own_status(transaction)
     authorized = authorized_amount(transaction)
     children = _children(transaction)
-    captures = _operations("capture", children)
+    inherited = reversal_key(transaction) if children else None  # copied to each child (`refunded_by_reversal`)
+    captures = _operations("capture", children, inherited=inherited)
     voided = voided_unsettled(transaction)
     refunded_whole = refunded_by_reversal(transaction)
     if (status in SUBMITTED or voided or refunded_whole) and not children:  # a sale or a whole capture
@@ -224,7 +228,7 @@ def fetched_fields(transaction: Mapping[str, Any]) -> dict[str, Any]:
                                           idempotency_key=custom_field(transaction, KEY_FIELD)))
     refunds = _refunds(transaction)
     for child in children:
-        refunds += _refunds(child, child=True)
+        refunds += _refunds(child, child=True, inherited=inherited)
     zero = Money.zero(authorized.currency)
     captured = sum((op.amount for op in captures if op.status == "succeeded"), zero)
     refunded = sum((op.amount for op in refunds if op.status == "succeeded"), zero)

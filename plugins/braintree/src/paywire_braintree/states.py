@@ -81,12 +81,15 @@ def reversal_key(transaction: Mapping[str, Any]) -> str | None:
     return None
 
 
-def refunded_by_reversal(transaction: Mapping[str, Any], *, child: bool = False) -> bool:
+def refunded_by_reversal(transaction: Mapping[str, Any], *, child: bool = False, inherited: str | None = None) -> bool:
     """A capture or sale paywire refunded in full before it settled: reversed (VOIDED) under the
     key it wrote first. Braintree took it and gives it back whole: captured, then refunded. A
     `child` capture (listed by its authorization, history not read) was submitted when made; any
-    other must show it in its history, or its key is that of a void of the authorization."""
-    if transaction.get("status") != "VOIDED" or reversal_key(transaction) is None:
+    other must show it in its history, or its key is that of a void of the authorization. A
+    partial capture copies its authorization's custom fields when made: the key `inherited` from
+    it (a void of the authorization that did not land) is never that of the capture's reversal."""
+    key = reversal_key(transaction)
+    if transaction.get("status") != "VOIDED" or key is None or key == inherited:
         return False
     return child or _voided_capture(transaction)
 
