@@ -416,3 +416,26 @@ def test_refunds_told_apart_by_amount_and_capture_are_never_settled_against_what
     finally:
         lose.commands = set()
         gateway.close()
+
+
+def test_transactions_left_open_run_after_run_never_keep_newer_ones_from_being_settled(
+        svc: PaymentService, app: FakePayApp) -> None:
+    """`reconcile(limit)` with more open transactions than `limit`, the oldest staying open run
+    after run (a sale the provider has not decided, a capture whose payment the provider cannot
+    answer for): a newer one whose answer was lost is still settled within a few runs, as the
+    Janitor's passes would."""
+    undecided = svc.sale("fakepay", eur("1.00"), source="tok_pending")
+    unreadable = svc.authorize("fakepay", eur("2.00"), source="tok_ok")
+    app.inject(Fault("drop_after", path="/captures$"))
+    with pytest.raises(OutcomeUnknown):
+        svc.capture(unreadable.id, eur("2.00"))
+    app.inject(Fault("drop_after", path="/v1/payments$"))
+    with pytest.raises(OutcomeUnknown) as lost:
+        svc.authorize("fakepay", eur("3.00"), source="tok_ok")
+    newer = lost.value.transaction_id or ""
+    app.inject(Fault("status", status=500, method="GET", path=f"/v1/payments/{unreadable.reference}$", times=100))
+    reports = [svc.reconcile(limit=2) for _ in range(3)]
+    assert svc.get_transaction(newer).status == S.SUCCEEDED, reports
+    assert [r.errors[0][0] for r in reports if r.errors][:1] == [unreadable.id]  # reported, not settled
+    assert svc.list_transactions(undecided.id)[0].status == S.ACCEPTED
+    assert svc.list_transactions(unreadable.id)[-1].status == S.UNKNOWN
