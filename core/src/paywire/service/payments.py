@@ -992,7 +992,8 @@ class PaymentService:
         report says until when. With `payment_id`, that payment is fetched even when nothing is
         open, and the provider's totals become its floors (e.g. after the buyer finished 3-D
         Secure on the provider's page and no webhook came). Nothing is ever resent. Each payment
-        is settled on its own: one that cannot be is reported in `errors`, and the rest go on.
+        is settled on its own, each waiting event applied on its own: one that cannot be is
+        reported in `errors`, and the rest go on.
 
         `limit` takes the open transactions looked at least recently (never first, then oldest
         first), and each look is recorded in the ledger's schedule: open transactions the
@@ -1036,7 +1037,11 @@ class PaymentService:
             settled.extend(d for d in decisions if d.status is not None)
             unresolved.extend(d for d in decisions if d.status is None)
             mismatches.extend(differences)
-        applied = self.match_unmatched(limit)
+        try:
+            applied, failures = self._match_unmatched(limit)
+        except Exception as exc:  # noqa: BLE001 - e.g. the ledger busy: what was settled is still reported
+            applied, failures = 0, [("events", exc)]
+        errors.extend((event, _why(exc)) for event, exc in failures)
         return ReconcileReport(tuple(marked), tuple(settled), tuple(unresolved), tuple(errors), applied,
                                tuple(mismatches))
 
@@ -1140,8 +1145,19 @@ class PaymentService:
 
     def match_unmatched(self, limit: int = 1000) -> int:
         """Apply stored unmatched events that name a payment the ledger now knows (one whose
-        reference was learnt while the event was being stored); returns how many were applied."""
+        reference was learnt while the event was being stored); returns how many were applied.
+        One that cannot be applied (the ledger busy, its payment's method no longer configured)
+        stays unmatched and keeps none of the others from being applied; the first such failure
+        is raised once they were."""
+        applied, failures = self._match_unmatched(limit)
+        if failures:
+            raise failures[0][1]
+        return applied
+
+    def _match_unmatched(self, limit: int) -> tuple[int, list[tuple[str, Exception]]]:
+        """`match_unmatched`, its failures returned by event ("provider/event id") instead."""
         applied = 0
+        failures: list[tuple[str, Exception]] = []
         # Each event through the method it came by, and through its provider's other methods:
         # one account's webhooks may reach any of their endpoints.
         groups = {tuple(sorted((m.code, *self._siblings(m.code)))) for m in self.gateway.methods}
@@ -1150,20 +1166,28 @@ class PaymentService:
             found += self.ledger.matchable_events(limit=limit, methods=group)
         events = {(e.provider, e.event_id): e for e in sorted(found, key=lambda e: (e.received_at, e.event_id))}
         for event in list(events.values())[:limit]:
-            with self.ledger.unit() as u:
-                owner = self._owner(u, event.method, event.all_references)
-                if owner is None:
-                    continue
-                payment = u.payment(owner, lock=True)  # first the lock, then a fresh look at the event
-                current = u.event(event.provider, event.event_id)
-                if payment is None or current is None or current.status != EventStatus.UNMATCHED:
-                    continue
-                caps = self._capabilities(payment.method)
-                payment, stored = apply_event(u, payment, attrs.evolve(current, payment_id=owner), caps)
-                if stored.status == EventStatus.APPLIED:
-                    applied += 1
-                    apply_waiting(u, payment, caps, methods=self._siblings(payment.method))  # what waited for it
-        return applied
+            try:
+                applied += self._match(event)
+            except Exception as exc:  # noqa: BLE001 - the unit rolled back; the next run tries it again
+                failures.append((f"{event.provider}/{event.event_id}", exc))
+        return applied, failures
+
+    def _match(self, event: StoredEvent) -> bool:
+        """Apply one stored unmatched event to the payment it now names, if any; whether it was."""
+        with self.ledger.unit() as u:
+            owner = self._owner(u, event.method, event.all_references)
+            if owner is None:
+                return False
+            payment = u.payment(owner, lock=True)  # first the lock, then a fresh look at the event
+            current = u.event(event.provider, event.event_id)
+            if payment is None or current is None or current.status != EventStatus.UNMATCHED:
+                return False
+            caps = self._capabilities(payment.method)
+            payment, stored = apply_event(u, payment, attrs.evolve(current, payment_id=owner), caps)
+            if stored.status != EventStatus.APPLIED:
+                return False
+            apply_waiting(u, payment, caps, methods=self._siblings(payment.method))  # what waited for it
+            return True
 
     # -- webhooks -------------------------------------------------------------------------------
     def _siblings(self, method: str) -> tuple[str, ...]:
