@@ -452,3 +452,72 @@ def test_refunds_told_apart_by_amount_and_capture_are_never_settled_against_what
     finally:
         lose.commands = set()
         gateway.close()
+
+
+def test_transactions_left_open_run_after_run_never_keep_newer_ones_from_being_settled(
+        svc: PaymentService, app: FakePayApp) -> None:
+    """`reconcile(limit)` with more open transactions than `limit`, the oldest staying open run
+    after run (a sale the provider has not decided, a capture whose payment the provider cannot
+    answer for): a newer one whose answer was lost is still settled within a few runs, as the
+    Janitor's passes would."""
+    undecided = svc.sale("fakepay", eur("1.00"), source="tok_pending")
+    unreadable = svc.authorize("fakepay", eur("2.00"), source="tok_ok")
+    app.inject(Fault("drop_after", path="/captures$"))
+    with pytest.raises(OutcomeUnknown):
+        svc.capture(unreadable.id, eur("2.00"))
+    app.inject(Fault("drop_after", path="/v1/payments$"))
+    with pytest.raises(OutcomeUnknown) as lost:
+        svc.authorize("fakepay", eur("3.00"), source="tok_ok")
+    newer = lost.value.transaction_id or ""
+    app.inject(Fault("status", status=500, method="GET", path=f"/v1/payments/{unreadable.reference}$", times=100))
+    reports = [svc.reconcile(limit=2) for _ in range(3)]
+    assert svc.get_transaction(newer).status == S.SUCCEEDED, reports
+    assert [r.errors[0][0] for r in reports if r.errors][:1] == [unreadable.id]  # reported, not settled
+    assert svc.list_transactions(undecided.id)[0].status == S.ACCEPTED
+    assert svc.list_transactions(unreadable.id)[-1].status == S.UNKNOWN
+
+
+def _stored_unmatched(svc: PaymentService, method: str, headers: dict[str, str], body: bytes) -> str:
+    """Store an event unmatched, as a race with the unit learning its payment's reference leaves it."""
+    from paywire.ledger import StoredEvent
+    from paywire.ledger.model import now
+
+    event = svc.gateway.parse_webhook(method, headers, body)
+    with svc.ledger.unit() as u:
+        assert u.insert_event(StoredEvent(
+            provider=event.provider, event_id=event.id, method=method, type=event.type, kind=event.kind,
+            reference=event.reference, references=event.references, amount=event.amount, total=event.total,
+            status="unmatched", received_at=now()))
+    return event.id
+
+
+def test_an_event_that_cannot_be_applied_keeps_neither_the_others_nor_the_report_from_a_run(
+        svc: PaymentService, app: FakePayApp, fakepay: tuple[FakePayApp, str], ledger: Ledger) -> None:
+    """An event stored unmatched for a payment of a method the configuration no longer has cannot
+    be applied (its capabilities are unknown): the events stored after it are applied all the same
+    (every pass failed at it before, and never reached them), and a reconcile run reports it among
+    its errors instead of raising, its report of what it settled lost."""
+    from paywire import ConfigurationError, Retry, Subject
+    from paywire.gateway import Gateway
+
+    gone = svc.authorize("fakepay_single", eur("10.00"), source="tok_ok")
+    kept = svc.authorize("fakepay", eur("20.00"), source="tok_ok")
+    for payment, key in ((gone, "dashboard-1"), (kept, "dashboard-2")):
+        svc.gateway.execute(payment.method, "capture", Subject(reference=payment.reference, amount=eur("5.00"),
+                                                               idempotency_key=key))
+    stuck = _stored_unmatched(svc, "fakepay_single", *app.outbox[-2])
+    waiting = _stored_unmatched(svc, "fakepay", *app.outbox[-1])
+    app.inject(Fault("drop_after", path="/v1/payments$"))
+    with pytest.raises(OutcomeUnknown):
+        svc.authorize("fakepay", eur("30.00"), source="tok_ok")
+    full = svc.gateway.methods.get("fakepay")
+    with Gateway([full], plugins=svc.gateway.plugins, retry=Retry.never()) as gateway:  # fakepay_single removed
+        service = PaymentService(gateway, ledger, margin=0)
+        with pytest.raises(ConfigurationError):  # what the Janitor's pass reports, once the rest are applied
+            service.match_unmatched()
+        assert ledger.get_event("fakepay", waiting).status == "applied"
+        report = service.reconcile()
+    assert [s.status for s in report.settled] == [S.SUCCEEDED]
+    assert [e[0] for e in report.errors] == [f"fakepay/{stuck}"] and "ConfigurationError" in report.errors[0][1]
+    assert ledger.get_event("fakepay", stuck).status == "unmatched"  # applied once the method is back
+    assert svc.get_payment(kept.id).captured == eur("5.00")

@@ -297,6 +297,24 @@ def test_transaction_round_trip_and_lookup_by_key(ledger: Ledger) -> None:
     assert ledger.list_transactions(updated_before=T0) == []
 
 
+def test_open_transactions_by_look_never_looked_at_first_then_by_next_look_then_oldest(ledger: Ledger) -> None:
+    from paywire.ledger.model import Look
+
+    U = TransactionStatus.UNKNOWN
+    with ledger.unit() as u:
+        u.insert_payment(payment())
+        u.insert_payment(payment("pay_2"))
+        for n, status in enumerate([U, U, U, TransactionStatus.ACCEPTED, TransactionStatus.SUCCEEDED, U]):
+            u.insert_transaction(txn(f"txn_{n}", pid="pay_2" if n == 5 else "pay_1", key=f"key-{n}", status=status,
+                                     created_at=T0 + timedelta(milliseconds=n)))
+        u.set_looks({"txn_0": Look(3, T0 + timedelta(seconds=9)), "txn_1": Look(1, T0 + timedelta(seconds=5)),
+                     "txn_4": Look(1, T0)})
+    open_ = [TransactionStatus.UNKNOWN, TransactionStatus.ACCEPTED]
+    assert [t.id for t in ledger.list_by_look(statuses=open_)] == ["txn_2", "txn_3", "txn_5", "txn_1", "txn_0"]
+    assert [t.id for t in ledger.list_by_look(statuses=open_, limit=2)] == ["txn_2", "txn_3"]
+    assert [t.id for t in ledger.list_by_look(statuses=[U], payment_id="pay_1")] == ["txn_2", "txn_1", "txn_0"]
+
+
 def test_a_key_is_looked_up_across_the_accounts_methods_the_method_itself_first(ledger: Ledger) -> None:
     """With `siblings` (the other methods of one provider account) the lookup finds the key on
     any of them; the method's own latest attempt wins over a sibling's."""

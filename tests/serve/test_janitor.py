@@ -107,6 +107,25 @@ def test_older_transactions_waiting_their_backoff_never_starve_a_due_one(
     assert not any(p.reference in app.fetches for p in waiting)
 
 
+def test_an_older_transaction_whose_fetch_keeps_failing_never_starves_a_newer_one(
+        shop: PaymentService, provider: tuple[CountingFakePay, str]) -> None:
+    """One transaction per pass (`batch`), the oldest one's fetch failing (a 5xx) every time: its
+    failed look waits its backoff, so the next pass settles the newer one."""
+    from paywire.testing.emulator import Fault
+
+    app, _ = provider
+    failing, newer = (shop.sale("fakepay", Money.of(f"{i}.00", "EUR"), source="tok_pending") for i in (1, 2))
+    wait_out_life(shop, [t.id for p in (failing, newer) for t in shop.list_transactions(p.id)])
+    app.decide(newer.reference or "")
+    app.inject(Fault("status", status=500, method="GET", path=f"/v1/payments/{failing.reference}$", times=100))
+    janitor = Janitor(shop, batch=1)
+    reports = [janitor.run_pass() for _ in range(2)]
+    assert [e[0] for e in reports[0].errors] == [failing.id] and reports[1].errors == ()
+    assert [(s.payment_id, s.status) for s in reports[1].settled] == [(newer.id, "succeeded")]
+    (txn,) = shop.list_transactions(failing.id)
+    assert shop.ledger.looks([txn.id])[txn.id].looks == 1 and txn.status == "accepted"  # nothing else written
+
+
 def test_backoff_grows_per_look_and_never_precedes_settle_after() -> None:
     from paywire.ledger.model import Transaction
 

@@ -86,6 +86,7 @@ EVENT_COLUMNS = (
 )
 
 
+_TRANSACTION_COLUMNS_T = ", ".join(f"t.{name.strip()}" for name in TRANSACTION_COLUMNS.split(","))
 _EVENT_COLUMNS_E = ", ".join(f"e.{name.strip()}" for name in EVENT_COLUMNS.split(","))
 
 
@@ -747,6 +748,22 @@ class SQLLedger(Ledger):
             params.append(to_us(updated_before))
         rows = self._read(
             f"SELECT {TRANSACTION_COLUMNS} FROM paywire_transactions{_where(clauses)} ORDER BY created_at, id LIMIT ?",
+            (*params, int(limit)),
+        )
+        return [transaction_from_row(r) for r in rows]
+
+    def list_by_look(self, *, statuses: Sequence[str], payment_id: str | None = None,
+                     limit: int = 1000) -> list[Transaction]:
+        clauses, params = _filters(("t.payment_id", payment_id))
+        if TransactionStatus.OPEN.issuperset(statuses):
+            clauses.append(f"t.status IN {_OPEN_SQL}")  # the open-transactions index, as list_transactions
+        clauses.append(f"t.status IN ({_params(len(statuses))})")
+        params.extend(statuses)
+        rows = self._read(
+            f"SELECT {_TRANSACTION_COLUMNS_T} FROM paywire_transactions t "
+            f"LEFT JOIN paywire_reconcile_looks l ON l.transaction_id = t.id{_where(clauses)} "
+            # never looked at (no look) first, written so both databases sort it alike
+            "ORDER BY CASE WHEN l.next_at IS NULL THEN 0 ELSE 1 END, l.next_at, t.created_at, t.id LIMIT ?",
             (*params, int(limit)),
         )
         return [transaction_from_row(r) for r in rows]

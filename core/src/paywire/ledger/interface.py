@@ -196,6 +196,13 @@ class Ledger(abc.ABC):
         """Transactions, oldest first, optionally filtered."""
 
     @abc.abstractmethod
+    def list_by_look(self, *, statuses: Sequence[str], payment_id: str | None = None,
+                     limit: int = 1000) -> list[Transaction]:
+        """Transactions of `statuses`: those reconciliation never looked at first, then by their
+        next look (`looks`), then oldest first. A run that reads the first `limit` of them and
+        records its looks reaches the others on its next run, however long the first stay open."""
+
+    @abc.abstractmethod
     def get_event(self, provider: str, event_id: str) -> StoredEvent | None: ...
 
     @abc.abstractmethod

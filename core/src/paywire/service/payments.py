@@ -51,6 +51,7 @@ Outcomes a caller can tell apart:
 
 from __future__ import annotations
 
+import functools
 import hmac
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -91,7 +92,7 @@ from paywire.ledger.model import (
     replace,
 )
 from paywire.money import Money
-from paywire.security import _MASK, redact
+from paywire.security import _MASK, get_logger, redact
 from paywire.service import rules
 from paywire.service.held import unreadable
 from paywire.service.inputs import require_event, require_key, require_money, require_source, require_text
@@ -104,6 +105,8 @@ from paywire.subject import BuyerAction, Customer, Order, Subject
 from paywire.webhook import EventKind, WebhookEvent
 
 __all__ = ["Notification", "PaymentService", "WebhookReceipt"]
+
+log = get_logger("paywire.service")
 
 
 def _masked(value: object) -> bool:
@@ -142,6 +145,20 @@ def _offers_undone(payment: Payment, txns: Sequence[Transaction], before: frozen
 
 K = TransactionKind
 S = TransactionStatus
+
+
+def _looked(u: LedgerUnit, owner: str | None, txns: Sequence[Transaction], at: datetime) -> None:
+    """Record `reconcile()`'s look at `txns` at `at`, in a unit holding their payment's lock: one
+    still open is next looked at from `at` on, unless the schedule already says later (a
+    Janitor's backoff or lease, kept); a settled one's look is forgotten."""
+    current = u.transactions(owner) if owner is not None else txns
+    still = {t.id for t in current if t.status in (S.UNKNOWN, S.ACCEPTED)}
+    ids = [t.id for t in txns]
+    looks = u.looks(ids)
+    u.set_looks({i: None if i not in still else Look(looks[i].looks, max(looks[i].next_at, at)) if i in looks
+                 else Look(0, at) for i in ids})
+
+
 _SENT = frozenset({"amount", "currency"})  # a request summary's own words for what was sent, not redacted
 _ANSWERED = frozenset({S.SUCCEEDED, S.ACTION_REQUIRED, S.ACCEPTED})  # the caller gets the payment
 _FETCHES = 3  # times the provider is asked about a payment that keeps changing meanwhile
@@ -998,12 +1015,14 @@ class PaymentService:
         report says until when. With `payment_id`, that payment is fetched even when nothing is
         open, and the provider's totals become its floors (e.g. after the buyer finished 3-D
         Secure on the provider's page and no webhook came). Nothing is ever resent. Each payment
-        is settled on its own: one that cannot be is reported in `errors`, and the rest go on.
+        is settled on its own, each waiting event applied on its own: one that cannot be is
+        reported in `errors`, and the rest go on.
 
-        `limit` takes the oldest open transactions, every run the same: as many the provider has
-        not decided yet (a bank transfer's days) keep newer ones waiting. Give a limit above what
-        is open, or let `paywire serve`'s Janitor reconcile, which spaces its looks per
-        transaction (`reconcile_claimed`) so that none waits behind another.
+        `limit` takes the open transactions looked at least recently (never first, then oldest
+        first), and each look is recorded in the ledger's schedule: open transactions the
+        provider leaves undecided (a bank transfer's days) or cannot answer for run after run
+        never keep newer ones waiting. A look here never delays the Janitor's next one
+        (`reconcile_claimed`), nor brings it forward.
         """
         at = now()
         marked: list[str] = []
@@ -1022,26 +1041,43 @@ class PaymentService:
         by_payment: dict[str | None, list[Transaction]] = {}
         if payment_id is not None:
             by_payment[self.get_payment(payment_id).id] = []  # asked about it: look even if nothing is open
-        for txn in self.ledger.list_transactions(payment_id=payment_id, statuses=[S.UNKNOWN, S.ACCEPTED],
-                                                 limit=limit):
+        for txn in self.ledger.list_by_look(payment_id=payment_id, statuses=[S.UNKNOWN, S.ACCEPTED], limit=limit):
             by_payment.setdefault(txn.payment_id, []).append(txn)
         for owner, txns in by_payment.items():
             if owner is None:
                 unresolved.extend(Settlement(t.id, None, t.kind, None, "a vault outcome cannot be fetched; retry "
                                              "it with retry(transaction_id), which reuses its key where the "
                                              "provider keeps one, or check it with the provider") for t in txns)
+                self._look_failed(owner, txns, at)
                 continue
             try:
-                decisions, differences = self._settle_fetched(owner, at)
+                decisions, differences = self._settle_fetched(
+                    owner, at, then=functools.partial(_looked, owner=owner, txns=txns, at=at))
             except Exception as exc:  # noqa: BLE001 - reported per payment; the others go on
                 errors.append((owner, _why(exc)))
+                self._look_failed(owner, txns, at)
                 continue
             settled.extend(d for d in decisions if d.status is not None)
             unresolved.extend(d for d in decisions if d.status is None)
             mismatches.extend(differences)
-        applied = self.match_unmatched(limit)
+        try:
+            applied, failures = self._match_unmatched(limit)
+        except Exception as exc:  # noqa: BLE001 - e.g. the ledger busy: what was settled is still reported
+            applied, failures = 0, [("events", exc)]
+        errors.extend((event, _why(exc)) for event, exc in failures)
         return ReconcileReport(tuple(marked), tuple(settled), tuple(unresolved), tuple(errors), applied,
                                tuple(mismatches))
+
+    def _look_failed(self, owner: str | None, txns: Sequence[Transaction], at: datetime) -> None:
+        """Record a look that settled nothing (the provider did not answer, or a vault outcome),
+        so the next `reconcile(limit)` reaches the transactions behind these first."""
+        try:
+            with self.ledger.unit() as u:
+                if owner is not None:
+                    u.payment(owner, lock=True)  # no settling unit writes them meanwhile
+                _looked(u, owner, txns, at)
+        except Exception:  # noqa: BLE001 - the ledger failing too: the next run looks at them first again
+            log.warning("could not record reconcile's look at %d transactions", len(txns))
 
     def _abandon(self, txn: Transaction) -> bool:
         """Mark a pending transaction past its life unknown, unless it changed meanwhile. Written
@@ -1132,8 +1168,19 @@ class PaymentService:
 
     def match_unmatched(self, limit: int = 1000) -> int:
         """Apply stored unmatched events that name a payment the ledger now knows (one whose
-        reference was learnt while the event was being stored); returns how many were applied."""
+        reference was learnt while the event was being stored); returns how many were applied.
+        One that cannot be applied (the ledger busy, its payment's method no longer configured)
+        stays unmatched and keeps none of the others from being applied; the first such failure
+        is raised once they were."""
+        applied, failures = self._match_unmatched(limit)
+        if failures:
+            raise failures[0][1]
+        return applied
+
+    def _match_unmatched(self, limit: int) -> tuple[int, list[tuple[str, Exception]]]:
+        """`match_unmatched`, its failures returned by event ("provider/event id") instead."""
         applied = 0
+        failures: list[tuple[str, Exception]] = []
         # Each event through the method it came by, and through its provider's other methods:
         # one account's webhooks may reach any of their endpoints.
         groups = {tuple(sorted((m.code, *self._siblings(m.code)))) for m in self.gateway.methods}
@@ -1142,19 +1189,26 @@ class PaymentService:
             found += self.ledger.matchable_events(limit=limit, methods=group)
         events = {(e.provider, e.event_id): e for e in sorted(found, key=lambda e: (e.received_at, e.event_id))}
         for event in list(events.values())[:limit]:
-            with self.ledger.unit() as u:
-                owner = self._owner(u, event.method, event.all_references)
-                if owner is None:
-                    continue
-                payment = u.payment(owner, lock=True)  # first the lock, then a fresh look at the event
-                current = u.event(event.provider, event.event_id)
-                if payment is None or current is None or current.status != EventStatus.UNMATCHED:
-                    continue
-                stored, behind = self._apply_received(u, payment, attrs.evolve(current, payment_id=owner))
-                applied += stored.status == EventStatus.APPLIED
-            if behind:
-                self._catch_up(owner)
-        return applied
+            try:
+                applied += self._match(event)
+            except Exception as exc:  # noqa: BLE001 - the unit rolled back; the next run tries it again
+                failures.append((f"{event.provider}/{event.event_id}", exc))
+        return applied, failures
+
+    def _match(self, event: StoredEvent) -> bool:
+        """Apply one stored unmatched event to the payment it now names, if any; whether it was."""
+        with self.ledger.unit() as u:
+            owner = self._owner(u, event.method, event.all_references)
+            if owner is None:
+                return False
+            payment = u.payment(owner, lock=True)  # first the lock, then a fresh look at the event
+            current = u.event(event.provider, event.event_id)
+            if payment is None or current is None or current.status != EventStatus.UNMATCHED:
+                return False
+            stored, behind = self._apply_received(u, payment, attrs.evolve(current, payment_id=owner))
+        if behind:
+            self._catch_up(owner)  # failing, the event stands as applied: reconcile reads it later
+        return stored.status == EventStatus.APPLIED
 
     # -- webhooks -------------------------------------------------------------------------------
     def _siblings(self, method: str) -> tuple[str, ...]:

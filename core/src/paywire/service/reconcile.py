@@ -81,7 +81,8 @@ class ReconcileReport:
     marked_unknown: tuple[str, ...] = ()  # pending transactions past their life, now unknown
     settled: tuple[Settlement, ...] = ()
     unresolved: tuple[Settlement, ...] = ()
-    errors: tuple[tuple[str, str], ...] = ()  # (payment or transaction id, why it could not be settled)
+    # (payment or transaction id, or "provider/event id" of a waiting event, why it could not be settled)
+    errors: tuple[tuple[str, str], ...] = ()
     events_applied: int = 0
     mismatches: tuple[Mismatch, ...] = ()
 
