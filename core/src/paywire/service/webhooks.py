@@ -186,6 +186,11 @@ def _money_event(u: LedgerUnit, payment: Payment, txns: list[Transaction],
             t.kind == own_kind or (captured and payment.flow == K.SALE and t.kind in K.INITIAL))),
         None,
     )
+    if match is not None and match.kind in K.INITIAL and match.status == S.FAILED and about_payment:
+        # The failed first operation left the payment object (Stripe's PaymentIntent), which the
+        # buyer may pay since (another card): the event reports that payment's running total, not
+        # a success of the failed request that the provider undid.
+        match = None
     if match is not None:
         done = succeeded_first(payment, match)
         if done is not None:

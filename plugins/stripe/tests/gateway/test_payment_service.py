@@ -39,6 +39,10 @@ def eur(amount: str) -> Money:
     return Money.of(amount, "EUR")
 
 
+def usd(amount: str) -> Money:
+    return Money.of(amount, "USD")
+
+
 def test_authorize_capture_and_refund_agree_with_stripe(service: PaymentService, stripe: Any) -> None:
     payment = service.authorize("stripe", eur("100.00"), source="pm_card_visa", order_id="A-1",
                                 return_url="https://shop.example/return")
@@ -140,6 +144,51 @@ def test_a_replayed_decline_names_the_intent_it_left(service: PaymentService, ap
         assert replayed.value.details["replayed"] and replayed.value.transaction_id == txn_id
         assert replayed.value.reference == intent
     assert len(app.calls) == calls
+
+
+@pytest.mark.parametrize("settled_by", ["reconcile", "event"])
+def test_an_intent_settled_failed_and_paid_later_is_no_undone_sale(
+    gateway_at: Any, server: Any, app: Any, api: Any, tmp_path: Path, settled_by: str,
+) -> None:
+    """A sale reconcile or Stripe's event settled failed (its answer lost, or an ACH debit that
+    failed) leaves its PaymentIntent, which the buyer may pay since with a card. Its events report
+    that payment, not a success of the failed sale Stripe undid: the ledger recorded a reversal of
+    the sale and the payment failed with nothing captured, and ignored the intent's later events,
+    while Stripe held the money."""
+    gateway = gateway_at(server.url, options={"payment_method_types": ["card", "us_bank_account"]})
+    service = PaymentService(gateway, SQLiteLedger(tmp_path / "ledger.db"), wait_timeout=5.0)
+    seen: set[str] = set()
+
+    def deliver() -> None:
+        for event_id in [e for e in list(app.store.events) if e not in seen]:
+            seen.add(event_id)
+            body, headers = app.signed_event(event_id)
+            assert service.receive_webhook("stripe", headers, body).status != "deferred"
+
+    if settled_by == "reconcile":
+        app.inject(Fault(kind="drop_after", path=r"^/v1/payment_intents$"))
+        with pytest.raises(OutcomeUnknown) as lost:
+            service.sale("stripe", usd("10.00"), source="pm_card_chargeDeclined", return_url="https://shop.example/r")
+        payment_id = lost.value.payment_id or ""
+        deliver()  # unmatched: the ledger does not know the intent yet
+        service.reconcile(payment_id=payment_id)
+    else:
+        payment_id = service.sale("stripe", usd("10.00"), source="pm_usBankAccount_success").id
+        deliver()
+        app.settle(service.get_payment(payment_id).reference or "", False)
+        deliver()
+    (sale,) = service.list_transactions(payment_id)
+    assert (sale.status, sale.settled_by) == (TransactionStatus.FAILED, settled_by.replace("event", "webhook"))
+    intent = service.get_payment(payment_id).reference or ""
+    paid = api.post(f"/v1/payment_intents/{intent}/confirm",
+                    {"payment_method": "pm_card_visa", "return_url": "https://shop.example/r"})
+    assert paid.body["status"] == "succeeded"
+    deliver()
+    payment = service.get_payment(payment_id)
+    assert (payment.state, payment.captured) == (PaymentState.CAPTURED, usd("10.00"))
+    assert [t.kind for t in service.list_transactions(payment_id)] == ["sale"]  # no reversal
+    assert service.reconcile(payment_id=payment_id).mismatches == ()
+    assert service.refund(payment_id, usd("4.00")).refunded == usd("4.00")
 
 
 def test_3ds_waits_for_the_buyer_then_completes(service: PaymentService) -> None:

@@ -1,0 +1,203 @@
+"""The ledger against Stripe under any mix of the shop's operations, the dashboard's, lost answers,
+retries, refunds Stripe decides later, and Stripe's events delivered late, twice and in any order:
+at every step the ledger claims no more than Stripe holds, and once every event is in and the
+payment reconciled, it holds what Stripe holds, and a replay of each operation says what the
+ledger recorded."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from paywire import CommandResult, Declined, Money, OutcomeUnknown, Payment, PaymentService, PaywireError, Subject
+from paywire.ledger import TransactionStatus
+from paywire.ledger.model import SettledBy
+from paywire.ledger.url import open_ledger
+from paywire.testing.emulator import Fault
+from paywire_stripe.emulator import StripeEmulator
+
+_ledgers = itertools.count()
+_RETURN = "https://shop.example/r"
+_ACTIONS = (
+    "deliver",
+    "deliver",
+    "deliver twice",
+    "capture",
+    "dashboard capture",
+    "refund",
+    "dashboard refund",
+    "lost refund",
+    "lost capture",
+    "retry",
+    "decide refund",
+    "reconcile",
+)
+
+
+def eur(minor: int) -> Money:
+    return Money(minor, "EUR")
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_the_ledger_never_claims_more_than_stripe_and_ends_equal(
+    gateway_at: Any, webhook_secret: str, api: Any, tmp_path: Path, data: Any
+) -> None:
+    app = StripeEmulator(webhook_secret=webhook_secret)  # one per example: its events are the example's
+    with app.serve() as server:
+        ledger = open_ledger(f"sqlite:///{tmp_path / f'ledger-{next(_ledgers)}.db'}")
+        try:
+            _run(PaymentService(gateway_at(server.url), ledger, wait_timeout=5.0), app, type(api)(server.url), data)
+        finally:
+            ledger.close()
+
+
+def _run(service: PaymentService, app: StripeEmulator, api: Any, data: Any) -> None:
+    flow = data.draw(st.sampled_from(["authorize", "sale"]), label="flow")
+    card = data.draw(st.sampled_from(["pm_card_visa", "pm_card_refundFail", "pm_card_pendingRefund"]), label="card")
+    first = data.draw(st.sampled_from(["paid", "declined", "declined, answer lost", "answer lost"]), label="first")
+    start = service.authorize if flow == "authorize" else service.sale
+    if "lost" in first:
+        app.inject(Fault(kind="drop_after", path=r"^/v1/payment_intents$"))
+    try:
+        payment_id = start(
+            "stripe", eur(1000), source="pm_card_chargeDeclined" if "declined" in first else card, return_url=_RETURN
+        ).id
+    except (Declined, OutcomeUnknown) as error:
+        payment_id = error.payment_id or ""
+    if "lost" in first:
+        service.reconcile(payment_id=payment_id)
+    intent = service.get_payment(payment_id).reference or ""
+    if "declined" in first:  # the buyer pays the declined intent with another card
+        assert api.post(f"/v1/payment_intents/{intent}/confirm", {"payment_method": card, "return_url": _RETURN}).body[
+            "status"
+        ] in ("succeeded", "requires_capture")
+    seen: set[str] = set()
+    waiting: list[str] = []
+
+    def collect() -> None:
+        waiting.extend(e for e in list(app.store.events) if e not in seen)
+        seen.update(waiting)
+
+    def deliver(event_id: str) -> None:
+        body, headers = app.signed_event(event_id)
+        service.receive_webhook("stripe", headers, body)
+
+    def stripe_holds() -> CommandResult:
+        return service.gateway.execute("stripe", "fetch", Subject(reference=intent))
+
+    def at_most_stripe() -> Payment:
+        payment, held = service.get_payment(payment_id), stripe_holds()
+        assert held.authorized is not None and held.captured is not None and held.refunded is not None
+        assert (
+            payment.authorized <= held.authorized
+            and payment.captured <= held.captured
+            and payment.refunded <= held.refunded
+        ), (payment, held)
+        return payment
+
+    collect()
+    for _ in range(data.draw(st.integers(0, 8), label="steps")):
+        action = data.draw(st.sampled_from(_ACTIONS), label="action")
+        amount = eur(data.draw(st.integers(1, 1000), label="amount"))
+        try:
+            _step(service, app, api, data, action, amount, payment_id, intent, waiting, deliver)
+        except PaywireError:
+            pass  # refused, declined or lost: the ledger says which, and the invariant below holds either way
+        collect()
+        at_most_stripe()
+    for refund in [r for r in app.store.refunds.values() if r["status"] == "pending"]:
+        app.settle(refund["id"], True)
+    collect()
+    while waiting:
+        deliver(waiting.pop(data.draw(st.integers(0, len(waiting) - 1), label="late event")))
+        at_most_stripe()
+    # A request whose answer was lost and that Stripe refused may land until its life ends: sent
+    # again under its key, Stripe answers what it answered then.
+    for txn in service.list_transactions(payment_id, statuses=[TransactionStatus.UNKNOWN]):
+        try:
+            service.retry(txn.id)
+        except PaywireError:
+            pass
+    collect()
+    while waiting:
+        deliver(waiting.pop())
+    report = service.reconcile(payment_id=payment_id)
+    assert report.clean, report
+    payment, held = at_most_stripe(), stripe_holds()
+    assert (payment.authorized, payment.captured, payment.refunded) == (held.authorized, held.captured, held.refunded)
+    _replays_agree(service, payment)
+
+
+def _step(
+    service: PaymentService,
+    app: StripeEmulator,
+    api: Any,
+    data: Any,
+    action: str,
+    amount: Money,
+    payment_id: str,
+    intent: str,
+    waiting: list[str],
+    deliver: Any,
+) -> None:
+    if action.startswith("deliver") and waiting:
+        index = data.draw(st.integers(0, len(waiting) - 1), label="event")
+        deliver(waiting[index] if action == "deliver twice" else waiting.pop(index))
+        if action == "deliver twice":
+            deliver(waiting.pop(index))
+    elif action == "capture":
+        service.capture(payment_id, amount)
+    elif action == "dashboard capture":
+        api.post(f"/v1/payment_intents/{intent}/capture", {"amount_to_capture": amount.minor})
+    elif action == "refund":
+        service.refund(payment_id, amount)
+    elif action == "dashboard refund":
+        api.post("/v1/refunds", {"payment_intent": intent, "amount": amount.minor})
+    elif action in ("lost refund", "lost capture"):
+        app.inject(Fault(kind="drop_after", path=r"^/v1/refunds$" if action == "lost refund" else r"/capture$"))
+        try:
+            (service.refund if action == "lost refund" else service.capture)(payment_id, amount)
+        finally:
+            app.clear_faults()  # one refused before sending leaves the fault unused
+    elif action == "retry":
+        open_ = [
+            t
+            for t in service.list_transactions(payment_id)
+            if t.status == TransactionStatus.UNKNOWN or (t.status == TransactionStatus.FAILED and t.retryable)
+        ]
+        if open_:
+            service.retry(open_[data.draw(st.integers(0, len(open_) - 1), label="retried")].id)
+    elif action == "decide refund":  # a pending refund decided, or a refundFail card's refund failed after it succeeded
+        undecided = [r for r in app.store.refunds.values() if r["status"] in ("pending", "succeeded")]
+        if undecided:
+            refund = undecided[data.draw(st.integers(0, len(undecided) - 1), label="refund")]
+            try:
+                app.settle(refund["id"], False if refund["status"] == "succeeded" else data.draw(st.booleans()))
+            except ValueError:
+                pass  # a card whose refunds stay done
+    elif action == "reconcile":
+        service.reconcile(payment_id=payment_id)
+
+
+def _replays_agree(service: PaymentService, payment: Payment) -> None:
+    """Each operation called again under its key answers what the ledger recorded, and sends and
+    changes nothing: a success returns the payment, a failure raises it (one Stripe decided, and
+    settled from Stripe's word, as failed at the provider and sent no more)."""
+    for txn in service.list_transactions(payment.id):
+        if txn.origin != "service" or txn.kind not in ("authorize", "sale", "capture", "refund"):
+            continue
+        if txn.status == TransactionStatus.SUCCEEDED:
+            assert service.retry(txn.id) == payment
+        elif txn.status == TransactionStatus.FAILED and not txn.retryable:
+            with pytest.raises(PaywireError) as replayed:
+                service.retry(txn.id)
+            assert not replayed.value.retryable and replayed.value.transaction_id == txn.id
+            if txn.settled_by in (SettledBy.RECONCILE, SettledBy.WEBHOOK):
+                assert (replayed.value.code, replayed.value.may_have_been_sent) == ("failed_at_provider", False)
+    assert service.get_payment(payment.id) == payment
