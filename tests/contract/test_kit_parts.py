@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import attrs
 import pytest
@@ -58,6 +59,22 @@ def test_a_secret_chained_inside_an_error_is_found() -> None:
     except Declined as error:
         watch.note_error(error)
     assert watch.leaks(["tok_live_123456"])
+
+
+def test_a_secret_in_any_table_of_a_sqlite_file_is_found(tmp_path: Path) -> None:
+    """A ledger is searched whole: every table, every column, and the bytes of the file."""
+    import sqlite3
+
+    path = tmp_path / "ledger.db"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE kept (id INTEGER, summary TEXT, raw BLOB)")
+        db.execute("INSERT INTO kept VALUES (1, ?, ?)", ('{"note": "plain"}', b"sk/secret/value"))
+    db.close()
+    watch = LeakWatch()
+    watch.note_sqlite(path)
+    findings = watch.leaks(["sk/secret/value"])
+    assert any("kept table" in finding for finding in findings) and any("bytes of" in f for f in findings)
+    assert not [finding for finding in findings if "sk/secret/value" in finding]
 
 
 def test_secret_values_never_show_themselves() -> None:

@@ -101,6 +101,17 @@ def test_a_card_number_in_a_header_or_percent_encoded_url_is_refused(pan: str) -
         refuse_card_numbers({}, wire=[f"https://api.example/v1/orders?note=x+{quote_plus(pan)}"])
 
 
+@given(card_numbers(every_form=True), st.booleans())
+def test_a_card_number_percent_encoded_in_a_url_the_caller_gives_is_refused(pan: str, plus: bool) -> None:
+    """Whoever follows a return URL reads its query decoded: a card number written there
+    percent-encoded is one all the same (it was sent, stored and handed on)."""
+    from urllib.parse import quote, quote_plus
+
+    encoded = quote_plus(pan) if plus else quote(pan, safe="")
+    with pytest.raises(InvalidRequest, match="field 'return_url'"):
+        refuse_card_numbers({"return_url": f"https://shop.example/back?n={encoded}"})
+
+
 @given(card_numbers(every_form=True))
 def test_redaction_masks_every_written_form(pan: str) -> None:
     masked = redact({"note": f"paid with {pan} today"})["note"]

@@ -205,3 +205,21 @@ def test_tls_failing_in_the_handshake_sends_nothing(trusting: Urllib3Client, ser
         server.close()
     assert not isinstance(caught.value, OutcomeUnknown) and not caught.value.may_have_been_sent
     assert "TLS" in caught.value.message and server.requests == []
+
+
+
+def test_a_transport_error_names_the_host_without_the_password_of_its_url() -> None:
+    """An endpoint may carry credentials (`https://user:password@host`): an error naming where
+    the request went shows the host and port alone."""
+    from paywire.testing.leaks import LeakWatch
+
+    closed = socket.create_server(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()  # nothing listens there: the connection is refused
+    with pytest.raises(TransportError) as caught:
+        run(command(f"http://shop:pw-in-url-0451@127.0.0.1:{port}"),
+            Subject(amount=Money.of("1.00", "EUR"), idempotency_key="k"), retry=Retry.never())
+    assert f"could not connect to 127.0.0.1:{port} " in caught.value.message
+    watch = LeakWatch()
+    watch.note_error(caught.value)
+    assert not watch.leaks(["pw-in-url-0451"])

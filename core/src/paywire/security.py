@@ -274,7 +274,7 @@ def _card_field(value: Any, path: _Path) -> Any:
     if value is None or value.__class__ is bool:
         return _CLEAN
     if isinstance(value, str):
-        return path if find_card_span(value) is not None else _CLEAN
+        return path if find_card_span(value) is not None or _escaped_card(value) else _CLEAN
     if isinstance(value, int):
         return path if find_card_span(str(value)) is not None else _CLEAN
     if isinstance(value, (dict, Mapping)):
@@ -340,7 +340,8 @@ def refuse_card_numbers(values: Any, *, headers: Mapping[str, str] | None = None
             return
     parts = [part for part in wire if part and part not in _clean_wire]
     decoded = [_unquote(part) for part in parts]
-    if not may_hold_card_numbers(texts + decoded):
+    escaped = [_unquote(text) for text in texts if "%" in text or "+" in text]
+    if not may_hold_card_numbers(texts + escaped + decoded):
         for text in texts:
             _remember_clean(_clean_texts, text)
         for part in parts:
@@ -386,6 +387,12 @@ def _refused(where: str, param: str | None) -> InvalidRequest:
 
 def _unquote(part: bytes | str) -> str:
     return unquote_plus(part.decode("utf-8", "replace") if isinstance(part, bytes) else part)
+
+
+def _escaped_card(text: str) -> bool:
+    """Whether `text` holds a card number once percent-decoded, as a URL the caller wrote (a
+    return URL's query) is read by whoever follows it."""
+    return ("%" in text or "+" in text) and find_card_span(_unquote(text)) is not None
 
 
 # -- endpoints ----------------------------------------------------------------------------------

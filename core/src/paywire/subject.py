@@ -12,6 +12,7 @@ from typing import Any
 import attrs
 
 from paywire.money import Money
+from paywire.security import redact
 
 __all__ = ["Address", "BuyerAction", "Customer", "LineItem", "Order", "Subject"]
 
@@ -83,6 +84,7 @@ class BuyerAction:
     """What the buyer must do before an operation can finish (3-D Secure, PayPal approval).
 
     :param redirect_url: where to send the buyer; empty when the provider's client SDK acts instead.
+        Its repr masks what it carries for the buyer alone (the client secret of Stripe's).
     :param kind: "redirect", or the provider's name for what its client SDK does (Stripe's
         `use_stripe_sdk`: Stripe.js's `handleNextAction`).
     :param client_secret: what that SDK takes (Stripe's PaymentIntent client secret). A secret: it
@@ -90,7 +92,7 @@ class BuyerAction:
         payment read again has none (the provider gives it again for its reference).
     """
 
-    redirect_url: str
+    redirect_url: str = attrs.field(repr=lambda url: repr(redact(url)))
     return_url: str | None = None
     kind: str = "redirect"
     client_secret: str | None = attrs.field(default=None, repr=False, eq=False)

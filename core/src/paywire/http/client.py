@@ -159,9 +159,10 @@ class Urllib3Client:
 
 
 def _host(transfer: Transfer) -> str:
+    """Where the request went, for messages: host and port, never the URL's user and password."""
     from urllib.parse import urlsplit
 
-    return urlsplit(transfer.url).netloc
+    return urlsplit(transfer.url).netloc.rpartition("@")[2]
 
 
 def _while_connecting(exc: BaseException) -> bool:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import sqlite3
 import threading
 import traceback
 from collections.abc import Iterable, Iterator
@@ -24,6 +26,10 @@ class SecretValues(frozenset[str]):
         return f"SecretValues({len(self)} values)"
 
     __str__ = __repr__
+
+
+def _cell(value: object) -> str:
+    return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
 
 
 def _mask(secret: str) -> str:
@@ -71,6 +77,19 @@ class LeakWatch(logging.Handler):
     def note_repr(self, what: str, value: object) -> None:
         self.note(f"repr of {what}", repr(value))
         self.note(f"str of {what}", str(value))
+
+    def note_sqlite(self, path: str | os.PathLike[str]) -> None:
+        """Every row of every table of a SQLite file (a ledger), each cell as the file holds it, and
+        the file's bytes (with its journal), where rows written over or deleted may still lie."""
+        for file in (os.fspath(path), f"{os.fspath(path)}-wal", f"{os.fspath(path)}-journal"):
+            if os.path.exists(file):
+                with open(file, "rb") as raw:
+                    self.note(f"the bytes of {os.path.basename(file)}", raw.read().decode("latin-1"))
+        with contextlib.closing(sqlite3.connect(f"file:{os.fspath(path)}?mode=ro", uri=True)) as db:
+            tables = [name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+            for table in tables:
+                for row in db.execute(f'SELECT * FROM "{table}"'):  # noqa: S608 - the file's own table names
+                    self.note(f"the ledger's {table} table", " | ".join(_cell(cell) for cell in row))
 
     def leaks(self, secrets: Iterable[str]) -> list[str]:
         """Where each secret appeared since the last call, once per place, the secret masked."""
