@@ -124,10 +124,17 @@ class Method:
         command sends the very transfer the rehearsal built and checked.
         """
         self.prepare()
+        context = self.context(command, rehearsal=True)
+        handler = self.commands[command]
+        if isinstance(handler, GatewayCommand) and type(handler).execute is GatewayCommand.execute:
+            # A single request: prepared here, as its `execute` would before raising `Rehearsed`;
+            # an exception unwinding the pipeline on every operation costs more than the check.
+            self._check(command, subject)
+            return Rehearsal(self.code, command, subject, handler.prepare(subject, context))
         try:
-            self._run(self.context(command, rehearsal=True), command, subject)
+            self._run(context, command, subject)
         except Rehearsed as reached:
-            if reached.command is self.commands[command]:
+            if reached.command is handler:
                 return Rehearsal(self.code, command, subject, reached.transfer)
         return Rehearsal(self.code, command, subject, None)
 
@@ -148,6 +155,11 @@ class Method:
         return self._run(context, rehearsal.command, rehearsal.subject)
 
     def _run(self, context: CommandContext, command: str, subject: Subject) -> CommandResult:
+        self._check(command, subject)
+        return self.commands[command].execute(subject, context)
+
+    def _check(self, command: str, subject: Subject) -> None:
+        """What refuses `subject` whatever the command sends."""
         refuse_card_numbers(subject)  # every caller-controlled value, whether the provider sends it or not
         if command in _FIRST_OPERATIONS and self._limited:
             self._check_available(subject)
@@ -158,7 +170,6 @@ class Method:
                 f"{self.definition.title} does not accept {currency}; nothing was sent",
                 param="currency", provider=self.definition.code, code="currency_not_supported",
             )
-        return self.commands[command].execute(subject, context)
 
     def _check_available(self, subject: Subject) -> None:
         """A first operation only where `paywire methods` would offer the method: its countries

@@ -395,7 +395,7 @@ class SQLUnit(LedgerUnit):
                     "WHERE id = ? AND provider_reference IS NULL", (reference, transaction_id))
 
     def add_references(self, method: str, payment_id: str, references: Sequence[str]) -> None:
-        refs = list(dict.fromkeys(r for r in references if r))
+        refs = [r for r in dict.fromkeys(references) if r]
         if refs:
             self._write(_insert_references(len(refs)), [value for ref in refs for value in (method, ref, payment_id)])
 
@@ -442,7 +442,7 @@ class SQLUnit(LedgerUnit):
     def waiting_events(self, *, methods: Sequence[str], payment_id: str | None = None,
                        references: Sequence[str] = ()) -> list[StoredEvent]:
         methods = list(dict.fromkeys(methods))
-        refs = list(dict.fromkeys(r for r in references if r)) if methods else []  # unmatched: through a method
+        refs = [r for r in dict.fromkeys(references) if r] if methods else []  # unmatched: through a method
         if payment_id is None and not refs:
             return []
         if not refs:
@@ -468,7 +468,7 @@ class SQLUnit(LedgerUnit):
 
     def _write(self, sql: str, params: Sequence[Any]) -> Any:
         try:
-            return self._run(sql, params)
+            return self._ledger.execute(self._conn, sql, params)
         except Exception as exc:
             if self._ledger.is_integrity_error(exc):
                 raise LedgerIntegrityError(str(exc).strip()) from exc
