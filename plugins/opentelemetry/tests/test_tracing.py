@@ -3,9 +3,10 @@ transport failures, and never a secret."""
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -160,6 +161,32 @@ def test_a_command_whose_answer_cannot_be_read_ends_its_span_with_the_ledgers_ou
             first, second = _spans(exporter)
             assert first.end_time == span.end_time and first.attributes["paywire.outcome"] == "unknown"  # type: ignore[index]
             assert second.attributes["paywire.outcome"] == "succeeded"  # type: ignore[index]
+
+
+class ClaimsMore:
+    """The authorize answer says more is authorized than was asked: it cannot say what is held."""
+
+    @hookimpl(wrapper=True)
+    def send_transfer(self, command: str) -> Generator[None, Any, Any]:
+        response: Any = yield
+        if command == "authorize" and response.status == 200:
+            data = json.loads(response.body)
+            data["authorized"] = data["amount"] + 1
+            return attrs.evolve(response, body=json.dumps(data).encode(), data=None)
+        return response
+
+
+def test_a_success_the_ledger_records_unknown_ends_its_span_unknown(exporter: InMemorySpanExporter,
+                                                                    tmp_path: Path) -> None:
+    """A first operation answered succeeded for more than was asked: the ledger records it
+    unknown until reconciliation reads what is held, and its span says so too."""
+    with serving(exporter, tmp_path, ClaimsMore()) as (service, _):
+        with pytest.raises(OutcomeUnknown) as raised:
+            service.authorize("fakepay", Money.of("10.00", "EUR"), source="tok_ok")
+        (span,) = _spans(exporter)
+        assert span.attributes["paywire.outcome"] == _recorded(service, raised.value) == "unknown"  # type: ignore[index]
+        payment = service.sale("fakepay", Money.of("3.00", "EUR"), source="tok_ok")  # a sale's answer untouched
+        assert _spans(exporter)[-1].attributes["paywire.outcome"] == _recorded(service, payment) == "succeeded"  # type: ignore[index]
 
 
 class ShopWording:

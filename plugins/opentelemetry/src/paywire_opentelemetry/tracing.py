@@ -8,9 +8,10 @@ open until what the attempt led to is known, though its end time is when its ans
 token renewal or a retry's wait after it is not the request's): the command's next attempt ends
 it as `retried`, and the `perform_command` wrapper, around the whole command, ends the last one
 with the command's outcome, however the command ended: its result's status (succeeded, accepted,
-action_required), or from the error it raised what the payment service records (declined,
-action_required, failed, or unknown when the request may have taken effect). A command sent once
-is one span; each retry is a span of its own.
+action_required; unknown for a first operation's success for an amount the ledger cannot believe),
+or from the error it raised what the payment service records (declined, action_required, failed,
+or unknown when the request may have taken effect). A command sent once is one span; each retry
+is a span of its own.
 
 Never recorded: headers, bodies, query strings, credentials, amounts or buyer data.
 """
@@ -29,7 +30,7 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode, TracerProvid
 from paywire.hookspecs import hookimpl
 
 if TYPE_CHECKING:  # loading plugins stays cheap: paywire's request machinery loads with the first request
-    from paywire import CommandResult, Response, Transfer
+    from paywire import CommandResult, Response, Subject, Transfer
 
 __all__ = ["Tracing"]
 
@@ -54,6 +55,15 @@ def _error_outcome(error: BaseException) -> str:
     if isinstance(error, Declined):
         return "declined"
     return "unknown" if is_unknown(error) else "failed"
+
+
+def _result_outcome(command: str, subject: Subject, result: CommandResult) -> str:
+    """What the payment service records for a command that returned `result`: a first
+    operation's success for an amount that cannot be what it holds (more than asked, another
+    currency, none) is unknown, as the ledger and the operations counter have it."""
+    from paywire.service.held import holds_unreadably
+
+    return "unknown" if holds_unreadably(command, subject.amount, result) else str(result.status)
 
 
 class _Attempts:
@@ -100,7 +110,7 @@ class Tracing:
         return trace.get_tracer("paywire_opentelemetry", "0.1.0", tracer_provider=self._provider)
 
     @hookimpl(wrapper=True)
-    def perform_command(self) -> Generator[None, CommandResult, CommandResult]:
+    def perform_command(self, command: str, subject: Subject) -> Generator[None, CommandResult, CommandResult]:
         commands = self._running.commands
         attempts = _Attempts()
         commands.append(attempts)
@@ -111,7 +121,7 @@ class Tracing:
             raise
         finally:
             commands.pop()
-        attempts.end(str(result.status))
+        attempts.end(_result_outcome(command, subject, result))
         return result
 
     @hookimpl(wrapper=True)
