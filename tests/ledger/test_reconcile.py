@@ -521,3 +521,33 @@ def test_an_event_that_cannot_be_applied_keeps_neither_the_others_nor_the_report
     assert [e[0] for e in report.errors] == [f"fakepay/{stuck}"] and "ConfigurationError" in report.errors[0][1]
     assert ledger.get_event("fakepay", stuck).status == "unmatched"  # applied once the method is back
     assert svc.get_payment(kept.id).captured == eur("5.00")
+
+
+def test_events_that_cannot_be_applied_filling_a_run_do_not_keep_it_from_the_ones_after(
+        svc: PaymentService, app: FakePayApp, ledger: Ledger) -> None:
+    """More events that cannot be applied (their payment's method no longer configured) than a
+    run looks at (`limit`), stored before one that can: the run reads past them and applies it,
+    and still reports each of them (every run stopped at them before, and never reached it)."""
+    from paywire import ConfigurationError, Retry, Subject
+    from paywire.gateway import Gateway
+
+    stuck = []
+    for n in range(3):
+        gone = svc.authorize("fakepay_single", eur("10.00"), source="tok_ok")
+        svc.gateway.execute(gone.method, "capture", Subject(reference=gone.reference, amount=eur("1.00"),
+                                                            idempotency_key=f"dashboard-gone-{n}"))
+        stuck.append(_stored_unmatched(svc, "fakepay_single", *app.outbox[-1]))
+    kept = svc.authorize("fakepay", eur("20.00"), source="tok_ok")
+    svc.gateway.execute(kept.method, "capture", Subject(reference=kept.reference, amount=eur("5.00"),
+                                                        idempotency_key="dashboard-kept"))
+    waiting = _stored_unmatched(svc, "fakepay", *app.outbox[-1])
+    full = svc.gateway.methods.get("fakepay")
+    with Gateway([full], plugins=svc.gateway.plugins, retry=Retry.never()) as gateway:  # fakepay_single removed
+        service = PaymentService(gateway, ledger, margin=0)
+        with pytest.raises(ConfigurationError):
+            service.match_unmatched(limit=2)
+        assert ledger.get_event("fakepay", waiting).status == "applied"
+        report = service.reconcile(limit=2)
+    assert sorted(e[0] for e in report.errors) == sorted(f"fakepay/{event}" for event in stuck)
+    assert [ledger.get_event("fakepay", event).status for event in stuck] == ["unmatched"] * 3
+    assert svc.get_payment(kept.id).captured == eur("5.00")

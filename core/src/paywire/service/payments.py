@@ -1168,31 +1168,51 @@ class PaymentService:
 
     def match_unmatched(self, limit: int = 1000) -> int:
         """Apply stored unmatched events that name a payment the ledger now knows (one whose
-        reference was learnt while the event was being stored); returns how many were applied.
-        One that cannot be applied (the ledger busy, its payment's method no longer configured)
-        stays unmatched and keeps none of the others from being applied; the first such failure
-        is raised once they were."""
+        reference was learnt while the event was being stored), oldest first, `limit` at most;
+        returns how many were applied. One that cannot be applied (the ledger busy, its payment's
+        method no longer configured) stays unmatched and keeps none of the others from being
+        applied, whichever are stored after it; the first such failure is raised once they were."""
         applied, failures = self._match_unmatched(limit)
         if failures:
             raise failures[0][1]
         return applied
 
     def _match_unmatched(self, limit: int) -> tuple[int, list[tuple[str, Exception]]]:
-        """`match_unmatched`, its failures returned by event ("provider/event id") instead."""
+        """`match_unmatched`, its failures returned by event ("provider/event id") instead.
+
+        Oldest first, until `limit` were applied or none is left. An event tried and left
+        unmatched (it failed, or names no payment after all) does not count: the run reads past
+        it, so that events failing for good (their payment's method removed) never keep it from
+        those stored after them."""
         applied = 0
         failures: list[tuple[str, Exception]] = []
+        tried: set[tuple[str, str]] = set()
+        left = 0  # events tried in this run that stayed unmatched: the next read reaches past them
         # Each event through the method it came by, and through its provider's other methods:
         # one account's webhooks may reach any of their endpoints.
         groups = {tuple(sorted((m.code, *self._siblings(m.code)))) for m in self.gateway.methods}
-        found = self.ledger.matchable_events(limit=limit)
-        for group in sorted(g for g in groups if len(g) > 1):
-            found += self.ledger.matchable_events(limit=limit, methods=group)
-        events = {(e.provider, e.event_id): e for e in sorted(found, key=lambda e: (e.received_at, e.event_id))}
-        for event in list(events.values())[:limit]:
-            try:
-                applied += self._match(event)
-            except Exception as exc:  # noqa: BLE001 - the unit rolled back; the next run tries it again
-                failures.append((f"{event.provider}/{event.event_id}", exc))
+        while applied < limit:
+            page = left + limit - applied
+            found: list[StoredEvent] = []
+            everything = True  # every read returned all there was
+            for group in [(), *sorted(g for g in groups if len(g) > 1)]:
+                read = self.ledger.matchable_events(limit=page, methods=group)
+                found += read
+                everything = everything and len(read) < page
+            events = {(e.provider, e.event_id): e for e in sorted(found, key=lambda e: (e.received_at, e.event_id))
+                      if (e.provider, e.event_id) not in tried}
+            fresh = list(events.values())[:limit - applied]
+            for event in fresh:
+                tried.add((event.provider, event.event_id))
+                try:
+                    matched = self._match(event)
+                except Exception as exc:  # noqa: BLE001 - the unit rolled back; the next run tries it again
+                    failures.append((f"{event.provider}/{event.event_id}", exc))
+                    matched = False
+                applied += matched
+                left += not matched
+            if not fresh or (everything and len(fresh) == len(events)):
+                break
         return applied, failures
 
     def _match(self, event: StoredEvent) -> bool:
