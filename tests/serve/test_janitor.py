@@ -323,3 +323,43 @@ def test_events_for_payments_paywire_never_made_do_not_hide_one_a_pass_can_match
     assert shop.ledger.get_event("fakepay", event.id).status == "applied"
     assert shop.get_payment(payment.id).captured == Money.of("5.00", "EUR")
     assert report.applied == 1
+
+
+def test_a_pass_counts_the_events_it_applied_when_others_cannot_be(
+        shop: PaymentService, provider: tuple[CountingFakePay, str], pg_ledger: Ledger) -> None:
+    """Stored unmatched events of payments whose method the configuration no longer has cannot be
+    applied, more of them than a pass looks at (`batch`); one stored after them can: the pass
+    applies it, its report counts it, and the failure is reported."""
+    from paywire import Retry, Subject
+    from paywire.gateway import Gateway
+    from paywire.ledger import StoredEvent
+
+    app, _ = provider
+
+    def stored_unmatched(method: str) -> str:
+        event = shop.gateway.parse_webhook(method, *app.outbox[-1])
+        with shop.ledger.unit() as u:  # as a race leaves it: stored unmatched, naming a payment the ledger knows
+            assert u.insert_event(StoredEvent(
+                provider=event.provider, event_id=event.id, method=method, type=event.type, kind=event.kind,
+                reference=event.reference, references=event.references, amount=event.amount, total=event.total,
+                status="unmatched", received_at=now()))
+        return event.id
+
+    stuck = []
+    for n in range(3):
+        gone = shop.authorize("fakepay_single", Money.of("10.00", "EUR"), source="tok_ok")
+        shop.gateway.execute(gone.method, "capture", Subject(reference=gone.reference, amount=Money.of("1.00", "EUR"),
+                                                             idempotency_key=f"dashboard-gone-{n}"))
+        stuck.append(stored_unmatched("fakepay_single"))
+    kept = shop.authorize("fakepay", Money.of("20.00", "EUR"), source="tok_ok")
+    shop.gateway.execute(kept.method, "capture", Subject(reference=kept.reference, amount=Money.of("5.00", "EUR"),
+                                                         idempotency_key="dashboard-kept"))
+    waiting = stored_unmatched("fakepay")
+    full = shop.gateway.methods.get("fakepay")
+    with Gateway([full], plugins=shop.gateway.plugins, retry=Retry.never()) as gateway:  # fakepay_single removed
+        report = Janitor(PaymentService(gateway, pg_ledger, margin=0), batch=2).run_pass()
+    assert pg_ledger.get_event("fakepay", waiting).status == "applied"
+    assert report.applied == 1
+    assert report.errors == (("events", "ConfigurationError"),)
+    assert [pg_ledger.get_event("fakepay", event).status for event in stuck] == ["unmatched"] * 3
+    assert shop.get_payment(kept.id).captured == Money.of("5.00", "EUR")

@@ -119,11 +119,15 @@ class Janitor:
         if not self.stopping.is_set():
             # An event stored while another worker's uncommitted unit was learning its payment's
             # reference saw neither that reference nor was seen by that unit: match it now.
+            # Each event's failure is returned, not raised: those applied beside it are counted.
             try:
-                applied = self.service.match_unmatched(self.batch)
-            except Exception as exc:  # noqa: BLE001 - reported; the next pass tries again
-                log.warning("matching stored events failed: %s", type(exc).__name__)
-                errors.append(("events", type(exc).__name__))
+                applied, failures = self.service._match_unmatched(self.batch)
+            except Exception as exc:  # noqa: BLE001 - e.g. the ledger busy: reported; the next pass tries again
+                failures = [("events", exc)]
+            if failures:
+                first = type(failures[0][1]).__name__
+                log.warning("matching stored events failed %d times, the first: %s", len(failures), first)
+                errors.append(("events", first))
         result = PassReport(started, now(), tuple(settled), tuple(unresolved), tuple(marked), tuple(skipped),
                             tuple(errors), tuple(mismatches), stopped, applied)
         self.last_pass = result
