@@ -44,8 +44,10 @@ from paywire.http.transfer import Transfer
 from paywire_acme import ACME
 from paywire_acme.commands import (
     ERRORS,
+    answered_ok,
     build_commands,
     decided_later,
+    fetched_fields,
     metadata_request,
     operation_amount,
     payment_fields,
@@ -370,6 +372,151 @@ def unread_key_commands(settings: GatewaySettings) -> CommandPool:
     return _with(settings, **{code: unread for code in build_commands(settings)})
 
 
+# -- 23. only a 4xx taken as a failure: a 5xx answer reported as success ------------------------------
+def _only_4xx_fails(subject: Subject, response: Response) -> Result:
+    return answered_ok(subject, response) if 400 <= response.status < 500 else Result.success()
+
+
+def _tolerant_fields(subject: Subject, response: Response) -> dict[str, Any]:
+    """Reads what it finds: a 5xx's body holds no payment, so the payment is taken as asked for."""
+    data = response.data if isinstance(response.data, Mapping) else {}
+    if "id" in data:
+        return {**payment_fields(subject, response), **operation_amount(subject, response),
+                **decided_later(subject, response)}
+    return {"reference": data.get("id") or subject.idempotency_key, "state": "authorized",
+            "authorized": subject.amount, "amount": subject.amount}
+
+
+def success_on_5xx_commands(settings: GatewaySettings) -> CommandPool:
+    from paywire import HandlerChain, ValidatorComposite
+
+    def lenient(command: GatewayCommand) -> GatewayCommand:
+        return attrs.evolve(command, validator=ValidatorComposite([(_only_4xx_fails, True)]),
+                            handler=HandlerChain([_tolerant_fields]))
+
+    return _with(settings, authorize=lenient, sale=lenient)
+
+
+# -- 24. a connection lost after sending taken as a refusal of the card ----------------------------------
+@attrs.frozen
+class _LostAsDeclined:
+    command: GatewayCommand
+
+    def execute(self, subject: Subject, context: CommandContext) -> Any:
+        try:
+            return self.command.execute(subject, context)
+        except OutcomeUnknown:
+            raise Declined("acme did not confirm the payment", provider="acme") from None
+
+
+def lost_declined_commands(settings: GatewaySettings) -> CommandPool:
+    return _with(settings, **{code: _LostAsDeclined for code in build_commands(settings)})
+
+
+# -- 25. the idempotency key left off the retries (the plugin's own retry loop) -------------------------
+@attrs.frozen
+class _RetryingWithoutKeys(GatewayCommand):
+    def send(self, transfer: Transfer, context: CommandContext) -> Response:
+        retry, attempt, once = context.retry, 1, attrs.evolve(context, retry=Retry.never())
+        while True:
+            sent = transfer if attempt == 1 else attrs.evolve(
+                transfer, headers={name: value for name, value in transfer.headers.items()
+                                   if name.lower() != "acme-idempotency-key"})
+            try:
+                response = super().send(sent, once)
+            except PaywireError as error:
+                if not retry.is_retryable_error(sent, error) or retry.increment(error=error).is_exhausted():
+                    raise
+                retry, attempt = retry.increment(error=error), attempt + 1
+                continue
+            if retry.is_retryable_status(sent, response, None) and not retry.increment(response=response).is_exhausted():
+                retry, attempt = retry.increment(response=response), attempt + 1
+                continue
+            return response
+
+
+def keyless_retry_commands(settings: GatewaySettings) -> CommandPool:
+    def keyless(command: GatewayCommand) -> GatewayCommand:
+        return _RetryingWithoutKeys(**{field.name: getattr(command, field.name)
+                                       for field in attrs.fields(GatewayCommand)})
+
+    return _with(settings, **{code: keyless for code in build_commands(settings)})
+
+
+# -- 26. the provider's reference read from a field Acme does not send ----------------------------------
+def _no_reference(subject: Subject, response: Response) -> dict[str, Any]:
+    fields = payment_fields(subject, response)
+    payment = response.data.get("payment_id")  # Acme names its payment `id`
+    return {**fields, "reference": payment, "references": {"payment": payment} if payment else {}}
+
+
+def lost_reference_commands(settings: GatewaySettings) -> CommandPool:
+    from paywire import HandlerChain
+
+    lost = HandlerChain([_no_reference, operation_amount, decided_later])
+    return _with(settings, authorize=lambda command: attrs.evolve(command, handler=lost),
+                 sale=lambda command: attrs.evolve(command, handler=lost))
+
+
+# -- 27. the amount sent as a float of minor units ----------------------------------------------------
+def _float_minor(capture: bool) -> Callable[[Subject], dict[str, Any]]:
+    build = payment_request(capture)
+
+    def request(subject: Subject) -> dict[str, Any]:
+        body: dict[str, Any] = build(subject)
+        assert subject.amount is not None
+        body["amount"] = float(subject.amount.amount) * 10**subject.amount.exponent
+        return body
+
+    return request
+
+
+def float_commands(settings: GatewaySettings) -> CommandPool:
+    return _with(settings,
+                 authorize=lambda command: attrs.evolve(command, builder=[_float_minor(False), metadata_request]),
+                 sale=lambda command: attrs.evolve(command, builder=[_float_minor(True), metadata_request]))
+
+
+# -- 28. fetch reporting the whole authorization captured once anything is ------------------------------
+def _captured_whole(subject: Subject, response: Response) -> dict[str, Any]:
+    fields = fetched_fields(subject, response)
+    if response.data.get("captured"):
+        fields["captured"] = Money.minor_units(int(response.data["amount"]), response.data["currency"])
+    return fields
+
+
+def inflated_fetch_commands(settings: GatewaySettings) -> CommandPool:
+    from paywire import HandlerChain
+
+    return _with(settings, fetch=lambda command: attrs.evolve(command, handler=HandlerChain([_captured_whole])))
+
+
+# -- 29. a verifier that lets unsigned events through ("test events come unsigned") ----------------------
+def unsigned_verifier(settings: GatewaySettings) -> Callable[[Mapping[str, str], bytes], WebhookEvent]:
+    verify = build_verifier(settings)
+
+    def lenient(headers: Mapping[str, str], body: bytes) -> WebhookEvent:
+        if "acme-signature" not in headers:
+            return _parsed(body)
+        event: WebhookEvent = verify(headers, body)
+        return event
+
+    return lenient
+
+
+# -- 30. the amount asked for reported as authorized, whatever the provider held ------------------------
+def _asked_amount(subject: Subject, response: Response) -> dict[str, Any]:
+    return {"amount": subject.amount, "authorized": subject.amount}
+
+
+def asked_amount_commands(settings: GatewaySettings) -> CommandPool:
+    from paywire import HandlerChain
+
+    asked = HandlerChain([payment_fields, _asked_amount, decided_later])
+    return _with(settings, authorize=lambda command: attrs.evolve(command, handler=asked),
+                 sale=lambda command: attrs.evolve(command, handler=asked))
+
+
 # -- a second signing scheme: an HMAC over fields inside the body, no timestamp (as Adyen signs) --------
 SIGNED_FIELDS = ("id", "type", "currency", "last_amount")
 
@@ -427,5 +574,13 @@ PENDING_AUTHORIZATION_AUTHORIZED = BrokenAcme("pending_authorization_authorized"
 PREFIX_SIGNATURE = BrokenAcme("prefix_signature", webhook=prefix_verifier)
 IN_PROGRESS_FAILED = BrokenAcme("in_progress_failed", build=_mapped(IN_PROGRESS_REFUSED))
 UNREAD_KEY_HEADER = BrokenAcme("unread_key_header", build=unread_key_commands)
+SUCCESS_ON_5XX = BrokenAcme("success_on_5xx", build=success_on_5xx_commands)
+LOST_DECLINED = BrokenAcme("lost_declined", build=lost_declined_commands)
+KEYLESS_RETRY = BrokenAcme("keyless_retry", build=keyless_retry_commands)
+LOST_REFERENCE = BrokenAcme("lost_reference", build=lost_reference_commands)
+FLOAT_AMOUNT = BrokenAcme("float_amount", build=float_commands)
+INFLATED_FETCH = BrokenAcme("inflated_fetch", build=inflated_fetch_commands)
+UNSIGNED_WEBHOOK = BrokenAcme("unsigned_webhook", webhook=unsigned_verifier)
+ASKED_AMOUNT = BrokenAcme("asked_amount", build=asked_amount_commands)
 FIELD_SIGNED = BrokenAcme("field_signed", webhook=field_verifier("last_amount"))
 FIELD_SIGNED_UNSIGNED_AMOUNT = BrokenAcme("field_signed_unsigned_amount", webhook=field_verifier("amount"))

@@ -40,7 +40,8 @@ class Sandbox:
         "accepted" pays through an operation the provider accepts and decides later (a bank
         debit, an eCheck: the sale, or else the capture, answers `accepted`), "refund_accepted"
         is paid at once but its refunds are accepted and decided later, "authorization_accepted"
-        is authorized only after the provider's review (its authorization answers `accepted`).
+        is authorized only after the provider's review (its authorization answers `accepted`),
+        "partial_authorization" is authorized at once for less than asked (a prepaid card's balance).
     :param act_as_buyer: completes a buyer action given its redirect URL.
     :param settle: decides an operation the provider accepted, as the provider would later:
         `settle(reference, succeed)` with the `reference` of the accepted result; the provider

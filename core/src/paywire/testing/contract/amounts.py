@@ -1,4 +1,5 @@
-"""Amounts survive the plugin's wire encoding exactly, in currencies of every exponent."""
+"""Amounts survive the plugin's wire encoding exactly, in currencies of every exponent, and a
+result reports the amount the provider applied, not the one asked for."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from paywire.errors import InvalidRequest
+from paywire.gateway_definition import Capabilities
 from paywire.http.transfer import Transfer
 from paywire.money import CURRENCY_EXPONENTS, Money
 from paywire.testing.contract.fixtures import ContractFixtures
@@ -112,3 +114,36 @@ class AmountContract(ContractFixtures):
         near_held = st.tuples(money(currency=unheld_somewhere, bounds=amount_bounds, representable=held), st.integers(1, 99))
         unheld = near_held.map(lambda pair: Money.minor_units(pair[0].minor + pair[1], pair[0].currency))
         run_property(given(unheld.filter(lambda amount: not held(amount)))(refused))
+
+    def test_a_partial_authorization_reports_what_the_provider_holds(
+        self, harness: ContractHarness, capabilities: Capabilities, example_amount: Money,
+        partial_authorization_source: str | None,
+    ) -> None:
+        """The ledger records a first operation's `amount` as what the payment holds: the amount
+        asked for, reported when the provider authorized less, makes it claim more than the
+        provider holds (and capture or refund money that is not there)."""
+        source = partial_authorization_source
+        if source is None:
+            pytest.skip("the sandbox declares no 'partial_authorization' source (Sandbox.sources"
+                        "['partial_authorization']): the provider authorizes all or nothing")
+        commands = [name for name, wanted in (("authorize", True), ("sale", capabilities.sale)) if wanted
+                    and name in harness.commands]
+        problems = []
+        for command in commands:
+            result = harness.authorize(example_amount, sale=command == "sale", source=source)
+            assert result.succeeded, f"{command} of {example_amount!r} with {source!r} gave {result!r}"
+            fetched = harness.fetch(payment_reference(result))
+            held = fetched.captured if command == "sale" else fetched.authorized
+            assert held is not None and 0 < held.minor < example_amount.minor, (
+                f"{command} of {example_amount!r} with the 'partial_authorization' source {source!r}: the "
+                f"provider holds {held!r}, not part of it (the sandbox's source is not partial)"
+            )
+            for field in ("amount", "authorized" if command == "authorize" else "captured"):
+                reported = getattr(result, field)
+                if reported is not None and reported != held:
+                    problems.append(f"{command} of {example_amount!r} reports {field} {reported!r}; the provider "
+                                    f"holds {held!r}")
+            if result.amount is None:
+                problems.append(f"{command} of {example_amount!r} reports no amount; the provider holds {held!r} "
+                                "(less than asked, which the ledger would record as held)")
+        assert not problems, "a partial authorization was reported wrongly:\n" + "\n".join(problems)

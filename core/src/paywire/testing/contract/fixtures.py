@@ -179,6 +179,13 @@ class ContractFixtures:
         return sandbox.sources.get("authorization_accepted")
 
     @pytest.fixture
+    def partial_authorization_source(self, sandbox: Sandbox) -> str | None:
+        """A source the provider authorizes at once for less than asked (a prepaid card's
+        balance): the sandbox's "partial_authorization"; None when the provider authorizes all
+        or nothing (the partial-authorization check is then skipped)."""
+        return sandbox.sources.get("partial_authorization")
+
+    @pytest.fixture
     def settle_accepted(self, sandbox: Sandbox) -> Callable[[str, bool], object] | None:
         """Decides an accepted operation as the provider later would: `(reference, succeed)`,
         with the reference the accepted result named; the sandbox's `settle` by default."""

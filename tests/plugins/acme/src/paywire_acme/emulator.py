@@ -11,7 +11,9 @@ Test sources: `tok_ok` succeeds, `tok_decline` is declined (insufficient_funds: 
 kept as `failed`, and named in the error), `tok_3ds` needs the buyer, `tok_async` is a bank
 debit: its sales and captures stay `processing` (the amount held as `pending`) until
 `settle(id, succeed)` decides them; `tok_review` is an authorization the provider reviews
-(`processing`, nothing authorized) until `settle` decides it. Captures are allowed until `final` or the authorized amount is
+(`processing`, nothing authorized) until `settle` decides it; `tok_partial` is a prepaid card
+authorized for half the amount asked (a partial authorization: the payment's `amount` is what it
+holds, `requested` what was asked). Captures are allowed until `final` or the authorized amount is
 reached; refunds never exceed what was captured. `Acme-Idempotency-Key` replays the stored answer for the same body,
 answers 409 `idempotency_conflict` for a different one, and 409 `request_in_progress` while the first request with
 the key is still being handled.
@@ -145,10 +147,13 @@ class AcmeEmulator(EmulatorApp):
         amount, source = data.get("amount"), data.get("source")
         if not isinstance(amount, int) or amount <= 0:
             return _error(400, "invalid_request", "amount must be a positive integer", param="amount")
+        requested = amount
+        if source == "tok_partial":
+            amount = max(1, amount // 2)
         with self.lock:
             pid = f"pay_{next(_ids)}"
             payment = {
-                "id": pid, "amount": amount, "currency": data.get("currency"), "captured": 0, "refunded": 0,
+                "id": pid, "amount": amount, "requested": requested, "currency": data.get("currency"), "captured": 0, "refunded": 0,
                 "pending": 0, "voided": False, "closed": False, "failed": source == "tok_decline",
                 "review": source == "tok_review",
                 "capture": bool(data.get("capture")), "source": source,
@@ -260,7 +265,7 @@ def sandbox() -> Sandbox:
     app = AcmeEmulator()
     return Sandbox(app=app, credentials={"api_key": app.api_key, "webhook_secret": app.webhook_secret},
                    sources={"ok": "tok_ok", "decline": "tok_decline", "buyer_action": "tok_3ds", "accepted": "tok_async",
-                            "authorization_accepted": "tok_review"},
+                            "authorization_accepted": "tok_review", "partial_authorization": "tok_partial"},
                    settle=app.settle)
 
 
