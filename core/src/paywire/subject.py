@@ -114,6 +114,8 @@ class Subject:
         no buyer action is possible.
     :param metadata: string pairs stored with the provider object.
     :param options: provider-specific extras (a typed escape hatch for plugins' own commands).
+    :param flow: for fetch, the payment's flow ("authorize" or "sale") when the payment service
+        knows it: a provider may hold an authorization captured whole exactly as it holds a sale.
     """
 
     amount: Money | None = None
@@ -128,6 +130,7 @@ class Subject:
     vaulted: bool = False
     metadata: Mapping[str, str] = attrs.field(factory=dict, converter=_frozen_mapping)
     options: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_mapping)
+    flow: str | None = None
 
     @property
     def currency(self) -> str | None:

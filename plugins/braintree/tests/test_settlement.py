@@ -479,3 +479,80 @@ def test_an_authorization_the_control_panel_captured_and_braintree_declined_at_s
             payment.state, payment.captured, payment.capturable)
     finally:
         service.ledger.close()
+
+
+@pytest.mark.parametrize(("outcome", "notified"), [
+    ("SETTLEMENT_DECLINED", True), ("SETTLEMENT_DECLINED", False), ("VOIDED", False)])
+def test_an_authorization_the_control_panel_captured_whole_and_braintree_declined_at_settlement_is_released(
+    batch: tuple[Gateway, BraintreeEmulator, str], inbox: Inbox, tmp_path: Path, outcome: str,
+    notified: bool,
+) -> None:
+    """The authorization itself submitted for settlement (the Control Panel's capture of all of
+    it, no child capture), then declined in the batch or voided in the Control Panel before it:
+    it reads as a sale so would (its status and history are a sale's), but the payment was
+    authorized, and Braintree released the hold: voided, nothing captured, and reconciliation
+    agrees, run after run."""
+    gateway, emulator, _ = batch
+    emulator.webhook_url = inbox.url
+    service = PaymentService(gateway, SQLiteLedger(str(tmp_path / "ledger.db")))
+    try:
+        payment = service.authorize("braintree", Money.of("50.00", EUR), source="fake-valid-nonce",
+                                    order_id="B-14", idempotency_key=f"panel-whole-auth-{outcome}-{notified}")
+        with emulator.lock:  # the Control Panel's capture of all of it
+            emulator.operations.capture({"transactionId": payment.reference})
+        assert not service.reconcile(payment_id=payment.id).mismatches
+        if outcome == "VOIDED":  # the Control Panel's void before the batch: Braintree notifies nothing
+            with emulator.lock:
+                emulator.operations.reverse({"transactionId": payment.reference})
+        else:
+            emulator.settle(payment.reference or "", outcome)
+        if notified:
+            receipt = service.receive_webhook("braintree", *inbox.wait(1)[0])
+            assert (receipt.payment_id, receipt.status) == (payment.id, "applied")
+        else:  # the notification lost: reconciliation reads it
+            assert not service.reconcile(payment_id=payment.id).mismatches
+        payment = service.get_payment(payment.id)
+        assert (payment.state, payment.captured, payment.capturable) == (
+            PaymentState.VOIDED, Money.zero(EUR), Money.zero(EUR))
+        fetched = gateway.execute("braintree", "fetch", Subject(reference=payment.reference, flow="authorize"))
+        assert (fetched.state, fetched.authorized, fetched.captured) == (
+            ProviderState.VOIDED, Money.of("50.00", EUR), Money.zero(EUR))
+        # The same transaction read as a sale's (created submitted) is that sale declined.
+        sold = gateway.execute("braintree", "fetch", Subject(reference=payment.reference, flow="sale"))
+        assert (sold.state, sold.authorized, sold.captured) == (ProviderState.FAILED, Money.zero(EUR), Money.zero(EUR))
+        for _ in range(2):
+            assert not service.reconcile(payment_id=payment.id).mismatches
+            assert service.get_payment(payment.id).state == PaymentState.VOIDED
+    finally:
+        service.ledger.close()
+
+
+def test_a_replayed_authorization_the_control_panel_captured_whole_and_braintree_declined_is_authorized_then_released(
+    batch: tuple[Gateway, BraintreeEmulator, str], tmp_path: Path
+) -> None:
+    """The authorization's answer lost, then the merchant captures all of it in the Control Panel
+    and the batch declines it: the retry under its key finds a transaction declined at settlement,
+    which for a sale would be the sale's decline. This one was authorized first: the authorize is
+    not recorded failed, and the payment reads as reconciliation does, released."""
+    gateway, emulator, _ = batch
+    service = PaymentService(gateway, SQLiteLedger(str(tmp_path / "ledger.db")))
+    try:
+        emulator.inject(Fault(kind="drop_after", path="authorizePaymentMethod"))
+        with pytest.raises(OutcomeUnknown):  # Braintree authorized; its answer was lost
+            service.authorize("braintree", Money.of("50.00", EUR), source="fake-valid-nonce", order_id="B-15",
+                              idempotency_key="lost-panel-auth")
+        (made,) = emulator.transactions.values()
+        with emulator.lock:  # the Control Panel's capture of all of it
+            emulator.operations.capture({"transactionId": made.id})
+        emulator.settle(made.id, "SETTLEMENT_DECLINED")
+        payment = service.authorize("braintree", Money.of("50.00", EUR), source="fake-valid-nonce",
+                                    order_id="B-15", idempotency_key="lost-panel-auth")
+        (txn,) = service.list_transactions(payment.id)
+        assert txn.status == "succeeded"
+        payment = service.get_payment(payment.id)
+        assert (payment.state, payment.captured, payment.capturable) == (
+            PaymentState.VOIDED, Money.zero(EUR), Money.zero(EUR))
+        assert not service.reconcile(payment_id=payment.id).mismatches
+        assert service.get_payment(payment.id).state == PaymentState.VOIDED
+    finally:
+        service.ledger.close()

@@ -85,7 +85,7 @@ class Run:
 def _fetch_subject(payment: Payment) -> Any:
     from paywire.subject import Subject
 
-    return Subject(reference=payment.references.get("payment") or payment.reference)
+    return Subject(reference=payment.references.get("payment") or payment.reference, flow=payment.flow)
 
 
 def _amount(money: Money | None) -> str:

@@ -1092,12 +1092,12 @@ class PaymentService:
         """Ask the provider about a payment (`txns`: its transactions, when already read)."""
         order = Order(id=payment.order_id, amount=payment.amount) if payment.order_id else None
         if payment.reference:
-            subject = Subject(reference=payment.reference, amount=payment.amount, order=order)
+            subject = Subject(reference=payment.reference, amount=payment.amount, order=order, flow=payment.flow)
         else:  # the first answer was lost: the provider finds it by our key (and the order)
             txns = self.ledger.list_transactions(payment_id=payment.id) if txns is None else txns
             first = next((t for t in txns if t.kind in K.INITIAL), None)
             subject = Subject(idempotency_key=first.idempotency_key if first else None, amount=payment.amount,
-                              order=order)
+                              order=order, flow=payment.flow)
         return self.gateway.execute(payment.method, "fetch", subject)
 
     def _settle_fetched(self, payment_id: str, at: datetime,

@@ -259,14 +259,19 @@ def settle(u: LedgerUnit, payment: Payment, result: CommandResult,
     # What the provider reports now replaces what events reported before (a floor may have counted
     # a refund that was still pending and then failed): the ledger never claims more than it holds.
     provider = {name: _money(getattr(result, name), currency) for name in ("authorized", "captured", "refunded")}
-    # Voided when nothing is captured once the reversals above are counted (a capture declined at
-    # settlement that took all of the authorization).
-    released = state == ProviderState.VOIDED and rules.derive(payment, u.transactions(payment.id)).captured.minor == 0
     payment = replace(
         payment,
         observed_authorized=_given(provider["authorized"], payment.observed_authorized),
         observed_captured=_given(provider["captured"], payment.observed_captured),
         observed_refunded=_given(provider["refunded"], payment.observed_refunded),
+    )
+    # Voided when nothing is captured once the reversals above are counted (a capture declined at
+    # settlement that took all of the authorization), and the provider's totals replace the floors
+    # an earlier reading left (a capture made without paywire, then declined: no transaction of
+    # the ledger's to reverse).
+    released = state == ProviderState.VOIDED and rules.derive(payment, u.transactions(payment.id)).captured.minor == 0
+    payment = replace(
+        payment,
         capture_closed=payment.capture_closed or (payment.flow == K.AUTHORIZE and state == ProviderState.CAPTURED),
         voided=payment.voided or released,
         updated_at=now(),

@@ -93,8 +93,8 @@ def build_commands(settings: GatewaySettings) -> CommandPool:
     untag = command(documents.TAG, builders.untag_void_variables, [no_fields])
     return CommandPool(
         {
-            "authorize": FirstOperation(find, charge(documents.AUTHORIZE), read),
-            "sale": FirstOperation(find, charge(documents.CHARGE), read),
+            "authorize": FirstOperation(find, charge(documents.AUTHORIZE), read, "authorize"),
+            "sale": FirstOperation(find, charge(documents.CHARGE), read, "sale"),
             "capture": Capture(
                 read,
                 partial=command(documents.PARTIAL_CAPTURE, builders.capture_variables, [capture_fields],

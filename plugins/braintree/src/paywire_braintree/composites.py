@@ -39,6 +39,7 @@ from paywire_braintree.handlers import (
     custom_field,
     fetched_fields,
     found_fields,
+    released_whole,
     reversed_capture_fields,
     void_fields,
 )
@@ -111,11 +112,13 @@ def _result(fields: Mapping[str, Any], raw: Any) -> CommandResult:
 
 @attrs.frozen
 class FirstOperation:
-    """authorize or sale: find the transaction an earlier attempt with this key created, else write."""
+    """authorize or sale (`flow`): find the transaction an earlier attempt with this key created,
+    else write."""
 
     find: GatewayCommand
     write: GatewayCommand
     read: GatewayCommand
+    flow: str
     transfers = 3
 
     def execute(self, subject: Subject, context: CommandContext) -> CommandResult:
@@ -137,12 +140,13 @@ class FirstOperation:
         if held != subject.amount:
             raise _conflict("payment", held, subject.amount)
         refused = refusal(found)
-        if not refused.ok:
+        if not refused.ok and not released_whole(found, self.flow):
             # Declined (at settlement, or voided before it), it is still this payment's transaction.
+            # An authorization captured whole and so declined was made, and released since.
             decline = ERRORS(subject, Response(200), refused)
             decline.reference = str(found["id"])
             raise decline
-        return _result(found_fields(found), found)
+        return _result(found_fields(found, self.flow), found)
 
 
     def _original(self, error: Declined, subject: Subject, context: CommandContext) -> Mapping[str, Any] | None:
@@ -426,7 +430,7 @@ class Fetch:
                 found = None
         if found is None:
             return CommandResult(state=ProviderState.NOT_FOUND)
-        return _result(fetched_fields(found), found)
+        return _result(fetched_fields(found, subject.flow), found)
 
 
 @attrs.frozen

@@ -11,7 +11,9 @@ capture that succeeded and a refund of all of it, listed under that refund's key
 transaction's own id, as the refund command answered it; if the batch settled it before the
 reversal, Braintree refunded it instead, and that Refund (no key of its own: `reversal_refund`)
 is listed under the key too. An authorization whose partial captures all declined at settlement,
-and which takes no more (they asked for all it held), holds nothing: `voided`, as an expired one.
+and which takes no more (they asked for all it held), holds nothing: `voided`, as an expired one;
+so does an authorization captured whole (submitted itself) then declined or voided before it
+settled, which reads as a sale so would: the payment's flow, given to fetch, tells them apart.
 """
 
 from __future__ import annotations
@@ -39,8 +41,8 @@ from paywire_braintree.validation import payload
 
 __all__ = [
     "authorized_amount", "capture_fields", "charged_fields", "custom_field", "fetched_fields", "found_fields",
-    "own_status", "payment_fields", "refund_fields", "reversal_refund_fields", "reversed_capture_fields",
-    "transaction_of", "vault_fields", "void_fields",
+    "own_status", "payment_fields", "refund_fields", "released_whole", "reversal_refund_fields",
+    "reversed_capture_fields", "transaction_of", "vault_fields", "void_fields",
 ]
 
 
@@ -87,11 +89,11 @@ def payment_fields(transaction: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def found_fields(transaction: Mapping[str, Any]) -> dict[str, Any]:
+def found_fields(transaction: Mapping[str, Any], flow: str | None = None) -> dict[str, Any]:
     """An authorization or sale an earlier attempt under the key made, found by a retry: its state
     and totals as fetch reads them, since it may have been captured or refunded since (its status
     alone says SETTLED or AUTHORIZED), so the payment service sees that it moved on."""
-    now = fetched_fields(transaction)
+    now = fetched_fields(transaction, flow)
     return {**payment_fields(transaction), **{name: now[name] for name in ("state", "authorized", "captured", "refunded")}}
 
 
@@ -213,8 +215,19 @@ def _spent(status: str, captures: Iterable[ProviderOperation], authorized: Money
     return status not in ("AUTHORIZED", "SETTLEMENT_PENDING") or asked >= authorized
 
 
-def fetched_fields(transaction: Mapping[str, Any]) -> dict[str, Any]:
-    """The authorization or sale as it stands, with every capture and refund it has."""
+def released_whole(transaction: Mapping[str, Any], flow: str | None) -> bool:
+    """An authorization submitted for settlement itself (captured whole: `captureTransaction`,
+    the Control Panel's capture), then declined at settlement or voided before it settled. Its
+    status and history are those of a sale declined so (a sale is authorized, then submitted):
+    only the payment's `flow` tells that it was authorized first, and the hold is released,
+    nothing captured, as when partial captures that took all of it are declined (`_spent`)."""
+    return flow == "authorize" and not _children(transaction) \
+        and (transaction.get("status") == "SETTLEMENT_DECLINED" or voided_unsettled(transaction))
+
+
+def fetched_fields(transaction: Mapping[str, Any], flow: str | None = None) -> dict[str, Any]:
+    """The authorization or sale as it stands, with every capture and refund it has; `flow`, the
+    payment's when known, tells an authorization captured whole from a sale (`released_whole`)."""
     status = own_status(transaction)
     authorized = authorized_amount(transaction)
     children = _children(transaction)
@@ -235,6 +248,8 @@ def fetched_fields(transaction: Mapping[str, Any]) -> dict[str, Any]:
     state = ProviderState.FAILED if voided else payment_state(status)
     if children and all(op.status == "failed" for op in captures) and _spent(status, captures, authorized):
         state = ProviderState.VOIDED  # released: its captures declined, and it takes no more
+    if released_whole(transaction, flow):
+        state = ProviderState.VOIDED
     if captured:
         if refunded == captured:
             state = ProviderState.REFUNDED
