@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qsl
 
+import attrs
 import pytest
 
 import paywire_stripe
@@ -25,9 +26,15 @@ from paywire import (
     ProviderUnavailable,
     RateLimited,
     StateError,
+    Subject,
     Transfer,
+    hookimpl,
 )
+from paywire.config import MethodConfig
+from paywire.gateway import Gateway
 from paywire.testing.contract import ErrorCase, GatewayContract, WebhookSigner
+from paywire.testing.harness import GatewayFactory
+from paywire.testing.recorder import TransferRecorder
 from paywire.testing.sandbox import Sandbox
 from paywire.testing.strategies import Bounds, Representable, WebhookPayload
 from paywire_stripe.builders import IDEMPOTENCY_KEY_FIELD
@@ -55,10 +62,52 @@ def stripe_error(type_: str, message: str, **fields: str) -> dict[str, Any]:
     return {"error": {"type": type_, "message": message, **fields}}
 
 
+class AsksForPartialAuthorization:
+    """A shop on Stripe's partial authorizations (an IC+ feature), which Stripe makes only when the
+    payment asks: it asks, through `build_request`, when paying with `source`. Only then, so that
+    every other check runs the plugin's own requests."""
+
+    def __init__(self, source: str | None) -> None:
+        self.source = source
+
+    @hookimpl
+    def build_request(self, provider: str, command: str, subject: Subject) -> Mapping[str, Any] | None:
+        if provider == "stripe" and command in ("authorize", "sale") and subject.source == self.source:
+            return {"payment_method_options": {"card": {"request_partial_authorization": "if_available"}}}
+        return None
+
+
+@attrs.define
+class ShopGatewayFactory(GatewayFactory):
+    """The kit's gateways, each with the shop's `AsksForPartialAuthorization`."""
+
+    source: str | None = None
+
+    def __call__(self, **changes: Any) -> Gateway:
+        gateway = super().__call__(**changes)
+        gateway.plugins.register(AsksForPartialAuthorization(self.source), name="shop.partial_authorization")
+        return gateway
+
+
 class TestStripeContract(GatewayContract):
     @pytest.fixture
     def gateway_plugin(self) -> object:
         return paywire_stripe
+
+    @pytest.fixture
+    def gateway_factory(
+        self,
+        gateway_plugin: object,
+        method_config: MethodConfig,
+        transfer_recorder: TransferRecorder,
+        partial_authorization_source: str | None,
+    ) -> Iterator[GatewayFactory]:
+        """Gateways that ask for partial authorization with the sandbox's partial-authorization card."""
+        factory = ShopGatewayFactory(
+            gateway_plugin, method_config, transfer_recorder, source=partial_authorization_source
+        )
+        yield factory
+        factory.close()
 
     @pytest.fixture
     def accepted_amount(self) -> Money:

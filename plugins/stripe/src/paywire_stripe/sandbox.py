@@ -60,6 +60,10 @@ def sandbox() -> Sandbox:
             "vault": "pm_card_visa",
             "accepted": "pm_usBankAccount_success",  # an ACH debit: processing until settled
             "refund_accepted": "pm_card_pendingRefund",  # refunds start pending
+            # 70% authorized, rounded down, when the payment asks for partial authorization
+            # (payment_method_options[card][request_partial_authorization]=if_available, which a
+            # shop adds with a `build_request` hook); declined for insufficient funds otherwise
+            "partial_authorization": "pm_card_debit_partialAuthorization",
         },
         act_as_buyer=pass_challenge,
         settle=lambda reference, succeed: app.settle(reference, succeed),

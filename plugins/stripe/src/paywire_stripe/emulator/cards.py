@@ -8,6 +8,10 @@ require 3-D Secure on every payment (off-session: `authentication_required`);
 `authenticationRequiredOnSetup` requires it once, after which off-session payments succeed;
 `chargeCustomerFail` attaches fine and declines every charge. Refunds of `pendingRefund` start
 `pending` and later succeed; refunds of `refundFail` start `succeeded` and later fail.
+`debit_partialAuthorization` (4000058400000071) authorizes 70% of the amount, rounded down, when
+the PaymentIntent asks for partial authorization
+(`payment_method_options[card][request_partial_authorization]=if_available`), and otherwise
+declines for insufficient funds (https://docs.stripe.com/payments/partial-authorization).
 
 ACH Direct Debit test accounts (`pm_usBankAccount_<name>`, routing number 110000000) pay in
 `processing`, as a bank debit does: `success` later succeeds, `accountClosed`, `noAccount`,
@@ -34,6 +38,7 @@ class Decline:
 
 
 _GENERIC = Decline("card_declined", "generic_decline", "Your card was declined.")
+_INSUFFICIENT_FUNDS = Decline("card_declined", "insufficient_funds", "Your card has insufficient funds.")
 AUTHENTICATION_REQUIRED: Final = Decline(
     "authentication_required",
     "authentication_required",
@@ -54,6 +59,8 @@ class TestCard:
     :param settles: whether a processing payment has a scripted outcome (False: it stays processing).
     :param refund: "pending" (refunds start pending, then succeed) or "fails" (they start succeeded,
         then fail); None: refunds succeed at once (a bank account's start pending).
+    :param partial: the percentage of the amount the issuer approves (rounded down) when the payment
+        asks for partial authorization; unasked, the card's `decline` stands.
     """
 
     brand: str
@@ -66,6 +73,7 @@ class TestCard:
     type: str = "card"
     settles: bool = True
     refund: str | None = None
+    partial: int | None = None
 
     @property
     def delayed(self) -> bool:
@@ -85,9 +93,7 @@ CARDS: Final[dict[str, TestCard]] = {
     "amex": TestCard("amex", "0005"),  # 378282246310005
     "discover": TestCard("discover", "1117"),
     "chargeDeclined": TestCard("visa", "0002", decline=_GENERIC),
-    "chargeDeclinedInsufficientFunds": TestCard(
-        "visa", "9995", decline=Decline("card_declined", "insufficient_funds", "Your card has insufficient funds.")
-    ),
+    "chargeDeclinedInsufficientFunds": TestCard("visa", "9995", decline=_INSUFFICIENT_FUNDS),
     "chargeDeclinedLostCard": TestCard(
         "visa", "9987", decline=Decline("card_declined", "lost_card", "Your card was declined.")
     ),
@@ -117,6 +123,9 @@ CARDS: Final[dict[str, TestCard]] = {
     "authenticationRequiredOnSetup": TestCard("visa", "3155", authentication="setup"),
     "pendingRefund": TestCard("visa", "7726", refund="pending"),
     "refundFail": TestCard("visa", "5126", refund="fails"),
+    "debit_partialAuthorization": TestCard(
+        "visa", "0071", funding="debit", decline=_INSUFFICIENT_FUNDS, declines_setup=False, partial=70
+    ),
 }
 
 

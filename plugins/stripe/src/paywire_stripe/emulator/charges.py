@@ -5,6 +5,11 @@ capture); a decline makes a `failed` one with `failure_code`/`outcome`. A bank d
 `pending` one, captured but not paid, until it settles as `succeeded` or `failed`. A partial capture releases
 the remainder, which Stripe reports in `amount_refunded` (so "unrefunded" is always what was
 captured minus refunds); `refunded` turns true once the whole amount is refunded or released.
+
+A card charge of an intent that asked for partial authorization says how it went: its card's
+`amount_requested` (what was asked), `amount_authorized` and `partial_authorization.status`; a
+partially authorized charge's `amount` is what the issuer approved
+(https://docs.stripe.com/payments/partial-authorization).
 """
 
 from __future__ import annotations
@@ -26,7 +31,10 @@ def new_charge(
     decline: Decline | None = None,
     authenticated: bool = False,
     pending: bool = False,
+    requested: int | None = None,
 ) -> StripeObject:
+    """The charge of one attempt at the intent's `amount`; `requested` is what was asked when the
+    intent asked for partial authorization (None: it did not)."""
     store = ctx.store
     charge_id = store.new_id("ch")
     succeeded = decline is None
@@ -78,7 +86,7 @@ def new_charge(
         "paid": succeeded and not pending,
         "payment_intent": intent["id"],
         "payment_method": pm["id"],
-        "payment_method_details": _details(intent, pm, succeeded, authenticated),
+        "payment_method_details": _details(intent, pm, succeeded, authenticated, requested),
         "receipt_email": intent["receipt_email"],
         "receipt_number": None,
         "receipt_url": None,
@@ -98,7 +106,19 @@ def new_charge(
     return charge
 
 
-def _details(intent: StripeObject, pm: StripeObject, succeeded: bool, authenticated: bool) -> dict[str, Any]:
+def _partial_authorization(intent: StripeObject, succeeded: bool, requested: int | None) -> dict[str, Any]:
+    if requested is None:
+        return {}
+    if not succeeded:
+        status = "declined"
+    else:
+        status = "partially_authorized" if intent["amount"] < requested else "fully_authorized"
+    return {"amount_requested": requested, "partial_authorization": {"status": status}}
+
+
+def _details(
+    intent: StripeObject, pm: StripeObject, succeeded: bool, authenticated: bool, requested: int | None
+) -> dict[str, Any]:
     if pm["type"] == "us_bank_account":
         account = pm["us_bank_account"]
         fields = ("account_holder_type", "account_type", "bank_name", "fingerprint", "last4", "routing_number")
@@ -106,6 +126,7 @@ def _details(intent: StripeObject, pm: StripeObject, succeeded: bool, authentica
     card = pm["card"]
     return {
         "card": {
+            **_partial_authorization(intent, succeeded, requested),
             "amount_authorized": intent["amount"] if succeeded else None,
             "brand": card["brand"],
             "checks": card["checks"],

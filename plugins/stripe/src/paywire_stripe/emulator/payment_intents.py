@@ -13,6 +13,13 @@ charge (`payment_intent.processing`, `charge.pending`); `settle` later makes it 
 (`charge.failed`, `payment_intent.payment_failed`), as Stripe does days later. ACH Direct Debit
 supports USD and automatic capture only.
 
+An intent that asks for partial authorization
+(`payment_method_options[card][request_partial_authorization]=if_available`) paid with a card
+whose issuer approves part of it (`pm_card_debit_partialAuthorization`) is authorized for that
+part, with manual or automatic capture: its `amount` and `amount_capturable` (or
+`amount_received`) become what was approved, and its charge says what was asked
+(https://docs.stripe.com/payments/partial-authorization). Unasked, that card is declined.
+
 From API version 2023-08-16 a PaymentIntent created without `payment_method_types` enables
 `automatic_payment_methods` (redirects allowed), and confirming it then needs a `return_url`;
 from 2024-04-10 the default `capture_method` is `automatic_async`. Both follow the request's
@@ -26,7 +33,13 @@ from typing import Any, NoReturn
 
 from paywire_stripe.emulator import challenges, charges, payment_methods, refunds
 from paywire_stripe.emulator.cards import AUTHENTICATION_REQUIRED, Decline
-from paywire_stripe.emulator.currencies import check_amount, check_currency
+from paywire_stripe.emulator.currencies import (
+    MINIMUMS,
+    THREE_DECIMAL,
+    WHOLE_UNITS_IN_TWO_DECIMALS,
+    check_amount,
+    check_currency,
+)
 from paywire_stripe.emulator.customers import merge_metadata
 from paywire_stripe.emulator.errors import StripeError, amount_too_large, doc_url, invalid_request, unexpected_state
 from paywire_stripe.emulator.params import UNSET, plain, shipping
@@ -367,26 +380,47 @@ def _attempt(
     if card.delayed:
         _process(ctx, intent, pm)
         return
+    requested = intent["amount"] if _asks_partial_authorization(intent) else None
     needs_authentication = card.authentication == "always" or (
         card.authentication == "setup" and not (off_session and pm_notes.setup_authenticated)
     )
     if needs_authentication and not authenticated:
         if off_session or error_on_requires_action:
-            _decline(ctx, intent, pm, AUTHENTICATION_REQUIRED)
+            _decline(ctx, intent, pm, AUTHENTICATION_REQUIRED, requested=requested)
         intent["status"] = "requires_action"
         intent["next_action"] = challenges.start(ctx, "payment_intent", intent, notes)
         intent["last_payment_error"] = None
         ctx.emit("payment_intent.requires_action", intent)
         return
-    if card.decline is not None:
-        _decline(ctx, intent, pm, card.decline)
-    _succeed(ctx, intent, pm, authenticated=authenticated)
+    held = _partially_authorized(intent, card.partial) if requested is not None and card.partial else None
+    if card.decline is not None and held is None:
+        _decline(ctx, intent, pm, card.decline, requested=requested)
+    if held is not None:
+        intent["amount"] = held  # Stripe's intent (and charge) then show what the issuer approved
+    _succeed(ctx, intent, pm, authenticated=authenticated, requested=requested)
 
 
-def _succeed(ctx: Context, intent: StripeObject, pm: StripeObject, *, authenticated: bool) -> None:
+def _asks_partial_authorization(intent: StripeObject) -> bool:
+    """Whether the intent asked for partial authorization, without which Stripe makes none."""
+    card = intent["payment_method_options"].get("card") or {}
+    return bool(card.get("request_partial_authorization") == "if_available")
+
+
+def _partially_authorized(intent: StripeObject, percent: int) -> int | None:
+    """What a partially authorizing issuer approves: `percent` of the amount rounded down to an
+    amount Stripe can charge, or None below Stripe's minimum charge (Stripe then declines)."""
+    currency = intent["currency"]
+    step = 100 if currency in WHOLE_UNITS_IN_TWO_DECIMALS else 10 if currency in THREE_DECIMAL else 1
+    held = intent["amount"] * percent // 100 // step * step
+    return held if held >= max(MINIMUMS.get(currency, 1), 1) else None
+
+
+def _succeed(
+    ctx: Context, intent: StripeObject, pm: StripeObject, *, authenticated: bool, requested: int | None = None
+) -> None:
     store = ctx.store
     manual = intent["capture_method"] == "manual"
-    charge = charges.new_charge(ctx, intent, pm, captured=not manual, authenticated=authenticated)
+    charge = charges.new_charge(ctx, intent, pm, captured=not manual, authenticated=authenticated, requested=requested)
     intent.update(latest_charge=charge["id"], last_payment_error=None, next_action=None)
     if manual:
         intent.update(status="requires_capture", amount_capturable=intent["amount"])
@@ -462,10 +496,12 @@ def settle(ctx: Context, intent: StripeObject, succeed: bool | None = None) -> S
     return intent
 
 
-def _decline(ctx: Context, intent: StripeObject, pm: StripeObject, decline: Decline) -> NoReturn:
+def _decline(
+    ctx: Context, intent: StripeObject, pm: StripeObject, decline: Decline, *, requested: int | None = None
+) -> NoReturn:
     """Record a declined attempt and raise Stripe's 402 `card_error` with the intent embedded."""
     store = ctx.store
-    charge = charges.new_charge(ctx, intent, pm, captured=False, decline=decline)
+    charge = charges.new_charge(ctx, intent, pm, captured=False, decline=decline, requested=requested)
     error: dict[str, Any] = {
         "charge": charge["id"],
         "code": decline.code,
