@@ -267,12 +267,16 @@ def order_total_capture_commands(settings: GatewaySettings) -> CommandPool:
 
 # -- 15. a fresh idempotency key on every retry attempt (the plugin's own retry loop) ------------------
 @attrs.frozen
-class _RetryingWithFreshKeys(GatewayCommand):
+class _OwnRetryLoop(GatewayCommand):
+    """A command that retries by itself, each attempt after the first sent as `resent` makes it."""
+
+    def resent(self, transfer: Transfer, attempt: int) -> Transfer:
+        raise NotImplementedError
+
     def send(self, transfer: Transfer, context: CommandContext) -> Response:
         retry, attempt, once = context.retry, 1, attrs.evolve(context, retry=Retry.never())
         while True:
-            sent = transfer if attempt == 1 else attrs.evolve(
-                transfer, headers={**transfer.headers, "Acme-Idempotency-Key": f"{transfer.idempotency_key}-retry-{attempt}"})
+            sent = transfer if attempt == 1 else self.resent(transfer, attempt)
             try:
                 response = super().send(sent, once)
             except PaywireError as error:
@@ -286,12 +290,24 @@ class _RetryingWithFreshKeys(GatewayCommand):
             return response
 
 
-def fresh_key_commands(settings: GatewaySettings) -> CommandPool:
-    def fresh(command: GatewayCommand) -> GatewayCommand:
-        return _RetryingWithFreshKeys(**{field.name: getattr(command, field.name)
-                                         for field in attrs.fields(GatewayCommand)})
+def _own_retry_commands(settings: GatewaySettings, loop: type[_OwnRetryLoop]) -> CommandPool:
+    """Every acme command, sent through `loop` instead."""
 
-    return _with(settings, **{code: fresh for code in build_commands(settings)})
+    def looping(command: GatewayCommand) -> GatewayCommand:
+        return loop(**{field.name: getattr(command, field.name) for field in attrs.fields(GatewayCommand)})
+
+    return _with(settings, **{code: looping for code in build_commands(settings)})
+
+
+@attrs.frozen
+class _RetryingWithFreshKeys(_OwnRetryLoop):
+    def resent(self, transfer: Transfer, attempt: int) -> Transfer:
+        return attrs.evolve(transfer, headers={**transfer.headers,
+                                               "Acme-Idempotency-Key": f"{transfer.idempotency_key}-retry-{attempt}"})
+
+
+def fresh_key_commands(settings: GatewaySettings) -> CommandPool:
+    return _own_retry_commands(settings, _RetryingWithFreshKeys)
 
 
 # -- 16. a builder that writes into the subject it was given --------------------------------------------
@@ -415,32 +431,14 @@ def lost_declined_commands(settings: GatewaySettings) -> CommandPool:
 
 # -- 25. the idempotency key left off the retries (the plugin's own retry loop) -------------------------
 @attrs.frozen
-class _RetryingWithoutKeys(GatewayCommand):
-    def send(self, transfer: Transfer, context: CommandContext) -> Response:
-        retry, attempt, once = context.retry, 1, attrs.evolve(context, retry=Retry.never())
-        while True:
-            sent = transfer if attempt == 1 else attrs.evolve(
-                transfer, headers={name: value for name, value in transfer.headers.items()
-                                   if name.lower() != "acme-idempotency-key"})
-            try:
-                response = super().send(sent, once)
-            except PaywireError as error:
-                if not retry.is_retryable_error(sent, error) or retry.increment(error=error).is_exhausted():
-                    raise
-                retry, attempt = retry.increment(error=error), attempt + 1
-                continue
-            if retry.is_retryable_status(sent, response, None) and not retry.increment(response=response).is_exhausted():
-                retry, attempt = retry.increment(response=response), attempt + 1
-                continue
-            return response
+class _RetryingWithoutKeys(_OwnRetryLoop):
+    def resent(self, transfer: Transfer, attempt: int) -> Transfer:
+        return attrs.evolve(transfer, headers={name: value for name, value in transfer.headers.items()
+                                               if name.lower() != "acme-idempotency-key"})
 
 
 def keyless_retry_commands(settings: GatewaySettings) -> CommandPool:
-    def keyless(command: GatewayCommand) -> GatewayCommand:
-        return _RetryingWithoutKeys(**{field.name: getattr(command, field.name)
-                                       for field in attrs.fields(GatewayCommand)})
-
-    return _with(settings, **{code: keyless for code in build_commands(settings)})
+    return _own_retry_commands(settings, _RetryingWithoutKeys)
 
 
 # -- 26. the provider's reference read from a field Acme does not send ----------------------------------
