@@ -5,9 +5,7 @@ webhook endpoint's answers, and the whole ledger file, every table and row)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import paywire_braintree
 from paywire import Gateway, Money, PaymentService, PaywireError, Plugins, Retry, SQLiteLedger
@@ -33,16 +31,7 @@ def test_nothing_secret_shows_in_logs_errors_results_answers_or_the_ledger(
     tmp_path: Path,
 ) -> None:
     watch = LeakWatch()
-
-    def run(call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        try:
-            result = call(*args, **kwargs)
-        except PaywireError as error:
-            watch.note_error(error)
-            return error
-        watch.note_repr(f"what {call.__name__} returned", result)
-        return result
-
+    run = watch.call
     plugins = Plugins()
     plugins.register(paywire_braintree)
     wrong_credentials = {"public_key": emulator.public_key, "private_key": WRONG_KEY}
@@ -76,10 +65,7 @@ def test_nothing_secret_shows_in_logs_errors_results_answers_or_the_ledger(
         forged = notification_body(emulator.public_key, WRONG_KEY, "transaction_settled", transaction)
         for body in (genuine, forged, genuine.replace(b"bt_signature=", b"bt_signature=0")):
             watch.note("the webhook endpoint's answer", repr(handle_webhook(service, "braintree", FORM, body)))
-        for payment in service.list_payments():
-            watch.note_repr("a payment read again", payment)
-            for txn in service.list_transactions(payment.id):
-                watch.note_repr("a transaction read again", txn)
+        watch.note_reads(service)
     ledger.close()
     watch.note_sqlite(tmp_path / "ledger.db")
     findings = watch.leaks([emulator.private_key, WRONG_KEY, *CARDS])

@@ -12,9 +12,14 @@ import os
 import sqlite3
 import threading
 import traceback
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any
 
+from paywire.errors import PaywireError
 from paywire.security import secret_variants  # the forms redaction masks are the forms leaks are looked for in
+
+if TYPE_CHECKING:
+    from paywire.service.payments import PaymentService
 
 __all__ = ["LeakWatch", "SecretValues", "secret_variants"]
 
@@ -77,6 +82,24 @@ class LeakWatch(logging.Handler):
     def note_repr(self, what: str, value: object) -> None:
         self.note(f"repr of {what}", repr(value))
         self.note(f"str of {what}", str(value))
+
+    def call(self, call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Calls `call`, noting what it returned or the `PaywireError` it raised, which is returned:
+        a leak test drives unhappy paths too, and each answer is something a caller shows."""
+        try:
+            result = call(*args, **kwargs)
+        except PaywireError as error:
+            self.note_error(error)
+            return error
+        self.note_repr(f"what {call.__name__} returned", result)
+        return result
+
+    def note_reads(self, service: PaymentService) -> None:
+        """Every payment of the service's ledger and its transactions, as a caller reads them back."""
+        for payment in service.list_payments():
+            self.note_repr("a payment read again", payment)
+            for txn in service.list_transactions(payment.id):
+                self.note_repr("a transaction read again", txn)
 
     def note_sqlite(self, path: str | os.PathLike[str]) -> None:
         """Every row of every table of a SQLite file (a ledger), each cell as the file holds it, and

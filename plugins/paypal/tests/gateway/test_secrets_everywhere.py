@@ -6,7 +6,6 @@ file, every table and row)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,16 +28,7 @@ def eur(value: str) -> Money:
 
 def test_nothing_secret_shows_in_logs_errors_results_answers_or_the_ledger(paypal: Any, tmp_path: Path) -> None:
     watch = LeakWatch()
-
-    def run(call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        try:
-            result = call(*args, **kwargs)
-        except PaywireError as error:
-            watch.note_error(error)
-            return error
-        watch.note_repr(f"what {call.__name__} returned", result)
-        return result
-
+    run = watch.call
     ledger = SQLiteLedger(tmp_path / "ledger.db")
     service = PaymentService(paypal.gateway, ledger, wait_timeout=5.0)
     wrong = PaymentService(
@@ -73,10 +63,7 @@ def test_nothing_secret_shows_in_logs_errors_results_answers_or_the_ledger(paypa
             body, headers = paypal.app.signed_event(event)
             for sent in (body, body.replace(b'"EUR"', b'"USD"')):  # genuine, then tampered with
                 watch.note("the webhook endpoint's answer", repr(handle_webhook(service, "paypal", headers, sent)))
-        for payment in service.list_payments():
-            watch.note_repr("a payment read again", payment)
-            for txn in service.list_transactions(payment.id):
-                watch.note_repr("a transaction read again", txn)
+        watch.note_reads(service)
     ledger.close()
     watch.note_sqlite(tmp_path / "ledger.db")
     tokens = list(paypal.app.tokens)

@@ -32,22 +32,6 @@ def eur(amount: str) -> Money:
     return Money.of(amount, "EUR")
 
 
-class Run:
-    """Runs service calls, noting what each returned or raised."""
-
-    def __init__(self, watch: LeakWatch) -> None:
-        self.watch = watch
-
-    def __call__(self, call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        try:
-            result = call(*args, **kwargs)
-        except PaywireError as error:
-            self.watch.note_error(error)
-            return error
-        self.watch.note_repr(f"what {call.__name__} returned", result)
-        return result
-
-
 def stripe_secrets(app: StripeEmulator) -> list[str]:
     """Every client secret the emulator handed out: the intents' and the 3-D Secure pages'."""
     intents = [intent["client_secret"] for intent in app.store.payment_intents.values() if intent.get("client_secret")]
@@ -66,7 +50,7 @@ def test_nothing_secret_shows_in_logs_errors_results_answers_or_the_ledger(
     server: Any,
 ) -> None:
     watch = LeakWatch()
-    run = Run(watch)
+    run = watch.call
     ledger = SQLiteLedger(tmp_path / "ledger.db")
     service = PaymentService(gateway, ledger, wait_timeout=5.0)
     wrong = PaymentService(
@@ -107,10 +91,7 @@ def test_nothing_secret_shows_in_logs_errors_results_answers_or_the_ledger(
             body, headers = app.signed_event(event_id)
             for sent in (body, body + b" "):  # genuine, then one whose signature no longer matches
                 watch.note("the webhook endpoint's answer", repr(handle_webhook(service, "stripe", headers, sent)))
-        for payment in service.list_payments():
-            watch.note_repr("a payment read again", payment)
-            for txn in service.list_transactions(payment.id):
-                watch.note_repr("a transaction read again", txn)
+        watch.note_reads(service)
     ledger.close()
     watch.note_sqlite(tmp_path / "ledger.db")
     findings = watch.leaks([api_key, webhook_secret, WRONG_KEY, *stripe_secrets(app), *CARDS])
