@@ -27,8 +27,10 @@ import hashlib
 import hmac
 import itertools
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Generator, Mapping
 from typing import Any
+
+import attrs
 
 from paywire import (
     JSON,
@@ -633,6 +635,20 @@ class FakePayPlugin:
     @hookimpl
     def register_gateways(self, register: Callable[[GatewayDefinition], None]) -> None:
         register(self.definition)
+
+
+class ClaimsMore:
+    """The authorize answer says more is authorized than was asked (a provider's or a proxy's
+    mistake): it cannot say what is held."""
+
+    @hookimpl(wrapper=True)
+    def send_transfer(self, command: str) -> Generator[None, Any, Any]:
+        response: Any = yield
+        if command == "authorize" and response.status == 200:
+            data = json.loads(response.body)
+            data["authorized"] = data["amount"] + 1
+            return attrs.evolve(response, body=json.dumps(data).encode(), data=None)
+        return response
 
 
 # Method codes: "fakepay" can do everything; "fakepay_single" captures and refunds once, in full.

@@ -7,20 +7,16 @@ say what is held: the outcome is unknown until reconciliation reads it."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Generator
-from typing import Any
-
 import attrs
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from paywire import Money, OutcomeUnknown, StateError, hookimpl
+from paywire import Money, OutcomeUnknown, StateError
 from paywire.ledger import EventStatus, Ledger, PaymentState, TransactionStatus
 from paywire.service import PaymentService
 from paywire.testing.emulator import Fault
-from tests.ledger.fakepay import FakePayApp, make_gateway
+from tests.ledger.fakepay import ClaimsMore, FakePayApp, make_gateway
 from tests.ledger.support import agree, eur
 
 S = TransactionStatus
@@ -96,20 +92,6 @@ def test_an_accepted_authorization_settled_by_its_event_records_what_the_event_s
     payment = service.get_payment(payment.id)
     assert (payment.state, payment.amount, payment.authorized) == (PaymentState.AUTHORIZED, eur("50.00"),
                                                                    eur("20.00"))
-
-
-class ClaimsMore:
-    """The authorize answer says more is authorized than was asked (a provider's or a proxy's
-    mistake): it cannot say what is held."""
-
-    @hookimpl(wrapper=True)
-    def send_transfer(self, command: str) -> Generator[None, Any, Any]:
-        response: Any = yield
-        if command == "authorize" and response.status == 200:
-            data = json.loads(response.body)
-            data["authorized"] = data["amount"] + 1
-            return attrs.evolve(response, body=json.dumps(data).encode(), data=None)
-        return response
 
 
 def test_an_answer_claiming_more_than_was_asked_is_an_unknown_outcome(

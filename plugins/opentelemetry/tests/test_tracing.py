@@ -3,10 +3,9 @@ transport failures, and never a secret."""
 
 from __future__ import annotations
 
-import json
 import socket
 import threading
-from collections.abc import Generator, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -25,7 +24,7 @@ from paywire import Declined, Money, OutcomeUnknown, PaywireError, Retry, SQLite
 from paywire.service import PaymentService
 from paywire.testing.emulator import EmulatorServer, Fault
 from paywire_opentelemetry import Tracing
-from tests.ledger.fakepay import API_KEY, WEBHOOK_SECRET, FakePayApp, make_gateway
+from tests.ledger.fakepay import API_KEY, WEBHOOK_SECRET, ClaimsMore, FakePayApp, make_gateway
 
 
 @pytest.fixture
@@ -161,19 +160,6 @@ def test_a_command_whose_answer_cannot_be_read_ends_its_span_with_the_ledgers_ou
             first, second = _spans(exporter)
             assert first.end_time == span.end_time and first.attributes["paywire.outcome"] == "unknown"  # type: ignore[index]
             assert second.attributes["paywire.outcome"] == "succeeded"  # type: ignore[index]
-
-
-class ClaimsMore:
-    """The authorize answer says more is authorized than was asked: it cannot say what is held."""
-
-    @hookimpl(wrapper=True)
-    def send_transfer(self, command: str) -> Generator[None, Any, Any]:
-        response: Any = yield
-        if command == "authorize" and response.status == 200:
-            data = json.loads(response.body)
-            data["authorized"] = data["amount"] + 1
-            return attrs.evolve(response, body=json.dumps(data).encode(), data=None)
-        return response
 
 
 def test_a_success_the_ledger_records_unknown_ends_its_span_unknown(exporter: InMemorySpanExporter,
