@@ -96,6 +96,15 @@ class PayPal:
         """Requests that reached the emulator's logic, whose path contains `path`."""
         return sum(1 for verb, seen in self.app.calls if path in seen and (method is None or verb == method))
 
+    # -- webhooks ----------------------------------------------------------------------------------
+    def deliver(self, service: PaymentService, event_type: str) -> None:
+        """PayPal's latest event of `event_type`, signed, received by `service` twice: a redelivery
+        changes nothing."""
+        event = next(e for e in reversed(self.app.events) if e["event_type"] == event_type)
+        body, headers = self.app.signed_event(event)
+        for _ in range(2):
+            service.receive_webhook("paypal", headers, body)
+
     # -- payments ----------------------------------------------------------------------------------
     def checkout(self, amount: Money, *, sale: bool = False, payer: str = "approve", **fields: Any) -> CommandResult:
         """A wallet checkout: create the order, let the buyer approve it, complete it."""

@@ -21,13 +21,6 @@ def eur(value: str) -> Money:
     return Money.of(value, "EUR")
 
 
-def _deliver(paypal: Any, service: PaymentService, event_type: str) -> None:
-    event = next(e for e in reversed(paypal.app.events) if e["event_type"] == event_type)
-    body, headers = paypal.app.signed_event(event)
-    for _ in range(2):  # a redelivery changes nothing
-        service.receive_webhook("paypal", headers, body)
-
-
 def _approved(paypal: Any, service: PaymentService, payer: str, *, sale: bool) -> Any:
     start = service.sale if sale else service.authorize
     payment = start("paypal", eur("30.00"), source="paypal", return_url=RETURN_URL)
@@ -45,7 +38,7 @@ def test_a_pending_capture_is_in_flight_until_paypal_decides(paypal: Any, servic
     assert capture.status == TransactionStatus.ACCEPTED and payment.captured == eur("0.00")
     paypal.app.settle_capture(capture.provider_reference, decided)
     if via == "webhook":
-        _deliver(paypal, service, "PAYMENT.CAPTURE.COMPLETED" if decided == "COMPLETED" else _EVENTS[decided])
+        paypal.deliver(service, "PAYMENT.CAPTURE.COMPLETED" if decided == "COMPLETED" else _EVENTS[decided])
     else:
         service.reconcile(payment_id=payment.id)
     payment = service.get_payment(payment.id)
@@ -68,9 +61,9 @@ def test_a_pending_refund_whose_answer_was_lost_follows_paypals_decision(paypal:
     assert (refund.status, service.get_payment(payment.id).refunded) == (TransactionStatus.ACCEPTED, eur("0.00"))
     paypal.app.settle_refund(refund.provider_reference, decided)
     if via == "webhook":
-        _deliver(paypal, service, _EVENTS[decided])
+        paypal.deliver(service, _EVENTS[decided])
     service.reconcile(payment_id=payment.id)
-    _deliver(paypal, service, "PAYMENT.REFUND.PENDING")  # the pending event, late, decides nothing
+    paypal.deliver(service, "PAYMENT.REFUND.PENDING")  # the pending event, late, decides nothing
     done = decided == "COMPLETED"
     payment = service.get_payment(payment.id)
     assert (service.get_transaction(refund.id).status, payment.refunded) == (

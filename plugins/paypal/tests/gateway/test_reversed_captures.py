@@ -17,13 +17,6 @@ def eur(value: str) -> Money:
     return Money.of(value, "EUR")
 
 
-def _deliver(paypal: Any, service: PaymentService, event_type: str) -> None:
-    event = next(e for e in reversed(paypal.app.events) if e["event_type"] == event_type)
-    body, headers = paypal.app.signed_event(event)
-    for _ in range(2):  # a redelivery changes nothing
-        service.receive_webhook("paypal", headers, body)
-
-
 def _at_paypal(paypal: Any, service: PaymentService, payment_id: str) -> None:
     payment = service.get_payment(payment_id)
     held = paypal.run("fetch", reference=payment.reference)
@@ -41,7 +34,7 @@ def test_a_reversed_sale_leaves_nothing_claimed(
     capture = paypal.run("fetch", reference=payment.reference).references["capture"]
     paypal.app.reverse_capture(capture)
     if via in ("webhook", "both"):
-        _deliver(paypal, service, REVERSED)
+        paypal.deliver(service, REVERSED)
     if via in ("reconcile", "both"):
         assert not service.reconcile(payment_id=payment.id).mismatches
     later = service.get_payment(payment.id)
@@ -61,7 +54,7 @@ def test_a_reversed_partial_capture_gives_back_that_capture_only(paypal: Any, se
         if op.kind == "capture" and op.amount == eur("40.00")
     )
     paypal.app.reverse_capture(first.reference)
-    _deliver(paypal, service, REVERSED)
+    paypal.deliver(service, REVERSED)
     later = service.get_payment(payment.id)
     assert (later.captured, later.refunded) == (eur("65.00"), eur("40.00"))
     _at_paypal(paypal, service, payment.id)
@@ -98,7 +91,7 @@ def test_a_completed_capture_paypal_denies_later_is_undone_in_the_ledger(
     capture = paypal.run("fetch", reference=payment.reference).references["capture"]
     paypal.app.deny_capture(capture)
     if via == "webhook":
-        _deliver(paypal, service, "PAYMENT.CAPTURE.DENIED")
+        paypal.deliver(service, "PAYMENT.CAPTURE.DENIED")
     else:
         service.reconcile(payment_id=payment.id)
     later = service.get_payment(payment.id)
