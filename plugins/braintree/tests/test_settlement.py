@@ -79,6 +79,14 @@ def inbox() -> Iterator[Inbox]:
     box.server.server_close()
 
 
+@pytest.fixture
+def ledger(tmp_path: Path) -> Iterator[SQLiteLedger]:
+    """The ledger of a test's payment service, closed after the test."""
+    ledger = SQLiteLedger(str(tmp_path / "ledger.db"))
+    yield ledger
+    ledger.close()
+
+
 def served_gateway(sandbox: Sandbox, settlement: str) -> Iterator[tuple[Gateway, BraintreeEmulator, str]]:
     app = sandbox.app
     assert isinstance(app, BraintreeEmulator)
@@ -176,179 +184,161 @@ def test_the_emulators_notifications_are_braintrees_as_its_sdk_reads_them(
 
 
 def test_the_payment_service_records_a_pending_sale_accepted_and_braintrees_notification_settles_it(
-    pending: tuple[Gateway, BraintreeEmulator, str], inbox: Inbox, tmp_path: Path
+    pending: tuple[Gateway, BraintreeEmulator, str], inbox: Inbox, ledger: SQLiteLedger
 ) -> None:
     gateway, emulator, _ = pending
     emulator.webhook_url = inbox.url
-    service = PaymentService(gateway, SQLiteLedger(str(tmp_path / "ledger.db")))
-    try:
-        payment = service.sale("braintree", Money.of("25.00", EUR), source="fake-valid-nonce", order_id="B-1",
-                               idempotency_key="service-sale")
-        assert [t.status for t in service.list_transactions(payment.id)] == ["accepted"]
-        assert service.get_payment(payment.id).captured == Money.zero(EUR)
-        emulator.settle(payment.reference or "")
-        headers, body = inbox.wait(1)[0]
-        receipt = service.receive_webhook("braintree", headers, body)
-        assert (receipt.payment_id, receipt.status) == (payment.id, "applied")
-        for _ in range(2):  # the notification settles it; reconciling afterwards agrees and changes nothing
-            settled = service.get_payment(payment.id)
-            assert (settled.state, settled.captured) == ("captured", Money.of("25.00", EUR))
-            assert [t.status for t in service.list_transactions(payment.id)] == ["succeeded"]
-            assert not service.reconcile(payment_id=payment.id).mismatches
-    finally:
-        service.ledger.close()
+    service = PaymentService(gateway, ledger)
+    payment = service.sale("braintree", Money.of("25.00", EUR), source="fake-valid-nonce", order_id="B-1",
+                           idempotency_key="service-sale")
+    assert [t.status for t in service.list_transactions(payment.id)] == ["accepted"]
+    assert service.get_payment(payment.id).captured == Money.zero(EUR)
+    emulator.settle(payment.reference or "")
+    headers, body = inbox.wait(1)[0]
+    receipt = service.receive_webhook("braintree", headers, body)
+    assert (receipt.payment_id, receipt.status) == (payment.id, "applied")
+    for _ in range(2):  # the notification settles it; reconciling afterwards agrees and changes nothing
+        settled = service.get_payment(payment.id)
+        assert (settled.state, settled.captured) == ("captured", Money.of("25.00", EUR))
+        assert [t.status for t in service.list_transactions(payment.id)] == ["succeeded"]
+        assert not service.reconcile(payment_id=payment.id).mismatches
 
 
 def test_a_pending_refund_is_accepted_and_its_notification_settles_it_in_the_ledger(
-    pending: tuple[Gateway, BraintreeEmulator, str], inbox: Inbox, tmp_path: Path
+    pending: tuple[Gateway, BraintreeEmulator, str], inbox: Inbox, ledger: SQLiteLedger
 ) -> None:
     gateway, emulator, _ = pending
     emulator.webhook_url = inbox.url
-    service = PaymentService(gateway, SQLiteLedger(str(tmp_path / "ledger.db")))
-    try:
-        payment = service.sale("braintree", Money.of("30.00", EUR), source="fake-valid-nonce", order_id="B-2",
-                               idempotency_key="refund-sale")
-        emulator.settle(payment.reference or "")
-        service.receive_webhook("braintree", *inbox.wait(1)[0])
-        payment = service.refund(payment.id, Money.of("12.00", EUR))
-        refund = service.list_transactions(payment.id)[-1]
-        assert (refund.kind, refund.status, payment.refunded) == ("refund", "accepted", Money.zero(EUR))
-        emulator.settle(refund.provider_reference or "")
-        receipt = service.receive_webhook("braintree", *inbox.wait(2)[1])
-        assert receipt.status == "applied"
-        settled = service.get_payment(payment.id)
-        assert (settled.state, settled.refunded) == ("partially_refunded", Money.of("12.00", EUR))
-        assert service.get_transaction(refund.id).status == "succeeded"
-        assert not service.reconcile(payment_id=payment.id).mismatches
-    finally:
-        service.ledger.close()
+    service = PaymentService(gateway, ledger)
+    payment = service.sale("braintree", Money.of("30.00", EUR), source="fake-valid-nonce", order_id="B-2",
+                           idempotency_key="refund-sale")
+    emulator.settle(payment.reference or "")
+    service.receive_webhook("braintree", *inbox.wait(1)[0])
+    payment = service.refund(payment.id, Money.of("12.00", EUR))
+    refund = service.list_transactions(payment.id)[-1]
+    assert (refund.kind, refund.status, payment.refunded) == ("refund", "accepted", Money.zero(EUR))
+    emulator.settle(refund.provider_reference or "")
+    receipt = service.receive_webhook("braintree", *inbox.wait(2)[1])
+    assert receipt.status == "applied"
+    settled = service.get_payment(payment.id)
+    assert (settled.state, settled.refunded) == ("partially_refunded", Money.of("12.00", EUR))
+    assert service.get_transaction(refund.id).status == "succeeded"
+    assert not service.reconcile(payment_id=payment.id).mismatches
 
 
 def test_a_refund_braintree_failed_is_undone_in_the_ledger_when_notified_as_its_sdk_does(
-    batch: tuple[Gateway, BraintreeEmulator, str], inbox: Inbox, tmp_path: Path
+    batch: tuple[Gateway, BraintreeEmulator, str], inbox: Inbox, ledger: SQLiteLedger
 ) -> None:
     """Braintree's own refund_failed notification (its SDK's sample, signed with the method's key
     pair) has no `<type>credit</type>`; it is about the refund all the same."""
     gateway, emulator, _ = batch
     emulator.webhook_url = inbox.url
-    service = PaymentService(gateway, SQLiteLedger(str(tmp_path / "ledger.db")))
-    try:
-        payment = service.sale("braintree", Money.of("50.00", EUR), source="fake-valid-nonce", order_id="B-6",
-                               idempotency_key="failed-refund-sale")
-        emulator.settle(payment.reference or "")
-        service.receive_webhook("braintree", *inbox.wait(1)[0])
-        payment = service.refund(payment.id, Money.of("12.00", EUR), idempotency_key="failed-refund")
-        refund = service.list_transactions(payment.id)[-1]
-        assert (refund.kind, refund.status, payment.refunded) == ("refund", "succeeded", Money.of("12.00", EUR))
-        sdk = braintree.BraintreeGateway(braintree.Configuration(braintree.Environment.Sandbox, merchant_id="m",
-                                                                 public_key=emulator.public_key,
-                                                                 private_key=emulator.private_key))
-        legacy = emulator.transactions[refund.provider_reference or ""].legacy
-        notification = sdk.webhook_testing.sample_notification("refund_failed", legacy)
-        receipt = service.receive_webhook("braintree", {"content-type": "application/x-www-form-urlencoded"},
-                                          urlencode(notification).encode())
-        assert (receipt.payment_id, receipt.status) == (payment.id, "applied")
-        assert service.get_payment(payment.id).refunded == Money.zero(EUR)
-    finally:
-        service.ledger.close()
+    service = PaymentService(gateway, ledger)
+    payment = service.sale("braintree", Money.of("50.00", EUR), source="fake-valid-nonce", order_id="B-6",
+                           idempotency_key="failed-refund-sale")
+    emulator.settle(payment.reference or "")
+    service.receive_webhook("braintree", *inbox.wait(1)[0])
+    payment = service.refund(payment.id, Money.of("12.00", EUR), idempotency_key="failed-refund")
+    refund = service.list_transactions(payment.id)[-1]
+    assert (refund.kind, refund.status, payment.refunded) == ("refund", "succeeded", Money.of("12.00", EUR))
+    sdk = braintree.BraintreeGateway(braintree.Configuration(braintree.Environment.Sandbox, merchant_id="m",
+                                                             public_key=emulator.public_key,
+                                                             private_key=emulator.private_key))
+    legacy = emulator.transactions[refund.provider_reference or ""].legacy
+    notification = sdk.webhook_testing.sample_notification("refund_failed", legacy)
+    receipt = service.receive_webhook("braintree", {"content-type": "application/x-www-form-urlencoded"},
+                                      urlencode(notification).encode())
+    assert (receipt.payment_id, receipt.status) == (payment.id, "applied")
+    assert service.get_payment(payment.id).refunded == Money.zero(EUR)
 
 
 @pytest.mark.parametrize("notified", [True, False])
 @pytest.mark.parametrize("operation", ["sale", "capture"])
 def test_a_sale_or_capture_braintree_declines_at_settlement_is_undone_in_the_ledger(
-    batch: tuple[Gateway, BraintreeEmulator, str], inbox: Inbox, tmp_path: Path, operation: str, notified: bool
+    batch: tuple[Gateway, BraintreeEmulator, str], inbox: Inbox, ledger: SQLiteLedger, operation: str, notified: bool
 ) -> None:
     """Answered SUBMITTED_FOR_SETTLEMENT, which the ledger records as captured, then declined in
     the settlement batch: the notification undoes it, and the ledger agrees with Braintree."""
     gateway, emulator, _ = batch
     emulator.webhook_url = inbox.url
-    service = PaymentService(gateway, SQLiteLedger(str(tmp_path / "ledger.db")))
-    try:
-        if operation == "sale":
-            payment = service.sale("braintree", Money.of("50.00", EUR), source="fake-valid-nonce", order_id="B-7",
-                                   idempotency_key="declined-sale")
-            expected = (PaymentState.FAILED, Money.zero(EUR), Money.zero(EUR))
-        else:
-            payment = service.authorize("braintree", Money.of("50.00", EUR), source="fake-valid-nonce",
-                                        order_id="B-8", idempotency_key="declined-auth")
-            payment = service.capture(payment.id, Money.of("20.00", EUR), final=False)
-            expected = (PaymentState.AUTHORIZED, Money.of("50.00", EUR), Money.zero(EUR))
-        submitted = service.list_transactions(payment.id)[-1]
-        assert payment.captured == submitted.amount  # counted once submitted
-        emulator.settle(submitted.provider_reference or "", "SETTLEMENT_DECLINED")
-        if notified:
-            receipt = service.receive_webhook("braintree", *inbox.wait(1)[0])
-            assert (receipt.payment_id, receipt.status) == (payment.id, "applied")
-        else:  # the notification lost: reconciliation reads it
-            service.reconcile(payment_id=payment.id)
-        payment = service.get_payment(payment.id)
-        assert (payment.state, payment.authorized, payment.captured) == expected
-        assert [t.kind for t in service.list_transactions(payment.id)][-1] == "reversal"
-        assert not service.reconcile(payment_id=payment.id).mismatches
-    finally:
-        service.ledger.close()
+    service = PaymentService(gateway, ledger)
+    if operation == "sale":
+        payment = service.sale("braintree", Money.of("50.00", EUR), source="fake-valid-nonce", order_id="B-7",
+                               idempotency_key="declined-sale")
+        expected = (PaymentState.FAILED, Money.zero(EUR), Money.zero(EUR))
+    else:
+        payment = service.authorize("braintree", Money.of("50.00", EUR), source="fake-valid-nonce",
+                                    order_id="B-8", idempotency_key="declined-auth")
+        payment = service.capture(payment.id, Money.of("20.00", EUR), final=False)
+        expected = (PaymentState.AUTHORIZED, Money.of("50.00", EUR), Money.zero(EUR))
+    submitted = service.list_transactions(payment.id)[-1]
+    assert payment.captured == submitted.amount  # counted once submitted
+    emulator.settle(submitted.provider_reference or "", "SETTLEMENT_DECLINED")
+    if notified:
+        receipt = service.receive_webhook("braintree", *inbox.wait(1)[0])
+        assert (receipt.payment_id, receipt.status) == (payment.id, "applied")
+    else:  # the notification lost: reconciliation reads it
+        service.reconcile(payment_id=payment.id)
+    payment = service.get_payment(payment.id)
+    assert (payment.state, payment.authorized, payment.captured) == expected
+    assert [t.kind for t in service.list_transactions(payment.id)][-1] == "reversal"
+    assert not service.reconcile(payment_id=payment.id).mismatches
 
 
 @pytest.mark.parametrize("kind", ["capture", "refund"])
 def test_a_replayed_capture_or_refund_braintree_declined_at_settlement_is_not_recorded_as_moved_money(
-    batch: tuple[Gateway, BraintreeEmulator, str], tmp_path: Path, kind: str
+    batch: tuple[Gateway, BraintreeEmulator, str], ledger: SQLiteLedger, kind: str
 ) -> None:
     gateway, emulator, _ = batch
-    service = PaymentService(gateway, SQLiteLedger(str(tmp_path / "ledger.db")))
-    try:
-        if kind == "capture":
-            payment = service.authorize("braintree", Money.of("50.00", EUR), source="fake-valid-nonce",
-                                        order_id="B-3", idempotency_key="declined-capture-auth")
-            operation, path = service.capture, "partialcapture"
-        else:
-            payment = service.sale("braintree", Money.of("50.00", EUR), source="fake-valid-nonce", order_id="B-4",
-                                   idempotency_key="declined-refund-sale")
-            emulator.settle(payment.reference or "")
-            operation, path = service.refund, "refundtransaction"
-        emulator.inject(Fault(kind="drop_after", path=path))
-        with pytest.raises(OutcomeUnknown):  # Braintree made it; its answer was lost
-            operation(payment.id, Money.of("20.00", EUR), idempotency_key=f"lost-{kind}")
-        made = [t for t in emulator.transactions.values() if t.order_id == f"lost-{kind}"]
-        assert len(made) == 1 and made[0].status == "SUBMITTED_FOR_SETTLEMENT"
-        emulator.settle(made[0].id, "SETTLEMENT_DECLINED")  # the processor refused it at settlement
-        with pytest.raises(Declined):  # the retry under its key finds it declined: no money moved
-            operation(payment.id, Money.of("20.00", EUR), idempotency_key=f"lost-{kind}")
-        recorded = service.get_payment(payment.id)
-        assert (recorded.captured, recorded.refunded) == (
-            (Money.zero(EUR), Money.zero(EUR)) if kind == "capture" else (Money.of("50.00", EUR), Money.zero(EUR)))
-        assert service.list_transactions(payment.id)[-1].status == "failed"
-        assert not service.reconcile(payment_id=payment.id).mismatches
-    finally:
-        service.ledger.close()
+    service = PaymentService(gateway, ledger)
+    if kind == "capture":
+        payment = service.authorize("braintree", Money.of("50.00", EUR), source="fake-valid-nonce",
+                                    order_id="B-3", idempotency_key="declined-capture-auth")
+        operation, path = service.capture, "partialcapture"
+    else:
+        payment = service.sale("braintree", Money.of("50.00", EUR), source="fake-valid-nonce", order_id="B-4",
+                               idempotency_key="declined-refund-sale")
+        emulator.settle(payment.reference or "")
+        operation, path = service.refund, "refundtransaction"
+    emulator.inject(Fault(kind="drop_after", path=path))
+    with pytest.raises(OutcomeUnknown):  # Braintree made it; its answer was lost
+        operation(payment.id, Money.of("20.00", EUR), idempotency_key=f"lost-{kind}")
+    made = [t for t in emulator.transactions.values() if t.order_id == f"lost-{kind}"]
+    assert len(made) == 1 and made[0].status == "SUBMITTED_FOR_SETTLEMENT"
+    emulator.settle(made[0].id, "SETTLEMENT_DECLINED")  # the processor refused it at settlement
+    with pytest.raises(Declined):  # the retry under its key finds it declined: no money moved
+        operation(payment.id, Money.of("20.00", EUR), idempotency_key=f"lost-{kind}")
+    recorded = service.get_payment(payment.id)
+    assert (recorded.captured, recorded.refunded) == (
+        (Money.zero(EUR), Money.zero(EUR)) if kind == "capture" else (Money.of("50.00", EUR), Money.zero(EUR)))
+    assert service.list_transactions(payment.id)[-1].status == "failed"
+    assert not service.reconcile(payment_id=payment.id).mismatches
 
 
 def test_a_replayed_sale_braintree_declined_at_settlement_is_a_decline_not_a_capture(
-    batch: tuple[Gateway, BraintreeEmulator, str], tmp_path: Path
+    batch: tuple[Gateway, BraintreeEmulator, str], ledger: SQLiteLedger
 ) -> None:
     gateway, emulator, _ = batch
-    service = PaymentService(gateway, SQLiteLedger(str(tmp_path / "ledger.db")))
-    try:
-        emulator.inject(Fault(kind="drop_after", path="chargePaymentMethod"))
-        with pytest.raises(OutcomeUnknown):  # Braintree charged; its answer was lost
-            service.sale("braintree", Money.of("50.00", EUR), source="fake-valid-nonce", order_id="B-5",
-                         idempotency_key="lost-sale")
-        (made,) = emulator.transactions.values()
-        emulator.settle(made.id, "SETTLEMENT_DECLINED")  # the processor refused it at settlement
-        with pytest.raises(Declined):  # the retry under its key finds it declined: no money moved
-            service.sale("braintree", Money.of("50.00", EUR), source="fake-valid-nonce", order_id="B-5",
-                         idempotency_key="lost-sale")
-        (txn,) = service.list_transactions()
-        assert txn.status == "failed"
-        payment = service.get_payment(txn.payment_id or "")
-        assert (payment.authorized, payment.captured) == (Money.zero(EUR), Money.zero(EUR))
-        assert not service.reconcile(payment_id=payment.id).mismatches
-    finally:
-        service.ledger.close()
+    service = PaymentService(gateway, ledger)
+    emulator.inject(Fault(kind="drop_after", path="chargePaymentMethod"))
+    with pytest.raises(OutcomeUnknown):  # Braintree charged; its answer was lost
+        service.sale("braintree", Money.of("50.00", EUR), source="fake-valid-nonce", order_id="B-5",
+                     idempotency_key="lost-sale")
+    (made,) = emulator.transactions.values()
+    emulator.settle(made.id, "SETTLEMENT_DECLINED")  # the processor refused it at settlement
+    with pytest.raises(Declined):  # the retry under its key finds it declined: no money moved
+        service.sale("braintree", Money.of("50.00", EUR), source="fake-valid-nonce", order_id="B-5",
+                     idempotency_key="lost-sale")
+    (txn,) = service.list_transactions()
+    assert txn.status == "failed"
+    payment = service.get_payment(txn.payment_id or "")
+    assert (payment.authorized, payment.captured) == (Money.zero(EUR), Money.zero(EUR))
+    assert not service.reconcile(payment_id=payment.id).mismatches
 
 
 @pytest.mark.parametrize("notified", [True, False])
 def test_a_whole_capture_declined_at_settlement_leaves_nothing_held(
-    batch: tuple[Gateway, BraintreeEmulator, str], inbox: Inbox, tmp_path: Path, notified: bool
+    batch: tuple[Gateway, BraintreeEmulator, str], inbox: Inbox, ledger: SQLiteLedger, notified: bool
 ) -> None:
     """A capture of all that was authorized declined in the settlement batch: nothing is captured,
     and the authorization it consumed can be neither captured again nor voided (Braintree refuses
@@ -357,32 +347,29 @@ def test_a_whole_capture_declined_at_settlement_leaves_nothing_held(
     capture or void is sent for a hold Braintree no longer has."""
     gateway, emulator, _ = batch
     emulator.webhook_url = inbox.url
-    service = PaymentService(gateway, SQLiteLedger(str(tmp_path / "ledger.db")))
-    try:
-        payment = service.authorize("braintree", Money.of("50.00", EUR), source="fake-valid-nonce",
-                                    order_id="B-9", idempotency_key="declined-whole-auth")
-        payment = service.capture(payment.id)
-        submitted = service.list_transactions(payment.id)[-1]
-        emulator.settle(submitted.provider_reference or "", "SETTLEMENT_DECLINED")
-        if notified:  # the only word of it: no reconciliation runs
-            receipt = service.receive_webhook("braintree", *inbox.wait(1)[0])
-            assert (receipt.payment_id, receipt.status) == (payment.id, "applied")
-        else:
-            service.reconcile(payment_id=payment.id)
-        payment = service.get_payment(payment.id)
-        assert (payment.state, payment.captured, payment.capturable) == (
-            PaymentState.VOIDED, Money.zero(EUR), Money.zero(EUR))
-        fetched = gateway.execute("braintree", "fetch", Subject(reference=payment.reference))
-        assert (fetched.state, fetched.captured) == (ProviderState.VOIDED, Money.zero(EUR))
-        count = len(service.list_transactions(payment.id))
-        for operation in (lambda: service.capture(payment.id), lambda: service.void(payment.id)):
-            with pytest.raises(StateError):  # refused before sending: Braintree holds nothing to act on
-                operation()
-        assert len(service.list_transactions(payment.id)) == count
-        assert not service.reconcile(payment_id=payment.id).mismatches
-        assert service.get_payment(payment.id).state == PaymentState.VOIDED
-    finally:
-        service.ledger.close()
+    service = PaymentService(gateway, ledger)
+    payment = service.authorize("braintree", Money.of("50.00", EUR), source="fake-valid-nonce",
+                                order_id="B-9", idempotency_key="declined-whole-auth")
+    payment = service.capture(payment.id)
+    submitted = service.list_transactions(payment.id)[-1]
+    emulator.settle(submitted.provider_reference or "", "SETTLEMENT_DECLINED")
+    if notified:  # the only word of it: no reconciliation runs
+        receipt = service.receive_webhook("braintree", *inbox.wait(1)[0])
+        assert (receipt.payment_id, receipt.status) == (payment.id, "applied")
+    else:
+        service.reconcile(payment_id=payment.id)
+    payment = service.get_payment(payment.id)
+    assert (payment.state, payment.captured, payment.capturable) == (
+        PaymentState.VOIDED, Money.zero(EUR), Money.zero(EUR))
+    fetched = gateway.execute("braintree", "fetch", Subject(reference=payment.reference))
+    assert (fetched.state, fetched.captured) == (ProviderState.VOIDED, Money.zero(EUR))
+    count = len(service.list_transactions(payment.id))
+    for operation in (lambda: service.capture(payment.id), lambda: service.void(payment.id)):
+        with pytest.raises(StateError):  # refused before sending: Braintree holds nothing to act on
+            operation()
+    assert len(service.list_transactions(payment.id)) == count
+    assert not service.reconcile(payment_id=payment.id).mismatches
+    assert service.get_payment(payment.id).state == PaymentState.VOIDED
 
 
 @pytest.mark.parametrize(("outcomes", "expected"), [
@@ -390,7 +377,7 @@ def test_a_whole_capture_declined_at_settlement_leaves_nothing_held(
     (("SETTLED", "SETTLEMENT_DECLINED"), (PaymentState.PARTIALLY_CAPTURED, "20.00", "30.00")),
 ])
 def test_captures_that_asked_for_all_of_an_authorization_the_last_declined_are_read_as_reconciliation_does(
-    batch: tuple[Gateway, BraintreeEmulator, str], inbox: Inbox, tmp_path: Path, outcomes: tuple[str, str],
+    batch: tuple[Gateway, BraintreeEmulator, str], inbox: Inbox, ledger: SQLiteLedger, outcomes: tuple[str, str],
     expected: tuple[str, str, str],
 ) -> None:
     """Two captures of an authorization, the second of what the first left, the second declined
@@ -399,59 +386,53 @@ def test_captures_that_asked_for_all_of_an_authorization_the_last_declined_are_r
     settled, Braintree's payment is still partially captured, the rest offered again."""
     gateway, emulator, _ = batch
     emulator.webhook_url = inbox.url
-    service = PaymentService(gateway, SQLiteLedger(str(tmp_path / "ledger.db")))
-    try:
-        payment = service.authorize("braintree", Money.of("50.00", EUR), source="fake-valid-nonce",
-                                    order_id="B-11", idempotency_key=f"asked-all-{outcomes[0]}")
-        for number, (amount, outcome) in enumerate(zip(("20.00", "30.00"), outcomes, strict=True), 1):
-            payment = service.capture(payment.id, Money.of(amount, EUR), final=False)
-            emulator.settle(service.list_transactions(payment.id)[-1].provider_reference or "", outcome)
-            receipt = service.receive_webhook("braintree", *inbox.wait(number)[-1])
-            assert (receipt.payment_id, receipt.status) == (payment.id, "applied")
-        state, captured, capturable = expected
-        payment = service.get_payment(payment.id)
-        assert (payment.state, payment.captured, payment.capturable) == (
-            state, Money.of(captured, EUR), Money.of(capturable, EUR))
-        assert not service.reconcile(payment_id=payment.id).mismatches
-        reconciled = service.get_payment(payment.id)
-        assert (reconciled.state, reconciled.captured, reconciled.capturable) == (
-            payment.state, payment.captured, payment.capturable)
-    finally:
-        service.ledger.close()
+    service = PaymentService(gateway, ledger)
+    payment = service.authorize("braintree", Money.of("50.00", EUR), source="fake-valid-nonce",
+                                order_id="B-11", idempotency_key=f"asked-all-{outcomes[0]}")
+    for number, (amount, outcome) in enumerate(zip(("20.00", "30.00"), outcomes, strict=True), 1):
+        payment = service.capture(payment.id, Money.of(amount, EUR), final=False)
+        emulator.settle(service.list_transactions(payment.id)[-1].provider_reference or "", outcome)
+        receipt = service.receive_webhook("braintree", *inbox.wait(number)[-1])
+        assert (receipt.payment_id, receipt.status) == (payment.id, "applied")
+    state, captured, capturable = expected
+    payment = service.get_payment(payment.id)
+    assert (payment.state, payment.captured, payment.capturable) == (
+        state, Money.of(captured, EUR), Money.of(capturable, EUR))
+    assert not service.reconcile(payment_id=payment.id).mismatches
+    reconciled = service.get_payment(payment.id)
+    assert (reconciled.state, reconciled.captured, reconciled.capturable) == (
+        payment.state, payment.captured, payment.capturable)
 
 
 
 def test_a_replayed_whole_capture_braintree_declined_at_settlement_leaves_nothing_held(
-    batch: tuple[Gateway, BraintreeEmulator, str], tmp_path: Path
+    batch: tuple[Gateway, BraintreeEmulator, str], ledger: SQLiteLedger
 ) -> None:
     """A capture of all that was authorized whose answer was lost, then declined at settlement:
     the retry under its key finds the decline, which stands (no money moved), and the service
     reads the payment, as reconciliation does: the capture consumed the authorization, nothing
     is held or left to capture."""
     gateway, emulator, _ = batch
-    service = PaymentService(gateway, SQLiteLedger(str(tmp_path / "ledger.db")))
-    try:
-        payment = service.authorize("braintree", Money.of("50.00", EUR), source="fake-valid-nonce",
-                                    order_id="B-12", idempotency_key="lost-whole-capture-auth")
-        emulator.inject(Fault(kind="drop_after", path="partialcapture"))
-        with pytest.raises(OutcomeUnknown):  # Braintree made it; its answer was lost
-            service.capture(payment.id, idempotency_key="lost-whole-capture")
-        (made,) = [t for t in emulator.transactions.values() if t.order_id == "lost-whole-capture"]
-        emulator.settle(made.id, "SETTLEMENT_DECLINED")  # the processor refused it at settlement
-        with pytest.raises(Declined) as declined:  # the retry under its key finds it declined: no money moved
-            service.capture(payment.id, idempotency_key="lost-whole-capture")
-        assert service.list_transactions(payment.id)[-1].status == "failed"
-        payment = service.get_payment(payment.id)
-        assert (payment.state, payment.captured, payment.capturable) == (
-            PaymentState.VOIDED, Money.zero(EUR), Money.zero(EUR))
-        assert declined.value.details["reconciled"] is True
-        assert not service.reconcile(payment_id=payment.id).mismatches
-    finally:
-        service.ledger.close()
+    service = PaymentService(gateway, ledger)
+    payment = service.authorize("braintree", Money.of("50.00", EUR), source="fake-valid-nonce",
+                                order_id="B-12", idempotency_key="lost-whole-capture-auth")
+    emulator.inject(Fault(kind="drop_after", path="partialcapture"))
+    with pytest.raises(OutcomeUnknown):  # Braintree made it; its answer was lost
+        service.capture(payment.id, idempotency_key="lost-whole-capture")
+    (made,) = [t for t in emulator.transactions.values() if t.order_id == "lost-whole-capture"]
+    emulator.settle(made.id, "SETTLEMENT_DECLINED")  # the processor refused it at settlement
+    with pytest.raises(Declined) as declined:  # the retry under its key finds it declined: no money moved
+        service.capture(payment.id, idempotency_key="lost-whole-capture")
+    assert service.list_transactions(payment.id)[-1].status == "failed"
+    payment = service.get_payment(payment.id)
+    assert (payment.state, payment.captured, payment.capturable) == (
+        PaymentState.VOIDED, Money.zero(EUR), Money.zero(EUR))
+    assert declined.value.details["reconciled"] is True
+    assert not service.reconcile(payment_id=payment.id).mismatches
 
 
 def test_an_authorization_the_control_panel_captured_and_braintree_declined_at_settlement_is_not_captured_once_notified(
-    batch: tuple[Gateway, BraintreeEmulator, str], inbox: Inbox, tmp_path: Path
+    batch: tuple[Gateway, BraintreeEmulator, str], inbox: Inbox, ledger: SQLiteLedger
 ) -> None:
     """The merchant submits the authorization for settlement in the Control Panel (no word to
     the ledger, which reads it captured when reconciling), and the batch declines it: its
@@ -460,31 +441,28 @@ def test_an_authorization_the_control_panel_captured_and_braintree_declined_at_s
     to capture."""
     gateway, emulator, _ = batch
     emulator.webhook_url = inbox.url
-    service = PaymentService(gateway, SQLiteLedger(str(tmp_path / "ledger.db")))
-    try:
-        payment = service.authorize("braintree", Money.of("50.00", EUR), source="fake-valid-nonce",
-                                    order_id="B-13", idempotency_key="panel-captured-auth")
-        with emulator.lock:  # the Control Panel's capture of all of it
-            emulator.operations.capture({"transactionId": payment.reference})
-        service.reconcile(payment_id=payment.id)
-        assert service.get_payment(payment.id).captured == Money.of("50.00", EUR)
-        emulator.settle(payment.reference or "", "SETTLEMENT_DECLINED")
-        receipt = service.receive_webhook("braintree", *inbox.wait(1)[0])
-        assert (receipt.payment_id, receipt.status) == (payment.id, "applied")
-        payment = service.get_payment(payment.id)
-        assert (payment.captured, payment.capturable) == (Money.zero(EUR), Money.zero(EUR))
-        service.reconcile(payment_id=payment.id)  # reads what the notification made the service read
-        reconciled = service.get_payment(payment.id)
-        assert (reconciled.state, reconciled.captured, reconciled.capturable) == (
-            payment.state, payment.captured, payment.capturable)
-    finally:
-        service.ledger.close()
+    service = PaymentService(gateway, ledger)
+    payment = service.authorize("braintree", Money.of("50.00", EUR), source="fake-valid-nonce",
+                                order_id="B-13", idempotency_key="panel-captured-auth")
+    with emulator.lock:  # the Control Panel's capture of all of it
+        emulator.operations.capture({"transactionId": payment.reference})
+    service.reconcile(payment_id=payment.id)
+    assert service.get_payment(payment.id).captured == Money.of("50.00", EUR)
+    emulator.settle(payment.reference or "", "SETTLEMENT_DECLINED")
+    receipt = service.receive_webhook("braintree", *inbox.wait(1)[0])
+    assert (receipt.payment_id, receipt.status) == (payment.id, "applied")
+    payment = service.get_payment(payment.id)
+    assert (payment.captured, payment.capturable) == (Money.zero(EUR), Money.zero(EUR))
+    service.reconcile(payment_id=payment.id)  # reads what the notification made the service read
+    reconciled = service.get_payment(payment.id)
+    assert (reconciled.state, reconciled.captured, reconciled.capturable) == (
+        payment.state, payment.captured, payment.capturable)
 
 
 @pytest.mark.parametrize(("outcome", "notified"), [
     ("SETTLEMENT_DECLINED", True), ("SETTLEMENT_DECLINED", False), ("VOIDED", False)])
 def test_an_authorization_the_control_panel_captured_whole_and_braintree_declined_at_settlement_is_released(
-    batch: tuple[Gateway, BraintreeEmulator, str], inbox: Inbox, tmp_path: Path, outcome: str,
+    batch: tuple[Gateway, BraintreeEmulator, str], inbox: Inbox, ledger: SQLiteLedger, outcome: str,
     notified: bool,
 ) -> None:
     """The authorization itself submitted for settlement (the Control Panel's capture of all of
@@ -494,65 +472,59 @@ def test_an_authorization_the_control_panel_captured_whole_and_braintree_decline
     agrees, run after run."""
     gateway, emulator, _ = batch
     emulator.webhook_url = inbox.url
-    service = PaymentService(gateway, SQLiteLedger(str(tmp_path / "ledger.db")))
-    try:
-        payment = service.authorize("braintree", Money.of("50.00", EUR), source="fake-valid-nonce",
-                                    order_id="B-14", idempotency_key=f"panel-whole-auth-{outcome}-{notified}")
-        with emulator.lock:  # the Control Panel's capture of all of it
-            emulator.operations.capture({"transactionId": payment.reference})
+    service = PaymentService(gateway, ledger)
+    payment = service.authorize("braintree", Money.of("50.00", EUR), source="fake-valid-nonce",
+                                order_id="B-14", idempotency_key=f"panel-whole-auth-{outcome}-{notified}")
+    with emulator.lock:  # the Control Panel's capture of all of it
+        emulator.operations.capture({"transactionId": payment.reference})
+    assert not service.reconcile(payment_id=payment.id).mismatches
+    if outcome == "VOIDED":  # the Control Panel's void before the batch: Braintree notifies nothing
+        with emulator.lock:
+            emulator.operations.reverse({"transactionId": payment.reference})
+    else:
+        emulator.settle(payment.reference or "", outcome)
+    if notified:
+        receipt = service.receive_webhook("braintree", *inbox.wait(1)[0])
+        assert (receipt.payment_id, receipt.status) == (payment.id, "applied")
+    else:  # the notification lost: reconciliation reads it
         assert not service.reconcile(payment_id=payment.id).mismatches
-        if outcome == "VOIDED":  # the Control Panel's void before the batch: Braintree notifies nothing
-            with emulator.lock:
-                emulator.operations.reverse({"transactionId": payment.reference})
-        else:
-            emulator.settle(payment.reference or "", outcome)
-        if notified:
-            receipt = service.receive_webhook("braintree", *inbox.wait(1)[0])
-            assert (receipt.payment_id, receipt.status) == (payment.id, "applied")
-        else:  # the notification lost: reconciliation reads it
-            assert not service.reconcile(payment_id=payment.id).mismatches
-        payment = service.get_payment(payment.id)
-        assert (payment.state, payment.captured, payment.capturable) == (
-            PaymentState.VOIDED, Money.zero(EUR), Money.zero(EUR))
-        fetched = gateway.execute("braintree", "fetch", Subject(reference=payment.reference, flow="authorize"))
-        assert (fetched.state, fetched.authorized, fetched.captured) == (
-            ProviderState.VOIDED, Money.of("50.00", EUR), Money.zero(EUR))
-        # The same transaction read as a sale's (created submitted) is that sale declined.
-        sold = gateway.execute("braintree", "fetch", Subject(reference=payment.reference, flow="sale"))
-        assert (sold.state, sold.authorized, sold.captured) == (ProviderState.FAILED, Money.zero(EUR), Money.zero(EUR))
-        for _ in range(2):
-            assert not service.reconcile(payment_id=payment.id).mismatches
-            assert service.get_payment(payment.id).state == PaymentState.VOIDED
-    finally:
-        service.ledger.close()
+    payment = service.get_payment(payment.id)
+    assert (payment.state, payment.captured, payment.capturable) == (
+        PaymentState.VOIDED, Money.zero(EUR), Money.zero(EUR))
+    fetched = gateway.execute("braintree", "fetch", Subject(reference=payment.reference, flow="authorize"))
+    assert (fetched.state, fetched.authorized, fetched.captured) == (
+        ProviderState.VOIDED, Money.of("50.00", EUR), Money.zero(EUR))
+    # The same transaction read as a sale's (created submitted) is that sale declined.
+    sold = gateway.execute("braintree", "fetch", Subject(reference=payment.reference, flow="sale"))
+    assert (sold.state, sold.authorized, sold.captured) == (ProviderState.FAILED, Money.zero(EUR), Money.zero(EUR))
+    for _ in range(2):
+        assert not service.reconcile(payment_id=payment.id).mismatches
+        assert service.get_payment(payment.id).state == PaymentState.VOIDED
 
 
 def test_a_replayed_authorization_the_control_panel_captured_whole_and_braintree_declined_is_authorized_then_released(
-    batch: tuple[Gateway, BraintreeEmulator, str], tmp_path: Path
+    batch: tuple[Gateway, BraintreeEmulator, str], ledger: SQLiteLedger
 ) -> None:
     """The authorization's answer lost, then the merchant captures all of it in the Control Panel
     and the batch declines it: the retry under its key finds a transaction declined at settlement,
     which for a sale would be the sale's decline. This one was authorized first: the authorize is
     not recorded failed, and the payment reads as reconciliation does, released."""
     gateway, emulator, _ = batch
-    service = PaymentService(gateway, SQLiteLedger(str(tmp_path / "ledger.db")))
-    try:
-        emulator.inject(Fault(kind="drop_after", path="authorizePaymentMethod"))
-        with pytest.raises(OutcomeUnknown):  # Braintree authorized; its answer was lost
-            service.authorize("braintree", Money.of("50.00", EUR), source="fake-valid-nonce", order_id="B-15",
-                              idempotency_key="lost-panel-auth")
-        (made,) = emulator.transactions.values()
-        with emulator.lock:  # the Control Panel's capture of all of it
-            emulator.operations.capture({"transactionId": made.id})
-        emulator.settle(made.id, "SETTLEMENT_DECLINED")
-        payment = service.authorize("braintree", Money.of("50.00", EUR), source="fake-valid-nonce",
-                                    order_id="B-15", idempotency_key="lost-panel-auth")
-        (txn,) = service.list_transactions(payment.id)
-        assert txn.status == "succeeded"
-        payment = service.get_payment(payment.id)
-        assert (payment.state, payment.captured, payment.capturable) == (
-            PaymentState.VOIDED, Money.zero(EUR), Money.zero(EUR))
-        assert not service.reconcile(payment_id=payment.id).mismatches
-        assert service.get_payment(payment.id).state == PaymentState.VOIDED
-    finally:
-        service.ledger.close()
+    service = PaymentService(gateway, ledger)
+    emulator.inject(Fault(kind="drop_after", path="authorizePaymentMethod"))
+    with pytest.raises(OutcomeUnknown):  # Braintree authorized; its answer was lost
+        service.authorize("braintree", Money.of("50.00", EUR), source="fake-valid-nonce", order_id="B-15",
+                          idempotency_key="lost-panel-auth")
+    (made,) = emulator.transactions.values()
+    with emulator.lock:  # the Control Panel's capture of all of it
+        emulator.operations.capture({"transactionId": made.id})
+    emulator.settle(made.id, "SETTLEMENT_DECLINED")
+    payment = service.authorize("braintree", Money.of("50.00", EUR), source="fake-valid-nonce",
+                                order_id="B-15", idempotency_key="lost-panel-auth")
+    (txn,) = service.list_transactions(payment.id)
+    assert txn.status == "succeeded"
+    payment = service.get_payment(payment.id)
+    assert (payment.state, payment.captured, payment.capturable) == (
+        PaymentState.VOIDED, Money.zero(EUR), Money.zero(EUR))
+    assert not service.reconcile(payment_id=payment.id).mismatches
+    assert service.get_payment(payment.id).state == PaymentState.VOIDED
