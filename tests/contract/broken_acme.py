@@ -76,23 +76,29 @@ def _with(settings: GatewaySettings, **changed: Any) -> CommandPool:
 
 
 # -- 1. amounts converted through a float and rounded to two decimals --------------------------------
-def _rounded(capture: bool) -> Callable[[Subject], dict[str, Any]]:
-    build = payment_request(capture)
+def _amount_sent_as(amount: Callable[[Money], Any]) -> Callable[[GatewaySettings], CommandPool]:
+    """Acme's authorize and sale, with the amount they send computed by `amount` instead."""
 
-    def request(subject: Subject) -> dict[str, Any]:
-        body = build(subject)
-        assert subject.amount is not None
-        major = round(float(subject.amount.amount), 2)
-        body["amount"] = int(major * 10**subject.amount.exponent)
-        return body
+    def request(capture: bool) -> Callable[[Subject], dict[str, Any]]:
+        build = payment_request(capture)
 
-    return request
+        def built(subject: Subject) -> dict[str, Any]:
+            body: dict[str, Any] = build(subject)
+            assert subject.amount is not None
+            body["amount"] = amount(subject.amount)
+            return body
+
+        return built
+
+    def commands(settings: GatewaySettings) -> CommandPool:
+        return _with(settings,
+                     authorize=lambda command: attrs.evolve(command, builder=[request(False), metadata_request]),
+                     sale=lambda command: attrs.evolve(command, builder=[request(True), metadata_request]))
+
+    return commands
 
 
-def rounding_commands(settings: GatewaySettings) -> CommandPool:
-    return _with(settings,
-                 authorize=lambda command: attrs.evolve(command, builder=[_rounded(False), metadata_request]),
-                 sale=lambda command: attrs.evolve(command, builder=[_rounded(True), metadata_request]))
+rounding_commands = _amount_sent_as(lambda money: int(round(float(money.amount), 2) * 10**money.exponent))
 
 
 # -- 2. the API key quoted in error messages "to help debugging" ---------------------------------------
@@ -457,22 +463,7 @@ def lost_reference_commands(settings: GatewaySettings) -> CommandPool:
 
 
 # -- 27. the amount sent as a float of minor units ----------------------------------------------------
-def _float_minor(capture: bool) -> Callable[[Subject], dict[str, Any]]:
-    build = payment_request(capture)
-
-    def request(subject: Subject) -> dict[str, Any]:
-        body: dict[str, Any] = build(subject)
-        assert subject.amount is not None
-        body["amount"] = float(subject.amount.amount) * 10**subject.amount.exponent
-        return body
-
-    return request
-
-
-def float_commands(settings: GatewaySettings) -> CommandPool:
-    return _with(settings,
-                 authorize=lambda command: attrs.evolve(command, builder=[_float_minor(False), metadata_request]),
-                 sale=lambda command: attrs.evolve(command, builder=[_float_minor(True), metadata_request]))
+float_commands = _amount_sent_as(lambda money: float(money.amount) * 10**money.exponent)
 
 
 # -- 28. fetch reporting the whole authorization captured once anything is ------------------------------
