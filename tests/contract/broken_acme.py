@@ -136,22 +136,7 @@ def retrying_decline_commands(settings: GatewaySettings) -> CommandPool:
 
 
 # -- 5. amounts sent as hundredths whatever the currency's exponent ------------------------------------
-def _two_decimals(capture: bool) -> Callable[[Subject], dict[str, Any]]:
-    build = payment_request(capture)
-
-    def request(subject: Subject) -> dict[str, Any]:
-        body = build(subject)
-        assert subject.amount is not None
-        body["amount"] = int(subject.amount.amount * 100)
-        return body
-
-    return request
-
-
-def exponent_commands(settings: GatewaySettings) -> CommandPool:
-    return _with(settings,
-                 authorize=lambda command: attrs.evolve(command, builder=[_two_decimals(False), metadata_request]),
-                 sale=lambda command: attrs.evolve(command, builder=[_two_decimals(True), metadata_request]))
+exponent_commands = _amount_sent_as(lambda money: int(money.amount * 100))
 
 
 # -- 6. no idempotency key on the wire -----------------------------------------------------------------
