@@ -45,7 +45,10 @@ class ProviderOperation:
     :param reference: the provider's id of the capture or refund.
     :param amount: what it moves.
     :param status: "succeeded", "accepted" (the provider decides later) or "failed".
-    :param idempotency_key: the key it was created with, when the provider reports it.
+    :param idempotency_key: the key it was created with, when the provider reports it; "" when
+        the provider reports it was made without one (only where every request of paywire's
+        carries its key, or a mark, on the operation): none of paywire's, so never matched to an
+        open transaction, by key or by amount. None: not known.
     :param parent: for a refund, the reference of the capture (or sale, charge) it gives money back
         from, as the capture command answered it, when the provider says. A payment captured
         several times can hold refunds of one amount on different captures: matched by amount

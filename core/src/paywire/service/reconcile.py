@@ -289,9 +289,10 @@ def _by_operations(u: LedgerUnit, pending: list[Transaction], listed: list[Provi
                    result: CommandResult) -> list[tuple[Settlement, str | None]]:
     """Each open transaction matched to one operation the provider lists: by the idempotency key
     it was sent with, then by its known reference, then by amount among the operations no
-    transaction has claimed, that did not fail (and whose key, if the provider reports one, is
-    not another's) and, for a refund, that the provider does not report on another capture than
-    the refund's own; open transactions outnumbering the operations they could each be stay open."""
+    transaction has claimed, that did not fail (and whose key is not known: one the provider
+    reports is another's, and "" says none of paywire's requests made it) and, for a refund, that
+    the provider does not report on another capture than the refund's own; open transactions
+    outnumbering the operations they could each be stay open."""
     kind = pending[0].kind
     claimed = {t.provider_reference for t in txns if t.kind == kind and t.provider_reference and t not in pending}
     free = [op for op in listed if op.reference not in claimed]

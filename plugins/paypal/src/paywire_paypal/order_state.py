@@ -29,6 +29,7 @@ from paywire import InvalidRequest, Money, ProviderOperation, ProviderState
 from paywire_paypal.amounts import from_paypal
 
 __all__ = [
+    "KEY_NOT_ECHOED",
     "OPERATION_STATUS",
     "authorization_of",
     "cancelled",
@@ -39,6 +40,8 @@ __all__ = [
     "up_id",
 ]
 
+# The custom_id of a refund made under a key PayPal cannot echo: still paywire's, key unknown.
+KEY_NOT_ECHOED: Final = "paywire"
 _CAPTURED: Final = frozenset({"COMPLETED", "PARTIALLY_REFUNDED", "REFUNDED"})
 _REFUNDED: Final = frozenset({"COMPLETED"})
 # A capture's or refund's PayPal status as a `ProviderOperation` status.
@@ -130,12 +133,15 @@ def operations(order: Mapping[str, Any]) -> tuple[ProviderOperation, ...]:
     """Every capture and refund the order holds, for reconciliation: in PayPal's order, those that
     failed (DECLINED, FAILED, ...) after the others.
 
-    A refund's `custom_id` is the paywire idempotency key it was sent with (see
-    `payments.refund_request`), and its `up` link names its capture, the refund's parent (an order
-    captured several times can hold refunds of one amount on different captures). PayPal's capture
-    request has no free field that captures echo (`invoice_id` is the payer-visible invoice, unique
-    per payment), so captures carry none and reconciliation matches an open capture by amount,
-    taking the first one listed. A failed one goes last: the ledger records a capture PayPal
+    A refund's `custom_id` is the paywire idempotency key it was sent with, or `KEY_NOT_ECHOED`
+    for a key PayPal cannot echo (see `payments.refund_request`): not known, then. A refund
+    without one is none of paywire's (PayPal's reversal of a chargeback, the dashboard's), its
+    key "": matched by amount, it would stand for a refund of paywire's that never reached PayPal.
+    Its `up` link names its capture, the refund's parent (an order captured several times can hold
+    refunds of one amount on different captures). PayPal's capture request has no free field that
+    captures echo (`invoice_id` is the payer-visible invoice, unique per payment), so captures
+    carry none (not known) and reconciliation matches an open capture by amount, taking the first
+    one listed. A failed one goes last: the ledger records a capture PayPal
     declined as failed without its id (the decline is the answer), so an earlier declined capture
     of the same amount must not take the place of the one a lost request made (a retry after the
     decline that went through).
@@ -147,12 +153,20 @@ def operations(order: Mapping[str, Any]) -> tuple[ProviderOperation, ...]:
                 status = OPERATION_STATUS.get(str(payment.get("status")))
                 if status is None or not isinstance(payment.get("id"), str):
                     continue  # a status PayPal may add later: reconcile nothing from it
-                key = payment.get("custom_id") if kind == "refund" else None
                 found.append(ProviderOperation(kind=kind, reference=payment["id"],
                                                amount=from_paypal(payment.get("amount")), status=status,
-                                               idempotency_key=key if isinstance(key, str) and key else None,
+                                               idempotency_key=_refund_key(payment) if kind == "refund" else None,
                                                parent=up_id(payment, "captures") if kind == "refund" else None))
     return tuple(sorted(found, key=lambda operation: operation.status == "failed"))
+
+
+def _refund_key(refund: Mapping[str, Any]) -> str | None:
+    """The key a refund was made with: "" for one made without paywire's `custom_id`; None when
+    not known (a key PayPal could not echo)."""
+    key = refund.get("custom_id")
+    if key is None or key == "":
+        return ""
+    return None if not isinstance(key, str) or key == KEY_NOT_ECHOED else key
 
 
 def order_fields(order: Mapping[str, Any]) -> dict[str, Any]:

@@ -6,7 +6,8 @@ captures took: after a partial capture it captures more than is left, within Pay
 limit), so the payment service always sends the amount; `final` (final_capture) releases the
 rest. A refund without an amount refunds what is left of the capture; its reason becomes the note
 PayPal shows the payer, and its idempotency key its `custom_id` (PayPal echoes it on the refund,
-so `fetch` can name the key each refund was made with).
+so `fetch` can name the key each refund was made with, and tell a refund PayPal or the dashboard
+made, which has none, from paywire's).
 
 A capture or refund PayPal answers PENDING (a capture held for review or waiting for an eCheck
 to clear, a refund funded by eCheck) is `accepted`: PayPal took it and decides later, by webhook
@@ -21,7 +22,7 @@ from typing import Any, Final
 
 from paywire import ProviderState, Response, Subject
 from paywire_paypal.amounts import from_paypal, to_paypal
-from paywire_paypal.order_state import order_id_of
+from paywire_paypal.order_state import KEY_NOT_ECHOED, order_id_of
 
 __all__ = [
     "authorization_fields",
@@ -48,11 +49,12 @@ def capture_request(subject: Subject) -> dict[str, Any]:
 
 
 def refund_request(subject: Subject) -> dict[str, Any]:
-    """The note to the payer, and the idempotency key as `custom_id` when PayPal can echo it."""
+    """The note to the payer, and the idempotency key as `custom_id`; a key PayPal cannot echo
+    as `KEY_NOT_ECHOED`, so the refund is still known to be paywire's."""
     request: dict[str, Any] = {"note_to_payer": subject.reason[:255]} if subject.reason else {}
     key = subject.idempotency_key
-    if key and _CUSTOM_ID.fullmatch(key):
-        request["custom_id"] = key
+    if key:
+        request["custom_id"] = key if _CUSTOM_ID.fullmatch(key) else KEY_NOT_ECHOED
     return request
 
 

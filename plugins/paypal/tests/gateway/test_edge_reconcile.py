@@ -162,3 +162,51 @@ def test_a_lost_completion_of_an_order_paypal_cancelled_is_failed_not_counted(pa
     assert service.get_transaction(raised.value.transaction_id or "").status == "failed"
     payment = service.get_payment(payment.id)
     assert (payment.state, payment.authorized, payment.captured) == ("failed", eur("0.00"), eur("0.00"))
+
+
+def test_a_lost_refund_is_not_taken_for_paypals_reversal_of_the_same_amount(paypal, tmp_path):
+    """The shop's refund of the whole sale got a 500 PayPal sent before applying it; PayPal then
+    reversed the capture (a chargeback): a refund of the same amount that PayPal made, without the
+    custom_id the shop's refund carries. It is not the shop's: taken for it, the ledger would say
+    the shop's refund went through while a chargeback took the money. The shop's refund stays open
+    until its request can no longer land, then is concluded not applied, and the reversal is
+    recorded as a refund made outside paywire."""
+    fast = paypal.gateway_with(connect_timeout=0.5, read_timeout=0.5)  # a short life to wait out
+    with SQLiteLedger(str(tmp_path / "reversed.db")) as ledger, fast:
+        service = PaymentService(paypal.gateway, ledger)
+        payment = service.sale("paypal", eur("100.00"), source=paypal.app.vault_card(), idempotency_key="sale-1")
+        paypal.app.inject(Fault(kind="status", status=500, method="POST", path="/refund$", times=5))
+        with pytest.raises(OutcomeUnknown) as raised:
+            PaymentService(fast, ledger, margin=0).refund(payment.id, eur("100.00"), idempotency_key="refund-1")
+        paypal.app.clear_faults()
+        assert not paypal.app.refunds  # the shop's refund never reached PayPal
+        capture = paypal.run("fetch", reference=payment.reference).references["capture"]
+        reversal = paypal.app.reverse_capture(capture)
+        report = service.reconcile(payment_id=payment.id)
+        lost = service.get_transaction(raised.value.transaction_id or "")
+        assert (lost.status, lost.provider_reference) == ("unknown", None), report
+        paypal.deliver(service, "PAYMENT.CAPTURE.REVERSED")  # waits for the open refund to be settled
+        while now() < (lost.settle_after or now()):  # by the clock, not a guess of the machine's speed
+            time.sleep(0.05)
+        report = service.reconcile(payment_id=payment.id)
+        lost = service.get_transaction(lost.id)
+        assert (lost.status, lost.provider_reference) == ("failed", None), report
+        (outside,) = [t for t in service.list_transactions(payment.id) if t.kind == "refund" and t.id != lost.id]
+        assert (outside.status, outside.origin, outside.provider_reference) == ("succeeded", "webhook", reversal)
+        later = service.get_payment(payment.id)
+        assert (later.captured, later.refunded, later.state) == (eur("100.00"), eur("100.00"), "refunded")
+        assert not report.mismatches and not report.errors, report
+
+
+def test_a_lost_refund_under_a_key_paypal_cannot_echo_is_still_found_by_its_amount(paypal, service):
+    """A refund whose key PayPal cannot carry as custom_id landed and its answer was lost: it
+    carries paywire's mark instead, so it is not taken for one made outside paywire."""
+    payment = service.sale("paypal", eur("100.00"), source=paypal.app.vault_card(), idempotency_key="sale-1")
+    paypal.app.inject(Fault(kind="drop_after", method="POST", path="/refund$"))
+    with pytest.raises(OutcomeUnknown) as raised:
+        service.refund(payment.id, eur("30.00"), idempotency_key="refund:1/with spaces")
+    (made,) = paypal.app.refunds
+    report = service.reconcile(payment_id=payment.id)
+    lost = service.get_transaction(raised.value.transaction_id or "")
+    assert (lost.status, lost.provider_reference) == ("succeeded", made), report
+    assert service.get_payment(payment.id).refunded == eur("30.00")

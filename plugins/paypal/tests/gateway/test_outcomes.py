@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from paywire import EventKind, Money, ProviderState, ProviderUnavailable, RateLimited, Response, Result, Subject
 from paywire.testing.emulator import Fault
 from paywire_paypal.errors import ERRORS
+from paywire_paypal.order_state import KEY_NOT_ECHOED
 
 
 def eur(value: str) -> Money:
@@ -191,10 +192,12 @@ def test_fetch_names_the_capture_each_refund_gives_money_back_from(paypal):
 
 
 def test_a_key_paypal_cannot_echo_is_not_sent_as_custom_id(paypal):
+    """Its mark is, in its place: the refund is still known to be paywire's (one without any
+    custom_id is not), made under a key fetch cannot name."""
     capture = paypal.captured("40.00")
     paypal.run("refund", reference=capture.reference, amount=eur("5.00"), idempotency_key="refund:1/with spaces")
     sent = [t for t in paypal.api_sent if t.url.endswith("/refund")][-1]
-    assert "custom_id" not in json.loads(sent.body)
+    assert json.loads(sent.body)["custom_id"] == KEY_NOT_ECHOED != "refund:1/with spaces"
     fetched = paypal.run("fetch", reference=capture.references["payment"])
     assert [op.idempotency_key for op in fetched.operations if op.kind == "refund"] == [None]
 
