@@ -134,3 +134,19 @@ def test_a_janitors_failed_look_and_reconciles_look_never_deadlock(
     assert {fast_service.get_transaction(t).status for t in (older, newer)} == {S.SUCCEEDED}
     assert ledger.looks([older, newer]) == {}
     assert [name for _, name in passes[0].errors] == ["ProviderUnavailable"]
+
+
+def test_a_transaction_an_event_settles_keeps_no_look(fast_service: PaymentService, app: FakePayApp) -> None:
+    """A sale the provider accepted and decides later: the Janitor looks at it (still processing)
+    and schedules its next look; the provider's event then settles it, and the schedule forgets
+    it, as when reconciliation settles one (nothing is left to look at)."""
+    payment = fast_service.sale("fakepay", eur("12.00"), source="tok_pending")
+    (txn,) = fast_service.list_transactions(payment.id)
+    wait_out_life(fast_service, [txn.id])
+    report = Janitor(fast_service).run_pass()
+    assert [s.transaction_id for s in report.unresolved] == [txn.id]
+    assert fast_service.ledger.looks([txn.id])[txn.id].looks == 1
+    headers, body = app.decide(payment.reference or "")
+    assert fast_service.receive_webhook("fakepay", headers, body).status == "applied"
+    assert fast_service.get_transaction(txn.id).status == S.SUCCEEDED
+    assert fast_service.ledger.looks([txn.id]) == {}
