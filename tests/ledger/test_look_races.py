@@ -150,3 +150,19 @@ def test_a_transaction_an_event_settles_keeps_no_look(fast_service: PaymentServi
     assert fast_service.receive_webhook("fakepay", headers, body).status == "applied"
     assert fast_service.get_transaction(txn.id).status == S.SUCCEEDED
     assert fast_service.ledger.looks([txn.id]) == {}
+
+
+def test_a_transaction_sent_again_and_answered_keeps_no_look(fast_service: PaymentService, app: FakePayApp) -> None:
+    """A capture whose answer was lost, looked at by `reconcile()` while the provider did not
+    answer (the look recorded), then retried under its key: the resend's answer settles it, and
+    the schedule keeps nothing for it."""
+    (txn,) = _lost_captures(fast_service, app, 1)
+    app.inject(Fault("status", status=500, method="GET", path=FETCH))
+    report = fast_service.reconcile()
+    assert [name for name, _ in report.errors] == [fast_service.get_transaction(txn).payment_id]
+    assert fast_service.ledger.looks([txn])[txn].looks == 0  # looked at, nothing learnt
+    payment = fast_service.capture(str(fast_service.get_transaction(txn).payment_id), eur("10.00"),
+                                   idempotency_key="capture-0")
+    assert payment.captured == eur("10.00")
+    assert fast_service.get_transaction(txn).status == S.SUCCEEDED
+    assert fast_service.ledger.looks([txn]) == {}

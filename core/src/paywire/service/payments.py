@@ -639,6 +639,9 @@ class PaymentService:
                     self._check_key_kept(existing, settle_after)
                     claimed = replace(existing, status=S.PENDING, updated_at=at, settle_after=settle_after)
                     u.update_transaction(claimed)
+                    # Sent again, it is no longer open: reconciliation's schedule forgets its looks
+                    # (its outcome may come with this send's answer; if not, it is due once expired).
+                    u.set_looks({existing.id: None})
                     return self._ready(u, op, claimed, payment, resent=True)
                 if existing.status == S.FAILED and existing.retryable:
                     attempt, locked = self._new_attempt(u, op, existing, caps)
