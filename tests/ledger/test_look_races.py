@@ -166,3 +166,30 @@ def test_a_transaction_sent_again_and_answered_keeps_no_look(fast_service: Payme
     assert payment.captured == eur("10.00")
     assert fast_service.get_transaction(txn).status == S.SUCCEEDED
     assert fast_service.ledger.looks([txn]) == {}
+
+
+def test_reconciles_look_keeps_the_lease_of_a_janitor_asking_the_provider(
+        fast_service: PaymentService, patient: PaymentService, app: FakePayApp) -> None:
+    """A sale the provider is still processing: the Janitor claims it and asks the provider (its
+    lease keeps other Janitors off until its fetch can no longer answer); `reconcile()` in another
+    worker looks at it meanwhile and learns nothing new. Its look keeps the lease: a second
+    Janitor still finds nothing due."""
+    payment = fast_service.sale("fakepay", eur("12.00"), source="tok_pending")
+    (txn,) = fast_service.list_transactions(payment.id)
+    wait_out_life(fast_service, [txn.id])
+    app.inject(Fault("hold", method="GET", path=FETCH))
+    passes: list[PassReport] = []
+    janitor = threading.Thread(target=lambda: passes.append(Janitor(patient).run_pass()))
+    janitor.start()
+    try:
+        assert app.wait_until_held()
+        lease = fast_service.ledger.looks([txn.id])[txn.id]
+        assert lease.next_at - now() > timedelta(seconds=20)  # the fetch's longest life (30 s read)
+        report = fast_service.reconcile()
+        assert [s.transaction_id for s in report.unresolved] == [txn.id] and report.errors == ()
+        assert fast_service.ledger.looks([txn.id]) == {txn.id: lease}
+        assert Janitor(fast_service).due(now()) == {}
+    finally:
+        app.release_held()
+        janitor.join(60)
+    assert [s.transaction_id for s in passes[0].unresolved] == [txn.id]
