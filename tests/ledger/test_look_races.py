@@ -193,3 +193,18 @@ def test_reconciles_look_keeps_the_lease_of_a_janitor_asking_the_provider(
         app.release_held()
         janitor.join(60)
     assert [s.transaction_id for s in passes[0].unresolved] == [txn.id]
+
+
+def test_reconcile_with_a_limit_forgets_the_looks_of_every_transaction_it_settled(
+        fast_service: PaymentService, app: FakePayApp) -> None:
+    """Two captures whose answers were lost, both looked at once (the provider did not answer).
+    `reconcile(limit=1)` lists only one of them, but settles the payment whole: neither keeps a
+    look."""
+    older, newer = _lost_captures(fast_service, app, 2)
+    app.inject(Fault("status", status=500, method="GET", path=FETCH))
+    assert fast_service.reconcile().errors
+    assert set(fast_service.ledger.looks([older, newer])) == {older, newer}
+    report = fast_service.reconcile(limit=1)
+    assert report.errors == ()
+    assert {fast_service.get_transaction(t).status for t in (older, newer)} == {S.SUCCEEDED}
+    assert fast_service.ledger.looks([older, newer]) == {}
