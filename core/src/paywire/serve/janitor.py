@@ -138,13 +138,22 @@ class Janitor:
     def _failed_look(self, txns: list[Transaction]) -> None:
         """A look that failed (the provider or the ledger did not answer, or the payment could not
         be claimed) still counts, so a failing payment is retried on its backoff instead of every
-        pass; a pending transaction past its life too (the claim that marks it unknown failed)."""
+        pass; a pending transaction past its life too (the claim that marks it unknown failed).
+
+        Recorded under the payment's lock, from its transactions as they are then: another
+        worker's `reconcile()` may have settled them meanwhile (and forgotten their looks), and
+        every other writer of a payment's looks takes its lock first, so two never take the
+        looks' rows in opposite orders (a deadlock)."""
         at = now()
+        payment_id = str(txns[0].payment_id)
+        ids = {t.id for t in txns}
         try:
-            looks = self.service.ledger.looks([t.id for t in txns])
             with self.service.ledger.unit() as u:
-                u.set_looks({t.id: self.backoff.after(t, looks.get(t.id), at) for t in txns
-                             if t.status != S.PENDING or t.expired(at)})
+                u.payment(payment_id, lock=True)
+                current = [t for t in u.transactions(payment_id) if t.id in ids and (
+                    t.status in (S.UNKNOWN, S.ACCEPTED) or (t.status == S.PENDING and t.expired(at)))]
+                looks = u.looks([t.id for t in current])
+                u.set_looks({t.id: self.backoff.after(t, looks.get(t.id), at) for t in current})
         except Exception:  # noqa: BLE001 - the ledger itself failing: the next pass tries again
             log.warning("could not record the failed look at %d transactions", len(txns))
 

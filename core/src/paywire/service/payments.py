@@ -150,13 +150,15 @@ S = TransactionStatus
 def _looked(u: LedgerUnit, owner: str | None, txns: Sequence[Transaction], at: datetime) -> None:
     """Record `reconcile()`'s look at `txns` at `at`, in a unit holding their payment's lock: one
     still open is next looked at from `at` on, unless the schedule already says later (a
-    Janitor's backoff or lease, kept); a settled one's look is forgotten."""
+    Janitor's backoff or lease, kept); a settled one's look is forgotten, and so is that of every
+    other transaction of the payment the unit settled (`reconcile(limit)` may not have listed it)."""
     current = u.transactions(owner) if owner is not None else txns
     still = {t.id for t in current if t.status in (S.UNKNOWN, S.ACCEPTED)}
     ids = [t.id for t in txns]
-    looks = u.looks(ids)
-    u.set_looks({i: None if i not in still else Look(looks[i].looks, max(looks[i].next_at, at)) if i in looks
-                 else Look(0, at) for i in ids})
+    looks = u.looks([t.id for t in current] if owner is not None else ids)
+    u.set_looks({**{i: None for i in looks if i not in still},
+                 **{i: None if i not in still else Look(looks[i].looks, max(looks[i].next_at, at)) if i in looks
+                    else Look(0, at) for i in ids}})
 
 
 _SENT = frozenset({"amount", "currency"})  # a request summary's own words for what was sent, not redacted
@@ -639,6 +641,9 @@ class PaymentService:
                     self._check_key_kept(existing, settle_after)
                     claimed = replace(existing, status=S.PENDING, updated_at=at, settle_after=settle_after)
                     u.update_transaction(claimed)
+                    # Sent again, it is no longer open: reconciliation's schedule forgets its looks
+                    # (its outcome may come with this send's answer; if not, it is due once expired).
+                    u.set_looks({existing.id: None})
                     return self._ready(u, op, claimed, payment, resent=True)
                 if existing.status == S.FAILED and existing.retryable:
                     attempt, locked = self._new_attempt(u, op, existing, caps)

@@ -94,6 +94,7 @@ def _settle(u: LedgerUnit, txn: Transaction, status: str, event: StoredEvent,
                       provider_reference=reference or txn.provider_reference,
                       **concluded(txn, status, f"the provider's event {event.event_id} reports it {event.kind}"))
     u.update_transaction(settled)
+    u.set_looks({txn.id: None})  # settled: reconciliation's schedule forgets it
     return settled
 
 
