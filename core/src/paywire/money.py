@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from decimal import MAX_PREC, Context, Decimal, DivisionByZero, InvalidOperation, Overflow
-from functools import total_ordering
+from functools import lru_cache, total_ordering
 from typing import TYPE_CHECKING, Final
 
 from paywire.errors import InvalidRequest
@@ -61,6 +61,16 @@ _PLAIN_DECIMAL = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
 # INTEGER, PostgreSQL's BIGINT) and providers store. Refused here, a larger amount never reaches a
 # ledger that would fail on it with a driver's error.
 MAX_MINOR: Final = 2**63 - 1
+
+
+@lru_cache(maxsize=4096)
+def _formatted(minor: int, currency: str) -> str:
+    """`Money.format`, remembered: an operation writes its amount into what it sends, its stored
+    request and its stored answer, and building the string costs several times the look-up."""
+    exponent = CURRENCY_EXPONENTS[currency]
+    sign = "-" if minor < 0 else ""
+    whole, frac = divmod(abs(minor), 10**exponent)
+    return f"{sign}{whole}.{frac:0{exponent}d}" if exponent else f"{sign}{whole}"
 
 
 def _refused(minor: object) -> InvalidRequest:
@@ -166,10 +176,7 @@ class Money:
 
     def format(self) -> str:
         """The plain decimal string ('19.99', '1000', '1.250'), which `Money.of` parses back."""
-        exponent = self.exponent
-        sign = "-" if self.minor < 0 else ""
-        whole, frac = divmod(abs(self.minor), 10**exponent)
-        return f"{sign}{whole}.{frac:0{exponent}d}" if exponent else f"{sign}{whole}"
+        return _formatted(self.minor, self.currency)
 
     def _same(self, other: object) -> Money:
         if not isinstance(other, Money):
