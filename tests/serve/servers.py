@@ -10,6 +10,7 @@ from typing import Any
 
 import uvicorn
 import waitress
+from waitress import wasyncore
 from waitress.server import BaseWSGIServer
 
 from tests.serve.support import free_port
@@ -36,13 +37,24 @@ def uvicorn_server(app: Any) -> Iterator[int]:
 def waitress_server(app: Any) -> Iterator[int]:
     server = waitress.create_server(app, host="127.0.0.1", port=0, threads=8)
     assert isinstance(server, BaseWSGIServer)
-    thread = threading.Thread(target=server.run, daemon=True)
+    stop = threading.Event()
+
+    def serve() -> None:
+        # Waitress's own loop, one pass at a time, and the server closed on this thread once asked.
+        # Closed from another thread, its sockets fail the select() this loop waits in (EBADF), and
+        # waking the loop through its trigger fails once waitress has closed itself after an error
+        # in accept: either way teardown would fail although every answer was right.
+        try:
+            while not stop.is_set():
+                wasyncore.loop(timeout=0.05, map=server._map, count=1)
+        finally:
+            server.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
     thread.start()
     try:
         yield int(server.effective_port)
     finally:
-        # Closed on the server's own thread: closing its sockets from here while its loop waits
-        # on them in select() fails that select (EBADF) in the server thread.
-        server.trigger.pull_trigger(server.close)
+        stop.set()
         thread.join(60)
         server.task_dispatcher.shutdown()
