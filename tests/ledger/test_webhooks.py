@@ -601,3 +601,15 @@ def test_a_secret_lookup_failing_for_another_method_loses_no_charge(
     with Gateway(methods, plugins=plugins, retry=Retry.never()) as gateway:
         payment = PaymentService(gateway, ledger).sale("fakepay", eur("50.00"), source="tok_ok")
     assert (payment.state, payment.captured) == (PaymentState.CAPTURED, eur("50.00"))
+
+
+def test_an_event_reporting_a_zero_amount_is_stored_with_its_currency_and_read_back(
+        service: PaymentService, app: FakePayApp) -> None:
+    """A zero is an amount too: stored without its currency (Money(0) is falsy), the event could not
+    be read again, so its redelivery and every listing of events failed."""
+    payment = service.authorize("fakepay", eur("50.00"), source="tok_pending")
+    headers, body = app.event("evt_zero_kept", EventKind.AUTHORIZED, payment.reference or "", amount=0)
+    assert service.receive_webhook("fakepay", headers, body).status == EventStatus.APPLIED
+    assert service.receive_webhook("fakepay", headers, body).status == "duplicate"
+    [event] = service.ledger.list_events(payment_id=payment.id)
+    assert (event.event_id, event.amount, event.total) == ("evt_zero_kept", eur("0.00"), None)

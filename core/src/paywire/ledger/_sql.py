@@ -226,7 +226,8 @@ def transaction_from_row(r: Row) -> Transaction:
 
 
 def event_row(e: StoredEvent) -> tuple[Any, ...]:
-    currency = (e.amount or e.total).currency if (e.amount or e.total) is not None else None  # type: ignore[union-attr]
+    money = e.amount if e.amount is not None else e.total  # a zero is an amount too (Money(0) is falsy)
+    currency = money.currency if money is not None else None
     return (
         e.provider, e.event_id, e.method, e.type, e.kind, e.reference, _dump(e.references), currency,
         e.amount.minor if e.amount is not None else None, e.total.minor if e.total is not None else None,
