@@ -192,3 +192,30 @@ def test_a_void_of_a_partially_captured_payment_is_refused_and_leaves_its_captur
     held = payments.get_payment(payment.id)
     assert (held.authorized, held.captured, held.refunded) == (fetched.authorized, fetched.captured, fetched.refunded)
     assert fetched.captured == Money.of("15.00", EUR)
+
+
+def test_a_keyed_capture_of_all_after_a_partial_one_captures_what_is_left(
+        emulator: BraintreeEmulator, gateway: Gateway) -> None:
+    """A capture without an amount takes all that is left. Keyed, it is sent as a final partial
+    capture; the authorization's `amount` is then what its captures hold (30.00), not what is left
+    (70.00): sent as the amount, it captured 30.00 and released the other 40.00."""
+    reference = _authorize(gateway)
+    _capture(gateway, reference, 30)
+    rest = gateway.execute("braintree", "capture", Subject(reference=reference, idempotency_key=fresh_key()))
+    assert rest.amount == Money.of("70.00", EUR)
+    fetched = gateway.execute("braintree", "fetch", Subject(reference=reference))
+    assert (fetched.authorized, fetched.captured) == (Money.of("100.00", EUR), Money.of("100.00", EUR))
+    assert sorted(t.amount for t in emulator.transactions.values() if t.kind == "sale") == [30, 70, 100]
+
+
+def test_a_keyed_capture_of_all_when_the_captures_hold_it_all_is_refused_before_sending(
+        emulator: BraintreeEmulator, gateway: Gateway) -> None:
+    reference = _authorize(gateway)
+    _capture(gateway, reference, 60)
+    _capture(gateway, reference, 40)
+    captures = sum(1 for t in emulator.transactions.values() if t.kind == "sale")
+    with pytest.raises(PaywireError) as refused:
+        gateway.execute("braintree", "capture", Subject(reference=reference, idempotency_key=fresh_key()))
+    assert (refused.value.code, refused.value.state_conflict, refused.value.may_have_been_sent) == (
+        "nothing_to_capture", True, False)
+    assert sum(1 for t in emulator.transactions.values() if t.kind == "sale") == captures

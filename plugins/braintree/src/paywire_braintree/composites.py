@@ -44,7 +44,13 @@ from paywire_braintree.handlers import (
     void_fields,
 )
 from paywire_braintree.objects import OBJECT
-from paywire_braintree.states import refunded_by_reversal, result_status, reversal_key, reversal_refund
+from paywire_braintree.states import (
+    operation_status,
+    refunded_by_reversal,
+    result_status,
+    reversal_key,
+    reversal_refund,
+)
 from paywire_braintree.validation import payload, refusal
 
 __all__ = ["Capture", "Fetch", "FirstOperation", "Refund", "Vault", "Void"]
@@ -214,6 +220,15 @@ def _children(transaction: Mapping[str, Any]) -> list[Any]:
     return list(details.get("childCaptures") or ()) if isinstance(details, OBJECT) else []
 
 
+def _left(authorization: Mapping[str, Any]) -> Money:
+    """What an authorization has left to capture. Once partially captured, its `amount` is what
+    its captures hold, not what it authorized: captures that did not fail are taken from that."""
+    held = authorized_amount(authorization)
+    taken = [from_braintree(child["amount"]) for child in _children(authorization)
+             if operation_status(str(child["status"])) != "failed"]
+    return held - sum(taken, Money.zero(held.currency))
+
+
 @attrs.frozen
 class Capture:
     """A capture: partial captures carry the key as their orderId, so a replay finds its capture."""
@@ -239,9 +254,14 @@ class Capture:
         _not_yet_there(subject, context, "capture")
         if subject.amount is None and subject.idempotency_key:
             # A whole capture leaves no trace of its key, so a retry could not find it (and would
-            # be refused: the authorization is no longer AUTHORIZED). Keyed, it is a partial
-            # capture of the whole authorization, whose orderId carries the key.
-            subject, write = attrs.evolve(subject, amount=from_braintree(parent["amount"]), final=True), self.partial
+            # be refused: the authorization is no longer AUTHORIZED). Keyed, it is a final partial
+            # capture of what the authorization has left, whose orderId carries the key.
+            left = _left(parent)
+            if left.minor <= 0:
+                raise StateError(f"Braintree authorization {subject.reference!r} has nothing left to capture: its "
+                                 "captures hold all it authorized (nothing was sent)", provider="braintree",
+                                 code="nothing_to_capture", state_conflict=True)
+            subject, write = attrs.evolve(subject, amount=left, final=True), self.partial
         return write.execute(subject, context)
 
     def _done(self, parent: Mapping[str, Any], subject: Subject) -> CommandResult | None:
