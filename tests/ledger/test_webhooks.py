@@ -613,3 +613,13 @@ def test_an_event_reporting_a_zero_amount_is_stored_with_its_currency_and_read_b
     assert service.receive_webhook("fakepay", headers, body).status == "duplicate"
     [event] = service.ledger.list_events(payment_id=payment.id)
     assert (event.event_id, event.amount, event.total) == ("evt_zero_kept", eur("0.00"), None)
+
+
+def test_a_capture_recorded_from_an_event_keeps_a_zero_amount(service: PaymentService, app: FakePayApp) -> None:
+    """A transaction of zero is stored as zero, not as a transaction without an amount."""
+    payment = service.authorize("fakepay", eur("50.00"), source="tok_ok")
+    headers, body = app.event("evt_zero_capture", EventKind.CAPTURED, payment.reference or "", amount=0,
+                              references={"capture": "cap_zero"})
+    assert service.receive_webhook("fakepay", headers, body).status == EventStatus.APPLIED
+    recorded = [t for t in service.list_transactions(payment.id) if t.origin == "webhook"]
+    assert [(t.provider_reference, t.amount) for t in recorded] == [("cap_zero", eur("0.00"))]

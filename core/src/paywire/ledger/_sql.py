@@ -205,8 +205,8 @@ def _payment_from_row(r: tuple[Any, ...]) -> Payment:
 
 def transaction_row(t: Transaction) -> tuple[Any, ...]:
     return (
-        t.id, t.payment_id, t.method, t.kind, t.amount.currency if t.amount else None,
-        t.amount.minor if t.amount else None, t.status, t.idempotency_key, t.attempt, t.fingerprint,
+        t.id, t.payment_id, t.method, t.kind, t.amount.currency if t.amount is not None else None,
+        t.amount.minor if t.amount is not None else None, t.status, t.idempotency_key, t.attempt, t.fingerprint,
         t.provider_reference, t.parent_id, t.origin, t.error_type, t.error_code, t.error_message,
         t.retryable, t.token, _dump(t.request), _dump(t.response), to_us(t.created_at),
         to_us(t.updated_at), to_us(t.finished_at) if t.finished_at else None,
