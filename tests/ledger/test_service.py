@@ -161,6 +161,8 @@ _BAD_TEXT: dict[str, tuple[str, dict[str, Any]]] = {
     "order.id with a NUL": ("order.id", {"order": Order(id="A-1\x00")}),
     "source with a NUL": ("source", {"source": "tok_ok\x00"}),
     "customer reference with a NUL": ("customer.reference", {"customer": Customer(reference="cus_1\x00")}),
+    "return_url with a NUL": ("return_url", {"return_url": "https://shop.example/back\x00"}),
+    "return_url an int": ("return_url", {"return_url": 5}),
 }
 
 
@@ -185,6 +187,17 @@ def test_text_a_ledger_or_a_header_cannot_keep_as_given_is_refused_and_changes_n
         service.capture(payment.id + "\x00", eur("1.00"))
     assert refused.value.param == "payment_id"
     assert [t.kind for t in service.list_transactions()] == ["authorize"] and calls(app) == before
+
+
+def test_a_return_url_with_a_nul_is_refused_before_the_buyer_action_is_sent(
+    service: PaymentService, app: FakePayApp,
+) -> None:
+    """The return URL is kept with the buyer's action: on PostgreSQL, which ends text at a NUL,
+    its outcome could not be recorded after the provider made the payment, left pending."""
+    with pytest.raises(InvalidRequest) as refused:
+        service.authorize("fakepay", eur("10.00"), source="tok_3ds", return_url="https://shop.example/back\x00")
+    assert refused.value.param == "return_url" and "nothing was recorded or sent" in str(refused.value)
+    assert service.list_payments() == [] and service.list_transactions() == [] and calls(app) == 0
 
 
 def test_decline_is_recorded_and_replayed_without_a_call(service: PaymentService, app: FakePayApp) -> None:

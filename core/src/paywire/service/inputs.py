@@ -4,7 +4,7 @@ An amount must be `Money`. Text the ledger keeps in a column of its own (an idem
 order id, a customer reference, a vaulted token, a payment id) must be a `str` without a NUL
 character, which PostgreSQL would end the text at (two keys differing after it would be one key,
 and a retry under the key as given would be another request to the provider), and encodable as
-UTF-8. An idempotency key also travels in an HTTP header: printable ASCII only, or the request
+UTF-8 (a return URL is kept too, with the buyer's action). An idempotency key also travels in an HTTP header: printable ASCII only, or the request
 could not be written after it was recorded; and it is never empty or blank.
 """
 

@@ -458,6 +458,7 @@ class PaymentService:
         require_money(amount, kind)
         require_source(source)
         require_text(order_id, "order_id")
+        require_text(return_url, "return_url")  # kept with the buyer's action, in a column of its own
         if order is not None:
             require_text(order.id, "order.id")
         if customer is not None:
