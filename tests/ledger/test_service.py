@@ -189,6 +189,44 @@ def test_text_a_ledger_or_a_header_cannot_keep_as_given_is_refused_and_changes_n
     assert [t.kind for t in service.list_transactions()] == ["authorize"] and calls(app) == before
 
 
+_WRONG_TYPES: dict[str, tuple[str, Callable[[PaymentService, str, str], object]]] = {
+    "metadata value an int": ("metadata", lambda s, auth, sale: s.authorize(
+        "fakepay", eur("1.00"), source="tok_ok", metadata={"a": 5})),  # type: ignore[dict-item]
+    "metadata value a dict": ("metadata", lambda s, auth, sale: s.authorize(
+        "fakepay", eur("1.00"), source="tok_ok", metadata={"a": {"b": "c"}})),  # type: ignore[dict-item]
+    "metadata key an int": ("metadata", lambda s, auth, sale: s.sale(
+        "fakepay", eur("1.00"), source="tok_ok", metadata={5: "a"})),  # type: ignore[dict-item]
+    "metadata a list": ("metadata", lambda s, auth, sale: s.authorize(
+        "fakepay", eur("1.00"), source="tok_ok", metadata=["a"])),  # type: ignore[arg-type]
+    "metadata a str": ("metadata", lambda s, auth, sale: s.charge_vaulted(
+        "fakepay", "tok_ok", eur("1.00"), metadata="ab")),  # type: ignore[arg-type]
+    "metadata value a lone surrogate": ("metadata['a']", lambda s, auth, sale: s.authorize(
+        "fakepay", eur("1.00"), source="tok_ok", metadata={"a": "b\udc80"})),
+    "refund reason an int": ("reason", lambda s, auth, sale: s.refund(sale, eur("1.00"), reason=5)),  # type: ignore[arg-type]
+    "refund reason a lone surrogate": ("reason", lambda s, auth, sale: s.refund(sale, reason="r\udc80")),
+    "void reason an int": ("reason", lambda s, auth, sale: s.void(auth, reason=5)),  # type: ignore[arg-type]
+    "capture final a str": ("final", lambda s, auth, sale: s.capture(auth, eur("1.00"), final="no")),  # type: ignore[arg-type]
+    "capture final an int": ("final", lambda s, auth, sale: s.capture(auth, final=0)),  # type: ignore[arg-type]
+}
+
+
+@pytest.mark.parametrize("case", list(_WRONG_TYPES))
+def test_a_value_of_the_wrong_type_is_refused_and_changes_nothing(
+    service: PaymentService, app: FakePayApp, case: str,
+) -> None:
+    """Metadata, a reason or `final` of another type than the API takes reached the plugin: it
+    failed untyped (a TypeError), or the value was sent as the provider read it (`final="no"`
+    a final capture) and its answer recorded."""
+    param, attempt = _WRONG_TYPES[case]
+    auth = service.authorize("fakepay", eur("10.00"), source="tok_ok")
+    sale = service.sale("fakepay", eur("10.00"), source="tok_ok")
+    before, sent = (history(service), service.list_payments()), calls(app)
+    with pytest.raises(InvalidRequest) as refused:
+        attempt(service, auth.id, sale.id)
+    assert refused.value.param == param and "nothing was recorded or sent" in str(refused.value)
+    assert (history(service), service.list_payments()) == before and calls(app) == sent
+
+
 def test_a_return_url_with_a_nul_is_refused_before_the_buyer_action_is_sent(
     service: PaymentService, app: FakePayApp,
 ) -> None:

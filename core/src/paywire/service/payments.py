@@ -95,7 +95,16 @@ from paywire.money import Money
 from paywire.security import _MASK, get_logger, redact
 from paywire.service import rules
 from paywire.service.held import unreadable
-from paywire.service.inputs import require_event, require_key, require_money, require_source, require_text
+from paywire.service.inputs import (
+    require_event,
+    require_flag,
+    require_key,
+    require_metadata,
+    require_money,
+    require_source,
+    require_str,
+    require_text,
+)
 from paywire.service.keys import derived_key, fingerprint, new_id, same_operation
 from paywire.service.outcome import attach, failed, is_unknown, rebuild_error, succeeded, unknown
 from paywire.service.reconcile import Mismatch, ReconcileReport, Settlement, settle
@@ -329,6 +338,7 @@ class PaymentService:
         """
         if amount is not None:
             require_money(amount, K.CAPTURE)
+        require_flag(final, "final")
 
         def resolve(payment: Payment, txns: Sequence[Transaction],
                     caps: Capabilities) -> tuple[Money | None, dict[str, Any]]:
@@ -339,6 +349,7 @@ class PaymentService:
 
     def void(self, payment_id: str, *, reason: str | None = None, idempotency_key: str | None = None) -> Payment:
         """Release an authorization that has no capture."""
+        require_str(reason, "reason")
         return self._follow_up(K.VOID, payment_id, idempotency_key, lambda *_: (None, {"reason": reason}))
 
     def refund(self, payment_id: str, amount: Money | None = None, *, reason: str | None = None,
@@ -346,6 +357,7 @@ class PaymentService:
         """Refund `amount` (when None, everything captured that is not refunded or being refunded)."""
         if amount is not None:
             require_money(amount, K.REFUND)
+        require_str(reason, "reason")
 
         def resolve(payment: Payment, txns: Sequence[Transaction],
                     caps: Capabilities) -> tuple[Money | None, dict[str, Any]]:
@@ -459,6 +471,7 @@ class PaymentService:
         require_source(source)
         require_text(order_id, "order_id")
         require_text(return_url, "return_url")  # kept with the buyer's action, in a column of its own
+        require_metadata(metadata)
         if order is not None:
             require_text(order.id, "order.id")
         if customer is not None:
