@@ -12,12 +12,14 @@ import pytest
 
 import paywire_stripe
 from paywire import (
+    Address,
     Customer,
     Declined,
     Gateway,
     InvalidRequest,
     MethodConfig,
     Money,
+    Order,
     OutcomeUnknown,
     PaymentService,
     PaywireError,
@@ -94,6 +96,19 @@ def test_an_amount_above_what_stripe_charges_is_refused_before_it_is_recorded(
     assert "nothing was sent" in str(refused.value)
     assert service.list_payments() == [] and service.list_transactions() == [] and len(app.calls) == calls
     assert service.sale("stripe", Money(most, currency), source="pm_card_visa").captured == Money(most, currency)
+
+
+@pytest.mark.parametrize("order", [Order(id="A-1", description="gift \udc80"), Order(id="A-1", shipping=Address(
+    name="Ada", line1="Rue \udc80 1", city="Paris", country="FR"))])
+def test_text_no_form_body_can_carry_is_refused_before_it_is_recorded(service: PaymentService, app: Any,
+                                                                      order: Order) -> None:
+    """A lone surrogate has no UTF-8 bytes: encoding the form body failed with a bare
+    UnicodeEncodeError."""
+    calls = len(app.calls)
+    with pytest.raises(InvalidRequest) as refused:
+        service.authorize("stripe", eur("10.00"), source="pm_card_visa", order=order)
+    assert "lone surrogate" in str(refused.value) and "nothing was sent" in str(refused.value)
+    assert service.list_payments() == [] and service.list_transactions() == [] and len(app.calls) == calls
 
 
 def test_a_decline_fails_the_payment(service: PaymentService) -> None:
