@@ -238,6 +238,23 @@ def test_a_return_url_with_a_nul_is_refused_before_the_buyer_action_is_sent(
     assert service.list_payments() == [] and service.list_transactions() == [] and calls(app) == 0
 
 
+@pytest.mark.parametrize("read", ["get_payment", "get_transaction", "retry", "reconcile", "list_payments",
+                                  "list_transactions"])
+def test_reading_by_an_id_with_a_nul_is_refused_alike_on_both_backends(service: PaymentService, read: str) -> None:
+    """PostgreSQL's ledger refused the NUL with a bare ValueError; SQLite's found nothing."""
+    reads: dict[str, Callable[[], object]] = {
+        "get_payment": lambda: service.get_payment("pay_1\x00"),
+        "get_transaction": lambda: service.get_transaction("txn_1\x00"),
+        "retry": lambda: service.retry("txn_1\x00"),
+        "reconcile": lambda: service.reconcile(payment_id="pay_1\x00"),
+        "list_payments": lambda: service.list_payments(order_id="A-1\x00"),
+        "list_transactions": lambda: service.list_transactions("pay_1\x00"),
+    }
+    with pytest.raises(InvalidRequest) as refused:
+        reads[read]()
+    assert "NUL" in str(refused.value) and refused.value.param in ("payment_id", "transaction_id", "order_id")
+
+
 def test_decline_is_recorded_and_replayed_without_a_call(service: PaymentService, app: FakePayApp) -> None:
     with pytest.raises(Declined) as first:
         service.sale("fakepay", eur("5.00"), source="tok_decline", idempotency_key="order-9-sale")

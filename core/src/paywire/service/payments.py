@@ -439,6 +439,7 @@ class PaymentService:
 
     # -- reads ----------------------------------------------------------------------------------
     def get_payment(self, payment_id: str) -> Payment:
+        require_text(payment_id, "payment_id")  # PostgreSQL's ledger refuses a NUL untyped, SQLite's finds none
         payment = self.ledger.get_payment(payment_id)
         if payment is None:
             raise InvalidRequest(f"no payment {payment_id!r} in the ledger", param="payment_id",
@@ -447,9 +448,12 @@ class PaymentService:
 
     def list_payments(self, *, method: str | None = None, state: str | None = None, order_id: str | None = None,
                       limit: int = 100, offset: int = 0) -> list[Payment]:
+        for param, value in (("method", method), ("state", state), ("order_id", order_id)):
+            require_text(value, param)
         return self.ledger.list_payments(method=method, state=state, order_id=order_id, limit=limit, offset=offset)
 
     def get_transaction(self, transaction_id: str) -> Transaction:
+        require_text(transaction_id, "transaction_id")
         txn = self.ledger.get_transaction(transaction_id)
         if txn is None:
             raise InvalidRequest(f"no transaction {transaction_id!r} in the ledger", param="transaction_id",
@@ -457,6 +461,7 @@ class PaymentService:
         return txn
 
     def list_transactions(self, payment_id: str | None = None, *, statuses: Sequence[str] = ()) -> list[Transaction]:
+        require_text(payment_id, "payment_id")
         return self.ledger.list_transactions(payment_id=payment_id, statuses=statuses)
 
     # -- the engine -----------------------------------------------------------------------------
@@ -1043,6 +1048,7 @@ class PaymentService:
         never keep newer ones waiting. A look here never delays the Janitor's next one
         (`reconcile_claimed`), nor brings it forward.
         """
+        require_text(payment_id, "payment_id")
         at = now()
         marked: list[str] = []
         errors: list[tuple[str, str]] = []
