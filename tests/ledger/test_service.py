@@ -205,6 +205,15 @@ _WRONG_TYPES: dict[str, tuple[str, Callable[[PaymentService, str, str], object]]
     "refund reason an int": ("reason", lambda s, auth, sale: s.refund(sale, eur("1.00"), reason=5)),  # type: ignore[arg-type]
     "refund reason a lone surrogate": ("reason", lambda s, auth, sale: s.refund(sale, reason="r\udc80")),
     "void reason an int": ("reason", lambda s, auth, sale: s.void(auth, reason=5)),  # type: ignore[arg-type]
+    "options a list": ("options", lambda s, auth, sale: s.authorize(
+        "fakepay", eur("1.00"), source="tok_ok", options=["a"])),  # type: ignore[arg-type]
+    "complete options a str": ("options", lambda s, auth, sale: s.complete(auth, options="ab")),  # type: ignore[arg-type]
+    "order a str": ("order", lambda s, auth, sale: s.sale(
+        "fakepay", eur("1.00"), source="tok_ok", order="A-1")),  # type: ignore[arg-type]
+    "customer a str": ("customer", lambda s, auth, sale: s.charge_vaulted(
+        "fakepay", "tok_ok", eur("1.00"), customer="cus_1")),  # type: ignore[arg-type]
+    "vault customer a str": ("customer", lambda s, auth, sale: s.vault(
+        "fakepay", "tok_ok", customer="cus_1")),  # type: ignore[arg-type]
     "capture final a str": ("final", lambda s, auth, sale: s.capture(auth, eur("1.00"), final="no")),  # type: ignore[arg-type]
     "capture final an int": ("final", lambda s, auth, sale: s.capture(auth, final=0)),  # type: ignore[arg-type]
 }
@@ -214,8 +223,9 @@ _WRONG_TYPES: dict[str, tuple[str, Callable[[PaymentService, str, str], object]]
 def test_a_value_of_the_wrong_type_is_refused_and_changes_nothing(
     service: PaymentService, app: FakePayApp, case: str,
 ) -> None:
-    """Metadata, a reason or `final` of another type than the API takes reached the plugin: it
-    failed untyped (a TypeError), or the value was sent as the provider read it (`final="no"`
+    """Metadata, options, an order, a customer, a reason or `final` of another type than the API
+    takes reached the plugin or the service's own reading of it: it failed untyped (a TypeError,
+    a ValueError, an AttributeError), or the value was sent as the provider read it (`final="no"`
     a final capture) and its answer recorded."""
     param, attempt = _WRONG_TYPES[case]
     auth = service.authorize("fakepay", eur("10.00"), source="tok_ok")

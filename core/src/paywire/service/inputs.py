@@ -16,7 +16,7 @@ from paywire.errors import InvalidRequest
 from paywire.money import Money
 from paywire.webhook import WebhookEvent
 
-__all__ = ["UNSTORABLE_EVENT", "require_event", "require_flag", "require_key", "require_metadata", "require_money",
+__all__ = ["UNSTORABLE_EVENT", "require_event", "require_flag", "require_instance", "require_key", "require_metadata", "require_money",
            "require_source", "require_str", "require_text"]
 
 UNSTORABLE_EVENT = "unstorable_event"  # the code of a verified event the ledger cannot keep
@@ -67,6 +67,14 @@ def require_metadata(metadata: object) -> None:
                 raise InvalidRequest(f"{param} must be a str, not {type(text).__name__}; nothing was recorded or "
                                      "sent", param="metadata")
             require_str(text, param)
+
+
+def require_instance(value: object, kind: type, param: str) -> None:
+    """Refuse a value of another type than the API takes (None passes): the code that reads it
+    would fail untyped (an AttributeError), or read it as something else."""
+    if value is not None and not isinstance(value, kind):
+        raise InvalidRequest(f"{param} must be a {kind.__name__}, not {type(value).__name__}; nothing was recorded "
+                             "or sent", param=param)
 
 
 def require_flag(value: object, param: str) -> None:

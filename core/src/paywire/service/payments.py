@@ -98,6 +98,7 @@ from paywire.service.held import unreadable
 from paywire.service.inputs import (
     require_event,
     require_flag,
+    require_instance,
     require_key,
     require_metadata,
     require_money,
@@ -315,6 +316,7 @@ class PaymentService:
         """Finish a payment after the buyer acted (3-D Secure, approval). `options` carries what
         the buyer's return brought that the provider needs to finish (e.g. Adyen's
         `redirectResult`); it reaches the plugin as `subject.options`."""
+        require_instance(options, Mapping, "options")
         given = {"options": dict(options)} if options else {}
         try:
             return self._follow_up(K.COMPLETE, payment_id, idempotency_key,
@@ -392,6 +394,7 @@ class PaymentService:
     @staticmethod
     def _vault_params(source: str, customer: Customer | None) -> dict[str, Any]:
         require_source(source)
+        require_instance(customer, Customer, "customer")
         if customer is not None:
             require_text(customer.reference, "customer.reference")
         return {"source": source, "customer_reference": customer.reference if customer else None,
@@ -474,6 +477,9 @@ class PaymentService:
                  vaulted: bool = False) -> Payment:
         require_money(amount, kind)
         require_source(source)
+        require_instance(order, Order, "order")
+        require_instance(customer, Customer, "customer")
+        require_instance(options, Mapping, "options")
         require_text(order_id, "order_id")
         require_text(return_url, "return_url")  # kept with the buyer's action, in a column of its own
         require_metadata(metadata)
