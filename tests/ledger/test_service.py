@@ -265,6 +265,17 @@ def test_reading_by_an_id_with_a_nul_is_refused_alike_on_both_backends(service: 
     assert "NUL" in str(refused.value) and refused.value.param in ("payment_id", "transaction_id", "order_id")
 
 
+@pytest.mark.parametrize(("param", "value"), [("limit", -1), ("offset", -1), ("limit", "5"), ("offset", 1.5)])
+def test_listing_payments_with_a_count_that_is_no_count_is_refused_alike_on_both_backends(
+    service: PaymentService, param: str, value: object,
+) -> None:
+    """PostgreSQL refused a negative LIMIT with its own error; SQLite read it as no limit."""
+    service.authorize("fakepay", eur("10.00"), source="tok_ok")
+    with pytest.raises(InvalidRequest) as refused:
+        service.list_payments(**{param: value})  # type: ignore[arg-type]
+    assert refused.value.param == param
+
+
 def test_decline_is_recorded_and_replayed_without_a_call(service: PaymentService, app: FakePayApp) -> None:
     with pytest.raises(Declined) as first:
         service.sale("fakepay", eur("5.00"), source="tok_decline", idempotency_key="order-9-sale")

@@ -453,6 +453,9 @@ class PaymentService:
                       limit: int = 100, offset: int = 0) -> list[Payment]:
         for param, value in (("method", method), ("state", state), ("order_id", order_id)):
             require_text(value, param)
+        for param, count in (("limit", limit), ("offset", offset)):
+            if type(count) is not int or count < 0:  # PostgreSQL refuses a negative LIMIT, SQLite reads it as none
+                raise InvalidRequest(f"{param} must be an int of 0 or more, not {count!r}", param=param)
         return self.ledger.list_payments(method=method, state=state, order_id=order_id, limit=limit, offset=offset)
 
     def get_transaction(self, transaction_id: str) -> Transaction:
