@@ -4,8 +4,10 @@ An amount must be `Money`. Text the ledger keeps in a column of its own (an idem
 order id, a customer reference, a vaulted token, a payment id) must be a `str` without a NUL
 character, which PostgreSQL would end the text at (two keys differing after it would be one key,
 and a retry under the key as given would be another request to the provider), and encodable as
-UTF-8 (a return URL is kept too, with the buyer's action). An idempotency key also travels in an HTTP header: printable ASCII only, or the request
-could not be written after it was recorded; and it is never empty or blank.
+UTF-8 (a return URL is kept too, with the buyer's action). An idempotency key also travels in an
+HTTP header: printable ASCII only, or the request could not be written after it was recorded; and
+it is never empty or blank. Other values must be of the type the API names: the plugin reading
+them would fail untyped, or send them as the provider reads them.
 """
 
 from __future__ import annotations
@@ -16,8 +18,8 @@ from paywire.errors import InvalidRequest
 from paywire.money import Money
 from paywire.webhook import WebhookEvent
 
-__all__ = ["UNSTORABLE_EVENT", "require_event", "require_flag", "require_instance", "require_key", "require_metadata", "require_money",
-           "require_source", "require_str", "require_text"]
+__all__ = ["UNSTORABLE_EVENT", "require_event", "require_flag", "require_instance", "require_key", "require_metadata",
+           "require_money", "require_source", "require_str", "require_text"]
 
 UNSTORABLE_EVENT = "unstorable_event"  # the code of a verified event the ledger cannot keep
 
