@@ -161,6 +161,8 @@ _BAD_TEXT: dict[str, tuple[str, dict[str, Any]]] = {
     "order.id with a NUL": ("order.id", {"order": Order(id="A-1\x00")}),
     "source with a NUL": ("source", {"source": "tok_ok\x00"}),
     "customer reference with a NUL": ("customer.reference", {"customer": Customer(reference="cus_1\x00")}),
+    "return_url with a NUL": ("return_url", {"return_url": "https://shop.example/back\x00"}),
+    "return_url an int": ("return_url", {"return_url": 5}),
 }
 
 
@@ -185,6 +187,93 @@ def test_text_a_ledger_or_a_header_cannot_keep_as_given_is_refused_and_changes_n
         service.capture(payment.id + "\x00", eur("1.00"))
     assert refused.value.param == "payment_id"
     assert [t.kind for t in service.list_transactions()] == ["authorize"] and calls(app) == before
+
+
+_WRONG_TYPES: dict[str, tuple[str, Callable[[PaymentService, str, str], object]]] = {
+    "metadata value an int": ("metadata", lambda s, auth, sale: s.authorize(
+        "fakepay", eur("1.00"), source="tok_ok", metadata={"a": 5})),  # type: ignore[dict-item]
+    "metadata value a dict": ("metadata", lambda s, auth, sale: s.authorize(
+        "fakepay", eur("1.00"), source="tok_ok", metadata={"a": {"b": "c"}})),  # type: ignore[dict-item]
+    "metadata key an int": ("metadata", lambda s, auth, sale: s.sale(
+        "fakepay", eur("1.00"), source="tok_ok", metadata={5: "a"})),  # type: ignore[dict-item]
+    "metadata a list": ("metadata", lambda s, auth, sale: s.authorize(
+        "fakepay", eur("1.00"), source="tok_ok", metadata=["a"])),  # type: ignore[arg-type]
+    "metadata a str": ("metadata", lambda s, auth, sale: s.charge_vaulted(
+        "fakepay", "tok_ok", eur("1.00"), metadata="ab")),  # type: ignore[arg-type]
+    "metadata value a lone surrogate": ("metadata['a']", lambda s, auth, sale: s.authorize(
+        "fakepay", eur("1.00"), source="tok_ok", metadata={"a": "b\udc80"})),
+    "refund reason an int": ("reason", lambda s, auth, sale: s.refund(sale, eur("1.00"), reason=5)),  # type: ignore[arg-type]
+    "refund reason a lone surrogate": ("reason", lambda s, auth, sale: s.refund(sale, reason="r\udc80")),
+    "void reason an int": ("reason", lambda s, auth, sale: s.void(auth, reason=5)),  # type: ignore[arg-type]
+    "options a list": ("options", lambda s, auth, sale: s.authorize(
+        "fakepay", eur("1.00"), source="tok_ok", options=["a"])),  # type: ignore[arg-type]
+    "complete options a str": ("options", lambda s, auth, sale: s.complete(auth, options="ab")),  # type: ignore[arg-type]
+    "order a str": ("order", lambda s, auth, sale: s.sale(
+        "fakepay", eur("1.00"), source="tok_ok", order="A-1")),  # type: ignore[arg-type]
+    "customer a str": ("customer", lambda s, auth, sale: s.charge_vaulted(
+        "fakepay", "tok_ok", eur("1.00"), customer="cus_1")),  # type: ignore[arg-type]
+    "vault customer a str": ("customer", lambda s, auth, sale: s.vault(
+        "fakepay", "tok_ok", customer="cus_1")),  # type: ignore[arg-type]
+    "capture final a str": ("final", lambda s, auth, sale: s.capture(auth, eur("1.00"), final="no")),  # type: ignore[arg-type]
+    "capture final an int": ("final", lambda s, auth, sale: s.capture(auth, final=0)),  # type: ignore[arg-type]
+}
+
+
+@pytest.mark.parametrize("case", list(_WRONG_TYPES))
+def test_a_value_of_the_wrong_type_is_refused_and_changes_nothing(
+    service: PaymentService, app: FakePayApp, case: str,
+) -> None:
+    """Metadata, options, an order, a customer, a reason or `final` of another type than the API
+    takes reached the plugin or the service's own reading of it: it failed untyped (a TypeError,
+    a ValueError, an AttributeError), or the value was sent as the provider read it (`final="no"`
+    a final capture) and its answer recorded."""
+    param, attempt = _WRONG_TYPES[case]
+    auth = service.authorize("fakepay", eur("10.00"), source="tok_ok")
+    sale = service.sale("fakepay", eur("10.00"), source="tok_ok")
+    before, sent = (history(service), service.list_payments()), calls(app)
+    with pytest.raises(InvalidRequest) as refused:
+        attempt(service, auth.id, sale.id)
+    assert refused.value.param == param and "nothing was recorded or sent" in str(refused.value)
+    assert (history(service), service.list_payments()) == before and calls(app) == sent
+
+
+def test_a_return_url_with_a_nul_is_refused_before_the_buyer_action_is_sent(
+    service: PaymentService, app: FakePayApp,
+) -> None:
+    """The return URL is kept with the buyer's action: on PostgreSQL, which ends text at a NUL,
+    its outcome could not be recorded after the provider made the payment, left pending."""
+    with pytest.raises(InvalidRequest) as refused:
+        service.authorize("fakepay", eur("10.00"), source="tok_3ds", return_url="https://shop.example/back\x00")
+    assert refused.value.param == "return_url" and "nothing was recorded or sent" in str(refused.value)
+    assert service.list_payments() == [] and service.list_transactions() == [] and calls(app) == 0
+
+
+@pytest.mark.parametrize("read", ["get_payment", "get_transaction", "retry", "reconcile", "list_payments",
+                                  "list_transactions"])
+def test_reading_by_an_id_with_a_nul_is_refused_alike_on_both_backends(service: PaymentService, read: str) -> None:
+    """PostgreSQL's ledger refused the NUL with a bare ValueError; SQLite's found nothing."""
+    reads: dict[str, Callable[[], object]] = {
+        "get_payment": lambda: service.get_payment("pay_1\x00"),
+        "get_transaction": lambda: service.get_transaction("txn_1\x00"),
+        "retry": lambda: service.retry("txn_1\x00"),
+        "reconcile": lambda: service.reconcile(payment_id="pay_1\x00"),
+        "list_payments": lambda: service.list_payments(order_id="A-1\x00"),
+        "list_transactions": lambda: service.list_transactions("pay_1\x00"),
+    }
+    with pytest.raises(InvalidRequest) as refused:
+        reads[read]()
+    assert "NUL" in str(refused.value) and refused.value.param in ("payment_id", "transaction_id", "order_id")
+
+
+@pytest.mark.parametrize(("param", "value"), [("limit", -1), ("offset", -1), ("limit", "5"), ("offset", 1.5)])
+def test_listing_payments_with_a_count_that_is_no_count_is_refused_alike_on_both_backends(
+    service: PaymentService, param: str, value: object,
+) -> None:
+    """PostgreSQL refused a negative LIMIT with its own error; SQLite read it as no limit."""
+    service.authorize("fakepay", eur("10.00"), source="tok_ok")
+    with pytest.raises(InvalidRequest) as refused:
+        service.list_payments(**{param: value})  # type: ignore[arg-type]
+    assert refused.value.param == param
 
 
 def test_decline_is_recorded_and_replayed_without_a_call(service: PaymentService, app: FakePayApp) -> None:

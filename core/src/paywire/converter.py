@@ -149,7 +149,11 @@ def _piece(key: str, text: str) -> str:
             _PIECES[key] = known
     piece = known.get(text)
     if piece is None:
-        piece = f"{_quote_key(key)}={_quote_value(text)}"
+        try:
+            piece = f"{_quote_key(key)}={_quote_value(text)}"
+        except UnicodeEncodeError:  # a lone surrogate: no bytes to send for it
+            raise InvalidRequest(f"form field {key!r} is not valid Unicode text (a lone surrogate); nothing was "
+                                 "sent", param=key) from None
         if len(text) <= _PIECE_LONGEST:
             if len(known) >= _PIECE_VALUES:
                 known.clear()

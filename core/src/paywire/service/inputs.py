@@ -4,17 +4,22 @@ An amount must be `Money`. Text the ledger keeps in a column of its own (an idem
 order id, a customer reference, a vaulted token, a payment id) must be a `str` without a NUL
 character, which PostgreSQL would end the text at (two keys differing after it would be one key,
 and a retry under the key as given would be another request to the provider), and encodable as
-UTF-8. An idempotency key also travels in an HTTP header: printable ASCII only, or the request
-could not be written after it was recorded; and it is never empty or blank.
+UTF-8 (a return URL is kept too, with the buyer's action). An idempotency key also travels in an
+HTTP header: printable ASCII only, or the request could not be written after it was recorded; and
+it is never empty or blank. Other values must be of the type the API names: the plugin reading
+them would fail untyped, or send them as the provider reads them.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 from paywire.errors import InvalidRequest
 from paywire.money import Money
 from paywire.webhook import WebhookEvent
 
-__all__ = ["UNSTORABLE_EVENT", "require_event", "require_key", "require_money", "require_source", "require_text"]
+__all__ = ["UNSTORABLE_EVENT", "require_event", "require_flag", "require_instance", "require_key", "require_metadata",
+           "require_money", "require_source", "require_str", "require_text"]
 
 UNSTORABLE_EVENT = "unstorable_event"  # the code of a verified event the ledger cannot keep
 
@@ -27,22 +32,58 @@ def require_money(amount: object, operation: str) -> None:
                              param="amount")
 
 
-def require_text(value: object, param: str, code: str | None = None) -> None:
-    """Refuse what a ledger column cannot keep as given (None passes: the value is optional)."""
+def require_str(value: object, param: str, code: str | None = None) -> None:
+    """Refuse what is not text that can be sent (None passes: the value is optional): any other
+    type would reach the plugin, which fails on it untyped, or sends it as the provider reads it."""
     if value is None:
         return
     if not isinstance(value, str):
         raise InvalidRequest(f"{param} must be a str, not {type(value).__name__}; nothing was recorded or sent",
                              param=param, code=code)
-    if "\x00" in value:
-        raise InvalidRequest(f"{param} holds a NUL character, which the ledger cannot keep; nothing was recorded "
-                             "or sent", param=param, code=code)
     if not value.isascii():
         try:
             value.encode()
         except UnicodeEncodeError:
             raise InvalidRequest(f"{param} is not valid Unicode text (a lone surrogate); nothing was recorded or "
                                  "sent", param=param, code=code) from None
+
+
+def require_text(value: object, param: str, code: str | None = None) -> None:
+    """Refuse what a ledger column cannot keep as given (None passes: the value is optional)."""
+    require_str(value, param, code)
+    if isinstance(value, str) and "\x00" in value:
+        raise InvalidRequest(f"{param} holds a NUL character, which the ledger cannot keep; nothing was recorded "
+                             "or sent", param=param, code=code)
+
+
+def require_metadata(metadata: object) -> None:
+    """Refuse metadata that is not a mapping of text to text, as providers keep it."""
+    if metadata is None:
+        return
+    if not isinstance(metadata, Mapping):
+        raise InvalidRequest(f"metadata must be a mapping of str to str, not {type(metadata).__name__}; nothing "
+                             "was recorded or sent", param="metadata")
+    for name, value in metadata.items():
+        for param, text in (("metadata key", name), (f"metadata[{name!r}]", value)):
+            if not isinstance(text, str):
+                raise InvalidRequest(f"{param} must be a str, not {type(text).__name__}; nothing was recorded or "
+                                     "sent", param="metadata")
+            require_str(text, param)
+
+
+def require_instance(value: object, kind: type, param: str) -> None:
+    """Refuse a value of another type than the API takes (None passes): the code that reads it
+    would fail untyped (an AttributeError), or read it as something else."""
+    if value is not None and not isinstance(value, kind):
+        raise InvalidRequest(f"{param} must be a {kind.__name__}, not {type(value).__name__}; nothing was recorded "
+                             "or sent", param=param)
+
+
+def require_flag(value: object, param: str) -> None:
+    """Refuse a yes/no that is not a bool (None passes): a string such as "no" is true."""
+    if value is not None and not isinstance(value, bool):
+        raise InvalidRequest(f"{param} must be True, False or None, not {type(value).__name__}; nothing was "
+                             "recorded or sent", param=param)
 
 
 def require_source(source: object) -> None:

@@ -129,14 +129,20 @@ def is_unknown(error: BaseException) -> bool:
     return not isinstance(error, PaywireError)
 
 
+def _kept(text: str | None) -> str | None:
+    """An error's text as its ledger column keeps it: a NUL (the provider echoing what it was
+    sent) written out, or PostgreSQL refuses the row and the answer in hand goes unrecorded."""
+    return text.replace("\x00", "\\x00") if text else text
+
+
 def failed(txn: Transaction, error: BaseException) -> Transaction:
     at = now()
     typed = error if isinstance(error, PaywireError) else None
     return replace(
         txn, status=TransactionStatus.FAILED, error_type=type(error).__name__,
         provider_reference=(typed.reference if typed else None) or txn.provider_reference,
-        error_code=typed.code if typed else None,
-        error_message=redact(typed.message if typed else str(error))[:1000],
+        error_code=_kept(typed.code if typed else None),
+        error_message=_kept(redact(typed.message if typed else str(error))[:1000]),
         retryable=bool(typed and typed.retryable), response=summary_of_error(error),
         updated_at=at, finished_at=at, settled_by=SettledBy.ANSWER,
     )
@@ -149,8 +155,8 @@ def unknown(txn: Transaction, error: BaseException | None, note: str | None = No
     return replace(
         txn, status=TransactionStatus.UNKNOWN, response=response, updated_at=now(),
         error_type=type(error).__name__ if error is not None else None,
-        error_code=error.code if isinstance(error, PaywireError) else None,
-        error_message=redact(str(error))[:1000] if error is not None else note,
+        error_code=_kept(error.code if isinstance(error, PaywireError) else None),
+        error_message=_kept(redact(str(error))[:1000]) if error is not None else note,
     )
 
 

@@ -95,7 +95,17 @@ from paywire.money import Money
 from paywire.security import _MASK, get_logger, redact
 from paywire.service import rules
 from paywire.service.held import unreadable
-from paywire.service.inputs import require_event, require_key, require_money, require_source, require_text
+from paywire.service.inputs import (
+    require_event,
+    require_flag,
+    require_instance,
+    require_key,
+    require_metadata,
+    require_money,
+    require_source,
+    require_str,
+    require_text,
+)
 from paywire.service.keys import derived_key, fingerprint, new_id, same_operation
 from paywire.service.outcome import attach, failed, is_unknown, rebuild_error, succeeded, unknown
 from paywire.service.reconcile import Mismatch, ReconcileReport, Settlement, settle
@@ -306,6 +316,7 @@ class PaymentService:
         """Finish a payment after the buyer acted (3-D Secure, approval). `options` carries what
         the buyer's return brought that the provider needs to finish (e.g. Adyen's
         `redirectResult`); it reaches the plugin as `subject.options`."""
+        require_instance(options, Mapping, "options")
         given = {"options": dict(options)} if options else {}
         try:
             return self._follow_up(K.COMPLETE, payment_id, idempotency_key,
@@ -329,6 +340,7 @@ class PaymentService:
         """
         if amount is not None:
             require_money(amount, K.CAPTURE)
+        require_flag(final, "final")
 
         def resolve(payment: Payment, txns: Sequence[Transaction],
                     caps: Capabilities) -> tuple[Money | None, dict[str, Any]]:
@@ -339,6 +351,7 @@ class PaymentService:
 
     def void(self, payment_id: str, *, reason: str | None = None, idempotency_key: str | None = None) -> Payment:
         """Release an authorization that has no capture."""
+        require_str(reason, "reason")
         return self._follow_up(K.VOID, payment_id, idempotency_key, lambda *_: (None, {"reason": reason}))
 
     def refund(self, payment_id: str, amount: Money | None = None, *, reason: str | None = None,
@@ -346,6 +359,7 @@ class PaymentService:
         """Refund `amount` (when None, everything captured that is not refunded or being refunded)."""
         if amount is not None:
             require_money(amount, K.REFUND)
+        require_str(reason, "reason")
 
         def resolve(payment: Payment, txns: Sequence[Transaction],
                     caps: Capabilities) -> tuple[Money | None, dict[str, Any]]:
@@ -380,6 +394,7 @@ class PaymentService:
     @staticmethod
     def _vault_params(source: str, customer: Customer | None) -> dict[str, Any]:
         require_source(source)
+        require_instance(customer, Customer, "customer")
         if customer is not None:
             require_text(customer.reference, "customer.reference")
         return {"source": source, "customer_reference": customer.reference if customer else None,
@@ -427,6 +442,7 @@ class PaymentService:
 
     # -- reads ----------------------------------------------------------------------------------
     def get_payment(self, payment_id: str) -> Payment:
+        require_text(payment_id, "payment_id")  # PostgreSQL's ledger refuses a NUL untyped, SQLite's finds none
         payment = self.ledger.get_payment(payment_id)
         if payment is None:
             raise InvalidRequest(f"no payment {payment_id!r} in the ledger", param="payment_id",
@@ -435,9 +451,15 @@ class PaymentService:
 
     def list_payments(self, *, method: str | None = None, state: str | None = None, order_id: str | None = None,
                       limit: int = 100, offset: int = 0) -> list[Payment]:
+        for param, value in (("method", method), ("state", state), ("order_id", order_id)):
+            require_text(value, param)
+        for param, count in (("limit", limit), ("offset", offset)):
+            if type(count) is not int or count < 0:  # PostgreSQL refuses a negative LIMIT, SQLite reads it as none
+                raise InvalidRequest(f"{param} must be an int of 0 or more, not {count!r}", param=param)
         return self.ledger.list_payments(method=method, state=state, order_id=order_id, limit=limit, offset=offset)
 
     def get_transaction(self, transaction_id: str) -> Transaction:
+        require_text(transaction_id, "transaction_id")
         txn = self.ledger.get_transaction(transaction_id)
         if txn is None:
             raise InvalidRequest(f"no transaction {transaction_id!r} in the ledger", param="transaction_id",
@@ -445,6 +467,7 @@ class PaymentService:
         return txn
 
     def list_transactions(self, payment_id: str | None = None, *, statuses: Sequence[str] = ()) -> list[Transaction]:
+        require_text(payment_id, "payment_id")
         return self.ledger.list_transactions(payment_id=payment_id, statuses=statuses)
 
     # -- the engine -----------------------------------------------------------------------------
@@ -457,7 +480,12 @@ class PaymentService:
                  vaulted: bool = False) -> Payment:
         require_money(amount, kind)
         require_source(source)
+        require_instance(order, Order, "order")
+        require_instance(customer, Customer, "customer")
+        require_instance(options, Mapping, "options")
         require_text(order_id, "order_id")
+        require_text(return_url, "return_url")  # kept with the buyer's action, in a column of its own
+        require_metadata(metadata)
         if order is not None:
             require_text(order.id, "order.id")
         if customer is not None:
@@ -1029,6 +1057,7 @@ class PaymentService:
         never keep newer ones waiting. A look here never delays the Janitor's next one
         (`reconcile_claimed`), nor brings it forward.
         """
+        require_text(payment_id, "payment_id")
         at = now()
         marked: list[str] = []
         errors: list[tuple[str, str]] = []

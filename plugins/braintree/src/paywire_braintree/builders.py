@@ -37,6 +37,16 @@ KEY_FIELD = "paywire_key"
 VOID_KEY_FIELD = "paywire_void_key"
 # The descriptor fields Braintree takes, each with the subject option that gives it.
 _DESCRIPTOR = tuple((name, f"descriptor_{name}") for name in ("name", "phone", "url"))
+_MAX_ORDER_ID = 255  # characters of an orderId (Braintree's schema)
+
+
+def _sent_as_order_id(value: str, param: str) -> str:
+    """`value`, refused before anything is recorded if Braintree would refuse it as an orderId."""
+    if len(value) > _MAX_ORDER_ID:
+        raise InvalidRequest(f"{param} has {len(value)} characters; it is sent as Braintree's orderId, which takes at "
+                             f"most {_MAX_ORDER_ID}; nothing was sent", param=param, provider="braintree",
+                             code="too_long")
+    return value
 
 
 def _reference(subject: Subject) -> str:
@@ -75,7 +85,7 @@ def transaction_variables(subject: Subject, merchant_accounts: Mapping[str, str]
             param="currency", provider="braintree", code="currency_not_supported")
     reference = order_id(subject)
     if reference:
-        transaction["orderId"] = reference
+        transaction["orderId"] = _sent_as_order_id(reference, "order.id" if subject.order else "idempotency_key")
     fields = [{"name": KEY_FIELD, "value": subject.idempotency_key}] if subject.idempotency_key else []
     if subject.metadata:
         fields += [{"name": name, "value": value} for name, value in sorted(subject.metadata.items())
@@ -105,7 +115,7 @@ def capture_variables(subject: Subject) -> dict[str, Any]:
         raise InvalidRequest("a partial capture needs an amount; nothing was sent", param="amount")
     options: dict[str, Any] = {"amount": to_braintree(subject.amount), "finalCapture": subject.final}
     if subject.idempotency_key:
-        options["orderId"] = subject.idempotency_key
+        options["orderId"] = _sent_as_order_id(subject.idempotency_key, "idempotency_key")
     return {"input": {"transactionId": reference, "transaction": options}}
 
 
@@ -114,7 +124,7 @@ def refund_variables(subject: Subject) -> dict[str, Any]:
     if subject.amount is not None:
         refund["amount"] = to_braintree(subject.amount)
     if subject.idempotency_key:
-        refund["orderId"] = subject.idempotency_key
+        refund["orderId"] = _sent_as_order_id(subject.idempotency_key, "idempotency_key")
     if subject.reason:
         refund["reason"] = subject.reason
     variables: dict[str, Any] = {"transactionId": _reference(subject)}

@@ -45,6 +45,7 @@ REASON_FIELD = "paywire_reason"
 EXPAND_CHARGE = ["latest_charge"]
 
 _MAX_KEY = 255
+_MAX_DIGITS = {"IDR": 12}  # of an amount in Stripe's unit: eight, twelve for IDR (Stripe's API reference)
 _MAX_METADATA_KEYS, _MAX_METADATA_KEY, _MAX_METADATA_VALUE = 50, 40, 500
 _REFUND_REASONS = frozenset({"duplicate", "fraudulent", "requested_by_customer"})
 _CANCELLATION_REASONS = _REFUND_REASONS | {"abandoned"}
@@ -68,6 +69,18 @@ def _amount(subject: Subject) -> Money:
     if subject.amount.minor <= 0:
         raise _refuse(f"the amount must be positive, got {subject.amount}", "amount")
     return subject.amount
+
+
+def _chargeable(amount: Money) -> int:
+    """`amount` in Stripe's unit; refused above the most Stripe charges, which it would refuse
+    once the payment was recorded."""
+    wire = to_stripe(amount)
+    digits = _MAX_DIGITS.get(amount.currency, 8)
+    if wire >= 10**digits:
+        raise InvalidRequest(f"{amount} is more than Stripe charges (at most {digits} digits in its unit of "
+                             f"{amount.currency}); nothing was sent", param="amount", provider="stripe",
+                             code="amount_too_large")
+    return wire
 
 
 def _reference(subject: Subject) -> str:
@@ -160,7 +173,7 @@ def payment_request(capture_method: str, options: Mapping[str, Any]) -> Builder:
         if not subject.source:
             raise _refuse("authorize and sale need subject.source (a Stripe PaymentMethod id)", "source")
         request: dict[str, Any] = {
-            "amount": to_stripe(amount),
+            "amount": _chargeable(amount),
             "currency": amount.currency.lower(),
             "payment_method": subject.source,
             "payment_method_types": methods,

@@ -12,12 +12,14 @@ import pytest
 
 import paywire_stripe
 from paywire import (
+    Address,
     Customer,
     Declined,
     Gateway,
     InvalidRequest,
     MethodConfig,
     Money,
+    Order,
     OutcomeUnknown,
     PaymentService,
     PaywireError,
@@ -79,6 +81,34 @@ def test_a_partial_authorization_records_what_stripe_holds(service: PaymentServi
     assert (payment.state, payment.authorized, payment.captured) == (PaymentState.CAPTURED, eur("60.00"),
                                                                      eur("60.00"))
     assert service.reconcile(payment_id=payment.id).mismatches == ()
+
+
+@pytest.mark.parametrize(("most", "currency"), [(99999999, "USD"), (99999999, "JPY"), (999999999999, "IDR")])
+def test_an_amount_above_what_stripe_charges_is_refused_before_it_is_recorded(
+    service: PaymentService, app: Any, most: int, currency: str,
+) -> None:
+    """Stripe charges at most eight digits in its unit (twelve for IDR): above, it was recorded,
+    sent, refused, and a failed payment left in the ledger."""
+    calls = len(app.calls)
+    with pytest.raises(InvalidRequest) as refused:
+        service.sale("stripe", Money(most + 1, currency), source="pm_card_visa")
+    assert (refused.value.code, refused.value.param) == ("amount_too_large", "amount")
+    assert "nothing was sent" in str(refused.value)
+    assert service.list_payments() == [] and service.list_transactions() == [] and len(app.calls) == calls
+    assert service.sale("stripe", Money(most, currency), source="pm_card_visa").captured == Money(most, currency)
+
+
+@pytest.mark.parametrize("order", [Order(id="A-1", description="gift \udc80"), Order(id="A-1", shipping=Address(
+    name="Ada", line1="Rue \udc80 1", city="Paris", country="FR"))])
+def test_text_no_form_body_can_carry_is_refused_before_it_is_recorded(service: PaymentService, app: Any,
+                                                                      order: Order) -> None:
+    """A lone surrogate has no UTF-8 bytes: encoding the form body failed with a bare
+    UnicodeEncodeError."""
+    calls = len(app.calls)
+    with pytest.raises(InvalidRequest) as refused:
+        service.authorize("stripe", eur("10.00"), source="pm_card_visa", order=order)
+    assert "lone surrogate" in str(refused.value) and "nothing was sent" in str(refused.value)
+    assert service.list_payments() == [] and service.list_transactions() == [] and len(app.calls) == calls
 
 
 def test_a_decline_fails_the_payment(service: PaymentService) -> None:
