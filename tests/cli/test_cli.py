@@ -243,6 +243,19 @@ def test_json_works_before_or_after_the_command_and_errors_are_json_too(shop: Pa
         assert result.stderr == ""
 
 
+def test_an_abbreviated_json_option_makes_errors_json_too(shop: Path) -> None:
+    """argparse takes `--js` (any prefix of `--json`) for `--json`: the command printed JSON, and
+    its error a line of text on stderr, so a script reading stdout found nothing to parse."""
+    assert json.loads(paywire("--js", "methods", cwd=shop).stdout)  # what argparse makes of it
+    SQLiteLedger(shop / "ledger.db").close()
+    for args, code in ((("--js", "show", "pay_missing"), 2), (("capture", "pay_missing", "--jso"), 2),
+                       (("--j", "payments", "--limit", "0"), 2)):
+        result = paywire(*args, cwd=shop, env=SECRETS)
+        assert result.stderr == "", (args, result.stderr)
+        error = json.loads(result.stdout)["error"]
+        assert result.returncode == error["exit_code"] == code, (args, result)
+
+
 def test_a_closed_stdout_ends_quietly(shop: Path) -> None:
     paywire("sale", "cards", "5.00", "EUR", "--source", "tok_ok", cwd=shop, env=SECRETS)
     environment = {k: v for k, v in os.environ.items() if not k.startswith("PAYWIRE_")} | SECRETS
