@@ -184,3 +184,22 @@ def test_sigterm_while_the_provider_holds_a_fetch_stops_within_graceful_timeout_
         app.release_held()
     lease = shop.ledger.looks([txn.id])[txn.id]
     assert txn.settle_after is not None and lease.next_at > txn.settle_after  # the look in hand, until its fetch can no longer land
+
+
+def test_a_port_already_taken_is_a_configuration_error_naming_it_and_json_under_json(
+        provider: tuple[CountingFakePay, str], pg_url: str, plugin_path: Path, tmp_path: Path) -> None:
+    """uvicorn logged why it could not listen and exited: under `--json` stdout was empty, and
+    nothing said what to do."""
+    import socket
+
+    from tests.serve.support import ServeProcess
+
+    config = write_config(tmp_path / "paywire.toml", provider[1], pg_url)
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        busy = taken.getsockname()[1]
+        server = ServeProcess(config, plugin_path, ["--port", str(busy), "--json"])  # the last --port wins
+        assert server.exit_code() == 3
+    assert server.proc.stdout is not None
+    error = json.loads(server.proc.stdout.read())["error"]
+    assert error["type"] == "ConfigurationError" and error["exit_code"] == 3
+    assert f"127.0.0.1:{busy}" in error["message"] and "--port" in error["message"]

@@ -132,7 +132,13 @@ def serve(service: PaymentService, options: ServeOptions, *, metrics: Metrics | 
     quiet = threading.current_thread() is threading.main_thread()
     previous = {sig: signal.signal(sig, lambda *_: None) for sig in (signal.SIGINT, signal.SIGTERM)} if quiet else {}
     try:
-        uvicorn.Server(config).run()
+        try:
+            uvicorn.Server(config).run()
+        except SystemExit:  # uvicorn's exit when it cannot start: its reason is the line it logged
+            raise ConfigurationError(
+                f"paywire serve could not start on {options.host}:{options.port} (the reason is logged above); "
+                "choose another address or port (--host, --port, or [paywire.serve] host and port), or stop "
+                "what is listening there") from None
     finally:
         if janitor is not None:
             janitor.stop(options.graceful_timeout)
