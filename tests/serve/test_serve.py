@@ -203,3 +203,34 @@ def test_a_port_already_taken_is_a_configuration_error_naming_it_and_json_under_
     error = json.loads(server.proc.stdout.read())["error"]
     assert error["type"] == "ConfigurationError" and error["exit_code"] == 3
     assert f"127.0.0.1:{busy}" in error["message"] and "--port" in error["message"]
+
+
+def test_port_0_says_which_port_it_listens_on(provider: tuple[CountingFakePay, str], pg_url: str, plugin_path: Path,
+                                              tmp_path: Path) -> None:
+    """`--port 0` is any free port: nothing said which, so nothing could reach the server."""
+    import queue
+    import re
+    import signal
+    import subprocess
+
+    from tests.serve.support import ServeProcess
+
+    config = write_config(tmp_path / "paywire.toml", provider[1], pg_url)
+    command, env = ServeProcess.command(config, plugin_path, ["--port", "0"])
+    with subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True) as proc:
+        stderr = proc.stderr
+        assert stderr is not None
+        lines: queue.Queue[str] = queue.Queue()
+        reader = threading.Thread(target=lambda: [lines.put(line) for line in stderr] + [lines.put("")], daemon=True)
+        reader.start()
+        try:
+            while not (found := re.search(r"listening on http://127\.0\.0\.1:(\d+)", line := lines.get(timeout=60))):
+                assert line, "paywire serve ended without saying where it listens"  # "": its stderr closed
+            probe = ServeProcess.__new__(ServeProcess)  # its requests, on the port the server named
+            probe.port = int(found.group(1))
+            assert probe.request("GET", "/healthz")[0] == 200
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(60) == 0
+        finally:
+            proc.kill()
+            reader.join(5)
