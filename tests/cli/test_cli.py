@@ -600,3 +600,31 @@ def test_a_method_that_cannot_work_creates_no_postgresql_schema(
         result = paywire("--ledger", f"{postgres_dsn}?schema={schema}", *args, cwd=shop, env=env)
         assert result.returncode in (2, 3), (args, result.stderr)
         assert absent(), args
+
+
+def test_ctrl_c_while_the_provider_is_asked_names_the_key_that_settles_it(shop: Path, acme: AcmeEmulator) -> None:
+    """Interrupted after the provider applied the sale, before its answer: the process exited 130
+    printing nothing (no JSON under --json), with the sale left unknown in the ledger, so the only
+    way to finish was running it again without a key: a second charge."""
+    import signal
+
+    acme.inject(Fault("hold", path="payments", method="POST"))
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("PAYWIRE_")} | SECRETS
+    assert SCRIPT
+    with subprocess.Popen([SCRIPT, "--json", "sale", "cards", "5.00", "EUR", "--source", "tok_ok"], cwd=shop,
+                          env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+        try:
+            assert acme.wait_until_held(timeout=60)  # the sale applied at the provider, its answer held
+            proc.send_signal(signal.SIGINT)
+            out, err = proc.communicate(timeout=60)
+        finally:
+            proc.kill()
+            acme.release_held()
+    error = json.loads(out)["error"]
+    assert proc.returncode == error["exit_code"] == 5 and error["type"] == "OutcomeUnknown", (out, err)
+    used = error["idempotency_key"]
+    assert f"run the same command again with --idempotency-key {used}" in error["message"]
+    again = paywire("--json", "sale", "cards", "5.00", "EUR", "--source", "tok_ok", "--idempotency-key", used,
+                    cwd=shop, env=SECRETS)
+    assert again.returncode == 0 and json.loads(again.stdout)["id"] == error["payment_id"], again
+    assert len(acme.payments) == 1
