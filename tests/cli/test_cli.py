@@ -628,3 +628,14 @@ def test_ctrl_c_while_the_provider_is_asked_names_the_key_that_settles_it(shop: 
                     cwd=shop, env=SECRETS)
     assert again.returncode == 0 and json.loads(again.stdout)["id"] == error["payment_id"], again
     assert len(acme.payments) == 1
+
+
+def test_a_credential_written_among_a_methods_settings_says_where_it_goes(tmp_path: Path) -> None:
+    """`api_key = "..."` under [methods.cards] was "unknown setting 'api_key'", followed by the
+    list of settings: nothing said that credentials go in the environment or a credentials table."""
+    (tmp_path / "paywire.toml").write_text('[methods.cards]\nprovider = "acme"\napi_key = "acme_live_s3cr3t_value"\n')
+    result = paywire("--json", "methods", cwd=tmp_path)
+    error = json.loads(result.stdout)["error"]
+    assert result.returncode == error["exit_code"] == 3, result
+    assert "PAYWIRE_CARDS_API_KEY" in error["message"] and "[methods.cards.credentials]" in error["message"]
+    assert "s3cr3t" not in result.stdout + result.stderr
