@@ -639,3 +639,18 @@ def test_a_credential_written_among_a_methods_settings_says_where_it_goes(tmp_pa
     assert result.returncode == error["exit_code"] == 3, result
     assert "PAYWIRE_CARDS_API_KEY" in error["message"] and "[methods.cards.credentials]" in error["message"]
     assert "s3cr3t" not in result.stdout + result.stderr
+
+
+def test_demo_errors_are_configuration_errors_and_json_under_json(tmp_path: Path) -> None:
+    """No plugin with a sandbox printed a line of text (nothing on stdout under --json); a
+    --ledger-file that is a folder or not a database was "an unexpected error inside paywire"
+    (exit 70), a bug to report, when it is the caller's path."""
+    (tmp_path / "notes.db").write_text("not a database\n" * 100)
+    (tmp_path / "folder").mkdir()
+    cases = [((), {"PAYWIRE_PLUGINS": "acme_tagger"}, "sandbox")]
+    cases += [(("--ledger-file", str(tmp_path / name)), {}, name) for name in ("notes.db", "folder")]
+    for args, env, named in cases:
+        result = paywire("--json", "demo", *args, cwd=tmp_path, env=env)
+        error = json.loads(result.stdout)["error"]
+        assert result.returncode == error["exit_code"] == 3 and error["type"] == "ConfigurationError", result
+        assert named in error["message"] and "unexpected error" not in error["message"]
