@@ -654,3 +654,18 @@ def test_demo_errors_are_configuration_errors_and_json_under_json(tmp_path: Path
         error = json.loads(result.stdout)["error"]
         assert result.returncode == error["exit_code"] == 3 and error["type"] == "ConfigurationError", result
         assert named in error["message"] and "unexpected error" not in error["message"]
+
+
+@pytest.mark.parametrize(("options", "args"), [("", ("--backoff-first", "1000")),
+                                               ("[paywire.serve]\nintervall = 1\n", ())],
+                         ids=["command line", "paywire.toml"])
+def test_a_serve_option_that_cannot_work_creates_no_ledger(tmp_path: Path, options: str,
+                                                           args: tuple[str, ...]) -> None:
+    """The ledger was opened, and so created (a file, a PostgreSQL schema and its tables), before
+    the serve options were checked and refused."""
+    ledger = tmp_path / "ledger.db"
+    (tmp_path / "paywire.toml").write_text(f'[paywire]\nledger = "sqlite:///{ledger}"\n{options}')
+    result = paywire("--json", "serve", *args, cwd=tmp_path)
+    error = json.loads(result.stdout)["error"]
+    assert result.returncode == error["exit_code"] == 3 and "[paywire.serve]" in error["message"], result
+    assert not ledger.exists()
