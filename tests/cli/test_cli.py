@@ -669,3 +669,27 @@ def test_a_serve_option_that_cannot_work_creates_no_ledger(tmp_path: Path, optio
     error = json.loads(result.stdout)["error"]
     assert result.returncode == error["exit_code"] == 3 and "[paywire.serve]" in error["message"], result
     assert not ledger.exists()
+
+
+def test_ctrl_c_elsewhere_is_exit_130_with_one_line_json_under_json(shop: Path, acme: AcmeEmulator) -> None:
+    """Interrupted outside an operation (here: reconcile asking the provider), the process exited
+    130 printing nothing: no JSON for a script reading stdout under --json."""
+    import signal
+
+    sale = json.loads(paywire("--json", "sale", "cards", "5.00", "EUR", "--source", "tok_async", cwd=shop,
+                              env=SECRETS).stdout)
+    acme.inject(Fault("hold", method="GET"))
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("PAYWIRE_")} | SECRETS
+    assert SCRIPT
+    with subprocess.Popen([SCRIPT, "--json", "reconcile", "--payment-id", sale["id"]], cwd=shop, env=environment,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+        try:
+            assert acme.wait_until_held(timeout=60)  # reconcile is asking the provider
+            proc.send_signal(signal.SIGINT)
+            out, err = proc.communicate(timeout=60)
+        finally:
+            proc.kill()
+            acme.release_held()
+    assert json.loads(out) == {"error": {"type": "Interrupted", "message": "interrupted before it finished",
+                                         "exit_code": 130}}, (out, err)
+    assert proc.returncode == 130 and err == ""
