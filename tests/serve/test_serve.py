@@ -56,7 +56,8 @@ def test_serve_applies_webhooks_settles_accepted_payments_and_reports_health_and
                       outcome="succeeded") >= 1
         assert metric(metrics, "paywire_provider_latency_seconds_count", method="fakepay", command="fetch") >= 1
         assert paid.id not in metrics and (paid.reference or "?") not in metrics  # ids are never labels
-        assert server.request("POST", "/healthz")[0] == 405
+        refused = server.request("POST", "/healthz")
+        assert (refused[0], refused[1].get("allow")) == (405, "GET, HEAD")  # a 405 names what is allowed
         assert server.terminate() == 0
 
 
