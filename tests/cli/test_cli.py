@@ -243,6 +243,19 @@ def test_json_works_before_or_after_the_command_and_errors_are_json_too(shop: Pa
         assert result.stderr == ""
 
 
+def test_an_abbreviated_json_option_makes_errors_json_too(shop: Path) -> None:
+    """argparse takes `--js` (any prefix of `--json`) for `--json`: the command printed JSON, and
+    its error a line of text on stderr, so a script reading stdout found nothing to parse."""
+    assert json.loads(paywire("--js", "methods", cwd=shop).stdout)  # what argparse makes of it
+    SQLiteLedger(shop / "ledger.db").close()
+    for args, code in ((("--js", "show", "pay_missing"), 2), (("capture", "pay_missing", "--jso"), 2),
+                       (("--j", "payments", "--limit", "0"), 2)):
+        result = paywire(*args, cwd=shop, env=SECRETS)
+        assert result.stderr == "", (args, result.stderr)
+        error = json.loads(result.stdout)["error"]
+        assert result.returncode == error["exit_code"] == code, (args, result)
+
+
 def test_a_closed_stdout_ends_quietly(shop: Path) -> None:
     paywire("sale", "cards", "5.00", "EUR", "--source", "tok_ok", cwd=shop, env=SECRETS)
     environment = {k: v for k, v in os.environ.items() if not k.startswith("PAYWIRE_")} | SECRETS
@@ -587,3 +600,96 @@ def test_a_method_that_cannot_work_creates_no_postgresql_schema(
         result = paywire("--ledger", f"{postgres_dsn}?schema={schema}", *args, cwd=shop, env=env)
         assert result.returncode in (2, 3), (args, result.stderr)
         assert absent(), args
+
+
+def test_ctrl_c_while_the_provider_is_asked_names_the_key_that_settles_it(shop: Path, acme: AcmeEmulator) -> None:
+    """Interrupted after the provider applied the sale, before its answer: the process exited 130
+    printing nothing (no JSON under --json), with the sale left unknown in the ledger, so the only
+    way to finish was running it again without a key: a second charge."""
+    import signal
+
+    acme.inject(Fault("hold", path="payments", method="POST"))
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("PAYWIRE_")} | SECRETS
+    assert SCRIPT
+    with subprocess.Popen([SCRIPT, "--json", "sale", "cards", "5.00", "EUR", "--source", "tok_ok"], cwd=shop,
+                          env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+        try:
+            assert acme.wait_until_held(timeout=60)  # the sale applied at the provider, its answer held
+            proc.send_signal(signal.SIGINT)
+            out, err = proc.communicate(timeout=60)
+        finally:
+            proc.kill()
+            acme.release_held()
+    error = json.loads(out)["error"]
+    assert proc.returncode == error["exit_code"] == 5 and error["type"] == "OutcomeUnknown", (out, err)
+    used = error["idempotency_key"]
+    assert f"run the same command again with --idempotency-key {used}" in error["message"]
+    again = paywire("--json", "sale", "cards", "5.00", "EUR", "--source", "tok_ok", "--idempotency-key", used,
+                    cwd=shop, env=SECRETS)
+    assert again.returncode == 0 and json.loads(again.stdout)["id"] == error["payment_id"], again
+    assert len(acme.payments) == 1
+
+
+def test_a_credential_written_among_a_methods_settings_says_where_it_goes(tmp_path: Path) -> None:
+    """`api_key = "..."` under [methods.cards] was "unknown setting 'api_key'", followed by the
+    list of settings: nothing said that credentials go in the environment or a credentials table."""
+    (tmp_path / "paywire.toml").write_text('[methods.cards]\nprovider = "acme"\napi_key = "acme_live_s3cr3t_value"\n')
+    result = paywire("--json", "methods", cwd=tmp_path)
+    error = json.loads(result.stdout)["error"]
+    assert result.returncode == error["exit_code"] == 3, result
+    assert "PAYWIRE_CARDS_API_KEY" in error["message"] and "[methods.cards.credentials]" in error["message"]
+    assert "s3cr3t" not in result.stdout + result.stderr
+
+
+def test_demo_errors_are_configuration_errors_and_json_under_json(tmp_path: Path) -> None:
+    """No plugin with a sandbox printed a line of text (nothing on stdout under --json); a
+    --ledger-file that is a folder or not a database was "an unexpected error inside paywire"
+    (exit 70), a bug to report, when it is the caller's path."""
+    (tmp_path / "notes.db").write_text("not a database\n" * 100)
+    (tmp_path / "folder").mkdir()
+    cases = [((), {"PAYWIRE_PLUGINS": "acme_tagger"}, "sandbox")]
+    cases += [(("--ledger-file", str(tmp_path / name)), {}, name) for name in ("notes.db", "folder")]
+    for args, env, named in cases:
+        result = paywire("--json", "demo", *args, cwd=tmp_path, env=env)
+        error = json.loads(result.stdout)["error"]
+        assert result.returncode == error["exit_code"] == 3 and error["type"] == "ConfigurationError", result
+        assert named in error["message"] and "unexpected error" not in error["message"]
+
+
+@pytest.mark.parametrize(("options", "args"), [("", ("--backoff-first", "1000")),
+                                               ("[paywire.serve]\nintervall = 1\n", ())],
+                         ids=["command line", "paywire.toml"])
+def test_a_serve_option_that_cannot_work_creates_no_ledger(tmp_path: Path, options: str,
+                                                           args: tuple[str, ...]) -> None:
+    """The ledger was opened, and so created (a file, a PostgreSQL schema and its tables), before
+    the serve options were checked and refused."""
+    ledger = tmp_path / "ledger.db"
+    (tmp_path / "paywire.toml").write_text(f'[paywire]\nledger = "sqlite:///{ledger}"\n{options}')
+    result = paywire("--json", "serve", *args, cwd=tmp_path)
+    error = json.loads(result.stdout)["error"]
+    assert result.returncode == error["exit_code"] == 3 and "[paywire.serve]" in error["message"], result
+    assert not ledger.exists()
+
+
+def test_ctrl_c_elsewhere_is_exit_130_with_one_line_json_under_json(shop: Path, acme: AcmeEmulator) -> None:
+    """Interrupted outside an operation (here: reconcile asking the provider), the process exited
+    130 printing nothing: no JSON for a script reading stdout under --json."""
+    import signal
+
+    sale = json.loads(paywire("--json", "sale", "cards", "5.00", "EUR", "--source", "tok_async", cwd=shop,
+                              env=SECRETS).stdout)
+    acme.inject(Fault("hold", method="GET"))
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("PAYWIRE_")} | SECRETS
+    assert SCRIPT
+    with subprocess.Popen([SCRIPT, "--json", "reconcile", "--payment-id", sale["id"]], cwd=shop, env=environment,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+        try:
+            assert acme.wait_until_held(timeout=60)  # reconcile is asking the provider
+            proc.send_signal(signal.SIGINT)
+            out, err = proc.communicate(timeout=60)
+        finally:
+            proc.kill()
+            acme.release_held()
+    assert json.loads(out) == {"error": {"type": "Interrupted", "message": "interrupted before it finished",
+                                         "exit_code": 130}}, (out, err)
+    assert proc.returncode == 130 and err == ""

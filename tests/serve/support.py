@@ -87,17 +87,22 @@ class ServeProcess:
 
     def __init__(self, config: Path, plugin_path: Path, args: Sequence[str] = ()) -> None:
         self.port = free_port()
+        command, env = self.command(config, plugin_path, ["--port", str(self.port), *args])
+        self.proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.stderr: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    @staticmethod
+    def command(config: Path, plugin_path: Path, args: Sequence[str]) -> tuple[list[str], dict[str, str]]:
+        """The `paywire serve` command line with `args`, and its environment (FakePay installed)."""
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(plugin_path), env.get("PYTHONPATH", "")])
         env["PAYWIRE_PLUGINS"] = "fakepay"
         for name, value in CREDENTIALS.items():
             env[f"PAYWIRE_FAKEPAY_{name.upper()}"] = value
-        command = [sys.executable, "-c", "from paywire.cli import run; run()", "--config", str(config),
-                   "serve", "--port", str(self.port), *args]
-        self.proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        self.stderr: list[str] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
+        return [sys.executable, "-c", "from paywire.cli import run; run()", "--config", str(config), "serve",
+                *args], env
 
     def _read(self) -> None:
         assert self.proc.stderr is not None

@@ -133,6 +133,31 @@ def test_a_delivery_missing_its_signature_or_malformed_is_a_clear_400_and_change
     assert WEBHOOK_SECRET not in caplog.text and "Traceback" not in caplog.text
 
 
+@pytest.mark.parametrize("missing", [{"id": None}, {"id": ""}, {"type": None}, {"kind": None}],
+                         ids=["no id", "empty id", "no type", "no kind"])
+def test_a_verified_event_missing_its_id_type_or_kind_is_a_400_not_a_500_forever(
+        port: int, shop: PaymentService, provider: tuple[CountingFakePay, str], missing: dict[str, Any],
+        caplog: pytest.LogCaptureFixture) -> None:
+    """The ledger keeps no event without an id, a type or a kind: each delivery failed storing it
+    (500, a stack trace), and the provider delivers it again for days. An empty id is no id: stored,
+    every later event without one was a duplicate, dropped with a 200."""
+    import hashlib
+    import hmac
+
+    from tests.ledger.fakepay import WEBHOOK_SECRET
+
+    app, _ = provider
+    payment = shop.sale("fakepay", Money.of("30.00", "EUR"), source="tok_ok")
+    _, signed = app.event("evt_missing", EventKind.REFUNDED, payment.reference or "", total=1000)
+    body = json.dumps({**json.loads(signed), **missing}).encode()
+    headers = {"FakePay-Signature": hmac.new(WEBHOOK_SECRET.encode(), body, hashlib.sha256).hexdigest()}
+    for _ in range(2):
+        status, _, text = send(port, "POST", "/webhooks/fakepay", body, headers)
+        assert (status, json.loads(text)) == (400, {"error": "unstorable_event"})
+    assert shop.ledger.list_events() == [] and shop.get_payment(payment.id).refunded == Money.of("0.00", "EUR")
+    assert "Traceback" not in caplog.text
+
+
 def test_a_ledger_that_fails_is_a_500_with_no_detail_and_its_trace_only_in_the_log(
         port: int, shop: PaymentService, provider: tuple[CountingFakePay, str], pg_url: str,
         caplog: pytest.LogCaptureFixture) -> None:

@@ -56,7 +56,8 @@ def test_serve_applies_webhooks_settles_accepted_payments_and_reports_health_and
                       outcome="succeeded") >= 1
         assert metric(metrics, "paywire_provider_latency_seconds_count", method="fakepay", command="fetch") >= 1
         assert paid.id not in metrics and (paid.reference or "?") not in metrics  # ids are never labels
-        assert server.request("POST", "/healthz")[0] == 405
+        refused = server.request("POST", "/healthz")
+        assert (refused[0], refused[1].get("allow")) == (405, "GET, HEAD")  # a 405 names what is allowed
         assert server.terminate() == 0
 
 
@@ -184,3 +185,53 @@ def test_sigterm_while_the_provider_holds_a_fetch_stops_within_graceful_timeout_
         app.release_held()
     lease = shop.ledger.looks([txn.id])[txn.id]
     assert txn.settle_after is not None and lease.next_at > txn.settle_after  # the look in hand, until its fetch can no longer land
+
+
+def test_a_port_already_taken_is_a_configuration_error_naming_it_and_json_under_json(
+        provider: tuple[CountingFakePay, str], pg_url: str, plugin_path: Path, tmp_path: Path) -> None:
+    """uvicorn logged why it could not listen and exited: under `--json` stdout was empty, and
+    nothing said what to do."""
+    import socket
+
+    from tests.serve.support import ServeProcess
+
+    config = write_config(tmp_path / "paywire.toml", provider[1], pg_url)
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        busy = taken.getsockname()[1]
+        server = ServeProcess(config, plugin_path, ["--port", str(busy), "--json"])  # the last --port wins
+        assert server.exit_code() == 3
+    assert server.proc.stdout is not None
+    error = json.loads(server.proc.stdout.read())["error"]
+    assert error["type"] == "ConfigurationError" and error["exit_code"] == 3
+    assert f"127.0.0.1:{busy}" in error["message"] and "--port" in error["message"]
+
+
+def test_port_0_says_which_port_it_listens_on(provider: tuple[CountingFakePay, str], pg_url: str, plugin_path: Path,
+                                              tmp_path: Path) -> None:
+    """`--port 0` is any free port: nothing said which, so nothing could reach the server."""
+    import queue
+    import re
+    import signal
+    import subprocess
+
+    from tests.serve.support import ServeProcess
+
+    config = write_config(tmp_path / "paywire.toml", provider[1], pg_url)
+    command, env = ServeProcess.command(config, plugin_path, ["--port", "0"])
+    with subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True) as proc:
+        stderr = proc.stderr
+        assert stderr is not None
+        lines: queue.Queue[str] = queue.Queue()
+        reader = threading.Thread(target=lambda: [lines.put(line) for line in stderr] + [lines.put("")], daemon=True)
+        reader.start()
+        try:
+            while not (found := re.search(r"listening on http://127\.0\.0\.1:(\d+)", line := lines.get(timeout=60))):
+                assert line, "paywire serve ended without saying where it listens"  # "": its stderr closed
+            probe = ServeProcess.__new__(ServeProcess)  # its requests, on the port the server named
+            probe.port = int(found.group(1))
+            assert probe.request("GET", "/healthz")[0] == 200
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(60) == 0
+        finally:
+            proc.kill()
+            reader.join(5)

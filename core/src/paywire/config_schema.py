@@ -197,6 +197,13 @@ def method_values(code: str, data: Mapping[str, Any]) -> dict[str, Any]:
     (`PAYWIRE_<CODE>_BASE_URL`, `PAYWIRE_<CODE>_ENVIRONMENT`) applied."""
     if not isinstance(data, Mapping):
         raise ConfigurationError(f"method {code!r} must be a table: [methods.{code}]")
+    for key in data:  # the commonest mistake: a credential written among the settings
+        if key not in _FIELDS and re.search(r"key|secret|token|password", str(key), re.IGNORECASE):
+            from paywire.settings import env_name
+
+            raise ConfigurationError(f"[methods.{code}] {key}: a credential is not a setting; set the environment "
+                                     f"variable {env_name(code, str(key))}, or write it under "
+                                     f"[methods.{code}.credentials]")
     check_keys(data, [*_FIELDS, *_TABLES, *CAPABILITY_FLAGS], f"[methods.{code}]")
     values: dict[str, Any] = {}
     flags: dict[str, bool] = {}

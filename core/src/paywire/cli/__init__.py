@@ -8,7 +8,7 @@ refused the credentials (a bad API key); 7 the idempotency key was used for anot
 its first request is still running; 8 the buyer has not finished
 (3-D Secure, approval): send them to the redirect URL, then `paywire complete` (an operation shows
 the payment waiting, `complete` says it in its error); 70 an unexpected error inside paywire (a
-bug: please report it). Every error prints one line (a JSON object on stdout under `--json`),
+bug: please report it); 130 interrupted (Ctrl-C; while the provider was asked, it is 5). Every error prints one line (a JSON object on stdout under `--json`),
 never a traceback.
 """
 
@@ -75,6 +75,8 @@ def _report(error: BaseException, code: int, as_json: bool) -> None:
                                  "idempotency_key": error.details.get("idempotency_key")}
     elif code == EXIT_USAGE:
         kind, message, extra = "UsageError", redact(str(error)), {}
+    elif isinstance(error, KeyboardInterrupt):
+        kind, message, extra = "Interrupted", "interrupted before it finished", {}
     else:
         kind, message, extra = (type(error).__name__,
                                 f"{redact(str(error))} (an unexpected error inside paywire; please report it)", {})
@@ -132,7 +134,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from paywire.cli.parser import UsageError, build_parser
 
     argv = list(sys.argv[1:] if argv is None else argv)
-    as_json = "--json" in argv
+    as_json = any(len(arg) > 2 and "--json".startswith(arg) for arg in argv)  # argparse takes `--js` for it too
     warnings.showwarning = _show_warning
     stdout, sys.stdout = sys.stdout, _Output(sys.stdout)
     try:
@@ -142,8 +144,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         except UsageError as error:
             code = EXIT_USAGE
             _report(error, code, as_json)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as stop:
             code = 130
+            _report(stop, code, as_json)
         except SystemExit as done:  # `--help`: argparse prints it and exits; it is flushed below as any output is
             if done.code is not None and not isinstance(done.code, int):
                 raise

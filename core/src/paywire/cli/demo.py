@@ -8,6 +8,7 @@ non-zero when any flow misbehaves, so it doubles as an end-to-end check of an in
 from __future__ import annotations
 
 import argparse
+import sqlite3
 import sys
 import tempfile
 import threading
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from paywire.cli.output import emit_json, table
-from paywire.errors import Declined, OutcomeUnknown, PaywireError
+from paywire.errors import ConfigurationError, Declined, OutcomeUnknown, PaywireError
 from paywire.money import Money
 
 if TYPE_CHECKING:
@@ -284,14 +285,18 @@ def run(args: argparse.Namespace) -> int:
 
     plugins = default_plugins()
     definitions = [d for _, d in sorted(plugins.gateways().items()) if d.sandbox]
-    if not definitions:
-        print("paywire: no installed gateway plugin ships a sandbox emulator; install one, e.g. "
-              "pip install ./plugins/stripe", file=sys.stderr)
-        return 3
+    if not definitions:  # raised, so that `main` prints it as any error (JSON under --json)
+        raise ConfigurationError("no installed gateway plugin ships a sandbox emulator; install one, e.g. "
+                                 "pip install ./plugins/stripe")
     with ExitStack() as stack:
         folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="paywire-demo-")))
         ledger_path = Path(args.ledger_file) if args.ledger_file else folder / "demo.db"
-        ledger = stack.enter_context(SQLiteLedger(str(ledger_path)))
+        try:
+            ledger = stack.enter_context(SQLiteLedger(str(ledger_path)))
+        except (sqlite3.Error, OSError) as exc:  # the caller's path: not an error inside paywire
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise ConfigurationError(f"--ledger-file {str(ledger_path)!r}: cannot open it as a ledger ({reason}); "
+                                     "give a new file's path, or that of a demo ledger kept before") from None
         sandboxes = {}
         methods: list[MethodConfig] = []
         for definition in definitions:

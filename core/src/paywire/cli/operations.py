@@ -90,19 +90,32 @@ def settling(svc: PaymentService) -> Iterator[None]:
     an `authorize` or `sale` again without one is a new payment, charged a second time."""
     try:
         yield
-    except OutcomeUnknown as error:
-        txn = svc.ledger.get_transaction(error.transaction_id) if error.transaction_id else None
-        if txn is None:
+    except KeyboardInterrupt as stop:  # while the provider was asked (the service names what it left unknown)
+        if "transaction_id" not in vars(stop):
             raise
-        reconcile = f"'paywire reconcile --payment-id {txn.payment_id}'" if txn.payment_id else "'paywire reconcile'"
-        if error.code == "idempotency_key_expired":  # sending it again could apply it twice
-            error.message += f"; run {reconcile}"
-        else:
-            error.message += (f"; to settle it, run the same command again with --idempotency-key "
-                              f"{txn.idempotency_key} (the provider applies it once), or run {reconcile} "
-                              f"after {txn.settle_after:%Y-%m-%d %H:%M:%S} UTC (when it can no longer land)")
-            error.details["idempotency_key"] = txn.idempotency_key
+        unknown = OutcomeUnknown("interrupted while the provider was asked: the operation may have been applied, "
+                                 "so its outcome is unknown", code="interrupted")
+        unknown.payment_id, unknown.transaction_id = vars(stop)["payment_id"], vars(stop)["transaction_id"]
+        _advise(svc, unknown)
+        raise unknown from None
+    except OutcomeUnknown as error:
+        _advise(svc, error)
         raise
+
+
+def _advise(svc: PaymentService, error: OutcomeUnknown) -> None:
+    """Add to `error` what settles it: the key to run the same command again with, or reconcile."""
+    txn = svc.ledger.get_transaction(error.transaction_id) if error.transaction_id else None
+    if txn is None:
+        return
+    reconcile = f"'paywire reconcile --payment-id {txn.payment_id}'" if txn.payment_id else "'paywire reconcile'"
+    if error.code == "idempotency_key_expired":  # sending it again could apply it twice
+        error.message += f"; run {reconcile}"
+    else:
+        error.message += (f"; to settle it, run the same command again with --idempotency-key "
+                          f"{txn.idempotency_key} (the provider applies it once), or run {reconcile} "
+                          f"after {txn.settle_after:%Y-%m-%d %H:%M:%S} UTC (when it can no longer land)")
+        error.details["idempotency_key"] = txn.idempotency_key
 
 
 # -- plugins and methods ------------------------------------------------------------------------

@@ -12,17 +12,19 @@ from paywire.cli.values import port, seconds
 
 
 def run(args: argparse.Namespace) -> int:
+    from paywire.config import load_config
     from paywire.serve.server import ServeOptions, serve
 
-    svc = service(args, create=True)  # started before the first payment, as a deployment does
+    # The options are checked first: one that cannot work opens (and so creates) no ledger.
     options = ServeOptions.from_settings(
-        svc.gateway.settings.get("serve"), host=args.host, port=args.port, interval=args.interval,
+        load_config(args.config)[1].get("serve"), host=args.host, port=args.port, interval=args.interval,
         webhooks=False if args.no_webhooks else None, janitor=False if args.no_janitor else None,
     )
     if args.backoff_first is not None or args.backoff_cap is not None:  # over the configured backoff's
         given = {"first": args.backoff_first, "cap": args.backoff_cap}
         backoff = attrs.evolve(options.backoff, **{k: v for k, v in given.items() if v is not None})
         options = ServeOptions.from_settings({**attrs.asdict(options, recurse=False), "backoff": backoff})
+    svc = service(args, create=True)  # started before the first payment, as a deployment does
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     serve(svc, options)
     return 0

@@ -15,9 +15,11 @@ from paywire.web import MAX_BODY, ASGIApp, Receive, Send, webhook_asgi
 __all__ = ["serve_app"]
 
 
-async def _answer(send: Send, status: int, body: bytes, content_type: str = "application/json") -> None:
+async def _answer(send: Send, status: int, body: bytes, content_type: str = "application/json",
+                  extra: list[tuple[bytes, bytes]] | None = None) -> None:
     await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", content_type.encode()), (b"content-length", str(len(body)).encode())]})
+                "headers": [(b"content-type", content_type.encode()), (b"content-length", str(len(body)).encode()),
+                            *(extra or [])]})
     await send({"type": "http.response.body", "body": body})
 
 
@@ -64,7 +66,7 @@ def serve_app(service: PaymentService, *, janitor: Janitor | None, metrics: Metr
         path, verb = scope.get("path", ""), scope.get("method", "GET")
         if scope["type"] == "http" and path in ("/healthz", "/metrics"):
             if verb not in ("GET", "HEAD"):
-                await _answer(send, 405, b'{"error":"method_not_allowed"}')
+                await _answer(send, 405, b'{"error":"method_not_allowed"}', extra=[(b"allow", b"GET, HEAD")])
             elif path == "/healthz":
                 status, body = await asyncio.get_running_loop().run_in_executor(None, health)
                 await _answer(send, status, json.dumps(body).encode())

@@ -119,6 +119,17 @@ def serve(service: PaymentService, options: ServeOptions, *, metrics: Metrics | 
         import uvicorn
     except ImportError:
         raise ConfigurationError("paywire serve needs uvicorn: pip install 'paywire[server]'") from None
+
+    class _Server(uvicorn.Server):
+        """Says where it listens: with port 0 (any free port) nothing else tells it."""
+
+        async def startup(self, sockets: Any = None) -> None:
+            await super().startup(sockets)
+            for server in getattr(self, "servers", []):
+                for sock in server.sockets:
+                    host, port = sock.getsockname()[:2]
+                    log.info("paywire serve listening on http://%s:%d", f"[{host}]" if ":" in host else host, port)
+
     metrics = metrics or Metrics()
     metrics.instrument(service)
     janitor = Janitor(service, interval=options.interval, backoff=options.backoff,
@@ -132,7 +143,13 @@ def serve(service: PaymentService, options: ServeOptions, *, metrics: Metrics | 
     quiet = threading.current_thread() is threading.main_thread()
     previous = {sig: signal.signal(sig, lambda *_: None) for sig in (signal.SIGINT, signal.SIGTERM)} if quiet else {}
     try:
-        uvicorn.Server(config).run()
+        try:
+            _Server(config).run()
+        except SystemExit:  # uvicorn's exit when it cannot start: its reason is the line it logged
+            raise ConfigurationError(
+                f"paywire serve could not start on {options.host}:{options.port} (the reason is logged above); "
+                "choose another address or port (--host, --port, or [paywire.serve] host and port), or stop "
+                "what is listening there") from None
     finally:
         if janitor is not None:
             janitor.stop(options.graceful_timeout)

@@ -116,3 +116,9 @@ def require_event(event: WebhookEvent) -> None:
                          ("event reference", event.reference), *((f"event reference {name!r}", ref)
                                                                  for name, ref in event.references.items())):
         require_text(value, param, UNSTORABLE_EVENT)
+    # The ledger keeps no event without them; and it applies each id once, so an empty id would
+    # make every later event without one a duplicate, dropped.
+    for param, value in (("event id", event.id or None), ("event type", event.type), ("event kind", event.kind)):
+        if value is None:
+            raise InvalidRequest(f"{param} is missing; nothing was recorded or sent", param=param,
+                                 code=UNSTORABLE_EVENT)

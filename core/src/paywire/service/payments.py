@@ -571,6 +571,7 @@ class PaymentService:
             outcome = after_unsure(exc) if plan.resent and isinstance(exc, PaywireError) else exc
         except BaseException as exc:  # KeyboardInterrupt, SystemExit: leave it unknown, then stop
             self._finish(op, txn, exc)
+            exc.__dict__.update(payment_id=txn.payment_id, transaction_id=txn.id)  # what it left unknown
             raise
         try:
             recorded = self._finish(op, txn, outcome, plan.known)
