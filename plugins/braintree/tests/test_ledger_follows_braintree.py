@@ -1,0 +1,306 @@
+"""The ledger against Braintree under any mix of the shop's captures and refunds, the Control
+Panel's captures, voids and refunds, the batch settling or declining what was submitted, lost
+answers and their retries, reconciliation, and Braintree's notifications delivered late, twice
+and in any order: at every step the ledger claims no more than Braintree holds, and once every
+notification is in and the payment reconciled, it holds what Braintree holds, and nothing that
+took effect at Braintree is recorded failed."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import paywire_braintree
+from paywire import Gateway, Money, OutcomeUnknown, Payment, PaymentService, PaywireError, Plugins, Retry, SQLiteLedger
+from paywire.ledger import TransactionStatus
+from paywire.ledger.model import now
+from paywire.testing.emulator import EmulatorServer, Fault
+from paywire.testing.sandbox import load_sandbox
+from paywire_braintree.emulator import BraintreeEmulator
+from paywire_braintree.emulator.model import Transaction
+
+_ledgers = itertools.count()
+_MOVED = ("SUBMITTED_FOR_SETTLEMENT", "SETTLING", "SETTLED", "SETTLEMENT_CONFIRMED")
+_WAITING = ("SUBMITTED_FOR_SETTLEMENT", "SETTLEMENT_PENDING", "SETTLING")
+_LOST = {"capture": r"/graphql/(partialCaptureTransaction|captureTransaction)$",
+         "refund": r"/graphql/(refundTransaction|reverseTransaction)$"}
+_ACTIONS = (
+    "deliver", "deliver", "deliver twice", "redeliver", "capture", "capture", "final capture", "refund", "refund", "lost capture",
+    "lost refund", "retry", "panel capture", "panel void", "panel refund", "settle", "settle", "decline settlement",
+    "reconcile",
+)
+
+
+class _Braintree(BraintreeEmulator):
+    """The emulator keeping its notifications for the test to deliver when and as often as it likes."""
+
+    def __init__(self, public_key: str, private_key: str, settlement: str) -> None:
+        super().__init__(public_key, private_key, settlement=settlement)
+        self.webhook_url = "http://127.0.0.1:9/kept"  # never posted: kept below
+        self.sent: list[bytes] = []
+        self.news: dict[bytes, str] = {}  # a notification of a settlement declined: that transaction
+        self.delivered: list[bytes] = []  # for Braintree's redeliveries, any time later
+
+    def deliver_webhook(self, body: bytes, headers: Mapping[str, str]) -> None:
+        self.sent.append(body)
+
+
+def eur(minor: int) -> Money:
+    return Money(minor, "EUR")
+
+
+def _minor(value: Decimal) -> int:
+    return int(value * 100)
+
+
+def _captures(app: BraintreeEmulator, root: Transaction) -> list[Transaction]:
+    """The payment's captures: an authorization's partial ones, or the sale or whole capture itself."""
+    if root.children:
+        return [app.transactions[c] for c in root.children]
+    return [root] if any(e["status"] == "SUBMITTED_FOR_SETTLEMENT" for e in root.history) else []
+
+
+def _reversed_by_the_shop(app: BraintreeEmulator, capture: Transaction) -> bool:
+    """A capture the shop refunded in full before settlement: voided under its own void key (one
+    inherited from its authorization is a void that never landed there)."""
+    key = capture.custom.get("paywire_void_key")
+    inherited = app.transactions[capture.parent].custom.get("paywire_void_key") if capture.parent else None
+    return capture.status == "VOIDED" and key is not None and key != inherited
+
+
+def held(app: BraintreeEmulator, reference: str, told: Mapping[str, str] | None = None) -> tuple[int, int]:
+    """What Braintree holds for the payment: (captured, refunded) in minor units, read from its
+    records. `told` gives the status paywire last had reason to know for a transaction the batch
+    declined or the Control Panel voided, until a notification or reconciliation tells it."""
+    with app.lock:
+        def status(t: Transaction) -> str:
+            return (told or {}).get(t.id, t.status)
+
+        root = app.transactions[reference]
+        captured = refunded = Decimal(0)
+        for capture in _captures(app, root):
+            if status(capture) in _MOVED or _reversed_by_the_shop(app, capture):
+                captured += capture.amount
+            if _reversed_by_the_shop(app, capture):
+                refunded += capture.amount
+            refunded += sum((app.transactions[r].amount for r in capture.refunds
+                             if status(app.transactions[r]) in _MOVED), Decimal(0))
+        return _minor(captured), _minor(refunded)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_the_ledger_never_claims_more_than_braintree_and_ends_equal(tmp_path: Path, data: Any) -> None:
+    sandbox = load_sandbox(paywire_braintree.BRAINTREE)
+    assert isinstance(sandbox.app, BraintreeEmulator)
+    settlement = data.draw(st.sampled_from(["instant", "batch"]), label="settlement")
+    app = _Braintree(sandbox.app.public_key, sandbox.app.private_key, settlement)
+    plugins = Plugins()
+    plugins.register(paywire_braintree)
+    ledger = SQLiteLedger(str(tmp_path / f"ledger-{next(_ledgers)}.db"))
+    try:
+        with EmulatorServer(app) as server, Gateway([sandbox.method("braintree", server.url)], plugins=plugins,
+                                                    retry=Retry.never()) as gateway:
+            _run(PaymentService(gateway, ledger, wait_timeout=5.0), app, data)
+    finally:
+        ledger.close()
+
+
+def _run(service: PaymentService, app: _Braintree, data: Any) -> None:
+    flow = data.draw(st.sampled_from(["authorize", "sale"]), label="flow")
+    source = data.draw(st.sampled_from(["fake-valid-nonce", "paywire-emulator-refund-pending-nonce"]), label="source")
+    lost = data.draw(st.booleans(), label="first answer lost")
+    if lost:
+        app.inject(Fault(kind="drop_after", path=r"/graphql/(authorize|charge)PaymentMethod$"))
+    try:
+        payment_id = (service.authorize if flow == "authorize" else service.sale)(
+            "braintree", eur(10000), source=source, order_id="order-1", idempotency_key="first").id
+    except OutcomeUnknown as error:
+        payment_id = error.payment_id or ""
+    app.clear_faults()
+    if lost:
+        service.reconcile(payment_id=payment_id)
+    reference = service.get_payment(payment_id).reference or ""
+    assert reference in app.transactions
+    waiting: list[bytes] = []
+    told: dict[str, str] = {}  # what paywire may still believe of a transaction undone behind its back
+
+    def collect() -> None:
+        waiting.extend(app.sent)
+        app.sent.clear()
+
+    def deliver(body: bytes) -> None:
+        service.receive_webhook("braintree", {"content-type": "application/x-www-form-urlencoded"}, body)
+        app.delivered.append(body)
+        if body in app.news:
+            told.pop(app.news[body], None)  # the notification says what was undone
+
+    def at_most_braintree() -> Payment:
+        payment = service.get_payment(payment_id)
+        captured, refunded = held(app, reference, told)
+        assert payment.captured.minor <= captured and payment.refunded.minor <= refunded, (payment, captured, refunded)
+        return payment
+
+    for number in range(data.draw(st.integers(0, 12), label="steps")):
+        action = data.draw(st.sampled_from(_ACTIONS), label="action")
+        amount = eur(data.draw(st.integers(1, 6000), label="amount"))
+        try:
+            _step(service, app, data, action, amount, payment_id, reference, f"step-{number}", waiting, told, deliver)
+        except PaywireError:
+            pass  # refused, declined or lost: the ledger says which, and the invariant below holds either way
+        collect()
+        at_most_braintree()
+    for transaction in list(app.transactions.values()):  # the batch runs
+        if transaction.status in _WAITING and not transaction.children:
+            app.settle(transaction.id)
+    collect()
+    while waiting:
+        deliver(waiting.pop(data.draw(st.integers(0, len(waiting) - 1), label="late notification")))
+        at_most_braintree()
+    for txn in service.list_transactions(payment_id, statuses=[TransactionStatus.UNKNOWN]):
+        try:
+            service.retry(txn.id)
+        except PaywireError:
+            pass
+    collect()
+    while waiting:
+        deliver(waiting.pop())
+    # A request whose answer was lost and that Braintree shows nothing of is concluded not applied
+    # only once it can no longer land: reconcile after its life.
+    later = now() + timedelta(days=1)
+    with mock.patch("paywire.service.payments.now", lambda: later):
+        report = service.reconcile(payment_id=payment_id)
+    assert report.clean, report
+    told.clear()
+    payment = at_most_braintree()
+    assert (payment.captured.minor, payment.refunded.minor) == held(app, reference)
+    _nothing_that_took_effect_is_failed(service, app, payment_id)
+
+
+def _step(service: PaymentService, app: _Braintree, data: Any, action: str, amount: Money, payment_id: str,
+          reference: str, key: str, waiting: list[bytes], told: dict[str, str], deliver: Any) -> None:
+    root = app.transactions[reference]
+    if action == "redeliver":
+        if app.delivered:
+            deliver(app.delivered[data.draw(st.integers(0, len(app.delivered) - 1), label="redelivered")])
+    elif action.startswith("deliver"):
+        if not waiting:
+            return
+        index = data.draw(st.integers(0, len(waiting) - 1), label="notification")
+        deliver(waiting[index] if action == "deliver twice" else waiting.pop(index))
+        if action == "deliver twice":
+            deliver(waiting.pop(index))
+    elif action in ("capture", "final capture"):
+        service.capture(payment_id, amount, final=action == "final capture", idempotency_key=key)
+    elif action == "refund":
+        service.refund(payment_id, amount, idempotency_key=key)
+    elif action in ("lost capture", "lost refund"):
+        operation = action.split()[1]
+        app.inject(Fault(kind="drop_after", path=_LOST[operation]))
+        try:
+            if operation == "capture":
+                service.capture(payment_id, amount, final=False, idempotency_key=key)
+            else:
+                service.refund(payment_id, amount, idempotency_key=key)
+        finally:
+            app.clear_faults()  # one refused before sending leaves the fault unused
+    elif action == "retry":
+        open_ = [t for t in service.list_transactions(payment_id)
+                 if t.status == TransactionStatus.UNKNOWN or (t.status == TransactionStatus.FAILED and t.retryable)]
+        if open_:
+            service.retry(open_[data.draw(st.integers(0, len(open_) - 1), label="retried")].id)
+    elif action == "reconcile":
+        service.reconcile(payment_id=payment_id)
+        told.clear()
+    else:
+        _panel(app, data, action, amount, root, told)
+
+
+def _panel(app: _Braintree, data: Any, action: str, amount: Money, root: Transaction, told: dict[str, str]) -> None:
+    """What happens at Braintree without paywire: the merchant in the Control Panel, the batch."""
+    value = Decimal(amount.minor) / 100
+    with app.lock:
+        captures = _captures(app, root)
+        if action == "panel capture":
+            ops = app.operations
+            whole = data.draw(st.booleans(), label="whole") and not root.children
+            call = (lambda: ops.capture({"transactionId": root.id})) if whole else \
+                (lambda: ops.partial_capture({"transactionId": root.id, "transaction": {"amount": f"{value:.2f}"}}))
+            candidates: list[tuple[Transaction, Any]] = [(root, call)]
+        elif action == "panel void":
+            candidates = [(t, lambda t=t: app.operations.reverse({"transactionId": t.id}))
+                          for t in [root, *captures] if t.status in ("AUTHORIZED", "SUBMITTED_FOR_SETTLEMENT")]
+        elif action == "panel refund":
+            candidates = [(t, lambda t=t: app.operations.refund(
+                {"transactionId": t.id, "refund": {"amount": f"{value:.2f}"}}, origin="CONTROL_PANEL"))
+                for t in captures]
+        else:  # the batch settles or declines one submitted capture or refund
+            outcome = "SETTLED" if action == "settle" else "SETTLEMENT_DECLINED"
+            related = [*captures, *(app.transactions[r] for c in captures for r in c.refunds)]
+            candidates = [(t, lambda t=t: app.operations.settle(t, outcome))
+                          for t in related if t.status in _WAITING and not t.children]
+        if not candidates:
+            return
+        transaction, call = candidates[data.draw(st.integers(0, len(candidates) - 1), label="which")]
+        before, sent = transaction.status, len(app.sent)
+        try:
+            call()
+        except Exception as refused:  # Braintree's validation error: nothing changed
+            if type(refused).__name__ != "GraphQLError":
+                raise
+            return
+        if transaction.status in ("VOIDED", "SETTLEMENT_DECLINED") and before in _MOVED:
+            told.setdefault(transaction.id, before)  # taken back: paywire learns it only when told
+            app.news.update((body, transaction.id) for body in app.sent[sent:])  # a void notifies nothing
+
+
+def _nothing_that_took_effect_is_failed(service: PaymentService, app: BraintreeEmulator, payment_id: str) -> None:
+    """A capture or refund recorded failed names nothing that moved money at Braintree, nor does
+    any transaction made under a key the ledger holds only as failed."""
+    for txn in service.list_transactions(payment_id, statuses=[TransactionStatus.FAILED]):
+        if txn.kind not in ("capture", "refund", "sale"):
+            continue
+        made = [t for t in app.transactions.values()
+                if t.order_id == txn.idempotency_key or t.id == txn.provider_reference]
+        assert not any(t.status in _MOVED for t in made), (txn, made)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "open finding: a capture made in the Control Panel is in the ledger only as reconcile()'s floor, with no "
+    "transaction of its own; Braintree's transaction_settlement_declined notification of it names the capture "
+    "(and its authorized-transaction-id, which the plugin does not read) and stays unmatched, so the ledger "
+    "claims the capture until the next reconcile(). Matching it to the payment and reading the payment, as "
+    "for the shop's own captures, is a design decision for the plugin and the service"))
+def test_a_control_panel_capture_declined_at_settlement_is_not_claimed_once_notified(tmp_path: Path) -> None:
+    sandbox = load_sandbox(paywire_braintree.BRAINTREE)
+    assert isinstance(sandbox.app, BraintreeEmulator)
+    app = _Braintree(sandbox.app.public_key, sandbox.app.private_key, "batch")
+    plugins = Plugins()
+    plugins.register(paywire_braintree)
+    ledger = SQLiteLedger(str(tmp_path / "ledger.db"))
+    try:
+        with EmulatorServer(app) as server, Gateway([sandbox.method("braintree", server.url)], plugins=plugins,
+                                                    retry=Retry.never()) as gateway:
+            service = PaymentService(gateway, ledger)
+            payment = service.authorize("braintree", eur(10000), source="fake-valid-nonce", idempotency_key="auth")
+            with app.lock:
+                capture = app.operations.partial_capture({"transactionId": payment.reference,
+                                                          "transaction": {"amount": "0.01"}})
+            service.reconcile(payment_id=payment.id)
+            assert service.get_payment(payment.id).captured == eur(1)
+            app.settle(capture.id, "SETTLEMENT_DECLINED")
+            (body,) = app.sent
+            service.receive_webhook("braintree", {"content-type": "application/x-www-form-urlencoded"}, body)
+            assert held(app, payment.reference or "") == (0, 0)
+            assert service.get_payment(payment.id).captured == eur(0)
+    finally:
+        ledger.close()
