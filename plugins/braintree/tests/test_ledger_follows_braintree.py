@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -274,13 +273,11 @@ def _nothing_that_took_effect_is_failed(service: PaymentService, app: BraintreeE
         assert not any(t.status in _MOVED for t in made), (txn, made)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "open finding: a capture made in the Control Panel is in the ledger only as reconcile()'s floor, with no "
-    "transaction of its own; Braintree's transaction_settlement_declined notification of it names the capture "
-    "(and its authorized-transaction-id, which the plugin does not read) and stays unmatched, so the ledger "
-    "claims the capture until the next reconcile(). Matching it to the payment and reading the payment, as "
-    "for the shop's own captures, is a design decision for the plugin and the service"))
 def test_a_control_panel_capture_declined_at_settlement_is_not_claimed_once_notified(tmp_path: Path) -> None:
+    """A capture made in the Control Panel is in the ledger only as reconcile()'s floor, with no
+    transaction of its own. Its settlement_declined notification names its authorization
+    (`authorized-transaction-id`), so it reaches the payment: it waits for the capture's row, and
+    the floor that counted the capture is dropped meanwhile."""
     sandbox = load_sandbox(paywire_braintree.BRAINTREE)
     assert isinstance(sandbox.app, BraintreeEmulator)
     app = _Braintree(sandbox.app.public_key, sandbox.app.private_key, "batch")

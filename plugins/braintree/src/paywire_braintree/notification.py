@@ -17,7 +17,9 @@ The subject is a refund when it says so (`<type>credit</type>`, a `<refund>`) or
 only ever about refunds: Braintree's own refund_failed sample carries no type. An authorization
 settled in parts (it lists `partial-settlement-transaction-ids`) is notified with what it
 authorized; the money moved is its children's, each notified on its own, so its notification
-carries no amount.
+carries no amount. A partial capture's notification also names its authorization
+(`authorized-transaction-id`), so one the ledger holds no row of (made in the Control Panel)
+still reaches its payment.
 """
 
 from __future__ import annotations
@@ -87,6 +89,9 @@ def parse_notification(xml: bytes) -> tuple[WebhookEvent, datetime]:
         refunded = _text(transaction, "refunded-transaction-id")
         if refunded:
             references["capture"] = global_id("transaction", refunded)
+        authorized = None if credit else _text(transaction, "authorized-transaction-id")
+        if authorized:
+            references["authorization"] = global_id("transaction", authorized)
     amount: Money | None = None
     value, currency = _text(transaction, "amount"), _text(transaction, "currency-iso-code")
     if value and currency and not parent:
