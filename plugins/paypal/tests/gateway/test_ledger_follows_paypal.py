@@ -102,12 +102,17 @@ def test_the_ledger_never_claims_more_than_paypal_and_ends_equal(tmp_path: Path,
             _run(service, app, Dashboard(server.url), data)
 
 
-def _held(app: PayPalEmulator, order_id: str) -> tuple[int, int]:
-    """What PayPal holds of the order, read from its own state: money captured and money refunded."""
-    captures = [app.captures[c] for unit in app.orders[order_id].purchase_units for c in unit.capture_ids]
+def _held(app: PayPalEmulator, order_id: str) -> tuple[int, int, int]:
+    """What PayPal holds of the order, read from its own state: money authorized (the live
+    authorization, or what was captured for intent CAPTURE), captured and refunded."""
+    order = app.orders[order_id]
+    captures = [app.captures[c] for unit in order.purchase_units for c in unit.capture_ids]
     refunds = [app.refunds[r] for cap in captures for r in cap.refund_ids]
-    return (sum(c.amount_minor for c in captures if c.status in _MOVED),
-            sum(r.amount_minor for r in refunds if r.status == "COMPLETED"))
+    captured = sum(c.amount_minor for c in captures if c.status in _MOVED)
+    live = [a for unit in order.purchase_units for a in (app.authorizations[i] for i in unit.authorization_ids)
+            if a.status not in ("DENIED", "PENDING")]
+    authorized = (live[-1].amount_minor if live else 0) if order.intent == "AUTHORIZE" else captured
+    return authorized, captured, sum(r.amount_minor for r in refunds if r.status == "COMPLETED")
 
 
 def _run(service: PaymentService, app: PayPalEmulator, dashboard: Dashboard, data: Any) -> None:
@@ -146,9 +151,13 @@ def _run(service: PaymentService, app: PayPalEmulator, dashboard: Dashboard, dat
             unheard.pop(event["resource"]["id"], None)
 
     def at_most_paypal() -> Payment:
-        payment, (captured, refunded) = service.get_payment(payment_id), _held(app, order_id)
-        bound = captured + sum(unheard.values())
-        assert payment.captured.minor <= bound and payment.refunded.minor <= refunded, (payment, captured, refunded)
+        payment, (authorized, captured, refunded) = service.get_payment(payment_id), _held(app, order_id)
+        taken_back = sum(unheard.values())
+        assert (
+            payment.authorized.minor <= authorized + taken_back
+            and payment.captured.minor <= captured + taken_back
+            and payment.refunded.minor <= refunded
+        ), (payment, authorized, captured, refunded)
         return payment
 
     collect()
@@ -189,7 +198,7 @@ def _run(service: PaymentService, app: PayPalEmulator, dashboard: Dashboard, dat
     assert report.clean, report
     unheard.clear()
     payment = at_most_paypal()
-    assert (payment.captured.minor, payment.refunded.minor) == _held(app, order_id)
+    assert (payment.authorized.minor, payment.captured.minor, payment.refunded.minor) == _held(app, order_id)
     _nothing_that_took_effect_is_failed(service, app, payment_id, lost)
     _replays_agree(service, payment)
 
@@ -224,8 +233,14 @@ def _step(
     elif action == "capture":
         service.capture(payment_id, amount, final=data.draw(st.booleans(), label="final"))
     elif action == "dashboard capture" and authorizations:
-        dashboard.post(f"/v2/payments/authorizations/{authorizations[-1]}/capture",
-                       {"amount": _amount(amount.minor), "final_capture": data.draw(st.booleans(), label="final")})
+        # Within the authorization: PayPal's overage above it is a known gap (test_capture_overage).
+        auth = app.authorizations[authorizations[-1]]
+        left = auth.amount_minor - sum(app.captures[c].amount_minor for c in auth.capture_ids
+                                       if app.captures[c].status in _MOVED | {"PENDING"})
+        if left > 0:
+            dashboard.post(f"/v2/payments/authorizations/{auth.id}/capture",
+                           {"amount": _amount(min(amount.minor, left)),
+                            "final_capture": data.draw(st.booleans(), label="final")})
     elif action == "refund":
         service.refund(payment_id, amount)
     elif action == "dashboard refund" and captures:

@@ -5,12 +5,14 @@ reversal, as PayPal holds it."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
 
-from paywire import Money, OutcomeUnknown, PaymentService
+from paywire import Money, OutcomeUnknown, PaymentService, SQLiteLedger
 from paywire.ledger import TransactionStatus
+from paywire.ledger.model import now
 from paywire.testing.emulator import Fault
 
 
@@ -41,3 +43,28 @@ def test_a_lost_request_whose_capture_paypal_took_back_is_not_recorded_failed_on
     assert service.get_payment(lost.payment_id).captured == eur("0.00")
     assert any(t.kind == "reversal" for t in service.list_transactions(lost.payment_id))
     assert service.reconcile(payment_id=lost.payment_id).clean
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "design decision pending: fetch lists a capture PayPal took back as 'failed' (a ProviderOperation "
+    "has no 'succeeded, then undone' status), and reconciliation never matches a lost request to a "
+    "failed operation by amount (it may be an earlier declined attempt), so once the request can no "
+    "longer land it is concluded not applied though PayPal made it"))
+def test_a_lost_capture_paypal_took_back_is_not_concluded_not_applied_by_reconciliation(
+    paypal: Any, tmp_path: Any
+) -> None:
+    fast = paypal.gateway_with(connect_timeout=0.5, read_timeout=0.5)  # a short life to wait out
+    with SQLiteLedger(str(tmp_path / "taken-back.db")) as ledger, fast:
+        service = PaymentService(fast, ledger, margin=0)
+        payment = service.authorize("paypal", eur("100.00"), source=paypal.app.vault_card(),
+                                    idempotency_key=paypal.key())
+        paypal.app.inject(Fault(kind="drop_after", path="/capture$"))
+        with pytest.raises(OutcomeUnknown) as raised:
+            service.capture(payment.id, eur("30.00"), final=False, idempotency_key=paypal.key())
+        (capture,) = paypal.app.captures.values()
+        paypal.app.deny_capture(capture.id)
+        lands_by = service.get_transaction(raised.value.transaction_id or "").settle_after
+        while lands_by is not None and now() < lands_by:  # by the clock, not a guess of the machine's speed
+            time.sleep(0.05)
+        report = service.reconcile(payment_id=payment.id)
+        assert service.get_transaction(raised.value.transaction_id or "").status != TransactionStatus.FAILED, report
