@@ -31,6 +31,7 @@ from paywire_paypal.amounts import from_paypal
 __all__ = [
     "KEY_NOT_ECHOED",
     "OPERATION_STATUS",
+    "TAKEN_BACK",
     "authorization_of",
     "cancelled",
     "capture_of",
@@ -42,6 +43,9 @@ __all__ = [
 
 # The custom_id of a refund made under a key PayPal cannot echo: still paywire's, key unknown.
 KEY_NOT_ECHOED: Final = "paywire"
+# Reasons of a failed capture status that say its captured money was taken back (Payments v2
+# `capture_status_details`): the capture had succeeded.
+TAKEN_BACK: Final = frozenset({"CHARGEBACK", "BUYER_COMPLAINT", "REFUNDED"})
 _CAPTURED: Final = frozenset({"COMPLETED", "PARTIALLY_REFUNDED", "REFUNDED"})
 _REFUNDED: Final = frozenset({"COMPLETED"})
 # A capture's or refund's PayPal status as a `ProviderOperation` status.

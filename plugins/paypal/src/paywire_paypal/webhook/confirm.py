@@ -41,6 +41,7 @@ from paywire import (
     WebhookEvent,
     WebhookVerificationError,
 )
+from paywire_paypal.order_state import TAKEN_BACK
 from paywire_paypal.webhook.events import KINDS, event_from, resource_id
 
 __all__ = ["CONFIRMED", "READS", "Confirmer", "fetched_kind"]
@@ -65,9 +66,6 @@ _STATUS_KINDS: Final[Mapping[str, Mapping[str, str]]] = {
 }
 # What the confirmation reads: the payment objects, and the order an approval reversal names.
 _READS: Final = {**READS, "checkout-order": "read_order"}
-# Reasons of a failed capture status that say its captured money was taken back (Payments v2
-# `capture_status_details`): the capture had succeeded.
-_TAKEN_BACK: Final = frozenset({"CHARGEBACK", "BUYER_COMPLAINT", "REFUNDED"})
 _NOT_FOUND: Final = frozenset({"INVALID_RESOURCE_ID", "RESOURCE_NOT_FOUND"})
 
 
@@ -86,7 +84,7 @@ def fetched_kind(resource_type: str, resource: Mapping[str, Any], claimed: str) 
     actual = _STATUS_KINDS[resource_type].get(str(resource.get("status")))
     if claimed == EventKind.OTHER:
         return EventKind.OTHER  # pending, or a type paywire does not act on: no effect either way
-    if resource_type == "capture" and actual == EventKind.FAILED and _reason(resource) in _TAKEN_BACK:
+    if resource_type == "capture" and actual == EventKind.FAILED and _reason(resource) in TAKEN_BACK:
         if claimed not in (EventKind.FAILED, EventKind.REFUNDED):
             raise _refuse(
                 f"PayPal holds the event's capture as taken back ({_reason(resource)}), which "
