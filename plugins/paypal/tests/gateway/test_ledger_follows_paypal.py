@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import base64
 import json
-import time
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pytest
 import urllib3
@@ -95,10 +96,9 @@ def test_the_ledger_never_claims_more_than_paypal_and_ends_equal(tmp_path: Path,
     app = new_emulator()  # one per example: its events are the example's
     with app.serve() as server:
         paypal = PayPal(app, server.url)
-        # Short timeouts and no margin: a lost request's longest life is a few seconds to wait out.
-        gateway = paypal.gateway_with(connect_timeout=0.5, read_timeout=1.0)
+        gateway = paypal.gateway_with()
         with SQLiteLedger(str(tmp_path / f"ledger-{paypal.key()}.db")) as ledger, paypal.gateway, gateway:
-            service = PaymentService(gateway, ledger, margin=0, wait_timeout=5.0)
+            service = PaymentService(gateway, ledger)
             _run(service, app, Dashboard(server.url), data)
 
 
@@ -191,10 +191,10 @@ def _run(service: PaymentService, app: PayPalEmulator, dashboard: Dashboard, dat
     if report.unresolved:
         # A lost request PayPal refused, whose retry's refusal (no amount left, say) may describe
         # its own effect: concluded only once it can no longer land.
-        lands_by = max(service.get_transaction(s.transaction_id).settle_after or now() for s in report.unresolved)
-        while now() < lands_by:  # by the clock, not a guess of the machine's speed
-            time.sleep(0.05)
-        report = service.reconcile(payment_id=payment_id)
+        # The ledger's clock moved past the request's life, never a wait on the machine's speed.
+        later = now() + timedelta(days=1)
+        with mock.patch("paywire.service.payments.now", lambda: later):
+            report = service.reconcile(payment_id=payment_id)
     assert report.clean, report
     unheard.clear()
     payment = at_most_paypal()
