@@ -265,7 +265,8 @@ def test_reading_by_an_id_with_a_nul_is_refused_alike_on_both_backends(service: 
     assert "NUL" in str(refused.value) and refused.value.param in ("payment_id", "transaction_id", "order_id")
 
 
-@pytest.mark.parametrize(("param", "value"), [("limit", -1), ("offset", -1), ("limit", "5"), ("offset", 1.5)])
+@pytest.mark.parametrize(("param", "value"), [("limit", -1), ("offset", -1), ("limit", "5"), ("offset", 1.5),
+                                            ("limit", 2**63), ("offset", 2**63)])
 def test_listing_payments_with_a_count_that_is_no_count_is_refused_alike_on_both_backends(
     service: PaymentService, param: str, value: object,
 ) -> None:
@@ -274,6 +275,14 @@ def test_listing_payments_with_a_count_that_is_no_count_is_refused_alike_on_both
     with pytest.raises(InvalidRequest) as refused:
         service.list_payments(**{param: value})  # type: ignore[arg-type]
     assert refused.value.param == param
+
+
+@pytest.mark.parametrize("param", ["limit", "offset"])
+def test_listing_payments_with_the_largest_count_both_backends_take_works(service: PaymentService, param: str) -> None:
+    """One above it is refused (a SQLite OverflowError, a PostgreSQL bigint error, untyped)."""
+    made = service.authorize("fakepay", eur("10.00"), source="tok_ok")
+    listed = service.list_payments(**{param: 2**63 - 1})  # type: ignore[arg-type]
+    assert [p.id for p in listed] == ([made.id] if param == "limit" else [])
 
 
 def test_decline_is_recorded_and_replayed_without_a_call(service: PaymentService, app: FakePayApp) -> None:

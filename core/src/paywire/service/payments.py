@@ -175,6 +175,7 @@ _SENT = frozenset({"amount", "currency"})  # a request summary's own words for w
 _ANSWERED = frozenset({S.SUCCEEDED, S.ACTION_REQUIRED, S.ACCEPTED})  # the caller gets the payment
 _FETCHES = 3  # times the provider is asked about a payment that keeps changing meanwhile
 _OPEN_SCAN = 100_000  # open transactions read to find an unvault's earlier attempt (they are few)
+_MOST_ROWS = 2**63 - 1  # a LIMIT or OFFSET both ledgers take: the largest signed 64-bit int
 _ABANDONED = ("no outcome was recorded within the request's longest life: its worker stopped between sending "
               "and recording")
 
@@ -454,8 +455,9 @@ class PaymentService:
         for param, value in (("method", method), ("state", state), ("order_id", order_id)):
             require_text(value, param)
         for param, count in (("limit", limit), ("offset", offset)):
-            if type(count) is not int or count < 0:  # PostgreSQL refuses a negative LIMIT, SQLite reads it as none
-                raise InvalidRequest(f"{param} must be an int of 0 or more, not {count!r}", param=param)
+            if type(count) is not int or not 0 <= count <= _MOST_ROWS:  # PostgreSQL refuses a negative LIMIT,
+                # SQLite reads it as none; above a signed 64-bit int, both fail untyped
+                raise InvalidRequest(f"{param} must be an int from 0 to {_MOST_ROWS}, not {count!r}", param=param)
         return self.ledger.list_payments(method=method, state=state, order_id=order_id, limit=limit, offset=offset)
 
     def get_transaction(self, transaction_id: str) -> Transaction:
