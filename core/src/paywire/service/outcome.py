@@ -130,9 +130,13 @@ def is_unknown(error: BaseException) -> bool:
 
 
 def _kept(text: str | None) -> str | None:
-    """An error's text as its ledger column keeps it: a NUL (the provider echoing what it was
-    sent) written out, or PostgreSQL refuses the row and the answer in hand goes unrecorded."""
-    return text.replace("\x00", "\\x00") if text else text
+    """An error's text as its ledger column keeps it: a NUL or a lone surrogate (the provider
+    echoing what it was sent) written out, or the row is refused (PostgreSQL ends text at a NUL;
+    neither ledger can encode a surrogate) and the answer in hand goes unrecorded."""
+    if not text:
+        return text
+    text = text.replace("\x00", "\\x00")
+    return text if text.isascii() else text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def failed(txn: Transaction, error: BaseException) -> Transaction:
