@@ -249,7 +249,7 @@ def test_a_return_url_with_a_nul_is_refused_before_the_buyer_action_is_sent(
 
 
 @pytest.mark.parametrize("read", ["get_payment", "get_transaction", "retry", "reconcile", "list_payments",
-                                  "list_transactions"])
+                                  "list_transactions", "list_transactions_by_status"])
 def test_reading_by_an_id_with_a_nul_is_refused_alike_on_both_backends(service: PaymentService, read: str) -> None:
     """PostgreSQL's ledger refused the NUL with a bare ValueError; SQLite's found nothing."""
     reads: dict[str, Callable[[], object]] = {
@@ -259,10 +259,12 @@ def test_reading_by_an_id_with_a_nul_is_refused_alike_on_both_backends(service: 
         "reconcile": lambda: service.reconcile(payment_id="pay_1\x00"),
         "list_payments": lambda: service.list_payments(order_id="A-1\x00"),
         "list_transactions": lambda: service.list_transactions("pay_1\x00"),
+        "list_transactions_by_status": lambda: service.list_transactions(statuses=["succeeded\x00"]),
     }
     with pytest.raises(InvalidRequest) as refused:
         reads[read]()
-    assert "NUL" in str(refused.value) and refused.value.param in ("payment_id", "transaction_id", "order_id")
+    assert "NUL" in str(refused.value) and refused.value.param in ("payment_id", "transaction_id", "order_id",
+                                                                      "statuses")
 
 
 @pytest.mark.parametrize(("param", "value"), [("limit", -1), ("offset", -1), ("limit", "5"), ("offset", 1.5),

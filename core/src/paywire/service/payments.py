@@ -470,6 +470,8 @@ class PaymentService:
 
     def list_transactions(self, payment_id: str | None = None, *, statuses: Sequence[str] = ()) -> list[Transaction]:
         require_text(payment_id, "payment_id")
+        for status in statuses:
+            require_text(status, "statuses")
         return self.ledger.list_transactions(payment_id=payment_id, statuses=statuses)
 
     # -- the engine -----------------------------------------------------------------------------
