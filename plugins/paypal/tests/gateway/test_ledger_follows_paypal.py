@@ -7,8 +7,9 @@ took effect is recorded failed.
 
 PayPal taking a completed capture's money back (`deny_capture`) lowers what it holds before the
 shop can know: until its event is in or the payment reconciled, that capture still bounds the
-ledger. A late event that PayPal's present state contradicts (a capture's COMPLETED after PayPal
-took it back) is refused by the plugin's confirmation, which applies nothing."""
+ledger. A capture's COMPLETED arriving after PayPal took it back is taken as its reversal, as
+PayPal holds it now; a late event that PayPal's present state contradicts otherwise is refused by
+the plugin's confirmation, which applies nothing."""
 
 from __future__ import annotations
 

@@ -17,8 +17,10 @@ PayPal holds as declined). A pending event is taken as `OTHER`, whatever PayPal 
 A capture PayPal holds DENIED (or DECLINED, FAILED) for a reason that says its money was taken
 back after it was captured (`status_details.reason` CHARGEBACK, BUYER_COMPLAINT or REFUNDED, as
 Payments v2 documents them) is `REVERSED`: the capture succeeded and PayPal undid it, so the
-ledger records its reversal, as reconciliation does on reading it. Denied without such a reason
-(a pending capture PayPal decided against) it is `FAILED`.
+ledger records its reversal, as reconciliation does on reading it. So is a completed event about
+it arriving late, after PayPal took the money back: it was true when sent, and refused it would be
+redelivered for days. Denied without such a reason (a pending capture PayPal decided against) it
+is `FAILED`.
 
 CHECKOUT.PAYMENT-APPROVAL.REVERSED fails the order it names (PayPal cancelled it: the capture
 window after approval passed), so it is confirmed the same way: the order is read
@@ -85,7 +87,7 @@ def fetched_kind(resource_type: str, resource: Mapping[str, Any], claimed: str) 
     if claimed == EventKind.OTHER:
         return EventKind.OTHER  # pending, or a type paywire does not act on: no effect either way
     if resource_type == "capture" and actual == EventKind.FAILED and _reason(resource) in TAKEN_BACK:
-        if claimed not in (EventKind.FAILED, EventKind.REFUNDED):
+        if claimed not in (EventKind.CAPTURED, EventKind.FAILED, EventKind.REFUNDED):
             raise _refuse(
                 f"PayPal holds the event's capture as taken back ({_reason(resource)}), which "
                 "contradicts the event; nothing was applied",
