@@ -602,6 +602,15 @@ def test_a_method_that_cannot_work_creates_no_postgresql_schema(
         assert absent(), args
 
 
+def _interruptible(*args: str) -> list[str]:
+    """The command line run so that Ctrl-C (SIGINT) interrupts it: started from a shell without job
+    control (a CI runner's background job), the tests inherit SIGINT ignored, and Python started
+    with it ignored keeps ignoring it. The child is reset to the default before the command runs."""
+    assert SCRIPT
+    reset = "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execv(sys.argv[1], sys.argv[1:])"
+    return [sys.executable, "-c", reset, SCRIPT, *args]
+
+
 def test_ctrl_c_while_the_provider_is_asked_names_the_key_that_settles_it(shop: Path, acme: AcmeEmulator) -> None:
     """Interrupted after the provider applied the sale, before its answer: the process exited 130
     printing nothing (no JSON under --json), with the sale left unknown in the ledger, so the only
@@ -611,7 +620,7 @@ def test_ctrl_c_while_the_provider_is_asked_names_the_key_that_settles_it(shop: 
     acme.inject(Fault("hold", path="payments", method="POST"))
     environment = {k: v for k, v in os.environ.items() if not k.startswith("PAYWIRE_")} | SECRETS
     assert SCRIPT
-    with subprocess.Popen([SCRIPT, "--json", "sale", "cards", "5.00", "EUR", "--source", "tok_ok"], cwd=shop,
+    with subprocess.Popen(_interruptible("--json", "sale", "cards", "5.00", "EUR", "--source", "tok_ok"), cwd=shop,
                           env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
         try:
             assert acme.wait_until_held(timeout=60)  # the sale applied at the provider, its answer held
@@ -681,7 +690,7 @@ def test_ctrl_c_elsewhere_is_exit_130_with_one_line_json_under_json(shop: Path, 
     acme.inject(Fault("hold", method="GET"))
     environment = {k: v for k, v in os.environ.items() if not k.startswith("PAYWIRE_")} | SECRETS
     assert SCRIPT
-    with subprocess.Popen([SCRIPT, "--json", "reconcile", "--payment-id", sale["id"]], cwd=shop, env=environment,
+    with subprocess.Popen(_interruptible("--json", "reconcile", "--payment-id", sale["id"]), cwd=shop, env=environment,
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
         try:
             assert acme.wait_until_held(timeout=60)  # reconcile is asking the provider
