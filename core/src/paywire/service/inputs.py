@@ -18,7 +18,7 @@ from paywire.errors import InvalidRequest
 from paywire.money import Money
 from paywire.webhook import WebhookEvent
 
-__all__ = ["UNSTORABLE_EVENT", "require_event", "require_flag", "require_instance", "require_key", "require_metadata",
+__all__ = ["UNSTORABLE_EVENT", "require_event", "require_instance", "require_key", "require_metadata",
            "require_money", "require_source", "require_str", "require_text"]
 
 UNSTORABLE_EVENT = "unstorable_event"  # the code of a verified event the ledger cannot keep
@@ -77,13 +77,6 @@ def require_instance(value: object, kind: type, param: str) -> None:
     if value is not None and not isinstance(value, kind):
         raise InvalidRequest(f"{param} must be a {kind.__name__}, not {type(value).__name__}; nothing was recorded "
                              "or sent", param=param)
-
-
-def require_flag(value: object, param: str) -> None:
-    """Refuse a yes/no that is not a bool (None passes): a string such as "no" is true."""
-    if value is not None and not isinstance(value, bool):
-        raise InvalidRequest(f"{param} must be True, False or None, not {type(value).__name__}; nothing was "
-                             "recorded or sent", param=param)
 
 
 def require_source(source: object) -> None:

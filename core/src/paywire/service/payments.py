@@ -97,7 +97,6 @@ from paywire.service import rules
 from paywire.service.held import unreadable
 from paywire.service.inputs import (
     require_event,
-    require_flag,
     require_instance,
     require_key,
     require_metadata,
@@ -341,7 +340,7 @@ class PaymentService:
         """
         if amount is not None:
             require_money(amount, K.CAPTURE)
-        require_flag(final, "final")
+        require_instance(final, bool, "final")  # a str such as "no" is true
 
         def resolve(payment: Payment, txns: Sequence[Transaction],
                     caps: Capabilities) -> tuple[Money | None, dict[str, Any]]:
