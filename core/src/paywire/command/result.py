@@ -44,7 +44,12 @@ class ProviderOperation:
     :param kind: "capture" or "refund".
     :param reference: the provider's id of the capture or refund.
     :param amount: what it moves.
-    :param status: "succeeded", "accepted" (the provider decides later) or "failed".
+    :param status: "succeeded"; "accepted" (the provider decides later); "failed" (it did not
+        take effect, or nothing says it did); or "reversed": it took effect and the provider has
+        since taken it back (a capture's money reclaimed by a chargeback). A lost request matched
+        to a reversed operation took effect: reconciliation records it succeeded, then its
+        reversal, as it records a failed operation that the ledger holds succeeded. Reported as
+        "failed", a lost request could only be concluded not applied.
     :param idempotency_key: the key it was created with, when the provider reports it; "" when
         the provider reports it was made without one (only where every request of paywire's
         carries its key, or a mark, on the operation): none of paywire's, so never matched to an

@@ -17,7 +17,8 @@ anything. It reads the payment at the provider and decides, per transaction:
   transactions instead. What the provider does not hold is failed only once its request can no
   longer land;
 - voids: by whether the provider says voided;
-- a refund that succeeded and that the provider now lists as failed gets its reversal recorded.
+- a capture or refund that succeeded and that the provider now lists as failed or reversed gets
+  its reversal recorded.
 
 The provider's totals also become the payment's reported floors, and every payment whose totals
 still differ from the provider's afterwards is reported as a `Mismatch`.
@@ -50,7 +51,10 @@ _ESTABLISHED = frozenset({
 })
 _MAX_SUBSET = 12  # open operations of one kind on one payment searched exhaustively
 _TOTAL = {K.CAPTURE: "captured", K.REFUND: "refunded"}  # the fetch result's running total of each kind
-_OPERATION_STATUS = {"succeeded": S.SUCCEEDED, "accepted": S.ACCEPTED, "failed": S.FAILED}
+# A listed operation's status as the outcome of the open transaction it is matched to: a reversed
+# one took effect (its reversal is recorded after, as an undone one's is).
+_OPERATION_STATUS = {"succeeded": S.SUCCEEDED, "accepted": S.ACCEPTED, "failed": S.FAILED, "reversed": S.SUCCEEDED}
+_UNDONE = frozenset({"failed", "reversed"})
 
 
 @attrs.frozen
@@ -235,18 +239,18 @@ def settle(u: LedgerUnit, payment: Payment, result: CommandResult,
                     payment = replace(payment, capture_closed=True)
 
     txns = u.transactions(payment.id)
-    # A refund or capture the provider lists as failed after the ledger recorded it succeeded was
-    # undone (a refund returned, a capture declined at settlement); so was a sale the provider
-    # holds as failed.
+    # A refund or capture the provider lists as failed or reversed after the ledger recorded it
+    # succeeded was undone (a refund returned, a capture declined at settlement or taken back by a
+    # chargeback); so was a sale the provider holds as failed.
     if state == ProviderState.FAILED and payment.flow == K.SALE:
         for txn in [t for t in txns if t.kind in K.INITIAL and reversible(payment, t)]:
             payment = reverse(u, payment, txn, origin="reconcile", note="the provider reports the sale failed")
-    for op in (o for o in result.operations if o.kind in (K.REFUND, K.CAPTURE) and o.status == "failed"):
+    for op in (o for o in result.operations if o.kind in (K.REFUND, K.CAPTURE) and o.status in _UNDONE):
         undone = next((t for t in txns if t.kind == op.kind and reversible(payment, t)
                        and t.provider_reference == op.reference), None)
         if undone is not None:
             payment = reverse(u, payment, undone, origin="reconcile",
-                              note=f"the provider reports {op.kind} {op.reference} failed")
+                              note=f"the provider reports {op.kind} {op.reference} {op.status}")
 
     for txn in (t for t in txns if t.kind == K.VOID and t.status in (S.UNKNOWN, S.ACCEPTED)):
         if state == ProviderState.VOIDED:

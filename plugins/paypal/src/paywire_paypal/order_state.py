@@ -38,6 +38,7 @@ __all__ = [
     "operations",
     "order_fields",
     "order_id_of",
+    "taken_back",
     "up_id",
 ]
 
@@ -123,6 +124,14 @@ def capture_of(order: Mapping[str, Any]) -> Mapping[str, Any] | None:
     return chosen[0] if chosen else None
 
 
+def taken_back(payment: Mapping[str, Any]) -> bool:
+    """Whether a capture failed because its money was taken back after it was captured (a
+    DENIED capture whose `status_details.reason` is in `TAKEN_BACK`): it had succeeded."""
+    details = payment.get("status_details")
+    reason = details.get("reason") if isinstance(details, Mapping) else None
+    return payment.get("status") in ("DECLINED", "DENIED", "FAILED") and reason in TAKEN_BACK
+
+
 def up_id(resource: Mapping[str, Any], segment: str) -> str | None:
     """The id in the resource's `up` link, when it points at `/<segment>/<id>` (a refund's capture:
     the only place PayPal names it in a refund)."""
@@ -135,7 +144,8 @@ def up_id(resource: Mapping[str, Any], segment: str) -> str | None:
 
 def operations(order: Mapping[str, Any]) -> tuple[ProviderOperation, ...]:
     """Every capture and refund the order holds, for reconciliation: in PayPal's order, those that
-    failed (DECLINED, FAILED, ...) after the others.
+    failed (DECLINED, FAILED, ...) after the others. A capture whose money PayPal took back
+    (`taken_back`) is "reversed": it took effect, and a lost request that made it did too.
 
     A refund's `custom_id` is the paywire idempotency key it was sent with, or `KEY_NOT_ECHOED`
     for a key PayPal cannot echo (see `payments.refund_request`): not known, then. A refund
@@ -157,6 +167,8 @@ def operations(order: Mapping[str, Any]) -> tuple[ProviderOperation, ...]:
                 status = OPERATION_STATUS.get(str(payment.get("status")))
                 if status is None or not isinstance(payment.get("id"), str):
                     continue  # a status PayPal may add later: reconcile nothing from it
+                if kind == "capture" and taken_back(payment):
+                    status = "reversed"
                 found.append(ProviderOperation(kind=kind, reference=payment["id"],
                                                amount=from_paypal(payment.get("amount")), status=status,
                                                idempotency_key=_refund_key(payment) if kind == "refund" else None,

@@ -14,7 +14,7 @@ from typing import Any
 from paywire import Response, Result, Subject
 from paywire_paypal.amounts import to_paypal
 from paywire_paypal.errors import REUSED_KEY, UNREADABLE, VOIDED_ORDER, read_error
-from paywire_paypal.order_state import TAKEN_BACK, cancelled
+from paywire_paypal.order_state import cancelled, taken_back
 
 __all__ = [
     "answered",
@@ -76,7 +76,7 @@ def _payments(data: Mapping[str, Any]) -> Iterator[tuple[str, Mapping[str, Any]]
 def not_declined(subject: Subject, response: Response) -> Result:
     """A DECLINED or FAILED capture, or a DENIED authorization, in a 2xx answer is a decline: no
     money moved (FAILED is one of a capture's statuses in Payments v2, beside DECLINED). Not so
-    one whose reason says its money was taken back (`TAKEN_BACK`, a chargeback): PayPal answers a
+    one whose money was taken back (`taken_back`, a chargeback): PayPal answers a
     repeated PayPal-Request-Id with the capture as it is now, and that capture succeeded; its
     reversal is recorded from PayPal's event or by reconciliation."""
     data = response.data
@@ -86,7 +86,7 @@ def not_declined(subject: Subject, response: Response) -> Result:
         status = payment.get("status")
         reason = (payment.get("status_details") or {}).get("reason") if isinstance(
             payment.get("status_details"), Mapping) else None
-        if status in ("DECLINED", "DENIED", "FAILED") and reason not in TAKEN_BACK:
+        if status in ("DECLINED", "DENIED", "FAILED") and not taken_back(payment):
             processor = payment.get("processor_response")
             code = processor.get("response_code") if isinstance(processor, Mapping) else None
             return Result(False, (f"PayPal {status.lower()} the payment" + (f" ({reason})" if reason else ""),),

@@ -45,12 +45,7 @@ def test_a_lost_request_whose_capture_paypal_took_back_is_not_recorded_failed_on
     assert service.reconcile(payment_id=lost.payment_id).clean
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "design decision pending: fetch lists a capture PayPal took back as 'failed' (a ProviderOperation "
-    "has no 'succeeded, then undone' status), and reconciliation never matches a lost request to a "
-    "failed operation by amount (it may be an earlier declined attempt), so once the request can no "
-    "longer land it is concluded not applied though PayPal made it"))
-def test_a_lost_capture_paypal_took_back_is_not_concluded_not_applied_by_reconciliation(
+def test_a_lost_capture_paypal_took_back_is_recorded_taken_back_by_reconciliation(
     paypal: Any, tmp_path: Any
 ) -> None:
     fast = paypal.gateway_with(connect_timeout=0.5, read_timeout=0.5)  # a short life to wait out
@@ -67,4 +62,11 @@ def test_a_lost_capture_paypal_took_back_is_not_concluded_not_applied_by_reconci
         while lands_by is not None and now() < lands_by:  # by the clock, not a guess of the machine's speed
             time.sleep(0.05)
         report = service.reconcile(payment_id=payment.id)
-        assert service.get_transaction(raised.value.transaction_id or "").status != TransactionStatus.FAILED, report
+        assert service.get_transaction(raised.value.transaction_id or "").status == TransactionStatus.SUCCEEDED, report
+        (reversal,) = [t for t in service.list_transactions(payment.id) if t.kind == "reversal"]
+        assert (reversal.parent_id, reversal.amount) == (raised.value.transaction_id, eur("30.00"))
+        later = service.get_payment(payment.id)
+        assert (later.authorized, later.captured) == (eur("100.00"), eur("0.00"))
+        assert report.clean, report
+        assert service.reconcile(payment_id=payment.id).clean  # and nothing is undone twice
+        assert len([t for t in service.list_transactions(payment.id) if t.kind == "reversal"]) == 1

@@ -43,7 +43,7 @@ from paywire import (
     WebhookEvent,
     WebhookVerificationError,
 )
-from paywire_paypal.order_state import TAKEN_BACK
+from paywire_paypal.order_state import taken_back
 from paywire_paypal.webhook.events import KINDS, event_from, resource_id
 
 __all__ = ["CONFIRMED", "READS", "Confirmer", "fetched_kind"]
@@ -86,7 +86,7 @@ def fetched_kind(resource_type: str, resource: Mapping[str, Any], claimed: str) 
     actual = _STATUS_KINDS[resource_type].get(str(resource.get("status")))
     if claimed == EventKind.OTHER:
         return EventKind.OTHER  # pending, or a type paywire does not act on: no effect either way
-    if resource_type == "capture" and actual == EventKind.FAILED and _reason(resource) in TAKEN_BACK:
+    if resource_type == "capture" and taken_back(resource):
         if claimed not in (EventKind.CAPTURED, EventKind.FAILED, EventKind.REFUNDED):
             raise _refuse(
                 f"PayPal holds the event's capture as taken back ({_reason(resource)}), which "
