@@ -483,7 +483,7 @@ _STATES = {
     "refunded": ProviderState.REFUNDED, "voided": ProviderState.VOIDED, "failed": ProviderState.FAILED,
 }
 # FakePay's status of a capture or refund -> the operation status paywire reads.
-_OPERATION_STATUS = {"succeeded": "succeeded", "pending": "accepted", "failed": "failed"}
+_OPERATION_STATUS = {"succeeded": "succeeded", "pending": "accepted", "failed": "failed", "reversed": "reversed"}
 
 
 def _payment_result(subject: Subject, response: Response) -> dict[str, Any]:

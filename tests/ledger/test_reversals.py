@@ -52,6 +52,46 @@ def test_a_running_total_reported_before_a_reversal_does_not_revive_the_undone_c
         service.refund(payment.id, eur("40.00"))
 
 
+def _take_back(app: FakePayApp, cap_id: str) -> None:
+    """The provider takes a capture's money back (a chargeback): it lists the capture as reversed."""
+    with app.lock:
+        cap = app.captures[cap_id]
+        assert cap["status"] == "succeeded" and not cap["refunded"], cap
+        cap["status"] = "reversed"
+        app.payments[cap["payment"]]["captured"] -= cap["amount"]
+
+
+@pytest.mark.parametrize("answer", ["lost", "recorded"])
+def test_a_capture_the_provider_took_back_is_recorded_taken_effect_then_reversed_once(
+        fast_service: PaymentService, app: FakePayApp, answer: str) -> None:
+    """A capture the provider lists as reversed took effect: a lost request that made it is matched
+    to it by amount and recorded succeeded (never concluded not applied, as it would be were the
+    capture listed failed), and the reversal is recorded once, however often reconciliation runs."""
+    service = fast_service
+    payment = service.authorize("fakepay", eur("100.00"), source="tok_ok")
+    if answer == "lost":
+        app.inject(Fault("drop_after", path="/captures$"))
+        with pytest.raises(OutcomeUnknown) as raised:
+            service.capture(payment.id, eur("30.00"), final=False)
+        capture_id = raised.value.transaction_id or ""
+        app.clear_faults()
+    else:
+        service.capture(payment.id, eur("30.00"), final=False)
+        capture_id = service.list_transactions(payment.id)[-1].id
+    (made,) = [c for c in app.captures.values() if c["payment"] == payment.reference]
+    _take_back(app, made["id"])
+    wait_out_life(service, [capture_id])  # not an open request any more: only the listing decides
+    first = service.reconcile(payment_id=payment.id)
+    again = service.reconcile(payment_id=payment.id)
+    capture = service.get_transaction(capture_id)
+    assert (capture.status, capture.provider_reference) == (S.SUCCEEDED, made["id"]), first
+    reversals = [t for t in service.list_transactions(payment.id) if t.kind == "reversal"]
+    assert [(t.parent_id, t.amount) for t in reversals] == [(capture_id, eur("30.00"))]
+    assert first.clean and again.clean, (first, again)
+    assert ledger_totals(service.get_payment(payment.id)) == app.totals(payment.reference or "") == (10_000, 0, 0)
+    agree(service, app, payment.id)
+
+
 def _refund_outside(app: FakePayApp, cap_id: str, amount: int) -> str:
     """A refund made in the provider's dashboard (outside paywire)."""
     with app.lock:
