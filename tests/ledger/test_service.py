@@ -104,6 +104,9 @@ def test_sale_and_final_partial_capture(service: PaymentService, app: FakePayApp
     ("partial_on_single", UnsupportedOperation, "no_capture_partial"),
     ("second_capture_on_single", UnsupportedOperation, "no_capture_multiple"),
     ("partial_refund_on_single", UnsupportedOperation, "no_refund_partial"),
+    ("capture_rest_of_nothing", StateError, "nothing_to_capture"),
+    ("refund_rest_of_nothing", StateError, "nothing_to_refund"),
+    ("refund_rest_uncaptured", StateError, "nothing_captured"),
 ])
 def test_refused_operations_change_nothing_and_send_nothing(
     service: PaymentService, app: FakePayApp, operation: str, error: type[Exception], code: str | None,
@@ -116,6 +119,13 @@ def test_refused_operations_change_nothing_and_send_nothing(
         service.void(payment.id)
     if operation in ("second_capture_on_single", "partial_refund_on_single"):
         service.capture(single.id)
+    if operation in ("capture_rest_of_nothing", "refund_rest_of_nothing"):  # all of it, the payment still open
+        service.capture(payment.id, eur("10.00"), final=False)
+    if operation == "refund_rest_of_nothing":
+        service.refund(payment.id, eur("4.00"))
+        app.inject(Fault("status", status=500, path="/refunds$"))  # the rest's refund stays in flight, unknown
+        with pytest.raises(OutcomeUnknown):
+            service.refund(payment.id, eur("6.00"))
     attempts = {
         "capture_too_much": lambda: service.capture(payment.id, eur("10.01")),
         "refund_uncaptured": lambda: service.refund(payment.id, eur("1.00")),
@@ -131,6 +141,9 @@ def test_refused_operations_change_nothing_and_send_nothing(
         "partial_on_single": lambda: service.capture(single.id, eur("5.00")),
         "second_capture_on_single": lambda: service.capture(single.id, eur("1.00")),
         "partial_refund_on_single": lambda: service.refund(single.id, eur("1.00")),
+        "capture_rest_of_nothing": lambda: service.capture(payment.id),
+        "refund_rest_of_nothing": lambda: service.refund(payment.id),
+        "refund_rest_uncaptured": lambda: service.refund(payment.id),
     }
     before_calls, before_history = calls(app), history(service)
     before = (service.get_payment(payment.id), service.get_payment(single.id))

@@ -815,12 +815,12 @@ class PaymentService:
     def _check(self, op: _Op, payment: Payment, txns: Sequence[Transaction], caps: Capabilities) -> Transaction | None:
         if op.kind == K.CAPTURE:
             assert op.amount is not None
-            rules.check_capture(payment, txns, op.amount, caps)
+            rules.check_capture(payment, txns, op.amount, caps, defaulted=op.defaulted)
         elif op.kind == K.VOID:
             rules.check_void(payment, txns, caps)
         elif op.kind == K.REFUND:
             assert op.amount is not None
-            return rules.check_refund(payment, txns, op.amount, caps)
+            return rules.check_refund(payment, txns, op.amount, caps, defaulted=op.defaulted)
         elif op.kind == K.COMPLETE:
             rules.check_complete(payment, txns, caps)
         else:

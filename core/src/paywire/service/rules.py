@@ -202,13 +202,18 @@ def _usable(payment: Payment, operation: str) -> None:
         )
 
 
-def _amount(payment: Payment, amount: Money, operation: str) -> None:
+def _amount(payment: Payment, amount: Money, operation: str, *, defaulted: bool = False) -> None:
+    """`defaulted`: the amount is what is left (the caller gave none), so zero means nothing is."""
     require_money(amount, operation)
     if amount.currency != payment.currency:
         raise InvalidRequest(
             f"cannot {operation} {amount} on payment {payment.id} in {payment.currency}; nothing was sent",
             param="amount", code="currency_mismatch",
         )
+    if amount.minor <= 0 and defaulted:
+        done = "captured" if operation == "capture" else "refunded"
+        raise StateError(f"nothing is left to {operation} on payment {payment.id}: all of it is {done} or being "
+                         f"{done}; nothing was sent", code=f"nothing_to_{operation}")
     if amount.minor <= 0:
         raise InvalidRequest(f"the {operation} amount must be positive, got {amount}", param="amount")
 
@@ -220,10 +225,11 @@ def _capable(caps: Capabilities, flag: str, method: str, what: str) -> None:
         )
 
 
-def check_capture(payment: Payment, txns: Sequence[Transaction], amount: Money, caps: Capabilities) -> None:
+def check_capture(payment: Payment, txns: Sequence[Transaction], amount: Money, caps: Capabilities, *,
+                  defaulted: bool = False) -> None:
     _capable(caps, "capture", payment.method, "capture")
     _usable(payment, "capture")
-    _amount(payment, amount, "capture")
+    _amount(payment, amount, "capture", defaulted=defaulted)
     if payment.flow == K.SALE:
         raise StateError(f"payment {payment.id} is a sale and was captured when it was made", code="already_captured")
     if payment.state in (PaymentState.PENDING, PaymentState.ACTION_REQUIRED):
@@ -291,7 +297,7 @@ def capture_parents(payment: Payment, txns: Sequence[Transaction]) -> list[tuple
 
 
 def check_refund(payment: Payment, txns: Sequence[Transaction], amount: Money,
-                 caps: Capabilities) -> Transaction | None:
+                 caps: Capabilities, *, defaulted: bool = False) -> Transaction | None:
     """Refuse an impossible refund; otherwise the captured transaction it refunds, or None for
     money the provider reported captured without a capture the ledger holds (its running total
     from an event or reconciliation: a capture made in the provider's dashboard, a 3-D Secure
@@ -299,10 +305,10 @@ def check_refund(payment: Payment, txns: Sequence[Transaction], amount: Money,
     in flight and no capture or charge of the payment is known (it waits for reconciliation)."""
     _capable(caps, "refund", payment.method, "refunds")
     _usable(payment, "refund")
-    _amount(payment, amount, "refund")
-    flight = in_flight(payment, txns)
     if payment.captured.minor == 0:
         raise StateError(f"payment {payment.id} has nothing captured to refund", code="nothing_captured")
+    _amount(payment, amount, "refund", defaulted=defaulted)
+    flight = in_flight(payment, txns)
     if not caps.refund_multiple and (payment.refunded.minor > 0 or flight.refunds.minor > 0):
         raise UnsupportedOperation(
             f"payment method {payment.method!r} allows one refund per payment; nothing was sent",
