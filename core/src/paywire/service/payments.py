@@ -46,7 +46,8 @@ Outcomes a caller can tell apart:
   another method of the same provider account (the provider's keys are the account's), or, with
   `code="in_progress"`, that its first request is still running after `wait_timeout`.
 - `LedgerBusy` (retryable) means the ledger could not take its locks in time before anything was
-  sent: nothing was recorded or sent. After sending, the same cause surfaces as `OutcomeUnknown`.
+  sent: nothing was recorded or sent. After sending, any failure to record the answer (this one,
+  a ledger unreachable) surfaces as `OutcomeUnknown`: the transaction stays open, never failed.
 """
 
 from __future__ import annotations
@@ -68,7 +69,6 @@ from paywire.errors import (
     Declined,
     IdempotencyConflict,
     InvalidRequest,
-    LedgerBusy,
     OutcomeUnknown,
     PaywireError,
     StateError,
@@ -583,13 +583,15 @@ class PaymentService:
             # is idempotent (it writes only a transaction still pending as this call left it).
             try:
                 recorded = self._finish(op, txn, outcome)
-            except LedgerBusy as busy:
-                # Sent, and not recorded: the transaction stays pending, and is settled from the
-                # provider once its request can no longer land (never failed).
-                raise attach(OutcomeUnknown.instead_of(busy, (
-                    f"the {txn.kind} was sent but its outcome could not be recorded, so it is unknown; retry "
-                    "the same call (the same idempotency key is reused) or run reconcile()")),
-                    txn.payment_id, txn.id) from busy
+            except Exception as lost:
+                # Sent, and not recorded (the ledger busy, unreachable, refusing the write): the
+                # transaction stays pending, and is settled from the provider once its request can
+                # no longer land (never failed).
+                said = (f"the {txn.kind} was sent but its outcome could not be recorded, so it is unknown; retry "
+                        "the same call (the same idempotency key is reused) or run reconcile()")
+                unknown = (OutcomeUnknown.instead_of(lost, said) if isinstance(lost, PaywireError) else
+                           OutcomeUnknown(f"{type(lost).__name__}: {redact(str(lost))}; {said}"))
+                raise attach(unknown, txn.payment_id, txn.id) from lost
         txn, payment = recorded
         if isinstance(outcome, PaywireError) and outcome.state_conflict and txn.status == S.FAILED and txn.payment_id:
             # The refusal stands and is raised either way; `details["reconciled"]` says whether
