@@ -21,7 +21,7 @@ from typing import Any
 
 from paywire.errors import ConfigurationError, LedgerBusy
 from paywire.ledger.interface import Ledger, LedgerIntegrityError, LedgerUnit
-from paywire.ledger.migrations import MIGRATIONS, statements
+from paywire.ledger.migrations import MIGRATIONS, Migration, statements
 from paywire.ledger.model import (
     Look,
     Payment,
@@ -690,14 +690,20 @@ class SQLLedger(Ledger):
                     "description TEXT NOT NULL, applied_at BIGINT NOT NULL)",
                 )
             for migration in missing:
-                for statement in statements(migration, self.dialect):
-                    self.execute(connection, statement)
-                self.execute(
-                    connection,
-                    "INSERT INTO paywire_schema (version, description, applied_at) VALUES (?, ?, ?)",
-                    (migration.version, migration.description, to_us(datetime.now(UTC))),
-                )
-            self.commit(connection)  # where statements are batched, a migration's error may surface here
+                try:
+                    for statement in statements(migration, self.dialect):
+                        self.execute(connection, statement)
+                    recorded = self.execute(
+                        connection,
+                        "INSERT INTO paywire_schema (version, description, applied_at) VALUES (?, ?, ?)",
+                        (migration.version, migration.description, to_us(datetime.now(UTC))),
+                    )
+                    recorded.fetchall()  # sent now where statements are batched: an error names its migration
+                except Exception as exc:
+                    if self.is_busy(exc):
+                        raise
+                    raise _failed(migration, max(done, default=0), exc) from None
+            self.commit(connection)
         except BaseException:
             self._rollback(connection)
             raise
@@ -807,6 +813,19 @@ class SQLLedger(Ledger):
             (*methods, *methods, int(limit)),
         )
         return [event_from_row(r) for r in rows]
+
+
+def _failed(migration: Migration, version: int, exc: Exception) -> ConfigurationError:
+    """A migration the database refused: all missing ones run in one transaction, rolled back, so
+    the ledger stays as its release wrote it. Only the reason's first line is told, and the driver's
+    error is not chained: its detail may quote a row."""
+    reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    at = f"schema version {version}" if version else "no schema (nothing was created)"
+    return ConfigurationError(
+        f"upgrading the ledger failed in migration {migration.version} ({migration.description}): {reason}; "
+        f"the upgrade was rolled back whole, and the ledger is left at {at}, as it was; "
+        "fix what the database reports, or keep running the release that wrote it"
+    )
 
 
 _UPSERT_LOOK = ("INSERT INTO paywire_reconcile_looks (transaction_id, looks, next_at) VALUES (?, ?, ?) "

@@ -50,7 +50,8 @@ class PostgresLedger(SQLLedger):
         if schema is not None and (len(schema.encode()) > _NAME_BYTES or "\x00" in schema):
             # PostgreSQL would cut the name at 63 bytes (a NOTICE only): two names alike that far
             # would share tables while their locks, which carry the whole name, differ.
-            raise ConfigurationError(f"the ledger schema name {schema!r} is longer than PostgreSQL's {_NAME_BYTES} "
+            raise ConfigurationError(_long_schema(schema) if "\x00" not in schema else
+                                     f"the ledger schema name {schema!r} is longer than PostgreSQL's {_NAME_BYTES} "
                                      "bytes (or holds a NUL); choose a shorter one")
         self._psycopg = psycopg
         self.dsn = dsn
@@ -128,6 +129,15 @@ class PostgresLedger(SQLLedger):
         # rollback: serialization failures (40001) and deadlocks (40P01).
         state = getattr(exc, "sqlstate", None) if isinstance(exc, self._psycopg.Error) else None
         return state is not None and (state in _BUSY_STATES or state.startswith("40"))
+
+
+def _long_schema(schema: str) -> str:
+    """Earlier releases took such a name, and PostgreSQL kept their ledger under the name cut
+    short (at a character's end): a shop upgrading must be sent there, not to a new, empty one."""
+    kept = schema.encode()[:_NAME_BYTES].decode(errors="ignore")
+    return (f"the ledger schema name {schema!r} is longer than PostgreSQL's {_NAME_BYTES} bytes, which keeps only "
+            f"{kept!r} of it: a ledger made under the long name by an earlier paywire release is in schema "
+            f"{kept!r}, so name that one in the URL (?schema=...); for a new ledger choose a shorter name")
 
 
 class _Answer:
