@@ -230,6 +230,22 @@ def test_an_unexpected_error_is_one_line_with_an_exit_code_of_its_own(tmp_path: 
         "message": "boom in the plugin (an unexpected error inside paywire; please report it)"}
 
 
+def test_plugins_names_a_plugin_that_failed_to_load_and_exits_3(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    (site / "zz_missing-0.dist-info").mkdir(parents=True)
+    (site / "zz_missing-0.dist-info" / "METADATA").write_text("Metadata-Version: 2.1\nName: zz-missing\nVersion: 0\n")
+    (site / "zz_missing-0.dist-info" / "entry_points.txt").write_text("[paywire]\nmissing = zz_no_such_module\n")
+    env = {"PYTHONPATH": str(site)}
+    text = paywire("plugins", cwd=tmp_path, env=env)
+    assert text.returncode == 3, text
+    assert "Acme Pay" in text.stdout  # the others are still listed
+    assert "failed to load missing (zz-missing)" in text.stderr and "zz_no_such_module" in text.stderr, text.stderr
+    as_json = paywire("--json", "plugins", cwd=tmp_path, env=env)
+    listed = json.loads(as_json.stdout)
+    assert as_json.returncode == 3 and "acme" in {g["gateway"] for g in listed["gateways"]}
+    assert [(f["plugin"], f["distribution"]) for f in listed["failures"]] == [("missing", "zz-missing")]
+
+
 def test_json_works_before_or_after_the_command_and_errors_are_json_too(shop: Path) -> None:
     before = paywire("--json", "methods", cwd=shop)
     after = paywire("methods", "--json", cwd=shop)

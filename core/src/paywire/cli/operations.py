@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -120,6 +121,8 @@ def _advise(svc: PaymentService, error: OutcomeUnknown) -> None:
 
 # -- plugins and methods ------------------------------------------------------------------------
 def plugins(args: argparse.Namespace) -> int:
+    """The gateways the installed plugins register, then any plugin that failed to load: exit 3
+    then (a configuration error), so a deployment check sees a broken install."""
     from paywire.plugins import default_plugins
 
     loaded = default_plugins()
@@ -132,9 +135,10 @@ def plugins(args: argparse.Namespace) -> int:
                      "capabilities": caps, "currencies": sorted(definition.currencies) if definition.currencies else "all",
                      "secrets": list(definition.secrets)})
     failures = [{"plugin": f.name, "distribution": f.distribution, "reason": f.reason} for f in loaded.failures]
+    broken = 3 if failures else 0
     if args.json:
         emit_json({"gateways": rows, "failures": failures})
-        return 0
+        return broken
     if rows:
         table(["gateway", "title", "distribution", "version", "capabilities"],
               [(r["gateway"], r["title"], r["distribution"], r["version"], r["capabilities"]) for r in rows])
@@ -146,8 +150,8 @@ def plugins(args: argparse.Namespace) -> int:
         else:
             print("No gateway plugins installed. Install one, e.g.: pip install ./plugins/stripe")
     for failure in failures:
-        print(f"failed to load {failure['plugin']} ({failure['distribution']}): {failure['reason']}")
-    return 0
+        print(f"failed to load {failure['plugin']} ({failure['distribution']}): {failure['reason']}", file=sys.stderr)
+    return broken
 
 
 def methods(args: argparse.Namespace) -> int:
