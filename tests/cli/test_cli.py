@@ -452,17 +452,19 @@ def test_an_accepted_operation_is_shown_as_accepted_until_the_provider_decides(s
 
 
 def test_unreadable_webhook_header_files_are_usage_errors(shop: Path) -> None:
-    """A headers file that is not JSON after all, or not text, is the caller's mistake (exit 2,
-    one line naming the file), not an unexpected error inside paywire."""
+    """A headers or body file that is missing, not JSON after all, or not text, is the caller's
+    mistake (exit 2, one line naming the file), not an unexpected error inside paywire."""
     (shop / "event.json").write_bytes(b"{}")
     (shop / "broken.json").write_text('{"Acme-Signature": ')
     (shop / "binary.txt").write_bytes(b"\xff\xfe: x")
     (shop / "list.json").write_text('{"a": 1} [2]')
-    for name in ("broken.json", "binary.txt", "list.json"):
+    for name in ("broken.json", "binary.txt", "list.json", "missing.txt"):
         result = paywire("verify-webhook", "cards", "event.json", "--headers", name, cwd=shop, env=SECRETS)
         assert result.returncode == 2, (name, result.stderr)
         assert name in result.stderr and "unexpected error" not in result.stderr, result.stderr
         assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+    missing = paywire("verify-webhook", "cards", "no-such-event.json", cwd=shop, env=SECRETS)
+    assert missing.returncode == 2 and "cannot read body file 'no-such-event.json'" in missing.stderr, missing.stderr
 
 
 def test_a_config_path_that_is_a_directory_or_not_text_is_a_configuration_error(tmp_path: Path) -> None:

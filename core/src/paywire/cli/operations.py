@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from paywire.cli import EXIT_BUYER_ACTION, EXIT_OK
 from paywire.cli.output import emit_json, table, text
-from paywire.errors import ConfigurationError, InvalidRequest, OutcomeUnknown
+from paywire.errors import InvalidRequest, OutcomeUnknown
 from paywire.ledger.model import PaymentState
 from paywire.money import Money
 
@@ -307,7 +307,7 @@ def _headers(args: argparse.Namespace) -> dict[str, str]:
     lines: list[str] = list(args.header)
     if args.headers:
         try:
-            content = _read(args.headers).decode("utf-8")
+            content = _read(args.headers, "headers").decode("utf-8")
         except UnicodeDecodeError:
             raise InvalidRequest(f"headers file {args.headers!r} is not UTF-8 text", param="headers") from None
         if content.lstrip().startswith("{"):
@@ -329,16 +329,17 @@ def _headers(args: argparse.Namespace) -> dict[str, str]:
     return headers
 
 
-def _read(path: str) -> bytes:
+def _read(path: str, param: str) -> bytes:
+    """A file named on the command line: one it cannot read is a bad argument (exit 2)."""
     try:
         return Path(path).read_bytes()
     except OSError as exc:
-        raise ConfigurationError(f"cannot read {path!r}: {exc.strerror}") from None
+        raise InvalidRequest(f"cannot read {param} file {path!r}: {exc.strerror}", param=param) from None
 
 
 def verify_webhook(args: argparse.Namespace) -> int:
     gw = gateway(args)
-    event = gw.parse_webhook(args.method, _headers(args), _read(args.body))
+    event = gw.parse_webhook(args.method, _headers(args), _read(args.body, "body"))
     view = {"provider": event.provider, "id": event.id, "type": event.type, "kind": event.kind,
             "reference": event.reference, "references": dict(event.references), "amount": event.amount}
     if args.json:
