@@ -257,6 +257,9 @@ def test_json_works_before_or_after_the_command_and_errors_are_json_too(shop: Pa
         error = json.loads(result.stdout)["error"]
         assert result.returncode == error["exit_code"] == code and error["message"], (args, result)
         assert result.stderr == ""
+    positional = paywire("capture", "--", "--json", cwd=shop, env=SECRETS)  # a payment id, not the option
+    assert positional.returncode == 2 and positional.stdout == "", positional
+    assert "no payment '--json'" in positional.stderr, positional.stderr
 
 
 def test_an_abbreviated_json_option_makes_errors_json_too(shop: Path) -> None:

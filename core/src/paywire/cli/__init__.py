@@ -134,7 +134,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from paywire.cli.parser import UsageError, build_parser
 
     argv = list(sys.argv[1:] if argv is None else argv)
-    as_json = any(len(arg) > 2 and "--json".startswith(arg) for arg in argv)  # argparse takes `--js` for it too
+    options = argv[:argv.index("--")] if "--" in argv else argv  # after `--`, every argument is positional
+    as_json = any(len(arg) > 2 and "--json".startswith(arg) for arg in options)  # argparse takes `--js` for it too
     warnings.showwarning = _show_warning
     stdout, sys.stdout = sys.stdout, _Output(sys.stdout)
     try:
