@@ -259,6 +259,9 @@ class PaymentService:
         allows at the method's full timeouts, for every request of the command, plus the
         provider's own window) to give its `settle_after`: before it, a pending transaction is
         taken as still being sent, and `reconcile()` never concludes that it was not applied.
+        `settle_after` is written from the sending host's clock and read against the reading
+        host's: the margin must also cover how far apart the clocks of the hosts sharing one
+        ledger may drift (NTP keeps them well inside the default).
     :param wait_timeout: how long a duplicate request waits for the first one to finish.
 
     Example::
