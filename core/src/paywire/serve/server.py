@@ -20,7 +20,7 @@ import attrs
 
 from paywire.config_schema import check_keys
 from paywire.errors import ConfigurationError
-from paywire.gateway import MAX_WEBHOOK_BYTES
+from paywire.gateway import MAX_WEBHOOK_BYTES, Gateway
 from paywire.security import get_logger
 from paywire.serve.app import serve_app
 from paywire.serve.janitor import Backoff, Janitor
@@ -113,12 +113,32 @@ def _positive_seconds(value: object) -> bool:
             and 0 < value <= _LONGEST_WAIT)
 
 
+def webhook_gaps(gateway: Gateway) -> list[str]:
+    """Why each method that takes webhooks cannot verify them yet (a webhook secret missing):
+    every delivery to it would be answered 500 and redelivered for days. Said at start; not
+    refused, since a method whose provider sends it no webhooks needs no secret."""
+    gaps = []
+    for config in gateway.methods:
+        method = gateway.method(config.code)
+        if method.definition.webhook is None or not method.capabilities.webhooks:
+            continue
+        try:
+            method.webhook_verifier()
+            for name in method.definition.webhook_secrets:
+                method.settings.secret(name)
+        except ConfigurationError as exc:
+            gaps.append(f"webhooks for method {config.code!r} will be refused (500) until this is fixed: {exc.message}")
+    return gaps
+
+
 def serve(service: PaymentService, options: ServeOptions, *, metrics: Metrics | None = None) -> None:
     """Serve until SIGTERM or SIGINT (needs `paywire[server]`)."""
     try:
         import uvicorn
     except ImportError:
         raise ConfigurationError("paywire serve needs uvicorn: pip install 'paywire[server]'") from None
+    for gap in webhook_gaps(service.gateway) if options.webhooks else ():
+        log.warning("%s", gap)
 
     class _Server(uvicorn.Server):
         """Says where it listens: with port 0 (any free port) nothing else tells it."""
