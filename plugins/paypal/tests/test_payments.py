@@ -81,6 +81,40 @@ def test_captures_may_exceed_the_authorization_up_to_115_percent(api):
     assert api.get(f"/v2/payments/authorizations/{auth['id']}").json()["status"] == "CAPTURED"
 
 
+def test_an_over_capture_leaves_the_authorization_at_its_amount_and_captured(api):
+    """Payments v2: the authorization's `amount` is what was authorized; captures above it leave
+    it CAPTURED, with that amount."""
+    auth = api.authorization("100.00")
+    assert capture_auth(api, auth["id"], "110.00", final=False).status == 201
+    after = api.get(f"/v2/payments/authorizations/{auth['id']}").json()
+    assert (after["status"], after["amount"]) == ("CAPTURED", money("100.00"))
+
+
+@pytest.mark.parametrize(("authorized", "most", "beyond"), [("100.00", "115.00", "115.01"),
+                                                            ("1000.00", "1075.00", "1075.01")])
+def test_an_overage_is_at_most_115_percent_or_usd_75_whichever_is_less(api, authorized, most, beyond):
+    """PayPal: "you can capture up to 115% of or $75 USD more than the original authorized amount,
+    whichever is less"; a reauthorization is bounded alike."""
+    auth = api.authorization(authorized)
+    assert capture_auth(api, auth["id"], beyond).issue == "MAX_CAPTURE_AMOUNT_EXCEEDED"
+    refused = api.post(f"/v2/payments/authorizations/{auth['id']}/reauthorize", {"amount": money(beyond)})
+    assert (refused.status, refused.issue) == (422, "AUTHORIZATION_AMOUNT_EXCEEDED")
+    assert capture_auth(api, auth["id"], most).status == 201
+
+
+def test_the_usd_75_cap_applies_to_usd_only_unless_configured(new_app, serve):
+    """PayPal converts its USD 75 for other currencies; the emulator converts none."""
+    api = serve(new_app())
+    euros = api.authorization("1000.00", currency="EUR")
+    body = {"amount": money("1150.00", "EUR")}
+    assert api.post(f"/v2/payments/authorizations/{euros['id']}/capture", body).status == 201
+    capped = serve(new_app(capture_overage_max={"EUR": 5000}))
+    auth = capped.authorization("1000.00", currency="EUR")
+    path = f"/v2/payments/authorizations/{auth['id']}/capture"
+    assert capped.post(path, {"amount": money("1050.01", "EUR")}).issue == "MAX_CAPTURE_AMOUNT_EXCEEDED"
+    assert capped.post(path, {"amount": money("1050.00", "EUR")}).status == 201
+
+
 def test_overage_limit_is_configurable(new_app, serve):
     api = serve(new_app(capture_overage_percent=100))
     auth = api.authorization("10.00")

@@ -72,14 +72,29 @@ def undo_waits(payment: Payment, event_kind: str) -> Payment:
     refund still open (which may have succeeded first): a running total applied
     before may have counted that object (a capture declined at settlement, a refund the provider
     reported done and then failed), and by how much cannot be told until the ledger holds it. The
-    floors of the totals it may be in are dropped, so the ledger claims what its own transactions
+    floors of the totals it may be in are dropped (with an authorized floor that may be the
+    captured total, see `_authorized_floor`), so the ledger claims what its own transactions
     hold, never more than the provider. An object that never succeeded (a refund declined while
     pending) was in no total: then the ledger claims less until reconciliation reads the
     provider's totals (a failed refund leaves later totals untrusted, see `totals_trusted`).
     `reverse` undoes the object once it comes."""
     zero = Money.zero(payment.currency)
     dropped = {_FLOORS[kind]: zero for kind in _UNDOES[event_kind] if getattr(payment, _FLOORS[kind]) != zero}
+    if "observed_captured" in dropped:
+        dropped["observed_authorized"] = _authorized_floor(payment, zero)
     return replace(payment, **dropped) if dropped else payment
+
+
+def _authorized_floor(payment: Payment, captured: Money) -> Money:
+    """The provider-reported authorized floor once the captured one comes down to `captured`. A
+    provider whose captures may go over their authorization (PayPal's overage) reports as
+    authorized what the authorization covers: what its captures took, when more than its amount.
+    So an authorized floor no higher than the captured one may be that total, and comes down
+    with it; the ledger's own authorization still counts (`rules.derive`), and reconciliation
+    reads the provider's again."""
+    if payment.observed_authorized <= payment.observed_captured:
+        return min(payment.observed_authorized, captured)
+    return payment.observed_authorized
 
 
 def _lowered(floor: Money, amount: Money, *, reported: bool) -> Money:
@@ -121,8 +136,10 @@ def reverse(u: LedgerUnit, payment: Payment, txn: Transaction, *, origin: str, n
     # which of the refunds a reported refunded total counted cannot be told: that total is dropped
     # (the ledger's own refunds still count; reconciliation reads the provider's again). From now
     # on a running total in an event may predate the reversal (`totals_trusted`).
-    payment = replace(payment, observed_captured=_lowered(payment.observed_captured, txn.amount, reported=reported),
-                      observed_refunded=Money.zero(payment.currency))
+    captured = _lowered(payment.observed_captured, txn.amount, reported=reported)
+    if txn.kind == K.CAPTURE:
+        payment = replace(payment, observed_authorized=_authorized_floor(payment, captured))
+    payment = replace(payment, observed_captured=captured, observed_refunded=Money.zero(payment.currency))
     if txn.kind in K.INITIAL:
         payment = replace(payment, observed_authorized=_lowered(payment.observed_authorized, txn.amount,
                                                                    reported=reported),

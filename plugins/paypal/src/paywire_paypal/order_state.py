@@ -4,9 +4,13 @@ PayPal keeps a payment's history inside the order: `purchase_units[].payments` l
 authorizations (a reauthorization is listed after the one it renews), captures and refunds. The
 totals are computed from those, in the order's currency:
 
-- authorized: the live authorization of each purchase unit (the latest one not DENIED, voided or
-  expired ones included: they were authorized; a PENDING one only once PayPal decides), or what
-  was captured for intent CAPTURE;
+- authorized: what the live authorization of each purchase unit covers (the latest one not
+  DENIED, voided or expired ones included: they were authorized; a PENDING one only once PayPal
+  decides), or what was captured for intent CAPTURE. That is the authorization's amount, which
+  PayPal never changes, or what the unit's captures took when they went over it: PayPal lets
+  captures add up to more than the authorization (its overage, by default up to 115%, at most
+  USD 75 more), and the authorization then covers what they took (a ledger, which keeps
+  captured <= authorized, then agrees with the reading);
 - captured: captures COMPLETED, PARTIALLY_REFUNDED or REFUNDED (money that moved);
 - refunded: refunds COMPLETED.
 
@@ -93,6 +97,16 @@ def _currency(units: list[Mapping[str, Any]]) -> str:
 def _live_authorization(unit: Mapping[str, Any]) -> Mapping[str, Any] | None:
     live = [auth for auth in _payments(unit, "authorizations") if auth.get("status") != "DENIED"]
     return live[-1] if live else None
+
+
+def _covered(unit: Mapping[str, Any], currency: str) -> Money:
+    """What the unit's live authorization covers: its amount, or what the unit's captures took
+    when they went over it (PayPal's overage); nothing while PayPal has not decided it (PENDING)."""
+    auth = _live_authorization(unit)
+    if auth is None or auth.get("status") == "PENDING":
+        return Money.zero(currency)
+    captured = _sum((cap for cap in _payments(unit, "captures") if cap.get("status") in _CAPTURED), currency)
+    return max(from_paypal(auth.get("amount")), captured)
 
 
 def cancelled(order: Mapping[str, Any]) -> bool:
@@ -203,7 +217,7 @@ def order_fields(order: Mapping[str, Any]) -> dict[str, Any]:
     captured, refunded = _sum(counted, currency), _sum(refunds, currency)
     authorizations = [auth for auth in (_live_authorization(unit) for unit in units) if auth is not None]
     if order.get("intent") == "AUTHORIZE":
-        authorized = _sum((auth for auth in authorizations if auth.get("status") != "PENDING"), currency)
+        authorized = sum((_covered(unit, currency) for unit in units), Money.zero(currency))
         closed = bool(authorizations) and all(
             auth.get("status") in ("CAPTURED", "VOIDED", "EXPIRED") for auth in authorizations)
         reference = authorizations[-1].get("id") if authorizations else None

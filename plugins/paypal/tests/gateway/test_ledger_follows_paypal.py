@@ -1,9 +1,10 @@
 """The ledger against PayPal under any mix of the shop's captures and refunds, the dashboard's,
-PayPal's own moves (a capture denied or reversed, a pending capture or refund decided), voids,
-lost answers and their retries under the same key, reconciliation, and PayPal's events delivered
-late, twice and in any order: at every step the ledger claims no more than PayPal holds, and once
-every event is in and the payment reconciled it holds what PayPal holds, and no operation that
-took effect is recorded failed.
+PayPal's own moves (a capture denied or reversed, a pending capture or refund decided), captures
+above the authorization (PayPal's overage: the dashboard's, or the shop's after a dashboard
+capture it has not heard of), voids, lost answers and their retries under the same key,
+reconciliation, and PayPal's events delivered late, twice and in any order: at every step the
+ledger claims no more than PayPal holds, and once every event is in and the payment reconciled
+it holds what PayPal holds, and no operation that took effect is recorded failed.
 
 PayPal taking a completed capture's money back (`deny_capture`) lowers what it holds before the
 shop can know: until its event is in or the payment reconciled, that capture still bounds the
@@ -39,6 +40,7 @@ from paywire.ledger import TransactionStatus
 from paywire.ledger.model import SettledBy, now
 from paywire.testing.emulator import Fault
 from paywire_paypal.emulator import PayPalEmulator
+from paywire_paypal.emulator.payments import overage_limit
 
 from .conftest import CLIENT_ID, CLIENT_SECRET, RETURN_URL, PayPal, new_emulator
 
@@ -104,15 +106,19 @@ def test_the_ledger_never_claims_more_than_paypal_and_ends_equal(tmp_path: Path,
 
 
 def _held(app: PayPalEmulator, order_id: str) -> tuple[int, int, int]:
-    """What PayPal holds of the order, read from its own state: money authorized (the live
-    authorization, or what was captured for intent CAPTURE), captured and refunded."""
+    """What PayPal holds of the order, read from its own state: money authorized (what the live
+    authorization covers: its amount, or what its captures took above it, PayPal's overage; or
+    what was captured for intent CAPTURE), captured and refunded."""
     order = app.orders[order_id]
     captures = [app.captures[c] for unit in order.purchase_units for c in unit.capture_ids]
     refunds = [app.refunds[r] for cap in captures for r in cap.refund_ids]
     captured = sum(c.amount_minor for c in captures if c.status in _MOVED)
     live = [a for unit in order.purchase_units for a in (app.authorizations[i] for i in unit.authorization_ids)
             if a.status not in ("DENIED", "PENDING")]
-    authorized = (live[-1].amount_minor if live else 0) if order.intent == "AUTHORIZE" else captured
+    if order.intent == "AUTHORIZE":
+        authorized = max(live[-1].amount_minor, captured) if live else 0
+    else:
+        authorized = captured
     return authorized, captured, sum(r.amount_minor for r in refunds if r.status == "COMPLETED")
 
 
@@ -234,10 +240,10 @@ def _step(
     elif action == "capture":
         service.capture(payment_id, amount, final=data.draw(st.booleans(), label="final"))
     elif action == "dashboard capture" and authorizations:
-        # Within the authorization: PayPal's overage above it is a known gap (test_capture_overage).
+        # Up to PayPal's overage limit: captures may take more than the authorization.
         auth = app.authorizations[authorizations[-1]]
-        left = auth.amount_minor - sum(app.captures[c].amount_minor for c in auth.capture_ids
-                                       if app.captures[c].status in _MOVED | {"PENDING"})
+        left = overage_limit(app, auth) - sum(app.captures[c].amount_minor for c in auth.capture_ids
+                                              if app.captures[c].status in _MOVED | {"PENDING"})
         if left > 0:
             dashboard.post(f"/v2/payments/authorizations/{auth.id}/capture",
                            {"amount": _amount(min(amount.minor, left)),

@@ -24,7 +24,10 @@ Test inputs
 - Cards (Vault only): PayPal's sandbox rejection triggers as the card name (`CCREJECT-REFUSED`,
   `CCREJECT-SF`, `CCREJECT-EC`, `CCREJECT-IF`, `CCREJECT-LS`, `CCREJECT-IA`, `CCREJECT-BANK_ERROR`,
   `CCREJECT-CVV_F`, `CCREJECT-IRC`) make captures DECLINED with that processor response code.
-- Account settings: `capture_overage_percent` (115) and `max_captures`, the number of captures
+- Account settings: `capture_overage_percent` (115) and `capture_overage_max` (minor units an
+  overage may add, by currency: USD 75.00), which bound what an authorization's captures add up
+  to (422 MAX_CAPTURE_AMOUNT_EXCEEDED past it) and what a reauthorization holds (422
+  AUTHORIZATION_AMOUNT_EXCEEDED); `max_captures`, the number of captures
   an authorization allows (PayPal sets it per account; none unless given): past it a capture is
   422 MAX_CAPTURE_COUNT_EXCEEDED.
 - PayPal's negative-testing header works on Orders and Payments calls:

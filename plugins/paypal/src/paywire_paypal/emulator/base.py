@@ -11,7 +11,8 @@ import json
 import ssl
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from types import MappingProxyType
+from typing import Any, Final
 
 import attrs
 
@@ -28,7 +29,13 @@ from paywire_paypal.emulator.model import (
     SetupToken,
 )
 
-__all__ = ["PayPalApp"]
+__all__ = ["OVERAGE_MAX", "PayPalApp"]
+
+# The most an overage adds above an authorization, by currency, in minor units: PayPal's USD 75
+# ("up to 115% of or $75 USD more than the original authorized amount, whichever is less"). PayPal
+# converts it for other currencies; the emulator converts none, so they have the percentage alone
+# unless given.
+OVERAGE_MAX: Final[Mapping[str, int]] = MappingProxyType({"USD": 7500})
 
 _DEBUG_ID: contextvars.ContextVar[str] = contextvars.ContextVar("paypal_debug_id", default="")
 
@@ -44,6 +51,7 @@ class PayPalApp(EmulatorApp):
         webhook_id: str | None = None,
         token_ttl: float = 32400,
         capture_overage_percent: int = 115,
+        capture_overage_max: Mapping[str, int] = OVERAGE_MAX,
         max_captures: int | None = None,
         request_id_ttl: float = 6 * 3600,
         public_url: str | None = None,
@@ -58,6 +66,7 @@ class PayPalApp(EmulatorApp):
         self.webhook_id = webhook_id or ids.resource_id()
         self.token_ttl = token_ttl
         self.capture_overage_percent = capture_overage_percent
+        self.capture_overage_max = dict(capture_overage_max)
         self.max_captures = max_captures
         self.public_url = public_url.rstrip("/") if public_url else None
         self.webhook_url = webhook_url

@@ -44,7 +44,9 @@ DESCRIPTIONS: Mapping[str, str] = {
     "AUTH_CURRENCY_MISMATCH": "The currency specified during reauthorization should be the same as the currency"
     " specified in the original authorization.",
     "AUTHORIZATION_ALREADY_CAPTURED": "Authorization has previously been captured.",
-    "AUTHORIZATION_AMOUNT_EXCEEDED": "Authorization amount exceeds the allowed limit.",
+    "AUTHORIZATION_AMOUNT_EXCEEDED": "Authorization amount specified exceeded allowable limit. Specify a different"
+    " amount and try the request again. Alternately, contact Customer Support to increase your limits. Local"
+    " regulations (e.g. in PSD2 countries) prohibit overages above the amount authorized by the payer.",
     "AUTHORIZATION_DENIED": "An denied authorization cannot be captured.",
     "AUTHORIZATION_EXPIRED": "An expired authorization cannot be captured.",
     "AUTHORIZATION_VOIDED": "A voided authorization cannot be captured or reauthorized.",
@@ -82,7 +84,8 @@ DESCRIPTIONS: Mapping[str, str] = {
     "MALFORMED_REQUEST_JSON": "The request JSON is not well formed.",
     "MAX_CAPTURE_AMOUNT_EXCEEDED": "Capture amount exceeds allowable limit. Please contact customer service or your"
     " account manager to request the change to your overage limit. The default overage limit is 115%, which allows"
-    " the sum of all captures to be up to 115% of the order amount.",
+    " the sum of all captures to be up to 115% of the order amount. The ability to over capture is subjected to"
+    " regulatory approvals.",
     "MAX_CAPTURE_COUNT_EXCEEDED": "Maxmimum number of allowable captures has been reached. No additional captures are"
     " possible for this authorization. Contact Customer Service or your account manager to change the number of"
     " captures for a given authorization.",

@@ -2,13 +2,16 @@
 
 PayPal's rules enforced here:
 - captures of an authorization may not add up to more than the overage limit (115% of the
-  authorized amount by default): MAX_CAPTURE_AMOUNT_EXCEEDED; several partial captures are
+  authorized amount by default, and no more than USD 75 above it; see `overage_limit`):
+  MAX_CAPTURE_AMOUNT_EXCEEDED. The authorization keeps its amount, and is CAPTURED once its
+  captures reach it; several partial captures are
   allowed until `final_capture` or the full amount closes the authorization (CAPTURED), up to the
   account's number of captures per authorization (`max_captures`; PayPal sets it per account and
   publishes no default, so none unless given): MAX_CAPTURE_COUNT_EXCEEDED, the authorization
   staying as it is (its rest can still be voided);
 - a capture without an amount takes the full authorized amount (again, after partial captures,
-  within the overage limit), as PayPal documents; capturing a closed authorization is
+  within the overage limit), as PayPal documents; a reauthorization holds at most the overage
+  limit (AUTHORIZATION_AMOUNT_EXCEEDED); capturing a closed authorization is
   AUTHORIZATION_ALREADY_CAPTURED, a voided one AUTHORIZATION_VOIDED, an expired one
   AUTHORIZATION_EXPIRED, a denied one AUTHORIZATION_DENIED;
 - void cancels what is not captured: refused once fully captured (PREVIOUSLY_CAPTURED) or voided
@@ -37,7 +40,7 @@ from paywire_paypal.emulator.errors import PayPalError, not_found
 from paywire_paypal.emulator.model import CAPTURED_STATUSES, Authorization, Capture, Order, PurchaseUnit, Refund
 from paywire_paypal.emulator.oauth import PAYMENTS, REFUNDS
 
-__all__ = ["PaymentsAPI", "authorize_unit", "capture_unit", "summary_amount"]
+__all__ = ["PaymentsAPI", "authorize_unit", "capture_unit", "overage_limit", "summary_amount"]
 
 AUTHORIZATION_DAYS = 29
 _DAY = 86400.0
@@ -69,6 +72,16 @@ def paypal_fee(minor: int, currency: str) -> int:
 
 def captured_minor(app: PayPalApp, auth: Authorization) -> int:
     return sum(app.captures[c].amount_minor for c in auth.capture_ids if app.captures[c].status in CAPTURED_STATUSES)
+
+
+def overage_limit(app: PayPalApp, auth: Authorization) -> int:
+    """The most the captures of `auth` may add up to, and a reauthorization of it may hold:
+    `capture_overage_percent` of its amount, and no more above it than `capture_overage_max` gives
+    for its currency (PayPal: "up to 115% of or $75 USD more than the original authorized amount,
+    whichever is less")."""
+    limit = auth.amount_minor * app.capture_overage_percent // 100
+    most = app.capture_overage_max.get(auth.currency)
+    return limit if most is None else min(limit, auth.amount_minor + most)
 
 
 def refunded_minor(app: PayPalApp, cap: Capture) -> int:
@@ -290,8 +303,7 @@ class PaymentsAPI(PayPalApp):
             # "If amount is not specified, the full authorized amount is captured" (Payments v2),
             # whatever earlier captures took: not what is left.
             amount = auth.amount_minor
-        limit = auth.amount_minor * self.capture_overage_percent // 100
-        if amount <= 0 or already + amount > limit:
+        if amount <= 0 or already + amount > overage_limit(self, auth):
             raise PayPalError(422, "MAX_CAPTURE_AMOUNT_EXCEEDED", field="/amount/value")
         final = body.get("final_capture", False)
         if not isinstance(final, bool):
@@ -400,7 +412,7 @@ class PaymentsAPI(PayPalApp):
             amount, currency = parse_money(body["amount"], "/amount", no_decimals_issue="DECIMALS_NOT_SUPPORTED")
             if currency != auth.currency:
                 raise PayPalError(422, "AUTH_CURRENCY_MISMATCH", field="/amount/currency_code", value=currency)
-        if amount > auth.amount_minor * self.capture_overage_percent // 100:
+        if amount > overage_limit(self, auth):
             raise PayPalError(422, "AUTHORIZATION_AMOUNT_EXCEEDED", field="/amount/value")
         previous = self.authorizations.get(auth.reauthorized_by or "")
         if previous is not None and previous.status == "CREATED":
