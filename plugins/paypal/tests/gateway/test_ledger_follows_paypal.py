@@ -177,11 +177,16 @@ def _run(service: PaymentService, app: PayPalEmulator, dashboard: Dashboard, dat
             pass  # refused, declined or lost: the ledger says which, and the invariant below holds either way
         collect()
         at_most_paypal()
-    for cap in [c for c in app.captures.values() if c.status == "PENDING"]:
-        app.settle_capture(cap.id, data.draw(st.sampled_from(["COMPLETED", "DECLINED"]), label="capture decided"))
-    for ref in [r for r in app.refunds.values() if r.status == "PENDING"]:
-        app.settle_refund(ref.id, data.draw(st.sampled_from(["COMPLETED", "FAILED", "CANCELLED"]), label="decided"))
-    collect()
+    def decide() -> None:
+        """PayPal decides what it holds pending (a payer's eCheck): the end state is a decided one."""
+        for cap in [c for c in app.captures.values() if c.status == "PENDING"]:
+            app.settle_capture(cap.id, data.draw(st.sampled_from(["COMPLETED", "DECLINED"]), label="capture decided"))
+        for ref in [r for r in app.refunds.values() if r.status == "PENDING"]:
+            app.settle_refund(ref.id, data.draw(st.sampled_from(["COMPLETED", "FAILED", "CANCELLED"]),
+                                                label="decided"))
+        collect()
+
+    decide()
     while waiting:
         deliver(waiting.pop(data.draw(st.integers(0, len(waiting) - 1), label="late event")))
         at_most_paypal()
@@ -191,7 +196,7 @@ def _run(service: PaymentService, app: PayPalEmulator, dashboard: Dashboard, dat
             service.retry(txn.id)
         except PaywireError:
             pass
-    collect()
+    decide()  # a retry may have made a capture PayPal holds pending in turn
     while waiting:
         deliver(waiting.pop())
     report = service.reconcile(payment_id=payment_id)
