@@ -558,3 +558,122 @@ UNSIGNED_WEBHOOK = BrokenAcme("unsigned_webhook", webhook=unsigned_verifier)
 ASKED_AMOUNT = BrokenAcme("asked_amount", build=asked_amount_commands)
 FIELD_SIGNED = BrokenAcme("field_signed", webhook=field_verifier("last_amount"))
 FIELD_SIGNED_UNSIGNED_AMOUNT = BrokenAcme("field_signed_unsigned_amount", webhook=field_verifier("amount"))
+
+
+
+# -- 31. capture and refund amounts written as hundredths ("in cents"), whatever the currency --------
+def _hundredths(subject: Subject) -> dict[str, Any]:
+    return {"amount": int(subject.amount.amount * 100)} if subject.amount is not None else {}
+
+
+def cents_follow_up_commands(settings: GatewaySettings) -> CommandPool:
+    return _with(settings,
+                 capture=lambda command: attrs.evolve(command, builder=[_hundredths, lambda s: {"final": s.final}]),
+                 refund=lambda command: attrs.evolve(command, builder=[_hundredths]))
+
+
+# -- 32. capture amounts sent in major units -------------------------------------------------------
+def _major_units(subject: Subject) -> dict[str, Any]:
+    return {"amount": int(subject.amount.amount)} if subject.amount is not None else {}
+
+
+def major_capture_commands(settings: GatewaySettings) -> CommandPool:
+    return _with(settings,
+                 capture=lambda command: attrs.evolve(command, builder=[_major_units, lambda s: {"final": s.final}]))
+
+
+# -- 33. captures sent to the payment the gateway created last (kept in the plugin's state) ------------
+@attrs.frozen
+class _RemembersLast:
+    command: GatewayCommand
+    last: list[str]
+    remember: bool
+
+    def execute(self, subject: Subject, context: CommandContext) -> Any:
+        if not self.remember and self.last:
+            subject = attrs.evolve(subject, reference=self.last[-1])
+        result = self.command.execute(subject, context)
+        if self.remember and result.reference:
+            self.last.append(result.reference)
+        return result
+
+
+def last_payment_commands(settings: GatewaySettings) -> CommandPool:
+    last: list[str] = []
+    return _with(settings,
+                 authorize=lambda c: _RemembersLast(c, last, True), sale=lambda c: _RemembersLast(c, last, True),
+                 capture=lambda c: _RemembersLast(c, last, False))
+
+
+# -- 34. fetch counting the refunded total twice -------------------------------------------------------
+def _refunded_twice(subject: Subject, response: Response) -> dict[str, Any]:
+    fields = fetched_fields(subject, response)
+    if response.data.get("refunded"):
+        fields["refunded"] = fields["refunded"] + fields["refunded"]
+    return fields
+
+
+# -- 35. fetch leaving out what is pending (a processing payment reported as decided) --------------------
+def _pending_left_out(subject: Subject, response: Response) -> dict[str, Any]:
+    if isinstance(response.data, Mapping) and response.data.get("status") == "processing":
+        decided = {**response.data, "status": "captured" if response.data.get("capture") else "authorized"}
+        return fetched_fields(subject, attrs.evolve(response, data=decided))
+    return fetched_fields(subject, response)
+
+
+def _fetch_handled_by(handler: Callable[[Subject, Response], dict[str, Any]]) -> Callable[[GatewaySettings], CommandPool]:
+    def build(settings: GatewaySettings) -> CommandPool:
+        from paywire import HandlerChain
+
+        return _with(settings, fetch=lambda command: attrs.evolve(command, handler=HandlerChain([handler])))
+
+    return build
+
+
+# -- 36. a 429 mapped to a decline ("too many attempts with this card") --------------------------------
+def _rate_limit_declined(subject: Subject, response: Response, result: Result) -> PaywireError:
+    if response.status == 429:
+        return Declined("too many attempts, try another card", provider="acme", code="rate_limited")
+    return ERRORS(subject, response, result)
+
+
+# -- 37. a handler reading the shop's note back from the answer's metadata, without a default -----------
+def _note_read(subject: Subject, response: Response) -> dict[str, Any]:
+    """Acme echoes `metadata`: empty when the shop sent none, and this reads it as always filled."""
+    return {"raw": {**response.data, "note": response.data["metadata"]["shop_note"]}}
+
+
+def note_reading_commands(settings: GatewaySettings) -> CommandPool:
+    from paywire import HandlerChain
+
+    reading = HandlerChain([payment_fields, operation_amount, decided_later, _note_read])
+    return _with(settings, authorize=lambda command: attrs.evolve(command, handler=reading),
+                 sale=lambda command: attrs.evolve(command, handler=reading))
+
+
+# -- 38. an auth of the plugin's own holding the API key in a plain field (its repr shows it) -----------
+@attrs.frozen
+class _PlainKeyAuth:
+    key: str
+
+    def headers(self) -> Mapping[str, str]:
+        return {"Authorization": f"Bearer {self.key}"}
+
+    def refresh(self) -> bool:
+        return False
+
+
+def plain_auth_commands(settings: GatewaySettings) -> CommandPool:
+    auth = _PlainKeyAuth(settings.secret("api_key").reveal())
+    return _with(settings, **{code: (lambda command: attrs.evolve(
+        command, transfer_factory=attrs.evolve(command.transfer_factory, auth=auth))) for code in build_commands(settings)})
+
+
+CENTS_FOLLOW_UP = BrokenAcme("cents_follow_up", build=cents_follow_up_commands)
+MAJOR_CAPTURE = BrokenAcme("major_capture", build=major_capture_commands)
+LAST_PAYMENT = BrokenAcme("last_payment", build=last_payment_commands)
+REFUNDED_TWICE = BrokenAcme("refunded_twice", build=_fetch_handled_by(_refunded_twice))
+PENDING_LEFT_OUT = BrokenAcme("pending_left_out", build=_fetch_handled_by(_pending_left_out))
+RATE_LIMIT_DECLINED = BrokenAcme("rate_limit_declined", build=_mapped(_rate_limit_declined))
+NOTE_READING = BrokenAcme("note_reading", build=note_reading_commands)
+PLAIN_AUTH = BrokenAcme("plain_auth", build=plain_auth_commands)
