@@ -41,6 +41,8 @@ from paywire.command.context import CommandContext
 from paywire.errors import OutcomeUnknown, WebhookVerificationError
 from paywire.http.retry import Retry
 from paywire.http.transfer import Transfer
+from paywire.testing.emulator import EmulatorRequest, Reply
+from paywire.testing.sandbox import Sandbox
 from paywire_acme import ACME
 from paywire_acme.commands import (
     ERRORS,
@@ -53,6 +55,8 @@ from paywire_acme.commands import (
     payment_fields,
     payment_request,
 )
+from paywire_acme.emulator import AcmeEmulator
+from paywire_acme.emulator import sandbox as acme_sandbox
 from paywire_acme.webhook import build_verifier, sign
 
 
@@ -677,3 +681,34 @@ PENDING_LEFT_OUT = BrokenAcme("pending_left_out", build=_fetch_handled_by(_pendi
 RATE_LIMIT_DECLINED = BrokenAcme("rate_limit_declined", build=_mapped(_rate_limit_declined))
 NOTE_READING = BrokenAcme("note_reading", build=note_reading_commands)
 PLAIN_AUTH = BrokenAcme("plain_auth", build=plain_auth_commands)
+
+
+# -- 39. fetch without a reference looking the payment up by its order, not by the key ------------------
+class OrderLookupEmulator(AcmeEmulator):
+    """Acme with a lookup by order too (`?order=`: the first payment made for it), as many
+    providers offer; a second payment for one order (after a decline, say) is not the one found."""
+
+    def lookup(self, request: EmulatorRequest) -> Reply:
+        order = dict(request.query).get("order")
+        if order is None:
+            return super().lookup(request)
+        found = next((payment for payment in self.payments.values() if payment["order"] == order), None)
+        if found is None:
+            return Reply.json(404, {"error": {"code": "not_found", "message": "no payment for this order"}})
+        return self._view(found)
+
+
+def order_lookup_sandbox() -> Sandbox:
+    app = OrderLookupEmulator()
+    return attrs.evolve(acme_sandbox(), app=app, settle=app.settle)
+
+
+def _order_query(subject: Subject) -> dict[str, Any]:
+    return {} if subject.reference else {"order": subject.order.id if subject.order else None}
+
+
+def order_lookup_commands(settings: GatewaySettings) -> CommandPool:
+    return _with(settings, fetch=lambda command: attrs.evolve(command, builder=[_order_query]))
+
+
+ORDER_LOOKUP = BrokenAcme("order_lookup", build=order_lookup_commands, sandbox="broken_acme:order_lookup_sandbox")
