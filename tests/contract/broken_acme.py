@@ -712,3 +712,27 @@ def order_lookup_commands(settings: GatewaySettings) -> CommandPool:
 
 
 ORDER_LOOKUP = BrokenAcme("order_lookup", build=order_lookup_commands, sandbox="broken_acme:order_lookup_sandbox")
+
+
+# -- 40. a webhook verifier of the plugin's own, the secret in a plain field -------------------------------
+@attrs.frozen
+class _PlainSecretVerifier:
+    secret: str
+
+    def __call__(self, headers: Mapping[str, str], body: bytes) -> WebhookEvent:
+        try:
+            timestamp, signature = int(headers["acme-timestamp"]), headers["acme-signature"]
+        except (KeyError, ValueError):
+            raise WebhookVerificationError("Acme-Timestamp and Acme-Signature are required", provider="acme") from None
+        if abs(time.time() - timestamp) > 300:
+            raise WebhookVerificationError("webhook timestamp is outside the tolerance", provider="acme")
+        if not hmac.compare_digest(sign(self.secret, timestamp, body).encode(), signature.encode("utf-8", "replace")):
+            raise WebhookVerificationError("webhook signature does not match", provider="acme")
+        return _parsed(body)
+
+
+def plain_secret_verifier(settings: GatewaySettings) -> Callable[[Mapping[str, str], bytes], WebhookEvent]:
+    return _PlainSecretVerifier(settings.secret("webhook_secret").reveal())
+
+
+PLAIN_SECRET_VERIFIER = BrokenAcme("plain_secret_verifier", webhook=plain_secret_verifier)
