@@ -736,3 +736,37 @@ def plain_secret_verifier(settings: GatewaySettings) -> Callable[[Mapping[str, s
 
 
 PLAIN_SECRET_VERIFIER = BrokenAcme("plain_secret_verifier", webhook=plain_secret_verifier)
+
+
+# -- 41. a capture reporting the running total captured as its own amount --------------------------------
+def _running_total(subject: Subject, response: Response) -> dict[str, Any]:
+    return {"amount": Money.minor_units(int(response.data["captured"]), response.data["currency"])}
+
+
+def running_total_capture_commands(settings: GatewaySettings) -> CommandPool:
+    from paywire import HandlerChain
+
+    chain = HandlerChain([payment_fields, operation_amount, decided_later, _running_total])
+    return _with(settings, capture=lambda command: attrs.evolve(command, handler=chain))
+
+
+RUNNING_TOTAL_CAPTURE = BrokenAcme("running_total_capture", build=running_total_capture_commands)
+
+
+# -- 42. a refund reporting the running total refunded of its payment (kept by the plugin) as its amount --
+def running_total_refund_commands(settings: GatewaySettings) -> CommandPool:
+    from paywire import HandlerChain
+    from paywire_acme.commands import refund_fields
+
+    totals: dict[str, Money] = {}
+
+    def running(subject: Subject, response: Response) -> dict[str, Any]:
+        fields = refund_fields(subject, response)
+        payment = response.data["payment"]
+        totals[payment] = totals[payment] + fields["amount"] if payment in totals else fields["amount"]
+        return {**fields, "amount": totals[payment]}
+
+    return _with(settings, refund=lambda command: attrs.evolve(command, handler=HandlerChain([running])))
+
+
+RUNNING_TOTAL_REFUND = BrokenAcme("running_total_refund", build=running_total_refund_commands)

@@ -134,6 +134,8 @@ TestNoteReading = variant("NOTE_READING")
 TestPlainAuth = variant("PLAIN_AUTH")
 TestOrderLookup = variant("ORDER_LOOKUP")
 TestPlainSecretVerifier = variant("PLAIN_SECRET_VERIFIER")
+TestRunningTotalCapture = variant("RUNNING_TOTAL_CAPTURE")
+TestRunningTotalRefund = variant("RUNNING_TOTAL_REFUND")
 if broken_stripe is not None:
     TestCaptureUnlisted = variant("CAPTURE_UNLISTED", StripeContract, broken_stripe)
     TestAuthorizationKeyOnCapture = variant("AUTHORIZATION_KEY_ON_CAPTURE", StripeContract, broken_stripe)
@@ -331,6 +333,12 @@ CAUGHT = {
     "TestPlainSecretVerifier": ("a webhook verifier of the plugin's own holding the secret in a plain field",
                                 "test_secrets_never_show_in_reprs_logs_or_errors",
                                 "in repr of the webhook verifier (a _PlainSecretVerifier)"),
+    "TestRunningTotalCapture": ("a capture reporting the running total captured as its amount",
+                                "test_multiple_captures_add_up_to_the_authorization_and_no_further",
+                                "a capture's amount is what it captured, not the running total"),
+    "TestRunningTotalRefund": ("a refund reporting the running total refunded as its amount",
+                               "test_several_refunds_add_up_to_the_capture_and_no_further",
+                               "a refund's amount is what it refunded, not the running total"),
     "TestCaptureUnlisted": ("fetch listing the refunds but not the capture",
                             "test_fetch_reports_each_money_state_with_its_totals", "it lists no succeeded capture"),
     "TestAuthorizationKeyOnCapture": ("fetch listing the capture under its authorization's idempotency key",
