@@ -41,6 +41,8 @@ from paywire.command.context import CommandContext
 from paywire.errors import OutcomeUnknown, WebhookVerificationError
 from paywire.http.retry import Retry
 from paywire.http.transfer import Transfer
+from paywire.testing.emulator import EmulatorRequest, Reply
+from paywire.testing.sandbox import Sandbox
 from paywire_acme import ACME
 from paywire_acme.commands import (
     ERRORS,
@@ -53,6 +55,8 @@ from paywire_acme.commands import (
     payment_fields,
     payment_request,
 )
+from paywire_acme.emulator import AcmeEmulator
+from paywire_acme.emulator import sandbox as acme_sandbox
 from paywire_acme.webhook import build_verifier, sign
 
 
@@ -558,3 +562,211 @@ UNSIGNED_WEBHOOK = BrokenAcme("unsigned_webhook", webhook=unsigned_verifier)
 ASKED_AMOUNT = BrokenAcme("asked_amount", build=asked_amount_commands)
 FIELD_SIGNED = BrokenAcme("field_signed", webhook=field_verifier("last_amount"))
 FIELD_SIGNED_UNSIGNED_AMOUNT = BrokenAcme("field_signed_unsigned_amount", webhook=field_verifier("amount"))
+
+
+
+# -- 31. capture and refund amounts written as hundredths ("in cents"), whatever the currency --------
+def _hundredths(subject: Subject) -> dict[str, Any]:
+    return {"amount": int(subject.amount.amount * 100)} if subject.amount is not None else {}
+
+
+def cents_follow_up_commands(settings: GatewaySettings) -> CommandPool:
+    return _with(settings,
+                 capture=lambda command: attrs.evolve(command, builder=[_hundredths, lambda s: {"final": s.final}]),
+                 refund=lambda command: attrs.evolve(command, builder=[_hundredths]))
+
+
+# -- 32. capture amounts sent in major units -------------------------------------------------------
+def _major_units(subject: Subject) -> dict[str, Any]:
+    return {"amount": int(subject.amount.amount)} if subject.amount is not None else {}
+
+
+def major_capture_commands(settings: GatewaySettings) -> CommandPool:
+    return _with(settings,
+                 capture=lambda command: attrs.evolve(command, builder=[_major_units, lambda s: {"final": s.final}]))
+
+
+# -- 33. captures sent to the payment the gateway created last (kept in the plugin's state) ------------
+@attrs.frozen
+class _RemembersLast:
+    command: GatewayCommand
+    last: list[str]
+    remember: bool
+
+    def execute(self, subject: Subject, context: CommandContext) -> Any:
+        if not self.remember and self.last:
+            subject = attrs.evolve(subject, reference=self.last[-1])
+        result = self.command.execute(subject, context)
+        if self.remember and result.reference:
+            self.last.append(result.reference)
+        return result
+
+
+def last_payment_commands(settings: GatewaySettings) -> CommandPool:
+    last: list[str] = []
+    return _with(settings,
+                 authorize=lambda c: _RemembersLast(c, last, True), sale=lambda c: _RemembersLast(c, last, True),
+                 capture=lambda c: _RemembersLast(c, last, False))
+
+
+# -- 34. fetch counting the refunded total twice -------------------------------------------------------
+def _refunded_twice(subject: Subject, response: Response) -> dict[str, Any]:
+    fields = fetched_fields(subject, response)
+    if response.data.get("refunded"):
+        fields["refunded"] = fields["refunded"] + fields["refunded"]
+    return fields
+
+
+# -- 35. fetch leaving out what is pending (a processing payment reported as decided) --------------------
+def _pending_left_out(subject: Subject, response: Response) -> dict[str, Any]:
+    if isinstance(response.data, Mapping) and response.data.get("status") == "processing":
+        decided = {**response.data, "status": "captured" if response.data.get("capture") else "authorized"}
+        return fetched_fields(subject, attrs.evolve(response, data=decided))
+    return fetched_fields(subject, response)
+
+
+def _fetch_handled_by(handler: Callable[[Subject, Response], dict[str, Any]]) -> Callable[[GatewaySettings], CommandPool]:
+    def build(settings: GatewaySettings) -> CommandPool:
+        from paywire import HandlerChain
+
+        return _with(settings, fetch=lambda command: attrs.evolve(command, handler=HandlerChain([handler])))
+
+    return build
+
+
+# -- 36. a 429 mapped to a decline ("too many attempts with this card") --------------------------------
+def _rate_limit_declined(subject: Subject, response: Response, result: Result) -> PaywireError:
+    if response.status == 429:
+        return Declined("too many attempts, try another card", provider="acme", code="rate_limited")
+    return ERRORS(subject, response, result)
+
+
+# -- 37. a handler reading the shop's note back from the answer's metadata, without a default -----------
+def _note_read(subject: Subject, response: Response) -> dict[str, Any]:
+    """Acme echoes `metadata`: empty when the shop sent none, and this reads it as always filled."""
+    return {"raw": {**response.data, "note": response.data["metadata"]["shop_note"]}}
+
+
+def note_reading_commands(settings: GatewaySettings) -> CommandPool:
+    from paywire import HandlerChain
+
+    reading = HandlerChain([payment_fields, operation_amount, decided_later, _note_read])
+    return _with(settings, authorize=lambda command: attrs.evolve(command, handler=reading),
+                 sale=lambda command: attrs.evolve(command, handler=reading))
+
+
+# -- 38. an auth of the plugin's own holding the API key in a plain field (its repr shows it) -----------
+@attrs.frozen
+class _PlainKeyAuth:
+    key: str
+
+    def headers(self) -> Mapping[str, str]:
+        return {"Authorization": f"Bearer {self.key}"}
+
+    def refresh(self) -> bool:
+        return False
+
+
+def plain_auth_commands(settings: GatewaySettings) -> CommandPool:
+    auth = _PlainKeyAuth(settings.secret("api_key").reveal())
+    return _with(settings, **{code: (lambda command: attrs.evolve(
+        command, transfer_factory=attrs.evolve(command.transfer_factory, auth=auth))) for code in build_commands(settings)})
+
+
+CENTS_FOLLOW_UP = BrokenAcme("cents_follow_up", build=cents_follow_up_commands)
+MAJOR_CAPTURE = BrokenAcme("major_capture", build=major_capture_commands)
+LAST_PAYMENT = BrokenAcme("last_payment", build=last_payment_commands)
+REFUNDED_TWICE = BrokenAcme("refunded_twice", build=_fetch_handled_by(_refunded_twice))
+PENDING_LEFT_OUT = BrokenAcme("pending_left_out", build=_fetch_handled_by(_pending_left_out))
+RATE_LIMIT_DECLINED = BrokenAcme("rate_limit_declined", build=_mapped(_rate_limit_declined))
+NOTE_READING = BrokenAcme("note_reading", build=note_reading_commands)
+PLAIN_AUTH = BrokenAcme("plain_auth", build=plain_auth_commands)
+
+
+# -- 39. fetch without a reference looking the payment up by its order, not by the key ------------------
+class OrderLookupEmulator(AcmeEmulator):
+    """Acme with a lookup by order too (`?order=`: the first payment made for it), as many
+    providers offer; a second payment for one order (after a decline, say) is not the one found."""
+
+    def lookup(self, request: EmulatorRequest) -> Reply:
+        order = dict(request.query).get("order")
+        if order is None:
+            return super().lookup(request)
+        found = next((payment for payment in self.payments.values() if payment["order"] == order), None)
+        if found is None:
+            return Reply.json(404, {"error": {"code": "not_found", "message": "no payment for this order"}})
+        return self._view(found)
+
+
+def order_lookup_sandbox() -> Sandbox:
+    app = OrderLookupEmulator()
+    return attrs.evolve(acme_sandbox(), app=app, settle=app.settle)
+
+
+def _order_query(subject: Subject) -> dict[str, Any]:
+    return {} if subject.reference else {"order": subject.order.id if subject.order else None}
+
+
+def order_lookup_commands(settings: GatewaySettings) -> CommandPool:
+    return _with(settings, fetch=lambda command: attrs.evolve(command, builder=[_order_query]))
+
+
+ORDER_LOOKUP = BrokenAcme("order_lookup", build=order_lookup_commands, sandbox="broken_acme:order_lookup_sandbox")
+
+
+# -- 40. a webhook verifier of the plugin's own, the secret in a plain field -------------------------------
+@attrs.frozen
+class _PlainSecretVerifier:
+    secret: str
+
+    def __call__(self, headers: Mapping[str, str], body: bytes) -> WebhookEvent:
+        try:
+            timestamp, signature = int(headers["acme-timestamp"]), headers["acme-signature"]
+        except (KeyError, ValueError):
+            raise WebhookVerificationError("Acme-Timestamp and Acme-Signature are required", provider="acme") from None
+        if abs(time.time() - timestamp) > 300:
+            raise WebhookVerificationError("webhook timestamp is outside the tolerance", provider="acme")
+        if not hmac.compare_digest(sign(self.secret, timestamp, body).encode(), signature.encode("utf-8", "replace")):
+            raise WebhookVerificationError("webhook signature does not match", provider="acme")
+        return _parsed(body)
+
+
+def plain_secret_verifier(settings: GatewaySettings) -> Callable[[Mapping[str, str], bytes], WebhookEvent]:
+    return _PlainSecretVerifier(settings.secret("webhook_secret").reveal())
+
+
+PLAIN_SECRET_VERIFIER = BrokenAcme("plain_secret_verifier", webhook=plain_secret_verifier)
+
+
+# -- 41. a capture reporting the running total captured as its own amount --------------------------------
+def _running_total(subject: Subject, response: Response) -> dict[str, Any]:
+    return {"amount": Money.minor_units(int(response.data["captured"]), response.data["currency"])}
+
+
+def running_total_capture_commands(settings: GatewaySettings) -> CommandPool:
+    from paywire import HandlerChain
+
+    chain = HandlerChain([payment_fields, operation_amount, decided_later, _running_total])
+    return _with(settings, capture=lambda command: attrs.evolve(command, handler=chain))
+
+
+RUNNING_TOTAL_CAPTURE = BrokenAcme("running_total_capture", build=running_total_capture_commands)
+
+
+# -- 42. a refund reporting the running total refunded of its payment (kept by the plugin) as its amount --
+def running_total_refund_commands(settings: GatewaySettings) -> CommandPool:
+    from paywire import HandlerChain
+    from paywire_acme.commands import refund_fields
+
+    totals: dict[str, Money] = {}
+
+    def running(subject: Subject, response: Response) -> dict[str, Any]:
+        fields = refund_fields(subject, response)
+        payment = response.data["payment"]
+        totals[payment] = totals[payment] + fields["amount"] if payment in totals else fields["amount"]
+        return {**fields, "amount": totals[payment]}
+
+    return _with(settings, refund=lambda command: attrs.evolve(command, handler=HandlerChain([running])))
+
+
+RUNNING_TOTAL_REFUND = BrokenAcme("running_total_refund", build=running_total_refund_commands)

@@ -7,16 +7,21 @@ A report names where a secret appeared but never prints it: the report itself en
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import functools
 import logging
 import os
 import sqlite3
 import threading
 import traceback
+import types
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
+import attrs
+
 from paywire.errors import PaywireError
-from paywire.security import secret_variants  # the forms redaction masks are the forms leaks are looked for in
+from paywire.security import Secret, secret_variants  # the forms redaction masks are the forms leaks are looked for in
 
 if TYPE_CHECKING:
     from paywire.service.payments import PaymentService
@@ -31,6 +36,33 @@ class SecretValues(frozenset[str]):
         return f"SecretValues({len(self)} values)"
 
     __str__ = __repr__
+
+
+_LEAVES = (str, bytes, bytearray, int, float, complex, bool, type(None))
+
+
+def _parts(path: str, value: object) -> list[tuple[str, object]]:
+    """What `value` holds, each named by how it was reached."""
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [(f"{path}[{index}]", item) for index, item in enumerate(value)]
+    if isinstance(value, (dict, types.MappingProxyType)):
+        return [(f"{path}[{key!r}]", item) for key, item in value.items()]
+    if isinstance(value, types.MethodType):
+        return [(f"{path}.__self__", value.__self__)]
+    if isinstance(value, functools.partial):
+        return [(f"{path}.func", value.func), (f"{path}.args", value.args), (f"{path}.keywords", value.keywords)]
+    if isinstance(value, types.FunctionType):
+        held = []
+        for name, cell in zip(value.__code__.co_freevars, value.__closure__ or (), strict=False):
+            with contextlib.suppress(ValueError):  # a cell not filled yet
+                held.append((f"{path} (closing over {name})", cell.cell_contents))
+        return held
+    kind = type(value)
+    if attrs.has(kind):
+        return [(f"{path}.{field.name}", getattr(value, field.name, None)) for field in attrs.fields(kind)]
+    if dataclasses.is_dataclass(value):
+        return [(f"{path}.{field.name}", getattr(value, field.name, None)) for field in dataclasses.fields(value)]
+    return []
 
 
 def _cell(value: object) -> str:
@@ -93,6 +125,26 @@ class LeakWatch(logging.Handler):
             return error
         self.note_repr(f"what {call.__name__} returned", result)
         return result
+
+    def note_parts(self, what: str, value: object, *, limit: int = 2000) -> None:
+        """The repr of every object `value` holds, hidden or not: attrs fields (`repr=False` ones
+        too), dataclass fields, what functions close over, bound methods' objects, containers.
+
+        A field left out of its holder's repr is hidden only until something shows the field
+        itself: a log of the object, a debugger, an error tracker capturing frame locals. Text
+        values are left alone (a hidden string is the holder's to hide); `Secret`s are skipped.
+        """
+        seen: set[int] = set()
+        todo: list[tuple[str, object]] = [(what, value)]
+        while todo and len(seen) < limit:
+            path, current = todo.pop()
+            if id(current) in seen or isinstance(current, (*_LEAVES, Secret, type, types.ModuleType)):
+                continue
+            seen.add(id(current))
+            if not isinstance(current, (types.FunctionType, types.MethodType, functools.partial,
+                                        list, tuple, dict, set, frozenset, types.MappingProxyType)):
+                self.note_repr(f"{path} (a {type(current).__name__})", current)
+            todo.extend(_parts(path, current))
 
     def note_reads(self, service: PaymentService) -> None:
         """Every payment of the service's ledger and its transactions, as a caller reads them back."""

@@ -25,6 +25,7 @@ from paywire.testing.contract.fixtures import (
     header_idempotency_key,
     sign_webhook,
 )
+from paywire.testing.contract.follow_ups import FollowUpContract
 from paywire.testing.contract.gateway_contract import GatewayContract
 from paywire.testing.contract.idempotency import IdempotencyContract
 from paywire.testing.contract.in_flight import InFlightDuplicateContract
@@ -34,6 +35,7 @@ from paywire.testing.contract.lifecycle_machine import LifecycleSetup, PaymentLi
 from paywire.testing.contract.model import CaptureModel, ExpectedStates, PaymentModel, expected_states
 from paywire.testing.contract.refund import RefundContract
 from paywire.testing.contract.secrets import SecretContract
+from paywire.testing.contract.sparse import SparseSubjectContract
 from paywire.testing.contract.transport import TransportFaultContract
 from paywire.testing.contract.vault import VaultContract
 from paywire.testing.contract.void import VoidContract
@@ -54,6 +56,7 @@ __all__ = [
     "ErrorMappingContract",
     "ExpectedStates",
     "FetchContract",
+    "FollowUpContract",
     "GatewayContract",
     "IdempotencyContract",
     "IdempotencyKeyContract",
@@ -65,6 +68,7 @@ __all__ = [
     "RefundContract",
     "SecretContract",
     "SignedWebhook",
+    "SparseSubjectContract",
     "TransportFaultContract",
     "VaultContract",
     "VoidContract",

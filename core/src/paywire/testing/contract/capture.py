@@ -43,6 +43,9 @@ class CaptureContract(ContractFixtures):
         for amount, final in ((third, False), (third, False), (example_amount.minor - 2 * third, True)):
             subject = harness.follow_up(payment.reference, payment.money(amount), final=final)
             result = harness.execute("capture", subject)
+            assert result.amount in (None, payment.money(amount)), (
+                f"a capture of {payment.money(amount)!r} (after {payment.money(payment.captured)!r} captured) reports "
+                f"amount {result.amount!r}: a capture's amount is what it captured, not the running total")
             payment.capture(result.reference or payment.reference, amount, final=final, key=subject.idempotency_key)
             assert_agrees(harness, payment, expected_states)
         more = part_of(example_amount, 0.1, amount_representable)

@@ -36,10 +36,14 @@ class FetchContract(ContractFixtures):
                                                 order=subject.order))
 
     def test_fetch_by_key_finds_the_payment_or_reports_it_never_arrived(
-        self, harness: ContractHarness, example_amount: Money, fetch_finds_by_key: bool,
+        self, harness: ContractHarness, example_amount: Money, fetch_finds_by_key: bool, declined_source: str,
     ) -> None:
+        """One order, three keys: a declined attempt, the authorization that followed it (a shop's
+        retry with a new key), and a key never sent. Fetch by the second finds the second payment,
+        by the third nothing: a lookup by the order alone finds the declined one, and
+        reconciliation would settle the authorization as refused."""
         made = harness.payment_subject(example_amount)
-        never = harness.payment_subject(example_amount)
+        never = harness.payment_subject(example_amount, order=made.order)
         if not fetch_finds_by_key:
             calls, mark = harness.calls(), harness.sent()
             outcome = self._by_key(harness, never)
@@ -48,16 +52,18 @@ class FetchContract(ContractFixtures):
             )
             assert not harness.sent_since(mark) and harness.calls() == calls, "fetch without a reference was sent"
             return
+        harness.attempt("authorize", harness.payment_subject(example_amount, source=declined_source, order=made.order))
         result = harness.execute("authorize", made)
         found = self._by_key(harness, made)
         assert not isinstance(found, PaywireError), f"fetch by the key an authorization was made with gave {found!r}"
         assert payment_reference(found) == payment_reference(result), (
-            f"fetch by key found {payment_reference(found)}, the authorization made {payment_reference(result)}"
+            f"fetch by key found {payment_reference(found)}, the authorization made {payment_reference(result)} "
+            "(after a declined attempt for the same order with another key): look the payment up by its key"
         )
         missing = self._by_key(harness, never)
         assert not isinstance(missing, PaywireError) and missing.state == ProviderState.NOT_FOUND, (
-            f"fetch by a key the provider never saw gave {missing!r}: it must report state 'not_found', "
-            "which reconciliation reads as 'never arrived'"
+            f"fetch by a key the provider never saw (for an order it has payments for) gave {missing!r}: it must "
+            "report state 'not_found', which reconciliation reads as 'never arrived'"
         )
 
     def test_fetch_of_an_unknown_reference_is_not_found(self, harness: ContractHarness) -> None:

@@ -10,12 +10,14 @@ from paywire.testing.contract.buyer_action import BuyerActionContract
 from paywire.testing.contract.capture import CaptureContract
 from paywire.testing.contract.errors import ErrorMappingContract
 from paywire.testing.contract.fetch import FetchContract
+from paywire.testing.contract.follow_ups import FollowUpContract
 from paywire.testing.contract.idempotency import IdempotencyContract
 from paywire.testing.contract.in_flight import InFlightDuplicateContract
 from paywire.testing.contract.keys import IdempotencyKeyContract
 from paywire.testing.contract.lifecycle import LifecycleContract
 from paywire.testing.contract.refund import RefundContract
 from paywire.testing.contract.secrets import SecretContract
+from paywire.testing.contract.sparse import SparseSubjectContract
 from paywire.testing.contract.transport import TransportFaultContract
 from paywire.testing.contract.vault import VaultContract
 from paywire.testing.contract.void import VoidContract
@@ -35,12 +37,14 @@ class GatewayContract(
     FetchContract,
     AcceptedOutcomeContract,
     CaptureContract,
+    FollowUpContract,
     VoidContract,
     RefundContract,
     VaultContract,
     BuyerActionContract,
     WebhookContract,
     SecretContract,
+    SparseSubjectContract,
     AfterEffectFaultContract,
     InFlightDuplicateContract,
 ):

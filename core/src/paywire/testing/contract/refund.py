@@ -40,6 +40,9 @@ class RefundContract(ContractFixtures):
         for amount in (half, example_amount.minor - half):
             subject = harness.follow_up(capture.reference, payment.money(amount))
             result = harness.execute("refund", subject)
+            assert result.amount in (None, payment.money(amount)), (
+                f"a refund of {payment.money(amount)!r} (after {payment.money(payment.refunded)!r} refunded) reports "
+                f"amount {result.amount!r}: a refund's amount is what it refunded, not the running total")
             payment.refund(capture, amount, reference=result.reference, key=subject.idempotency_key)
             assert_agrees(harness, payment, expected_states)
         more = part_of(example_amount, 0.1, amount_representable)

@@ -56,6 +56,9 @@ class SecretContract(ContractFixtures):
                             ("the gateway definition", method.definition), ("the command pool", method.commands),
                             *((f"command {code}", command) for code, command in method.commands.items())):
             leak_watch.note_repr(what, value)
+        for where, held in (("the settings", method.settings), ("the webhook verifier", method.webhook_verifier()),
+                            *((f"command {code}", command) for code, command in method.commands.items())):
+            leak_watch.note_parts(where, held)
         for record in harness.recorder.sent:
             leak_watch.note_repr(f"a {record.command} transfer", record.transfer)
         findings = leak_watch.leaks(secret_values)
