@@ -24,7 +24,6 @@ import pluggy
 
 from paywire import _default_hooks, hookspecs
 from paywire.errors import ConfigurationError, PluginError
-from paywire.security import redact
 
 if TYPE_CHECKING:
     from paywire.command.context import CommandContext
@@ -194,6 +193,8 @@ class Plugins:
     def _failed(self, plugin: str, reason: str, distribution: str | None = None) -> None:
         """Record why `plugin` did not load; `reason`, often an exception's text (which may quote
         a credential or a card number), is redacted, as it is printed and raised again."""
+        from paywire.security import redact  # here: it loads attrs, which loading plugins does not need
+
         if distribution is None:
             info = next((info for info in self.loaded if info.name == plugin), None)
             distribution = info.distribution if info else None
