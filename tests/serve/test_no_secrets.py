@@ -146,3 +146,27 @@ def test_the_served_endpoints_show_no_secret_card_or_signature(served: Served) -
     assert len(unknown) == 2  # three unknown methods are one series, and the free-text command another
     for value in {value for _, values in labels for value in values.values()}:
         assert value not in (paid.id, paid.reference) and " " not in value, value
+
+
+def test_the_webhook_counter_of_a_service_not_instrumented_labels_its_methods(tmp_path: Path) -> None:
+    """serve_app takes the service's method codes as labels whether or not its commands are counted."""
+    from paywire import EventKind
+    from tests.ledger.fakepay import FakePayApp, make_gateway
+
+    app = FakePayApp()
+    metrics = Metrics()
+    with EmulatorServer(app) as emulator, SQLiteLedger(tmp_path / "ledger.db") as ledger:
+        gateway = make_gateway(emulator.url)
+        service = PaymentService(gateway, ledger, margin=0)
+        try:
+            payment = service.sale("fakepay", Money.of("3.00", "EUR"), source="tok_ok")
+            headers, body = app.event("evt_counted", EventKind.REFUNDED, payment.reference or "", total=100)
+            with uvicorn_server(serve_app(service, janitor=None, metrics=metrics)) as port:
+                status, _, _ = send(port, "POST", "/webhooks/fakepay", body, headers)
+                _, _, exposition = send(port, "GET", "/metrics")
+        finally:
+            gateway.close()
+    assert status == 200
+    webhooks = [sample.labels for family in text_string_to_metric_families(exposition.decode())
+                for sample in family.samples if sample.name == "paywire_webhooks_total"]
+    assert webhooks == [{"method": "fakepay", "status": "applied"}]

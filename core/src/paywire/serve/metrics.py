@@ -79,7 +79,7 @@ class Metrics:
         self._mismatched: set[str] = set()
         self._local = threading.local()
         self._hooked: set[int] = set()
-        self._methods: frozenset[str] = frozenset()  # the method codes of every instrumented gateway
+        self._methods: frozenset[str] = frozenset()  # the method codes it labels (`label_methods`)
         self._offered: set[tuple[str, str]] = set()  # (method, command) pairs known to be configured
 
     # -- commands ---------------------------------------------------------------------------------
@@ -87,12 +87,17 @@ class Metrics:
         """Count `service`'s commands: its gateway is replaced by a measured view of itself, and
         a `send_transfer` wrapper times each attempt."""
         gateway = service.gateway
-        self._methods |= {method.code for method in gateway.methods}
+        self.label_methods(gateway)
         if not isinstance(gateway, _MeasuredGateway):
             service.gateway = _MeasuredGateway.measuring(gateway, self)
         if id(gateway.plugins) not in self._hooked:
             gateway.plugins.register(_Attempts(self), f"paywire.metrics.{id(self)}")
             self._hooked.add(id(gateway.plugins))
+
+    def label_methods(self, gateway: Gateway) -> None:
+        """Take `gateway`'s method codes as label values (`instrument` does): any other method
+        name is counted as `unknown`."""
+        self._methods |= {method.code for method in gateway.methods}
 
     # -- webhooks and reconciliation ------------------------------------------------------------------
     def webhook(self, method: str, status: str) -> None:
