@@ -246,6 +246,24 @@ def test_plugins_names_a_plugin_that_failed_to_load_and_exits_3(tmp_path: Path) 
     assert [(f["plugin"], f["distribution"]) for f in listed["failures"]] == [("missing", "zz-missing")]
 
 
+def test_plugins_never_prints_a_credential_or_a_card_number_a_failed_plugin_quoted(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    info = site / "zz_leaks-0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: zz-leaks\nVersion: 0\n")
+    (info / "entry_points.txt").write_text("[paywire]\nleaks = zz_leaks_mod\n")
+    (site / "zz_leaks_mod.py").write_text(
+        "raise RuntimeError('PAYWIRE_LEAKS_API_KEY sk_live_51Hx9QzLmNoPqRsTuV refused for 4111-1111-1111-1111')\n")
+    env = {"PYTHONPATH": str(site)}
+    text = paywire("plugins", cwd=tmp_path, env=env)
+    as_json = paywire("--json", "plugins", cwd=tmp_path, env=env)
+    assert text.returncode == as_json.returncode == 3, text
+    assert "failed to load leaks (zz-leaks): RuntimeError: PAYWIRE_LEAKS_API_KEY" in text.stderr, text.stderr
+    assert [f["plugin"] for f in json.loads(as_json.stdout)["failures"]] == ["leaks"]
+    for shown in (text.stdout, text.stderr, as_json.stdout, as_json.stderr):
+        assert "sk_live_51Hx9QzLmNoPqRsTuV" not in shown and "4111-1111-1111-1111" not in shown, shown
+
+
 def test_json_works_before_or_after_the_command_and_errors_are_json_too(shop: Path) -> None:
     before = paywire("--json", "methods", cwd=shop)
     after = paywire("methods", "--json", cwd=shop)

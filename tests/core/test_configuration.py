@@ -223,3 +223,23 @@ def test_a_checkout_context_in_the_wrong_case_is_refused_not_matched_against_not
 
     with pytest.raises(InvalidRequest, match=message):
         Gateway(plugins=plugins).available_methods(**context)
+
+
+def test_a_credential_written_among_a_methods_options_shows_masked_in_every_repr(tmp_path: Path,
+                                                                                 plugins: Plugins) -> None:
+    """`[methods.x.options]` is no place for a secret, but one written there by mistake (a key
+    meant for `[methods.x.credentials]`) must not show in the reprs a log or a traceback prints."""
+    gateway = load(tmp_path, plugins, """
+        [methods.fake]
+        environment = "sandbox"
+        base_url = "https://api.fake.test"
+        [methods.fake.options]
+        webhook_secret = "opt-webhook-s3cret-55e1"
+        api_key = "opt-api-key-91d0c7"
+        region = "eu"
+    """)
+    method = gateway.method("fake")
+    for shown in (repr(method.config), str(method.config), repr(method.settings), repr(attrs.evolve(method.settings))):
+        assert "opt-webhook-s3cret-55e1" not in shown and "opt-api-key-91d0c7" not in shown, shown
+        assert "'region': 'eu'" in shown  # what is no secret still shows
+    assert method.settings.option("api_key") == "opt-api-key-91d0c7"  # the plugin still reads it

@@ -9,6 +9,7 @@ import pytest
 
 from paywire import ConfigurationError, PluginError, Plugins
 from paywire.plugins import PluginWarning
+from paywire.security import Secret
 
 GOOD = '''
 from paywire import Capabilities, CommandPool, GatewayDefinition, hookimpl
@@ -115,6 +116,38 @@ def register_gateways(register):
     assert "takes a GatewayDefinition, not dict" in failures["zz_half"].reason
     with pytest.raises(ConfigurationError, match=r"failed to load \(pw-raises\): register_gateways raised"):
         plugins.gateway("zz_raises")
+
+
+LEAKY_TEXT = "key sk_live_51Hx9QzLmNoPqRsTuV refused; card 4242 4242 4242 4242; {known}"
+
+
+def test_a_failure_never_shows_a_credential_or_a_card_number_the_plugins_error_quoted(site: Path) -> None:
+    """A plugin's exception may quote what it read (its key, a card number from a fixture, a
+    credential paywire holds): the failure, which `paywire plugins` prints and `gateway()` raises
+    again, keeps them masked, as every log record and error is."""
+    known = Secret("plugin-known-secret-81c4e2")
+    text = LEAKY_TEXT.format(known=known.reveal())
+    install(site, "pw-leaks", "zz_leaks", "zz_leaks_mod", f"raise RuntimeError({text!r})")
+    install(site, "pw-leaks-late", "zz_leaks_late", "zz_leaks_late_mod", f"""
+        from paywire import hookimpl
+
+        @hookimpl
+        def register_gateways(register):
+            raise ValueError({text!r})
+    """)
+    plugins = Plugins().load_entry_points()
+    plugins.gateways()
+    failures = {failure.name: failure for failure in plugins.failures}
+    assert failures["zz_leaks"].reason.startswith("RuntimeError: key ")
+    assert failures["zz_leaks_late"].reason.startswith("register_gateways raised ValueError: key ")
+    for failure in (failures["zz_leaks"], failures["zz_leaks_late"]):
+        shown = repr(failure)
+        assert failure.distribution in ("pw-leaks", "pw-leaks-late")
+        for secret in ("sk_live_51Hx9QzLmNoPqRsTuV", "4242 4242 4242 4242", known.reveal()):
+            assert secret not in shown, failure.name
+    with pytest.raises(ConfigurationError, match="failed to load") as raised:
+        plugins.gateway("zz_leaks")
+    assert "sk_live_51Hx9QzLmNoPqRsTuV" not in str(raised.value)
 
 
 def test_loading_twice_registers_once(site: Path) -> None:

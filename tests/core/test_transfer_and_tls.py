@@ -6,6 +6,7 @@ import os
 import socket
 import ssl
 import threading
+import traceback
 from collections.abc import Iterator
 
 import attrs
@@ -223,3 +224,25 @@ def test_a_transport_error_names_the_host_without_the_password_of_its_url() -> N
     watch = LeakWatch()
     watch.note_error(caught.value)
     assert not watch.leaks(["pw-in-url-0451"])
+
+
+@pytest.mark.parametrize("credential", ["sk_test_nl0451key\n", "sk_test_cr0451key\r", "sk_test_key0451\u2019s"])
+def test_a_credential_no_header_can_carry_is_a_failure_that_sent_nothing_and_never_shows_it(
+        echo: tuple[EchoApp, str], credential: str) -> None:
+    """A secret read from a file keeps its newline; http.client refuses the Authorization header
+    made of it, quoting the header whole. The error names the header, says nothing was sent (no
+    bytes left: a failure, not an unknown outcome), and neither it nor its chain holds the secret."""
+    from paywire.testing.leaks import LeakWatch
+
+    app, url = echo
+    with pytest.raises(TransportError) as caught:
+        run(command(url, auth=BearerAuth(Secret(credential))), Subject(amount=Money.of("1.00", "EUR"),
+                                                                   idempotency_key="k"), retry=Retry(total=2))
+    error = caught.value
+    assert not isinstance(error, OutcomeUnknown) and not error.may_have_been_sent and not error.retryable
+    assert error.code == "unsendable_header" and "Authorization header" in error.message and app.seen == []
+    assert error.__cause__ is None and error.__context__ is None
+    watch = LeakWatch()
+    watch.note_error(error)
+    watch.note("the error's traceback", "".join(traceback.format_exception(error)))
+    assert not watch.leaks([credential.strip(), credential])

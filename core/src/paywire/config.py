@@ -22,7 +22,7 @@ from paywire.config_schema import CAPABILITY_FLAGS, check_limits, check_value
 from paywire.countries import check_country
 from paywire.errors import ConfigurationError
 from paywire.money import Money, exponent_of
-from paywire.security import Secret, shown_url
+from paywire.security import Secret, shown_options, shown_url
 
 __all__ = ["CAPABILITY_FLAGS", "MethodConfig", "PaymentMethodList", "load_config"]
 
@@ -87,7 +87,7 @@ class MethodConfig:
     connect_timeout: float = attrs.field(default=5.0, validator=_checked("connect_timeout"))
     read_timeout: float = attrs.field(default=30.0, validator=_checked("read_timeout"))
     capabilities: Mapping[str, bool] = attrs.field(factory=dict, converter=_frozen)
-    options: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen)
+    options: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen, repr=shown_options)
     credentials: Mapping[str, Secret] = attrs.field(factory=dict, converter=_secrets, repr=False)
 
     def __attrs_post_init__(self) -> None:

@@ -110,7 +110,7 @@ class Plugins:
                 plugin = entry_point.load()
                 self._register(plugin, info)
             except Exception as exc:  # noqa: BLE001 - one broken plugin must not stop the others
-                self.failures.append(PluginFailure(info.name, info.distribution, f"{type(exc).__name__}: {exc}"))
+                self._failed(info.name, f"{type(exc).__name__}: {exc}", info.distribution)
         return self
 
     def register(self, plugin: object, name: str | None = None) -> None:
@@ -190,9 +190,15 @@ class Plugins:
             self._gateways, self._owners = found, owners
         return self._gateways
 
-    def _failed(self, plugin: str, reason: str) -> None:
-        info = next((info for info in self.loaded if info.name == plugin), None)
-        failure = PluginFailure(plugin, info.distribution if info else None, reason)
+    def _failed(self, plugin: str, reason: str, distribution: str | None = None) -> None:
+        """Record why `plugin` did not load; `reason`, often an exception's text (which may quote
+        a credential or a card number), is redacted, as it is printed and raised again."""
+        from paywire.security import redact  # here: it loads attrs, which loading plugins does not need
+
+        if distribution is None:
+            info = next((info for info in self.loaded if info.name == plugin), None)
+            distribution = info.distribution if info else None
+        failure = PluginFailure(plugin, distribution, redact(reason))
         if failure not in self.failures:
             self.failures.append(failure)
 

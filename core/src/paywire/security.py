@@ -45,6 +45,7 @@ __all__ = [
     "redact",
     "refuse_card_numbers",
     "secret_variants",
+    "shown_options",
     "shown_url",
 ]
 
@@ -482,6 +483,12 @@ def redact(value: Any) -> Any:
     if isinstance(value, str):
         return _redact_text(value)
     return value
+
+
+def shown_options(options: Mapping[str, Any]) -> str:
+    """A method's provider options as a repr shows them: redacted, so a credential written among
+    them (`webhook_secret` under options instead of credentials) shows masked."""
+    return repr(redact(options))
 
 
 # Whether a mapping key names a secret, by key: summaries use the same few keys again and again.

@@ -12,7 +12,7 @@ import attrs
 
 from paywire.errors import ConfigurationError
 from paywire.http.transfer import Timeout
-from paywire.security import Secret, shown_url
+from paywire.security import Secret, shown_options, shown_url
 
 __all__ = ["GatewaySettings", "env_name", "secret_from_environment"]
 
@@ -42,7 +42,7 @@ class GatewaySettings:
     provider: str
     environment: str
     base_url: str = attrs.field(repr=shown_url)
-    options: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen)
+    options: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen, repr=shown_options)
     timeout: Timeout = attrs.field(factory=Timeout)
     credentials: Mapping[str, Secret] = attrs.field(factory=dict, converter=_frozen, repr=False)
     secret_lookup: Callable[[str, str, str], str | None] | None = attrs.field(default=None, repr=False, eq=False)

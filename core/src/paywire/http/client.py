@@ -6,6 +6,7 @@ reached the provider, which is what the retry policy and the ledger decide on.
 
 from __future__ import annotations
 
+import re
 import ssl
 import threading
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -110,6 +111,7 @@ class Urllib3Client:
     def send(self, transfer: Transfer) -> Response:
         pool, path, timeout = self._route(transfer)  # makes the pool, and binds `_errors`, on first use
         e = self._errors
+        unsendable: str | None = None
         try:
             raw = pool.urlopen(
                 transfer.method,
@@ -149,6 +151,19 @@ class Urllib3Client:
                 f"HTTP failure talking to {_host(transfer)} ({_reason(exc)}); the provider may "
                 "have acted on it",
             ) from exc
+        except ValueError:  # http.client refuses to write a header, before anything is sent
+            unsendable = _unsendable_header(transfer)
+            if unsendable is None:
+                raise
+        if unsendable is not None:
+            # Raised out of the handler, with no cause: http.client's error quotes the value, a
+            # credential when the header is Authorization.
+            raise TransportError(
+                f"the {unsendable} header of {transfer.method} to {_host(transfer)} holds a line break or a "
+                "character outside Latin-1, which HTTP cannot carry; check the credential or value it is made "
+                "from (a newline read from a file with the secret is the usual cause); nothing was sent",
+                code="unsendable_header", retryable=False, may_have_been_sent=False,
+            )
         # urllib3's header dict already looks names up case-insensitively.
         return Response(raw.status, raw.headers, raw.data)
 
@@ -163,6 +178,24 @@ def _host(transfer: Transfer) -> str:
     from urllib.parse import urlsplit
 
     return urlsplit(transfer.url).netloc.rpartition("@")[2]
+
+
+# What http.client refuses in a header value once encoded (its own rule): a line break that does
+# not continue the header on the next line.
+_ILLEGAL_HEADER_VALUE = re.compile(rb"\n(?![ \t])|\r(?![ \t\n])")
+
+
+def _unsendable_header(transfer: Transfer) -> str | None:
+    """The name of the first header of `transfer` http.client cannot write (a value with a line
+    break, or a character outside Latin-1), or None: asked only after it refused one."""
+    for name, value in transfer.all_headers().items():
+        try:
+            encoded = value.encode("latin-1")
+        except UnicodeEncodeError:
+            return name
+        if _ILLEGAL_HEADER_VALUE.search(encoded):
+            return name
+    return None
 
 
 def _while_connecting(exc: BaseException) -> bool:

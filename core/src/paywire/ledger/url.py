@@ -102,14 +102,22 @@ def _postgres(url: str, create: bool) -> Ledger:
         if type(exc).__module__.split(".")[0] != "psycopg":
             raise
         reason = " ".join(str(exc).split())
-        if "does not exist" in reason and "database" in reason:
-            advice = f"create it (createdb {parts.path.lstrip('/') or '<name>'}) or fix the URL"
-        elif "refused" in reason or "timeout" in reason or "could not translate host" in reason:
-            advice = f"is PostgreSQL running and reachable at {parts.hostname or 'localhost'}:{parts.port or 5432}?"
-        elif "password" in reason or "authentication" in reason or "role" in reason:
-            advice = "check the user and password in the URL"
-        else:
-            advice = "check the URL and the server"
-        for secret in url_passwords(url):
-            reason = reason.replace(secret, "***")
-        raise ConfigurationError(f"cannot open the PostgreSQL ledger {masked_url(url)!r}: {reason}; {advice}") from None
+    # Raised here, out of the handler: psycopg's error, which would stay the context even when
+    # suppressed, holds the connection's parameters, the password among them.
+    raise _refused(url, parts.path, parts.hostname, parts.port, reason)
+
+
+def _refused(url: str, path: str, host: str | None, port: int | None, reason: str) -> ConfigurationError:
+    """The error for a PostgreSQL ledger psycopg could not open, saying why (`reason`, psycopg's
+    text) and what to do, the URL's password masked wherever it shows."""
+    if "does not exist" in reason and "database" in reason:
+        advice = f"create it (createdb {path.lstrip('/') or '<name>'}) or fix the URL"
+    elif "refused" in reason or "timeout" in reason or "could not translate host" in reason:
+        advice = f"is PostgreSQL running and reachable at {host or 'localhost'}:{port or 5432}?"
+    elif "password" in reason or "authentication" in reason or "role" in reason:
+        advice = "check the user and password in the URL"
+    else:
+        advice = "check the URL and the server"
+    for secret in url_passwords(url):
+        reason = reason.replace(secret, "***")
+    return ConfigurationError(f"cannot open the PostgreSQL ledger {masked_url(url)!r}: {reason}; {advice}")

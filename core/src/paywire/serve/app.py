@@ -32,6 +32,7 @@ def serve_app(service: PaymentService, *, janitor: Janitor | None, metrics: Metr
     progress (begun a pass or a payment) within `stale_after` seconds, 503 otherwise, with the
     details as JSON (the last pass's age among them).
     """
+    metrics.label_methods(service.gateway)  # the webhook counter's method labels: this service's codes
     hooks = webhook_asgi(service, prefix=prefix, max_body=max_body,
                          observe=lambda method, status: metrics.webhook(method, status)) if webhooks else None
 

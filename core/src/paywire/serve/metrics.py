@@ -2,7 +2,9 @@
 
 Every label is a code paywire or the shop's configuration chose (method, command, outcome,
 status, kind), never an id, an amount, a secret, card or buyer data, so label values stay few
-and nothing sensitive reaches a metrics store.
+and nothing sensitive reaches a metrics store. A method or command name a caller gave that the
+gateway does not configure or offer (free text: a typo, a value from a form, worse) is labelled
+`unknown`, as it would otherwise be a series of its own, and shown to whoever scrapes.
 
 `Metrics.instrument(service)` counts the service's commands (by outcome, with the provider's
 latency per attempt and the retries); `webhook()` and `reconcile_pass()` are fed by the webhook
@@ -33,9 +35,10 @@ if TYPE_CHECKING:
     from paywire.serve.janitor import PassReport
     from paywire.service.payments import PaymentService
 
-__all__ = ["CONTENT_TYPE", "Metrics", "outcome_of"]
+__all__ = ["CONTENT_TYPE", "UNKNOWN", "Metrics", "outcome_of"]
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
+UNKNOWN = "unknown"  # the label of a method or command name the gateway does not know
 WEBHOOK_STATUSES = ("applied", "duplicate", "deferred", "unmatched", "refused", "error")
 
 
@@ -76,20 +79,29 @@ class Metrics:
         self._mismatched: set[str] = set()
         self._local = threading.local()
         self._hooked: set[int] = set()
+        self._methods: frozenset[str] = frozenset()  # the method codes it labels (`label_methods`)
+        self._offered: set[tuple[str, str]] = set()  # (method, command) pairs known to be configured
 
     # -- commands ---------------------------------------------------------------------------------
     def instrument(self, service: PaymentService) -> None:
         """Count `service`'s commands: its gateway is replaced by a measured view of itself, and
         a `send_transfer` wrapper times each attempt."""
         gateway = service.gateway
+        self.label_methods(gateway)
         if not isinstance(gateway, _MeasuredGateway):
             service.gateway = _MeasuredGateway.measuring(gateway, self)
         if id(gateway.plugins) not in self._hooked:
             gateway.plugins.register(_Attempts(self), f"paywire.metrics.{id(self)}")
             self._hooked.add(id(gateway.plugins))
 
+    def label_methods(self, gateway: Gateway) -> None:
+        """Take `gateway`'s method codes as label values (`instrument` does): any other method
+        name is counted as `unknown`."""
+        self._methods |= {method.code for method in gateway.methods}
+
     # -- webhooks and reconciliation ------------------------------------------------------------------
     def webhook(self, method: str, status: str) -> None:
+        method = method if method in self._methods else UNKNOWN
         self.webhooks.labels(method, status if status in WEBHOOK_STATUSES else "error").inc()
 
     def reconcile_pass(self, report: PassReport) -> None:
@@ -105,6 +117,22 @@ class Metrics:
     def exposition(self) -> bytes:
         """The text format Prometheus scrapes."""
         return generate_latest(self.registry)
+
+    def _command_labels(self, gateway: Gateway, method: str, command: str) -> tuple[str, str]:
+        """`method` and `command` as labels: as given when `gateway` configures the method and
+        offers the command, `UNKNOWN` in place of either it does not."""
+        if (method, command) in self._offered:
+            return method, command
+        if method not in self._methods:
+            return UNKNOWN, UNKNOWN
+        try:
+            offered = command in gateway.method(method).commands
+        except Exception:  # noqa: BLE001 - not configured here, or its commands cannot be built: not offered
+            offered = False
+        if not offered:
+            return method, UNKNOWN
+        self._offered.add((method, command))
+        return method, command
 
 
 class _MeasuredGateway(Gateway):
@@ -134,10 +162,11 @@ class _MeasuredGateway(Gateway):
         try:
             result = run()
         except BaseException as exc:
-            self._metrics.operations.labels(method, command, outcome_of(None, exc)).inc()
+            self._metrics.operations.labels(*self._metrics._command_labels(self, method, command),
+                                            outcome_of(None, exc)).inc()
             raise
         outcome = "unknown" if holds_unreadably(command, asked, result) else outcome_of(result, None)
-        self._metrics.operations.labels(method, command, outcome).inc()
+        self._metrics.operations.labels(*self._metrics._command_labels(self, method, command), outcome).inc()
         return result
 
 
