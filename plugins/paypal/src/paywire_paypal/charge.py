@@ -3,7 +3,9 @@
 An order paid with a vault token must name the token's kind (`payment_source.card.vault_id` or
 `payment_source.paypal.vault_id`; PayPal refuses a mismatch), which the token id alone does not
 tell. The kind is read from the token first (`GET /v3/vault/payment-tokens/{id}`), unless the
-subject names it in `options["vault_source"]`.
+subject names it in `options["vault_source"]`. PayPal's order names no customer: it charges the
+token whoever it was vaulted for, so a token read first that another customer holds than
+`customer.reference` names is refused here, before the order.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from collections.abc import Mapping
 
 import attrs
 
-from paywire import CommandContext, CommandResult, GatewayCommand, OutcomeUnknown, PaywireError, Subject
+from paywire import CommandContext, CommandResult, GatewayCommand, InvalidRequest, OutcomeUnknown, PaywireError, Subject
 from paywire_paypal.orders import VAULT_SOURCE_OPTION, is_wallet
 
 __all__ = ["CreateOrder", "vault_kind"]
@@ -24,6 +26,17 @@ def vault_kind(token: Mapping[str, object]) -> str | None:
     if isinstance(source, Mapping) and len(source) == 1:
         return str(next(iter(source)))
     return None
+
+
+def _same_customer(subject: Subject, token: Mapping[str, object]) -> None:
+    """Refuse to charge a token that another PayPal customer holds than the subject names."""
+    named = subject.buyer.reference if subject.buyer is not None else None
+    customer = token.get("customer")
+    holder = customer.get("id") if isinstance(customer, Mapping) else None
+    if named and isinstance(holder, str) and holder != named:
+        raise InvalidRequest(f"payment token {subject.source!r} was vaulted for another PayPal customer than "
+                             f"customer.reference {named!r}; charge it for the customer holding it; nothing was "
+                             "charged", param="customer.reference", provider="paypal", code="customer_mismatch")
 
 
 @attrs.frozen
@@ -38,6 +51,8 @@ class CreateOrder:
             # An order paid from the vault needs a key; refusing first spares the lookup.
             self.create.builder(attrs.evolve(subject, options={VAULT_SOURCE_OPTION: "paypal"}))
             token = self._token(subject, context)
+            if isinstance(token, Mapping):
+                _same_customer(subject, token)
             kind = vault_kind(token) if isinstance(token, Mapping) else None
             subject = attrs.evolve(subject, options={**subject.options, VAULT_SOURCE_OPTION: kind or "paypal"})
         return self.create.execute(subject, context)
