@@ -147,6 +147,22 @@ def test_a_vault_whose_answer_is_lost_is_unknown_and_never_stored_twice(shop: Va
     assert shop.stored() == 1
 
 
+@pytest.mark.parametrize("kind", ["drop_after", "status_after"])
+def test_the_error_of_a_lost_vault_says_what_settles_it(shop: Vaulting, kind: str) -> None:
+    """It said to retry the same call or run reconcile() (a 5xx), or nothing (a dropped
+    connection): reconcile() settles no vault, and Braintree's cannot be sent again."""
+    shop.app.inject(attrs.evolve(VAULT_WRITE[shop.provider], kind=kind))
+    with pytest.raises(OutcomeUnknown) as lost:
+        shop.service.vault(shop.provider, shop.source(), customer=ADA, idempotency_key="vault-lost")
+    said = str(lost.value)
+    assert "run reconcile()" not in said and "reconcile() cannot ask the provider about a vault" in said
+    if shop.provider == "braintree":
+        assert "keeps no idempotency key for vault" in said and "check with the provider" in said
+    else:
+        assert "vault() again with its parameters and idempotency key 'vault-lost'" in said
+    assert lost.value.transaction_id and shop.service.get_transaction(lost.value.transaction_id).status == S.UNKNOWN
+
+
 def test_reconcile_says_what_settles_a_lost_vault(shop: Vaulting) -> None:
     """The note said to retry with retry(transaction_id): Braintree's lost vault cannot be sent
     again at all, and retry() refuses a vault whose buyer's details the ledger does not keep."""

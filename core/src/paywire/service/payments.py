@@ -1016,12 +1016,16 @@ class PaymentService:
             if isinstance(outcome, PaywireError) and not is_unknown(outcome):
                 raise attach(outcome, txn.payment_id, txn.id)
             raise rebuild_error(txn)
+        settles = ("retry the same call (the same idempotency key is reused) or run reconcile()" if txn.payment_id
+                   else self._unfetchable(txn, now()))
         if isinstance(outcome, OutcomeUnknown):
+            if txn.payment_id is None:
+                outcome = OutcomeUnknown.instead_of(outcome, settles)
             raise attach(outcome, txn.payment_id, txn.id)
         error = OutcomeUnknown(
             f"the outcome of {txn.kind} transaction {txn.id} is unknown"
             + (f" ({type(outcome).__name__}: {redact(str(outcome))})" if isinstance(outcome, BaseException) else "")
-            + "; retry the same call (the same idempotency key is reused) or run reconcile()",
+            + f"; {settles}",
         )
         raise attach(error, txn.payment_id, txn.id) from (outcome if isinstance(outcome, BaseException) else None)
 
@@ -1122,7 +1126,7 @@ class PaymentService:
         """What settles an open vault or unvault, which no payment holds for `reconcile()` to ask
         the provider about: only sending it again under its key, if the provider still keeps the
         key and the ledger the whole request; else the caller, who checks with the provider."""
-        said = f"the outcome of {txn.kind} transaction {txn.id} cannot be asked of the provider (it is no payment)"
+        said = f"reconcile() cannot ask the provider about a {txn.kind} (it is no payment)"
         try:
             life = self.gateway.method(txn.method).definition.key_lives.get(txn.kind)
         except ConfigurationError:  # a method no longer configured: nothing can send it
@@ -1131,11 +1135,11 @@ class PaymentService:
             kept = (f"keeps no idempotency key for {txn.kind}" if not life else
                     f"kept its idempotency key for {txn.kind} only {life / 3600:g} hours")
             return (f"{said}, and the provider {kept}: sent again it could be applied twice, so nothing here "
-                    f"settles it; check with the provider whether it took effect")
+                    "settles it; check with the provider whether it took effect")
         if _masked(txn.request) or txn.request.get("unstored"):
             return (f"{said}; call {txn.kind}() again with its parameters and idempotency key "
                     f"{txn.idempotency_key!r} (the ledger does not keep all of its request, so retry() cannot)")
-        return f"{said}; retry it with retry(transaction_id) or the same call: its idempotency key is reused"
+        return f"{said}; retry the same call, or retry(transaction_id): its idempotency key is reused"
 
     def _look_failed(self, owner: str | None, txns: Sequence[Transaction], at: datetime) -> None:
         """Record a look that settled nothing (the provider did not answer, or a vault outcome),
