@@ -29,7 +29,9 @@ Outcomes a caller can tell apart:
   provider's later events about it find the payment); a retryable failure raises
   `RateLimited`/`TransportError`, or a `ProviderUnavailable` for a 5xx the provider says it did
   not apply (retry the same call: the same key is reused); an unknown outcome `OutcomeUnknown`
-  (a timeout, a dropped connection, a 5xx: retry the same call, or let `reconcile()` settle it).
+  (a timeout, a dropped connection, a 5xx: retry the same call under its key, which the error
+  names: an authorize, sale or vault made without a key is a new one when called again without
+  it; or let `reconcile()` settle it, which no vault or unvault can be: the error says what can).
   Every error raised by an operation carries `error.payment_id` and `error.transaction_id` (also
   in `error.details`).
 - a refusal saying the provider's payment is not as the ledger holds it (`error.state_conflict`:
@@ -599,8 +601,7 @@ class PaymentService:
                 # Sent, and not recorded (the ledger busy, unreachable, refusing the write): the
                 # transaction stays pending, and is settled from the provider once its request can
                 # no longer land (never failed).
-                said = (f"the {txn.kind} was sent but its outcome could not be recorded, so it is unknown; retry "
-                        "the same call (the same idempotency key is reused) or run reconcile()")
+                said = f"the {txn.kind} was sent but its outcome could not be recorded, so it is unknown; {self._settles(txn)}"
                 unknown = (OutcomeUnknown.instead_of(lost, said) if isinstance(lost, PaywireError) else
                            OutcomeUnknown(f"{type(lost).__name__}: {redact(str(lost))}; {said}"))
                 raise attach(unknown, txn.payment_id, txn.id) from lost
@@ -1016,8 +1017,7 @@ class PaymentService:
             if isinstance(outcome, PaywireError) and not is_unknown(outcome):
                 raise attach(outcome, txn.payment_id, txn.id)
             raise rebuild_error(txn)
-        settles = ("retry the same call (the same idempotency key is reused) or run reconcile()" if txn.payment_id
-                   else self._unfetchable(txn, now()))
+        settles = self._settles(txn)
         if isinstance(outcome, OutcomeUnknown):
             if txn.payment_id is None:
                 outcome = OutcomeUnknown.instead_of(outcome, settles)
@@ -1040,9 +1040,8 @@ class PaymentService:
         if txn.status == S.FAILED:
             raise rebuild_error(txn)
         if txn.status == S.UNKNOWN:
-            raise attach(OutcomeUnknown(
-                f"the outcome of {txn.kind} transaction {txn.id} is unknown; retry the same call (the same "
-                "idempotency key is reused) or run reconcile()"), txn.payment_id, txn.id)
+            raise attach(OutcomeUnknown(f"the outcome of {txn.kind} transaction {txn.id} is unknown; {self._settles(txn)}"),
+                         txn.payment_id, txn.id)
         raise attach(IdempotencyConflict(
             f"the {txn.kind} with idempotency key {txn.idempotency_key!r} is still in progress; try again shortly",
             code="in_progress", retryable=True), txn.payment_id, txn.id)
@@ -1137,9 +1136,26 @@ class PaymentService:
             return (f"{said}, and the provider {kept}: sent again it could be applied twice, so nothing here "
                     "settles it; check with the provider whether it took effect")
         if _masked(txn.request) or txn.request.get("unstored"):
-            return (f"{said}; call {txn.kind}() again with its parameters and idempotency key "
+            return (f"{said}; call {txn.kind}() again with its parameters and idempotency_key="
                     f"{txn.idempotency_key!r} (the ledger does not keep all of its request, so retry() cannot)")
+        if txn.kind == K.VAULT:  # without its key, the same call is a new vault
+            return (f"{said}; call vault() again with idempotency_key={txn.idempotency_key!r}, or "
+                    "retry(transaction_id) (without that key, vault() stores the method again)")
         return f"{said}; retry the same call, or retry(transaction_id): its idempotency key is reused"
+
+    def _settles(self, txn: Transaction) -> str:
+        """What settles `txn`, whose outcome is unknown: what an error saying so tells the caller."""
+        return self._resend(txn) if txn.payment_id else self._unfetchable(txn, now())
+
+    @staticmethod
+    def _resend(txn: Transaction) -> str:
+        """How a caller resends a payment's operation whose outcome is unknown under its key. The
+        same call is that only where it finds the key without being given it: a first operation
+        without a key makes a new payment (a second charge, were the first applied)."""
+        if txn.kind in (K.AUTHORIZE, K.SALE):
+            return (f"run reconcile(), or make the same call with idempotency_key={txn.idempotency_key!r} "
+                    f"(without that key, the call is a new {txn.kind})")
+        return "retry the same call (the same idempotency key is reused) or run reconcile()"
 
     def _look_failed(self, owner: str | None, txns: Sequence[Transaction], at: datetime) -> None:
         """Record a look that settled nothing (the provider did not answer, or a vault outcome),
