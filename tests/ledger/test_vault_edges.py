@@ -33,6 +33,8 @@ from paywire.ledger.model import Transaction, TransactionStatus
 from paywire.testing.emulator import EmulatorServer, Fault
 from paywire.testing.recorder import TransferRecorder
 from paywire.testing.sandbox import load_sandbox
+from tests.ledger.fakepay import FakePayApp, make_gateway
+from tests.ledger.support import FAST, LIFE
 
 S = TransactionStatus
 PROVIDERS: dict[str, tuple[Any, GatewayDefinition]] = {
@@ -220,6 +222,28 @@ def test_reconcile_says_what_settles_a_lost_vault(shop: Vaulting) -> None:
         with pytest.raises(InvalidRequest) as not_stored:  # what the note does not offer
             shop.service.retry(open_vault.transaction_id)
         assert not_stored.value.code == "request_not_stored" and shop.sent() == sent
+
+
+def test_a_lost_vault_past_the_providers_key_life_is_left_to_the_caller(fakepay: tuple[FakePayApp, str],
+                                                                        ledger: Ledger) -> None:
+    """A provider that keeps a vault's key for less than the vault's request may take to land:
+    sent again it could store the method twice, and nothing here can ask about it."""
+    app, url = fakepay
+    gateway = make_gateway(url, key_lives={"vault": LIFE / 2}, **FAST)
+    service = PaymentService(gateway, ledger, margin=0)
+    try:
+        app.inject(Fault("drop_after", path=r"^/v1/vault$", method="POST"))
+        with pytest.raises(OutcomeUnknown) as lost:
+            service.vault("fakepay", "tok_ok", idempotency_key="vault-1")
+        assert "kept its idempotency key for vault only" in str(lost.value)
+        assert "check with the provider" in str(lost.value)
+        (open_vault,) = service.reconcile().unresolved
+        assert "kept its idempotency key for vault only" in open_vault.note
+        with pytest.raises(OutcomeUnknown) as refused:
+            service.vault("fakepay", "tok_ok", idempotency_key="vault-1")
+        assert refused.value.code == "idempotency_key_expired" and len(app.vaulted) == 1
+    finally:
+        gateway.close()
 
 
 @pytest.mark.xfail(strict=True, raises=AttributeError,
