@@ -341,6 +341,23 @@ def test_charging_one_buyers_token_as_another_buyer_is_refused(shop: Vaulting) -
     assert paid.captured == usd("5.00")
 
 
+def test_vaulting_another_buyers_stored_token_is_refused(ledger: Ledger) -> None:
+    """PayPal's vault answers a payment token's id with the token as it is: Ada's token vaulted
+    for Grace succeeded, naming Ada's customer, and Grace's charges of it then failed."""
+    shop = Vaulting("paypal", ledger)
+    try:
+        ada, grace = shop.vault(ADA, "vault-ada"), shop.vault(GRACE, "vault-grace")
+        with pytest.raises(InvalidRequest) as refused:
+            shop.service.vault("paypal", str(ada.token), customer=Customer(reference=grace.provider_reference),
+                               idempotency_key="vault-3")
+        assert (refused.value.code, refused.value.param) == ("customer_mismatch", "customer.reference")
+        assert shop.stored() == 2 and _kinds(shop.service)[-1] == ("vault", S.FAILED)
+        again = shop.service.vault("paypal", str(ada.token), customer=Customer(reference=ada.provider_reference))
+        assert (again.token, again.provider_reference) == (ada.token, ada.provider_reference)
+    finally:
+        shop.close()
+
+
 @pytest.mark.xfail(strict=True, reason="decision: unvault naming a customer refuses a token another customer holds "
                                        "(a read of the token before deleting it); today the customer is ignored")
 def test_unvault_naming_another_buyer_is_refused(shop: Vaulting) -> None:

@@ -14,8 +14,9 @@ from collections.abc import Mapping
 
 import attrs
 
-from paywire import CommandContext, CommandResult, GatewayCommand, InvalidRequest, OutcomeUnknown, PaywireError, Subject
+from paywire import CommandContext, CommandResult, GatewayCommand, OutcomeUnknown, PaywireError, Subject
 from paywire_paypal.orders import VAULT_SOURCE_OPTION, is_wallet
+from paywire_paypal.vault import held_by_buyer
 
 __all__ = ["CreateOrder", "vault_kind"]
 
@@ -26,17 +27,6 @@ def vault_kind(token: Mapping[str, object]) -> str | None:
     if isinstance(source, Mapping) and len(source) == 1:
         return str(next(iter(source)))
     return None
-
-
-def _same_customer(subject: Subject, token: Mapping[str, object]) -> None:
-    """Refuse to charge a token that another PayPal customer holds than the subject names."""
-    named = subject.buyer.reference if subject.buyer is not None else None
-    customer = token.get("customer")
-    holder = customer.get("id") if isinstance(customer, Mapping) else None
-    if named and isinstance(holder, str) and holder != named:
-        raise InvalidRequest(f"payment token {subject.source!r} was vaulted for another PayPal customer than "
-                             f"customer.reference {named!r}; charge it for the customer holding it; nothing was "
-                             "charged", param="customer.reference", provider="paypal", code="customer_mismatch")
 
 
 @attrs.frozen
@@ -52,7 +42,7 @@ class CreateOrder:
             self.create.builder(attrs.evolve(subject, options={VAULT_SOURCE_OPTION: "paypal"}))
             token = self._token(subject, context)
             if isinstance(token, Mapping):
-                _same_customer(subject, token)
+                held_by_buyer(subject, token)
             kind = vault_kind(token) if isinstance(token, Mapping) else None
             subject = attrs.evolve(subject, options={**subject.options, VAULT_SOURCE_OPTION: kind or "paypal"})
         return self.create.execute(subject, context)
