@@ -16,10 +16,11 @@ from collections.abc import Mapping
 
 from paywire.errors import InvalidRequest
 from paywire.money import Money
+from paywire.subject import Customer
 from paywire.webhook import WebhookEvent
 
-__all__ = ["UNSTORABLE_EVENT", "require_event", "require_instance", "require_key", "require_metadata",
-           "require_money", "require_source", "require_str", "require_text"]
+__all__ = ["UNSTORABLE_EVENT", "require_customer", "require_event", "require_instance", "require_key",
+           "require_metadata", "require_money", "require_source", "require_str", "require_text"]
 
 UNSTORABLE_EVENT = "unstorable_event"  # the code of a verified event the ledger cannot keep
 
@@ -77,6 +78,17 @@ def require_instance(value: object, kind: type, param: str) -> None:
     if value is not None and not isinstance(value, kind):
         raise InvalidRequest(f"{param} must be a {kind.__name__}, not {type(value).__name__}; nothing was recorded "
                              "or sent", param=param)
+
+
+def require_customer(customer: object, param: str = "customer") -> None:
+    """Refuse a buyer that is not a `Customer` of text fields (None passes): a field of another
+    type reaches the plugin's builders and the card-number guard, which fail on it untyped. The
+    reference is kept in a ledger column of its own."""
+    require_instance(customer, Customer, param)
+    if isinstance(customer, Customer):
+        for name in ("email", "name", "phone", "id"):
+            require_str(getattr(customer, name), f"{param}.{name}")
+        require_text(customer.reference, f"{param}.reference")
 
 
 def require_source(source: object) -> None:

@@ -29,7 +29,9 @@ Outcomes a caller can tell apart:
   provider's later events about it find the payment); a retryable failure raises
   `RateLimited`/`TransportError`, or a `ProviderUnavailable` for a 5xx the provider says it did
   not apply (retry the same call: the same key is reused); an unknown outcome `OutcomeUnknown`
-  (a timeout, a dropped connection, a 5xx: retry the same call, or let `reconcile()` settle it).
+  (a timeout, a dropped connection, a 5xx: retry the same call under its key, which the error
+  names: an authorize, sale or vault made without a key is a new one when called again without
+  it; or let `reconcile()` settle it, which no vault or unvault can be: the error says what can).
   Every error raised by an operation carries `error.payment_id` and `error.transaction_id` (also
   in `error.details`).
 - a refusal saying the provider's payment is not as the ledger holds it (`error.state_conflict`:
@@ -96,6 +98,7 @@ from paywire.security import _MASK, get_logger, redact
 from paywire.service import rules
 from paywire.service.held import unreadable
 from paywire.service.inputs import (
+    require_customer,
     require_event,
     require_instance,
     require_key,
@@ -379,8 +382,9 @@ class PaymentService:
         Without a key, each call is a new vault, as a first payment is (the source alone need not
         tell one buyer's request from another's: PayPal's "paypal"): give a key to make its
         retries safe."""
-        txn = self._execute(_Op(K.VAULT, method, None, None, self._vault_params(source, customer), idempotency_key,
-                                customer=customer))
+        params = self._vault_params(source, customer)
+        self._require_vault(method, K.VAULT)
+        txn = self._execute(_Op(K.VAULT, method, None, None, params, idempotency_key, customer=customer))
         assert isinstance(txn, Transaction)
         return txn
 
@@ -389,17 +393,25 @@ class PaymentService:
         """Remove a stored payment method. Without a key, calling it again for the token after an
         unknown outcome is that unvault's retry, under its key (see `_open_unvault`)."""
         params = self._vault_params(token, customer)
+        self._require_vault(method, K.UNVAULT)
         key = idempotency_key or self._open_unvault(method, params)
         txn = self._execute(_Op(K.UNVAULT, method, None, None, params, key, customer=customer))
         assert isinstance(txn, Transaction)
         return txn
 
+    def _require_vault(self, method: str, kind: str) -> None:
+        """Refuse a vault or unvault on a method that keeps no payment methods (its provider has
+        no vault, or the configuration switched it off: `can_vault = false`) before anything is
+        recorded or sent."""
+        if not self._capabilities(method).vault:
+            raise UnsupportedOperation(f"payment method {method!r} does not support {kind} (it keeps no payment "
+                                       "methods; see its can_vault setting); nothing was recorded or sent",
+                                       code="no_vault")
+
     @staticmethod
     def _vault_params(source: str, customer: Customer | None) -> dict[str, Any]:
         require_source(source)
-        require_instance(customer, Customer, "customer")
-        if customer is not None:
-            require_text(customer.reference, "customer.reference")
+        require_customer(customer)
         return {"source": source, "customer_reference": customer.reference if customer else None,
                 "customer_id": customer.id if customer else None}
 
@@ -487,15 +499,14 @@ class PaymentService:
         require_money(amount, kind)
         require_source(source)
         require_instance(order, Order, "order")
-        require_instance(customer, Customer, "customer")
+        require_customer(customer)
         require_instance(options, Mapping, "options")
         require_text(order_id, "order_id")
         require_text(return_url, "return_url")  # kept with the buyer's action, in a column of its own
         require_metadata(metadata)
         if order is not None:
             require_text(order.id, "order.id")
-        if customer is not None:
-            require_text(customer.reference, "customer.reference")
+            require_customer(order.customer, "order.customer")
         if amount.minor <= 0:
             raise InvalidRequest(f"the amount must be positive, got {amount}", param="amount")
         if order is not None and order_id is not None and order.id != order_id:
@@ -590,8 +601,7 @@ class PaymentService:
                 # Sent, and not recorded (the ledger busy, unreachable, refusing the write): the
                 # transaction stays pending, and is settled from the provider once its request can
                 # no longer land (never failed).
-                said = (f"the {txn.kind} was sent but its outcome could not be recorded, so it is unknown; retry "
-                        "the same call (the same idempotency key is reused) or run reconcile()")
+                said = f"the {txn.kind} was sent but its outcome could not be recorded, so it is unknown; {self._settles(txn)}"
                 unknown = (OutcomeUnknown.instead_of(lost, said) if isinstance(lost, PaywireError) else
                            OutcomeUnknown(f"{type(lost).__name__}: {redact(str(lost))}; {said}"))
                 raise attach(unknown, txn.payment_id, txn.id) from lost
@@ -1007,12 +1017,15 @@ class PaymentService:
             if isinstance(outcome, PaywireError) and not is_unknown(outcome):
                 raise attach(outcome, txn.payment_id, txn.id)
             raise rebuild_error(txn)
+        settles = self._settles(txn)
         if isinstance(outcome, OutcomeUnknown):
+            if txn.payment_id is None:
+                outcome = OutcomeUnknown.instead_of(outcome, settles)
             raise attach(outcome, txn.payment_id, txn.id)
         error = OutcomeUnknown(
             f"the outcome of {txn.kind} transaction {txn.id} is unknown"
             + (f" ({type(outcome).__name__}: {redact(str(outcome))})" if isinstance(outcome, BaseException) else "")
-            + "; retry the same call (the same idempotency key is reused) or run reconcile()",
+            + f"; {settles}",
         )
         raise attach(error, txn.payment_id, txn.id) from (outcome if isinstance(outcome, BaseException) else None)
 
@@ -1027,9 +1040,8 @@ class PaymentService:
         if txn.status == S.FAILED:
             raise rebuild_error(txn)
         if txn.status == S.UNKNOWN:
-            raise attach(OutcomeUnknown(
-                f"the outcome of {txn.kind} transaction {txn.id} is unknown; retry the same call (the same "
-                "idempotency key is reused) or run reconcile()"), txn.payment_id, txn.id)
+            raise attach(OutcomeUnknown(f"the outcome of {txn.kind} transaction {txn.id} is unknown; {self._settles(txn)}"),
+                         txn.payment_id, txn.id)
         raise attach(IdempotencyConflict(
             f"the {txn.kind} with idempotency key {txn.idempotency_key!r} is still in progress; try again shortly",
             code="in_progress", retryable=True), txn.payment_id, txn.id)
@@ -1088,9 +1100,7 @@ class PaymentService:
             by_payment.setdefault(txn.payment_id, []).append(txn)
         for owner, txns in by_payment.items():
             if owner is None:
-                unresolved.extend(Settlement(t.id, None, t.kind, None, "a vault outcome cannot be fetched; retry "
-                                             "it with retry(transaction_id), which reuses its key where the "
-                                             "provider keeps one, or check it with the provider") for t in txns)
+                unresolved.extend(Settlement(t.id, None, t.kind, None, self._unfetchable(t, at)) for t in txns)
                 self._look_failed(owner, txns, at)
                 continue
             try:
@@ -1110,6 +1120,42 @@ class PaymentService:
         errors.extend((event, _why(exc)) for event, exc in failures)
         return ReconcileReport(tuple(marked), tuple(settled), tuple(unresolved), tuple(errors), applied,
                                tuple(mismatches))
+
+    def _unfetchable(self, txn: Transaction, at: datetime) -> str:
+        """What settles an open vault or unvault, which no payment holds for `reconcile()` to ask
+        the provider about: only sending it again under its key, if the provider still keeps the
+        key and the ledger the whole request; else the caller, who checks with the provider."""
+        said = f"reconcile() cannot ask the provider about a {txn.kind} (it is no payment)"
+        try:
+            life = self.gateway.method(txn.method).definition.key_lives.get(txn.kind)
+        except ConfigurationError:  # a method no longer configured: nothing can send it
+            return f"{said}, and its method {txn.method!r} is not configured; check with the provider"
+        if life is not None and self._settle_after(txn.method, txn.kind, at) > txn.created_at + timedelta(seconds=life):
+            kept = (f"keeps no idempotency key for {txn.kind}" if not life else
+                    f"kept its idempotency key for {txn.kind} only {life / 3600:g} hours")
+            return (f"{said}, and the provider {kept}: sent again it could be applied twice, so nothing here "
+                    "settles it; check with the provider whether it took effect")
+        if _masked(txn.request) or txn.request.get("unstored"):
+            return (f"{said}; call {txn.kind}() again with its parameters and idempotency_key="
+                    f"{txn.idempotency_key!r} (the ledger does not keep all of its request, so retry() cannot)")
+        if txn.kind == K.VAULT:  # without its key, the same call is a new vault
+            return (f"{said}; call vault() again with idempotency_key={txn.idempotency_key!r}, or "
+                    "retry(transaction_id) (without that key, vault() stores the method again)")
+        return f"{said}; retry the same call, or retry(transaction_id): its idempotency key is reused"
+
+    def _settles(self, txn: Transaction) -> str:
+        """What settles `txn`, whose outcome is unknown: what an error saying so tells the caller."""
+        return self._resend(txn) if txn.payment_id else self._unfetchable(txn, now())
+
+    @staticmethod
+    def _resend(txn: Transaction) -> str:
+        """How a caller resends a payment's operation whose outcome is unknown under its key. The
+        same call is that only where it finds the key without being given it: a first operation
+        without a key makes a new payment (a second charge, were the first applied)."""
+        if txn.kind in (K.AUTHORIZE, K.SALE):
+            return (f"run reconcile(), or make the same call with idempotency_key={txn.idempotency_key!r} "
+                    f"(without that key, the call is a new {txn.kind})")
+        return "retry the same call (the same idempotency key is reused) or run reconcile()"
 
     def _look_failed(self, owner: str | None, txns: Sequence[Transaction], at: datetime) -> None:
         """Record a look that settled nothing (the provider did not answer, or a vault outcome),

@@ -3,7 +3,9 @@
 An order paid with a vault token must name the token's kind (`payment_source.card.vault_id` or
 `payment_source.paypal.vault_id`; PayPal refuses a mismatch), which the token id alone does not
 tell. The kind is read from the token first (`GET /v3/vault/payment-tokens/{id}`), unless the
-subject names it in `options["vault_source"]`.
+subject names it in `options["vault_source"]`. PayPal's order names no customer: it charges the
+token whoever it was vaulted for, so a token read first that another customer holds than
+`customer.reference` names is refused here, before the order.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import attrs
 
 from paywire import CommandContext, CommandResult, GatewayCommand, OutcomeUnknown, PaywireError, Subject
 from paywire_paypal.orders import VAULT_SOURCE_OPTION, is_wallet
+from paywire_paypal.vault import held_by_buyer
 
 __all__ = ["CreateOrder", "vault_kind"]
 
@@ -38,6 +41,8 @@ class CreateOrder:
             # An order paid from the vault needs a key; refusing first spares the lookup.
             self.create.builder(attrs.evolve(subject, options={VAULT_SOURCE_OPTION: "paypal"}))
             token = self._token(subject, context)
+            if isinstance(token, Mapping):
+                held_by_buyer(subject, token)
             kind = vault_kind(token) if isinstance(token, Mapping) else None
             subject = attrs.evolve(subject, options={**subject.options, VAULT_SOURCE_OPTION: kind or "paypal"})
         return self.create.execute(subject, context)

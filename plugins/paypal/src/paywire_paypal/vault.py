@@ -8,7 +8,8 @@
 - an approved setup token's id (made here, or by PayPal's JavaScript SDK for cards): exchanged
   for a payment token, the reusable `token` (`references["customer"]` is PayPal's customer).
 - a payment token's id: already stored; answered as it is (setup token ids are upper case and
-  digits, so anything else is looked up as a payment token directly).
+  digits, so anything else is looked up as a payment token directly), unless another PayPal
+  customer holds it than `customer.reference` names (`held_by_buyer`).
 
 `unvault` deletes the payment token `source`.
 """
@@ -24,7 +25,8 @@ import attrs
 from paywire import BuyerAction, CommandContext, CommandResult, GatewayCommand, InvalidRequest, Response, Subject
 from paywire_paypal.orders import WALLET
 
-__all__ = ["Vault", "payment_token_fields", "payment_token_request", "setup_token_fields", "setup_token_request"]
+__all__ = ["Vault", "held_by_buyer", "payment_token_fields", "payment_token_request", "setup_token_fields",
+           "setup_token_request"]
 
 _SETUP_TOKEN_ID: Final = re.compile(r"[0-9A-Z_-]{1,255}")  # Vault v3's token id pattern
 _NOT_FOUND: Final = frozenset({"INVALID_RESOURCE_ID", "RESOURCE_NOT_FOUND", "TOKEN_ID_NOT_FOUND"})
@@ -36,6 +38,18 @@ def _customer(subject: Subject) -> dict[str, Any]:
     if buyer is not None and buyer.reference and _CUSTOMER_ID.fullmatch(buyer.reference):
         return {"customer": {"id": buyer.reference}}
     return {}
+
+
+def held_by_buyer(subject: Subject, token: Mapping[str, Any]) -> None:
+    """Refuse a payment token that another PayPal customer holds than `customer.reference` names:
+    PayPal's orders name no customer, so it would be charged for whoever it was vaulted for."""
+    named = subject.buyer.reference if subject.buyer is not None else None
+    holder = _customer_reference(token).get("customer")
+    if named and holder and holder != named:
+        raise InvalidRequest(f"payment token {subject.source!r} was vaulted for another PayPal customer than "
+                             f"customer.reference {named!r}; use it for the customer holding it; nothing was charged "
+                             "or stored", param="customer.reference", provider="paypal",
+                             code="customer_mismatch")
 
 
 def setup_token_request(subject: Subject) -> dict[str, Any]:
@@ -99,4 +113,7 @@ class Vault:
             except InvalidRequest as error:
                 if error.code not in _NOT_FOUND:
                     raise
-        return self.lookup.execute(Subject(source=source), context)
+        stored = self.lookup.execute(Subject(source=source), context)
+        if isinstance(stored.raw, Mapping):
+            held_by_buyer(subject, stored.raw)
+        return stored

@@ -1,7 +1,8 @@
 """Braintree's operations as the emulator applies them, with Braintree's rules and codes.
 
 - authorizePaymentMethod / chargePaymentMethod: a fake nonce or a vaulted payment method; test
-  amounts 2000.00-2999.99 decline with that processor code, 3000.00-3000.99 fail.
+  amounts 2000.00-2999.99 decline with that processor code, 3000.00-3000.99 fail. A vaulted
+  payment method charged naming a customer must be that customer's (91516).
 - captureTransaction: the whole authorization (or less, which becomes its amount).
 - partialCaptureTransaction: several captures up to what is authorized; `finalCapture` closes it.
 - refundTransaction: only a settling or settled sale or capture (91506 otherwise), up to what is
@@ -122,6 +123,9 @@ class Operations:
         customer = data.get("customerId")
         if customer is not None and customer not in self.emulator.customers:
             raise validation("Customer ID is invalid.", "91510")
+        if customer is not None and method is not None and self.emulator.payment_methods[method].customer != customer:
+            raise validation("Cannot provide both payment_method_token and customer_id unless the payment_method "
+                             "belongs to the customer.", "91516")
         transaction = Transaction(
             legacy=new_legacy_id(), kind="sale", amount=amount, currency=currency, exponent=exponent,
             status="AUTHORIZING", merchant_account=account, order_id=data.get("orderId"),

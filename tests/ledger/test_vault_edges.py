@@ -1,0 +1,467 @@
+"""Vault, unvault and vaulted charges through the payment service, on each provider's emulator
+and each ledger: lost answers, tokens deleted or reused, another buyer's token, keys reused
+across operations, bad input and a method that keeps no payment methods."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import attrs
+import pytest
+
+import paywire_braintree
+import paywire_paypal
+import paywire_stripe
+from paywire import (
+    Customer,
+    Gateway,
+    GatewayDefinition,
+    IdempotencyConflict,
+    InvalidRequest,
+    Money,
+    Order,
+    OutcomeUnknown,
+    PaymentService,
+    Plugins,
+    Retry,
+    Subject,
+    UnsupportedOperation,
+)
+from paywire.ledger import Ledger
+from paywire.ledger.model import Transaction, TransactionStatus
+from paywire.testing.emulator import EmulatorServer, Fault
+from paywire.testing.recorder import TransferRecorder
+from paywire.testing.sandbox import load_sandbox
+from tests.ledger.fakepay import FakePayApp, make_gateway
+from tests.ledger.support import FAST, LIFE
+
+S = TransactionStatus
+PROVIDERS: dict[str, tuple[Any, GatewayDefinition]] = {
+    "stripe": (paywire_stripe, paywire_stripe.STRIPE),
+    "paypal": (paywire_paypal, paywire_paypal.PAYPAL),
+    "braintree": (paywire_braintree, paywire_braintree.BRAINTREE),
+}
+# The request that stores the payment method, and the one that deletes it, by provider.
+VAULT_WRITE = {"stripe": Fault(kind="drop_after", path=r"/attach$"),
+               "paypal": Fault(kind="drop_after", path=r"^/v3/vault/payment-tokens$", method="POST"),
+               "braintree": Fault(kind="drop_after", contains="vaultPaymentMethod")}
+UNVAULT_WRITE = {"stripe": Fault(kind="drop_after", path=r"/detach$"),
+                 "paypal": Fault(kind="drop_after", path=r"^/v3/vault/payment-tokens/", method="DELETE"),
+                 "braintree": Fault(kind="drop_after", contains="deletePaymentMethodFromVault")}
+ADA = Customer(email="ada@shop.example", name="Ada Lovelace")
+GRACE = Customer(email="grace@shop.example", name="Grace Hopper")
+
+
+def usd(amount: str) -> Money:
+    return Money.of(amount, "USD")
+
+
+class Vaulting:
+    """A payment service on one provider's emulator, with every transfer recorded."""
+
+    def __init__(self, provider: str, ledger: Ledger, **settings: Any) -> None:
+        module, definition = PROVIDERS[provider]
+        self.provider = provider
+        self.sandbox = load_sandbox(definition)
+        self.app: Any = self.sandbox.app
+        self.recorder = TransferRecorder()
+        self.server = EmulatorServer(self.app).__enter__()
+        plugins = Plugins()
+        plugins.register(module, name=provider)
+        plugins.register(self.recorder, name="recorder")
+        self.gateway = Gateway([self.sandbox.method(provider, self.server.url, **settings)], plugins=plugins,
+                               retry=Retry.never())
+        self.service = PaymentService(self.gateway, ledger, wait_timeout=5.0)
+        self.seeded = self._held()  # the sandbox's own test sources
+
+    def close(self) -> None:
+        self.gateway.close()
+        self.server.__exit__(None, None, None)
+
+    def source(self) -> str:
+        """A payment method the provider can vault (PayPal: a setup token the buyer approved)."""
+        if self.provider == "stripe":
+            return "pm_card_visa"
+        if self.provider == "braintree":
+            return "fake-valid-visa-nonce"
+        setup = self.gateway.execute("paypal", "vault", Subject(source="paypal", idempotency_key=f"setup-{self.sent()}"))
+        assert setup.action is not None
+        self.sandbox.act_as_buyer(setup.action.redirect_url)
+        assert setup.reference
+        return setup.reference
+
+    def stored(self) -> int:
+        """How many payment methods the provider holds in its vault, besides the sandbox's own."""
+        return self._held() - self.seeded
+
+    def _held(self) -> int:
+        if self.provider == "stripe":
+            return sum(1 for method in self.app.store.payment_methods.values() if method.get("customer"))
+        if self.provider == "paypal":
+            return len(self.app.payment_tokens)
+        return len(self.app.payment_methods)
+
+    def sent(self) -> int:
+        return len(self.recorder.sent)
+
+    def vault(self, customer: Customer = ADA, key: str | None = None) -> Transaction:
+        stored = self.service.vault(self.provider, self.source(), customer=customer, idempotency_key=key)
+        assert stored.status == S.SUCCEEDED and stored.token and stored.provider_reference
+        return stored
+
+
+@pytest.fixture(params=list(PROVIDERS))
+def provider(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def shop(provider: str, ledger: Ledger) -> Iterator[Vaulting]:
+    vaulting = Vaulting(provider, ledger)
+    yield vaulting
+    vaulting.close()
+
+
+def _kinds(service: PaymentService) -> list[tuple[str, str]]:
+    return [(t.kind, t.status) for t in service.list_transactions()]
+
+
+# -- a lost vault ---------------------------------------------------------------------------------
+def test_a_vault_whose_answer_is_lost_is_unknown_and_never_stored_twice(shop: Vaulting) -> None:
+    source = shop.source()
+    shop.app.inject(attrs.evolve(VAULT_WRITE[shop.provider]))
+    with pytest.raises(OutcomeUnknown) as lost:
+        shop.service.vault(shop.provider, source, customer=ADA, idempotency_key="vault-lost")
+    assert shop.stored() == 1  # the provider stored it; the answer was lost
+    txn = shop.service.get_transaction(str(lost.value.transaction_id))
+    assert (txn.status, txn.token, txn.payment_id) == (S.UNKNOWN, None, None)
+    if shop.provider == "braintree":  # no key: sent again, the method would be stored twice
+        sent = shop.sent()
+        with pytest.raises(OutcomeUnknown) as refused:
+            shop.service.vault(shop.provider, source, customer=ADA, idempotency_key="vault-lost")
+        assert refused.value.code == "idempotency_key_expired" and "check with the provider" in str(refused.value)
+        assert shop.sent() == sent and shop.service.get_transaction(txn.id).status == S.UNKNOWN
+    else:  # the same call under its key: the provider's stored answer, the method it stored
+        again = shop.service.vault(shop.provider, source, customer=ADA, idempotency_key="vault-lost")
+        assert (again.id, again.status) == (txn.id, S.SUCCEEDED) and again.token
+        assert shop.stored() == 1
+    assert shop.stored() == 1
+
+
+@pytest.mark.parametrize("kind", ["drop_after", "status_after"])
+def test_the_error_of_a_lost_vault_says_what_settles_it(shop: Vaulting, kind: str) -> None:
+    """It said to retry the same call or run reconcile() (a 5xx), or nothing (a dropped
+    connection): reconcile() settles no vault, and Braintree's cannot be sent again."""
+    shop.app.inject(attrs.evolve(VAULT_WRITE[shop.provider], kind=kind))
+    with pytest.raises(OutcomeUnknown) as lost:
+        shop.service.vault(shop.provider, shop.source(), customer=ADA, idempotency_key="vault-lost")
+    said = str(lost.value)
+    assert "run reconcile()" not in said and "reconcile() cannot ask the provider about a vault" in said
+    if shop.provider == "braintree":
+        assert "keeps no idempotency key for vault" in said and "check with the provider" in said
+    else:
+        assert "vault() again with its parameters and idempotency_key='vault-lost'" in said
+    assert lost.value.transaction_id and shop.service.get_transaction(lost.value.transaction_id).status == S.UNKNOWN
+
+
+def test_a_lost_vault_made_without_a_key_names_the_key_that_settles_it(shop: Vaulting) -> None:
+    """It said to retry the same call, which without a key is a new vault: the method stored again."""
+    if shop.provider == "braintree":
+        pytest.skip("braintree keeps no key for vault: nothing resends it (see the test above)")
+    first = shop.vault(key="vault-1")
+    source = shop.source()
+    shop.app.inject(attrs.evolve(VAULT_WRITE[shop.provider], kind="status_after"))
+    reference = Customer(reference=first.provider_reference)  # the whole request is kept: retry() can
+    with pytest.raises(OutcomeUnknown) as lost:
+        shop.service.vault(shop.provider, source, customer=reference)
+    txn = shop.service.get_transaction(str(lost.value.transaction_id))
+    assert f"vault() again with idempotency_key={txn.idempotency_key!r}" in str(lost.value)
+    assert "retry the same call" not in str(lost.value) and shop.stored() == 2
+    again = shop.service.vault(shop.provider, source, customer=reference, idempotency_key=txn.idempotency_key)
+    assert (again.id, again.status) == (txn.id, S.SUCCEEDED) and shop.stored() == 2
+
+
+def test_a_lost_vaulted_charge_made_without_a_key_names_the_key_that_settles_it(shop: Vaulting) -> None:
+    """It said to retry the same call (the same key is reused): without a key, the same call
+    was a second charge of the vaulted card."""
+    stored = shop.vault(key="vault-1")
+    buyer = Customer(reference=stored.provider_reference)
+    charge = {"stripe": Fault(kind="status_after", path=r"^/v1/payment_intents$"),
+              "paypal": Fault(kind="status_after", path=r"^/v2/checkout/orders$"),
+              "braintree": Fault(kind="status_after", contains="chargePaymentMethod")}[shop.provider]
+    shop.app.inject(charge)
+    with pytest.raises(OutcomeUnknown) as lost:
+        shop.service.charge_vaulted(shop.provider, str(stored.token), usd("5.00"), customer=buyer)
+    (sale,) = shop.service.list_transactions(str(lost.value.payment_id))
+    said = str(lost.value)
+    assert "retry the same call" not in said and f"idempotency_key={sale.idempotency_key!r}" in said
+    assert "without that key, the call is a new sale" in said
+    paid = shop.service.charge_vaulted(shop.provider, str(stored.token), usd("5.00"), customer=buyer,
+                                       idempotency_key=sale.idempotency_key)
+    assert paid.id == sale.payment_id and paid.captured == usd("5.00")
+    assert [p.captured for p in shop.service.list_payments()] == [usd("5.00")]
+
+
+def test_reconcile_says_what_settles_a_lost_vault(shop: Vaulting) -> None:
+    """The note said to retry with retry(transaction_id): Braintree's lost vault cannot be sent
+    again at all, and retry() refuses a vault whose buyer's details the ledger does not keep."""
+    shop.app.inject(attrs.evolve(VAULT_WRITE[shop.provider]))
+    with pytest.raises(OutcomeUnknown) as lost:
+        shop.service.vault(shop.provider, shop.source(), customer=ADA, idempotency_key="vault-lost")
+    sent = shop.sent()
+    report = shop.service.reconcile()
+    assert shop.sent() == sent and report.settled == ()
+    (open_vault,) = report.unresolved
+    assert (open_vault.transaction_id, open_vault.status) == (lost.value.transaction_id, None)
+    if shop.provider == "braintree":
+        assert "keeps no idempotency key for vault" in open_vault.note
+        assert "check with the provider" in open_vault.note and "retry(" not in open_vault.note
+    else:
+        assert "vault() again" in open_vault.note and "'vault-lost'" in open_vault.note
+        with pytest.raises(InvalidRequest) as not_stored:  # what the note does not offer
+            shop.service.retry(open_vault.transaction_id)
+        assert not_stored.value.code == "request_not_stored" and shop.sent() == sent
+
+
+def test_a_lost_vault_past_the_providers_key_life_is_left_to_the_caller(fakepay: tuple[FakePayApp, str],
+                                                                        ledger: Ledger) -> None:
+    """A provider that keeps a vault's key for less than the vault's request may take to land:
+    sent again it could store the method twice, and nothing here can ask about it."""
+    app, url = fakepay
+    gateway = make_gateway(url, key_lives={"vault": LIFE / 2}, **FAST)
+    service = PaymentService(gateway, ledger, margin=0)
+    try:
+        app.inject(Fault("drop_after", path=r"^/v1/vault$", method="POST"))
+        with pytest.raises(OutcomeUnknown) as lost:
+            service.vault("fakepay", "tok_ok", idempotency_key="vault-1")
+        assert "kept its idempotency key for vault only" in str(lost.value)
+        assert "check with the provider" in str(lost.value)
+        (open_vault,) = service.reconcile().unresolved
+        assert "kept its idempotency key for vault only" in open_vault.note
+        with pytest.raises(OutcomeUnknown) as refused:
+            service.vault("fakepay", "tok_ok", idempotency_key="vault-1")
+        assert refused.value.code == "idempotency_key_expired" and len(app.vaulted) == 1
+    finally:
+        gateway.close()
+
+
+@pytest.mark.xfail(strict=True, raises=AttributeError,
+                   reason="decision: a lost vault nothing here can settle (Braintree's: no key, no lookup) stays "
+                          "unknown for good, reported by every reconcile(); the caller who checked with the provider "
+                          "needs a way to record what it found (the token, or that nothing was stored), such as "
+                          "PaymentService.settle_vault(transaction_id, token=...)")
+def test_a_lost_vault_the_caller_checked_with_the_provider_can_be_closed(ledger: Ledger) -> None:
+    shop = Vaulting("braintree", ledger)
+    try:
+        shop.app.inject(attrs.evolve(VAULT_WRITE["braintree"]))
+        with pytest.raises(OutcomeUnknown) as lost:
+            shop.service.vault("braintree", shop.source(), customer=ADA, idempotency_key="vault-lost")
+        (method,) = [m for m in shop.app.payment_methods.values() if m.customer]
+        closed = shop.service.settle_vault(lost.value.transaction_id, token=method.id)  # type: ignore[attr-defined]
+        assert (closed.status, closed.token) == (S.SUCCEEDED, method.id)
+        assert shop.service.reconcile().unresolved == ()
+    finally:
+        shop.close()
+
+
+def test_reconcile_offers_retry_for_a_lost_unvault_and_the_retry_settles_it(shop: Vaulting) -> None:
+    stored = shop.vault(key="vault-1")
+    shop.app.inject(attrs.evolve(UNVAULT_WRITE[shop.provider]))
+    with pytest.raises(OutcomeUnknown) as lost:
+        shop.service.unvault(shop.provider, str(stored.token))
+    assert shop.stored() == 0 and shop.service.get_transaction(str(lost.value.transaction_id)).status == S.UNKNOWN
+    (open_unvault,) = shop.service.reconcile().unresolved
+    assert "retry(transaction_id)" in open_unvault.note
+    removed = shop.service.retry(open_unvault.transaction_id)
+    assert isinstance(removed, Transaction) and (removed.id, removed.status) == (open_unvault.transaction_id,
+                                                                                S.SUCCEEDED)
+    assert shop.service.reconcile().unresolved == ()
+
+
+# -- unvault ----------------------------------------------------------------------------------------
+def test_unvault_of_a_token_the_provider_already_deleted_is_refused_and_recorded_failed(shop: Vaulting) -> None:
+    stored = shop.vault(key="vault-1")
+    shop.gateway.execute(shop.provider, "unvault", Subject(source=stored.token, idempotency_key="elsewhere"))
+    assert shop.stored() == 0
+    with pytest.raises(InvalidRequest) as refused:
+        shop.service.unvault(shop.provider, str(stored.token), idempotency_key="unvault-1")
+    assert refused.value.provider == shop.provider and refused.value.transaction_id
+    assert _kinds(shop.service) == [("vault", S.SUCCEEDED), ("unvault", S.FAILED)]
+
+
+def test_unvault_twice(shop: Vaulting) -> None:
+    stored = shop.vault(key="vault-1")
+    first = shop.service.unvault(shop.provider, str(stored.token), idempotency_key="unvault-1")
+    sent = shop.sent()
+    again = shop.service.unvault(shop.provider, str(stored.token), idempotency_key="unvault-1")
+    assert again.id == first.id and again.status == S.SUCCEEDED and shop.sent() == sent  # replayed
+    with pytest.raises(InvalidRequest):  # a new unvault of a token that is gone
+        shop.service.unvault(shop.provider, str(stored.token))
+    assert _kinds(shop.service) == [("vault", S.SUCCEEDED), ("unvault", S.SUCCEEDED), ("unvault", S.FAILED)]
+
+
+def test_charging_an_unvaulted_token_is_refused_and_nothing_succeeds(shop: Vaulting) -> None:
+    stored = shop.vault(key="vault-1")
+    shop.service.unvault(shop.provider, str(stored.token), idempotency_key="unvault-1")
+    with pytest.raises(InvalidRequest) as refused:
+        shop.service.charge_vaulted(shop.provider, str(stored.token), usd("5.00"),
+                                    customer=Customer(reference=stored.provider_reference), idempotency_key="c-1")
+    payment = shop.service.get_payment(str(refused.value.payment_id))
+    assert payment.state == "failed" and payment.authorized == payment.captured == usd("0.00")
+    assert _kinds(shop.service)[-1] == ("sale", S.FAILED)
+
+
+# -- the token as kept ------------------------------------------------------------------------------
+def test_the_token_is_kept_as_the_provider_named_it_and_charged_from_the_ledger(shop: Vaulting) -> None:
+    stored = shop.vault(key="vault-1")
+    assert shop.service.get_transaction(stored.id).token == stored.token
+    assert stored.request["command"] == "vault" and "token" not in stored.request
+    payment = shop.service.charge_vaulted(shop.provider, str(stored.token), usd("5.00"),
+                                          customer=Customer(reference=stored.provider_reference))
+    assert payment.token == stored.token and payment.customer_reference == stored.provider_reference
+    (sale,) = shop.service.list_transactions(payment.id)
+    assert (sale.request["source"], sale.request["vaulted"]) == (stored.token, True)
+
+
+def test_charging_one_buyers_token_as_another_buyer_is_refused(shop: Vaulting) -> None:
+    """PayPal charged Ada's token for Grace (its orders name no customer); Braintree's emulator did
+    too (Braintree refuses a payment method of another customer: 91516). The ledger then held a
+    payment of Grace's paid with Ada's card."""
+    ada, grace = shop.vault(ADA, "vault-ada"), shop.vault(GRACE, "vault-grace")
+    with pytest.raises(InvalidRequest) as refused:
+        shop.service.charge_vaulted(shop.provider, str(ada.token), usd("5.00"),
+                                    customer=Customer(reference=grace.provider_reference), idempotency_key="c-1")
+    payment = shop.service.get_payment(str(refused.value.payment_id))
+    assert payment.state == "failed" and payment.captured == usd("0.00")
+    assert _kinds(shop.service)[-1] == ("sale", S.FAILED)
+    # Ada's own charge goes through.
+    paid = shop.service.charge_vaulted(shop.provider, str(ada.token), usd("5.00"),
+                                       customer=Customer(reference=ada.provider_reference))
+    assert paid.captured == usd("5.00")
+
+
+def test_vaulting_another_buyers_stored_token_is_refused(ledger: Ledger) -> None:
+    """PayPal's vault answers a payment token's id with the token as it is: Ada's token vaulted
+    for Grace succeeded, naming Ada's customer, and Grace's charges of it then failed."""
+    shop = Vaulting("paypal", ledger)
+    try:
+        ada, grace = shop.vault(ADA, "vault-ada"), shop.vault(GRACE, "vault-grace")
+        with pytest.raises(InvalidRequest) as refused:
+            shop.service.vault("paypal", str(ada.token), customer=Customer(reference=grace.provider_reference),
+                               idempotency_key="vault-3")
+        assert (refused.value.code, refused.value.param) == ("customer_mismatch", "customer.reference")
+        assert shop.stored() == 2 and _kinds(shop.service)[-1] == ("vault", S.FAILED)
+        again = shop.service.vault("paypal", str(ada.token), customer=Customer(reference=ada.provider_reference))
+        assert (again.token, again.provider_reference) == (ada.token, ada.provider_reference)
+    finally:
+        shop.close()
+
+
+@pytest.mark.xfail(strict=True, reason="decision: unvault naming a customer refuses a token another customer holds "
+                                       "(a read of the token before deleting it); today the customer is ignored")
+def test_unvault_naming_another_buyer_is_refused(shop: Vaulting) -> None:
+    ada, grace = shop.vault(ADA, "vault-ada"), shop.vault(GRACE, "vault-grace")
+    with pytest.raises(InvalidRequest):
+        shop.service.unvault(shop.provider, str(ada.token), customer=Customer(reference=grace.provider_reference))
+    assert shop.stored() == 2
+
+
+# -- idempotency keys -------------------------------------------------------------------------------
+def test_a_key_used_by_a_vault_is_not_used_again_by_a_charge_or_an_unvault(shop: Vaulting) -> None:
+    stored = shop.vault(key="key-1")
+    sale = shop.service.charge_vaulted(shop.provider, str(stored.token), usd("5.00"),
+                                       customer=Customer(reference=stored.provider_reference), idempotency_key="key-2")
+    sent, before = shop.sent(), _kinds(shop.service)
+    for call in (
+        lambda: shop.service.charge_vaulted(shop.provider, str(stored.token), usd("5.00"),
+                                            customer=Customer(reference=stored.provider_reference),
+                                            idempotency_key="key-1"),
+        lambda: shop.service.unvault(shop.provider, str(stored.token), idempotency_key="key-1"),
+        lambda: shop.service.vault(shop.provider, str(stored.token), customer=ADA, idempotency_key="key-2"),
+        lambda: shop.service.unvault(shop.provider, str(stored.token), idempotency_key="key-2"),
+    ):
+        with pytest.raises(IdempotencyConflict) as conflict:
+            call()
+        assert conflict.value.code == "idempotency_key_reused"
+    assert shop.sent() == sent and _kinds(shop.service) == before and sale.captured == usd("5.00")
+
+
+@pytest.mark.xfail(strict=True, reason="decision: a vault's fingerprint covers the buyer's details (email, name, "
+                                       "phone), as a fresh provider customer is made from them, and fingerprints "
+                                       "already in ledgers must still match; today they are left out, so the key "
+                                       "replays Ada's token for Grace")
+def test_a_vault_key_used_again_for_another_buyer_is_a_conflict(shop: Vaulting) -> None:
+    source = shop.source()
+    shop.service.vault(shop.provider, source, customer=ADA, idempotency_key="vault-1")
+    with pytest.raises(IdempotencyConflict):
+        shop.service.vault(shop.provider, source, customer=GRACE, idempotency_key="vault-1")
+
+
+@pytest.mark.xfail(strict=True, raises=OutcomeUnknown,
+                   reason="decision: Stripe's vault sends its steps under '{key}:customer' and '{key}:attach', in "
+                          "the caller's own key space: a sale keyed 'vault-1:attach' after a vault keyed 'vault-1' is "
+                          "sent, refused by Stripe as a key of another endpoint, and left unknown (and a vault whose "
+                          "step key a charge took stays unknown for good); step keys need a space of their own, and "
+                          "vaults sent before under the old ones must still find theirs")
+def test_a_charge_keyed_like_a_stripe_vault_step_is_its_own_operation(ledger: Ledger) -> None:
+    shop = Vaulting("stripe", ledger)
+    try:
+        shop.vault(key="vault-1")
+        sold = shop.service.sale("stripe", usd("5.00"), source="pm_card_visa", idempotency_key="vault-1:attach")
+        assert sold.captured == usd("5.00")
+    finally:
+        shop.close()
+
+
+# -- bad input and capabilities ---------------------------------------------------------------------
+@pytest.mark.parametrize("source", ["", "  ", "4242424242424242", "4242 4242 4242 4242", "tok\x00en", 42, None])
+def test_a_bad_source_is_refused_before_anything_is_recorded_or_sent(shop: Vaulting, source: Any) -> None:
+    stored = shop.vault(key="vault-1")
+    sent, before = shop.sent(), _kinds(shop.service)
+    customer = Customer(reference=stored.provider_reference)
+    for call in (lambda: shop.service.vault(shop.provider, source, customer=ADA),
+                 lambda: shop.service.unvault(shop.provider, source),
+                 lambda: shop.service.charge_vaulted(shop.provider, source, usd("5.00"), customer=customer)):
+        with pytest.raises(InvalidRequest) as refused:
+            call()
+        assert refused.value.param == "source"
+    assert shop.sent() == sent and _kinds(shop.service) == before
+
+
+@pytest.mark.parametrize("field", ["email", "name", "phone", "id", "reference"])
+def test_a_buyer_with_a_field_of_another_type_is_refused_before_anything_is_recorded_or_sent(
+        shop: Vaulting, field: str) -> None:
+    """A Customer whose id, email, name or phone was not text raised TypeError from the
+    card-number guard (the vault), or reached the plugin's builders."""
+    buyer = attrs.evolve(ADA, **{field: 42})
+    sent = shop.sent()
+    calls = (lambda: shop.service.vault(shop.provider, "tok_x", customer=buyer),
+             lambda: shop.service.unvault(shop.provider, "tok_x", customer=buyer),
+             lambda: shop.service.charge_vaulted(shop.provider, "tok_x", usd("5.00"), customer=buyer),
+             lambda: shop.service.sale(shop.provider, usd("5.00"), source="tok_x",
+                                       order=Order(id="A-1", customer=buyer)))
+    for call in calls:
+        with pytest.raises(InvalidRequest) as refused:
+            call()
+        assert refused.value.param is not None and refused.value.param.endswith(f"customer.{field}")
+    assert shop.sent() == sent and shop.service.list_transactions() == []
+
+
+def test_a_method_that_keeps_no_payment_methods_refuses_before_sending(provider: str, ledger: Ledger) -> None:
+    """vault and unvault were sent on a method configured with can_vault = false (Stripe made a
+    customer and attached the card); only the vaulted charge was refused."""
+    shop = Vaulting(provider, ledger, capabilities={"vault": False})
+    try:
+        source = shop.source()
+        sent = shop.sent()
+        for call in (lambda: shop.service.vault(provider, source, customer=ADA),
+                     lambda: shop.service.unvault(provider, "tok_x"),
+                     lambda: shop.service.charge_vaulted(provider, "tok_x", usd("5.00"),
+                                                         customer=Customer(reference="cust1"))):
+            with pytest.raises(UnsupportedOperation) as refused:
+                call()
+            assert refused.value.code == "no_vault"
+        assert shop.sent() == sent and shop.stored() == 0 and shop.service.list_transactions() == []
+    finally:
+        shop.close()
