@@ -9,6 +9,7 @@ Refunds of most cards succeed at once. Those of `pm_card_pendingRefund` and of b
 `pending`, and those of `pm_card_refundFail` start `succeeded`; `settle` finishes them as Stripe
 does later: `refund.updated` and `charge.refund.updated`, plus `refund.failed` when one fails, which
 gives the amount back to the charge (`amount_refunded`) and books a failure balance transaction.
+A charge a chargeback made unrefundable answers `charge_disputed` (see `disputes`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from paywire_stripe.emulator import charges
+from paywire_stripe.emulator import charges, disputes
 from paywire_stripe.emulator.currencies import check_amount, display
 from paywire_stripe.emulator.customers import merge_metadata
 from paywire_stripe.emulator.errors import StripeError, amount_too_large, invalid_request
@@ -65,6 +66,9 @@ def create(ctx: Context, params: Mapping[str, Any]) -> StripeObject:
         raise invalid_request(
             f"The currency of the refund must match the charge's currency ({currency}).", param="currency", saved=False
         )
+    refused = disputes.refusal(ctx, charge)
+    if refused is not None:
+        raise refused
     left = charges.unrefunded(charge)
     if left <= 0:
         raise StripeError(

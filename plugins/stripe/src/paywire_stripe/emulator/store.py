@@ -66,6 +66,7 @@ class Store:
         self.payment_intents: dict[str, StripeObject] = {}
         self.charges: dict[str, StripeObject] = {}
         self.refunds: dict[str, StripeObject] = {}
+        self.disputes: dict[str, StripeObject] = {}
         self.customers: dict[str, StripeObject] = {}
         self.payment_methods: dict[str, StripeObject] = {}
         self.setup_intents: dict[str, StripeObject] = {}
@@ -87,6 +88,7 @@ class Store:
             "payment_intent": self.payment_intents,
             "charge": self.charges,
             "refund": self.refunds,
+            "dispute": self.disputes,
             "customer": self.customers,
             "payment_method": self.payment_methods,
             "setup_intent": self.setup_intents,
