@@ -25,7 +25,7 @@ def open_dispute(ctx: Context, charge: StripeObject, amount: int | None, inquiry
     """A new dispute of `amount` (default: what the charge has not refunded) of a captured charge."""
     if charge["status"] != "succeeded" or not charge["captured"]:
         raise ValueError(f"{charge['id']} holds no captured money to dispute")
-    disputed = charges.unrefunded(charge) if amount is None else amount
+    disputed = charges.unrefunded(ctx.store, charge) if amount is None else amount
     if not 0 < disputed <= charge["amount_captured"]:
         raise ValueError(f"{charge['id']} cannot be disputed for {disputed}")
     dispute: StripeObject = {

@@ -69,7 +69,7 @@ def create(ctx: Context, params: Mapping[str, Any]) -> StripeObject:
     refused = disputes.refusal(ctx, charge)
     if refused is not None:
         raise refused
-    left = charges.unrefunded(charge)
+    left = charges.unrefunded(store, charge)
     if left <= 0:
         raise StripeError(
             400,
@@ -99,7 +99,7 @@ def create(ctx: Context, params: Mapping[str, Any]) -> StripeObject:
     refund["balance_transaction"] = charges.balance_transaction(ctx, refund, -amount, "refund")
     store.refunds[refund_id] = refund
     charge["amount_refunded"] += amount
-    charge["refunded"] = charge["amount_refunded"] >= charge["amount"]
+    charge["refunded"] = charges.unrefunded(store, charge) <= 0
     ctx.emit("refund.created", refund)
     ctx.emit("charge.refunded", charge)
     return refund
@@ -154,7 +154,7 @@ def settle(ctx: Context, refund: StripeObject, succeed: bool | None = None) -> S
         refund.update(status="failed", failure_reason="expired_or_canceled_card" if method.type == "card" else "declined")
         refund["failure_balance_transaction"] = charges.balance_transaction(ctx, refund, refund["amount"], "refund_failure")
         charge["amount_refunded"] -= refund["amount"]
-        charge["refunded"] = charge["amount_refunded"] >= charge["amount"]
+        charge["refunded"] = charges.unrefunded(store, charge) <= 0
         ctx.emit("refund.failed", refund)
     ctx.emit("refund.updated", refund)
     ctx.emit("charge.refund.updated", refund)

@@ -75,6 +75,7 @@ class Store:
         self.payment_method_notes: dict[str, PaymentMethodNotes] = {}
         self.intent_notes: dict[str, IntentNotes] = {}
         self.challenges: dict[str, Challenge] = {}
+        self.booked_releases: set[str] = set()  # charges whose partial capture booked its release as a refund
 
     def now(self) -> int:
         return int(self.clock())
