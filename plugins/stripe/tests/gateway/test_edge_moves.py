@@ -62,7 +62,8 @@ def service(request: pytest.FixtureRequest, gateway: Any, tmp_path: Path) -> Ite
 
 def held(app: Any, intent_id: str) -> tuple[int, int, int]:
     """(authorized, captured, refunded) of the intent in minor units, from the emulator's store:
-    refunded counts succeeded refunds, less what a capture or cancellation released."""
+    refunded counts succeeded refunds, less what a partial capture released where it booked that as
+    a refund."""
     with app.lock:
         intent = app.store.payment_intents[intent_id]
         charge = app.store.charges.get(intent["latest_charge"] or "")
@@ -71,7 +72,8 @@ def held(app: Any, intent_id: str) -> tuple[int, int, int]:
         card = charge["payment_method_details"].get("card") or {}
         authorized = card.get("amount_authorized") or charge["amount"]
         captured = charge["amount_captured"] if charge["captured"] else 0
-        released = charge["amount"] - captured
+        booked = charge["id"] in app.store.booked_releases  # a partial capture's release, as a refund
+        released = charge["amount"] - captured if booked else 0
         refunded = sum(r["amount"] for r in app.store.refunds.values()
                        if r["charge"] == charge["id"] and r["status"] == "succeeded")
         figures = (authorized, captured, max(0, refunded - released))
@@ -676,3 +678,24 @@ class _Moves:
         keys = (self.app.get(self.intent)["metadata"] or {}).get("paywire_capture_key")
         assert not [t for t in self.service.list_transactions(self.payment_id)
                     if t.kind == "capture" and t.status == TransactionStatus.FAILED and t.idempotency_key == keys]
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "Decision needed: from 2025-03-31.basil a partial capture books no Refund for what it released, "
+    "and the version is that of the request that captured (the dashboard's, another integration's), "
+    "which the charge does not show. The plugin reads at its pinned version and takes a keyless "
+    "refund of exactly the released amount for the release (`without_release`, `ReleaseFilter`), so "
+    "a real one is never counted. Telling them apart needs a choice: require the account's captures "
+    "at the pinned version, match the release by its creation with the capture's balance transaction, "
+    "or pin the plugin to basil and drop the release handling."))
+def test_a_refund_of_exactly_what_a_basil_capture_released_is_counted(
+        service: PaymentService, app: Any, api: Any, deliver_all: Deliver) -> None:
+    seen: set[str] = set()
+    payment = service.authorize("stripe", Money(10000, "EUR"), source="pm_card_visa", return_url=_RETURN)
+    basil = {"Stripe-Version": "2025-03-31.basil"}
+    api.post(f"/v1/payment_intents/{payment.reference}/capture", {"amount_to_capture": 6000}, headers=basil)
+    api.post("/v1/refunds", {"payment_intent": payment.reference, "amount": 4000}, headers=basil)
+    api.post("/v1/refunds", {"payment_intent": payment.reference, "amount": 1000}, headers=basil)
+    deliver_all(seen)
+    check(service, app, payment.id)
+    settle_all(service, app, payment.id, seen, deliver_all)
