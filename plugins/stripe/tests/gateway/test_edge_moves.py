@@ -62,8 +62,8 @@ def service(request: pytest.FixtureRequest, gateway: Any, tmp_path: Path) -> Ite
 
 def held(app: Any, intent_id: str) -> tuple[int, int, int]:
     """(authorized, captured, refunded) of the intent in minor units, from the emulator's store:
-    refunded counts succeeded refunds, less what a partial capture released where it booked that as
-    a refund."""
+    refunded counts succeeded refunds, less what a capture or a cancellation released where that was
+    booked as a refund."""
     with app.lock:
         intent = app.store.payment_intents[intent_id]
         charge = app.store.charges.get(intent["latest_charge"] or "")
@@ -72,7 +72,8 @@ def held(app: Any, intent_id: str) -> tuple[int, int, int]:
         card = charge["payment_method_details"].get("card") or {}
         authorized = card.get("amount_authorized") or charge["amount"]
         captured = charge["amount_captured"] if charge["captured"] else 0
-        booked = charge["id"] in app.store.booked_releases  # a partial capture's release, as a refund
+        # A release booked as a refund: a partial capture's, or the whole of an uncaptured one's.
+        booked = charge["id"] in app.store.booked_releases or not charge["captured"]
         released = charge["amount"] - captured if booked else 0
         refunded = sum(r["amount"] for r in app.store.refunds.values()
                        if r["charge"] == charge["id"] and r["status"] == "succeeded")
