@@ -700,3 +700,32 @@ def test_a_refund_of_exactly_what_a_basil_capture_released_is_counted(
     deliver_all(seen)
     check(service, app, payment.id)
     settle_all(service, app, payment.id, seen, deliver_all)
+
+
+@pytest.mark.parametrize("order", ["failure first", "reversed"])
+def test_a_refund_failure_delivered_while_the_payment_holds_nothing_waits_for_its_refund(
+        service: PaymentService, app: Any, api: Any, deliver_all: Deliver, order: str) -> None:
+    """The sale was declined, the buyer paid its intent with another card, a refund made in the
+    dashboard failed after it succeeded: its failure, delivered before any event of the payment
+    that followed, names a refund the ledger does not hold. It once failed the payment and was
+    spent, so the refund's own late event counted it for good; it waits for the refund instead."""
+    seen: set[str] = set()
+    with pytest.raises(PaywireError) as declined:
+        service.sale("stripe", Money(1000, "EUR"), source="pm_card_chargeDeclined", return_url=_RETURN)
+    payment_id = declined.value.payment_id or ""
+    intent = service.get_payment(payment_id).reference
+    api.post(f"/v1/payment_intents/{intent}/confirm", {"payment_method": "pm_card_refundFail", "return_url": _RETURN})
+    api.post("/v1/refunds", {"payment_intent": intent, "amount": 1})
+    [refund] = list(app.store.refunds.values())
+    app.settle(refund["id"], False)
+    pending = [e for e in app.store.events if e not in seen]
+    if order == "reversed":
+        pending.reverse()
+    else:
+        pending.sort(key=lambda e: app.store.events[e]["type"] != "refund.failed")
+    for event_id in pending:
+        seen.add(event_id)
+        body, headers = app.signed_event(event_id)
+        service.receive_webhook("stripe", headers, body)
+        check(service, app, payment_id)
+    settle_all(service, app, payment_id, seen, deliver_all)
