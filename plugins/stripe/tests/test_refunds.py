@@ -207,3 +207,32 @@ def test_concurrent_refunds_never_over_refund(api: Any) -> None:
     assert sorted(answers) == [200] * 10 + [400] * 6
     charge = api.ok("GET", f"/v1/charges/{intent['latest_charge']}")
     assert (charge["amount_refunded"], charge["refunded"]) == (1000, True)
+
+
+BASIL = {"Stripe-Version": "2025-03-31.basil"}
+
+
+def test_from_basil_a_partial_capture_books_no_refund_and_refunds_stay_within_what_was_captured(api: Any) -> None:
+    """From 2025-03-31.basil a partial capture creates no Refund and leaves the charge's
+    `amount_refunded` alone (https://docs.stripe.com/changelog/basil/2025-03-31/remove-refund-from-partial-capture-and-payment-cancellation-flow):
+    the charge counts only real refunds, and what is left to refund is still what was captured."""
+    intent = api.intent(amount=2000, payment_method="pm_card_visa", confirm=True, capture_method="manual")
+    api.ok("POST", f"/v1/payment_intents/{intent['id']}/capture", {"amount_to_capture": 1500}, headers=BASIL)
+    charge = api.ok("GET", f"/v1/charges/{intent['latest_charge']}", headers=BASIL)
+    assert (charge["amount_captured"], charge["amount_refunded"], charge["refunded"]) == (1500, 0, False)
+    assert api.ok("GET", "/v1/refunds", {"payment_intent": intent["id"]}, headers=BASIL)["data"] == []
+    api.ok("POST", "/v1/refunds", {"payment_intent": intent["id"], "amount": 1000}, headers=BASIL)
+    refused = api.post("/v1/refunds", {"payment_intent": intent["id"], "amount": 501}, headers=BASIL)
+    assert (refused.status, refused.error["code"]) == (400, "amount_too_large")
+    api.ok("POST", "/v1/refunds", {"payment_intent": intent["id"]}, headers=BASIL)  # the rest: 500
+    charge = api.ok("GET", f"/v1/charges/{intent['latest_charge']}", headers=BASIL)
+    assert (charge["amount_refunded"], charge["refunded"]) == (1500, True)
+
+
+def test_from_basil_a_cancellation_refunds_nothing(api: Any, app: Any) -> None:
+    intent = api.intent(amount=2000, payment_method="pm_card_visa", confirm=True, capture_method="manual")
+    api.ok("POST", f"/v1/payment_intents/{intent['id']}/cancel", headers=BASIL)
+    charge = api.ok("GET", f"/v1/charges/{intent['latest_charge']}", headers=BASIL)
+    assert (charge["amount_captured"], charge["amount_refunded"], charge["refunded"]) == (0, 0, False)
+    assert not app.store.refunds
+    assert "charge.refunded" not in [e["type"] for e in app.store.events.values()]

@@ -28,7 +28,8 @@ def test_create_confirm_capture_and_refund(client: stripe.StripeClient) -> None:
     refund = client.v1.refunds.create(params={"payment_intent": intent.id, "amount": 500, "reason": "duplicate"})
     assert (refund.status, refund.amount, refund.reason) == ("succeeded", 500, "duplicate")
     charge = client.v1.charges.retrieve(intent.latest_charge)
-    assert (charge.amount_captured, charge.amount_refunded, charge.refunded) == (1500, 1000, False)
+    # The SDK's API version is past 2025-03-31.basil: the capture released 500 without refunding it
+    assert (charge.amount_captured, charge.amount_refunded, charge.refunded) == (1500, 500, False)
     assert client.v1.payment_intents.retrieve(intent.id).metadata["order_id"] == "A-1001"
 
 

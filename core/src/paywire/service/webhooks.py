@@ -303,7 +303,10 @@ def _failed_event(u: LedgerUnit, payment: Payment, txns: list[Transaction],
             if txn.kind in K.INITIAL and payment.authorized.minor == 0:
                 return replace(payment, failed=True), EventStatus.APPLIED, None
             return payment, EventStatus.APPLIED, None
-    if payment.authorized.minor == 0 and not rules.in_flight(payment, txns).initial:
+    # A failed refund never fails the payment: the refund it names is still to be recorded (its
+    # own event or answer comes later, the buyer may pay a declined payment object meanwhile).
+    about_refund = bool(event.reference) and event.references.get(K.REFUND) == event.reference
+    if payment.authorized.minor == 0 and not rules.in_flight(payment, txns).initial and not about_refund:
         for txn in txns:
             if txn.kind in K.INITIAL and txn.status in _SETTLEABLE:
                 _settle(u, txn, S.FAILED, event)

@@ -31,7 +31,9 @@ requests" pages:
   other parameters (`idempotency_error`), a refused key (401/403). A refusal for the payment's own
   state (`payment_intent_unexpected_state`: its error embeds the intent, canceled when Stripe let
   the authorization lapse; a charge already captured or refunded) is a `StateError` with
-  `state_conflict`: the ledger is behind Stripe, and the service reads the intent.
+  `state_conflict`: the ledger is behind Stripe, and the service reads the intent. A refund of a
+  charged-back charge (`charge_disputed`) is a `StateError` without it: a chargeback moves neither
+  total the ledger keeps.
 - A 2xx is Stripe's success unless the object itself shows a failure (an intent back in
   `requires_payment_method` with its error, or canceled; a refund failed or canceled): one that
   only another validator refuses (a shop's `validate_response` policy) was applied, so unknown.
@@ -72,11 +74,13 @@ _STATE_CODES = frozenset({
     "charge_already_captured",
     "charge_already_refunded",
     "charge_expired_for_capture",
+    "charge_disputed",
     "payment_method_unexpected_state",
 })
 # Of those, the ones about the payment itself (lapsed, or captured, canceled or refunded without
-# paywire): the ledger's view of it is behind Stripe's (`PaywireError.state_conflict`).
-_CONFLICT_CODES = _STATE_CODES - {"payment_method_unexpected_state"}
+# paywire): the ledger's view of it is behind Stripe's (`PaywireError.state_conflict`). A chargeback
+# (`charge_disputed`) moves neither total, so it leaves the ledger's view as it was.
+_CONFLICT_CODES = _STATE_CODES - {"payment_method_unexpected_state", "charge_disputed"}
 # A refund of more than the charge has unrefunded: the ledger, which checks what is left before
 # sending, counts less refunded than Stripe (a refund made without paywire), so it is behind too.
 _REFUND_EXCEEDS = "amount_too_large"

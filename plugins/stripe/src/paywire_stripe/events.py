@@ -25,7 +25,9 @@ What each event means for a payment:
 A `payment_intent.processing` or a refund still `pending` is `other`: the request was accepted and
 the events above settle it (`payment_intent.succeeded` / `payment_intent.payment_failed` for an
 intent that was processing; `refund.updated` / `charge.refund.updated` / `refund.failed` for a
-refund). Everything else is `other`. `reference` is the PaymentIntent (the refund, for refund
+refund). Everything else is `other`, disputes (`charge.dispute.*`) among them: a chargeback takes
+money from the balance but changes neither what the charge captured nor what it refunded, the
+totals the ledger keeps. `reference` is the PaymentIntent (the refund, for refund
 events, so a failed refund names exactly the refund that failed); `references` names every Stripe
 id the object carries.
 

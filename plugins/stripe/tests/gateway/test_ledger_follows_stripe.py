@@ -1,12 +1,14 @@
 """The ledger against Stripe under any mix of the shop's operations, the dashboard's, lost answers,
-retries, refunds Stripe decides later, and Stripe's events delivered late, twice and in any order:
-at every step the ledger claims no more than Stripe holds, and once every event is in and the
-payment reconciled, it holds what Stripe holds, and a replay of each operation says what the
-ledger recorded."""
+retries, refunds Stripe decides later, disputes, and Stripe's events delivered late, twice and in
+any order: at every step the ledger claims no more than Stripe holds (a refund Stripe failed after
+it succeeded counts as Stripe's until an event or a reconcile tells the shop: nothing else can),
+and once every event is in and the payment reconciled, it holds what Stripe holds, and a replay of
+each operation says what the ledger recorded."""
 
 from __future__ import annotations
 
 import itertools
+import json
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +37,7 @@ _ACTIONS = (
     "lost capture",
     "retry",
     "decide refund",
+    "dispute",
     "reconcile",
 )
 
@@ -79,6 +82,9 @@ def _run(service: PaymentService, app: StripeEmulator, api: Any, data: Any) -> N
         ] in ("succeeded", "requires_capture")
     seen: set[str] = set()
     waiting: list[str] = []
+    # Refunds Stripe failed after they succeeded, by id, that no event or reconcile told the shop of
+    # yet: the ledger cannot know, so until it is told Stripe's word on them is the one it had.
+    unheard: dict[str, int] = {}
 
     def collect() -> None:
         waiting.extend(e for e in list(app.store.events) if e not in seen)
@@ -87,6 +93,9 @@ def _run(service: PaymentService, app: StripeEmulator, api: Any, data: Any) -> N
     def deliver(event_id: str) -> None:
         body, headers = app.signed_event(event_id)
         service.receive_webhook("stripe", headers, body)
+        told = json.loads(body)["data"]["object"]
+        if told.get("object") == "refund" and told.get("status") in ("failed", "canceled"):
+            unheard.pop(told["id"], None)
 
     def stripe_holds() -> CommandResult:
         return service.gateway.execute("stripe", "fetch", Subject(reference=intent))
@@ -97,8 +106,8 @@ def _run(service: PaymentService, app: StripeEmulator, api: Any, data: Any) -> N
         assert (
             payment.authorized <= held.authorized
             and payment.captured <= held.captured
-            and payment.refunded <= held.refunded
-        ), (payment, held)
+            and payment.refunded.minor <= held.refunded.minor + sum(unheard.values())
+        ), (payment, held, unheard)
         return payment
 
     collect()
@@ -106,7 +115,7 @@ def _run(service: PaymentService, app: StripeEmulator, api: Any, data: Any) -> N
         action = data.draw(st.sampled_from(_ACTIONS), label="action")
         amount = eur(data.draw(st.integers(1, 1000), label="amount"))
         try:
-            _step(service, app, api, data, action, amount, payment_id, intent, waiting, deliver)
+            _step(service, app, api, data, action, amount, payment_id, intent, waiting, deliver, unheard)
         except PaywireError:
             pass  # refused, declined or lost: the ledger says which, and the invariant below holds either way
         collect()
@@ -129,6 +138,7 @@ def _run(service: PaymentService, app: StripeEmulator, api: Any, data: Any) -> N
         deliver(waiting.pop())
     report = service.reconcile(payment_id=payment_id)
     assert report.clean, report
+    assert not unheard, unheard  # every failure was delivered
     payment, held = at_most_stripe(), stripe_holds()
     assert (payment.authorized, payment.captured, payment.refunded) == (held.authorized, held.captured, held.refunded)
     _replays_agree(service, payment)
@@ -145,6 +155,7 @@ def _step(
     intent: str,
     waiting: list[str],
     deliver: Any,
+    unheard: dict[str, int],
 ) -> None:
     if action.startswith("deliver") and waiting:
         index = data.draw(st.integers(0, len(waiting) - 1), label="event")
@@ -177,12 +188,25 @@ def _step(
         undecided = [r for r in app.store.refunds.values() if r["status"] in ("pending", "succeeded")]
         if undecided:
             refund = undecided[data.draw(st.integers(0, len(undecided) - 1), label="refund")]
+            done = refund["status"] == "succeeded"
             try:
-                app.settle(refund["id"], False if refund["status"] == "succeeded" else data.draw(st.booleans()))
+                app.settle(refund["id"], False if done else data.draw(st.booleans()))
             except ValueError:
                 pass  # a card whose refunds stay done
+            if done and app.store.refunds[refund["id"]]["status"] == "failed":
+                unheard[refund["id"]] = refund["amount"]  # in EUR, Stripe's unit is the minor unit
+    elif action == "dispute":  # the cardholder's bank: a chargeback or inquiry, or its decision
+        open_ = [d for d in app.store.disputes.values() if d["status"] in ("needs_response", "warning_needs_response")]
+        try:
+            if open_:
+                app.close_dispute(open_[0]["id"], data.draw(st.booleans(), label="won"))
+            else:
+                app.dispute(intent, inquiry=data.draw(st.booleans(), label="inquiry"))
+        except ValueError:
+            pass  # nothing captured and unrefunded to dispute
     elif action == "reconcile":
         service.reconcile(payment_id=payment_id)
+        unheard.clear()
 
 
 def _replays_agree(service: PaymentService, payment: Payment) -> None:

@@ -18,7 +18,8 @@ real result, as Stripe does when a load balancer's 502/504 hid it.
 What Stripe decides later (a bank debit in `processing`, a `pending` refund, a `refundFail`
 card's refund) waits for `settle(id, succeed=None)` or `POST /_paywire/stripe/settle`
 (`{"id": "pi_..." | "re_...", "succeed": true | false | null}`); the events it makes are
-delivered, signed, to the webhook URL like every other.
+delivered, signed, to the webhook URL like every other. What a cardholder does through their bank
+waits for `dispute(id)` and `close_dispute(dp, won)` (see `disputes`).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from urllib.parse import urlsplit
 import attrs
 
 from paywire.testing.emulator import EmulatorApp, EmulatorRequest, EmulatorServer, Reply
-from paywire_stripe.emulator import auth, events, payment_intents, refunds
+from paywire_stripe.emulator import auth, disputes, events, payment_intents, refunds
 from paywire_stripe.emulator.errors import StripeError, invalid_request
 from paywire_stripe.emulator.replies import error_reply
 from paywire_stripe.emulator.routes import StripeRoutes
@@ -51,6 +52,7 @@ _PREFIX_KINDS = {
     "pi": "payment_intent",
     "ch": "charge",
     "re": "refund",
+    "dp": "dispute",
     "cus": "customer",
     "pm": "payment_method",
     "seti": "setup_intent",
@@ -181,6 +183,21 @@ class StripeEmulator(StripeRoutes, EmulatorApp):
         with self.lock:
             payment_intents.expire(self._context_for(None), self.store.get("payment_intent", intent_id, "id"))
             return self.get(intent_id)
+
+    def dispute(self, object_id: str, amount: int | None = None, *, inquiry: bool = False,
+                reason: str = "fraudulent") -> StripeObject:
+        """The cardholder disputes the captured charge of a PaymentIntent (`pi_...`) or a charge
+        (`ch_...`): for `amount` (default: what is not refunded), a chargeback unless `inquiry`."""
+        with self.lock:
+            if object_id.startswith("pi_"):
+                object_id = self.store.get("payment_intent", object_id, "id")["latest_charge"] or ""
+            charge = self.store.get("charge", object_id, "id")
+            return copy.deepcopy(disputes.open_dispute(self._context_for(None), charge, amount, inquiry, reason))
+
+    def close_dispute(self, dispute_id: str, won: bool) -> StripeObject:
+        """The bank decides a dispute (`dp_...`): won gives a chargeback's funds back."""
+        with self.lock:
+            return copy.deepcopy(disputes.close(self._context_for(None), self.store.get("dispute", dispute_id, "id"), won))
 
     def _control(self, request: EmulatorRequest) -> Reply:
         if request.path == "/_paywire/stripe/settle" and request.method == "POST":

@@ -3,8 +3,8 @@
 A successful card attempt makes a `succeeded` charge (`captured` false until captured for manual
 capture); a decline makes a `failed` one with `failure_code`/`outcome`. A bank debit makes a
 `pending` one, captured but not paid, until it settles as `succeeded` or `failed`. A partial capture releases
-the remainder, which Stripe reports in `amount_refunded` (so "unrefunded" is always what was
-captured minus refunds); `refunded` turns true once the whole amount is refunded or released.
+the remainder, which Stripe reports in `amount_refunded` before 2025-03-31.basil (not from it);
+"unrefunded" is always what was captured minus refunds, and `refunded` turns true once nothing is.
 
 A card charge of an intent that asked for partial authorization says how it went: its card's
 `amount_requested` (what was asked), `amount_authorized` and `partial_authorization.status`; a
@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from paywire_stripe.emulator.cards import Decline
-from paywire_stripe.emulator.store import Context, StripeObject
+from paywire_stripe.emulator.store import Context, Store, StripeObject
 
 __all__ = ["balance_transaction", "new_charge", "unrefunded"]
 
@@ -185,7 +185,9 @@ def balance_transaction(ctx: Context, source: StripeObject, amount: int, kind: s
     return txn_id
 
 
-def unrefunded(charge: StripeObject) -> int:
-    """What can still be refunded: the amount minus refunds and released (uncaptured) funds."""
-    value: Any = charge["amount"] - charge["amount_refunded"]
+def unrefunded(store: Store, charge: StripeObject) -> int:
+    """What can still be refunded: what was captured less the refunds `amount_refunded` counts
+    (which, where a partial capture booked its release as a refund, counts that too)."""
+    released = charge["amount"] - charge["amount_captured"] if charge["id"] in store.booked_releases else 0
+    value: Any = charge["amount_captured"] - (charge["amount_refunded"] - released)
     return int(value)

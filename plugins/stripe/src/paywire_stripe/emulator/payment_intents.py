@@ -77,7 +77,9 @@ AUTHENTICATION_FAILED = (
 )
 DYNAMIC_PAYMENT_METHODS_VERSION = "2023-08-16"
 # Before 2025-03-31.basil a partial capture books the released remainder, and a cancellation the
-# released authorization, as a Refund of the charge, listed with its refunds (https://docs.stripe.com/changelog/basil/2025-03-31/remove-refund-from-partial-capture-and-payment-cancellation-flow).
+# released authorization, as a Refund of the charge, listed with its refunds and counted in its
+# `amount_refunded`; from basil neither (no Refund, no `charge.refunded`, `amount_refunded` and
+# `refunded` untouched), as the version of the request that captures or cancels says (https://docs.stripe.com/changelog/basil/2025-03-31/remove-refund-from-partial-capture-and-payment-cancellation-flow).
 RELEASE_WITHOUT_REFUND_VERSION = "2025-03-31"
 AUTOMATIC_ASYNC_CAPTURE_VERSION = "2024-04-10"
 
@@ -578,9 +580,11 @@ def capture(ctx: Context, intent: StripeObject, params: Mapping[str, Any]) -> St
         )
     check_amount(amount, intent["currency"], "amount_to_capture", charge=False)
     charge = store.charges[intent["latest_charge"]]
-    charge.update(captured=True, amount_captured=amount, amount_refunded=charge["amount"] - amount)
+    charge.update(captured=True, amount_captured=amount)
     charge["balance_transaction"] = charges.balance_transaction(ctx, charge, amount, "charge")
     if amount < charge["amount"] and ctx.api_version < RELEASE_WITHOUT_REFUND_VERSION:
+        charge["amount_refunded"] = charge["amount"] - amount  # from basil the release is no refund
+        store.booked_releases.add(charge["id"])
         _release_refund(ctx, charge, charge["amount"] - amount)
     for name in ("statement_descriptor", "statement_descriptor_suffix", "application_fee_amount"):
         if name in params:
@@ -631,11 +635,11 @@ def cancel(ctx: Context, intent: StripeObject, params: Mapping[str, Any]) -> Str
             f"of the following statuses may be canceled: {', '.join(CANCELABLE)}.",
             payment_intent=store.render(intent),
         )
-    if status == "requires_capture":  # releasing the authorization
+    if status == "requires_capture" and ctx.api_version < RELEASE_WITHOUT_REFUND_VERSION:
+        # Releasing the authorization books a Refund of it; from basil nothing is refunded.
         charge = store.charges[intent["latest_charge"]]
         charge.update(amount_refunded=charge["amount"], refunded=True)
-        if ctx.api_version < RELEASE_WITHOUT_REFUND_VERSION:
-            _release_refund(ctx, charge, charge["amount"])
+        _release_refund(ctx, charge, charge["amount"])
         ctx.emit("charge.refunded", charge)
     store.intent_notes[intent["id"]].challenge = None
     intent.update(

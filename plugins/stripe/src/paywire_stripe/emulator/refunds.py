@@ -9,6 +9,7 @@ Refunds of most cards succeed at once. Those of `pm_card_pendingRefund` and of b
 `pending`, and those of `pm_card_refundFail` start `succeeded`; `settle` finishes them as Stripe
 does later: `refund.updated` and `charge.refund.updated`, plus `refund.failed` when one fails, which
 gives the amount back to the charge (`amount_refunded`) and books a failure balance transaction.
+A charge a chargeback made unrefundable answers `charge_disputed` (see `disputes`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from paywire_stripe.emulator import charges
+from paywire_stripe.emulator import charges, disputes
 from paywire_stripe.emulator.currencies import check_amount, display
 from paywire_stripe.emulator.customers import merge_metadata
 from paywire_stripe.emulator.errors import StripeError, amount_too_large, invalid_request
@@ -65,7 +66,10 @@ def create(ctx: Context, params: Mapping[str, Any]) -> StripeObject:
         raise invalid_request(
             f"The currency of the refund must match the charge's currency ({currency}).", param="currency", saved=False
         )
-    left = charges.unrefunded(charge)
+    refused = disputes.refusal(ctx, charge)
+    if refused is not None:
+        raise refused
+    left = charges.unrefunded(store, charge)
     if left <= 0:
         raise StripeError(
             400,
@@ -95,7 +99,7 @@ def create(ctx: Context, params: Mapping[str, Any]) -> StripeObject:
     refund["balance_transaction"] = charges.balance_transaction(ctx, refund, -amount, "refund")
     store.refunds[refund_id] = refund
     charge["amount_refunded"] += amount
-    charge["refunded"] = charge["amount_refunded"] >= charge["amount"]
+    charge["refunded"] = charges.unrefunded(store, charge) <= 0
     ctx.emit("refund.created", refund)
     ctx.emit("charge.refunded", charge)
     return refund
@@ -150,7 +154,7 @@ def settle(ctx: Context, refund: StripeObject, succeed: bool | None = None) -> S
         refund.update(status="failed", failure_reason="expired_or_canceled_card" if method.type == "card" else "declined")
         refund["failure_balance_transaction"] = charges.balance_transaction(ctx, refund, refund["amount"], "refund_failure")
         charge["amount_refunded"] -= refund["amount"]
-        charge["refunded"] = charge["amount_refunded"] >= charge["amount"]
+        charge["refunded"] = charges.unrefunded(store, charge) <= 0
         ctx.emit("refund.failed", refund)
     ctx.emit("refund.updated", refund)
     ctx.emit("charge.refund.updated", refund)

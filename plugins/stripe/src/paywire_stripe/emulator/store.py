@@ -66,6 +66,7 @@ class Store:
         self.payment_intents: dict[str, StripeObject] = {}
         self.charges: dict[str, StripeObject] = {}
         self.refunds: dict[str, StripeObject] = {}
+        self.disputes: dict[str, StripeObject] = {}
         self.customers: dict[str, StripeObject] = {}
         self.payment_methods: dict[str, StripeObject] = {}
         self.setup_intents: dict[str, StripeObject] = {}
@@ -74,6 +75,7 @@ class Store:
         self.payment_method_notes: dict[str, PaymentMethodNotes] = {}
         self.intent_notes: dict[str, IntentNotes] = {}
         self.challenges: dict[str, Challenge] = {}
+        self.booked_releases: set[str] = set()  # charges whose partial capture booked its release as a refund
 
     def now(self) -> int:
         return int(self.clock())
@@ -87,6 +89,7 @@ class Store:
             "payment_intent": self.payment_intents,
             "charge": self.charges,
             "refund": self.refunds,
+            "dispute": self.disputes,
             "customer": self.customers,
             "payment_method": self.payment_methods,
             "setup_intent": self.setup_intents,
