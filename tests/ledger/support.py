@@ -8,8 +8,8 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
-from paywire import Money
-from paywire.ledger import Payment, Transaction
+from paywire import Money, OutcomeUnknown
+from paywire.ledger import Payment, Transaction, TransactionStatus
 from paywire.ledger.model import now
 from paywire.service import PaymentService
 from tests.ledger.fakepay import FakePayApp
@@ -95,3 +95,24 @@ def cause_chain(error: BaseException) -> list[BaseException]:
         chain.append(current)
         current = current.__cause__
     return chain
+
+
+def unrecorded_capture_settles_later(service: PaymentService, app: FakePayApp, payment_id: str,
+                                     error: BaseException) -> None:
+    """After a capture of 20.00 (key "capture-1") of a 50.00 authorization was sent and its answer
+    could not be recorded (`error`): it stays open, never failed, with nothing half-written;
+    reconciliation settles it once its request can no longer land, and the call again under its
+    key gets the stored outcome, sent no more."""
+    assert isinstance(error, OutcomeUnknown), error
+    (txn,) = [t for t in service.list_transactions(payment_id) if t.kind == "capture"]
+    assert (error.payment_id, error.transaction_id) == (payment_id, txn.id)
+    assert txn.status == TransactionStatus.PENDING and app.count("capture") == 1  # sent: open, never failed
+    assert service.get_payment(payment_id).captured == eur("0.00")  # no half-written outcome
+    wait_out_life(service, [txn.id])
+    report = service.reconcile(payment_id=payment_id)
+    assert report.errors == () and report.mismatches == (), report
+    assert service.get_transaction(txn.id).status == TransactionStatus.SUCCEEDED
+    settled = service.get_payment(payment_id)
+    assert ledger_totals(settled) == app.totals(settled.reference or "") == (5_000, 2_000, 0)
+    assert service.capture(payment_id, eur("20.00"), idempotency_key="capture-1") == settled  # the stored outcome
+    assert app.count("capture") == 1

@@ -167,3 +167,36 @@ def metric(text: str, name: str, **labels: str) -> float:
 
     return float(sum(sample.value for family in text_string_to_metric_families(text) for sample in family.samples
                      if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items())))
+
+
+@contextmanager
+def serving_on_port_0(config: Path, plugin_path: Path,
+                      without: Sequence[str] = ()) -> Iterator[tuple[ServeProcess, list[str]]]:
+    """`paywire serve --port 0` (any free port; `without` these environment variables): a client
+    of the port it says it listens on, and the lines it logged before saying so. Stopped by
+    SIGTERM on leaving, which it must answer with exit 0."""
+    import queue
+    import re
+
+    command, env = ServeProcess.command(config, plugin_path, ["--port", "0"])
+    for name in without:
+        del env[name]
+    with subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True) as proc:
+        stderr = proc.stderr
+        assert stderr is not None
+        lines: queue.Queue[str] = queue.Queue()
+        reader = threading.Thread(target=lambda: [lines.put(line) for line in stderr] + [lines.put("")], daemon=True)
+        reader.start()
+        said: list[str] = []
+        try:
+            while not (found := re.search(r"listening on http://127\.0\.0\.1:(\d+)", line := lines.get(timeout=60))):
+                assert line, f"paywire serve ended without saying where it listens: {said}"  # "": stderr closed
+                said.append(line)
+            probe = ServeProcess.__new__(ServeProcess)  # its requests, on the port the server named
+            probe.port = int(found.group(1))
+            yield probe, said
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(60) == 0
+        finally:
+            proc.kill()
+            reader.join(5)

@@ -209,32 +209,11 @@ def test_a_port_already_taken_is_a_configuration_error_naming_it_and_json_under_
 def test_port_0_says_which_port_it_listens_on(provider: tuple[CountingFakePay, str], pg_url: str, plugin_path: Path,
                                               tmp_path: Path) -> None:
     """`--port 0` is any free port: nothing said which, so nothing could reach the server."""
-    import queue
-    import re
-    import signal
-    import subprocess
-
-    from tests.serve.support import ServeProcess
+    from tests.serve.support import serving_on_port_0
 
     config = write_config(tmp_path / "paywire.toml", provider[1], pg_url)
-    command, env = ServeProcess.command(config, plugin_path, ["--port", "0"])
-    with subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True) as proc:
-        stderr = proc.stderr
-        assert stderr is not None
-        lines: queue.Queue[str] = queue.Queue()
-        reader = threading.Thread(target=lambda: [lines.put(line) for line in stderr] + [lines.put("")], daemon=True)
-        reader.start()
-        try:
-            while not (found := re.search(r"listening on http://127\.0\.0\.1:(\d+)", line := lines.get(timeout=60))):
-                assert line, "paywire serve ended without saying where it listens"  # "": its stderr closed
-            probe = ServeProcess.__new__(ServeProcess)  # its requests, on the port the server named
-            probe.port = int(found.group(1))
-            assert probe.request("GET", "/healthz")[0] == 200
-            proc.send_signal(signal.SIGTERM)
-            assert proc.wait(60) == 0
-        finally:
-            proc.kill()
-            reader.join(5)
+    with serving_on_port_0(config, plugin_path) as (probe, _):
+        assert probe.request("GET", "/healthz")[0] == 200
 
 
 @pytest.mark.parametrize("secret", [False, True])
@@ -243,38 +222,14 @@ def test_a_method_whose_webhooks_cannot_be_verified_is_said_at_start(
     """Without its webhook secret every delivery would be a 500, redelivered for days: said when the
     server starts, naming the variable, not first at a delivery. The server still starts (a method
     whose provider sends it no webhooks needs no secret)."""
-    import queue
-    import re
-    import signal
-    import subprocess
-
-    from tests.serve.support import ServeProcess
+    from tests.serve.support import serving_on_port_0
 
     config = write_config(tmp_path / "paywire.toml", provider[1], pg_url)
-    command, env = ServeProcess.command(config, plugin_path, ["--port", "0"])
-    if not secret:
-        del env["PAYWIRE_FAKEPAY_WEBHOOK_SECRET"]
-    with subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True) as proc:
-        stderr = proc.stderr
-        assert stderr is not None
-        lines: queue.Queue[str] = queue.Queue()
-        reader = threading.Thread(target=lambda: [lines.put(line) for line in stderr] + [lines.put("")], daemon=True)
-        reader.start()
-        said: list[str] = []
-        try:
-            while not (found := re.search(r"listening on http://127\.0\.0\.1:(\d+)", line := lines.get(timeout=60))):
-                assert line, f"paywire serve ended: {said}"
-                said.append(line)
-            warned = [line for line in said if "webhooks for method 'fakepay' will be refused" in line]
-            if secret:
-                assert warned == [], said
-            else:
-                assert len(warned) == 1 and "PAYWIRE_FAKEPAY_WEBHOOK_SECRET" in warned[0] and "WARNING" in warned[0], said
-            probe = ServeProcess.__new__(ServeProcess)
-            probe.port = int(found.group(1))
-            assert probe.request("GET", "/healthz")[0] == 200
-            proc.send_signal(signal.SIGTERM)
-            assert proc.wait(60) == 0
-        finally:
-            proc.kill()
-            reader.join(5)
+    with serving_on_port_0(config, plugin_path, without=() if secret else ["PAYWIRE_FAKEPAY_WEBHOOK_SECRET"]) as (
+            probe, said):
+        warned = [line for line in said if "webhooks for method 'fakepay' will be refused" in line]
+        if secret:
+            assert warned == [], said
+        else:
+            assert len(warned) == 1 and "PAYWIRE_FAKEPAY_WEBHOOK_SECRET" in warned[0] and "WARNING" in warned[0], said
+        assert probe.request("GET", "/healthz")[0] == 200
