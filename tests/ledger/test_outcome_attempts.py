@@ -9,9 +9,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import attrs
 import pytest
 
-from paywire import InvalidRequest, OutcomeUnknown, PaywireError, Retry, hookimpl
+from paywire import InvalidRequest, OutcomeUnknown, PaywireError, ProviderOperation, Retry, hookimpl
 from paywire.ledger import Ledger, PaymentState, TransactionStatus
 from paywire.service import PaymentService
 from paywire.testing.emulator import Fault
@@ -155,3 +156,52 @@ def test_a_resend_the_provider_refuses_before_processing_leaves_a_lost_operation
         agree(service, app, payment_id)
     finally:
         gateway.close()
+
+
+class MisspeltStatus:
+    """A plugin whose answer handling builds a result with a status paywire does not know, as a
+    handler returning `{"status": "pending"}` does."""
+
+    def __init__(self, command: str) -> None:
+        self.command = command
+
+    @hookimpl
+    def handle_response(self, command: str, result: Any) -> None:
+        if command == self.command:
+            attrs.evolve(result, status="pending")
+
+
+@pytest.mark.parametrize("kind", ["authorize", "capture"])
+def test_a_result_with_a_status_paywire_does_not_know_is_unknown_never_succeeded(
+    fakepay: tuple[FakePayApp, str], ledger: Ledger, kind: str,
+) -> None:
+    """A misspelt status once read as a success ("pending" is none of succeeded, accepted,
+    action_required): the ledger recorded money moved on the plugin's word. The result is refused
+    where it is built, and the operation, sent, is unknown until reconciliation reads the provider."""
+    app, url = fakepay
+    gateway = make_gateway(url, extra=[MisspeltStatus(kind)], **FAST)
+    service = PaymentService(gateway, ledger, margin=0)
+    try:
+        payment_id = service.authorize("fakepay", eur("50.00"), source="tok_ok").id if kind == "capture" else None
+        with pytest.raises(OutcomeUnknown) as lost:
+            if kind == "capture":
+                service.capture(payment_id or "", eur("20.00"), idempotency_key="cap-1")
+            else:
+                service.authorize("fakepay", eur("50.00"), source="tok_ok", idempotency_key="auth-1")
+        assert "status is 'pending'" in str(lost.value) and app.count(kind) == 1
+        txn = service.get_transaction(lost.value.transaction_id or "")
+        assert txn.status == S.UNKNOWN, (txn.status, txn.error_type)
+        report = service.reconcile()
+        assert [(s.transaction_id, s.status) for s in report.settled] == [(txn.id, S.SUCCEEDED)]
+        agree(service, app, txn.payment_id or "")
+    finally:
+        gateway.close()
+
+
+@pytest.mark.parametrize("field", ["kind", "status"])
+def test_a_provider_operation_paywire_cannot_read_is_refused_where_it_is_built(field: str) -> None:
+    """A fetch listing a capture "pending" (for accepted) or a "charge" would be matched to lost
+    requests as if it were one paywire knows; the plugin's mistake is named where it is made."""
+    fields: dict[str, Any] = {"kind": "capture", "reference": "cap_1", "amount": eur("5.00"), field: "pending"}
+    with pytest.raises(ValueError, match=f"ProviderOperation.{field} is 'pending'; it must be one of"):
+        ProviderOperation(**fields)

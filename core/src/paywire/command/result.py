@@ -30,6 +30,19 @@ class ProviderState:
     NOT_FOUND: Final = "not_found"
 
 
+def _one_of(*allowed: str) -> Any:
+    """A validator refusing a value outside `allowed`: a plugin's misspelt status ("pending",
+    "success") would otherwise read as a success, recorded as money moved."""
+    choices = frozenset(allowed)
+
+    def check(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if value not in choices:
+            raise ValueError(f"{type(instance).__name__}.{attribute.name} is {value!r}; it must be one of "
+                             f"{', '.join(map(repr, allowed))}")
+
+    return check
+
+
 def _mapping(value: Mapping[str, str] | None) -> Mapping[str, str]:
     return MappingProxyType(dict(value or {}))
 
@@ -61,10 +74,10 @@ class ProviderOperation:
         capture's reversal (or be undone with the wrong one). None: not reported.
     """
 
-    kind: str
+    kind: str = attrs.field(validator=_one_of("capture", "refund"))
     reference: str
     amount: Money
-    status: str = "succeeded"
+    status: str = attrs.field(default="succeeded", validator=_one_of("succeeded", "accepted", "failed", "reversed"))
     idempotency_key: str | None = None
     parent: str | None = None
 
@@ -91,7 +104,7 @@ class CommandResult:
     :param raw: the decoded answer, for handlers and observers; never logged unredacted.
     """
 
-    status: str = "succeeded"
+    status: str = attrs.field(default="succeeded", validator=_one_of("succeeded", "action_required", "accepted"))
     reference: str | None = None
     state: str | None = None
     amount: Money | None = None
