@@ -27,6 +27,7 @@ from paywire import (
 )
 from paywire.ledger import Ledger
 from paywire.ledger.model import Transaction, TransactionStatus
+from paywire.service import payments
 from paywire.testing.emulator import EmulatorServer, Fault
 from paywire.testing.recorder import TransferRecorder
 from paywire.testing.sandbox import load_sandbox
@@ -412,6 +413,54 @@ def test_a_charge_keyed_like_a_stripe_vault_step_is_its_own_operation(ledger: Le
         shop.vault(key="vault-1")
         sold = shop.service.sale("stripe", usd("5.00"), source="pm_card_visa", idempotency_key="vault-1:attach")
         assert sold.captured == usd("5.00")
+    finally:
+        shop.close()
+
+
+@pytest.mark.parametrize("key", ["paywire:attach:vault-1", "paywire:customer:vault-1", "paywire:x"])
+def test_a_key_in_paywires_own_key_space_is_refused_before_anything_is_recorded_or_sent(
+        shop: Vaulting, key: str) -> None:
+    """Where the keys of a command's steps are made: the provider would refuse the one sent second."""
+    stored = shop.vault(key="vault-1")
+    payment = shop.service.charge_vaulted(shop.provider, str(stored.token), usd("5.00"),
+                                          customer=Customer(reference=stored.provider_reference))
+    source, buyer = shop.source(), Customer(reference=stored.provider_reference)
+    sent, before = shop.sent(), _kinds(shop.service)
+    for call in (
+        lambda: shop.service.sale(shop.provider, usd("5.00"), source=source, idempotency_key=key),
+        lambda: shop.service.charge_vaulted(shop.provider, str(stored.token), usd("5.00"), customer=buyer,
+                                            idempotency_key=key),
+        lambda: shop.service.refund(payment.id, usd("1.00"), idempotency_key=key),
+        lambda: shop.service.vault(shop.provider, source, customer=ADA, idempotency_key=key),
+        lambda: shop.service.unvault(shop.provider, str(stored.token), idempotency_key=key),
+    ):
+        with pytest.raises(InvalidRequest) as refused:
+            call()
+        assert (refused.value.code, refused.value.param) == ("idempotency_key_reserved", "idempotency_key")
+        assert "begins with 'paywire:'" in str(refused.value) and "nothing was recorded or sent" in str(refused.value)
+        assert shop.sent() == sent
+    assert _kinds(shop.service) == before and shop.stored() == 1
+
+
+def test_an_operation_an_earlier_release_recorded_under_a_key_in_paywires_space_is_still_found(
+        ledger: Ledger, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The space was the caller's before: an operation recorded under such a key is replayed, and
+    resent, under it, not refused."""
+    shop = Vaulting("stripe", ledger)
+    try:
+        with monkeypatch.context() as before:
+            before.setattr(payments, "require_callers_key", lambda key: None)  # that release took any key
+            paid = shop.service.sale("stripe", usd("5.00"), source="pm_card_visa", idempotency_key="paywire:sale-1")
+            shop.app.inject(attrs.evolve(VAULT_WRITE["stripe"]))
+            with pytest.raises(OutcomeUnknown) as lost:
+                shop.service.vault("stripe", "pm_card_visa", idempotency_key="paywire:vault-1")
+        sent = shop.sent()
+        assert shop.service.sale("stripe", usd("5.00"), source="pm_card_visa",
+                                 idempotency_key="paywire:sale-1") == paid and shop.sent() == sent
+        stored = shop.service.vault("stripe", "pm_card_visa", idempotency_key="paywire:vault-1")
+        assert (stored.id, stored.status) == (lost.value.transaction_id, S.SUCCEEDED) and shop.stored() == 1
+        with pytest.raises(IdempotencyConflict):  # still that sale's key
+            shop.service.sale("stripe", usd("6.00"), source="pm_card_visa", idempotency_key="paywire:sale-1")
     finally:
         shop.close()
 
