@@ -27,6 +27,7 @@ from paywire import (
 )
 from paywire.ledger import Ledger
 from paywire.ledger.model import Transaction, TransactionStatus
+from paywire.service import payments
 from paywire.testing.emulator import EmulatorServer, Fault
 from paywire.testing.recorder import TransferRecorder
 from paywire.testing.sandbox import load_sandbox
@@ -400,18 +401,131 @@ def test_a_vault_key_used_again_for_another_buyer_is_a_conflict(shop: Vaulting) 
         shop.service.vault(shop.provider, source, customer=GRACE, idempotency_key="vault-1")
 
 
-@pytest.mark.xfail(strict=True, raises=OutcomeUnknown,
-                   reason="decision: Stripe's vault sends its steps under '{key}:customer' and '{key}:attach', in "
-                          "the caller's own key space: a sale keyed 'vault-1:attach' after a vault keyed 'vault-1' is "
-                          "sent, refused by Stripe as a key of another endpoint, and left unknown (and a vault whose "
-                          "step key a charge took stays unknown for good); step keys need a space of their own, and "
-                          "vaults sent before under the old ones must still find theirs")
 def test_a_charge_keyed_like_a_stripe_vault_step_is_its_own_operation(ledger: Ledger) -> None:
+    """Stripe's vault sent its steps under '{key}:customer' and '{key}:attach', in the caller's own
+    key space: a sale keyed 'vault-1:attach' after a vault keyed 'vault-1' was sent, refused by
+    Stripe as a key of another endpoint, and left unknown."""
     shop = Vaulting("stripe", ledger)
     try:
         shop.vault(key="vault-1")
         sold = shop.service.sale("stripe", usd("5.00"), source="pm_card_visa", idempotency_key="vault-1:attach")
         assert sold.captured == usd("5.00")
+    finally:
+        shop.close()
+
+
+def _step_keys(app: Any) -> list[str]:
+    """The keys Stripe made customers and attached payment methods under, in order."""
+    return [e["request"]["idempotency_key"] for kind in ("customer.created", "payment_method.attached")
+            for e in app.events_of_type(kind)]
+
+
+def test_a_stripe_vault_after_charges_keyed_like_its_steps_sends_them_in_paywires_own_key_space(
+        ledger: Ledger) -> None:
+    """A vault whose step key a charge took was refused by Stripe (the key of another endpoint),
+    and stayed unknown for good: every resend carried that key again."""
+    shop = Vaulting("stripe", ledger)
+    try:
+        for step in ("customer", "attach"):
+            sold = shop.service.sale("stripe", usd("5.00"), source="pm_card_visa", idempotency_key=f"vault-2:{step}")
+            assert sold.captured == usd("5.00")
+        stored = shop.vault(key="vault-2")
+        assert _step_keys(shop.app) == ["paywire:customer:vault-2", "paywire:attach:vault-2"]
+        assert stored.request["step_keys"] == "own" and shop.stored() == 1
+        assert [t.status for t in shop.service.list_transactions()] == [S.SUCCEEDED] * 3
+    finally:
+        shop.close()
+
+
+@pytest.mark.parametrize("resend", ["vault", "retry"])
+def test_a_stripe_vault_an_earlier_release_left_unknown_is_resent_under_the_keys_it_sent(
+        ledger: Ledger, monkeypatch: pytest.MonkeyPatch, resend: str) -> None:
+    """A vault recorded by a release that made its steps' keys in the caller's key space (its
+    request names no `step_keys`) sends them under those keys again: new ones would make a second
+    customer, and attach the card to it."""
+    shop = Vaulting("stripe", ledger)
+    try:
+        buyer = ADA if resend == "vault" else None  # retry() resends only a request the ledger keeps whole
+        summary = PaymentService._request_summary
+
+        def recorded(*args: Any) -> dict[str, Any]:  # what that release recorded
+            return {k: v for k, v in summary(*args).items() if k != "step_keys"}
+
+        def sent(subject: Subject, step: str) -> str:  # the keys that release sent
+            return f"{subject.idempotency_key}:{step}"
+
+        shop.app.inject(attrs.evolve(VAULT_WRITE["stripe"]))
+        with monkeypatch.context() as before, pytest.raises(OutcomeUnknown) as lost:
+            before.setattr(PaymentService, "_request_summary", staticmethod(recorded))
+            before.setattr("paywire_stripe.composites.derived_key", sent)
+            shop.service.vault("stripe", "pm_card_visa", customer=buyer, idempotency_key="vault-old")
+        txn_id = str(lost.value.transaction_id)
+        assert "step_keys" not in shop.service.get_transaction(txn_id).request
+        assert _step_keys(shop.app) == ["vault-old:customer", "vault-old:attach"]
+        (attached,) = [m["id"] for m in shop.app.store.payment_methods.values() if m.get("customer")]
+        (open_vault,) = shop.service.reconcile().unresolved
+        assert open_vault.transaction_id == txn_id and "'vault-old'" in open_vault.note
+        mark = shop.sent()
+        if resend == "vault":
+            stored = shop.service.vault("stripe", "pm_card_visa", customer=buyer, idempotency_key="vault-old")
+        else:
+            again = shop.service.retry(txn_id)
+            assert isinstance(again, Transaction)
+            stored = again
+        assert [r.transfer.idempotency_key for r in shop.recorder.since(mark)] == ["vault-old:customer",
+                                                                                 "vault-old:attach"]
+        assert (stored.id, stored.status, stored.token) == (txn_id, S.SUCCEEDED, attached)
+        assert len(shop.app.store.customers) == 1 and shop.stored() == 1
+        assert _step_keys(shop.app) == ["vault-old:customer", "vault-old:attach"]  # replayed, nothing made again
+        assert shop.service.reconcile().unresolved == ()
+    finally:
+        shop.close()
+
+
+@pytest.mark.parametrize("key", ["paywire:attach:vault-1", "paywire:customer:vault-1", "paywire:x"])
+def test_a_key_in_paywires_own_key_space_is_refused_before_anything_is_recorded_or_sent(
+        shop: Vaulting, key: str) -> None:
+    """Where the keys of a command's steps are made: the provider would refuse the one sent second."""
+    stored = shop.vault(key="vault-1")
+    payment = shop.service.charge_vaulted(shop.provider, str(stored.token), usd("5.00"),
+                                          customer=Customer(reference=stored.provider_reference))
+    source, buyer = shop.source(), Customer(reference=stored.provider_reference)
+    sent, before = shop.sent(), _kinds(shop.service)
+    for call in (
+        lambda: shop.service.sale(shop.provider, usd("5.00"), source=source, idempotency_key=key),
+        lambda: shop.service.charge_vaulted(shop.provider, str(stored.token), usd("5.00"), customer=buyer,
+                                            idempotency_key=key),
+        lambda: shop.service.refund(payment.id, usd("1.00"), idempotency_key=key),
+        lambda: shop.service.vault(shop.provider, source, customer=ADA, idempotency_key=key),
+        lambda: shop.service.unvault(shop.provider, str(stored.token), idempotency_key=key),
+    ):
+        with pytest.raises(InvalidRequest) as refused:
+            call()
+        assert (refused.value.code, refused.value.param) == ("idempotency_key_reserved", "idempotency_key")
+        assert "begins with 'paywire:'" in str(refused.value) and "nothing was recorded or sent" in str(refused.value)
+        assert shop.sent() == sent
+    assert _kinds(shop.service) == before and shop.stored() == 1
+
+
+def test_an_operation_an_earlier_release_recorded_under_a_key_in_paywires_space_is_still_found(
+        ledger: Ledger, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The space was the caller's before: an operation recorded under such a key is replayed, and
+    resent, under it, not refused."""
+    shop = Vaulting("stripe", ledger)
+    try:
+        with monkeypatch.context() as before:
+            before.setattr(payments, "require_callers_key", lambda key: None)  # that release took any key
+            paid = shop.service.sale("stripe", usd("5.00"), source="pm_card_visa", idempotency_key="paywire:sale-1")
+            shop.app.inject(attrs.evolve(VAULT_WRITE["stripe"]))
+            with pytest.raises(OutcomeUnknown) as lost:
+                shop.service.vault("stripe", "pm_card_visa", idempotency_key="paywire:vault-1")
+        sent = shop.sent()
+        assert shop.service.sale("stripe", usd("5.00"), source="pm_card_visa",
+                                 idempotency_key="paywire:sale-1") == paid and shop.sent() == sent
+        stored = shop.service.vault("stripe", "pm_card_visa", idempotency_key="paywire:vault-1")
+        assert (stored.id, stored.status) == (lost.value.transaction_id, S.SUCCEEDED) and shop.stored() == 1
+        with pytest.raises(IdempotencyConflict):  # still that sale's key
+            shop.service.sale("stripe", usd("6.00"), source="pm_card_visa", idempotency_key="paywire:sale-1")
     finally:
         shop.close()
 

@@ -64,6 +64,7 @@ _EXPORTS: dict[str, str] = {
     "CommandResult": "paywire.command.result",
     "ProviderOperation": "paywire.command.result",
     "ProviderState": "paywire.command.result",
+    "step_key": "paywire.step_keys",
     # gateways, plugins, configuration
     "Gateway": "paywire.gateway",
     "Method": "paywire.gateway",
@@ -173,6 +174,7 @@ __all__ = [
     "WebhookVerifier",
     "hookimpl",
     "open_ledger",
+    "step_key",
     "webhook_asgi",
     "webhook_wsgi",
 ]
@@ -243,6 +245,7 @@ if TYPE_CHECKING:
     from paywire.security import Secret
     from paywire.service import Notification, PaymentService, ReconcileReport, WebhookReceipt
     from paywire.settings import GatewaySettings
+    from paywire.step_keys import step_key
     from paywire.subject import Address, BuyerAction, Customer, LineItem, Order, Subject
     from paywire.validator.composite import ValidatorComposite
     from paywire.validator.result import Result

@@ -116,6 +116,10 @@ class Subject:
     :param options: provider-specific extras (a typed escape hatch for plugins' own commands).
     :param flow: for fetch, the payment's flow ("authorize" or "sale") when the payment service
         knows it: a provider may hold an authorization captured whole exactly as it holds a sale.
+    :param earlier_step_keys: the command was first sent by a release that made its steps' keys
+        in the caller's key space (Stripe's vault: `{key}:customer`, `{key}:attach`), not with
+        `step_key`: sent again, its steps must carry those keys, or the provider applies them
+        a second time (a second customer).
     """
 
     amount: Money | None = None
@@ -131,6 +135,7 @@ class Subject:
     metadata: Mapping[str, str] = attrs.field(factory=dict, converter=_frozen_mapping)
     options: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_mapping)
     flow: str | None = None
+    earlier_step_keys: bool = False
 
     @property
     def currency(self) -> str | None:

@@ -5,9 +5,10 @@ order id, a customer reference, a vaulted token, a payment id) must be a `str` w
 character, which PostgreSQL would end the text at (two keys differing after it would be one key,
 and a retry under the key as given would be another request to the provider), and encodable as
 UTF-8 (a return URL is kept too, with the buyer's action). An idempotency key also travels in an
-HTTP header: printable ASCII only, or the request could not be written after it was recorded; and
-it is never empty or blank. Other values must be of the type the API names: the plugin reading
-them would fail untyped, or send them as the provider reads them.
+HTTP header: printable ASCII only, or the request could not be written after it was recorded; it
+is never empty or blank; and a new operation's is never in paywire's own key space (see
+`require_callers_key`). Other values must be of the type the API names: the plugin reading them
+would fail untyped, or send them as the provider reads them.
 """
 
 from __future__ import annotations
@@ -16,11 +17,12 @@ from collections.abc import Mapping
 
 from paywire.errors import InvalidRequest
 from paywire.money import Money
+from paywire.step_keys import OWN_KEYS
 from paywire.subject import Customer
 from paywire.webhook import WebhookEvent
 
-__all__ = ["UNSTORABLE_EVENT", "require_customer", "require_event", "require_instance", "require_key",
-           "require_metadata", "require_money", "require_source", "require_str", "require_text"]
+__all__ = ["UNSTORABLE_EVENT", "require_callers_key", "require_customer", "require_event", "require_instance",
+           "require_key", "require_metadata", "require_money", "require_source", "require_str", "require_text"]
 
 UNSTORABLE_EVENT = "unstorable_event"  # the code of a verified event the ledger cannot keep
 
@@ -112,6 +114,18 @@ def require_key(key: object) -> None:
     if isinstance(key, str) and not (key.isascii() and key.isprintable()):
         raise InvalidRequest(f"idempotency_key {key!r} must be printable ASCII (it is sent as an HTTP header); "
                              "nothing was sent", param="idempotency_key")
+
+
+def require_callers_key(key: str) -> None:
+    """Refuse a new operation's key in paywire's own space (`OWN_KEYS`), where the keys of a
+    command's steps are made (`step_key`): the provider would refuse the one sent second as a key
+    used for another request, and leave it unknown. The payment service asks only about a key its
+    ledger holds no operation under: one recorded by a release that did not keep the space apart
+    is still that operation's."""
+    if key.startswith(OWN_KEYS):
+        raise InvalidRequest(f"idempotency_key {key!r} begins with {OWN_KEYS!r}, which paywire keeps for the keys it "
+                             "makes for the steps of a command; give a key that does not; nothing was recorded or "
+                             "sent", param="idempotency_key", code="idempotency_key_reserved")
 
 
 def require_event(event: WebhookEvent) -> None:

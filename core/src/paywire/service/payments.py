@@ -98,6 +98,7 @@ from paywire.security import _MASK, get_logger, redact
 from paywire.service import rules
 from paywire.service.held import unreadable
 from paywire.service.inputs import (
+    require_callers_key,
     require_customer,
     require_event,
     require_instance,
@@ -174,6 +175,7 @@ def _looked(u: LedgerUnit, owner: str | None, txns: Sequence[Transaction], at: d
 
 
 _SENT = frozenset({"amount", "currency"})  # a request summary's own words for what was sent, not redacted
+_STEP_KEYS = "step_keys"  # a vault's request summary: "own", its steps' keys are `step_key`'s
 _ANSWERED = frozenset({S.SUCCEEDED, S.ACTION_REQUIRED, S.ACCEPTED})  # the caller gets the payment
 _FETCHES = 3  # times the provider is asked about a payment that keeps changing meanwhile
 _OPEN_SCAN = 100_000  # open transactions read to find an unvault's earlier attempt (they are few)
@@ -439,7 +441,7 @@ class PaymentService:
             raise InvalidRequest(f"transaction {txn.id} was reported by the provider; there is nothing to resend",
                                  param="transaction_id")
         params = {k: v for k, v in txn.request.items()
-                  if k not in ("reference", "command", "amount_defaulted", "unstored")}
+                  if k not in ("reference", "command", "amount_defaulted", "unstored", _STEP_KEYS)}
         if (_masked(params) or txn.request.get("unstored")) and (
                 txn.resendable or (txn.status == S.FAILED and txn.retryable)):
             # The ledger keeps the request redacted, and not all of it (see `_request_summary`):
@@ -662,6 +664,8 @@ class PaymentService:
                       "currency": op.amount.currency if op.amount else None, **op.params}
             fp = op.fingerprint or fingerprint(op.kind, op.method, op.payment_id, fields)
             existing = self._by_key(u, op.method, op.key) if op.key else self._reusable(txns, op, fp, fields)
+            if existing is None and op.key:  # a key the ledger holds stays its operation's (see the function)
+                require_callers_key(op.key)
             if existing is not None and payment is None and existing.payment_id is not None:
                 # A first operation's retry holds only its key so far; reconciliation settles the
                 # transaction under its payment's lock: take that too (key, then payment) and look
@@ -873,6 +877,8 @@ class PaymentService:
             summary["unstored"] = unstored
         if target:
             summary["reference"] = redact(target)
+        if op.kind == K.VAULT:
+            summary[_STEP_KEYS] = "own"  # see `_subject`
         return summary
 
     def _subject(self, op: _Op, txn: Transaction, payment: Payment | None) -> Subject:
@@ -887,7 +893,11 @@ class PaymentService:
             return Subject(amount=txn.amount, source=params.get("source"), order=order,
                            return_url=params.get("return_url"), vaulted=bool(params.get("vaulted")),
                            metadata=params.get("metadata") or {}, options=params.get("options") or {}, **common)
-        if op.kind in (K.VAULT, K.UNVAULT):
+        if op.kind == K.VAULT:
+            # A vault recorded without `_STEP_KEYS`, by a release that made its steps' keys in the
+            # caller's key space, is resent with those keys: new ones would make it again.
+            return Subject(source=params.get("source"), earlier_step_keys=_STEP_KEYS not in txn.request, **common)
+        if op.kind == K.UNVAULT:
             return Subject(source=params.get("source"), **common)
         reference = txn.request.get("reference")
         if op.kind == K.COMPLETE:

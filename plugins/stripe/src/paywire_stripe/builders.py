@@ -20,6 +20,7 @@ from paywire_stripe.amounts import to_stripe
 __all__ = [
     "CAPTURE_KEY_FIELD",
     "IDEMPOTENCY_KEY_FIELD",
+    "MAX_KEY",
     "ORDER_FIELD",
     "attach_request",
     "capture_request",
@@ -44,7 +45,7 @@ CAPTURE_KEY_FIELD = "paywire_capture_key"
 REASON_FIELD = "paywire_reason"
 EXPAND_CHARGE = ["latest_charge"]
 
-_MAX_KEY = 255
+MAX_KEY = 255  # the longest idempotency key Stripe keeps
 _MAX_DIGITS = {"IDR": 12}  # of an amount in Stripe's unit: eight, twelve for IDR (Stripe's API reference)
 _MAX_METADATA_KEYS, _MAX_METADATA_KEY, _MAX_METADATA_VALUE = 50, 40, 500
 _REFUND_REASONS = frozenset({"duplicate", "fraudulent", "requested_by_customer"})
@@ -100,8 +101,8 @@ def keyed(build: Builder) -> Builder:
     @functools.wraps(build)
     def checked(subject: Subject) -> Mapping[str, Any]:
         key = subject.idempotency_key
-        if key is not None and len(key) > _MAX_KEY:
-            _limited(key, _MAX_KEY, "idempotency_key")  # raises, naming the limit
+        if key is not None and len(key) > MAX_KEY:
+            _limited(key, MAX_KEY, "idempotency_key")  # raises, naming the limit
         return build(subject)
 
     return checked

@@ -22,24 +22,33 @@ from paywire import (
     ProviderState,
     Subject,
     Transfer,
+    step_key,
 )
 from paywire_stripe.amounts import to_stripe
+from paywire_stripe.builders import MAX_KEY
 from paywire_stripe.operations import capture_operations, refunded_total, without_release
 from paywire_stripe.states import charge_of, intent_state, intent_totals
 
 __all__ = ["Complete", "Current", "Fetch", "Vault", "derived_key"]
 
 
-def derived_key(key: str | None, step: str) -> str | None:
+def derived_key(subject: Subject, step: str) -> str | None:
     """The idempotency key of one step of a keyed command: stable across retries, distinct per step.
 
-    Stripe refuses a key reused on another endpoint, so the steps cannot share the caller's key.
+    Stripe refuses a key reused on another endpoint, so the steps cannot share the command's key;
+    nor may a step's key be one a caller can give another operation: each is `step_key`'s, in
+    paywire's own key space. A command first sent by an earlier release (`earlier_step_keys`)
+    sends its steps under the keys it made then, `{key}:{step}` (or, were that too long for
+    Stripe, `paywire:{sha256 of key}:{step}`): new ones would make its customer again.
     """
+    key = subject.idempotency_key
     if key is None:
         return None
-    derived = f"{key}:{step}"
-    if len(derived) <= 255:
-        return derived
+    if not subject.earlier_step_keys:
+        return step_key(key, step, MAX_KEY)
+    earlier = f"{key}:{step}"
+    if len(earlier) <= MAX_KEY:
+        return earlier
     return f"paywire:{hashlib.sha256(key.encode()).hexdigest()}:{step}"
 
 
@@ -150,10 +159,10 @@ class Vault:
         buyer = subject.buyer or Customer()
         if not buyer.reference:
             created = self.customer.execute(
-                attrs.evolve(subject, idempotency_key=derived_key(subject.idempotency_key, "customer")), context
+                attrs.evolve(subject, idempotency_key=derived_key(subject, "customer")), context
             )
             buyer = attrs.evolve(buyer, reference=created.reference)
         return self.attach.execute(
-            attrs.evolve(subject, customer=buyer, idempotency_key=derived_key(subject.idempotency_key, "attach")),
+            attrs.evolve(subject, customer=buyer, idempotency_key=derived_key(subject, "attach")),
             context,
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import pytest
@@ -23,11 +24,52 @@ def test_vault_creates_a_customer_and_attaches_the_method(stripe: Any, form: Any
         "metadata[paywire_customer]": "shop-customer-7"}
     customer = stored.references["customer"]
     assert attach.url.endswith("/v1/payment_methods/pm_card_visa/attach") and form(attach) == {"customer": customer}
-    assert (create.idempotency_key, attach.idempotency_key) == ("vault-1:customer", "vault-1:attach")
+    # In paywire's own key space, which the payment service refuses to callers.
+    assert (create.idempotency_key, attach.idempotency_key) == ("paywire:customer:vault-1", "paywire:attach:vault-1")
 
     method = stripe.app.get(stored.token)
     assert stored.token.startswith("pm_") and stored.reference == stored.token
     assert method["customer"] == customer == stripe.app.get(customer)["id"]
+
+
+LONG = "k" * 250  # its steps' keys would pass the 255 characters Stripe keeps
+
+
+@pytest.mark.parametrize(("key", "earlier", "keys"), [
+    ("vault-1", False, ("paywire:customer:vault-1", "paywire:attach:vault-1")),
+    (LONG, False, (f"paywire:customer#{hashlib.sha256(LONG.encode()).hexdigest()}",
+                   f"paywire:attach#{hashlib.sha256(LONG.encode()).hexdigest()}")),
+    ("vault-1", True, ("vault-1:customer", "vault-1:attach")),
+    (LONG, True, (f"paywire:{hashlib.sha256(LONG.encode()).hexdigest()}:customer",
+                  f"paywire:{hashlib.sha256(LONG.encode()).hexdigest()}:attach")),
+])
+def test_the_keys_of_a_vaults_steps(stripe: Any, key: str, earlier: bool, keys: tuple[str, str]) -> None:
+    """Each step's key is made from the vault's, within Stripe's limit; a vault an earlier release
+    sent (`earlier_step_keys`) sends its steps under the keys that release made, which Stripe
+    answers from what it stored then."""
+    subject = Subject(source="pm_card_visa", customer=Customer(email="a@shop.example"), idempotency_key=key,
+                      earlier_step_keys=earlier)
+    stored = stripe.run("vault", subject)
+    assert tuple(t.idempotency_key for t in stripe.sent()) == keys
+    assert [e["request"]["idempotency_key"] for e in stripe.app.events_of_type("customer.created")] == [keys[0]]
+    assert [e["request"]["idempotency_key"] for e in stripe.app.events_of_type("payment_method.attached")] == [keys[1]]
+    assert stripe.run("vault", subject).token == stored.token and len(stripe.app.store.customers) == 1
+
+
+@pytest.mark.parametrize("first", ["sale", "vault"])
+def test_a_sale_keyed_like_a_vaults_step_is_its_own_operation(stripe: Any, first: str) -> None:
+    """The steps went under `{key}:customer` and `{key}:attach`, keys a caller may give: whichever
+    came second was refused by Stripe as a key used on another endpoint."""
+    vault = Subject(source="pm_card_visa", customer=Customer(email="a@shop.example"), idempotency_key="vault-3")
+    sales = [Subject(amount=eur("5.00"), source="pm_card_visa", idempotency_key=f"vault-3:{step}")
+             for step in ("customer", "attach")]
+    if first == "vault":
+        stored = stripe.run("vault", vault)
+    sold = [stripe.run("sale", sale) for sale in sales]
+    if first == "sale":
+        stored = stripe.run("vault", vault)
+    assert [s.state for s in sold] == [ProviderState.CAPTURED] * 2 and len({s.reference for s in sold}) == 2
+    assert stored.token.startswith("pm_") and len(stripe.app.store.customers) == 1
 
 
 def test_vault_for_a_known_customer_only_attaches(stripe: Any) -> None:

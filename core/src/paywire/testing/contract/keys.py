@@ -46,8 +46,9 @@ class IdempotencyKeyContract(ContractFixtures):
     `GatewayDefinition.key_lives` of 0 means it keeps none), if the command sends any non-GET
     request, at least one carries the subject's key, none carries another key, and sent again for
     the same subject, the same request carries the same key. A command of several writes may give
-    each its own key made from the subject's (Stripe's `{key}:customer`): a key that contains the
-    subject's counts as the subject's. A command that only reads (Stripe's complete) sends none.
+    each its own key made from the subject's (`step_key`: Stripe's `paywire:customer:{key}`): a
+    key that contains the subject's counts as the subject's. A command that only reads (Stripe's
+    complete) sends none.
     """
 
     @pytest.mark.parametrize("command", MONEY_MOVING)
