@@ -4,11 +4,13 @@ across operations, bad input and a method that keeps no payment methods."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import attrs
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from paywire import (
     Customer,
@@ -27,6 +29,8 @@ from paywire import (
 )
 from paywire.ledger import Ledger
 from paywire.ledger.model import Transaction, TransactionStatus
+from paywire.service import payments
+from paywire.service.keys import fingerprint, same_operation
 from paywire.testing.emulator import EmulatorServer, Fault
 from paywire.testing.recorder import TransferRecorder
 from paywire.testing.sandbox import load_sandbox
@@ -389,15 +393,71 @@ def test_a_key_used_by_a_vault_is_not_used_again_by_a_charge_or_an_unvault(shop:
     assert shop.sent() == sent and _kinds(shop.service) == before and sale.captured == usd("5.00")
 
 
-@pytest.mark.xfail(strict=True, reason="decision: a vault's fingerprint covers the buyer's details (email, name, "
-                                       "phone), as a fresh provider customer is made from them, and fingerprints "
-                                       "already in ledgers must still match; today they are left out, so the key "
-                                       "replays Ada's token for Grace")
 def test_a_vault_key_used_again_for_another_buyer_is_a_conflict(shop: Vaulting) -> None:
+    """The fingerprint left the buyer's details out, although the provider makes a new customer
+    from them: the key replayed Ada's token for Grace."""
     source = shop.source()
     shop.service.vault(shop.provider, source, customer=ADA, idempotency_key="vault-1")
+    sent, before = shop.sent(), _kinds(shop.service)
     with pytest.raises(IdempotencyConflict):
         shop.service.vault(shop.provider, source, customer=GRACE, idempotency_key="vault-1")
+    for other in (attrs.evolve(ADA, phone="+44 20 7946 0000"), Customer(), None):
+        with pytest.raises(IdempotencyConflict):
+            shop.service.vault(shop.provider, source, customer=other, idempotency_key="vault-1")
+    assert shop.sent() == sent and _kinds(shop.service) == before
+
+
+def test_a_vault_called_again_with_its_key_and_the_same_buyer_replays(shop: Vaulting) -> None:
+    source = shop.source()
+    first = shop.service.vault(shop.provider, source, customer=ADA, idempotency_key="vault-1")
+    sent = shop.sent()
+    again = shop.service.vault(shop.provider, source, customer=Customer(email=ADA.email, name=ADA.name),
+                               idempotency_key="vault-1")
+    assert again == first and shop.sent() == sent and shop.stored() == 1
+    reference = Customer(reference=first.provider_reference)  # a buyer named by the provider's customer
+    source = shop.source()
+    second = shop.service.vault(shop.provider, source, customer=reference, idempotency_key="vault-2")
+    sent = shop.sent()
+    assert shop.service.vault(shop.provider, source, customer=reference, idempotency_key="vault-2") == second
+    assert shop.sent() == sent
+
+
+def _as_the_previous_release(kind: str, method: str, scope: str | None, params: Mapping[str, Any]) -> str:
+    """A fingerprint as the release before vaults' fingerprints covered the buyer wrote it: of
+    the same fields, without the buyer's."""
+    return fingerprint(kind, method, scope, {name: value for name, value in params.items() if name != "buyer"})
+
+
+def test_a_vault_recorded_by_the_previous_release_still_replays_with_its_key(
+        shop: Vaulting, monkeypatch: pytest.MonkeyPatch) -> None:
+    source = shop.source()
+    with monkeypatch.context() as patched:
+        patched.setattr(payments, "fingerprint", _as_the_previous_release)
+        first = shop.service.vault(shop.provider, source, customer=ADA, idempotency_key="vault-old")
+    written = {"amount": None, "currency": None, "source": source, "customer_reference": None, "customer_id": None}
+    assert first.fingerprint == fingerprint("vault", shop.provider, None, written)  # as that release wrote it
+    sent = shop.sent()
+    again = shop.service.vault(shop.provider, source, customer=ADA, idempotency_key="vault-old")
+    assert again == first and shop.sent() == sent and shop.stored() == 1
+    with pytest.raises(IdempotencyConflict):  # what that fingerprint covers still tells operations apart
+        shop.service.vault(shop.provider, source, customer=Customer(id="another", email=ADA.email),
+                           idempotency_key="vault-old")
+    assert shop.sent() == sent
+
+
+@given(params=st.dictionaries(st.sampled_from(["source", "customer_reference", "customer_id"]),
+                              st.none() | st.text(max_size=5)),
+       buyers=st.lists(st.fixed_dictionaries({name: st.none() | st.sampled_from(["ada", "grace", ""])
+                                              for name in ("email", "name", "phone")}), min_size=2, max_size=2))
+def test_a_vaults_fingerprint_tells_buyers_apart_and_matches_the_previous_releases(
+        params: dict[str, Any], buyers: list[dict[str, Any]]) -> None:
+    one, other = ({**params, "buyer": buyer} for buyer in buyers)
+    recorded = fingerprint("vault", "m", None, one)
+    assert same_operation(recorded, fingerprint("vault", "m", None, other), "vault", "m", None, other) == \
+        (buyers[0] == buyers[1])
+    # Written without the buyer, as before: it cannot tell, so any buyer with the same rest matches.
+    assert same_operation(_as_the_previous_release("vault", "m", None, one), fingerprint("vault", "m", None, other),
+                          "vault", "m", None, other)
 
 
 @pytest.mark.xfail(strict=True, raises=OutcomeUnknown,

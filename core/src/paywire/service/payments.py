@@ -132,6 +132,21 @@ def _masked(value: object) -> bool:
     return False
 
 
+def _buyer(customer: Customer | None) -> dict[str, str | None]:
+    """The buyer's details a vault's fingerprint covers, though the ledger keeps them nowhere:
+    the provider makes a new customer from them, so the same key used for another buyer is
+    another vault (see `keys.same_operation` for fingerprints written without them)."""
+    return {name: getattr(customer, name, None) for name in ("email", "name", "phone")}
+
+
+def _ask_the_provider(kind: str) -> str:
+    """What a caller does about an open vault or unvault that nothing here can settle."""
+    if kind == TransactionKind.VAULT:
+        return ("check with the provider whether it stored the payment method, then record what it found with "
+                "settle_vault(transaction_id, token=...) or settle_vault(transaction_id, nothing_stored=True)")
+    return "check with the provider whether it took effect"
+
+
 def _why(error: BaseException) -> str:
     return f"{type(error).__name__}: {redact(str(error))}"
 
@@ -659,7 +674,8 @@ class PaymentService:
                         (t for t in reversed(txns) if t.kind == op.kind and t.resendable), None)
                 op = self._resolved(op, payment, txns, caps, earlier)
             fields = {"amount": op.amount.minor if op.amount else None,
-                      "currency": op.amount.currency if op.amount else None, **op.params}
+                      "currency": op.amount.currency if op.amount else None, **op.params,
+                      **({"buyer": _buyer(op.customer)} if op.kind == K.VAULT else {})}
             fp = op.fingerprint or fingerprint(op.kind, op.method, op.payment_id, fields)
             existing = self._by_key(u, op.method, op.key) if op.key else self._reusable(txns, op, fp, fields)
             if existing is not None and payment is None and existing.payment_id is not None:
