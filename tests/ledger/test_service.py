@@ -403,7 +403,10 @@ def test_vault_and_charge_vaulted(service: PaymentService, app: FakePayApp) -> N
     stored = service.vault("fakepay", "tok_ok", customer=Customer(email="v@example.com"), idempotency_key="vault-1")
     assert stored.status == S.SUCCEEDED and stored.token and stored.provider_reference
     assert stored.payment_id is None
-    assert service.vault("fakepay", "tok_ok", idempotency_key="vault-1").id == stored.id  # replay, no call
+    assert service.vault("fakepay", "tok_ok", customer=Customer(email="v@example.com"),
+                         idempotency_key="vault-1").id == stored.id  # replay, no call
+    with pytest.raises(IdempotencyConflict):  # the buyer's details are the vault's: without them, another one
+        service.vault("fakepay", "tok_ok", idempotency_key="vault-1")
     assert app.count("vault") == 1
     customer = Customer(reference=stored.provider_reference)
     payment = service.charge_vaulted("fakepay", stored.token or "", eur("9.99"), customer=customer)

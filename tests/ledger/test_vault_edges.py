@@ -4,14 +4,18 @@ across operations, bad input and a method that keeps no payment methods."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import attrs
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from paywire import (
     Customer,
+    Declined,
     Gateway,
     GatewayDefinition,
     IdempotencyConflict,
@@ -22,17 +26,19 @@ from paywire import (
     PaymentService,
     Plugins,
     Retry,
+    StateError,
     Subject,
     UnsupportedOperation,
 )
 from paywire.ledger import Ledger
 from paywire.ledger.model import Transaction, TransactionStatus
 from paywire.service import payments
+from paywire.service.keys import fingerprint, same_operation
 from paywire.testing.emulator import EmulatorServer, Fault
 from paywire.testing.recorder import TransferRecorder
 from paywire.testing.sandbox import load_sandbox
 from tests.ledger.fakepay import FakePayApp, make_gateway
-from tests.ledger.support import FAST, LIFE
+from tests.ledger.support import FAST, LIFE, wait_out_life
 
 # The three plugins: the core package's session installs none of them (the all session has them).
 paywire_stripe = pytest.importorskip("paywire_stripe", reason="needs the Stripe plugin (the all session has it)")
@@ -163,6 +169,7 @@ def test_the_error_of_a_lost_vault_says_what_settles_it(shop: Vaulting, kind: st
     assert "run reconcile()" not in said and "reconcile() cannot ask the provider about a vault" in said
     if shop.provider == "braintree":
         assert "keeps no idempotency key for vault" in said and "check with the provider" in said
+        assert "settle_vault(transaction_id, token=...)" in said
     else:
         assert "vault() again with its parameters and idempotency_key='vault-lost'" in said
     assert lost.value.transaction_id and shop.service.get_transaction(lost.value.transaction_id).status == S.UNKNOWN
@@ -220,6 +227,7 @@ def test_reconcile_says_what_settles_a_lost_vault(shop: Vaulting) -> None:
     if shop.provider == "braintree":
         assert "keeps no idempotency key for vault" in open_vault.note
         assert "check with the provider" in open_vault.note and "retry(" not in open_vault.note
+        assert "settle_vault(transaction_id, token=...)" in open_vault.note  # what records what it found
     else:
         assert "vault() again" in open_vault.note and "'vault-lost'" in open_vault.note
         with pytest.raises(InvalidRequest) as not_stored:  # what the note does not offer
@@ -249,23 +257,167 @@ def test_a_lost_vault_past_the_providers_key_life_is_left_to_the_caller(fakepay:
         gateway.close()
 
 
-@pytest.mark.xfail(strict=True, raises=AttributeError,
-                   reason="decision: a lost vault nothing here can settle (Braintree's: no key, no lookup) stays "
-                          "unknown for good, reported by every reconcile(); the caller who checked with the provider "
-                          "needs a way to record what it found (the token, or that nothing was stored), such as "
-                          "PaymentService.settle_vault(transaction_id, token=...)")
 def test_a_lost_vault_the_caller_checked_with_the_provider_can_be_closed(ledger: Ledger) -> None:
+    """A lost vault nothing here can settle (Braintree's: no key, no lookup) stayed unknown for
+    good, reported by every reconcile(), with no way to record what the caller found."""
     shop = Vaulting("braintree", ledger)
     try:
         shop.app.inject(attrs.evolve(VAULT_WRITE["braintree"]))
         with pytest.raises(OutcomeUnknown) as lost:
             shop.service.vault("braintree", shop.source(), customer=ADA, idempotency_key="vault-lost")
         (method,) = [m for m in shop.app.payment_methods.values() if m.customer]
-        closed = shop.service.settle_vault(lost.value.transaction_id, token=method.id)  # type: ignore[attr-defined]
+        closed = shop.service.settle_vault(str(lost.value.transaction_id), token=method.id)
         assert (closed.status, closed.token) == (S.SUCCEEDED, method.id)
         assert shop.service.reconcile().unresolved == ()
     finally:
         shop.close()
+
+
+def _lost_braintree_vault(shop: Vaulting) -> tuple[Transaction, Any]:
+    """A Braintree vault whose answer was lost (the method stored), and the method as stored."""
+    shop.app.inject(attrs.evolve(VAULT_WRITE["braintree"]))
+    with pytest.raises(OutcomeUnknown) as lost:
+        shop.service.vault("braintree", shop.source(), customer=ADA, idempotency_key="vault-lost")
+    (method,) = [m for m in shop.app.payment_methods.values() if m.customer]
+    return shop.service.get_transaction(str(lost.value.transaction_id)), method
+
+
+def test_a_vault_the_caller_settled_is_the_callers_record_and_charges_like_any_other(ledger: Ledger) -> None:
+    shop = Vaulting("braintree", ledger)
+    try:
+        lost, method = _lost_braintree_vault(shop)
+        (open_vault,) = shop.service.reconcile().unresolved  # what it says to do
+        assert "settle_vault(transaction_id, token=...)" in open_vault.note and "nothing_stored=True" in open_vault.note
+        customer = shop.app.customers[method.customer].id
+        sent = shop.sent()
+        closed = shop.service.settle_vault(lost.id, token=method.id, customer_reference=customer)
+        assert closed == shop.service.get_transaction(lost.id) and shop.sent() == sent  # asks nothing
+        assert (closed.status, closed.token, closed.provider_reference) == (S.SUCCEEDED, method.id, customer)
+        assert closed.settled_by == "caller" and "settle_vault()" in closed.response["settled_by"]
+        assert (closed.error_type, closed.error_code, closed.error_message) == (None, None, None)
+        assert shop.service.reconcile().clean
+        # The same call under its key replays what the caller recorded; nothing is sent.
+        again = shop.service.vault("braintree", shop.source(), customer=ADA, idempotency_key="vault-lost")
+        assert again == closed and shop.sent() == sent
+        # Settled once: settling it again, either way, is refused and changes nothing.
+        for call in (lambda: shop.service.settle_vault(lost.id, token="another"),
+                     lambda: shop.service.settle_vault(lost.id, nothing_stored=True)):
+            with pytest.raises(StateError) as refused:
+                call()
+            assert refused.value.code == "not_unknown" and "already succeeded (settled by caller)" in str(refused.value)
+            assert refused.value.transaction_id == lost.id
+        assert shop.service.get_transaction(lost.id) == closed
+        paid = shop.service.charge_vaulted("braintree", method.id, usd("5.00"), customer=Customer(reference=customer))
+        assert paid.captured == usd("5.00")
+    finally:
+        shop.close()
+
+
+def test_settling_a_vault_refuses_all_but_an_unknown_vault_and_bad_input_and_changes_nothing(
+        shop: Vaulting) -> None:
+    stored = shop.vault(key="vault-1")
+    sale = shop.service.charge_vaulted(shop.provider, str(stored.token), usd("5.00"),
+                                       customer=Customer(reference=stored.provider_reference))
+    (charge,) = shop.service.list_transactions(sale.id)
+    shop.app.inject(attrs.evolve(VAULT_WRITE[shop.provider]))
+    with pytest.raises(OutcomeUnknown) as lost:
+        shop.service.vault(shop.provider, shop.source(), customer=ADA, idempotency_key="vault-lost")
+    unknown = str(lost.value.transaction_id)
+    sent, before = shop.sent(), shop.service.list_transactions()
+    refusals: list[tuple[Any, type[Exception], str | None]] = [
+        (lambda: shop.service.settle_vault(stored.id, token="tok"), StateError, "not_unknown"),
+        (lambda: shop.service.settle_vault(charge.id, token="tok"), InvalidRequest, "not_a_vault"),
+        (lambda: shop.service.settle_vault("txn_nowhere", token="tok"), InvalidRequest, "transaction_not_found"),
+        (lambda: shop.service.settle_vault(unknown), InvalidRequest, None),  # neither the token nor nothing_stored
+        (lambda: shop.service.settle_vault(unknown, token=None), InvalidRequest, None),
+        (lambda: shop.service.settle_vault(unknown, token="tok", nothing_stored=True), InvalidRequest, None),
+        (lambda: shop.service.settle_vault(unknown, nothing_stored=True, customer_reference="c"), InvalidRequest, None),
+        (lambda: shop.service.settle_vault(unknown, nothing_stored="yes"), InvalidRequest, None),  # type: ignore[arg-type]
+        (lambda: shop.service.settle_vault(unknown, token="tok", customer_reference=" "), InvalidRequest, None),
+        (lambda: shop.service.settle_vault(unknown, token="tok", customer_reference="4242424242424242"),
+         InvalidRequest, "raw_card_number"),
+        # Its request may still land, and store the method then.
+        (lambda: shop.service.settle_vault(unknown, nothing_stored=True), StateError, "not_unknown"),
+        *((lambda token=token: shop.service.settle_vault(unknown, token=token), InvalidRequest, None)
+          for token in ("", "  ", 42, "tok\x00en", "4242424242424242", "4242 4242 4242 4242")),
+    ]
+    for call, error, code in refusals:
+        with pytest.raises(error) as refused:
+            call()
+        assert code is None or refused.value.code == code, refused.value  # type: ignore[attr-defined]
+        assert "nothing was" in str(refused.value) or code == "transaction_not_found"
+    assert shop.sent() == sent and shop.service.list_transactions() == before
+    assert shop.service.get_transaction(unknown).status == S.UNKNOWN
+
+
+def test_a_vault_that_stored_nothing_is_settled_failed_once_its_request_can_no_longer_land(
+        fakepay: tuple[FakePayApp, str], ledger: Ledger) -> None:
+    app, url = fakepay
+    gateway = make_gateway(url, key_lives={"vault": 0}, **FAST)  # nothing resends it: only the caller settles it
+    service = PaymentService(gateway, ledger, margin=0)
+    try:
+        app.inject(Fault("status", status=500, path=r"^/v1/vault$", method="POST"))  # answered, never applied
+        with pytest.raises(OutcomeUnknown) as lost:
+            service.vault("fakepay", "tok_ok", idempotency_key="vault-1")
+        assert "settle_vault(transaction_id, nothing_stored=True)" in str(lost.value)
+        txn = service.get_transaction(str(lost.value.transaction_id))
+        with pytest.raises(StateError) as early:
+            service.settle_vault(txn.id, nothing_stored=True)
+        assert "may still land" in str(early.value) and service.get_transaction(txn.id) == txn
+        wait_out_life(service, [txn.id])
+        assert app.vaulted == {}  # what the caller finds at the provider
+        closed = service.settle_vault(txn.id, nothing_stored=True)
+        assert (closed.status, closed.token, closed.settled_by) == (S.FAILED, None, "caller")
+        assert closed == service.get_transaction(txn.id) and service.reconcile().unresolved == ()
+        # The same call under its key gets the recorded failure (it may not have been sent), not
+        # an unknown outcome; a new key vaults anew.
+        with pytest.raises(Declined) as replayed:
+            service.vault("fakepay", "tok_ok", idempotency_key="vault-1")
+        assert (replayed.value.code, replayed.value.may_have_been_sent) == ("failed_at_provider", False)
+        assert "nothing was stored" in str(replayed.value) and app.vaulted == {}
+        assert service.vault("fakepay", "tok_ok", idempotency_key="vault-2").status == S.SUCCEEDED
+    finally:
+        gateway.close()
+
+
+def test_two_callers_settling_one_vault_at_once_record_one_outcome(
+        fakepay: tuple[FakePayApp, str], make_ledger: Callable[[], Ledger]) -> None:
+    """Two processes (each its own ledger connection) settle the same lost vault at once, one
+    finding the method stored and one finding nothing: one outcome is recorded, and the other
+    caller is told it was settled meanwhile, whichever comes first."""
+    app, url = fakepay
+    gateway = make_gateway(url, key_lives={"vault": 0}, **FAST)
+    services = [PaymentService(gateway, make_ledger(), margin=0) for _ in range(2)]
+    try:
+        app.inject(Fault("drop_after", path=r"^/v1/vault$", method="POST"))
+        with pytest.raises(OutcomeUnknown) as lost:
+            services[0].vault("fakepay", "tok_ok", idempotency_key="vault-1")
+        txn_id = str(lost.value.transaction_id)
+        wait_out_life(services[0], [txn_id])
+        (token,) = app.vaulted
+        start = threading.Barrier(2)
+        results: list[Transaction | Exception] = [ValueError(), ValueError()]
+
+        def settle(n: int) -> None:
+            start.wait()
+            try:
+                results[n] = (services[n].settle_vault(txn_id, token=token) if n == 0 else
+                              services[n].settle_vault(txn_id, nothing_stored=True))
+            except Exception as exc:  # what each caller got is the assertion
+                results[n] = exc
+
+        threads = [threading.Thread(target=settle, args=(n,)) for n in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        (recorded,) = [r for r in results if isinstance(r, Transaction)]
+        (refused,) = [r for r in results if not isinstance(r, Transaction)]
+        assert isinstance(refused, StateError) and refused.code == "not_unknown", refused
+        assert services[1].get_transaction(txn_id) == recorded and recorded.settled_by == "caller"
+        assert recorded.status in (S.SUCCEEDED, S.FAILED)
+    finally:
+        gateway.close()
 
 
 def test_reconcile_offers_retry_for_a_lost_unvault_and_the_retry_settles_it(shop: Vaulting) -> None:
@@ -390,15 +542,71 @@ def test_a_key_used_by_a_vault_is_not_used_again_by_a_charge_or_an_unvault(shop:
     assert shop.sent() == sent and _kinds(shop.service) == before and sale.captured == usd("5.00")
 
 
-@pytest.mark.xfail(strict=True, reason="decision: a vault's fingerprint covers the buyer's details (email, name, "
-                                       "phone), as a fresh provider customer is made from them, and fingerprints "
-                                       "already in ledgers must still match; today they are left out, so the key "
-                                       "replays Ada's token for Grace")
 def test_a_vault_key_used_again_for_another_buyer_is_a_conflict(shop: Vaulting) -> None:
+    """The fingerprint left the buyer's details out, although the provider makes a new customer
+    from them: the key replayed Ada's token for Grace."""
     source = shop.source()
     shop.service.vault(shop.provider, source, customer=ADA, idempotency_key="vault-1")
+    sent, before = shop.sent(), _kinds(shop.service)
     with pytest.raises(IdempotencyConflict):
         shop.service.vault(shop.provider, source, customer=GRACE, idempotency_key="vault-1")
+    for other in (attrs.evolve(ADA, phone="+44 20 7946 0000"), Customer(), None):
+        with pytest.raises(IdempotencyConflict):
+            shop.service.vault(shop.provider, source, customer=other, idempotency_key="vault-1")
+    assert shop.sent() == sent and _kinds(shop.service) == before
+
+
+def test_a_vault_called_again_with_its_key_and_the_same_buyer_replays(shop: Vaulting) -> None:
+    source = shop.source()
+    first = shop.service.vault(shop.provider, source, customer=ADA, idempotency_key="vault-1")
+    sent = shop.sent()
+    again = shop.service.vault(shop.provider, source, customer=Customer(email=ADA.email, name=ADA.name),
+                               idempotency_key="vault-1")
+    assert again == first and shop.sent() == sent and shop.stored() == 1
+    reference = Customer(reference=first.provider_reference)  # a buyer named by the provider's customer
+    source = shop.source()
+    second = shop.service.vault(shop.provider, source, customer=reference, idempotency_key="vault-2")
+    sent = shop.sent()
+    assert shop.service.vault(shop.provider, source, customer=reference, idempotency_key="vault-2") == second
+    assert shop.sent() == sent
+
+
+def _as_the_previous_release(kind: str, method: str, scope: str | None, params: Mapping[str, Any]) -> str:
+    """A fingerprint as the release before vaults' fingerprints covered the buyer wrote it: of
+    the same fields, without the buyer's."""
+    return fingerprint(kind, method, scope, {name: value for name, value in params.items() if name != "buyer"})
+
+
+def test_a_vault_recorded_by_the_previous_release_still_replays_with_its_key(
+        shop: Vaulting, monkeypatch: pytest.MonkeyPatch) -> None:
+    source = shop.source()
+    with monkeypatch.context() as patched:
+        patched.setattr(payments, "fingerprint", _as_the_previous_release)
+        first = shop.service.vault(shop.provider, source, customer=ADA, idempotency_key="vault-old")
+    written = {"amount": None, "currency": None, "source": source, "customer_reference": None, "customer_id": None}
+    assert first.fingerprint == fingerprint("vault", shop.provider, None, written)  # as that release wrote it
+    sent = shop.sent()
+    again = shop.service.vault(shop.provider, source, customer=ADA, idempotency_key="vault-old")
+    assert again == first and shop.sent() == sent and shop.stored() == 1
+    with pytest.raises(IdempotencyConflict):  # what that fingerprint covers still tells operations apart
+        shop.service.vault(shop.provider, source, customer=Customer(id="another", email=ADA.email),
+                           idempotency_key="vault-old")
+    assert shop.sent() == sent
+
+
+@given(params=st.dictionaries(st.sampled_from(["source", "customer_reference", "customer_id"]),
+                              st.none() | st.text(max_size=5)),
+       buyers=st.lists(st.fixed_dictionaries({name: st.none() | st.sampled_from(["ada", "grace", ""])
+                                              for name in ("email", "name", "phone")}), min_size=2, max_size=2))
+def test_a_vaults_fingerprint_tells_buyers_apart_and_matches_the_previous_releases(
+        params: dict[str, Any], buyers: list[dict[str, Any]]) -> None:
+    one, other = ({**params, "buyer": buyer} for buyer in buyers)
+    recorded = fingerprint("vault", "m", None, one)
+    assert same_operation(recorded, fingerprint("vault", "m", None, other), "vault", "m", None, other) == \
+        (buyers[0] == buyers[1])
+    # Written without the buyer, as before: it cannot tell, so any buyer with the same rest matches.
+    assert same_operation(_as_the_previous_release("vault", "m", None, one), fingerprint("vault", "m", None, other),
+                          "vault", "m", None, other)
 
 
 def test_a_charge_keyed_like_a_stripe_vault_step_is_its_own_operation(ledger: Ledger) -> None:

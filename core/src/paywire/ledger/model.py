@@ -257,6 +257,7 @@ class SettledBy:
     ANSWER: Final = "answer"  # the provider's answer to the request itself
     RECONCILE: Final = "reconcile"  # read from the provider by `fetch`
     WEBHOOK: Final = "webhook"  # a verified provider event
+    CALLER: Final = "caller"  # the caller, who checked with the provider (`PaymentService.settle_vault`)
 
 
 class TransactionKind:

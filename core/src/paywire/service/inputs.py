@@ -93,14 +93,15 @@ def require_customer(customer: object, param: str = "customer") -> None:
         require_text(customer.reference, f"{param}.reference")
 
 
-def require_source(source: object) -> None:
+def require_source(source: object, param: str = "source") -> None:
     """Refuse a payment method (`source`: a token, a nonce, a vaulted method's id) that is missing,
     empty or blank: it names no method, so the provider would be asked about none (an id left out
-    of a URL addresses another resource) and its refusal recorded."""
-    require_text(source, "source")
+    of a URL addresses another resource) and its refusal recorded, or the ledger would keep it as
+    a token no charge can use."""
+    require_text(source, param)
     if not isinstance(source, str) or not source.strip():
-        raise InvalidRequest(f"source {source!r} names no payment method: give the token, nonce or vaulted "
-                             "method's id; nothing was recorded or sent", param="source")
+        raise InvalidRequest(f"{param} {source!r} names no payment method: give the token, nonce or vaulted "
+                             "method's id; nothing was recorded or sent", param=param)
 
 
 def require_key(key: object) -> None:

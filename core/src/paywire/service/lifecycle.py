@@ -41,7 +41,8 @@ OUTCOME_MODEL: tuple[Outcome, ...] = (
     Outcome(S.UNKNOWN,
             "no usable answer after the request may have left: a timeout, a dropped connection, a "
             "5xx, an error inside the pipeline; or pending past its `settle_after`",
-            "the request's own late answer; a retry under its key; reconcile (fetch); a webhook",
+            "the request's own late answer; a retry under its key; reconcile (fetch); a webhook; for a vault, "
+            "the caller (`settle_vault`)",
             "in flight"),
     Outcome(S.FAILED,
             "evidence the provider did not and will not apply it: a decline, a validation, "

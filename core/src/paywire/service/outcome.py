@@ -31,8 +31,8 @@ from paywire.security import redact
 from paywire.service.held import note_held
 
 __all__ = [
-    "FAILED_AT_PROVIDER", "NOT_APPLIED", "attach", "concluded", "failed", "is_unknown", "rebuild_error", "succeeded",
-    "summary_of_result", "unknown",
+    "FAILED_AT_PROVIDER", "NOT_APPLIED", "attach", "concluded", "failed", "is_unknown", "rebuild_error",
+    "settled_by_caller", "succeeded", "summary_of_result", "unknown",
 ]
 
 # The codes of a failure concluded from the provider's state (reconciliation) or its event, not
@@ -185,6 +185,22 @@ def concluded(txn: Transaction, status: str, why: str, *, applied_nowhere: bool 
     return {"error_type": kind, "error_code": code, "error_message": message[:1000]}
 
 
+def settled_by_caller(txn: Transaction, token: str | None, customer_reference: str | None) -> Transaction:
+    """`txn`, an unknown vault, as the caller found it at the provider: the payment method stored
+    as `token` (for the customer `customer_reference`, when the caller names it), or, with no
+    token, nothing stored. What the lost answer left in the response is kept, as reconciliation
+    keeps it, and the response says who settled it."""
+    at = now()
+    status = TransactionStatus.SUCCEEDED if token is not None else TransactionStatus.FAILED
+    why = ("the caller checked with the provider and recorded with settle_vault() that "
+           + ("it stored the payment method" if token is not None else "nothing was stored"))
+    return replace(
+        txn, status=status, token=token, provider_reference=customer_reference or txn.provider_reference,
+        response={**txn.response, "settled_by": why}, updated_at=at, finished_at=at,
+        settled_by=SettledBy.CALLER, retryable=False, **concluded(txn, status, why),
+    )
+
+
 def attach(error: PaywireError, payment_id: str | None, transaction_id: str | None) -> PaywireError:
     """Name the ledger records an error is about, so the caller can look them up or retry."""
     error.payment_id = payment_id
@@ -199,7 +215,7 @@ def rebuild_error(txn: Transaction) -> PaywireError:
     reconciliation or an event settled it, as what they concluded (`concluded`): it did not take
     effect. The summary then holds the lost answer's fields, which are not the failure's."""
     response: Mapping[str, Any] = txn.response
-    settled = txn.settled_by in (SettledBy.RECONCILE, SettledBy.WEBHOOK)
+    settled = txn.settled_by in (SettledBy.RECONCILE, SettledBy.WEBHOOK, SettledBy.CALLER)
     if settled and txn.error_code not in (NOT_APPLIED, FAILED_AT_PROVIDER):  # recorded before they were written
         why = (response.get("reconciled") or {}).get("note") or response.get("settled_by") or "settled from the provider"
         txn = replace(txn, **concluded(txn, TransactionStatus.FAILED, why, applied_nowhere=txn.retryable))

@@ -94,7 +94,7 @@ from paywire.ledger.model import (
     replace,
 )
 from paywire.money import Money
-from paywire.security import _MASK, get_logger, redact
+from paywire.security import _MASK, get_logger, redact, refuse_card_numbers
 from paywire.service import rules
 from paywire.service.held import unreadable
 from paywire.service.inputs import (
@@ -110,7 +110,7 @@ from paywire.service.inputs import (
     require_text,
 )
 from paywire.service.keys import derived_key, fingerprint, new_id, same_operation
-from paywire.service.outcome import attach, failed, is_unknown, rebuild_error, succeeded, unknown
+from paywire.service.outcome import attach, failed, is_unknown, rebuild_error, settled_by_caller, succeeded, unknown
 from paywire.service.reconcile import Mismatch, ReconcileReport, Settlement, settle
 from paywire.service.schedule import Backoff, is_due
 from paywire.service.webhooks import apply_event, apply_waiting
@@ -131,6 +131,21 @@ def _masked(value: object) -> bool:
     if isinstance(value, (list, tuple)):
         return any(_masked(item) for item in value)
     return False
+
+
+def _buyer(customer: Customer | None) -> dict[str, str | None]:
+    """The buyer's details a vault's fingerprint covers, though the ledger keeps them nowhere:
+    the provider makes a new customer from them, so the same key used for another buyer is
+    another vault (see `keys.same_operation` for fingerprints written without them)."""
+    return {name: getattr(customer, name, None) for name in ("email", "name", "phone")}
+
+
+def _ask_the_provider(kind: str) -> str:
+    """What a caller does about an open vault or unvault that nothing here can settle."""
+    if kind == TransactionKind.VAULT:
+        return ("check with the provider whether it stored the payment method, then record what it found with "
+                "settle_vault(transaction_id, token=...) or settle_vault(transaction_id, nothing_stored=True)")
+    return "check with the provider whether it took effect"
 
 
 def _why(error: BaseException) -> str:
@@ -457,6 +472,80 @@ class PaymentService:
         return self._execute(_Op(txn.kind, txn.method, scope, txn.amount, params, txn.idempotency_key,
                                  fingerprint=txn.fingerprint))
 
+    def settle_vault(self, transaction_id: str, *, token: str | None = None, customer_reference: str | None = None,
+                     nothing_stored: bool = False) -> Transaction:
+        """Record what the caller found at the provider about a vault whose outcome is unknown:
+        the payment method it stored, as `token` (and `customer_reference`, the customer the vault
+        made, if it made one), or `nothing_stored=True`; exactly one of the two. Returns the vault
+        transaction as recorded, settled by the caller (`settled_by` "caller").
+
+        `reconcile()` cannot ask the provider about a vault (it is no payment), and one whose
+        provider keeps no idempotency key for it (Braintree) cannot be sent again: it stays
+        unknown, reported by every `reconcile()`, until the caller checks with the provider and
+        records what it found here. Nothing is sent.
+
+        Only an unknown vault is settled, once: any other transaction, or a vault settled
+        meanwhile (its late answer, another call), raises `InvalidRequest` or `StateError` and
+        changes nothing. `nothing_stored` is refused while the vault's request may still land."""
+        require_text(transaction_id, "transaction_id")
+        require_instance(nothing_stored, bool, "nothing_stored")  # a str such as "no" is true
+        if nothing_stored:
+            if token is not None or customer_reference is not None:
+                raise InvalidRequest("give either the token the provider stored or nothing_stored=True, not both; "
+                                     "nothing was recorded", param="nothing_stored")
+        elif token is None:
+            raise InvalidRequest("give the token of the payment method the provider stored, or nothing_stored=True "
+                                 "if it stored none; nothing was recorded", param="token")
+        else:
+            require_source(token, "token")
+            require_text(customer_reference, "customer_reference")
+            if isinstance(customer_reference, str) and not customer_reference.strip():
+                raise InvalidRequest(f"customer_reference {customer_reference!r} is empty or blank: give the "
+                                     "provider's customer id, or none; nothing was recorded",
+                                     param="customer_reference")
+            refuse_card_numbers({"token": token, "customer_reference": customer_reference})
+        txn = self.get_transaction(transaction_id)
+        with self.ledger.unit() as u:
+            # The key's lock, as a resend of the vault under its key takes it: the two queue.
+            u.lock_key(self._account(txn.method), txn.idempotency_key)
+            current = u.transaction(txn.id)
+            assert current is not None
+            self._require_unknown_vault(current, nothing_stored)
+            settled = settled_by_caller(current, token, customer_reference)
+            if not u.overrule(settled, status=S.UNKNOWN):  # its late answer was recorded meanwhile
+                raise self._not_settled(settled, "it was settled meanwhile (its late answer recorded)")
+            u.set_looks({txn.id: None})
+        return settled
+
+    @staticmethod
+    def _require_unknown_vault(txn: Transaction, nothing_stored: bool) -> None:
+        """Refuse to settle `txn` by the caller unless it is a vault whose outcome is unknown (and,
+        to record that nothing was stored, whose request can no longer land)."""
+        if txn.kind != K.VAULT:
+            raise attach(InvalidRequest(
+                f"transaction {txn.id} is a {txn.kind}, not a vault: settle_vault() records only a vault's outcome "
+                "(reconcile() settles a payment's operations); nothing was recorded",
+                param="transaction_id", code="not_a_vault"), txn.payment_id, txn.id)
+        if txn.status == S.PENDING:
+            raise PaymentService._not_settled(txn, "its request is still being sent, or its worker stopped; wait for "
+                                                   "its outcome (reconcile() marks it unknown once its request can "
+                                                   "no longer land)")
+        if txn.status != S.UNKNOWN:
+            raise PaymentService._not_settled(txn, f"it is already {txn.status}"
+                                                   + (f" (settled by {txn.settled_by})" if txn.settled_by else "")
+                                                   + ", and only an unknown vault is")
+        if nothing_stored and not txn.expired():
+            raise PaymentService._not_settled(
+                txn, f"its request may still land until {txn.settle_after:%Y-%m-%d %H:%M:%S} UTC, and store the "
+                     "payment method then; check with the provider again after that")
+
+    @staticmethod
+    def _not_settled(txn: Transaction, why: str) -> StateError:
+        error = StateError(f"vault transaction {txn.id} cannot be settled by the caller: {why}; nothing was "
+                           "recorded", code="not_unknown")
+        attach(error, txn.payment_id, txn.id)
+        return error
+
     # -- reads ----------------------------------------------------------------------------------
     def get_payment(self, payment_id: str) -> Payment:
         require_text(payment_id, "payment_id")  # PostgreSQL's ledger refuses a NUL untyped, SQLite's finds none
@@ -661,7 +750,8 @@ class PaymentService:
                         (t for t in reversed(txns) if t.kind == op.kind and t.resendable), None)
                 op = self._resolved(op, payment, txns, caps, earlier)
             fields = {"amount": op.amount.minor if op.amount else None,
-                      "currency": op.amount.currency if op.amount else None, **op.params}
+                      "currency": op.amount.currency if op.amount else None, **op.params,
+                      **({"buyer": _buyer(op.customer)} if op.kind == K.VAULT else {})}
             fp = op.fingerprint or fingerprint(op.kind, op.method, op.payment_id, fields)
             existing = self._by_key(u, op.method, op.key) if op.key else self._reusable(txns, op, fp, fields)
             if existing is None and op.key:  # a key the ledger holds stays its operation's (see the function)
@@ -738,7 +828,7 @@ class PaymentService:
         kept = (f"keeps its idempotency key for {life / 3600:g} hours from {txn.created_at:%Y-%m-%d %H:%M:%S} UTC"
                 if life else f"keeps no idempotency key for {txn.kind}")
         settle = ("run reconcile() to settle it" if txn.payment_id else
-                  "check with the provider whether it took effect (there is no payment to reconcile)")
+                  f"{_ask_the_provider(txn.kind)} (there is no payment to reconcile)")
         raise attach(OutcomeUnknown(
             f"the outcome of {txn.kind} transaction {txn.id} is unknown, and the provider {kept}: sent again now it "
             f"could be applied twice; {settle} (nothing was sent)",
@@ -1139,12 +1229,12 @@ class PaymentService:
         try:
             life = self.gateway.method(txn.method).definition.key_lives.get(txn.kind)
         except ConfigurationError:  # a method no longer configured: nothing can send it
-            return f"{said}, and its method {txn.method!r} is not configured; check with the provider"
+            return f"{said}, and its method {txn.method!r} is not configured; {_ask_the_provider(txn.kind)}"
         if life is not None and self._settle_after(txn.method, txn.kind, at) > txn.created_at + timedelta(seconds=life):
             kept = (f"keeps no idempotency key for {txn.kind}" if not life else
                     f"kept its idempotency key for {txn.kind} only {life / 3600:g} hours")
             return (f"{said}, and the provider {kept}: sent again it could be applied twice, so nothing here "
-                    "settles it; check with the provider whether it took effect")
+                    f"settles it; {_ask_the_provider(txn.kind)}")
         if _masked(txn.request) or txn.request.get("unstored"):
             return (f"{said}; call {txn.kind}() again with its parameters and idempotency_key="
                     f"{txn.idempotency_key!r} (the ledger does not keep all of its request, so retry() cannot)")
