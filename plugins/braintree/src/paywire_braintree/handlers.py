@@ -176,7 +176,8 @@ def _operations(kind: str, items: Iterable[Any], parent: str | None = None,
         ProviderOperation(kind=kind, reference=item["id"], amount=from_braintree(item["amount"]),
                           status="succeeded" if kind == "capture"
                           and refunded_by_reversal(item, child=True, inherited=inherited)
-                          else operation_status(str(item["status"])), idempotency_key=item.get("orderId"),
+                          else operation_status(str(item["status"]), item.get("statusHistory")),
+                          idempotency_key=item.get("orderId"),
                           parent=parent)
         for item in items if isinstance(item, OBJECT)
     ]
@@ -237,7 +238,8 @@ def fetched_fields(transaction: Mapping[str, Any], flow: str | None = None) -> d
     refunded_whole = refunded_by_reversal(transaction)
     if (status in SUBMITTED or voided or refunded_whole) and not children:  # a sale or a whole capture
         captures.append(ProviderOperation(kind="capture", reference=transaction["id"], amount=authorized,
-                                          status="succeeded" if refunded_whole else operation_status(status),
+                                          status="succeeded" if refunded_whole
+                                          else operation_status(status, transaction.get("statusHistory")),
                                           idempotency_key=custom_field(transaction, KEY_FIELD)))
     refunds = _refunds(transaction)
     for child in children:
@@ -246,7 +248,8 @@ def fetched_fields(transaction: Mapping[str, Any], flow: str | None = None) -> d
     captured = sum((op.amount for op in captures if op.status == "succeeded"), zero)
     refunded = sum((op.amount for op in refunds if op.status == "succeeded"), zero)
     state = ProviderState.FAILED if voided else payment_state(status)
-    if children and all(op.status == "failed" for op in captures) and _spent(status, captures, authorized):
+    if children and all(op.status in ("failed", "reversed") for op in captures) \
+            and _spent(status, captures, authorized):
         state = ProviderState.VOIDED  # released: its captures declined, and it takes no more
     if released_whole(transaction, flow):
         state = ProviderState.VOIDED

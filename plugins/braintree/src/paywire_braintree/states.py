@@ -47,12 +47,20 @@ def payment_state(status: str) -> str:
     return _STATES.get(status, ProviderState.PENDING)
 
 
-def operation_status(status: str) -> str:
-    """"succeeded", "accepted" or "failed" for a capture or refund in `status`."""
+def operation_status(status: str, history: Any = ()) -> str:
+    """"succeeded", "accepted", "failed" or "reversed" for a capture or refund in `status`, with
+    its `statusHistory` when read. One declined at settlement after it was submitted for it
+    (SUBMITTED_FOR_SETTLEMENT or SETTLING, which paywire reports succeeded) took effect and the
+    batch undid it: "reversed", as its transaction_settlement_declined notification says, so a
+    lost request that made it is never concluded not applied. One declined after it only waited
+    (SETTLEMENT_PENDING, an accepted answer), or whose history is not read, is "failed"."""
     if status in CAPTURED:
         return "succeeded"
     if status in ACCEPTED:
         return "accepted"
+    if status == "SETTLEMENT_DECLINED" and any(isinstance(event, OBJECT) and event.get("status") in CAPTURED
+                                               for event in history or ()):
+        return "reversed"
     return "failed"
 
 
