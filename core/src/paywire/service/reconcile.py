@@ -184,11 +184,11 @@ def settle(u: LedgerUnit, payment: Payment, result: CommandResult,
             out.append(_absent(u, txn, at, "the provider has no such payment", result))
             if out[-1].status == S.FAILED and payment.authorized.minor == 0:
                 payment = replace(payment, failed=True)
-        elif state == ProviderState.FAILED and (undone := _sale_undone(payment, result)) is not None:
+        elif state == ProviderState.FAILED and (sold := _sale_undone(payment, result)) is not None:
             # The sale took effect and the provider undid it since (declined at settlement): it
             # succeeded, and its reversal is recorded below, as for a sale the ledger held.
-            out.append(_finish(u, txn, S.SUCCEEDED, f"the provider reports the sale {undone.status}: it took effect, "
-                                                    "then was undone", result, result.reference, held=undone.amount))
+            out.append(_finish(u, txn, S.SUCCEEDED, f"the provider reports the sale {sold.status}: it took effect, "
+                                                    "then was undone", result, result.reference, held=sold.amount))
         elif state == ProviderState.FAILED:
             out.append(_finish(u, txn, S.FAILED, "the provider reports failed: it did not take effect", result,
                                result.reference))
