@@ -240,3 +240,45 @@ def test_a_lost_sale_declined_at_settlement_is_reconciled_reversed_not_failed(
     assert (payment.state, payment.authorized, payment.captured) == (PaymentState.FAILED, Money.zero("EUR"),
                                                                      Money.zero("EUR"))
     assert txn.status == S.SUCCEEDED and len(_reversal_of(payments, txn)) == 1, txn
+
+
+@pytest.mark.parametrize("kind", ["capture", "refund"])
+@pytest.mark.parametrize("told", ["before reconcile", "after reconcile", "twice before"])
+def test_a_lost_request_settled_since_is_one_transaction_whenever_its_notification_comes(
+    payments: PaymentService, app: _Braintree, kind: str, told: str
+) -> None:
+    """The answer is lost, the batch settles what the request made, and its transaction_settled
+    notification arrives before the ledger knows the reference (it waits for reconcile(), which
+    finds the request by its key), after, or twice: the ledger ends with the one transaction,
+    succeeded, counted once, never a second one of the webhook's."""
+    if kind == "capture":
+        payment_id = _authorized(payments, "KWD", "9.999", "settled-auth")
+        amount = Money.of("3.333", "KWD")
+        _lost(app, "partialCaptureTransaction")
+        lost = _unknown(lambda: payments.capture(payment_id, amount, idempotency_key="settled-op"))
+    else:
+        payment_id = payments.sale("braintree", Money.of("9999", "JPY"), source="fake-valid-nonce",
+                                   order_id="settled-sale", idempotency_key="settled-sale").id
+        app.settle(payments.get_payment(payment_id).reference or "")
+        app.sent.clear()
+        amount = Money.of("3333", "JPY")
+        _lost(app, "refundTransaction")
+        lost = _unknown(lambda: payments.refund(payment_id, amount, idempotency_key="settled-op"))
+    app.clear_faults()
+    (made,) = (t for t in app.transactions.values() if t.order_id == "settled-op")
+    app.settle(made.id)
+    (body,) = app.sent
+    if told.startswith("twice"):
+        _deliver(payments, body)
+    if told != "after reconcile":
+        _deliver(payments, body)
+        assert [t.id for t in payments.list_transactions(payment_id) if t.kind == kind] == [lost]
+    payments.reconcile(payment_id=payment_id)
+    if told == "after reconcile":
+        _deliver(payments, body)
+    txn = _txn(payments, lost)
+    assert (txn.status, txn.provider_reference) == (S.SUCCEEDED, made.id)
+    assert [t.id for t in payments.list_transactions(payment_id) if t.kind == kind] == [lost]
+    payment = payments.get_payment(payment_id)
+    assert (payment.captured if kind == "capture" else payment.refunded) == amount
+    assert payments.reconcile(payment_id=payment_id).clean
