@@ -122,8 +122,9 @@ def test_a_lost_capture_declined_at_settlement_is_reconciled_reversed_not_failed
     assert payments.reconcile(payment_id=payment_id).clean
 
 
+@pytest.mark.parametrize("told", ["never", "before reconcile", "after reconcile"])
 def test_a_lost_refund_declined_at_settlement_is_reconciled_reversed_not_failed(
-    payments: PaymentService, app: _Braintree
+    payments: PaymentService, app: _Braintree, told: str
 ) -> None:
     """A refund whose answer is lost, submitted for settlement and then declined by the batch: it
     took effect and was undone; the ledger ends holding all of the sale captured, none refunded."""
@@ -136,8 +137,14 @@ def test_a_lost_refund_declined_at_settlement_is_reconciled_reversed_not_failed(
     app.clear_faults()
     (credit,) = (t for t in app.transactions.values() if t.kind == "credit")
     assert credit.status == "SUBMITTED_FOR_SETTLEMENT"
+    app.sent.clear()
     app.settle(credit.id, "SETTLEMENT_DECLINED")
+    (body,) = app.sent
+    if told == "before reconcile":
+        _deliver(payments, body)
     payments.reconcile(payment_id=payment_id)
+    if told == "after reconcile":
+        _deliver(payments, body)
     txn = _txn(payments, lost)
     assert txn.status == S.SUCCEEDED
     assert len(_reversal_of(payments, txn)) == 1
@@ -282,3 +289,30 @@ def test_a_lost_request_settled_since_is_one_transaction_whenever_its_notificati
     payment = payments.get_payment(payment_id)
     assert (payment.captured if kind == "capture" else payment.refunded) == amount
     assert payments.reconcile(payment_id=payment_id).clean
+
+
+def test_notifications_for_transactions_the_ledger_does_not_hold_change_nothing_and_count_once(
+    payments: PaymentService, app: _Braintree
+) -> None:
+    """Braintree notifies every transaction of the merchant's, those made without paywire too:
+    a sale settled and one declined at settlement, which no payment of the ledger's names, are
+    kept unmatched, once each, and move nothing of the payments the ledger holds."""
+    payment_id = payments.sale("braintree", Money.of("10.00", "EUR"), source="fake-valid-nonce", order_id="mine",
+                               idempotency_key="mine").id
+    app.settle(payments.get_payment(payment_id).reference or "")
+    app.sent.clear()
+    with app.lock:  # another integration's sales on the same merchant
+        settled = app.operations.create({"paymentMethodId": "fake-valid-nonce",
+                                         "transaction": {"amount": "10.00", "orderId": "elsewhere-1"}}, submit=True)
+        declined = app.operations.create({"paymentMethodId": "fake-valid-nonce",
+                                          "transaction": {"amount": "10.00", "orderId": "elsewhere-2"}}, submit=True)
+    app.settle(settled.id)
+    app.settle(declined.id, "SETTLEMENT_DECLINED")
+    bodies = list(app.sent)
+    assert len(bodies) == 2
+    before = payments.get_payment(payment_id)
+    statuses = [payments.receive_webhook("braintree", _FORM, body).status for body in [*bodies, *bodies]]
+    assert statuses == ["unmatched", "unmatched", "duplicate", "duplicate"]
+    after = payments.get_payment(payment_id)
+    assert (after.state, after.captured, after.refunded) == (before.state, before.captured, before.refunded)
+    assert len(payments.list_transactions(payment_id)) == 1
