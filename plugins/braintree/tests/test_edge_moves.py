@@ -229,8 +229,9 @@ def test_a_lost_request_declined_at_settlement_and_retried_is_recorded_reversed_
     assert txn.status == S.SUCCEEDED and len(_reversal_of(payments, txn)) == 1, txn
 
 
+@pytest.mark.parametrize("told", ["never", "before reconcile", "after reconcile"])
 def test_a_lost_sale_declined_at_settlement_is_reconciled_reversed_not_failed(
-    payments: PaymentService, app: _Braintree
+    payments: PaymentService, app: _Braintree, told: str
 ) -> None:
     """A sale whose answer is lost, submitted for settlement and declined by the batch: it took
     effect and was undone, as a sale the ledger recorded and whose decline is notified."""
@@ -240,8 +241,13 @@ def test_a_lost_sale_declined_at_settlement_is_reconciled_reversed_not_failed(
     app.clear_faults()
     (made,) = app.transactions.values()
     app.settle(made.id, "SETTLEMENT_DECLINED")
+    (body,) = app.sent
+    if told == "before reconcile":
+        _deliver(payments, body)
     txn = _txn(payments, lost)
     payments.reconcile(payment_id=txn.payment_id)
+    if told == "after reconcile":
+        _deliver(payments, body)
     txn = _txn(payments, lost)
     payment = payments.get_payment(txn.payment_id or "")
     assert (payment.state, payment.authorized, payment.captured) == (PaymentState.FAILED, Money.zero("EUR"),
