@@ -322,3 +322,25 @@ def test_notifications_for_transactions_the_ledger_does_not_hold_change_nothing_
     after = payments.get_payment(payment_id)
     assert (after.state, after.captured, after.refunded) == (before.state, before.captured, before.refunded)
     assert len(payments.list_transactions(payment_id)) == 1
+
+
+def test_a_lost_sale_that_only_waited_for_its_settlement_and_was_declined_is_failed(
+    payments: PaymentService, app: _Braintree
+) -> None:
+    """A bank account's sale waits SETTLEMENT_PENDING (accepted, never reported done): declined,
+    it never took effect, and the lost sale is failed, with nothing to reverse."""
+    _lost(app, "chargePaymentMethod")
+    lost = _unknown(lambda: payments.sale("braintree", Money.of("15.00", "EUR"),
+                                          source="paywire-emulator-bank-account-nonce", order_id="bank-sale",
+                                          idempotency_key="bank-sale"))
+    app.clear_faults()
+    (made,) = app.transactions.values()
+    assert made.status == "SETTLEMENT_PENDING"
+    app.settle(made.id, "SETTLEMENT_DECLINED")
+    txn = _txn(payments, lost)
+    payments.reconcile(payment_id=txn.payment_id)
+    txn = _txn(payments, lost)
+    assert txn.status == S.FAILED and not _reversal_of(payments, txn)
+    payment = payments.get_payment(txn.payment_id or "")
+    assert (payment.state, payment.authorized, payment.captured) == (PaymentState.FAILED, Money.zero("EUR"),
+                                                                     Money.zero("EUR"))
