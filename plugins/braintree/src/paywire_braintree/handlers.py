@@ -4,8 +4,9 @@
 settles the transaction it names) and from its partial captures and refunds, each listed as a
 `ProviderOperation` carrying the idempotency key it was sent with (its `orderId`), a refund also
 the transaction it was issued against (the sale, the whole capture or a partial capture). A sale or
-whole capture voided before it settled is a failed capture and the payment `failed`, as one
-declined at settlement: reported `voided`, reconciliation would take a lost sale for done. One
+whole capture voided before it settled is a failed capture and the payment `failed` (one
+declined at settlement after it was submitted is `reversed`: `states.operation_status`): reported
+`voided`, reconciliation would take a lost sale for done. One
 that paywire's refund in full reversed (`refunded_by_reversal`: its key written on it) is a
 capture that succeeded and a refund of all of it, listed under that refund's key and the
 transaction's own id, as the refund command answered it; if the batch settled it before the

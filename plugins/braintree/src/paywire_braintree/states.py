@@ -3,9 +3,10 @@ capture or refund as `fetch` lists it.
 
 SUBMITTED_FOR_SETTLEMENT is a capture Braintree holds (it settles in the next batch); AUTHORIZING
 and SETTLEMENT_PENDING are taken and decided later ("accepted"); SETTLEMENT_DECLINED, FAILED and
-the refusals never moved money. Nor did a sale or whole capture VOIDED while it waited for
-settlement (`voided_unsettled`): unlike an authorization voided, which paywire reads as authorized
-then released, it is a capture that failed, as one declined at settlement (for an authorization
+the refusals never moved money (a capture or refund declined at settlement after it was submitted
+for it took effect and was undone: `operation_status` lists it "reversed"). Nor did a sale or whole
+capture VOIDED while it waited for settlement (`voided_unsettled`): unlike an authorization voided,
+which paywire reads as authorized then released, it is a capture that failed (for an authorization
 captured whole, the hold released: `handlers.released_whole`). Unless paywire's own
 refund in full reversed it (`refunded_by_reversal`): that capture was made, and refunded. When the
 batch settled it first, Braintree's reversal refunded it instead (`reversal_refund`).
