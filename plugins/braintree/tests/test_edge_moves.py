@@ -19,7 +19,17 @@ from pathlib import Path
 import pytest
 
 import paywire_braintree
-from paywire import Gateway, Money, OutcomeUnknown, PaymentService, PaywireError, Plugins, Retry, SQLiteLedger
+from paywire import (
+    Gateway,
+    Money,
+    OutcomeUnknown,
+    PaymentService,
+    PaywireError,
+    Plugins,
+    Retry,
+    SQLiteLedger,
+    StateError,
+)
 from paywire.ledger import PaymentState, Transaction, TransactionStatus
 from paywire.testing.emulator import EmulatorServer, Fault
 from paywire.testing.sandbox import Sandbox
@@ -344,3 +354,27 @@ def test_a_lost_sale_that_only_waited_for_its_settlement_and_was_declined_is_fai
     payment = payments.get_payment(txn.payment_id or "")
     assert (payment.state, payment.authorized, payment.captured) == (PaymentState.FAILED, Money.zero("EUR"),
                                                                      Money.zero("EUR"))
+
+
+def test_a_lost_final_capture_declined_at_settlement_closes_the_payment_to_more_captures(
+    payments: PaymentService, app: _Braintree
+) -> None:
+    """A final partial capture closes its authorization at Braintree, which then takes no more
+    captures, declined or not. Its answer lost and the batch declining it, reconcile() records it
+    made (and reversed), so the ledger offers nothing more to capture and refuses a capture
+    before sending one Braintree would refuse."""
+    payment_id = _authorized(payments, "EUR", "100.00", "final-auth")
+    _lost(app, "partialCaptureTransaction")
+    lost = _unknown(lambda: payments.capture(payment_id, Money.of("40.00", "EUR"), final=True,
+                                             idempotency_key="final-cap"))
+    app.clear_faults()
+    (capture,) = (t for t in app.transactions.values() if t.parent is not None)
+    app.settle(capture.id, "SETTLEMENT_DECLINED")
+    payments.reconcile(payment_id=payment_id)
+    assert _txn(payments, lost).status == S.SUCCEEDED
+    payment = payments.get_payment(payment_id)
+    assert (payment.captured, payment.capturable) == (Money.zero("EUR"), Money.zero("EUR"))
+    calls = len(app.calls)
+    with pytest.raises(StateError):
+        payments.capture(payment_id, Money.of("10.00", "EUR"), idempotency_key="after-final")
+    assert len(app.calls) == calls
