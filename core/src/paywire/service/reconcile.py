@@ -7,7 +7,8 @@ anything. It reads the payment at the provider and decides, per transaction:
 
 - first operations (authorize, sale, complete): by the provider's state (authorized or further
   -> succeeded; processing -> accepted; waiting for the buyer -> action_required; failed ->
-  failed; held in another currency -> left open); "not found", or a completion of a payment
+  failed, unless the provider lists the sale itself as a capture reversed since, which took
+  effect: succeeded, then its reversal; held in another currency -> left open); "not found", or a completion of a payment
   still waiting for the buyer or to be completed, means failed only once the request can no
   longer land (`settle_after`);
 - captures and refunds: matched one to one to the provider's operations (`fetch` lists them), by
@@ -125,6 +126,15 @@ def _finish(u: LedgerUnit, txn: Transaction, status: str, note: str, result: Com
     return Settlement(txn.id, txn.payment_id, txn.kind, status, note)
 
 
+def _sale_undone(payment: Payment, result: CommandResult) -> ProviderOperation | None:
+    """The sale itself, when the provider holds it failed but lists it (its own reference) as a
+    capture that took effect and was reversed since: a lost sale that made it is not failed."""
+    if payment.flow != K.SALE or not result.reference:
+        return None
+    return next((op for op in result.operations if op.kind == K.CAPTURE and op.status == "reversed"
+                 and op.reference == result.reference and op.amount.currency == payment.currency), None)
+
+
 def _open(txn: Transaction, note: str) -> Settlement:
     return Settlement(txn.id, txn.payment_id, txn.kind, None, note)
 
@@ -174,6 +184,11 @@ def settle(u: LedgerUnit, payment: Payment, result: CommandResult,
             out.append(_absent(u, txn, at, "the provider has no such payment", result))
             if out[-1].status == S.FAILED and payment.authorized.minor == 0:
                 payment = replace(payment, failed=True)
+        elif state == ProviderState.FAILED and (sold := _sale_undone(payment, result)) is not None:
+            # The sale took effect and the provider undid it since (declined at settlement): it
+            # succeeded, and its reversal is recorded below, as for a sale the ledger held.
+            out.append(_finish(u, txn, S.SUCCEEDED, f"the provider reports the sale {sold.status}: it took effect, "
+                                                    "then was undone", result, result.reference, held=sold.amount))
         elif state == ProviderState.FAILED:
             out.append(_finish(u, txn, S.FAILED, "the provider reports failed: it did not take effect", result,
                                result.reference))

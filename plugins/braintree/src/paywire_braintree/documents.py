@@ -15,7 +15,8 @@ __all__ = [
 
 _AMOUNT = "{ value currencyCode }"
 _OPERATION = f"id legacyId orderId status createdAt amount {_AMOUNT}"
-_REFUNDS = f"refunds {{ {_OPERATION} source }}"  # source: API, or CONTROL_PANEL (`states.reversal_refund`)
+# statusHistory: whether one declined at settlement had been submitted for it (`states.operation_status`)
+_REFUNDS = f"refunds {{ {_OPERATION} source statusHistory {{ status }} }}"  # source: API, or CONTROL_PANEL (`states.reversal_refund`)
 _EVENTS = f"""statusHistory {{
     __typename status timestamp amount {_AMOUNT}
     ... on AuthorizedEvent {{ processorResponse {{ legacyCode message }} }}
@@ -35,7 +36,7 @@ TRANSACTION_FIELDS: Final = f"""fragment TransactionFields on Transaction {{
   {_REFUNDS}
   partialCaptureDetails {{
     __typename
-    ... on ParentAuthorization {{ totalAmountAuthorized {_AMOUNT} childCaptures {{ {_OPERATION} customFields {{ name value }} {_REFUNDS} }} }}
+    ... on ParentAuthorization {{ totalAmountAuthorized {_AMOUNT} childCaptures {{ {_OPERATION} customFields {{ name value }} statusHistory {{ status }} {_REFUNDS} }} }}
     ... on ChildCapture {{ parentAuthorization {{ id }} }}
   }}
 }}"""

@@ -4,8 +4,9 @@
 settles the transaction it names) and from its partial captures and refunds, each listed as a
 `ProviderOperation` carrying the idempotency key it was sent with (its `orderId`), a refund also
 the transaction it was issued against (the sale, the whole capture or a partial capture). A sale or
-whole capture voided before it settled is a failed capture and the payment `failed`, as one
-declined at settlement: reported `voided`, reconciliation would take a lost sale for done. One
+whole capture voided before it settled is a failed capture and the payment `failed` (one
+declined at settlement after it was submitted is `reversed`: `states.operation_status`): reported
+`voided`, reconciliation would take a lost sale for done. One
 that paywire's refund in full reversed (`refunded_by_reversal`: its key written on it) is a
 capture that succeeded and a refund of all of it, listed under that refund's key and the
 transaction's own id, as the refund command answered it; if the batch settled it before the
@@ -176,7 +177,8 @@ def _operations(kind: str, items: Iterable[Any], parent: str | None = None,
         ProviderOperation(kind=kind, reference=item["id"], amount=from_braintree(item["amount"]),
                           status="succeeded" if kind == "capture"
                           and refunded_by_reversal(item, child=True, inherited=inherited)
-                          else operation_status(str(item["status"])), idempotency_key=item.get("orderId"),
+                          else operation_status(str(item["status"]), item.get("statusHistory")),
+                          idempotency_key=item.get("orderId"),
                           parent=parent)
         for item in items if isinstance(item, OBJECT)
     ]
@@ -237,7 +239,8 @@ def fetched_fields(transaction: Mapping[str, Any], flow: str | None = None) -> d
     refunded_whole = refunded_by_reversal(transaction)
     if (status in SUBMITTED or voided or refunded_whole) and not children:  # a sale or a whole capture
         captures.append(ProviderOperation(kind="capture", reference=transaction["id"], amount=authorized,
-                                          status="succeeded" if refunded_whole else operation_status(status),
+                                          status="succeeded" if refunded_whole
+                                          else operation_status(status, transaction.get("statusHistory")),
                                           idempotency_key=custom_field(transaction, KEY_FIELD)))
     refunds = _refunds(transaction)
     for child in children:
@@ -246,7 +249,8 @@ def fetched_fields(transaction: Mapping[str, Any], flow: str | None = None) -> d
     captured = sum((op.amount for op in captures if op.status == "succeeded"), zero)
     refunded = sum((op.amount for op in refunds if op.status == "succeeded"), zero)
     state = ProviderState.FAILED if voided else payment_state(status)
-    if children and all(op.status == "failed" for op in captures) and _spent(status, captures, authorized):
+    if children and all(op.status in ("failed", "reversed") for op in captures) \
+            and _spent(status, captures, authorized):
         state = ProviderState.VOIDED  # released: its captures declined, and it takes no more
     if released_whole(transaction, flow):
         state = ProviderState.VOIDED

@@ -3,9 +3,10 @@ capture or refund as `fetch` lists it.
 
 SUBMITTED_FOR_SETTLEMENT is a capture Braintree holds (it settles in the next batch); AUTHORIZING
 and SETTLEMENT_PENDING are taken and decided later ("accepted"); SETTLEMENT_DECLINED, FAILED and
-the refusals never moved money. Nor did a sale or whole capture VOIDED while it waited for
-settlement (`voided_unsettled`): unlike an authorization voided, which paywire reads as authorized
-then released, it is a capture that failed, as one declined at settlement (for an authorization
+the refusals never moved money (a capture or refund declined at settlement after it was submitted
+for it took effect and was undone: `operation_status` lists it "reversed"). Nor did a sale or whole
+capture VOIDED while it waited for settlement (`voided_unsettled`): unlike an authorization voided,
+which paywire reads as authorized then released, it is a capture that failed (for an authorization
 captured whole, the hold released: `handlers.released_whole`). Unless paywire's own
 refund in full reversed it (`refunded_by_reversal`): that capture was made, and refunded. When the
 batch settled it first, Braintree's reversal refunded it instead (`reversal_refund`).
@@ -47,12 +48,20 @@ def payment_state(status: str) -> str:
     return _STATES.get(status, ProviderState.PENDING)
 
 
-def operation_status(status: str) -> str:
-    """"succeeded", "accepted" or "failed" for a capture or refund in `status`."""
+def operation_status(status: str, history: Any = ()) -> str:
+    """"succeeded", "accepted", "failed" or "reversed" for a capture or refund in `status`, with
+    its `statusHistory` when read. One declined at settlement after it was submitted for it
+    (SUBMITTED_FOR_SETTLEMENT or SETTLING, which paywire reports succeeded) took effect and the
+    batch undid it: "reversed", as its transaction_settlement_declined notification says, so a
+    lost request that made it is never concluded not applied. One declined after it only waited
+    (SETTLEMENT_PENDING, an accepted answer), or whose history is not read, is "failed"."""
     if status in CAPTURED:
         return "succeeded"
     if status in ACCEPTED:
         return "accepted"
+    if status == "SETTLEMENT_DECLINED" and any(isinstance(event, OBJECT) and event.get("status") in CAPTURED
+                                               for event in history or ()):
+        return "reversed"
     return "failed"
 
 
