@@ -32,7 +32,7 @@ from paywire.security import get_logger, redact, refuse_card_numbers
 from paywire.subject import Subject
 from paywire.validator.result import Validator
 
-__all__ = ["Command", "GatewayCommand", "Rehearsed"]
+__all__ = ["Command", "GatewayCommand", "Rehearsed", "before_the_write"]
 
 log = get_logger("paywire.command")
 
@@ -252,3 +252,18 @@ def after_unsure(error: PaywireError) -> PaywireError:
     ):
         return OutcomeUnknown.instead_of(error, "an earlier attempt may have taken effect, so the outcome is unknown")
     return error
+
+
+def before_the_write(error: PaywireError, context: CommandContext, why: str) -> PaywireError:
+    """The error of a read a composite command makes before its write, the write not sent. A
+    read changes nothing, so the read's lost answer (a dropped connection, a timeout, a 5xx) is
+    no sign that the operation took effect: a retryable failure, `why` saying what was not done.
+    Not so for a resend (`CommandContext.resent`): the earlier attempt may have written, and the
+    error stays as it is (an unknown outcome)."""
+    if context.resent or not (isinstance(error, (TransportError, ProviderUnavailable)) and error.may_have_been_sent):
+        return error
+    kind = ProviderUnavailable if isinstance(error, ProviderUnavailable) else TransportError
+    failed = kind(f"{error.message}; {why}", provider=error.provider, code=error.code, status=error.status,
+                  debug_id=error.debug_id, details=dict(error.details), retryable=True, may_have_been_sent=False)
+    failed.__cause__ = error
+    return failed
