@@ -25,9 +25,11 @@ from paywire import (
     OutcomeUnknown,
     PaymentService,
     Plugins,
+    ProviderUnavailable,
     Retry,
     StateError,
     Subject,
+    TransportError,
     UnsupportedOperation,
 )
 from paywire.ledger import Ledger
@@ -35,7 +37,7 @@ from paywire.ledger.model import Transaction, TransactionStatus
 from paywire.service import payments
 from paywire.service.keys import fingerprint, same_operation
 from paywire.testing.emulator import EmulatorServer, Fault
-from paywire.testing.recorder import TransferRecorder
+from paywire.testing.recorder import RecordedTransfer, TransferRecorder
 from paywire.testing.sandbox import load_sandbox
 from tests.ledger.fakepay import FakePayApp, make_gateway
 from tests.ledger.support import FAST, LIFE, wait_out_life
@@ -58,6 +60,10 @@ VAULT_WRITE = {"stripe": Fault(kind="drop_after", path=r"/attach$"),
 UNVAULT_WRITE = {"stripe": Fault(kind="drop_after", path=r"/detach$"),
                  "paypal": Fault(kind="drop_after", path=r"^/v3/vault/payment-tokens/", method="DELETE"),
                  "braintree": Fault(kind="drop_after", contains="deletePaymentMethodFromVault")}
+# The read of the stored token an unvault naming a customer makes first, by provider.
+UNVAULT_READ = {"stripe": Fault(kind="drop_after", path=r"^/v1/payment_methods/[^/]+$", method="GET"),
+                "paypal": Fault(kind="drop_after", path=r"^/v3/vault/payment-tokens/", method="GET"),
+                "braintree": Fault(kind="drop_after", path=r"^/graphql/node$", contains="query VaultedPaymentMethod")}
 ADA = Customer(email="ada@shop.example", name="Ada Lovelace")
 GRACE = Customer(email="grace@shop.example", name="Grace Hopper")
 
@@ -134,6 +140,17 @@ def shop(provider: str, ledger: Ledger) -> Iterator[Vaulting]:
 
 def _kinds(service: PaymentService) -> list[tuple[str, str]]:
     return [(t.kind, t.status) for t in service.list_transactions()]
+
+
+def _asked(sent: RecordedTransfer) -> str:
+    """What a transfer asked of the provider about a stored token: "read" or "delete"."""
+    transfer = sent.transfer
+    if transfer.method == "GET" or b"query VaultedPaymentMethod" in (transfer.body or b""):
+        return "read"
+    if transfer.method == "DELETE" or transfer.url.endswith("/detach") or b"deletePaymentMethodFromVault" in (
+            transfer.body or b""):
+        return "delete"
+    return f"{transfer.method} {transfer.url}"
 
 
 # -- a lost vault ---------------------------------------------------------------------------------
@@ -513,13 +530,102 @@ def test_vaulting_another_buyers_stored_token_is_refused(ledger: Ledger) -> None
         shop.close()
 
 
-@pytest.mark.xfail(strict=True, reason="decision: unvault naming a customer refuses a token another customer holds "
-                                       "(a read of the token before deleting it); today the customer is ignored")
 def test_unvault_naming_another_buyer_is_refused(shop: Vaulting) -> None:
+    """The customer was ignored: Ada's token was deleted for a caller who said it was Grace's
+    (each provider's deletion names no customer)."""
     ada, grace = shop.vault(ADA, "vault-ada"), shop.vault(GRACE, "vault-grace")
-    with pytest.raises(InvalidRequest):
-        shop.service.unvault(shop.provider, str(ada.token), customer=Customer(reference=grace.provider_reference))
-    assert shop.stored() == 2
+    with pytest.raises(InvalidRequest) as refused:
+        shop.service.unvault(shop.provider, str(ada.token), customer=Customer(reference=grace.provider_reference),
+                             idempotency_key="unvault-1")
+    said = refused.value
+    assert (said.code, said.param, said.provider) == ("customer_mismatch", "customer.reference", shop.provider)
+    assert "nothing was" in said.message and said.transaction_id
+    assert shop.stored() == 2 and _kinds(shop.service)[-1] == ("unvault", S.FAILED)
+    assert shop.service.get_transaction(said.transaction_id).error_code == "customer_mismatch"
+    assert [_asked(t) for t in shop.recorder.since(shop.sent() - 1)] == ["read"]  # the deletion was not sent
+    sent = shop.sent()
+    with pytest.raises(InvalidRequest):  # the refusal is kept under its key: nothing sent again
+        shop.service.unvault(shop.provider, str(ada.token), customer=Customer(reference=grace.provider_reference),
+                             idempotency_key="unvault-1")
+    assert shop.sent() == sent and shop.stored() == 2
+
+
+def test_unvault_naming_the_buyer_holding_the_token_reads_it_then_deletes_it(shop: Vaulting) -> None:
+    ada, grace = shop.vault(ADA, "vault-ada"), shop.vault(GRACE, "vault-grace")
+    mark = shop.sent()
+    removed = shop.service.unvault(shop.provider, str(ada.token), customer=Customer(reference=ada.provider_reference))
+    assert removed.status == S.SUCCEEDED and shop.stored() == 1
+    assert [_asked(t) for t in shop.recorder.since(mark)] == ["read", "delete"]
+    # Grace's token is still hers to charge.
+    paid = shop.service.charge_vaulted(shop.provider, str(grace.token), usd("5.00"),
+                                       customer=Customer(reference=grace.provider_reference))
+    assert paid.captured == usd("5.00")
+
+
+def test_unvault_without_a_customer_reads_nothing(shop: Vaulting) -> None:
+    stored = shop.vault(key="vault-1")
+    mark, calls = shop.sent(), len(shop.app.calls)
+    removed = shop.service.unvault(shop.provider, str(stored.token), idempotency_key="unvault-1")
+    assert removed.status == S.SUCCEEDED and shop.stored() == 0
+    assert [_asked(t) for t in shop.recorder.since(mark)] == ["delete"]
+    assert len(shop.app.calls) == calls + 1  # what reached the provider: the deletion alone
+
+
+def test_unvault_naming_a_buyer_of_a_token_the_provider_no_longer_holds_is_refused_as_without_one(
+        shop: Vaulting) -> None:
+    """The read finds no token (or, at Stripe, one detached): the deletion answers as it does
+    when no customer is named, refused and recorded failed."""
+    stored = shop.vault(key="vault-1")
+    shop.gateway.execute(shop.provider, "unvault", Subject(source=stored.token, idempotency_key="elsewhere"))
+    with pytest.raises(InvalidRequest) as unnamed:
+        shop.service.unvault(shop.provider, str(stored.token), idempotency_key="unvault-1")
+    with pytest.raises(InvalidRequest) as named:
+        shop.service.unvault(shop.provider, str(stored.token), customer=Customer(reference=stored.provider_reference),
+                             idempotency_key="unvault-2")
+    assert (named.value.code, named.value.param) == (unnamed.value.code, unnamed.value.param)
+    assert named.value.code != "customer_mismatch" and named.value.transaction_id
+    assert _kinds(shop.service) == [("vault", S.SUCCEEDED), ("unvault", S.FAILED), ("unvault", S.FAILED)]
+
+
+@pytest.mark.parametrize("kind", ["drop_after", "status_after"])
+def test_an_unvault_whose_read_is_lost_deleted_nothing_and_is_recorded_failed(shop: Vaulting, kind: str) -> None:
+    """A read takes no effect and the deletion was not sent: the unvault is a retryable failure,
+    not an outcome left unknown, and the same call under its key then deletes the token."""
+    stored = shop.vault(key="vault-1")
+    holder = Customer(reference=stored.provider_reference)
+    shop.app.inject(attrs.evolve(UNVAULT_READ[shop.provider], kind=kind))
+    with pytest.raises((TransportError, ProviderUnavailable)) as lost:
+        shop.service.unvault(shop.provider, str(stored.token), customer=holder, idempotency_key="unvault-1")
+    assert not isinstance(lost.value, OutcomeUnknown) and not lost.value.may_have_been_sent
+    assert lost.value.retryable and "nothing was" in lost.value.message
+    assert shop.stored() == 1 and [_asked(t) for t in shop.recorder.since(shop.sent() - 1)] == ["read"]
+    failed = shop.service.get_transaction(str(lost.value.transaction_id))
+    assert (failed.status, failed.retryable) == (S.FAILED, True)
+    assert shop.service.reconcile().unresolved == ()
+    removed = shop.service.unvault(shop.provider, str(stored.token), customer=holder, idempotency_key="unvault-1")
+    assert removed.status == S.SUCCEEDED and shop.stored() == 0
+    assert _kinds(shop.service) == [("vault", S.SUCCEEDED), ("unvault", S.FAILED), ("unvault", S.SUCCEEDED)]
+
+
+def test_a_lost_unvault_naming_its_buyer_stays_unknown_until_its_resend_settles_it(shop: Vaulting) -> None:
+    """The deletion's answer lost, the token is gone: the resend reads no token (or, at Stripe, a
+    detached one) and its deletion answers for the first. A resend whose read is lost stays
+    unknown: the first deletion may have taken effect."""
+    stored = shop.vault(key="vault-1")
+    holder = Customer(reference=stored.provider_reference)
+    shop.app.inject(attrs.evolve(UNVAULT_WRITE[shop.provider]))
+    with pytest.raises(OutcomeUnknown) as lost:
+        shop.service.unvault(shop.provider, str(stored.token), customer=holder)
+    txn_id = str(lost.value.transaction_id)
+    assert shop.stored() == 0 and shop.service.get_transaction(txn_id).status == S.UNKNOWN
+    shop.app.inject(attrs.evolve(UNVAULT_READ[shop.provider]))
+    with pytest.raises(OutcomeUnknown) as again:
+        shop.service.unvault(shop.provider, str(stored.token), customer=holder)  # no key: the open one's retry
+    assert again.value.transaction_id == txn_id and shop.service.get_transaction(txn_id).status == S.UNKNOWN
+    removed = shop.service.unvault(shop.provider, str(stored.token), customer=holder)
+    assert (removed.id, removed.status) == (txn_id, S.SUCCEEDED)
+    assert _kinds(shop.service) == [("vault", S.SUCCEEDED), ("unvault", S.SUCCEEDED)]
+    assert shop.service.reconcile().unresolved == ()
 
 
 # -- idempotency keys -------------------------------------------------------------------------------

@@ -50,7 +50,7 @@ POOL = build_commands(GatewaySettings(
 def test_every_command_is_made_of_documents() -> None:
     documents = {c.transfer_factory.converter.document for name in COMMANDS  # type: ignore[attr-defined]
                  for c in gateway_commands(POOL[name])}
-    assert len(documents) == 12, len(documents)
+    assert len(documents) == 13, len(documents)
 
 
 @settings(max_examples=30)

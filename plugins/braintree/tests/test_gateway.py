@@ -279,6 +279,21 @@ def test_vault_creates_the_customer_and_the_vaulted_method_charges_merchant_init
         run(gateway, "sale", Subject(amount=Money.of("1.00", EUR), source=vaulted.token, vaulted=True))
 
 
+def test_unvault_naming_a_customer_by_its_legacy_id_is_checked_against_that_customer(
+        gateway: Gateway, emulator: BraintreeEmulator) -> None:
+    """A customer is named by its id or by its legacy id: the payment method's holder is compared
+    with both, so the holder named by its legacy id deletes, and another customer is refused."""
+    ada = run(gateway, "vault", Subject(source="fake-valid-visa-nonce", customer=Customer(email="ada@example.com")))
+    grace = run(gateway, "vault", Subject(source="fake-valid-nonce", customer=Customer(email="grace@example.com")))
+    legacy = {name: emulator.customers[vaulted.references["customer"]].legacy
+              for name, vaulted in (("ada", ada), ("grace", grace))}
+    with pytest.raises(InvalidRequest) as refused:
+        run(gateway, "unvault", Subject(source=ada.token, customer=Customer(reference=legacy["grace"])))
+    assert refused.value.code == "customer_mismatch" and ada.token in emulator.payment_methods
+    run(gateway, "unvault", Subject(source=ada.token, customer=Customer(reference=legacy["ada"])))
+    assert ada.token not in emulator.payment_methods and grace.token in emulator.payment_methods
+
+
 def test_a_lost_unvault_is_never_resent_by_the_retry_policy_nor_recorded_failed_when_resent(
     sandbox, served, emulator: BraintreeEmulator, tmp_path  # type: ignore[no-untyped-def]
 ) -> None:

@@ -407,8 +407,11 @@ class PaymentService:
 
     def unvault(self, method: str, token: str, *, customer: Customer | None = None,
                 idempotency_key: str | None = None) -> Transaction:
-        """Remove a stored payment method. Without a key, calling it again for the token after an
-        unknown outcome is that unvault's retry, under its key (see `_open_unvault`)."""
+        """Remove a stored payment method. Naming `customer.reference`, a token another customer
+        holds is refused (`InvalidRequest`, code `customer_mismatch`) and stays stored: the
+        provider's deletion names no customer, so the token is read first (a read that gets no
+        answer deleted nothing: a retryable failure). Without a key, calling it again for the
+        token after an unknown outcome is that unvault's retry, under its key (see `_open_unvault`)."""
         params = self._vault_params(token, customer)
         self._require_vault(method, K.UNVAULT)
         key = idempotency_key or self._open_unvault(method, params)

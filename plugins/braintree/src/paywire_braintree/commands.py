@@ -9,7 +9,7 @@
 | refund | node, refundTransaction; all of a capture or sale not yet settled: updateCustomFields, reverseTransaction |
 | fetch | node, or search.transactions by orderId |
 | vault | createCustomer (when the buyer has no Braintree customer), vaultPaymentMethod |
-| unvault | deletePaymentMethodFromVault |
+| unvault | node (the payment method, naming a customer), deletePaymentMethodFromVault |
 
 Options: `merchant_accounts`, a mapping of currency to merchant account id (Braintree's currency
 is the merchant account's; without the option every payment goes to the default merchant account,
@@ -34,7 +34,7 @@ from paywire import (
     ValidatorComposite,
 )
 from paywire_braintree import builders, documents
-from paywire_braintree.composites import Capture, Fetch, FirstOperation, Refund, Vault, Void
+from paywire_braintree.composites import Capture, Fetch, FirstOperation, Refund, Unvault, Vault, Void
 from paywire_braintree.error_mapping import ERRORS
 from paywire_braintree.handlers import (
     capture_fields,
@@ -111,8 +111,9 @@ def build_commands(settings: GatewaySettings) -> CommandPool:
             "fetch": Fetch(read, find),
             "vault": Vault(command(documents.CREATE_CUSTOMER, builders.customer_variables, [no_fields]),
                            command(documents.VAULT, builders.vault_variables, [vault_fields]), _customer_id),
-            "unvault": command(documents.DELETE_PAYMENT_METHOD, builders.delete_variables, [unvault_fields],
-                               first=deleted),
+            "unvault": Unvault(command(documents.PAYMENT_METHOD, builders.node_variables, [no_fields]),
+                               command(documents.DELETE_PAYMENT_METHOD, builders.delete_variables, [unvault_fields],
+                                       first=deleted)),
         },
         gateway=settings.gateway,
     )

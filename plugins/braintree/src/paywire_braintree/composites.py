@@ -9,6 +9,7 @@ and answers with that instead of writing twice.
 | refund | node(capture or sale): its refunds' orderId, or its status and paywire_void_key (voided, or refunded whole by the reversal) | refundTransaction; before settlement, in full only: updateCustomFields (the key), reverseTransaction |
 | void | node(authorization): its status and paywire_void_key | updateCustomFields (the key), reverseTransaction (the key removed if refused) |
 | fetch | node(reference), or search.transactions by orderId and key | — |
+| unvault | node(payment method), when the call names a customer | deletePaymentMethodFromVault, unless another customer holds it |
 
 The same key with another amount is an `IdempotencyConflict`. Every write is rehearsed (built and
 checked) before the read leaves, so what the gateway refuses itself sends nothing at all.
@@ -29,7 +30,7 @@ from typing import Any
 import attrs
 
 from paywire import CommandContext, CommandResult, Customer, GatewayCommand, Money, ProviderState, Response, Subject
-from paywire.command.gateway_command import Rehearsed
+from paywire.command.gateway_command import Rehearsed, before_the_write
 from paywire.errors import Declined, IdempotencyConflict, InvalidRequest, OutcomeUnknown, PaywireError, StateError
 from paywire_braintree.amounts import from_braintree
 from paywire_braintree.builders import KEY_FIELD, VOID_KEY_FIELD
@@ -53,7 +54,7 @@ from paywire_braintree.states import (
 )
 from paywire_braintree.validation import payload, refusal
 
-__all__ = ["Capture", "Fetch", "FirstOperation", "Refund", "Vault", "Void"]
+__all__ = ["Capture", "Fetch", "FirstOperation", "Refund", "Unvault", "Vault", "Void"]
 
 
 def _rehearse(command: GatewayCommand, subject: Subject, context: CommandContext) -> None:
@@ -472,3 +473,41 @@ class Vault:
         customer = self.customer_id(self.create_customer.execute(subject, context))
         owner = attrs.evolve(buyer, reference=customer) if buyer is not None else Customer(reference=customer)
         return self.vault.execute(attrs.evolve(subject, customer=owner), context)
+
+
+@attrs.frozen
+class Unvault:
+    """deletePaymentMethodFromVault names no customer, so one that `customer.reference` names
+    (its id or legacy id) is checked first: the payment method is read (node), and one another
+    Braintree customer holds is refused, left vaulted. Whatever else the read finds (no such
+    payment method, one of no customer), the deletion answers as it does without a customer;
+    without one, nothing is read.
+
+    A payment method found held by another customer was never deleted by an earlier attempt (the
+    deletion follows a read finding the named customer, and a deleted one does not come back), so
+    the refusal stands for a resend too.
+    """
+
+    read: GatewayCommand
+    delete: GatewayCommand
+    transfers = 2
+
+    def execute(self, subject: Subject, context: CommandContext) -> CommandResult:
+        named = subject.buyer.reference if subject.buyer is not None else None
+        if context.rehearsal or not named:
+            return self.delete.execute(subject, context)
+        _rehearse(self.delete, subject, context)
+        try:
+            node = payload(Response(200, data=self.read.execute(Subject(reference=subject.source), context).raw))
+        except InvalidRequest:
+            node = None
+        except PaywireError as error:
+            raise before_the_write(error, context, f"payment method {subject.source!r} was read before its deletion, "
+                                                   "which was not sent: nothing was deleted") from error
+        holder = node.get("customer") if isinstance(node, OBJECT) and node.get("__typename") == "PaymentMethod" else None
+        if isinstance(holder, OBJECT) and holder.get("id") and named not in (holder.get("id"), holder.get("legacyId")):
+            raise InvalidRequest(f"payment method {subject.source!r} is vaulted for another Braintree customer than "
+                                 f"customer.reference {named!r}; unvault it naming the customer holding it; nothing "
+                                 "was deleted", param="customer.reference", provider="braintree",
+                                 code="customer_mismatch")
+        return self.delete.execute(subject, context)

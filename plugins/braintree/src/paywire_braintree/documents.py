@@ -10,7 +10,7 @@ from typing import Final
 
 __all__ = [
     "AUTHORIZE", "CAPTURE", "CHARGE", "CREATE_CUSTOMER", "DELETE_PAYMENT_METHOD", "DOCUMENTS", "NODE",
-    "PARTIAL_CAPTURE", "REFUND", "REVERSE", "SEARCH", "TAG", "VAULT",
+    "PARTIAL_CAPTURE", "PAYMENT_METHOD", "REFUND", "REVERSE", "SEARCH", "TAG", "VAULT",
 ]
 
 _AMOUNT = "{ value currencyCode }"
@@ -87,6 +87,10 @@ CREATE_CUSTOMER: Final = """mutation CreateCustomer($input: CreateCustomerInput)
   createCustomer(input: $input) { customer { id } }
 }"""
 
+PAYMENT_METHOD: Final = """query VaultedPaymentMethod($id: ID!) {
+  node(id: $id) { __typename ... on PaymentMethod { id customer { id legacyId } } }
+}"""
+
 DELETE_PAYMENT_METHOD: Final = """mutation DeletePaymentMethod($input: DeletePaymentMethodFromVaultInput!) {
   deletePaymentMethodFromVault(input: $input) { clientMutationId }
 }"""
@@ -95,4 +99,5 @@ DOCUMENTS: Final = {
     "authorize": AUTHORIZE, "charge": CHARGE, "capture": CAPTURE, "partial_capture": PARTIAL_CAPTURE,
     "tag": TAG, "refund": REFUND, "reverse": REVERSE, "node": NODE, "search": SEARCH,
     "vault": VAULT, "create_customer": CREATE_CUSTOMER, "delete_payment_method": DELETE_PAYMENT_METHOD,
+    "payment_method": PAYMENT_METHOD,
 }

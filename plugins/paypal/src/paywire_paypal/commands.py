@@ -11,7 +11,7 @@
 | refund | POST /v2/payments/captures/{reference}/refund {amount?, note_to_payer?} |
 | fetch | GET /v2/checkout/orders/{reference} (or the authorization or capture, then its order) |
 | vault | POST /v3/vault/setup-tokens, POST /v3/vault/payment-tokens, or GET the payment token |
-| unvault | DELETE /v3/vault/payment-tokens/{source} |
+| unvault | [GET /v3/vault/payment-tokens/{source}, naming a customer] DELETE /v3/vault/payment-tokens/{source} |
 | verify_webhook_signature | POST /v1/notifications/verify-webhook-signature (webhook API mode) |
 | read_capture, read_refund, read_authorization | GET /v2/payments/captures/{id}, refunds/{id}, authorizations/{id} (`raw`: confirming a webhook) |
 
@@ -63,6 +63,7 @@ from paywire_paypal.validators import (
     same_order,
 )
 from paywire_paypal.vault import (
+    Unvault,
     Vault,
     payment_token_fields,
     payment_token_request,
@@ -156,8 +157,11 @@ def build_commands(settings: GatewaySettings) -> CommandPool:
         ),
         # Deleting a token twice leaves it deleted (the second answer, a 404, is the first's
         # success: `deleted`); a verification only reads: both are resent after a lost answer.
-        "unvault": call("DELETE", "/v3/vault/payment-tokens/{source}", [], [unvault_fields], answer_check=deleted,
+        "unvault": Unvault(
+            lookup=read_token,
+            delete=call("DELETE", "/v3/vault/payment-tokens/{source}", [], [unvault_fields], answer_check=deleted,
                         repeatable=True),
+        ),
         VERIFY: call("POST", "/v1/notifications/verify-webhook-signature", [verification_request],
                      [verification_fields], repeatable=True),
     }

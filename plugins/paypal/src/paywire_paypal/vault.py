@@ -11,7 +11,8 @@
   digits, so anything else is looked up as a payment token directly), unless another PayPal
   customer holds it than `customer.reference` names (`held_by_buyer`).
 
-`unvault` deletes the payment token `source`.
+`unvault` deletes the payment token `source` (`Unvault`); naming a customer (`customer.reference`),
+it reads the token first and refuses one another PayPal customer holds (`held_by_buyer`).
 """
 
 from __future__ import annotations
@@ -22,10 +23,20 @@ from typing import Any, Final
 
 import attrs
 
-from paywire import BuyerAction, CommandContext, CommandResult, GatewayCommand, InvalidRequest, Response, Subject
+from paywire import (
+    BuyerAction,
+    CommandContext,
+    CommandResult,
+    GatewayCommand,
+    InvalidRequest,
+    PaywireError,
+    Response,
+    Subject,
+)
+from paywire.command.gateway_command import before_the_write
 from paywire_paypal.orders import WALLET
 
-__all__ = ["Vault", "held_by_buyer", "payment_token_fields", "payment_token_request", "setup_token_fields",
+__all__ = ["Unvault", "Vault", "held_by_buyer", "payment_token_fields", "payment_token_request", "setup_token_fields",
            "setup_token_request"]
 
 _SETUP_TOKEN_ID: Final = re.compile(r"[0-9A-Z_-]{1,255}")  # Vault v3's token id pattern
@@ -40,16 +51,19 @@ def _customer(subject: Subject) -> dict[str, Any]:
     return {}
 
 
-def held_by_buyer(subject: Subject, token: Mapping[str, Any]) -> None:
+_CHARGED: Final = "use it for the customer holding it; nothing was charged or stored"
+
+
+def held_by_buyer(subject: Subject, token: Mapping[str, Any], advice: str = _CHARGED) -> None:
     """Refuse a payment token that another PayPal customer holds than `customer.reference` names:
-    PayPal's orders name no customer, so it would be charged for whoever it was vaulted for."""
+    PayPal's orders and its DELETE name no customer, so the token would be charged for, or deleted
+    from, whoever it was vaulted for. `advice` says what to do and what was left undone."""
     named = subject.buyer.reference if subject.buyer is not None else None
     holder = _customer_reference(token).get("customer")
     if named and holder and holder != named:
         raise InvalidRequest(f"payment token {subject.source!r} was vaulted for another PayPal customer than "
-                             f"customer.reference {named!r}; use it for the customer holding it; nothing was charged "
-                             "or stored", param="customer.reference", provider="paypal",
-                             code="customer_mismatch")
+                             f"customer.reference {named!r}; {advice}", param="customer.reference",
+                             provider="paypal", code="customer_mismatch")
 
 
 def setup_token_request(subject: Subject) -> dict[str, Any]:
@@ -117,3 +131,35 @@ class Vault:
         if isinstance(stored.raw, Mapping):
             held_by_buyer(subject, stored.raw)
         return stored
+
+
+@attrs.frozen
+class Unvault:
+    """`unvault`: DELETE the payment token. PayPal's DELETE names no customer, so one that
+    `customer.reference` names is checked first: the token is read (`GET`), and one another PayPal
+    customer holds is refused, left stored. Whatever else the read finds (no such token), the
+    DELETE answers as it does without a customer; without one, nothing is read.
+
+    A token found held by another customer was never deleted by an earlier attempt (the DELETE
+    follows a read finding the named customer, and a deleted token does not come back), so the
+    refusal stands for a resend too.
+    """
+
+    lookup: GatewayCommand  # GET /v3/vault/payment-tokens/{source}
+    delete: GatewayCommand  # DELETE /v3/vault/payment-tokens/{source}
+
+    def execute(self, subject: Subject, context: CommandContext) -> CommandResult:
+        named = subject.buyer.reference if subject.buyer is not None else None
+        if context.rehearsal or not named:
+            return self.delete.execute(subject, context)
+        self.delete.prepare(subject, context)  # what the DELETE refuses is refused before the read
+        try:
+            token = self.lookup.execute(Subject(source=subject.source), context).raw
+        except InvalidRequest:
+            token = None
+        except PaywireError as error:
+            raise before_the_write(error, context, f"payment token {subject.source!r} was read before its DELETE, "
+                                                   "which was not sent: nothing was deleted") from error
+        if isinstance(token, Mapping):
+            held_by_buyer(subject, token, "unvault it naming the customer holding it; nothing was deleted")
+        return self.delete.execute(subject, context)

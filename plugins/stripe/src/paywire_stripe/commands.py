@@ -10,7 +10,7 @@
                                                            (then the latest intents if it finds none);
                GET  /v1/refunds?payment_intent={id}        its refunds, once something was captured
     vault      POST /v1/customers (unless given), then POST /v1/payment_methods/{pm}/attach
-    unvault    POST /v1/payment_methods/{pm}/detach
+    unvault    [GET /v1/payment_methods/{pm}, naming a customer] POST /v1/payment_methods/{pm}/detach
 
 Every PaymentIntent request expands `latest_charge`, so each answer carries exact totals. Resent
 after a lost answer, authorize, sale and capture then GET the intent: Stripe answers a resend with
@@ -34,7 +34,7 @@ from paywire import (
     ValidatorComposite,
 )
 from paywire_stripe import builders, handlers, operations
-from paywire_stripe.composites import Complete, Current, Fetch, Vault
+from paywire_stripe.composites import Complete, Current, Fetch, Unvault, Vault
 from paywire_stripe.endpoints import endpoints
 from paywire_stripe.error_mapping import map_error, map_refund_error, should_retry
 from paywire_stripe.validation import answered, finished, paid, refunded
@@ -106,8 +106,12 @@ def build_commands(settings: GatewaySettings) -> CommandPool:
                 attach=command("POST", payment_method + "/attach", builders.attach_request,
                                answered("payment_method"), handlers.vaulted_result),
             ),
-            "unvault": command("POST", payment_method + "/detach", builders.no_request,
+            "unvault": Unvault(
+                read=command("GET", payment_method, builders.no_request, answered("payment_method"),
+                             handlers.payment_method_result),
+                detach=command("POST", payment_method + "/detach", builders.no_request,
                                answered("payment_method"), handlers.detached_result),
+            ),
         },
         gateway=settings.gateway,
     )

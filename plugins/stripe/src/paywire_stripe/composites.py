@@ -1,5 +1,5 @@
-"""Commands made of several Stripe requests: complete, fetch and vault, and the PaymentIntent
-writes that read the intent when they are resent.
+"""Commands made of several Stripe requests: complete, fetch, vault and unvault, and the
+PaymentIntent writes that read the intent when they are resent.
 
 Each is a `Command` (anything with `execute(subject, context)`) running `GatewayCommand`s, so every
 request still goes through the whole pipeline and its hooks.
@@ -16,6 +16,7 @@ from paywire import (
     CommandResult,
     Customer,
     GatewayCommand,
+    InvalidRequest,
     OutcomeUnknown,
     PaywireError,
     ProviderOperation,
@@ -24,12 +25,13 @@ from paywire import (
     Transfer,
     step_key,
 )
+from paywire.command.gateway_command import before_the_write
 from paywire_stripe.amounts import to_stripe
 from paywire_stripe.builders import MAX_KEY
 from paywire_stripe.operations import capture_operations, refunded_total, without_release
 from paywire_stripe.states import charge_of, intent_state, intent_totals
 
-__all__ = ["Complete", "Current", "Fetch", "Vault", "derived_key"]
+__all__ = ["Complete", "Current", "Fetch", "Unvault", "Vault", "derived_key"]
 
 
 def derived_key(subject: Subject, step: str) -> str | None:
@@ -166,3 +168,40 @@ class Vault:
             attrs.evolve(subject, customer=buyer, idempotency_key=derived_key(subject, "attach")),
             context,
         )
+
+
+@attrs.frozen
+class Unvault:
+    """`unvault`: the PaymentMethod detached from its Customer. Stripe's detach names no
+    Customer, so one that `customer.reference` names is checked first: the PaymentMethod is read
+    (`GET /v1/payment_methods/{pm}`), and one attached to another Customer is refused, left
+    attached. Whatever else the read finds (no such PaymentMethod, one attached to none), the
+    detach answers as it does without a customer; without one, nothing is read.
+
+    A token found attached to another Customer was never detached by an earlier attempt (the
+    detach follows a read finding the named Customer, and Stripe attaches a detached
+    PaymentMethod to no one again), so the refusal stands for a resend too.
+    """
+
+    read: GatewayCommand
+    detach: GatewayCommand
+    transfers = 2
+
+    def execute(self, subject: Subject, context: CommandContext) -> CommandResult:
+        named = subject.buyer.reference if subject.buyer is not None else None
+        if context.rehearsal or not named:
+            return self.detach.execute(subject, context)
+        self.detach.prepare(subject, context)  # what the detach refuses is refused before the read
+        try:
+            holder = self.read.execute(Subject(source=subject.source), context).references.get("customer")
+        except InvalidRequest:
+            holder = None
+        except PaywireError as error:
+            raise before_the_write(error, context, f"PaymentMethod {subject.source} was read before its detach, "
+                                                   "which was not sent: nothing was detached") from error
+        if holder is not None and holder != named:
+            raise InvalidRequest(f"PaymentMethod {subject.source} is attached to another Stripe customer than "
+                                 f"customer.reference {named!r}; unvault it naming the customer holding it; nothing "
+                                 "was detached", param="customer.reference", provider="stripe",
+                                 code="customer_mismatch")
+        return self.detach.execute(subject, context)

@@ -26,6 +26,7 @@ __all__ = [
     "found_intent_result",
     "intent_fields",
     "intent_result",
+    "payment_method_result",
     "refund_result",
     "vaulted_result",
 ]
@@ -145,11 +146,16 @@ def customer_result(subject: Subject, response: Response) -> dict[str, Any]:
     return {"reference": customer["id"], "references": {"customer": customer["id"]}}
 
 
+def payment_method_result(subject: Subject, response: Response) -> dict[str, Any]:
+    """A PaymentMethod: its id, and the Customer it is attached to (none once detached)."""
+    method = response.data
+    return {"reference": method["id"],
+            "references": _references(customer=method.get("customer"), payment_method=method["id"])}
+
+
 def vaulted_result(subject: Subject, response: Response) -> dict[str, Any]:
     """vault: the attached PaymentMethod is the reusable token."""
-    method = response.data
-    return {"reference": method["id"], "token": method["id"],
-            "references": _references(customer=method.get("customer"), payment_method=method["id"])}
+    return {**payment_method_result(subject, response), "token": response.data["id"]}
 
 
 def detached_result(subject: Subject, response: Response) -> dict[str, Any]:
