@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 from typing import Any
 
@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from paywire import Money
-from paywire.ledger._sql import _payment_from_row, _written, payment_from_row, payment_row
+from paywire.ledger._sql import SQLUnit, _payment_from_row, _written, payment_from_row, payment_row, transaction_row
 from paywire.ledger.model import Payment, StoredJSON, Transaction, build, canonical_json, replace
 from paywire.subject import BuyerAction
 from tests.ledger.support import Opaque
@@ -188,3 +188,24 @@ def test_a_payment_waiting_for_its_buyer_is_decoded_from_its_row() -> None:
     _written(row, waiting)
     read = payment_from_row(_as_read(row))
     assert read is not waiting and read.action is not None and read.action.client_secret is None
+
+
+_TIMES = st.datetimes(min_value=datetime(1900, 1, 1), max_value=datetime(2200, 1, 1), timezones=st.just(UTC))
+
+
+def _us(value: datetime) -> int:
+    return (value - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+
+
+@given(_TIMES, _TIMES, st.sampled_from(["one", "equal", "apart"]), st.booleans())
+def test_a_rows_times_are_each_its_own_microseconds(created: datetime, other: datetime, how: str,
+                                                    finished: bool) -> None:
+    """A row converts a time its record shares between fields once; each column still holds
+    the microseconds of its own field, whether the fields are one object, equal or apart."""
+    updated = {"one": created, "equal": created + timedelta(0), "apart": other}[how]
+    txn = _transaction(created_at=created, updated_at=updated, finished_at=updated if finished else None,
+                       settle_after=other)
+    row = transaction_row(txn)
+    assert row[20:24] == (_us(created), _us(updated), _us(updated) if finished else None, _us(other))
+    assert SQLUnit._outcome(txn)[8:11] == (_us(updated), _us(updated) if finished else None, _us(other))
+    assert payment_row(_payment(created_at=created, updated_at=updated))[23:] == (_us(created), _us(updated))

@@ -150,13 +150,14 @@ _FINISH = _OUTCOME + "WHERE id = ? AND status = 'pending' AND updated_at = ?"
 
 def payment_row(p: Payment) -> tuple[Any, ...]:
     action = p.action
+    created = to_us(p.created_at)
     return (
         p.id, p.method, p.flow, p.currency, p.amount.minor, p.state, p.authorized.minor, p.captured.minor,
         p.refunded.minor, p.observed_authorized.minor, p.observed_captured.minor, p.observed_refunded.minor,
         p.capture_closed, p.voided, p.failed, p.reference, _dump(p.references), p.order_id,
         p.customer_reference, p.token, action.redirect_url if action else None,
         action.return_url if action else None, action.kind if action else None,
-        to_us(p.created_at), to_us(p.updated_at),
+        created, created if p.updated_at is p.created_at else to_us(p.updated_at),  # a new row's are one
     )
 
 
@@ -204,12 +205,14 @@ def _payment_from_row(r: tuple[Any, ...]) -> Payment:
 
 
 def transaction_row(t: Transaction) -> tuple[Any, ...]:
+    created = to_us(t.created_at)
     return (
         t.id, t.payment_id, t.method, t.kind, t.amount.currency if t.amount is not None else None,
         t.amount.minor if t.amount is not None else None, t.status, t.idempotency_key, t.attempt, t.fingerprint,
         t.provider_reference, t.parent_id, t.origin, t.error_type, t.error_code, t.error_message,
-        t.retryable, t.token, _dump(t.request), _dump(t.response), to_us(t.created_at),
-        to_us(t.updated_at), to_us(t.finished_at) if t.finished_at else None,
+        t.retryable, t.token, _dump(t.request), _dump(t.response), created,
+        created if t.updated_at is t.created_at else to_us(t.updated_at),  # a new row's are one
+        to_us(t.finished_at) if t.finished_at else None,
         to_us(t.settle_after) if t.settle_after else None, t.settled_by,
     )
 
@@ -364,9 +367,11 @@ class SQLUnit(LedgerUnit):
 
     @staticmethod
     def _outcome(t: Transaction) -> tuple[Any, ...]:
+        updated, finished = to_us(t.updated_at), t.finished_at
         return (
             t.status, t.provider_reference, t.error_type, t.error_code, t.error_message, t.retryable, t.token,
-            _dump(t.response), to_us(t.updated_at), to_us(t.finished_at) if t.finished_at else None,
+            _dump(t.response), updated,
+            (updated if finished is t.updated_at else to_us(finished)) if finished else None,  # an answer's are one
             to_us(t.settle_after) if t.settle_after else None, t.settled_by,
         )
 
