@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -20,7 +21,7 @@ from tests.ledger.fakepay import make_gateway
 from tests.ledger.support import FAST, wait_until
 from tests.serve.dbproxy import DatabaseProxy
 from tests.serve.servers import uvicorn_server
-from tests.serve.support import CountingFakePay, metric
+from tests.serve.support import CountingFakePay, ServeProcess, metric, write_config
 from tests.serve.test_endpoints import send
 
 pytestmark = pytest.mark.postgres
@@ -167,3 +168,27 @@ def test_healthz_answers_503_while_the_database_stops_answering_and_recovers(
             proxy.up()
         # the question in flight is answered now; the checks after it say so
         wait_until(lambda: send(port, "GET", "/healthz")[0] == 200, "/healthz follows the database back")
+
+
+@pytest.mark.slow
+def test_sigterm_while_the_database_stops_answering_exits_0(
+        shop: PaymentService, provider: tuple[CountingFakePay, str], pg_url: str, proxy: DatabaseProxy,
+        plugin_path: Path, tmp_path: Path) -> None:
+    """`paywire serve` whose database stops answering after a /healthz asked it: the check's
+    thread waits on it for good, and must not keep the process from exiting on SIGTERM (the
+    Janitor, stuck the same way, is left behind after `graceful_timeout`)."""
+    _, url = provider
+    ledger_url = f"{proxy.dsn}?schema={pg_url.split('?schema=')[1]}"
+    config = write_config(tmp_path / "paywire.toml", url, ledger_url,
+                          serve={"graceful_timeout": 1, "interval": 0.2, "stale_after": 300})
+    server = ServeProcess(config, plugin_path)
+    try:
+        server.wait_healthy()
+        proxy.stall()
+        status, _, body = server.request("GET", "/healthz")
+        assert status == 503 and json.loads(body)["ledger"]["reachable"] is False
+        assert server.terminate() == 0, "".join(server.stderr)
+        assert "paywire serve stopped" in "".join(server.stderr)
+    finally:
+        server.kill()
+        proxy.up()

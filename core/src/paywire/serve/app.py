@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
+from collections.abc import Callable
 from typing import Any
 
 from paywire.serve.janitor import Janitor
@@ -23,6 +25,34 @@ async def _answer(send: Send, status: int, body: bytes, content_type: str = "app
                 "headers": [(b"content-type", content_type.encode()), (b"content-length", str(len(body)).encode()),
                             *(extra or [])]})
     await send({"type": "http.response.body", "body": body})
+
+
+def _in_daemon_thread(loop: asyncio.AbstractEventLoop, question: Callable[[], int]) -> asyncio.Future[int]:
+    """`question`'s answer, asked in a daemon thread rather than the loop's executor: a thread
+    the database never answers would keep the server from exiting after SIGTERM (asyncio and
+    the interpreter join the executor's threads at exit)."""
+    future: asyncio.Future[int] = loop.create_future()
+
+    def settle(result: int | None, error: BaseException | None) -> None:
+        if future.done():
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)  # type: ignore[arg-type]
+
+    def ask() -> None:
+        try:
+            outcome: tuple[int | None, BaseException | None] = (question(), None)
+        except BaseException as exc:  # noqa: BLE001 - handed to the waiting check
+            outcome = (None, exc)
+        try:
+            loop.call_soon_threadsafe(settle, *outcome)
+        except RuntimeError:  # the loop closed meanwhile: nobody waits for it
+            pass
+
+    threading.Thread(target=ask, name="paywire-health", daemon=True).start()
+    return future
 
 
 def serve_app(service: PaymentService, *, janitor: Janitor | None, metrics: Metrics, webhooks: bool = True,
@@ -46,7 +76,7 @@ def serve_app(service: PaymentService, *, janitor: Janitor | None, metrics: Metr
         check waits for the question in flight, `LEDGER_WAIT` seconds after it was asked at most."""
         loop = asyncio.get_running_loop()
         if not probe or probe[0][0] is not loop or probe[0][2].done():
-            probe[:] = [(loop, loop.time(), loop.run_in_executor(None, service.ledger.schema_version))]
+            probe[:] = [(loop, loop.time(), _in_daemon_thread(loop, service.ledger.schema_version))]
         _, asked, future = probe[0]
         try:
             version = await asyncio.wait_for(asyncio.shield(future), max(0.0, asked + LEDGER_WAIT - loop.time()))
