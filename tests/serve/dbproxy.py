@@ -25,6 +25,7 @@ class DatabaseProxy:
         self._up = True
         self._flowing = threading.Event()  # cleared by `stall()`: nothing is forwarded
         self._flowing.set()
+        self.held = 0  # messages that arrived while stalled (forwarded once it flows again)
         self._thread = threading.Thread(target=self._accept, daemon=True)
         self._thread.start()
 
@@ -50,7 +51,10 @@ class DatabaseProxy:
     def _pump(self, source: socket.socket, sink: socket.socket) -> None:
         try:
             while data := source.recv(65536):
-                self._flowing.wait()
+                if not self._flowing.is_set():
+                    with self._lock:
+                        self.held += 1
+                    self._flowing.wait()
                 sink.sendall(data)
         except OSError:
             pass
