@@ -26,6 +26,7 @@ class DatabaseProxy:
         self._flowing = threading.Event()  # cleared by `stall()`: nothing is forwarded
         self._flowing.set()
         self.held = 0  # messages that arrived while stalled (forwarded once it flows again)
+        self.connections = 0  # connections forwarded
         self._thread = threading.Thread(target=self._accept, daemon=True)
         self._thread.start()
 
@@ -45,6 +46,7 @@ class DatabaseProxy:
                     client.close()
                     continue
                 self._open |= {client, server}
+                self.connections += 1
             for source, sink in ((client, server), (server, client)):
                 threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
 

@@ -61,6 +61,16 @@ def test_healthz_fails_while_the_database_is_down_and_recovers_when_it_is_back(
         assert status == 200 and json.loads(body)["status"] == "ok"
 
 
+def test_healthz_keeps_one_connection_to_the_ledger(worker: PaymentService, proxy: DatabaseProxy) -> None:
+    """Checks come every few seconds for as long as the server runs: they reuse one connection
+    rather than open one each (a PostgreSQL backend started and ended per check)."""
+    with uvicorn_server(serve_app(worker, janitor=None, metrics=Metrics())) as port:
+        before = proxy.connections
+        for _ in range(5):
+            assert send(port, "GET", "/healthz")[0] == 200
+        assert proxy.connections - before <= 1
+
+
 def test_refusals_that_need_no_ledger_answer_while_it_is_down(worker: PaymentService, proxy: DatabaseProxy) -> None:
     with uvicorn_server(serve_app(worker, janitor=None, metrics=Metrics(), max_body=LIMIT)) as port:
         proxy.down()

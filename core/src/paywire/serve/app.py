@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import queue
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -27,32 +28,46 @@ async def _answer(send: Send, status: int, body: bytes, content_type: str = "app
     await send({"type": "http.response.body", "body": body})
 
 
-def _in_daemon_thread(loop: asyncio.AbstractEventLoop, question: Callable[[], int]) -> asyncio.Future[int]:
-    """`question`'s answer, asked in a daemon thread rather than the loop's executor: a thread
-    the database never answers would keep the server from exiting after SIGTERM (asyncio and
-    the interpreter join the executor's threads at exit)."""
-    future: asyncio.Future[int] = loop.create_future()
+class _Asker:
+    """Asks the ledger `question` in a daemon thread of its own, which keeps its connection
+    between checks, rather than in the loop's executor: a thread the database never answers
+    would keep the server from exiting after SIGTERM (asyncio and the interpreter join the
+    executor's threads at exit). One question at a time: a check asks only once the last was answered."""
 
-    def settle(result: int | None, error: BaseException | None) -> None:
-        if future.done():
-            return
-        if error is not None:
-            future.set_exception(error)
-        else:
-            future.set_result(result)  # type: ignore[arg-type]
+    def __init__(self, question: Callable[[], int]) -> None:
+        self.question = question
+        self._questions: queue.SimpleQueue[tuple[asyncio.AbstractEventLoop, asyncio.Future[int]]] = \
+            queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
 
-    def ask() -> None:
-        try:
-            outcome: tuple[int | None, BaseException | None] = (question(), None)
-        except BaseException as exc:  # noqa: BLE001 - handed to the waiting check
-            outcome = (None, exc)
-        try:
-            loop.call_soon_threadsafe(settle, *outcome)
-        except RuntimeError:  # the loop closed meanwhile: nobody waits for it
-            pass
+    def ask(self, loop: asyncio.AbstractEventLoop) -> asyncio.Future[int]:
+        future: asyncio.Future[int] = loop.create_future()
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._answer, name="paywire-health", daemon=True)
+            self._thread.start()
+        self._questions.put((loop, future))
+        return future
 
-    threading.Thread(target=ask, name="paywire-health", daemon=True).start()
-    return future
+    def _answer(self) -> None:
+        while True:
+            loop, future = self._questions.get()
+            try:
+                outcome: tuple[int | None, BaseException | None] = (self.question(), None)
+            except BaseException as exc:  # noqa: BLE001 - handed to the waiting check
+                outcome = (None, exc)
+            try:
+                loop.call_soon_threadsafe(_settle, future, *outcome)
+            except RuntimeError:  # the loop closed meanwhile: nobody waits for it
+                pass
+
+
+def _settle(future: asyncio.Future[int], result: int | None, error: BaseException | None) -> None:
+    if future.done():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)  # type: ignore[arg-type]
 
 
 def serve_app(service: PaymentService, *, janitor: Janitor | None, metrics: Metrics, webhooks: bool = True,
@@ -68,6 +83,7 @@ def serve_app(service: PaymentService, *, janitor: Janitor | None, metrics: Metr
     hooks = webhook_asgi(service, prefix=prefix, max_body=max_body,
                          observe=lambda method, status: metrics.webhook(method, status)) if webhooks else None
 
+    asker = _Asker(service.ledger.schema_version)
     probe: list[tuple[asyncio.AbstractEventLoop, float, asyncio.Future[int]]] = []  # the one in flight
 
     async def ledger_state() -> dict[str, Any]:
@@ -76,7 +92,7 @@ def serve_app(service: PaymentService, *, janitor: Janitor | None, metrics: Metr
         check waits for the question in flight, `LEDGER_WAIT` seconds after it was asked at most."""
         loop = asyncio.get_running_loop()
         if not probe or probe[0][0] is not loop or probe[0][2].done():
-            probe[:] = [(loop, loop.time(), _in_daemon_thread(loop, service.ledger.schema_version))]
+            probe[:] = [(loop, loop.time(), asker.ask(loop))]
         _, asked, future = probe[0]
         try:
             version = await asyncio.wait_for(asyncio.shield(future), max(0.0, asked + LEDGER_WAIT - loop.time()))
