@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import queue
+import threading
+from collections.abc import Callable
 from typing import Any
 
 from paywire.serve.janitor import Janitor
@@ -12,7 +15,9 @@ from paywire.serve.metrics import CONTENT_TYPE, Metrics
 from paywire.service.payments import PaymentService
 from paywire.web import MAX_BODY, ASGIApp, Receive, Send, webhook_asgi
 
-__all__ = ["serve_app"]
+__all__ = ["LEDGER_WAIT", "serve_app"]
+
+LEDGER_WAIT = 5.0  # seconds /healthz waits for the ledger to answer before calling it unreachable
 
 
 async def _answer(send: Send, status: int, body: bytes, content_type: str = "application/json",
@@ -23,27 +28,83 @@ async def _answer(send: Send, status: int, body: bytes, content_type: str = "app
     await send({"type": "http.response.body", "body": body})
 
 
+class _Asker:
+    """Asks the ledger `question` in a daemon thread of its own, which keeps its connection
+    between checks, rather than in the loop's executor: a thread the database never answers
+    would keep the server from exiting after SIGTERM (asyncio and the interpreter join the
+    executor's threads at exit). One question at a time: a check asks only once the last was answered."""
+
+    def __init__(self, question: Callable[[], int]) -> None:
+        self.question = question
+        self._questions: queue.SimpleQueue[tuple[asyncio.AbstractEventLoop, asyncio.Future[int]]] = \
+            queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+
+    def ask(self, loop: asyncio.AbstractEventLoop) -> asyncio.Future[int]:
+        future: asyncio.Future[int] = loop.create_future()
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._answer, name="paywire-health", daemon=True)
+            self._thread.start()
+        self._questions.put((loop, future))
+        return future
+
+    def _answer(self) -> None:
+        while True:
+            loop, future = self._questions.get()
+            try:
+                outcome: tuple[int | None, BaseException | None] = (self.question(), None)
+            except BaseException as exc:  # noqa: BLE001 - handed to the waiting check
+                outcome = (None, exc)
+            try:
+                loop.call_soon_threadsafe(_settle, future, *outcome)
+            except RuntimeError:  # the loop closed meanwhile: nobody waits for it
+                pass
+
+
+def _settle(future: asyncio.Future[int], result: int | None, error: BaseException | None) -> None:
+    if future.done():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)  # type: ignore[arg-type]
+
+
 def serve_app(service: PaymentService, *, janitor: Janitor | None, metrics: Metrics, webhooks: bool = True,
               prefix: str = "/webhooks", max_body: int = MAX_BODY, stale_after: float = 300.0) -> ASGIApp:
     """The application; `janitor` (None: none runs here) starts at startup and is told to stop
     at shutdown, before the server waits for requests in flight.
 
-    `/healthz` answers 200 when the ledger answers and the Janitor is running and has made
-    progress (begun a pass or a payment) within `stale_after` seconds, 503 otherwise, with the
-    details as JSON (the last pass's age among them).
+    `/healthz` answers 200 when the ledger answers (within `LEDGER_WAIT` seconds) and the Janitor
+    is running and has made progress (begun a pass or a payment) within `stale_after` seconds,
+    503 otherwise, with the details as JSON (the last pass's age among them).
     """
     metrics.label_methods(service.gateway)  # the webhook counter's method labels: this service's codes
     hooks = webhook_asgi(service, prefix=prefix, max_body=max_body,
                          observe=lambda method, status: metrics.webhook(method, status)) if webhooks else None
 
-    def health() -> tuple[int, dict[str, Any]]:
-        body: dict[str, Any] = {}
-        ok = True
+    asker = _Asker(service.ledger.schema_version)
+    probe: list[tuple[asyncio.AbstractEventLoop, float, asyncio.Future[int]]] = []  # the one in flight
+
+    async def ledger_state() -> dict[str, Any]:
+        """Whether the ledger answers, asked in one thread at a time: a database that stops
+        answering (a network dropping its packets) would hold every check's thread for good. A
+        check waits for the question in flight, `LEDGER_WAIT` seconds after it was asked at most."""
+        loop = asyncio.get_running_loop()
+        if not probe or probe[0][0] is not loop or probe[0][2].done():
+            probe[:] = [(loop, loop.time(), asker.ask(loop))]
+        _, asked, future = probe[0]
         try:
-            body["ledger"] = {"reachable": True, "schema_version": service.ledger.schema_version()}
+            version = await asyncio.wait_for(asyncio.shield(future), max(0.0, asked + LEDGER_WAIT - loop.time()))
+        except TimeoutError:
+            return {"reachable": False, "error": "no_answer"}
         except Exception as exc:  # noqa: BLE001 - reported as unhealthy, never raised
-            ok = False
-            body["ledger"] = {"reachable": False, "error": type(exc).__name__}
+            return {"reachable": False, "error": type(exc).__name__}
+        return {"reachable": True, "schema_version": version}
+
+    async def health() -> tuple[int, dict[str, Any]]:
+        body: dict[str, Any] = {"ledger": await ledger_state()}
+        ok = bool(body["ledger"]["reachable"])
         if janitor is not None:
             age, idle = janitor.last_pass_age(), janitor.idle_for()
             body["janitor"] = {"running": janitor.running, "last_pass_age_seconds": age, "idle_seconds": idle}
@@ -69,7 +130,7 @@ def serve_app(service: PaymentService, *, janitor: Janitor | None, metrics: Metr
             if verb not in ("GET", "HEAD"):
                 await _answer(send, 405, b'{"error":"method_not_allowed"}', extra=[(b"allow", b"GET, HEAD")])
             elif path == "/healthz":
-                status, body = await asyncio.get_running_loop().run_in_executor(None, health)
+                status, body = await health()
                 await _answer(send, status, json.dumps(body).encode())
             else:
                 await _answer(send, 200, metrics.exposition(), CONTENT_TYPE)

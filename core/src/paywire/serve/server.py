@@ -174,7 +174,7 @@ def serve(service: PaymentService, options: ServeOptions, *, metrics: Metrics | 
         if janitor is not None:
             janitor.stop(options.graceful_timeout)
             if janitor.running:  # a provider slow to answer: its look is left to its lease, which expires
-                log.warning("the Janitor was still asking the provider after %ss; stopping without it",
+                log.warning("the Janitor was still asking the provider (or the ledger) after %ss; stopping without it",
                             options.graceful_timeout)
         service.ledger.close()
         for sig, handler in previous.items():

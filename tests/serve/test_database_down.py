@@ -1,0 +1,250 @@
+"""`paywire serve`'s application while its PostgreSQL ledger is really gone (a proxy in front of
+the server, taken down and brought back): /healthz says so and recovers, the refusals that need
+no ledger still answer as they do, and a delivery that cannot be stored is answered so that the
+provider delivers it again, then applied once the database is back."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from paywire import EventKind, Money, Payment
+from paywire.ledger import Ledger, open_ledger
+from paywire.serve.app import serve_app
+from paywire.serve.metrics import Metrics
+from paywire.service import PaymentService
+from tests.ledger.fakepay import make_gateway
+from tests.ledger.support import FAST, wait_until
+from tests.serve.dbproxy import DatabaseProxy
+from tests.serve.servers import uvicorn_server
+from tests.serve.support import CountingFakePay, ServeProcess, metric, write_config
+from tests.serve.test_endpoints import send
+
+pytestmark = pytest.mark.postgres
+LIMIT = 4096
+
+
+@pytest.fixture
+def proxy(postgres_dsn: str) -> Iterator[DatabaseProxy]:
+    proxy = DatabaseProxy(postgres_dsn)
+    yield proxy
+    proxy.close()
+
+
+@pytest.fixture
+def worker(provider: tuple[CountingFakePay, str], pg_url: str, proxy: DatabaseProxy,
+           pg_ledger: Ledger) -> Iterator[PaymentService]:
+    """A worker whose ledger (the shop's schema) is reached through the proxy."""
+    ledger = open_ledger(f"{proxy.dsn}?schema={pg_url.split('?schema=')[1]}")
+    gateway = make_gateway(provider[1], **FAST)
+    yield PaymentService(gateway, ledger, margin=0)
+    gateway.close()
+    ledger.close()
+
+
+def test_healthz_fails_while_the_database_is_down_and_recovers_when_it_is_back(
+        worker: PaymentService, proxy: DatabaseProxy) -> None:
+    with uvicorn_server(serve_app(worker, janitor=None, metrics=Metrics())) as port:
+        assert send(port, "GET", "/healthz")[0] == 200
+        proxy.down()
+        for _ in range(3):  # each executor thread's connection is gone, and no new one is made
+            status, _, body = send(port, "GET", "/healthz")
+            assert status == 503 and json.loads(body)["ledger"] == {"reachable": False, "error": "OperationalError"}
+        proxy.up()
+        status, _, body = send(port, "GET", "/healthz")
+        assert status == 200 and json.loads(body)["status"] == "ok"
+
+
+def test_healthz_keeps_one_connection_to_the_ledger(worker: PaymentService, proxy: DatabaseProxy) -> None:
+    """Checks come every few seconds for as long as the server runs: they reuse one connection
+    rather than open one each (a PostgreSQL backend started and ended per check)."""
+    with uvicorn_server(serve_app(worker, janitor=None, metrics=Metrics())) as port:
+        before = proxy.connections
+        for _ in range(5):
+            assert send(port, "GET", "/healthz")[0] == 200
+        assert proxy.connections - before <= 1
+
+
+def test_refusals_that_need_no_ledger_answer_while_it_is_down(worker: PaymentService, proxy: DatabaseProxy) -> None:
+    with uvicorn_server(serve_app(worker, janitor=None, metrics=Metrics(), max_body=LIMIT)) as port:
+        proxy.down()
+        big = b"{" + b" " * LIMIT + b"}"
+        assert send(port, "POST", "/webhooks/fakepay", big, {"content-type": "application/json"})[0] == 413
+        assert send(port, "POST", "/webhooks/fakepay", iter([b"{", b" " * LIMIT, b"}"]), chunked=True)[0] == 413
+        assert send(port, "GET", "/webhooks/fakepay")[0] == 405
+        assert send(port, "POST", "/webhooks/nopay", b"{}")[0] == 404
+        assert send(port, "POST", "/webhooks/fakepay", b"{}", {"FakePay-Signature": "00"})[0] == 400
+        assert send(port, "GET", "/metrics")[0] == 200
+
+
+def test_a_delivery_the_ledger_cannot_store_is_redelivered_and_then_applied_once(
+        worker: PaymentService, shop: PaymentService, proxy: DatabaseProxy,
+        provider: tuple[CountingFakePay, str]) -> None:
+    app, _ = provider
+    payment = shop.sale("fakepay", Money.of("30.00", "EUR"), source="tok_ok")
+    headers, body = app.event("evt_down", EventKind.REFUNDED, payment.reference or "", total=1000)
+    metrics = Metrics()
+    with uvicorn_server(serve_app(worker, janitor=None, metrics=metrics)) as port:
+        proxy.down()
+        status, _, _ = send(port, "POST", "/webhooks/fakepay", body, headers)
+        assert status >= 500  # the provider delivers it again
+        proxy.up()
+        assert shop.ledger.get_event("fakepay", "evt_down") is None
+        status, _, text = send(port, "POST", "/webhooks/fakepay", body, headers)
+        assert (status, json.loads(text)["status"]) == (200, "applied")
+        exposition = metrics.exposition().decode()
+    assert shop.get_payment(payment.id).refunded == Money.of("10.00", "EUR")
+    assert metric(exposition, "paywire_webhooks_total", method="fakepay", status="error") == 1
+    assert metric(exposition, "paywire_webhooks_total", method="fakepay", status="applied") == 1
+
+
+def test_the_webhook_counter_counts_every_concurrent_delivery_once(
+        shop: PaymentService, provider: tuple[CountingFakePay, str]) -> None:
+    app, _ = provider
+    payment = shop.sale("fakepay", Money.of("30.00", "EUR"), source="tok_ok")
+    deliveries = [app.event(f"evt_{n}", EventKind.REFUNDED, payment.reference or "", total=100 * (n + 1))
+                  for n in range(4)] * 3
+    metrics = Metrics()
+    start = threading.Barrier(len(deliveries))
+    answers: list[int] = []
+    with uvicorn_server(serve_app(shop, janitor=None, metrics=metrics)) as port:
+        def deliver(headers: dict[str, str], body: bytes) -> None:
+            start.wait()
+            answers.append(send(port, "POST", "/webhooks/fakepay", body, headers)[0])
+
+        threads = [threading.Thread(target=deliver, args=d) for d in deliveries]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        status, _, text = send(port, "GET", "/metrics")
+        assert status == 200
+    assert answers == [200] * len(deliveries)
+    exposition = text.decode()
+    assert metric(exposition, "paywire_webhooks_total", method="fakepay", status="applied") == 4
+    assert metric(exposition, "paywire_webhooks_total", method="fakepay", status="duplicate") == 8
+    assert shop.get_payment(payment.id).refunded == Money.of("4.00", "EUR")
+
+
+def test_an_event_for_a_payment_still_being_made_in_another_worker_is_stored_then_applied_once(
+        shop: PaymentService, provider: tuple[CountingFakePay, str]) -> None:
+    """The sale's answer is held at the provider (made, not yet answered): its event reaches the
+    endpoint before the ledger knows the payment's reference, and is stored (202); the sale's
+    answer then names the payment, and the event is applied with it, once."""
+    from paywire.testing.emulator import Fault
+
+    app, _ = provider
+    app.inject(Fault("hold", method="POST", path="/v1/payments$"))
+    made: list[Payment] = []
+    caller = threading.Thread(target=lambda: made.append(shop.sale("fakepay", Money.of("30.00", "EUR"),
+                                                                   source="tok_ok")))
+    caller.start()
+    with uvicorn_server(serve_app(shop, janitor=None, metrics=Metrics())) as port:
+        try:
+            assert app.wait_until_held()
+            (reference,) = app.payments
+            headers, body = app.event("evt_early", EventKind.REFUNDED, reference, total=1000)
+            status, _, text = send(port, "POST", "/webhooks/fakepay", body, headers)
+            assert (status, json.loads(text)["status"]) == (202, "unmatched")
+        finally:
+            app.release_held()
+            caller.join(60)
+        (payment,) = made
+        stored = shop.ledger.get_event("fakepay", "evt_early")
+        assert stored is not None and stored.status == "applied"
+        status, _, text = send(port, "POST", "/webhooks/fakepay", body, headers)
+        assert (status, json.loads(text)["status"]) == (200, "duplicate")
+    assert shop.get_payment(payment.id).refunded == Money.of("10.00", "EUR")
+
+
+def test_healthz_answers_503_while_the_database_stops_answering_and_recovers(
+        worker: PaymentService, proxy: DatabaseProxy) -> None:
+    """A network that drops the database's packets: the ledger neither answers nor fails. /healthz
+    says so within its wait (it never hangs with the ledger, nor piles threads up waiting for it),
+    and answers 200 again once the database does."""
+    with uvicorn_server(serve_app(worker, janitor=None, metrics=Metrics())) as port:
+        assert send(port, "GET", "/healthz")[0] == 200
+        proxy.stall()
+        try:
+            for _ in range(3):
+                status, _, body = send(port, "GET", "/healthz")
+                assert status == 503 and json.loads(body)["ledger"] == {"reachable": False,
+                                                                        "error": "no_answer"}
+        finally:
+            proxy.up()
+        # the question in flight is answered now; the checks after it say so
+        wait_until(lambda: send(port, "GET", "/healthz")[0] == 200, "/healthz follows the database back")
+
+
+@pytest.mark.slow
+def test_sigterm_while_the_database_stops_answering_exits_0(
+        shop: PaymentService, provider: tuple[CountingFakePay, str], pg_url: str, proxy: DatabaseProxy,
+        plugin_path: Path, tmp_path: Path) -> None:
+    """`paywire serve` whose database stops answering after a /healthz asked it: the check's
+    thread waits on it for good, and must not keep the process from exiting on SIGTERM (the
+    Janitor, stuck the same way, is left behind after `graceful_timeout`)."""
+    _, url = provider
+    ledger_url = f"{proxy.dsn}?schema={pg_url.split('?schema=')[1]}"
+    config = write_config(tmp_path / "paywire.toml", url, ledger_url,
+                          serve={"graceful_timeout": 1, "interval": 0.2, "stale_after": 300})
+    server = ServeProcess(config, plugin_path)
+    try:
+        server.wait_healthy()
+        proxy.stall()
+        status, _, body = server.request("GET", "/healthz")
+        assert status == 503 and json.loads(body)["ledger"]["reachable"] is False
+        assert server.terminate() == 0, "".join(server.stderr)
+        assert "paywire serve stopped" in "".join(server.stderr)
+    finally:
+        server.kill()
+        proxy.up()
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, raises=subprocess.TimeoutExpired, reason=(
+    "a webhook's ledger unit waiting on a database that stops answering runs in asyncio's default "
+    "executor, whose threads asyncio.run and the interpreter join at exit: the process never exits "
+    "after SIGTERM. Decision needed: run the endpoint's ledger work in threads the process may leave "
+    "behind after graceful_timeout (PostgreSQL rolls the unit back when the connection goes), or "
+    "bound the ledger's reads (a network timeout on its connections), or leave it to the "
+    "orchestrator's SIGKILL"))
+def test_sigterm_while_a_webhook_waits_on_a_database_that_stopped_answering_exits_0(
+        shop: PaymentService, provider: tuple[CountingFakePay, str], pg_url: str, proxy: DatabaseProxy,
+        plugin_path: Path, tmp_path: Path) -> None:
+    app, url = provider
+    payment = shop.sale("fakepay", Money.of("30.00", "EUR"), source="tok_ok")
+    headers, body = app.event("evt_stalled", EventKind.REFUNDED, payment.reference or "", total=1000)
+    ledger_url = f"{proxy.dsn}?schema={pg_url.split('?schema=')[1]}"
+    config = write_config(tmp_path / "paywire.toml", url, ledger_url, serve={"graceful_timeout": 1})
+    server = ServeProcess(config, plugin_path, ["--no-janitor"])
+    answers: list[object] = []
+
+    def deliver() -> None:
+        try:
+            answers.append(server.request("POST", "/webhooks/fakepay", body, headers, timeout=120)[0])
+        except OSError as exc:  # the server closed the connection at shutdown
+            answers.append(exc)
+
+    sender = threading.Thread(target=deliver)
+    try:
+        server.wait_healthy()
+        # a first delivery: the endpoint's thread keeps its connection, which the next one uses
+        first_headers, first_body = app.event("evt_first", EventKind.REFUNDED, payment.reference or "", total=500)
+        assert server.request("POST", "/webhooks/fakepay", first_body, first_headers)[0] == 200
+        proxy.stall()
+        sender.start()
+        wait_until(lambda: proxy.held > 0, "the webhook's unit waits on the database")
+        server.proc.send_signal(signal.SIGTERM)
+        assert server.exit_code(30) == 0, "".join(server.stderr)
+    finally:
+        server.kill()
+        proxy.up()
+        if sender.ident is not None:
+            sender.join(60)
+    assert shop.get_payment(payment.id).refunded in (Money.of("5.00", "EUR"), Money.of("10.00", "EUR"))
