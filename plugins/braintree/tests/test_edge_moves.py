@@ -284,8 +284,7 @@ def _at_most_braintree(payments: PaymentService, app: _Braintree, payment_id: st
 @pytest.mark.parametrize("resend", ["retry", "same call"])
 @pytest.mark.parametrize(("operation", "fate"), _FATES)
 def test_a_lost_request_declined_ends_the_same_in_the_ledger_whichever_path_settles_it_first(
-    payments: PaymentService, app: _Braintree, operation: str, fate: str, resend: str, order: tuple[str, ...],
-    request: pytest.FixtureRequest,
+    payments: PaymentService, app: _Braintree, operation: str, fate: str, resend: str, order: tuple[str, ...]
 ) -> None:
     """A capture, refund or sale whose answer was lost, then declined: its resend under the key
     (`retry()`, or the same call again), reconcile() and the batch's notification settle it in
@@ -294,11 +293,6 @@ def test_a_lost_request_declined_ends_the_same_in_the_ledger_whichever_path_sett
     answering that success), one that never was failed (the resend answering the decline); the
     payment's totals are Braintree's, and at no step claim more, nor record failed what took
     effect."""
-    if fate == "pending" and order.index("reconcile") < order.index("resend"):
-        request.applymarker(pytest.mark.xfail(strict=True, reason=(
-            "the transaction_settlement_declined notification of one declined while it only waited for "
-            "settlement is read as `reversed` (as of one submitted), and `reversal.succeeded_first` records a "
-            "reversal of the request reconcile() recorded failed")))
     call = _lost_request(payments, app, operation, fate)
     (made,) = (t for t in app.transactions.values() if t.order_id == "op")
     if fate != "refused":
