@@ -333,6 +333,46 @@ def test_a_lost_request_declined_ends_the_same_in_the_ledger_whichever_path_sett
     assert len(_reversal_of(payments, _txn(payments, lost.id))) == (1 if took_effect else 0)
 
 
+@pytest.mark.parametrize("told", ["before reconcile", "after reconcile"])
+@pytest.mark.parametrize("operation", ["capture", "refund", "sale"])
+def test_an_accepted_request_declined_while_it_waited_for_settlement_is_failed_whoever_tells(
+    payments: PaymentService, app: _Braintree, operation: str, told: str
+) -> None:
+    """Answered accepted (SETTLEMENT_PENDING: a bank account's sale or capture, a refund that
+    settles later), then declined: it never took effect. Its notification and reconcile(), in
+    either order, record it failed, with no reversal of something never done."""
+    if operation == "capture":
+        payment_id = payments.authorize("braintree", Money.of("30.00", "EUR"),
+                                        source="paywire-emulator-bank-account-nonce", order_id="w",
+                                        idempotency_key="w").id
+        payments.capture(payment_id, Money.of("10.00", "EUR"), idempotency_key="op")
+    elif operation == "refund":
+        payment_id = payments.sale("braintree", Money.of("30.00", "EUR"), source="paywire-emulator-refund-pending-nonce",
+                                   order_id="w", idempotency_key="w").id
+        app.settle(payments.get_payment(payment_id).reference or "")
+        payments.refund(payment_id, Money.of("10.00", "EUR"), idempotency_key="op")
+    else:
+        payment_id = payments.sale("braintree", Money.of("10.00", "EUR"), source="paywire-emulator-bank-account-nonce",
+                                   order_id="op", idempotency_key="op").id
+    (txn,) = (t for t in payments.list_transactions(payment_id) if t.idempotency_key == "op")
+    assert txn.status == S.ACCEPTED
+    app.sent.clear()
+    app.settle(txn.provider_reference or "", "SETTLEMENT_DECLINED")
+    (body,) = app.sent
+    for step in ("notify", "reconcile") if told == "before reconcile" else ("reconcile", "notify"):
+        if step == "notify":
+            _deliver(payments, body)
+        else:
+            payments.reconcile(payment_id=payment_id)
+        txn = _txn(payments, txn.id)
+        assert (txn.status, _reversal_of(payments, txn)) == (S.FAILED, []), step
+    payment = payments.get_payment(payment_id)
+    zero = Money.zero("EUR")
+    assert (payment.captured, payment.refunded) == {
+        "capture": (zero, zero), "refund": (Money.of("30.00", "EUR"), zero), "sale": (zero, zero)}[operation]
+    assert payments.reconcile(payment_id=payment_id).clean
+
+
 @pytest.mark.parametrize("told", ["never", "before reconcile", "after reconcile"])
 def test_a_lost_sale_declined_at_settlement_is_reconciled_reversed_not_failed(
     payments: PaymentService, app: _Braintree, told: str
