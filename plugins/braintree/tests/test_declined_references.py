@@ -1,8 +1,11 @@
 """A refused authorization or sale is a Transaction Braintree made all the same (PROCESSOR_DECLINED,
-GATEWAY_REJECTED, FAILED), and a sale voided before it settled, found by a retry, is one too: the
-ledger records its id on the failed transaction and as the payment's reference, so the payment is
-found by it (events, reconciliation, fetch). A failed capture, refund or void never takes the
-payment's id as its own. Through the payment service and a real ledger, emulator on loopback."""
+GATEWAY_REJECTED, FAILED), and a sale voided before it settled, or declined at settlement before
+it was submitted, found by a retry, is one too: the ledger records its id on the failed
+transaction and as the payment's reference, so the payment is found by it (events,
+reconciliation, fetch). A sale declined at settlement after it was submitted took effect: the
+retry records it succeeded, then reversed, under the same id. A failed capture, refund or void
+never takes the payment's id as its own, nor does a capture that took effect and was undone.
+Through the payment service and a real ledger, emulator on loopback."""
 
 from __future__ import annotations
 
@@ -80,30 +83,64 @@ def test_a_duplicate_rejection_records_the_rejected_transaction_not_the_original
     assert service.get_payment(first.id).reference == first.reference
 
 
-@pytest.mark.parametrize(("move", "code"), [("void", "voided"), ("decline", "4001")])
-def test_a_retry_finding_its_sale_voided_or_declined_at_settlement_records_that_sale(
-        service: PaymentService, emulator: BraintreeEmulator, move: str, code: str) -> None:
-    emulator.settlement = "batch"
+def _lost_sale(service: PaymentService, emulator: BraintreeEmulator, settlement: str) -> tuple[str, str]:
+    """(ledger transaction, Braintree reference) of a sale Braintree made whose answer was lost."""
+    emulator.settlement = settlement
     emulator.inject(Fault("drop_after", path="chargePaymentMethod"))
     with pytest.raises(OutcomeUnknown) as lost:
         service.sale("braintree", Money.of("50.00", EUR), source="fake-valid-nonce", order_id="S-1",
                       idempotency_key="moved-sale")
     reference = made_under(emulator, "moved-sale")
+    assert emulator.transactions[reference].status == (
+        "SETTLEMENT_PENDING" if settlement == "pending" else "SUBMITTED_FOR_SETTLEMENT")
+    return lost.value.transaction_id or "", reference
+
+
+@pytest.mark.parametrize(("settlement", "move", "code"), [("batch", "void", "voided"), ("pending", "decline", "4001")])
+def test_a_retry_finding_its_sale_voided_or_declined_at_settlement_records_that_sale(
+        service: PaymentService, emulator: BraintreeEmulator, settlement: str, move: str, code: str) -> None:
+    """Voided before the batch, or declined while it only waited for its settlement, the sale
+    never took effect: the retry's decline names it."""
+    lost, reference = _lost_sale(service, emulator, settlement)
     with emulator.lock:  # the control panel voids it before the batch, or the batch declines it
         if move == "void":
             emulator.operations.reverse({"transactionId": reference})
         else:
             emulator.operations.settle(emulator.transactions[reference], "SETTLEMENT_DECLINED")
     with pytest.raises(Declined) as declined:
-        service.retry(lost.value.transaction_id or "")
+        service.retry(lost)
     assert (declined.value.decline_code, declined.value.reference) == (code, reference)
-    assert_found_by(service, lost.value.payment_id or "", reference)
+    assert_found_by(service, service.get_transaction(lost).payment_id or "", reference)
 
 
+def test_a_retry_finding_its_sale_declined_after_it_was_submitted_records_that_sale_made_then_reversed(
+        service: PaymentService, emulator: BraintreeEmulator) -> None:
+    """Declined by the batch after it was submitted for settlement, the sale took effect: the
+    retry answers the sale it was, recorded under Braintree's id, and the payment read from
+    Braintree records its reversal; the payment is found by that id, and failed."""
+    lost, reference = _lost_sale(service, emulator, "batch")
+    emulator.settle(reference, "SETTLEMENT_DECLINED")
+    payment = service.retry(lost)
+    sale, reversal = service.list_transactions(payment.id)
+    assert (sale.id, sale.status, sale.provider_reference) == (lost, TransactionStatus.SUCCEEDED, reference)
+    assert (reversal.kind, reversal.parent_id) == ("reversal", sale.id)
+    assert (payment.state, payment.reference) == (PaymentState.FAILED, reference)
+    report = service.reconcile(payment_id=payment.id)
+    assert not report.errors and not report.mismatches, report
+    with service.ledger.unit() as u:
+        assert u.payment_by_reference("braintree", [reference]) == payment.id
+    reconciled = service.get_payment(payment.id)
+    assert (reconciled.state, reconciled.authorized, reconciled.captured) == (
+        PaymentState.FAILED, Money.zero(EUR), Money.zero(EUR))
+
+
+@pytest.mark.parametrize("source", ["paywire-emulator-bank-account-nonce", "fake-valid-nonce"])
 def test_a_failed_follow_up_keeps_no_reference_of_the_payments(service: PaymentService,
-                                                                emulator: BraintreeEmulator) -> None:
+                                                                emulator: BraintreeEmulator, source: str) -> None:
     """A refund the processor declines, and a capture replay that finds its capture declined at
-    settlement, are refusals of operations on the payment: neither takes the payment's id."""
+    settlement before it was submitted (a bank account's, SETTLEMENT_PENDING), are refusals of
+    operations on the payment: neither takes the payment's id. A capture declined after it was
+    submitted took effect: its replay answers that capture, which does not take it either."""
     emulator.settlement = "instant"
     sale = service.sale("braintree", Money.of("4000.00", EUR), source="fake-valid-nonce", order_id="F-1",
                         idempotency_key="follow-sale")
@@ -113,17 +150,24 @@ def test_a_failed_follow_up_keeps_no_reference_of_the_payments(service: PaymentS
     assert refund.status == TransactionStatus.FAILED and refund.provider_reference != sale.reference
 
     emulator.settlement = "batch"
-    authorized = service.authorize("braintree", Money.of("30.00", EUR), source="fake-valid-nonce", order_id="F-2",
+    authorized = service.authorize("braintree", Money.of("30.00", EUR), source=source, order_id="F-2",
                                    idempotency_key="follow-auth")
     emulator.inject(Fault("drop_after", path="partialCaptureTransaction"))
     with pytest.raises(OutcomeUnknown) as lost:
         service.capture(authorized.id, Money.of("30.00", EUR), idempotency_key="follow-capture")
     (capture,) = [t for t in emulator.transactions.values() if t.order_id == "follow-capture"]
+    assert capture.status == ("SUBMITTED_FOR_SETTLEMENT" if source == "fake-valid-nonce" else "SETTLEMENT_PENDING")
     with emulator.lock:
         emulator.operations.settle(capture, "SETTLEMENT_DECLINED")
-    with pytest.raises(Declined):
+    if source == "fake-valid-nonce":  # submitted for settlement, then declined: it took effect
         service.retry(lost.value.transaction_id or "")
-    failed = service.get_transaction(lost.value.transaction_id or "")
-    assert failed.status == TransactionStatus.FAILED and failed.provider_reference != authorized.reference
+        made = service.get_transaction(lost.value.transaction_id or "")
+        assert made.status == TransactionStatus.SUCCEEDED and made.provider_reference == capture.id
+    else:
+        with pytest.raises(Declined):
+            service.retry(lost.value.transaction_id or "")
+        made = service.get_transaction(lost.value.transaction_id or "")
+        assert made.status == TransactionStatus.FAILED
+    assert made.provider_reference != authorized.reference
     for payment in (sale, authorized):
         assert service.get_payment(payment.id).reference == payment.reference

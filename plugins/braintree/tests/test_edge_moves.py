@@ -13,6 +13,7 @@ declined never took effect: failed.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from paywire import (
     Retry,
     SQLiteLedger,
     StateError,
+    Subject,
 )
 from paywire.ledger import PaymentState, Transaction, TransactionStatus
 from paywire.testing.emulator import EmulatorServer, Fault
@@ -202,19 +204,13 @@ def test_a_lost_whole_capture_declined_at_settlement_leaves_the_payment_voided_a
     assert (payment.state, payment.captured) == (PaymentState.VOIDED, Money.zero("EUR"))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "decision needed: a retry under a lost request's key that finds its capture, refund or sale declined at "
-    "settlement after it was submitted answers Declined (state_conflict), recorded failed by the answer, which "
-    "test_settlement.py and test_declined_references.py pin; reconcile() now records the same request succeeded "
-    "then reversed. Either the replay answers the success it was (the payment then read, recording the "
-    "reversal) and those tests change, or a failure settled by the answer may be undone as one settled by "
-    "reconcile (`reversal.succeeded_first`)"))
 @pytest.mark.parametrize("operation", ["capture", "refund", "sale"])
 def test_a_lost_request_declined_at_settlement_and_retried_is_recorded_reversed_not_failed(
     payments: PaymentService, app: _Braintree, operation: str
 ) -> None:
     """The retry under the lost request's key finds what it made, declined by the batch since:
-    it took effect and was undone, as reconcile() and the notification record it."""
+    it took effect and was undone, as reconcile() and the notification record it. The retry
+    answers the success the first request was, and the payment is read: its reversal recorded."""
     euros = Money.of("20.00", "EUR")
     call: Callable[[], object]
     if operation == "capture":
@@ -233,10 +229,148 @@ def test_a_lost_request_declined_at_settlement_and_retried_is_recorded_reversed_
     app.clear_faults()
     (made,) = (t for t in app.transactions.values() if t.order_id == "retry-op")
     app.settle(made.id, "SETTLEMENT_DECLINED")
-    with pytest.raises(PaywireError):
-        payments.retry(lost)
+    payments.retry(lost)
     txn = _txn(payments, lost)
     assert txn.status == S.SUCCEEDED and len(_reversal_of(payments, txn)) == 1, txn
+
+
+# (operation, what Braintree did with it): submitted for settlement then declined by the batch (it
+# took effect and was undone), declined while it only waited for settlement (SETTLEMENT_PENDING),
+# or declined by the processor when it was made (neither took effect).
+_FATES = [("capture", "submitted"), ("capture", "pending"), ("refund", "submitted"), ("refund", "pending"),
+          ("refund", "refused"), ("sale", "submitted"), ("sale", "pending"), ("sale", "refused")]
+_SOURCES = {"submitted": "fake-valid-nonce", "refused": "fake-valid-nonce"}
+
+
+def _lost_request(payments: PaymentService, app: _Braintree, operation: str, fate: str) -> Callable[[], object]:
+    """The call under key "op" whose answer is lost, made in Braintree as `fate` says; returns it,
+    to be made again with the same key."""
+    euros = Money.of("2004.00" if fate == "refused" else "20.00", "EUR")  # 2004.00: a refund's hard decline
+    call: Callable[[], object]
+    if operation == "capture":
+        payment_id = payments.authorize("braintree", Money.of("60.00", "EUR"),
+                                        source=_SOURCES.get(fate, "paywire-emulator-bank-account-nonce"),
+                                        order_id="auth", idempotency_key="auth").id
+        path, call = "partialCaptureTransaction", lambda: payments.capture(payment_id, euros, idempotency_key="op")
+    elif operation == "refund":
+        payment_id = payments.sale("braintree", Money.of("4000.00", "EUR"),
+                                   source=_SOURCES.get(fate, "paywire-emulator-refund-pending-nonce"),
+                                   order_id="sale", idempotency_key="sale").id
+        app.settle(payments.get_payment(payment_id).reference or "")
+        path, call = "refundTransaction", lambda: payments.refund(payment_id, euros, idempotency_key="op")
+    else:
+        source = {"submitted": "fake-valid-nonce", "pending": "paywire-emulator-bank-account-nonce",
+                  "refused": "fake-processor-declined-visa-nonce"}[fate]
+        path, call = "chargePaymentMethod", lambda: payments.sale("braintree", euros, source=source, order_id="op",
+                                                                  idempotency_key="op")
+    app.sent.clear()
+    _lost(app, path)
+    _unknown(call)
+    app.clear_faults()
+    return call
+
+
+def _at_most_braintree(payments: PaymentService, app: _Braintree, payment_id: str) -> None:
+    """The ledger claims no more captured or refunded than Braintree holds."""
+    payment = payments.get_payment(payment_id)
+    if payment.reference is None:  # a lost sale not yet found: the ledger claims nothing of it
+        assert (payment.captured.minor, payment.refunded.minor) == (0, 0), payment
+        return
+    fetched = payments.gateway.execute("braintree", "fetch", Subject(reference=payment.reference, flow=payment.flow))
+    assert payment.captured <= fetched.captured and payment.refunded <= fetched.refunded, (payment, fetched)
+
+
+@pytest.mark.parametrize("order", list(itertools.permutations(("resend", "reconcile", "notify"))), ids="-".join)
+@pytest.mark.parametrize("resend", ["retry", "same call"])
+@pytest.mark.parametrize(("operation", "fate"), _FATES)
+def test_a_lost_request_declined_ends_the_same_in_the_ledger_whichever_path_settles_it_first(
+    payments: PaymentService, app: _Braintree, operation: str, fate: str, resend: str, order: tuple[str, ...]
+) -> None:
+    """A capture, refund or sale whose answer was lost, then declined: its resend under the key
+    (`retry()`, or the same call again), reconcile() and the batch's notification settle it in
+    any order, each seeing what the others recorded. Whichever comes first, the ledger ends the
+    same: one submitted for settlement took effect (succeeded, then reversed once, the resend
+    answering that success), one that never was failed (the resend answering the decline); the
+    payment's totals are Braintree's, and at no step claim more, nor record failed what took
+    effect."""
+    call = _lost_request(payments, app, operation, fate)
+    (made,) = (t for t in app.transactions.values() if t.order_id == "op")
+    if fate != "refused":
+        assert made.status == ("SUBMITTED_FOR_SETTLEMENT" if fate == "submitted" else "SETTLEMENT_PENDING")
+        app.settle(made.id, "SETTLEMENT_DECLINED")
+    bodies = list(app.sent)
+    assert len(bodies) == (0 if fate == "refused" else 1)
+    (lost,) = (t for t in payments.list_transactions() if t.idempotency_key == "op")
+    took_effect = fate == "submitted"
+    for step in order:
+        if step == "resend":
+            try:
+                payments.retry(lost.id) if resend == "retry" else call()
+            except PaywireError as error:
+                assert not took_effect and not isinstance(error, OutcomeUnknown), error
+            else:
+                assert took_effect, "a resend finding what never took effect answered a success"
+        elif step == "reconcile":
+            payments.reconcile(payment_id=lost.payment_id)
+        else:
+            for body in bodies:
+                _deliver(payments, body)
+        _at_most_braintree(payments, app, lost.payment_id or "")
+        assert _txn(payments, lost.id).status != S.FAILED or not took_effect
+    txn = _txn(payments, lost.id)
+    assert (txn.status, len(_reversal_of(payments, txn)), txn.provider_reference) == (
+        (S.SUCCEEDED, 1, made.id) if took_effect else (S.FAILED, 0, made.id))
+    payment = payments.get_payment(txn.payment_id or "")
+    zero = Money.zero("EUR")
+    expected = {
+        "capture": (PaymentState.AUTHORIZED, Money.of("60.00", "EUR"), zero, zero),
+        "refund": (PaymentState.CAPTURED, Money.of("4000.00", "EUR"), Money.of("4000.00", "EUR"), zero),
+        "sale": (PaymentState.FAILED, zero, zero, zero),
+    }[operation]
+    assert (payment.state, payment.authorized, payment.captured, payment.refunded) == expected, payment
+    report = payments.reconcile(payment_id=payment.id)
+    assert report.clean, report
+    assert len(_reversal_of(payments, _txn(payments, lost.id))) == (1 if took_effect else 0)
+
+
+@pytest.mark.parametrize("told", ["before reconcile", "after reconcile"])
+@pytest.mark.parametrize("operation", ["capture", "refund", "sale"])
+def test_an_accepted_request_declined_while_it_waited_for_settlement_is_failed_whoever_tells(
+    payments: PaymentService, app: _Braintree, operation: str, told: str
+) -> None:
+    """Answered accepted (SETTLEMENT_PENDING: a bank account's sale or capture, a refund that
+    settles later), then declined: it never took effect. Its notification and reconcile(), in
+    either order, record it failed, with no reversal of something never done."""
+    if operation == "capture":
+        payment_id = payments.authorize("braintree", Money.of("30.00", "EUR"),
+                                        source="paywire-emulator-bank-account-nonce", order_id="w",
+                                        idempotency_key="w").id
+        payments.capture(payment_id, Money.of("10.00", "EUR"), idempotency_key="op")
+    elif operation == "refund":
+        payment_id = payments.sale("braintree", Money.of("30.00", "EUR"), source="paywire-emulator-refund-pending-nonce",
+                                   order_id="w", idempotency_key="w").id
+        app.settle(payments.get_payment(payment_id).reference or "")
+        payments.refund(payment_id, Money.of("10.00", "EUR"), idempotency_key="op")
+    else:
+        payment_id = payments.sale("braintree", Money.of("10.00", "EUR"), source="paywire-emulator-bank-account-nonce",
+                                   order_id="op", idempotency_key="op").id
+    (txn,) = (t for t in payments.list_transactions(payment_id) if t.idempotency_key == "op")
+    assert txn.status == S.ACCEPTED
+    app.sent.clear()
+    app.settle(txn.provider_reference or "", "SETTLEMENT_DECLINED")
+    (body,) = app.sent
+    for step in ("notify", "reconcile") if told == "before reconcile" else ("reconcile", "notify"):
+        if step == "notify":
+            _deliver(payments, body)
+        else:
+            payments.reconcile(payment_id=payment_id)
+        txn = _txn(payments, txn.id)
+        assert (txn.status, _reversal_of(payments, txn)) == (S.FAILED, []), step
+    payment = payments.get_payment(payment_id)
+    zero = Money.zero("EUR")
+    assert (payment.captured, payment.refunded) == {
+        "capture": (zero, zero), "refund": (Money.of("30.00", "EUR"), zero), "sale": (zero, zero)}[operation]
+    assert payments.reconcile(payment_id=payment_id).clean
 
 
 @pytest.mark.parametrize("told", ["never", "before reconcile", "after reconcile"])

@@ -264,18 +264,17 @@ def _panel(app: _Braintree, data: Any, action: str, amount: Money, root: Transac
 
 def _nothing_that_took_effect_is_failed(service: PaymentService, app: BraintreeEmulator, payment_id: str) -> None:
     """A capture or refund recorded failed names nothing that moved money at Braintree, nor does
-    any transaction made under a key the ledger holds only as failed; nor, when reconciliation
-    concluded it, anything the batch declined after it was submitted for settlement (it took
-    effect and was undone: reversed)."""
+    any transaction made under a key the ledger holds only as failed; nor, whether reconciliation
+    or a retry's answer concluded it, anything the batch declined after it was submitted for
+    settlement (it took effect and was undone: reversed)."""
     for txn in service.list_transactions(payment_id, statuses=[TransactionStatus.FAILED]):
         if txn.kind not in ("capture", "refund", "sale"):
             continue
         made = [t for t in app.transactions.values()
                 if t.order_id == txn.idempotency_key or t.id == txn.provider_reference]
         assert not any(t.status in _MOVED for t in made), (txn, made)
-        if txn.settled_by == "reconcile":
-            assert not any(t.status == "SETTLEMENT_DECLINED" and any(e["status"] in _MOVED for e in t.history)
-                           for t in made), (txn, made)
+        assert not any(t.status == "SETTLEMENT_DECLINED" and any(e["status"] in _MOVED for e in t.history)
+                       for t in made), (txn, made)
 
 
 def test_a_control_panel_capture_declined_at_settlement_is_not_claimed_once_notified(tmp_path: Path) -> None:

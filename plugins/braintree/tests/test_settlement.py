@@ -19,7 +19,6 @@ import pytest
 
 import paywire_braintree
 from paywire import (
-    Declined,
     Gateway,
     InvalidRequest,
     Money,
@@ -289,6 +288,9 @@ def test_a_sale_or_capture_braintree_declines_at_settlement_is_undone_in_the_led
 def test_a_replayed_capture_or_refund_braintree_declined_at_settlement_is_not_recorded_as_moved_money(
     batch: tuple[Gateway, BraintreeEmulator, str], ledger: SQLiteLedger, kind: str
 ) -> None:
+    """The answer lost, the batch declines what the request made after it was submitted: it took
+    effect and was undone. The retry under its key answers the success it was, and the payment is
+    read: the request is recorded succeeded and reversed, and no money is counted as moved."""
     gateway, emulator, _ = batch
     service = PaymentService(gateway, ledger)
     if kind == "capture":
@@ -306,18 +308,23 @@ def test_a_replayed_capture_or_refund_braintree_declined_at_settlement_is_not_re
     made = [t for t in emulator.transactions.values() if t.order_id == f"lost-{kind}"]
     assert len(made) == 1 and made[0].status == "SUBMITTED_FOR_SETTLEMENT"
     emulator.settle(made[0].id, "SETTLEMENT_DECLINED")  # the processor refused it at settlement
-    with pytest.raises(Declined):  # the retry under its key finds it declined: no money moved
-        operation(payment.id, Money.of("20.00", EUR), idempotency_key=f"lost-{kind}")
-    recorded = service.get_payment(payment.id)
+    # the retry under its key finds it made, then declined: it took effect, and is undone
+    recorded = operation(payment.id, Money.of("20.00", EUR), idempotency_key=f"lost-{kind}")
     assert (recorded.captured, recorded.refunded) == (
         (Money.zero(EUR), Money.zero(EUR)) if kind == "capture" else (Money.of("50.00", EUR), Money.zero(EUR)))
-    assert service.list_transactions(payment.id)[-1].status == "failed"
+    assert recorded == service.get_payment(payment.id)
+    *_, lost, reversal = service.list_transactions(payment.id)
+    assert (lost.idempotency_key, lost.status, lost.provider_reference) == (f"lost-{kind}", "succeeded", made[0].id)
+    assert (reversal.kind, reversal.parent_id) == ("reversal", lost.id)
     assert not service.reconcile(payment_id=payment.id).mismatches
 
 
-def test_a_replayed_sale_braintree_declined_at_settlement_is_a_decline_not_a_capture(
+def test_a_replayed_sale_braintree_declined_at_settlement_is_undone_not_a_capture(
     batch: tuple[Gateway, BraintreeEmulator, str], ledger: SQLiteLedger
 ) -> None:
+    """The sale's answer lost, the batch declines it after it was submitted: the retry under its
+    key answers the sale it was, and the payment is read: the sale recorded succeeded and
+    reversed, the payment failed, nothing authorized or captured."""
     gateway, emulator, _ = batch
     service = PaymentService(gateway, ledger)
     emulator.inject(Fault(kind="drop_after", path="chargePaymentMethod"))
@@ -326,13 +333,14 @@ def test_a_replayed_sale_braintree_declined_at_settlement_is_a_decline_not_a_cap
                      idempotency_key="lost-sale")
     (made,) = emulator.transactions.values()
     emulator.settle(made.id, "SETTLEMENT_DECLINED")  # the processor refused it at settlement
-    with pytest.raises(Declined):  # the retry under its key finds it declined: no money moved
-        service.sale("braintree", Money.of("50.00", EUR), source="fake-valid-nonce", order_id="B-5",
-                     idempotency_key="lost-sale")
-    (txn,) = service.list_transactions()
-    assert txn.status == "failed"
-    payment = service.get_payment(txn.payment_id or "")
-    assert (payment.authorized, payment.captured) == (Money.zero(EUR), Money.zero(EUR))
+    # the retry under its key finds it made, then declined: it took effect, and is undone
+    payment = service.sale("braintree", Money.of("50.00", EUR), source="fake-valid-nonce", order_id="B-5",
+                           idempotency_key="lost-sale")
+    txn, reversal = service.list_transactions()
+    assert (txn.status, reversal.kind, reversal.parent_id) == ("succeeded", "reversal", txn.id)
+    assert (payment.state, payment.authorized, payment.captured) == (PaymentState.FAILED, Money.zero(EUR),
+                                                                     Money.zero(EUR))
+    assert payment == service.get_payment(txn.payment_id or "")
     assert not service.reconcile(payment_id=payment.id).mismatches
 
 
@@ -408,10 +416,10 @@ def test_captures_that_asked_for_all_of_an_authorization_the_last_declined_are_r
 def test_a_replayed_whole_capture_braintree_declined_at_settlement_leaves_nothing_held(
     batch: tuple[Gateway, BraintreeEmulator, str], ledger: SQLiteLedger
 ) -> None:
-    """A capture of all that was authorized whose answer was lost, then declined at settlement:
-    the retry under its key finds the decline, which stands (no money moved), and the service
-    reads the payment, as reconciliation does: the capture consumed the authorization, nothing
-    is held or left to capture."""
+    """A capture of all that was authorized whose answer was lost, then declined at settlement
+    after it was submitted: the retry under its key answers the capture it was (it took effect),
+    and the service reads the payment, as reconciliation does: the capture is reversed, it
+    consumed the authorization, nothing is held or left to capture."""
     gateway, emulator, _ = batch
     service = PaymentService(gateway, ledger)
     payment = service.authorize("braintree", Money.of("50.00", EUR), source="fake-valid-nonce",
@@ -421,13 +429,14 @@ def test_a_replayed_whole_capture_braintree_declined_at_settlement_leaves_nothin
         service.capture(payment.id, idempotency_key="lost-whole-capture")
     (made,) = [t for t in emulator.transactions.values() if t.order_id == "lost-whole-capture"]
     emulator.settle(made.id, "SETTLEMENT_DECLINED")  # the processor refused it at settlement
-    with pytest.raises(Declined) as declined:  # the retry under its key finds it declined: no money moved
-        service.capture(payment.id, idempotency_key="lost-whole-capture")
-    assert service.list_transactions(payment.id)[-1].status == "failed"
+    # the retry under its key finds it made, then declined: it took effect, and is undone
+    answered = service.capture(payment.id, idempotency_key="lost-whole-capture")
+    *_, lost, reversal = service.list_transactions(payment.id)
+    assert (lost.status, reversal.kind, reversal.parent_id) == ("succeeded", "reversal", lost.id)
     payment = service.get_payment(payment.id)
     assert (payment.state, payment.captured, payment.capturable) == (
         PaymentState.VOIDED, Money.zero(EUR), Money.zero(EUR))
-    assert declined.value.details["reconciled"] is True
+    assert answered == payment  # read from Braintree before the call returned
     assert not service.reconcile(payment_id=payment.id).mismatches
 
 

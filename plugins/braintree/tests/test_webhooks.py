@@ -206,3 +206,28 @@ def test_a_notification_about_an_authorization_settled_in_parts_moves_no_money(g
                         status="SETTLED", merchant_account="eur_account", parent=parent.id)
     event = parse(gateway, notification_body(PUBLIC, PRIVATE, "transaction_settled", child))
     assert (event.kind, event.amount) == (EventKind.CAPTURED, Money.of("20.00", "EUR"))
+
+
+@pytest.mark.parametrize(("history", "credit", "kind"), [
+    (("AUTHORIZED", "SUBMITTED_FOR_SETTLEMENT", "SETTLEMENT_DECLINED"), False, EventKind.REVERSED),
+    (("AUTHORIZED", "SUBMITTED_FOR_SETTLEMENT", "SETTLING", "SETTLEMENT_DECLINED"), True, EventKind.REVERSED),
+    (("AUTHORIZED", "SETTLEMENT_PENDING", "SETTLEMENT_DECLINED"), False, EventKind.FAILED),
+    (("AUTHORIZED", "SETTLEMENT_PENDING", "SETTLEMENT_DECLINED"), True, EventKind.FAILED),
+    ((), False, EventKind.REVERSED),  # no history told: taken as submitted, as most are
+])
+def test_a_settlement_declined_is_a_reversal_only_of_what_was_submitted_for_settlement(
+        gateway: Gateway, history: tuple[str, ...], credit: bool, kind: str) -> None:
+    """Declined after it was submitted for settlement (reported done), a sale, capture or refund
+    took effect and was undone: reversed. Declined while it only waited for settlement (reported
+    accepted), it never took effect: failed. The notification's status-history, which
+    Braintree's SDK reads, tells them apart."""
+    declined = Transaction(legacy="declined1", kind="credit" if credit else "sale", amount=Decimal("20.00"),
+                           currency="EUR", exponent=2, status="SETTLEMENT_DECLINED", merchant_account="eur_account",
+                           history=[{"status": status, "timestamp": "2026-01-01T00:00:00Z"} for status in history])
+    body = notification_body(PUBLIC, PRIVATE, "transaction_settlement_declined", declined)
+    fields = dict(parse_qsl(body.decode()))
+    read = sdk().webhook_notification.parse(fields["bt_signature"], fields["bt_payload"])
+    assert [event.status for event in read.transaction.status_history] == [status.lower() for status in history]
+    event = parse(gateway, body)
+    assert (event.kind, event.reference, event.amount) == (
+        kind, global_id("refund" if credit else "transaction", "declined1"), Money.of("20.00", "EUR"))

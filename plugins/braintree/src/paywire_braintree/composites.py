@@ -147,9 +147,10 @@ class FirstOperation:
         if held != subject.amount:
             raise _conflict("payment", held, subject.amount)
         refused = refusal(found)
-        if not refused.ok and not released_whole(found, self.flow):
-            # Declined (at settlement, or voided before it), it is still this payment's transaction.
-            # An authorization captured whole and so declined was made, and released since.
+        if not refused.ok and not released_whole(found, self.flow) and not _undone(found):
+            # Declined (by the processor, or at settlement before it was submitted), or voided
+            # before it settled, it is still this payment's transaction. An authorization captured
+            # whole and so declined was made, and released since.
             decline = ERRORS(subject, Response(200), refused)
             decline.reference = str(found["id"])
             raise decline
@@ -196,23 +197,37 @@ def _keyed(items: Any, key: str | None) -> Mapping[str, Any] | None:
     return next((item for item in items or () if isinstance(item, OBJECT) and item.get("orderId") == key), None)
 
 
+def _undone(transaction: Mapping[str, Any]) -> bool:
+    """A sale, capture or refund the batch declined after it was submitted for settlement: it
+    took effect (its first answer was a success) and was undone since (`states.operation_status`
+    lists it "reversed"). A retry finding it answers that success, as Stripe replays its stored
+    first answer; the payment service reads the payment after any resend's success, and records
+    the reversal as reconciliation and the transaction_settlement_declined notification do."""
+    return operation_status(str(transaction["status"]), transaction.get("statusHistory")) == "reversed"
+
+
 def _replayed(done: Mapping[str, Any], subject: Subject, what: str, inherited: str | None = None) -> str:
-    """The result status of the capture or refund an earlier attempt with this key made, as it
-    stands now: one Braintree refused, declined at settlement or voided since moved no money, so
-    the replay is that decline, not a success. A capture declined at settlement or voided once
-    submitted consumed what it asked for of its authorization (`handlers._spent`), which the
-    ledger, that held the capture open, still counts: a state conflict, so the payment is read."""
+    """The result status of the capture or refund an earlier attempt with this key made: a
+    success when it took effect, even if the batch undid it since (`_undone`). One Braintree
+    refused, declined at settlement before it was submitted, or voided since moved no money, so
+    the replay is that decline (naming it, as reconciliation records it), not a success. A
+    capture so declined at settlement, or voided once submitted, consumed what it asked for of its
+    authorization (`handlers._spent`), which the ledger, that held the capture open, still counts:
+    a state conflict, so the payment is read."""
+    if _undone(done):
+        return "succeeded"
     status = str(done["status"])
     spent = what == "capture" and status in ("SETTLEMENT_DECLINED", "VOIDED")
     refused = refusal(done)
     if not refused.ok:
         error = ERRORS(subject, Response(200), refused)
         error.state_conflict = error.state_conflict or spent
+        error.reference = str(done["id"])
         raise error
     if status == "VOIDED" and not refunded_by_reversal(done, child=True, inherited=inherited):
         raise Declined(f"the {what} this idempotency key made at Braintree ({done['id']}) is {status.lower()}: "
                        "it moved no money", provider="braintree", code=status.lower(), decline_code=status.lower(),
-                       state_conflict=spent)
+                       state_conflict=spent, reference=str(done["id"]))
     return result_status(status)
 
 

@@ -8,7 +8,7 @@ subject's id and the notification's timestamp, so a redelivered notification is 
 |---|---|
 | transaction_settled (a sale or capture) | captured |
 | transaction_settled (a credit: a refund) | refunded |
-| transaction_settlement_declined | reversed (the sale, capture or refund, reported done when it was submitted for settlement, did not move money) |
+| transaction_settlement_declined | reversed (the sale, capture or refund, reported done when it was submitted for settlement, did not move money); failed when its status-history shows it only waited for settlement (SETTLEMENT_PENDING, reported accepted: it never took effect) |
 | refund_failed | failed (the refund) |
 | transaction_settled or _declined of an authorization settled in parts | other (moves nothing) |
 | transaction_disbursed, dispute_*, check, anything else | other (stored, moves nothing) |
@@ -52,13 +52,29 @@ def _timestamp(root: Element) -> datetime:
     return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
-def _kind(kind: str, credit: bool, parent: bool) -> str:
+# A transaction in one of these was reported done (`states.CAPTURED`): declined after, it was undone.
+_SUBMITTED = frozenset({"submitted_for_settlement", "settling"})
+
+
+def _only_waited(transaction: Element | None) -> bool:
+    """Whether the transaction's status-history, when the notification carries it, shows it was
+    never submitted for settlement, only waiting for it (settlement_pending): declined, it never
+    took effect (`states.operation_status` lists it failed). Without a history it is taken as
+    submitted, as Braintree's transactions mostly are."""
+    history = transaction.find("status-history") if transaction is not None else None
+    if history is None:
+        return False
+    statuses = {(event.findtext("status") or "").strip() for event in history.findall("status-event")}
+    return bool(statuses) and not statuses & _SUBMITTED
+
+
+def _kind(kind: str, credit: bool, parent: bool, transaction: Element | None) -> str:
     if parent:
         return EventKind.OTHER
     if kind == "transaction_settled":
         return EventKind.REFUNDED if credit else EventKind.CAPTURED
     if kind == "transaction_settlement_declined":  # submitted (reported done), then not settled
-        return EventKind.REVERSED
+        return EventKind.FAILED if _only_waited(transaction) else EventKind.REVERSED
     if kind == "refund_failed":
         return EventKind.FAILED
     return EventKind.OTHER
@@ -100,7 +116,7 @@ def parse_notification(xml: bytes) -> tuple[WebhookEvent, datetime]:
                             "status": _text(transaction, "status")}
     event = WebhookEvent(
         provider="braintree", id=f"{kind}:{legacy or '-'}:{at.strftime('%Y%m%dT%H%M%SZ')}", type=kind,
-        kind=_kind(kind, credit, parent), reference=reference, references=references, amount=amount,
+        kind=_kind(kind, credit, parent, transaction), reference=reference, references=references, amount=amount,
         occurred_at=at, data=data,
     )
     return event, at

@@ -22,7 +22,8 @@ def _legacy(identifier: str) -> str:
 
 def notification_xml(kind: str, transaction: Transaction, at: datetime | None = None) -> bytes:
     """Braintree's notification XML: the transaction names the transaction it refunds, the
-    authorization it partially settles, or the partial settlements it has, as Braintree's does."""
+    authorization it partially settles, or the partial settlements it has, and lists the
+    statuses it went through (its status-history), as Braintree's does."""
     when = (at or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
     related = ""
     if transaction.refunded:
@@ -32,12 +33,17 @@ def notification_xml(kind: str, transaction: Transaction, at: datetime | None = 
     if transaction.children:
         items = "".join(f"<item>{_legacy(child)}</item>" for child in transaction.children)
         related = f'<partial-settlement-transaction-ids type="array">{items}</partial-settlement-transaction-ids>'
+    amount = f"{transaction.amount:.{transaction.exponent}f}"
+    events = "".join(f"<status-event><status>{escape(str(event['status']).lower())}</status><amount>{amount}</amount>"
+                     f'<timestamp type="datetime">{escape(str(event["timestamp"]))}</timestamp></status-event>'
+                     for event in transaction.history)
     return (
         f'<notification><timestamp type="datetime">{when}</timestamp><kind>{escape(kind)}</kind>'
         f"<subject><transaction><id>{escape(transaction.legacy)}</id>"
         f"<status>{transaction.status.lower()}</status><type>{transaction.kind}</type>"
+        f'<status-history type="array">{events}</status-history>'
         f"<currency-iso-code>{transaction.currency}</currency-iso-code>"
-        f"<amount>{transaction.amount:.{transaction.exponent}f}</amount>"
+        f"<amount>{amount}</amount>"
         f"<merchant-account-id>{escape(transaction.merchant_account)}</merchant-account-id>"
         f"<order-id>{escape(transaction.order_id or '')}</order-id>{related}"
         "</transaction></subject></notification>"
