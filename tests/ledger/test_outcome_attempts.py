@@ -93,14 +93,31 @@ class UnreadableAnswer:
             raise InvalidRequest(f"cannot read the {command} answer", code="unreadable_answer")
 
 
+class MisspeltStatus:
+    """A plugin whose answer handling builds a result with a status paywire does not know, as a
+    handler returning `{"status": "pending"}` does: it once read as a success, and the ledger
+    recorded money moved on the plugin's word. The result is refused where it is built."""
+
+    def __init__(self, command: str) -> None:
+        self.command = command
+
+    @hookimpl
+    def handle_response(self, command: str, result: Any) -> None:
+        if command == self.command:
+            attrs.evolve(result, status="pending")
+
+
+@pytest.mark.parametrize(("plugin", "said"), [(UnreadableAnswer, "cannot read the"),
+                                              (MisspeltStatus, "status is 'pending'; it must be one of")])
 @pytest.mark.parametrize("kind", ["authorize", "capture"])
 def test_a_success_answer_a_plugin_hook_cannot_read_is_unknown_never_failed(
-    fakepay: tuple[FakePayApp, str], ledger: Ledger, kind: str,
+    fakepay: tuple[FakePayApp, str], ledger: Ledger, kind: str, plugin: type, said: str,
 ) -> None:
-    """The provider answered 2xx: it applied the request. A plugin failing to read the answer is
-    no evidence that it did not, so the operation is unknown and reconciliation settles it."""
+    """The provider answered 2xx: it applied the request. A plugin failing to read the answer, or
+    building a result paywire cannot read, is no evidence that it did not, nor that it did: the
+    operation is unknown and reconciliation settles it."""
     app, url = fakepay
-    gateway = make_gateway(url, extra=[UnreadableAnswer(kind)], **FAST)
+    gateway = make_gateway(url, extra=[plugin(kind)], **FAST)
     service = PaymentService(gateway, ledger, margin=0)
     try:
         payment_id = service.authorize("fakepay", eur("50.00"), source="tok_ok").id if kind == "capture" else None
@@ -109,7 +126,7 @@ def test_a_success_answer_a_plugin_hook_cannot_read_is_unknown_never_failed(
                 service.capture(payment_id or "", eur("20.00"), idempotency_key="cap-1")
             else:
                 service.authorize("fakepay", eur("50.00"), source="tok_ok", idempotency_key="auth-1")
-        assert lost.value.code == "unreadable_answer" and app.count(kind) == 1
+        assert said in str(lost.value) and app.count(kind) == 1
         txn = service.get_transaction(lost.value.transaction_id or "")
         assert txn.status == S.UNKNOWN, (txn.status, txn.error_type)
         assert service.get_payment(txn.payment_id or "").state != PaymentState.FAILED
@@ -154,46 +171,6 @@ def test_a_resend_the_provider_refuses_before_processing_leaves_a_lost_operation
         report = service.reconcile()
         assert [(s.transaction_id, s.status) for s in report.settled] == [(txn.id, S.SUCCEEDED)]
         agree(service, app, payment_id)
-    finally:
-        gateway.close()
-
-
-class MisspeltStatus:
-    """A plugin whose answer handling builds a result with a status paywire does not know, as a
-    handler returning `{"status": "pending"}` does."""
-
-    def __init__(self, command: str) -> None:
-        self.command = command
-
-    @hookimpl
-    def handle_response(self, command: str, result: Any) -> None:
-        if command == self.command:
-            attrs.evolve(result, status="pending")
-
-
-@pytest.mark.parametrize("kind", ["authorize", "capture"])
-def test_a_result_with_a_status_paywire_does_not_know_is_unknown_never_succeeded(
-    fakepay: tuple[FakePayApp, str], ledger: Ledger, kind: str,
-) -> None:
-    """A misspelt status once read as a success ("pending" is none of succeeded, accepted,
-    action_required): the ledger recorded money moved on the plugin's word. The result is refused
-    where it is built, and the operation, sent, is unknown until reconciliation reads the provider."""
-    app, url = fakepay
-    gateway = make_gateway(url, extra=[MisspeltStatus(kind)], **FAST)
-    service = PaymentService(gateway, ledger, margin=0)
-    try:
-        payment_id = service.authorize("fakepay", eur("50.00"), source="tok_ok").id if kind == "capture" else None
-        with pytest.raises(OutcomeUnknown) as lost:
-            if kind == "capture":
-                service.capture(payment_id or "", eur("20.00"), idempotency_key="cap-1")
-            else:
-                service.authorize("fakepay", eur("50.00"), source="tok_ok", idempotency_key="auth-1")
-        assert "status is 'pending'" in str(lost.value) and app.count(kind) == 1
-        txn = service.get_transaction(lost.value.transaction_id or "")
-        assert txn.status == S.UNKNOWN, (txn.status, txn.error_type)
-        report = service.reconcile()
-        assert [(s.transaction_id, s.status) for s in report.settled] == [(txn.id, S.SUCCEEDED)]
-        agree(service, app, txn.payment_id or "")
     finally:
         gateway.close()
 
