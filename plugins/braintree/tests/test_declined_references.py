@@ -1,9 +1,9 @@
 """A refused authorization or sale is a Transaction Braintree made all the same (PROCESSOR_DECLINED,
-GATEWAY_REJECTED, FAILED), and a sale voided before it settled, or declined at settlement before
-it was submitted, found by a retry, is one too: the ledger records its id on the failed
-transaction and as the payment's reference, so the payment is found by it (events,
-reconciliation, fetch). A sale declined at settlement after it was submitted took effect: the
-retry records it succeeded, then reversed, under the same id. A failed capture, refund or void
+GATEWAY_REJECTED, FAILED), and a sale declined at settlement before it was submitted, found by a
+retry, is one too: the ledger records its id on the failed transaction and as the payment's
+reference, so the payment is found by it (events, reconciliation, fetch). A sale declined at
+settlement after it was submitted, or voided in the Control Panel then, took effect: the retry
+records it succeeded, then reversed, under the same id. A failed capture, refund or void
 never takes the payment's id as its own, nor does a capture that took effect and was undone.
 Through the payment service and a real ledger, emulator on loopback."""
 
@@ -96,11 +96,11 @@ def _lost_sale(service: PaymentService, emulator: BraintreeEmulator, settlement:
     return lost.value.transaction_id or "", reference
 
 
-@pytest.mark.parametrize(("settlement", "move", "code"), [("batch", "void", "voided"), ("pending", "decline", "4001")])
+@pytest.mark.parametrize(("settlement", "move", "code"), [("pending", "decline", "4001")])
 def test_a_retry_finding_its_sale_voided_or_declined_at_settlement_records_that_sale(
         service: PaymentService, emulator: BraintreeEmulator, settlement: str, move: str, code: str) -> None:
-    """Voided before the batch, or declined while it only waited for its settlement, the sale
-    never took effect: the retry's decline names it."""
+    """Declined while it only waited for its settlement, the sale never took effect: the retry's
+    decline names it. (Voided before the batch once submitted, it took effect: below.)"""
     lost, reference = _lost_sale(service, emulator, settlement)
     with emulator.lock:  # the control panel voids it before the batch, or the batch declines it
         if move == "void":
@@ -113,13 +113,19 @@ def test_a_retry_finding_its_sale_voided_or_declined_at_settlement_records_that_
     assert_found_by(service, service.get_transaction(lost).payment_id or "", reference)
 
 
+@pytest.mark.parametrize("move", ["decline", "void"])
 def test_a_retry_finding_its_sale_declined_after_it_was_submitted_records_that_sale_made_then_reversed(
-        service: PaymentService, emulator: BraintreeEmulator) -> None:
-    """Declined by the batch after it was submitted for settlement, the sale took effect: the
-    retry answers the sale it was, recorded under Braintree's id, and the payment read from
-    Braintree records its reversal; the payment is found by that id, and failed."""
+        service: PaymentService, emulator: BraintreeEmulator, move: str) -> None:
+    """Declined by the batch after it was submitted for settlement, or voided in the Control Panel
+    while it was submitted, the sale took effect: the retry answers the sale it was, recorded
+    under Braintree's id, and the payment read from Braintree records its reversal; the payment
+    is found by that id, and failed."""
     lost, reference = _lost_sale(service, emulator, "batch")
-    emulator.settle(reference, "SETTLEMENT_DECLINED")
+    if move == "void":
+        with emulator.lock:
+            emulator.operations.reverse({"transactionId": reference})
+    else:
+        emulator.settle(reference, "SETTLEMENT_DECLINED")
     payment = service.retry(lost)
     sale, reversal = service.list_transactions(payment.id)
     assert (sale.id, sale.status, sale.provider_reference) == (lost, TransactionStatus.SUCCEEDED, reference)

@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 
 from paywire import (
-    Declined,
     Money,
     OutcomeUnknown,
     PaymentService,
@@ -155,13 +154,14 @@ def void_in_control_panel(emulator: BraintreeEmulator, transaction_id: str) -> N
 
 
 @pytest.mark.parametrize("lost", [True, False])
-def test_a_sale_voided_before_settlement_is_reconciled_as_moving_no_money(
+def test_a_sale_voided_before_settlement_is_reconciled_as_taken_then_undone(
     service: PaymentService, emulator: BraintreeEmulator, lost: bool
 ) -> None:
     """Braintree voids a sale still submitted for settlement (the merchant cancels the order in the
-    control panel before the batch): VOIDED, no money taken. Reconciliation must not read that as
-    an authorization voided after the fact: a sale whose answer was lost did not take effect, and
-    one the ledger recorded is undone; the ledger claims nothing captured."""
+    control panel before the batch): VOIDED, no money kept. Reconciliation must not read that as
+    an authorization voided after the fact, nor a lost sale as never applied: Braintree made it
+    and the void undid it, so the sale, lost or recorded, is succeeded and then reversed, as one
+    declined at settlement; the ledger claims nothing authorized or captured."""
     emulator.settlement = "batch"
     if lost:
         emulator.inject(Fault("drop_after", path="chargePaymentMethod"))
@@ -176,29 +176,101 @@ def test_a_sale_voided_before_settlement_is_reconciled_as_moving_no_money(
     assert made.status == "SUBMITTED_FOR_SETTLEMENT"
     void_in_control_panel(emulator, made.id)
     service.reconcile(payment_id=payment_id)
-    sale = next(t for t in service.list_transactions(payment_id) if t.kind == "sale")
-    assert sale.status == ("failed" if lost else "succeeded")
-    payment = service.get_payment(payment_id)
-    assert (payment.state, payment.authorized, payment.captured) == (PaymentState.FAILED, Money.zero(EUR),
-                                                                     Money.zero(EUR))
+    assert _ledger_end(service, payment_id) == _SALE_TAKEN_THEN_UNDONE
     assert not service.reconcile(payment_id=payment_id).mismatches
 
 
-def test_a_lost_sale_voided_since_is_a_decline_when_retried(service: PaymentService,
-                                                            emulator: BraintreeEmulator) -> None:
-    """The retry of a lost sale finds, under its key, the sale the control panel voided before
-    settlement: it moved no money, so the retry is that decline, not a capture."""
+_SALE_TAKEN_THEN_UNDONE = ([("sale", "succeeded"), ("reversal", "succeeded")], PaymentState.FAILED,
+                           Money.zero(EUR), Money.zero(EUR), Money.zero(EUR), Money.zero(EUR))
+
+
+def _ledger_end(service: PaymentService, payment_id: str) -> tuple[object, ...]:
+    """What the ledger ends holding for the payment: its transactions' kinds and statuses, its
+    state, and what it holds authorized and captured and offers to capture and refund."""
+    payment = service.get_payment(payment_id)
+    return ([(t.kind, str(t.status)) for t in service.list_transactions(payment_id)], payment.state,
+            payment.authorized, payment.captured, payment.capturable, payment.refundable)
+
+
+@pytest.mark.parametrize("path", ["reconcile", "retry", "retry, then reconcile"])
+def test_a_lost_sale_voided_since_ends_taken_then_undone_whichever_path_settles_it(
+    service: PaymentService, emulator: BraintreeEmulator, path: str
+) -> None:
+    """The lost sale's retry finds, under its key, the sale the control panel voided before
+    settlement; reconcile() finds it by fetch. Either way it took effect and was undone: the retry
+    answers the sale it was and the payment read from Braintree records its reversal, so the
+    ledger ends as reconciliation leaves it, with nothing captured and nothing to refund."""
     emulator.settlement = "batch"
     emulator.inject(Fault("drop_after", path="chargePaymentMethod"))
     with pytest.raises(OutcomeUnknown) as raised:
         service.sale("braintree", Money.of("50.00", EUR), source="fake-valid-nonce", order_id="S-2",
                      idempotency_key="voided-sale-retry")
+    lost = raised.value.transaction_id or ""
+    payment_id = service.get_transaction(lost).payment_id or ""
     (made,) = emulator.transactions.values()
     void_in_control_panel(emulator, made.id)
-    with pytest.raises(Declined):
-        service.retry(raised.value.transaction_id or "")
-    lost = service.get_transaction(raised.value.transaction_id or "")
-    assert lost.status == "failed"
-    payment = service.get_payment(lost.payment_id or "")
-    assert (payment.authorized, payment.captured) == (Money.zero(EUR), Money.zero(EUR))
-    assert not service.reconcile(payment_id=payment.id).mismatches
+    if path.startswith("retry"):
+        service.retry(lost)
+    if path.endswith("reconcile"):
+        service.reconcile(payment_id=payment_id)
+    sale = service.get_transaction(lost)
+    assert (sale.status, sale.provider_reference) == ("succeeded", made.id)
+    with service.ledger.unit() as u:  # found by Braintree's id, as an event or fetch would find it
+        assert u.payment_by_reference("braintree", [made.id]) == payment_id
+    assert _ledger_end(service, payment_id) == _SALE_TAKEN_THEN_UNDONE
+    assert not service.reconcile(payment_id=payment_id).mismatches
+    assert _ledger_end(service, payment_id) == _SALE_TAKEN_THEN_UNDONE
+
+
+@pytest.mark.parametrize("path", ["reconcile", "retry", "retry, then reconcile"])
+def test_a_lost_whole_capture_voided_since_ends_taken_then_undone_whichever_path_settles_it(
+    service: PaymentService, emulator: BraintreeEmulator, path: str
+) -> None:
+    """A keyed capture of all of an authorization (a final partial capture) whose answer is lost,
+    then voided in the control panel before the batch: Braintree made it and the void undid it.
+    Recorded succeeded and reversed, whether reconcile() or the retry finds it first; the
+    authorization takes no more, so the ledger offers nothing to capture, nor to refund."""
+    emulator.settlement = "batch"
+    payment_id = service.authorize("braintree", Money.of("25.00", EUR), source="fake-valid-nonce",
+                                   order_id="W-1", idempotency_key="whole-auth").id
+    emulator.inject(Fault("drop_after", path="partialCaptureTransaction"))
+    with pytest.raises(OutcomeUnknown) as raised:
+        service.capture(payment_id, idempotency_key="whole-cap")
+    lost = raised.value.transaction_id or ""
+    (capture,) = (t for t in emulator.transactions.values() if t.parent is not None)
+    assert capture.status == "SUBMITTED_FOR_SETTLEMENT"
+    void_in_control_panel(emulator, capture.id)
+    assert emulator.transactions[capture.id].status == "VOIDED"
+    if path.startswith("retry"):
+        service.retry(lost)
+    if path.endswith("reconcile"):
+        service.reconcile(payment_id=payment_id)
+    txn = service.get_transaction(lost)
+    assert (txn.status, txn.provider_reference) == ("succeeded", capture.id)
+    reversals = [t for t in service.list_transactions(payment_id) if t.kind == "reversal" and t.parent_id == lost]
+    assert len(reversals) == 1
+    payment = service.get_payment(payment_id)
+    assert (payment.captured, payment.capturable, payment.refundable) == (
+        Money.zero(EUR), Money.zero(EUR), Money.zero(EUR))
+    ended = _ledger_end(service, payment_id)
+    assert not service.reconcile(payment_id=payment_id).mismatches
+    assert _ledger_end(service, payment_id) == ended
+
+
+def test_a_lost_sale_the_processor_declined_stays_failed(service: PaymentService,
+                                                         emulator: BraintreeEmulator) -> None:
+    """A lost sale Braintree made but never submitted for settlement (the processor declined it)
+    never took effect: reconciliation records it failed, with nothing to reverse."""
+    emulator.settlement = "batch"
+    emulator.inject(Fault("drop_after", path="chargePaymentMethod"))
+    with pytest.raises(OutcomeUnknown) as raised:
+        service.sale("braintree", Money.of("2001.00", EUR), source="fake-valid-nonce", order_id="S-3",
+                     idempotency_key="declined-sale")
+    lost = raised.value.transaction_id or ""
+    (made,) = emulator.transactions.values()
+    assert made.status == "PROCESSOR_DECLINED"
+    payment_id = service.get_transaction(lost).payment_id or ""
+    service.reconcile(payment_id=payment_id)
+    assert _ledger_end(service, payment_id) == ([("sale", "failed")], PaymentState.FAILED, Money.zero(EUR),
+                                                Money.zero(EUR), Money.zero(EUR), Money.zero(EUR))
+    assert not service.reconcile(payment_id=payment_id).mismatches

@@ -110,9 +110,9 @@ def _expected(flow: str, status: str, submitted: bool, history: list[Any]) -> st
     """What the lost first operation is, given what Braintree's transaction became."""
     if status in ("AUTHORIZING", "SETTLEMENT_PENDING"):
         return "accepted"
-    if status == "SETTLEMENT_DECLINED" and any(event["status"] in ("SUBMITTED_FOR_SETTLEMENT", "SETTLING")
-                                               for event in history):
-        return "succeeded"  # a sale that took effect, undone by the batch since (its reversal recorded)
+    if status in ("SETTLEMENT_DECLINED", "VOIDED") and any(
+            event["status"] in ("SUBMITTED_FOR_SETTLEMENT", "SETTLING") for event in history):
+        return "succeeded"  # a sale that took effect, undone by the batch or a void since (its reversal recorded)
     if status in _REFUSED or (status == "VOIDED" and submitted):  # no money moved, and none can now
         return "failed"
     return "succeeded"  # held (authorized, captured), or an authorization released after the fact

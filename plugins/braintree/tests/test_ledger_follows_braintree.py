@@ -35,7 +35,7 @@ _LOST = {"capture": r"/graphql/(partialCaptureTransaction|captureTransaction)$",
 _ACTIONS = (
     "deliver", "deliver", "deliver twice", "redeliver", "capture", "capture", "final capture", "refund", "refund", "lost capture",
     "lost refund", "retry", "panel capture", "panel void", "panel refund", "settle", "settle", "decline settlement",
-    "reconcile",
+    "reconcile", "lost capture, voided",
 )
 
 
@@ -126,6 +126,8 @@ def _run(service: PaymentService, app: _Braintree, data: Any) -> None:
     except OutcomeUnknown as error:
         payment_id = error.payment_id or ""
     app.clear_faults()
+    if lost and data.draw(st.booleans(), label="voided in the Control Panel before the batch"):
+        _void_submitted(app, "first", {})  # the sale made: it took effect, and the void undid it
     if lost:
         service.reconcile(payment_id=payment_id)
     reference = service.get_payment(payment_id).reference or ""
@@ -183,6 +185,7 @@ def _run(service: PaymentService, app: _Braintree, data: Any) -> None:
     payment = at_most_braintree()
     assert (payment.captured.minor, payment.refunded.minor) == held(app, reference)
     _nothing_that_took_effect_is_failed(service, app, payment_id)
+    _nothing_voided_once_submitted_is_failed(service, app, payment_id)
 
 
 def _step(service: PaymentService, app: _Braintree, data: Any, action: str, amount: Money, payment_id: str,
@@ -202,8 +205,8 @@ def _step(service: PaymentService, app: _Braintree, data: Any, action: str, amou
         service.capture(payment_id, amount, final=action == "final capture", idempotency_key=key)
     elif action == "refund":
         service.refund(payment_id, amount, idempotency_key=key)
-    elif action in ("lost capture", "lost refund"):
-        operation = action.split()[1]
+    elif action in ("lost capture", "lost refund", "lost capture, voided"):
+        operation = action.split()[1].rstrip(",")
         app.inject(Fault(kind="drop_after", path=_LOST[operation]))
         try:
             if operation == "capture":
@@ -212,6 +215,8 @@ def _step(service: PaymentService, app: _Braintree, data: Any, action: str, amou
                 service.refund(payment_id, amount, idempotency_key=key)
         finally:
             app.clear_faults()  # one refused before sending leaves the fault unused
+            if action.endswith("voided"):
+                _void_submitted(app, key, told)
     elif action == "retry":
         open_ = [t for t in service.list_transactions(payment_id)
                  if t.status == TransactionStatus.UNKNOWN or (t.status == TransactionStatus.FAILED and t.retryable)]
@@ -305,3 +310,28 @@ def test_a_control_panel_capture_declined_at_settlement_is_not_claimed_once_noti
             assert service.get_payment(payment.id).captured == eur(0)
     finally:
         ledger.close()
+
+
+def _nothing_voided_once_submitted_is_failed(service: PaymentService, app: BraintreeEmulator,
+                                             payment_id: str) -> None:
+    """A sale or capture the Control Panel voided once SUBMITTED_FOR_SETTLEMENT took effect and was
+    undone: whether reconciliation or a retry's answer concluded it, the request that made it is
+    never recorded failed (a sale is matched by its paywire_key, a capture by its orderId)."""
+    for txn in service.list_transactions(payment_id, statuses=[TransactionStatus.FAILED]):
+        if txn.kind not in ("capture", "sale"):
+            continue
+        made = [t for t in app.transactions.values()
+                if (t.custom.get("paywire_key") if txn.kind == "sale" else t.order_id) == txn.idempotency_key]
+        assert not any(t.status == "VOIDED" and any(e["status"] == "SUBMITTED_FOR_SETTLEMENT" for e in t.history)
+                       for t in made), (txn, made)
+
+
+def _void_submitted(app: _Braintree, key: str, told: dict[str, str]) -> None:
+    """The Control Panel voids, before the batch, what the request under `key` made (a capture by
+    its orderId, the first sale by its paywire_key) while it is SUBMITTED_FOR_SETTLEMENT."""
+    with app.lock:
+        for transaction in list(app.transactions.values()):
+            if key in (transaction.order_id, transaction.custom.get("paywire_key")) and not transaction.children \
+                    and transaction.status == "SUBMITTED_FOR_SETTLEMENT":
+                app.operations.reverse({"transactionId": transaction.id})
+                told.setdefault(transaction.id, "SUBMITTED_FOR_SETTLEMENT")  # a void notifies nothing

@@ -149,8 +149,8 @@ class FirstOperation:
         refused = refusal(found)
         if not refused.ok and not released_whole(found, self.flow) and not _undone(found):
             # Declined (by the processor, or at settlement before it was submitted), or voided
-            # before it settled, it is still this payment's transaction. An authorization captured
-            # whole and so declined was made, and released since.
+            # while it only waited for settlement, it is still this payment's transaction. An
+            # authorization captured whole and so declined was made, and released since.
             decline = ERRORS(subject, Response(200), refused)
             decline.reference = str(found["id"])
             raise decline
@@ -198,9 +198,10 @@ def _keyed(items: Any, key: str | None) -> Mapping[str, Any] | None:
 
 
 def _undone(transaction: Mapping[str, Any]) -> bool:
-    """A sale, capture or refund the batch declined after it was submitted for settlement: it
-    took effect (its first answer was a success) and was undone since (`states.operation_status`
-    lists it "reversed"). A retry finding it answers that success, as Stripe replays its stored
+    """A sale, capture or refund the batch declined after it was submitted for settlement, or
+    the Control Panel voided then (Braintree sends no notification of a void): it took effect
+    (its first answer was a success) and was undone since (`states.operation_status` lists it
+    "reversed"). A retry finding it answers that success, as Stripe replays its stored
     first answer; the payment service reads the payment after any resend's success, and records
     the reversal as reconciliation and the transaction_settlement_declined notification do."""
     return operation_status(str(transaction["status"]), transaction.get("statusHistory")) == "reversed"
@@ -209,11 +210,11 @@ def _undone(transaction: Mapping[str, Any]) -> bool:
 def _replayed(done: Mapping[str, Any], subject: Subject, what: str, inherited: str | None = None) -> str:
     """The result status of the capture or refund an earlier attempt with this key made: a
     success when it took effect, even if the batch undid it since (`_undone`). One Braintree
-    refused, declined at settlement before it was submitted, or voided since moved no money, so
+    refused, or declined at settlement or voided before it was submitted, moved no money, so
     the replay is that decline (naming it, as reconciliation records it), not a success. A
-    capture so declined at settlement, or voided once submitted, consumed what it asked for of its
-    authorization (`handlers._spent`), which the ledger, that held the capture open, still counts:
-    a state conflict, so the payment is read."""
+    capture so declined at settlement, or voided, consumed what it asked for of its authorization
+    (`handlers._spent`), which the ledger, that held the capture open, still counts: a state
+    conflict, so the payment is read."""
     if _undone(done):
         return "succeeded"
     status = str(done["status"])

@@ -10,7 +10,7 @@
 | a transaction PROCESSOR_DECLINED | Declined (processor response code) | failed |
 | a transaction GATEWAY_REJECTED | Declined (the rejection reason; a DUPLICATE names its original in `details["duplicate_of"]`) | failed |
 | a transaction FAILED | Declined | failed |
-| a sale found VOIDED after it was submitted for settlement (a replay) | Declined (`voided`) | failed |
+| a sale found VOIDED while it only waited for settlement (SETTLEMENT_PENDING; a replay) | Declined (`voided`) | failed |
 | HTTP 200 that cannot be read | OutcomeUnknown | unknown |
 | errors beside a mutation's data (a partial success: the write was made) | OutcomeUnknown | unknown |
 

@@ -3,18 +3,18 @@
 `fetch` reports the authorization's totals from the transaction itself (a sale or a full capture
 settles the transaction it names) and from its partial captures and refunds, each listed as a
 `ProviderOperation` carrying the idempotency key it was sent with (its `orderId`), a refund also
-the transaction it was issued against (the sale, the whole capture or a partial capture). A sale or
-whole capture voided before it settled is a failed capture and the payment `failed` (one
-declined at settlement after it was submitted is `reversed`: `states.operation_status`): reported
-`voided`, reconciliation would take a lost sale for done. One
-that paywire's refund in full reversed (`refunded_by_reversal`: its key written on it) is a
-capture that succeeded and a refund of all of it, listed under that refund's key and the
-transaction's own id, as the refund command answered it; if the batch settled it before the
-reversal, Braintree refunded it instead, and that Refund (no key of its own: `reversal_refund`)
-is listed under the key too. An authorization whose partial captures all declined at settlement,
-and which takes no more (they asked for all it held), holds nothing: `voided`, as an expired one;
-so does an authorization captured whole (submitted itself) then declined or voided before it
-settled, which reads as a sale so would: the payment's flow, given to fetch, tells them apart.
+the transaction it was issued against (the sale, the whole capture or a partial capture). A sale
+or whole capture voided before it settled, as one declined at settlement after it was submitted,
+is a capture `reversed` (`states.operation_status`: it took effect and was undone) and the payment
+`failed`, as a sale so declined. One that paywire's refund in full reversed
+(`refunded_by_reversal`: its key written on it) is a capture that succeeded and a refund of all of
+it, listed under that refund's key and the transaction's own id, as the refund command answered
+it; if the batch settled it before the reversal, Braintree refunded it instead, and that Refund
+(no key of its own: `reversal_refund`) is listed under the key too. An authorization whose partial
+captures all declined at settlement, and which takes no more (they asked for all it held), holds
+nothing: `voided`, as an expired one; so does an authorization captured whole (submitted itself)
+then declined or voided before it settled, which reads as a sale so would: the payment's flow,
+given to fetch, tells them apart.
 """
 
 from __future__ import annotations

@@ -3,13 +3,14 @@ capture or refund as `fetch` lists it.
 
 SUBMITTED_FOR_SETTLEMENT is a capture Braintree holds (it settles in the next batch); AUTHORIZING
 and SETTLEMENT_PENDING are taken and decided later ("accepted"); SETTLEMENT_DECLINED, FAILED and
-the refusals never moved money (a capture or refund declined at settlement after it was submitted
-for it took effect and was undone: `operation_status` lists it "reversed"). Nor did a sale or whole
-capture VOIDED while it waited for settlement (`voided_unsettled`): unlike an authorization voided,
-which paywire reads as authorized then released, it is a capture that failed (for an authorization
-captured whole, the hold released: `handlers.released_whole`). Unless paywire's own
-refund in full reversed it (`refunded_by_reversal`): that capture was made, and refunded. When the
-batch settled it first, Braintree's reversal refunded it instead (`reversal_refund`).
+the refusals never moved money. A capture, refund or sale declined at settlement after it was
+submitted for it, or VOIDED then (the Control Panel voids one SUBMITTED_FOR_SETTLEMENT), took
+effect and was undone: `operation_status` lists it "reversed". A sale or whole capture so voided
+(`voided_unsettled`) leaves the payment failed, as one declined at settlement: unlike an
+authorization voided, which paywire reads as authorized then released (for an authorization
+captured whole, the hold released: `handlers.released_whole`). Unless paywire's own refund in
+full reversed it (`refunded_by_reversal`): that capture was made, and refunded. When the batch
+settled it first, Braintree's reversal refunded it instead (`reversal_refund`).
 """
 
 from __future__ import annotations
@@ -53,14 +54,15 @@ def operation_status(status: str, history: Any = ()) -> str:
     its `statusHistory` when read. One declined at settlement after it was submitted for it
     (SUBMITTED_FOR_SETTLEMENT or SETTLING, which paywire reports succeeded) took effect and the
     batch undid it: "reversed", as its transaction_settlement_declined notification says, so a
-    lost request that made it is never concluded not applied. One declined after it only waited
-    (SETTLEMENT_PENDING, an accepted answer), or whose history is not read, is "failed"."""
+    lost request that made it is never concluded not applied. So is one VOIDED then (the Control
+    Panel's void, of which Braintree sends no notification). One declined or voided after it only
+    waited (SETTLEMENT_PENDING, an accepted answer), or whose history is not read, is "failed"."""
     if status in CAPTURED:
         return "succeeded"
     if status in ACCEPTED:
         return "accepted"
-    if status == "SETTLEMENT_DECLINED" and any(isinstance(event, OBJECT) and event.get("status") in CAPTURED
-                                               for event in history or ()):
+    if status in ("SETTLEMENT_DECLINED", "VOIDED") and any(
+            isinstance(event, OBJECT) and event.get("status") in CAPTURED for event in history or ()):
         return "reversed"
     return "failed"
 
@@ -130,5 +132,6 @@ def reversal_refund(transaction: Mapping[str, Any]) -> Mapping[str, Any] | None:
 def voided_unsettled(transaction: Mapping[str, Any]) -> bool:
     """A sale or whole capture voided before the batch by anything but paywire's refund in full
     (`refunded_by_reversal`): the control panel, or a void of a sale whose answer was lost. It
-    moved no money: a capture that failed."""
+    holds no money: the payment failed. Voided once SUBMITTED_FOR_SETTLEMENT, the capture took
+    effect and was undone (`operation_status`: "reversed"); voided while it only waited, it failed."""
     return _voided_capture(transaction) and not refunded_by_reversal(transaction)

@@ -74,7 +74,8 @@ def written(subject: Subject, response: Response) -> Result:
 
 def refusal(transaction: Any) -> Result:
     """A transaction Braintree created in a refused status, or a sale voided before it settled
-    (only ever found, by a replay), as a failed Result."""
+    (only ever found, by a replay), as a failed Result. A replay first asks whether it was undone
+    after it took effect (`composites._undone`: voided or declined once submitted), a success."""
     if not isinstance(transaction, OBJECT):
         return Result.success()
     if voided_unsettled(transaction):
