@@ -821,6 +821,25 @@ def test_a_key_in_paywires_own_key_space_is_refused_before_anything_is_recorded_
     assert _kinds(shop.service) == before and shop.stored() == 1
 
 
+@pytest.mark.parametrize("key", [" paywire:attach:vault-1", "   paywire:customer:vault-1 "])
+def test_a_key_the_provider_reads_in_paywires_own_key_space_is_refused_before_anything_is_recorded_or_sent(
+        shop: Vaulting, key: str) -> None:
+    """HTTP drops the spaces before a header's value: the provider reads ` paywire:attach:vault-1`
+    as the key of vault-1's attach step (Stripe then refused the sale as a key used on another
+    endpoint, and it was left unknown), so it is refused as that key is."""
+    shop.vault(key="vault-1")
+    source, sent, before = shop.source(), shop.sent(), _kinds(shop.service)
+    for call in (
+        lambda: shop.service.sale(shop.provider, usd("5.00"), source=source, idempotency_key=key),
+        lambda: shop.service.vault(shop.provider, source, customer=GRACE, idempotency_key=key),
+    ):
+        with pytest.raises(InvalidRequest) as refused:
+            call()
+        assert (refused.value.code, refused.value.param) == ("idempotency_key_reserved", "idempotency_key")
+        assert "nothing was recorded or sent" in str(refused.value)
+    assert shop.sent() == sent and _kinds(shop.service) == before and shop.stored() == 1
+
+
 def test_an_operation_an_earlier_release_recorded_under_a_key_in_paywires_space_is_still_found(
         ledger: Ledger, monkeypatch: pytest.MonkeyPatch) -> None:
     """The space was the caller's before: an operation recorded under such a key is replayed, and

@@ -122,11 +122,13 @@ def require_callers_key(key: str) -> None:
     command's steps are made (`step_key`): the provider would refuse the one sent second as a key
     used for another request, and leave it unknown. The payment service asks only about a key its
     ledger holds no operation under: one recorded by a release that did not keep the space apart
-    is still that operation's."""
-    if key.startswith(OWN_KEYS):
-        raise InvalidRequest(f"idempotency_key {key!r} begins with {OWN_KEYS!r}, which paywire keeps for the keys it "
-                             "makes for the steps of a command; give a key that does not; nothing was recorded or "
-                             "sent", param="idempotency_key", code="idempotency_key_reserved")
+    is still that operation's. Spaces before it count for nothing: HTTP drops them from the
+    header, and the provider reads the key without them."""
+    if key.lstrip(" \t").startswith(OWN_KEYS):
+        raise InvalidRequest(f"idempotency_key {key!r} begins with {OWN_KEYS!r} (the spaces before a header's value "
+                             "are dropped), which paywire keeps for the keys it makes for the steps of a command; give "
+                             "a key that does not; nothing was recorded or sent", param="idempotency_key",
+                             code="idempotency_key_reserved")
 
 
 def require_event(event: WebhookEvent) -> None:
