@@ -821,6 +821,55 @@ def test_a_key_in_paywires_own_key_space_is_refused_before_anything_is_recorded_
     assert _kinds(shop.service) == before and shop.stored() == 1
 
 
+@pytest.mark.parametrize("key", [" paywire:attach:vault-1", "   paywire:customer:vault-1 "])
+def test_a_key_the_provider_reads_in_paywires_own_key_space_is_refused_before_anything_is_recorded_or_sent(
+        shop: Vaulting, key: str) -> None:
+    """HTTP drops the spaces around a header's value: the provider reads ` paywire:attach:vault-1`
+    as the key of vault-1's attach step (Stripe then refused the sale as a key used on another
+    endpoint, and it was left unknown)."""
+    shop.vault(key="vault-1")
+    source, sent, before = shop.source(), shop.sent(), _kinds(shop.service)
+    for call in (
+        lambda: shop.service.sale(shop.provider, usd("5.00"), source=source, idempotency_key=key),
+        lambda: shop.service.vault(shop.provider, source, customer=GRACE, idempotency_key=key),
+    ):
+        with pytest.raises(InvalidRequest) as refused:
+            call()
+        assert (refused.value.code, refused.value.param) == ("idempotency_key_padded", "idempotency_key")
+        assert "nothing was recorded or sent" in str(refused.value)
+    assert shop.sent() == sent and _kinds(shop.service) == before and shop.stored() == 1
+
+
+@pytest.mark.parametrize("padded", [" order-7", "order-7 ", "  order-7  "])
+def test_a_key_another_only_by_the_spaces_http_drops_is_refused_not_a_second_payment_of_one_order(
+        ledger: Ledger, padded: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """PayPal reads `order-7 ` as `order-7` and answers with the order it made under it: the
+    ledger held two payments of one PayPal order (and would count its capture twice). A new
+    operation's key with spaces at either end is refused; the ledger's operations under such a
+    key (an earlier release took it) are still found by it."""
+    shop = Vaulting("paypal", ledger)
+    try:
+        first = shop.service.sale("paypal", usd("5.00"), source="paypal", idempotency_key="order-7",
+                                  return_url="https://shop.example/back")
+        sent, before = shop.sent(), _kinds(shop.service)
+        with pytest.raises(InvalidRequest) as refused:
+            shop.service.sale("paypal", usd("5.00"), source="paypal", idempotency_key=padded,
+                              return_url="https://shop.example/back")
+        assert (refused.value.code, refused.value.param) == ("idempotency_key_padded", "idempotency_key")
+        assert "nothing was recorded or sent" in str(refused.value)
+        assert shop.sent() == sent and _kinds(shop.service) == before
+        assert [p.id for p in shop.service.list_payments()] == [first.id]
+        with monkeypatch.context() as before:
+            before.setattr(payments, "require_unpadded_key", lambda key: None)  # that release took any key
+            earlier = shop.service.sale("paypal", usd("6.00"), source="paypal", idempotency_key=padded.replace("order", "legacy"),
+                                        return_url="https://shop.example/back")
+        sent = shop.sent()
+        assert shop.service.sale("paypal", usd("6.00"), source="paypal", idempotency_key=padded.replace("order", "legacy"),
+                                 return_url="https://shop.example/back") == earlier and shop.sent() == sent
+    finally:
+        shop.close()
+
+
 def test_an_operation_an_earlier_release_recorded_under_a_key_in_paywires_space_is_still_found(
         ledger: Ledger, monkeypatch: pytest.MonkeyPatch) -> None:
     """The space was the caller's before: an operation recorded under such a key is replayed, and

@@ -12,15 +12,19 @@ from urllib.parse import parse_qsl, urlencode
 
 import braintree
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import paywire_braintree
 from paywire import EventKind, Gateway, Money, Plugins, WebhookEvent
 from paywire.errors import WebhookVerificationError
 from paywire.testing.contract.webhooks import byte_tampers, text_tampers
 from paywire_braintree.emulator.model import Transaction
-from paywire_braintree.emulator.webhooks import notification_body
+from paywire_braintree.emulator.webhooks import notification_body, notification_xml
 from paywire_braintree.ids import global_id
+from paywire_braintree.notification import parse_notification
 from paywire_braintree.signature import sign
+from paywire_braintree.states import operation_status
 from paywire_braintree.webhook import MAX_BODY
 
 PUBLIC, PRIVATE = "webhook_public_key", "webhook_private_key_0123456789"
@@ -231,3 +235,24 @@ def test_a_settlement_declined_is_a_reversal_only_of_what_was_submitted_for_sett
     event = parse(gateway, body)
     assert (event.kind, event.reference, event.amount) == (
         kind, global_id("refund" if credit else "transaction", "declined1"), Money.of("20.00", "EUR"))
+
+
+_STATUSES = ("AUTHORIZING", "AUTHORIZED", "SUBMITTED_FOR_SETTLEMENT", "SETTLEMENT_PENDING", "SETTLING",
+             "SETTLEMENT_CONFIRMED", "SETTLED")
+
+
+@given(history=st.lists(st.sampled_from(_STATUSES), min_size=1, max_size=5), credit=st.booleans())
+def test_a_settlement_declined_notification_and_reconcile_read_one_history_alike(
+        history: list[str], credit: bool) -> None:
+    """One transaction declined at settlement, one status-history: its notification and `fetch`
+    (`states.operation_status`, what reconcile reads) must agree on whether it was undone
+    (reversed) or never took effect (failed), or a lost request would be settled one way or the
+    other by whichever came first. A history holding SETTLED or SETTLEMENT_CONFIRMED (reported
+    done, as `states.CAPTURED` lists them) was undone."""
+    history = [*history, "SETTLEMENT_DECLINED"]
+    declined = Transaction(legacy="declined2", kind="credit" if credit else "sale", amount=Decimal("20.00"),
+                           currency="EUR", exponent=2, status="SETTLEMENT_DECLINED", merchant_account="eur_account",
+                           history=[{"status": status, "timestamp": "2026-01-01T00:00:00Z"} for status in history])
+    event, _ = parse_notification(notification_xml("transaction_settlement_declined", declined))
+    fetched = operation_status("SETTLEMENT_DECLINED", [{"status": status} for status in history])
+    assert (event.kind, fetched) in ((EventKind.REVERSED, "reversed"), (EventKind.FAILED, "failed"))

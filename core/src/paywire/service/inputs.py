@@ -6,9 +6,10 @@ character, which PostgreSQL would end the text at (two keys differing after it w
 and a retry under the key as given would be another request to the provider), and encodable as
 UTF-8 (a return URL is kept too, with the buyer's action). An idempotency key also travels in an
 HTTP header: printable ASCII only, or the request could not be written after it was recorded; it
-is never empty or blank; and a new operation's is never in paywire's own key space (see
-`require_callers_key`). Other values must be of the type the API names: the plugin reading them
-would fail untyped, or send them as the provider reads them.
+is never empty or blank; and a new operation's has no spaces at either end (HTTP drops them:
+`require_unpadded_key`) and is never in paywire's own key space (see `require_callers_key`).
+Other values must be of the type the API names: the plugin reading them would fail untyped, or
+send them as the provider reads them.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from paywire.subject import Customer
 from paywire.webhook import WebhookEvent
 
 __all__ = ["UNSTORABLE_EVENT", "require_callers_key", "require_customer", "require_event", "require_instance",
-           "require_key", "require_metadata", "require_money", "require_source", "require_str", "require_text"]
+           "require_key", "require_metadata", "require_money", "require_source", "require_str", "require_text",
+           "require_unpadded_key"]
 
 UNSTORABLE_EVENT = "unstorable_event"  # the code of a verified event the ledger cannot keep
 
@@ -127,6 +129,17 @@ def require_callers_key(key: str) -> None:
         raise InvalidRequest(f"idempotency_key {key!r} begins with {OWN_KEYS!r}, which paywire keeps for the keys it "
                              "makes for the steps of a command; give a key that does not; nothing was recorded or "
                              "sent", param="idempotency_key", code="idempotency_key_reserved")
+
+
+def require_unpadded_key(key: str) -> None:
+    """Refuse a new operation's key with spaces at either end: HTTP drops them from the header, so
+    the provider reads another key, the one without them, and answers a second operation under it
+    with the first's (PayPal: the order it made, held by two payments). Asked, as
+    `require_callers_key`, only about a key the ledger holds no operation under."""
+    if key != key.strip(" \t"):
+        raise InvalidRequest(f"idempotency_key {key!r} begins or ends with spaces, which HTTP drops from the header: "
+                             f"the provider would read it as {key.strip(' ')!r}; give it without them; nothing was "
+                             "recorded or sent", param="idempotency_key", code="idempotency_key_padded")
 
 
 def require_event(event: WebhookEvent) -> None:

@@ -108,6 +108,7 @@ from paywire.service.inputs import (
     require_source,
     require_str,
     require_text,
+    require_unpadded_key,
 )
 from paywire.service.keys import derived_key, fingerprint, new_id, same_operation
 from paywire.service.outcome import attach, failed, is_unknown, rebuild_error, settled_by_caller, succeeded, unknown
@@ -757,7 +758,8 @@ class PaymentService:
                       **({"buyer": _buyer(op.customer)} if op.kind == K.VAULT else {})}
             fp = op.fingerprint or fingerprint(op.kind, op.method, op.payment_id, fields)
             existing = self._by_key(u, op.method, op.key) if op.key else self._reusable(txns, op, fp, fields)
-            if existing is None and op.key:  # a key the ledger holds stays its operation's (see the function)
+            if existing is None and op.key:  # a key the ledger holds stays its operation's (see the functions)
+                require_unpadded_key(op.key)
                 require_callers_key(op.key)
             if existing is not None and payment is None and existing.payment_id is not None:
                 # A first operation's retry holds only its key so far; reconciliation settles the

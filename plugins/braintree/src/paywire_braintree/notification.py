@@ -32,6 +32,7 @@ import defusedxml.ElementTree as SafeXML
 
 from paywire import EventKind, Money, WebhookEvent
 from paywire_braintree.ids import global_id
+from paywire_braintree.states import CAPTURED
 
 __all__ = ["parse_notification"]
 
@@ -52,8 +53,10 @@ def _timestamp(root: Element) -> datetime:
     return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
-# A transaction in one of these was reported done (`states.CAPTURED`): declined after, it was undone.
-_SUBMITTED = frozenset({"submitted_for_settlement", "settling"})
+# A transaction in one of these was reported done (`states.CAPTURED`): declined after, it was
+# undone. The very statuses `fetch` reads (`states.operation_status`), so a notification and
+# reconcile settle one declined transaction alike.
+_SUBMITTED = frozenset(status.lower() for status in CAPTURED)
 
 
 def _only_waited(transaction: Element | None) -> bool:
