@@ -16,19 +16,15 @@ from tests.ledger.fakepay import FakePayApp, make_gateway
 S = TransactionStatus
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "Design question, pinned. settle_vault(token=...) records the caller's finding; the vault's own "
-    "request, taken for abandoned (unknown) and still in flight, then gets the provider's answer "
-    "naming another token (or, after nothing_stored=True, the method it stored). The ledger's guard lets a late answer overrule only reconcile's failure, "
-    "so the caller's record stands, and the call whose answer came back returns it as its own: a "
-    "success naming a token the provider never answered with, or the recorded failure although the "
-    "provider answered that it stored the method. Proposed decision: the caller's record stands (no "
-    "schema change), and the late call is told of the disagreement (an OutcomeUnknown naming what "
-    "the provider answered, logged), not handed the caller's finding as the provider's answer."))
 @pytest.mark.parametrize("found", [{"token": "tok_the_caller_found"}, {"nothing_stored": True}],
                          ids=["another_token", "nothing_stored"])
 def test_a_late_answer_the_caller_recorded_otherwise_is_not_passed_off_as_the_callers_finding(
         fakepay: tuple[FakePayApp, str], ledger: Ledger, found: dict[str, Any]) -> None:
+    """settle_vault() recorded the caller's finding while the vault's own request, taken for
+    abandoned, was still in flight; the provider then answered it otherwise (another token, or
+    the method stored after all). The call once returned the caller's finding as its own answer
+    (a token the provider never named, or a failure although it stored the method). The caller's
+    record stands, and the call is told of the disagreement."""
     app, url = fakepay
     gateway = make_gateway(url, connect_timeout=30.0, read_timeout=30.0, key_lives={"vault": 0})
     # A margin far below the request's life: the vault in flight is past its settle_after at once,
@@ -56,5 +52,7 @@ def test_a_late_answer_the_caller_recorded_otherwise_is_not_passed_off_as_the_ca
         worker.join(60)
     (token,) = app.vaulted  # what the provider stored, and answered with
     (outcome,) = outcomes
-    assert isinstance(outcome, OutcomeUnknown) or (
-        not isinstance(outcome, Exception) and outcome.token == token), outcome
+    assert isinstance(outcome, OutcomeUnknown) and outcome.code == "settled_by_caller", outcome
+    assert "the caller's record stands" in str(outcome) and token not in str(outcome)
+    recorded = service.get_transaction(txn.id)
+    assert (recorded.settled_by, recorded.token) == ("caller", found.get("token"))

@@ -149,6 +149,32 @@ def _ask_the_provider(kind: str) -> str:
     return "check with the provider whether it took effect"
 
 
+def _require_callers_record_agrees(txn: Transaction, outcome: CommandResult | BaseException) -> None:
+    """Refuse to hand a call whose late answer arrived after the caller settled its vault
+    (`settle_vault`) the caller's finding as the provider's answer, when the two disagree: a
+    success naming a token the provider never answered with, or a failure although the provider
+    stored the method. The caller's record stands (it was written first, and nothing here knows
+    which is right); the call is told, and it is logged, so someone checks with the provider."""
+    if isinstance(outcome, CommandResult):
+        answered = "stored the payment method"
+        agrees = txn.status == S.SUCCEEDED and outcome.token == txn.token
+    elif is_unknown(outcome):
+        return  # the answer tells nothing the caller's record contradicts
+    else:
+        answered = "refused the vault"
+        agrees = txn.status == S.FAILED
+    if agrees:
+        return
+    recorded = "another payment method" if txn.status == S.SUCCEEDED else "that nothing was stored"
+    log.warning("vault transaction %s: the provider's late answer disagrees with what the caller recorded with "
+                "settle_vault()", txn.id)
+    raise attach(OutcomeUnknown(
+        f"the provider answered this vault's request late: it {answered}, but the caller had recorded {recorded} "
+        f"with settle_vault() for transaction {txn.id}; the caller's record stands: check with the provider which "
+        "is right, then vault() again under a new key or unvault() what should not be stored",
+        code="settled_by_caller"), txn.payment_id, txn.id)
+
+
 def _why(error: BaseException) -> str:
     return f"{type(error).__name__}: {redact(str(error))}"
 
@@ -701,6 +727,8 @@ class PaymentService:
                            OutcomeUnknown(f"{type(lost).__name__}: {redact(str(lost))}; {said}"))
                 raise attach(unknown, txn.payment_id, txn.id) from lost
         txn, payment = recorded
+        if txn.settled_by == SettledBy.CALLER:
+            _require_callers_record_agrees(txn, outcome)
         if isinstance(outcome, PaywireError) and outcome.state_conflict and txn.status == S.FAILED and txn.payment_id:
             # The refusal stands and is raised either way; `details["reconciled"]` says whether
             # the payment now follows the provider, else `reconcile_error` why not.
