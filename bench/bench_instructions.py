@@ -9,9 +9,13 @@ caches cost more than others, and the kernel's work (socket writes, file syncs) 
 
 Each contender runs twice in a child process under callgrind, with WARMUP calls and then with
 WARMUP + CALLS calls; the difference over CALLS is its count, and everything before the loop
-(start-up, imports, the payments a capture needs) cancels out. The canned server is a forked
-child, counted apart. PostgreSQL is left out: psycopg's wait loops turn more times when the
-server is slower, so its counts depend on load. Without valgrind the rows say so.
+(start-up, imports, the payments a capture needs) cancels out. The SQLite rows also split each
+overhead by where it is spent: in SQLite (the library and its Python driver), in the C library
+(memory and strings, for both) or in Python (the interpreter and its other modules running the
+service's and the ledger's own code), which says whether a gap to the floor is the statements or
+the code around them. The canned server is a forked child, counted apart. PostgreSQL is left
+out: psycopg's wait loops turn more times when the server is slower, so its counts depend on
+load. Without valgrind the rows say so.
 
     python -m bench --only bench_instructions
 """
@@ -24,6 +28,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -74,8 +79,9 @@ def _drive(name: str, calls: int) -> None:
             call()
 
 
-def _count(name: str, calls: int, directory: Path) -> int:
-    """Instructions of one child process making `calls` calls of `name`."""
+def _count(name: str, calls: int, directory: Path) -> Counter[str]:
+    """Instructions of one child process making `calls` calls of `name`, by shared object
+    ("total": all of them)."""
     out = directory / f"{re.sub(r'[^a-z]+', '-', name)}-{calls}"
     command = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}.%p",
                sys.executable, "-m", "bench.bench_instructions", "--drive", name, str(calls)]
@@ -85,10 +91,22 @@ def _count(name: str, calls: int, directory: Path) -> int:
         _, errors = child.communicate()
     if child.returncode != 0:
         raise RuntimeError(f"{name} under callgrind failed: {errors[-2000:]}")
-    text = Path(f"{out}.{child.pid}").read_text()  # valgrind runs the program in its own process
-    found = re.search(r"^(?:summary|totals): (\d+)", text, re.MULTILINE)
-    assert found, f"no total in {out}.{child.pid}"
-    return int(found.group(1))
+    path = f"{out}.{child.pid}"  # valgrind runs the program in its own process
+    found = re.search(r"^(?:summary|totals): (\d+)", Path(path).read_text(), re.MULTILINE)
+    assert found, f"no total in {path}"
+    counts = Counter({"total": int(found.group(1))})
+    annotated = subprocess.run(["callgrind_annotate", "--threshold=100", "--inclusive=no", path],
+                               capture_output=True, text=True, check=True).stdout
+    for line in annotated.splitlines():  # "1,234 (0.01%)  file:function [/path/to/object.so]"
+        row = re.match(r"\s*([\d,]+) \(.*\[(.+)\]\s*$", line)
+        if row:
+            counts[_PLACES.get(Path(row.group(2)).name.split(".")[0], "Python")] += int(row.group(1).replace(",", ""))
+    return counts
+
+
+# Where an instruction is spent, by the shared object it runs in.
+PLACES = ("SQLite", "the C library", "Python")
+_PLACES = {"libsqlite3": "SQLite", "_sqlite3": "SQLite", "libc": "the C library"}
 
 
 def run() -> list[Row]:
@@ -97,8 +115,10 @@ def run() -> list[Row]:
     with tempfile.TemporaryDirectory() as directory, ThreadPoolExecutor(os.cpu_count() or 2) as pool:
         totals = {(name, calls): pool.submit(_count, name, calls, Path(directory))
                   for name in CONTENDERS for calls in (WARMUP, WARMUP + CALLS)}
-        counts = {name: (totals[name, WARMUP + CALLS].result() - totals[name, WARMUP].result()) / CALLS
-                  for name in CONTENDERS}
+        places = {name: {place: (totals[name, WARMUP + CALLS].result()[place]
+                                 - totals[name, WARMUP].result()[place]) / CALLS
+                         for place in ("total", *PLACES)} for name in CONTENDERS}
+    counts = {name: place["total"] for name, place in places.items()}
     rows = [Row(GROUP, "Stripe authorize: raw urllib3", counts["stripe raw urllib3"], "instr/op", 1.0,
                 "raw urllib3"),
             Row(GROUP, "Stripe authorize: paywire", counts["stripe paywire"], "instr/op",
@@ -112,6 +132,12 @@ def run() -> list[Row]:
         ours, floor = counts[f"{operation} SQLite ledger"] - bare, counts[f"{operation} SQLite floor"] - bare
         rows += [Row(GROUP, f"SQLite {operation}: ledger overhead", ours, "instr/op", ours / floor,
                      f"floor {floor:,.0f}")]
+        for place in PLACES:
+            bare = places[f"{operation} bare"][place]
+            ours = places[f"{operation} SQLite ledger"][place] - bare
+            floor = places[f"{operation} SQLite floor"][place] - bare
+            rows.append(Row(GROUP, f"SQLite {operation}: of which in {place}", ours, "instr/op", None,
+                            f"floor {floor:,.0f}"))
     return rows
 
 
