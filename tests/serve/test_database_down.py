@@ -10,6 +10,7 @@ import signal
 import subprocess
 import threading
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ from paywire.ledger import Ledger, open_ledger
 from paywire.serve.app import serve_app
 from paywire.serve.metrics import Metrics
 from paywire.service import PaymentService
+from paywire.web import handle_webhook
 from tests.ledger.fakepay import make_gateway
 from tests.ledger.support import FAST, wait_until
 from tests.serve.dbproxy import DatabaseProxy
@@ -92,16 +94,102 @@ def test_a_delivery_the_ledger_cannot_store_is_redelivered_and_then_applied_once
     metrics = Metrics()
     with uvicorn_server(serve_app(worker, janitor=None, metrics=metrics)) as port:
         proxy.down()
-        status, _, _ = send(port, "POST", "/webhooks/fakepay", body, headers)
-        assert status >= 500  # the provider delivers it again
+        status, _, text = send(port, "POST", "/webhooks/fakepay", body, headers)
+        assert (status, json.loads(text)) == (503, {"error": "ledger_unavailable"})  # the provider delivers it again
         proxy.up()
         assert shop.ledger.get_event("fakepay", "evt_down") is None
         status, _, text = send(port, "POST", "/webhooks/fakepay", body, headers)
         assert (status, json.loads(text)["status"]) == (200, "applied")
         exposition = metrics.exposition().decode()
     assert shop.get_payment(payment.id).refunded == Money.of("10.00", "EUR")
-    assert metric(exposition, "paywire_webhooks_total", method="fakepay", status="error") == 1
+    assert metric(exposition, "paywire_webhooks_total", method="fakepay", status="unavailable") == 1
+    assert metric(exposition, "paywire_webhooks_total", method="fakepay", status="error") == 0  # no fault of ours
     assert metric(exposition, "paywire_webhooks_total", method="fakepay", status="applied") == 1
+
+
+PASSWORD = "pw-never-logged-4f1c"  # PostgreSQL's trust authentication takes it and ignores it
+
+
+@pytest.mark.parametrize("form", ["refused", "dropped", "dropped_mid_unit", "terminated"])
+def test_a_delivery_while_the_database_is_unavailable_is_answered_503_in_one_line(
+        form: str, shop: PaymentService, pg_url: str, proxy: DatabaseProxy, provider: tuple[CountingFakePay, str],
+        caplog: pytest.LogCaptureFixture) -> None:
+    """Each way the database goes out of reach, as psycopg reports it through the service: a
+    connection refused (nothing listens), one dropped while idle between deliveries, one dropped
+    while a unit waits for its answer, one the server ended (as at its shutdown: "terminating
+    connection due to administrator command"). The endpoint answers 503 with a typed code, and
+    logs one line without a stack trace or the DSN's password; nothing is stored."""
+    app, url = provider
+    payment = shop.sale("fakepay", Money.of("30.00", "EUR"), source="tok_ok")
+    ledger = open_ledger(f"{proxy.dsn.replace('postgres@', f'postgres:{PASSWORD}@')}?schema={pg_url.split('?schema=')[1]}")
+    gateway = make_gateway(url, **FAST)
+    worker = PaymentService(gateway, ledger, margin=0)
+    seen: list[tuple[str, str]] = []
+    endpoint = ThreadPoolExecutor(1)  # one thread, keeping its connection between deliveries as a server's does
+
+    def deliver(event_id: str, total: int) -> Future[tuple[int, list[tuple[str, str]], bytes]]:
+        headers, body = app.event(event_id, EventKind.REFUNDED, payment.reference or "", total=total)
+        return endpoint.submit(handle_webhook, worker, "fakepay", headers, body,
+                               lambda method, status: seen.append((method, status)))
+
+    try:
+        if form == "refused":
+            proxy.close()  # nothing listens there now: the endpoint's thread connects for the first time
+        else:
+            assert deliver("evt_before", 500).result(30)[0] == 200  # the thread's connection, kept
+            seen.clear()
+        caplog.clear()
+        if form == "dropped_mid_unit":
+            proxy.stall()
+            answer = deliver("evt_down", 1000)
+            wait_until(lambda: proxy.held > 0, "the delivery's unit waits for the database's answer")
+            proxy.down()
+        else:
+            if form == "dropped":
+                proxy.down()
+            elif form == "terminated":
+                import psycopg
+
+                backend = endpoint.submit(lambda: ledger.connection().info.backend_pid).result(30)  # type: ignore[attr-defined]
+                with psycopg.connect(pg_url.split("?schema=")[0], autocommit=True) as admin:
+                    assert admin.execute("SELECT pg_terminate_backend(%s)", (backend,)).fetchone() == (True,)
+            answer = deliver("evt_down", 1000)
+        status, _, text = answer.result(30)
+    finally:
+        endpoint.shutdown()
+        gateway.close()
+        ledger.close()
+    assert (status, json.loads(text)) == (503, {"error": "ledger_unavailable"})
+    assert seen == [("fakepay", "unavailable")]
+    (record,) = [r for r in caplog.records if r.name.startswith("paywire")]
+    assert record.levelname == "WARNING" and record.exc_info is None, record.getMessage()
+    assert "webhook for fakepay not stored: the ledger's database is unavailable" in record.getMessage()
+    assert "\n" not in record.getMessage() and PASSWORD not in caplog.text
+    assert shop.ledger.get_event("fakepay", "evt_down") is None
+
+
+def test_a_fault_that_is_not_the_database_being_away_is_still_a_500_with_its_trace(
+        shop: PaymentService, pg_url: str, provider: tuple[CountingFakePay, str],
+        caplog: pytest.LogCaptureFixture) -> None:
+    """The database answers, with an error that is ours to fix (a table missing): 500, logged
+    with its stack trace, counted as an error."""
+    import psycopg
+
+    app, _ = provider
+    payment = shop.sale("fakepay", Money.of("30.00", "EUR"), source="tok_ok")
+    headers, body = app.event("evt_fault", EventKind.REFUNDED, payment.reference or "", total=1000)
+    dsn, schema = pg_url.split("?schema=")
+    seen: list[str] = []
+    with psycopg.connect(dsn, autocommit=True) as admin:
+        admin.execute(f'ALTER TABLE "{schema}".paywire_events RENAME TO paywire_events_gone')
+        try:
+            caplog.clear()
+            status, _, text = handle_webhook(shop, "fakepay", headers, body, lambda _, status: seen.append(status))
+        finally:
+            admin.execute(f'ALTER TABLE "{schema}".paywire_events_gone RENAME TO paywire_events')
+    assert (status, json.loads(text), seen) == (500, {"error": "internal_error"}, ["error"])
+    (record,) = [r for r in caplog.records if r.name.startswith("paywire")]
+    assert record.levelname == "ERROR" and record.exc_info is not None
 
 
 def test_the_webhook_counter_counts_every_concurrent_delivery_once(
