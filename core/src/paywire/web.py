@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMappi
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
+from paywire.daemon_pool import DaemonPool
 from paywire.errors import ConfigurationError, InvalidRequest, LedgerBusy, PaywireError, WebhookVerificationError
 from paywire.security import get_logger
 from paywire.service.inputs import UNSTORABLE_EVENT
@@ -173,10 +174,16 @@ ASGIApp = Callable[[MutableMapping[str, Any], Receive, Send], Awaitable[None]]
 
 def webhook_asgi(service: PaymentService, *, prefix: str = "/webhooks", max_body: int = MAX_BODY,
                  observe: Observer | None = None, body_timeout: float = BODY_TIMEOUT) -> ASGIApp:
-    """An ASGI application serving `POST {prefix}/{method}`; the ledger work runs in a thread so
-    the event loop is never blocked by the database or the provider. `observe` hears what
-    became of each delivery that reached the service; a body not whole within `body_timeout`
-    seconds is answered 408 (ASGI servers such as uvicorn set no limit on reading one)."""
+    """An ASGI application serving `POST {prefix}/{method}`. `observe` hears what became of
+    each delivery that reached the service; a body not whole within `body_timeout` seconds is
+    answered 408 (ASGI servers such as uvicorn set no limit on reading one).
+
+    The ledger work runs in threads, so the event loop is never blocked by the database or the
+    provider: daemon threads (`DaemonPool`, as many as asyncio's default executor has) rather
+    than the loop's executor, which is joined at exit, so that a unit waiting on a database that
+    stopped answering cannot keep the process from exiting once the server has waited for its
+    requests in flight."""
+    workers = DaemonPool(name="paywire-webhook")
 
     async def app(scope: MutableMapping[str, Any], receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -197,9 +204,7 @@ def webhook_asgi(service: PaymentService, *, prefix: str = "/webhooks", max_body
             except TimeoutError:
                 reply, body = _reply(408, {"error": "body_timeout"}, [("connection", "close")]), b""
             if reply is None:
-                reply = await asyncio.get_running_loop().run_in_executor(
-                    None, handle_webhook, service, code, headers, body, observe
-                )
+                reply = await workers.run(handle_webhook, service, code, headers, body, observe)
         assert reply is not None
         status, headers_out, payload = reply
         await send({"type": "http.response.start", "status": status,
