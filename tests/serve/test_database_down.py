@@ -18,6 +18,7 @@ import pytest
 from paywire import EventKind, Money, Payment
 from paywire.ledger import Ledger, open_ledger
 from paywire.serve.app import serve_app
+from paywire.serve.janitor import Janitor
 from paywire.serve.metrics import Metrics
 from paywire.service import PaymentService
 from paywire.web import handle_webhook
@@ -387,3 +388,20 @@ def test_sigterm_while_a_webhook_is_mid_unit_finishes_it_then_exits_0(
     ((status, text),) = answers
     assert (status, json.loads(text)["status"]) == (200, "applied")
     assert shop.get_payment(payment.id).refunded == Money.of("10.00", "EUR")
+
+
+def test_the_janitor_says_in_one_line_that_the_database_is_unavailable(
+        worker: PaymentService, proxy: DatabaseProxy, caplog: pytest.LogCaptureFixture) -> None:
+    """Each pass while the database refuses connections fails: one warning line each, not a
+    stack trace every `interval` for as long as the outage lasts."""
+    janitor = Janitor(worker, interval=0.05)
+    proxy.down()
+    janitor.start()
+    try:
+        wait_until(lambda: sum(r.name == "paywire.janitor" for r in caplog.records) >= 2, "two passes failed")
+    finally:
+        janitor.stop(30)
+    assert not janitor.running
+    records = [r for r in caplog.records if r.name == "paywire.janitor"]
+    assert all(r.levelname == "WARNING" and r.exc_info is None for r in records), [r.getMessage() for r in records]
+    assert "a reconcile pass could not reach the ledger's database" in records[0].getMessage()
