@@ -27,7 +27,7 @@ from paywire import LedgerBusy
 from paywire.ledger import Ledger, PostgresLedger, SQLiteLedger, TransactionStatus
 from paywire.service import PaymentService
 from paywire.testing.emulator import Fault
-from paywire.web import webhook_wsgi
+from paywire.web import handle_webhook, webhook_wsgi
 from tests.ledger.conftest import BACKENDS
 from tests.ledger.fakepay import FakePayApp, make_gateway
 from tests.ledger.support import FAST, eur, unrecorded_capture_settles_later
@@ -174,3 +174,37 @@ def test_a_deadlock_between_two_units_is_a_retryable_error_and_the_other_unit_co
     errors = [o for o in outcomes if o is not None]
     assert len(outcomes) == 2 and len(errors) == 1, outcomes
     assert isinstance(errors[0], LedgerBusy) and errors[0].retryable, errors[0]
+
+
+def test_a_webhook_whose_unit_connects_while_another_program_holds_the_sqlite_file_is_busy(
+        fakepay: tuple[FakePayApp, str], tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A unit's thread connecting for the first time reads the file (its journal mode): another
+    program holding the file whole (SQLite's exclusive locking mode: a maintenance shell, a
+    backup) makes that wait run out as a unit's own would. The same `LedgerBusy`, answered 503
+    by the endpoint in one line, not an internal error with a stack trace."""
+    app, url = fakepay
+    path = tmp_path / "ledger.db"
+    gateway = make_gateway(url, connect_timeout=FAST["connect_timeout"], read_timeout=FAST["read_timeout"])
+    service = PaymentService(gateway, SQLiteLedger(path, timeout=WAIT_MS / 1000), margin=0)
+    payment = service.authorize("fakepay", eur("50.00"), source="tok_ok")
+    headers, body = app.event("evt_locked", "captured", "cap_outside", amount=1_000,
+                              references={"payment": payment.reference or ""})
+    service.ledger.close()  # the next unit connects anew, as a new worker thread's first does
+    holder = sqlite3.connect(path, isolation_level=None)
+    try:
+        holder.execute("PRAGMA locking_mode = EXCLUSIVE")
+        holder.execute("BEGIN EXCLUSIVE")
+        holder.execute("SELECT count(*) FROM paywire_payments").fetchone()  # takes the file
+        with pytest.raises(LedgerBusy):
+            service.receive_webhook("fakepay", headers, body)
+        caplog.clear()
+        status, _, answer = handle_webhook(service, "fakepay", headers, body)
+    finally:
+        holder.close()
+    assert (status, json.loads(answer)) == (503, {"error": "ledger_busy"})
+    assert [r.exc_info for r in caplog.records if r.name.startswith("paywire")] == [None]
+    assert service.ledger.get_event("fakepay", "evt_locked") is None
+    assert service.receive_webhook("fakepay", headers, body).status == "applied"
+    assert service.get_payment(payment.id).captured == eur("10.00")
+    gateway.close()
+    service.ledger.close()

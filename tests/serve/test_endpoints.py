@@ -9,6 +9,7 @@ import json
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -180,11 +181,12 @@ def test_a_ledger_that_fails_is_a_500_with_no_detail_and_its_trace_only_in_the_l
     assert records and all(r.exc_text and "Traceback" in r.exc_text for r in records)
 
 
-def test_what_the_endpoint_and_the_worker_log_is_redacted(caplog: pytest.LogCaptureFixture) -> None:
+def test_what_the_endpoint_and_the_worker_log_is_redacted(caplog: pytest.LogCaptureFixture, tmp_path: Path) -> None:
     """An error reaching the webhook endpoint may carry a credential or a card number in its
     text: the record, its message and its traceback, keep them masked, as every paywire record."""
     import logging
 
+    from paywire.ledger import Ledger, SQLiteLedger
     from paywire.security import RedactingFilter, Secret
     from paywire.serve import janitor, server
     from paywire.web import handle_webhook
@@ -192,11 +194,14 @@ def test_what_the_endpoint_and_the_worker_log_is_redacted(caplog: pytest.LogCapt
     token = Secret("ppl_access_token_9f8e7d6c5b4a")
 
     class Failing:
+        def __init__(self, ledger: Ledger) -> None:
+            self.ledger = ledger  # asked whether the error is its database being out of reach
+
         def receive_notification(self, method: str, headers: Any, body: bytes) -> Any:
             raise RuntimeError(f"verify failed: Authorization: Bearer {token.reveal()}, card 4242 4242 4242 4242")
 
-    with caplog.at_level(logging.INFO, logger="paywire"):
-        status, _, _ = handle_webhook(Failing(), "paypal", {}, b"{}")  # type: ignore[arg-type]
+    with caplog.at_level(logging.INFO, logger="paywire"), SQLiteLedger(tmp_path / "ledger.db") as ledger:
+        status, _, _ = handle_webhook(Failing(ledger), "paypal", {}, b"{}")  # type: ignore[arg-type]
     logged = "\n".join(r.getMessage() + (r.exc_text or "") for r in caplog.records if r.name == "paywire.web")
     assert status == 500 and "Traceback" in logged and "RuntimeError" in logged
     assert token.reveal() not in logged and "4242 4242 4242 4242" not in logged

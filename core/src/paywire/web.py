@@ -7,8 +7,9 @@ no delivery of it would ever be stored), 404 an unknown path or payment method, 
 HTTP method, 408 a body that did not arrive whole within `body_timeout` (ASGI: a sender that
 stalls mid-body holds no connection for longer), 413 a body over the size limit (refused before it
 is read), 503 the ledger busy (another worker held the payment past the database's lock wait:
-nothing was stored) or the provider not reachable to confirm an event, 500 anything else (the
-provider will deliver again). The response body is a small JSON object, never an error detail.
+nothing was stored), its database unavailable (refusing or dropping connections) or the provider
+not reachable to confirm an event, 500 anything else (the provider will deliver again). The
+response body is a small JSON object, never an error detail.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMappi
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
-from paywire.errors import ConfigurationError, InvalidRequest, LedgerBusy, WebhookVerificationError
+from paywire.daemon_pool import DaemonPool
+from paywire.errors import ConfigurationError, InvalidRequest, LedgerBusy, PaywireError, WebhookVerificationError
 from paywire.security import get_logger
 from paywire.service.inputs import UNSTORABLE_EVENT
 
@@ -35,7 +37,8 @@ BODY_TIMEOUT = 30.0  # seconds for a whole body to arrive: a provider sends a we
 
 Reply = tuple[int, list[tuple[str, str]], bytes]
 #: Told (method code, what became of a delivery): "applied", "duplicate", "deferred", "unmatched",
-#: "refused" (did not verify) or "error"; metrics count deliveries through it.
+#: "refused" (did not verify), "unavailable" (the ledger busy or its database out of reach: not
+#: stored, delivered again) or "error"; metrics count deliveries through it.
 Observer = Callable[[str, str], None]
 
 
@@ -87,11 +90,16 @@ def handle_webhook(service: PaymentService, code: str, headers: Mapping[str, str
             if observe is not None:
                 observe(code, "refused")
             return _reply(400, {"error": UNSTORABLE_EVENT})
-        if isinstance(exc, LedgerBusy):  # contention, not a fault: no stack trace; the redelivery applies it
-            log.warning("webhook for %s not stored: %s", code, exc)
+        # The ledger busy or its database out of reach: no fault to trace, one line. Nothing was
+        # applied (unless the connection went as the database committed: the redelivery is then
+        # a duplicate), and the provider delivers it again.
+        unreachable = None if isinstance(exc, PaywireError) else service.ledger.unavailable(exc)
+        if isinstance(exc, LedgerBusy) or unreachable is not None:
+            log.warning("webhook for %s not stored: %s", code,
+                        exc if unreachable is None else f"the ledger's database is unavailable ({unreachable})")
             if observe is not None:
-                observe(code, "error")
-            return _reply(503, {"error": "ledger_busy"})
+                observe(code, "unavailable")
+            return _reply(503, {"error": "ledger_busy" if unreachable is None else "ledger_unavailable"})
         log.exception("webhook for %s could not be processed", code)
         if observe is not None:
             observe(code, "error")
@@ -166,10 +174,16 @@ ASGIApp = Callable[[MutableMapping[str, Any], Receive, Send], Awaitable[None]]
 
 def webhook_asgi(service: PaymentService, *, prefix: str = "/webhooks", max_body: int = MAX_BODY,
                  observe: Observer | None = None, body_timeout: float = BODY_TIMEOUT) -> ASGIApp:
-    """An ASGI application serving `POST {prefix}/{method}`; the ledger work runs in a thread so
-    the event loop is never blocked by the database or the provider. `observe` hears what
-    became of each delivery that reached the service; a body not whole within `body_timeout`
-    seconds is answered 408 (ASGI servers such as uvicorn set no limit on reading one)."""
+    """An ASGI application serving `POST {prefix}/{method}`. `observe` hears what became of
+    each delivery that reached the service; a body not whole within `body_timeout` seconds is
+    answered 408 (ASGI servers such as uvicorn set no limit on reading one).
+
+    The ledger work runs in threads, so the event loop is never blocked by the database or the
+    provider: daemon threads (`DaemonPool`, as many as asyncio's default executor has) rather
+    than the loop's executor, which is joined at exit, so that a unit waiting on a database that
+    stopped answering cannot keep the process from exiting once the server has waited for its
+    requests in flight."""
+    workers = DaemonPool(name="paywire-webhook")
 
     async def app(scope: MutableMapping[str, Any], receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -190,9 +204,7 @@ def webhook_asgi(service: PaymentService, *, prefix: str = "/webhooks", max_body
             except TimeoutError:
                 reply, body = _reply(408, {"error": "body_timeout"}, [("connection", "close")]), b""
             if reply is None:
-                reply = await asyncio.get_running_loop().run_in_executor(
-                    None, handle_webhook, service, code, headers, body, observe
-                )
+                reply = await workers.run(handle_webhook, service, code, headers, body, observe)
         assert reply is not None
         status, headers_out, payload = reply
         await send({"type": "http.response.start", "status": status,

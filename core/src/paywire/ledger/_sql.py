@@ -509,9 +509,9 @@ class _Scope:
         ledger = self._ledger
         if getattr(ledger._local, "in_unit", False):
             raise RuntimeError("ledger units do not nest: finish the open unit first")
-        connection = ledger.connection()
         ledger._local.in_unit = True
-        try:
+        try:  # connecting may wait on a lock too (SQLite reads the file): LedgerBusy there as well
+            connection = ledger.connection()
             ledger.begin(connection, durable=self._durable)
         except BaseException as exc:
             ledger._local.in_unit = False

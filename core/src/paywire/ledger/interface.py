@@ -232,6 +232,14 @@ class Ledger(abc.ABC):
                 return
             offset += page
 
+    def unavailable(self, exc: BaseException) -> str | None:
+        """Why `exc`, raised by this ledger, says its database is out of reach (a connection
+        refused, lost or timed out; the server shutting down): one short line without a secret.
+        None for any other error, a fault to look into. What was out of reach may be tried again
+        later: a unit whose connection was lost is rolled back, unless the database committed it
+        as the connection went."""
+        return None
+
     @abc.abstractmethod
     def close(self) -> None:
         """Close this process's connections."""

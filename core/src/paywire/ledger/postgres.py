@@ -17,11 +17,14 @@ from typing import Any
 
 from paywire.errors import ConfigurationError
 from paywire.ledger._sql import SELECT_PAYMENT, SQLLedger
+from paywire.security import url_passwords
 
 __all__ = ["PostgresLedger"]
 
 _NAME_BYTES = 63  # PostgreSQL's longest identifier (NAMEDATALEN - 1)
 _BUSY_STATES = frozenset({"55P03", "57014"})  # lock_not_available, query_canceled
+_REASON_CHARS = 200  # of the reason a lost connection is logged with
+_GONE_STATES = frozenset({"57P01", "57P02", "57P03"})  # admin_shutdown, crash_shutdown, cannot_connect_now
 
 
 class PostgresLedger(SQLLedger):
@@ -129,6 +132,21 @@ class PostgresLedger(SQLLedger):
         # rollback: serialization failures (40001) and deadlocks (40P01).
         state = getattr(exc, "sqlstate", None) if isinstance(exc, self._psycopg.Error) else None
         return state is not None and (state in _BUSY_STATES or state.startswith("40"))
+
+    def unavailable(self, exc: BaseException) -> str | None:
+        # psycopg gives no SQLSTATE when libpq could not connect or lost the connection (refused,
+        # reset, timed out; a server that shut down mid-statement: the connection is then bad);
+        # the server's own are class 08 (connection exception) and its shutdown or start-up.
+        if not isinstance(exc, self._psycopg.OperationalError):
+            return None
+        state = exc.sqlstate
+        if state is not None and not state.startswith("08") and state not in _GONE_STATES:
+            return None
+        lines = str(exc).strip().splitlines()  # libpq's first line says it; the next ones guess at why
+        reason = lines[0].strip() if lines else type(exc).__name__
+        for secret in url_passwords(self.dsn):
+            reason = reason.replace(secret, "***")
+        return reason[:_REASON_CHARS]
 
 
 def _long_schema(schema: str) -> str:

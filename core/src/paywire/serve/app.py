@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import queue
-import threading
-from collections.abc import Callable
 from typing import Any
 
+from paywire.daemon_pool import DaemonPool
 from paywire.serve.janitor import Janitor
 from paywire.serve.metrics import CONTENT_TYPE, Metrics
 from paywire.service.payments import PaymentService
@@ -28,48 +26,6 @@ async def _answer(send: Send, status: int, body: bytes, content_type: str = "app
     await send({"type": "http.response.body", "body": body})
 
 
-class _Asker:
-    """Asks the ledger `question` in a daemon thread of its own, which keeps its connection
-    between checks, rather than in the loop's executor: a thread the database never answers
-    would keep the server from exiting after SIGTERM (asyncio and the interpreter join the
-    executor's threads at exit). One question at a time: a check asks only once the last was answered."""
-
-    def __init__(self, question: Callable[[], int]) -> None:
-        self.question = question
-        self._questions: queue.SimpleQueue[tuple[asyncio.AbstractEventLoop, asyncio.Future[int]]] = \
-            queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
-
-    def ask(self, loop: asyncio.AbstractEventLoop) -> asyncio.Future[int]:
-        future: asyncio.Future[int] = loop.create_future()
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._answer, name="paywire-health", daemon=True)
-            self._thread.start()
-        self._questions.put((loop, future))
-        return future
-
-    def _answer(self) -> None:
-        while True:
-            loop, future = self._questions.get()
-            try:
-                outcome: tuple[int | None, BaseException | None] = (self.question(), None)
-            except BaseException as exc:  # noqa: BLE001 - handed to the waiting check
-                outcome = (None, exc)
-            try:
-                loop.call_soon_threadsafe(_settle, future, *outcome)
-            except RuntimeError:  # the loop closed meanwhile: nobody waits for it
-                pass
-
-
-def _settle(future: asyncio.Future[int], result: int | None, error: BaseException | None) -> None:
-    if future.done():
-        return
-    if error is not None:
-        future.set_exception(error)
-    else:
-        future.set_result(result)  # type: ignore[arg-type]
-
-
 def serve_app(service: PaymentService, *, janitor: Janitor | None, metrics: Metrics, webhooks: bool = True,
               prefix: str = "/webhooks", max_body: int = MAX_BODY, stale_after: float = 300.0) -> ASGIApp:
     """The application; `janitor` (None: none runs here) starts at startup and is told to stop
@@ -83,7 +39,9 @@ def serve_app(service: PaymentService, *, janitor: Janitor | None, metrics: Metr
     hooks = webhook_asgi(service, prefix=prefix, max_body=max_body,
                          observe=lambda method, status: metrics.webhook(method, status)) if webhooks else None
 
-    asker = _Asker(service.ledger.schema_version)
+    # One daemon thread of its own, which keeps its connection between checks: the loop's
+    # executor would keep the server from exiting after SIGTERM while the database never answers.
+    asker = DaemonPool(1, name="paywire-health")
     probe: list[tuple[asyncio.AbstractEventLoop, float, asyncio.Future[int]]] = []  # the one in flight
 
     async def ledger_state() -> dict[str, Any]:
@@ -92,7 +50,7 @@ def serve_app(service: PaymentService, *, janitor: Janitor | None, metrics: Metr
         check waits for the question in flight, `LEDGER_WAIT` seconds after it was asked at most."""
         loop = asyncio.get_running_loop()
         if not probe or probe[0][0] is not loop or probe[0][2].done():
-            probe[:] = [(loop, loop.time(), asker.ask(loop))]
+            probe[:] = [(loop, loop.time(), asker.run(service.ledger.schema_version))]
         _, asked, future = probe[0]
         try:
             version = await asyncio.wait_for(asyncio.shield(future), max(0.0, asked + LEDGER_WAIT - loop.time()))

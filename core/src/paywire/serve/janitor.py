@@ -158,12 +158,17 @@ class Janitor:
             log.warning("could not record the failed look at %d transactions", len(txns))
 
     def run(self) -> None:
-        """Pass after pass until `stop()`; a failed pass is logged and the next one runs."""
+        """Pass after pass until `stop()`; a failed pass is logged and the next one runs (the
+        ledger's database out of reach in one line: an outage is no fault to trace every pass)."""
         while not self.stopping.is_set():
             try:
                 self.run_pass()
-            except Exception:
-                log.exception("a reconcile pass failed")
+            except Exception as exc:
+                unreachable = self.service.ledger.unavailable(exc)
+                if unreachable is None:
+                    log.exception("a reconcile pass failed")
+                else:
+                    log.warning("a reconcile pass could not reach the ledger's database: %s", unreachable)
             self.stopping.wait(self.interval)
 
     def start(self) -> None:

@@ -1,7 +1,9 @@
 """Running `paywire serve`: the application on uvicorn, with the Janitor beside it.
 
 uvicorn handles SIGTERM and SIGINT: it stops accepting connections, lets the requests in flight
-finish (each webhook's ledger unit commits or rolls back whole), and runs the lifespan shutdown,
+finish (each webhook's ledger unit commits or rolls back whole; one still waiting on a database
+that stopped answering after `graceful_timeout` is left behind in its daemon thread, answered no
+2xx, its unit rolled back when the connection goes with the process), and runs the lifespan shutdown,
 which tells the Janitor to stop after the payment it is settling. The Janitor is then joined (for
 `graceful_timeout` at most: a provider that does not answer its fetch would hold the process as
 long as the method's read timeout) and the ledger closed, so nothing is left half-written: a unit

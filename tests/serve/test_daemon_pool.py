@@ -1,0 +1,73 @@
+"""The daemon threads the webhook endpoint and /healthz run their ledger work in: never more than
+the pool's size however many calls wait, each thread kept for the next calls, none keeping the
+process from exiting."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+
+from paywire.daemon_pool import DEFAULT_SIZE, DaemonPool
+
+
+def test_calls_beyond_the_size_wait_for_a_thread_and_threads_are_kept() -> None:
+    size = 3
+    pool = DaemonPool(size, name="pwtest-pool")
+    started = threading.Semaphore(0)
+    release = threading.Event()
+    running: list[str] = []
+
+    def work(n: int) -> int:
+        running.append(threading.current_thread().name)
+        started.release()
+        release.wait()
+        return n
+
+    async def main() -> list[int]:
+        calls = [pool.run(work, n) for n in range(size + 4)]
+        for _ in range(size):  # every thread busy: the other calls can only wait in the queue
+            await asyncio.to_thread(started.acquire)
+        assert len(running) == size
+        assert [t.name for t in threading.enumerate() if t.name.startswith("pwtest-pool")] == \
+            [f"pwtest-pool-{n}" for n in range(size)]
+        release.set()
+        return list(await asyncio.gather(*calls))
+
+    assert asyncio.run(main()) == list(range(size + 4))
+    threads = {t.name: t for t in threading.enumerate() if t.name.startswith("pwtest-pool")}
+    assert len(threads) == size and all(t.daemon for t in threads.values())
+    assert set(running) == set(threads)  # the waiting calls ran in the same threads
+
+
+def test_an_error_reaches_the_caller_and_a_cancelled_call_never_runs() -> None:
+    pool = DaemonPool(1, name="pwtest-one")
+    busy, release = threading.Event(), threading.Event()
+    ran: list[str] = []
+
+    def hold() -> None:
+        busy.set()
+        release.wait()
+
+    def fail() -> None:
+        raise KeyError("told")
+
+    async def main() -> None:
+        first = pool.run(hold)
+        await asyncio.to_thread(busy.wait)
+        pool.run(ran.append, "cancelled").cancel()  # waiting behind `hold`: never run
+        release.set()
+        await first
+        with pytest.raises(KeyError, match="told"):
+            await pool.run(fail)
+        await pool.run(ran.append, "ran")
+
+    asyncio.run(main())
+    assert ran == ["ran"]
+
+
+def test_the_default_size_is_asyncios_executors() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    assert DEFAULT_SIZE == ThreadPoolExecutor()._max_workers
