@@ -9,15 +9,16 @@ nothing more. Against the FakePay emulator over loopback HTTP, on both ledger ba
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
 
 from paywire import EventKind, OutcomeUnknown, PaywireError
-from paywire.ledger import PaymentState
+from paywire.ledger import Payment, PaymentState
 from paywire.ledger.model import Look, now
 from paywire.serve import Backoff, Janitor
-from paywire.service import PaymentService
+from paywire.service import PaymentService, WebhookReceipt
 from paywire.testing.emulator import Fault
 from tests.ledger.fakepay import FakePayApp
 from tests.ledger.support import agree, eur, ledger_totals, wait_until
@@ -54,48 +55,66 @@ def _refund_at_provider(app: FakePayApp, cap_id: str) -> None:
         app._restate(payment)
 
 
-def _resent_capture_read_back_fails(service: PaymentService, app: FakePayApp) -> str:
-    """A capture whose answer was lost, refunded at the provider since, resent: the provider
-    replays its stored answer (captured, nothing refunded) and the read after it fails."""
+def _resend_of_a_refunded_capture(service: PaymentService, app: FakePayApp) -> Callable[[], object]:
+    """The same capture call again, whose first answer was lost and which the provider refunded
+    since: it replays its stored answer (captured, nothing refunded)."""
     payment = service.authorize("fakepay", eur("10.00"), source="tok_ok")
     app.inject(Fault("drop_after", method="POST", path="/captures$"))
     with pytest.raises(OutcomeUnknown):
         service.capture(payment.id, eur("10.00"))
-    [cap_id] = app.payments[payment.reference or ""]["_captures"]
-    _refund_at_provider(app, cap_id)
+    _refund_at_provider(app, app.payments[payment.reference or ""]["_captures"][0])
+    return lambda: service.capture(payment.id, eur("10.00"))
+
+
+def _void_of_a_lapsed_authorization(service: PaymentService, app: FakePayApp) -> Callable[[], object]:
+    """A void of an authorization that lapsed at the provider, which refuses it (`state_conflict`)."""
+    payment = service.authorize("fakepay", eur("10.00"), source="tok_ok")
+    app.lapse(payment.reference or "")
+    return lambda: service.void(payment.id)
+
+
+def _event_of_a_declined_capture(service: PaymentService, app: FakePayApp) -> Callable[[], object]:
+    """The delivery of an event saying the only capture, of all that was authorized, was declined
+    at settlement; the provider released the authorization with it, which the event does not say."""
+    payment = service.authorize("fakepay", eur("10.00"), source="tok_ok")
+    payment = service.capture(payment.id, eur("10.00"), final=False)
+    cap_id = service.list_transactions(payment.id)[-1].provider_reference or ""
+    with app.lock:
+        app.captures[cap_id]["status"] = "failed"
+        app.payments[payment.reference or ""].update(captured=0, status="voided", closed=True)
+    event = app.event("evt_declined", EventKind.REVERSED, cap_id, references={"payment": payment.reference or ""})
+    return lambda: service.receive_webhook("fakepay", *event)
+
+
+def _resent_capture_read_back_fails(service: PaymentService, app: FakePayApp) -> str:
+    """A capture whose answer was lost, refunded at the provider since, resent: the provider
+    replays its stored answer (captured, nothing refunded) and the read after it fails."""
+    resend = _resend_of_a_refunded_capture(service, app)
     _unreachable(app)
-    payment = service.capture(payment.id, eur("10.00"))  # the same call: its key is reused
+    payment = resend()
+    assert isinstance(payment, Payment)
     assert ledger_totals(payment) == (1_000, 1_000, 0)  # the replay, as recorded: more than the provider holds
     assert app.totals(payment.reference or "") == (1_000, 1_000, 1_000)
     return payment.id
 
 
 def _refusal_read_fails(service: PaymentService, app: FakePayApp) -> str:
-    payment = service.authorize("fakepay", eur("10.00"), source="tok_ok")
-    app.lapse(payment.reference or "")
+    void = _void_of_a_lapsed_authorization(service, app)
     _unreachable(app)
     with pytest.raises(PaywireError) as refused:
-        service.void(payment.id)
+        void()
     assert refused.value.state_conflict and refused.value.details["reconciled"] is False
-    assert service.get_payment(payment.id).state == PaymentState.AUTHORIZED  # a hold the provider no longer has
-    return payment.id
+    payment_id = str(refused.value.payment_id)
+    assert service.get_payment(payment_id).state == PaymentState.AUTHORIZED  # a hold the provider no longer has
+    return payment_id
 
 
 def _event_read_fails(service: PaymentService, app: FakePayApp) -> str:
-    """The only capture, of all that was authorized, declined at settlement, and the authorization
-    released with it: the event says only that the capture was undone."""
-    payment = service.authorize("fakepay", eur("10.00"), source="tok_ok")
-    payment = service.capture(payment.id, eur("10.00"), final=False)
-    cap_id = service.list_transactions(payment.id)[-1].provider_reference or ""
-    with app.lock:
-        app.captures[cap_id]["status"] = "failed"
-        held = app.payments[payment.reference or ""]
-        held.update(captured=0, status="voided", closed=True)
+    deliver = _event_of_a_declined_capture(service, app)
     _unreachable(app)
-    receipt = service.receive_webhook("fakepay", *app.event("evt_declined", EventKind.REVERSED, cap_id,
-                                                            references={"payment": payment.reference or ""}))
-    assert (receipt.payment_id, receipt.status) == (payment.id, "applied")
-    payment = service.get_payment(payment.id)
+    receipt = deliver()
+    assert isinstance(receipt, WebhookReceipt) and receipt.status == "applied"
+    payment = service.get_payment(str(receipt.payment_id))
     assert (payment.state, payment.capturable) == (PaymentState.AUTHORIZED, eur("10.00"))  # offered again
     return payment.id
 
@@ -151,30 +170,36 @@ def test_a_read_that_settles_the_payment_leaves_no_mark(service: PaymentService,
     assert _reads(app, since) == 0
 
 
-def test_the_mark_is_in_the_ledger_before_the_read_is_sent(service: PaymentService, app: FakePayApp) -> None:
-    """Written with the refusal, so a worker that stops before its read leaves the mark behind."""
-    payment = service.authorize("fakepay", eur("10.00"), source="tok_ok")
-    app.lapse(payment.reference or "")
+@pytest.mark.parametrize("start", [_resend_of_a_refunded_capture, _void_of_a_lapsed_authorization,
+                                   _event_of_a_declined_capture], ids=["resend", "state_conflict", "event"])
+def test_the_mark_is_in_the_ledger_before_the_read_is_sent(
+        service: PaymentService, app: FakePayApp, start: Callable[[PaymentService, FakePayApp], Callable[[], object]]
+) -> None:
+    """Written in the unit that records the answer or applies the event, so a worker that stops
+    between that unit and its read leaves the mark behind; the read, once made, clears it."""
+    call = start(service, app)
     app.inject(Fault("hold", method="GET", path=READS))
-    errors: list[BaseException] = []
+    ended: list[object] = []
 
-    def void() -> None:
+    def run() -> None:
         try:
-            service.void(payment.id)
+            ended.append(call())
         except PaywireError as exc:
-            errors.append(exc)
+            ended.append(exc)
 
-    worker = threading.Thread(target=void)
+    worker = threading.Thread(target=run)
     worker.start()
     try:
         assert app.wait_until_held(1, timeout=30)
-        assert payment.id in service.ledger.owed_reads()  # committed while the read is on its way
+        [payment_id] = service.ledger.owed_reads()  # committed while the read is on its way
     finally:
         app.release_held()
         worker.join(30)
-    assert errors and isinstance(errors[0], PaywireError) and errors[0].details["reconciled"] is True
+    [result] = ended
+    if isinstance(result, PaywireError):
+        assert result.details["reconciled"] is True
     assert service.ledger.owed_reads() == {}
-    agree(service, app, payment.id)
+    _as_the_provider_holds(service, app, payment_id)
 
 
 def test_a_ledger_without_marks_reads_nothing_more(service: PaymentService, app: FakePayApp) -> None:
