@@ -120,6 +120,8 @@ class Janitor:
             for settlement in report.settled:
                 log.info("settled transaction %s (%s) %s: %s", settlement.transaction_id, settlement.kind,
                          settlement.status, settlement.note)
+            for caught in report.caught_up:
+                log.info("read payment %s from the provider, which it owed a read", caught)
             settled.extend(report.settled)
             unresolved.extend(report.unresolved)
             marked.extend(report.marked_unknown)
