@@ -36,6 +36,8 @@ SHIPPED = {
     (3, "postgresql"): "a5e96d68146c4c3b0b7129ad3371a3d9249adb31fc2915965ed495d29ee4e9c5",
     (4, "sqlite"): "6b9a0b1c2b2994a7cb9574aac46575287efbe459c794ac4ae8c94f05e79722cc",
     (4, "postgresql"): "312b48595fc9b4f54dad7b530b0c4f6b8e91752281e9b57bf75190ba2cca344e",
+    (5, "sqlite"): "b45ef33bd38a5452a7769fcfe1f9cf05df664d85fd1a526f5af273273fce6277",
+    (5, "postgresql"): "ba10ecf13edc135a8164e9b3871d37a52f35f070217a868f81f6c4d009d5a455",
 }
 OLD_VERSIONS = [m.version for m in MIGRATIONS[:-1]]
 
@@ -54,7 +56,7 @@ STATUSES = {1: ("pending", "succeeded", "failed", "action_required", "unknown")}
 TABLES = {  # every table a release wrote, in a stable order
     "paywire_payments": "id", "paywire_transactions": "id", "paywire_references": "method, reference",
     "paywire_events": "provider, event_id", "paywire_event_references": "provider, event_id, reference",
-    "paywire_reconcile_looks": "transaction_id",
+    "paywire_reconcile_looks": "transaction_id", "paywire_owed_reads": "payment_id",
 }
 NEW_COLUMNS = {2: {"paywire_transactions": ("settle_after", "settled_by")}}  # empty on an upgraded row
 
@@ -113,6 +115,9 @@ def _fill(version: int) -> Callable[[Ledger], None]:
         if version >= 3:
             _write(old, "INSERT INTO paywire_reconcile_looks (transaction_id, looks, next_at) VALUES (?, ?, ?)",
                    [("txn_capture_unknown_0", 3, T + 3_600_000_000), ("txn_refund_pending_1", 1, T)])
+        if version >= 5:
+            _write(old, "INSERT INTO paywire_owed_reads (payment_id, looks, next_at) VALUES (?, ?, ?)",
+                   [("pay_authorized", 0, T), ("pay_voided", 4, T + 900_000_000)])
 
     return fill
 

@@ -18,7 +18,7 @@ import pytest
 from paywire import Money
 from paywire.ledger import Ledger, LedgerIntegrityError, TransactionStatus, _sql, open_ledger
 from paywire.ledger.migrations import MIGRATIONS
-from paywire.ledger.model import LEGACY_LIFE, SettledBy, now
+from paywire.ledger.model import LEGACY_LIFE, Look, SettledBy, now
 from tests.ledger.test_storage_conformance import payment, raw, txn
 
 V1_TRANSACTION_COLUMNS = (
@@ -227,6 +227,45 @@ def test_migration_4_keeps_every_row_and_holds_a_learning_row_to_its_reference(r
         learnt = ledger.get_transaction("txn_new")
         assert learnt is not None and learnt.provider_reference == "cap_2"
         assert open_ledger(release_3).schema_version() == MIGRATIONS[-1].version  # a second start: no-op
+    finally:
+        ledger.close()
+
+
+@pytest.fixture
+def release_4(ledger_url: str) -> str:
+    """A ledger URL holding schema 4 (the release before migration 5) and rows in it: payments,
+    an open transaction and its look, a finished one."""
+    def fill(old: Ledger) -> None:
+        with old.unit() as u:
+            u.insert_payment(payment(references={"payment": "fp_1"}))
+            u.insert_payment(payment("pay_2"))
+            u.insert_transaction(txn("txn_open", key="k-open", status=TransactionStatus.UNKNOWN, settle_after=now()))
+            u.insert_transaction(txn("txn_done", pid="pay_2", key="k-done", status=TransactionStatus.SUCCEEDED,
+                                     finished_at=now(), settled_by=SettledBy.ANSWER, provider_reference="cap_1"))
+            u.set_looks({"txn_open": Look(2, now())})
+
+    return written_by(4, ledger_url, fill)
+
+
+def test_migration_5_keeps_every_row_and_adds_no_owed_read(release_4: str) -> None:
+    """Upgraded, the release-4 ledger holds every row as it was (its looks too), and no payment
+    owes a read: none was marked by a release that kept no marks."""
+    looks_sql = "SELECT transaction_id, looks, next_at FROM paywire_reconcile_looks ORDER BY transaction_id"
+    with schema(4):
+        old = open_ledger(release_4)
+        before, looks = _snapshot(old), _rows(old, looks_sql)
+        old.close()
+    ledger = open_ledger(release_4)
+    try:
+        assert ledger.schema_version() == MIGRATIONS[-1].version >= 5
+        assert _snapshot(ledger) == before and _rows(ledger, looks_sql) == looks
+        assert (len(before["payments"]), len(before["transactions"]), len(looks)) == (2, 2, 1)
+        assert ledger.owed_reads() == {}
+        with ledger.unit() as u:  # an old payment may owe a read now
+            u.set_owed_read("pay_2", Look(0, now()))
+        assert list(ledger.owed_reads()) == ["pay_2"]
+        assert _snapshot(ledger) == before
+        assert open_ledger(release_4).schema_version() == MIGRATIONS[-1].version  # a second start: no-op
     finally:
         ledger.close()
 

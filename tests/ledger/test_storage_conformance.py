@@ -12,7 +12,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import closing
 from datetime import timedelta
 from pathlib import Path
@@ -313,6 +313,56 @@ def test_open_transactions_by_look_never_looked_at_first_then_by_next_look_then_
     assert [t.id for t in ledger.list_by_look(statuses=open_)] == ["txn_2", "txn_3", "txn_5", "txn_1", "txn_0"]
     assert [t.id for t in ledger.list_by_look(statuses=open_, limit=2)] == ["txn_2", "txn_3"]
     assert [t.id for t in ledger.list_by_look(statuses=[U], payment_id="pay_1")] == ["txn_2", "txn_1", "txn_0"]
+
+
+def test_owed_reads_by_next_look_due_by_and_limit_and_cleared(ledger: Ledger) -> None:
+    from paywire.ledger.model import Look
+
+    with ledger.unit() as u:
+        for n in range(4):
+            u.insert_payment(payment(f"pay_{n}"))
+        u.set_owed_read("pay_0", Look(2, T0 + timedelta(seconds=9)))
+        u.set_owed_read("pay_1", Look(0, T0 + timedelta(seconds=5)))
+        u.set_owed_read("pay_2", Look(0, T0))
+        assert u.owed_read("pay_1") == Look(0, T0 + timedelta(seconds=5)) and u.owed_read("pay_3") is None
+    assert list(ledger.owed_reads()) == ["pay_2", "pay_1", "pay_0"]
+    assert ledger.owed_reads(limit=2) == {"pay_2": Look(0, T0), "pay_1": Look(0, T0 + timedelta(seconds=5))}
+    assert list(ledger.owed_reads(due_by=T0 + timedelta(seconds=5))) == ["pay_2", "pay_1"]
+    assert list(ledger.owed_reads(payment_id="pay_0")) == ["pay_0"] and ledger.owed_reads(payment_id="pay_3") == {}
+    with ledger.unit() as u:
+        u.set_owed_read("pay_2", Look(1, T0 + timedelta(seconds=60)))  # replaced, not added
+        u.set_owed_read("pay_1", None)
+        u.set_owed_read("pay_3", None)  # owing none: nothing to clear
+    assert ledger.owed_reads() == {"pay_0": Look(2, T0 + timedelta(seconds=9)),
+                                   "pay_2": Look(1, T0 + timedelta(seconds=60))}
+
+
+def test_owed_reads_are_read_through_their_index_in_order_never_sorted_whole(
+        ledger: Ledger, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reconcile asks for them on every run: the plan walks the marks' own index in order and stops
+    at `limit`, so a ledger with no marks (or many payments) pays nothing for the question."""
+    run = ledger.execute  # type: ignore[attr-defined]
+    seen: list[tuple[str, tuple[object, ...]]] = []
+
+    def execute(conn: object, sql: str, params: Sequence[object] = ()) -> object:
+        seen.append((sql, tuple(params)))
+        return run(conn, sql, params)
+
+    monkeypatch.setattr(ledger, "execute", execute)
+    ledger.owed_reads(limit=10)
+    ledger.owed_reads(due_by=T0, limit=10)
+    queries = [q for q in seen if "paywire_owed_reads" in q[0]]
+    monkeypatch.undo()
+    assert len(queries) == 2
+    conn = ledger.connection()  # type: ignore[attr-defined]
+    sqlite = ledger.dialect == "sqlite"  # type: ignore[attr-defined]
+    if not sqlite:
+        ledger.execute(conn, "SET enable_seqscan = off")  # type: ignore[attr-defined]  # an empty table: say what it would use
+    for sql, params in queries:
+        rows = ledger.execute(conn, ("EXPLAIN QUERY PLAN " if sqlite else "EXPLAIN ") + sql, params).fetchall()  # type: ignore[attr-defined]
+        plan = " ".join(str(r[-1] if sqlite else r[0]) for r in rows)
+        assert "paywire_owed_reads_next" in plan, plan
+        assert "TEMP B-TREE" not in plan and "Sort" not in plan, plan
 
 
 def test_a_key_is_looked_up_across_the_accounts_methods_the_method_itself_first(ledger: Ledger) -> None:

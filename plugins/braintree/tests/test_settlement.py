@@ -380,6 +380,31 @@ def test_a_whole_capture_declined_at_settlement_leaves_nothing_held(
     assert service.get_payment(payment.id).state == PaymentState.VOIDED
 
 
+def test_a_declined_capture_whose_notification_read_failed_is_read_by_the_next_reconcile(
+    batch: tuple[Gateway, BraintreeEmulator, str], inbox: Inbox, ledger: SQLiteLedger
+) -> None:
+    """As above, but Braintree cannot be read when the notification arrives: the event stands
+    applied and the payment, as recorded, offers to capture a hold Braintree no longer has. The
+    payment owes a read, and the next `reconcile()`, which names no payment, makes it."""
+    gateway, emulator, _ = batch
+    emulator.webhook_url = inbox.url
+    service = PaymentService(gateway, ledger)
+    payment = service.authorize("braintree", Money.of("50.00", EUR), source="fake-valid-nonce",
+                                order_id="B-10", idempotency_key="declined-unread")
+    payment = service.capture(payment.id)
+    emulator.settle(service.list_transactions(payment.id)[-1].provider_reference or "", "SETTLEMENT_DECLINED")
+    emulator.inject(Fault(kind="status", status=500, path="/graphql", contains="node(id", times=100))
+    receipt = service.receive_webhook("braintree", *inbox.wait(1)[0])
+    assert (receipt.payment_id, receipt.status) == (payment.id, "applied")
+    assert service.get_payment(payment.id).capturable == Money.of("50.00", EUR)  # not read: as recorded
+    emulator.clear_faults()
+    report = service.reconcile()
+    payment = service.get_payment(payment.id)
+    assert (payment.state, payment.captured, payment.capturable) == (
+        PaymentState.VOIDED, Money.zero(EUR), Money.zero(EUR))
+    assert report.caught_up == (payment.id,) and report.clean, report
+
+
 @pytest.mark.parametrize(("outcomes", "expected"), [
     (("SETTLEMENT_DECLINED", "SETTLEMENT_DECLINED"), (PaymentState.VOIDED, "0.00", "0.00")),
     (("SETTLED", "SETTLEMENT_DECLINED"), (PaymentState.PARTIALLY_CAPTURED, "20.00", "30.00")),

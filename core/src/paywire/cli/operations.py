@@ -285,11 +285,12 @@ def reconcile(args: argparse.Namespace) -> int:
     if args.json:
         emit_json({"marked_unknown": list(report.marked_unknown), "settled": settled, "unresolved": unresolved,
                    "errors": [list(e) for e in report.errors], "events_applied": report.events_applied,
-                   "mismatches": mismatches})
+                   "mismatches": mismatches, "caught_up": list(report.caught_up)})
     else:
         print(f"{len(settled)} settled, {len(unresolved)} still open, {len(report.errors)} errors, "
               f"{len(mismatches)} totals differing from the provider's, "
-              f"{report.events_applied} waiting webhook events applied")
+              f"{report.events_applied} waiting webhook events applied, "
+              f"{len(report.caught_up)} payments that owed a read caught up")
         if settled or unresolved:
             table(["transaction", "payment", "kind", "outcome", "note"],
                   [(s["transaction"], s["payment"], s["kind"], s.get("status", "open"), s["note"])

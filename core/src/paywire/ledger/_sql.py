@@ -472,6 +472,16 @@ class SQLUnit(LedgerUnit):
             else:
                 self._write(_UPSERT_LOOK, (transaction_id, look.looks, to_us(look.next_at)))
 
+    def owed_read(self, payment_id: str) -> Look | None:
+        row = self._one("SELECT looks, next_at FROM paywire_owed_reads WHERE payment_id = ?", (payment_id,))
+        return Look(int(row[0]), _at(int(row[1]))) if row else None
+
+    def set_owed_read(self, payment_id: str, look: Look | None) -> None:
+        if look is None:
+            self._write("DELETE FROM paywire_owed_reads WHERE payment_id = ?", (payment_id,))
+        else:
+            self._write(_UPSERT_OWED_READ, (payment_id, look.looks, to_us(look.next_at)))
+
     def _write(self, sql: str, params: Sequence[Any]) -> Any:
         try:
             return self._ledger.execute(self._conn, sql, params)
@@ -783,6 +793,16 @@ class SQLLedger(Ledger):
     def looks(self, transaction_ids: Sequence[str]) -> dict[str, Look]:
         return _looks(self._read, transaction_ids)
 
+    def owed_reads(self, *, payment_id: str | None = None, due_by: datetime | None = None,
+                   limit: int = 1000) -> dict[str, Look]:
+        clauses, params = _filters(("payment_id", payment_id))
+        if due_by is not None:
+            clauses.append("next_at <= ?")
+            params.append(to_us(due_by))
+        rows = self._read(f"SELECT payment_id, looks, next_at FROM paywire_owed_reads{_where(clauses)} "
+                          "ORDER BY next_at, payment_id LIMIT ?", (*params, int(limit)))
+        return {str(r[0]): Look(int(r[1]), _at(int(r[2]))) for r in rows}
+
     def get_event(self, provider: str, event_id: str) -> StoredEvent | None:
         row = self._read_one(
             f"SELECT {EVENT_COLUMNS} FROM paywire_events WHERE provider = ? AND event_id = ?", (provider, event_id)
@@ -835,6 +855,10 @@ def _failed(migration: Migration, version: int, exc: Exception) -> Configuration
 
 _UPSERT_LOOK = ("INSERT INTO paywire_reconcile_looks (transaction_id, looks, next_at) VALUES (?, ?, ?) "
                 "ON CONFLICT (transaction_id) DO UPDATE SET looks = excluded.looks, next_at = excluded.next_at")
+
+
+_UPSERT_OWED_READ = ("INSERT INTO paywire_owed_reads (payment_id, looks, next_at) VALUES (?, ?, ?) "
+                     "ON CONFLICT (payment_id) DO UPDATE SET looks = excluded.looks, next_at = excluded.next_at")
 
 
 def _looks(read: Callable[[str, Sequence[Any]], list[Row]], transaction_ids: Sequence[str]) -> dict[str, Look]:

@@ -156,6 +156,16 @@ class LedgerUnit(abc.ABC):
     def set_looks(self, looks: Mapping[str, Look | None]) -> None:
         """Record looks by transaction id; None forgets one (its transaction settled)."""
 
+    @abc.abstractmethod
+    def owed_read(self, payment_id: str) -> Look | None:
+        """The payment's owed read (see `set_owed_read`), or None when it owes none."""
+
+    @abc.abstractmethod
+    def set_owed_read(self, payment_id: str, look: Look | None) -> None:
+        """Mark the payment as owing a read from the provider (an answer or an event said the
+        ledger is behind it), with its looks and when reconciliation reads it next; None clears
+        the mark (a read settled the payment). Written under the payment's lock."""
+
 
 class Ledger(abc.ABC):
     """A transaction ledger: payments, their append-only transaction history, webhook events."""
@@ -208,6 +218,14 @@ class Ledger(abc.ABC):
     @abc.abstractmethod
     def looks(self, transaction_ids: Sequence[str]) -> dict[str, Look]:
         """Reconciliation's looks at these transactions, by id (`LedgerUnit.looks`, outside a unit)."""
+
+    @abc.abstractmethod
+    def owed_reads(self, *, payment_id: str | None = None, due_by: datetime | None = None,
+                   limit: int = 1000) -> dict[str, Look]:
+        """Payments that owe a read from the provider (`LedgerUnit.set_owed_read`), by id, the
+        earliest next look first, `limit` at most; with `payment_id`, that one only; with
+        `due_by`, only those due by then. Read through an index of the marks alone: a ledger
+        with none costs nothing to ask."""
 
     @abc.abstractmethod
     def list_events(self, *, statuses: Sequence[str] = (), payment_id: str | None = None,

@@ -269,6 +269,18 @@ def _looks(without_rowid: str) -> tuple[str, ...]:
         ){without_rowid}""",)
 
 
+def _owed_reads(without_rowid: str) -> tuple[str, ...]:
+    # The payments an answer or an event said the ledger is behind, until a read from the provider
+    # settles them; a schedule as the looks are, not history. Few rows at any time: reconciliation
+    # reads them by their next look, through the index, never scanning payments or transactions.
+    return (f"""CREATE TABLE paywire_owed_reads (
+            payment_id TEXT PRIMARY KEY REFERENCES paywire_payments (id),
+            looks INTEGER NOT NULL,
+            next_at BIGINT NOT NULL
+        ){without_rowid}""",
+            "CREATE INDEX paywire_owed_reads_next ON paywire_owed_reads (next_at, payment_id)")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -293,6 +305,12 @@ MIGRATIONS: tuple[Migration, ...] = (
         "a finished transaction that learns its provider reference changes in nothing else",
         sqlite=("DROP TRIGGER paywire_transactions_no_rewrite", _sqlite_rewrite_guard(_KEPT_V4)),
         postgresql=(_postgres_guard_function(_KEPT_V4),),
+    ),
+    Migration(
+        5,
+        "payments that owe a read from the provider, and when reconciliation reads them next",
+        sqlite=_owed_reads(" WITHOUT ROWID"),
+        postgresql=_owed_reads(""),
     ),
 )
 

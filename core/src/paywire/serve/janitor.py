@@ -1,12 +1,16 @@
 """The Janitor: a loop that settles open outcomes (unknown, accepted) on the outcome model's
-schedule, so that a shop need not run `paywire reconcile` from cron.
+schedule, and reads the payments that owe a read (an answer or an event said the ledger is
+behind the provider, and the read made then failed), so that a shop need not run `paywire
+reconcile` from cron.
 
 A transaction is looked at only once its request can no longer land (`settle_after`): before
 that, asking the provider proves nothing. After each look that leaves it open, it waits longer
-(its own backoff, `paywire.service.schedule`). The looks are kept in the ledger, so several
-Janitors sharing one follow one schedule; each payment is claimed with a row lock that skips
-what another worker holds (`PaymentService.reconcile_claimed`), so no two settle one payment at
-once. Each pass then applies stored unmatched events that name a payment the ledger now knows.
+(its own backoff, `paywire.service.schedule`); so does a payment's owed read after a read that
+failed, so an unreachable provider is not asked again every pass. The looks are kept in the
+ledger, so several Janitors sharing one follow one schedule; each payment is claimed with a row
+lock that skips what another worker holds (`PaymentService.reconcile_claimed`), so no two settle
+one payment at once. Each pass then applies stored unmatched events that name a payment the
+ledger now knows.
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ class PassReport:
     mismatches: tuple[Mismatch, ...] = ()
     stopped: bool = False  # the pass stopped early, between two payments
     applied: int = 0  # stored unmatched events applied to the payments they name
+    caught_up: tuple[str, ...] = ()  # payments read because they owed a read
 
 
 class Janitor:
@@ -65,7 +70,8 @@ class Janitor:
         self._thread: threading.Thread | None = None
 
     def due(self, at: datetime) -> dict[str, list[Transaction]]:
-        """The open transactions due now, by payment (oldest first, `batch` at most)."""
+        """The open transactions due now, by payment (oldest first, `batch` at most), then the
+        payments whose owed read is due (the earliest first, `batch` at most), with none."""
         # Older transactions still waiting (in flight, or on their backoff) must not hide a due
         # one behind them: read further, page by doubling page, until `batch` are due or none is left.
         limit = self.batch
@@ -80,6 +86,8 @@ class Janitor:
         by_payment: dict[str, list[Transaction]] = {}
         for txn in due[:self.batch]:
             by_payment.setdefault(str(txn.payment_id), []).append(txn)
+        for payment_id in self.service.ledger.owed_reads(due_by=at, limit=self.batch):
+            by_payment.setdefault(payment_id, [])
         return by_payment
 
     def run_pass(self) -> PassReport:
@@ -92,6 +100,7 @@ class Janitor:
         skipped: list[str] = []
         errors: list[tuple[str, str]] = []
         mismatches: list[Mismatch] = []
+        caught_up: list[str] = []
         stopped = False
         for payment_id, txns in by_payment.items():
             self.progressed_at = now()
@@ -103,7 +112,7 @@ class Janitor:
             except Exception as exc:  # noqa: BLE001 - one payment's failure never stops the pass
                 log.warning("reconciling payment %s failed: %s", payment_id, type(exc).__name__)
                 errors.append((payment_id, type(exc).__name__))
-                self._failed_look(txns)
+                self._failed_look(payment_id, txns)
                 continue
             if report is None:
                 skipped.append(payment_id)
@@ -111,10 +120,13 @@ class Janitor:
             for settlement in report.settled:
                 log.info("settled transaction %s (%s) %s: %s", settlement.transaction_id, settlement.kind,
                          settlement.status, settlement.note)
+            for caught in report.caught_up:
+                log.info("read payment %s from the provider, which it owed a read", caught)
             settled.extend(report.settled)
             unresolved.extend(report.unresolved)
             marked.extend(report.marked_unknown)
             mismatches.extend(report.mismatches)
+            caught_up.extend(report.caught_up)
         applied = 0
         if not self.stopping.is_set():
             # An event stored while another worker's uncommitted unit was learning its payment's
@@ -129,23 +141,23 @@ class Janitor:
                 log.warning("matching stored events failed %d times, the first: %s", len(failures), first)
                 errors.append(("events", first))
         result = PassReport(started, now(), tuple(settled), tuple(unresolved), tuple(marked), tuple(skipped),
-                            tuple(errors), tuple(mismatches), stopped, applied)
+                            tuple(errors), tuple(mismatches), stopped, applied, tuple(caught_up))
         self.last_pass = result
         if self.on_pass is not None:
             self.on_pass(result)
         return result
 
-    def _failed_look(self, txns: list[Transaction]) -> None:
+    def _failed_look(self, payment_id: str, txns: list[Transaction]) -> None:
         """A look that failed (the provider or the ledger did not answer, or the payment could not
         be claimed) still counts, so a failing payment is retried on its backoff instead of every
-        pass; a pending transaction past its life too (the claim that marks it unknown failed).
+        pass; a pending transaction past its life too (the claim that marks it unknown failed),
+        and the payment's owed read.
 
         Recorded under the payment's lock, from its transactions as they are then: another
         worker's `reconcile()` may have settled them meanwhile (and forgotten their looks), and
         every other writer of a payment's looks takes its lock first, so two never take the
         looks' rows in opposite orders (a deadlock)."""
         at = now()
-        payment_id = str(txns[0].payment_id)
         ids = {t.id for t in txns}
         try:
             with self.service.ledger.unit() as u:
@@ -154,8 +166,11 @@ class Janitor:
                     t.status in (S.UNKNOWN, S.ACCEPTED) or (t.status == S.PENDING and t.expired(at)))]
                 looks = u.looks([t.id for t in current])
                 u.set_looks({t.id: self.backoff.after(t, looks.get(t.id), at) for t in current})
+                read = u.owed_read(payment_id)
+                if read is not None:
+                    u.set_owed_read(payment_id, self.backoff.after(None, read, at))
         except Exception:  # noqa: BLE001 - the ledger itself failing: the next pass tries again
-            log.warning("could not record the failed look at %d transactions", len(txns))
+            log.warning("could not record the failed look at payment %s", payment_id)
 
     def run(self) -> None:
         """Pass after pass until `stop()`; a failed pass is logged and the next one runs (the

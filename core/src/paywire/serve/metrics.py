@@ -108,7 +108,7 @@ class Metrics:
         for settlement in report.settled:
             self.settlements.labels(settlement.kind, settlement.status or "open").inc()
         self.reconcile_errors.inc(len(report.errors))
-        looked = {s.payment_id for s in (*report.settled, *report.unresolved) if s.payment_id}
+        looked = {s.payment_id for s in (*report.settled, *report.unresolved) if s.payment_id} | set(report.caught_up)
         self._mismatched -= looked
         self._mismatched |= {m.payment_id for m in report.mismatches}
         self.mismatched.set(len(self._mismatched))

@@ -202,6 +202,21 @@ K = TransactionKind
 S = TransactionStatus
 
 
+def _owes_read(outcome: CommandResult | BaseException, txn: Transaction, payment: Payment | None,
+               resent: bool) -> bool:
+    """Whether an operation's recorded outcome says the ledger is behind the provider, so its
+    payment owes a read (`PaymentService._catch_up`): a refusal saying the provider's payment is
+    not as the ledger holds it (`state_conflict`), or a success that names a state further on than
+    the operation makes (`rules.behind`) or answers a resend (perhaps the provider's stored answer
+    to the first attempt, the payment as it was then)."""
+    if payment is None:
+        return False
+    if isinstance(outcome, PaywireError):
+        return outcome.state_conflict and txn.status == S.FAILED
+    return (isinstance(outcome, CommandResult) and txn.status == S.SUCCEEDED
+            and (resent or rules.behind(payment, outcome.state)))
+
+
 def _looked(u: LedgerUnit, owner: str | None, txns: Sequence[Transaction], at: datetime) -> None:
     """Record `reconcile()`'s look at `txns` at `at`, in a unit holding their payment's lock: one
     still open is next looked at from `at` on, unless the schedule already says later (a
@@ -712,12 +727,12 @@ class PaymentService:
             exc.__dict__.update(payment_id=txn.payment_id, transaction_id=txn.id)  # what it left unknown
             raise
         try:
-            recorded = self._finish(op, txn, outcome, plan.known)
+            recorded = self._finish(op, txn, outcome, plan.known, resent=plan.resent)
         except Exception:  # noqa: BLE001 - e.g. a connection lost meanwhile: the unit rolled back
             # The provider's answer is in hand: record it once more, on a new connection. The unit
             # is idempotent (it writes only a transaction still pending as this call left it).
             try:
-                recorded = self._finish(op, txn, outcome)
+                recorded = self._finish(op, txn, outcome, resent=plan.resent)
             except Exception as lost:
                 # Sent, and not recorded (the ledger busy, unreachable, refusing the write): the
                 # transaction stays pending, and is settled from the provider once its request can
@@ -729,17 +744,15 @@ class PaymentService:
         txn, payment = recorded
         if txn.settled_by == SettledBy.CALLER:
             _require_callers_record_agrees(txn, outcome)
-        if isinstance(outcome, PaywireError) and outcome.state_conflict and txn.status == S.FAILED and txn.payment_id:
-            # The refusal stands and is raised either way; `details["reconciled"]` says whether
-            # the payment now follows the provider, else `reconcile_error` why not.
-            why = self._catch_up(txn.payment_id)
-            outcome.details.update(reconciled=why is None, **({"reconcile_error": why} if why else {}))
-        elif (isinstance(outcome, CommandResult) and payment is not None and txn.status == S.SUCCEEDED
-              and (plan.resent or rules.behind(payment, outcome.state))):
-            # The success stands; the caller gets the payment as the provider now holds it. A
-            # resend's answer may be the provider's stored answer to the first attempt (Stripe
-            # replays it), the payment as it was then: read it, whatever the answer says.
-            if self._catch_up(payment.id) is None:
+        if payment is not None and _owes_read(outcome, txn, payment, plan.resent):
+            # The outcome stands either way. A refusal is raised, `details["reconciled"]` saying
+            # whether the payment now follows the provider, else `reconcile_error` why not; a
+            # success returns the payment as the provider now holds it (a resend's answer may be
+            # the provider's stored answer to the first attempt, as Stripe replays it).
+            why = self._catch_up(payment.id)
+            if isinstance(outcome, PaywireError):
+                outcome.details.update(reconciled=why is None, **({"reconcile_error": why} if why else {}))
+            elif why is None:
                 payment = self.get_payment(payment.id)
         return self._conclude(txn, payment, outcome)
 
@@ -750,9 +763,12 @@ class PaymentService:
         (`PaywireError.state_conflict`: an authorization that lapsed), or a success naming a
         state further on than the operation made (`rules.behind`: a retry under the key finding
         what an earlier attempt made, voided, expired or refunded since), or any resend's success
-        (perhaps the stored answer to the first attempt). None once the payment
-        follows the provider; otherwise why it could not be read (it stays as recorded until
-        `reconcile(payment_id=...)` or the provider's event)."""
+        (perhaps the stored answer to the first attempt), or a received event (`_apply_received`).
+        None once the payment follows the provider; otherwise why it could not be read. The unit
+        that recorded what made it owe the read marked it so (`_owe_read`), and the read that
+        settles it clears the mark: failing, or never made (the worker stopped), the payment stays
+        as recorded until `reconcile()` or the Janitor reads it (on their schedule), or the
+        provider's event."""
         try:
             self._settle_fetched(payment_id, now())
         except Exception as exc:  # noqa: BLE001 - the operation's own outcome is what the caller gets
@@ -1032,37 +1048,64 @@ class PaymentService:
         return Subject(reference=reference, amount=txn.amount, reason=params.get("reason"), order=order, **common)
 
     def _finish(self, op: _Op, txn: Transaction, outcome: CommandResult | BaseException,
-                known: _Known | None = None) -> tuple[Transaction, Payment | None]:
+                known: _Known | None = None, *, resent: bool = False) -> tuple[Transaction, Payment | None]:
         """Record the outcome and recompute the payment; both as recorded. `known`: the payment
-        as the pending unit left it, read again only if the ledger changed since."""
+        as the pending unit left it, read again only if the ledger changed since. An outcome that
+        says the ledger is behind the provider (`_owes_read`; `resent`: the request was sent
+        before) marks the payment as owing a read in the same unit, so no stop between recording
+        it and the read loses that."""
+        # The pending record had to be durable before sending; the outcome need not be: if a
+        # power loss takes it (and the mark with it), the transaction is pending again and
+        # reconciliation settles it from the provider.
+        with self.ledger.unit(durable=False) as u:
+            recorded, payment = self._record(u, txn, outcome, known)
+            if _owes_read(outcome, recorded, payment, resent):
+                assert payment is not None
+                self._owe_read(u, payment)
+            return recorded, payment
+
+    def _record(self, u: LedgerUnit, txn: Transaction, outcome: CommandResult | BaseException,
+                known: _Known | None) -> tuple[Transaction, Payment | None]:
+        """`_finish`'s record of the outcome, in its unit."""
         if isinstance(outcome, CommandResult):
             finished = succeeded(txn, outcome)
         elif is_unknown(outcome):
             finished = unknown(txn, outcome)
         else:
             finished = failed(txn, outcome)
-        # The pending record had to be durable before sending; the outcome need not be: if a
-        # power loss takes it, the transaction is pending again and reconciliation settles it.
-        with self.ledger.unit(durable=False) as u:
-            payment: Payment | None
-            if known is not None and u.unchanged_since(known.mark):
-                payment, txns = known.payment, known.txns
-                recorded = u.finish_transaction(finished, claimed_at=txn.updated_at)
-            else:
-                payment, txns, recorded = u.finish_locked(txn.payment_id, finished, claimed_at=txn.updated_at)
-            if not recorded:
-                # Changed meanwhile: taken for abandoned (unknown), concluded not applied by
-                # reconciliation, sent again, or settled by a webhook. The provider's own answer
-                # wins over a guess; otherwise their record stands.
-                current = next((t for t in txns if t.id == txn.id), None) or u.transaction(txn.id)
-                assert current is not None
-                if not self._overrules(u, finished, current, txns):
-                    return current, payment
-            if payment is not None:
-                # The row just written is `finished`: no need to read it back.
-                txns = [finished if t.id == finished.id else t for t in txns]
-                payment = self._apply(u, payment, finished, outcome, txns)
-            return finished, payment
+        payment: Payment | None
+        if known is not None and u.unchanged_since(known.mark):
+            payment, txns = known.payment, known.txns
+            recorded = u.finish_transaction(finished, claimed_at=txn.updated_at)
+        else:
+            payment, txns, recorded = u.finish_locked(txn.payment_id, finished, claimed_at=txn.updated_at)
+        if not recorded:
+            # Changed meanwhile: taken for abandoned (unknown), concluded not applied by
+            # reconciliation, sent again, or settled by a webhook. The provider's own answer
+            # wins over a guess; otherwise their record stands.
+            current = next((t for t in txns if t.id == txn.id), None) or u.transaction(txn.id)
+            assert current is not None
+            if not self._overrules(u, finished, current, txns):
+                return current, payment
+        if payment is not None:
+            # The row just written is `finished`: no need to read it back.
+            txns = [finished if t.id == finished.id else t for t in txns]
+            payment = self._apply(u, payment, finished, outcome, txns)
+        return finished, payment
+
+    def _owe_read(self, u: LedgerUnit, payment: Payment) -> None:
+        """Mark the locked payment as owing a read from the provider, due once the read its
+        caller makes next (`_catch_up`) can no longer be under way: no other worker reads it
+        meanwhile, and one reads it after, should that read fail or never be made. A mark already
+        there keeps its looks and a later next look (a Janitor's backoff)."""
+        lease = self._read_lease(payment.method, now())
+        previous = u.owed_read(payment.id)
+        u.set_owed_read(payment.id, Look(previous.looks, max(previous.next_at, lease)) if previous
+                        else Look(0, lease))
+
+    def _read_lease(self, method: str, at: datetime) -> datetime:
+        """When a read of a payment of `method` begun at `at` can no longer be under way."""
+        return at + timedelta(seconds=self.gateway.longest_life(method, "fetch") + self.margin)
 
     @staticmethod
     def _overrules(u: LedgerUnit, answer: Transaction, current: Transaction, txns: Sequence[Transaction]) -> bool:
@@ -1205,10 +1248,15 @@ class PaymentService:
         is settled on its own, each waiting event applied on its own: one that cannot be is
         reported in `errors`, and the rest go on.
 
+        Payments that owe a read (an answer or an event said the ledger is behind the provider,
+        and the read the service made then failed or was never made: see `_catch_up`) are read
+        too, even with nothing open; the report's `caught_up` names those read.
+
         `limit` takes the open transactions looked at least recently (never first, then oldest
-        first), and each look is recorded in the ledger's schedule: open transactions the
-        provider leaves undecided (a bank transfer's days) or cannot answer for run after run
-        never keep newer ones waiting. A look here never delays the Janitor's next one
+        first), and as many payments owing a read, the earliest next look first; each look is
+        recorded in the ledger's schedule: open transactions the provider leaves undecided (a
+        bank transfer's days) or cannot answer for run after run, and payments whose read keeps
+        failing, never keep newer ones waiting. A look here never delays the Janitor's next one
         (`reconcile_claimed`), nor brings it forward.
         """
         require_text(payment_id, "payment_id")
@@ -1229,6 +1277,10 @@ class PaymentService:
         by_payment: dict[str | None, list[Transaction]] = {}
         if payment_id is not None:
             by_payment[self.get_payment(payment_id).id] = []  # asked about it: look even if nothing is open
+        owed = self.ledger.owed_reads(payment_id=payment_id, limit=limit)
+        for marked_id in owed:
+            by_payment.setdefault(marked_id, [])
+        caught_up: list[str] = []
         for txn in self.ledger.list_by_look(payment_id=payment_id, statuses=[S.UNKNOWN, S.ACCEPTED], limit=limit):
             by_payment.setdefault(txn.payment_id, []).append(txn)
         for owner, txns in by_payment.items():
@@ -1246,13 +1298,15 @@ class PaymentService:
             settled.extend(d for d in decisions if d.status is not None)
             unresolved.extend(d for d in decisions if d.status is None)
             mismatches.extend(differences)
+            if owner in owed:
+                caught_up.append(owner)
         try:
             applied, failures = self._match_unmatched(limit)
         except Exception as exc:  # noqa: BLE001 - e.g. the ledger busy: what was settled is still reported
             applied, failures = 0, [("events", exc)]
         errors.extend((event, _why(exc)) for event, exc in failures)
         return ReconcileReport(tuple(marked), tuple(settled), tuple(unresolved), tuple(errors), applied,
-                               tuple(mismatches))
+                               tuple(mismatches), tuple(caught_up))
 
     def _unfetchable(self, txn: Transaction, at: datetime) -> str:
         """What settles an open vault or unvault, which no payment holds for `reconcile()` to ask
@@ -1292,11 +1346,15 @@ class PaymentService:
 
     def _look_failed(self, owner: str | None, txns: Sequence[Transaction], at: datetime) -> None:
         """Record a look that settled nothing (the provider did not answer, or a vault outcome),
-        so the next `reconcile(limit)` reaches the transactions behind these first."""
+        so the next `reconcile(limit)` reaches the transactions, and the payments owing a read,
+        behind these first."""
         try:
             with self.ledger.unit() as u:
                 if owner is not None:
                     u.payment(owner, lock=True)  # no settling unit writes them meanwhile
+                    read = u.owed_read(owner)
+                    if read is not None:  # as `_looked` keeps a transaction's looks
+                        u.set_owed_read(owner, Look(read.looks, max(read.next_at, at)))
                 _looked(u, owner, txns, at)
         except Exception:  # noqa: BLE001 - the ledger failing too: the next run looks at them first again
             log.warning("could not record reconcile's look at %d transactions", len(txns))
@@ -1326,8 +1384,9 @@ class PaymentService:
                         claimed: tuple[Payment, Sequence[Transaction]] | None = None,
                         then: Callable[[LedgerUnit], None] | None = None) -> tuple[list[Settlement], list[Mismatch]]:
         """Ask the provider about the payment (no lock is held meanwhile), then settle what it
-        said under the payment's lock, and run `then` in that unit. An answer is settled only if
-        the payment did not change while the provider was asked: a webhook or an operation
+        said under the payment's lock, clear its mark of an owed read (`_owe_read`), and run
+        `then` in that unit. An answer is settled only if the payment did not change while the
+        provider was asked (a mark set meanwhile came with such a change): a webhook or an operation
         recorded meanwhile may be newer than the answer, which would take back what it recorded
         (the provider's totals replace the payment's floors). The provider is asked again then."""
         payment, txns = claimed or (self.get_payment(payment_id), None)
@@ -1338,6 +1397,7 @@ class PaymentService:
                 assert current is not None
                 if current.updated_at == payment.updated_at:
                     current, decisions, differences = settle(u, current, result, at)
+                    u.set_owed_read(payment_id, None)  # read: whatever made it owe one is settled
                     apply_waiting(u, current, self._capabilities(current.method), methods=self._siblings(current.method))
                     if then is not None:
                         then(u)
@@ -1354,13 +1414,15 @@ class PaymentService:
         ask the provider about one payment at once. Here a short unit claims the payment's row,
         skipping it when another worker holds it (PostgreSQL's `FOR UPDATE SKIP LOCKED`), marks
         pending transactions past their `settle_after` unknown, and checks in the ledger's
-        schedule (`paywire_reconcile_looks`) that one of its open transactions is due; it then
-        records their next look as after the fetch's longest life (a lease), so no other worker
-        takes them meanwhile, and lets the row go: the provider is asked with no lock held, so
-        webhooks and operations on the payment never wait for it. A second unit settles what
-        the provider said, under the payment's lock as `reconcile()` does, and records each
+        schedule (`paywire_reconcile_looks`, `paywire_owed_reads`) that one of its open
+        transactions, or the read the payment owes, is due; it then records their next look as
+        after the fetch's longest life (a lease), so no other worker takes them meanwhile, and
+        lets the row go: the provider is asked with no lock held, so webhooks and operations on
+        the payment never wait for it. A second unit settles what the provider said, under the
+        payment's lock as `reconcile()` does, clears the owed read, and records each
         transaction's next look (`backoff`, default `Backoff()`) or forgets it once settled. A
-        worker that stops in between leaves the lease to expire. Nothing is ever resent.
+        worker that stops in between, or a read that fails, leaves the lease to expire (the
+        Janitor then backs off). Nothing is ever resent.
         """
         backoff = backoff or Backoff()
         at = now()
@@ -1375,10 +1437,13 @@ class PaymentService:
             txns = u.transactions(payment_id) if marked else txns
             looking = [t for t in txns if t.status in (S.UNKNOWN, S.ACCEPTED)]
             looks = u.looks([t.id for t in looking])
-            if not [t for t in looking if is_due(t, looks.get(t.id), at)]:
+            read = u.owed_read(payment_id)
+            if not [t for t in looking if is_due(t, looks.get(t.id), at)] and (read is None or read.next_at > at):
                 return ReconcileReport(marked)  # settled meanwhile, or another worker just looked
-            lease = at + timedelta(seconds=self.gateway.longest_life(payment.method, "fetch") + self.margin)
+            lease = self._read_lease(payment.method, at)
             u.set_looks({t.id: Look(looks[t.id].looks if t.id in looks else 0, lease) for t in looking})
+            if read is not None:
+                u.set_owed_read(payment_id, Look(read.looks, lease))
         def schedule(u: LedgerUnit) -> None:
             still = {t.id: t for t in u.transactions(payment_id) if t.status in (S.UNKNOWN, S.ACCEPTED)}
             u.set_looks({t.id: backoff.after(still[t.id], looks.get(t.id), now()) if t.id in still else None
@@ -1386,7 +1451,8 @@ class PaymentService:
 
         decisions, differences = self._settle_fetched(payment_id, at, (payment, txns), schedule)
         return ReconcileReport(marked, tuple(d for d in decisions if d.status is not None),
-                               tuple(d for d in decisions if d.status is None), (), 0, tuple(differences))
+                               tuple(d for d in decisions if d.status is None), (), 0, tuple(differences),
+                               (payment_id,) if read is not None else ())
 
     def match_unmatched(self, limit: int = 1000) -> int:
         """Apply stored unmatched events that name a payment the ledger now knows (one whose
@@ -1449,7 +1515,7 @@ class PaymentService:
                 return False
             stored, behind = self._apply_received(u, payment, attrs.evolve(current, payment_id=owner))
         if behind:
-            self._catch_up(owner)  # failing, the event stands as applied: reconcile reads it later
+            self._catch_up(owner)  # failing, the event stands as applied: its mark has reconcile() read it later
         return stored.status == EventStatus.APPLIED
 
     # -- webhooks -------------------------------------------------------------------------------
@@ -1547,16 +1613,17 @@ class PaymentService:
             assert payment is not None
             applied, behind = self._apply_received(u, payment, attrs.evolve(stored, payment_id=owner))
         if behind:
-            self._catch_up(owner)  # failing, the event stands as applied: reconcile reads it later
+            self._catch_up(owner)  # failing, the event stands as applied: its mark has reconcile() read it later
         return WebhookReceipt(stored.provider, stored.event_id, stored.kind, applied.status, owner)
 
     def _apply_received(self, u: LedgerUnit, payment: Payment, event: StoredEvent) -> tuple[StoredEvent, bool]:
         """Apply a received event to its locked payment, then the events that waited for it (it may
         have given the payment an id they name). Returns the event as stored, and whether the
-        payment must then be read from the provider (`_catch_up`): see `_offers_undone`; and a
-        reversed event that undid nothing, naming no capture, refund or sale of the ledger's: an
-        object only a provider-reported total counts (the authorization the Control Panel
-        captured, declined at settlement), whose undoing is the provider's to say."""
+        payment must then be read from the provider (`_catch_up`), marked so in this unit
+        (`_owe_read`): see `_offers_undone`; and a reversed event that undid nothing, naming no
+        capture, refund or sale of the ledger's: an object only a provider-reported total counts
+        (the authorization the Control Panel captured, declined at settlement), whose undoing is
+        the provider's to say."""
         caps = self._capabilities(payment.method)
         watch = payment.flow == K.AUTHORIZE or event.kind == EventKind.REVERSED
         before = u.transactions(payment.id) if watch else ()
@@ -1570,4 +1637,7 @@ class PaymentService:
         unattributed = (event.kind == EventKind.REVERSED and applied.status == EventStatus.APPLIED
                         and sum(t.kind == K.REVERSAL for t in after) == sum(t.kind == K.REVERSAL for t in before)
                         and not any(t.kind in moved and t.provider_reference == event.reference for t in after))
-        return applied, unattributed or _offers_undone(payment, after, _undone_captures(before))
+        behind = unattributed or _offers_undone(payment, after, _undone_captures(before))
+        if behind:
+            self._owe_read(u, payment)
+        return applied, behind

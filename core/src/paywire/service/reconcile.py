@@ -90,6 +90,9 @@ class ReconcileReport:
     errors: tuple[tuple[str, str], ...] = ()
     events_applied: int = 0
     mismatches: tuple[Mismatch, ...] = ()
+    # payments read because they owed a read (an answer or an event said the ledger was behind
+    # the provider, and the read then failed or was never made), now as the provider holds them
+    caught_up: tuple[str, ...] = ()
 
     @property
     def clean(self) -> bool:

@@ -1,7 +1,9 @@
 """When reconciliation looks at an open transaction again: the outcome model's schedule.
 
 A transaction is looked at only once its request can no longer land (`settle_after`); a look
-that leaves it open (the provider has not decided) pushes its next look further out. The looks
+that leaves it open (the provider has not decided) pushes its next look further out. A payment
+that owes a read (an answer or an event said the ledger is behind the provider) follows the same
+schedule, kept by payment: a read that fails pushes the next one further out. The looks
 are kept in the ledger (`Look`), so every worker sharing it follows one schedule.
 """
 
@@ -32,11 +34,12 @@ class Backoff:
             return float(self.cap)
         return float(min(self.cap, grown))
 
-    def after(self, txn: Transaction, previous: Look | None, at: datetime) -> Look:
-        """The look just taken at `at`, and when the next may be (never before `settle_after`)."""
+    def after(self, txn: Transaction | None, previous: Look | None, at: datetime) -> Look:
+        """The look just taken at `at`, and when the next may be (for a transaction, never before
+        its `settle_after`; None: a payment's owed read, which no request's life holds back)."""
         looks = (previous.looks if previous else 0) + 1
         next_at = at + timedelta(seconds=self.delay(looks))
-        return Look(looks, max(next_at, txn.settle_after) if txn.settle_after else next_at)
+        return Look(looks, max(next_at, txn.settle_after) if txn and txn.settle_after else next_at)
 
 
 def is_due(txn: Transaction, look: Look | None, at: datetime) -> bool:

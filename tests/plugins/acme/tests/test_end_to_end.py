@@ -22,7 +22,7 @@ from paywire import (
     Subject,
     hookimpl,
 )
-from paywire.testing.emulator import EmulatorServer, Reply
+from paywire.testing.emulator import EmulatorServer, Fault, Reply
 from paywire_acme.emulator import AcmeEmulator
 
 
@@ -117,3 +117,31 @@ def test_a_success_a_policy_refuses_under_a_decline_code_of_the_providers_table_
         assert refused.value.code == "card_declined" and len(app.payments) == 1
         (txn,) = service.list_transactions()
         assert txn.status == "unknown", "Acme made the payment: never recorded as failed"
+
+
+def test_a_capture_replayed_after_acme_refunded_it_is_read_by_the_next_reconcile(acme, tmp_path) -> None:
+    """The capture's answer is lost; Acme refunds the payment (its dashboard); the same call sent
+    again gets Acme's stored answer to the first attempt (captured, nothing refunded), and the
+    read after it fails. The ledger then claims a refundable capture Acme no longer holds, until
+    the next `reconcile()`, which names no payment: the payment owes that read."""
+    app, url = acme
+    plugins = Plugins()
+    plugins.register(paywire_acme)
+    eur = Money.of("30.00", "EUR")
+    with Gateway([MethodConfig(code="acme", base_url=url, credentials={"api_key": "acme_test_key"})],
+                 plugins=plugins) as gateway, SQLiteLedger(str(tmp_path / "ledger.db")) as ledger:
+        service = PaymentService(gateway, ledger)
+        payment = service.authorize("acme", eur, source="tok_ok", idempotency_key="replayed-auth")
+        app.inject(Fault(kind="drop_after", method="POST", path=r"/capture$", times=10))  # every attempt
+        with pytest.raises(OutcomeUnknown):
+            service.capture(payment.id, eur, idempotency_key="replayed-capture")
+        app.clear_faults()
+        gateway.execute("acme", "refund", Subject(reference=payment.reference, amount=eur, idempotency_key="dashboard"))
+        app.inject(Fault(kind="status", status=500, method="GET", path=r"^/v1/payments/[^/]+$", times=100))
+        payment = service.capture(payment.id, eur, idempotency_key="replayed-capture")
+        assert (payment.captured, payment.refunded) == (eur, Money.zero("EUR"))  # the replay, as recorded
+        app.clear_faults()
+        report = service.reconcile()
+        payment = service.get_payment(payment.id)
+        assert (payment.captured, payment.refunded, payment.refundable) == (eur, eur, Money.zero("EUR"))
+        assert report.caught_up == (payment.id,) and report.clean, report

@@ -1,0 +1,246 @@
+"""A payment owes a read from the provider when an answer or an event said the ledger is behind it
+(a resend's success, perhaps the provider's stored answer to the first attempt; a refusal with
+`state_conflict`; an event that leaves the ledger offering what the provider may no longer hold).
+The service reads it at once; the mark that it owes one is written with what made it owe one, so
+when that read fails (the provider unreachable) or never runs (the worker stopped), `reconcile()`
+and the Janitor read it later, on the schedule other looks follow. A ledger without marks reads
+nothing more. Against the FakePay emulator over loopback HTTP, on both ledger backends."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import timedelta
+
+import pytest
+
+from paywire import EventKind, OutcomeUnknown, PaywireError
+from paywire.ledger import Payment, PaymentState
+from paywire.ledger.model import Look, now
+from paywire.serve import Backoff, Janitor
+from paywire.service import PaymentService, WebhookReceipt
+from paywire.testing.emulator import Fault
+from tests.ledger.fakepay import FakePayApp
+from tests.ledger.support import agree, eur, ledger_totals, wait_until
+
+READS = r"^/v1/payments/[^/]+$"  # the fetch: GET /v1/payments/<id>
+
+
+def _unreachable(app: FakePayApp) -> None:
+    """Every read of a payment fails (500) until the faults are cleared."""
+    app.inject(Fault(kind="status", status=500, method="GET", path=READS, times=1_000))
+
+
+def _reads(app: FakePayApp, since: int) -> int:
+    """Reads of a payment the provider answered since `since` calls."""
+    return sum(1 for method, path in app.calls[since:] if method == "GET")
+
+
+def _refused_reads(app: FakePayApp) -> int:
+    """Reads of a payment refused while the provider was unreachable (`_unreachable`)."""
+    return sum(1_000 - left for fault, left in app._faults if fault.kind == "status" and fault.method == "GET")
+
+
+def _refund_at_provider(app: FakePayApp, cap_id: str) -> None:
+    """The whole capture refunded in the provider's dashboard, with no word to the ledger."""
+    with app.lock:
+        cap = app.captures[cap_id]
+        payment = app.payments[cap["payment"]]
+        refund = {"id": app._id("re"), "amount": cap["amount"], "currency": payment["currency"], "capture": cap_id,
+                  "payment": payment["id"], "status": "succeeded", "idempotency_key": None}
+        app.refunds[refund["id"]] = refund
+        payment["_refunds"].append(refund["id"])
+        cap["refunded"] += refund["amount"]
+        payment["refunded"] += refund["amount"]
+        app._restate(payment)
+
+
+def _resend_of_a_refunded_capture(service: PaymentService, app: FakePayApp) -> Callable[[], object]:
+    """The same capture call again, whose first answer was lost and which the provider refunded
+    since: it replays its stored answer (captured, nothing refunded)."""
+    payment = service.authorize("fakepay", eur("10.00"), source="tok_ok")
+    app.inject(Fault("drop_after", method="POST", path="/captures$"))
+    with pytest.raises(OutcomeUnknown):
+        service.capture(payment.id, eur("10.00"))
+    _refund_at_provider(app, app.payments[payment.reference or ""]["_captures"][0])
+    return lambda: service.capture(payment.id, eur("10.00"))
+
+
+def _void_of_a_lapsed_authorization(service: PaymentService, app: FakePayApp) -> Callable[[], object]:
+    """A void of an authorization that lapsed at the provider, which refuses it (`state_conflict`)."""
+    payment = service.authorize("fakepay", eur("10.00"), source="tok_ok")
+    app.lapse(payment.reference or "")
+    return lambda: service.void(payment.id)
+
+
+def _event_of_a_declined_capture(service: PaymentService, app: FakePayApp) -> Callable[[], object]:
+    """The delivery of an event saying the only capture, of all that was authorized, was declined
+    at settlement; the provider released the authorization with it, which the event does not say."""
+    payment = service.authorize("fakepay", eur("10.00"), source="tok_ok")
+    payment = service.capture(payment.id, eur("10.00"), final=False)
+    cap_id = service.list_transactions(payment.id)[-1].provider_reference or ""
+    with app.lock:
+        app.captures[cap_id]["status"] = "failed"
+        app.payments[payment.reference or ""].update(captured=0, status="voided", closed=True)
+    event = app.event("evt_declined", EventKind.REVERSED, cap_id, references={"payment": payment.reference or ""})
+    return lambda: service.receive_webhook("fakepay", *event)
+
+
+def _resent_capture_read_back_fails(service: PaymentService, app: FakePayApp) -> str:
+    """A capture whose answer was lost, refunded at the provider since, resent: the provider
+    replays its stored answer (captured, nothing refunded) and the read after it fails."""
+    resend = _resend_of_a_refunded_capture(service, app)
+    _unreachable(app)
+    payment = resend()
+    assert isinstance(payment, Payment)
+    assert ledger_totals(payment) == (1_000, 1_000, 0)  # the replay, as recorded: more than the provider holds
+    assert app.totals(payment.reference or "") == (1_000, 1_000, 1_000)
+    return payment.id
+
+
+def _refusal_read_fails(service: PaymentService, app: FakePayApp) -> str:
+    void = _void_of_a_lapsed_authorization(service, app)
+    _unreachable(app)
+    with pytest.raises(PaywireError) as refused:
+        void()
+    assert refused.value.state_conflict and refused.value.details["reconciled"] is False
+    payment_id = str(refused.value.payment_id)
+    assert service.get_payment(payment_id).state == PaymentState.AUTHORIZED  # a hold the provider no longer has
+    return payment_id
+
+
+def _event_read_fails(service: PaymentService, app: FakePayApp) -> str:
+    deliver = _event_of_a_declined_capture(service, app)
+    _unreachable(app)
+    receipt = deliver()
+    assert isinstance(receipt, WebhookReceipt) and receipt.status == "applied"
+    payment = service.get_payment(str(receipt.payment_id))
+    assert (payment.state, payment.capturable) == (PaymentState.AUTHORIZED, eur("10.00"))  # offered again
+    return payment.id
+
+
+def _as_the_provider_holds(service: PaymentService, app: FakePayApp, payment_id: str) -> None:
+    """`agree`, and a hold the provider released is released in the ledger too (FakePay keeps its
+    authorized total when it voids)."""
+    agree(service, app, payment_id)
+    payment = service.get_payment(payment_id)
+    if app.payments[payment.reference or ""]["status"] == "voided":
+        assert (payment.state, payment.capturable) == (PaymentState.VOIDED, eur("0.00"))
+
+
+OWING = {"resend": _resent_capture_read_back_fails, "state_conflict": _refusal_read_fails,
+         "event": _event_read_fails}
+
+
+@pytest.mark.parametrize("path", sorted(OWING))
+def test_a_payment_whose_catch_up_read_failed_is_read_by_the_next_reconcile(
+        service: PaymentService, app: FakePayApp, path: str) -> None:
+    payment_id = OWING[path](service, app)
+    app.clear_faults()
+    report = service.reconcile()  # no payment named: the mark is what finds it
+    _as_the_provider_holds(service, app, payment_id)
+    assert report.caught_up == (payment_id,) and report.clean, report
+    assert service.ledger.owed_reads() == {}
+    since = len(app.calls)
+    service.reconcile()
+    assert _reads(app, since) == 0  # read once: the mark is gone
+
+
+@pytest.mark.parametrize("path", sorted(OWING))
+def test_reconcile_while_the_provider_is_still_unreachable_keeps_the_mark(
+        service: PaymentService, app: FakePayApp, path: str) -> None:
+    payment_id = OWING[path](service, app)
+    report = service.reconcile()
+    assert report.caught_up == () and [e[0] for e in report.errors] == [payment_id], report
+    assert payment_id in service.ledger.owed_reads()
+    app.clear_faults()
+    assert service.reconcile().caught_up == (payment_id,)
+    _as_the_provider_holds(service, app, payment_id)
+
+
+def test_a_read_that_settles_the_payment_leaves_no_mark(service: PaymentService, app: FakePayApp) -> None:
+    payment = service.authorize("fakepay", eur("10.00"), source="tok_ok")
+    app.lapse(payment.reference or "")
+    with pytest.raises(PaywireError) as refused:
+        service.void(payment.id)
+    assert refused.value.details["reconciled"] is True
+    assert service.ledger.owed_reads() == {}
+    since = len(app.calls)
+    assert service.reconcile().caught_up == ()
+    assert _reads(app, since) == 0
+
+
+@pytest.mark.parametrize("start", [_resend_of_a_refunded_capture, _void_of_a_lapsed_authorization,
+                                   _event_of_a_declined_capture], ids=["resend", "state_conflict", "event"])
+def test_the_mark_is_in_the_ledger_before_the_read_is_sent(
+        service: PaymentService, app: FakePayApp, start: Callable[[PaymentService, FakePayApp], Callable[[], object]]
+) -> None:
+    """Written in the unit that records the answer or applies the event, so a worker that stops
+    between that unit and its read leaves the mark behind; the read, once made, clears it."""
+    call = start(service, app)
+    app.inject(Fault("hold", method="GET", path=READS))
+    ended: list[object] = []
+
+    def run() -> None:
+        try:
+            ended.append(call())
+        except PaywireError as exc:
+            ended.append(exc)
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    try:
+        assert app.wait_until_held(1, timeout=30)
+        [payment_id] = service.ledger.owed_reads()  # committed while the read is on its way
+    finally:
+        app.release_held()
+        worker.join(30)
+    [result] = ended
+    if isinstance(result, PaywireError):
+        assert result.details["reconciled"] is True
+    assert service.ledger.owed_reads() == {}
+    _as_the_provider_holds(service, app, payment_id)
+
+
+def test_a_ledger_without_marks_reads_nothing_more(service: PaymentService, app: FakePayApp) -> None:
+    for _ in range(3):
+        payment = service.authorize("fakepay", eur("10.00"), source="tok_ok")
+        service.capture(payment.id, eur("4.00"))
+    since = len(app.calls)
+    report = service.reconcile()
+    assert report.clean and report.caught_up == () and _reads(app, since) == 0
+
+
+def test_reconcile_reads_at_most_limit_marked_payments_least_recently_looked_at_first(
+        service: PaymentService, app: FakePayApp) -> None:
+    owing = [_refusal_read_fails(service, app) for _ in range(3)]
+    app.clear_faults()
+    first = service.reconcile(limit=2).caught_up
+    assert len(first) == 2 and set(first) < set(owing)
+    assert service.reconcile(limit=2).caught_up == tuple(set(owing) - set(first))
+    assert service.ledger.owed_reads() == {}
+    for payment_id in owing:
+        _as_the_provider_holds(service, app, payment_id)
+
+
+def test_the_janitor_reads_a_marked_payment_on_its_backoff(fast_service: PaymentService, app: FakePayApp) -> None:
+    service = fast_service
+    payment_id = _refusal_read_fails(service, app)
+    lease = service.ledger.owed_reads()[payment_id]
+    assert lease.looks == 0
+    wait_until(lambda: now() >= lease.next_at, "the read's lease passed")  # the refusing call's own read's life
+    janitor = Janitor(service, backoff=Backoff(first=3600, cap=3600))
+    refused = _refused_reads(app)  # the refusing call's own read
+    report = janitor.run_pass()
+    assert [e[0] for e in report.errors] == [payment_id] and _refused_reads(app) == refused + 1
+    look = service.ledger.owed_reads()[payment_id]
+    assert look.looks == 1 and look.next_at - now() > timedelta(minutes=59)
+    janitor.run_pass()  # not due: an unreachable provider is not asked again meanwhile
+    assert _refused_reads(app) == refused + 1
+    app.clear_faults()
+    with service.ledger.unit() as u:  # an hour later, as far as the schedule knows
+        u.set_owed_read(payment_id, Look(1, now()))
+    report = janitor.run_pass()
+    assert report.caught_up == (payment_id,) and not report.errors, report
+    assert service.ledger.owed_reads() == {}
+    _as_the_provider_holds(service, app, payment_id)
