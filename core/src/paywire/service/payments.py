@@ -202,15 +202,12 @@ K = TransactionKind
 S = TransactionStatus
 
 
-def _owes_read(outcome: CommandResult | BaseException, txn: Transaction, payment: Payment | None,
-               resent: bool) -> bool:
+def _owes_read(outcome: CommandResult | BaseException, txn: Transaction, payment: Payment, resent: bool) -> bool:
     """Whether an operation's recorded outcome says the ledger is behind the provider, so its
     payment owes a read (`PaymentService._catch_up`): a refusal saying the provider's payment is
     not as the ledger holds it (`state_conflict`), or a success that names a state further on than
     the operation makes (`rules.behind`) or answers a resend (perhaps the provider's stored answer
     to the first attempt, the payment as it was then)."""
-    if payment is None:
-        return False
     if isinstance(outcome, PaywireError):
         return outcome.state_conflict and txn.status == S.FAILED
     return (isinstance(outcome, CommandResult) and txn.status == S.SUCCEEDED
@@ -741,10 +738,11 @@ class PaymentService:
                 unknown = (OutcomeUnknown.instead_of(lost, said) if isinstance(lost, PaywireError) else
                            OutcomeUnknown(f"{type(lost).__name__}: {redact(str(lost))}; {said}"))
                 raise attach(unknown, txn.payment_id, txn.id) from lost
-        txn, payment = recorded
+        txn, payment, owes = recorded
         if txn.settled_by == SettledBy.CALLER:
             _require_callers_record_agrees(txn, outcome)
-        if payment is not None and _owes_read(outcome, txn, payment, plan.resent):
+        if owes:
+            assert payment is not None
             # The outcome stands either way. A refusal is raised, `details["reconciled"]` saying
             # whether the payment now follows the provider, else `reconcile_error` why not; a
             # success returns the payment as the provider now holds it (a resend's answer may be
@@ -1048,21 +1046,22 @@ class PaymentService:
         return Subject(reference=reference, amount=txn.amount, reason=params.get("reason"), order=order, **common)
 
     def _finish(self, op: _Op, txn: Transaction, outcome: CommandResult | BaseException,
-                known: _Known | None = None, *, resent: bool = False) -> tuple[Transaction, Payment | None]:
-        """Record the outcome and recompute the payment; both as recorded. `known`: the payment
-        as the pending unit left it, read again only if the ledger changed since. An outcome that
-        says the ledger is behind the provider (`_owes_read`; `resent`: the request was sent
-        before) marks the payment as owing a read in the same unit, so no stop between recording
-        it and the read loses that."""
+                known: _Known | None = None, *, resent: bool = False) -> tuple[Transaction, Payment | None, bool]:
+        """Record the outcome and recompute the payment; both as recorded, and whether the payment
+        owes a read. `known`: the payment as the pending unit left it, read again only if the
+        ledger changed since. An outcome that says the ledger is behind the provider
+        (`_owes_read`; `resent`: the request was sent before) marks the payment as owing a read
+        in the same unit, so no stop between recording it and the read loses that."""
         # The pending record had to be durable before sending; the outcome need not be: if a
         # power loss takes it (and the mark with it), the transaction is pending again and
         # reconciliation settles it from the provider.
         with self.ledger.unit(durable=False) as u:
             recorded, payment = self._record(u, txn, outcome, known)
-            if _owes_read(outcome, recorded, payment, resent):
+            owes = payment is not None and _owes_read(outcome, recorded, payment, resent)
+            if owes:
                 assert payment is not None
                 self._owe_read(u, payment)
-            return recorded, payment
+            return recorded, payment, owes
 
     def _record(self, u: LedgerUnit, txn: Transaction, outcome: CommandResult | BaseException,
                 known: _Known | None) -> tuple[Transaction, Payment | None]:
