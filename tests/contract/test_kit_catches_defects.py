@@ -414,8 +414,11 @@ def test_each_defect_fails_only_the_properties_it_violates(kit_run: Outcomes, va
     failed = sorted(test for test, (outcome, _) in kit_run[variant].items() if outcome in ("failure", "error"))
     # A builder that consumes the subject changes what every resend sends: each check that sends
     # one subject twice (replays, lost answers, duplicates in flight, the key on the wire) catches
-    # it, eight in all.
-    assert 0 < len(failed) <= (8 if variant == "TestWritesSubject" else 4), failed
+    # it, eight in all. Answers decided later reported succeeded by both the sale and the capture
+    # break the payment decided later and the capture decided later (each decided either way) and
+    # the emulator's events about it: six.
+    most = {"TestWritesSubject": 8, "TestAcceptedAsSucceeded": 6}.get(variant, 4)
+    assert 0 < len(failed) <= most, failed
 
 
 def test_a_capability_the_plugin_does_not_declare_is_skipped_with_the_reason(kit_run: Outcomes) -> None:

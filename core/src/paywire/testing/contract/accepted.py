@@ -13,6 +13,7 @@ from collections.abc import Callable
 import pytest
 
 from paywire.command.result import CommandResult, ProviderState
+from paywire.errors import PaywireError
 from paywire.gateway_definition import Capabilities
 from paywire.money import Money
 from paywire.testing.contract.checks import part_of
@@ -82,6 +83,9 @@ class AcceptedOutcomeContract(ContractFixtures):
         if waiting.state == ProviderState.CAPTURED or not _zero(waiting.captured):
             problems.append(f"while undecided fetch reports {waiting.state!r} with captured {waiting.captured!r}: "
                             "money the provider has not decided is counted")
+        if taken is first and not _zero(waiting.authorized):
+            problems.append(f"while the sale is undecided fetch reports authorized {waiting.authorized!r}: nothing "
+                            "is held until the provider decides (reconciliation would record the payment authorized)")
         problems += operation_problems(waiting, "capture", taken.reference, "accepted")
         settle(taken.reference, succeed)
         decided = harness.fetch(payment)
@@ -95,6 +99,53 @@ class AcceptedOutcomeContract(ContractFixtures):
                 problems.append(f"decided refused, fetch reports {decided.state!r} with captured {decided.captured!r}")
             problems += operation_problems(decided, "capture", taken.reference, "failed")
         assert not problems, "an accepted payment was reported wrongly:\n" + "\n".join(problems)
+
+    @pytest.mark.parametrize("succeed", [True, False], ids=["decided-paid", "decided-refused"])
+    def test_a_capture_decided_later_is_accepted_and_counted_only_once_decided(
+        self, harness: ContractHarness, capabilities: Capabilities, accepted_amount: Money,
+        accepted_source: str | None, settle_accepted: Settle | None, succeed: bool,
+    ) -> None:
+        """The capture of an authorization made with the "accepted" source, where the check above
+        paid by sale: its answer must agree with `fetch`. A capture answered `succeeded` that the
+        provider has not decided is counted by the ledger as money held, which the bank may yet
+        refuse; one answered `accepted` is reported as decided once `settle` decides it."""
+        settle, source = _needs(settle_accepted, accepted_source, "accepted")
+        if not (capabilities.capture and "capture" in harness.commands):
+            pytest.skip(f"{harness.provider} has no capture")
+        if not (capabilities.sale and "sale" in harness.commands):
+            pytest.skip("the payment decided later is paid through its capture in the check above")
+        authorized = harness.attempt("authorize", harness.payment_subject(accepted_amount, source=source))
+        if isinstance(authorized, PaywireError) or not authorized.succeeded:
+            pytest.skip(f"{harness.provider} does not authorize the 'accepted' source {source!r} on its own "
+                        f"({authorized!r}): it is paid by sale only")
+        payment = payment_reference(authorized)
+        taken = harness.execute("capture", harness.follow_up(authorized.reference, accepted_amount, final=True))
+        waiting = harness.fetch(payment)
+        counted = waiting.captured == accepted_amount and waiting.state != ProviderState.PROCESSING
+        if not taken.accepted:
+            assert counted, (
+                f"a capture of {accepted_amount!r} with {source!r} answered status {taken.status!r}, but fetch reports "
+                f"{waiting.state!r} with captured {waiting.captured!r}: a capture the provider decides later must "
+                "answer 'accepted' (never 'succeeded') until it decides")
+            pytest.skip(f"{harness.provider} decided the capture at once")
+        assert taken.reference, f"the accepted capture names no reference to settle it by: {taken!r}"
+        problems = []
+        if waiting.state == ProviderState.CAPTURED or not _zero(waiting.captured):
+            problems.append(f"while undecided fetch reports {waiting.state!r} with captured {waiting.captured!r}: "
+                            "money the provider has not decided is counted")
+        problems += operation_problems(waiting, "capture", taken.reference, "accepted")
+        settle(taken.reference, succeed)
+        decided = harness.fetch(payment)
+        if succeed:
+            if decided.captured != accepted_amount or decided.state != ProviderState.CAPTURED:
+                problems.append(f"decided paid, fetch reports {decided.state!r} with captured {decided.captured!r}, "
+                                f"expected captured {accepted_amount!r}")
+            problems += operation_problems(decided, "capture", taken.reference, "succeeded")
+        else:
+            if not _zero(decided.captured) or decided.state == ProviderState.CAPTURED:
+                problems.append(f"decided refused, fetch reports {decided.state!r} with captured {decided.captured!r}")
+            problems += operation_problems(decided, "capture", taken.reference, "failed")
+        assert not problems, "a capture decided later was reported wrongly:\n" + "\n".join(problems)
 
     @pytest.mark.parametrize("succeed", [True, False], ids=["decided-refunded", "decided-refused"])
     def test_a_refund_decided_later_is_accepted_and_counted_only_once_decided(
