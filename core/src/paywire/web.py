@@ -37,8 +37,9 @@ BODY_TIMEOUT = 30.0  # seconds for a whole body to arrive: a provider sends a we
 
 Reply = tuple[int, list[tuple[str, str]], bytes]
 #: Told (method code, what became of a delivery): "applied", "duplicate", "deferred", "unmatched",
-#: "refused" (did not verify), "unavailable" (the ledger busy or its database out of reach: not
-#: stored, delivered again) or "error"; metrics count deliveries through it.
+#: "refused" (did not verify: 400), "unavailable" (answered 503, not stored, delivered again: the
+#: ledger busy, its database out of reach, or the provider not reachable to confirm the event) or
+#: "error"; metrics count deliveries through it.
 Observer = Callable[[str, str], None]
 
 
@@ -78,10 +79,12 @@ def handle_webhook(service: PaymentService, code: str, headers: Mapping[str, str
     try:
         notification = service.receive_notification(code, headers, body)
     except WebhookVerificationError as exc:
-        log.warning("webhook for %s refused: %s", code, exc)
+        # Retryable: the provider could not be read to confirm the event. It was not refused: not
+        # stored, and delivered again, as when the ledger is out of reach.
+        log.warning("webhook for %s %s: %s", code, "not stored" if exc.retryable else "refused", exc)
         if observe is not None:
-            observe(code, "refused")
-        if exc.retryable:  # the provider could not be read to confirm it: a later delivery may pass
+            observe(code, "unavailable" if exc.retryable else "refused")
+        if exc.retryable:
             return _reply(503, {"error": "verification_unavailable"})
         return _reply(400, {"error": "verification_failed"})
     except Exception as exc:
