@@ -188,6 +188,16 @@ def webhook_asgi(service: PaymentService, *, prefix: str = "/webhooks", max_body
     requests in flight."""
     workers = DaemonPool(name="paywire-webhook")
 
+    async def _deliver(code: str, scope: MutableMapping[str, Any], receive: Receive) -> Reply:
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        try:
+            reply, body = await asyncio.wait_for(_read_asgi(receive, headers, max_body), body_timeout)
+        except TimeoutError:
+            return _reply(408, {"error": "body_timeout"}, [("connection", "close")])
+        if reply is not None:
+            return reply
+        return await workers.run(handle_webhook, service, code, headers, body, observe)
+
     async def app(scope: MutableMapping[str, Any], receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             while True:
@@ -201,13 +211,15 @@ def webhook_asgi(service: PaymentService, *, prefix: str = "/webhooks", max_body
             raise ValueError(f"unsupported ASGI scope type {scope['type']!r}")
         code, reply = route(service, scope.get("method", "GET"), _route_path(scope), prefix)
         if reply is None and code is not None:
-            headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
             try:
-                reply, body = await asyncio.wait_for(_read_asgi(receive, headers, max_body), body_timeout)
-            except TimeoutError:
-                reply, body = _reply(408, {"error": "body_timeout"}, [("connection", "close")]), b""
-            if reply is None:
-                reply = await workers.run(handle_webhook, service, code, headers, body, observe)
+                reply = await _deliver(code, scope, receive)
+            except asyncio.CancelledError:
+                # The server stopped waiting for it (its graceful timeout at shutdown ran out while
+                # the ledger's database did not answer): an expected way to stop, said in one line.
+                # Raised on, so that whoever cancelled the request sees it end as cancelled.
+                log.warning("webhook for %s left unfinished: the server stopped waiting for it; answered no 2xx, "
+                            "it will be delivered again", code)
+                raise
         assert reply is not None
         status, headers_out, payload = reply
         await send({"type": "http.response.start", "status": status,
