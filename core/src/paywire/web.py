@@ -188,7 +188,7 @@ def webhook_asgi(service: PaymentService, *, prefix: str = "/webhooks", max_body
     requests in flight."""
     workers = DaemonPool(name="paywire-webhook")
 
-    async def _deliver(code: str, scope: MutableMapping[str, Any], receive: Receive) -> Reply:
+    async def deliver(code: str, scope: MutableMapping[str, Any], receive: Receive) -> Reply:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         try:
             reply, body = await asyncio.wait_for(_read_asgi(receive, headers, max_body), body_timeout)
@@ -212,11 +212,11 @@ def webhook_asgi(service: PaymentService, *, prefix: str = "/webhooks", max_body
         code, reply = route(service, scope.get("method", "GET"), _route_path(scope), prefix)
         if reply is None and code is not None:
             try:
-                reply = await _deliver(code, scope, receive)
+                reply = await deliver(code, scope, receive)
             except asyncio.CancelledError:
                 # The server stopped waiting for it (its graceful timeout at shutdown ran out while
-                # the ledger's database did not answer): an expected way to stop, said in one line.
-                # Raised on, so that whoever cancelled the request sees it end as cancelled.
+                # the ledger's database did not answer, say): an expected way to stop, said in one
+                # line. Raised on, so that whoever cancelled the request sees it end as cancelled.
                 log.warning("webhook for %s left unfinished: the server stopped waiting for it; answered no 2xx, "
                             "it will be delivered again", code)
                 raise
