@@ -15,7 +15,7 @@ from datetime import timedelta
 import pytest
 
 from paywire import EventKind, OutcomeUnknown, PaywireError
-from paywire.ledger import Payment, PaymentState
+from paywire.ledger import Payment, PaymentState, StoredEvent
 from paywire.ledger.model import Look, now
 from paywire.serve import Backoff, Janitor
 from paywire.service import PaymentService, WebhookReceipt
@@ -73,16 +73,22 @@ def _void_of_a_lapsed_authorization(service: PaymentService, app: FakePayApp) ->
     return lambda: service.void(payment.id)
 
 
-def _event_of_a_declined_capture(service: PaymentService, app: FakePayApp) -> Callable[[], object]:
-    """The delivery of an event saying the only capture, of all that was authorized, was declined
-    at settlement; the provider released the authorization with it, which the event does not say."""
+def _declined_capture(service: PaymentService, app: FakePayApp) -> tuple[str, tuple[dict[str, str], bytes]]:
+    """A payment whose only capture, of all that was authorized, was declined at settlement, and
+    the delivery of the event saying so; the provider released the authorization with it, which
+    the event does not say."""
     payment = service.authorize("fakepay", eur("10.00"), source="tok_ok")
     payment = service.capture(payment.id, eur("10.00"), final=False)
     cap_id = service.list_transactions(payment.id)[-1].provider_reference or ""
     with app.lock:
         app.captures[cap_id]["status"] = "failed"
         app.payments[payment.reference or ""].update(captured=0, status="voided", closed=True)
-    event = app.event("evt_declined", EventKind.REVERSED, cap_id, references={"payment": payment.reference or ""})
+    return payment.id, app.event("evt_declined", EventKind.REVERSED, cap_id,
+                                 references={"payment": payment.reference or ""})
+
+
+def _event_of_a_declined_capture(service: PaymentService, app: FakePayApp) -> Callable[[], object]:
+    _, event = _declined_capture(service, app)
     return lambda: service.receive_webhook("fakepay", *event)
 
 
@@ -242,5 +248,39 @@ def test_the_janitor_reads_a_marked_payment_on_its_backoff(fast_service: Payment
         u.set_owed_read(payment_id, Look(1, now()))
     report = janitor.run_pass()
     assert report.caught_up == (payment_id,) and not report.errors, report
+    assert service.ledger.owed_reads() == {}
+    _as_the_provider_holds(service, app, payment_id)
+
+
+@pytest.mark.parametrize("matcher", ["match_unmatched", "janitor"])
+def test_an_event_stored_unmatched_then_matched_marks_its_payment_when_the_read_fails(
+        service: PaymentService, app: FakePayApp, matcher: str) -> None:
+    """The declined capture's event stored unmatched (as a race leaves it: stored while another
+    worker was learning its payment's reference), then applied by `match_unmatched()` or a
+    Janitor's pass once the reference is known: it leaves the ledger offering what the provider
+    released, like the webhook path. Its read failing, the mark stays, and a later `reconcile()`
+    reads the payment."""
+    payment_id, (headers, body) = _declined_capture(service, app)
+    event = service.gateway.parse_webhook("fakepay", headers, body)
+    with service.ledger.unit() as u:
+        assert u.insert_event(StoredEvent(
+            provider=event.provider, event_id=event.id, method="fakepay", type=event.type, kind=event.kind,
+            reference=event.reference, references=event.references, amount=event.amount, total=event.total,
+            status="unmatched", received_at=now()))
+    _unreachable(app)
+    refused = _refused_reads(app)
+    if matcher == "janitor":
+        report = Janitor(service).run_pass()
+        assert (report.applied, report.errors, report.caught_up) == (1, (), ()), report
+    else:
+        assert service.match_unmatched() == 1
+    assert _refused_reads(app) == refused + 1  # the catch-up read, made and failed
+    assert service.ledger.get_event("fakepay", event.id).status == "applied"
+    payment = service.get_payment(payment_id)
+    assert (payment.state, payment.capturable) == (PaymentState.AUTHORIZED, eur("10.00"))  # offered again
+    assert payment_id in service.ledger.owed_reads()
+    app.clear_faults()
+    report = service.reconcile()
+    assert report.caught_up == (payment_id,) and report.clean, report
     assert service.ledger.owed_reads() == {}
     _as_the_provider_holds(service, app, payment_id)

@@ -301,8 +301,9 @@ def test_sigterm_while_a_webhook_waits_on_a_database_that_stopped_answering_exit
         plugin_path: Path, tmp_path: Path) -> None:
     """The webhook's unit waits on a database that stopped answering: after `graceful_timeout`
     the process exits 0 without it (its thread is left behind), having answered the delivery no
-    2xx. Nothing of it was applied (its unit never committed: PostgreSQL rolls it back when the
-    connection goes), and the provider's redelivery to the next process applies it, once."""
+    2xx, which it says in one warning line naming the method (an expected way to stop, no fault:
+    no stack trace). Nothing of it was applied (its unit never committed: PostgreSQL rolls it back
+    when the connection goes), and the provider's redelivery to the next process applies it, once."""
     app, url = provider
     payment = shop.sale("fakepay", Money.of("30.00", "EUR"), source="tok_ok")
     headers, body = app.event("evt_stalled", EventKind.REFUNDED, payment.reference or "", total=1000)
@@ -334,6 +335,11 @@ def test_sigterm_while_a_webhook_waits_on_a_database_that_stopped_answering_exit
         proxy.up()
         if sender.ident is not None:
             sender.join(60)
+    stderr = "".join(server.stderr)
+    left = [line for line in server.stderr if "webhook for fakepay" in line]
+    assert len(left) == 1, stderr
+    assert "WARNING" in left[0] and "no 2xx" in left[0] and "delivered again" in left[0], stderr
+    assert "Traceback" not in stderr and "CancelledError" not in stderr and "Exception in ASGI" not in stderr, stderr
     (answer,) = answers
     assert isinstance(answer, OSError) or not 200 <= int(answer) < 300, answer  # type: ignore[call-overload]
     assert shop.ledger.get_event("fakepay", "evt_stalled") is None
@@ -344,6 +350,55 @@ def test_sigterm_while_a_webhook_waits_on_a_database_that_stopped_answering_exit
         status, _, text = again.request("POST", "/webhooks/fakepay", body, headers)
         assert (status, json.loads(text)["status"]) == (200, "duplicate")
     assert shop.get_payment(payment.id).refunded == Money.of("10.00", "EUR")
+
+
+def test_a_webhook_cancelled_while_its_unit_waits_says_so_in_one_line_and_ends_cancelled(
+        worker: PaymentService, shop: PaymentService, proxy: DatabaseProxy, provider: tuple[CountingFakePay, str],
+        caplog: pytest.LogCaptureFixture) -> None:
+    """The ASGI endpoint's request cancelled (as uvicorn cancels it when its graceful timeout runs
+    out) while its unit waits on a database that stopped answering: one warning line naming the
+    method, and the cancellation goes on to whoever cancelled (the request ends cancelled, not
+    answered), so a server or framework that mounts the endpoint stops as it means to."""
+    import asyncio
+
+    from paywire.web import webhook_asgi
+
+    app, _ = provider
+    payment = shop.sale("fakepay", Money.of("30.00", "EUR"), source="tok_ok")
+    headers, body = app.event("evt_cancelled", EventKind.REFUNDED, payment.reference or "", total=1000)
+    endpoint = webhook_asgi(worker)
+    sent: list[object] = []
+
+    async def request() -> asyncio.Task[None]:
+        async def receive() -> dict[str, object]:
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        async def send(message: object) -> None:
+            sent.append(message)
+
+        scope = {"type": "http", "method": "POST", "path": "/webhooks/fakepay",
+                 "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()]}
+        task = asyncio.create_task(endpoint(scope, receive, send))  # type: ignore[arg-type]
+        await asyncio.to_thread(wait_until, lambda: proxy.held > 0, "the webhook's unit waits on the database")
+        caplog.clear()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        return task
+
+    proxy.stall()
+    try:
+        task = asyncio.run(request())
+    finally:
+        proxy.up()
+    assert task.cancelled() and sent == []
+    (record,) = [r for r in caplog.records if r.name.startswith("paywire")]
+    assert record.levelname == "WARNING" and record.exc_info is None, record.getMessage()
+    assert record.getMessage().startswith("webhook for fakepay left unfinished")
+    assert "no 2xx" in record.getMessage() and "delivered again" in record.getMessage()
+    # the thread left behind finishes once the database answers (here, as the process goes on):
+    # its unit commits, so the provider's delivery again is a duplicate
+    wait_until(lambda: shop.ledger.get_event("fakepay", "evt_cancelled") is not None, "the unit left behind ends")
 
 
 @pytest.mark.slow

@@ -73,3 +73,42 @@ def test_an_authorize_the_ledger_records_unknown_is_counted_unknown(cause: str, 
     assert metric(text, "paywire_operations_total", method="fakepay", outcome="unknown") == 1
     assert metric(text, "paywire_operations_total", method="fakepay", outcome="failed") == 0
     assert metric(text, "paywire_operations_total", method="fakepay", outcome="succeeded") == 0
+
+
+def test_a_payment_the_janitor_caught_up_is_counted_on_metrics(
+        provider: tuple[CountingFakePay, str], tmp_path: Path) -> None:
+    """A void refused because the authorization lapsed at the provider, whose read then failed:
+    the payment owes a read. The Janitor's pass that reads it counts it, and /metrics says so."""
+    from paywire import PaywireError
+    from paywire.ledger.model import Look, now
+    from paywire.serve import Janitor
+    from paywire.serve.app import serve_app
+    from tests.ledger.support import FAST
+    from tests.serve.servers import uvicorn_server
+    from tests.serve.test_endpoints import send
+
+    app, url = provider
+    gateway = make_gateway(url, **FAST)
+    service = PaymentService(gateway, SQLiteLedger(tmp_path / "ledger.db"), margin=0)
+    metrics = Metrics()
+    try:
+        payment = service.authorize("fakepay", Money.of("10.00", "EUR"), source="tok_ok")
+        app.lapse(payment.reference or "")
+        app.inject(Fault("status", status=500, method="GET", path=r"^/v1/payments/[^/]+$", times=1_000))
+        with pytest.raises(PaywireError) as refused:
+            service.void(payment.id)
+        assert refused.value.state_conflict and refused.value.details["reconciled"] is False
+        app.clear_faults()
+        with service.ledger.unit() as u:  # due now, its read's lease over as far as the schedule knows
+            u.set_owed_read(payment.id, Look(0, now()))
+        janitor = Janitor(service, on_pass=metrics.reconcile_pass)
+        with uvicorn_server(serve_app(service, janitor=None, metrics=metrics)) as port:
+            before = send(port, "GET", "/metrics")[2].decode()
+            report = janitor.run_pass()
+            after = send(port, "GET", "/metrics")[2].decode()
+    finally:
+        gateway.close()
+        service.ledger.close()
+    assert report.caught_up == (payment.id,) and not report.errors, report
+    assert metric(before, "paywire_reconcile_caught_up_total") == 0
+    assert metric(after, "paywire_reconcile_caught_up_total") == 1

@@ -37,8 +37,9 @@ BODY_TIMEOUT = 30.0  # seconds for a whole body to arrive: a provider sends a we
 
 Reply = tuple[int, list[tuple[str, str]], bytes]
 #: Told (method code, what became of a delivery): "applied", "duplicate", "deferred", "unmatched",
-#: "refused" (did not verify), "unavailable" (the ledger busy or its database out of reach: not
-#: stored, delivered again) or "error"; metrics count deliveries through it.
+#: "refused" (did not verify: 400), "unavailable" (answered 503, not stored, delivered again: the
+#: ledger busy, its database out of reach, or the provider not reachable to confirm the event) or
+#: "error"; metrics count deliveries through it.
 Observer = Callable[[str, str], None]
 
 
@@ -78,10 +79,12 @@ def handle_webhook(service: PaymentService, code: str, headers: Mapping[str, str
     try:
         notification = service.receive_notification(code, headers, body)
     except WebhookVerificationError as exc:
-        log.warning("webhook for %s refused: %s", code, exc)
+        # Retryable: the provider could not be read to confirm the event. It was not refused: not
+        # stored, and delivered again, as when the ledger is out of reach.
+        log.warning("webhook for %s %s: %s", code, "not stored" if exc.retryable else "refused", exc)
         if observe is not None:
-            observe(code, "refused")
-        if exc.retryable:  # the provider could not be read to confirm it: a later delivery may pass
+            observe(code, "unavailable" if exc.retryable else "refused")
+        if exc.retryable:
             return _reply(503, {"error": "verification_unavailable"})
         return _reply(400, {"error": "verification_failed"})
     except Exception as exc:
@@ -185,6 +188,16 @@ def webhook_asgi(service: PaymentService, *, prefix: str = "/webhooks", max_body
     requests in flight."""
     workers = DaemonPool(name="paywire-webhook")
 
+    async def deliver(code: str, scope: MutableMapping[str, Any], receive: Receive) -> Reply:
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        try:
+            reply, body = await asyncio.wait_for(_read_asgi(receive, headers, max_body), body_timeout)
+        except TimeoutError:
+            return _reply(408, {"error": "body_timeout"}, [("connection", "close")])
+        if reply is not None:
+            return reply
+        return await workers.run(handle_webhook, service, code, headers, body, observe)
+
     async def app(scope: MutableMapping[str, Any], receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             while True:
@@ -198,13 +211,15 @@ def webhook_asgi(service: PaymentService, *, prefix: str = "/webhooks", max_body
             raise ValueError(f"unsupported ASGI scope type {scope['type']!r}")
         code, reply = route(service, scope.get("method", "GET"), _route_path(scope), prefix)
         if reply is None and code is not None:
-            headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
             try:
-                reply, body = await asyncio.wait_for(_read_asgi(receive, headers, max_body), body_timeout)
-            except TimeoutError:
-                reply, body = _reply(408, {"error": "body_timeout"}, [("connection", "close")]), b""
-            if reply is None:
-                reply = await workers.run(handle_webhook, service, code, headers, body, observe)
+                reply = await deliver(code, scope, receive)
+            except asyncio.CancelledError:
+                # The server stopped waiting for it (its graceful timeout at shutdown ran out while
+                # the ledger's database did not answer, say): an expected way to stop, said in one
+                # line. Raised on, so that whoever cancelled the request sees it end as cancelled.
+                log.warning("webhook for %s left unfinished: the server stopped waiting for it; answered no 2xx, "
+                            "it will be delivered again", code)
+                raise
         assert reply is not None
         status, headers_out, payload = reply
         await send({"type": "http.response.start", "status": status,

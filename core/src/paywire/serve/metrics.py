@@ -70,6 +70,8 @@ class Metrics:
                                 ["method", "status"], registry=r)
         self.settlements = Counter("paywire_reconcile_settlements", "Transactions reconciliation settled",
                                    ["kind", "status"], registry=r)
+        self.caught_up = Counter("paywire_reconcile_caught_up", "Payments read because they owed a read",
+                                 registry=r)
         self.reconcile_errors = Counter("paywire_reconcile_errors", "Payments a reconcile pass could not settle",
                                         registry=r)
         self.mismatched = Gauge("paywire_reconcile_mismatched_payments",
@@ -107,6 +109,7 @@ class Metrics:
     def reconcile_pass(self, report: PassReport) -> None:
         for settlement in report.settled:
             self.settlements.labels(settlement.kind, settlement.status or "open").inc()
+        self.caught_up.inc(len(report.caught_up))
         self.reconcile_errors.inc(len(report.errors))
         looked = {s.payment_id for s in (*report.settled, *report.unresolved) if s.payment_id} | set(report.caught_up)
         self._mismatched -= looked

@@ -13,6 +13,8 @@ a lease that expires.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import math
 import signal
 import threading
@@ -133,6 +135,13 @@ def webhook_gaps(gateway: Gateway) -> list[str]:
     return gaps
 
 
+def _not_cancelled_at_shutdown(record: logging.LogRecord) -> bool:
+    """Drop uvicorn's "Exception in ASGI application" trace of a request it cancelled because its
+    graceful timeout ran out: an expected way to stop, no fault, which the webhook endpoint says
+    in one line (the method, and that the delivery comes again) and uvicorn in its own."""
+    return not (record.exc_info and isinstance(record.exc_info[1], asyncio.CancelledError))
+
+
 def serve(service: PaymentService, options: ServeOptions, *, metrics: Metrics | None = None) -> None:
     """Serve until SIGTERM or SIGINT (needs `paywire[server]`)."""
     try:
@@ -162,6 +171,8 @@ def serve(service: PaymentService, options: ServeOptions, *, metrics: Metrics | 
                             timeout_graceful_shutdown=math.ceil(options.graceful_timeout), log_level="warning")
     # uvicorn re-raises the signal it caught once it has stopped; answered here by a handler that
     # does nothing, so the Janitor is joined and the ledger closed before the process exits (0).
+    uvicorn_log = logging.getLogger("uvicorn.error")
+    uvicorn_log.addFilter(_not_cancelled_at_shutdown)
     quiet = threading.current_thread() is threading.main_thread()
     previous = {sig: signal.signal(sig, lambda *_: None) for sig in (signal.SIGINT, signal.SIGTERM)} if quiet else {}
     try:
@@ -179,6 +190,7 @@ def serve(service: PaymentService, options: ServeOptions, *, metrics: Metrics | 
                 log.warning("the Janitor was still asking the provider (or the ledger) after %ss; stopping without it",
                             options.graceful_timeout)
         service.ledger.close()
+        uvicorn_log.removeFilter(_not_cancelled_at_shutdown)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         log.info("paywire serve stopped")
