@@ -769,3 +769,33 @@ def running_total_refund_commands(settings: GatewaySettings) -> CommandPool:
 
 
 RUNNING_TOTAL_REFUND = BrokenAcme("running_total_refund", build=running_total_refund_commands)
+
+
+# -- 43. a capture the provider decides later (a bank debit) answered succeeded; the sale answers right ---
+def eager_capture_commands(settings: GatewaySettings) -> CommandPool:
+    from paywire import HandlerChain
+
+    return _with(settings, capture=lambda command: attrs.evolve(
+        command, handler=HandlerChain([payment_fields, operation_amount])))
+
+
+EAGER_CAPTURE = BrokenAcme("eager_capture", build=eager_capture_commands)
+
+
+# -- 44. fetch reporting a sale the provider has not decided (a bank debit) as authorized ----------------
+def _undecided_sale_authorized(subject: Subject, response: Response) -> dict[str, Any]:
+    fields = fetched_fields(subject, response)
+    data = response.data
+    if data.get("status") == "processing" and data.get("capture") and not data.get("review"):
+        fields["authorized"] = Money.minor_units(int(data["amount"]), data["currency"])
+    return fields
+
+
+def undecided_sale_authorized_commands(settings: GatewaySettings) -> CommandPool:
+    from paywire import HandlerChain
+
+    return _with(settings, fetch=lambda command: attrs.evolve(
+        command, handler=HandlerChain([_undecided_sale_authorized])))
+
+
+UNDECIDED_SALE_AUTHORIZED = BrokenAcme("undecided_sale_authorized", build=undecided_sale_authorized_commands)
