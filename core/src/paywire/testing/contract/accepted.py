@@ -80,24 +80,10 @@ class AcceptedOutcomeContract(ContractFixtures):
         payment = payment_reference(first)
         waiting = harness.fetch(payment)
         problems = []
-        if waiting.state == ProviderState.CAPTURED or not _zero(waiting.captured):
-            problems.append(f"while undecided fetch reports {waiting.state!r} with captured {waiting.captured!r}: "
-                            "money the provider has not decided is counted")
         if taken is first and not _zero(waiting.authorized):
             problems.append(f"while the sale is undecided fetch reports authorized {waiting.authorized!r}: nothing "
                             "is held until the provider decides (reconciliation would record the payment authorized)")
-        problems += operation_problems(waiting, "capture", taken.reference, "accepted")
-        settle(taken.reference, succeed)
-        decided = harness.fetch(payment)
-        if succeed:
-            if decided.captured != example_amount or decided.state != ProviderState.CAPTURED:
-                problems.append(f"decided paid, fetch reports {decided.state!r} with captured {decided.captured!r}, "
-                                f"expected captured {example_amount!r}")
-            problems += operation_problems(decided, "capture", taken.reference, "succeeded")
-        else:
-            if not _zero(decided.captured) or decided.state == ProviderState.CAPTURED:
-                problems.append(f"decided refused, fetch reports {decided.state!r} with captured {decided.captured!r}")
-            problems += operation_problems(decided, "capture", taken.reference, "failed")
+        problems += _decided_problems(harness, payment, taken.reference, example_amount, waiting, settle, succeed)
         assert not problems, "an accepted payment was reported wrongly:\n" + "\n".join(problems)
 
     @pytest.mark.parametrize("succeed", [True, False], ids=["decided-paid", "decided-refused"])
@@ -129,22 +115,7 @@ class AcceptedOutcomeContract(ContractFixtures):
                 "answer 'accepted' (never 'succeeded') until it decides")
             pytest.skip(f"{harness.provider} decided the capture at once")
         assert taken.reference, f"the accepted capture names no reference to settle it by: {taken!r}"
-        problems = []
-        if waiting.state == ProviderState.CAPTURED or not _zero(waiting.captured):
-            problems.append(f"while undecided fetch reports {waiting.state!r} with captured {waiting.captured!r}: "
-                            "money the provider has not decided is counted")
-        problems += operation_problems(waiting, "capture", taken.reference, "accepted")
-        settle(taken.reference, succeed)
-        decided = harness.fetch(payment)
-        if succeed:
-            if decided.captured != accepted_amount or decided.state != ProviderState.CAPTURED:
-                problems.append(f"decided paid, fetch reports {decided.state!r} with captured {decided.captured!r}, "
-                                f"expected captured {accepted_amount!r}")
-            problems += operation_problems(decided, "capture", taken.reference, "succeeded")
-        else:
-            if not _zero(decided.captured) or decided.state == ProviderState.CAPTURED:
-                problems.append(f"decided refused, fetch reports {decided.state!r} with captured {decided.captured!r}")
-            problems += operation_problems(decided, "capture", taken.reference, "failed")
+        problems = _decided_problems(harness, payment, taken.reference, accepted_amount, waiting, settle, succeed)
         assert not problems, "a capture decided later was reported wrongly:\n" + "\n".join(problems)
 
     @pytest.mark.parametrize("succeed", [True, False], ids=["decided-refunded", "decided-refused"])
@@ -206,3 +177,27 @@ class AcceptedOutcomeContract(ContractFixtures):
                             or not _zero(decided.authorized)):
             problems.append(f"decided refused, fetch reports {decided.state!r} with authorized {decided.authorized!r}")
         assert not problems, "an authorization decided later was reported wrongly:\n" + "\n".join(problems)
+
+
+def _decided_problems(harness: ContractHarness, payment: str, taken: str, amount: Money,
+                      waiting: CommandResult, settle: Settle, succeed: bool) -> list[str]:
+    """What `fetch` reported wrongly about `taken` (its reference), a capture (or sale) of
+    `amount` answered accepted: counted while undecided (`waiting`, fetched before deciding), or,
+    once `settle` decided it, not counted as decided."""
+    problems = []
+    if waiting.state == ProviderState.CAPTURED or not _zero(waiting.captured):
+        problems.append(f"while undecided fetch reports {waiting.state!r} with captured {waiting.captured!r}: "
+                        "money the provider has not decided is counted")
+    problems += operation_problems(waiting, "capture", taken, "accepted")
+    settle(taken, succeed)
+    decided = harness.fetch(payment)
+    if succeed:
+        if decided.captured != amount or decided.state != ProviderState.CAPTURED:
+            problems.append(f"decided paid, fetch reports {decided.state!r} with captured {decided.captured!r}, "
+                            f"expected captured {amount!r}")
+        problems += operation_problems(decided, "capture", taken, "succeeded")
+    else:
+        if not _zero(decided.captured) or decided.state == ProviderState.CAPTURED:
+            problems.append(f"decided refused, fetch reports {decided.state!r} with captured {decided.captured!r}")
+        problems += operation_problems(decided, "capture", taken, "failed")
+    return problems
