@@ -445,6 +445,46 @@ def test_sigterm_while_a_webhook_is_mid_unit_finishes_it_then_exits_0(
     assert shop.get_payment(payment.id).refunded == Money.of("10.00", "EUR")
 
 
+def test_closing_the_ledger_never_frees_a_connection_a_unit_waits_in(
+        worker: PaymentService, proxy: DatabaseProxy) -> None:
+    """`paywire serve` closes the ledger at shutdown while a webhook's unit left behind (a daemon
+    thread) may still wait on a database that stopped answering. That connection is not freed
+    under the thread waiting in it (libpq read freed memory once the database answered: the unit
+    failed with "out of memory"): the unit ends on it as it would have, and the next one connects
+    again."""
+    ledger = worker.ledger
+    connected, go = threading.Event(), threading.Event()
+    ended: list[BaseException] = []
+    dropped: list[bool] = []
+
+    def unit() -> None:
+        try:
+            ledger.schema_version()  # this thread's connection, made while the database answers
+            kept = ledger.connection()  # type: ignore[attr-defined]
+            connected.set()
+            go.wait()
+            with ledger.unit() as u:
+                u.payment("pay_none", lock=True)
+            ledger.schema_version()  # its next question: on a new connection, the old one closed
+            dropped.append(kept.closed and ledger.connection() is not kept)  # type: ignore[attr-defined]
+        except BaseException as exc:  # what the test looks at
+            ended.append(exc)
+
+    waiting = threading.Thread(target=unit, daemon=True)
+    waiting.start()
+    try:
+        assert connected.wait(30)
+        proxy.stall()
+        go.set()
+        wait_until(lambda: proxy.held > 0, "the unit waits on the database")
+        ledger.close()
+    finally:
+        proxy.up()
+        waiting.join(30)
+    assert not waiting.is_alive() and ended == [] and dropped == [True], ended
+    assert ledger.schema_version() >= 5  # the ledger connects again after close()
+
+
 def test_the_janitor_says_in_one_line_that_the_database_is_unavailable(
         worker: PaymentService, proxy: DatabaseProxy, caplog: pytest.LogCaptureFixture) -> None:
     """Each pass while the database refuses connections fails: one warning line each, not a

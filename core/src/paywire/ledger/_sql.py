@@ -629,13 +629,15 @@ class SQLLedger(Ledger):
             closer()
         self._local.__dict__.pop("connection", None)
 
+    close_connection: Callable[[int, Any], None] = staticmethod(_close)  # what `close()` closes each with
+
     def keep(self, pid: int, connection: Any) -> None:
         """Make `connection` this thread's. It is closed when the thread ends (its thread-local
         data goes with it): a server that starts a thread per request, or retires idle pool
         threads, must not leak a connection for each."""
         token = _Token()
         self._local.connection = (pid, connection, self._generation, token)
-        closer = weakref.finalize(token, _close, pid, connection)
+        closer = weakref.finalize(token, type(self).close_connection, pid, connection)
         with self._lock:
             self._connections = [(owner, c) for owner, c in self._connections if c.alive]
             self._connections.append((pid, closer))

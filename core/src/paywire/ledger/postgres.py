@@ -11,6 +11,7 @@ Statements go through psycopg's libpq layer rather than its cursors, batched per
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -75,11 +76,27 @@ class PostgresLedger(SQLLedger):
     def __repr__(self) -> str:
         return f"PostgresLedger(schema={self.schema!r})"  # the DSN may hold a password
 
+    @staticmethod
+    def close_connection(pid: int, connection: Any) -> None:
+        """Close a connection this process opened, unless another thread waits in it for an answer
+        (a unit left behind at shutdown on a database that stopped answering): freed under that
+        thread, libpq would read freed memory once an answer came. That one is left to its thread,
+        which ends its unit on it and then drops it (`connection`), or to the process's exit."""
+        if os.getpid() != pid:
+            return
+        with contextlib.suppress(Exception):  # already broken: nothing left to release
+            from psycopg import pq
+
+            if connection.pgconn.transaction_status != pq.TransactionStatus.ACTIVE:
+                connection.close()
+
     def connection(self) -> Any:
         pid = os.getpid()
         cached = getattr(self._local, "connection", None)
         if cached is not None and cached[0] == pid and cached[2] == self._generation and not cached[1].closed:
             return cached[1]
+        if cached is not None and cached[0] == pid:  # one `close()` left to this thread (see `close_connection`)
+            cached[1].close()
         conn = self._psycopg.connect(self.dsn, autocommit=True, connect_timeout=self.connect_timeout)
         if self.schema:
             from psycopg import sql
