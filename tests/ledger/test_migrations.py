@@ -270,6 +270,38 @@ def test_migration_5_keeps_every_row_and_adds_no_owed_read(release_4: str) -> No
         ledger.close()
 
 
+def test_release_4_keeps_working_on_a_ledger_migration_5_upgraded_until_restarted_then_after_undoing_it(
+        release_4: str) -> None:
+    """What docs/ledger.md says of upgrading several workers: a release-4 worker already running
+    goes on writing to a ledger a release-5 worker has migrated (migration 5 only adds a table),
+    one started afterwards refuses the ledger, and undoing migration 5 by hand (the statements
+    the docs give) lets it start again with every row kept."""
+    from paywire.errors import ConfigurationError
+
+    with schema(4):
+        running = open_ledger(release_4)  # a worker of the previous release, started before the upgrade
+    upgraded = open_ledger(release_4)
+    with upgraded.unit() as u:
+        u.set_owed_read("pay_2", Look(0, now()))
+    with schema(4):
+        with running.unit() as u:
+            u.insert_payment(payment("pay_3"))
+            u.insert_transaction(txn("txn_new", pid="pay_3", key="k-new"))
+        assert running.get_transaction("txn_new") is not None
+        with pytest.raises(ConfigurationError, match="newer than this paywire release"):
+            open_ledger(release_4)  # restarted after the upgrade
+        running.close()
+    before = _snapshot(upgraded)
+    _write(upgraded, "DROP TABLE paywire_owed_reads", [()])
+    _write(upgraded, "DELETE FROM paywire_schema WHERE version = 5", [()])
+    upgraded.close()
+    with schema(4):
+        restarted = open_ledger(release_4)
+        assert restarted.schema_version() == 4 and _snapshot(restarted) == before
+        assert "pay_3" in {row[0] for row in before["payments"]}
+        restarted.close()
+
+
 def test_only_reconciliations_not_applied_gives_way_to_the_requests_own_answer(ledger: Ledger) -> None:
     guessed = txn("txn_g", key="k-g", status=TransactionStatus.FAILED, finished_at=now(),
                   settled_by=SettledBy.RECONCILE, retryable=True)
