@@ -9,7 +9,7 @@ import json
 import signal
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -271,6 +271,15 @@ def test_healthz_answers_503_while_the_database_stops_answering_and_recovers(
         wait_until(lambda: send(port, "GET", "/healthz")[0] == 200, "/healthz follows the database back")
 
 
+def _serving_through(proxy: DatabaseProxy, pg_url: str, url: str, plugin_path: Path, tmp_path: Path,
+                     serve: dict[str, object], args: Sequence[str] = ()) -> ServeProcess:
+    """`paywire serve` (not started yet) with `serve` options, its ledger the test's PostgreSQL
+    schema reached through `proxy`, so that the test can stall or drop its database."""
+    ledger_url = f"{proxy.dsn}?schema={pg_url.split('?schema=')[1]}"
+    config = write_config(tmp_path / "paywire.toml", url, ledger_url, serve=serve)
+    return ServeProcess(config, plugin_path, args)
+
+
 @pytest.mark.slow
 def test_sigterm_while_the_database_stops_answering_exits_0(
         shop: PaymentService, provider: tuple[CountingFakePay, str], pg_url: str, proxy: DatabaseProxy,
@@ -279,10 +288,8 @@ def test_sigterm_while_the_database_stops_answering_exits_0(
     thread waits on it for good, and must not keep the process from exiting on SIGTERM (the
     Janitor, stuck the same way, is left behind after `graceful_timeout`)."""
     _, url = provider
-    ledger_url = f"{proxy.dsn}?schema={pg_url.split('?schema=')[1]}"
-    config = write_config(tmp_path / "paywire.toml", url, ledger_url,
-                          serve={"graceful_timeout": 1, "interval": 0.2, "stale_after": 300})
-    server = ServeProcess(config, plugin_path)
+    server = _serving_through(proxy, pg_url, url, plugin_path, tmp_path,
+                              {"graceful_timeout": 1, "interval": 0.2, "stale_after": 300})
     try:
         server.wait_healthy()
         proxy.stall()
@@ -307,9 +314,7 @@ def test_sigterm_while_a_webhook_waits_on_a_database_that_stopped_answering_exit
     app, url = provider
     payment = shop.sale("fakepay", Money.of("30.00", "EUR"), source="tok_ok")
     headers, body = app.event("evt_stalled", EventKind.REFUNDED, payment.reference or "", total=1000)
-    ledger_url = f"{proxy.dsn}?schema={pg_url.split('?schema=')[1]}"
-    config = write_config(tmp_path / "paywire.toml", url, ledger_url, serve={"graceful_timeout": 1})
-    server = ServeProcess(config, plugin_path, ["--no-janitor"])
+    server = _serving_through(proxy, pg_url, url, plugin_path, tmp_path, {"graceful_timeout": 1}, ["--no-janitor"])
     answers: list[object] = []
 
     def deliver() -> None:
@@ -344,7 +349,7 @@ def test_sigterm_while_a_webhook_waits_on_a_database_that_stopped_answering_exit
     assert isinstance(answer, OSError) or not 200 <= int(answer) < 300, answer  # type: ignore[call-overload]
     assert shop.ledger.get_event("fakepay", "evt_stalled") is None
     assert shop.get_payment(payment.id).refunded == Money.of("5.00", "EUR")  # the first delivery only
-    with serving(config, plugin_path, ["--no-janitor"]) as again:  # the provider delivers it again
+    with serving(tmp_path / "paywire.toml", plugin_path, ["--no-janitor"]) as again:  # delivered again, same config
         status, _, text = again.request("POST", "/webhooks/fakepay", body, headers)
         assert (status, json.loads(text)["status"]) == (200, "applied")
         status, _, text = again.request("POST", "/webhooks/fakepay", body, headers)
@@ -411,9 +416,7 @@ def test_sigterm_while_a_webhook_is_mid_unit_finishes_it_then_exits_0(
     app, url = provider
     payment = shop.sale("fakepay", Money.of("30.00", "EUR"), source="tok_ok")
     headers, body = app.event("evt_graceful", EventKind.REFUNDED, payment.reference or "", total=1000)
-    ledger_url = f"{proxy.dsn}?schema={pg_url.split('?schema=')[1]}"
-    config = write_config(tmp_path / "paywire.toml", url, ledger_url, serve={"graceful_timeout": 60})
-    server = ServeProcess(config, plugin_path, ["--no-janitor"])
+    server = _serving_through(proxy, pg_url, url, plugin_path, tmp_path, {"graceful_timeout": 60}, ["--no-janitor"])
     answers: list[tuple[int, bytes]] = []
 
     def refused() -> bool:
