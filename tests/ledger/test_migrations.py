@@ -340,6 +340,62 @@ def test_a_ledger_newer_than_the_code_is_refused_clearly(ledger_url: str) -> Non
         open_ledger(ledger_url)
 
 
+@contextmanager
+def later_release(*compatible_with: int | None) -> Iterator[tuple[Any, ...]]:
+    """The code of a later release (its migrations, yielded): this one's and one more step per
+    `compatible_with`, each only adding a table of its own, declared as it says."""
+    from paywire.ledger.migrations import Migration
+
+    known = MIGRATIONS[-1].version
+    steps = tuple(Migration(known + n, f"a later release's table {n}", compatible_with=oldest,
+                            sqlite=(f"CREATE TABLE paywire_later_{n} (x INTEGER)",),
+                            postgresql=(f"CREATE TABLE paywire_later_{n} (x INTEGER)",))
+                  for n, oldest in enumerate(compatible_with, start=1))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_sql, "MIGRATIONS", MIGRATIONS + steps)
+        yield MIGRATIONS + steps
+
+
+@pytest.mark.parametrize(("compatible_with", "runs"), [
+    ((MIGRATIONS[-1].version,), True),  # an added table this release may run beside
+    ((MIGRATIONS[-1].version, MIGRATIONS[-1].version - 1), True),
+    ((MIGRATIONS[-1].version + 1,), False),  # the later release's own step: its code only
+    ((None,), False),
+    ((MIGRATIONS[-1].version, None), False),  # one step this release may not run with is enough
+])
+def test_a_later_release_s_steps_declared_compatible_with_this_release_let_it_run(
+        ledger_url: str, compatible_with: tuple[int | None, ...], runs: bool) -> None:
+    """What docs/ledger.md says of going back a release: a ledger a later release migrated opens
+    with this release when every step this release does not know declared it may run with it
+    (`Migration.compatible_with`); otherwise it is refused, naming the step, as before. Opened,
+    every row is kept and the ledger is written and read as usual."""
+    from paywire.errors import ConfigurationError
+
+    with later_release(*compatible_with) as later:
+        upgraded = open_ledger(ledger_url)
+        with upgraded.unit() as u:
+            u.insert_payment(payment())
+        before = _snapshot(upgraded)
+        assert upgraded.schema_version() == later[-1].version
+        upgraded.close()
+    if not runs:
+        barred = next(m.version for m in later if (m.compatible_with or m.version) > MIGRATIONS[-1].version)
+        with pytest.raises(ConfigurationError, match=rf"newer than this paywire release.*migration {barred} may not"):
+            open_ledger(ledger_url)
+        return
+    rolled_back = open_ledger(ledger_url)
+    try:
+        assert rolled_back.schema_version() == later[-1].version  # nothing undone, nothing applied
+        assert _snapshot(rolled_back) == before
+        with rolled_back.unit() as u:
+            u.insert_transaction(txn("txn_1", key="k-1"))
+        assert rolled_back.get_transaction("txn_1") == txn("txn_1", key="k-1")
+        assert _rows(rolled_back, "SELECT version FROM paywire_schema ORDER BY version") == [
+            (m.version,) for m in later]
+    finally:
+        rolled_back.close()
+
+
 def test_workers_starting_together_upgrade_the_previous_release_once(previous_release: str) -> None:
     """Several workers opening a ledger of the previous release at once: every one starts, each
     migration is applied exactly once, and every row is kept."""

@@ -21,7 +21,7 @@ from typing import Any
 
 from paywire.errors import ConfigurationError, LedgerBusy
 from paywire.ledger.interface import Ledger, LedgerIntegrityError, LedgerUnit
-from paywire.ledger.migrations import MIGRATIONS, Migration, statements
+from paywire.ledger.migrations import COMPATIBLE_TABLE, MIGRATIONS, Migration, statements
 from paywire.ledger.model import (
     Look,
     Payment,
@@ -598,9 +598,12 @@ class SQLLedger(Ledger):
     def lock_migrations(self, connection: Any) -> None:
         """Serialise migrations until commit (SQLite's write lock already does)."""
 
-    # Whether the ledger's version table exists: asked before any DDL, so that a ledger already
-    # at this release's version is opened by a role that may not create anything.
-    schema_table_sql = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'paywire_schema'"
+    @staticmethod
+    def table_sql(name: str) -> str:
+        """A query answering a row when the ledger holds table `name` (one of paywire's own):
+        asked before any DDL, so that a ledger already at this release's version is opened by a
+        role that may not create anything."""
+        return f"SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '{name}'"
 
     def create_namespace(self, connection: Any) -> None:
         """Make the place the ledger's tables go, before its first migration (PostgreSQL: its schema)."""
@@ -690,15 +693,11 @@ class SQLLedger(Ledger):
         try:
             self.lock_migrations(connection)
             done: set[int] = set()
-            if self.execute(connection, self.schema_table_sql).fetchall():
+            if self.execute(connection, self.table_sql("paywire_schema")).fetchall():
                 done = {int(r[0]) for r in self.execute(connection, "SELECT version FROM paywire_schema").fetchall()}
-            known = max(m.version for m in MIGRATIONS)
-            if done and max(done) > known:  # written by a later release: never run against it
-                raise ConfigurationError(
-                    f"the ledger's schema is version {max(done)}, newer than this paywire release "
-                    f"understands (version {known}); upgrade paywire to use this ledger"
-                )
             missing = [migration for migration in MIGRATIONS if migration.version not in done]
+            if done and max(done) > MIGRATIONS[-1].version:  # written by a later release
+                self._require_runs_on(connection, done, missing)
             if not done:  # no ledger yet
                 self.create_namespace(connection)
                 self.execute(
@@ -716,6 +715,10 @@ class SQLLedger(Ledger):
                         (migration.version, migration.description, to_us(datetime.now(UTC))),
                     )
                     recorded.fetchall()  # sent now where statements are batched: an error names its migration
+                    if migration.compatible_with is not None:
+                        self.execute(connection, COMPATIBLE_TABLE)
+                        self.execute(connection, "INSERT INTO paywire_schema_compatible (version, oldest) VALUES (?, ?)",
+                                     (migration.version, migration.compatible_with)).fetchall()
                 except Exception as exc:
                     if self.is_busy(exc):
                         raise
@@ -725,6 +728,24 @@ class SQLLedger(Ledger):
             self._rollback(connection)
             raise
         return self.schema_version()
+
+    def _require_runs_on(self, connection: Any, done: set[int], missing: list[Migration]) -> None:
+        """Refuse a ledger a later release migrated, unless each migration this release does not
+        know declared that releases of this one's schema may run on it (`Migration.compatible_with`,
+        recorded in `paywire_schema_compatible`): a table only added, which this release neither
+        reads nor needs kept in step with what it writes."""
+        known = MIGRATIONS[-1].version
+        declared: dict[int, int] = {}
+        if self.execute(connection, self.table_sql("paywire_schema_compatible")).fetchall():
+            rows = self.execute(connection, "SELECT version, oldest FROM paywire_schema_compatible").fetchall()
+            declared = {int(version): int(oldest) for version, oldest in rows}
+        barred = sorted(version for version in done if declared.get(version, version) > known)
+        if barred or missing:
+            why = (f"its migration {barred[0]} may not run with this release" if barred else
+                   f"it lacks migration {missing[0].version}, which this release needs")
+            raise ConfigurationError(
+                f"the ledger's schema is version {max(done)}, newer than this paywire release understands "
+                f"(version {known}), and {why}; upgrade paywire to use this ledger")
 
     def schema_version(self) -> int:
         row = self._read_one("SELECT MAX(version) FROM paywire_schema", ())

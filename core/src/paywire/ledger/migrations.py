@@ -20,15 +20,28 @@ from __future__ import annotations
 
 import attrs
 
-__all__ = ["MIGRATIONS", "Migration", "statements"]
+__all__ = ["COMPATIBLE_TABLE", "MIGRATIONS", "Migration", "statements"]
 
 
 @attrs.frozen
 class Migration:
+    """One numbered step of the schema. `compatible_with`: the oldest schema version whose
+    release may still run on a ledger this step upgraded, for a step that only adds what such a
+    release neither reads nor has to keep in step with what it writes (a table of its own); None,
+    as for every step so far: only releases that know this step. Recorded in
+    `paywire_schema_compatible` with the step, so that a release that does not know it can tell
+    (workers of the previous release restarted during an upgrade, or a release rolled back)."""
+
     version: int
     description: str
     sqlite: tuple[str, ...]
     postgresql: tuple[str, ...]
+    compatible_with: int | None = None
+
+
+# Created with the first step that declares `compatible_with`; read by every release from schema 5.
+COMPATIBLE_TABLE = ("CREATE TABLE IF NOT EXISTS paywire_schema_compatible "
+                    "(version INTEGER PRIMARY KEY, oldest INTEGER NOT NULL)")
 
 
 _V1_STATUSES = "'pending', 'succeeded', 'failed', 'action_required', 'unknown'"

@@ -128,7 +128,9 @@ class PostgresLedger(SQLLedger):
         self.execute(connection, "SELECT pg_advisory_xact_lock(hashtextextended(?, 0))",
                      (f"paywire:{self.schema or ''}:{method}:{key}",))
 
-    schema_table_sql = "SELECT 1 WHERE to_regclass('paywire_schema') IS NOT NULL"
+    @staticmethod
+    def table_sql(name: str) -> str:
+        return f"SELECT 1 WHERE to_regclass('{name}') IS NOT NULL"
 
     def lock_migrations(self, connection: Any) -> None:
         self.execute(connection, "SELECT pg_advisory_xact_lock(hashtextextended(?, 0))",
