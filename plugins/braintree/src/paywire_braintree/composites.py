@@ -6,7 +6,7 @@ and answers with that instead of writing twice.
 |---|---|---|
 | authorize, sale | search.transactions by orderId, matched on the custom field paywire_key | authorizePaymentMethod / chargePaymentMethod; a DUPLICATE rejection naming a transaction with this key answers with that transaction |
 | capture | node(authorization): its partial captures' orderId | partialCaptureTransaction (captureTransaction when unkeyed and whole) |
-| refund | node(capture or sale): its refunds' orderId, or its status and paywire_void_key (voided, or refunded whole by the reversal) | refundTransaction; before settlement, in full only: updateCustomFields (the key), reverseTransaction |
+| refund | node(capture or sale): its refunds' orderId, or its status and paywire_void_key (voided, or refunded whole by the reversal; declined: nothing to refund) | refundTransaction; before settlement, in full only: updateCustomFields (the key), reverseTransaction |
 | void | node(authorization): its status and paywire_void_key | updateCustomFields (the key), reverseTransaction (the key removed if refused) |
 | fetch | node(reference), or search.transactions by orderId and key | — |
 | unvault | node(payment method), when the call names a customer | deletePaymentMethodFromVault, unless another customer holds it |
@@ -46,6 +46,7 @@ from paywire_braintree.handlers import (
 )
 from paywire_braintree.objects import OBJECT
 from paywire_braintree.states import (
+    FAILED,
     operation_status,
     refunded_by_reversal,
     result_status,
@@ -317,6 +318,18 @@ def _reversible(captured: Mapping[str, Any], subject: Subject) -> bool:
                      provider="braintree", code="91506")
 
 
+def _holds_money(captured: Mapping[str, Any], subject: Subject) -> None:
+    """A capture or sale Braintree declined (at settlement, or before) holds nothing to refund.
+    Sent, the refund would be refused (91506, "not settled"), a refusal that says nothing of why;
+    the ledger, which counts the money captured, is behind Braintree (`state_conflict`: the
+    payment service reads the payment), as when the notification of the decline is still to come."""
+    status = str(captured.get("status"))
+    if status in FAILED:
+        raise StateError(f"Braintree transaction {subject.reference!r} is {status.lower()}: it holds no money to "
+                         "refund (nothing was sent)", provider="braintree", code="not_captured",
+                         state_conflict=True)
+
+
 def _reversal(tag: GatewayCommand, untag: GatewayCommand, reverse: GatewayCommand, subject: Subject,
               context: CommandContext) -> CommandResult:
     """reverseTransaction under the key written on the transaction first (paywire_void_key), where
@@ -365,6 +378,7 @@ class Refund:
         done = self._done(captured, subject)
         if done is not None:
             return done
+        _holds_money(captured, subject)
         reversing = _reversible(captured, subject)
         _not_yet_there(subject, context, "refund")
         if not reversing:

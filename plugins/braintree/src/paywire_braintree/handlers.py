@@ -14,7 +14,8 @@ it; if the batch settled it before the reversal, Braintree refunded it instead, 
 captures all declined at settlement, and which takes no more (they asked for all it held), holds
 nothing: `voided`, as an expired one; so does an authorization captured whole (submitted itself)
 then declined or voided before it settled, which reads as a sale so would: the payment's flow,
-given to fetch, tells them apart.
+given to fetch, tells them apart. One whose captures asked for all it held, some of them
+standing, is `captured`: nothing is left to capture, whichever of them was undone since.
 """
 
 from __future__ import annotations
@@ -211,8 +212,10 @@ def _children(transaction: Mapping[str, Any]) -> list[Mapping[str, Any]]:
 def _spent(status: str, captures: Iterable[ProviderOperation], authorized: Money) -> bool:
     """Whether an authorization with partial captures takes no more: it left AUTHORIZED and
     SETTLEMENT_PENDING (the statuses partialCaptureTransaction accepts), or its captures asked
-    for all of it. A capture declined at settlement counts as asked: Braintree documents no way
-    to capture that amount again, so it is not read as held."""
+    for all of it. A capture declined at settlement or voided counts as asked: Braintree
+    documents no way to capture that amount again (a capture of all that was left closes the
+    authorization), so it is not read as held: with captures standing, the payment is captured,
+    never partially captured with that amount offered again."""
     asked = sum((op.amount for op in captures), Money.zero(authorized.currency))
     return status not in ("AUTHORIZED", "SETTLEMENT_PENDING") or asked >= authorized
 
@@ -249,8 +252,8 @@ def fetched_fields(transaction: Mapping[str, Any], flow: str | None = None) -> d
     captured = sum((op.amount for op in captures if op.status == "succeeded"), zero)
     refunded = sum((op.amount for op in refunds if op.status == "succeeded"), zero)
     state = ProviderState.FAILED if voided else payment_state(status)
-    if children and all(op.status in ("failed", "reversed") for op in captures) \
-            and _spent(status, captures, authorized):
+    spent = bool(children) and _spent(status, captures, authorized)
+    if spent and all(op.status in ("failed", "reversed") for op in captures):
         state = ProviderState.VOIDED  # released: its captures declined, and it takes no more
     if released_whole(transaction, flow):
         state = ProviderState.VOIDED
@@ -259,7 +262,7 @@ def fetched_fields(transaction: Mapping[str, Any], flow: str | None = None) -> d
             state = ProviderState.REFUNDED
         elif refunded:
             state = ProviderState.PARTIALLY_REFUNDED
-        elif status == "AUTHORIZED" and captured < authorized:
+        elif status == "AUTHORIZED" and captured < authorized and not spent:
             state = ProviderState.PARTIALLY_CAPTURED
         else:
             state = ProviderState.CAPTURED

@@ -1,0 +1,96 @@
+"""What an authorization captured in parts has left to capture, in the ledger against Braintree's
+own records: once its captures asked for all of it, Braintree takes no more (a capture of what was
+left closes it), whether or not one of them was then voided in the Control Panel or declined at
+settlement. The ledger never offers to capture what Braintree no longer holds."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from paywire import Money, PaymentService, StateError
+from paywire.ledger import PaymentState
+from paywire_braintree.emulator import BraintreeEmulator
+from paywire_braintree.emulator.model import captured_amount
+from paywire_braintree.emulator.webhooks import notification_body
+
+EUR = "EUR"
+_FORM = {"content-type": "application/x-www-form-urlencoded"}
+
+
+def left_at_braintree(emulator: BraintreeEmulator, reference: str) -> Money:
+    """What Braintree would still capture of the authorization, read from its own records."""
+    with emulator.lock:
+        root = emulator.transactions[reference]
+        left = Decimal(0) if root.closed else root.amount - captured_amount(emulator.transactions, root)
+        return Money.of(f"{left:.2f}", EUR)
+
+
+def _undo(emulator: BraintreeEmulator, service: PaymentService, capture: str, how: str) -> None:
+    if how == "voided in the Control Panel":  # Braintree notifies nothing of a void
+        with emulator.lock:
+            emulator.operations.reverse({"transactionId": capture})
+        return
+    emulator.settle(capture, "SETTLEMENT_DECLINED")
+    if how == "declined at settlement, notified":
+        with emulator.lock:
+            body = notification_body(emulator.public_key, emulator.private_key, "transaction_settlement_declined",
+                                     emulator.transactions[capture])
+        service.receive_webhook("braintree", _FORM, body)
+
+
+@pytest.mark.parametrize("how", ["voided in the Control Panel", "declined at settlement",
+                                 "declined at settlement, notified"])
+@pytest.mark.parametrize("which", ["first", "last"])
+def test_captures_that_asked_for_all_leave_nothing_to_capture_when_one_is_undone(
+    service: PaymentService, emulator: BraintreeEmulator, how: str, which: str
+) -> None:
+    """30.00 then the 70.00 left of an authorization of 100.00; one of them is then undone. The
+    other stands, and Braintree refuses any further capture (91507): once the ledger has read the
+    payment (its notification, or reconcile), it offers nothing more to capture."""
+    emulator.settlement = "batch"
+    payment = service.authorize("braintree", Money.of("100.00", EUR), source="fake-valid-nonce",
+                                order_id=f"L-{which}-{how}", idempotency_key=f"left-auth-{which}-{how}")
+    reference = payment.reference or ""
+    service.capture(payment.id, Money.of("30.00", EUR), final=False, idempotency_key=f"left-a-{which}-{how}")
+    service.capture(payment.id, Money.of("70.00", EUR), final=False, idempotency_key=f"left-b-{which}-{how}")
+    first, last = emulator.transactions[reference].children
+    undone, kept = (first, last) if which == "first" else (last, first)
+    _undo(emulator, service, undone, how)
+    if how.endswith("notified"):  # the notification alone has the service read the payment
+        assert service.get_payment(payment.id).capturable == Money.zero(EUR)
+    service.reconcile(payment_id=payment.id)
+    payment = service.get_payment(payment.id)
+    standing = emulator.transactions[kept].amount
+    assert payment.captured == Money.of(f"{standing:.2f}", EUR)
+    assert left_at_braintree(emulator, reference) == Money.zero(EUR)
+    assert (payment.state, payment.capturable) == (PaymentState.CAPTURED, Money.zero(EUR))
+    with pytest.raises(StateError) as refused:  # refused by the ledger: nothing is sent
+        service.capture(payment.id, Money.of("1.00", EUR), idempotency_key=f"left-c-{which}-{how}")
+    assert refused.value.code == "capture_closed"
+    emulator.settle(kept)  # the batch settles what stands; the ledger still offers nothing
+    assert not service.reconcile(payment_id=payment.id).mismatches
+    assert service.get_payment(payment.id).capturable == Money.zero(EUR)
+
+
+def test_an_authorization_with_more_left_at_braintree_still_offers_it(
+    service: PaymentService, emulator: BraintreeEmulator
+) -> None:
+    """Captures that asked for less than all of it, one voided: the rest stays capturable, at
+    Braintree and in the ledger, and a capture of it goes through."""
+    emulator.settlement = "batch"
+    payment = service.authorize("braintree", Money.of("100.00", EUR), source="fake-valid-nonce",
+                                order_id="L-open", idempotency_key="left-open-auth")
+    service.capture(payment.id, Money.of("30.00", EUR), final=False, idempotency_key="left-open-a")
+    service.capture(payment.id, Money.of("20.00", EUR), final=False, idempotency_key="left-open-b")
+    first, _ = emulator.transactions[payment.reference or ""].children
+    _undo(emulator, service, first, "voided in the Control Panel")
+    service.reconcile(payment_id=payment.id)
+    payment = service.get_payment(payment.id)
+    assert (payment.state, payment.captured) == (PaymentState.PARTIALLY_CAPTURED, Money.of("20.00", EUR))
+    assert Money.zero(EUR) < payment.capturable <= left_at_braintree(emulator, payment.reference or "")
+    rest = payment.capturable
+    payment = service.capture(payment.id, rest, final=False, idempotency_key="left-open-c")
+    assert payment.captured == Money.of("20.00", EUR) + rest and payment.capturable == Money.zero(EUR)
+    assert left_at_braintree(emulator, payment.reference or "") == Money.zero(EUR)
