@@ -140,7 +140,7 @@ def check_interleaving(world: World, kind: str, actions: list[str], lost: bool) 
                 else:
                     raise AssertionError(f"a duplicate of an operation in flight was answered {answer!r}")
             else:
-                worker.match_unmatched()
+                assert worker.match_unmatched().failures == ()
     finally:
         app.release_held()
         thread.join(30)
@@ -157,7 +157,7 @@ def check_interleaving(world: World, kind: str, actions: list[str], lost: bool) 
     world.deliver_twice()
     report = service.reconcile(payment_id=owner)
     assert report.errors == () and report.mismatches == (), report
-    service.match_unmatched()
+    assert service.match_unmatched().failures == ()
 
     # Of two copies delivered at once, one is stored and the other is a duplicate; later copies are duplicates.
     assert all(statuses.count("duplicate") >= 1 for statuses in world.receipts), world.receipts

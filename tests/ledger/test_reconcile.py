@@ -513,8 +513,9 @@ def test_an_event_that_cannot_be_applied_keeps_neither_the_others_nor_the_report
     full = svc.gateway.methods.get("fakepay")
     with Gateway([full], plugins=svc.gateway.plugins, retry=Retry.never()) as gateway:  # fakepay_single removed
         service = PaymentService(gateway, ledger, margin=0)
-        with pytest.raises(ConfigurationError):  # what the Janitor's pass reports, once the rest are applied
-            service.match_unmatched()
+        matched = service.match_unmatched()  # the failure reported, once the rest were applied
+        assert matched.applied == 1 and [event for event, _ in matched.failures] == [f"fakepay/{stuck}"]
+        assert isinstance(matched.failures[0][1], ConfigurationError)
         assert ledger.get_event("fakepay", waiting).status == "applied"
         report = service.reconcile()
     assert [s.status for s in report.settled] == [S.SUCCEEDED]
@@ -544,8 +545,10 @@ def test_events_that_cannot_be_applied_filling_a_run_do_not_keep_it_from_the_one
     full = svc.gateway.methods.get("fakepay")
     with Gateway([full], plugins=svc.gateway.plugins, retry=Retry.never()) as gateway:  # fakepay_single removed
         service = PaymentService(gateway, ledger, margin=0)
-        with pytest.raises(ConfigurationError):
-            service.match_unmatched(limit=2)
+        matched = service.match_unmatched(limit=2)
+        assert matched.applied == 1
+        assert sorted(event for event, _ in matched.failures) == sorted(f"fakepay/{event}" for event in stuck)
+        assert all(isinstance(exc, ConfigurationError) for _, exc in matched.failures)
         assert ledger.get_event("fakepay", waiting).status == "applied"
         report = service.reconcile(limit=2)
     assert sorted(e[0] for e in report.errors) == sorted(f"fakepay/{event}" for event in stuck)

@@ -107,7 +107,9 @@ def test_asgi_endpoint_statuses(service: PaymentService, app: FakePayApp) -> Non
     assert asgi_call(application, "POST", "/hooks/fakepay", streamed, headers)[0] == 413
 
 
-def test_asgi_lifespan(service: PaymentService) -> None:
+def test_asgi_lifespan(service: PaymentService, app: FakePayApp) -> None:
+    """The lifespan's shutdown ends the threads the deliveries ran in (and with them their ledger
+    connections): an application built and done with leaves none behind."""
     application = webhook_asgi(service)
     messages = [{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}]
     sent: list[dict[str, Any]] = []
@@ -118,8 +120,15 @@ def test_asgi_lifespan(service: PaymentService) -> None:
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
+    before = set(threading.enumerate())
+    payment = service.sale("fakepay", Money.of("20.00", "EUR"), source="tok_ok")
+    headers, body = app.event("evt_1", EventKind.REFUNDED, payment.reference or "", total=700)
+    assert asgi_call(application, "POST", "/webhooks/fakepay", [body], headers)[0] == 200
+    (worker,) = [t for t in set(threading.enumerate()) - before if t.name.startswith("paywire-webhook")]
     asyncio.run(application({"type": "lifespan"}, receive, send))
     assert [m["type"] for m in sent] == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+    worker.join(30)
+    assert not worker.is_alive()
 
 
 class _Batches:

@@ -20,7 +20,7 @@ from paywire import (
     hookimpl,
 )
 from paywire.ledger import EventStatus, Ledger, PaymentState, TransactionStatus
-from paywire.service import PaymentService
+from paywire.service import MatchReport, PaymentService
 from paywire.testing.emulator import Fault
 from tests.ledger.fakepay import FakePayApp, make_gateway
 
@@ -421,10 +421,10 @@ def test_an_event_stored_unmatched_through_a_sibling_method_is_matched_by_match_
     with ledger.unit() as u:  # what the losing unit stored
         assert u.insert_event(event("evt_outside", method="fakepay", kind=EventKind.REFUNDED, type="refund.succeeded",
                                     reference="re_outside", references=refs, amount=Money.of("5.00", "EUR")))
-    assert service.match_unmatched() == 1
+    assert service.match_unmatched() == MatchReport(applied=1)
     assert ledger.get_event("fakepay", "evt_outside").status == EventStatus.APPLIED  # type: ignore[union-attr]
     assert service.get_payment(payment.id).refunded == Money.of("5.00", "EUR")
-    assert service.match_unmatched() == 0  # applied once
+    assert service.match_unmatched() == MatchReport(applied=0)  # applied once
 
 
 @pytest.mark.parametrize("event_id", ["evt_nul\x00x", "evt_lone\ud800x"], ids=["NUL", "lone surrogate"])
@@ -489,7 +489,7 @@ def test_an_event_one_accounts_keys_verify_changes_no_payment_of_another_account
     forged = app.event("evt_forged", EventKind.REFUNDED, "re_forged", amount=5_000,
                        references={"payment": payment.reference or ""})  # signed with "fakepay"'s secret
     assert service.receive_webhook("fakepay", *forged).status == EventStatus.UNMATCHED
-    assert service.match_unmatched() == 0
+    assert service.match_unmatched() == MatchReport(applied=0)
     assert service.get_payment(payment.id).refunded == eur("0.00")
     own = app.event("evt_own", EventKind.REFUNDED, "re_own", amount=1_000, secret=other["webhook_secret"],
                     references={"payment": payment.reference or ""})

@@ -1,6 +1,6 @@
 """The daemon threads the webhook endpoint and /healthz run their ledger work in: never more than
 the pool's size however many calls wait, each thread kept for the next calls, none keeping the
-process from exiting."""
+process from exiting; each ends once closed or idle, and a later call starts one again."""
 
 from __future__ import annotations
 
@@ -71,3 +71,54 @@ def test_the_default_size_is_asyncios_executors() -> None:
     from concurrent.futures import ThreadPoolExecutor
 
     assert DEFAULT_SIZE == ThreadPoolExecutor()._max_workers
+
+
+def _threads(prefix: str) -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith(prefix)]
+
+
+def test_close_ends_the_idle_threads_now_and_a_busy_one_once_its_call_returns() -> None:
+    pool = DaemonPool(2, name="pwtest-close")
+    busy, release = threading.Event(), threading.Event()
+
+    def hold() -> str:
+        busy.set()
+        release.wait()
+        return threading.current_thread().name
+
+    async def main() -> None:
+        held = pool.run(hold)
+        await asyncio.to_thread(busy.wait)
+        idle = await pool.run(threading.current_thread)  # the first thread busy: a second one started
+        assert sorted(t.name for t in _threads("pwtest-close")) == ["pwtest-close-0", "pwtest-close-1"]
+        pool.close()
+        idle.join(30)
+        assert not idle.is_alive()
+        (holding,) = _threads("pwtest-close")
+        assert holding.name == "pwtest-close-0"  # still in its call: closing never waits for it
+        release.set()
+        assert await held == "pwtest-close-0"
+        holding.join(30)
+        assert not holding.is_alive()
+        again = await pool.run(threading.current_thread)  # a closed pool starts threads again
+        assert again.name == "pwtest-close-2" and again.is_alive()
+        pool.close()
+        again.join(30)
+        assert not again.is_alive()
+
+    asyncio.run(main())
+
+
+def test_a_thread_idle_for_longer_than_the_pools_idle_ends() -> None:
+    pool = DaemonPool(1, name="pwtest-idle", idle=0.01)
+
+    async def main() -> None:
+        first = await pool.run(threading.current_thread)
+        first.join(30)  # ends by itself, waiting for a call no longer than `idle`
+        assert not first.is_alive()
+        second = await pool.run(threading.current_thread)
+        assert second.name == "pwtest-idle-1"
+        second.join(30)
+        assert not second.is_alive()
+
+    asyncio.run(main())

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,7 @@ def test_the_documented_app_serves_webhooks_and_its_own_routes(
     payment = shop.sale("fakepay", Money.of("12.00", "EUR"), source="tok_ok")
     headers, body = app.event(f"evt_{framework}", EventKind.REFUNDED, payment.reference or "", total=200)
     context: AbstractContextManager[int] = server(_example(framework)(shop))
+    before = set(threading.enumerate())
     with context as port:
         status, _, text = send(port, "POST", "/payments/webhooks/fakepay", body, headers)
         assert (status, json.loads(text)["status"]) == (200, "applied")
@@ -45,4 +47,9 @@ def test_the_documented_app_serves_webhooks_and_its_own_routes(
         assert send(port, "POST", "/payments/webhooks/fakepay", b"{" + b" " * 300_000 + b"}")[0] == 413
         status, _, text = send(port, "GET", f"/orders/{payment.id}")
         assert (status, json.loads(text)) == (200, {"state": "partially_refunded"})
+        workers = [t for t in set(threading.enumerate()) - before if t.name.startswith("paywire-webhook")]
+        assert len(workers) == (framework == "fastapi")  # the ASGI endpoint's thread; WSGI runs in the server's
     assert shop.get_payment(payment.id).refunded == Money.of("2.00", "EUR")
+    for worker in workers:  # ended by the app's lifespan, with its ledger connection
+        worker.join(30)
+        assert not worker.is_alive()

@@ -85,6 +85,7 @@ _EXPORTS: dict[str, str] = {
     "Notification": "paywire.service",
     "WebhookReceipt": "paywire.service",
     "ReconcileReport": "paywire.service",
+    "MatchReport": "paywire.service",
     "Ledger": "paywire.ledger",
     "SQLiteLedger": "paywire.ledger",
     "PostgresLedger": "paywire.ledger",
@@ -131,6 +132,7 @@ __all__ = [
     "Ledger",
     "LedgerBusy",
     "LineItem",
+    "MatchReport",
     "Method",
     "MethodConfig",
     "Money",
@@ -243,7 +245,7 @@ if TYPE_CHECKING:
     from paywire.plugins import Plugins
     from paywire.request.builder import BuilderComposite
     from paywire.security import Secret
-    from paywire.service import Notification, PaymentService, ReconcileReport, WebhookReceipt
+    from paywire.service import MatchReport, Notification, PaymentService, ReconcileReport, WebhookReceipt
     from paywire.settings import GatewaySettings
     from paywire.step_keys import step_key
     from paywire.subject import Address, BuyerAction, Customer, LineItem, Order, Subject

@@ -28,7 +28,7 @@ from paywire.service.inputs import UNSTORABLE_EVENT
 if TYPE_CHECKING:
     from paywire.service.payments import PaymentService
 
-__all__ = ["BODY_TIMEOUT", "MAX_BODY", "handle_webhook", "webhook_asgi", "webhook_wsgi"]
+__all__ = ["BODY_TIMEOUT", "MAX_BODY", "WebhookApp", "handle_webhook", "webhook_asgi", "webhook_wsgi"]
 
 log = get_logger("paywire.web")
 
@@ -176,7 +176,7 @@ ASGIApp = Callable[[MutableMapping[str, Any], Receive, Send], Awaitable[None]]
 
 
 def webhook_asgi(service: PaymentService, *, prefix: str = "/webhooks", max_body: int = MAX_BODY,
-                 observe: Observer | None = None, body_timeout: float = BODY_TIMEOUT) -> ASGIApp:
+                 observe: Observer | None = None, body_timeout: float = BODY_TIMEOUT) -> WebhookApp:
     """An ASGI application serving `POST {prefix}/{method}`. `observe` hears what became of
     each delivery that reached the service; a body not whole within `body_timeout` seconds is
     answered 408 (ASGI servers such as uvicorn set no limit on reading one).
@@ -185,34 +185,55 @@ def webhook_asgi(service: PaymentService, *, prefix: str = "/webhooks", max_body
     provider: daemon threads (`DaemonPool`, as many as asyncio's default executor has) rather
     than the loop's executor, which is joined at exit, so that a unit waiting on a database that
     stopped answering cannot keep the process from exiting once the server has waited for its
-    requests in flight."""
-    workers = DaemonPool(name="paywire-webhook")
+    requests in flight. They end with the ASGI lifespan's shutdown or `close()`, and each after
+    `paywire.daemon_pool.IDLE` seconds without a delivery."""
+    return WebhookApp(service, prefix, max_body, observe, body_timeout)
 
-    async def deliver(code: str, scope: MutableMapping[str, Any], receive: Receive) -> Reply:
+
+class WebhookApp:
+    """The ASGI application `webhook_asgi` builds. `close()`, which the lifespan's shutdown
+    runs, ends its threads and their ledger connections; call it where the lifespan does not
+    reach the app (Starlette and FastAPI do not pass it to a mounted one) and the app is done."""
+
+    def __init__(self, service: PaymentService, prefix: str, max_body: int, observe: Observer | None,
+                 body_timeout: float) -> None:
+        self._service = service
+        self._prefix = prefix
+        self._max_body = max_body
+        self._observe = observe
+        self._body_timeout = body_timeout
+        self._workers = DaemonPool(name="paywire-webhook")
+
+    def close(self) -> None:
+        """End the threads (each busy one once its delivery is handled; never waited for)."""
+        self._workers.close()
+
+    async def _deliver(self, code: str, scope: MutableMapping[str, Any], receive: Receive) -> Reply:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         try:
-            reply, body = await asyncio.wait_for(_read_asgi(receive, headers, max_body), body_timeout)
+            reply, body = await asyncio.wait_for(_read_asgi(receive, headers, self._max_body), self._body_timeout)
         except TimeoutError:
             return _reply(408, {"error": "body_timeout"}, [("connection", "close")])
         if reply is not None:
             return reply
-        return await workers.run(handle_webhook, service, code, headers, body, observe)
+        return await self._workers.run(handle_webhook, self._service, code, headers, body, self._observe)
 
-    async def app(scope: MutableMapping[str, Any], receive: Receive, send: Send) -> None:
+    async def __call__(self, scope: MutableMapping[str, Any], receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             while True:
                 message = await receive()
                 if message["type"] == "lifespan.startup":
                     await send({"type": "lifespan.startup.complete"})
                 elif message["type"] == "lifespan.shutdown":
+                    self.close()
                     await send({"type": "lifespan.shutdown.complete"})
                     return
         if scope["type"] != "http":
             raise ValueError(f"unsupported ASGI scope type {scope['type']!r}")
-        code, reply = route(service, scope.get("method", "GET"), _route_path(scope), prefix)
+        code, reply = route(self._service, scope.get("method", "GET"), _route_path(scope), self._prefix)
         if reply is None and code is not None:
             try:
-                reply = await deliver(code, scope, receive)
+                reply = await self._deliver(code, scope, receive)
             except asyncio.CancelledError:
                 # The server stopped waiting for it (its graceful timeout at shutdown ran out while
                 # the ledger's database did not answer, say): an expected way to stop, said in one
@@ -225,8 +246,6 @@ def webhook_asgi(service: PaymentService, *, prefix: str = "/webhooks", max_body
         await send({"type": "http.response.start", "status": status,
                     "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers_out]})
         await send({"type": "http.response.body", "body": payload})
-
-    return app
 
 
 def _route_path(scope: MutableMapping[str, Any]) -> str:

@@ -29,7 +29,8 @@ async def _answer(send: Send, status: int, body: bytes, content_type: str = "app
 def serve_app(service: PaymentService, *, janitor: Janitor | None, metrics: Metrics, webhooks: bool = True,
               prefix: str = "/webhooks", max_body: int = MAX_BODY, stale_after: float = 300.0) -> ASGIApp:
     """The application; `janitor` (None: none runs here) starts at startup and is told to stop
-    at shutdown, before the server waits for requests in flight.
+    at shutdown, before the server waits for requests in flight; the threads that run the
+    ledger work of webhooks and `/healthz` end then too, with their ledger connections.
 
     `/healthz` answers 200 when the ledger answers (within `LEDGER_WAIT` seconds) and the Janitor
     is running and has made progress (begun a pass or a payment) within `stale_after` seconds,
@@ -81,6 +82,9 @@ def serve_app(service: PaymentService, *, janitor: Janitor | None, metrics: Metr
                 elif message["type"] == "lifespan.shutdown":
                     if janitor is not None:  # stops between two payments; joined after the server stops
                         janitor.stopping.set()
+                    asker.close()  # the threads end, and their ledger connections with them
+                    if hooks is not None:
+                        hooks.close()
                     await send({"type": "lifespan.shutdown.complete"})
                     return
         path, verb = scope.get("path", ""), scope.get("method", "GET")

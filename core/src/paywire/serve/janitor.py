@@ -24,7 +24,7 @@ import attrs
 from paywire.ledger.model import Transaction, TransactionStatus, now
 from paywire.security import get_logger
 from paywire.service.payments import PaymentService
-from paywire.service.reconcile import Mismatch, Settlement
+from paywire.service.reconcile import MatchReport, Mismatch, Settlement
 from paywire.service.schedule import Backoff, is_due
 
 __all__ = ["Backoff", "Janitor", "PassReport"]  # Backoff: paywire.service.schedule's, for convenience
@@ -133,12 +133,13 @@ class Janitor:
             # reference saw neither that reference nor was seen by that unit: match it now.
             # Each event's failure is returned, not raised: those applied beside it are counted.
             try:
-                applied, failures = self.service._match_unmatched(self.batch)
+                matched = self.service.match_unmatched(self.batch)
             except Exception as exc:  # noqa: BLE001 - e.g. the ledger busy: reported; the next pass tries again
-                failures = [("events", exc)]
-            if failures:
-                first = type(failures[0][1]).__name__
-                log.warning("matching stored events failed %d times, the first: %s", len(failures), first)
+                matched = MatchReport(failures=(("events", exc),))
+            applied = matched.applied
+            if matched.failures:
+                first = type(matched.failures[0][1]).__name__
+                log.warning("matching stored events failed %d times, the first: %s", len(matched.failures), first)
                 errors.append(("events", first))
         result = PassReport(started, now(), tuple(settled), tuple(unresolved), tuple(marked), tuple(skipped),
                             tuple(errors), tuple(mismatches), stopped, applied, tuple(caught_up))

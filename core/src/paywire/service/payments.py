@@ -112,7 +112,7 @@ from paywire.service.inputs import (
 )
 from paywire.service.keys import derived_key, fingerprint, new_id, same_operation
 from paywire.service.outcome import attach, failed, is_unknown, rebuild_error, settled_by_caller, succeeded, unknown
-from paywire.service.reconcile import Mismatch, ReconcileReport, Settlement, settle
+from paywire.service.reconcile import MatchReport, Mismatch, ReconcileReport, Settlement, settle
 from paywire.service.schedule import Backoff, is_due
 from paywire.service.webhooks import apply_event, apply_waiting
 from paywire.subject import BuyerAction, Customer, Order, Subject
@@ -1300,11 +1300,11 @@ class PaymentService:
             if owner in owed:
                 caught_up.append(owner)
         try:
-            applied, failures = self._match_unmatched(limit)
+            matched = self.match_unmatched(limit)
         except Exception as exc:  # noqa: BLE001 - e.g. the ledger busy: what was settled is still reported
-            applied, failures = 0, [("events", exc)]
-        errors.extend((event, _why(exc)) for event, exc in failures)
-        return ReconcileReport(tuple(marked), tuple(settled), tuple(unresolved), tuple(errors), applied,
+            matched = MatchReport(failures=(("events", exc),))
+        errors.extend((event, _why(exc)) for event, exc in matched.failures)
+        return ReconcileReport(tuple(marked), tuple(settled), tuple(unresolved), tuple(errors), matched.applied,
                                tuple(mismatches), tuple(caught_up))
 
     def _unfetchable(self, txn: Transaction, at: datetime) -> str:
@@ -1453,19 +1453,13 @@ class PaymentService:
                                tuple(d for d in decisions if d.status is None), (), 0, tuple(differences),
                                (payment_id,) if read is not None else ())
 
-    def match_unmatched(self, limit: int = 1000) -> int:
+    def match_unmatched(self, limit: int = 1000) -> MatchReport:
         """Apply stored unmatched events that name a payment the ledger now knows (one whose
-        reference was learnt while the event was being stored), oldest first, `limit` at most;
-        returns how many were applied. One that cannot be applied (the ledger busy, its payment's
-        method no longer configured) stays unmatched and keeps none of the others from being
-        applied, whichever are stored after it; the first such failure is raised once they were."""
-        applied, failures = self._match_unmatched(limit)
-        if failures:
-            raise failures[0][1]
-        return applied
-
-    def _match_unmatched(self, limit: int) -> tuple[int, list[tuple[str, Exception]]]:
-        """`match_unmatched`, its failures returned by event ("provider/event id") instead.
+        reference was learnt while the event was being stored), `limit` at most; the report counts
+        those applied and keeps each failure by event ("provider/event id"). One that cannot be
+        applied (the ledger busy, its payment's method no longer configured) stays unmatched and
+        keeps none of the others from being applied, whichever are stored after it; only a ledger
+        that cannot list the events raises.
 
         Oldest first, until `limit` were applied or none is left. An event tried and left
         unmatched (it failed, or names no payment after all) does not count: the run reads past
@@ -1500,7 +1494,7 @@ class PaymentService:
                 left += not matched
             if not fresh or (everything and len(fresh) == len(events)):
                 break
-        return applied, failures
+        return MatchReport(applied, tuple(failures))
 
     def _match(self, event: StoredEvent) -> bool:
         """Apply one stored unmatched event to the payment it now names, if any; whether it was."""

@@ -42,7 +42,7 @@ from paywire.service.held import note_held
 from paywire.service.outcome import concluded
 from paywire.service.reversal import reverse, reversible
 
-__all__ = ["Mismatch", "ReconcileReport", "Settlement", "settle"]
+__all__ = ["MatchReport", "Mismatch", "ReconcileReport", "Settlement", "settle"]
 
 K = TransactionKind
 S = TransactionStatus
@@ -97,6 +97,16 @@ class ReconcileReport:
     @property
     def clean(self) -> bool:
         return not self.unresolved and not self.errors and not self.mismatches
+
+
+@attrs.frozen
+class MatchReport:
+    """The outcome of one `PaymentService.match_unmatched()` run: each event that could not be
+    applied is kept with its exception, so each caller words it its own way (`reconcile()` with
+    its message, the Janitor by its type) or raises it."""
+
+    applied: int = 0  # stored unmatched events applied to the payments they name
+    failures: tuple[tuple[str, Exception], ...] = ()  # ("provider/event id", why it stays unmatched)
 
 
 def _money(value: Money | None, currency: str) -> Money | None:
