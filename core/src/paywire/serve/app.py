@@ -29,8 +29,9 @@ async def _answer(send: Send, status: int, body: bytes, content_type: str = "app
 def serve_app(service: PaymentService, *, janitor: Janitor | None, metrics: Metrics, webhooks: bool = True,
               prefix: str = "/webhooks", max_body: int = MAX_BODY, stale_after: float = 300.0) -> ASGIApp:
     """The application; `janitor` (None: none runs here) starts at startup and is told to stop
-    at shutdown, before the server waits for requests in flight; the threads that run the
-    ledger work of webhooks and `/healthz` end then too, with their ledger connections.
+    at the lifespan's shutdown, which the server runs once it has waited for the requests in
+    flight; the threads that run the ledger work of webhooks and `/healthz` end then too, with
+    their ledger connections.
 
     `/healthz` answers 200 when the ledger answers (within `LEDGER_WAIT` seconds) and the Janitor
     is running and has made progress (begun a pass or a payment) within `stale_after` seconds,
