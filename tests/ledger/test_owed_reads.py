@@ -1,6 +1,7 @@
 """A payment owes a read from the provider when an answer or an event said the ledger is behind it
 (a resend's success, perhaps the provider's stored answer to the first attempt; a refusal with
-`state_conflict`; an event that leaves the ledger offering what the provider may no longer hold).
+`state_conflict`; a success its payment's total cannot take in, standing on a floor the provider
+reported; an event that leaves the ledger offering what the provider may no longer hold).
 The service reads it at once; the mark that it owes one is written with what made it owe one, so
 when that read fails (the provider unreachable) or never runs (the worker stopped), `reconcile()`
 and the Janitor read it later, on the schedule other looks follow. A ledger without marks reads
