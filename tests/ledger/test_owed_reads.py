@@ -1,6 +1,7 @@
 """A payment owes a read from the provider when an answer or an event said the ledger is behind it
 (a resend's success, perhaps the provider's stored answer to the first attempt; a refusal with
-`state_conflict`; an event that leaves the ledger offering what the provider may no longer hold).
+`state_conflict`; a success its payment's total cannot take in, standing on a floor the provider
+reported; an event that leaves the ledger offering what the provider may no longer hold).
 The service reads it at once; the mark that it owes one is written with what made it owe one, so
 when that read fails (the provider unreachable) or never runs (the worker stopped), `reconcile()`
 and the Janitor read it later, on the schedule other looks follow. A ledger without marks reads
@@ -41,12 +42,13 @@ def _refused_reads(app: FakePayApp) -> int:
     return sum(1_000 - left for fault, left in app._faults if fault.kind == "status" and fault.method == "GET")
 
 
-def _refund_at_provider(app: FakePayApp, cap_id: str) -> None:
-    """The whole capture refunded in the provider's dashboard, with no word to the ledger."""
+def _refund_at_provider(app: FakePayApp, cap_id: str, amount: int | None = None) -> None:
+    """The capture refunded in the provider's dashboard (all of it by default), with no word to the ledger."""
     with app.lock:
         cap = app.captures[cap_id]
         payment = app.payments[cap["payment"]]
-        refund = {"id": app._id("re"), "amount": cap["amount"], "currency": payment["currency"], "capture": cap_id,
+        refund = {"id": app._id("re"), "amount": amount or cap["amount"], "currency": payment["currency"],
+                  "capture": cap_id,
                   "payment": payment["id"], "status": "succeeded", "idempotency_key": None}
         app.refunds[refund["id"]] = refund
         payment["_refunds"].append(refund["id"])
@@ -125,6 +127,21 @@ def _event_read_fails(service: PaymentService, app: FakePayApp) -> str:
     return payment.id
 
 
+def _refund_beside_a_dashboard_refund_read_back_fails(service: PaymentService, app: FakePayApp) -> str:
+    """A refund after one made in the provider's dashboard, which reconciliation read as the
+    provider's refunded total (a floor, no transaction of the ledger's): the new refund cannot be
+    added to that total, and the read after it fails."""
+    payment = service.sale("fakepay", eur("50.00"), source="tok_ok")
+    _refund_at_provider(app, payment.references["capture"], 1_000)
+    service.reconcile(payment_id=payment.id)
+    _unreachable(app)
+    payment = service.refund(payment.id, eur("20.00"))
+    assert ledger_totals(payment) == (5_000, 5_000, 2_000)  # the larger of the two: less than the provider's
+    assert payment.refundable == eur("30.00")  # so more left to refund than the provider has
+    assert app.totals(payment.reference or "") == (5_000, 5_000, 3_000)
+    return payment.id
+
+
 def _as_the_provider_holds(service: PaymentService, app: FakePayApp, payment_id: str) -> None:
     """`agree`, and a hold the provider released is released in the ledger too (FakePay keeps its
     authorized total when it voids)."""
@@ -135,7 +152,7 @@ def _as_the_provider_holds(service: PaymentService, app: FakePayApp, payment_id:
 
 
 OWING = {"resend": _resent_capture_read_back_fails, "state_conflict": _refusal_read_fails,
-         "event": _event_read_fails}
+         "event": _event_read_fails, "absorbed": _refund_beside_a_dashboard_refund_read_back_fails}
 
 
 @pytest.mark.parametrize("path", sorted(OWING))

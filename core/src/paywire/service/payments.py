@@ -202,16 +202,20 @@ K = TransactionKind
 S = TransactionStatus
 
 
-def _owes_read(outcome: CommandResult | BaseException, txn: Transaction, payment: Payment, resent: bool) -> bool:
+def _owes_read(outcome: CommandResult | BaseException, txn: Transaction, payment: Payment,
+               before: Payment | None, resent: bool) -> bool:
     """Whether an operation's recorded outcome says the ledger is behind the provider, so its
     payment owes a read (`PaymentService._catch_up`): a refusal saying the provider's payment is
     not as the ledger holds it (`state_conflict`), or a success that names a state further on than
-    the operation makes (`rules.behind`) or answers a resend (perhaps the provider's stored answer
-    to the first attempt, the payment as it was then)."""
+    the operation makes (`rules.behind`), answers a resend (perhaps the provider's stored answer
+    to the first attempt, the payment as it was then), or that its payment's total could not take
+    in (`rules.absorbed`; `before`: the payment before this outcome was recorded, None when
+    another record of the transaction stood)."""
     if isinstance(outcome, PaywireError):
         return outcome.state_conflict and txn.status == S.FAILED
     return (isinstance(outcome, CommandResult) and txn.status == S.SUCCEEDED
-            and (resent or rules.behind(payment, outcome.state)))
+            and (resent or rules.behind(payment, outcome.state)
+                 or (before is not None and rules.absorbed(before, payment, txn))))
 
 
 def _looked(u: LedgerUnit, owner: str | None, txns: Sequence[Transaction], at: datetime) -> None:
@@ -1056,16 +1060,18 @@ class PaymentService:
         # power loss takes it (and the mark with it), the transaction is pending again and
         # reconciliation settles it from the provider.
         with self.ledger.unit(durable=False) as u:
-            recorded, payment = self._record(u, txn, outcome, known)
-            owes = payment is not None and _owes_read(outcome, recorded, payment, resent)
+            recorded, payment, before = self._record(u, txn, outcome, known)
+            owes = payment is not None and _owes_read(outcome, recorded, payment, before, resent)
             if owes:
                 assert payment is not None
                 self._owe_read(u, payment)
             return recorded, payment, owes
 
     def _record(self, u: LedgerUnit, txn: Transaction, outcome: CommandResult | BaseException,
-                known: _Known | None) -> tuple[Transaction, Payment | None]:
-        """`_finish`'s record of the outcome, in its unit."""
+                known: _Known | None) -> tuple[Transaction, Payment | None, Payment | None]:
+        """`_finish`'s record of the outcome, in its unit: the transaction and payment as recorded,
+        and the payment as it was before (None when the outcome was not written: another record
+        of the transaction stands)."""
         if isinstance(outcome, CommandResult):
             finished = succeeded(txn, outcome)
         elif is_unknown(outcome):
@@ -1085,12 +1091,13 @@ class PaymentService:
             current = next((t for t in txns if t.id == txn.id), None) or u.transaction(txn.id)
             assert current is not None
             if not self._overrules(u, finished, current, txns):
-                return current, payment
+                return current, payment, None
+        before = payment
         if payment is not None:
             # The row just written is `finished`: no need to read it back.
             txns = [finished if t.id == finished.id else t for t in txns]
             payment = self._apply(u, payment, finished, outcome, txns)
-        return finished, payment
+        return finished, payment, before
 
     def _owe_read(self, u: LedgerUnit, payment: Payment) -> None:
         """Mark the locked payment as owing a read from the provider, due once the read its

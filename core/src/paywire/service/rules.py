@@ -193,6 +193,21 @@ def behind(payment: Payment, state: str | None) -> bool:
     return _PROGRESS.get(state or "", 0) > _PROGRESS.get(payment.state, 0)
 
 
+def absorbed(before: Payment, after: Payment, txn: Transaction) -> bool:
+    """Whether a capture or refund just recorded succeeded raised its running total by less than
+    its amount: the total stood on a provider-reported floor (`observed_*`, a reading of the
+    provider's totals) counting operations the ledger holds no transaction for (made beside it,
+    e.g. in the provider's dashboard), so the floor stands for them and the new amount is not
+    added to it. Only the provider can say the total now: what is left to capture or refund
+    would otherwise count that amount twice."""
+    total = {K.CAPTURE: "captured", K.REFUND: "refunded"}.get(txn.kind)
+    if total is None or txn.status != S.SUCCEEDED or txn.amount is None:
+        return False
+    floor: Money = getattr(before, f"observed_{total}")
+    raised: Money = getattr(after, total) - getattr(before, total)
+    return floor.minor > 0 and raised.minor < txn.amount.minor
+
+
 # -- checks ---------------------------------------------------------------------------------------
 def _usable(payment: Payment, operation: str) -> None:
     if payment.state in PaymentState.FINAL:

@@ -122,6 +122,9 @@ CONFLICTS: Final = frozenset({
     # the ledger checked what is left before sending, so it counts less refunded or captured than
     # PayPal (made without paywire)
     "MAX_CAPTURE_AMOUNT_EXCEEDED", "REFUND_AMOUNT_EXCEEDED",
+    # a refund of a capture the ledger holds as captured, which PayPal no longer does: declined,
+    # denied, or its money taken back by a chargeback whose event the shop has not applied yet
+    "REFUND_NOT_ALLOWED", "REFUND_NOT_PERMITTED_DUE_TO_CHARGEBACK",
 })
 # What a repeat of a request that took effect is refused with (see above): failed on a first
 # attempt, unknown after one that may have taken effect.

@@ -126,6 +126,8 @@ DESCRIPTIONS: Mapping[str, str] = {
     " been refunded.",
     "REFUND_CAPTURE_CURRENCY_MISMATCH": "Refund must be in the same currency as the capture",
     "REFUND_NOT_ALLOWED": "Capture cannot be refunded.",
+    "REFUND_NOT_PERMITTED_DUE_TO_CHARGEBACK": "Refunds not allowed on this capture due to a chargeback on the card"
+    " or bank. Please contact the payee to resolve the chargeback.",
     "SETUP_TOKEN_ALREADY_TOKENIZED": "The setup token has been used previously to generate a payment token.",
     "TAX_TOTAL_MISMATCH": "Should equal sum of (tax * quantity) across all items for a given purchase_unit.",
     "TAX_TOTAL_REQUIRED": "If item details are specified (items.tax_total and items.quantity) corresponding"

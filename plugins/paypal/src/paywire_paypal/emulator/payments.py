@@ -463,6 +463,8 @@ class PaymentsAPI(PayPalApp):
             "DENIED": "REFUND_NOT_ALLOWED",
             "FAILED": "REFUND_NOT_ALLOWED",
         }.get(cap.status)
+        if cap.status == "DENIED" and cap.status_reason == "CHARGEBACK":
+            refusal = "REFUND_NOT_PERMITTED_DUE_TO_CHARGEBACK"  # PayPal's word for a capture charged back
         if refusal:
             raise PayPalError(422, refusal)
         already = refunded_minor(self, cap)
