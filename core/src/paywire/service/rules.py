@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
-from typing import Any
+from typing import Any, Final
 
 import attrs
 
@@ -193,6 +193,9 @@ def behind(payment: Payment, state: str | None) -> bool:
     return _PROGRESS.get(state or "", 0) > _PROGRESS.get(payment.state, 0)
 
 
+_TOTALS: Final = {K.CAPTURE: "captured", K.REFUND: "refunded"}  # the running total each kind raises
+
+
 def absorbed(before: Payment, after: Payment, txn: Transaction) -> bool:
     """Whether a capture or refund just recorded succeeded raised its running total by less than
     its amount: the total stood on a provider-reported floor (`observed_*`, a reading of the
@@ -200,7 +203,7 @@ def absorbed(before: Payment, after: Payment, txn: Transaction) -> bool:
     e.g. in the provider's dashboard), so the floor stands for them and the new amount is not
     added to it. Only the provider can say the total now: what is left to capture or refund
     would otherwise count that amount twice."""
-    total = {K.CAPTURE: "captured", K.REFUND: "refunded"}.get(txn.kind)
+    total = _TOTALS.get(txn.kind)
     if total is None or txn.status != S.SUCCEEDED or txn.amount is None:
         return False
     floor: Money = getattr(before, f"observed_{total}")
