@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from paywire import Response, Result, Subject
-from paywire_paypal.amounts import to_paypal
+from paywire import InvalidRequest, Money, Response, Result, Subject
+from paywire_paypal.amounts import from_paypal
 from paywire_paypal.errors import REUSED_KEY, UNREADABLE, VOIDED_ORDER, read_error
 from paywire_paypal.order_state import cancelled, taken_back
 
@@ -129,7 +129,7 @@ def same_order(intent: str) -> Any:
             return _reused("order")
         units = data.get("purchase_units")
         amount = units[0].get("amount") if isinstance(units, list) and units and isinstance(units[0], Mapping) else None
-        if isinstance(amount, Mapping) and _money(amount) != to_paypal(subject.amount):
+        if isinstance(amount, Mapping) and _another_amount(amount, subject.amount):
             return _reused("order")
         return Result.success()
 
@@ -142,10 +142,17 @@ def same_amount(subject: Subject, response: Response) -> Result:
     data = response.data
     if not isinstance(data, Mapping) or subject.amount is None or not isinstance(data.get("amount"), Mapping):
         return Result.success()
-    if _money(data["amount"]) != to_paypal(subject.amount):
+    if _another_amount(data["amount"], subject.amount):
         return _reused("payment")
     return Result.success()
 
 
-def _money(obj: Mapping[str, Any]) -> dict[str, Any]:
-    return {"currency_code": obj.get("currency_code"), "value": obj.get("value")}
+def _another_amount(answered: Mapping[str, Any], asked: Money) -> bool:
+    """Whether PayPal's answer names another amount than the one asked for, compared as money:
+    "10.5" is "10.50", and one written another way is no sign of a reused key (the request took
+    effect: recorded failed, it would be lost). One paywire cannot read is the handler's to
+    refuse as unreadable (an unknown outcome, never a failure)."""
+    try:
+        return from_paypal(answered) != asked
+    except InvalidRequest:
+        return False
