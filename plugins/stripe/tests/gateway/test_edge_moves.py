@@ -729,3 +729,27 @@ def test_a_refund_failure_delivered_while_the_payment_holds_nothing_waits_for_it
         service.receive_webhook("stripe", headers, body)
         check(service, app, payment_id)
     settle_all(service, app, payment_id, seen, deliver_all)
+
+
+def test_a_sale_declined_then_paid_by_the_buyer_answers_its_retry_under_its_key_with_the_payment(
+        service: PaymentService, app: Any, api: Any, deliver_all: Deliver) -> None:
+    """The sale was declined, and the buyer then paid its intent with another card (Stripe lets
+    them, on the same PaymentIntent). The shop, retrying the sale under its key (it never saw the
+    first answer), is answered the payment as it stands, captured: told "declined" again, it would
+    ask the buyer to pay a second time."""
+    seen: set[str] = set()
+    sale = {"source": "pm_card_chargeDeclined", "return_url": _RETURN, "idempotency_key": "order-42-sale"}
+    with pytest.raises(PaywireError) as declined:
+        service.sale("stripe", Money(1000, "EUR"), **sale)
+    payment_id = declined.value.payment_id or ""
+    intent = service.get_payment(payment_id).reference
+    api.post(f"/v1/payment_intents/{intent}/confirm", {"payment_method": "pm_card_visa", "return_url": _RETURN})
+    deliver_all(seen)
+    paid = service.sale("stripe", Money(1000, "EUR"), **sale)
+    assert (paid.id, paid.state, paid.captured) == (payment_id, "captured", Money(1000, "EUR"))
+    assert len(app.store.payment_intents) == 1
+    assert [t.attempt for t in service.list_transactions(payment_id) if t.kind == "sale"] == [1]
+    check(service, app, payment_id, equal=True)
+    with pytest.raises(PaywireError) as another:  # the key stays the sale's: another use is still refused
+        service.sale("stripe", Money(2000, "EUR"), **sale)
+    assert another.value.code == "idempotency_key_reused"
