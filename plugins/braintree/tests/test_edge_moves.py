@@ -512,3 +512,31 @@ def test_a_lost_final_capture_declined_at_settlement_closes_the_payment_to_more_
     with pytest.raises(StateError):
         payments.capture(payment_id, Money.of("10.00", "EUR"), idempotency_key="after-final")
     assert len(app.calls) == calls
+
+
+def test_a_lost_refund_braintree_lists_in_a_status_paywire_does_not_read_as_failed_stays_open(
+    payments: PaymentService, app: _Braintree
+) -> None:
+    """A refund whose answer is lost, listed in a status that says neither that it was made nor
+    that it failed (AUTHORIZED, which Braintree's schema allows a refund; or one it adds later):
+    it may have taken effect, so reconciliation leaves it open, never failed, and settles it once
+    Braintree says."""
+    payment_id = payments.sale("braintree", Money.of("50.00", "EUR"), source="fake-valid-nonce", order_id="sale-a",
+                               idempotency_key="sale-a").id
+    app.settle(payments.get_payment(payment_id).reference or "")
+    _lost(app, "refundTransaction")
+    lost = _unknown(lambda: payments.refund(payment_id, Money.of("20.00", "EUR"), idempotency_key="refund-a"))
+    app.clear_faults()
+    (credit,) = (t for t in app.transactions.values() if t.kind == "credit")
+    for status in ("AUTHORIZED", "A_STATUS_BRAINTREE_ADDS_LATER"):
+        with app.lock:
+            credit.status = status
+        payments.reconcile(payment_id=payment_id)
+        assert _txn(payments, lost).status in (S.UNKNOWN, S.ACCEPTED), status
+        assert payments.get_payment(payment_id).refunded == Money.zero("EUR")
+    with app.lock:
+        credit.status = "SUBMITTED_FOR_SETTLEMENT"
+    app.settle(credit.id)
+    payments.reconcile(payment_id=payment_id)
+    assert _txn(payments, lost).status == S.SUCCEEDED
+    assert payments.get_payment(payment_id).refunded == Money.of("20.00", "EUR")

@@ -31,6 +31,7 @@ __all__ = [
 CAPTURED: Final = frozenset({"SUBMITTED_FOR_SETTLEMENT", "SETTLING", "SETTLED", "SETTLEMENT_CONFIRMED"})
 ACCEPTED: Final = frozenset({"AUTHORIZING", "SETTLEMENT_PENDING"})
 FAILED: Final = frozenset({"PROCESSOR_DECLINED", "GATEWAY_REJECTED", "FAILED", "SETTLEMENT_DECLINED"})
+_NOT_MADE: Final = FAILED | {"VOIDED", "AUTHORIZATION_EXPIRED"}  # a capture or refund Braintree did not make
 # submitted for settlement at some point: a capture, decided or not
 SUBMITTED: Final = CAPTURED | {"SETTLEMENT_PENDING", "SETTLEMENT_DECLINED"}
 
@@ -56,15 +57,18 @@ def operation_status(status: str, history: Any = ()) -> str:
     batch undid it: "reversed", as its transaction_settlement_declined notification says, so a
     lost request that made it is never concluded not applied. So is one VOIDED then (the Control
     Panel's void, of which Braintree sends no notification). One declined or voided after it only
-    waited (SETTLEMENT_PENDING, an accepted answer), or whose history is not read, is "failed"."""
+    waited (SETTLEMENT_PENDING, an accepted answer), or whose history is not read, is "failed".
+    Any other status says neither that it was made nor that it failed (AUTHORIZED, which the
+    schema allows a refund, or one Braintree adds): "accepted", left open until Braintree says,
+    as a lost request that may have taken effect is never concluded not applied."""
     if status in CAPTURED:
         return "succeeded"
-    if status in ACCEPTED:
-        return "accepted"
     if status in ("SETTLEMENT_DECLINED", "VOIDED") and any(
             isinstance(event, OBJECT) and event.get("status") in CAPTURED for event in history or ()):
         return "reversed"
-    return "failed"
+    if status in _NOT_MADE:
+        return "failed"
+    return "accepted"
 
 
 def result_status(status: str) -> str:
