@@ -178,9 +178,11 @@ def operations(order: Mapping[str, Any]) -> tuple[ProviderOperation, ...]:
     for unit in _list(order.get("purchase_units")):
         for kind, listed in (("capture", "captures"), ("refund", "refunds")):
             for payment in _payments(unit, listed):
-                status = OPERATION_STATUS.get(str(payment.get("status")))
-                if status is None or not isinstance(payment.get("id"), str):
-                    continue  # a status PayPal may add later: reconcile nothing from it
+                if not isinstance(payment.get("id"), str):
+                    continue
+                # A status PayPal may add later says neither made nor failed: open, so a lost
+                # request it may have made is matched to it and waits, never concluded not applied.
+                status = OPERATION_STATUS.get(str(payment.get("status")), "accepted")
                 if kind == "capture" and taken_back(payment):
                     status = "reversed"
                 found.append(ProviderOperation(kind=kind, reference=payment["id"],

@@ -210,3 +210,33 @@ def test_a_lost_refund_under_a_key_paypal_cannot_echo_is_still_found_by_its_amou
     lost = service.get_transaction(raised.value.transaction_id or "")
     assert (lost.status, lost.provider_reference) == ("succeeded", made), report
     assert service.get_payment(payment.id).refunded == eur("30.00")
+
+
+def test_a_lost_capture_paypal_lists_in_a_status_paywire_does_not_know_is_never_concluded_failed(paypal, tmp_path):
+    """A capture whose answer was lost, listed by PayPal in a status paywire does not know (one
+    PayPal adds later): it may have taken effect, so it is matched and left open, not passed over
+    and, once its request could no longer land, concluded not applied; it is settled once PayPal
+    lists it in a status paywire reads."""
+    fast = paypal.gateway_with(connect_timeout=0.5, read_timeout=0.5)  # a short life to wait out
+    with SQLiteLedger(str(tmp_path / "status.db")) as ledger, fast:
+        service = PaymentService(paypal.gateway, ledger)
+        payment = service.authorize("paypal", eur("100.00"), source=paypal.app.vault_card(), idempotency_key="auth-1")
+        paypal.app.inject(Fault(kind="drop_after", method="POST", path="/capture$"))
+        with pytest.raises(OutcomeUnknown) as raised:
+            PaymentService(fast, ledger, margin=0).capture(payment.id, eur("30.00"), final=False,
+                                                           idempotency_key="cap-1")
+        paypal.app.clear_faults()
+        (capture,) = paypal.app.captures.values()
+        capture.status = "A_STATUS_PAYPAL_ADDS_LATER"
+        lost = service.get_transaction(raised.value.transaction_id or "")
+        while now() < (lost.settle_after or now()):  # by the clock, not a guess of the machine's speed
+            time.sleep(0.05)
+        report = service.reconcile(payment_id=payment.id)
+        lost = service.get_transaction(lost.id)
+        assert lost.status in ("unknown", "accepted"), report
+        assert service.get_payment(payment.id).captured == eur("0.00")
+        capture.status = "COMPLETED"
+        report = service.reconcile(payment_id=payment.id)
+        lost = service.get_transaction(lost.id)
+        assert (lost.status, lost.provider_reference) == ("succeeded", capture.id), report
+        assert service.get_payment(payment.id).captured == eur("30.00")
