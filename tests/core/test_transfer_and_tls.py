@@ -164,7 +164,12 @@ class BrokenTLS:
         self.requests.append(head + b"\r\n\r\n" + body)
 
     def close(self) -> None:
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)  # wakes the accept() waiting on it (close alone does not)
+        except OSError:
+            pass
         self.sock.close()
+        self.thread.join(10)
 
 
 @pytest.fixture
@@ -207,6 +212,17 @@ def test_tls_failing_in_the_handshake_sends_nothing(trusting: Urllib3Client, ser
     assert not isinstance(caught.value, OutcomeUnknown) and not caught.value.may_have_been_sent
     assert "TLS" in caught.value.message and server.requests == []
 
+
+
+def test_a_closed_broken_tls_server_listens_no_more(server_context: ssl.SSLContext) -> None:
+    """Closing a listening socket does not wake the accept() waiting on it: the socket went on
+    listening, held by that thread, until the process ended."""
+    server = BrokenTLS(server_context, after_request=False)
+    port = server.sock.getsockname()[1]
+    server.close()
+    assert not server.thread.is_alive()
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", port), timeout=5).close()
 
 
 def test_a_transport_error_names_the_host_without_the_password_of_its_url() -> None:

@@ -460,12 +460,30 @@ class _Server(ThreadingHTTPServer):
 
     def finish_request(self, request: Any, client_address: Any) -> None:
         # The TLS handshake runs here, in the request's own thread, not in the accept loop.
-        if self.ssl_context is not None:
-            try:
-                request = self.ssl_context.wrap_socket(request, server_side=True)
-            except (ssl.SSLError, OSError):
-                return
-        super().finish_request(request, client_address)
+        if self.ssl_context is None:
+            super().finish_request(request, client_address)
+            return
+        try:
+            connection = self._secure(request)
+        except (ssl.SSLError, OSError):
+            return
+        try:
+            super().finish_request(connection, client_address)
+        finally:
+            self.shutdown_request(connection)
+
+    def _secure(self, accepted: socket.socket) -> ssl.SSLSocket:
+        """The TLS socket that takes over `accepted` (left detached), in its place among the open
+        connections, so that `close_connections` ends it too; OSError if that already ran."""
+        assert self.ssl_context is not None
+        connection = self.ssl_context.wrap_socket(accepted, server_side=True)
+        with self._open_lock:
+            if accepted in self._open:
+                self._open.discard(accepted)
+                self._open.add(connection)
+                return connection
+        connection.close()
+        raise OSError("the server stopped during the TLS handshake")
 
 
 class EmulatorServer:
