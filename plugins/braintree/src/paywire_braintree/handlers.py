@@ -220,19 +220,16 @@ def _spent(status: str, captures: Iterable[ProviderOperation], authorized: Money
     return status not in ("AUTHORIZED", "SETTLEMENT_PENDING") or asked >= authorized
 
 
-def _capturable(status: str, captures: Iterable[ProviderOperation], authorized: Money, spent: bool,
-                partial: bool) -> Money:
-    """What Braintree still lets be captured of the transaction: of an authorization captured in
-    parts (`partial`), what its standing captures leave, nothing once it takes no more (`_spent`);
-    else all of an authorization not yet submitted (AUTHORIZED), and nothing of anything else (a
-    sale, a whole capture, a voided, expired or declined authorization)."""
-    zero = Money.zero(authorized.currency)
-    if not partial:
-        return authorized if status == "AUTHORIZED" else zero
-    if spent:
-        return zero
-    standing = sum((op.amount for op in captures if op.status in ("succeeded", "accepted")), zero)
-    return max(authorized - standing, zero)
+def _capturable(status: str, authorized: Money, spent: bool, partial: bool) -> Money | None:
+    """What Braintree still lets be captured of the transaction: all of an authorization not yet
+    submitted (AUTHORIZED), nothing of one captured in parts (`partial`) that takes no more
+    (`_spent`), nor of anything else (a sale, a whole capture, a voided, expired or declined
+    authorization). None for an authorization captured in parts that may take more: whether a
+    final capture closed it Braintree does not say (its status stays SETTLEMENT_PENDING, and
+    `finalCapture` is never read back)."""
+    if partial:
+        return Money.zero(authorized.currency) if spent else None
+    return authorized if status == "AUTHORIZED" else Money.zero(authorized.currency)
 
 
 def released_whole(transaction: Mapping[str, Any], flow: str | None) -> bool:
@@ -289,7 +286,7 @@ def fetched_fields(transaction: Mapping[str, Any], flow: str | None = None) -> d
         "authorized": zero if failed else authorized,
         "captured": captured,
         "refunded": refunded,
-        "capturable": _capturable(status, captures, authorized, spent, bool(children)),
+        "capturable": _capturable(status, authorized, spent, bool(children)),
         "operations": [*captures, *refunds],
     }
     if state == ProviderState.PROCESSING:
