@@ -1,5 +1,5 @@
 """Deliberately broken variants of the Stripe plugin, each with one defect in what `fetch` lists
-or what a decline names.
+or reports or what a decline names.
 
 Acme's `fetch` lists no operations (reconciliation then splits its running totals), and its
 declines name nothing, so the kit's checks of listed operations and of what a refusal names are
@@ -113,7 +113,12 @@ def _pending_refunds_refunded(result: CommandResult) -> CommandResult:
     return attrs.evolve(result, operations=operations, refunded=refunded)
 
 
-# -- 5. a declined create naming its charge, not the PaymentIntent it left (what fetch reads) --------------
+# -- 5. the authorized total reported as what is left to capture (the intent's `amount`, not `amount_capturable`) -
+def _authorized_capturable(result: CommandResult) -> CommandResult:
+    return attrs.evolve(result, capturable=result.authorized)
+
+
+# -- 6. a declined create naming its charge, not the PaymentIntent it left (what fetch reads) --------------
 def _the_charge(error: PaywireError) -> str | None:
     return error.details.get("charge")
 
@@ -122,4 +127,5 @@ CAPTURE_UNLISTED = BrokenStripe("capture_unlisted", _refunds_only)
 AUTHORIZATION_KEY_ON_CAPTURE = BrokenStripe("authorization_key_on_capture", _authorization_key_on_capture)
 RUNNING_TOTAL_PER_REFUND = BrokenStripe("running_total_per_refund", _running_total_per_refund)
 PENDING_REFUND_REFUNDED = BrokenStripe("pending_refund_refunded", _pending_refunds_refunded)
+AUTHORIZED_CAPTURABLE = BrokenStripe("authorized_capturable", _authorized_capturable)
 DECLINE_NAMES_CHARGE = BrokenStripe("decline_names_charge", _the_charge, command="authorize", wrap=_Misnamed)

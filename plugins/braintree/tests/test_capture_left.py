@@ -94,3 +94,48 @@ def test_an_authorization_with_more_left_at_braintree_still_offers_it(
     payment = service.capture(payment.id, rest, final=False, idempotency_key="left-open-c")
     assert payment.captured == Money.of("20.00", EUR) + rest and payment.capturable == Money.zero(EUR)
     assert left_at_braintree(emulator, payment.reference or "") == Money.zero(EUR)
+
+
+@pytest.mark.parametrize("how", ["voided in the Control Panel", "declined at settlement",
+                                 "declined at settlement, notified"])
+@pytest.mark.parametrize("which", ["first", "last"])
+@pytest.mark.parametrize("refund", ["part", "all"])
+def test_captures_that_asked_for_all_leave_nothing_to_capture_with_a_refund(
+    service: PaymentService, emulator: BraintreeEmulator, how: str, which: str, refund: str
+) -> None:
+    """30.00 then the 70.00 left of an authorization of 100.00; the one that stands is settled
+    and refunded (part of it or all), then the other is undone. Braintree reports the payment
+    refunded, not captured, and takes no further capture (91507): once the ledger has read the
+    payment, it offers nothing more to capture."""
+    emulator.settlement = "batch"
+    case = f"{which}-{how}-{refund}"
+    payment = service.authorize("braintree", Money.of("100.00", EUR), source="fake-valid-nonce",
+                                order_id=f"R-{case}", idempotency_key=f"refunded-auth-{case}")
+    reference = payment.reference or ""
+    service.capture(payment.id, Money.of("30.00", EUR), final=False, idempotency_key=f"refunded-a-{case}")
+    service.capture(payment.id, Money.of("70.00", EUR), final=False, idempotency_key=f"refunded-b-{case}")
+    first, last = emulator.transactions[reference].children
+    undone, kept = (first, last) if which == "first" else (last, first)
+    standing = Money.of(f"{emulator.transactions[kept].amount:.2f}", EUR)
+    given = standing if refund == "all" else Money.of("10.00", EUR)
+    emulator.settle(kept)
+    if kept == last:  # the ledger refunds the newest capture with enough left
+        service.refund(payment.id, given, idempotency_key=f"refunded-r-{case}")
+    else:  # the ledger would refund the other: refunded in the Control Panel
+        with emulator.lock:
+            emulator.operations.refund({"transactionId": kept, "refund": {"amount": f"{given.amount}"}},
+                                       origin="CONTROL_PANEL")
+    with emulator.lock:
+        assert [emulator.transactions[r].amount for r in emulator.transactions[kept].refunds] == [given.amount]
+    _undo(emulator, service, undone, how)
+    if how.endswith("notified"):  # the notification alone has the service read the payment
+        assert service.get_payment(payment.id).capturable == Money.zero(EUR)
+    assert not service.reconcile(payment_id=payment.id).mismatches
+    payment = service.get_payment(payment.id)
+    assert (payment.captured, payment.refunded) == (standing, given)
+    assert left_at_braintree(emulator, reference) == Money.zero(EUR)
+    state = PaymentState.REFUNDED if refund == "all" else PaymentState.PARTIALLY_REFUNDED
+    assert (payment.state, payment.capturable) == (state, Money.zero(EUR))
+    with pytest.raises(StateError) as refused:  # refused by the ledger: nothing is sent
+        service.capture(payment.id, Money.of("1.00", EUR), idempotency_key=f"refunded-c-{case}")
+    assert refused.value.code == ("payment_final" if refund == "all" else "capture_closed")

@@ -86,6 +86,11 @@ def _operations(value: Iterable[ProviderOperation]) -> tuple[ProviderOperation, 
     return tuple(value)
 
 
+def _not_negative(instance: Any, attribute: attrs.Attribute[Any], value: Money | None) -> None:
+    if value is not None and value.minor < 0:
+        raise ValueError(f"{type(instance).__name__}.{attribute.name} is {value}; it cannot be negative")
+
+
 @attrs.frozen(kw_only=True, slots=False)
 class CommandResult:
     """The outcome of a successful command.
@@ -98,6 +103,16 @@ class CommandResult:
     :param state: the provider object's state (a `ProviderState` value) when the answer says it.
     :param amount: the amount the provider applied in this operation.
     :param authorized: the provider's running totals, when the answer carries them (fetch does).
+    :param capturable: for `fetch`, what the provider still lets be captured of the
+        authorization, whatever the state says of refunds: a payment captured in full and then
+        partly refunded is "partially_refunded", and so is one whose authorization still takes
+        more captures. Zero: the provider takes no further capture (a final capture, or captures
+        that asked for all of it, closed the authorization; it was voided or expired), and
+        reconciliation closes the payment's capture, so the ledger never offers what the
+        provider would refuse. None: not reported, or the answer does not say (the ledger then
+        closes capture only on the state "captured" or a final capture). Read only for an
+        authorization that stands (an authorized, captured, refunded or voided state), in the
+        payment's currency; never negative.
     :param token: a reusable payment method token (vault).
     :param references: further provider ids (order, authorization, charge, capture, customer).
     :param operations: for `fetch`, every capture and refund the provider holds on the payment.
@@ -111,6 +126,7 @@ class CommandResult:
     authorized: Money | None = None
     captured: Money | None = None
     refunded: Money | None = None
+    capturable: Money | None = attrs.field(default=None, validator=_not_negative)
     action: BuyerAction | None = None
     token: str | None = None
     references: Mapping[str, str] = attrs.field(factory=dict, converter=_mapping)

@@ -21,8 +21,9 @@ anything. It reads the payment at the provider and decides, per transaction:
 - a capture or refund that succeeded and that the provider now lists as failed or reversed gets
   its reversal recorded.
 
-The provider's totals also become the payment's reported floors, and every payment whose totals
-still differ from the provider's afterwards is reported as a `Mismatch`.
+The provider's totals also become the payment's reported floors, capture closes once the provider
+takes no more of an authorization (captured, or nothing `capturable`, whatever its refunds), and
+every payment whose totals still differ from the provider's afterwards is reported as a `Mismatch`.
 """
 
 from __future__ import annotations
@@ -139,6 +140,20 @@ def _finish(u: LedgerUnit, txn: Transaction, status: str, note: str, result: Com
     return Settlement(txn.id, txn.payment_id, txn.kind, status, note)
 
 
+def _capture_closed(payment: Payment, result: CommandResult) -> bool:
+    """Whether the provider takes no further capture of the payment's authorization: it reports
+    it captured, or nothing left to capture (`CommandResult.capturable`), whatever its state says
+    of refunds (an authorization its captures took all of, one of them undone since, while another
+    is partly refunded). Read only of an authorization that stands: nothing is capturable either
+    while the buyer or the provider has not decided it yet, and it may still be authorized then.
+    What is left above zero closes nothing: less than the ledger's rest can be captures in flight
+    the provider holds (they count against it there, and are in flight in the ledger)."""
+    if payment.flow != K.AUTHORIZE or result.state not in _ESTABLISHED:
+        return False
+    capturable = _money(result.capturable, payment.currency)
+    return result.state == ProviderState.CAPTURED or (capturable is not None and capturable.minor == 0)
+
+
 def _sale_undone(payment: Payment, result: CommandResult) -> ProviderOperation | None:
     """The sale itself, when the provider holds it failed but lists it (its own reference) as a
     capture that took effect and was reversed since: a lost sale that made it is not failed."""
@@ -181,7 +196,8 @@ def settle(u: LedgerUnit, payment: Payment, result: CommandResult,
     busy = {t.kind for t in txns if t.status == S.PENDING}  # live workers will record these themselves
     # The provider took the payment in another currency (Braintree's default merchant account):
     # what it holds is not what the ledger's operations ask for.
-    foreign = next((m.currency for m in (result.amount, result.authorized, result.captured, result.refunded)
+    foreign = next((m.currency for m in (result.amount, result.authorized, result.captured, result.refunded,
+                                         result.capturable)
                     if m is not None and m.currency != currency), None)
 
     refs = dict(payment.references)
@@ -304,7 +320,7 @@ def settle(u: LedgerUnit, payment: Payment, result: CommandResult,
     released = state == ProviderState.VOIDED and rules.derive(payment, u.transactions(payment.id)).captured.minor == 0
     payment = replace(
         payment,
-        capture_closed=payment.capture_closed or (payment.flow == K.AUTHORIZE and state == ProviderState.CAPTURED),
+        capture_closed=payment.capture_closed or _capture_closed(payment, result),
         voided=payment.voided or released,
         updated_at=now(),
     )

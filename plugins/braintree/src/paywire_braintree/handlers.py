@@ -220,6 +220,18 @@ def _spent(status: str, captures: Iterable[ProviderOperation], authorized: Money
     return status not in ("AUTHORIZED", "SETTLEMENT_PENDING") or asked >= authorized
 
 
+def _capturable(status: str, authorized: Money, spent: bool, partial: bool) -> Money | None:
+    """What Braintree still lets be captured of the transaction: all of an authorization not yet
+    submitted (AUTHORIZED), nothing of one captured in parts (`partial`) that takes no more
+    (`_spent`), nor of anything else (a sale, a whole capture, a voided, expired or declined
+    authorization). None for an authorization captured in parts that may take more: whether a
+    final capture closed it Braintree does not say (its status stays SETTLEMENT_PENDING, and
+    `finalCapture` is never read back)."""
+    if partial:
+        return Money.zero(authorized.currency) if spent else None
+    return authorized if status == "AUTHORIZED" else Money.zero(authorized.currency)
+
+
 def released_whole(transaction: Mapping[str, Any], flow: str | None) -> bool:
     """An authorization submitted for settlement itself (captured whole: `captureTransaction`,
     the Control Panel's capture), then declined at settlement or voided before it settled. Its
@@ -274,6 +286,7 @@ def fetched_fields(transaction: Mapping[str, Any], flow: str | None = None) -> d
         "authorized": zero if failed else authorized,
         "captured": captured,
         "refunded": refunded,
+        "capturable": _capturable(status, authorized, spent, bool(children)),
         "operations": [*captures, *refunds],
     }
     if state == ProviderState.PROCESSING:

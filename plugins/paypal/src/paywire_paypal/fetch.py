@@ -20,7 +20,7 @@ from typing import Any
 import attrs
 
 from paywire import CommandContext, CommandResult, GatewayCommand, InvalidRequest, Response, Subject
-from paywire_paypal.order_state import operations, order_fields, order_id_of
+from paywire_paypal.order_state import capturable, operations, order_fields, order_id_of
 
 __all__ = ["Fetch", "fetched_fields"]
 
@@ -64,5 +64,7 @@ class Fetch:
 
 
 def fetched_fields(subject: Subject, response: Response) -> dict[str, Any]:
-    """The handler of the order read: the order's state, totals, captures and refunds."""
-    return {**order_fields(response.data), "operations": operations(response.data)}
+    """The handler of the order read: the order's state, totals, what is left to capture, captures
+    and refunds."""
+    return {**order_fields(response.data), "capturable": capturable(response.data),
+            "operations": operations(response.data)}

@@ -38,6 +38,7 @@ __all__ = [
     "TAKEN_BACK",
     "authorization_of",
     "cancelled",
+    "capturable",
     "capture_of",
     "operations",
     "order_fields",
@@ -53,6 +54,7 @@ KEY_NOT_ECHOED: Final = "paywire"
 TAKEN_BACK: Final = frozenset({"CHARGEBACK", "BUYER_COMPLAINT", "REFUNDED"})
 _CAPTURED: Final = frozenset({"COMPLETED", "PARTIALLY_REFUNDED", "REFUNDED"})
 _REFUNDED: Final = frozenset({"COMPLETED"})
+_TAKEN: Final = _CAPTURED | {"PENDING"}  # captures that count against their authorization
 # A capture's or refund's PayPal status as a `ProviderOperation` status.
 OPERATION_STATUS: Final = {
     "COMPLETED": "succeeded", "PARTIALLY_REFUNDED": "succeeded", "REFUNDED": "succeeded",
@@ -240,6 +242,28 @@ def order_fields(order: Mapping[str, Any]) -> dict[str, Any]:
         "captured": captured,
         "refunded": refunded,
     }
+
+
+def capturable(order: Mapping[str, Any]) -> Money | None:
+    """What PayPal still lets be captured of the order: of each purchase unit whose live
+    authorization is open to captures (CREATED, PARTIALLY_CAPTURED), what the unit's captures
+    (completed, refunded or pending) left of it; nothing of one CAPTURED (a final capture, or
+    captures of all of it), VOIDED, EXPIRED or still PENDING, nor of an order paid by capture.
+    None for an order waiting for the buyer or cancelled: it holds no authorization to read."""
+    if order.get("status") in _WAITING or cancelled(order):
+        return None
+    units = _list(order.get("purchase_units"))
+    currency = _currency(units)
+    left = Money.zero(currency)
+    if order.get("intent") != "AUTHORIZE":
+        return left
+    for unit in units:
+        auth = _live_authorization(unit)
+        if auth is None or auth.get("status") not in ("CREATED", "PARTIALLY_CAPTURED"):
+            continue
+        taken = _sum((cap for cap in _payments(unit, "captures") if cap.get("status") in _TAKEN), currency)
+        left += max(from_paypal(auth.get("amount")) - taken, Money.zero(currency))
+    return left
 
 
 def _state(authorizations: list[Mapping[str, Any]], authorized: Money, captured: Money, refunded: Money,

@@ -101,9 +101,17 @@ def intent_result(subject: Subject, response: Response) -> dict[str, Any]:
     return fields
 
 
+def _read(intent: Mapping[str, Any], subject: Subject) -> dict[str, Any]:
+    """What `fetch` reports of an intent: its state and totals, and what Stripe still lets be
+    captured of it (`amount_capturable`: zero once captured, as one capture closes a PaymentIntent,
+    and once canceled)."""
+    return {**intent_fields(intent, subject),
+            "capturable": from_stripe(wire_amount(intent.get("amount_capturable") or 0), str(intent["currency"]))}
+
+
 def fetched_result(subject: Subject, response: Response) -> dict[str, Any]:
     """fetch by reference: the intent's state and totals."""
-    return intent_fields(response.data, subject)
+    return _read(response.data, subject)
 
 
 def found_intent_result(subject: Subject, response: Response) -> dict[str, Any]:
@@ -119,7 +127,7 @@ def found_intent_result(subject: Subject, response: Response) -> dict[str, Any]:
     if not found:
         return {"state": ProviderState.NOT_FOUND}
     newest = max(found, key=lambda intent: intent.get("created") or 0)
-    return {**intent_fields(newest, subject), "raw": newest}
+    return {**_read(newest, subject), "raw": newest}
 
 
 def refund_result(subject: Subject, response: Response) -> dict[str, Any]:

@@ -109,6 +109,12 @@ def totals_disagreement(payment: PaymentModel, fetched: CommandResult, states: E
         reported = getattr(fetched, name)
         if reported != payment.money(minor):
             problems.append(f"{name}: provider reports {reported!r}, expected {payment.money(minor)!r}")
+    left = payment.money(payment.capturable)
+    if fetched.capturable is not None and fetched.capturable != left:
+        # Reconciliation closes capture on a zero, whatever the state says of refunds: a zero too
+        # early refuses captures the provider takes, a rest after a final capture (or a void)
+        # offers what it refuses.
+        problems.append(f"capturable: provider reports {fetched.capturable!r}, expected {left!r}")
     allowed = states(payment)
     if fetched.state not in allowed:
         problems.append(f"state: provider reports {fetched.state!r}, expected one of {sorted(allowed)}")

@@ -1,0 +1,73 @@
+"""What an authorization has left to capture, in the ledger against PayPal's own records: once
+PayPal takes no more of an authorization (voided after part of it was captured, or captured with
+`final_capture` without paywire), the ledger offers nothing more to capture once it has read the
+payment, though PayPal reports it refunded (a refund made meanwhile), not captured. Real emulator
+on loopback."""
+
+from __future__ import annotations
+
+import pytest
+
+from paywire import Money, StateError
+from paywire.ledger import PaymentState
+
+EUR = "EUR"
+
+
+def left_at_paypal(paypal, authorization):
+    """What PayPal would still capture of the authorization (up to its amount), from its own records."""
+    with paypal.app.lock:
+        auth = paypal.app.authorizations[authorization]
+        if auth.status not in ("CREATED", "PARTIALLY_CAPTURED"):
+            return Money.zero(EUR)
+        taken = sum(paypal.app.captures[c].amount_minor for c in auth.capture_ids
+                    if paypal.app.captures[c].status in ("COMPLETED", "PENDING", "PARTIALLY_REFUNDED", "REFUNDED"))
+        return Money(auth.amount_minor - taken, EUR)
+
+
+@pytest.mark.parametrize("how", ["voided after a capture", "captured with final_capture"])
+@pytest.mark.parametrize("refund", ["part", "all"])
+def test_an_authorization_paypal_closed_leaves_nothing_to_capture_with_a_refund(paypal, service, how, refund):
+    """30.00 of an authorization of 100.00 is captured and refunded (part or all); PayPal takes
+    no more of it (AUTHORIZATION_VOIDED, AUTHORIZATION_ALREADY_CAPTURED) and reports it refunded:
+    after reconcile the ledger offers nothing to capture either."""
+    payment = service.authorize("paypal", Money.of("100.00", EUR), source=paypal.app.vault_card(),
+                                idempotency_key=paypal.key())
+    authorization = payment.references["authorization"]
+    given = Money.of("30.00" if refund == "all" else "10.00", EUR)
+    if how == "voided after a capture":  # the shop's capture and refund, then a void in PayPal's dashboard
+        service.capture(payment.id, Money.of("30.00", EUR), final=False, idempotency_key=paypal.key())
+        service.refund(payment.id, given, idempotency_key=paypal.key())
+        paypal.run("void", reference=authorization, idempotency_key=paypal.key())
+    else:  # made without paywire, no event delivered
+        capture = paypal.run("capture", reference=authorization, amount=Money.of("30.00", EUR), final=True,
+                             idempotency_key=paypal.key())
+        paypal.run("refund", reference=capture.reference, amount=given, idempotency_key=paypal.key())
+    with paypal.app.lock:
+        assert paypal.app.authorizations[authorization].status == (
+            "VOIDED" if how.startswith("voided") else "CAPTURED")
+    assert not service.reconcile(payment_id=payment.id).mismatches
+    payment = service.get_payment(payment.id)
+    assert (payment.captured, payment.refunded) == (Money.of("30.00", EUR), given)
+    assert left_at_paypal(paypal, authorization) == Money.zero(EUR)
+    state = PaymentState.REFUNDED if refund == "all" else PaymentState.PARTIALLY_REFUNDED
+    assert (payment.state, payment.capturable) == (state, Money.zero(EUR))
+    with pytest.raises(StateError) as refused:  # refused by the ledger: nothing is sent
+        service.capture(payment.id, Money.of("1.00", EUR), idempotency_key=paypal.key())
+    assert refused.value.code == ("payment_final" if refund == "all" else "capture_closed")
+
+
+def test_an_authorization_paypal_keeps_open_still_offers_the_rest(paypal, service):
+    """Part captured and refunded, the authorization still open at PayPal: the rest stays
+    capturable, in the ledger and at PayPal, and a capture of it goes through."""
+    payment = service.authorize("paypal", Money.of("100.00", EUR), source=paypal.app.vault_card(),
+                                idempotency_key=paypal.key())
+    authorization = payment.references["authorization"]
+    service.capture(payment.id, Money.of("30.00", EUR), final=False, idempotency_key=paypal.key())
+    service.refund(payment.id, Money.of("10.00", EUR), idempotency_key=paypal.key())
+    assert not service.reconcile(payment_id=payment.id).mismatches
+    payment = service.get_payment(payment.id)
+    assert payment.capturable == left_at_paypal(paypal, authorization) == Money.of("70.00", EUR)
+    payment = service.capture(payment.id, idempotency_key=paypal.key())
+    assert payment.captured == Money.of("100.00", EUR) and payment.capturable == Money.zero(EUR)
+    assert left_at_paypal(paypal, authorization) == Money.zero(EUR)
