@@ -17,6 +17,7 @@ from paywire import BasicAuth, BearerAuth, InvalidRequest, Money, Retry, Secret,
 from paywire.errors import OutcomeUnknown, TransportError
 from paywire.http.client import Urllib3Client
 from paywire.testing.emulator import EmulatorServer
+from paywire.testing.ports import refusing_port
 from tests.core.conftest import EchoApp
 from tests.core.pipeline import command, run
 
@@ -221,7 +222,7 @@ def test_a_closed_broken_tls_server_listens_no_more(server_context: ssl.SSLConte
     port = server.sock.getsockname()[1]
     server.close()
     assert not server.thread.is_alive()
-    with pytest.raises(ConnectionRefusedError):
+    with refusing_port(port=port), pytest.raises(ConnectionRefusedError):  # held: no other process answers there
         socket.create_connection(("127.0.0.1", port), timeout=5).close()
 
 
@@ -230,10 +231,7 @@ def test_a_transport_error_names_the_host_without_the_password_of_its_url() -> N
     the request went shows the host and port alone."""
     from paywire.testing.leaks import LeakWatch
 
-    closed = socket.create_server(("127.0.0.1", 0))
-    port = closed.getsockname()[1]
-    closed.close()  # nothing listens there: the connection is refused
-    with pytest.raises(TransportError) as caught:
+    with refusing_port() as port, pytest.raises(TransportError) as caught:  # the connection is refused
         run(command(f"http://shop:pw-in-url-0451@127.0.0.1:{port}"),
             Subject(amount=Money.of("1.00", "EUR"), idempotency_key="k"), retry=Retry.never())
     assert f"could not connect to 127.0.0.1:{port} " in caught.value.message

@@ -9,7 +9,6 @@ holds. "Accepted" operations count as in flight until a webhook or a fetch settl
 
 from __future__ import annotations
 
-import socket
 import threading
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -33,6 +32,7 @@ from paywire import (
 from paywire.ledger import EventStatus, Ledger, Payment, PaymentState, TransactionStatus
 from paywire.service import PaymentService
 from paywire.testing.emulator import Fault
+from paywire.testing.ports import refusing_port
 from tests.ledger.fakepay import WEBHOOK_SECRET, FakePayApp, make_gateway
 from tests.ledger.support import FAST, agree, cause_chain, eur, only, wait_out_life, wait_until
 
@@ -637,44 +637,39 @@ def test_a_card_number_in_a_field_records_nothing(fast_service: PaymentService, 
     assert (rows(service), calls(app)) == (before_rows, before_calls)
 
 
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def test_connection_refused_is_a_retryable_failure_never_left_pending(
     fakepay: tuple[FakePayApp, str], ledger: Ledger, app: FakePayApp,
 ) -> None:
-    nowhere = make_gateway(f"http://127.0.0.1:{_closed_port()}", **FAST)
-    reachable = make_gateway(fakepay[1], **FAST)
-    try:
-        down = PaymentService(nowhere, ledger, margin=0)
-        with pytest.raises(TransportError) as refused:
-            down.authorize("fakepay", eur("10.00"), source="tok_ok")
-        assert not isinstance(refused.value, OutcomeUnknown) and not refused.value.may_have_been_sent
-        assert any(isinstance(e, urllib3.exceptions.NewConnectionError) for e in cause_chain(refused.value))
-        txn = down.get_transaction(refused.value.transaction_id or "")
-        assert (txn.status, txn.retryable) == (S.FAILED, True)
-        payment = down.get_payment(refused.value.payment_id or "")
-        assert payment.state == PaymentState.FAILED  # not pending: nothing is in flight
-        assert [t for t in down.list_transactions(payment.id) if t.open] == []
-        assert down.reconcile().settled == ()  # nothing to reconcile
+    with refusing_port() as port:  # nothing answers there, and nothing can take it meanwhile
+        nowhere = make_gateway(f"http://127.0.0.1:{port}", **FAST)
+        reachable = make_gateway(fakepay[1], **FAST)
+        try:
+            down = PaymentService(nowhere, ledger, margin=0)
+            with pytest.raises(TransportError) as refused:
+                down.authorize("fakepay", eur("10.00"), source="tok_ok")
+            assert not isinstance(refused.value, OutcomeUnknown) and not refused.value.may_have_been_sent
+            assert any(isinstance(e, urllib3.exceptions.NewConnectionError) for e in cause_chain(refused.value))
+            txn = down.get_transaction(refused.value.transaction_id or "")
+            assert (txn.status, txn.retryable) == (S.FAILED, True)
+            payment = down.get_payment(refused.value.payment_id or "")
+            assert payment.state == PaymentState.FAILED  # not pending: nothing is in flight
+            assert [t for t in down.list_transactions(payment.id) if t.open] == []
+            assert down.reconcile().settled == ()  # nothing to reconcile
 
-        up = PaymentService(reachable, ledger, margin=0)  # the provider is reachable again
-        revived = up.retry(txn.id)
-        assert revived.state == PaymentState.AUTHORIZED  # type: ignore[union-attr]
+            up = PaymentService(reachable, ledger, margin=0)  # the provider is reachable again
+            revived = up.retry(txn.id)
+            assert revived.state == PaymentState.AUTHORIZED  # type: ignore[union-attr]
 
-        with pytest.raises(TransportError) as again:  # a follow-up that could not connect
-            down.capture(payment.id, eur("10.00"))
-        capture = down.get_transaction(again.value.transaction_id or "")
-        assert (capture.status, capture.retryable) == (S.FAILED, True)
-        assert up.capture(payment.id, eur("10.00")).captured == eur("10.00")  # not reserved by it
-        assert app.count("capture") == 1
-        agree(up, app, payment.id)
-    finally:
-        nowhere.close()
-        reachable.close()
+            with pytest.raises(TransportError) as again:  # a follow-up that could not connect
+                down.capture(payment.id, eur("10.00"))
+            capture = down.get_transaction(again.value.transaction_id or "")
+            assert (capture.status, capture.retryable) == (S.FAILED, True)
+            assert up.capture(payment.id, eur("10.00")).captured == eur("10.00")  # not reserved by it
+            assert app.count("capture") == 1
+            agree(up, app, payment.id)
+        finally:
+            nowhere.close()
+            reachable.close()
 
 
 # -- (7) the error chain ------------------------------------------------------------------------------

@@ -13,13 +13,10 @@ import waitress
 from waitress import wasyncore
 from waitress.server import BaseWSGIServer
 
-from tests.serve.support import free_port
-
 
 @contextmanager
 def uvicorn_server(app: Any) -> Iterator[int]:
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 60
@@ -27,7 +24,7 @@ def uvicorn_server(app: Any) -> Iterator[int]:
         assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
         time.sleep(0.02)
     try:
-        yield port
+        yield int(server.servers[0].sockets[0].getsockname()[1])  # the port it bound: any free one
     finally:
         server.should_exit = True
         thread.join(60)

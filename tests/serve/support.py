@@ -5,8 +5,8 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -49,12 +49,6 @@ class CountingFakePay(FakePayApp):
                 self._fetching.discard(pid)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def install_fakepay(folder: Path) -> Path:
     """A dist-info on a path of its own declaring FakePay in paywire's entry-point group."""
     info = folder / "paywire_fakepay-1.0.dist-info"
@@ -83,15 +77,29 @@ def _toml(value: Any) -> str:
 
 
 class ServeProcess:
-    """`paywire serve` in a process of its own, on a free loopback port."""
+    """`paywire serve` in a process of its own (without the environment variables in `without`),
+    on the loopback port it chose itself (`--port 0`) and named on stderr: a port found free
+    beforehand could be taken by another process before the server binds it."""
 
-    def __init__(self, config: Path, plugin_path: Path, args: Sequence[str] = ()) -> None:
-        self.port = free_port()
-        command, env = self.command(config, plugin_path, ["--port", str(self.port), *args])
+    def __init__(self, config: Path, plugin_path: Path, args: Sequence[str] = (), without: Sequence[str] = ()) -> None:
+        command, env = self.command(config, plugin_path, ["--port", "0", *args])  # a later --port wins
+        for name in without:
+            del env[name]
         self.proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.stderr: list[str] = []
+        self.said: list[str] = []  # the lines it logged before saying where it listens
+        self._port: int | None = None
+        self._named = threading.Event()  # set once it named its port, or once its stderr closed
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
+
+    @property
+    def port(self) -> int:
+        """The port it listens on, once it has said so."""
+        if not self._named.wait(60) or self._port is None:
+            raise AssertionError(f"paywire serve (exit code {self.proc.poll()}) never said where it listens:\n"
+                                 f"{''.join(self.stderr)}")
+        return self._port
 
     @staticmethod
     def command(config: Path, plugin_path: Path, args: Sequence[str]) -> tuple[list[str], dict[str, str]]:
@@ -107,7 +115,12 @@ class ServeProcess:
     def _read(self) -> None:
         assert self.proc.stderr is not None
         for line in self.proc.stderr:
+            if self._port is None and (found := re.search(r"listening on http://127\.0\.0\.1:(\d+)", line)):
+                self.said = list(self.stderr)
+                self._port = int(found.group(1))
+                self._named.set()
             self.stderr.append(line)
+        self._named.set()
 
     def request(self, verb: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None,
                 timeout: float = 30) -> tuple[int, dict[str, str], bytes]:
@@ -152,8 +165,9 @@ class ServeProcess:
 
 
 @contextmanager
-def serving(config: Path, plugin_path: Path, args: Sequence[str] = ()) -> Iterator[ServeProcess]:
-    server = ServeProcess(config, plugin_path, args)
+def serving(config: Path, plugin_path: Path, args: Sequence[str] = (), without: Sequence[str] = ()
+            ) -> Iterator[ServeProcess]:
+    server = ServeProcess(config, plugin_path, args, without)
     try:
         server.wait_healthy()
         yield server
@@ -167,36 +181,3 @@ def metric(text: str, name: str, **labels: str) -> float:
 
     return float(sum(sample.value for family in text_string_to_metric_families(text) for sample in family.samples
                      if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items())))
-
-
-@contextmanager
-def serving_on_port_0(config: Path, plugin_path: Path,
-                      without: Sequence[str] = ()) -> Iterator[tuple[ServeProcess, list[str]]]:
-    """`paywire serve --port 0` (any free port; `without` these environment variables): a client
-    of the port it says it listens on, and the lines it logged before saying so. Stopped by
-    SIGTERM on leaving, which it must answer with exit 0."""
-    import queue
-    import re
-
-    command, env = ServeProcess.command(config, plugin_path, ["--port", "0"])
-    for name in without:
-        del env[name]
-    with subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True) as proc:
-        stderr = proc.stderr
-        assert stderr is not None
-        lines: queue.Queue[str] = queue.Queue()
-        reader = threading.Thread(target=lambda: [lines.put(line) for line in stderr] + [lines.put("")], daemon=True)
-        reader.start()
-        said: list[str] = []
-        try:
-            while not (found := re.search(r"listening on http://127\.0\.0\.1:(\d+)", line := lines.get(timeout=60))):
-                assert line, f"paywire serve ended without saying where it listens: {said}"  # "": stderr closed
-                said.append(line)
-            probe = ServeProcess.__new__(ServeProcess)  # its requests, on the port the server named
-            probe.port = int(found.group(1))
-            yield probe, said
-            proc.send_signal(signal.SIGTERM)
-            assert proc.wait(60) == 0
-        finally:
-            proc.kill()
-            reader.join(5)

@@ -209,11 +209,10 @@ def test_a_port_already_taken_is_a_configuration_error_naming_it_and_json_under_
 def test_port_0_says_which_port_it_listens_on(provider: tuple[CountingFakePay, str], pg_url: str, plugin_path: Path,
                                               tmp_path: Path) -> None:
     """`--port 0` is any free port: nothing said which, so nothing could reach the server."""
-    from tests.serve.support import serving_on_port_0
-
     config = write_config(tmp_path / "paywire.toml", provider[1], pg_url)
-    with serving_on_port_0(config, plugin_path) as (probe, _):
-        assert probe.request("GET", "/healthz")[0] == 200
+    with serving(config, plugin_path) as server:  # on the port it named
+        assert server.request("GET", "/healthz")[0] == 200
+        assert server.terminate() == 0
 
 
 @pytest.mark.parametrize("secret", [False, True])
@@ -222,14 +221,13 @@ def test_a_method_whose_webhooks_cannot_be_verified_is_said_at_start(
     """Without its webhook secret every delivery would be a 500, redelivered for days: said when the
     server starts, naming the variable, not first at a delivery. The server still starts (a method
     whose provider sends it no webhooks needs no secret)."""
-    from tests.serve.support import serving_on_port_0
-
     config = write_config(tmp_path / "paywire.toml", provider[1], pg_url)
-    with serving_on_port_0(config, plugin_path, without=() if secret else ["PAYWIRE_FAKEPAY_WEBHOOK_SECRET"]) as (
-            probe, said):
+    with serving(config, plugin_path, without=() if secret else ["PAYWIRE_FAKEPAY_WEBHOOK_SECRET"]) as server:
+        said = server.said
         warned = [line for line in said if "webhooks for method 'fakepay' will be refused" in line]
         if secret:
             assert warned == [], said
         else:
             assert len(warned) == 1 and "PAYWIRE_FAKEPAY_WEBHOOK_SECRET" in warned[0] and "WARNING" in warned[0], said
-        assert probe.request("GET", "/healthz")[0] == 200
+        assert server.request("GET", "/healthz")[0] == 200
+        assert server.terminate() == 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from typing import Any
 
@@ -38,6 +39,28 @@ def test_events_are_delivered_signed_and_in_order(api: Any, app: Any, receiver: 
         assert event.object == "event" and event.livemode is False
     assert app.wait_for_webhooks()
     assert [status for status, _ in app.webhook_deliveries] == [200] * 7
+
+
+def _delivering() -> set[threading.Thread]:
+    return {thread for thread in threading.enumerate() if thread.name == "stripe-emulator-webhooks"}
+
+
+def test_delivering_leaves_no_thread_behind(api: Any, app: Any, receiver: Any) -> None:
+    """Each emulator that delivered a webhook kept its delivering thread waiting for more, for
+    good (a dozen alive by the end of a run). It ends once nothing is left to deliver, and the
+    next event starts another, still delivered in order."""
+    before = _delivering()
+    app.webhook_url = receiver.url
+    for batch in range(2):
+        intent = api.intent(payment_method="pm_card_visa", confirm=True)
+        assert app.wait_for_webhooks()
+        for thread in _delivering() - before:
+            thread.join(10)
+        assert len(_delivering()) == len(before), f"threads left delivering after batch {batch}"
+        events = [json.loads(body) for _, body in receiver.wait_for(3 * (batch + 1))[3 * batch:]]
+        assert [(event["type"], event["data"]["object"]["id"]) for event in events if event["type"].startswith(
+            "payment_intent.")] == [("payment_intent.created", intent["id"]), ("payment_intent.succeeded", intent["id"])]
+    assert [status for status, _ in app.webhook_deliveries] == [200] * 6
 
 
 def test_event_shape(api: Any, app: Any) -> None:

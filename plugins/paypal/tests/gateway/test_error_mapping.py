@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import threading
 
 import attrs
@@ -30,6 +29,7 @@ from paywire import (
 )
 from paywire.service.outcome import is_unknown
 from paywire.testing.emulator import Fault
+from paywire.testing.ports import refusing_port
 from paywire_paypal.errors import ERRORS
 from paywire_paypal.validators import answered
 
@@ -209,12 +209,9 @@ def test_a_read_timeout_is_outcome_unknown(paypal):
 
 
 def test_nothing_listening_is_a_retryable_transport_error_and_nothing_was_sent(paypal):
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        dead = f"http://127.0.0.1:{probe.getsockname()[1]}"
-    with pytest.raises(TransportError) as raised:
-        paypal.run("sale", gateway=paypal.gateway_with(base_url=dead), amount=EUR10, source="paypal",
-                   idempotency_key=paypal.key())
+    with refusing_port() as port, pytest.raises(TransportError) as raised:
+        paypal.run("sale", gateway=paypal.gateway_with(base_url=f"http://127.0.0.1:{port}"), amount=EUR10,
+                   source="paypal", idempotency_key=paypal.key())
     assert raised.value.retryable and not raised.value.may_have_been_sent
     assert not isinstance(raised.value, OutcomeUnknown)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import threading
 from typing import Any
 
@@ -29,6 +28,7 @@ from paywire import (
 )
 from paywire.service.outcome import is_unknown
 from paywire.testing.emulator import Fault
+from paywire.testing.ports import refusing_port
 from paywire_stripe.emulator import StripeEmulator
 
 
@@ -188,12 +188,10 @@ def test_an_answer_slower_than_the_read_timeout_is_outcome_unknown(gateway_at: A
 
 
 def test_no_listener_is_a_transport_error_with_nothing_sent(gateway_at: Any) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    gateway = gateway_at(f"http://127.0.0.1:{port}")
-    with pytest.raises(TransportError) as failed:
-        gateway.execute("stripe", "authorize", Subject(amount=eur("7.00"), source="pm_card_visa"))
+    with refusing_port() as port:
+        gateway = gateway_at(f"http://127.0.0.1:{port}")
+        with pytest.raises(TransportError) as failed:
+            gateway.execute("stripe", "authorize", Subject(amount=eur("7.00"), source="pm_card_visa"))
     assert not isinstance(failed.value, OutcomeUnknown) and not failed.value.may_have_been_sent
 
 

@@ -7,7 +7,6 @@ again with the same key. A 5xx or a 429 answer: retryable, with Retry-After kept
 from __future__ import annotations
 
 import re
-import socket
 from collections.abc import Callable, Sequence
 from urllib.parse import urlsplit, urlunsplit
 
@@ -27,6 +26,7 @@ from paywire.testing.contract.errors import documented_not_applied
 from paywire.testing.contract.fixtures import ContractFixtures
 from paywire.testing.emulator import Fault
 from paywire.testing.harness import ContractHarness, payment_reference
+from paywire.testing.ports import refusing_port
 from paywire.testing.strategies import Representable
 
 __all__ = ["TransportFaultContract"]
@@ -37,13 +37,6 @@ _AFTER_EFFECT = (
     ("HTTP 500 after the provider applied it", Fault(kind="status_after", status=500, method="POST")),
     ("HTTP 502 after the provider applied it", Fault(kind="status_after", status=502, method="POST")),
 )
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
 
 
 class TransportFaultContract(ContractFixtures):
@@ -111,8 +104,10 @@ class TransportFaultContract(ContractFixtures):
         self, harness: ContractHarness, example_amount: Money
     ) -> None:
         parts = urlsplit(harness.method.settings.base_url)
-        dead = urlunsplit(parts._replace(netloc=f"127.0.0.1:{_free_port()}"))
-        error = harness.attempt("authorize", harness.payment_subject(example_amount), gateway=harness.factory(base_url=dead))
+        with refusing_port() as port:
+            dead = urlunsplit(parts._replace(netloc=f"127.0.0.1:{port}"))
+            error = harness.attempt("authorize", harness.payment_subject(example_amount),
+                                    gateway=harness.factory(base_url=dead))
         assert isinstance(error, TransportError) and not isinstance(error, OutcomeUnknown), f"no listener gave {error!r}"
         assert error.retryable and not error.may_have_been_sent, f"{error!r} should be retryable and unsent"
 

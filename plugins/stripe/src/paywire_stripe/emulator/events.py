@@ -65,7 +65,9 @@ def signed_headers(secret: str, body: bytes, timestamp: int | None = None) -> di
 
 
 class Deliveries:
-    """Ordered delivery from one daemon thread.
+    """Ordered delivery from one daemon thread, started by the first delivery queued and ending
+    once nothing is left to send (the next delivery starts another): an emulator that is done
+    leaves no thread waiting for work that never comes.
 
     :param prepare: turns a queued item into `(url, body, headers)` at send time, or None to skip.
     :param record: receives `(item, status, body)` after each attempt (status None: no answer).
@@ -82,15 +84,15 @@ class Deliveries:
         self._timeout = timeout
         self._queue: queue.Queue[Any] = queue.Queue()
         self._thread: threading.Thread | None = None
-        self._start_lock = threading.Lock()
+        self._lock = threading.Lock()  # one thread at a time: queued with a thread sure to take it
         self.errors: list[str] = []
 
     def put(self, item: Any) -> None:
-        with self._start_lock:
+        with self._lock:
+            self._queue.put(item)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="stripe-emulator-webhooks", daemon=True)
                 self._thread.start()
-        self._queue.put(item)
 
     def wait(self, timeout: float = 5.0) -> bool:
         """Block until everything queued so far was attempted; False on timeout."""
@@ -104,7 +106,12 @@ class Deliveries:
 
     def _run(self) -> None:
         while True:
-            item = self._queue.get()
+            with self._lock:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    self._thread = None  # the next put starts another
+                    return
             try:
                 prepared = self._prepare(item)
                 if prepared is not None:
