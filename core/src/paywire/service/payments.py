@@ -202,20 +202,26 @@ K = TransactionKind
 S = TransactionStatus
 
 
-def _owes_read(outcome: CommandResult | BaseException, txn: Transaction, payment: Payment,
-               before: Payment | None, resent: bool) -> bool:
+def _owes_read(outcome: CommandResult | BaseException, txn: Transaction, payment: Payment, resent: bool) -> bool:
     """Whether an operation's recorded outcome says the ledger is behind the provider, so its
     payment owes a read (`PaymentService._catch_up`): a refusal saying the provider's payment is
     not as the ledger holds it (`state_conflict`), or a success that names a state further on than
-    the operation makes (`rules.behind`), answers a resend (perhaps the provider's stored answer
-    to the first attempt, the payment as it was then), or that its payment's total could not take
-    in (`rules.absorbed`; `before`: the payment before this outcome was recorded, None when
-    another record of the transaction stood)."""
+    the operation makes (`rules.behind`), or answers a resend (perhaps the provider's stored answer
+    to the first attempt, the payment as it was then). A success its payment's total could not
+    take in says so too (`rules.absorbed`, which `_absorbed` asks of every unit that records
+    one)."""
     if isinstance(outcome, PaywireError):
         return outcome.state_conflict and txn.status == S.FAILED
     return (isinstance(outcome, CommandResult) and txn.status == S.SUCCEEDED
-            and (resent or rules.behind(payment, outcome.state)
-                 or (before is not None and rules.absorbed(before, payment, txn))))
+            and (resent or rules.behind(payment, outcome.state)))
+
+
+def _absorbed(u: LedgerUnit, before: Payment, txns: Sequence[Transaction], payment: Payment) -> bool:
+    """Whether the unit that turned the locked payment from `before` (with `txns`) into `payment`
+    recorded captures or refunds succeeded that its totals could not take in (`rules.absorbed`):
+    the operation's own, and any an event recorded or settled in it (an accepted one the provider
+    decided, one made in its dashboard). Asked of the ledger only when a total stands on a floor."""
+    return rules.on_floor(before) and rules.absorbed(before, payment, rules.newly_succeeded(txns, u.transactions(payment.id)))
 
 
 def _looked(u: LedgerUnit, owner: str | None, txns: Sequence[Transaction], at: datetime) -> None:
@@ -1062,17 +1068,19 @@ class PaymentService:
         # reconciliation settles it from the provider.
         with self.ledger.unit(durable=False) as u:
             recorded, payment, before = self._record(u, txn, outcome, known)
-            owes = payment is not None and _owes_read(outcome, recorded, payment, before, resent)
+            owes = payment is not None and (_owes_read(outcome, recorded, payment, resent) or (
+                before is not None and _absorbed(u, *before, payment)))
             if owes:
                 assert payment is not None
                 self._owe_read(u, payment)
             return recorded, payment, owes
 
     def _record(self, u: LedgerUnit, txn: Transaction, outcome: CommandResult | BaseException,
-                known: _Known | None) -> tuple[Transaction, Payment | None, Payment | None]:
+                known: _Known | None) -> tuple[Transaction, Payment | None,
+                                               tuple[Payment, Sequence[Transaction]] | None]:
         """`_finish`'s record of the outcome, in its unit: the transaction and payment as recorded,
-        and the payment as it was before (None when the outcome was not written: another record
-        of the transaction stands)."""
+        and the payment with its transactions as they were before (None when the outcome was not
+        written, another record of the transaction standing, or the transaction has no payment)."""
         if isinstance(outcome, CommandResult):
             finished = succeeded(txn, outcome)
         elif is_unknown(outcome):
@@ -1093,11 +1101,12 @@ class PaymentService:
             assert current is not None
             if not self._overrules(u, finished, current, txns):
                 return current, payment, None
-        before = payment
-        if payment is not None:
-            # The row just written is `finished`: no need to read it back.
-            txns = [finished if t.id == finished.id else t for t in txns]
-            payment = self._apply(u, payment, finished, outcome, txns)
+        if payment is None:
+            return finished, None, None
+        before = payment, txns
+        # The row just written is `finished`: no need to read it back.
+        txns = [finished if t.id == finished.id else t for t in txns]
+        payment = self._apply(u, payment, finished, outcome, txns)
         return finished, payment, before
 
     def _owe_read(self, u: LedgerUnit, payment: Payment) -> None:
@@ -1630,9 +1639,12 @@ class PaymentService:
         (`_owe_read`): see `_offers_undone`; and a reversed event that undid nothing, naming no
         capture, refund or sale of the ledger's: an object only a provider-reported total counts
         (the authorization the Control Panel captured, declined at settlement), whose undoing is
-        the provider's to say."""
+        the provider's to say; and a capture or refund the event recorded succeeded that a total
+        standing on a floor could not take in (`rules.absorbed`: an accepted one the provider
+        decided, one made in its dashboard)."""
         caps = self._capabilities(payment.method)
-        watch = payment.flow == K.AUTHORIZE or event.kind == EventKind.REVERSED
+        held, floored = payment, rules.on_floor(payment)
+        watch = payment.flow == K.AUTHORIZE or event.kind == EventKind.REVERSED or floored
         before = u.transactions(payment.id) if watch else ()
         payment, applied = apply_event(u, payment, event, caps)
         if applied.status == EventStatus.APPLIED:
@@ -1644,7 +1656,8 @@ class PaymentService:
         unattributed = (event.kind == EventKind.REVERSED and applied.status == EventStatus.APPLIED
                         and sum(t.kind == K.REVERSAL for t in after) == sum(t.kind == K.REVERSAL for t in before)
                         and not any(t.kind in moved and t.provider_reference == event.reference for t in after))
-        behind = unattributed or _offers_undone(payment, after, _undone_captures(before))
+        behind = (unattributed or _offers_undone(payment, after, _undone_captures(before))
+                  or (floored and rules.absorbed(held, payment, rules.newly_succeeded(before, after))))
         if behind:
             self._owe_read(u, payment)
         return applied, behind
