@@ -241,7 +241,6 @@ def _looked(u: LedgerUnit, owner: str | None, txns: Sequence[Transaction], at: d
 _SENT = frozenset({"amount", "currency"})  # a request summary's own words for what was sent, not redacted
 _STEP_KEYS = "step_keys"  # a vault's request summary: "own", its steps' keys are `step_key`'s
 _ANSWERED = frozenset({S.SUCCEEDED, S.ACTION_REQUIRED, S.ACCEPTED})  # the caller gets the payment
-_UNPAID = frozenset({PaymentState.PENDING, PaymentState.ACTION_REQUIRED, PaymentState.FAILED})
 _FETCHES = 3  # times the provider is asked about a payment that keeps changing meanwhile
 _OPEN_SCAN = 100_000  # open transactions read to find an unvault's earlier attempt (they are few)
 _MOST_ROWS = 2**63 - 1  # a LIMIT or OFFSET both ledgers take: the largest signed 64-bit int
@@ -1231,10 +1230,11 @@ class PaymentService:
             return self._result(txn)
         if txn.status == S.FAILED:
             payment = self.get_payment(txn.payment_id) if txn.kind in K.INITIAL and txn.payment_id else None
-            if payment is not None and payment.state not in _UNPAID:
+            if payment is not None and payment.authorized.minor > 0:
                 # Paid since (the buyer finished it another way, as Stripe lets them on the same
                 # PaymentIntent after a decline): the payment as it stands answers a retry under
                 # the key, not the stored failure, which would have the caller take the money again.
+                # Nothing authorized (a payment voided unpaid too) is no payment to answer with.
                 return payment
             raise rebuild_error(txn)
         if txn.status == S.UNKNOWN:
