@@ -7,14 +7,33 @@ than the provider has left. Against the FakePay emulator over loopback HTTP, on 
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
+from typing import Any
+
 import pytest
 
+from paywire import OutcomeUnknown
 from paywire.ledger import Payment
 from paywire.service import PaymentService
 from paywire.testing.emulator import Fault
 from tests.ledger.fakepay import FakePayApp
 from tests.ledger.support import agree, eur, ledger_totals
 from tests.ledger.test_owed_reads import READS
+
+
+def _in_thread(call: Callable[[], Any]) -> tuple[threading.Thread, list[Any]]:
+    out: list[Any] = []
+
+    def run() -> None:
+        try:
+            out.append(call())
+        except Exception as exc:
+            out.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, out
 
 
 def _capture_at_provider(app: FakePayApp, pid: str, amount: int) -> str:
@@ -85,3 +104,36 @@ def test_a_dashboard_capture_recorded_from_its_event_on_a_floor_has_the_payment_
     settled = service.get_payment(payment.id)
     assert ledger_totals(settled) == app.totals(payment.reference or "") == (10_000, 7_000, 0)
     assert settled.capturable == eur("30.00")
+
+
+def test_a_read_settling_an_event_that_waited_meanwhile_on_a_floor_leaves_the_payment_owing_a_read(
+        service: PaymentService, app: FakePayApp) -> None:
+    """A refund of 20.00 (beside a dashboard refund of 10.00 that `reconcile()` read) whose answer
+    was lost: the provider accepted it. A read of the payment is answered (the refund pending)
+    and, before it is settled, the provider decides the refund and its event comes: it waits (the
+    ledger does not know the refund's id yet). The read's unit then learns that id and applies the
+    waiting event: the refund succeeded, counted against a floor the older answer gave. That unit
+    cannot clear the payment's mark: the payment owes a read, and the next `reconcile()` makes it."""
+    payment = service.sale("fakepay", eur("50.00"), source="tok_async")
+    app.refund_beside(payment.references["capture"], 1_000)
+    assert service.reconcile(payment_id=payment.id).clean
+    app.inject(Fault("drop_after", method="POST", path="/refunds$"))
+    with pytest.raises(OutcomeUnknown):
+        service.refund(payment.id, eur("20.00"))
+    [refund] = app.undecided()
+    app.inject(Fault("hold", method="GET", path=READS))
+    older, out = _in_thread(lambda: service.reconcile(payment_id=payment.id))
+    try:
+        assert app.wait_until_held(1, timeout=30)  # answered: the refund pending
+        assert service.receive_webhook("fakepay", *app.decide(refund)).status == "deferred"
+    finally:
+        app.release_held()
+        older.join(30)
+    [report] = out
+    assert not isinstance(report, Exception), report
+    if payment.id not in service.ledger.owed_reads():  # else the ledger must already hold what the provider does
+        agree(service, app, payment.id)
+    report = service.reconcile()
+    assert report.clean, report
+    agree(service, app, payment.id)
+    assert service.ledger.owed_reads() == {}

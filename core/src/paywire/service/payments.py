@@ -1406,8 +1406,9 @@ class PaymentService:
                         claimed: tuple[Payment, Sequence[Transaction]] | None = None,
                         then: Callable[[LedgerUnit], None] | None = None) -> tuple[list[Settlement], list[Mismatch]]:
         """Ask the provider about the payment (no lock is held meanwhile), then settle what it
-        said under the payment's lock, clear its mark of an owed read (`_owe_read`), and run
-        `then` in that unit. An answer is settled only if the payment did not change while the
+        said under the payment's lock, clear its mark of an owed read (`_owe_read`; kept when an
+        event that waited records there a capture or refund the new floors cannot take in), and
+        run `then` in that unit. An answer is settled only if the payment did not change while the
         provider was asked (a mark set meanwhile came with such a change): a webhook or an operation
         recorded meanwhile may be newer than the answer, which would take back what it recorded
         (the provider's totals replace the payment's floors). The provider is asked again then."""
@@ -1420,7 +1421,13 @@ class PaymentService:
                 if current.updated_at == payment.updated_at:
                     current, decisions, differences = settle(u, current, result, at)
                     u.set_owed_read(payment_id, None)  # read: whatever made it owe one is settled
-                    apply_waiting(u, current, self._capabilities(current.method), methods=self._siblings(current.method))
+                    txns = u.transactions(payment_id) if rules.on_floor(current) else None
+                    waited = apply_waiting(u, current, self._capabilities(current.method),
+                                           methods=self._siblings(current.method))
+                    if txns is not None and _absorbed(u, current, txns, waited):
+                        # An event that waited (received while the provider was asked) recorded a
+                        # success the answer's totals, now the floors, may not count: read again.
+                        self._owe_read(u, waited)
                     if then is not None:
                         then(u)
                     return decisions, differences
