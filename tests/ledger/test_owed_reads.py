@@ -79,6 +79,18 @@ def _event_of_a_declined_capture(service: PaymentService, app: FakePayApp) -> Ca
     return lambda: service.receive_webhook("fakepay", *event)
 
 
+def _event_of_a_refund_decided_on_a_floor(service: PaymentService, app: FakePayApp) -> Callable[[], object]:
+    """The event of a refund the provider accepted and has decided, beside a dashboard refund
+    that reconciliation read (a floor): its success cannot be added to the refunded total."""
+    payment = service.sale("fakepay", eur("50.00"), source="tok_async")
+    app.refund_beside(payment.references["capture"], 1_000)
+    service.reconcile(payment_id=payment.id)
+    service.refund(payment.id, eur("20.00"))
+    [refund] = app.undecided()
+    event = app.decide(refund)
+    return lambda: service.receive_webhook("fakepay", *event)
+
+
 def _resent_capture_read_back_fails(service: PaymentService, app: FakePayApp) -> str:
     """A capture whose answer was lost, refunded at the provider since, resent: the provider
     replays its stored answer (captured, nothing refunded) and the read after it fails."""
@@ -179,7 +191,8 @@ def test_a_read_that_settles_the_payment_leaves_no_mark(service: PaymentService,
 
 
 @pytest.mark.parametrize("start", [_resend_of_a_refunded_capture, _void_of_a_lapsed_authorization,
-                                   _event_of_a_declined_capture], ids=["resend", "state_conflict", "event"])
+                                   _event_of_a_declined_capture, _event_of_a_refund_decided_on_a_floor],
+                         ids=["resend", "state_conflict", "event", "event_absorbed"])
 def test_the_mark_is_in_the_ledger_before_the_read_is_sent(
         service: PaymentService, app: FakePayApp, start: Callable[[PaymentService, FakePayApp], Callable[[], object]]
 ) -> None:
