@@ -7,10 +7,6 @@ than the provider has left. Against the FakePay emulator over loopback HTTP, on 
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
-from typing import Any
-
 import pytest
 
 from paywire import OutcomeUnknown
@@ -18,22 +14,8 @@ from paywire.ledger import Payment
 from paywire.service import PaymentService
 from paywire.testing.emulator import Fault
 from tests.ledger.fakepay import FakePayApp
-from tests.ledger.support import agree, eur, ledger_totals
+from tests.ledger.support import agree, eur, in_thread, ledger_totals
 from tests.ledger.test_owed_reads import READS
-
-
-def _in_thread(call: Callable[[], Any]) -> tuple[threading.Thread, list[Any]]:
-    out: list[Any] = []
-
-    def run() -> None:
-        try:
-            out.append(call())
-        except Exception as exc:
-            out.append(exc)
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    return thread, out
 
 
 def _capture_at_provider(app: FakePayApp, pid: str, amount: int) -> str:
@@ -122,7 +104,7 @@ def test_a_read_settling_an_event_that_waited_meanwhile_on_a_floor_leaves_the_pa
         service.refund(payment.id, eur("20.00"))
     [refund] = app.undecided()
     app.inject(Fault("hold", method="GET", path=READS))
-    older, out = _in_thread(lambda: service.reconcile(payment_id=payment.id))
+    older, out = in_thread(lambda: service.reconcile(payment_id=payment.id))
     try:
         assert app.wait_until_held(1, timeout=30)  # answered: the refund pending
         assert service.receive_webhook("fakepay", *app.decide(refund)).status == "deferred"

@@ -8,10 +8,8 @@ payment until it can no longer be under way. On both ledgers, against the FakePa
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
 
 import pytest
 
@@ -22,22 +20,8 @@ from paywire.serve import Backoff, Janitor
 from paywire.service import PaymentService
 from paywire.testing.emulator import Fault
 from tests.ledger.fakepay import FakePayApp
-from tests.ledger.support import eur, wait_until
+from tests.ledger.support import eur, in_thread, wait_until
 from tests.ledger.test_owed_reads import READS, _as_the_provider_holds, _reads, _refusal_read_fails
-
-
-def _in_thread(call: Callable[[], Any]) -> tuple[threading.Thread, list[Any]]:
-    out: list[Any] = []
-
-    def run() -> None:
-        try:
-            out.append(call())
-        except Exception as exc:
-            out.append(exc)
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    return thread, out
 
 
 def test_a_read_answered_before_a_new_mark_never_clears_it_unread(service: PaymentService, app: FakePayApp) -> None:
@@ -48,7 +32,7 @@ def test_a_read_answered_before_a_new_mark_never_clears_it_unread(service: Payme
     reads it again."""
     payment = service.authorize("fakepay", eur("10.00"), source="tok_ok")
     app.inject(Fault("hold", method="GET", path=READS))
-    older, out = _in_thread(lambda: service.reconcile(payment_id=payment.id))
+    older, out = in_thread(lambda: service.reconcile(payment_id=payment.id))
     try:
         assert app.wait_until_held(1, timeout=30)  # answered: the authorization as it stood
         app.lapse(payment.reference or "")
@@ -80,7 +64,7 @@ def test_a_second_janitor_keeps_off_a_marked_payment_another_is_reading(
     other = PaymentService(service.gateway, make_ledger(), margin=0)
     first, second = (Janitor(s, backoff=Backoff(first=3600, cap=3600)) for s in (service, other))
     app.inject(Fault("hold", method="GET", path=READS))
-    reading, out = _in_thread(first.run_pass)
+    reading, out = in_thread(first.run_pass)
     try:
         assert app.wait_until_held(1, timeout=30)
         since = len(app.calls)
