@@ -395,6 +395,21 @@ class FakePayApp(EmulatorApp):
         with self.lock:
             self._establish(self.payments[pid])
 
+    def refund_beside(self, cap_id: str, amount: int | None = None) -> str:
+        """The capture refunded in the provider's dashboard (all of it by default), with no word to
+        the ledger and no event; the refund's id."""
+        with self.lock:
+            cap = self.captures[cap_id]
+            payment = self.payments[cap["payment"]]
+            refund = {"id": self._id("re"), "amount": amount or cap["amount"], "currency": payment["currency"],
+                      "capture": cap_id, "payment": payment["id"], "status": "succeeded", "idempotency_key": None}
+            self.refunds[refund["id"]] = refund
+            payment["_refunds"].append(refund["id"])
+            cap["refunded"] += refund["amount"]
+            payment["refunded"] += refund["amount"]
+            self._restate(payment)
+            return str(refund["id"])
+
     def decide(self, object_id: str, *, succeed: bool = True) -> tuple[dict[str, str], bytes]:
         """The provider decides an accepted payment (`tok_pending`), capture or refund (`tok_async`)
         and emits the signed event saying so; returns that event (headers, raw body)."""

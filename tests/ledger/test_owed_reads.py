@@ -42,21 +42,6 @@ def _refused_reads(app: FakePayApp) -> int:
     return sum(1_000 - left for fault, left in app._faults if fault.kind == "status" and fault.method == "GET")
 
 
-def _refund_at_provider(app: FakePayApp, cap_id: str, amount: int | None = None) -> None:
-    """The capture refunded in the provider's dashboard (all of it by default), with no word to the ledger."""
-    with app.lock:
-        cap = app.captures[cap_id]
-        payment = app.payments[cap["payment"]]
-        refund = {"id": app._id("re"), "amount": amount or cap["amount"], "currency": payment["currency"],
-                  "capture": cap_id,
-                  "payment": payment["id"], "status": "succeeded", "idempotency_key": None}
-        app.refunds[refund["id"]] = refund
-        payment["_refunds"].append(refund["id"])
-        cap["refunded"] += refund["amount"]
-        payment["refunded"] += refund["amount"]
-        app._restate(payment)
-
-
 def _resend_of_a_refunded_capture(service: PaymentService, app: FakePayApp) -> Callable[[], object]:
     """The same capture call again, whose first answer was lost and which the provider refunded
     since: it replays its stored answer (captured, nothing refunded)."""
@@ -64,7 +49,7 @@ def _resend_of_a_refunded_capture(service: PaymentService, app: FakePayApp) -> C
     app.inject(Fault("drop_after", method="POST", path="/captures$"))
     with pytest.raises(OutcomeUnknown):
         service.capture(payment.id, eur("10.00"))
-    _refund_at_provider(app, app.payments[payment.reference or ""]["_captures"][0])
+    app.refund_beside(app.payments[payment.reference or ""]["_captures"][0])
     return lambda: service.capture(payment.id, eur("10.00"))
 
 
@@ -91,6 +76,18 @@ def _declined_capture(service: PaymentService, app: FakePayApp) -> tuple[str, tu
 
 def _event_of_a_declined_capture(service: PaymentService, app: FakePayApp) -> Callable[[], object]:
     _, event = _declined_capture(service, app)
+    return lambda: service.receive_webhook("fakepay", *event)
+
+
+def _event_of_a_refund_decided_on_a_floor(service: PaymentService, app: FakePayApp) -> Callable[[], object]:
+    """The event of a refund the provider accepted and has decided, beside a dashboard refund
+    that reconciliation read (a floor): its success cannot be added to the refunded total."""
+    payment = service.sale("fakepay", eur("50.00"), source="tok_async")
+    app.refund_beside(payment.references["capture"], 1_000)
+    service.reconcile(payment_id=payment.id)
+    service.refund(payment.id, eur("20.00"))
+    [refund] = app.undecided()
+    event = app.decide(refund)
     return lambda: service.receive_webhook("fakepay", *event)
 
 
@@ -132,7 +129,7 @@ def _refund_beside_a_dashboard_refund_read_back_fails(service: PaymentService, a
     provider's refunded total (a floor, no transaction of the ledger's): the new refund cannot be
     added to that total, and the read after it fails."""
     payment = service.sale("fakepay", eur("50.00"), source="tok_ok")
-    _refund_at_provider(app, payment.references["capture"], 1_000)
+    app.refund_beside(payment.references["capture"], 1_000)
     service.reconcile(payment_id=payment.id)
     _unreachable(app)
     payment = service.refund(payment.id, eur("20.00"))
@@ -194,7 +191,8 @@ def test_a_read_that_settles_the_payment_leaves_no_mark(service: PaymentService,
 
 
 @pytest.mark.parametrize("start", [_resend_of_a_refunded_capture, _void_of_a_lapsed_authorization,
-                                   _event_of_a_declined_capture], ids=["resend", "state_conflict", "event"])
+                                   _event_of_a_declined_capture, _event_of_a_refund_decided_on_a_floor],
+                         ids=["resend", "state_conflict", "event", "event_absorbed"])
 def test_the_mark_is_in_the_ledger_before_the_read_is_sent(
         service: PaymentService, app: FakePayApp, start: Callable[[PaymentService, FakePayApp], Callable[[], object]]
 ) -> None:

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from paywire import Declined, Gateway, OutcomeUnknown, PaywireError, TransportError, hookimpl
+from paywire import Declined, EventKind, Gateway, OutcomeUnknown, PaywireError, TransportError, hookimpl
 from paywire.ledger import Ledger, Payment, TransactionStatus, open_ledger
 from paywire.service import PaymentService, reconcile
 from paywire.service.outcome import is_unknown
@@ -129,6 +129,28 @@ def test_an_unknown_authorize_settled_succeeded_is_replayed_as_the_payment(svc: 
     txn = svc.get_transaction(txn_id)
     assert (txn.error_type, txn.error_code, txn.error_message) == (None, None, None)  # no lost answer's error
     assert app.count("authorize") == 1
+
+
+def test_a_refused_completion_of_a_payment_voided_since_nothing_authorized_is_replayed_as_refused(
+        service: PaymentService, app: FakePayApp) -> None:
+    """A completion the provider refused (not a decline: the payment still waits for its buyer),
+    then the provider voided the unpaid payment (its event): the same call again under its key
+    raises the stored refusal. The payment was not paid since, and answering it would tell the
+    shop the buyer completed it."""
+    payment = service.authorize("fakepay", eur("10.00"), source="tok_3ds")
+    app.inject(Fault(kind="status", status=400, method="POST", path="/complete$"))
+    with pytest.raises(PaywireError) as refused:
+        service.complete(payment.id, idempotency_key="back-1")
+    assert service.get_payment(payment.id).state == "action_required"
+    voided = app.event("evt_voided", EventKind.VOIDED, payment.reference or "")
+    assert service.receive_webhook("fakepay", *voided).status == "applied"
+    assert (service.get_payment(payment.id).state, service.get_payment(payment.id).authorized) == (
+        "voided", eur("0.00"))
+    with pytest.raises(PaywireError) as replayed:
+        service.complete(payment.id, idempotency_key="back-1")
+    assert type(replayed.value) is type(refused.value) and replayed.value.code == refused.value.code
+    assert replayed.value.transaction_id == refused.value.transaction_id
+    assert app.count("authorize") == 0
 
 
 class ReconcileWhileLost:

@@ -122,3 +122,51 @@ def test_a_thread_idle_for_longer_than_the_pools_idle_ends() -> None:
         assert not second.is_alive()
 
     asyncio.run(main())
+
+
+def test_calls_queued_behind_a_busy_thread_still_run_after_close() -> None:
+    """Closing ends threads, never the calls already queued: the busy thread takes them once its
+    call returns, then ends."""
+    pool = DaemonPool(1, name="pwtest-queued")
+    busy, release = threading.Event(), threading.Event()
+
+    def hold() -> str:
+        busy.set()
+        release.wait()
+        return "held"
+
+    async def main() -> list[str]:
+        held = pool.run(hold)
+        await asyncio.to_thread(busy.wait)
+        queued = [pool.run(str, n) for n in range(3)]  # no thread free, and none may start
+        pool.close()
+        release.set()
+        return list(await asyncio.wait_for(asyncio.gather(held, *queued), 30))
+
+    assert asyncio.run(main()) == ["held", "0", "1", "2"]
+    for thread in _threads("pwtest-queued"):
+        thread.join(30)
+    assert _threads("pwtest-queued") == []
+
+
+def test_a_call_arriving_as_a_thread_ends_is_never_lost() -> None:
+    """With no idle time at all, every thread ends as soon as it finds the queue empty: each call,
+    one at a time, in bursts, or with a close() right behind it, arrives while a thread is
+    ending or about to. Every call still runs once (a lost one would hang: `wait_for` guards)."""
+    pool = DaemonPool(2, name="pwtest-ending", idle=0)
+    ran: list[int] = []
+
+    async def main() -> None:
+        for n in range(200):
+            assert await asyncio.wait_for(pool.run(lambda n=n: ran.append(n) or n), 30) == n
+        for burst in range(20):
+            calls = [pool.run(lambda n=n: ran.append(n) or n) for n in range(1_000 + 10 * burst, 1_010 + 10 * burst)]
+            assert await asyncio.wait_for(asyncio.gather(*calls), 30) == list(range(1_000 + 10 * burst,
+                                                                                   1_010 + 10 * burst))
+        for n in range(2_000, 2_200):
+            call = pool.run(lambda n=n: ran.append(n) or n)
+            pool.close()
+            assert await asyncio.wait_for(call, 30) == n
+
+    asyncio.run(main())
+    assert sorted(ran) == [*range(200), *range(1_000, 1_200), *range(2_000, 2_200)]

@@ -202,20 +202,26 @@ K = TransactionKind
 S = TransactionStatus
 
 
-def _owes_read(outcome: CommandResult | BaseException, txn: Transaction, payment: Payment,
-               before: Payment | None, resent: bool) -> bool:
+def _owes_read(outcome: CommandResult | BaseException, txn: Transaction, payment: Payment, resent: bool) -> bool:
     """Whether an operation's recorded outcome says the ledger is behind the provider, so its
     payment owes a read (`PaymentService._catch_up`): a refusal saying the provider's payment is
     not as the ledger holds it (`state_conflict`), or a success that names a state further on than
-    the operation makes (`rules.behind`), answers a resend (perhaps the provider's stored answer
-    to the first attempt, the payment as it was then), or that its payment's total could not take
-    in (`rules.absorbed`; `before`: the payment before this outcome was recorded, None when
-    another record of the transaction stood)."""
+    the operation makes (`rules.behind`), or answers a resend (perhaps the provider's stored answer
+    to the first attempt, the payment as it was then). A success its payment's total could not
+    take in says so too (`rules.absorbed`, which `_absorbed` asks of every unit that records
+    one)."""
     if isinstance(outcome, PaywireError):
         return outcome.state_conflict and txn.status == S.FAILED
     return (isinstance(outcome, CommandResult) and txn.status == S.SUCCEEDED
-            and (resent or rules.behind(payment, outcome.state)
-                 or (before is not None and rules.absorbed(before, payment, txn))))
+            and (resent or rules.behind(payment, outcome.state)))
+
+
+def _absorbed(u: LedgerUnit, before: Payment, txns: Sequence[Transaction], payment: Payment) -> bool:
+    """Whether the unit that turned the locked payment from `before` (with `txns`) into `payment`
+    recorded captures or refunds succeeded that its totals could not take in (`rules.absorbed`):
+    the operation's own, and any an event recorded or settled in it (an accepted one the provider
+    decided, one made in its dashboard). Asked of the ledger only when a total stands on a floor."""
+    return rules.on_floor(before) and rules.absorbed(before, payment, rules.newly_succeeded(txns, u.transactions(payment.id)))
 
 
 def _looked(u: LedgerUnit, owner: str | None, txns: Sequence[Transaction], at: datetime) -> None:
@@ -235,7 +241,6 @@ def _looked(u: LedgerUnit, owner: str | None, txns: Sequence[Transaction], at: d
 _SENT = frozenset({"amount", "currency"})  # a request summary's own words for what was sent, not redacted
 _STEP_KEYS = "step_keys"  # a vault's request summary: "own", its steps' keys are `step_key`'s
 _ANSWERED = frozenset({S.SUCCEEDED, S.ACTION_REQUIRED, S.ACCEPTED})  # the caller gets the payment
-_UNPAID = frozenset({PaymentState.PENDING, PaymentState.ACTION_REQUIRED, PaymentState.FAILED})
 _FETCHES = 3  # times the provider is asked about a payment that keeps changing meanwhile
 _OPEN_SCAN = 100_000  # open transactions read to find an unvault's earlier attempt (they are few)
 _MOST_ROWS = 2**63 - 1  # a LIMIT or OFFSET both ledgers take: the largest signed 64-bit int
@@ -1062,17 +1067,19 @@ class PaymentService:
         # reconciliation settles it from the provider.
         with self.ledger.unit(durable=False) as u:
             recorded, payment, before = self._record(u, txn, outcome, known)
-            owes = payment is not None and _owes_read(outcome, recorded, payment, before, resent)
+            owes = payment is not None and (_owes_read(outcome, recorded, payment, resent) or (
+                before is not None and _absorbed(u, *before, payment)))
             if owes:
                 assert payment is not None
                 self._owe_read(u, payment)
             return recorded, payment, owes
 
     def _record(self, u: LedgerUnit, txn: Transaction, outcome: CommandResult | BaseException,
-                known: _Known | None) -> tuple[Transaction, Payment | None, Payment | None]:
+                known: _Known | None) -> tuple[Transaction, Payment | None,
+                                               tuple[Payment, Sequence[Transaction]] | None]:
         """`_finish`'s record of the outcome, in its unit: the transaction and payment as recorded,
-        and the payment as it was before (None when the outcome was not written: another record
-        of the transaction stands)."""
+        and the payment with its transactions as they were before (None when the outcome was not
+        written, another record of the transaction standing, or the transaction has no payment)."""
         if isinstance(outcome, CommandResult):
             finished = succeeded(txn, outcome)
         elif is_unknown(outcome):
@@ -1093,11 +1100,12 @@ class PaymentService:
             assert current is not None
             if not self._overrules(u, finished, current, txns):
                 return current, payment, None
-        before = payment
-        if payment is not None:
-            # The row just written is `finished`: no need to read it back.
-            txns = [finished if t.id == finished.id else t for t in txns]
-            payment = self._apply(u, payment, finished, outcome, txns)
+        if payment is None:
+            return finished, None, None
+        before = payment, txns
+        # The row just written is `finished`: no need to read it back.
+        txns = [finished if t.id == finished.id else t for t in txns]
+        payment = self._apply(u, payment, finished, outcome, txns)
         return finished, payment, before
 
     def _owe_read(self, u: LedgerUnit, payment: Payment) -> None:
@@ -1222,10 +1230,11 @@ class PaymentService:
             return self._result(txn)
         if txn.status == S.FAILED:
             payment = self.get_payment(txn.payment_id) if txn.kind in K.INITIAL and txn.payment_id else None
-            if payment is not None and payment.state not in _UNPAID:
+            if payment is not None and payment.authorized.minor > 0:
                 # Paid since (the buyer finished it another way, as Stripe lets them on the same
                 # PaymentIntent after a decline): the payment as it stands answers a retry under
                 # the key, not the stored failure, which would have the caller take the money again.
+                # Nothing authorized (a payment voided unpaid too) is no payment to answer with.
                 return payment
             raise rebuild_error(txn)
         if txn.status == S.UNKNOWN:
@@ -1397,8 +1406,9 @@ class PaymentService:
                         claimed: tuple[Payment, Sequence[Transaction]] | None = None,
                         then: Callable[[LedgerUnit], None] | None = None) -> tuple[list[Settlement], list[Mismatch]]:
         """Ask the provider about the payment (no lock is held meanwhile), then settle what it
-        said under the payment's lock, clear its mark of an owed read (`_owe_read`), and run
-        `then` in that unit. An answer is settled only if the payment did not change while the
+        said under the payment's lock, clear its mark of an owed read (`_owe_read`; kept when an
+        event that waited records there a capture or refund the new floors cannot take in), and
+        run `then` in that unit. An answer is settled only if the payment did not change while the
         provider was asked (a mark set meanwhile came with such a change): a webhook or an operation
         recorded meanwhile may be newer than the answer, which would take back what it recorded
         (the provider's totals replace the payment's floors). The provider is asked again then."""
@@ -1411,7 +1421,13 @@ class PaymentService:
                 if current.updated_at == payment.updated_at:
                     current, decisions, differences = settle(u, current, result, at)
                     u.set_owed_read(payment_id, None)  # read: whatever made it owe one is settled
-                    apply_waiting(u, current, self._capabilities(current.method), methods=self._siblings(current.method))
+                    txns = u.transactions(payment_id) if rules.on_floor(current) else None
+                    waited = apply_waiting(u, current, self._capabilities(current.method),
+                                           methods=self._siblings(current.method))
+                    if txns is not None and _absorbed(u, current, txns, waited):
+                        # An event that waited (received while the provider was asked) recorded a
+                        # success the answer's totals, now the floors, may not count: read again.
+                        self._owe_read(u, waited)
                     if then is not None:
                         then(u)
                     return decisions, differences
@@ -1630,9 +1646,12 @@ class PaymentService:
         (`_owe_read`): see `_offers_undone`; and a reversed event that undid nothing, naming no
         capture, refund or sale of the ledger's: an object only a provider-reported total counts
         (the authorization the Control Panel captured, declined at settlement), whose undoing is
-        the provider's to say."""
+        the provider's to say; and a capture or refund the event recorded succeeded that a total
+        standing on a floor could not take in (`rules.absorbed`: an accepted one the provider
+        decided, one made in its dashboard)."""
         caps = self._capabilities(payment.method)
-        watch = payment.flow == K.AUTHORIZE or event.kind == EventKind.REVERSED
+        held, floored = payment, rules.on_floor(payment)
+        watch = payment.flow == K.AUTHORIZE or event.kind == EventKind.REVERSED or floored
         before = u.transactions(payment.id) if watch else ()
         payment, applied = apply_event(u, payment, event, caps)
         if applied.status == EventStatus.APPLIED:
@@ -1644,7 +1663,8 @@ class PaymentService:
         unattributed = (event.kind == EventKind.REVERSED and applied.status == EventStatus.APPLIED
                         and sum(t.kind == K.REVERSAL for t in after) == sum(t.kind == K.REVERSAL for t in before)
                         and not any(t.kind in moved and t.provider_reference == event.reference for t in after))
-        behind = unattributed or _offers_undone(payment, after, _undone_captures(before))
+        behind = (unattributed or _offers_undone(payment, after, _undone_captures(before))
+                  or (floored and rules.absorbed(held, payment, rules.newly_succeeded(before, after))))
         if behind:
             self._owe_read(u, payment)
         return applied, behind

@@ -196,19 +196,38 @@ def behind(payment: Payment, state: str | None) -> bool:
 _TOTALS: Final = {K.CAPTURE: "captured", K.REFUND: "refunded"}  # the running total each kind raises
 
 
-def absorbed(before: Payment, after: Payment, txn: Transaction) -> bool:
-    """Whether a capture or refund just recorded succeeded raised its running total by less than
-    its amount: the total stood on a provider-reported floor (`observed_*`, a reading of the
-    provider's totals) counting operations the ledger holds no transaction for (made beside it,
-    e.g. in the provider's dashboard), so the floor stands for them and the new amount is not
-    added to it. Only the provider can say the total now: what is left to capture or refund
-    would otherwise count that amount twice."""
-    total = _TOTALS.get(txn.kind)
-    if total is None or txn.status != S.SUCCEEDED or txn.amount is None:
-        return False
-    floor: Money = getattr(before, f"observed_{total}")
-    raised: Money = getattr(after, total) - getattr(before, total)
-    return floor.minor > 0 and raised.minor < txn.amount.minor
+def on_floor(payment: Payment) -> bool:
+    """Whether a captured or refunded total of the payment may stand on a provider-reported floor
+    (`observed_*`): only then can an operation recorded succeeded fail to raise it (`absorbed`)."""
+    return payment.observed_captured.minor > 0 or payment.observed_refunded.minor > 0
+
+
+def newly_succeeded(before: Sequence[Transaction], after: Sequence[Transaction]) -> list[Transaction]:
+    """The captures and refunds in `after` (a payment's transactions once a unit recorded an
+    answer or an event) that succeeded in that unit, by `before` (as the unit found them), and
+    stand (not undone in it)."""
+    done = {t.id for t in before if t.status == S.SUCCEEDED}
+    undone = {t.parent_id for t in after if t.kind == K.REVERSAL}
+    return [t for t in after if t.kind in _TOTALS and t.status == S.SUCCEEDED and t.id not in done
+            and t.id not in undone]
+
+
+def absorbed(before: Payment, after: Payment, settled: Sequence[Transaction]) -> bool:
+    """Whether captures or refunds just recorded succeeded (`settled`: by the operation's answer,
+    or by the provider's event, which also records one made beside paywire) raised their
+    running total by less than their amounts: the total stood on a provider-reported floor
+    (`observed_*`, a reading of the provider's totals) counting operations the ledger holds no
+    transaction for (made beside it, e.g. in the provider's dashboard), so the floor stands for
+    them and the new amounts are not added to it. Only the provider can say the total now: what
+    is left to capture or refund would otherwise count those amounts twice."""
+    for kind, total in _TOTALS.items():
+        if getattr(before, f"observed_{total}").minor <= 0:
+            continue
+        amount = sum(t.amount.minor for t in settled
+                     if t.kind == kind and t.status == S.SUCCEEDED and t.amount is not None)
+        if amount and getattr(after, total).minor - getattr(before, total).minor < amount:
+            return True
+    return False
 
 
 # -- checks ---------------------------------------------------------------------------------------
