@@ -27,28 +27,13 @@ from paywire.ledger import EventStatus, Ledger, TransactionStatus, open_ledger
 from paywire.service import PaymentService
 from paywire.testing.emulator import Fault
 from tests.ledger.fakepay import FakePayApp
-from tests.ledger.support import ledger_totals
+from tests.ledger.support import in_thread, ledger_totals
 
 S = TransactionStatus
 _counter = itertools.count()
 PATHS = {"authorize": "/v1/payments$", "sale": "/v1/payments$", "capture": "/captures$",
          "refund": "/refunds$", "void": "/void$"}
 ACTIONS = ["deliver", "reconcile", "duplicate", "match"]
-
-
-def _in_thread(call: Callable[[], Any]) -> tuple[threading.Thread, list[Any]]:
-    """Run `call` in a thread; its result or error lands in the list."""
-    out: list[Any] = []
-
-    def run() -> None:
-        try:
-            out.append(call())
-        except Exception as exc:
-            out.append(exc)
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    return thread, out
 
 
 class World:
@@ -77,7 +62,7 @@ class World:
         """Every event so far, delivered to two workers at the same moment."""
         for headers, body in self.events():
             barrier = threading.Barrier(2)
-            runs = [_in_thread(partial(_deliver, worker, barrier, headers, body)) for worker in self.workers[1:3]]
+            runs = [in_thread(partial(_deliver, worker, barrier, headers, body)) for worker in self.workers[1:3]]
             for thread, _ in runs:
                 thread.join()
             statuses = [out[0] for _, out in runs]
@@ -120,7 +105,7 @@ def check_interleaving(world: World, kind: str, actions: list[str], lost: bool) 
     app.inject(Fault("hold", path=PATHS[kind], method="POST"))
     if lost:
         app.inject(Fault("drop_after", path=PATHS[kind], method="POST"))
-    thread, out = _in_thread(call)
+    thread, out = in_thread(call)
     try:
         assert app.wait_until_held(1), "the operation reached the provider"
         for action in actions:
