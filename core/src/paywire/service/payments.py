@@ -26,7 +26,9 @@ Outcomes a caller can tell apart:
   transaction "accepted": it counts as in flight until a webhook or `reconcile()` settles it;
 - a decline raises `Declined` (its `reference`, when the declined request left an object the buyer
   may still pay, such as Stripe's PaymentIntent, becomes the payment's reference, so the
-  provider's later events about it find the payment); a retryable failure raises
+  provider's later events about it find the payment; a retry under its key reads that payment
+  from the provider before raising the stored decline again, and answers the payment if the buyer
+  paid it since); a retryable failure raises
   `RateLimited`/`TransportError`, or a `ProviderUnavailable` for a 5xx the provider says it did
   not apply (retry the same call: the same key is reused); an unknown outcome `OutcomeUnknown`
   (a timeout, a dropped connection, a 5xx: retry the same call under its key, which the error
@@ -1221,13 +1223,22 @@ class PaymentService:
         if txn.status in _ANSWERED:
             return self._result(txn)
         if txn.status == S.FAILED:
+            error = rebuild_error(txn)
             payment = self.get_payment(txn.payment_id) if txn.kind in K.INITIAL and txn.payment_id else None
+            if payment is not None and payment.state in _UNPAID and payment.reference:
+                # What the refused request left at the provider (the payment's reference: a
+                # PaymentIntent the buyer may still pay with another card) may have been paid
+                # since, with no event yet: read it first, as `reconcile(payment_id=...)` does.
+                # Failing, the stored failure stands, saying it could not be checked.
+                why = self._catch_up(payment.id)
+                error.details.update(reconciled=why is None, **({"reconcile_error": why} if why else {}))
+                payment = self.get_payment(payment.id) if why is None else payment
             if payment is not None and payment.state not in _UNPAID:
                 # Paid since (the buyer finished it another way, as Stripe lets them on the same
                 # PaymentIntent after a decline): the payment as it stands answers a retry under
                 # the key, not the stored failure, which would have the caller take the money again.
                 return payment
-            raise rebuild_error(txn)
+            raise error
         if txn.status == S.UNKNOWN:
             raise attach(OutcomeUnknown(f"the outcome of {txn.kind} transaction {txn.id} is unknown; {self._settles(txn)}"),
                          txn.payment_id, txn.id)

@@ -753,3 +753,63 @@ def test_a_sale_declined_then_paid_by_the_buyer_answers_its_retry_under_its_key_
     with pytest.raises(PaywireError) as another:  # the key stays the sale's: another use is still refused
         service.sale("stripe", Money(2000, "EUR"), **sale)
     assert another.value.code == "idempotency_key_reused"
+
+
+@pytest.mark.parametrize("flow", ["sale", "authorize", "complete"])
+def test_a_first_operation_declined_then_paid_answers_its_retry_with_the_payment_before_any_event(
+        service: PaymentService, app: Any, api: Any, deliver_all: Deliver, flow: str) -> None:
+    """The decline (a card's, or a failed 3-D Secure challenge's) left its PaymentIntent, which the
+    buyer then paid with another card, and no event came yet: the retry under the key reads the
+    intent before answering, so the shop is answered the payment Stripe holds, not the stored
+    decline (told "declined", it would take the money a second time)."""
+    seen: set[str] = set()
+    key = f"order-43-{flow}"
+    if flow == "complete":
+        waiting = service.authorize("stripe", Money(1000, "EUR"), source="pm_card_threeDSecure2Required",
+                                    return_url=_RETURN)
+        app.complete_challenge(waiting.reference, succeed=False)
+
+        def start() -> Any:
+            return service.complete(waiting.id, idempotency_key=key)
+    else:
+        def start() -> Any:
+            return (service.sale if flow == "sale" else service.authorize)(
+                "stripe", Money(1000, "EUR"), source="pm_card_chargeDeclined", return_url=_RETURN,
+                idempotency_key=key)
+    with pytest.raises(PaywireError) as declined:
+        start()
+    payment_id = declined.value.payment_id or ""
+    assert service.get_payment(payment_id).state == "failed"
+    intent = service.get_payment(payment_id).reference
+    api.post(f"/v1/payment_intents/{intent}/confirm", {"payment_method": "pm_card_visa", "return_url": _RETURN})
+    paid = start()
+    assert (paid.id, paid.state) == (payment_id, "captured" if flow == "sale" else "authorized")
+    assert len(app.store.payment_intents) == 1
+    check(service, app, payment_id, equal=True)
+    settle_all(service, app, payment_id, seen, deliver_all)
+
+
+def test_a_decline_still_standing_at_stripe_is_the_answer_to_its_retry(
+        service: PaymentService, app: Any, deliver_all: Deliver) -> None:
+    """Read, the intent still waits for a payment method: the stored decline stands, said checked;
+    a read that fails leaves the stored decline as the answer, saying it could not be checked."""
+    seen: set[str] = set()
+    sale = {"source": "pm_card_chargeDeclined", "return_url": _RETURN, "idempotency_key": "order-44-sale"}
+    with pytest.raises(PaywireError) as declined:
+        service.sale("stripe", Money(1000, "EUR"), **sale)
+    payment_id = declined.value.payment_id or ""
+    calls = len(app.store.payment_intents)
+    with pytest.raises(PaywireError) as again:
+        service.sale("stripe", Money(1000, "EUR"), **sale)
+    assert (type(again.value), again.value.code) == (type(declined.value), declined.value.code)
+    assert (again.value.details["replayed"], again.value.details["reconciled"]) == (True, True)
+    app.inject(Fault(kind="status", status=500, path=r"^/v1/payment_intents/"))
+    with pytest.raises(PaywireError) as unread:
+        service.sale("stripe", Money(1000, "EUR"), **sale)
+    app.clear_faults()
+    assert (type(unread.value), unread.value.code) == (type(declined.value), declined.value.code)
+    assert unread.value.details["reconciled"] is False and unread.value.details["reconcile_error"]
+    assert service.get_payment(payment_id).state == "failed"
+    assert len(app.store.payment_intents) == calls
+    settle_all(service, app, payment_id, seen, deliver_all)
+

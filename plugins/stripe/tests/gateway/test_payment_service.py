@@ -145,8 +145,9 @@ def test_a_declined_intent_paid_later_with_another_card_is_followed_by_its_event
 @pytest.mark.parametrize("settled_by", ["answer", "reconcile"])
 def test_a_replayed_decline_names_the_intent_it_left(service: PaymentService, app: Any, settled_by: str) -> None:
     """A decline leaves a PaymentIntent the buyer may still pay: the same call under its key (or a
-    retry) replays the stored failure without a request, naming that intent as the first answer
-    did, whether the decline was the answer or reconciliation found it after a lost answer."""
+    retry) replays the stored failure, never sent again, naming that intent as the first answer
+    did, whether the decline was the answer or reconciliation found it after a lost answer. The
+    intent is read first, once per replay: still unpaid, the decline stands."""
     key = f"declined-{settled_by}"
 
     def sale() -> object:
@@ -173,7 +174,8 @@ def test_a_replayed_decline_names_the_intent_it_left(service: PaymentService, ap
             replay()
         assert replayed.value.details["replayed"] and replayed.value.transaction_id == txn_id
         assert replayed.value.reference == intent
-    assert len(app.calls) == calls
+        assert replayed.value.details["reconciled"] is True
+    assert app.calls[calls:] == [("GET", f"/v1/payment_intents/{intent}")] * 2
 
 
 @pytest.mark.parametrize("settled_by", ["reconcile", "event"])
