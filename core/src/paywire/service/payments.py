@@ -391,11 +391,13 @@ class PaymentService:
             return self._follow_up(K.COMPLETE, payment_id, idempotency_key,
                                    lambda payment, _, __: (payment.amount, given))
         except StateError as exc:
-            if exc.code != "not_action_required":
+            if exc.code not in ("not_action_required", "payment_final"):
                 raise
-            # The buyer finished and the provider's event said so before the buyer came back:
-            # the payment is what completing it would have made.
-            payment = self.get_payment(payment_id)
+            # The buyer finished and the provider's event said so before the buyer came back
+            # (or, the payment failed, paid what its decline left, and no event came yet: it is
+            # read): the payment is what completing it would have made.
+            payment, checked = self._paid_since(self.get_payment(payment_id))
+            exc.details.update(checked)
             if payment.authorized.minor and any(t.kind in K.INITIAL and t.status == S.ACTION_REQUIRED
                                                 for t in self.list_transactions(payment_id)):
                 return payment
@@ -1224,20 +1226,15 @@ class PaymentService:
             return self._result(txn)
         if txn.status == S.FAILED:
             error = rebuild_error(txn)
-            payment = self.get_payment(txn.payment_id) if txn.kind in K.INITIAL and txn.payment_id else None
-            if payment is not None and payment.state in _UNPAID and payment.reference:
-                # What the refused request left at the provider (the payment's reference: a
-                # PaymentIntent the buyer may still pay with another card) may have been paid
-                # since, with no event yet: read it first, as `reconcile(payment_id=...)` does.
-                # Failing, the stored failure stands, saying it could not be checked.
-                why = self._catch_up(payment.id)
-                error.details.update(reconciled=why is None, **({"reconcile_error": why} if why else {}))
-                payment = self.get_payment(payment.id) if why is None else payment
-            if payment is not None and payment.state not in _UNPAID:
-                # Paid since (the buyer finished it another way, as Stripe lets them on the same
-                # PaymentIntent after a decline): the payment as it stands answers a retry under
-                # the key, not the stored failure, which would have the caller take the money again.
-                return payment
+            if txn.kind in K.INITIAL and txn.payment_id:
+                payment, checked = self._paid_since(self.get_payment(txn.payment_id))
+                if payment.state not in _UNPAID:
+                    # Paid since (the buyer finished it another way, as Stripe lets them on the
+                    # same PaymentIntent after a decline): the payment as it stands answers a
+                    # retry under the key, not the stored failure, which would have the caller
+                    # take the money again.
+                    return payment
+                error.details.update(checked)
             raise error
         if txn.status == S.UNKNOWN:
             raise attach(OutcomeUnknown(f"the outcome of {txn.kind} transaction {txn.id} is unknown; {self._settles(txn)}"),
@@ -1245,6 +1242,20 @@ class PaymentService:
         raise attach(IdempotencyConflict(
             f"the {txn.kind} with idempotency key {txn.idempotency_key!r} is still in progress; try again shortly",
             code="in_progress", retryable=True), txn.payment_id, txn.id)
+
+    def _paid_since(self, payment: Payment) -> tuple[Payment, dict[str, Any]]:
+        """`payment` as the provider holds it, when the ledger holds it unpaid and it names what
+        a refused request left there (a PaymentIntent the buyer may still pay with another card
+        after a decline), read as `reconcile(payment_id=...)` does: paid since with no event yet,
+        it is no longer unpaid. With the details an error answering the caller then carries:
+        whether it was read (`reconciled`), else why not (`reconcile_error`); it is as the ledger
+        held it when the read failed."""
+        if payment.state not in _UNPAID or not payment.reference:
+            return payment, {}
+        why = self._catch_up(payment.id)
+        if why is not None:
+            return payment, {"reconciled": False, "reconcile_error": why}
+        return self.get_payment(payment.id), {"reconciled": True}
 
     def _wait(self, txn: Transaction) -> Transaction:
         """Wait for a transaction another worker is sending to get its outcome."""

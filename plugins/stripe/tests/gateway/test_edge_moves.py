@@ -960,3 +960,24 @@ def test_a_resend_stripe_answers_from_its_stored_first_answer_owes_a_read_until_
     check(service, app, payment.id, equal=True)
     assert service.get_payment(payment.id).refunded == Money(500 if operation == "capture" else 1500, "EUR")
     settle_all(service, app, payment.id, seen, deliver_all)
+
+
+def test_a_completion_declined_then_paid_by_the_buyer_completes_before_any_event(
+        service: PaymentService, app: Any, api: Any, deliver_all: Deliver) -> None:
+    """The buyer failed 3-D Secure (the completion was declined), then paid the PaymentIntent with
+    another card, and came back before Stripe's event: completing the payment again reads the
+    intent, so the shop is answered the authorization Stripe holds, not "failed" (told that, it
+    would ask the buyer to pay a second time)."""
+    seen: set[str] = set()
+    waiting = service.authorize("stripe", Money(1000, "EUR"), source="pm_card_threeDSecure2Required",
+                                return_url=_RETURN)
+    app.complete_challenge(waiting.reference, succeed=False)
+    with pytest.raises(PaywireError):
+        service.complete(waiting.id)
+    assert service.get_payment(waiting.id).state == "failed"
+    api.post(f"/v1/payment_intents/{waiting.reference}/confirm",
+             {"payment_method": "pm_card_visa", "return_url": _RETURN})
+    paid = service.complete(waiting.id)
+    assert (paid.id, paid.state, paid.authorized) == (waiting.id, "authorized", Money(1000, "EUR"))
+    check(service, app, waiting.id, equal=True)
+    settle_all(service, app, waiting.id, seen, deliver_all)
