@@ -786,6 +786,10 @@ def test_a_first_operation_declined_then_paid_answers_its_retry_with_the_payment
     assert (paid.id, paid.state) == (payment_id, "captured" if flow == "sale" else "authorized")
     assert len(app.store.payment_intents) == 1
     check(service, app, payment_id, equal=True)
+    if flow != "sale":
+        service.capture(payment_id, Money(600, "EUR"))
+    service.refund(payment_id, Money(400, "EUR"))
+    check(service, app, payment_id, equal=True)
     settle_all(service, app, payment_id, seen, deliver_all)
 
 
@@ -981,3 +985,32 @@ def test_a_completion_declined_then_paid_by_the_buyer_completes_before_any_event
     assert (paid.id, paid.state, paid.authorized) == (waiting.id, "authorized", Money(1000, "EUR"))
     check(service, app, waiting.id, equal=True)
     settle_all(service, app, waiting.id, seen, deliver_all)
+
+
+@pytest.mark.parametrize("read", ["answered", "failed"])
+def test_a_sale_paid_after_its_decline_then_refunded_in_the_dashboard_and_by_the_shop(
+        service: PaymentService, app: Any, api: Any, deliver_all: Deliver, read: str) -> None:
+    """The payment is known only from Stripe's totals (its sale was declined, the buyer paid the
+    intent since, and the retry under the key read it): a refund made in the dashboard, then the
+    shop's, are counted together, the shop's refund read at once, or once it is caught up."""
+    seen: set[str] = set()
+    sale = {"source": "pm_card_chargeDeclined", "return_url": _RETURN, "idempotency_key": "order-45-sale"}
+    with pytest.raises(PaywireError) as declined:
+        service.sale("stripe", Money(10000, "JPY"), **sale)
+    payment_id = declined.value.payment_id or ""
+    intent = service.get_payment(payment_id).reference
+    api.post(f"/v1/payment_intents/{intent}/confirm", {"payment_method": "pm_card_visa", "return_url": _RETURN})
+    api.post("/v1/refunds", {"payment_intent": intent, "amount": 3000})
+    paid = service.sale("stripe", Money(10000, "JPY"), **sale)
+    assert (paid.captured, paid.refunded) == (Money(10000, "JPY"), Money(3000, "JPY"))
+    if read == "failed":
+        _no_read(app)
+    service.refund(payment_id, Money(2000, "JPY"))
+    check(service, app, payment_id)
+    if read == "failed":
+        assert service.reconcile().caught_up == (payment_id,)
+    assert service.get_payment(payment_id).refunded == Money(5000, "JPY")
+    check(service, app, payment_id, equal=True)
+    service.refund(payment_id)
+    settle_all(service, app, payment_id, seen, deliver_all)
+    assert service.get_payment(payment_id).state == "refunded"
