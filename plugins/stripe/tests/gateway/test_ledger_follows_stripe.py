@@ -212,11 +212,13 @@ def _step(
 def _replays_agree(service: PaymentService, payment: Payment) -> None:
     """Each operation called again under its key answers what the ledger recorded, and sends and
     changes nothing: a success returns the payment, a failure raises it (one Stripe decided, and
-    settled from Stripe's word, as failed at the provider and sent no more)."""
+    settled from Stripe's word, as failed at the provider and sent no more), but a declined first
+    operation whose intent the buyer paid since returns the payment."""
     for txn in service.list_transactions(payment.id):
         if txn.origin != "service" or txn.kind not in ("authorize", "sale", "capture", "refund"):
             continue
-        if txn.status == TransactionStatus.SUCCEEDED:
+        paid_since = txn.kind in ("authorize", "sale") and payment.authorized.minor > 0
+        if txn.status == TransactionStatus.SUCCEEDED or (txn.status == TransactionStatus.FAILED and paid_since):
             assert service.retry(txn.id) == payment
         elif txn.status == TransactionStatus.FAILED and not txn.retryable:
             with pytest.raises(PaywireError) as replayed:
