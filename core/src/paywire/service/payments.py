@@ -393,12 +393,13 @@ class PaymentService:
         except StateError as exc:
             if exc.code not in ("not_action_required", "payment_final"):
                 raise
-            # The buyer finished and the provider's event said so before the buyer came back
-            # (or, the payment failed, paid what its decline left, and no event came yet: it is
-            # read): the payment is what completing it would have made.
+            # The buyer finished, after an action or a decline (paying what the declined request
+            # left with another card, as Stripe lets them), and the provider's event said so
+            # before the buyer came back, or the provider is read now: the payment is what
+            # completing it would have made.
             payment, checked = self._paid_since(self.get_payment(payment_id))
             exc.details.update(checked)
-            if payment.authorized.minor and any(t.kind in K.INITIAL and t.status == S.ACTION_REQUIRED
+            if payment.authorized.minor and any(t.kind in K.INITIAL and t.status in (S.ACTION_REQUIRED, S.FAILED)
                                                 for t in self.list_transactions(payment_id)):
                 return payment
             raise

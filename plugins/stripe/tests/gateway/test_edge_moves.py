@@ -1014,3 +1014,26 @@ def test_a_sale_paid_after_its_decline_then_refunded_in_the_dashboard_and_by_the
     service.refund(payment_id)
     settle_all(service, app, payment_id, seen, deliver_all)
     assert service.get_payment(payment_id).state == "refunded"
+
+
+@pytest.mark.parametrize("event", ["not yet", "delivered"])
+@pytest.mark.parametrize("flow", ["sale", "authorize"])
+def test_a_payment_declined_then_paid_by_the_buyer_is_answered_by_complete(
+        service: PaymentService, app: Any, api: Any, deliver_all: Deliver, flow: str, event: str) -> None:
+    """The first operation was declined, the buyer paid its PaymentIntent with another card on the
+    shop's page (Stripe.js), and the shop finishes the payment as after any buyer action: complete()
+    answers the payment Stripe holds, whether its event came first or not, never "failed"."""
+    seen: set[str] = set()
+    with pytest.raises(PaywireError) as declined:
+        (service.sale if flow == "sale" else service.authorize)(
+            "stripe", Money(1000, "EUR"), source="pm_card_chargeDeclined", return_url=_RETURN)
+    payment_id = declined.value.payment_id or ""
+    intent = service.get_payment(payment_id).reference
+    api.post(f"/v1/payment_intents/{intent}/confirm", {"payment_method": "pm_card_visa", "return_url": _RETURN})
+    if event == "delivered":
+        deliver_all(seen)
+    paid = service.complete(payment_id)
+    assert (paid.id, paid.state) == (payment_id, "captured" if flow == "sale" else "authorized")
+    assert len(app.store.payment_intents) == 1
+    check(service, app, payment_id, equal=True)
+    settle_all(service, app, payment_id, seen, deliver_all)
