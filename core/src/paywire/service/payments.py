@@ -399,7 +399,7 @@ class PaymentService:
             # completing it would have made.
             payment, checked = self._paid_since(self.get_payment(payment_id))
             exc.details.update(checked)
-            if payment.authorized.minor and any(t.kind in K.INITIAL and t.status in (S.ACTION_REQUIRED, S.FAILED)
+            if payment.authorized.minor and payment.state not in PaymentState.FINAL and any(t.kind in K.INITIAL and t.status in (S.ACTION_REQUIRED, S.FAILED)
                                                 for t in self.list_transactions(payment_id)):
                 return payment
             raise

@@ -563,7 +563,12 @@ def test_completing_a_payment_whose_intent_was_canceled_ends_it(service: Payment
     calls = len(app.calls)
     with pytest.raises(PaywireError):
         service.complete(payment.id)
-    assert len(app.calls) == calls  # refused before sending: the payment is over
+    # Refused before sending: the payment is over. It is read once (a declined intent the buyer
+    # may pay with another card since is read so), and still holds nothing to complete.
+    assert app.calls[calls:] == [("GET", f"/v1/payment_intents/{payment.reference}")]
+    # What Stripe holds: nothing ever authorized, or an authorization released (voided).
+    assert service.get_payment(payment.id).state == (PaymentState.FAILED if canceled_by == "shop"
+                                                     else PaymentState.VOIDED)
 
 
 @pytest.mark.parametrize("refusal", ["rate limit", "not finished"])
