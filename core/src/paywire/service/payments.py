@@ -26,7 +26,9 @@ Outcomes a caller can tell apart:
   transaction "accepted": it counts as in flight until a webhook or `reconcile()` settles it;
 - a decline raises `Declined` (its `reference`, when the declined request left an object the buyer
   may still pay, such as Stripe's PaymentIntent, becomes the payment's reference, so the
-  provider's later events about it find the payment); a retryable failure raises
+  provider's later events about it find the payment; a retry under its key reads that payment
+  from the provider before raising the stored decline again, and answers the payment if the buyer
+  paid it since); a retryable failure raises
   `RateLimited`/`TransportError`, or a `ProviderUnavailable` for a 5xx the provider says it did
   not apply (retry the same call: the same key is reused); an unknown outcome `OutcomeUnknown`
   (a timeout, a dropped connection, a 5xx: retry the same call under its key, which the error
@@ -241,6 +243,7 @@ def _looked(u: LedgerUnit, owner: str | None, txns: Sequence[Transaction], at: d
 _SENT = frozenset({"amount", "currency"})  # a request summary's own words for what was sent, not redacted
 _STEP_KEYS = "step_keys"  # a vault's request summary: "own", its steps' keys are `step_key`'s
 _ANSWERED = frozenset({S.SUCCEEDED, S.ACTION_REQUIRED, S.ACCEPTED})  # the caller gets the payment
+_UNPAID = frozenset({PaymentState.PENDING, PaymentState.ACTION_REQUIRED, PaymentState.FAILED})
 _FETCHES = 3  # times the provider is asked about a payment that keeps changing meanwhile
 _OPEN_SCAN = 100_000  # open transactions read to find an unvault's earlier attempt (they are few)
 _MOST_ROWS = 2**63 - 1  # a LIMIT or OFFSET both ledgers take: the largest signed 64-bit int
@@ -394,13 +397,17 @@ class PaymentService:
             return self._follow_up(K.COMPLETE, payment_id, idempotency_key,
                                    lambda payment, _, __: (payment.amount, given))
         except StateError as exc:
-            if exc.code != "not_action_required":
+            if exc.code not in ("not_action_required", "payment_final"):
                 raise
-            # The buyer finished and the provider's event said so before the buyer came back:
-            # the payment is what completing it would have made.
-            payment = self.get_payment(payment_id)
-            if payment.authorized.minor and any(t.kind in K.INITIAL and t.status == S.ACTION_REQUIRED
-                                                for t in self.list_transactions(payment_id)):
+            # The buyer finished, after an action or a decline (paying what the declined request
+            # left with another card, as Stripe lets them), and the provider's event said so
+            # before the buyer came back, or the provider is read now: the payment is what
+            # completing it would have made.
+            payment, checked = self._paid_since(self.get_payment(payment_id))
+            exc.details.update(checked)
+            waited = any(t.kind in K.INITIAL and t.status in (S.ACTION_REQUIRED, S.FAILED)
+                         for t in self.list_transactions(payment_id))
+            if payment.authorized.minor and payment.state not in PaymentState.FINAL and waited:
                 return payment
             raise
 
@@ -1229,20 +1236,38 @@ class PaymentService:
         if txn.status in _ANSWERED:
             return self._result(txn)
         if txn.status == S.FAILED:
-            payment = self.get_payment(txn.payment_id) if txn.kind in K.INITIAL and txn.payment_id else None
-            if payment is not None and payment.authorized.minor > 0:
-                # Paid since (the buyer finished it another way, as Stripe lets them on the same
-                # PaymentIntent after a decline): the payment as it stands answers a retry under
-                # the key, not the stored failure, which would have the caller take the money again.
-                # Nothing authorized (a payment voided unpaid too) is no payment to answer with.
-                return payment
-            raise rebuild_error(txn)
+            error = rebuild_error(txn)
+            if txn.kind in K.INITIAL and txn.payment_id:
+                payment, checked = self._paid_since(self.get_payment(txn.payment_id))
+                if payment.authorized.minor > 0:
+                    # Paid since (the buyer finished it another way, as Stripe lets them on the
+                    # same PaymentIntent after a decline): the payment as it stands answers a
+                    # retry under the key, not the stored failure, which would have the caller
+                    # take the money again. Nothing authorized (a payment voided unpaid too) is no
+                    # payment to answer with.
+                    return payment
+                error.details.update(checked)
+            raise error
         if txn.status == S.UNKNOWN:
             raise attach(OutcomeUnknown(f"the outcome of {txn.kind} transaction {txn.id} is unknown; {self._settles(txn)}"),
                          txn.payment_id, txn.id)
         raise attach(IdempotencyConflict(
             f"the {txn.kind} with idempotency key {txn.idempotency_key!r} is still in progress; try again shortly",
             code="in_progress", retryable=True), txn.payment_id, txn.id)
+
+    def _paid_since(self, payment: Payment) -> tuple[Payment, dict[str, Any]]:
+        """`payment` as the provider holds it, when the ledger holds it unpaid and it names what
+        a refused request left there (a PaymentIntent the buyer may still pay with another card
+        after a decline), read as `reconcile(payment_id=...)` does: paid since with no event yet,
+        it is no longer unpaid. With the details an error answering the caller then carries:
+        whether it was read (`reconciled`), else why not (`reconcile_error`); it is as the ledger
+        held it when the read failed."""
+        if payment.state not in _UNPAID or not payment.reference:
+            return payment, {}
+        why = self._catch_up(payment.id)
+        if why is not None:
+            return payment, {"reconciled": False, "reconcile_error": why}
+        return self.get_payment(payment.id), {"reconciled": True}
 
     def _wait(self, txn: Transaction) -> Transaction:
         """Wait for a transaction another worker is sending to get its outcome."""

@@ -753,3 +753,287 @@ def test_a_sale_declined_then_paid_by_the_buyer_answers_its_retry_under_its_key_
     with pytest.raises(PaywireError) as another:  # the key stays the sale's: another use is still refused
         service.sale("stripe", Money(2000, "EUR"), **sale)
     assert another.value.code == "idempotency_key_reused"
+
+
+@pytest.mark.parametrize("flow", ["sale", "authorize", "complete"])
+def test_a_first_operation_declined_then_paid_answers_its_retry_with_the_payment_before_any_event(
+        service: PaymentService, app: Any, api: Any, deliver_all: Deliver, flow: str) -> None:
+    """The decline (a card's, or a failed 3-D Secure challenge's) left its PaymentIntent, which the
+    buyer then paid with another card, and no event came yet: the retry under the key reads the
+    intent before answering, so the shop is answered the payment Stripe holds, not the stored
+    decline (told "declined", it would take the money a second time)."""
+    seen: set[str] = set()
+    key = f"order-43-{flow}"
+    if flow == "complete":
+        waiting = service.authorize("stripe", Money(1000, "EUR"), source="pm_card_threeDSecure2Required",
+                                    return_url=_RETURN)
+        app.complete_challenge(waiting.reference, succeed=False)
+
+        def start() -> Any:
+            return service.complete(waiting.id, idempotency_key=key)
+    else:
+        def start() -> Any:
+            return (service.sale if flow == "sale" else service.authorize)(
+                "stripe", Money(1000, "EUR"), source="pm_card_chargeDeclined", return_url=_RETURN,
+                idempotency_key=key)
+    with pytest.raises(PaywireError) as declined:
+        start()
+    payment_id = declined.value.payment_id or ""
+    assert service.get_payment(payment_id).state == "failed"
+    intent = service.get_payment(payment_id).reference
+    api.post(f"/v1/payment_intents/{intent}/confirm", {"payment_method": "pm_card_visa", "return_url": _RETURN})
+    paid = start()
+    assert (paid.id, paid.state) == (payment_id, "captured" if flow == "sale" else "authorized")
+    assert len(app.store.payment_intents) == 1
+    check(service, app, payment_id, equal=True)
+    if flow != "sale":
+        service.capture(payment_id, Money(600, "EUR"))
+    service.refund(payment_id, Money(400, "EUR"))
+    check(service, app, payment_id, equal=True)
+    settle_all(service, app, payment_id, seen, deliver_all)
+
+
+def test_a_decline_still_standing_at_stripe_is_the_answer_to_its_retry(
+        service: PaymentService, app: Any, deliver_all: Deliver) -> None:
+    """Read, the intent still waits for a payment method: the stored decline stands, said checked;
+    a read that fails leaves the stored decline as the answer, saying it could not be checked."""
+    seen: set[str] = set()
+    sale = {"source": "pm_card_chargeDeclined", "return_url": _RETURN, "idempotency_key": "order-44-sale"}
+    with pytest.raises(PaywireError) as declined:
+        service.sale("stripe", Money(1000, "EUR"), **sale)
+    payment_id = declined.value.payment_id or ""
+    calls = len(app.store.payment_intents)
+    with pytest.raises(PaywireError) as again:
+        service.sale("stripe", Money(1000, "EUR"), **sale)
+    assert (type(again.value), again.value.code) == (type(declined.value), declined.value.code)
+    assert (again.value.details["replayed"], again.value.details["reconciled"]) == (True, True)
+    app.inject(Fault(kind="status", status=500, path=r"^/v1/payment_intents/"))
+    with pytest.raises(PaywireError) as unread:
+        service.sale("stripe", Money(1000, "EUR"), **sale)
+    app.clear_faults()
+    assert (type(unread.value), unread.value.code) == (type(declined.value), declined.value.code)
+    assert unread.value.details["reconciled"] is False and unread.value.details["reconcile_error"]
+    assert service.get_payment(payment_id).state == "failed"
+    assert len(app.store.payment_intents) == calls
+    settle_all(service, app, payment_id, seen, deliver_all)
+
+
+def _no_read(app: Any) -> None:
+    """Stripe fails the service's next read of an intent (a 500: unknown, read again later)."""
+    app.inject(Fault(kind="status", status=500, method="GET", path=r"^/v1/payment_intents/"))
+
+
+def _read_later(service: PaymentService, payment_id: str) -> None:
+    """The Janitor's pass once the read the payment owes is due (its lease over)."""
+    from paywire.ledger.model import Look, now
+    from paywire.serve.janitor import Janitor
+
+    assert list(service.ledger.owed_reads()) == [payment_id]
+    with service.ledger.unit() as u:
+        u.payment(payment_id, lock=True)
+        u.set_owed_read(payment_id, Look(0, now()))
+    assert Janitor(service).run_pass().caught_up == (payment_id,)
+    assert service.ledger.owed_reads() == {}
+
+
+@pytest.mark.parametrize("currency", ["EUR", "JPY"])
+@pytest.mark.parametrize("read", ["answered", "failed, then the Janitor", "failed, then reconcile"])
+def test_a_refund_after_a_dashboard_refund_reconcile_read_is_counted_with_it(
+        service: PaymentService, app: Any, api: Any, deliver_all: Deliver, currency: str, read: str) -> None:
+    """Reconcile read a refund made in the dashboard (a floor under the refunded total); the shop's
+    refund then succeeds, which that total cannot take in: the payment is read at once, or, the
+    read failing, owes one that the Janitor or reconcile() makes."""
+    seen: set[str] = set()
+    payment = service.sale("stripe", Money(10000, currency), source="pm_card_visa", return_url=_RETURN)
+    api.post("/v1/refunds", {"payment_intent": payment.reference, "amount": to_stripe(Money(2500, currency))})
+    service.reconcile(payment_id=payment.id)
+    assert service.get_payment(payment.id).refunded == Money(2500, currency)
+    if read != "answered":
+        _no_read(app)
+    payment = service.refund(payment.id, Money(3000, currency))
+    check(service, app, payment.id)
+    if read == "failed, then the Janitor":
+        _read_later(service, payment.id)
+    elif read == "failed, then reconcile":
+        assert service.reconcile().caught_up == (payment.id,)
+    assert service.get_payment(payment.id).refunded == Money(5500, currency)
+    assert service.ledger.owed_reads() == {}
+    check(service, app, payment.id, equal=True)
+    with pytest.raises(StateError) as beyond:  # what is left is what Stripe has left: 4500
+        service.refund(payment.id, Money(4501, currency))
+    assert beyond.value.code == "refund_exceeds_captured"
+    service.refund(payment.id, Money(4500, currency))
+    settle_all(service, app, payment.id, seen, deliver_all)
+
+
+@pytest.mark.parametrize("known", ["not yet", "by its event", "by reconcile"])
+@pytest.mark.parametrize("read", ["answered", "failed"])
+def test_a_capture_after_a_dashboard_capture_is_refused_and_the_payment_read(
+        service: PaymentService, app: Any, api: Any, deliver_all: Deliver, known: str, read: str) -> None:
+    """Stripe captures a PaymentIntent once: after the dashboard's partial capture the shop's
+    capture is refused, by Stripe as a state conflict (then the intent is read) or, the ledger
+    knowing of it, before sending; the ledger holds what Stripe captured, never more."""
+    seen: set[str] = set()
+    payment = service.authorize("stripe", Money(5000, "JPY"), source="pm_card_visa", return_url=_RETURN)
+    deliver_all(seen)
+    api.post(f"/v1/payment_intents/{payment.reference}/capture", {"amount_to_capture": 3000})
+    if known == "by its event":
+        deliver_all(seen)
+    elif known == "by reconcile":
+        service.reconcile(payment_id=payment.id)
+    if read == "failed":
+        _no_read(app)
+    with pytest.raises(PaywireError) as refused:
+        service.capture(payment.id, Money(2000, "JPY"))
+    check(service, app, payment.id)
+    if known == "not yet":
+        assert (refused.value.code, refused.value.state_conflict) == ("payment_intent_unexpected_state", True)
+        assert refused.value.details["reconciled"] is (read == "answered")
+        if read == "failed":
+            assert service.get_payment(payment.id).captured == Money(0, "JPY")
+            _read_later(service, payment.id)
+    else:
+        assert refused.value.code == "no_capture_multiple"
+        app.clear_faults()
+    assert service.get_payment(payment.id).captured == Money(3000, "JPY")
+    assert service.ledger.owed_reads() == {}
+    check(service, app, payment.id, equal=True)
+    with pytest.raises(PaywireError):
+        service.capture(payment.id)
+    service.refund(payment.id, Money(3000, "JPY"))
+    settle_all(service, app, payment.id, seen, deliver_all)
+
+
+@pytest.mark.parametrize("operation", ["capture", "void", "refund"])
+def test_an_operation_stripe_refuses_for_a_dashboard_cancel_or_refund_owes_a_read_until_made(
+        service: PaymentService, app: Any, api: Any, deliver_all: Deliver, operation: str) -> None:
+    """A capture or void of an intent canceled in the dashboard, or a refund of more than the
+    dashboard left, is refused by Stripe as a state conflict: recorded failed, and the read
+    that fails leaves the payment owing one, as it was until then; reconcile() reads it."""
+    seen: set[str] = set()
+    start = service.sale if operation == "refund" else service.authorize
+    payment = start("stripe", Money(5000, "EUR"), source="pm_card_visa", return_url=_RETURN)
+    deliver_all(seen)
+    if operation == "refund":
+        api.post("/v1/refunds", {"payment_intent": payment.reference, "amount": 4000})
+    else:
+        api.post(f"/v1/payment_intents/{payment.reference}/cancel", {})
+    _no_read(app)
+    with pytest.raises(PaywireError) as refused:
+        if operation == "refund":
+            service.refund(payment.id, Money(2000, "EUR"))
+        else:
+            getattr(service, operation)(payment.id)
+    assert refused.value.state_conflict and refused.value.details["reconciled"] is False
+    assert refused.value.details["reconcile_error"]
+    assert service.get_transaction(refused.value.transaction_id or "").status == TransactionStatus.FAILED
+    assert list(service.ledger.owed_reads()) == [payment.id]
+    check(service, app, payment.id)
+    report = service.reconcile()
+    assert report.caught_up == (payment.id,) and not report.errors
+    assert service.ledger.owed_reads() == {}
+    check(service, app, payment.id, equal=True)
+    assert service.get_payment(payment.id).state == ("partially_refunded" if operation == "refund" else "voided")
+    settle_all(service, app, payment.id, seen, deliver_all)
+
+
+@pytest.mark.parametrize("operation", ["capture", "refund"])
+def test_a_resend_stripe_answers_from_its_stored_first_answer_owes_a_read_until_made(
+        service: PaymentService, app: Any, api: Any, deliver_all: Deliver, operation: str) -> None:
+    """A capture's or refund's answer was lost; refunds were made in the dashboard meanwhile; the
+    retry under its key gets Stripe's stored first answer (the intent as it was then): the
+    payment owes a read, which failing, reconcile() makes later."""
+    seen: set[str] = set()
+    payment = service.authorize("stripe", Money(5000, "EUR"), source="pm_card_visa", return_url=_RETURN)
+    if operation == "refund":
+        payment = service.capture(payment.id)
+    app.inject(Fault(kind="drop_after", path=r"/capture$" if operation == "capture" else r"^/v1/refunds$"))
+    with pytest.raises(PaywireError) as lost:
+        if operation == "capture":
+            service.capture(payment.id, Money(4000, "EUR"))
+        else:
+            service.refund(payment.id, Money(1000, "EUR"))
+    api.post("/v1/refunds", {"payment_intent": payment.reference, "amount": 500})
+    # The capture's resend reads the intent itself (its answer takes the intent's totals); the
+    # service's read lists the charge's refunds too, and that listing fails.
+    app.inject(Fault(kind="status", status=500, method="GET", path=r"^/v1/refunds"))
+    payment = service.retry(lost.value.transaction_id or "")  # type: ignore[assignment]
+    check(service, app, payment.id)
+    assert list(service.ledger.owed_reads()) == [payment.id]
+    assert service.reconcile().caught_up == (payment.id,)
+    check(service, app, payment.id, equal=True)
+    assert service.get_payment(payment.id).refunded == Money(500 if operation == "capture" else 1500, "EUR")
+    settle_all(service, app, payment.id, seen, deliver_all)
+
+
+def test_a_completion_declined_then_paid_by_the_buyer_completes_before_any_event(
+        service: PaymentService, app: Any, api: Any, deliver_all: Deliver) -> None:
+    """The buyer failed 3-D Secure (the completion was declined), then paid the PaymentIntent with
+    another card, and came back before Stripe's event: completing the payment again reads the
+    intent, so the shop is answered the authorization Stripe holds, not "failed" (told that, it
+    would ask the buyer to pay a second time)."""
+    seen: set[str] = set()
+    waiting = service.authorize("stripe", Money(1000, "EUR"), source="pm_card_threeDSecure2Required",
+                                return_url=_RETURN)
+    app.complete_challenge(waiting.reference, succeed=False)
+    with pytest.raises(PaywireError):
+        service.complete(waiting.id)
+    assert service.get_payment(waiting.id).state == "failed"
+    api.post(f"/v1/payment_intents/{waiting.reference}/confirm",
+             {"payment_method": "pm_card_visa", "return_url": _RETURN})
+    paid = service.complete(waiting.id)
+    assert (paid.id, paid.state, paid.authorized) == (waiting.id, "authorized", Money(1000, "EUR"))
+    check(service, app, waiting.id, equal=True)
+    settle_all(service, app, waiting.id, seen, deliver_all)
+
+
+@pytest.mark.parametrize("read", ["answered", "failed"])
+def test_a_sale_paid_after_its_decline_then_refunded_in_the_dashboard_and_by_the_shop(
+        service: PaymentService, app: Any, api: Any, deliver_all: Deliver, read: str) -> None:
+    """The payment is known only from Stripe's totals (its sale was declined, the buyer paid the
+    intent since, and the retry under the key read it): a refund made in the dashboard, then the
+    shop's, are counted together, the shop's refund read at once, or once it is caught up."""
+    seen: set[str] = set()
+    sale = {"source": "pm_card_chargeDeclined", "return_url": _RETURN, "idempotency_key": "order-45-sale"}
+    with pytest.raises(PaywireError) as declined:
+        service.sale("stripe", Money(10000, "JPY"), **sale)
+    payment_id = declined.value.payment_id or ""
+    intent = service.get_payment(payment_id).reference
+    api.post(f"/v1/payment_intents/{intent}/confirm", {"payment_method": "pm_card_visa", "return_url": _RETURN})
+    api.post("/v1/refunds", {"payment_intent": intent, "amount": 3000})
+    paid = service.sale("stripe", Money(10000, "JPY"), **sale)
+    assert (paid.captured, paid.refunded) == (Money(10000, "JPY"), Money(3000, "JPY"))
+    if read == "failed":
+        _no_read(app)
+    service.refund(payment_id, Money(2000, "JPY"))
+    check(service, app, payment_id)
+    if read == "failed":
+        assert service.reconcile().caught_up == (payment_id,)
+    assert service.get_payment(payment_id).refunded == Money(5000, "JPY")
+    check(service, app, payment_id, equal=True)
+    service.refund(payment_id)
+    settle_all(service, app, payment_id, seen, deliver_all)
+    assert service.get_payment(payment_id).state == "refunded"
+
+
+@pytest.mark.parametrize("event", ["not yet", "delivered"])
+@pytest.mark.parametrize("flow", ["sale", "authorize"])
+def test_a_payment_declined_then_paid_by_the_buyer_is_answered_by_complete(
+        service: PaymentService, app: Any, api: Any, deliver_all: Deliver, flow: str, event: str) -> None:
+    """The first operation was declined, the buyer paid its PaymentIntent with another card on the
+    shop's page (Stripe.js), and the shop finishes the payment as after any buyer action: complete()
+    answers the payment Stripe holds, whether its event came first or not, never "failed"."""
+    seen: set[str] = set()
+    with pytest.raises(PaywireError) as declined:
+        (service.sale if flow == "sale" else service.authorize)(
+            "stripe", Money(1000, "EUR"), source="pm_card_chargeDeclined", return_url=_RETURN)
+    payment_id = declined.value.payment_id or ""
+    intent = service.get_payment(payment_id).reference
+    api.post(f"/v1/payment_intents/{intent}/confirm", {"payment_method": "pm_card_visa", "return_url": _RETURN})
+    if event == "delivered":
+        deliver_all(seen)
+    paid = service.complete(payment_id)
+    assert (paid.id, paid.state) == (payment_id, "captured" if flow == "sale" else "authorized")
+    assert len(app.store.payment_intents) == 1
+    check(service, app, payment_id, equal=True)
+    settle_all(service, app, payment_id, seen, deliver_all)

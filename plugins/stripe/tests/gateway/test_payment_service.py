@@ -145,8 +145,9 @@ def test_a_declined_intent_paid_later_with_another_card_is_followed_by_its_event
 @pytest.mark.parametrize("settled_by", ["answer", "reconcile"])
 def test_a_replayed_decline_names_the_intent_it_left(service: PaymentService, app: Any, settled_by: str) -> None:
     """A decline leaves a PaymentIntent the buyer may still pay: the same call under its key (or a
-    retry) replays the stored failure without a request, naming that intent as the first answer
-    did, whether the decline was the answer or reconciliation found it after a lost answer."""
+    retry) replays the stored failure, never sent again, naming that intent as the first answer
+    did, whether the decline was the answer or reconciliation found it after a lost answer. The
+    intent is read first, once per replay: still unpaid, the decline stands."""
     key = f"declined-{settled_by}"
 
     def sale() -> object:
@@ -173,7 +174,8 @@ def test_a_replayed_decline_names_the_intent_it_left(service: PaymentService, ap
             replay()
         assert replayed.value.details["replayed"] and replayed.value.transaction_id == txn_id
         assert replayed.value.reference == intent
-    assert len(app.calls) == calls
+        assert replayed.value.details["reconciled"] is True
+    assert app.calls[calls:] == [("GET", f"/v1/payment_intents/{intent}")] * 2
 
 
 @pytest.mark.parametrize("settled_by", ["reconcile", "event"])
@@ -561,7 +563,12 @@ def test_completing_a_payment_whose_intent_was_canceled_ends_it(service: Payment
     calls = len(app.calls)
     with pytest.raises(PaywireError):
         service.complete(payment.id)
-    assert len(app.calls) == calls  # refused before sending: the payment is over
+    # Refused before sending: the payment is over. It is read once (a declined intent the buyer
+    # may pay with another card since is read so), and still holds nothing to complete.
+    assert app.calls[calls:] == [("GET", f"/v1/payment_intents/{payment.reference}")]
+    # What Stripe holds: nothing ever authorized, or an authorization released (voided).
+    assert service.get_payment(payment.id).state == (PaymentState.FAILED if canceled_by == "shop"
+                                                     else PaymentState.VOIDED)
 
 
 @pytest.mark.parametrize("refusal", ["rate limit", "not finished"])
