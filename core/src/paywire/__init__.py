@@ -94,6 +94,7 @@ _EXPORTS: dict[str, str] = {
     "PaymentState": "paywire.ledger",
     "Transaction": "paywire.ledger",
     "TransactionStatus": "paywire.ledger",
+    "WebhookApp": "paywire.web",
     "webhook_asgi": "paywire.web",
     "webhook_wsgi": "paywire.web",
 }
@@ -169,6 +170,7 @@ __all__ = [
     "UnsupportedOperation",
     "Urllib3Client",
     "ValidatorComposite",
+    "WebhookApp",
     "WebhookBatch",
     "WebhookEvent",
     "WebhookReceipt",
@@ -251,5 +253,5 @@ if TYPE_CHECKING:
     from paywire.subject import Address, BuyerAction, Customer, LineItem, Order, Subject
     from paywire.validator.composite import ValidatorComposite
     from paywire.validator.result import Result
-    from paywire.web import webhook_asgi, webhook_wsgi
+    from paywire.web import WebhookApp, webhook_asgi, webhook_wsgi
     from paywire.webhook import EventKind, WebhookBatch, WebhookEvent, WebhookVerifier
