@@ -95,8 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="pending, succeeded, failed, action_required, unknown, accepted")
     p.set_defaults(run=operations.transactions)
 
-    p = sub.add_parser("reconcile", help="settle transactions whose outcome is open (unknown, accepted) by asking "
-                                         "the provider")
+    p = sub.add_parser("reconcile", help="settle open outcomes (unknown, accepted) and payments owing a read by "
+                                         "asking the provider; apply waiting webhook events")
     p.add_argument("--payment-id")
     p.set_defaults(run=operations.reconcile)
 

@@ -43,6 +43,8 @@ class PassReport:
     unresolved: tuple[Settlement, ...] = ()
     marked_unknown: tuple[str, ...] = ()
     skipped: tuple[str, ...] = ()  # payments another worker was settling
+    # (payment id, why: its exception's type), and ("events", the first one's) once for all the
+    # stored events that could not be applied, which the next pass tries again
     errors: tuple[tuple[str, str], ...] = ()
     mismatches: tuple[Mismatch, ...] = ()
     stopped: bool = False  # the pass stopped early, between two payments

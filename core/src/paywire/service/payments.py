@@ -390,7 +390,13 @@ class PaymentService:
                  idempotency_key: str | None = None) -> Payment:
         """Finish a payment after the buyer acted (3-D Secure, approval). `options` carries what
         the buyer's return brought that the provider needs to finish (e.g. Adyen's
-        `redirectResult`); it reaches the plugin as `subject.options`."""
+        `redirectResult`); it reaches the plugin as `subject.options`.
+
+        After a decline (of the first operation, or of a completion) it answers the payment once
+        the buyer paid what the declined request left (a Stripe PaymentIntent, with another card):
+        the provider is read first, so that is known before its event comes. Refused otherwise;
+        for a payment naming what the request left, `error.details["reconciled"]` says whether
+        that read was made."""
         require_instance(options, Mapping, "options")
         given = {"options": dict(options)} if options else {}
         try:
