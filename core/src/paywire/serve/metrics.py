@@ -72,7 +72,7 @@ class Metrics:
                                    ["kind", "status"], registry=r)
         self.caught_up = Counter("paywire_reconcile_caught_up", "Payments read because they owed a read",
                                  registry=r)
-        self.reconcile_errors = Counter("paywire_reconcile_errors", "Payments a reconcile pass could not settle",
+        self.reconcile_errors = Counter("paywire_reconcile_errors", "Payments a reconcile pass could not settle, and passes whose stored events could not all be applied",
                                         registry=r)
         self.mismatched = Gauge("paywire_reconcile_mismatched_payments",
                                 "Payments whose totals differed from the provider's when last reconciled", registry=r)
