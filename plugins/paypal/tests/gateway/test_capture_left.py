@@ -73,12 +73,13 @@ def test_an_authorization_paypal_keeps_open_still_offers_the_rest(paypal, servic
     assert left_at_paypal(paypal, authorization) == Money.zero(EUR)
 
 
+@pytest.mark.parametrize("final", [True, False])
 @pytest.mark.parametrize("decided", ["COMPLETED", "DECLINED"])
-def test_a_final_capture_paypal_has_not_decided_closes_nothing_until_it_does(paypal, service, decided):
-    """30.00 of an authorization of 100.00 is captured, then the 70.00 left with `final_capture`,
-    which PayPal holds PENDING (a review): the authorization reads CAPTURED meanwhile. A reading
-    then closes nothing; PayPal's decision does. Declined, the 70.00 is PayPal's to capture again
-    and the ledger still offers it; completed, nothing is left."""
+def test_a_closing_capture_paypal_has_not_decided_closes_nothing_until_it_does(paypal, service, decided, final):
+    """30.00 of an authorization of 100.00 is captured, then the 70.00 left (with `final_capture`
+    or without), which PayPal holds PENDING (a review): the authorization reads CAPTURED meanwhile.
+    A reading then closes nothing; PayPal's decision does. Declined, the 70.00 is PayPal's to
+    capture again and the ledger still offers it; completed, nothing is left."""
     payment = service.authorize("paypal", Money.of("100.00", EUR), source="paypal",
                                 return_url="https://shop.example/paypal/return")
     paypal.app.approve(payment.reference, "pending")  # the buyer's captures wait for PayPal's review
@@ -86,7 +87,7 @@ def test_a_final_capture_paypal_has_not_decided_closes_nothing_until_it_does(pay
     authorization = payment.references["authorization"]
     service.capture(payment.id, Money.of("30.00", EUR), final=False, idempotency_key=paypal.key())
     paypal.app.settle_capture(service.list_transactions(payment.id)[-1].provider_reference, "COMPLETED")
-    service.capture(payment.id, Money.of("70.00", EUR), final=True, idempotency_key=paypal.key())
+    service.capture(payment.id, Money.of("70.00", EUR), final=final, idempotency_key=paypal.key())
     last = service.list_transactions(payment.id)[-1]
     with paypal.app.lock:
         assert paypal.app.authorizations[authorization].status == "CAPTURED"
