@@ -120,6 +120,18 @@ def _waiting(unit: Mapping[str, Any]) -> bool:
     return any(cap.get("status") == "PENDING" for cap in _payments(unit, "captures"))
 
 
+def _made_on(capture: Mapping[str, Any], authorization: Mapping[str, Any]) -> bool:
+    """Whether `capture` was made on `authorization`, as the capture names it (its related ids, or
+    its `up` link); one naming none is counted against it. PayPal counts captures per
+    authorization: a reauthorization holds its own amount, and what earlier authorizations of the
+    unit captured takes nothing of it."""
+    related = capture.get("supplementary_data")
+    ids = related.get("related_ids") if isinstance(related, Mapping) else None
+    named = ids.get("authorization_id") if isinstance(ids, Mapping) else None
+    named = named if isinstance(named, str) else up_id(capture, "authorizations")
+    return named is None or named == authorization.get("id")
+
+
 def _closed(unit: Mapping[str, Any]) -> bool:
     """Whether the unit's live authorization takes no more captures for good: voided, expired,
     or captured with none of its captures left for PayPal to decide."""
@@ -262,8 +274,8 @@ def order_fields(order: Mapping[str, Any]) -> dict[str, Any]:
 
 def capturable(order: Mapping[str, Any]) -> Money | None:
     """What PayPal still lets be captured of the order: of each purchase unit whose live
-    authorization is open to captures (CREATED, PARTIALLY_CAPTURED), what the unit's captures
-    (completed, refunded or pending) left of it; nothing of one CAPTURED (a final capture, or
+    authorization is open to captures (CREATED, PARTIALLY_CAPTURED), what its captures (completed,
+    refunded or pending; `_made_on`) left of it; nothing of one CAPTURED (a final capture, or
     captures of all of it), VOIDED, EXPIRED or still PENDING, nor of an order paid by capture.
     None for an order waiting for the buyer or cancelled: it holds no authorization to read; and
     None where a unit has nothing left only while a capture of it is PENDING (`_waiting`): PayPal
@@ -281,7 +293,8 @@ def capturable(order: Mapping[str, Any]) -> Money | None:
         status = auth.get("status") if auth is not None else None
         rest = Money.zero(currency)
         if auth is not None and status in ("CREATED", "PARTIALLY_CAPTURED"):
-            taken = _sum((cap for cap in _payments(unit, "captures") if cap.get("status") in _TAKEN), currency)
+            taken = _sum((cap for cap in _payments(unit, "captures")
+                          if cap.get("status") in _TAKEN and _made_on(cap, auth)), currency)
             rest = max(from_paypal(auth.get("amount")) - taken, rest)
         if rest.minor == 0 and status in ("CREATED", "PARTIALLY_CAPTURED", "CAPTURED") and _waiting(unit):
             return None

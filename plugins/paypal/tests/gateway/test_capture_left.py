@@ -108,3 +108,28 @@ def test_a_closing_capture_paypal_has_not_decided_closes_nothing_until_it_does(p
     payment = service.get_payment(payment.id)
     assert (payment.captured, payment.capturable) == (Money.of("100.00", EUR), Money.zero(EUR))
     assert left_at_paypal(paypal, authorization) == Money.zero(EUR)
+
+
+def test_a_reauthorization_holds_its_own_amount_whatever_earlier_ones_captured(paypal, service):
+    """100.00 authorized and reauthorized; 60.00 of the reauthorization is captured, then the
+    original is reauthorized again for 50.00 (PayPal allows several reauthorizations in its 29
+    days), none of which is captured yet. PayPal captures on the newest: the ledger still offers
+    the 40.00 it has left, and PayPal takes it."""
+    payment = service.authorize("paypal", Money.of("100.00", EUR), source=paypal.app.vault_card(),
+                                idempotency_key=paypal.key())
+    original = payment.references["authorization"]
+    paypal.run("reauthorize", reference=original, amount=Money.of("100.00", EUR), idempotency_key=paypal.key())
+    service.reconcile(payment_id=payment.id)  # captures act on the reauthorization from now on
+    service.capture(payment.id, Money.of("60.00", EUR), final=False, idempotency_key=paypal.key())
+    renewed = paypal.run("reauthorize", reference=original, amount=Money.of("50.00", EUR),
+                         idempotency_key=paypal.key())
+    service.reconcile(payment_id=payment.id)
+    payment = service.get_payment(payment.id)
+    assert payment.references["authorization"] == renewed.reference
+    assert (payment.captured, payment.capturable) == (Money.of("60.00", EUR), Money.of("40.00", EUR))
+    payment = service.capture(payment.id, idempotency_key=paypal.key())
+    assert payment.captured == Money.of("100.00", EUR)
+    assert not service.reconcile(payment_id=payment.id).mismatches
+    with paypal.app.lock:
+        assert paypal.app.captures[service.list_transactions(payment.id)[-1].provider_reference].authorization_id \
+            == renewed.reference
