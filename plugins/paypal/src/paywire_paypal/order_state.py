@@ -21,7 +21,9 @@ whose answer was lost did not take effect.
 A PENDING capture or refund has not moved money yet: PayPal decides later (a review, an eCheck
 clearing) and says so by webhook. It is counted nowhere, listed by `operations` as "accepted", and
 an order whose captures are all pending (none completed) is `ProviderState.PROCESSING`, so the
-ledger's totals never run ahead of PayPal's.
+ledger's totals never run ahead of PayPal's. An authorization a pending capture took the rest of
+(a final one, or one of all that was left) reads CAPTURED, but is not closed until PayPal decides
+that capture: declined, it takes captures again.
 """
 
 from __future__ import annotations
@@ -109,6 +111,33 @@ def _covered(unit: Mapping[str, Any], currency: str) -> Money:
         return Money.zero(currency)
     captured = _sum((cap for cap in _payments(unit, "captures") if cap.get("status") in _CAPTURED), currency)
     return max(from_paypal(auth.get("amount")), captured)
+
+
+def _waiting(unit: Mapping[str, Any]) -> bool:
+    """Whether a capture of the unit waits for PayPal's decision (PENDING). What it takes of the
+    authorization is held meanwhile (it counts against it, and a final one reads CAPTURED), but
+    declined, it gives that back: the authorization takes captures again."""
+    return any(cap.get("status") == "PENDING" for cap in _payments(unit, "captures"))
+
+
+def _made_on(capture: Mapping[str, Any], authorization: Mapping[str, Any]) -> bool:
+    """Whether `capture` was made on `authorization`, as the capture names it (its related ids, or
+    its `up` link); one naming none is counted against it. PayPal counts captures per
+    authorization: a reauthorization holds its own amount, and what earlier authorizations of the
+    unit captured takes nothing of it."""
+    related = capture.get("supplementary_data")
+    ids = related.get("related_ids") if isinstance(related, Mapping) else None
+    named = ids.get("authorization_id") if isinstance(ids, Mapping) else None
+    named = named if isinstance(named, str) else up_id(capture, "authorizations")
+    return named is None or named == authorization.get("id")
+
+
+def _closed(unit: Mapping[str, Any]) -> bool:
+    """Whether the unit's live authorization takes no more captures for good: voided, expired,
+    or captured with none of its captures left for PayPal to decide."""
+    auth = _live_authorization(unit)
+    status = auth.get("status") if auth is not None else None
+    return status in ("VOIDED", "EXPIRED") or (status == "CAPTURED" and not _waiting(unit))
 
 
 def cancelled(order: Mapping[str, Any]) -> bool:
@@ -222,8 +251,7 @@ def order_fields(order: Mapping[str, Any]) -> dict[str, Any]:
     authorizations = [auth for auth in (_live_authorization(unit) for unit in units) if auth is not None]
     if order.get("intent") == "AUTHORIZE":
         authorized = sum((_covered(unit, currency) for unit in units), Money.zero(currency))
-        closed = bool(authorizations) and all(
-            auth.get("status") in ("CAPTURED", "VOIDED", "EXPIRED") for auth in authorizations)
+        closed = bool(authorizations) and all(_closed(unit) for unit in units if _live_authorization(unit))
         reference = authorizations[-1].get("id") if authorizations else None
     else:
         authorized, closed = captured, True
@@ -246,10 +274,13 @@ def order_fields(order: Mapping[str, Any]) -> dict[str, Any]:
 
 def capturable(order: Mapping[str, Any]) -> Money | None:
     """What PayPal still lets be captured of the order: of each purchase unit whose live
-    authorization is open to captures (CREATED, PARTIALLY_CAPTURED), what the unit's captures
-    (completed, refunded or pending) left of it; nothing of one CAPTURED (a final capture, or
+    authorization is open to captures (CREATED, PARTIALLY_CAPTURED), what its captures (completed,
+    refunded or pending; `_made_on`) left of it; nothing of one CAPTURED (a final capture, or
     captures of all of it), VOIDED, EXPIRED or still PENDING, nor of an order paid by capture.
-    None for an order waiting for the buyer or cancelled: it holds no authorization to read."""
+    None for an order waiting for the buyer or cancelled: it holds no authorization to read; and
+    None where a unit has nothing left only while a capture of it is PENDING (`_waiting`): PayPal
+    may still decline that one, and the authorization then takes it again, so a zero read then
+    would close for good what PayPal reopens."""
     if order.get("status") in _WAITING or cancelled(order):
         return None
     units = _list(order.get("purchase_units"))
@@ -259,10 +290,15 @@ def capturable(order: Mapping[str, Any]) -> Money | None:
         return left
     for unit in units:
         auth = _live_authorization(unit)
-        if auth is None or auth.get("status") not in ("CREATED", "PARTIALLY_CAPTURED"):
-            continue
-        taken = _sum((cap for cap in _payments(unit, "captures") if cap.get("status") in _TAKEN), currency)
-        left += max(from_paypal(auth.get("amount")) - taken, Money.zero(currency))
+        status = auth.get("status") if auth is not None else None
+        rest = Money.zero(currency)
+        if auth is not None and status in ("CREATED", "PARTIALLY_CAPTURED"):
+            taken = _sum((cap for cap in _payments(unit, "captures")
+                          if cap.get("status") in _TAKEN and _made_on(cap, auth)), currency)
+            rest = max(from_paypal(auth.get("amount")) - taken, rest)
+        if rest.minor == 0 and status in ("CREATED", "PARTIALLY_CAPTURED", "CAPTURED") and _waiting(unit):
+            return None
+        left += rest
     return left
 
 

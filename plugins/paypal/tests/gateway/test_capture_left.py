@@ -71,3 +71,65 @@ def test_an_authorization_paypal_keeps_open_still_offers_the_rest(paypal, servic
     payment = service.capture(payment.id, idempotency_key=paypal.key())
     assert payment.captured == Money.of("100.00", EUR) and payment.capturable == Money.zero(EUR)
     assert left_at_paypal(paypal, authorization) == Money.zero(EUR)
+
+
+@pytest.mark.parametrize("final", [True, False])
+@pytest.mark.parametrize("decided", ["COMPLETED", "DECLINED"])
+def test_a_closing_capture_paypal_has_not_decided_closes_nothing_until_it_does(paypal, service, decided, final):
+    """30.00 of an authorization of 100.00 is captured, then the 70.00 left (with `final_capture`
+    or without), which PayPal holds PENDING (a review): the authorization reads CAPTURED meanwhile.
+    A reading then closes nothing; PayPal's decision does. Declined, the 70.00 is PayPal's to
+    capture again and the ledger still offers it; completed, nothing is left."""
+    payment = service.authorize("paypal", Money.of("100.00", EUR), source="paypal",
+                                return_url="https://shop.example/paypal/return")
+    paypal.app.approve(payment.reference, "pending")  # the buyer's captures wait for PayPal's review
+    payment = service.complete(payment.id)
+    authorization = payment.references["authorization"]
+    service.capture(payment.id, Money.of("30.00", EUR), final=False, idempotency_key=paypal.key())
+    paypal.app.settle_capture(service.list_transactions(payment.id)[-1].provider_reference, "COMPLETED")
+    service.capture(payment.id, Money.of("70.00", EUR), final=final, idempotency_key=paypal.key())
+    last = service.list_transactions(payment.id)[-1]
+    with paypal.app.lock:
+        assert paypal.app.authorizations[authorization].status == "CAPTURED"
+    service.reconcile(payment_id=payment.id)  # the final capture still in flight
+    assert service.get_payment(payment.id).captured == Money.of("30.00", EUR)
+    paypal.app.settle_capture(last.provider_reference, decided)
+    assert not service.reconcile(payment_id=payment.id).mismatches
+    payment = service.get_payment(payment.id)
+    assert payment.capturable == left_at_paypal(paypal, authorization)
+    if decided == "COMPLETED":
+        assert (payment.captured, payment.capturable) == (Money.of("100.00", EUR), Money.zero(EUR))
+        return
+    assert (payment.state, payment.captured) == (PaymentState.PARTIALLY_CAPTURED, Money.of("30.00", EUR))
+    assert payment.capturable == Money.of("70.00", EUR)
+    service.capture(payment.id, idempotency_key=paypal.key())  # PayPal takes it: the ledger lets it
+    paypal.app.settle_capture(service.list_transactions(payment.id)[-1].provider_reference, "COMPLETED")
+    assert not service.reconcile(payment_id=payment.id).mismatches
+    payment = service.get_payment(payment.id)
+    assert (payment.captured, payment.capturable) == (Money.of("100.00", EUR), Money.zero(EUR))
+    assert left_at_paypal(paypal, authorization) == Money.zero(EUR)
+
+
+def test_a_reauthorization_holds_its_own_amount_whatever_earlier_ones_captured(paypal, service):
+    """100.00 authorized and reauthorized; 60.00 of the reauthorization is captured, then the
+    original is reauthorized again for 50.00 (PayPal allows several reauthorizations in its 29
+    days), none of which is captured yet. PayPal captures on the newest: the ledger still offers
+    the 40.00 it has left, and PayPal takes it."""
+    payment = service.authorize("paypal", Money.of("100.00", EUR), source=paypal.app.vault_card(),
+                                idempotency_key=paypal.key())
+    original = payment.references["authorization"]
+    paypal.run("reauthorize", reference=original, amount=Money.of("100.00", EUR), idempotency_key=paypal.key())
+    service.reconcile(payment_id=payment.id)  # captures act on the reauthorization from now on
+    service.capture(payment.id, Money.of("60.00", EUR), final=False, idempotency_key=paypal.key())
+    renewed = paypal.run("reauthorize", reference=original, amount=Money.of("50.00", EUR),
+                         idempotency_key=paypal.key())
+    service.reconcile(payment_id=payment.id)
+    payment = service.get_payment(payment.id)
+    assert payment.references["authorization"] == renewed.reference
+    assert (payment.captured, payment.capturable) == (Money.of("60.00", EUR), Money.of("40.00", EUR))
+    payment = service.capture(payment.id, idempotency_key=paypal.key())
+    assert payment.captured == Money.of("100.00", EUR)
+    assert not service.reconcile(payment_id=payment.id).mismatches
+    with paypal.app.lock:
+        assert paypal.app.captures[service.list_transactions(payment.id)[-1].provider_reference].authorization_id \
+            == renewed.reference
