@@ -272,12 +272,18 @@ def order_fields(order: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+# An authorization's statuses paywire reads; any other leaves what it still takes unknown.
+_AUTHORIZATION_STATUSES: Final = frozenset({"CREATED", "PARTIALLY_CAPTURED", "CAPTURED", "VOIDED", "EXPIRED",
+                                            "PENDING", "DENIED"})
+
+
 def capturable(order: Mapping[str, Any]) -> Money | None:
     """What PayPal still lets be captured of the order: of each purchase unit whose live
     authorization is open to captures (CREATED, PARTIALLY_CAPTURED), what its captures (completed,
     refunded or pending; `_made_on`) left of it; nothing of one CAPTURED (a final capture, or
     captures of all of it), VOIDED, EXPIRED or still PENDING, nor of an order paid by capture.
-    None for an order waiting for the buyer or cancelled: it holds no authorization to read; and
+    None for an order waiting for the buyer or cancelled: it holds no authorization to read; for
+    an authorization in a status paywire does not know; and
     None where a unit has nothing left only while a capture of it is PENDING (`_waiting`): PayPal
     may still decline that one, and the authorization then takes it again, so a zero read then
     would close for good what PayPal reopens."""
@@ -291,6 +297,8 @@ def capturable(order: Mapping[str, Any]) -> Money | None:
     for unit in units:
         auth = _live_authorization(unit)
         status = auth.get("status") if auth is not None else None
+        if auth is not None and status not in _AUTHORIZATION_STATUSES:
+            return None  # says nothing of what it still takes (PARTIALLY_CREATED, or one PayPal adds)
         rest = Money.zero(currency)
         if auth is not None and status in ("CREATED", "PARTIALLY_CAPTURED"):
             taken = _sum((cap for cap in _payments(unit, "captures")

@@ -133,3 +133,20 @@ def test_a_reauthorization_holds_its_own_amount_whatever_earlier_ones_captured(p
     with paypal.app.lock:
         assert paypal.app.captures[service.list_transactions(payment.id)[-1].provider_reference].authorization_id \
             == renewed.reference
+
+
+def test_an_authorization_in_a_status_paywire_does_not_know_closes_nothing(paypal, service):
+    """An authorization PayPal lists in a status paywire does not know (PARTIALLY_CREATED, which
+    PayPal's Orders reference names, or one it adds) says nothing of what it still takes: fetch
+    reports nothing capturable as unknown (None), never as zero, which would close capture for
+    good; the ledger keeps offering the rest, and PayPal's answer to a capture decides."""
+    payment = service.authorize("paypal", Money.of("100.00", EUR), source=paypal.app.vault_card(),
+                                idempotency_key=paypal.key())
+    authorization = payment.references["authorization"]
+    service.capture(payment.id, Money.of("30.00", EUR), final=False, idempotency_key=paypal.key())
+    for status in ("PARTIALLY_CREATED", "A_STATUS_PAYPAL_ADDS_LATER"):
+        with paypal.app.lock:
+            paypal.app.authorizations[authorization].status = status
+        assert paypal.run("fetch", reference=payment.reference).capturable is None
+        service.reconcile(payment_id=payment.id)
+        assert not service.get_payment(payment.id).capture_closed, status
