@@ -1,6 +1,8 @@
 """paywire: a payment-gateway framework.
 
-Everything public is importable from here. Names are resolved on first access, so
+Everything public is importable from here, except what has a package of its own: the server
+(`paywire.serve`: the Janitor, its `PassReport` and `Backoff`), the contract kit and emulators
+(`paywire.testing`), and the ledger's internals. Names are resolved on first access, so
 `import paywire` stays cheap: pluggy, urllib3 and the ledger load only when something needs them.
 """
 
@@ -86,6 +88,8 @@ _EXPORTS: dict[str, str] = {
     "WebhookReceipt": "paywire.service",
     "ReconcileReport": "paywire.service",
     "MatchReport": "paywire.service",
+    "Settlement": "paywire.service",
+    "Mismatch": "paywire.service",
     "Ledger": "paywire.ledger",
     "SQLiteLedger": "paywire.ledger",
     "PostgresLedger": "paywire.ledger",
@@ -136,6 +140,7 @@ __all__ = [
     "MatchReport",
     "Method",
     "MethodConfig",
+    "Mismatch",
     "Money",
     "Notification",
     "Order",
@@ -159,6 +164,7 @@ __all__ = [
     "Retry",
     "SQLiteLedger",
     "Secret",
+    "Settlement",
     "StateError",
     "Subject",
     "Timeout",
@@ -247,7 +253,15 @@ if TYPE_CHECKING:
     from paywire.plugins import Plugins
     from paywire.request.builder import BuilderComposite
     from paywire.security import Secret
-    from paywire.service import MatchReport, Notification, PaymentService, ReconcileReport, WebhookReceipt
+    from paywire.service import (
+        MatchReport,
+        Mismatch,
+        Notification,
+        PaymentService,
+        ReconcileReport,
+        Settlement,
+        WebhookReceipt,
+    )
     from paywire.settings import GatewaySettings
     from paywire.step_keys import step_key
     from paywire.subject import Address, BuyerAction, Customer, LineItem, Order, Subject

@@ -4,6 +4,7 @@ they are sent, reconciled when their outcome is unknown, and kept current by ver
 from __future__ import annotations
 
 from paywire.service.payments import Notification, PaymentService, WebhookReceipt
-from paywire.service.reconcile import MatchReport, ReconcileReport, Settlement
+from paywire.service.reconcile import MatchReport, Mismatch, ReconcileReport, Settlement
 
-__all__ = ["MatchReport", "Notification", "PaymentService", "ReconcileReport", "Settlement", "WebhookReceipt"]
+__all__ = ["MatchReport", "Mismatch", "Notification", "PaymentService", "ReconcileReport", "Settlement",
+           "WebhookReceipt"]
