@@ -6,10 +6,6 @@ applied and leave it. Nothing is counted twice, and every pass reports no error.
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
-from typing import Any
-
 import psycopg
 import pytest
 
@@ -18,7 +14,7 @@ from paywire.ledger import Ledger, StoredEvent, open_ledger
 from paywire.ledger.model import now
 from paywire.serve import Janitor, PassReport
 from paywire.service import PaymentService, WebhookReceipt
-from tests.ledger.support import wait_until
+from tests.ledger.support import in_thread, wait_until
 from tests.serve.support import CountingFakePay
 
 pytestmark = pytest.mark.postgres
@@ -62,33 +58,22 @@ def test_two_janitors_and_a_webhook_apply_an_unmatched_event_once(
                          references={"capture": cap, "payment": ref})
     ledgers: list[Ledger] = [open_ledger(pg_url) for _ in range(3)]
     workers = [PaymentService(shop.gateway, ledger, margin=0) for ledger in ledgers]
-    out: list[Any] = []
-
-    def run(call: Callable[[], Any]) -> threading.Thread:
-        def body() -> None:
-            try:
-                out.append(call())
-            except Exception as exc:
-                out.append(exc)
-        thread = threading.Thread(target=body)
-        thread.start()
-        return thread
-
     dsn, schema = pg_url.split("?schema=")
     try:
         with psycopg.connect(dsn) as holder:  # the payment's row: every worker queues on it
             holder.execute(f'SET search_path TO "{schema}"')
             holder.execute("SELECT id FROM paywire_payments WHERE id = %s FOR UPDATE", (payment.id,))
             pid = holder.info.backend_pid
-            threads = [run(Janitor(workers[0]).run_pass), run(Janitor(workers[1]).run_pass),
-                       run(lambda: workers[2].receive_webhook("fakepay", *delivery))]
+            runs = [in_thread(Janitor(workers[0]).run_pass), in_thread(Janitor(workers[1]).run_pass),
+                    in_thread(lambda: workers[2].receive_webhook("fakepay", *delivery))]
             wait_until(lambda: _blocked(dsn, pid) == 3, "both passes and the delivery wait for the payment")
             holder.rollback()
-            for thread in threads:
+            for thread, _ in runs:
                 thread.join(60)
     finally:
         for ledger in ledgers:
             ledger.close()
+    out = [result for _, results in runs for result in results]
     assert len(out) == 3 and not [r for r in out if isinstance(r, Exception)], out
     passes = [r for r in out if isinstance(r, PassReport)]
     [receipt] = [r for r in out if isinstance(r, WebhookReceipt)]
