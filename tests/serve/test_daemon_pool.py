@@ -170,3 +170,43 @@ def test_a_call_arriving_as_a_thread_ends_is_never_lost() -> None:
 
     asyncio.run(main())
     assert sorted(ran) == [*range(200), *range(1_000, 1_200), *range(2_000, 2_200)]
+
+
+def test_a_call_no_thread_could_start_for_is_refused_at_once_or_left_to_a_busy_thread(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The process may have no thread left to give (its limit reached). With none of the pool's
+    threads running, the call is refused at once and never run later, behind the caller's back;
+    with one busy, the call waits for it, as a call beyond the pool's size does."""
+    pool = DaemonPool(2, name="pwtest-nostart")
+    ran: list[str] = []
+    start = threading.Thread.start
+
+    def refuse(thread: threading.Thread) -> None:
+        if thread.name.startswith("pwtest-nostart"):
+            raise RuntimeError("can't start new thread")
+        start(thread)
+
+    async def alone() -> None:
+        with monkeypatch.context() as patch:
+            patch.setattr(threading.Thread, "start", refuse)
+            with pytest.raises(RuntimeError):
+                pool.run(ran.append, "refused")
+        assert await pool.run(ran.append, "next") is None  # a thread starts again: only this call runs
+
+    asyncio.run(alone())
+    assert ran == ["next"]
+
+    busy = DaemonPool(2, name="pwtest-nostart")
+    release = threading.Event()
+
+    async def beside_a_busy_one() -> list[str]:
+        first = busy.run(lambda: release.wait() and "first")
+        with monkeypatch.context() as patch:
+            patch.setattr(threading.Thread, "start", refuse)
+            second = busy.run(lambda: "second")  # no second thread: it waits for the first
+        release.set()
+        return list(await asyncio.gather(first, second))
+
+    assert asyncio.run(beside_a_busy_one()) == ["first", "second"]
+    pool.close()
+    busy.close()

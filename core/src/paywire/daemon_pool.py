@@ -57,14 +57,22 @@ class DaemonPool:
         A call whose future is cancelled before a thread takes it is never run."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
+        job = (loop, future, call, args)
         with self._changed:
-            self._jobs.append((loop, future, call, args))
+            self._jobs.append(job)
             if len(self._jobs) <= self._waiting:
                 self._changed.notify()
             elif self._live < self.size:
-                threading.Thread(target=self._work, args=(self._closes,), name=f"{self.name}-{next(self._numbers)}",
-                                 daemon=True).start()
-                self._live += 1
+                thread = threading.Thread(target=self._work, args=(self._closes,),
+                                          name=f"{self.name}-{next(self._numbers)}", daemon=True)
+                try:
+                    thread.start()
+                except RuntimeError:  # no thread to be had (the process's limit): a busy one takes it later
+                    if self._live == 0:  # none will: the caller hears it now, and it never runs later
+                        self._jobs.remove(job)
+                        raise
+                else:
+                    self._live += 1
         return future
 
     def close(self) -> None:
