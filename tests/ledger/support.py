@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from paywire import Money, OutcomeUnknown
-from paywire.ledger import Payment, Transaction, TransactionStatus
+from paywire.ledger import Payment, StoredEvent, Transaction, TransactionStatus
 from paywire.ledger.model import now
 from paywire.service import PaymentService
 from tests.ledger.fakepay import FakePayApp
@@ -133,3 +133,15 @@ def unrecorded_capture_settles_later(service: PaymentService, app: FakePayApp, p
     assert ledger_totals(settled) == app.totals(settled.reference or "") == (5_000, 2_000, 0)
     assert service.capture(payment_id, eur("20.00"), idempotency_key="capture-1") == settled  # the stored outcome
     assert app.count("capture") == 1
+
+
+def store_unmatched(service: PaymentService, method: str, headers: Mapping[str, str], body: bytes) -> str:
+    """Store a delivery's event unmatched, as a race with the unit learning its payment's
+    reference leaves it (stored while that unit was uncommitted); its id."""
+    event = service.gateway.parse_webhook(method, headers, body)
+    with service.ledger.unit() as u:
+        assert u.insert_event(StoredEvent(
+            provider=event.provider, event_id=event.id, method=method, type=event.type, kind=event.kind,
+            reference=event.reference, references=event.references, amount=event.amount, total=event.total,
+            status="unmatched", received_at=now()))
+    return event.id

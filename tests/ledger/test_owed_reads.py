@@ -16,13 +16,13 @@ from datetime import timedelta
 import pytest
 
 from paywire import EventKind, OutcomeUnknown, PaywireError
-from paywire.ledger import Payment, PaymentState, StoredEvent
+from paywire.ledger import Payment, PaymentState
 from paywire.ledger.model import Look, now
 from paywire.serve import Backoff, Janitor
 from paywire.service import MatchReport, PaymentService, WebhookReceipt
 from paywire.testing.emulator import Fault
 from tests.ledger.fakepay import FakePayApp
-from tests.ledger.support import agree, eur, ledger_totals, wait_until
+from tests.ledger.support import agree, eur, ledger_totals, store_unmatched, wait_until
 
 READS = r"^/v1/payments/[^/]+$"  # the fetch: GET /v1/payments/<id>
 
@@ -276,12 +276,7 @@ def test_an_event_stored_unmatched_then_matched_marks_its_payment_when_the_read_
     released, like the webhook path. Its read failing, the mark stays, and a later `reconcile()`
     reads the payment."""
     payment_id, (headers, body) = _declined_capture(service, app)
-    event = service.gateway.parse_webhook("fakepay", headers, body)
-    with service.ledger.unit() as u:
-        assert u.insert_event(StoredEvent(
-            provider=event.provider, event_id=event.id, method="fakepay", type=event.type, kind=event.kind,
-            reference=event.reference, references=event.references, amount=event.amount, total=event.total,
-            status="unmatched", received_at=now()))
+    event_id = store_unmatched(service, "fakepay", headers, body)
     _unreachable(app)
     refused = _refused_reads(app)
     if matcher == "janitor":
@@ -290,7 +285,7 @@ def test_an_event_stored_unmatched_then_matched_marks_its_payment_when_the_read_
     else:
         assert service.match_unmatched() == MatchReport(applied=1)
     assert _refused_reads(app) == refused + 1  # the catch-up read, made and failed
-    assert service.ledger.get_event("fakepay", event.id).status == "applied"
+    assert service.ledger.get_event("fakepay", event_id).status == "applied"
     payment = service.get_payment(payment_id)
     assert (payment.state, payment.capturable) == (PaymentState.AUTHORIZED, eur("10.00"))  # offered again
     assert payment_id in service.ledger.owed_reads()

@@ -19,7 +19,7 @@ from paywire.ledger import Ledger, Payment, PaymentState, TransactionStatus
 from paywire.service import PaymentService
 from paywire.testing.emulator import Fault
 from tests.ledger.fakepay import FakePayApp, make_gateway
-from tests.ledger.support import FAST, agree, eur, wait_out_life
+from tests.ledger.support import FAST, agree, eur, store_unmatched, wait_out_life
 
 S = TransactionStatus
 
@@ -477,20 +477,6 @@ def test_transactions_left_open_run_after_run_never_keep_newer_ones_from_being_s
     assert svc.list_transactions(unreadable.id)[-1].status == S.UNKNOWN
 
 
-def _stored_unmatched(svc: PaymentService, method: str, headers: dict[str, str], body: bytes) -> str:
-    """Store an event unmatched, as a race with the unit learning its payment's reference leaves it."""
-    from paywire.ledger import StoredEvent
-    from paywire.ledger.model import now
-
-    event = svc.gateway.parse_webhook(method, headers, body)
-    with svc.ledger.unit() as u:
-        assert u.insert_event(StoredEvent(
-            provider=event.provider, event_id=event.id, method=method, type=event.type, kind=event.kind,
-            reference=event.reference, references=event.references, amount=event.amount, total=event.total,
-            status="unmatched", received_at=now()))
-    return event.id
-
-
 def test_an_event_that_cannot_be_applied_keeps_neither_the_others_nor_the_report_from_a_run(
         svc: PaymentService, app: FakePayApp, fakepay: tuple[FakePayApp, str], ledger: Ledger) -> None:
     """An event stored unmatched for a payment of a method the configuration no longer has cannot
@@ -505,8 +491,8 @@ def test_an_event_that_cannot_be_applied_keeps_neither_the_others_nor_the_report
     for payment, key in ((gone, "dashboard-1"), (kept, "dashboard-2")):
         svc.gateway.execute(payment.method, "capture", Subject(reference=payment.reference, amount=eur("5.00"),
                                                                idempotency_key=key))
-    stuck = _stored_unmatched(svc, "fakepay_single", *app.outbox[-2])
-    waiting = _stored_unmatched(svc, "fakepay", *app.outbox[-1])
+    stuck = store_unmatched(svc, "fakepay_single", *app.outbox[-2])
+    waiting = store_unmatched(svc, "fakepay", *app.outbox[-1])
     app.inject(Fault("drop_after", path="/v1/payments$"))
     with pytest.raises(OutcomeUnknown):
         svc.authorize("fakepay", eur("30.00"), source="tok_ok")
@@ -537,11 +523,11 @@ def test_events_that_cannot_be_applied_filling_a_run_do_not_keep_it_from_the_one
         gone = svc.authorize("fakepay_single", eur("10.00"), source="tok_ok")
         svc.gateway.execute(gone.method, "capture", Subject(reference=gone.reference, amount=eur("1.00"),
                                                             idempotency_key=f"dashboard-gone-{n}"))
-        stuck.append(_stored_unmatched(svc, "fakepay_single", *app.outbox[-1]))
+        stuck.append(store_unmatched(svc, "fakepay_single", *app.outbox[-1]))
     kept = svc.authorize("fakepay", eur("20.00"), source="tok_ok")
     svc.gateway.execute(kept.method, "capture", Subject(reference=kept.reference, amount=eur("5.00"),
                                                         idempotency_key="dashboard-kept"))
-    waiting = _stored_unmatched(svc, "fakepay", *app.outbox[-1])
+    waiting = store_unmatched(svc, "fakepay", *app.outbox[-1])
     full = svc.gateway.methods.get("fakepay")
     with Gateway([full], plugins=svc.gateway.plugins, retry=Retry.never()) as gateway:  # fakepay_single removed
         service = PaymentService(gateway, ledger, margin=0)

@@ -10,11 +10,10 @@ import psycopg
 import pytest
 
 from paywire import EventKind, Money
-from paywire.ledger import Ledger, StoredEvent, open_ledger
-from paywire.ledger.model import now
+from paywire.ledger import Ledger, open_ledger
 from paywire.serve import Janitor, PassReport
 from paywire.service import PaymentService, WebhookReceipt
-from tests.ledger.support import in_thread, wait_until
+from tests.ledger.support import in_thread, store_unmatched, wait_until
 from tests.serve.support import CountingFakePay
 
 pytestmark = pytest.mark.postgres
@@ -34,25 +33,13 @@ def _blocked(dsn: str, holder_pid: int) -> int:
     return len(behind) - 1
 
 
-def _store_unmatched(service: PaymentService, headers: dict[str, str], body: bytes) -> str:
-    """Store the delivery's event unmatched, as a race leaves it (stored while another worker's
-    uncommitted unit was learning its payment's reference)."""
-    event = service.gateway.parse_webhook("fakepay", headers, body)
-    with service.ledger.unit() as u:
-        assert u.insert_event(StoredEvent(
-            provider=event.provider, event_id=event.id, method="fakepay", type=event.type, kind=event.kind,
-            reference=event.reference, references=event.references, amount=event.amount, total=event.total,
-            status="unmatched", received_at=now()))
-    return event.id
-
-
 def test_two_janitors_and_a_webhook_apply_an_unmatched_event_once(
         shop: PaymentService, provider: tuple[CountingFakePay, str], pg_url: str) -> None:
     app, _ = provider
     payment = shop.sale("fakepay", Money.of("30.00", "EUR"), source="tok_ok")
     ref, cap = payment.reference or "", payment.references["capture"]
     first, second = app.refund_beside(cap, 500), app.refund_beside(cap, 700)  # two refunds in the dashboard
-    waiting = _store_unmatched(shop, *app.event("evt_first", EventKind.REFUNDED, first, amount=500,
+    waiting = store_unmatched(shop, "fakepay", *app.event("evt_first", EventKind.REFUNDED, first, amount=500,
                                                  references={"capture": cap, "payment": ref}))
     delivery = app.event("evt_second", EventKind.REFUNDED, second, amount=700,
                          references={"capture": cap, "payment": ref})
