@@ -731,6 +731,17 @@ def test_a_refund_failure_delivered_while_the_payment_holds_nothing_waits_for_it
     settle_all(service, app, payment_id, seen, deliver_all)
 
 
+def _declined_then_paid(service: PaymentService, api: Any, start: Callable[[], object]) -> tuple[str, str]:
+    """Run `start`, a first operation Stripe declines, then pay its PaymentIntent with another card
+    as the buyer may (Stripe lets them, on the same intent): the payment's id and the intent's."""
+    with pytest.raises(PaywireError) as declined:
+        start()
+    payment_id = declined.value.payment_id or ""
+    intent = service.get_payment(payment_id).reference or ""
+    api.post(f"/v1/payment_intents/{intent}/confirm", {"payment_method": "pm_card_visa", "return_url": _RETURN})
+    return payment_id, intent
+
+
 def test_a_sale_declined_then_paid_by_the_buyer_answers_its_retry_under_its_key_with_the_payment(
         service: PaymentService, app: Any, api: Any, deliver_all: Deliver) -> None:
     """The sale was declined, and the buyer then paid its intent with another card (Stripe lets
@@ -739,11 +750,7 @@ def test_a_sale_declined_then_paid_by_the_buyer_answers_its_retry_under_its_key_
     ask the buyer to pay a second time."""
     seen: set[str] = set()
     sale = {"source": "pm_card_chargeDeclined", "return_url": _RETURN, "idempotency_key": "order-42-sale"}
-    with pytest.raises(PaywireError) as declined:
-        service.sale("stripe", Money(1000, "EUR"), **sale)
-    payment_id = declined.value.payment_id or ""
-    intent = service.get_payment(payment_id).reference
-    api.post(f"/v1/payment_intents/{intent}/confirm", {"payment_method": "pm_card_visa", "return_url": _RETURN})
+    payment_id, _ = _declined_then_paid(service, api, lambda: service.sale("stripe", Money(1000, "EUR"), **sale))
     deliver_all(seen)
     paid = service.sale("stripe", Money(1000, "EUR"), **sale)
     assert (paid.id, paid.state, paid.captured) == (payment_id, "captured", Money(1000, "EUR"))
@@ -995,11 +1002,7 @@ def test_a_sale_paid_after_its_decline_then_refunded_in_the_dashboard_and_by_the
     shop's, are counted together, the shop's refund read at once, or once it is caught up."""
     seen: set[str] = set()
     sale = {"source": "pm_card_chargeDeclined", "return_url": _RETURN, "idempotency_key": "order-45-sale"}
-    with pytest.raises(PaywireError) as declined:
-        service.sale("stripe", Money(10000, "JPY"), **sale)
-    payment_id = declined.value.payment_id or ""
-    intent = service.get_payment(payment_id).reference
-    api.post(f"/v1/payment_intents/{intent}/confirm", {"payment_method": "pm_card_visa", "return_url": _RETURN})
+    payment_id, intent = _declined_then_paid(service, api, lambda: service.sale("stripe", Money(10000, "JPY"), **sale))
     api.post("/v1/refunds", {"payment_intent": intent, "amount": 3000})
     paid = service.sale("stripe", Money(10000, "JPY"), **sale)
     assert (paid.captured, paid.refunded) == (Money(10000, "JPY"), Money(3000, "JPY"))
@@ -1024,12 +1027,8 @@ def test_a_payment_declined_then_paid_by_the_buyer_is_answered_by_complete(
     shop's page (Stripe.js), and the shop finishes the payment as after any buyer action: complete()
     answers the payment Stripe holds, whether its event came first or not, never "failed"."""
     seen: set[str] = set()
-    with pytest.raises(PaywireError) as declined:
-        (service.sale if flow == "sale" else service.authorize)(
-            "stripe", Money(1000, "EUR"), source="pm_card_chargeDeclined", return_url=_RETURN)
-    payment_id = declined.value.payment_id or ""
-    intent = service.get_payment(payment_id).reference
-    api.post(f"/v1/payment_intents/{intent}/confirm", {"payment_method": "pm_card_visa", "return_url": _RETURN})
+    payment_id, _ = _declined_then_paid(service, api, lambda: (service.sale if flow == "sale" else service.authorize)(
+        "stripe", Money(1000, "EUR"), source="pm_card_chargeDeclined", return_url=_RETURN))
     if event == "delivered":
         deliver_all(seen)
     paid = service.complete(payment_id)
