@@ -159,6 +159,9 @@ class Money:
                 "round it explicitly before building Money",
                 param="amount",
             )
+        if abs(scaled) > MAX_MINOR:  # before int(): past 4300 digits it raises ValueError, not this
+            raise InvalidRequest(f"amount {amount!r} is more than Money can hold (at most {MAX_MINOR} minor units)",
+                                 param="amount")
         return cls(int(scaled), currency)
 
     @classmethod
