@@ -203,3 +203,39 @@ def test_an_order_approved_event_rewritten_as_a_reversal_is_refused(paypal, gate
     with pytest.raises(WebhookVerificationError) as raised:
         gateway.parse_webhook("paypal", headers, forged)
     assert raised.value.code == "event_contradicted"
+
+
+
+def _forged_approval(paypal, rewrite) -> tuple[dict, bytes]:
+    """A genuine CHECKOUT.ORDER.APPROVED delivery's headers, and its body rewritten, CRC32 kept."""
+    paypal.checkout(Money.of("30.00", "EUR"))
+    genuine = next(e for e in reversed(paypal.app.events) if e["event_type"] == "CHECKOUT.ORDER.APPROVED")
+    body, headers = paypal.app.signed_event(genuine)
+    forged = force_crc32(rewrite(json.loads(body)), zlib.crc32(body))
+    assert still_verifies(paypal, headers, forged)
+    return headers, forged
+
+
+def _huge_amount(event: dict) -> dict:
+    units = [{**event["resource"]["purchase_units"][0], "amount": {"currency_code": "EUR", "value": "9" * 5000}}]
+    return dict(event, resource={**event["resource"], "purchase_units": units})
+
+
+@pytest.mark.parametrize("rewrite", [lambda event: dict(event, resource_type=["capture"]), _huge_amount],
+                         ids=["resource_type", "amount"])
+def test_a_forged_event_taken_as_it_comes_in_a_shape_paypal_never_sends_is_refused_as_malformed(
+        paypal, gateway, rewrite):
+    """An event that moves no money is read from the body, which the signature binds only by its
+    CRC32: rewritten with a list for its resource_type, or an amount of thousands of digits, it is
+    refused as malformed (the endpoint's 400), never an error (its 500)."""
+    headers, forged = _forged_approval(paypal, rewrite)
+    with pytest.raises(WebhookVerificationError) as raised:
+        gateway.parse_webhook("paypal", headers, forged)
+    assert raised.value.code == "malformed_event"
+
+
+def test_a_forged_event_whose_supplementary_data_is_no_object_names_nothing_from_it(paypal, gateway):
+    headers, forged = _forged_approval(paypal, lambda event: dict(
+        event, resource_type="sale", resource={**event["resource"], "supplementary_data": ["x"]}))
+    event = gateway.parse_webhook("paypal", headers, forged)
+    assert event.kind == EventKind.APPROVED and "authorization" not in event.references

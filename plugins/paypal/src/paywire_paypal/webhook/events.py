@@ -72,7 +72,8 @@ def _references(resource_type: str, resource: Mapping[str, Any]) -> dict[str, st
     order_id = order_id_of(resource)
     if order_id:
         references |= {"order": order_id, "payment": order_id}
-    related = (resource.get("supplementary_data") or {}).get("related_ids") or {}
+    supplementary = resource.get("supplementary_data")
+    related = supplementary.get("related_ids") if isinstance(supplementary, Mapping) else None
     if isinstance(related, Mapping) and isinstance(related.get("authorization_id"), str):
         references.setdefault("authorization", related["authorization_id"])
     if resource_type == "refund":
@@ -110,6 +111,8 @@ def read_event(body: bytes) -> Mapping[str, Any]:
     resource = event.get("resource")
     if not isinstance(event_id, str) or not isinstance(event_type, str) or not isinstance(resource, Mapping):
         raise _malformed("it needs an id, an event_type and a resource")
+    if not isinstance(event.get("resource_type") or "", str):
+        raise _malformed("its resource_type is not a string")
     if resource_id(event) is None:
         raise _malformed(f"its resource has no {_ID_FIELDS.get(event_type, 'id')}")
     return event
