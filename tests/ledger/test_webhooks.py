@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 from collections.abc import Iterator
@@ -446,6 +447,29 @@ def test_a_verified_event_whose_ids_no_ledger_can_keep_is_refused_not_failed_for
     answers = [handle_webhook(service, "fakepay", headers, body) for _ in range(2)]
     assert [(status, json.loads(text)) for status, _, text in answers] == [(400, {"error": "unstorable_event"})] * 2
     assert ledger.list_events() == [] and service.get_payment(payment.id).refunded == Money.of("0.00", "EUR")
+
+
+@pytest.mark.parametrize("where", ["id", "reference"])
+def test_a_verified_event_with_an_id_too_long_for_the_ledgers_index_is_refused_not_failed_forever(
+    service: PaymentService, app: FakePayApp, ledger: Ledger, where: str,
+) -> None:
+    """PostgreSQL's btree keeps index rows of 2704 bytes at most: an event id or reference past
+    that failed the insert on every delivery (a 500). Refused with a 400 on every ledger instead;
+    ids of a thousand characters are stored."""
+    from paywire.web import handle_webhook
+
+    payment = service.sale("fakepay", Money.of("30.00", "EUR"), source="tok_ok")
+    long = hashlib.shake_256(b"incompressible").hexdigest(1500)  # 3000 characters no index compresses
+    refs = {"payment": payment.reference or ""} | ({"refund": long} if where == "reference" else {})
+    headers, body = app.event(long if where == "id" else "evt_long_ref", EventKind.OTHER, payment.reference or "",
+                              references=refs)
+    answers = [handle_webhook(service, "fakepay", headers, body) for _ in range(2)]
+    assert [(status, json.loads(text)) for status, _, text in answers] == [(400, {"error": "unstorable_event"})] * 2
+    assert ledger.list_events() == []
+    kept = long[:1000]
+    headers, body = app.event(kept, EventKind.OTHER, payment.reference or "",
+                              references={"payment": payment.reference or "", "refund": kept})
+    assert service.receive_webhook("fakepay", headers, body).status == EventStatus.APPLIED
 
 
 @pytest.mark.parametrize(("method", "state"), [("fakepay_single", PaymentState.CAPTURED),

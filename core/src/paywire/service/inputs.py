@@ -27,6 +27,10 @@ __all__ = ["UNSTORABLE_EVENT", "require_callers_key", "require_customer", "requi
            "require_unpadded_key"]
 
 UNSTORABLE_EVENT = "unstorable_event"  # the code of a verified event the ledger cannot keep
+# The longest event id, type or reference kept, in UTF-8 bytes: PostgreSQL's btree holds an index
+# row of at most 2704 bytes, and one row of `paywire_event_references` holds an id and a reference.
+# Providers' ids and types are tens of characters.
+MAX_EVENT_ID_BYTES = 1024
 
 
 def require_money(amount: object, operation: str) -> None:
@@ -149,6 +153,9 @@ def require_event(event: WebhookEvent) -> None:
                          ("event reference", event.reference), *((f"event reference {name!r}", ref)
                                                                  for name, ref in event.references.items())):
         require_text(value, param, UNSTORABLE_EVENT)
+        if value is not None and len(value.encode()) > MAX_EVENT_ID_BYTES:
+            raise InvalidRequest(f"{param} is longer than the {MAX_EVENT_ID_BYTES} bytes the ledger keeps; nothing "
+                                 "was recorded or sent", param=param, code=UNSTORABLE_EVENT)
     # The ledger keeps no event without them; and it applies each id once, so an empty id would
     # make every later event without one a duplicate, dropped.
     for param, value in (("event id", event.id or None), ("event type", event.type), ("event kind", event.kind)):
