@@ -10,7 +10,9 @@ read the refund from PayPal and refuse the event (or report only what PayPal hol
 from __future__ import annotations
 
 import json
+import sys
 import zlib
+from collections.abc import Callable
 
 import pytest
 
@@ -22,21 +24,30 @@ RETURN_URL = "https://shop.example/paypal/return"
 FILLER = 48  # filler characters, each 'a' or 'c' (one bit apart): more than the 32 bits to force
 
 
+def _filler(bits: list[int]) -> str:
+    return "".join("c" if bit else "a" for bit in bits)
+
+
 def _with_filler(event: dict, bits: list[int]) -> bytes:
-    forged = dict(event, summary=event["summary"] + " " + "".join("c" if bit else "a" for bit in bits))
+    forged = dict(event, summary=event["summary"] + " " + _filler(bits))
     return json.dumps(forged, separators=(",", ":")).encode()
 
 
 def force_crc32(event: dict, target: int) -> bytes:
     """The event's compact JSON with `summary` filler chosen so that its CRC32 is `target`."""
-    base = _with_filler(event, [0] * FILLER)
+    return forced_crc32(lambda bits: _with_filler(event, bits), target)
+
+
+def forced_crc32(body: Callable[[list[int]], bytes], target: int) -> bytes:
+    """`body(bits)` for the FILLER bits that make its CRC32 `target` (each bit one filler character)."""
+    base = body([0] * FILLER)
     start = zlib.crc32(base)
     # For one length, crc(m XOR d) = crc(m) XOR crc(d) XOR crc(0): each filler bit flips a fixed mask.
     columns = []
     for i in range(FILLER):
         bits = [0] * FILLER
         bits[i] = 1
-        columns.append(zlib.crc32(_with_filler(event, bits)) ^ start)
+        columns.append(zlib.crc32(body(bits)) ^ start)
     # Gaussian elimination over GF(2): pick filler bits whose masks XOR to start ^ target.
     rows: list[tuple[int, int]] = []  # (mask, which filler bits make it)
     for i, column in enumerate(columns):
@@ -52,7 +63,7 @@ def force_crc32(event: dict, target: int) -> bytes:
         if want ^ mask < want:
             want, chosen = want ^ mask, chosen ^ made
     assert want == 0, "the filler cannot reach this CRC32"
-    forged = _with_filler(event, [(chosen >> i) & 1 for i in range(FILLER)])
+    forged = body([(chosen >> i) & 1 for i in range(FILLER)])
     assert zlib.crc32(forged) == target
     return forged
 
@@ -239,3 +250,38 @@ def test_a_forged_event_whose_supplementary_data_is_no_object_names_nothing_from
         event, resource_type="sale", resource={**event["resource"], "supplementary_data": ["x"]}))
     event = gateway.parse_webhook("paypal", headers, forged)
     assert event.kind == EventKind.APPROVED and "authorization" not in event.references
+
+
+def test_a_forged_body_nested_too_deep_for_the_json_parser_is_refused_as_malformed(paypal, gateway):
+    """Python's JSON parser recurses: arrays nested 100000 deep raise RecursionError, no ValueError.
+    Offline, the genuine headers verify such a body once filler fixes its CRC32; by PayPal's API,
+    the body is read before PayPal is asked. Either way a refusal (400), never an error (500)."""
+    paypal.checkout(Money.of("30.00", "EUR"))
+    genuine = next(e for e in reversed(paypal.app.events) if e["event_type"] == "CHECKOUT.ORDER.APPROVED")
+    body, headers = paypal.app.signed_event(genuine)
+    forged = forced_crc32(lambda bits: b"[" * 100_000 + _filler(bits).encode(), zlib.crc32(body))
+    with pytest.raises(WebhookVerificationError) as raised:
+        gateway.parse_webhook("paypal", headers, forged)
+    assert raised.value.code == "malformed_event"
+
+
+def test_a_body_nested_near_the_stack_limit_is_refused_by_the_api_mode_before_paypal_is_asked(paypal):
+    """The API mode parses the body and encodes it again for PayPal, deeper in the stack: at some
+    depth near the recursion limit the parse succeeded and the encoding raised RecursionError (a
+    500), before any signature was checked. Every depth is refused as malformed now."""
+    gateway = paypal.gateway_with(options={"webhook_verification": "api"})
+    paypal.checkout(Money.of("30.00", "EUR"))
+    genuine = next(e for e in reversed(paypal.app.events) if e["event_type"] == "CHECKOUT.ORDER.APPROVED")
+    body, headers = paypal.app.signed_event(genuine)
+    asked = paypal.calls("/v1/notifications/verify-webhook-signature")
+    top, outcomes = sys.getrecursionlimit(), set()
+    for depth in range(max(40, top - 300), top):
+        nested = body[:-1] + b',"x":' + b"[" * depth + b"]" * depth + b"}"
+        try:
+            gateway.parse_webhook("paypal", headers, nested)
+        except WebhookVerificationError as refused:
+            outcomes.add(refused.code)
+        except RecursionError:
+            outcomes.add("RecursionError")
+    assert outcomes == {"malformed_event"}
+    assert paypal.calls("/v1/notifications/verify-webhook-signature") == asked

@@ -16,7 +16,6 @@ as the offline mode does (`confirm`).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from typing import Any, cast
 
@@ -30,7 +29,7 @@ from paywire import (
     WebhookVerificationError,
 )
 from paywire_paypal.webhook.certificates import CertificateTrust
-from paywire_paypal.webhook.events import read_event
+from paywire_paypal.webhook.events import load_body, read_event
 from paywire_paypal.webhook.offline import check_time
 from paywire_paypal.webhook.transmission import read_transmission
 
@@ -69,13 +68,10 @@ class ApiVerifier:
         transmission = read_transmission(headers)
         check_time(transmission.at, self.tolerance)
         self.trust.check(transmission.cert_url)
-        try:
-            event = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
-            event = None
+        event = load_body(body)
         if not isinstance(event, Mapping):
-            raise WebhookVerificationError("the webhook body is not a JSON object", provider="paypal",
-                                           code="malformed_event")
+            raise WebhookVerificationError("the webhook body is not a JSON object in the shape of PayPal's events",
+                                           provider="paypal", code="malformed_event")
         fields: dict[str, Any] = {
             "auth_algo": transmission.auth_algo,
             "cert_url": transmission.cert_url,

@@ -26,7 +26,7 @@ from paywire import EventKind, InvalidRequest, Money, WebhookEvent, WebhookVerif
 from paywire_paypal.amounts import from_paypal
 from paywire_paypal.order_state import order_id_of, up_id
 
-__all__ = ["KINDS", "event_from", "read_event", "resource_id"]
+__all__ = ["KINDS", "event_from", "load_body", "read_event", "resource_id"]
 
 KINDS: Final = {
     "CHECKOUT.ORDER.APPROVED": EventKind.APPROVED,
@@ -99,12 +99,37 @@ def _time(value: Any) -> datetime | None:
         return None
 
 
+# PayPal's events nest a handful of levels. Python's JSON parser and encoder recurse: a body nested
+# deep enough raises RecursionError, and one just shallow enough to parse may not encode again
+# where the stack is deeper (the API verifier sends the event to PayPal).
+_MAX_DEPTH: Final = 32
+
+
+def _too_deep(value: Any) -> bool:
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        if children and depth >= _MAX_DEPTH:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
+
+
+def load_body(body: bytes) -> Any:
+    """The JSON value of a webhook body, or None when it is not JSON or nests deeper than PayPal's events."""
+    try:
+        value = json.loads(body)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return None
+    return None if _too_deep(value) else value
+
+
 def read_event(body: bytes) -> Mapping[str, Any]:
     """The event object of a body, checked for the fields every event has."""
-    try:
-        event = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise _malformed("the body is not JSON") from None
+    event = load_body(body)
+    if event is None:
+        raise _malformed("the body is not JSON, or nests deeper than PayPal's events")
     if not isinstance(event, Mapping):
         raise _malformed("the body is not a JSON object")
     event_id, event_type = event.get("id"), event.get("event_type")
