@@ -193,6 +193,18 @@ def test_certificates_from_foreign_hosts_are_refused_without_fetching(paypal):
     assert paypal.calls(CERTS) == 0
 
 
+@pytest.mark.parametrize("mode", ["offline", "api"])
+def test_a_certificate_url_that_does_not_parse_is_refused_not_an_error(paypal, mode):
+    """An unclosed IPv6 bracket makes urlsplit raise ValueError: anyone could send one, unsigned,
+    and the endpoint answered 500. It is an untrusted certificate URL like any other."""
+    gateway = paypal.gateway_with(options={"webhook_verification": mode})
+    body = b'{"id": "WH-1"}'
+    for url in ("https://[api.paypal.com/v1/notifications/certs/CERT-1",
+                "https://api.paypal.com]/v1/notifications/certs/CERT-1"):
+        assert refused(paypal, sign(paypal.app, body, cert_url=url), body, gateway).code == "untrusted_certificate"
+    assert paypal.calls(CERTS) == 0 and paypal.calls("verify-webhook-signature") == 0
+
+
 @pytest.mark.parametrize("header", ["PAYPAL-TRANSMISSION-ID", "PAYPAL-TRANSMISSION-TIME", "PAYPAL-TRANSMISSION-SIG",
                                     "PAYPAL-CERT-URL", "PAYPAL-AUTH-ALGO"])
 def test_missing_or_malformed_headers_are_refused(paypal, header):

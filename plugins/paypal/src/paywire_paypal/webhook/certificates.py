@@ -115,7 +115,10 @@ class CertificateTrust:
 
     def check(self, url: str) -> SplitResult:
         """The parsed URL when it may be fetched; `WebhookVerificationError` naming why not."""
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)  # ValueError for an unclosed IPv6 bracket
+        except ValueError:
+            raise _refuse("PAYPAL-CERT-URL is not a URL") from None
         try:
             port = parts.port
         except ValueError:
