@@ -158,7 +158,13 @@ def test_refused_operations_change_nothing_and_send_nothing(
     assert (service.get_payment(payment.id), service.get_payment(single.id)) == before
 
 
+# Text no index compresses, longer than any ledger keeps (PostgreSQL's btree rows end at 2704 bytes).
+_LONG = hashlib.shake_256(b"no index compresses this").hexdigest(1500)
 _BAD_TEXT: dict[str, tuple[str, dict[str, Any]]] = {
+    "idempotency_key past 1024 bytes": ("idempotency_key", {"idempotency_key": _LONG}),
+    "order_id past 1024 bytes": ("order_id", {"order_id": _LONG}),
+    "order_id past 1024 bytes in UTF-8": ("order_id", {"order_id": "é" * 513}),
+    "order.id past 1024 bytes": ("order.id", {"order": Order(id=_LONG)}),
     "key with a NUL": ("idempotency_key", {"idempotency_key": "order-1\x00A"}),
     "key with a newline": ("idempotency_key", {"idempotency_key": "order-1\n"}),
     "key with CR LF": ("idempotency_key", {"idempotency_key": "cap\r\n1"}),
@@ -200,6 +206,15 @@ def test_text_a_ledger_or_a_header_cannot_keep_as_given_is_refused_and_changes_n
         service.capture(payment.id + "\x00", eur("1.00"))
     assert refused.value.param == "payment_id"
     assert [t.kind for t in service.list_transactions()] == ["authorize"] and calls(app) == before
+
+
+def test_a_key_and_an_order_id_of_1024_bytes_are_kept_on_every_ledger(service: PaymentService, app: FakePayApp) -> None:
+    """The longest key and order id taken are stored and found again on SQLite and PostgreSQL."""
+    key, order_id = _LONG[:1024], "é" * 512
+    payment = service.authorize("fakepay", eur("10.00"), source="tok_ok", idempotency_key=key, order_id=order_id)
+    assert service.authorize("fakepay", eur("10.00"), source="tok_ok", idempotency_key=key,
+                             order_id=order_id).id == payment.id
+    assert [p.id for p in service.list_payments(order_id=order_id)] == [payment.id] and calls(app) == 1
 
 
 _WRONG_TYPES: dict[str, tuple[str, Callable[[PaymentService, str, str], object]]] = {

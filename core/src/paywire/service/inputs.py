@@ -22,15 +22,16 @@ from paywire.step_keys import OWN_KEYS
 from paywire.subject import Customer
 from paywire.webhook import WebhookEvent
 
-__all__ = ["UNSTORABLE_EVENT", "require_callers_key", "require_customer", "require_event", "require_instance",
-           "require_key", "require_metadata", "require_money", "require_source", "require_str", "require_text",
-           "require_unpadded_key"]
+__all__ = ["UNSTORABLE_EVENT", "require_callers_key", "require_customer", "require_event", "require_indexed",
+           "require_instance", "require_key", "require_metadata", "require_money", "require_source", "require_str",
+           "require_text", "require_unpadded_key"]
 
 UNSTORABLE_EVENT = "unstorable_event"  # the code of a verified event the ledger cannot keep
-# The longest event id, type or reference kept, in UTF-8 bytes: PostgreSQL's btree holds an index
-# row of at most 2704 bytes, and one row of `paywire_event_references` holds an id and a reference.
-# Providers' ids and types are tens of characters.
-MAX_EVENT_ID_BYTES = 1024
+# The longest text kept in an indexed column (an event's ids, an idempotency key, an order id), in
+# UTF-8 bytes: PostgreSQL's btree holds an index row of at most 2704 bytes, and some rows hold two
+# such values (an event id and a reference). SQLite has no such bound; the same limit on both keeps
+# a ledger movable between them. Providers' ids are tens of characters.
+MAX_INDEXED_BYTES = 1024
 
 
 def require_money(amount: object, operation: str) -> None:
@@ -63,6 +64,15 @@ def require_text(value: object, param: str, code: str | None = None) -> None:
     if isinstance(value, str) and "\x00" in value:
         raise InvalidRequest(f"{param} holds a NUL character, which the ledger cannot keep; nothing was recorded "
                              "or sent", param=param, code=code)
+
+
+def require_indexed(value: object, param: str, code: str | None = None) -> None:
+    """`require_text`, and at most `MAX_INDEXED_BYTES` long: the ledger looks the value up by an
+    index, and PostgreSQL refuses a longer one as it writes (SQLite would keep it)."""
+    require_text(value, param, code)
+    if isinstance(value, str) and len(value) > MAX_INDEXED_BYTES // 4 and len(value.encode()) > MAX_INDEXED_BYTES:
+        raise InvalidRequest(f"{param} is longer than the {MAX_INDEXED_BYTES} bytes (in UTF-8) the ledger keeps; "
+                             "nothing was recorded or sent", param=param, code=code)
 
 
 def require_metadata(metadata: object) -> None:
@@ -114,7 +124,7 @@ def require_key(key: object) -> None:
     """Refuse an idempotency key that no HTTP header can carry as given, and an empty or blank one:
     taken as no key, a retry under it (a variable that was not set, each time) would be a new
     operation, charged again."""
-    require_text(key, "idempotency_key")
+    require_indexed(key, "idempotency_key")
     if isinstance(key, str) and not key.strip():
         raise InvalidRequest(f"idempotency_key {key!r} is empty or blank: give this operation's key (the same one on "
                              "every retry of it), or none at all; nothing was sent", param="idempotency_key")
@@ -152,10 +162,7 @@ def require_event(event: WebhookEvent) -> None:
     for param, value in (("event id", event.id), ("event type", event.type), ("event kind", event.kind),
                          ("event reference", event.reference), *((f"event reference {name!r}", ref)
                                                                  for name, ref in event.references.items())):
-        require_text(value, param, UNSTORABLE_EVENT)
-        if value is not None and len(value.encode()) > MAX_EVENT_ID_BYTES:
-            raise InvalidRequest(f"{param} is longer than the {MAX_EVENT_ID_BYTES} bytes the ledger keeps; nothing "
-                                 "was recorded or sent", param=param, code=UNSTORABLE_EVENT)
+        require_indexed(value, param, UNSTORABLE_EVENT)
     # The ledger keeps no event without them; and it applies each id once, so an empty id would
     # make every later event without one a duplicate, dropped.
     for param, value in (("event id", event.id or None), ("event type", event.type), ("event kind", event.kind)):

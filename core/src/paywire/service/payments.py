@@ -103,6 +103,7 @@ from paywire.service.inputs import (
     require_callers_key,
     require_customer,
     require_event,
+    require_indexed,
     require_instance,
     require_key,
     require_metadata,
@@ -657,11 +658,11 @@ class PaymentService:
         require_instance(order, Order, "order")
         require_customer(customer)
         require_instance(options, Mapping, "options")
-        require_text(order_id, "order_id")
+        require_indexed(order_id, "order_id")
         require_text(return_url, "return_url")  # kept with the buyer's action, in a column of its own
         require_metadata(metadata)
         if order is not None:
-            require_text(order.id, "order.id")
+            require_indexed(order.id, "order.id")
             require_customer(order.customer, "order.customer")
         if amount.minor <= 0:
             raise InvalidRequest(f"the amount must be positive, got {amount}", param="amount")
