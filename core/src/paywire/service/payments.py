@@ -976,6 +976,12 @@ class PaymentService:
                 if not retryable_state or rules.in_flight(payment, txns).initial:
                     raise attach(StateError(f"payment {payment.id} is {payment.state}; the {previous.kind} "
                                             "cannot be retried", code="not_retryable"), payment.id, previous.id)
+                if payment.failed:
+                    # Sent again, the first operation may take effect: the payment is pending until
+                    # this attempt's outcome says otherwise, never failed (a final state) while the
+                    # provider may hold it, or wait for its buyer, as reconciliation may then find.
+                    payment = rules.derive(payment, txns, failed=False, updated_at=now())
+                    u.update_payment(payment)
             else:
                 parent = self._check(attrs.evolve(op, payment_id=payment.id), payment, txns, caps)
                 target = self._target(previous.kind, payment, parent)
