@@ -1246,7 +1246,13 @@ class PaymentService:
 
     def _replay(self, txn: Transaction) -> Payment | Transaction:
         if txn.status in _ANSWERED:
-            return self._result(txn)
+            result = self._result(txn)
+            if isinstance(result, Payment) and txn.kind in K.INITIAL and result.state == PaymentState.FAILED:
+                # A later operation failed it (a declined completion: the buyer failed the
+                # challenge), and the buyer may have paid what it left since: answered failed, the
+                # caller would take the money again. Read first, as a replay of that failure does.
+                result, _ = self._paid_since(result)
+            return result
         if txn.status == S.FAILED:
             error = rebuild_error(txn)
             if txn.kind in K.INITIAL and txn.payment_id:
