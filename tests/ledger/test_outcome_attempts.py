@@ -182,3 +182,60 @@ def test_a_provider_operation_paywire_cannot_read_is_refused_where_it_is_built(f
     fields: dict[str, Any] = {"kind": "capture", "reference": "cap_1", "amount": eur("5.00"), field: "pending"}
     with pytest.raises(ValueError, match=f"ProviderOperation.{field} is 'pending'; it must be one of"):
         ProviderOperation(**fields)
+
+
+class SeesPayment:
+    """Reads the payment's state from the ledger while an authorize's request is being sent."""
+
+    def __init__(self) -> None:
+        self.service: PaymentService | None = None
+        self.seen: list[str] = []
+
+    @hookimpl(wrapper=True)
+    def send_transfer(self, command: str) -> Iterator[None]:
+        if command == "authorize" and self.service is not None:
+            (payment,) = self.service.list_payments()
+            self.seen.append(payment.state)
+        return (yield)
+
+
+@pytest.mark.parametrize("source", ["tok_ok", "tok_3ds"])
+def test_a_first_operation_sent_again_after_a_retryable_failure_leaves_its_payment_pending_not_failed(
+    fakepay: tuple[FakePayApp, str], ledger: Ledger, source: str,
+) -> None:
+    """The authorize was refused before processing (retryable: its payment failed until a retry
+    under its key revives it); the retry's answer is lost, and FakePay holds what it made. While
+    the retry is in flight and once its outcome is unknown the payment is pending, never failed,
+    a final state telling the shop the buyer's money is not coming; reconciliation then finds
+    it authorized, or waiting for the buyer, who completes it."""
+    app, url = fakepay
+    sees = SeesPayment()
+    gateway = make_gateway(url, extra=[sees], **FAST)
+    service = PaymentService(gateway, ledger, margin=0)
+    call = {"source": source, "return_url": "https://shop.example/back", "idempotency_key": "order-7-auth"}
+    try:
+        app.not_processed()
+        with pytest.raises(PaywireError) as refused:
+            service.authorize("fakepay", eur("10.00"), **call)
+        assert refused.value.retryable
+        payment_id = refused.value.payment_id or ""
+        assert service.get_payment(payment_id).state == PaymentState.FAILED
+        sees.service = service
+        app.inject(Fault("drop_after", path="/v1/payments$"))
+        with pytest.raises(OutcomeUnknown):
+            service.authorize("fakepay", eur("10.00"), **call)
+        app.clear_faults()
+        assert sees.seen == [PaymentState.PENDING]
+        assert service.get_payment(payment_id).state == PaymentState.PENDING
+        report = service.reconcile(payment_id=payment_id)
+        waits = source == "tok_3ds"
+        assert [s.status for s in report.settled] == [S.ACTION_REQUIRED if waits else S.SUCCEEDED]
+        payment = service.get_payment(payment_id)
+        if waits:
+            assert payment.state == PaymentState.ACTION_REQUIRED and payment.action is not None
+            assert service.authorize("fakepay", eur("10.00"), **call).state == PaymentState.ACTION_REQUIRED
+            payment = service.complete(payment_id)
+        assert (payment.state, payment.authorized) == (PaymentState.AUTHORIZED, eur("10.00"))
+        agree(service, app, payment_id)
+    finally:
+        gateway.close()

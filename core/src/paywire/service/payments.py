@@ -977,6 +977,12 @@ class PaymentService:
                 if not retryable_state or rules.in_flight(payment, txns).initial:
                     raise attach(StateError(f"payment {payment.id} is {payment.state}; the {previous.kind} "
                                             "cannot be retried", code="not_retryable"), payment.id, previous.id)
+                if payment.failed:
+                    # Sent again, the first operation may take effect: the payment is pending until
+                    # this attempt's outcome says otherwise, never failed (a final state) while the
+                    # provider may hold it, or wait for its buyer, as reconciliation may then find.
+                    payment = rules.derive(payment, txns, failed=False, updated_at=now())
+                    u.update_payment(payment)
             else:
                 parent = self._check(attrs.evolve(op, payment_id=payment.id), payment, txns, caps)
                 target = self._target(previous.kind, payment, parent)
@@ -1241,7 +1247,13 @@ class PaymentService:
 
     def _replay(self, txn: Transaction) -> Payment | Transaction:
         if txn.status in _ANSWERED:
-            return self._result(txn)
+            result = self._result(txn)
+            if isinstance(result, Payment) and txn.kind in K.INITIAL and result.state == PaymentState.FAILED:
+                # A later operation failed it (a declined completion: the buyer failed the
+                # challenge), and the buyer may have paid what it left since: answered failed, the
+                # caller would take the money again. Read first, as a replay of that failure does.
+                result, _ = self._paid_since(result)
+            return result
         if txn.status == S.FAILED:
             error = rebuild_error(txn)
             if txn.kind in K.INITIAL and txn.payment_id:

@@ -1036,3 +1036,29 @@ def test_a_payment_declined_then_paid_by_the_buyer_is_answered_by_complete(
     assert len(app.store.payment_intents) == 1
     check(service, app, payment_id, equal=True)
     settle_all(service, app, payment_id, seen, deliver_all)
+
+
+@pytest.mark.parametrize("paid", [True, False])
+def test_a_retry_of_an_authorize_whose_completion_was_declined_reads_the_intent_before_answering(
+        service: PaymentService, app: Any, api: Any, deliver_all: Deliver, paid: bool) -> None:
+    """The authorize answered 3-D Secure, the buyer failed the challenge (the completion declined,
+    the payment failed), then paid the PaymentIntent with another card, and no event came yet.
+    The shop retrying the authorize under its key is answered the payment Stripe holds, as a
+    retry of the completion or complete() is, not the failed one the ledger held (told that, it
+    would take the money a second time); unpaid, it is answered failed, as before."""
+    seen: set[str] = set()
+    call = {"source": "pm_card_threeDSecure2Required", "return_url": _RETURN, "idempotency_key": "order-46-auth"}
+    waiting = service.authorize("stripe", Money(1000, "EUR"), **call)
+    app.complete_challenge(waiting.reference, succeed=False)
+    with pytest.raises(PaywireError):
+        service.complete(waiting.id)
+    assert service.get_payment(waiting.id).state == "failed"
+    if paid:
+        api.post(f"/v1/payment_intents/{waiting.reference}/confirm",
+                 {"payment_method": "pm_card_visa", "return_url": _RETURN})
+    again = service.authorize("stripe", Money(1000, "EUR"), **call)
+    expected = ("authorized", Money(1000, "EUR")) if paid else ("failed", Money(0, "EUR"))
+    assert (again.id, again.state, again.authorized) == (waiting.id, *expected)
+    assert len(app.store.payment_intents) == 1
+    check(service, app, waiting.id, equal=True)
+    settle_all(service, app, waiting.id, seen, deliver_all)
