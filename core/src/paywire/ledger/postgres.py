@@ -282,7 +282,9 @@ class _Session:
 
     def begin(self, then: str | None) -> None:
         self._in_unit = True
-        self.run("BEGIN", ())
+        # Whatever the database's or role's default: under REPEATABLE READ a unit's snapshot predates
+        # the locks it waits for, and it would miss what the holder recorded (a capture in flight).
+        self.run("BEGIN ISOLATION LEVEL READ COMMITTED", ())
         if then:
             self.run(then, ())
 
