@@ -218,3 +218,24 @@ def test_units_are_read_committed_whatever_the_databases_default_isolation(
     finally:
         gateway.close()
         ledger.close()
+
+
+def test_a_durable_unit_waits_for_its_flush_where_the_database_makes_commits_lazy(postgres_dsn: str) -> None:
+    """A database or role with `synchronous_commit = off` would let the pending record of a
+    request about to be sent be lost, whole, in a crash of the server (a backend killed, and the
+    WAL not yet written with it): durable units flush locally all the same (without waiting for
+    a standby the database chose not to wait for); outcome units stay lazy."""
+    from urllib.parse import quote
+
+    options = quote("-c synchronous_commit=off", safe="")
+    ledger = PostgresLedger(f"{postgres_dsn}?options={options}", schema=f"pwtest_{os.getpid()}_{secrets.token_hex(4)}")
+    try:
+        seen = {}
+        for durable in (True, False, True):
+            with ledger.unit(durable=durable):
+                connection = ledger.connection()
+                seen[durable] = ledger.execute(connection, "SELECT current_setting('synchronous_commit')").fetchone()
+        assert seen == {True: ("local",), False: ("off",)}
+        assert ledger.execute(ledger.connection(), "SHOW synchronous_commit").fetchone() == ("off",)  # outside units
+    finally:
+        ledger.close()

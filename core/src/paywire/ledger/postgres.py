@@ -102,6 +102,8 @@ class PostgresLedger(SQLLedger):
             from psycopg import sql
 
             conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(self.schema)))
+        # Commits the database or role makes lazy (synchronous_commit off): durable units ask for the flush.
+        self._local.lazy_commits = conn if conn.execute("SHOW synchronous_commit").fetchone() == ("off",) else None
         self.keep(pid, conn)
         return conn
 
@@ -116,7 +118,14 @@ class PostgresLedger(SQLLedger):
 
     def begin(self, connection: Any, *, durable: bool = True) -> None:
         # Not durable: the commit returns before its WAL flush; a server crash may lose the unit, whole.
-        self._session(connection).begin("SET LOCAL synchronous_commit TO OFF" if not durable else None)
+        # Durable where the database's default is not: flushed locally (a pending record must survive
+        # a crash), without waiting for standbys the database chose not to wait for.
+        then = None
+        if not durable:
+            then = "SET LOCAL synchronous_commit TO OFF"
+        elif getattr(self._local, "lazy_commits", None) is connection:
+            then = "SET LOCAL synchronous_commit TO LOCAL"
+        self._session(connection).begin(then)
 
     def commit(self, connection: Any) -> None:
         self._session(connection).commit()  # no marks to keep: PostgreSQL has no `version`
