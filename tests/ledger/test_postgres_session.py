@@ -239,3 +239,24 @@ def test_a_durable_unit_waits_for_its_flush_where_the_database_makes_commits_laz
         assert ledger.execute(ledger.connection(), "SHOW synchronous_commit").fetchone() == ("off",)  # outside units
     finally:
         ledger.close()
+
+
+@pytest.mark.parametrize("encoding", ["latin1", "win1252"])
+def test_text_is_kept_as_given_whatever_client_encoding_the_connection_would_default_to(
+    postgres_dsn: str, encoding: str,
+) -> None:
+    """Parameters go to the server as UTF-8 text; a connection told another client encoding (by
+    the URL, PGCLIENTENCODING, or the role's or database's settings) would read them as that one:
+    "é" stored as "Ã©", and a character whose UTF-8 bytes that encoding lacks refused (an
+    outcome, unrecordable, left unknown)."""
+    ledger = PostgresLedger(f"{postgres_dsn}?client_encoding={encoding}",
+                            schema=f"pwtest_{os.getpid()}_{secrets.token_hex(4)}")
+    try:
+        text = "Café Á \u2013 ✓ 注文"
+        with ledger.unit() as u:
+            u.insert_payment(payment("pay_text", order_id=text, customer_reference=text))
+        stored = ledger.get_payment("pay_text")
+        assert stored is not None and (stored.order_id, stored.customer_reference) == (text, text)
+        assert [p.id for p in ledger.list_payments(order_id=text)] == ["pay_text"]
+    finally:
+        ledger.close()

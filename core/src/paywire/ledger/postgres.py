@@ -97,7 +97,9 @@ class PostgresLedger(SQLLedger):
             return cached[1]
         if cached is not None and cached[0] == pid:  # one `close()` left to this thread (see `close_connection`)
             cached[1].close()
-        conn = self._psycopg.connect(self.dsn, autocommit=True, connect_timeout=self.connect_timeout)
+        # UTF-8 whatever the URL, PGCLIENTENCODING or the role's settings say: `_text` binds UTF-8.
+        conn = self._psycopg.connect(self.dsn, autocommit=True, connect_timeout=self.connect_timeout,
+                                     client_encoding="UTF8")
         if self.schema:
             from psycopg import sql
 
