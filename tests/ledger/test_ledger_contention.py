@@ -208,3 +208,24 @@ def test_a_webhook_whose_unit_connects_while_another_program_holds_the_sqlite_fi
     assert service.get_payment(payment.id).captured == eur("10.00")
     gateway.close()
     service.ledger.close()
+
+
+@pytest.mark.postgres
+def test_a_worker_starting_while_another_migrates_past_its_lock_timeout_is_told_busy(postgres_dsn: str) -> None:
+    """Opening a ledger takes the migrations' lock (another worker may be upgrading it); waiting
+    for it past the URL's lock_timeout is the ledger busy, retryable, as for any unit: not a
+    configuration to fix ("check the URL and the server")."""
+    import psycopg
+
+    from paywire.ledger import open_ledger
+
+    schema = f"pwtest_{os.getpid()}_{secrets.token_hex(4)}"
+    url = f"{postgres_dsn}?schema={schema}&options={quote(f'-c lock_timeout={WAIT_MS}', safe='')}"
+    open_ledger(url).close()
+    with psycopg.connect(postgres_dsn) as migrating:  # a worker upgrading the ledger holds the lock
+        migrating.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"paywire:migrate:{schema}",))
+        with pytest.raises(LedgerBusy) as refused:
+            open_ledger(url)
+        migrating.rollback()
+    assert refused.value.retryable and refused.value.code == "ledger_busy"
+    open_ledger(url).close()  # once it is free, the ledger opens

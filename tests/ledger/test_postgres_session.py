@@ -13,10 +13,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from paywire import Money, hookimpl
-from paywire.ledger import Ledger, LedgerIntegrityError, SQLiteLedger
+from paywire import Money, StateError, hookimpl
+from paywire.ledger import Ledger, LedgerIntegrityError, Payment, SQLiteLedger
 from paywire.service import PaymentService
 from tests.ledger.fakepay import FakePayApp, make_gateway
+from tests.ledger.support import in_thread, wait_until
 from tests.ledger.test_storage_conformance import payment, txn
 
 psycopg = pytest.importorskip("psycopg", reason="psycopg is not installed (pip install 'paywire[postgresql]')")
@@ -162,3 +163,100 @@ def test_a_statement_first_prepared_inside_a_unit_sees_what_the_unit_did_before_
     pg_ledger.execute(connection, "INSERT INTO paywire_scratch (n) VALUES (?)", (7,))
     assert pg_ledger.execute(connection, "SELECT n FROM paywire_scratch").fetchall() == [(7,)]
     pg_ledger.rollback(connection)
+
+
+class _HoldInRehearsal:
+    """Holds the first capture inside its pending unit (payment locked, capture recorded, not yet
+    committed) until another session queues behind its locks."""
+
+    def __init__(self, ledger: PostgresLedger, dsn: str) -> None:
+        self.ledger, self.dsn = ledger, dsn
+        self.held = False
+
+    @hookimpl
+    def build_request(self, command: str, subject: object) -> None:
+        if command != "capture" or self.held:
+            return
+        self.held = True
+        pid = self.ledger.connection().info.backend_pid
+
+        def queued() -> bool:
+            with psycopg.connect(self.dsn, autocommit=True) as admin:
+                row = admin.execute("SELECT count(*) FROM pg_stat_activity WHERE %s = ANY(pg_blocking_pids(pid))",
+                                    (pid,)).fetchone()
+                return bool(row and row[0])
+        wait_until(queued, "the other capture waits for the payment's lock")
+
+
+def test_units_are_read_committed_whatever_the_databases_default_isolation(
+    postgres_dsn: str, fakepay: tuple[FakePayApp, str],
+) -> None:
+    """A database (or role) whose default isolation is REPEATABLE READ: a unit's snapshot would
+    be taken before it waits for the payment's lock, so a capture queued behind another would
+    not see that one's pending record and send a second capture of money already spoken for.
+    Units are READ COMMITTED, as their locking is built for: the second is refused unsent."""
+    from urllib.parse import quote
+
+    app, url = fakepay
+    options = quote("-c default_transaction_isolation=repeatable\\ read")
+    ledger = PostgresLedger(f"{postgres_dsn}?options={options}", schema=f"pwtest_{os.getpid()}_{secrets.token_hex(4)}")
+    hold = _HoldInRehearsal(ledger, postgres_dsn)
+    gateway = make_gateway(url, extra=[hold])
+    try:
+        service = PaymentService(gateway, ledger)
+        payment = service.authorize("fakepay", Money.of("100.00", "EUR"), source="tok_ok")
+        first, first_out = in_thread(lambda: service.capture(payment.id, Money.of("60.00", "EUR"),
+                                                             idempotency_key="cap-a"))
+        wait_until(lambda: hold.held, "the first capture is rehearsed inside its unit")
+        second = service.capture  # on this thread's own connection, queued behind the first
+        with pytest.raises(StateError):
+            second(payment.id, Money.of("60.00", "EUR"), idempotency_key="cap-b")
+        first.join(30)
+        assert [type(o) for o in first_out] == [Payment]
+        assert app.count("capture") == 1
+        assert [t.kind for t in service.list_transactions(payment.id)] == ["authorize", "capture"]
+    finally:
+        gateway.close()
+        ledger.close()
+
+
+def test_a_durable_unit_waits_for_its_flush_where_the_database_makes_commits_lazy(postgres_dsn: str) -> None:
+    """A database or role with `synchronous_commit = off` would let the pending record of a
+    request about to be sent be lost, whole, in a crash of the server (a backend killed, and the
+    WAL not yet written with it): durable units flush locally all the same (without waiting for
+    a standby the database chose not to wait for); outcome units stay lazy."""
+    from urllib.parse import quote
+
+    options = quote("-c synchronous_commit=off", safe="")
+    ledger = PostgresLedger(f"{postgres_dsn}?options={options}", schema=f"pwtest_{os.getpid()}_{secrets.token_hex(4)}")
+    try:
+        seen = {}
+        for durable in (True, False, True):
+            with ledger.unit(durable=durable):
+                connection = ledger.connection()
+                seen[durable] = ledger.execute(connection, "SELECT current_setting('synchronous_commit')").fetchone()
+        assert seen == {True: ("local",), False: ("off",)}
+        assert ledger.execute(ledger.connection(), "SHOW synchronous_commit").fetchone() == ("off",)  # outside units
+    finally:
+        ledger.close()
+
+
+@pytest.mark.parametrize("encoding", ["latin1", "win1252"])
+def test_text_is_kept_as_given_whatever_client_encoding_the_connection_would_default_to(
+    postgres_dsn: str, encoding: str,
+) -> None:
+    """Parameters go to the server as UTF-8 text; a connection told another client encoding (by
+    the URL, PGCLIENTENCODING, or the role's or database's settings) would read them as that one:
+    "é" stored as "Ã©", and a character whose UTF-8 bytes that encoding lacks refused (an
+    outcome, unrecordable, left unknown)."""
+    ledger = PostgresLedger(f"{postgres_dsn}?client_encoding={encoding}",
+                            schema=f"pwtest_{os.getpid()}_{secrets.token_hex(4)}")
+    try:
+        text = "Café Á \u2013 ✓ 注文"
+        with ledger.unit() as u:
+            u.insert_payment(payment("pay_text", order_id=text, customer_reference=text))
+        stored = ledger.get_payment("pay_text")
+        assert stored is not None and (stored.order_id, stored.customer_reference) == (text, text)
+        assert [p.id for p in ledger.list_payments(order_id=text)] == ["pay_text"]
+    finally:
+        ledger.close()

@@ -760,3 +760,23 @@ def test_postgres_url_with_schema(postgres_dsn: str) -> None:
         assert row[0] == schema
     finally:
         ledger.close()
+
+
+@pytest.mark.postgres
+def test_postgres_url_passes_libpq_its_other_parameters_as_written(postgres_dsn: str) -> None:
+    """libpq reads a URL's query as percent-encoded, with no "+" for a space: `options` setting
+    the ledger's lock_timeout (the way to bound its lock waits per ledger) reaches the server as
+    given, and so does a literal "+" in another parameter."""
+    import os
+    from urllib.parse import quote
+
+    schema = f"pwtest_{os.getpid()}_options"
+    options = quote("-c lock_timeout=1234 -c statement_timeout=5678", safe="")
+    ledger = open_ledger(f"{postgres_dsn}?options={options}&schema={schema}&application_name=paywire+test")
+    try:
+        row = ledger.execute(ledger.connection(),  # type: ignore[attr-defined]
+                             "SELECT current_setting('lock_timeout'), current_setting('statement_timeout'), "
+                             "current_setting('application_name'), current_schema()").fetchone()
+        assert row == ("1234ms", "5678ms", "paywire+test", schema)
+    finally:
+        ledger.close()

@@ -562,9 +562,14 @@ class _Scope:
         if self._ledger.is_integrity_error(exc):
             return LedgerIntegrityError(str(exc).strip())
         if self._ledger.is_busy(exc):
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            return LedgerBusy(f"the ledger is busy ({reason}); nothing was written: try again", code="ledger_busy")
+            return _busy(exc)
         return None
+
+
+def _busy(exc: Exception) -> LedgerBusy:
+    """The error for a unit the database gave up on a lock for (`SQLLedger.is_busy`): rolled back."""
+    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return LedgerBusy(f"the ledger is busy ({reason}); nothing was written: try again", code="ledger_busy")
 
 
 class SQLLedger(Ledger):
@@ -724,8 +729,10 @@ class SQLLedger(Ledger):
                         raise
                     raise _failed(migration, max(done, default=0), exc) from None
             self.commit(connection)
-        except BaseException:
+        except BaseException as exc:
             self._rollback(connection)
+            if isinstance(exc, Exception) and self.is_busy(exc):  # another worker migrating it, say
+                raise _busy(exc) from exc
             raise
         return self.schema_version()
 

@@ -97,11 +97,15 @@ class PostgresLedger(SQLLedger):
             return cached[1]
         if cached is not None and cached[0] == pid:  # one `close()` left to this thread (see `close_connection`)
             cached[1].close()
-        conn = self._psycopg.connect(self.dsn, autocommit=True, connect_timeout=self.connect_timeout)
+        # UTF-8 whatever the URL, PGCLIENTENCODING or the role's settings say: `_text` binds UTF-8.
+        conn = self._psycopg.connect(self.dsn, autocommit=True, connect_timeout=self.connect_timeout,
+                                     client_encoding="UTF8")
         if self.schema:
             from psycopg import sql
 
             conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(self.schema)))
+        # Commits the database or role makes lazy (synchronous_commit off): durable units ask for the flush.
+        self._local.lazy_commits = conn if conn.execute("SHOW synchronous_commit").fetchone() == ("off",) else None
         self.keep(pid, conn)
         return conn
 
@@ -116,7 +120,14 @@ class PostgresLedger(SQLLedger):
 
     def begin(self, connection: Any, *, durable: bool = True) -> None:
         # Not durable: the commit returns before its WAL flush; a server crash may lose the unit, whole.
-        self._session(connection).begin("SET LOCAL synchronous_commit TO OFF" if not durable else None)
+        # Durable where the database's default is not: flushed locally (a pending record must survive
+        # a crash), without waiting for standbys the database chose not to wait for.
+        then = None
+        if not durable:
+            then = "SET LOCAL synchronous_commit TO OFF"
+        elif getattr(self._local, "lazy_commits", None) is connection:
+            then = "SET LOCAL synchronous_commit TO LOCAL"
+        self._session(connection).begin(then)
 
     def commit(self, connection: Any) -> None:
         self._session(connection).commit()  # no marks to keep: PostgreSQL has no `version`
@@ -282,7 +293,9 @@ class _Session:
 
     def begin(self, then: str | None) -> None:
         self._in_unit = True
-        self.run("BEGIN", ())
+        # Whatever the database's or role's default: under REPEATABLE READ a unit's snapshot predates
+        # the locks it waits for, and it would miss what the holder recorded (a capture in flight).
+        self.run("BEGIN ISOLATION LEVEL READ COMMITTED", ())
         if then:
             self.run(then, ())
 

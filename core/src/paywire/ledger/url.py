@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import sqlite3
 from pathlib import Path
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote_plus, urlsplit, urlunsplit
 
 from paywire.errors import ConfigurationError
 from paywire.ledger.interface import Ledger
@@ -92,7 +92,10 @@ def _postgres(url: str, create: bool) -> Ledger:
     parts = urlsplit(url)
     query = parse_qsl(parts.query, keep_blank_values=True)
     schema = next((value for name, value in query if name == "schema"), None)
-    rest = urlencode([(name, value) for name, value in query if name != "schema"])
+    # The rest as written: libpq decodes no "+" (urlencode's space), so `options=-c%20lock_timeout%3D5000`
+    # re-encoded would reach the server as "-c+lock_timeout=5000", and a literal "+" as a space.
+    rest = "&".join(piece for piece in parts.query.split("&")
+                    if piece and unquote_plus(piece.split("=", 1)[0]) != "schema")
     dsn = urlunsplit((parts.scheme, parts.netloc, parts.path, rest, parts.fragment))
     try:
         return PostgresLedger(dsn, schema=schema or None, create=create)
