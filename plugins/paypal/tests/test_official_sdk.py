@@ -82,3 +82,21 @@ def test_sdk_creates_gets_and_captures_an_order(client, api):
 
     refund = client.payments.refund_captured_payment({"capture_id": capture.id, "prefer": "return=representation"}).body
     assert refund.status == "COMPLETED"
+
+
+def test_sdk_reads_a_funding_failure_and_captures_the_order_once_the_buyer_picked_another_source(client, api):
+    """PayPal's "Handle funding failures" as its SDK reads it: 422 INSTRUMENT_DECLINED whose
+    `redirect` link sends the buyer back to the approval page; the same order captures after."""
+    order_id = api.approved_order(payer="decline")
+    with pytest.raises(ErrorException) as declined:
+        client.orders.capture_order({"id": order_id, "paypal_request_id": "sdk-funding-1"})
+    error = declined.value
+    assert (error.response.status_code, error.name, error.details[0].issue) == (
+        422, "UNPROCESSABLE_ENTITY", "INSTRUMENT_DECLINED")
+    links = {link.rel: link for link in error.links}
+    assert "information_link" in links
+    assert (links["redirect"].href, links["redirect"].method) == (f"{api.url}/checkoutnow?token={order_id}", "GET")
+    assert client.orders.get_order({"id": order_id}).body.status == "APPROVED"
+    api.get(links["redirect"].href, auth=False)  # the buyer picks another funding source
+    captured = client.orders.capture_order({"id": order_id, "paypal_request_id": "sdk-funding-2"}).body
+    assert captured.status == "COMPLETED" and len(api.app.captures) == 1

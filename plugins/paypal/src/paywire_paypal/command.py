@@ -23,7 +23,7 @@ from paywire import (
     TransferFactory,
     ValidatorComposite,
 )
-from paywire_paypal.errors import ERRORS
+from paywire_paypal.errors import ERRORS, PayPalErrorMapper
 from paywire_paypal.oauth import AccessTokens
 from paywire_paypal.validators import answered
 
@@ -72,6 +72,7 @@ def endpoint(
     repeatable: bool = False,
     representation: bool = False,
     answer_check: Any = answered,
+    error_mapper: PayPalErrorMapper = ERRORS,
 ) -> GatewayCommand:
     """The command of one PayPal endpoint: JSON, bearer auth, PayPal's validators and error mapper.
 
@@ -80,6 +81,7 @@ def endpoint(
     :param repeatable: sending it twice cannot do anything twice, key or not (`TransferFactory`).
     :param representation: ask for the whole resource in the answer.
     :param answer_check: the first validator, which says whether PayPal answered success.
+    :param error_mapper: `COMPLETION_ERRORS` for an approved order's authorize or capture.
     """
     request_id = request_id or require_request_id
     checks = [request_id_given] if require_request_id else [request_id_fits] if request_id else []
@@ -97,7 +99,7 @@ def endpoint(
             repeatable=repeatable,
         ),
         validator=ValidatorComposite([(answer_check, True), *validators]),
-        error_mapper=ERRORS,
+        error_mapper=error_mapper,
         handler=HandlerChain(list(handlers)),
     )
 

@@ -39,7 +39,7 @@ from paywire import (
 from paywire_paypal.charge import CreateOrder
 from paywire_paypal.command import PayPalCommand, endpoint
 from paywire_paypal.complete import Complete
-from paywire_paypal.errors import ERRORS
+from paywire_paypal.errors import COMPLETION_ERRORS, ERRORS, PayPalErrorMapper
 from paywire_paypal.fetch import Fetch, fetched_fields
 from paywire_paypal.oauth import AccessTokens, BearerToken, client_auth, client_credentials, has_token
 from paywire_paypal.orders import completed_fields, created_fields, order_request
@@ -113,9 +113,10 @@ def build_commands(settings: GatewaySettings) -> CommandPool:
     def read(path: str, handlers: list[Any]) -> GatewayCommand:
         return call("GET", path, [], handlers, answer_check=answered_resource)
 
-    def pay(path: str, builders: list[Any], handlers: list[Any], validators: list[Any]) -> GatewayCommand:
+    def pay(path: str, builders: list[Any], handlers: list[Any], validators: list[Any],
+            errors: PayPalErrorMapper = ERRORS) -> GatewayCommand:
         return call("POST", path, builders, handlers, validators=validators, request_id=True, representation=True,
-                    answer_check=answered_resource)
+                    answer_check=answered_resource, error_mapper=errors)
 
     read_order = read("/v2/checkout/orders/{reference}", [fetched_fields])
     read_token = read("/v3/vault/payment-tokens/{source}", [payment_token_fields])
@@ -133,8 +134,8 @@ def build_commands(settings: GatewaySettings) -> CommandPool:
             read_token),
         "complete": Complete(
             read_order,
-            pay(orders + "/{reference}/authorize", [], [completed_fields], [not_declined]),
-            pay(orders + "/{reference}/capture", [], [completed_fields], [not_declined]),
+            pay(orders + "/{reference}/authorize", [], [completed_fields], [not_declined], COMPLETION_ERRORS),
+            pay(orders + "/{reference}/capture", [], [completed_fields], [not_declined], COMPLETION_ERRORS),
         ),
         "capture": pay(authorizations + "/capture", [optional_amount, capture_request], [capture_fields],
                        [not_declined, same_amount]),

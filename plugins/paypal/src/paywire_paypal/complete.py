@@ -5,8 +5,11 @@ completed (the buyer came back twice, a retry after a lost answer), or voided si
 what PayPal holds without a second call, and an amount that differs from the order's is refused
 before sending. An order PayPal voided before anything was authorized or captured in it (the
 capture window after approval passed) can never be completed: that is a `Declined`, sent nowhere.
-When PayPal needs the buyer again (PAYER_ACTION_REQUIRED, e.g. to pick another funding source),
-the result is `action_required` with PayPal's payer-action link.
+When PayPal needs the buyer again, the result is `action_required` with PayPal's link for the
+buyer, and the payment waits: PAYER_ACTION_REQUIRED with its payer-action link, or a funding
+failure (INSTRUMENT_DECLINED) with its redirect link, where PayPal's documented recovery is that the
+buyer picks another funding source and the same order is completed again (errors.py). The order is
+still approved and nothing was paid in it; once the buyer is back, `complete` is called again.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from paywire import (
     Subject,
 )
 from paywire_paypal.amounts import from_paypal
-from paywire_paypal.errors import ERRORS
+from paywire_paypal.errors import BACK_TO_PAYPAL, ERRORS
 from paywire_paypal.orders import completed_fields
 from paywire_paypal.validators import not_declined, not_voided
 
@@ -57,7 +60,7 @@ class Complete:
         try:
             return step.execute(subject, context)
         except BuyerActionRequired as error:
-            if error.code != "PAYER_ACTION_REQUIRED" or not error.redirect_url:
+            if error.code not in BACK_TO_PAYPAL or not error.redirect_url:
                 raise
             order_id = str(order["id"])
             return CommandResult(

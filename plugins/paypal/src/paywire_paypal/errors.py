@@ -13,6 +13,7 @@ Which answers leave the outcome unknown (`may_have_been_sent`), for a request th
 | 400 INVALID_REQUEST, 422 UNPROCESSABLE_ENTITY (issues), 404 | InvalidRequest / StateError | failed: PayPal validated and refused it |
 | 422 saying the request's effect is there already (`REPEATS`), after an attempt that may have taken effect | OutcomeUnknown | unknown |
 | 422 declines (INSTRUMENT_DECLINED...), 2xx DECLINED/FAILED/DENIED | Declined | failed, final |
+| 422 funding failure with a `redirect` link, completing an order | BuyerActionRequired | action required |
 | 401, 403 | AuthenticationError | failed: refused before any processing |
 | 409 PREVIOUS_REQUEST_IN_PROGRESS | IdempotencyConflict (retryable) | unknown: the first request with the id may have been applied |
 | 429 RATE_LIMIT_REACHED | RateLimited (retryable) | failed: blocked before processing |
@@ -38,6 +39,14 @@ all APIs support this header"; Payments v2 takes none for a void, the others kee
 attempt may have taken effect (`Response.unsure`: a resend, or a retry after a timeout or a 5xx),
 such a refusal may describe that attempt's own effect: it is no evidence that the request was not
 applied, and reconciliation reads what PayPal holds. On a first attempt it is PayPal's refusal.
+
+A completion of an order the buyer approved may meet a funding failure (INSTRUMENT_DECLINED, or
+REDIRECT_PAYER_FOR_ALTERNATE_FUNDING) carrying a `redirect` link to PayPal's approval page.
+PayPal's "Handle funding failures" recovery is to send the buyer back there to pick another
+funding source and then complete the same order again: the order is still approved, nothing was
+paid in it, and it may yet be paid, so it is the buyer's action, not a decline
+(`COMPLETION_ERRORS`; complete.py makes it the payment's `BuyerAction`). Without the link (a charge
+from the vault, whose buyer is absent), or on any other call, it is a final decline.
 
 A refusal saying the order, authorization or capture is no longer as the ledger holds it
 (expired, denied, voided, completed, captured or refunded already: `CONFLICTS`) carries
@@ -77,7 +86,16 @@ from paywire import (
 )
 from paywire.error_mapper import error_for_status
 
-__all__ = ["ERRORS", "REPEATS", "VOIDED_ORDER", "PayPalErrorBody", "PayPalErrorMapper", "read_error"]
+__all__ = [
+    "BACK_TO_PAYPAL",
+    "COMPLETION_ERRORS",
+    "ERRORS",
+    "REPEATS",
+    "VOIDED_ORDER",
+    "PayPalErrorBody",
+    "PayPalErrorMapper",
+    "read_error",
+]
 
 # paywire's code for an order PayPal voided before anything was paid in it (validators.py).
 VOIDED_ORDER: Final = "order_voided"
@@ -96,6 +114,11 @@ DECLINES: Final = frozenset({
 })
 # The buyer must go back to PayPal (declined instead when the buyer is absent: a vaulted charge).
 BUYER_ACTIONS: Final = frozenset({"PAYER_ACTION_REQUIRED", "ORDER_NOT_APPROVED"})
+# Declines of the funding source the buyer picked, which the buyer mends at PayPal's `redirect`
+# link by picking another: a buyer action when an order is completed with that link (see above).
+FUNDING_FAILURES: Final = frozenset({"INSTRUMENT_DECLINED", "REDIRECT_PAYER_FOR_ALTERNATE_FUNDING"})
+# A completion refused with these and a link for the buyer waits for the buyer at that link.
+BACK_TO_PAYPAL: Final = frozenset({"PAYER_ACTION_REQUIRED"}) | FUNDING_FAILURES
 # The operation is impossible in the state the order, authorization or capture is in.
 STATES: Final = frozenset({
     "ACTION_DOES_NOT_MATCH_INTENT", "AUTHORIZATION_ALREADY_CAPTURED", "AUTHORIZATION_AMOUNT_EXCEEDED",
@@ -197,11 +220,11 @@ def read_error(response: Response) -> PayPalErrorBody:
     )
 
 
-def _class_for(code: str | None, response: Response, subject: Subject) -> type[PaywireError]:
+def _class_for(code: str | None, response: Response, subject: Subject, redirect: bool) -> type[PaywireError]:
     status = response.status
     if code in REPEATS and response.unsure:
         return OutcomeUnknown
-    if code in BUYER_ACTIONS:
+    if code in BUYER_ACTIONS or (redirect and code in FUNDING_FAILURES):
         # A vaulted charge runs without the buyer: nobody can act, so it is declined.
         return Declined if subject.vaulted else BuyerActionRequired
     if code in DECLINES:
@@ -243,17 +266,26 @@ def _created_order(subject: Subject, response: Response) -> str | None:
 
 
 class PayPalErrorMapper:
-    """Maps a failed answer (`Result` codes from the validators first, else PayPal's error object)."""
+    """Maps a failed answer (`Result` codes from the validators first, else PayPal's error object).
+
+    :param completing: the mapper of an approved order's authorize or capture, where a funding
+        failure with PayPal's `redirect` link is the buyer's to mend (see the module's docstring).
+    """
 
     provider = "paypal"
 
+    def __init__(self, *, completing: bool = False) -> None:
+        self.completing = completing
+
     def __repr__(self) -> str:
-        return "PayPalErrorMapper()"
+        return f"PayPalErrorMapper(completing={self.completing})"
 
     def __call__(self, subject: Subject, response: Response, result: Result) -> PaywireError:
         body = read_error(response)
         code = result.codes[0] if result.codes else body.code
-        error_class = _class_for(code, response, subject)
+        # PayPal's own refusal, not a 2xx another validator refused under that name.
+        redirect = self.completing and not response.ok and body.link("redirect", "payer-action") is not None
+        error_class = _class_for(code, response, subject, redirect)
         what = body.description or "; ".join(result.messages) or f"PayPal answered HTTP {response.status}"
         message = f"{code}: {what}" if code else what
         if body.field:
@@ -282,3 +314,4 @@ class PayPalErrorMapper:
 
 
 ERRORS: Final = PayPalErrorMapper()
+COMPLETION_ERRORS: Final = PayPalErrorMapper(completing=True)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
+import attrs
 import pytest
 
 from paywire import (
@@ -17,8 +19,11 @@ from paywire import (
     Order,
     OutcomeUnknown,
     ProviderState,
+    Transfer,
+    hookimpl,
 )
 from paywire.testing.emulator import Fault
+from paywire_paypal.emulator.sandbox import approve_as_buyer
 
 EUR10 = Money.of("10.00", "EUR")
 RETURN_URL = "https://shop.example/paypal/return"
@@ -103,9 +108,54 @@ def test_complete_refuses_another_amount_before_sending(paypal):
     assert paypal.calls("/authorize") == 0
 
 
-def test_a_declining_instrument_at_completion_is_declined(paypal):
+@pytest.mark.parametrize("sale", [False, True])
+def test_a_funding_failure_at_completion_sends_the_buyer_back_to_paypal_to_pick_another_source(paypal, sale):
+    """PayPal's "Handle funding failures": completing answers 422 INSTRUMENT_DECLINED with a
+    `redirect` link to the approval page. The order is still approved and nothing was paid in it:
+    the buyer picks another funding source there, and the same order is completed again."""
+    started = paypal.run("sale" if sale else "authorize", amount=EUR10, source="paypal", return_url=RETURN_URL,
+                         idempotency_key=paypal.key())
+    paypal.app.approve(started.reference, "decline")
+    refused = paypal.run("complete", reference=started.reference, amount=EUR10, idempotency_key=paypal.key())
+    assert refused.action_required and refused.state == ProviderState.ACTION_REQUIRED
+    assert refused.reference == refused.references["payment"] == refused.references["order"] == started.reference
+    assert refused.action.redirect_url == f"{paypal.url}/checkoutnow?token={started.reference}"
+    assert not paypal.app.authorizations and not paypal.app.captures
+    approve_as_buyer(f"{refused.action.redirect_url}&payer=decline")  # another source that fails
+    assert paypal.run("complete", reference=started.reference, amount=EUR10,
+                      idempotency_key=paypal.key()).action_required
+    approve_as_buyer(refused.action.redirect_url)
+    done = paypal.run("complete", reference=started.reference, amount=EUR10, idempotency_key=paypal.key())
+    assert done.succeeded and done.state == (ProviderState.CAPTURED if sale else ProviderState.AUTHORIZED)
+    assert len(paypal.app.captures if sale else paypal.app.authorizations) == 1
+
+
+class DeclineOrderCaptures:
+    """PayPal's negative testing: the order's capture answers 422 INSTRUMENT_DECLINED, with no
+    `redirect` link for the buyer."""
+
+    @hookimpl
+    def send_transfer(self, transfer: Transfer, client: Any) -> Any:
+        if "/v2/checkout/orders/" not in transfer.url or not transfer.url.endswith("/capture"):
+            return None
+        mock = json.dumps({"mock_application_codes": "INSTRUMENT_DECLINED"})
+        return client.send(attrs.evolve(transfer, headers={**transfer.headers, "PayPal-Mock-Response": mock}))
+
+
+def test_a_funding_failure_at_completion_without_a_link_for_the_buyer_is_declined(paypal):
+    started = paypal.run("sale", amount=EUR10, source="paypal", return_url=RETURN_URL, idempotency_key=paypal.key())
+    paypal.app.approve(started.reference)
+    paypal.gateway.plugins.register(DeclineOrderCaptures(), name="decline-order-captures")
     with pytest.raises(Declined) as raised:
-        paypal.checkout(EUR10, payer="decline")
+        paypal.run("complete", reference=started.reference, amount=EUR10, idempotency_key=paypal.key())
+    assert raised.value.code == "INSTRUMENT_DECLINED" and not raised.value.retryable
+
+
+def test_a_vaulted_charge_whose_instrument_fails_is_declined(paypal):
+    """PayPal sends no link for the buyer, who is absent: nobody can pick another source."""
+    token = paypal.app.vault_paypal(payer="decline")
+    with pytest.raises(Declined) as raised:
+        paypal.run("sale", amount=EUR10, source=token, vaulted=True, idempotency_key=paypal.key())
     assert raised.value.code == "INSTRUMENT_DECLINED" and not raised.value.retryable
 
 

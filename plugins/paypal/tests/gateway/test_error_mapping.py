@@ -30,7 +30,7 @@ from paywire import (
 from paywire.service.outcome import is_unknown
 from paywire.testing.emulator import Fault
 from paywire.testing.ports import refusing_port
-from paywire_paypal.errors import ERRORS
+from paywire_paypal.errors import COMPLETION_ERRORS, ERRORS
 from paywire_paypal.validators import answered
 
 EUR10 = Money.of("10.00", "EUR")
@@ -156,6 +156,34 @@ def test_buyer_action_keeps_paypals_link_for_the_buyer():
             "method": "GET"}
     error = mapped(paypal_error(422, "UNPROCESSABLE_ENTITY", "PAYER_ACTION_REQUIRED", links=[link]))
     assert error.redirect_url == link["href"]
+
+
+REDIRECT = {"href": "https://www.sandbox.paypal.com/checkoutnow?token=2GG04258RD4047935", "rel": "redirect",
+            "method": "GET"}
+
+
+@pytest.mark.parametrize("issue", ["INSTRUMENT_DECLINED", "REDIRECT_PAYER_FOR_ALTERNATE_FUNDING"])
+def test_a_funding_failure_completing_an_order_with_a_link_for_the_buyer_is_buyer_action(issue):
+    """As PayPal answers it (an `information_link`, then the `redirect` to the approval page): the
+    buyer picks another funding source there and the order is completed again."""
+    answer = paypal_error(422, "UNPROCESSABLE_ENTITY", issue, links=[REDIRECT])
+    subject = Subject(reference="2GG04258RD4047935", amount=EUR10)
+    error = COMPLETION_ERRORS(subject, answer, answered(subject, answer))
+    assert type(error) is BuyerActionRequired and not error.retryable
+    assert (error.code, error.redirect_url, error.debug_id) == (issue, REDIRECT["href"], "f00dcafe12345")
+
+
+@pytest.mark.parametrize("issue", ["INSTRUMENT_DECLINED", "REDIRECT_PAYER_FOR_ALTERNATE_FUNDING"])
+def test_a_funding_failure_is_a_decline_without_the_link_without_the_buyer_or_outside_a_completion(issue):
+    linked = paypal_error(422, "UNPROCESSABLE_ENTITY", issue, links=[REDIRECT])
+    present, absent = Subject(amount=EUR10), Subject(amount=EUR10, vaulted=True, source="tok")
+    for mapper, response, subject in (
+        (COMPLETION_ERRORS, paypal_error(422, "UNPROCESSABLE_ENTITY", issue), present),  # no link for the buyer
+        (COMPLETION_ERRORS, linked, absent),  # a charge from the vault: nobody to send there
+        (ERRORS, linked, present),  # a capture of an authorization, an order paid as it is created
+    ):
+        error = mapper(subject, response, answered(subject, response))
+        assert type(error) is Declined and (error.code, error.decline_code) == (issue, issue)
 
 
 def test_the_debug_id_comes_from_the_header_when_the_body_has_none():

@@ -11,9 +11,10 @@ Test inputs
 - Buyer approval: visit an order's `approve`/`payer-action` link,
   `GET|POST {base}/checkoutnow?token=ORDER_ID[&payer=...]`, or call `app.approve(order_id, payer)`.
   `payer` is `approve` (default), `cancel`, `decline` (capture/authorize -> 422
-  INSTRUMENT_DECLINED), `payer_action` (-> 422 PAYER_ACTION_REQUIRED, order back to
-  PAYER_ACTION_REQUIRED), `deny` (capture DECLINED + PAYMENT.CAPTURE.DENIED, authorization
-  DENIED), `pending` / `echeck` (capture PENDING, reason PENDING_REVIEW / ECHECK, until
+  INSTRUMENT_DECLINED with a `redirect` link back to this page, where the buyer picks another
+  source, the order still APPROVED; no link for an order paid from the vault), `payer_action`
+  (-> 422 PAYER_ACTION_REQUIRED, order back to PAYER_ACTION_REQUIRED), `deny` (capture DECLINED +
+  PAYMENT.CAPTURE.DENIED, authorization DENIED), `pending` / `echeck` (capture PENDING, reason PENDING_REVIEW / ECHECK, until
   `app.settle_capture(id, "COMPLETED"|"DECLINED")`) or `refund_pending` (refunds PENDING, reason
   ECHECK, until `app.settle_refund(id, "COMPLETED"|"FAILED"|"CANCELLED")`). Settling sends the
   signed webhook PayPal sends when a webhook URL is set (see `outcomes`).
