@@ -11,6 +11,7 @@ from typing import Any
 
 import attrs
 
+from paywire.errors import InvalidRequest
 from paywire.money import Money
 from paywire.security import redact
 
@@ -54,11 +55,26 @@ class Customer:
     id: str | None = None
 
 
+def _check_quantity(item: LineItem, _: attrs.Attribute[int], value: int) -> None:
+    # `True` is an int to Python, and a provider would be sent the text "True" as the quantity.
+    if type(value) is not int:
+        raise InvalidRequest(f"a line item's quantity must be an int, not {type(value).__name__} {value!r}; "
+                             "give a whole number such as 2", param="order.items.quantity")
+
+
+def _check_price(item: LineItem, _: attrs.Attribute[Money], value: Money) -> None:
+    if not isinstance(value, Money):
+        raise InvalidRequest(f"a line item's unit_price must be Money, not {type(value).__name__}: give "
+                             "Money.of(\"3.50\", currency)", param="order.items.unit_price")
+
+
 @attrs.frozen
 class LineItem:
+    """One line of an order; its type is checked when it is made, as a provider receives it as text."""
+
     name: str
-    quantity: int
-    unit_price: Money
+    quantity: int = attrs.field(validator=_check_quantity)
+    unit_price: Money = attrs.field(validator=_check_price)
     sku: str | None = None
 
 

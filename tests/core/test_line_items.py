@@ -1,0 +1,28 @@
+"""Line items are typed when they are made: providers receive their quantity and price as text."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from paywire import InvalidRequest, LineItem, Money, Order
+
+
+@pytest.mark.parametrize("quantity", [True, False, 2.0, "2", Decimal(2), None])
+def test_a_quantity_that_is_no_int_is_refused_naming_it(quantity: object) -> None:
+    with pytest.raises(InvalidRequest, match="quantity must be an int") as raised:
+        LineItem("Mug", quantity, Money.of("3.50", "EUR"))  # type: ignore[arg-type]
+    assert raised.value.param == "order.items.quantity"
+
+
+@pytest.mark.parametrize("price", [3.5, "3.50", Decimal("3.50"), 350, None])
+def test_a_unit_price_that_is_no_money_is_refused_naming_it(price: object) -> None:
+    with pytest.raises(InvalidRequest, match="unit_price must be Money") as raised:
+        Order(id="A-1", items=[LineItem("Mug", 1, price)])  # type: ignore[arg-type]
+    assert raised.value.param == "order.items.unit_price"
+
+
+def test_an_item_of_ints_and_money_is_made_as_given() -> None:
+    item = LineItem("Mug", 2, Money.of("3.50", "EUR"), sku="MUG-1")
+    assert (item.quantity, item.unit_price) == (2, Money.of("3.50", "EUR"))
