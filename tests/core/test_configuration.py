@@ -196,6 +196,28 @@ def test_an_operation_outside_the_methods_availability_is_refused_before_sending
     assert caught.value.code == "method_unavailable" and app.seen == []
 
 
+@pytest.mark.parametrize("settings", [{"currencies": ["EUR"]}, {"max_total": "100"}])
+def test_an_order_total_in_another_currency_than_the_payment_is_refused_not_checked_instead(echo, plugins, tmp_path,
+                                                                                            settings) -> None:
+    """The limits apply to the money charged: an order total of 50.00 EUR let a method offered
+    only in EUR, or up to 100, send a payment of 5000.00 USD."""
+    from paywire import InvalidRequest, PaymentService, SQLiteLedger
+
+    app, url = echo
+    config = MethodConfig.from_mapping("fake", {"base_url": url, "credentials": {"api_key": "k_123456"}, **settings})
+    gateway = Gateway([config], plugins=plugins)
+    order = Order(id="A-1", amount=Money.of("50.00", "EUR"))
+    with pytest.raises(InvalidRequest, match=r"order total 50\.00 EUR is not in the currency of the payment, USD"):
+        gateway.execute("fake", "sale", Subject(amount=Money.of("5000.00", "USD"), source="tok", order=order))
+    service = PaymentService(gateway, SQLiteLedger(str(tmp_path / "ledger.db")))
+    with pytest.raises(InvalidRequest) as caught:
+        service.sale("fake", Money.of("5000.00", "USD"), source="tok", order=order)
+    assert (caught.value.param, caught.value.code) == ("order.amount", "currency_mismatch")
+    assert service.list_payments() == [] and app.seen == []
+    assert service.sale("fake", Money.of("50.00", "EUR"), source="tok", order=order).state == "captured"
+    service.ledger.close()
+
+
 def test_the_payment_service_records_nothing_for_an_unavailable_method(echo, plugins, tmp_path) -> None:
     from paywire import PaymentService, SQLiteLedger
 
