@@ -82,12 +82,20 @@ def _items(value: Iterable[LineItem]) -> tuple[LineItem, ...]:
     return tuple(value)
 
 
+def _check_total(order: Order, _: attrs.Attribute[Money | None], value: Money | None) -> None:
+    # The method's currencies and total limits are checked on it: any other type failed untyped there.
+    if value is not None and not isinstance(value, Money):
+        raise InvalidRequest(f"order.amount must be Money, not {type(value).__name__} {value!r}: give "
+                             "Money.of(\"19.99\", currency) (floats are refused: they cannot hold money exactly)",
+                             param="order.amount")
+
+
 @attrs.frozen
 class Order:
     """The order a payment is for. `amount` is the order total, which may differ from a capture."""
 
     id: str
-    amount: Money | None = None
+    amount: Money | None = attrs.field(default=None, validator=_check_total)
     billing: Address | None = None
     shipping: Address | None = None
     customer: Customer | None = None

@@ -1,4 +1,5 @@
-"""Line items are typed when they are made: providers receive their quantity and price as text."""
+"""Orders and their line items are typed when they are made: a provider receives their values as
+text, and the method's limits are checked on the order's total."""
 
 from __future__ import annotations
 
@@ -26,3 +27,11 @@ def test_a_unit_price_that_is_no_money_is_refused_naming_it(price: object) -> No
 def test_an_item_of_ints_and_money_is_made_as_given() -> None:
     item = LineItem("Mug", 2, Money.of("3.50", "EUR"), sku="MUG-1")
     assert (item.quantity, item.unit_price) == (2, Money.of("3.50", "EUR"))
+
+
+@pytest.mark.parametrize("total", [19.99, Decimal("19.99"), "19.99", 1999])
+def test_an_order_total_that_is_no_money_is_refused_naming_it(total: object) -> None:
+    """A float total passed silently, or failed with an AttributeError where a method's limits read it."""
+    with pytest.raises(InvalidRequest, match=r"order\.amount must be Money") as raised:
+        Order(id="A-1", amount=total)  # type: ignore[arg-type]
+    assert raised.value.param == "order.amount"
