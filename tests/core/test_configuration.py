@@ -247,6 +247,22 @@ def test_a_checkout_context_in_the_wrong_case_is_refused_not_matched_against_not
         Gateway(plugins=plugins).available_methods(**context)
 
 
+@pytest.mark.parametrize(("context", "param", "message"), [
+    ({"amount": 19.99}, "amount", "must be Money, not float 19.99"),
+    ({"amount": Decimal("19.99"), "currency": "EUR"}, "amount", "must be Money, not Decimal"),
+    ({"amount": Money.of("19.99", "EUR"), "currency": "USD"}, "currency", "is in EUR but currency USD was asked for"),
+])
+def test_a_checkout_amount_that_is_no_money_or_in_another_currency_is_an_invalid_request(plugins, context, param,
+                                                                                        message) -> None:
+    """A float amount failed with an AttributeError; two currencies were a ConfigurationError,
+    though nothing in the configuration was wrong."""
+    from paywire import InvalidRequest
+
+    with pytest.raises(InvalidRequest, match=message) as caught:
+        Gateway(plugins=plugins).available_methods(**context)
+    assert caught.value.param == param
+
+
 def test_a_credential_written_among_a_methods_options_shows_masked_in_every_repr(tmp_path: Path,
                                                                                  plugins: Plugins) -> None:
     """`[methods.x.options]` is no place for a secret, but one written there by mistake (a key
