@@ -1,5 +1,5 @@
-"""Orders and their line items are typed when they are made: a provider receives their values as
-text, and the method's limits are checked on the order's total."""
+"""Orders, their line items and subjects are typed when they are made: a provider receives their
+values as text, and the method's limits are checked on the amounts."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from paywire import InvalidRequest, LineItem, Money, Order
+from paywire import InvalidRequest, LineItem, Money, Order, Subject
 
 
 @pytest.mark.parametrize("quantity", [True, False, 2.0, "2", Decimal(2), None])
@@ -35,3 +35,11 @@ def test_an_order_total_that_is_no_money_is_refused_naming_it(total: object) -> 
     with pytest.raises(InvalidRequest, match=r"order\.amount must be Money") as raised:
         Order(id="A-1", amount=total)  # type: ignore[arg-type]
     assert raised.value.param == "order.amount"
+
+
+@pytest.mark.parametrize("amount", [19.99, Decimal("19.99"), "19.99", 1999])
+def test_a_subject_amount_that_is_no_money_is_refused_naming_it(amount: object) -> None:
+    """Gateway.execute with Subject(amount=19.99) failed with an AttributeError on its currency."""
+    with pytest.raises(InvalidRequest, match=r"amount must be Money") as raised:
+        Subject(amount=amount, source="tok")  # type: ignore[arg-type]
+    assert raised.value.param == "amount"

@@ -82,12 +82,17 @@ def _items(value: Iterable[LineItem]) -> tuple[LineItem, ...]:
     return tuple(value)
 
 
-def _check_total(order: Order, _: attrs.Attribute[Money | None], value: Money | None) -> None:
-    # The method's currencies and total limits are checked on it: any other type failed untyped there.
-    if value is not None and not isinstance(value, Money):
-        raise InvalidRequest(f"order.amount must be Money, not {type(value).__name__} {value!r}: give "
-                             "Money.of(\"19.99\", currency) (floats are refused: they cannot hold money exactly)",
-                             param="order.amount")
+def _money_or_none(param: str) -> Any:
+    """A validator refusing what is neither Money nor None: any other type (a float above all)
+    failed untyped where the amount is read (its currency, its minor units)."""
+
+    def check(instance: object, _: attrs.Attribute[Money | None], value: Money | None) -> None:
+        if value is not None and not isinstance(value, Money):
+            raise InvalidRequest(f"{param} must be Money, not {type(value).__name__} {value!r}: give "
+                                 "Money.of(\"19.99\", currency) (floats are refused: they cannot hold money exactly)",
+                                 param=param)
+
+    return check
 
 
 @attrs.frozen
@@ -95,7 +100,7 @@ class Order:
     """The order a payment is for. `amount` is the order total, which may differ from a capture."""
 
     id: str
-    amount: Money | None = attrs.field(default=None, validator=_check_total)
+    amount: Money | None = attrs.field(default=None, validator=_money_or_none("order.amount"))
     billing: Address | None = None
     shipping: Address | None = None
     customer: Customer | None = None
@@ -146,7 +151,7 @@ class Subject:
         a second time (a second customer).
     """
 
-    amount: Money | None = None
+    amount: Money | None = attrs.field(default=None, validator=_money_or_none("amount"))
     order: Order | None = None
     source: str | None = None
     reference: str | None = None
