@@ -196,6 +196,28 @@ def test_an_operation_outside_the_methods_availability_is_refused_before_sending
     assert caught.value.code == "method_unavailable" and app.seen == []
 
 
+@pytest.mark.parametrize("settings", [{"currencies": ["EUR"]}, {"max_total": "100"}])
+def test_an_order_total_in_another_currency_than_the_payment_is_refused_not_checked_instead(echo, plugins, tmp_path,
+                                                                                            settings) -> None:
+    """The limits apply to the money charged: an order total of 50.00 EUR let a method offered
+    only in EUR, or up to 100, send a payment of 5000.00 USD."""
+    from paywire import InvalidRequest, PaymentService, SQLiteLedger
+
+    app, url = echo
+    config = MethodConfig.from_mapping("fake", {"base_url": url, "credentials": {"api_key": "k_123456"}, **settings})
+    gateway = Gateway([config], plugins=plugins)
+    order = Order(id="A-1", amount=Money.of("50.00", "EUR"))
+    with pytest.raises(InvalidRequest, match=r"order total 50\.00 EUR is not in the currency of the payment, USD"):
+        gateway.execute("fake", "sale", Subject(amount=Money.of("5000.00", "USD"), source="tok", order=order))
+    service = PaymentService(gateway, SQLiteLedger(str(tmp_path / "ledger.db")))
+    with pytest.raises(InvalidRequest) as caught:
+        service.sale("fake", Money.of("5000.00", "USD"), source="tok", order=order)
+    assert (caught.value.param, caught.value.code) == ("order.amount", "currency_mismatch")
+    assert service.list_payments() == [] and app.seen == []
+    assert service.sale("fake", Money.of("50.00", "EUR"), source="tok", order=order).state == "captured"
+    service.ledger.close()
+
+
 def test_the_payment_service_records_nothing_for_an_unavailable_method(echo, plugins, tmp_path) -> None:
     from paywire import PaymentService, SQLiteLedger
 
@@ -223,6 +245,22 @@ def test_a_checkout_context_in_the_wrong_case_is_refused_not_matched_against_not
 
     with pytest.raises(InvalidRequest, match=message):
         Gateway(plugins=plugins).available_methods(**context)
+
+
+@pytest.mark.parametrize(("context", "param", "message"), [
+    ({"amount": 19.99}, "amount", "must be Money, not float 19.99"),
+    ({"amount": Decimal("19.99"), "currency": "EUR"}, "amount", "must be Money, not Decimal"),
+    ({"amount": Money.of("19.99", "EUR"), "currency": "USD"}, "currency", "is in EUR but currency USD was asked for"),
+])
+def test_a_checkout_amount_that_is_no_money_or_in_another_currency_is_an_invalid_request(plugins, context, param,
+                                                                                        message) -> None:
+    """A float amount failed with an AttributeError; two currencies were a ConfigurationError,
+    though nothing in the configuration was wrong."""
+    from paywire import InvalidRequest
+
+    with pytest.raises(InvalidRequest, match=message) as caught:
+        Gateway(plugins=plugins).available_methods(**context)
+    assert caught.value.param == param
 
 
 def test_a_credential_written_among_a_methods_options_shows_masked_in_every_repr(tmp_path: Path,

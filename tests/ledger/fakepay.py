@@ -470,11 +470,13 @@ class FakePayApp(EmulatorApp):
 
     def event(self, event_id: str, kind: str, reference: str, *, amount: int | None = None,
               total: int | None = None, currency: str = "EUR", references: Mapping[str, str] | None = None,
-              secret: str = WEBHOOK_SECRET) -> tuple[dict[str, str], bytes]:
-        """A signed webhook delivery (headers, raw body)."""
+              secret: str = WEBHOOK_SECRET, total_currency: str | None = None) -> tuple[dict[str, str], bytes]:
+        """A signed webhook delivery (headers, raw body); the total in `currency` unless
+        `total_currency` says otherwise."""
         body = json.dumps({"id": event_id, "type": f"payment.{kind}", "kind": kind, "reference": reference,
                            "references": dict(references or {}), "amount": amount, "total": total,
-                           "currency": currency}).encode()
+                           "currency": currency, **({"total_currency": total_currency} if total_currency else {}),
+                           }).encode()
         signature = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
         return {"FakePay-Signature": signature, "Content-Type": "application/json"}, body
 
@@ -628,7 +630,7 @@ def build_verifier(settings: GatewaySettings) -> Callable[[Mapping[str, str], by
                 provider=settings.provider, id=data["id"], type=data["type"], kind=data["kind"],
                 reference=data["reference"], references=data.get("references") or {},
                 amount=Money(data["amount"], currency) if data.get("amount") is not None else None,
-                total=Money(data["total"], currency) if data.get("total") is not None else None,
+                total=Money(data["total"], data.get("total_currency", currency)) if data.get("total") is not None else None,
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise WebhookVerificationError(f"malformed FakePay event: {exc}", provider=settings.provider) from exc

@@ -244,6 +244,10 @@ _WRONG_TYPES: dict[str, tuple[str, Callable[[PaymentService, str, str], object]]
         "fakepay", "tok_ok", customer="cus_1")),  # type: ignore[arg-type]
     "capture final a str": ("final", lambda s, auth, sale: s.capture(auth, eur("1.00"), final="no")),  # type: ignore[arg-type]
     "capture final an int": ("final", lambda s, auth, sale: s.capture(auth, final=0)),  # type: ignore[arg-type]
+    "charge_vaulted capture a str": ("capture", lambda s, auth, sale: s.charge_vaulted(
+        "fakepay", "tok_ok", eur("1.00"), capture="no")),  # type: ignore[arg-type]
+    "charge_vaulted capture an int": ("capture", lambda s, auth, sale: s.charge_vaulted(
+        "fakepay", "tok_ok", eur("1.00"), capture=1)),  # type: ignore[arg-type]
 }
 
 
@@ -251,10 +255,10 @@ _WRONG_TYPES: dict[str, tuple[str, Callable[[PaymentService, str, str], object]]
 def test_a_value_of_the_wrong_type_is_refused_and_changes_nothing(
     service: PaymentService, app: FakePayApp, case: str,
 ) -> None:
-    """Metadata, options, an order, a customer, a reason or `final` of another type than the API
-    takes reached the plugin or the service's own reading of it: it failed untyped (a TypeError,
-    a ValueError, an AttributeError), or the value was sent as the provider read it (`final="no"`
-    a final capture) and its answer recorded."""
+    """Metadata, options, an order, a customer, a reason, `final` or `capture` of another type than
+    the API takes reached the plugin or the service's own reading of it: it failed untyped (a
+    TypeError, a ValueError, an AttributeError), or the value was sent as the provider read it
+    (`final="no"` a final capture, `capture="no"` a sale taking the money) and its answer recorded."""
     param, attempt = _WRONG_TYPES[case]
     auth = service.authorize("fakepay", eur("10.00"), source="tok_ok")
     sale = service.sale("fakepay", eur("10.00"), source="tok_ok")

@@ -653,3 +653,18 @@ def test_a_capture_recorded_from_an_event_keeps_a_zero_amount(service: PaymentSe
     assert service.receive_webhook("fakepay", headers, body).status == EventStatus.APPLIED
     recorded = [t for t in service.list_transactions(payment.id) if t.origin == "webhook"]
     assert [(t.provider_reference, t.amount) for t in recorded] == [("cap_zero", eur("0.00"))]
+
+
+def test_a_verified_event_with_its_amount_and_total_in_two_currencies_is_refused_not_stored_in_one(
+    service: PaymentService, app: FakePayApp, ledger: Ledger,
+) -> None:
+    """The ledger keeps one currency per event: the total of 10.00 EUR was applied, and stored
+    (and read back, redelivered, listed) as 10.00 USD, the amount's currency."""
+    from paywire.web import handle_webhook
+
+    payment = service.sale("fakepay", Money.of("30.00", "EUR"), source="tok_ok")
+    headers, body = app.event("evt_two_currencies", EventKind.REFUNDED, payment.reference or "", amount=1000,
+                              currency="USD", total=1000, total_currency="EUR")
+    status, _, text = handle_webhook(service, "fakepay", headers, body)
+    assert (status, json.loads(text)) == (400, {"error": "unstorable_event"})
+    assert ledger.list_events() == [] and service.get_payment(payment.id).refunded == Money.of("0.00", "EUR")

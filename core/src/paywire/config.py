@@ -20,7 +20,7 @@ import attrs
 
 from paywire.config_schema import CAPABILITY_FLAGS, check_limits, check_value
 from paywire.countries import check_country
-from paywire.errors import ConfigurationError
+from paywire.errors import ConfigurationError, InvalidRequest
 from paywire.money import Money, exponent_of
 from paywire.security import Secret, shown_options, shown_url
 
@@ -171,8 +171,13 @@ class PaymentMethodList:
             check_country(country)  # 'de' or 'XX' would match nothing: say so instead
         if currency is not None:
             exponent_of(currency)
+        if amount is not None and not isinstance(amount, Money):  # a float failed untyped on its currency
+            raise InvalidRequest(f"the checkout amount must be Money, not {type(amount).__name__} {amount!r}: give "
+                                 "Money.of(\"19.99\", currency) (floats are refused: they cannot hold money exactly)",
+                                 param="amount")
         if amount is not None and currency is not None and amount.currency != currency:
-            raise ConfigurationError(f"amount is in {amount.currency} but currency {currency} was asked for")
+            raise InvalidRequest(f"the checkout amount is in {amount.currency} but currency {currency} was asked for: "
+                                 "give one currency, or both alike", param="currency")
         currency = amount.currency if amount is not None else currency
         result = []
         for method in self._methods:

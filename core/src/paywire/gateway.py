@@ -178,6 +178,12 @@ class Method:
         billing = order.billing if order is not None else None
         country = billing.country if billing is not None else None
         total = order.amount if order is not None and order.amount is not None else subject.amount
+        if total is not None and subject.amount is not None and total.currency != subject.amount.currency:
+            # The limits are the currency charged's: an order total in another would pass a
+            # method offered only in it (currencies = ["EUR"]) for a payment in USD.
+            raise InvalidRequest(f"the order total {total} is not in the currency of the payment, "
+                                 f"{subject.amount.currency}: give the order's total in the currency charged; "
+                                 "nothing was sent", param="order.amount", code="currency_mismatch")
         why = self.config.unavailable(country=country, amount=total)
         if why is not None:
             raise UnsupportedOperation(f"payment method {self.code!r} is not available: {why}; nothing was sent",

@@ -11,6 +11,7 @@ from typing import Any
 
 import attrs
 
+from paywire.errors import InvalidRequest
 from paywire.money import Money
 from paywire.security import redact
 
@@ -54,11 +55,26 @@ class Customer:
     id: str | None = None
 
 
+def _check_quantity(item: LineItem, _: attrs.Attribute[int], value: int) -> None:
+    # `True` is an int to Python, and a provider would be sent the text "True" as the quantity.
+    if type(value) is not int:
+        raise InvalidRequest(f"a line item's quantity must be an int, not {type(value).__name__} {value!r}; "
+                             "give a whole number such as 2", param="order.items.quantity")
+
+
+def _check_price(item: LineItem, _: attrs.Attribute[Money], value: Money) -> None:
+    if not isinstance(value, Money):
+        raise InvalidRequest(f"a line item's unit_price must be Money, not {type(value).__name__}: give "
+                             "Money.of(\"3.50\", currency)", param="order.items.unit_price")
+
+
 @attrs.frozen
 class LineItem:
+    """One line of an order; its type is checked when it is made, as a provider receives it as text."""
+
     name: str
-    quantity: int
-    unit_price: Money
+    quantity: int = attrs.field(validator=_check_quantity)
+    unit_price: Money = attrs.field(validator=_check_price)
     sku: str | None = None
 
 
@@ -66,12 +82,25 @@ def _items(value: Iterable[LineItem]) -> tuple[LineItem, ...]:
     return tuple(value)
 
 
+def _money_or_none(param: str) -> Any:
+    """A validator refusing what is neither Money nor None: any other type (a float above all)
+    failed untyped where the amount is read (its currency, its minor units)."""
+
+    def check(instance: object, _: attrs.Attribute[Money | None], value: Money | None) -> None:
+        if value is not None and not isinstance(value, Money):
+            raise InvalidRequest(f"{param} must be Money, not {type(value).__name__} {value!r}: give "
+                                 "Money.of(\"19.99\", currency) (floats are refused: they cannot hold money exactly)",
+                                 param=param)
+
+    return check
+
+
 @attrs.frozen
 class Order:
     """The order a payment is for. `amount` is the order total, which may differ from a capture."""
 
     id: str
-    amount: Money | None = None
+    amount: Money | None = attrs.field(default=None, validator=_money_or_none("order.amount"))
     billing: Address | None = None
     shipping: Address | None = None
     customer: Customer | None = None
@@ -122,7 +151,7 @@ class Subject:
         a second time (a second customer).
     """
 
-    amount: Money | None = None
+    amount: Money | None = attrs.field(default=None, validator=_money_or_none("amount"))
     order: Order | None = None
     source: str | None = None
     reference: str | None = None

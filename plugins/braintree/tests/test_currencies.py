@@ -4,12 +4,17 @@ never charged as the same digits in another currency."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+from collections.abc import Generator, Iterator
+from decimal import Decimal
+from typing import Any
 
+import attrs
 import pytest
 
 import paywire_braintree
-from paywire import Gateway, InvalidRequest, Money, Order, OutcomeUnknown, Plugins, Retry, Subject
+from paywire import Gateway, InvalidRequest, Money, Order, OutcomeUnknown, Plugins, Retry, Subject, hookimpl
+from paywire.http.transfer import Transfer
 from paywire.testing.emulator import EmulatorServer
 from paywire.testing.sandbox import Sandbox
 from paywire_braintree.amounts import from_braintree
@@ -76,6 +81,44 @@ def test_an_answer_amount_that_is_not_a_decimal_string_is_refused_not_rounded(va
     with pytest.raises(ValueError, match="Braintree answered"):
         from_braintree({"value": value, "currencyCode": "USD"})
     assert from_braintree({"value": "12345678901234567.89", "currencyCode": "USD"}).minor == 1234567890123456789
+
+
+class CaptureAmountAnswered:
+    """The partial capture's answer carries `value` as its amount (a JSON number, a grouped
+    string) or, with `value` None, no amount at all: what a proxy or a changed API may give."""
+
+    def __init__(self, value: object) -> None:
+        self.value = value
+
+    @hookimpl(wrapper=True)
+    def send_transfer(self, transfer: Transfer) -> Generator[None, Any, Any]:
+        response: Any = yield
+        if b"partialCaptureTransaction" not in (transfer.body or b"") or response.status != 200:
+            return response
+        data = json.loads(response.body)
+        capture = data["data"]["partialCaptureTransaction"]["capture"]
+        if self.value is None:
+            del capture["amount"]
+        else:
+            capture["amount"]["value"] = self.value
+        return attrs.evolve(response, body=json.dumps(data).encode(), data=None)
+
+
+@pytest.mark.parametrize("value", [10.5, "1,000.00", None])
+def test_a_capture_answered_with_an_amount_paywire_cannot_read_is_an_unknown_outcome(
+    gateway: Gateway, emulator: BraintreeEmulator, value: object
+) -> None:
+    """Braintree made the capture: a caller of Gateway.execute must be told to reconcile
+    (OutcomeUnknown), not get the ValueError or KeyError of reading the answer."""
+    paid = gateway.execute("braintree", "authorize", Subject(amount=Money.of("20.00", "EUR"), source="fake-valid-nonce",
+                                                             idempotency_key="unread-auth"))
+    gateway.plugins.register(CaptureAmountAnswered(value), name="capture-amount-answered")
+    with pytest.raises(OutcomeUnknown) as unknown:
+        gateway.execute("braintree", "capture", Subject(reference=paid.reference, amount=Money.of("5.00", "EUR"),
+                                                        final=False, idempotency_key="unread-capture"))
+    assert unknown.value.may_have_been_sent and unknown.value.provider == "braintree"
+    assert "cannot be read" in str(unknown.value)
+    assert [t.amount for t in emulator.transactions.values()] == [Decimal("20.00"), Decimal("5.00")]  # it was made
 
 
 def test_a_payment_the_default_merchant_account_took_in_another_currency_is_not_recorded_as_succeeded(

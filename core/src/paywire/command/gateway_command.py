@@ -131,6 +131,11 @@ class GatewayCommand:
                 hooks.handle_response(context, subject, response, outcome)
         except InvalidRequest as error:
             raise _unreadable(error, response) from error
+        except PaywireError:
+            raise
+        except Exception as error:  # a field missing (KeyError) or of another type (ValueError, TypeError)
+            unread = InvalidRequest(f"{type(error).__name__}: {error}", provider=context.provider)
+            raise _unreadable(unread, response) from error
         return outcome
 
     def build(self, subject: Subject, context: CommandContext) -> Mapping[str, Any]:

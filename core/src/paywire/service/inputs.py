@@ -169,3 +169,8 @@ def require_event(event: WebhookEvent) -> None:
         if value is None:
             raise InvalidRequest(f"{param} is missing; nothing was recorded or sent", param=param,
                                  code=UNSTORABLE_EVENT)
+    # The ledger keeps one currency per event: a total in another than the amount's would be read
+    # back in the amount's (and a payment checked on the total would be given the amount as its own).
+    if event.amount is not None and event.total is not None and event.amount.currency != event.total.currency:
+        raise InvalidRequest(f"the event's amount {event.amount} and its total {event.total} are in different "
+                             "currencies; nothing was recorded or sent", param="event amount", code=UNSTORABLE_EVENT)

@@ -383,6 +383,7 @@ class PaymentService:
         """Charge a vaulted payment method without the buyer (off-session): no buyer action is
         possible, so a card that needs one is declined. `customer.reference` names the provider's
         customer where the provider needs it."""
+        require_instance(capture, bool, "capture")  # a str such as "no" is true: a sale, not an authorization
         return self._initial(K.SALE if capture else K.AUTHORIZE, method, amount, source=token, order_id=order_id,
                              order=None, customer=customer, key=idempotency_key, return_url=None,
                              metadata=metadata, options=None, vaulted=True)

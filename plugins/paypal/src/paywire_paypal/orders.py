@@ -54,12 +54,12 @@ def _items(subject: Subject, amount: Money) -> dict[str, Any]:
     order = subject.order
     if order is None or not order.items:
         return {}
-    total = Money.zero(amount.currency)
+    total = 0  # minor units, unbounded: items that add up past what Money holds add up to another amount
     items = []
     for item in order.items:
         if item.unit_price.currency != amount.currency or not 1 <= item.quantity < 10**10:
             return {}
-        total += Money.minor_units(item.unit_price.minor * item.quantity, amount.currency)
+        total += item.unit_price.minor * item.quantity
         try:
             price = to_paypal(item.unit_price, "order.items.unit_price")
         except InvalidRequest:
@@ -68,9 +68,9 @@ def _items(subject: Subject, amount: Money) -> dict[str, Any]:
         if item.sku and len(item.sku) <= 127:
             entry["sku"] = item.sku
         items.append(entry)
-    if total != amount:
+    if total != amount.minor:
         return {}
-    return {"items": items, "breakdown": {"item_total": to_paypal(total, "order.items")}}
+    return {"items": items, "breakdown": {"item_total": to_paypal(amount, "order.items")}}
 
 
 def _shipping(address: Address | None) -> dict[str, Any]:

@@ -5,13 +5,14 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
-from paywire import InvalidRequest, Money
+from paywire import InvalidRequest, LineItem, Money, Order, Subject
 from paywire.money import CURRENCY_EXPONENTS
 from paywire_paypal.amounts import from_paypal, to_paypal
 from paywire_paypal.currencies import CURRENCIES, NO_DECIMALS
+from paywire_paypal.orders import purchase_unit
 
 paypal_currencies = st.sampled_from(sorted(CURRENCIES))
 
@@ -63,3 +64,27 @@ def test_zero_and_negative_amounts_are_refused():
 def test_answers_paywire_cannot_hold_are_invalid(wire):
     with pytest.raises(InvalidRequest):
         from_paypal(wire)
+
+
+
+_items = st.lists(st.builds(LineItem, st.just("item"), st.integers(1, 10**10 - 1),
+                            st.integers(1, 10**17 - 1).map(lambda minor: Money.minor_units(minor, "EUR"))),
+                  min_size=1, max_size=4)
+
+
+@example(minor=1000, items=[LineItem("item", 10**9, Money.minor_units(10**17 - 1, "EUR"))], adds_up=False)
+@given(st.integers(1, 10**17 - 1), _items, st.booleans())
+def test_an_orders_items_go_out_adding_up_to_the_amount_or_not_at_all(minor, items, adds_up):
+    """PayPal refuses an order whose items do not add up, so they are sent only when they do;
+    an amount PayPal can hold is never refused for its items (prices times quantities beyond
+    what Money holds raised InvalidRequest about Money's limit, and the payment was refused)."""
+    total = sum(item.unit_price.minor * item.quantity for item in items)
+    if adds_up and total < 10**17:
+        minor = total
+    amount = Money.minor_units(minor, "EUR")
+    unit = purchase_unit(Subject(amount=amount, order=Order(id="A-1", items=items)))["purchase_units"][0]
+    assert unit["amount"]["currency_code"] == "EUR" and Decimal(unit["amount"]["value"]) == amount.amount
+    assert ("items" in unit) == (total == minor)
+    if "items" in unit:
+        sent = sum(Decimal(item["unit_amount"]["value"]) * int(item["quantity"]) for item in unit["items"])
+        assert sent == Decimal(unit["amount"]["breakdown"]["item_total"]["value"]) == amount.amount

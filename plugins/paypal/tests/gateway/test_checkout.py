@@ -265,6 +265,17 @@ def test_items_that_do_not_add_up_are_left_out(paypal):
     assert result.action_required
 
 
+@pytest.mark.parametrize("quantity", [True, 2.0, "2"])
+def test_an_item_whose_quantity_is_no_int_is_refused_before_anything_is_sent(paypal, quantity):
+    """PayPal reads the quantity as digits: True went out as "True" (PayPal refuses it after the
+    payment was recorded), 2.0 and "2" failed untyped inside the builder."""
+    with pytest.raises(InvalidRequest) as raised:
+        paypal.run("authorize", amount=EUR10, source="paypal", idempotency_key=paypal.key(),
+                   order=Order(id="A-3", items=(LineItem("Mug", quantity, EUR10),)))
+    assert raised.value.param == "order.items.quantity" and "must be an int" in raised.value.message
+    assert order_requests(paypal) == []
+
+
 @pytest.mark.parametrize(("amount", "value"), [
     (Money.of("19.99", "USD"), "19.99"), (Money.of("0.01", "GBP"), "0.01"), (Money.of("1000", "JPY"), "1000"),
     (Money.of("4700", "HUF"), "4700"), (Money.of("30", "TWD"), "30"), (Money.of("123456789.10", "EUR"), "123456789.10"),

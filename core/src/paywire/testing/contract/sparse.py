@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from paywire.command.result import CommandResult
-from paywire.errors import InvalidRequest, PaywireError
+from paywire.errors import InvalidRequest, OutcomeUnknown, PaywireError
 from paywire.gateway_definition import Capabilities
 from paywire.money import Money
 from paywire.subject import Subject
@@ -28,13 +28,23 @@ class _Crashed(Exception):
 
 def _run(harness: ContractHarness, command: str, subject: Subject) -> CommandResult | PaywireError:
     try:
-        return harness.attempt(command, subject)
+        outcome = harness.attempt(command, subject)
     except Exception as crash:
-        raise _Crashed(
-            f"{command} of a subject without order, buyer or metadata crashed with {type(crash).__name__}: {crash}; "
-            "read what the provider may leave out of an answer with a default, and raise a typed error "
-            "(paywire.errors) for an answer that cannot be read"
-        ) from crash
+        raise _crashed(command, crash) from crash
+    # The pipeline makes a handler's crash on a success answer an unknown outcome (the provider
+    # applied the request): still the handler's crash, on what a shop may leave out.
+    cause = outcome.__cause__ if isinstance(outcome, OutcomeUnknown) else None
+    if cause is not None and not isinstance(cause, PaywireError):
+        raise _crashed(command, cause) from cause
+    return outcome
+
+
+def _crashed(command: str, crash: BaseException) -> _Crashed:
+    return _Crashed(
+        f"{command} of a subject without order, buyer or metadata crashed with {type(crash).__name__}: {crash}; "
+        "read what the provider may leave out of an answer with a default, and raise a typed error "
+        "(paywire.errors) for an answer that cannot be read"
+    )
 
 
 class SparseSubjectContract(ContractFixtures):
