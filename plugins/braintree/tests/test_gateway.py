@@ -363,13 +363,16 @@ def test_a_retry_that_search_cannot_see_yet_is_answered_by_braintrees_duplicate_
 class PartialAnswers:
     """A loopback proxy in front of the emulator that adds a GraphQL error of `error_class` beside
     the data of every mutation answer: Braintree's "partial success" (the write was made, a field
-    of its answer could not be resolved)."""
+    of its answer could not be resolved); with `queries`, beside the data of every read too."""
 
-    def __init__(self, upstream: str, error_class: str) -> None:
+    def __init__(self, upstream: str, error_class: str, *, mutations: bool = True, queries: bool = False) -> None:
         import json
         import threading
         import urllib.request
         from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.mutations, self.queries = mutations, queries
+        proxy = self
 
         class Proxy(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
@@ -378,10 +381,11 @@ class PartialAnswers:
                 request = urllib.request.Request(upstream + self.path, data=body, headers=headers)
                 with urllib.request.urlopen(request, timeout=10) as answer:
                     payload = json.loads(answer.read())
-                if json.loads(body)["query"].lstrip().startswith("mutation") and not payload.get("errors"):
+                mutation = json.loads(body)["query"].lstrip().startswith("mutation")
+                if (proxy.mutations if mutation else proxy.queries) and not payload.get("errors"):
                     field = next(iter(payload["data"]))
                     payload["errors"] = [{"message": "a field of the answer could not be resolved",
-                                          "path": [field, "transaction", "customer"],
+                                          "path": [field, "transaction" if mutation else "customer", "customer"],
                                           "extensions": {"errorClass": error_class}}]
                 reply = json.dumps(payload).encode()
                 self.send_response(200)
@@ -434,6 +438,51 @@ def test_errors_beside_a_mutations_data_leave_the_charge_unknown_and_the_retry_f
                     assert txn.status == "unknown", "charged at Braintree: never recorded as failed"
                     service.reconcile(payment_id=txn.payment_id)
                     assert service.get_payment(txn.payment_id or "").captured == Money.of("12.00", EUR)
+                finally:
+                    service.ledger.close()
+        finally:
+            proxy.close()
+
+
+def test_a_read_answering_errors_beside_the_transaction_never_reads_as_braintree_holding_none(
+    sandbox, emulator: BraintreeEmulator, tmp_path  # type: ignore[no-untyped-def]
+) -> None:
+    """A void whose answer was lost is reconciled by reading the authorization. A NOT_FOUND
+    beside the transaction's data is about a field of the answer, not the transaction: read as
+    "Braintree holds no such payment", reconciliation would record failed a void Braintree made."""
+    from datetime import timedelta
+    from unittest import mock
+
+    import paywire_braintree
+    from paywire import PaymentService, Plugins, SQLiteLedger
+    from paywire.ledger import PaymentState
+    from paywire.ledger.model import now
+    from paywire.testing.emulator import EmulatorServer
+
+    plugins = Plugins()
+    plugins.register(paywire_braintree)
+    with EmulatorServer(emulator) as server:
+        proxy = PartialAnswers(server.url, "NOT_FOUND", mutations=False)
+        try:
+            with Gateway([sandbox.method("braintree", proxy.url)], plugins=plugins, retry=Retry.never()) as gateway:
+                service = PaymentService(gateway, SQLiteLedger(str(tmp_path / "ledger.db")))
+                try:
+                    payment = service.authorize("braintree", Money.of("40.00", EUR), source="fake-valid-nonce",
+                                                idempotency_key="partial-read")
+                    emulator.inject(Fault("drop_after", path="reverseTransaction"))
+                    with pytest.raises(PaywireError):
+                        service.void(payment.id, idempotency_key="partial-read-void")
+                    assert emulator.transactions[payment.reference or ""].status == "VOIDED"
+                    proxy.queries = True
+                    later = now() + timedelta(days=1)  # the void's request can no longer land
+                    with mock.patch("paywire.service.payments.now", lambda: later):
+                        service.reconcile(payment_id=payment.id)
+                    void = service.list_transactions(payment.id)[-1]
+                    assert (void.kind, void.status) == ("void", "unknown"), "Braintree voided it: never failed"
+                    proxy.queries = False
+                    service.reconcile(payment_id=payment.id)
+                    assert service.list_transactions(payment.id)[-1].status == "succeeded"
+                    assert service.get_payment(payment.id).state == PaymentState.VOIDED
                 finally:
                     service.ledger.close()
         finally:

@@ -45,7 +45,7 @@ from paywire_braintree.handlers import (
     void_fields,
 )
 from paywire_braintree.transfer import graphql_transfer
-from paywire_braintree.validation import answered, deleted, transaction_accepted, written
+from paywire_braintree.validation import answered, deleted, transaction_accepted
 
 __all__ = ["build_commands"]
 
@@ -74,7 +74,7 @@ def build_commands(settings: GatewaySettings) -> CommandPool:
 
     def command(document: str, builder: Callable[[Subject], Mapping[str, Any]], handlers: list[Any],
                 checks: tuple[Any, ...] = (), first: Any = None) -> GatewayCommand:
-        first = first or (written if document.lstrip().startswith("mutation") else answered)
+        first = first or answered
         return GatewayCommand(
             builder=[builder],
             transfer_factory=graphql_transfer(settings, document),

@@ -12,7 +12,7 @@
 | a transaction FAILED | Declined | failed |
 | a sale found VOIDED while it only waited for settlement (SETTLEMENT_PENDING; a replay) | Declined (`voided`) | failed |
 | HTTP 200 that cannot be read | OutcomeUnknown | unknown |
-| errors beside a mutation's data (a partial success: the write was made) | OutcomeUnknown | unknown |
+| errors beside the data (a partial success: a mutation was made, a read is incomplete, never an absence) | OutcomeUnknown | unknown |
 
 A refused authorizePaymentMethod or chargePaymentMethod is a Transaction Braintree made all the
 same: the decline names it (`PaywireError.reference`), so the ledger records it as the payment's
