@@ -319,6 +319,33 @@ def test_a_lost_unvault_is_never_resent_by_the_retry_policy_nor_recorded_failed_
             service.ledger.close()
 
 
+@pytest.mark.parametrize("served", ["http"], indirect=True)
+@pytest.mark.parametrize(("nonce", "error", "code"), [
+    ("fake-processor-declined-visa-nonce", Declined, "2000"),
+    ("fake-processor-failure-visa-nonce", Declined, "3000"),
+    ("fake-gateway-rejected-fraud-valid-nonce", Declined, "fraud"),
+])
+def test_a_card_its_verification_refuses_is_a_declined_vault(
+    sandbox, served, emulator: BraintreeEmulator, tmp_path, nonce: str, error: type, code: str  # type: ignore[no-untyped-def]
+) -> None:
+    """Braintree verifies a card before vaulting it; one the verification refuses is not vaulted,
+    and the answer says so with the verification alone (no payment method, no error): a decline,
+    recorded failed, never an answer that cannot be read."""
+    from paywire import PaymentService, SQLiteLedger
+
+    with _retrying(sandbox, served) as retrying:
+        service = PaymentService(retrying, SQLiteLedger(str(tmp_path / "ledger.db")))
+        try:
+            with pytest.raises(error) as refused:
+                service.vault("braintree", nonce, customer=Customer(email="d@example.com"), idempotency_key="vault-d")
+            assert refused.value.code == code and "not vaulted" in str(refused.value)
+            assert not emulator.payment_methods
+            (txn,) = service.list_transactions()
+            assert (txn.kind, txn.status, txn.token) == ("vault", "failed", None)
+        finally:
+            service.ledger.close()
+
+
 def test_a_lost_vault_is_never_sent_again(
     sandbox, served, emulator: BraintreeEmulator, tmp_path  # type: ignore[no-untyped-def]
 ) -> None:

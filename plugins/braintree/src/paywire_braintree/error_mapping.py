@@ -10,6 +10,7 @@
 | a transaction PROCESSOR_DECLINED | Declined (processor response code) | failed |
 | a transaction GATEWAY_REJECTED | Declined (the rejection reason; a DUPLICATE names its original in `details["duplicate_of"]`) | failed |
 | a transaction FAILED | Declined | failed |
+| a payment method its verification refused (vaultPaymentMethod answers the verification, no payment method) | Declined (processor response code, or the rejection reason) | failed |
 | a sale found VOIDED while it only waited for settlement (SETTLEMENT_PENDING; a replay) | Declined (`voided`) | failed |
 | HTTP 200 that cannot be read | OutcomeUnknown | unknown |
 | errors beside the data (a partial success: a mutation was made, a read is incomplete, never an absence) | OutcomeUnknown | unknown |

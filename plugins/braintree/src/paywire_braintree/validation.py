@@ -15,7 +15,7 @@ from paywire import Response, Result, Subject
 from paywire_braintree.objects import OBJECT
 from paywire_braintree.states import voided_unsettled
 
-__all__ = ["REFUSED", "answered", "deleted", "payload", "refusal", "transaction_accepted"]
+__all__ = ["REFUSED", "answered", "deleted", "payload", "refusal", "transaction_accepted", "vaulted"]
 
 # SETTLEMENT_DECLINED is only ever found (a replay reading what an earlier attempt made): the
 # processor refused the capture when it settled, so no money moved.
@@ -113,3 +113,27 @@ def transaction_accepted(field: str) -> Any:
         return refusal(transaction)
 
     return validate
+
+
+def vaulted(subject: Subject, response: Response) -> Result:
+    """A validator: vaultPaymentMethod stored the payment method. Braintree verifies a card before
+    vaulting it, and one the verification refuses is not vaulted: the answer holds no payment
+    method and no error, only the verification, read as a transaction's refusal (a decline)."""
+    node = payload(response)
+    if isinstance(node, OBJECT) and isinstance(node.get("paymentMethod"), OBJECT):
+        return Result.success()
+    verification = node.get("verification") if isinstance(node, OBJECT) else None
+    status = verification.get("status") if isinstance(verification, OBJECT) else None
+    if not isinstance(verification, OBJECT) or status not in ("PROCESSOR_DECLINED", "GATEWAY_REJECTED", "FAILED"):
+        return Result.failure("Braintree's answer holds no vaulted payment method", "UNREADABLE")
+    if status == "GATEWAY_REJECTED":
+        reason = str(verification.get("gatewayRejectionReason") or "UNKNOWN").lower()
+        return Result.failure(f"Braintree's gateway rejected the payment method's verification ({reason}): "
+                              "it was not vaulted", "GATEWAY_REJECTED", reason)
+    processor: Any = verification.get("processorResponse")
+    code = processor.get("legacyCode") if isinstance(processor, OBJECT) else None
+    message = processor.get("message") if isinstance(processor, OBJECT) else None
+    kind = "DECLINED" if status == "PROCESSOR_DECLINED" else "FAILED"
+    text = f"the processor declined the payment method's verification: {code} {message}" if code \
+        else f"the payment method's verification {status.lower()}"
+    return Result.failure(f"{text}; it was not vaulted", kind, str(code or status.lower()))
