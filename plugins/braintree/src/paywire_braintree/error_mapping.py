@@ -3,7 +3,7 @@
 | Braintree | error | recorded as |
 |---|---|---|
 | errorClass VALIDATION, NOT_FOUND, UNSUPPORTED_CLIENT | InvalidRequest (legacyCode kept) | failed |
-| a refund of more than is left (91521), a capture of more than is left (91522) or of an authorization no longer authorized (91507) | StateError with `state_conflict` (the ledger is behind) | failed; the payment is read |
+| a refund of more than is left (91521) or of a transaction refunded in full already (91512), a capture of more than is left (91522) or of an authorization no longer authorized (91507) | StateError with `state_conflict` (the ledger is behind) | failed; the payment is read |
 | errorClass AUTHENTICATION, AUTHORIZATION | AuthenticationError | failed |
 | errorClass RESOURCE_LIMIT, HTTP 429 | RateLimited (Retry-After kept) | failed, retryable |
 | errorClass INTERNAL, SERVICE_AVAILABILITY, any 5xx | ProviderUnavailable | unknown: Braintree documents neither as not applied |
@@ -57,12 +57,12 @@ _CLASSES: dict[str, type[PaywireError]] = {
     "GATEWAY_REJECTED": Declined,
     "FAILED": Declined,
 }
-# A refund of more than the transaction has left (91521), a capture of more than the authorization
-# has left (91522), a capture of an authorization no longer authorized (91507: captured whole or
-# closed by a final capture): the ledger checked what is left before sending, so it counts less
-# refunded or captured than Braintree (made in the control panel); the service reads the payment
-# (`PaywireError.state_conflict`).
-_CONFLICTS = frozenset({"91507", "91521", "91522"})
+# A refund of more than the transaction has left (91521) or of one refunded in full already (91512),
+# a capture of more than the authorization has left (91522), a capture of an authorization no
+# longer authorized (91507: captured whole or closed by a final capture): the ledger checked what
+# is left before sending, so it counts less refunded or captured than Braintree (made in the
+# control panel); the service reads the payment (`PaywireError.state_conflict`).
+_CONFLICTS = frozenset({"91507", "91512", "91521", "91522"})
 # The mutations that create the payment (whatever the processor then said of it).
 _CREATES: Final = ("authorizePaymentMethod", "chargePaymentMethod")
 _CUSTOMER_MESSAGES = {
