@@ -516,6 +516,44 @@ def test_a_read_answering_errors_beside_the_transaction_never_reads_as_braintree
             proxy.close()
 
 
+@pytest.mark.parametrize("error_class", ["NOT_FOUND", "VALIDATION"])
+def test_a_retry_whose_search_answers_errors_beside_the_data_never_records_a_lost_sale_failed(
+    sandbox, emulator: BraintreeEmulator, tmp_path, error_class: str  # type: ignore[no-untyped-def]
+) -> None:
+    """A sale whose answer was lost is retried: the search for it answers the transactions with a
+    GraphQL error beside them. That is an incomplete read, not Braintree refusing the sale: the
+    sale it charged stays unknown, never recorded failed, and is found once the search answers."""
+    import paywire_braintree
+    from paywire import PaymentService, Plugins, SQLiteLedger
+    from paywire.testing.emulator import EmulatorServer
+
+    plugins = Plugins()
+    plugins.register(paywire_braintree)
+    with EmulatorServer(emulator) as server:
+        proxy = PartialAnswers(server.url, error_class, mutations=False)
+        try:
+            with Gateway([sandbox.method("braintree", proxy.url)], plugins=plugins, retry=Retry.never()) as gateway:
+                service = PaymentService(gateway, SQLiteLedger(str(tmp_path / "ledger.db")))
+                try:
+                    emulator.inject(Fault("drop_after", path="chargePaymentMethod"))
+                    with pytest.raises(PaywireError):
+                        service.sale("braintree", Money.of("25.00", EUR), source="fake-valid-nonce",
+                                     idempotency_key="partial-search")
+                    (txn,) = service.list_transactions()
+                    assert txn.status == "unknown" and len(emulator.transactions) == 1
+                    proxy.queries = True
+                    with pytest.raises(OutcomeUnknown):
+                        service.retry(txn.id)
+                    assert service.list_transactions()[0].status == "unknown", "Braintree charged it: never failed"
+                    proxy.queries = False
+                    found = service.retry(txn.id)
+                    assert found.captured == Money.of("25.00", EUR) and len(emulator.transactions) == 1
+                finally:
+                    service.ledger.close()
+        finally:
+            proxy.close()
+
+
 @pytest.mark.parametrize("served", ["http"], indirect=True)
 @pytest.mark.parametrize("operation", ["partialCaptureTransaction", "refundTransaction"])
 def test_a_retry_while_the_first_request_is_still_on_its_way_is_never_written_again(
