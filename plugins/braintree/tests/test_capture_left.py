@@ -5,12 +5,20 @@ settlement. The ledger never offers to capture what Braintree no longer holds.""
 
 from __future__ import annotations
 
+import json
+import threading
+import urllib.request
 from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 
-from paywire import Money, PaymentService, StateError
+import paywire_braintree
+from paywire import Gateway, Money, PaymentService, Plugins, ProviderState, Retry, SQLiteLedger, StateError, Subject
 from paywire.ledger import PaymentState
+from paywire.testing.emulator import EmulatorServer
+from paywire.testing.sandbox import Sandbox
 from paywire_braintree.emulator import BraintreeEmulator
 from paywire_braintree.emulator.model import captured_amount
 from paywire_braintree.emulator.webhooks import notification_body
@@ -139,3 +147,75 @@ def test_captures_that_asked_for_all_leave_nothing_to_capture_with_a_refund(
     with pytest.raises(StateError) as refused:  # refused by the ledger: nothing is sent
         service.capture(payment.id, Money.of("1.00", EUR), idempotency_key=f"refunded-c-{case}")
     assert refused.value.code == ("payment_final" if refund == "all" else "capture_closed")
+
+
+class _Relabel:
+    """A loopback proxy in front of the emulator that answers every read of an authorization
+    captured in parts with its status relabelled `status`: one Braintree adds, paywire not knowing it."""
+
+    def __init__(self, upstream: str, status: str) -> None:
+        self.status = status
+
+        relabel = self
+
+        class Proxy(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                headers = {name: self.headers[name] for name in ("Authorization", "Braintree-Version", "Content-Type")}
+                request = urllib.request.Request(upstream + self.path, data=body, headers=headers)
+                with urllib.request.urlopen(request, timeout=10) as answer:
+                    payload = json.loads(answer.read())
+                node = (payload.get("data") or {}).get("node")
+                if isinstance(node, dict) and node.get("status") == "SETTLEMENT_PENDING" \
+                        and (node.get("partialCaptureDetails") or {}).get("childCaptures"):
+                    node["status"] = relabel.status
+                reply = json.dumps(payload).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(reply)))
+                self.end_headers()
+                self.wfile.write(reply)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_an_authorization_captured_in_parts_in_a_status_paywire_does_not_know_keeps_capture_open(
+    sandbox: Sandbox, emulator: BraintreeEmulator, tmp_path: Path
+) -> None:
+    """A status Braintree adds says nothing of whether the authorization takes more: what it has
+    left is unknown, never nothing, which would close for good the capture Braintree still takes."""
+    emulator.settlement = "batch"
+    plugins = Plugins()
+    plugins.register(paywire_braintree)
+    with EmulatorServer(emulator) as server:
+        proxy = _Relabel(server.url, "SETTLEMENT_ON_HOLD")
+        try:
+            with Gateway([sandbox.method("braintree", proxy.url)], plugins=plugins, retry=Retry.never()) as gateway:
+                service = PaymentService(gateway, SQLiteLedger(str(tmp_path / "ledger.db")))
+                try:
+                    payment = service.authorize("braintree", Money.of("100.00", EUR), source="fake-valid-nonce",
+                                                idempotency_key="unknown-status-auth")
+                    service.capture(payment.id, Money.of("30.00", EUR), final=False,
+                                    idempotency_key="unknown-status-a")
+                    fetched = gateway.execute("braintree", "fetch", Subject(reference=payment.reference,
+                                                                             flow=payment.flow))
+                    assert fetched.capturable is None and fetched.state == ProviderState.PARTIALLY_CAPTURED
+                    service.reconcile(payment_id=payment.id)
+                    read = service.get_payment(payment.id)
+                    assert not read.capture_closed and read.state == PaymentState.PARTIALLY_CAPTURED
+                    assert left_at_braintree(emulator, payment.reference or "") == Money.of("70.00", EUR)
+                    done = service.capture(payment.id, Money.of("70.00", EUR), idempotency_key="unknown-status-b")
+                    assert done.captured == Money.of("100.00", EUR)
+                finally:
+                    service.ledger.close()
+        finally:
+            proxy.close()

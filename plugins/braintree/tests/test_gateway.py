@@ -319,6 +319,33 @@ def test_a_lost_unvault_is_never_resent_by_the_retry_policy_nor_recorded_failed_
             service.ledger.close()
 
 
+@pytest.mark.parametrize("served", ["http"], indirect=True)
+@pytest.mark.parametrize(("nonce", "error", "code"), [
+    ("fake-processor-declined-visa-nonce", Declined, "2000"),
+    ("fake-processor-failure-visa-nonce", Declined, "3000"),
+    ("fake-gateway-rejected-fraud-valid-nonce", Declined, "fraud"),
+])
+def test_a_card_its_verification_refuses_is_a_declined_vault(
+    sandbox, served, emulator: BraintreeEmulator, tmp_path, nonce: str, error: type, code: str  # type: ignore[no-untyped-def]
+) -> None:
+    """Braintree verifies a card before vaulting it; one the verification refuses is not vaulted,
+    and the answer says so with the verification alone (no payment method, no error): a decline,
+    recorded failed, never an answer that cannot be read."""
+    from paywire import PaymentService, SQLiteLedger
+
+    with _retrying(sandbox, served) as retrying:
+        service = PaymentService(retrying, SQLiteLedger(str(tmp_path / "ledger.db")))
+        try:
+            with pytest.raises(error) as refused:
+                service.vault("braintree", nonce, customer=Customer(email="d@example.com"), idempotency_key="vault-d")
+            assert refused.value.code == code and "not vaulted" in str(refused.value)
+            assert not emulator.payment_methods
+            (txn,) = service.list_transactions()
+            assert (txn.kind, txn.status, txn.token) == ("vault", "failed", None)
+        finally:
+            service.ledger.close()
+
+
 def test_a_lost_vault_is_never_sent_again(
     sandbox, served, emulator: BraintreeEmulator, tmp_path  # type: ignore[no-untyped-def]
 ) -> None:
@@ -363,13 +390,16 @@ def test_a_retry_that_search_cannot_see_yet_is_answered_by_braintrees_duplicate_
 class PartialAnswers:
     """A loopback proxy in front of the emulator that adds a GraphQL error of `error_class` beside
     the data of every mutation answer: Braintree's "partial success" (the write was made, a field
-    of its answer could not be resolved)."""
+    of its answer could not be resolved); with `queries`, beside the data of every read too."""
 
-    def __init__(self, upstream: str, error_class: str) -> None:
+    def __init__(self, upstream: str, error_class: str, *, mutations: bool = True, queries: bool = False) -> None:
         import json
         import threading
         import urllib.request
         from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.mutations, self.queries = mutations, queries
+        proxy = self
 
         class Proxy(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
@@ -378,10 +408,11 @@ class PartialAnswers:
                 request = urllib.request.Request(upstream + self.path, data=body, headers=headers)
                 with urllib.request.urlopen(request, timeout=10) as answer:
                     payload = json.loads(answer.read())
-                if json.loads(body)["query"].lstrip().startswith("mutation") and not payload.get("errors"):
+                mutation = json.loads(body)["query"].lstrip().startswith("mutation")
+                if (proxy.mutations if mutation else proxy.queries) and not payload.get("errors"):
                     field = next(iter(payload["data"]))
                     payload["errors"] = [{"message": "a field of the answer could not be resolved",
-                                          "path": [field, "transaction", "customer"],
+                                          "path": [field, "transaction" if mutation else "customer", "customer"],
                                           "extensions": {"errorClass": error_class}}]
                 reply = json.dumps(payload).encode()
                 self.send_response(200)
@@ -434,6 +465,89 @@ def test_errors_beside_a_mutations_data_leave_the_charge_unknown_and_the_retry_f
                     assert txn.status == "unknown", "charged at Braintree: never recorded as failed"
                     service.reconcile(payment_id=txn.payment_id)
                     assert service.get_payment(txn.payment_id or "").captured == Money.of("12.00", EUR)
+                finally:
+                    service.ledger.close()
+        finally:
+            proxy.close()
+
+
+def test_a_read_answering_errors_beside_the_transaction_never_reads_as_braintree_holding_none(
+    sandbox, emulator: BraintreeEmulator, tmp_path  # type: ignore[no-untyped-def]
+) -> None:
+    """A void whose answer was lost is reconciled by reading the authorization. A NOT_FOUND
+    beside the transaction's data is about a field of the answer, not the transaction: read as
+    "Braintree holds no such payment", reconciliation would record failed a void Braintree made."""
+    from datetime import timedelta
+    from unittest import mock
+
+    import paywire_braintree
+    from paywire import PaymentService, Plugins, SQLiteLedger
+    from paywire.ledger import PaymentState
+    from paywire.ledger.model import now
+    from paywire.testing.emulator import EmulatorServer
+
+    plugins = Plugins()
+    plugins.register(paywire_braintree)
+    with EmulatorServer(emulator) as server:
+        proxy = PartialAnswers(server.url, "NOT_FOUND", mutations=False)
+        try:
+            with Gateway([sandbox.method("braintree", proxy.url)], plugins=plugins, retry=Retry.never()) as gateway:
+                service = PaymentService(gateway, SQLiteLedger(str(tmp_path / "ledger.db")))
+                try:
+                    payment = service.authorize("braintree", Money.of("40.00", EUR), source="fake-valid-nonce",
+                                                idempotency_key="partial-read")
+                    emulator.inject(Fault("drop_after", path="reverseTransaction"))
+                    with pytest.raises(PaywireError):
+                        service.void(payment.id, idempotency_key="partial-read-void")
+                    assert emulator.transactions[payment.reference or ""].status == "VOIDED"
+                    proxy.queries = True
+                    later = now() + timedelta(days=1)  # the void's request can no longer land
+                    with mock.patch("paywire.service.payments.now", lambda: later):
+                        service.reconcile(payment_id=payment.id)
+                    void = service.list_transactions(payment.id)[-1]
+                    assert (void.kind, void.status) == ("void", "unknown"), "Braintree voided it: never failed"
+                    proxy.queries = False
+                    service.reconcile(payment_id=payment.id)
+                    assert service.list_transactions(payment.id)[-1].status == "succeeded"
+                    assert service.get_payment(payment.id).state == PaymentState.VOIDED
+                finally:
+                    service.ledger.close()
+        finally:
+            proxy.close()
+
+
+@pytest.mark.parametrize("error_class", ["NOT_FOUND", "VALIDATION"])
+def test_a_retry_whose_search_answers_errors_beside_the_data_never_records_a_lost_sale_failed(
+    sandbox, emulator: BraintreeEmulator, tmp_path, error_class: str  # type: ignore[no-untyped-def]
+) -> None:
+    """A sale whose answer was lost is retried: the search for it answers the transactions with a
+    GraphQL error beside them. That is an incomplete read, not Braintree refusing the sale: the
+    sale it charged stays unknown, never recorded failed, and is found once the search answers."""
+    import paywire_braintree
+    from paywire import PaymentService, Plugins, SQLiteLedger
+    from paywire.testing.emulator import EmulatorServer
+
+    plugins = Plugins()
+    plugins.register(paywire_braintree)
+    with EmulatorServer(emulator) as server:
+        proxy = PartialAnswers(server.url, error_class, mutations=False)
+        try:
+            with Gateway([sandbox.method("braintree", proxy.url)], plugins=plugins, retry=Retry.never()) as gateway:
+                service = PaymentService(gateway, SQLiteLedger(str(tmp_path / "ledger.db")))
+                try:
+                    emulator.inject(Fault("drop_after", path="chargePaymentMethod"))
+                    with pytest.raises(PaywireError):
+                        service.sale("braintree", Money.of("25.00", EUR), source="fake-valid-nonce",
+                                     idempotency_key="partial-search")
+                    (txn,) = service.list_transactions()
+                    assert txn.status == "unknown" and len(emulator.transactions) == 1
+                    proxy.queries = True
+                    with pytest.raises(OutcomeUnknown):
+                        service.retry(txn.id)
+                    assert service.list_transactions()[0].status == "unknown", "Braintree charged it: never failed"
+                    proxy.queries = False
+                    found = service.retry(txn.id)
+                    assert found.captured == Money.of("25.00", EUR) and len(emulator.transactions) == 1
                 finally:
                     service.ledger.close()
         finally:

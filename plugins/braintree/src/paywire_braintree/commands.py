@@ -45,7 +45,7 @@ from paywire_braintree.handlers import (
     void_fields,
 )
 from paywire_braintree.transfer import graphql_transfer
-from paywire_braintree.validation import answered, deleted, transaction_accepted, written
+from paywire_braintree.validation import answered, deleted, transaction_accepted, vaulted
 
 __all__ = ["build_commands"]
 
@@ -74,7 +74,7 @@ def build_commands(settings: GatewaySettings) -> CommandPool:
 
     def command(document: str, builder: Callable[[Subject], Mapping[str, Any]], handlers: list[Any],
                 checks: tuple[Any, ...] = (), first: Any = None) -> GatewayCommand:
-        first = first or (written if document.lstrip().startswith("mutation") else answered)
+        first = first or answered
         return GatewayCommand(
             builder=[builder],
             transfer_factory=graphql_transfer(settings, document),
@@ -110,7 +110,8 @@ def build_commands(settings: GatewaySettings) -> CommandPool:
                                                  [reversal_refund_fields], (transaction_accepted("reversal"),))),
             "fetch": Fetch(read, find),
             "vault": Vault(command(documents.CREATE_CUSTOMER, builders.customer_variables, [no_fields]),
-                           command(documents.VAULT, builders.vault_variables, [vault_fields]), _customer_id),
+                           command(documents.VAULT, builders.vault_variables, [vault_fields], (vaulted,)),
+                           _customer_id),
             "unvault": Unvault(command(documents.PAYMENT_METHOD, builders.node_variables, [no_fields]),
                                command(documents.DELETE_PAYMENT_METHOD, builders.delete_variables, [unvault_fields],
                                        first=deleted)),

@@ -79,7 +79,7 @@ SEARCH: Final = f"""query FindTransactions($input: TransactionSearchInput!, $fir
 VAULT: Final = """mutation Vault($input: VaultPaymentMethodInput!) {
   vaultPaymentMethod(input: $input) {
     paymentMethod { id legacyId usage customer { id } }
-    verification { id status }
+    verification { id status processorResponse { legacyCode message } gatewayRejectionReason }
   }
 }"""
 

@@ -3,16 +3,17 @@
 | Braintree | error | recorded as |
 |---|---|---|
 | errorClass VALIDATION, NOT_FOUND, UNSUPPORTED_CLIENT | InvalidRequest (legacyCode kept) | failed |
-| a refund of more than is left (91521), a capture of more than is left (91522) or of an authorization no longer authorized (91507) | StateError with `state_conflict` (the ledger is behind) | failed; the payment is read |
+| a refund of more than is left (91521) or of a transaction refunded in full already (91512), a capture of more than is left (91522) or of an authorization no longer authorized (91507) | StateError with `state_conflict` (the ledger is behind) | failed; the payment is read |
 | errorClass AUTHENTICATION, AUTHORIZATION | AuthenticationError | failed |
 | errorClass RESOURCE_LIMIT, HTTP 429 | RateLimited (Retry-After kept) | failed, retryable |
 | errorClass INTERNAL, SERVICE_AVAILABILITY, any 5xx | ProviderUnavailable | unknown: Braintree documents neither as not applied |
 | a transaction PROCESSOR_DECLINED | Declined (processor response code) | failed |
 | a transaction GATEWAY_REJECTED | Declined (the rejection reason; a DUPLICATE names its original in `details["duplicate_of"]`) | failed |
 | a transaction FAILED | Declined | failed |
+| a payment method its verification refused (vaultPaymentMethod answers the verification, no payment method) | Declined (processor response code, or the rejection reason) | failed |
 | a sale found VOIDED while it only waited for settlement (SETTLEMENT_PENDING; a replay) | Declined (`voided`) | failed |
 | HTTP 200 that cannot be read | OutcomeUnknown | unknown |
-| errors beside a mutation's data (a partial success: the write was made) | OutcomeUnknown | unknown |
+| errors beside the data (a partial success: a mutation was made, a read is incomplete, never an absence) | OutcomeUnknown | unknown |
 
 A refused authorizePaymentMethod or chargePaymentMethod is a Transaction Braintree made all the
 same: the decline names it (`PaywireError.reference`), so the ledger records it as the payment's
@@ -56,12 +57,12 @@ _CLASSES: dict[str, type[PaywireError]] = {
     "GATEWAY_REJECTED": Declined,
     "FAILED": Declined,
 }
-# A refund of more than the transaction has left (91521), a capture of more than the authorization
-# has left (91522), a capture of an authorization no longer authorized (91507: captured whole or
-# closed by a final capture): the ledger checked what is left before sending, so it counts less
-# refunded or captured than Braintree (made in the control panel); the service reads the payment
-# (`PaywireError.state_conflict`).
-_CONFLICTS = frozenset({"91507", "91521", "91522"})
+# A refund of more than the transaction has left (91521) or of one refunded in full already (91512),
+# a capture of more than the authorization has left (91522), a capture of an authorization no
+# longer authorized (91507: captured whole or closed by a final capture): the ledger checked what
+# is left before sending, so it counts less refunded or captured than Braintree (made in the
+# control panel); the service reads the payment (`PaywireError.state_conflict`).
+_CONFLICTS = frozenset({"91507", "91512", "91521", "91522"})
 # The mutations that create the payment (whatever the processor then said of it).
 _CREATES: Final = ("authorizePaymentMethod", "chargePaymentMethod")
 _CUSTOMER_MESSAGES = {

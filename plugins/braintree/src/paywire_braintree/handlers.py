@@ -31,6 +31,7 @@ from paywire_braintree.builders import KEY_FIELD
 from paywire_braintree.objects import OBJECT
 from paywire_braintree.states import (
     SUBMITTED,
+    known,
     operation_status,
     payment_state,
     refunded_by_reversal,
@@ -211,13 +212,13 @@ def _children(transaction: Mapping[str, Any]) -> list[Mapping[str, Any]]:
 
 def _spent(status: str, captures: Iterable[ProviderOperation], authorized: Money) -> bool:
     """Whether an authorization with partial captures takes no more: it left AUTHORIZED and
-    SETTLEMENT_PENDING (the statuses partialCaptureTransaction accepts), or its captures asked
-    for all of it. A capture declined at settlement or voided counts as asked: Braintree
+    SETTLEMENT_PENDING (the statuses partialCaptureTransaction accepts) for another status paywire
+    knows (one Braintree adds says neither), or its captures asked for all of it. A capture declined at settlement or voided counts as asked: Braintree
     documents no way to capture that amount again (a capture of all that was left closes the
     authorization), so it is not read as held: with captures standing, the payment is captured,
     never partially captured with that amount offered again."""
     asked = sum((op.amount for op in captures), Money.zero(authorized.currency))
-    return status not in ("AUTHORIZED", "SETTLEMENT_PENDING") or asked >= authorized
+    return (known(status) and status not in ("AUTHORIZED", "SETTLEMENT_PENDING")) or asked >= authorized
 
 
 def _capturable(status: str, authorized: Money, spent: bool, partial: bool) -> Money | None:
@@ -226,9 +227,12 @@ def _capturable(status: str, authorized: Money, spent: bool, partial: bool) -> M
     (`_spent`), nor of anything else (a sale, a whole capture, a voided, expired or declined
     authorization). None for an authorization captured in parts that may take more: whether a
     final capture closed it Braintree does not say (its status stays SETTLEMENT_PENDING, and
-    `finalCapture` is never read back)."""
+    `finalCapture` is never read back); None too for a status paywire does not know, which says
+    nothing of what it takes (a zero would close the capture for good)."""
     if partial:
         return Money.zero(authorized.currency) if spent else None
+    if not known(status):
+        return None
     return authorized if status == "AUTHORIZED" else Money.zero(authorized.currency)
 
 
@@ -274,7 +278,7 @@ def fetched_fields(transaction: Mapping[str, Any], flow: str | None = None) -> d
             state = ProviderState.REFUNDED
         elif refunded:
             state = ProviderState.PARTIALLY_REFUNDED
-        elif status == "AUTHORIZED" and captured < authorized and not spent:
+        elif (status == "AUTHORIZED" or not known(status)) and captured < authorized and not spent:
             state = ProviderState.PARTIALLY_CAPTURED
         else:
             state = ProviderState.CAPTURED

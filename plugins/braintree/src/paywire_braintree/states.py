@@ -24,7 +24,7 @@ from paywire_braintree.builders import VOID_KEY_FIELD
 from paywire_braintree.objects import OBJECT
 
 __all__ = [
-    "ACCEPTED", "CAPTURED", "FAILED", "SUBMITTED", "operation_status", "payment_state", "refunded_by_reversal",
+    "ACCEPTED", "CAPTURED", "FAILED", "SUBMITTED", "known", "operation_status", "payment_state", "refunded_by_reversal",
     "result_status", "reversal_key", "reversal_refund", "voided_unsettled",
 ]
 
@@ -44,6 +44,12 @@ _STATES: Final = {
     **{status: ProviderState.CAPTURED for status in CAPTURED},
     **{status: ProviderState.FAILED for status in FAILED},
 }
+
+
+def known(status: str) -> bool:
+    """Whether `status` is one of Braintree's PaymentStatus values paywire reads (a status Braintree
+    adds says nothing of what the transaction holds or still takes)."""
+    return status in _STATES
 
 
 def payment_state(status: str) -> str:

@@ -15,7 +15,7 @@ from paywire import Response, Result, Subject
 from paywire_braintree.objects import OBJECT
 from paywire_braintree.states import voided_unsettled
 
-__all__ = ["REFUSED", "answered", "payload", "refusal", "transaction_accepted", "written"]
+__all__ = ["REFUSED", "answered", "deleted", "payload", "refusal", "transaction_accepted", "vaulted"]
 
 # SETTLEMENT_DECLINED is only ever found (a replay reading what an earlier attempt made): the
 # processor refused the capture when it settled, so no money moved.
@@ -31,7 +31,19 @@ def payload(response: Response) -> Any:
 
 
 def answered(subject: Subject, response: Response) -> Result:
-    """No GraphQL errors, and data for the operation."""
+    """No GraphQL errors, and data for the operation. Errors beside the operation's data are
+    Braintree's "partial success": only a field of the answer failed, so whatever class the errors
+    name (NOT_FOUND included), they say nothing of the operation or the object it names: a
+    mutation was made, a read is incomplete. Either way the kind is PARTIAL, which the
+    error mapper makes an unknown outcome on a 200, never a refusal or an absence."""
+    result = _answered(response)
+    errors = response.data.get("errors") if isinstance(response.data, OBJECT) else None
+    if not result.ok and errors and payload(response) is not None:
+        return Result(False, result.messages, ("PARTIAL", *result.codes))
+    return result
+
+
+def _answered(response: Response) -> Result:
     body = response.data
     errors = body.get("errors") if isinstance(body, OBJECT) else None
     if isinstance(errors, list) and errors:
@@ -52,23 +64,12 @@ def answered(subject: Subject, response: Response) -> Result:
 
 
 def deleted(subject: Subject, response: Response) -> Result:
-    """`written`, for a deletion: NOT_FOUND after an earlier attempt may have arrived (the
+    """`answered`, for a deletion: NOT_FOUND after an earlier attempt may have arrived (the
     payment service resending an unknown unvault) is the deletion that attempt made, not a
     refusal. Braintree's mutations take no idempotency key, so the resend is a new request."""
-    result = written(subject, response)
+    result = answered(subject, response)
     if not result.ok and response.unsure and result.codes[:1] == ("NOT_FOUND",):
         return Result.success()
-    return result
-
-
-def written(subject: Subject, response: Response) -> Result:
-    """`answered`, for a mutation. Errors beside the mutation's data are Braintree's "partial
-    success": the write was made and only a field of its answer failed, so whatever class the
-    errors name, the outcome is unknown (the error mapper makes an unknown kind on a 200 so)."""
-    result = answered(subject, response)
-    errors = response.data.get("errors") if isinstance(response.data, OBJECT) else None
-    if not result.ok and errors and payload(response) is not None:
-        return Result(False, result.messages, ("PARTIAL", *result.codes))
     return result
 
 
@@ -112,3 +113,27 @@ def transaction_accepted(field: str) -> Any:
         return refusal(transaction)
 
     return validate
+
+
+def vaulted(subject: Subject, response: Response) -> Result:
+    """A validator: vaultPaymentMethod stored the payment method. Braintree verifies a card before
+    vaulting it, and one the verification refuses is not vaulted: the answer holds no payment
+    method and no error, only the verification, read as a transaction's refusal (a decline)."""
+    node = payload(response)
+    if isinstance(node, OBJECT) and isinstance(node.get("paymentMethod"), OBJECT):
+        return Result.success()
+    verification = node.get("verification") if isinstance(node, OBJECT) else None
+    status = verification.get("status") if isinstance(verification, OBJECT) else None
+    if not isinstance(verification, OBJECT) or status not in ("PROCESSOR_DECLINED", "GATEWAY_REJECTED", "FAILED"):
+        return Result.failure("Braintree's answer holds no vaulted payment method", "UNREADABLE")
+    if status == "GATEWAY_REJECTED":
+        reason = str(verification.get("gatewayRejectionReason") or "UNKNOWN").lower()
+        return Result.failure(f"Braintree's gateway rejected the payment method's verification ({reason}): "
+                              "it was not vaulted", "GATEWAY_REJECTED", reason)
+    processor: Any = verification.get("processorResponse")
+    code = processor.get("legacyCode") if isinstance(processor, OBJECT) else None
+    message = processor.get("message") if isinstance(processor, OBJECT) else None
+    kind = "DECLINED" if status == "PROCESSOR_DECLINED" else "FAILED"
+    text = f"the processor declined the payment method's verification: {code} {message}" if code \
+        else f"the payment method's verification {status.lower()}"
+    return Result.failure(f"{text}; it was not vaulted", kind, str(code or status.lower()))

@@ -300,6 +300,8 @@ class _Root:
 
     def vaultPaymentMethod(self, info: Any, input: dict[str, Any]) -> dict[str, Any]:
         method = self.ops.vault(input)
+        if isinstance(method, dict):  # the verification refused it
+            return {"clientMutationId": input.get("clientMutationId"), "paymentMethod": None, "verification": method}
         return {"clientMutationId": input.get("clientMutationId"),
                 "paymentMethod": payment_method_view(self.emulator, method), "verification": None}
 

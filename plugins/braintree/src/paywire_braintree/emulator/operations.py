@@ -45,6 +45,7 @@ from paywire_braintree.emulator.model import (
 )
 from paywire_braintree.emulator.nonces import NONCES, Nonce, processor_outcome, refund_declined
 from paywire_braintree.emulator.views import transaction_view
+from paywire_braintree.ids import global_id
 
 if TYPE_CHECKING:
     from paywire_braintree.emulator.app import BraintreeEmulator
@@ -52,6 +53,7 @@ if TYPE_CHECKING:
 __all__ = ["Operations"]
 
 SETTLED = ("SETTLING", "SETTLED", "SETTLEMENT_CONFIRMED")
+_VERIFICATIONS = {"declined": "PROCESSOR_DECLINED", "failed": "FAILED", "rejected": "GATEWAY_REJECTED"}
 _WAITING = ("SUBMITTED_FOR_SETTLEMENT", "SETTLEMENT_PENDING", "SETTLING")  # for the batch
 _NOT_REFUNDED = ("PROCESSOR_DECLINED", "SETTLEMENT_DECLINED", "FAILED")
 
@@ -341,7 +343,10 @@ class Operations:
         self.emulator.customers[customer.id] = customer
         return customer
 
-    def vault(self, input: dict[str, Any]) -> PaymentMethod:
+    def vault(self, input: dict[str, Any]) -> PaymentMethod | dict[str, Any]:
+        """The payment method vaulted, or the verification that refused it: Braintree verifies a
+        card before vaulting it, and one the processor declines (or that fails, or the gateway
+        rejects) is not vaulted; the answer carries no error, only that verification."""
         nonce = str(input["paymentMethodId"])
         if nonce in self.emulator.payment_methods:
             raise validation("Cannot use a payment_method_nonce more than once.", "93107")
@@ -349,6 +354,13 @@ class Operations:
         customer = input.get("customerId")
         if customer is not None and customer not in self.emulator.customers:
             raise validation("Customer ID is invalid.", "91510")
+        refused = _VERIFICATIONS.get(instrument.outcome) if instrument.instrument == "CreditCard" else None
+        if refused is not None:
+            legacy = new_legacy_id()
+            return {"__typename": "Verification", "id": global_id("verification", legacy), "legacyId": legacy,
+                    "status": refused, "processorResponse": processor_response(instrument.code or "2000")
+                    if refused != "GATEWAY_REJECTED" else None,
+                    "gatewayRejectionReason": instrument.code if refused == "GATEWAY_REJECTED" else None}
         method = PaymentMethod(legacy=f"cc_{new_legacy_id()}", nonce=nonce, instrument=instrument.instrument,
                                customer=customer)
         self.emulator.payment_methods[method.id] = method
