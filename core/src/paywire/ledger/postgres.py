@@ -26,6 +26,7 @@ _NAME_BYTES = 63  # PostgreSQL's longest identifier (NAMEDATALEN - 1)
 _BUSY_STATES = frozenset({"55P03", "57014"})  # lock_not_available, query_canceled
 _REASON_CHARS = 200  # of the reason a lost connection is logged with
 _GONE_STATES = frozenset({"57P01", "57P02", "57P03"})  # admin_shutdown, crash_shutdown, cannot_connect_now
+_READ_ONLY = "25006"  # read_only_sql_transaction: a standby after a failover, a database set read-only
 
 
 class PostgresLedger(SQLLedger):
@@ -166,11 +167,16 @@ class PostgresLedger(SQLLedger):
     def unavailable(self, exc: BaseException) -> str | None:
         # psycopg gives no SQLSTATE when libpq could not connect or lost the connection (refused,
         # reset, timed out; a server that shut down mid-statement: the connection is then bad);
-        # the server's own are class 08 (connection exception) and its shutdown or start-up.
-        if not isinstance(exc, self._psycopg.OperationalError):
+        # the server's own are class 08 (connection exception), its shutdown or start-up, class 53
+        # (insufficient resources: disk full, out of memory, too many connections) and a
+        # transaction refused writes (a standby: a failover moved the address to one).
+        if not isinstance(exc, self._psycopg.Error):
             return None
         state = exc.sqlstate
-        if state is not None and not state.startswith("08") and state not in _GONE_STATES:
+        if state is None:
+            if not isinstance(exc, self._psycopg.OperationalError):
+                return None
+        elif not state.startswith(("08", "53")) and state not in _GONE_STATES and state != _READ_ONLY:
             return None
         lines = str(exc).strip().splitlines()  # libpq's first line says it; the next ones guess at why
         reason = lines[0].strip() if lines else type(exc).__name__
