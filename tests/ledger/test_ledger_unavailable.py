@@ -1,8 +1,10 @@
 """The ledger's database gone or refusing writes, as the payment service's caller sees it.
 
 Before the request is sent, the pending unit fails: `LedgerUnavailable` (retryable, nothing sent,
-exit 4 on the command line), not the driver's error. After the request was sent, the same causes
-leave the outcome unknown, as in test_unrecordable_outcome.py."""
+exit 4 on the command line), not the driver's error. A PostgreSQL connection the server ended
+while it sat idle (a restart, `pg_terminate_backend`) is replaced before the next unit begins,
+so that unit does not fail for it. After the request was sent, the same causes leave the outcome
+unknown (test_unrecordable_outcome.py)."""
 
 from __future__ import annotations
 
@@ -131,6 +133,32 @@ def pg_ledger(postgres_dsn: str) -> Iterator[PostgresLedger]:
     ledger = PostgresLedger(postgres_dsn, schema=f"pwtest_{os.getpid()}_{secrets.token_hex(4)}")
     yield ledger
     ledger.close()
+
+
+def _terminate(ledger: PostgresLedger, dsn: str) -> None:
+    """End this thread's ledger connection from the server's side, and wait until its backend is
+    gone (its goodbye sent), as a restart does while the connection sits idle."""
+    import psycopg
+
+    backend = ledger.connection().info.backend_pid
+    with psycopg.connect(dsn, autocommit=True) as admin:
+        assert admin.execute("SELECT pg_terminate_backend(%s, 10000)", (backend,)).fetchone() == (True,)
+
+
+@pytest.mark.postgres
+def test_a_connection_the_server_ended_while_idle_is_replaced_before_the_next_unit(
+        pg_ledger: PostgresLedger, postgres_dsn: str, fakepay: tuple[FakePayApp, str]) -> None:
+    app, url = fakepay
+    with make_gateway(url, **FAST) as gateway:
+        service = PaymentService(gateway, pg_ledger, margin=0)
+        payment = service.authorize("fakepay", eur("50.00"), source="tok_ok")
+        before = pg_ledger.connection()
+        _terminate(pg_ledger, postgres_dsn)
+        captured = service.capture(payment.id, eur("20.00"))  # its unit begins on a new connection
+        assert captured.captured == eur("20.00") and app.count("capture") == 1
+        assert pg_ledger.connection() is not before
+        _terminate(pg_ledger, postgres_dsn)
+        assert service.get_payment(payment.id).captured == eur("20.00")  # a read too
 
 
 @pytest.mark.postgres

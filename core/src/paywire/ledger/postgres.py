@@ -95,7 +95,11 @@ class PostgresLedger(SQLLedger):
         pid = os.getpid()
         cached = getattr(self._local, "connection", None)
         if cached is not None and cached[0] == pid and cached[2] == self._generation and not cached[1].closed:
-            return cached[1]
+            if not self._session(cached[1]).hung_up():
+                return cached[1]
+            # The server ended it while it sat idle (a restart, pg_terminate_backend): replaced
+            # before the unit's BEGIN, as a pool checks a connection on checkout, so no unit fails
+            # for it. Once: a server still away fails the connect below.
         if cached is not None and cached[0] == pid:  # one `close()` left to this thread (see `close_connection`)
             cached[1].close()
         # UTF-8 whatever the URL, PGCLIENTENCODING or the role's settings say: `_text` binds UTF-8.
@@ -296,6 +300,12 @@ class _Session:
         if not self._in_unit:
             self.send()
         return answer
+
+    def hung_up(self) -> bool:
+        """Whether the server has spoken on this idle connection unasked: on a ledger connection
+        (which listens for no notifications) that is its goodbye, an error saying why and the end
+        of the stream. Looks only at what has arrived, without a round trip."""
+        return not self._in_unit and not self._pending and bool(self._selector.select(0))
 
     def begin(self, then: str | None) -> None:
         self._in_unit = True
