@@ -56,9 +56,27 @@ def _sqlite_pragma(ledger: SQLiteLedger, pragma: str) -> Refusal:
     return refuse
 
 
+def _sqlite_moved(ledger: SQLiteLedger) -> Refusal:
+    """The file's directory moved away (an unmounted volume): a new connection cannot open it
+    (SQLITE_CANTOPEN)."""
+    @contextmanager
+    def refuse() -> Iterator[None]:
+        folder = ledger.path.parent
+        ledger.close()  # the next unit connects anew, as a new worker thread's first does
+        folder.rename(folder.with_name("moved"))
+        try:
+            yield
+        finally:
+            folder.with_name("moved").rename(folder)
+    return refuse
+
+
 def _refusal(request: pytest.FixtureRequest, tmp_path: object) -> Iterator[tuple[Ledger, Refusal]]:
-    if request.param.startswith("sqlite"):
-        ledger: Ledger = SQLiteLedger(f"{tmp_path}/ledger.db")
+    if request.param == "sqlite_cannot_open":
+        ledger: Ledger = SQLiteLedger(f"{tmp_path}/data/ledger.db")
+        yield ledger, _sqlite_moved(ledger)
+    elif request.param.startswith("sqlite"):
+        ledger = SQLiteLedger(f"{tmp_path}/ledger.db")
         yield ledger, _sqlite_pragma(ledger, request.param.removeprefix("sqlite_"))
     else:
         request.applymarker(pytest.mark.postgres)
@@ -68,7 +86,7 @@ def _refusal(request: pytest.FixtureRequest, tmp_path: object) -> Iterator[tuple
     ledger.close()
 
 
-@pytest.fixture(params=["postgres_read_only", "sqlite_full", "sqlite_read_only"])
+@pytest.fixture(params=["postgres_read_only", "sqlite_full", "sqlite_read_only", "sqlite_cannot_open"])
 def refusing(request: pytest.FixtureRequest, tmp_path: object) -> Iterator[tuple[Ledger, Refusal]]:
     yield from _refusal(request, tmp_path)
 
