@@ -231,3 +231,21 @@ def test_a_webhook_a_read_only_sqlite_file_cannot_store_is_answered_503_in_one_l
         assert ledger.get_event("fakepay", "evt_read_only") is None
         assert service.receive_webhook("fakepay", headers, body).status == "applied"
     ledger.close()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(("state", "unavailable"), [
+    ("08006", True), ("57P01", True), ("57P02", True), ("57P03", True), ("53100", True), ("53200", True),
+    ("53300", True), ("25006", True),
+    ("23505", False), ("42P01", False), ("40001", False), ("55P03", False), ("25P02", False), ("22001", False),
+])
+def test_which_postgresql_errors_say_the_database_is_unavailable(pg_ledger: PostgresLedger, state: str,
+                                                                 unavailable: bool) -> None:
+    """Those the server sends when it cannot be reached or will not write (class 08, its
+    shutdown or start-up, class 53 insufficient resources, a read-only transaction), as psycopg
+    raises them; not a constraint, a missing table, a serialization failure or a lock timeout
+    (`LedgerBusy`), an aborted transaction or bad data: faults, or busy."""
+    import psycopg
+
+    error = psycopg.errors.lookup(state)(f"the server's error {state}")
+    assert (pg_ledger.unavailable(error) is not None) is unavailable
