@@ -556,6 +556,29 @@ def test_commands_on_existing_payments_never_create_a_postgresql_schema(
         assert absent(), args
 
 
+@pytest.mark.postgres
+def test_a_ledger_database_refusing_writes_is_a_retryable_exit_4_and_nothing_is_sent(
+        shop: Path, acme: AcmeEmulator, postgres_dsn: str, unmade_schema: tuple[str, Callable[[], bool]]) -> None:
+    """The ledger's database takes no writes (its sessions read-only, as on a standby after a
+    failover): the capture is refused before it is sent, exit 4 in one line, not 70; run again
+    once the database takes writes, it is made."""
+    schema, _ = unmade_schema
+    ledger = f"{postgres_dsn}?schema={schema}"
+    authorized = paywire("--json", "--ledger", ledger, "authorize", "cards", "30.00", "EUR", "--source", "tok_ok",
+                         cwd=shop, env=SECRETS)
+    assert authorized.returncode == 0, authorized.stderr
+    payment = json.loads(authorized.stdout)
+    read_only = f"{ledger}&options=-c%20default_transaction_read_only%3Don"
+    refused = paywire("--json", "--ledger", read_only, "capture", payment["id"], "12.00", cwd=shop, env=SECRETS)
+    error = json.loads(refused.stdout)["error"]
+    assert refused.returncode == error["exit_code"] == 4, refused
+    assert error["type"] == "LedgerUnavailable" and error["code"] == "ledger_unavailable", error
+    assert "read-only transaction" in error["message"] and "was not sent" in error["message"], error
+    assert acme.payments[payment["reference"]]["captured"] == 0
+    captured = paywire("--json", "--ledger", ledger, "capture", payment["id"], "12.00", cwd=shop, env=SECRETS)
+    assert captured.returncode == 0 and json.loads(captured.stdout)["captured"]["minor"] == 1200, captured
+
+
 @pytest.mark.parametrize("args", [("--help",), ("capture", "--help"), ("--json", "serve", "--help")])
 @pytest.mark.parametrize("buffered", [True, False])
 def test_help_to_a_closed_stdout_is_exit_0(tmp_path: Path, args: tuple[str, ...], buffered: bool) -> None:

@@ -18,6 +18,7 @@ __all__ = [
     "IdempotencyConflict",
     "InvalidRequest",
     "LedgerBusy",
+    "LedgerUnavailable",
     "OutcomeUnknown",
     "PaywireError",
     "PluginError",
@@ -207,6 +208,18 @@ class LedgerBusy(PaywireError):
     lets one wait (PostgreSQL's `lock_timeout` or `statement_timeout`, SQLite's busy timeout), or
     the database broke a deadlock or a serialization conflict by rolling this unit back. Nothing
     of the unit was written; retry the same call. (After a request was sent, the payment service
+    raises `OutcomeUnknown` caused by it instead: the request stays open, never failed.)
+    """
+
+    retryable = True
+
+
+class LedgerUnavailable(PaywireError):
+    """The ledger's database cannot be reached or refuses writes before anything was sent: a
+    connection refused or lost, the server shutting down, starting or out of resources (connection
+    slots, disk), a read-only standby after a failover; an SQLite file full, read-only, unopenable
+    or failing to read or write. Nothing was sent to the provider: retry the same call (the same
+    idempotency key) once the database is back. (After a request was sent, the payment service
     raises `OutcomeUnknown` caused by it instead: the request stays open, never failed.)
     """
 

@@ -21,7 +21,14 @@ from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
 from paywire.daemon_pool import DaemonPool
-from paywire.errors import ConfigurationError, InvalidRequest, LedgerBusy, PaywireError, WebhookVerificationError
+from paywire.errors import (
+    ConfigurationError,
+    InvalidRequest,
+    LedgerBusy,
+    LedgerUnavailable,
+    PaywireError,
+    WebhookVerificationError,
+)
 from paywire.security import get_logger
 from paywire.service.inputs import UNSTORABLE_EVENT
 
@@ -97,12 +104,12 @@ def handle_webhook(service: PaymentService, code: str, headers: Mapping[str, str
         # applied (unless the connection went as the database committed: the redelivery is then
         # a duplicate), and the provider delivers it again.
         unreachable = None if isinstance(exc, PaywireError) else service.ledger.unavailable(exc)
-        if isinstance(exc, LedgerBusy) or unreachable is not None:
+        if isinstance(exc, (LedgerBusy, LedgerUnavailable)) or unreachable is not None:
             log.warning("webhook for %s not stored: %s", code,
                         exc if unreachable is None else f"the ledger's database is unavailable ({unreachable})")
             if observe is not None:
                 observe(code, "unavailable")
-            return _reply(503, {"error": "ledger_busy" if unreachable is None else "ledger_unavailable"})
+            return _reply(503, {"error": "ledger_busy" if isinstance(exc, LedgerBusy) else "ledger_unavailable"})
         log.exception("webhook for %s could not be processed", code)
         if observe is not None:
             observe(code, "error")

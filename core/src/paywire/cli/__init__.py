@@ -2,7 +2,8 @@
 
 Exit codes: 0 done; 1 the payment failed (declined, a bad webhook); 2 the request was wrong (bad
 amount, impossible operation, bad arguments); 3 paywire is set up wrongly (unknown method, missing
-credential, unusable ledger); 4 a retryable failure; 5 the outcome is unknown (run the same command
+credential, unusable ledger); 4 a retryable failure (the ledger's database busy, out of reach or
+refusing writes among them: nothing was sent); 5 the outcome is unknown (run the same command
 again with the `--idempotency-key` the error names, or `paywire reconcile`); 6 the provider
 refused the credentials (a bad API key); 7 the idempotency key was used for another operation, or
 its first request is still running; 8 the buyer has not finished

@@ -251,8 +251,9 @@ class Ledger(abc.ABC):
             offset += page
 
     def unavailable(self, exc: BaseException) -> str | None:
-        """Why `exc`, raised by this ledger, says its database is out of reach (a connection
-        refused, lost or timed out; the server shutting down): one short line without a secret.
+        """Why `exc`, raised by this ledger, says its database is out of reach or refuses writes (a
+        connection refused, lost or timed out; the server shutting down or out of resources; a
+        read-only standby; a file full or read-only): one short line without a secret.
         None for any other error, a fault to look into. What was out of reach may be tried again
         later: a unit whose connection was lost is rolled back, unless the database committed it
         as the connection went."""

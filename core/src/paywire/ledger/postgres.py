@@ -26,6 +26,7 @@ _NAME_BYTES = 63  # PostgreSQL's longest identifier (NAMEDATALEN - 1)
 _BUSY_STATES = frozenset({"55P03", "57014"})  # lock_not_available, query_canceled
 _REASON_CHARS = 200  # of the reason a lost connection is logged with
 _GONE_STATES = frozenset({"57P01", "57P02", "57P03"})  # admin_shutdown, crash_shutdown, cannot_connect_now
+_READ_ONLY = "25006"  # read_only_sql_transaction: a standby after a failover, a database set read-only
 
 
 class PostgresLedger(SQLLedger):
@@ -94,7 +95,11 @@ class PostgresLedger(SQLLedger):
         pid = os.getpid()
         cached = getattr(self._local, "connection", None)
         if cached is not None and cached[0] == pid and cached[2] == self._generation and not cached[1].closed:
-            return cached[1]
+            if not self._session(cached[1]).hung_up():
+                return cached[1]
+            # The server ended it while it sat idle (a restart, pg_terminate_backend): replaced
+            # before the unit's BEGIN, as a pool checks a connection on checkout, so no unit fails
+            # for it. Once: a server still away fails the connect below.
         if cached is not None and cached[0] == pid:  # one `close()` left to this thread (see `close_connection`)
             cached[1].close()
         # UTF-8 whatever the URL, PGCLIENTENCODING or the role's settings say: `_text` binds UTF-8.
@@ -166,11 +171,16 @@ class PostgresLedger(SQLLedger):
     def unavailable(self, exc: BaseException) -> str | None:
         # psycopg gives no SQLSTATE when libpq could not connect or lost the connection (refused,
         # reset, timed out; a server that shut down mid-statement: the connection is then bad);
-        # the server's own are class 08 (connection exception) and its shutdown or start-up.
-        if not isinstance(exc, self._psycopg.OperationalError):
+        # the server's own are class 08 (connection exception), its shutdown or start-up, class 53
+        # (insufficient resources: disk full, out of memory, too many connections) and a
+        # transaction refused writes (a standby: a failover moved the address to one).
+        if not isinstance(exc, self._psycopg.Error):
             return None
         state = exc.sqlstate
-        if state is not None and not state.startswith("08") and state not in _GONE_STATES:
+        if state is None:
+            if not isinstance(exc, self._psycopg.OperationalError):
+                return None
+        elif not state.startswith(("08", "53")) and state not in _GONE_STATES and state != _READ_ONLY:
             return None
         lines = str(exc).strip().splitlines()  # libpq's first line says it; the next ones guess at why
         reason = lines[0].strip() if lines else type(exc).__name__
@@ -290,6 +300,12 @@ class _Session:
         if not self._in_unit:
             self.send()
         return answer
+
+    def hung_up(self) -> bool:
+        """Whether the server has spoken on this idle connection unasked: on a ledger connection
+        (which listens for no notifications) that is its goodbye, an error saying why and the end
+        of the stream. Looks only at what has arrived, without a round trip."""
+        return not self._in_unit and not self._pending and bool(self._selector.select(0))
 
     def begin(self, then: str | None) -> None:
         self._in_unit = True

@@ -23,6 +23,9 @@ __all__ = ["SQLiteLedger"]
 
 _SYNCHRONOUS = ("FULL", "NORMAL")
 _BUSY_CODES = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+# The file cannot take writes: the disk (or `max_page_count`) full, an I/O error, a read-only
+# file or directory, a file that cannot be opened (gone, its directory unreadable).
+_UNAVAILABLE_CODES = (sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN)
 # Copy the log back into the database (two fsyncs) every 10,000 pages (40 MB) rather than
 # SQLite's 1,000: an operation appends about 13 pages, so the commit that happens to checkpoint
 # comes ten times less often, and the pages every operation rewrites (the newest leaves of each
@@ -149,3 +152,10 @@ class SQLiteLedger(SQLLedger):
         # with their extended codes.
         code = getattr(exc, "sqlite_errorcode", None)
         return isinstance(exc, sqlite3.OperationalError) and code is not None and code & 0xFF in _BUSY_CODES
+
+    def unavailable(self, exc: BaseException) -> str | None:
+        # With their extended codes (SQLITE_IOERR_WRITE, SQLITE_READONLY_DIRECTORY, ...).
+        code = getattr(exc, "sqlite_errorcode", None)
+        if not isinstance(exc, sqlite3.Error) or code is None or code & 0xFF not in _UNAVAILABLE_CODES:
+            return None
+        return f"{exc} ({getattr(exc, 'sqlite_errorname', code)})"

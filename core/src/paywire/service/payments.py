@@ -50,8 +50,10 @@ Outcomes a caller can tell apart:
   another method of the same provider account (the provider's keys are the account's), or, with
   `code="in_progress"`, that its first request is still running after `wait_timeout`.
 - `LedgerBusy` (retryable) means the ledger could not take its locks in time before anything was
-  sent: nothing was recorded or sent. After sending, any failure to record the answer (this one,
-  a ledger unreachable) surfaces as `OutcomeUnknown`: the transaction stays open, never failed.
+  sent: nothing was recorded or sent. `LedgerUnavailable` (retryable) means its database could not
+  be reached or refused the write (see the error) before anything was sent. After sending, any
+  failure to record the answer (these, or any other) surfaces as `OutcomeUnknown`: the transaction
+  stays open, never failed.
 """
 
 from __future__ import annotations
@@ -73,6 +75,7 @@ from paywire.errors import (
     Declined,
     IdempotencyConflict,
     InvalidRequest,
+    LedgerUnavailable,
     OutcomeUnknown,
     PaywireError,
     StateError,
@@ -722,11 +725,18 @@ class PaymentService:
     def _execute(self, op: _Op) -> Payment | Transaction:
         require_key(op.key)
         try:
-            plan = self._begin(op)
-        except LedgerIntegrityError:
-            if not op.key:
+            try:
+                plan = self._begin(op)
+            except LedgerIntegrityError:
+                if not op.key:
+                    raise
+                plan = self._begin(op)  # a duplicate recorded the key first; now it is found and waited for
+        except Exception as exc:
+            reason = self.ledger.unavailable(exc)
+            if reason is None:
                 raise
-            plan = self._begin(op)  # a duplicate recorded the key first; now it is found and waited for
+            raise LedgerUnavailable(f"the ledger's database is unavailable ({reason}); the {op.kind} was not sent: "
+                                    "try again once it is back", code="ledger_unavailable") from exc
         if plan.action == "replay":
             return self._replay(plan.txn)
         if plan.action == "wait":
