@@ -118,8 +118,9 @@ def test_a_delivery_while_the_database_is_unavailable_is_answered_503_in_one_lin
     """Each way the database goes out of reach, as psycopg reports it through the service: a
     connection refused (nothing listens), one dropped while idle between deliveries, one dropped
     while a unit waits for its answer, one the server ended (as at its shutdown: "terminating
-    connection due to administrator command"). The endpoint answers 503 with a typed code, and
-    logs one line without a stack trace or the DSN's password; nothing is stored."""
+    connection due to administrator command") while it takes no new ones. The endpoint answers
+    503 with a typed code, and logs one line without a stack trace or the DSN's password; nothing
+    is stored."""
     app, url = provider
     payment = shop.sale("fakepay", Money.of("30.00", "EUR"), source="tok_ok")
     ledger = open_ledger(f"{proxy.dsn.replace('postgres@', f'postgres:{PASSWORD}@')}?schema={pg_url.split('?schema=')[1]}")
@@ -154,6 +155,10 @@ def test_a_delivery_while_the_database_is_unavailable_is_answered_503_in_one_lin
                 backend = endpoint.submit(lambda: ledger.connection().info.backend_pid).result(30)  # type: ignore[attr-defined]
                 with psycopg.connect(pg_url.split("?schema=")[0], autocommit=True) as admin:
                     assert admin.execute("SELECT pg_terminate_backend(%s)", (backend,)).fetchone() == (True,)
+                # A server that ended its connections and takes no new ones (shutting down): the
+                # thread's connection is replaced once, and that connect is refused, whether the
+                # server's goodbye or the proxy's close reaches the thread first.
+                proxy.close()
             answer = deliver("evt_down", 1000)
         status, _, text = answer.result(30)
     finally:
