@@ -1,10 +1,11 @@
 """Deliberately broken variants of the Stripe plugin, each with one defect in what `fetch` lists
-or reports or what a decline names.
+or reports, what a refund answers, or what a decline names.
 
-Acme's `fetch` lists no operations (reconciliation then splits its running totals), and its
-declines name nothing, so the kit's checks of listed operations and of what a refusal names are
-proven on Stripe's plugin, whose `fetch` lists every capture and refund with its status, amount,
-idempotency key and parent, and whose decline of a create names the PaymentIntent it left. Each
+Acme's `fetch` lists no operations (reconciliation then splits its running totals), its refunds
+are decided at once, and its declines name nothing, so the kit's checks of listed operations, of
+refunds decided later and of what a refusal names are proven on Stripe's plugin, whose `fetch`
+lists every capture and refund with its status, amount, idempotency key and parent, whose refunds
+of some test cards stay pending, and whose decline of a create names the PaymentIntent it left. Each
 variant changes only what the plugin reads from Stripe's answer; the emulator, the sandbox and the
 other commands are the real plugin's.
 """
@@ -123,9 +124,21 @@ def _the_charge(error: PaywireError) -> str | None:
     return error.details.get("charge")
 
 
+# -- 7. a refund recorded under the charge it refunds, not the Refund Stripe made ---------------------------
+def _refund_names_charge(result: CommandResult) -> CommandResult:
+    return attrs.evolve(result, reference=result.references.get("charge") or result.reference)
+
+
+# -- 8. a refund Stripe has not finished (`pending`) reported succeeded -------------------------------------
+def _pending_refund_succeeded(result: CommandResult) -> CommandResult:
+    return attrs.evolve(result, status="succeeded") if result.status == "accepted" else result
+
+
 CAPTURE_UNLISTED = BrokenStripe("capture_unlisted", _refunds_only)
 AUTHORIZATION_KEY_ON_CAPTURE = BrokenStripe("authorization_key_on_capture", _authorization_key_on_capture)
 RUNNING_TOTAL_PER_REFUND = BrokenStripe("running_total_per_refund", _running_total_per_refund)
 PENDING_REFUND_REFUNDED = BrokenStripe("pending_refund_refunded", _pending_refunds_refunded)
 AUTHORIZED_CAPTURABLE = BrokenStripe("authorized_capturable", _authorized_capturable)
 DECLINE_NAMES_CHARGE = BrokenStripe("decline_names_charge", _the_charge, command="authorize", wrap=_Misnamed)
+REFUND_NAMES_CHARGE = BrokenStripe("refund_names_charge", _refund_names_charge, command="refund")
+PENDING_REFUND_SUCCEEDED = BrokenStripe("pending_refund_succeeded", _pending_refund_succeeded, command="refund")
