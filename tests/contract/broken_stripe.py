@@ -119,7 +119,8 @@ def _authorized_capturable(result: CommandResult) -> CommandResult:
     return attrs.evolve(result, capturable=result.authorized)
 
 
-# -- 6. a declined create naming its charge, not the PaymentIntent it left (what fetch reads) --------------
+# -- 6. a declined create naming its charge, not the PaymentIntent it left (what fetch reads); the sale -----
+# variant reads its refusal apart from the authorization's, which names the intent
 def _the_charge(error: PaywireError) -> str | None:
     return error.details.get("charge")
 
@@ -134,6 +135,21 @@ def _pending_refund_succeeded(result: CommandResult) -> CommandResult:
     return attrs.evolve(result, status="succeeded") if result.status == "accepted" else result
 
 
+# -- 9. a sale created without the key fetch searches by in its metadata (only the authorization's has it) --
+def _unsearchable(command: Any) -> Any:
+    """The sale's request without `metadata.paywire_idempotency_key`, which fetch searches by."""
+    build = command.builder
+
+    def built(subject: Subject) -> dict[str, Any]:
+        request: dict[str, Any] = dict(build(subject))
+        metadata = request.get("metadata")
+        if isinstance(metadata, Mapping):
+            request["metadata"] = {name: value for name, value in metadata.items() if name != IDEMPOTENCY_KEY_FIELD}
+        return request
+
+    return attrs.evolve(command, builder=[built])
+
+
 CAPTURE_UNLISTED = BrokenStripe("capture_unlisted", _refunds_only)
 AUTHORIZATION_KEY_ON_CAPTURE = BrokenStripe("authorization_key_on_capture", _authorization_key_on_capture)
 RUNNING_TOTAL_PER_REFUND = BrokenStripe("running_total_per_refund", _running_total_per_refund)
@@ -142,3 +158,5 @@ AUTHORIZED_CAPTURABLE = BrokenStripe("authorized_capturable", _authorized_captur
 DECLINE_NAMES_CHARGE = BrokenStripe("decline_names_charge", _the_charge, command="authorize", wrap=_Misnamed)
 REFUND_NAMES_CHARGE = BrokenStripe("refund_names_charge", _refund_names_charge, command="refund")
 PENDING_REFUND_SUCCEEDED = BrokenStripe("pending_refund_succeeded", _pending_refund_succeeded, command="refund")
+DECLINED_SALE_NAMES_CHARGE = BrokenStripe("declined_sale_names_charge", _the_charge, command="sale", wrap=_Misnamed)
+SALE_UNSEARCHABLE = BrokenStripe("sale_unsearchable", None, command="sale", wrap=lambda sale, _: _unsearchable(sale))
