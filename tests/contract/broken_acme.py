@@ -990,3 +990,28 @@ def _net_captured(subject: Subject, response: Response) -> dict[str, Any]:
 
 
 NET_CAPTURED = BrokenAcme("net_captured", build=_fetch_handled_by(_net_captured))
+
+
+# -- 56. a sale whose key was used before answered with the payment the key made (the sale only) ----------
+@attrs.frozen
+class _KeyReuseAnswered:
+    command: GatewayCommand
+    fetch: GatewayCommand
+
+    def execute(self, subject: Subject, context: CommandContext) -> Any:
+        from paywire import IdempotencyConflict
+
+        try:
+            return self.command.execute(subject, context)
+        except IdempotencyConflict as conflict:
+            if conflict.retryable:  # still in flight: unknown, as it should be
+                raise
+            return self.fetch.execute(Subject(idempotency_key=subject.idempotency_key), context)
+
+
+def sale_key_reuse_commands(settings: GatewaySettings) -> CommandPool:
+    fetch = build_commands(settings)["fetch"]
+    return _with(settings, sale=lambda command: _KeyReuseAnswered(command, fetch))
+
+
+SALE_KEY_REUSE_ANSWERED = BrokenAcme("sale_key_reuse_answered", build=sale_key_reuse_commands)
