@@ -1015,3 +1015,11 @@ def sale_key_reuse_commands(settings: GatewaySettings) -> CommandPool:
 
 
 SALE_KEY_REUSE_ANSWERED = BrokenAcme("sale_key_reuse_answered", build=sale_key_reuse_commands)
+
+
+# -- 57. the sale's amount written as hundredths whatever the currency (its own builder; authorize's is right) -
+def sale_in_hundredths_commands(settings: GatewaySettings) -> CommandPool:
+    return _with(settings, sale=lambda command: _amount_sent_as(lambda money: int(money.amount * 100))(settings)["sale"])
+
+
+SALE_IN_HUNDREDTHS = BrokenAcme("sale_in_hundredths", build=sale_in_hundredths_commands)

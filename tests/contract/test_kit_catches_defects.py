@@ -150,6 +150,7 @@ TestNamespacedKey = variant("NAMESPACED_KEY")
 TestCapturedWithPending = variant("CAPTURED_WITH_PENDING")
 TestNetCaptured = variant("NET_CAPTURED")
 TestSaleKeyReuseAnswered = variant("SALE_KEY_REUSE_ANSWERED")
+TestSaleInHundredths = variant("SALE_IN_HUNDREDTHS")
 if broken_stripe is not None:
     TestCaptureUnlisted = variant("CAPTURE_UNLISTED", StripeContract, broken_stripe)
     TestAuthorizationKeyOnCapture = variant("AUTHORIZATION_KEY_ON_CAPTURE", StripeContract, broken_stripe)
@@ -395,6 +396,9 @@ CAUGHT = {
     "TestSaleKeyReuseAnswered": ("a sale whose key was used before answered with the payment the key made",
                                  "test_the_same_key_with_a_different_body_is_a_conflict",
                                  "a reused key with another amount gave CommandResult"),
+    "TestSaleInHundredths": ("the sale's amount written as hundredths whatever the currency (authorize's is right)",
+                             "test_amounts_of_every_exponent_survive_the_wire_exactly",
+                             "sale of Money.of('1234565', 'BIF') put [Money.of('123456500', 'BIF')] on the wire"),
     "TestNetCaptured": ("fetch reporting the captured total net of refunds",
                         "test_fetch_reports_each_money_state_with_its_totals",
                         "captured: provider reports Money.of('75.00', 'EUR'), expected Money.of('100.00', 'EUR')"),
