@@ -799,3 +799,227 @@ def undecided_sale_authorized_commands(settings: GatewaySettings) -> CommandPool
 
 
 UNDECIDED_SALE_AUTHORIZED = BrokenAcme("undecided_sale_authorized", build=undecided_sale_authorized_commands)
+
+
+# -- 45. a void the provider refused reported voided ("it cannot be voided: it is released already") -----
+@attrs.frozen
+class _RefusalAsVoided:
+    command: GatewayCommand
+
+    def execute(self, subject: Subject, context: CommandContext) -> Any:
+        from paywire import CommandResult
+
+        try:
+            return self.command.execute(subject, context)
+        except InvalidRequest:
+            return CommandResult(reference=subject.reference, state="voided",
+                                 references={"payment": subject.reference} if subject.reference else {})
+
+
+VOID_REFUSAL_VOIDED = BrokenAcme("void_refusal_voided", build=lambda settings: _with(settings, void=_RefusalAsVoided))
+
+
+# -- 46. captures and refunds keyed by the reference they act on ("one capture per payment") ---------------
+@attrs.frozen
+class _KeyedByReference:
+    command: GatewayCommand
+    step: str
+
+    def execute(self, subject: Subject, context: CommandContext) -> Any:
+        return self.command.execute(attrs.evolve(subject, idempotency_key=f"{self.step}-{subject.reference}"), context)
+
+
+def reference_key_commands(settings: GatewaySettings) -> CommandPool:
+    return _with(settings, capture=lambda command: _KeyedByReference(command, "capture"),
+                 refund=lambda command: _KeyedByReference(command, "refund"))
+
+
+REFERENCE_KEY = BrokenAcme("reference_key", build=reference_key_commands)
+
+
+# -- 47. every send of a capture or refund stamped with a request id of its own (in the body) --------------
+def _stamped(command: GatewayCommand) -> GatewayCommand:
+    from itertools import count
+
+    sent = count(1)
+    return attrs.evolve(command, builder=[*command.builder.builders, lambda subject: {"request_id": f"req_{next(sent)}"}])
+
+
+STAMPED_BODY = BrokenAcme("stamped_body", build=lambda settings: _with(settings, capture=_stamped, refund=_stamped))
+
+
+# -- 48. fetch reading the refunded total as hundredths (rounded to fit), whatever the currency's exponent ---
+def _refunded_in_hundredths(subject: Subject, response: Response) -> dict[str, Any]:
+    from decimal import Decimal
+
+    from paywire.money import CURRENCY_EXPONENTS
+
+    fields = fetched_fields(subject, response)
+    data = response.data
+    if isinstance(data, Mapping) and "refunded" in data:
+        places = Decimal(1).scaleb(-CURRENCY_EXPONENTS[data["currency"]])
+        fields["refunded"] = Money.of((Decimal(int(data["refunded"])) / 100).quantize(places), data["currency"])
+    return fields
+
+
+REFUNDED_IN_HUNDREDTHS = BrokenAcme("refunded_in_hundredths", build=_fetch_handled_by(_refunded_in_hundredths))
+
+
+# -- 49. a webhook's payment read from the shop's order id (which names every attempt for the order) -------
+def order_reference_verifier(settings: GatewaySettings) -> Callable[[Mapping[str, str], bytes], WebhookEvent]:
+    verify = build_verifier(settings)
+
+    def by_order(headers: Mapping[str, str], body: bytes) -> WebhookEvent:
+        event: WebhookEvent = verify(headers, body)
+        order = json.loads(body)["data"].get("order")
+        return attrs.evolve(event, reference=order, references={"payment": order}) if order else event
+
+    return by_order
+
+
+ORDER_REFERENCE_WEBHOOK = BrokenAcme("order_reference_webhook", webhook=order_reference_verifier)
+
+
+# -- 50. a key reused with another request "recovered" by answering the payment the key made --------------
+@attrs.frozen
+class _ConflictRecovered:
+    command: GatewayCommand
+    fetch: GatewayCommand
+
+    def execute(self, subject: Subject, context: CommandContext) -> Any:
+        from paywire import IdempotencyConflict
+
+        try:
+            return self.command.execute(subject, context)
+        except IdempotencyConflict:
+            return self.fetch.execute(Subject(idempotency_key=subject.idempotency_key), context)
+
+
+def conflict_recovered_commands(settings: GatewaySettings) -> CommandPool:
+    fetch = build_commands(settings)["fetch"]
+    return _with(settings, authorize=lambda command: _ConflictRecovered(command, fetch),
+                 sale=lambda command: _ConflictRecovered(command, fetch))
+
+
+CONFLICT_RECOVERED = BrokenAcme("conflict_recovered", build=conflict_recovered_commands)
+
+
+# -- 51. a lost answer settled at once by looking the payment up by its key: not there yet, taken as failed -
+@attrs.frozen
+class _LookedUpAtOnce:
+    command: GatewayCommand
+    fetch: GatewayCommand
+
+    def execute(self, subject: Subject, context: CommandContext) -> Any:
+        try:
+            return self.command.execute(subject, context)
+        except OutcomeUnknown:
+            found = self.fetch.execute(Subject(idempotency_key=subject.idempotency_key), context)
+            if found.state == "not_found":
+                raise InvalidRequest("acme never got the payment", provider="acme") from None
+            return found
+
+
+def looked_up_commands(settings: GatewaySettings) -> CommandPool:
+    fetch = build_commands(settings)["fetch"]
+    return _with(settings, authorize=lambda command: _LookedUpAtOnce(command, fetch),
+                 sale=lambda command: _LookedUpAtOnce(command, fetch))
+
+
+LOOKED_UP_AT_ONCE = BrokenAcme("looked_up_at_once", build=looked_up_commands)
+
+
+# -- 52. a sale's answer read as paid, its buyer action left out (3-D Secure tried on authorize only) ------
+def _sale_paid(subject: Subject, response: Response) -> dict[str, Any]:
+    data = response.data
+    if data.get("status") == "requires_action":
+        data = {**data, "status": "captured", "captured": data["amount"]}
+    return payment_fields(subject, attrs.evolve(response, data=data))
+
+
+def sale_paid_commands(settings: GatewaySettings) -> CommandPool:
+    from paywire import HandlerChain
+
+    paid = HandlerChain([_sale_paid, operation_amount, decided_later])
+    return _with(settings, sale=lambda command: attrs.evolve(command, handler=paid))
+
+
+SALE_ACTION_IGNORED = BrokenAcme("sale_action_ignored", build=sale_paid_commands)
+
+
+# -- 53. keys namespaced per gateway instance: stable within a worker, another key from any other ----------
+@attrs.frozen
+class _Namespaced:
+    command: GatewayCommand
+    namespace: str
+
+    def execute(self, subject: Subject, context: CommandContext) -> Any:
+        keyed = attrs.evolve(subject, idempotency_key=f"{self.namespace}-{subject.idempotency_key}")
+        return self.command.execute(keyed if subject.idempotency_key else subject, context)
+
+
+def namespaced_key_commands(settings: GatewaySettings) -> CommandPool:
+    import secrets
+
+    namespace = f"gw{secrets.token_hex(4)}"  # "so that two shops on one account never share a key"
+    return _with(settings, **{code: (lambda command: _Namespaced(command, namespace))
+                              for code in build_commands(settings) if code != "fetch"})
+
+
+NAMESPACED_KEY = BrokenAcme("namespaced_key", build=namespaced_key_commands)
+
+
+# -- 54. fetch counting captures the bank has not decided (`pending`) as captured -------------------------
+def _captured_with_pending(subject: Subject, response: Response) -> dict[str, Any]:
+    fields = fetched_fields(subject, response)
+    data = response.data
+    if isinstance(data, Mapping) and data.get("pending"):
+        fields["captured"] = Money.minor_units(int(data["captured"]) + int(data["pending"]), data["currency"])
+    return fields
+
+
+CAPTURED_WITH_PENDING = BrokenAcme("captured_with_pending", build=_fetch_handled_by(_captured_with_pending))
+
+
+# -- 55. fetch reporting what is captured net of refunds ("what the shop keeps") ------------------------
+def _net_captured(subject: Subject, response: Response) -> dict[str, Any]:
+    fields = fetched_fields(subject, response)
+    if response.data.get("refunded"):
+        fields["captured"] = fields["captured"] - fields["refunded"]
+    return fields
+
+
+NET_CAPTURED = BrokenAcme("net_captured", build=_fetch_handled_by(_net_captured))
+
+
+# -- 56. a sale whose key was used before answered with the payment the key made (the sale only) ----------
+@attrs.frozen
+class _KeyReuseAnswered:
+    command: GatewayCommand
+    fetch: GatewayCommand
+
+    def execute(self, subject: Subject, context: CommandContext) -> Any:
+        from paywire import IdempotencyConflict
+
+        try:
+            return self.command.execute(subject, context)
+        except IdempotencyConflict as conflict:
+            if conflict.retryable:  # still in flight: unknown, as it should be
+                raise
+            return self.fetch.execute(Subject(idempotency_key=subject.idempotency_key), context)
+
+
+def sale_key_reuse_commands(settings: GatewaySettings) -> CommandPool:
+    fetch = build_commands(settings)["fetch"]
+    return _with(settings, sale=lambda command: _KeyReuseAnswered(command, fetch))
+
+
+SALE_KEY_REUSE_ANSWERED = BrokenAcme("sale_key_reuse_answered", build=sale_key_reuse_commands)
+
+
+# -- 57. the sale's amount written as hundredths whatever the currency (its own builder; authorize's is right) -
+def sale_in_hundredths_commands(settings: GatewaySettings) -> CommandPool:
+    return _with(settings, sale=lambda command: _amount_sent_as(lambda money: int(money.amount * 100))(settings)["sale"])
+
+
+SALE_IN_HUNDREDTHS = BrokenAcme("sale_in_hundredths", build=sale_in_hundredths_commands)

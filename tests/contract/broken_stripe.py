@@ -1,10 +1,11 @@
 """Deliberately broken variants of the Stripe plugin, each with one defect in what `fetch` lists
-or reports or what a decline names.
+or reports, what a refund answers, or what a decline names.
 
-Acme's `fetch` lists no operations (reconciliation then splits its running totals), and its
-declines name nothing, so the kit's checks of listed operations and of what a refusal names are
-proven on Stripe's plugin, whose `fetch` lists every capture and refund with its status, amount,
-idempotency key and parent, and whose decline of a create names the PaymentIntent it left. Each
+Acme's `fetch` lists no operations (reconciliation then splits its running totals), its refunds
+are decided at once, and its declines name nothing, so the kit's checks of listed operations, of
+refunds decided later and of what a refusal names are proven on Stripe's plugin, whose `fetch`
+lists every capture and refund with its status, amount, idempotency key and parent, whose refunds
+of some test cards stay pending, and whose decline of a create names the PaymentIntent it left. Each
 variant changes only what the plugin reads from Stripe's answer; the emulator, the sandbox and the
 other commands are the real plugin's.
 """
@@ -118,9 +119,35 @@ def _authorized_capturable(result: CommandResult) -> CommandResult:
     return attrs.evolve(result, capturable=result.authorized)
 
 
-# -- 6. a declined create naming its charge, not the PaymentIntent it left (what fetch reads) --------------
+# -- 6. a declined create naming its charge, not the PaymentIntent it left (what fetch reads); the sale -----
+# variant reads its refusal apart from the authorization's, which names the intent
 def _the_charge(error: PaywireError) -> str | None:
     return error.details.get("charge")
+
+
+# -- 7. a refund recorded under the charge it refunds, not the Refund Stripe made ---------------------------
+def _refund_names_charge(result: CommandResult) -> CommandResult:
+    return attrs.evolve(result, reference=result.references.get("charge") or result.reference)
+
+
+# -- 8. a refund Stripe has not finished (`pending`) reported succeeded -------------------------------------
+def _pending_refund_succeeded(result: CommandResult) -> CommandResult:
+    return attrs.evolve(result, status="succeeded") if result.status == "accepted" else result
+
+
+# -- 9. a sale created without the key fetch searches by in its metadata (only the authorization's has it) --
+def _unsearchable(command: Any) -> Any:
+    """The sale's request without `metadata.paywire_idempotency_key`, which fetch searches by."""
+    build = command.builder
+
+    def built(subject: Subject) -> dict[str, Any]:
+        request: dict[str, Any] = dict(build(subject))
+        metadata = request.get("metadata")
+        if isinstance(metadata, Mapping):
+            request["metadata"] = {name: value for name, value in metadata.items() if name != IDEMPOTENCY_KEY_FIELD}
+        return request
+
+    return attrs.evolve(command, builder=[built])
 
 
 CAPTURE_UNLISTED = BrokenStripe("capture_unlisted", _refunds_only)
@@ -129,3 +156,7 @@ RUNNING_TOTAL_PER_REFUND = BrokenStripe("running_total_per_refund", _running_tot
 PENDING_REFUND_REFUNDED = BrokenStripe("pending_refund_refunded", _pending_refunds_refunded)
 AUTHORIZED_CAPTURABLE = BrokenStripe("authorized_capturable", _authorized_capturable)
 DECLINE_NAMES_CHARGE = BrokenStripe("decline_names_charge", _the_charge, command="authorize", wrap=_Misnamed)
+REFUND_NAMES_CHARGE = BrokenStripe("refund_names_charge", _refund_names_charge, command="refund")
+PENDING_REFUND_SUCCEEDED = BrokenStripe("pending_refund_succeeded", _pending_refund_succeeded, command="refund")
+DECLINED_SALE_NAMES_CHARGE = BrokenStripe("declined_sale_names_charge", _the_charge, command="sale", wrap=_Misnamed)
+SALE_UNSEARCHABLE = BrokenStripe("sale_unsearchable", None, command="sale", wrap=lambda sale, _: _unsearchable(sale))

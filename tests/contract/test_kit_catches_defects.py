@@ -1,6 +1,6 @@
 """The contract kit catches real defects: it fails each broken variant of the acme plugin (and of
-the Stripe plugin, for what `fetch` lists and what a decline names: acme's fetch lists no
-operations, and its declines name nothing) on the property its defect violates, with a message
+the Stripe plugin, for what `fetch` lists, refunds decided later and what a decline names: acme's
+fetch lists no operations, its refunds are decided at once, and its declines name nothing) on the property its defect violates, with a message
 naming the defect, and passes the plugin itself (with either of two webhook signing schemes).
 
 pytest subprocesses run the kit against the plugins and their broken variants (defined in
@@ -138,6 +138,19 @@ TestRunningTotalCapture = variant("RUNNING_TOTAL_CAPTURE")
 TestRunningTotalRefund = variant("RUNNING_TOTAL_REFUND")
 TestEagerCapture = variant("EAGER_CAPTURE")
 TestUndecidedSaleAuthorized = variant("UNDECIDED_SALE_AUTHORIZED")
+TestVoidRefusalVoided = variant("VOID_REFUSAL_VOIDED")
+TestReferenceKey = variant("REFERENCE_KEY")
+TestStampedBody = variant("STAMPED_BODY")
+TestRefundedInHundredths = variant("REFUNDED_IN_HUNDREDTHS")
+TestOrderReferenceWebhook = variant("ORDER_REFERENCE_WEBHOOK")
+TestConflictRecovered = variant("CONFLICT_RECOVERED")
+TestLookedUpAtOnce = variant("LOOKED_UP_AT_ONCE")
+TestSaleActionIgnored = variant("SALE_ACTION_IGNORED")
+TestNamespacedKey = variant("NAMESPACED_KEY")
+TestCapturedWithPending = variant("CAPTURED_WITH_PENDING")
+TestNetCaptured = variant("NET_CAPTURED")
+TestSaleKeyReuseAnswered = variant("SALE_KEY_REUSE_ANSWERED")
+TestSaleInHundredths = variant("SALE_IN_HUNDREDTHS")
 if broken_stripe is not None:
     TestCaptureUnlisted = variant("CAPTURE_UNLISTED", StripeContract, broken_stripe)
     TestAuthorizationKeyOnCapture = variant("AUTHORIZATION_KEY_ON_CAPTURE", StripeContract, broken_stripe)
@@ -145,6 +158,10 @@ if broken_stripe is not None:
     TestPendingRefundRefunded = variant("PENDING_REFUND_REFUNDED", StripeContract, broken_stripe)
     TestDeclineNamesCharge = variant("DECLINE_NAMES_CHARGE", StripeContract, broken_stripe)
     TestAuthorizedCapturable = variant("AUTHORIZED_CAPTURABLE", StripeContract, broken_stripe)
+    TestRefundNamesCharge = variant("REFUND_NAMES_CHARGE", StripeContract, broken_stripe)
+    TestPendingRefundSucceeded = variant("PENDING_REFUND_SUCCEEDED", StripeContract, broken_stripe)
+    TestDeclinedSaleNamesCharge = variant("DECLINED_SALE_NAMES_CHARGE", StripeContract, broken_stripe)
+    TestSaleUnsearchable = variant("SALE_UNSEARCHABLE", StripeContract, broken_stripe)
 '''
 
 # The CI profile without shrinking: a failure is reported as found, so each broken variant costs
@@ -348,6 +365,43 @@ CAUGHT = {
     "TestUndecidedSaleAuthorized": ("fetch reporting an undecided sale as authorized",
                                     "test_a_payment_decided_later_is_accepted_and_counted_only_once_decided[decided-paid]",
                                     "nothing is held until the provider decides"),
+    "TestVoidRefusalVoided": ("a void the provider refused reported voided", "test_a_void_after_a_full_capture_is_refused",
+                              "should be refused, gave CommandResult"),
+    "TestReferenceKey": ("captures and refunds keyed by the reference they act on",
+                         "test_money_moving_requests_carry_the_subjects_key[capture]", "not the subject's"),
+    "TestStampedBody": ("each send of a capture or refund stamped with a request id of its own",
+                        "test_a_lost_answer_after_the_operation_took_effect_is_unknown_and_a_resend_applies_it_once"
+                        "[capture]", "sent again with the same key, gave IdempotencyConflict"),
+    "TestRefundedInHundredths": ("fetch reading the refunded total as hundredths (rounded to fit) whatever the currency",
+                                 "test_captures_and_refunds_of_every_exponent_act_on_their_own_payment",
+                                 "refunded: provider reports"),
+    "TestOrderReferenceWebhook": ("a webhook's payment read from the shop's order id",
+                                  "test_the_emulators_own_events_agree_with_the_operations_and_fetch",
+                                  "none of the ids the operations on its payment returned"),
+    "TestConflictRecovered": ("a key reused with another request answered with the payment the key made",
+                              "test_the_same_key_with_a_different_body_is_a_conflict",
+                              "a reused key with another amount gave CommandResult"),
+    "TestLookedUpAtOnce": ("a lost answer looked up at once by its key, and taken as failed while not there yet",
+                           "test_an_answer_slower_than_the_read_timeout_is_outcome_unknown",
+                           "a read timeout gave InvalidRequest"),
+    "TestSaleActionIgnored": ("a sale waiting for the buyer reported paid",
+                              "test_a_sale_waiting_for_the_buyer_holds_nothing_until_completed",
+                              "the provider waits for the buyer"),
+    "TestNamespacedKey": ("idempotency keys namespaced per gateway instance",
+                          "test_a_duplicate_while_the_key_is_in_flight_is_unknown_and_a_resend_converges[authorize]",
+                          "one key made 2 payments"),
+    "TestCapturedWithPending": ("fetch counting captures the bank has not decided as captured",
+                                "test_a_capture_decided_later_is_accepted_and_counted_only_once_decided[decided-paid]",
+                                "money the provider has not decided is counted"),
+    "TestSaleKeyReuseAnswered": ("a sale whose key was used before answered with the payment the key made",
+                                 "test_the_same_key_with_a_different_body_is_a_conflict",
+                                 "a reused key with another amount gave CommandResult"),
+    "TestSaleInHundredths": ("the sale's amount written as hundredths whatever the currency (authorize's is right)",
+                             "test_amounts_of_every_exponent_survive_the_wire_exactly",
+                             "sale of Money.of('1234565', 'BIF') put [Money.of('123456500', 'BIF')] on the wire"),
+    "TestNetCaptured": ("fetch reporting the captured total net of refunds",
+                        "test_fetch_reports_each_money_state_with_its_totals",
+                        "captured: provider reports Money.of('75.00', 'EUR'), expected Money.of('100.00', 'EUR')"),
     "TestCaptureUnlisted": ("fetch listing the refunds but not the capture",
                             "test_fetch_reports_each_money_state_with_its_totals", "it lists no succeeded capture"),
     "TestAuthorizationKeyOnCapture": ("fetch listing the capture under its authorization's idempotency key",
@@ -365,13 +419,26 @@ CAUGHT = {
     "TestAuthorizedCapturable": ("fetch reporting the authorized total as capturable after the capture",
                                  "test_fetch_reports_each_money_state_with_its_totals",
                                  "capturable: provider reports"),
+    "TestRefundNamesCharge": ("a refund recorded under the charge it refunds, not the Refund Stripe made",
+                              "test_fetch_reports_each_money_state_with_its_totals", "it lists no succeeded refund ch_"),
+    "TestPendingRefundSucceeded": ("a refund Stripe has not finished reported succeeded",
+                                   "test_a_refund_decided_later_is_accepted_and_counted_only_once_decided"
+                                   "[decided-refunded]", "it must answer 'accepted'"),
+    "TestDeclinedSaleNamesCharge": ("a declined sale naming its charge (the authorization's refusal names the intent)",
+                                    "test_fetch_of_a_refused_payment_reports_it_failed",
+                                    "which the refusal named as what it made (sale)"),
+    "TestSaleUnsearchable": ("a sale created without the key fetch searches by",
+                             "test_fetch_by_key_finds_the_payment_or_reports_it_never_arrived",
+                             "fetch by the key a sale was made with gave"),
 }
 
 
 # Variants of the Stripe plugin (acme's fetch lists no operations): run where it is installed (the
 # `all` session), skipped in the acme package's own session, which installs acme alone.
 STRIPE_VARIANTS = frozenset({"TestCaptureUnlisted", "TestAuthorizationKeyOnCapture", "TestRunningTotalPerRefund",
-                             "TestPendingRefundRefunded", "TestDeclineNamesCharge", "TestAuthorizedCapturable"})
+                             "TestPendingRefundRefunded", "TestDeclineNamesCharge", "TestAuthorizedCapturable",
+                             "TestRefundNamesCharge", "TestPendingRefundSucceeded", "TestDeclinedSaleNamesCharge",
+                             "TestSaleUnsearchable"})
 HAVE_STRIPE = importlib.util.find_spec("paywire_stripe") is not None
 
 

@@ -1,4 +1,5 @@
-"""Buyer action (3-D Secure, approval): a redirect first, completion only after the buyer acted."""
+"""Buyer action (3-D Secure, approval): a redirect first, completion only after the buyer acted,
+for an authorization and for a sale alike."""
 
 from __future__ import annotations
 
@@ -47,3 +48,29 @@ class BuyerActionContract(ContractFixtures):
             f"completing before the buyer acted gave {outcome!r}"
         )
         assert harness.fetch(payment_reference(started)).state == ProviderState.ACTION_REQUIRED
+
+    @capability("buyer_action", "sale")
+    def test_a_sale_waiting_for_the_buyer_holds_nothing_until_completed(
+        self, harness: ContractHarness, example_amount: Money, buyer_action_source: str
+    ) -> None:
+        """A sale the provider holds until the buyer acts must say so: read as paid, the ledger
+        counts captured money that comes only if the buyer passes the challenge (and a shop ships
+        an order nobody paid). The sale's answer is read apart from the authorization's in most
+        plugins, so this is checked apart."""
+        if "sale" not in harness.commands:
+            pytest.skip(f"{harness.provider} offers no sale")
+        started = harness.execute("sale", harness.payment_subject(example_amount, source=buyer_action_source))
+        assert started.action_required and started.action is not None, (
+            f"a sale with {buyer_action_source!r} gave {started!r}: the provider waits for the buyer, so it must "
+            "answer action_required with the buyer's action; nothing is paid yet")
+        payment = payment_reference(started)
+        waiting = harness.fetch(payment)
+        zero = Money.zero(example_amount.currency)
+        assert waiting.state == ProviderState.ACTION_REQUIRED and waiting.captured in (None, zero), (
+            f"while the sale waits for the buyer the provider holds {waiting.state!r}, captured {waiting.captured!r}")
+        done = harness.complete(started, example_amount)
+        assert done.succeeded, f"complete of the sale after the buyer acted gave {done!r}"
+        fetched = harness.fetch(payment)
+        assert fetched.captured == example_amount, (
+            f"after the buyer acted and the sale was completed the provider holds captured {fetched.captured!r}, "
+            f"not {example_amount!r}")

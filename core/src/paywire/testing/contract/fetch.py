@@ -36,12 +36,15 @@ class FetchContract(ContractFixtures):
                                                 order=subject.order))
 
     def test_fetch_by_key_finds_the_payment_or_reports_it_never_arrived(
-        self, harness: ContractHarness, example_amount: Money, fetch_finds_by_key: bool, declined_source: str,
+        self, harness: ContractHarness, capabilities: Capabilities, example_amount: Money, fetch_finds_by_key: bool,
+        declined_source: str,
     ) -> None:
         """One order, three keys: a declined attempt, the authorization that followed it (a shop's
         retry with a new key), and a key never sent. Fetch by the second finds the second payment,
         by the third nothing: a lookup by the order alone finds the declined one, and
-        reconciliation would settle the authorization as refused."""
+        reconciliation would settle the authorization as refused. A sale, where the plugin offers
+        one, is found by its key too: its request is built apart from the authorization's, and a
+        sale the lookup cannot find is settled, once its answer is lost, as never arrived."""
         made = harness.payment_subject(example_amount)
         never = harness.payment_subject(example_amount, order=made.order)
         if not fetch_finds_by_key:
@@ -65,6 +68,17 @@ class FetchContract(ContractFixtures):
             f"fetch by a key the provider never saw (for an order it has payments for) gave {missing!r}: it must "
             "report state 'not_found', which reconciliation reads as 'never arrived'"
         )
+        if capabilities.sale and "sale" in harness.commands:
+            sold = harness.payment_subject(example_amount)
+            made_by_sale = payment_reference(harness.execute("sale", sold))
+            found = self._by_key(harness, sold)
+            assert not isinstance(found, PaywireError) and found.state != ProviderState.NOT_FOUND, (
+                f"fetch by the key a sale was made with gave {found!r}: a sale whose answer was lost would be "
+                "settled as never arrived, and recorded failed although it took effect"
+            )
+            assert payment_reference(found) == made_by_sale, (
+                f"fetch by the key a sale was made with found {payment_reference(found)}, the sale made {made_by_sale}"
+            )
 
     def test_fetch_of_an_unknown_reference_is_not_found(self, harness: ContractHarness) -> None:
         outcome = harness.attempt("fetch", Subject(reference="contract_missing_0001"))
@@ -76,35 +90,49 @@ class FetchContract(ContractFixtures):
             assert outcome.state == ProviderState.NOT_FOUND, f"fetch of an unknown reference reported {outcome!r}"
 
     def test_fetch_of_a_refused_payment_reports_it_failed(
-        self, harness: ContractHarness, example_amount: Money, declined_source: str, fetch_finds_by_key: bool,
+        self, harness: ContractHarness, capabilities: Capabilities, example_amount: Money, declined_source: str,
+        fetch_finds_by_key: bool,
     ) -> None:
         """What a refusal names (`PaywireError.reference`: the object the refused create made) is
         what the ledger records and reconciliation fetches: the provider must hold it failed.
-        Without a name, reconciliation finds the payment by its key, where the provider can."""
-        subject = harness.payment_subject(example_amount, source=declined_source)
-        refused = harness.attempt("authorize", subject)
-        assert isinstance(refused, Declined), f"authorizing with {declined_source!r} gave {refused!r}"
+        Without a name, reconciliation finds the payment by its key, where the provider can. A
+        refused sale is checked as well as a refused authorization: plugins often read the two
+        refusals apart, and a sale naming another object than the one the provider keeps (and the
+        buyer may still pay) leaves that payment's events nothing to find."""
+        commands = ["authorize", *(["sale"] if capabilities.sale and "sale" in harness.commands else [])]
+        checked = False
+        for command in commands:
+            checked = self._fetch_refused(harness, command, example_amount, declined_source, fetch_finds_by_key) or checked
+        if not checked:
+            pytest.skip(f"{harness.provider} cannot fetch by key (fetch_finds_by_key is False), and a refusal "
+                        "names no payment to fetch")
+
+    def _fetch_refused(self, harness: ContractHarness, command: str, amount: Money, declined_source: str,
+                       fetch_finds_by_key: bool) -> bool:
+        """Check one refused `command`; whether there was anything to fetch."""
+        subject = harness.payment_subject(amount, source=declined_source)
+        refused = harness.attempt(command, subject)
+        assert isinstance(refused, Declined), f"{command} with {declined_source!r} gave {refused!r}"
         if refused.reference:
             named = harness.attempt("fetch", Subject(reference=refused.reference, amount=subject.amount,
                                                      order=subject.order))
             assert not isinstance(named, PaywireError), (
-                f"fetch of {refused.reference!r}, which the refusal named as what it made, gave {named!r}")
+                f"fetch of {refused.reference!r}, which the refusal named as what it made ({command}), gave {named!r}")
             assert named.state == ProviderState.FAILED and _nothing(named.authorized) and _nothing(named.captured), (
-                f"fetch of {refused.reference!r}, which the refusal named as what it made, reports state "
-                f"{named.state!r}, authorized {named.authorized!r}, captured {named.captured!r}: it must be 'failed' "
-                "with nothing held"
+                f"fetch of {refused.reference!r}, which the refusal named as what it made ({command}), reports "
+                f"state {named.state!r}, authorized {named.authorized!r}, captured {named.captured!r}: it must be "
+                "'failed' with nothing held"
             )
-        elif not fetch_finds_by_key:
-            pytest.skip(f"{harness.provider} cannot fetch by key (fetch_finds_by_key is False), and a refusal "
-                        "names no payment to fetch")
         if not fetch_finds_by_key:
-            return
+            return bool(refused.reference)
         fetched = self._by_key(harness, subject)
-        assert not isinstance(fetched, PaywireError), f"fetch of a refused payment gave {fetched!r}"
+        assert not isinstance(fetched, PaywireError), f"fetch of a refused {command} gave {fetched!r}"
         assert fetched.state in _GONE and _nothing(fetched.authorized) and _nothing(fetched.captured), (
-            f"fetch of a payment the provider refused reports state {fetched.state!r}, authorized "
-            f"{fetched.authorized!r}, captured {fetched.captured!r}: it must be 'failed' (or 'not_found') with nothing held"
+            f"fetch of a {command} the provider refused reports state {fetched.state!r}, authorized "
+            f"{fetched.authorized!r}, captured {fetched.captured!r}: it must be 'failed' (or 'not_found') with "
+            "nothing held"
         )
+        return True
 
     def test_fetch_reports_each_money_state_with_its_totals(
         self, harness: ContractHarness, capabilities: Capabilities, example_amount: Money,

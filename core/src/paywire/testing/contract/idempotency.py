@@ -41,13 +41,21 @@ class IdempotencyContract(ContractFixtures):
     def test_the_same_key_with_a_different_body_is_a_conflict(
         self, harness: ContractHarness, example_amount: Money
     ) -> None:
-        subject = harness.payment_subject(example_amount)
-        first = harness.execute("authorize", subject)
-        other = attrs.evolve(subject, amount=example_amount + Money.minor_units(1, example_amount.currency))
-        outcome = harness.attempt("authorize", other)
-        assert isinstance(outcome, IdempotencyConflict), f"a reused key with another amount gave {outcome!r}"
-        if not first.action_required:
-            assert harness.fetch(payment_reference(first)).authorized == example_amount
+        """For an authorization, and a sale where the plugin offers one: answered with the payment
+        the key made, the ledger records the other amount as held (a shop's key made from its
+        order, reused after the cart changed)."""
+        commands = ["authorize", *(["sale"] if harness.capabilities.sale and "sale" in harness.commands else [])]
+        for command in commands:
+            subject = harness.payment_subject(example_amount)
+            first = harness.execute(command, subject)
+            other = attrs.evolve(subject, amount=example_amount + Money.minor_units(1, example_amount.currency))
+            outcome = harness.attempt(command, other)
+            assert isinstance(outcome, IdempotencyConflict), (
+                f"a reused key with another amount gave {outcome!r} ({command})")
+            if not first.action_required and first.status != "accepted":
+                held = "authorized" if command == "authorize" else "captured"
+                found = getattr(harness.fetch(payment_reference(first)), held)
+                assert found == example_amount, f"{command} of {example_amount!r}: the provider holds {held} {found!r}"
 
     def test_replaying_captures_and_refunds_applies_each_once(
         self, harness: ContractHarness, example_amount: Money, amount_representable: Representable | None
