@@ -9,19 +9,21 @@ nothing more. Against the FakePay emulator over loopback HTTP, on both ledger ba
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
 from paywire import EventKind, OutcomeUnknown, PaywireError
-from paywire.ledger import Payment, PaymentState
+from paywire.ledger import Payment, PaymentState, SQLiteLedger
 from paywire.ledger.model import Look, now
 from paywire.serve import Backoff, Janitor
 from paywire.service import MatchReport, PaymentService, WebhookReceipt
 from paywire.testing.emulator import Fault
-from tests.ledger.fakepay import FakePayApp
+from tests.ledger.fakepay import FakePayApp, make_gateway
 from tests.ledger.support import agree, eur, ledger_totals, store_unmatched, wait_until
 
 READS = r"^/v1/payments/[^/]+$"  # the fetch: GET /v1/payments/<id>
@@ -294,3 +296,39 @@ def test_an_event_stored_unmatched_then_matched_marks_its_payment_when_the_read_
     assert report.caught_up == (payment_id,) and report.clean, report
     assert service.ledger.owed_reads() == {}
     _as_the_provider_holds(service, app, payment_id)
+
+
+class _ReadBackFails(SQLiteLedger):
+    """An SQLite ledger whose `get_payment` fails, as a lost disk or connection does, once the
+    payment's capture was read from the provider (`armed`, by the test's fault on that read)."""
+
+    armed = False
+    failed = 0
+
+    def get_payment(self, payment_id: str) -> Payment | None:
+        payment = super().get_payment(payment_id)
+        if self.armed and payment is not None and payment.refunded.minor:  # the catch-up recorded
+            self.failed += 1
+            raise sqlite3.OperationalError("disk I/O error")
+        return payment
+
+
+def test_a_success_whose_read_back_fails_after_its_catch_up_still_answers_the_payment(
+        fakepay: tuple[FakePayApp, str], tmp_path: Path) -> None:
+    """A resend's success owes a read; the read is made and recorded, and only the service's read
+    of the payment back, to answer it, fails. The capture was made and recorded: the caller gets
+    the payment as the capture's own unit recorded it, never an error (which a caller without its
+    key would take for a capture to make again)."""
+    app, url = fakepay
+    ledger = _ReadBackFails(tmp_path / "ledger.db")
+    with make_gateway(url) as gateway:
+        service = PaymentService(gateway, ledger)
+        resend = _resend_of_a_refunded_capture(service, app)
+        ledger.armed = True
+        paid = resend()
+        assert isinstance(paid, Payment) and paid.captured == eur("10.00")
+        assert ledger.failed == 1  # the read back was made, and failed
+        ledger.armed = False
+        assert service.get_payment(paid.id).refunded == eur("10.00")  # the catch-up's read stands
+        assert app.count("capture") == 1
+    ledger.close()
