@@ -741,3 +741,20 @@ def test_ctrl_c_elsewhere_is_exit_130_with_one_line_json_under_json(shop: Path, 
     assert json.loads(out) == {"error": {"type": "Interrupted", "message": "interrupted before it finished",
                                          "exit_code": 130}}, (out, err)
     assert proc.returncode == 130 and err == ""
+
+
+@pytest.mark.parametrize("host", ["127.1", "2130706433", "0x7f.0.0.1", "[::ffff:127.0.0.1]", "0.0.0.0", "localhost."])
+def test_a_live_method_on_loopback_written_in_another_form_is_a_configuration_error(
+        tmp_path: Path, acme: AcmeEmulator, host: str) -> None:
+    """Only `127.0.0.1`, `::1` and `localhost` counted as loopback: a live method whose endpoint
+    wrote the same address as the resolver also takes it (127.1, a number, hex, IPv4-mapped, the
+    unspecified address, a trailing dot) was used, and an operation was sent to this machine."""
+    port = acme.base_url.rsplit(":", 1)[1]
+    (tmp_path / "paywire.toml").write_text(f'[paywire]\nledger = "sqlite:///{tmp_path / "ledger.db"}"\n\n'
+                                           f'[methods.cards]\nprovider = "acme"\nenvironment = "live"\n'
+                                           f'base_url = "https://{host}:{port}"\n')
+    result = paywire("--json", "sale", "cards", "5.00", "EUR", "--source", "tok_ok", cwd=tmp_path, env=SECRETS)
+    error = json.loads(result.stdout)["error"]
+    assert result.returncode == error["exit_code"] == 3 and error["type"] == "ConfigurationError", result
+    assert "loopback address in the live environment" in error["message"]
+    assert not (tmp_path / "ledger.db").exists()
