@@ -758,3 +758,23 @@ def test_a_live_method_on_loopback_written_in_another_form_is_a_configuration_er
     assert result.returncode == error["exit_code"] == 3 and error["type"] == "ConfigurationError", result
     assert "loopback address in the live environment" in error["message"]
     assert not (tmp_path / "ledger.db").exists()
+
+
+@pytest.mark.parametrize(("methods", "named"), [
+    ('[methods.cards-eu]\nprovider = "acme"\n\n[methods.cards_eu]\nprovider = "acme"\n', "'cards-eu' and 'cards_eu'"),
+    ('[methods.Cards]\nprovider = "acme"\n\n[methods.cards]\nprovider = "acme"\n', "'Cards' and 'cards'"),
+    ('[methods."cards eu"]\nprovider = "acme"\n', "method code 'cards eu'"),
+    ('[methods."cards/eu"]\nprovider = "acme"\n', "method code 'cards/eu'"),
+    ('[methods.""]\nprovider = "acme"\n', "method code ''"),
+], ids=["dash and underscore", "case", "space", "slash", "empty"])
+def test_a_method_code_that_cannot_have_credentials_of_its_own_is_a_configuration_error(
+        tmp_path: Path, methods: str, named: str) -> None:
+    """Two methods whose codes differ only by case or by '-' and '_' read the same
+    PAYWIRE_<CODE>_API_KEY and PAYWIRE_<CODE>_ENVIRONMENT, so one account's credentials and
+    environment served both without a word; a code with a space or a dot asked for a variable no
+    shell sets, and an empty one or one with a '/' could never receive a webhook."""
+    (tmp_path / "paywire.toml").write_text(methods)
+    result = paywire("--json", "methods", cwd=tmp_path)
+    error = json.loads(result.stdout)["error"]
+    assert result.returncode == error["exit_code"] == 3 and error["type"] == "ConfigurationError", result
+    assert named in error["message"] and "Traceback" not in result.stderr
