@@ -15,6 +15,7 @@ import pytest
 from paywire.ledger import SQLiteLedger
 from paywire.testing.emulator import EmulatorServer, Fault
 from paywire_acme.emulator import AcmeEmulator
+from tests.serve.dbproxy import DatabaseProxy
 
 SCRIPT = shutil.which("paywire", path=os.path.dirname(sys.executable)) or shutil.which("paywire")
 
@@ -778,3 +779,46 @@ def test_a_method_code_that_cannot_have_credentials_of_its_own_is_a_configuratio
     error = json.loads(result.stdout)["error"]
     assert result.returncode == error["exit_code"] == 3 and error["type"] == "ConfigurationError", result
     assert named in error["message"] and "Traceback" not in result.stderr
+
+
+@pytest.fixture
+def database_proxy(postgres_dsn: str) -> Iterator[DatabaseProxy]:
+    proxy = DatabaseProxy(postgres_dsn)
+    yield proxy
+    proxy.close()
+
+
+@pytest.mark.postgres
+def test_a_sale_sent_while_the_ledger_went_away_is_exit_5_naming_its_key(
+        tmp_path: Path, acme: AcmeEmulator, database_proxy: DatabaseProxy) -> None:
+    """The provider applied the sale; the ledger went away before its answer was recorded. The
+    payment service said the outcome is unknown and named the key, but the command line read the
+    ledger again to add its advice, and that read's driver error replaced the unknown outcome:
+    exit 70, "an unexpected error inside paywire", no key, and a sale run again without one
+    charged a second time."""
+    proxy = database_proxy
+    schema = f"pwtest_{os.getpid()}_cli_gone"
+    (tmp_path / "paywire.toml").write_text(f'[paywire]\nledger = "{proxy.dsn}?schema={schema}"\n\n[methods.cards]\n'
+                                           f'provider = "acme"\nbase_url = "{acme.base_url}"\n')
+    acme.inject(Fault("hold", path="payments", method="POST"))
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("PAYWIRE_")} | SECRETS
+    assert SCRIPT
+    with subprocess.Popen([SCRIPT, "--json", "sale", "cards", "5.00", "EUR", "--source", "tok_ok"], cwd=tmp_path,
+                          env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+        try:
+            assert acme.wait_until_held(timeout=60)  # the sale applied at the provider, its answer held
+            proxy.down()
+            acme.release_held()
+            out, err = proc.communicate(timeout=120)
+        finally:
+            proc.kill()
+            acme.release_held()
+            proxy.up()
+    error = json.loads(out)["error"]
+    assert proc.returncode == error["exit_code"] == 5 and error["type"] == "OutcomeUnknown", (out, err)
+    key = f"paywire-{error['payment_id']}-sale-1"
+    assert key in error["message"] and "unexpected error" not in error["message"]
+    again = paywire("--json", "sale", "cards", "5.00", "EUR", "--source", "tok_ok", "--idempotency-key", key,
+                    cwd=tmp_path, env=SECRETS)
+    assert again.returncode in (0, 7) and json.loads(again.stdout).get("error", {}).get("code") in (None, "in_progress")
+    assert len(acme.payments) == 1  # run again with its key (done, or still in progress): charged once

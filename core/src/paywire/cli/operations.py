@@ -105,8 +105,13 @@ def settling(svc: PaymentService) -> Iterator[None]:
 
 
 def _advise(svc: PaymentService, error: OutcomeUnknown) -> None:
-    """Add to `error` what settles it: the key to run the same command again with, or reconcile."""
-    txn = svc.ledger.get_transaction(error.transaction_id) if error.transaction_id else None
+    """Add to `error` what settles it: the key to run the same command again with, or reconcile.
+    A ledger that cannot be read (the very reason an outcome may be unknown) leaves the error as
+    the payment service told it, which names the key too: the unknown outcome is what is reported."""
+    try:
+        txn = svc.ledger.get_transaction(error.transaction_id) if error.transaction_id else None
+    except Exception:  # noqa: BLE001 - never hide the unknown outcome behind the ledger's error
+        return
     if txn is None:
         return
     reconcile = f"'paywire reconcile --payment-id {txn.payment_id}'" if txn.payment_id else "'paywire reconcile'"
