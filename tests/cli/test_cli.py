@@ -15,6 +15,7 @@ import pytest
 from paywire.ledger import SQLiteLedger
 from paywire.testing.emulator import EmulatorServer, Fault
 from paywire_acme.emulator import AcmeEmulator
+from tests.serve.dbproxy import DatabaseProxy
 
 SCRIPT = shutil.which("paywire", path=os.path.dirname(sys.executable)) or shutil.which("paywire")
 
@@ -764,3 +765,112 @@ def test_ctrl_c_elsewhere_is_exit_130_with_one_line_json_under_json(shop: Path, 
     assert json.loads(out) == {"error": {"type": "Interrupted", "message": "interrupted before it finished",
                                          "exit_code": 130}}, (out, err)
     assert proc.returncode == 130 and err == ""
+
+
+@pytest.mark.parametrize("host", ["127.1", "2130706433", "0x7f.0.0.1", "[::ffff:127.0.0.1]", "0.0.0.0", "localhost."])
+def test_a_live_method_on_loopback_written_in_another_form_is_a_configuration_error(
+        tmp_path: Path, acme: AcmeEmulator, host: str) -> None:
+    """Only `127.0.0.1`, `::1` and `localhost` counted as loopback: a live method whose endpoint
+    wrote the same address as the resolver also takes it (127.1, a number, hex, IPv4-mapped, the
+    unspecified address, a trailing dot) was used, and an operation was sent to this machine."""
+    port = acme.base_url.rsplit(":", 1)[1]
+    (tmp_path / "paywire.toml").write_text(f'[paywire]\nledger = "sqlite:///{tmp_path / "ledger.db"}"\n\n'
+                                           f'[methods.cards]\nprovider = "acme"\nenvironment = "live"\n'
+                                           f'base_url = "https://{host}:{port}"\n')
+    result = paywire("--json", "sale", "cards", "5.00", "EUR", "--source", "tok_ok", cwd=tmp_path, env=SECRETS)
+    error = json.loads(result.stdout)["error"]
+    assert result.returncode == error["exit_code"] == 3 and error["type"] == "ConfigurationError", result
+    assert "loopback address in the live environment" in error["message"]
+    assert not (tmp_path / "ledger.db").exists()
+
+
+@pytest.mark.parametrize(("methods", "named"), [
+    ('[methods.cards-eu]\nprovider = "acme"\n\n[methods.cards_eu]\nprovider = "acme"\n', "'cards-eu' and 'cards_eu'"),
+    ('[methods.Cards]\nprovider = "acme"\n\n[methods.cards]\nprovider = "acme"\n', "'Cards' and 'cards'"),
+    ('[methods."cards eu"]\nprovider = "acme"\n', "method code 'cards eu'"),
+    ('[methods."cards/eu"]\nprovider = "acme"\n', "method code 'cards/eu'"),
+    ('[methods.""]\nprovider = "acme"\n', "method code ''"),
+], ids=["dash and underscore", "case", "space", "slash", "empty"])
+def test_a_method_code_that_cannot_have_credentials_of_its_own_is_a_configuration_error(
+        tmp_path: Path, methods: str, named: str) -> None:
+    """Two methods whose codes differ only by case or by '-' and '_' read the same
+    PAYWIRE_<CODE>_API_KEY and PAYWIRE_<CODE>_ENVIRONMENT, so one account's credentials and
+    environment served both without a word; a code with a space or a dot asked for a variable no
+    shell sets, and an empty one or one with a '/' could never receive a webhook."""
+    (tmp_path / "paywire.toml").write_text(methods)
+    result = paywire("--json", "methods", cwd=tmp_path)
+    error = json.loads(result.stdout)["error"]
+    assert result.returncode == error["exit_code"] == 3 and error["type"] == "ConfigurationError", result
+    assert named in error["message"] and "Traceback" not in result.stderr
+
+
+@pytest.fixture
+def database_proxy(postgres_dsn: str) -> Iterator[DatabaseProxy]:
+    proxy = DatabaseProxy(postgres_dsn)
+    yield proxy
+    proxy.close()
+
+
+@pytest.mark.postgres
+def test_a_sale_sent_while_the_ledger_went_away_is_exit_5_naming_its_key(
+        tmp_path: Path, acme: AcmeEmulator, database_proxy: DatabaseProxy) -> None:
+    """The provider applied the sale; the ledger went away before its answer was recorded. The
+    payment service said the outcome is unknown and named the key, but the command line read the
+    ledger again to add its advice, and that read's driver error replaced the unknown outcome:
+    exit 70, "an unexpected error inside paywire", no key, and a sale run again without one
+    charged a second time."""
+    proxy = database_proxy
+    schema = f"pwtest_{os.getpid()}_cli_gone"
+    (tmp_path / "paywire.toml").write_text(f'[paywire]\nledger = "{proxy.dsn}?schema={schema}"\n\n[methods.cards]\n'
+                                           f'provider = "acme"\nbase_url = "{acme.base_url}"\n')
+    acme.inject(Fault("hold", path="payments", method="POST"))
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("PAYWIRE_")} | SECRETS
+    assert SCRIPT
+    with subprocess.Popen([SCRIPT, "--json", "sale", "cards", "5.00", "EUR", "--source", "tok_ok"], cwd=tmp_path,
+                          env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+        try:
+            assert acme.wait_until_held(timeout=60)  # the sale applied at the provider, its answer held
+            proxy.down()
+            acme.release_held()
+            out, err = proc.communicate(timeout=120)
+        finally:
+            proc.kill()
+            acme.release_held()
+            proxy.up()
+    error = json.loads(out)["error"]
+    assert proc.returncode == error["exit_code"] == 5 and error["type"] == "OutcomeUnknown", (out, err)
+    key = f"paywire-{error['payment_id']}-sale-1"
+    assert key in error["message"] and "unexpected error" not in error["message"]
+    again = paywire("--json", "sale", "cards", "5.00", "EUR", "--source", "tok_ok", "--idempotency-key", key,
+                    cwd=tmp_path, env=SECRETS)
+    assert again.returncode in (0, 7) and json.loads(again.stdout).get("error", {}).get("code") in (None, "in_progress")
+    assert len(acme.payments) == 1  # run again with its key (done, or still in progress): charged once
+
+
+def test_sigterm_while_the_provider_is_asked_names_the_key_that_settles_it(shop: Path, acme: AcmeEmulator) -> None:
+    """Stopped by SIGTERM (`timeout`, a job cancelled) after the provider applied the sale, before
+    its answer: the process died printing nothing, exit -15, so a script's only way on was running
+    the sale again without a key, a second charge. It is told as Ctrl-C is: exit 5 naming the key."""
+    import signal
+
+    acme.inject(Fault("hold", path="payments", method="POST"))
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("PAYWIRE_")} | SECRETS
+    assert SCRIPT
+    with subprocess.Popen([SCRIPT, "--json", "sale", "cards", "5.00", "EUR", "--source", "tok_ok"], cwd=shop,
+                          env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+        try:
+            assert acme.wait_until_held(timeout=60)  # the sale applied at the provider, its answer held
+            proc.send_signal(signal.SIGTERM)
+            out, err = proc.communicate(timeout=60)
+        finally:
+            proc.kill()
+            acme.release_held()
+    assert out, (proc.returncode, err)
+    error = json.loads(out)["error"]
+    assert proc.returncode == error["exit_code"] == 5 and error["type"] == "OutcomeUnknown", (out, err)
+    used = error["idempotency_key"]
+    assert f"run the same command again with --idempotency-key {used}" in error["message"]
+    again = paywire("--json", "sale", "cards", "5.00", "EUR", "--source", "tok_ok", "--idempotency-key", used,
+                    cwd=shop, env=SECRETS)
+    assert again.returncode == 0 and json.loads(again.stdout)["id"] == error["payment_id"], again
+    assert len(acme.payments) == 1

@@ -18,7 +18,7 @@ from typing import Any
 
 import attrs
 
-from paywire.config_schema import CAPABILITY_FLAGS, check_limits, check_value
+from paywire.config_schema import CAPABILITY_FLAGS, check_code, check_limits, check_value
 from paywire.countries import check_country
 from paywire.errors import ConfigurationError, InvalidRequest
 from paywire.money import Money, exponent_of
@@ -69,7 +69,7 @@ class MethodConfig:
     :param options: provider-specific settings passed to the plugin.
     """
 
-    code: str
+    code: str = attrs.field(validator=lambda _, __, value: check_code(value))
     provider: str = attrs.field(default=attrs.Factory(lambda self: self.code, takes_self=True))
     active: bool = True
     title: str | None = None
@@ -145,6 +145,16 @@ class PaymentMethodList:
         duplicates = sorted({c for c in codes if codes.count(c) > 1})
         if duplicates:
             raise ConfigurationError(f"payment methods configured twice: {duplicates}")
+        from paywire.settings import env_name
+
+        readers: dict[str, list[str]] = {}
+        for code in codes:  # 'cards-eu' and 'cards_eu', 'Cards' and 'cards': one PAYWIRE_CARDS_EU_API_KEY
+            readers.setdefault(env_name(code, ""), []).append(code)
+        shared = next((both for both in readers.values() if len(both) > 1), None)
+        if shared:
+            raise ConfigurationError(f"payment methods {' and '.join(map(repr, shared))} would read the same "
+                                     f"environment variables ({env_name(shared[0], 'API_KEY')}, ...), so one "
+                                     "account's credentials and environment for both; rename one")
 
     def __iter__(self) -> Iterator[MethodConfig]:
         return iter(self._methods)

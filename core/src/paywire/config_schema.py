@@ -19,8 +19,8 @@ from paywire.errors import ConfigurationError
 from paywire.money import CURRENCY_EXPONENTS
 from paywire.security import masked_url
 
-__all__ = ["CAPABILITY_FLAGS", "ENVIRONMENTS", "PAYMENT_ACTIONS", "PAYWIRE_KEYS", "check_keys", "check_limits",
-           "check_options", "check_value", "method_values", "paywire_table"]
+__all__ = ["CAPABILITY_FLAGS", "ENVIRONMENTS", "PAYMENT_ACTIONS", "PAYWIRE_KEYS", "check_code", "check_keys",
+           "check_limits", "check_options", "check_value", "method_values", "paywire_table"]
 
 CAPABILITY_FLAGS = {
     "can_authorize": "authorize",
@@ -42,6 +42,17 @@ TIMEOUT_KEYS = ("connect", "read")
 # operating system's waits overflow, and every request would fail with it.
 LONGEST_TIMEOUT = 24 * 3600.0
 _DECIMAL = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+_METHOD_CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
+
+
+def check_code(code: Any) -> None:
+    """Refuse a method code that cannot name the method everywhere it must: its environment
+    variables (`PAYWIRE_<CODE>_API_KEY`, which a shell cannot set with a space or a dot in it) and
+    its webhook path (`/webhooks/<code>`, which no empty code or `/` can be)."""
+    if not isinstance(code, str) or not _METHOD_CODE.fullmatch(code):
+        raise ConfigurationError(f"method code {code!r} is not allowed; use letters, digits, '_' and '-', starting "
+                                 "with a letter or digit (it names the method's environment variables, "
+                                 "PAYWIRE_<CODE>_..., and its webhook path)")
 
 
 def check_keys(table: Mapping[str, Any], known: Collection[str], where: str) -> None:

@@ -12,6 +12,7 @@ import json
 import logging
 import operator
 import re
+import socket
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime, timedelta
@@ -397,13 +398,31 @@ def _escaped_card(text: str) -> bool:
 
 
 # -- endpoints ----------------------------------------------------------------------------------
+# An IPv4 address as the resolver also takes it: fewer than four parts, hex or octal parts
+# (127.1, 2130706433, 0x7f.1, 0177.0.0.1 all connect to 127.0.0.1).
+_IPV4_SHORTHAND = re.compile(r"(?:0x[0-9a-f]*|[0-9]+)(?:\.(?:0x[0-9a-f]*|[0-9]+)){0,3}")
+
+
 def is_loopback(host: str) -> bool:
-    if host == "localhost":
+    """Whether connecting to `host` reaches this machine, in any form a URL may write it:
+    `localhost` (a trailing dot, a subdomain), a loopback address in the resolver's shorthands or
+    IPv4-mapped (`::ffff:127.0.0.1`), or the unspecified address (`0.0.0.0`, `::`), which Linux
+    connects to the local host. A live endpoint may be none of them."""
+    name = host.strip("[]").rstrip(".").lower()
+    if name == "localhost" or name.endswith(".localhost"):
         return True
     try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
+        address = ipaddress.ip_address(name)
     except ValueError:
-        return False
+        if not _IPV4_SHORTHAND.fullmatch(name):
+            return False
+        try:
+            address = ipaddress.ip_address(socket.inet_aton(name))
+        except OSError:
+            return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_loopback or address.is_unspecified
 
 
 def check_endpoint(url: str, *, environment: str) -> None:

@@ -9,7 +9,7 @@ refused the credentials (a bad API key); 7 the idempotency key was used for anot
 its first request is still running; 8 the buyer has not finished
 (3-D Secure, approval): send them to the redirect URL, then `paywire complete` (an operation shows
 the payment waiting, `complete` says it in its error); 70 an unexpected error inside paywire (a
-bug: please report it); 130 interrupted (Ctrl-C; while the provider was asked, it is 5). Every error prints one line (a JSON object on stdout under `--json`),
+bug: please report it); 130 interrupted (Ctrl-C; while the provider was asked, it is 5, as for SIGTERM then). Every error prints one line (a JSON object on stdout under `--json`),
 never a traceback.
 """
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -89,6 +91,10 @@ def settling(svc: PaymentService) -> Iterator[None]:
     """An unknown outcome told as what to do about it: run the same command again with the key it
     was sent with (the provider applies a key once), or reconcile. The key is named because running
     an `authorize` or `sale` again without one is a new payment, charged a second time."""
+    # SIGTERM (`timeout`, a job stopped) ends an operation as Ctrl-C does: told, not a silent death
+    # that leaves a script nothing but to run it again without its key.
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminated) if main else None
     try:
         yield
     except KeyboardInterrupt as stop:  # while the provider was asked (the service names what it left unknown)
@@ -102,11 +108,23 @@ def settling(svc: PaymentService) -> Iterator[None]:
     except OutcomeUnknown as error:
         _advise(svc, error)
         raise
+    finally:
+        if main:
+            signal.signal(signal.SIGTERM, previous or signal.SIG_DFL)
+
+
+def _terminated(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _advise(svc: PaymentService, error: OutcomeUnknown) -> None:
-    """Add to `error` what settles it: the key to run the same command again with, or reconcile."""
-    txn = svc.ledger.get_transaction(error.transaction_id) if error.transaction_id else None
+    """Add to `error` what settles it: the key to run the same command again with, or reconcile.
+    A ledger that cannot be read (the very reason an outcome may be unknown) leaves the error as
+    the payment service told it, which names the key too: the unknown outcome is what is reported."""
+    try:
+        txn = svc.ledger.get_transaction(error.transaction_id) if error.transaction_id else None
+    except Exception:  # noqa: BLE001 - never hide the unknown outcome behind the ledger's error
+        return
     if txn is None:
         return
     reconcile = f"'paywire reconcile --payment-id {txn.payment_id}'" if txn.payment_id else "'paywire reconcile'"
