@@ -5,12 +5,9 @@ settlement. The ledger never offers to capture what Braintree no longer holds.""
 
 from __future__ import annotations
 
-import json
-import threading
-import urllib.request
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,6 +15,7 @@ import paywire_braintree
 from paywire import Gateway, Money, PaymentService, Plugins, ProviderState, Retry, SQLiteLedger, StateError, Subject
 from paywire.ledger import PaymentState
 from paywire.testing.emulator import EmulatorServer
+from paywire.testing.proxy import RewritingProxy
 from paywire.testing.sandbox import Sandbox
 from paywire_braintree.emulator import BraintreeEmulator
 from paywire_braintree.emulator.model import captured_amount
@@ -149,43 +147,19 @@ def test_captures_that_asked_for_all_leave_nothing_to_capture_with_a_refund(
     assert refused.value.code == ("payment_final" if refund == "all" else "capture_closed")
 
 
-class _Relabel:
+class _Relabel(RewritingProxy):
     """A loopback proxy in front of the emulator that answers every read of an authorization
     captured in parts with its status relabelled `status`: one Braintree adds, paywire not knowing it."""
 
     def __init__(self, upstream: str, status: str) -> None:
-        self.status = status
+        def rewrite(body: bytes, payload: Any) -> Any:
+            node = (payload.get("data") or {}).get("node")
+            if isinstance(node, dict) and node.get("status") == "SETTLEMENT_PENDING" \
+                    and (node.get("partialCaptureDetails") or {}).get("childCaptures"):
+                node["status"] = status
+            return payload
 
-        relabel = self
-
-        class Proxy(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                headers = {name: self.headers[name] for name in ("Authorization", "Braintree-Version", "Content-Type")}
-                request = urllib.request.Request(upstream + self.path, data=body, headers=headers)
-                with urllib.request.urlopen(request, timeout=10) as answer:
-                    payload = json.loads(answer.read())
-                node = (payload.get("data") or {}).get("node")
-                if isinstance(node, dict) and node.get("status") == "SETTLEMENT_PENDING" \
-                        and (node.get("partialCaptureDetails") or {}).get("childCaptures"):
-                    node["status"] = relabel.status
-                reply = json.dumps(payload).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(reply)))
-                self.end_headers()
-                self.wfile.write(reply)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
-        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(upstream, rewrite)
 
 
 def test_an_authorization_captured_in_parts_in_a_status_paywire_does_not_know_keeps_capture_open(

@@ -5,6 +5,8 @@ rejections, validation, authentication and availability errors, and lost answers
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from paywire import (
@@ -30,6 +32,7 @@ from paywire import (
 )
 from paywire.service.outcome import is_unknown
 from paywire.testing.emulator import Fault
+from paywire.testing.proxy import RewritingProxy
 from paywire_braintree.emulator import BraintreeEmulator
 
 EUR = "EUR"
@@ -387,50 +390,26 @@ def test_a_retry_that_search_cannot_see_yet_is_answered_by_braintrees_duplicate_
     assert another.value.code == "duplicate", "another payment of the same card and amount stays Braintree's refusal"
 
 
-class PartialAnswers:
+class PartialAnswers(RewritingProxy):
     """A loopback proxy in front of the emulator that adds a GraphQL error of `error_class` beside
     the data of every mutation answer: Braintree's "partial success" (the write was made, a field
     of its answer could not be resolved); with `queries`, beside the data of every read too."""
 
     def __init__(self, upstream: str, error_class: str, *, mutations: bool = True, queries: bool = False) -> None:
         import json
-        import threading
-        import urllib.request
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
         self.mutations, self.queries = mutations, queries
-        proxy = self
 
-        class Proxy(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                headers = {name: self.headers[name] for name in ("Authorization", "Braintree-Version", "Content-Type")}
-                request = urllib.request.Request(upstream + self.path, data=body, headers=headers)
-                with urllib.request.urlopen(request, timeout=10) as answer:
-                    payload = json.loads(answer.read())
-                mutation = json.loads(body)["query"].lstrip().startswith("mutation")
-                if (proxy.mutations if mutation else proxy.queries) and not payload.get("errors"):
-                    field = next(iter(payload["data"]))
-                    payload["errors"] = [{"message": "a field of the answer could not be resolved",
-                                          "path": [field, "transaction" if mutation else "customer", "customer"],
-                                          "extensions": {"errorClass": error_class}}]
-                reply = json.dumps(payload).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(reply)))
-                self.end_headers()
-                self.wfile.write(reply)
+        def rewrite(body: bytes, payload: Any) -> Any:
+            mutation = json.loads(body)["query"].lstrip().startswith("mutation")
+            if (self.mutations if mutation else self.queries) and not payload.get("errors"):
+                field = next(iter(payload["data"]))
+                payload["errors"] = [{"message": "a field of the answer could not be resolved",
+                                      "path": [field, "transaction" if mutation else "customer", "customer"],
+                                      "extensions": {"errorClass": error_class}}]
+            return payload
 
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
-        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(upstream, rewrite)
 
 
 @pytest.mark.parametrize("error_class", ["VALIDATION", "NOT_FOUND", "AUTHORIZATION", "AUTHENTICATION",
