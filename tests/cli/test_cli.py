@@ -674,24 +674,30 @@ def _interruptible(*args: str) -> list[str]:
     return [sys.executable, "-c", reset, SCRIPT, *args]
 
 
-def test_ctrl_c_while_the_provider_is_asked_names_the_key_that_settles_it(shop: Path, acme: AcmeEmulator) -> None:
-    """Interrupted after the provider applied the sale, before its answer: the process exited 130
-    printing nothing (no JSON under --json), with the sale left unknown in the ledger, so the only
-    way to finish was running it again without a key: a second charge."""
+@pytest.mark.parametrize("stop", ["SIGINT", "SIGTERM"])
+def test_a_stop_while_the_provider_is_asked_names_the_key_that_settles_it(
+        shop: Path, acme: AcmeEmulator, stop: str) -> None:
+    """Stopped after the provider applied the sale, before its answer: by Ctrl-C the process
+    exited 130 printing nothing (no JSON under --json), and by SIGTERM (`timeout`, a job
+    cancelled) it died printing nothing, exit -15, with the sale left unknown in the ledger: a
+    script's only way on was running it again without a key, a second charge. Either is told as
+    an unknown outcome, exit 5, naming the key that settles it."""
     import signal
 
     acme.inject(Fault("hold", path="payments", method="POST"))
     environment = {k: v for k, v in os.environ.items() if not k.startswith("PAYWIRE_")} | SECRETS
     assert SCRIPT
-    with subprocess.Popen(_interruptible("--json", "sale", "cards", "5.00", "EUR", "--source", "tok_ok"), cwd=shop,
+    command = ["--json", "sale", "cards", "5.00", "EUR", "--source", "tok_ok"]
+    with subprocess.Popen(_interruptible(*command) if stop == "SIGINT" else [SCRIPT, *command], cwd=shop,
                           env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
         try:
             assert acme.wait_until_held(timeout=60)  # the sale applied at the provider, its answer held
-            proc.send_signal(signal.SIGINT)
+            proc.send_signal(getattr(signal, stop))
             out, err = proc.communicate(timeout=60)
         finally:
             proc.kill()
             acme.release_held()
+    assert out, (proc.returncode, err)
     error = json.loads(out)["error"]
     assert proc.returncode == error["exit_code"] == 5 and error["type"] == "OutcomeUnknown", (out, err)
     used = error["idempotency_key"]
@@ -845,32 +851,3 @@ def test_a_sale_sent_while_the_ledger_went_away_is_exit_5_naming_its_key(
                     cwd=tmp_path, env=SECRETS)
     assert again.returncode in (0, 7) and json.loads(again.stdout).get("error", {}).get("code") in (None, "in_progress")
     assert len(acme.payments) == 1  # run again with its key (done, or still in progress): charged once
-
-
-def test_sigterm_while_the_provider_is_asked_names_the_key_that_settles_it(shop: Path, acme: AcmeEmulator) -> None:
-    """Stopped by SIGTERM (`timeout`, a job cancelled) after the provider applied the sale, before
-    its answer: the process died printing nothing, exit -15, so a script's only way on was running
-    the sale again without a key, a second charge. It is told as Ctrl-C is: exit 5 naming the key."""
-    import signal
-
-    acme.inject(Fault("hold", path="payments", method="POST"))
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("PAYWIRE_")} | SECRETS
-    assert SCRIPT
-    with subprocess.Popen([SCRIPT, "--json", "sale", "cards", "5.00", "EUR", "--source", "tok_ok"], cwd=shop,
-                          env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
-        try:
-            assert acme.wait_until_held(timeout=60)  # the sale applied at the provider, its answer held
-            proc.send_signal(signal.SIGTERM)
-            out, err = proc.communicate(timeout=60)
-        finally:
-            proc.kill()
-            acme.release_held()
-    assert out, (proc.returncode, err)
-    error = json.loads(out)["error"]
-    assert proc.returncode == error["exit_code"] == 5 and error["type"] == "OutcomeUnknown", (out, err)
-    used = error["idempotency_key"]
-    assert f"run the same command again with --idempotency-key {used}" in error["message"]
-    again = paywire("--json", "sale", "cards", "5.00", "EUR", "--source", "tok_ok", "--idempotency-key", used,
-                    cwd=shop, env=SECRETS)
-    assert again.returncode == 0 and json.loads(again.stdout)["id"] == error["payment_id"], again
-    assert len(acme.payments) == 1
