@@ -99,6 +99,44 @@ def test_authorize_capture_refund_show_and_list(shop: Path, acme: AcmeEmulator) 
     assert acme.payments[payment["reference"]]["captured"] == 1200
 
 
+def test_pay_follows_the_methods_payment_action(shop: Path, acme: AcmeEmulator) -> None:
+    with (shop / "paywire.toml").open("a") as config:
+        config.write(f"""
+[methods.direct]
+provider = "acme"
+base_url = "{acme.base_url}"
+payment_action = "authorize_capture"
+
+[methods.held]
+provider = "acme"
+base_url = "{acme.base_url}"
+payment_action = "authorize_capture"
+can_sale = false
+""")
+    env = SECRETS | {"PAYWIRE_DIRECT_API_KEY": "acme_test_key", "PAYWIRE_HELD_API_KEY": "acme_test_key"}
+    later = paywire("--json", "pay", "cards", "30.00", "EUR", "--source", "tok_ok", "--order-id", "A-1",
+                    cwd=shop, env=env)
+    assert later.returncode == 0, later.stderr
+    assert (json.loads(later.stdout)["state"], json.loads(later.stdout)["captured"]["minor"]) == ("authorized", 0)
+    now = paywire("--json", "pay", "direct", "5.00", "EUR", "--source", "tok_ok", "--idempotency-key", "order-A-2",
+                  cwd=shop, env=env)
+    assert now.returncode == 0, now.stderr
+    sold = json.loads(now.stdout)
+    assert (sold["state"], sold["captured"]["minor"]) == ("captured", 500)
+    again = paywire("pay", "direct", "5.00", "EUR", "--source", "tok_ok", "--idempotency-key", "order-A-2", "--json",
+                    cwd=shop, env=env)
+    assert again.returncode == 0 and json.loads(again.stdout)["id"] == sold["id"], again.stderr
+    assert len(acme.payments) == 2  # the retry replayed: no second payment at the provider
+    refused = paywire("pay", "held", "5.00", "EUR", "--source", "tok_ok", cwd=shop, env=env)
+    assert refused.returncode == 2 and "payment_action = 'authorize_capture'" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1 and "Traceback" not in refused.stderr
+    assert len(acme.payments) == 2
+    listed = json.loads(paywire("--json", "payments", cwd=shop, env=env).stdout)
+    assert sorted(p["method"] for p in listed) == ["cards", "direct"]
+    usage = paywire("pay", "direct", "5.00", "EUR", cwd=shop, env=env)
+    assert usage.returncode == 2 and "--source" in usage.stderr
+
+
 def test_user_errors_are_one_line_with_the_right_exit_code(shop: Path) -> None:
     cases = [
         (("authorize", "cards", "19.999", "EUR", "--source", "tok_ok"), 2, "more decimals than EUR"),

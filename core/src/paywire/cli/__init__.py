@@ -1,5 +1,9 @@
 """The `paywire` command line.
 
+`paywire pay` starts a payment as the method's configured `payment_action` says (authorize to
+capture later, or authorize and capture at once); `authorize` and `sale` name the operation
+themselves. All three take the same arguments and exit codes.
+
 Exit codes: 0 done; 1 the payment failed (declined, a bad webhook); 2 the request was wrong (bad
 amount, impossible operation, bad arguments); 3 paywire is set up wrongly (unknown method, missing
 credential, unusable ledger); 4 a retryable failure (the ledger's database busy, out of reach or

@@ -104,14 +104,17 @@ def _expect(condition: bool, message: str) -> None:
 
 # -- the flows ----------------------------------------------------------------------------------
 def flow_authorize_capture_refund(run: Run) -> tuple[str, Payment]:
-    payment = run.settle_buyer_action(run.service.authorize(run.method, run.money("40.00"), source=run.sandbox.sources["ok"],
-                                                            order_id=f"demo-{run.method}-1"))
+    # `pay`, as a shop's checkout places an order: the demo's methods keep the default payment
+    # action, "authorize", so the payment waits for its capture (at shipping).
+    payment = run.settle_buyer_action(run.service.pay(run.method, run.money("40.00"), source=run.sandbox.sources["ok"],
+                                                      order_id=f"demo-{run.method}-1"))
+    _expect(payment.captured.minor == 0, f"captured {payment.captured} by a pay whose payment action is authorize")
     _expect(payment.authorized == run.money("40.00"), f"authorized {payment.authorized}, expected 40.00 {CURRENCY}")
     payment = run.service.capture(payment.id, run.money("25.00"))
     _expect(payment.captured == run.money("25.00"), f"captured {payment.captured}, expected 25.00 {CURRENCY}")
     payment = run.service.refund(payment.id, run.money("10.00"))
     _expect(payment.refunded == run.money("10.00"), f"refunded {payment.refunded}, expected 10.00 {CURRENCY}")
-    return "authorized 40.00, captured 25.00, refunded 10.00", payment
+    return "paid as authorized 40.00, captured 25.00, refunded 10.00", payment
 
 
 def flow_sale(run: Run) -> tuple[str, Payment]:
@@ -186,7 +189,7 @@ def flow_reconcile_timeout(run: Run) -> tuple[str, Payment]:
 
 
 FLOWS: list[tuple[str, Callable[[Run], tuple[str, Any]], str | None]] = [
-    ("authorize, partial capture, partial refund", flow_authorize_capture_refund, None),
+    ("pay (authorize), partial capture, partial refund", flow_authorize_capture_refund, None),
     ("sale", flow_sale, "sale"),
     ("void", flow_void, "void"),
     ("declined card", flow_declined, None),

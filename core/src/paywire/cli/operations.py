@@ -198,7 +198,7 @@ def methods(args: argparse.Namespace) -> int:
 def initial(args: argparse.Namespace) -> int:
     amount = Money.of(args.amount, args.currency)  # a bad amount opens (or creates) no ledger
     svc = service(args, create=True, method=args.method)
-    operation = svc.authorize if args.operation == "authorize" else svc.sale
+    operation = {"pay": svc.pay, "authorize": svc.authorize, "sale": svc.sale}[args.operation]
     with settling(svc):
         payment = operation(args.method, amount, source=args.source, order_id=args.order_id,
                             idempotency_key=args.idempotency_key, return_url=args.return_url)

@@ -41,7 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--amount", help="order total in major units, e.g. 19.99 (needs --currency)")
     p.set_defaults(run=operations.methods)
 
-    for name, text in (("authorize", "reserve an amount to capture later"), ("sale", "authorize and capture at once")):
+    for name, text in (("pay", "authorize, or authorize and capture, as the method's payment_action says"),
+                       ("authorize", "reserve an amount to capture later"), ("sale", "authorize and capture at once")):
         p = sub.add_parser(name, help=text)
         p.add_argument("method", help="payment method code, e.g. stripe")
         p.add_argument("amount", help="amount in major units, e.g. 19.99")

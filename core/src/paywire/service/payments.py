@@ -32,8 +32,8 @@ Outcomes a caller can tell apart:
   `RateLimited`/`TransportError`, or a `ProviderUnavailable` for a 5xx the provider says it did
   not apply (retry the same call: the same key is reused); an unknown outcome `OutcomeUnknown`
   (a timeout, a dropped connection, a 5xx: retry the same call under its key, which the error
-  names: an authorize, sale or vault made without a key is a new one when called again without
-  it; or let `reconcile()` settle it, which no vault or unvault can be: the error says what can).
+  names: an authorize, sale (or pay) or vault made without a key is a new one when called again
+  without it; or let `reconcile()` settle it, which no vault or unvault can be: the error says what can).
   Every error raised by an operation carries `error.payment_id` and `error.transaction_id` (also
   in `error.details`).
 - a refusal saying the provider's payment is not as the ledger holds it (`error.state_conflict`:
@@ -343,8 +343,8 @@ class PaymentService:
     Example::
 
         service = PaymentService(Gateway.from_config(), SQLiteLedger("paywire.db"))
-        payment = service.authorize("stripe", Money.of("19.99", "EUR"), source="pm_card_visa",
-                                    order_id="A-1001", idempotency_key="order-A-1001-auth")
+        payment = service.pay("stripe", Money.of("19.99", "EUR"), source="pm_card_visa",
+                              order_id="A-1001", idempotency_key="order-A-1001-pay")  # payment_action "authorize"
         payment = service.capture(payment.id, Money.of("10.00", "EUR"))
         payment = service.refund(payment.id, Money.of("5.00", "EUR"))
     """
@@ -380,12 +380,47 @@ class PaymentService:
                              customer=customer, key=idempotency_key, return_url=return_url,
                              metadata=metadata, options=options)
 
+    def pay(self, method: str, amount: Money, *, source: str, order_id: str | None = None,
+            order: Order | None = None, customer: Customer | None = None, idempotency_key: str | None = None,
+            return_url: str | None = None, metadata: Mapping[str, str] | None = None,
+            options: Mapping[str, Any] | None = None) -> Payment:
+        """Place the payment as the method's configured `payment_action` says (Magento's payment
+        action): "authorize" reserves `amount` to capture later, as `authorize` does;
+        "authorize_capture" captures it at once, as `sale` does. The shop then needs no code of
+        its own per method, and the setting is what decides.
+
+        A method configured with an action it cannot make (its provider has no sale, or the
+        configuration switched it off: `can_sale = false`) is refused with `UnsupportedOperation`
+        before anything is recorded or sent. A retry under the same key is the same operation only
+        while the setting is unchanged: a key first sent as the other action is an `IdempotencyConflict`."""
+        kind = self._payment_action(method)
+        return self._initial(kind, method, amount, source=source, order_id=order_id, order=order,
+                             customer=customer, key=idempotency_key, return_url=return_url,
+                             metadata=metadata, options=options)
+
+    def _payment_action(self, method: str) -> str:
+        """The operation `pay` makes on `method`: its configured payment action, if the method can make it."""
+        runtime = self.gateway.method(method)
+        action = runtime.config.payment_action
+        kind = K.SALE if action == "authorize_capture" else K.AUTHORIZE
+        if not getattr(runtime.capabilities, kind):
+            raise UnsupportedOperation(
+                f"payment method {method!r} is configured with payment_action = {action!r} but does not support "
+                f"{kind} (its provider cannot, or can_{kind} = false): set payment_action to what it supports; "
+                "nothing was recorded or sent", code=f"no_{kind}")
+        return kind
+
     def charge_vaulted(self, method: str, token: str, amount: Money, *, customer: Customer | None = None,
                        capture: bool = True, order_id: str | None = None, idempotency_key: str | None = None,
                        metadata: Mapping[str, str] | None = None) -> Payment:
         """Charge a vaulted payment method without the buyer (off-session): no buyer action is
         possible, so a card that needs one is declined. `customer.reference` names the provider's
-        customer where the provider needs it."""
+        customer where the provider needs it.
+
+        `capture` (a sale by default) does not follow the method's `payment_action`, which says
+        what placing an order at checkout does (`pay`): an off-session charge (a renewal, a
+        charge after delivery) has nothing left to ship and capture, and an authorization left
+        uncaptured lapses with the money never collected. Give `capture=False` to hold it."""
         require_instance(capture, bool, "capture")  # a str such as "no" is true: a sale, not an authorization
         return self._initial(K.SALE if capture else K.AUTHORIZE, method, amount, source=token, order_id=order_id,
                              order=None, customer=customer, key=idempotency_key, return_url=None,
