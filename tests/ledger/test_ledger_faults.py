@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import itertools
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from contextlib import AbstractContextManager
 from typing import Any
 
 import pytest
 
-from paywire import Declined, InvalidRequest, LedgerBusy, LedgerUnavailable, OutcomeUnknown, StateError
+from paywire import Declined, InvalidRequest, LedgerBusy, LedgerUnavailable, OutcomeUnknown, StateError, hookimpl
 from paywire.ledger import Ledger, LedgerUnit, Payment, PostgresLedger, TransactionStatus
 from paywire.service import PaymentService
 from paywire.testing.emulator import Fault
@@ -334,3 +334,42 @@ def answer(service: PaymentService, call: Callable[[], Any], kind: str) -> Payme
     # (the hold lapsed): it is recorded as done, what the refusal left too.
     assert isinstance(paid, Payment) and (kind not in REFUSED or paid.state == "voided"), paid
     return paid
+
+
+class _InterruptedAnswer:
+    """The process is interrupted (Ctrl-C, a signal turned into KeyboardInterrupt) as a capture's
+    answer arrives, and the ledger is gone from then on (`faulty`, armed here)."""
+
+    def __init__(self, faulty: Faulty) -> None:
+        self.faulty = faulty
+
+    @hookimpl(wrapper=True)
+    def send_transfer(self, command: str) -> Generator[None, Any, Any]:
+        response = yield
+        if command == "capture":
+            self.faulty.arm(1, "onward")
+            raise KeyboardInterrupt
+        return response
+
+
+def test_an_interrupt_after_sending_with_the_ledger_gone_still_reaches_the_caller_and_leaves_it_pending(
+        fakepay: tuple[FakePayApp, str], ledger: Ledger) -> None:
+    """The interrupt must stop the caller, not a driver error raised while recording it (which
+    would also be the ledger's raw error after the request was sent); the capture stays pending
+    and is settled from the provider."""
+    app, url = fakepay
+    wrapped = Faulty(ledger)
+    with make_gateway(url, extra=[_InterruptedAnswer(wrapped)], **FAST) as gateway:
+        service = PaymentService(gateway, wrapped, margin=0)  # type: ignore[arg-type]
+        payment = service.authorize("fakepay", eur("50.00"), source="tok_ok")
+        with pytest.raises(KeyboardInterrupt) as raised:
+            service.capture(payment.id, eur("20.00"), idempotency_key="capture-1")
+        wrapped.disarm()
+        assert wrapped.fired is not None  # the ledger did fail while the interrupt was recorded
+        (txn,) = [t for t in service.list_transactions(payment.id) if t.kind == "capture"]
+        assert raised.value.__dict__.get("transaction_id") == txn.id and txn.status == S.PENDING
+        assert app.count("capture") == 1
+        wait_out_life(service, [txn.id])
+        assert service.reconcile().errors == ()
+        assert service.get_transaction(txn.id).status == S.SUCCEEDED
+        agree(service, app, payment.id)
