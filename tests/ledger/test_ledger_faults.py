@@ -189,6 +189,13 @@ def _complete(service: PaymentService, app: FakePayApp, key: str) -> tuple[Calla
     return lambda: service.complete(payment.id, idempotency_key=key), False
 
 
+def _capture_partly_authorized(service: PaymentService, app: FakePayApp,
+                               key: str) -> tuple[Callable[[], Any], bool]:
+    """A capture of all that a prepaid card's partial authorization holds (half of what was asked)."""
+    payment = service.authorize("fakepay", eur("50.00"), source="tok_partial", idempotency_key=f"{key}-auth")
+    return lambda: service.capture(payment.id, idempotency_key=key), False
+
+
 def _decline(service: PaymentService, app: FakePayApp, key: str) -> tuple[Callable[[], Any], bool]:
     return lambda: service.sale("fakepay", eur("50.00"), source="tok_decline", idempotency_key=key), False
 
@@ -213,12 +220,12 @@ def _resend(service: PaymentService, app: FakePayApp, key: str) -> tuple[Callabl
 
 # What the provider applied on the payment once the operation took effect, setup included.
 APPLIED = {"authorize": 1, "sale": 2, "capture_partial": 2, "capture_full": 2, "refund": 3, "void": 2, "complete": 1,
-           "resend": 2, "decline": 0, "void_lapsed": 1}
+           "resend": 2, "decline": 0, "void_lapsed": 1, "capture_partly_authorized": 2}
 REFUSED: dict[str, type[Exception]] = {"decline": Declined, "void_lapsed": StateError}  # what the clean call raises
 OPERATIONS: dict[str, Setup] = {
     "authorize": _authorize, "sale": _sale, "capture_partial": _capture_partial, "capture_full": _capture_full,
     "refund": _refund, "void": _void, "complete": _complete, "resend": _resend, "decline": _decline,
-    "void_lapsed": _void_lapsed,
+    "void_lapsed": _void_lapsed, "capture_partly_authorized": _capture_partly_authorized,
 }
 _REFUSALS = (Declined, InvalidRequest, StateError)
 _NOT_SENT = (LedgerUnavailable, LedgerBusy, sqlite3.Error)
