@@ -790,7 +790,11 @@ class PaymentService:
             # A resend's proof that *it* was not applied says nothing of the send before it.
             outcome = after_unsure(exc) if plan.resent and isinstance(exc, PaywireError) else exc
         except BaseException as exc:  # KeyboardInterrupt, SystemExit: leave it unknown, then stop
-            self._finish(op, txn, exc)
+            try:
+                self._finish(op, txn, exc)
+            except Exception:  # noqa: BLE001 - the ledger failing too: it stays pending, settled later
+                # The interrupt must still stop the caller, not the ledger's error after sending.
+                log.warning("%s transaction %s: interrupted after sending, and not recorded", txn.kind, txn.id)
             exc.__dict__.update(payment_id=txn.payment_id, transaction_id=txn.id)  # what it left unknown
             raise
         try:

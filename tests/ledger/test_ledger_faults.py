@@ -1,0 +1,382 @@
+"""The ledger failing at any one point of an operation never breaks the outcome model.
+
+The ledger is a real SQLite or PostgreSQL one with one fault: the Nth call into its public or
+unit methods (a unit's commit counting as one) during the operation raises the driver's own error
+(a disk I/O error; a lost connection, closed); every call the operation makes in a clean run is
+tried in turn, for each operation kind, against the FakePay emulator over loopback. The fault is
+one call ("once"), or the database gone from that call until the operation ends ("onward", tried
+from the first call after the request left: before, the first fault ends the operation), or a
+commit that landed with its answer lost ("landed"). For every other "onward" run the provider's
+events are delivered too. Once the ledger works again and `reconcile()` ran (requests living a
+second at most, margin 0):
+
+1. a request the provider applied is never recorded failed, and never answered with a refusal;
+2. an answer saying the ledger was unavailable or busy (or its raw error) means nothing was sent;
+3. the ledger's totals are the provider's, and nothing is left open;
+4. once the request was sent, no raw driver error reaches the caller;
+5. the same call again, under its key, makes the operation once (or answers its refusal again).
+"""
+
+from __future__ import annotations
+
+import itertools
+import sqlite3
+from collections.abc import Callable, Generator, Iterator
+from contextlib import AbstractContextManager
+from typing import Any
+
+import pytest
+
+from paywire import Declined, InvalidRequest, LedgerBusy, LedgerUnavailable, OutcomeUnknown, StateError, hookimpl
+from paywire.ledger import Ledger, LedgerUnit, Payment, PostgresLedger, TransactionStatus
+from paywire.service import PaymentService
+from paywire.testing.emulator import Fault
+from tests.ledger.fakepay import FakePayApp, make_gateway
+from tests.ledger.support import FAST, agree, eur, wait_out_life
+
+S = TransactionStatus
+_UNCOUNTED = frozenset({"unavailable", "close"})  # no database call: tells what an error means, or lets go
+
+
+def driver_error(ledger: Ledger) -> Exception:
+    """The error the ledger's own driver raises when its database goes away mid-call; a
+    PostgreSQL connection is lost with it (closed), as the server's going leaves it."""
+    if isinstance(ledger, PostgresLedger):
+        import psycopg
+
+        held = getattr(ledger._local, "connection", None)
+        if held is not None:
+            held[1].close()
+        return psycopg.OperationalError("server closed the connection unexpectedly")
+    error = sqlite3.OperationalError("disk I/O error")
+    error.sqlite_errorcode = sqlite3.SQLITE_IOERR  # type: ignore[attr-defined]
+    error.sqlite_errorname = "SQLITE_IOERR"  # type: ignore[attr-defined]
+    return error
+
+
+class Faulty:
+    """A real ledger whose `fail_at`-th call (public method, unit method, or unit commit) since
+    `arm()` raises the driver's error; mode "onward": every call after it too (the database gone
+    until the operation ends); "landed": raised after the call did its work (a commit that
+    landed, its answer lost). `calls` counts them (0 for `fail_at` counts only)."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self._ledger = ledger
+        self.fail_at = 0
+        self.onward = False
+        self.landed = False
+        self.calls = 0
+        self.fired: str | None = None
+        self.probe: Callable[[], int] = lambda: 0  # what the provider received so far
+        self.trace: list[tuple[str, int]] = []  # each call since `arm()`, with `probe()` at it
+
+    def arm(self, fail_at: int, mode: str = "once") -> None:
+        self.fail_at, self.calls, self.fired, self.trace = fail_at, 0, None, []
+        self.onward, self.landed = mode == "onward", mode == "landed"
+
+    def disarm(self) -> None:
+        self.fail_at = 0
+
+    def tick(self, name: str) -> None:
+        self.calls += 1
+        self.trace.append((name, self.probe()))
+        if self.calls == self.fail_at or (self.onward and 0 < self.fail_at <= self.calls):
+            self.fired = self.fired or name
+            raise driver_error(self._ledger)
+
+    def around(self, name: str, work: Callable[[], Any]) -> Any:
+        """Run one call: the fault before it, or (`landed`) after it did its work, as a connection
+        lost before the database's answer came back leaves it."""
+        if not self.landed:
+            self.tick(name)
+            return work()
+        result = work()
+        self.tick(name)
+        return result
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self._ledger, name)
+        if name.startswith("_") or name in _UNCOUNTED or not callable(value):
+            return value
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            return self.around(name, lambda: value(*args, **kwargs))
+        return call
+
+    def unit(self, *, durable: bool = True) -> AbstractContextManager[LedgerUnit]:
+        self.tick("unit")
+        return _FaultyScope(self, self._ledger.unit(durable=durable))
+
+
+class _FaultyScope:
+    def __init__(self, faulty: Faulty, scope: AbstractContextManager[LedgerUnit]) -> None:
+        self._faulty = faulty
+        self._scope = scope
+
+    def __enter__(self) -> LedgerUnit:
+        return _FaultyUnit(self._faulty, self._scope.__enter__())  # type: ignore[return-value]
+
+    def __exit__(self, kind: Any, exc: BaseException | None, tb: Any) -> bool | None:
+        if exc is None and self._faulty.landed:  # committed, and the answer lost
+            self._scope.__exit__(None, None, None)
+            self._faulty.tick("commit")
+            return None
+        if exc is None:
+            try:
+                self._faulty.tick("commit")
+            except Exception as failed:  # the commit failed: the database kept nothing of the unit
+                self._scope.__exit__(type(failed), failed, None)
+                raise
+        return self._scope.__exit__(kind, exc, tb)
+
+
+class _FaultyUnit:
+    def __init__(self, faulty: Faulty, unit: LedgerUnit) -> None:
+        self._faulty = faulty
+        self._unit = unit
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self._unit, name)
+        if name.startswith("_") or not callable(value):
+            return value
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            return self._faulty.around(name, lambda: value(*args, **kwargs))
+        return call
+
+
+# -- the operations: each sets up its own payment, then returns the call and whether the provider
+# already applied it (a resend of a request whose answer was lost) -------------------------------
+
+Setup = Callable[[PaymentService, FakePayApp, str], tuple[Callable[[], Any], bool]]
+
+
+def _authorize(service: PaymentService, app: FakePayApp, key: str) -> tuple[Callable[[], Any], bool]:
+    return lambda: service.authorize("fakepay", eur("50.00"), source="tok_ok", idempotency_key=key), False
+
+
+def _sale(service: PaymentService, app: FakePayApp, key: str) -> tuple[Callable[[], Any], bool]:
+    return lambda: service.sale("fakepay", eur("50.00"), source="tok_ok", idempotency_key=key), False
+
+
+def _authorized(service: PaymentService) -> Payment:
+    return service.authorize("fakepay", eur("50.00"), source="tok_ok")
+
+
+def _capture_partial(service: PaymentService, app: FakePayApp, key: str) -> tuple[Callable[[], Any], bool]:
+    payment = _authorized(service)
+    return lambda: service.capture(payment.id, eur("20.00"), final=False, idempotency_key=key), False
+
+
+def _capture_full(service: PaymentService, app: FakePayApp, key: str) -> tuple[Callable[[], Any], bool]:
+    payment = _authorized(service)
+    return lambda: service.capture(payment.id, idempotency_key=key), False
+
+
+def _refund(service: PaymentService, app: FakePayApp, key: str) -> tuple[Callable[[], Any], bool]:
+    payment = service.sale("fakepay", eur("50.00"), source="tok_ok")
+    return lambda: service.refund(payment.id, eur("20.00"), idempotency_key=key), False
+
+
+def _void(service: PaymentService, app: FakePayApp, key: str) -> tuple[Callable[[], Any], bool]:
+    payment = _authorized(service)
+    return lambda: service.void(payment.id, idempotency_key=key), False
+
+
+def _complete(service: PaymentService, app: FakePayApp, key: str) -> tuple[Callable[[], Any], bool]:
+    payment = service.authorize("fakepay", eur("50.00"), source="tok_3ds", return_url="https://shop.example/back")
+    assert payment.state == "action_required"
+    return lambda: service.complete(payment.id, idempotency_key=key), False
+
+
+def _capture_partly_authorized(service: PaymentService, app: FakePayApp,
+                               key: str) -> tuple[Callable[[], Any], bool]:
+    """A capture of all that a prepaid card's partial authorization holds (half of what was asked)."""
+    payment = service.authorize("fakepay", eur("50.00"), source="tok_partial", idempotency_key=f"{key}-auth")
+    return lambda: service.capture(payment.id, idempotency_key=key), False
+
+
+def _decline(service: PaymentService, app: FakePayApp, key: str) -> tuple[Callable[[], Any], bool]:
+    return lambda: service.sale("fakepay", eur("50.00"), source="tok_decline", idempotency_key=key), False
+
+
+def _void_lapsed(service: PaymentService, app: FakePayApp, key: str) -> tuple[Callable[[], Any], bool]:
+    """A void the provider refuses because the hold lapsed (`state_conflict`): recorded failed,
+    then the payment is read from the provider."""
+    payment = _authorized(service)
+    app.lapse(payment.reference or "")
+    return lambda: service.void(payment.id, idempotency_key=key), False
+
+
+def _resend(service: PaymentService, app: FakePayApp, key: str) -> tuple[Callable[[], Any], bool]:
+    """A capture whose answer was lost, called again: the provider's stored answer, and a read owed."""
+    payment = _authorized(service)
+    app.inject(Fault("drop_after", method="POST", path="/captures$"))
+    with pytest.raises(OutcomeUnknown):
+        service.capture(payment.id, eur("20.00"), final=False, idempotency_key=key)
+    app.clear_faults()
+    return lambda: service.capture(payment.id, eur("20.00"), final=False, idempotency_key=key), True
+
+
+# What the provider applied on the payment once the operation took effect, setup included.
+APPLIED = {"authorize": 1, "sale": 2, "capture_partial": 2, "capture_full": 2, "refund": 3, "void": 2, "complete": 1,
+           "resend": 2, "decline": 0, "void_lapsed": 1, "capture_partly_authorized": 2}
+REFUSED: dict[str, type[Exception]] = {"decline": Declined, "void_lapsed": StateError}  # what the clean call raises
+OPERATIONS: dict[str, Setup] = {
+    "authorize": _authorize, "sale": _sale, "capture_partial": _capture_partial, "capture_full": _capture_full,
+    "refund": _refund, "void": _void, "complete": _complete, "resend": _resend, "decline": _decline,
+    "void_lapsed": _void_lapsed, "capture_partly_authorized": _capture_partly_authorized,
+}
+_REFUSALS = (Declined, InvalidRequest, StateError)
+_NOT_SENT = (LedgerUnavailable, LedgerBusy, sqlite3.Error)
+
+
+@pytest.fixture
+def faulty(fakepay: tuple[FakePayApp, str], ledger: Ledger) -> Iterator[tuple[PaymentService, Faulty]]:
+    wrapped = Faulty(ledger)
+    with make_gateway(fakepay[1], **FAST) as gateway:
+        yield PaymentService(gateway, wrapped, margin=0), wrapped  # type: ignore[arg-type]
+
+
+def _raw(error: BaseException, ledger: Ledger) -> bool:
+    """Whether `error` is the ledger's driver's own, unwrapped."""
+    if isinstance(ledger, PostgresLedger):
+        import psycopg
+
+        return isinstance(error, psycopg.Error)
+    return isinstance(error, sqlite3.Error)
+
+
+@pytest.mark.parametrize("mode", ["once", "onward", "landed"])
+@pytest.mark.parametrize("kind", list(OPERATIONS))
+def test_a_ledger_fault_at_any_call_of_an_operation_keeps_the_outcome_model(
+        faulty: tuple[PaymentService, Faulty], app: FakePayApp, ledger: Ledger, kind: str, mode: str) -> None:
+    service, wrapped = faulty
+    keys = (f"{kind}-{n}" for n in itertools.count())
+    setup = OPERATIONS[kind]
+
+    call, _ = setup(service, app, next(keys))
+    wrapped.probe = lambda: len(app.calls)
+    wrapped.arm(0)  # a clean run: the calls the operation makes, and which come after its request
+    start = len(app.calls)
+    answer(service, call, kind)
+    trace = [(name, received > start) for name, received in wrapped.trace]
+    assert trace and any(sent for _, sent in trace), trace
+    # Before the request is sent the first fault ends the operation, whatever follows it; a commit
+    # that lands differs from one that fails only there.
+    points = [n for n, (name, sent) in enumerate(trace, 1)
+              if mode == "once" or (mode == "landed" and name == "commit") or (mode == "onward" and sent)]
+
+    runs: list[tuple[int, str | None, BaseException | Payment, bool, set[str], Callable[[], Any]]] = []
+    events: list[tuple[dict[str, str], bytes]] = []  # those the provider's webhooks deliver
+    for n in points:
+        before = {p.id for p in service.list_payments(limit=10_000)}
+        emitted = len(app.outbox)
+        call, applied_before = setup(service, app, next(keys))
+        applied, sent = len(app.applied), len(app.calls)
+        wrapped.arm(n, mode)
+        try:
+            outcome: BaseException | Payment = call()
+        except Exception as exc:  # judged below
+            outcome = exc
+        finally:
+            wrapped.disarm()
+        was_sent = len(app.calls) > sent
+        took_effect = applied_before or len(app.applied) > applied
+        where = f"{mode} fault at call {n} ({wrapped.fired}) of {kind}: {outcome!r}"
+        if isinstance(outcome, BaseException):
+            if _raw(outcome, ledger) or isinstance(outcome, (LedgerUnavailable, LedgerBusy)):
+                assert not was_sent, f"sent, then answered with the ledger's error (2, 4): {where}"
+            elif isinstance(outcome, _REFUSALS):
+                assert not took_effect, f"applied, and answered with a refusal (1): {where}"
+            else:
+                assert isinstance(outcome, OutcomeUnknown), f"unexpected error: {where}"
+        mine = {p.id for p in service.list_payments(limit=10_000)} - before
+        runs.append((n, wrapped.fired, outcome, took_effect, mine, call))
+        if mode == "onward" and n % 2:  # every other one, the provider's events come before reconcile()
+            events += app.outbox[emitted:]
+
+    for headers, body in events:
+        service.receive_webhook("fakepay", headers, body)
+    txns = [t.id for t in service.list_transactions(statuses=[S.PENDING, S.UNKNOWN, S.ACCEPTED])]
+    wait_out_life(service, txns)
+    report = service.reconcile()
+    assert report.errors == (), report
+    for n, fired, outcome, took_effect, mine, call in runs:
+        where = f"{mode} fault at call {n} ({fired}) of {kind}: {outcome!r}"
+        payment_id = (outcome.id if isinstance(outcome, Payment) else getattr(outcome, "payment_id", None))
+        ids = mine | ({payment_id} if payment_id else set())
+        if not ids:
+            assert not took_effect, f"applied, and no payment names it: {where}"
+        for pid in ids:
+            payment = service.get_payment(pid)
+            if payment.reference is None:  # never reached the provider
+                assert not took_effect and [t for t in service.list_transactions(pid) if t.open] == [], where
+                continue
+            agree(service, app, pid)  # (3)
+            if took_effect:
+                failed = [t for t in service.list_transactions(pid) if t.status == S.FAILED]
+                assert failed == [], f"applied, and recorded failed (1): {where}: {failed}"
+
+        # 5. The caller does what the answer said (the same call again, under its key): the
+        # operation is made, once.
+        again = answer(service, call, kind)
+        made = [a for a in app.applied if again.reference and a[1] == again.reference]
+        assert len(made) == APPLIED[kind], f"{where}: {made}"
+        if again.reference is None:  # declined: nothing at the provider, nothing open
+            assert [t for t in service.list_transactions(again.id) if t.open] == [], where
+        else:
+            agree(service, app, again.id)
+
+
+def answer(service: PaymentService, call: Callable[[], Any], kind: str) -> Payment:
+    """The payment the call answers (or, for a refused one, names in its error), as a clean
+    ledger answers it."""
+    try:
+        paid = call()
+    except REFUSED.get(kind, ()) as refused:
+        assert refused.payment_id is not None, refused
+        return service.get_payment(refused.payment_id)
+    # A void whose answer was lost is settled from the provider, which holds the payment voided
+    # (the hold lapsed): it is recorded as done, what the refusal left too.
+    assert isinstance(paid, Payment) and (kind not in REFUSED or paid.state == "voided"), paid
+    return paid
+
+
+class _InterruptedAnswer:
+    """The process is interrupted (Ctrl-C, a signal turned into KeyboardInterrupt) as a capture's
+    answer arrives, and the ledger is gone from then on (`faulty`, armed here)."""
+
+    def __init__(self, faulty: Faulty) -> None:
+        self.faulty = faulty
+
+    @hookimpl(wrapper=True)
+    def send_transfer(self, command: str) -> Generator[None, Any, Any]:
+        response = yield
+        if command == "capture":
+            self.faulty.arm(1, "onward")
+            raise KeyboardInterrupt
+        return response
+
+
+def test_an_interrupt_after_sending_with_the_ledger_gone_still_reaches_the_caller_and_leaves_it_pending(
+        fakepay: tuple[FakePayApp, str], ledger: Ledger) -> None:
+    """The interrupt must stop the caller, not a driver error raised while recording it (which
+    would also be the ledger's raw error after the request was sent); the capture stays pending
+    and is settled from the provider."""
+    app, url = fakepay
+    wrapped = Faulty(ledger)
+    with make_gateway(url, extra=[_InterruptedAnswer(wrapped)], **FAST) as gateway:
+        service = PaymentService(gateway, wrapped, margin=0)  # type: ignore[arg-type]
+        payment = service.authorize("fakepay", eur("50.00"), source="tok_ok")
+        with pytest.raises(KeyboardInterrupt) as raised:
+            service.capture(payment.id, eur("20.00"), idempotency_key="capture-1")
+        wrapped.disarm()
+        assert wrapped.fired is not None  # the ledger did fail while the interrupt was recorded
+        (txn,) = [t for t in service.list_transactions(payment.id) if t.kind == "capture"]
+        assert raised.value.__dict__.get("transaction_id") == txn.id and txn.status == S.PENDING
+        assert app.count("capture") == 1
+        wait_out_life(service, [txn.id])
+        assert service.reconcile().errors == ()
+        assert service.get_transaction(txn.id).status == S.SUCCEEDED
+        agree(service, app, payment.id)
