@@ -1023,3 +1023,11 @@ def sale_in_hundredths_commands(settings: GatewaySettings) -> CommandPool:
 
 
 SALE_IN_HUNDREDTHS = BrokenAcme("sale_in_hundredths", build=sale_in_hundredths_commands)
+
+
+# -- 58. the sale's declines mapped retryable (its own error mapper; authorize's is right) -------------
+def sale_retrying_decline_commands(settings: GatewaySettings) -> CommandPool:
+    return _with(settings, sale=lambda command: attrs.evolve(command, error_mapper=RETRYING_DECLINES))
+
+
+SALE_RETRYABLE_DECLINE = BrokenAcme("sale_retryable_decline", build=sale_retrying_decline_commands)

@@ -151,6 +151,7 @@ TestCapturedWithPending = variant("CAPTURED_WITH_PENDING")
 TestNetCaptured = variant("NET_CAPTURED")
 TestSaleKeyReuseAnswered = variant("SALE_KEY_REUSE_ANSWERED")
 TestSaleInHundredths = variant("SALE_IN_HUNDREDTHS")
+TestSaleRetryableDecline = variant("SALE_RETRYABLE_DECLINE")
 if broken_stripe is not None:
     TestCaptureUnlisted = variant("CAPTURE_UNLISTED", StripeContract, broken_stripe)
     TestAuthorizationKeyOnCapture = variant("AUTHORIZATION_KEY_ON_CAPTURE", StripeContract, broken_stripe)
@@ -399,6 +400,8 @@ CAUGHT = {
     "TestSaleInHundredths": ("the sale's amount written as hundredths whatever the currency (authorize's is right)",
                              "test_amounts_of_every_exponent_survive_the_wire_exactly",
                              "sale of Money.of('1234565', 'BIF') put [Money.of('123456500', 'BIF')] on the wire"),
+    "TestSaleRetryableDecline": ("the sale's declines mapped retryable (authorize's are right)",
+                                 "test_a_decline_is_declined_and_never_retryable", "sale: "),
     "TestNetCaptured": ("fetch reporting the captured total net of refunds",
                         "test_fetch_reports_each_money_state_with_its_totals",
                         "captured: provider reports Money.of('75.00', 'EUR'), expected Money.of('100.00', 'EUR')"),

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from paywire.command.result import ProviderState
 from paywire.config import MethodConfig
 from paywire.errors import AuthenticationError, Declined, InvalidRequest, PaywireError
+from paywire.gateway_definition import Capabilities
 from paywire.http.response import Response
 from paywire.money import Money
 from paywire.subject import Subject
@@ -130,14 +131,17 @@ class ErrorMappingContract(ContractFixtures):
         run_property(prop)
 
     def test_a_decline_is_declined_and_never_retryable(
-        self, harness: ContractHarness, declined_source: str, example_amount: Money
+        self, harness: ContractHarness, capabilities: Capabilities, declined_source: str, example_amount: Money
     ) -> None:
-        outcome = harness.attempt("authorize", harness.payment_subject(example_amount, source=declined_source))
-        assert isinstance(outcome, Declined), f"authorizing with {declined_source!r} gave {outcome!r}"
-        assert not outcome.retryable, f"{outcome!r} is retryable: a decline never is"
-        assert outcome_of(outcome) == FAILED, f"{outcome!r} is recorded as unknown: a decline is a definite answer"
-        assert outcome.code, f"{outcome!r} lost the provider's code"
-        assert outcome.customer_message, "a decline needs a message the buyer can be shown"
+        """By authorize, and by sale where the plugin sells: each command maps its own errors."""
+        for command in ("authorize", *(["sale"] if capabilities.sale and "sale" in harness.commands else [])):
+            outcome = harness.attempt(command, harness.payment_subject(example_amount, source=declined_source))
+            assert isinstance(outcome, Declined), f"{command} with {declined_source!r} gave {outcome!r}"
+            assert not outcome.retryable, f"{command}: {outcome!r} is retryable: a decline never is"
+            assert outcome_of(outcome) == FAILED, (
+                f"{command}: {outcome!r} is recorded as unknown: a decline is a definite answer")
+            assert outcome.code, f"{command}: {outcome!r} lost the provider's code"
+            assert outcome.customer_message, f"{command}: a decline needs a message the buyer can be shown"
 
     def test_refused_credentials_are_a_final_authentication_error(
         self, harness: ContractHarness, method_config: MethodConfig, example_amount: Money
