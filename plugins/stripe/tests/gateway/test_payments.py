@@ -84,6 +84,29 @@ def test_the_order_customer_and_shipping_address_go_with_the_payment(stripe: Any
     assert "shipping[address][line2]" not in sent  # None is dropped, not sent empty
 
 
+def test_a_long_phone_ships_and_shipping_details_longer_than_stripe_takes_are_refused_before_sending(
+    stripe: Any, form: Any
+) -> None:
+    """A buyer phone of more than 20 characters refused the whole payment, although a PaymentIntent's
+    shipping phone takes 5000 (20 is a Customer's limit); and an address line longer than the 5000
+    Stripe takes was sent, to be refused there, the payment recorded as failed."""
+    phone = "+44 (0) 20 7946 0958 ext. 1234"  # 30 characters
+    address = Address(line1="Hauptstr. 1", city="Berlin", country="DE")
+    stripe.authorize(eur("10.00"), order=Order(id="A-1003", shipping=address),
+                     customer=Customer(name="Ada", phone=phone, reference=None))
+    assert form(stripe.sent()[0])["shipping[phone]"] == phone
+    for shipping, customer, param in (
+        (Address(line1="x" * 5001, country="DE"), Customer(name="Ada"), "order.shipping.line1"),
+        (Address(city="Berlin", name="y" * 5001), None, "order.shipping.name"),
+        (Address(city="Berlin"), Customer(name="z" * 5001), "customer.name"),
+        (Address(city="Berlin"), Customer(name="Ada", phone="1" * 5001), "customer.phone"),
+    ):
+        with pytest.raises(InvalidRequest) as refused:
+            stripe.authorize(eur("10.00"), order=Order(id="A-1004", shipping=shipping), customer=customer)
+        assert refused.value.param == param
+    assert len(stripe.sent()) == 1
+
+
 def test_a_shipping_address_without_a_name_is_not_sent(stripe: Any, form: Any) -> None:
     stripe.authorize(eur("10.00"), order=Order(id="A-1002", shipping=Address(city="Berlin")))
     assert not any(key.startswith("shipping") for key in form(stripe.sent()[0]))
