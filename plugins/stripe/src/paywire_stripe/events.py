@@ -148,8 +148,8 @@ def parse_event(body: bytes) -> WebhookEvent:
     """The `WebhookEvent` of a verified Stripe event body; a body of another shape is refused."""
     try:
         event = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise _malformed("the body is not JSON") from exc
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # RecursionError: nested too deep to read
+        raise _malformed("the body is not JSON paywire can read") from exc
     if not isinstance(event, Mapping) or event.get("object") != "event":
         raise _malformed("the body is not an event object")
     event_id, event_type, data = event.get("id"), event.get("type"), event.get("data")

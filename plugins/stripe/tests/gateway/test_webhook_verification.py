@@ -183,6 +183,12 @@ def test_a_signed_event_of_any_shape_is_an_event_or_refused_as_malformed(
         assert event.amount is None or isinstance(event.amount.minor, int)
 
 
+def test_a_signed_body_nested_too_deep_to_read_is_refused_as_malformed() -> None:
+    """JSON nested deeper than the decoder recurses raised RecursionError out of the verifier (a 500)."""
+    body = b'{"id": "evt_1", "object": "event", "type": "charge.captured", "data": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    assert refused(verifier("whsec_a", max_bytes=len(body)), signature_header("whsec_a", NOW, body), body) == "malformed"
+
+
 def test_secrets_show_nowhere(gateway: Any, webhook_secret: str) -> None:
     verifier_repr = repr(gateway.method("stripe").webhook_verifier())
     with pytest.raises(WebhookVerificationError) as error:
