@@ -340,6 +340,21 @@ def test_fetch_finds_an_intent_by_the_key_it_was_created_with(stripe: Any, form:
                                                                 eur("9.00"))
 
 
+@pytest.mark.parametrize("key", ["order-7's auth", "a AND b OR c", "back\\slash-'quote'", 'say "hi"'])
+def test_fetch_by_key_searches_for_keys_with_quotes_backslashes_and_search_words(
+    stripe: Any, form: Any, key: str
+) -> None:
+    """The emulator's search ended a quoted value at its first quote (an escaped one included) and
+    split the query at every AND or OR, even inside quotes: the intent of such a key was not found
+    (fetch fell back to listing the latest intents) or the query was refused, where Stripe's search
+    (a backslash escapes a quote) finds it."""
+    subject = stripe.payment(eur("9.00"), idempotency_key=key, order=Order(id=f"{key} order"))
+    created = stripe.run("authorize", subject)
+    found = stripe.run("fetch", Subject(idempotency_key=key, order=subject.order))
+    assert (found.reference, found.state) == (created.reference, ProviderState.AUTHORIZED)
+    assert stripe.sent()[-1].url.split("?")[0].endswith("/v1/payment_intents/search")
+
+
 def test_fetch_by_a_key_nothing_was_created_with_is_not_found(stripe: Any, form: Any) -> None:
     stripe.authorize(eur("9.00"))
     found = stripe.run("fetch", Subject(idempotency_key="never-used"))
