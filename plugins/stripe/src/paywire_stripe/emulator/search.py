@@ -1,8 +1,9 @@
 """A subset of Stripe's Search Query Language for `GET /v1/payment_intents/search`.
 
-Supported: clauses `field:'value'` (equality; a backslash escapes a quote, or itself, in a value), `field>n`, `>=`, `<`, `<=` on numbers,
+Supported: clauses `field:'value'` (equality), `field>n`, `>=`, `<`, `<=` on numbers,
 `metadata['key']:'value'`, `metadata['key']:null` (no such key), negation with a leading `-`, and
-clauses joined by all-`AND` or all-`OR` (Stripe refuses mixing them). Fields: amount, created,
+clauses joined by all-`AND` or all-`OR` (Stripe refuses mixing them); in a quoted value a backslash
+escapes a quote (or itself), and AND or OR are text. Fields: amount, created,
 currency, customer, metadata, status. Results are newest first. Unlike Stripe, whose search index
 lags writes by up to a minute, results here are immediate.
 """
