@@ -64,9 +64,10 @@ def to_stripe(money: Money, param: str = "amount") -> int:
 
 
 def wire_amount(value: object) -> int:
-    """An amount field of a Stripe answer, which Stripe writes as an integer; anything else (1999.5,
-    "1999", true) is an `InvalidRequest`, never truncated by `int()` into another amount."""
-    if type(value) is not int:
+    """An amount field of a Stripe answer, which Stripe writes as an integer of at least zero;
+    anything else (1999.5, "1999", true, -500) is an `InvalidRequest`, never truncated by `int()`
+    into another amount."""
+    if type(value) is not int or value < 0:
         raise InvalidRequest(f"Stripe answered an amount paywire cannot hold: {value!r}",
                              provider="stripe", code="unexpected_amount")
     return value
@@ -74,10 +75,11 @@ def wire_amount(value: object) -> int:
 
 @lru_cache(maxsize=4096, typed=True)  # Money is immutable; an answer holds the same amounts several times
 def from_stripe(amount: int, currency: str) -> Money:
-    """Stripe's `amount` in `currency` (any case) as `Money`; `InvalidRequest` if it cannot be one."""
+    """Stripe's `amount` in `currency` (any case) as `Money`; `InvalidRequest` if it cannot be one
+    (Stripe's amounts of intents, charges and refunds are never negative)."""
     code = currency.upper()
     shift = _SHIFT.get(code)
-    if shift is None or type(amount) is not int:
+    if shift is None or type(amount) is not int or amount < 0:
         raise InvalidRequest(f"Stripe answered an amount paywire cannot hold: {amount!r} {currency!r}",
                              provider="stripe", code="unexpected_amount")
     if shift <= 0:

@@ -48,6 +48,7 @@ EXPAND_CHARGE = ["latest_charge"]
 MAX_KEY = 255  # the longest idempotency key Stripe keeps
 _MAX_DIGITS = {"IDR": 12}  # of an amount in Stripe's unit: eight, twelve for IDR (Stripe's API reference)
 _MAX_METADATA_KEYS, _MAX_METADATA_KEY, _MAX_METADATA_VALUE = 50, 40, 500
+_MAX_SHIPPING = 5000  # each string of a PaymentIntent's shipping details (Stripe's API reference)
 _REFUND_REASONS = frozenset({"duplicate", "fraudulent", "requested_by_customer"})
 _CANCELLATION_REASONS = _REFUND_REASONS | {"abandoned"}
 _REASON_SYNONYMS = {"fraud": "fraudulent", "customer_request": "requested_by_customer",
@@ -156,7 +157,12 @@ def _shipping(subject: Subject) -> dict[str, Any] | None:
              "postal_code": address.postal_code, "country": address.country}
     if not name or all(value is None for value in lines.values()):
         return None  # Stripe requires both; without them the order simply ships no details
-    return {"name": name, "address": lines, "phone": _limited(buyer.phone if buyer else None, 20, "customer.phone")}
+    # Stripe takes 5000 characters in each (20 is a Customer's phone limit, not a shipping phone's).
+    for field, value in lines.items():
+        _limited(value, _MAX_SHIPPING, f"order.shipping.{field}")
+    phone = buyer.phone if buyer else None
+    return {"name": _limited(name, _MAX_SHIPPING, "order.shipping.name" if address.name else "customer.name"),
+            "address": lines, "phone": _limited(phone, _MAX_SHIPPING, "customer.phone")}
 
 
 def payment_request(capture_method: str, options: Mapping[str, Any]) -> Builder:

@@ -43,7 +43,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from paywire import EventKind, InvalidRequest, Money, WebhookEvent, WebhookVerificationError
-from paywire_stripe.amounts import from_stripe
+from paywire_stripe.amounts import from_stripe, wire_amount
 from paywire_stripe.states import charge_authorized
 
 __all__ = ["parse_event"]
@@ -65,9 +65,10 @@ def _id(value: Any) -> str | None:
 
 
 def _money(obj: Mapping[str, Any], field: str) -> Money | None:
-    """An amount of the object as `Money`, or None where it has none paywire can hold."""
+    """An amount of the object as `Money`, or None where it has none paywire can hold (checked an
+    integer first: `from_stripe` caches, and a list or object in its place would not hash)."""
     try:
-        return from_stripe(obj[field], str(obj["currency"]))
+        return from_stripe(wire_amount(obj[field]), str(obj["currency"]))
     except (KeyError, InvalidRequest):
         return None
 
@@ -147,8 +148,8 @@ def parse_event(body: bytes) -> WebhookEvent:
     """The `WebhookEvent` of a verified Stripe event body; a body of another shape is refused."""
     try:
         event = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise _malformed("the body is not JSON") from exc
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # RecursionError: nested too deep to read
+        raise _malformed("the body is not JSON paywire can read") from exc
     if not isinstance(event, Mapping) or event.get("object") != "event":
         raise _malformed("the body is not an event object")
     event_id, event_type, data = event.get("id"), event.get("type"), event.get("data")

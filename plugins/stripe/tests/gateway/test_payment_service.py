@@ -4,6 +4,7 @@ plugin's results, errors, fetch and webhooks are what the service needs."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -737,3 +738,21 @@ def test_the_charge_succeeded_event_of_a_partial_authorization_claims_no_more_th
                                                                    eur("60.00"))
     with pytest.raises(StateError):
         service.capture(payment.id, eur("60.01"))
+
+
+def test_a_signed_refund_event_of_a_negative_amount_records_no_refund(
+        service: PaymentService, webhook_secret: str) -> None:
+    """Stripe's amounts are never negative. A signed refund event of -5.00 (a leaked secret, or a
+    shape Stripe never sends) was recorded as a succeeded refund of -5.00 made outside paywire: the
+    payment's history held a refund Stripe never made, its own refunds summing to less than zero."""
+    from paywire_stripe.signature import signature_header
+
+    now = int(time.time())
+    payment = service.sale("stripe", eur("30.00"), source="pm_card_visa", return_url="https://shop.example/r")
+    refund = {"id": "re_forged", "object": "refund", "amount": -500, "currency": "eur", "status": "succeeded",
+              "reason": "requested_by_customer", "payment_intent": payment.reference, "metadata": {}}
+    body = json.dumps({"id": "evt_forged", "object": "event", "type": "refund.created", "created": now,
+                       "data": {"object": refund}}).encode()
+    service.receive_webhook("stripe", {"Stripe-Signature": signature_header(webhook_secret, now, body)}, body)
+    assert [t.kind for t in service.list_transactions(payment_id=payment.id)] == ["sale"]
+    assert service.get_payment(payment.id).refunded == eur("0.00")

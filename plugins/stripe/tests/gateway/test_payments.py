@@ -84,6 +84,29 @@ def test_the_order_customer_and_shipping_address_go_with_the_payment(stripe: Any
     assert "shipping[address][line2]" not in sent  # None is dropped, not sent empty
 
 
+def test_a_long_phone_ships_and_shipping_details_longer_than_stripe_takes_are_refused_before_sending(
+    stripe: Any, form: Any
+) -> None:
+    """A buyer phone of more than 20 characters refused the whole payment, although a PaymentIntent's
+    shipping phone takes 5000 (20 is a Customer's limit); and an address line longer than the 5000
+    Stripe takes was sent, to be refused there, the payment recorded as failed."""
+    phone = "+44 (0) 20 7946 0958 ext. 1234"  # 30 characters
+    address = Address(line1="Hauptstr. 1", city="Berlin", country="DE")
+    stripe.authorize(eur("10.00"), order=Order(id="A-1003", shipping=address),
+                     customer=Customer(name="Ada", phone=phone, reference=None))
+    assert form(stripe.sent()[0])["shipping[phone]"] == phone
+    for shipping, customer, param in (
+        (Address(line1="x" * 5001, country="DE"), Customer(name="Ada"), "order.shipping.line1"),
+        (Address(city="Berlin", name="y" * 5001), None, "order.shipping.name"),
+        (Address(city="Berlin"), Customer(name="z" * 5001), "customer.name"),
+        (Address(city="Berlin"), Customer(name="Ada", phone="1" * 5001), "customer.phone"),
+    ):
+        with pytest.raises(InvalidRequest) as refused:
+            stripe.authorize(eur("10.00"), order=Order(id="A-1004", shipping=shipping), customer=customer)
+        assert refused.value.param == param
+    assert len(stripe.sent()) == 1
+
+
 def test_a_shipping_address_without_a_name_is_not_sent(stripe: Any, form: Any) -> None:
     stripe.authorize(eur("10.00"), order=Order(id="A-1002", shipping=Address(city="Berlin")))
     assert not any(key.startswith("shipping") for key in form(stripe.sent()[0]))
@@ -315,6 +338,21 @@ def test_fetch_finds_an_intent_by_the_key_it_was_created_with(stripe: Any, form:
     assert query["expand[0]"] == "data.latest_charge"
     assert (found.reference, found.state, found.authorized) == (created.reference, ProviderState.AUTHORIZED,
                                                                 eur("9.00"))
+
+
+@pytest.mark.parametrize("key", ["order-7's auth", "a AND b OR c", "back\\slash-'quote'", 'say "hi"'])
+def test_fetch_by_key_searches_for_keys_with_quotes_backslashes_and_search_words(
+    stripe: Any, form: Any, key: str
+) -> None:
+    """The emulator's search ended a quoted value at its first quote (an escaped one included) and
+    split the query at every AND or OR, even inside quotes: the intent of such a key was not found
+    (fetch fell back to listing the latest intents) or the query was refused, where Stripe's search
+    (a backslash escapes a quote) finds it."""
+    subject = stripe.payment(eur("9.00"), idempotency_key=key, order=Order(id=f"{key} order"))
+    created = stripe.run("authorize", subject)
+    found = stripe.run("fetch", Subject(idempotency_key=key, order=subject.order))
+    assert (found.reference, found.state) == (created.reference, ProviderState.AUTHORIZED)
+    assert stripe.sent()[-1].url.split("?")[0].endswith("/v1/payment_intents/search")
 
 
 def test_fetch_by_a_key_nothing_was_created_with_is_not_found(stripe: Any, form: Any) -> None:

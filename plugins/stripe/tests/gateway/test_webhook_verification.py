@@ -8,6 +8,8 @@ import time
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from paywire import ConfigurationError, Secret, WebhookVerificationError
 from paywire_stripe.signature import compute_signature, signature_header
@@ -147,6 +149,44 @@ def test_a_body_that_is_not_a_stripe_event_is_refused_even_when_signed() -> None
     for body in (b"not json", b"[]", b'{"object": "event"}', b'{"id": "evt_1", "object": "event", "type": "x"}',
                  b'{"id": "evt_1", "object": "charge", "type": "x", "data": {"object": {}}}'):
         assert refused(check, signature_header("whsec_a", NOW, body), body) == "malformed"
+
+
+_JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=4),
+                     lambda inner: st.lists(inner, max_size=2) | st.dictionaries(st.text(max_size=4), inner, max_size=2),
+                     max_leaves=4)
+_AMOUNTS = ("amount", "amount_captured", "amount_received", "amount_capturable", "amount_refunded")
+
+
+@given(
+    kind=st.sampled_from(["payment_intent", "charge", "refund"]),
+    event_type=st.sampled_from(["payment_intent.succeeded", "payment_intent.amount_capturable_updated",
+                                "charge.succeeded", "charge.captured", "refund.created", "charge.refund.updated"]),
+    amounts=st.fixed_dictionaries({}, optional=dict.fromkeys(_AMOUNTS, _JSON)),
+    status=st.sampled_from(["succeeded", "failed", "pending", "requires_capture"]),
+)
+def test_a_signed_event_of_any_shape_is_an_event_or_refused_as_malformed(
+    kind: str, event_type: str, amounts: dict[str, Any], status: str
+) -> None:
+    """A signed event whose amounts are a list or an object (Stripe never sends one, so only a
+    leaked secret could) raised TypeError out of the verifier, a 500 where a refusal is due: the
+    amount reached a cache that hashes its arguments before anything checked it was an integer."""
+    obj = {"id": "x_1", "object": kind, "currency": "eur", "status": status, "captured": True,
+           "payment_intent": "pi_1", **amounts}
+    body = json.dumps({"id": "evt_1", "object": "event", "type": event_type, "created": NOW,
+                       "data": {"object": obj}}).encode()
+    try:
+        event = verifier("whsec_a")({"stripe-signature": signature_header("whsec_a", NOW, body)}, body)
+    except WebhookVerificationError as refused:
+        assert refused.code == "malformed"
+    else:
+        assert event.id == "evt_1"
+        assert event.amount is None or isinstance(event.amount.minor, int)
+
+
+def test_a_signed_body_nested_too_deep_to_read_is_refused_as_malformed() -> None:
+    """JSON nested deeper than the decoder recurses raised RecursionError out of the verifier (a 500)."""
+    body = b'{"id": "evt_1", "object": "event", "type": "charge.captured", "data": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    assert refused(verifier("whsec_a", max_bytes=len(body)), signature_header("whsec_a", NOW, body), body) == "malformed"
 
 
 def test_secrets_show_nowhere(gateway: Any, webhook_secret: str) -> None:

@@ -2,7 +2,8 @@
 
 Supported: clauses `field:'value'` (equality), `field>n`, `>=`, `<`, `<=` on numbers,
 `metadata['key']:'value'`, `metadata['key']:null` (no such key), negation with a leading `-`, and
-clauses joined by all-`AND` or all-`OR` (Stripe refuses mixing them). Fields: amount, created,
+clauses joined by all-`AND` or all-`OR` (Stripe refuses mixing them); in a quoted value a backslash
+escapes a quote (or itself), and AND or OR are text. Fields: amount, created,
 currency, customer, metadata, status. Results are newest first. Unlike Stripe, whose search index
 lags writes by up to a minute, results here are immediate.
 """
@@ -21,11 +22,44 @@ __all__ = ["Query", "parse"]
 
 FIELDS = frozenset(("amount", "created", "currency", "customer", "metadata", "status"))
 _NUMERIC = frozenset(("amount", "created"))
+# A quoted string: single or double quotes, a backslash escaping the next character (`'it\'s'`).
+_QUOTED = r"'(?P<{0}1>(?:[^'\\]|\\.)*)'" + "|" + r'"(?P<{0}2>(?:[^"\\]|\\.)*)"'
 _CLAUSE = re.compile(
-    r"""(?P<negate>-)?(?P<field>[a-z_]+)(?:\[(?P<kq>['"])(?P<key>.*?)(?P=kq)\])?"""
-    r"""(?P<op>:|>=|<=|>|<)(?:(?P<vq>['"])(?P<text>.*?)(?P=vq)|(?P<number>-?\d+)|(?P<null>null))"""
+    r"""(?P<negate>-)?(?P<field>[a-z_]+)(?:\[(?:""" + _QUOTED.format("key") + r""")\])?"""
+    r"""(?P<op>:|>=|<=|>|<)(?:""" + _QUOTED.format("text") + r"""|(?P<number>-?\d+)|(?P<null>null))""",
+    re.DOTALL,
 )
 _JOIN = re.compile(r"\s+(AND|OR)\s+")
+_ESCAPED = re.compile(r"\\(.)", re.DOTALL)
+
+
+def _unquoted(match: re.Match[str], name: str) -> str | None:
+    """The text of a quoted string of the clause, its escapes undone; None when it has none."""
+    text = match[name + "1"] if match[name + "1"] is not None else match[name + "2"]
+    return None if text is None else _ESCAPED.sub(r"\1", text)
+
+
+def _clauses(text: str) -> tuple[list[re.Match[str]], set[str]]:
+    """The clauses of a query and the words joining them; quoted strings may hold spaces, quotes
+    (escaped) and the words AND and OR."""
+    clauses: list[re.Match[str]] = []
+    joins: set[str] = set()
+    position, end = 0, len(text)
+    while True:
+        match = _CLAUSE.match(text, position)
+        if match is None or (match.end() < end and not _JOIN.match(text, match.end())):
+            rest = _JOIN.split(text[position:], maxsplit=1)[0]
+            raise _error(
+                f"Invalid query: could not parse `{rest.strip()}`. Clauses look like field:'value', "
+                "metadata['key']:'value' or amount>1000."
+            )
+        clauses.append(match)
+        if match.end() == end:
+            return clauses, joins
+        join = _JOIN.match(text, match.end())
+        assert join is not None
+        joins.add(join[1])
+        position = join.end()
 
 
 @attrs.frozen
@@ -74,18 +108,12 @@ def _error(message: str) -> StripeError:
 
 
 def parse(text: str, resource: str = "payment_intents") -> Query:
-    parts = _JOIN.split(text.strip())
-    clauses_text, joins = parts[0::2], set(parts[1::2])
+    matches, joins = _clauses(text.strip())
     if len(joins) > 1:
         raise _error("Invalid query: `AND` and `OR` cannot be combined in one query.")
     clauses = []
-    for part in clauses_text:
-        match = _CLAUSE.fullmatch(part.strip())
-        if match is None:
-            raise _error(
-                f"Invalid query: could not parse `{part.strip()}`. Clauses look like field:'value', "
-                "metadata['key']:'value' or amount>1000."
-            )
+    for match in matches:
+        part = match[0]
         field = match["field"]
         if field not in FIELDS:
             raise _error(
@@ -93,7 +121,8 @@ def parse(text: str, resource: str = "payment_intents") -> Query:
                 "http://stripe.com/docs/search#query-fields-for-payment-intents for a list of supported "
                 "fields."
             )
-        if (field == "metadata") != (match["key"] is not None):
+        key, text_value = _unquoted(match, "key"), _unquoted(match, "text")
+        if (field == "metadata") != (key is not None):
             raise _error(f"Invalid query: only metadata takes a key, as in metadata['key']:'value' (`{part}`).")
         if match["op"] != ":" and field not in _NUMERIC:
             raise _error(f"Invalid query: `{field}` only supports the `:` operator.")
@@ -102,9 +131,9 @@ def parse(text: str, resource: str = "payment_intents") -> Query:
             value = None
         elif match["number"] is not None:
             value = int(match["number"])
-        elif field in _NUMERIC and re.fullmatch(r"-?\d+", match["text"]):
-            value = int(match["text"])
+        elif field in _NUMERIC and text_value is not None and re.fullmatch(r"-?\d+", text_value):
+            value = int(text_value)
         else:
-            value = match["text"]
-        clauses.append(Clause(bool(match["negate"]), field, match["key"], match["op"], value))
+            value = text_value
+        clauses.append(Clause(bool(match["negate"]), field, key, match["op"], value))
     return Query(tuple(clauses), joins == {"OR"})
