@@ -618,6 +618,42 @@ def test_a_ledger_database_refusing_writes_is_a_retryable_exit_4_and_nothing_is_
     assert captured.returncode == 0 and json.loads(captured.stdout)["captured"]["minor"] == 1200, captured
 
 
+@pytest.mark.postgres
+@pytest.mark.parametrize("command", ["show", "payments", "transactions", "capture", "reconcile"])
+def test_a_ledger_database_gone_while_a_command_reads_it_is_a_retryable_exit_4_naming_it(
+        shop: Path, acme: AcmeEmulator, postgres_dsn: str, unmade_schema: tuple[str, Callable[[], bool]],
+        command: str) -> None:
+    """The database goes away (a restart, a failover) once the ledger is open, just as the command
+    reads the payment: exit 4 in one line saying that the ledger's database is unavailable, why,
+    and to try again once it is back, not exit 70 ("an unexpected error inside paywire; please
+    report it"); nothing is sent, and the URL's password shows nowhere. Run again, it works."""
+    schema, _ = unmade_schema
+    password = "pw-never-printed-9d2e"  # PostgreSQL's trust authentication takes it and ignores it
+    authorized = paywire("--json", "--ledger", f"{postgres_dsn}?schema={schema}", "authorize", "cards", "30.00", "EUR",
+                         "--source", "tok_ok", cwd=shop, env=SECRETS)
+    assert authorized.returncode == 0, authorized.stderr
+    payment = json.loads(authorized.stdout)
+    args = {"show": ("show", payment["id"]), "payments": ("payments",),
+            "transactions": ("transactions", payment["id"]),
+            "capture": ("capture", payment["id"], "12.00"), "reconcile": ("reconcile", "--payment-id", payment["id"])}
+    proxy = DatabaseProxy(postgres_dsn.replace("postgres@", f"postgres:{password}@"))
+    try:
+        ledger = f"{proxy.dsn}?schema={schema}"
+        proxy.down_at(b"FROM paywire_payments")  # opening the ledger reads only its schema's version
+        gone = paywire("--ledger", ledger, *args[command], cwd=shop, env=SECRETS)
+        assert gone.returncode == 4, gone
+        (line,) = gone.stderr.splitlines()
+        assert line.startswith("paywire: LedgerUnavailable: the ledger's database is unavailable ("), line
+        assert "server closed the connection" in line and "again once it is back" in line, line
+        assert "please report it" not in line and password not in gone.stderr + gone.stdout, line
+        assert acme.payments[payment["reference"]]["captured"] == 0
+        proxy.up()
+        again = paywire("--ledger", ledger, *args[command], cwd=shop, env=SECRETS)
+        assert again.returncode == 0, again
+    finally:
+        proxy.close()
+
+
 @pytest.mark.parametrize("args", [("--help",), ("capture", "--help"), ("--json", "serve", "--help")])
 @pytest.mark.parametrize("buffered", [True, False])
 def test_help_to_a_closed_stdout_is_exit_0(tmp_path: Path, args: tuple[str, ...], buffered: bool) -> None:

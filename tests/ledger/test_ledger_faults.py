@@ -11,10 +11,14 @@ events are delivered too. Once the ledger works again and `reconcile()` ran (req
 second at most, margin 0):
 
 1. a request the provider applied is never recorded failed, and never answered with a refusal;
-2. an answer saying the ledger was unavailable or busy (or its raw error) means nothing was sent;
+2. an answer saying the ledger was unavailable or busy means nothing was sent;
 3. the ledger's totals are the provider's, and nothing is left open;
-4. once the request was sent, no raw driver error reaches the caller;
+4. no raw driver error reaches the caller (before the request was sent, it is `LedgerUnavailable`);
 5. the same call again, under its key, makes the operation once (or answers its refusal again).
+
+The same faults during a call that sends nothing (the same call again under its key, which
+replays what was recorded; the reads of a payment; `reconcile()` of it) leave its answer as a
+clean ledger's, or make it `LedgerUnavailable`, never the driver's own error.
 """
 
 from __future__ import annotations
@@ -23,12 +27,23 @@ import itertools
 import sqlite3
 from collections.abc import Callable, Generator, Iterator
 from contextlib import AbstractContextManager
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
-from paywire import Declined, InvalidRequest, LedgerBusy, LedgerUnavailable, OutcomeUnknown, StateError, hookimpl
+from paywire import (
+    Declined,
+    IdempotencyConflict,
+    InvalidRequest,
+    LedgerBusy,
+    LedgerUnavailable,
+    OutcomeUnknown,
+    StateError,
+    hookimpl,
+)
 from paywire.ledger import Ledger, LedgerUnit, Payment, PostgresLedger, TransactionStatus
+from paywire.ledger.model import now, replace
 from paywire.service import PaymentService
 from paywire.testing.emulator import Fault
 from tests.ledger.fakepay import FakePayApp, make_gateway
@@ -228,7 +243,6 @@ OPERATIONS: dict[str, Setup] = {
     "void_lapsed": _void_lapsed, "capture_partly_authorized": _capture_partly_authorized,
 }
 _REFUSALS = (Declined, InvalidRequest, StateError)
-_NOT_SENT = (LedgerUnavailable, LedgerBusy, sqlite3.Error)
 
 
 @pytest.fixture
@@ -285,8 +299,9 @@ def test_a_ledger_fault_at_any_call_of_an_operation_keeps_the_outcome_model(
         took_effect = applied_before or len(app.applied) > applied
         where = f"{mode} fault at call {n} ({wrapped.fired}) of {kind}: {outcome!r}"
         if isinstance(outcome, BaseException):
-            if _raw(outcome, ledger) or isinstance(outcome, (LedgerUnavailable, LedgerBusy)):
-                assert not was_sent, f"sent, then answered with the ledger's error (2, 4): {where}"
+            assert not _raw(outcome, ledger), f"the driver's own error (2, 4): {where}"
+            if isinstance(outcome, (LedgerUnavailable, LedgerBusy)):
+                assert not was_sent, f"sent, then answered with the ledger's error (2): {where}"
             elif isinstance(outcome, _REFUSALS):
                 assert not took_effect, f"applied, and answered with a refusal (1): {where}"
             else:
@@ -380,3 +395,119 @@ def test_an_interrupt_after_sending_with_the_ledger_gone_still_reaches_the_calle
         assert service.reconcile().errors == ()
         assert service.get_transaction(txn.id).status == S.SUCCEEDED
         agree(service, app, payment.id)
+
+
+# -- a replay (the same call again under its key) and the reads of a payment: nothing is sent ------
+
+def _outcome(call: Callable[[], Any]) -> Any:
+    try:
+        return call()
+    except Exception as exc:  # judged by the test
+        return exc
+
+
+def _alike(outcome: Any, clean: Any) -> bool:
+    """Whether `outcome` is the clean ledger's answer: of its type, and the same payment."""
+    if type(outcome) is not type(clean):
+        return False
+    return not isinstance(clean, Payment) or outcome.id == clean.id
+
+
+@pytest.mark.parametrize("mode", ["once", "onward", "landed"])
+@pytest.mark.parametrize("kind", list(OPERATIONS))
+def test_a_ledger_fault_at_any_call_of_a_replay_or_a_read_is_ledger_unavailable_and_sends_nothing(
+        faulty: tuple[PaymentService, Faulty], app: FakePayApp, ledger: Ledger, kind: str, mode: str) -> None:
+    """The operation made, the same call again under its key (a replay: it answers what was
+    recorded and sends nothing; so does `retry()` of its transaction), and the reads a caller or
+    the command line makes of its payment (`reconcile(payment_id)` among them), each with the
+    ledger failing at each of its calls in turn: it answers as on a clean ledger (a failure the
+    call rides out: a read of the provider that could not be recorded), or raises
+    `LedgerUnavailable` (retryable; a replay's names the payment and transaction recorded),
+    never the driver's own error, and nothing the provider applies is sent. Once the ledger works
+    again, the call answers as on a clean ledger."""
+    service, wrapped = faulty
+    key = f"{kind}-replayed"
+    call, _ = OPERATIONS[kind](service, app, key)
+    payment = answer(service, call, kind)
+    txn = [t for t in service.list_transactions(payment.id) if t.idempotency_key == key][-1]  # its latest attempt
+    calls: dict[str, Callable[[], Any]] = {
+        "replay": call, "retry": lambda: service.retry(txn.id),
+        "get_payment": lambda: service.get_payment(payment.id),
+        "get_transaction": lambda: service.get_transaction(txn.id),
+        "list_transactions": lambda: service.list_transactions(payment.id),
+        "list_payments": lambda: service.list_payments(limit=10),
+        "reconcile": lambda: service.reconcile(payment_id=payment.id),
+    }
+    for name, read in calls.items():
+        wrapped.arm(0)
+        clean = _outcome(read)
+        assert not isinstance(clean, (LedgerUnavailable, LedgerBusy)) and not _raw(clean, ledger), (name, clean)
+        points = [n for n, (called, _) in enumerate(wrapped.trace, 1) if mode != "landed" or called == "commit"]
+        found = next((n for n, (called, _) in enumerate(wrapped.trace, 1) if called == "commit"), 0)  # the key's unit
+        for n in points:
+            applied = len(app.applied)
+            wrapped.arm(n, mode)
+            try:
+                outcome = _outcome(read)
+            finally:
+                wrapped.disarm()
+            where = f"{mode} fault at call {n} ({wrapped.fired}) of {name} after {kind}: {outcome!r}"
+            assert not _raw(outcome, ledger), f"the driver's own error: {where}"
+            assert len(app.applied) == applied, f"sent something the provider applied: {where}"
+            if isinstance(outcome, LedgerUnavailable):
+                assert outcome.retryable and outcome.code == "ledger_unavailable", where
+                assert not outcome.may_have_been_sent and "the ledger's database is unavailable" in str(outcome), where
+                if name in ("replay", "retry") and n > found:  # past the unit that found the key recorded
+                    assert (outcome.payment_id, outcome.transaction_id) == (payment.id, txn.id), where
+            else:
+                assert _alike(outcome, clean), f"answered otherwise than a clean ledger ({clean!r}): {where}"
+            assert _alike(_outcome(read), clean), f"once the ledger works again: {where}"
+
+
+class _ClaimedMeanwhile:
+    """Another worker claims a capture's transaction while its answer is on the way back, as it
+    may once the request's life has passed (this worker paused): it will send it again under its
+    key. The answer then finds the transaction no longer as its call left it, and the call waits
+    for the other send's outcome."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+
+    @hookimpl(wrapper=True)
+    def send_transfer(self, command: str) -> Generator[None, Any, Any]:
+        response = yield
+        if command == "capture":
+            (txn,) = [t for t in self.ledger.list_transactions(statuses=[S.PENDING])
+                      if t.kind == "capture" and t.updated_at == t.created_at]  # this call's, not claimed yet
+            with self.ledger.unit() as u:
+                u.payment(txn.payment_id or "", lock=True)
+                u.update_transaction(replace(txn, updated_at=now(), settle_after=now() + timedelta(minutes=5)))
+        return response
+
+
+def test_a_ledger_fault_while_a_call_that_sent_its_request_waits_for_another_send_leaves_it_unknown(
+        fakepay: tuple[FakePayApp, str], ledger: Ledger) -> None:
+    """The call sent its capture, and waits for the outcome of the send another worker claimed
+    meanwhile; the ledger fails while it reads that outcome. The call's request was sent: its
+    outcome is unknown (`OutcomeUnknown`, naming its transaction), never "the ledger is
+    unavailable, nothing was sent" (which invites sending it anew), nor the driver's own error."""
+    app, url = fakepay
+    wrapped = Faulty(ledger)
+    with make_gateway(url, extra=[_ClaimedMeanwhile(ledger)], **FAST) as gateway:
+        service = PaymentService(gateway, wrapped, margin=0, wait_timeout=0.2)  # type: ignore[arg-type]
+        first, second = (service.authorize("fakepay", eur("50.00"), source="tok_ok") for _ in range(2))
+        wrapped.probe = lambda: app.count("capture")
+        wrapped.arm(0)  # clean: it waits for the other send, which is still running
+        with pytest.raises(IdempotencyConflict, match="in progress"):
+            service.capture(first.id, eur("20.00"), idempotency_key="capture-1")
+        waits = next(n for n, (name, sent) in enumerate(wrapped.trace, 1) if sent and name == "get_transaction")
+        wrapped.arm(waits, "onward")
+        try:
+            with pytest.raises(OutcomeUnknown) as raised:
+                service.capture(second.id, eur("20.00"), idempotency_key="capture-2")
+        finally:
+            wrapped.disarm()
+        assert wrapped.fired == "get_transaction" and app.count("capture") == 2
+        (txn,) = [t for t in service.list_transactions(second.id) if t.kind == "capture"]
+        assert raised.value.transaction_id == txn.id and txn.status == S.PENDING, raised.value
+        assert "the capture was sent" in str(raised.value) and "could not be read" in str(raised.value), raised.value

@@ -116,6 +116,38 @@ def test_a_database_refusing_writes_before_the_request_is_sent_is_ledger_unavail
         assert payment.authorized == eur("50.00") and app.count("authorize") == 1
 
 
+def test_the_services_reads_of_a_ledger_that_cannot_be_opened_are_ledger_unavailable(
+        tmp_path: object, fakepay: tuple[FakePayApp, str]) -> None:
+    """The ledger's directory moved away (an unmounted volume) between two calls: each read the
+    service offers (and `reconcile()`, before it asks the provider anything) raises
+    `LedgerUnavailable` naming SQLite's reason, not sqlite3's own error, which a caller cannot tell
+    from a bug; nothing is sent. Once the directory is back, each answers."""
+    app, url = fakepay
+    ledger = SQLiteLedger(f"{tmp_path}/data/ledger.db")
+    with make_gateway(url, **FAST) as gateway:
+        service = PaymentService(gateway, ledger, margin=0)
+        payment = service.authorize("fakepay", eur("50.00"), source="tok_ok")
+        (txn,) = service.list_transactions(payment.id)
+        reads: dict[str, Callable[[], object]] = {
+            "get_payment": lambda: service.get_payment(payment.id), "list_payments": service.list_payments,
+            "get_transaction": lambda: service.get_transaction(txn.id),
+            "list_transactions": lambda: service.list_transactions(payment.id),
+            "reconcile": service.reconcile, "match_unmatched": service.match_unmatched,
+        }
+        sent = len(app.calls)
+        with _sqlite_moved(ledger)():
+            for name, read in reads.items():
+                with pytest.raises(LedgerUnavailable) as raised:
+                    read()
+                error = raised.value
+                assert "unable to open database file (SQLITE_CANTOPEN)" in str(error), (name, error)
+                assert error.retryable and not error.may_have_been_sent and exit_code(error) == EXIT_RETRYABLE, name
+        assert len(app.calls) == sent
+        for read in reads.values():
+            read()
+    ledger.close()
+
+
 class RefuseAfter:
     """Makes the ledger refuse writes once `command`'s answer is back: the request was sent."""
 

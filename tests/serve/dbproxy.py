@@ -1,5 +1,6 @@
 """A TCP proxy in front of the test PostgreSQL server, which a test takes down and brings back:
-a database that goes away and returns, without touching the server other tests share."""
+a database that goes away and returns (also just as a given statement is sent), without touching
+the server other tests share."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ class DatabaseProxy:
         self._flowing.set()
         self.held = 0  # messages that arrived while stalled (forwarded once it flows again)
         self.connections = 0  # connections forwarded
+        self._cut: bytes | None = None  # see `down_at`
         self._thread = threading.Thread(target=self._accept, daemon=True)
         self._thread.start()
 
@@ -48,11 +50,14 @@ class DatabaseProxy:
                 self._open |= {client, server}
                 self.connections += 1
             for source, sink in ((client, server), (server, client)):
-                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+                threading.Thread(target=self._pump, args=(source, sink, source is client), daemon=True).start()
 
-    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
+    def _pump(self, source: socket.socket, sink: socket.socket, asking: bool) -> None:
         try:
             while data := source.recv(65536):
+                if asking and self._cut is not None and self._cut in data:
+                    self.down()  # the statement never reaches the server
+                    return
                 if not self._flowing.is_set():
                     with self._lock:
                         self.held += 1
@@ -79,9 +84,16 @@ class DatabaseProxy:
             socks = list(self._open)
         self._drop(*socks)
 
+    def down_at(self, statement: bytes) -> None:
+        """Go `down()` once a client sends bytes holding `statement` (a part of a statement's
+        text, as sent when it is prepared or run), before they reach the server: the database
+        going away just as a command gets to that statement. `up()` forgets it."""
+        self._cut = statement
+
     def up(self) -> None:
         with self._lock:
             self._up = True
+            self._cut = None
         self._flowing.set()
 
     def stall(self) -> None:

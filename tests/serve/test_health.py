@@ -1,18 +1,22 @@
-"""GET /healthz says what is wrong: an unreachable ledger, a Janitor that stopped; and the Janitor
-on SQLite (fetching before its unit) settles what the provider decided."""
+"""GET /healthz says what is wrong: an unreachable ledger, one that takes no writes, a Janitor that
+stopped; and the Janitor on SQLite (fetching before its unit) settles what the provider decided."""
 
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
 import pytest
 
-from paywire import Money
+from paywire import LedgerUnavailable, Money
 from paywire.errors import ConfigurationError
-from paywire.ledger import Ledger, SQLiteLedger
+from paywire.ledger import Ledger, SQLiteLedger, open_ledger
 from paywire.ledger.model import Look, now
 from paywire.serve import Backoff, Janitor
 from paywire.serve.app import serve_app
@@ -37,6 +41,89 @@ def test_healthz_fails_when_the_ledger_does_not_answer(shop: PaymentService, pg_
         status, _, body = send(port, "GET", "/healthz")
         assert status == 503
         assert json.loads(body)["ledger"]["reachable"] is False and json.loads(body)["status"] == "unhealthy"
+
+
+PASSWORD = "pw-never-in-healthz-71ac"  # PostgreSQL's trust authentication takes it and ignores it
+
+
+@pytest.mark.postgres
+def test_healthz_is_not_ready_while_the_database_takes_no_writes(
+        provider: tuple[CountingFakePay, str], pg_url: str, shop: PaymentService) -> None:
+    """A failover left the ledger's address on a standby (every transaction read-only): the ledger
+    answers reads, its schema version among them, and refuses every payment. /healthz answers 503
+    saying so, with the database's reason and without the URL's password; on the database that
+    takes writes, 200."""
+    dsn, schema = pg_url.split("?schema=")
+    standby = open_ledger(f"{dsn.replace('postgres@', f'postgres:{PASSWORD}@')}?schema={schema}"
+                          "&options=-c%20default_transaction_read_only%3Don")
+    gateway = make_gateway(provider[1], **FAST)
+    try:
+        worker = PaymentService(gateway, standby, margin=0)
+        with pytest.raises(LedgerUnavailable):
+            worker.authorize("fakepay", Money.of("5.00", "EUR"), source="tok_ok")
+        with uvicorn_server(serve_app(worker, janitor=None, metrics=Metrics())) as port:
+            status, _, body = send(port, "GET", "/healthz")
+            assert send(port, "GET", "/healthz")[::2] == (status, body)  # the check's connection is kept, unbroken
+    finally:
+        gateway.close()
+        standby.close()
+    assert status == 503 and PASSWORD.encode() not in body, body
+    answer = json.loads(body)
+    assert answer["status"] == "unhealthy" and answer["ledger"] == {
+        "reachable": True, "schema_version": shop.ledger.schema_version(), "writable": False,
+        "error": "ReadOnlySqlTransaction", "reason": "cannot execute UPDATE in a read-only transaction"}
+    with uvicorn_server(serve_app(shop, janitor=None, metrics=Metrics())) as port:
+        status, _, body = send(port, "GET", "/healthz")
+    assert status == 200 and json.loads(body)["ledger"]["writable"] is True, body
+
+
+@contextmanager
+def _read_only(path: Path) -> Iterator[None]:
+    """`path` read-only, as the system makes a file so: its mode, or for root (who writes
+    whatever a mode says) its immutable attribute."""
+    if os.geteuid() != 0:
+        mode = path.stat().st_mode
+        path.chmod(0o444)
+        try:
+            yield
+        finally:
+            path.chmod(mode)
+        return
+    if subprocess.run(["chattr", "+i", str(path)], capture_output=True).returncode != 0:
+        pytest.skip("running as root, where only the immutable attribute makes a file read-only, and chattr "
+                    "cannot set it on this file system")
+    try:
+        yield
+    finally:
+        subprocess.run(["chattr", "-i", str(path)], check=True)
+
+
+def test_healthz_is_not_ready_while_the_sqlite_file_is_read_only(
+        provider: tuple[CountingFakePay, str], tmp_path: Path) -> None:
+    """A read-only SQLite file answers reads and refuses every payment: /healthz answers 503,
+    saying that the ledger takes no writes and why."""
+    path = tmp_path / "ledger.db"
+    with SQLiteLedger(path) as made:
+        version = made.schema_version()
+    gateway = make_gateway(provider[1], **FAST)
+    try:
+        with _read_only(path):
+            ledger = SQLiteLedger(path)
+            try:
+                worker = PaymentService(gateway, ledger, margin=0)
+                with pytest.raises(LedgerUnavailable):
+                    worker.authorize("fakepay", Money.of("5.00", "EUR"), source="tok_ok")
+                with uvicorn_server(serve_app(worker, janitor=None, metrics=Metrics())) as port:
+                    status, _, body = send(port, "GET", "/healthz")
+                    assert send(port, "GET", "/healthz")[::2] == (status, body)
+            finally:
+                ledger.close()
+    finally:
+        gateway.close()
+    assert status == 503, body
+    assert json.loads(body)["ledger"] == {
+        "reachable": True, "schema_version": version, "writable": False,
+        "error": "OperationalError", "reason": "attempt to write a readonly database (SQLITE_READONLY)"}
 
 
 @pytest.mark.postgres

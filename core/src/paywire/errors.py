@@ -218,9 +218,13 @@ class LedgerUnavailable(PaywireError):
     """The ledger's database cannot be reached or refuses writes before anything was sent: a
     connection refused or lost, the server shutting down, starting or out of resources (connection
     slots, disk), a read-only standby after a failover; an SQLite file full, read-only, unopenable
-    or failing to read or write. Nothing was sent to the provider: retry the same call (the same
-    idempotency key) once the database is back. (After a request was sent, the payment service
-    raises `OutcomeUnknown` caused by it instead: the request stays open, never failed.)
+    or failing to read or write. Nothing was sent to the provider by the call: retry the same call
+    (the same idempotency key) once the database is back. The payment service raises it too for a
+    read that failed so (a payment, a listing, `reconcile()` before it asks the provider), for a
+    call under a key whose recorded outcome could not be read back (it names the payment and
+    transaction recorded: the operation was made before, and is not made again), and for a
+    webhook delivery not stored. (After a request was sent, the payment service raises
+    `OutcomeUnknown` caused by it instead: the request stays open, never failed.)
     """
 
     retryable = True

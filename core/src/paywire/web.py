@@ -26,7 +26,6 @@ from paywire.errors import (
     InvalidRequest,
     LedgerBusy,
     LedgerUnavailable,
-    PaywireError,
     WebhookVerificationError,
 )
 from paywire.security import get_logger
@@ -100,13 +99,11 @@ def handle_webhook(service: PaymentService, code: str, headers: Mapping[str, str
             if observe is not None:
                 observe(code, "refused")
             return _reply(400, {"error": UNSTORABLE_EVENT})
-        # The ledger busy or its database out of reach: no fault to trace, one line. Nothing was
-        # applied (unless the connection went as the database committed: the redelivery is then
-        # a duplicate), and the provider delivers it again.
-        unreachable = None if isinstance(exc, PaywireError) else service.ledger.unavailable(exc)
-        if isinstance(exc, (LedgerBusy, LedgerUnavailable)) or unreachable is not None:
-            log.warning("webhook for %s not stored: %s", code,
-                        exc if unreachable is None else f"the ledger's database is unavailable ({unreachable})")
+        # The ledger busy or its database out of reach (the service says which): no fault to
+        # trace, one line. Nothing was applied (unless the connection went as the database
+        # committed: the redelivery is then a duplicate), and the provider delivers it again.
+        if isinstance(exc, (LedgerBusy, LedgerUnavailable)):
+            log.warning("webhook for %s not stored: %s", code, exc)
             if observe is not None:
                 observe(code, "unavailable")
             return _reply(503, {"error": "ledger_busy" if isinstance(exc, LedgerBusy) else "ledger_unavailable"})

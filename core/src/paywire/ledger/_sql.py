@@ -758,6 +758,16 @@ class SQLLedger(Ledger):
         row = self._read_one("SELECT MAX(version) FROM paywire_schema", ())
         return int(row[0]) if row and row[0] is not None else 0
 
+    def check_writes(self) -> None:
+        # A write that changes no row, rolled back: PostgreSQL refuses it in a read-only
+        # transaction, SQLite on a read-only file, as they would an operation's.
+        connection = self.connection()
+        self.begin(connection, durable=False)
+        try:
+            self.execute(connection, "UPDATE paywire_schema SET version = version WHERE version < 0").fetchall()
+        finally:
+            self._rollback(connection)
+
     # -- reads -----------------------------------------------------------------------------------
     def _read(self, sql: str, params: Sequence[Any]) -> list[Row]:
         rows: list[Row] = self.execute(self.connection(), sql, params).fetchall()

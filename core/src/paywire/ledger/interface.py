@@ -259,6 +259,13 @@ class Ledger(abc.ABC):
         as the connection went."""
         return None
 
+    def check_writes(self) -> None:
+        """Raise the database's own error unless it takes writes now: a standby a failover left
+        the address on, a database, role or file set read-only, as well as one out of reach.
+        A database that answers reads may still refuse every payment; `/healthz` asks this. A
+        backend that cannot tell raises nothing."""
+        return None
+
     @abc.abstractmethod
     def close(self) -> None:
         """Close this process's connections."""

@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 from paywire.daemon_pool import DaemonPool
+from paywire.ledger.interface import Ledger
 from paywire.serve.janitor import Janitor
 from paywire.serve.metrics import CONTENT_TYPE, Metrics
 from paywire.service.payments import PaymentService
@@ -16,6 +17,26 @@ from paywire.web import MAX_BODY, ASGIApp, Receive, Send, webhook_asgi
 __all__ = ["LEDGER_WAIT", "serve_app"]
 
 LEDGER_WAIT = 5.0  # seconds /healthz waits for the ledger to answer before calling it unreachable
+
+
+def _ledger_check(ledger: Ledger) -> dict[str, Any]:
+    """Whether the ledger answers (its schema version read) and takes writes (a standby after a
+    failover, or a read-only file, answers reads and refuses every payment), as `/healthz`
+    tells it: what failed by its type, and the database's reason when it is unavailable (its
+    first line, without the URL's password)."""
+    def failed(exc: Exception) -> dict[str, Any]:
+        reason = ledger.unavailable(exc)
+        return {"error": type(exc).__name__, **({"reason": reason} if reason else {})}
+
+    try:
+        version = ledger.schema_version()
+    except Exception as exc:  # noqa: BLE001 - reported as not ready, never raised
+        return {"reachable": False, **failed(exc)}
+    try:
+        ledger.check_writes()
+    except Exception as exc:  # noqa: BLE001 - as above
+        return {"reachable": True, "schema_version": version, "writable": False, **failed(exc)}
+    return {"reachable": True, "schema_version": version, "writable": True}
 
 
 async def _answer(send: Send, status: int, body: bytes, content_type: str = "application/json",
@@ -33,9 +54,10 @@ def serve_app(service: PaymentService, *, janitor: Janitor | None, metrics: Metr
     flight; the threads that run the ledger work of webhooks and `/healthz` end then too, with
     their ledger connections.
 
-    `/healthz` answers 200 when the ledger answers (within `LEDGER_WAIT` seconds) and the Janitor
-    is running and has made progress (begun a pass or a payment) within `stale_after` seconds,
-    503 otherwise, with the details as JSON (the last pass's age among them).
+    `/healthz` is a readiness check: 200 when the ledger answers and takes writes (within
+    `LEDGER_WAIT` seconds) and the Janitor is running and has made progress (begun a pass or a
+    payment) within `stale_after` seconds, 503 otherwise, with the details as JSON (why the
+    ledger is not ready, the last pass's age among them).
     """
     metrics.label_methods(service.gateway)  # the webhook counter's method labels: this service's codes
     hooks = webhook_asgi(service, prefix=prefix, max_body=max_body,
@@ -44,27 +66,25 @@ def serve_app(service: PaymentService, *, janitor: Janitor | None, metrics: Metr
     # One daemon thread of its own, which keeps its connection between checks: the loop's
     # executor would keep the server from exiting after SIGTERM while the database never answers.
     asker = DaemonPool(1, name="paywire-health")
-    probe: list[tuple[asyncio.AbstractEventLoop, float, asyncio.Future[int]]] = []  # the one in flight
+    probe: list[tuple[asyncio.AbstractEventLoop, float, asyncio.Future[dict[str, Any]]]] = []  # the one in flight
 
     async def ledger_state() -> dict[str, Any]:
-        """Whether the ledger answers, asked in one thread at a time: a database that stops
-        answering (a network dropping its packets) would hold every check's thread for good. A
-        check waits for the question in flight, `LEDGER_WAIT` seconds after it was asked at most."""
+        """The ledger's state (`_ledger_check`), asked in one thread at a time: a database that
+        stops answering (a network dropping its packets) would hold every check's thread for
+        good. A check waits for the question in flight, `LEDGER_WAIT` seconds after it was asked
+        at most."""
         loop = asyncio.get_running_loop()
         if not probe or probe[0][0] is not loop or probe[0][2].done():
-            probe[:] = [(loop, loop.time(), asker.run(service.ledger.schema_version))]
+            probe[:] = [(loop, loop.time(), asker.run(_ledger_check, service.ledger))]
         _, asked, future = probe[0]
         try:
-            version = await asyncio.wait_for(asyncio.shield(future), max(0.0, asked + LEDGER_WAIT - loop.time()))
+            return await asyncio.wait_for(asyncio.shield(future), max(0.0, asked + LEDGER_WAIT - loop.time()))
         except TimeoutError:
             return {"reachable": False, "error": "no_answer"}
-        except Exception as exc:  # noqa: BLE001 - reported as unhealthy, never raised
-            return {"reachable": False, "error": type(exc).__name__}
-        return {"reachable": True, "schema_version": version}
 
     async def health() -> tuple[int, dict[str, Any]]:
         body: dict[str, Any] = {"ledger": await ledger_state()}
-        ok = bool(body["ledger"]["reachable"])
+        ok = bool(body["ledger"]["reachable"] and body["ledger"]["writable"])
         if janitor is not None:
             age, idle = janitor.last_pass_age(), janitor.idle_for()
             body["janitor"] = {"running": janitor.running, "last_pass_age_seconds": age, "idle_seconds": idle}

@@ -51,9 +51,11 @@ Outcomes a caller can tell apart:
   `code="in_progress"`, that its first request is still running after `wait_timeout`.
 - `LedgerBusy` (retryable) means the ledger could not take its locks in time before anything was
   sent: nothing was recorded or sent. `LedgerUnavailable` (retryable) means its database could not
-  be reached or refused the write (see the error) before anything was sent. After sending, any
-  failure to record the answer (these, or any other) surfaces as `OutcomeUnknown`: the transaction
-  stays open, never failed.
+  be reached or refused the write (see the error) before anything was sent; so do the reads, a
+  replay under a key whose recorded outcome cannot be read back (naming that operation's payment
+  and transaction) and a webhook not stored. After sending, any failure to record the answer, or
+  to read the outcome it waits for (these, or any other), surfaces as `OutcomeUnknown`: the
+  transaction stays open, never failed.
 """
 
 from __future__ import annotations
@@ -75,6 +77,7 @@ from paywire.errors import (
     Declined,
     IdempotencyConflict,
     InvalidRequest,
+    LedgerBusy,
     LedgerUnavailable,
     OutcomeUnknown,
     PaywireError,
@@ -117,6 +120,7 @@ from paywire.service.inputs import (
     require_unpadded_key,
 )
 from paywire.service.keys import derived_key, fingerprint, new_id, same_operation
+from paywire.service.outage import reads, unavailable
 from paywire.service.outcome import attach, failed, is_unknown, rebuild_error, settled_by_caller, succeeded, unknown
 from paywire.service.reconcile import MatchReport, Mismatch, ReconcileReport, Settlement, settle
 from paywire.service.schedule import Backoff, is_due
@@ -251,6 +255,9 @@ _UNPAID = frozenset({PaymentState.PENDING, PaymentState.ACTION_REQUIRED, Payment
 _FETCHES = 3  # times the provider is asked about a payment that keeps changing meanwhile
 _OPEN_SCAN = 100_000  # open transactions read to find an unvault's earlier attempt (they are few)
 _MOST_ROWS = 2**63 - 1  # a LIMIT or OFFSET both ledgers take: the largest signed 64-bit int
+_UNREAD = "nothing was changed or sent: try again once it is back"  # a read outside an operation
+_UNSTORED = ("the delivery was not stored (of several events, those stored before it are duplicates when it comes "
+             "again): have the provider deliver it again once it is back")
 _ABANDONED = ("no outcome was recorded within the request's longest life: its worker stopped between sending "
               "and recording")
 
@@ -537,6 +544,7 @@ class PaymentService:
         return {"source": source, "customer_reference": customer.reference if customer else None,
                 "customer_id": customer.id if customer else None}
 
+    @reads("the unvault was not sent: try again once it is back")
     def _open_unvault(self, method: str, params: Mapping[str, Any]) -> str | None:
         """The key of an unvault of this token on `method` that has no outcome yet (unknown, or
         still being sent). A new key would make the call a new request: the provider, which
@@ -577,6 +585,7 @@ class PaymentService:
         return self._execute(_Op(txn.kind, txn.method, scope, txn.amount, params, txn.idempotency_key,
                                  fingerprint=txn.fingerprint))
 
+    @reads("nothing was recorded: settle it again once it is back")
     def settle_vault(self, transaction_id: str, *, token: str | None = None, customer_reference: str | None = None,
                      nothing_stored: bool = False) -> Transaction:
         """Record what the caller found at the provider about a vault whose outcome is unknown:
@@ -652,6 +661,7 @@ class PaymentService:
         return error
 
     # -- reads ----------------------------------------------------------------------------------
+    @reads(_UNREAD)
     def get_payment(self, payment_id: str) -> Payment:
         require_text(payment_id, "payment_id")  # PostgreSQL's ledger refuses a NUL untyped, SQLite's finds none
         payment = self.ledger.get_payment(payment_id)
@@ -660,6 +670,7 @@ class PaymentService:
                                  code="payment_not_found")
         return payment
 
+    @reads(_UNREAD)
     def list_payments(self, *, method: str | None = None, state: str | None = None, order_id: str | None = None,
                       limit: int = 100, offset: int = 0) -> list[Payment]:
         for param, value in (("method", method), ("state", state), ("order_id", order_id)):
@@ -670,6 +681,7 @@ class PaymentService:
                 raise InvalidRequest(f"{param} must be an int from 0 to {_MOST_ROWS}, not {count!r}", param=param)
         return self.ledger.list_payments(method=method, state=state, order_id=order_id, limit=limit, offset=offset)
 
+    @reads(_UNREAD)
     def get_transaction(self, transaction_id: str) -> Transaction:
         require_text(transaction_id, "transaction_id")
         txn = self.ledger.get_transaction(transaction_id)
@@ -678,6 +690,7 @@ class PaymentService:
                                  code="transaction_not_found")
         return txn
 
+    @reads(_UNREAD)
     def list_transactions(self, payment_id: str | None = None, *, statuses: Sequence[str] = ()) -> list[Transaction]:
         require_text(payment_id, "payment_id")
         for status in statuses:
@@ -1275,8 +1288,14 @@ class PaymentService:
                   outcome: CommandResult | BaseException) -> Payment | Transaction:
         if txn.status in _ANSWERED:
             return payment if payment is not None else self._result(txn)
-        if txn.status == S.PENDING:
-            return self._replay(self._wait(txn))
+        if txn.status == S.PENDING:  # sent again meanwhile: its outcome is that send's
+            try:
+                return self._replay(self._wait(txn))
+            except (LedgerBusy, LedgerUnavailable) as lost:  # this call sent its request: never "nothing was sent"
+                raise attach(OutcomeUnknown(
+                    f"{_why(lost.__cause__ or lost)}; the {txn.kind} was sent, then sent again by another call before "
+                    f"its answer was recorded, and that outcome could not be read, so it is unknown; {self._settles(txn)}"),
+                    txn.payment_id, txn.id) from lost
         if txn.status == S.FAILED:
             # This call's own failure, or, when its answer was unknown and reconciliation or an
             # event settled the transaction failed meanwhile, what the ledger holds.
@@ -1301,6 +1320,19 @@ class PaymentService:
         return self.get_payment(txn.payment_id)
 
     def _replay(self, txn: Transaction) -> Payment | Transaction:
+        """What a call under `txn`'s key answers, sending nothing (`_stored`): the ledger's
+        database unavailable meanwhile is `LedgerUnavailable` naming the operation recorded."""
+        try:
+            return self._stored(txn)
+        except Exception as exc:
+            error = unavailable(self.ledger, exc, (
+                f"the {txn.kind} under idempotency key {txn.idempotency_key!r} is recorded ({txn.status}) but could "
+                "not be read back; nothing was sent now: retry the same call once it is back"))
+            if error is None:
+                raise
+            raise attach(error, txn.payment_id, txn.id) from error.__cause__
+
+    def _stored(self, txn: Transaction) -> Payment | Transaction:
         if txn.status in _ANSWERED:
             result = self._result(txn)
             if isinstance(result, Payment) and txn.kind in K.INITIAL and result.state == PaymentState.FAILED:
@@ -1343,6 +1375,8 @@ class PaymentService:
             return payment, {"reconciled": False, "reconcile_error": why}
         return self.get_payment(payment.id), {"reconciled": True}
 
+    @reads("another call is sending the operation under this idempotency key, and its outcome could not be read; "
+           "this call sent nothing: retry it once it is back")
     def _wait(self, txn: Transaction) -> Transaction:
         """Wait for a transaction another worker is sending to get its outcome."""
         deadline = time.monotonic() + self.wait_timeout
@@ -1356,6 +1390,7 @@ class PaymentService:
             delay = min(delay * 1.5, 0.25)
 
     # -- reconciliation -------------------------------------------------------------------------
+    @reads("reconcile() stopped before asking the provider (nothing was sent): run it again once it is back")
     def reconcile(self, *, payment_id: str | None = None, limit: int = 1000) -> ReconcileReport:
         """Settle open outcomes (unknown, accepted) by asking the provider (`fetch`), and match
         waiting webhooks.
@@ -1535,6 +1570,7 @@ class PaymentService:
                                 "about it (webhooks or operations meanwhile); reconcile it again",
                                 code="payment_busy"), payment_id, None)
 
+    @reads("nothing of the payment was settled (nothing is ever sent): try again once it is back")
     def reconcile_claimed(self, payment_id: str, *, backoff: Backoff | None = None) -> ReconcileReport | None:
         """Reconcile one payment's due transactions unless another worker is at it (then None).
 
@@ -1582,6 +1618,7 @@ class PaymentService:
                                tuple(d for d in decisions if d.status is None), (), 0, tuple(differences),
                                (payment_id,) if read is not None else ())
 
+    @reads("the events not applied stay stored, unmatched: run it again once it is back")
     def match_unmatched(self, limit: int = 1000) -> MatchReport:
         """Apply stored unmatched events that name a payment the ledger now knows (one whose
         reference was learnt while the event was being stored), `limit` at most; the report counts
@@ -1693,6 +1730,7 @@ class PaymentService:
                 return owner
         return None
 
+    @reads(_UNSTORED)
     def receive_webhook(self, method: str, headers: Mapping[str, str], raw_body: bytes) -> WebhookReceipt:
         """Verify a webhook delivery holding one event through the method's plugin, store the event
         once, and apply it (`receive_notification` takes deliveries of several).
@@ -1704,6 +1742,7 @@ class PaymentService:
         require_event(event)
         return self._receive(method, event)
 
+    @reads(_UNSTORED)
     def receive_notification(self, method: str, headers: Mapping[str, str], raw_body: bytes) -> Notification:
         """Verify a webhook delivery through the method's plugin, however many events it holds
         (Adyen's batches), store each event once and apply it; the receipts come with the
