@@ -341,7 +341,8 @@ class PaymentService:
         ledger may drift (NTP keeps them well inside the default).
     :param buyer_wait: seconds a payment may wait for its buyer (3-D Secure, an approval) before
         `reconcile()` and the Janitor read it from the provider (`paywire.service.waiting`): the
-        provider's lost webhook then leaves none waiting for ever.
+        provider's lost webhook then leaves none waiting for ever. None: the configuration's
+        `[paywire] buyer_wait`, else an hour. It is counted from when the payment began waiting.
     :param wait_timeout: how long a duplicate request waits for the first one to finish.
 
     Example::
@@ -355,11 +356,12 @@ class PaymentService:
 
     def __init__(self, gateway: Gateway, ledger: Ledger, *, margin: float = 30.0,
                  wait_timeout: float = 30.0, poll_interval: float = 0.02,
-                 buyer_wait: float = DEFAULT_BUYER_WAIT) -> None:
+                 buyer_wait: float | None = None) -> None:
         self.gateway = gateway
         self.ledger = ledger
         self.margin = margin
-        self.buyer_wait = checked(buyer_wait)
+        self.buyer_wait = checked(gateway.settings.get("buyer_wait", DEFAULT_BUYER_WAIT) if buyer_wait is None
+                                  else buyer_wait)
         self.wait_timeout = wait_timeout
         self.poll_interval = poll_interval
         self._siblings_of: dict[str, tuple[str, ...]] = {}  # the gateway's methods never change

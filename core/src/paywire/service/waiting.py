@@ -25,10 +25,11 @@ DEFAULT_BUYER_WAIT = 3600.0  # seconds: a 3-D Secure challenge takes minutes; a 
 _LONGEST = 86400.0  # a still-waiting payment is read again a day later at most
 
 
-def checked(buyer_wait: object) -> float:
+def checked(buyer_wait: object, name: str = "buyer_wait") -> float:
     """`buyer_wait` as seconds: a finite number, zero or more (zero reads a waiting payment at once)."""
     if isinstance(buyer_wait, bool) or not isinstance(buyer_wait, (int, float)) or not 0 <= buyer_wait < math.inf:
-        raise ConfigurationError(f"buyer_wait must be a number of seconds, zero or more; got {buyer_wait!r}")
+        raise ConfigurationError(f"{name} must be a number of seconds, zero or more (default {DEFAULT_BUYER_WAIT:g}); "
+                                 f"got {buyer_wait!r}")
     return float(buyer_wait)
 
 
