@@ -82,3 +82,18 @@ def test_a_completion_is_refused_while_a_cancel_is_in_flight_and_the_lost_cancel
     assert [(s.kind, s.status) for s in report.settled] == [("void", TransactionStatus.SUCCEEDED)]
     settled = service.get_payment(payment.id)
     assert settled.authorized.minor == 0 and settled.state in PaymentState.FINAL and settled.action is None
+
+
+def test_a_cancel_waits_for_a_completion_in_flight(service: PaymentService, app: Any, recorder: Any) -> None:
+    payment = _waiting(service)
+    app.complete_challenge(payment.reference)
+    app.inject(Fault(kind="drop_after", path=r"^/v1/payment_intents/pi_[^/]+$", method="GET"))
+    with pytest.raises(OutcomeUnknown):
+        service.complete(payment.id)
+    sent = len(recorder.sent)
+    with pytest.raises(StateError) as refused:
+        service.void(payment.id)
+    assert refused.value.code == "complete_in_flight" and len(recorder.sent) == sent  # nothing sent
+    assert service.complete(payment.id).state == PaymentState.AUTHORIZED  # the same call, its key reused
+    assert service.void(payment.id).state == PaymentState.VOIDED  # now an authorization: released
+    assert app.get(payment.reference)["status"] == "canceled"

@@ -76,7 +76,7 @@ class BuyerActionContract(ContractFixtures):
             f"not {example_amount!r}")
 
     @capability("buyer_action", "cancel_waiting")
-    def test_a_void_cancels_a_payment_waiting_for_the_buyer(
+    def test_cancel_waiting_leaves_the_buyer_nothing_to_pay(
         self, harness: ContractHarness, example_amount: Money, buyer_action_source: str
     ) -> None:
         """Declaring `cancel_waiting` says `void` cancels a payment still waiting for its buyer: the
