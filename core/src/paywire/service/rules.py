@@ -321,7 +321,7 @@ def _cancellable(payment: Payment, flight: InFlight, caps: Capabilities) -> None
         raise UnsupportedOperation(
             f"payment method {payment.method!r} cannot cancel payment {payment.id} while it waits for its buyer: the "
             "provider has no cancel for it; nothing was sent. Do not complete it: it takes no money unless it is "
-            "completed, and reconcile() (or the Janitor) records it failed once the provider says it lapsed",
+            "completed, and reconcile() (or the Janitor) records it failed once the provider reports it lapsed",
             code="no_cancel_waiting")
     if flight.initial:
         raise StateError(f"payment {payment.id} is being completed; void it once that is settled",

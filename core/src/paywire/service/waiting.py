@@ -6,7 +6,8 @@ looks, as `reconcile()` and the Janitor read every payment that owes a read): a 
 waiting is marked as owing a read `buyer_wait` later, and each read that finds it still waiting
 marks it again, twice as long after the last (a day apart at most), so a buyer who walked away
 costs few reads. A read settles the payment as the provider holds it (`reconcile.settle`): paid ->
-authorized or captured, failed or cancelled -> failed, still waiting -> left waiting.
+authorized or captured, failed, cancelled or lapsed -> failed (voided, where an authorization was
+released), still waiting -> left waiting.
 """
 
 from __future__ import annotations
