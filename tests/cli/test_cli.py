@@ -925,3 +925,30 @@ def test_a_sale_sent_while_the_ledger_went_away_is_exit_5_naming_its_key(
                     cwd=tmp_path, env=SECRETS)
     assert again.returncode in (0, 7) and json.loads(again.stdout).get("error", {}).get("code") in (None, "in_progress")
     assert len(acme.payments) == 1  # run again with its key (done, or still in progress): charged once
+
+
+@pytest.mark.parametrize("provider", ["stripe", "paypal"])
+def test_void_cancels_a_payment_waiting_for_its_buyer_or_says_why_not_and_reconcile_reads_the_waiting(
+        tmp_path: Path, provider: str) -> None:
+    pytest.importorskip(f"paywire_{provider}", reason=f"{provider}'s buyer action: installed in the all session only")
+    from paywire.plugins import default_plugins
+    from paywire.testing.sandbox import load_sandbox
+
+    sandbox = load_sandbox(default_plugins().gateway(provider))
+    with EmulatorServer(sandbox.app) as server:
+        (tmp_path / "paywire.toml").write_text(f'[paywire]\nledger = "sqlite:///{tmp_path / "l.db"}"\nbuyer_wait = 0\n'
+                                               f'[methods.{provider}]\nbase_url = "{server.url}"\n')
+        env = {f"PAYWIRE_{provider.upper()}_{name.upper()}": value for name, value in sandbox.credentials.items()}
+        waiting = json.loads(paywire("--json", "authorize", provider, "5.00", "EUR", "--source",
+                                     sandbox.sources["buyer_action"], "--return-url", "https://shop.example/back",
+                                     cwd=tmp_path, env=env).stdout)
+        assert waiting["state"] == "action_required"
+        voided = paywire("--json", "void", waiting["id"], "--idempotency-key", "cancel-1", cwd=tmp_path, env=env)
+        reconciled = paywire("--json", "reconcile", cwd=tmp_path, env=env)
+    if provider == "stripe":
+        assert voided.returncode == 0 and json.loads(voided.stdout)["state"] == "voided"
+    else:
+        error = json.loads(voided.stdout)["error"]
+        assert voided.returncode == error["exit_code"] and error["type"] == "UnsupportedOperation"
+        assert error["code"] == "no_cancel_waiting" and "nothing was sent" in error["message"]
+    assert reconciled.returncode == 0 and json.loads(reconciled.stdout)["caught_up"] == [waiting["id"]]

@@ -281,3 +281,19 @@ def test_a_credential_written_among_a_methods_options_shows_masked_in_every_repr
         assert "opt-webhook-s3cret-55e1" not in shown and "opt-api-key-91d0c7" not in shown, shown
         assert "'region': 'eu'" in shown  # what is no secret still shows
     assert method.settings.option("api_key") == "opt-api-key-91d0c7"  # the plugin still reads it
+
+
+@pytest.mark.parametrize("value", ["'1h'", "-1", "inf", "true"])
+def test_buyer_wait_is_a_number_of_seconds(tmp_path, plugins, value) -> None:
+    with pytest.raises(ConfigurationError, match=r"\[paywire\] buyer_wait must be a number of seconds"):
+        load(tmp_path, plugins, f"[paywire]\nbuyer_wait = {value}\n[methods.fake]\n")
+
+
+def test_the_payment_service_waits_for_buyers_as_configured_unless_told(tmp_path, plugins) -> None:
+    from paywire import PaymentService, SQLiteLedger
+
+    gateway = load(tmp_path, plugins, "[paywire]\nbuyer_wait = 600\n[methods.fake]\n")
+    with SQLiteLedger(str(tmp_path / "ledger.db")) as ledger:
+        assert PaymentService(gateway, ledger).buyer_wait == 600.0
+        assert PaymentService(gateway, ledger, buyer_wait=0).buyer_wait == 0.0
+        assert PaymentService(load(tmp_path, plugins, "[methods.fake]\n"), ledger).buyer_wait == 3600.0

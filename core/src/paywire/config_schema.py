@@ -36,7 +36,7 @@ CAPABILITY_FLAGS = {
 }
 PAYMENT_ACTIONS = ("authorize", "authorize_capture")
 ENVIRONMENTS = ("sandbox", "live")
-PAYWIRE_KEYS = ("ledger", "serve")
+PAYWIRE_KEYS = ("ledger", "serve", "buyer_wait")
 TIMEOUT_KEYS = ("connect", "read")
 # An HTTP timeout past a day is a mistake (`inf`, `1e300`); past some 24 days (2**31 ms) the
 # operating system's waits overflow, and every request would fail with it.
@@ -81,6 +81,10 @@ def paywire_table(table: Any) -> dict[str, Any]:
                                  f"not {table['ledger']!r}")
     if "serve" in table and not isinstance(table["serve"], Mapping):  # its keys: paywire.serve.server
         raise ConfigurationError("[paywire.serve] must be a table, e.g. port = 8080")
+    if "buyer_wait" in table:
+        from paywire.service.waiting import checked
+
+        checked(table["buyer_wait"], "[paywire] buyer_wait")
     return dict(table)
 
 

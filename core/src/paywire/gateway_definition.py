@@ -35,6 +35,10 @@ class Capabilities(NamedTuple):
     vault: bool = False
     buyer_action: bool = False
     webhooks: bool = False
+    # `void` also cancels a payment still waiting for its buyer, before anything is authorized
+    # (Stripe cancels a PaymentIntent in requires_action); off where the provider has no such
+    # cancel (a PayPal order awaiting approval), so `void` refuses it before sending anything.
+    cancel_waiting: bool = False
 
     def restrict(self, **flags: bool) -> Capabilities:
         """These capabilities with some switched off; a method cannot switch on what its gateway lacks."""

@@ -308,7 +308,7 @@ def reconcile(args: argparse.Namespace) -> int:
         print(f"{len(settled)} settled, {len(unresolved)} still open, {len(report.errors)} errors, "
               f"{len(mismatches)} totals differing from the provider's, "
               f"{report.events_applied} waiting webhook events applied, "
-              f"{len(report.caught_up)} payments that owed a read caught up")
+              f"{len(report.caught_up)} payments read that owed a read or waited for their buyer")
         if settled or unresolved:
             table(["transaction", "payment", "kind", "outcome", "note"],
                   [(s["transaction"], s["payment"], s["kind"], s.get("status", "open"), s["note"])

@@ -67,7 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--idempotency-key", type=idempotency_key)
     p.set_defaults(run=operations.capture)
 
-    p = sub.add_parser("void", help="release an uncaptured authorization")
+    p = sub.add_parser("void", help="release an uncaptured authorization, or cancel a payment waiting for its buyer "
+                                    "where the provider can (Stripe; a PayPal order cannot be: it lapses)")
     p.add_argument("payment_id")
     p.add_argument("--reason")
     p.add_argument("--idempotency-key", type=idempotency_key)
@@ -96,7 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="pending, succeeded, failed, action_required, unknown, accepted")
     p.set_defaults(run=operations.transactions)
 
-    p = sub.add_parser("reconcile", help="settle open outcomes (unknown, accepted) and payments owing a read by "
+    p = sub.add_parser("reconcile", help="settle open outcomes (unknown, accepted), payments owing a read and payments "
+                                         "waiting for their buyer longer than [paywire] buyer_wait by "
                                          "asking the provider; apply waiting webhook events")
     p.add_argument("--payment-id")
     p.set_defaults(run=operations.reconcile)

@@ -1,7 +1,8 @@
 """The Janitor: a loop that settles open outcomes (unknown, accepted) on the outcome model's
 schedule, and reads the payments that owe a read (an answer or an event said the ledger is
-behind the provider, and the read made then failed), so that a shop need not run `paywire
-reconcile` from cron.
+behind the provider, and the read made then failed; or the payment has waited for its buyer
+longer than the service's `buyer_wait`, `paywire.service.waiting`), so that a shop need not run
+`paywire reconcile` from cron.
 
 A transaction is looked at only once its request can no longer land (`settle_after`): before
 that, asking the provider proves nothing. After each look that leaves it open, it waits longer

@@ -124,6 +124,7 @@ from paywire.service.outage import reads, unavailable
 from paywire.service.outcome import attach, failed, is_unknown, rebuild_error, settled_by_caller, succeeded, unknown
 from paywire.service.reconcile import MatchReport, Mismatch, ReconcileReport, Settlement, settle
 from paywire.service.schedule import Backoff, is_due
+from paywire.service.waiting import DEFAULT_BUYER_WAIT, checked, due, watch
 from paywire.service.webhooks import apply_event, apply_waiting
 from paywire.subject import BuyerAction, Customer, Order, Subject
 from paywire.webhook import EventKind, WebhookEvent
@@ -345,6 +346,10 @@ class PaymentService:
         `settle_after` is written from the sending host's clock and read against the reading
         host's: the margin must also cover how far apart the clocks of the hosts sharing one
         ledger may drift (NTP keeps them well inside the default).
+    :param buyer_wait: seconds a payment may wait for its buyer (3-D Secure, an approval) before
+        `reconcile()` and the Janitor read it from the provider (`paywire.service.waiting`): the
+        provider's lost webhook then leaves none waiting for ever. None: the configuration's
+        `[paywire] buyer_wait`, else an hour. It is counted from when the payment began waiting.
     :param wait_timeout: how long a duplicate request waits for the first one to finish.
 
     Example::
@@ -357,10 +362,13 @@ class PaymentService:
     """
 
     def __init__(self, gateway: Gateway, ledger: Ledger, *, margin: float = 30.0,
-                 wait_timeout: float = 30.0, poll_interval: float = 0.02) -> None:
+                 wait_timeout: float = 30.0, poll_interval: float = 0.02,
+                 buyer_wait: float | None = None) -> None:
         self.gateway = gateway
         self.ledger = ledger
         self.margin = margin
+        self.buyer_wait = checked(gateway.settings.get("buyer_wait", DEFAULT_BUYER_WAIT) if buyer_wait is None
+                                  else buyer_wait)
         self.wait_timeout = wait_timeout
         self.poll_interval = poll_interval
         self._siblings_of: dict[str, tuple[str, ...]] = {}  # the gateway's methods never change
@@ -1160,6 +1168,8 @@ class PaymentService:
             if owes:
                 assert payment is not None
                 self._owe_read(u, payment)
+            elif payment is not None and payment.state == PaymentState.ACTION_REQUIRED:
+                watch(u, payment, self.buyer_wait, now())
             return recorded, payment, owes
 
     def _record(self, u: LedgerUnit, txn: Transaction, outcome: CommandResult | BaseException,
@@ -1434,6 +1444,8 @@ class PaymentService:
         if payment_id is not None:
             by_payment[self.get_payment(payment_id).id] = []  # asked about it: look even if nothing is open
         owed = self.ledger.owed_reads(payment_id=payment_id, limit=limit)
+        if payment_id is None:
+            owed = due(self.ledger, owed, at)
         for marked_id in owed:
             by_payment.setdefault(marked_id, [])
         caught_up: list[str] = []
@@ -1554,6 +1566,7 @@ class PaymentService:
                 assert current is not None
                 if current.updated_at == payment.updated_at:
                     current, decisions, differences = settle(u, current, result, at)
+                    read = u.owed_read(payment_id)
                     u.set_owed_read(payment_id, None)  # read: whatever made it owe one is settled
                     txns = u.transactions(payment_id) if rules.on_floor(current) else None
                     waited = apply_waiting(u, current, self._capabilities(current.method),
@@ -1562,6 +1575,8 @@ class PaymentService:
                         # An event that waited (received while the provider was asked) recorded a
                         # success the answer's totals, now the floors, may not count: read again.
                         self._owe_read(u, waited)
+                    else:  # still waiting for its buyer: read again later
+                        watch(u, waited, self.buyer_wait, now(), read=read)
                     if then is not None:
                         then(u)
                     return decisions, differences

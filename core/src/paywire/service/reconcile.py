@@ -299,6 +299,14 @@ def settle(u: LedgerUnit, payment: Payment, result: CommandResult,
     for txn in (t for t in txns if t.kind == K.VOID and t.status in (S.UNKNOWN, S.ACCEPTED)):
         if state == ProviderState.VOIDED:
             out.append(_finish(u, txn, S.SUCCEEDED, "the provider reports voided", result))
+        elif state == ProviderState.FAILED and payment.authorized.minor == 0:
+            # A cancel of a payment waiting for its buyer (nothing else with nothing authorized is
+            # voided): the provider holds such a payment, once cancelled, as failed, holding
+            # nothing. Before the cancel can no longer land, the payment may still be one the
+            # buyer can pay (after a failed 3-D Secure): wait for that.
+            out.append(_finish(u, txn, S.SUCCEEDED, "the provider holds the payment failed, nothing authorized: "
+                                                    "nothing is left to cancel", result)
+                       if txn.expired(at) else _open(txn, "the provider reports failed; the cancel may still land"))
         elif state in _ESTABLISHED or state == ProviderState.NOT_FOUND:
             out.append(_absent(u, txn, at, f"the provider reports {state}, not voided", result))
         else:
@@ -307,6 +315,10 @@ def settle(u: LedgerUnit, payment: Payment, result: CommandResult,
     # What the provider reports now replaces what events reported before (a floor may have counted
     # a refund that was still pending and then failed): the ledger never claims more than it holds.
     provider = {name: _money(getattr(result, name), currency) for name in ("authorized", "captured", "refunded")}
+    if state == ProviderState.ACTION_REQUIRED:
+        # Waiting for its buyer, the payment holds nothing yet, whatever amount a plugin's reading
+        # names (the amount asked, as a total): the ledger never claims a hold before the buyer acted.
+        provider = {name: Money.zero(currency) for name in provider}
     payment = replace(
         payment,
         observed_authorized=_given(provider["authorized"], payment.observed_authorized),

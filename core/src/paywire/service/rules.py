@@ -305,11 +305,27 @@ def check_void(payment: Payment, txns: Sequence[Transaction], caps: Capabilities
     flight = in_flight(payment, txns)
     if payment.captured.minor > 0 or flight.captures.minor > 0:
         raise StateError(f"payment {payment.id} has a capture; refund it instead of voiding", code="void_after_capture")
-    if payment.state != PaymentState.AUTHORIZED:
-        raise StateError(f"payment {payment.id} is {payment.state}: only an authorization can be voided",
-                         code="not_authorized")
+    if payment.state == PaymentState.ACTION_REQUIRED:
+        _cancellable(payment, flight, caps)
+    elif payment.state != PaymentState.AUTHORIZED:
+        raise StateError(f"payment {payment.id} is {payment.state}: only an authorization, or a payment waiting for "
+                         "its buyer, can be voided", code="not_authorized")
     if flight.void:
         raise StateError(f"payment {payment.id} is already being voided", code="void_in_flight")
+
+
+def _cancellable(payment: Payment, flight: InFlight, caps: Capabilities) -> None:
+    """A void of a payment waiting for its buyer cancels it at the provider: only where the
+    provider can (`cancel_waiting`), and not while a completion is in flight (its outcome first)."""
+    if not caps.cancel_waiting:
+        raise UnsupportedOperation(
+            f"payment method {payment.method!r} cannot cancel payment {payment.id} while it waits for its buyer: the "
+            "provider has no cancel for it; nothing was sent. Do not complete it: it takes no money unless it is "
+            "completed, and reconcile() (or the Janitor) records it failed once the provider reports it lapsed",
+            code="no_cancel_waiting")
+    if flight.initial:
+        raise StateError(f"payment {payment.id} is being completed; void it once that is settled",
+                         code="complete_in_flight")
 
 
 def capture_parents(payment: Payment, txns: Sequence[Transaction]) -> list[tuple[Transaction, Money]]:
@@ -394,5 +410,9 @@ def check_complete(payment: Payment, txns: Sequence[Transaction], caps: Capabili
             f"payment {payment.id} is {payment.state}: only a payment waiting for buyer action can be completed",
             code="not_action_required",
         )
-    if in_flight(payment, txns).initial:
+    flight = in_flight(payment, txns)
+    if flight.initial:
         raise StateError(f"payment {payment.id} is already being completed", code="complete_in_flight")
+    if flight.void:
+        raise StateError(f"payment {payment.id} is being cancelled (voided); it cannot be completed",
+                         code="void_in_flight")

@@ -21,7 +21,7 @@ def test_the_plugin_registers_stripe_with_its_capabilities_and_currencies() -> N
     definition = plugins.gateway("stripe")
     assert definition is paywire_stripe.STRIPE
     assert definition.capabilities == Capabilities(capture_multiple=False, vault=True, buyer_action=True,
-                                                   webhooks=True)
+                                                   webhooks=True, cancel_waiting=True)
     assert definition.secrets == ("secret_key", "webhook_secret")
     assert definition.endpoints == {"live": "https://api.stripe.com", "sandbox": "https://api.stripe.com"}
     assert definition.accepts("EUR") and definition.accepts("JPY") and not definition.accepts("IQD")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from paywire.command.result import ProviderState
-from paywire.errors import BuyerActionRequired, InvalidRequest
+from paywire.errors import BuyerActionRequired, InvalidRequest, PaywireError
 from paywire.money import Money
 from paywire.testing.contract.fixtures import ContractFixtures
 from paywire.testing.harness import ContractHarness, payment_reference
@@ -74,3 +74,24 @@ class BuyerActionContract(ContractFixtures):
         assert fetched.captured == example_amount, (
             f"after the buyer acted and the sale was completed the provider holds captured {fetched.captured!r}, "
             f"not {example_amount!r}")
+
+    @capability("buyer_action", "cancel_waiting")
+    def test_cancel_waiting_leaves_the_buyer_nothing_to_pay(
+        self, harness: ContractHarness, example_amount: Money, buyer_action_source: str
+    ) -> None:
+        """Declaring `cancel_waiting` says `void` cancels a payment still waiting for its buyer: the
+        provider then holds it failed or voided, nothing held, and it cannot be completed."""
+        started = harness.execute("authorize", harness.payment_subject(example_amount, source=buyer_action_source))
+        assert started.action_required, f"{buyer_action_source!r} gave {started!r}"
+        payment = payment_reference(started)
+        cancelled = harness.execute("void", harness.follow_up(payment))
+        assert cancelled.state in (None, ProviderState.FAILED, ProviderState.VOIDED), (
+            f"the cancel of a payment waiting for the buyer answered state {cancelled.state!r}")
+        fetched = harness.fetch(payment)
+        zero = Money.zero(example_amount.currency)
+        assert fetched.state in (ProviderState.FAILED, ProviderState.VOIDED), (
+            f"after the cancel the provider holds {fetched.state!r}: the buyer could still pay it")
+        assert fetched.authorized in (None, zero) and fetched.captured in (None, zero), (
+            f"after the cancel the provider holds {fetched.authorized!r} authorized, {fetched.captured!r} captured")
+        outcome = harness.attempt("complete", harness.follow_up(payment, example_amount))
+        assert isinstance(outcome, PaywireError) and not outcome.retryable, f"completing after the cancel gave {outcome!r}"
