@@ -88,8 +88,9 @@ def replace(record: _Record, **changes: Any) -> _Record:
     names, converters = _shape(cls)
     if not names.issuperset(changes):
         raise TypeError(f"{cls.__name__} has no field {sorted(set(changes) - names)[0]!r}")
-    for name in converters.keys() & changes.keys():
-        changes[name] = converters[name](changes[name])
+    for name, convert in converters.items():  # a record has two at most: no set built to intersect
+        if name in changes:
+            changes[name] = convert(changes[name])
     new = object.__new__(cls)
     state = new.__dict__
     state.update(record.__dict__)
@@ -116,8 +117,9 @@ def build(cls: type[_Record], **fields: Any) -> _Record:
     defaults, required = _defaults(cls)
     if not names.issuperset(fields) or not required.issubset(fields):
         return cls(**fields)
-    for name in converters.keys() & fields.keys():
-        fields[name] = converters[name](fields[name])
+    for name, convert in converters.items():
+        if name in fields:
+            fields[name] = convert(fields[name])
     record = object.__new__(cls)
     state = record.__dict__
     state.update(defaults)

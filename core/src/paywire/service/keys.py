@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
-import secrets
+import os
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -30,12 +29,16 @@ def new_id(prefix: str) -> str:
     a card number to the guard that refuses card numbers on the wire (about 1 draw in 700 would).
     """
     while True:
-        identifier = f"{prefix}_{time.time_ns() // 1_000_000:012x}{secrets.token_hex(10)}"
-        if _DIGIT_RUN.search(identifier) is None:
+        identifier = f"{prefix}_{time.time_ns() // 1_000_000:012x}{os.urandom(10).hex()}"  # what token_hex does
+        if _RUN not in identifier.encode().translate(_DIGITS):
             return identifier
 
 
-_DIGIT_RUN = re.compile(r"[0-9]{12,}")
+# Every digit as "1" and anything else as "0": a run of twelve digits is a run of twelve "1"s, a
+# translation and a substring search in C, several times cheaper than a regular expression's
+# search (an id is made for every payment and transaction).
+_DIGITS = bytes(49 if chr(code) in "0123456789" else 48 for code in range(256))
+_RUN = b"1" * 12
 
 
 def derived_key(owner: str, kind: str, sequence: int) -> str:

@@ -62,10 +62,11 @@ from __future__ import annotations
 
 import functools
 import hmac
+import operator
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import attrs
 
@@ -249,6 +250,8 @@ def _looked(u: LedgerUnit, owner: str | None, txns: Sequence[Transaction], at: d
                     else Look(0, at) for i in ids}})
 
 
+_LEDGER_ORDER = operator.attrgetter("created_at", "id")  # how the ledger lists a payment's transactions
+_UNGIVEN: tuple[object, ...] = (None, "", {})  # a request summary leaves out what was not given (built once, not per value)
 _SENT = frozenset({"amount", "currency"})  # a request summary's own words for what was sent, not redacted
 _STEP_KEYS = "step_keys"  # a vault's request summary: "own", its steps' keys are `step_key`'s
 _ANSWERED = frozenset({S.SUCCEEDED, S.ACTION_REQUIRED, S.ACCEPTED})  # the caller gets the payment
@@ -292,12 +295,15 @@ class Notification:
 _Resolve = Callable[[Payment, Sequence[Transaction], Capabilities], tuple[Money | None, dict[str, Any]]]
 
 
-@attrs.frozen
-class _Op:
+class _Op(NamedTuple):
     """One operation as the caller asked for it; `params` are what is sent (and fingerprinted).
 
     A follow-up names its payment and `resolve`s its method, amount and parameters inside the
     locked unit, so the payment is read once, under the lock.
+
+    This and the other per-operation values below are named tuples: immutable all the same, and
+    made for every operation at a fraction of a frozen attrs class's cost (which sets each field
+    through `object.__setattr__`).
     """
 
     kind: str
@@ -308,14 +314,13 @@ class _Op:
     key: str | None
     create: Payment | None = None
     fingerprint: str | None = None  # set when resending a stored transaction as it was
-    order: Order | None = attrs.field(default=None, eq=False)
-    customer: Customer | None = attrs.field(default=None, eq=False)
-    resolve: _Resolve | None = attrs.field(default=None, eq=False)
-    defaulted: bool = attrs.field(default=False, eq=False)  # the caller left the amount to `resolve`
+    order: Order | None = None
+    customer: Customer | None = None
+    resolve: _Resolve | None = None
+    defaulted: bool = False  # the caller left the amount to `resolve`
 
 
-@attrs.frozen
-class _Known:
+class _Known(NamedTuple):
     """A payment and its transactions as a unit left them, and the ledger's mark of that unit:
     the outcome unit reads them afresh only if something was committed since."""
 
@@ -324,8 +329,7 @@ class _Known:
     mark: object
 
 
-@attrs.frozen
-class _Plan:
+class _Plan(NamedTuple):
     action: str  # "send", "wait" or "replay"
     txn: Transaction
     op: _Op | None = None  # the operation as resolved, when it is sent
@@ -962,7 +966,7 @@ class PaymentService:
             known = None
             if held is not None and mark is not None:
                 # In the ledger's order (created_at, then id), as a fresh read would give them.
-                known = _Known(held, sorted([*txns, txn], key=lambda t: (t.created_at, t.id)), mark)
+                known = _Known(held, sorted([*txns, txn], key=_LEDGER_ORDER) if txns else [txn], mark)
             return self._ready(u, op, txn, held, known)
 
     def _check_key_kept(self, txn: Transaction, lands_by: datetime) -> None:
@@ -1060,7 +1064,7 @@ class PaymentService:
                     payment = rules.derive(payment, txns, failed=False, updated_at=now())
                     u.update_payment(payment)
             else:
-                parent = self._check(attrs.evolve(op, payment_id=payment.id), payment, txns, caps)
+                parent = self._check(op._replace(payment_id=payment.id), payment, txns, caps)
                 target = self._target(previous.kind, payment, parent)
         at = now()
         txn = replace(
@@ -1104,7 +1108,7 @@ class PaymentService:
     def _request_summary(op: _Op, target: str | None) -> dict[str, Any]:
         """What was asked, redacted: what the caller or the provider wrote is scanned, the amount
         and the command (paywire's own words) need not be."""
-        given = {k: v for k, v in op.params.items() if v is not None and v != "" and v != {} and k not in _SENT}
+        given = {k: v for k, v in op.params.items() if v not in _UNGIVEN and k not in _SENT}
         summary: dict[str, Any] = {"command": op.kind, **redact(given)}
         if op.amount is not None:
             summary["amount"], summary["currency"] = op.amount.format(), op.amount.currency
@@ -1242,7 +1246,7 @@ class PaymentService:
     def _apply(self, u: LedgerUnit, payment: Payment, txn: Transaction,
                outcome: CommandResult | BaseException, txns: Sequence[Transaction]) -> Payment:
         refs = dict(payment.references)
-        changes: dict[str, Any] = {"updated_at": now()}
+        changes: dict[str, Any] = {"updated_at": txn.updated_at}  # when its outcome was recorded
         if isinstance(outcome, CommandResult):
             refs.update({k: v for k, v in outcome.references.items() if v})
             if txn.kind in K.INITIAL:

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
-from typing import Any, Final
-
-import attrs
+from typing import Any, Final, NamedTuple
 
 from paywire.errors import InvalidRequest, StateError, UnsupportedOperation
 from paywire.gateway_definition import Capabilities
@@ -58,8 +56,10 @@ def _minor(txn: Transaction, currency: str) -> int:
     return amount.minor
 
 
-@attrs.frozen
-class InFlight:
+class InFlight(NamedTuple):
+    """What pending or unknown transactions may still add (made on every check: a named tuple,
+    immutable, costs less to make than a frozen attrs class)."""
+
     captures: Money
     refunds: Money
     void: bool
@@ -114,22 +114,22 @@ def derive(payment: Payment, txns: Sequence[Transaction], *, waiting: bool | Non
             own_refunded += _minor(t, currency)
     if payment.flow == K.SALE:
         own_captured += own_authorized
-    changed = {**vars(payment), **changes}  # the payment as changed (records keep their fields in a dict)
-    refunded = max(own_refunded, changed["observed_refunded"].minor)
-    captured = max(own_captured, changed["observed_captured"].minor, refunded)
-    authorized = max(own_authorized, changed["observed_authorized"].minor, captured)
+    get = changes.get  # the payment as changed: only the fields read here, no merged copy of all
+    refunded = max(own_refunded, get("observed_refunded", payment.observed_refunded).minor)
+    captured = max(own_captured, get("observed_captured", payment.observed_captured).minor, refunded)
+    authorized = max(own_authorized, get("observed_authorized", payment.observed_authorized).minor, captured)
+    action, failed, voided = get("action", payment.action), get("failed", payment.failed), get("voided", payment.voided)
     # An authorization ends the wait, and so does a payment ending failed or voided: nobody is sent
     # to the redirect any more, so its secrets are not kept.
     if waiting is None:
-        waiting = changed["action"] is not None or payment.state == PaymentState.ACTION_REQUIRED
-    ended = not waiting or authorized > 0 or changed["failed"] or changed["voided"]
-    action = None if ended else changed["action"]
-    changes["state"] = _state(authorized, captured, refunded, failed=changed["failed"], voided=changed["voided"],
-                              closed=changed["capture_closed"], waiting=not ended)
+        waiting = action is not None or payment.state == PaymentState.ACTION_REQUIRED
+    ended = not waiting or authorized > 0 or failed or voided
+    changes["state"] = _state(authorized, captured, refunded, failed=failed, voided=voided,
+                              closed=get("capture_closed", payment.capture_closed), waiting=not ended)
     changes["authorized"] = _same(payment.authorized, authorized)
     changes["captured"] = _same(payment.captured, captured)
     changes["refunded"] = _same(payment.refunded, refunded)
-    changes["action"] = action
+    changes["action"] = None if ended else action
     return replace(payment, **changes)
 
 
