@@ -18,7 +18,8 @@ import pytest
 from paywire import Money
 from paywire.ledger import Ledger, LedgerIntegrityError, TransactionStatus, _sql, open_ledger
 from paywire.ledger.migrations import MIGRATIONS
-from paywire.ledger.model import LEGACY_LIFE, Look, SettledBy, now
+from paywire.ledger.model import LEGACY_LIFE, Look, PaymentState, SettledBy, now
+from paywire.service.waiting import DEFAULT_BUYER_WAIT
 from tests.ledger.test_storage_conformance import payment, raw, txn
 
 V1_TRANSACTION_COLUMNS = (
@@ -270,6 +271,43 @@ def test_migration_5_keeps_every_row_and_adds_no_owed_read(release_4: str) -> No
         ledger.close()
 
 
+@pytest.fixture
+def release_5(ledger_url: str) -> str:
+    """A ledger URL holding schema 5 (the release before migration 6): two payments waiting for
+    their buyer, one of them already owing a read, and one pending."""
+    def fill(old: Ledger) -> None:
+        with old.unit() as u:
+            u.insert_payment(payment("pay_waiting", state=PaymentState.ACTION_REQUIRED))
+            u.insert_payment(payment("pay_marked", state=PaymentState.ACTION_REQUIRED))
+            u.insert_payment(payment("pay_pending"))
+            u.set_owed_read("pay_marked", Look(3, now()))
+
+    return written_by(5, ledger_url, fill)
+
+
+def test_migration_6_marks_each_payment_an_earlier_release_left_waiting_as_owing_a_read(release_5: str) -> None:
+    """A payment left waiting for its buyer by a release that scheduled no read of it owes one an
+    hour (the default `buyer_wait`) after its last change, as one that starts waiting now does; a
+    mark already there stands, and every other row is kept as it was."""
+    owed_sql = "SELECT payment_id, looks, next_at FROM paywire_owed_reads ORDER BY payment_id"
+    with schema(5):
+        old = open_ledger(release_5)
+        before, owed = _snapshot(old), _rows(old, owed_sql)
+        waiting = old.get_payment("pay_waiting")
+        old.close()
+    assert waiting is not None and [row[0] for row in owed] == ["pay_marked"]
+    ledger = open_ledger(release_5)
+    try:
+        assert ledger.schema_version() == MIGRATIONS[-1].version >= 6
+        assert _snapshot(ledger) == before
+        assert _rows(ledger, owed_sql) == sorted([*owed, ("pay_waiting", 0, _sql.to_us(waiting.updated_at)
+                                                          + int(DEFAULT_BUYER_WAIT) * 1_000_000)])
+        assert ledger.owed_reads()["pay_waiting"] == Look(0, waiting.updated_at + timedelta(seconds=DEFAULT_BUYER_WAIT))
+        assert open_ledger(release_5).schema_version() == MIGRATIONS[-1].version  # a second start: no-op
+    finally:
+        ledger.close()
+
+
 def test_release_4_keeps_working_on_a_ledger_migration_5_upgraded_until_restarted_then_after_undoing_it(
         release_4: str) -> None:
     """What docs/ledger.md says of upgrading several workers: a release-4 worker already running
@@ -293,7 +331,7 @@ def test_release_4_keeps_working_on_a_ledger_migration_5_upgraded_until_restarte
         running.close()
     before = _snapshot(upgraded)
     _write(upgraded, "DROP TABLE paywire_owed_reads", [()])
-    _write(upgraded, "DELETE FROM paywire_schema WHERE version = 5", [()])
+    _write(upgraded, "DELETE FROM paywire_schema WHERE version >= 5", [()])  # 5 and what came after it
     upgraded.close()
     with schema(4):
         restarted = open_ledger(release_4)

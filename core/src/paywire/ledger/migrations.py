@@ -294,6 +294,17 @@ def _owed_reads(without_rowid: str) -> tuple[str, ...]:
             "CREATE INDEX paywire_owed_reads_next ON paywire_owed_reads (next_at, payment_id)")
 
 
+def _waiting_owe_reads() -> tuple[str, ...]:
+    # Release 6 schedules a read of every payment that starts waiting for its buyer, `buyer_wait`
+    # (an hour by default) after it began waiting (`paywire.service.waiting`); a payment an earlier
+    # release left waiting had none, and would wait for ever were its provider's event lost. The
+    # same mark, counted from its last change: one read of each, through the owed reads' index.
+    return ("""INSERT INTO paywire_owed_reads (payment_id, looks, next_at)
+            SELECT id, 0, updated_at + 3600000000 FROM paywire_payments
+            WHERE state = 'action_required'
+            AND NOT EXISTS (SELECT 1 FROM paywire_owed_reads o WHERE o.payment_id = paywire_payments.id)""",)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -324,6 +335,12 @@ MIGRATIONS: tuple[Migration, ...] = (
         "payments that owe a read from the provider, and when reconciliation reads them next",
         sqlite=_owed_reads(" WITHOUT ROWID"),
         postgresql=_owed_reads(""),
+    ),
+    Migration(
+        6,
+        "payments an earlier release left waiting for their buyer owe a read an hour after they began waiting",
+        sqlite=_waiting_owe_reads(),
+        postgresql=_waiting_owe_reads(),
     ),
 )
 
