@@ -6,6 +6,7 @@ Builders read only from a `Subject`; there are no untyped dicts between the call
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from types import MappingProxyType
 from typing import Any
 
@@ -149,6 +150,10 @@ class Subject:
         in the caller's key space (Stripe's vault: `{key}:customer`, `{key}:attach`), not with
         `step_key`: sent again, its steps must carry those keys, or the provider applies them
         a second time (a second customer).
+    :param sent_at: for fetch by idempotency key (no reference), when the payment's first request
+        was recorded, just before it was first sent: whatever the provider made of it was made no
+        earlier, so a plugin may look through everything made since instead of an index that lags
+        writes (Stripe's search). None when unknown; plugins that need no bound ignore it.
     """
 
     amount: Money | None = attrs.field(default=None, validator=_money_or_none("amount"))
@@ -165,6 +170,7 @@ class Subject:
     options: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_mapping)
     flow: str | None = None
     earlier_step_keys: bool = False
+    sent_at: datetime | None = None
 
     @property
     def currency(self) -> str | None:

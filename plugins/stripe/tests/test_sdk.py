@@ -137,3 +137,39 @@ def test_sdk_verifies_delivered_webhooks(
     ((headers, body),) = receiver.wait_for(1)
     event = stripe.Webhook.construct_event(body, headers["stripe-signature"], webhook_secret)
     assert (event.type, event.data.object.email) == ("customer.created", "a@example.com")
+
+
+def test_sdk_lists_intents_created_since_a_time_page_by_page(client: stripe.StripeClient, app: Any, api: Any) -> None:
+    """`created[gte]` and `starting_after` as the SDK sends them (what fetch by key sends): the
+    intents created at or after the time, newest first, each once across the pages."""
+    start = 1_700_000_000
+    app.store.clock = lambda: start - 1
+    before = api.intent()["id"]
+    app.store.clock = lambda: start
+    since = [api.intent()["id"] for _ in range(5)]
+    app.store.clock = lambda: start + 60
+    since += [api.intent()["id"] for _ in range(3)]
+    page = client.v1.payment_intents.list(params={"created": {"gte": start}, "limit": 3})
+    assert [pi.id for pi in page.data] == since[::-1][:3] and page.has_more
+    listed = [pi.id for pi in page.auto_paging_iter()]
+    assert listed == since[::-1] and before not in listed
+    assert [pi.id for pi in client.v1.payment_intents.list(params={"created": start - 1}).data] == [before]
+    with pytest.raises(stripe.InvalidRequestError) as refused:
+        unreadable: Any = {"created": {"gte": "soon"}}
+        client.v1.payment_intents.list(params=unreadable)
+    assert refused.value.param is not None and refused.value.param.startswith("created")
+
+
+def test_sdk_search_misses_what_the_index_has_not_caught_up_with(
+    client: stripe.StripeClient, app: Any, api: Any
+) -> None:
+    """The emulator's `search_lag`: search finds an intent only that long after its creation (as
+    Stripe's index lags writes); the list shows it at once."""
+    app.search_lag = 60.0
+    app.store.clock = lambda: 1_700_000_000
+    intent = api.intent(metadata={"k": "v"})["id"]
+    query: Any = {"query": "metadata['k']:'v'"}
+    assert client.v1.payment_intents.search(params=query).data == []
+    assert [pi.id for pi in client.v1.payment_intents.list().data] == [intent]
+    app.store.clock = lambda: 1_700_000_060
+    assert [pi.id for pi in client.v1.payment_intents.search(params=query).data] == [intent]

@@ -1549,7 +1549,7 @@ class PaymentService:
             txns = self.ledger.list_transactions(payment_id=payment.id) if txns is None else txns
             first = next((t for t in txns if t.kind in K.INITIAL), None)
             subject = Subject(idempotency_key=first.idempotency_key if first else None, amount=payment.amount,
-                              order=order, flow=payment.flow)
+                              order=order, flow=payment.flow, sent_at=first.created_at if first else None)
         return self.gateway.execute(payment.method, "fetch", subject)
 
     def _settle_fetched(self, payment_id: str, at: datetime,

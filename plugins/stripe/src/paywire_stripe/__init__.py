@@ -27,8 +27,9 @@ STRIPE = GatewayDefinition(
     webhook_secrets=("webhook_secret",),  # each endpoint has its own; the secret key tells the account
     webhook="paywire_stripe.webhook:build_verifier",
     sandbox="paywire_stripe.sandbox:sandbox",
-    # fetch by key searches Stripe's index, which lags writes by up to a minute (the list it falls
-    # back on is current but holds only the latest 100 intents)
+    # Not for the search index: fetch by key falls back on listing every intent created since the
+    # first send (current, not indexed), so its not_found is conclusive however far the index lags.
+    # Kept as a margin for a request Stripe may still be processing after the client gave up on it.
     outcome_window=60.0,
     # Stripe prunes idempotency keys once they are 24 hours old; a request sent again later runs anew.
     key_lives=dict.fromkeys(("authorize", "sale", "complete", "capture", "void", "refund", "vault", "unvault"),

@@ -19,6 +19,7 @@ from paywire_stripe.amounts import to_stripe
 
 __all__ = [
     "CAPTURE_KEY_FIELD",
+    "CLOCK_SKEW",
     "IDEMPOTENCY_KEY_FIELD",
     "MAX_KEY",
     "ORDER_FIELD",
@@ -27,9 +28,9 @@ __all__ = [
     "confirm_request",
     "customer_request",
     "keyed",
+    "listed_query",
     "no_request",
     "payment_request",
-    "recent_query",
     "refund_request",
     "refunds_query",
     "retrieve_query",
@@ -46,6 +47,9 @@ REASON_FIELD = "paywire_reason"
 EXPAND_CHARGE = ["latest_charge"]
 
 MAX_KEY = 255  # the longest idempotency key Stripe keeps
+# Seconds Stripe's clock (an intent's `created`) may be behind the clock that recorded a request's
+# `Subject.sent_at`: twice the 300 s the webhook signature tolerance already asks the two to agree.
+CLOCK_SKEW = 600
 _MAX_DIGITS = {"IDR": 12}  # of an amount in Stripe's unit: eight, twelve for IDR (Stripe's API reference)
 _MAX_METADATA_KEYS, _MAX_METADATA_KEY, _MAX_METADATA_VALUE = 50, 40, 500
 _MAX_SHIPPING = 5000  # each string of a PaymentIntent's shipping details (Stripe's API reference)
@@ -287,9 +291,13 @@ def search_query(subject: Subject) -> Mapping[str, Any]:
     return {"query": " AND ".join(clauses), "expand": ["data.latest_charge"], "limit": 10}
 
 
-def recent_query(subject: Subject) -> Mapping[str, Any]:
-    """The latest intents, which `fetch` looks through when the search index has not caught up."""
-    return {"limit": 100, "expand": ["data.latest_charge"]}
+def listed_query(subject: Subject) -> Mapping[str, Any]:
+    """One page of the intents `fetch` looks through when the search index has not caught up (the
+    list is current): those created since `sent_at` (less `CLOCK_SKEW`), after
+    `options["starting_after"]`; without `sent_at`, the latest 100."""
+    since = None if subject.sent_at is None else {"gte": int(subject.sent_at.timestamp()) - CLOCK_SKEW}
+    return {"limit": 100, "created": since, "starting_after": subject.options.get("starting_after"),
+            "expand": ["data.latest_charge"]}
 
 
 def customer_request(subject: Subject) -> Mapping[str, Any]:

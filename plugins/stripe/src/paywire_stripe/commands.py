@@ -7,7 +7,8 @@
     void       POST /v1/payment_intents/{id}/cancel        cancellation_reason
     refund     POST /v1/refunds                            payment_intent, amount, reason
     fetch      GET  /v1/payment_intents/{id}               or, by key, GET /v1/payment_intents/search
-                                                           (then the latest intents if it finds none);
+                                                           (then, if it finds none, GET /v1/payment_intents
+                                                           created since the first send, page by page);
                GET  /v1/refunds?payment_intent={id}        its refunds, once something was captured
     vault      POST /v1/customers (unless given), then POST /v1/payment_methods/{pm}/attach
     unvault    [GET /v1/payment_methods/{pm}, naming a customer] POST /v1/payment_methods/{pm}/detach
@@ -95,7 +96,7 @@ def build_commands(settings: GatewaySettings) -> CommandPool:
                 retrieve=retrieve,
                 search=command("GET", "/v1/payment_intents/search", builders.search_query,
                                answered("search_result"), handlers.found_intent_result),
-                recent=command("GET", "/v1/payment_intents", builders.recent_query,
+                listed=command("GET", "/v1/payment_intents", builders.listed_query,
                                answered("list"), handlers.found_intent_result),
                 refunds=command("GET", "/v1/refunds", builders.refunds_query, answered("list"),
                                 operations.listed_refunds),

@@ -99,8 +99,10 @@ class Complete:
 @attrs.frozen
 class Fetch:
     """`fetch`: the intent by reference or, when the first answer was lost, by the idempotency key it
-    was created with. Stripe's search index lags writes by up to a minute, so when the search finds
-    nothing the latest intents are listed too (the list is current): a lost answer is recent.
+    was created with. The search is the fast way, but Stripe's index lags writes (under a minute
+    normally, longer during an outage), so when it finds nothing the intents are listed (the list
+    is current): with `Subject.sent_at`, every one created since, page by page, so that
+    `not_found` means Stripe holds no intent of the key; without it, only the latest 100.
 
     The result lists the intent's capture and, once its charge holds money, every refund Stripe has
     on it (`GET /v1/refunds`, page by page) in `operations`; its refunded total counts the
@@ -109,7 +111,7 @@ class Fetch:
 
     retrieve: GatewayCommand
     search: GatewayCommand
-    recent: GatewayCommand
+    listed: GatewayCommand
     refunds: GatewayCommand
 
     def execute(self, subject: Subject, context: CommandContext) -> CommandResult:
@@ -118,10 +120,26 @@ class Fetch:
         else:
             found = self.search.execute(subject, context)
             if found.state == ProviderState.NOT_FOUND:
-                found = self.recent.execute(subject, context)
+                found = self._listed(subject, context)
         if found.state == ProviderState.NOT_FOUND or not isinstance(found.raw, dict):
             return found
         return self._with_operations(found, found.raw, subject, context)
+
+    def _listed(self, subject: Subject, context: CommandContext) -> CommandResult:
+        """The newest intent of the key among those listed: the pages since `sent_at` until one
+        holds it or Stripe has no more, or without `sent_at` the first page."""
+        cursor: str | None = None
+        while True:
+            page = self.listed.execute(attrs.evolve(subject, options={**subject.options, "starting_after": cursor}),
+                                       context)
+            if page.state != ProviderState.NOT_FOUND or subject.sent_at is None or not page.raw.get("has_more"):
+                return page
+            items = page.raw.get("data") or ()
+            if not items or not isinstance(items[-1], dict) or not isinstance(items[-1].get("id"), str):
+                raise OutcomeUnknown("Stripe said it lists more intents but gave none to page on from: whether "
+                                     "it holds the one of the key is unknown", provider="stripe",
+                                     code="unreadable_list")
+            cursor = items[-1]["id"]
 
     def _with_operations(self, found: CommandResult, intent: dict[str, object], subject: Subject,
                          context: CommandContext) -> CommandResult:

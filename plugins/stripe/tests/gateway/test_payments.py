@@ -4,6 +4,7 @@ what comes back."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -377,6 +378,57 @@ def test_fetch_by_key_finds_a_recent_intent_the_search_index_has_not_caught_up_w
     found = stripe.run("fetch", Subject(idempotency_key=subject.idempotency_key, order=subject.order))
     assert (found.reference, found.state, found.authorized) == (created.reference, ProviderState.AUTHORIZED,
                                                                 eur("9.00"))
+
+
+def test_fetch_by_key_since_the_first_send_pages_through_every_intent_created_since(
+    stripe: Any, app: Any, api: Any, form: Any
+) -> None:
+    """Stripe's search index lags writes (for long during an outage), and a busy account makes more
+    than the 100 intents one list page holds after the one whose answer was lost: fetch then
+    reported not_found for an intent Stripe holds, and reconciliation recorded it failed. Given
+    when the first request was sent, fetch lists every intent created since (less the clock skew)
+    page by page, and reports not_found only once Stripe has no more."""
+    from paywire.ledger.model import now
+
+    app.search_lag = 3600.0  # search finds nothing of the last hour
+    sent_at = now()
+    subject = stripe.payment(eur("9.00"))
+    created = stripe.run("authorize", subject)
+    later = [api.intent()["id"] for _ in range(120)]
+    since = str(int(sent_at.timestamp()) - 600)  # less 10 minutes for Stripe's clock being behind ours
+
+    mark = len(stripe.sent())
+    found = stripe.run("fetch", Subject(idempotency_key=subject.idempotency_key, order=subject.order,
+                                        sent_at=sent_at))
+    assert (found.reference, found.state, found.authorized) == (created.reference, ProviderState.AUTHORIZED,
+                                                                eur("9.00"))
+    search, first, second = stripe.sent()[mark:]
+    assert search.url.split("?")[0].endswith("/v1/payment_intents/search")
+    assert form(first) == {"limit": "100", "created[gte]": since, "expand[0]": "data.latest_charge"}
+    assert form(second) == {"limit": "100", "created[gte]": since, "starting_after": later[-100],
+                            "expand[0]": "data.latest_charge"}
+
+    mark = len(stripe.sent())
+    missing = stripe.run("fetch", Subject(idempotency_key="never-sent", sent_at=sent_at))
+    assert missing.state == ProviderState.NOT_FOUND
+    assert [form(t).get("starting_after") for t in stripe.sent()[mark + 1:]] == [None, later[-100]]
+    # Only what was created since is looked at: sent an hour later, the request made nothing before.
+    after = stripe.run("fetch", Subject(idempotency_key=subject.idempotency_key, order=subject.order,
+                                        sent_at=sent_at + timedelta(hours=1)))
+    assert after.state == ProviderState.NOT_FOUND
+
+
+def test_fetch_by_key_with_no_time_of_sending_reads_only_the_latest_intents(stripe: Any, app: Any, api: Any) -> None:
+    """Without `sent_at` (a caller of the gateway's own), the list is not paged through: an account's
+    whole history is no lookup; its not_found is the search's and the latest 100's."""
+    app.search_lag = 3600.0
+    subject = stripe.payment(eur("9.00"))
+    stripe.run("authorize", subject)
+    for _ in range(100):
+        api.intent()
+    mark = len(stripe.sent())
+    found = stripe.run("fetch", Subject(idempotency_key=subject.idempotency_key, order=subject.order))
+    assert found.state == ProviderState.NOT_FOUND and len(stripe.sent()) == mark + 2
 
 
 def test_fetch_without_reference_or_key_is_refused(stripe: Any) -> None:

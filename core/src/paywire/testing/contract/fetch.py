@@ -7,6 +7,8 @@ that never reached the provider as not found, and the money states with their to
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from paywire.command.result import CommandResult, ProviderState
@@ -30,10 +32,11 @@ def _nothing(value: Money | None) -> bool:
 
 
 class FetchContract(ContractFixtures):
-    def _by_key(self, harness: ContractHarness, subject: Subject) -> CommandResult | PaywireError:
-        """fetch as reconciliation asks after a lost first answer: by key and order, no reference."""
+    def _by_key(self, harness: ContractHarness, subject: Subject, sent_at: datetime) -> CommandResult | PaywireError:
+        """fetch as reconciliation asks after a lost first answer: by key and order, no reference,
+        and when the request was first sent (`sent_at`: recorded before it was)."""
         return harness.attempt("fetch", Subject(idempotency_key=subject.idempotency_key, amount=subject.amount,
-                                                order=subject.order))
+                                                order=subject.order, sent_at=sent_at))
 
     def test_fetch_by_key_finds_the_payment_or_reports_it_never_arrived(
         self, harness: ContractHarness, capabilities: Capabilities, example_amount: Money, fetch_finds_by_key: bool,
@@ -45,11 +48,12 @@ class FetchContract(ContractFixtures):
         reconciliation would settle the authorization as refused. A sale, where the plugin offers
         one, is found by its key too: its request is built apart from the authorization's, and a
         sale the lookup cannot find is settled, once its answer is lost, as never arrived."""
+        sent_at = datetime.now(UTC)
         made = harness.payment_subject(example_amount)
         never = harness.payment_subject(example_amount, order=made.order)
         if not fetch_finds_by_key:
             calls, mark = harness.calls(), harness.sent()
-            outcome = self._by_key(harness, never)
+            outcome = self._by_key(harness, never, sent_at)
             assert isinstance(outcome, InvalidRequest) and not outcome.may_have_been_sent, (
                 f"fetch_finds_by_key is False, so fetch without a reference must be refused before sending; gave {outcome!r}"
             )
@@ -57,13 +61,13 @@ class FetchContract(ContractFixtures):
             return
         harness.attempt("authorize", harness.payment_subject(example_amount, source=declined_source, order=made.order))
         result = harness.execute("authorize", made)
-        found = self._by_key(harness, made)
+        found = self._by_key(harness, made, sent_at)
         assert not isinstance(found, PaywireError), f"fetch by the key an authorization was made with gave {found!r}"
         assert payment_reference(found) == payment_reference(result), (
             f"fetch by key found {payment_reference(found)}, the authorization made {payment_reference(result)} "
             "(after a declined attempt for the same order with another key): look the payment up by its key"
         )
-        missing = self._by_key(harness, never)
+        missing = self._by_key(harness, never, sent_at)
         assert not isinstance(missing, PaywireError) and missing.state == ProviderState.NOT_FOUND, (
             f"fetch by a key the provider never saw (for an order it has payments for) gave {missing!r}: it must "
             "report state 'not_found', which reconciliation reads as 'never arrived'"
@@ -71,7 +75,7 @@ class FetchContract(ContractFixtures):
         if capabilities.sale and "sale" in harness.commands:
             sold = harness.payment_subject(example_amount)
             made_by_sale = payment_reference(harness.execute("sale", sold))
-            found = self._by_key(harness, sold)
+            found = self._by_key(harness, sold, sent_at)
             assert not isinstance(found, PaywireError) and found.state != ProviderState.NOT_FOUND, (
                 f"fetch by the key a sale was made with gave {found!r}: a sale whose answer was lost would be "
                 "settled as never arrived, and recorded failed although it took effect"
@@ -111,6 +115,7 @@ class FetchContract(ContractFixtures):
                        fetch_finds_by_key: bool) -> bool:
         """Check one refused `command`; whether there was anything to fetch."""
         subject = harness.payment_subject(amount, source=declined_source)
+        sent_at = datetime.now(UTC)
         refused = harness.attempt(command, subject)
         assert isinstance(refused, Declined), f"{command} with {declined_source!r} gave {refused!r}"
         if refused.reference:
@@ -125,7 +130,7 @@ class FetchContract(ContractFixtures):
             )
         if not fetch_finds_by_key:
             return bool(refused.reference)
-        fetched = self._by_key(harness, subject)
+        fetched = self._by_key(harness, subject, sent_at)
         assert not isinstance(fetched, PaywireError), f"fetch of a refused {command} gave {fetched!r}"
         assert fetched.state in _GONE and _nothing(fetched.authorized) and _nothing(fetched.captured), (
             f"fetch of a {command} the provider refused reports state {fetched.state!r}, authorized "

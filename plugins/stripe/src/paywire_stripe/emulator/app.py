@@ -87,6 +87,8 @@ class StripeEmulator(StripeRoutes, EmulatorApp):
     :param api_version: the account's default API version, used when a request sends no
         `Stripe-Version` and for events.
     :param webhook_url: where signed events are POSTed (None: recorded only).
+    :param search_lag: seconds after its creation before search finds an object (Stripe's index
+        lags writes); the list endpoints show it at once. Settable later as `search_lag`.
     """
 
     def __init__(
@@ -97,13 +99,14 @@ class StripeEmulator(StripeRoutes, EmulatorApp):
         api_version: str = DEFAULT_API_VERSION,
         webhook_url: str | None = None,
         clock: Callable[[], float] = time.time,
+        search_lag: float = 0.0,
     ) -> None:
         super().__init__()
         self.webhook_secret = webhook_secret or "whsec_" + secrets.token_hex(24)
         self._api_key = api_key
         self.api_version = api_version
         self.webhook_url = webhook_url
-        self.store = Store(clock)
+        self.store = Store(clock, search_lag)
         self.internal_errors: list[str] = []
         self._local = threading.local()
         self._idempotency_endpoints: dict[tuple[str, str], str] = {}
@@ -111,6 +114,16 @@ class StripeEmulator(StripeRoutes, EmulatorApp):
 
     def __repr__(self) -> str:
         return f"StripeEmulator(api_version={self.api_version!r}, webhook_url={self.webhook_url!r})"
+
+    @property
+    def search_lag(self) -> float:
+        """Seconds after its creation before search finds an object (see `search`)."""
+        return self.store.search_lag
+
+    @search_lag.setter
+    def search_lag(self, seconds: float) -> None:
+        with self.lock:
+            self.store.search_lag = seconds
 
     # -- serving -------------------------------------------------------------------------------------
     def serve(self, host: str = "127.0.0.1", port: int = 0, ssl_context: Any = None) -> EmulatorServer:

@@ -79,7 +79,8 @@ class StripeRoutes:
     def search_payment_intents(self, request: EmulatorRequest) -> Reply:
         params = self._params(request, "payment_intents.search")
         query = search.parse(params["query"] if params["query"] is not UNSET else "")
-        matches = [pi for pi in reversed(self.store.payment_intents.values()) if query.matches(pi)]
+        matches = [pi for pi in reversed(self.store.payment_intents.values())
+                   if self.store.searchable(pi) and query.matches(pi)]
         offset = 0
         if params.get("page") not in (None, UNSET):
             token = str(params["page"])

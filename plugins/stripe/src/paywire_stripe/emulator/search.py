@@ -4,8 +4,10 @@ Supported: clauses `field:'value'` (equality), `field>n`, `>=`, `<`, `<=` on num
 `metadata['key']:'value'`, `metadata['key']:null` (no such key), negation with a leading `-`, and
 clauses joined by all-`AND` or all-`OR` (Stripe refuses mixing them); in a quoted value a backslash
 escapes a quote (or itself), and AND or OR are text. Fields: amount, created,
-currency, customer, metadata, status. Results are newest first. Unlike Stripe, whose search index
-lags writes by up to a minute, results here are immediate.
+currency, customer, metadata, status. Results are newest first. Stripe's search index lags writes
+(under a minute normally, longer during an outage); here an object is found once the emulator's
+`search_lag` seconds (default 0: at once) have passed since it was created, so a test can make
+search miss what the list endpoints already show.
 """
 
 from __future__ import annotations

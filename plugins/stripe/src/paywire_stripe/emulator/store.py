@@ -61,8 +61,9 @@ class Challenge:
 class Store:
     """Every object by id, in creation order, with Stripe-shaped ids."""
 
-    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, clock: Callable[[], float] = time.time, search_lag: float = 0.0) -> None:
         self.clock = clock
+        self.search_lag = search_lag
         self.payment_intents: dict[str, StripeObject] = {}
         self.charges: dict[str, StripeObject] = {}
         self.refunds: dict[str, StripeObject] = {}
@@ -79,6 +80,10 @@ class Store:
 
     def now(self) -> int:
         return int(self.clock())
+
+    def searchable(self, obj: Mapping[str, Any]) -> bool:
+        """Whether search's index holds `obj` yet: `search_lag` seconds after it was created."""
+        return bool(obj.get("created", 0) + self.search_lag <= self.clock())
 
     @staticmethod
     def new_id(prefix: str, length: int = 24) -> str:
