@@ -703,3 +703,23 @@ def test_a_failed_capture_event_waits_while_a_capture_without_its_reference_is_i
         app.clear_faults()
     assert service.get_payment(payment.id).captured == eur("30.00"), out
     assert service.ledger.get_event("fakepay", "evt_declined").status == EventStatus.APPLIED  # type: ignore[union-attr]
+
+
+def test_a_redelivery_applies_an_event_stored_unmatched_whose_payment_is_known_since(
+        service: PaymentService, app: FakePayApp) -> None:
+    """Stored unmatched while the unit indexing its payment's reference was uncommitted (that
+    unit's look for waiting events ran before the event was committed): the provider's
+    redelivery, or an operator's resend, applies it rather than answer "duplicate" and leave it
+    to the next match_unmatched."""
+    from tests.ledger.support import store_unmatched
+
+    payment = service.authorize("fakepay", eur("100.00"), source="tok_ok")
+    headers, body = app.event("evt_raced", EventKind.CAPTURED, "cap_beside", amount=2_000,
+                              references={"payment": payment.reference or ""})
+    store_unmatched(service, "fakepay", headers, body)
+    receipt = service.receive_webhook("fakepay", headers, body)
+    assert (receipt.status, receipt.payment_id) == ("duplicate", payment.id)
+    assert service.get_payment(payment.id).captured == eur("20.00")
+    assert service.ledger.get_event("fakepay", "evt_raced").status == EventStatus.APPLIED  # type: ignore[union-attr]
+    assert service.receive_webhook("fakepay", headers, body).status == "duplicate"
+    assert service.get_payment(payment.id).captured == eur("20.00")
