@@ -668,3 +668,58 @@ def test_a_verified_event_with_its_amount_and_total_in_two_currencies_is_refused
     status, _, text = handle_webhook(service, "fakepay", headers, body)
     assert (status, json.loads(text)) == (400, {"error": "unstorable_event"})
     assert ledger.list_events() == [] and service.get_payment(payment.id).refunded == Money.of("0.00", "EUR")
+
+
+def test_a_capture_the_ledger_never_held_reported_failed_moves_nothing_and_waits_for_nothing(
+        service: PaymentService, app: FakePayApp) -> None:
+    """A capture declined in the provider's dashboard: its failed event names an object no answer
+    or event will ever record (a failed capture moved nothing). It waited for it forever."""
+    payment = service.authorize("fakepay", eur("100.00"), source="tok_ok")
+    payment = service.capture(payment.id, eur("30.00"), final=False)
+    headers, body = app.event("evt_declined", EventKind.FAILED, "cap_dashboard",
+                              references={"capture": "cap_dashboard", "payment": payment.reference or ""})
+    assert service.receive_webhook("fakepay", headers, body).status == EventStatus.APPLIED
+    after = service.get_payment(payment.id)
+    assert (after.state, after.authorized, after.captured) == (payment.state, eur("100.00"), eur("30.00"))
+    assert service.ledger.get_event("fakepay", "evt_declined").status == EventStatus.APPLIED  # type: ignore[union-attr]
+
+
+def test_a_failed_capture_event_waits_while_a_capture_without_its_reference_is_in_flight(
+        service: PaymentService, app: FakePayApp) -> None:
+    """Its answer may name the capture the event failed: the event waits for it, then applies."""
+    from tests.ledger.support import in_thread
+
+    payment = service.authorize("fakepay", eur("100.00"), source="tok_ok")
+    app.inject(Fault("hold", path="/captures$", method="POST"))
+    thread, out = in_thread(lambda: service.capture(payment.id, eur("30.00"), final=False))
+    try:
+        assert app.wait_until_held(1)
+        headers, body = app.event("evt_declined", EventKind.FAILED, "cap_other",
+                                  references={"capture": "cap_other", "payment": payment.reference or ""})
+        assert service.receive_webhook("fakepay", headers, body).status == EventStatus.DEFERRED
+    finally:
+        app.release_held()
+        thread.join(30)
+        app.clear_faults()
+    assert service.get_payment(payment.id).captured == eur("30.00"), out
+    assert service.ledger.get_event("fakepay", "evt_declined").status == EventStatus.APPLIED  # type: ignore[union-attr]
+
+
+def test_a_redelivery_applies_an_event_stored_unmatched_whose_payment_is_known_since(
+        service: PaymentService, app: FakePayApp) -> None:
+    """Stored unmatched while the unit indexing its payment's reference was uncommitted (that
+    unit's look for waiting events ran before the event was committed): the provider's
+    redelivery, or an operator's resend, applies it rather than answer "duplicate" and leave it
+    to the next match_unmatched."""
+    from tests.ledger.support import store_unmatched
+
+    payment = service.authorize("fakepay", eur("100.00"), source="tok_ok")
+    headers, body = app.event("evt_raced", EventKind.CAPTURED, "cap_beside", amount=2_000,
+                              references={"payment": payment.reference or ""})
+    store_unmatched(service, "fakepay", headers, body)
+    receipt = service.receive_webhook("fakepay", headers, body)
+    assert (receipt.status, receipt.payment_id) == ("duplicate", payment.id)
+    assert service.get_payment(payment.id).captured == eur("20.00")
+    assert service.ledger.get_event("fakepay", "evt_raced").status == EventStatus.APPLIED  # type: ignore[union-attr]
+    assert service.receive_webhook("fakepay", headers, body).status == "duplicate"
+    assert service.get_payment(payment.id).captured == eur("20.00")

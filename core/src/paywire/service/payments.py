@@ -1782,19 +1782,33 @@ class PaymentService:
             status=EventStatus.UNMATCHED, received_at=now(),
         )
         with self.ledger.unit() as u:
-            if not u.insert_event(stored):
+            first = u.insert_event(stored)
+            if first:
+                owner = self._owner(u, method, stored.all_references)
+                if owner is None:
+                    return WebhookReceipt(stored.provider, stored.event_id, stored.kind, EventStatus.UNMATCHED)
+                payment = u.payment(owner, lock=True)
+                assert payment is not None
+                applied, behind = self._apply_received(u, payment, attrs.evolve(stored, payment_id=owner))
+            else:
                 previous = u.event(stored.provider, stored.event_id)
-                return WebhookReceipt(stored.provider, stored.event_id, stored.kind, "duplicate",
-                                      previous.payment_id if previous else None)
-            owner = self._owner(u, method, stored.all_references)
-            if owner is None:
-                return WebhookReceipt(stored.provider, stored.event_id, stored.kind, EventStatus.UNMATCHED)
-            payment = u.payment(owner, lock=True)
-            assert payment is not None
-            applied, behind = self._apply_received(u, payment, attrs.evolve(stored, payment_id=owner))
+        if not first:
+            return self._redelivered(stored, previous)
+        assert owner is not None  # the first delivery returned above when it matched no payment
         if behind:
             self._catch_up(owner)  # failing, the event stands as applied: its mark has reconcile() read it later
         return WebhookReceipt(stored.provider, stored.event_id, stored.kind, applied.status, owner)
+
+    def _redelivered(self, stored: StoredEvent, previous: StoredEvent | None) -> WebhookReceipt:
+        """The receipt of an event stored before: "duplicate". One stored unmatched is applied now
+        if it names a payment since: it was stored while the unit indexing its payment's reference
+        was uncommitted, whose look for waiting events then missed it; a redelivery (the
+        provider's, an operator's resend) need not wait for the next `match_unmatched`."""
+        if previous is not None and previous.status == EventStatus.UNMATCHED:
+            self._match(previous)
+            previous = self.ledger.get_event(stored.provider, stored.event_id)
+        return WebhookReceipt(stored.provider, stored.event_id, stored.kind, "duplicate",
+                              previous.payment_id if previous else None)
 
     def _apply_received(self, u: LedgerUnit, payment: Payment, event: StoredEvent) -> tuple[StoredEvent, bool]:
         """Apply a received event to its locked payment, then the events that waited for it (it may

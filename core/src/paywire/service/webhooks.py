@@ -30,7 +30,8 @@ Rules (each runs inside a locked ledger unit, after the event was stored once pe
   was open (a refund returned after it was done, its failure delivered first); otherwise a
   reversed event is a failed one. One naming an object the ledger does not hold yet (the
   refund's own event or answer is still to come) is deferred until it does, so the refund is
-  never counted without its failure. While a reversed
+  never counted without its failure; a failed one naming a capture or sale the ledger never held
+  moved no money and waits for nothing, unless one in flight may become it. While a reversed
   or failed event waits so, a running total applied before may count the object it undoes (a
   failed one: only a refund): the floors of those totals are dropped when it first waits, and no
   event's total raises them until it is applied (reconciliation still sets them).
@@ -315,12 +316,30 @@ def _failed_event(u: LedgerUnit, payment: Payment, txns: list[Transaction],
         else {payment.reference, *payment.references.values()}
     if event.reference and event.reference not in own_objects \
             and not any(t.provider_reference == event.reference for t in txns):
+        if not undoes and _names_no_refund(event) and not _nameless_in_flight(txns):
+            # A capture or sale the ledger never held that failed (declined in the provider's
+            # dashboard) moved no money, and no event or answer to come will record it: waiting
+            # for it, the event would wait forever.
+            return payment, EventStatus.APPLIED, f"no effect: {event.reference} failed and moved no money"
         # About an object the ledger does not hold yet (a refund whose own event or answer has not
         # come): dropped, the refund would count once it came. It waits for it instead.
         if event.status != EventStatus.DEFERRED:  # the first time it waits
             payment = undo_waits(payment, event.kind)
         return payment, EventStatus.DEFERRED, f"waits for {event.reference} to be recorded"
     return payment, EventStatus.APPLIED, "ignored: money already moved on this payment"
+
+
+def _names_no_refund(event: StoredEvent) -> bool:
+    """Whether the event names its object as something other than a refund (a capture, a
+    transaction): a failure of it undid nothing a total counted."""
+    return any(name != K.REFUND and ref == event.reference for name, ref in event.references.items())
+
+
+def _nameless_in_flight(txns: Sequence[Transaction]) -> bool:
+    """Whether a capture or first operation is in flight without its reference: the object a
+    failed event names may be what its answer or reconciliation records, so the event waits."""
+    return any(t.status in (S.PENDING, S.UNKNOWN) and not t.provider_reference
+               and (t.kind == K.CAPTURE or t.kind in K.INITIAL) for t in txns)
 
 
 def apply_waiting(u: LedgerUnit, payment: Payment, caps: Capabilities, txns: Sequence[Transaction] | None = None, *,

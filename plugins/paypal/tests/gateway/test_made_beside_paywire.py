@@ -54,3 +54,20 @@ def test_when_that_read_fails_the_payment_owes_it_and_reconcile_makes_it(paypal,
     assert service.reconcile().caught_up == (payment.id,)
     payment = _same_as_paypal(paypal, service, payment.id)
     assert payment.refundable == eur("70.00")
+
+
+def test_a_capture_made_beside_paywire_that_paypal_denied_moved_nothing_and_its_event_waits_for_nothing(
+        paypal, service):
+    """PAYMENT.CAPTURE.DENIED names a capture no answer or event will ever record (it moved no
+    money): applied, it changes nothing. It used to wait for that capture forever."""
+    payment = service.authorize("paypal", eur("30.00"), source="paypal", return_url="https://shop.example/return")
+    paypal.app.approve(payment.reference, "pending")
+    payment = service.complete(payment.id)
+    beside = paypal.run("capture", reference=payment.references["authorization"], amount=eur("20.00"),
+                        final=False, idempotency_key=paypal.key())
+    paypal.app.settle_capture(beside.reference, "DECLINED")
+    paypal.deliver(service, "PAYMENT.CAPTURE.DENIED")
+    (event,) = [e for e in service.ledger.list_events() if e.type == "PAYMENT.CAPTURE.DENIED"]
+    assert (event.status, event.payment_id) == ("applied", payment.id)
+    after = service.get_payment(payment.id)
+    assert (after.authorized, after.captured, after.state) == (eur("30.00"), eur("0.00"), payment.state)

@@ -14,10 +14,18 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 
-from paywire import ConfigurationError, EventKind, Money, PaywireError, WebhookVerificationError
+from paywire import (
+    ConfigurationError,
+    EventKind,
+    Money,
+    PaywireError,
+    Timeout,
+    Urllib3Client,
+    WebhookVerificationError,
+)
 from paywire.testing.emulator import Fault
 from paywire_paypal import signature
-from paywire_paypal.webhook.certificates import CertificateTrust
+from paywire_paypal.webhook.certificates import FAILED_FOR, FAILURES, CertificateStore, CertificateTrust
 
 WEBHOOK_ID = "8PT597110X687430L"
 CERTS = "/v1/notifications/certs/"
@@ -153,6 +161,80 @@ def test_the_certificate_is_fetched_once_and_cached(paypal):
         paypal.captured()
         parse(paypal, *delivered(paypal, "PAYMENT.CAPTURE.COMPLETED"))
     assert paypal.calls(CERTS) == 1
+
+
+class Clock:
+    """A monotonic clock the test moves."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Counting(Urllib3Client):
+    """The core's client, counting what it sends (an answer the emulator faulted included)."""
+
+    sends = 0
+
+    def send(self, transfer):
+        self.sends += 1
+        return super().send(transfer)
+
+
+def store_at(paypal, clock):
+    """A certificate store trusting the emulator's host, on `clock`, and its client."""
+    host, port = paypal.url.split("//")[1].rsplit(":", 1)
+    client = Counting()
+    return CertificateStore(CertificateTrust("sandbox", [(host, int(port))]), client, Timeout(5.0, 5.0),
+                            clock=clock), client
+
+
+def test_a_certificate_url_that_failed_is_not_fetched_again_for_a_while(paypal):
+    """Anyone may send unsigned deliveries naming a made-up certificate at the trusted host: each
+    cost a GET there. A failed fetch is remembered briefly and its refusal repeated."""
+    body = b'{"id": "WH-1"}'
+    forged = sign(paypal.app, body, cert_url=paypal.url + CERTS + "CERT-made-up")
+    errors = [refused(paypal, forged, body) for _ in range(5)]
+    assert {(e.code, e.retryable) for e in errors} == {("certificate_unavailable", False)}
+    assert paypal.calls(CERTS) == 1
+
+
+def test_a_certificate_that_failed_is_fetched_again_after_a_while_and_then_trusted(paypal):
+    clock = Clock()
+    store, client = store_at(paypal, clock)
+    url = paypal.app.cert_url()
+    paypal.app.inject(Fault(kind="status", status=503, path=CERTS))
+    for _ in range(3):
+        with pytest.raises(WebhookVerificationError) as raised:
+            store.public_key(url)
+        assert (raised.value.code, raised.value.retryable) == ("certificate_unavailable", True)
+    assert client.sends == 1
+    clock.now += FAILED_FOR - 1
+    with pytest.raises(WebhookVerificationError):
+        store.public_key(url)
+    assert client.sends == 1
+    clock.now += 1
+    assert store.public_key(url).key_size >= 2048  # PayPal serves it now: fetched, and kept
+    store.public_key(url)
+    assert client.sends == 2
+    store.close()
+
+
+def test_the_failed_certificate_urls_remembered_are_bounded(paypal):
+    store, client = store_at(paypal, Clock())
+    urls = [paypal.url + CERTS + f"CERT-made-up-{n}" for n in range(FAILURES + 1)]
+    for url in urls:
+        with pytest.raises(WebhookVerificationError):
+            store.public_key(url)
+    assert client.sends == FAILURES + 1
+    with pytest.raises(WebhookVerificationError):
+        store.public_key(urls[-1])  # remembered
+    with pytest.raises(WebhookVerificationError):
+        store.public_key(urls[0])  # the oldest, forgotten: fetched again
+    assert client.sends == FAILURES + 2
+    store.close()
 
 
 # -- refused, and nothing parsed ------------------------------------------------------------------

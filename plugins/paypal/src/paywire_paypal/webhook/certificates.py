@@ -5,7 +5,11 @@ the URL is the trust decision: it must be https on one of PayPal's own API hosts
 environment (`api.paypal.com`, `api-m.paypal.com` live; `api.sandbox.paypal.com`,
 `api-m.sandbox.paypal.com` in the sandbox), at PayPal's certificate path, without credentials,
 query or fragment. The certificate is fetched with TLS verified, cached by URL (PayPal's cert URLs
-name one certificate each), and its validity dates are checked on every use.
+name one certificate each), and its validity dates are checked on every use. A fetch that failed
+is remembered for `FAILED_FOR` seconds (the `FAILURES` latest URLs), and its refusal repeated
+without asking again: anyone may send a delivery naming a made-up certificate at PayPal's host,
+unsigned, and each would otherwise cost a request to PayPal. After that time the URL is fetched
+again, so a certificate PayPal could not serve for a moment is trusted once it can.
 
 The sandbox environment (never live) also trusts:
 
@@ -23,8 +27,9 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Final
 from urllib.parse import SplitResult, urlsplit
@@ -44,7 +49,7 @@ from paywire import (
 )
 from paywire.security import is_loopback
 
-__all__ = ["PAYPAL_CERT_HOSTS", "CertificateStore", "CertificateTrust"]
+__all__ = ["FAILED_FOR", "FAILURES", "PAYPAL_CERT_HOSTS", "CertificateStore", "CertificateTrust"]
 
 PAYPAL_CERT_HOSTS: Final = {
     "live": frozenset({"api.paypal.com", "api-m.paypal.com"}),
@@ -55,6 +60,8 @@ CA_CERTS_OPTION: Final = "webhook_ca_certs"
 _CERT_PATH: Final = re.compile(r"/v1/notifications/certs/[0-9A-Za-z_-]{1,100}")
 _MAX_PEM: Final = 64 * 1024
 _CACHED: Final = 32
+FAILED_FOR: Final = 60.0  # seconds a failed fetch is answered from memory
+FAILURES: Final = 256  # failed URLs remembered, the oldest forgotten first
 
 
 def _refuse(message: str, code: str = "untrusted_certificate", *, retryable: bool = False) -> WebhookVerificationError:
@@ -139,12 +146,16 @@ class CertificateTrust:
 class CertificateStore:
     """Fetches trusted signing certificates and keeps them, by URL."""
 
-    def __init__(self, trust: CertificateTrust, client: Client, timeout: Timeout) -> None:
+    def __init__(self, trust: CertificateTrust, client: Client, timeout: Timeout, *,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.trust = trust
         self._client = client
         self._timeout = timeout
+        self._clock = clock
         self._lock = threading.Lock()
         self._cache: OrderedDict[str, x509.Certificate] = OrderedDict()
+        # URL -> (when it may be fetched again, the refusal its fetch ended in: message, code, retryable)
+        self._failed: OrderedDict[str, tuple[float, str, str, bool]] = OrderedDict()
 
     def __repr__(self) -> str:
         return f"CertificateStore({self.trust!r}, cached={len(self._cache)})"
@@ -162,11 +173,7 @@ class CertificateStore:
             if certificate is not None:
                 self._cache.move_to_end(url)
         if certificate is None:
-            certificate = self._fetch(url)
-            with self._lock:
-                self._cache[url] = certificate
-                while len(self._cache) > _CACHED:
-                    self._cache.popitem(last=False)
+            certificate = self._fetch_once(url)
         moment = now or datetime.now(UTC)
         if not _utc(certificate, "not_valid_before") <= moment <= _utc(certificate, "not_valid_after"):
             raise _refuse("the webhook signing certificate is not valid at this time", "expired_certificate")
@@ -174,6 +181,33 @@ class CertificateStore:
         if not isinstance(key, rsa.RSAPublicKey):
             raise _refuse("the webhook signing certificate holds no RSA key")
         return key
+
+    def _fetch_once(self, url: str) -> x509.Certificate:
+        """Fetch and keep the certificate at `url`, unless a fetch of it failed lately: then
+        that refusal again, with nothing sent."""
+        with self._lock:
+            failed = self._failed.get(url)
+            if failed is not None and self._clock() >= failed[0]:
+                del self._failed[url]
+                failed = None
+        if failed is not None:
+            _, message, code, retryable = failed
+            raise _refuse(message, code, retryable=retryable)
+        try:
+            certificate = self._fetch(url)
+        except WebhookVerificationError as error:
+            with self._lock:
+                self._failed[url] = (self._clock() + FAILED_FOR, error.message, error.code or "", error.retryable)
+                self._failed.move_to_end(url)
+                while len(self._failed) > FAILURES:
+                    self._failed.popitem(last=False)
+            raise
+        with self._lock:
+            self._failed.pop(url, None)
+            self._cache[url] = certificate
+            while len(self._cache) > _CACHED:
+                self._cache.popitem(last=False)
+        return certificate
 
     def _fetch(self, url: str) -> x509.Certificate:
         transfer = Transfer(method="GET", url=url, headers={"Accept": "application/x-pem-file, */*"},
