@@ -723,3 +723,24 @@ def test_a_redelivery_applies_an_event_stored_unmatched_whose_payment_is_known_s
     assert service.ledger.get_event("fakepay", "evt_raced").status == EventStatus.APPLIED  # type: ignore[union-attr]
     assert service.receive_webhook("fakepay", headers, body).status == "duplicate"
     assert service.get_payment(payment.id).captured == eur("20.00")
+
+
+def test_an_event_of_no_effect_leaves_the_payment_row_as_it_was(service: PaymentService, app: FakePayApp) -> None:
+    """An event that changes nothing (one of the several a provider sends about each payment, an
+    approval, an authorization reporting nothing held, or one in another currency) is stored
+    applied, and the payment row is not written: its `updated_at` stays, so a reconciliation that
+    read the provider meanwhile finds the payment as it read it and need not read again."""
+    payment = service.authorize("fakepay", eur("100.00"), source="tok_ok")
+    ref = payment.reference or ""
+    events = [("evt_other", "other", {}), ("evt_approved", EventKind.APPROVED, {}),
+              ("evt_nothing", EventKind.AUTHORIZED, {"amount": 0}),
+              ("evt_usd", EventKind.CAPTURED, {"amount": 500, "currency": "USD"})]
+    for event_id, kind, extra in events:
+        headers, body = app.event(event_id, kind, ref, references={"payment": ref}, **extra)
+        stored = service.receive_webhook("fakepay", headers, body)
+        assert (stored.status, stored.payment_id) == (EventStatus.APPLIED, payment.id), (event_id, stored)
+        assert service.get_payment(payment.id) == payment, event_id
+    headers, body = app.event("evt_cap", EventKind.CAPTURED, "cap_beside", amount=2_500, references={"payment": ref})
+    service.receive_webhook("fakepay", headers, body)  # one that does change it still writes it
+    captured = service.get_payment(payment.id)
+    assert captured.captured == eur("25.00") and captured.updated_at > payment.updated_at

@@ -161,8 +161,15 @@ def apply_event(u: LedgerUnit, payment: Payment, event: StoredEvent, caps: Capab
     else:
         note = f"no effect: {event.kind} events do not change payments"
     if status == EventStatus.APPLIED or payment is not held:  # a waiting event may change the payment too
-        payment = rules.derive(replace(payment, updated_at=now()), u.transactions(payment.id))
-        u.update_payment(payment)
+        after = u.transactions(payment.id)
+        derived = rules.derive(payment, after)
+        if derived != held or after != txns:
+            payment = replace(derived, updated_at=now())
+            u.update_payment(payment)
+        else:
+            # Nothing changed (an event of no effect: Stripe sends several per payment): the row
+            # stays as it was, so a reconciliation reading the provider meanwhile need not read again.
+            payment = held
     event = attrs.evolve(event, status=status, payment_id=payment.id, note=note,
                          applied_at=now() if status == EventStatus.APPLIED else None)
     u.update_event(event)
