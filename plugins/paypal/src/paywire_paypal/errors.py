@@ -16,6 +16,7 @@ Which answers leave the outcome unknown (`may_have_been_sent`), for a request th
 | 422 funding failure with a `redirect` link, completing an order | BuyerActionRequired | action required |
 | 401, 403 | AuthenticationError | failed: refused before any processing |
 | 409 PREVIOUS_REQUEST_IN_PROGRESS | IdempotencyConflict (retryable) | unknown: the first request with the id may have been applied |
+| 422 PAYPAL_REQUEST_ID_PREVIOUSLY_USED, DUPLICATE_REQUEST_ID | IdempotencyConflict | unknown: a request with the id reached PayPal, maybe this one |
 | 429 RATE_LIMIT_REACHED | RateLimited (retryable) | failed: blocked before processing |
 | any 5xx: 500 INTERNAL_SERVER_ERROR, 503 SERVICE_UNAVAILABLE, 502, 504, unreadable | ProviderUnavailable | unknown |
 | 3xx (PayPal answers none: a proxy's redirect) | OutcomeUnknown | unknown |
@@ -159,6 +160,11 @@ REPEATS: Final = frozenset({
 })
 # Another request with the same PayPal-Request-Id (or on the same order) is still running.
 IN_PROGRESS: Final = frozenset({"PREVIOUS_REQUEST_IN_PROGRESS", "ORDER_COMPLETION_IN_PROGRESS"})
+# The PayPal-Request-Id was used before (Vault v3's PAYPAL_REQUEST_ID_PREVIOUSLY_USED, "already been
+# used for another request"; DUPLICATE_REQUEST_ID elsewhere): a request under this key reached
+# PayPal, and may be this one's earlier attempt, so it is a conflict on the key (an unknown
+# outcome), never a refusal of this request.
+KEY_USED: Final = frozenset({"PAYPAL_REQUEST_ID_PREVIOUSLY_USED", "DUPLICATE_REQUEST_ID"})
 # paywire's own codes for 2xx answers it cannot accept (validators.py).
 REUSED_KEY: Final = "idempotency_key_reused"
 UNREADABLE: Final = "unreadable_answer"
@@ -231,7 +237,7 @@ def _class_for(code: str | None, response: Response, subject: Subject, redirect:
         return Declined
     if code in STATES:
         return StateError
-    if code in IN_PROGRESS or code == REUSED_KEY:
+    if code in IN_PROGRESS or code in KEY_USED or code == REUSED_KEY:
         return IdempotencyConflict
     if code == UNREADABLE or 200 <= status < 300:
         # A 2xx is PayPal's success unless a code above says otherwise: one that another validator

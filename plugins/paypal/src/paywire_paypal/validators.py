@@ -43,9 +43,11 @@ def answered(subject: Subject, response: Response) -> Result:
 def answered_resource(subject: Subject, response: Response) -> Result:
     """`answered`, for an endpoint whose success is a resource: a 2xx must carry the resource's
     `id`. One without it (an error-shaped or empty object from something in front of PayPal) is
-    no answer the handlers can read; `UNREADABLE` makes it an unknown outcome."""
+    no answer the handlers can read; `UNREADABLE` makes it an unknown outcome. A 204 without a
+    body is PayPal's success with no resource (a void answers so): the handler reads it, if it can."""
     checked = answered(subject, response)
-    if checked.ok and response.ok and not (isinstance(response.data, Mapping) and "id" in response.data):
+    bodiless = response.status == 204 and not response.body
+    if checked.ok and response.ok and not bodiless and not (isinstance(response.data, Mapping) and "id" in response.data):
         return Result.failure(f"PayPal answered HTTP {response.status} without the resource's id", UNREADABLE)
     return checked
 

@@ -122,6 +122,28 @@ def test_a_refusal_a_repeat_gets_is_unknown_after_an_attempt_that_may_have_taken
     assert isinstance(first, InvalidRequest) and not is_unknown(first) and not first.retryable
 
 
+@pytest.mark.parametrize(("status", "name", "issue"), [
+    (422, "UNPROCESSABLE_ENTITY", "PAYPAL_REQUEST_ID_PREVIOUSLY_USED"),  # Vault v3
+    (400, "DUPLICATE_REQUEST_ID", None),
+])
+@pytest.mark.parametrize("unsure", [False, True])
+def test_a_paypal_request_id_used_before_is_a_key_conflict_never_a_refusal(status, name, issue, unsure):
+    """PayPal refuses a PayPal-Request-Id it has seen ("already been used for another request"):
+    a request under that key reached it, maybe this one's earlier attempt, so it is applied or
+    the key is another request's: recorded failed, a request that took effect would be lost."""
+    error = mapped(attrs.evolve(paypal_error(status, name, issue), unsure=unsure))
+    assert type(error) is IdempotencyConflict and is_unknown(error), f"{error!r} is recorded failed"
+    assert (error.code, error.retryable) == (issue or name, False)
+
+
+def test_a_vault_request_resent_under_a_used_request_id_stays_open(paypal):
+    """Through the gateway: Vault v3 refuses the resent setup-token request's PayPal-Request-Id."""
+    with paypal.recorder.answering(paypal_error(422, "UNPROCESSABLE_ENTITY", "PAYPAL_REQUEST_ID_PREVIOUSLY_USED")), \
+            pytest.raises(IdempotencyConflict) as raised:
+        paypal.run("vault", source="paypal", return_url="https://shop.example/back", idempotency_key=paypal.key())
+    assert is_unknown(raised.value) and raised.value.code == "PAYPAL_REQUEST_ID_PREVIOUSLY_USED"
+
+
 @pytest.mark.parametrize(("issue", "conflict"), [
     ("ORDER_ALREADY_AUTHORIZED", True), ("ORDER_ALREADY_CAPTURED", True), ("ORDER_COMPLETED_OR_VOIDED", True),
     ("ORDER_EXPIRED", True), ("ORDER_NOT_APPROVED", False),

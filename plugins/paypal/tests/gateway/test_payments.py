@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from paywire import InvalidRequest, Money, ProviderState, StateError
+from paywire import InvalidRequest, Money, ProviderState, Response, StateError
 
 EUR = "EUR"
 
@@ -95,6 +95,16 @@ def test_a_replayed_capture_answers_the_same_capture(paypal):
 
 
 # -- void and reauthorize ---------------------------------------------------------------------------
+def test_a_void_paypal_answers_204_without_a_body_is_the_void(paypal):
+    """PayPal answers a void with 204 No Content (its minimal answer, which it also gives in
+    practice): the authorization is voided, not an unreadable answer left for reconciliation."""
+    authorization = paypal.authorized()
+    with paypal.recorder.answering(Response(204)):
+        voided = paypal.run("void", reference=authorization.reference, idempotency_key=paypal.key())
+    assert (voided.status, voided.state, voided.reference) == ("succeeded", ProviderState.VOIDED,
+                                                                authorization.reference)
+
+
 def test_a_void_releases_the_authorization(paypal):
     authorization = paypal.authorized()
     voided = paypal.run("void", reference=authorization.reference, idempotency_key="void-1")
