@@ -252,7 +252,7 @@ class _Root:
                          after: str | None = None) -> dict[str, Any]:
             found, more = self.ops.search(input, first, after)
             return {"edges": [{"cursor": t.id, "node": self._transaction(t)} for t in found],
-                    "pageInfo": {"hasNextPage": more, "hasPreviousPage": after is not None,
+                    "pageInfo": {"hasNextPage": more, "hasPreviousPage": False,  # never: Braintree pages forward only
                                  "startCursor": found[0].id if found else None,
                                  "endCursor": found[-1].id if found else None}}
 

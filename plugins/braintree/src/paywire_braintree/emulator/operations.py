@@ -372,8 +372,8 @@ class Operations:
 
     def search(self, criteria: dict[str, Any], first: int | None,
                after: str | None = None) -> tuple[list[Transaction], bool]:
-        """One page of the transactions matching `criteria` (at most `first`, 50 by default, as
-        Braintree pages them), after the one whose cursor is `after`; and whether more follow."""
+        """One page of the transactions matching `criteria` (`first` of them, 50 by default), after
+        the one whose cursor is `after`; and whether more follow."""
         def text(value: str | None, rule: dict[str, Any] | None) -> bool:
             if not rule:
                 return True
@@ -401,5 +401,5 @@ class Operations:
             if after not in cursors:
                 raise GraphQLError("The cursor is invalid.", extensions={"errorClass": "VALIDATION"})
             found = found[cursors.index(after) + 1:]
-        size = min(first or 50, 50)
+        size = first or 50
         return found[:size], len(found) > size
