@@ -17,6 +17,7 @@ from paywire_braintree.amounts import to_braintree
 
 __all__ = [
     "KEY_FIELD",
+    "SEARCH_AFTER",
     "VOID_KEY_FIELD",
     "capture_variables",
     "customer_variables",
@@ -151,13 +152,21 @@ def node_variables(subject: Subject) -> dict[str, Any]:
     return {"id": _reference(subject)}
 
 
+SEARCH_AFTER = "search_after"  # the subject option naming the page's cursor (`composites.find_keyed`)
+
+
 def search_variables(subject: Subject) -> dict[str, Any]:
-    """search.transactions by the orderId the first operation was sent with."""
+    """search.transactions by the orderId the first operation was sent with: one page, after the
+    cursor `subject.options[SEARCH_AFTER]` when given."""
     reference = order_id(subject)
     if not reference:
         raise InvalidRequest("finding a transaction needs its order or idempotency key; nothing was sent",
                              param="idempotency_key")
-    return {"input": {"orderId": {"is": reference}}, "first": 50}
+    variables: dict[str, Any] = {"input": {"orderId": {"is": reference}}, "first": 50}
+    after = subject.options.get(SEARCH_AFTER)
+    if after:
+        variables["after"] = str(after)
+    return variables
 
 
 def customer_variables(subject: Subject) -> dict[str, Any]:

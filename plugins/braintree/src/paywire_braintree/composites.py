@@ -33,7 +33,7 @@ from paywire import CommandContext, CommandResult, Customer, GatewayCommand, Mon
 from paywire.command.gateway_command import Rehearsed, before_the_write
 from paywire.errors import Declined, IdempotencyConflict, InvalidRequest, OutcomeUnknown, PaywireError, StateError
 from paywire_braintree.amounts import from_braintree
-from paywire_braintree.builders import KEY_FIELD, VOID_KEY_FIELD
+from paywire_braintree.builders import KEY_FIELD, SEARCH_AFTER, VOID_KEY_FIELD
 from paywire_braintree.error_mapping import ERRORS
 from paywire_braintree.handlers import (
     authorized_amount,
@@ -183,13 +183,28 @@ def _not_yet_there(subject: Subject, context: CommandContext, what: str) -> None
 
 
 def find_keyed(find: GatewayCommand, subject: Subject, context: CommandContext) -> Mapping[str, Any] | None:
-    """The transaction carrying the subject's key in paywire_key, among those of its orderId."""
-    connection = (payload(Response(200, data=find.execute(subject, context).raw)) or {}).get("transactions") or {}
-    for edge in connection.get("edges") or ():
-        node = edge.get("node") if isinstance(edge, OBJECT) else None
-        if isinstance(node, OBJECT) and custom_field(node, KEY_FIELD) == subject.idempotency_key:
-            return node
-    return None
+    """The transaction carrying the subject's key in paywire_key, among those of its orderId, page
+    after page: an order's earlier attempts (declines, other keys) share its orderId, and the one
+    under this key may lie past the first page. Not finding it there would write it twice."""
+    seen: set[str] = set()
+    page = subject
+    while True:
+        answer = payload(Response(200, data=find.execute(page, context).raw)) or {}
+        connection = answer.get("transactions") or {}
+        for edge in connection.get("edges") or ():
+            node = edge.get("node") if isinstance(edge, OBJECT) else None
+            if isinstance(node, OBJECT) and custom_field(node, KEY_FIELD) == subject.idempotency_key:
+                return node
+        info = connection.get("pageInfo") or {}
+        if not info.get("hasNextPage"):
+            return None
+        cursor = info.get("endCursor")
+        if not isinstance(cursor, str) or not cursor or cursor in seen:
+            raise OutcomeUnknown("Braintree's search says more transactions follow but gives no new cursor, so "
+                                 f"whether one was made under idempotency key {subject.idempotency_key!r} is "
+                                 "unknown (nothing was written)", provider="braintree", code="search_incomplete")
+        seen.add(cursor)
+        page = attrs.evolve(subject, options={**subject.options, SEARCH_AFTER: cursor})
 
 
 def _keyed(items: Any, key: str | None) -> Mapping[str, Any] | None:

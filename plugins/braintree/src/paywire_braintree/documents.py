@@ -71,8 +71,10 @@ NODE: Final = f"""query Transaction($id: ID!) {{
 }}
 {TRANSACTION_FIELDS}"""
 
-SEARCH: Final = f"""query FindTransactions($input: TransactionSearchInput!, $first: Int) {{
-  search {{ transactions(input: $input, first: $first) {{ edges {{ node {{ ...TransactionFields }} }} }} }}
+SEARCH: Final = f"""query FindTransactions($input: TransactionSearchInput!, $first: Int, $after: String) {{
+  search {{ transactions(input: $input, first: $first, after: $after) {{
+    edges {{ node {{ ...TransactionFields }} }} pageInfo {{ hasNextPage endCursor }}
+  }} }}
 }}
 {TRANSACTION_FIELDS}"""
 

@@ -250,9 +250,9 @@ class _Root:
     def search(self, info: Any) -> dict[str, Any]:
         def transactions(info: Any, input: dict[str, Any], first: int | None = None,
                          after: str | None = None) -> dict[str, Any]:
-            found = self.ops.search(input, first)
+            found, more = self.ops.search(input, first, after)
             return {"edges": [{"cursor": t.id, "node": self._transaction(t)} for t in found],
-                    "pageInfo": {"hasNextPage": False, "hasPreviousPage": False,
+                    "pageInfo": {"hasNextPage": more, "hasPreviousPage": False,  # never: Braintree pages forward only
                                  "startCursor": found[0].id if found else None,
                                  "endCursor": found[-1].id if found else None}}
 

@@ -370,7 +370,10 @@ class Operations:
         if self.emulator.payment_methods.pop(str(input["paymentMethodId"]), None) is None:
             raise not_found()
 
-    def search(self, criteria: dict[str, Any], first: int | None) -> list[Transaction]:
+    def search(self, criteria: dict[str, Any], first: int | None,
+               after: str | None = None) -> tuple[list[Transaction], bool]:
+        """One page of the transactions matching `criteria` (`first` of them, 50 by default), after
+        the one whose cursor is `after`; and whether more follow."""
         def text(value: str | None, rule: dict[str, Any] | None) -> bool:
             if not rule:
                 return True
@@ -393,4 +396,10 @@ class Operations:
                  and t.created_at <= visible
                  and text(t.order_id, criteria.get("orderId"))
                  and (ids.get("is") is None or t.id == ids["is"]) and (ids.get("in") is None or t.id in ids["in"])]
-        return found[: first or 50]
+        if after is not None:
+            cursors = [t.id for t in found]
+            if after not in cursors:
+                raise GraphQLError("The cursor is invalid.", extensions={"errorClass": "VALIDATION"})
+            found = found[cursors.index(after) + 1:]
+        size = first or 50
+        return found[:size], len(found) > size
