@@ -694,12 +694,17 @@ class SQLLedger(Ledger):
     # -- migrations ------------------------------------------------------------------------------
     def migrate(self) -> int:
         connection = self.connection()
-        self.begin(connection, durable=True)
+        try:  # SQLite takes the migrations' lock here: another worker upgrading the ledger holds it
+            self.begin(connection, durable=True)
+        except Exception as exc:
+            if self.is_busy(exc):
+                raise _busy(exc) from exc
+            raise
         try:
             self.lock_migrations(connection)
             done: set[int] = set()
             if self.execute(connection, self.table_sql("paywire_schema")).fetchall():
-                done = {int(r[0]) for r in self.execute(connection, "SELECT version FROM paywire_schema").fetchall()}
+                done = self._versions(connection)
             missing = [migration for migration in MIGRATIONS if migration.version not in done]
             if done and max(done) > MIGRATIONS[-1].version:  # written by a later release
                 self._require_runs_on(connection, done, missing)
@@ -735,6 +740,19 @@ class SQLLedger(Ledger):
                 raise _busy(exc) from exc
             raise
         return self.schema_version()
+
+    def _versions(self, connection: Any) -> set[int]:
+        """The schema versions `paywire_schema` records; a table of that name another program made
+        (other columns, versions that are no numbers) is no ledger, refused before anything changes."""
+        try:
+            return {int(r[0]) for r in self.execute(connection, "SELECT version FROM paywire_schema").fetchall()}
+        except Exception as exc:
+            if self.is_busy(exc):
+                raise
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ConfigurationError(
+            f"the database holds a table paywire_schema that paywire did not make ({reason}): it is not a paywire "
+            "ledger, and nothing was changed; name another SQLite file or PostgreSQL schema for the ledger")
 
     def _require_runs_on(self, connection: Any, done: set[int], missing: list[Migration]) -> None:
         """Refuse a ledger a later release migrated, unless each migration this release does not
