@@ -72,6 +72,40 @@ def test_a_paywire_schema_table_another_program_made_is_no_ledger_and_is_left_as
         assert conn.execute(f'SELECT * FROM "{name}".paywire_schema').fetchall() == [("v1.2", "theirs")]
 
 
+def test_a_place_holding_a_table_of_the_ledger_s_name_but_no_paywire_schema_is_no_ledger(ledger_url: str) -> None:
+    """Another program's paywire_payments (or a ledger whose paywire_schema was dropped) was taken
+    for a place to create a ledger in: on SQLite the file was switched to WAL, and then migration 1
+    stopped at the table, its error telling of an upgrade to roll back to the release that wrote it."""
+    table, row = "CREATE TABLE paywire_payments (id TEXT, note TEXT)", "INSERT INTO paywire_payments VALUES ('p', 'x')"
+    if ledger_url.startswith("sqlite:///"):
+        path = Path(ledger_url.removeprefix("sqlite:///"))
+        with closing(sqlite3.connect(path)) as other:
+            other.execute(table)
+            other.execute(row)
+            other.commit()
+        before = _files(path.parent)
+        for create in (True, False):
+            with pytest.raises(ConfigurationError, match="holds a table paywire_payments but no paywire_schema: it "
+                                                         "is not a paywire ledger"):
+                open_ledger(ledger_url, create=create)
+        assert _files(path.parent) == before
+        return
+    import psycopg
+
+    dsn, name = _pg(ledger_url)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{name}"')
+        conn.execute(f'SET search_path TO "{name}"')
+        conn.execute(table)
+        conn.execute(row)
+    with pytest.raises(ConfigurationError, match="holds a table paywire_payments but no paywire_schema: it "
+                                                 "is not a paywire ledger"):
+        open_ledger(ledger_url)
+    with psycopg.connect(dsn) as conn:
+        assert conn.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = %s",
+                            (name,)).fetchall() == [("paywire_payments",)]
+
+
 def test_a_file_that_is_no_sqlite_database_is_refused_and_left_as_it_was(tmp_path: Path) -> None:
     """A ledger path naming some other file (a typo that hit a log, a backup archive) raised
     sqlite3's DatabaseError from SQLiteLedger, and through a URL the advice to check that the

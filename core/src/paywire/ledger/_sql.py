@@ -21,7 +21,7 @@ from typing import Any
 
 from paywire.errors import ConfigurationError, LedgerBusy
 from paywire.ledger.interface import Ledger, LedgerIntegrityError, LedgerUnit
-from paywire.ledger.migrations import COMPATIBLE_TABLE, MIGRATIONS, Migration, statements
+from paywire.ledger.migrations import COMPATIBLE_TABLE, LEDGER_TABLES, MIGRATIONS, Migration, statements
 from paywire.ledger.model import (
     Look,
     Payment,
@@ -709,6 +709,7 @@ class SQLLedger(Ledger):
             if done and max(done) > MIGRATIONS[-1].version:  # written by a later release
                 self._require_runs_on(connection, done, missing)
             if not done:  # no ledger yet
+                self.refuse_foreign_tables(connection)
                 self.create_namespace(connection)
                 self.execute(
                     connection,
@@ -753,6 +754,15 @@ class SQLLedger(Ledger):
         raise ConfigurationError(
             f"the database holds a table paywire_schema that paywire did not make ({reason}): it is not a paywire "
             "ledger, and nothing was changed; name another SQLite file or PostgreSQL schema for the ledger")
+
+    def refuse_foreign_tables(self, connection: Any) -> None:
+        """Refuse a place without `paywire_schema` that holds a table of the ledger's name: another
+        program's, not a ledger to create (whose first migration would stop at it)."""
+        for name in LEDGER_TABLES:
+            if self.execute(connection, self.table_sql(name)).fetchall():
+                raise ConfigurationError(
+                    f"the database holds a table {name} but no paywire_schema: it is not a paywire ledger, and "
+                    "nothing was changed; name another SQLite file or PostgreSQL schema for the ledger")
 
     def _require_runs_on(self, connection: Any, done: set[int], missing: list[Migration]) -> None:
         """Refuse a ledger a later release migrated, unless each migration this release does not

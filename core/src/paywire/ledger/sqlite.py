@@ -101,6 +101,7 @@ class SQLiteLedger(SQLLedger):
         with contextlib.closing(sqlite3.connect(uri, uri=True, timeout=self.timeout)) as conn:
             row = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'paywire_schema'")
             if row.fetchone() is None:
+                self.refuse_foreign_tables(conn)
                 return False
             self._versions(conn)
             return True
