@@ -21,7 +21,7 @@ from typing import Any
 
 from paywire.errors import ConfigurationError, LedgerBusy
 from paywire.ledger.interface import Ledger, LedgerIntegrityError, LedgerUnit
-from paywire.ledger.migrations import COMPATIBLE_TABLE, MIGRATIONS, Migration, statements
+from paywire.ledger.migrations import COMPATIBLE_TABLE, LEDGER_TABLES, MIGRATIONS, Migration, statements
 from paywire.ledger.model import (
     Look,
     Payment,
@@ -694,16 +694,22 @@ class SQLLedger(Ledger):
     # -- migrations ------------------------------------------------------------------------------
     def migrate(self) -> int:
         connection = self.connection()
-        self.begin(connection, durable=True)
+        try:  # SQLite takes the migrations' lock here: another worker upgrading the ledger holds it
+            self.begin(connection, durable=True)
+        except Exception as exc:
+            if self.is_busy(exc):
+                raise _busy(exc) from exc
+            raise
         try:
             self.lock_migrations(connection)
             done: set[int] = set()
             if self.execute(connection, self.table_sql("paywire_schema")).fetchall():
-                done = {int(r[0]) for r in self.execute(connection, "SELECT version FROM paywire_schema").fetchall()}
+                done = self._versions(connection)
             missing = [migration for migration in MIGRATIONS if migration.version not in done]
             if done and max(done) > MIGRATIONS[-1].version:  # written by a later release
                 self._require_runs_on(connection, done, missing)
             if not done:  # no ledger yet
+                self.refuse_foreign_tables(connection)
                 self.create_namespace(connection)
                 self.execute(
                     connection,
@@ -735,6 +741,28 @@ class SQLLedger(Ledger):
                 raise _busy(exc) from exc
             raise
         return self.schema_version()
+
+    def _versions(self, connection: Any) -> set[int]:
+        """The schema versions `paywire_schema` records; a table of that name another program made
+        (other columns, versions that are no numbers) is no ledger, refused before anything changes."""
+        try:
+            return {int(r[0]) for r in self.execute(connection, "SELECT version FROM paywire_schema").fetchall()}
+        except Exception as exc:
+            if self.is_busy(exc):
+                raise
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ConfigurationError(
+            f"the database holds a table paywire_schema that paywire did not make ({reason}): it is not a paywire "
+            "ledger, and nothing was changed; name another SQLite file or PostgreSQL schema for the ledger")
+
+    def refuse_foreign_tables(self, connection: Any) -> None:
+        """Refuse a place without `paywire_schema` that holds a table of the ledger's name: another
+        program's, not a ledger to create (whose first migration would stop at it)."""
+        for name in LEDGER_TABLES:
+            if self.execute(connection, self.table_sql(name)).fetchall():
+                raise ConfigurationError(
+                    f"the database holds a table {name} but no paywire_schema: it is not a paywire ledger, and "
+                    "nothing was changed; name another SQLite file or PostgreSQL schema for the ledger")
 
     def _require_runs_on(self, connection: Any, done: set[int], missing: list[Migration]) -> None:
         """Refuse a ledger a later release migrated, unless each migration this release does not

@@ -18,9 +18,11 @@ payment invariant refunded <= captured <= authorized is a CHECK constraint.
 
 from __future__ import annotations
 
+import re
+
 import attrs
 
-__all__ = ["COMPATIBLE_TABLE", "MIGRATIONS", "Migration", "statements"]
+__all__ = ["COMPATIBLE_TABLE", "LEDGER_TABLES", "MIGRATIONS", "Migration", "statements"]
 
 
 @attrs.frozen
@@ -343,6 +345,12 @@ MIGRATIONS: tuple[Migration, ...] = (
         postgresql=_waiting_owe_reads(),
     ),
 )
+
+
+# Every table a migration creates: a place holding one of them but no `paywire_schema` is no ledger.
+LEDGER_TABLES: tuple[str, ...] = tuple(dict.fromkeys(
+    name for migration in MIGRATIONS for statement in migration.sqlite
+    for name in re.findall(r"^CREATE TABLE (\w+)", statement.strip())))
 
 
 def statements(migration: Migration, dialect: str) -> tuple[str, ...]:

@@ -76,23 +76,35 @@ class SQLiteLedger(SQLLedger):
         self.path = Path(path)
         self.timeout = timeout
         self.synchronous = synchronous.upper()
-        if not create and not self._exists():
-            raise ConfigurationError(f"there is no ledger at {str(self.path)!r} yet: nothing has been recorded there; "
-                                     "check the path the ledger URL names")
-        if create:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.migrate()
+        try:
+            if not self._exists() and not create:
+                raise ConfigurationError(f"there is no ledger at {str(self.path)!r} yet: nothing has been recorded "
+                                         "there; check the path the ledger URL names")
+            if create:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.migrate()
+        except sqlite3.DatabaseError as exc:
+            if (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF != sqlite3.SQLITE_NOTADB:
+                raise
+            self.close()
+            raise ConfigurationError(f"{str(self.path)!r} is not an SQLite database, so it holds no paywire ledger; "
+                                     "it was left as it was: check the path the ledger URL names") from None
 
     def _exists(self) -> bool:
         """Whether a ledger is in the file (of any schema version: an older one is migrated as
         usual), looked at read-only: a missing file is not created, nor another program's
-        database switched to WAL."""
+        database (one that is no SQLite file, or holds a paywire_schema table of its own, is
+        refused here) switched to WAL."""
         if not self.path.is_file():
             return False
         uri = f"{self.path.resolve().as_uri()}?mode=ro"
         with contextlib.closing(sqlite3.connect(uri, uri=True, timeout=self.timeout)) as conn:
             row = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'paywire_schema'")
-            return row.fetchone() is not None
+            if row.fetchone() is None:
+                self.refuse_foreign_tables(conn)
+                return False
+            self._versions(conn)
+            return True
 
     def __repr__(self) -> str:
         return f"SQLiteLedger({str(self.path)!r})"

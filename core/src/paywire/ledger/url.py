@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import sqlite3
 from pathlib import Path
-from urllib.parse import parse_qsl, unquote_plus, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, unquote_plus, urlsplit, urlunsplit
 
 from paywire.errors import ConfigurationError
 from paywire.ledger.interface import Ledger
@@ -29,8 +29,9 @@ def open_ledger(url: str, *, create: bool = True) -> Ledger:
     PostgreSQL database or schema without a ledger, is a `ConfigurationError` instead of a new,
     empty ledger; a ledger that exists is migrated as usual.
 
-    - `sqlite:///relative/path.db`, `sqlite:////absolute/path.db` (or a bare file path); the
-      directory must exist (a typo never creates directories);
+    - `sqlite:///relative/path.db`, `sqlite:////absolute/path.db` (or a bare file path, or a
+      percent-encoded `file:///absolute/path.db`); the directory must exist (a typo never
+      creates directories);
     - `postgresql://user@host:5432/dbname` (also `postgres://`), with an optional
       `?schema=name` to keep the tables in that schema; other query parameters go to libpq.
     """
@@ -45,7 +46,8 @@ def open_ledger(url: str, *, create: bool = True) -> Ledger:
         raise ConfigurationError(f"ledger URL {masked_url(url)!r} is a libpq keyword string; write it as a URL, "
                                  "postgresql://user@host:5432/dbname (a bare path is an SQLite file)")
     if parts.scheme in ("", "file") or (len(parts.scheme) == 1 and url[1:3] in (":\\", ":/")):
-        return _sqlite(url, parts.path if parts.scheme == "file" else url, create)
+        # A file: URL is percent-encoded (as `Path.as_uri()` writes it); a bare path is taken as written.
+        return _sqlite(url, unquote(parts.path) if parts.scheme == "file" else url, create)
     if parts.scheme == "sqlite":
         if parts.netloc:
             raise ConfigurationError(

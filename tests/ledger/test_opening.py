@@ -1,0 +1,189 @@
+"""Opening a ledger: a place that is no paywire ledger is refused with a ConfigurationError and left
+exactly as it was; a ledger another worker is upgrading is LedgerBusy, not a driver error; a file
+URL names the file it encodes. On real SQLite files and PostgreSQL schemas.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+
+from paywire.errors import ConfigurationError, LedgerBusy
+from paywire.ledger import SQLiteLedger, open_ledger
+from paywire.ledger.migrations import MIGRATIONS
+from tests.ledger.test_migrations import schema
+from tests.ledger.test_storage_conformance import payment
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+def _pg(ledger_url: str) -> tuple[str, str]:
+    """The DSN without the schema parameter, and the schema."""
+    dsn, _, name = ledger_url.partition("?schema=")
+    return dsn, name
+
+
+@pytest.mark.parametrize("table", [
+    "CREATE TABLE paywire_schema (name TEXT, applied TEXT)",  # another program's, without a version column
+    "CREATE TABLE paywire_schema (version TEXT, description TEXT)",  # versions that are no numbers
+])
+def test_a_paywire_schema_table_another_program_made_is_no_ledger_and_is_left_as_it_was(
+        ledger_url: str, table: str) -> None:
+    """A table named paywire_schema that paywire did not make was read as the ledger's versions:
+    the driver's error (no such column, a failed int()) escaped untyped, or, through a URL, was
+    told as a file that cannot be written; on SQLite the file was switched to WAL first."""
+    row = "INSERT INTO paywire_schema VALUES ('v1.2', 'theirs')"
+    if ledger_url.startswith("sqlite:///"):
+        path = Path(ledger_url.removeprefix("sqlite:///"))
+        with closing(sqlite3.connect(path)) as other:
+            other.execute(table)
+            other.execute(row)
+            other.commit()
+        before = _files(path.parent)
+        for create in (True, False):
+            with pytest.raises(ConfigurationError, match=r"paywire_schema that paywire did not make.*not a paywire "
+                                                         "ledger, and nothing was changed"):
+                open_ledger(ledger_url, create=create)
+            with pytest.raises(ConfigurationError, match="not a paywire ledger"):
+                SQLiteLedger(path, create=create)
+        assert _files(path.parent) == before
+        return
+    import psycopg
+
+    dsn, name = _pg(ledger_url)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{name}"')
+        conn.execute(f'SET search_path TO "{name}"')
+        conn.execute(table)
+        conn.execute(row)
+    for create in (True, False):
+        with pytest.raises(ConfigurationError, match=r"paywire_schema that paywire did not make.*not a paywire "
+                                                     "ledger, and nothing was changed"):
+            open_ledger(ledger_url, create=create)
+    with psycopg.connect(dsn) as conn:
+        assert conn.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = %s",
+                            (name,)).fetchall() == [("paywire_schema",)]
+        assert conn.execute(f'SELECT * FROM "{name}".paywire_schema').fetchall() == [("v1.2", "theirs")]
+
+
+def test_a_place_holding_a_table_of_the_ledger_s_name_but_no_paywire_schema_is_no_ledger(ledger_url: str) -> None:
+    """Another program's paywire_payments (or a ledger whose paywire_schema was dropped) was taken
+    for a place to create a ledger in: on SQLite the file was switched to WAL, and then migration 1
+    stopped at the table, its error telling of an upgrade to roll back to the release that wrote it."""
+    table, row = "CREATE TABLE paywire_payments (id TEXT, note TEXT)", "INSERT INTO paywire_payments VALUES ('p', 'x')"
+    if ledger_url.startswith("sqlite:///"):
+        path = Path(ledger_url.removeprefix("sqlite:///"))
+        with closing(sqlite3.connect(path)) as other:
+            other.execute(table)
+            other.execute(row)
+            other.commit()
+        before = _files(path.parent)
+        for create in (True, False):
+            with pytest.raises(ConfigurationError, match="holds a table paywire_payments but no paywire_schema: it "
+                                                         "is not a paywire ledger"):
+                open_ledger(ledger_url, create=create)
+        assert _files(path.parent) == before
+        return
+    import psycopg
+
+    dsn, name = _pg(ledger_url)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{name}"')
+        conn.execute(f'SET search_path TO "{name}"')
+        conn.execute(table)
+        conn.execute(row)
+    with pytest.raises(ConfigurationError, match="holds a table paywire_payments but no paywire_schema: it "
+                                                 "is not a paywire ledger"):
+        open_ledger(ledger_url)
+    with psycopg.connect(dsn) as conn:
+        assert conn.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = %s",
+                            (name,)).fetchall() == [("paywire_payments",)]
+
+
+def test_a_file_that_is_no_sqlite_database_is_refused_and_left_as_it_was(tmp_path: Path) -> None:
+    """A ledger path naming some other file (a typo that hit a log, a backup archive) raised
+    sqlite3's DatabaseError from SQLiteLedger, and through a URL the advice to check that the
+    file is writable."""
+    path = tmp_path / "ledger.db"
+    path.write_bytes(b"not a database\n" * 400)
+    before = _files(tmp_path)
+    for create in (True, False):
+        with pytest.raises(ConfigurationError, match=r"is not an SQLite database.*left as it was") as refused:
+            open_ledger(f"sqlite:///{path}", create=create)
+        assert "writable" not in str(refused.value)
+        with pytest.raises(ConfigurationError, match="is not an SQLite database"):
+            SQLiteLedger(path, create=create)
+    assert _files(tmp_path) == before
+
+
+def test_a_file_url_names_the_file_it_percent_encodes(tmp_path: Path) -> None:
+    """`Path.as_uri()` writes a file URL percent-encoded: the ledger at "my ledger é.db" was looked
+    for at "my%20ledger%20%C3%A9.db", and a new, empty ledger made there."""
+    path = tmp_path / "my ledger é.db"
+    ledger = SQLiteLedger(path)
+    with ledger.unit() as u:
+        u.insert_payment(payment())
+    ledger.close()
+    files = sorted(p.name for p in tmp_path.iterdir())
+    reopened = open_ledger(path.as_uri(), create=False)
+    try:
+        assert reopened.get_payment("pay_1") == payment()
+    finally:
+        reopened.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == files
+
+
+def test_an_sqlite_ledger_another_worker_is_upgrading_is_busy_and_left_as_it_was(tmp_path: Path) -> None:
+    """The migrations' lock is SQLite's write lock: held by another worker past the timeout, the
+    open raised sqlite3's "database is locked" (through a URL: a file to check for writing),
+    where docs/ledger.md promises LedgerBusy."""
+    path = tmp_path / "ledger.db"
+    with schema(MIGRATIONS[-1].version - 1):
+        SQLiteLedger(path).close()
+    with closing(sqlite3.connect(path, isolation_level=None)) as upgrading:
+        upgrading.execute("BEGIN IMMEDIATE")
+        with pytest.raises(LedgerBusy, match="busy"):
+            SQLiteLedger(path, timeout=0.01)
+        upgrading.execute("ROLLBACK")
+    with closing(sqlite3.connect(path)) as conn:
+        assert conn.execute("SELECT MAX(version) FROM paywire_schema").fetchone() == (MIGRATIONS[-1].version - 1,)
+    ledger = SQLiteLedger(path)
+    try:
+        assert ledger.schema_version() == MIGRATIONS[-1].version
+    finally:
+        ledger.close()
+
+
+@pytest.mark.postgres
+def test_a_postgres_ledger_another_worker_is_upgrading_is_busy_past_lock_timeout(postgres_dsn: str) -> None:
+    """The same on PostgreSQL, whose migrations' lock is an advisory lock: with a lock_timeout,
+    waiting past it is LedgerBusy, and the ledger stays at its version."""
+    import os
+    import secrets
+
+    import psycopg
+
+    name = f"pwtest_{os.getpid()}_{secrets.token_hex(4)}_Up"  # a name PostgreSQL must quote
+    url = f"{postgres_dsn}?schema={name}"
+    with schema(MIGRATIONS[-1].version - 1):
+        open_ledger(url).close()
+    parts = urlsplit(postgres_dsn)
+    impatient = urlunsplit((parts.scheme, parts.netloc, parts.path, "options=-c%20lock_timeout%3D10", ""))
+    with psycopg.connect(postgres_dsn, autocommit=True) as upgrading:
+        upgrading.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", (f"paywire:migrate:{name}",))
+        with pytest.raises(LedgerBusy, match="busy"):
+            open_ledger(f"{impatient}&schema={name}")
+        upgrading.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (f"paywire:migrate:{name}",))
+        assert upgrading.execute(f'SELECT MAX(version) FROM "{name}".paywire_schema').fetchone() == (
+            MIGRATIONS[-1].version - 1,)
+    ledger = open_ledger(url)
+    try:
+        assert ledger.schema_version() == MIGRATIONS[-1].version
+    finally:
+        ledger.close()
