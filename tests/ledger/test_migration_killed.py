@@ -74,6 +74,9 @@ def test_an_upgrade_killed_at_any_statement_leaves_the_old_ledger_whole(ledger_u
         assert ledger.schema_version() == MIGRATIONS[-1].version
         after = _every_row(ledger)
         for table, rows in before[1].items():
-            assert [{c: now[c] for c in was} for was, now in zip(rows, after[table], strict=True)] == rows, table
+            kept = after[table]
+            if table == "paywire_owed_reads":  # and migration 6's marks of the payments left waiting
+                kept = [row for row in kept if row["payment_id"] in {was["payment_id"] for was in rows}]
+            assert [{c: now[c] for c in was} for was, now in zip(rows, kept, strict=True)] == rows, table
     finally:
         ledger.close()
