@@ -494,7 +494,9 @@ class PaymentService:
         return self._follow_up(K.CAPTURE, payment_id, idempotency_key, resolve, defaulted=amount is None)
 
     def void(self, payment_id: str, *, reason: str | None = None, idempotency_key: str | None = None) -> Payment:
-        """Release an authorization that has no capture."""
+        """Release an authorization that has no capture, or cancel a payment still waiting for its
+        buyer where the method's gateway declares `cancel_waiting` (elsewhere that is refused with
+        `UnsupportedOperation`, code `no_cancel_waiting`, before anything is recorded or sent)."""
         require_str(reason, "reason")
         return self._follow_up(K.VOID, payment_id, idempotency_key, lambda *_: (None, {"reason": reason}))
 
@@ -1420,7 +1422,8 @@ class PaymentService:
 
         Payments that owe a read (an answer or an event said the ledger is behind the provider,
         and the read the service made then failed or was never made: see `_catch_up`) are read
-        too, even with nothing open; the report's `caught_up` names those read.
+        too, even with nothing open, and so are payments that waited for their buyer longer than
+        `buyer_wait` (`paywire.service.waiting`); the report's `caught_up` names those read.
 
         `limit` takes the open transactions looked at least recently (never first, then oldest
         first), and as many payments owing a read, the earliest next look first; each look is
