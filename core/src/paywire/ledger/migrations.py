@@ -340,7 +340,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     Migration(
         6,
-        "payments an earlier release left waiting for their buyer owe a read an hour after they began waiting",
+        "payments an earlier release left waiting for their buyer owe a read an hour after their last change",
         sqlite=_waiting_owe_reads(),
         postgresql=_waiting_owe_reads(),
     ),
