@@ -25,7 +25,7 @@ from paywire import (
 )
 from paywire.testing.emulator import Fault
 from paywire_paypal import signature
-from paywire_paypal.webhook.certificates import FAILED_FOR, FAILURES, CertificateStore, CertificateTrust
+from paywire_paypal.webhook.certificates import FAILED_FOR, FAILING, CertificateStore, CertificateTrust
 
 WEBHOOK_ID = "8PT597110X687430L"
 CERTS = "/v1/notifications/certs/"
@@ -222,18 +222,29 @@ def test_a_certificate_that_failed_is_fetched_again_after_a_while_and_then_trust
     store.close()
 
 
-def test_the_failed_certificate_urls_remembered_are_bounded(paypal):
-    store, client = store_at(paypal, Clock())
-    urls = [paypal.url + CERTS + f"CERT-made-up-{n}" for n in range(FAILURES + 1)]
-    for url in urls:
-        with pytest.raises(WebhookVerificationError):
+def test_made_up_certificate_urls_cost_paypal_a_bounded_number_of_fetches_a_minute(paypal):
+    """Made-up certificate ids are free to vary, so remembering each failed URL does not bound
+    what deliveries naming them cost: past `FAILING` failed fetches in the last minute no new URL
+    is fetched, and a delivery naming one is refused as retryable (a genuine one comes again).
+    A certificate fetched before is still trusted meanwhile, and a minute later PayPal is asked again."""
+    clock = Clock()
+    store, client = store_at(paypal, clock)
+    genuine = paypal.app.cert_url()
+    store.public_key(genuine)
+    made_up = [paypal.url + CERTS + f"CERT-made-up-{n}" for n in range(FAILING * 4)]
+    errors = []
+    for url in made_up:
+        with pytest.raises(WebhookVerificationError) as raised:
             store.public_key(url)
-    assert client.sends == FAILURES + 1
+        errors.append(raised.value)
+    assert client.sends == 1 + FAILING
+    assert {(e.code, e.retryable) for e in errors[FAILING:]} == {("certificate_unavailable", True)}
+    assert "deliver again later" in errors[-1].message
+    assert store.public_key(genuine).key_size >= 2048 and client.sends == 1 + FAILING  # from the cache
+    clock.now += FAILED_FOR
     with pytest.raises(WebhookVerificationError):
-        store.public_key(urls[-1])  # remembered
-    with pytest.raises(WebhookVerificationError):
-        store.public_key(urls[0])  # the oldest, forgotten: fetched again
-    assert client.sends == FAILURES + 2
+        store.public_key(made_up[-1])  # a minute later: asked again
+    assert client.sends == 2 + FAILING
     store.close()
 
 

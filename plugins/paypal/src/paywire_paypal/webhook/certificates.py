@@ -6,10 +6,14 @@ environment (`api.paypal.com`, `api-m.paypal.com` live; `api.sandbox.paypal.com`
 `api-m.sandbox.paypal.com` in the sandbox), at PayPal's certificate path, without credentials,
 query or fragment. The certificate is fetched with TLS verified, cached by URL (PayPal's cert URLs
 name one certificate each), and its validity dates are checked on every use. A fetch that failed
-is remembered for `FAILED_FOR` seconds (the `FAILURES` latest URLs), and its refusal repeated
-without asking again: anyone may send a delivery naming a made-up certificate at PayPal's host,
-unsigned, and each would otherwise cost a request to PayPal. After that time the URL is fetched
-again, so a certificate PayPal could not serve for a moment is trusted once it can.
+is remembered for `FAILED_FOR` seconds, and its refusal repeated without asking again: anyone may
+send a delivery naming a made-up certificate at PayPal's host, unsigned, and each would otherwise
+cost a request to PayPal. Made-up ids are free to vary, so while `FAILING` fetches have failed in
+the last `FAILED_FOR` seconds no new URL is fetched either: the delivery is refused as retryable
+(PayPal delivers a genuine event again later), and PayPal is asked at most `FAILING` times a
+minute whatever the deliveries name. A certificate already fetched is answered from the cache
+meanwhile. After that time a URL is fetched again, so a certificate PayPal could not serve for a
+moment is trusted once it can.
 
 The sandbox environment (never live) also trusts:
 
@@ -49,7 +53,7 @@ from paywire import (
 )
 from paywire.security import is_loopback
 
-__all__ = ["FAILED_FOR", "FAILURES", "PAYPAL_CERT_HOSTS", "CertificateStore", "CertificateTrust"]
+__all__ = ["FAILED_FOR", "FAILING", "PAYPAL_CERT_HOSTS", "CertificateStore", "CertificateTrust"]
 
 PAYPAL_CERT_HOSTS: Final = {
     "live": frozenset({"api.paypal.com", "api-m.paypal.com"}),
@@ -61,7 +65,7 @@ _CERT_PATH: Final = re.compile(r"/v1/notifications/certs/[0-9A-Za-z_-]{1,100}")
 _MAX_PEM: Final = 64 * 1024
 _CACHED: Final = 32
 FAILED_FOR: Final = 60.0  # seconds a failed fetch is answered from memory
-FAILURES: Final = 256  # failed URLs remembered, the oldest forgotten first
+FAILING: Final = 16  # failed fetches in the last FAILED_FOR seconds past which no new URL is fetched
 
 
 def _refuse(message: str, code: str = "untrusted_certificate", *, retryable: bool = False) -> WebhookVerificationError:
@@ -186,10 +190,14 @@ class CertificateStore:
         """Fetch and keep the certificate at `url`, unless a fetch of it failed lately: then
         that refusal again, with nothing sent."""
         with self._lock:
+            moment = self._clock()
+            while self._failed and next(iter(self._failed.values()))[0] <= moment:  # in order of expiry
+                self._failed.popitem(last=False)
             failed = self._failed.get(url)
-            if failed is not None and self._clock() >= failed[0]:
-                del self._failed[url]
-                failed = None
+            if failed is None and len(self._failed) >= FAILING:
+                raise _refuse(f"the last {FAILING} webhook signing certificates fetched could not be; no other is "
+                              "fetched for up to a minute: deliver again later", "certificate_unavailable",
+                              retryable=True)
         if failed is not None:
             _, message, code, retryable = failed
             raise _refuse(message, code, retryable=retryable)
@@ -199,8 +207,6 @@ class CertificateStore:
             with self._lock:
                 self._failed[url] = (self._clock() + FAILED_FOR, error.message, error.code or "", error.retryable)
                 self._failed.move_to_end(url)
-                while len(self._failed) > FAILURES:
-                    self._failed.popitem(last=False)
             raise
         with self._lock:
             self._failed.pop(url, None)
