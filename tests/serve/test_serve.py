@@ -214,12 +214,24 @@ def test_a_second_signal_while_the_janitor_is_joined_stops_at_once(
             if joined:
                 wait_until(lambda: any("signal again to stop now" in line for line in server.stderr),
                            "the server waits for its Janitor")
+            else:  # the first one was heard (two SIGTERMs pending at once are one), the server still stopping
+                wait_until(lambda: not _listening(server.port), "the server stopped listening")
             server.proc.send_signal(getattr(signal, again))
             assert server.exit_code(timeout=60) == 0
         assert app.wait_until_held(timeout=0), "it stopped while its fetch was still unanswered"
         assert shop.get_transaction(txn.id).status == "accepted"  # untouched
     finally:
         app.release_held()
+
+
+def _listening(port: int) -> bool:
+    import socket
+
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=5).close()
+    except ConnectionRefusedError:
+        return False
+    return True
 
 
 def test_a_port_already_taken_is_a_configuration_error_naming_it_and_json_under_json(
