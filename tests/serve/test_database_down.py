@@ -12,6 +12,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,7 +24,7 @@ from paywire.serve.metrics import Metrics
 from paywire.service import PaymentService
 from paywire.web import handle_webhook
 from tests.ledger.fakepay import make_gateway
-from tests.ledger.support import FAST, wait_until
+from tests.ledger.support import FAST, wait_out_life, wait_until
 from tests.serve.dbproxy import DatabaseProxy
 from tests.serve.servers import uvicorn_server
 from tests.serve.support import CountingFakePay, ServeProcess, metric, serving, write_config
@@ -510,3 +511,33 @@ def test_the_janitor_says_in_one_line_that_the_database_is_unavailable(
     records = [r for r in caplog.records if r.name == "paywire.janitor"]
     assert all(r.levelname == "WARNING" and r.exc_info is None for r in records), [r.getMessage() for r in records]
     assert "a reconcile pass could not reach the ledger's database" in records[0].getMessage()
+
+
+def test_a_pass_that_loses_the_database_ends_in_one_line_instead_of_trying_every_payment(
+        shop: PaymentService, worker: PaymentService, provider: tuple[CountingFakePay, str], proxy: DatabaseProxy,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """The database going away during a pass made the Janitor try each due payment in turn, each
+    waiting for a connection and logging two lines, and then the stored events: a long pass and a
+    flood of lines per pass for as long as the outage lasted. The pass ends at the first payment
+    the ledger could not be reached for; the next one tries again."""
+    app, _ = provider
+    payments = [shop.sale("fakepay", Money.of(f"{i}.00", "EUR"), source="tok_pending") for i in (1, 2, 3)]
+    txns = [t for p in payments for t in shop.list_transactions(p.id)]
+    wait_out_life(shop, [t.id for t in txns])
+    for payment in payments:
+        app.decide(payment.reference or "")
+
+    class Janitor_(Janitor):
+        def due(self, at: Any) -> Any:  # the database goes away once the due payments are read
+            found = super().due(at)
+            proxy.down()
+            return found
+
+    report = Janitor_(worker).run_pass()
+    assert len(report.errors) == 1 and report.errors[0][0] in {p.id for p in payments}
+    assert not report.settled
+    lines = [r.getMessage() for r in caplog.records if r.name == "paywire.janitor"]
+    assert len(lines) == 1 and "could not reach the ledger's database" in lines[0], lines
+    proxy.up()
+    report = Janitor(worker).run_pass()  # the claim never reached the database: no lease holds them back
+    assert {s.payment_id for s in report.settled} == {p.id for p in payments}

@@ -187,6 +187,53 @@ def test_sigterm_while_the_provider_holds_a_fetch_stops_within_graceful_timeout_
     assert txn.settle_after is not None and lease.next_at > txn.settle_after  # the look in hand, until its fetch can no longer land
 
 
+@pytest.mark.parametrize(("again", "joined"), [("SIGTERM", True), ("SIGINT", False), ("SIGTERM", False)])
+def test_a_second_signal_while_the_janitor_is_joined_stops_at_once(
+        shop: PaymentService, provider: tuple[CountingFakePay, str], pg_url: str, plugin_path: Path,
+        tmp_path: Path, again: str, joined: bool) -> None:
+    """A second SIGTERM or SIGINT (an operator pressing Ctrl-C again, an orchestrator insisting)
+    was swallowed while the process waited `graceful_timeout` for a Janitor whose fetch the
+    provider did not answer, whether it came while the server was stopping (`joined` False: the
+    server re-raises it once stopped) or while the Janitor was joined. It stops at once; the
+    payment is left as it was, under its lease."""
+    import signal
+
+    from paywire.testing.emulator import Fault
+
+    app, url = provider
+    config = write_config(tmp_path / "paywire.toml", url, pg_url, {"graceful_timeout": 3600}, read_timeout=3600)
+    payment = shop.sale("fakepay", Money.of("4.00", "EUR"), source="tok_pending")
+    (txn,) = shop.list_transactions(payment.id)
+    wait_out_life(shop, [txn.id])
+    app.decide(payment.reference or "")
+    app.inject(Fault("hold", method="GET", path="/v1/payments/"))
+    try:
+        with serving(config, plugin_path, FAST_JANITOR) as server:
+            assert app.wait_until_held(timeout=60), "the Janitor is asking the provider"
+            server.proc.send_signal(signal.SIGTERM)
+            if joined:
+                wait_until(lambda: any("signal again to stop now" in line for line in server.stderr),
+                           "the server waits for its Janitor")
+            else:  # the first one was heard (two SIGTERMs pending at once are one), the server still stopping
+                wait_until(lambda: not _listening(server.port), "the server stopped listening")
+            server.proc.send_signal(getattr(signal, again))
+            assert server.exit_code(timeout=60) == 0
+        assert app.wait_until_held(timeout=0), "it stopped while its fetch was still unanswered"
+        assert shop.get_transaction(txn.id).status == "accepted"  # untouched
+    finally:
+        app.release_held()
+
+
+def _listening(port: int) -> bool:
+    import socket
+
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=5).close()
+    except ConnectionRefusedError:
+        return False
+    return True
+
+
 def test_a_port_already_taken_is_a_configuration_error_naming_it_and_json_under_json(
         provider: tuple[CountingFakePay, str], pg_url: str, plugin_path: Path, tmp_path: Path) -> None:
     """uvicorn logged why it could not listen and exited: under `--json` stdout was empty, and

@@ -22,6 +22,7 @@ from datetime import datetime
 
 import attrs
 
+from paywire.errors import LedgerUnavailable
 from paywire.ledger.model import Transaction, TransactionStatus, now
 from paywire.security import get_logger
 from paywire.service.payments import PaymentService
@@ -104,7 +105,7 @@ class Janitor:
         errors: list[tuple[str, str]] = []
         mismatches: list[Mismatch] = []
         caught_up: list[str] = []
-        stopped = False
+        stopped = ledger_away = False
         for payment_id, txns in by_payment.items():
             self.progressed_at = now()
             if self.stopping.is_set():
@@ -113,8 +114,15 @@ class Janitor:
             try:
                 report = self.service.reconcile_claimed(payment_id, backoff=self.backoff)
             except Exception as exc:  # noqa: BLE001 - one payment's failure never stops the pass
-                log.warning("reconciling payment %s failed: %s", payment_id, type(exc).__name__)
                 errors.append((payment_id, type(exc).__name__))
+                unreachable = str(exc) if isinstance(exc, LedgerUnavailable) else self.service.ledger.unavailable(exc)
+                if unreachable is not None:
+                    # Every payment after it would fail the same way (each waiting for a connection,
+                    # two lines each): the pass ends here in one line, and the next one tries again.
+                    log.warning("a reconcile pass could not reach the ledger's database: %s", unreachable)
+                    ledger_away = True
+                    break
+                log.warning("reconciling payment %s failed: %s", payment_id, type(exc).__name__)
                 self._failed_look(payment_id, txns)
                 continue
             if report is None:
@@ -131,7 +139,7 @@ class Janitor:
             mismatches.extend(report.mismatches)
             caught_up.extend(report.caught_up)
         applied = 0
-        if not self.stopping.is_set():
+        if not self.stopping.is_set() and not ledger_away:
             # An event stored while another worker's uncommitted unit was learning its payment's
             # reference saw neither that reference nor was seen by that unit: match it now.
             # Each event's failure is returned, not raised: those applied beside it are counted.

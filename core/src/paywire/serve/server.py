@@ -18,6 +18,7 @@ import logging
 import math
 import signal
 import threading
+import time
 from typing import Any
 
 import attrs
@@ -142,6 +143,22 @@ def _not_cancelled_at_shutdown(record: logging.LogRecord) -> bool:
     return not (record.exc_info and isinstance(record.exc_info[1], asyncio.CancelledError))
 
 
+_JOIN_STEP = 0.1  # seconds between two looks at whether a second signal came while the Janitor is joined
+
+
+def _stop_janitor(janitor: Janitor, timeout: float, heard: list[int]) -> None:
+    """Let the Janitor finish the payment in hand, `timeout` seconds at most, unless a second
+    signal (SIGTERM or SIGINT: an operator or an orchestrator insisting) came or comes meanwhile:
+    the process then stops at once, the look in hand left to its lease, which expires."""
+    janitor.stopping.set()
+    if janitor.running and len(heard) < 2:
+        log.warning("stopping: the Janitor finishes the payment in hand (%ss at most; signal again to stop now)",
+                    timeout)
+    deadline = time.monotonic() + timeout
+    while janitor.running and len(heard) < 2 and (left := deadline - time.monotonic()) > 0:
+        janitor.stop(min(left, _JOIN_STEP))
+
+
 def serve(service: PaymentService, options: ServeOptions, *, metrics: Metrics | None = None) -> None:
     """Serve until SIGTERM or SIGINT (needs `paywire[server]`)."""
     try:
@@ -169,12 +186,15 @@ def serve(service: PaymentService, options: ServeOptions, *, metrics: Metrics | 
                     max_body=options.max_body, stale_after=options.stale_after)
     config = uvicorn.Config(app, host=options.host, port=options.port, lifespan="on", access_log=False,
                             timeout_graceful_shutdown=math.ceil(options.graceful_timeout), log_level="warning")
-    # uvicorn re-raises the signal it caught once it has stopped; answered here by a handler that
-    # does nothing, so the Janitor is joined and the ledger closed before the process exits (0).
+    # uvicorn re-raises the signals it caught once it has stopped; heard here by a handler that
+    # counts them, so the Janitor is joined and the ledger closed before the process exits (0),
+    # unless a second signal says not to wait for the Janitor.
     uvicorn_log = logging.getLogger("uvicorn.error")
     uvicorn_log.addFilter(_not_cancelled_at_shutdown)
     quiet = threading.current_thread() is threading.main_thread()
-    previous = {sig: signal.signal(sig, lambda *_: None) for sig in (signal.SIGINT, signal.SIGTERM)} if quiet else {}
+    heard: list[int] = []
+    previous = {sig: signal.signal(sig, lambda sig, _: heard.append(sig))
+                for sig in (signal.SIGINT, signal.SIGTERM)} if quiet else {}
     try:
         try:
             _Server(config).run()
@@ -185,7 +205,7 @@ def serve(service: PaymentService, options: ServeOptions, *, metrics: Metrics | 
                 "what is listening there") from None
     finally:
         if janitor is not None:
-            janitor.stop(options.graceful_timeout)
+            _stop_janitor(janitor, options.graceful_timeout, heard)
             if janitor.running:  # a provider slow to answer: its look is left to its lease, which expires
                 log.warning("the Janitor was still asking the provider (or the ledger) after %ss; stopping without it",
                             options.graceful_timeout)
