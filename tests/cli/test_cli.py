@@ -974,3 +974,13 @@ def test_a_first_operation_the_service_refuses_creates_no_ledger(
         assert message in said and "Traceback" not in result.stderr, said
         assert not (shop / "ledger.db").exists()
     assert acme.payments == {}
+
+
+@pytest.mark.parametrize("amount", ["0", "-5", "-0.01"])
+def test_methods_refuses_an_order_total_of_zero_or_less(shop: Path, amount: str) -> None:
+    """No payment can be made of such a total: it was answered exit 0 with methods offered."""
+    result = paywire("--json", "methods", "--amount", amount, "--currency", "EUR", cwd=shop, env=SECRETS)
+    assert result.returncode == 2, result
+    error = json.loads(result.stdout)["error"]
+    assert "the amount must be above zero" in error["message"] and "write a positive amount" in error["message"]
+    assert result.stderr == ""

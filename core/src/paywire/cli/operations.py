@@ -177,6 +177,7 @@ def methods(args: argparse.Namespace) -> int:
         if not args.currency:
             raise InvalidRequest("--amount needs --currency, e.g. --amount 19.99 --currency EUR", param="currency")
         amount = Money.of(args.amount, args.currency)
+        _require_positive(amount)
     available = {m.code for m in gw.available_methods(country=args.country,
                                                       currency=args.currency if args.currency else None,
                                                       amount=amount)}
@@ -205,6 +206,12 @@ def initial(args: argparse.Namespace) -> int:
     return show_payment(args, payment)
 
 
+def _require_positive(amount: Money) -> None:
+    if amount.minor <= 0:
+        raise InvalidRequest(f"the amount must be above zero, got {amount}; write a positive amount such as "
+                             "19.99; nothing was recorded or sent", param="amount")
+
+
 def _refuse_early(gw: Gateway, args: argparse.Namespace, amount: Money) -> None:
     """Raise what the payment service would refuse this first operation for before sending (an
     amount of zero or less, a method that does not offer it, a currency or total it does not
@@ -214,9 +221,7 @@ def _refuse_early(gw: Gateway, args: argparse.Namespace, amount: Money) -> None:
     from paywire.service.inputs import require_indexed, require_source
     from paywire.subject import Order, Subject
 
-    if amount.minor <= 0:
-        raise InvalidRequest(f"the amount must be above zero, got {amount}; write a positive amount such as "
-                             "19.99; nothing was recorded or sent", param="amount")
+    _require_positive(amount)
     require_source(args.source)
     require_indexed(args.order_id, "order_id")
     gw.prepare(args.method)
