@@ -984,3 +984,19 @@ def test_methods_refuses_an_order_total_of_zero_or_less(shop: Path, amount: str)
     error = json.loads(result.stdout)["error"]
     assert "the amount must be above zero" in error["message"] and "write a positive amount" in error["message"]
     assert result.stderr == ""
+
+
+@pytest.mark.parametrize(("table", "message"), [
+    ('[methods.cards]\nprovider = "acme"\nbase_urll = "http://127.0.0.1:1"\n', "unknown setting 'base_urll'"),
+    ('[methods.cards]\nprovider = "acme"\napi_key = "sk_inline_value"\n', "a credential is not a setting"),
+    ('[paywire]\nledgr = "sqlite:///x.db"\n', "ledgr"),
+])
+def test_a_configuration_error_names_the_file_to_fix(tmp_path: Path, table: str, message: str) -> None:
+    """A setting refused names the file it is in (it named only the table: with PAYWIRE_CONFIG
+    pointing elsewhere, which file was meant was left to guess), and never quotes an inline secret."""
+    (tmp_path / "shop.toml").write_text(table)
+    result = paywire("--config", str(tmp_path / "shop.toml"), "methods", cwd=tmp_path)
+    assert result.returncode == 3, result
+    assert f"configuration file {str(tmp_path / 'shop.toml')!r}: " in result.stderr and message in result.stderr
+    assert "sk_inline_value" not in result.stderr + result.stdout
+    assert len(result.stderr.strip().splitlines()) == 1
