@@ -145,6 +145,7 @@ def test_user_errors_are_one_line_with_the_right_exit_code(shop: Path) -> None:
         (("authorize", "cards", "1.00", "EUR", "--source", "4242424242424242"), 2, "raw card number"),
         (("capture", "pay_missing"), 2, "no payment 'pay_missing'"),
     ]
+    SQLiteLedger(shop / "ledger.db").close()  # `capture` needs a ledger to find no payment in
     for args, code, message in cases:
         result = paywire(*args, cwd=shop, env=SECRETS)
         assert result.returncode == code, (args, result.stderr)
@@ -217,8 +218,7 @@ def test_an_operation_refused_before_sending_records_nothing(shop: Path, acme: A
         result = paywire(*args, cwd=shop, env=env)
         assert result.returncode == code, (args, result.stderr)
         assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
-    assert json.loads(paywire("--json", "payments", cwd=shop, env=SECRETS).stdout) == []
-    assert json.loads(paywire("--json", "transactions", cwd=shop, env=SECRETS).stdout) == []
+    assert not (shop / "ledger.db").exists()  # nothing recorded, not even an empty ledger made
     assert acme.payments == {}
     assert "ca_certs" in paywire(*refusals[2][0], cwd=shop, env=SECRETS).stderr
 
@@ -952,3 +952,51 @@ def test_void_cancels_a_payment_waiting_for_its_buyer_or_says_why_not_and_reconc
         assert voided.returncode == error["exit_code"] and error["type"] == "UnsupportedOperation"
         assert error["code"] == "no_cancel_waiting" and "nothing was sent" in error["message"]
     assert reconciled.returncode == 0 and json.loads(reconciled.stdout)["caught_up"] == [waiting["id"]]
+
+
+# -- a first operation refused before sending creates no ledger ---------------------------------------
+@pytest.mark.parametrize("operation", ["pay", "authorize", "sale"])
+@pytest.mark.parametrize(("args", "message"), [
+    (("cards", "0", "EUR"), "the amount must be above zero, got 0.00 EUR; write a positive amount"),
+    (("cards", "-5", "EUR"), "the amount must be above zero, got -5.00 EUR; write a positive amount"),
+    (("invoice", "5.00", "EUR"), "5.00 EUR is below its min_total 50.00"),
+    (("cards", "5.00", "EUR", "--order-id", "o" * 1100), "order_id is longer than the 1024 bytes"),
+])
+def test_a_first_operation_the_service_refuses_creates_no_ledger(
+        shop: Path, acme: AcmeEmulator, operation: str, args: tuple[str, ...], message: str) -> None:
+    """An amount of zero or less, a method not offered for the total, an order id the ledger cannot
+    keep: refused before anything is sent, so nothing changes, not even a new, empty ledger file
+    (they were refused by the payment service once the ledger was opened, and so created)."""
+    for json_flag in ((), ("--json",)):
+        result = paywire(*json_flag, operation, *args, "--source", "tok_ok", cwd=shop, env=SECRETS)
+        assert result.returncode == 2, result
+        said = json.loads(result.stdout)["error"]["message"] if json_flag else result.stderr
+        assert message in said and "Traceback" not in result.stderr, said
+        assert not (shop / "ledger.db").exists()
+    assert acme.payments == {}
+
+
+@pytest.mark.parametrize("amount", ["0", "-5", "-0.01"])
+def test_methods_refuses_an_order_total_of_zero_or_less(shop: Path, amount: str) -> None:
+    """No payment can be made of such a total: it was answered exit 0 with methods offered."""
+    result = paywire("--json", "methods", "--amount", amount, "--currency", "EUR", cwd=shop, env=SECRETS)
+    assert result.returncode == 2, result
+    error = json.loads(result.stdout)["error"]
+    assert "the amount must be above zero" in error["message"] and "write a positive amount" in error["message"]
+    assert result.stderr == ""
+
+
+@pytest.mark.parametrize(("table", "message"), [
+    ('[methods.cards]\nprovider = "acme"\nbase_urll = "http://127.0.0.1:1"\n', "unknown setting 'base_urll'"),
+    ('[methods.cards]\nprovider = "acme"\napi_key = "sk_inline_value"\n', "a credential is not a setting"),
+    ('[paywire]\nledgr = "sqlite:///x.db"\n', "ledgr"),
+])
+def test_a_configuration_error_names_the_file_to_fix(tmp_path: Path, table: str, message: str) -> None:
+    """A setting refused names the file it is in (it named only the table: with PAYWIRE_CONFIG
+    pointing elsewhere, which file was meant was left to guess), and never quotes an inline secret."""
+    (tmp_path / "shop.toml").write_text(table)
+    result = paywire("--config", str(tmp_path / "shop.toml"), "methods", cwd=tmp_path)
+    assert result.returncode == 3, result
+    assert f"configuration file {str(tmp_path / 'shop.toml')!r}: " in result.stderr and message in result.stderr
+    assert "sk_inline_value" not in result.stderr + result.stdout
+    assert len(result.stderr.strip().splitlines()) == 1

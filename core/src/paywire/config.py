@@ -225,8 +225,15 @@ def load_config(source: str | Path | Mapping[str, Any] | None) -> tuple[list[Met
             raise ConfigurationError(f"cannot read configuration file {str(path)!r}: {exc.strerror}") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigurationError(f"configuration file {str(path)!r} is not valid TOML: {exc}") from None
-    else:
-        data = source
+        try:
+            return _read_tables(data)
+        except ConfigurationError as error:  # which file to fix, not only which table of it
+            error.message = f"configuration file {str(path)!r}: {error.message}"
+            raise
+    return _read_tables(source)
+
+
+def _read_tables(data: Mapping[str, Any]) -> tuple[list[MethodConfig], Mapping[str, Any]]:
     from paywire.config_schema import check_keys, paywire_table
 
     if not isinstance(data, Mapping):

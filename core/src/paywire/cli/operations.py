@@ -33,18 +33,16 @@ def gateway(args: argparse.Namespace) -> Gateway:
     return Gateway.from_config(args.config)
 
 
-def service(args: argparse.Namespace, *, create: bool = False, method: str | None = None) -> PaymentService:
+def service(args: argparse.Namespace, *, create: bool = False, checked: Gateway | None = None) -> PaymentService:
     """The payment service on the configured ledger. Only a command that starts payments (or
     waits for them: `serve`) passes `create`: any other acts on payments already recorded, so a
     ledger URL naming no ledger (a mistyped path or schema) is a configuration error, and nothing
-    is created there. A command on one `method` has it checked first (`Gateway.prepare`): one that
-    cannot work (unknown, inactive, a missing credential) opens, and so creates, no ledger."""
+    is created there. A command that starts a payment passes the gateway it `checked` the
+    operation on first (`_refuse_early`): one refused opens, and so creates, no ledger."""
     from paywire.ledger.url import open_ledger
     from paywire.service.payments import PaymentService
 
-    gw = gateway(args)
-    if method is not None:
-        gw.prepare(method)
+    gw = checked or gateway(args)
     url = next((value for value in (args.ledger, os.environ.get("PAYWIRE_LEDGER"), gw.settings.get("ledger"))
                 if value is not None), DEFAULT_LEDGER)  # an empty value given is refused, not skipped
     return PaymentService(gw, open_ledger(str(url), create=create))
@@ -179,6 +177,7 @@ def methods(args: argparse.Namespace) -> int:
         if not args.currency:
             raise InvalidRequest("--amount needs --currency, e.g. --amount 19.99 --currency EUR", param="currency")
         amount = Money.of(args.amount, args.currency)
+        _require_positive(amount)
     available = {m.code for m in gw.available_methods(country=args.country,
                                                       currency=args.currency if args.currency else None,
                                                       amount=amount)}
@@ -197,12 +196,46 @@ def methods(args: argparse.Namespace) -> int:
 # -- payments -----------------------------------------------------------------------------------
 def initial(args: argparse.Namespace) -> int:
     amount = Money.of(args.amount, args.currency)  # a bad amount opens (or creates) no ledger
-    svc = service(args, create=True, method=args.method)
+    gw = gateway(args)
+    _refuse_early(gw, args, amount)
+    svc = service(args, create=True, checked=gw)
     operation = {"pay": svc.pay, "authorize": svc.authorize, "sale": svc.sale}[args.operation]
     with settling(svc):
         payment = operation(args.method, amount, source=args.source, order_id=args.order_id,
                             idempotency_key=args.idempotency_key, return_url=args.return_url)
     return show_payment(args, payment)
+
+
+def _require_positive(amount: Money) -> None:
+    if amount.minor <= 0:
+        raise InvalidRequest(f"the amount must be above zero, got {amount}; write a positive amount such as "
+                             "19.99; nothing was recorded or sent", param="amount")
+
+
+def _refuse_early(gw: Gateway, args: argparse.Namespace, amount: Money) -> None:
+    """Raise what the payment service would refuse this first operation for before sending (an
+    amount of zero or less, a method that does not offer it, a currency or total it does not
+    take, a card number as the source), before the ledger is opened: a refused operation creates
+    no ledger, as it records nothing. The rehearsal sends nothing."""
+    from paywire.errors import UnsupportedOperation
+    from paywire.service.inputs import require_indexed, require_source
+    from paywire.subject import Order, Subject
+
+    _require_positive(amount)
+    require_source(args.source)
+    require_indexed(args.order_id, "order_id")
+    gw.prepare(args.method)
+    method = gw.method(args.method)
+    kind = args.operation
+    if kind == "pay":
+        kind = "sale" if method.config.payment_action == "authorize_capture" else "authorize"
+    if not getattr(method.capabilities, kind):
+        configured = f" is configured with payment_action = {method.config.payment_action!r} but"
+        raise UnsupportedOperation(f"payment method {args.method!r}{configured if args.operation == 'pay' else ''} "
+                                   f"does not support {kind}; nothing was recorded or sent", code=f"no_{kind}")
+    order = Order(id=args.order_id, amount=amount) if args.order_id else None
+    gw.rehearse(args.method, kind, Subject(amount=amount, source=args.source, order=order,
+                                           return_url=args.return_url, idempotency_key=args.idempotency_key))
 
 
 def complete(args: argparse.Namespace) -> int:
