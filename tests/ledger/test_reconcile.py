@@ -216,8 +216,8 @@ def test_a_wait_without_an_action_ends_when_the_provider_fails_it(svc: PaymentSe
 
 class _EventsDuringFetch:
     """The provider moves on while reconcile waits for its answer: after `times` fetches have been
-    answered, the buyer finishes 3-D Secure (then the provider repeats its event) and the event
-    is applied before reconcile settles that answer."""
+    answered, the buyer finishes 3-D Secure (then the shop's staff capture a part in the
+    provider's dashboard) and the event is applied before reconcile settles that answer."""
 
     def __init__(self, app: FakePayApp, times: int) -> None:
         self.app, self.times, self.payment = app, times, ""
@@ -232,8 +232,10 @@ class _EventsDuringFetch:
             if not self.receipts:
                 self.app.buyer_completes(self.payment)
                 event = self.app.outbox[-1]
-            else:
-                event = self.app.emit("authorized", self.payment, amount=1200)
+            else:  # an event of no effect would leave the payment as reconcile read it: this one changes it
+                with self.app.lock:
+                    self.app._capture(self.app.payments[self.payment], 100, final=False)
+                    event = self.app.outbox[-1]
             self.receipts.append(self.service.receive_webhook("fakepay", *event).status)
         return response  # type: ignore[no-any-return]
 
@@ -260,7 +262,9 @@ def test_an_event_applied_while_reconcile_waits_for_the_provider_is_never_taken_
         else:
             assert [(owner, why.split(":")[0]) for owner, why in report.errors] == [(payment.id, "StateError")]
         payment = service.get_payment(payment.id)
-        assert (payment.state, payment.authorized) == (PaymentState.AUTHORIZED, eur("12.00"))
+        captured = Money(100 * (times - 1), "EUR")
+        assert (payment.state, payment.authorized, payment.captured) == (
+            PaymentState.PARTIALLY_CAPTURED if times > 1 else PaymentState.AUTHORIZED, eur("12.00"), captured)
         agree(service, app, payment.id)
     finally:
         gateway.close()
