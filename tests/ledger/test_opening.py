@@ -29,6 +29,24 @@ def _pg(ledger_url: str) -> tuple[str, str]:
     return dsn, name
 
 
+def _another_programs_table(ledger_url: str, table: str, row: str) -> None:
+    """`table` and its `row` where the ledger URL points, as another program would make them."""
+    if ledger_url.startswith("sqlite:///"):
+        with closing(sqlite3.connect(ledger_url.removeprefix("sqlite:///"))) as other:
+            other.execute(table)
+            other.execute(row)
+            other.commit()
+        return
+    import psycopg
+
+    dsn, name = _pg(ledger_url)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{name}"')
+        conn.execute(f'SET search_path TO "{name}"')
+        conn.execute(table)
+        conn.execute(row)
+
+
 @pytest.mark.parametrize("table", [
     "CREATE TABLE paywire_schema (name TEXT, applied TEXT)",  # another program's, without a version column
     "CREATE TABLE paywire_schema (version TEXT, description TEXT)",  # versions that are no numbers
@@ -39,12 +57,9 @@ def test_a_paywire_schema_table_another_program_made_is_no_ledger_and_is_left_as
     the driver's error (no such column, a failed int()) escaped untyped, or, through a URL, was
     told as a file that cannot be written; on SQLite the file was switched to WAL first."""
     row = "INSERT INTO paywire_schema VALUES ('v1.2', 'theirs')"
+    _another_programs_table(ledger_url, table, row)
     if ledger_url.startswith("sqlite:///"):
         path = Path(ledger_url.removeprefix("sqlite:///"))
-        with closing(sqlite3.connect(path)) as other:
-            other.execute(table)
-            other.execute(row)
-            other.commit()
         before = _files(path.parent)
         for create in (True, False):
             with pytest.raises(ConfigurationError, match=r"paywire_schema that paywire did not make.*not a paywire "
@@ -57,11 +72,6 @@ def test_a_paywire_schema_table_another_program_made_is_no_ledger_and_is_left_as
     import psycopg
 
     dsn, name = _pg(ledger_url)
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{name}"')
-        conn.execute(f'SET search_path TO "{name}"')
-        conn.execute(table)
-        conn.execute(row)
     for create in (True, False):
         with pytest.raises(ConfigurationError, match=r"paywire_schema that paywire did not make.*not a paywire "
                                                      "ledger, and nothing was changed"):
@@ -77,12 +87,9 @@ def test_a_place_holding_a_table_of_the_ledger_s_name_but_no_paywire_schema_is_n
     for a place to create a ledger in: on SQLite the file was switched to WAL, and then migration 1
     stopped at the table, its error telling of an upgrade to roll back to the release that wrote it."""
     table, row = "CREATE TABLE paywire_payments (id TEXT, note TEXT)", "INSERT INTO paywire_payments VALUES ('p', 'x')"
+    _another_programs_table(ledger_url, table, row)
     if ledger_url.startswith("sqlite:///"):
         path = Path(ledger_url.removeprefix("sqlite:///"))
-        with closing(sqlite3.connect(path)) as other:
-            other.execute(table)
-            other.execute(row)
-            other.commit()
         before = _files(path.parent)
         for create in (True, False):
             with pytest.raises(ConfigurationError, match="holds a table paywire_payments but no paywire_schema: it "
@@ -93,11 +100,6 @@ def test_a_place_holding_a_table_of_the_ledger_s_name_but_no_paywire_schema_is_n
     import psycopg
 
     dsn, name = _pg(ledger_url)
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{name}"')
-        conn.execute(f'SET search_path TO "{name}"')
-        conn.execute(table)
-        conn.execute(row)
     with pytest.raises(ConfigurationError, match="holds a table paywire_payments but no paywire_schema: it "
                                                  "is not a paywire ledger"):
         open_ledger(ledger_url)
