@@ -11,7 +11,7 @@ import psycopg
 import pytest
 
 from paywire import EventKind, Money
-from paywire.ledger.model import SettledBy
+from paywire.ledger.model import SettledBy, Transaction
 from paywire.service import PaymentService
 from tests.ledger.support import wait_out_life, wait_until
 from tests.serve.support import CountingFakePay, metric, serving, write_config
@@ -166,15 +166,9 @@ def test_sigterm_while_the_provider_holds_a_fetch_stops_within_graceful_timeout_
     joined on its Janitor, SIGINT and SIGTERM ignored, until the read timed out. It stops within
     `graceful_timeout` of the server instead; the payment is left as it was, under a lease (its
     next look) that expires, so a worker looks at it again."""
-    from paywire.testing.emulator import Fault
-
     app, url = provider
     config = write_config(tmp_path / "paywire.toml", url, pg_url, {"graceful_timeout": 1}, read_timeout=600)
-    payment = shop.sale("fakepay", Money.of("4.00", "EUR"), source="tok_pending")
-    (txn,) = shop.list_transactions(payment.id)
-    wait_out_life(shop, [txn.id])
-    app.decide(payment.reference or "")
-    app.inject(Fault("hold", method="GET", path="/v1/payments/"))
+    txn = _unanswered_janitor_fetch(shop, app)
     try:
         with serving(config, plugin_path, FAST_JANITOR) as server:
             assert app.wait_until_held(timeout=60), "the Janitor is asking the provider"
@@ -198,15 +192,9 @@ def test_a_second_signal_while_the_janitor_is_joined_stops_at_once(
     payment is left as it was, under its lease."""
     import signal
 
-    from paywire.testing.emulator import Fault
-
     app, url = provider
     config = write_config(tmp_path / "paywire.toml", url, pg_url, {"graceful_timeout": 3600}, read_timeout=3600)
-    payment = shop.sale("fakepay", Money.of("4.00", "EUR"), source="tok_pending")
-    (txn,) = shop.list_transactions(payment.id)
-    wait_out_life(shop, [txn.id])
-    app.decide(payment.reference or "")
-    app.inject(Fault("hold", method="GET", path="/v1/payments/"))
+    txn = _unanswered_janitor_fetch(shop, app)
     try:
         with serving(config, plugin_path, FAST_JANITOR) as server:
             assert app.wait_until_held(timeout=60), "the Janitor is asking the provider"
@@ -222,6 +210,19 @@ def test_a_second_signal_while_the_janitor_is_joined_stops_at_once(
         assert shop.get_transaction(txn.id).status == "accepted"  # untouched
     finally:
         app.release_held()
+
+
+def _unanswered_janitor_fetch(shop: PaymentService, provider: CountingFakePay) -> Transaction:
+    """A sale decided at the provider whose outcome the Janitor must read, and the provider holding
+    that read unanswered (until `release_held`): the Janitor has a payment in hand."""
+    from paywire.testing.emulator import Fault
+
+    payment = shop.sale("fakepay", Money.of("4.00", "EUR"), source="tok_pending")
+    (txn,) = shop.list_transactions(payment.id)
+    wait_out_life(shop, [txn.id])
+    provider.decide(payment.reference or "")
+    provider.inject(Fault("hold", method="GET", path="/v1/payments/"))
+    return txn
 
 
 def _listening(port: int) -> bool:
