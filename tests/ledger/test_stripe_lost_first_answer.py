@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -80,22 +80,24 @@ def _lost_authorize(shop: Shop, key: str) -> str:
     return str(lost.value.transaction_id)
 
 
-def _settle_after(shop: Shop, transaction_id: str) -> datetime:
-    settle_after = shop.service.get_transaction(transaction_id).settle_after
+def _lost_hours_ago(shop: Shop, monkeypatch: pytest.MonkeyPatch, fault: Fault, key: str) -> str:
+    """An authorize under `key` whose answer `fault` lost, made back then and followed by a busy
+    account; its transaction, whose request can no longer land now."""
+    with monkeypatch.context() as then:
+        _back_then(shop, then)
+        shop.app.inject(fault)
+        lost = _lost_authorize(shop, key)
+        shop.busy()
+    shop.app.store.clock = time.time
+    settle_after = shop.service.get_transaction(lost).settle_after
     assert settle_after is not None and settle_after < now(), "the test's clock shift must pass the request's life"
-    return settle_after
+    return lost
 
 
 def test_a_lost_authorization_stripe_holds_is_authorized_although_search_and_the_latest_100_miss_it(
     shop: Shop, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with monkeypatch.context() as then:
-        _back_then(shop, then)
-        shop.app.inject(CREATE)
-        lost = _lost_authorize(shop, "lost-held")
-        shop.busy()
-    shop.app.store.clock = time.time
-    _settle_after(shop, lost)
+    lost = _lost_hours_ago(shop, monkeypatch, CREATE, "lost-held")
     (intent,) = [pi for pi in shop.app.store.payment_intents.values() if pi["metadata"].get(
         "paywire_idempotency_key") == "lost-held"]
     assert intent["status"] == "requires_capture"
@@ -115,13 +117,7 @@ def test_an_authorization_stripe_never_applied_is_still_concluded_failed_after_i
     shop: Shop, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A 502 from in front of Stripe: the request never reached it, which paywire cannot tell."""
-    with monkeypatch.context() as then:
-        _back_then(shop, then)
-        shop.app.inject(UNANSWERED)
-        lost = _lost_authorize(shop, "never-held")
-        shop.busy()
-    shop.app.store.clock = time.time
-    _settle_after(shop, lost)
+    lost = _lost_hours_ago(shop, monkeypatch, UNANSWERED, "never-held")
     assert shop.service.get_transaction(lost).status == S.UNKNOWN
     assert not [pi for pi in shop.app.store.payment_intents.values()
                 if pi["metadata"].get("paywire_idempotency_key") == "never-held"]
