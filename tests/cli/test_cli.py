@@ -961,6 +961,8 @@ def test_void_cancels_a_payment_waiting_for_its_buyer_or_says_why_not_and_reconc
     (("cards", "-5", "EUR"), "the amount must be above zero, got -5.00 EUR; write a positive amount"),
     (("invoice", "5.00", "EUR"), "5.00 EUR is below its min_total 50.00"),
     (("cards", "5.00", "EUR", "--order-id", "o" * 1100), "order_id is longer than the 1024 bytes"),
+    (("cards", "5.00", "EUR", "--order-id", ""), "order_id is empty; pass None (or leave the option out)"),
+    (("cards", "5.00", "EUR", "--return-url", ""), "return_url is empty; pass None (or leave the option out)"),
 ])
 def test_a_first_operation_the_service_refuses_creates_no_ledger(
         shop: Path, acme: AcmeEmulator, operation: str, args: tuple[str, ...], message: str) -> None:

@@ -189,3 +189,33 @@ def test_a_postgres_ledger_another_worker_is_upgrading_is_busy_past_lock_timeout
         assert ledger.schema_version() == MIGRATIONS[-1].version
     finally:
         ledger.close()
+
+
+@pytest.mark.parametrize("suffix", ["?mode=ro", "?", "#main", "?journal_mode=DELETE#x"])
+def test_an_sqlite_url_with_a_query_is_refused_and_nothing_is_made(tmp_path: Path, suffix: str) -> None:
+    """The query was dropped: `?mode=ro` opened the file for writing, and a file named "a?b.db"
+    opened "a" instead."""
+    url = f"sqlite:///{tmp_path / 'ledger.db'}{suffix}"
+    with pytest.raises(ConfigurationError, match=r"has a query or fragment.*file: URL"):
+        open_ledger(url)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("form", ["{}", "sqlite:///{}"])
+def test_a_ledger_path_under_the_home_directory_is_read_as_a_shell_reads_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, form: str) -> None:
+    """A configuration file's `ledger = "~/shop/ledger.db"` never goes through a shell: it was
+    refused for a directory "~" that does not exist, or, where one did, opened a ledger there."""
+    home, elsewhere = tmp_path / "home", tmp_path / "cwd"
+    (home / "shop").mkdir(parents=True)
+    (elsewhere / "~" / "shop").mkdir(parents=True)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(elsewhere)
+    ledger = open_ledger(form.format("~/shop/ledger.db"))
+    try:
+        with ledger.unit() as u:
+            u.insert_payment(payment())
+    finally:
+        ledger.close()
+    assert (home / "shop" / "ledger.db").exists()
+    assert list((elsewhere / "~" / "shop").iterdir()) == []

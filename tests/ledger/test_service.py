@@ -182,6 +182,9 @@ _BAD_TEXT: dict[str, tuple[str, dict[str, Any]]] = {
     "customer reference with a NUL": ("customer.reference", {"customer": Customer(reference="cus_1\x00")}),
     "return_url with a NUL": ("return_url", {"return_url": "https://shop.example/back\x00"}),
     "return_url an int": ("return_url", {"return_url": 5}),
+    "order_id empty": ("order_id", {"order_id": ""}),
+    "order.id empty": ("order.id", {"order": Order(id="")}),
+    "return_url empty": ("return_url", {"return_url": ""}),
 }
 
 

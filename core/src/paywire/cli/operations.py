@@ -218,12 +218,14 @@ def _refuse_early(gw: Gateway, args: argparse.Namespace, amount: Money) -> None:
     take, a card number as the source), before the ledger is opened: a refused operation creates
     no ledger, as it records nothing. The rehearsal sends nothing."""
     from paywire.errors import UnsupportedOperation
-    from paywire.service.inputs import require_indexed, require_source
+    from paywire.service.inputs import require_indexed, require_not_empty, require_source
     from paywire.subject import Order, Subject
 
     _require_positive(amount)
     require_source(args.source)
     require_indexed(args.order_id, "order_id")
+    require_not_empty(args.order_id, "order_id")
+    require_not_empty(args.return_url, "return_url")
     gw.prepare(args.method)
     method = gw.method(args.method)
     kind = args.operation

@@ -7,6 +7,7 @@ cannot be written, a PostgreSQL server that refuses or lacks the database) is on
 
 from __future__ import annotations
 
+import os
 import re
 import sqlite3
 from pathlib import Path
@@ -31,7 +32,9 @@ def open_ledger(url: str, *, create: bool = True) -> Ledger:
 
     - `sqlite:///relative/path.db`, `sqlite:////absolute/path.db` (or a bare file path, or a
       percent-encoded `file:///absolute/path.db`); the directory must exist (a typo never
-      creates directories);
+      creates directories); a leading `~` is the user's home, as a shell would read it (a
+      configuration file's path never went through one); no query, which the file name would
+      otherwise silently lose;
     - `postgresql://user@host:5432/dbname` (also `postgres://`), with an optional
       `?schema=name` to keep the tables in that schema; other query parameters go to libpq.
     """
@@ -47,7 +50,7 @@ def open_ledger(url: str, *, create: bool = True) -> Ledger:
                                  "postgresql://user@host:5432/dbname (a bare path is an SQLite file)")
     if parts.scheme in ("", "file") or (len(parts.scheme) == 1 and url[1:3] in (":\\", ":/")):
         # A file: URL is percent-encoded (as `Path.as_uri()` writes it); a bare path is taken as written.
-        return _sqlite(url, unquote(parts.path) if parts.scheme == "file" else url, create)
+        return _sqlite(url, unquote(parts.path) if parts.scheme == "file" else os.path.expanduser(url), create)
     if parts.scheme == "sqlite":
         if parts.netloc:
             raise ConfigurationError(
@@ -57,10 +60,15 @@ def open_ledger(url: str, *, create: bool = True) -> Ledger:
         path = url[len("sqlite://"):]
         if path.startswith("/"):
             path = path[1:]  # sqlite:///x.db is relative, sqlite:////x.db absolute
-        path = path.split("?", 1)[0]
+        if parts.query or parts.fragment or url.endswith(("?", "#")):
+            raise ConfigurationError(
+                f"ledger URL {url!r} has a query or fragment, which an SQLite ledger takes none of (paywire sets "
+                "its own connection options); remove it, or for a file name holding '?' or '#' use its "
+                "percent-encoded file: URL (pathlib.Path.as_uri())"
+            )
         if not path:
             raise ConfigurationError(f"ledger URL {url!r} names no file: use sqlite:///path/to/ledger.db")
-        return _sqlite(url, path, create)
+        return _sqlite(url, os.path.expanduser(path), create)
     if parts.scheme in ("postgresql", "postgres"):
         if any(reserved in password for password in url_passwords(url)[:1] for reserved in "/?#@"):
             raise ConfigurationError(f"the password in ledger URL {masked_url(url)!r} holds a character URLs reserve "

@@ -75,6 +75,14 @@ def require_indexed(value: object, param: str, code: str | None = None) -> None:
                              "nothing was recorded or sent", param=param, code=code)
 
 
+def require_not_empty(value: object, param: str) -> None:
+    """Refuse "" where None means none: it is most often an unset template variable, and
+    providers take it as none too, so what was recorded would differ from what was meant."""
+    if value == "":
+        raise InvalidRequest(f"{param} is empty; pass None (or leave the option out) for none, or the value meant; "
+                             "nothing was recorded or sent", param=param)
+
+
 def require_metadata(metadata: object) -> None:
     """Refuse metadata that is not a mapping of text to text, as providers keep it."""
     if metadata is None:

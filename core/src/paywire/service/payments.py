@@ -115,6 +115,7 @@ from paywire.service.inputs import (
     require_key,
     require_metadata,
     require_money,
+    require_not_empty,
     require_source,
     require_str,
     require_text,
@@ -732,6 +733,9 @@ class PaymentService:
             require_customer(order.customer, "order.customer")
         if amount.minor <= 0:
             raise InvalidRequest(f"the amount must be positive, got {amount}", param="amount")
+        require_not_empty(order_id, "order_id")
+        require_not_empty(order and order.id, "order.id")
+        require_not_empty(return_url, "return_url")
         if order is not None and order_id is not None and order.id != order_id:
             raise InvalidRequest(f"order_id {order_id!r} differs from order.id {order.id!r}", param="order_id")
         caps = self._capabilities(method)
