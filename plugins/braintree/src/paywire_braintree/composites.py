@@ -185,7 +185,9 @@ def _not_yet_there(subject: Subject, context: CommandContext, what: str) -> None
 def find_keyed(find: GatewayCommand, subject: Subject, context: CommandContext) -> Mapping[str, Any] | None:
     """The transaction carrying the subject's key in paywire_key, among those of its orderId, page
     after page: an order's earlier attempts (declines, other keys) share its orderId, and the one
-    under this key may lie past the first page. Not finding it there would write it twice."""
+    under this key may lie past the first page. Not finding it there would write it twice. A
+    partial capture is listed too, and one made without an orderId (the Control Panel's) carries
+    its authorization's orderId and custom fields, the key among them: it is never the payment."""
     seen: set[str] = set()
     page = subject
     while True:
@@ -193,7 +195,8 @@ def find_keyed(find: GatewayCommand, subject: Subject, context: CommandContext) 
         connection = answer.get("transactions") or {}
         for edge in connection.get("edges") or ():
             node = edge.get("node") if isinstance(edge, OBJECT) else None
-            if isinstance(node, OBJECT) and custom_field(node, KEY_FIELD) == subject.idempotency_key:
+            if isinstance(node, OBJECT) and custom_field(node, KEY_FIELD) == subject.idempotency_key \
+                    and not _child_capture(node):
                 return node
         info = connection.get("pageInfo") or {}
         if not info.get("hasNextPage"):
@@ -205,6 +208,11 @@ def find_keyed(find: GatewayCommand, subject: Subject, context: CommandContext) 
                                  "unknown (nothing was written)", provider="braintree", code="search_incomplete")
         seen.add(cursor)
         page = attrs.evolve(subject, options={**subject.options, SEARCH_AFTER: cursor})
+
+
+def _child_capture(transaction: Mapping[str, Any]) -> bool:
+    details = transaction.get("partialCaptureDetails")
+    return isinstance(details, OBJECT) and details.get("__typename") == "ChildCapture"
 
 
 def _keyed(items: Any, key: str | None) -> Mapping[str, Any] | None:

@@ -12,13 +12,16 @@
 | a transaction FAILED | Declined | failed |
 | a payment method its verification refused (vaultPaymentMethod answers the verification, no payment method) | Declined (processor response code, or the rejection reason) | failed |
 | a sale found VOIDED while it only waited for settlement (SETTLEMENT_PENDING; a replay) | Declined (`voided`) | failed |
-| HTTP 200 that cannot be read | OutcomeUnknown | unknown |
+| HTTP 200 that cannot be read, or an error of no class or one paywire does not know | OutcomeUnknown | unknown |
 | errors beside the data (a partial success: a mutation was made, a read is incomplete, never an absence) | OutcomeUnknown | unknown |
 
 A refused authorizePaymentMethod or chargePaymentMethod is a Transaction Braintree made all the
 same: the decline names it (`PaywireError.reference`), so the ledger records it as the payment's
 and finds the payment by it. A refused capture or refund is an operation on the payment: it
 names nothing, so nothing of the payment's is taken for its own.
+
+Of several errors, the one that decides the class is chosen by `validation.answered`: any that
+leaves the outcome unknown wins over refusals beside it.
 """
 
 from __future__ import annotations

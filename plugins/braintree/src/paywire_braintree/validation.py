@@ -47,11 +47,8 @@ def _answered(response: Response) -> Result:
     body = response.data
     errors = body.get("errors") if isinstance(body, OBJECT) else None
     if isinstance(errors, list) and errors:
-        first: Mapping[str, Any] = errors[0] if isinstance(errors[0], OBJECT) else {}
-        extensions: Mapping[str, Any] = first.get("extensions") or {}
-        if not isinstance(extensions, OBJECT):
-            extensions = {}
-        kind = str(extensions.get("errorClass") or "UNKNOWN")
+        extensions = _deciding(errors)
+        kind = _error_class(extensions)
         code = extensions.get("legacyCode")
         messages = tuple(str(error.get("message")) for error in errors if isinstance(error, OBJECT))
         return Result(False, messages or (f"Braintree answered HTTP {response.status}",),
@@ -61,6 +58,33 @@ def _answered(response: Response) -> Result:
     if payload(response) is None:
         return Result.failure("Braintree's answer holds no data for the operation", "UNREADABLE")
     return Result.success()
+
+
+# The classes by which Braintree refuses a request: it was not applied.
+_REFUSALS = frozenset({"VALIDATION", "NOT_FOUND", "UNSUPPORTED_CLIENT", "AUTHENTICATION", "AUTHORIZATION",
+                       "RESOURCE_LIMIT"})
+
+
+def _extensions(error: Any) -> Mapping[str, Any]:
+    extensions = error.get("extensions") if isinstance(error, OBJECT) else None
+    return extensions if isinstance(extensions, OBJECT) else {}
+
+
+def _error_class(extensions: Mapping[str, Any]) -> str:
+    return str(extensions.get("errorClass") or "UNKNOWN")
+
+
+def _deciding(errors: list[Any]) -> Mapping[str, Any]:
+    """The extensions of the error that decides the answer's kind. Every error counts, as the
+    official SDK reads them (past VALIDATION, to the first other class): one that says nothing of
+    whether the request was applied (INTERNAL, SERVICE_AVAILABILITY, a class paywire does not know)
+    wins wherever it stands, or a refusal beside it would record failed what Braintree may have
+    made; then a refusal other than VALIDATION; then the first error."""
+    found = [_extensions(error) for error in errors]
+    unsure = next((e for e in found if _error_class(e) not in _REFUSALS), None)
+    if unsure is not None:
+        return unsure
+    return next((e for e in found if _error_class(e) != "VALIDATION"), found[0])
 
 
 def deleted(subject: Subject, response: Response) -> Result:

@@ -392,7 +392,8 @@ class Operations:
             raise GraphQLError(f"the emulator searches by id and orderId only, not {sorted(unsupported)}",
                                extensions={"errorClass": "VALIDATION"})
         visible = time.monotonic() - self.emulator.search_lag
-        found = [t for t in self.emulator.transactions.values() if t.kind == "sale" and t.parent is None
+        # Transactions, partial captures included (each a Transaction of its own); refunds are not.
+        found = [t for t in self.emulator.transactions.values() if t.kind == "sale"
                  and t.created_at <= visible
                  and text(t.order_id, criteria.get("orderId"))
                  and (ids.get("is") is None or t.id == ids["is"]) and (ids.get("in") is None or t.id in ids["in"])]
