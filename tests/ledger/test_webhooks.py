@@ -744,3 +744,23 @@ def test_an_event_of_no_effect_leaves_the_payment_row_as_it_was(service: Payment
     service.receive_webhook("fakepay", headers, body)  # one that does change it still writes it
     captured = service.get_payment(payment.id)
     assert captured.captured == eur("25.00") and captured.updated_at > payment.updated_at
+
+
+@pytest.mark.parametrize(("kind", "amount", "total"), [(EventKind.REFUNDED, -500, None), (EventKind.CAPTURED, -500, None),
+                                                       (EventKind.CAPTURED, None, -500)])
+def test_a_verified_event_with_a_negative_amount_is_refused_not_applied(
+    service: PaymentService, app: FakePayApp, ledger: Ledger, kind: str, amount: int | None, total: int | None,
+) -> None:
+    """An event reports money moved or held, never less than none: a refund of -5.00 applied
+    would take 5.00 off what the ledger counts refunded, so it would claim more than the
+    provider holds."""
+    from paywire.web import handle_webhook
+
+    payment = service.sale("fakepay", eur("30.00"), source="tok_ok")
+    headers, body = app.event(f"evt_negative_{kind}_{amount}", kind, payment.reference or "", amount=amount,
+                              total=total, references={"refund": "re_negative", "capture": "cap_negative"})
+    status, _, text = handle_webhook(service, "fakepay", headers, body)
+    assert (status, json.loads(text)) == (400, {"error": "unstorable_event"})
+    assert ledger.list_events() == []
+    paid = service.get_payment(payment.id)
+    assert (paid.captured, paid.refunded) == (eur("30.00"), eur("0.00"))

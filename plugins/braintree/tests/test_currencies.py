@@ -104,7 +104,7 @@ class CaptureAmountAnswered:
         return attrs.evolve(response, body=json.dumps(data).encode(), data=None)
 
 
-@pytest.mark.parametrize("value", [10.5, "1,000.00", None])
+@pytest.mark.parametrize("value", [10.5, "1,000.00", None, "5e0", " 5.00", "\u0665.\u0660\u0660", "-5.00"])
 def test_a_capture_answered_with_an_amount_paywire_cannot_read_is_an_unknown_outcome(
     gateway: Gateway, emulator: BraintreeEmulator, value: object
 ) -> None:
@@ -186,6 +186,27 @@ def test_a_keyed_operation_found_in_a_currency_paywire_cannot_hold_is_unknown_no
         gateway.execute("braintree", command, subject)
     for transaction in emulator.transactions.values():
         transaction.currency = "HRK"  # withdrawn in 2023: Money refuses it
+    with pytest.raises(OutcomeUnknown) as unknown:
+        gateway.execute("braintree", command, subject)
+    assert unknown.value.may_have_been_sent and "cannot be read" in str(unknown.value)
+
+
+@pytest.mark.parametrize("command", ["authorize", "capture", "refund"])
+def test_a_keyed_operation_found_with_an_amount_not_in_braintrees_format_is_unknown_not_a_conflict(
+    gateway: Gateway, emulator: BraintreeEmulator, command: str
+) -> None:
+    """A retry under its key finds what an earlier attempt made, its amount written as Braintree
+    never writes one (here negative): Braintree holds it, so the outcome is unknown, neither a
+    reused key (IdempotencyConflict) nor a crash."""
+    subject = Subject(amount=Money.of("10.00", "EUR"), source="fake-valid-nonce", order=Order(id=f"order-{command}"),
+                      idempotency_key=f"{command}-pay")
+    paid = gateway.execute("braintree", "sale" if command == "refund" else "authorize", subject)
+    if command != "authorize":
+        subject = Subject(reference=paid.reference, amount=Money.of("4.00", "EUR"), final=False,
+                          idempotency_key=f"{command}-part")
+        gateway.execute("braintree", command, subject)
+    for transaction in emulator.transactions.values():
+        transaction.amount = -transaction.amount
     with pytest.raises(OutcomeUnknown) as unknown:
         gateway.execute("braintree", command, subject)
     assert unknown.value.may_have_been_sent and "cannot be read" in str(unknown.value)

@@ -93,6 +93,8 @@ def test_unknown_order_is_resource_not_found(api):
         ({"intent": "CAPTURE", "purchase_units": []}, 400, "INVALID_ARRAY_MIN_ITEMS", "/purchase_units"),
         (order_body("1,00"), 400, "INVALID_PARAMETER_SYNTAX", "/purchase_units/@reference_id=='default'/amount/value"),
         (order_body("ten"), 400, "INVALID_PARAMETER_SYNTAX", None),
+        (order_body("10.00\n"), 400, "INVALID_PARAMETER_SYNTAX", None),  # the pattern's $, not a line's end
+        (order_body(" 10.00"), 400, "INVALID_PARAMETER_SYNTAX", None),
         (order_body("0.00"), 422, "CANNOT_BE_ZERO_OR_NEGATIVE", None),
         (order_body("-5.00"), 422, "CANNOT_BE_ZERO_OR_NEGATIVE", None),
         (order_body("10.001"), 422, "DECIMAL_PRECISION", None),

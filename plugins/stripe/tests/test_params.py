@@ -261,3 +261,12 @@ def test_metadata_round_trips_through_the_form_encoding(api: Any, metadata: dict
     customer = api.ok("POST", "/v1/customers", {"metadata": metadata})
     assert customer["metadata"] == metadata
     assert api.ok("GET", f"/v1/customers/{customer['id']}")["metadata"] == metadata
+
+
+@pytest.mark.parametrize("amount", ["\u0661\u0660\u0660\u0660", "\uff11\uff10\uff10\uff10", "1_000", " 1000", "+1000", "1e3"])
+def test_an_integer_is_ascii_digits_only(api: Any, amount: str) -> None:
+    """Stripe reads integers of ASCII digits; Python's `int` and `\\d` would take other scripts'
+    digits (Arabic-Indic, full-width) as the same number, which Stripe refuses."""
+    response = api.post("/v1/payment_intents", {"amount": amount, "currency": "usd"})
+    assert (response.status, response.error["code"], response.error["param"]) == (400, "parameter_invalid_integer",
+                                                                                   "amount")

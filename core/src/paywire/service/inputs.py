@@ -182,3 +182,9 @@ def require_event(event: WebhookEvent) -> None:
     if event.amount is not None and event.total is not None and event.amount.currency != event.total.currency:
         raise InvalidRequest(f"the event's amount {event.amount} and its total {event.total} are in different "
                              "currencies; nothing was recorded or sent", param="event amount", code=UNSTORABLE_EVENT)
+    # An event reports money moved or held, never less than none: a refund of -5.00 would be kept
+    # as an operation of the payment's history that took money back in.
+    for param, money in (("event amount", event.amount), ("event total", event.total)):
+        if money is not None and money.minor < 0:
+            raise InvalidRequest(f"the {param} {money} is negative, which no payment event reports; nothing was "
+                                 "recorded or sent", param=param, code=UNSTORABLE_EVENT)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -10,6 +11,11 @@ from paywire import InvalidRequest, Money
 from paywire_braintree.objects import OBJECT
 
 __all__ = ["from_braintree", "to_braintree"]
+
+# Braintree's Amount as it answers one: ASCII digits with an optional fraction, never negative
+# ("Amount cannot be negative", 81501). Anything else ("1e3", " 10.00", "+5", "1_000",
+# Arabic-Indic digits, all of which `Decimal` would take) is unreadable, never guessed at.
+_AMOUNT = re.compile(r"[0-9]+(?:\.[0-9]+)?")
 
 
 def to_braintree(money: Money, param: str = "amount") -> str:
@@ -31,8 +37,11 @@ def from_braintree(amount: Any) -> Money:
     currency, text = amount.get("currencyCode"), amount.get("value")
     if not isinstance(text, str):  # Braintree's Amount is a string: a JSON number was already rounded to a float
         raise ValueError(f"Braintree answered the amount {text!r}, not a decimal string")
+    if not _AMOUNT.fullmatch(text) or not isinstance(currency, str):
+        raise ValueError(f"Braintree answered the amount {text!r} {currency!r}, not a decimal string of digits "
+                         "and a currency code")
     try:
         value = Decimal(text)
-    except InvalidOperation:
-        raise ValueError(f"Braintree answered the amount {amount.get('value')!r}") from None
-    return Money.of(value, str(currency))
+    except InvalidOperation:  # pragma: no cover - the pattern admits only what Decimal parses
+        raise ValueError(f"Braintree answered the amount {text!r}") from None
+    return Money.of(value, currency)

@@ -99,10 +99,14 @@ def _not_expired(authorization: Mapping[str, Any], subject: Subject, what: str) 
 def _held(operation: Mapping[str, Any], what: str,
           amount: Callable[[Mapping[str, Any]], Money] = lambda operation: from_braintree(operation["amount"])) -> Money:
     """The amount of the operation Braintree holds under this request's key. It exists, so one
-    paywire cannot read (a currency no longer in ISO 4217) leaves the outcome unknown: an
-    `InvalidRequest` would record as failed what Braintree made."""
+    paywire cannot read (a currency no longer in ISO 4217, an amount not in Braintree's format)
+    leaves the outcome unknown: an `InvalidRequest` would record as failed what Braintree made."""
     try:
         return amount(operation)
+    except ValueError as error:
+        unread = InvalidRequest(str(error), provider="braintree", code="unexpected_amount")
+        raise OutcomeUnknown.instead_of(unread, f"Braintree holds the {what} this idempotency key made, but its "
+                                                "amount cannot be read, so the outcome is unknown") from error
     except InvalidRequest as error:
         raise OutcomeUnknown.instead_of(error, f"Braintree holds the {what} this idempotency key made, but its "
                                                "amount cannot be read, so the outcome is unknown") from error

@@ -9,6 +9,7 @@ recorded the operation.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -21,6 +22,14 @@ __all__ = ["from_paypal", "paypal_exponent", "to_paypal"]
 # Whole units PayPal's amounts hold at most: "Should be less than or equal to 999999999999999.99"
 # (its MAX_VALUE_EXCEEDED issue); 999999999999999 in a currency without decimals.
 _MAX_DIGITS = 15
+
+# An amount PayPal answers: its specs' `money.value` pattern in ASCII digits, at most 32
+# characters, without the minus sign it allows (the amounts paywire reads, of orders,
+# authorizations, captures and refunds, are never negative). Anything else ("1e3", " 10.00",
+# Arabic-Indic digits, "1_000", all of which `Decimal` would take) is not PayPal's format: it is
+# unreadable, never guessed at.
+_VALUE = re.compile(r"[0-9]+|[0-9]*\.[0-9]+")
+_MAX_VALUE = 32
 
 
 def paypal_exponent(currency: str) -> int:
@@ -75,7 +84,8 @@ def from_paypal(obj: Any) -> Money:
                              provider="paypal", code="unexpected_amount")
     currency, value = obj.get("currency_code"), obj.get("value")
     try:
-        if not isinstance(value, str) or not isinstance(currency, str):
+        if (not isinstance(value, str) or not isinstance(currency, str) or len(value) > _MAX_VALUE
+                or not _VALUE.fullmatch(value)):
             raise InvalidOperation
         return Money.of(Decimal(value), currency)
     except (InvalidOperation, InvalidRequest):

@@ -25,6 +25,7 @@ from paywire import (
     CommandResult,
     GatewayCommand,
     InvalidRequest,
+    OutcomeUnknown,
     ProviderState,
     Response,
     Subject,
@@ -48,7 +49,7 @@ class Complete:
         if not isinstance(order, Mapping):
             raise InvalidRequest("PayPal answered the order without its details", provider="paypal",
                                  code="unexpected_order")
-        _check_amount(subject, order)
+        _check_amount(subject, order, context)
         if order.get("status") in ("COMPLETED", "VOIDED"):
             answer = Response(200, data=order)
             for check in (not_voided, not_declined):
@@ -70,12 +71,22 @@ class Complete:
             )
 
 
-def _check_amount(subject: Subject, order: Mapping[str, object]) -> None:
+def _check_amount(subject: Subject, order: Mapping[str, object], context: CommandContext) -> None:
+    """Refuse another amount than the order's before sending. An order amount paywire cannot read
+    is refused too, unless PayPal completed the order already (or an earlier call may have): then
+    PayPal holds the money, and a refusal would be recorded as a failure, so the outcome is unknown."""
     units = order.get("purchase_units")
     unit = units[0] if isinstance(units, list) and len(units) == 1 and isinstance(units[0], Mapping) else None
     if subject.amount is None or unit is None or not isinstance(unit.get("amount"), Mapping):
         return
-    ordered = from_paypal(unit["amount"])
+    try:
+        ordered = from_paypal(unit["amount"])
+    except InvalidRequest as error:
+        if order.get("status") in ("COMPLETED", "VOIDED") or context.resent:
+            raise OutcomeUnknown.instead_of(error, f"the order is {order.get('status')!s:.40} at PayPal but its "
+                                                   "amount cannot be read, so the outcome is unknown") from error
+        raise InvalidRequest(f"{error.message}; nothing was sent", param="amount", provider="paypal",
+                             code=error.code) from error
     if ordered != subject.amount:
         raise InvalidRequest(
             f"the order is for {ordered}, not {subject.amount}; nothing was sent",

@@ -27,6 +27,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
@@ -56,10 +57,14 @@ SETTLED = ("SETTLING", "SETTLED", "SETTLEMENT_CONFIRMED")
 _VERIFICATIONS = {"declined": "PROCESSOR_DECLINED", "failed": "FAILED", "rejected": "GATEWAY_REJECTED"}
 _WAITING = ("SUBMITTED_FOR_SETTLEMENT", "SETTLEMENT_PENDING", "SETTLING")  # for the batch
 _NOT_REFUNDED = ("PROCESSOR_DECLINED", "SETTLEMENT_DECLINED", "FAILED")
+_AMOUNT = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")  # the sign is refused after: "must be greater than zero"
 
 
 def _amount(text: Any, exponent: int) -> Decimal:
-    """Braintree's Amount: a whole number, or exactly two or three decimals, in the account's exponent."""
+    """Braintree's Amount: a whole number, or exactly two or three decimals, in the account's exponent,
+    written in ASCII digits (`Decimal` alone would take " 10", "1_0" or other scripts' digits)."""
+    if isinstance(text, str) and not _AMOUNT.fullmatch(text):
+        raise validation("Amount is an invalid format.", "81503")
     try:
         value = Decimal(str(text))
     except InvalidOperation:

@@ -22,7 +22,9 @@ SUPPORTED_CURRENCIES = frozenset(
 # "This currency does not support decimals. If you pass a decimal amount, an error occurs."
 NO_DECIMAL_CURRENCIES = frozenset({"HUF", "JPY", "TWD"})
 
-_VALUE = re.compile(r"^((-?[0-9]+)|(-?([0-9]+)?[.][0-9]+))$")  # the `money.value` pattern of the specs
+# The `money.value` pattern of the specs, matched whole (`fullmatch`: Python's `$` also matches
+# before a final newline, which PayPal's pattern does not allow).
+_VALUE = re.compile(r"(-?[0-9]+)|(-?([0-9]+)?[.][0-9]+)")
 _MAX = Decimal("999999999999999.99")
 
 
@@ -67,7 +69,7 @@ def parse_money(
         raise PayPalError.of("MISSING_REQUIRED_PARAMETER", field=f"{field}/value")
     if not isinstance(currency, str) or len(currency) != 3:
         raise PayPalError.of("INVALID_STRING_LENGTH", field=f"{field}/currency_code", value=str(currency))
-    if not isinstance(value, str) or len(value) > 32 or not _VALUE.match(value):
+    if not isinstance(value, str) or len(value) > 32 or not _VALUE.fullmatch(value):
         raise PayPalError.of("INVALID_PARAMETER_SYNTAX", field=f"{field}/value", value=str(value))
     if currency not in SUPPORTED_CURRENCIES:
         issue = "CURRENCY_NOT_SUPPORTED" if currency in CURRENCY_EXPONENTS else "INVALID_CURRENCY_CODE"

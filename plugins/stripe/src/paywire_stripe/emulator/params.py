@@ -101,7 +101,7 @@ class Str(Spec):
         return value
 
 
-_INTEGER = re.compile(r"-?\d+")
+_INTEGER = re.compile(r"-?[0-9]+")  # ASCII digits, as Stripe reads them (`\d` and `int()` take any script's)
 
 
 @attrs.frozen
