@@ -227,3 +227,29 @@ def test_a_body_that_stops_arriving_is_answered_408_and_the_connection_let_go(
     head, _, body = answer.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 408 "), answer
     assert json.loads(body) == {"error": "body_timeout"}
+
+
+@pytest.mark.parametrize("kind", ["asgi", "wsgi"])
+def test_a_delivery_to_a_method_no_configuration_names_is_logged_and_counted(
+        shop: PaymentService, kind: str, caplog: pytest.LogCaptureFixture) -> None:
+    """A provider's dashboard pointing at a mistyped URL: each delivery answered 404 said nothing
+    (`paywire serve` keeps no access log), and the provider's events went nowhere unnoticed."""
+    import logging
+
+    from paywire.serve.metrics import Metrics
+    from tests.serve.support import metric
+
+    metrics = Metrics()
+    metrics.label_methods(shop.gateway)
+    observe = metrics.webhook
+    server = (uvicorn_server(webhook_asgi(shop, observe=observe)) if kind == "asgi"
+              else waitress_server(webhook_wsgi(shop, observe=observe)))
+    with caplog.at_level(logging.WARNING, logger="paywire"), server as port:
+        assert send(port, "POST", "/webhooks/fakepay_eu", b"{}")[0] == 404
+        assert send(port, "GET", "/webhooks/fakepay_eu")[0] == 404  # not a delivery: no line
+        assert send(port, "POST", "/elsewhere", b"{}")[0] == 404  # not under the prefix: not for us
+    lines = [r.getMessage() for r in caplog.records if r.name == "paywire.web"]
+    assert len(lines) == 1 and "unknown method 'fakepay_eu'" in lines[0], lines
+    exposition = metrics.exposition().decode()
+    assert metric(exposition, "paywire_webhooks_total", method="unknown", status="not_found") == 1
+    assert "fakepay_eu" not in exposition  # a name from the request is never a label

@@ -51,7 +51,8 @@ Reply = tuple[int, list[tuple[str, str]], bytes]
 #: Told (method code, what became of a delivery): "applied", "duplicate", "deferred", "unmatched",
 #: "refused" (did not verify: 400), "unavailable" (answered 503, not stored, delivered again: the
 #: ledger busy, its database out of reach, the provider not reachable to confirm the event, or the
-#: ASGI endpoint holding as many deliveries as it takes) or
+#: ASGI endpoint holding as many deliveries as it takes), "not_found" (404: a method no
+#: configuration names) or
 #: "error"; metrics count deliveries through it.
 Observer = Callable[[str, str], None]
 
@@ -70,14 +71,24 @@ def _method_code(path: str, prefix: str) -> str | None:
     return code if code and "/" not in code else None
 
 
-def route(service: PaymentService, verb: str, path: str, prefix: str) -> tuple[str | None, Reply | None]:
-    """The method code a request is for, or the answer that refuses it before the body is read."""
+def route(service: PaymentService, verb: str, path: str, prefix: str,
+          observe: Observer | None = None) -> tuple[str | None, Reply | None]:
+    """The method code a request is for, or the answer that refuses it before the body is read.
+
+    A delivery to a method no configuration names (a provider's dashboard pointing at a mistyped
+    URL) is logged and counted (as method "unknown", status "not_found"): otherwise nothing would
+    show that the provider's events go nowhere until it gives up on the endpoint."""
     code = _method_code(path, prefix)
     if code is None:
         return None, _reply(404, {"error": "not_found"})
     try:
         service.gateway.methods.get(code)
     except ConfigurationError:
+        if verb == "POST":
+            log.warning("webhook for unknown method %r refused (404): no payment method of that code is configured; "
+                        "check the URL the provider delivers to", code[:64])
+            if observe is not None:
+                observe(code, "not_found")
         return None, _reply(404, {"error": "unknown_method"})
     if verb != "POST":
         return None, _reply(405, {"error": "method_not_allowed"}, [("allow", "POST")])
@@ -145,7 +156,8 @@ def webhook_wsgi(service: PaymentService, *, prefix: str = "/webhooks", max_body
     delivery that reached the service."""
 
     def app(environ: MutableMapping[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        code, refused = route(service, environ.get("REQUEST_METHOD", "GET"), environ.get("PATH_INFO", ""), prefix)
+        code, refused = route(service, environ.get("REQUEST_METHOD", "GET"), environ.get("PATH_INFO", ""), prefix,
+                              observe)
         if refused is None and code is not None:
             refused, body = _read_wsgi(environ, max_body)
             if refused is None:
@@ -274,7 +286,8 @@ class WebhookApp:
                     return
         if scope["type"] != "http":
             raise ValueError(f"unsupported ASGI scope type {scope['type']!r}")
-        code, reply = route(self._service, scope.get("method", "GET"), _route_path(scope), self._prefix)
+        code, reply = route(self._service, scope.get("method", "GET"), _route_path(scope), self._prefix,
+                            self._observe)
         if reply is None and code is not None and self._workers.in_hand >= self.max_in_hand:
             reply = self._full(code)  # at once: the body is not read
         if reply is None and code is not None:
