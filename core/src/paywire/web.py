@@ -5,7 +5,8 @@ Answers: 200 applied or duplicate, 202 stored for later (unmatched, or waiting f
 in flight), 400 a body that does not verify (or a verified event whose ids no ledger can keep:
 no delivery of it would ever be stored), 404 an unknown path or payment method, 405 another
 HTTP method, 408 a body that did not arrive whole within `body_timeout` (ASGI: a sender that
-stalls mid-body holds no connection for longer), 413 a body over the size limit (refused before it
+stalls mid-body holds no connection for longer), 411 a body of no stated length (chunked) on a WSGI
+server that cannot tell where it ends (`wsgi.input_terminated` unset: wsgiref), 413 a body over the size limit (refused before it
 is read), 503 the ledger busy (another worker held the payment past the database's lock wait:
 nothing was stored), its database unavailable (refusing or dropping connections), the provider
 not reachable to confirm an event, or (ASGI) as many deliveries in hand as the endpoint takes
@@ -186,6 +187,10 @@ def _read_wsgi(environ: Mapping[str, Any], limit: int) -> tuple[Reply | None, by
         if length > limit:
             return _too_large(limit), b""
         return None, stream.read(length) if length > 0 else b""
+    if not environ.get("wsgi.input_terminated"):
+        # No length, and a server whose input does not end with the body (wsgiref): a read would
+        # wait for the client to close its connection, holding one of the server's threads.
+        return _reply(411, {"error": "length_required"}), b""
     body = stream.read(limit + 1)  # no length given (chunked): never read more than the limit
     if len(body) > limit:
         return _too_large(limit), b""
