@@ -227,7 +227,9 @@ def webhook_asgi(service: PaymentService, *, prefix: str = "/webhooks", max_body
     within about a second, inside the several seconds a provider waits for an answer. The bound is reached only when deliveries stop being answered
     (a ledger that hangs), and then each one beyond it is refused at once instead of timing out
     at the provider, which delivers it again in either case. Bodies waiting to arrive are not
-    counted: a slow sender holds no room meant for the ledger's work (`body_timeout` bounds it)."""
+    counted: a slow sender holds no room meant for the ledger's work (`body_timeout` bounds it).
+    The bodies held take `max_in_hand` x `max_body` bytes at most (384 MiB with six threads and the
+    1 MiB default): a provider's events take a few KiB, and a lower `max_body` lowers it."""
     return WebhookApp(service, prefix, max_body, observe, body_timeout, max_in_hand)
 
 
