@@ -227,3 +227,62 @@ def test_a_body_that_stops_arriving_is_answered_408_and_the_connection_let_go(
     head, _, body = answer.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 408 "), answer
     assert json.loads(body) == {"error": "body_timeout"}
+
+
+@pytest.mark.parametrize("kind", ["asgi", "wsgi"])
+def test_a_delivery_to_a_method_no_configuration_names_is_logged_and_counted(
+        shop: PaymentService, kind: str, caplog: pytest.LogCaptureFixture) -> None:
+    """A provider's dashboard pointing at a mistyped URL: each delivery answered 404 said nothing
+    (`paywire serve` keeps no access log), and the provider's events went nowhere unnoticed."""
+    import logging
+
+    from paywire.serve.metrics import Metrics
+    from tests.serve.support import metric
+
+    metrics = Metrics()
+    metrics.label_methods(shop.gateway)
+    observe = metrics.webhook
+    server = (uvicorn_server(webhook_asgi(shop, observe=observe)) if kind == "asgi"
+              else waitress_server(webhook_wsgi(shop, observe=observe)))
+    with caplog.at_level(logging.WARNING, logger="paywire"), server as port:
+        assert send(port, "POST", "/webhooks/fakepay_eu", b"{}")[0] == 404
+        assert send(port, "GET", "/webhooks/fakepay_eu")[0] == 404  # not a delivery: no line
+        assert send(port, "POST", "/elsewhere", b"{}")[0] == 404  # not under the prefix: not for us
+    lines = [r.getMessage() for r in caplog.records if r.name == "paywire.web"]
+    assert len(lines) == 1 and "unknown method 'fakepay_eu'" in lines[0], lines
+    exposition = metrics.exposition().decode()
+    assert metric(exposition, "paywire_webhooks_total", method="unknown", status="not_found") == 1
+    assert "fakepay_eu" not in exposition  # a name from the request is never a label
+
+
+def test_a_chunked_body_on_a_wsgi_server_that_cannot_end_it_is_refused_not_waited_for(shop: PaymentService) -> None:
+    """wsgiref passes the socket itself as `wsgi.input`, with no length for a chunked body: reading
+    "up to the limit" waited for the client to close its connection, one of the server's threads
+    held for as long as it kept it open. PEP 3333 allows reading to the end only where the server
+    says the input ends (`wsgi.input_terminated`, as waitress and gunicorn do)."""
+    import socket
+    from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+    class Quiet(WSGIRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = make_server("127.0.0.1", 0, webhook_wsgi(shop, max_body=LIMIT), handler_class=Quiet)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        with socket.create_connection(("127.0.0.1", server.server_port), timeout=30) as client:
+            client.sendall(b"POST /webhooks/fakepay HTTP/1.1\r\nHost: shop\r\nTransfer-Encoding: chunked\r\n\r\n"
+                           b"2\r\n{}\r\n")  # the closing chunk never sent, the connection kept open
+            answer = b""
+            while b"\r\n\r\n" not in answer or not answer.rstrip().endswith(b"}"):
+                chunk = client.recv(4096)
+                assert chunk, answer
+                answer += chunk
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(30)
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.split(b" ")[1] == b"411", answer
+    assert json.loads(body) == {"error": "length_required"}

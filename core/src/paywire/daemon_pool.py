@@ -23,12 +23,16 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-__all__ = ["DEFAULT_SIZE", "IDLE", "DaemonPool"]
+__all__ = ["DEFAULT_SIZE", "IDLE", "DaemonPool", "Full"]
 
 T = TypeVar("T")
 
 DEFAULT_SIZE = min(32, (os.cpu_count() or 1) + 4)  # as many threads as asyncio's default executor
 IDLE = 60.0  # seconds a thread waits for a call before it ends
+
+class Full(Exception):
+    """The pool already has as many calls in hand (queued or running) as the caller allows."""
+
 
 _Job = tuple[asyncio.AbstractEventLoop, "asyncio.Future[Any]", Callable[..., Any], tuple[Any, ...]]
 
@@ -49,16 +53,27 @@ class DaemonPool:
         self._changed = threading.Condition()  # a job queued, or the pool closed
         self._waiting = 0  # threads waiting for a job
         self._live = 0  # threads started and not ended
+        self._in_hand = 0  # calls queued or running
         self._closes = 0  # how many times `close()` ran: a thread started before the last one ends
         self._numbers = itertools.count()
 
-    def run(self, call: Callable[..., T], *args: Any) -> asyncio.Future[T]:
+    @property
+    def in_hand(self) -> int:
+        """How many calls are queued or running: a call cancelled while queued no longer counts, a
+        running one counts until it returns (its thread is busy until then, whoever waits)."""
+        return self._in_hand
+
+    def run(self, call: Callable[..., T], *args: Any, limit: int | None = None) -> asyncio.Future[T]:
         """`call(*args)` in one of the pool's threads; the future of the running loop it settles.
-        A call whose future is cancelled before a thread takes it is never run."""
+        A call whose future is cancelled before a thread takes it is never run. With `limit`,
+        raises `Full` rather than take the call when that many are in hand already."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         job = (loop, future, call, args)
         with self._changed:
+            if limit is not None and self._in_hand >= limit:
+                raise Full(f"{self._in_hand} calls in hand, {limit} allowed")
+            self._in_hand += 1
             self._jobs.append(job)
             if len(self._jobs) <= self._waiting:
                 self._changed.notify()
@@ -70,10 +85,22 @@ class DaemonPool:
                 except RuntimeError:  # no thread to be had (the process's limit): a busy one takes it later
                     if self._live == 0:  # none will: the caller hears it now, and it never runs later
                         self._jobs.remove(job)
+                        self._in_hand -= 1
                         raise
                 else:
                     self._live += 1
+        future.add_done_callback(lambda done: self._forget(job) if done.cancelled() else None)
         return future
+
+    def _forget(self, job: _Job) -> None:
+        """A cancelled call still queued leaves the queue (it would never run): it is no longer
+        in hand. One a thread took already counts until the thread is done with it."""
+        with self._changed:
+            for index, queued in enumerate(self._jobs):
+                if queued is job:
+                    del self._jobs[index]
+                    self._in_hand -= 1
+                    return
 
     def close(self) -> None:
         """End the pool's threads: the idle ones now, a busy one once its call returns (never
@@ -100,12 +127,16 @@ class DaemonPool:
     def _work(self, closes: int) -> None:
         while (job := self._next(closes)) is not None:
             loop, future, call, args = job
-            if future.cancelled():  # nobody waits for it any more (a read of a flag: no need to lock)
-                continue
             try:
-                outcome: tuple[Any, BaseException | None] = (call(*args), None)
-            except BaseException as exc:  # noqa: BLE001 - handed to the caller awaiting the future
-                outcome = (None, exc)
+                if future.cancelled():  # nobody waits for it any more (a read of a flag: no need to lock)
+                    continue
+                try:
+                    outcome: tuple[Any, BaseException | None] = (call(*args), None)
+                except BaseException as exc:  # noqa: BLE001 - handed to the caller awaiting the future
+                    outcome = (None, exc)
+            finally:
+                with self._changed:
+                    self._in_hand -= 1
             try:
                 loop.call_soon_threadsafe(_settle, future, *outcome)
             except RuntimeError:  # the loop closed meanwhile: nobody waits for it

@@ -5,11 +5,13 @@ Answers: 200 applied or duplicate, 202 stored for later (unmatched, or waiting f
 in flight), 400 a body that does not verify (or a verified event whose ids no ledger can keep:
 no delivery of it would ever be stored), 404 an unknown path or payment method, 405 another
 HTTP method, 408 a body that did not arrive whole within `body_timeout` (ASGI: a sender that
-stalls mid-body holds no connection for longer), 413 a body over the size limit (refused before it
+stalls mid-body holds no connection for longer), 411 a body of no stated length (chunked) on a WSGI
+server that cannot tell where it ends (`wsgi.input_terminated` unset: wsgiref), 413 a body over the size limit (refused before it
 is read), 503 the ledger busy (another worker held the payment past the database's lock wait:
-nothing was stored), its database unavailable (refusing or dropping connections) or the provider
-not reachable to confirm an event, 500 anything else (the provider will deliver again). The
-response body is a small JSON object, never an error detail.
+nothing was stored), its database unavailable (refusing or dropping connections), the provider
+not reachable to confirm an event, or (ASGI) as many deliveries in hand as the endpoint takes
+(answered at once with `Retry-After`, its body unread, nothing stored), 500 anything else (the
+provider will deliver again). The response body is a small JSON object, never an error detail.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMappi
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
-from paywire.daemon_pool import DaemonPool
+from paywire.daemon_pool import DaemonPool, Full
 from paywire.errors import (
     ConfigurationError,
     InvalidRequest,
@@ -34,17 +36,24 @@ from paywire.service.inputs import UNSTORABLE_EVENT
 if TYPE_CHECKING:
     from paywire.service.payments import PaymentService
 
-__all__ = ["BODY_TIMEOUT", "MAX_BODY", "WebhookApp", "handle_webhook", "webhook_asgi", "webhook_wsgi"]
+__all__ = ["BODY_TIMEOUT", "IN_HAND_PER_THREAD", "MAX_BODY", "RETRY_AFTER", "WebhookApp", "handle_webhook",
+           "webhook_asgi", "webhook_wsgi"]
 
 log = get_logger("paywire.web")
 
 MAX_BODY = 1024 * 1024
 BODY_TIMEOUT = 30.0  # seconds for a whole body to arrive: a provider sends a webhook's at once
+#: Deliveries the ASGI endpoint holds (being handled or waiting for a thread) per thread of its
+#: pool before it answers 503 at once: see `webhook_asgi`.
+IN_HAND_PER_THREAD = 64
+RETRY_AFTER = 10  # seconds a delivery refused for want of room is told to wait
 
 Reply = tuple[int, list[tuple[str, str]], bytes]
 #: Told (method code, what became of a delivery): "applied", "duplicate", "deferred", "unmatched",
 #: "refused" (did not verify: 400), "unavailable" (answered 503, not stored, delivered again: the
-#: ledger busy, its database out of reach, or the provider not reachable to confirm the event) or
+#: ledger busy, its database out of reach, the provider not reachable to confirm the event, or the
+#: ASGI endpoint holding as many deliveries as it takes), "not_found" (404: a method no
+#: configuration names) or
 #: "error"; metrics count deliveries through it.
 Observer = Callable[[str, str], None]
 
@@ -63,14 +72,24 @@ def _method_code(path: str, prefix: str) -> str | None:
     return code if code and "/" not in code else None
 
 
-def route(service: PaymentService, verb: str, path: str, prefix: str) -> tuple[str | None, Reply | None]:
-    """The method code a request is for, or the answer that refuses it before the body is read."""
+def route(service: PaymentService, verb: str, path: str, prefix: str,
+          observe: Observer | None = None) -> tuple[str | None, Reply | None]:
+    """The method code a request is for, or the answer that refuses it before the body is read.
+
+    A delivery to a method no configuration names (a provider's dashboard pointing at a mistyped
+    URL) is logged and counted (as method "unknown", status "not_found"): otherwise nothing would
+    show that the provider's events go nowhere until it gives up on the endpoint."""
     code = _method_code(path, prefix)
     if code is None:
         return None, _reply(404, {"error": "not_found"})
     try:
         service.gateway.methods.get(code)
     except ConfigurationError:
+        if verb == "POST":
+            log.warning("webhook for unknown method %r refused (404): no payment method of that code is configured; "
+                        "check the URL the provider delivers to", code[:64])
+            if observe is not None:
+                observe(code, "not_found")
         return None, _reply(404, {"error": "unknown_method"})
     if verb != "POST":
         return None, _reply(405, {"error": "method_not_allowed"}, [("allow", "POST")])
@@ -138,7 +157,8 @@ def webhook_wsgi(service: PaymentService, *, prefix: str = "/webhooks", max_body
     delivery that reached the service."""
 
     def app(environ: MutableMapping[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        code, refused = route(service, environ.get("REQUEST_METHOD", "GET"), environ.get("PATH_INFO", ""), prefix)
+        code, refused = route(service, environ.get("REQUEST_METHOD", "GET"), environ.get("PATH_INFO", ""), prefix,
+                              observe)
         if refused is None and code is not None:
             refused, body = _read_wsgi(environ, max_body)
             if refused is None:
@@ -167,6 +187,10 @@ def _read_wsgi(environ: Mapping[str, Any], limit: int) -> tuple[Reply | None, by
         if length > limit:
             return _too_large(limit), b""
         return None, stream.read(length) if length > 0 else b""
+    if not environ.get("wsgi.input_terminated"):
+        # No length, and a server whose input does not end with the body (wsgiref): a read would
+        # wait for the client to close its connection, holding one of the server's threads.
+        return _reply(411, {"error": "length_required"}), b""
     body = stream.read(limit + 1)  # no length given (chunked): never read more than the limit
     if len(body) > limit:
         return _too_large(limit), b""
@@ -180,7 +204,8 @@ ASGIApp = Callable[[MutableMapping[str, Any], Receive, Send], Awaitable[None]]
 
 
 def webhook_asgi(service: PaymentService, *, prefix: str = "/webhooks", max_body: int = MAX_BODY,
-                 observe: Observer | None = None, body_timeout: float = BODY_TIMEOUT) -> WebhookApp:
+                 observe: Observer | None = None, body_timeout: float = BODY_TIMEOUT,
+                 max_in_hand: int | None = None) -> WebhookApp:
     """An ASGI application serving `POST {prefix}/{method}`. `observe` hears what became of
     each delivery that reached the service; a body not whole within `body_timeout` seconds is
     answered 408 (ASGI servers such as uvicorn set no limit on reading one).
@@ -190,8 +215,22 @@ def webhook_asgi(service: PaymentService, *, prefix: str = "/webhooks", max_body
     than the loop's executor, which is joined at exit, so that a unit waiting on a database that
     stopped answering cannot keep the process from exiting once the server has waited for its
     requests in flight. They end with the ASGI lifespan's shutdown or `close()`, and each after
-    `paywire.daemon_pool.IDLE` seconds without a delivery."""
-    return WebhookApp(service, prefix, max_body, observe, body_timeout)
+    `paywire.daemon_pool.IDLE` seconds without a delivery.
+
+    At most `max_in_hand` deliveries are held, being handled or waiting for a thread; one more
+    is answered 503 with `Retry-After` at once, its body not read and nothing stored, and the
+    provider delivers it again. Without that bound a ledger whose database hangs held every
+    delivery, and the memory and connection each needs, for as long as it hung. The default,
+    `IN_HAND_PER_THREAD` (64) per thread, refuses no burst a healthy ledger can answer in time:
+    one applied takes milliseconds (about 16 on PostgreSQL over loopback on a busy two-core
+    machine, under 1 for a duplicate), so the last of 64 waiting for each thread is answered
+    within about a second, inside the several seconds a provider waits for an answer. The bound is reached only when deliveries stop being answered
+    (a ledger that hangs), and then each one beyond it is refused at once instead of timing out
+    at the provider, which delivers it again in either case. Bodies waiting to arrive are not
+    counted: a slow sender holds no room meant for the ledger's work (`body_timeout` bounds it).
+    The bodies held take `max_in_hand` x `max_body` bytes at most (384 MiB with six threads and the
+    1 MiB default): a provider's events take a few KiB, and a lower `max_body` lowers it."""
+    return WebhookApp(service, prefix, max_body, observe, body_timeout, max_in_hand)
 
 
 class WebhookApp:
@@ -200,13 +239,28 @@ class WebhookApp:
     reach the app (Starlette and FastAPI do not pass it to a mounted one) and the app is done."""
 
     def __init__(self, service: PaymentService, prefix: str, max_body: int, observe: Observer | None,
-                 body_timeout: float) -> None:
+                 body_timeout: float, max_in_hand: int | None = None) -> None:
         self._service = service
         self._prefix = prefix
         self._max_body = max_body
         self._observe = observe
         self._body_timeout = body_timeout
         self._workers = DaemonPool(name="paywire-webhook")
+        if max_in_hand is not None and max_in_hand < 1:
+            raise ValueError(f"max_in_hand must be at least 1, not {max_in_hand}")
+        self.max_in_hand = max_in_hand if max_in_hand is not None else self._workers.size * IN_HAND_PER_THREAD
+
+    @property
+    def in_hand(self) -> int:
+        """Deliveries being handled or waiting for a thread."""
+        return self._workers.in_hand
+
+    def _full(self, code: str) -> Reply:
+        log.warning("webhook for %s refused: %d deliveries in hand already (the ledger slow or not answering); "
+                    "answered 503, it will be delivered again", code, self.max_in_hand)
+        if self._observe is not None:
+            self._observe(code, "unavailable")
+        return _reply(503, {"error": "busy"}, [("retry-after", str(RETRY_AFTER))])
 
     def close(self) -> None:
         """End the threads (each busy one once its delivery is handled; never waited for)."""
@@ -220,7 +274,12 @@ class WebhookApp:
             return _reply(408, {"error": "body_timeout"}, [("connection", "close")])
         if reply is not None:
             return reply
-        return await self._workers.run(handle_webhook, self._service, code, headers, body, self._observe)
+        try:
+            handled = self._workers.run(handle_webhook, self._service, code, headers, body, self._observe,
+                                        limit=self.max_in_hand)
+        except Full:  # filled while this body arrived
+            return self._full(code)
+        return await handled
 
     async def __call__(self, scope: MutableMapping[str, Any], receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -234,7 +293,10 @@ class WebhookApp:
                     return
         if scope["type"] != "http":
             raise ValueError(f"unsupported ASGI scope type {scope['type']!r}")
-        code, reply = route(self._service, scope.get("method", "GET"), _route_path(scope), self._prefix)
+        code, reply = route(self._service, scope.get("method", "GET"), _route_path(scope), self._prefix,
+                            self._observe)
+        if reply is None and code is not None and self._workers.in_hand >= self.max_in_hand:
+            reply = self._full(code)  # at once: the body is not read
         if reply is None and code is not None:
             try:
                 reply = await self._deliver(code, scope, receive)

@@ -39,7 +39,7 @@ __all__ = ["CONTENT_TYPE", "UNKNOWN", "Metrics", "outcome_of"]
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 UNKNOWN = "unknown"  # the label of a method or command name the gateway does not know
-WEBHOOK_STATUSES = ("applied", "duplicate", "deferred", "unmatched", "refused", "unavailable", "error")
+WEBHOOK_STATUSES = ("applied", "duplicate", "deferred", "unmatched", "refused", "unavailable", "not_found", "error")
 
 
 def outcome_of(result: CommandResult | None, error: BaseException | None) -> str:

@@ -30,6 +30,7 @@ from paywire.security import get_logger
 from paywire.serve.app import serve_app
 from paywire.serve.janitor import Backoff, Janitor
 from paywire.serve.metrics import Metrics
+from paywire.serve.protocol import with_header_timeout
 from paywire.service.payments import PaymentService
 from paywire.web import MAX_BODY
 
@@ -185,7 +186,8 @@ def serve(service: PaymentService, options: ServeOptions, *, metrics: Metrics | 
     app = serve_app(service, janitor=janitor, metrics=metrics, webhooks=options.webhooks, prefix=options.prefix,
                     max_body=options.max_body, stale_after=options.stale_after)
     config = uvicorn.Config(app, host=options.host, port=options.port, lifespan="on", access_log=False,
-                            timeout_graceful_shutdown=math.ceil(options.graceful_timeout), log_level="warning")
+                            timeout_graceful_shutdown=math.ceil(options.graceful_timeout), log_level="warning",
+                            http=with_header_timeout())
     # uvicorn re-raises the signals it caught once it has stopped; heard here by a handler that
     # counts them, so the Janitor is joined and the ledger closed before the process exits (0),
     # unless a second signal says not to wait for the Janitor.

@@ -1,0 +1,104 @@
+"""The ASGI endpoint holds a bounded number of deliveries: with the ledger not answering (here its
+payments' rows held by another session), the ones beyond the bound are answered 503 with
+`Retry-After` at once, their bodies unread and nothing stored, and the ones held are applied once
+when the ledger answers again."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import threading
+
+import psycopg
+import pytest
+
+from paywire import EventKind, Money
+from paywire.daemon_pool import DEFAULT_SIZE
+from paywire.service import PaymentService
+from paywire.web import IN_HAND_PER_THREAD, RETRY_AFTER, webhook_asgi
+from tests.ledger.support import wait_until
+from tests.serve.servers import uvicorn_server
+from tests.serve.support import CountingFakePay
+from tests.serve.test_endpoints import send
+
+pytestmark = pytest.mark.postgres
+GUARD = 30  # seconds: a socket timeout that only turns a hang into a failure
+
+
+def _waiting_on(dsn: str, holder_pid: int) -> int:
+    """How many sessions wait for a lock the holder's session has."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        row = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE %s = ANY(pg_blocking_pids(pid))",
+                           (holder_pid,)).fetchone()
+        return int(row[0]) if row else 0
+
+
+def test_deliveries_beyond_the_bound_are_refused_at_once_and_the_held_ones_applied_once(
+        shop: PaymentService, provider: tuple[CountingFakePay, str], pg_url: str) -> None:
+    app, _ = provider
+    bound = 3
+    payments = [shop.sale("fakepay", Money.of("30.00", "EUR"), source="tok_ok") for _ in range(bound + 1)]
+    deliveries = [app.event(f"evt_held_{n}", EventKind.REFUNDED, p.reference or "", total=1000)
+                  for n, p in enumerate(payments)]
+    seen: list[tuple[str, str]] = []
+    endpoint = webhook_asgi(shop, max_in_hand=bound, body_timeout=300,
+                            observe=lambda method, status: seen.append((method, status)))
+    dsn, schema = pg_url.split("?schema=")
+    answers: dict[int, tuple[int, bytes]] = {}
+
+    def deliver(n: int) -> None:
+        status, _, text = send(port, "POST", "/webhooks/fakepay", deliveries[n][1], deliveries[n][0])
+        answers[n] = (status, text)
+
+    with uvicorn_server(endpoint) as port, psycopg.connect(dsn) as holder:
+        # Every payment's row held: a delivery admitted waits in the ledger until the holder lets go.
+        holder.execute(f'SET search_path TO "{schema}"')
+        holder.execute("SELECT id FROM paywire_payments WHERE id = ANY(%s) FOR UPDATE", ([p.id for p in payments],))
+        senders = [threading.Thread(target=deliver, args=(n,)) for n in range(bound)]
+        for sender in senders:
+            sender.start()
+        wait_until(lambda: _waiting_on(dsn, holder.info.backend_pid) == bound, "the held deliveries wait")
+        assert endpoint.in_hand == bound
+
+        # One more, declaring a body it never sends: answered without the body being read (a read
+        # would wait for it until the guard fails the test), and without reaching the ledger (an
+        # admitted delivery would wait for its row, held until after this answer).
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=GUARD)
+        try:
+            conn.putrequest("POST", "/webhooks/fakepay")
+            conn.putheader("Content-Length", "100")
+            conn.putheader("Content-Type", "application/json")
+            conn.endheaders()
+            response = conn.getresponse()
+            status, retry, text = response.status, response.getheader("retry-after"), response.read()
+        finally:
+            conn.close()
+        assert (status, retry, json.loads(text)) == (503, str(RETRY_AFTER), {"error": "busy"})
+
+        # A whole, valid delivery: refused the same way, nothing of it stored.
+        status, headers, text = send(port, "POST", "/webhooks/fakepay", deliveries[bound][1], deliveries[bound][0])
+        assert (status, headers.get("retry-after"), json.loads(text)) == (503, str(RETRY_AFTER), {"error": "busy"})
+        assert shop.ledger.get_event("fakepay", f"evt_held_{bound}") is None
+
+        holder.commit()  # the ledger answers again
+        for sender in senders:
+            sender.join(GUARD * 2)
+        assert sorted(answers) == list(range(bound))
+        assert all((s, json.loads(t)["status"]) == (200, "applied") for s, t in answers.values()), answers
+        assert endpoint.in_hand == 0
+        assert shop.get_payment(payments[bound].id).refunded == Money.of("0.00", "EUR")
+
+        status, _, text = send(port, "POST", "/webhooks/fakepay", deliveries[bound][1], deliveries[bound][0])
+        assert (status, json.loads(text)["status"]) == (200, "applied")  # delivered again: room now
+    for n, payment in enumerate(payments):
+        assert shop.get_payment(payment.id).refunded == Money.of("10.00", "EUR")
+        stored = shop.ledger.get_event("fakepay", f"evt_held_{n}")
+        assert stored is not None and stored.status == "applied"
+    assert sorted(seen) == sorted([("fakepay", "applied")] * (bound + 1) + [("fakepay", "unavailable")] * 2)
+
+
+def test_the_default_bound_is_derived_from_the_endpoints_threads(shop: PaymentService) -> None:
+    """No option to set: `IN_HAND_PER_THREAD` deliveries for each of the endpoint's threads."""
+    assert webhook_asgi(shop).max_in_hand == DEFAULT_SIZE * IN_HAND_PER_THREAD
+    with pytest.raises(ValueError, match="max_in_hand"):
+        webhook_asgi(shop, max_in_hand=0)
