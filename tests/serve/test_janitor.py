@@ -244,9 +244,10 @@ def test_an_event_stored_unmatched_while_a_pass_learns_its_payment_is_applied(
     """An authorization whose answer was lost, its event stored unmatched; while a pass settles
     it (learning the payment's reference, its unit not yet committed), the event of a capture
     made in the provider's dashboard comes and cannot see that reference either: it is stored
-    unmatched too. The pass applies it, in the unit that learnt the reference (which looks for
-    waiting events again after applying one) or at its end (`match_unmatched`), so that capture
-    is not left out of the ledger for good."""
+    unmatched too, and its delivery waits for the unit indexing the reference to end. The pass
+    applies it, in the unit that learnt the reference (which looks for waiting events again after
+    applying one) or at its end (`match_unmatched`), so that capture is not left out of the
+    ledger for good."""
     import json
     import threading
 
@@ -254,7 +255,7 @@ def test_an_event_stored_unmatched_while_a_pass_learns_its_payment_is_applied(
 
     from paywire import OutcomeUnknown, Subject
     from paywire.testing.emulator import Fault
-    from tests.ledger.support import wait_until
+    from tests.ledger.support import in_thread, wait_until
 
     app, _ = provider
     app.inject(Fault("drop_after", method="POST", path="/v1/payments$"))
@@ -278,14 +279,33 @@ def test_an_event_stored_unmatched_while_a_pass_learns_its_payment_is_applied(
         janitor = threading.Thread(target=lambda: reports.append(Janitor(shop).run_pass()))
         janitor.start()
         wait_until(lambda: _blocked_by(dsn, pid), "the pass waits, the payment's reference learnt")
-        assert shop.receive_webhook("fakepay", captured_headers, captured_body).status == "unmatched"
+        delivering: list[int] = []
+
+        def deliver() -> object:
+            delivering.append(shop.ledger.connection().info.backend_pid)  # type: ignore[attr-defined]
+            return shop.receive_webhook("fakepay", captured_headers, captured_body)
+
+        delivery, receipts = in_thread(deliver)
+        wait_until(lambda: receipts or (delivering and _waiting(dsn, delivering[0])),
+                   "the delivery stored its event and waits for the pass's unit")
         holder.rollback()
         janitor.join(60)
+        delivery.join(60)
+    assert [getattr(r, "status", r) for r in receipts] == ["unmatched"]  # the pass's unit applied it
     (report,) = reports
     assert shop.ledger.get_event("fakepay", first["id"]).status == "applied"
     assert shop.ledger.get_event("fakepay", json.loads(captured_body)["id"]).status == "applied"
     assert shop.get_payment(payment.id).captured == Money.of("5.00", "EUR")
     assert report.errors == ()
+
+
+def _waiting(dsn: str, pid: int) -> bool:
+    """Whether session `pid` waits for a lock."""
+    import psycopg
+
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        row = conn.execute("SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", (pid,)).fetchone()
+        return row is not None and row[0] == "Lock"
 
 
 def _blocked_by(dsn: str, holder_pid: int) -> bool:

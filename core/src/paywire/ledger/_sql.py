@@ -403,7 +403,7 @@ class SQLUnit(LedgerUnit):
     def add_references(self, method: str, payment_id: str, references: Sequence[str]) -> None:
         refs = [r for r in dict.fromkeys(references) if r]
         if refs:
-            self._write(_insert_references(len(refs)), [value for ref in refs for value in (method, ref, payment_id)])
+            self._write(*self._ledger.index_references(method, payment_id, refs))
 
     def payment_by_reference(self, method: str, references: Sequence[str]) -> str | None:
         refs = [r for r in references if r]
@@ -602,6 +602,12 @@ class SQLLedger(Ledger):
 
     def lock_migrations(self, connection: Any) -> None:
         """Serialise migrations until commit (SQLite's write lock already does)."""
+
+    def index_references(self, method: str, payment_id: str, references: Sequence[str]) -> tuple[str, list[Any]]:
+        """The statement indexing provider ids under a payment, and its parameters. Where units
+        interleave, it also holds the ids until commit against `wait_out_references` (SQLite's
+        write lock already excludes it)."""
+        return _insert_references(len(references)), [value for ref in references for value in (method, ref, payment_id)]
 
     @staticmethod
     def table_sql(name: str) -> str:

@@ -126,7 +126,9 @@ class LedgerUnit(abc.ABC):
 
     @abc.abstractmethod
     def add_references(self, method: str, payment_id: str, references: Sequence[str]) -> None:
-        """Index provider ids under the payment, so webhooks can find it; known ids are kept."""
+        """Index provider ids under the payment, so webhooks can find it; known ids are kept.
+        Until the unit ends, `Ledger.wait_out_references` naming one of them waits for it; one
+        that got past before this, the unit's later `waiting_events` see its event."""
 
     @abc.abstractmethod
     def payment_by_reference(self, method: str, references: Sequence[str]) -> str | None:
@@ -265,6 +267,16 @@ class Ledger(abc.ABC):
         A database that answers reads may still refuse every payment; `/healthz` asks this. A
         backend that cannot tell raises nothing."""
         return None
+
+    def wait_out_references(self, references: Sequence[str]) -> bool:
+        """Wait until every unit indexing one of these provider ids (`LedgerUnit.add_references`)
+        when this was called has ended. Called once an event naming them was stored unmatched: a
+        unit still open then did not show its ids to the event's unit, nor perhaps see the event
+        when it looked for waiting ones; after this, its ids are committed, or it began its look
+        after the event was. True when the caller must look for the event's payment again; False
+        where a unit storing an event already excludes every unit indexing ids (SQLite's one
+        writer at a time)."""
+        return False
 
     @abc.abstractmethod
     def close(self) -> None:

@@ -2,9 +2,11 @@
 
 Several workers or hosts can share it. A unit is one READ COMMITTED transaction that takes its
 locks explicitly: a transaction-scoped advisory lock per idempotency key (so duplicates of one
-request queue behind the first and then see its row), and `SELECT ... FOR UPDATE` on the payment
+request queue behind the first and then see its row), `SELECT ... FOR UPDATE` on the payment
 (so the money check and the pending record of one operation are atomic against every other
-worker's). Locks are released by COMMIT or ROLLBACK, also when a worker dies.
+worker's), and a shared advisory lock per provider id it indexes (so a webhook event stored
+unmatched meanwhile is seen by the unit, or sees the id: `wait_out_references`). Locks are
+released by COMMIT or ROLLBACK, also when a worker dies.
 
 Statements go through psycopg's libpq layer rather than its cursors, batched per unit (`_Session`).
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
 from paywire.errors import ConfigurationError
@@ -144,6 +147,30 @@ class PostgresLedger(SQLLedger):
         self.execute(connection, "SELECT pg_advisory_xact_lock(hashtextextended(?, 0))",
                      (f"paywire:{self.schema or ''}:{method}:{key}",))
 
+    def index_references(self, method: str, payment_id: str, references: Sequence[str]) -> tuple[str, list[Any]]:
+        # The insert takes each id's lock itself (no statement more): shared, so units indexing
+        # ids never wait for one another, only for `wait_out_references`; held until commit,
+        # so from before the unit's look for waiting events.
+        values = [value for ref in sorted(references) for value in (method, ref, payment_id)]
+        return _insert_held(len(references)), [*values, self._reference_lock("")]
+
+    def wait_out_references(self, references: Sequence[str]) -> bool:
+        # Each id's lock taken alone, outside any unit (its statement is its transaction): it holds
+        # nothing while it waits, so it closes no cycle of waits with a unit holding several.
+        if getattr(self._local, "in_unit", False):
+            raise RuntimeError("wait_out_references waits outside any unit: finish the open unit first")
+        refs = sorted({r for r in references if r})
+        connection = self.connection()
+        for reference in refs:
+            self.execute(connection, "SELECT pg_advisory_xact_lock(hashtextextended(?, 0))",
+                         (self._reference_lock(reference),)).fetchall()
+        return bool(refs)
+
+    def _reference_lock(self, reference: str) -> str:
+        """The name of a provider id's lock: by id alone, whatever method indexes it (a webhook
+        looks through its provider's other methods too), in this ledger's schema."""
+        return f"paywire-ref:{self.schema or ''}:{reference}"
+
     @staticmethod
     def table_sql(name: str) -> str:
         return f"SELECT 1 WHERE to_regclass('{name}') IS NOT NULL"
@@ -187,6 +214,18 @@ class PostgresLedger(SQLLedger):
         for secret in url_passwords(self.dsn):
             reason = reason.replace(secret, "***")
         return reason[:_REASON_CHARS]
+
+
+@lru_cache(maxsize=16)
+def _insert_held(count: int) -> str:
+    """`index_references`' statement for so many ids (one, after most operations); its last
+    parameter is the ids' lock names' prefix (`_reference_lock`). The lock is a condition always
+    true, evaluated for each id before its row is inserted, a conflicting one too."""
+    rows = ", ".join(["(?, ?, ?)"] * count)  # placeholders only: every value is a bound parameter
+    return ("INSERT INTO paywire_references (method, reference, payment_id) SELECT v.method, v.reference, "  # noqa: S608
+            f"v.payment_id FROM (VALUES {rows}) AS v (method, reference, payment_id) "
+            "WHERE pg_advisory_xact_lock_shared(hashtextextended(? || v.reference, 0)) IS NOT NULL "
+            "ON CONFLICT DO NOTHING")
 
 
 def _long_schema(schema: str) -> str:

@@ -1678,7 +1678,8 @@ class PaymentService:
             for event in fresh:
                 tried.add((event.provider, event.event_id))
                 try:
-                    matched = self._match(event)
+                    stored = self._match(event)
+                    matched = stored is not None and stored.status == EventStatus.APPLIED
                 except Exception as exc:  # noqa: BLE001 - the unit rolled back; the next run tries it again
                     failures.append((f"{event.provider}/{event.event_id}", exc))
                     matched = False
@@ -1688,20 +1689,21 @@ class PaymentService:
                 break
         return MatchReport(applied, tuple(failures))
 
-    def _match(self, event: StoredEvent) -> bool:
-        """Apply one stored unmatched event to the payment it now names, if any; whether it was."""
+    def _match(self, event: StoredEvent) -> StoredEvent | None:
+        """Apply one stored unmatched event to the payment it now names, if any: the event as
+        stored then (applied, or deferred), None when it names none or is no longer unmatched."""
         with self.ledger.unit() as u:
             owner = self._owner(u, event.method, event.all_references)
             if owner is None:
-                return False
+                return None
             payment = u.payment(owner, lock=True)  # first the lock, then a fresh look at the event
             current = u.event(event.provider, event.event_id)
             if payment is None or current is None or current.status != EventStatus.UNMATCHED:
-                return False
+                return None
             stored, behind = self._apply_received(u, payment, attrs.evolve(current, payment_id=owner))
         if behind:
             self._catch_up(owner)  # failing, the event stands as applied: its mark has reconcile() read it later
-        return stored.status == EventStatus.APPLIED
+        return stored
 
     # -- webhooks -------------------------------------------------------------------------------
     def _siblings(self, method: str) -> tuple[str, ...]:
@@ -1792,25 +1794,46 @@ class PaymentService:
             first = u.insert_event(stored)
             if first:
                 owner = self._owner(u, method, stored.all_references)
-                if owner is None:
-                    return WebhookReceipt(stored.provider, stored.event_id, stored.kind, EventStatus.UNMATCHED)
-                payment = u.payment(owner, lock=True)
-                assert payment is not None
-                applied, behind = self._apply_received(u, payment, attrs.evolve(stored, payment_id=owner))
+                if owner is not None:
+                    payment = u.payment(owner, lock=True)
+                    assert payment is not None
+                    applied, behind = self._apply_received(u, payment, attrs.evolve(stored, payment_id=owner))
             else:
                 previous = u.event(stored.provider, stored.event_id)
         if not first:
             return self._redelivered(stored, previous)
-        assert owner is not None  # the first delivery returned above when it matched no payment
+        if owner is None:
+            return self._stored_unmatched(stored)
         if behind:
             self._catch_up(owner)  # failing, the event stands as applied: its mark has reconcile() read it later
         return WebhookReceipt(stored.provider, stored.event_id, stored.kind, applied.status, owner)
 
+    def _stored_unmatched(self, stored: StoredEvent) -> WebhookReceipt:
+        """The receipt of an event just stored unmatched, applied first if a unit indexing one of
+        its ids was open meanwhile: its uncommitted ids were not found, and its look for waiting
+        events may have run before the event was committed. Once every such unit has ended
+        (`Ledger.wait_out_references`), its ids are committed and the event is matched here, or
+        it looked after the event was committed and applied it itself. The wait is outside the
+        event's unit: waiting for an id, it holds nothing (a payment's lock, another id) that the
+        unit holding the id may wait for."""
+        unmatched = WebhookReceipt(stored.provider, stored.event_id, stored.kind, EventStatus.UNMATCHED)
+        try:
+            if not self.ledger.wait_out_references(stored.all_references):
+                return unmatched
+            applied = self._match(stored)
+        except Exception as exc:  # noqa: BLE001 - it is stored: match_unmatched (the Janitor, reconcile) applies it
+            log.warning("event %s/%s: stored unmatched; looking for its payment again failed (%s)",
+                        stored.provider, stored.event_id, _why(exc))
+            return unmatched
+        if applied is None:
+            return unmatched
+        return WebhookReceipt(stored.provider, stored.event_id, stored.kind, applied.status, applied.payment_id)
+
     def _redelivered(self, stored: StoredEvent, previous: StoredEvent | None) -> WebhookReceipt:
         """The receipt of an event stored before: "duplicate". One stored unmatched is applied now
-        if it names a payment since: it was stored while the unit indexing its payment's reference
-        was uncommitted, whose look for waiting events then missed it; a redelivery (the
-        provider's, an operator's resend) need not wait for the next `match_unmatched`."""
+        if it names a payment since (its first delivery could not look for it again: the ledger
+        busy; see `_stored_unmatched`): a redelivery (the provider's, an operator's resend) need
+        not wait for the next `match_unmatched`."""
         if previous is not None and previous.status == EventStatus.UNMATCHED:
             self._match(previous)
             previous = self.ledger.get_event(stored.provider, stored.event_id)
