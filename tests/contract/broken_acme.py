@@ -1031,3 +1031,76 @@ def sale_retrying_decline_commands(settings: GatewaySettings) -> CommandPool:
 
 
 SALE_RETRYABLE_DECLINE = BrokenAcme("sale_retryable_decline", build=sale_retrying_decline_commands)
+
+
+# -- 59. a refund reporting the amount asked for, not the amount Acme says it refunded --------------------
+def _refund_as_asked(subject: Subject, response: Response) -> dict[str, Any]:
+    from paywire_acme.commands import refund_fields
+
+    return {**refund_fields(subject, response), "amount": subject.amount}
+
+
+def refund_as_asked_commands(settings: GatewaySettings) -> CommandPool:
+    from paywire import HandlerChain
+
+    return _with(settings, refund=lambda command: attrs.evolve(command, handler=HandlerChain([_refund_as_asked])))
+
+
+REFUND_AS_ASKED = BrokenAcme("refund_as_asked", build=refund_as_asked_commands)
+
+
+# -- 60. a refund's answered amount read as hundredths whatever the currency (fetch reads it right) --------
+def _refund_in_hundredths(subject: Subject, response: Response) -> dict[str, Any]:
+    from decimal import Decimal
+
+    from paywire.money import CURRENCY_EXPONENTS
+    from paywire_acme.commands import refund_fields
+
+    data = response.data
+    places = Decimal(1).scaleb(-CURRENCY_EXPONENTS[data["currency"]])
+    amount = Money.of((Decimal(int(data["amount"])) / 100).quantize(places), data["currency"])
+    return {**refund_fields(subject, response), "amount": amount}
+
+
+def refund_in_hundredths_commands(settings: GatewaySettings) -> CommandPool:
+    from paywire import HandlerChain
+
+    return _with(settings, refund=lambda command: attrs.evolve(command, handler=HandlerChain([_refund_in_hundredths])))
+
+
+REFUND_IN_HUNDREDTHS = BrokenAcme("refund_in_hundredths", build=refund_in_hundredths_commands)
+
+
+# -- 61. a capture reporting the amount asked for, not the amount Acme says it captured ---------------------
+def _capture_as_asked(subject: Subject, response: Response) -> dict[str, Any]:
+    return {"amount": subject.amount}
+
+
+def capture_as_asked_commands(settings: GatewaySettings) -> CommandPool:
+    from paywire import HandlerChain
+
+    chain = HandlerChain([payment_fields, decided_later, _capture_as_asked])
+    return _with(settings, capture=lambda command: attrs.evolve(command, handler=chain))
+
+
+CAPTURE_AS_ASKED = BrokenAcme("capture_as_asked", build=capture_as_asked_commands)
+
+
+# -- 62. a refused webhook's error telling the signature expected ("to help debugging") -------------------
+def oracle_verifier(settings: GatewaySettings) -> Callable[[Mapping[str, str], bytes], WebhookEvent]:
+    secret = settings.secret("webhook_secret")
+
+    def verify(headers: Mapping[str, str], body: bytes) -> WebhookEvent:
+        timestamp, signature = _timestamp_and_signature(headers)
+        if abs(time.time() - timestamp) > 300:
+            raise WebhookVerificationError("webhook timestamp is outside the tolerance", provider="acme")
+        expected = sign(secret.reveal(), timestamp, body)
+        if not hmac.compare_digest(expected.encode(), signature.encode("utf-8", "replace")):
+            raise WebhookVerificationError(f"webhook signature does not match: expected {expected}, got {signature}",
+                                           provider="acme")
+        return _parsed(body)
+
+    return verify
+
+
+SIGNATURE_ORACLE = BrokenAcme("signature_oracle", webhook=oracle_verifier)

@@ -152,6 +152,10 @@ TestNetCaptured = variant("NET_CAPTURED")
 TestSaleKeyReuseAnswered = variant("SALE_KEY_REUSE_ANSWERED")
 TestSaleInHundredths = variant("SALE_IN_HUNDREDTHS")
 TestSaleRetryableDecline = variant("SALE_RETRYABLE_DECLINE")
+TestRefundAsAsked = variant("REFUND_AS_ASKED")
+TestRefundInHundredths = variant("REFUND_IN_HUNDREDTHS")
+TestCaptureAsAsked = variant("CAPTURE_AS_ASKED")
+TestSignatureOracle = variant("SIGNATURE_ORACLE")
 if broken_stripe is not None:
     TestCaptureUnlisted = variant("CAPTURE_UNLISTED", StripeContract, broken_stripe)
     TestAuthorizationKeyOnCapture = variant("AUTHORIZATION_KEY_ON_CAPTURE", StripeContract, broken_stripe)
@@ -402,6 +406,18 @@ CAUGHT = {
                              "sale of Money.of('1234565', 'BIF') put [Money.of('123456500', 'BIF')] on the wire"),
     "TestSaleRetryableDecline": ("the sale's declines mapped retryable (authorize's are right)",
                                  "test_a_decline_is_declined_and_never_retryable", "sale: "),
+    "TestRefundAsAsked": ("a refund reporting the amount asked for when the provider refunded less",
+                          "test_a_refund_the_provider_applies_in_part_reports_what_it_refunded",
+                          "a refund's amount is what the provider refunded, read from its answer"),
+    "TestRefundInHundredths": ("a refund's answered amount read as hundredths whatever the currency",
+                               "test_captures_and_refunds_of_every_exponent_act_on_their_own_payment",
+                               "is the amount in the answer read in this currency's exponent"),
+    "TestCaptureAsAsked": ("a capture reporting the amount asked for when the provider captured less",
+                           "test_a_capture_the_provider_applies_in_part_reports_what_it_captured",
+                           "a capture's amount is what the provider captured, read from its answer"),
+    "TestSignatureOracle": ("a refused webhook's error telling the signature the verifier expected",
+                            "test_a_refusal_never_tells_the_signature_it_expected",
+                            "shows the signature the verifier expected"),
     "TestNetCaptured": ("fetch reporting the captured total net of refunds",
                         "test_fetch_reports_each_money_state_with_its_totals",
                         "captured: provider reports Money.of('75.00', 'EUR'), expected Money.of('100.00', 'EUR')"),

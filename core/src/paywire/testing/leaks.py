@@ -26,7 +26,25 @@ from paywire.security import Secret, secret_variants  # the forms redaction mask
 if TYPE_CHECKING:
     from paywire.service.payments import PaymentService
 
-__all__ = ["LeakWatch", "SecretValues", "secret_variants"]
+__all__ = ["LeakWatch", "SecretValues", "error_texts", "secret_variants"]
+
+
+def error_texts(error: BaseException) -> list[tuple[str, str]]:
+    """What an error shows whoever reads it, with where: the message, repr, arguments, details
+    and traceback line of it and of everything chained to it."""
+    texts: list[tuple[str, str]] = []
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        where = f"{type(current).__name__} raised"
+        texts.append((where, str(current)))
+        texts.append((where, repr(current)))
+        texts.append((where, repr(current.args)))
+        texts.append((where, repr(vars(current)) if hasattr(current, "__dict__") else ""))
+        texts.append((where, "".join(traceback.format_exception_only(type(current), current))))
+        current = current.__cause__ or current.__context__
+    return texts
 
 
 class SecretValues(frozenset[str]):
@@ -99,17 +117,8 @@ class LeakWatch(logging.Handler):
 
     def note_error(self, error: BaseException) -> None:
         """An error and everything chained to it: message, repr, arguments, details, traceback."""
-        seen: set[int] = set()
-        current: BaseException | None = error
-        while current is not None and id(current) not in seen:
-            seen.add(id(current))
-            where = f"{type(current).__name__} raised"
-            self.note(where, str(current))
-            self.note(where, repr(current))
-            self.note(where, repr(current.args))
-            self.note(where, repr(vars(current)) if hasattr(current, "__dict__") else "")
-            self.note(where, "".join(traceback.format_exception_only(type(current), current)))
-            current = current.__cause__ or current.__context__
+        for where, text in error_texts(error):
+            self.note(where, text)
 
     def note_repr(self, what: str, value: object) -> None:
         self.note(f"repr of {what}", repr(value))

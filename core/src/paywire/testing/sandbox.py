@@ -41,7 +41,9 @@ class Sandbox:
         debit, an eCheck: the sale, or else the capture, answers `accepted`), "refund_accepted"
         is paid at once but its refunds are accepted and decided later, "authorization_accepted"
         is authorized only after the provider's review (its authorization answers `accepted`),
-        "partial_authorization" is authorized at once for less than asked (a prepaid card's balance).
+        "partial_authorization" is authorized at once for less than asked (a prepaid card's balance),
+        "partial_capture" is authorized in full but its captures are applied for less than asked,
+        "partial_refund" is paid at once but its refunds are applied for less than asked.
     :param act_as_buyer: completes a buyer action given its redirect URL.
     :param settle: decides an operation the provider accepted, as the provider would later:
         `settle(reference, succeed)` with the `reference` of the accepted result; the provider

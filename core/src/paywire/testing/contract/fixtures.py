@@ -186,6 +186,22 @@ class ContractFixtures:
         return sandbox.sources.get("partial_authorization")
 
     @pytest.fixture
+    def partial_capture_source(self, sandbox: Sandbox) -> str | None:
+        """A source authorized in full whose captures the provider applies for less than asked
+        (the issuer honours part of a capture: a lapsed or partly reversed authorization): the
+        sandbox's "partial_capture"; None when every capture is applied in full or refused (the
+        check of what a partial capture reports is then skipped)."""
+        return sandbox.sources.get("partial_capture")
+
+    @pytest.fixture
+    def partial_refund_source(self, sandbox: Sandbox) -> str | None:
+        """A source paid at once whose refunds the provider applies for less than asked (what it
+        can still return: a fee it keeps, a local method's limit): the sandbox's
+        "partial_refund"; None when every refund is applied in full or refused (the check of what a
+        partial refund reports is then skipped)."""
+        return sandbox.sources.get("partial_refund")
+
+    @pytest.fixture
     def settle_accepted(self, sandbox: Sandbox) -> Callable[[str, bool], object] | None:
         """Decides an accepted operation as the provider later would: `(reference, succeed)`,
         with the reference the accepted result named; the sandbox's `settle` by default."""

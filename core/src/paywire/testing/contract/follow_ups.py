@@ -3,7 +3,8 @@
 The other example-based checks capture and refund one payment in one currency: a follow-up amount
 written as hundredths whatever the currency, or an operation sent to the payment the gateway made
 last, passes them. Here two payments are made per exponent, and the first is captured and refunded
-after the second exists.
+after the second exists, and each capture and refund must report the amount it applied in the
+currency's exponent (an answer's amount read as hundredths reports a JPY refund a hundred times off).
 """
 
 from __future__ import annotations
@@ -58,6 +59,9 @@ class FollowUpContract(ContractFixtures):
             if isinstance(outcome, PaywireError):
                 return [f"{what} raised {outcome!r}: is the amount written in this currency's exponent, and "
                         "sent to the reference the subject names?"]
+            if outcome.amount not in (None, part):
+                return [f"{what} reports amount {outcome.amount!r}: is the amount in the answer read in this "
+                        "currency's exponent?"]
             if command == "capture":
                 first.capture(outcome.reference or first.reference, part.minor, final=True, key=subject.idempotency_key)
             else:

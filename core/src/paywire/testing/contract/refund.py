@@ -1,15 +1,22 @@
-"""Refunds: partial, several, and never beyond what was captured."""
+"""Refunds: partial, several, never beyond what was captured, and reported as the provider applied them."""
 
 from __future__ import annotations
 
 import pytest
 
+from paywire.gateway_definition import Capabilities
 from paywire.money import Money
-from paywire.testing.contract.checks import assert_agrees, assert_refused, captured_model, part_of
+from paywire.testing.contract.checks import (
+    assert_agrees,
+    assert_refused,
+    captured_model,
+    part_of,
+    reports_what_was_applied,
+)
 from paywire.testing.contract.fixtures import ContractFixtures
 from paywire.testing.contract.model import ExpectedStates
 from paywire.testing.harness import ContractHarness
-from paywire.testing.strategies import Representable
+from paywire.testing.strategies import Bounds, Representable
 
 __all__ = ["RefundContract"]
 
@@ -56,3 +63,19 @@ class RefundContract(ContractFixtures):
         payment, capture = captured_model(harness, example_amount)
         assert_refused(harness, "refund", harness.follow_up(capture.reference, example_amount + example_amount))
         assert_agrees(harness, payment, expected_states)
+
+    @capability("capture", "refund", "refund_partial")
+    def test_a_refund_the_provider_applies_in_part_reports_what_it_refunded(
+        self, harness: ContractHarness, capabilities: Capabilities, supported_currencies: frozenset[str] | None,
+        amount_bounds: Bounds, amount_representable: Representable | None, partial_refund_source: str | None,
+    ) -> None:
+        """A refund's `amount` is what the provider refunded, read from its answer: the amount
+        asked for, reported when the provider refunded less, claims money returned to the buyer
+        that the provider still holds. Property: whatever the currency and the part asked, the
+        reported amount is what fetch shows refunded."""
+        source = partial_refund_source
+        if source is None:
+            pytest.skip("the sandbox declares no 'partial_refund' source (Sandbox.sources['partial_refund']): "
+                        "the provider refunds all that is asked or refuses")
+        reports_what_was_applied(harness, "refund", source, supported_currencies, amount_bounds, amount_representable,
+                                 sale=capabilities.sale and "sale" in harness.commands)

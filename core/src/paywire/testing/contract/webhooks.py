@@ -1,6 +1,6 @@
 """Webhooks: genuine signed events verify and parse; any tampering, a wrong secret, a stale or
-far-future timestamp or a malformed signature header is refused with `WebhookVerificationError`;
-and the events the emulator itself sends about real operations parse to what those operations
+far-future timestamp or a malformed signature header is refused with `WebhookVerificationError`,
+whose error never tells the signature the verifier expected; and the events the emulator itself sends about real operations parse to what those operations
 returned and `fetch` reports (see `webhook_deliveries`)."""
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from paywire.testing.contract.webhook_deliveries import (
 from paywire.testing.contract.webhook_scheme import WebhookScheme
 from paywire.testing.controls import EmulatorControls
 from paywire.testing.harness import ContractHarness, payment_reference
+from paywire.testing.leaks import error_texts
 from paywire.testing.profiles import run_property
 from paywire.testing.strategies import (
     Bounds,
@@ -42,6 +43,7 @@ __all__ = ["WebhookContract", "byte_tampers", "malformed_values", "text_tampers"
 capability = pytest.mark.paywire_capability
 
 _FUTURE = 30 * 24 * 3600  # seconds ahead of now a signed time is refused at
+_TOLD = 16  # characters of a signature that, shown, count as telling it (a chance match is far shorter)
 
 # Replacement bytes tried at every position: a flipped low bit, a flipped high bit, and the
 # characters a lenient parser ignores or re-reads (whitespace, a quote, a digit).
@@ -73,6 +75,19 @@ def malformed_values(value: str) -> Iterator[tuple[str, str]]:
     """Header values no genuine webhook carries."""
     yield from (("empty", ""), ("garbage", "not-a-signature"), ("non-ASCII", "sïgnature"),
                 ("doubled", f"{value},{value}"), ("padded", f" {value}x"), ("oversized", "A" * 8192))
+
+
+def _unshared(genuine: str, forged: str) -> str | None:
+    """The part of `genuine` that differs from `forged` (common start and end dropped), when long
+    enough to be a signature; None otherwise."""
+    start = 0
+    while start < min(len(genuine), len(forged)) and genuine[start] == forged[start]:
+        start += 1
+    end = 0
+    while end < min(len(genuine), len(forged)) - start and genuine[-1 - end] == forged[-1 - end]:
+        end += 1
+    part = genuine[start:len(genuine) - end]
+    return part if len(part) >= _TOLD else None
 
 
 class WebhookContract(ContractFixtures):
@@ -188,6 +203,35 @@ class WebhookContract(ContractFixtures):
     ) -> None:
         why = self._refused(harness, *sign_webhook(webhook_signer, genuine_webhook_body, forged=True))
         assert why is None, f"a webhook signed with another secret was {why}"
+
+    @capability("webhooks")
+    def test_a_refusal_never_tells_the_signature_it_expected(
+        self,
+        harness: ContractHarness,
+        webhook_signer: WebhookSigner,
+        genuine_webhook_body: bytes,
+    ) -> None:
+        """A delivery signed with another secret is refused without showing what its signature
+        should have been (`expected 5f3a..., got ...`): an error or log line carrying it signs
+        whatever body the sender tries next. The genuine delivery of the same body at the same
+        time is never sent; any run of its signature in the refusal was computed by the verifier."""
+        at = int(time.time())
+        genuine = sign_webhook(webhook_signer, genuine_webhook_body, timestamp=at)
+        forged = sign_webhook(webhook_signer, genuine_webhook_body, timestamp=at, forged=True)
+        try:
+            event = harness.parse_webhook(*forged)
+        except WebhookVerificationError as refusal:
+            texts = error_texts(refusal)
+        else:
+            pytest.fail(f"a webhook signed with another secret was accepted as {event.type} {event.id}")
+        expected = [part for name, value in genuine[0].items()
+                    if (part := _unshared(value, forged[0].get(name, ""))) is not None]
+        body = _unshared(genuine[1].decode("latin-1"), forged[1].decode("latin-1"))
+        expected += [body] if body is not None else []
+        told = sorted({where for where, text in texts for part in expected
+                       if any(part[start:start + _TOLD] in text for start in range(len(part) - _TOLD + 1))})
+        assert not told, (f"the refusal of a forged webhook shows the signature the verifier expected, in "
+                          f"{', '.join(told)}: with it anyone can sign any body")
 
     @capability("webhooks")
     def test_a_stale_timestamp_is_refused(

@@ -13,7 +13,10 @@ debit: its sales and captures stay `processing` (the amount held as `pending`) u
 `settle(id, succeed)` decides them; `tok_review` is an authorization the provider reviews
 (`processing`, nothing authorized) until `settle` decides it; `tok_partial` is a prepaid card
 authorized for half the amount asked (a partial authorization: the payment's `amount` is what it
-holds, `requested` what was asked). Captures are allowed until `final` or the authorized amount is
+holds, `requested` what was asked); `tok_partial_capture` is authorized in full, but the issuer honours
+only half of each capture asked on it (the answer's `last_amount` is what was captured);
+`tok_partial_refund` pays at once, but Acme returns only half of each refund asked on it (it keeps
+its fee: the refund's `amount` is what it returned). Captures are allowed until `final` or the authorized amount is
 reached; refunds never exceed what was captured. `Acme-Idempotency-Key` replays the stored answer for the same body,
 answers 409 `idempotency_conflict` for a different one, and 409 `request_in_progress` while the first request with
 the key is still being handled.
@@ -224,6 +227,8 @@ class AcmeEmulator(EmulatorApp):
             amount = data.get("amount", remaining)
             if not isinstance(amount, int) or amount <= 0 or amount > remaining:
                 return _error(422, "invalid_state", f"capture amount must be between 1 and {remaining}", param="amount")
+            if payment["source"] == "tok_partial_capture":
+                amount = max(1, amount // 2)
             self._take(payment, amount, final=bool(data.get("final", True)))
             if not payment["pending"]:
                 self._emit("payment.captured", payment, amount)
@@ -253,6 +258,8 @@ class AcmeEmulator(EmulatorApp):
             amount = data.get("amount", remaining)
             if not isinstance(amount, int) or amount <= 0 or amount > remaining:
                 return _error(422, "invalid_state", f"refund amount must be between 1 and {remaining}", param="amount")
+            if payment["source"] == "tok_partial_refund":
+                amount = max(1, amount // 2)
             payment["refunded"] += amount
             payment["status"] = self._status(payment)
             self._emit("payment.refunded", payment, amount)
@@ -265,7 +272,8 @@ def sandbox() -> Sandbox:
     app = AcmeEmulator()
     return Sandbox(app=app, credentials={"api_key": app.api_key, "webhook_secret": app.webhook_secret},
                    sources={"ok": "tok_ok", "decline": "tok_decline", "buyer_action": "tok_3ds", "accepted": "tok_async",
-                            "authorization_accepted": "tok_review", "partial_authorization": "tok_partial"},
+                            "authorization_accepted": "tok_review", "partial_authorization": "tok_partial",
+                            "partial_capture": "tok_partial_capture", "partial_refund": "tok_partial_refund"},
                    settle=app.settle)
 
 
