@@ -60,11 +60,12 @@ _secrets_lock = threading.Lock()
 
 
 def secret_variants(secret: str) -> set[str]:
-    """The forms a secret takes in text: as is, percent-encoded, JSON-escaped, and base64-encoded
+    """The forms a secret takes in text: as is, percent-encoded, JSON-escaped, as a repr writes it
+    (a quote, a backslash or a control character escaped, as text or as bytes), and base64-encoded
     (Basic authorization, `base64(user:secret)`) wherever it starts in what is encoded."""
     escaped = json.dumps(secret)[1:-1]
     return {secret, quote(secret, safe=""), quote_plus(secret), escaped, escaped.replace("/", "\\/"),
-            *_base64_cores(secret)}
+            repr(secret)[1:-1], repr(secret.encode())[2:-1], *_base64_cores(secret)}
 
 
 def _base64_cores(secret: str) -> set[str]:
@@ -531,17 +532,26 @@ _redacted: Memo[str, tuple[int, str]] = Memo()
 _TEXT_USERINFO = re.compile(r"(://[^/?#@\s:]*:)[^/?#@\s]+@")
 
 
+@functools.lru_cache(maxsize=1)
+def _longest_first(known: frozenset[str]) -> tuple[str, ...]:
+    """The known secrets in the order they are masked (worked out once per set)."""
+    return tuple(sorted(known, key=len, reverse=True))
+
+
 def _redact_text(value: str) -> str:
     version = _secrets_version  # before the set: a set newer than its version only masks more
     cached = _redacted.get(value)
     if cached is not None and cached[0] == version:
         return cached[1]
-    masked = _SECRET_SHAPES.sub(_MASK, value)
-    if "@" in masked:  # a URL's password (user:password@host)
-        masked = _TEXT_USERINFO.sub(rf"\1{_MASK}@", masked)
-    for secret in _known_secrets:
+    # Known secrets first, the longest first: a shape or a shorter secret masking part of one
+    # would leave the rest of it in the text, no longer whole to be found.
+    masked = value
+    for secret in _longest_first(_known_secrets):
         if secret in masked:
             masked = masked.replace(secret, _MASK)
+    masked = _SECRET_SHAPES.sub(_MASK, masked)
+    if "@" in masked:  # a URL's password (user:password@host)
+        masked = _TEXT_USERINFO.sub(rf"\1{_MASK}@", masked)
     masked = mask_card_numbers(masked, _MASK)
     _redacted.remember(value, (version, masked), value)
     return masked
