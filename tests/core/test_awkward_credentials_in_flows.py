@@ -26,7 +26,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from paywire import Gateway, Money, PaymentService, PaywireError, Plugins, Retry, SQLiteLedger, security
-from paywire.testing.emulator import EmulatorApp, EmulatorRequest, EmulatorServer, Reply
+from paywire.testing.emulator import EmulatorApp, EmulatorRequest, EmulatorServer, Fault, Reply
 from paywire.testing.leaks import LeakWatch
 from paywire.testing.sandbox import Sandbox, load_sandbox
 
@@ -38,10 +38,13 @@ TAIL = st.text(st.sampled_from("!#$%&'()*+,/:;=?@[]\\^{|}.-\"~ é€\x01"), min_
 
 
 class QuotingProvider:
-    """An emulator whose error answers quote the credential they were sent."""
+    """An emulator whose error answers quote the credential they were sent: in their messages,
+    or, `everywhere`, in every text of the error answer (its code, its type, the parameter it
+    names) and in the debug id headers too."""
 
     def __init__(self, app: EmulatorApp) -> None:
         self.app = app
+        self.everywhere = False
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.app, name)
@@ -63,7 +66,11 @@ class QuotingProvider:
             return reply, drop
         authorization = request.header("authorization") or ""
         echo = f" (you sent Authorization: {authorization}, that is {_credential(authorization)!r})"
-        return attrs.evolve(reply, body=json.dumps(_echoed(payload, echo)).encode()), drop
+        if not self.everywhere:
+            return attrs.evolve(reply, body=json.dumps(_echoed(payload, echo)).encode()), drop
+        headers = {**reply.headers, "Request-Id": "req_1" + echo, "PayPal-Debug-Id": "f00d" + echo}
+        return attrs.evolve(reply, body=json.dumps(_echoed(payload, echo, every=True)).encode(),
+                            headers=headers), drop
 
 
 def _credential(authorization: str) -> str:
@@ -76,12 +83,12 @@ def _credential(authorization: str) -> str:
         return value
 
 
-def _echoed(value: Any, echo: str, key: str = "") -> Any:
+def _echoed(value: Any, echo: str, key: str = "", *, every: bool = False) -> Any:
     if isinstance(value, dict):
-        return {name: _echoed(item, echo, name) for name, item in value.items()}
+        return {name: _echoed(item, echo, name, every=every) for name, item in value.items()}
     if isinstance(value, list):
-        return [_echoed(item, echo, key) for item in value]
-    return value + echo if isinstance(value, str) and key in MESSAGE_KEYS else value
+        return [_echoed(item, echo, key, every=every) for item in value]
+    return value + echo if isinstance(value, str) and (every or key in MESSAGE_KEYS) else value
 
 
 @attrs.define
@@ -90,6 +97,7 @@ class Served:
     module: ModuleType
     sandbox: Sandbox
     url: str
+    quoting: QuotingProvider
 
 
 @pytest.fixture(params=sorted(PROVIDERS))
@@ -99,8 +107,9 @@ def served(request: pytest.FixtureRequest) -> Iterator[Served]:
     plugins = Plugins()
     plugins.register(module, name=name)
     sandbox = load_sandbox(plugins.gateway(name))
-    with EmulatorServer(QuotingProvider(sandbox.app)) as server:  # type: ignore[arg-type]
-        yield Served(name, module, sandbox, server.url)
+    quoting = QuotingProvider(sandbox.app)
+    with EmulatorServer(quoting) as server:  # type: ignore[arg-type]
+        yield Served(name, module, sandbox, server.url, quoting)
 
 
 @pytest.fixture
@@ -167,3 +176,38 @@ def test_the_credential_is_quoted_back(served: Served, tmp_path: Path) -> None:
         finally:
             ledger.close()
     assert "you sent Authorization" in str(raised.value)
+
+
+def test_a_credential_quoted_in_the_error_code_and_debug_id_shows_nowhere(served: Served, tmp_path: Path) -> None:
+    """The provider's code, type, parameter and debug id are read from the same answer as its
+    message, and shown as much (`str` of the error, the ledger's error code): masked as well."""
+    served.quoting.everywhere = True
+    plugins = Plugins()
+    plugins.register(served.module, name=served.name)
+    wrong = "wrong-credential-5e2f8a1d9c"
+    good = served.sandbox.method(served.name, served.url)
+    refused = served.sandbox.method(served.name, served.url,
+                                    credentials={**served.sandbox.credentials, PROVIDERS[served.name]: wrong})
+    watch = LeakWatch()
+    ledger = SQLiteLedger(tmp_path / "ledger.db")
+    try:
+        with Gateway([good], plugins=plugins, retry=Retry.never()) as gateway, \
+                Gateway([refused], plugins=plugins, retry=Retry.never()) as wrong_gateway, watch.watching():
+            service = PaymentService(gateway, ledger)
+            errors = [watch.call(PaymentService(wrong_gateway, ledger).sale, served.name, Money.of("3.00", "EUR"),
+                                 source=served.sandbox.sources["ok"])]
+            errors.append(watch.call(service.sale, served.name, Money.of("8.00", "EUR"),
+                                     source=served.sandbox.sources["decline"]))
+            for status in (400, 500):
+                served.sandbox.app.inject(Fault("status", status=status))
+                errors.append(watch.call(service.sale, served.name, Money.of("2.50", "EUR"),
+                                         source=served.sandbox.sources["ok"]))
+            watch.note_reads(service)
+    finally:
+        ledger.close()
+    assert all(isinstance(error, PaywireError) for error in errors), errors
+    assert any("you sent Authorization" in (error.code or "") for error in errors)  # the codes did quote it
+    watch.note_sqlite(tmp_path / "ledger.db")
+    tokens = list(getattr(served.sandbox.app, "tokens", {}))  # PayPal's access tokens
+    findings = watch.leaks([*served.sandbox.credentials.values(), wrong, *tokens])
+    assert not findings, "a credential showed:\n" + "\n".join(findings)
