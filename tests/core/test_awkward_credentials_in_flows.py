@@ -25,7 +25,18 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from paywire import Gateway, Money, PaymentService, PaywireError, Plugins, Retry, SQLiteLedger, security
+from paywire import (
+    ConfigurationError,
+    Gateway,
+    Money,
+    PaymentService,
+    PaywireError,
+    Plugins,
+    Retry,
+    SQLiteLedger,
+    security,
+)
+from paywire.settings import env_name
 from paywire.testing.emulator import EmulatorApp, EmulatorRequest, EmulatorServer, Fault, Reply
 from paywire.testing.leaks import LeakWatch
 from paywire.testing.sandbox import Sandbox, load_sandbox
@@ -211,3 +222,33 @@ def test_a_credential_quoted_in_the_error_code_and_debug_id_shows_nowhere(served
     tokens = list(getattr(served.sandbox.app, "tokens", {}))  # PayPal's access tokens
     findings = watch.leaks([*served.sandbox.credentials.values(), wrong, *tokens])
     assert not findings, "a credential showed:\n" + "\n".join(findings)
+
+
+def test_a_credential_read_with_bytes_not_utf8_is_refused_without_showing_it(
+        served: Served, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An environment variable written in another encoding: Python reads its bytes as lone
+    surrogates, which UTF-8 cannot write. Refused as a configuration error carrying nothing of
+    the value (the encoding error Python raises holds all of it in its arguments)."""
+    field = PROVIDERS[served.name]
+    value = served.sandbox.credentials[field] + "\udce9"  # b"\xe9", Latin-1's é, as os.environ decodes it
+    monkeypatch.setenv(env_name(served.name, field), value)
+    plugins = Plugins()
+    plugins.register(served.module, name=served.name)
+    credentials = {name: secret for name, secret in served.sandbox.credentials.items() if name != field}
+    method = served.sandbox.method(served.name, served.url, credentials=credentials)
+    watch = LeakWatch()
+    ledger = SQLiteLedger(tmp_path / "ledger.db")
+    try:
+        with Gateway([method], plugins=plugins, retry=Retry.never()) as gateway, watch.watching():
+            try:
+                PaymentService(gateway, ledger).sale(served.name, Money.of("3.00", "EUR"),
+                                                     source=served.sandbox.sources["ok"])
+            except BaseException as error:  # whatever is raised is searched
+                raised: BaseException = error
+                watch.note_error(error)
+    finally:
+        ledger.close()
+    assert isinstance(raised, ConfigurationError), repr(raised)
+    watch.note_sqlite(tmp_path / "ledger.db")
+    findings = watch.leaks([served.sandbox.credentials[field]])  # all of the value but its last character
+    assert not findings, "the credential showed:\n" + "\n".join(findings)

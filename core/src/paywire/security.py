@@ -83,6 +83,16 @@ def _base64_cores(secret: str) -> set[str]:
     return cores
 
 
+def _writable(value: str) -> bool:
+    """Whether UTF-8 can write `value`: text decoded from other bytes (os.environ's
+    surrogateescape) holds lone surrogates it cannot."""
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 class Secret:
     """A credential that never shows itself: repr, str and format print a mask.
 
@@ -95,6 +105,12 @@ class Secret:
         global _known_secrets, _secrets_version
         if not isinstance(value, str) or not value:
             raise ConfigurationError("a secret must be a non-empty string")
+        if not _writable(value):
+            # Raised here, with no error chained: Python's encoding error holds the whole value.
+            raise ConfigurationError(
+                "a secret holds bytes that are not UTF-8 (read from a file or an environment variable "
+                "written in another encoding); write it as UTF-8 text"
+            )
         self._value = value
         if len(value) >= 6 and value not in _known_secrets:
             forms = {form for form in secret_variants(value) if len(form) >= 6}  # as text writes it, encoded too
