@@ -209,6 +209,8 @@ def test_a_credential_quoted_in_the_error_code_and_debug_id_shows_nowhere(served
                                  source=served.sandbox.sources["ok"])]
             errors.append(watch.call(service.sale, served.name, Money.of("8.00", "EUR"),
                                      source=served.sandbox.sources["decline"]))
+            errors.append(watch.call(service.sale, served.name, Money.of("2.00", "EUR"),
+                                     source="no-such-payment-method"))  # refused naming its parameter
             for status in (400, 500):
                 served.sandbox.app.inject(Fault("status", status=status))
                 errors.append(watch.call(service.sale, served.name, Money.of("2.50", "EUR"),

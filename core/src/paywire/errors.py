@@ -121,8 +121,10 @@ class InvalidRequest(PaywireError):
     default_customer_message = "The payment details are not valid."
 
     def __init__(self, message: str, *, param: str | None = None, **kwargs: Any) -> None:
+        from paywire.security import redact
+
         super().__init__(message, **kwargs)
-        self.param = param
+        self.param = redact(param) if param else param  # a provider's, read from its answer as the code is
 
 
 class StateError(InvalidRequest):
