@@ -76,23 +76,25 @@ class PaywireError(Exception):
     ) -> None:
         # Masked as every log record is: a provider may echo a card number or a credential in its
         # error text, and a refusal may quote the caller's value, and the error travels further
-        # (raised to the caller, printed by the command line, shown to the buyer).
+        # (raised to the caller, printed by the command line, shown to the buyer). So are the
+        # provider's code, debug id and details, read from the same answer (the code goes into
+        # the ledger, and `str` shows it and the debug id).
         from paywire.security import redact  # here: paywire.security imports this module
 
         message = redact(message)
         super().__init__(message)
         self.message = message
         self.provider = provider
-        self.code = code
+        self.code = redact(code) if code else code
         if retryable is not None:
             self.retryable = retryable
         if may_have_been_sent is not None:
             self.may_have_been_sent = may_have_been_sent
         self.state_conflict = state_conflict
         self.customer_message = redact(customer_message) if customer_message else self.default_customer_message
-        self.debug_id = debug_id
+        self.debug_id = redact(debug_id) if debug_id else debug_id
         self.status = status
-        self.details = details or {}
+        self.details = redact(details) if details else {}
         self.reference = reference
 
     def __str__(self) -> str:
@@ -119,8 +121,10 @@ class InvalidRequest(PaywireError):
     default_customer_message = "The payment details are not valid."
 
     def __init__(self, message: str, *, param: str | None = None, **kwargs: Any) -> None:
+        from paywire.security import redact
+
         super().__init__(message, **kwargs)
-        self.param = param
+        self.param = redact(param) if param else param  # a provider's, read from its answer as the code is
 
 
 class StateError(InvalidRequest):
@@ -138,8 +142,10 @@ class Declined(PaywireError):
     default_customer_message = "Your payment was declined. Please use another payment method."
 
     def __init__(self, message: str, *, decline_code: str | None = None, **kwargs: Any) -> None:
+        from paywire.security import redact
+
         super().__init__(message, **kwargs)
-        self.decline_code = decline_code
+        self.decline_code = redact(decline_code) if decline_code else decline_code
 
 
 class BuyerActionRequired(PaywireError):

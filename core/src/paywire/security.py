@@ -60,11 +60,12 @@ _secrets_lock = threading.Lock()
 
 
 def secret_variants(secret: str) -> set[str]:
-    """The forms a secret takes in text: as is, percent-encoded, JSON-escaped, and base64-encoded
+    """The forms a secret takes in text: as is, percent-encoded, JSON-escaped, as a repr writes it
+    (a quote, a backslash or a control character escaped, as text or as bytes), and base64-encoded
     (Basic authorization, `base64(user:secret)`) wherever it starts in what is encoded."""
     escaped = json.dumps(secret)[1:-1]
     return {secret, quote(secret, safe=""), quote_plus(secret), escaped, escaped.replace("/", "\\/"),
-            *_base64_cores(secret)}
+            repr(secret)[1:-1], repr(secret.encode())[2:-1], *_base64_cores(secret)}
 
 
 def _base64_cores(secret: str) -> set[str]:
@@ -82,6 +83,16 @@ def _base64_cores(secret: str) -> set[str]:
     return cores
 
 
+def _writable(value: str) -> bool:
+    """Whether UTF-8 can write `value`: text decoded from other bytes (os.environ's
+    surrogateescape) holds lone surrogates it cannot."""
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 class Secret:
     """A credential that never shows itself: repr, str and format print a mask.
 
@@ -94,6 +105,12 @@ class Secret:
         global _known_secrets, _secrets_version
         if not isinstance(value, str) or not value:
             raise ConfigurationError("a secret must be a non-empty string")
+        if not _writable(value):
+            # Raised here, with no error chained: Python's encoding error holds the whole value.
+            raise ConfigurationError(
+                "a secret holds bytes that are not UTF-8 (read from a file or an environment variable "
+                "written in another encoding); write it as UTF-8 text"
+            )
         self._value = value
         if len(value) >= 6 and value not in _known_secrets:
             forms = {form for form in secret_variants(value) if len(form) >= 6}  # as text writes it, encoded too
@@ -531,17 +548,26 @@ _redacted: Memo[str, tuple[int, str]] = Memo()
 _TEXT_USERINFO = re.compile(r"(://[^/?#@\s:]*:)[^/?#@\s]+@")
 
 
+@functools.lru_cache(maxsize=1)
+def _longest_first(known: frozenset[str]) -> tuple[str, ...]:
+    """The known secrets in the order they are masked (worked out once per set)."""
+    return tuple(sorted(known, key=len, reverse=True))
+
+
 def _redact_text(value: str) -> str:
     version = _secrets_version  # before the set: a set newer than its version only masks more
     cached = _redacted.get(value)
     if cached is not None and cached[0] == version:
         return cached[1]
-    masked = _SECRET_SHAPES.sub(_MASK, value)
-    if "@" in masked:  # a URL's password (user:password@host)
-        masked = _TEXT_USERINFO.sub(rf"\1{_MASK}@", masked)
-    for secret in _known_secrets:
+    # Known secrets first, the longest first: a shape or a shorter secret masking part of one
+    # would leave the rest of it in the text, no longer whole to be found.
+    masked = value
+    for secret in _longest_first(_known_secrets):
         if secret in masked:
             masked = masked.replace(secret, _MASK)
+    masked = _SECRET_SHAPES.sub(_MASK, masked)
+    if "@" in masked:  # a URL's password (user:password@host)
+        masked = _TEXT_USERINFO.sub(rf"\1{_MASK}@", masked)
     masked = mask_card_numbers(masked, _MASK)
     _redacted.remember(value, (version, masked), value)
     return masked

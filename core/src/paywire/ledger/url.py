@@ -52,9 +52,13 @@ def open_ledger(url: str, *, create: bool = True) -> Ledger:
         # A file: URL is percent-encoded (as `Path.as_uri()` writes it); a bare path is taken as written.
         return _sqlite(url, unquote(parts.path) if parts.scheme == "file" else os.path.expanduser(url), create)
     if parts.scheme == "sqlite":
+        # Shown with any password masked: a URL meant for a server (user:password@host,
+        # ?password=...) may be given an sqlite: scheme by mistake.
+        shown = masked_url(url)
         if parts.netloc:
+            host = urlsplit(shown).netloc
             raise ConfigurationError(
-                f"ledger URL {url!r} has a host part ({parts.netloc!r}); write sqlite:///{parts.netloc}{parts.path} "
+                f"ledger URL {shown!r} has a host part ({host!r}); write sqlite:///{host}{parts.path} "
                 "for a path relative to the working directory, or sqlite:////absolute/path.db"
             )
         path = url[len("sqlite://"):]
@@ -62,12 +66,12 @@ def open_ledger(url: str, *, create: bool = True) -> Ledger:
             path = path[1:]  # sqlite:///x.db is relative, sqlite:////x.db absolute
         if parts.query or parts.fragment or url.endswith(("?", "#")):
             raise ConfigurationError(
-                f"ledger URL {url!r} has a query or fragment, which an SQLite ledger takes none of (paywire sets "
+                f"ledger URL {shown!r} has a query or fragment, which an SQLite ledger takes none of (paywire sets "
                 "its own connection options); remove it, or for a file name holding '?' or '#' use its "
                 "percent-encoded file: URL (pathlib.Path.as_uri())"
             )
         if not path:
-            raise ConfigurationError(f"ledger URL {url!r} names no file: use sqlite:///path/to/ledger.db")
+            raise ConfigurationError(f"ledger URL {shown!r} names no file: use sqlite:///path/to/ledger.db")
         return _sqlite(url, os.path.expanduser(path), create)
     if parts.scheme in ("postgresql", "postgres"):
         if any(reserved in password for password in url_passwords(url)[:1] for reserved in "/?#@"):
