@@ -34,6 +34,10 @@ requests" pages:
   `state_conflict`: the ledger is behind Stripe, and the service reads the intent. A refund of a
   charged-back charge (`charge_disputed`) is a `StateError` without it: a chargeback moves neither
   total the ledger keeps.
+- A decline (or any error) whose embedded `payment_intent` is `succeeded`, `requires_capture` or
+  `processing` is no evidence of a failure: Stripe's error object carries the intent as it stands,
+  and that one holds the buyer's money. It is an `OutcomeUnknown` naming the intent, which a fetch
+  settles; recorded failed, the ledger would lose a payment Stripe holds.
 - A 2xx is Stripe's success unless the object itself shows a failure (an intent back in
   `requires_payment_method` with its error, or canceled; a refund failed or canceled): one that
   only another validator refuses (a shop's `validate_response` policy) was applied, so unknown.
@@ -84,6 +88,8 @@ _CONFLICT_CODES = _STATE_CODES - {"payment_method_unexpected_state", "charge_dis
 # A refund of more than the charge has unrefunded: the ledger, which checks what is left before
 # sending, counts less refunded than Stripe (a refund made without paywire), so it is behind too.
 _REFUND_EXCEEDS = "amount_too_large"
+# PaymentIntent statuses in which it holds money, or is taking it (a bank debit).
+_HOLDING = frozenset({"succeeded", "requires_capture", "processing"})
 
 
 def error_class(status: int, type_: str | None, code: str | None) -> type[PaywireError]:
@@ -131,6 +137,15 @@ def _retry_after(response: Response) -> float | None:
     return float(value) if value.isdigit() else None
 
 
+def _holds_money(error: Mapping[str, Any]) -> bool:
+    """Whether the error embeds its PaymentIntent in a status that holds (or is taking) the buyer's
+    money: Stripe's error object carries the intent as it stands, and one `succeeded`,
+    `requires_capture` or `processing` shows the request took effect whatever the status line says
+    (a decline answered for an intent another attempt since paid)."""
+    intent = error.get("payment_intent")
+    return isinstance(intent, Mapping) and intent.get("status") in _HOLDING
+
+
 def error_from(error: Mapping[str, Any], response: Response, *, status: int | None = None) -> PaywireError:
     """The typed error for one Stripe error object that came with `response`.
 
@@ -158,6 +173,11 @@ def error_from(error: Mapping[str, Any], response: Response, *, status: int | No
         "retryable": True if retryable is None and _in_progress(status, type_, code) else retryable,
         "details": details,
     }
+    if kind is Declined and _holds_money(error):
+        intent = details.get("payment_intent")
+        return OutcomeUnknown(f"{message}; yet Stripe's error shows PaymentIntent {intent} "
+                              f"{error['payment_intent']['status']}: the request may have taken effect, fetch the "
+                              "payment to learn its state", reference=intent, **common)
     if kind is Declined:  # final: a retry under the key replays it, whatever Stripe-Should-Retry says
         return Declined(message, decline_code=decline_code or code, customer_message=message,
                         **{**common, "retryable": False})

@@ -57,7 +57,9 @@ def totals(charge: Mapping[str, Any]) -> Totals:
     succeeded = charge.get("status") == "succeeded"
     authorized = charge_authorized(charge) if succeeded else 0
     captured = wire_amount(charge.get("amount_captured") or 0) if succeeded and charge.get("captured") else 0
-    released = amount - captured if captured else 0
+    # An overcapture (https://docs.stripe.com/payments/overcapture) or a tip captures more than
+    # `amount`: nothing was released then, and nothing of `amount_refunded` stands for a release.
+    released = max(0, amount - captured) if captured else 0
     refunded = max(0, wire_amount(charge.get("amount_refunded") or 0) - released) if captured else 0
     return Totals(str(charge["currency"]), authorized, captured, refunded)
 

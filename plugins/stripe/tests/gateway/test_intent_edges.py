@@ -1,0 +1,93 @@
+"""PaymentIntent edges where what Stripe's answer says and what Stripe holds can part: an error
+naming an intent that holds money, and a capture of more than the charge's `amount`."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Generator
+from typing import Any
+
+import pytest
+
+from paywire import Declined, Money, OutcomeUnknown, PaymentService, Response, hookimpl
+from paywire.service.outcome import is_unknown
+
+
+def eur(amount: str) -> Money:
+    return Money.of(amount, "EUR")
+
+
+def card_error(intent_status: str) -> Response:
+    """A 402 decline whose error embeds its PaymentIntent in `intent_status`."""
+    body = {"error": {
+        "type": "card_error", "code": "card_declined", "decline_code": "generic_decline",
+        "message": "Your card was declined.", "charge": "ch_edge_1",
+        "payment_intent": {"id": "pi_edge_1", "object": "payment_intent", "status": intent_status,
+                           "amount": 1000, "currency": "eur", "client_secret": "pi_edge_1_secret_x"},
+    }}
+    return Response(402, {"content-type": "application/json", "request-id": "req_edge"}, json.dumps(body).encode())
+
+
+@pytest.mark.parametrize("command", ["authorize", "sale"])
+@pytest.mark.parametrize("status", ["succeeded", "requires_capture", "processing"])
+def test_an_error_naming_an_intent_that_holds_money_is_never_a_decline(stripe: Any, command: str, status: str) -> None:
+    """Stripe's error object embeds the intent as it stands. One that is `succeeded`,
+    `requires_capture` or `processing` holds (or is taking) the buyer's money: the request took
+    effect whatever the status line says, so the outcome is unknown (fetch settles it), never the
+    failure a decline is recorded as."""
+    with stripe.recorder.answering(card_error(status)), pytest.raises(OutcomeUnknown) as unsure:
+        stripe.run(command, stripe.payment(eur("10.00")))
+    assert is_unknown(unsure.value)
+    assert unsure.value.reference == "pi_edge_1" and unsure.value.details["payment_intent"] == "pi_edge_1"
+    assert unsure.value.code == "card_declined"
+
+
+def test_a_decline_naming_an_intent_that_holds_nothing_stays_a_decline(stripe: Any) -> None:
+    with stripe.recorder.answering(card_error("requires_payment_method")), pytest.raises(Declined) as declined:
+        stripe.authorize(eur("10.00"))
+    assert not is_unknown(declined.value) and declined.value.reference == "pi_edge_1"
+
+
+def test_an_overcapture_made_outside_paywire_claims_no_refund(stripe: Any, app: Any) -> None:
+    """An overcapture (https://docs.stripe.com/payments/overcapture) captures more than the
+    authorized `amount`. Nothing was released then, so nothing of `amount_refunded` stands for a
+    release: read back, the payment has captured all of it and refunded nothing."""
+    authorized = stripe.authorize(eur("10.00"))
+    with app.lock:  # captured in Stripe's dashboard, 12.00 of a 10.00 authorization
+        intent = app.store.payment_intents[authorized.reference]
+        intent.update(status="succeeded", amount_received=1200, amount_capturable=0)
+        app.store.charges[intent["latest_charge"]].update(captured=True, amount_captured=1200)
+    found = stripe.fetch(authorized.reference)
+    assert (found.captured, found.refunded) == (eur("12.00"), eur("0.00"))
+    assert [(op.kind, op.amount) for op in found.operations] == [("capture", eur("12.00"))]
+
+
+class DeclineAnswer:
+    """Stripe authorizes, and its answer is a 402 `card_error` embedding the intent as it stands
+    (held): the status line and the object disagree."""
+
+    @hookimpl(wrapper=True)
+    def send_transfer(self, command: str, transfer: Any) -> Generator[None, Response, Response]:
+        response: Response = yield
+        if command != "authorize":
+            return response
+        intent = json.loads(response.body)
+        body = {"error": {"type": "card_error", "code": "card_declined", "decline_code": "generic_decline",
+                          "message": "Your card was declined.", "payment_intent": intent}}
+        return Response(402, response.headers, json.dumps(body).encode())
+
+
+def test_an_authorization_answered_as_a_decline_is_reconciled_to_what_stripe_holds(
+    service: PaymentService, gateway: Any, app: Any,
+) -> None:
+    gateway.plugins.register(DeclineAnswer(), name="decline_answer")
+    with pytest.raises(OutcomeUnknown) as unsure:
+        service.authorize("stripe", eur("10.00"), source="pm_card_visa", order_id="A-402",
+                          idempotency_key="held-but-declined")
+    payment_id = unsure.value.payment_id
+    assert payment_id is not None
+    assert [t.status for t in service.list_transactions(payment_id)] == ["unknown"]
+    service.reconcile(payment_id=payment_id)
+    payment = service.get_payment(payment_id)
+    assert (payment.state, payment.authorized) == ("authorized", eur("10.00"))
+    assert app.get(payment.reference)["status"] == "requires_capture"
