@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from paywire import Declined, Money, OutcomeUnknown, PaymentService, Response, hookimpl
+from paywire import Declined, Money, OutcomeUnknown, PaymentService, Response, Subject, hookimpl
 from paywire.service.outcome import is_unknown
 
 
@@ -91,3 +91,43 @@ def test_an_authorization_answered_as_a_decline_is_reconciled_to_what_stripe_hol
     payment = service.get_payment(payment_id)
     assert (payment.state, payment.authorized) == ("authorized", eur("10.00"))
     assert app.get(payment.reference)["status"] == "requires_capture"
+
+
+def captured_elsewhere(app: Any, reference: str, *, received: int, capturable: int, status: str,
+                       refunded: int = 0) -> None:
+    """Stripe's intent and charge after captures made outside paywire (its dashboard, another
+    integration), which the emulator does not make: an overcapture or a multicapture."""
+    with app.lock:
+        intent = app.store.payment_intents[reference]
+        intent.update(status=status, amount_received=received, amount_capturable=capturable)
+        app.store.charges[intent["latest_charge"]].update(captured=True, amount_captured=received,
+                                                          amount_refunded=refunded)
+
+
+def test_an_overcaptured_payment_is_read_as_authorized_for_what_was_captured(service: PaymentService, app: Any) -> None:
+    """The authorization covered the overcapture: read back, the payment's authorized total is
+    what Stripe captured, and reconciling finds nothing the ledger and Stripe disagree on."""
+    payment = service.authorize("stripe", eur("10.00"), source="pm_card_visa", order_id="A-over",
+                                idempotency_key="overcaptured")
+    captured_elsewhere(app, payment.reference, received=1200, capturable=0, status="succeeded")
+    report = service.reconcile(payment_id=payment.id)
+    read = service.get_payment(payment.id)
+    assert report.mismatches == ()
+    assert (read.state, read.authorized, read.captured, read.refunded) == (
+        "captured", eur("12.00"), eur("12.00"), eur("0.00"))
+
+
+def test_a_multicaptured_authorization_is_read_as_held_in_full(service: PaymentService, app: Any) -> None:
+    """After a non-final capture of a multicapture the intent stays `requires_capture`: it holds
+    what is still capturable plus what was captured, and a refund of the captured part is a
+    refund, not a release (nothing was released yet)."""
+    payment = service.authorize("stripe", eur("10.00"), source="pm_card_visa", order_id="A-multi",
+                                idempotency_key="multicaptured")
+    captured_elsewhere(app, payment.reference, received=600, capturable=400, status="requires_capture", refunded=100)
+    found = service.gateway.execute("stripe", "fetch", Subject(reference=payment.reference))
+    assert (found.authorized, found.captured, found.refunded, found.capturable) == (
+        eur("10.00"), eur("6.00"), eur("1.00"), eur("4.00"))
+    report = service.reconcile(payment_id=payment.id)
+    assert report.mismatches == ()
+    read = service.get_payment(payment.id)
+    assert (read.authorized, read.captured) == (eur("10.00"), eur("6.00"))
