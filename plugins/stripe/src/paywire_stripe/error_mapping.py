@@ -173,11 +173,6 @@ def error_from(error: Mapping[str, Any], response: Response, *, status: int | No
         "retryable": True if retryable is None and _in_progress(status, type_, code) else retryable,
         "details": details,
     }
-    if kind is Declined and _holds_money(error):
-        intent = details.get("payment_intent")
-        return OutcomeUnknown(f"{message}; yet Stripe's error shows PaymentIntent {intent} "
-                              f"{error['payment_intent']['status']}: the request may have taken effect, fetch the "
-                              "payment to learn its state", reference=intent, **common)
     if kind is Declined:  # final: a retry under the key replays it, whatever Stripe-Should-Retry says
         return Declined(message, decline_code=decline_code or code, customer_message=message,
                         **{**common, "retryable": False})
@@ -190,10 +185,38 @@ def error_from(error: Mapping[str, Any], response: Response, *, status: int | No
     return kind(message, **common)
 
 
+def _took_effect(declined: Declined, error: Mapping[str, Any]) -> OutcomeUnknown:
+    """A decline whose error shows its PaymentIntent holding money (`_holds_money`)."""
+    intent = declined.details.get("payment_intent")
+    return OutcomeUnknown(
+        f"{declined.message}; yet Stripe's error shows PaymentIntent {intent} {error['payment_intent']['status']}: "
+        "the request may have taken effect, fetch the payment to learn its state", reference=intent,
+        provider=declined.provider, code=declined.code, status=declined.status, debug_id=declined.debug_id,
+        details=dict(declined.details),
+    )
+
+
+def _answered(subject: Subject, response: Response, *, intent_write: bool) -> PaywireError:
+    """The typed error of an error answer; of a PaymentIntent write (`intent_write`), a decline
+    showing the intent holding money is an unknown outcome."""
+    body = response.data
+    error = body.get("error") if isinstance(body, Mapping) else None
+    error = error if isinstance(error, Mapping) else {}
+    mapped = error_from(error, response)
+    if intent_write and isinstance(mapped, Declined) and _holds_money(error):
+        return _took_effect(mapped, error)
+    if subject.reference is None and isinstance(mapped, Declined):
+        # A decline of a create-and-confirm leaves its PaymentIntent behind, which the buyer
+        # may still pay with another method (Stripe's retry flow): its events must find it.
+        mapped.reference = mapped.details.get("payment_intent")
+    return mapped
+
+
 def map_refund_error(subject: Subject, response: Response, result: Result) -> PaywireError:
     """`map_error` for a refund: one refused as more than the charge has left is a `StateError`
-    with `state_conflict` (see `_REFUND_EXCEEDS`), so the service reads the intent."""
-    error = map_error(subject, response, result)
+    with `state_conflict` (see `_REFUND_EXCEEDS`), so the service reads the intent. A refund's
+    error may embed its (succeeded) PaymentIntent, which says nothing of the refund."""
+    error = _answered(subject, response, intent_write=False) if not response.ok else map_error(subject, response, result)
     if isinstance(error, InvalidRequest) and not error.state_conflict and error.code == _REFUND_EXCEEDS:
         return StateError(error.message, param=error.param, state_conflict=True, provider=error.provider,
                           code=error.code, status=error.status, debug_id=error.debug_id,
@@ -246,13 +269,7 @@ def map_error(subject: Subject, response: Response, result: Result) -> PaywireEr
     """The `GatewayCommand` error mapper: an error answer, or a 2xx answer the validators refused."""
     body = response.data
     if not response.ok:
-        error = body.get("error") if isinstance(body, Mapping) else None
-        mapped = error_from(error if isinstance(error, Mapping) else {}, response)
-        if subject.reference is None and isinstance(mapped, Declined):
-            # A decline of a create-and-confirm leaves its PaymentIntent behind, which the buyer
-            # may still pay with another method (Stripe's retry flow): its events must find it.
-            mapped.reference = mapped.details.get("payment_intent")
-        return mapped
+        return _answered(subject, response, intent_write=True)
     if "unexpected_answer" in result.codes:
         return _unexpected(response, result)
     if isinstance(body, Mapping) and body.get("object") == "payment_intent":

@@ -48,6 +48,15 @@ def test_a_decline_naming_an_intent_that_holds_nothing_stays_a_decline(stripe: A
     assert not is_unknown(declined.value) and declined.value.reference == "pi_edge_1"
 
 
+def test_a_refund_declined_with_its_paid_intent_embedded_stays_a_decline(stripe: Any) -> None:
+    """A refund's error may embed its PaymentIntent, `succeeded` as any refundable one is: that
+    says nothing of the refund, whose decline stands."""
+    paid = stripe.sale(eur("10.00"))
+    with stripe.recorder.answering(card_error("succeeded")), pytest.raises(Declined) as declined:
+        stripe.run("refund", stripe.on(paid.reference, eur("4.00")))
+    assert not is_unknown(declined.value) and declined.value.code == "card_declined"
+
+
 def test_an_overcapture_made_outside_paywire_claims_no_refund(stripe: Any, app: Any) -> None:
     """An overcapture (https://docs.stripe.com/payments/overcapture) captures more than the
     authorized `amount`. Nothing was released then, so nothing of `amount_refunded` stands for a
