@@ -34,8 +34,8 @@ requests" pages:
   `state_conflict`: the ledger is behind Stripe, and the service reads the intent. A refund of a
   charged-back charge (`charge_disputed`) is a `StateError` without it: a chargeback moves neither
   total the ledger keeps.
-- A decline (or any error) whose embedded `payment_intent` is `succeeded`, `requires_capture` or
-  `processing` is no evidence of a failure: Stripe's error object carries the intent as it stands,
+- A decline of a PaymentIntent write whose embedded `payment_intent` is `succeeded`,
+  `requires_capture` or `processing` is no evidence of a failure: Stripe's error object carries the intent as it stands,
   and that one holds the buyer's money. It is an `OutcomeUnknown` naming the intent, which a fetch
   settles; recorded failed, the ledger would lose a payment Stripe holds.
 - A 2xx is Stripe's success unless the object itself shows a failure (an intent back in
