@@ -35,9 +35,9 @@ requests" pages:
   charged-back charge (`charge_disputed`) is a `StateError` without it: a chargeback moves neither
   total the ledger keeps.
 - A decline of a PaymentIntent write whose embedded `payment_intent` is `succeeded`,
-  `requires_capture` or `processing` is no evidence of a failure: Stripe's error object carries the intent as it stands,
-  and that one holds the buyer's money. It is an `OutcomeUnknown` naming the intent, which a fetch
-  settles; recorded failed, the ledger would lose a payment Stripe holds.
+  `requires_capture` or `processing` is no evidence of a failure: Stripe's error object carries
+  the intent as it stands, and that one holds the buyer's money. It is an `OutcomeUnknown` naming
+  the intent, which a fetch settles; recorded failed, the ledger would lose a payment Stripe holds.
 - A 2xx is Stripe's success unless the object itself shows a failure (an intent back in
   `requires_payment_method` with its error, or canceled; a refund failed or canceled): one that
   only another validator refuses (a shop's `validate_response` policy) was applied, so unknown.
