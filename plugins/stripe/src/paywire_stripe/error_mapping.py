@@ -34,6 +34,10 @@ requests" pages:
   `state_conflict`: the ledger is behind Stripe, and the service reads the intent. A refund of a
   charged-back charge (`charge_disputed`) is a `StateError` without it: a chargeback moves neither
   total the ledger keeps.
+- A decline of a PaymentIntent write whose embedded `payment_intent` is `succeeded`,
+  `requires_capture` or `processing` is no evidence of a failure: Stripe's error object carries
+  the intent as it stands, and that one holds the buyer's money. It is an `OutcomeUnknown` naming
+  the intent, which a fetch settles; recorded failed, the ledger would lose a payment Stripe holds.
 - A 2xx is Stripe's success unless the object itself shows a failure (an intent back in
   `requires_payment_method` with its error, or canceled; a refund failed or canceled): one that
   only another validator refuses (a shop's `validate_response` policy) was applied, so unknown.
@@ -84,6 +88,8 @@ _CONFLICT_CODES = _STATE_CODES - {"payment_method_unexpected_state", "charge_dis
 # A refund of more than the charge has unrefunded: the ledger, which checks what is left before
 # sending, counts less refunded than Stripe (a refund made without paywire), so it is behind too.
 _REFUND_EXCEEDS = "amount_too_large"
+# PaymentIntent statuses in which it holds money, or is taking it (a bank debit).
+_HOLDING = frozenset({"succeeded", "requires_capture", "processing"})
 
 
 def error_class(status: int, type_: str | None, code: str | None) -> type[PaywireError]:
@@ -131,6 +137,15 @@ def _retry_after(response: Response) -> float | None:
     return float(value) if value.isdigit() else None
 
 
+def _holds_money(error: Mapping[str, Any]) -> bool:
+    """Whether the error embeds its PaymentIntent in a status that holds (or is taking) the buyer's
+    money: Stripe's error object carries the intent as it stands, and one `succeeded`,
+    `requires_capture` or `processing` shows the request took effect whatever the status line says
+    (a decline answered for an intent another attempt since paid)."""
+    intent = error.get("payment_intent")
+    return isinstance(intent, Mapping) and intent.get("status") in _HOLDING
+
+
 def error_from(error: Mapping[str, Any], response: Response, *, status: int | None = None) -> PaywireError:
     """The typed error for one Stripe error object that came with `response`.
 
@@ -170,10 +185,38 @@ def error_from(error: Mapping[str, Any], response: Response, *, status: int | No
     return kind(message, **common)
 
 
+def _took_effect(declined: Declined, error: Mapping[str, Any]) -> OutcomeUnknown:
+    """A decline whose error shows its PaymentIntent holding money (`_holds_money`)."""
+    intent = declined.details.get("payment_intent")
+    return OutcomeUnknown(
+        f"{declined.message}; yet Stripe's error shows PaymentIntent {intent} {error['payment_intent']['status']}: "
+        "the request may have taken effect, fetch the payment to learn its state", reference=intent,
+        provider=declined.provider, code=declined.code, status=declined.status, debug_id=declined.debug_id,
+        details=dict(declined.details),
+    )
+
+
+def _answered(subject: Subject, response: Response, *, intent_write: bool) -> PaywireError:
+    """The typed error of an error answer; of a PaymentIntent write (`intent_write`), a decline
+    showing the intent holding money is an unknown outcome."""
+    body = response.data
+    error = body.get("error") if isinstance(body, Mapping) else None
+    error = error if isinstance(error, Mapping) else {}
+    mapped = error_from(error, response)
+    if intent_write and isinstance(mapped, Declined) and _holds_money(error):
+        return _took_effect(mapped, error)
+    if subject.reference is None and isinstance(mapped, Declined):
+        # A decline of a create-and-confirm leaves its PaymentIntent behind, which the buyer
+        # may still pay with another method (Stripe's retry flow): its events must find it.
+        mapped.reference = mapped.details.get("payment_intent")
+    return mapped
+
+
 def map_refund_error(subject: Subject, response: Response, result: Result) -> PaywireError:
     """`map_error` for a refund: one refused as more than the charge has left is a `StateError`
-    with `state_conflict` (see `_REFUND_EXCEEDS`), so the service reads the intent."""
-    error = map_error(subject, response, result)
+    with `state_conflict` (see `_REFUND_EXCEEDS`), so the service reads the intent. A refund's
+    error may embed its (succeeded) PaymentIntent, which says nothing of the refund."""
+    error = _answered(subject, response, intent_write=False) if not response.ok else map_error(subject, response, result)
     if isinstance(error, InvalidRequest) and not error.state_conflict and error.code == _REFUND_EXCEEDS:
         return StateError(error.message, param=error.param, state_conflict=True, provider=error.provider,
                           code=error.code, status=error.status, debug_id=error.debug_id,
@@ -226,13 +269,7 @@ def map_error(subject: Subject, response: Response, result: Result) -> PaywireEr
     """The `GatewayCommand` error mapper: an error answer, or a 2xx answer the validators refused."""
     body = response.data
     if not response.ok:
-        error = body.get("error") if isinstance(body, Mapping) else None
-        mapped = error_from(error if isinstance(error, Mapping) else {}, response)
-        if subject.reference is None and isinstance(mapped, Declined):
-            # A decline of a create-and-confirm leaves its PaymentIntent behind, which the buyer
-            # may still pay with another method (Stripe's retry flow): its events must find it.
-            mapped.reference = mapped.details.get("payment_intent")
-        return mapped
+        return _answered(subject, response, intent_write=True)
     if "unexpected_answer" in result.codes:
         return _unexpected(response, result)
     if isinstance(body, Mapping) and body.get("object") == "payment_intent":

@@ -7,6 +7,8 @@ holds); `amount_captured` is what was captured, and `amount_refunded` what was r
 refunds included) *plus* what a partial capture released, which Stripe books as refunded. paywire's
 refunded total leaves the release out. A charge still `pending` (a bank debit in `processing`) is
 marked captured by Stripe but holds no money yet, so it counts for nothing until it succeeds.
+A capture above `amount` (an overcapture) releases nothing; an intent still `requires_capture`
+after a multicapture's non-final capture holds its `amount_capturable` plus what was captured.
 """
 
 from __future__ import annotations
@@ -55,9 +57,12 @@ def totals(charge: Mapping[str, Any]) -> Totals:
     """The totals a charge records."""
     amount = wire_amount(charge["amount"])
     succeeded = charge.get("status") == "succeeded"
-    authorized = charge_authorized(charge) if succeeded else 0
     captured = wire_amount(charge.get("amount_captured") or 0) if succeeded and charge.get("captured") else 0
-    released = amount - captured if captured else 0
+    # An overcapture (https://docs.stripe.com/payments/overcapture) or a tip captures more than
+    # `amount`: the authorization covered all of it, nothing was released, and nothing of
+    # `amount_refunded` stands for a release.
+    authorized = max(charge_authorized(charge), captured) if succeeded else 0
+    released = max(0, amount - captured) if captured else 0
     refunded = max(0, wire_amount(charge.get("amount_refunded") or 0) - released) if captured else 0
     return Totals(str(charge["currency"]), authorized, captured, refunded)
 
@@ -72,9 +77,16 @@ def _from_intent(intent: Mapping[str, Any]) -> Totals:
 def intent_totals(intent: Mapping[str, Any]) -> Totals:
     charge = charge_of(intent)
     figures = totals(charge) if charge is not None else _from_intent(intent)
-    if intent.get("status") == "requires_capture":  # nothing captured yet: what Stripe holds, whatever was asked
-        figures = Totals(figures.currency, wire_amount(intent.get("amount_capturable")), figures.captured,
-                         figures.refunded)
+    if intent.get("status") == "requires_capture":
+        # What Stripe holds, whatever was asked: what is still capturable plus what was captured,
+        # which is nothing but after a multicapture's non-final capture
+        # (https://docs.stripe.com/payments/multicapture); that released nothing yet, so all of
+        # the charge's `amount_refunded` is refunds.
+        refunded = figures.refunded
+        if charge is not None and figures.captured:
+            refunded = min(figures.captured, wire_amount(charge.get("amount_refunded") or 0))
+        figures = Totals(figures.currency, wire_amount(intent.get("amount_capturable")) + figures.captured,
+                         figures.captured, refunded)
     return figures
 
 
