@@ -17,6 +17,7 @@ ledger now knows.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from datetime import datetime
 
@@ -59,10 +60,14 @@ class Janitor:
 
     :param batch: the most due transactions looked at per pass (oldest first).
     :param on_pass: called with each pass's report (metrics, logs, tests).
+    :param clock: seconds from a clock that never jumps (`time.monotonic`), for `idle_for()` and
+        `last_pass_age()`: the wall clock steps when NTP corrects it or a VM is resumed, and /healthz
+        would then call a working Janitor stale, or a stuck one fresh.
     """
 
     def __init__(self, service: PaymentService, *, interval: float = 5.0, backoff: Backoff | None = None,
-                 batch: int = 1000, on_pass: Callable[[PassReport], None] | None = None) -> None:
+                 batch: int = 1000, on_pass: Callable[[PassReport], None] | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.service = service
         self.interval = interval
         self.backoff = backoff or Backoff()
@@ -71,6 +76,9 @@ class Janitor:
         self.stopping = threading.Event()
         self.last_pass: PassReport | None = None
         self.progressed_at: datetime | None = None  # the last pass's start or payment, whichever is later
+        self._clock = clock
+        self._progressed: float | None = None  # `progressed_at` on `clock`
+        self._passed: float | None = None  # the last pass's end on `clock`
         self._thread: threading.Thread | None = None
 
     def due(self, at: datetime) -> dict[str, list[Transaction]]:
@@ -97,6 +105,7 @@ class Janitor:
     def run_pass(self) -> PassReport:
         """Look at every due payment once, stopping between payments when asked to."""
         started = self.progressed_at = now()
+        self._progressed = self._clock()
         by_payment = self.due(started)
         settled: list[Settlement] = []
         unresolved: list[Settlement] = []
@@ -108,6 +117,7 @@ class Janitor:
         stopped = ledger_away = False
         for payment_id, txns in by_payment.items():
             self.progressed_at = now()
+            self._progressed = self._clock()
             if self.stopping.is_set():
                 stopped = True
                 break
@@ -154,7 +164,7 @@ class Janitor:
                 errors.append(("events", first))
         result = PassReport(started, now(), tuple(settled), tuple(unresolved), tuple(marked), tuple(skipped),
                             tuple(errors), tuple(mismatches), stopped, applied, tuple(caught_up))
-        self.last_pass = result
+        self.last_pass, self._passed = result, self._clock()
         if self.on_pass is not None:
             self.on_pass(result)
         return result
@@ -210,16 +220,16 @@ class Janitor:
 
     def last_pass_age(self) -> float | None:
         """Seconds since the last pass finished; None before the first."""
-        if self.last_pass is None:
+        if self._passed is None:
             return None
-        return max(0.0, (now() - self.last_pass.finished_at).total_seconds())
+        return max(0.0, self._clock() - self._passed)
 
     def idle_for(self) -> float | None:
         """Seconds since the Janitor last made progress (began a pass or a payment); a long pass
         that keeps moving is not stale. None before it started."""
-        if self.progressed_at is None:
+        if self._progressed is None:
             return None
-        return max(0.0, (now() - self.progressed_at).total_seconds())
+        return max(0.0, self._clock() - self._progressed)
 
     @property
     def running(self) -> bool:
