@@ -58,7 +58,7 @@ class PassReport:
 class Janitor:
     """Reconciles due transactions every `interval` seconds, in a thread of its own.
 
-    :param batch: the most due transactions looked at per pass (oldest first).
+    :param batch: the most due transactions looked at per pass (those never looked at first, then the longest due).
     :param on_pass: called with each pass's report (metrics, logs, tests).
     :param clock: seconds from a clock that never jumps (`time.monotonic`), for `idle_for()` and
         `last_pass_age()`: the wall clock steps when NTP corrects it or a VM is resumed, and /healthz
@@ -82,13 +82,17 @@ class Janitor:
         self._thread: threading.Thread | None = None
 
     def due(self, at: datetime) -> dict[str, list[Transaction]]:
-        """The open transactions due now, by payment (oldest first, `batch` at most), then the
-        payments whose owed read is due (the earliest first, `batch` at most), with none."""
-        # Older transactions still waiting (in flight, or on their backoff) must not hide a due
-        # one behind them: read further, page by doubling page, until `batch` are due or none is left.
+        """The open transactions due now, by payment (`batch` at most: those never looked at
+        first, then the longest due), then the payments whose owed read is due (the earliest
+        first, `batch` at most), with none."""
+        # Longest due first, not oldest: when more are due than a pass gets through before the
+        # first ones' backoff is over again (an outage's failing reads), the oldest would take
+        # every pass and newer ones never get a look. Transactions still waiting (in flight, or on
+        # their backoff) must not hide a due one behind them either: read further, page by
+        # doubling page, until `batch` are due or none is left.
         limit = self.batch
         while True:
-            rows = self.service.ledger.list_transactions(statuses=[S.PENDING, S.UNKNOWN, S.ACCEPTED], limit=limit)
+            rows = self.service.ledger.list_by_look(statuses=[S.PENDING, S.UNKNOWN, S.ACCEPTED], limit=limit)
             txns = [t for t in rows if t.payment_id is not None]
             looks = self.service.ledger.looks([t.id for t in txns if t.status != S.PENDING or t.expired(at)])
             due = [t for t in txns if is_due(t, looks.get(t.id), at)]
