@@ -151,6 +151,30 @@ def test_a_transaction_due_again_before_a_pass_ends_never_starves_one_due_longer
     assert [(s.payment_id, s.status) for s in second.settled] == [(newer.id, "succeeded")]
 
 
+def test_a_pass_reads_no_further_than_the_first_look_not_yet_due(
+        shop: PaymentService, provider: tuple[CountingFakePay, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Many transactions open for days (a bank transfer's), each waiting its backoff: a pass
+    reads them by their next look and stops at the first not yet due, instead of every open one
+    each pass."""
+    sales = [shop.sale("fakepay", Money.of(f"{i}.00", "EUR"), source="tok_pending") for i in (1, 2, 3)]
+    txns = [t for p in sales for t in shop.list_transactions(p.id)]
+    wait_out_life(shop, [t.id for t in txns])
+    with shop.ledger.unit() as u:
+        u.set_looks({txns[0].id: Look(1, now() - timedelta(seconds=1)),
+                     **{t.id: Look(5, now() + timedelta(hours=1)) for t in txns[1:]}})
+    read: list[int] = []
+    list_by_look = shop.ledger.list_by_look
+
+    def counted(**kwargs: object) -> object:
+        read.append(int(kwargs["limit"]))  # type: ignore[call-overload]
+        return list_by_look(**kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(shop.ledger, "list_by_look", counted)
+    due = Janitor(shop, batch=2).due(now())
+    assert list(due) == [sales[0].id]
+    assert read == [2]  # one page: it ends on a look an hour away
+
+
 def test_backoff_grows_per_look_and_never_precedes_settle_after() -> None:
     from paywire.ledger.model import Transaction
 

@@ -89,14 +89,17 @@ class Janitor:
         # first ones' backoff is over again (an outage's failing reads), the oldest would take
         # every pass and newer ones never get a look. Transactions still waiting (in flight, or on
         # their backoff) must not hide a due one behind them either: read further, page by
-        # doubling page, until `batch` are due or none is left.
+        # doubling page, until `batch` are due, none is left, or the page ends on a look not yet
+        # due (every one after it is later still).
         limit = self.batch
         while True:
             rows = self.service.ledger.list_by_look(statuses=[S.PENDING, S.UNKNOWN, S.ACCEPTED], limit=limit)
             txns = [t for t in rows if t.payment_id is not None]
-            looks = self.service.ledger.looks([t.id for t in txns if t.status != S.PENDING or t.expired(at)])
+            asked = {t.id for t in txns if t.status != S.PENDING or t.expired(at)} | {t.id for t in rows[-1:]}
+            looks = self.service.ledger.looks(sorted(asked))
             due = [t for t in txns if is_due(t, looks.get(t.id), at)]
-            if len(due) >= self.batch or len(rows) < limit:
+            last = looks.get(rows[-1].id) if rows else None
+            if len(due) >= self.batch or len(rows) < limit or (last is not None and last.next_at > at):
                 break
             limit *= 2
         by_payment: dict[str, list[Transaction]] = {}
