@@ -39,3 +39,24 @@ def test_a_wall_clock_stepped_back_never_hides_a_stuck_janitor(
     _wall_clock_moved(monkeypatch, -HOUR)
     ticks[0] += 600  # ten minutes without progress, while the wall clock went an hour back
     assert janitor.idle_for() == 600 and janitor.last_pass_age() == 600
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("off", [timedelta(minutes=5), timedelta(minutes=-5)])
+def test_a_host_clock_off_the_databases_by_more_than_the_margin_is_reported(
+        shop: PaymentService, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+        off: timedelta) -> None:
+    """Every host sharing a ledger writes and compares times from its own clock (`settle_after`,
+    leases, next looks): one five minutes ahead would conclude requests before their life is over
+    and take other workers' leases, one behind would look late. Each pass measures its host's
+    clock against the database's and warns once when the margin no longer covers the gap."""
+    janitor = Janitor(shop)
+    in_step = janitor.run_pass()
+    assert in_step.clock_skew is not None and abs(in_step.clock_skew) < 1  # one host: the same clock
+    _wall_clock_moved(monkeypatch, off)
+    with caplog.at_level("WARNING", logger="paywire.janitor"):
+        reports = [janitor.run_pass() for _ in range(2)]
+    for report in reports:
+        assert report.clock_skew is not None and abs(report.clock_skew - off.total_seconds()) < 1, report.clock_skew
+    warned = [r.getMessage() for r in caplog.records if "clock" in r.getMessage()]
+    assert len(warned) == 1 and "NTP" in warned[0], warned  # once, not every pass

@@ -34,6 +34,7 @@ __all__ = ["Backoff", "Janitor", "PassReport"]  # Backoff: paywire.service.sched
 
 log = get_logger("paywire.janitor")
 S = TransactionStatus
+_SKEW_FLOOR = 1.0  # seconds of skew never warned about, whatever the margin: a round trip's noise
 
 
 @attrs.frozen
@@ -53,6 +54,9 @@ class PassReport:
     stopped: bool = False  # the pass stopped early, between two payments
     applied: int = 0  # stored unmatched events applied to the payments they name
     caught_up: tuple[str, ...] = ()  # payments read because they owed a read
+    # seconds this host's clock was ahead of the ledger database's as the pass began (behind:
+    # negative); None where the database is this host's, or could not be asked
+    clock_skew: float | None = None
 
 
 class Janitor:
@@ -79,6 +83,7 @@ class Janitor:
         self._clock = clock
         self._progressed: float | None = None  # `progressed_at` on `clock`
         self._passed: float | None = None  # the last pass's end on `clock`
+        self._skewed = False  # the last pass found this host's clock further off than the margin covers
         self._thread: threading.Thread | None = None
 
     def due(self, at: datetime) -> dict[str, list[Transaction]]:
@@ -113,6 +118,7 @@ class Janitor:
         """Look at every due payment once, stopping between payments when asked to."""
         started = self.progressed_at = now()
         self._progressed = self._clock()
+        skew = self._check_skew()
         by_payment = self.due(started)
         settled: list[Settlement] = []
         unresolved: list[Settlement] = []
@@ -170,11 +176,39 @@ class Janitor:
                 log.warning("matching stored events failed %d times, the first: %s", len(matched.failures), first)
                 errors.append(("events", first))
         result = PassReport(started, now(), tuple(settled), tuple(unresolved), tuple(marked), tuple(skipped),
-                            tuple(errors), tuple(mismatches), stopped, applied, tuple(caught_up))
+                            tuple(errors), tuple(mismatches), stopped, applied, tuple(caught_up), skew)
         self.last_pass, self._passed = result, self._clock()
         if self.on_pass is not None:
             self.on_pass(result)
         return result
+
+    def clock_skew(self) -> float | None:
+        """Seconds this host's clock is ahead of the ledger database's (behind: negative), taken
+        at the middle of the round trip; None where the database is this host's."""
+        before = now()
+        theirs = self.service.ledger.database_time()
+        after = now()
+        return None if theirs is None else (before + (after - before) / 2 - theirs).total_seconds()
+
+    def _check_skew(self) -> float | None:
+        """Warn, once each time it happens, when this host's clock is further from the database's
+        than the service's `margin` covers: every host sharing the ledger writes and compares
+        times from its own clock (`settle_after`, leases, next looks), so a host ahead concludes
+        requests before their life is over and takes leases early, and one behind looks late."""
+        try:
+            skew = self.clock_skew()
+        except Exception:  # noqa: BLE001 - the ledger out of reach: the pass says so itself
+            return None
+        allowed = max(self.service.margin, _SKEW_FLOOR)
+        skewed = skew is not None and abs(skew) > allowed
+        if skewed and not self._skewed:
+            log.warning("this host's clock is %+.1f s off the ledger database's, more than the margin (%g s) covers: "
+                        "requests may be concluded before their life is over and leases taken early; keep the "
+                        "hosts' clocks in step (NTP)", skew, allowed)
+        elif self._skewed and not skewed and skew is not None:
+            log.warning("this host's clock is back within the margin of the ledger database's (%+.1f s)", skew)
+        self._skewed = skewed
+        return skew
 
     def _failed_look(self, payment_id: str, txns: list[Transaction]) -> None:
         """A look that failed (the provider or the ledger did not answer, or the payment could not
