@@ -206,7 +206,7 @@ class Janitor:
                         "requests may be concluded before their life is over and leases taken early; keep the "
                         "hosts' clocks in step (NTP)", skew, allowed)
         elif self._skewed and not skewed and skew is not None:
-            log.warning("this host's clock is back within the margin of the ledger database's (%+.1f s)", skew)
+            log.info("this host's clock is back within the margin of the ledger database's (%+.1f s)", skew)
         self._skewed = skewed
         return skew
 
