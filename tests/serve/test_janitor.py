@@ -126,6 +126,55 @@ def test_an_older_transaction_whose_fetch_keeps_failing_never_starves_a_newer_on
     assert shop.ledger.looks([txn.id])[txn.id].looks == 1 and txn.status == "accepted"  # nothing else written
 
 
+def test_a_transaction_due_again_before_a_pass_ends_never_starves_one_due_longer(
+        shop: PaymentService, provider: tuple[CountingFakePay, str]) -> None:
+    """One transaction per pass (`batch`), the oldest one's fetch failing every time, and its
+    backoff over again by the next pass (a provider's outage, a backlog whose pass lasts longer
+    than the backoff's cap): a newer one, never looked at, still gets its look. A pass takes the
+    transactions looked at least recently first, not the oldest."""
+    from paywire.testing.emulator import Fault
+
+    app, _ = provider
+    failing, newer = (shop.sale("fakepay", Money.of(f"{i}.00", "EUR"), source="tok_pending") for i in (1, 2))
+    wait_out_life(shop, [t.id for p in (failing, newer) for t in shop.list_transactions(p.id)])
+    app.decide(newer.reference or "")
+    app.inject(Fault("status", status=500, method="GET", path=f"/v1/payments/{failing.reference}$", times=100))
+    (txn,) = shop.list_transactions(failing.id)
+    janitor = Janitor(shop, batch=1)
+    first = janitor.run_pass()
+    assert [e[0] for e in first.errors] == [failing.id]
+    with shop.ledger.unit() as u:  # its backoff over, as after a pass longer than it
+        u.payment(failing.id, lock=True)
+        u.set_looks({txn.id: Look(shop.ledger.looks([txn.id])[txn.id].looks, now())})
+    second = janitor.run_pass()
+    assert second.errors == (), second.errors
+    assert [(s.payment_id, s.status) for s in second.settled] == [(newer.id, "succeeded")]
+
+
+def test_a_pass_reads_no_further_than_the_first_look_not_yet_due(
+        shop: PaymentService, provider: tuple[CountingFakePay, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Many transactions open for days (a bank transfer's), each waiting its backoff: a pass
+    reads them by their next look and stops at the first not yet due, instead of every open one
+    each pass."""
+    sales = [shop.sale("fakepay", Money.of(f"{i}.00", "EUR"), source="tok_pending") for i in (1, 2, 3)]
+    txns = [t for p in sales for t in shop.list_transactions(p.id)]
+    wait_out_life(shop, [t.id for t in txns])
+    with shop.ledger.unit() as u:
+        u.set_looks({txns[0].id: Look(1, now() - timedelta(seconds=1)),
+                     **{t.id: Look(5, now() + timedelta(hours=1)) for t in txns[1:]}})
+    read: list[int] = []
+    list_by_look = shop.ledger.list_by_look
+
+    def counted(**kwargs: object) -> object:
+        read.append(int(kwargs["limit"]))  # type: ignore[call-overload]
+        return list_by_look(**kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(shop.ledger, "list_by_look", counted)
+    due = Janitor(shop, batch=2).due(now())
+    assert list(due) == [sales[0].id]
+    assert read == [2]  # one page: it ends on a look an hour away
+
+
 def test_backoff_grows_per_look_and_never_precedes_settle_after() -> None:
     from paywire.ledger.model import Transaction
 

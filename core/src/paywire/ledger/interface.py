@@ -261,6 +261,13 @@ class Ledger(abc.ABC):
         as the connection went."""
         return None
 
+    def database_time(self) -> datetime | None:
+        """The database server's clock now, where it is another host's (None: it is this host's,
+        or a backend that cannot tell). The hosts sharing a ledger write and compare times from
+        their own clocks (`settle_after`, reconciliation's looks and leases); the Janitor
+        compares its host's clock to this one to say when they drift apart."""
+        return None
+
     def check_writes(self) -> None:
         """Raise the database's own error unless it takes writes now: a standby a failover left
         the address on, a database, role or file set read-only, as well as one out of reach.

@@ -16,11 +16,12 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Sequence
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
 from paywire.errors import ConfigurationError
-from paywire.ledger._sql import SELECT_PAYMENT, SQLLedger
+from paywire.ledger._sql import SELECT_PAYMENT, SQLLedger, from_us
 from paywire.security import url_passwords
 
 __all__ = ["PostgresLedger"]
@@ -185,6 +186,11 @@ class PostgresLedger(SQLLedger):
 
             create = sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema))
             self.execute(connection, create.as_string(connection))
+
+    def database_time(self) -> datetime | None:
+        # As microseconds since the epoch, the ledger's own form: whatever the session's time zone.
+        row = self._read_one("SELECT (EXTRACT(EPOCH FROM clock_timestamp()) * 1000000)::BIGINT", ())
+        return from_us(int(row[0])) if row else None
 
     def is_integrity_error(self, exc: Exception) -> bool:
         return isinstance(exc, self._psycopg.errors.IntegrityError)

@@ -87,7 +87,9 @@ def serve_app(service: PaymentService, *, janitor: Janitor | None, metrics: Metr
         ok = bool(body["ledger"]["reachable"] and body["ledger"]["writable"])
         if janitor is not None:
             age, idle = janitor.last_pass_age(), janitor.idle_for()
-            body["janitor"] = {"running": janitor.running, "last_pass_age_seconds": age, "idle_seconds": idle}
+            skew = janitor.last_pass.clock_skew if janitor.last_pass is not None else None
+            body["janitor"] = {"running": janitor.running, "last_pass_age_seconds": age, "idle_seconds": idle,
+                               "clock_skew_seconds": skew}
             ok = ok and janitor.running and (idle is None or idle <= stale_after)
         body["status"] = "ok" if ok else "unhealthy"
         return (200 if ok else 503), body

@@ -17,6 +17,7 @@ ledger now knows.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from datetime import datetime
 
@@ -33,6 +34,7 @@ __all__ = ["Backoff", "Janitor", "PassReport"]  # Backoff: paywire.service.sched
 
 log = get_logger("paywire.janitor")
 S = TransactionStatus
+_SKEW_FLOOR = 1.0  # seconds of skew never warned about, whatever the margin: a round trip's noise
 
 
 @attrs.frozen
@@ -52,17 +54,24 @@ class PassReport:
     stopped: bool = False  # the pass stopped early, between two payments
     applied: int = 0  # stored unmatched events applied to the payments they name
     caught_up: tuple[str, ...] = ()  # payments read because they owed a read
+    # seconds this host's clock was ahead of the ledger database's as the pass began (behind:
+    # negative); None where the database is this host's, or could not be asked
+    clock_skew: float | None = None
 
 
 class Janitor:
     """Reconciles due transactions every `interval` seconds, in a thread of its own.
 
-    :param batch: the most due transactions looked at per pass (oldest first).
+    :param batch: the most due transactions looked at per pass (those never looked at first, then the longest due).
     :param on_pass: called with each pass's report (metrics, logs, tests).
+    :param clock: seconds from a clock that never jumps (`time.monotonic`), for `idle_for()` and
+        `last_pass_age()`: the wall clock steps when NTP corrects it or a VM is resumed, and /healthz
+        would then call a working Janitor stale, or a stuck one fresh.
     """
 
     def __init__(self, service: PaymentService, *, interval: float = 5.0, backoff: Backoff | None = None,
-                 batch: int = 1000, on_pass: Callable[[PassReport], None] | None = None) -> None:
+                 batch: int = 1000, on_pass: Callable[[PassReport], None] | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.service = service
         self.interval = interval
         self.backoff = backoff or Backoff()
@@ -71,20 +80,31 @@ class Janitor:
         self.stopping = threading.Event()
         self.last_pass: PassReport | None = None
         self.progressed_at: datetime | None = None  # the last pass's start or payment, whichever is later
+        self._clock = clock
+        self._progressed: float | None = None  # `progressed_at` on `clock`
+        self._passed: float | None = None  # the last pass's end on `clock`
+        self._skewed = False  # the last pass found this host's clock further off than the margin covers
         self._thread: threading.Thread | None = None
 
     def due(self, at: datetime) -> dict[str, list[Transaction]]:
-        """The open transactions due now, by payment (oldest first, `batch` at most), then the
-        payments whose owed read is due (the earliest first, `batch` at most), with none."""
-        # Older transactions still waiting (in flight, or on their backoff) must not hide a due
-        # one behind them: read further, page by doubling page, until `batch` are due or none is left.
+        """The open transactions due now, by payment (`batch` at most: those never looked at
+        first, then the longest due), then the payments whose owed read is due (the earliest
+        first, `batch` at most), with none."""
+        # Longest due first, not oldest: when more are due than a pass gets through before the
+        # first ones' backoff is over again (an outage's failing reads), the oldest would take
+        # every pass and newer ones never get a look. Transactions still waiting (in flight, or on
+        # their backoff) must not hide a due one behind them either: read further, page by
+        # doubling page, until `batch` are due, none is left, or the page ends on a look not yet
+        # due (every one after it is later still).
         limit = self.batch
         while True:
-            rows = self.service.ledger.list_transactions(statuses=[S.PENDING, S.UNKNOWN, S.ACCEPTED], limit=limit)
+            rows = self.service.ledger.list_by_look(statuses=[S.PENDING, S.UNKNOWN, S.ACCEPTED], limit=limit)
             txns = [t for t in rows if t.payment_id is not None]
-            looks = self.service.ledger.looks([t.id for t in txns if t.status != S.PENDING or t.expired(at)])
+            asked = {t.id for t in txns if t.status != S.PENDING or t.expired(at)} | {t.id for t in rows[-1:]}
+            looks = self.service.ledger.looks(sorted(asked))
             due = [t for t in txns if is_due(t, looks.get(t.id), at)]
-            if len(due) >= self.batch or len(rows) < limit:
+            last = looks.get(rows[-1].id) if rows else None
+            if len(due) >= self.batch or len(rows) < limit or (last is not None and last.next_at > at):
                 break
             limit *= 2
         by_payment: dict[str, list[Transaction]] = {}
@@ -97,6 +117,8 @@ class Janitor:
     def run_pass(self) -> PassReport:
         """Look at every due payment once, stopping between payments when asked to."""
         started = self.progressed_at = now()
+        self._progressed = self._clock()
+        skew = self._check_skew()
         by_payment = self.due(started)
         settled: list[Settlement] = []
         unresolved: list[Settlement] = []
@@ -108,6 +130,7 @@ class Janitor:
         stopped = ledger_away = False
         for payment_id, txns in by_payment.items():
             self.progressed_at = now()
+            self._progressed = self._clock()
             if self.stopping.is_set():
                 stopped = True
                 break
@@ -153,11 +176,39 @@ class Janitor:
                 log.warning("matching stored events failed %d times, the first: %s", len(matched.failures), first)
                 errors.append(("events", first))
         result = PassReport(started, now(), tuple(settled), tuple(unresolved), tuple(marked), tuple(skipped),
-                            tuple(errors), tuple(mismatches), stopped, applied, tuple(caught_up))
-        self.last_pass = result
+                            tuple(errors), tuple(mismatches), stopped, applied, tuple(caught_up), skew)
+        self.last_pass, self._passed = result, self._clock()
         if self.on_pass is not None:
             self.on_pass(result)
         return result
+
+    def clock_skew(self) -> float | None:
+        """Seconds this host's clock is ahead of the ledger database's (behind: negative), taken
+        at the middle of the round trip; None where the database is this host's."""
+        before = now()
+        theirs = self.service.ledger.database_time()
+        after = now()
+        return None if theirs is None else (before + (after - before) / 2 - theirs).total_seconds()
+
+    def _check_skew(self) -> float | None:
+        """Warn, once each time it happens, when this host's clock is further from the database's
+        than the service's `margin` covers: every host sharing the ledger writes and compares
+        times from its own clock (`settle_after`, leases, next looks), so a host ahead concludes
+        requests before their life is over and takes leases early, and one behind looks late."""
+        try:
+            skew = self.clock_skew()
+        except Exception:  # noqa: BLE001 - the ledger out of reach: the pass says so itself
+            return None
+        allowed = max(self.service.margin, _SKEW_FLOOR)
+        skewed = skew is not None and abs(skew) > allowed
+        if skewed and not self._skewed:
+            log.warning("this host's clock is %+.1f s off the ledger database's, more than the margin (%g s) covers: "
+                        "requests may be concluded before their life is over and leases taken early; keep the "
+                        "hosts' clocks in step (NTP)", skew, allowed)
+        elif self._skewed and not skewed and skew is not None:
+            log.info("this host's clock is back within the margin of the ledger database's (%+.1f s)", skew)
+        self._skewed = skewed
+        return skew
 
     def _failed_look(self, payment_id: str, txns: list[Transaction]) -> None:
         """A look that failed (the provider or the ledger did not answer, or the payment could not
@@ -210,16 +261,16 @@ class Janitor:
 
     def last_pass_age(self) -> float | None:
         """Seconds since the last pass finished; None before the first."""
-        if self.last_pass is None:
+        if self._passed is None:
             return None
-        return max(0.0, (now() - self.last_pass.finished_at).total_seconds())
+        return max(0.0, self._clock() - self._passed)
 
     def idle_for(self) -> float | None:
         """Seconds since the Janitor last made progress (began a pass or a payment); a long pass
         that keeps moving is not stale. None before it started."""
-        if self.progressed_at is None:
+        if self._progressed is None:
             return None
-        return max(0.0, (now() - self.progressed_at).total_seconds())
+        return max(0.0, self._clock() - self._progressed)
 
     @property
     def running(self) -> bool:
