@@ -24,6 +24,21 @@ def _totals(payment):
     return payment.authorized, payment.captured, payment.refunded
 
 
+@pytest.mark.parametrize("mode", ["offline", "api"])
+def test_dispute_events_verify_in_either_mode(paypal, mode):
+    capture = paypal.captured("20.00").references["capture"]
+    dispute = paypal.app.open_dispute(capture)
+    body, headers = paypal.app.signed_event(paypal.app.events[-1])
+    gateway = paypal.gateway_with(options={"webhook_verification": mode})
+    try:
+        event = gateway.parse_webhook("paypal", headers, body)
+    finally:
+        gateway.close()
+    assert (event.type, event.kind, event.reference, event.amount) == (
+        "CUSTOMER.DISPUTE.CREATED", EventKind.OTHER, dispute, None)
+    assert event.references == {"dispute": dispute, "capture": capture}
+
+
 @pytest.mark.parametrize("buyer_wins", [False, True])
 def test_dispute_events_are_taken_and_only_the_reversal_moves_money(paypal, service, buyer_wins):
     payment = service.sale("paypal", eur("100.00"), source=paypal.app.vault_card(), idempotency_key=paypal.key())
