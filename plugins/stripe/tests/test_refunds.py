@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -236,3 +237,25 @@ def test_from_basil_a_cancellation_refunds_nothing(api: Any, app: Any) -> None:
     assert (charge["amount_captured"], charge["amount_refunded"], charge["refunded"]) == (0, 0, False)
     assert not app.store.refunds
     assert "charge.refunded" not in [e["type"] for e in app.store.events.values()]
+
+
+def test_a_release_booked_as_a_refund_never_fails_on_a_card_whose_refunds_fail(api: Any, app: Any) -> None:
+    """The Refund Stripe books for what a partial capture released is Stripe's own bookkeeping, no
+    money sent back: it never fails, even on `pm_card_refundFail` (whose real refunds do), so what
+    is left to refund stays what was captured."""
+    intent = api.intent(amount=1000, payment_method="pm_card_refundFail", confirm=True, capture_method="manual")
+    api.ok("POST", f"/v1/payment_intents/{intent['id']}/capture", {"amount_to_capture": 1})
+    [release] = api.ok("GET", "/v1/refunds", {"payment_intent": intent["id"]})["data"]
+    assert (release["amount"], release["status"]) == (999, "succeeded")
+    with pytest.raises(ValueError, match="nothing is left to settle"):
+        app.settle(release["id"])
+    with pytest.raises(ValueError, match="nothing is left to settle"):
+        app.settle(release["id"], False)
+    assert app.store.refunds[release["id"]]["status"] == "succeeded"
+    refused = api.post("/v1/refunds", {"payment_intent": intent["id"], "amount": 2})
+    assert (refused.status, refused.error["code"]) == (400, "amount_too_large")
+    refund = api.ok("POST", "/v1/refunds", {"payment_intent": intent["id"], "amount": 1})
+    app.settle(refund["id"])  # a real refund of that card fails after it succeeded
+    charge = api.ok("GET", f"/v1/charges/{intent['latest_charge']}")
+    assert (charge["amount_captured"], charge["amount_refunded"], app.store.refunds[refund["id"]]["status"]) == (
+        1, 999, "failed")

@@ -1233,8 +1233,11 @@ class PaymentService:
     @staticmethod
     def _overrules(u: LedgerUnit, answer: Transaction, current: Transaction, txns: Sequence[Transaction]) -> bool:
         """Record the request's own late answer over a guess: over unknown (taken for abandoned),
-        or over reconciliation's "not applied" unless a later attempt under the same key (which
-        gets the same answer from the provider) already carries the outcome."""
+        or over reconciliation's "not applied" (retryable: the provider held no such operation)
+        unless a later attempt under the same key (which gets the same answer from the provider)
+        already carries the outcome. Never over a failure reconciliation read from the provider
+        (a refund it reports failed): that reading is newer than the answer, which may tell of a
+        success the provider undid since (a refund that failed after it succeeded)."""
         if answer.status in (S.UNKNOWN, S.PENDING):
             return False
         if current.status == S.UNKNOWN:
@@ -1244,8 +1247,8 @@ class PaymentService:
                 return False
             return u.overrule(answer, status=S.UNKNOWN)
         later = any(t.idempotency_key == current.idempotency_key and t.attempt > current.attempt for t in txns)
-        if (current.status == S.FAILED and current.settled_by == SettledBy.RECONCILE and not later
-                and answer.settled_by == SettledBy.ANSWER):
+        if (current.status == S.FAILED and current.settled_by == SettledBy.RECONCILE and current.retryable
+                and not later and answer.settled_by == SettledBy.ANSWER):
             return u.overrule(answer, status=S.FAILED)
         return False
 

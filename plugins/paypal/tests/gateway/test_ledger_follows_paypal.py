@@ -1,10 +1,11 @@
 """The ledger against PayPal under any mix of the shop's captures and refunds, the dashboard's,
-PayPal's own moves (a capture denied or reversed, a pending capture or refund decided), captures
-above the authorization (PayPal's overage: the dashboard's, or the shop's after a dashboard
-capture it has not heard of), voids, lost answers and their retries under the same key,
-reconciliation, and PayPal's events delivered late, twice and in any order: at every step the
-ledger claims no more than PayPal holds, and once every event is in and the payment reconciled
-it holds what PayPal holds, and no operation that took effect is recorded failed.
+PayPal's own moves (a capture denied or reversed, a pending capture or refund decided, a payer's
+dispute opened and decided), captures above the authorization (PayPal's overage: the
+dashboard's, or the shop's after a dashboard capture it has not heard of), voids, lost answers
+and their retries under the same key, reconciliation, and PayPal's events delivered late, twice
+and in any order: at every step the ledger claims no more than PayPal holds, and once every
+event is in and the payment reconciled it holds what PayPal holds (and reconciling it again
+changes nothing), and no operation that took effect is recorded failed.
 
 PayPal taking a completed capture's money back (`deny_capture`) lowers what it holds before the
 shop can know: until its event is in or the payment reconciled, that capture still bounds the
@@ -63,6 +64,7 @@ _ACTIONS = (
     "dashboard void",
     "deny capture",
     "reverse capture",
+    "dispute",
     "decide",
     "reconcile",
 )
@@ -213,6 +215,7 @@ def _run(service: PaymentService, app: PayPalEmulator, dashboard: Dashboard, dat
     assert (payment.authorized.minor, payment.captured.minor, payment.refunded.minor) == _held(app, order_id)
     _nothing_that_took_effect_is_failed(service, app, payment_id, lost)
     _replays_agree(service, payment)
+    _reconciled_again_changes_nothing(service, payment_id)
 
 
 def _step(
@@ -305,6 +308,15 @@ def _step(
     elif action == "reconcile":
         service.reconcile(payment_id=payment_id)
         unheard.clear()
+    elif action == "dispute":  # the payer disputes a capture, or PayPal decides an open dispute
+        open_ = [d for d in app.disputes.values() if d.status == "OPEN"]
+        try:
+            if open_:
+                app.resolve_dispute(open_[0].id, data.draw(st.booleans(), label="buyer wins"))
+            elif captures:
+                app.open_dispute(pick(captures, "disputed").id)
+        except ValueError:
+            pass  # nothing of the capture is left to dispute or reverse
 
 
 def _nothing_that_took_effect_is_failed(
@@ -338,3 +350,19 @@ def _replays_agree(service: PaymentService, payment: Payment) -> None:
             if txn.settled_by in (SettledBy.RECONCILE, SettledBy.WEBHOOK):
                 assert (replayed.value.code, replayed.value.may_have_been_sent) == ("failed_at_provider", False)
     assert service.get_payment(payment.id) == payment
+
+
+def _reconciled_again_changes_nothing(service: PaymentService, payment_id: str) -> None:
+    """Reconciling a payment the provider left as it was changes none of its totals, states or
+    transactions: reconciliation is idempotent."""
+    def state(payment: Payment) -> tuple[Any, ...]:
+        return (payment.authorized, payment.captured, payment.refunded, payment.state, payment.observed_authorized,
+                payment.observed_captured, payment.observed_refunded, payment.capture_closed, payment.voided,
+                payment.failed)
+
+    def history() -> list[tuple[Any, ...]]:
+        return [(t.id, t.status, t.provider_reference, t.amount) for t in service.list_transactions(payment_id)]
+
+    before, transactions = state(service.get_payment(payment_id)), history()
+    assert service.reconcile(payment_id=payment_id).clean
+    assert (state(service.get_payment(payment_id)), history()) == (before, transactions)

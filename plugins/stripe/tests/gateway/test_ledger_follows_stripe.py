@@ -2,8 +2,8 @@
 retries, refunds Stripe decides later, disputes, and Stripe's events delivered late, twice and in
 any order: at every step the ledger claims no more than Stripe holds (a refund Stripe failed after
 it succeeded counts as Stripe's until an event or a reconcile tells the shop: nothing else can),
-and once every event is in and the payment reconciled, it holds what Stripe holds, and a replay of
-each operation says what the ledger recorded."""
+and once every event is in and the payment reconciled, it holds what Stripe holds (and reconciling
+it again changes nothing), and a replay of each operation says what the ledger recorded."""
 
 from __future__ import annotations
 
@@ -142,6 +142,7 @@ def _run(service: PaymentService, app: StripeEmulator, api: Any, data: Any) -> N
     payment, held = at_most_stripe(), stripe_holds()
     assert (payment.authorized, payment.captured, payment.refunded) == (held.authorized, held.captured, held.refunded)
     _replays_agree(service, payment)
+    _reconciled_again_changes_nothing(service, payment_id)
 
 
 def _step(
@@ -228,3 +229,19 @@ def _replays_agree(service: PaymentService, payment: Payment) -> None:
             if txn.settled_by in (SettledBy.RECONCILE, SettledBy.WEBHOOK):
                 assert (replayed.value.code, replayed.value.may_have_been_sent) == ("failed_at_provider", False)
     assert service.get_payment(payment.id) == payment
+
+
+def _reconciled_again_changes_nothing(service: PaymentService, payment_id: str) -> None:
+    """Reconciling a payment the provider left as it was changes none of its totals, states or
+    transactions: reconciliation is idempotent."""
+    def state(payment: Payment) -> tuple[Any, ...]:
+        return (payment.authorized, payment.captured, payment.refunded, payment.state, payment.observed_authorized,
+                payment.observed_captured, payment.observed_refunded, payment.capture_closed, payment.voided,
+                payment.failed)
+
+    def history() -> list[tuple[Any, ...]]:
+        return [(t.id, t.status, t.provider_reference, t.amount) for t in service.list_transactions(payment_id)]
+
+    before, transactions = state(service.get_payment(payment_id)), history()
+    assert service.reconcile(payment_id=payment_id).clean
+    assert (state(service.get_payment(payment_id)), history()) == (before, transactions)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from paywire.testing.emulator import EmulatorRequest, Reply
+from paywire_paypal.emulator.disputes import DisputesAPI
 from paywire_paypal.emulator.errors import PayPalError
 from paywire_paypal.emulator.oauth import OAuthAPI
 from paywire_paypal.emulator.orders import OrdersAPI
@@ -13,7 +14,7 @@ from paywire_paypal.emulator.webhooks import WebhooksAPI
 __all__ = ["PayPalEmulator"]
 
 
-class PayPalEmulator(OAuthAPI, OrdersAPI, PaymentsAPI, VaultAPI, WebhooksAPI):
+class PayPalEmulator(OAuthAPI, OrdersAPI, DisputesAPI, PaymentsAPI, VaultAPI, WebhooksAPI):
     """A stateful stand-in for PayPal's REST API (OAuth, Orders v2, Payments v2, Vault v3, webhooks).
 
     Construct with the credentials it accepts and the webhook id it signs for::
@@ -22,10 +23,11 @@ class PayPalEmulator(OAuthAPI, OrdersAPI, PaymentsAPI, VaultAPI, WebhooksAPI):
         with app.serve() as server:          # EmulatorServer; server.url is the API base URL
             ...
 
-    State is public for assertions (`orders`, `authorizations`, `captures`, `refunds`,
+    State is public for assertions (`orders`, `authorizations`, `captures`, `refunds`, `disputes`,
     `setup_tokens`, `payment_tokens`, `events`, `calls`). Test controls: `approve(order_id, payer)`,
     `expire_tokens()`, `expire_authorization(id)`, `reverse_approval(order_id)`,
-    `settle_capture(id, status)`, `settle_refund(id, status)`, `inject(Fault)`,
+    `settle_capture(id, status)`, `settle_refund(id, status)`, `open_dispute(capture_id)`,
+    `resolve_dispute(id, buyer_wins)`, `inject(Fault)`,
     `signed_event(event)`, `certificate_pem`, `cert_url()`.
     """
 

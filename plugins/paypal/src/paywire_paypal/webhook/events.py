@@ -6,7 +6,10 @@ payment service can match the event whichever id it kept: the order (also as "pa
 primary object), the authorization, the capture, the refund.
 
 CHECKOUT.PAYMENT-APPROVAL.REVERSED, as PayPal documents it, names its order as `resource.order_id`
-and has no `resource.id`: `resource_id` reads the id where the event type keeps it.
+and has no `resource.id`, and a dispute (CUSTOMER.DISPUTE.*, Disputes v1) is named by `dispute_id`:
+`resource_id` reads the id where the event type keeps it. A dispute's event is `OTHER` (it moves
+no captured or refunded money; one decided for the buyer does, as PAYMENT.CAPTURE.REVERSED), and
+references the dispute and the capture it contests, so it is stored with that capture's payment.
 
 An event is always about its resource: `reference` is the capture of PAYMENT.CAPTURE.* events
 (the one denied, declined or completed), the refund of PAYMENT.CAPTURE.REFUNDED/REVERSED and
@@ -48,21 +51,42 @@ KINDS: Final = {
 
 # Event types whose resource names its object in another field than `id` (PayPal's documented shape).
 _ID_FIELDS: Final = {"CHECKOUT.PAYMENT-APPROVAL.REVERSED": "order_id"}
+_DISPUTE_EVENTS: Final = "CUSTOMER.DISPUTE."  # a Disputes v1 dispute: named by `dispute_id`
+
+
+def _id_field(event_type: str) -> str:
+    return "dispute_id" if event_type.startswith(_DISPUTE_EVENTS) else _ID_FIELDS.get(event_type, "id")
+
+
+def _own_id(event_type: str, resource: Mapping[str, Any]) -> str | None:
+    value = resource.get(_id_field(event_type))
+    return value if isinstance(value, str) else None
 
 
 def resource_id(event: Mapping[str, Any]) -> str | None:
     """The id of the object a (read) event is about, or None when its resource has none."""
-    value = event["resource"].get(_ID_FIELDS.get(str(event["event_type"]), "id"))
-    return value if isinstance(value, str) else None
+    return _own_id(str(event["event_type"]), event["resource"])
 
 
 def _malformed(why: str) -> WebhookVerificationError:
     return WebhookVerificationError(f"the PayPal event is malformed: {why}", provider="paypal", code="malformed_event")
 
 
-def _references(resource_type: str, resource: Mapping[str, Any]) -> dict[str, str]:
-    own = str(resource["id"])
+def _disputed(own: str, resource: Mapping[str, Any]) -> dict[str, str]:
+    """A dispute, and the first capture it contests (`seller_transaction_id`)."""
+    references = {"dispute": own}
+    disputed = resource.get("disputed_transactions")
+    first = disputed[0] if isinstance(disputed, list) and disputed else None
+    capture = first.get("seller_transaction_id") if isinstance(first, Mapping) else None
+    if isinstance(capture, str) and capture:
+        references["capture"] = capture
+    return references
+
+
+def _references(resource_type: str, own: str, resource: Mapping[str, Any]) -> dict[str, str]:
     references: dict[str, str] = {}
+    if resource_type == "dispute":
+        return _disputed(own, resource)
     if resource_type == "checkout-order":
         references["order"] = own
         references["payment"] = own
@@ -139,7 +163,7 @@ def read_event(body: bytes) -> Mapping[str, Any]:
     if not isinstance(event.get("resource_type") or "", str):
         raise _malformed("its resource_type is not a string")
     if resource_id(event) is None:
-        raise _malformed(f"its resource has no {_ID_FIELDS.get(event_type, 'id')}")
+        raise _malformed(f"its resource has no {_id_field(event_type)}")
     return event
 
 
@@ -151,13 +175,15 @@ def event_from(event: Mapping[str, Any], resource: Mapping[str, Any], kind: str 
     except InvalidRequest:
         raise _malformed("its amount is not one paywire can hold") from None
     event_type = str(event["event_type"])
+    # A resource read from PayPal (the order an approval reversal names) carries its `id`.
+    own = str(resource["id"] if isinstance(resource.get("id"), str) else _own_id(event_type, resource))
     return WebhookEvent(
         provider="paypal",
         id=str(event["id"]),
         type=event_type,
         kind=KINDS.get(event_type, EventKind.OTHER) if kind is None else kind,
-        reference=str(resource["id"]),
-        references=_references(resource_type, resource),
+        reference=own,
+        references=_references(resource_type, own, resource),
         amount=amount,
         occurred_at=_time(event.get("create_time")),
         data={**event, "resource": resource},

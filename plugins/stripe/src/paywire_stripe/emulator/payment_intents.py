@@ -604,6 +604,7 @@ def _release_refund(ctx: Context, charge: StripeObject, amount: int, reason: str
     refund = refunds.refund_object(ctx, charge, amount, method_type="card", status="succeeded", metadata={},
                                    reason=reason)
     ctx.store.refunds[refund["id"]] = refund
+    ctx.store.release_refunds.add(refund["id"])
 
 
 def expire(ctx: Context, intent: StripeObject) -> StripeObject:

@@ -138,10 +138,13 @@ def _destination(method_type: str) -> dict[str, Any]:
 
 def settle(ctx: Context, refund: StripeObject, succeed: bool | None = None) -> StripeObject:
     """Finish a refund as Stripe does later: a pending one succeeds, a `refundFail` card's fails,
-    unless `succeed` says otherwise."""
+    unless `succeed` says otherwise. A release booked as a refund (see `payment_intents`) sends
+    no money back and is never decided later."""
     store = ctx.store
     charge = store.charges[refund["charge"]]
     method = store.payment_method_notes[charge["payment_method"]].card
+    if refund["id"] in store.release_refunds:
+        raise ValueError(f"{refund['id']} books a release, not money sent back; nothing is left to settle")
     if refund["status"] == "pending":
         succeed = method.refund != "fails" if succeed is None else succeed
     elif refund["status"] == "succeeded" and method.refund == "fails" and not succeed:

@@ -77,6 +77,7 @@ class Store:
         self.intent_notes: dict[str, IntentNotes] = {}
         self.challenges: dict[str, Challenge] = {}
         self.booked_releases: set[str] = set()  # charges whose partial capture booked its release as a refund
+        self.release_refunds: set[str] = set()  # the Refunds that book a release: Stripe's, they never fail
 
     def now(self) -> int:
         return int(self.clock())
