@@ -410,9 +410,11 @@ class FakePayApp(EmulatorApp):
             self._restate(payment)
             return str(refund["id"])
 
-    def decide(self, object_id: str, *, succeed: bool = True) -> tuple[dict[str, str], bytes]:
+    def decide(self, object_id: str, *, succeed: bool = True,
+               applied: int | None = None) -> tuple[dict[str, str], bytes]:
         """The provider decides an accepted payment (`tok_pending`), capture or refund (`tok_async`)
-        and emits the signed event saying so; returns that event (headers, raw body)."""
+        and emits the signed event saying so; returns that event (headers, raw body). `applied`: a
+        capture or refund that succeeds takes only that much (the bank honours part of it)."""
         with self.lock:
             before = len(self.outbox)
             if object_id in self.payments:
@@ -429,6 +431,7 @@ class FakePayApp(EmulatorApp):
                 assert cap["status"] == "pending", f"{object_id} is {cap['status']}, not pending"
                 payment = self.payments[cap["payment"]]
                 if succeed:
+                    cap["amount"] = cap["amount"] if applied is None else applied
                     self._capture_succeeded(payment, cap)
                 else:
                     cap["status"] = "failed"
@@ -440,6 +443,7 @@ class FakePayApp(EmulatorApp):
                 payment = self.payments[refund["payment"]]
                 cap["_pending_refunds"] -= refund["amount"]
                 if succeed:
+                    refund["amount"] = refund["amount"] if applied is None else applied
                     self._refund_succeeded(payment, cap, refund)
                 else:
                     refund["status"] = "failed"

@@ -7,8 +7,13 @@ in the transaction's response summary, and the payment's totals count that: the 
 claims more than the provider holds. The payment's `amount` stays what was asked, so the shop can
 tell a partial authorization by `payment.authorized < payment.amount`.
 
-Whatever settles a first operation notes it here: its own answer (the result's `amount`), a
-reconciliation (the provider's authorized total) or a webhook (the event's amount).
+A provider may also apply a capture or a refund in part (an issuer honouring part of a capture,
+a provider keeping its fee from a refund): what it applied, when less than asked, is noted the
+same way, and the payment's captured and refunded totals count that.
+
+Whatever settles a first operation, a capture or a refund notes it here: its own answer (the
+result's `amount`), a reconciliation (the provider's authorized total, or the operation it lists)
+or a webhook (the event's amount).
 """
 
 from __future__ import annotations
@@ -24,22 +29,23 @@ from paywire.money import Money
 __all__ = ["HELD", "held_amount", "held_minor", "holds_unreadably", "note_held", "unreadable"]
 
 HELD = "held"  # the response summary's key: minor units, present only when less than asked
+_NOTED = TransactionKind.INITIAL | {TransactionKind.CAPTURE, TransactionKind.REFUND}  # kinds whose amount is noted
 
 
 def note_held(txn: Transaction, response: dict[str, Any], held: Money | None) -> dict[str, Any]:
-    """`response`, noting `held` when it is what a first operation holds and less than it asked.
-    Anything else (none, another currency, nothing, more than asked) notes nothing: the asked
-    amount stands, as before any answer."""
+    """`response`, noting `held` when it is what a first operation holds, or a capture or refund
+    applied, and less than it asked. Anything else (none, another currency, nothing, more than
+    asked) notes nothing: the asked amount stands, as before any answer."""
     asked = txn.amount
-    if (txn.kind in TransactionKind.INITIAL and asked is not None and held is not None
+    if (txn.kind in _NOTED and asked is not None and held is not None
             and held.currency == asked.currency and 0 < held.minor < asked.minor):
         response[HELD] = held.minor
     return response
 
 
 def held_minor(txn: Transaction) -> int:
-    """What a succeeded first operation holds, in minor units of its amount: the noted amount,
-    never more than asked."""
+    """What a succeeded first operation holds, or a succeeded capture or refund applied, in minor
+    units of its amount: the noted amount, never more than asked."""
     asked = txn.amount.minor if txn.amount is not None else 0
     noted = txn.response.get(HELD)
     return noted if type(noted) is int and 0 < noted < asked else asked

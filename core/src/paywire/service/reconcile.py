@@ -123,7 +123,8 @@ def _finish(u: LedgerUnit, txn: Transaction, status: str, note: str, result: Com
     """Record what the provider holds of `txn`. `retryable`: a failure because the provider never
     got the request, which may be sent again with its key; one the provider decided would only be
     answered again (or its acceptance replayed) under that key. `held`: what a first operation
-    that succeeded holds (the provider's authorized total)."""
+    that succeeded holds (the provider's authorized total), or a capture or refund applied (the
+    operation the provider lists)."""
     at = now()
     response = note_held(txn, dict(txn.response), held)
     response["reconciled"] = {"state": result.state, "note": note}
@@ -419,8 +420,9 @@ def _matched(u: LedgerUnit, txn: Transaction, op: ProviderOperation,
     status = _OPERATION_STATUS.get(op.status)
     if status is None or (status == S.ACCEPTED and txn.status == S.ACCEPTED):
         return _open(txn, f"the provider's {txn.kind} {op.reference} is {op.status}"), op.reference
+    # What the provider lists it applied counts, when less than asked (a capture honoured in part).
     return _finish(u, txn, status, f"the provider's {txn.kind} {op.reference} is {op.status}", result,
-                   op.reference), op.reference
+                   op.reference, held=op.amount if status == S.SUCCEEDED else None), op.reference
 
 
 def _by_totals(u: LedgerUnit, payment: Payment, pending: list[Transaction], txns: Sequence[Transaction],

@@ -9,7 +9,7 @@ provider-reported floors every time, never incremented, so replays cannot double
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any, Final, NamedTuple
 
@@ -37,13 +37,6 @@ S = TransactionStatus
 # Money is immutable and the totals the rules build are the same few amounts again and again (none
 # in flight; the payment's amount): shared, their currency is not validated anew on every check.
 _money = lru_cache(maxsize=1024)(Money)
-
-
-def _total(items: Iterable[Money], currency: str) -> Money:
-    total = Money.zero(currency)
-    for item in items:
-        total = total + item
-    return total
 
 
 def _minor(txn: Transaction, currency: str) -> int:
@@ -108,10 +101,10 @@ def derive(payment: Payment, txns: Sequence[Transaction], *, waiting: bool | Non
             continue
         if t.kind in K.INITIAL:  # authorize and complete establish one authorization
             own_authorized = max(own_authorized, min(_minor(t, currency), held_minor(t)))
-        elif t.kind == K.CAPTURE:
-            own_captured += _minor(t, currency)
+        elif t.kind == K.CAPTURE:  # what the provider applied (`held`): a capture may be honoured in part
+            own_captured += min(_minor(t, currency), held_minor(t))
         elif t.kind == K.REFUND:
-            own_refunded += _minor(t, currency)
+            own_refunded += min(_minor(t, currency), held_minor(t))
     if payment.flow == K.SALE:
         own_captured += own_authorized
     get = changes.get  # the payment as changed: only the fields read here, no merged copy of all
@@ -223,7 +216,7 @@ def absorbed(before: Payment, after: Payment, settled: Sequence[Transaction]) ->
     for kind, total in _TOTALS.items():
         if getattr(before, f"observed_{total}").minor <= 0:
             continue
-        amount = sum(t.amount.minor for t in settled
+        amount = sum(held_minor(t) for t in settled
                      if t.kind == kind and t.status == S.SUCCEEDED and t.amount is not None)
         if amount and getattr(after, total).minor - getattr(before, total).minor < amount:
             return True
@@ -338,14 +331,11 @@ def capture_parents(payment: Payment, txns: Sequence[Transaction]) -> list[tuple
     ]
     result = []
     for parent in reversed(parents):
-        assert parent.amount is not None
-        spent = _total(
-            (t.amount for t in txns if t.kind == K.REFUND and t.parent_id == parent.id and t.amount is not None
-             and (t.status == S.SUCCEEDED or t.open) and t.id not in undone),
-            payment.currency,
-        )
-        captured = Money(held_minor(parent), payment.currency) if parent.kind in K.INITIAL else parent.amount
-        result.append((parent, captured - spent))
+        # A refund succeeded spent what the provider returned; one in flight, all it asked.
+        spent = sum(held_minor(t) if t.status == S.SUCCEEDED else t.amount.minor for t in txns
+                    if t.kind == K.REFUND and t.parent_id == parent.id and t.amount is not None
+                    and (t.status == S.SUCCEEDED or t.open) and t.id not in undone)
+        result.append((parent, Money(held_minor(parent) - spent, payment.currency)))
     return result
 
 
