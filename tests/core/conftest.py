@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from paywire import security
 from paywire.testing.emulator import EmulatorApp, EmulatorRequest, EmulatorServer, Reply, route
 
 
@@ -45,3 +46,12 @@ def json_reply() -> Callable[..., Reply]:
         return Reply(status, json.dumps(payload).encode(), {"Content-Type": "application/json", **headers})
 
     return make
+
+
+@pytest.fixture
+def known_secrets_restored() -> Iterator[None]:
+    """Each example wraps new secrets; the rest of the run redacts against the usual few."""
+    before = security._known_secrets
+    yield
+    security._known_secrets = before
+    security._secrets_version += 1

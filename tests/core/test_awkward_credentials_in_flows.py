@@ -34,7 +34,6 @@ from paywire import (
     Plugins,
     Retry,
     SQLiteLedger,
-    security,
 )
 from paywire.settings import env_name
 from paywire.testing.emulator import EmulatorApp, EmulatorRequest, EmulatorServer, Fault, Reply
@@ -122,13 +121,6 @@ def served(request: pytest.FixtureRequest) -> Iterator[Served]:
     with EmulatorServer(quoting) as server:  # type: ignore[arg-type]
         yield Served(name, module, sandbox, server.url, quoting)
 
-
-@pytest.fixture
-def known_secrets_restored() -> Iterator[None]:
-    before = security._known_secrets
-    yield
-    security._known_secrets = before
-    security._secrets_version += 1
 
 
 @st.composite

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from urllib.parse import quote, quote_plus
 
 import pytest
@@ -60,14 +60,6 @@ def leaked(secret: str, shown: str, template: str, width: int = 4) -> list[str]:
     runs = {form[i:i + width] for form in forms for i in range(max(1, len(form) - width + 1))}
     return sorted(run for run in runs if run in shown and run not in template and run not in security._MASK)
 
-
-@pytest.fixture
-def known_secrets_restored() -> Iterator[None]:
-    """Each example wraps new secrets; the rest of the run redacts against the usual few."""
-    before = security._known_secrets
-    yield
-    security._known_secrets = before
-    security._secrets_version += 1
 
 
 @pytest.mark.usefixtures("known_secrets_restored")

@@ -5,7 +5,7 @@ never charged as the same digits in another currency."""
 from __future__ import annotations
 
 import json
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -170,13 +170,23 @@ def test_reconcile_does_not_record_a_payment_braintree_took_in_another_currency_
             assert payment.authorized == Money.zero("JPY") and payment.state != "authorized"
 
 
+def _withdrawn_currency(transaction: Any) -> None:
+    transaction.currency = "HRK"  # withdrawn in 2023: Money refuses it
+
+
+def _negative_amount(transaction: Any) -> None:
+    transaction.amount = -transaction.amount  # Braintree never writes one
+
+
+@pytest.mark.parametrize("unreadable", [_withdrawn_currency, _negative_amount])
 @pytest.mark.parametrize("command", ["authorize", "capture", "refund"])
-def test_a_keyed_operation_found_in_a_currency_paywire_cannot_hold_is_unknown_not_refused(
-    gateway: Gateway, emulator: BraintreeEmulator, command: str
+def test_a_keyed_operation_found_unreadable_is_unknown_neither_refused_nor_a_conflict(
+    gateway: Gateway, emulator: BraintreeEmulator, command: str, unreadable: Callable[[Any], None]
 ) -> None:
     """A retry under its key finds what an earlier attempt made at Braintree, here in a currency no
-    longer in ISO 4217 (a legacy merchant account): Braintree holds it, so the outcome is unknown,
-    never an `InvalidRequest`, which the payment service records as failed."""
+    longer in ISO 4217 (a legacy merchant account) or with an amount written as Braintree never
+    writes one: Braintree holds it, so the outcome is unknown, never an `InvalidRequest` (which the
+    payment service records as failed), a reused key (IdempotencyConflict) or a crash."""
     subject = Subject(amount=Money.of("10.00", "EUR"), source="fake-valid-nonce", order=Order(id=f"order-{command}"),
                       idempotency_key=f"{command}-pay")
     paid = gateway.execute("braintree", "sale" if command == "refund" else "authorize", subject)
@@ -185,28 +195,7 @@ def test_a_keyed_operation_found_in_a_currency_paywire_cannot_hold_is_unknown_no
                           idempotency_key=f"{command}-part")
         gateway.execute("braintree", command, subject)
     for transaction in emulator.transactions.values():
-        transaction.currency = "HRK"  # withdrawn in 2023: Money refuses it
-    with pytest.raises(OutcomeUnknown) as unknown:
-        gateway.execute("braintree", command, subject)
-    assert unknown.value.may_have_been_sent and "cannot be read" in str(unknown.value)
-
-
-@pytest.mark.parametrize("command", ["authorize", "capture", "refund"])
-def test_a_keyed_operation_found_with_an_amount_not_in_braintrees_format_is_unknown_not_a_conflict(
-    gateway: Gateway, emulator: BraintreeEmulator, command: str
-) -> None:
-    """A retry under its key finds what an earlier attempt made, its amount written as Braintree
-    never writes one (here negative): Braintree holds it, so the outcome is unknown, neither a
-    reused key (IdempotencyConflict) nor a crash."""
-    subject = Subject(amount=Money.of("10.00", "EUR"), source="fake-valid-nonce", order=Order(id=f"order-{command}"),
-                      idempotency_key=f"{command}-pay")
-    paid = gateway.execute("braintree", "sale" if command == "refund" else "authorize", subject)
-    if command != "authorize":
-        subject = Subject(reference=paid.reference, amount=Money.of("4.00", "EUR"), final=False,
-                          idempotency_key=f"{command}-part")
-        gateway.execute("braintree", command, subject)
-    for transaction in emulator.transactions.values():
-        transaction.amount = -transaction.amount
+        unreadable(transaction)
     with pytest.raises(OutcomeUnknown) as unknown:
         gateway.execute("braintree", command, subject)
     assert unknown.value.may_have_been_sent and "cannot be read" in str(unknown.value)
