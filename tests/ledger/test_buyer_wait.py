@@ -212,3 +212,13 @@ def test_whatever_the_buyer_and_the_shop_do_after_a_sweep_the_ledger_holds_what_
     state = shop.ledger.get_payment(payment.id).state
     if shop_voids and cancels:  # cancelled first, or the buyer paid first and the refusal read that
         assert state in (PaymentState.VOIDED, PaymentState.CAPTURED), state
+
+
+def test_a_janitor_read_finding_the_payment_still_waiting_counts_once(shop: Shop) -> None:
+    """The Janitor's claim counts its read before asking the provider; the read that then finds
+    the payment still waiting does not count it again."""
+    service = shop.service(buyer_wait=0.0)
+    payment = shop.start(service)
+    assert Janitor(service).run_pass().caught_up == (payment.id,)
+    shop.agree(payment.id)
+    assert shop.ledger.owed_reads()[payment.id].looks == 1

@@ -24,7 +24,7 @@ from datetime import datetime
 import attrs
 
 from paywire.errors import LedgerUnavailable
-from paywire.ledger.model import Transaction, TransactionStatus, now
+from paywire.ledger.model import Look, Transaction, TransactionStatus, now
 from paywire.security import get_logger
 from paywire.service.payments import PaymentService
 from paywire.service.reconcile import MatchReport, Mismatch, Settlement
@@ -219,7 +219,11 @@ class Janitor:
         Recorded under the payment's lock, from its transactions as they are then: another
         worker's `reconcile()` may have settled them meanwhile (and forgotten their looks), and
         every other writer of a payment's looks takes its lock first, so two never take the
-        looks' rows in opposite orders (a deadlock)."""
+        looks' rows in opposite orders (a deadlock).
+
+        A look still leased (due later than now) was counted by the claim before the read
+        (`PaymentService.reconcile_claimed`): it is not counted again, only due on its backoff
+        from now instead of at the lease's end."""
         at = now()
         ids = {t.id for t in txns}
         try:
@@ -228,12 +232,18 @@ class Janitor:
                 current = [t for t in u.transactions(payment_id) if t.id in ids and (
                     t.status in (S.UNKNOWN, S.ACCEPTED) or (t.status == S.PENDING and t.expired(at)))]
                 looks = u.looks([t.id for t in current])
-                u.set_looks({t.id: self.backoff.after(t, looks.get(t.id), at) for t in current})
+                u.set_looks({t.id: self._next(t, looks.get(t.id), at) for t in current})
                 read = u.owed_read(payment_id)
                 if read is not None:
-                    u.set_owed_read(payment_id, self.backoff.after(None, read, at))
+                    u.set_owed_read(payment_id, self._next(None, read, at))
         except Exception:  # noqa: BLE001 - the ledger itself failing: the next pass tries again
             log.warning("could not record the failed look at payment %s", payment_id)
+
+    def _next(self, txn: Transaction | None, look: Look | None, at: datetime) -> Look:
+        """The look after a failed one at `at`: `look` counted once, by the claim or here."""
+        if look is not None and look.next_at > at:  # claimed: counted before the read
+            look = Look(look.looks - 1, look.next_at) if look.looks > 0 else None
+        return self.backoff.after(txn, look, at)
 
     def run(self) -> None:
         """Pass after pass until `stop()`; a failed pass is logged and the next one runs (the

@@ -251,6 +251,11 @@ def _looked(u: LedgerUnit, owner: str | None, txns: Sequence[Transaction], at: d
                     else Look(0, at) for i in ids}})
 
 
+def _leased(look: Look, lease: datetime) -> Look:
+    """`look`, due no sooner than `lease` (while a worker's read may still be under way)."""
+    return Look(look.looks, max(look.next_at, lease))
+
+
 _LEDGER_ORDER = operator.attrgetter("created_at", "id")  # how the ledger lists a payment's transactions
 _UNGIVEN: tuple[object, ...] = (None, "", {})  # a request summary leaves out what was not given (built once, not per value)
 _SENT = frozenset({"amount", "currency"})  # a request summary's own words for what was sent, not redacted
@@ -1564,14 +1569,16 @@ class PaymentService:
 
     def _settle_fetched(self, payment_id: str, at: datetime,
                         claimed: tuple[Payment, Sequence[Transaction]] | None = None,
-                        then: Callable[[LedgerUnit], None] | None = None) -> tuple[list[Settlement], list[Mismatch]]:
+                        then: Callable[[LedgerUnit], None] | None = None,
+                        counted: bool = False) -> tuple[list[Settlement], list[Mismatch]]:
         """Ask the provider about the payment (no lock is held meanwhile), then settle what it
         said under the payment's lock, clear its mark of an owed read (`_owe_read`; kept when an
         event that waited records there a capture or refund the new floors cannot take in), and
         run `then` in that unit. An answer is settled only if the payment did not change while the
         provider was asked (a mark set meanwhile came with such a change): a webhook or an operation
         recorded meanwhile may be newer than the answer, which would take back what it recorded
-        (the provider's totals replace the payment's floors). The provider is asked again then."""
+        (the provider's totals replace the payment's floors). The provider is asked again then.
+        `counted`: the claim already counted this read in the payment's mark (`reconcile_claimed`)."""
         payment, txns = claimed or (self.get_payment(payment_id), None)
         for _ in range(_FETCHES):
             result = self._fetch(payment, txns)
@@ -1581,6 +1588,8 @@ class PaymentService:
                 if current.updated_at == payment.updated_at:
                     current, decisions, differences = settle(u, current, result, at)
                     read = u.owed_read(payment_id)
+                    if counted and read is not None:  # `watch` counts this read itself
+                        read = Look(max(0, read.looks - 1), read.next_at)
                     u.set_owed_read(payment_id, None)  # read: whatever made it owe one is settled
                     txns = u.transactions(payment_id) if rules.on_floor(current) else None
                     waited = apply_waiting(u, current, self._capabilities(current.method),
@@ -1613,9 +1622,11 @@ class PaymentService:
         lets the row go: the provider is asked with no lock held, so webhooks and operations on
         the payment never wait for it. A second unit settles what the provider said, under the
         payment's lock as `reconcile()` does, clears the owed read, and records each
-        transaction's next look (`backoff`, default `Backoff()`) or forgets it once settled. A
-        worker that stops in between, or a read that fails, leaves the lease to expire (the
-        Janitor then backs off). Nothing is ever resent.
+        transaction's next look (`backoff`, default `Backoff()`) or forgets it once settled. The
+        claim counts the look, and its lease runs to the next look on `backoff` when that is
+        later: a worker that dies or hangs in between leaves the payment to be taken again ever
+        later, up to the cap, never after every lease; the Janitor reschedules a read that fails
+        without counting it again. Nothing is ever resent.
         """
         backoff = backoff or Backoff()
         at = now()
@@ -1633,16 +1644,21 @@ class PaymentService:
             read = u.owed_read(payment_id)
             if not [t for t in looking if is_due(t, looks.get(t.id), at)] and (read is None or read.next_at > at):
                 return ReconcileReport(marked)  # settled meanwhile, or another worker just looked
+            # The look counts now, before the provider is asked: a read that kills or hangs the
+            # worker still moves the payment along its backoff (waiting at least the lease)
+            # instead of being taken again after every lease. A read that completes does not
+            # count it again: `schedule` counts from the look before this one, and the Janitor's
+            # failed look keeps this one's count.
             lease = self._read_lease(payment.method, at)
-            u.set_looks({t.id: Look(looks[t.id].looks if t.id in looks else 0, lease) for t in looking})
+            u.set_looks({t.id: _leased(backoff.after(t, looks.get(t.id), at), lease) for t in looking})
             if read is not None:
-                u.set_owed_read(payment_id, Look(read.looks, lease))
+                u.set_owed_read(payment_id, _leased(backoff.after(None, read, at), lease))
         def schedule(u: LedgerUnit) -> None:
             still = {t.id: t for t in u.transactions(payment_id) if t.status in (S.UNKNOWN, S.ACCEPTED)}
             u.set_looks({t.id: backoff.after(still[t.id], looks.get(t.id), now()) if t.id in still else None
                          for t in looking})
 
-        decisions, differences = self._settle_fetched(payment_id, at, (payment, txns), schedule)
+        decisions, differences = self._settle_fetched(payment_id, at, (payment, txns), schedule, counted=True)
         return ReconcileReport(marked, tuple(d for d in decisions if d.status is not None),
                                tuple(d for d in decisions if d.status is None), (), 0, tuple(differences),
                                (payment_id,) if read is not None else ())
