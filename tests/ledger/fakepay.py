@@ -13,7 +13,9 @@ payment answers "processing"), `tok_async` authorizes at once but every capture 
 payment is accepted and decided later (answered "pending"), `tok_partial` is a prepaid card with
 less balance: the bank authorizes half of what is asked, at least one minor unit (a partial
 authorization; the payment's `amount` stays what was asked, its `authorized` says what is held, and
-answers report that as the operation's amount). `decide(object id, succeed)` is the
+answers report that as the operation's amount), `tok_partial_capture` authorizes in full but the
+issuer honours half of each capture, at least one minor unit (answered at once with what was
+captured). `decide(object id, succeed)` is the
 provider making up its mind: it settles the payment, capture or refund and emits the event.
 
 FakePay's documented error semantics: an HTTP 503 with error code `not_processed` (maintenance)
@@ -200,6 +202,7 @@ class FakePayApp(EmulatorApp):
                 "closed": False, "order_id": data.get("order_id"), "idempotency_key": key,
                 "_captures": [], "_refunds": [], "_async": source == "tok_async",
                 "_held": max(1, amount // 2) if source == "tok_partial" else amount,
+                "_half_captures": source == "tok_partial_capture",
             }
             self.payments[pid] = payment
             if key:
@@ -293,7 +296,8 @@ class FakePayApp(EmulatorApp):
             if amount <= 0 or amount > payment["authorized"] - payment["captured"] - self._pending_captures(payment):
                 return self.error(400, "amount_too_large", "capture exceeds the authorization")
             status = "pending" if payment["_async"] else "succeeded"
-            cap = self._capture(payment, amount, final=bool(data.get("final", True)),
+            applied = max(1, amount // 2) if payment["_half_captures"] else amount
+            cap = self._capture(payment, applied, final=bool(data.get("final", True)),
                                 key=request.header("idempotency-key"), status=status)
             return Reply.json(202 if status == "pending" else 200, self._public(cap))
 

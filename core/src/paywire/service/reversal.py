@@ -13,6 +13,7 @@ from typing import Final
 from paywire.ledger.interface import LedgerUnit
 from paywire.ledger.model import Payment, SettledBy, Transaction, TransactionKind, TransactionStatus, now, replace
 from paywire.money import Money
+from paywire.service.held import held_minor
 from paywire.service.keys import fingerprint, new_id
 from paywire.webhook import EventKind
 
@@ -111,17 +112,19 @@ def _lowered(floor: Money, amount: Money, *, reported: bool) -> Money:
 
 def reverse(u: LedgerUnit, payment: Payment, txn: Transaction, *, origin: str, note: str) -> Payment:
     """Record that the provider undid `txn` (once: a second report changes nothing) and lower the
-    provider-reported floors by its amount (`_lowered`), so the ledger claims no more than the
-    provider holds. A sale undone leaves nothing authorized: the payment failed.
+    provider-reported floors by what it applied (`held_minor`: less than its amount when the
+    provider applied it in part; `_lowered`), so the ledger claims no more than the provider holds,
+    nor less. A sale undone leaves nothing authorized: the payment failed.
     After a capture or sale is undone, see `totals_trusted`.
     Returns the payment to derive and store."""
     txns = u.transactions(payment.id)  # as held now: a caller may undo several in one unit
     if txn.amount is None or any(t.kind == K.REVERSAL and t.parent_id == txn.id for t in txns):
         return payment
+    applied = Money(held_minor(txn), txn.amount.currency)  # what the totals counted of it
     at = now()
     u.insert_transaction(Transaction(
         id=new_id("txn"), payment_id=payment.id, method=payment.method, kind=K.REVERSAL,
-        amount=txn.amount, status=TransactionStatus.SUCCEEDED,
+        amount=applied, status=TransactionStatus.SUCCEEDED,
         idempotency_key=f"reversal-{txn.id}",  # one per operation, whichever report comes first
         fingerprint=fingerprint(K.REVERSAL, payment.method, payment.id, {txn.kind: txn.id}),
         parent_id=txn.id, origin=origin, request={txn.kind: txn.provider_reference or txn.id},
@@ -131,17 +134,17 @@ def reverse(u: LedgerUnit, payment: Payment, txn: Transaction, *, origin: str, n
     # No reversal lowered a floor before: each is a total the provider reported (or zero).
     reported = not any(t.kind == K.REVERSAL for t in txns)
     if txn.kind == K.REFUND:
-        return replace(payment, observed_refunded=_lowered(payment.observed_refunded, txn.amount, reported=reported))
+        return replace(payment, observed_refunded=_lowered(payment.observed_refunded, applied, reported=reported))
     # Its refunds gave back no money either (the totals count them no more, `rules.derive`), and
     # which of the refunds a reported refunded total counted cannot be told: that total is dropped
     # (the ledger's own refunds still count; reconciliation reads the provider's again). From now
     # on a running total in an event may predate the reversal (`totals_trusted`).
-    captured = _lowered(payment.observed_captured, txn.amount, reported=reported)
+    captured = _lowered(payment.observed_captured, applied, reported=reported)
     if txn.kind == K.CAPTURE:
         payment = replace(payment, observed_authorized=_authorized_floor(payment, captured))
     payment = replace(payment, observed_captured=captured, observed_refunded=Money.zero(payment.currency))
     if txn.kind in K.INITIAL:
-        payment = replace(payment, observed_authorized=_lowered(payment.observed_authorized, txn.amount,
+        payment = replace(payment, observed_authorized=_lowered(payment.observed_authorized, applied,
                                                                    reported=reported),
                           failed=True)
     return payment

@@ -16,7 +16,7 @@ Rules (each runs inside a locked ledger unit, after the event was stored once pe
   origin "webhook" (an operation made outside paywire, e.g. in the provider's dashboard) - unless
   an operation of that kind whose reference is not known yet is in flight (pending or unknown):
   then the event is deferred and applied again once that operation is recorded or reconciled;
-  or unless a succeeded one of the same amount never learnt its reference: the event names it.
+  or unless a succeeded one that applied the same amount never learnt its reference: the event names it.
   Either way one operation at the provider is one transaction in the ledger.
 - A captured event on a method that allows one capture per payment closes the payment's capture:
   the provider released what that capture left (as a final capture of the service's own does).
@@ -69,7 +69,7 @@ from paywire.ledger.model import (
 )
 from paywire.money import Money
 from paywire.service import rules
-from paywire.service.held import held_amount, note_held
+from paywire.service.held import held_amount, held_minor, note_held
 from paywire.service.keys import fingerprint, new_id
 from paywire.service.outcome import concluded
 from paywire.service.reversal import reverse, reversible, succeeded_first, totals_trusted, undo_waits
@@ -237,9 +237,11 @@ def _money_event(u: LedgerUnit, payment: Payment, txns: list[Transaction],
     if busy:
         return payment, EventStatus.DEFERRED, f"waits for the {own_kind} in flight to be recorded"
     # A settled operation that never learnt its reference (a provider whose fetch lists no
-    # operations): the event names it, unless it is a second one of the same amount.
+    # operations, an answer naming no object): the event names it, unless it is a second one of
+    # the same amount. The event reports what the provider applied, which is what the operation
+    # counts (`held_minor`: the amount asked, unless less was noted).
     nameless = next((t for t in txns if t.kind == own_kind and t.status == S.SUCCEEDED and not t.provider_reference
-                     and t.amount == event.amount), None)
+                     and t.amount is not None and Money(held_minor(t), t.amount.currency) == event.amount), None)
     if nameless is not None and obj:
         u.learn_reference(nameless.id, obj)
         u.add_references(payment.method, payment.id, [obj])
