@@ -139,9 +139,15 @@ class FakePayApp(EmulatorApp):
 
     def view(self, payment: dict[str, Any]) -> dict[str, Any]:
         out = {k: v for k, v in payment.items() if not k.startswith("_")}
-        out["captures"] = [self._public(self.captures[c]) for c in payment["_captures"]]
-        out["refunds"] = [self._public(self.refunds[r]) for r in payment["_refunds"]]
+        # An operation made without a key (in the dashboard) is listed with "" for one: every
+        # request of paywire's carries its key, so that is none of them (ProviderOperation).
+        out["captures"] = [self._listed(self.captures[c]) for c in payment["_captures"]]
+        out["refunds"] = [self._listed(self.refunds[r]) for r in payment["_refunds"]]
         return out
+
+    @classmethod
+    def _listed(cls, obj: dict[str, Any]) -> dict[str, Any]:
+        return {**cls._public(obj), "idempotency_key": obj.get("idempotency_key") or ""}
 
     @staticmethod
     def _public(obj: dict[str, Any]) -> dict[str, Any]:

@@ -16,8 +16,10 @@ from paywire.service import PaymentService
 from tests.ledger.fakepay import FakePayApp
 
 # Tiny timeouts and no retries: a request's longest life is connect + read = 1 second, so a test
-# can wait it out; with margin=0 reconciliation may conclude "not applied" right after it.
-FAST = {"connect_timeout": 0.5, "read_timeout": 0.5}
+# can wait it out; with margin=0 reconciliation may conclude "not applied" right after it. Most of
+# it is the read's: a loopback connect is the kernel's alone, while an answer waits for the
+# emulator's thread, which a loaded machine may leave unscheduled for a while.
+FAST = {"connect_timeout": 0.25, "read_timeout": 0.75}
 LIFE = FAST["connect_timeout"] + FAST["read_timeout"]
 
 

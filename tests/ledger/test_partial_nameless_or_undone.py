@@ -12,12 +12,13 @@ from typing import Any
 import attrs
 import pytest
 
-from paywire import EventKind, hookimpl
+from paywire import EventKind, OutcomeUnknown, hookimpl
 from paywire.ledger import EventStatus, Ledger, TransactionStatus
 from paywire.service import PaymentService
 from paywire.service.held import HELD
+from paywire.testing.emulator import Fault
 from tests.ledger.fakepay import FakePayApp, make_gateway
-from tests.ledger.support import agree, eur, ledger_totals, only
+from tests.ledger.support import FAST, agree, eur, ledger_totals, only, provider_totals, wait_out_life
 
 S = TransactionStatus
 
@@ -105,3 +106,41 @@ def test_undoing_an_operation_applied_in_part_takes_back_what_it_applied(
     assert ledger_totals(payment) == app.totals(payment.reference or "") == (
         (5_000, 0, 0) if kind == "capture" else (5_000, 2_000, 0))
     agree(service, app, payment.id)
+
+
+class ListNoCaptureKeys:
+    """A provider whose fetch lists its captures without the key each was made with (PayPal's
+    captures carry none): reconciliation can match them by amount alone."""
+
+    @hookimpl(wrapper=True)
+    def send_transfer(self, command: str) -> Iterator[None]:
+        response: Any = yield
+        if command == "fetch" and response.status == 200:
+            data = json.loads(response.body)
+            data["captures"] = [{**capture, "idempotency_key": None} for capture in data["captures"]]
+            return attrs.evolve(response, body=json.dumps(data).encode(), data=None)
+        return response
+
+
+def test_a_lost_capture_applied_in_part_is_never_concluded_not_applied(
+        fakepay: tuple[FakePayApp, str], ledger: Ledger) -> None:
+    """A capture of 20.00 the issuer honoured in part (10.00), its answer lost, reconciled once its
+    request can no longer land through a provider that lists captures without keys: no listed
+    capture is of 20.00, yet the one of 10.00 may be it. It was recorded failed ("not applied ...
+    send a new request"), inviting a second capture."""
+    app = fakepay[0]
+    with make_gateway(fakepay[1], extra=[ListNoCaptureKeys()], **FAST) as gateway:
+        service = PaymentService(gateway, ledger, margin=0)
+        payment = service.authorize("fakepay", eur("50.00"), source="tok_partial_capture")
+        app.inject(Fault("drop_after", path="/captures$"))
+        with pytest.raises(OutcomeUnknown):
+            service.capture(payment.id, eur("20.00"), final=False)
+        capture = only(service.list_transactions(payment.id), "capture")
+        wait_out_life(service, [capture.id])
+        report = service.reconcile(payment_id=payment.id)
+        assert [s.status for s in report.settled] == [], report
+        assert service.get_transaction(capture.id).status == S.UNKNOWN
+        assert any("applied in part" in s.note for s in report.unresolved), report
+        after = service.get_payment(payment.id)
+        assert after.captured == eur("10.00")  # the provider's total, as a floor
+        assert ledger_totals(after) == provider_totals(app, after)

@@ -353,7 +353,8 @@ def _by_operations(u: LedgerUnit, pending: list[Transaction], listed: list[Provi
     transaction has claimed, that did not fail (and whose key is not known: one the provider
     reports is another's, and "" says none of paywire's requests made it) and, for a refund, that
     the provider does not report on another capture than the refund's own; open transactions
-    outnumbering the operations they could each be stay open."""
+    outnumbering the operations they could each be stay open, and so does one with no match while
+    an operation of less is left, which may be it applied in part."""
     kind = pending[0].kind
     claimed = {t.provider_reference for t in txns if t.kind == kind and t.provider_reference and t not in pending}
     free = [op for op in listed if op.reference not in claimed]
@@ -371,6 +372,7 @@ def _by_operations(u: LedgerUnit, pending: list[Transaction], listed: list[Provi
     for txn in unmatched:
         same.setdefault(txn.amount, []).append(txn)
     captures = {t.id: _capture_of(t, txns) for t in unmatched}
+    absent: list[Transaction] = []
     for amount, group in same.items():
         # By amount alone, a failed operation is no evidence about this request (it may be an
         # earlier declined attempt of the same amount): without a match it is absent instead.
@@ -381,8 +383,7 @@ def _by_operations(u: LedgerUnit, pending: list[Transaction], listed: list[Provi
             fits = [o for o in ops if _may_be(o, captures[txn.id])]
             rivals = [t for t in left if any(_may_be(o, captures[t.id]) for o in fits)]
             if not fits:
-                on = f" on {captures[txn.id]}" if captures[txn.id] else ""
-                decisions.append((_absent(u, txn, at, f"the provider lists no such {txn.kind}{on}", result), None))
+                absent.append(txn)  # unless an operation of less may be it, applied in part (below)
                 left.remove(txn)
             elif len(fits) < len(rivals):
                 # Fewer operations than open requests that each could be: which of them took
@@ -398,6 +399,20 @@ def _by_operations(u: LedgerUnit, pending: list[Transaction], listed: list[Provi
                 free.remove(fits[0])
                 decisions.append(_matched(u, txn, fits[0], result))
                 left.remove(txn)
+    # A provider may apply a capture or refund in part (an issuer honouring part of a capture):
+    # an operation listed without its key (None: not known) for less than one asked may be it,
+    # and concluded "not applied", its retry would move the money again.
+    for txn in absent:
+        part = next((o for o in free if o.idempotency_key is None and o.status != "failed" and txn.amount is not None
+                     and o.amount.currency == txn.amount.currency and o.amount.minor < txn.amount.minor
+                     and _may_be(o, captures[txn.id])), None)
+        if part is not None:
+            decisions.append((_open(txn, f"the provider lists {txn.kind} {part.reference} of {part.amount}, less than "
+                                         f"the {txn.amount} asked: it may be this one applied in part; check it by "
+                                         "hand"), None))
+            continue
+        on = f" on {captures[txn.id]}" if captures[txn.id] else ""
+        decisions.append((_absent(u, txn, at, f"the provider lists no such {txn.kind}{on}", result), None))
     return decisions
 
 
