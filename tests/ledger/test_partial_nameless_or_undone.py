@@ -19,6 +19,7 @@ from paywire.service.held import HELD
 from paywire.testing.emulator import Fault
 from tests.ledger.fakepay import FakePayApp, make_gateway
 from tests.ledger.support import FAST, agree, eur, ledger_totals, only, provider_totals, wait_out_life
+from tests.ledger.test_reconcile import ListNoCaptureKeys
 
 S = TransactionStatus
 
@@ -106,20 +107,6 @@ def test_undoing_an_operation_applied_in_part_takes_back_what_it_applied(
     assert ledger_totals(payment) == app.totals(payment.reference or "") == (
         (5_000, 0, 0) if kind == "capture" else (5_000, 2_000, 0))
     agree(service, app, payment.id)
-
-
-class ListNoCaptureKeys:
-    """A provider whose fetch lists its captures without the key each was made with (PayPal's
-    captures carry none): reconciliation can match them by amount alone."""
-
-    @hookimpl(wrapper=True)
-    def send_transfer(self, command: str) -> Iterator[None]:
-        response: Any = yield
-        if command == "fetch" and response.status == 200:
-            data = json.loads(response.body)
-            data["captures"] = [{**capture, "idempotency_key": None} for capture in data["captures"]]
-            return attrs.evolve(response, body=json.dumps(data).encode(), data=None)
-        return response
 
 
 def test_a_lost_capture_applied_in_part_is_never_concluded_not_applied(

@@ -40,6 +40,7 @@ from paywire import (
 from paywire.ledger import TransactionStatus
 from paywire.ledger.model import SettledBy, now
 from paywire.testing.emulator import Fault
+from paywire.testing.ledger_checks import reconciled_again_changes_nothing
 from paywire_paypal.emulator import PayPalEmulator
 from paywire_paypal.emulator.payments import overage_limit
 
@@ -215,7 +216,7 @@ def _run(service: PaymentService, app: PayPalEmulator, dashboard: Dashboard, dat
     assert (payment.authorized.minor, payment.captured.minor, payment.refunded.minor) == _held(app, order_id)
     _nothing_that_took_effect_is_failed(service, app, payment_id, lost)
     _replays_agree(service, payment)
-    _reconciled_again_changes_nothing(service, payment_id)
+    reconciled_again_changes_nothing(service, payment_id)
 
 
 def _step(
@@ -350,19 +351,3 @@ def _replays_agree(service: PaymentService, payment: Payment) -> None:
             if txn.settled_by in (SettledBy.RECONCILE, SettledBy.WEBHOOK):
                 assert (replayed.value.code, replayed.value.may_have_been_sent) == ("failed_at_provider", False)
     assert service.get_payment(payment.id) == payment
-
-
-def _reconciled_again_changes_nothing(service: PaymentService, payment_id: str) -> None:
-    """Reconciling a payment the provider left as it was changes none of its totals, states or
-    transactions: reconciliation is idempotent."""
-    def state(payment: Payment) -> tuple[Any, ...]:
-        return (payment.authorized, payment.captured, payment.refunded, payment.state, payment.observed_authorized,
-                payment.observed_captured, payment.observed_refunded, payment.capture_closed, payment.voided,
-                payment.failed)
-
-    def history() -> list[tuple[Any, ...]]:
-        return [(t.id, t.status, t.provider_reference, t.amount) for t in service.list_transactions(payment_id)]
-
-    before, transactions = state(service.get_payment(payment_id)), history()
-    assert service.reconcile(payment_id=payment_id).clean
-    assert (state(service.get_payment(payment_id)), history()) == (before, transactions)

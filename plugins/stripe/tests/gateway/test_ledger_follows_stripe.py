@@ -21,6 +21,7 @@ from paywire.ledger import TransactionStatus
 from paywire.ledger.model import SettledBy
 from paywire.ledger.url import open_ledger
 from paywire.testing.emulator import Fault
+from paywire.testing.ledger_checks import reconciled_again_changes_nothing
 from paywire_stripe.emulator import StripeEmulator
 
 _ledgers = itertools.count()
@@ -142,7 +143,7 @@ def _run(service: PaymentService, app: StripeEmulator, api: Any, data: Any) -> N
     payment, held = at_most_stripe(), stripe_holds()
     assert (payment.authorized, payment.captured, payment.refunded) == (held.authorized, held.captured, held.refunded)
     _replays_agree(service, payment)
-    _reconciled_again_changes_nothing(service, payment_id)
+    reconciled_again_changes_nothing(service, payment_id)
 
 
 def _step(
@@ -229,19 +230,3 @@ def _replays_agree(service: PaymentService, payment: Payment) -> None:
             if txn.settled_by in (SettledBy.RECONCILE, SettledBy.WEBHOOK):
                 assert (replayed.value.code, replayed.value.may_have_been_sent) == ("failed_at_provider", False)
     assert service.get_payment(payment.id) == payment
-
-
-def _reconciled_again_changes_nothing(service: PaymentService, payment_id: str) -> None:
-    """Reconciling a payment the provider left as it was changes none of its totals, states or
-    transactions: reconciliation is idempotent."""
-    def state(payment: Payment) -> tuple[Any, ...]:
-        return (payment.authorized, payment.captured, payment.refunded, payment.state, payment.observed_authorized,
-                payment.observed_captured, payment.observed_refunded, payment.capture_closed, payment.voided,
-                payment.failed)
-
-    def history() -> list[tuple[Any, ...]]:
-        return [(t.id, t.status, t.provider_reference, t.amount) for t in service.list_transactions(payment_id)]
-
-    before, transactions = state(service.get_payment(payment_id)), history()
-    assert service.reconcile(payment_id=payment_id).clean
-    assert (state(service.get_payment(payment_id)), history()) == (before, transactions)
