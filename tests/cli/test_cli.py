@@ -15,6 +15,7 @@ import pytest
 from paywire.ledger import SQLiteLedger
 from paywire.testing.emulator import EmulatorServer, Fault
 from paywire_acme.emulator import AcmeEmulator
+from tests.ledger.test_ledger_url_passwords import PASSWORD, URLS
 from tests.serve.dbproxy import DatabaseProxy
 
 SCRIPT = shutil.which("paywire", path=os.path.dirname(sys.executable)) or shutil.which("paywire")
@@ -1002,3 +1003,14 @@ def test_a_configuration_error_names_the_file_to_fix(tmp_path: Path, table: str,
     assert f"configuration file {str(tmp_path / 'shop.toml')!r}: " in result.stderr and message in result.stderr
     assert "sk_inline_value" not in result.stderr + result.stdout
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("url", URLS[:4] + URLS[5:6])  # a ledger URL's password (tests/ledger)
+def test_the_command_line_prints_no_ledger_password(url: str, tmp_path: Path) -> None:
+    for flags in ((), ("--json",)):
+        result = paywire(*flags, "--ledger", url, "authorize", "acme", "1.00", "EUR", "--source", "tok_ok",
+                         cwd=tmp_path, env={"PAYWIRE_ACME_API_KEY": "acme_test_key"})
+        assert result.returncode == 3, result.stderr
+        assert PASSWORD not in result.stdout + result.stderr, flags
+        if flags:
+            json.loads(result.stdout or result.stderr)

@@ -19,7 +19,7 @@ from paywire.ledger import Ledger, Payment, PaymentState
 from paywire.testing.emulator import EmulatorServer
 from tests.ledger.support import eur
 
-paywire_acme = pytest.importorskip("paywire_acme")
+paywire_acme = pytest.importorskip("paywire_acme", reason="needs the acme test plugin (the all session has it)")
 from paywire_acme.emulator import AcmeEmulator  # noqa: E402
 
 
