@@ -219,3 +219,26 @@ def test_a_ledger_path_under_the_home_directory_is_read_as_a_shell_reads_it(
         ledger.close()
     assert (home / "shop" / "ledger.db").exists()
     assert list((elsewhere / "~" / "shop").iterdir()) == []
+
+
+def test_a_ledger_another_worker_creates_while_this_one_looks_is_no_foreign_place(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Workers starting together on a new file: one looked for paywire_schema (none yet), another
+    then created the ledger, and the first, looking on for tables of the ledger's names, found
+    them and refused the ledger as another program's."""
+    path = tmp_path / "ledger.db"
+    with closing(sqlite3.connect(path)) as conn:  # the file the first worker made, in WAL, no table yet
+        conn.execute("PRAGMA journal_mode = WAL")
+    looked = SQLiteLedger.refuse_foreign_tables
+
+    def another_worker_creates_it_meanwhile(self: SQLiteLedger, connection: object) -> None:
+        monkeypatch.setattr(SQLiteLedger, "refuse_foreign_tables", looked)
+        SQLiteLedger(path, timeout=5).close()
+        looked(self, connection)
+
+    monkeypatch.setattr(SQLiteLedger, "refuse_foreign_tables", another_worker_creates_it_meanwhile)
+    ledger = SQLiteLedger(path, timeout=5)
+    try:
+        assert ledger.schema_version() == MIGRATIONS[-1].version
+    finally:
+        ledger.close()

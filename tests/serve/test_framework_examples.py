@@ -48,7 +48,9 @@ def test_the_documented_app_serves_webhooks_and_its_own_routes(
         status, _, text = send(port, "GET", f"/orders/{payment.id}")
         assert (status, json.loads(text)) == (200, {"state": "partially_refunded"})
         workers = [t for t in set(threading.enumerate()) - before if t.name.startswith("paywire-webhook")]
-        assert len(workers) == (framework == "fastapi")  # the ASGI endpoint's thread; WSGI runs in the server's
+        # The ASGI endpoint's threads (a second when the first has not yet gone back to waiting as
+        # the next delivery comes); WSGI runs in the server's.
+        assert bool(workers) == (framework == "fastapi")
     assert shop.get_payment(payment.id).refunded == Money.of("2.00", "EUR")
     for worker in workers:  # ended by the app's lifespan, with its ledger connection
         worker.join(30)

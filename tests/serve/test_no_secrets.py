@@ -133,7 +133,9 @@ def test_the_served_endpoints_show_no_secret_card_or_signature(served: Served) -
     watch.note("the /metrics exposition", exposition.decode())
     findings = watch.leaks(served.secrets())
     assert not findings, "secrets showed:\n" + "\n".join(findings)
-    assert any(status == 200 for status, _ in sandbox.app.webhook_deliveries)  # genuine ones were applied
+    # The genuine ones were taken: applied (200), or stored to be applied by the unit recording the
+    # answer they outran (202), as a busy machine's threads happen to run.
+    assert sandbox.app.webhook_deliveries and all(status in (200, 202) for status, _ in sandbox.app.webhook_deliveries)
 
     labels = [(sample.name, sample.labels) for family in text_string_to_metric_families(exposition.decode())
               for sample in family.samples]

@@ -99,6 +99,10 @@ class SQLiteLedger(SQLLedger):
             return False
         uri = f"{self.path.resolve().as_uri()}?mode=ro"
         with contextlib.closing(sqlite3.connect(uri, uri=True, timeout=self.timeout)) as conn:
+            # One read transaction: its statements see one state of the file. Each on its own, a
+            # worker starting beside another that creates the ledger between two of them would
+            # find its tables without paywire_schema, and refuse it as another program's.
+            conn.execute("BEGIN")
             row = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'paywire_schema'")
             if row.fetchone() is None:
                 self.refuse_foreign_tables(conn)
