@@ -8,8 +8,8 @@ import json
 import pytest
 
 pytest.importorskip("paywire_paypal")
-pytest.importorskip("uvicorn")
-pytest.importorskip("prometheus_client")
+pytest.importorskip("uvicorn", reason="paywire serve's server: a test tool of the core and all sessions only")
+pytest.importorskip("prometheus_client", reason="paywire serve's metrics: a test tool of the core and all sessions only")
 
 from paywire import Money, PaymentService
 from paywire.serve.app import serve_app
