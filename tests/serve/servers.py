@@ -15,8 +15,9 @@ from waitress.server import BaseWSGIServer
 
 
 @contextmanager
-def uvicorn_server(app: Any) -> Iterator[int]:
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on"))
+def uvicorn_server(app: Any, **config: Any) -> Iterator[int]:
+    """`app` served by uvicorn on a free loopback port (its port); `config`: more of uvicorn's settings."""
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on", **config))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 60

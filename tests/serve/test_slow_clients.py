@@ -7,17 +7,16 @@ from __future__ import annotations
 
 import socket
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 
 from paywire.serve.protocol import with_header_timeout
 from paywire.service import PaymentService
+from tests.serve.servers import uvicorn_server
 from tests.serve.support import CountingFakePay, serving, write_config
 
 GUARD = 30  # seconds: a socket timeout that only turns a hang into a failure
@@ -43,20 +42,11 @@ async def app(scope: Any, receive: Any, send: Any) -> None:
 
 @contextmanager
 def guarded_server(timeout: float) -> Iterator[int]:
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on",
-                                           http=with_header_timeout(timeout)))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    try:
-        yield int(server.servers[0].sockets[0].getsockname()[1])
-    finally:
-        release.set()
-        server.should_exit = True
-        thread.join(60)
+    with uvicorn_server(app, http=with_header_timeout(timeout)) as port:
+        try:
+            yield port
+        finally:
+            release.set()  # before the server stops: it waits for a request still held
 
 
 def _until_closed(client: socket.socket) -> bytes:
