@@ -22,7 +22,7 @@ from paywire import Gateway, Money, PaymentService, PaywireError, Plugins, Retry
 from paywire.testing.leaks import LeakWatch
 from paywire.testing.sandbox import load_sandbox
 
-trustme = pytest.importorskip("trustme")
+trustme = pytest.importorskip("trustme", reason="real TLS certificates: a test tool every session installs")
 
 PROVIDERS = {"stripe": "secret_key", "paypal": "client_secret", "braintree": "private_key"}
 AWKWARD = "sk_test_51Hx9zQ!'\"\\ tail0a1b2c"

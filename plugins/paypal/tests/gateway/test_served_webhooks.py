@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-pytest.importorskip("paywire_paypal")
+pytest.importorskip("paywire_paypal", reason="the PayPal plugin these tests are of")
 pytest.importorskip("uvicorn", reason="paywire serve's server: a test tool of the core and all sessions only")
 pytest.importorskip("prometheus_client", reason="paywire serve's metrics: a test tool of the core and all sessions only")
 

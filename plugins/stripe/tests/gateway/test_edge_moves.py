@@ -33,7 +33,7 @@ _POSTGRES = os.environ.get("PAYWIRE_TEST_POSTGRES", "postgresql://postgres@127.0
 
 def _postgres_schema() -> Iterator[str]:
     """A fresh schema of the test's own on the PostgreSQL server, dropped afterwards."""
-    psycopg = pytest.importorskip("psycopg")
+    psycopg = pytest.importorskip("psycopg", reason="the PostgreSQL ledger's driver: core[postgresql], which every session installs")
     try:
         psycopg.connect(_POSTGRES, connect_timeout=3).close()
     except psycopg.OperationalError as exc:
