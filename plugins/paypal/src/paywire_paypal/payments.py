@@ -9,9 +9,10 @@ PayPal shows the payer, and its idempotency key its `custom_id` (PayPal echoes i
 so `fetch` can name the key each refund was made with, and tell a refund PayPal or the dashboard
 made, which has none, from paywire's).
 
-A capture or refund PayPal answers PENDING (a capture held for review or waiting for an eCheck
-to clear, a refund funded by eCheck) is `accepted`: PayPal took it and decides later, by webhook
-(PAYMENT.CAPTURE.COMPLETED / DENIED, PAYMENT.CAPTURE.REFUNDED / PAYMENT.REFUND.FAILED).
+A capture, refund or reauthorization PayPal answers PENDING (a capture held for review or waiting
+for an eCheck to clear, a refund funded by eCheck, an authorization under review) is `accepted`:
+PayPal took it and decides later, by webhook (PAYMENT.CAPTURE.COMPLETED / DENIED,
+PAYMENT.CAPTURE.REFUNDED / PAYMENT.REFUND.FAILED, PAYMENT.AUTHORIZATION.CREATED).
 """
 
 from __future__ import annotations
@@ -59,7 +60,8 @@ def refund_request(subject: Subject) -> dict[str, Any]:
 
 
 def _accepted(payment: Mapping[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
-    """A PENDING capture or refund: PayPal decides later (`status_details.reason` says why, in `raw`)."""
+    """A PENDING capture, refund or reauthorization: PayPal decides later (`status_details.reason`
+    says why, in `raw`)."""
     if payment.get("status") == "PENDING":
         fields |= {"status": "accepted", "state": ProviderState.PROCESSING}
     return fields
@@ -99,14 +101,16 @@ def void_fields(subject: Subject, response: Response) -> dict[str, Any]:
 
 
 def authorization_fields(subject: Subject, response: Response) -> dict[str, Any]:
-    """A reauthorization: the new authorization, which later captures and voids act on."""
+    """A reauthorization: the new authorization, which later captures and voids act on;
+    `accepted` while PayPal reviews it (PENDING): nothing is held for captures until it decides."""
     authorization = response.data
-    return {
+    fields: dict[str, Any] = {
         "reference": authorization["id"],
         "amount": from_paypal(authorization["amount"]),
         "state": ProviderState.AUTHORIZED,
         "references": _references(subject, authorization, "authorization", "reauthorized"),
     }
+    return _accepted(authorization, fields)
 
 
 def refund_fields(subject: Subject, response: Response) -> dict[str, Any]:

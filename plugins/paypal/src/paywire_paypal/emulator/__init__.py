@@ -16,7 +16,9 @@ Test inputs
   (-> 422 PAYER_ACTION_REQUIRED, order back to PAYER_ACTION_REQUIRED), `deny` (capture DECLINED +
   PAYMENT.CAPTURE.DENIED, authorization DENIED), `pending` / `echeck` (capture PENDING, reason PENDING_REVIEW / ECHECK, until
   `app.settle_capture(id, "COMPLETED"|"DECLINED")`) or `refund_pending` (refunds PENDING, reason
-  ECHECK, until `app.settle_refund(id, "COMPLETED"|"FAILED"|"CANCELLED")`). Settling sends the
+  ECHECK, until `app.settle_refund(id, "COMPLETED"|"FAILED"|"CANCELLED")`) or `review`
+  (authorizations PENDING, reason PENDING_REVIEW, until
+  `app.decide_authorization(id, "CREATED"|"DENIED")`). Settling sends the
   signed webhook PayPal sends when a webhook URL is set (see `outcomes`).
   With a `return_url` the page redirects there with `token` and `PayerID`, as PayPal does.
 - PayPal-wallet setup tokens are approved the same way at
@@ -39,7 +41,7 @@ Test controls
 `expire_tokens()` (also `POST /_paywire/paypal/expire-tokens`), `expire_authorization(id)`,
 `reverse_approval(order_id)` (the capture window after approval passed: the order is VOIDED and
 CHECKOUT.PAYMENT-APPROVAL.REVERSED sent, its resource naming the order as `order_id`),
-`settle_capture(id, status)` and `settle_refund(id, status)` (also `POST /_paywire/paypal/settle`
+`settle_capture(id, status)`, `settle_refund(id, status)` and `decide_authorization(id, status)` (the first two also `POST /_paywire/paypal/settle`
 with `{"capture_id"|"refund_id": ID, "status": S}`), `reverse_capture(capture_id)` (also
 `POST /_paywire/paypal/reverse` with `{"capture_id": ID}`: PayPal reverses what is left of a
 completed capture, a chargeback, as a refund of it announced by PAYMENT.CAPTURE.REVERSED),

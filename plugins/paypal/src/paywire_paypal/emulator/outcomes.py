@@ -16,6 +16,9 @@ PayPal's sandbox has real buyers; the emulator has a `payer` parameter on its ap
 - `echeck`: as `pending`, with reason ECHECK (the buyer paid by an eCheck that has not cleared).
 - `refund_pending`: approved; captures complete, refunds are PENDING (reason ECHECK) until
   `settle_refund(refund_id, "COMPLETED" | "FAILED" | "CANCELLED")`.
+- `review`: approved; authorizations (and reauthorizations) are PENDING (reason PENDING_REVIEW)
+  until `decide_authorization(authorization_id, "CREATED" | "DENIED")`; a capture of one still
+  pending is refused (422 TRANSACTION_REFUSED). Captures complete.
 
 PayPal's sandbox documents no request input that makes a capture or refund PENDING (its negative
 testing covers error answers only); these stand in for the sandbox's reviewed or eCheck-funded
@@ -36,7 +39,8 @@ __all__ = ["APPROVAL_OUTCOMES", "approval_choice", "buyer_visit", "redirect_or_j
 
 T = TypeVar("T")
 
-APPROVAL_OUTCOMES = ("approve", "cancel", "decline", "payer_action", "deny", "pending", "echeck", "refund_pending")
+APPROVAL_OUTCOMES = ("approve", "cancel", "decline", "payer_action", "deny", "pending", "echeck", "refund_pending",
+                     "review")
 
 
 def approval_choice(params: Mapping[str, str]) -> str:

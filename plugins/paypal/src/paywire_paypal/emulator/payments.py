@@ -188,16 +188,18 @@ def authorize_unit(
     amount_minor: int | None = None,
     parent: Authorization | None = None,
 ) -> Authorization:
-    """Record an authorization of `unit` (DENIED for a declining instrument) and announce it."""
+    """Record an authorization of `unit` (DENIED for a declining instrument, PENDING while PayPal
+    reviews it: outcome "review") and announce it once it is CREATED."""
     now = app.now()
     denied = outcome == "deny" or outcome in DECLINE_CODES
+    status = "DENIED" if denied else "PENDING" if outcome == "review" else "CREATED"
     auth = Authorization(
         id=ids.resource_id(),
         order_id=order.id,
         reference_id=unit.reference_id,
         amount_minor=unit.amount_minor if amount_minor is None else amount_minor,
         currency=unit.currency,
-        status="DENIED" if denied else "CREATED",
+        status=status,
         create_time=now,
         update_time=now,
         expiration_time=now + AUTHORIZATION_DAYS * _DAY,
@@ -208,14 +210,18 @@ def authorize_unit(
     )
     app.authorizations[auth.id] = auth
     unit.authorization_ids.append(auth.id)
-    if not denied:
-        app.emit(
-            "PAYMENT.AUTHORIZATION.CREATED",
-            "authorization",
-            f"A payment authorization was created for {summary_amount(auth.amount_minor, auth.currency)}",
-            render.authorization(app, auth),
-        )
+    if status == "CREATED":
+        announce_authorization(app, auth)
     return auth
+
+
+def announce_authorization(app: PayPalApp, auth: Authorization) -> None:
+    app.emit(
+        "PAYMENT.AUTHORIZATION.CREATED",
+        "authorization",
+        f"A payment authorization was created for {summary_amount(auth.amount_minor, auth.currency)}",
+        render.authorization(app, auth),
+    )
 
 
 def check_invoice_id(app: PayPalApp, invoice_id: str | None, order_id: str) -> None:
@@ -285,6 +291,9 @@ class PaymentsAPI(PayPalApp):
         }.get(auth.status)
         if refusal:
             raise PayPalError(422, refusal)
+        if auth.status == "PENDING":
+            raise PayPalError(422, "TRANSACTION_REFUSED",
+                              description="This authorization is pending review; capture it once it is created.")
         if auth.reauthorized_by is not None:
             raise PayPalError(
                 422,
@@ -531,6 +540,19 @@ class PaymentsAPI(PayPalApp):
             if cap.authorization_id is not None:
                 settle_authorization(self, self.authorizations[cap.authorization_id])
             announce_capture(self, cap)
+
+    def decide_authorization(self, auth_id: str, status: str = "CREATED") -> None:
+        """Test control: PayPal's review of a PENDING authorization ends: CREATED (announced by
+        PAYMENT.AUTHORIZATION.CREATED) or DENIED (PayPal documents no event for that)."""
+        if status not in ("CREATED", "DENIED"):
+            raise ValueError("a pending authorization is decided CREATED or DENIED")
+        with self.lock:
+            auth = self.authorizations[auth_id]
+            if auth.status != "PENDING":
+                raise ValueError(f"authorization {auth_id} is {auth.status}, not PENDING")
+            auth.status, auth.update_time = status, self.now()
+            if status == "CREATED":
+                announce_authorization(self, auth)
 
     def settle_refund(self, refund_id: str, status: str = "COMPLETED") -> None:
         """Test control: finish a PENDING refund as COMPLETED, FAILED or CANCELLED, sending its webhook."""
