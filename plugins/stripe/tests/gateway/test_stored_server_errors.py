@@ -1,6 +1,7 @@
 """Stripe's own server error after the request executed, which Stripe keeps under its idempotency
 key ("including 500 errors"): every resend under the key gets the same error, so the operation
-stays unknown (never failed, though it took effect), and only reading Stripe settles it."""
+stays unknown (never failed, though it took effect), and only reading Stripe settles it: reconcile
+for a payment's operations, the vault itself for the attach it sent."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from paywire import Money, OutcomeUnknown, Payment, PaymentService
+from paywire import Customer, Money, OutcomeUnknown, Payment, PaymentService
 from paywire.ledger import TransactionStatus
+from paywire.testing.emulator import Fault
 
 
 def eur(amount: str) -> Money:
@@ -61,3 +63,34 @@ def test_a_server_error_stripe_keeps_stays_unknown_until_stripe_is_read(
     held = stripe.fetch(recorded.reference)
     assert (recorded.authorized, recorded.captured, recorded.refunded) == (held.authorized, held.captured, held.refunded)
 
+
+@pytest.mark.parametrize("fault", ["stored", "hidden"])
+def test_a_vault_whose_attach_answer_was_a_server_error_reads_the_payment_method(
+        service: PaymentService, app: Any, api: Any, fault: str) -> None:
+    """The attach took effect. Resending it under its key gets Stripe's stored 500 again for a
+    day, and reconcile() cannot read a vault: the PaymentMethod, read, shows it attached to the
+    vault's customer, which is the vault's outcome. (The buyer's PaymentMethod, as Stripe.js makes
+    it: a test id such as `pm_card_visa` attaches a new copy of itself each time.)"""
+    source = api.ok("POST", "/v1/payment_methods", {"type": "card", "card": {"token": "tok_visa"}})["id"]
+    if fault == "stored":
+        app.fail_after_executing(r"/attach$")
+    else:  # a load balancer's 502 hid the stored answer
+        app.inject(Fault(kind="status_after", status=502, path=r"/attach$"))
+    stored = service.vault("stripe", source, customer=Customer(email="ada@shop.example"), idempotency_key="V-1")
+    assert (stored.status, stored.token) == (TransactionStatus.SUCCEEDED, source)
+    method = app.get(stored.token)
+    assert (method["customer"], len(app.store.customers)) == (stored.provider_reference, 1)
+    payment = service.charge_vaulted("stripe", stored.token, eur("9.99"),
+                                     customer=Customer(reference=stored.provider_reference))
+    assert payment.captured == eur("9.99")
+
+
+def test_a_vault_whose_attach_did_not_take_effect_stays_unknown(service: PaymentService, app: Any, api: Any) -> None:
+    """A 500 before the attach ran: the PaymentMethod, read, is attached to no one, which does not
+    say the attach will not still land, so the vault stays unknown (never failed)."""
+    source = api.ok("POST", "/v1/payment_methods", {"type": "card", "card": {"token": "tok_visa"}})["id"]
+    app.inject(Fault(kind="status", status=500, path=r"/attach$"))
+    with pytest.raises(OutcomeUnknown) as unknown:
+        service.vault("stripe", source, customer=Customer(email="ada@shop.example"), idempotency_key="V-2")
+    assert service.get_transaction(unknown.value.transaction_id or "").status == TransactionStatus.UNKNOWN
+    assert app.get(source)["customer"] is None
