@@ -6,6 +6,7 @@ import threading
 from typing import Any
 
 import pytest
+import stripe
 import urllib3
 
 from paywire.testing.emulator import Fault
@@ -158,3 +159,18 @@ def test_events_record_the_request_and_its_key(api: Any, app: Any) -> None:
     response = api.post("/v1/customers", {}, idempotency_key="key-11")
     (event,) = app.events_of_type("customer.created")
     assert event["request"] == {"id": response.headers["Request-Id"], "idempotency_key": "key-11"}
+
+
+def test_stripes_own_server_error_after_executing_is_kept_under_the_key(api: Any, app: Any, client: Any) -> None:
+    """Stripe keeps the answer of an endpoint that began executing, "including 500 errors": the
+    payment was made, and a retry with the key gets the same `api_error` again, the SDK's too."""
+    app.fail_after_executing(r"^/v1/payment_intents$")
+    first = api.post("/v1/payment_intents", PARAMS, idempotency_key="key-500")
+    again = api.post("/v1/payment_intents", PARAMS, idempotency_key="key-500")
+    assert (first.status, first.error["type"], first.headers["Stripe-Should-Retry"]) == (500, "api_error", "false")
+    assert (again.raw, again.headers["Idempotent-Replayed"]) == (first.raw, "true")
+    (intent,) = app.store.payment_intents.values()
+    assert intent["status"] == "succeeded"
+    with pytest.raises(stripe.APIError):
+        client.v1.payment_intents.create(params=PARAMS, options={"idempotency_key": "key-500"})  # type: ignore[arg-type]
+    assert len(app.store.payment_intents) == 1 and api.post("/v1/payment_intents", PARAMS).status == 200

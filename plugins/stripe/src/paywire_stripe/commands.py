@@ -11,6 +11,7 @@
                                                            created since the first send, page by page);
                GET  /v1/refunds?payment_intent={id}        its refunds, once something was captured
     vault      POST /v1/customers (unless given), then POST /v1/payment_methods/{pm}/attach
+               [then GET /v1/payment_methods/{pm}, when the attach got no definite answer]
     unvault    [GET /v1/payment_methods/{pm}, naming a customer] POST /v1/payment_methods/{pm}/detach
 
 Every PaymentIntent request expands `latest_charge`, so each answer carries exact totals. Resent
@@ -74,6 +75,8 @@ def build_commands(settings: GatewaySettings) -> CommandPool:
     payment_method = "/v1/payment_methods/{source}"
     paid_intent = answered("payment_intent", paid)
     retrieve = command("GET", intent, builders.retrieve_query, answered("payment_intent"), handlers.fetched_result)
+    read_method = command("GET", payment_method, builders.no_request, answered("payment_method"),
+                          handlers.payment_method_result)
     return CommandPool(
         {
             "authorize": command("POST", "/v1/payment_intents", builders.payment_request("manual", options),
@@ -106,10 +109,10 @@ def build_commands(settings: GatewaySettings) -> CommandPool:
                                  answered("customer"), handlers.customer_result),
                 attach=command("POST", payment_method + "/attach", builders.attach_request,
                                answered("payment_method"), handlers.vaulted_result),
+                read=read_method,
             ),
             "unvault": Unvault(
-                read=command("GET", payment_method, builders.no_request, answered("payment_method"),
-                             handlers.payment_method_result),
+                read=read_method,
                 detach=command("POST", payment_method + "/detach", builders.no_request,
                                answered("payment_method"), handlers.detached_result),
             ),

@@ -16,13 +16,16 @@ from paywire import (
     CommandResult,
     Customer,
     GatewayCommand,
+    IdempotencyConflict,
     InvalidRequest,
     OutcomeUnknown,
     PaywireError,
     ProviderOperation,
     ProviderState,
+    ProviderUnavailable,
     Subject,
     Transfer,
+    TransportError,
     step_key,
 )
 from paywire.command.gateway_command import before_the_write
@@ -167,13 +170,28 @@ class Fetch:
             cursor = page.operations[-1].reference
 
 
+def _may_have_acted(error: PaywireError) -> bool:
+    """Whether a request answered with `error` may have taken effect (no definite answer came)."""
+    if isinstance(error, (OutcomeUnknown, IdempotencyConflict)):
+        return True
+    return isinstance(error, (TransportError, ProviderUnavailable)) and error.may_have_been_sent
+
+
 @attrs.frozen
 class Vault:
     """`vault`: a Stripe customer for the buyer (unless `customer.reference` names one), then the
-    payment method attached to it; the attached method's id is the reusable token."""
+    payment method attached to it; the attached method's id is the reusable token.
+
+    An attach left without a definite answer (a 5xx, a lost connection) is settled by reading the
+    PaymentMethod (`read`): attached to the vault's customer, the vault took effect. Nothing else
+    can tell: Stripe keeps its own 500 under the attach's key and answers every resend with it for
+    a day, and reconciliation reads payments, not vaults. Attached to no one, the attach may still
+    land, so the outcome stays unknown.
+    """
 
     customer: GatewayCommand
     attach: GatewayCommand
+    read: GatewayCommand
 
     def execute(self, subject: Subject, context: CommandContext) -> CommandResult:
         buyer = subject.buyer or Customer()
@@ -182,10 +200,21 @@ class Vault:
                 attrs.evolve(subject, idempotency_key=derived_key(subject, "customer")), context
             )
             buyer = attrs.evolve(buyer, reference=created.reference)
-        return self.attach.execute(
-            attrs.evolve(subject, customer=buyer, idempotency_key=derived_key(subject, "attach")),
-            context,
-        )
+        try:
+            return self.attach.execute(
+                attrs.evolve(subject, customer=buyer, idempotency_key=derived_key(subject, "attach")),
+                context,
+            )
+        except PaywireError as error:
+            if context.rehearsal or not _may_have_acted(error):
+                raise
+            try:
+                method = self.read.execute(Subject(source=subject.source), context)
+            except PaywireError:
+                raise error from None
+            if not buyer.reference or method.references.get("customer") != buyer.reference:
+                raise
+            return attrs.evolve(method, token=method.reference)
 
 
 @attrs.frozen

@@ -13,7 +13,8 @@ parameter errors, authentication failures and injected error statuses (the reque
 are not stored; declines and state errors are. A `drop_after` or `status_after` fault runs the
 operation and stores its result before dropping the connection or answering the injected status
 (in Stripe's error shape: a 5xx is an `api_error`), so retrying with the same key replays the
-real result, as Stripe does when a load balancer's 502/504 hid it.
+real result, as Stripe does when a load balancer's 502/504 hid it; `fail_after_executing` is Stripe's
+own 500 after the operation, which Stripe stores under the key and replays like any other answer.
 
 What Stripe decides later (a bank debit in `processing`, a `pending` refund, a `refundFail`
 card's refund) waits for `settle(id, succeed=None)` or `POST /_paywire/stripe/settle`
@@ -37,7 +38,7 @@ from urllib.parse import urlsplit
 
 import attrs
 
-from paywire.testing.emulator import EmulatorApp, EmulatorRequest, EmulatorServer, Reply
+from paywire.testing.emulator import EmulatorApp, EmulatorRequest, EmulatorServer, Fault, Reply
 from paywire_stripe.emulator import auth, disputes, events, payment_intents, refunds
 from paywire_stripe.emulator.errors import StripeError, invalid_request
 from paywire_stripe.emulator.replies import error_reply
@@ -110,6 +111,7 @@ class StripeEmulator(StripeRoutes, EmulatorApp):
         self.internal_errors: list[str] = []
         self._local = threading.local()
         self._idempotency_endpoints: dict[tuple[str, str], str] = {}
+        self._failing_after: list[list[Any]] = []  # [Fault, remaining], see `fail_after_executing`
         self._deliveries = events.Deliveries(self._prepare_delivery, self._record_delivery)
 
     def __repr__(self) -> str:
@@ -165,6 +167,30 @@ class StripeEmulator(StripeRoutes, EmulatorApp):
     def deliver_webhook(self, body: bytes, headers: Mapping[str, str]) -> None:
         """Queue an already-signed body for the webhook URL (kept in order with events)."""
         self._deliveries.put((body, dict(headers)))
+
+    def fail_after_executing(self, path: str | None = None, *, status: int = 500, method: str = "POST",
+                             contains: str | None = None, times: int = 1) -> None:
+        """Stripe's own server error for the next `times` matching requests, each after it executed.
+
+        The operation takes effect and the answer is an `api_error` of `status` with
+        `Stripe-Should-Retry: false`, which Stripe keeps under the request's idempotency key as it
+        keeps every answer of an endpoint that began executing, "including 500 errors" (its
+        "Idempotent requests" page): a retry with the key gets the same error, and only reading
+        the object tells what happened. A `status_after` fault is the other case, a load balancer's
+        502/504 hiding the real answer stored under the key.
+        """
+        with self.lock:
+            self._failing_after.append([Fault(kind="status_after", status=status, path=path, method=method,
+                                              contains=contains, times=times), times])
+
+    def _fails_after(self, request: EmulatorRequest) -> int | None:
+        """The status of a `fail_after_executing` aimed at `request`, taking it (under `lock`)."""
+        for entry in self._failing_after:
+            fault, remaining = entry
+            if remaining > 0 and fault.matches(request.method, request.path, request):
+                entry[1] = remaining - 1
+                return int(fault.status)
+        return None
 
     def complete_challenge(self, intent_id: str, succeed: bool = True) -> StripeObject:
         """Finish the pending 3-D Secure challenge of a PaymentIntent or SetupIntent, as the buyer would."""
@@ -350,7 +376,13 @@ class StripeEmulator(StripeRoutes, EmulatorApp):
             if info is not None:
                 info.executed, info.saved = True, True
             try:
-                return super().handle(request)
+                reply = super().handle(request)
+                failed = self._fails_after(request) if info is None or info.executed else None
+                if failed is None:
+                    return reply
+                # Kept under the key like the answer it replaces (`info.saved` stays as it is).
+                return error_reply(StripeError(failed, "api_error", "An unknown error occurred. Please try again "
+                                               "later.", should_retry=False))
             except StripeError as error:
                 if info is not None:
                     info.saved = error.saved
