@@ -19,11 +19,13 @@ import pytest
 
 from paywire import EventKind, Money
 from paywire.daemon_pool import DEFAULT_SIZE
+from paywire.serve.app import serve_app
+from paywire.serve.metrics import Metrics
 from paywire.service import PaymentService
 from paywire.web import IN_HAND_PER_THREAD, RETRY_AFTER, webhook_asgi, webhook_wsgi
 from tests.ledger.support import wait_until
 from tests.serve.servers import uvicorn_server, waitress_server
-from tests.serve.support import CountingFakePay
+from tests.serve.support import CountingFakePay, metric
 from tests.serve.test_endpoints import send
 
 pytestmark = pytest.mark.postgres
@@ -183,3 +185,45 @@ def test_the_wsgi_endpoint_refuses_deliveries_beyond_its_bound_at_once(
     for payment in payments:
         assert shop.get_payment(payment.id).refunded == Money.of("10.00", "EUR")
     assert sorted(seen) == sorted([("fakepay", "applied")] * (bound + 1) + [("fakepay", "unavailable")])
+
+
+def test_healthz_and_metrics_say_when_the_endpoint_holds_as_many_deliveries_as_it_takes(
+        shop: PaymentService, provider: tuple[CountingFakePay, str], pg_url: str) -> None:
+    """At the bound every delivery is refused while the ledger still answers `/healthz`'s check
+    (here a payment's row held, nothing else): the check says so (503, with the count), and
+    `/metrics` shows it, until the held delivery is answered."""
+    app, _ = provider
+    payment = shop.sale("fakepay", Money.of("30.00", "EUR"), source="tok_ok")
+    headers, body = app.event("evt_full", EventKind.REFUNDED, payment.reference or "", total=1000)
+    metrics = Metrics()
+    dsn, schema = pg_url.split("?schema=")
+    answers: list[tuple[int, bytes]] = []
+
+    def deliver() -> None:
+        status, _, text = send(port, "POST", "/webhooks/fakepay", body, headers)
+        answers.append((status, text))
+
+    with uvicorn_server(serve_app(shop, janitor=None, metrics=metrics, max_in_hand=1)) as port, \
+            psycopg.connect(dsn) as holder:
+        status, _, text = send(port, "GET", "/healthz")
+        assert (status, json.loads(text)["webhooks"]) == (200, {"in_hand": 0, "max_in_hand": 1})
+        holder.execute(f'SET search_path TO "{schema}"')
+        holder.execute("SELECT id FROM paywire_payments WHERE id = %s FOR UPDATE", (payment.id,))
+        sender = threading.Thread(target=deliver)
+        sender.start()
+        wait_until(lambda: _waiting_on(dsn, holder.info.backend_pid) == 1, "the delivery waits")
+
+        status, _, text = send(port, "GET", "/healthz")
+        health = json.loads(text)
+        assert (status, health["status"], health["webhooks"]) == (503, "unhealthy", {"in_hand": 1, "max_in_hand": 1})
+        assert health["ledger"]["writable"]  # the ledger's check alone would have said ready
+        exposition = send(port, "GET", "/metrics")[2].decode()
+        assert (metric(exposition, "paywire_webhooks_in_hand"), metric(exposition, "paywire_webhooks_max_in_hand")) \
+            == (1, 1)
+
+        holder.commit()
+        sender.join(GUARD * 2)
+        assert [(s, json.loads(t)["status"]) for s, t in answers] == [(200, "applied")]
+        status, _, text = send(port, "GET", "/healthz")
+        assert (status, json.loads(text)["webhooks"]) == (200, {"in_hand": 0, "max_in_hand": 1})
+        assert metric(send(port, "GET", "/metrics")[2].decode(), "paywire_webhooks_in_hand") == 0
