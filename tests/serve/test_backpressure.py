@@ -227,3 +227,31 @@ def test_healthz_and_metrics_say_when_the_endpoint_holds_as_many_deliveries_as_i
         status, _, text = send(port, "GET", "/healthz")
         assert (status, json.loads(text)["webhooks"]) == (200, {"in_hand": 0, "max_in_hand": 1})
         assert metric(send(port, "GET", "/metrics")[2].decode(), "paywire_webhooks_in_hand") == 0
+
+
+def test_bodies_still_arriving_count_against_the_asgi_bound(shop: PaymentService) -> None:
+    """A body being read is held in memory until it is whole (`body_timeout` at most): without
+    counting those, a flood of senders each trickling a body up to `max_body` held that much
+    memory each, as many as the process had file descriptors for, while `in_hand` said 0. With
+    the bound reached by bodies arriving, one more is answered 503 at once."""
+    bound = 2
+    endpoint = webhook_asgi(shop, max_in_hand=bound, body_timeout=300)
+    limit = 1024 * 1024
+    trickling: list[http.client.HTTPConnection] = []
+    with uvicorn_server(endpoint) as port:
+        try:
+            for _ in range(bound):
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=GUARD)
+                conn.putrequest("POST", "/webhooks/fakepay")
+                conn.putheader("Content-Length", str(limit))
+                conn.putheader("Content-Type", "application/json")
+                conn.endheaders()
+                conn.send(b"{" * (limit - 1))  # all but its last byte: the endpoint holds what came
+                trickling.append(conn)
+            wait_until(lambda: endpoint.in_hand == bound, "the bodies arriving are counted")
+            status, headers, text = send(port, "POST", "/webhooks/fakepay", b"{}", {"content-type": "application/json"})
+            assert (status, headers.get("retry-after"), json.loads(text)) == (503, str(RETRY_AFTER), {"error": "busy"})
+        finally:
+            for conn in trickling:
+                conn.close()
+        wait_until(lambda: endpoint.in_hand == 0, "a sender gone frees its room")

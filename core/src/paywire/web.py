@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMappi
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
-from paywire.daemon_pool import DEFAULT_SIZE, DaemonPool, Full
+from paywire.daemon_pool import DEFAULT_SIZE, DaemonPool
 from paywire.errors import (
     ConfigurationError,
     InvalidRequest,
@@ -261,19 +261,20 @@ def webhook_asgi(service: PaymentService, *, prefix: str = "/webhooks", max_body
     requests in flight. They end with the ASGI lifespan's shutdown or `close()`, and each after
     `paywire.daemon_pool.IDLE` seconds without a delivery.
 
-    At most `max_in_hand` deliveries are held, being handled or waiting for a thread; one more
-    is answered 503 with `Retry-After` at once, its body not read and nothing stored, and the
-    provider delivers it again. Without that bound a ledger whose database hangs held every
+    At most `max_in_hand` deliveries are held, their bodies arriving, being handled or waiting
+    for a thread; one more is answered 503 with `Retry-After` at once, its body not read and
+    nothing stored, and the provider delivers it again. Without that bound a ledger whose database hangs held every
     delivery, and the memory and connection each needs, for as long as it hung. The default,
     `IN_HAND_PER_THREAD` (64) per thread, refuses no burst a healthy ledger can answer in time:
     one applied takes milliseconds (about 16 on PostgreSQL over loopback on a busy two-core
     machine, under 1 for a duplicate), so the last of 64 waiting for each thread is answered
     within about a second, inside the several seconds a provider waits for an answer. The bound is reached only when deliveries stop being answered
     (a ledger that hangs), and then each one beyond it is refused at once instead of timing out
-    at the provider, which delivers it again in either case. Bodies waiting to arrive are not
-    counted: a slow sender holds no room meant for the ledger's work (`body_timeout` bounds it).
-    The bodies held take `max_in_hand` x `max_body` bytes at most (384 MiB with six threads and the
-    1 MiB default): a provider's events take a few KiB, and a lower `max_body` lowers it."""
+    at the provider, which delivers it again in either case. A body arriving counts from its
+    request's head on (for `body_timeout` at most): uncounted, senders trickling bodies each held
+    up to `max_body` bytes of memory, as many as the process had file descriptors for. The bodies
+    held take `max_in_hand` x `max_body` bytes at most (384 MiB with six threads and the 1 MiB
+    default): a provider's events take a few KiB, and a lower `max_body` lowers it."""
     return WebhookApp(service, prefix, max_body, observe, body_timeout, max_in_hand)
 
 
@@ -291,11 +292,21 @@ class WebhookApp:
         self._body_timeout = body_timeout
         self._workers = DaemonPool(DEFAULT_SIZE, name="paywire-webhook")
         self.max_in_hand = _bound(max_in_hand)
+        self._room = threading.Lock()
+        self._arriving = 0  # deliveries admitted whose bodies are being read
 
     @property
     def in_hand(self) -> int:
-        """Deliveries being handled or waiting for a thread."""
-        return self._workers.in_hand
+        """Deliveries whose bodies are arriving, being handled or waiting for a thread."""
+        return self._arriving + self._workers.in_hand
+
+    def _admit(self) -> bool:
+        """Take room for one delivery whose body is to be read; False when there is none."""
+        with self._room:
+            if self.in_hand >= self.max_in_hand:
+                return False
+            self._arriving += 1
+            return True
 
     def _full(self, code: str) -> Reply:
         return _full(code, self.max_in_hand, self._observe)
@@ -305,18 +316,21 @@ class WebhookApp:
         self._workers.close()
 
     async def _deliver(self, code: str, scope: MutableMapping[str, Any], receive: Receive) -> Reply:
+        """Read the body of a delivery `_admit` took room for, then hand it to a thread: its room
+        passes to the pool's count (counted twice for that instant: never too few)."""
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         try:
-            reply, body = await asyncio.wait_for(_read_asgi(receive, headers, self._max_body), self._body_timeout)
-        except TimeoutError:
-            return _reply(408, {"error": "body_timeout"}, [("connection", "close")])
-        if reply is not None:
-            return reply
-        try:
-            handled = self._workers.run(handle_webhook, self._service, code, headers, body, self._observe,
-                                        limit=self.max_in_hand)
-        except Full:  # filled while this body arrived
-            return self._full(code)
+            try:
+                reply, body = await asyncio.wait_for(_read_asgi(receive, headers, self._max_body),
+                                                     self._body_timeout)
+            except TimeoutError:
+                return _reply(408, {"error": "body_timeout"}, [("connection", "close")])
+            if reply is not None:
+                return reply
+            handled = self._workers.run(handle_webhook, self._service, code, headers, body, self._observe)
+        finally:
+            with self._room:
+                self._arriving -= 1
         return await handled
 
     async def __call__(self, scope: MutableMapping[str, Any], receive: Receive, send: Send) -> None:
@@ -333,7 +347,7 @@ class WebhookApp:
             raise ValueError(f"unsupported ASGI scope type {scope['type']!r}")
         code, reply = route(self._service, scope.get("method", "GET"), _route_path(scope), self._prefix,
                             self._observe)
-        if reply is None and code is not None and self._workers.in_hand >= self.max_in_hand:
+        if reply is None and code is not None and not self._admit():
             reply = self._full(code)  # at once: the body is not read
         if reply is None and code is not None:
             try:
