@@ -213,8 +213,8 @@ def _bound(max_in_hand: int | None) -> int:
 
 
 def _full(code: str, bound: int, observe: Observer | None) -> Reply:
-    log.warning("webhook for %s refused: %d deliveries in hand already (the ledger slow or not answering); "
-                "answered 503, it will be delivered again", code, bound)
+    log.warning("webhook for %s refused: %d deliveries in hand already (the ledger slow or not answering, or "
+                "bodies slow to arrive); answered 503, it will be delivered again", code, bound)
     if observe is not None:
         observe(code, "unavailable")
     return _unavailable("busy")

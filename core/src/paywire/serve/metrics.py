@@ -80,7 +80,7 @@ class Metrics:
         self.last_pass = Gauge("paywire_reconcile_last_pass_timestamp_seconds",
                                "When the Janitor last finished a pass (Unix time)", registry=r)
         self.in_hand = Gauge("paywire_webhooks_in_hand",
-                             "Webhook deliveries being handled or waiting for a thread", registry=r)
+                             "Webhook deliveries whose bodies are arriving, being handled or waiting for a thread", registry=r)
         self.max_in_hand = Gauge("paywire_webhooks_max_in_hand",
                                  "Webhook deliveries held at most; more are answered 503 busy", registry=r)
         self._mismatched: set[str] = set()
