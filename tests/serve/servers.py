@@ -32,8 +32,8 @@ def uvicorn_server(app: Any, **config: Any) -> Iterator[int]:
 
 
 @contextmanager
-def waitress_server(app: Any) -> Iterator[int]:
-    server = waitress.create_server(app, host="127.0.0.1", port=0, threads=8)
+def waitress_server(app: Any, threads: int = 8) -> Iterator[int]:
+    server = waitress.create_server(app, host="127.0.0.1", port=0, threads=threads)
     assert isinstance(server, BaseWSGIServer)
     stop = threading.Event()
 

@@ -22,11 +22,11 @@ from paywire.serve.app import serve_app
 from paywire.serve.janitor import Janitor
 from paywire.serve.metrics import Metrics
 from paywire.service import PaymentService
-from paywire.web import handle_webhook
+from paywire.web import RETRY_AFTER, handle_webhook, webhook_wsgi
 from tests.ledger.fakepay import make_gateway
 from tests.ledger.support import FAST, wait_out_life, wait_until
 from tests.serve.dbproxy import DatabaseProxy
-from tests.serve.servers import uvicorn_server
+from tests.serve.servers import uvicorn_server, waitress_server
 from tests.serve.support import CountingFakePay, ServeProcess, metric, serving, write_config
 from tests.serve.test_endpoints import send
 
@@ -541,3 +541,20 @@ def test_a_pass_that_loses_the_database_ends_in_one_line_instead_of_trying_every
     proxy.up()
     report = Janitor(worker).run_pass()  # the claim never reached the database: no lease holds them back
     assert {s.payment_id for s in report.settled} == {p.id for p in payments}
+
+
+@pytest.mark.parametrize("server", ["uvicorn", "waitress"])
+def test_every_503_says_when_to_deliver_again(server: str, worker: PaymentService, proxy: DatabaseProxy,
+                                               provider: tuple[CountingFakePay, str]) -> None:
+    """A delivery the ledger could not store is answered 503 with `Retry-After`, as one refused for
+    want of room is: a provider (or a proxy in front of the endpoint) that honours it waits that
+    long rather than its own schedule's guess."""
+    app, _ = provider
+    headers, body = app.event("evt_retry_after", EventKind.REFUNDED, "pay_unknown", total=1000)
+    served = (uvicorn_server(serve_app(worker, janitor=None, metrics=Metrics())) if server == "uvicorn"
+              else waitress_server(webhook_wsgi(worker)))
+    with served as port:
+        proxy.down()
+        status, answered, text = send(port, "POST", "/webhooks/fakepay", body, headers)
+    assert (status, answered.get("retry-after"), json.loads(text)) == (503, str(RETRY_AFTER),
+                                                                        {"error": "ledger_unavailable"})

@@ -18,12 +18,13 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from paywire import Gateway, Money, PaymentService, PaywireError, Plugins, Retry, SQLiteLedger, Subject
+from paywire.daemon_pool import DEFAULT_SIZE
 from paywire.serve.app import serve_app
 from paywire.serve.metrics import Metrics
 from paywire.testing.emulator import EmulatorServer
 from paywire.testing.leaks import LeakWatch
 from paywire.testing.sandbox import Sandbox, load_sandbox
-from paywire.web import handle_webhook
+from paywire.web import IN_HAND_PER_THREAD, handle_webhook
 from tests.serve.servers import uvicorn_server
 from tests.serve.test_endpoints import send
 
@@ -129,7 +130,8 @@ def test_the_served_endpoints_show_no_secret_card_or_signature(served: Served) -
     assert health_status == 200 and json.loads(health)["status"] == "ok"
     for text in [*answers, health]:
         watch.note("an answer of the served application", text.decode())
-        assert set(json.loads(text)) <= {"error", "status", "ledger", "janitor"}, text  # a code, never a detail
+        assert set(json.loads(text)) <= {"error", "status", "ledger", "janitor", "webhooks"}, text  # a code, never a detail
+    assert json.loads(health)["webhooks"] == {"in_hand": 0, "max_in_hand": DEFAULT_SIZE * IN_HAND_PER_THREAD}  # counts only
     watch.note("the /metrics exposition", exposition.decode())
     findings = watch.leaks(served.secrets())
     assert not findings, "secrets showed:\n" + "\n".join(findings)

@@ -9,8 +9,8 @@ stalls mid-body holds no connection for longer), 411 a body of no stated length 
 server that cannot tell where it ends (`wsgi.input_terminated` unset: wsgiref), 413 a body over the size limit (refused before it
 is read), 503 the ledger busy (another worker held the payment past the database's lock wait:
 nothing was stored), its database unavailable (refusing or dropping connections), the provider
-not reachable to confirm an event, or (ASGI) as many deliveries in hand as the endpoint takes
-(answered at once with `Retry-After`, its body unread, nothing stored), 500 anything else (the
+not reachable to confirm an event, or as many deliveries in hand as the endpoint takes (answered
+at once, its body unread, nothing stored); every 503 with `Retry-After`, 500 anything else (the
 provider will deliver again). The response body is a small JSON object, never an error detail.
 """
 
@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
-from paywire.daemon_pool import DaemonPool, Full
+from paywire.daemon_pool import DEFAULT_SIZE, DaemonPool
 from paywire.errors import (
     ConfigurationError,
     InvalidRequest,
@@ -52,7 +53,7 @@ Reply = tuple[int, list[tuple[str, str]], bytes]
 #: Told (method code, what became of a delivery): "applied", "duplicate", "deferred", "unmatched",
 #: "refused" (did not verify: 400), "unavailable" (answered 503, not stored, delivered again: the
 #: ledger busy, its database out of reach, the provider not reachable to confirm the event, or the
-#: ASGI endpoint holding as many deliveries as it takes), "not_found" (404: a method no
+#: endpoint holding as many deliveries as it takes), "not_found" (404: a method no
 #: configuration names) or
 #: "error"; metrics count deliveries through it.
 Observer = Callable[[str, str], None]
@@ -110,7 +111,7 @@ def handle_webhook(service: PaymentService, code: str, headers: Mapping[str, str
         if observe is not None:
             observe(code, "unavailable" if exc.retryable else "refused")
         if exc.retryable:
-            return _reply(503, {"error": "verification_unavailable"})
+            return _unavailable("verification_unavailable")
         return _reply(400, {"error": "verification_failed"})
     except Exception as exc:
         if isinstance(exc, InvalidRequest) and exc.code == UNSTORABLE_EVENT:
@@ -125,7 +126,7 @@ def handle_webhook(service: PaymentService, code: str, headers: Mapping[str, str
             log.warning("webhook for %s not stored: %s", code, exc)
             if observe is not None:
                 observe(code, "unavailable")
-            return _reply(503, {"error": "ledger_busy" if isinstance(exc, LedgerBusy) else "ledger_unavailable"})
+            return _unavailable("ledger_busy" if isinstance(exc, LedgerBusy) else "ledger_unavailable")
         log.exception("webhook for %s could not be processed", code)
         if observe is not None:
             observe(code, "error")
@@ -143,6 +144,11 @@ def handle_webhook(service: PaymentService, code: str, headers: Mapping[str, str
     return _reply(status, {"events": [{"status": r.status, "event": r.event_id} for r in receipts]})
 
 
+def _unavailable(error: str) -> Reply:
+    """503: nothing was stored, and the provider is told when to deliver it again (`RETRY_AFTER`)."""
+    return _reply(503, {"error": error}, [("retry-after", str(RETRY_AFTER))])
+
+
 def _too_large(limit: int) -> Reply:
     return _reply(413, {"error": "too_large", "limit": limit})
 
@@ -152,28 +158,66 @@ WSGIApp = Callable[[MutableMapping[str, Any], Callable[..., Any]], Iterable[byte
 
 
 def webhook_wsgi(service: PaymentService, *, prefix: str = "/webhooks", max_body: int = MAX_BODY,
-                 observe: Observer | None = None) -> WSGIApp:
+                 observe: Observer | None = None, max_in_hand: int | None = None) -> WSGIApp:
     """A WSGI application serving `POST {prefix}/{method}`; `observe` hears what became of each
-    delivery that reached the service."""
+    delivery that reached the service.
+
+    At most `max_in_hand` deliveries are in hand (their bodies being read or their ledger work
+    running, each in one of the server's threads); one more is answered 503 with `Retry-After` at
+    once, its body not read and nothing stored, as the ASGI endpoint answers (the same default,
+    `IN_HAND_PER_THREAD` x `paywire.daemon_pool.DEFAULT_SIZE`). A server that starts a thread for
+    each connection (wsgiref's `ThreadingMixIn`, a development server) otherwise held a thread, and
+    a ledger connection, for every delivery of a flood while the ledger did not answer. A server
+    with a pool of threads (waitress: `threads`) is bounded by it first: a `max_in_hand` below its
+    threads keeps the others free to refuse the rest at once, and to serve the application's
+    other routes, instead of queueing every delivery until the ledger answers."""
+    bound = _bound(max_in_hand)
+    room = threading.BoundedSemaphore(bound)
 
     def app(environ: MutableMapping[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         code, refused = route(service, environ.get("REQUEST_METHOD", "GET"), environ.get("PATH_INFO", ""), prefix,
                               observe)
         if refused is None and code is not None:
-            refused, body = _read_wsgi(environ, max_body)
-            if refused is None:
-                headers = {key[5:].replace("_", "-").lower(): str(value)
-                           for key, value in environ.items() if key.startswith("HTTP_")}
-                for key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
-                    if environ.get(key):
-                        headers[key.replace("_", "-").lower()] = str(environ[key])
-                refused = handle_webhook(service, code, headers, body, observe)
+            if not room.acquire(blocking=False):
+                refused = _full(code, bound, observe)
+            else:
+                try:
+                    refused = _deliver_wsgi(service, code, environ, max_body, observe)
+                finally:
+                    room.release()
         assert refused is not None
         status, headers_out, payload = refused
         start_response(f"{status} {HTTPStatus(status).phrase}", headers_out)
         return [payload]
 
     return app
+
+
+def _deliver_wsgi(service: PaymentService, code: str, environ: Mapping[str, Any], max_body: int,
+                  observe: Observer | None) -> Reply:
+    refused, body = _read_wsgi(environ, max_body)
+    if refused is not None:
+        return refused
+    headers = {key[5:].replace("_", "-").lower(): str(value)
+               for key, value in environ.items() if key.startswith("HTTP_")}
+    for key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+        if environ.get(key):
+            headers[key.replace("_", "-").lower()] = str(environ[key])
+    return handle_webhook(service, code, headers, body, observe)
+
+
+def _bound(max_in_hand: int | None) -> int:
+    if max_in_hand is not None and max_in_hand < 1:
+        raise ValueError(f"max_in_hand must be at least 1, not {max_in_hand}")
+    return max_in_hand if max_in_hand is not None else DEFAULT_SIZE * IN_HAND_PER_THREAD
+
+
+def _full(code: str, bound: int, observe: Observer | None) -> Reply:
+    log.warning("webhook for %s refused: %d deliveries in hand already (the ledger slow or not answering, or "
+                "bodies slow to arrive); answered 503, it will be delivered again", code, bound)
+    if observe is not None:
+        observe(code, "unavailable")
+    return _unavailable("busy")
 
 
 def _read_wsgi(environ: Mapping[str, Any], limit: int) -> tuple[Reply | None, bytes]:
@@ -217,19 +261,20 @@ def webhook_asgi(service: PaymentService, *, prefix: str = "/webhooks", max_body
     requests in flight. They end with the ASGI lifespan's shutdown or `close()`, and each after
     `paywire.daemon_pool.IDLE` seconds without a delivery.
 
-    At most `max_in_hand` deliveries are held, being handled or waiting for a thread; one more
-    is answered 503 with `Retry-After` at once, its body not read and nothing stored, and the
-    provider delivers it again. Without that bound a ledger whose database hangs held every
+    At most `max_in_hand` deliveries are held, their bodies arriving, being handled or waiting
+    for a thread; one more is answered 503 with `Retry-After` at once, its body not read and
+    nothing stored, and the provider delivers it again. Without that bound a ledger whose database hangs held every
     delivery, and the memory and connection each needs, for as long as it hung. The default,
     `IN_HAND_PER_THREAD` (64) per thread, refuses no burst a healthy ledger can answer in time:
     one applied takes milliseconds (about 16 on PostgreSQL over loopback on a busy two-core
     machine, under 1 for a duplicate), so the last of 64 waiting for each thread is answered
     within about a second, inside the several seconds a provider waits for an answer. The bound is reached only when deliveries stop being answered
     (a ledger that hangs), and then each one beyond it is refused at once instead of timing out
-    at the provider, which delivers it again in either case. Bodies waiting to arrive are not
-    counted: a slow sender holds no room meant for the ledger's work (`body_timeout` bounds it).
-    The bodies held take `max_in_hand` x `max_body` bytes at most (384 MiB with six threads and the
-    1 MiB default): a provider's events take a few KiB, and a lower `max_body` lowers it."""
+    at the provider, which delivers it again in either case. A body arriving counts from its
+    request's head on (for `body_timeout` at most): uncounted, senders trickling bodies each held
+    up to `max_body` bytes of memory, as many as the process had file descriptors for. The bodies
+    held take `max_in_hand` x `max_body` bytes at most (384 MiB with six threads and the 1 MiB
+    default): a provider's events take a few KiB, and a lower `max_body` lowers it."""
     return WebhookApp(service, prefix, max_body, observe, body_timeout, max_in_hand)
 
 
@@ -245,40 +290,47 @@ class WebhookApp:
         self._max_body = max_body
         self._observe = observe
         self._body_timeout = body_timeout
-        self._workers = DaemonPool(name="paywire-webhook")
-        if max_in_hand is not None and max_in_hand < 1:
-            raise ValueError(f"max_in_hand must be at least 1, not {max_in_hand}")
-        self.max_in_hand = max_in_hand if max_in_hand is not None else self._workers.size * IN_HAND_PER_THREAD
+        self._workers = DaemonPool(DEFAULT_SIZE, name="paywire-webhook")
+        self.max_in_hand = _bound(max_in_hand)
+        self._room = threading.Lock()
+        self._arriving = 0  # deliveries admitted whose bodies are being read
 
     @property
     def in_hand(self) -> int:
-        """Deliveries being handled or waiting for a thread."""
-        return self._workers.in_hand
+        """Deliveries whose bodies are arriving, being handled or waiting for a thread."""
+        return self._arriving + self._workers.in_hand
+
+    def _admit(self) -> bool:
+        """Take room for one delivery whose body is to be read; False when there is none."""
+        with self._room:
+            if self.in_hand >= self.max_in_hand:
+                return False
+            self._arriving += 1
+            return True
 
     def _full(self, code: str) -> Reply:
-        log.warning("webhook for %s refused: %d deliveries in hand already (the ledger slow or not answering); "
-                    "answered 503, it will be delivered again", code, self.max_in_hand)
-        if self._observe is not None:
-            self._observe(code, "unavailable")
-        return _reply(503, {"error": "busy"}, [("retry-after", str(RETRY_AFTER))])
+        return _full(code, self.max_in_hand, self._observe)
 
     def close(self) -> None:
         """End the threads (each busy one once its delivery is handled; never waited for)."""
         self._workers.close()
 
     async def _deliver(self, code: str, scope: MutableMapping[str, Any], receive: Receive) -> Reply:
+        """Read the body of a delivery `_admit` took room for, then hand it to a thread: its room
+        passes to the pool's count (counted twice for that instant: never too few)."""
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         try:
-            reply, body = await asyncio.wait_for(_read_asgi(receive, headers, self._max_body), self._body_timeout)
-        except TimeoutError:
-            return _reply(408, {"error": "body_timeout"}, [("connection", "close")])
-        if reply is not None:
-            return reply
-        try:
-            handled = self._workers.run(handle_webhook, self._service, code, headers, body, self._observe,
-                                        limit=self.max_in_hand)
-        except Full:  # filled while this body arrived
-            return self._full(code)
+            try:
+                reply, body = await asyncio.wait_for(_read_asgi(receive, headers, self._max_body),
+                                                     self._body_timeout)
+            except TimeoutError:
+                return _reply(408, {"error": "body_timeout"}, [("connection", "close")])
+            if reply is not None:
+                return reply
+            handled = self._workers.run(handle_webhook, self._service, code, headers, body, self._observe)
+        finally:
+            with self._room:
+                self._arriving -= 1
         return await handled
 
     async def __call__(self, scope: MutableMapping[str, Any], receive: Receive, send: Send) -> None:
@@ -295,7 +347,7 @@ class WebhookApp:
             raise ValueError(f"unsupported ASGI scope type {scope['type']!r}")
         code, reply = route(self._service, scope.get("method", "GET"), _route_path(scope), self._prefix,
                             self._observe)
-        if reply is None and code is not None and self._workers.in_hand >= self.max_in_hand:
+        if reply is None and code is not None and not self._admit():
             reply = self._full(code)  # at once: the body is not read
         if reply is None and code is not None:
             try:

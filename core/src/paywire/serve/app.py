@@ -48,7 +48,8 @@ async def _answer(send: Send, status: int, body: bytes, content_type: str = "app
 
 
 def serve_app(service: PaymentService, *, janitor: Janitor | None, metrics: Metrics, webhooks: bool = True,
-              prefix: str = "/webhooks", max_body: int = MAX_BODY, stale_after: float = 300.0) -> ASGIApp:
+              prefix: str = "/webhooks", max_body: int = MAX_BODY, stale_after: float = 300.0,
+              max_in_hand: int | None = None) -> ASGIApp:
     """The application; `janitor` (None: none runs here) starts at startup and is told to stop
     at the lifespan's shutdown, which the server runs once it has waited for the requests in
     flight; the threads that run the ledger work of webhooks and `/healthz` end then too, with
@@ -56,12 +57,16 @@ def serve_app(service: PaymentService, *, janitor: Janitor | None, metrics: Metr
 
     `/healthz` is a readiness check: 200 when the ledger answers and takes writes (within
     `LEDGER_WAIT` seconds) and the Janitor is running and has made progress (begun a pass or a
-    payment) within `stale_after` seconds, 503 otherwise, with the details as JSON (why the
-    ledger is not ready, the last pass's age among them).
+    payment) within `stale_after` seconds and the webhook endpoint has room for a delivery (fewer
+    than `max_in_hand` in hand: see `webhook_asgi`; at the bound it refuses every one, while the
+    ledger may still answer the check), 503 otherwise, with the details as JSON (why the ledger is
+    not ready, the last pass's age, the deliveries in hand among them).
     """
     metrics.label_methods(service.gateway)  # the webhook counter's method labels: this service's codes
-    hooks = webhook_asgi(service, prefix=prefix, max_body=max_body,
+    hooks = webhook_asgi(service, prefix=prefix, max_body=max_body, max_in_hand=max_in_hand,
                          observe=lambda method, status: metrics.webhook(method, status)) if webhooks else None
+    if hooks is not None:
+        metrics.watch_in_hand(hooks)
 
     # One daemon thread of its own, which keeps its connection between checks: the loop's
     # executor would keep the server from exiting after SIGTERM while the database never answers.
@@ -91,6 +96,9 @@ def serve_app(service: PaymentService, *, janitor: Janitor | None, metrics: Metr
             body["janitor"] = {"running": janitor.running, "last_pass_age_seconds": age, "idle_seconds": idle,
                                "clock_skew_seconds": skew}
             ok = ok and janitor.running and (idle is None or idle <= stale_after)
+        if hooks is not None:
+            body["webhooks"] = {"in_hand": hooks.in_hand, "max_in_hand": hooks.max_in_hand}
+            ok = ok and hooks.in_hand < hooks.max_in_hand
         body["status"] = "ok" if ok else "unhealthy"
         return (200 if ok else 503), body
 

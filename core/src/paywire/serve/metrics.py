@@ -34,6 +34,7 @@ from paywire.subject import Subject
 if TYPE_CHECKING:
     from paywire.serve.janitor import PassReport
     from paywire.service.payments import PaymentService
+    from paywire.web import WebhookApp
 
 __all__ = ["CONTENT_TYPE", "UNKNOWN", "Metrics", "outcome_of"]
 
@@ -78,6 +79,10 @@ class Metrics:
                                 "Payments whose totals differed from the provider's when last reconciled", registry=r)
         self.last_pass = Gauge("paywire_reconcile_last_pass_timestamp_seconds",
                                "When the Janitor last finished a pass (Unix time)", registry=r)
+        self.in_hand = Gauge("paywire_webhooks_in_hand",
+                             "Webhook deliveries whose bodies are arriving, being handled or waiting for a thread", registry=r)
+        self.max_in_hand = Gauge("paywire_webhooks_max_in_hand",
+                                 "Webhook deliveries held at most; more are answered 503 busy", registry=r)
         self._mismatched: set[str] = set()
         self._local = threading.local()
         self._hooked: set[int] = set()
@@ -105,6 +110,11 @@ class Metrics:
     def webhook(self, method: str, status: str) -> None:
         method = method if method in self._methods else UNKNOWN
         self.webhooks.labels(method, status if status in WEBHOOK_STATUSES else "error").inc()
+
+    def watch_in_hand(self, endpoint: WebhookApp) -> None:
+        """Read the endpoint's deliveries in hand, and its bound, at each scrape."""
+        self.in_hand.set_function(lambda: endpoint.in_hand)
+        self.max_in_hand.set(endpoint.max_in_hand)
 
     def reconcile_pass(self, report: PassReport) -> None:
         for settlement in report.settled:
