@@ -23,16 +23,12 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-__all__ = ["DEFAULT_SIZE", "IDLE", "DaemonPool", "Full"]
+__all__ = ["DEFAULT_SIZE", "IDLE", "DaemonPool"]
 
 T = TypeVar("T")
 
 DEFAULT_SIZE = min(32, (os.cpu_count() or 1) + 4)  # as many threads as asyncio's default executor
 IDLE = 60.0  # seconds a thread waits for a call before it ends
-
-class Full(Exception):
-    """The pool already has as many calls in hand (queued or running) as the caller allows."""
-
 
 _Job = tuple[asyncio.AbstractEventLoop, "asyncio.Future[Any]", Callable[..., Any], tuple[Any, ...]]
 
@@ -63,16 +59,13 @@ class DaemonPool:
         running one counts until it returns (its thread is busy until then, whoever waits)."""
         return self._in_hand
 
-    def run(self, call: Callable[..., T], *args: Any, limit: int | None = None) -> asyncio.Future[T]:
+    def run(self, call: Callable[..., T], *args: Any) -> asyncio.Future[T]:
         """`call(*args)` in one of the pool's threads; the future of the running loop it settles.
-        A call whose future is cancelled before a thread takes it is never run. With `limit`,
-        raises `Full` rather than take the call when that many are in hand already."""
+        A call whose future is cancelled before a thread takes it is never run."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         job = (loop, future, call, args)
         with self._changed:
-            if limit is not None and self._in_hand >= limit:
-                raise Full(f"{self._in_hand} calls in hand, {limit} allowed")
             self._in_hand += 1
             self._jobs.append(job)
             if len(self._jobs) <= self._waiting:
