@@ -40,8 +40,10 @@ from paywire_braintree.handlers import (
     custom_field,
     fetched_fields,
     found_fields,
+    never_submitted,
     released_whole,
     reversed_capture_fields,
+    transaction_of,
     void_fields,
 )
 from paywire_braintree.objects import OBJECT
@@ -125,25 +127,33 @@ def _result(fields: Mapping[str, Any], raw: Any) -> CommandResult:
 @attrs.frozen
 class FirstOperation:
     """authorize or sale (`flow`): find the transaction an earlier attempt with this key created,
-    else write."""
+    else write.
+
+    A sale Braintree answers (or an earlier attempt left) AUTHORIZED holds the buyer's funds but
+    charges nothing until submitted for settlement: `submit` (captureTransaction of all of it)
+    submits it, as the sale asked, and its answer is the sale's. If that submission is refused or
+    its answer lost, the sale is unknown (never failed: the authorization stands, and never
+    captured: Braintree may not have it): a retry under the key finds it and submits it, and
+    fetch reads it as not yet decided (`handlers.fetched_fields`)."""
 
     find: GatewayCommand
     write: GatewayCommand
     read: GatewayCommand
     flow: str
-    transfers = 3
+    submit: GatewayCommand | None = None
+    transfers = 4
 
     def execute(self, subject: Subject, context: CommandContext) -> CommandResult:
         if context.rehearsal:
             return self.write.execute(subject, context)
         if not subject.idempotency_key:
-            return self.write.execute(subject, context)
+            return self._submitted(self.write.execute(subject, context), subject, context)
         _rehearse(self.write, subject, context)
         found = find_keyed(self.find, subject, context)
         if found is None:
             _not_yet_there(subject, context, "payment")
             try:
-                return self.write.execute(subject, context)
+                return self._submitted(self.write.execute(subject, context), subject, context)
             except Declined as error:
                 found = self._original(error, subject, context)
                 if found is None:
@@ -159,7 +169,35 @@ class FirstOperation:
             decline = ERRORS(subject, Response(200), refused)
             decline.reference = str(found["id"])
             raise decline
+        if self._owed(found):
+            return self._submit(found, subject, context)
+        if never_submitted(found, self.flow):
+            status = str(found["status"]).lower()
+            raise Declined(f"the sale this idempotency key made at Braintree ({found['id']}) was only authorized, "
+                           f"then {status} before it was submitted for settlement: it charged nothing",
+                           provider="braintree", code=status, decline_code=status, reference=str(found["id"]))
         return _result(found_fields(found, self.flow), found)
+
+    def _owed(self, transaction: Mapping[str, Any]) -> bool:
+        """A sale Braintree holds AUTHORIZED: not submitted for settlement, nothing captured."""
+        return self.submit is not None and transaction.get("status") == "AUTHORIZED" and not _children(transaction)
+
+    def _submitted(self, result: CommandResult, subject: Subject, context: CommandContext) -> CommandResult:
+        """The sale's answer, once Braintree holds it submitted for settlement."""
+        transaction = transaction_of(Response(200, data=result.raw))
+        return self._submit(transaction, subject, context) if self._owed(transaction) else result
+
+    def _submit(self, transaction: Mapping[str, Any], subject: Subject, context: CommandContext) -> CommandResult:
+        assert self.submit is not None
+        try:
+            return self.submit.execute(attrs.evolve(subject, reference=str(transaction["id"])), context)
+        except PaywireError as error:
+            unknown = OutcomeUnknown.instead_of(error, (
+                f"Braintree authorized sale {transaction['id']} but whether it was submitted for settlement is not "
+                "known, so it is not counted captured: retry the sale under its idempotency key, which submits it, "
+                "or run reconcile()"))
+            unknown.reference = str(transaction["id"])
+            raise unknown from error
 
 
     def _original(self, error: Declined, subject: Subject, context: CommandContext) -> Mapping[str, Any] | None:

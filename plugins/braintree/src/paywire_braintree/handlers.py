@@ -44,7 +44,7 @@ from paywire_braintree.validation import payload
 
 __all__ = [
     "authorized_amount", "capture_fields", "charged_fields", "custom_field", "fetched_fields", "found_fields",
-    "own_status", "payment_fields", "refund_fields", "released_whole", "reversal_refund_fields",
+    "never_submitted", "own_status", "payment_fields", "refund_fields", "released_whole", "reversal_refund_fields",
     "reversed_capture_fields", "transaction_of", "vault_fields", "void_fields",
 ]
 
@@ -246,9 +246,28 @@ def released_whole(transaction: Mapping[str, Any], flow: str | None) -> bool:
         and (transaction.get("status") == "SETTLEMENT_DECLINED" or voided_unsettled(transaction))
 
 
+def never_submitted(transaction: Mapping[str, Any], flow: str | None) -> bool:
+    """A sale Braintree released (voided, expired) without ever submitting it for settlement: it
+    was only authorized (chargePaymentMethod answered AUTHORIZED), and charged nothing."""
+    return flow == "sale" and not _children(transaction) \
+        and transaction.get("status") in ("VOIDED", "AUTHORIZATION_EXPIRED") \
+        and not any(isinstance(event, OBJECT) and event.get("status") in SUBMITTED
+                    for event in transaction.get("statusHistory") or ())
+
+
 def fetched_fields(transaction: Mapping[str, Any], flow: str | None = None) -> dict[str, Any]:
     """The authorization or sale as it stands, with every capture and refund it has; `flow`, the
-    payment's when known, tells an authorization captured whole from a sale (`released_whole`)."""
+    payment's when known, tells an authorization captured whole from a sale (`released_whole`).
+
+    A sale Braintree holds AUTHORIZED (never submitted for settlement) has captured nothing, and
+    is not yet what the sale asked: `pending`, counted nowhere, so reconciliation leaves the sale
+    open, and a retry under its key submits it (`composites.FirstOperation`). One released so
+    (voided, expired) charged nothing: `failed`."""
+    if flow == "sale" and transaction.get("status") == "AUTHORIZED" and not _children(transaction):
+        zero = Money.zero(authorized_amount(transaction).currency)
+        return {"reference": transaction["id"], "references": {"payment": transaction["id"]},
+                "state": ProviderState.PENDING, "authorized": zero, "captured": zero, "refunded": zero,
+                "capturable": None, "operations": []}
     status = own_status(transaction)
     authorized = authorized_amount(transaction)
     children = _children(transaction)
@@ -267,7 +286,7 @@ def fetched_fields(transaction: Mapping[str, Any], flow: str | None = None) -> d
     zero = Money.zero(authorized.currency)
     captured = sum((op.amount for op in captures if op.status == "succeeded"), zero)
     refunded = sum((op.amount for op in refunds if op.status == "succeeded"), zero)
-    state = ProviderState.FAILED if voided else payment_state(status)
+    state = ProviderState.FAILED if voided or never_submitted(transaction, flow) else payment_state(status)
     spent = bool(children) and _spent(status, captures, authorized)
     if spent and all(op.status in ("failed", "reversed") for op in captures):
         state = ProviderState.VOIDED  # released: its captures declined, and it takes no more

@@ -15,7 +15,8 @@
   the original (`duplicateOf`); `search_lag` seconds hide new transactions from search, as
   Braintree's index may.
 - an authorization decided later (the emulator's authorizing nonce) stays AUTHORIZING until
-  `settle()` authorizes it (and submits it, for a charge) or declines it.
+  `settle()` authorizes it (and submits it, for a charge) or declines it; a charge of the
+  emulator's authorized-charge nonce is answered AUTHORIZED, not submitted for settlement.
 - expiry: `expire()` marks an authorization AUTHORIZATION_EXPIRED, as Braintree does after its
   brand's time frame; what it has not captured can then be neither captured nor voided.
 - settlement: with `settlement="instant"` a submitted capture settles at once (as if the batch
@@ -156,7 +157,7 @@ class Operations:
         elif "authorization" in nonce.pending:
             transaction.charge = submit  # AUTHORIZING until decided (`settle`)
         else:
-            self._authorized(transaction, submit)
+            self._authorized(transaction, submit and "submission" not in nonce.pending)
         return transaction
 
     def _authorized(self, transaction: Transaction, submit: bool) -> None:

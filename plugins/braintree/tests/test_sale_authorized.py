@@ -1,0 +1,84 @@
+"""A sale Braintree answers AUTHORIZED: chargePaymentMethod may answer any PaymentStatus, and
+AUTHORIZED holds the buyer's funds without charging them ("you must use captureTransaction").
+The ledger counts the sale captured only once Braintree has it submitted for settlement: the sale
+command submits it, and until that is known the sale is open, never captured; one released
+without ever being submitted (voided, expired) took no money."""
+
+from __future__ import annotations
+
+import pytest
+
+from paywire import Declined, Money, OutcomeUnknown, PaymentService
+from paywire.ledger.model import PaymentState
+from paywire.testing.emulator import Fault
+from paywire_braintree.emulator import BraintreeEmulator
+
+EUR = "EUR"
+AUTHORIZED_ONLY = "paywire-emulator-authorized-charge-nonce"
+_CAPTURED = ("SUBMITTED_FOR_SETTLEMENT", "SETTLING", "SETTLED")
+
+
+def _held(emulator: BraintreeEmulator, reference: str) -> Money:
+    """What Braintree holds captured of the sale `reference`."""
+    transaction = emulator.transactions[reference]
+    captured = transaction.amount if transaction.status in _CAPTURED else 0
+    return Money.of(str(captured), EUR)
+
+
+def test_a_sale_braintree_only_authorized_is_submitted_before_it_counts_captured(
+        service: PaymentService, emulator: BraintreeEmulator) -> None:
+    emulator.settlement = "batch"
+    payment = service.sale("braintree", Money.of("12.00", EUR), source=AUTHORIZED_ONLY, order_id="SA-1",
+                           idempotency_key="sa-1")
+    reference = payment.reference or ""
+    assert payment.captured == _held(emulator, reference), "the ledger claims no more than Braintree holds"
+    assert emulator.transactions[reference].status == "SUBMITTED_FOR_SETTLEMENT"
+    assert payment.captured == Money.of("12.00", EUR)
+    assert not service.reconcile(payment_id=payment.id).mismatches
+
+
+def test_a_sale_whose_submission_is_lost_is_never_counted_captured_and_its_retry_submits_it(
+        service: PaymentService, emulator: BraintreeEmulator) -> None:
+    emulator.settlement = "batch"
+    emulator.inject(Fault("status", status=503, path="captureTransaction"))  # never reached Braintree
+    with pytest.raises(OutcomeUnknown) as lost:
+        service.sale("braintree", Money.of("12.00", EUR), source=AUTHORIZED_ONLY, order_id="SA-2",
+                     idempotency_key="sa-2")
+    txn = service.get_transaction(lost.value.transaction_id or "")
+    assert txn.status == "unknown", "Braintree holds the authorization: never recorded failed"
+    (reference,) = [t.id for t in emulator.transactions.values() if t.order_id == "SA-2"]
+    assert emulator.transactions[reference].status == "AUTHORIZED"
+    service.reconcile(payment_id=txn.payment_id)
+    payment = service.get_payment(txn.payment_id or "")
+    assert payment.captured == _held(emulator, reference) == Money.of("0", EUR), "only authorized at Braintree"
+    assert service.get_transaction(txn.id).status == "unknown"
+    retried = service.retry(txn.id)
+    assert emulator.transactions[reference].status == "SUBMITTED_FOR_SETTLEMENT"
+    assert retried.captured == _held(emulator, reference) == Money.of("12.00", EUR)
+    assert service.get_transaction(txn.id).status == "succeeded"
+
+
+@pytest.mark.parametrize("settled_by", ["reconcile", "retry"])
+@pytest.mark.parametrize("released", ["expired", "voided"])
+def test_a_sale_released_without_ever_being_submitted_took_no_money(
+        service: PaymentService, emulator: BraintreeEmulator, released: str, settled_by: str) -> None:
+    emulator.inject(Fault("status", status=503, path="captureTransaction"))
+    with pytest.raises(OutcomeUnknown) as lost:
+        service.sale("braintree", Money.of("12.00", EUR), source=AUTHORIZED_ONLY, order_id=f"SA-{released}",
+                     idempotency_key=f"sa-{released}")
+    (reference,) = [t.id for t in emulator.transactions.values() if t.order_id == f"SA-{released}"]
+    with emulator.lock:
+        if released == "expired":
+            emulator.operations.expire(emulator.transactions[reference])
+        else:  # the Control Panel's void of the authorization
+            emulator.operations.reverse({"transactionId": reference})
+    txn = service.get_transaction(lost.value.transaction_id or "")
+    if settled_by == "reconcile":
+        service.reconcile(payment_id=txn.payment_id)
+    else:
+        with pytest.raises(Declined):
+            service.retry(txn.id)
+    payment = service.get_payment(txn.payment_id or "")
+    assert payment.captured == Money.of("0", EUR), "Braintree never captured it"
+    assert payment.state == PaymentState.FAILED
+    assert service.get_transaction(txn.id).status == "failed"
