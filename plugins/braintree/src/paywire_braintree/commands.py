@@ -41,6 +41,7 @@ from paywire_braintree.handlers import (
     charged_fields,
     refund_fields,
     reversal_refund_fields,
+    submitted_fields,
     vault_fields,
     void_fields,
 )
@@ -96,7 +97,7 @@ def build_commands(settings: GatewaySettings) -> CommandPool:
             "authorize": FirstOperation(find, charge(documents.AUTHORIZE), read, "authorize"),
             # a charge Braintree answers AUTHORIZED is submitted for settlement (captureTransaction)
             "sale": FirstOperation(find, charge(documents.CHARGE), read, "sale",
-                                   command(documents.CAPTURE, builders.whole_capture_variables, [charged_fields],
+                                   command(documents.CAPTURE, builders.whole_capture_variables, [submitted_fields],
                                            (transaction_accepted("transaction"),))),
             "capture": Capture(
                 read,

@@ -49,9 +49,9 @@ from paywire_braintree.handlers import (
 from paywire_braintree.objects import OBJECT
 from paywire_braintree.states import (
     FAILED,
+    moved_status,
     operation_status,
     refunded_by_reversal,
-    result_status,
     reversal_key,
     reversal_refund,
 )
@@ -295,7 +295,7 @@ def _replayed(done: Mapping[str, Any], subject: Subject, what: str, inherited: s
         raise Declined(f"the {what} this idempotency key made at Braintree ({done['id']}) is {status.lower()}: "
                        "it moved no money", provider="braintree", code=status.lower(), decline_code=status.lower(),
                        state_conflict=spent, reference=str(done["id"]))
-    return result_status(status)
+    return "succeeded" if status == "VOIDED" else moved_status(status)  # VOIDED here: refunded by its reversal
 
 
 def _children(transaction: Mapping[str, Any]) -> list[Any]:

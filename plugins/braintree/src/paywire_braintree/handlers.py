@@ -32,6 +32,7 @@ from paywire_braintree.objects import OBJECT
 from paywire_braintree.states import (
     SUBMITTED,
     known,
+    moved_status,
     operation_status,
     payment_state,
     refunded_by_reversal,
@@ -45,7 +46,7 @@ from paywire_braintree.validation import payload
 __all__ = [
     "authorized_amount", "capture_fields", "charged_fields", "custom_field", "fetched_fields", "found_fields",
     "never_submitted", "own_status", "payment_fields", "refund_fields", "released_whole", "reversal_refund_fields",
-    "reversed_capture_fields", "transaction_of", "vault_fields", "void_fields",
+    "reversed_capture_fields", "submitted_fields", "transaction_of", "vault_fields", "void_fields",
 ]
 
 
@@ -112,6 +113,13 @@ def charged_fields(subject: Subject, response: Response) -> dict[str, Any]:
     return fields
 
 
+def submitted_fields(subject: Subject, response: Response) -> dict[str, Any]:
+    """A sale Braintree answered AUTHORIZED, submitted for settlement (captureTransaction): a sale
+    succeeded only once Braintree holds it submitted (`moved_status`)."""
+    fields = charged_fields(subject, response)
+    return {**fields, "status": moved_status(str(transaction_of(response)["status"]))}
+
+
 def capture_fields(subject: Subject, response: Response) -> dict[str, Any]:
     """A partial capture (its own transaction) or a full capture (the authorization itself)."""
     node = payload(response)
@@ -120,7 +128,7 @@ def capture_fields(subject: Subject, response: Response) -> dict[str, Any]:
         capture = {}
     parent = subject.reference or capture["id"]
     return {
-        "status": result_status(str(capture["status"])),
+        "status": moved_status(str(capture["status"])),
         "reference": capture["id"],
         "amount": from_braintree(capture["amount"]),
         "references": {"capture": capture["id"], "authorization": parent, "payment": parent},
@@ -134,7 +142,7 @@ def refund_fields(subject: Subject, response: Response) -> dict[str, Any]:
     if isinstance(refunded, OBJECT) and refunded.get("id"):
         references["capture"] = refunded["id"]
     return {
-        "status": result_status(str(refund["status"])),
+        "status": moved_status(str(refund["status"])),
         "reference": refund["id"],
         "amount": from_braintree(refund["amount"]),
         "references": references,
@@ -154,7 +162,7 @@ def reversal_refund_fields(subject: Subject, response: Response) -> dict[str, An
     reversal = transaction_of(response, "reversal")
     if reversal.get("__typename") == "Transaction":
         return reversed_capture_fields(reversal)
-    return {"status": result_status(str(reversal["status"])), "reference": reversal["id"],
+    return {"status": moved_status(str(reversal["status"])), "reference": reversal["id"],
             "amount": from_braintree(reversal["amount"]),
             "references": {"refund": reversal["id"], "capture": str(subject.reference)}}
 

@@ -23,7 +23,8 @@ class Nonce:
         self.outcome = outcome  # ok, declined, failed, rejected, invalid, consumed
         self.code = code
         # "authorization": stays AUTHORIZING; "sale", "credit": SETTLEMENT_PENDING; "submission": a
-        # charge is authorized but not submitted for settlement (AUTHORIZED), until captured
+        # charge is authorized but not submitted for settlement (AUTHORIZED), until captured;
+        # "refund authorization": a refund stays AUTHORIZED until `settle` submits and decides it
         self.pending = pending
 
 
@@ -55,6 +56,8 @@ NONCES: Final = {
     "paywire-emulator-refund-pending-nonce": Nonce("CreditCard", pending=("credit",)),
     "paywire-emulator-authorizing-nonce": Nonce("CreditCard", pending=("authorization",)),
     "paywire-emulator-authorized-charge-nonce": Nonce("CreditCard", pending=("submission",)),
+    # one whose refunds Braintree answers AUTHORIZED (a refund's PaymentStatus may be), until settled
+    "paywire-emulator-refund-authorized-nonce": Nonce("CreditCard", pending=("refund authorization",)),
 }
 
 PROCESSOR_RESPONSES: Final = {
