@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from paywire import Declined, Money, OutcomeUnknown, PaymentService
+from paywire import Customer, Declined, Money, OutcomeUnknown, PaymentService
 from paywire.ledger.model import PaymentState
 from paywire.testing.emulator import Fault
 from paywire_braintree.emulator import BraintreeEmulator
@@ -82,3 +82,16 @@ def test_a_sale_released_without_ever_being_submitted_took_no_money(
     assert payment.captured == Money.of("0", EUR), "Braintree never captured it"
     assert payment.state == PaymentState.FAILED
     assert service.get_transaction(txn.id).status == "failed"
+
+
+def test_a_vaulted_charge_braintree_only_authorized_is_submitted_before_it_counts_captured(
+        service: PaymentService, emulator: BraintreeEmulator) -> None:
+    """The same for a charge of a vaulted payment method (the buyer absent)."""
+    emulator.settlement = "batch"
+    vaulted = service.vault("braintree", AUTHORIZED_ONLY, idempotency_key="sa-vault")
+    customer = Customer(reference=vaulted.provider_reference) if vaulted.provider_reference else None
+    payment = service.charge_vaulted("braintree", vaulted.token or "", Money.of("12.00", EUR), customer=customer,
+                                     order_id="SA-V", idempotency_key="sa-vaulted")
+    reference = payment.reference or ""
+    assert payment.captured == _held(emulator, reference) == Money.of("12.00", EUR)
+    assert emulator.transactions[reference].status == "SUBMITTED_FOR_SETTLEMENT"
