@@ -95,3 +95,20 @@ def test_a_vaulted_charge_braintree_only_authorized_is_submitted_before_it_count
     reference = payment.reference or ""
     assert payment.captured == _held(emulator, reference) == Money.of("12.00", EUR)
     assert emulator.transactions[reference].status == "SUBMITTED_FOR_SETTLEMENT"
+
+
+def test_a_sale_whose_submission_landed_but_whose_answer_was_lost_is_reconciled_captured(
+        service: PaymentService, emulator: BraintreeEmulator) -> None:
+    emulator.settlement = "batch"
+    emulator.inject(Fault("drop_after", path="captureTransaction"))  # submitted, the answer lost
+    with pytest.raises(OutcomeUnknown) as lost:
+        service.sale("braintree", Money.of("12.00", EUR), source=AUTHORIZED_ONLY, order_id="SA-D",
+                     idempotency_key="sa-dropped")
+    txn = service.get_transaction(lost.value.transaction_id or "")
+    assert txn.status == "unknown"
+    assert service.get_payment(txn.payment_id or "").captured == Money.of("0", EUR)
+    service.reconcile(payment_id=txn.payment_id)
+    (reference,) = [t.id for t in emulator.transactions.values() if t.order_id == "SA-D"]
+    assert emulator.transactions[reference].status == "SUBMITTED_FOR_SETTLEMENT"
+    assert service.get_transaction(txn.id).status == "succeeded"
+    assert service.get_payment(txn.payment_id or "").captured == _held(emulator, reference) == Money.of("12.00", EUR)
