@@ -112,3 +112,26 @@ def test_a_sale_whose_submission_landed_but_whose_answer_was_lost_is_reconciled_
     assert emulator.transactions[reference].status == "SUBMITTED_FOR_SETTLEMENT"
     assert service.get_transaction(txn.id).status == "succeeded"
     assert service.get_payment(txn.payment_id or "").captured == _held(emulator, reference) == Money.of("12.00", EUR)
+
+
+def test_a_sale_captured_in_parts_elsewhere_is_never_counted_captured_whole(
+        service: PaymentService, emulator: BraintreeEmulator) -> None:
+    """Its submission lost, the sale's authorization is captured in part in the Control Panel:
+    Braintree holds 5.00 captured of it, not the 12.00 the sale asked. Neither reconciliation nor a
+    retry under its key counts the sale captured whole; it stays open for a person to look at."""
+    emulator.settlement = "batch"
+    emulator.inject(Fault("status", status=503, path="captureTransaction"))
+    with pytest.raises(OutcomeUnknown) as lost:
+        service.sale("braintree", Money.of("12.00", EUR), source=AUTHORIZED_ONLY, order_id="SA-P",
+                     idempotency_key="sa-parts")
+    (reference,) = [t.id for t in emulator.transactions.values() if t.order_id == "SA-P"]
+    with emulator.lock:
+        emulator.operations.partial_capture({"transactionId": reference, "transaction": {"amount": "5.00"}})
+    txn = service.get_transaction(lost.value.transaction_id or "")
+    service.reconcile(payment_id=txn.payment_id)
+    assert service.get_payment(txn.payment_id or "").captured <= Money.of("5.00", EUR)
+    with pytest.raises(OutcomeUnknown) as again:
+        service.retry(txn.id)
+    assert again.value.code == "sale_captured_in_parts"
+    assert service.get_payment(txn.payment_id or "").captured <= Money.of("5.00", EUR)
+    assert service.get_transaction(txn.id).status == "unknown"

@@ -43,6 +43,7 @@ from paywire_braintree.handlers import (
     never_submitted,
     released_whole,
     reversed_capture_fields,
+    sale_unsubmitted,
     transaction_of,
     void_fields,
 )
@@ -171,6 +172,11 @@ class FirstOperation:
             raise decline
         if self._owed(found):
             return self._submit(found, subject, context)
+        if sale_unsubmitted(found, self.flow):
+            raise OutcomeUnknown(f"Braintree holds the sale this idempotency key made ({found['id']}) authorized and "
+                                 "captured in parts since (the Control Panel), not captured whole as the sale asked: "
+                                 "it is not counted captured; check it by hand (nothing was sent)",
+                                 provider="braintree", code="sale_captured_in_parts", reference=str(found["id"]))
         if never_submitted(found, self.flow):
             status = str(found["status"]).lower()
             raise Declined(f"the sale this idempotency key made at Braintree ({found['id']}) was only authorized, "

@@ -46,7 +46,7 @@ from paywire_braintree.validation import payload
 __all__ = [
     "authorized_amount", "capture_fields", "charged_fields", "custom_field", "fetched_fields", "found_fields",
     "never_submitted", "own_status", "payment_fields", "refund_fields", "released_whole", "reversal_refund_fields",
-    "reversed_capture_fields", "submitted_fields", "transaction_of", "vault_fields", "void_fields",
+    "reversed_capture_fields", "sale_unsubmitted", "submitted_fields", "transaction_of", "vault_fields", "void_fields",
 ]
 
 
@@ -254,6 +254,13 @@ def released_whole(transaction: Mapping[str, Any], flow: str | None) -> bool:
         and (transaction.get("status") == "SETTLEMENT_DECLINED" or voided_unsettled(transaction))
 
 
+def sale_unsubmitted(transaction: Mapping[str, Any], flow: str | None) -> bool:
+    """A sale Braintree holds only authorized: AUTHORIZED (chargePaymentMethod may answer so), or
+    captured in parts since (the Control Panel's partial captures of that authorization). Neither
+    is the capture of all of it that the sale asked: nothing of it counts as the sale's."""
+    return flow == "sale" and (bool(_children(transaction)) or transaction.get("status") == "AUTHORIZED")
+
+
 def never_submitted(transaction: Mapping[str, Any], flow: str | None) -> bool:
     """A sale Braintree released (voided, expired) without ever submitting it for settlement: it
     was only authorized (chargePaymentMethod answered AUTHORIZED), and charged nothing."""
@@ -267,11 +274,11 @@ def fetched_fields(transaction: Mapping[str, Any], flow: str | None = None) -> d
     """The authorization or sale as it stands, with every capture and refund it has; `flow`, the
     payment's when known, tells an authorization captured whole from a sale (`released_whole`).
 
-    A sale Braintree holds AUTHORIZED (never submitted for settlement) has captured nothing, and
-    is not yet what the sale asked: `pending`, counted nowhere, so reconciliation leaves the sale
-    open, and a retry under its key submits it (`composites.FirstOperation`). One released so
+    A sale Braintree holds only authorized (`sale_unsubmitted`) is not what the sale asked:
+    `pending`, counted nowhere, so reconciliation leaves the sale open, and a retry under its key
+    submits it (`composites.FirstOperation`) unless it was captured in parts. One released so
     (voided, expired) charged nothing: `failed`."""
-    if flow == "sale" and transaction.get("status") == "AUTHORIZED" and not _children(transaction):
+    if sale_unsubmitted(transaction, flow):
         zero = Money.zero(authorized_amount(transaction).currency)
         return {"reference": transaction["id"], "references": {"payment": transaction["id"]},
                 "state": ProviderState.PENDING, "authorized": zero, "captured": zero, "refunded": zero,
