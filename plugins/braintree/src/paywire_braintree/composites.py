@@ -4,7 +4,7 @@ and answers with that instead of writing twice.
 
 | command | reads | then writes (only if nothing carries the key) |
 |---|---|---|
-| authorize, sale | search.transactions by orderId, matched on the custom field paywire_key | authorizePaymentMethod / chargePaymentMethod; a DUPLICATE rejection naming a transaction with this key answers with that transaction |
+| authorize, sale | search.transactions by orderId, matched on the custom field paywire_key | authorizePaymentMethod / chargePaymentMethod; a DUPLICATE rejection naming a transaction with this key answers with that transaction; a sale answered (or found) AUTHORIZED: captureTransaction |
 | capture | node(authorization): its partial captures' orderId | partialCaptureTransaction (captureTransaction when unkeyed and whole) |
 | refund | node(capture or sale): its refunds' orderId, or its status and paywire_void_key (voided, or refunded whole by the reversal; declined: nothing to refund) | refundTransaction; before settlement, in full only: updateCustomFields (the key), reverseTransaction |
 | void | node(authorization): its status and paywire_void_key | updateCustomFields (the key), reverseTransaction (the key removed if refused) |
