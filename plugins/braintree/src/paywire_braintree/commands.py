@@ -3,7 +3,7 @@
 | command | documents |
 |---|---|
 | authorize | search.transactions (a replay), authorizePaymentMethod |
-| sale | search.transactions (a replay), chargePaymentMethod |
+| sale | search.transactions (a replay), chargePaymentMethod; captureTransaction when Braintree answers it AUTHORIZED |
 | capture | node, partialCaptureTransaction (captureTransaction without an amount) |
 | void | node, updateCustomFields, reverseTransaction |
 | refund | node, refundTransaction; all of a capture or sale not yet settled: updateCustomFields, reverseTransaction |
@@ -41,6 +41,7 @@ from paywire_braintree.handlers import (
     charged_fields,
     refund_fields,
     reversal_refund_fields,
+    submitted_fields,
     vault_fields,
     void_fields,
 )
@@ -94,7 +95,10 @@ def build_commands(settings: GatewaySettings) -> CommandPool:
     return CommandPool(
         {
             "authorize": FirstOperation(find, charge(documents.AUTHORIZE), read, "authorize"),
-            "sale": FirstOperation(find, charge(documents.CHARGE), read, "sale"),
+            # a charge Braintree answers AUTHORIZED is submitted for settlement (captureTransaction)
+            "sale": FirstOperation(find, charge(documents.CHARGE), read, "sale",
+                                   command(documents.CAPTURE, builders.whole_capture_variables, [submitted_fields],
+                                           (transaction_accepted("transaction"),))),
             "capture": Capture(
                 read,
                 partial=command(documents.PARTIAL_CAPTURE, builders.capture_variables, [capture_fields],

@@ -4,7 +4,7 @@ and answers with that instead of writing twice.
 
 | command | reads | then writes (only if nothing carries the key) |
 |---|---|---|
-| authorize, sale | search.transactions by orderId, matched on the custom field paywire_key | authorizePaymentMethod / chargePaymentMethod; a DUPLICATE rejection naming a transaction with this key answers with that transaction |
+| authorize, sale | search.transactions by orderId, matched on the custom field paywire_key | authorizePaymentMethod / chargePaymentMethod; a DUPLICATE rejection naming a transaction with this key answers with that transaction; a sale answered (or found) AUTHORIZED: captureTransaction |
 | capture | node(authorization): its partial captures' orderId | partialCaptureTransaction (captureTransaction when unkeyed and whole) |
 | refund | node(capture or sale): its refunds' orderId, or its status and paywire_void_key (voided, or refunded whole by the reversal; declined: nothing to refund) | refundTransaction; before settlement, in full only: updateCustomFields (the key), reverseTransaction |
 | void | node(authorization): its status and paywire_void_key | updateCustomFields (the key), reverseTransaction (the key removed if refused) |
@@ -40,16 +40,19 @@ from paywire_braintree.handlers import (
     custom_field,
     fetched_fields,
     found_fields,
+    never_submitted,
     released_whole,
     reversed_capture_fields,
+    sale_unsubmitted,
+    transaction_of,
     void_fields,
 )
 from paywire_braintree.objects import OBJECT
 from paywire_braintree.states import (
     FAILED,
+    moved_status,
     operation_status,
     refunded_by_reversal,
-    result_status,
     reversal_key,
     reversal_refund,
 )
@@ -125,25 +128,33 @@ def _result(fields: Mapping[str, Any], raw: Any) -> CommandResult:
 @attrs.frozen
 class FirstOperation:
     """authorize or sale (`flow`): find the transaction an earlier attempt with this key created,
-    else write."""
+    else write.
+
+    A sale Braintree answers (or an earlier attempt left) AUTHORIZED holds the buyer's funds but
+    charges nothing until submitted for settlement: `submit` (captureTransaction of all of it)
+    submits it, as the sale asked, and its answer is the sale's. If that submission is refused or
+    its answer lost, the sale is unknown (never failed: the authorization stands, and never
+    captured: Braintree may not have it): a retry under the key finds it and submits it, and
+    fetch reads it as not yet decided (`handlers.fetched_fields`)."""
 
     find: GatewayCommand
     write: GatewayCommand
     read: GatewayCommand
     flow: str
-    transfers = 3
+    submit: GatewayCommand | None = None
+    transfers = 4
 
     def execute(self, subject: Subject, context: CommandContext) -> CommandResult:
         if context.rehearsal:
             return self.write.execute(subject, context)
         if not subject.idempotency_key:
-            return self.write.execute(subject, context)
+            return self._submitted(self.write.execute(subject, context), subject, context)
         _rehearse(self.write, subject, context)
         found = find_keyed(self.find, subject, context)
         if found is None:
             _not_yet_there(subject, context, "payment")
             try:
-                return self.write.execute(subject, context)
+                return self._submitted(self.write.execute(subject, context), subject, context)
             except Declined as error:
                 found = self._original(error, subject, context)
                 if found is None:
@@ -159,7 +170,40 @@ class FirstOperation:
             decline = ERRORS(subject, Response(200), refused)
             decline.reference = str(found["id"])
             raise decline
+        if self._owed(found):
+            return self._submit(found, subject, context)
+        if sale_unsubmitted(found, self.flow):
+            raise OutcomeUnknown(f"Braintree holds the sale this idempotency key made ({found['id']}) authorized and "
+                                 "captured in parts since (the Control Panel), not captured whole as the sale asked: "
+                                 "it is not counted captured; check it by hand (nothing was sent)",
+                                 provider="braintree", code="sale_captured_in_parts", reference=str(found["id"]))
+        if never_submitted(found, self.flow):
+            status = str(found["status"]).lower()
+            raise Declined(f"the sale this idempotency key made at Braintree ({found['id']}) was only authorized, "
+                           f"then {status} before it was submitted for settlement: it charged nothing",
+                           provider="braintree", code=status, decline_code=status, reference=str(found["id"]))
         return _result(found_fields(found, self.flow), found)
+
+    def _owed(self, transaction: Mapping[str, Any]) -> bool:
+        """A sale Braintree holds AUTHORIZED: not submitted for settlement, nothing captured."""
+        return self.submit is not None and transaction.get("status") == "AUTHORIZED" and not _children(transaction)
+
+    def _submitted(self, result: CommandResult, subject: Subject, context: CommandContext) -> CommandResult:
+        """The sale's answer, once Braintree holds it submitted for settlement."""
+        transaction = transaction_of(Response(200, data=result.raw))
+        return self._submit(transaction, subject, context) if self._owed(transaction) else result
+
+    def _submit(self, transaction: Mapping[str, Any], subject: Subject, context: CommandContext) -> CommandResult:
+        assert self.submit is not None
+        try:
+            return self.submit.execute(attrs.evolve(subject, reference=str(transaction["id"])), context)
+        except PaywireError as error:
+            unknown = OutcomeUnknown.instead_of(error, (
+                f"Braintree authorized sale {transaction['id']} but whether it was submitted for settlement is not "
+                "known, so it is not counted captured: retry the sale under its idempotency key, which submits it, "
+                "or run reconcile()"))
+            unknown.reference = str(transaction["id"])
+            raise unknown from error
 
 
     def _original(self, error: Declined, subject: Subject, context: CommandContext) -> Mapping[str, Any] | None:
@@ -257,7 +301,7 @@ def _replayed(done: Mapping[str, Any], subject: Subject, what: str, inherited: s
         raise Declined(f"the {what} this idempotency key made at Braintree ({done['id']}) is {status.lower()}: "
                        "it moved no money", provider="braintree", code=status.lower(), decline_code=status.lower(),
                        state_conflict=spent, reference=str(done["id"]))
-    return result_status(status)
+    return "succeeded" if status == "VOIDED" else moved_status(status)  # VOIDED here: refunded by its reversal
 
 
 def _children(transaction: Mapping[str, Any]) -> list[Any]:

@@ -13,6 +13,8 @@
 | a payment method its verification refused (vaultPaymentMethod answers the verification, no payment method) | Declined (processor response code, or the rejection reason) | failed |
 | a sale found VOIDED while it only waited for settlement (SETTLEMENT_PENDING; a replay) | Declined (`voided`) | failed |
 | HTTP 200 that cannot be read, or an error of no class or one paywire does not know | OutcomeUnknown | unknown |
+| HTTP 400, 401, 402, 403, 404, 422, 426 or 429 with no error class (a request refused as it stands) | by status | failed |
+| any other 4xx with no error class (408 Request Timeout, a proxy's 409, 413, 499, ...) | OutcomeUnknown | unknown: Braintree documents none as not applied |
 | errors beside the data (a partial success: a mutation was made, a read is incomplete, never an absence) | OutcomeUnknown | unknown |
 
 A refused authorizePaymentMethod or chargePaymentMethod is a Transaction Braintree made all the
@@ -68,6 +70,12 @@ _CLASSES: dict[str, type[PaywireError]] = {
 _CONFLICTS = frozenset({"91507", "91512", "91521", "91522"})
 # The mutations that create the payment (whatever the processor then said of it).
 _CREATES: Final = ("authorizePaymentMethod", "chargePaymentMethod")
+# The 4xx statuses that refuse a request as it stands when no error class says more: a request
+# not taken (400, 402, 422), a credential refused (401, 403), no such endpoint (404), an API
+# version refused (426), a rate limit (429). Braintree documents no other 4xx as "not applied": a
+# 408 (its SDK's RequestTimeoutError: the request timed out after its body was sent) or a proxy's
+# 409, 413 or 499 may come after Braintree made the mutation.
+_REFUSED_STATUSES: Final = frozenset({400, 401, 402, 403, 404, 422, 426, 429})
 _CUSTOMER_MESSAGES = {
     "DECLINED": "Your bank declined the payment. Please use another payment method.",
     "GATEWAY_REJECTED": "The payment was refused. Please check your details or use another payment method.",
@@ -86,9 +94,10 @@ class BraintreeErrors:
         message = "; ".join(result.messages) or f"Braintree answered HTTP {response.status}"
         error_class = _CLASSES.get(kind or "")
         if error_class is None:
-            if response.ok:
+            if response.ok or (400 <= response.status < 500 and response.status not in _REFUSED_STATUSES):
+                fallback = "unreadable" if response.ok else f"http_{response.status}"
                 return OutcomeUnknown(f"{message}; the operation may have been applied: reconcile it",
-                                      provider=self.provider, code=kind or "unreadable", status=response.status)
+                                      provider=self.provider, code=kind or fallback, status=response.status)
             error_class = error_for_status(response.status)
             code = kind or f"http_{response.status}"
         extra: dict[str, Any] = {}

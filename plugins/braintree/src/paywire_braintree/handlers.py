@@ -32,6 +32,7 @@ from paywire_braintree.objects import OBJECT
 from paywire_braintree.states import (
     SUBMITTED,
     known,
+    moved_status,
     operation_status,
     payment_state,
     refunded_by_reversal,
@@ -44,8 +45,8 @@ from paywire_braintree.validation import payload
 
 __all__ = [
     "authorized_amount", "capture_fields", "charged_fields", "custom_field", "fetched_fields", "found_fields",
-    "own_status", "payment_fields", "refund_fields", "released_whole", "reversal_refund_fields",
-    "reversed_capture_fields", "transaction_of", "vault_fields", "void_fields",
+    "never_submitted", "own_status", "payment_fields", "refund_fields", "released_whole", "reversal_refund_fields",
+    "reversed_capture_fields", "sale_unsubmitted", "submitted_fields", "transaction_of", "vault_fields", "void_fields",
 ]
 
 
@@ -112,6 +113,13 @@ def charged_fields(subject: Subject, response: Response) -> dict[str, Any]:
     return fields
 
 
+def submitted_fields(subject: Subject, response: Response) -> dict[str, Any]:
+    """A sale Braintree answered AUTHORIZED, submitted for settlement (captureTransaction): a sale
+    succeeded only once Braintree holds it submitted (`moved_status`)."""
+    fields = charged_fields(subject, response)
+    return {**fields, "status": moved_status(str(transaction_of(response)["status"]))}
+
+
 def capture_fields(subject: Subject, response: Response) -> dict[str, Any]:
     """A partial capture (its own transaction) or a full capture (the authorization itself)."""
     node = payload(response)
@@ -120,7 +128,7 @@ def capture_fields(subject: Subject, response: Response) -> dict[str, Any]:
         capture = {}
     parent = subject.reference or capture["id"]
     return {
-        "status": result_status(str(capture["status"])),
+        "status": moved_status(str(capture["status"])),
         "reference": capture["id"],
         "amount": from_braintree(capture["amount"]),
         "references": {"capture": capture["id"], "authorization": parent, "payment": parent},
@@ -134,7 +142,7 @@ def refund_fields(subject: Subject, response: Response) -> dict[str, Any]:
     if isinstance(refunded, OBJECT) and refunded.get("id"):
         references["capture"] = refunded["id"]
     return {
-        "status": result_status(str(refund["status"])),
+        "status": moved_status(str(refund["status"])),
         "reference": refund["id"],
         "amount": from_braintree(refund["amount"]),
         "references": references,
@@ -154,7 +162,7 @@ def reversal_refund_fields(subject: Subject, response: Response) -> dict[str, An
     reversal = transaction_of(response, "reversal")
     if reversal.get("__typename") == "Transaction":
         return reversed_capture_fields(reversal)
-    return {"status": result_status(str(reversal["status"])), "reference": reversal["id"],
+    return {"status": moved_status(str(reversal["status"])), "reference": reversal["id"],
             "amount": from_braintree(reversal["amount"]),
             "references": {"refund": reversal["id"], "capture": str(subject.reference)}}
 
@@ -246,9 +254,35 @@ def released_whole(transaction: Mapping[str, Any], flow: str | None) -> bool:
         and (transaction.get("status") == "SETTLEMENT_DECLINED" or voided_unsettled(transaction))
 
 
+def sale_unsubmitted(transaction: Mapping[str, Any], flow: str | None) -> bool:
+    """A sale Braintree holds only authorized: AUTHORIZED (chargePaymentMethod may answer so), or
+    captured in parts since (the Control Panel's partial captures of that authorization). Neither
+    is the capture of all of it that the sale asked: nothing of it counts as the sale's."""
+    return flow == "sale" and (bool(_children(transaction)) or transaction.get("status") == "AUTHORIZED")
+
+
+def never_submitted(transaction: Mapping[str, Any], flow: str | None) -> bool:
+    """A sale Braintree released (voided, expired) without ever submitting it for settlement: it
+    was only authorized (chargePaymentMethod answered AUTHORIZED), and charged nothing."""
+    return flow == "sale" and not _children(transaction) \
+        and transaction.get("status") in ("VOIDED", "AUTHORIZATION_EXPIRED") \
+        and not any(isinstance(event, OBJECT) and event.get("status") in SUBMITTED
+                    for event in transaction.get("statusHistory") or ())
+
+
 def fetched_fields(transaction: Mapping[str, Any], flow: str | None = None) -> dict[str, Any]:
     """The authorization or sale as it stands, with every capture and refund it has; `flow`, the
-    payment's when known, tells an authorization captured whole from a sale (`released_whole`)."""
+    payment's when known, tells an authorization captured whole from a sale (`released_whole`).
+
+    A sale Braintree holds only authorized (`sale_unsubmitted`) is not what the sale asked:
+    `pending`, counted nowhere, so reconciliation leaves the sale open, and a retry under its key
+    submits it (`composites.FirstOperation`) unless it was captured in parts. One released so
+    (voided, expired) charged nothing: `failed`."""
+    if sale_unsubmitted(transaction, flow):
+        zero = Money.zero(authorized_amount(transaction).currency)
+        return {"reference": transaction["id"], "references": {"payment": transaction["id"]},
+                "state": ProviderState.PENDING, "authorized": zero, "captured": zero, "refunded": zero,
+                "capturable": None, "operations": []}
     status = own_status(transaction)
     authorized = authorized_amount(transaction)
     children = _children(transaction)
@@ -267,7 +301,7 @@ def fetched_fields(transaction: Mapping[str, Any], flow: str | None = None) -> d
     zero = Money.zero(authorized.currency)
     captured = sum((op.amount for op in captures if op.status == "succeeded"), zero)
     refunded = sum((op.amount for op in refunds if op.status == "succeeded"), zero)
-    state = ProviderState.FAILED if voided else payment_state(status)
+    state = ProviderState.FAILED if voided or never_submitted(transaction, flow) else payment_state(status)
     spent = bool(children) and _spent(status, captures, authorized)
     if spent and all(op.status in ("failed", "reversed") for op in captures):
         state = ProviderState.VOIDED  # released: its captures declined, and it takes no more

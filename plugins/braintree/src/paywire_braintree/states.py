@@ -24,7 +24,8 @@ from paywire_braintree.builders import VOID_KEY_FIELD
 from paywire_braintree.objects import OBJECT
 
 __all__ = [
-    "ACCEPTED", "CAPTURED", "FAILED", "SUBMITTED", "known", "operation_status", "payment_state", "refunded_by_reversal",
+    "ACCEPTED", "CAPTURED", "FAILED", "SUBMITTED", "known", "moved_status", "operation_status", "payment_state",
+    "refunded_by_reversal",
     "result_status", "reversal_key", "reversal_refund", "voided_unsettled",
 ]
 
@@ -78,8 +79,19 @@ def operation_status(status: str, history: Any = ()) -> str:
 
 
 def result_status(status: str) -> str:
-    """A command's result status for a transaction it created or changed."""
-    return "accepted" if status in ACCEPTED else "succeeded"
+    """A command's result status for an authorization or sale it created or found (refusals are
+    told apart before): taken and decided later (ACCEPTED), or a status paywire does not know,
+    which says nothing of what it holds, is "accepted"; any other (AUTHORIZED, submitted, settled,
+    or moved on since: voided, expired) "succeeded"."""
+    return "accepted" if status in ACCEPTED or not known(status) else "succeeded"
+
+
+def moved_status(status: str) -> str:
+    """A command's result status for a capture or refund it made: "succeeded" only once Braintree
+    holds it submitted for settlement or further on (CAPTURED), as `operation_status` reads it;
+    AUTHORIZED (which a refund may answer: not submitted, nothing given back yet), AUTHORIZING,
+    SETTLEMENT_PENDING or a status paywire does not know is "accepted", left open until it is."""
+    return "succeeded" if status in CAPTURED else "accepted"
 
 
 def _voided_capture(transaction: Mapping[str, Any]) -> bool:

@@ -22,7 +22,10 @@ class Nonce:
         self.instrument = instrument
         self.outcome = outcome  # ok, declined, failed, rejected, invalid, consumed
         self.code = code
-        self.pending = pending  # "authorization": stays AUTHORIZING; "sale", "credit": SETTLEMENT_PENDING
+        # "authorization": stays AUTHORIZING; "sale", "credit": SETTLEMENT_PENDING; "submission": a
+        # charge is authorized but not submitted for settlement (AUTHORIZED), until captured;
+        # "refund authorization": a refund stays AUTHORIZED until `settle` submits and decides it
+        self.pending = pending
 
 
 NONCES: Final = {
@@ -46,10 +49,15 @@ NONCES: Final = {
     "fake-consumed-nonce": Nonce("CreditCard", "consumed", "93107"),
     # The emulator's own (Braintree has no static nonce for these): a bank account whose payments
     # and refunds settle later, as US bank account (ACH) transactions do; one whose payments
-    # settle at once but whose refunds settle later; one whose authorization stays AUTHORIZING.
+    # settle at once but whose refunds settle later; one whose authorization stays AUTHORIZING;
+    # one whose charge Braintree answers AUTHORIZED, not submitted for settlement (the schema lets
+    # chargePaymentMethod answer any PaymentStatus): captureTransaction submits it.
     "paywire-emulator-bank-account-nonce": Nonce("UsBankAccount", pending=("sale", "credit")),
     "paywire-emulator-refund-pending-nonce": Nonce("CreditCard", pending=("credit",)),
     "paywire-emulator-authorizing-nonce": Nonce("CreditCard", pending=("authorization",)),
+    "paywire-emulator-authorized-charge-nonce": Nonce("CreditCard", pending=("submission",)),
+    # one whose refunds Braintree answers AUTHORIZED (a refund's PaymentStatus may be), until settled
+    "paywire-emulator-refund-authorized-nonce": Nonce("CreditCard", pending=("refund authorization",)),
 }
 
 PROCESSOR_RESPONSES: Final = {

@@ -15,7 +15,9 @@
   the original (`duplicateOf`); `search_lag` seconds hide new transactions from search, as
   Braintree's index may.
 - an authorization decided later (the emulator's authorizing nonce) stays AUTHORIZING until
-  `settle()` authorizes it (and submits it, for a charge) or declines it.
+  `settle()` authorizes it (and submits it, for a charge) or declines it; a charge of the
+  emulator's authorized-charge nonce is answered AUTHORIZED, not submitted for settlement, and a
+  refund of a charge of its refund-authorized nonce stays AUTHORIZED until `settle()`.
 - expiry: `expire()` marks an authorization AUTHORIZATION_EXPIRED, as Braintree does after its
   brand's time frame; what it has not captured can then be neither captured nor voided.
 - settlement: with `settlement="instant"` a submitted capture settles at once (as if the batch
@@ -156,7 +158,7 @@ class Operations:
         elif "authorization" in nonce.pending:
             transaction.charge = submit  # AUTHORIZING until decided (`settle`)
         else:
-            self._authorized(transaction, submit)
+            self._authorized(transaction, submit and "submission" not in nonce.pending)
         return transaction
 
     def _authorized(self, transaction: Transaction, submit: bool) -> None:
@@ -176,11 +178,11 @@ class Operations:
                      and transaction.created_at - t.created_at <= window
                      and t.status not in ("GATEWAY_REJECTED", "PROCESSOR_DECLINED", "FAILED")), None)
 
-    def _pending(self, transaction: Transaction) -> bool:
-        """Whether this instrument's settlement of this kind of transaction stays pending."""
+    def _pending(self, transaction: Transaction, what: str | None = None) -> bool:
+        """Whether this instrument's settlement of this kind of transaction (or `what`) stays pending."""
         method = self.emulator.payment_methods.get(transaction.source or "")
         nonce = NONCES.get(method.nonce if method is not None else transaction.source or "")
-        return nonce is not None and transaction.kind in nonce.pending
+        return nonce is not None and (what or transaction.kind) in nonce.pending
 
     def _submit(self, transaction: Transaction) -> None:
         mode = "pending" if self._pending(transaction) else self.emulator.settlement
@@ -195,6 +197,8 @@ class Operations:
             else:
                 transaction.move("PROCESSOR_DECLINED", processorResponse=processor_response("2000"), declineType="SOFT")
             return transaction
+        if transaction.kind == "credit" and transaction.status == "AUTHORIZED":  # a refund authorized only
+            transaction.move("SUBMITTED_FOR_SETTLEMENT")
         if transaction.children:
             return self._settle_captures(transaction, outcome)
         if transaction.status not in _WAITING:
@@ -310,6 +314,8 @@ class Operations:
         transaction.refunds.append(credit.id)
         if declined:
             credit.move("PROCESSOR_DECLINED", processorResponse=processor_response(declined), declineType="HARD")
+        elif self._pending(transaction, "refund authorization"):
+            credit.move("AUTHORIZED", processorResponse=processor_response("1000"))  # submitted by `settle`
         else:
             self._submit(credit)
         return credit
