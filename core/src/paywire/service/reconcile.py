@@ -14,9 +14,10 @@ anything. It reads the payment at the provider and decides, per transaction:
 - captures and refunds: matched one to one to the provider's operations (`fetch` lists them), by
   idempotency key, then reference, then amount (a refund never to one the provider reports on
   another capture); each match records the provider's reference, so later webhooks about it find
-  it. Where a plugin lists none, the provider's running totals are split among the open
-  transactions instead. What the provider does not hold is failed only once its request can no
-  longer land;
+  it. Where a plugin lists none, the provider's running totals settle the open transactions only
+  where the total leaves each a single amount applied (a provider may apply one in part, so an
+  amount match says nothing of which took effect); the rest are left open. What the provider does
+  not hold is failed only once its request can no longer land;
 - voids: by whether the provider says voided;
 - a capture or refund that succeeded and that the provider now lists as failed or reversed gets
   its reversal recorded.
@@ -28,7 +29,6 @@ every payment whose totals still differ from the provider's afterwards is report
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -51,7 +51,6 @@ _ESTABLISHED = frozenset({
     ProviderState.AUTHORIZED, ProviderState.PARTIALLY_CAPTURED, ProviderState.CAPTURED,
     ProviderState.PARTIALLY_REFUNDED, ProviderState.REFUNDED, ProviderState.VOIDED,
 })
-_MAX_SUBSET = 12  # open operations of one kind on one payment searched exhaustively
 _TOTAL = {K.CAPTURE: "captured", K.REFUND: "refunded"}  # the fetch result's running total of each kind
 # A listed operation's status as the outcome of the open transaction it is matched to: a reversed
 # one took effect (its reversal is recorded after, as an undone one's is).
@@ -177,13 +176,6 @@ def _absent(u: LedgerUnit, txn: Transaction, at: datetime, what: str, result: Co
                           "UTC; reconcile again after that")
     return _finish(u, txn, S.FAILED, f"{what} after the request's longest life: it was not applied", result,
                    retryable=True)  # the provider never got it: sending it again with its key is safe
-
-
-def _subsets(amounts: Sequence[int], target: int) -> list[tuple[int, ...]]:
-    """Every set of indexes whose amounts add up to `target`."""
-    return [combo for size in range(1, len(amounts) + 1)
-            for combo in itertools.combinations(range(len(amounts)), size)
-            if sum(amounts[i] for i in combo) == target]
 
 
 def settle(u: LedgerUnit, payment: Payment, result: CommandResult,
@@ -443,8 +435,13 @@ def _matched(u: LedgerUnit, txn: Transaction, op: ProviderOperation,
 def _by_totals(u: LedgerUnit, payment: Payment, pending: list[Transaction], txns: Sequence[Transaction],
                kind: str, at: datetime, result: CommandResult) -> list[tuple[Settlement, str | None]]:
     """For a plugin whose fetch lists no operations: the provider's running total, less what the
-    ledger's succeeded transactions add up to, is split among the open ones; an ambiguous split
-    is left open and reported."""
+    ledger's succeeded transactions applied, is what the open ones applied together. A provider
+    may apply a capture or refund in part (`held`), so each open one applied nothing or anything
+    from one minor unit up to what it asked: one is settled only where that sum leaves it a single
+    amount (all of them in full, or one alone, at what it applied), and concluded not applied only
+    where the provider applied nothing more. Any other total may be made of them in many ways (an
+    amount match between what one asked and what another applied in part is no evidence): they
+    are left open, saying so."""
     currency = payment.currency
     provider_total = _money(getattr(result, _TOTAL[kind]), currency)
     assert provider_total is not None
@@ -454,32 +451,24 @@ def _by_totals(u: LedgerUnit, payment: Payment, pending: list[Transaction], txns
     recorded = own.captured if kind == K.CAPTURE else own.refunded
     delta = provider_total.minor - recorded.minor
     amounts = [t.amount.minor if t.amount else 0 for t in pending]
-    splits = _subsets(amounts, delta) if 0 < delta and len(pending) <= _MAX_SUBSET else []
-    # Settled: in every split that makes up the total; absent: in none; either: left open.
-    surely: set[int]
-    maybe: set[int]
     if delta <= 0:
-        surely, maybe = set(), set()
-    elif splits:
-        surely, maybe = set.intersection(*map(set, splits)), set().union(*splits)
-    elif delta == sum(amounts):  # all of them (too many to search for a smaller split)
-        surely = maybe = set(range(len(pending)))
-    else:
+        return [(_absent(u, txn, at, f"the provider's {kind} total {provider_total} does not include it", result),
+                 None) for txn in pending]
+    if delta > sum(amounts):  # more than all of them asked: an operation made outside paywire, too
         return [(_open(t, f"the provider's {kind} total {provider_total} cannot be split among the open "
                           "operations; check it by hand"), None) for t in pending]
-    # The provider's latest object of this kind names the one settled operation, if only one is.
-    latest = result.references.get(kind)
-    latest = latest if len(surely) == 1 and surely == maybe and latest not in {t.provider_reference for t in txns} \
-        else None
+    # The provider's latest object of this kind names the operation, when it is the only open one.
+    latest = result.references.get(kind) if len(pending) == 1 else None
+    latest = latest if latest not in {t.provider_reference for t in txns} else None
     decisions: list[tuple[Settlement, str | None]] = []
-    for index, txn in enumerate(pending):
-        if index in surely:
+    for txn, asked in zip(pending, amounts, strict=True):
+        others = sum(amounts) - asked
+        least, most = max(1, delta - others), min(asked, delta)  # what it applied, if anything
+        if others < delta and least == most:  # the others cannot make up the total: it applied `least`
             decisions.append((_finish(u, txn, S.SUCCEEDED, f"the provider's {kind} total is {provider_total}",
-                                      result, latest), latest))
-        elif index in maybe:
-            decisions.append((_open(txn, f"the provider's {kind} total {provider_total} may include it or another "
-                                         "open operation: it cannot be split among them; check it by hand"), None))
+                                      result, latest, held=Money(least, currency)), latest))
         else:
-            decisions.append((_absent(u, txn, at, f"the provider's {kind} total {provider_total} does not "
-                                                  "include it", result), None))
+            decisions.append((_open(txn, f"the provider's {kind} total {provider_total} may include it or another "
+                                         "open operation, in full or in part: it cannot be split among them; check "
+                                         "it by hand"), None))
     return decisions

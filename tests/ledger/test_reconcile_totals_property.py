@@ -1,0 +1,102 @@
+"""A property of reconciliation from running totals alone (a fetch that lists no operations): for
+any open captures or refunds, each applied by the provider in full, in part or not at all, what
+`settle` records never fails one that applied, never records one succeeded that did not, never
+notes one applied at another amount than the provider's, and never claims more than the provider
+holds; settled again from the same reading, nothing changes."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import timedelta
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from paywire import Money
+from paywire.command.result import CommandResult, ProviderState
+from paywire.ledger import SQLiteLedger, Transaction, TransactionStatus
+from paywire.ledger.model import Payment, PaymentState, now
+from paywire.service.held import held_minor
+from paywire.service.reconcile import settle
+
+S = TransactionStatus
+_ids = itertools.count()
+AUTHORIZED = 100_000
+
+
+def _eur(minor: int) -> Money:
+    return Money(minor, "EUR")
+
+
+def _txn(payment_id: str, kind: str, minor: int, status: str, **more: object) -> Transaction:
+    at = now() - timedelta(hours=1)
+    n = next(_ids)
+    return Transaction(id=f"txn_{n}", payment_id=payment_id, method="fakepay", kind=kind, amount=_eur(minor),
+                       status=status, idempotency_key=f"key-{n}", fingerprint=f"fp-{n}", created_at=at,
+                       updated_at=at, finished_at=None if status in S.OPEN else at, settle_after=at, **more)
+
+
+# Each open operation: (amount asked, what the provider applied of it: 0 for nothing); small
+# amounts, so that what one applied in part often equals what another asked.
+_asked_applied = st.integers(1, 8).flatmap(
+    lambda asked: st.tuples(st.just(asked), st.one_of(st.just(0), st.just(asked), st.integers(1, asked))))
+
+
+@settings(max_examples=150, deadline=None)
+@given(kind=st.sampled_from(["capture", "refund"]), done=st.integers(0, 8),
+       open_ops=st.lists(_asked_applied, min_size=1, max_size=4))
+def test_totals_never_fail_what_applied_nor_claim_more_than_held(
+    tmp_path_factory: object, kind: str, done: int, open_ops: list[tuple[int, int]],
+) -> None:
+    path = Path(tmp_path_factory.mktemp("totals")) / "ledger.db"  # type: ignore[attr-defined]
+    ledger = SQLiteLedger(path)
+    try:
+        at = now() - timedelta(hours=1)
+        pid = f"pay_{next(_ids)}"
+        captured_before = done + (sum(a for a, _ in open_ops) if kind == "refund" else 0)
+        payment = Payment(id=pid, method="fakepay", flow="authorize", amount=_eur(AUTHORIZED),
+                          state=PaymentState.AUTHORIZED, authorized=_eur(AUTHORIZED), captured=_eur(0),
+                          refunded=_eur(0), observed_authorized=_eur(0), observed_captured=_eur(0),
+                          observed_refunded=_eur(0), reference="fp_1", references={"payment": "fp_1"},
+                          created_at=at, updated_at=at)
+        rows = [_txn(pid, "authorize", AUTHORIZED, S.SUCCEEDED, provider_reference="fp_1")]
+        if captured_before:
+            rows.append(_txn(pid, "capture", captured_before, S.SUCCEEDED, provider_reference="cap_0"))
+        if kind == "refund" and done:
+            rows.append(_txn(pid, "refund", done, S.SUCCEEDED, provider_reference="ref_0"))
+        opened = [_txn(pid, kind, asked, S.UNKNOWN) for asked, _ in open_ops]
+        with ledger.unit() as u:
+            u.insert_payment(payment)
+            for row in rows + opened:
+                u.insert_transaction(row)
+        applied = sum(a for _, a in open_ops)
+        captured = captured_before + (applied if kind == "capture" else 0)
+        refunded = (done + applied) if kind == "refund" else 0
+        reading = CommandResult(reference="fp_1", state=ProviderState.PARTIALLY_CAPTURED, authorized=_eur(AUTHORIZED),
+                                captured=_eur(captured), refunded=_eur(refunded), references={"payment": "fp_1"})
+
+        def once() -> tuple[Payment, list[Transaction]]:
+            with ledger.unit() as u:
+                current = u.payment(pid, lock=True)
+                assert current is not None
+                settle(u, current, reading)
+            return ledger.get_payment(pid), ledger.list_transactions(payment_id=pid)  # type: ignore[return-value]
+
+        after, txns = once()
+        by_id = {t.id: t for t in txns}
+        for txn, (_asked, got) in zip(opened, open_ops, strict=True):
+            status = by_id[txn.id].status
+            assert not (got and status == S.FAILED), (open_ops, by_id[txn.id])
+            assert not (not got and status == S.SUCCEEDED), (open_ops, by_id[txn.id])
+            if status == S.SUCCEEDED:
+                assert held_minor(by_id[txn.id]) == got, (open_ops, by_id[txn.id])
+        assert (after.captured.minor, after.refunded.minor) == (captured, refunded)  # the provider's floors
+        own = sum(held_minor(t) for t in txns if t.kind == kind and t.status == S.SUCCEEDED)
+        assert own <= (captured if kind == "capture" else refunded)
+        again, txns_again = once()
+        assert (again.captured, again.refunded, again.state) == (after.captured, after.refunded, after.state)
+        assert [(t.id, t.status, t.response.get("held")) for t in txns_again] == \
+            [(t.id, t.status, t.response.get("held")) for t in txns]
+    finally:
+        ledger.close()
