@@ -18,7 +18,7 @@ anything. It reads the payment at the provider and decides, per transaction:
   where the total leaves each a single amount applied (a provider may apply one in part, so an
   amount match says nothing of which took effect); the rest are left open. What the provider does
   not hold is failed only once its request can no longer land;
-- voids: by whether the provider says voided;
+- voids: by whether the provider says voided (left open where it no longer finds the payment);
 - a capture or refund that succeeded and that the provider now lists as failed or reversed gets
   its reversal recorded.
 
@@ -300,7 +300,12 @@ def settle(u: LedgerUnit, payment: Payment, result: CommandResult,
             out.append(_finish(u, txn, S.SUCCEEDED, "the provider holds the payment failed, nothing authorized: "
                                                     "nothing is left to cancel", result)
                        if txn.expired(at) else _open(txn, "the provider reports failed; the cancel may still land"))
-        elif state in _ESTABLISHED or state == ProviderState.NOT_FOUND:
+        elif state == ProviderState.NOT_FOUND:
+            # A void acts on a payment the provider answered about (authorized, or waiting for its
+            # buyer): no longer finding it (a sandbox reset, a method pointed at another account)
+            # says nothing of what it did with the void.
+            out.append(_open(txn, "the provider no longer finds the payment it held; check it by hand"))
+        elif state in _ESTABLISHED:
             out.append(_absent(u, txn, at, f"the provider reports {state}, not voided", result))
         else:
             out.append(_open(txn, f"the provider reports {state}; later"))
@@ -332,6 +337,11 @@ def settle(u: LedgerUnit, payment: Payment, result: CommandResult,
     payment = rules.derive(payment, u.transactions(payment.id), waiting=waiting)
     u.update_payment(payment)
     u.add_references(payment.method, payment.id, [payment.reference or "", *payment.references.values(), *learnt])
+    if state == ProviderState.NOT_FOUND:
+        # The provider no longer finds a payment it held (a sandbox reset, a method pointed at
+        # another account): it shows none of the ledger's money. Nothing is taken back on that
+        # word alone, but the payment is reported.
+        provider = {name: Money.zero(currency) for name in provider}
     mismatches = [Mismatch(payment.id, name, getattr(payment, name), value)
                   for name, value in provider.items() if value is not None and getattr(payment, name) != value]
     return payment, out, mismatches
