@@ -6,35 +6,24 @@ holds; settled again from the same reading, nothing changes."""
 
 from __future__ import annotations
 
-import itertools
-from datetime import timedelta
-from pathlib import Path
-
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from paywire import Money
 from paywire.command.result import CommandResult, ProviderState
 from paywire.ledger import SQLiteLedger, Transaction, TransactionStatus
-from paywire.ledger.model import Payment, PaymentState, now
+from paywire.ledger.model import Payment
 from paywire.service.held import held_minor
 from paywire.service.reconcile import settle
+from tests.ledger.ledger_rows import authorized, row
 
 S = TransactionStatus
-_ids = itertools.count()
 AUTHORIZED = 100_000
 
 
 def _eur(minor: int) -> Money:
     return Money(minor, "EUR")
-
-
-def _txn(payment_id: str, kind: str, minor: int, status: str, **more: object) -> Transaction:
-    at = now() - timedelta(hours=1)
-    n = next(_ids)
-    return Transaction(id=f"txn_{n}", payment_id=payment_id, method="fakepay", kind=kind, amount=_eur(minor),
-                       status=status, idempotency_key=f"key-{n}", fingerprint=f"fp-{n}", created_at=at,
-                       updated_at=at, finished_at=None if status in S.OPEN else at, settle_after=at, **more)
 
 
 # Each open operation: (amount asked, what the provider applied of it: 0 for nothing); small
@@ -47,29 +36,24 @@ _asked_applied = st.integers(1, 8).flatmap(
 @given(kind=st.sampled_from(["capture", "refund"]), done=st.integers(0, 8),
        open_ops=st.lists(_asked_applied, min_size=1, max_size=4))
 def test_totals_never_fail_what_applied_nor_claim_more_than_held(
-    tmp_path_factory: object, kind: str, done: int, open_ops: list[tuple[int, int]],
+    tmp_path_factory: pytest.TempPathFactory, kind: str, done: int, open_ops: list[tuple[int, int]],
 ) -> None:
-    path = Path(tmp_path_factory.mktemp("totals")) / "ledger.db"  # type: ignore[attr-defined]
+    path = tmp_path_factory.mktemp("totals") / "ledger.db"
     ledger = SQLiteLedger(path)
     try:
-        at = now() - timedelta(hours=1)
-        pid = f"pay_{next(_ids)}"
+        payment = authorized(AUTHORIZED)
+        pid = payment.id
         captured_before = done + (sum(a for a, _ in open_ops) if kind == "refund" else 0)
-        payment = Payment(id=pid, method="fakepay", flow="authorize", amount=_eur(AUTHORIZED),
-                          state=PaymentState.AUTHORIZED, authorized=_eur(AUTHORIZED), captured=_eur(0),
-                          refunded=_eur(0), observed_authorized=_eur(0), observed_captured=_eur(0),
-                          observed_refunded=_eur(0), reference="fp_1", references={"payment": "fp_1"},
-                          created_at=at, updated_at=at)
-        rows = [_txn(pid, "authorize", AUTHORIZED, S.SUCCEEDED, provider_reference="fp_1")]
+        rows = [row(payment, "authorize", AUTHORIZED, S.SUCCEEDED, provider_reference="fp_1")]
         if captured_before:
-            rows.append(_txn(pid, "capture", captured_before, S.SUCCEEDED, provider_reference="cap_0"))
+            rows.append(row(payment, "capture", captured_before, S.SUCCEEDED, provider_reference="cap_0"))
         if kind == "refund" and done:
-            rows.append(_txn(pid, "refund", done, S.SUCCEEDED, provider_reference="ref_0"))
-        opened = [_txn(pid, kind, asked, S.UNKNOWN) for asked, _ in open_ops]
+            rows.append(row(payment, "refund", done, S.SUCCEEDED, provider_reference="ref_0"))
+        opened = [row(payment, kind, asked, S.UNKNOWN) for asked, _ in open_ops]
         with ledger.unit() as u:
             u.insert_payment(payment)
-            for row in rows + opened:
-                u.insert_transaction(row)
+            for txn in rows + opened:
+                u.insert_transaction(txn)
         applied = sum(a for _, a in open_ops)
         captured = captured_before + (applied if kind == "capture" else 0)
         refunded = (done + applied) if kind == "refund" else 0

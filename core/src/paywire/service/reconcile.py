@@ -405,6 +405,14 @@ def _by_operations(u: LedgerUnit, pending: list[Transaction], listed: list[Provi
     # an operation listed without its key (None: not known) for less than one asked may be it,
     # and concluded "not applied", its retry would move the money again.
     for txn in absent:
+        # One in another currency may be it too: what it applied cannot be told in the payment's terms.
+        alien = next((o for o in free if o.idempotency_key is None and o.status != "failed" and txn.amount is not None
+                      and o.amount.currency != txn.amount.currency and _may_be(o, captures[txn.id])), None)
+        if alien is not None:
+            decisions.append((_open(txn, f"the provider lists {txn.kind} {alien.reference} of {alien.amount}, not "
+                                         f"in {txn.amount.currency if txn.amount else 'its currency'}: it may be this "
+                                         "one; check it by hand"), None))
+            continue
         part = next((o for o in free if o.idempotency_key is None and o.status != "failed" and txn.amount is not None
                      and o.amount.currency == txn.amount.currency and o.amount.minor < txn.amount.minor
                      and _may_be(o, captures[txn.id])), None)
@@ -435,6 +443,11 @@ def _may_be(op: ProviderOperation, capture: str | None) -> bool:
 def _matched(u: LedgerUnit, txn: Transaction, op: ProviderOperation,
              result: CommandResult) -> tuple[Settlement, str | None]:
     status = _OPERATION_STATUS.get(op.status)
+    if txn.amount is not None and op.amount.currency != txn.amount.currency and status != S.FAILED:
+        # What it applied cannot be told in the payment's terms (and recorded as all it asked,
+        # the ledger could claim more than the provider holds).
+        return _open(txn, f"the provider's {txn.kind} {op.reference} is {op.status} for {op.amount}, not in "
+                          f"{txn.amount.currency}; check it by hand"), op.reference
     if status is None or (status == S.ACCEPTED and txn.status == S.ACCEPTED):
         return _open(txn, f"the provider's {txn.kind} {op.reference} is {op.status}"), op.reference
     # What the provider lists it applied counts, when less than asked (a capture honoured in part).
