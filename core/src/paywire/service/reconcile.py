@@ -15,9 +15,9 @@ anything. It reads the payment at the provider and decides, per transaction:
   idempotency key, then reference, then amount (a refund never to one the provider reports on
   another capture); each match records the provider's reference, so later webhooks about it find
   it. Where a plugin lists none, the provider's running totals settle the open transactions only
-  where the total leaves each a single amount applied (a provider may apply one in part, so an
-  amount match says nothing of which took effect); the rest are left open. What the provider does
-  not hold is failed only once its request can no longer land;
+  where the total holds all they asked, or nothing more (a provider may apply one in part, so an
+  amount match says nothing of which took effect); otherwise they are left open. What the provider
+  does not hold is failed only once its request can no longer land;
 - voids: by whether the provider says voided (left open where it no longer finds the payment);
 - a capture or refund that succeeded and that the provider now lists as failed or reversed gets
   its reversal recorded.
@@ -356,7 +356,8 @@ def _by_operations(u: LedgerUnit, pending: list[Transaction], listed: list[Provi
     reports is another's, and "" says none of paywire's requests made it) and, for a refund, that
     the provider does not report on another capture than the refund's own; open transactions
     outnumbering the operations they could each be stay open, and so does one with no match while
-    an operation of less is left, which may be it applied in part."""
+    an operation of less is left, which may be it applied in part (as do the open ones of that
+    operation's amount: it may be theirs or the larger one's)."""
     kind = pending[0].kind
     claimed = {t.provider_reference for t in txns if t.kind == kind and t.provider_reference and t not in pending}
     free = [op for op in listed if op.reference not in claimed]
@@ -375,10 +376,26 @@ def _by_operations(u: LedgerUnit, pending: list[Transaction], listed: list[Provi
         same.setdefault(txn.amount, []).append(txn)
     captures = {t.id: _capture_of(t, txns) for t in unmatched}
     absent: list[Transaction] = []
-    for amount, group in same.items():
+    taken: set[str] = set()  # matched by amount
+    # The largest amounts first: an operation of less than an open one asked that no operation of
+    # its own amount took may be it, applied in part (a provider honouring part of a capture).
+    for amount, group in sorted(same.items(), key=lambda item: -(item[0].minor if item[0] else 0)):
         # By amount alone, a failed operation is no evidence about this request (it may be an
         # earlier declined attempt of the same amount): without a match it is absent instead.
         ops = [o for o in free if o.idempotency_key is None and o.amount == amount and o.status != "failed"]
+        larger = [t for t in unmatched if t.id not in taken and t.amount is not None and amount is not None
+                  and t.amount.currency == amount.currency and t.amount.minor > amount.minor
+                  and any(_may_be(o, captures[t.id]) for o in ops)]
+        if larger:
+            # These operations may be the open ones of their amount, or a larger one applied in part:
+            # which took effect is unknown (the larger ones find them below, and stay open too).
+            for txn in group:
+                if any(_may_be(o, captures[txn.id]) for o in ops):
+                    decisions.append((_open(txn, f"the provider lists {txn.kind}(s) of {amount}, which may be this "
+                                                 f"one or a larger open one applied in part; check it by hand"), None))
+                else:
+                    absent.append(txn)
+            continue
         left = list(group)
         while left:
             txn = left[0]
@@ -400,6 +417,7 @@ def _by_operations(u: LedgerUnit, pending: list[Transaction], listed: list[Provi
                 ops.remove(fits[0])
                 free.remove(fits[0])
                 decisions.append(_matched(u, txn, fits[0], result))
+                taken.add(txn.id)
                 left.remove(txn)
     # A provider may apply a capture or refund in part (an issuer honouring part of a capture):
     # an operation listed without its key (None: not known) for less than one asked may be it,
@@ -460,11 +478,10 @@ def _by_totals(u: LedgerUnit, payment: Payment, pending: list[Transaction], txns
     """For a plugin whose fetch lists no operations: the provider's running total, less what the
     ledger's succeeded transactions applied, is what the open ones applied together. A provider
     may apply a capture or refund in part (`held`), so each open one applied nothing or anything
-    from one minor unit up to what it asked: one is settled only where that sum leaves it a single
-    amount (all of them in full, or one alone, at what it applied), and concluded not applied only
-    where the provider applied nothing more. Any other total may be made of them in many ways (an
-    amount match between what one asked and what another applied in part is no evidence): they
-    are left open, saying so."""
+    up to what it asked: they are settled only where the total holds all they asked (each in
+    full), and concluded not applied only where it holds nothing more. Any other total may be made
+    of them in many ways (what one asked matching what another applied in part, or an operation
+    made outside paywire whose event has not come yet): they are left open, saying so."""
     currency = payment.currency
     provider_total = _money(getattr(result, _TOTAL[kind]), currency)
     assert provider_total is not None
@@ -473,25 +490,15 @@ def _by_totals(u: LedgerUnit, payment: Payment, pending: list[Transaction], txns
                                     observed_refunded=Money.zero(currency)), txns)
     recorded = own.captured if kind == K.CAPTURE else own.refunded
     delta = provider_total.minor - recorded.minor
-    amounts = [t.amount.minor if t.amount else 0 for t in pending]
     if delta <= 0:
         return [(_absent(u, txn, at, f"the provider's {kind} total {provider_total} does not include it", result),
                  None) for txn in pending]
-    if delta > sum(amounts):  # more than all of them asked: an operation made outside paywire, too
-        return [(_open(t, f"the provider's {kind} total {provider_total} cannot be split among the open "
-                          "operations; check it by hand"), None) for t in pending]
+    if delta != sum(t.amount.minor if t.amount else 0 for t in pending):
+        return [(_open(t, f"the provider's {kind} total {provider_total} may include it or another operation, in "
+                          "full or in part: it cannot be split among the open ones; check it by hand"), None)
+                for t in pending]
     # The provider's latest object of this kind names the operation, when it is the only open one.
     latest = result.references.get(kind) if len(pending) == 1 else None
     latest = latest if latest not in {t.provider_reference for t in txns} else None
-    decisions: list[tuple[Settlement, str | None]] = []
-    for txn, asked in zip(pending, amounts, strict=True):
-        others = sum(amounts) - asked
-        least, most = max(1, delta - others), min(asked, delta)  # what it applied, if anything
-        if others < delta and least == most:  # the others cannot make up the total: it applied `least`
-            decisions.append((_finish(u, txn, S.SUCCEEDED, f"the provider's {kind} total is {provider_total}",
-                                      result, latest, held=Money(least, currency)), latest))
-        else:
-            decisions.append((_open(txn, f"the provider's {kind} total {provider_total} may include it or another "
-                                         "open operation, in full or in part: it cannot be split among them; check "
-                                         "it by hand"), None))
-    return decisions
+    return [(_finish(u, txn, S.SUCCEEDED, f"the provider's {kind} total is {provider_total}", result, latest), latest)
+            for txn in pending]
