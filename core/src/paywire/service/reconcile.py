@@ -479,7 +479,8 @@ def _by_totals(u: LedgerUnit, payment: Payment, pending: list[Transaction], txns
     ledger's succeeded transactions applied, is what the open ones applied together. A provider
     may apply a capture or refund in part (`held`), so each open one applied nothing or anything
     up to what it asked: they are settled only where the total holds all they asked (each in
-    full), and concluded not applied only where it holds nothing more. Any other total may be made
+    full), and concluded not applied only where it holds exactly what the ledger's own applied (a
+    total below that says the provider undid one since, which a total cannot name). Any other total may be made
     of them in many ways (what one asked matching what another applied in part, or an operation
     made outside paywire whose event has not come yet): they are left open, saying so."""
     currency = payment.currency
@@ -490,7 +491,13 @@ def _by_totals(u: LedgerUnit, payment: Payment, pending: list[Transaction], txns
                                     observed_refunded=Money.zero(currency)), txns)
     recorded = own.captured if kind == K.CAPTURE else own.refunded
     delta = provider_total.minor - recorded.minor
-    if delta <= 0:
+    if delta < 0:
+        # The provider undid one the ledger holds succeeded since (a refund failed at the bank, a
+        # capture declined at settlement), which a total cannot name: the open ones may have applied.
+        return [(_open(t, f"the provider's {kind} total {provider_total} is below the {recorded} the ledger's "
+                          "succeeded ones applied (one was undone since): whether this one applied cannot be told; "
+                          "check it by hand"), None) for t in pending]
+    if delta == 0:
         return [(_absent(u, txn, at, f"the provider's {kind} total {provider_total} does not include it", result),
                  None) for txn in pending]
     if delta != sum(t.amount.minor if t.amount else 0 for t in pending):
