@@ -48,3 +48,26 @@ def test_a_payment_the_provider_no_longer_finds_is_reported(fast_service: Paymen
         assert [(m.field, m.ledger, m.provider) for m in report.mismatches] == [("authorized", eur("50.00"),
                                                                                  eur("0.00"))]
         assert service.get_payment(payment.id).authorized == eur("50.00")  # nothing the provider may hold is dropped
+
+
+def test_a_completion_the_provider_answered_nothing_about_is_not_failed_once_it_no_longer_finds_the_payment(
+    fast_service: PaymentService, app: FakePayApp, ledger: Ledger,
+) -> None:
+    """The payment object was made (the buyer was sent to act on it): found by its reference no
+    more, the completion that may have landed is not concluded not applied, nor the payment failed."""
+    payment = fast_service.authorize("fakepay", eur("50.00"), source="tok_3ds")
+    assert payment.reference is not None and payment.action is not None
+    app.inject(Fault("drop_after", path="/complete$", method="POST"))  # authorized, its answer lost
+    with pytest.raises(OutcomeUnknown) as lost:
+        fast_service.complete(payment.id)
+    completion = lost.value.transaction_id or ""
+    assert app.payments[payment.reference]["status"] == "authorized"
+    wait_out_life(fast_service, [completion])
+
+    reset = FakePayApp()
+    with EmulatorServer(reset) as server, make_gateway(server.url, **FAST) as gateway:
+        service = PaymentService(gateway, ledger, margin=0)
+        report = service.reconcile(payment_id=payment.id)
+        assert service.get_transaction(completion).status != S.FAILED
+        assert not service.get_payment(payment.id).failed
+        assert completion in {s.transaction_id for s in report.unresolved}

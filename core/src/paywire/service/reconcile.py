@@ -8,9 +8,10 @@ anything. It reads the payment at the provider and decides, per transaction:
 - first operations (authorize, sale, complete): by the provider's state (authorized or further
   -> succeeded; processing -> accepted; waiting for the buyer -> action_required; failed ->
   failed, unless the provider lists the sale itself as a capture reversed since, which took
-  effect: succeeded, then its reversal; held in another currency -> left open); "not found", or a completion of a payment
-  still waiting for the buyer or to be completed, means failed only once the request can no
-  longer land (`settle_after`);
+  effect: succeeded, then its reversal; held in another currency -> left open); "not found" (looked up by key: read by the
+  reference of an object the provider made, it says nothing, and leaves it open), or a completion
+  of a payment still waiting for the buyer or to be completed, means failed only once the request
+  can no longer land (`settle_after`);
 - captures and refunds: matched one to one to the provider's operations (`fetch` lists them), by
   idempotency key, then reference, then amount (a refund never to one the provider reports on
   another capture); each match records the provider's reference, so later webhooks about it find
@@ -193,6 +194,7 @@ def settle(u: LedgerUnit, payment: Payment, result: CommandResult,
                                          result.capturable)
                     if m is not None and m.currency != currency), None)
 
+    known = payment.reference is not None  # the provider made the payment object, and answered so
     refs = dict(payment.references)
     refs.update({k: v for k, v in result.references.items() if v})
     payment = replace(payment, reference=payment.reference or result.references.get("payment")
@@ -202,6 +204,11 @@ def settle(u: LedgerUnit, payment: Payment, result: CommandResult,
     for txn in (t for t in txns if t.kind in K.INITIAL and t.status in (S.UNKNOWN, S.ACCEPTED)):
         if busy & K.INITIAL:
             out.append(_open(txn, "a first operation is in flight"))
+        elif state == ProviderState.NOT_FOUND and known:
+            # Read by the reference of an object the provider made (a payment waiting for its
+            # buyer, an accepted sale): not finding it now (a sandbox reset, a method pointed at
+            # another account) says nothing of what it did with the request.
+            out.append(_open(txn, "the provider no longer finds the payment it made; check it by hand"))
         elif state == ProviderState.NOT_FOUND:
             out.append(_absent(u, txn, at, "the provider has no such payment", result))
             if out[-1].status == S.FAILED and payment.authorized.minor == 0:
