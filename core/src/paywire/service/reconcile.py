@@ -155,6 +155,13 @@ def _capture_closed(payment: Payment, result: CommandResult) -> bool:
     return result.state == ProviderState.CAPTURED or (capturable is not None and capturable.minor == 0)
 
 
+def _released_after_capture(result: CommandResult, currency: str) -> bool:
+    """Whether the provider holds part of the authorization captured, the rest not: what a void
+    after a partial capture leaves (or a final partial capture)."""
+    captured, authorized = _money(result.captured, currency), _money(result.authorized, currency)
+    return captured is not None and authorized is not None and 0 < captured.minor < authorized.minor
+
+
 def _sale_undone(payment: Payment, result: CommandResult) -> ProviderOperation | None:
     """The sale itself, when the provider holds it failed but lists it (its own reference) as a
     capture that took effect and was reversed since: a lost sale that made it is not failed."""
@@ -312,6 +319,11 @@ def settle(u: LedgerUnit, payment: Payment, result: CommandResult,
             # buyer): no longer finding it (a sandbox reset, a method pointed at another account)
             # says nothing of what it did with the void.
             out.append(_open(txn, "the provider no longer finds the payment it held; check it by hand"))
+        elif state in _ESTABLISHED and _capture_closed(payment, result) and _released_after_capture(result, currency):
+            # A capture made beside paywire before the void arrived, and nothing left to capture:
+            # a provider that voids what an authorization has left (PayPal) may have done so.
+            out.append(_open(txn, f"the provider reports {state}, a capture made and nothing left to capture: the "
+                                  "void may be what released the rest; check it by hand"))
         elif state in _ESTABLISHED:
             out.append(_absent(u, txn, at, f"the provider reports {state}, not voided", result))
         else:
