@@ -58,6 +58,8 @@ def test_a_capture_applied_in_part_is_not_failed_for_another_whose_amount_the_to
     report = service.reconcile(payment_id=payment.id)
     assert {s.transaction_id for s in report.unresolved} == {applied, never}
     assert all("check it by hand" in s.note for s in report.unresolved), report.unresolved
+    service.retry(applied)  # under its key: the provider answers what it applied, counted once
+    assert service.get_payment(payment.id).captured.minor == app.totals(payment.reference or "")[1] == 2_000
 
 
 def test_one_capture_applied_in_part_stays_open_to_check_by_hand(totals_service: PaymentService,
