@@ -8,16 +8,18 @@ anything. It reads the payment at the provider and decides, per transaction:
 - first operations (authorize, sale, complete): by the provider's state (authorized or further
   -> succeeded; processing -> accepted; waiting for the buyer -> action_required; failed ->
   failed, unless the provider lists the sale itself as a capture reversed since, which took
-  effect: succeeded, then its reversal; held in another currency -> left open); "not found", or a completion of a payment
-  still waiting for the buyer or to be completed, means failed only once the request can no
-  longer land (`settle_after`);
+  effect: succeeded, then its reversal; held in another currency -> left open); "not found" (looked up by key: read by the
+  reference of an object the provider made, it says nothing, and leaves it open), or a completion
+  of a payment still waiting for the buyer or to be completed, means failed only once the request
+  can no longer land (`settle_after`);
 - captures and refunds: matched one to one to the provider's operations (`fetch` lists them), by
   idempotency key, then reference, then amount (a refund never to one the provider reports on
   another capture); each match records the provider's reference, so later webhooks about it find
-  it. Where a plugin lists none, the provider's running totals are split among the open
-  transactions instead. What the provider does not hold is failed only once its request can no
-  longer land;
-- voids: by whether the provider says voided;
+  it. Where a plugin lists none, the provider's running totals settle the open transactions only
+  where the total holds all they asked, or nothing more (a provider may apply one in part, so an
+  amount match says nothing of which took effect); otherwise they are left open. What the provider
+  does not hold is failed only once its request can no longer land;
+- voids: by whether the provider says voided (left open where it no longer finds the payment);
 - a capture or refund that succeeded and that the provider now lists as failed or reversed gets
   its reversal recorded.
 
@@ -28,7 +30,6 @@ every payment whose totals still differ from the provider's afterwards is report
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -51,7 +52,6 @@ _ESTABLISHED = frozenset({
     ProviderState.AUTHORIZED, ProviderState.PARTIALLY_CAPTURED, ProviderState.CAPTURED,
     ProviderState.PARTIALLY_REFUNDED, ProviderState.REFUNDED, ProviderState.VOIDED,
 })
-_MAX_SUBSET = 12  # open operations of one kind on one payment searched exhaustively
 _TOTAL = {K.CAPTURE: "captured", K.REFUND: "refunded"}  # the fetch result's running total of each kind
 # A listed operation's status as the outcome of the open transaction it is matched to: a reversed
 # one took effect (its reversal is recorded after, as an undone one's is).
@@ -155,6 +155,13 @@ def _capture_closed(payment: Payment, result: CommandResult) -> bool:
     return result.state == ProviderState.CAPTURED or (capturable is not None and capturable.minor == 0)
 
 
+def _released_after_capture(result: CommandResult, currency: str) -> bool:
+    """Whether the provider holds part of the authorization captured, the rest not: what a void
+    after a partial capture leaves (or a final partial capture)."""
+    captured, authorized = _money(result.captured, currency), _money(result.authorized, currency)
+    return captured is not None and authorized is not None and 0 < captured.minor < authorized.minor
+
+
 def _sale_undone(payment: Payment, result: CommandResult) -> ProviderOperation | None:
     """The sale itself, when the provider holds it failed but lists it (its own reference) as a
     capture that took effect and was reversed since: a lost sale that made it is not failed."""
@@ -179,13 +186,6 @@ def _absent(u: LedgerUnit, txn: Transaction, at: datetime, what: str, result: Co
                    retryable=True)  # the provider never got it: sending it again with its key is safe
 
 
-def _subsets(amounts: Sequence[int], target: int) -> list[tuple[int, ...]]:
-    """Every set of indexes whose amounts add up to `target`."""
-    return [combo for size in range(1, len(amounts) + 1)
-            for combo in itertools.combinations(range(len(amounts)), size)
-            if sum(amounts[i] for i in combo) == target]
-
-
 def settle(u: LedgerUnit, payment: Payment, result: CommandResult,
            at: datetime | None = None) -> tuple[Payment, list[Settlement], list[Mismatch]]:
     """Settle the payment's open transactions from a fetch `result` (inside a locked unit)."""
@@ -201,6 +201,7 @@ def settle(u: LedgerUnit, payment: Payment, result: CommandResult,
                                          result.capturable)
                     if m is not None and m.currency != currency), None)
 
+    known = payment.reference is not None  # the provider made the payment object, and answered so
     refs = dict(payment.references)
     refs.update({k: v for k, v in result.references.items() if v})
     payment = replace(payment, reference=payment.reference or result.references.get("payment")
@@ -210,6 +211,11 @@ def settle(u: LedgerUnit, payment: Payment, result: CommandResult,
     for txn in (t for t in txns if t.kind in K.INITIAL and t.status in (S.UNKNOWN, S.ACCEPTED)):
         if busy & K.INITIAL:
             out.append(_open(txn, "a first operation is in flight"))
+        elif state == ProviderState.NOT_FOUND and known:
+            # Read by the reference of an object the provider made (a payment waiting for its
+            # buyer, an accepted sale): not finding it now (a sandbox reset, a method pointed at
+            # another account) says nothing of what it did with the request.
+            out.append(_open(txn, "the provider no longer finds the payment it made; check it by hand"))
         elif state == ProviderState.NOT_FOUND:
             out.append(_absent(u, txn, at, "the provider has no such payment", result))
             if out[-1].status == S.FAILED and payment.authorized.minor == 0:
@@ -308,7 +314,17 @@ def settle(u: LedgerUnit, payment: Payment, result: CommandResult,
             out.append(_finish(u, txn, S.SUCCEEDED, "the provider holds the payment failed, nothing authorized: "
                                                     "nothing is left to cancel", result)
                        if txn.expired(at) else _open(txn, "the provider reports failed; the cancel may still land"))
-        elif state in _ESTABLISHED or state == ProviderState.NOT_FOUND:
+        elif state == ProviderState.NOT_FOUND:
+            # A void acts on a payment the provider answered about (authorized, or waiting for its
+            # buyer): no longer finding it (a sandbox reset, a method pointed at another account)
+            # says nothing of what it did with the void.
+            out.append(_open(txn, "the provider no longer finds the payment it held; check it by hand"))
+        elif state in _ESTABLISHED and _capture_closed(payment, result) and _released_after_capture(result, currency):
+            # A capture made beside paywire before the void arrived, and nothing left to capture:
+            # a provider that voids what an authorization has left (PayPal) may have done so.
+            out.append(_open(txn, f"the provider reports {state}, a capture made and nothing left to capture: the "
+                                  "void may be what released the rest; check it by hand"))
+        elif state in _ESTABLISHED:
             out.append(_absent(u, txn, at, f"the provider reports {state}, not voided", result))
         else:
             out.append(_open(txn, f"the provider reports {state}; later"))
@@ -340,6 +356,11 @@ def settle(u: LedgerUnit, payment: Payment, result: CommandResult,
     payment = rules.derive(payment, u.transactions(payment.id), waiting=waiting)
     u.update_payment(payment)
     u.add_references(payment.method, payment.id, [payment.reference or "", *payment.references.values(), *learnt])
+    if state == ProviderState.NOT_FOUND:
+        # The provider no longer finds a payment it held (a sandbox reset, a method pointed at
+        # another account): it shows none of the ledger's money. Nothing is taken back on that
+        # word alone, but the payment is reported.
+        provider = {name: Money.zero(currency) for name in provider}
     mismatches = [Mismatch(payment.id, name, getattr(payment, name), value)
                   for name, value in provider.items() if value is not None and getattr(payment, name) != value]
     return payment, out, mismatches
@@ -354,7 +375,8 @@ def _by_operations(u: LedgerUnit, pending: list[Transaction], listed: list[Provi
     reports is another's, and "" says none of paywire's requests made it) and, for a refund, that
     the provider does not report on another capture than the refund's own; open transactions
     outnumbering the operations they could each be stay open, and so does one with no match while
-    an operation of less is left, which may be it applied in part."""
+    an operation of less is left, which may be it applied in part (as do the open ones of that
+    operation's amount: it may be theirs or the larger one's)."""
     kind = pending[0].kind
     claimed = {t.provider_reference for t in txns if t.kind == kind and t.provider_reference and t not in pending}
     free = [op for op in listed if op.reference not in claimed]
@@ -373,10 +395,26 @@ def _by_operations(u: LedgerUnit, pending: list[Transaction], listed: list[Provi
         same.setdefault(txn.amount, []).append(txn)
     captures = {t.id: _capture_of(t, txns) for t in unmatched}
     absent: list[Transaction] = []
-    for amount, group in same.items():
+    taken: set[str] = set()  # matched by amount
+    # The largest amounts first: an operation of less than an open one asked that no operation of
+    # its own amount took may be it, applied in part (a provider honouring part of a capture).
+    for amount, group in sorted(same.items(), key=lambda item: -(item[0].minor if item[0] else 0)):
         # By amount alone, a failed operation is no evidence about this request (it may be an
         # earlier declined attempt of the same amount): without a match it is absent instead.
         ops = [o for o in free if o.idempotency_key is None and o.amount == amount and o.status != "failed"]
+        larger = [t for t in unmatched if t.id not in taken and t.amount is not None and amount is not None
+                  and t.amount.currency == amount.currency and t.amount.minor > amount.minor
+                  and any(_may_be(o, captures[t.id]) for o in ops)]
+        if larger:
+            # These operations may be the open ones of their amount, or a larger one applied in part:
+            # which took effect is unknown (the larger ones find them below, and stay open too).
+            for txn in group:
+                if any(_may_be(o, captures[txn.id]) for o in ops):
+                    decisions.append((_open(txn, f"the provider lists {txn.kind}(s) of {amount}, which may be this "
+                                                 f"one or a larger open one applied in part; check it by hand"), None))
+                else:
+                    absent.append(txn)
+            continue
         left = list(group)
         while left:
             txn = left[0]
@@ -398,11 +436,20 @@ def _by_operations(u: LedgerUnit, pending: list[Transaction], listed: list[Provi
                 ops.remove(fits[0])
                 free.remove(fits[0])
                 decisions.append(_matched(u, txn, fits[0], result))
+                taken.add(txn.id)
                 left.remove(txn)
     # A provider may apply a capture or refund in part (an issuer honouring part of a capture):
     # an operation listed without its key (None: not known) for less than one asked may be it,
     # and concluded "not applied", its retry would move the money again.
     for txn in absent:
+        # One in another currency may be it too: what it applied cannot be told in the payment's terms.
+        alien = next((o for o in free if o.idempotency_key is None and o.status != "failed" and txn.amount is not None
+                      and o.amount.currency != txn.amount.currency and _may_be(o, captures[txn.id])), None)
+        if alien is not None:
+            decisions.append((_open(txn, f"the provider lists {txn.kind} {alien.reference} of {alien.amount}, not "
+                                         f"in {txn.amount.currency if txn.amount else 'its currency'}: it may be this "
+                                         "one; check it by hand"), None))
+            continue
         part = next((o for o in free if o.idempotency_key is None and o.status != "failed" and txn.amount is not None
                      and o.amount.currency == txn.amount.currency and o.amount.minor < txn.amount.minor
                      and _may_be(o, captures[txn.id])), None)
@@ -433,6 +480,11 @@ def _may_be(op: ProviderOperation, capture: str | None) -> bool:
 def _matched(u: LedgerUnit, txn: Transaction, op: ProviderOperation,
              result: CommandResult) -> tuple[Settlement, str | None]:
     status = _OPERATION_STATUS.get(op.status)
+    if txn.amount is not None and op.amount.currency != txn.amount.currency and status != S.FAILED:
+        # What it applied cannot be told in the payment's terms (and recorded as all it asked,
+        # the ledger could claim more than the provider holds).
+        return _open(txn, f"the provider's {txn.kind} {op.reference} is {op.status} for {op.amount}, not in "
+                          f"{txn.amount.currency}; check it by hand"), op.reference
     if status is None or (status == S.ACCEPTED and txn.status == S.ACCEPTED):
         return _open(txn, f"the provider's {txn.kind} {op.reference} is {op.status}"), op.reference
     # What the provider lists it applied counts, when less than asked (a capture honoured in part).
@@ -443,8 +495,13 @@ def _matched(u: LedgerUnit, txn: Transaction, op: ProviderOperation,
 def _by_totals(u: LedgerUnit, payment: Payment, pending: list[Transaction], txns: Sequence[Transaction],
                kind: str, at: datetime, result: CommandResult) -> list[tuple[Settlement, str | None]]:
     """For a plugin whose fetch lists no operations: the provider's running total, less what the
-    ledger's succeeded transactions add up to, is split among the open ones; an ambiguous split
-    is left open and reported."""
+    ledger's succeeded transactions applied, is what the open ones applied together. A provider
+    may apply a capture or refund in part (`held`), so each open one applied nothing or anything
+    up to what it asked: they are settled only where the total holds all they asked (each in
+    full), and concluded not applied only where it holds exactly what the ledger's own applied (a
+    total below that says the provider undid one since, which a total cannot name). Any other total may be made
+    of them in many ways (what one asked matching what another applied in part, or an operation
+    made outside paywire whose event has not come yet): they are left open, saying so."""
     currency = payment.currency
     provider_total = _money(getattr(result, _TOTAL[kind]), currency)
     assert provider_total is not None
@@ -453,33 +510,21 @@ def _by_totals(u: LedgerUnit, payment: Payment, pending: list[Transaction], txns
                                     observed_refunded=Money.zero(currency)), txns)
     recorded = own.captured if kind == K.CAPTURE else own.refunded
     delta = provider_total.minor - recorded.minor
-    amounts = [t.amount.minor if t.amount else 0 for t in pending]
-    splits = _subsets(amounts, delta) if 0 < delta and len(pending) <= _MAX_SUBSET else []
-    # Settled: in every split that makes up the total; absent: in none; either: left open.
-    surely: set[int]
-    maybe: set[int]
-    if delta <= 0:
-        surely, maybe = set(), set()
-    elif splits:
-        surely, maybe = set.intersection(*map(set, splits)), set().union(*splits)
-    elif delta == sum(amounts):  # all of them (too many to search for a smaller split)
-        surely = maybe = set(range(len(pending)))
-    else:
-        return [(_open(t, f"the provider's {kind} total {provider_total} cannot be split among the open "
-                          "operations; check it by hand"), None) for t in pending]
-    # The provider's latest object of this kind names the one settled operation, if only one is.
-    latest = result.references.get(kind)
-    latest = latest if len(surely) == 1 and surely == maybe and latest not in {t.provider_reference for t in txns} \
-        else None
-    decisions: list[tuple[Settlement, str | None]] = []
-    for index, txn in enumerate(pending):
-        if index in surely:
-            decisions.append((_finish(u, txn, S.SUCCEEDED, f"the provider's {kind} total is {provider_total}",
-                                      result, latest), latest))
-        elif index in maybe:
-            decisions.append((_open(txn, f"the provider's {kind} total {provider_total} may include it or another "
-                                         "open operation: it cannot be split among them; check it by hand"), None))
-        else:
-            decisions.append((_absent(u, txn, at, f"the provider's {kind} total {provider_total} does not "
-                                                  "include it", result), None))
-    return decisions
+    if delta < 0:
+        # The provider undid one the ledger holds succeeded since (a refund failed at the bank, a
+        # capture declined at settlement), which a total cannot name: the open ones may have applied.
+        return [(_open(t, f"the provider's {kind} total {provider_total} is below the {recorded} the ledger's "
+                          "succeeded ones applied (one was undone since): whether this one applied cannot be told; "
+                          "check it by hand"), None) for t in pending]
+    if delta == 0:
+        return [(_absent(u, txn, at, f"the provider's {kind} total {provider_total} does not include it", result),
+                 None) for txn in pending]
+    if delta != sum(t.amount.minor if t.amount else 0 for t in pending):
+        return [(_open(t, f"the provider's {kind} total {provider_total} may include it or another operation, in "
+                          "full or in part: it cannot be split among the open ones; check it by hand"), None)
+                for t in pending]
+    # The provider's latest object of this kind names the operation, when it is the only open one.
+    latest = result.references.get(kind) if len(pending) == 1 else None
+    latest = latest if latest not in {t.provider_reference for t in txns} else None
+    return [(_finish(u, txn, S.SUCCEEDED, f"the provider's {kind} total is {provider_total}", result, latest), latest)
+            for txn in pending]

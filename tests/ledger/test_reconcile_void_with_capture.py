@@ -1,0 +1,49 @@
+"""An open void, read back from a provider that voids what an authorization has left after part of
+it was captured (PayPal): a capture made beside paywire (the provider's dashboard) before the void
+arrived. The provider then reports the authorization captured, taking no more: the void may be
+what released the rest, so it is not concluded not applied. While the provider still lets the
+rest be captured, the void did not land."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from paywire import Money
+from paywire.command.result import CommandResult, ProviderOperation, ProviderState
+from paywire.ledger import SQLiteLedger, TransactionStatus
+from paywire.service.reconcile import settle
+from tests.ledger.ledger_rows import authorized, row
+
+S = TransactionStatus
+
+
+@pytest.mark.parametrize(("state", "captured", "capturable", "concluded"), [
+    (ProviderState.CAPTURED, 3_000, 0, None),  # the rest released: perhaps by the void
+    (ProviderState.PARTIALLY_CAPTURED, 3_000, 7_000, S.FAILED),  # the rest still capturable: it never landed
+    (ProviderState.CAPTURED, 10_000, 0, S.FAILED),  # all of it captured: nothing was left to void
+])
+def test_an_open_void_beside_a_capture_made_outside(tmp_path: Path, state: str, captured: int, capturable: int,
+                                                     concluded: str | None) -> None:
+    ledger = SQLiteLedger(tmp_path / "ledger.db")
+    try:
+        payment = authorized(10_000)
+        void = row(payment, "void", 0, S.UNKNOWN)
+        with ledger.unit() as u:
+            u.insert_payment(payment)
+            u.insert_transaction(row(payment, "authorize", 10_000, S.SUCCEEDED, provider_reference="fp_1"))
+            u.insert_transaction(void)
+        outside = ProviderOperation(kind="capture", reference="cap_9", amount=Money(captured, "EUR"), status="succeeded")
+        reading = CommandResult(reference="fp_1", state=state, authorized=Money(10_000, "EUR"),
+                                captured=Money(captured, "EUR"), refunded=Money(0, "EUR"),
+                                capturable=Money(capturable, "EUR"), operations=(outside,))
+        with ledger.unit() as u:
+            current = u.payment(payment.id, lock=True)
+            assert current is not None
+            _, decisions, _ = settle(u, current, reading)
+        (decision,) = [d for d in decisions if d.transaction_id == void.id]
+        assert decision.status == concluded, decision
+        assert ledger.get_payment(payment.id).captured == Money(captured, "EUR")  # type: ignore[union-attr]
+    finally:
+        ledger.close()
