@@ -1,11 +1,13 @@
 """An ACH sale or refund that settled can still be returned by the customer's bank: Braintree
 then sends transaction_settlement_declined after transaction_settled ("may be triggered after the
 transaction_settled webhook", its Transaction webhooks reference). Whichever of the two arrives
-first, the ledger ends without the returned money, as reconcile() reads it."""
+first, the ledger ends without the returned money, as reconcile() reads it. The emulator's
+`bank_return` is that return; it refuses a transaction that has not settled."""
 
 from __future__ import annotations
 
 import pytest
+from graphql import GraphQLError
 
 from paywire import Money, PaymentService
 from paywire.ledger import TransactionStatus as S
@@ -39,12 +41,10 @@ def test_a_settled_transaction_the_bank_returned_is_not_counted(
         key = "refund"
     (txn,) = (t for t in service.list_transactions(payment_id) if t.idempotency_key == key)
     reference = txn.provider_reference or ""
-    emulator.settle(reference)
     transaction = emulator.transactions[reference]
-    assert transaction.status == "SETTLED"
+    emulator.settle(reference)
     settled = _body(emulator, "transaction_settled", transaction)
-    with emulator.lock:  # the customer's bank returns it after it settled
-        transaction.move("SETTLEMENT_DECLINED")
+    emulator.bank_return(reference)  # the customer's bank returns it after it settled
     declined = _body(emulator, "transaction_settlement_declined", transaction)
     expected = {"sale": (0, 0), "refund": (3000, 0)}[operation]
     for body in (settled, declined) if order == "settled_first" else (declined, settled):
@@ -57,3 +57,12 @@ def test_a_settled_transaction_the_bank_returned_is_not_counted(
     service.reconcile(payment_id=payment_id)
     payment = service.get_payment(payment_id)
     assert (payment.captured.minor, payment.refunded.minor) == expected
+
+
+def test_the_emulator_returns_only_what_settled(service: PaymentService, emulator: BraintreeEmulator) -> None:
+    emulator.settlement = "batch"
+    payment = service.sale("braintree", Money.of("30.00", EUR), source="paywire-emulator-bank-account-nonce",
+                           order_id="b", idempotency_key="b")
+    with pytest.raises(GraphQLError, match="Only a settled transaction"):
+        emulator.bank_return(payment.reference or "")
+    assert emulator.transactions[payment.reference or ""].status == "SETTLEMENT_PENDING"
