@@ -13,6 +13,13 @@ subject's id and the notification's timestamp, so a redelivered notification is 
 | transaction_settled or _declined of an authorization settled in parts | other (moves nothing) |
 | transaction_disbursed, dispute_*, check, anything else | other (stored, moves nothing) |
 
+A dispute's notification is `other` (a chargeback changes neither what the transaction captured
+nor what it refunded) and references the dispute and the transaction it contests, so it is stored
+with that transaction's payment. The amount of a notification that moves nothing is not read: one
+paywire cannot hold never refuses an event that changes no payment. A notification whose subject
+has no id of its own (a local payment's, a check) is told apart by a digest of its XML instead,
+so two such notifications in one second are two events, and a redelivery is still the same one.
+
 The subject is a refund when it says so (`<type>credit</type>`, a `<refund>`) or when the kind is
 only ever about refunds: Braintree's own refund_failed sample carries no type. An authorization
 settled in parts (it lists `partial-settlement-transaction-ids`) is notified with what it
@@ -24,6 +31,7 @@ still reaches its payment.
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
 from typing import Any
 from xml.etree.ElementTree import Element
@@ -102,6 +110,13 @@ def parse_notification(xml: bytes) -> tuple[WebhookEvent, datetime]:
     parent = not credit and _text(transaction, "partial-settlement-transaction-ids/item") is not None
     references: dict[str, str] = {}
     reference = None
+    dispute = subject.find("dispute") if subject is not None else None
+    if dispute is not None and legacy:
+        reference = global_id("dispute", legacy)
+        references = {"dispute": reference}
+        contested = _text(dispute, "transaction/id")
+        if contested:
+            references["transaction"] = global_id("transaction", contested)
     if transaction is not None and legacy:
         reference = global_id("refund" if credit else "transaction", legacy)
         references = {"refund" if credit else "transaction": reference, "legacy_id": legacy}
@@ -111,15 +126,17 @@ def parse_notification(xml: bytes) -> tuple[WebhookEvent, datetime]:
         authorized = None if credit else _text(transaction, "authorized-transaction-id")
         if authorized:
             references["authorization"] = global_id("transaction", authorized)
+    event_kind = _kind(kind, credit, parent, transaction)
     amount: Money | None = None
     value, currency = _text(transaction, "amount"), _text(transaction, "currency-iso-code")
-    if value and currency and not parent:
+    if value and currency and event_kind != EventKind.OTHER:
         amount = Money.of(value, currency)
     data: dict[str, Any] = {"kind": kind, "timestamp": at.isoformat(), "subject": legacy,
                             "status": _text(transaction, "status")}
+    subject_id = legacy or f"sha256-{hashlib.sha256(xml).hexdigest()[:32]}"
     event = WebhookEvent(
-        provider="braintree", id=f"{kind}:{legacy or '-'}:{at.strftime('%Y%m%dT%H%M%SZ')}", type=kind,
-        kind=_kind(kind, credit, parent, transaction), reference=reference, references=references, amount=amount,
+        provider="braintree", id=f"{kind}:{subject_id}:{at.strftime('%Y%m%dT%H%M%SZ')}", type=kind,
+        kind=event_kind, reference=reference, references=references, amount=amount,
         occurred_at=at, data=data,
     )
     return event, at

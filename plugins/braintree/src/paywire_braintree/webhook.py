@@ -45,7 +45,8 @@ def _form(body: bytes) -> list[tuple[str, str]] | None:
 def _notification(payload: bytes) -> tuple[WebhookEvent, datetime] | None:
     try:
         return parse_notification(base64.b64decode(payload.replace(b"\n", b""), validate=True))
-    except (binascii.Error, ValueError, SyntaxError, InvalidRequest):  # InvalidRequest: an amount Money refuses
+    # InvalidRequest: an amount Money refuses; LookupError: an XML declaration naming an unknown encoding.
+    except (binascii.Error, ValueError, SyntaxError, LookupError, InvalidRequest):
         return None
 
 

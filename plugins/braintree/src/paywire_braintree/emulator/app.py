@@ -85,6 +85,13 @@ class BraintreeEmulator(EmulatorApp):
         with self.lock:
             self.operations.settle(self.operations.transaction(transaction_id), outcome)
 
+    def bank_return(self, transaction_id: str) -> None:
+        """The customer's bank returns a settled ACH or SEPA sale, capture or refund: Braintree
+        declines its settlement after it settled, sending transaction_settlement_declined after
+        transaction_settled (its Transaction webhooks reference)."""
+        with self.lock:
+            self.operations.bank_return(self.operations.transaction(transaction_id))
+
     def expire(self, transaction_id: str) -> None:
         """Expire an authorization, as Braintree does once its brand's time frame has passed."""
         with self.lock:

@@ -213,6 +213,13 @@ class Operations:
                              transaction)
         return transaction
 
+    def bank_return(self, transaction: Transaction) -> Transaction:
+        if transaction.status != "SETTLED" or transaction.children:
+            raise validation("Only a settled transaction can be returned by the bank.", "91575")
+        transaction.move("SETTLEMENT_DECLINED", processorResponse=processor_response("4001"))
+        self.emulator.notify("transaction_settlement_declined", transaction)
+        return transaction
+
     def _settle_captures(self, parent: Transaction, outcome: str) -> Transaction:
         """The batch for an authorization captured in parts: its captures settle, each a
         transaction of its own; the authorization itself is never submitted, and stays
