@@ -322,6 +322,10 @@ def check_void(payment: Payment, txns: Sequence[Transaction], caps: Capabilities
     flight = in_flight(payment, txns)
     if payment.captured.minor > 0 or flight.captures.minor > 0:
         raise StateError(f"payment {payment.id} has a capture; refund it instead of voiding", code="void_after_capture")
+    if consumed(payment, txns, caps).minor > 0 and capturable(payment, txns, caps).minor == 0:
+        raise StateError(f"payment {payment.id} has nothing left to void: its captures took all of its authorization "
+                         "(one the provider undid since still took its part); nothing was sent",
+                         code="void_after_capture")
     if payment.state == PaymentState.ACTION_REQUIRED:
         _cancellable(payment, flight, caps)
     elif payment.state != PaymentState.AUTHORIZED:

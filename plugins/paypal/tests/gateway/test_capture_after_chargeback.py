@@ -116,3 +116,26 @@ def test_a_refund_whose_answer_was_lost_racing_a_reversal(paypal: Any, service: 
         service.capture(payment.id, eur("1.00"), idempotency_key=paypal.key())
     assert len(paypal.api_sent) == sent
     assert not service.reconcile(payment_id=payment.id).mismatches
+
+
+@pytest.mark.parametrize("via", ["webhook", "reconcile"])
+def test_an_authorization_its_charged_back_capture_took_all_of_is_not_voided(
+        paypal: Any, service: PaymentService, via: str) -> None:
+    """PayPal refuses to void an authorization its captures took all of (PREVIOUSLY_CAPTURED),
+    one of them charged back since or not: the ledger refuses it before sending."""
+    payment = _charged_back(paypal, service, "100.00", via)
+    sent = len(paypal.api_sent)
+    with pytest.raises(StateError):
+        service.void(payment.id, idempotency_key=paypal.key())
+    assert len(paypal.api_sent) == sent
+    assert _authorization(paypal, payment).status == "CAPTURED"
+
+
+@pytest.mark.parametrize("via", ["webhook", "reconcile"])
+def test_the_rest_of_an_authorization_is_voided_after_a_chargeback(
+        paypal: Any, service: PaymentService, via: str) -> None:
+    payment = _charged_back(paypal, service, "40.00", via)
+    payment = service.void(payment.id, idempotency_key=paypal.key())
+    assert _authorization(paypal, payment).status == "VOIDED"
+    assert payment.captured == eur("0.00")
+    assert not service.reconcile(payment_id=payment.id).mismatches
