@@ -39,6 +39,10 @@ class Capabilities(NamedTuple):
     # (Stripe cancels a PaymentIntent in requires_action); off where the provider has no such
     # cancel (a PayPal order awaiting approval), so `void` refuses it before sending anything.
     cancel_waiting: bool = False
+    # A capture the provider undid after it succeeded (a chargeback) still counts against its
+    # authorization, which the provider does not offer to capture again (PayPal). Off, what an
+    # authorization still holds after such an undoing is what the provider's reading says.
+    undone_capture_consumes: bool = False
 
     def restrict(self, **flags: bool) -> Capabilities:
         """These capabilities with some switched off; a method cannot switch on what its gateway lacks."""

@@ -494,7 +494,7 @@ class PaymentService:
 
         def resolve(payment: Payment, txns: Sequence[Transaction],
                     caps: Capabilities) -> tuple[Money | None, dict[str, Any]]:
-            due = payment.capturable - rules.in_flight(payment, txns).captures if amount is None else amount
+            due = rules.capturable(payment, txns, caps) - rules.in_flight(payment, txns).captures if amount is None else amount
             return due, {"final": bool(not caps.capture_multiple if final is None else final)}
 
         return self._follow_up(K.CAPTURE, payment_id, idempotency_key, resolve, defaulted=amount is None)

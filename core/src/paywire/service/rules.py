@@ -22,11 +22,13 @@ from paywire.service.inputs import require_money
 
 __all__ = [
     "behind",
+    "capturable",
     "capture_parents",
     "check_capture",
     "check_complete",
     "check_refund",
     "check_void",
+    "consumed",
     "derive",
     "in_flight",
 ]
@@ -255,6 +257,27 @@ def _capable(caps: Capabilities, flag: str, method: str, what: str) -> None:
         )
 
 
+def consumed(payment: Payment, txns: Sequence[Transaction], caps: Capabilities) -> Money:
+    """What captures of the payment's authorization took of it that the provider undid since, where
+    the provider keeps such a capture against its authorization (`Capabilities.undone_capture_consumes`):
+    no longer captured, yet not authorized again. PayPal leaves an authorization whose capture was
+    charged back as its captures left it (CAPTURED stays CAPTURED): capturing that money again
+    would be refused, or collect it twice. Elsewhere the provider's reading says (`reconcile`)."""
+    if not caps.undone_capture_consumes or payment.flow != K.AUTHORIZE or not any(t.kind == K.REVERSAL for t in txns):
+        return _money(0, payment.currency)
+    undone = _undone(txns)
+    return _money(sum(min(_minor(t, payment.currency), held_minor(t)) for t in txns
+                      if t.kind == K.CAPTURE and t.status == S.SUCCEEDED and t.amount is not None and t.id in undone),
+                  payment.currency)
+
+
+def capturable(payment: Payment, txns: Sequence[Transaction], caps: Capabilities) -> Money:
+    """What the provider still lets be captured of the payment, ignoring operations in flight:
+    `Payment.capturable` less what captures undone since took of it (`consumed`)."""
+    left = payment.capturable - consumed(payment, txns, caps)
+    return left if left.minor > 0 else _money(0, payment.currency)
+
+
 def check_capture(payment: Payment, txns: Sequence[Transaction], amount: Money, caps: Capabilities, *,
                   defaulted: bool = False) -> None:
     _capable(caps, "capture", payment.method, "capture")
@@ -278,7 +301,8 @@ def check_capture(payment: Payment, txns: Sequence[Transaction], amount: Money, 
     if any(t.kind == K.CAPTURE and t.open and t.request.get("final") for t in txns):
         raise StateError(f"payment {payment.id} has a final capture in flight; no further capture until it is settled",
                          code="capture_closed")
-    uncaptured = payment.authorized.minor - payment.captured.minor  # minor units: cheap on every capture
+    # minor units: cheap on every capture; captures undone since still took their part (`consumed`)
+    uncaptured = payment.authorized.minor - payment.captured.minor - consumed(payment, txns, caps).minor
     remaining = uncaptured - flight.captures.minor
     if amount.minor > remaining:
         raise StateError(
@@ -298,6 +322,10 @@ def check_void(payment: Payment, txns: Sequence[Transaction], caps: Capabilities
     flight = in_flight(payment, txns)
     if payment.captured.minor > 0 or flight.captures.minor > 0:
         raise StateError(f"payment {payment.id} has a capture; refund it instead of voiding", code="void_after_capture")
+    if consumed(payment, txns, caps).minor > 0 and capturable(payment, txns, caps).minor == 0:
+        raise StateError(f"payment {payment.id} has nothing left to void: its captures took all of its authorization "
+                         "(one the provider undid since still took its part); nothing was sent",
+                         code="void_after_capture")
     if payment.state == PaymentState.ACTION_REQUIRED:
         _cancellable(payment, flight, caps)
     elif payment.state != PaymentState.AUTHORIZED:

@@ -280,7 +280,8 @@ _AUTHORIZATION_STATUSES: Final = frozenset({"CREATED", "PARTIALLY_CAPTURED", "CA
 def capturable(order: Mapping[str, Any]) -> Money | None:
     """What PayPal still lets be captured of the order: of each purchase unit whose live
     authorization is open to captures (CREATED, PARTIALLY_CAPTURED), what its captures (completed,
-    refunded or pending; `_made_on`) left of it; nothing of one CAPTURED (a final capture, or
+    refunded or pending, or taken back since: a charged-back capture took its part, which PayPal
+    does not reopen; `_made_on`) left of it; nothing of one CAPTURED (a final capture, or
     captures of all of it), VOIDED, EXPIRED or still PENDING, nor of an order paid by capture.
     None for an order waiting for the buyer or cancelled: it holds no authorization to read; for
     an authorization in a status paywire does not know; and
@@ -302,7 +303,7 @@ def capturable(order: Mapping[str, Any]) -> Money | None:
         rest = Money.zero(currency)
         if auth is not None and status in ("CREATED", "PARTIALLY_CAPTURED"):
             taken = _sum((cap for cap in _payments(unit, "captures")
-                          if cap.get("status") in _TAKEN and _made_on(cap, auth)), currency)
+                          if (cap.get("status") in _TAKEN or taken_back(cap)) and _made_on(cap, auth)), currency)
             rest = max(from_paypal(auth.get("amount")) - taken, rest)
         if rest.minor == 0 and status in ("CREATED", "PARTIALLY_CAPTURED", "CAPTURED") and _waiting(unit):
             return None

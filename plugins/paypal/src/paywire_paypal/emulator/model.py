@@ -24,6 +24,11 @@ __all__ = [
 
 # Capture statuses whose money counts as captured (a DECLINED capture moved nothing).
 CAPTURED_STATUSES = frozenset({"COMPLETED", "PENDING", "PARTIALLY_REFUNDED", "REFUNDED"})
+# Capture statuses that count against their authorization: a completed capture PayPal took back
+# since (DENIED: a chargeback, a buyer's complaint) was captured, and PayPal does not reopen the
+# authorization for it; a DECLINED one (a pending capture PayPal decided against) took nothing, so
+# the authorization can be captured again, as PayPal's reattempted capture allows.
+CONSUMED_STATUSES = CAPTURED_STATUSES | {"DENIED"}
 
 
 @attrs.define

@@ -23,7 +23,8 @@ PayPal's rules enforced here:
   or CANCELLED one gives it back, and the capture's status follows;
 - PayPal reversing a capture (`reverse_capture`: a chargeback) refunds what is left of it;
   a completed capture PayPal denies later (`deny_capture`: its money taken back) no longer
-  counts and cannot be refunded (REFUND_NOT_ALLOWED).
+  counts as captured and cannot be refunded (REFUND_NOT_ALLOWED), but still counts against its
+  authorization, which it does not reopen.
 The money-moving operations are shared with orders.py, which captures and authorizes orders.
 """
 
@@ -37,7 +38,15 @@ from paywire_paypal.emulator import ids, render
 from paywire_paypal.emulator.amounts import exponent, format_minor, parse_money
 from paywire_paypal.emulator.base import PayPalApp
 from paywire_paypal.emulator.errors import PayPalError, not_found
-from paywire_paypal.emulator.model import CAPTURED_STATUSES, Authorization, Capture, Order, PurchaseUnit, Refund
+from paywire_paypal.emulator.model import (
+    CAPTURED_STATUSES,
+    CONSUMED_STATUSES,
+    Authorization,
+    Capture,
+    Order,
+    PurchaseUnit,
+    Refund,
+)
 from paywire_paypal.emulator.oauth import PAYMENTS, REFUNDS
 
 __all__ = ["PaymentsAPI", "authorize_unit", "capture_unit", "overage_limit", "summary_amount"]
@@ -71,7 +80,8 @@ def paypal_fee(minor: int, currency: str) -> int:
 
 
 def captured_minor(app: PayPalApp, auth: Authorization) -> int:
-    return sum(app.captures[c].amount_minor for c in auth.capture_ids if app.captures[c].status in CAPTURED_STATUSES)
+    """What the captures of `auth` took of it, those PayPal took back since included (`CONSUMED_STATUSES`)."""
+    return sum(app.captures[c].amount_minor for c in auth.capture_ids if app.captures[c].status in CONSUMED_STATUSES)
 
 
 def overage_limit(app: PayPalApp, auth: Authorization) -> int:
@@ -158,10 +168,11 @@ def capture_unit(
 
 
 def settle_authorization(app: PayPalApp, auth: Authorization) -> None:
-    """Derive an open authorization's status from its captures (a DECLINED one moved nothing)."""
+    """Derive an open authorization's status from its captures (a DECLINED one moved nothing; one
+    DENIED after it completed still took its part, `CONSUMED_STATUSES`)."""
     if auth.status not in ("CREATED", "PARTIALLY_CAPTURED", "CAPTURED"):
         return
-    live = [app.captures[c] for c in auth.capture_ids if app.captures[c].status in CAPTURED_STATUSES]
+    live = [app.captures[c] for c in auth.capture_ids if app.captures[c].status in CONSUMED_STATUSES]
     captured = sum(c.amount_minor for c in live)
     if any(c.final_capture for c in live) or captured >= auth.amount_minor:
         auth.status = "CAPTURED"
@@ -301,7 +312,7 @@ class PaymentsAPI(PayPalApp):
                 description=f"This authorization was reauthorized; capture {auth.reauthorized_by} instead.",
             )
         already = captured_minor(self, auth)
-        made = sum(1 for c in auth.capture_ids if self.captures[c].status in CAPTURED_STATUSES)
+        made = sum(1 for c in auth.capture_ids if self.captures[c].status in CONSUMED_STATUSES)
         if self.max_captures is not None and made >= self.max_captures:
             raise PayPalError(422, "MAX_CAPTURE_COUNT_EXCEEDED")
         if "amount" in body:
@@ -573,14 +584,13 @@ class PaymentsAPI(PayPalApp):
         """Test control: PayPal takes back the money of a completed capture (the payer disputed it
         with the card's issuer, or with PayPal): the capture becomes DENIED with that reason (as
         PayPal's `capture_status_details` documents: CHARGEBACK, BUYER_COMPLAINT, ...) and
-        PAYMENT.CAPTURE.DENIED is sent with it."""
+        PAYMENT.CAPTURE.DENIED is sent with it. Its authorization stays as it was: the capture
+        took its part of it, which PayPal does not offer to capture again (`CONSUMED_STATUSES`)."""
         with self.lock:
             cap = self.captures[capture_id]
             if cap.status != "COMPLETED":
                 raise ValueError(f"capture {capture_id} is {cap.status}, not COMPLETED")
             cap.status, cap.status_reason, cap.update_time = "DENIED", reason, self.now()
-            if cap.authorization_id is not None:
-                settle_authorization(self, self.authorizations[cap.authorization_id])
             self.emit(
                 "PAYMENT.CAPTURE.DENIED",
                 "capture",
