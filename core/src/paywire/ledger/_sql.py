@@ -627,6 +627,10 @@ class SQLLedger(Ledger):
     def is_integrity_error(self, exc: Exception) -> bool:
         raise NotImplementedError
 
+    def is_undefined_column(self, exc: Exception) -> bool:
+        """Whether `exc` is the database saying a table lacks a column the statement names."""
+        raise NotImplementedError
+
     def is_busy(self, exc: Exception) -> bool:
         """Whether `exc` is the database giving up on a lock (a timeout, a deadlock, a
         serialization conflict): the unit was rolled back and may simply run again."""
@@ -750,11 +754,16 @@ class SQLLedger(Ledger):
 
     def _versions(self, connection: Any) -> set[int]:
         """The schema versions `paywire_schema` records; a table of that name another program made
-        (other columns, versions that are no numbers) is no ledger, refused before anything changes."""
+        (no version column, versions that are no numbers) is no ledger, refused before anything
+        changes. Any other error (no right to read it, a damaged file, a lost connection) is the
+        ledger's own, raised as it is: never told as another program's table, whose advice, a
+        ledger elsewhere, would start an empty one beside the shop's."""
         try:
             return {int(r[0]) for r in self.execute(connection, "SELECT version FROM paywire_schema").fetchall()}
+        except (ValueError, TypeError) as exc:  # int() of a version that is no number
+            reason = str(exc)
         except Exception as exc:
-            if self.is_busy(exc):
+            if not self.is_undefined_column(exc):
                 raise
             reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise ConfigurationError(
