@@ -50,7 +50,8 @@ def old_ledgers(draw: st.DrawFn) -> tuple[int, dict[str, list[tuple[Any, ...]]]]
     ids = [p[0] for p in payments]
     transactions = []
     for n in range(draw(st.integers(0, 6))):
-        row = (f"txn_{n}_{draw(TEXT)}", draw(_maybe(st.sampled_from(ids)))) + (draw(TEXT),) + (
+        row: tuple[Any, ...] = (
+            f"txn_{n}_{draw(TEXT)}", draw(_maybe(st.sampled_from(ids))), draw(TEXT),
             draw(st.sampled_from(_constants(TransactionKind))), draw(_maybe(TEXT)), draw(_maybe(BIGINT)),
             draw(st.sampled_from(_statuses(version))), f"{n}-{draw(TEXT)}", draw(st.integers(1, 2**31 - 1)),
             draw(TEXT), draw(_maybe(TEXT)), draw(_maybe(TEXT)), draw(TEXT), draw(_maybe(TEXT)), draw(_maybe(TEXT)),
