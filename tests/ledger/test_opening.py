@@ -12,7 +12,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from paywire.errors import ConfigurationError, LedgerBusy
+from paywire.errors import ConfigurationError, LedgerBusy, LedgerUnavailable
 from paywire.ledger import SQLiteLedger, open_ledger
 from paywire.ledger.migrations import MIGRATIONS
 from tests.ledger.test_migrations import schema
@@ -319,3 +319,40 @@ def test_a_ledger_this_role_may_not_read_is_no_foreign_place_and_no_new_ledger_i
         with psycopg.connect(postgres_dsn, autocommit=True) as conn:
             conn.execute(f'DROP OWNED BY "{role}"')
             conn.execute(f'DROP ROLE "{role}"')
+
+
+def test_an_older_sqlite_ledger_on_a_read_only_file_is_unavailable_and_left_as_it_was(tmp_path: Path) -> None:
+    """An upgrade that cannot write (a read-only file; likewise a connection lost or a server going
+    down mid-upgrade on PostgreSQL) was told as a migration gone wrong, a ConfigurationError
+    advising to keep running the old release; it is the database's state, retryable, as the
+    same file refuses an operation (`LedgerUnavailable`), and the ledger stays whole."""
+    import os
+    import subprocess
+
+    path = tmp_path / "ledger.db"
+    with schema(MIGRATIONS[-1].version - 1):
+        SQLiteLedger(path).close()
+    data = path.read_bytes()
+    if os.geteuid() == 0:
+        if subprocess.run(["chattr", "+i", str(path)], capture_output=True).returncode != 0:
+            pytest.skip("running as root, where only the immutable attribute makes a file read-only, and chattr "
+                        "cannot set it on this file system")
+    else:
+        path.chmod(0o444)
+    try:
+        for create in (True, False):
+            with pytest.raises(LedgerUnavailable, match=r"attempt to write a readonly database.*try again"):
+                open_ledger(f"sqlite:///{path}", create=create)
+            with pytest.raises(LedgerUnavailable, match="readonly"):
+                SQLiteLedger(path, create=create)
+    finally:
+        if os.geteuid() == 0:
+            subprocess.run(["chattr", "-i", str(path)], check=True)
+        else:
+            path.chmod(0o644)
+    assert path.read_bytes() == data
+    ledger = SQLiteLedger(path)
+    try:
+        assert ledger.schema_version() == MIGRATIONS[-1].version
+    finally:
+        ledger.close()

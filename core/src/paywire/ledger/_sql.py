@@ -19,7 +19,7 @@ from functools import lru_cache
 from operator import itemgetter
 from typing import Any
 
-from paywire.errors import ConfigurationError, LedgerBusy
+from paywire.errors import ConfigurationError, LedgerBusy, LedgerUnavailable
 from paywire.ledger.interface import Ledger, LedgerIntegrityError, LedgerUnit
 from paywire.ledger.migrations import COMPATIBLE_TABLE, LEDGER_TABLES, MIGRATIONS, Migration, statements
 from paywire.ledger.model import (
@@ -741,14 +741,20 @@ class SQLLedger(Ledger):
                         self.execute(connection, "INSERT INTO paywire_schema_compatible (version, oldest) VALUES (?, ?)",
                                      (migration.version, migration.compatible_with)).fetchall()
                 except Exception as exc:
-                    if self.is_busy(exc):
-                        raise
+                    if self.is_busy(exc) or self.unavailable(exc) is not None:
+                        raise  # the database's state, not the migration's: told below
                     raise _failed(migration, max(done, default=0), exc) from None
             self.commit(connection)
         except BaseException as exc:
             self._rollback(connection)
             if isinstance(exc, Exception) and self.is_busy(exc):  # another worker migrating it, say
                 raise _busy(exc) from exc
+            reason = self.unavailable(exc) if isinstance(exc, Exception) else None
+            if reason is not None:  # a connection lost, a server going down, a read-only file
+                raise LedgerUnavailable(
+                    f"the ledger's database failed while the ledger was opened ({reason}); any upgrade under way "
+                    "was committed whole or not at all, and the next start finishes it: try again once the "
+                    "database is back", code="ledger_unavailable") from exc
             raise
         return self.schema_version()
 
