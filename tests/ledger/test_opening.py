@@ -356,3 +356,35 @@ def test_an_older_sqlite_ledger_on_a_read_only_file_is_unavailable_and_left_as_i
         assert ledger.schema_version() == MIGRATIONS[-1].version
     finally:
         ledger.close()
+
+
+@pytest.mark.postgres
+def test_a_worker_naming_the_ledger_s_schema_through_its_search_path_waits_for_one_upgrading_it(
+        postgres_dsn: str) -> None:
+    """Workers naming one schema two ways (`?schema=name`, or no schema and a search_path in the
+    URL's options) took migrations' locks of different names: they upgraded the ledger together,
+    and one failed half-way ("column settle_after already exists"). One naming no schema waits
+    for the lock of the schema it finds the ledger in (LedgerBusy past its lock_timeout)."""
+    import os
+    import secrets
+
+    import psycopg
+
+    name = f"pwtest_{os.getpid()}_{secrets.token_hex(4)}"
+    with schema(MIGRATIONS[-1].version - 1):
+        open_ledger(f"{postgres_dsn}?schema={name}").close()
+    parts = urlsplit(postgres_dsn)
+    through_path = urlunsplit((parts.scheme, parts.netloc, parts.path,
+                               f"options=-c%20lock_timeout%3D10%20-c%20search_path%3D{name}", ""))
+    with psycopg.connect(postgres_dsn, autocommit=True) as upgrading:
+        upgrading.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", (f"paywire:migrate:{name}",))
+        with pytest.raises(LedgerBusy, match="busy"):
+            open_ledger(through_path)
+        upgrading.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (f"paywire:migrate:{name}",))
+        assert upgrading.execute(f'SELECT MAX(version) FROM "{name}".paywire_schema').fetchone() == (
+            MIGRATIONS[-1].version - 1,)
+    ledger = open_ledger(through_path)
+    try:
+        assert ledger.schema_version() == MIGRATIONS[-1].version
+    finally:
+        ledger.close()

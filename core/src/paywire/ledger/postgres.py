@@ -199,8 +199,14 @@ class PostgresLedger(SQLLedger):
         return f"SELECT 1 WHERE to_regclass('{name}') IS NOT NULL"
 
     def lock_migrations(self, connection: Any) -> None:
-        self.execute(connection, "SELECT pg_advisory_xact_lock(hashtextextended(?, 0))",
-                     (f"paywire:migrate:{self.schema or ''}",))
+        # By the schema the URL names (as earlier releases lock), then by the schema the ledger is
+        # in: workers naming one schema two ways (`?schema=public` and none, or a search_path in
+        # the URL's options) upgraded it together, and all but one failed half-way. Only a URL
+        # naming no schema locks two names, the first always '': no two workers wait in a cycle.
+        lock = "SELECT pg_advisory_xact_lock(hashtextextended(?, 0))"
+        self.execute(connection, lock, (f"paywire:migrate:{self.schema or ''}",))
+        if not self.schema:
+            self.execute(connection, lock.replace("?", "'paywire:migrate:' || coalesce(current_schema(), '')"))
 
     def create_namespace(self, connection: Any) -> None:
         self._refuse_unusable_schema(connection)
