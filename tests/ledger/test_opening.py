@@ -100,9 +100,10 @@ def test_a_place_holding_a_table_of_the_ledger_s_name_but_no_paywire_schema_is_n
     import psycopg
 
     dsn, name = _pg(ledger_url)
-    with pytest.raises(ConfigurationError, match="holds a table paywire_payments but no paywire_schema: it "
-                                                 "is not a paywire ledger"):
-        open_ledger(ledger_url)
+    for create in (True, False):  # create=False said "no ledger yet: nothing has been recorded there"
+        with pytest.raises(ConfigurationError, match="holds a table paywire_payments but no paywire_schema: it "
+                                                     "is not a paywire ledger"):
+            open_ledger(ledger_url, create=create)
     with psycopg.connect(dsn) as conn:
         assert conn.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = %s",
                             (name,)).fetchall() == [("paywire_payments",)]

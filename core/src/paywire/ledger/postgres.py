@@ -84,7 +84,9 @@ class PostgresLedger(SQLLedger):
         row = self._read_one("SELECT to_regclass('paywire_schema') IS NOT NULL", ())
         if row and row[0]:
             return True
-        self._refuse_unusable_schema(self.connection())
+        connection = self.connection()
+        self._refuse_unusable_schema(connection)
+        self.refuse_foreign_tables(connection)  # not "nothing recorded": a ledger's tables, or another program's
         return False
 
     def _refuse_unusable_schema(self, connection: Any) -> None:
