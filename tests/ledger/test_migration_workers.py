@@ -61,7 +61,8 @@ def test_workers_starting_together_upgrade_once_and_one_cut_off_half_way_leaves_
                                     stderr=subprocess.PIPE, text=True) for _ in range(4)]
         try:
             gate_pid, table_pid = gate.info.backend_pid, table.info.backend_pid
-            wait_until(lambda: len(_blocked_by(postgres_dsn, gate_pid)) == 4, "every worker waits for the lock")
+            wait_until(lambda: len(_blocked_by(postgres_dsn, gate_pid)) == 4, "every worker waits for the lock",
+                       timeout=120)  # four interpreters starting on a loaded machine
             gate.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (lock,))
             wait_until(lambda: len(_blocked_by(postgres_dsn, table_pid)) == 1, "one worker upgrades it")
             (first,) = _blocked_by(postgres_dsn, table_pid)
