@@ -12,7 +12,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from paywire.errors import ConfigurationError, LedgerBusy
+from paywire.errors import ConfigurationError, LedgerBusy, LedgerUnavailable
 from paywire.ledger import SQLiteLedger, open_ledger
 from paywire.ledger.migrations import MIGRATIONS
 from tests.ledger.test_migrations import schema
@@ -100,9 +100,10 @@ def test_a_place_holding_a_table_of_the_ledger_s_name_but_no_paywire_schema_is_n
     import psycopg
 
     dsn, name = _pg(ledger_url)
-    with pytest.raises(ConfigurationError, match="holds a table paywire_payments but no paywire_schema: it "
-                                                 "is not a paywire ledger"):
-        open_ledger(ledger_url)
+    for create in (True, False):  # create=False said "no ledger yet: nothing has been recorded there"
+        with pytest.raises(ConfigurationError, match="holds a table paywire_payments but no paywire_schema: it "
+                                                     "is not a paywire ledger"):
+            open_ledger(ledger_url, create=create)
     with psycopg.connect(dsn) as conn:
         assert conn.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = %s",
                             (name,)).fetchall() == [("paywire_payments",)]
@@ -238,6 +239,152 @@ def test_a_ledger_another_worker_creates_while_this_one_looks_is_no_foreign_plac
 
     monkeypatch.setattr(SQLiteLedger, "refuse_foreign_tables", another_worker_creates_it_meanwhile)
     ledger = SQLiteLedger(path, timeout=5)
+    try:
+        assert ledger.schema_version() == MIGRATIONS[-1].version
+    finally:
+        ledger.close()
+
+
+def test_a_damaged_sqlite_ledger_is_told_damaged_not_another_program_s_and_left_as_it_was(tmp_path: Path) -> None:
+    """A ledger whose paywire_schema page was damaged (a disk fault, a torn copy) was refused as
+    "a table paywire_schema that paywire did not make: not a paywire ledger; name another SQLite
+    file": advice that starts an empty ledger beside the shop's, whose backup it needs."""
+    path = tmp_path / "ledger.db"
+    with SQLiteLedger(path) as made, made.unit() as u:
+        u.insert_payment(payment())
+    with closing(sqlite3.connect(path)) as conn:
+        page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+        root = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = 'paywire_schema'").fetchone()[0]
+    data = bytearray(path.read_bytes())
+    data[(root - 1) * page_size:root * page_size] = b"\xff" * page_size
+    path.write_bytes(bytes(data))
+    for create in (True, False):
+        for through_url in (True, False):
+            with pytest.raises(ConfigurationError, match=r"is damaged \(database disk image is malformed\).*left as "
+                                                         "it was: restore the ledger from a backup") as refused:
+                if through_url:
+                    open_ledger(f"sqlite:///{path}", create=create)
+                else:
+                    SQLiteLedger(path, create=create)
+            assert "not a paywire ledger" not in str(refused.value) and "writable" not in str(refused.value)
+    assert path.read_bytes() == data  # (a read in WAL mode may leave an empty log and its index beside it)
+    assert not (tmp_path / "ledger.db-wal").exists() or (tmp_path / "ledger.db-wal").stat().st_size == 0
+
+
+@pytest.mark.postgres
+def test_a_ledger_this_role_may_not_read_is_no_foreign_place_and_no_new_ledger_is_made(postgres_dsn: str) -> None:
+    """A worker's role missing a grant on the ledger: without SELECT on paywire_schema its error
+    was told as another program's table ("not a paywire ledger; name another schema"); without
+    USAGE on the schema (which PostgreSQL then leaves out of the search path) the ledger looked
+    absent ("no ledger yet"), and opening to create one failed as an upgrade. Both say which
+    grant is missing, and nothing changes."""
+    import os
+    import secrets
+
+    import psycopg
+
+    name = f"pwtest_{os.getpid()}_{secrets.token_hex(4)}"
+    open_ledger(f"{postgres_dsn}?schema={name}").close()
+    role = f"pwtest_{os.getpid()}_{secrets.token_hex(4)}_app"
+    parts = urlsplit(postgres_dsn)
+    as_role = urlunsplit((parts.scheme, f"{role}@{parts.netloc.rsplit('@', 1)[-1]}", parts.path,
+                          f"schema={name}", ""))
+
+    def state() -> object:
+        with psycopg.connect(postgres_dsn) as conn:
+            return (conn.execute("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'pwtest%%' ORDER BY 1").fetchall(),
+                    conn.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = %s "
+                                 "ORDER BY 1", (name,)).fetchall(),
+                    conn.execute(f'SELECT version FROM "{name}".paywire_schema ORDER BY 1').fetchall())
+
+    with psycopg.connect(postgres_dsn, autocommit=True) as conn:
+        conn.execute(f'CREATE ROLE "{role}" LOGIN')
+        conn.execute(f'GRANT USAGE ON SCHEMA "{name}" TO "{role}"')
+        conn.execute(f'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "{name}" TO "{role}"')
+        conn.execute(f'REVOKE ALL ON "{name}".paywire_schema FROM "{role}"')
+    try:
+        before = state()
+        for create in (True, False):
+            with pytest.raises(ConfigurationError, match=r"permission denied for table paywire_schema; grant this "
+                                                         "role") as refused:
+                open_ledger(as_role, create=create)
+            assert "not a paywire ledger" not in str(refused.value)
+        with psycopg.connect(postgres_dsn, autocommit=True) as conn:
+            conn.execute(f'REVOKE USAGE ON SCHEMA "{name}" FROM "{role}"')
+        for create in (True, False):
+            with pytest.raises(ConfigurationError, match=rf"this role may not use the ledger schema '{name}', which "
+                                                         r"exists; nothing was changed: grant it USAGE"):
+                open_ledger(as_role, create=create)
+        assert state() == before
+    finally:
+        with psycopg.connect(postgres_dsn, autocommit=True) as conn:
+            conn.execute(f'DROP OWNED BY "{role}"')
+            conn.execute(f'DROP ROLE "{role}"')
+
+
+def test_an_older_sqlite_ledger_on_a_read_only_file_is_unavailable_and_left_as_it_was(tmp_path: Path) -> None:
+    """An upgrade that cannot write (a read-only file; likewise a connection lost or a server going
+    down mid-upgrade on PostgreSQL) was told as a migration gone wrong, a ConfigurationError
+    advising to keep running the old release; it is the database's state, retryable, as the
+    same file refuses an operation (`LedgerUnavailable`), and the ledger stays whole."""
+    import os
+    import subprocess
+
+    path = tmp_path / "ledger.db"
+    with schema(MIGRATIONS[-1].version - 1):
+        SQLiteLedger(path).close()
+    data = path.read_bytes()
+    if os.geteuid() == 0:
+        if subprocess.run(["chattr", "+i", str(path)], capture_output=True).returncode != 0:
+            pytest.skip("running as root, where only the immutable attribute makes a file read-only, and chattr "
+                        "cannot set it on this file system")
+    else:
+        path.chmod(0o444)
+    try:
+        for create in (True, False):
+            with pytest.raises(LedgerUnavailable, match=r"attempt to write a readonly database.*try again"):
+                open_ledger(f"sqlite:///{path}", create=create)
+            with pytest.raises(LedgerUnavailable, match="readonly"):
+                SQLiteLedger(path, create=create)
+    finally:
+        if os.geteuid() == 0:
+            subprocess.run(["chattr", "-i", str(path)], check=True)
+        else:
+            path.chmod(0o644)
+    assert path.read_bytes() == data
+    ledger = SQLiteLedger(path)
+    try:
+        assert ledger.schema_version() == MIGRATIONS[-1].version
+    finally:
+        ledger.close()
+
+
+@pytest.mark.postgres
+def test_a_worker_naming_the_ledger_s_schema_through_its_search_path_waits_for_one_upgrading_it(
+        postgres_dsn: str) -> None:
+    """Workers naming one schema two ways (`?schema=name`, or no schema and a search_path in the
+    URL's options) took migrations' locks of different names: they upgraded the ledger together,
+    and one failed half-way ("column settle_after already exists"). One naming no schema waits
+    for the lock of the schema it finds the ledger in (LedgerBusy past its lock_timeout)."""
+    import os
+    import secrets
+
+    import psycopg
+
+    name = f"pwtest_{os.getpid()}_{secrets.token_hex(4)}"
+    with schema(MIGRATIONS[-1].version - 1):
+        open_ledger(f"{postgres_dsn}?schema={name}").close()
+    parts = urlsplit(postgres_dsn)
+    through_path = urlunsplit((parts.scheme, parts.netloc, parts.path,
+                               f"options=-c%20lock_timeout%3D10%20-c%20search_path%3D{name}", ""))
+    with psycopg.connect(postgres_dsn, autocommit=True) as upgrading:
+        upgrading.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", (f"paywire:migrate:{name}",))
+        with pytest.raises(LedgerBusy, match="busy"):
+            open_ledger(through_path)
+        upgrading.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (f"paywire:migrate:{name}",))
+        assert upgrading.execute(f'SELECT MAX(version) FROM "{name}".paywire_schema').fetchone() == (
+            MIGRATIONS[-1].version - 1,)
+    ledger = open_ledger(through_path)
     try:
         assert ledger.schema_version() == MIGRATIONS[-1].version
     finally:

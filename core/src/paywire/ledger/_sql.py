@@ -19,7 +19,7 @@ from functools import lru_cache
 from operator import itemgetter
 from typing import Any
 
-from paywire.errors import ConfigurationError, LedgerBusy
+from paywire.errors import ConfigurationError, LedgerBusy, LedgerUnavailable
 from paywire.ledger.interface import Ledger, LedgerIntegrityError, LedgerUnit
 from paywire.ledger.migrations import COMPATIBLE_TABLE, LEDGER_TABLES, MIGRATIONS, Migration, statements
 from paywire.ledger.model import (
@@ -627,6 +627,10 @@ class SQLLedger(Ledger):
     def is_integrity_error(self, exc: Exception) -> bool:
         raise NotImplementedError
 
+    def is_undefined_column(self, exc: Exception) -> bool:
+        """Whether `exc` is the database saying a table lacks a column the statement names."""
+        raise NotImplementedError
+
     def is_busy(self, exc: Exception) -> bool:
         """Whether `exc` is the database giving up on a lock (a timeout, a deadlock, a
         serialization conflict): the unit was rolled back and may simply run again."""
@@ -737,24 +741,35 @@ class SQLLedger(Ledger):
                         self.execute(connection, "INSERT INTO paywire_schema_compatible (version, oldest) VALUES (?, ?)",
                                      (migration.version, migration.compatible_with)).fetchall()
                 except Exception as exc:
-                    if self.is_busy(exc):
-                        raise
+                    if self.is_busy(exc) or self.unavailable(exc) is not None:
+                        raise  # the database's state, not the migration's: told below
                     raise _failed(migration, max(done, default=0), exc) from None
             self.commit(connection)
         except BaseException as exc:
             self._rollback(connection)
             if isinstance(exc, Exception) and self.is_busy(exc):  # another worker migrating it, say
                 raise _busy(exc) from exc
+            reason = self.unavailable(exc) if isinstance(exc, Exception) else None
+            if reason is not None:  # a connection lost, a server going down, a read-only file
+                raise LedgerUnavailable(
+                    f"the ledger's database failed while the ledger was opened ({reason}); any upgrade under way "
+                    "was committed whole or not at all, and the next start finishes it: try again once the "
+                    "database is back", code="ledger_unavailable") from exc
             raise
         return self.schema_version()
 
     def _versions(self, connection: Any) -> set[int]:
         """The schema versions `paywire_schema` records; a table of that name another program made
-        (other columns, versions that are no numbers) is no ledger, refused before anything changes."""
+        (no version column, versions that are no numbers) is no ledger, refused before anything
+        changes. Any other error (no right to read it, a damaged file, a lost connection) is the
+        ledger's own, raised as it is: never told as another program's table, whose advice, a
+        ledger elsewhere, would start an empty one beside the shop's."""
         try:
             return {int(r[0]) for r in self.execute(connection, "SELECT version FROM paywire_schema").fetchall()}
+        except (ValueError, TypeError) as exc:  # int() of a version that is no number
+            reason = str(exc)
         except Exception as exc:
-            if self.is_busy(exc):
+            if not self.is_undefined_column(exc):
                 raise
             reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise ConfigurationError(

@@ -30,6 +30,7 @@ _NAME_BYTES = 63  # PostgreSQL's longest identifier (NAMEDATALEN - 1)
 _BUSY_STATES = frozenset({"55P03", "57014"})  # lock_not_available, query_canceled
 _REASON_CHARS = 200  # of the reason a lost connection is logged with
 _GONE_STATES = frozenset({"57P01", "57P02", "57P03"})  # admin_shutdown, crash_shutdown, cannot_connect_now
+_UNDEFINED_COLUMN = "42703"  # another program's paywire_schema, without a version column
 _READ_ONLY = "25006"  # read_only_sql_transaction: a standby after a failover, a database set read-only
 
 
@@ -66,7 +67,12 @@ class PostgresLedger(SQLLedger):
         self.dsn = dsn
         self.schema = schema
         self.connect_timeout = connect_timeout
-        if not create and not self._exists():
+        try:
+            exists = create or self._exists()
+        except BaseException:
+            self.close()
+            raise
+        if not exists:
             self.close()
             where = f"schema {schema!r}" if schema else "the search path"
             raise ConfigurationError(f"there is no ledger in {where} of this database yet: nothing has been recorded "
@@ -76,7 +82,25 @@ class PostgresLedger(SQLLedger):
     def _exists(self) -> bool:
         """Whether a ledger is there (of any schema version: an older one is migrated as usual)."""
         row = self._read_one("SELECT to_regclass('paywire_schema') IS NOT NULL", ())
-        return bool(row and row[0])
+        if row and row[0]:
+            return True
+        connection = self.connection()
+        self._refuse_unusable_schema(connection)
+        self.refuse_foreign_tables(connection)  # not "nothing recorded": a ledger's tables, or another program's
+        return False
+
+    def _refuse_unusable_schema(self, connection: Any) -> None:
+        """Refuse a schema that exists but that this role may not use: PostgreSQL leaves such a
+        schema out of the search path, so the ledger in it looks absent (and a new one would be
+        made, or its making fail, with no word of the missing grant)."""
+        if not self.schema:
+            return
+        row = self.execute(connection, "SELECT has_schema_privilege(oid, 'USAGE') FROM pg_namespace WHERE nspname = ?",
+                           (self.schema,)).fetchone()
+        if row is not None and not row[0]:
+            raise ConfigurationError(f"this role may not use the ledger schema {self.schema!r}, which exists; nothing "
+                                     "was changed: grant it USAGE on the schema and SELECT, INSERT, UPDATE, DELETE "
+                                     "on its tables, or connect as the schema's owner")
 
     def __repr__(self) -> str:
         return f"PostgresLedger(schema={self.schema!r})"  # the DSN may hold a password
@@ -177,10 +201,17 @@ class PostgresLedger(SQLLedger):
         return f"SELECT 1 WHERE to_regclass('{name}') IS NOT NULL"
 
     def lock_migrations(self, connection: Any) -> None:
-        self.execute(connection, "SELECT pg_advisory_xact_lock(hashtextextended(?, 0))",
-                     (f"paywire:migrate:{self.schema or ''}",))
+        # By the schema the URL names (as earlier releases lock), then by the schema the ledger is
+        # in: workers naming one schema two ways (`?schema=public` and none, or a search_path in
+        # the URL's options) upgraded it together, and all but one failed half-way. Only a URL
+        # naming no schema locks two names, the first always '': no two workers wait in a cycle.
+        lock = "SELECT pg_advisory_xact_lock(hashtextextended(?, 0))"
+        self.execute(connection, lock, (f"paywire:migrate:{self.schema or ''}",))
+        if not self.schema:
+            self.execute(connection, lock.replace("?", "'paywire:migrate:' || coalesce(current_schema(), '')"))
 
     def create_namespace(self, connection: Any) -> None:
+        self._refuse_unusable_schema(connection)
         if self.schema:
             from psycopg import sql
 
@@ -194,6 +225,9 @@ class PostgresLedger(SQLLedger):
 
     def is_integrity_error(self, exc: Exception) -> bool:
         return isinstance(exc, self._psycopg.errors.IntegrityError)
+
+    def is_undefined_column(self, exc: Exception) -> bool:
+        return isinstance(exc, self._psycopg.Error) and exc.sqlstate == _UNDEFINED_COLUMN
 
     def is_busy(self, exc: Exception) -> bool:
         # lock_timeout (55P03); statement_timeout while waiting (57014); class 40, transaction

@@ -84,9 +84,14 @@ class SQLiteLedger(SQLLedger):
                 self.path.parent.mkdir(parents=True, exist_ok=True)
             self.migrate()
         except sqlite3.DatabaseError as exc:
-            if (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF != sqlite3.SQLITE_NOTADB:
+            code = (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF
+            if code not in (sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_CORRUPT):
                 raise
             self.close()
+            if code == sqlite3.SQLITE_CORRUPT:
+                raise ConfigurationError(f"the SQLite file {str(self.path)!r} is damaged ({exc}); it was left as it "
+                                         "was: restore the ledger from a backup (PRAGMA integrity_check says what "
+                                         "is wrong) rather than start a new one") from None
             raise ConfigurationError(f"{str(self.path)!r} is not an SQLite database, so it holds no paywire ledger; "
                                      "it was left as it was: check the path the ledger URL names") from None
 
@@ -162,6 +167,10 @@ class SQLiteLedger(SQLLedger):
 
     def is_integrity_error(self, exc: Exception) -> bool:
         return isinstance(exc, sqlite3.IntegrityError)
+
+    def is_undefined_column(self, exc: Exception) -> bool:
+        # SQLite has no code of its own for it: SQLITE_ERROR, saying so.
+        return isinstance(exc, sqlite3.OperationalError) and str(exc).startswith("no such column")
 
     def is_busy(self, exc: Exception) -> bool:
         # SQLITE_BUSY (another connection held the write lock past `timeout`) and SQLITE_LOCKED,

@@ -131,6 +131,9 @@ def _refused(url: str, path: str, host: str | None, port: int | None, reason: st
         advice = f"create it (createdb {path.lstrip('/') or '<name>'}) or fix the URL"
     elif "refused" in reason or "timeout" in reason or "could not translate host" in reason:
         advice = f"is PostgreSQL running and reachable at {host or 'localhost'}:{port or 5432}?"
+    elif "permission denied" in reason:
+        advice = ("grant this role USAGE on the ledger's schema and SELECT, INSERT, UPDATE, DELETE on its tables "
+                  "(its owner migrates it), or connect as the owner")
     elif "password" in reason or "authentication" in reason or "role" in reason:
         advice = "check the user and password in the URL"
     else:
