@@ -148,6 +148,16 @@ def fast_service(fakepay: tuple[FakePayApp, str], ledger: Ledger) -> Iterator[Pa
 
 
 @pytest.fixture
+def patient(fakepay: tuple[FakePayApp, str], ledger: Ledger) -> Iterator[PaymentService]:
+    """`fast_service`'s partner on the same ledger, for the requests a test needs answered: with
+    generous timeouts a loaded machine's slow answer is still an answer, while the requests a
+    test leaves in flight go through `fast_service`, whose short life it waits out."""
+    gateway = make_gateway(fakepay[1], read_timeout=30)
+    yield PaymentService(gateway, ledger, margin=0)
+    gateway.close()
+
+
+@pytest.fixture
 def app(fakepay: tuple[FakePayApp, str]) -> FakePayApp:
     return fakepay[0]
 

@@ -86,6 +86,7 @@ class FakePayApp(EmulatorApp):
         self.refusals: list[tuple[str, str]] = []  # (code, path) of operations the provider refused
         self.outbox: list[tuple[dict[str, str], bytes]] = []  # every signed event the provider emitted
         self.inflight = 0  # requests received and not yet answered (a late one may still land)
+        self.received = 0  # requests received in all (a sent one not yet read is not counted)
         self._not_processed = 0
         self._ids = itertools.count(1)
         self._events = itertools.count(1)
@@ -97,6 +98,7 @@ class FakePayApp(EmulatorApp):
     def answer(self, request: EmulatorRequest) -> tuple[Reply | None, bool]:
         with self.lock:
             self.inflight += 1
+            self.received += 1
         try:
             return super().answer(request)
         finally:

@@ -82,6 +82,14 @@ def wait_out_life(service: PaymentService, transaction_ids: Iterable[str]) -> No
         wait_until(lambda: now() >= last, f"the latest settle_after ({last}) passed")
 
 
+def within_life(service: PaymentService, transaction_ids: Iterable[str]) -> bool:
+    """Whether every named transaction's request may still land, asked right after a check that
+    reconcile leaves such a request alone: with FAST's one-second life a loaded machine may be
+    past it by then, and the check then says nothing about the ledger (only about the machine)."""
+    at = now()
+    return all(at < (service.get_transaction(t).settle_after or at) for t in transaction_ids)
+
+
 def provider_totals(app: FakePayApp, payment: Payment) -> tuple[int, int, int]:
     return app.totals(payment.reference or "")
 

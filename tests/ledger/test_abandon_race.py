@@ -53,6 +53,7 @@ def test_reconcile_never_marks_a_vault_a_retry_has_claimed_meanwhile_unknown(
         "crash_command": "vault", "margin": 0, **FAST,
     })])
     assert codes == [-signal.SIGKILL] and results == []
+    wait_until(lambda: vaults(app) == 1, "the emulator stored the vault (its answer may come late)")
     (txn,) = service.list_transactions()
     assert (txn.kind, txn.status, vaults(app)) == ("vault", S.PENDING, 1)
     wait_out_life(service, [txn.id])

@@ -14,7 +14,7 @@ from paywire.ledger import TransactionStatus
 from paywire.service import PaymentService
 from tests.ledger.conftest import finish_workers, start_worker
 from tests.ledger.fakepay import FakePayApp
-from tests.ledger.support import FAST, agree, only, wait_out_life
+from tests.ledger.support import FAST, agree, only, wait_out_life, wait_until, within_life
 
 pytestmark = pytest.mark.slow
 S = TransactionStatus
@@ -30,23 +30,26 @@ def crash(url: str, ledger_url: str, when: str, command: str, op: list[object]) 
 
 @pytest.mark.parametrize("when", ["after_send", "before_send"])
 def test_killed_capture_is_reconciled_after_its_life_and_never_doubled(
-    fast_service: PaymentService, app: FakePayApp, fakepay: tuple[FakePayApp, str], ledger_url: str, when: str,
+    patient: PaymentService, app: FakePayApp, fakepay: tuple[FakePayApp, str], ledger_url: str, when: str,
 ) -> None:
-    service = fast_service
+    service = patient
     payment = service.authorize("fakepay", Money.of("100.00", "EUR"), source="tok_ok")
     crash(fakepay[1], ledger_url, when, "capture", ["capture", payment.id, "40.00", "job-7-capture"])
     pending = only(service.list_transactions(payment.id), "capture")
     assert pending.status == S.PENDING and pending.settle_after is not None
+    if when == "after_send":  # sent: its answer may still be on its way on a loaded machine
+        wait_until(lambda: app.count("capture") == 1, "the emulator applied the capture")
     assert app.count("capture") == (1 if when == "after_send" else 0)
 
     early = service.reconcile()  # its request may still be in flight: not abandoned yet
-    assert early.marked_unknown == () and early.settled == ()
-    assert service.get_transaction(pending.id).status == S.PENDING
+    if within_life(service, [pending.id]):
+        assert early.marked_unknown == () and early.settled == ()
+        assert service.get_transaction(pending.id).status == S.PENDING
 
     wait_out_life(service, [pending.id])
     report = service.reconcile()
-    assert report.marked_unknown == (pending.id,)
-    assert [s.status for s in report.settled] == [S.SUCCEEDED if when == "after_send" else S.FAILED]
+    assert early.marked_unknown + report.marked_unknown == (pending.id,)
+    assert [s.status for s in early.settled + report.settled] == [S.SUCCEEDED if when == "after_send" else S.FAILED]
     assert service.get_transaction(pending.id).settled_by == "reconcile"
     agree(service, app, payment.id)
 
@@ -58,11 +61,12 @@ def test_killed_capture_is_reconciled_after_its_life_and_never_doubled(
 
 
 def test_killed_authorize_without_answer_is_found_by_key(
-    fast_service: PaymentService, app: FakePayApp, fakepay: tuple[FakePayApp, str], ledger_url: str,
+    patient: PaymentService, app: FakePayApp, fakepay: tuple[FakePayApp, str], ledger_url: str,
 ) -> None:
-    service = fast_service
+    service = patient
     crash(fakepay[1], ledger_url, "after_send", "authorize", ["authorize", "fakepay", "25.00", "order-42"])
     (payment,) = service.list_payments()
+    wait_until(lambda: app.count("authorize") == 1, "the emulator applied the authorization")
     assert payment.reference is None and app.count("authorize") == 1
     wait_out_life(service, [t.id for t in service.list_transactions(payment.id)])
     service.reconcile()
@@ -72,13 +76,14 @@ def test_killed_authorize_without_answer_is_found_by_key(
 
 
 def test_retry_after_the_life_of_the_crashed_attempt_reuses_its_key(
-    fast_service: PaymentService, app: FakePayApp, fakepay: tuple[FakePayApp, str], ledger_url: str,
+    patient: PaymentService, app: FakePayApp, fakepay: tuple[FakePayApp, str], ledger_url: str,
 ) -> None:
     """A retry that finds the crashed attempt (pending, past its settle_after) resends it with
     the same derived key; the provider replays instead of capturing again."""
-    service = fast_service
+    service = patient
     payment = service.authorize("fakepay", Money.of("50.00", "EUR"), source="tok_ok")
     crash(fakepay[1], ledger_url, "after_send", "capture", ["capture", payment.id, "50.00", None])
+    wait_until(lambda: app.count("capture") == 1, "the emulator applied the crashed capture")
     with pytest.raises(StateError, match="being captured"):  # still reserved while it may be in flight
         service.capture(payment.id, Money.of("1.00", "EUR"))
     wait_out_life(service, [only(service.list_transactions(payment.id), "capture").id])

@@ -16,9 +16,10 @@ import itertools
 import os
 import secrets
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -33,7 +34,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from paywire import Gateway, Money, PaywireError
+from paywire import Gateway, Money, PaywireError, hookimpl
 from paywire.ledger import Ledger, Payment, SQLiteLedger, TransactionStatus, open_ledger
 from paywire.service import PaymentService
 from paywire.testing.emulator import EmulatorServer, Fault
@@ -50,15 +51,49 @@ PATHS = {"open": "/v1/payments$", "capture": "/captures$", "refund": "/refunds$"
 _counter = itertools.count()
 
 
+class Sent:
+    """Counts the requests the gateway sent (every attempt): one its client gave up on may not
+    even have been read by the emulator yet, so `inflight` alone cannot say that all landed."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._lock = threading.Lock()
+
+    @hookimpl(wrapper=True)
+    def send_transfer(self) -> Iterator[None]:
+        with self._lock:
+            self.count += 1
+        return (yield)
+
+
+class Gateways(NamedTuple):
+    hurried: Gateway  # the operations': an answer later than READ is lost by design
+    patient: Gateway  # reconcile's
+    sent: Sent  # what both sent
+
+
+def wait_until_landed(app: FakePayApp, sent: Sent) -> None:
+    """Wait until the emulator has received and answered every request sent.
+
+    FakePay promises that a request lands within its outcome window; on a loaded machine the
+    emulator's threads may not keep that promise, and a reconcile past the life of a request
+    still on its way would rightly conclude "not applied" of what then lands. Every reconcile
+    here first waits for what was sent, so the machine checks the ledger, not the scheduler."""
+    wait_until(lambda: app.received >= sent.count and app.inflight == 0, "every request sent landed")
+
+
 class OutcomeMachine(RuleBasedStateMachine):
     payments = Bundle("payments")
 
-    def __init__(self, app: FakePayApp, gateway: Gateway, make_ledger: Callable[[], Ledger]) -> None:
+    def __init__(self, app: FakePayApp, gateways: Gateways, make_ledger: Callable[[], Ledger]) -> None:
         super().__init__()
-        self.app = app
+        self.app, self.sent = app, gateways.sent
         app.clear_faults()
         self.ledger = make_ledger()
-        self.service = PaymentService(gateway, self.ledger, margin=0)
+        self.service = PaymentService(gateways.hurried, self.ledger, margin=0)
+        # Reconcile's reads must be answered (a read it could not make is an error the machine
+        # asserts against): they wait as long as a loaded machine may take.
+        self.reconciler = PaymentService(gateways.patient, self.ledger, margin=0)
         self.ids: list[str] = []
         with app.lock:
             self.outbox_start = len(app.outbox)
@@ -171,11 +206,12 @@ class OutcomeMachine(RuleBasedStateMachine):
 
     @rule()
     def late_requests_land(self) -> None:
-        wait_until(lambda: self.app.inflight == 0, "every slow request landed")
+        wait_until_landed(self.app, self.sent)
 
     @rule()
     def reconcile(self) -> None:
-        report = self.service.reconcile()
+        wait_until_landed(self.app, self.sent)
+        report = self.reconciler.reconcile()
         assert report.errors == (), report.errors
 
     # -- what must always hold -----------------------------------------------------------------------
@@ -196,10 +232,11 @@ class OutcomeMachine(RuleBasedStateMachine):
             self.ledger.close()
 
     def everything_settles_and_agrees(self) -> None:
-        wait_until(lambda: self.app.inflight == 0, "every slow request landed")
+        wait_until_landed(self.app, self.sent)
         for object_id in self.app.undecided():
             self.app.decide(object_id, succeed=True)
-        report = self.service.reconcile()
+        wait_until_landed(self.app, self.sent)
+        report = self.reconciler.reconcile()
         for headers, body in self._events():  # every event, once more: none may count twice
             self.service.receive_webhook("fakepay", headers, body)
         for _ in range(3):
@@ -207,7 +244,8 @@ class OutcomeMachine(RuleBasedStateMachine):
             if not still_open:
                 break
             wait_out_life(self.service, still_open)  # what the provider does not hold may now fail
-            report = self.service.reconcile()
+            wait_until_landed(self.app, self.sent)
+            report = self.reconciler.reconcile()
         assert [t for t in self.service.list_transactions() if t.open] == [], report
         assert report.errors == () and report.mismatches == (), report
         for payment_id in self.ids:
@@ -242,13 +280,16 @@ class OutcomeMachine(RuleBasedStateMachine):
 
 # -- running it ------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def machine_gateway() -> Iterator[tuple[FakePayApp, Gateway]]:
-    app = FakePayApp()
+def machine_gateway() -> Iterator[tuple[FakePayApp, Gateways]]:
+    app, sent = FakePayApp(), Sent()
     with EmulatorServer(app) as server:
-        gateway = make_gateway(server.url, connect_timeout=CONNECT, read_timeout=READ, outcome_window=WINDOW)
-        yield app, gateway
-        wait_until(lambda: app.inflight == 0, "the emulator is idle")
-        gateway.close()
+        gateways = Gateways(
+            make_gateway(server.url, connect_timeout=CONNECT, read_timeout=READ, outcome_window=WINDOW, extra=[sent]),
+            make_gateway(server.url, read_timeout=30, outcome_window=WINDOW, extra=[sent]), sent)
+        yield app, gateways
+        wait_until_landed(app, sent)
+        gateways.hurried.close()
+        gateways.patient.close()
 
 
 def machine_settings(max_examples: int, steps: int) -> settings:
@@ -261,22 +302,22 @@ def machine_settings(max_examples: int, steps: int) -> settings:
     )
 
 
-def test_outcome_machine_on_sqlite(machine_gateway: tuple[FakePayApp, Gateway], tmp_path: Path) -> None:
-    app, gateway = machine_gateway
+def test_outcome_machine_on_sqlite(machine_gateway: tuple[FakePayApp, Gateways], tmp_path: Path) -> None:
+    app, gateways = machine_gateway
 
     def make_ledger() -> Ledger:
         return SQLiteLedger(tmp_path / f"outcome-{next(_counter)}.db", synchronous="NORMAL")
 
-    run_state_machine_as_test(lambda: OutcomeMachine(app, gateway, make_ledger),
+    run_state_machine_as_test(lambda: OutcomeMachine(app, gateways, make_ledger),
                               settings=machine_settings(max_examples=20, steps=30))
 
 
 @pytest.mark.postgres
-def test_outcome_machine_on_postgres(machine_gateway: tuple[FakePayApp, Gateway], postgres_dsn: str) -> None:
-    app, gateway = machine_gateway
+def test_outcome_machine_on_postgres(machine_gateway: tuple[FakePayApp, Gateways], postgres_dsn: str) -> None:
+    app, gateways = machine_gateway
 
     def make_ledger() -> Ledger:  # a schema of its own per run, dropped with the others at the end
         return open_ledger(f"{postgres_dsn}?schema=pwtest_{os.getpid()}_{secrets.token_hex(4)}")
 
-    run_state_machine_as_test(lambda: OutcomeMachine(app, gateway, make_ledger),
+    run_state_machine_as_test(lambda: OutcomeMachine(app, gateways, make_ledger),
                               settings=machine_settings(max_examples=6, steps=20))

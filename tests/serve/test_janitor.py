@@ -16,7 +16,7 @@ from paywire.ledger.model import Look, now
 from paywire.serve import Backoff, Janitor, PassReport
 from paywire.service import PaymentService
 from tests.ledger.fakepay import make_gateway
-from tests.ledger.support import FAST, wait_out_life
+from tests.ledger.support import FAST, wait_out_life, wait_until
 from tests.serve.support import CountingFakePay
 
 pytestmark = pytest.mark.postgres
@@ -244,6 +244,7 @@ def test_a_worker_that_died_after_sending_is_settled_by_the_janitor(
            "ops": [["authorize", "fakepay", "25.00", "order-42"]], **FAST, "margin": 0}
     finish_workers([start_worker(job)])
     (txn,) = shop.list_transactions(statuses=["pending"])  # sent, never recorded
+    wait_until(lambda: app.count("authorize") == 1, "the emulator applied it (its answer may come late)")
     assert app.count("authorize") == 1  # and applied
     wait_out_life(shop, [txn.id])
     report = Janitor(shop).run_pass()

@@ -50,12 +50,13 @@ def test_a_lost_capture_paypal_took_back_is_recorded_taken_back_by_reconciliatio
 ) -> None:
     fast = paypal.gateway_with(connect_timeout=0.5, read_timeout=0.5)  # a short life to wait out
     with SQLiteLedger(str(tmp_path / "taken-back.db")) as ledger, fast:
-        service = PaymentService(fast, ledger, margin=0)
+        service = PaymentService(paypal.gateway, ledger)  # answered: generous timeouts, however loaded the machine
         payment = service.authorize("paypal", eur("100.00"), source=paypal.app.vault_card(),
                                     idempotency_key=paypal.key())
         paypal.app.inject(Fault(kind="drop_after", path="/capture$"))
         with pytest.raises(OutcomeUnknown) as raised:
-            service.capture(payment.id, eur("30.00"), final=False, idempotency_key=paypal.key())
+            PaymentService(fast, ledger, margin=0).capture(payment.id, eur("30.00"), final=False,
+                                                           idempotency_key=paypal.key())
         (capture,) = paypal.app.captures.values()
         paypal.app.deny_capture(capture.id)
         lands_by = service.get_transaction(raised.value.transaction_id or "").settle_after
