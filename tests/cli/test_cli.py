@@ -1014,3 +1014,17 @@ def test_the_command_line_prints_no_ledger_password(url: str, tmp_path: Path) ->
         assert PASSWORD not in result.stdout + result.stderr, flags
         if flags:
             json.loads(result.stdout or result.stderr)
+
+
+@pytest.mark.parametrize("port", ["abc", "99999"])
+def test_a_ledger_url_port_that_is_no_port_is_a_configuration_error(port: str, tmp_path: Path) -> None:
+    """Exit 3 with one line naming the port, the password masked; it was exit 70, "an unexpected
+    error inside paywire", from urllib's ValueError."""
+    url = f"postgresql://shop:{PASSWORD}@127.0.0.1:{port}/test"
+    for flags in ((), ("--json",)):
+        result = paywire(*flags, "--ledger", url, "payments", cwd=tmp_path)
+        assert result.returncode == 3, result
+        shown = result.stdout + result.stderr
+        assert f"the port {port!r}" in shown and "shop:***@" in shown and PASSWORD not in shown
+        assert "Traceback" not in shown and len(shown.strip().splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []
