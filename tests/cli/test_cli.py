@@ -1028,3 +1028,16 @@ def test_a_ledger_url_port_that_is_no_port_is_a_configuration_error(port: str, t
         assert f"the port {port!r}" in shown and "shop:***@" in shown and PASSWORD not in shown
         assert "Traceback" not in shown and len(shown.strip().splitlines()) == 1
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("netloc", ["shop:Pw9xSecret@127.0.0.1:abc", "127.0.0.1:99999", "exa mple.com"])
+def test_a_base_url_no_request_can_be_sent_to_changes_nothing(netloc: str, tmp_path: Path) -> None:
+    """A method's base_url with a port that is no port, or a host no request can name: exit 3 with
+    one line, no ledger created (the operation was recorded, then left unknown: exit 5)."""
+    (tmp_path / "paywire.toml").write_text(f'[paywire]\nledger = "sqlite:///{tmp_path / "ledger.db"}"\n\n'
+                                           f'[methods.cards]\nprovider = "acme"\nbase_url = "https://{netloc}"\n')
+    result = paywire("authorize", "cards", "10.00", "EUR", "--source", "tok_ok", cwd=tmp_path,
+                     env={"PAYWIRE_CARDS_API_KEY": "acme_test_key"})
+    assert result.returncode == 3, result
+    assert "ConfigurationError" in result.stderr and "Pw9xSecret" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "ledger.db").exists()
