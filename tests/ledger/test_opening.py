@@ -201,6 +201,27 @@ def test_an_sqlite_url_with_a_query_is_refused_and_nothing_is_made(tmp_path: Pat
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("form", ["file://{}?mode=ro", "file://{}#main", "file://{}?", "file://dbhost{}",
+                                  "file://shop:Pw9xSecret@dbhost{}"])
+def test_a_file_url_with_a_query_or_a_remote_host_is_refused_and_nothing_is_made(tmp_path: Path, form: str) -> None:
+    """As for sqlite: URLs, the query was dropped (`?mode=ro` opened the file for writing), and so
+    was a host: the ledger meant on another machine was made on this one, under the same path."""
+    url = form.format(tmp_path / "ledger.db")
+    with pytest.raises(ConfigurationError) as raised:
+        open_ledger(url)
+    assert "Pw9xSecret" not in str(raised.value) and ("query" in str(raised.value) or "host" in str(raised.value))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_file_url_naming_localhost_is_this_machines_file(tmp_path: Path) -> None:
+    """RFC 8089: `file://localhost/path` is `file:///path`."""
+    ledger = open_ledger(f"file://localhost{(tmp_path / 'ledger.db').as_uri()[len('file://'):]}")
+    try:
+        assert (tmp_path / "ledger.db").exists()
+    finally:
+        ledger.close()
+
+
 @pytest.mark.parametrize("form", ["{}", "sqlite:///{}"])
 def test_a_ledger_path_under_the_home_directory_is_read_as_a_shell_reads_it(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, form: str) -> None:

@@ -31,7 +31,7 @@ def open_ledger(url: str, *, create: bool = True) -> Ledger:
     empty ledger; a ledger that exists is migrated as usual.
 
     - `sqlite:///relative/path.db`, `sqlite:////absolute/path.db` (or a bare file path, or a
-      percent-encoded `file:///absolute/path.db`); the directory must exist (a typo never
+      percent-encoded `file:///absolute/path.db`, no host but localhost); the directory must exist (a typo never
       creates directories); a leading `~` is the user's home, as a shell would read it (a
       configuration file's path never went through one); no query, which the file name would
       otherwise silently lose;
@@ -48,6 +48,8 @@ def open_ledger(url: str, *, create: bool = True) -> Ledger:
     if not parts.scheme and _LIBPQ_KEYWORD.search(url):
         raise ConfigurationError(f"ledger URL {masked_url(url)!r} is a libpq keyword string; write it as a URL, "
                                  "postgresql://user@host:5432/dbname (a bare path is an SQLite file)")
+    if parts.scheme == "file":
+        _check_file_url(url, parts.netloc, bool(parts.query or parts.fragment or url.endswith(("?", "#"))))
     if parts.scheme in ("", "file") or (len(parts.scheme) == 1 and url[1:3] in (":\\", ":/")):
         # A file: URL is percent-encoded (as `Path.as_uri()` writes it); a bare path is taken as written.
         return _sqlite(url, unquote(parts.path) if parts.scheme == "file" else os.path.expanduser(url), create)
@@ -83,6 +85,18 @@ def open_ledger(url: str, *, create: bool = True) -> Ledger:
         f"unsupported ledger URL scheme {parts.scheme!r} in {masked_url(url)!r}: use sqlite:///path.db or "
         "postgresql://host/db"
     )
+
+
+def _check_file_url(url: str, netloc: str, query: bool) -> None:
+    """Refuse what a file: URL's path alone would silently lose: a host other than this machine
+    (the ledger meant elsewhere would be made here) and a query or fragment (`?mode=ro`)."""
+    if netloc and netloc.lower() != "localhost":
+        raise ConfigurationError(f"ledger URL {masked_url(url)!r} names a host; an SQLite ledger is a file on this "
+                                 "machine: write file:///absolute/path.db (or use postgresql:// for a server)")
+    if query:
+        raise ConfigurationError(f"ledger URL {masked_url(url)!r} has a query or fragment, which an SQLite ledger "
+                                 "takes none of; remove it, percent-encoding a '?' or '#' of the file name "
+                                 "(pathlib.Path.as_uri())")
 
 
 def _sqlite(url: str, path: str, create: bool) -> Ledger:
