@@ -14,7 +14,9 @@ send them as the provider reads them.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
+from urllib.parse import urlsplit
 
 from paywire.errors import InvalidRequest
 from paywire.money import Money
@@ -23,8 +25,8 @@ from paywire.subject import Customer
 from paywire.webhook import WebhookEvent
 
 __all__ = ["UNSTORABLE_EVENT", "require_callers_key", "require_customer", "require_event", "require_indexed",
-           "require_instance", "require_key", "require_metadata", "require_money", "require_source", "require_str",
-           "require_text", "require_unpadded_key"]
+           "require_instance", "require_key", "require_metadata", "require_money", "require_return_url",
+           "require_source", "require_str", "require_text", "require_unpadded_key"]
 
 UNSTORABLE_EVENT = "unstorable_event"  # the code of a verified event the ledger cannot keep
 # The longest text kept in an indexed column (an event's ids, an idempotency key, an order id), in
@@ -81,6 +83,33 @@ def require_not_empty(value: object, param: str) -> None:
     if value == "":
         raise InvalidRequest(f"{param} is empty; pass None (or leave the option out) for none, or the value meant; "
                              "nothing was recorded or sent", param=param)
+
+
+# Schemes whose URL runs in the page that follows it instead of loading one.
+_SCRIPT_SCHEMES = frozenset({"javascript", "vbscript", "data"})
+_SPACE_OR_CONTROL = re.compile(r"[\s\x00-\x1f\x7f]")
+
+
+def require_return_url(url: object) -> None:
+    """Refuse a return URL no provider can send the buyer back to (relative, an http(s) URL
+    without a host, spaces or control characters in it) or that runs in the shop's page
+    (`javascript:`): the provider would refuse it after the operation was recorded, or send the
+    buyer to it. An app's own scheme (`myapp://return`, as mobile SDKs pass) is taken. The error
+    never quotes the URL: it may hold what the card-number guard would refuse."""
+    require_text(url, "return_url")
+    if not isinstance(url, str):
+        return
+    try:
+        parts = urlsplit(url)
+        scheme = parts.scheme.lower()
+        bad = (not scheme or scheme in _SCRIPT_SCHEMES or _SPACE_OR_CONTROL.search(url) is not None
+               or (scheme in ("http", "https") and not parts.hostname))
+    except ValueError:  # e.g. an unclosed [ of an IPv6 host
+        bad = True
+    if bad:
+        raise InvalidRequest("return_url is not an absolute URL a buyer can be sent back to: give one such as "
+                             "'https://shop.example/checkout/return' (no spaces; not javascript: or data:); nothing "
+                             "was recorded or sent", param="return_url")
 
 
 def require_metadata(metadata: object) -> None:

@@ -116,6 +116,7 @@ from paywire.service.inputs import (
     require_metadata,
     require_money,
     require_not_empty,
+    require_return_url,
     require_source,
     require_str,
     require_text,
@@ -731,7 +732,8 @@ class PaymentService:
         require_customer(customer)
         require_instance(options, Mapping, "options")
         require_indexed(order_id, "order_id")
-        require_text(return_url, "return_url")  # kept with the buyer's action, in a column of its own
+        require_not_empty(return_url, "return_url")
+        require_return_url(return_url)  # kept with the buyer's action, in a column of its own
         require_metadata(metadata)
         if order is not None:
             require_indexed(order.id, "order.id")
@@ -740,7 +742,6 @@ class PaymentService:
             raise InvalidRequest(f"the amount must be positive, got {amount}", param="amount")
         require_not_empty(order_id, "order_id")
         require_not_empty(order and order.id, "order.id")
-        require_not_empty(return_url, "return_url")
         if order is not None and order_id is not None and order.id != order_id:
             raise InvalidRequest(f"order_id {order_id!r} differs from order.id {order.id!r}", param="order_id")
         caps = self._capabilities(method)
