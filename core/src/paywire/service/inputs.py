@@ -14,6 +14,7 @@ send them as the provider reads them.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from urllib.parse import urlsplit
@@ -25,7 +26,7 @@ from paywire.subject import Customer
 from paywire.webhook import WebhookEvent
 
 __all__ = ["UNSTORABLE_EVENT", "require_callers_key", "require_customer", "require_event", "require_indexed",
-           "require_instance", "require_key", "require_metadata", "require_money", "require_return_url",
+           "require_instance", "require_key", "require_metadata", "require_money", "require_options", "require_return_url",
            "require_source", "require_str", "require_text", "require_unpadded_key"]
 
 UNSTORABLE_EVENT = "unstorable_event"  # the code of a verified event the ledger cannot keep
@@ -125,6 +126,30 @@ def require_metadata(metadata: object) -> None:
                 raise InvalidRequest(f"{param} must be a str, not {type(text).__name__}; nothing was recorded or "
                                      "sent", param="metadata")
             require_str(text, param)
+
+
+def require_options(options: object) -> None:
+    """Refuse options that are not a mapping, or that hold a number no provider reads: an int past
+    64 bits (one past 4300 digits cannot even be written as text, for the request's fingerprint)
+    or a float that is no number (JSON has no NaN: the provider would be sent what it refuses)."""
+    require_instance(options, Mapping, "options")
+    if options is not None and _unreadable_number(options):
+        raise InvalidRequest("options hold a number no provider reads (an int past 64 bits, NaN or an infinity); "
+                             "nothing was recorded or sent", param="options")
+
+
+def _unreadable_number(value: object) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return not -(2**63) <= value < 2**63
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, Mapping):
+        return any(_unreadable_number(item) for item in value.values())
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return any(_unreadable_number(item) for item in value)
+    return False
 
 
 def require_instance(value: object, kind: type, param: str) -> None:

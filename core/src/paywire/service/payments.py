@@ -116,6 +116,7 @@ from paywire.service.inputs import (
     require_metadata,
     require_money,
     require_not_empty,
+    require_options,
     require_return_url,
     require_source,
     require_str,
@@ -463,7 +464,7 @@ class PaymentService:
         the provider is read first, so that is known before its event comes. Refused otherwise;
         for a payment naming what the request left, `error.details["reconciled"]` says whether
         that read was made."""
-        require_instance(options, Mapping, "options")
+        require_options(options)
         given = {"options": dict(options)} if options else {}
         try:
             return self._follow_up(K.COMPLETE, payment_id, idempotency_key,
@@ -730,7 +731,7 @@ class PaymentService:
         require_source(source)
         require_instance(order, Order, "order")
         require_customer(customer)
-        require_instance(options, Mapping, "options")
+        require_options(options)
         require_indexed(order_id, "order_id")
         require_not_empty(return_url, "return_url")
         require_return_url(return_url)  # kept with the buyer's action, in a column of its own
