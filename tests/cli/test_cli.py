@@ -1041,3 +1041,25 @@ def test_a_base_url_no_request_can_be_sent_to_changes_nothing(netloc: str, tmp_p
     assert result.returncode == 3, result
     assert "ConfigurationError" in result.stderr and "Pw9xSecret" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "ledger.db").exists()
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="needs /dev/zero, an endless file")
+@pytest.mark.parametrize("option", ["body", "--headers"])
+def test_a_webhook_file_larger_than_any_webhook_is_refused_without_reading_it_all(shop: Path, option: str) -> None:
+    """`/dev/zero` (or a stream that does not end) was read whole: a MemoryError, exit 70, once
+    the process ran out of memory. The process is given 1 GiB of address space here, so that a
+    read without a bound fails fast instead of taking the machine's memory."""
+    import resource
+
+    def limited() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+
+    (shop / "event.json").write_bytes(b"{}")
+    files = ["/dev/zero"] if option == "body" else ["event.json", "--headers", "/dev/zero"]
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("PAYWIRE_")} | SECRETS
+    assert SCRIPT
+    result = subprocess.run([SCRIPT, "verify-webhook", "cards", *files], cwd=shop, env=environment,
+                            capture_output=True, text=True, timeout=120, preexec_fn=limited)
+    assert result.returncode == 2, result.stderr
+    assert "/dev/zero" in result.stderr and "1048576 bytes" in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
