@@ -263,3 +263,17 @@ def test_a_ledger_another_worker_creates_while_this_one_looks_is_no_foreign_plac
         assert ledger.schema_version() == MIGRATIONS[-1].version
     finally:
         ledger.close()
+
+
+@pytest.mark.parametrize("form", ["sqlite:///{}\n", "sqlite:///{}\r\n", " sqlite:///{}", "\tsqlite:///{}",
+                                  "sqlite:///{} ", "{}\n", "file://{}\n", "sqlite:///{}\x00x"])
+def test_a_ledger_url_with_spaces_or_a_line_break_around_it_is_refused_and_nothing_is_made(
+        tmp_path: Path, form: str) -> None:
+    """A URL read from a file or a secret keeps its newline: it made another ledger, "ledger.db\\n",
+    beside the real one (which then looked empty); a leading space read sqlite:///x.db, relative,
+    as /x.db at the root of the file system (the paths here are absolute, so nothing lands there)."""
+    url = form.format(tmp_path / "ledger.db")
+    with pytest.raises(ConfigurationError) as raised:
+        open_ledger(url)
+    assert "space" in str(raised.value) or "control" in str(raised.value), raised.value
+    assert list(tmp_path.iterdir()) == []

@@ -20,6 +20,7 @@ from paywire.security import masked_url, url_passwords
 __all__ = ["masked_url", "open_ledger"]
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _LIBPQ_KEYWORD = re.compile(r"(?i)(?:^|\s)(?:host|hostaddr|port|dbname|user|password|service|sslmode)\s*=")
 
 
@@ -40,6 +41,11 @@ def open_ledger(url: str, *, create: bool = True) -> Ledger:
     """
     if not url or not url.strip():
         raise ConfigurationError("the ledger URL is empty: use sqlite:///path/to/ledger.db or postgresql://host/db")
+    if url != url.strip() or _CONTROL.search(url):
+        # A URL read from a file or a secret keeps its newline: "ledger.db\n" is another file,
+        # a new, empty ledger beside the real one; urlsplit drops a leading space, the path does not.
+        raise ConfigurationError(f"ledger URL {masked_url(url)!r} has spaces at its start or end, or a control "
+                                 "character (a line break read with it from a file?); remove them")
     try:
         parts = urlsplit(url)
     except ValueError as exc:  # e.g. an unclosed [ of an IPv6 host
