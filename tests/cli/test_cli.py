@@ -1063,3 +1063,14 @@ def test_a_webhook_file_larger_than_any_webhook_is_refused_without_reading_it_al
     assert result.returncode == 2, result.stderr
     assert "/dev/zero" in result.stderr and "1048576 bytes" in result.stderr, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_base_url_read_with_its_line_break_changes_nothing(tmp_path: Path, acme: AcmeEmulator) -> None:
+    """PAYWIRE_<CODE>_BASE_URL set from a file keeps its line break: the request went to
+    /%0D%0A/v1/payments and was recorded failed; now exit 3, and no ledger is made."""
+    (tmp_path / "paywire.toml").write_text(f'[paywire]\nledger = "sqlite:///{tmp_path / "ledger.db"}"\n\n'
+                                           '[methods.cards]\nprovider = "acme"\n')
+    result = paywire("authorize", "cards", "10.00", "EUR", "--source", "tok_ok", cwd=tmp_path,
+                     env={"PAYWIRE_CARDS_API_KEY": "acme_test_key", "PAYWIRE_CARDS_BASE_URL": f"{acme.base_url}/\r\n"})
+    assert result.returncode == 3 and "control character" in result.stderr, result
+    assert not (tmp_path / "ledger.db").exists() and acme.payments == {}

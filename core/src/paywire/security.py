@@ -468,10 +468,17 @@ def check_endpoint(url: str, *, environment: str) -> None:
         )
 
 
+_SPACE_OR_CONTROL = re.compile(r"[\s\x00-\x1f\x7f]")
+
+
 def _check_address(url: str, shown: str) -> None:
-    """Refuse a port that is no TCP port and a host no request can name (a space, a control
-    character): found only as the request is written, after the operation was recorded, they
-    would leave it unknown."""
+    """Refuse a space or a control character anywhere (a URL read from a file or a variable keeps
+    its newline), a port that is no TCP port and a host no request can name: found only as the
+    request is written, after the operation was recorded, they would leave it unknown, or send it
+    to another path (`/%0D%0A/v1/payments`)."""
+    if _SPACE_OR_CONTROL.search(url):
+        raise ConfigurationError(f"endpoint {shown!r} holds a space or a control character (a line break read with "
+                                 "it from a file or a variable?); fix base_url")
     try:
         port = urlsplit(url).port
     except ValueError:
