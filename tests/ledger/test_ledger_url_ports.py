@@ -58,3 +58,16 @@ def test_a_url_without_a_host_part_gives_libpq_its_query(postgres_dsn: str) -> N
         assert ledger.list_payments() == []
     finally:
         ledger.close()
+
+
+@pytest.mark.postgres
+def test_a_url_naming_several_hosts_opens_the_one_that_answers(postgres_dsn: str) -> None:
+    """libpq's `host1:port1,host2:port2`: the first refuses, the second is the server."""
+    parts = urlsplit(postgres_dsn)
+    hosts = f"127.0.0.1:1,{parts.hostname}:{parts.port or 5432}"
+    user = f"{parts.username}@" if parts.username else ""
+    ledger = open_ledger(f"postgresql://{user}{hosts}{parts.path}?schema=pwtest_{os.getpid()}_{secrets.token_hex(4)}")
+    try:
+        assert ledger.list_payments() == []
+    finally:
+        ledger.close()
