@@ -20,12 +20,14 @@ from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 from paywire.errors import InvalidRequest
+from paywire.ledger.model import PaymentState, TransactionStatus
 from paywire.money import Money
 from paywire.step_keys import OWN_KEYS
 from paywire.subject import Customer
 from paywire.webhook import WebhookEvent
 
-__all__ = ["UNSTORABLE_EVENT", "require_callers_key", "require_customer", "require_event", "require_indexed",
+__all__ = ["MOST_ROWS", "PAYMENT_STATES", "TRANSACTION_STATUSES", "UNSTORABLE_EVENT", "require_callers_key", "require_choice",
+           "require_count", "require_customer", "require_event", "require_indexed",
            "require_instance", "require_key", "require_metadata", "require_money", "require_options", "require_return_url",
            "require_source", "require_str", "require_text", "require_unpadded_key"]
 
@@ -35,6 +37,26 @@ UNSTORABLE_EVENT = "unstorable_event"  # the code of a verified event the ledger
 # such values (an event id and a reference). SQLite has no such bound; the same limit on both keeps
 # a ledger movable between them. Providers' ids are tens of characters.
 MAX_INDEXED_BYTES = 1024
+
+
+MOST_ROWS = 2**63 - 1  # a LIMIT or OFFSET both ledgers take: the largest signed 64-bit int
+PAYMENT_STATES = tuple(value for name, value in vars(PaymentState).items() if name.isupper() and isinstance(value, str))
+TRANSACTION_STATUSES = tuple(value for name, value in vars(TransactionStatus).items()
+                             if name.isupper() and isinstance(value, str))
+
+
+def require_count(count: object, param: str) -> None:
+    """Refuse a count of rows (a limit, an offset) that is not a whole number both ledgers take:
+    PostgreSQL refuses a negative LIMIT, SQLite reads it as none; past 64 bits both fail untyped."""
+    if type(count) is not int or not 0 <= count <= MOST_ROWS:
+        raise InvalidRequest(f"{param} must be an int from 0 to {MOST_ROWS}, not {count!r}", param=param)
+
+
+def require_choice(value: object, allowed: tuple[str, ...], param: str) -> None:
+    """Refuse a state or status that does not exist (None passes): a typo would match nothing,
+    and an empty answer would say there is nothing in that state."""
+    if value is not None and value not in allowed:
+        raise InvalidRequest(f"{param} {value!r} is not one of {', '.join(allowed)}", param=param)
 
 
 def require_money(amount: object, operation: str) -> None:
