@@ -1014,3 +1014,63 @@ def test_the_command_line_prints_no_ledger_password(url: str, tmp_path: Path) ->
         assert PASSWORD not in result.stdout + result.stderr, flags
         if flags:
             json.loads(result.stdout or result.stderr)
+
+
+@pytest.mark.parametrize("port", ["abc", "99999"])
+def test_a_ledger_url_port_that_is_no_port_is_a_configuration_error(port: str, tmp_path: Path) -> None:
+    """Exit 3 with one line naming the port, the password masked; it was exit 70, "an unexpected
+    error inside paywire", from urllib's ValueError."""
+    url = f"postgresql://shop:{PASSWORD}@127.0.0.1:{port}/test"
+    for flags in ((), ("--json",)):
+        result = paywire(*flags, "--ledger", url, "payments", cwd=tmp_path)
+        assert result.returncode == 3, result
+        shown = result.stdout + result.stderr
+        assert f"the port {port!r}" in shown and "shop:***@" in shown and PASSWORD not in shown
+        assert "Traceback" not in shown and len(shown.strip().splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("netloc", ["shop:Pw9xSecret@127.0.0.1:abc", "127.0.0.1:99999", "exa mple.com"])
+def test_a_base_url_no_request_can_be_sent_to_changes_nothing(netloc: str, tmp_path: Path) -> None:
+    """A method's base_url with a port that is no port, or a host no request can name: exit 3 with
+    one line, no ledger created (the operation was recorded, then left unknown: exit 5)."""
+    (tmp_path / "paywire.toml").write_text(f'[paywire]\nledger = "sqlite:///{tmp_path / "ledger.db"}"\n\n'
+                                           f'[methods.cards]\nprovider = "acme"\nbase_url = "https://{netloc}"\n')
+    result = paywire("authorize", "cards", "10.00", "EUR", "--source", "tok_ok", cwd=tmp_path,
+                     env={"PAYWIRE_CARDS_API_KEY": "acme_test_key"})
+    assert result.returncode == 3, result
+    assert "ConfigurationError" in result.stderr and "Pw9xSecret" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "ledger.db").exists()
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="needs /dev/zero, an endless file")
+@pytest.mark.parametrize("option", ["body", "--headers"])
+def test_a_webhook_file_larger_than_any_webhook_is_refused_without_reading_it_all(shop: Path, option: str) -> None:
+    """`/dev/zero` (or a stream that does not end) was read whole: a MemoryError, exit 70, once
+    the process ran out of memory. The process is given 1 GiB of address space here, so that a
+    read without a bound fails fast instead of taking the machine's memory."""
+    import resource
+
+    def limited() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+
+    (shop / "event.json").write_bytes(b"{}")
+    files = ["/dev/zero"] if option == "body" else ["event.json", "--headers", "/dev/zero"]
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("PAYWIRE_")} | SECRETS
+    assert SCRIPT
+    result = subprocess.run([SCRIPT, "verify-webhook", "cards", *files], cwd=shop, env=environment,
+                            capture_output=True, text=True, timeout=120, preexec_fn=limited)
+    assert result.returncode == 2, result.stderr
+    assert "/dev/zero" in result.stderr and "1048576 bytes" in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_base_url_read_with_its_line_break_changes_nothing(tmp_path: Path, acme: AcmeEmulator) -> None:
+    """PAYWIRE_<CODE>_BASE_URL set from a file keeps its line break: the request went to
+    /%0D%0A/v1/payments and was recorded failed; now exit 3, and no ledger is made."""
+    (tmp_path / "paywire.toml").write_text(f'[paywire]\nledger = "sqlite:///{tmp_path / "ledger.db"}"\n\n'
+                                           '[methods.cards]\nprovider = "acme"\n')
+    result = paywire("authorize", "cards", "10.00", "EUR", "--source", "tok_ok", cwd=tmp_path,
+                     env={"PAYWIRE_CARDS_API_KEY": "acme_test_key", "PAYWIRE_CARDS_BASE_URL": f"{acme.base_url}/\r\n"})
+    assert result.returncode == 3 and "control character" in result.stderr, result
+    assert not (tmp_path / "ledger.db").exists() and acme.payments == {}

@@ -85,6 +85,9 @@ def test_an_unknown_provider_option_suggests_the_declared_one(tmp_path) -> None:
      "credentials.api_key = <a list, not shown> is not allowed; write a non-empty string, or better leave it out "
      "of the file and set PAYWIRE_FAKE_API_KEY"),
     ('base_url = 42', "base_url = 42 is not allowed"),
+    # An item that is no code, and no hashable value either (it was a TypeError).
+    ('currencies = [["EUR"]]', "currencies = ['EUR'] is not allowed; write ISO 4217 currency codes such as 'EUR'"),
+    ('countries = [{ code = "DE" }]', "countries = {'code': 'DE'} is not allowed; write ISO 3166-1 alpha-2"),
 ])
 def test_a_wrong_type_or_value_is_one_line_saying_what_is_allowed(tmp_path, plugins, toml, message) -> None:
     with pytest.raises(ConfigurationError) as caught:

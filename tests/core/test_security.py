@@ -243,3 +243,19 @@ def test_an_auth_made_once_shows_its_header_nowhere_but_in_what_it_sends() -> No
             {"a": 1}, Subject(idempotency_key="k"))
         for shown in (str(attrs.asdict(auth)), str(attrs.asdict(transfer)), repr(auth), repr(transfer)):
             assert "headertoken123" not in shown and "pw-secret-991" not in shown and encoded not in shown
+
+
+@pytest.mark.parametrize("url", ["https://shop:Pw9xSecret@api.example.com:abc/v1", "https://api.example.com:99999",
+                                 "https://api.example.com:-1", "https://api.example.com:\uff14\uff14\uff13",
+                                 "https://shop:Pw9xSecret@api.exa mple.com/v1", "https://api.example.com\x00.evil/v1",
+                                 "http://127.0.0.1:abc", "https://api.example.com/v1/\r\n", "https://api.example.com/v 1",
+                                 "https://api.example.com\n"])
+def test_an_endpoint_no_request_can_be_sent_to_is_refused_when_configured(url: str) -> None:
+    """A port that is no port, a host no request can name, or a space or a line break anywhere
+    (a URL read from a file or a variable keeps its newline) is refused with the method's
+    configuration: found only as the request was sent, the operation was left unknown, or sent to
+    another path (`/%0D%0A/v1/payments`) and recorded failed."""
+    with pytest.raises(ConfigurationError) as refused:
+        check_endpoint(url, environment="sandbox")
+    message = str(refused.value)
+    assert "Pw9x" not in message and any(word in message for word in ("port", "host", "space")), message

@@ -202,6 +202,27 @@ def test_an_sqlite_url_with_a_query_is_refused_and_nothing_is_made(tmp_path: Pat
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("form", ["file://{}?mode=ro", "file://{}#main", "file://{}?", "file://dbhost{}",
+                                  "file://shop:Pw9xSecret@dbhost{}"])
+def test_a_file_url_with_a_query_or_a_remote_host_is_refused_and_nothing_is_made(tmp_path: Path, form: str) -> None:
+    """As for sqlite: URLs, the query was dropped (`?mode=ro` opened the file for writing), and so
+    was a host: the ledger meant on another machine was made on this one, under the same path."""
+    url = form.format(tmp_path / "ledger.db")
+    with pytest.raises(ConfigurationError) as raised:
+        open_ledger(url)
+    assert "Pw9xSecret" not in str(raised.value) and ("query" in str(raised.value) or "host" in str(raised.value))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_file_url_naming_localhost_is_this_machines_file(tmp_path: Path) -> None:
+    """RFC 8089: `file://localhost/path` is `file:///path`."""
+    ledger = open_ledger(f"file://localhost{(tmp_path / 'ledger.db').as_uri()[len('file://'):]}")
+    try:
+        assert (tmp_path / "ledger.db").exists()
+    finally:
+        ledger.close()
+
+
 @pytest.mark.parametrize("form", ["{}", "sqlite:///{}"])
 def test_a_ledger_path_under_the_home_directory_is_read_as_a_shell_reads_it(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, form: str) -> None:
@@ -389,3 +410,17 @@ def test_a_worker_naming_the_ledger_s_schema_through_its_search_path_waits_for_o
         assert ledger.schema_version() == MIGRATIONS[-1].version
     finally:
         ledger.close()
+
+
+@pytest.mark.parametrize("form", ["sqlite:///{}\n", "sqlite:///{}\r\n", " sqlite:///{}", "\tsqlite:///{}",
+                                  "sqlite:///{} ", "{}\n", "file://{}\n", "sqlite:///{}\x00x"])
+def test_a_ledger_url_with_spaces_or_a_line_break_around_it_is_refused_and_nothing_is_made(
+        tmp_path: Path, form: str) -> None:
+    """A URL read from a file or a secret keeps its newline: it made another ledger, "ledger.db\\n",
+    beside the real one (which then looked empty); a leading space read sqlite:///x.db, relative,
+    as /x.db at the root of the file system (the paths here are absolute, so nothing lands there)."""
+    url = form.format(tmp_path / "ledger.db")
+    with pytest.raises(ConfigurationError) as raised:
+        open_ledger(url)
+    assert "space" in str(raised.value) or "control" in str(raised.value), raised.value
+    assert list(tmp_path.iterdir()) == []

@@ -151,7 +151,7 @@ def _codes(valid: Collection[str], what: str, example: str) -> Callable[[str, st
         if isinstance(value, str) or not isinstance(value, (list, tuple, set, frozenset)):
             raise _wrong(code, key, value, f"write a list of {what} such as [{example!r}]")
         for item in value:
-            if item not in valid:
+            if not isinstance(item, str) or item not in valid:  # a list or table in it is not even hashable
                 upper = item.upper() if isinstance(item, str) else None
                 hint = f" (codes are upper case: {upper!r})" if upper in valid else ""
                 raise _wrong(code, key, item, f"write {what} such as {example!r}{hint}")

@@ -316,6 +316,10 @@ class Gateway:
                 f"webhook body of {len(body)} bytes exceeds the {MAX_WEBHOOK_BYTES}-byte limit",
                 provider=runtime.definition.code, code="too_large",
             )
+        if not isinstance(headers, Mapping):  # None, or a framework's list of pairs
+            raise WebhookVerificationError(f"webhook headers must be a mapping of name to value, not "
+                                           f"{type(headers).__name__}: pass dict(request.headers)",
+                                           provider=runtime.definition.code)
         lowered = {str(name).lower(): str(value) for name, value in headers.items()}
         parsed = self.plugins.parse_webhook(runtime.settings, runtime.webhook_verifier(), lowered, body)
         return parsed if isinstance(parsed, WebhookBatch) else WebhookBatch(events=(parsed,))

@@ -21,6 +21,8 @@ from typing import Any
 from urllib.parse import quote, quote_plus, unquote_plus, urlsplit
 
 import attrs
+from urllib3.exceptions import LocationParseError
+from urllib3.util import parse_url
 
 from paywire.card_numbers import (
     MIN_DIGITS,
@@ -452,6 +454,7 @@ def check_endpoint(url: str, *, environment: str) -> None:
         hostname = None
     if hostname is None or parts.scheme not in ("https", "http"):
         raise ConfigurationError(f"endpoint {shown!r} is not an absolute http(s) URL")
+    _check_address(url, shown)
     loopback = is_loopback(hostname)
     if environment == "live" and loopback:
         raise ConfigurationError(
@@ -463,6 +466,30 @@ def check_endpoint(url: str, *, environment: str) -> None:
             f"endpoint {shown!r} uses plain http; use https (http is allowed only for loopback "
             "emulators in the sandbox environment)"
         )
+
+
+_SPACE_OR_CONTROL = re.compile(r"[\s\x00-\x1f\x7f]")
+
+
+def _check_address(url: str, shown: str) -> None:
+    """Refuse a space or a control character anywhere (a URL read from a file or a variable keeps
+    its newline), a port that is no TCP port and a host no request can name: found only as the
+    request is written, after the operation was recorded, they would leave it unknown, or send it
+    to another path (`/%0D%0A/v1/payments`)."""
+    if _SPACE_OR_CONTROL.search(url):
+        raise ConfigurationError(f"endpoint {shown!r} holds a space or a control character (a line break read with "
+                                 "it from a file or a variable?); fix base_url")
+    try:
+        port = urlsplit(url).port
+    except ValueError:
+        port = 0
+    if port == 0:
+        raise ConfigurationError(f"endpoint {shown!r} has a port that is not a number from 1 to 65535; fix base_url")
+    try:
+        parse_url(url)
+    except LocationParseError:
+        raise ConfigurationError(f"endpoint {shown!r} has a host no request can be sent to (a space or a control "
+                                 "character in it); fix base_url") from None
 
 
 # The password of a URL's userinfo, up to the last @: a password is often written unencoded, and

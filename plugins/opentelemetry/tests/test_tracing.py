@@ -307,3 +307,17 @@ def test_a_command_that_failed_on_a_2xx_is_an_error_span_and_one_needing_the_buy
     (challenged,) = _spans(exporter)
     assert challenged.attributes["paywire.outcome"] == "action_required"  # type: ignore[index]
     assert challenged.status.status_code == StatusCode.UNSET and "error.type" not in (challenged.attributes or {})
+
+
+@pytest.mark.parametrize("path", ["/relay/sk_test_Relay0Token99/", f"/keys/{API_KEY}/"])
+def test_a_secret_in_the_endpoints_path_is_masked_in_url_full(exporter: InMemorySpanExporter, tmp_path: Path,
+                                                              path: str) -> None:
+    """A base_url may carry a token in its path (a relay in front of the provider): url.full kept
+    it as written, where paywire's logs mask it (a secret's shape, or a credential paywire holds)."""
+    with serving(exporter, tmp_path, retries=0, url=f"http://127.0.0.1:1{path}") as (service, _), \
+            pytest.raises(PaywireError):
+        service.authorize("fakepay", Money.of("10.00", "EUR"), source="tok_ok")
+    (span,) = _spans(exporter)
+    full = str(dict(span.attributes or {})["url.full"])
+    assert "Relay0Token99" not in full and API_KEY not in full, full
+    assert full.startswith("http://127.0.0.1:1/") and full.endswith("/v1/payments"), full

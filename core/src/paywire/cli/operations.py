@@ -10,7 +10,6 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from paywire.cli import EXIT_BUYER_ACTION, EXIT_OK
@@ -384,11 +383,19 @@ def _headers(args: argparse.Namespace) -> dict[str, str]:
 
 
 def _read(path: str, param: str) -> bytes:
-    """A file named on the command line: one it cannot read is a bad argument (exit 2)."""
+    """A file named on the command line: one it cannot read is a bad argument (exit 2), and so is
+    one larger than any webhook, read no further (`/dev/zero`, a stream that does not end)."""
+    from paywire.gateway import MAX_WEBHOOK_BYTES
+
     try:
-        return Path(path).read_bytes()
+        with open(path, "rb") as file:
+            data = file.read(MAX_WEBHOOK_BYTES + 1)
     except OSError as exc:
         raise InvalidRequest(f"cannot read {param} file {path!r}: {exc.strerror}", param=param) from None
+    if len(data) > MAX_WEBHOOK_BYTES:
+        raise InvalidRequest(f"{param} file {path!r} is larger than {MAX_WEBHOOK_BYTES} bytes, the most a webhook "
+                             "may be; give the request exactly as received", param=param)
+    return data
 
 
 def verify_webhook(args: argparse.Namespace) -> int:

@@ -8,18 +8,14 @@ import math
 
 from paywire.countries import check_country
 from paywire.errors import InvalidRequest
-from paywire.ledger.model import PaymentState, TransactionStatus
 from paywire.money import exponent_of
-from paywire.service.inputs import require_key
+from paywire.service.inputs import PAYMENT_STATES, TRANSACTION_STATUSES, require_key
 
 __all__ = ["PAYMENT_STATES", "TRANSACTION_STATUSES", "country", "currency", "idempotency_key", "port", "positive_int",
            "seconds"]
 
 _LARGEST = 2**63 - 1  # the ledgers' BIGINT
 
-PAYMENT_STATES = tuple(value for name, value in vars(PaymentState).items() if name.isupper() and isinstance(value, str))
-TRANSACTION_STATUSES = tuple(value for name, value in vars(TransactionStatus).items()
-                             if name.isupper() and isinstance(value, str))
 
 
 def country(value: str) -> str:

@@ -14,17 +14,22 @@ send them as the provider reads them.
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Mapping
+from urllib.parse import urlsplit
 
 from paywire.errors import InvalidRequest
+from paywire.ledger.model import PaymentState, TransactionStatus
 from paywire.money import Money
 from paywire.step_keys import OWN_KEYS
 from paywire.subject import Customer
 from paywire.webhook import WebhookEvent
 
-__all__ = ["UNSTORABLE_EVENT", "require_callers_key", "require_customer", "require_event", "require_indexed",
-           "require_instance", "require_key", "require_metadata", "require_money", "require_source", "require_str",
-           "require_text", "require_unpadded_key"]
+__all__ = ["MOST_ROWS", "PAYMENT_STATES", "TRANSACTION_STATUSES", "UNSTORABLE_EVENT", "require_callers_key", "require_choice",
+           "require_count", "require_customer", "require_event", "require_indexed",
+           "require_instance", "require_key", "require_metadata", "require_money", "require_options", "require_return_url",
+           "require_source", "require_str", "require_text", "require_unpadded_key"]
 
 UNSTORABLE_EVENT = "unstorable_event"  # the code of a verified event the ledger cannot keep
 # The longest text kept in an indexed column (an event's ids, an idempotency key, an order id), in
@@ -32,6 +37,26 @@ UNSTORABLE_EVENT = "unstorable_event"  # the code of a verified event the ledger
 # such values (an event id and a reference). SQLite has no such bound; the same limit on both keeps
 # a ledger movable between them. Providers' ids are tens of characters.
 MAX_INDEXED_BYTES = 1024
+
+
+MOST_ROWS = 2**63 - 1  # a LIMIT or OFFSET both ledgers take: the largest signed 64-bit int
+PAYMENT_STATES = tuple(value for name, value in vars(PaymentState).items() if name.isupper() and isinstance(value, str))
+TRANSACTION_STATUSES = tuple(value for name, value in vars(TransactionStatus).items()
+                             if name.isupper() and isinstance(value, str))
+
+
+def require_count(count: object, param: str) -> None:
+    """Refuse a count of rows (a limit, an offset) that is not a whole number both ledgers take:
+    PostgreSQL refuses a negative LIMIT, SQLite reads it as none; past 64 bits both fail untyped."""
+    if type(count) is not int or not 0 <= count <= MOST_ROWS:
+        raise InvalidRequest(f"{param} must be an int from 0 to {MOST_ROWS}, not {count!r}", param=param)
+
+
+def require_choice(value: object, allowed: tuple[str, ...], param: str) -> None:
+    """Refuse a state or status that does not exist (None passes): a typo would match nothing,
+    and an empty answer would say there is nothing in that state."""
+    if value is not None and value not in allowed:
+        raise InvalidRequest(f"{param} {value!r} is not one of {', '.join(allowed)}", param=param)
 
 
 def require_money(amount: object, operation: str) -> None:
@@ -83,6 +108,33 @@ def require_not_empty(value: object, param: str) -> None:
                              "nothing was recorded or sent", param=param)
 
 
+# Schemes whose URL runs in the page that follows it instead of loading one.
+_SCRIPT_SCHEMES = frozenset({"javascript", "vbscript", "data"})
+_SPACE_OR_CONTROL = re.compile(r"[\s\x00-\x1f\x7f]")
+
+
+def require_return_url(url: object) -> None:
+    """Refuse a return URL no provider can send the buyer back to (relative, an http(s) URL
+    without a host, spaces or control characters in it) or that runs in the shop's page
+    (`javascript:`): the provider would refuse it after the operation was recorded, or send the
+    buyer to it. An app's own scheme (`myapp://return`, as mobile SDKs pass) is taken. The error
+    never quotes the URL: it may hold what the card-number guard would refuse."""
+    require_text(url, "return_url")
+    if not isinstance(url, str):
+        return
+    try:
+        parts = urlsplit(url)
+        scheme = parts.scheme.lower()
+        bad = (not scheme or scheme in _SCRIPT_SCHEMES or _SPACE_OR_CONTROL.search(url) is not None
+               or (scheme in ("http", "https") and not parts.hostname))
+    except ValueError:  # e.g. an unclosed [ of an IPv6 host
+        bad = True
+    if bad:
+        raise InvalidRequest("return_url is not an absolute URL a buyer can be sent back to: give one such as "
+                             "'https://shop.example/checkout/return' (no spaces; not javascript: or data:); nothing "
+                             "was recorded or sent", param="return_url")
+
+
 def require_metadata(metadata: object) -> None:
     """Refuse metadata that is not a mapping of text to text, as providers keep it."""
     if metadata is None:
@@ -96,6 +148,30 @@ def require_metadata(metadata: object) -> None:
                 raise InvalidRequest(f"{param} must be a str, not {type(text).__name__}; nothing was recorded or "
                                      "sent", param="metadata")
             require_str(text, param)
+
+
+def require_options(options: object) -> None:
+    """Refuse options that are not a mapping, or that hold a number no provider reads: an int past
+    64 bits (one past 4300 digits cannot even be written as text, for the request's fingerprint)
+    or a float that is no number (JSON has no NaN: the provider would be sent what it refuses)."""
+    require_instance(options, Mapping, "options")
+    if options is not None and _unreadable_number(options):
+        raise InvalidRequest("options hold a number no provider reads (an int past 64 bits, NaN or an infinity); "
+                             "nothing was recorded or sent", param="options")
+
+
+def _unreadable_number(value: object) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return not -(2**63) <= value < 2**63
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, Mapping):
+        return any(_unreadable_number(item) for item in value.values())
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return any(_unreadable_number(item) for item in value)
+    return False
 
 
 def require_instance(value: object, kind: type, param: str) -> None:

@@ -107,7 +107,11 @@ from paywire.security import _MASK, get_logger, redact, refuse_card_numbers
 from paywire.service import rules
 from paywire.service.held import unreadable
 from paywire.service.inputs import (
+    PAYMENT_STATES,
+    TRANSACTION_STATUSES,
     require_callers_key,
+    require_choice,
+    require_count,
     require_customer,
     require_event,
     require_indexed,
@@ -116,6 +120,8 @@ from paywire.service.inputs import (
     require_metadata,
     require_money,
     require_not_empty,
+    require_options,
+    require_return_url,
     require_source,
     require_str,
     require_text,
@@ -264,7 +270,6 @@ _ANSWERED = frozenset({S.SUCCEEDED, S.ACTION_REQUIRED, S.ACCEPTED})  # the calle
 _UNPAID = frozenset({PaymentState.PENDING, PaymentState.ACTION_REQUIRED, PaymentState.FAILED})
 _FETCHES = 3  # times the provider is asked about a payment that keeps changing meanwhile
 _OPEN_SCAN = 100_000  # open transactions read to find an unvault's earlier attempt (they are few)
-_MOST_ROWS = 2**63 - 1  # a LIMIT or OFFSET both ledgers take: the largest signed 64-bit int
 _UNREAD = "nothing was changed or sent: try again once it is back"  # a read outside an operation
 _UNSTORED = ("the delivery was not stored (of several events, those stored before it are duplicates when it comes "
              "again): have the provider deliver it again once it is back")
@@ -462,7 +467,7 @@ class PaymentService:
         the provider is read first, so that is known before its event comes. Refused otherwise;
         for a payment naming what the request left, `error.details["reconciled"]` says whether
         that read was made."""
-        require_instance(options, Mapping, "options")
+        require_options(options)
         given = {"options": dict(options)} if options else {}
         try:
             return self._follow_up(K.COMPLETE, payment_id, idempotency_key,
@@ -695,10 +700,9 @@ class PaymentService:
                       limit: int = 100, offset: int = 0) -> list[Payment]:
         for param, value in (("method", method), ("state", state), ("order_id", order_id)):
             require_text(value, param)
-        for param, count in (("limit", limit), ("offset", offset)):
-            if type(count) is not int or not 0 <= count <= _MOST_ROWS:  # PostgreSQL refuses a negative LIMIT,
-                # SQLite reads it as none; above a signed 64-bit int, both fail untyped
-                raise InvalidRequest(f"{param} must be an int from 0 to {_MOST_ROWS}, not {count!r}", param=param)
+        require_choice(state, PAYMENT_STATES, "state")
+        require_count(limit, "limit")
+        require_count(offset, "offset")
         return self.ledger.list_payments(method=method, state=state, order_id=order_id, limit=limit, offset=offset)
 
     @reads(_UNREAD)
@@ -713,8 +717,12 @@ class PaymentService:
     @reads(_UNREAD)
     def list_transactions(self, payment_id: str | None = None, *, statuses: Sequence[str] = ()) -> list[Transaction]:
         require_text(payment_id, "payment_id")
+        if isinstance(statuses, str):  # a sequence of letters, each matching nothing
+            raise InvalidRequest(f"statuses must be a list of statuses, not the str {statuses!r}: "
+                                 f"write [{statuses!r}]", param="statuses")
         for status in statuses:
             require_text(status, "statuses")
+            require_choice(status, TRANSACTION_STATUSES, "statuses")
         return self.ledger.list_transactions(payment_id=payment_id, statuses=statuses)
 
     # -- the engine -----------------------------------------------------------------------------
@@ -729,9 +737,10 @@ class PaymentService:
         require_source(source)
         require_instance(order, Order, "order")
         require_customer(customer)
-        require_instance(options, Mapping, "options")
+        require_options(options)
         require_indexed(order_id, "order_id")
-        require_text(return_url, "return_url")  # kept with the buyer's action, in a column of its own
+        require_not_empty(return_url, "return_url")
+        require_return_url(return_url)  # kept with the buyer's action, in a column of its own
         require_metadata(metadata)
         if order is not None:
             require_indexed(order.id, "order.id")
@@ -740,7 +749,6 @@ class PaymentService:
             raise InvalidRequest(f"the amount must be positive, got {amount}", param="amount")
         require_not_empty(order_id, "order_id")
         require_not_empty(order and order.id, "order.id")
-        require_not_empty(return_url, "return_url")
         if order is not None and order_id is not None and order.id != order_id:
             raise InvalidRequest(f"order_id {order_id!r} differs from order.id {order.id!r}", param="order_id")
         caps = self._capabilities(method)
@@ -1445,6 +1453,7 @@ class PaymentService:
         (`reconcile_claimed`), nor brings it forward.
         """
         require_text(payment_id, "payment_id")
+        require_count(limit, "limit")
         at = now()
         marked: list[str] = []
         errors: list[tuple[str, str]] = []
@@ -1676,6 +1685,7 @@ class PaymentService:
         unmatched (it failed, or names no payment after all) does not count: the run reads past
         it, so that events failing for good (their payment's method removed) never keep it from
         those stored after them."""
+        require_count(limit, "limit")
         applied = 0
         failures: list[tuple[str, Exception]] = []
         tried: set[tuple[str, str]] = set()

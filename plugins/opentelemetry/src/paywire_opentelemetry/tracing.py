@@ -36,13 +36,17 @@ __all__ = ["Tracing"]
 
 
 def _url(url: str) -> tuple[str, str | None, int | None]:
+    """`url.full` without userinfo, query or fragment, and redacted as paywire's logs are: an
+    endpoint's path may carry a token (a relay in front of the provider)."""
+    from paywire.security import redact
+
     parts = urlsplit(url)
     port = parts.port or {"https": 443, "http": 80}.get(parts.scheme)
     host = parts.hostname
     netloc = f"[{host}]" if host and ":" in host else host or ""  # an IPv6 address keeps its brackets
     if parts.port:
         netloc = f"{netloc}:{parts.port}"
-    return urlunsplit((parts.scheme, netloc, parts.path, "", "")), host, port
+    return redact(urlunsplit((parts.scheme, netloc, parts.path, "", ""))), host, port
 
 
 def _error_outcome(error: BaseException) -> str:
