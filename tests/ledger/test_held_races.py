@@ -178,9 +178,10 @@ def test_an_unknown_whole_capture_keeps_its_amount_from_other_workers(workers: l
     app.inject(Fault("drop_after", path="/captures$", method="POST"))
     with pytest.raises(OutcomeUnknown):
         a.capture(p.id, eur(10_000))
-    for call in (lambda: b.capture(p.id, eur(1)), lambda: b.void(p.id)):
-        with pytest.raises(StateError):
-            call()
+    with pytest.raises(StateError):
+        b.capture(p.id, eur(1))
+    with pytest.raises(StateError):
+        b.void(p.id)
     assert app.count("capture") == 1
     a.reconcile(payment_id=p.id)
     settled(a, app, p.id)
