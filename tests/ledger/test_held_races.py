@@ -185,3 +185,41 @@ def test_an_unknown_whole_capture_keeps_its_amount_from_other_workers(workers: l
     assert app.count("capture") == 1
     a.reconcile(payment_id=p.id)
     settled(a, app, p.id)
+
+
+@pytest.mark.parametrize("first_kind", ["authorize", "sale"])
+@pytest.mark.parametrize("other", ["capture", "void", "refund"])
+def test_a_follow_up_while_the_first_operation_is_held_is_refused_before_sending(
+        workers: list[PaymentService], app: FakePayApp, first_kind: str, other: str) -> None:
+    a, b = workers
+    key = f"first-{first_kind}-{other}"
+    make = a.sale if first_kind == "sale" else a.authorize
+
+    def follow_up() -> Any:
+        [payment_id] = [p.id for p in b.list_payments()
+                        if any(t.idempotency_key == key for t in b.list_transactions(p.id))]
+        if other == "void":
+            return b.void(payment_id)
+        if other == "refund":
+            return b.refund(payment_id, eur(1_000))
+        return b.capture(payment_id, eur(1_000))
+
+    first, second = held(app, "/v1/payments$",
+                         lambda: make("fakepay", eur(5_000), source="tok_ok", idempotency_key=key), follow_up)
+    assert not isinstance(first, BaseException), first
+    assert isinstance(second, StateError), second
+    with app.lock:
+        assert [c for c in app.calls if c[1] != "/v1/payments"] == []
+    settled(a, app, first.id)
+
+
+def test_a_capture_while_a_final_capture_is_held_is_refused_before_sending(workers: list[PaymentService],
+                                                                          app: FakePayApp) -> None:
+    a, b = workers
+    p = a.authorize("fakepay", eur(10_000), source="tok_ok")
+    first, second = held(app, "/captures$", lambda: a.capture(p.id, eur(4_000), final=True),
+                         lambda: b.capture(p.id, eur(1_000), final=False))
+    assert not isinstance(first, BaseException), first
+    assert isinstance(second, StateError) and second.code == "capture_closed", second
+    assert app.count("capture") == 1
+    settled(a, app, p.id)
