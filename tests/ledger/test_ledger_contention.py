@@ -23,14 +23,14 @@ from urllib.parse import quote
 
 import pytest
 
-from paywire import LedgerBusy
+from paywire import LedgerBusy, OutcomeUnknown
 from paywire.ledger import Ledger, PostgresLedger, SQLiteLedger, TransactionStatus
 from paywire.service import PaymentService
 from paywire.testing.emulator import Fault
 from paywire.web import handle_webhook, webhook_wsgi
 from tests.ledger.conftest import BACKENDS
 from tests.ledger.fakepay import FakePayApp, make_gateway
-from tests.ledger.support import FAST, eur, unrecorded_capture_settles_later
+from tests.ledger.support import FAST, eur, in_thread, unrecorded_capture_settles_later
 
 S = TransactionStatus
 WAIT_MS = 50  # how long the impatient ledger waits for a lock; the holder always holds it longer
@@ -229,3 +229,110 @@ def test_a_worker_starting_while_another_migrates_past_its_lock_timeout_is_told_
         migrating.rollback()
     assert refused.value.retryable and refused.value.code == "ledger_busy"
     open_ledger(url).close()  # once it is free, the ledger opens
+
+
+@pytest.mark.postgres
+def test_a_read_waiting_past_its_lock_timeout_is_told_busy_and_sends_nothing(
+        postgres_dsn: str, fakepay: tuple[FakePayApp, str]) -> None:
+    """Reads outside a unit wait for locks too: a worker upgrading the ledger (a migration's ALTER
+    TABLE) holds its tables whole. Waiting past lock_timeout is `LedgerBusy`, retryable, from every
+    read (a payment, the lists, retry's and reconcile's first looks) as from a unit: never the
+    driver's own error, which a caller cannot tell from a bug. Nothing is sent meanwhile."""
+    import psycopg
+
+    app, url = fakepay
+    schema = f"pwtest_{os.getpid()}_{secrets.token_hex(4)}"
+    ledger = PostgresLedger(f"{postgres_dsn}?options={quote(f'-c lock_timeout={WAIT_MS}')}", schema=schema)
+    gateway = make_gateway(url, connect_timeout=FAST["connect_timeout"], read_timeout=FAST["read_timeout"])
+    service = PaymentService(gateway, ledger, margin=0)
+    try:
+        payment = service.authorize("fakepay", eur("50.00"), source="tok_ok")
+        app.inject(Fault("drop_after", path="/captures$", method="POST"))
+        with pytest.raises(OutcomeUnknown):  # applied, its answer lost: retry() resends it under its key
+            service.capture(payment.id, eur("20.00"))
+        app.clear_faults()
+        [capture] = [t for t in service.list_transactions(payment.id) if t.kind == "capture"]
+        calls, before = list(app.calls), service.list_transactions(payment.id)
+        reads: dict[str, Callable[[], object]] = {
+            "get_payment": lambda: service.get_payment(payment.id),
+            "list_payments": lambda: service.list_payments(),
+            "get_transaction": lambda: service.get_transaction(capture.id),
+            "list_transactions": lambda: service.list_transactions(payment.id),
+            "retry": lambda: service.retry(capture.id),
+            "reconcile": lambda: service.reconcile(),
+            "match_unmatched": lambda: service.match_unmatched(),
+        }
+        with psycopg.connect(postgres_dsn) as migrating:
+            migrating.execute(f'SET search_path TO "{schema}"')
+            migrating.execute("LOCK TABLE paywire_payments, paywire_transactions, paywire_events "
+                              "IN ACCESS EXCLUSIVE MODE")
+            refused = {}
+            for name, read in reads.items():
+                try:
+                    refused[name] = read()
+                except Exception as exc:  # what each one raised is the assertion
+                    refused[name] = exc
+            migrating.rollback()
+        wrong = {name: repr(exc) for name, exc in refused.items()
+                 if not (isinstance(exc, LedgerBusy) and exc.retryable and exc.code == "ledger_busy")}
+        assert wrong == {}
+        assert (app.calls, service.list_transactions(payment.id)) == (calls, before)  # nothing sent or written
+        assert service.get_payment(payment.id).captured == eur("0.00")
+        service.retry(capture.id)  # once the tables are free
+        assert service.get_payment(payment.id).captured == eur("20.00")
+        assert app.count("capture") == 1
+    finally:
+        gateway.close()
+        ledger.close()
+
+
+@pytest.mark.postgres
+def test_a_duplicate_waiting_for_the_first_call_whose_read_cannot_lock_is_told_busy_and_sends_nothing(
+        postgres_dsn: str, fakepay: tuple[FakePayApp, str]) -> None:
+    """Another worker's call with the same key waits for the first one's outcome by reading the
+    ledger (`PaymentService.wait_timeout`). A read that waits past lock_timeout meanwhile (a worker
+    migrating the ledger holds its tables) ends the wait as `LedgerBusy`: nothing of the duplicate
+    was sent or written, and the first call's outcome stands."""
+    import psycopg
+
+    app, url = fakepay
+    schema = f"pwtest_{os.getpid()}_{secrets.token_hex(4)}"
+    first_ledger = PostgresLedger(postgres_dsn, schema=schema)
+    polling = threading.Event()
+
+    class Watched(PostgresLedger):
+        def get_transaction(self, transaction_id: str) -> Any:
+            polling.set()  # the duplicate reads the first call's transaction: it is waiting for it
+            return super().get_transaction(transaction_id)
+
+    second_ledger = Watched(f"{postgres_dsn}?options={quote(f'-c lock_timeout={WAIT_MS}')}", schema=schema)
+    gateway = make_gateway(url)
+    first = PaymentService(gateway, first_ledger)
+    second = PaymentService(gateway, second_ledger, wait_timeout=60)
+    try:
+        payment = first.authorize("fakepay", eur("50.00"), source="tok_ok")
+        app.inject(Fault("hold", path="/captures$", method="POST"))
+        thread, out = in_thread(lambda: first.capture(payment.id, eur("20.00"), idempotency_key="capture-1"))
+        try:
+            assert app.wait_until_held(1)  # sent, its pending record committed
+            with psycopg.connect(postgres_dsn) as migrating:
+                migrating.execute(f'SET search_path TO "{schema}"')
+                waiting, duplicate = in_thread(
+                    lambda: second.capture(payment.id, eur("20.00"), idempotency_key="capture-1"))
+                assert polling.wait(30)
+                migrating.execute("LOCK TABLE paywire_transactions IN ACCESS EXCLUSIVE MODE")
+                waiting.join(30)
+                migrating.rollback()
+        finally:
+            app.release_held()
+            thread.join(30)
+        [busy] = duplicate
+        assert isinstance(busy, LedgerBusy) and busy.retryable, repr(busy)
+        assert out[0].captured == eur("20.00")
+        assert app.count("capture") == 1
+        assert [t.status for t in first.list_transactions(payment.id)] == [S.SUCCEEDED, S.SUCCEEDED]
+    finally:
+        gateway.close()
+        first_ledger.close()
+        second_ledger.close()
+

@@ -819,7 +819,14 @@ class SQLLedger(Ledger):
 
     # -- reads -----------------------------------------------------------------------------------
     def _read(self, sql: str, params: Sequence[Any]) -> list[Row]:
-        rows: list[Row] = self.execute(self.connection(), sql, params).fetchall()
+        try:
+            rows: list[Row] = self.execute(self.connection(), sql, params).fetchall()
+        except Exception as exc:
+            # A read waits for locks too (a worker migrating holds the tables): given up on, it is
+            # the ledger busy, as for a unit, not the driver's error (a caller retries LedgerBusy).
+            if self.is_busy(exc):
+                raise _busy(exc) from exc
+            raise
         return rows
 
     def _read_one(self, sql: str, params: Sequence[Any]) -> Row | None:
