@@ -11,10 +11,12 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import attrs
-from broken_acme import BrokenAcme, _amount_sent_as, _with
+from broken_acme import BrokenAcme, _amount_sent_as, _mapped, _with
 
 from paywire import (
     CommandPool,
+    ErrorMapper,
+    ErrorRule,
     EventKind,
     GatewayCommand,
     GatewaySettings,
@@ -29,7 +31,7 @@ from paywire import (
 )
 from paywire.command.context import CommandContext
 from paywire.errors import OutcomeUnknown
-from paywire_acme.commands import answered_ok, build_commands, payment_fields
+from paywire_acme.commands import ERRORS, answered_ok, build_commands, payment_fields
 from paywire_acme.webhook import build_verifier
 
 
@@ -221,3 +223,8 @@ def float_fetch_commands(settings: GatewaySettings) -> CommandPool:
 
 FLOAT_FETCH = BrokenAcme("float_fetch", build=float_fetch_commands)
 
+
+
+# -- a 5xx error code mapped to a plain refusal ("server_error means it failed") ----------------------------
+SERVER_ERROR_REFUSED = BrokenAcme("server_error_refused", build=_mapped(ErrorMapper(
+    "acme", {**ERRORS.rules, "server_error": ErrorRule(InvalidRequest)})))

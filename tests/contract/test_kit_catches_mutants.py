@@ -32,6 +32,8 @@ CAUGHT = {
     "LOST_FAILED": ("a connection dropped after sending reported as a plain failure",
                     "test_a_connection_dropped_after_sending_is_outcome_unknown_and_settled_by_the_same_key",
                     "a connection dropped after the operation gave InvalidRequest"),
+    "SERVER_ERROR_REFUSED": ("a 5xx's error code mapped to a plain refusal",
+                             "test_a_server_error_is_a_retryable_provider_unavailable", "HTTP 503 gave InvalidRequest"),
     "TWO_DECIMALS_AT_MOST": ("three-decimal currencies written with two",
                              "test_amounts_of_every_exponent_survive_the_wire_exactly", "on the wire"),
     "FLOAT_CAPTURE": ("capture amounts sent as floats",
