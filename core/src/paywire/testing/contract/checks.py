@@ -8,6 +8,7 @@ from collections.abc import Collection
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
+from paywire.command.result import CommandResult
 from paywire.errors import InvalidRequest
 from paywire.money import Money
 from paywire.subject import Subject
@@ -16,7 +17,7 @@ from paywire.testing.harness import ContractHarness, payment_reference
 from paywire.testing.profiles import run_property
 from paywire.testing.strategies import Bounds, Representable, money, representable_at_most
 
-__all__ = ["assert_agrees", "assert_refused", "authorized_model", "captured_model", "part_of",
+__all__ = ["assert_agrees", "assert_names_the_refund", "assert_refused", "authorized_model", "captured_model", "part_of",
            "reports_what_was_applied"]
 
 
@@ -45,6 +46,15 @@ def assert_refused(harness: ContractHarness, command: str, subject: Subject) -> 
     assert isinstance(outcome, InvalidRequest) and not outcome.retryable, (
         f"{command} of {subject.amount!r} on {subject.reference} should be refused, gave {outcome!r}"
     )
+
+
+def assert_names_the_refund(result: CommandResult) -> str:
+    """A refund's result names the refund the provider made: what its webhooks, fetch's
+    operations and reconciliation know it by. Without it the ledger can only file the refund
+    under the payment, where a later event about the refund (failed, reversed) matches nothing."""
+    assert result.reference, (
+        f"a refund's result names no reference ({result!r}): it must be the provider's id of the refund")
+    return result.reference
 
 
 def captured_model(harness: ContractHarness, amount: Money) -> tuple[PaymentModel, CaptureModel]:

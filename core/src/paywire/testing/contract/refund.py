@@ -8,6 +8,7 @@ from paywire.gateway_definition import Capabilities
 from paywire.money import Money
 from paywire.testing.contract.checks import (
     assert_agrees,
+    assert_names_the_refund,
     assert_refused,
     captured_model,
     part_of,
@@ -34,6 +35,7 @@ class RefundContract(ContractFixtures):
         subject = harness.follow_up(capture.reference, part)
         result = harness.execute("refund", subject)
         assert result.amount in (None, part), f"a refund of {part!r} applied {result.amount!r}"
+        assert_names_the_refund(result)
         payment.refund(capture, part.minor, reference=result.reference, key=subject.idempotency_key)
         assert_agrees(harness, payment, expected_states)
 
@@ -44,12 +46,18 @@ class RefundContract(ContractFixtures):
     ) -> None:
         payment, capture = captured_model(harness, example_amount)
         half = part_of(example_amount, 1 / 2, amount_representable).minor
+        named: set[str] = set()
         for amount in (half, example_amount.minor - half):
             subject = harness.follow_up(capture.reference, payment.money(amount))
             result = harness.execute("refund", subject)
             assert result.amount in (None, payment.money(amount)), (
                 f"a refund of {payment.money(amount)!r} (after {payment.money(payment.refunded)!r} refunded) reports "
                 f"amount {result.amount!r}: a refund's amount is what it refunded, not the running total")
+            reference = assert_names_the_refund(result)
+            assert reference not in named, (
+                f"two refunds of capture {capture.reference} both name {reference!r}: each refund is an object of "
+                "its own at the provider, named by its own id (not the payment's or the capture's it refunds)")
+            named.add(reference)
             payment.refund(capture, amount, reference=result.reference, key=subject.idempotency_key)
             assert_agrees(harness, payment, expected_states)
         more = part_of(example_amount, 0.1, amount_representable)
