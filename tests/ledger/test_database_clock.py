@@ -13,7 +13,6 @@ A host whose own clock is ahead is simulated by moving this process's wall clock
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -23,7 +22,7 @@ import pytest
 from paywire import Payment, hookimpl
 from paywire.ledger import Ledger, TransactionStatus
 from paywire.ledger import model as ledger_model
-from paywire.ledger.clock import DRIFT, DatabaseClock
+from paywire.ledger.clock import DRIFT, TICKS, DatabaseClock
 from paywire.ledger.postgres import PostgresLedger
 from paywire.serve import Janitor
 from paywire.service import PaymentService
@@ -128,7 +127,7 @@ def test_the_ledger_reads_the_databases_clock_again_once_its_reading_is_old(
     assert isinstance(ledger, PostgresLedger)
     clock = ledger.clock
     shift = [0.0]
-    clock.ticks = lambda: time.monotonic() + shift[0]
+    clock.ticks = lambda: TICKS() + shift[0]
     with ledger.unit():
         pass
     assert not clock.stale()

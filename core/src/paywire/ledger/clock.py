@@ -8,7 +8,7 @@ applied" (and the caller would pay again). The database's clock is the one they 
 
 It is read once (when the ledger connects, then again whenever the reading is older than
 `refresh` seconds, by a unit about to begin: never a statement per operation) and carried
-forward on this host's monotonic clock, which no NTP step or manual change moves. The server read
+forward on this host's monotonic clock (`TICKS`), which no NTP step or manual change moves. The server read
 its clock at some moment of the round trip; not knowing when, `now()` takes the latest (so it
 never runs ahead of the server's clock) and `deadline()` the earliest (so a deadline never
 falls before the server's clock reaches it), each also allowing for the two clocks' rates
@@ -17,6 +17,7 @@ differing since the reading (`DRIFT`). The error only ever makes paywire wait lo
 
 from __future__ import annotations
 
+import functools
 import math
 import threading
 import time
@@ -24,9 +25,13 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
-__all__ = ["DRIFT", "DatabaseClock"]
+__all__ = ["DRIFT", "TICKS", "DatabaseClock"]
 
 DRIFT = 1e-4  # how much faster one quartz clock may run than another (100 ppm, an undisciplined one's worst)
+# Seconds that also count while the host is suspended (Linux's CLOCK_BOOTTIME): a clock paused
+# meanwhile would carry the server's time forward short, and a deadline written then fall early.
+TICKS: Callable[[], float] = (functools.partial(time.clock_gettime, time.CLOCK_BOOTTIME)
+                              if hasattr(time, "CLOCK_BOOTTIME") else time.monotonic)
 
 
 class _Reading(NamedTuple):
@@ -42,7 +47,7 @@ class DatabaseClock:
     :param ticks: this host's monotonic clock, in seconds (injectable for tests).
     """
 
-    def __init__(self, *, refresh: float = 60.0, ticks: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, *, refresh: float = 60.0, ticks: Callable[[], float] = TICKS) -> None:
         self.refresh = refresh
         self.ticks = ticks
         self._reading: _Reading | None = None  # replaced whole: threads read it without a lock

@@ -352,9 +352,8 @@ class PaymentService:
         allows at the method's full timeouts, for every request of the command, plus the
         provider's own window) to give its `settle_after`: before it, a pending transaction is
         taken as still being sent, and `reconcile()` never concludes that it was not applied.
-        `settle_after` is written from the sending host's clock and read against the reading
-        host's: the margin must also cover how far apart the clocks of the hosts sharing one
-        ledger may drift (NTP keeps them well inside the default).
+        `settle_after` is written and read by the ledger's clock (`Ledger.now`, the database
+        server's on PostgreSQL), so hosts whose own clocks disagree still agree on it.
     :param buyer_wait: seconds a payment may wait for its buyer (3-D Secure, an approval) before
         `reconcile()` and the Janitor read it from the provider (`paywire.service.waiting`): the
         provider's lost webhook then leaves none waiting for ever. None: the configuration's
@@ -903,7 +902,7 @@ class PaymentService:
     def _begin(self, op: _Op) -> _Plan:
         with self.ledger.unit() as u:
             payment, txns = self._lock(u, op)
-            at = u.now()  # after the locks: what another worker recorded meanwhile is judged by now
+            at = u.now()  # with the locks held: what other workers recorded is as of now
             caps = self._capabilities(payment.method if payment else op.method)
             if op.resolve is not None:
                 assert payment is not None
