@@ -7,8 +7,9 @@ yet, concluded it not applied: the caller may then pay again. The ledger's clock
 read when it connects and carried on the host's monotonic clock, its error only ever making the
 service wait longer (`paywire.ledger.clock`).
 
-A host whose own clock is ahead is simulated by moving this process's wall clock
-(`paywire.ledger.model.now`, every host's clock before) while the other host's work is paused.
+A host whose own clock is off is simulated by moving this process's wall clock
+(`paywire.ledger.model.now`, every host's clock before) while that host works, the other's
+work paused.
 """
 
 from __future__ import annotations
@@ -44,30 +45,44 @@ class _Ahead(datetime):
         return datetime.now(tz) + AHEAD
 
 
+class _Behind(datetime):
+    """This host's wall clock, `AHEAD` behind everyone else's."""
+
+    @classmethod
+    def now(cls, tz: Any = None) -> datetime:  # type: ignore[override]
+        return datetime.now(tz) - AHEAD
+
+
 class AnotherHostLooks:
     """Before host A's capture leaves (its pending record committed, its request in flight),
-    host B, whose own clock is ahead, looks at the ledger (`look`); what it did is kept."""
+    host B, whose own clock is `clock`, looks at the ledger (`look`); what it did is kept."""
 
-    def __init__(self, monkeypatch: pytest.MonkeyPatch, look: Callable[[], Any]) -> None:
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, look: Callable[[], Any], clock: type[datetime]) -> None:
         self.monkeypatch = monkeypatch
         self.look = look
+        self.clock = clock
         self.seen: list[Any] = []
 
     @hookimpl(wrapper=True)
     def send_transfer(self, command: str) -> Iterator[None]:
         if command == "capture" and not self.seen:
             with self.monkeypatch.context() as host_b:
-                host_b.setattr(ledger_model, "datetime", _Ahead)
+                host_b.setattr(ledger_model, "datetime", self.clock)
                 self.seen.append(self.look())
         return (yield)
 
 
 @POSTGRES
 @pytest.mark.parametrize("looker", ["reconcile", "janitor"])
-def test_a_host_whose_clock_is_ahead_never_takes_a_request_in_flight_for_abandoned(
+@pytest.mark.parametrize("off", ["the looking host's clock ahead", "the sending host's clock behind"])
+def test_a_host_whose_clock_is_off_never_has_a_request_in_flight_taken_for_abandoned(
         fakepay: tuple[FakePayApp, str], make_ledger: Callable[[], Ledger], monkeypatch: pytest.MonkeyPatch,
-        looker: str) -> None:
+        looker: str, off: str) -> None:
+    """Ahead, host B would read host A's `settle_after` as past; behind, host A would write it
+    in the past already. Either way B would mark the capture unknown and, the provider holding
+    nothing of it yet, conclude it not applied while it is on its way."""
     app, url = fakepay
+    sender_behind = off.startswith("the sending")
     host_b: list[PaymentService] = []
 
     def look() -> tuple[Any, Any]:
@@ -75,7 +90,7 @@ def test_a_host_whose_clock_is_ahead_never_takes_a_request_in_flight_for_abandon
         report = service_b.reconcile() if looker == "reconcile" else Janitor(service_b).run_pass()
         return report, service_b.ledger.get_transaction(capture_id())
 
-    hook = AnotherHostLooks(monkeypatch, look)
+    hook = AnotherHostLooks(monkeypatch, look, datetime if sender_behind else _Ahead)
     gateway = make_gateway(url, extra=[hook])
     try:
         host_a = PaymentService(gateway, make_ledger())
@@ -85,7 +100,10 @@ def test_a_host_whose_clock_is_ahead_never_takes_a_request_in_flight_for_abandon
         def capture_id() -> str:
             return only(host_a.list_transactions(payment.id), "capture").id
 
-        captured = host_a.capture(payment.id, eur("40.00"))
+        with monkeypatch.context() as host_a_clock:
+            if sender_behind:
+                host_a_clock.setattr(ledger_model, "datetime", _Behind)
+            captured = host_a.capture(payment.id, eur("40.00"))
         ((report, seen),) = hook.seen
         assert seen.status == S.PENDING, f"host B took host A's capture in flight for {seen.status}"
         assert report.marked_unknown == () and report.settled == (), report
