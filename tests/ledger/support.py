@@ -71,7 +71,8 @@ def in_thread(call: Callable[[], Any]) -> tuple[threading.Thread, list[Any]]:
 
 
 def wait_out_life(service: PaymentService, transaction_ids: Iterable[str]) -> None:
-    """Wait, by the clock, until every named transaction's request can no longer land."""
+    """Wait, by the ledger's clock (what `settle_after` is written and read by), until every
+    named transaction's request can no longer land."""
     deadlines = []
     for transaction_id in transaction_ids:
         txn = service.get_transaction(transaction_id)
@@ -79,7 +80,7 @@ def wait_out_life(service: PaymentService, transaction_ids: Iterable[str]) -> No
         deadlines.append(txn.settle_after)
     if deadlines:
         last = max(deadlines)
-        wait_until(lambda: now() >= last, f"the latest settle_after ({last}) passed")
+        wait_until(lambda: service.ledger.now() >= last, f"the latest settle_after ({last}) passed")
 
 
 def within_life(service: PaymentService, transaction_ids: Iterable[str]) -> bool:

@@ -17,7 +17,7 @@ import pytest
 
 from paywire import OutcomeUnknown, hookimpl
 from paywire.ledger import Ledger, TransactionStatus
-from paywire.ledger.model import Look, now, replace
+from paywire.ledger.model import Look, replace
 from paywire.serve import Backoff, Janitor
 from paywire.service import PaymentService
 from paywire.testing.emulator import Fault
@@ -63,7 +63,7 @@ def _open_capture(service: PaymentService, app: FakePayApp) -> str:
     txn = service.get_transaction(lost.value.transaction_id or "")
     with service.ledger.unit() as u:
         u.payment(payment.id, lock=True)
-        u.update_transaction(replace(txn, updated_at=now(), settle_after=now() - timedelta(seconds=1)))
+        u.update_transaction(replace(txn, updated_at=service.ledger.now(), settle_after=service.ledger.now() - timedelta(seconds=1)))
     return txn.id
 
 
@@ -72,7 +72,7 @@ def _due_now(service: PaymentService, txn: str) -> None:
     payment_id = service.get_transaction(txn).payment_id or ""
     with service.ledger.unit() as u:
         u.payment(payment_id, lock=True)
-        u.set_looks({txn: Look(u.looks([txn])[txn].looks if u.looks([txn]) else 0, now())})
+        u.set_looks({txn: Look(u.looks([txn])[txn].looks if u.looks([txn]) else 0, service.ledger.now())})
 
 
 def _assert_backed_off(service: PaymentService, txn: str, looks: int, before: datetime, after: datetime) -> None:
@@ -89,10 +89,10 @@ def test_a_read_that_kills_each_worker_backs_off_to_the_cap(
     reads = len(app.calls)
     for attempt in range(1, 7):  # 60, 120, 240, then the cap (300) three times
         _due_now(service, txn)  # the last worker's lease (or backoff) ran out
-        before = now()
+        before = service.ledger.now()
         with pytest.raises(_Died):
             Janitor(service, backoff=BACKOFF).run_pass()  # a new worker each time: the last one died
-        _assert_backed_off(service, txn, attempt, before, now())
+        _assert_backed_off(service, txn, attempt, before, service.ledger.now())
         assert Janitor(service, backoff=BACKOFF).run_pass().settled == ()  # not due: not read again
     assert len(app.calls) - reads == 6  # one read per death, none while it waits
     hook.armed = False
@@ -109,10 +109,10 @@ def test_a_read_that_fails_counts_once_per_pass(dying: tuple[PaymentService, _Di
     app.inject(Fault("status", status=500, method="GET", path=FETCH, times=100))
     for attempt in range(1, 6):
         _due_now(service, txn)
-        before = now()
+        before = service.ledger.now()
         report = Janitor(service, backoff=BACKOFF).run_pass()
         assert [e[0] for e in report.errors] == [service.get_transaction(txn).payment_id]
-        _assert_backed_off(service, txn, attempt, before, now())
+        _assert_backed_off(service, txn, attempt, before, service.ledger.now())
     assert service.get_transaction(txn).status == S.UNKNOWN
 
 
@@ -124,16 +124,16 @@ def test_an_owed_read_that_kills_each_worker_backs_off_to_the_cap(
         with service.ledger.unit() as u:  # the last worker's lease (or backoff) ran out
             u.payment(payment.id, lock=True)
             read = u.owed_read(payment.id)
-            u.set_owed_read(payment.id, Look(read.looks if read else 0, now()))
-        before = now()
+            u.set_owed_read(payment.id, Look(read.looks if read else 0, service.ledger.now()))
+        before = service.ledger.now()
         with pytest.raises(_Died):
             Janitor(service, backoff=BACKOFF).run_pass()
         look = service.ledger.owed_reads()[payment.id]
         delay = timedelta(seconds=BACKOFF.delay(attempt))
-        assert look.looks == attempt and before + delay <= look.next_at <= now() + delay, look
+        assert look.looks == attempt and before + delay <= look.next_at <= service.ledger.now() + delay, look
     hook.armed = False
     with service.ledger.unit() as u:
         u.payment(payment.id, lock=True)
-        u.set_owed_read(payment.id, Look(5, now()))
+        u.set_owed_read(payment.id, Look(5, service.ledger.now()))
     assert Janitor(service, backoff=BACKOFF).run_pass().caught_up == (payment.id,)
     assert service.ledger.owed_reads() == {}

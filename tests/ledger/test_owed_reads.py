@@ -19,7 +19,7 @@ import pytest
 
 from paywire import EventKind, OutcomeUnknown, PaywireError
 from paywire.ledger import Payment, PaymentState, SQLiteLedger
-from paywire.ledger.model import Look, now
+from paywire.ledger.model import Look
 from paywire.serve import Backoff, Janitor
 from paywire.service import MatchReport, PaymentService, WebhookReceipt
 from paywire.testing.emulator import Fault
@@ -251,18 +251,18 @@ def test_the_janitor_reads_a_marked_payment_on_its_backoff(fast_service: Payment
     payment_id = _refusal_read_fails(service, app)
     lease = service.ledger.owed_reads()[payment_id]
     assert lease.looks == 0
-    wait_until(lambda: now() >= lease.next_at, "the read's lease passed")  # the refusing call's own read's life
+    wait_until(lambda: service.ledger.now() >= lease.next_at, "the read's lease passed")  # the refusing call's own read's life
     janitor = Janitor(service, backoff=Backoff(first=3600, cap=3600))
     refused = _refused_reads(app)  # the refusing call's own read
     report = janitor.run_pass()
     assert [e[0] for e in report.errors] == [payment_id] and _refused_reads(app) == refused + 1
     look = service.ledger.owed_reads()[payment_id]
-    assert look.looks == 1 and look.next_at - now() > timedelta(minutes=59)
+    assert look.looks == 1 and look.next_at - service.ledger.now() > timedelta(minutes=59)
     janitor.run_pass()  # not due: an unreachable provider is not asked again meanwhile
     assert _refused_reads(app) == refused + 1
     app.clear_faults()
     with service.ledger.unit() as u:  # an hour later, as far as the schedule knows
-        u.set_owed_read(payment_id, Look(1, now()))
+        u.set_owed_read(payment_id, Look(1, service.ledger.now()))
     report = janitor.run_pass()
     assert report.caught_up == (payment_id,) and not report.errors, report
     assert service.ledger.owed_reads() == {}

@@ -20,7 +20,6 @@ import pytest
 from paywire import Gateway, Money, Order, OutcomeUnknown, PaymentService, Plugins, Retry, Subject
 from paywire.ledger import Ledger
 from paywire.ledger.model import TransactionStatus, now
-from paywire.service import payments
 from paywire.testing.emulator import EmulatorServer, Fault
 from paywire.testing.sandbox import load_sandbox
 
@@ -67,8 +66,12 @@ def shop(ledger: Ledger) -> Iterator[Shop]:
 
 
 def _back_then(shop: Shop, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Both clocks two hours back: the service's (what it records) and Stripe's (`created`)."""
-    monkeypatch.setattr(payments, "now", lambda: now() - BACK)
+    """Both clocks two hours back: the service's (its ledger's: what it records, and the deadlines
+    it sets) and Stripe's (`created`)."""
+    ledger = shop.service.ledger
+    ledgers_now, deadline = ledger.now, ledger.deadline
+    monkeypatch.setattr(ledger, "now", lambda: ledgers_now() - BACK)
+    monkeypatch.setattr(ledger, "deadline", lambda seconds: deadline(seconds) - BACK)
     shop.app.store.clock = lambda: time.time() - BACK.total_seconds()
 
 

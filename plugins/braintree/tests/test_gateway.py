@@ -481,7 +481,7 @@ def test_a_read_answering_errors_beside_the_transaction_never_reads_as_braintree
                     assert emulator.transactions[payment.reference or ""].status == "VOIDED"
                     proxy.queries = True
                     later = now() + timedelta(days=1)  # the void's request can no longer land
-                    with mock.patch("paywire.service.payments.now", lambda: later):
+                    with mock.patch.object(service.ledger, "now", lambda: later):
                         service.reconcile(payment_id=payment.id)
                     void = service.list_transactions(payment.id)[-1]
                     assert (void.kind, void.status) == ("void", "unknown"), "Braintree voided it: never failed"

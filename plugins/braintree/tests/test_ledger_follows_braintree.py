@@ -178,7 +178,7 @@ def _run(service: PaymentService, app: _Braintree, data: Any) -> None:
     # A request whose answer was lost and that Braintree shows nothing of is concluded not applied
     # only once it can no longer land: reconcile after its life.
     later = now() + timedelta(days=1)
-    with mock.patch("paywire.service.payments.now", lambda: later):
+    with mock.patch.object(service.ledger, "now", lambda: later):
         report = service.reconcile(payment_id=payment_id)
     assert report.clean, report
     told.clear()

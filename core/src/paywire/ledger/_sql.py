@@ -256,6 +256,9 @@ class SQLUnit(LedgerUnit):
         self._conn = connection
         self._unchecked: list[tuple[Any, str]] = []  # writes that must have hit one row
 
+    def now(self) -> datetime:
+        return self._ledger.now()
+
     @staticmethod
     def _rowcount(cursor: Any) -> int:
         return int(cursor.rowcount)

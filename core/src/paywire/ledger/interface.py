@@ -11,8 +11,10 @@ from __future__ import annotations
 import abc
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
+
+from paywire.ledger.model import now
 
 if TYPE_CHECKING:
     from paywire.ledger.model import Look, Payment, StoredEvent, Transaction
@@ -30,6 +32,10 @@ class LedgerUnit(abc.ABC):
     Lock in a fixed order to avoid deadlocks between workers: idempotency keys first, then
     the payment.
     """
+
+    @abc.abstractmethod
+    def now(self) -> datetime:
+        """The ledger's clock now (`Ledger.now`): what the unit records times by."""
 
     @abc.abstractmethod
     def lock_key(self, method: str, key: str) -> None:
@@ -261,11 +267,22 @@ class Ledger(abc.ABC):
         as the connection went."""
         return None
 
+    def now(self) -> datetime:
+        """The ledger's clock now, never ahead of it: every time the service records, and every
+        "has this time passed?" it asks (a request's `settle_after`, a lease, a next look, a key's
+        life), goes by it, so hosts sharing the ledger agree whatever their own clocks say.
+        Here the database is this host's: its clock is this host's."""
+        return now()
+
+    def deadline(self, seconds: float) -> datetime:
+        """A time the ledger's clock reaches `seconds` from now or later, never sooner: what the
+        service tells other workers to wait until (a request's `settle_after`, a read's lease)."""
+        return now() + timedelta(seconds=seconds)
+
     def database_time(self) -> datetime | None:
         """The database server's clock now, where it is another host's (None: it is this host's,
-        or a backend that cannot tell). The hosts sharing a ledger write and compare times from
-        their own clocks (`settle_after`, reconciliation's looks and leases); the Janitor
-        compares its host's clock to this one to say when they drift apart."""
+        or a backend that cannot tell). The service keeps time by the ledger's clock (`now`);
+        the Janitor compares its host's own clock to this one to report how far they drift apart."""
         return None
 
     def check_writes(self) -> None:

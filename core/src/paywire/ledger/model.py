@@ -37,7 +37,9 @@ LEGACY_LIFE: Final = timedelta(minutes=10)
 
 
 def now() -> datetime:
-    """The current time in UTC, at the microsecond resolution the ledger stores."""
+    """This host's clock: the current time in UTC, at the microsecond resolution the ledger
+    stores. The service keeps time by its ledger's clock instead (`Ledger.now`), which is this
+    one only where the database is on this host."""
     return datetime.now(UTC)
 
 
@@ -387,19 +389,21 @@ class Transaction:
         """Pending, unknown or accepted: its effect is not known yet."""
         return self.status in TransactionStatus.OPEN
 
-    @property
-    def resendable(self) -> bool:
-        """Unknown, or pending past its longest life (its worker stopped): sending it again with
-        its key is how it is retried. An accepted one is held by the provider: never resent."""
+    def resendable(self, at: datetime) -> bool:
+        """Unknown, or pending past its longest life at `at` (its worker stopped): sending it
+        again with its key is how it is retried. An accepted one is held by the provider: never
+        resent."""
         if self.status == TransactionStatus.UNKNOWN:
             return True
-        return self.status == TransactionStatus.PENDING and self.expired()
+        return self.status == TransactionStatus.PENDING and self.expired(at)
 
-    def expired(self, at: datetime | None = None) -> bool:
-        """Whether the request can no longer land (its `settle_after` has passed). A row written
-        before the ledger kept `settle_after` gets a generous life from its last update."""
+    def expired(self, at: datetime) -> bool:
+        """Whether the request can no longer land at `at` (its `settle_after` has passed): `at`
+        is the ledger's clock (`Ledger.now`), which `settle_after` was written by, never this
+        host's own. A row written before the ledger kept `settle_after` gets a generous life
+        from its last update."""
         deadline = self.settle_after or self.updated_at + LEGACY_LIFE
-        return (at or now()) >= deadline
+        return at >= deadline
 
 
 @attrs.frozen

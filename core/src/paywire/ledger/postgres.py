@@ -9,6 +9,8 @@ unmatched meanwhile is seen by the unit, or sees the id: `wait_out_references`).
 released by COMMIT or ROLLBACK, also when a worker dies.
 
 Statements go through psycopg's libpq layer rather than its cursors, batched per unit (`_Session`).
+
+Times go by the database server's clock (`paywire.ledger.clock`), not the hosts' own.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any
 
 from paywire.errors import ConfigurationError
 from paywire.ledger._sql import SELECT_PAYMENT, SQLLedger, from_us
+from paywire.ledger.clock import DatabaseClock
 from paywire.security import url_passwords
 
 __all__ = ["PostgresLedger"]
@@ -32,6 +35,8 @@ _REASON_CHARS = 200  # of the reason a lost connection is logged with
 _GONE_STATES = frozenset({"57P01", "57P02", "57P03"})  # admin_shutdown, crash_shutdown, cannot_connect_now
 _UNDEFINED_COLUMN = "42703"  # another program's paywire_schema, without a version column
 _READ_ONLY = "25006"  # read_only_sql_transaction: a standby after a failover, a database set read-only
+# The server's clock, as microseconds since the epoch (the ledger's own form): whatever the session's time zone.
+_CLOCK = "SELECT (EXTRACT(EPOCH FROM clock_timestamp()) * 1000000)::BIGINT"
 
 
 class PostgresLedger(SQLLedger):
@@ -42,6 +47,8 @@ class PostgresLedger(SQLLedger):
     :param create: False to open only a ledger that exists (migrated if it is older): where
         there is none, a `ConfigurationError` instead of a new, empty one (a mistyped schema or
         database must not look like a ledger with no payments).
+
+    `clock` is the database server's clock as this host reads it (`now`, `deadline`).
     """
 
     dialect = "postgresql"
@@ -64,6 +71,7 @@ class PostgresLedger(SQLLedger):
                                      f"the ledger schema name {schema!r} is longer than PostgreSQL's {_NAME_BYTES} "
                                      "bytes (or holds a NUL); choose a shorter one")
         self._psycopg = psycopg
+        self.clock = DatabaseClock()
         self.dsn = dsn
         self.schema = schema
         self.connect_timeout = connect_timeout
@@ -123,7 +131,10 @@ class PostgresLedger(SQLLedger):
         pid = os.getpid()
         cached = getattr(self._local, "connection", None)
         if cached is not None and cached[0] == pid and cached[2] == self._generation and not cached[1].closed:
-            if not self._session(cached[1]).hung_up():
+            session = self._session(cached[1])
+            if not session.hung_up():
+                if session.idle() and self.clock.stale():  # never inside a unit: between two
+                    self._read_clock(cached[1])
                 return cached[1]
             # The server ended it while it sat idle (a restart, pg_terminate_backend): replaced
             # before the unit's BEGIN, as a pool checks a connection on checkout, so no unit fails
@@ -140,7 +151,19 @@ class PostgresLedger(SQLLedger):
         # Commits the database or role makes lazy (synchronous_commit off): durable units ask for the flush.
         self._local.lazy_commits = conn if conn.execute("SHOW synchronous_commit").fetchone() == ("off",) else None
         self.keep(pid, conn)
+        if self.clock.stale():
+            self._read_clock(conn)
         return conn
+
+    def _read_clock(self, connection: Any) -> None:
+        """Read the server's clock for `clock`, on an idle connection (one statement of its own)."""
+        self.clock.measure(lambda: _at_us(self.execute(connection, _CLOCK).fetchone()))
+
+    def now(self) -> datetime:
+        return self.clock.now()
+
+    def deadline(self, seconds: float) -> datetime:
+        return self.clock.deadline(seconds)
 
     def execute(self, connection: Any, sql: str, params: Sequence[Any] = ()) -> Any:
         return self._session(connection).run(sql, params)
@@ -219,9 +242,7 @@ class PostgresLedger(SQLLedger):
             self.execute(connection, create.as_string(connection))
 
     def database_time(self) -> datetime | None:
-        # As microseconds since the epoch, the ledger's own form: whatever the session's time zone.
-        row = self._read_one("SELECT (EXTRACT(EPOCH FROM clock_timestamp()) * 1000000)::BIGINT", ())
-        return from_us(int(row[0])) if row else None
+        return _at_us(self._read_one(_CLOCK, ()))
 
     def is_integrity_error(self, exc: Exception) -> bool:
         return isinstance(exc, self._psycopg.errors.IntegrityError)
@@ -254,6 +275,14 @@ class PostgresLedger(SQLLedger):
         for secret in url_passwords(self.dsn):
             reason = reason.replace(secret, "***")
         return reason[:_REASON_CHARS]
+
+
+def _at_us(row: Sequence[Any] | None) -> datetime:
+    """The time a `_CLOCK` row holds."""
+    at = from_us(int(row[0])) if row else None
+    if at is None:
+        raise RuntimeError("the database's clock read no row")
+    return at
 
 
 @lru_cache(maxsize=16)
@@ -380,11 +409,15 @@ class _Session:
             self.send()
         return answer
 
+    def idle(self) -> bool:
+        """Whether no unit is open on the connection (nothing waits to be sent)."""
+        return not self._in_unit and not self._pending
+
     def hung_up(self) -> bool:
         """Whether the server has spoken on this idle connection unasked: on a ledger connection
         (which listens for no notifications) that is its goodbye, an error saying why and the end
         of the stream. Looks only at what has arrived, without a round trip."""
-        return not self._in_unit and not self._pending and bool(self._selector.select(0))
+        return self.idle() and bool(self._selector.select(0))
 
     def begin(self, then: str | None) -> None:
         self._in_unit = True

@@ -116,7 +116,7 @@ class Janitor:
 
     def run_pass(self) -> PassReport:
         """Look at every due payment once, stopping between payments when asked to."""
-        started = self.progressed_at = now()
+        started = self.progressed_at = self.service.ledger.now()
         self._progressed = self._clock()
         skew = self._check_skew()
         by_payment = self.due(started)
@@ -129,7 +129,7 @@ class Janitor:
         caught_up: list[str] = []
         stopped = ledger_away = False
         for payment_id, txns in by_payment.items():
-            self.progressed_at = now()
+            self.progressed_at = self.service.ledger.now()
             self._progressed = self._clock()
             if self.stopping.is_set():
                 stopped = True
@@ -175,7 +175,7 @@ class Janitor:
                 first = type(matched.failures[0][1]).__name__
                 log.warning("matching stored events failed %d times, the first: %s", len(matched.failures), first)
                 errors.append(("events", first))
-        result = PassReport(started, now(), tuple(settled), tuple(unresolved), tuple(marked), tuple(skipped),
+        result = PassReport(started, self.service.ledger.now(), tuple(settled), tuple(unresolved), tuple(marked), tuple(skipped),
                             tuple(errors), tuple(mismatches), stopped, applied, tuple(caught_up), skew)
         self.last_pass, self._passed = result, self._clock()
         if self.on_pass is not None:
@@ -183,8 +183,9 @@ class Janitor:
         return result
 
     def clock_skew(self) -> float | None:
-        """Seconds this host's clock is ahead of the ledger database's (behind: negative), taken
-        at the middle of the round trip; None where the database is this host's."""
+        """Seconds this host's own clock is ahead of the ledger database's (behind: negative),
+        taken at the middle of the round trip; None where the database is this host's. The
+        service keeps time by the database's (`Ledger.now`): this is what /healthz reports."""
         before = now()
         theirs = self.service.ledger.database_time()
         after = now()
@@ -192,9 +193,9 @@ class Janitor:
 
     def _check_skew(self) -> float | None:
         """Warn, once each time it happens, when this host's clock is further from the database's
-        than the service's `margin` covers: every host sharing the ledger writes and compares
-        times from its own clock (`settle_after`, leases, next looks), so a host ahead concludes
-        requests before their life is over and takes leases early, and one behind looks late."""
+        than the service's `margin`: the ledger's decisions go by the database's clock
+        (`Ledger.now`), but this host's logs, its webhook signatures' timestamp checks and its
+        providers' view of it go by its own."""
         try:
             skew = self.clock_skew()
         except Exception:  # noqa: BLE001 - the ledger out of reach: the pass says so itself
@@ -202,9 +203,9 @@ class Janitor:
         allowed = max(self.service.margin, _SKEW_FLOOR)
         skewed = skew is not None and abs(skew) > allowed
         if skewed and not self._skewed:
-            log.warning("this host's clock is %+.1f s off the ledger database's, more than the margin (%g s) covers: "
-                        "requests may be concluded before their life is over and leases taken early; keep the "
-                        "hosts' clocks in step (NTP)", skew, allowed)
+            log.warning("this host's clock is %+.1f s off the ledger database's, more than the margin (%g s): the "
+                        "ledger keeps time by the database's clock, but logs and webhook timestamp checks go by this "
+                        "host's; keep the hosts' clocks in step (NTP)", skew, allowed)
         elif self._skewed and not skewed and skew is not None:
             log.info("this host's clock is back within the margin of the ledger database's (%+.1f s)", skew)
         self._skewed = skewed
@@ -224,7 +225,7 @@ class Janitor:
         A look still leased (due later than now) was counted by the claim before the read
         (`PaymentService.reconcile_claimed`): it is not counted again, only due on its backoff
         from now instead of at the lease's end."""
-        at = now()
+        at = self.service.ledger.now()
         ids = {t.id for t in txns}
         try:
             with self.service.ledger.unit() as u:

@@ -7,6 +7,7 @@ operation, never a credential or a card number.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from paywire.command.result import CommandResult
@@ -25,7 +26,7 @@ from paywire.errors import (
     TransportError,
     UnsupportedOperation,
 )
-from paywire.ledger.model import SettledBy, Transaction, TransactionKind, TransactionStatus, now, replace
+from paywire.ledger.model import SettledBy, Transaction, TransactionKind, TransactionStatus, replace
 from paywire.money import Money
 from paywire.security import redact
 from paywire.service.held import note_held
@@ -92,10 +93,10 @@ def summary_of_error(error: BaseException) -> dict[str, Any]:
     return redacted
 
 
-def succeeded(txn: Transaction, result: CommandResult) -> Transaction:
+def succeeded(txn: Transaction, result: CommandResult, at: datetime) -> Transaction:
     """The transaction as the provider answered it: succeeded, action_required, or accepted
-    (the provider holds it and decides later: still open, its reference known)."""
-    at = now()
+    (the provider holds it and decides later: still open, its reference known), recorded at `at`
+    (here and below: the ledger's clock, `Ledger.now`)."""
     if result.accepted:
         status = TransactionStatus.ACCEPTED
     else:
@@ -139,8 +140,7 @@ def _kept(text: str | None) -> str | None:
     return text if text.isascii() else text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
-def failed(txn: Transaction, error: BaseException) -> Transaction:
-    at = now()
+def failed(txn: Transaction, error: BaseException, at: datetime) -> Transaction:
     typed = error if isinstance(error, PaywireError) else None
     return replace(
         txn, status=TransactionStatus.FAILED, error_type=type(error).__name__,
@@ -152,12 +152,12 @@ def failed(txn: Transaction, error: BaseException) -> Transaction:
     )
 
 
-def unknown(txn: Transaction, error: BaseException | None, note: str | None = None) -> Transaction:
+def unknown(txn: Transaction, error: BaseException | None, at: datetime, note: str | None = None) -> Transaction:
     response = summary_of_error(error) if error is not None else {}
     if note:
         response["note"] = note
     return replace(
-        txn, status=TransactionStatus.UNKNOWN, response=response, updated_at=now(),
+        txn, status=TransactionStatus.UNKNOWN, response=response, updated_at=at,
         error_type=type(error).__name__ if error is not None else None,
         error_code=_kept(error.code if isinstance(error, PaywireError) else None),
         error_message=_kept(redact(str(error))[:1000]) if error is not None else note,
@@ -185,12 +185,12 @@ def concluded(txn: Transaction, status: str, why: str, *, applied_nowhere: bool 
     return {"error_type": kind, "error_code": code, "error_message": message[:1000]}
 
 
-def settled_by_caller(txn: Transaction, token: str | None, customer_reference: str | None) -> Transaction:
+def settled_by_caller(txn: Transaction, token: str | None, customer_reference: str | None,
+                      at: datetime) -> Transaction:
     """`txn`, an unknown vault, as the caller found it at the provider: the payment method stored
     as `token` (for the customer `customer_reference`, when the caller names it), or, with no
     token, nothing stored. What the lost answer left in the response is kept, as reconciliation
     keeps it, and the response says who settled it."""
-    at = now()
     status = TransactionStatus.SUCCEEDED if token is not None else TransactionStatus.FAILED
     why = ("the caller checked with the provider and recorded with settle_vault() that "
            + ("it stored the payment method" if token is not None else "nothing was stored"))

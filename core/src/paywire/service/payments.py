@@ -99,7 +99,6 @@ from paywire.ledger.model import (
     TransactionKind,
     TransactionStatus,
     build,
-    now,
     replace,
 )
 from paywire.money import Money
@@ -358,9 +357,8 @@ class PaymentService:
         allows at the method's full timeouts, for every request of the command, plus the
         provider's own window) to give its `settle_after`: before it, a pending transaction is
         taken as still being sent, and `reconcile()` never concludes that it was not applied.
-        `settle_after` is written from the sending host's clock and read against the reading
-        host's: the margin must also cover how far apart the clocks of the hosts sharing one
-        ledger may drift (NTP keeps them well inside the default).
+        `settle_after` is written and read by the ledger's clock (`Ledger.now`, the database
+        server's on PostgreSQL), so hosts whose own clocks disagree still agree on it.
     :param buyer_wait: seconds a payment may wait for its buyer (3-D Secure, an approval) before
         `reconcile()` and the Janitor read it from the provider (`paywire.service.waiting`): the
         provider's lost webhook then leaves none waiting for ever. None: the configuration's
@@ -596,7 +594,7 @@ class PaymentService:
         params = {k: v for k, v in txn.request.items()
                   if k not in ("reference", "command", "amount_defaulted", "unstored", _STEP_KEYS)}
         if (_masked(params) or txn.request.get("unstored")) and (
-                txn.resendable or (txn.status == S.FAILED and txn.retryable)):
+                txn.resendable(self.ledger.now()) or (txn.status == S.FAILED and txn.retryable)):
             # The ledger keeps the request redacted, and not all of it (see `_request_summary`):
             # sending what it kept under the key would be another request (refused by the
             # provider as a reused key, or applied without what the caller gave).
@@ -649,17 +647,18 @@ class PaymentService:
             u.lock_key(self._account(txn.method), txn.idempotency_key)
             current = u.transaction(txn.id)
             assert current is not None
-            self._require_unknown_vault(current, nothing_stored)
-            settled = settled_by_caller(current, token, customer_reference)
+            at = u.now()
+            self._require_unknown_vault(current, nothing_stored, at)
+            settled = settled_by_caller(current, token, customer_reference, at)
             if not u.overrule(settled, status=S.UNKNOWN):  # its late answer was recorded meanwhile
                 raise self._not_settled(settled, "it was settled meanwhile (its late answer recorded)")
             u.set_looks({txn.id: None})
         return settled
 
     @staticmethod
-    def _require_unknown_vault(txn: Transaction, nothing_stored: bool) -> None:
+    def _require_unknown_vault(txn: Transaction, nothing_stored: bool, at: datetime) -> None:
         """Refuse to settle `txn` by the caller unless it is a vault whose outcome is unknown (and,
-        to record that nothing was stored, whose request can no longer land)."""
+        to record that nothing was stored, whose request can no longer land at `at`)."""
         if txn.kind != K.VAULT:
             raise attach(InvalidRequest(
                 f"transaction {txn.id} is a {txn.kind}, not a vault: settle_vault() records only a vault's outcome "
@@ -673,7 +672,7 @@ class PaymentService:
             raise PaymentService._not_settled(txn, f"it is already {txn.status}"
                                                    + (f" (settled by {txn.settled_by})" if txn.settled_by else "")
                                                    + ", and only an unknown vault is")
-        if nothing_stored and not txn.expired():
+        if nothing_stored and not txn.expired(at):
             raise PaymentService._not_settled(
                 txn, f"its request may still land until {txn.settle_after:%Y-%m-%d %H:%M:%S} UTC, and store the "
                      "payment method then; check with the provider again after that")
@@ -765,7 +764,7 @@ class PaymentService:
             "customer_reference": buyer.reference if buyer else None, "customer_id": buyer.id if buyer else None,
             "metadata": dict(metadata or {}), "options": dict(options or {}),
         }
-        at = now()
+        at = self.ledger.now()
         zero = Money.zero(amount.currency)
         payment = build(
             Payment, id=new_id("pay"), method=method, flow=K.SALE if kind == K.SALE else K.AUTHORIZE, amount=amount,
@@ -891,14 +890,15 @@ class PaymentService:
         as recorded until `reconcile()` or the Janitor reads it (on their schedule), or the
         provider's event."""
         try:
-            self._settle_fetched(payment_id, now())
+            self._settle_fetched(payment_id, self.ledger.now())
         except Exception as exc:  # noqa: BLE001 - the operation's own outcome is what the caller gets
             return _why(exc)
         return None
 
-    def _settle_after(self, method: str, kind: str, at: datetime) -> datetime:
-        """When a request of `kind` sent at `at` can no longer land (see `margin`)."""
-        return at + timedelta(seconds=self.gateway.longest_life(method, kind) + self.margin)
+    def _settle_after(self, method: str, kind: str) -> datetime:
+        """When a request of `kind` sent from now on can no longer land (see `margin`): a
+        deadline by the ledger's clock, which every host sharing the ledger reads it against."""
+        return self.ledger.deadline(self.gateway.longest_life(method, kind) + self.margin)
 
     def _ready(self, u: LedgerUnit, op: _Op, txn: Transaction, payment: Payment | None,
                known: _Known | None = None, *, resent: bool = False) -> _Plan:
@@ -910,19 +910,20 @@ class PaymentService:
     def _begin(self, op: _Op) -> _Plan:
         with self.ledger.unit() as u:
             payment, txns = self._lock(u, op)
+            at = u.now()  # with the locks held: what other workers recorded is as of now
             caps = self._capabilities(payment.method if payment else op.method)
             if op.resolve is not None:
                 assert payment is not None
                 earlier = None
                 if op.defaulted:  # the operation this same call made: replayed, or sent again
                     earlier = self._by_key(u, payment.method, op.key) if op.key else next(
-                        (t for t in reversed(txns) if t.kind == op.kind and t.resendable), None)
+                        (t for t in reversed(txns) if t.kind == op.kind and t.resendable(at)), None)
                 op = self._resolved(op, payment, txns, caps, earlier)
             fields = {"amount": op.amount.minor if op.amount else None,
                       "currency": op.amount.currency if op.amount else None, **op.params,
                       **({"buyer": _buyer(op.customer)} if op.kind == K.VAULT else {})}
             fp = op.fingerprint or fingerprint(op.kind, op.method, op.payment_id, fields)
-            existing = self._by_key(u, op.method, op.key) if op.key else self._reusable(txns, op, fp, fields)
+            existing = self._by_key(u, op.method, op.key) if op.key else self._reusable(txns, op, fp, fields, at)
             if existing is None and op.key:  # a key the ledger holds stays its operation's (see the functions)
                 require_unpadded_key(op.key)
                 require_callers_key(op.key)
@@ -944,11 +945,11 @@ class PaymentService:
                         f"idempotency key {existing.idempotency_key!r} was used for a different {existing.kind}; "
                         "use a new key for a new operation", code="idempotency_key_reused",
                     ), existing.payment_id, existing.id)
-                if existing.status == S.PENDING and not existing.expired():
+                if existing.status == S.PENDING and not existing.expired(at):
                     return _Plan("wait", existing)
-                if existing.resendable:  # unknown or abandoned: resend with the same key
-                    at = now()
-                    settle_after = self._settle_after(existing.method, existing.kind, at)
+                if existing.resendable(at):  # unknown or abandoned: resend with the same key
+                    at = u.now()
+                    settle_after = self._settle_after(existing.method, existing.kind)
                     self._check_key_kept(existing, settle_after)
                     claimed = replace(existing, status=S.PENDING, updated_at=at, settle_after=settle_after)
                     u.update_transaction(claimed)
@@ -971,13 +972,13 @@ class PaymentService:
             else:  # vault, unvault
                 owner, target, parent = txn_id, None, None
             sequence = 1 + len({t.idempotency_key for t in txns if t.kind == op.kind})
-            at = now()
+            at = u.now()
             txn = build(
                 Transaction, id=txn_id, payment_id=op.create.id if op.create else op.payment_id, method=op.method,
                 kind=op.kind, amount=op.amount, status=S.PENDING,
                 idempotency_key=op.key or derived_key(owner, op.kind, sequence), fingerprint=fp,
                 parent_id=parent.id if parent else None, request=self._request_summary(op, target),
-                created_at=at, updated_at=at, settle_after=self._settle_after(op.method, op.kind, at),
+                created_at=at, updated_at=at, settle_after=self._settle_after(op.method, op.kind),
             )
             u.insert_transaction(txn)
             held = op.create or payment
@@ -1049,12 +1050,13 @@ class PaymentService:
         return payment, txns
 
     @staticmethod
-    def _reusable(txns: Sequence[Transaction], op: _Op, fp: str, fields: Mapping[str, Any]) -> Transaction | None:
+    def _reusable(txns: Sequence[Transaction], op: _Op, fp: str, fields: Mapping[str, Any],
+                  at: datetime) -> Transaction | None:
         """Without a caller key, a repeated call of an operation whose outcome is unknown (or
         failed retryably) is a retry of it: it reuses that transaction's key. (Every attempt under
         a key has the key's fingerprint, so the latest attempt speaks for the key.)"""
         latest = {txn.idempotency_key: txn for txn in txns if txn.kind == op.kind}
-        candidates = [t for t in latest.values() if (t.resendable or (t.status == S.FAILED and t.retryable))
+        candidates = [t for t in latest.values() if (t.resendable(at) or (t.status == S.FAILED and t.retryable))
                       and same_operation(t.fingerprint, fp, op.kind, op.method, op.payment_id, fields)]
         return candidates[-1] if candidates else None
 
@@ -1080,19 +1082,19 @@ class PaymentService:
                     # Sent again, the first operation may take effect: the payment is pending until
                     # this attempt's outcome says otherwise, never failed (a final state) while the
                     # provider may hold it, or wait for its buyer, as reconciliation may then find.
-                    payment = rules.derive(payment, txns, failed=False, updated_at=now())
+                    payment = rules.derive(payment, txns, failed=False, updated_at=u.now())
                     u.update_payment(payment)
             else:
                 parent = self._check(op._replace(payment_id=payment.id), payment, txns, caps)
                 target = self._target(previous.kind, payment, parent)
-        at = now()
+        at = u.now()
         txn = replace(
             previous, id=new_id("txn"), status=S.PENDING, attempt=previous.attempt + 1, provider_reference=None,
             parent_id=parent.id if parent else previous.parent_id, error_type=None, error_code=None,
             error_message=None, retryable=False, token=None, response={},
             request={**previous.request, "reference": target} if target else previous.request,
             created_at=at, updated_at=at, finished_at=None, settled_by=None,
-            settle_after=self._settle_after(previous.method, previous.kind, at),
+            settle_after=self._settle_after(previous.method, previous.kind),
         )
         u.insert_transaction(txn)
         return txn, payment
@@ -1192,7 +1194,7 @@ class PaymentService:
                 assert payment is not None
                 self._owe_read(u, payment)
             elif payment is not None and payment.state == PaymentState.ACTION_REQUIRED:
-                watch(u, payment, self.buyer_wait, now())
+                watch(u, payment, self.buyer_wait, u.now())
             return recorded, payment, owes
 
     def _record(self, u: LedgerUnit, txn: Transaction, outcome: CommandResult | BaseException,
@@ -1201,12 +1203,13 @@ class PaymentService:
         """`_finish`'s record of the outcome, in its unit: the transaction and payment as recorded,
         and the payment with its transactions as they were before (None when the outcome was not
         written, another record of the transaction standing, or the transaction has no payment)."""
+        at = u.now()
         if isinstance(outcome, CommandResult):
-            finished = succeeded(txn, outcome)
+            finished = succeeded(txn, outcome, at)
         elif is_unknown(outcome):
-            finished = unknown(txn, outcome)
+            finished = unknown(txn, outcome, at)
         else:
-            finished = failed(txn, outcome)
+            finished = failed(txn, outcome, at)
         payment: Payment | None
         if known is not None and u.unchanged_since(known.mark):
             payment, txns = known.payment, known.txns
@@ -1234,14 +1237,15 @@ class PaymentService:
         caller makes next (`_catch_up`) can no longer be under way: no other worker reads it
         meanwhile, and one reads it after, should that read fail or never be made. A mark already
         there keeps its looks and a later next look (a Janitor's backoff)."""
-        lease = self._read_lease(payment.method, now())
+        lease = self._read_lease(payment.method)
         previous = u.owed_read(payment.id)
         u.set_owed_read(payment.id, Look(previous.looks, max(previous.next_at, lease)) if previous
                         else Look(0, lease))
 
-    def _read_lease(self, method: str, at: datetime) -> datetime:
-        """When a read of a payment of `method` begun at `at` can no longer be under way."""
-        return at + timedelta(seconds=self.gateway.longest_life(method, "fetch") + self.margin)
+    def _read_lease(self, method: str) -> datetime:
+        """When a read of a payment of `method` begun from now on can no longer be under way (by
+        the ledger's clock, as `_settle_after`)."""
+        return self.ledger.deadline(self.gateway.longest_life(method, "fetch") + self.margin)
 
     @staticmethod
     def _overrules(u: LedgerUnit, answer: Transaction, current: Transaction, txns: Sequence[Transaction]) -> bool:
@@ -1454,7 +1458,7 @@ class PaymentService:
         """
         require_text(payment_id, "payment_id")
         require_count(limit, "limit")
-        at = now()
+        at = self.ledger.now()
         marked: list[str] = []
         errors: list[tuple[str, str]] = []
         for txn in self.ledger.list_transactions(payment_id=payment_id, statuses=[S.PENDING], limit=limit):
@@ -1481,7 +1485,7 @@ class PaymentService:
             by_payment.setdefault(txn.payment_id, []).append(txn)
         for owner, txns in by_payment.items():
             if owner is None:
-                unresolved.extend(Settlement(t.id, None, t.kind, None, self._unfetchable(t, at)) for t in txns)
+                unresolved.extend(Settlement(t.id, None, t.kind, None, self._unfetchable(t)) for t in txns)
                 self._look_failed(owner, txns, at)
                 continue
             try:
@@ -1504,7 +1508,7 @@ class PaymentService:
         return ReconcileReport(tuple(marked), tuple(settled), tuple(unresolved), tuple(errors), matched.applied,
                                tuple(mismatches), tuple(caught_up))
 
-    def _unfetchable(self, txn: Transaction, at: datetime) -> str:
+    def _unfetchable(self, txn: Transaction) -> str:
         """What settles an open vault or unvault, which no payment holds for `reconcile()` to ask
         the provider about: only sending it again under its key, if the provider still keeps the
         key and the ledger the whole request; else the caller, who checks with the provider."""
@@ -1513,7 +1517,7 @@ class PaymentService:
             life = self.gateway.method(txn.method).definition.key_lives.get(txn.kind)
         except ConfigurationError:  # a method no longer configured: nothing can send it
             return f"{said}, and its method {txn.method!r} is not configured; {_ask_the_provider(txn.kind)}"
-        if life is not None and self._settle_after(txn.method, txn.kind, at) > txn.created_at + timedelta(seconds=life):
+        if life is not None and self._settle_after(txn.method, txn.kind) > txn.created_at + timedelta(seconds=life):
             kept = (f"keeps no idempotency key for {txn.kind}" if not life else
                     f"kept its idempotency key for {txn.kind} only {life / 3600:g} hours")
             return (f"{said}, and the provider {kept}: sent again it could be applied twice, so nothing here "
@@ -1528,7 +1532,7 @@ class PaymentService:
 
     def _settles(self, txn: Transaction) -> str:
         """What settles `txn`, whose outcome is unknown: what an error saying so tells the caller."""
-        return self._resend(txn) if txn.payment_id else self._unfetchable(txn, now())
+        return self._resend(txn) if txn.payment_id else self._unfetchable(txn)
 
     @staticmethod
     def _resend(txn: Transaction) -> str:
@@ -1562,7 +1566,7 @@ class PaymentService:
         with self.ledger.unit() as u:
             if txn.payment_id:
                 u.payment(txn.payment_id, lock=True)
-            return u.finish_transaction(unknown(txn, None, _ABANDONED), claimed_at=txn.updated_at)
+            return u.finish_transaction(unknown(txn, None, u.now(), _ABANDONED), claimed_at=txn.updated_at)
 
     def _fetch(self, payment: Payment, txns: Sequence[Transaction] | None = None) -> CommandResult:
         """Ask the provider about a payment (`txns`: its transactions, when already read)."""
@@ -1608,7 +1612,7 @@ class PaymentService:
                         # success the answer's totals, now the floors, may not count: read again.
                         self._owe_read(u, waited)
                     else:  # still waiting for its buyer: read again later
-                        watch(u, waited, self.buyer_wait, now(), read=read)
+                        watch(u, waited, self.buyer_wait, u.now(), read=read)
                     if then is not None:
                         then(u)
                     return decisions, differences
@@ -1638,7 +1642,7 @@ class PaymentService:
         without counting it again. Nothing is ever resent.
         """
         backoff = backoff or Backoff()
-        at = now()
+        at = self.ledger.now()
         with self.ledger.unit() as u:
             payment = u.claim_payment(payment_id)
             if payment is None:
@@ -1646,7 +1650,7 @@ class PaymentService:
             txns = u.transactions(payment_id)
             marked = tuple(t.id for t in txns if t.status == S.PENDING and t.expired(at))
             for txn in (t for t in txns if t.id in marked):
-                u.update_transaction(unknown(txn, None, _ABANDONED))
+                u.update_transaction(unknown(txn, None, at, _ABANDONED))
             txns = u.transactions(payment_id) if marked else txns
             looking = [t for t in txns if t.status in (S.UNKNOWN, S.ACCEPTED)]
             looks = u.looks([t.id for t in looking])
@@ -1658,13 +1662,13 @@ class PaymentService:
             # instead of being taken again after every lease. A read that completes does not
             # count it again: `schedule` counts from the look before this one, and the Janitor's
             # failed look keeps this one's count.
-            lease = self._read_lease(payment.method, at)
+            lease = self._read_lease(payment.method)
             u.set_looks({t.id: _leased(backoff.after(t, looks.get(t.id), at), lease) for t in looking})
             if read is not None:
                 u.set_owed_read(payment_id, _leased(backoff.after(None, read, at), lease))
         def schedule(u: LedgerUnit) -> None:
             still = {t.id: t for t in u.transactions(payment_id) if t.status in (S.UNKNOWN, S.ACCEPTED)}
-            u.set_looks({t.id: backoff.after(still[t.id], looks.get(t.id), now()) if t.id in still else None
+            u.set_looks({t.id: backoff.after(still[t.id], looks.get(t.id), u.now()) if t.id in still else None
                          for t in looking})
 
         decisions, differences = self._settle_fetched(payment_id, at, (payment, txns), schedule, counted=True)
@@ -1817,7 +1821,7 @@ class PaymentService:
         stored = StoredEvent(
             provider=event.provider, event_id=event.id, method=method, type=event.type, kind=event.kind,
             reference=event.reference, references=event.references, amount=event.amount, total=event.total,
-            status=EventStatus.UNMATCHED, received_at=now(),
+            status=EventStatus.UNMATCHED, received_at=self.ledger.now(),
         )
         with self.ledger.unit() as u:
             first = u.insert_event(stored)

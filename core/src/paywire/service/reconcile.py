@@ -37,7 +37,7 @@ import attrs
 
 from paywire.command.result import CommandResult, ProviderOperation, ProviderState
 from paywire.ledger.interface import LedgerUnit
-from paywire.ledger.model import Payment, SettledBy, Transaction, TransactionKind, TransactionStatus, now, replace
+from paywire.ledger.model import Payment, SettledBy, Transaction, TransactionKind, TransactionStatus, replace
 from paywire.money import Money
 from paywire.service import rules
 from paywire.service.held import note_held
@@ -125,7 +125,7 @@ def _finish(u: LedgerUnit, txn: Transaction, status: str, note: str, result: Com
     answered again (or its acceptance replayed) under that key. `held`: what a first operation
     that succeeded holds (the provider's authorized total), or a capture or refund applied (the
     operation the provider lists)."""
-    at = now()
+    at = u.now()
     response = note_held(txn, dict(txn.response), held)
     response["reconciled"] = {"state": result.state, "note": note}
     u.update_transaction(replace(
@@ -189,7 +189,7 @@ def _absent(u: LedgerUnit, txn: Transaction, at: datetime, what: str, result: Co
 def settle(u: LedgerUnit, payment: Payment, result: CommandResult,
            at: datetime | None = None) -> tuple[Payment, list[Settlement], list[Mismatch]]:
     """Settle the payment's open transactions from a fetch `result` (inside a locked unit)."""
-    at = at or now()
+    at = at or u.now()
     out: list[Settlement] = []
     currency = payment.currency
     state = result.state
@@ -351,7 +351,7 @@ def settle(u: LedgerUnit, payment: Payment, result: CommandResult,
         payment,
         capture_closed=payment.capture_closed or _capture_closed(payment, result),
         voided=payment.voided or released,
-        updated_at=now(),
+        updated_at=u.now(),
     )
     payment = rules.derive(payment, u.transactions(payment.id), waiting=waiting)
     u.update_payment(payment)

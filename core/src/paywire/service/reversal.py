@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Final
 
 from paywire.ledger.interface import LedgerUnit
-from paywire.ledger.model import Payment, SettledBy, Transaction, TransactionKind, TransactionStatus, now, replace
+from paywire.ledger.model import Payment, SettledBy, Transaction, TransactionKind, TransactionStatus, replace
 from paywire.money import Money
 from paywire.service.held import held_minor
 from paywire.service.keys import fingerprint, new_id
@@ -121,7 +121,7 @@ def reverse(u: LedgerUnit, payment: Payment, txn: Transaction, *, origin: str, n
     if txn.amount is None or any(t.kind == K.REVERSAL and t.parent_id == txn.id for t in txns):
         return payment
     applied = Money(held_minor(txn), txn.amount.currency)  # what the totals counted of it
-    at = now()
+    at = u.now()
     u.insert_transaction(Transaction(
         id=new_id("txn"), payment_id=payment.id, method=payment.method, kind=K.REVERSAL,
         amount=applied, status=TransactionStatus.SUCCEEDED,

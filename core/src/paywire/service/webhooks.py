@@ -64,7 +64,6 @@ from paywire.ledger.model import (
     Transaction,
     TransactionKind,
     TransactionStatus,
-    now,
     replace,
 )
 from paywire.money import Money
@@ -85,7 +84,7 @@ def _settle(u: LedgerUnit, txn: Transaction, status: str, event: StoredEvent,
             reference: str | None = None) -> Transaction:
     """Record the event's outcome of an open `txn` and return it; `reference`: the object it
     became, when the event names one the transaction did not know (an accepted sale's capture)."""
-    at = now()
+    at = u.now()
     response = note_held(txn, dict(txn.response), event.amount if status == S.SUCCEEDED else None)
     response["settled_by"] = f"webhook {event.provider}/{event.event_id}"
     # A failure the provider decided is its answer under the key: sent again with that key, the
@@ -164,14 +163,14 @@ def apply_event(u: LedgerUnit, payment: Payment, event: StoredEvent, caps: Capab
         after = u.transactions(payment.id)
         derived = rules.derive(payment, after)
         if derived != held or after != txns:
-            payment = replace(derived, updated_at=now())
+            payment = replace(derived, updated_at=u.now())
             u.update_payment(payment)
         else:
             # Nothing changed (an event of no effect: Stripe sends several per payment): the row
             # stays as it was, so a reconciliation reading the provider meanwhile need not read again.
             payment = held
     event = attrs.evolve(event, status=status, payment_id=payment.id, note=note,
-                         applied_at=now() if status == EventStatus.APPLIED else None)
+                         applied_at=u.now() if status == EventStatus.APPLIED else None)
     u.update_event(event)
     return payment, event
 
@@ -250,7 +249,7 @@ def _money_event(u: LedgerUnit, payment: Payment, txns: list[Transaction],
     if not captured:
         parent_ref = event.references.get("capture") or event.references.get("charge")
         parent = next((t.id for t in txns if parent_ref and t.provider_reference == parent_ref), None)
-    at = now()
+    at = u.now()
     key = f"webhook-{event.provider}-{event.event_id}"
     u.insert_transaction(Transaction(
         id=new_id("txn"), payment_id=payment.id, method=payment.method, kind=own_kind, amount=event.amount,

@@ -208,7 +208,7 @@ def _run(service: PaymentService, app: PayPalEmulator, dashboard: Dashboard, dat
         # its own effect: concluded only once it can no longer land.
         # The ledger's clock moved past the request's life, never a wait on the machine's speed.
         later = now() + timedelta(days=1)
-        with mock.patch("paywire.service.payments.now", lambda: later):
+        with mock.patch.object(service.ledger, "now", lambda: later):
             report = service.reconcile(payment_id=payment_id)
     assert report.clean, report
     unheard.clear()

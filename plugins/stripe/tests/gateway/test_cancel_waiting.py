@@ -77,7 +77,7 @@ def test_a_completion_is_refused_while_a_cancel_is_in_flight_and_the_lost_cancel
     assert service.get_payment(payment.id).authorized.minor == 0
     # The cancel's longest life (Stripe's outcome window among it) is over: the service's clock moves on.
     later = void.settle_after + timedelta(seconds=1)
-    monkeypatch.setattr("paywire.service.payments.now", lambda: later)
+    monkeypatch.setattr(service.ledger, "now", lambda: later)
     report = service.reconcile()
     assert [(s.kind, s.status) for s in report.settled] == [("void", TransactionStatus.SUCCEEDED)]
     settled = service.get_payment(payment.id)

@@ -35,7 +35,7 @@ class ReconciledMeanwhile:
             self.app.settle(refund["id"])  # the card's refund fails after it succeeded
             later = now() + timedelta(days=1)
             with self.monkeypatch.context() as patch:
-                patch.setattr("paywire.service.payments.now", lambda: later)
+                patch.setattr(self.service.ledger, "now", lambda: later)
                 report = self.service.reconcile(payment_id=self.payment_id)
             assert [(s.kind, s.status) for s in report.settled] == [("refund", TransactionStatus.FAILED)]
         return response
