@@ -46,10 +46,9 @@ def test_a_wall_clock_stepped_back_never_hides_a_stuck_janitor(
 def test_a_host_clock_off_the_databases_by_more_than_the_margin_is_reported(
         shop: PaymentService, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
         off: timedelta) -> None:
-    """Every host sharing a ledger writes and compares times from its own clock (`settle_after`,
-    leases, next looks): one five minutes ahead would conclude requests before their life is over
-    and take other workers' leases, one behind would look late. Each pass measures its host's
-    clock against the database's and warns once when the margin no longer covers the gap."""
+    """The ledger keeps time by the database's clock (`Ledger.now`), but a host's logs and its
+    webhook signatures' timestamp checks go by its own. Each pass measures its host's clock
+    against the database's and warns once when the margin no longer covers the gap."""
     janitor = Janitor(shop)
     in_step = janitor.run_pass()
     assert in_step.clock_skew is not None and abs(in_step.clock_skew) < 1  # one host: the same clock
