@@ -8,6 +8,7 @@ signs), so that the kit's declared-scheme checks have a sound plugin and a broke
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
@@ -1104,3 +1105,41 @@ def oracle_verifier(settings: GatewaySettings) -> Callable[[Mapping[str, str], b
 
 
 SIGNATURE_ORACLE = BrokenAcme("signature_oracle", webhook=oracle_verifier)
+
+
+# -- 63. a read before the capture whose lost answer is left as it is: unknown, though the capture never left
+@attrs.frozen
+class _ReadFirst:
+    """Reads the payment before capturing it, as PayPal's complete reads the order."""
+
+    read: GatewayCommand
+    write: GatewayCommand
+
+    def execute(self, subject: Subject, context: CommandContext) -> Any:
+        if not context.rehearsal:
+            self.read.execute(Subject(reference=subject.reference), context)
+        return self.write.execute(subject, context)
+
+
+@attrs.frozen
+class _WritesAfterLostRead(_ReadFirst):
+    """Goes on to capture when the read got no answer."""
+
+    def execute(self, subject: Subject, context: CommandContext) -> Any:
+        with contextlib.suppress(PaywireError):
+            self.read.execute(Subject(reference=subject.reference), context)
+        return self.write.execute(subject, context)
+
+
+def _read_first_commands(read_first: type[_ReadFirst]) -> Callable[[GatewaySettings], CommandPool]:
+    def build(settings: GatewaySettings) -> CommandPool:
+        fetch = build_commands(settings)["fetch"]
+        return _with(settings, capture=lambda command: read_first(fetch, command))
+
+    return build
+
+
+READ_LOST_UNKNOWN = BrokenAcme("read_lost_unknown", build=_read_first_commands(_ReadFirst))
+
+# -- 64. a capture sent after the read before it got no answer ----------------------------------------
+WRITES_AFTER_LOST_READ = BrokenAcme("writes_after_lost_read", build=_read_first_commands(_WritesAfterLostRead))

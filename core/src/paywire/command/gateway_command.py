@@ -264,8 +264,13 @@ def before_the_write(error: PaywireError, context: CommandContext, why: str) -> 
     read changes nothing, so the read's lost answer (a dropped connection, a timeout, a 5xx) is
     no sign that the operation took effect: a retryable failure, `why` saying what was not done.
     Not so for a resend (`CommandContext.resent`): the earlier attempt may have written, and the
-    error stays as it is (an unknown outcome)."""
-    if context.resent or not (isinstance(error, (TransportError, ProviderUnavailable)) and error.may_have_been_sent):
+    error stays as it is (an unknown outcome). Nor for an answer the provider gave as its success
+    (2xx) that cannot be read or is refused: it was not lost, and what it holds may be the
+    operation's outcome (PayPal's complete answers an order completed before from its read)."""
+    answered = error.status is not None and 200 <= error.status < 300
+    if context.resent or answered or not (
+        isinstance(error, (TransportError, ProviderUnavailable)) and error.may_have_been_sent
+    ):
         return error
     kind = ProviderUnavailable if isinstance(error, ProviderUnavailable) else TransportError
     failed = kind(f"{error.message}; {why}", provider=error.provider, code=error.code, status=error.status,

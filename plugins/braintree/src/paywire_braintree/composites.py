@@ -12,7 +12,9 @@ and answers with that instead of writing twice.
 | unvault | node(payment method), when the call names a customer | deletePaymentMethodFromVault, unless another customer holds it |
 
 The same key with another amount is an `IdempotencyConflict`. Every write is rehearsed (built and
-checked) before the read leaves, so what the gateway refuses itself sends nothing at all.
+checked) before the read leaves, so what the gateway refuses itself sends nothing at all. A read
+whose answer is lost on a first attempt leaves the write unsent: a retryable failure
+(`before_the_write`).
 
 A mutation is never resent by the core's retry policy once it may have arrived (only a query is
 repeatable: `transfer`): its outcome is unknown, and the caller's retry with the same key (or
@@ -25,7 +27,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 
@@ -59,6 +61,18 @@ from paywire_braintree.states import (
 from paywire_braintree.validation import payload, refusal
 
 __all__ = ["Capture", "Fetch", "FirstOperation", "Refund", "Unvault", "Vault", "Void"]
+
+_T = TypeVar("_T")
+
+
+def _before_writing(read: Callable[[], _T], context: CommandContext, what: str) -> _T:
+    """The answer of the read before a write: its error, on a first attempt, leaves `what` (the
+    write) unsent, a retryable failure where the read's answer was lost (`before_the_write`)."""
+    try:
+        return read()
+    except PaywireError as error:
+        raise before_the_write(error, context, f"Braintree was read before the {what}, which was not sent: "
+                                               "nothing was done") from error
 
 
 def _rehearse(command: GatewayCommand, subject: Subject, context: CommandContext) -> None:
@@ -150,7 +164,7 @@ class FirstOperation:
         if not subject.idempotency_key:
             return self._submitted(self.write.execute(subject, context), subject, context)
         _rehearse(self.write, subject, context)
-        found = find_keyed(self.find, subject, context)
+        found = _before_writing(lambda: find_keyed(self.find, subject, context), context, self.flow)
         if found is None:
             _not_yet_there(subject, context, "payment")
             try:
@@ -335,7 +349,7 @@ class Capture:
         if context.rehearsal:
             return write.execute(subject, context)
         _rehearse(write, subject, context)
-        parent = _node(self.read, subject, context)
+        parent = _before_writing(lambda: _node(self.read, subject, context), context, "capture")
         done = self._done(parent, subject)
         if done is not None:
             return done
@@ -445,7 +459,7 @@ class Refund:
             return self.write.execute(subject, context)
         _rehearse(self.write, subject, context)
         _rehearse(self.reverse, subject, context)
-        captured = _node(self.read, subject, context)
+        captured = _before_writing(lambda: _node(self.read, subject, context), context, "refund")
         done = self._done(captured, subject)
         if done is not None:
             return done
@@ -504,7 +518,7 @@ class Void:
         if context.rehearsal:
             return self.reverse.execute(subject, context)
         _rehearse(self.reverse, subject, context)
-        transaction = _node(self.read, subject, context)
+        transaction = _before_writing(lambda: _node(self.read, subject, context), context, "void")
         done = self._voided(transaction, subject)
         if done is not None:
             return done

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 import attrs
 
 from paywire import CommandContext, CommandResult, GatewayCommand, OutcomeUnknown, PaywireError, Subject
+from paywire.command.gateway_command import before_the_write
 from paywire_paypal.orders import VAULT_SOURCE_OPTION, is_wallet
 from paywire_paypal.vault import held_by_buyer
 
@@ -48,15 +49,17 @@ class CreateOrder:
         return self.create.execute(subject, context)
 
     def _token(self, subject: Subject, context: CommandContext) -> object:
-        """The vault token, read before the order. Resending an order whose outcome is unknown,
-        a refusal of this read (the buyer deleted the token since) answers the read, not the
-        order the lost attempt may have made: the outcome stays unknown."""
+        """The vault token, read before the order. On a first attempt, a read whose answer was
+        lost leaves the order unsent: a retryable failure (`before_the_write`). Resending an order
+        whose outcome is unknown, a refusal of this read (the buyer deleted the token since)
+        answers the read, not the order the lost attempt may have made: the outcome stays unknown."""
         try:
             return self.lookup.execute(Subject(source=subject.source), context).raw
-        except OutcomeUnknown:
-            raise
         except PaywireError as error:
             if not context.resent:
+                raise before_the_write(error, context, f"payment token {subject.source!r} was read before the "
+                                                       "order, which was not sent: nothing was paid") from error
+            if isinstance(error, OutcomeUnknown):
                 raise
             raise OutcomeUnknown.instead_of(error, "reading the vault token before resending an order whose outcome "
                                                    "is unknown, so the earlier attempt may have made it: reconcile the "

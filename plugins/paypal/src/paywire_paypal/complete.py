@@ -1,6 +1,7 @@
 """complete: after the buyer approved, authorize or capture the order, as its intent says.
 
-The order is read first: its intent picks the call (`/authorize` or `/capture`), an order already
+The order is read first (a read whose answer is lost leaves the call unsent: a retryable failure
+on a first attempt, `before_the_write`): its intent picks the call (`/authorize` or `/capture`), an order already
 completed (the buyer came back twice, a retry after a lost answer), or voided since, answers from
 what PayPal holds without a second call, and an amount that differs from the order's is refused
 before sending. An order PayPal voided before anything was authorized or captured in it (the
@@ -26,10 +27,12 @@ from paywire import (
     GatewayCommand,
     InvalidRequest,
     OutcomeUnknown,
+    PaywireError,
     ProviderState,
     Response,
     Subject,
 )
+from paywire.command.gateway_command import before_the_write
 from paywire_paypal.amounts import from_paypal
 from paywire_paypal.errors import BACK_TO_PAYPAL, ERRORS
 from paywire_paypal.orders import completed_fields
@@ -45,7 +48,12 @@ class Complete:
     capture: GatewayCommand  # POST /v2/checkout/orders/{reference}/capture
 
     def execute(self, subject: Subject, context: CommandContext) -> CommandResult:
-        order = self.read.execute(Subject(reference=subject.reference), context).raw
+        try:
+            order = self.read.execute(Subject(reference=subject.reference), context).raw
+        except PaywireError as error:
+            # Only the read's answer was lost: the authorize or capture after it never left.
+            raise before_the_write(error, context, f"order {subject.reference} was read before its authorize or "
+                                                   "capture, which was not sent: nothing was paid") from error
         if not isinstance(order, Mapping):
             raise InvalidRequest("PayPal answered the order without its details", provider="paypal",
                                  code="unexpected_order")

@@ -1,4 +1,10 @@
-"""Every provider error becomes exactly one typed error whose `retryable` matches its meaning."""
+"""Every provider error becomes exactly one typed error whose `retryable` matches its meaning.
+
+The answer under test is given to the money-moving command's write, on a payment ready for it:
+the reads a command makes before its write (the order PayPal's complete reads) reach the
+provider, so an answer is judged as the write's, never a read's (`TransportFaultContract` checks
+a failed read). A command that only reads gets the answer to every request.
+"""
 
 from __future__ import annotations
 
@@ -17,8 +23,10 @@ from paywire.money import Money
 from paywire.subject import Subject
 from paywire.testing.contract.error_case import FAILED, UNKNOWN, ErrorCase, outcome_of
 from paywire.testing.contract.fixtures import ContractFixtures
+from paywire.testing.contract.scenarios import COMMANDS, reads_before_the_write, scenario
 from paywire.testing.harness import ContractHarness
 from paywire.testing.profiles import run_property
+from paywire.testing.recorder import Aim, every, the_write
 
 __all__ = ["ErrorMappingContract"]
 
@@ -26,22 +34,46 @@ _JUNK_BODIES = (b"", b"null", b"{}", b"[]", b"<html><body>Bad Gateway</body></ht
                 b'{"id": "contract_ref_0001", "status": "succe', b'{"error": {"code": "card_declined", "message": "declined"}}')
 _FINAL_STATUSES = frozenset({400, 401, 402, 403, 404, 422})
 _REDIRECTS = (301, 302, 303, 307)
-_MONEY_COMMANDS = ("authorize", "sale", "capture", "void", "refund", "complete")
 
 
-def _subject_for(harness: ContractHarness, command: str, amount: Money) -> Subject:
-    if command in ("authorize", "sale", "vault"):
-        return harness.payment_subject(amount)
-    return harness.follow_up("contract_ref_0001", amount)
+class _Targets:
+    """Per command, a subject on a payment ready for it and which of its requests take the
+    answer: its write and all after it, or every one where it only reads. Built once per command:
+    an answered write never reaches the provider, so the payment stays ready."""
+
+    def __init__(self, harness: ContractHarness, amount: Money, request: pytest.FixtureRequest) -> None:
+        self.harness, self.amount, self.request = harness, amount, request
+        self._built: dict[str, tuple[Subject, Aim]] = {}
+
+    def __call__(self, command: str) -> tuple[Subject, Aim]:
+        if command not in self._built:
+            self._built[command] = self._build(command)
+        return self._built[command]
+
+    def _build(self, command: str) -> tuple[Subject, Aim]:
+        harness = self.harness
+        if command not in COMMANDS:  # fetch reads; vault is aimed at as a whole
+            subject = harness.payment_subject(self.amount) if command == "vault" else harness.follow_up(
+                "contract_ref_0001", self.amount)
+            return subject, every
+        source = self.request.getfixturevalue("buyer_action_source") if command == "complete" else None
+        writes = reads_before_the_write(harness, command, scenario(harness, command, self.amount, source)[1])
+        subject = scenario(harness, command, self.amount, source)[1]
+        return subject, every if writes is None else the_write(subject.idempotency_key or "")
 
 
-def _answered(harness: ContractHarness, command: str, subject: Subject, response: Response) -> PaywireError | str:
+def _answered(harness: ContractHarness, command: str, target: tuple[Subject, Aim], response: Response
+              ) -> PaywireError | str:
     """The error the plugin raises when the provider answers `response`, or why there was none."""
+    subject, aim = target
+    mark = harness.sent()
     try:
-        with harness.recorder.answering(response):
+        with harness.recorder.answering(response, aim):
             outcome = harness.attempt(command, subject)
     except Exception as crash:  # noqa: BLE001 - the contract is that nothing but a PaywireError escapes
         return f"crashed with {type(crash).__name__}: {crash}"
+    if aim is not every and not any(aim([], record) for record in harness.sent_since(mark)):
+        return f"sent no request carrying its idempotency key {subject.idempotency_key!r} to answer ({outcome!r})"
     if isinstance(outcome, PaywireError):
         return outcome
     if command == "fetch" and outcome.state == ProviderState.NOT_FOUND:
@@ -61,14 +93,15 @@ class ErrorMappingContract(ContractFixtures):
     """Provider errors, documented or not, map to one typed error; declines are final."""
 
     def test_every_documented_provider_error_maps_to_one_typed_error(
-        self, harness: ContractHarness, provider_errors: Sequence[ErrorCase], example_amount: Money
+        self, harness: ContractHarness, provider_errors: Sequence[ErrorCase], example_amount: Money,
+        request: pytest.FixtureRequest,
     ) -> None:
         assert provider_errors, "provider_errors is empty: list the error answers your provider documents"
+        targets = _Targets(harness, example_amount, request)
         problems = []
         for case in provider_errors:
-            subject = _subject_for(harness, case.command, example_amount)
-            first = _answered(harness, case.command, subject, case.response())
-            again = _answered(harness, case.command, subject, case.response())
+            first = _answered(harness, case.command, targets(case.command), case.response())
+            again = _answered(harness, case.command, targets(case.command), case.response())
             if isinstance(first, str):
                 problems.append(f"{case.name}: {first}")
                 continue
@@ -89,7 +122,8 @@ class ErrorMappingContract(ContractFixtures):
         assert not problems, "provider errors mapped wrongly:\n" + "\n".join(problems)
 
     def test_undocumented_error_answers_still_map_to_typed_errors(
-        self, harness: ContractHarness, example_amount: Money, provider_errors: Sequence[ErrorCase]
+        self, harness: ContractHarness, example_amount: Money, provider_errors: Sequence[ErrorCase],
+        request: pytest.FixtureRequest,
     ) -> None:
         """Answers the provider does not document: any 4xx or 5xx, a redirect (never followed), a
         2xx whose body cannot be read or reads as an error, each with a body that is not the
@@ -99,10 +133,10 @@ class ErrorMappingContract(ContractFixtures):
         on. `fetch` must raise for every one of them: reporting "not found" tells reconciliation
         that the provider never got the payment, and it would record the payment failed."""
         not_applied = documented_not_applied(provider_errors)
+        targets = _Targets(harness, example_amount, request)
 
         def typed(status: int, body: bytes, command: str) -> None:
-            subject = _subject_for(harness, command, example_amount)
-            outcome = _answered(harness, command, subject, Response(status=status, body=body))
+            outcome = _answered(harness, command, targets(command), Response(status=status, body=body))
             assert not isinstance(outcome, str), f"HTTP {status} with body {body[:40]!r} to {command}: {outcome}"
             if status == 429 or status >= 500:
                 assert outcome.retryable, f"HTTP {status} became {outcome!r}, which is not retryable"
@@ -119,7 +153,7 @@ class ErrorMappingContract(ContractFixtures):
                     "(or whatever answered in front of it) may have applied it"
                 )
 
-        commands = [c for c in (*_MONEY_COMMANDS, "fetch") if c in harness.commands]
+        commands = [c for c in (*COMMANDS, "fetch") if c in harness.commands]
         statuses = st.one_of(st.sampled_from([200, 201, 202, *_REDIRECTS, 400, 401, 402, 403, 404, 409, 422, 429,
                                               500, 502, 503, 504, 520, 522, 524]),
                              st.integers(200, 599).filter(lambda status: not 204 <= status < 300))

@@ -11,8 +11,9 @@ from paywire.gateway_definition import Capabilities
 from paywire.money import Money
 from paywire.subject import Subject
 from paywire.testing.harness import ContractHarness, payment_reference
+from paywire.testing.recorder import RecordedTransfer, carries
 
-__all__ = ["COMMANDS", "Scenario", "offered", "scenario"]
+__all__ = ["COMMANDS", "Scenario", "offered", "reads_before_the_write", "scenario"]
 
 COMMANDS = ("authorize", "sale", "capture", "void", "refund", "complete")
 
@@ -67,3 +68,17 @@ def scenario(harness: ContractHarness, command: str, amount: Money, source: str 
         return []
 
     return payment, harness.follow_up(authorized.reference), voided
+
+
+def reads_before_the_write(harness: ContractHarness, command: str, subject: Subject
+                           ) -> tuple[list[RecordedTransfer], RecordedTransfer] | None:
+    """Run `command` for real: the requests it sent before its write, and the write (its first
+    request carrying the subject's idempotency key, as every write must); None when it sent no
+    write (it only reads: the buyer's step applied the operation)."""
+    key = subject.idempotency_key
+    assert key, f"{command}'s subject has no idempotency key"
+    mark = harness.sent()
+    harness.execute(command, subject)
+    sent = [record for record in harness.sent_since(mark) if record.command == command]
+    write = next((index for index, record in enumerate(sent) if carries(record.transfer, key)), None)
+    return None if write is None else (sent[:write], sent[write])

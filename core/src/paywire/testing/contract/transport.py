@@ -1,7 +1,9 @@
 """Transport faults injected at the emulator surface as the right errors.
 
 Nothing sent: retryable `TransportError`. Sent, no answer: `OutcomeUnknown`, settled by sending
-again with the same key. A 5xx or a 429 answer: retryable, with Retry-After kept.
+again with the same key. A 5xx or a 429 answer: retryable, with Retry-After kept. Faults are aimed
+at the operation's write (the request carrying its idempotency key); a read before the write
+that gets no answer leaves the write unsent: a retryable failure, recorded failed.
 """
 
 from __future__ import annotations
@@ -17,16 +19,19 @@ from paywire.command.result import CommandResult
 from paywire.errors import OutcomeUnknown, PaywireError, ProviderUnavailable, RateLimited, TransportError
 from paywire.gateway import Gateway
 from paywire.gateway_definition import Capabilities
+from paywire.http.response import Response
 from paywire.http.retry import Retry
 from paywire.http.transfer import Transfer
 from paywire.money import Money
 from paywire.testing.contract.checks import part_of
-from paywire.testing.contract.error_case import UNKNOWN, ErrorCase, outcome_of
+from paywire.testing.contract.error_case import FAILED, UNKNOWN, ErrorCase, outcome_of
 from paywire.testing.contract.errors import documented_not_applied
 from paywire.testing.contract.fixtures import ContractFixtures
+from paywire.testing.contract.scenarios import COMMANDS, offered, reads_before_the_write, scenario
 from paywire.testing.emulator import Fault
 from paywire.testing.harness import ContractHarness, payment_reference
 from paywire.testing.ports import refusing_port
+from paywire.testing.recorder import carries, the_reads
 from paywire.testing.strategies import Representable
 
 __all__ = ["TransportFaultContract"]
@@ -52,10 +57,11 @@ class TransportFaultContract(ContractFixtures):
 
     def _fails(self, harness: ContractHarness, amount: Money, fault: Fault, *, read_timeout: float | None = None
                ) -> PaywireError:
-        method, path = self._target(harness, amount)
+        """authorize's error when `fault` hits its write (the request carrying its key)."""
         gateway = harness.factory(read_timeout=read_timeout) if read_timeout else harness.gateway
-        harness.emulator.inject(attrs.evolve(fault, method=method, path=path))
-        outcome = harness.attempt("authorize", harness.payment_subject(amount), gateway=gateway)
+        subject = harness.payment_subject(amount)
+        harness.emulator.inject(attrs.evolve(fault, contains=subject.idempotency_key))
+        outcome = harness.attempt("authorize", subject, gateway=gateway)
         assert isinstance(outcome, PaywireError), f"authorize under a {fault.kind} fault succeeded: {outcome!r}"
         return outcome
 
@@ -82,9 +88,8 @@ class TransportFaultContract(ContractFixtures):
     def test_a_connection_dropped_after_sending_is_outcome_unknown_and_settled_by_the_same_key(
         self, harness: ContractHarness, example_amount: Money
     ) -> None:
-        method, path = self._target(harness, example_amount)
         subject = harness.payment_subject(example_amount)
-        harness.emulator.inject(Fault(kind="drop_after", method=method, path=path))
+        harness.emulator.inject(Fault(kind="drop_after", contains=subject.idempotency_key))
         lost = harness.attempt("authorize", subject)
         assert isinstance(lost, OutcomeUnknown), f"a connection dropped after the operation gave {lost!r}"
         assert lost.may_have_been_sent and lost.retryable
@@ -99,6 +104,51 @@ class TransportFaultContract(ContractFixtures):
     ) -> None:
         error = self._fails(harness, example_amount, Fault(kind="latency", seconds=1.0), read_timeout=0.25)
         assert isinstance(error, OutcomeUnknown) and error.may_have_been_sent, f"a read timeout gave {error!r}"
+
+    def test_a_read_before_the_write_left_unanswered_is_a_retryable_failure_and_the_write_is_not_sent(
+        self, harness: ContractHarness, capabilities: Capabilities, example_amount: Money,
+        request: pytest.FixtureRequest,
+    ) -> None:
+        """For each money-moving command that reads before it writes (PayPal's complete reads the
+        order, a vaulted charge its token): a 429 or 5xx in place of the read's answer leaves the
+        write unsent, so a first attempt is a retryable failure, recorded failed, and the write is
+        not sent after it."""
+        problems: list[str] = []
+        reading = []
+        for command in COMMANDS:
+            if offered(command, capabilities, harness.commands):
+                source = request.getfixturevalue("buyer_action_source") if command == "complete" else None
+                found = self._read_lost(harness, command, example_amount, source)
+                if found is not None:
+                    reading.append(command)
+                    problems += found
+        if not reading:
+            pytest.skip(f"no command of {harness.provider} reads before its write")
+        assert not problems, "reads before the write went wrong:\n" + "\n".join(problems)
+
+    def _read_lost(self, harness: ContractHarness, command: str, amount: Money, source: str | None
+                   ) -> list[str] | None:
+        """What went wrong; None when `command` reads nothing before its write (or sends none)."""
+        probed = reads_before_the_write(harness, command, scenario(harness, command, amount, source)[1])
+        if probed is None or not probed[0]:
+            return None
+        write = (probed[1].transfer.method, urlsplit(probed[1].transfer.url).path)
+        subject = scenario(harness, command, amount, source)[1]  # a failed read changes nothing
+        key = subject.idempotency_key or ""
+        problems = []
+        for status in (429, 500, 502, 503, 504):
+            mark, calls = harness.sent(), len(harness.emulator.calls)
+            with harness.recorder.answering(Response(status=status), the_reads(command, key)):
+                outcome = harness.attempt(command, subject)
+            what = f"{command} whose read before {write[0]} {write[1]} got HTTP {status}"
+            if any(carries(record.transfer, key) for record in harness.sent_since(mark)) \
+                    or write in harness.emulator.calls[calls:]:
+                problems.append(f"{what} sent its write anyway (gave {outcome!r})")
+            elif not isinstance(outcome, PaywireError) or not outcome.retryable or outcome_of(outcome) != FAILED:
+                problems.append(f"{what} gave {outcome!r} (may_have_been_sent="
+                                f"{getattr(outcome, 'may_have_been_sent', None)}): the write was not sent, so it "
+                                "is a retryable failure, recorded failed")
+        return problems
 
     def test_a_refused_connection_is_retryable_and_nothing_was_sent(
         self, harness: ContractHarness, example_amount: Money
