@@ -73,3 +73,23 @@ def test_the_readme_pay_function_tells_each_outcome_apart(stripe: tuple[Sandbox,
         assert waiting.action is not None and waiting.action.client_secret is None  # never stored
     finally:
         service.ledger.close()
+
+
+@pytest.mark.parametrize(("document", "plugin"), [
+    ("README.md", "paywire_stripe"), ("plugins/stripe/README.md", "paywire_stripe"),
+    ("plugins/paypal/README.md", "paywire_paypal"), ("plugins/braintree/README.md", "paywire_braintree"),
+])
+def test_the_configuration_samples_load(document: str, plugin: str, tmp_path: Path) -> None:
+    """Every key of a document's paywire.toml is one the configuration checks take, every value one
+    they allow (a misspelt key or option is refused when it loads)."""
+    from paywire import Gateway
+
+    pytest.importorskip(plugin, reason="the sample configures this provider: installed in the all session")
+    blocks = re.findall(r"```toml\n(.*?)```", (ROOT / document).read_text(), re.DOTALL)
+    assert blocks
+    for index, block in enumerate(blocks):
+        path = tmp_path / f"sample-{index}.toml"
+        path.write_text(block)
+        gateway = Gateway.from_config(str(path))
+        for code in re.findall(r"^\[methods\.([\w-]+)\]$", block, re.MULTILINE):
+            assert gateway.method(code).code == code
