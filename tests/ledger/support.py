@@ -21,6 +21,8 @@ from tests.ledger.fakepay import FakePayApp
 # emulator's thread, which a loaded machine may leave unscheduled for a while.
 FAST = {"connect_timeout": 0.25, "read_timeout": 0.75}
 LIFE = FAST["connect_timeout"] + FAST["read_timeout"]
+# For the requests a test needs answered: a loaded machine's slow answer is still an answer.
+PATIENT = {"read_timeout": 30.0}
 
 
 class Opaque(Mapping[str, Any]):
