@@ -24,7 +24,7 @@ from paywire.ledger import Ledger, SQLiteLedger, open_ledger
 from paywire.service import PaymentService
 from paywire.testing.emulator import EmulatorServer
 from tests.ledger.fakepay import FakePayApp, make_gateway
-from tests.ledger.support import FAST
+from tests.ledger.support import FAST, PATIENT
 
 PG_DSN = os.environ.get("PAYWIRE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
@@ -152,7 +152,7 @@ def patient(fakepay: tuple[FakePayApp, str], ledger: Ledger) -> Iterator[Payment
     """`fast_service`'s partner on the same ledger, for the requests a test needs answered: with
     generous timeouts a loaded machine's slow answer is still an answer, while the requests a
     test leaves in flight go through `fast_service`, whose short life it waits out."""
-    gateway = make_gateway(fakepay[1], read_timeout=30)
+    gateway = make_gateway(fakepay[1], **PATIENT)
     yield PaymentService(gateway, ledger, margin=0)
     gateway.close()
 

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
-from paywire import Money, OutcomeUnknown
+from paywire import Money, OutcomeUnknown, hookimpl
 from paywire.ledger import Payment, StoredEvent, Transaction, TransactionStatus
 from paywire.ledger.model import now
 from paywire.service import PaymentService
@@ -21,6 +21,8 @@ from tests.ledger.fakepay import FakePayApp
 # emulator's thread, which a loaded machine may leave unscheduled for a while.
 FAST = {"connect_timeout": 0.25, "read_timeout": 0.75}
 LIFE = FAST["connect_timeout"] + FAST["read_timeout"]
+# For the requests a test needs answered: a loaded machine's slow answer is still an answer.
+PATIENT = {"read_timeout": 30.0}
 
 
 class Opaque(Mapping[str, Any]):
@@ -89,6 +91,31 @@ def within_life(service: PaymentService, transaction_ids: Iterable[str]) -> bool
     past it by then, and the check then says nothing about the ledger (only about the machine)."""
     at = now()
     return all(at < (service.get_transaction(t).settle_after or at) for t in transaction_ids)
+
+
+class Sent:
+    """Counts the requests the gateway sent (every attempt): one its client gave up on may not
+    even have been read by the emulator yet, so `inflight` alone cannot say that all landed."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._lock = threading.Lock()
+
+    @hookimpl(wrapper=True)
+    def send_transfer(self) -> Iterator[None]:
+        with self._lock:
+            self.count += 1
+        return (yield)
+
+
+def wait_until_landed(app: FakePayApp, sent: Sent) -> None:
+    """Wait until the emulator has received and answered every request sent.
+
+    FakePay promises that a request lands within its outcome window; on a loaded machine the
+    emulator's threads may not keep that promise, and a reconcile past the life of a request
+    still on its way would rightly conclude "not applied" of what then lands. A test waits for
+    what was sent before it looks, so that it checks the ledger, not the scheduler."""
+    wait_until(lambda: app.received >= sent.count and app.inflight == 0, "every request sent landed")
 
 
 def provider_totals(app: FakePayApp, payment: Payment) -> tuple[int, int, int]:

@@ -13,7 +13,7 @@ from paywire.ledger import Ledger, TransactionStatus
 from paywire.service import PaymentService
 from paywire.testing.emulator import Fault
 from tests.ledger.fakepay import FakePayApp, make_gateway
-from tests.ledger.support import FAST, agree, eur
+from tests.ledger.support import PATIENT, agree, eur
 
 S = TransactionStatus
 PATHS = {"authorize": "/v1/payments$", "capture": "/captures$"}
@@ -26,7 +26,7 @@ def test_an_unknown_operation_is_not_resent_once_the_provider_may_have_dropped_i
 ) -> None:
     app, url = fakepay
     app.idempotency.ttl = 0.0  # the provider prunes keys at once: a resend would be applied again
-    gateway = make_gateway(url, key_lives={kind: 0.0}, **FAST)
+    gateway = make_gateway(url, key_lives={kind: 0.0}, **PATIENT)
     service = PaymentService(gateway, ledger, margin=0)
     try:
         payment_id = service.authorize("fakepay", eur("50.00"), source="tok_ok").id if kind == "capture" else None
@@ -66,7 +66,7 @@ def test_an_unknown_operation_is_resent_with_its_key_while_the_provider_keeps_it
     fakepay: tuple[FakePayApp, str], ledger: Ledger, kind: str,
 ) -> None:
     app, url = fakepay
-    gateway = make_gateway(url, key_lives={kind: 24 * 3600.0}, **FAST)  # the emulator keeps keys 24 hours too
+    gateway = make_gateway(url, key_lives={kind: 24 * 3600.0}, **PATIENT)  # the emulator keeps keys 24 hours too
     service = PaymentService(gateway, ledger, margin=0)
     try:
         payment_id = service.authorize("fakepay", eur("50.00"), source="tok_ok").id if kind == "capture" else None

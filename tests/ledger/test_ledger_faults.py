@@ -28,7 +28,8 @@ import sqlite3
 from collections.abc import Callable, Generator, Iterator
 from contextlib import AbstractContextManager
 from datetime import timedelta
-from typing import Any
+from functools import partial
+from typing import Any, NamedTuple
 
 import pytest
 
@@ -47,7 +48,7 @@ from paywire.ledger.model import now, replace
 from paywire.service import PaymentService
 from paywire.testing.emulator import Fault
 from tests.ledger.fakepay import FakePayApp, make_gateway
-from tests.ledger.support import FAST, agree, eur, wait_out_life
+from tests.ledger.support import FAST, Sent, agree, eur, wait_out_life, wait_until, wait_until_landed
 
 S = TransactionStatus
 # No database call: tells what an error means, lets go, or tells the time (the ledger's clock, read
@@ -165,74 +166,76 @@ class _FaultyUnit:
 # -- the operations: each sets up its own payment, then returns the call and whether the provider
 # already applied it (a resend of a request whose answer was lost) -------------------------------
 
-Setup = Callable[[PaymentService, FakePayApp, str], tuple[Callable[[], Any], bool]]
+Call = Callable[[PaymentService], Any]  # the operation, made through the service given
+Setup = Callable[[PaymentService, FakePayApp, str, PaymentService], tuple[Call, bool]]  # the last: `hurried`
 
 
-def _authorize(service: PaymentService, app: FakePayApp, key: str) -> tuple[Callable[[], Any], bool]:
-    return lambda: service.authorize("fakepay", eur("50.00"), source="tok_ok", idempotency_key=key), False
+def _authorize(service: PaymentService, app: FakePayApp, key: str, hurried: PaymentService) -> tuple[Call, bool]:
+    return lambda s: s.authorize("fakepay", eur("50.00"), source="tok_ok", idempotency_key=key), False
 
 
-def _sale(service: PaymentService, app: FakePayApp, key: str) -> tuple[Callable[[], Any], bool]:
-    return lambda: service.sale("fakepay", eur("50.00"), source="tok_ok", idempotency_key=key), False
+def _sale(service: PaymentService, app: FakePayApp, key: str, hurried: PaymentService) -> tuple[Call, bool]:
+    return lambda s: s.sale("fakepay", eur("50.00"), source="tok_ok", idempotency_key=key), False
 
 
 def _authorized(service: PaymentService) -> Payment:
     return service.authorize("fakepay", eur("50.00"), source="tok_ok")
 
 
-def _capture_partial(service: PaymentService, app: FakePayApp, key: str) -> tuple[Callable[[], Any], bool]:
+def _capture_partial(service: PaymentService, app: FakePayApp, key: str, hurried: PaymentService) -> tuple[Call, bool]:
     payment = _authorized(service)
-    return lambda: service.capture(payment.id, eur("20.00"), final=False, idempotency_key=key), False
+    return lambda s: s.capture(payment.id, eur("20.00"), final=False, idempotency_key=key), False
 
 
-def _capture_full(service: PaymentService, app: FakePayApp, key: str) -> tuple[Callable[[], Any], bool]:
+def _capture_full(service: PaymentService, app: FakePayApp, key: str, hurried: PaymentService) -> tuple[Call, bool]:
     payment = _authorized(service)
-    return lambda: service.capture(payment.id, idempotency_key=key), False
+    return lambda s: s.capture(payment.id, idempotency_key=key), False
 
 
-def _refund(service: PaymentService, app: FakePayApp, key: str) -> tuple[Callable[[], Any], bool]:
+def _refund(service: PaymentService, app: FakePayApp, key: str, hurried: PaymentService) -> tuple[Call, bool]:
     payment = service.sale("fakepay", eur("50.00"), source="tok_ok")
-    return lambda: service.refund(payment.id, eur("20.00"), idempotency_key=key), False
+    return lambda s: s.refund(payment.id, eur("20.00"), idempotency_key=key), False
 
 
-def _void(service: PaymentService, app: FakePayApp, key: str) -> tuple[Callable[[], Any], bool]:
+def _void(service: PaymentService, app: FakePayApp, key: str, hurried: PaymentService) -> tuple[Call, bool]:
     payment = _authorized(service)
-    return lambda: service.void(payment.id, idempotency_key=key), False
+    return lambda s: s.void(payment.id, idempotency_key=key), False
 
 
-def _complete(service: PaymentService, app: FakePayApp, key: str) -> tuple[Callable[[], Any], bool]:
+def _complete(service: PaymentService, app: FakePayApp, key: str, hurried: PaymentService) -> tuple[Call, bool]:
     payment = service.authorize("fakepay", eur("50.00"), source="tok_3ds", return_url="https://shop.example/back")
     assert payment.state == "action_required"
-    return lambda: service.complete(payment.id, idempotency_key=key), False
+    return lambda s: s.complete(payment.id, idempotency_key=key), False
 
 
-def _capture_partly_authorized(service: PaymentService, app: FakePayApp,
-                               key: str) -> tuple[Callable[[], Any], bool]:
+def _capture_partly_authorized(service: PaymentService, app: FakePayApp, key: str,
+                               hurried: PaymentService) -> tuple[Call, bool]:
     """A capture of all that a prepaid card's partial authorization holds (half of what was asked)."""
     payment = service.authorize("fakepay", eur("50.00"), source="tok_partial", idempotency_key=f"{key}-auth")
-    return lambda: service.capture(payment.id, idempotency_key=key), False
+    return lambda s: s.capture(payment.id, idempotency_key=key), False
 
 
-def _decline(service: PaymentService, app: FakePayApp, key: str) -> tuple[Callable[[], Any], bool]:
-    return lambda: service.sale("fakepay", eur("50.00"), source="tok_decline", idempotency_key=key), False
+def _decline(service: PaymentService, app: FakePayApp, key: str, hurried: PaymentService) -> tuple[Call, bool]:
+    return lambda s: s.sale("fakepay", eur("50.00"), source="tok_decline", idempotency_key=key), False
 
 
-def _void_lapsed(service: PaymentService, app: FakePayApp, key: str) -> tuple[Callable[[], Any], bool]:
+def _void_lapsed(service: PaymentService, app: FakePayApp, key: str, hurried: PaymentService) -> tuple[Call, bool]:
     """A void the provider refuses because the hold lapsed (`state_conflict`): recorded failed,
     then the payment is read from the provider."""
     payment = _authorized(service)
     app.lapse(payment.reference or "")
-    return lambda: service.void(payment.id, idempotency_key=key), False
+    return lambda s: s.void(payment.id, idempotency_key=key), False
 
 
-def _resend(service: PaymentService, app: FakePayApp, key: str) -> tuple[Callable[[], Any], bool]:
+def _resend(service: PaymentService, app: FakePayApp, key: str, hurried: PaymentService) -> tuple[Call, bool]:
     """A capture whose answer was lost, called again: the provider's stored answer, and a read owed."""
     payment = _authorized(service)
     app.inject(Fault("drop_after", method="POST", path="/captures$"))
-    with pytest.raises(OutcomeUnknown):
-        service.capture(payment.id, eur("20.00"), final=False, idempotency_key=key)
+    with pytest.raises(OutcomeUnknown):  # short-lived, as a fault may leave it open to be waited out
+        hurried.capture(payment.id, eur("20.00"), final=False, idempotency_key=key)
+    wait_until(lambda: app.count("capture", payment.reference) == 1, "the emulator applied the capture")
     app.clear_faults()
-    return lambda: service.capture(payment.id, eur("20.00"), final=False, idempotency_key=key), True
+    return lambda s: s.capture(payment.id, eur("20.00"), final=False, idempotency_key=key), True
 
 
 # What the provider applied on the payment once the operation took effect, setup included.
@@ -247,11 +250,20 @@ OPERATIONS: dict[str, Setup] = {
 _REFUSALS = (Declined, InvalidRequest, StateError)
 
 
+class Faulted(NamedTuple):
+    service: PaymentService  # for what must be answered: generous timeouts, however loaded the machine
+    hurried: PaymentService  # for the faulted calls, whose short life (FAST) a test waits out
+    ledger: Faulty  # what both record in
+    sent: Sent  # what both sent
+
+
 @pytest.fixture
-def faulty(fakepay: tuple[FakePayApp, str], ledger: Ledger) -> Iterator[tuple[PaymentService, Faulty]]:
-    wrapped = Faulty(ledger)
-    with make_gateway(fakepay[1], **FAST) as gateway:
-        yield PaymentService(gateway, wrapped, margin=0), wrapped  # type: ignore[arg-type]
+def faulty(fakepay: tuple[FakePayApp, str], ledger: Ledger) -> Iterator[Faulted]:
+    wrapped, sent = Faulty(ledger), Sent()
+    with make_gateway(fakepay[1], extra=[sent], read_timeout=30) as patient, \
+            make_gateway(fakepay[1], extra=[sent], **FAST) as fast:
+        yield Faulted(PaymentService(patient, wrapped, margin=0), PaymentService(fast, wrapped, margin=0),  # type: ignore[arg-type]
+                      wrapped, sent)
 
 
 def _raw(error: BaseException, ledger: Ledger) -> bool:
@@ -266,16 +278,16 @@ def _raw(error: BaseException, ledger: Ledger) -> bool:
 @pytest.mark.parametrize("mode", ["once", "onward", "landed"])
 @pytest.mark.parametrize("kind", list(OPERATIONS))
 def test_a_ledger_fault_at_any_call_of_an_operation_keeps_the_outcome_model(
-        faulty: tuple[PaymentService, Faulty], app: FakePayApp, ledger: Ledger, kind: str, mode: str) -> None:
-    service, wrapped = faulty
+        faulty: Faulted, app: FakePayApp, ledger: Ledger, kind: str, mode: str) -> None:
+    service, hurried, wrapped = faulty.service, faulty.hurried, faulty.ledger
     keys = (f"{kind}-{n}" for n in itertools.count())
     setup = OPERATIONS[kind]
 
-    call, _ = setup(service, app, next(keys))
+    call, _ = setup(service, app, next(keys), hurried)
     wrapped.probe = lambda: len(app.calls)
     wrapped.arm(0)  # a clean run: the calls the operation makes, and which come after its request
     start = len(app.calls)
-    answer(service, call, kind)
+    answer(service, partial(call, service), kind)
     trace = [(name, received > start) for name, received in wrapped.trace]
     assert trace and any(sent for _, sent in trace), trace
     # Before the request is sent the first fault ends the operation, whatever follows it; a commit
@@ -283,20 +295,23 @@ def test_a_ledger_fault_at_any_call_of_an_operation_keeps_the_outcome_model(
     points = [n for n, (name, sent) in enumerate(trace, 1)
               if mode == "once" or (mode == "landed" and name == "commit") or (mode == "onward" and sent)]
 
-    runs: list[tuple[int, str | None, BaseException | Payment, bool, set[str], Callable[[], Any]]] = []
+    runs: list[tuple[int, str | None, BaseException | Payment, bool, set[str], Call]] = []
     events: list[tuple[dict[str, str], bytes]] = []  # those the provider's webhooks deliver
     for n in points:
         before = {p.id for p in service.list_payments(limit=10_000)}
         emitted = len(app.outbox)
-        call, applied_before = setup(service, app, next(keys))
+        call, applied_before = setup(service, app, next(keys), hurried)
         applied, sent = len(app.applied), len(app.calls)
         wrapped.arm(n, mode)
         try:
-            outcome: BaseException | Payment = call()
+            outcome: BaseException | Payment = call(hurried)
         except Exception as exc:  # judged below
             outcome = exc
         finally:
             wrapped.disarm()
+        # An answer later than FAST's read timeout (a loaded machine) is lost, not what is tested:
+        # what was sent lands before the provider is looked at, as it would within its life.
+        wait_until_landed(app, faulty.sent)
         was_sent = len(app.calls) > sent
         took_effect = applied_before or len(app.applied) > applied
         where = f"{mode} fault at call {n} ({wrapped.fired}) of {kind}: {outcome!r}"
@@ -337,7 +352,7 @@ def test_a_ledger_fault_at_any_call_of_an_operation_keeps_the_outcome_model(
 
         # 5. The caller does what the answer said (the same call again, under its key): the
         # operation is made, once.
-        again = answer(service, call, kind)
+        again = answer(service, partial(call, service), kind)
         made = [a for a in app.applied if again.reference and a[1] == again.reference]
         assert len(made) == APPLIED[kind], f"{where}: {made}"
         if again.reference is None:  # declined: nothing at the provider, nothing open
@@ -369,11 +384,12 @@ class _InterruptedAnswer:
 
     @hookimpl(wrapper=True)
     def send_transfer(self, command: str) -> Generator[None, Any, Any]:
-        response = yield
-        if command == "capture":
-            self.faulty.arm(1, "onward")
-            raise KeyboardInterrupt
-        return response
+        try:
+            return (yield)
+        finally:  # answered or not (a loaded machine may answer after FAST's read timeout): sent
+            if command == "capture":
+                self.faulty.arm(1, "onward")
+                raise KeyboardInterrupt  # what ends the call, whatever the send raised
 
 
 def test_an_interrupt_after_sending_with_the_ledger_gone_still_reaches_the_caller_and_leaves_it_pending(
@@ -383,16 +399,18 @@ def test_an_interrupt_after_sending_with_the_ledger_gone_still_reaches_the_calle
     and is settled from the provider."""
     app, url = fakepay
     wrapped = Faulty(ledger)
-    with make_gateway(url, extra=[_InterruptedAnswer(wrapped)], **FAST) as gateway:
-        service = PaymentService(gateway, wrapped, margin=0)  # type: ignore[arg-type]
+    with make_gateway(url, read_timeout=30) as patient, \
+            make_gateway(url, extra=[_InterruptedAnswer(wrapped)], **FAST) as gateway:
+        service = PaymentService(patient, wrapped, margin=0)  # type: ignore[arg-type]
         payment = service.authorize("fakepay", eur("50.00"), source="tok_ok")
-        with pytest.raises(KeyboardInterrupt) as raised:
-            service.capture(payment.id, eur("20.00"), idempotency_key="capture-1")
+        with pytest.raises(KeyboardInterrupt) as raised:  # only the capture has FAST's short life, waited out
+            PaymentService(gateway, wrapped, margin=0).capture(  # type: ignore[arg-type]
+                payment.id, eur("20.00"), idempotency_key="capture-1")
         wrapped.disarm()
         assert wrapped.fired is not None  # the ledger did fail while the interrupt was recorded
         (txn,) = [t for t in service.list_transactions(payment.id) if t.kind == "capture"]
         assert raised.value.__dict__.get("transaction_id") == txn.id and txn.status == S.PENDING
-        assert app.count("capture") == 1
+        wait_until(lambda: app.count("capture") == 1, "the emulator applied the capture")
         wait_out_life(service, [txn.id])
         assert service.reconcile().errors == ()
         assert service.get_transaction(txn.id).status == S.SUCCEEDED
@@ -418,7 +436,7 @@ def _alike(outcome: Any, clean: Any) -> bool:
 @pytest.mark.parametrize("mode", ["once", "onward", "landed"])
 @pytest.mark.parametrize("kind", list(OPERATIONS))
 def test_a_ledger_fault_at_any_call_of_a_replay_or_a_read_is_ledger_unavailable_and_sends_nothing(
-        faulty: tuple[PaymentService, Faulty], app: FakePayApp, ledger: Ledger, kind: str, mode: str) -> None:
+        faulty: Faulted, app: FakePayApp, ledger: Ledger, kind: str, mode: str) -> None:
     """The operation made, the same call again under its key (a replay: it answers what was
     recorded and sends nothing; so does `retry()` of its transaction), and the reads a caller or
     the command line makes of its payment (`reconcile(payment_id)` among them), each with the
@@ -427,9 +445,10 @@ def test_a_ledger_fault_at_any_call_of_a_replay_or_a_read_is_ledger_unavailable_
     `LedgerUnavailable` (retryable; a replay's names the payment and transaction recorded),
     never the driver's own error, and nothing the provider applies is sent. Once the ledger works
     again, the call answers as on a clean ledger."""
-    service, wrapped = faulty
+    service, wrapped = faulty.service, faulty.ledger
     key = f"{kind}-replayed"
-    call, _ = OPERATIONS[kind](service, app, key)
+    made, _ = OPERATIONS[kind](service, app, key, faulty.hurried)
+    call = partial(made, service)
     payment = answer(service, call, kind)
     txn = [t for t in service.list_transactions(payment.id) if t.idempotency_key == key][-1]  # its latest attempt
     calls: dict[str, Callable[[], Any]] = {
@@ -495,7 +514,7 @@ def test_a_ledger_fault_while_a_call_that_sent_its_request_waits_for_another_sen
     unavailable, nothing was sent" (which invites sending it anew), nor the driver's own error."""
     app, url = fakepay
     wrapped = Faulty(ledger)
-    with make_gateway(url, extra=[_ClaimedMeanwhile(ledger)], **FAST) as gateway:
+    with make_gateway(url, extra=[_ClaimedMeanwhile(ledger)], read_timeout=30) as gateway:  # answered, however late
         service = PaymentService(gateway, wrapped, margin=0, wait_timeout=0.2)  # type: ignore[arg-type]
         first, second = (service.authorize("fakepay", eur("50.00"), source="tok_ok") for _ in range(2))
         wrapped.probe = lambda: app.count("capture")

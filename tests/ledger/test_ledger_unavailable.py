@@ -20,7 +20,7 @@ from paywire.cli import EXIT_RETRYABLE, EXIT_UNKNOWN, exit_code
 from paywire.ledger import Ledger, PostgresLedger, SQLiteLedger
 from paywire.service import PaymentService
 from tests.ledger.fakepay import FakePayApp, make_gateway
-from tests.ledger.support import FAST, eur, unrecorded_capture_settles_later
+from tests.ledger.support import FAST, PATIENT, eur, unrecorded_capture_settles_later
 
 Refusal = Callable[[], AbstractContextManager[None]]
 
@@ -103,7 +103,7 @@ def test_a_database_refusing_writes_before_the_request_is_sent_is_ledger_unavail
     ledger, refuse = refusing
     app, url = fakepay
     big = {"note": "x" * 200_000}  # the pending record needs pages of its own
-    with make_gateway(url, **FAST) as gateway:
+    with make_gateway(url, **PATIENT) as gateway:
         service = PaymentService(gateway, ledger, margin=0)
         with refuse(), pytest.raises(LedgerUnavailable) as raised:
             service.authorize("fakepay", eur("50.00"), source="tok_ok", idempotency_key="auth-1", metadata=big)
@@ -124,7 +124,7 @@ def test_the_services_reads_of_a_ledger_that_cannot_be_opened_are_ledger_unavail
     from a bug; nothing is sent. Once the directory is back, each answers."""
     app, url = fakepay
     ledger = SQLiteLedger(f"{tmp_path}/data/ledger.db")
-    with make_gateway(url, **FAST) as gateway:
+    with make_gateway(url, **PATIENT) as gateway:
         service = PaymentService(gateway, ledger, margin=0)
         payment = service.authorize("fakepay", eur("50.00"), source="tok_ok")
         (txn,) = service.list_transactions(payment.id)
@@ -168,11 +168,11 @@ def test_a_database_refusing_writes_after_the_request_was_sent_leaves_the_outcom
     ledger, refuse = refusing_on
     app, url = fakepay
     refuse_after = RefuseAfter(refuse, "capture")
-    with make_gateway(url, extra=[refuse_after], **FAST) as gateway:
-        service = PaymentService(gateway, ledger, margin=0)
+    with make_gateway(url, **PATIENT) as patient, make_gateway(url, extra=[refuse_after], **FAST) as gateway:
+        service = PaymentService(patient, ledger, margin=0)
         payment = service.authorize("fakepay", eur("50.00"), source="tok_ok")
-        with refuse_after.refusing, pytest.raises(OutcomeUnknown) as raised:
-            service.capture(payment.id, eur("20.00"), idempotency_key="capture-1")
+        with refuse_after.refusing, pytest.raises(OutcomeUnknown) as raised:  # answered, and its life waited out
+            PaymentService(gateway, ledger, margin=0).capture(payment.id, eur("20.00"), idempotency_key="capture-1")
         assert not isinstance(raised.value, LedgerUnavailable) and "could not be recorded" in str(raised.value)
         assert exit_code(raised.value) == EXIT_UNKNOWN
         unrecorded_capture_settles_later(service, app, payment.id, raised.value)
@@ -199,7 +199,7 @@ def _terminate(ledger: PostgresLedger, dsn: str) -> None:
 def test_a_connection_the_server_ended_while_idle_is_replaced_before_the_next_unit(
         pg_ledger: PostgresLedger, postgres_dsn: str, fakepay: tuple[FakePayApp, str]) -> None:
     app, url = fakepay
-    with make_gateway(url, **FAST) as gateway:
+    with make_gateway(url, **PATIENT) as gateway:
         service = PaymentService(gateway, pg_ledger, margin=0)
         payment = service.authorize("fakepay", eur("50.00"), source="tok_ok")
         before = pg_ledger.connection()
@@ -222,7 +222,7 @@ def test_a_database_out_of_reach_before_the_request_is_sent_is_ledger_unavailabl
     proxy = DatabaseProxy(postgres_dsn)
     ledger = PostgresLedger(proxy.dsn, schema=f"pwtest_{os.getpid()}_{secrets.token_hex(4)}")
     try:
-        with make_gateway(url, **FAST) as gateway:
+        with make_gateway(url, **PATIENT) as gateway:
             service = PaymentService(gateway, ledger, margin=0)
             payment = service.authorize("fakepay", eur("50.00"), source="tok_ok")
             proxy.down()
@@ -248,7 +248,7 @@ def test_a_webhook_a_read_only_sqlite_file_cannot_store_is_answered_503_in_one_l
 
     app, url = fakepay
     ledger = SQLiteLedger(f"{tmp_path}/ledger.db")
-    with make_gateway(url, **FAST) as gateway:
+    with make_gateway(url, **PATIENT) as gateway:
         service = PaymentService(gateway, ledger, margin=0)
         payment = service.authorize("fakepay", eur("50.00"), source="tok_ok")
         headers, body = app.event("evt_read_only", "captured", "cap_outside", amount=1_000,

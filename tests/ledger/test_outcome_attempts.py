@@ -17,7 +17,7 @@ from paywire.ledger import Ledger, PaymentState, TransactionStatus
 from paywire.service import PaymentService
 from paywire.testing.emulator import Fault
 from tests.ledger.fakepay import FakePayApp, make_gateway
-from tests.ledger.support import FAST, agree, eur
+from tests.ledger.support import PATIENT, agree, eur
 
 S = TransactionStatus
 
@@ -53,7 +53,7 @@ def test_a_refused_retry_of_an_attempt_that_took_effect_leaves_the_operation_unk
     app, url = fakepay
     hook = ThenRefuse(app, kind, how)
     gateway = make_gateway(url, retry=Retry(total=1, backoff_factor=0, respect_retry_after=False),
-                           extra=[hook], **FAST)
+                           extra=[hook], **PATIENT)
     service = PaymentService(gateway, ledger, margin=0)
     try:
         payment_id = None
@@ -117,7 +117,7 @@ def test_a_success_answer_a_plugin_hook_cannot_read_is_unknown_never_failed(
     building a result paywire cannot read, is no evidence that it did not, nor that it did: the
     operation is unknown and reconciliation settles it."""
     app, url = fakepay
-    gateway = make_gateway(url, extra=[plugin(kind)], **FAST)
+    gateway = make_gateway(url, extra=[plugin(kind)], **PATIENT)
     service = PaymentService(gateway, ledger, margin=0)
     try:
         payment_id = service.authorize("fakepay", eur("50.00"), source="tok_ok").id if kind == "capture" else None
@@ -147,7 +147,7 @@ def test_a_resend_the_provider_refuses_before_processing_leaves_a_lost_operation
     (retry(), or the same call with its key) meets a refusal that proves only that the resend was
     not applied: the capture stays unknown, never failed, and reconciliation settles it."""
     app, url = fakepay
-    gateway = make_gateway(url, **FAST)
+    gateway = make_gateway(url, **PATIENT)
     service = PaymentService(gateway, ledger, margin=0)
     try:
         payment_id = service.authorize("fakepay", eur("50.00"), source="tok_ok").id
@@ -210,7 +210,7 @@ def test_a_first_operation_sent_again_after_a_retryable_failure_leaves_its_payme
     it authorized, or waiting for the buyer, who completes it."""
     app, url = fakepay
     sees = SeesPayment()
-    gateway = make_gateway(url, extra=[sees], **FAST)
+    gateway = make_gateway(url, extra=[sees], **PATIENT)
     service = PaymentService(gateway, ledger, margin=0)
     call = {"source": source, "return_url": "https://shop.example/back", "idempotency_key": "order-7-auth"}
     try:

@@ -16,7 +16,6 @@ import itertools
 import os
 import secrets
 import sys
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -34,12 +33,12 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from paywire import Gateway, Money, PaywireError, hookimpl
+from paywire import Gateway, Money, PaywireError
 from paywire.ledger import Ledger, Payment, SQLiteLedger, TransactionStatus, open_ledger
 from paywire.service import PaymentService
 from paywire.testing.emulator import EmulatorServer, Fault
 from tests.ledger.fakepay import FakePayApp, make_gateway
-from tests.ledger.support import ledger_totals, wait_out_life, wait_until
+from tests.ledger.support import Sent, ledger_totals, wait_out_life, wait_until_landed
 
 S = TransactionStatus
 READ = 0.2  # the client gives up on an answer after this long...
@@ -51,35 +50,10 @@ PATHS = {"open": "/v1/payments$", "capture": "/captures$", "refund": "/refunds$"
 _counter = itertools.count()
 
 
-class Sent:
-    """Counts the requests the gateway sent (every attempt): one its client gave up on may not
-    even have been read by the emulator yet, so `inflight` alone cannot say that all landed."""
-
-    def __init__(self) -> None:
-        self.count = 0
-        self._lock = threading.Lock()
-
-    @hookimpl(wrapper=True)
-    def send_transfer(self) -> Iterator[None]:
-        with self._lock:
-            self.count += 1
-        return (yield)
-
-
 class Gateways(NamedTuple):
     hurried: Gateway  # the operations': an answer later than READ is lost by design
     patient: Gateway  # reconcile's
     sent: Sent  # what both sent
-
-
-def wait_until_landed(app: FakePayApp, sent: Sent) -> None:
-    """Wait until the emulator has received and answered every request sent.
-
-    FakePay promises that a request lands within its outcome window; on a loaded machine the
-    emulator's threads may not keep that promise, and a reconcile past the life of a request
-    still on its way would rightly conclude "not applied" of what then lands. Every reconcile
-    here first waits for what was sent, so the machine checks the ledger, not the scheduler."""
-    wait_until(lambda: app.received >= sent.count and app.inflight == 0, "every request sent landed")
 
 
 class OutcomeMachine(RuleBasedStateMachine):

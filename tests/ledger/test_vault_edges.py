@@ -40,7 +40,7 @@ from paywire.testing.emulator import EmulatorServer, Fault
 from paywire.testing.recorder import RecordedTransfer, TransferRecorder
 from paywire.testing.sandbox import load_sandbox
 from tests.ledger.fakepay import FakePayApp, make_gateway
-from tests.ledger.support import FAST, LIFE, wait_out_life
+from tests.ledger.support import FAST, LIFE, PATIENT, wait_out_life, wait_until, within_life
 
 # The three plugins: the core package's session installs none of them (the all session has them).
 paywire_stripe = pytest.importorskip("paywire_stripe", reason="needs the Stripe plugin (the all session has it)")
@@ -263,6 +263,8 @@ def test_a_lost_vault_past_the_providers_key_life_is_left_to_the_caller(fakepay:
         app.inject(Fault("drop_after", path=r"^/v1/vault$", method="POST"))
         with pytest.raises(OutcomeUnknown) as lost:
             service.vault("fakepay", "tok_ok", idempotency_key="vault-1")
+        # its lost answer may come after FAST's read timeout on a loaded machine: it lands all the same
+        wait_until(lambda: len(app.vaulted) == 1, "the emulator stored the method")
         assert "kept its idempotency key for vault only" in str(lost.value)
         assert "check with the provider" in str(lost.value)
         (open_vault,) = service.reconcile().unresolved
@@ -370,20 +372,26 @@ def test_settling_a_vault_refuses_all_but_an_unknown_vault_and_bad_input_and_cha
 def test_a_vault_that_stored_nothing_is_settled_failed_once_its_request_can_no_longer_land(
         fakepay: tuple[FakePayApp, str], ledger: Ledger) -> None:
     app, url = fakepay
-    gateway = make_gateway(url, key_lives={"vault": 0}, **FAST)  # nothing resends it: only the caller settles it
-    service = PaymentService(gateway, ledger, margin=0)
+    # Nothing resends it: only the caller settles it. Only the lost vault has FAST's short life.
+    patient = make_gateway(url, key_lives={"vault": 0}, **PATIENT)
+    gateway = make_gateway(url, key_lives={"vault": 0}, **FAST)
+    service = PaymentService(patient, ledger, margin=0)
     try:
         app.inject(Fault("status", status=500, path=r"^/v1/vault$", method="POST"))  # answered, never applied
         with pytest.raises(OutcomeUnknown) as lost:
-            service.vault("fakepay", "tok_ok", idempotency_key="vault-1")
+            PaymentService(gateway, ledger, margin=0).vault("fakepay", "tok_ok", idempotency_key="vault-1")
         assert "settle_vault(transaction_id, nothing_stored=True)" in str(lost.value)
         txn = service.get_transaction(str(lost.value.transaction_id))
-        with pytest.raises(StateError) as early:
-            service.settle_vault(txn.id, nothing_stored=True)
-        assert "may still land" in str(early.value) and service.get_transaction(txn.id) == txn
+        try:
+            early: Transaction | StateError = service.settle_vault(txn.id, nothing_stored=True)
+        except StateError as refused:
+            early = refused
+        if within_life(service, [txn.id]):  # else a loaded machine was past its life: nothing to say
+            assert isinstance(early, StateError) and "may still land" in str(early), early
+            assert service.get_transaction(txn.id) == txn
         wait_out_life(service, [txn.id])
         assert app.vaulted == {}  # what the caller finds at the provider
-        closed = service.settle_vault(txn.id, nothing_stored=True)
+        closed = early if isinstance(early, Transaction) else service.settle_vault(txn.id, nothing_stored=True)
         assert (closed.status, closed.token, closed.settled_by) == (S.FAILED, None, "caller")
         assert closed == service.get_transaction(txn.id) and service.reconcile().unresolved == ()
         # The same call under its key gets the recorded failure (it may not have been sent), not
@@ -395,6 +403,7 @@ def test_a_vault_that_stored_nothing_is_settled_failed_once_its_request_can_no_l
         assert service.vault("fakepay", "tok_ok", idempotency_key="vault-2").status == S.SUCCEEDED
     finally:
         gateway.close()
+        patient.close()
 
 
 def test_two_callers_settling_one_vault_at_once_record_one_outcome(
@@ -410,6 +419,8 @@ def test_two_callers_settling_one_vault_at_once_record_one_outcome(
         with pytest.raises(OutcomeUnknown) as lost:
             services[0].vault("fakepay", "tok_ok", idempotency_key="vault-1")
         txn_id = str(lost.value.transaction_id)
+        # its lost answer may come after FAST's read timeout on a loaded machine: it lands all the same
+        wait_until(lambda: len(app.vaulted) == 1, "the emulator stored the method")
         wait_out_life(services[0], [txn_id])
         (token,) = app.vaulted
         start = threading.Barrier(2)

@@ -15,7 +15,7 @@ from paywire.service import PaymentService
 from paywire.testing.emulator import EmulatorServer
 from tests.ledger.conftest import postgres_dsn
 from tests.ledger.fakepay import make_gateway
-from tests.ledger.support import FAST
+from tests.ledger.support import FAST, PATIENT
 from tests.serve.support import CountingFakePay, install_fakepay
 
 __all__ = ["postgres_dsn"]
@@ -45,6 +45,16 @@ def shop(provider: tuple[CountingFakePay, str], pg_ledger: Ledger) -> Iterator[P
     """The shop's own service: requests live about a second and margin 0, so their
     `settle_after` passes quickly and a Janitor may look at them."""
     gateway = make_gateway(provider[1], **FAST)
+    yield PaymentService(gateway, pg_ledger, margin=0)
+    gateway.close()
+
+
+@pytest.fixture
+def answered(provider: tuple[CountingFakePay, str], pg_ledger: Ledger) -> Iterator[PaymentService]:
+    """`shop`'s partner on the same ledger for the requests a test needs answered (a Janitor's
+    reads of the provider): with generous timeouts a loaded machine's slow answer is still an
+    answer, while what `shop` sends keeps its short life."""
+    gateway = make_gateway(provider[1], **PATIENT)
     yield PaymentService(gateway, pg_ledger, margin=0)
     gateway.close()
 

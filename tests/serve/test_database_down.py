@@ -24,7 +24,7 @@ from paywire.serve.metrics import Metrics
 from paywire.service import PaymentService
 from paywire.web import RETRY_AFTER, handle_webhook, webhook_wsgi
 from tests.ledger.fakepay import make_gateway
-from tests.ledger.support import FAST, wait_out_life, wait_until
+from tests.ledger.support import FAST, PATIENT, wait_out_life, wait_until
 from tests.serve.dbproxy import DatabaseProxy
 from tests.serve.servers import uvicorn_server, waitress_server
 from tests.serve.support import CountingFakePay, ServeProcess, metric, serving, write_config
@@ -46,7 +46,7 @@ def worker(provider: tuple[CountingFakePay, str], pg_url: str, proxy: DatabasePr
            pg_ledger: Ledger) -> Iterator[PaymentService]:
     """A worker whose ledger (the shop's schema) is reached through the proxy."""
     ledger = open_ledger(f"{proxy.dsn}?schema={pg_url.split('?schema=')[1]}")
-    gateway = make_gateway(provider[1], **FAST)
+    gateway = make_gateway(provider[1], **PATIENT)  # its Janitor's reads: answered however loaded the machine
     yield PaymentService(gateway, ledger, margin=0)
     gateway.close()
     ledger.close()
@@ -90,10 +90,10 @@ def test_refusals_that_need_no_ledger_answer_while_it_is_down(worker: PaymentSer
 
 
 def test_a_delivery_the_ledger_cannot_store_is_redelivered_and_then_applied_once(
-        worker: PaymentService, shop: PaymentService, proxy: DatabaseProxy,
+        worker: PaymentService, shop: PaymentService, answered: PaymentService, proxy: DatabaseProxy,
         provider: tuple[CountingFakePay, str]) -> None:
     app, _ = provider
-    payment = shop.sale("fakepay", Money.of("30.00", "EUR"), source="tok_ok")
+    payment = answered.sale("fakepay", Money.of("30.00", "EUR"), source="tok_ok")
     headers, body = app.event("evt_down", EventKind.REFUNDED, payment.reference or "", total=1000)
     metrics = Metrics()
     with uvicorn_server(serve_app(worker, janitor=None, metrics=metrics)) as port:
@@ -116,7 +116,8 @@ PASSWORD = "pw-never-logged-4f1c"  # PostgreSQL's trust authentication takes it 
 
 @pytest.mark.parametrize("form", ["refused", "dropped", "dropped_mid_unit", "terminated"])
 def test_a_delivery_while_the_database_is_unavailable_is_answered_503_in_one_line(
-        form: str, shop: PaymentService, pg_url: str, proxy: DatabaseProxy, provider: tuple[CountingFakePay, str],
+        form: str, shop: PaymentService, answered: PaymentService,
+        pg_url: str, proxy: DatabaseProxy, provider: tuple[CountingFakePay, str],
         caplog: pytest.LogCaptureFixture) -> None:
     """Each way the database goes out of reach, as psycopg reports it through the service: a
     connection refused (nothing listens), one dropped while idle between deliveries, one dropped
@@ -125,7 +126,7 @@ def test_a_delivery_while_the_database_is_unavailable_is_answered_503_in_one_lin
     503 with a typed code, and logs one line without a stack trace or the DSN's password; nothing
     is stored."""
     app, url = provider
-    payment = shop.sale("fakepay", Money.of("30.00", "EUR"), source="tok_ok")
+    payment = answered.sale("fakepay", Money.of("30.00", "EUR"), source="tok_ok")
     ledger = open_ledger(f"{proxy.dsn.replace('postgres@', f'postgres:{PASSWORD}@')}?schema={pg_url.split('?schema=')[1]}")
     gateway = make_gateway(url, **FAST)
     worker = PaymentService(gateway, ledger, margin=0)
@@ -178,14 +179,14 @@ def test_a_delivery_while_the_database_is_unavailable_is_answered_503_in_one_lin
 
 
 def test_a_fault_that_is_not_the_database_being_away_is_still_a_500_with_its_trace(
-        shop: PaymentService, pg_url: str, provider: tuple[CountingFakePay, str],
+        shop: PaymentService, answered: PaymentService, pg_url: str, provider: tuple[CountingFakePay, str],
         caplog: pytest.LogCaptureFixture) -> None:
     """The database answers, with an error that is ours to fix (a table missing): 500, logged
     with its stack trace, counted as an error."""
     import psycopg
 
     app, _ = provider
-    payment = shop.sale("fakepay", Money.of("30.00", "EUR"), source="tok_ok")
+    payment = answered.sale("fakepay", Money.of("30.00", "EUR"), source="tok_ok")
     headers, body = app.event("evt_fault", EventKind.REFUNDED, payment.reference or "", total=1000)
     dsn, schema = pg_url.split("?schema=")
     seen: list[str] = []
@@ -202,9 +203,9 @@ def test_a_fault_that_is_not_the_database_being_away_is_still_a_500_with_its_tra
 
 
 def test_the_webhook_counter_counts_every_concurrent_delivery_once(
-        shop: PaymentService, provider: tuple[CountingFakePay, str]) -> None:
+        shop: PaymentService, answered: PaymentService, provider: tuple[CountingFakePay, str]) -> None:
     app, _ = provider
-    payment = shop.sale("fakepay", Money.of("30.00", "EUR"), source="tok_ok")
+    payment = answered.sale("fakepay", Money.of("30.00", "EUR"), source="tok_ok")
     deliveries = [app.event(f"evt_{n}", EventKind.REFUNDED, payment.reference or "", total=100 * (n + 1))
                   for n in range(4)] * 3
     metrics = Metrics()
@@ -230,7 +231,7 @@ def test_the_webhook_counter_counts_every_concurrent_delivery_once(
 
 
 def test_an_event_for_a_payment_still_being_made_in_another_worker_is_stored_then_applied_once(
-        shop: PaymentService, provider: tuple[CountingFakePay, str]) -> None:
+        shop: PaymentService, answered: PaymentService, provider: tuple[CountingFakePay, str]) -> None:
     """The sale's answer is held at the provider (made, not yet answered): its event reaches the
     endpoint before the ledger knows the payment's reference, and is stored (202); the sale's
     answer then names the payment, and the event is applied with it, once."""
@@ -239,8 +240,8 @@ def test_an_event_for_a_payment_still_being_made_in_another_worker_is_stored_the
     app, _ = provider
     app.inject(Fault("hold", method="POST", path="/v1/payments$"))
     made: list[Payment] = []
-    caller = threading.Thread(target=lambda: made.append(shop.sale("fakepay", Money.of("30.00", "EUR"),
-                                                                   source="tok_ok")))
+    caller = threading.Thread(target=lambda: made.append(answered.sale("fakepay", Money.of("30.00", "EUR"),
+                                                                       source="tok_ok")))
     caller.start()
     with uvicorn_server(serve_app(shop, janitor=None, metrics=Metrics())) as port:
         try:
@@ -312,7 +313,8 @@ def test_sigterm_while_the_database_stops_answering_exits_0(
 
 @pytest.mark.slow
 def test_sigterm_while_a_webhook_waits_on_a_database_that_stopped_answering_exits_0(
-        shop: PaymentService, provider: tuple[CountingFakePay, str], pg_url: str, proxy: DatabaseProxy,
+        shop: PaymentService, answered: PaymentService,
+        provider: tuple[CountingFakePay, str], pg_url: str, proxy: DatabaseProxy,
         plugin_path: Path, tmp_path: Path) -> None:
     """The webhook's unit waits on a database that stopped answering: after `graceful_timeout`
     the process exits 0 without it (its thread is left behind), having answered the delivery no
@@ -320,7 +322,7 @@ def test_sigterm_while_a_webhook_waits_on_a_database_that_stopped_answering_exit
     no stack trace). Nothing of it was applied (its unit never committed: PostgreSQL rolls it back
     when the connection goes), and the provider's redelivery to the next process applies it, once."""
     app, url = provider
-    payment = shop.sale("fakepay", Money.of("30.00", "EUR"), source="tok_ok")
+    payment = answered.sale("fakepay", Money.of("30.00", "EUR"), source="tok_ok")
     headers, body = app.event("evt_stalled", EventKind.REFUNDED, payment.reference or "", total=1000)
     server = _serving_through(proxy, pg_url, url, plugin_path, tmp_path, {"graceful_timeout": 1}, ["--no-janitor"])
     answers: list[object] = []
@@ -366,7 +368,8 @@ def test_sigterm_while_a_webhook_waits_on_a_database_that_stopped_answering_exit
 
 
 def test_a_webhook_cancelled_while_its_unit_waits_says_so_in_one_line_and_ends_cancelled(
-        worker: PaymentService, shop: PaymentService, proxy: DatabaseProxy, provider: tuple[CountingFakePay, str],
+        worker: PaymentService, shop: PaymentService, answered: PaymentService,
+        proxy: DatabaseProxy, provider: tuple[CountingFakePay, str],
         caplog: pytest.LogCaptureFixture) -> None:
     """The ASGI endpoint's request cancelled (as uvicorn cancels it when its graceful timeout runs
     out) while its unit waits on a database that stopped answering: one warning line naming the
@@ -377,7 +380,7 @@ def test_a_webhook_cancelled_while_its_unit_waits_says_so_in_one_line_and_ends_c
     from paywire.web import webhook_asgi
 
     app, _ = provider
-    payment = shop.sale("fakepay", Money.of("30.00", "EUR"), source="tok_ok")
+    payment = answered.sale("fakepay", Money.of("30.00", "EUR"), source="tok_ok")
     headers, body = app.event("evt_cancelled", EventKind.REFUNDED, payment.reference or "", total=1000)
     endpoint = webhook_asgi(worker)
     sent: list[object] = []
@@ -416,13 +419,14 @@ def test_a_webhook_cancelled_while_its_unit_waits_says_so_in_one_line_and_ends_c
 
 @pytest.mark.slow
 def test_sigterm_while_a_webhook_is_mid_unit_finishes_it_then_exits_0(
-        shop: PaymentService, provider: tuple[CountingFakePay, str], pg_url: str, proxy: DatabaseProxy,
+        shop: PaymentService, answered: PaymentService,
+        provider: tuple[CountingFakePay, str], pg_url: str, proxy: DatabaseProxy,
         plugin_path: Path, tmp_path: Path) -> None:
     """SIGTERM arrives while a delivery's unit waits for the database's answer, which then comes
     within `graceful_timeout`: the server, no longer accepting connections, finishes the delivery
     (200, applied) and exits 0."""
     app, url = provider
-    payment = shop.sale("fakepay", Money.of("30.00", "EUR"), source="tok_ok")
+    payment = answered.sale("fakepay", Money.of("30.00", "EUR"), source="tok_ok")
     headers, body = app.event("evt_graceful", EventKind.REFUNDED, payment.reference or "", total=1000)
     server = _serving_through(proxy, pg_url, url, plugin_path, tmp_path, {"graceful_timeout": 60}, ["--no-janitor"])
     answers: list[tuple[int, bytes]] = []

@@ -31,38 +31,39 @@ def patient(provider: tuple[CountingFakePay, str], pg_ledger: Ledger) -> Iterato
 
 
 def test_a_transaction_is_never_looked_at_before_its_settle_after(
-        shop: PaymentService, patient: PaymentService, provider: tuple[CountingFakePay, str]) -> None:
+        shop: PaymentService, answered: PaymentService, patient: PaymentService,
+        provider: tuple[CountingFakePay, str]) -> None:
     app, _ = provider
     young = patient.sale("fakepay", Money.of("5.00", "EUR"), source="tok_pending")
     old = shop.sale("fakepay", Money.of("6.00", "EUR"), source="tok_pending")
     wait_out_life(shop, [t.id for t in shop.list_transactions(old.id)])
-    report = Janitor(shop).run_pass()
+    report = Janitor(answered).run_pass()
     assert app.fetches.get(old.reference or "") == 1
     assert young.reference not in app.fetches  # its request may still land for an hour
     assert [s.payment_id for s in report.unresolved] == [old.id]  # the provider is still processing it
 
 
 def test_an_undecided_transaction_waits_its_backoff_whichever_worker_looks(
-        shop: PaymentService, provider: tuple[CountingFakePay, str]) -> None:
+        shop: PaymentService, answered: PaymentService, provider: tuple[CountingFakePay, str]) -> None:
     app, _ = provider
     payment = shop.sale("fakepay", Money.of("8.00", "EUR"), source="tok_pending")
     (txn,) = shop.list_transactions(payment.id)
     wait_out_life(shop, [txn.id])
-    Janitor(shop, backoff=Backoff(first=3600, cap=3600)).run_pass()
-    Janitor(shop, backoff=Backoff(first=3600, cap=3600)).run_pass()  # another worker: the ledger's schedule says not yet
+    Janitor(answered, backoff=Backoff(first=3600, cap=3600)).run_pass()
+    Janitor(answered, backoff=Backoff(first=3600, cap=3600)).run_pass()  # another worker: the ledger's schedule says not yet
     assert app.fetches[payment.reference or ""] == 1
     look = shop.ledger.looks([txn.id])[txn.id]
     assert look.looks == 1 and look.next_at - now() > timedelta(minutes=59)
     app.decide(payment.reference or "")
     with shop.ledger.unit() as u:  # an hour later, as far as the schedule knows
         u.set_looks({txn.id: Look(1, now())})
-    assert [s.status for s in Janitor(shop).run_pass().settled] == ["succeeded"]
+    assert [s.status for s in Janitor(answered).run_pass().settled] == ["succeeded"]
     assert app.fetches[payment.reference or ""] == 2
     assert shop.ledger.looks([txn.id]) == {}  # settled: forgotten
 
 
 def test_a_transaction_open_for_a_thousand_looks_keeps_its_capped_backoff(
-        shop: PaymentService, provider: tuple[CountingFakePay, str]) -> None:
+        shop: PaymentService, answered: PaymentService, provider: tuple[CountingFakePay, str]) -> None:
     """A transaction the provider leaves undecided for weeks has been looked at over a thousand
     times: its next wait is still the cap, the look is recorded, and the pass reports no error
     (`factor ** looks` overflowing a float must not stop the settling unit)."""
@@ -73,7 +74,7 @@ def test_a_transaction_open_for_a_thousand_looks_keeps_its_capped_backoff(
     with shop.ledger.unit() as u:
         u.set_looks({txn.id: Look(1500, now())})
     backoff = Backoff(first=15, cap=900)
-    report = Janitor(shop, backoff=backoff).run_pass()
+    report = Janitor(answered, backoff=backoff).run_pass()
     assert report.errors == ()
     assert [s.payment_id for s in report.unresolved] == [payment.id]
     assert app.fetches[payment.reference or ""] == 1
@@ -91,7 +92,7 @@ def test_backoff_delay_is_never_more_than_its_cap_however_many_looks(looks: int,
 
 
 def test_older_transactions_waiting_their_backoff_never_starve_a_due_one(
-        shop: PaymentService, provider: tuple[CountingFakePay, str]) -> None:
+        shop: PaymentService, answered: PaymentService, provider: tuple[CountingFakePay, str]) -> None:
     """More open transactions than one pass reads (`batch`), the oldest all waiting out their
     backoff (a provider taking days to decide): a newer one that is due is still looked at."""
     app, _ = provider
@@ -101,14 +102,14 @@ def test_older_transactions_waiting_their_backoff_never_starve_a_due_one(
     wait_out_life(shop, [t.id for t in txns])
     with shop.ledger.unit() as u:
         u.set_looks({t.id: Look(5, now() + timedelta(hours=1)) for t in txns[:2]})
-    report = Janitor(shop, batch=2).run_pass()
+    report = Janitor(answered, batch=2).run_pass()
     assert [s.payment_id for s in report.unresolved] == [due.id]
     assert app.fetches.get(due.reference or "") == 1
     assert not any(p.reference in app.fetches for p in waiting)
 
 
 def test_an_older_transaction_whose_fetch_keeps_failing_never_starves_a_newer_one(
-        shop: PaymentService, provider: tuple[CountingFakePay, str]) -> None:
+        shop: PaymentService, answered: PaymentService, provider: tuple[CountingFakePay, str]) -> None:
     """One transaction per pass (`batch`), the oldest one's fetch failing (a 5xx) every time: its
     failed look waits its backoff, so the next pass settles the newer one."""
     from paywire.testing.emulator import Fault
@@ -118,7 +119,7 @@ def test_an_older_transaction_whose_fetch_keeps_failing_never_starves_a_newer_on
     wait_out_life(shop, [t.id for p in (failing, newer) for t in shop.list_transactions(p.id)])
     app.decide(newer.reference or "")
     app.inject(Fault("status", status=500, method="GET", path=f"/v1/payments/{failing.reference}$", times=100))
-    janitor = Janitor(shop, batch=1)
+    janitor = Janitor(answered, batch=1)
     reports = [janitor.run_pass() for _ in range(2)]
     assert [e[0] for e in reports[0].errors] == [failing.id] and reports[1].errors == ()
     assert [(s.payment_id, s.status) for s in reports[1].settled] == [(newer.id, "succeeded")]
@@ -127,7 +128,7 @@ def test_an_older_transaction_whose_fetch_keeps_failing_never_starves_a_newer_on
 
 
 def test_a_transaction_due_again_before_a_pass_ends_never_starves_one_due_longer(
-        shop: PaymentService, provider: tuple[CountingFakePay, str]) -> None:
+        shop: PaymentService, answered: PaymentService, provider: tuple[CountingFakePay, str]) -> None:
     """One transaction per pass (`batch`), the oldest one's fetch failing every time, and its
     backoff over again by the next pass (a provider's outage, a backlog whose pass lasts longer
     than the backoff's cap): a newer one, never looked at, still gets its look. A pass takes the
@@ -140,7 +141,7 @@ def test_a_transaction_due_again_before_a_pass_ends_never_starves_one_due_longer
     app.decide(newer.reference or "")
     app.inject(Fault("status", status=500, method="GET", path=f"/v1/payments/{failing.reference}$", times=100))
     (txn,) = shop.list_transactions(failing.id)
-    janitor = Janitor(shop, batch=1)
+    janitor = Janitor(answered, batch=1)
     first = janitor.run_pass()
     assert [e[0] for e in first.errors] == [failing.id]
     with shop.ledger.unit() as u:  # its backoff over, as after a pass longer than it
@@ -152,7 +153,8 @@ def test_a_transaction_due_again_before_a_pass_ends_never_starves_one_due_longer
 
 
 def test_a_pass_reads_no_further_than_the_first_look_not_yet_due(
-        shop: PaymentService, provider: tuple[CountingFakePay, str], monkeypatch: pytest.MonkeyPatch) -> None:
+        shop: PaymentService, answered: PaymentService, provider: tuple[CountingFakePay, str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
     """Many transactions open for days (a bank transfer's), each waiting its backoff: a pass
     reads them by their next look and stops at the first not yet due, instead of every open one
     each pass."""
@@ -170,7 +172,7 @@ def test_a_pass_reads_no_further_than_the_first_look_not_yet_due(
         return list_by_look(**kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(shop.ledger, "list_by_look", counted)
-    due = Janitor(shop, batch=2).due(now())
+    due = Janitor(answered, batch=2).due(now())
     assert list(due) == [sales[0].id]
     assert read == [2]  # one page: it ends on a look an hour away
 
@@ -187,7 +189,8 @@ def test_backoff_grows_per_look_and_never_precedes_settle_after() -> None:
     assert backoff.after(young, Look(3, at), at + timedelta(hours=2)) == Look(4, at + timedelta(hours=2, seconds=100))
 
 
-def test_a_payment_another_worker_holds_is_skipped(shop: PaymentService, provider: tuple[CountingFakePay, str],
+def test_a_payment_another_worker_holds_is_skipped(shop: PaymentService, answered: PaymentService,
+                                                   provider: tuple[CountingFakePay, str],
                                                    pg_ledger: Ledger, pg_url: str) -> None:
     from paywire.ledger import open_ledger
 
@@ -198,7 +201,7 @@ def test_a_payment_another_worker_holds_is_skipped(shop: PaymentService, provide
     try:
         with other.unit() as u:
             assert u.claim_payment(payment.id) is not None  # another worker is settling it
-            report = Janitor(shop).run_pass()
+            report = Janitor(answered).run_pass()
         assert report.skipped == (payment.id,) and not report.settled
         assert payment.reference not in app.fetches
     finally:
@@ -235,7 +238,7 @@ def test_a_pass_asked_to_stop_finishes_the_payment_in_hand_and_goes_no_further(
 
 @pytest.mark.slow
 def test_a_worker_that_died_after_sending_is_settled_by_the_janitor(
-        shop: PaymentService, provider: tuple[CountingFakePay, str], pg_url: str) -> None:
+        shop: PaymentService, answered: PaymentService, provider: tuple[CountingFakePay, str], pg_url: str) -> None:
     from tests.ledger.conftest import finish_workers, start_worker
 
     app, url = provider
@@ -247,14 +250,14 @@ def test_a_worker_that_died_after_sending_is_settled_by_the_janitor(
     wait_until(lambda: app.count("authorize") == 1, "the emulator applied it (its answer may come late)")
     assert app.count("authorize") == 1  # and applied
     wait_out_life(shop, [txn.id])
-    report = Janitor(shop).run_pass()
+    report = Janitor(answered).run_pass()
     assert report.marked_unknown == (txn.id,)
     assert [(s.transaction_id, s.status) for s in report.settled] == [(txn.id, "succeeded")]
     assert shop.get_payment(str(txn.payment_id)).authorized == Money.of("25.00", "EUR")
 
 
 def test_the_provider_is_asked_with_no_lock_held_and_a_second_worker_keeps_off(
-        shop: PaymentService, provider: tuple[CountingFakePay, str], pg_url: str) -> None:
+        shop: PaymentService, answered: PaymentService, provider: tuple[CountingFakePay, str], pg_url: str) -> None:
     import threading
 
     import psycopg
@@ -280,7 +283,7 @@ def test_the_provider_is_asked_with_no_lock_held_and_a_second_worker_keeps_off(
             assert conn.execute("SELECT id FROM paywire_payments WHERE id = %s FOR UPDATE NOWAIT",
                                 (payment.id,)).fetchone() == (payment.id,)
             conn.rollback()
-        second = Janitor(shop).run_pass()  # another worker: the lease keeps it off this payment
+        second = Janitor(answered).run_pass()  # another worker: the lease keeps it off this payment
         assert not second.settled and not second.skipped and len(app.fetches) == 1
     finally:
         worker.join(60)
@@ -290,7 +293,7 @@ def test_the_provider_is_asked_with_no_lock_held_and_a_second_worker_keeps_off(
 
 
 def test_an_event_stored_unmatched_while_a_pass_learns_its_payment_is_applied(
-        shop: PaymentService, provider: tuple[CountingFakePay, str], pg_url: str) -> None:
+        shop: PaymentService, answered: PaymentService, provider: tuple[CountingFakePay, str], pg_url: str) -> None:
     """An authorization whose answer was lost, its event stored unmatched; while a pass settles
     it (learning the payment's reference, its unit not yet committed), the event of a capture
     made in the provider's dashboard comes and cannot see that reference either: it is stored
@@ -326,7 +329,7 @@ def test_an_event_stored_unmatched_while_a_pass_learns_its_payment_is_applied(
         holder.execute(f'SET search_path TO "{schema}"')
         holder.execute("SELECT event_id FROM paywire_events WHERE event_id = %s FOR UPDATE", (first["id"],))
         pid = holder.info.backend_pid
-        janitor = threading.Thread(target=lambda: reports.append(Janitor(shop).run_pass()))
+        janitor = threading.Thread(target=lambda: reports.append(Janitor(answered).run_pass()))
         janitor.start()
         wait_until(lambda: _blocked_by(dsn, pid), "the pass waits, the payment's reference learnt")
         delivering: list[int] = []
@@ -369,7 +372,7 @@ def _blocked_by(dsn: str, holder_pid: int) -> bool:
 
 
 def test_events_for_payments_paywire_never_made_do_not_hide_one_a_pass_can_match(
-        shop: PaymentService, provider: tuple[CountingFakePay, str]) -> None:
+        shop: PaymentService, answered: PaymentService, provider: tuple[CountingFakePay, str]) -> None:
     """A provider account shared with other systems sends events about payments paywire never
     made: they stay unmatched for good. More of them than a pass looks at (`batch`) must not keep
     it from applying an event stored unmatched whose payment the ledger now knows."""
@@ -389,7 +392,7 @@ def test_events_for_payments_paywire_never_made_do_not_hide_one_a_pass_can_match
             provider=event.provider, event_id=event.id, method="fakepay", type=event.type, kind=event.kind,
             reference=event.reference, references=event.references, amount=event.amount, total=event.total,
             status="unmatched", received_at=now()))
-    report = Janitor(shop, batch=2).run_pass()
+    report = Janitor(answered, batch=2).run_pass()
     assert shop.ledger.get_event("fakepay", event.id).status == "applied"
     assert shop.get_payment(payment.id).captured == Money.of("5.00", "EUR")
     assert report.applied == 1

@@ -83,12 +83,12 @@ def test_a_payment_the_janitor_caught_up_is_counted_on_metrics(
     from paywire.ledger.model import Look, now
     from paywire.serve import Janitor
     from paywire.serve.app import serve_app
-    from tests.ledger.support import FAST
+    from tests.ledger.support import PATIENT
     from tests.serve.servers import uvicorn_server
     from tests.serve.test_endpoints import send
 
     app, url = provider
-    gateway = make_gateway(url, **FAST)
+    gateway = make_gateway(url, **PATIENT)  # every answer is needed; nothing's life is waited out
     service = PaymentService(gateway, SQLiteLedger(tmp_path / "ledger.db"), margin=0)
     metrics = Metrics()
     try:

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from paywire import Declined, Money, OutcomeUnknown, PaymentService, SQLiteLedger
+from paywire import Declined, Money, OutcomeUnknown, PaymentService, PaywireError, SQLiteLedger
 from paywire.ledger.model import now
 from paywire.testing.emulator import Fault
 from paywire_paypal.emulator.sandbox import approve_as_buyer
@@ -15,6 +15,43 @@ from paywire_paypal.emulator.sandbox import approve_as_buyer
 
 def eur(value: str) -> Money:
     return Money.of(value, "EUR")
+
+
+def holding_its_token(paypal, gateway, reference):
+    """A fresh gateway fetches its OAuth token before the request it is to lose: through its short
+    timeouts a loaded machine may not answer in time, so a read of the payment (which changes
+    nothing, asked again) fetches it until answered, and the lost request is the only one the
+    short life is for."""
+    for _ in range(100):
+        try:
+            paypal.run("fetch", gateway=gateway, reference=reference)
+            return
+        except PaywireError:
+            continue
+    raise AssertionError("the short-lived gateway never got a read of the payment answered")
+
+
+def injected_answers(app, monkeypatch):
+    """The injected error statuses the emulator answered, as they are answered: a lost request's
+    may come after the short read timeout on a loaded machine, and its fault must not be cleared
+    before it was taken (the request would then be applied)."""
+    answered = []
+    reply = app.fault_reply
+
+    def counted(status, headers):
+        answered.append(status)
+        return reply(status, headers)
+
+    monkeypatch.setattr(app, "fault_reply", counted)
+    return answered
+
+
+def until(predicate, what, timeout=30.0):
+    """Poll until `predicate` holds: the emulator's state, not a guess of the machine's speed."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out after {timeout} s waiting until {what}"
+        time.sleep(0.01)
 
 
 def test_a_lost_capture_is_not_matched_to_an_earlier_declined_capture_of_the_same_amount(paypal, service):
@@ -81,7 +118,8 @@ def test_two_lost_captures_of_one_amount_and_one_paypal_capture_never_count_twic
     assert service.get_transaction(landed.value.transaction_id or "").provider_reference == held.id
 
 
-def test_a_lost_completion_of_an_approved_order_is_concluded_not_applied_once_it_cannot_land(paypal, tmp_path):
+def test_a_lost_completion_of_an_approved_order_is_concluded_not_applied_once_it_cannot_land(paypal, tmp_path,
+                                                                                              monkeypatch):
     """The buyer approved; the authorize call PayPal refused before applying it (a 500): the order
     stays APPROVED. Once the request can no longer land, reconciliation concludes the completion
     was not applied, so the payment can be completed again; it must not stay in flight for good."""
@@ -91,9 +129,12 @@ def test_a_lost_completion_of_an_approved_order_is_concluded_not_applied_once_it
         payment = service.authorize("paypal", eur("50.00"), source="paypal", return_url="https://shop.example/r",
                                     idempotency_key="A-1-auth")
         approve_as_buyer(payment.action.redirect_url)
+        holding_its_token(paypal, fast, payment.reference)
+        answered = injected_answers(paypal.app, monkeypatch)
         paypal.app.inject(Fault(kind="status", status=500, method="POST", path="/authorize$", times=5))
         with pytest.raises(OutcomeUnknown) as raised:
             PaymentService(fast, ledger, margin=0).complete(payment.id, idempotency_key="A-1-complete")
+        until(lambda: answered, "PayPal answered the completion with the 500")
         paypal.app.clear_faults()
         assert paypal.app.orders[payment.reference].status == "APPROVED"
         lands_by = service.get_transaction(raised.value.transaction_id or "").settle_after
@@ -164,7 +205,7 @@ def test_a_lost_completion_of_an_order_paypal_cancelled_is_failed_not_counted(pa
     assert (payment.state, payment.authorized, payment.captured) == ("failed", eur("0.00"), eur("0.00"))
 
 
-def test_a_lost_refund_is_not_taken_for_paypals_reversal_of_the_same_amount(paypal, tmp_path):
+def test_a_lost_refund_is_not_taken_for_paypals_reversal_of_the_same_amount(paypal, tmp_path, monkeypatch):
     """The shop's refund of the whole sale got a 500 PayPal sent before applying it; PayPal then
     reversed the capture (a chargeback): a refund of the same amount that PayPal made, without the
     custom_id the shop's refund carries. It is not the shop's: taken for it, the ledger would say
@@ -175,9 +216,12 @@ def test_a_lost_refund_is_not_taken_for_paypals_reversal_of_the_same_amount(payp
     with SQLiteLedger(str(tmp_path / "reversed.db")) as ledger, fast:
         service = PaymentService(paypal.gateway, ledger)
         payment = service.sale("paypal", eur("100.00"), source=paypal.app.vault_card(), idempotency_key="sale-1")
+        holding_its_token(paypal, fast, payment.reference)
+        answered = injected_answers(paypal.app, monkeypatch)
         paypal.app.inject(Fault(kind="status", status=500, method="POST", path="/refund$", times=5))
         with pytest.raises(OutcomeUnknown) as raised:
             PaymentService(fast, ledger, margin=0).refund(payment.id, eur("100.00"), idempotency_key="refund-1")
+        until(lambda: answered, "PayPal answered the refund with the 500")
         paypal.app.clear_faults()
         assert not paypal.app.refunds  # the shop's refund never reached PayPal
         capture = paypal.run("fetch", reference=payment.reference).references["capture"]
@@ -221,10 +265,13 @@ def test_a_lost_capture_paypal_lists_in_a_status_paywire_does_not_know_is_never_
     with SQLiteLedger(str(tmp_path / "status.db")) as ledger, fast:
         service = PaymentService(paypal.gateway, ledger)
         payment = service.authorize("paypal", eur("100.00"), source=paypal.app.vault_card(), idempotency_key="auth-1")
+        holding_its_token(paypal, fast, payment.reference)
         paypal.app.inject(Fault(kind="drop_after", method="POST", path="/capture$"))
         with pytest.raises(OutcomeUnknown) as raised:
             PaymentService(fast, ledger, margin=0).capture(payment.id, eur("30.00"), final=False,
                                                            idempotency_key="cap-1")
+        # its lost answer may come after the short read timeout on a loaded machine: it lands all the same
+        until(lambda: paypal.app.captures, "PayPal made the capture")
         paypal.app.clear_faults()
         (capture,) = paypal.app.captures.values()
         capture.status = "A_STATUS_PAYPAL_ADDS_LATER"
