@@ -1,0 +1,34 @@
+"""`paywire serve` on an address it cannot listen on fails before it opens the ledger: a failed
+start leaves nothing behind (no ledger schema created), in one line and the setup-error exit code."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from tests.serve.support import CountingFakePay, ServeProcess, write_config
+
+
+def _schema_exists(pg_url: str) -> bool:
+    dsn, schema = pg_url.split("?schema=")
+    with psycopg.connect(dsn) as conn:
+        return conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (schema,)).fetchone() is not None
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("where", ["unresolvable host", "port in use"])
+def test_serve_on_an_address_it_cannot_listen_on_creates_no_ledger(
+        provider: tuple[CountingFakePay, str], pg_url: str, plugin_path: Path, tmp_path: Path, where: str) -> None:
+    config = write_config(tmp_path / "paywire.toml", provider[1], pg_url)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        args = ["--host", "exa mple"] if where == "unresolvable host" else ["--port", str(taken.getsockname()[1])]
+        server = ServeProcess(config, plugin_path, args)
+        assert server.exit_code() == 3, server.stderr
+    assert not _schema_exists(pg_url), "a failed start created the ledger"
+    assert len(server.stderr) == 1 and server.stderr[0].startswith(
+        "paywire: ConfigurationError: paywire serve cannot listen on "), server.stderr
