@@ -253,10 +253,10 @@ class Janitor:
         while not self.stopping.is_set():
             try:
                 self.run_pass()
-            except (LedgerBusy, LedgerUnavailable) as exc:  # expected, and retried: no trace
-                log.warning("a reconcile pass could not use the ledger, the next pass tries again: %s", exc.message)
+            except LedgerBusy as exc:  # another worker holding a lock: expected, retried, no trace
+                log.warning("a reconcile pass found the ledger busy; the next pass tries again: %s", exc.message)
             except Exception as exc:
-                unreachable = self.service.ledger.unavailable(exc)
+                unreachable = exc.message if isinstance(exc, LedgerUnavailable) else self.service.ledger.unavailable(exc)
                 if unreachable is None:
                     log.exception("a reconcile pass failed")
                 else:
