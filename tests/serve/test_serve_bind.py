@@ -32,3 +32,22 @@ def test_serve_on_an_address_it_cannot_listen_on_creates_no_ledger(
     assert not _schema_exists(pg_url), "a failed start created the ledger"
     assert len(server.stderr) == 1 and server.stderr[0].startswith(
         "paywire: ConfigurationError: paywire serve cannot listen on "), server.stderr
+
+
+@pytest.mark.postgres
+def test_serve_without_uvicorn_creates_no_ledger(provider: tuple[CountingFakePay, str], pg_url: str,
+                                                  plugin_path: Path, tmp_path: Path) -> None:
+    """uvicorn not installed (an `import uvicorn` that fails, first on the path): refused in one
+    line, exit 3, before the ledger is opened."""
+    import subprocess
+
+    shadow = tmp_path / "shadow" / "uvicorn"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text('raise ImportError("No module named \'uvicorn\'")\n')
+    config = write_config(tmp_path / "paywire.toml", provider[1], pg_url)
+    command, env = ServeProcess.command(config, plugin_path, ["--port", "0"])
+    env["PYTHONPATH"] = f"{shadow.parent}:{env['PYTHONPATH']}"
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert not _schema_exists(pg_url), "a failed start created the ledger"
+    assert (done.returncode, done.stderr) == (
+        3, "paywire: ConfigurationError: paywire serve needs uvicorn: pip install 'paywire[server]'\n"), done.stderr

@@ -20,6 +20,7 @@ import signal
 import socket
 import threading
 import time
+from types import ModuleType
 from typing import Any
 
 import attrs
@@ -35,7 +36,7 @@ from paywire.serve.protocol import with_header_timeout
 from paywire.service.payments import PaymentService
 from paywire.web import MAX_BODY
 
-__all__ = ["ServeOptions", "bind", "serve"]
+__all__ = ["ServeOptions", "bind", "require_server", "serve"]
 
 log = get_logger("paywire.serve")
 
@@ -161,6 +162,16 @@ def _stop_janitor(janitor: Janitor, timeout: float, heard: list[int]) -> None:
         janitor.stop(min(left, _JOIN_STEP))
 
 
+def require_server() -> ModuleType:
+    """uvicorn, which `serve` runs on (`paywire[server]`); asked before anything is opened, so that
+    a start that cannot run creates nothing (the ledger among them)."""
+    try:
+        import uvicorn
+    except ImportError:
+        raise ConfigurationError("paywire serve needs uvicorn: pip install 'paywire[server]'") from None
+    return uvicorn
+
+
 def bind(options: ServeOptions) -> socket.socket:
     """The listening socket for `options`' address, bound before anything else is opened, so that
     an address that cannot be served (a name that resolves to nothing, a port in use or not
@@ -185,10 +196,7 @@ def serve(service: PaymentService, options: ServeOptions, *, metrics: Metrics | 
           sock: socket.socket | None = None) -> None:
     """Serve until SIGTERM or SIGINT (needs `paywire[server]`), on `sock` (from `bind(options)`,
     which this calls without it); the socket is closed when it returns."""
-    try:
-        import uvicorn
-    except ImportError:
-        raise ConfigurationError("paywire serve needs uvicorn: pip install 'paywire[server]'") from None
+    uvicorn = require_server()
     sock = sock if sock is not None else bind(options)
     for gap in webhook_gaps(service.gateway) if options.webhooks else ():
         log.warning("%s", gap)
