@@ -20,7 +20,6 @@ import signal
 import socket
 import threading
 import time
-from types import ModuleType
 from typing import Any
 
 import attrs
@@ -162,14 +161,13 @@ def _stop_janitor(janitor: Janitor, timeout: float, heard: list[int]) -> None:
         janitor.stop(min(left, _JOIN_STEP))
 
 
-def require_server() -> ModuleType:
-    """uvicorn, which `serve` runs on (`paywire[server]`); asked before anything is opened, so that
-    a start that cannot run creates nothing (the ledger among them)."""
+def require_server() -> None:
+    """Refuse unless uvicorn, which `serve` runs on (`paywire[server]`), is installed; asked before
+    anything is opened, so that a start that cannot run creates nothing (the ledger among them)."""
     try:
-        import uvicorn
+        import uvicorn  # noqa: F401
     except ImportError:
         raise ConfigurationError("paywire serve needs uvicorn: pip install 'paywire[server]'") from None
-    return uvicorn
 
 
 def bind(options: ServeOptions) -> socket.socket:
@@ -196,7 +194,9 @@ def serve(service: PaymentService, options: ServeOptions, *, metrics: Metrics | 
           sock: socket.socket | None = None) -> None:
     """Serve until SIGTERM or SIGINT (needs `paywire[server]`), on `sock` (from `bind(options)`,
     which this calls without it); the socket is closed when it returns."""
-    uvicorn = require_server()
+    require_server()
+    import uvicorn
+
     sock = sock if sock is not None else bind(options)
     for gap in webhook_gaps(service.gateway) if options.webhooks else ():
         log.warning("%s", gap)
