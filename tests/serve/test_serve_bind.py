@@ -51,3 +51,18 @@ def test_serve_without_uvicorn_creates_no_ledger(provider: tuple[CountingFakePay
     assert not _schema_exists(pg_url), "a failed start created the ledger"
     assert (done.returncode, done.stderr) == (
         3, "paywire: ConfigurationError: paywire serve needs uvicorn: pip install 'paywire[server]'\n"), done.stderr
+
+
+@pytest.mark.parametrize(("host", "family"), [("localhost", socket.AF_INET), ("127.0.0.1", socket.AF_INET),
+                                              ("::1", socket.AF_INET6)])
+def test_serve_binds_the_address_family_uvicorn_would(host: str, family: socket.AddressFamily) -> None:
+    """An IPv6 address when the host has a colon, IPv4 otherwise, as uvicorn binds its own."""
+    from paywire.errors import ConfigurationError
+    from paywire.serve.server import ServeOptions, bind
+
+    try:
+        sock = bind(ServeOptions(host=host, port=0))
+    except ConfigurationError as exc:  # a machine without IPv6 loopback
+        pytest.skip(f"cannot bind {host}: {exc}")
+    with sock:
+        assert sock.family == family

@@ -176,8 +176,10 @@ def bind(options: ServeOptions) -> socket.socket:
     allowed) fails the start with nothing created (the ledger among them)."""
     sock: socket.socket | None = None
     try:
+        # The family as uvicorn picks it: "localhost" is IPv4 wherever the resolver lists ::1 first.
         family, kind, proto, _, address = socket.getaddrinfo(
-            options.host, options.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+            options.host, options.port, socket.AF_INET6 if ":" in options.host else socket.AF_INET,
+            socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
         sock = socket.socket(family, kind, proto)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(address)
