@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -179,13 +180,18 @@ def test_serve_backoff_on_the_command_line_changes_only_what_it_gives(tmp_path: 
     from paywire.cli import main
 
     served: list[ServeOptions] = []
-    monkeypatch.setattr("paywire.serve.server.serve", lambda service, options: served.append(options))
+
+    def serve(service: PaymentService, options: ServeOptions, *, sock: socket.socket) -> None:
+        sock.close()  # bound before the ledger was opened; served by nothing here
+        served.append(options)
+
+    monkeypatch.setattr("paywire.serve.server.serve", serve)
     config = tmp_path / "paywire.toml"
     config.write_text(f'[paywire]\nledger = "sqlite:///{tmp_path}/ledger.db"\n'
                       '[paywire.serve]\nbackoff = { first = 60, factor = 3, cap = 120 }\n')
-    assert main(["--config", str(config), "serve", "--backoff-cap", "600"]) == 0
+    assert main(["--config", str(config), "serve", "--port", "0", "--backoff-cap", "600"]) == 0  # any free port
     assert served[-1].backoff == Backoff(first=60, factor=3, cap=600)
-    assert main(["--config", str(config), "serve"]) == 0
+    assert main(["--config", str(config), "serve", "--port", "0"]) == 0
     assert served[-1].backoff == Backoff(first=60, factor=3, cap=120)
 
 
