@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -182,13 +183,18 @@ def test_serve_backoff_on_the_command_line_changes_only_what_it_gives(tmp_path: 
     from paywire.cli import main
 
     served: list[ServeOptions] = []
-    monkeypatch.setattr("paywire.serve.server.serve", lambda service, options: served.append(options))
+
+    def serve(service: PaymentService, options: ServeOptions, *, sock: socket.socket) -> None:
+        sock.close()  # bound before the ledger was opened; served by nothing here
+        served.append(options)
+
+    monkeypatch.setattr("paywire.serve.server.serve", serve)
     config = tmp_path / "paywire.toml"
     config.write_text(f'[paywire]\nledger = "sqlite:///{tmp_path}/ledger.db"\n'
                       '[paywire.serve]\nbackoff = { first = 60, factor = 3, cap = 120 }\n')
-    assert main(["--config", str(config), "serve", "--backoff-cap", "600"]) == 0
+    assert main(["--config", str(config), "serve", "--port", "0", "--backoff-cap", "600"]) == 0  # any free port
     assert served[-1].backoff == Backoff(first=60, factor=3, cap=600)
-    assert main(["--config", str(config), "serve"]) == 0
+    assert main(["--config", str(config), "serve", "--port", "0"]) == 0
     assert served[-1].backoff == Backoff(first=60, factor=3, cap=120)
 
 
@@ -223,3 +229,27 @@ def test_healthz_fails_when_the_janitor_makes_no_progress(shop: PaymentService) 
         body = json.loads(send(port, "GET", "/healthz")[2])
         assert body["janitor"]["running"] and body["janitor"]["idle_seconds"] > 0.5
         janitor.stop(0)
+
+
+@pytest.mark.postgres
+def test_healthz_says_the_ledger_is_busy_while_another_session_holds_its_lock(
+        provider: tuple[CountingFakePay, str], pg_url: str, shop: PaymentService) -> None:
+    """A migration (another session) holds the schema table against writes longer than the
+    database lets the check wait: /healthz answers 503 with paywire's typed error, `ledger_busy`,
+    which says to try again, not the driver's class name."""
+    dsn, schema = pg_url.split("?schema=")
+    waiter = open_ledger(f"{pg_url}&options=-c%20lock_timeout%3D50")
+    gateway = make_gateway(provider[1], **FAST)
+    try:
+        worker = PaymentService(gateway, waiter, margin=0)
+        with psycopg.connect(dsn) as holder:  # a transaction open until the block ends
+            holder.execute(f'LOCK TABLE "{schema}".paywire_schema IN SHARE MODE')  # reads pass, writes wait
+            with uvicorn_server(serve_app(worker, janitor=None, metrics=Metrics())) as port:
+                status, _, body = send(port, "GET", "/healthz")
+    finally:
+        gateway.close()
+        waiter.close()
+    assert status == 503, body
+    ledger = json.loads(body)["ledger"]
+    assert ledger["reachable"] is True and ledger["writable"] is False, ledger
+    assert ledger["error"] == "ledger_busy" and "try again" in ledger["reason"], ledger

@@ -203,6 +203,9 @@ class PaymentMethodList:
         return result
 
 
+MAX_CONFIG_CHARS = 1 << 20  # a paywire.toml is a few kilobytes; a device or a stream that never ends is refused
+
+
 def load_config(source: str | Path | Mapping[str, Any] | None) -> tuple[list[MethodConfig], Mapping[str, Any]]:
     """Methods and the `[paywire]` table from a TOML file, a dict, or `PAYWIRE_CONFIG`/`./paywire.toml`.
 
@@ -216,7 +219,13 @@ def load_config(source: str | Path | Mapping[str, Any] | None) -> tuple[list[Met
     if isinstance(source, (str, Path)):
         path = Path(source)
         try:
-            data: Mapping[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
+            with path.open(encoding="utf-8") as file:  # read no further than a configuration can be
+                text = file.read(MAX_CONFIG_CHARS + 1)
+            if len(text) > MAX_CONFIG_CHARS:
+                raise ConfigurationError(
+                    f"configuration file {str(path)!r} is larger than {MAX_CONFIG_CHARS} characters, far more than "
+                    "any paywire configuration: name the paywire.toml to read (--config or PAYWIRE_CONFIG)")
+            data: Mapping[str, Any] = tomllib.loads(text)
         except FileNotFoundError:
             raise ConfigurationError(f"configuration file {str(path)!r} does not exist") from None
         except UnicodeDecodeError:

@@ -13,7 +13,7 @@ from paywire.cli.values import port, seconds
 
 def run(args: argparse.Namespace) -> int:
     from paywire.config import load_config
-    from paywire.serve.server import ServeOptions, serve
+    from paywire.serve.server import ServeOptions, bind, require_server, serve
 
     # The options are checked first: one that cannot work opens (and so creates) no ledger.
     options = ServeOptions.from_settings(
@@ -24,9 +24,15 @@ def run(args: argparse.Namespace) -> int:
         given = {"first": args.backoff_first, "cap": args.backoff_cap}
         backoff = attrs.evolve(options.backoff, **{k: v for k, v in given.items() if v is not None})
         options = ServeOptions.from_settings({**attrs.asdict(options, recurse=False), "backoff": backoff})
-    svc = service(args, create=True)  # started before the first payment, as a deployment does
+    require_server()  # a start that cannot run (uvicorn missing, an address it cannot serve) creates no ledger
+    sock = bind(options)
+    try:
+        svc = service(args, create=True)  # started before the first payment, as a deployment does
+    except BaseException:
+        sock.close()
+        raise
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    serve(svc, options)
+    serve(svc, options, sock=sock)
     return 0
 
 

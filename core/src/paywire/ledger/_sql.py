@@ -813,10 +813,15 @@ class SQLLedger(Ledger):
     def check_writes(self) -> None:
         # A write that changes no row, rolled back: PostgreSQL refuses it in a read-only
         # transaction, SQLite on a read-only file, as they would an operation's.
+        # A lock it waited out (a migration holding the table) is the ledger busy, as for a unit.
         connection = self.connection()
         self.begin(connection, durable=False)
         try:
             self.execute(connection, "UPDATE paywire_schema SET version = version WHERE version < 0").fetchall()
+        except Exception as exc:
+            if self.is_busy(exc):
+                raise _busy(exc) from exc
+            raise
         finally:
             self._rollback(connection)
 

@@ -287,7 +287,8 @@ class Ledger(abc.ABC):
 
     def check_writes(self) -> None:
         """Raise the database's own error unless it takes writes now: a standby a failover left
-        the address on, a database, role or file set read-only, as well as one out of reach.
+        the address on, a database, role or file set read-only, as well as one out of reach;
+        `LedgerBusy` when it gave up waiting for a lock another session holds.
         A database that answers reads may still refuse every payment; `/healthz` asks this. A
         backend that cannot tell raises nothing."""
         return None

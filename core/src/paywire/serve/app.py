@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 from paywire.daemon_pool import DaemonPool
+from paywire.errors import PaywireError
 from paywire.ledger.interface import Ledger
 from paywire.serve.janitor import Janitor
 from paywire.serve.metrics import CONTENT_TYPE, Metrics
@@ -23,8 +24,11 @@ def _ledger_check(ledger: Ledger) -> dict[str, Any]:
     """Whether the ledger answers (its schema version read) and takes writes (a standby after a
     failover, or a read-only file, answers reads and refuses every payment), as `/healthz`
     tells it: what failed by its type, and the database's reason when it is unavailable (its
-    first line, without the URL's password)."""
+    first line, without the URL's password); paywire's own errors by their code (`ledger_busy`)
+    and message, which say what to do, rather than the driver's class."""
     def failed(exc: Exception) -> dict[str, Any]:
+        if isinstance(exc, PaywireError):
+            return {"error": exc.code or type(exc).__name__, "reason": exc.message}
         reason = ledger.unavailable(exc)
         return {"error": type(exc).__name__, **({"reason": reason} if reason else {})}
 

@@ -23,7 +23,7 @@ from datetime import datetime
 
 import attrs
 
-from paywire.errors import LedgerUnavailable
+from paywire.errors import LedgerBusy, LedgerUnavailable
 from paywire.ledger.model import Look, Transaction, TransactionStatus, now
 from paywire.security import get_logger
 from paywire.service.payments import PaymentService
@@ -248,12 +248,15 @@ class Janitor:
 
     def run(self) -> None:
         """Pass after pass until `stop()`; a failed pass is logged and the next one runs (the
-        ledger's database out of reach in one line: an outage is no fault to trace every pass)."""
+        ledger's database out of reach or busy in one line: an outage or a lock held is no fault
+        to trace every pass; only an unexpected error gets its stack trace)."""
         while not self.stopping.is_set():
             try:
                 self.run_pass()
+            except LedgerBusy as exc:  # another worker holding a lock: expected, retried, no trace
+                log.warning("a reconcile pass found the ledger busy; the next pass tries again: %s", exc.message)
             except Exception as exc:
-                unreachable = self.service.ledger.unavailable(exc)
+                unreachable = exc.message if isinstance(exc, LedgerUnavailable) else self.service.ledger.unavailable(exc)
                 if unreachable is None:
                     log.exception("a reconcile pass failed")
                 else:

@@ -17,6 +17,7 @@ import asyncio
 import logging
 import math
 import signal
+import socket
 import threading
 import time
 from typing import Any
@@ -34,7 +35,7 @@ from paywire.serve.protocol import with_header_timeout
 from paywire.service.payments import PaymentService
 from paywire.web import MAX_BODY
 
-__all__ = ["ServeOptions", "serve"]
+__all__ = ["ServeOptions", "bind", "require_server", "serve"]
 
 log = get_logger("paywire.serve")
 
@@ -160,12 +161,45 @@ def _stop_janitor(janitor: Janitor, timeout: float, heard: list[int]) -> None:
         janitor.stop(min(left, _JOIN_STEP))
 
 
-def serve(service: PaymentService, options: ServeOptions, *, metrics: Metrics | None = None) -> None:
-    """Serve until SIGTERM or SIGINT (needs `paywire[server]`)."""
+def require_server() -> None:
+    """Refuse unless uvicorn, which `serve` runs on (`paywire[server]`), is installed; asked before
+    anything is opened, so that a start that cannot run creates nothing (the ledger among them)."""
     try:
-        import uvicorn
+        import uvicorn  # noqa: F401
     except ImportError:
         raise ConfigurationError("paywire serve needs uvicorn: pip install 'paywire[server]'") from None
+
+
+def bind(options: ServeOptions) -> socket.socket:
+    """The listening socket for `options`' address, bound before anything else is opened, so that
+    an address that cannot be served (a name that resolves to nothing, a port in use or not
+    allowed) fails the start with nothing created (the ledger among them)."""
+    sock: socket.socket | None = None
+    try:
+        # The family as uvicorn picks it: "localhost" is IPv4 wherever the resolver lists ::1 first.
+        family, kind, proto, _, address = socket.getaddrinfo(
+            options.host, options.port, socket.AF_INET6 if ":" in options.host else socket.AF_INET,
+            socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+        sock = socket.socket(family, kind, proto)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+    except (OSError, UnicodeError) as exc:
+        if sock is not None:
+            sock.close()
+        raise ConfigurationError(
+            f"paywire serve cannot listen on {options.host}:{options.port} ({exc}); choose another address or "
+            "port (--host, --port, or [paywire.serve] host and port), or stop what is listening there") from None
+    return sock
+
+
+def serve(service: PaymentService, options: ServeOptions, *, metrics: Metrics | None = None,
+          sock: socket.socket | None = None) -> None:
+    """Serve until SIGTERM or SIGINT (needs `paywire[server]`), on `sock` (from `bind(options)`,
+    which this calls without it); the socket is closed when it returns."""
+    require_server()
+    import uvicorn
+
+    sock = sock if sock is not None else bind(options)
     for gap in webhook_gaps(service.gateway) if options.webhooks else ():
         log.warning("%s", gap)
 
@@ -199,7 +233,7 @@ def serve(service: PaymentService, options: ServeOptions, *, metrics: Metrics | 
                 for sig in (signal.SIGINT, signal.SIGTERM)} if quiet else {}
     try:
         try:
-            _Server(config).run()
+            _Server(config).run(sockets=[sock])
         except SystemExit:  # uvicorn's exit when it cannot start: its reason is the line it logged
             raise ConfigurationError(
                 f"paywire serve could not start on {options.host}:{options.port} (the reason is logged above); "
@@ -212,6 +246,7 @@ def serve(service: PaymentService, options: ServeOptions, *, metrics: Metrics | 
                 log.warning("the Janitor was still asking the provider (or the ledger) after %ss; stopping without it",
                             options.graceful_timeout)
         service.ledger.close()
+        sock.close()
         uvicorn_log.removeFilter(_not_cancelled_at_shutdown)
         for sig, handler in previous.items():
             signal.signal(sig, handler)

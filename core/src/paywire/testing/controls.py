@@ -32,7 +32,9 @@ class EmulatorControls(Protocol):
 
     def inject(self, fault: Fault) -> None: ...
 
-    def clear_faults(self) -> None: ...
+    def clear_faults(self) -> None:
+        """Remove every fault and let any request a "hold" fault parked be answered."""
+        ...
 
 
 class RemoteEmulator:

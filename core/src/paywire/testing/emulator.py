@@ -221,6 +221,11 @@ class EmulatorApp:
             self._faults.append([fault, fault.times])
 
     def clear_faults(self) -> None:
+        """Put the emulator back to answering normally: remove every fault, then release every
+        request a "hold" fault parked and wait until each is answered (`release_held`). It is the
+        one reset (between scenarios, at teardown, and `DELETE /_paywire/faults` for a remote one).
+        To let held requests go on while the faults stay, call `release_held`; to stop a fault
+        while a request it holds stays held, inject it with `times` (a fault used up is gone)."""
         with self._fault_lock:
             self._faults.clear()
         self.release_held()
