@@ -10,7 +10,7 @@ from typing import Any
 
 import attrs
 
-from paywire.errors import ConfigurationError
+from paywire.errors import ConfigurationError, InvalidRequest
 from paywire.http.transfer import Timeout
 from paywire.security import Secret, shown_options, shown_url
 
@@ -71,4 +71,19 @@ class GatewaySettings:
         if isinstance(value, bool) or not isinstance(value, int if whole else (int, float)) or not 0 < value < math.inf:
             raise ConfigurationError(f"method {self.gateway!r}: option {name} = {value!r} is not allowed; write a "
                                      f"positive {'whole ' if whole else ''}number", provider=self.provider)
+        return value
+
+    def return_url(self, name: str = "return_url") -> str | None:
+        """The option `name` as a return URL (None: unset), or a `ConfigurationError` naming it:
+        checked as a per-call `return_url` is, so a bad default fails at configuration, not after
+        an operation that falls back on it was recorded. The error never quotes the URL."""
+        from paywire.service.inputs import require_return_url  # the one rule; a top-level import cycles
+
+        value = self.options.get(name)
+        try:
+            require_return_url(value)
+        except InvalidRequest:
+            raise ConfigurationError(f"method {self.gateway!r}: option {name} is not an absolute URL a buyer can be "
+                                     "sent back to; write one such as 'https://shop.example/checkout/return' (no "
+                                     "spaces; not javascript: or data:)", provider=self.provider) from None
         return value

@@ -54,6 +54,7 @@ def build_commands(settings: GatewaySettings) -> CommandPool:
     after 3-D Secure when the subject names none).
     """
     endpoint = endpoints(settings)
+    settings.return_url()  # a bad default refused before any operation falls back on it
     options = settings.options
 
     def command(method: str, path: str, build: Builder, validator: ValidatorComposite,

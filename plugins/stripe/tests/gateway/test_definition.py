@@ -90,3 +90,19 @@ def test_each_sandbox_has_its_own_credentials() -> None:
     first, second = load_sandbox(paywire_stripe.STRIPE), load_sandbox(paywire_stripe.STRIPE)
     assert first.credentials["secret_key"] != second.credentials["secret_key"]
     assert first.credentials["secret_key"].startswith("sk_test_")
+
+
+@pytest.mark.parametrize("url", ["/shop/back", "https:///back", "https://shop.example/a b",
+                                 "https://shop.example/\nx", "javascript:alert(1)", "data:text/html,x",
+                                 "VBScript:x", "", 42])
+def test_a_configured_return_url_is_checked_as_a_per_call_one_is(gateway_at: Any, server: Any, url: Any) -> None:
+    """A bad default would reach Stripe only after an operation falling back on it was recorded."""
+    gateway = gateway_at(server.url, options={"return_url": url})
+    with pytest.raises(ConfigurationError, match="option return_url is not an absolute URL") as refused:
+        gateway.method("stripe").commands
+    assert not isinstance(url, str) or not url or url not in str(refused.value)
+
+
+@pytest.mark.parametrize("url", ["https://shop.example/checkout/return", "myapp://return"])
+def test_a_configured_return_url_a_buyer_can_come_back_to_is_taken(gateway_at: Any, server: Any, url: str) -> None:
+    assert "sale" in gateway_at(server.url, options={"return_url": url}).method("stripe").commands
