@@ -17,7 +17,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 import psycopg
 import pytest
 
-from paywire import EventKind, Money
+from paywire import ConfigurationError, EventKind, Money
 from paywire.daemon_pool import DEFAULT_SIZE
 from paywire.serve.app import serve_app
 from paywire.serve.metrics import Metrics
@@ -105,12 +105,16 @@ def test_deliveries_beyond_the_bound_are_refused_at_once_and_the_held_ones_appli
 
 
 def test_the_default_bound_is_derived_from_the_endpoints_threads(shop: PaymentService) -> None:
-    """No option to set: `IN_HAND_PER_THREAD` deliveries for each of the endpoint's threads."""
+    """Unset: `IN_HAND_PER_THREAD` deliveries for each of the endpoint's threads."""
     assert webhook_asgi(shop).max_in_hand == DEFAULT_SIZE * IN_HAND_PER_THREAD
-    with pytest.raises(ValueError, match="max_in_hand"):
-        webhook_asgi(shop, max_in_hand=0)
-    with pytest.raises(ValueError, match="max_in_hand"):
-        webhook_wsgi(shop, max_in_hand=0)
+
+
+@pytest.mark.parametrize("bound", [0, -1, 2.5, "10", True])
+def test_a_bound_that_holds_no_delivery_is_a_configuration_error_saying_what_to_give(
+        shop: PaymentService, bound: object) -> None:
+    for endpoint in (webhook_asgi, webhook_wsgi):
+        with pytest.raises(ConfigurationError, match=r"max_in_hand .* give a whole number of at least 1"):
+            endpoint(shop, max_in_hand=bound)  # type: ignore[arg-type]
 
 
 @contextmanager

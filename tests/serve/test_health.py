@@ -16,6 +16,7 @@ import psycopg
 import pytest
 
 from paywire import LedgerUnavailable, Money
+from paywire.daemon_pool import DEFAULT_SIZE
 from paywire.errors import ConfigurationError
 from paywire.ledger import Ledger, SQLiteLedger, open_ledger
 from paywire.ledger.model import Look, now
@@ -24,6 +25,7 @@ from paywire.serve.app import serve_app
 from paywire.serve.metrics import Metrics
 from paywire.serve.server import ServeOptions
 from paywire.service import PaymentService
+from paywire.web import IN_HAND_PER_THREAD
 from tests.ledger.fakepay import make_gateway
 from tests.ledger.support import FAST, PATIENT, wait_out_life, wait_until
 from tests.serve.servers import uvicorn_server
@@ -198,6 +200,26 @@ def test_serve_backoff_on_the_command_line_changes_only_what_it_gives(tmp_path: 
     assert served[-1].backoff == Backoff(first=60, factor=3, cap=120)
 
 
+def test_serve_max_in_hand_comes_from_the_config_table_then_the_command_line(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from paywire.cli import main
+
+    served: list[ServeOptions] = []
+
+    def serve(service: PaymentService, options: ServeOptions, *, sock: socket.socket) -> None:
+        sock.close()  # bound before the ledger was opened; served by nothing here
+        served.append(options)
+
+    monkeypatch.setattr("paywire.serve.server.serve", serve)
+    config = tmp_path / "paywire.toml"
+    config.write_text(f'[paywire]\nledger = "sqlite:///{tmp_path}/ledger.db"\n[paywire.serve]\nmax_in_hand = 8\n')
+    assert main(["--config", str(config), "serve", "--port", "0"]) == 0  # any free port
+    assert served[-1].max_in_hand == 8
+    assert main(["--config", str(config), "serve", "--port", "0", "--max-in-hand", "3"]) == 0
+    assert served[-1].max_in_hand == 3
+    assert ServeOptions().max_in_hand == DEFAULT_SIZE * IN_HAND_PER_THREAD  # the endpoint's own default
+
+
 @pytest.mark.parametrize(("table", "name"), [
     ({"port": 70000}, "port"), ({"port": -1}, "port"), ({"port": "8080"}, "port"),
     ({"interval": 0}, "interval"), ({"interval": float("nan")}, "interval"), ({"interval": -5}, "interval"),
@@ -209,7 +231,8 @@ def test_serve_backoff_on_the_command_line_changes_only_what_it_gives(tmp_path: 
     ({"interval": 600}, "stale_after"), ({"interval": 1e10, "stale_after": 2e10}, "interval"),
     ({"graceful_timeout": 0.5}, "graceful_timeout"), ({"backoff": {"cap": 1e12}}, "cap"),
     ({"backoff": {"first": 120, "cap": 60}}, "first"), ({"max_body": 2 * 1024 * 1024}, "max_body"),
-    ({"backoff": 60}, "backoff"),
+    ({"backoff": 60}, "backoff"), ({"max_in_hand": 0}, "max_in_hand"), ({"max_in_hand": "64"}, "max_in_hand"),
+    ({"max_in_hand": True}, "max_in_hand"),
 ])
 def test_serve_options_that_cannot_work_are_refused_naming_them(table: dict[str, object], name: str) -> None:
     """A port out of range, a wait that is not a positive number of seconds a clock can count (a

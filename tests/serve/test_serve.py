@@ -263,6 +263,16 @@ def test_port_0_says_which_port_it_listens_on(provider: tuple[CountingFakePay, s
         assert server.terminate() == 0
 
 
+def test_the_webhook_endpoint_holds_what_max_in_hand_says(provider: tuple[CountingFakePay, str], pg_url: str,
+                                                          plugin_path: Path, tmp_path: Path) -> None:
+    """`[paywire.serve] max_in_hand` reaches the endpoint served (its bound shown by /healthz)."""
+    config = write_config(tmp_path / "paywire.toml", provider[1], pg_url, {"max_in_hand": 3})
+    with serving(config, plugin_path) as server:
+        status, _, body = server.request("GET", "/healthz")
+        assert status == 200 and json.loads(body)["webhooks"] == {"in_hand": 0, "max_in_hand": 3}
+        assert server.terminate() == 0
+
+
 @pytest.mark.parametrize("secret", [False, True])
 def test_a_method_whose_webhooks_cannot_be_verified_is_said_at_start(
         provider: tuple[CountingFakePay, str], pg_url: str, plugin_path: Path, tmp_path: Path, secret: bool) -> None:

@@ -37,7 +37,7 @@ from paywire.service.inputs import UNSTORABLE_EVENT
 if TYPE_CHECKING:
     from paywire.service.payments import PaymentService
 
-__all__ = ["BODY_TIMEOUT", "IN_HAND_PER_THREAD", "MAX_BODY", "RETRY_AFTER", "WebhookApp", "handle_webhook",
+__all__ = ["BODY_TIMEOUT", "IN_HAND_PER_THREAD", "MAX_BODY", "MAX_IN_HAND", "RETRY_AFTER", "WebhookApp", "handle_webhook",
            "webhook_asgi", "webhook_wsgi"]
 
 log = get_logger("paywire.web")
@@ -47,6 +47,7 @@ BODY_TIMEOUT = 30.0  # seconds for a whole body to arrive: a provider sends a we
 #: Deliveries the ASGI endpoint holds (being handled or waiting for a thread) per thread of its
 #: pool before it answers 503 at once: see `webhook_asgi`.
 IN_HAND_PER_THREAD = 64
+MAX_IN_HAND = DEFAULT_SIZE * IN_HAND_PER_THREAD  # the default bound of both endpoints
 RETRY_AFTER = 10  # seconds a delivery refused for want of room is told to wait
 
 Reply = tuple[int, list[tuple[str, str]], bytes]
@@ -207,9 +208,14 @@ def _deliver_wsgi(service: PaymentService, code: str, environ: Mapping[str, Any]
 
 
 def _bound(max_in_hand: int | None) -> int:
-    if max_in_hand is not None and max_in_hand < 1:
-        raise ValueError(f"max_in_hand must be at least 1, not {max_in_hand}")
-    return max_in_hand if max_in_hand is not None else DEFAULT_SIZE * IN_HAND_PER_THREAD
+    """The deliveries an endpoint holds: a bound below one would refuse every delivery."""
+    if max_in_hand is None:
+        return MAX_IN_HAND
+    if type(max_in_hand) is not int or max_in_hand < 1:
+        raise ConfigurationError(f"max_in_hand = {max_in_hand!r} is not allowed: give a whole number of at least 1 "
+                                 f"(the deliveries held at once before more are answered 503), or leave it out for "
+                                 f"the default {MAX_IN_HAND}")
+    return max_in_hand
 
 
 def _full(code: str, bound: int, observe: Observer | None) -> Reply:

@@ -8,7 +8,7 @@ import logging
 import attrs
 
 from paywire.cli.operations import service
-from paywire.cli.values import port, seconds
+from paywire.cli.values import port, positive_int, seconds
 
 
 def run(args: argparse.Namespace) -> int:
@@ -18,6 +18,7 @@ def run(args: argparse.Namespace) -> int:
     # The options are checked first: one that cannot work opens (and so creates) no ledger.
     options = ServeOptions.from_settings(
         load_config(args.config)[1].get("serve"), host=args.host, port=args.port, interval=args.interval,
+        max_in_hand=args.max_in_hand,
         webhooks=False if args.no_webhooks else None, janitor=False if args.no_janitor else None,
     )
     if args.backoff_first is not None or args.backoff_cap is not None:  # over the configured backoff's
@@ -45,6 +46,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--backoff-first", type=seconds, help="seconds before a transaction left open is looked at "
                                                        "again (default 15, doubling each time)")
     p.add_argument("--backoff-cap", type=seconds, help="the longest wait between two looks (default 900)")
+    p.add_argument("--max-in-hand", type=positive_int, help="webhook deliveries held at once before more are "
+                                                            "answered 503 (default 64 per thread of the endpoint)")
     p.add_argument("--no-webhooks", action="store_true", help="no webhook endpoint: the Janitor, health and metrics")
     p.add_argument("--no-janitor", action="store_true", help="no reconciliation in this process")
     p.set_defaults(run=run)

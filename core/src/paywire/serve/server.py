@@ -33,7 +33,7 @@ from paywire.serve.janitor import Backoff, Janitor
 from paywire.serve.metrics import Metrics
 from paywire.serve.protocol import with_header_timeout
 from paywire.service.payments import PaymentService
-from paywire.web import MAX_BODY
+from paywire.web import MAX_BODY, MAX_IN_HAND
 
 __all__ = ["ServeOptions", "bind", "require_server", "serve"]
 
@@ -50,6 +50,7 @@ class ServeOptions:
     janitor: bool = True
     prefix: str = "/webhooks"
     max_body: int = MAX_BODY
+    max_in_hand: int = MAX_IN_HAND  # webhook deliveries held at once; more are answered 503
     interval: float = 5.0  # seconds between reconcile passes
     backoff: Backoff = attrs.field(factory=Backoff)
     stale_after: float = 300.0  # /healthz fails when the last pass is older
@@ -79,7 +80,7 @@ class ServeOptions:
         a flag or an address of the wrong type (the string "false" is true), a prefix no request
         path starts with, a wait that is not a positive number of seconds a clock can count (a
         Janitor spinning without pause, or dying on its first wait), a health check that fails
-        between two healthy passes, a body limit above what the gateway reads."""
+        between two healthy passes, a body limit above what the gateway reads, room for no delivery."""
         def bad(name: str, value: object, allowed: str) -> ConfigurationError:
             return ConfigurationError(f"[paywire.serve] {name} = {value!r}: must be {allowed}")
 
@@ -95,6 +96,9 @@ class ServeOptions:
         if type(self.max_body) is not int or not 1 <= self.max_body <= MAX_WEBHOOK_BYTES:
             raise bad("max_body", self.max_body, f"a whole number of bytes from 1 to {MAX_WEBHOOK_BYTES} (what the "
                                                  "gateway reads of a webhook)")
+        if type(self.max_in_hand) is not int or self.max_in_hand < 1:
+            raise bad("max_in_hand", self.max_in_hand, "a whole number of webhook deliveries of at least 1 (held at "
+                                                       "once; more are answered 503)")
         waits = {"interval": self.interval, "stale_after": self.stale_after,
                  "graceful_timeout": self.graceful_timeout, "backoff first": self.backoff.first,
                  "backoff cap": self.backoff.cap}
@@ -218,7 +222,8 @@ def serve(service: PaymentService, options: ServeOptions, *, metrics: Metrics | 
     janitor = Janitor(service, interval=options.interval, backoff=options.backoff,
                       on_pass=metrics.reconcile_pass) if options.janitor else None
     app = serve_app(service, janitor=janitor, metrics=metrics, webhooks=options.webhooks, prefix=options.prefix,
-                    max_body=options.max_body, stale_after=options.stale_after)
+                    max_body=options.max_body, max_in_hand=options.max_in_hand,
+                    stale_after=options.stale_after)
     config = uvicorn.Config(app, host=options.host, port=options.port, lifespan="on", access_log=False,
                             timeout_graceful_shutdown=math.ceil(options.graceful_timeout), log_level="warning",
                             http=with_header_timeout())
