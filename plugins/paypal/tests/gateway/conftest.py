@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 import ssl
 import string
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -127,6 +128,28 @@ class PayPal:
                           idempotency_key=self.key())
         assert result.succeeded and result.state == "captured", result
         return result
+
+
+def holding_its_token(paypal: PayPal, gateway: Gateway, reference: str) -> None:
+    """A fresh gateway fetches its OAuth token before the request it is to lose: through its short
+    timeouts a loaded machine may not answer in time, so a read of the payment (which changes
+    nothing, asked again) fetches it until answered, and the lost request is the only one the
+    short life is for."""
+    for _ in range(100):
+        try:
+            paypal.run("fetch", gateway=gateway, reference=reference)
+            return
+        except PaywireError:
+            continue
+    raise AssertionError("the short-lived gateway never got a read of the payment answered")
+
+
+def until(predicate: Callable[[], object], what: str, timeout: float = 30.0) -> None:
+    """Poll until `predicate` holds: the emulator's state, not a guess of the machine's speed."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out after {timeout} s waiting until {what}"
+        time.sleep(0.01)
 
 
 def new_emulator(**options: Any) -> PayPalEmulator:

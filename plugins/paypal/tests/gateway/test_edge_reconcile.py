@@ -7,28 +7,16 @@ import time
 
 import pytest
 
-from paywire import Declined, Money, OutcomeUnknown, PaymentService, PaywireError, SQLiteLedger
+from paywire import Declined, Money, OutcomeUnknown, PaymentService, SQLiteLedger
 from paywire.ledger.model import now
 from paywire.testing.emulator import Fault
 from paywire_paypal.emulator.sandbox import approve_as_buyer
 
+from .conftest import holding_its_token, until
+
 
 def eur(value: str) -> Money:
     return Money.of(value, "EUR")
-
-
-def holding_its_token(paypal, gateway, reference):
-    """A fresh gateway fetches its OAuth token before the request it is to lose: through its short
-    timeouts a loaded machine may not answer in time, so a read of the payment (which changes
-    nothing, asked again) fetches it until answered, and the lost request is the only one the
-    short life is for."""
-    for _ in range(100):
-        try:
-            paypal.run("fetch", gateway=gateway, reference=reference)
-            return
-        except PaywireError:
-            continue
-    raise AssertionError("the short-lived gateway never got a read of the payment answered")
 
 
 def injected_answers(app, monkeypatch):
@@ -44,14 +32,6 @@ def injected_answers(app, monkeypatch):
 
     monkeypatch.setattr(app, "fault_reply", counted)
     return answered
-
-
-def until(predicate, what, timeout=30.0):
-    """Poll until `predicate` holds: the emulator's state, not a guess of the machine's speed."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out after {timeout} s waiting until {what}"
-        time.sleep(0.01)
 
 
 def test_a_lost_capture_is_not_matched_to_an_earlier_declined_capture_of_the_same_amount(paypal, service):
