@@ -9,8 +9,10 @@ from datetime import timedelta
 from typing import Any
 
 from paywire import Money
-from paywire.ledger import Transaction, TransactionStatus
+from paywire.command.result import CommandResult
+from paywire.ledger import Ledger, Transaction, TransactionStatus
 from paywire.ledger.model import Payment, PaymentState, now
+from paywire.service.reconcile import Mismatch, Settlement, settle
 
 _ids = itertools.count()
 
@@ -33,3 +35,30 @@ def row(payment: Payment, kind: str, minor: int, status: str, **more: Any) -> Tr
                        amount=Money(minor, payment.currency), status=status, idempotency_key=f"key-{n}",
                        fingerprint=f"fp-{n}", created_at=at, updated_at=at,
                        finished_at=None if status in TransactionStatus.OPEN else at, settle_after=at, **more)
+
+
+def history(payment: Payment, kind: str) -> list[Transaction]:
+    """What a `kind` operation stands on: the payment's authorization, and for a refund a capture of
+    all of it."""
+    rows = [row(payment, "authorize", payment.amount.minor, TransactionStatus.SUCCEEDED,
+                provider_reference=payment.reference)]
+    if kind == "refund":
+        rows.append(row(payment, "capture", payment.amount.minor, TransactionStatus.SUCCEEDED,
+                        provider_reference="cap_0"))
+    return rows
+
+
+def write(ledger: Ledger, payment: Payment, *txns: Transaction) -> None:
+    """The payment and its transactions, in one unit."""
+    with ledger.unit() as u:
+        u.insert_payment(payment)
+        for txn in txns:
+            u.insert_transaction(txn)
+
+
+def settle_reading(ledger: Ledger, payment: Payment, reading: CommandResult) -> tuple[Payment, list[Settlement], list[Mismatch]]:
+    """`settle` the payment, locked, against `reading`, in one unit."""
+    with ledger.unit() as u:
+        current = u.payment(payment.id, lock=True)
+        assert current is not None
+        return settle(u, current, reading)

@@ -13,8 +13,7 @@ import pytest
 from paywire import Money
 from paywire.command.result import CommandResult, ProviderOperation, ProviderState
 from paywire.ledger import SQLiteLedger, TransactionStatus
-from paywire.service.reconcile import settle
-from tests.ledger.ledger_rows import authorized, row
+from tests.ledger.ledger_rows import authorized, history, row, settle_reading, write
 
 S = TransactionStatus
 
@@ -25,18 +24,12 @@ def test_a_capture_listed_in_another_currency_stays_open(tmp_path: Path, named_b
     try:
         payment = authorized(5_000)
         capture = row(payment, "capture", 2_000, S.UNKNOWN)
-        with ledger.unit() as u:
-            u.insert_payment(payment)
-            u.insert_transaction(row(payment, "authorize", 5_000, S.SUCCEEDED, provider_reference="fp_1"))
-            u.insert_transaction(capture)
+        write(ledger, payment, *history(payment, "capture"), capture)
         listed = ProviderOperation(kind="capture", reference="cap_1", amount=Money(2_000, "USD"), status="succeeded",
                                    idempotency_key=capture.idempotency_key if named_by == "key" else None)
         reading = CommandResult(reference="fp_1", state=ProviderState.PARTIALLY_CAPTURED,
                                 authorized=Money(5_000, "EUR"), operations=(listed,))
-        with ledger.unit() as u:
-            current = u.payment(payment.id, lock=True)
-            assert current is not None
-            _, settled, _ = settle(u, current, reading)
+        _, settled, _ = settle_reading(ledger, payment, reading)
         assert ledger.get_transaction(capture.id).status == S.UNKNOWN  # type: ignore[union-attr]
         (decision,) = [s for s in settled if s.transaction_id == capture.id]
         assert decision.status is None and "USD" in decision.note and "check it by hand" in decision.note

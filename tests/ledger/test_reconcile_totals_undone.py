@@ -13,8 +13,7 @@ import pytest
 from paywire import Money
 from paywire.command.result import CommandResult, ProviderState
 from paywire.ledger import SQLiteLedger, TransactionStatus
-from paywire.service.reconcile import settle
-from tests.ledger.ledger_rows import authorized, row
+from tests.ledger.ledger_rows import authorized, history, row, settle_reading, write
 
 S = TransactionStatus
 
@@ -24,23 +23,15 @@ def test_an_open_operation_is_not_failed_when_the_total_is_below_the_ledgers(tmp
     ledger = SQLiteLedger(tmp_path / "ledger.db")
     try:
         payment = authorized(10_000)
-        rows = [row(payment, "authorize", 10_000, S.SUCCEEDED, provider_reference="fp_1")]
-        if kind == "refund":
-            rows.append(row(payment, "capture", 10_000, S.SUCCEEDED, provider_reference="cap_0"))
+        rows = history(payment, kind)
         undone = row(payment, kind, 3_000, S.SUCCEEDED, provider_reference=f"{kind}_0")  # undone since at the provider
         lost = row(payment, kind, 2_000, S.UNKNOWN)  # applied, its answer lost
-        with ledger.unit() as u:
-            u.insert_payment(payment)
-            for txn in [*rows, undone, lost]:
-                u.insert_transaction(txn)
+        write(ledger, payment, *rows, undone, lost)
         reading = CommandResult(reference="fp_1", state=ProviderState.PARTIALLY_CAPTURED,
                                 authorized=Money(10_000, "EUR"),
                                 captured=Money(10_000 if kind == "refund" else 2_000, "EUR"),
                                 refunded=Money(2_000 if kind == "refund" else 0, "EUR"))
-        with ledger.unit() as u:
-            current = u.payment(payment.id, lock=True)
-            assert current is not None
-            _, decisions, mismatches = settle(u, current, reading)
+        _, decisions, mismatches = settle_reading(ledger, payment, reading)
         assert ledger.get_transaction(lost.id).status == S.UNKNOWN  # type: ignore[union-attr]
         (decision,) = [d for d in decisions if d.transaction_id == lost.id]
         assert decision.status is None and "check it by hand" in decision.note

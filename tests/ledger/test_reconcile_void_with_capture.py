@@ -13,8 +13,7 @@ import pytest
 from paywire import Money
 from paywire.command.result import CommandResult, ProviderOperation, ProviderState
 from paywire.ledger import SQLiteLedger, TransactionStatus
-from paywire.service.reconcile import settle
-from tests.ledger.ledger_rows import authorized, row
+from tests.ledger.ledger_rows import authorized, history, row, settle_reading, write
 
 S = TransactionStatus
 
@@ -30,18 +29,12 @@ def test_an_open_void_beside_a_capture_made_outside(tmp_path: Path, state: str, 
     try:
         payment = authorized(10_000)
         void = row(payment, "void", 0, S.UNKNOWN)
-        with ledger.unit() as u:
-            u.insert_payment(payment)
-            u.insert_transaction(row(payment, "authorize", 10_000, S.SUCCEEDED, provider_reference="fp_1"))
-            u.insert_transaction(void)
+        write(ledger, payment, *history(payment, "capture"), void)
         outside = ProviderOperation(kind="capture", reference="cap_9", amount=Money(captured, "EUR"), status="succeeded")
         reading = CommandResult(reference="fp_1", state=state, authorized=Money(10_000, "EUR"),
                                 captured=Money(captured, "EUR"), refunded=Money(0, "EUR"),
                                 capturable=Money(capturable, "EUR"), operations=(outside,))
-        with ledger.unit() as u:
-            current = u.payment(payment.id, lock=True)
-            assert current is not None
-            _, decisions, _ = settle(u, current, reading)
+        _, decisions, _ = settle_reading(ledger, payment, reading)
         (decision,) = [d for d in decisions if d.transaction_id == void.id]
         assert decision.status == concluded, decision
         assert ledger.get_payment(payment.id).captured == Money(captured, "EUR")  # type: ignore[union-attr]

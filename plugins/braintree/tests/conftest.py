@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 import ssl
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
+from typing import Any, Protocol, TypeVar
 
 import pytest
 import trustme
@@ -75,6 +77,34 @@ def service(sandbox: Sandbox, emulator: BraintreeEmulator, tmp_path: Path) -> It
         payments = PaymentService(gateway, SQLiteLedger(str(tmp_path / "ledger.db")))
         yield payments
         payments.ledger.close()
+
+
+class _Proxy(Protocol):
+    url: str
+
+    def close(self) -> None: ...
+
+
+P = TypeVar("P", bound=_Proxy)
+
+
+@pytest.fixture
+def behind(sandbox: Sandbox, emulator: BraintreeEmulator, tmp_path: Path) -> Iterator[Callable[[Callable[[str], Any]], Any]]:
+    """`behind(make_proxy)`: a payment service as `service` is, reaching the emulator through the
+    proxy `make_proxy(emulator_url)` makes (one that answers in Braintree's place), and the proxy."""
+    with ExitStack() as stack:
+        def make(make_proxy: Callable[[str], P]) -> tuple[PaymentService, P]:
+            server = stack.enter_context(EmulatorServer(emulator))
+            proxy = make_proxy(server.url)
+            stack.callback(proxy.close)
+            plugins = Plugins()
+            plugins.register(paywire_braintree)
+            gateway = stack.enter_context(Gateway([sandbox.method("braintree", proxy.url)], plugins=plugins,
+                                                  retry=Retry.never()))
+            payments = PaymentService(gateway, SQLiteLedger(str(tmp_path / "ledger.db")))
+            stack.callback(payments.ledger.close)
+            return payments, proxy
+        yield make
 
 
 @pytest.fixture(scope="module")

@@ -4,17 +4,13 @@ error counts, not only the first."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-import paywire_braintree
-from paywire import Gateway, InvalidRequest, Money, PaymentService, Plugins, Retry, SQLiteLedger
-from paywire.testing.emulator import EmulatorServer
+from paywire import InvalidRequest, Money, PaymentService
 from paywire.testing.proxy import RewritingProxy
-from paywire.testing.sandbox import Sandbox
 from paywire_braintree.emulator import BraintreeEmulator
 
 EUR = "EUR"
@@ -45,18 +41,8 @@ class _Refused(RewritingProxy):
 
 
 @pytest.fixture
-def refusing(sandbox: Sandbox, emulator: BraintreeEmulator, tmp_path: Path) -> Iterator[tuple[PaymentService, _Refused]]:
-    plugins = Plugins()
-    plugins.register(paywire_braintree)
-    with EmulatorServer(emulator) as server:
-        proxy = _Refused(server.url)
-        try:
-            with Gateway([sandbox.method("braintree", proxy.url)], plugins=plugins, retry=Retry.never()) as gateway:
-                service = PaymentService(gateway, SQLiteLedger(str(tmp_path / "ledger.db")))
-                yield service, proxy
-                service.ledger.close()
-        finally:
-            proxy.close()
+def refusing(behind: Callable[[Callable[[str], _Refused]], tuple[PaymentService, _Refused]]) -> tuple[PaymentService, _Refused]:
+    return behind(_Refused)
 
 
 def _sale(service: PaymentService, emulator: BraintreeEmulator) -> str:

@@ -6,17 +6,13 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
 import urllib3
 
-import paywire_braintree
-from paywire import AuthenticationError, Gateway, Money, OutcomeUnknown, PaymentService, Plugins, Retry, SQLiteLedger
-from paywire.testing.emulator import EmulatorServer
-from paywire.testing.sandbox import Sandbox
+from paywire import AuthenticationError, Money, OutcomeUnknown, PaymentService
 from paywire_braintree.emulator import BraintreeEmulator
 
 EUR = "EUR"
@@ -67,18 +63,8 @@ class _StatusProxy:
 
 
 @pytest.fixture
-def proxied(sandbox: Sandbox, emulator: BraintreeEmulator, tmp_path: Path) -> Iterator[tuple[PaymentService, _StatusProxy]]:
-    plugins = Plugins()
-    plugins.register(paywire_braintree)
-    with EmulatorServer(emulator) as server:
-        proxy = _StatusProxy(server.url)
-        try:
-            with Gateway([sandbox.method("braintree", proxy.url)], plugins=plugins, retry=Retry.never()) as gateway:
-                service = PaymentService(gateway, SQLiteLedger(str(tmp_path / "ledger.db")))
-                yield service, proxy
-                service.ledger.close()
-        finally:
-            proxy.close()
+def proxied(behind: Callable[[Callable[[str], _StatusProxy]], tuple[PaymentService, _StatusProxy]]) -> tuple[PaymentService, _StatusProxy]:
+    return behind(_StatusProxy)
 
 
 @pytest.mark.parametrize("status", [408, 409, 413, 499])
