@@ -95,7 +95,7 @@ def proxy_url(request: pytest.FixtureRequest) -> Iterator[str]:
 @pytest.mark.parametrize("proxy_url", FAILURES, indirect=True)
 @pytest.mark.parametrize("provider", sorted(PROVIDERS))
 def test_a_failed_way_to_the_provider_shows_no_credential(provider: str, proxy_url: str, tmp_path: Path) -> None:
-    module = pytest.importorskip(f"paywire_{provider}")
+    module = pytest.importorskip(f"paywire_{provider}", reason=f"needs the {provider} plugin (the all session has it)")
     plugins = Plugins()
     plugins.register(module, name=provider)
     sandbox = load_sandbox(plugins.gateway(provider))
