@@ -52,7 +52,7 @@ def test_a_janitor_resuming_past_its_lease_never_writes_its_stale_answer(
             u.payment(payment.id, lock=True)
             lease = u.looks([txn])[txn]
             assert lease.next_at > now()
-            u.set_looks({txn: Look(lease.looks, now())})
+            u.set_looks({txn: Look(lease.looks, u.now())})
         taken = Janitor(fast_service).run_pass()  # another worker takes the payment over
         assert [(s.transaction_id, s.status) for s in taken.settled] == [(txn, S.FAILED)]  # never made
         fast_service.retry(txn)  # sent again under its key: made now

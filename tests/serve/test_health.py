@@ -19,7 +19,7 @@ from paywire import LedgerUnavailable, Money
 from paywire.daemon_pool import DEFAULT_SIZE
 from paywire.errors import ConfigurationError
 from paywire.ledger import Ledger, SQLiteLedger, open_ledger
-from paywire.ledger.model import Look, now
+from paywire.ledger.model import Look
 from paywire.serve import Backoff, Janitor
 from paywire.serve.app import serve_app
 from paywire.serve.metrics import Metrics
@@ -156,7 +156,7 @@ def test_the_janitor_settles_on_sqlite(provider: tuple[CountingFakePay, str], tm
         assert not janitor.run_pass().settled  # backing off
         (txn,) = shop.list_transactions(payment.id)
         with ledger.unit() as u:  # an hour later, as far as the schedule knows
-            u.set_looks({txn.id: Look(1, now())})
+            u.set_looks({txn.id: Look(1, u.now())})
         report = Janitor(answered).run_pass()
         assert [s.status for s in report.settled] == ["succeeded"]
         assert shop.get_payment(payment.id).captured == Money.of("6.00", "EUR")

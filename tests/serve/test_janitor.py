@@ -56,7 +56,7 @@ def test_an_undecided_transaction_waits_its_backoff_whichever_worker_looks(
     assert look.looks == 1 and look.next_at - now() > timedelta(minutes=59)
     app.decide(payment.reference or "")
     with shop.ledger.unit() as u:  # an hour later, as far as the schedule knows
-        u.set_looks({txn.id: Look(1, now())})
+        u.set_looks({txn.id: Look(1, u.now())})
     assert [s.status for s in Janitor(answered).run_pass().settled] == ["succeeded"]
     assert app.fetches[payment.reference or ""] == 2
     assert shop.ledger.looks([txn.id]) == {}  # settled: forgotten
@@ -72,7 +72,7 @@ def test_a_transaction_open_for_a_thousand_looks_keeps_its_capped_backoff(
     (txn,) = shop.list_transactions(payment.id)
     wait_out_life(shop, [txn.id])
     with shop.ledger.unit() as u:
-        u.set_looks({txn.id: Look(1500, now())})
+        u.set_looks({txn.id: Look(1500, u.now())})
     backoff = Backoff(first=15, cap=900)
     report = Janitor(answered, backoff=backoff).run_pass()
     assert report.errors == ()
@@ -146,7 +146,7 @@ def test_a_transaction_due_again_before_a_pass_ends_never_starves_one_due_longer
     assert [e[0] for e in first.errors] == [failing.id]
     with shop.ledger.unit() as u:  # its backoff over, as after a pass longer than it
         u.payment(failing.id, lock=True)
-        u.set_looks({txn.id: Look(shop.ledger.looks([txn.id])[txn.id].looks, now())})
+        u.set_looks({txn.id: Look(shop.ledger.looks([txn.id])[txn.id].looks, u.now())})
     second = janitor.run_pass()
     assert second.errors == (), second.errors
     assert [(s.payment_id, s.status) for s in second.settled] == [(newer.id, "succeeded")]

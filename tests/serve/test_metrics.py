@@ -80,7 +80,7 @@ def test_a_payment_the_janitor_caught_up_is_counted_on_metrics(
     """A void refused because the authorization lapsed at the provider, whose read then failed:
     the payment owes a read. The Janitor's pass that reads it counts it, and /metrics says so."""
     from paywire import PaywireError
-    from paywire.ledger.model import Look, now
+    from paywire.ledger.model import Look
     from paywire.serve import Janitor
     from paywire.serve.app import serve_app
     from tests.ledger.support import PATIENT
@@ -100,7 +100,7 @@ def test_a_payment_the_janitor_caught_up_is_counted_on_metrics(
         assert refused.value.state_conflict and refused.value.details["reconciled"] is False
         app.clear_faults()
         with service.ledger.unit() as u:  # due now, its read's lease over as far as the schedule knows
-            u.set_owed_read(payment.id, Look(0, now()))
+            u.set_owed_read(payment.id, Look(0, u.now()))
         janitor = Janitor(service, on_pass=metrics.reconcile_pass)
         with uvicorn_server(serve_app(service, janitor=None, metrics=metrics)) as port:
             before = send(port, "GET", "/metrics")[2].decode()

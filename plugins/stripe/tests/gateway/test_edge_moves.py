@@ -832,13 +832,13 @@ def _no_read(app: Any) -> None:
 
 def _read_later(service: PaymentService, payment_id: str) -> None:
     """The Janitor's pass once the read the payment owes is due (its lease over)."""
-    from paywire.ledger.model import Look, now
+    from paywire.ledger.model import Look
     from paywire.serve.janitor import Janitor
 
     assert list(service.ledger.owed_reads()) == [payment_id]
     with service.ledger.unit() as u:
         u.payment(payment_id, lock=True)
-        u.set_owed_read(payment_id, Look(0, now()))
+        u.set_owed_read(payment_id, Look(0, u.now()))
     assert Janitor(service).run_pass().caught_up == (payment_id,)
     assert service.ledger.owed_reads() == {}
 
