@@ -313,7 +313,11 @@ def test_a_ledger_this_role_may_not_read_is_no_foreign_place_and_no_new_ledger_i
 
     def state() -> object:
         with psycopg.connect(postgres_dsn) as conn:
-            return (conn.execute("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'pwtest%%' ORDER BY 1").fetchall(),
+            # What the role made anywhere (a schema, a table: a new ledger beside the real one), and
+            # the ledger's own tables and versions; other tests' schemas come and go meanwhile.
+            return (conn.execute("SELECT nspname FROM pg_namespace n JOIN pg_roles r ON n.nspowner = r.oid "
+                                 "WHERE r.rolname = %s", (role,)).fetchall(),
+                    conn.execute("SELECT schemaname, tablename FROM pg_tables WHERE tableowner = %s", (role,)).fetchall(),
                     conn.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = %s "
                                  "ORDER BY 1", (name,)).fetchall(),
                     conn.execute(f'SELECT version FROM "{name}".paywire_schema ORDER BY 1').fetchall())
