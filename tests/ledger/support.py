@@ -4,10 +4,16 @@ that is not a dict."""
 
 from __future__ import annotations
 
+import os
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
+
+import pytest
 
 from paywire import Money, OutcomeUnknown, hookimpl
 from paywire.ledger import Payment, StoredEvent, Transaction, TransactionStatus
@@ -183,3 +189,24 @@ def store_unmatched(service: PaymentService, method: str, headers: Mapping[str, 
             reference=event.reference, references=event.references, amount=event.amount, total=event.total,
             status="unmatched", received_at=now()))
     return event.id
+
+
+@contextmanager
+def read_only(path: Path) -> Iterator[None]:
+    """`path` read-only, as the system makes a file so: its mode, or for root (who writes
+    whatever a mode says) its immutable attribute."""
+    if os.geteuid() != 0:
+        mode = path.stat().st_mode
+        path.chmod(0o444)
+        try:
+            yield
+        finally:
+            path.chmod(mode)
+        return
+    if subprocess.run(["chattr", "+i", str(path)], capture_output=True).returncode != 0:
+        pytest.skip("running as root, where only the immutable attribute makes a file read-only, and chattr "
+                    "cannot set it on this file system")
+    try:
+        yield
+    finally:
+        subprocess.run(["chattr", "-i", str(path)], check=True)

@@ -15,6 +15,7 @@ import pytest
 from paywire.errors import ConfigurationError, LedgerBusy, LedgerUnavailable
 from paywire.ledger import SQLiteLedger, open_ledger
 from paywire.ledger.migrations import MIGRATIONS
+from tests.ledger.support import read_only
 from tests.ledger.test_migrations import schema
 from tests.ledger.test_storage_conformance import payment
 
@@ -352,30 +353,16 @@ def test_an_older_sqlite_ledger_on_a_read_only_file_is_unavailable_and_left_as_i
     down mid-upgrade on PostgreSQL) was told as a migration gone wrong, a ConfigurationError
     advising to keep running the old release; it is the database's state, retryable, as the
     same file refuses an operation (`LedgerUnavailable`), and the ledger stays whole."""
-    import os
-    import subprocess
-
     path = tmp_path / "ledger.db"
     with schema(MIGRATIONS[-1].version - 1):
         SQLiteLedger(path).close()
     data = path.read_bytes()
-    if os.geteuid() == 0:
-        if subprocess.run(["chattr", "+i", str(path)], capture_output=True).returncode != 0:
-            pytest.skip("running as root, where only the immutable attribute makes a file read-only, and chattr "
-                        "cannot set it on this file system")
-    else:
-        path.chmod(0o444)
-    try:
+    with read_only(path):
         for create in (True, False):
             with pytest.raises(LedgerUnavailable, match=r"attempt to write a readonly database.*try again"):
                 open_ledger(f"sqlite:///{path}", create=create)
             with pytest.raises(LedgerUnavailable, match="readonly"):
                 SQLiteLedger(path, create=create)
-    finally:
-        if os.geteuid() == 0:
-            subprocess.run(["chattr", "-i", str(path)], check=True)
-        else:
-            path.chmod(0o644)
     assert path.read_bytes() == data
     ledger = SQLiteLedger(path)
     try:

@@ -4,12 +4,8 @@ stopped; and the Janitor on SQLite (fetching before its unit) settles what the p
 from __future__ import annotations
 
 import json
-import os
 import re
 import socket
-import subprocess
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -27,7 +23,7 @@ from paywire.serve.server import ServeOptions
 from paywire.service import PaymentService
 from paywire.web import IN_HAND_PER_THREAD
 from tests.ledger.fakepay import make_gateway
-from tests.ledger.support import FAST, PATIENT, wait_out_life, wait_until
+from tests.ledger.support import FAST, PATIENT, read_only, wait_out_life, wait_until
 from tests.serve.servers import uvicorn_server
 from tests.serve.support import CountingFakePay
 from tests.serve.test_endpoints import send
@@ -80,27 +76,6 @@ def test_healthz_is_not_ready_while_the_database_takes_no_writes(
     assert status == 200 and json.loads(body)["ledger"]["writable"] is True, body
 
 
-@contextmanager
-def _read_only(path: Path) -> Iterator[None]:
-    """`path` read-only, as the system makes a file so: its mode, or for root (who writes
-    whatever a mode says) its immutable attribute."""
-    if os.geteuid() != 0:
-        mode = path.stat().st_mode
-        path.chmod(0o444)
-        try:
-            yield
-        finally:
-            path.chmod(mode)
-        return
-    if subprocess.run(["chattr", "+i", str(path)], capture_output=True).returncode != 0:
-        pytest.skip("running as root, where only the immutable attribute makes a file read-only, and chattr "
-                    "cannot set it on this file system")
-    try:
-        yield
-    finally:
-        subprocess.run(["chattr", "-i", str(path)], check=True)
-
-
 def test_healthz_is_not_ready_while_the_sqlite_file_is_read_only(
         provider: tuple[CountingFakePay, str], tmp_path: Path) -> None:
     """A read-only SQLite file answers reads and refuses every payment: /healthz answers 503,
@@ -110,7 +85,7 @@ def test_healthz_is_not_ready_while_the_sqlite_file_is_read_only(
         version = made.schema_version()
     gateway = make_gateway(provider[1], **FAST)
     try:
-        with _read_only(path):
+        with read_only(path):
             ledger = SQLiteLedger(path)
             try:
                 worker = PaymentService(gateway, ledger, margin=0)
