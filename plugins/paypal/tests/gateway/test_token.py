@@ -54,9 +54,13 @@ def test_a_token_expiring_mid_flow_is_refreshed_once_and_the_call_sent_again(pay
 
 
 def test_the_cached_token_is_renewed_shortly_before_it_expires(serve_paypal, emulator):
-    paypal = serve_paypal(emulator(token_ttl=2))
+    # PayPal's clock is the test's: it moves on 1.9 s while the token cache's own clock waits 1.9 s
+    # or longer, so however loaded the machine, PayPal's expiry (2 s) never comes first.
+    paypal_now = [time.time()]
+    paypal = serve_paypal(emulator(token_ttl=2, clock=lambda: paypal_now[0]))
     paypal.authorized()
     time.sleep(1.9)  # within the refresh margin (a tenth of the lifetime) but before PayPal's expiry
+    paypal_now[0] += 1.9
     paypal.authorized()
     assert paypal.calls(TOKEN) == 2
     assert paypal.calls("/v2/checkout/orders") == 2  # no call was refused with 401
