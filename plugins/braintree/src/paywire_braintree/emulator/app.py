@@ -81,7 +81,9 @@ class BraintreeEmulator(EmulatorApp):
 
     # -- test controls -------------------------------------------------------------------------
     def settle(self, transaction_id: str, outcome: str = "SETTLED") -> None:
-        """Decide a submitted capture or refund (Braintree's batch), sending its webhook."""
+        """Decide a submitted capture or refund (Braintree's batch), sending its webhook; or an
+        AUTHORIZING authorization: SETTLED authorizes it, PROCESSOR_DECLINED (any other outcome),
+        FAILED or GATEWAY_REJECTED ends it so."""
         with self.lock:
             self.operations.settle(self.operations.transaction(transaction_id), outcome)
 

@@ -51,11 +51,13 @@ NONCES: Final = {
     # and refunds settle later, as US bank account (ACH) transactions do; one whose payments
     # settle at once but whose refunds settle later; one whose authorization stays AUTHORIZING;
     # one whose charge Braintree answers AUTHORIZED, not submitted for settlement (the schema lets
-    # chargePaymentMethod answer any PaymentStatus): captureTransaction submits it.
+    # chargePaymentMethod answer any PaymentStatus): captureTransaction submits it; and one whose
+    # charge is answered AUTHORIZING, and once `settle` authorizes it, is left AUTHORIZED, not submitted.
     "paywire-emulator-bank-account-nonce": Nonce("UsBankAccount", pending=("sale", "credit")),
     "paywire-emulator-refund-pending-nonce": Nonce("CreditCard", pending=("credit",)),
     "paywire-emulator-authorizing-nonce": Nonce("CreditCard", pending=("authorization",)),
     "paywire-emulator-authorized-charge-nonce": Nonce("CreditCard", pending=("submission",)),
+    "paywire-emulator-authorizing-charge-nonce": Nonce("CreditCard", pending=("authorization", "submission")),
     # one whose refunds Braintree answers AUTHORIZED (a refund's PaymentStatus may be), until settled
     "paywire-emulator-refund-authorized-nonce": Nonce("CreditCard", pending=("refund authorization",)),
 }

@@ -14,10 +14,12 @@
   method, amount and merchant account within the window is GATEWAY_REJECTED DUPLICATE, naming
   the original (`duplicateOf`); `search_lag` seconds hide new transactions from search, as
   Braintree's index may.
-- an authorization decided later (the emulator's authorizing nonce) stays AUTHORIZING until
-  `settle()` authorizes it (and submits it, for a charge) or declines it; a charge of the
-  emulator's authorized-charge nonce is answered AUTHORIZED, not submitted for settlement, and a
-  refund of a charge of its refund-authorized nonce stays AUTHORIZED until `settle()`.
+- an authorization decided later (the emulator's authorizing nonces) stays AUTHORIZING until
+  `settle()` authorizes it (and submits it, for a charge, except one of the authorizing-charge
+  nonce: left AUTHORIZED, as Braintree may) or ends it as the outcome says: PROCESSOR_DECLINED
+  (by default), FAILED or GATEWAY_REJECTED; a charge of the emulator's authorized-charge nonce is
+  answered AUTHORIZED, not submitted for settlement, and a refund of a charge of its
+  refund-authorized nonce stays AUTHORIZED until `settle()`.
 - expiry: `expire()` marks an authorization AUTHORIZATION_EXPIRED, as Braintree does after its
   brand's time frame; what it has not captured can then be neither captured nor voided.
 - settlement: with `settlement="instant"` a submitted capture settles at once (as if the batch
@@ -156,7 +158,8 @@ class Operations:
             extra = {"declineType": "SOFT"} if status == "PROCESSOR_DECLINED" else {}
             transaction.move(status, processorResponse=processor_response(code), **extra)
         elif "authorization" in nonce.pending:
-            transaction.charge = submit  # AUTHORIZING until decided (`settle`)
+            # AUTHORIZING until decided (`settle`)
+            transaction.charge = submit and "submission" not in nonce.pending
         else:
             self._authorized(transaction, submit and "submission" not in nonce.pending)
         return transaction
@@ -194,6 +197,10 @@ class Operations:
         if transaction.status == "AUTHORIZING":  # the authorization decided
             if outcome == "SETTLED":
                 self._authorized(transaction, transaction.charge)
+            elif outcome == "FAILED":
+                transaction.move("FAILED", processorResponse=processor_response("3000"))
+            elif outcome == "GATEWAY_REJECTED":
+                transaction.move("GATEWAY_REJECTED", gatewayRejectionReason="FRAUD")
             else:
                 transaction.move("PROCESSOR_DECLINED", processorResponse=processor_response("2000"), declineType="SOFT")
             return transaction
