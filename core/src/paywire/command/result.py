@@ -116,6 +116,11 @@ class CommandResult:
     :param token: a reusable payment method token (vault).
     :param references: further provider ids (order, authorization, charge, capture, customer).
     :param operations: for `fetch`, every capture and refund the provider holds on the payment.
+    :param unfinished: for `fetch`, the provider holds the first operation made but waiting for a
+        step of its own that only a resend under its key takes (a Braintree sale authorized, not
+        yet submitted for settlement): reconciliation leaves it open, unknown, and the Janitor
+        resends it (`retry`), so it completes as asked instead of lapsing. Never set for what the
+        provider itself still decides (that is `processing`), nor for what the caller must do.
     :param raw: the decoded answer, for handlers and observers; never logged unredacted.
     """
 
@@ -131,6 +136,7 @@ class CommandResult:
     token: str | None = None
     references: Mapping[str, str] = attrs.field(factory=dict, converter=_mapping)
     operations: tuple[ProviderOperation, ...] = attrs.field(default=(), converter=_operations)
+    unfinished: bool = False
     raw: Any = attrs.field(default=None, repr=False, eq=False)
 
     @property

@@ -4,6 +4,13 @@ behind the provider, and the read made then failed; or the payment has waited fo
 longer than the service's `buyer_wait`, `paywire.service.waiting`), so that a shop need not run
 `paywire reconcile` from cron.
 
+Reconciliation only reads. One first operation the provider holds made but unfinished, waiting
+for a step of the operation's own (`CommandResult.unfinished`: a Braintree sale authorized after
+it was answered AUTHORIZING, and never submitted for settlement), is finished here: the Janitor
+resends it under its idempotency key (`PaymentService.retry`), as a caller's retry would, so the
+sale completes as the shop asked instead of lapsing with its authorization. The resend's outcome is
+recorded as any resend's: from the provider's answer only, unknown when that is lost.
+
 A transaction is looked at only once its request can no longer land (`settle_after`): before
 that, asking the provider proves nothing. After each look that leaves it open, it waits longer
 (its own backoff, `paywire.service.schedule`); so does a payment's owed read after a read that
@@ -23,7 +30,7 @@ from datetime import datetime
 
 import attrs
 
-from paywire.errors import LedgerBusy, LedgerUnavailable
+from paywire.errors import Declined, LedgerBusy, LedgerUnavailable, OutcomeUnknown
 from paywire.ledger.model import Look, Transaction, TransactionStatus, now
 from paywire.security import get_logger
 from paywire.service.payments import PaymentService
@@ -57,6 +64,7 @@ class PassReport:
     # seconds this host's clock was ahead of the ledger database's as the pass began (behind:
     # negative); None where the database is this host's, or could not be asked
     clock_skew: float | None = None
+    resent: tuple[str, ...] = ()  # unfinished first operations resent under their key (transaction ids)
 
 
 class Janitor:
@@ -127,6 +135,7 @@ class Janitor:
         errors: list[tuple[str, str]] = []
         mismatches: list[Mismatch] = []
         caught_up: list[str] = []
+        resent: list[str] = []
         stopped = ledger_away = False
         for payment_id, txns in by_payment.items():
             self.progressed_at = self.service.ledger.now()
@@ -156,6 +165,11 @@ class Janitor:
                          settlement.status, settlement.note)
             for caught in report.caught_up:
                 log.info("read payment %s from the provider, which it owed a read", caught)
+            for owed in (s for s in report.unresolved if s.resend):
+                resent.append(owed.transaction_id)
+                failure = self._resend(owed)
+                if failure is not None:
+                    errors.append((payment_id, failure))
             settled.extend(report.settled)
             unresolved.extend(report.unresolved)
             marked.extend(report.marked_unknown)
@@ -176,11 +190,32 @@ class Janitor:
                 log.warning("matching stored events failed %d times, the first: %s", len(matched.failures), first)
                 errors.append(("events", first))
         result = PassReport(started, self.service.ledger.now(), tuple(settled), tuple(unresolved), tuple(marked), tuple(skipped),
-                            tuple(errors), tuple(mismatches), stopped, applied, tuple(caught_up), skew)
+                            tuple(errors), tuple(mismatches), stopped, applied, tuple(caught_up), skew,
+                            tuple(resent))
         self.last_pass, self._passed = result, self._clock()
         if self.on_pass is not None:
             self.on_pass(result)
         return result
+
+    def _resend(self, owed: Settlement) -> str | None:
+        """Resend a first operation the provider holds unfinished under its key, after the payment
+        was let go (the resend takes the key's lock, so a caller's retry or another worker's
+        resend queues behind it: one provider call). The answer is recorded as any resend's: a
+        refusal (the authorization voided or expired meanwhile: failed, nothing charged) and a lost
+        answer (unknown, reconciled again) are outcomes, logged; None, or why it went wrong (a
+        request the ledger does not keep whole cannot be resent: the caller repeats the call)."""
+        try:
+            self.service.retry(owed.transaction_id)
+        except (Declined, OutcomeUnknown) as exc:
+            log.info("resending unfinished %s %s: %s (%s)", owed.kind, owed.transaction_id, type(exc).__name__,
+                     exc.code)
+        except Exception as exc:  # noqa: BLE001 - one resend's failure never stops the pass
+            log.warning("resending unfinished %s %s failed: %s %s", owed.kind, owed.transaction_id,
+                        type(exc).__name__, getattr(exc, "code", None) or "")
+            return type(exc).__name__
+        else:
+            log.info("resent unfinished %s %s under its key", owed.kind, owed.transaction_id)
+        return None
 
     def clock_skew(self) -> float | None:
         """Seconds this host's own clock is ahead of the ledger database's (behind: negative),

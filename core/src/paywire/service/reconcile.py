@@ -6,7 +6,9 @@ its `settle_after`) or accepted (the provider decides later). Reconciliation nev
 anything. It reads the payment at the provider and decides, per transaction:
 
 - first operations (authorize, sale, complete): by the provider's state (authorized or further
-  -> succeeded; processing -> accepted; waiting for the buyer -> action_required; failed ->
+  -> succeeded; processing -> accepted; made but unfinished, waiting for a step of its own that
+  only a resend under its key takes (`CommandResult.unfinished`) -> unknown, left open and flagged
+  `resend` for the Janitor, which finishes it so; waiting for the buyer -> action_required; failed ->
   failed, unless the provider lists the sale itself as a capture reversed since, which took
   effect: succeeded, then its reversal; held in another currency -> left open); "not found" (looked up by key: read by the
   reference of an object the provider made, it says nothing, and leaves it open), or a completion
@@ -68,6 +70,7 @@ class Settlement:
     kind: str
     status: str | None
     note: str
+    resend: bool = False  # open, and finished only by a resend under its key (`CommandResult.unfinished`)
 
 
 @attrs.frozen
@@ -175,6 +178,24 @@ def _open(txn: Transaction, note: str) -> Settlement:
     return Settlement(txn.id, txn.payment_id, txn.kind, None, note)
 
 
+def _unfinished(u: LedgerUnit, txn: Transaction, result: CommandResult) -> Settlement:
+    """The provider made the first operation but holds it waiting for a step of its own that only
+    a resend under its key takes (a sale authorized, not submitted for settlement): nothing is
+    concluded, and the transaction stays open. An accepted one becomes unknown, the status a resend
+    is made from (an accepted one is never resent: the provider decides it), keeping its answer."""
+    note = (f"the provider reports {result.state}: it made the {txn.kind} but holds it unfinished; a resend under "
+            "its idempotency key finishes it (the Janitor's, or retry())")
+    if txn.status == S.ACCEPTED:
+        response = dict(txn.response)
+        response["reconciled"] = {"state": result.state, "note": note}
+        u.update_transaction(replace(
+            txn, status=S.UNKNOWN, response=response, updated_at=u.now(),
+            provider_reference=txn.provider_reference or result.reference,
+            error_type=None, error_code=None, error_message=note,
+        ))
+    return Settlement(txn.id, txn.payment_id, txn.kind, None, note, resend=True)
+
+
 def _absent(u: LedgerUnit, txn: Transaction, at: datetime, what: str, result: CommandResult) -> Settlement:
     """The provider does not hold the operation: failed once its request can no longer land."""
     if txn.status == S.ACCEPTED:
@@ -232,6 +253,8 @@ def settle(u: LedgerUnit, payment: Payment, result: CommandResult,
                 payment = replace(payment, failed=True)
         elif foreign is not None:
             out.append(_open(txn, f"the provider holds the payment in {foreign}, not {currency}; check it by hand"))
+        elif result.unfinished:
+            out.append(_unfinished(u, txn, result))
         elif state == ProviderState.PROCESSING:
             if txn.status == S.ACCEPTED:
                 out.append(_open(txn, "the provider is still processing it"))

@@ -149,7 +149,9 @@ class FirstOperation:
     submits it, as the sale asked, and its answer is the sale's. If that submission is refused or
     its answer lost, the sale is unknown (never failed: the authorization stands, and never
     captured: Braintree may not have it): a retry under the key finds it and submits it, and
-    fetch reads it as not yet decided (`handlers.fetched_fields`)."""
+    fetch reads it as not yet decided and `unfinished` (`handlers.fetched_fields`), which the
+    Janitor's resend under the key finishes so, as it does a sale answered AUTHORIZING that
+    Braintree authorized since."""
 
     find: GatewayCommand
     write: GatewayCommand

@@ -276,13 +276,16 @@ def fetched_fields(transaction: Mapping[str, Any], flow: str | None = None) -> d
 
     A sale Braintree holds only authorized (`sale_unsubmitted`) is not what the sale asked:
     `pending`, counted nowhere, so reconciliation leaves the sale open, and a retry under its key
-    submits it (`composites.FirstOperation`) unless it was captured in parts. One released so
-    (voided, expired) charged nothing: `failed`."""
+    submits it (`composites.FirstOperation`) unless it was captured in parts. Held AUTHORIZED with
+    no capture, it is `unfinished`: the submission is the sale's own step, which the Janitor's
+    resend takes (a sale answered AUTHORIZING and authorized since, or whose submission was lost).
+    One released so (voided, expired) charged nothing: `failed`."""
     if sale_unsubmitted(transaction, flow):
         zero = Money.zero(authorized_amount(transaction).currency)
         return {"reference": transaction["id"], "references": {"payment": transaction["id"]},
                 "state": ProviderState.PENDING, "authorized": zero, "captured": zero, "refunded": zero,
-                "capturable": None, "operations": []}
+                "capturable": None, "operations": [],
+                "unfinished": transaction.get("status") == "AUTHORIZED" and not _children(transaction)}
     status = own_status(transaction)
     authorized = authorized_amount(transaction)
     children = _children(transaction)
