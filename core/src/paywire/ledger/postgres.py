@@ -6,7 +6,8 @@ request queue behind the first and then see its row), `SELECT ... FOR UPDATE` on
 (so the money check and the pending record of one operation are atomic against every other
 worker's), and a shared advisory lock per provider id it indexes (so a webhook event stored
 unmatched meanwhile is seen by the unit, or sees the id: `wait_out_references`). Locks are
-released by COMMIT or ROLLBACK, also when a worker dies.
+released by COMMIT or ROLLBACK, also when a worker dies. Advisory locks are named after the
+schema the ledger's tables are in, however the URL names it (`PostgresLedger._read_lock_schemas`).
 
 Statements go through psycopg's libpq layer rather than its cursors, batched per unit (`_Session`).
 
@@ -86,6 +87,24 @@ class PostgresLedger(SQLLedger):
             raise ConfigurationError(f"there is no ledger in {where} of this database yet: nothing has been recorded "
                                      "there; check the database and the schema the ledger URL names")
         self.migrate()
+        try:
+            self._lock_schemas = self._read_lock_schemas()
+        except BaseException:
+            self.close()
+            raise
+
+    def _read_lock_schemas(self) -> tuple[str, ...]:
+        """The schema names the key and provider-id locks are named by: the URL's spelling of the
+        ledger's schema ('' for none), as earlier releases name them, then the schema its tables
+        are in, read once here. Workers naming one schema two ways (`?schema=name`, or none and a
+        search_path in the URL's options; `?schema=public` and none) lock one name; workers of an
+        earlier release still running beside this one lock the first. One name where both are
+        the same: always with `?schema=` (its search_path holds that schema alone)."""
+        row = self._read_one("SELECT nspname FROM pg_namespace WHERE oid = "
+                             "(SELECT relnamespace FROM pg_class WHERE oid = to_regclass('paywire_schema'))", ())
+        spelled = self.schema or ""
+        found = str(row[0]) if row else spelled
+        return (spelled,) if found == spelled else (spelled, found)
 
     def _exists(self) -> bool:
         """Whether a ledger is there (of any schema version: an older one is migrated as usual)."""
@@ -192,32 +211,36 @@ class PostgresLedger(SQLLedger):
         self._session(connection).rollback()
 
     def lock_key(self, connection: Any, method: str, key: str) -> None:
-        self.execute(connection, "SELECT pg_advisory_xact_lock(hashtextextended(?, 0))",
-                     (f"paywire:{self.schema or ''}:{method}:{key}",))
+        # Both names in one statement, in `_lock_schemas`' order: a worker of an earlier release
+        # locks only the first, and no worker takes the second before the first.
+        self.execute(connection, _lock_all(len(self._lock_schemas)),
+                     [f"paywire:{schema}:{method}:{key}" for schema in self._lock_schemas])
 
     def index_references(self, method: str, payment_id: str, references: Sequence[str]) -> tuple[str, list[Any]]:
-        # The insert takes each id's lock itself (no statement more): shared, so units indexing
+        # The insert takes each id's locks itself (no statement more): shared, so units indexing
         # ids never wait for one another, only for `wait_out_references`; held until commit,
         # so from before the unit's look for waiting events.
         values = [value for ref in sorted(references) for value in (method, ref, payment_id)]
-        return _insert_held(len(references)), [*values, self._reference_lock("")]
+        return (_insert_held(len(references), len(self._lock_schemas)),
+                [*values, *(self._reference_lock(schema, "") for schema in self._lock_schemas)])
 
     def wait_out_references(self, references: Sequence[str]) -> bool:
-        # Each id's lock taken alone, outside any unit (its statement is its transaction): it holds
-        # nothing while it waits, so it closes no cycle of waits with a unit holding several.
+        # Each lock of each id taken alone, outside any unit (its statement is its transaction): it
+        # holds nothing while it waits, so it closes no cycle of waits with a unit holding several.
         if getattr(self._local, "in_unit", False):
             raise RuntimeError("wait_out_references waits outside any unit: finish the open unit first")
         refs = sorted({r for r in references if r})
         connection = self.connection()
         for reference in refs:
-            self.execute(connection, "SELECT pg_advisory_xact_lock(hashtextextended(?, 0))",
-                         (self._reference_lock(reference),)).fetchall()
+            for schema in self._lock_schemas:
+                self.execute(connection, _lock_all(1), (self._reference_lock(schema, reference),)).fetchall()
         return bool(refs)
 
-    def _reference_lock(self, reference: str) -> str:
+    @staticmethod
+    def _reference_lock(schema: str, reference: str) -> str:
         """The name of a provider id's lock: by id alone, whatever method indexes it (a webhook
-        looks through its provider's other methods too), in this ledger's schema."""
-        return f"paywire-ref:{self.schema or ''}:{reference}"
+        looks through its provider's other methods too), in a schema of `_lock_schemas`."""
+        return f"paywire-ref:{schema}:{reference}"
 
     @staticmethod
     def table_sql(name: str) -> str:
@@ -285,15 +308,22 @@ def _at_us(row: Sequence[Any] | None) -> datetime:
     return at
 
 
-@lru_cache(maxsize=16)
-def _insert_held(count: int) -> str:
+@lru_cache(maxsize=2)
+def _lock_all(names: int) -> str:
+    """A statement taking the transaction-scoped advisory locks of so many names, in order."""
+    return "SELECT " + ", ".join(["pg_advisory_xact_lock(hashtextextended(?, 0))"] * names)
+
+
+@lru_cache(maxsize=32)
+def _insert_held(count: int, names: int) -> str:
     """`index_references`' statement for so many ids (one, after most operations); its last
-    parameter is the ids' lock names' prefix (`_reference_lock`). The lock is a condition always
-    true, evaluated for each id before its row is inserted, a conflicting one too."""
+    parameters are the ids' lock names' prefixes (`_reference_lock`), `names` of them. Each lock
+    is a condition always true, evaluated for each id before its row is inserted, a conflicting
+    one too."""
     rows = ", ".join(["(?, ?, ?)"] * count)  # placeholders only: every value is a bound parameter
+    held = " AND ".join(["pg_advisory_xact_lock_shared(hashtextextended(? || v.reference, 0)) IS NOT NULL"] * names)
     return ("INSERT INTO paywire_references (method, reference, payment_id) SELECT v.method, v.reference, "  # noqa: S608
-            f"v.payment_id FROM (VALUES {rows}) AS v (method, reference, payment_id) "
-            "WHERE pg_advisory_xact_lock_shared(hashtextextended(? || v.reference, 0)) IS NOT NULL "
+            f"v.payment_id FROM (VALUES {rows}) AS v (method, reference, payment_id) WHERE {held} "
             "ON CONFLICT DO NOTHING")
 
 
