@@ -59,8 +59,9 @@ def test_the_shared_emulator_variant_passes_contract_tests(pytester: pytest.Pyte
     result = pytester.runpytest_subprocess(
         "-p", "no:cacheprovider", "--hypothesis-profile", "paywire_ci", "-k", "TestCombined and (void or decline or tamper)"
     )
-    # the void checks include its key on the wire, a lost answer and a duplicate while its key is in flight
-    result.assert_outcomes(passed=7, skipped=1)
+    # the void checks include its key on the wire, a lost answer and a duplicate while its key is in flight;
+    # the void after a partial capture is skipped: Acme does not declare `void_after_capture`
+    result.assert_outcomes(passed=7, skipped=2)
 
 
 def test_the_guide_s_hook_table_is_the_hook_specs() -> None:

@@ -43,6 +43,10 @@ class Capabilities(NamedTuple):
     # authorization, which the provider does not offer to capture again (PayPal). Off, what an
     # authorization still holds after such an undoing is what the provider's reading says.
     undone_capture_consumes: bool = False
+    # `void` also releases what a partly captured authorization has left (PayPal voids an
+    # authorization after a non-final partial capture): the captures stand, nothing more can be
+    # captured. Off, a payment with a capture is refused a void before anything is sent.
+    void_after_capture: bool = False
 
     def restrict(self, **flags: bool) -> Capabilities:
         """These capabilities with some switched off; a method cannot switch on what its gateway lacks."""

@@ -84,6 +84,13 @@ class Api:
         headers = {"Authorization": f"Basic {basic}", "Content-Type": "application/x-www-form-urlencoded"}
         return Response(self.pool.request("POST", f"{self.url}/v1/oauth2/token", body=form.encode(), headers=headers))
 
+    def days_pass(self, days: float) -> None:
+        """The emulator's clock moves `days` on (an authorization's honor period, its 29 days); the
+        token it gave expires with it, so the next request fetches a new one."""
+        clock = self.app.clock
+        self.app.clock = lambda: clock() + days * 86400
+        self._token = None
+
     def token(self) -> str:
         if self._token is None:
             self._token = self.oauth().json()["access_token"]

@@ -97,6 +97,7 @@ def test_an_overage_is_at_most_115_percent_or_usd_75_whichever_is_less(api, auth
     whichever is less"; a reauthorization is bounded alike."""
     auth = api.authorization(authorized)
     assert capture_auth(api, auth["id"], beyond).issue == "MAX_CAPTURE_AMOUNT_EXCEEDED"
+    api.days_pass(3)  # past the honor period: PayPal reauthorizes from day 4
     refused = api.post(f"/v2/payments/authorizations/{auth['id']}/reauthorize", {"amount": money(beyond)})
     assert (refused.status, refused.issue) == (422, "AUTHORIZATION_AMOUNT_EXCEEDED")
     assert capture_auth(api, auth["id"], most).status == 201
@@ -218,6 +219,7 @@ def test_denied_authorization(api):
 
 def test_reauthorize_creates_a_new_authorization(api):
     auth = api.authorization("100.00")
+    api.days_pass(3)  # past the honor period: PayPal reauthorizes from day 4
     response = api.post(f"/v2/payments/authorizations/{auth['id']}/reauthorize", {"amount": money("110.00")})
     assert response.status == 201
     child_id = response.json()["id"]
@@ -233,8 +235,29 @@ def test_reauthorize_creates_a_new_authorization(api):
     assert capture_auth(api, child_id, "110.00").status == 201
 
 
+@pytest.mark.parametrize(("days", "issue"), [(0, "REAUTHORIZATION_TOO_SOON"), (3 - 1 / 86400, "REAUTHORIZATION_TOO_SOON"),
+                                             (3, None), (29, "AUTHORIZATION_EXPIRED")])
+def test_reauthorize_is_allowed_from_day_4_to_day_29(api, days, issue):
+    """PayPal: "A reauthorization is only allowed once from Day 4 to Day 29 since the date of the
+    original authorization" (REAUTHORIZATION_TOO_SOON); a refused one leaves the authorization
+    as it was."""
+    auth = api.authorization("100.00")
+    api.days_pass(days)
+    response = api.post(f"/v2/payments/authorizations/{auth['id']}/reauthorize", {"amount": money("100.00")})
+    if issue is None:
+        assert response.status == 201
+        return
+    assert (response.status, response.issue) == (422, issue)
+    assert len(api.app.authorizations) == 1
+    if issue == "REAUTHORIZATION_TOO_SOON":
+        assert response.json()["details"][0]["description"].startswith("A reauthorization is only allowed once")
+        assert api.get(f"/v2/payments/authorizations/{auth['id']}").json()["status"] == "CREATED"
+        assert capture_auth(api, auth["id"], "10.00").status == 201
+
+
 def test_voiding_the_parent_voids_its_reauthorization(api):
     auth = api.authorization()
+    api.days_pass(3)
     child_id = api.post(f"/v2/payments/authorizations/{auth['id']}/reauthorize").json()["id"]
     assert api.post(f"/v2/payments/authorizations/{auth['id']}/void").status == 204
     assert api.get(f"/v2/payments/authorizations/{child_id}").json()["status"] == "VOIDED"

@@ -71,7 +71,7 @@ from typing import Any, NamedTuple
 import attrs
 
 from paywire.command.gateway_command import after_unsure
-from paywire.command.result import CommandResult
+from paywire.command.result import CommandResult, ProviderState
 from paywire.errors import (
     BuyerActionRequired,
     ConfigurationError,
@@ -230,6 +230,10 @@ def _owes_read(outcome: CommandResult | BaseException, txn: Transaction, payment
     one)."""
     if isinstance(outcome, PaywireError):
         return outcome.state_conflict and txn.status == S.FAILED
+    if isinstance(outcome, CommandResult) and txn.kind == K.VOID and outcome.state == ProviderState.VOIDED:
+        # What a void makes, also of a payment with captures (its authorization voided, the
+        # captures standing): the ledger is not behind for that.
+        return resent and txn.status == S.SUCCEEDED
     return (isinstance(outcome, CommandResult) and txn.status == S.SUCCEEDED
             and (resent or rules.behind(payment, outcome.state)))
 
@@ -505,7 +509,9 @@ class PaymentService:
     def void(self, payment_id: str, *, reason: str | None = None, idempotency_key: str | None = None) -> Payment:
         """Release an authorization that has no capture, or cancel a payment still waiting for its
         buyer where the method's gateway declares `cancel_waiting` (elsewhere that is refused with
-        `UnsupportedOperation`, code `no_cancel_waiting`, before anything is recorded or sent)."""
+        `UnsupportedOperation`, code `no_cancel_waiting`, before anything is recorded or sent).
+        Where it declares `void_after_capture`, also release what a partly captured authorization
+        has left: the captures stand (and can be refunded), nothing more can be captured."""
         require_str(reason, "reason")
         return self._follow_up(K.VOID, payment_id, idempotency_key, lambda *_: (None, {"reason": reason}))
 
@@ -1296,6 +1302,10 @@ class PaymentService:
                 # An accepted final capture closes the payment once the provider says it succeeded
                 # (its event, or reconciliation); until then it is in flight, and if the provider
                 # refuses it the rest of the authorization is still there to capture.
+                changes["capture_closed"] = True
+            elif txn.kind == K.VOID and outcome.succeeded and payment.captured.minor > 0:
+                # A void after a capture (`void_after_capture`) released the rest: the captures
+                # stand, and nothing more can be captured, as after a final capture.
                 changes["capture_closed"] = True
             elif txn.kind == K.VOID and outcome.succeeded:
                 # An accepted void is in flight (no capture may start meanwhile): the payment is

@@ -321,18 +321,33 @@ def check_void(payment: Payment, txns: Sequence[Transaction], caps: Capabilities
     _usable(payment, "void")
     flight = in_flight(payment, txns)
     if payment.captured.minor > 0 or flight.captures.minor > 0:
-        raise StateError(f"payment {payment.id} has a capture; refund it instead of voiding", code="void_after_capture")
-    if consumed(payment, txns, caps).minor > 0 and capturable(payment, txns, caps).minor == 0:
+        _releasable(payment, txns, flight, caps)
+    elif consumed(payment, txns, caps).minor > 0 and capturable(payment, txns, caps).minor == 0:
         raise StateError(f"payment {payment.id} has nothing left to void: its captures took all of its authorization "
                          "(one the provider undid since still took its part); nothing was sent",
                          code="void_after_capture")
-    if payment.state == PaymentState.ACTION_REQUIRED:
+    elif payment.state == PaymentState.ACTION_REQUIRED:
         _cancellable(payment, flight, caps)
     elif payment.state != PaymentState.AUTHORIZED:
         raise StateError(f"payment {payment.id} is {payment.state}: only an authorization, or a payment waiting for "
                          "its buyer, can be voided", code="not_authorized")
     if flight.void:
         raise StateError(f"payment {payment.id} is already being voided", code="void_in_flight")
+
+
+def _releasable(payment: Payment, txns: Sequence[Transaction], flight: InFlight, caps: Capabilities) -> None:
+    """A void of a payment with a capture releases what its authorization has left, where the
+    provider allows it (`void_after_capture`): the captures stand. Not while a capture is in
+    flight (the provider may take the rest with it), nor once nothing is left to release."""
+    if not caps.void_after_capture:
+        raise StateError(f"payment {payment.id} has a capture; refund it instead of voiding", code="void_after_capture")
+    if flight.captures.minor > 0:
+        raise StateError(f"payment {payment.id} is being captured; void what is left once that capture is settled; "
+                         "nothing was sent", code="capture_in_flight")
+    if capturable(payment, txns, caps).minor == 0:
+        raise StateError(f"payment {payment.id} has nothing left to void: its captures took all of its authorization, "
+                         "or a final capture or a void released the rest; refund what was captured instead; nothing "
+                         "was sent", code="void_after_capture")
 
 
 def _cancellable(payment: Payment, flight: InFlight, caps: Capabilities) -> None:

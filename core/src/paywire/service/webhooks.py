@@ -150,6 +150,9 @@ def apply_event(u: LedgerUnit, payment: Payment, event: StoredEvent, caps: Capab
             # A void after part was captured (PayPal allows it) releases the rest: nothing more
             # can be captured, and what was captured stands.
             payment = replace(payment, capture_closed=True)
+            for txn in txns:
+                if txn.kind == K.VOID and txn.status in _SETTLEABLE:
+                    _settle(u, txn, S.SUCCEEDED, event)
             note = "closes the capture: the provider released what was not captured"
         else:
             note = "ignored: the payment has captures, it cannot be voided"

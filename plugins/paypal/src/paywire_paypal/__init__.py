@@ -19,7 +19,7 @@ PAYPAL = GatewayDefinition(
     title="PayPal",
     build="paywire_paypal.commands:build_commands",
     capabilities=Capabilities(capture_multiple=True, vault=True, buyer_action=True, webhooks=True,
-                              undone_capture_consumes=True),
+                              undone_capture_consumes=True, void_after_capture=True),
     currencies=CURRENCIES,
     endpoints={"live": "https://api-m.paypal.com", "sandbox": "https://api-m.sandbox.paypal.com"},
     secrets=("client_id", "client_secret", "webhook_id"),

@@ -91,6 +91,7 @@ __all__ = [
     "BACK_TO_PAYPAL",
     "COMPLETION_ERRORS",
     "ERRORS",
+    "NOTES",
     "REPEATS",
     "VOIDED_ORDER",
     "PayPalErrorBody",
@@ -128,7 +129,7 @@ STATES: Final = frozenset({
     "MAX_CAPTURE_COUNT_EXCEEDED", "MAX_NUMBER_OF_REFUNDS_EXCEEDED", "ORDER_ALREADY_AUTHORIZED",
     "ORDER_ALREADY_CAPTURED", "ORDER_ALREADY_COMPLETED", "ORDER_COMPLETED_OR_VOIDED", "ORDER_EXPIRED",
     "PARTIAL_REFUND_NOT_ALLOWED", "PENDING_CAPTURE", "PREVIOUSLY_CAPTURED", "PREVIOUSLY_VOIDED",
-    "REAUTHORIZATION_NOT_SUPPORTED", "REFUND_AMOUNT_EXCEEDED", "REFUND_NOT_ALLOWED",
+    "REAUTHORIZATION_NOT_SUPPORTED", "REAUTHORIZATION_TOO_SOON", "REFUND_AMOUNT_EXCEEDED", "REFUND_NOT_ALLOWED",
     "REFUND_NOT_PERMITTED_DUE_TO_CHARGEBACK", "REFUND_TIME_LIMIT_EXCEEDED", "SETUP_TOKEN_ALREADY_TOKENIZED",
     "TRANSACTION_DISPUTED",
 })
@@ -158,6 +159,13 @@ REPEATS: Final = frozenset({
     "ORDER_ALREADY_AUTHORIZED", "ORDER_ALREADY_CAPTURED", "ORDER_COMPLETED_OR_VOIDED", "PREVIOUSLY_VOIDED",
     "REFUND_AMOUNT_EXCEEDED",
 })
+# What paywire adds to PayPal's words for a refusal, where they leave the caller guessing.
+NOTES: Final = {
+    # The authorization's age alone makes this refusal: an earlier attempt was sooner still, so
+    # PayPal refused it too, and nothing was reauthorized on any attempt.
+    "REAUTHORIZATION_TOO_SOON": "nothing was reauthorized and the authorization stands as it was: PayPal "
+                                "reauthorizes only after the authorization's 3-day honor period, within its 29 days",
+}
 # Another request with the same PayPal-Request-Id (or on the same order) is still running.
 IN_PROGRESS: Final = frozenset({"PREVIOUS_REQUEST_IN_PROGRESS", "ORDER_COMPLETION_IN_PROGRESS"})
 # The PayPal-Request-Id was used before (Vault v3's PAYPAL_REQUEST_ID_PREVIOUSLY_USED, "already been
@@ -298,6 +306,8 @@ class PayPalErrorMapper:
             message += f" (field {body.field})"
         if error_class is OutcomeUnknown and code in REPEATS:
             message += "; an earlier attempt of this request may have done it, so the outcome is unknown"
+        elif code in NOTES:
+            message += f"; {NOTES[code]}"
         common: dict[str, Any] = {
             "provider": self.provider,
             "code": code,

@@ -41,6 +41,7 @@ CLIENT_ID = "gateway-test-client-id"
 CLIENT_SECRET = "gateway-test-client-secret-5c1e9a"
 WEBHOOK_ID = "8PT597110X687430L"
 RETURN_URL = "https://shop.example/paypal/return"
+DAY = 86400.0
 
 
 class PayPal:
@@ -96,6 +97,13 @@ class PayPal:
     def calls(self, path: str = "", method: str | None = None) -> int:
         """Requests that reached the emulator's logic, whose path contains `path`."""
         return sum(1 for verb, seen in self.app.calls if path in seen and (method is None or verb == method))
+
+    def days_pass(self, days: float) -> None:
+        """PayPal's clock moves `days` on (an authorization's honor period, its 29 days): the
+        emulator's, not the machine's. Its tokens expire with it: the gateway fetches a new one
+        after PayPal's 401."""
+        clock = self.app.clock
+        self.app.clock = lambda: clock() + days * DAY
 
     # -- webhooks ----------------------------------------------------------------------------------
     def deliver(self, service: PaymentService, event_type: str) -> None:

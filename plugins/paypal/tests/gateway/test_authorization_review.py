@@ -24,6 +24,7 @@ def _reviewed_authorization(paypal) -> str:
 
 def test_a_reauthorization_paypal_reviews_is_accepted_not_an_authorization(paypal):
     original = _reviewed_authorization(paypal)
+    paypal.days_pass(3)  # past the honor period: PayPal reauthorizes from day 4
     renewed = paypal.run("reauthorize", reference=original, amount=EUR100, idempotency_key=paypal.key())
     assert paypal.app.authorizations[renewed.reference].status == "PENDING"
     assert renewed.status == "accepted" and not renewed.succeeded

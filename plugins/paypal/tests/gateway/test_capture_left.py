@@ -118,6 +118,7 @@ def test_a_reauthorization_holds_its_own_amount_whatever_earlier_ones_captured(p
     payment = service.authorize("paypal", Money.of("100.00", EUR), source=paypal.app.vault_card(),
                                 idempotency_key=paypal.key())
     original = payment.references["authorization"]
+    paypal.days_pass(3)  # past the honor period: PayPal reauthorizes from day 4
     paypal.run("reauthorize", reference=original, amount=Money.of("100.00", EUR), idempotency_key=paypal.key())
     service.reconcile(payment_id=payment.id)  # captures act on the reauthorization from now on
     service.capture(payment.id, Money.of("60.00", EUR), final=False, idempotency_key=paypal.key())

@@ -135,6 +135,7 @@ def test_a_void_after_a_full_capture_is_refused(paypal):
 
 def test_a_reauthorization_is_a_new_authorization_captures_act_on(paypal):
     authorization = paypal.authorized("50.00")
+    paypal.days_pass(3)  # past the honor period: PayPal reauthorizes from day 4
     renewed = paypal.run("reauthorize", reference=authorization.reference, amount=eur("55.00"),
                          idempotency_key="reauth-1")
     assert json.loads(last_post(paypal).body) == {"amount": {"currency_code": EUR, "value": "55.00"}}

@@ -164,14 +164,16 @@ class PaymentLifecycle(RuleBasedStateMachine):
 
     def void(self, payment: PaymentModel, data: st.DataObject) -> None:
         subject = self.harness.follow_up(payment.reference)
-        if payment.voidable:
+        releases = self.capabilities.void_after_capture and not (payment.voided or payment.closed)
+        if payment.voidable or releases:
             result = self.run(payment, "void", subject)
             assert result.state in (None, ProviderState.VOIDED), f"void answered state {result.state!r}"
-            payment.voided = True
+            payment.void()
             self.agrees(payment)
         elif payment.voided or payment.closed:
             self.refused(payment, "void", subject)
-        # a void after a partial, non-final capture differs by provider: not generated
+        # a void after a partial, non-final capture where the provider does not declare
+        # `void_after_capture` differs by provider: not generated
 
     def _refundable(self, payment: PaymentModel) -> list[CaptureModel]:
         return [

@@ -54,7 +54,7 @@ class PaymentModel:
     authorized: int
     captures: list[CaptureModel] = attrs.field(factory=list)
     voided: bool = False
-    closed: bool = False  # a final capture (or a sale) released what was left
+    closed: bool = False  # a final capture (or a sale, or a void after a capture) released what was left
 
     @property
     def captured(self) -> int:
@@ -78,6 +78,15 @@ class PaymentModel:
     def capture(self, reference: str, amount: int, *, final: bool, key: str | None = None) -> None:
         self.captures.append(CaptureModel(reference, amount, key))
         self.closed = final or self.captured == self.authorized
+
+    def void(self) -> None:
+        """A void: of an authorization with nothing captured, the payment is voided; after a
+        partial capture (`Capabilities.void_after_capture`) it releases the rest, the captures
+        standing, as a final capture would."""
+        if self.captured:
+            self.closed = True
+        else:
+            self.voided = True
 
     def refund(self, capture: CaptureModel, amount: int, *, reference: str | None = None,
                key: str | None = None) -> None:

@@ -1,15 +1,18 @@
-"""Voids release an uncaptured authorization, and only that."""
+"""Voids release an uncaptured authorization, or what a partly captured one has left where the
+provider allows it (`void_after_capture`), and nothing captured."""
 
 from __future__ import annotations
 
 import pytest
 
 from paywire.command.result import ProviderState
+from paywire.gateway_definition import Capabilities
 from paywire.money import Money
-from paywire.testing.contract.checks import assert_agrees, assert_refused, authorized_model
+from paywire.testing.contract.checks import assert_agrees, assert_refused, authorized_model, part_of
 from paywire.testing.contract.fixtures import ContractFixtures
 from paywire.testing.contract.model import ExpectedStates
 from paywire.testing.harness import ContractHarness
+from paywire.testing.strategies import Representable
 
 __all__ = ["VoidContract"]
 
@@ -41,3 +44,29 @@ class VoidContract(ContractFixtures):
                         key=subject.idempotency_key)
         assert_refused(harness, "void", harness.follow_up(payment.reference))
         assert_agrees(harness, payment, expected_states)
+
+    @capability("void", "capture", "capture_partial", "capture_multiple", "void_after_capture")
+    def test_a_void_after_a_partial_capture_releases_the_rest(
+        self, harness: ContractHarness, capabilities: Capabilities, example_amount: Money,
+        expected_states: ExpectedStates, amount_representable: Representable | None,
+    ) -> None:
+        """The captured part stands (and can be refunded); nothing more can be captured, and the
+        payment cannot be voided again."""
+        payment = authorized_model(harness, example_amount)
+        part = part_of(example_amount, 1 / 3, amount_representable)
+        subject = harness.follow_up(payment.reference, part, final=False)
+        result = harness.execute("capture", subject)
+        capture = result.reference or payment.reference
+        payment.capture(capture, part.minor, final=False, key=subject.idempotency_key)
+        voided = harness.execute("void", harness.follow_up(payment.reference))
+        assert voided.state in (None, ProviderState.VOIDED), f"a void after a capture answered state {voided.state!r}"
+        payment.void()
+        assert_agrees(harness, payment, expected_states)
+        assert_refused(harness, "capture", harness.follow_up(payment.reference, part))
+        assert_refused(harness, "void", harness.follow_up(payment.reference))
+        assert_agrees(harness, payment, expected_states)
+        if capabilities.refund and "refund" in harness.commands:
+            refund = harness.follow_up(capture, part)
+            refunded = harness.execute("refund", refund)
+            payment.refund(payment.captures[-1], part.minor, reference=refunded.reference, key=refund.idempotency_key)
+            assert_agrees(harness, payment, expected_states)

@@ -120,6 +120,8 @@ DESCRIPTIONS: Mapping[str, str] = {
     "PREVIOUSLY_VOIDED": "Authorization has been previously voided and hence cannot be voided again.",
     "REAUTHORIZATION_NOT_SUPPORTED": "A reauthorize cannot be attempted on an authorization_id that is the result of"
     " a prior reauthorization.",
+    "REAUTHORIZATION_TOO_SOON": "A reauthorization is only allowed once from Day 4 to Day 29 since the date of the"
+    " original authorization.",
     "REFERENCE_ID_REQUIRED": "'reference_id' is required for each 'purchase_unit' if multiple 'purchase_unit' are"
     " provided.",
     "REFUND_AMOUNT_EXCEEDED": "The refund amount must be less than or equal to the capture amount that has not yet"

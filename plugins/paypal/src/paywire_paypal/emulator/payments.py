@@ -14,8 +14,13 @@ PayPal's rules enforced here:
   limit (AUTHORIZATION_AMOUNT_EXCEEDED); capturing a closed authorization is
   AUTHORIZATION_ALREADY_CAPTURED, a voided one AUTHORIZATION_VOIDED, an expired one
   AUTHORIZATION_EXPIRED, a denied one AUTHORIZATION_DENIED;
+- a reauthorization is refused within the authorization's 3-day honor period
+  (REAUTHORIZATION_TOO_SOON: "only allowed ... from Day 4 to Day 29 since the date of the
+  original authorization"), the authorization staying as it is; after its 29 days it is EXPIRED;
 - void cancels what is not captured: refused once fully captured (PREVIOUSLY_CAPTURED) or voided
-  (PREVIOUSLY_VOIDED); a partially captured authorization can still be voided, as PayPal allows;
+  (PREVIOUSLY_VOIDED); a partially captured authorization can still be voided, as PayPal allows
+  (after a capture that was not `final_capture`): it becomes VOIDED, its captures stand (and can
+  be refunded), and a later capture of it is AUTHORIZATION_VOIDED;
 - refunds never exceed what is left of the capture (REFUND_AMOUNT_EXCEEDED); a refund without an
   amount refunds the rest; a fully refunded capture is CAPTURE_FULLY_REFUNDED, a pending one
   PENDING_CAPTURE, a declined one REFUND_NOT_ALLOWED;
@@ -52,6 +57,8 @@ from paywire_paypal.emulator.oauth import PAYMENTS, REFUNDS
 __all__ = ["PaymentsAPI", "authorize_unit", "capture_unit", "overage_limit", "summary_amount"]
 
 AUTHORIZATION_DAYS = 29
+# PayPal's honor period: a reauthorization is allowed from day 4 of the authorization on.
+HONOR_DAYS = 3
 _DAY = 86400.0
 # Processor response codes of PayPal's card rejection triggers (card name CCREJECT-*).
 DECLINE_CODES = {
@@ -427,6 +434,8 @@ class PaymentsAPI(PayPalApp):
         }.get(auth.status)
         if refusal:
             raise PayPalError(422, refusal)
+        if self.now() < auth.create_time + HONOR_DAYS * _DAY:
+            raise PayPalError(422, "REAUTHORIZATION_TOO_SOON")
         amount = auth.amount_minor
         if "amount" in body:
             amount, currency = parse_money(body["amount"], "/amount", no_decimals_issue="DECIMALS_NOT_SUPPORTED")
