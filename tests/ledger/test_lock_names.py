@@ -1,6 +1,7 @@
 """Workers naming one PostgreSQL schema two ways share one ledger, so they must share its locks:
-the advisory lock per idempotency key (duplicates of one request queue behind the first) and the
-one per provider id (a webhook stored unmatched waits for the unit indexing its payment's id).
+the advisory lock per idempotency key (duplicates of one request queue behind the first), the
+one per provider id (a webhook stored unmatched waits for the unit indexing its payment's id),
+and the migrations' lock (workers starting together upgrade the ledger one at a time).
 
 The locks were named after the schema as the URL spells it: a worker with `?schema=name` and one
 with no schema and `search_path=name` in its options (or the name unquoted in capitals, or quoted,
@@ -11,6 +12,7 @@ given up, so the wait always runs out: no timing is guessed.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 from collections.abc import Callable, Iterator
@@ -19,7 +21,7 @@ from urllib.parse import quote
 import pytest
 
 from paywire import LedgerBusy
-from paywire.ledger import Ledger, open_ledger
+from paywire.ledger import Ledger, PostgresLedger, open_ledger
 from tests.ledger.test_storage_conformance import payment
 
 pytest.importorskip("psycopg", reason="psycopg is not installed (pip install 'paywire[postgresql]')")
@@ -54,15 +56,21 @@ SPELLINGS: dict[str, Callable[[str, str], str]] = {
 
 
 @pytest.fixture(params=list(SPELLINGS))
-def two_workers(request: pytest.FixtureRequest, postgres_dsn: str) -> Iterator[tuple[Ledger, Ledger]]:
-    """A ledger opened with `?schema=name`, and the same ledger opened by another spelling."""
+def two_urls(request: pytest.FixtureRequest, postgres_dsn: str) -> tuple[str, str]:
+    """A ledger's URL with `?schema=name`, and another spelling of it."""
     import psycopg
 
     name, empty = _fresh_name(), _fresh_name()
     with psycopg.connect(postgres_dsn, autocommit=True) as conn:
         conn.execute(f'CREATE SCHEMA "{empty}"')
-    first = open_ledger(postgres_dsn + _named(name))
-    second = open_ledger(postgres_dsn + SPELLINGS[request.param](name, empty))
+    return postgres_dsn + _named(name), postgres_dsn + SPELLINGS[request.param](name, empty)
+
+
+@pytest.fixture
+def two_workers(two_urls: tuple[str, str]) -> Iterator[tuple[Ledger, Ledger]]:
+    """A ledger opened with `?schema=name`, and the same ledger opened by another spelling."""
+    first = open_ledger(two_urls[0])
+    second = open_ledger(two_urls[1])
     try:
         with first.unit() as u:
             u.insert_payment(payment())
@@ -134,3 +142,54 @@ def test_a_worker_of_an_earlier_release_naming_no_schema_still_excludes_one_of_t
         assert ledger.wait_out_references([REFERENCE])
     finally:
         ledger.close()
+
+
+@contextlib.contextmanager
+def _upgrading(url: str) -> Iterator[None]:
+    """A worker opened with `url` holding the migrations' locks, as while it upgrades the ledger."""
+    ledger = open_ledger(url)
+    assert isinstance(ledger, PostgresLedger)
+    try:
+        connection = ledger.connection()
+        ledger.begin(connection)
+        try:
+            ledger.lock_migrations(connection)
+            ledger.execute(connection, "SELECT 1").fetchall()  # the locks are sent, and held from here
+            yield
+        finally:
+            ledger.rollback(connection)
+    finally:
+        ledger.close()
+
+
+@pytest.mark.parametrize("holder", [0, 1])
+def test_workers_naming_one_schema_two_ways_upgrade_it_one_at_a_time(two_urls: tuple[str, str], holder: int) -> None:
+    """The migrations' lock was named after the search path's first schema: a worker finding the
+    ledger after an empty schema locked that one, and upgraded the ledger beside a worker with
+    `?schema=name`."""
+    open_ledger(two_urls[0]).close()
+    with _upgrading(two_urls[holder]), pytest.raises(LedgerBusy):
+        open_ledger(two_urls[1 - holder])
+    open_ledger(two_urls[1 - holder]).close()  # free once the holder is done
+
+
+@pytest.mark.parametrize("earlier", ["", "empty", "name"])
+def test_a_worker_of_an_earlier_release_upgrading_the_ledger_holds_off_one_of_this_release(
+        postgres_dsn: str, earlier: str) -> None:
+    """An earlier release locks the schema the URL names ('' for none) and, naming none, the
+    search path's first schema: a worker of this release finding the ledger after an empty
+    schema takes all three, so it waits for one of either kind upgrading the ledger."""
+    import psycopg
+
+    name, empty = _fresh_name(), _fresh_name()
+    with psycopg.connect(postgres_dsn, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{empty}"')
+    open_ledger(postgres_dsn + _named(name)).close()
+    through_path = postgres_dsn + _through_path(f"{empty},{name}")
+    locked = {"": "", "empty": empty, "name": name}[earlier]
+    with psycopg.connect(postgres_dsn) as upgrading:
+        upgrading.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"paywire:migrate:{locked}",))
+        with pytest.raises(LedgerBusy):
+            open_ledger(through_path)
+        upgrading.rollback()
+    open_ledger(through_path).close()

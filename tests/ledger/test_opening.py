@@ -16,7 +16,8 @@ from paywire.errors import ConfigurationError, LedgerBusy, LedgerUnavailable
 from paywire.ledger import SQLiteLedger, open_ledger
 from paywire.ledger.migrations import MIGRATIONS
 from tests.ledger.support import read_only
-from tests.ledger.test_migrations import schema
+from tests.ledger.test_migration_history import _fill
+from tests.ledger.test_migrations import schema, written_by
 from tests.ledger.test_storage_conformance import payment
 
 
@@ -401,6 +402,48 @@ def test_a_worker_naming_the_ledger_s_schema_through_its_search_path_waits_for_o
         assert ledger.schema_version() == MIGRATIONS[-1].version
     finally:
         ledger.close()
+
+
+@pytest.mark.postgres
+def test_a_worker_finding_the_ledger_after_an_empty_schema_upgrades_it_where_it_is(postgres_dsn: str) -> None:
+    """A URL naming no schema, whose search path finds the ledger after another schema holding
+    none, upgraded the ledger across both: what later migrations make (tables, an index, the guard
+    function replaced) went into the first schema, where CREATE puts it. Workers with
+    `?schema=name` then lacked those tables and the payments' owed reads, and the trigger kept
+    migration 2's guard."""
+    import os
+    import secrets
+
+    import psycopg
+
+    name, empty = (f"pwtest_{os.getpid()}_{secrets.token_hex(4)}" for _ in range(2))
+    with psycopg.connect(postgres_dsn, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{empty}"')
+    written_by(1, f"{postgres_dsn}?schema={name}", _fill(1))
+    parts = urlsplit(postgres_dsn)
+    through_path = urlunsplit((parts.scheme, parts.netloc, parts.path,
+                               f"options=-c%20search_path%3D{empty},{name}", ""))
+    ledger = open_ledger(through_path)
+    try:
+        assert ledger.schema_version() == MIGRATIONS[-1].version
+    finally:
+        ledger.close()
+    with psycopg.connect(postgres_dsn, autocommit=True) as conn:
+        def held(schema: str, catalog: str, column: str, field: str) -> set[str]:
+            rows = conn.execute(f"SELECT {field} FROM {catalog} WHERE {column} = "
+                                "(SELECT oid FROM pg_namespace WHERE nspname = %s)", (schema,)).fetchall()
+            return {str(row[0]) for row in rows}
+
+        assert held(empty, "pg_class", "relnamespace", "relname") == set()
+        assert held(empty, "pg_proc", "pronamespace", "proname") == set()
+        assert {"paywire_reconcile_looks", "paywire_owed_reads"} <= held(name, "pg_class", "relnamespace", "relname")
+        owed = conn.execute(f'SELECT count(*) FROM "{name}".paywire_owed_reads').fetchone()
+        waiting = conn.execute(f"SELECT count(*) FROM \"{name}\".paywire_payments WHERE state = 'action_required'")
+        assert owed == waiting.fetchone() != (0,)
+        guard = conn.execute("SELECT prosrc FROM pg_proc WHERE oid = (SELECT tgfoid FROM pg_trigger WHERE tgrelid = "
+                             "%s::regclass AND tgname = 'paywire_transactions_guard')",
+                             (f'"{name}".paywire_transactions',)).fetchone()
+        assert guard is not None and "NEW.request IS NOT DISTINCT FROM OLD.request" in guard[0]  # migration 4's
 
 
 @pytest.mark.parametrize("form", ["sqlite:///{}\n", "sqlite:///{}\r\n", " sqlite:///{}", "\tsqlite:///{}",

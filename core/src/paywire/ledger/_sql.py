@@ -604,7 +604,8 @@ class SQLLedger(Ledger):
         """Serialise work on one idempotency key until commit (SQLite's write lock already does)."""
 
     def lock_migrations(self, connection: Any) -> None:
-        """Serialise migrations until commit (SQLite's write lock already does)."""
+        """Serialise migrations until commit (SQLite's write lock already does), and make what they
+        create go where the ledger's tables are."""
 
     def index_references(self, method: str, payment_id: str, references: Sequence[str]) -> tuple[str, list[Any]]:
         """The statement indexing provider ids under a payment, and its parameters. Where units

@@ -7,7 +7,8 @@ request queue behind the first and then see its row), `SELECT ... FOR UPDATE` on
 worker's), and a shared advisory lock per provider id it indexes (so a webhook event stored
 unmatched meanwhile is seen by the unit, or sees the id: `wait_out_references`). Locks are
 released by COMMIT or ROLLBACK, also when a worker dies. Advisory locks are named after the
-schema the ledger's tables are in, however the URL names it (`PostgresLedger._read_lock_schemas`).
+schema the ledger's tables are in, however the URL names it (`PostgresLedger._read_lock_schemas`,
+`PostgresLedger.lock_migrations`).
 
 Statements go through psycopg's libpq layer rather than its cursors, batched per unit (`_Session`).
 
@@ -38,6 +39,11 @@ _UNDEFINED_COLUMN = "42703"  # another program's paywire_schema, without a versi
 _READ_ONLY = "25006"  # read_only_sql_transaction: a standby after a failover, a database set read-only
 # The server's clock, as microseconds since the epoch (the ledger's own form): whatever the session's time zone.
 _CLOCK = "SELECT (EXTRACT(EPOCH FROM clock_timestamp()) * 1000000)::BIGINT"
+
+# The search path's first schema (where a new table goes) and the schema the ledger's tables are in,
+# or the first where there are none.
+_MIGRATION_SCHEMAS = ("SELECT current_schema(), coalesce((SELECT nspname FROM pg_namespace WHERE oid = (SELECT "
+                      "relnamespace FROM pg_class WHERE oid = to_regclass('paywire_schema'))), current_schema())")
 
 
 class PostgresLedger(SQLLedger):
@@ -247,14 +253,34 @@ class PostgresLedger(SQLLedger):
         return f"SELECT 1 WHERE to_regclass('{name}') IS NOT NULL"
 
     def lock_migrations(self, connection: Any) -> None:
-        # By the schema the URL names (as earlier releases lock), then by the schema the ledger is
-        # in: workers naming one schema two ways (`?schema=public` and none, or a search_path in
-        # the URL's options) upgraded it together, and all but one failed half-way. Only a URL
-        # naming no schema locks two names, the first always '': no two workers wait in a cycle.
-        lock = "SELECT pg_advisory_xact_lock(hashtextextended(?, 0))"
-        self.execute(connection, lock, (f"paywire:migrate:{self.schema or ''}",))
-        if not self.schema:
-            self.execute(connection, lock.replace("?", "'paywire:migrate:' || coalesce(current_schema(), '')"))
+        """Take the migrations' locks: by the schema the URL names (as earlier releases lock it),
+        and, for a URL naming none, by the search path's first schema (as earlier releases lock it
+        too) and by the schema the ledger's tables are in (or go to, where there are none). So workers
+        naming one schema any two ways (`?schema=name`, or none and a search_path in the URL's
+        options that finds the ledger after an empty schema) upgrade it one at a time. Looked up
+        again once locked, until no name is new: the ledger may have been made meanwhile.
+
+        Where the ledger is not in the search path's first schema, the transaction's search path
+        is that schema alone: the tables, indexes and functions an upgrade makes go beside the
+        ledger's, not into the first schema, where no other worker would find them (and where a
+        guard function replaced would leave the trigger with its old one).
+
+        Only a URL naming no schema locks several names, the first always '': no two workers wait
+        in a cycle."""
+        self.execute(connection, _lock_all(1), (f"paywire:migrate:{self.schema or ''}",))
+        if self.schema:
+            return  # its search path holds that schema alone: the ledger is there, or goes there
+        held = {""}
+        while True:
+            row = self.execute(connection, _MIGRATION_SCHEMAS).fetchone()
+            first, ledger = row if row else (None, None)
+            new = [name for name in dict.fromkeys((first, ledger)) if name is not None and name not in held]
+            if not new:
+                break
+            self.execute(connection, _lock_all(len(new)), [f"paywire:migrate:{name}" for name in new])
+            held.update(new)
+        if ledger != first:
+            self.execute(connection, "SELECT set_config('search_path', quote_ident(?), true)", (ledger,)).fetchall()
 
     def create_namespace(self, connection: Any) -> None:
         self._refuse_unusable_schema(connection)
