@@ -16,6 +16,7 @@ import contextlib
 import os
 import secrets
 from collections.abc import Callable, Iterator
+from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -193,3 +194,27 @@ def test_a_worker_of_an_earlier_release_upgrading_the_ledger_holds_off_one_of_th
             open_ledger(through_path)
         upgrading.rollback()
     open_ledger(through_path).close()
+
+
+def test_a_worker_refused_while_another_upgrades_closes_its_connection(
+        postgres_dsn: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Opening gave up with `LedgerBusy` from inside the upgrade and left its connection open
+    until the garbage collector found it (a worker retrying its start held one more session each time)."""
+    import psycopg
+
+    url = postgres_dsn + _named(_fresh_name())
+    open_ledger(url).close()
+    opened: list[psycopg.Connection] = []
+    connect = psycopg.connect
+
+    def recorded(*args: Any, **kwargs: Any) -> psycopg.Connection:
+        connection = connect(*args, **kwargs)  # the real connection, recorded
+        opened.append(connection)
+        return connection
+
+    with _upgrading(url):
+        monkeypatch.setattr(psycopg, "connect", recorded)
+        with pytest.raises(LedgerBusy):
+            open_ledger(url)
+        monkeypatch.undo()
+    assert opened and all(connection.closed for connection in opened)

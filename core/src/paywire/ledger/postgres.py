@@ -92,8 +92,8 @@ class PostgresLedger(SQLLedger):
             where = f"schema {schema!r}" if schema else "the search path"
             raise ConfigurationError(f"there is no ledger in {where} of this database yet: nothing has been recorded "
                                      "there; check the database and the schema the ledger URL names")
-        self.migrate()
         try:
+            self.migrate()
             self._lock_schemas = self._read_lock_schemas()
         except BaseException:
             self.close()
