@@ -10,6 +10,7 @@ from typing import Any
 
 from paywire import Money
 from paywire.command.result import CommandResult
+from paywire.gateway_definition import Capabilities
 from paywire.ledger import Ledger, Transaction, TransactionStatus
 from paywire.ledger.model import Payment, PaymentState, now
 from paywire.service.reconcile import Mismatch, Settlement, settle
@@ -56,9 +57,10 @@ def write(ledger: Ledger, payment: Payment, *txns: Transaction) -> None:
             u.insert_transaction(txn)
 
 
-def settle_reading(ledger: Ledger, payment: Payment, reading: CommandResult) -> tuple[Payment, list[Settlement], list[Mismatch]]:
+def settle_reading(ledger: Ledger, payment: Payment, reading: CommandResult,
+                   capabilities: Capabilities | None = None) -> tuple[Payment, list[Settlement], list[Mismatch]]:
     """`settle` the payment, locked, against `reading`, in one unit."""
     with ledger.unit() as u:
         current = u.payment(payment.id, lock=True)
         assert current is not None
-        return settle(u, current, reading)
+        return settle(u, current, reading, capabilities=capabilities)

@@ -45,7 +45,9 @@ class Capabilities(NamedTuple):
     undone_capture_consumes: bool = False
     # `void` also releases what a partly captured authorization has left (PayPal voids an
     # authorization after a non-final partial capture): the captures stand, nothing more can be
-    # captured. Off, a payment with a capture is refused a void before anything is sent.
+    # captured. Its `fetch` then lists such a void (`ProviderOperation` kind "void"), which is how
+    # reconciliation tells it from a final capture. Off, a payment with a capture is refused a
+    # void before anything is sent.
     void_after_capture: bool = False
 
     def restrict(self, **flags: bool) -> Capabilities:

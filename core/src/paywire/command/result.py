@@ -49,14 +49,17 @@ def _mapping(value: Mapping[str, str] | None) -> Mapping[str, str]:
 
 @attrs.frozen(kw_only=True)
 class ProviderOperation:
-    """One capture or refund as the provider holds it, listed by `fetch`.
+    """One capture or refund as the provider holds it, listed by `fetch`; or the void that released
+    what a partly captured authorization had left (`Capabilities.void_after_capture`).
 
     Reconciliation matches the ledger's open transactions to these (by idempotency key, then by
     reference, then by amount) and records each one's reference, so later webhooks about it match.
+    A listed void settles an open void of a payment with captures (the provider's state reads
+    captured, as after a final capture); with none listed, such a void did not release the rest.
 
-    :param kind: "capture" or "refund".
-    :param reference: the provider's id of the capture or refund.
-    :param amount: what it moves.
+    :param kind: "capture", "refund" or "void".
+    :param reference: the provider's id of the capture or refund, or of the authorization voided.
+    :param amount: what it moves (a void: what it released).
     :param status: "succeeded"; "accepted" (the provider decides later); "failed" (it did not
         take effect, or nothing says it did); or "reversed": it took effect and the provider has
         since taken it back (a capture's money reclaimed by a chargeback). A lost request matched
@@ -74,7 +77,7 @@ class ProviderOperation:
         capture's reversal (or be undone with the wrong one). None: not reported.
     """
 
-    kind: str = attrs.field(validator=_one_of("capture", "refund"))
+    kind: str = attrs.field(validator=_one_of("capture", "refund", "void"))
     reference: str
     amount: Money
     status: str = attrs.field(default="succeeded", validator=_one_of("succeeded", "accepted", "failed", "reversed"))

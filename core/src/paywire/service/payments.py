@@ -1609,7 +1609,8 @@ class PaymentService:
                 current = u.payment(payment_id, lock=True)
                 assert current is not None
                 if current.updated_at == payment.updated_at:
-                    current, decisions, differences = settle(u, current, result, at)
+                    current, decisions, differences = settle(u, current, result, at,
+                                                             self._capabilities(current.method))
                     read = u.owed_read(payment_id)
                     if counted and read is not None:  # `watch` counts this read itself
                         read = Look(max(0, read.looks - 1), read.next_at)

@@ -21,7 +21,8 @@ anything. It reads the payment at the provider and decides, per transaction:
   where the total holds all they asked, or nothing more (a provider may apply one in part, so an
   amount match says nothing of which took effect); otherwise they are left open. What the provider
   does not hold is failed only once its request can no longer land;
-- voids: by whether the provider says voided (left open where it no longer finds the payment);
+- voids: by whether the provider says voided, or, for a void after a capture, lists the void
+  (`void_after_capture`; left open where it no longer finds the payment);
 - a capture or refund that succeeded and that the provider now lists as failed or reversed gets
   its reversal recorded.
 
@@ -38,6 +39,7 @@ from datetime import datetime
 import attrs
 
 from paywire.command.result import CommandResult, ProviderOperation, ProviderState
+from paywire.gateway_definition import Capabilities
 from paywire.ledger.interface import LedgerUnit
 from paywire.ledger.model import Payment, SettledBy, Transaction, TransactionKind, TransactionStatus, replace
 from paywire.money import Money
@@ -207,9 +209,10 @@ def _absent(u: LedgerUnit, txn: Transaction, at: datetime, what: str, result: Co
                    retryable=True)  # the provider never got it: sending it again with its key is safe
 
 
-def settle(u: LedgerUnit, payment: Payment, result: CommandResult,
-           at: datetime | None = None) -> tuple[Payment, list[Settlement], list[Mismatch]]:
-    """Settle the payment's open transactions from a fetch `result` (inside a locked unit)."""
+def settle(u: LedgerUnit, payment: Payment, result: CommandResult, at: datetime | None = None,
+           capabilities: Capabilities | None = None) -> tuple[Payment, list[Settlement], list[Mismatch]]:
+    """Settle the payment's open transactions from a fetch `result` (inside a locked unit);
+    `capabilities`: the payment's method's, which say what its provider's reading lists."""
     at = at or u.now()
     out: list[Settlement] = []
     currency = payment.currency
@@ -326,6 +329,10 @@ def settle(u: LedgerUnit, payment: Payment, result: CommandResult,
             payment = reverse(u, payment, undone, origin="reconcile",
                               note=f"the provider reports {op.kind} {op.reference} {op.status}")
 
+    # A void after a capture, as the provider lists it; a provider that lists such voids
+    # (`void_after_capture`) listing none says the rest was released otherwise (a final capture).
+    listed_void = next((op for op in result.operations if op.kind == K.VOID and op.status == "succeeded"), None)
+    lists_voids = capabilities is not None and capabilities.void_after_capture
     for txn in (t for t in txns if t.kind == K.VOID and t.status in (S.UNKNOWN, S.ACCEPTED)):
         if state == ProviderState.VOIDED:
             out.append(_finish(u, txn, S.SUCCEEDED, "the provider reports voided", result))
@@ -342,9 +349,17 @@ def settle(u: LedgerUnit, payment: Payment, result: CommandResult,
             # buyer): no longer finding it (a sandbox reset, a method pointed at another account)
             # says nothing of what it did with the void.
             out.append(_open(txn, "the provider no longer finds the payment it held; check it by hand"))
-        elif state in _ESTABLISHED and _capture_closed(payment, result) and _released_after_capture(result, currency):
+        elif state in _ESTABLISHED and listed_void is not None:
+            # A void after a capture (`void_after_capture`): the provider reads captured, as after
+            # a final capture, and lists the void that released the rest.
+            out.append(_finish(u, txn, S.SUCCEEDED, f"the provider lists the void of {listed_void.reference}, "
+                                                    f"which released {listed_void.amount} after its captures",
+                                                    result, listed_void.reference))
+        elif (state in _ESTABLISHED and not lists_voids and _capture_closed(payment, result)
+              and _released_after_capture(result, currency)):
             # A capture made beside paywire before the void arrived, and nothing left to capture:
-            # a provider that voids what an authorization has left (PayPal) may have done so.
+            # a provider that voids what an authorization has left may have done so, and its
+            # reading does not say which.
             out.append(_open(txn, f"the provider reports {state}, a capture made and nothing left to capture: the "
                                   "void may be what released the rest; check it by hand"))
         elif state in _ESTABLISHED:

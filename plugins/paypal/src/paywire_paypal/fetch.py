@@ -5,8 +5,9 @@ an authorization or capture id works too (webhooks name those): it is read, and 
 belongs to. The result is the order's state and running totals (see `order_state`), with the
 authorization or capture the next commands act on as `reference`, and every capture and refund
 PayPal holds on it as `operations` (reference, amount, succeeded/accepted/failed, and for refunds
-the idempotency key they were sent with), so reconciliation can match a request whose answer was
-lost to the exact PayPal object.
+the idempotency key they were sent with), and a void that released what a partly captured
+authorization had left (its authorization VOIDED, where a final capture leaves it CAPTURED), so
+reconciliation can match a request whose answer was lost to the exact PayPal object.
 
 PayPal cannot find an order by PayPal-Request-Id, so a fetch without a reference is refused: send
 the original request again with its key instead (PayPal answers with the order it created, if any).
@@ -64,7 +65,7 @@ class Fetch:
 
 
 def fetched_fields(subject: Subject, response: Response) -> dict[str, Any]:
-    """The handler of the order read: the order's state, totals, what is left to capture, captures
-    and refunds."""
+    """The handler of the order read: the order's state, totals, what is left to capture, captures,
+    refunds and a void after captures."""
     return {**order_fields(response.data), "capturable": capturable(response.data),
             "operations": operations(response.data)}

@@ -204,9 +204,16 @@ def operations(order: Mapping[str, Any]) -> tuple[ProviderOperation, ...]:
     declined as failed without its id (the decline is the answer), so an earlier declined capture
     of the same amount must not take the place of the one a lost request made (a retry after the
     decline that went through).
+
+    A live authorization VOIDED after captures were made on it is listed too, as a "void" of what
+    they left (`_release`): the order's state and totals read as after a final capture, and its
+    status is what tells a void from one (CAPTURED).
     """
     found: list[ProviderOperation] = []
     for unit in _list(order.get("purchase_units")):
+        release = _release(unit)
+        if release is not None:
+            found.append(release)
         for kind, listed in (("capture", "captures"), ("refund", "refunds")):
             for payment in _payments(unit, listed):
                 if not isinstance(payment.get("id"), str):
@@ -221,6 +228,22 @@ def operations(order: Mapping[str, Any]) -> tuple[ProviderOperation, ...]:
                                                idempotency_key=_refund_key(payment) if kind == "refund" else None,
                                                parent=up_id(payment, "captures") if kind == "refund" else None))
     return tuple(sorted(found, key=lambda operation: operation.status == "failed"))
+
+
+def _release(unit: Mapping[str, Any]) -> ProviderOperation | None:
+    """The void that released what the unit's live authorization had left after captures made on
+    it (PayPal voids a partly captured authorization): its authorization VOIDED. None for one
+    voided with no capture (the order reads voided), or not voided."""
+    auth = _live_authorization(unit)
+    if auth is None or auth.get("status") != "VOIDED" or not isinstance(auth.get("id"), str):
+        return None
+    amount = from_paypal(auth.get("amount"))
+    taken = [cap for cap in _payments(unit, "captures")
+             if (cap.get("status") in _TAKEN or taken_back(cap)) and _made_on(cap, auth)]
+    if not taken:
+        return None
+    return ProviderOperation(kind="void", reference=auth["id"],
+                             amount=max(amount - _sum(taken, amount.currency), Money.zero(amount.currency)))
 
 
 def _refund_key(refund: Mapping[str, Any]) -> str | None:

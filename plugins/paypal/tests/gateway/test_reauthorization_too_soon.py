@@ -60,3 +60,26 @@ def test_a_reauthorization_after_29_days_finds_the_authorization_expired(paypal)
     with pytest.raises(StateError) as refused:
         paypal.run("reauthorize", reference=authorization.reference, idempotency_key=paypal.key())
     assert refused.value.code == "AUTHORIZATION_EXPIRED"
+
+
+def test_a_reauthorization_expires_with_the_original_authorizations_29_days(paypal):
+    """A reauthorization restarts the honor period, not the 29 days: "if you do a reauthorization
+    on the 27th day of the authorization, you get only two days of honor period" (PayPal), and
+    after 29 days of the original a new authorization is needed. A capture of it then finds it
+    expired, and so does a read."""
+    authorization = paypal.authorized("100.00")
+    paypal.days_pass(20)
+    renewed = paypal.run("reauthorize", reference=authorization.reference, amount=eur("100.00"),
+                         idempotency_key=paypal.key())
+    with paypal.app.lock:
+        assert (paypal.app.authorizations[renewed.reference].expiration_time
+                == paypal.app.authorizations[authorization.reference].expiration_time)
+    paypal.days_pass(9 - 1 / 86400)  # the last second of the original's 29 days: it still takes a capture
+    fetched = paypal.run("fetch", reference=renewed.reference)
+    assert (fetched.state, fetched.reference) == (ProviderState.AUTHORIZED, renewed.reference)
+    paypal.days_pass(1 / 86400)
+    with pytest.raises(StateError) as refused:
+        paypal.run("capture", reference=renewed.reference, amount=eur("40.00"), idempotency_key=paypal.key())
+    assert refused.value.code == "AUTHORIZATION_EXPIRED"
+    with paypal.app.lock:
+        assert paypal.app.authorizations[renewed.reference].status == "EXPIRED"

@@ -34,7 +34,8 @@ Test inputs
   an authorization allows (PayPal sets it per account; none unless given): past it a capture is
   422 MAX_CAPTURE_COUNT_EXCEEDED.
 - Time is the emulator's `clock` (seconds since the epoch; `time.time` by default): an
-  authorization expires after its 29 days, and a reauthorization within its 3-day honor period
+  authorization expires after its 29 days (a reauthorization of it too: it restarts the honor
+  period, not the 29 days), and a reauthorization within its 3-day honor period
   is 422 REAUTHORIZATION_TOO_SOON (give a clock the test moves to get past it).
 - PayPal's negative-testing header works on Orders and Payments calls:
   `PayPal-Mock-Response: {"mock_application_codes": "INSTRUMENT_DECLINED"}` answers that error.

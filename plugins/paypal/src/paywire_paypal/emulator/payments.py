@@ -16,7 +16,9 @@ PayPal's rules enforced here:
   AUTHORIZATION_EXPIRED, a denied one AUTHORIZATION_DENIED;
 - a reauthorization is refused within the authorization's 3-day honor period
   (REAUTHORIZATION_TOO_SOON: "only allowed ... from Day 4 to Day 29 since the date of the
-  original authorization"), the authorization staying as it is; after its 29 days it is EXPIRED;
+  original authorization"), the authorization staying as it is; after its 29 days it is EXPIRED,
+  and so is a reauthorization of it: that restarts the honor period, not the 29 days ("if you do
+  a re-authorization on the 27th day of the authorization, you get only two days");
 - void cancels what is not captured: refused once fully captured (PREVIOUSLY_CAPTURED) or voided
   (PREVIOUSLY_VOIDED); a partially captured authorization can still be voided, as PayPal allows
   (after a capture that was not `final_capture`): it becomes VOIDED, its captures stand (and can
@@ -220,7 +222,8 @@ def authorize_unit(
         status=status,
         create_time=now,
         update_time=now,
-        expiration_time=now + AUTHORIZATION_DAYS * _DAY,
+        # A reauthorization restarts the honor period, not the 29 days of the original.
+        expiration_time=parent.expiration_time if parent else now + AUTHORIZATION_DAYS * _DAY,
         outcome=outcome,
         invoice_id=unit.request.get("invoice_id"),
         custom_id=unit.request.get("custom_id"),
