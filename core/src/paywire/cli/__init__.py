@@ -105,7 +105,9 @@ class _Output:
     """Standard output that a reader going away (`paywire --json transactions | head -1`), or a
     standard output closed from the start (None), does not interrupt: what is printed goes nowhere,
     and the exit code is still that of what the command did (a failure or an unknown outcome is
-    never turned into 0)."""
+    never turned into 0). Nor does an encoding that cannot write a character (an ASCII locale, a
+    `PYTHONIOENCODING`; a method's title or an order id in another script): it is written escaped
+    (`\\xfc`), as standard error writes it, never turning a payment made into exit 70."""
 
     def __init__(self, stream: TextIO | None) -> None:
         self._stream = stream
@@ -115,7 +117,14 @@ class _Output:
 
     def write(self, text: str) -> int:
         try:
-            return self._stream.write(text) if self._stream is not None else len(text)
+            if self._stream is None:
+                return len(text)
+            try:
+                return self._stream.write(text)
+            except UnicodeEncodeError:  # nothing of `text` was written: it is encoded whole first
+                encoding = self._stream.encoding or "ascii"
+                self._stream.write(text.encode(encoding, "backslashreplace").decode(encoding))
+                return len(text)
         except BrokenPipeError:
             self._gone()
             return len(text)
