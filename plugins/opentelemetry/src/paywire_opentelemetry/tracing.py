@@ -20,7 +20,6 @@ the command goes on as untraced, its answer and its error the same.
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections.abc import Callable, Generator
@@ -31,13 +30,14 @@ from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, TracerProvider
 
 from paywire.hookspecs import hookimpl
+from paywire.security import get_logger
 
 if TYPE_CHECKING:  # loading plugins stays cheap: paywire's request machinery loads with the first request
     from paywire import CommandResult, Response, Subject, Transfer
 
 __all__ = ["Tracing"]
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 
 def _quietly(trace_it: Callable[..., Any], *args: Any) -> Any:
