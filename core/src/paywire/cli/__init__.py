@@ -13,7 +13,7 @@ refused the credentials (a bad API key); 7 the idempotency key was used for anot
 its first request is still running; 8 the buyer has not finished
 (3-D Secure, approval): send them to the redirect URL, then `paywire complete` (an operation shows
 the payment waiting, `complete` says it in its error); 70 an unexpected error inside paywire (a
-bug: please report it); 130 interrupted (Ctrl-C; while the provider was asked, it is 5, as for SIGTERM then). Every error prints one line (a JSON object on stdout under `--json`),
+bug: please report it); 130 interrupted (Ctrl-C or SIGTERM; while the provider was asked, it is 5). Every error prints one line (a JSON object on stdout under `--json`),
 never a traceback.
 """
 
@@ -21,9 +21,12 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
+import threading
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, TextIO
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CONFIG, EXIT_RETRYABLE, EXIT_UNKNOWN = 0, 1, 2, 3, 4, 5
@@ -144,6 +147,26 @@ class _Output:
         self._stream.flush()  # what was still buffered, into the void, not onto the closed pipe at exit
 
 
+@contextmanager
+def _terminated_as_interrupted(wanted: bool) -> Iterator[None]:
+    """SIGTERM (`timeout`, a job cancelled, an orchestrator) ends a command as Ctrl-C does: told
+    (exit 130, one line, JSON under --json; an unknown outcome, exit 5, while the provider was
+    asked), the ledger's open unit rolled back, rather than a silent death that leaves a script
+    nothing to parse."""
+    if not wanted or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from paywire.cli.parser import UsageError, build_parser
 
@@ -155,7 +178,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         try:
             args = build_parser().parse_args(argv)
-            code: int = args.run(args)
+            with _terminated_as_interrupted(args.command != "serve"):  # `serve` stops on its own terms
+                code: int = args.run(args)
         except UsageError as error:
             code = EXIT_USAGE
             _report(error, code, as_json)
