@@ -345,8 +345,10 @@ def reconcile(args: argparse.Namespace) -> int:
 
 
 def _headers(args: argparse.Namespace) -> dict[str, str]:
+    """The webhook's headers from `--header` and the `--headers` file. A line not in 'Name: value'
+    form is named by where it is, never quoted: it may be a signature or a secret pasted there."""
     headers: dict[str, str] = {}
-    lines: list[str] = list(args.header)
+    lines = [(f"--header number {i}", line) for i, line in enumerate(args.header, 1)]
     if args.headers:
         try:
             content = _read(args.headers, "headers").decode("utf-8")
@@ -360,13 +362,14 @@ def _headers(args: argparse.Namespace) -> dict[str, str]:
                                      param="headers") from None
             headers.update({str(k): str(v) for k, v in loaded.items()})
         else:
-            lines.extend(content.splitlines())
-    for line in lines:
+            lines.extend((f"line {n} of headers file {args.headers!r}", line)
+                         for n, line in enumerate(content.splitlines(), 1))
+    for where, line in lines:
         if not line.strip():
             continue
         name, sep, value = line.partition(":")
         if not sep:
-            raise InvalidRequest(f"header {line!r} is not in 'Name: value' form", param="header")
+            raise InvalidRequest(f"{where} is not in 'Name: value' form", param="header")
         headers[name.strip()] = value.strip()
     return headers
 
