@@ -8,7 +8,8 @@ Exit codes: 0 done; 1 the payment failed (declined, a bad webhook); 2 the reques
 amount, impossible operation, bad arguments); 3 paywire is set up wrongly (unknown method, missing
 credential, unusable ledger); 4 a retryable failure (the ledger's database busy, out of reach or
 refusing writes among them: nothing was sent); 5 the outcome is unknown (run the same command
-again with the `--idempotency-key` the error names, or `paywire reconcile`); 6 the provider
+again with the `--idempotency-key` the error names, or `paywire reconcile`, which itself exits 5
+while it leaves anything open, differing from the provider or not reconciled); 6 the provider
 refused the credentials (a bad API key); 7 the idempotency key was used for another operation, or
 its first request is still running; 8 the buyer has not finished
 (3-D Secure, approval): send them to the redirect URL, then `paywire complete` (an operation shows

@@ -1,6 +1,7 @@
-"""`paywire reconcile` stopped while it asks the provider (Ctrl-C, SIGTERM from `timeout` or a job
-cancelled), on real SQLite and PostgreSQL ledgers: one line saying so (JSON under --json), exit
-130, nothing of the pass written, and the next run settles what it left."""
+"""`paywire reconcile`'s exit codes on real SQLite and PostgreSQL ledgers: 0 when it leaves nothing
+open, 5 while anything is; stopped while it asks the provider (Ctrl-C, SIGTERM from `timeout` or
+a job cancelled), one line saying so (JSON under --json), exit 130, nothing of the pass written,
+and the next run settles what it left."""
 
 from __future__ import annotations
 
@@ -87,3 +88,18 @@ def test_a_reconcile_stopped_while_the_provider_is_asked_writes_nothing_and_says
     assert settled.returncode == 0, settled
     assert [s["status"] for s in json.loads(settled.stdout)["settled"]] == ["succeeded"]
     assert _open(shop) == [] and len(acme.payments) == 1
+
+
+def test_a_reconcile_that_leaves_an_outcome_open_is_exit_5_and_0_once_settled(
+        shop: Path, acme: AcmeEmulator) -> None:
+    acme.inject(Fault("drop_after", path="payments", method="POST", times=10))
+    lost = paywire("--json", "sale", "cards", "5.00", "EUR", "--source", "tok_ok", cwd=shop, env=SECRETS)
+    assert lost.returncode == 5, lost.stderr
+    acme.clear_faults()
+    acme.inject(Fault("status", status=503, path="payments", method="GET", times=100))
+    unreachable = paywire("--json", "reconcile", cwd=shop, env=SECRETS)
+    report = json.loads(unreachable.stdout)
+    assert unreachable.returncode == 5 and report["errors"] and not report["settled"], unreachable
+    acme.clear_faults()
+    settled = paywire("--json", "reconcile", cwd=shop, env=SECRETS)
+    assert settled.returncode == 0 and len(json.loads(settled.stdout)["settled"]) == 1, settled
