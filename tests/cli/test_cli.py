@@ -1005,7 +1005,7 @@ def test_a_configuration_error_names_the_file_to_fix(tmp_path: Path, table: str,
     assert len(result.stderr.strip().splitlines()) == 1
 
 
-@pytest.mark.parametrize("url", URLS[:4] + URLS[5:6])  # a ledger URL's password (tests/ledger)
+@pytest.mark.parametrize("url", URLS[:4] + URLS[5:6] + URLS[-3:])  # a ledger URL's password (tests/ledger)
 def test_the_command_line_prints_no_ledger_password(url: str, tmp_path: Path) -> None:
     for flags in ((), ("--json",)):
         result = paywire(*flags, "--ledger", url, "authorize", "acme", "1.00", "EUR", "--source", "tok_ok",

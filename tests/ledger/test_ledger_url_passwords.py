@@ -29,6 +29,10 @@ URLS = [
     f"postgresql://127.0.0.1:1/test?password={PASSWORD}",
     f"mysql://shop:{PASSWORD}@127.0.0.1/ledger",
     f"host=127.0.0.1 password={PASSWORD} dbname=test",
+    # libpq's sslpassword: the passphrase of the client certificate's key, as secret as a password
+    f"postgresql://shop@127.0.0.1:1/test?sslmode=require&sslpassword={PASSWORD}",
+    f"postgresql://shop@127.0.0.1:5432/test?sslpassword={PASSWORD}&bogus=1",
+    f"host=127.0.0.1 sslpassword={PASSWORD} dbname=test",
 ]
 
 

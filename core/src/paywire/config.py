@@ -216,6 +216,9 @@ def load_config(source: str | Path | Mapping[str, Any] | None) -> tuple[list[Met
         source = Path(env) if env else (Path("paywire.toml") if Path("paywire.toml").exists() else None)
         if source is None:
             return [], {}
+    if isinstance(source, str) and not source.strip():  # Path("") is the current folder
+        raise ConfigurationError("the configuration file's name is empty (--config '', or PAYWIRE_CONFIG set to "
+                                 "nothing): name the paywire.toml to read")
     if isinstance(source, (str, Path)):
         path = Path(source)
         try:

@@ -496,8 +496,9 @@ def _check_address(url: str, shown: str) -> None:
 # a /, # or ? in it would end urlsplit's host part early and leave it in the text.
 _USERINFO_PASSWORD = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://[^:/?#@]*:)(.*)@(?=[^@]*$)", re.DOTALL)
 # A password given as a query parameter (libpq takes any of its keywords there), or as a keyword
-# of a libpq DSN (`host=... password=...`).
-_PASSWORD_PARAMETER = re.compile(r"(?i)(\bpassword\s*=\s*)('[^']*'|[^&\s]*)")
+# of a libpq DSN (`host=... password=...`); libpq's `sslpassword` (the passphrase of the client
+# certificate's key) is one too.
+_PASSWORD_PARAMETER = re.compile(r"(?i)(\b(?:ssl)?password\s*=\s*)('[^']*'|[^&\s]*)")
 
 
 def masked_url(url: str) -> str:

@@ -8,12 +8,14 @@ Exit codes: 0 done; 1 the payment failed (declined, a bad webhook); 2 the reques
 amount, impossible operation, bad arguments); 3 paywire is set up wrongly (unknown method, missing
 credential, unusable ledger); 4 a retryable failure (the ledger's database busy, out of reach or
 refusing writes among them: nothing was sent); 5 the outcome is unknown (run the same command
-again with the `--idempotency-key` the error names, or `paywire reconcile`); 6 the provider
+again with the `--idempotency-key` the error names, or `paywire reconcile`, which itself exits 5
+while it leaves anything open, differing from the provider or not reconciled); 6 the provider
 refused the credentials (a bad API key); 7 the idempotency key was used for another operation, or
 its first request is still running; 8 the buyer has not finished
 (3-D Secure, approval): send them to the redirect URL, then `paywire complete` (an operation shows
 the payment waiting, `complete` says it in its error); 70 an unexpected error inside paywire (a
-bug: please report it); 130 interrupted (Ctrl-C; while the provider was asked, it is 5, as for SIGTERM then). Every error prints one line (a JSON object on stdout under `--json`),
+bug: please report it); 74 the command finished but its output could not be written (a full disk;
+any other exit code is kept when that happens: what the command did); 130 interrupted (Ctrl-C or SIGTERM; while the provider was asked, it is 5). Every error prints one line (a JSON object on stdout under `--json`),
 never a traceback.
 """
 
@@ -21,13 +23,16 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
+import threading
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, TextIO
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CONFIG, EXIT_RETRYABLE, EXIT_UNKNOWN = 0, 1, 2, 3, 4, 5
-EXIT_CREDENTIALS, EXIT_CONFLICT, EXIT_BUYER_ACTION, EXIT_INTERNAL = 6, 7, 8, 70
+EXIT_CREDENTIALS, EXIT_CONFLICT, EXIT_BUYER_ACTION, EXIT_INTERNAL, EXIT_OUTPUT_LOST = 6, 7, 8, 70, 74
 
 
 def exit_code(error: BaseException) -> int:
@@ -105,34 +110,69 @@ class _Output:
     """Standard output that a reader going away (`paywire --json transactions | head -1`), or a
     standard output closed from the start (None), does not interrupt: what is printed goes nowhere,
     and the exit code is still that of what the command did (a failure or an unknown outcome is
-    never turned into 0)."""
+    never turned into 0). Nor does an encoding that cannot write a character (an ASCII locale, a
+    `PYTHONIOENCODING`; a method's title or an order id in another script): it is written escaped
+    (`\\xfc`), as standard error writes it, never turning a payment made into exit 70. A standard
+    output that fails otherwise (a full disk, an I/O error) is `lost`: the rest goes nowhere, and
+    `main` says so and keeps the exit code of what the command did (74 for a success whose output
+    is lost), never a traceback, and never an unknown outcome told as exit 1, failed."""
 
     def __init__(self, stream: TextIO | None) -> None:
         self._stream = stream
+        self.lost: OSError | None = None
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._stream, name)
 
     def write(self, text: str) -> int:
         try:
-            return self._stream.write(text) if self._stream is not None else len(text)
-        except BrokenPipeError:
-            self._gone()
+            if self._stream is None:
+                return len(text)
+            try:
+                return self._stream.write(text)
+            except UnicodeEncodeError:  # nothing of `text` was written: it is encoded whole first
+                encoding = self._stream.encoding or "ascii"
+                self._stream.write(text.encode(encoding, "backslashreplace").decode(encoding))
+                return len(text)
+        except OSError as exc:
+            self._gone(exc)
             return len(text)
 
     def flush(self) -> None:
         try:
             if self._stream is not None:
                 self._stream.flush()
-        except BrokenPipeError:
-            self._gone()
+        except OSError as exc:
+            self._gone(exc)
 
-    def _gone(self) -> None:
+    def _gone(self, exc: OSError) -> None:
         assert self._stream is not None
+        if not isinstance(exc, BrokenPipeError) and self.lost is None:  # a reader gone is no loss
+            self.lost = exc
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, self._stream.fileno())
         os.close(devnull)
         self._stream.flush()  # what was still buffered, into the void, not onto the closed pipe at exit
+
+
+@contextmanager
+def _terminated_as_interrupted(wanted: bool) -> Iterator[None]:
+    """SIGTERM (`timeout`, a job cancelled, an orchestrator) ends a command as Ctrl-C does: told
+    (exit 130, one line, JSON under --json; an unknown outcome, exit 5, while the provider was
+    asked), the ledger's open unit rolled back, rather than a silent death that leaves a script
+    nothing to parse."""
+    if not wanted or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -142,11 +182,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     options = argv[:argv.index("--")] if "--" in argv else argv  # after `--`, every argument is positional
     as_json = any(len(arg) > 2 and "--json".startswith(arg) for arg in options)  # argparse takes `--js` for it too
     warnings.showwarning = _show_warning
-    stdout, sys.stdout = sys.stdout, _Output(sys.stdout)
+    stdout = sys.stdout
+    sys.stdout = output = _Output(stdout)
     try:
         try:
             args = build_parser().parse_args(argv)
-            code: int = args.run(args)
+            with _terminated_as_interrupted(args.command != "serve"):  # `serve` stops on its own terms
+                code: int = args.run(args)
         except UsageError as error:
             code = EXIT_USAGE
             _report(error, code, as_json)
@@ -160,7 +202,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         except Exception as error:  # noqa: BLE001 - every error is one line and an exit code
             code = exit_code(error)
             _report(error, code, as_json)
-        sys.stdout.flush()
+        output.flush()
+        lost = output.lost
+        if lost is not None:
+            code = code or EXIT_OUTPUT_LOST
+            then = ("though the command finished (exit 74): see what it did with 'paywire payments' or 'paywire show'"
+                    if code == EXIT_OUTPUT_LOST else f"the exit code ({code}) is still what the command did")
+            print(f"paywire: standard output could not be written ({lost.strerror or type(lost).__name__}): what "
+                  f"the command printed is lost, {then}", file=sys.stderr)
         return code
     finally:
         sys.stdout = stdout

@@ -8,6 +8,7 @@ non-zero when any flow misbehaves, so it doubles as an end-to-end check of an in
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sqlite3
 import sys
 import tempfile
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from paywire.testing.sandbox import Sandbox
 
 CURRENCY = "EUR"
+DEMO_ORDERS = "demo-"  # every payment the demo makes has an order id starting so
 
 
 class FlowFailed(AssertionError):
@@ -107,7 +109,7 @@ def flow_authorize_capture_refund(run: Run) -> tuple[str, Payment]:
     # `pay`, as a shop's checkout places an order: the demo's methods keep the default payment
     # action, "authorize", so the payment waits for its capture (at shipping).
     payment = run.settle_buyer_action(run.service.pay(run.method, run.money("40.00"), source=run.sandbox.sources["ok"],
-                                                      order_id=f"demo-{run.method}-1"))
+                                                      order_id=f"{DEMO_ORDERS}{run.method}-1"))
     _expect(payment.captured.minor == 0, f"captured {payment.captured} by a pay whose payment action is authorize")
     _expect(payment.authorized == run.money("40.00"), f"authorized {payment.authorized}, expected 40.00 {CURRENCY}")
     payment = run.service.capture(payment.id, run.money("25.00"))
@@ -119,14 +121,14 @@ def flow_authorize_capture_refund(run: Run) -> tuple[str, Payment]:
 
 def flow_sale(run: Run) -> tuple[str, Payment]:
     payment = run.settle_buyer_action(run.service.sale(run.method, run.money("12.50"), source=run.sandbox.sources["ok"],
-                                                       order_id=f"demo-{run.method}-2"))
+                                                       order_id=f"{DEMO_ORDERS}{run.method}-2"))
     _expect(payment.captured == run.money("12.50"), f"captured {payment.captured} after a sale of 12.50")
     return "captured 12.50 at once", payment
 
 
 def flow_void(run: Run) -> tuple[str, Payment]:
     payment = run.settle_buyer_action(run.service.authorize(run.method, run.money("30.00"), source=run.sandbox.sources["ok"],
-                                                            order_id=f"demo-{run.method}-3"))
+                                                            order_id=f"{DEMO_ORDERS}{run.method}-3"))
     payment = run.service.void(payment.id)
     _expect(payment.state == "voided", f"state {payment.state} after a void")
     return "authorization released", payment
@@ -135,7 +137,7 @@ def flow_void(run: Run) -> tuple[str, Payment]:
 def flow_declined(run: Run) -> tuple[str, Payment | None]:
     try:
         payment = run.settle_buyer_action(run.service.authorize(
-            run.method, run.money("20.00"), source=run.sandbox.sources["decline"], order_id=f"demo-{run.method}-4"))
+            run.method, run.money("20.00"), source=run.sandbox.sources["decline"], order_id=f"{DEMO_ORDERS}{run.method}-4"))
     except Declined as error:
         _expect(not error.retryable, "a decline was marked retryable")
         stored = run.service.get_payment(error.payment_id) if error.payment_id else None
@@ -145,7 +147,7 @@ def flow_declined(run: Run) -> tuple[str, Payment | None]:
 
 def flow_buyer_action(run: Run) -> tuple[str, Payment]:
     payment = run.service.authorize(run.method, run.money("55.00"), source=run.sandbox.sources["buyer_action"],
-                                    order_id=f"demo-{run.method}-5", return_url="https://shop.example/return")
+                                    order_id=f"{DEMO_ORDERS}{run.method}-5", return_url="https://shop.example/return")
     _expect(payment.state == "action_required", f"state {payment.state}; the buyer should have been asked to act")
     payment = run.settle_buyer_action(payment)
     _expect(payment.authorized == run.money("55.00"), f"authorized {payment.authorized} after the buyer acted")
@@ -160,7 +162,7 @@ def flow_vaulted(run: Run) -> tuple[str, Payment]:
     _expect(bool(token), "vaulting returned no token")
     payment = run.service.charge_vaulted(run.method, str(token), run.money("9.99"),
                                          customer=Customer(email="buyer@example.com", reference=vaulted.provider_reference),
-                                         order_id=f"demo-{run.method}-6")
+                                         order_id=f"{DEMO_ORDERS}{run.method}-6")
     _expect(payment.captured == run.money("9.99"), f"captured {payment.captured} from the vaulted method")
     return "stored for later, then charged 9.99 without the buyer", payment
 
@@ -169,7 +171,7 @@ def flow_reconcile_timeout(run: Run) -> tuple[str, Payment]:
     from paywire.testing.emulator import Fault
 
     payment = run.settle_buyer_action(run.service.authorize(run.method, run.money("70.00"), source=run.sandbox.sources["ok"],
-                                                            order_id=f"demo-{run.method}-7"))
+                                                            order_id=f"{DEMO_ORDERS}{run.method}-7"))
     # Every attempt of the capture takes effect at the provider, but no answer comes back.
     run.app.inject(Fault("drop_after", path="capture", method="POST", times=5))
     try:
@@ -274,6 +276,29 @@ def webhook_results(runs: list[Run], service: PaymentService, timeout: float = 1
 
 
 # -- the command --------------------------------------------------------------------------------
+def _refuse_a_shops_ledger(path: Path) -> None:
+    """Refuse a `--ledger-file` holding payments the demo did not make (the shop's own ledger,
+    named by mistake), before anything opens it to write: the demo's payments, captured and
+    refunded at emulators under the shop's method codes, would be listed and reconciled as real
+    ones, and opening the file would migrate a ledger of an older release. What cannot be read
+    here is left to the ledger to report."""
+    if not path.is_file():
+        return
+    try:
+        with contextlib.closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as db:
+            if not db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'paywire_payments'"
+                              ).fetchone():
+                return
+            found = db.execute("SELECT id FROM paywire_payments WHERE order_id IS NULL OR substr(order_id, 1, ?) != ? "
+                               "LIMIT 1", (len(DEMO_ORDERS), DEMO_ORDERS)).fetchone()
+    except sqlite3.Error:
+        return
+    if found:
+        raise ConfigurationError(f"--ledger-file {str(path)!r} holds payments the demo did not make ({found[0]} among "
+                                 "them): it is a shop's ledger, which the demo's payments would mix with; give a "
+                                 "new file's path, or that of a demo ledger kept before")
+
+
 def run(args: argparse.Namespace) -> int:
     from paywire.config import MethodConfig
     from paywire.gateway import Gateway
@@ -294,6 +319,7 @@ def run(args: argparse.Namespace) -> int:
     with ExitStack() as stack:
         folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="paywire-demo-")))
         ledger_path = Path(args.ledger_file) if args.ledger_file else folder / "demo.db"
+        _refuse_a_shops_ledger(ledger_path)
         try:
             ledger = stack.enter_context(SQLiteLedger(str(ledger_path)))
         except (sqlite3.Error, OSError) as exc:  # the caller's path: not an error inside paywire

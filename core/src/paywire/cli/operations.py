@@ -5,9 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import sys
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -88,10 +86,8 @@ def settling(svc: PaymentService) -> Iterator[None]:
     """An unknown outcome told as what to do about it: run the same command again with the key it
     was sent with (the provider applies a key once), or reconcile. The key is named because running
     an `authorize` or `sale` again without one is a new payment, charged a second time."""
-    # SIGTERM (`timeout`, a job stopped) ends an operation as Ctrl-C does: told, not a silent death
-    # that leaves a script nothing but to run it again without its key.
-    main = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, _terminated) if main else None
+    # SIGTERM arrives as Ctrl-C does (`paywire.cli.main`): told, not a silent death that leaves a
+    # script nothing but to run it again without its key.
     try:
         yield
     except KeyboardInterrupt as stop:  # while the provider was asked (the service names what it left unknown)
@@ -105,13 +101,6 @@ def settling(svc: PaymentService) -> Iterator[None]:
     except OutcomeUnknown as error:
         _advise(svc, error)
         raise
-    finally:
-        if main:
-            signal.signal(signal.SIGTERM, previous or signal.SIG_DFL)
-
-
-def _terminated(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
 
 
 def _advise(svc: PaymentService, error: OutcomeUnknown) -> None:
@@ -356,8 +345,10 @@ def reconcile(args: argparse.Namespace) -> int:
 
 
 def _headers(args: argparse.Namespace) -> dict[str, str]:
+    """The webhook's headers from `--header` and the `--headers` file. A line not in 'Name: value'
+    form is named by where it is, never quoted: it may be a signature or a secret pasted there."""
     headers: dict[str, str] = {}
-    lines: list[str] = list(args.header)
+    lines = [(f"--header number {i}", line) for i, line in enumerate(args.header, 1)]
     if args.headers:
         try:
             content = _read(args.headers, "headers").decode("utf-8")
@@ -371,13 +362,14 @@ def _headers(args: argparse.Namespace) -> dict[str, str]:
                                      param="headers") from None
             headers.update({str(k): str(v) for k, v in loaded.items()})
         else:
-            lines.extend(content.splitlines())
-    for line in lines:
+            lines.extend((f"line {n} of headers file {args.headers!r}", line)
+                         for n, line in enumerate(content.splitlines(), 1))
+    for where, line in lines:
         if not line.strip():
             continue
         name, sep, value = line.partition(":")
         if not sep:
-            raise InvalidRequest(f"header {line!r} is not in 'Name: value' form", param="header")
+            raise InvalidRequest(f"{where} is not in 'Name: value' form", param="header")
         headers[name.strip()] = value.strip()
     return headers
 

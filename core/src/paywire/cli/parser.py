@@ -99,7 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("reconcile", help="settle open outcomes (unknown, accepted), payments owing a read and payments "
                                          "waiting for their buyer longer than [paywire] buyer_wait by "
-                                         "asking the provider; apply waiting webhook events")
+                                         "asking the provider; apply waiting webhook events (exit 5 while "
+                                         "anything is left open, differing or not reconciled)")
     p.add_argument("--payment-id")
     p.set_defaults(run=operations.reconcile)
 

@@ -13,14 +13,16 @@ or from the error it raised what the payment service records (declined, action_r
 or unknown when the request may have taken effect). A command sent once is one span; each retry
 is a span of its own.
 
-Never recorded: headers, bodies, query strings, credentials, amounts or buyer data.
+Never recorded: headers, bodies, query strings, credentials, amounts or buyer data. Tracing never
+changes a payment: what OpenTelemetry raises (a sampler or span processor that fails) is logged and
+the command goes on as untraced, its answer and its error the same.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -28,11 +30,24 @@ from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, TracerProvider
 
 from paywire.hookspecs import hookimpl
+from paywire.security import get_logger
 
 if TYPE_CHECKING:  # loading plugins stays cheap: paywire's request machinery loads with the first request
     from paywire import CommandResult, Response, Subject, Transfer
 
 __all__ = ["Tracing"]
+
+log = get_logger(__name__)
+
+
+def _quietly(trace_it: Callable[..., Any], *args: Any) -> Any:
+    """Run one step of tracing; one that fails is logged and returns None, never raised into the
+    payment: a request answered would be recorded unknown, one never sent too."""
+    try:
+        return trace_it(*args)
+    except Exception as exc:  # the tracer's failure is not the payment's
+        log.warning("tracing failed (%s); the payment is not affected", type(exc).__name__, exc_info=True)
+        return None
 
 
 def _url(url: str) -> tuple[str, str | None, int | None]:
@@ -70,6 +85,17 @@ def _result_outcome(command: str, subject: Subject, result: CommandResult) -> st
     return "unknown" if holds_unreadably(command, subject.amount, result) else str(result.status)
 
 
+def _error(span: Span, kind: str, description: str | None) -> None:
+    span.set_attribute("error.type", kind)
+    span.set_status(Status(StatusCode.ERROR, description))
+
+
+def _answered(span: Span, status: int) -> None:
+    span.set_attribute("http.response.status_code", status)
+    if status >= 400:
+        _error(span, str(status), None)
+
+
 class _Attempts:
     """One running command's attempts: the last one's span, open until what it led to is known,
     and when its answer came, which is when it ends: what follows (a token renewal, a retry's
@@ -86,12 +112,14 @@ class _Attempts:
         already did or the buyer has a step to take: a decline in a 2xx fails as one in a 402."""
         span, self.span = self.span, None
         if span is not None:
-            if outcome is not None:
-                span.set_attribute("paywire.outcome", outcome)
-            if error is not None and not self.failed and outcome != "action_required":
-                span.set_attribute("error.type", type(error).__name__)
-                span.set_status(Status(StatusCode.ERROR, type(error).__name__))
-            span.end(end_time=self.answered)
+            _quietly(self._end, span, outcome, error)
+
+    def _end(self, span: Span, outcome: str | None, error: BaseException | None) -> None:
+        if outcome is not None:
+            span.set_attribute("paywire.outcome", outcome)
+        if error is not None and not self.failed and outcome != "action_required":
+            _error(span, type(error).__name__, type(error).__name__)
+        span.end(end_time=self.answered)
 
 
 class _Running(threading.local):
@@ -121,11 +149,11 @@ class Tracing:
         try:
             result = yield
         except BaseException as exc:
-            attempts.end(_error_outcome(exc), exc)
+            attempts.end(_quietly(_error_outcome, exc), exc)
             raise
         finally:
             commands.pop()
-        attempts.end(_result_outcome(command, subject, result))
+        attempts.end(_quietly(_result_outcome, command, subject, result))
         return result
 
     @hookimpl(wrapper=True)
@@ -134,7 +162,28 @@ class Tracing:
         attempts = commands[-1] if commands else _Attempts()  # sent outside a command: ended with its attempt
         attempts.end("retried")
         attempts.count += 1
-        attempt = attempts.count
+        attempts.answered, attempts.failed = None, False
+        span = attempts.span = _quietly(self._start, gateway, command, transfer, attempts.count)
+        if span is None:  # the tracer failed: the attempt is sent untraced
+            untraced: Response = yield
+            return untraced
+        try:
+            with trace.use_span(span, end_on_exit=False, record_exception=False, set_status_on_exception=False):
+                response: Response = yield
+        except BaseException as exc:
+            attempts.answered, attempts.failed = time.time_ns(), True
+            _quietly(_error, span, type(exc).__name__, type(exc).__name__)
+            if not commands:
+                attempts.end(_quietly(_error_outcome, exc))
+            raise
+        attempts.answered = time.time_ns()
+        attempts.failed = response.status >= 400
+        _quietly(_answered, span, response.status)
+        if not commands:
+            attempts.end(None)
+        return response
+
+    def _start(self, gateway: str, command: str, transfer: Transfer, attempt: int) -> Span:
         url, host, port = _url(transfer.url)
         attributes: dict[str, Any] = {
             "http.request.method": transfer.method, "url.full": url, "paywire.method": gateway,
@@ -146,24 +195,4 @@ class Tracing:
             attributes["server.address"] = host
         if port:
             attributes["server.port"] = port
-        attempts.answered, attempts.failed = None, False
-        span = attempts.span = self.tracer.start_span(f"paywire {command}", kind=SpanKind.CLIENT, attributes=attributes)
-        try:
-            with trace.use_span(span, end_on_exit=False, record_exception=False, set_status_on_exception=False):
-                response: Response = yield
-        except BaseException as exc:
-            attempts.answered, attempts.failed = time.time_ns(), True
-            span.set_attribute("error.type", type(exc).__name__)
-            span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
-            if not commands:
-                attempts.end(_error_outcome(exc))
-            raise
-        attempts.answered = time.time_ns()
-        span.set_attribute("http.response.status_code", response.status)
-        if response.status >= 400:
-            attempts.failed = True
-            span.set_attribute("error.type", str(response.status))
-            span.set_status(Status(StatusCode.ERROR))
-        if not commands:
-            attempts.end(None)
-        return response
+        return self.tracer.start_span(f"paywire {command}", kind=SpanKind.CLIENT, attributes=attributes)
