@@ -34,7 +34,18 @@ from paywire.service import PaymentService
 from paywire.testing.emulator import Fault
 from paywire.testing.ports import refusing_port
 from tests.ledger.fakepay import WEBHOOK_SECRET, FakePayApp, make_gateway
-from tests.ledger.support import FAST, PATIENT, agree, cause_chain, eur, only, wait_out_life, wait_until, within_life
+from tests.ledger.support import (
+    FAST,
+    PATIENT,
+    agree,
+    cause_chain,
+    eur,
+    only,
+    step_past_life,
+    wait_out_life,
+    wait_until,
+    within_life,
+)
 
 S = TransactionStatus
 LATE_READ = 1.0  # the read timeout the client gives up after (on a request FakePay keeps from landing till then)
@@ -261,11 +272,13 @@ class HoldBeforeSending(_Hold):
         return (yield)
 
 
-def test_a_late_real_answer_wins_over_reconciliations_guess(fakepay: tuple[FakePayApp, str],
-                                                              ledger: Ledger) -> None:
+def test_a_late_real_answer_wins_over_reconciliations_guess(fakepay: tuple[FakePayApp, str], ledger: Ledger,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     app, url = fakepay
     hold = HoldBeforeSending("capture")
-    gateway = make_gateway(url, extra=[hold], **FAST)
+    # Every request is answered, however loaded the machine: the capture's long life is stepped
+    # past on the ledger's clock, not waited out.
+    gateway = make_gateway(url, extra=[hold], **PATIENT)
     service = PaymentService(gateway, ledger, margin=0)
     outcome: list[object] = []
     try:
@@ -274,7 +287,7 @@ def test_a_late_real_answer_wins_over_reconciliations_guess(fakepay: tuple[FakeP
         worker.start()
         assert hold.holding.wait(30)
         txn = only(service.list_transactions(payment.id), "capture")
-        wait_out_life(service, [txn.id])
+        step_past_life(service, [txn.id], monkeypatch)
         guess = service.reconcile()  # the worker seems gone and the provider holds nothing
         assert guess.marked_unknown == (txn.id,)
         assert [(s.transaction_id, s.status) for s in guess.settled] == [(txn.id, S.FAILED)]
@@ -306,14 +319,17 @@ class HoldTheAnswer(_Hold):
 
 
 def test_a_late_not_applied_answer_never_fails_a_resend_made_meanwhile(fakepay: tuple[FakePayApp, str],
-                                                                       ledger: Ledger) -> None:
+                                                                       ledger: Ledger,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """A capture refused before processing (503 not_processed) whose worker pauses before
     recording that; past its life a retry with its key resends it, the provider applies it and
     the answer is lost. The first worker's answer proves only that its own send was not applied:
     it must not record the operation failed over the resend's unknown outcome."""
     app, url = fakepay
     hold = HoldTheAnswer("capture")
-    gateway = make_gateway(url, extra=[hold], **FAST)
+    # Every answer that comes is read, however loaded the machine: the lives are stepped past on
+    # the ledger's clock, not waited out.
+    gateway = make_gateway(url, extra=[hold], **PATIENT)
     service = PaymentService(gateway, ledger, margin=0)
     first: list[BaseException] = []
 
@@ -330,7 +346,7 @@ def test_a_late_not_applied_answer_never_fails_a_resend_made_meanwhile(fakepay: 
         worker.start()
         assert hold.holding.wait(30)
         txn = only(service.list_transactions(payment.id), "capture")
-        wait_out_life(service, [txn.id])
+        step_past_life(service, [txn.id], monkeypatch)
         app.inject(Fault("drop_after", path="/captures$", method="POST"))
         with pytest.raises(OutcomeUnknown):
             service.capture(payment.id, eur("40.00"), idempotency_key="cap-1")
@@ -339,7 +355,7 @@ def test_a_late_not_applied_answer_never_fails_a_resend_made_meanwhile(fakepay: 
         worker.join(30)
         assert [type(e) for e in first] == [OutcomeUnknown]
         assert service.get_transaction(txn.id).status == S.UNKNOWN
-        wait_out_life(service, [txn.id])
+        step_past_life(service, [txn.id], monkeypatch)
         service.reconcile()
         assert service.get_payment(payment.id).captured == eur("40.00")
         agree(service, app, payment.id)
