@@ -206,7 +206,7 @@ def test_a_webhook_whose_unit_connects_while_another_program_holds_the_sqlite_fi
     by the endpoint in one line, not an internal error with a stack trace."""
     app, url = fakepay
     path = tmp_path / "ledger.db"
-    gateway = make_gateway(url, connect_timeout=FAST["connect_timeout"], read_timeout=FAST["read_timeout"])
+    gateway = make_gateway(url, **PATIENT)  # what is sent is answered, however loaded the machine
     service = PaymentService(gateway, SQLiteLedger(path, timeout=WAIT_MS / 1000), margin=0)
     payment = service.authorize("fakepay", eur("50.00"), source="tok_ok")
     headers, body = app.event("evt_locked", "captured", "cap_outside", amount=1_000,
@@ -265,7 +265,7 @@ def test_a_read_waiting_past_its_lock_timeout_is_told_busy_and_sends_nothing(
     app, url = fakepay
     schema = f"pwtest_{os.getpid()}_{secrets.token_hex(4)}"
     ledger = PostgresLedger(f"{postgres_dsn}?options={quote(f'-c lock_timeout={WAIT_MS}')}", schema=schema)
-    gateway = make_gateway(url, connect_timeout=FAST["connect_timeout"], read_timeout=FAST["read_timeout"])
+    gateway = make_gateway(url, **PATIENT)  # what is sent is answered, however loaded the machine
     service = PaymentService(gateway, ledger, margin=0)
     try:
         payment = service.authorize("fakepay", eur("50.00"), source="tok_ok")
