@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import attrs
 import pytest
 from hypothesis import given
@@ -86,10 +84,13 @@ def _chain(error: BaseException) -> list[BaseException]:
 
 def test_the_final_attempts_error_keeps_the_urllib3_cause_in_an_acyclic_chain(echo) -> None:
     app, url = echo
-    app.inject(Fault("latency", seconds=0.5, times=3))
-    with pytest.raises(OutcomeUnknown) as caught:
-        run(command(url, read_timeout=0.1), Subject(amount=PAY, idempotency_key="k-chain"),
-            retry=Retry(total=2, backoff_factor=0))
+    app.inject(Fault("hold", times=3))  # no answer until released: each attempt's read times out
+    try:
+        with pytest.raises(OutcomeUnknown) as caught:
+            run(command(url, read_timeout=0.1), Subject(amount=PAY, idempotency_key="k-chain"),
+                retry=Retry(total=2, backoff_factor=0))
+    finally:
+        assert app.release_held(30)
     chain = _chain(caught.value)
     assert chain[0] is caught.value and caught.value.details["attempts"] == 3
     assert any(type(e).__name__ == "ReadTimeoutError" and type(e).__module__.startswith("urllib3") for e in chain)
@@ -113,16 +114,14 @@ def test_5xx_is_not_retried_without_a_key(echo, json_reply) -> None:
 
 def test_a_read_timeout_without_a_key_is_an_unknown_outcome_sent_once(echo) -> None:
     app, url = echo
-    app.inject(Fault("latency", seconds=0.6))
-    with pytest.raises(OutcomeUnknown) as caught:
-        run(command(url, read_timeout=0.2), Subject(amount=PAY))
+    app.inject(Fault("hold"))  # handled, then no answer until released: the read times out
+    try:
+        with pytest.raises(OutcomeUnknown) as caught:
+            run(command(url, read_timeout=0.2), Subject(amount=PAY))
+    finally:
+        assert app.release_held(30)
     assert caught.value.may_have_been_sent
-    # The server counts the request once it stops holding it; a retry (there must be none) would
-    # not be held, so it would be counted before it.
-    deadline = time.monotonic() + 30
-    while not app.calls and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert len(app.calls) == 1
+    assert len(app.calls) == 1  # a retry (there must be none) would have been answered, and counted
 
 
 def test_a_dropped_connection_with_a_key_is_retried(echo) -> None:

@@ -29,6 +29,8 @@ import hashlib
 import hmac
 import itertools
 import json
+import re
+import threading
 from collections.abc import Callable, Generator, Mapping
 from typing import Any
 
@@ -88,6 +90,7 @@ class FakePayApp(EmulatorApp):
         self.inflight = 0  # requests received and not yet answered (a late one may still land)
         self.received = 0  # requests received in all (a sent one not yet read is not counted)
         self._not_processed = 0
+        self._late: list[tuple[str, str, threading.Event]] = []  # (method, path pattern, landing)
         self._ids = itertools.count(1)
         self._events = itertools.count(1)
 
@@ -108,6 +111,13 @@ class FakePayApp(EmulatorApp):
     def dispatch(self, request: EmulatorRequest) -> tuple[Reply | None, bool]:
         if not request.path.startswith("/_paywire/"):
             with self.lock:
+                late = next((entry for entry in self._late
+                             if entry[0] == request.method and re.search(entry[1], request.path)), None)
+                if late is not None:
+                    self._late.remove(late)
+            if late is not None:
+                late[2].wait(self.HOLD_LIMIT)
+            with self.lock:
                 refuse = self._not_processed > 0
                 if refuse:
                     self._not_processed -= 1
@@ -115,6 +125,15 @@ class FakePayApp(EmulatorApp):
                 return Reply.json(503, {"error": {"code": "not_processed", "message": "FakePay is in maintenance; "
                                                   "the request was not processed"}}), False
         return super().dispatch(request)
+
+    def arriving_late(self, method: str, path: str) -> threading.Event:
+        """The next `method` request whose path matches `path` waits, before FakePay reads it,
+        until the event returned is set: it lands after its client gave up on it however long
+        the client took (a latency would race the client's read timeout on a loaded machine)."""
+        landing = threading.Event()
+        with self.lock:
+            self._late.append((method, path, landing))
+        return landing
 
     def not_processed(self, times: int = 1) -> None:
         """The next `times` API requests are refused before processing (503 `not_processed`)."""

@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +90,21 @@ def wait_out_life(service: PaymentService, transaction_ids: Iterable[str]) -> No
     if deadlines:
         last = max(deadlines)
         wait_until(lambda: service.ledger.now() >= last, f"the latest settle_after ({last}) passed")
+
+
+def step_past_life(service: PaymentService, transaction_ids: Iterable[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Move the ledger's clock (what `settle_after` is written and read by) on past every named
+    transaction's life instead of waiting it out: a request sent with patient timeouts, which a
+    test needs answered however loaded the machine, has a long life."""
+    ledger = service.ledger
+    lives = [service.get_transaction(t).settle_after for t in transaction_ids]
+    assert None not in lives, "a transaction has no settle_after"
+    shift = max(t for t in lives if t is not None) - ledger.now() + timedelta(milliseconds=1)
+    if shift <= timedelta(0):
+        return
+    ledgers_now, deadline = ledger.now, ledger.deadline
+    monkeypatch.setattr(ledger, "now", lambda: ledgers_now() + shift)
+    monkeypatch.setattr(ledger, "deadline", lambda seconds: deadline(seconds) + shift)
 
 
 def within_life(service: PaymentService, transaction_ids: Iterable[str]) -> bool:

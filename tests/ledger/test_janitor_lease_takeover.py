@@ -35,8 +35,8 @@ def paused(fakepay: tuple[FakePayApp, str], make_ledger: Callable[[], Ledger]) -
 
 
 def test_a_janitor_resuming_past_its_lease_never_writes_its_stale_answer(
-        fast_service: PaymentService, paused: PaymentService, app: FakePayApp) -> None:
-    payment = fast_service.authorize("fakepay", eur("100.00"), source="tok_ok")
+        fast_service: PaymentService, patient: PaymentService, paused: PaymentService, app: FakePayApp) -> None:
+    payment = patient.authorize("fakepay", eur("100.00"), source="tok_ok")  # only the lost capture is FAST's
     app.inject(Fault("status", status=500, method="POST", path="/captures$"))  # refused before it was made
     with pytest.raises(OutcomeUnknown) as lost:
         fast_service.capture(payment.id, eur("10.00"), idempotency_key="capture-0")
@@ -53,9 +53,9 @@ def test_a_janitor_resuming_past_its_lease_never_writes_its_stale_answer(
             lease = u.looks([txn])[txn]
             assert lease.next_at > now()
             u.set_looks({txn: Look(lease.looks, u.now())})
-        taken = Janitor(fast_service).run_pass()  # another worker takes the payment over
+        taken = Janitor(patient).run_pass()  # another worker takes the payment over
         assert [(s.transaction_id, s.status) for s in taken.settled] == [(txn, S.FAILED)]  # never made
-        fast_service.retry(txn)  # sent again under its key: made now
+        patient.retry(txn)  # sent again under its key: made now
         assert fast_service.get_payment(payment.id).captured == eur("10.00")
     finally:
         app.release_held()

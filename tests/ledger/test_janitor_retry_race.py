@@ -30,12 +30,13 @@ def patient(fakepay: tuple[FakePayApp, str], ledger: Ledger) -> Iterator[Payment
     gateway.close()
 
 
-def _capture_never_made(service: PaymentService, app: FakePayApp) -> tuple[str, str]:
-    """A capture answered 500 before the provider made it (unknown), past its life."""
+def _capture_never_made(service: PaymentService, fast: PaymentService, app: FakePayApp) -> tuple[str, str]:
+    """A capture answered 500 before the provider made it (unknown), past its life (`fast`'s, so
+    the wait is short; the authorization before it is answered through `service`)."""
     payment = service.authorize("fakepay", eur("100.00"), source="tok_ok")
     app.inject(Fault("status", status=500, method="POST", path="/captures$"))
     with pytest.raises(OutcomeUnknown) as lost:
-        service.capture(payment.id, eur("10.00"), idempotency_key="capture-0")
+        fast.capture(payment.id, eur("10.00"), idempotency_key="capture-0")
     txn = str(lost.value.transaction_id)
     wait_out_life(service, [txn])
     return payment.id, txn
@@ -45,14 +46,14 @@ def test_a_retry_made_while_the_janitor_asks_the_provider_is_not_undone_by_its_o
         fast_service: PaymentService, patient: PaymentService, app: FakePayApp) -> None:
     """The Janitor's fetch answers "no capture" and is held; the caller's retry() then makes the
     capture and records it. The Janitor's answer, older than the retry's, settles nothing."""
-    payment_id, txn = _capture_never_made(fast_service, app)
+    payment_id, txn = _capture_never_made(patient, fast_service, app)
     app.inject(Fault("hold", method="GET", path=FETCH))
     passes: list[PassReport] = []
     worker = threading.Thread(target=lambda: passes.append(Janitor(patient).run_pass()))
     worker.start()
     try:
         assert app.wait_until_held()  # the answer made (no capture), not yet delivered
-        fast_service.retry(txn)
+        patient.retry(txn)  # answered, however loaded the machine
         assert fast_service.get_payment(payment_id).captured == eur("10.00")
     finally:
         app.release_held()
@@ -69,10 +70,12 @@ def test_a_janitor_pass_while_a_retry_is_being_sent_keeps_off_it(
         fast_service: PaymentService, patient: PaymentService, app: FakePayApp) -> None:
     """The retry's capture is made and its answer held; a Janitor pass meanwhile neither marks
     it unknown nor asks about it (the retry gave it a new life), and the retry's answer settles it."""
-    payment_id, txn = _capture_never_made(fast_service, app)
+    payment_id, txn = _capture_never_made(patient, fast_service, app)
     app.inject(Fault("hold", method="POST", path="/captures$"))
     results: list[object] = []
-    caller = threading.Thread(target=lambda: results.append(fast_service.retry(txn)))
+    # Answered once released, however long the pass below takes (through FAST's 0.75 s read
+    # timeout a loaded machine lost it)
+    caller = threading.Thread(target=lambda: results.append(patient.retry(txn)))
     caller.start()
     try:
         assert app.wait_until_held()

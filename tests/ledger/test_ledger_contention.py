@@ -23,14 +23,14 @@ from urllib.parse import quote
 
 import pytest
 
-from paywire import LedgerBusy, OutcomeUnknown
+from paywire import LedgerBusy, OutcomeUnknown, hookimpl
 from paywire.ledger import Ledger, PostgresLedger, SQLiteLedger, TransactionStatus
 from paywire.service import PaymentService
 from paywire.testing.emulator import Fault
 from paywire.web import handle_webhook, webhook_wsgi
 from tests.ledger.conftest import BACKENDS
 from tests.ledger.fakepay import FakePayApp, make_gateway
-from tests.ledger.support import FAST, eur, in_thread, unrecorded_capture_settles_later
+from tests.ledger.support import FAST, PATIENT, eur, in_thread, unrecorded_capture_settles_later
 
 S = TransactionStatus
 WAIT_MS = 50  # how long the impatient ledger waits for a lock; the holder always holds it longer
@@ -80,10 +80,28 @@ def impatient(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[
 def contended(fakepay: tuple[FakePayApp, str],
               impatient: tuple[Ledger, Holder]) -> Iterator[tuple[PaymentService, FakePayApp, Holder]]:
     app, url = fakepay
-    gateway = make_gateway(url, connect_timeout=FAST["connect_timeout"], read_timeout=FAST["read_timeout"])
+    gateway = make_gateway(url, **PATIENT)  # what is sent is answered, however loaded the machine
     ledger, hold = impatient
     yield PaymentService(gateway, ledger, margin=0), app, hold
     gateway.close()
+
+
+class AnswerHeld:
+    """Holds the first answer to a command once it is back, before it is recorded, until
+    released: no read timeout runs meanwhile (the answer is in hand), however long the test takes."""
+
+    def __init__(self, command: str) -> None:
+        self.command = command
+        self.back = threading.Event()
+        self.release = threading.Event()
+
+    @hookimpl(wrapper=True)
+    def send_transfer(self, command: str) -> Iterator[None]:
+        response = yield
+        if command == self.command and not self.back.is_set():
+            self.back.set()
+            self.release.wait(60)
+        return response
 
 
 def test_an_operation_that_cannot_lock_its_payment_is_a_retryable_error_and_nothing_is_sent(
@@ -99,27 +117,31 @@ def test_an_operation_that_cannot_lock_its_payment_is_a_retryable_error_and_noth
 
 
 def test_an_outcome_that_cannot_be_recorded_is_unknown_and_settled_later_never_failed(
-        contended: tuple[PaymentService, FakePayApp, Holder]) -> None:
+        contended: tuple[PaymentService, FakePayApp, Holder], fakepay: tuple[FakePayApp, str]) -> None:
     service, app, hold = contended
     payment = service.authorize("fakepay", eur("50.00"), source="tok_ok")
-    app.inject(Fault("hold", path="/captures$", method="POST"))
+    held = AnswerHeld("capture")
     out: list[Any] = []
+    # The capture's life is FAST's, for reconciliation to wait out; its answer is held in hand
+    # (not at the provider, where FAST's read timeout would race the test taking the lock).
+    with make_gateway(fakepay[1], extra=[held], **FAST) as gateway:
+        fast = PaymentService(gateway, service.ledger, margin=0)
 
-    def capture() -> None:
+        def capture() -> None:
+            try:
+                out.append(fast.capture(payment.id, eur("20.00"), idempotency_key="capture-1"))
+            except Exception as exc:
+                out.append(exc)
+
+        thread = threading.Thread(target=capture)
+        thread.start()
         try:
-            out.append(service.capture(payment.id, eur("20.00"), idempotency_key="capture-1"))
-        except Exception as exc:
-            out.append(exc)
-
-    thread = threading.Thread(target=capture)
-    thread.start()
-    try:
-        assert app.wait_until_held(1)  # applied at the provider, its pending record committed
-        with hold(payment.id):
-            app.release_held()
-            thread.join(30)
-    finally:
-        app.release_held()
+            assert held.back.wait(30)  # applied at the provider, its pending record committed
+            with hold(payment.id):
+                held.release.set()
+                thread.join(30)
+        finally:
+            held.release.set()
     (error,) = out
     assert isinstance(error.__cause__, LedgerBusy), error.__cause__
     unrecorded_capture_settles_later(service, app, payment.id, error)
@@ -184,7 +206,7 @@ def test_a_webhook_whose_unit_connects_while_another_program_holds_the_sqlite_fi
     by the endpoint in one line, not an internal error with a stack trace."""
     app, url = fakepay
     path = tmp_path / "ledger.db"
-    gateway = make_gateway(url, connect_timeout=FAST["connect_timeout"], read_timeout=FAST["read_timeout"])
+    gateway = make_gateway(url, **PATIENT)  # what is sent is answered, however loaded the machine
     service = PaymentService(gateway, SQLiteLedger(path, timeout=WAIT_MS / 1000), margin=0)
     payment = service.authorize("fakepay", eur("50.00"), source="tok_ok")
     headers, body = app.event("evt_locked", "captured", "cap_outside", amount=1_000,
@@ -243,7 +265,7 @@ def test_a_read_waiting_past_its_lock_timeout_is_told_busy_and_sends_nothing(
     app, url = fakepay
     schema = f"pwtest_{os.getpid()}_{secrets.token_hex(4)}"
     ledger = PostgresLedger(f"{postgres_dsn}?options={quote(f'-c lock_timeout={WAIT_MS}')}", schema=schema)
-    gateway = make_gateway(url, connect_timeout=FAST["connect_timeout"], read_timeout=FAST["read_timeout"])
+    gateway = make_gateway(url, **PATIENT)  # what is sent is answered, however loaded the machine
     service = PaymentService(gateway, ledger, margin=0)
     try:
         payment = service.authorize("fakepay", eur("50.00"), source="tok_ok")

@@ -34,11 +34,21 @@ from paywire.service import PaymentService
 from paywire.testing.emulator import Fault
 from paywire.testing.ports import refusing_port
 from tests.ledger.fakepay import WEBHOOK_SECRET, FakePayApp, make_gateway
-from tests.ledger.support import FAST, agree, cause_chain, eur, only, wait_out_life, wait_until, within_life
+from tests.ledger.support import (
+    FAST,
+    PATIENT,
+    agree,
+    cause_chain,
+    eur,
+    only,
+    step_past_life,
+    wait_out_life,
+    wait_until,
+    within_life,
+)
 
 S = TransactionStatus
-LATENCY = 3.0  # seconds the emulator takes before applying a "slow" request
-LATE_READ = 1.0  # the read timeout the client gives up after: far above what an unhurried answer takes
+LATE_READ = 1.0  # the read timeout the client gives up after (on a request FakePay keeps from landing till then)
 PATHS = {"authorize": "/v1/payments$", "capture": "/captures$", "refund": "/refunds$"}
 
 
@@ -46,8 +56,9 @@ PATHS = {"authorize": "/v1/payments$", "capture": "/captures$", "refund": "/refu
 @pytest.fixture
 def late(fakepay: tuple[FakePayApp, str], ledger: Ledger) -> Iterator[PaymentService]:
     """A client that gives up after 1 s, on a provider that declares its requests may take up
-    to 5 s to show (its outcome window covers the emulator's latency)."""
-    gateway = make_gateway(fakepay[1], connect_timeout=2.0, read_timeout=LATE_READ, outcome_window=5.0)
+    to a minute to show (its outcome window covers the time a test keeps a request from landing).
+    Only the late requests go through it: whatever is to be answered goes through `patient`."""
+    gateway = make_gateway(fakepay[1], connect_timeout=2.0, read_timeout=LATE_READ, outcome_window=60.0)
     yield PaymentService(gateway, ledger, margin=0)
     gateway.close()
 
@@ -76,16 +87,16 @@ def provider_object(app: FakePayApp, kind: str, key: str) -> str:
         return found
 
 
-def start(service: PaymentService, kind: str) -> tuple[str | None, Callable[[], Payment]]:
-    """A payment ready for `kind` (None for authorize) and the call that runs `kind` on it, with
-    the caller's idempotency key (so calling it again is the caller retrying)."""
+def start(service: PaymentService, kind: str) -> tuple[str | None, Callable[[PaymentService], Payment]]:
+    """A payment ready for `kind` (None for authorize) and the call that runs `kind` on it through
+    a service, with the caller's idempotency key (so calling it again is the caller retrying)."""
     if kind == "authorize":
-        return None, lambda: service.authorize("fakepay", eur("20.00"), source="tok_ok", idempotency_key="auth-1")
+        return None, lambda s: s.authorize("fakepay", eur("20.00"), source="tok_ok", idempotency_key="auth-1")
     if kind == "capture":
         payment = service.authorize("fakepay", eur("100.00"), source="tok_ok")
-        return payment.id, lambda: service.capture(payment.id, eur("30.00"), idempotency_key="capture-1")
+        return payment.id, lambda s: s.capture(payment.id, eur("30.00"), idempotency_key="capture-1")
     payment = service.sale("fakepay", eur("100.00"), source="tok_ok")
-    return payment.id, lambda: service.refund(payment.id, eur("30.00"), idempotency_key="refund-1")
+    return payment.id, lambda s: s.refund(payment.id, eur("30.00"), idempotency_key="refund-1")
 
 
 def accepted(service: PaymentService, kind: str) -> Payment:
@@ -107,24 +118,25 @@ def webhook_made(service: PaymentService, payment_id: str) -> list[str]:
 # -- (1) latency longer than the read timeout -------------------------------------------------------
 @pytest.mark.parametrize("kind", ["authorize", "capture", "refund"])
 def test_a_request_answered_after_the_read_timeout_is_never_concluded_failed_and_settles_once_applied(
-    late: PaymentService, app: FakePayApp, kind: str,
+    late: PaymentService, patient: PaymentService, app: FakePayApp, kind: str,
 ) -> None:
-    service = late
+    service = patient  # only the late request goes through `late`
     payment_id, call = start(service, kind)
-    app.inject(Fault("latency", seconds=LATENCY, path=PATHS[kind], method="POST"))
-    with pytest.raises(OutcomeUnknown) as lost:
-        call()
-    txn_id = lost.value.transaction_id or ""
-    payment_id = payment_id or lost.value.payment_id or ""
-    assert service.get_transaction(txn_id).status == S.UNKNOWN
+    landing = app.arriving_late("POST", PATHS[kind])
+    try:
+        with pytest.raises(OutcomeUnknown) as lost:
+            call(late)
+        txn_id = lost.value.transaction_id or ""
+        payment_id = payment_id or lost.value.payment_id or ""
+        assert service.get_transaction(txn_id).status == S.UNKNOWN
 
-    early = service.reconcile()  # right away: the provider may not hold it yet, but it may still land
-    assert (txn_id, S.FAILED) not in [(s.transaction_id, s.status) for s in early.settled]
-    if service.get_transaction(txn_id).status == S.UNKNOWN:
+        early = service.reconcile()  # the provider does not hold it yet, but it may still land
+        assert (txn_id, S.FAILED) not in [(s.transaction_id, s.status) for s in early.settled]
+        assert service.get_transaction(txn_id).status == S.UNKNOWN
         assert txn_id in [u.transaction_id for u in early.unresolved]
         assert all(u.status is None and u.note for u in early.unresolved)
-    else:  # the emulator applied it while reconcile was fetching: found, not guessed
-        assert service.get_transaction(txn_id).status == S.SUCCEEDED
+    finally:
+        landing.set()
 
     wait_until(lambda: app.count(kind) == 1, f"the emulator applied the {kind}")
     service.reconcile()
@@ -133,7 +145,7 @@ def test_a_request_answered_after_the_read_timeout_is_never_concluded_failed_and
     assert txn.provider_reference == provider_object(app, kind, txn.idempotency_key)
     agree(service, app, payment_id)
 
-    again = call()  # the caller retries: the stored outcome, no second charge
+    again = call(service)  # the caller retries: the stored outcome, no second charge
     assert again.id == payment_id
     assert service.retry(txn_id).id == payment_id  # type: ignore[union-attr]
     assert app.count(kind) == 1
@@ -141,22 +153,23 @@ def test_a_request_answered_after_the_read_timeout_is_never_concluded_failed_and
 
 
 def test_a_completion_answered_after_the_read_timeout_is_not_concluded_while_the_buyer_seems_to_wait(
-    late: PaymentService, app: FakePayApp,
+    late: PaymentService, patient: PaymentService, app: FakePayApp,
 ) -> None:
     """Until the late completion lands the provider still shows the payment waiting for the
     buyer: that says the completion has not landed yet, not that it never will."""
-    service = late
+    service = patient  # only the late completion goes through `late`
     payment = service.authorize("fakepay", eur("20.00"), source="tok_3ds", return_url="https://shop.example/back")
-    app.inject(Fault("latency", seconds=LATENCY, path="/complete$", method="POST"))
-    with pytest.raises(OutcomeUnknown) as lost:
-        service.complete(payment.id, idempotency_key="complete-1")
-    txn_id = lost.value.transaction_id or ""
+    landing = app.arriving_late("POST", "/complete$")
+    try:
+        with pytest.raises(OutcomeUnknown) as lost:
+            late.complete(payment.id, idempotency_key="complete-1")
+        txn_id = lost.value.transaction_id or ""
 
-    early = service.reconcile()
-    if service.get_transaction(txn_id).status == S.UNKNOWN:
+        early = service.reconcile()
+        assert service.get_transaction(txn_id).status == S.UNKNOWN
         assert [u.transaction_id for u in early.unresolved] == [txn_id]
-    else:  # the emulator applied it while reconcile was fetching: found, not guessed
-        assert service.get_transaction(txn_id).status == S.SUCCEEDED
+    finally:
+        landing.set()
 
     wait_until(lambda: app.count("authorize") == 1, "the emulator applied the completion")
     service.reconcile()
@@ -259,11 +272,13 @@ class HoldBeforeSending(_Hold):
         return (yield)
 
 
-def test_a_late_real_answer_wins_over_reconciliations_guess(fakepay: tuple[FakePayApp, str],
-                                                              ledger: Ledger) -> None:
+def test_a_late_real_answer_wins_over_reconciliations_guess(fakepay: tuple[FakePayApp, str], ledger: Ledger,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     app, url = fakepay
     hold = HoldBeforeSending("capture")
-    gateway = make_gateway(url, extra=[hold], **FAST)
+    # Every request is answered, however loaded the machine: the capture's long life is stepped
+    # past on the ledger's clock, not waited out.
+    gateway = make_gateway(url, extra=[hold], **PATIENT)
     service = PaymentService(gateway, ledger, margin=0)
     outcome: list[object] = []
     try:
@@ -272,7 +287,7 @@ def test_a_late_real_answer_wins_over_reconciliations_guess(fakepay: tuple[FakeP
         worker.start()
         assert hold.holding.wait(30)
         txn = only(service.list_transactions(payment.id), "capture")
-        wait_out_life(service, [txn.id])
+        step_past_life(service, [txn.id], monkeypatch)
         guess = service.reconcile()  # the worker seems gone and the provider holds nothing
         assert guess.marked_unknown == (txn.id,)
         assert [(s.transaction_id, s.status) for s in guess.settled] == [(txn.id, S.FAILED)]
@@ -304,14 +319,17 @@ class HoldTheAnswer(_Hold):
 
 
 def test_a_late_not_applied_answer_never_fails_a_resend_made_meanwhile(fakepay: tuple[FakePayApp, str],
-                                                                       ledger: Ledger) -> None:
+                                                                       ledger: Ledger,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """A capture refused before processing (503 not_processed) whose worker pauses before
     recording that; past its life a retry with its key resends it, the provider applies it and
     the answer is lost. The first worker's answer proves only that its own send was not applied:
     it must not record the operation failed over the resend's unknown outcome."""
     app, url = fakepay
     hold = HoldTheAnswer("capture")
-    gateway = make_gateway(url, extra=[hold], **FAST)
+    # Every answer that comes is read, however loaded the machine: the lives are stepped past on
+    # the ledger's clock, not waited out.
+    gateway = make_gateway(url, extra=[hold], **PATIENT)
     service = PaymentService(gateway, ledger, margin=0)
     first: list[BaseException] = []
 
@@ -328,7 +346,7 @@ def test_a_late_not_applied_answer_never_fails_a_resend_made_meanwhile(fakepay: 
         worker.start()
         assert hold.holding.wait(30)
         txn = only(service.list_transactions(payment.id), "capture")
-        wait_out_life(service, [txn.id])
+        step_past_life(service, [txn.id], monkeypatch)
         app.inject(Fault("drop_after", path="/captures$", method="POST"))
         with pytest.raises(OutcomeUnknown):
             service.capture(payment.id, eur("40.00"), idempotency_key="cap-1")
@@ -337,7 +355,7 @@ def test_a_late_not_applied_answer_never_fails_a_resend_made_meanwhile(fakepay: 
         worker.join(30)
         assert [type(e) for e in first] == [OutcomeUnknown]
         assert service.get_transaction(txn.id).status == S.UNKNOWN
-        wait_out_life(service, [txn.id])
+        step_past_life(service, [txn.id], monkeypatch)
         service.reconcile()
         assert service.get_payment(payment.id).captured == eur("40.00")
         agree(service, app, payment.id)
@@ -350,13 +368,13 @@ def test_a_late_not_applied_answer_never_fails_a_resend_made_meanwhile(fakepay: 
 @pytest.mark.parametrize("status", [502, 504, 500])
 @pytest.mark.parametrize("kind", ["authorize", "capture", "refund"])
 def test_a_5xx_after_the_effect_is_unknown_then_settled_with_its_reference_so_webhooks_match(
-    fast_service: PaymentService, app: FakePayApp, kind: str, status: int,
+    patient: PaymentService, app: FakePayApp, kind: str, status: int,
 ) -> None:
-    service = fast_service
+    service = patient
     payment_id, call = start(service, kind)
     app.inject(Fault("status_after", status=status, path=PATHS[kind], method="POST"))
     with pytest.raises(OutcomeUnknown) as lost:
-        call()
+        call(service)
     assert [e.status for e in cause_chain(lost.value) if isinstance(e, ProviderUnavailable)] == [status]
     txn_id = lost.value.transaction_id or ""
     payment_id = payment_id or lost.value.payment_id or ""
@@ -378,9 +396,9 @@ def test_a_5xx_after_the_effect_is_unknown_then_settled_with_its_reference_so_we
 
 
 def test_a_5xx_the_provider_documents_as_not_applied_is_a_retryable_failure(
-    fast_service: PaymentService, app: FakePayApp,
+    patient: PaymentService, app: FakePayApp,
 ) -> None:
-    service = fast_service
+    service = patient
     app.not_processed()
     with pytest.raises(ProviderUnavailable) as refused:
         service.authorize("fakepay", eur("10.00"), source="tok_ok", idempotency_key="maint-1")
@@ -394,9 +412,9 @@ def test_a_5xx_the_provider_documents_as_not_applied_is_a_retryable_failure(
 # -- (3) a refund whose answer was lost ------------------------------------------------------------
 @pytest.mark.parametrize("webhook", ["before_reconcile", "after_reconcile"])
 def test_a_lost_refund_settled_by_reconcile_matches_the_providers_refund_event(
-    fast_service: PaymentService, app: FakePayApp, webhook: str,
+    patient: PaymentService, app: FakePayApp, webhook: str,
 ) -> None:
-    service = fast_service
+    service = patient
     payment = service.sale("fakepay", eur("100.00"), source="tok_ok")
     app.inject(Fault("drop_after", path="/refunds$"))
     with pytest.raises(OutcomeUnknown) as lost:
@@ -427,9 +445,9 @@ def test_a_lost_refund_settled_by_reconcile_matches_the_providers_refund_event(
 # -- (5) accepted: the provider decides later -------------------------------------------------------
 @pytest.mark.parametrize("succeed", [True, False], ids=["succeeds", "fails"])
 def test_an_accepted_capture_blocks_an_over_capture_and_is_settled_by_the_providers_event(
-    fast_service: PaymentService, app: FakePayApp, succeed: bool,
+    patient: PaymentService, app: FakePayApp, succeed: bool,
 ) -> None:
-    service = fast_service
+    service = patient
     payment = service.authorize("fakepay", eur("100.00"), source="tok_async")
     payment = service.capture(payment.id, eur("60.00"), final=False)
     txn = only(service.list_transactions(payment.id), "capture")
@@ -458,9 +476,9 @@ def test_an_accepted_capture_blocks_an_over_capture_and_is_settled_by_the_provid
 
 @pytest.mark.parametrize("succeed", [True, False], ids=["succeeds", "fails"])
 def test_an_accepted_refund_blocks_an_over_refund_and_is_settled_by_the_providers_event(
-    fast_service: PaymentService, app: FakePayApp, succeed: bool,
+    patient: PaymentService, app: FakePayApp, succeed: bool,
 ) -> None:
-    service = fast_service
+    service = patient
     payment = service.sale("fakepay", eur("100.00"), source="tok_async")
     payment = service.refund(payment.id, eur("60.00"))
     txn = only(service.list_transactions(payment.id), "refund")
@@ -482,13 +500,13 @@ def test_an_accepted_refund_blocks_an_over_refund_and_is_settled_by_the_provider
 @pytest.mark.parametrize("decided_by", ["webhook", "reconcile"])
 @pytest.mark.parametrize("kind", ["capture", "refund"])
 def test_a_failure_the_provider_decided_is_never_resent_under_its_key(
-    fast_service: PaymentService, app: FakePayApp, kind: str, decided_by: str,
+    patient: PaymentService, app: FakePayApp, kind: str, decided_by: str,
 ) -> None:
     """The provider holds the key with its failure (or replays the acceptance it first gave):
     sent again with it, the request could only be answered the same, and an attempt that replayed
     the acceptance stayed open for good, its amount counted as in flight. The failure is final;
     the same call again is a new operation under a key of its own."""
-    service = fast_service
+    service = patient
     payment = accepted(service, kind)
     first = only(service.list_transactions(payment.id), kind)
     event = app.decide(first.provider_reference or "", succeed=False)
@@ -510,9 +528,9 @@ def test_a_failure_the_provider_decided_is_never_resent_under_its_key(
     agree(service, app, again.id)
 
 
-def test_a_refund_of_everything_leaves_out_what_is_being_refunded(fast_service: PaymentService,
+def test_a_refund_of_everything_leaves_out_what_is_being_refunded(patient: PaymentService,
                                                                   app: FakePayApp) -> None:
-    service = fast_service
+    service = patient
     payment = service.sale("fakepay", eur("10.00"), source="tok_async")
     service.refund(payment.id, eur("4.00"))  # accepted: in flight
     payment = service.refund(payment.id)  # the rest, as a capture without an amount takes the rest
@@ -526,9 +544,9 @@ def test_a_refund_of_everything_leaves_out_what_is_being_refunded(fast_service: 
 
 @pytest.mark.parametrize("succeed", [True, False], ids=["succeeds", "fails"])
 def test_an_accepted_authorization_is_in_flight_until_the_providers_event(
-    fast_service: PaymentService, app: FakePayApp, succeed: bool,
+    patient: PaymentService, app: FakePayApp, succeed: bool,
 ) -> None:
-    service = fast_service
+    service = patient
     payment = service.authorize("fakepay", eur("50.00"), source="tok_pending")
     txn = only(service.list_transactions(payment.id), "authorize")
     assert (txn.status, payment.state, payment.authorized) == (S.ACCEPTED, PaymentState.PENDING, eur("0.00"))
@@ -550,12 +568,12 @@ def test_an_accepted_authorization_is_in_flight_until_the_providers_event(
 
 @pytest.mark.parametrize("first", ["event", "reconcile", "reconcile alone"])
 def test_an_accepted_sale_counts_once_and_its_refund_goes_to_the_capture_it_became(
-    fast_service: PaymentService, app: FakePayApp, first: str,
+    patient: PaymentService, app: FakePayApp, first: str,
 ) -> None:
     """A sale answered before the provider decided holds the payment's reference; the provider's
     captured event names the capture it became. Whichever settles the sale first, the event is
     that sale (never a second capture "made outside paywire"), and a refund acts on that capture."""
-    service = fast_service
+    service = patient
     payment = service.sale("fakepay", eur("7.00"), source="tok_pending")
     txn = only(service.list_transactions(payment.id), "sale")
     assert (txn.status, payment.captured) == (S.ACCEPTED, eur("0.00"))
@@ -579,9 +597,9 @@ def test_an_accepted_sale_counts_once_and_its_refund_goes_to_the_capture_it_beca
 
 @pytest.mark.parametrize("kind", ["authorize", "capture", "refund"])
 def test_an_accepted_operation_is_settled_by_reconcile_once_the_provider_decided(
-    fast_service: PaymentService, app: FakePayApp, kind: str,
+    patient: PaymentService, app: FakePayApp, kind: str,
 ) -> None:
-    service = fast_service
+    service = patient
     payment = accepted(service, kind)
     txn = only(service.list_transactions(payment.id), kind)
     assert txn.status == S.ACCEPTED
@@ -629,8 +647,8 @@ def test_a_missing_secret_records_nothing(fakepay: tuple[FakePayApp, str], ledge
         gateway.close()
 
 
-def test_a_card_number_in_a_field_records_nothing(fast_service: PaymentService, app: FakePayApp) -> None:
-    service = fast_service
+def test_a_card_number_in_a_field_records_nothing(patient: PaymentService, app: FakePayApp) -> None:
+    service = patient
     with pytest.raises(InvalidRequest, match="card number"):
         service.sale("fakepay", eur("10.00"), source="tok_ok", metadata={"note": "4242-4242-4242-4242"})
     assert rows(service) == (0, 0) and calls(app) == 0
@@ -646,7 +664,7 @@ def test_connection_refused_is_a_retryable_failure_never_left_pending(
 ) -> None:
     with refusing_port() as port:  # nothing answers there, and nothing can take it meanwhile
         nowhere = make_gateway(f"http://127.0.0.1:{port}", **FAST)
-        reachable = make_gateway(fakepay[1], **FAST)
+        reachable = make_gateway(fakepay[1], **PATIENT)  # answered, however loaded the machine
         try:
             down = PaymentService(nowhere, ledger, margin=0)
             with pytest.raises(TransportError) as refused:
@@ -677,24 +695,27 @@ def test_connection_refused_is_a_retryable_failure_never_left_pending(
 
 
 # -- (7) the error chain ------------------------------------------------------------------------------
-def test_a_timeouts_error_chain_is_acyclic_and_keeps_the_urllib3_cause(late: PaymentService,
+def test_a_timeouts_error_chain_is_acyclic_and_keeps_the_urllib3_cause(late: PaymentService, patient: PaymentService,
                                                                        app: FakePayApp) -> None:
-    payment = late.authorize("fakepay", eur("10.00"), source="tok_ok")
-    app.inject(Fault("latency", seconds=LATENCY, path="/captures$"))
-    with pytest.raises(OutcomeUnknown) as lost:
-        late.capture(payment.id, eur("10.00"))
+    payment = patient.authorize("fakepay", eur("10.00"), source="tok_ok")
+    landing = app.arriving_late("POST", "/captures$")
+    try:
+        with pytest.raises(OutcomeUnknown) as lost:
+            late.capture(payment.id, eur("10.00"))
+    finally:
+        landing.set()
     chain = cause_chain(lost.value)  # fails on a cycle
     paywire_part = [e for e in chain if isinstance(e, PaywireError)]
     assert chain[: len(paywire_part)] == paywire_part  # paywire's errors first, then their cause
     assert isinstance(chain[len(paywire_part)], urllib3.exceptions.ReadTimeoutError), chain
-    wait_until(lambda: app.count("capture") == 1, "the slow capture landed")  # leave the emulator idle
+    wait_until(lambda: app.count("capture") == 1, "the late capture landed")  # leave the emulator idle
 
 
 # -- reconciliation reports --------------------------------------------------------------------------
 def test_reconcile_settles_what_it_can_and_reports_each_payment_it_cannot(
-    fast_service: PaymentService, app: FakePayApp,
+    patient: PaymentService, app: FakePayApp,
 ) -> None:
-    service = fast_service
+    service = patient
     payments = [service.authorize("fakepay", eur("10.00"), source="tok_ok") for _ in range(3)]
     lost = []
     for payment in payments:
@@ -716,9 +737,9 @@ def test_reconcile_settles_what_it_can_and_reports_each_payment_it_cannot(
 
 
 def test_reconcile_reports_every_payment_whose_totals_differ_from_the_providers(
-    fast_service: PaymentService, app: FakePayApp,
+    patient: PaymentService, app: FakePayApp,
 ) -> None:
-    service = fast_service
+    service = patient
     tampered = []
     for _ in range(2):
         payment = service.authorize("fakepay", eur("100.00"), source="tok_ok")
@@ -741,11 +762,11 @@ def test_reconcile_reports_every_payment_whose_totals_differ_from_the_providers(
 
 
 def test_events_about_a_payment_whose_first_answer_was_lost_wait_and_match_once_reconciled(
-    fast_service: PaymentService, app: FakePayApp,
+    patient: PaymentService, app: FakePayApp,
 ) -> None:
     """The provider's event about a payment whose first answer was lost waits (unmatched) until
     reconcile learns the payment's reference; then it matches, and nothing counts twice."""
-    service = fast_service
+    service = patient
     app.inject(Fault("drop_after", path="/v1/payments$", method="POST"))
     with pytest.raises(OutcomeUnknown) as lost:
         service.sale("fakepay", eur("30.00"), source="tok_ok")

@@ -13,15 +13,15 @@ from paywire.ledger import Ledger, TransactionStatus
 from paywire.service import PaymentService
 from paywire.testing.emulator import EmulatorServer, Fault
 from tests.ledger.fakepay import FakePayApp, make_gateway
-from tests.ledger.support import FAST, eur, wait_out_life
+from tests.ledger.support import PATIENT, eur, wait_out_life
 
 S = TransactionStatus
 
 
 def test_a_void_the_provider_answered_nothing_about_is_not_failed_once_it_no_longer_finds_the_payment(
-    fast_service: PaymentService, app: FakePayApp, ledger: Ledger,
+    fast_service: PaymentService, patient: PaymentService, app: FakePayApp, ledger: Ledger,
 ) -> None:
-    payment = fast_service.authorize("fakepay", eur("50.00"), source="tok_ok")
+    payment = patient.authorize("fakepay", eur("50.00"), source="tok_ok")  # only the lost void is FAST's
     app.inject(Fault("drop_after", path="/void$", method="POST"))  # voided, its answer lost
     with pytest.raises(OutcomeUnknown) as lost:
         fast_service.void(payment.id)
@@ -30,7 +30,7 @@ def test_a_void_the_provider_answered_nothing_about_is_not_failed_once_it_no_lon
     wait_out_life(fast_service, [void])
 
     reset = FakePayApp()  # the same provider, its sandbox reset: it holds no payment at all
-    with EmulatorServer(reset) as server, make_gateway(server.url, **FAST) as gateway:
+    with EmulatorServer(reset) as server, make_gateway(server.url, **PATIENT) as gateway:  # its reads answered
         service = PaymentService(gateway, ledger, margin=0)
         report = service.reconcile(payment_id=payment.id)
         assert service.get_transaction(void).status != S.FAILED  # it may have voided: it did
@@ -38,10 +38,10 @@ def test_a_void_the_provider_answered_nothing_about_is_not_failed_once_it_no_lon
         assert not report.clean
 
 
-def test_a_payment_the_provider_no_longer_finds_is_reported(fast_service: PaymentService, ledger: Ledger) -> None:
-    payment = fast_service.authorize("fakepay", eur("50.00"), source="tok_ok")
+def test_a_payment_the_provider_no_longer_finds_is_reported(patient: PaymentService, ledger: Ledger) -> None:
+    payment = patient.authorize("fakepay", eur("50.00"), source="tok_ok")
     reset = FakePayApp()
-    with EmulatorServer(reset) as server, make_gateway(server.url, **FAST) as gateway:
+    with EmulatorServer(reset) as server, make_gateway(server.url, **PATIENT) as gateway:  # its reads answered
         service = PaymentService(gateway, ledger, margin=0)
         report = service.reconcile(payment_id=payment.id)
         assert not report.clean, report  # the ledger holds 50.00 authorized; the provider nothing
@@ -51,11 +51,11 @@ def test_a_payment_the_provider_no_longer_finds_is_reported(fast_service: Paymen
 
 
 def test_a_completion_the_provider_answered_nothing_about_is_not_failed_once_it_no_longer_finds_the_payment(
-    fast_service: PaymentService, app: FakePayApp, ledger: Ledger,
+    fast_service: PaymentService, patient: PaymentService, app: FakePayApp, ledger: Ledger,
 ) -> None:
     """The payment object was made (the buyer was sent to act on it): found by its reference no
     more, the completion that may have landed is not concluded not applied, nor the payment failed."""
-    payment = fast_service.authorize("fakepay", eur("50.00"), source="tok_3ds")
+    payment = patient.authorize("fakepay", eur("50.00"), source="tok_3ds")  # only the lost completion is FAST's
     assert payment.reference is not None and payment.action is not None
     app.inject(Fault("drop_after", path="/complete$", method="POST"))  # authorized, its answer lost
     with pytest.raises(OutcomeUnknown) as lost:
@@ -65,7 +65,7 @@ def test_a_completion_the_provider_answered_nothing_about_is_not_failed_once_it_
     wait_out_life(fast_service, [completion])
 
     reset = FakePayApp()
-    with EmulatorServer(reset) as server, make_gateway(server.url, **FAST) as gateway:
+    with EmulatorServer(reset) as server, make_gateway(server.url, **PATIENT) as gateway:  # its reads answered
         service = PaymentService(gateway, ledger, margin=0)
         report = service.reconcile(payment_id=payment.id)
         assert service.get_transaction(completion).status != S.FAILED

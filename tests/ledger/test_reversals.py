@@ -20,7 +20,7 @@ from paywire.service import PaymentService
 from paywire.testing.emulator import Fault
 from tests.ledger.fakepay import FakePayApp
 from tests.ledger.reversal_machine import Machine
-from tests.ledger.support import agree, eur, ledger_totals, wait_out_life
+from tests.ledger.support import agree, eur, ledger_totals, step_past_life, wait_out_life
 
 S = TransactionStatus
 
@@ -63,11 +63,11 @@ def _take_back(app: FakePayApp, cap_id: str) -> None:
 
 @pytest.mark.parametrize("answer", ["lost", "recorded"])
 def test_a_capture_the_provider_took_back_is_recorded_taken_effect_then_reversed_once(
-        fast_service: PaymentService, app: FakePayApp, answer: str) -> None:
+        patient: PaymentService, app: FakePayApp, answer: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """A capture the provider lists as reversed took effect: a lost request that made it is matched
     to it by amount and recorded succeeded (never concluded not applied, as it would be were the
     capture listed failed), and the reversal is recorded once, however often reconciliation runs."""
-    service = fast_service
+    service = patient  # every answer read, however loaded the machine; the lost one's life is stepped past
     payment = service.authorize("fakepay", eur("100.00"), source="tok_ok")
     if answer == "lost":
         app.inject(Fault("drop_after", path="/captures$"))
@@ -80,7 +80,7 @@ def test_a_capture_the_provider_took_back_is_recorded_taken_effect_then_reversed
         capture_id = service.list_transactions(payment.id)[-1].id
     (made,) = [c for c in app.captures.values() if c["payment"] == payment.reference]
     _take_back(app, made["id"])
-    wait_out_life(service, [capture_id])  # not an open request any more: only the listing decides
+    step_past_life(service, [capture_id], monkeypatch)  # not an open request any more: only the listing decides
     first = service.reconcile(payment_id=payment.id)
     again = service.reconcile(payment_id=payment.id)
     capture = service.get_transaction(capture_id)
@@ -375,12 +375,12 @@ def _two_captures_and_a_lost_refund(service: PaymentService, app: FakePayApp, *,
 
 
 def test_a_lost_refund_is_never_taken_for_a_dashboard_refund_of_another_capture(
-        fast_service: PaymentService, app: FakePayApp) -> None:
+        patient: PaymentService, app: FakePayApp, monkeypatch: pytest.MonkeyPatch) -> None:
     """The shop's refund of 10.00 on the second capture never reached the provider; one of 10.00 was
     made in the dashboard on the first. Taken for the shop's by its amount, the dashboard refund
     would be recorded on the second capture, and outlive the first capture's reversal, which takes
     it back at the provider: the ledger would claim 10.00 refunded that the provider no longer holds."""
-    service = fast_service
+    service = patient  # every answer read, however loaded the machine; the lost one's life is stepped past
     payment_id, first, _, refund_id = _two_captures_and_a_lost_refund(service, app, applied=False)
     pid = service.get_payment(payment_id).reference or ""
     dashboard = _refund_outside(app, first, 1_000)
@@ -395,7 +395,7 @@ def test_a_lost_refund_is_never_taken_for_a_dashboard_refund_of_another_capture(
     for event in app.events_about(dashboard):  # the dashboard refund's own event, delivered late
         service.receive_webhook("fakepay", *event)
     assert ledger_totals(service.get_payment(payment_id)) == app.totals(pid) == (10_000, 3_000, 0)
-    wait_out_life(service, [refund_id])
+    step_past_life(service, [refund_id], monkeypatch)
     service.reconcile(payment_id=payment_id)
     assert service.get_transaction(refund_id).status == S.FAILED
     agree(service, app, payment_id)

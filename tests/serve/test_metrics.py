@@ -13,16 +13,23 @@ from paywire.serve.metrics import Metrics
 from paywire.service import PaymentService
 from paywire.testing.emulator import Fault
 from tests.ledger.fakepay import API_KEY, ClaimsMore, make_gateway
+from tests.ledger.support import PATIENT
 from tests.serve.support import CountingFakePay, metric
 
 
 def test_commands_are_counted_by_outcome_with_latency_and_retries(
         provider: tuple[CountingFakePay, str], tmp_path: Path) -> None:
     app, url = provider
-    gateway = make_gateway(url, read_timeout=2.0, retry=Retry(total=1, backoff_factor=0))
-    service = PaymentService(gateway, SQLiteLedger(tmp_path / "ledger.db"), margin=0)
+    # Every answer but the late ones is needed: a loaded machine's slow answer must not turn into
+    # one more retry or unknown. Only the late authorize goes through the short read timeout, and
+    # its answer comes 8 s later: it times out however loaded the machine.
+    gateway = make_gateway(url, **PATIENT, retry=Retry(total=1, backoff_factor=0))
+    hurried = make_gateway(url, read_timeout=2.0, retry=Retry(total=1, backoff_factor=0))
+    ledger = SQLiteLedger(tmp_path / "ledger.db")
+    service, impatient = PaymentService(gateway, ledger, margin=0), PaymentService(hurried, ledger, margin=0)
     metrics = Metrics()
     metrics.instrument(service)
+    metrics.instrument(impatient)
     try:
         payment = service.sale("fakepay", Money.of("10.00", "EUR"), source="tok_ok", order_id="buyer-order-42")
         with pytest.raises(Declined):
@@ -32,10 +39,11 @@ def test_commands_are_counted_by_outcome_with_latency_and_retries(
         service.authorize("fakepay", Money.of("4.00", "EUR"), source="tok_ok")  # once retried
         app.inject(Fault("latency", seconds=8.0, path="/v1/payments$", times=2))
         with pytest.raises(OutcomeUnknown):
-            service.authorize("fakepay", Money.of("5.00", "EUR"), source="tok_ok")
+            impatient.authorize("fakepay", Money.of("5.00", "EUR"), source="tok_ok")
     finally:
         gateway.close()
-        service.ledger.close()
+        hurried.close()
+        ledger.close()
     text = metrics.exposition().decode()
     counts = {outcome: metric(text, "paywire_operations_total", method="fakepay", outcome=outcome)
               for outcome in ("succeeded", "declined", "accepted_later", "unknown")}
@@ -83,7 +91,6 @@ def test_a_payment_the_janitor_caught_up_is_counted_on_metrics(
     from paywire.ledger.model import Look
     from paywire.serve import Janitor
     from paywire.serve.app import serve_app
-    from tests.ledger.support import PATIENT
     from tests.serve.servers import uvicorn_server
     from tests.serve.test_endpoints import send
 

@@ -25,6 +25,7 @@ from paywire.testing.emulator import EmulatorServer
 from paywire.testing.leaks import LeakWatch
 from paywire.testing.sandbox import Sandbox, load_sandbox
 from paywire.web import IN_HAND_PER_THREAD, handle_webhook
+from tests.ledger.support import PATIENT
 from tests.serve.servers import uvicorn_server
 from tests.serve.test_endpoints import send
 
@@ -56,7 +57,8 @@ def served(provider: tuple[str, ModuleType], tmp_path: Path) -> Iterator[Served]
     plugins.register(module, name=name)
     sandbox = load_sandbox(plugins.gateway(name))
     with EmulatorServer(sandbox.app) as emulator, SQLiteLedger(tmp_path / "ledger.db") as ledger:
-        gateway = Gateway([sandbox.method(name, emulator.url, read_timeout=2.0)], plugins=plugins,
+        # Every call is to be answered: a loaded machine's slow answer is still an answer.
+        gateway = Gateway([sandbox.method(name, emulator.url, **PATIENT)], plugins=plugins,
                           retry=Retry.never())
         service = PaymentService(gateway, ledger, margin=0)
         metrics = Metrics()

@@ -5,6 +5,7 @@ server can accept nothing, nor reach its ledger). A request once begun is never 
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 from collections.abc import Iterator
@@ -22,18 +23,18 @@ from tests.serve.support import CountingFakePay, serving, write_config
 GUARD = 30  # seconds: a socket timeout that only turns a hang into a failure
 release = threading.Event()
 entered = threading.Event()
+loops: list[asyncio.AbstractEventLoop] = []  # the server's event loop, once it started
 
 
 async def app(scope: Any, receive: Any, send: Any) -> None:
     if scope["type"] == "lifespan":
+        loops[:] = [asyncio.get_running_loop()]
         while True:
             message = await receive()
             await send({"type": message["type"] + ".complete"})
             if message["type"] == "lifespan.shutdown":
                 return
     if scope["path"] == "/slow":  # a request that takes as long as the test says
-        import asyncio
-
         entered.set()
         await asyncio.to_thread(release.wait)
     await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
@@ -42,11 +43,32 @@ async def app(scope: Any, receive: Any, send: Any) -> None:
 
 @contextmanager
 def guarded_server(timeout: float) -> Iterator[int]:
-    with uvicorn_server(app, http=with_header_timeout(timeout)) as port:
+    # asyncio's loop, whose order `opened` relies on (uvloop's may differ)
+    with uvicorn_server(app, http=with_header_timeout(timeout), loop="asyncio") as port:
         try:
             yield port
         finally:
             release.set()  # before the server stops: it waits for a request still held
+
+
+def opened(port: int, head: bytes) -> socket.socket:
+    """A connection that sent `head` before the server could start its clock: the server's loop
+    runs nothing while it is opened and written, so it reads the head (already there) before any
+    timer it arms on accepting it can run, however long this thread takes."""
+    frozen, thaw = threading.Event(), threading.Event()
+
+    def freeze() -> None:
+        frozen.set()
+        thaw.wait(GUARD)
+
+    loops[0].call_soon_threadsafe(freeze)
+    assert frozen.wait(GUARD), "the server's loop never ran"
+    try:
+        client = socket.create_connection(("127.0.0.1", port), timeout=GUARD)
+        client.sendall(head)
+    finally:
+        thaw.set()
+    return client
 
 
 def _until_closed(client: socket.socket) -> bytes:
@@ -76,14 +98,13 @@ def test_a_connection_whose_head_never_arrives_is_closed(sent: bytes) -> None:
 
 
 def test_after_a_response_the_next_head_and_an_unread_body_are_bounded_too() -> None:
-    with guarded_server(0.2) as port, socket.create_connection(("127.0.0.1", port), timeout=GUARD) as client:
+    with guarded_server(0.2) as port, \
+            opened(port, b"POST /x HTTP/1.1\r\nHost: shop\r\nContent-Length: 1000\r\n\r\n{") as client:
         # Answered without its body read (as a 404, 413 or 503 is); the body then trickles.
-        client.sendall(b"POST /x HTTP/1.1\r\nHost: shop\r\nContent-Length: 1000\r\n\r\n{")
         assert _answer(client).startswith(b"HTTP/1.1 200 ")
         client.sendall(b" ")
         assert _until_closed(client) == b""
-    with guarded_server(0.2) as port, socket.create_connection(("127.0.0.1", port), timeout=GUARD) as client:
-        client.sendall(b"GET /x HTTP/1.1\r\nHost: shop\r\n\r\n")
+    with guarded_server(0.2) as port, opened(port, b"GET /x HTTP/1.1\r\nHost: shop\r\n\r\n") as client:
         assert _answer(client).startswith(b"HTTP/1.1 200 ")
         client.sendall(b"GET /x HTTP/1.1\r\n")  # the next request's head, never finished
         assert _until_closed(client) == b""
@@ -95,8 +116,7 @@ def test_a_request_taking_longer_than_the_timeout_is_answered() -> None:
     and the request is still answered."""
     release.clear()
     entered.clear()
-    with guarded_server(0.2) as port, socket.create_connection(("127.0.0.1", port), timeout=GUARD) as busy:
-        busy.sendall(b"GET /slow HTTP/1.1\r\nHost: shop\r\n\r\n")
+    with guarded_server(0.2) as port, opened(port, b"GET /slow HTTP/1.1\r\nHost: shop\r\n\r\n") as busy:
         assert entered.wait(GUARD)
         with socket.create_connection(("127.0.0.1", port), timeout=GUARD) as idle:
             assert _until_closed(idle) == b""  # the busy connection's own timer, armed before, has run out too

@@ -540,7 +540,12 @@ def test_a_retry_while_the_first_request_is_still_on_its_way_is_never_written_ag
 ) -> None:
     """Braintree takes no key: a capture or refund is found by its key only once it has landed.
     Resent while the first request is still on its way, it would move the money twice; the
-    resend sends nothing and says so, and once the first has landed the retry finds it."""
+    resend sends nothing and says so, and once the first has landed the retry finds it.
+
+    The first request waits at Braintree until the test lets it land (not a latency the client's
+    read timeout must beat), and every other call goes through a patient gateway: however loaded
+    the machine, the retry comes while the first is still on its way and each read is answered."""
+    import threading
     import time
 
     import paywire_braintree
@@ -549,37 +554,53 @@ def test_a_retry_while_the_first_request_is_still_on_its_way_is_never_written_ag
     plugins = Plugins()
     plugins.register(paywire_braintree)
     url, _ = served
-    with Gateway([sandbox.method("braintree", url, read_timeout=1.0)], plugins=plugins,
-                 retry=Retry.never()) as gateway:
-        service = PaymentService(gateway, SQLiteLedger(str(tmp_path / "ledger.db")))
+    landing, arrived = threading.Event(), threading.Event()
+    handle = emulator.handle
+
+    def held_until_landing(request: Any) -> Any:
+        if request.carries(operation) and not arrived.is_set():  # the first request only
+            arrived.set()
+            assert landing.wait(60), "the test never let the first request land"
+        return handle(request)
+
+    emulator.handle = held_until_landing  # type: ignore[method-assign]
+    with Gateway([sandbox.method("braintree", url, read_timeout=30.0)], plugins=plugins,
+                 retry=Retry.never()) as gateway, \
+            Gateway([sandbox.method("braintree", url, read_timeout=1.0)], plugins=plugins,
+                    retry=Retry.never()) as hurried, \
+            SQLiteLedger(str(tmp_path / "ledger.db")) as ledger:
+        service, impatient = PaymentService(gateway, ledger), PaymentService(hurried, ledger)
         eur = Money.of("100.00", EUR)
-        if operation == "partialCaptureTransaction":
-            payment = service.authorize("braintree", eur, source=sandbox.sources["ok"], idempotency_key="o-1")
-            call = lambda: service.capture(payment.id, Money.of("30.00", EUR), final=False)  # noqa: E731
-        else:
-            payment = service.sale("braintree", eur, source=sandbox.sources["ok"], idempotency_key="o-1")
-            call = lambda: service.refund(payment.id, Money.of("30.00", EUR))  # noqa: E731
-        emulator.inject(Fault("latency", seconds=2.0, path=operation))  # it lands after the client gave up
-        with pytest.raises(OutcomeUnknown) as lost:
-            call()
-        requests = len(emulator.calls)
-        with pytest.raises(OutcomeUnknown) as again:  # the caller retries at once
-            service.retry(lost.value.transaction_id or "")
-        assert again.value.code == "earlier_attempt_not_seen" and "nothing was sent" in str(again.value)
-        assert not [c for c in emulator.calls[requests:] if operation in c[1]]
+        try:
+            if operation == "partialCaptureTransaction":
+                payment = service.authorize("braintree", eur, source=sandbox.sources["ok"], idempotency_key="o-1")
+                call = lambda: impatient.capture(payment.id, Money.of("30.00", EUR), final=False)  # noqa: E731
+            else:
+                payment = service.sale("braintree", eur, source=sandbox.sources["ok"], idempotency_key="o-1")
+                call = lambda: impatient.refund(payment.id, Money.of("30.00", EUR))  # noqa: E731
+            with pytest.raises(OutcomeUnknown) as lost:  # the client gave up before it landed
+                call()
+            assert arrived.is_set()
+            requests = len(emulator.calls)
+            with pytest.raises(OutcomeUnknown) as again:  # the caller retries at once
+                service.retry(lost.value.transaction_id or "")
+            assert again.value.code == "earlier_attempt_not_seen" and "nothing was sent" in str(again.value)
+            assert not [c for c in emulator.calls[requests:] if operation in c[1]]
+        finally:
+            landing.set()  # the first request lands
         reference = service.get_payment(payment.id).reference or ""
 
         def moved() -> Money | None:
             fetched = gateway.execute("braintree", "fetch", Subject(reference=reference, amount=eur))
             return fetched.captured if operation == "partialCaptureTransaction" else fetched.refunded
 
-        deadline = time.monotonic() + 10
-        while moved() != Money.of("30.00", EUR) and time.monotonic() < deadline:  # the first request lands
+        deadline = time.monotonic() + 30  # only guards against a hang
+        while moved() != Money.of("30.00", EUR):  # the first request lands
+            assert time.monotonic() < deadline, "the first request never landed"
             time.sleep(0.05)
         done = service.retry(lost.value.transaction_id or "")  # found by its key: replayed, not written
         assert (done.captured if operation == "partialCaptureTransaction" else done.refunded) == Money.of("30.00", EUR)
         assert moved() == Money.of("30.00", EUR)  # once at Braintree
-        service.ledger.close()
 
 
 class RefuseSales:

@@ -26,6 +26,7 @@ from paywire import (
 )
 from paywire.testing.emulator import Fault
 from paywire_opentelemetry import Tracing
+from tests.ledger.support import PATIENT
 
 paywire_paypal = pytest.importorskip("paywire_paypal", reason="the PayPal plugin is not installed")
 from paywire_paypal.emulator import PayPalEmulator  # noqa: E402
@@ -64,7 +65,7 @@ def traced(tmp_path: Path) -> Iterator[Traced]:
     plugins.register(Tracing(provider), name="tracing")
     app = PayPalEmulator(client_id=CLIENT_ID, client_secret=CLIENT_SECRET, webhook_id="8PT597110X687430L")
     with app.serve() as server:
-        settings = {"base_url": server.url, "environment": "sandbox", "read_timeout": 2.0,
+        settings = {"base_url": server.url, "environment": "sandbox", **PATIENT,
                     "credentials": {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET}}
         gateway = Gateway([MethodConfig.from_mapping("paypal", settings)], plugins=plugins,
                           retry=Retry(total=1, backoff_factor=0))

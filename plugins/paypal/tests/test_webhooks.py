@@ -41,7 +41,8 @@ class Receiver:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/paypal/webhooks"
         threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
 
-    def wait_for(self, count: int, timeout: float = 5.0) -> list[tuple[dict[str, str], bytes]]:
+    def wait_for(self, count: int, timeout: float = 30.0) -> list[tuple[dict[str, str], bytes]]:
+        """The deliveries received once there are `count` (the deadline only guards against a hang)."""
         deadline = time.monotonic() + timeout
         while len(self.received) < count and time.monotonic() < deadline:
             time.sleep(0.01)
@@ -97,6 +98,7 @@ def test_events_reach_a_receiver_signed_with_the_served_certificate(api, receive
     capture_event = next(json.loads(b) for _, b in deliveries if b"PAYMENT.CAPTURE.COMPLETED" in b)
     assert capture_event["resource"]["amount"] == {"currency_code": "USD", "value": "12.34"}
     assert capture_event["summary"] == "Payment completed for $ 12.34 USD"
+    assert api.app.wait_for_webhooks(30)  # the receiver's answers are back with PayPal, not only sent
     assert [d for d in api.app.webhook_deliveries if d[0] == 200]
 
 

@@ -247,7 +247,8 @@ class Receiver:
         self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self.thread.start()
 
-    def wait_for(self, count: int, timeout: float = 5.0) -> list[tuple[dict[str, str], bytes]]:
+    def wait_for(self, count: int, timeout: float = 30.0) -> list[tuple[dict[str, str], bytes]]:
+        """The deliveries received once there are `count` (the deadline only guards against a hang)."""
         with self.condition:
             assert self.condition.wait_for(lambda: len(self.deliveries) >= count, timeout), self.deliveries
             return list(self.deliveries)

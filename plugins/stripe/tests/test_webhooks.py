@@ -37,7 +37,7 @@ def test_events_are_delivered_signed_and_in_order(api: Any, app: Any, receiver: 
         assert abs(stamp - time.time()) < 60
         event = stripe.Webhook.construct_event(body, headers["stripe-signature"], webhook_secret)
         assert event.object == "event" and event.livemode is False
-    assert app.wait_for_webhooks()
+    assert app.wait_for_webhooks(30)
     assert [status for status, _ in app.webhook_deliveries] == [200] * 7
 
 
@@ -53,9 +53,9 @@ def test_delivering_leaves_no_thread_behind(api: Any, app: Any, receiver: Any) -
     app.webhook_url = receiver.url
     for batch in range(2):
         intent = api.intent(payment_method="pm_card_visa", confirm=True)
-        assert app.wait_for_webhooks()
+        assert app.wait_for_webhooks(30)
         for thread in _delivering() - before:
-            thread.join(10)
+            thread.join(30)
         assert len(_delivering()) == len(before), f"threads left delivering after batch {batch}"
         events = [json.loads(body) for _, body in receiver.wait_for(3 * (batch + 1))[3 * batch:]]
         assert [(event["type"], event["data"]["object"]["id"]) for event in events if event["type"].startswith(
@@ -110,13 +110,13 @@ def test_a_failing_receiver_is_recorded_and_can_be_redelivered(api: Any, app: An
     app.webhook_url = receiver.url
     receiver.status = 500
     api.ok("POST", "/v1/customers", {})
-    assert app.wait_for_webhooks()
+    assert app.wait_for_webhooks(30)
     assert app.webhook_deliveries[0][0] == 500
     (event,) = app.events_of_type("customer.created")
     assert event["pending_webhooks"] == 1
     receiver.status = 200
     app.redeliver(event["id"])
-    assert app.wait_for_webhooks()
+    assert app.wait_for_webhooks(30)
     assert app.webhook_deliveries[-1][0] == 200
     assert app.get(event["id"])["pending_webhooks"] == 0
     assert len(receiver.wait_for(2)) == 2
@@ -125,7 +125,7 @@ def test_a_failing_receiver_is_recorded_and_can_be_redelivered(api: Any, app: An
 def test_an_unreachable_receiver_does_not_block_the_api(api: Any, app: Any) -> None:
     app.webhook_url = "http://127.0.0.1:9/unreachable"
     api.ok("POST", "/v1/customers", {})
-    assert app.wait_for_webhooks()
+    assert app.wait_for_webhooks(30)
     assert app.webhook_deliveries == [(None, app.signed_event(app.events_of_type("customer.created")[0])[0])]
 
 

@@ -227,7 +227,7 @@ def test_settling_delivers_the_signed_events_to_the_webhook_url(bank: Any, recei
     bank.app.webhook_url = receiver.url
     sold = bank.sale(usd("20.00"), ACH)
     bank.app.settle(sold.reference)
-    assert bank.app.wait_for_webhooks()
+    assert bank.app.wait_for_webhooks(30)
     delivered = [(headers, body) for headers, body in receiver.deliveries]
     parsed = [bank.gateway.parse_webhook("stripe", headers, body) for headers, body in delivered]
     assert [event.type for event in parsed][-2:] == ["charge.succeeded", "payment_intent.succeeded"]
