@@ -734,20 +734,29 @@ class PaymentService:
                  vaulted: bool = False) -> Payment:
         require_money(amount, kind)
         require_source(source)
-        require_instance(order, Order, "order")
-        require_customer(customer)
-        require_options(options)
-        require_indexed(order_id, "order_id")
-        require_not_empty(return_url, "return_url")
-        require_return_url(return_url)  # kept with the buyer's action, in a column of its own
-        require_metadata(metadata)
+        # The optional inputs are checked only when given (each check passes None), in the same order.
+        if order is not None:
+            require_instance(order, Order, "order")
+        if customer is not None:
+            require_customer(customer)
+        if options is not None:
+            require_options(options)
+        if order_id is not None:
+            require_indexed(order_id, "order_id")
+        if return_url is not None:
+            require_not_empty(return_url, "return_url")
+            require_return_url(return_url)  # kept with the buyer's action, in a column of its own
+        if metadata is not None:
+            require_metadata(metadata)
         if order is not None:
             require_indexed(order.id, "order.id")
             require_customer(order.customer, "order.customer")
         if amount.minor <= 0:
             raise InvalidRequest(f"the amount must be positive, got {amount}", param="amount")
-        require_not_empty(order_id, "order_id")
-        require_not_empty(order and order.id, "order.id")
+        if order_id is not None:
+            require_not_empty(order_id, "order_id")
+        if order is not None:
+            require_not_empty(order.id, "order.id")
         if order is not None and order_id is not None and order.id != order_id:
             raise InvalidRequest(f"order_id {order_id!r} differs from order.id {order.id!r}", param="order_id")
         caps = self._capabilities(method)
@@ -801,7 +810,8 @@ class PaymentService:
         return _Op(op.kind, payment.method, op.payment_id, amount, params, op.key, defaulted=op.defaulted)
 
     def _execute(self, op: _Op) -> Payment | Transaction:
-        require_key(op.key)
+        if op.key is not None:
+            require_key(op.key)
         try:
             try:
                 plan = self._begin(op)
