@@ -930,8 +930,9 @@ class PaymentService:
                         (t for t in reversed(txns) if t.kind == op.kind and t.resendable(at)), None)
                 op = self._resolved(op, payment, txns, caps, earlier)
             fields = {"amount": op.amount.minor if op.amount else None,
-                      "currency": op.amount.currency if op.amount else None, **op.params,
-                      **({"buyer": _buyer(op.customer)} if op.kind == K.VAULT else {})}
+                      "currency": op.amount.currency if op.amount else None, **op.params}
+            if op.kind == K.VAULT:
+                fields["buyer"] = _buyer(op.customer)
             fp = op.fingerprint or fingerprint(op.kind, op.method, op.payment_id, fields)
             existing = self._by_key(u, op.method, op.key) if op.key else self._reusable(txns, op, fp, fields, at)
             if existing is None and op.key:  # a key the ledger holds stays its operation's (see the functions)
@@ -1065,6 +1066,8 @@ class PaymentService:
         """Without a caller key, a repeated call of an operation whose outcome is unknown (or
         failed retryably) is a retry of it: it reuses that transaction's key. (Every attempt under
         a key has the key's fingerprint, so the latest attempt speaks for the key.)"""
+        if not txns:  # nothing recorded on the payment yet: nothing to retry
+            return None
         latest = {txn.idempotency_key: txn for txn in txns if txn.kind == op.kind}
         candidates = [t for t in latest.values() if (t.resendable(at) or (t.status == S.FAILED and t.retryable))
                       and same_operation(t.fingerprint, fp, op.kind, op.method, op.payment_id, fields)]
@@ -1147,12 +1150,13 @@ class PaymentService:
             summary["amount_defaulted"] = True  # the same call with its key resolves to this amount again
         # What was sent but is not kept (the order's items, addresses and description, the buyer's
         # contact): `retry()` cannot send this request again as it was.
-        unstored = [name for name, given, kept in (
-            ("order", op.order, op.order and Order(id=op.order.id, amount=op.amount)),
-            ("customer", op.customer, op.customer and Customer(reference=op.customer.reference, id=op.customer.id)),
-        ) if given is not None and given != kept]
-        if unstored:
-            summary["unstored"] = unstored
+        if op.order is not None or op.customer is not None:
+            unstored = [name for name, given, kept in (
+                ("order", op.order, op.order and Order(id=op.order.id, amount=op.amount)),
+                ("customer", op.customer, op.customer and Customer(reference=op.customer.reference, id=op.customer.id)),
+            ) if given is not None and given != kept]
+            if unstored:
+                summary["unstored"] = unstored
         if target:
             summary["reference"] = redact(target)
         if op.kind == K.VAULT:
