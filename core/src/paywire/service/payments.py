@@ -740,20 +740,29 @@ class PaymentService:
                  vaulted: bool = False) -> Payment:
         require_money(amount, kind)
         require_source(source)
-        require_instance(order, Order, "order")
-        require_customer(customer)
-        require_options(options)
-        require_indexed(order_id, "order_id")
-        require_not_empty(return_url, "return_url")
-        require_return_url(return_url)  # kept with the buyer's action, in a column of its own
-        require_metadata(metadata)
+        # The optional inputs are checked only when given (each check passes None), in the same order.
+        if order is not None:
+            require_instance(order, Order, "order")
+        if customer is not None:
+            require_customer(customer)
+        if options is not None:
+            require_options(options)
+        if order_id is not None:
+            require_indexed(order_id, "order_id")
+        if return_url is not None:
+            require_not_empty(return_url, "return_url")
+            require_return_url(return_url)  # kept with the buyer's action, in a column of its own
+        if metadata is not None:
+            require_metadata(metadata)
         if order is not None:
             require_indexed(order.id, "order.id")
             require_customer(order.customer, "order.customer")
         if amount.minor <= 0:
             raise InvalidRequest(f"the amount must be positive, got {amount}", param="amount")
-        require_not_empty(order_id, "order_id")
-        require_not_empty(order and order.id, "order.id")
+        if order_id is not None:
+            require_not_empty(order_id, "order_id")
+        if order is not None:
+            require_not_empty(order.id, "order.id")
         if order is not None and order_id is not None and order.id != order_id:
             raise InvalidRequest(f"order_id {order_id!r} differs from order.id {order.id!r}", param="order_id")
         caps = self._capabilities(method)
@@ -807,7 +816,8 @@ class PaymentService:
         return _Op(op.kind, payment.method, op.payment_id, amount, params, op.key, defaulted=op.defaulted)
 
     def _execute(self, op: _Op) -> Payment | Transaction:
-        require_key(op.key)
+        if op.key is not None:
+            require_key(op.key)
         try:
             try:
                 plan = self._begin(op)
@@ -926,8 +936,9 @@ class PaymentService:
                         (t for t in reversed(txns) if t.kind == op.kind and t.resendable(at)), None)
                 op = self._resolved(op, payment, txns, caps, earlier)
             fields = {"amount": op.amount.minor if op.amount else None,
-                      "currency": op.amount.currency if op.amount else None, **op.params,
-                      **({"buyer": _buyer(op.customer)} if op.kind == K.VAULT else {})}
+                      "currency": op.amount.currency if op.amount else None, **op.params}
+            if op.kind == K.VAULT:
+                fields["buyer"] = _buyer(op.customer)
             fp = op.fingerprint or fingerprint(op.kind, op.method, op.payment_id, fields)
             existing = self._by_key(u, op.method, op.key) if op.key else self._reusable(txns, op, fp, fields, at)
             if existing is None and op.key:  # a key the ledger holds stays its operation's (see the functions)
@@ -1061,6 +1072,8 @@ class PaymentService:
         """Without a caller key, a repeated call of an operation whose outcome is unknown (or
         failed retryably) is a retry of it: it reuses that transaction's key. (Every attempt under
         a key has the key's fingerprint, so the latest attempt speaks for the key.)"""
+        if not txns:  # nothing recorded on the payment yet: nothing to retry
+            return None
         latest = {txn.idempotency_key: txn for txn in txns if txn.kind == op.kind}
         candidates = [t for t in latest.values() if (t.resendable(at) or (t.status == S.FAILED and t.retryable))
                       and same_operation(t.fingerprint, fp, op.kind, op.method, op.payment_id, fields)]
@@ -1143,12 +1156,13 @@ class PaymentService:
             summary["amount_defaulted"] = True  # the same call with its key resolves to this amount again
         # What was sent but is not kept (the order's items, addresses and description, the buyer's
         # contact): `retry()` cannot send this request again as it was.
-        unstored = [name for name, given, kept in (
-            ("order", op.order, op.order and Order(id=op.order.id, amount=op.amount)),
-            ("customer", op.customer, op.customer and Customer(reference=op.customer.reference, id=op.customer.id)),
-        ) if given is not None and given != kept]
-        if unstored:
-            summary["unstored"] = unstored
+        if op.order is not None or op.customer is not None:
+            unstored = [name for name, given, kept in (
+                ("order", op.order, op.order and Order(id=op.order.id, amount=op.amount)),
+                ("customer", op.customer, op.customer and Customer(reference=op.customer.reference, id=op.customer.id)),
+            ) if given is not None and given != kept]
+            if unstored:
+                summary["unstored"] = unstored
         if target:
             summary["reference"] = redact(target)
         if op.kind == K.VAULT:
