@@ -96,22 +96,27 @@ def settling(svc: PaymentService) -> Iterator[None]:
         unknown = OutcomeUnknown("interrupted while the provider was asked: the operation may have been applied, "
                                  "so its outcome is unknown", code="interrupted")
         unknown.payment_id, unknown.transaction_id = vars(stop)["payment_id"], vars(stop)["transaction_id"]
-        _advise(svc, unknown)
+        _advise(svc, unknown, vars(stop).get("idempotency_key"))
         raise unknown from None
     except OutcomeUnknown as error:
         _advise(svc, error)
         raise
 
 
-def _advise(svc: PaymentService, error: OutcomeUnknown) -> None:
+def _advise(svc: PaymentService, error: OutcomeUnknown, key: str | None = None) -> None:
     """Add to `error` what settles it: the key to run the same command again with, or reconcile.
-    A ledger that cannot be read (the very reason an outcome may be unknown) leaves the error as
-    the payment service told it, which names the key too: the unknown outcome is what is reported."""
+    A ledger that cannot be read (the very reason an outcome may be unknown; a stop that cut its
+    connection short) leaves the error as the payment service told it, which names the key too,
+    or names `key`, the key a stop carries: the unknown outcome is what is reported."""
     try:
         txn = svc.ledger.get_transaction(error.transaction_id) if error.transaction_id else None
     except Exception:  # noqa: BLE001 - never hide the unknown outcome behind the ledger's error
-        return
+        txn = None
     if txn is None:
+        if key:
+            error.message += (f"; to settle it, run the same command again with --idempotency-key {key} (the "
+                              "provider applies it once), or run 'paywire reconcile' once it can no longer land")
+            error.details["idempotency_key"] = key
         return
     reconcile = f"'paywire reconcile --payment-id {txn.payment_id}'" if txn.payment_id else "'paywire reconcile'"
     if error.code == "idempotency_key_expired":  # sending it again could apply it twice

@@ -854,8 +854,26 @@ class PaymentService:
             except Exception:  # noqa: BLE001 - the ledger failing too: it stays pending, settled later
                 # The interrupt must still stop the caller, not the ledger's error after sending.
                 log.warning("%s transaction %s: interrupted after sending, and not recorded", txn.kind, txn.id)
-            exc.__dict__.update(payment_id=txn.payment_id, transaction_id=txn.id)  # what it left unknown
+            # what it left unknown, and the key that settles it
+            exc.__dict__.update(payment_id=txn.payment_id, transaction_id=txn.id, idempotency_key=txn.idempotency_key)
             raise
+        try:
+            return self._answer(op, plan, txn, outcome)
+        except BaseException as exc:
+            if not isinstance(exc, Exception):
+                # Stopped (KeyboardInterrupt, SystemExit) once the provider answered: while its
+                # answer was recorded (the unit rolled back, the transaction left open, settled
+                # later), or after. The stop names the transaction, as one while the provider is
+                # asked does: never a stop before anything was sent, which a caller takes for
+                # nothing done, and repeats without its key.
+                exc.__dict__.update(payment_id=txn.payment_id, transaction_id=txn.id,
+                                    idempotency_key=txn.idempotency_key)
+            raise
+
+    def _answer(self, op: _Op, plan: _Plan, txn: Transaction,
+                outcome: CommandResult | BaseException) -> Payment | Transaction:
+        """Record the provider's answer (or the failure) to `txn`, sent as `plan` planned, and
+        answer the caller."""
         try:
             recorded = self._finish(op, txn, outcome, plan.known, resent=plan.resent)
         except Exception:  # noqa: BLE001 - e.g. a connection lost meanwhile: the unit rolled back

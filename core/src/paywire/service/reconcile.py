@@ -21,8 +21,9 @@ anything. It reads the payment at the provider and decides, per transaction:
   where the total holds all they asked, or nothing more (a provider may apply one in part, so an
   amount match says nothing of which took effect); otherwise they are left open. What the provider
   does not hold is failed only once its request can no longer land;
-- voids: by whether the provider says voided, or, for a void after a capture, lists the void
-  (`void_after_capture`; left open where it no longer finds the payment);
+- voids: by whether the provider says voided, or, for a void after a capture, lists the void of
+  the authorization it was sent to (`void_after_capture`; left open where it no longer finds the
+  payment);
 - a capture or refund that succeeded and that the provider now lists as failed or reversed gets
   its reversal recorded.
 
@@ -198,6 +199,13 @@ def _unfinished(u: LedgerUnit, txn: Transaction, result: CommandResult) -> Settl
     return Settlement(txn.id, txn.payment_id, txn.kind, None, note, resend=True)
 
 
+def _listed_void(txn: Transaction, voids: Sequence[ProviderOperation]) -> ProviderOperation | None:
+    """The listed void of the authorization `txn` was sent to (a payment may hold several: one
+    reauthorized, and its reauthorization); any listed where its request does not name one."""
+    target = txn.request.get("reference")
+    return next((op for op in voids if not target or op.reference == target), None)
+
+
 def _absent(u: LedgerUnit, txn: Transaction, at: datetime, what: str, result: CommandResult) -> Settlement:
     """The provider does not hold the operation: failed once its request can no longer land."""
     if txn.status == S.ACCEPTED:
@@ -329,11 +337,13 @@ def settle(u: LedgerUnit, payment: Payment, result: CommandResult, at: datetime 
             payment = reverse(u, payment, undone, origin="reconcile",
                               note=f"the provider reports {op.kind} {op.reference} {op.status}")
 
-    # A void after a capture, as the provider lists it; a provider that lists such voids
-    # (`void_after_capture`) listing none says the rest was released otherwise (a final capture).
-    listed_void = next((op for op in result.operations if op.kind == K.VOID and op.status == "succeeded"), None)
+    # Voids after a capture, as the provider lists them; a provider that lists such voids
+    # (`void_after_capture`) listing none of a void's authorization says it did not release the
+    # rest (a final capture did).
+    voids = [op for op in result.operations if op.kind == K.VOID and op.status == "succeeded"]
     lists_voids = capabilities is not None and capabilities.void_after_capture
     for txn in (t for t in txns if t.kind == K.VOID and t.status in (S.UNKNOWN, S.ACCEPTED)):
+        listed_void = _listed_void(txn, voids)
         if state == ProviderState.VOIDED:
             out.append(_finish(u, txn, S.SUCCEEDED, "the provider reports voided", result))
         elif state == ProviderState.FAILED and payment.authorized.minor == 0:

@@ -205,15 +205,14 @@ def operations(order: Mapping[str, Any]) -> tuple[ProviderOperation, ...]:
     of the same amount must not take the place of the one a lost request made (a retry after the
     decline that went through).
 
-    A live authorization VOIDED after captures were made on it is listed too, as a "void" of what
-    they left (`_release`): the order's state and totals read as after a final capture, and its
-    status is what tells a void from one (CAPTURED).
+    An authorization VOIDED in a unit whose captures took something is listed too, as a "void" of
+    what they left of it (`_releases`): the order's state and totals read as after a final capture,
+    and its status is what tells a void from one (CAPTURED). Not only the live one: a void sent to
+    an authorization reauthorized since voids that one, whatever its reauthorization holds.
     """
     found: list[ProviderOperation] = []
     for unit in _list(order.get("purchase_units")):
-        release = _release(unit)
-        if release is not None:
-            found.append(release)
+        found.extend(_releases(unit))
         for kind, listed in (("capture", "captures"), ("refund", "refunds")):
             for payment in _payments(unit, listed):
                 if not isinstance(payment.get("id"), str):
@@ -230,20 +229,25 @@ def operations(order: Mapping[str, Any]) -> tuple[ProviderOperation, ...]:
     return tuple(sorted(found, key=lambda operation: operation.status == "failed"))
 
 
-def _release(unit: Mapping[str, Any]) -> ProviderOperation | None:
-    """The void that released what the unit's live authorization had left after captures made on
-    it (PayPal voids a partly captured authorization): its authorization VOIDED. None for one
-    voided with no capture (the order reads voided), or not voided."""
-    auth = _live_authorization(unit)
-    if auth is None or auth.get("status") != "VOIDED" or not isinstance(auth.get("id"), str):
-        return None
-    amount = from_paypal(auth.get("amount"))
-    taken = [cap for cap in _payments(unit, "captures")
-             if (cap.get("status") in _TAKEN or taken_back(cap)) and _made_on(cap, auth)]
-    if not taken:
-        return None
-    return ProviderOperation(kind="void", reference=auth["id"],
-                             amount=max(amount - _sum(taken, amount.currency), Money.zero(amount.currency)))
+def _releases(unit: Mapping[str, Any]) -> list[ProviderOperation]:
+    """The voids that released what the unit's authorizations had left once captures took part
+    of the unit (PayPal voids a partly captured authorization): each authorization VOIDED, with
+    what the captures made on it left of it. A void sent to an original authorization that was
+    reauthorized since is one of them, whatever its reauthorization holds (captured in full beside
+    paywire: the order reads captured). None where nothing was captured (the order reads
+    voided)."""
+    captures = [cap for cap in _payments(unit, "captures") if cap.get("status") in _TAKEN or taken_back(cap)]
+    if not captures:
+        return []
+    found = []
+    for auth in _payments(unit, "authorizations"):
+        if auth.get("status") != "VOIDED" or not isinstance(auth.get("id"), str):
+            continue
+        amount = from_paypal(auth.get("amount"))
+        taken = _sum((cap for cap in captures if _made_on(cap, auth)), amount.currency)
+        found.append(ProviderOperation(kind="void", reference=auth["id"],
+                                       amount=max(amount - taken, Money.zero(amount.currency))))
+    return found
 
 
 def _refund_key(refund: Mapping[str, Any]) -> str | None:
