@@ -11,7 +11,8 @@ from datetime import timedelta
 
 import pytest
 
-from paywire import Money, PaymentService
+from paywire import Address, Customer, LineItem, Money, Order, PaymentService
+from paywire.errors import InvalidRequest, PaywireError
 from paywire.ledger.model import PaymentState
 from paywire.serve.janitor import Janitor, PassReport
 from paywire.testing.emulator import Fault
@@ -127,13 +128,13 @@ def test_a_sale_released_before_it_was_submitted_is_failed_never_captured(
     if when == "before the pass":
         release()
     else:  # Braintree releases it after the Janitor read it AUTHORIZED, before its resend lands
-        resend = service.retry
+        resend = service.resend_unfinished
 
         def released_first(transaction_id: str) -> object:
             release()
             return resend(transaction_id)
 
-        monkeypatch.setattr(service, "retry", released_first)
+        monkeypatch.setattr(service, "resend_unfinished", released_first)
     _pass(service, monkeypatch)
     assert emulator.transactions[reference].status == ("VOIDED" if released == "voided" else "AUTHORIZATION_EXPIRED")
     txn = service.get_transaction(txn_id)
@@ -141,3 +142,91 @@ def test_a_sale_released_before_it_was_submitted_is_failed_never_captured(
     payment = service.get_payment(txn.payment_id or "")
     assert payment.state == PaymentState.FAILED
     assert payment.captured == Money.of("0", EUR)
+
+
+def _detailed_sale(service: PaymentService, emulator: BraintreeEmulator, key: str) -> tuple[str, str]:
+    """A sale Braintree answers AUTHORIZING, made with details the ledger does not keep whole (the
+    order's items and addresses, the buyer's contact): (its transaction, Braintree's id)."""
+    amount = Money.of("12.00", EUR)
+    buyer = Customer(email="buyer@example.com", name="A Buyer", phone="+3312345678")
+    order = Order(id=key, amount=amount, customer=buyer, description="two mugs",
+                  items=(LineItem(name="mug", quantity=2, unit_price=Money.of("6.00", EUR), sku="MUG-1"),),
+                  billing=Address(line1="1 rue de la Paix", city="Paris", postal_code="75002", country="FR"))
+    payment = service.sale("braintree", amount, source=AUTHORIZING_CHARGE, order=order, customer=buyer,
+                           idempotency_key=key)
+    (txn,) = service.list_transactions(payment.id)
+    assert txn.status == "accepted" and txn.request.get("unstored")
+    reference = payment.reference or ""
+    assert emulator.transactions[reference].status == "AUTHORIZING"
+    return txn.id, reference
+
+
+def test_a_sale_made_with_details_the_ledger_does_not_keep_is_finished_by_the_janitor(
+        service: PaymentService, emulator: BraintreeEmulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    emulator.settlement = "batch"
+    txn_id, reference = _detailed_sale(service, emulator, "sz-detailed")
+    emulator.settle(reference)
+    made = len(emulator.transactions)
+
+    report = _pass(service, monkeypatch)
+    assert report.resent == (txn_id,) and not report.errors
+    assert emulator.transactions[reference].status == "SUBMITTED_FOR_SETTLEMENT"
+    assert len(emulator.transactions) == made, "finished, never charged again"
+    txn = service.get_transaction(txn_id)
+    assert txn.status == "succeeded"
+    payment = service.get_payment(txn.payment_id or "")
+    assert payment.captured == _held(emulator, reference) == Money.of("12.00", EUR)
+    assert payment.state == PaymentState.CAPTURED
+
+
+def test_the_janitors_resend_of_a_detailed_sale_search_hides_writes_nothing(
+        service: PaymentService, emulator: BraintreeEmulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    emulator.settlement = "batch"
+    txn_id, reference = _detailed_sale(service, emulator, "sz-hidden")
+    emulator.settle(reference)
+    made = len(emulator.transactions)
+    service.reconcile()  # read by its reference: unfinished, flagged for the resend
+    emulator.search_lag = 3600.0  # search no longer shows the sale: its resend cannot find it
+
+    report = _pass(service, monkeypatch)
+    assert report.resent == (txn_id,) and not report.errors
+    assert len(emulator.transactions) == made, "no second charge, and no charge without the order's details"
+    assert emulator.transactions[reference].status == "AUTHORIZED"
+    txn = service.get_transaction(txn_id)
+    assert txn.status == "unknown", "left open: never failed, never captured"
+    assert service.get_payment(txn.payment_id or "").captured == Money.of("0", EUR)
+
+    emulator.search_lag = 0.0  # search shows it again: the next pass finishes it
+    _pass(service, monkeypatch)
+    assert emulator.transactions[reference].status == "SUBMITTED_FOR_SETTLEMENT"
+    assert len(emulator.transactions) == made
+    assert service.get_transaction(txn_id).status == "succeeded"
+
+
+def test_a_callers_retry_of_a_detailed_sale_is_still_refused(
+        service: PaymentService, emulator: BraintreeEmulator) -> None:
+    emulator.settlement = "batch"
+    txn_id, reference = _detailed_sale(service, emulator, "sz-retry")
+    emulator.settle(reference)
+    service.reconcile()
+    calls = len(emulator.calls)
+    with pytest.raises(InvalidRequest) as refused:
+        service.retry(txn_id)
+    assert refused.value.code == "request_not_stored"
+    assert len(emulator.calls) == calls, "nothing sent"
+    assert emulator.transactions[reference].status == "AUTHORIZED"
+
+
+def test_the_unfinished_resend_of_a_retryably_failed_detailed_sale_makes_no_new_attempt(
+        service: PaymentService, emulator: BraintreeEmulator) -> None:
+    emulator.inject(Fault("status", status=503, path="/graphql/search"))  # the read before the write: nothing sent
+    order = Order(id="sz-failed", amount=Money.of("12.00", EUR), description="two mugs")
+    with pytest.raises(PaywireError) as failed:
+        service.sale("braintree", Money.of("12.00", EUR), source=AUTHORIZING_CHARGE, order=order,
+                     idempotency_key="sz-failed")
+    txn = service.get_transaction(failed.value.transaction_id or "")
+    assert txn.status == "failed" and txn.retryable and not emulator.transactions
+    with pytest.raises(PaywireError):
+        service.resend_unfinished(txn.id)  # answered as recorded: never a new request
+    assert not emulator.transactions, "no charge without the order's details"
+    assert [t.id for t in service.list_transactions(txn.payment_id)] == [txn.id]

@@ -122,8 +122,12 @@ class CommandResult:
     :param unfinished: for `fetch`, the provider holds the first operation made but waiting for a
         step of its own that only a resend under its key takes (a Braintree sale authorized, not
         yet submitted for settlement): reconciliation leaves it open, unknown, and the Janitor
-        resends it (`retry`), so it completes as asked instead of lapsing. Never set for what the
-        provider itself still decides (that is `processing`), nor for what the caller must do.
+        resends it (`PaymentService.resend_unfinished`), so it completes as asked instead of
+        lapsing. That resend carries only what the ledger keeps of the request (not the order's
+        items nor the buyer's details) and is a resend (`CommandContext.resent`): a plugin setting
+        this must, on a resend, only find what the earlier attempt made under the key and finish
+        it, and write nothing when it finds nothing. Never set for what the provider itself still
+        decides (that is `processing`), nor for what the caller must do.
     :param raw: the decoded answer, for handlers and observers; never logged unredacted.
     """
 

@@ -7,9 +7,12 @@ longer than the service's `buyer_wait`, `paywire.service.waiting`), so that a sh
 Reconciliation only reads. One first operation the provider holds made but unfinished, waiting
 for a step of the operation's own (`CommandResult.unfinished`: a Braintree sale authorized after
 it was answered AUTHORIZING, and never submitted for settlement), is finished here: the Janitor
-resends it under its idempotency key (`PaymentService.retry`), as a caller's retry would, so the
-sale completes as the shop asked instead of lapsing with its authorization. The resend's outcome is
-recorded as any resend's: from the provider's answer only, unknown when that is lost.
+resends it under its idempotency key (`PaymentService.resend_unfinished`), so the sale completes
+as the shop asked instead of lapsing with its authorization: a resend of an attempt that may have
+landed, with what the ledger keeps of the request (an order's items or a buyer's details are not
+needed: the command only finds what the provider holds and finishes it, writing nothing where it
+finds nothing). The resend's outcome is recorded as any resend's: from the provider's answer
+only, unknown when that is lost.
 
 A transaction is looked at only once its request can no longer land (`settle_after`): before
 that, asking the provider proves nothing. After each look that leaves it open, it waits longer
@@ -202,10 +205,10 @@ class Janitor:
         was let go (the resend takes the key's lock, so a caller's retry or another worker's
         resend queues behind it: one provider call). The answer is recorded as any resend's: a
         refusal (the authorization voided or expired meanwhile: failed, nothing charged) and a lost
-        answer (unknown, reconciled again) are outcomes, logged; None, or why it went wrong (a
-        request the ledger does not keep whole cannot be resent: the caller repeats the call)."""
+        answer (unknown, reconciled again; so is a sale the provider's search does not show yet)
+        are outcomes, logged; None, or why it went wrong."""
         try:
-            self.service.retry(owed.transaction_id)
+            self.service.resend_unfinished(owed.transaction_id)
         except (Declined, OutcomeUnknown) as exc:
             log.info("resending unfinished %s %s: %s (%s)", owed.kind, owed.transaction_id, type(exc).__name__,
                      exc.code)

@@ -332,6 +332,7 @@ class _Op(NamedTuple):
     customer: Customer | None = None
     resolve: _Resolve | None = None
     defaulted: bool = False  # the caller left the amount to `resolve`
+    finish_only: bool = False  # only a resend of an earlier attempt: never a new request (`resend_unfinished`)
 
 
 class _Known(NamedTuple):
@@ -593,17 +594,36 @@ class PaymentService:
         The provider deduplicates by the key, so an operation that did take effect is not
         repeated. Returns what the operation returns (a `Payment`, or the vault `Transaction`).
         """
+        return self._send_again(self.get_transaction(transaction_id), finish_only=False)
+
+    def resend_unfinished(self, transaction_id: str) -> Payment | Transaction:
+        """Finish a first operation the provider holds made but unfinished (reconciliation's
+        `Settlement.resend`, `CommandResult.unfinished`): the Janitor's resend. Unlike `retry()`
+        it is never a new request, so a request the ledger does not keep whole (the order's or
+        buyer's details) is resent too, with what the ledger keeps: only an unknown or abandoned
+        attempt is sent again, as a resend (`CommandContext.resent`), whose command finds what the
+        earlier one made under the key and finishes it, and writes nothing where it finds
+        nothing (its outcome stays unknown). A transaction settled meanwhile is answered as
+        recorded, a retryably failed one too (never a new attempt)."""
         txn = self.get_transaction(transaction_id)
+        if txn.kind not in (K.AUTHORIZE, K.SALE):
+            raise attach(InvalidRequest(
+                f"transaction {txn.id} is a {txn.kind}: only a first operation is finished by a resend; call "
+                "retry() (nothing was sent)", param="transaction_id"), txn.payment_id, txn.id)
+        return self._send_again(txn, finish_only=True)
+
+    def _send_again(self, txn: Transaction, *, finish_only: bool) -> Payment | Transaction:
         if txn.origin != "service":
             raise InvalidRequest(f"transaction {txn.id} was reported by the provider; there is nothing to resend",
                                  param="transaction_id")
         params = {k: v for k, v in txn.request.items()
                   if k not in ("reference", "command", "amount_defaulted", "unstored", _STEP_KEYS)}
-        if (_masked(params) or txn.request.get("unstored")) and (
+        if not finish_only and (_masked(params) or txn.request.get("unstored")) and (
                 txn.resendable(self.ledger.now()) or (txn.status == S.FAILED and txn.retryable)):
             # The ledger keeps the request redacted, and not all of it (see `_request_summary`):
             # sending what it kept under the key would be another request (refused by the
-            # provider as a reused key, or applied without what the caller gave).
+            # provider as a reused key, or applied without what the caller gave). A resend that
+            # only finishes what the provider holds needs none of it (`resend_unfinished`).
             raise attach(InvalidRequest(
                 f"transaction {txn.id}'s request is not stored whole (values masked as secrets, or the order's "
                 "or buyer's details), so it cannot be resent as it was; call the operation again with its "
@@ -612,7 +632,7 @@ class PaymentService:
             ), txn.payment_id, txn.id)
         scope = None if txn.kind in (K.AUTHORIZE, K.SALE) else txn.payment_id
         return self._execute(_Op(txn.kind, txn.method, scope, txn.amount, params, txn.idempotency_key,
-                                 fingerprint=txn.fingerprint))
+                                 fingerprint=txn.fingerprint, finish_only=finish_only))
 
     @reads("nothing was recorded: settle it again once it is back")
     def settle_vault(self, transaction_id: str, *, token: str | None = None, customer_reference: str | None = None,
@@ -992,10 +1012,13 @@ class PaymentService:
                     # (its outcome may come with this send's answer; if not, it is due once expired).
                     u.set_looks({existing.id: None})
                     return self._ready(u, op, claimed, payment, resent=True)
-                if existing.status == S.FAILED and existing.retryable:
+                if existing.status == S.FAILED and existing.retryable and not op.finish_only:
                     attempt, locked = self._new_attempt(u, op, existing, caps)
                     return self._ready(u, op, attempt, locked)
                 return _Plan("replay", existing)
+            if op.finish_only:  # never reached: the transaction was read under this key
+                raise InvalidRequest(f"no transaction under idempotency key {op.key!r} to finish; nothing was sent",
+                                     param="transaction_id", code="transaction_not_found")
             txn_id = new_id("txn")
             if op.create is not None:
                 u.insert_payment(op.create)

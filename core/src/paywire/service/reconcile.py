@@ -187,7 +187,7 @@ def _unfinished(u: LedgerUnit, txn: Transaction, result: CommandResult) -> Settl
     concluded, and the transaction stays open. An accepted one becomes unknown, the status a resend
     is made from (an accepted one is never resent: the provider decides it), keeping its answer."""
     note = (f"the provider reports {result.state}: it made the {txn.kind} but holds it unfinished; a resend under "
-            "its idempotency key finishes it (the Janitor's, or retry())")
+            "its idempotency key finishes it (the Janitor's, resend_unfinished())")
     if txn.status == S.ACCEPTED:
         response = dict(txn.response)
         response["reconciled"] = {"state": result.state, "note": note}

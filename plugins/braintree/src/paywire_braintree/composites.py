@@ -151,7 +151,10 @@ class FirstOperation:
     captured: Braintree may not have it): a retry under the key finds it and submits it, and
     fetch reads it as not yet decided and `unfinished` (`handlers.fetched_fields`), which the
     Janitor's resend under the key finishes so, as it does a sale answered AUTHORIZING that
-    Braintree authorized since."""
+    Braintree authorized since. That resend (`CommandContext.resent`) may lack what the ledger
+    does not keep (the order's items, the buyer's details): it only finds and submits, and
+    search not showing the sale writes nothing (`_not_yet_there`), so no charge is made again,
+    nor one without those details."""
 
     find: GatewayCommand
     write: GatewayCommand
