@@ -22,6 +22,7 @@ from paywire import (
     Money,
     Order,
     OutcomeUnknown,
+    PaywireError,
     ProviderUnavailable,
     StateError,
     UnsupportedOperation,
@@ -658,6 +659,12 @@ def test_retry_by_transaction_id_never_sends_another_request_under_the_key(
             service.retry(txn.id)
         assert refused.value.code == "request_not_stored" and refused.value.transaction_id == txn.id
         assert calls(app) == sent and service.get_transaction(txn.id) == txn  # nothing sent or changed
+        # nor by the resend that finishes what a provider holds unfinished: none was found so
+        with pytest.raises(PaywireError) as unasked:
+            service.resend_unfinished(txn.id)
+        if fault == "lost answer":  # open: refused; a failed one is answered as recorded
+            assert getattr(unasked.value, "code", None) == "not_unfinished"
+        assert calls(app) == sent and service.get_transaction(txn.id) == txn
         payment = service.authorize("fakepay", eur("8.00"), idempotency_key=txn.idempotency_key, **call)
         assert payment.id == txn.payment_id and payment.state == PaymentState.AUTHORIZED
         assert app.count("authorize") == 1 and applied in (0, 1)

@@ -129,7 +129,7 @@ from paywire.service.inputs import (
 from paywire.service.keys import derived_key, fingerprint, new_id, same_operation
 from paywire.service.outage import reads, unavailable
 from paywire.service.outcome import attach, failed, is_unknown, rebuild_error, settled_by_caller, succeeded, unknown
-from paywire.service.reconcile import MatchReport, Mismatch, ReconcileReport, Settlement, settle
+from paywire.service.reconcile import MatchReport, Mismatch, ReconcileReport, Settlement, settle, unfinished
 from paywire.service.schedule import Backoff, is_due
 from paywire.service.waiting import DEFAULT_BUYER_WAIT, checked, due, watch
 from paywire.service.webhooks import apply_event, apply_waiting
@@ -610,6 +610,13 @@ class PaymentService:
             raise attach(InvalidRequest(
                 f"transaction {txn.id} is a {txn.kind}: only a first operation is finished by a resend; call "
                 "retry() (nothing was sent)", param="transaction_id"), txn.payment_id, txn.id)
+        if txn.open and not unfinished(txn):
+            # What the ledger keeps is resent only to a provider known to hold the operation made:
+            # one that never arrived would be made from it, without the details it does not keep.
+            raise attach(StateError(
+                f"transaction {txn.id} is not known to be made but unfinished at the provider: reconcile() finds "
+                "that out; until it has, call retry() (nothing was sent)", code="not_unfinished"),
+                txn.payment_id, txn.id)
         return self._send_again(txn, finish_only=True)
 
     def _send_again(self, txn: Transaction, *, finish_only: bool) -> Payment | Transaction:

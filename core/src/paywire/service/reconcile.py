@@ -181,21 +181,32 @@ def _open(txn: Transaction, note: str) -> Settlement:
     return Settlement(txn.id, txn.payment_id, txn.kind, None, note)
 
 
+def unfinished(txn: Transaction) -> bool:
+    """Whether reconciliation found this open first operation made but unfinished at the provider."""
+    reconciled = txn.response.get("reconciled")
+    return txn.open and isinstance(reconciled, dict) and reconciled.get("unfinished") is True
+
+
 def _unfinished(u: LedgerUnit, txn: Transaction, result: CommandResult) -> Settlement:
     """The provider made the first operation but holds it waiting for a step of its own that only
     a resend under its key takes (a sale authorized, not submitted for settlement): nothing is
     concluded, and the transaction stays open. An accepted one becomes unknown, the status a resend
-    is made from (an accepted one is never resent: the provider decides it), keeping its answer."""
+    is made from (an accepted one is never resent: the provider decides it), keeping its answer.
+    Either way the row says so (`response["reconciled"]["unfinished"]`): only such a row is
+    finished by `resend_unfinished`, whose resend holds what the ledger keeps, not the whole request."""
     note = (f"the provider reports {result.state}: it made the {txn.kind} but holds it unfinished; a resend under "
             "its idempotency key finishes it (the Janitor's, resend_unfinished())")
+    if txn.status == S.PENDING:
+        return _open(txn, note)  # its own request is still in flight: its answer, or its life, first
+    response = {**txn.response, "reconciled": {"state": result.state, "note": note, "unfinished": True}}
     if txn.status == S.ACCEPTED:
-        response = dict(txn.response)
-        response["reconciled"] = {"state": result.state, "note": note}
         u.update_transaction(replace(
             txn, status=S.UNKNOWN, response=response, updated_at=u.now(),
             provider_reference=txn.provider_reference or result.reference,
             error_type=None, error_code=None, error_message=note,
         ))
+    elif not unfinished(txn):  # unknown: what it was sent with and why it is unknown stay as they are
+        u.update_transaction(replace(txn, response=response, updated_at=u.now()))
     return Settlement(txn.id, txn.payment_id, txn.kind, None, note, resend=True)
 
 
