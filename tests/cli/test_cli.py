@@ -28,13 +28,6 @@ def paywire(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subproc
 
 
 @pytest.fixture
-def acme() -> Iterator[AcmeEmulator]:
-    app = AcmeEmulator()
-    with EmulatorServer(app):
-        yield app
-
-
-@pytest.fixture
 def shop(tmp_path: Path, acme: AcmeEmulator) -> Path:
     (tmp_path / "paywire.toml").write_text(f"""
 [paywire]

@@ -5,21 +5,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
-from paywire.testing.emulator import EmulatorServer
 from paywire_acme.emulator import AcmeEmulator
 from tests.cli.test_cli import SECRETS, paywire
-
-
-@pytest.fixture
-def acme() -> Iterator[AcmeEmulator]:
-    app = AcmeEmulator()
-    with EmulatorServer(app):
-        yield app
 
 
 def _digest(path: Path) -> str:

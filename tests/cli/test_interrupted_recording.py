@@ -15,24 +15,16 @@ import secrets
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from paywire.testing.emulator import EmulatorServer, Fault
+from paywire.testing.emulator import Fault
 from paywire_acme.emulator import AcmeEmulator
 from tests.cli.test_cli import SCRIPT, SECRETS
 from tests.ledger.conftest import PG_DSN
 
 psycopg = pytest.importorskip("psycopg", reason="the ledger of this test is PostgreSQL")
-
-
-@pytest.fixture
-def acme() -> Iterator[AcmeEmulator]:
-    app = AcmeEmulator()
-    with EmulatorServer(app):
-        yield app
 
 
 def _waiting_on(conn: psycopg.Connection, schema: str) -> bool:

@@ -4,12 +4,10 @@ the exit code stays that of what the command did."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from paywire.testing.emulator import EmulatorServer
 from paywire_acme.emulator import AcmeEmulator
 from tests.cli.test_cli import SECRETS, paywire
 
@@ -17,13 +15,6 @@ ASCII_OUTPUTS = {
     "PYTHONIOENCODING=ascii": {"PYTHONIOENCODING": "ascii"},
     "LC_ALL=C without UTF-8 mode": {"LC_ALL": "C", "LANG": "C", "PYTHONUTF8": "0", "PYTHONCOERCECLOCALE": "0"},
 }
-
-
-@pytest.fixture
-def acme() -> Iterator[AcmeEmulator]:
-    app = AcmeEmulator()
-    with EmulatorServer(app):
-        yield app
 
 
 @pytest.fixture

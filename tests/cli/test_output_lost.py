@@ -7,24 +7,16 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from paywire.ledger import SQLiteLedger
-from paywire.testing.emulator import EmulatorServer, Fault
+from paywire.testing.emulator import Fault
 from paywire_acme.emulator import AcmeEmulator
 from tests.cli.test_cli import SCRIPT, SECRETS
 
 pytestmark = pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no /dev/full here to fill stdout with")
-
-
-@pytest.fixture
-def acme() -> Iterator[AcmeEmulator]:
-    app = AcmeEmulator()
-    with EmulatorServer(app):
-        yield app
 
 
 @pytest.fixture

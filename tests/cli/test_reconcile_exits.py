@@ -10,21 +10,13 @@ import os
 import secrets
 import signal
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from paywire.testing.emulator import EmulatorServer, Fault
+from paywire.testing.emulator import Fault
 from paywire_acme.emulator import AcmeEmulator
 from tests.cli.test_cli import SCRIPT, SECRETS, _interruptible, paywire
-
-
-@pytest.fixture
-def acme() -> Iterator[AcmeEmulator]:
-    app = AcmeEmulator()
-    with EmulatorServer(app):
-        yield app
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
