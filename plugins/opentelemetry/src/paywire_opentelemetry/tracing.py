@@ -30,23 +30,22 @@ from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, TracerProvider
 
 from paywire.hookspecs import hookimpl
-from paywire.security import get_logger
 
 if TYPE_CHECKING:  # loading plugins stays cheap: paywire's request machinery loads with the first request
     from paywire import CommandResult, Response, Subject, Transfer
 
 __all__ = ["Tracing"]
 
-log = get_logger(__name__)
-
-
 def _quietly(trace_it: Callable[..., Any], *args: Any) -> Any:
     """Run one step of tracing; one that fails is logged and returns None, never raised into the
     payment: a request answered would be recorded unknown, one never sent too."""
     try:
         return trace_it(*args)
-    except Exception as exc:  # the tracer's failure is not the payment's
-        log.warning("tracing failed (%s); the payment is not affected", type(exc).__name__, exc_info=True)
+    except Exception as exc:  # noqa: BLE001 - the tracer's failure is not the payment's
+        # imported here: discovering plugins loads nothing a request needs (attrs, urllib3)
+        from paywire.security import get_logger
+
+        get_logger(__name__).warning("tracing failed (%s); the payment is not affected", type(exc).__name__, exc_info=True)
         return None
 
 
