@@ -10,7 +10,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -96,10 +96,15 @@ def step_past_life(service: PaymentService, transaction_ids: Iterable[str], monk
     """Move the ledger's clock (what `settle_after` is written and read by) on past every named
     transaction's life instead of waiting it out: a request sent with patient timeouts, which a
     test needs answered however loaded the machine, has a long life."""
-    ledger = service.ledger
     lives = [service.get_transaction(t).settle_after for t in transaction_ids]
     assert None not in lives, "a transaction has no settle_after"
-    shift = max(t for t in lives if t is not None) - ledger.now() + timedelta(milliseconds=1)
+    step_past(service, max(t for t in lives if t is not None), monkeypatch)
+
+
+def step_past(service: PaymentService, at: datetime, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Move the ledger's clock on past `at` (a life's end, a lease's) instead of waiting for it."""
+    ledger = service.ledger
+    shift = at - ledger.now() + timedelta(milliseconds=1)
     if shift <= timedelta(0):
         return
     ledgers_now, deadline = ledger.now, ledger.deadline

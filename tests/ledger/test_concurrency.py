@@ -18,7 +18,7 @@ from paywire.service import PaymentService
 from paywire.testing.emulator import Fault
 from tests.ledger.conftest import finish_workers, start_worker
 from tests.ledger.fakepay import FakePayApp, make_gateway
-from tests.ledger.support import wait_out_life, wait_until
+from tests.ledger.support import step_past_life, wait_until
 
 psycopg = pytest.importorskip("psycopg", reason="psycopg is not installed (pip install 'paywire[postgresql]')")
 
@@ -90,19 +90,19 @@ def _waiting_on(dsn: str, holder_pid: int) -> int:
 
 @pytest.mark.parametrize("backend", [pytest.param("postgres", marks=pytest.mark.postgres)])
 def test_reconcile_never_fails_a_first_operation_a_retry_is_resending(
-    fast_service: PaymentService, app: FakePayApp, ledger_url: str,
+    patient: PaymentService, app: FakePayApp, ledger_url: str, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """An authorization whose outcome is unknown (the provider never got it), retried with its key
     while reconciliation concludes it was not applied: the retry's claim and the conclusion are
     ordered by the payment's lock, so a resend in flight is never recorded failed, even when its
     answer is lost after the provider applied it."""
-    service = fast_service
+    service = patient  # every answer read however loaded the machine; the lives are stepped past
     app.inject(Fault("status", status=500, method="POST", path="/v1/payments$"))
     with pytest.raises(OutcomeUnknown):
         service.authorize("fakepay", Money.of("30.00", "EUR"), source="tok_ok", idempotency_key="order-77")
     (payment,) = service.list_payments()
     (txn,) = service.list_transactions(payment.id)
-    wait_out_life(service, [txn.id])
+    step_past_life(service, [txn.id], monkeypatch)
     app.inject(Fault("drop_after", method="POST", path="/v1/payments$"))  # the resend lands; its answer is lost
 
     dsn, schema = ledger_url.split("?schema=")
@@ -131,7 +131,7 @@ def test_reconcile_never_fails_a_first_operation_a_retry_is_resending(
     assert len(errors) == 1 and len(reports) == 1
     assert app.count("authorize") == 1  # the resend was applied
     assert service.get_transaction(txn.id).status != TransactionStatus.FAILED
-    wait_out_life(service, [txn.id])
+    step_past_life(service, [txn.id], monkeypatch)
     service.reconcile()
     assert service.get_transaction(txn.id).status == TransactionStatus.SUCCEEDED
     assert service.get_payment(payment.id).authorized == Money.of("30.00", "EUR")

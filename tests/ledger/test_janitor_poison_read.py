@@ -22,10 +22,10 @@ from paywire.serve import Backoff, Janitor
 from paywire.service import PaymentService
 from paywire.testing.emulator import Fault
 from tests.ledger.fakepay import FakePayApp, make_gateway
-from tests.ledger.support import FAST, eur
+from tests.ledger.support import PATIENT, eur
 
 S = TransactionStatus
-BACKOFF = Backoff(first=60, factor=2, cap=300)  # each far longer than a FAST read's lease
+BACKOFF = Backoff(first=60, factor=2, cap=300)  # each longer than a patient read's lease (35 s)
 FETCH = "/v1/payments/[^/]+$"
 
 
@@ -49,7 +49,7 @@ class _DiesReading:
 @pytest.fixture
 def dying(fakepay: tuple[FakePayApp, str], ledger: Ledger) -> Iterator[tuple[PaymentService, _DiesReading]]:
     hook = _DiesReading()
-    gateway = make_gateway(fakepay[1], extra=[hook], **FAST)
+    gateway = make_gateway(fakepay[1], extra=[hook], **PATIENT)  # every answer comes, however loaded the machine
     yield PaymentService(gateway, ledger, margin=0), hook
     gateway.close()
 

@@ -19,7 +19,7 @@ from paywire.service import PaymentService
 from paywire.service.reconcile import ReconcileReport
 from paywire.testing.emulator import Fault
 from tests.ledger.fakepay import FakePayApp, make_gateway
-from tests.ledger.support import eur, wait_out_life, wait_until
+from tests.ledger.support import eur, step_past_life, wait_out_life, wait_until
 
 S = TransactionStatus
 FETCH = "/v1/payments/[^/]+$"
@@ -33,17 +33,18 @@ def patient(fakepay: tuple[FakePayApp, str], ledger: Ledger) -> Iterator[Payment
     gateway.close()
 
 
-def _lost_captures(service: PaymentService, app: FakePayApp, count: int) -> list[str]:
+def _lost_captures(service: PaymentService, short: PaymentService, app: FakePayApp, count: int) -> list[str]:
     """A payment with `count` captures the provider made whose answers were lost (unknown), their
-    requests past their life; their ids, oldest first."""
+    requests past their life; their ids, oldest first. Only the lost captures go through `short`
+    (FAST's life, waited out); the authorization, which must be answered, through `service`."""
     payment = service.authorize("fakepay", eur("100.00"), source="tok_ok")
     ids = []
     for n in range(count):
         app.inject(Fault("drop_after", method="POST", path="/captures$"))
         with pytest.raises(OutcomeUnknown) as lost:  # each its own key: not a retry of the one before
-            service.capture(payment.id, eur(f"{10 + n}.00"), idempotency_key=f"capture-{n}")
+            short.capture(payment.id, eur(f"{10 + n}.00"), idempotency_key=f"capture-{n}")
         ids.append(str(lost.value.transaction_id))
-    wait_out_life(service, ids)
+    wait_out_life(short, ids)
     return ids
 
 
@@ -52,7 +53,7 @@ def test_a_janitor_whose_fetch_failed_keeps_no_look_at_what_reconcile_settled_me
     """The Janitor claims the payment and asks the provider, which does not answer; meanwhile
     `reconcile()` in another worker settles the capture and forgets its look. The Janitor's failed
     look is then recorded from the ledger as it is: nothing for a transaction no longer open."""
-    (txn,) = _lost_captures(fast_service, app, 1)
+    (txn,) = _lost_captures(patient, fast_service, app, 1)
     app.inject(Fault("status_after", status=500, method="GET", path=FETCH))
     app.inject(Fault("hold", method="GET", path=FETCH))
     passes: list[PassReport] = []
@@ -60,15 +61,15 @@ def test_a_janitor_whose_fetch_failed_keeps_no_look_at_what_reconcile_settled_me
     janitor.start()
     try:
         assert app.wait_until_held()  # the payment claimed and leased, its fetch in the provider's hands
-        report = fast_service.reconcile()
+        report = patient.reconcile()
     finally:
         app.release_held()
         janitor.join(60)
     assert [(s.transaction_id, s.status) for s in report.settled] == [(txn, S.SUCCEEDED)]
     (done,) = passes
     assert [name for _, name in done.errors] == ["ProviderUnavailable"], done.errors  # its fetch failed
-    assert fast_service.get_transaction(txn).status == S.SUCCEEDED
-    assert fast_service.ledger.looks([txn]) == {}  # settled: no look is scheduled for it
+    assert patient.get_transaction(txn).status == S.SUCCEEDED
+    assert patient.ledger.looks([txn]) == {}  # settled: no look is scheduled for it
 
 
 def _waiting_on(dsn: str, holders: list[int]) -> int:
@@ -94,7 +95,7 @@ def test_a_janitors_failed_look_and_reconciles_look_never_deadlock(
     not recorded). Here each gets to its first look's row only once the other waits at its own."""
     import psycopg
 
-    older, newer = _lost_captures(fast_service, app, 2)
+    older, newer = _lost_captures(patient, fast_service, app, 2)
     with ledger.unit() as u:  # the newer was due first: reconcile() takes it first
         u.set_looks({newer: Look(1, now() - timedelta(seconds=2)), older: Look(1, now() - timedelta(seconds=1))})
     reports: list[ReconcileReport] = []
@@ -131,64 +132,66 @@ def test_a_janitors_failed_look_and_reconciles_look_never_deadlock(
     assert report.errors == ()  # not the deadlock's victim
     assert "could not record the failed look" not in caplog.text  # nor the Janitor
     assert sorted(s.transaction_id for s in report.settled) == sorted([older, newer])
-    assert {fast_service.get_transaction(t).status for t in (older, newer)} == {S.SUCCEEDED}
+    assert {patient.get_transaction(t).status for t in (older, newer)} == {S.SUCCEEDED}
     assert ledger.looks([older, newer]) == {}
     assert [name for _, name in passes[0].errors] == ["ProviderUnavailable"]
 
 
-def test_a_transaction_an_event_settles_keeps_no_look(fast_service: PaymentService, app: FakePayApp) -> None:
+def test_a_transaction_an_event_settles_keeps_no_look(patient: PaymentService, app: FakePayApp,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     """A sale the provider accepted and decides later: the Janitor looks at it (still processing)
     and schedules its next look; the provider's event then settles it, and the schedule forgets
     it, as when reconciliation settles one (nothing is left to look at)."""
-    payment = fast_service.sale("fakepay", eur("12.00"), source="tok_pending")
-    (txn,) = fast_service.list_transactions(payment.id)
-    wait_out_life(fast_service, [txn.id])
-    report = Janitor(fast_service).run_pass()
+    payment = patient.sale("fakepay", eur("12.00"), source="tok_pending")  # answered however loaded the machine
+    (txn,) = patient.list_transactions(payment.id)
+    step_past_life(patient, [txn.id], monkeypatch)
+    report = Janitor(patient).run_pass()
     assert [s.transaction_id for s in report.unresolved] == [txn.id]
-    assert fast_service.ledger.looks([txn.id])[txn.id].looks == 1
+    assert patient.ledger.looks([txn.id])[txn.id].looks == 1
     headers, body = app.decide(payment.reference or "")
-    assert fast_service.receive_webhook("fakepay", headers, body).status == "applied"
-    assert fast_service.get_transaction(txn.id).status == S.SUCCEEDED
-    assert fast_service.ledger.looks([txn.id]) == {}
+    assert patient.receive_webhook("fakepay", headers, body).status == "applied"
+    assert patient.get_transaction(txn.id).status == S.SUCCEEDED
+    assert patient.ledger.looks([txn.id]) == {}
 
 
-def test_a_transaction_sent_again_and_answered_keeps_no_look(fast_service: PaymentService, app: FakePayApp) -> None:
+def test_a_transaction_sent_again_and_answered_keeps_no_look(fast_service: PaymentService, patient: PaymentService,
+                                                             app: FakePayApp) -> None:
     """A capture whose answer was lost, looked at by `reconcile()` while the provider did not
     answer (the look recorded), then retried under its key: the resend's answer settles it, and
     the schedule keeps nothing for it."""
-    (txn,) = _lost_captures(fast_service, app, 1)
+    (txn,) = _lost_captures(patient, fast_service, app, 1)
     app.inject(Fault("status", status=500, method="GET", path=FETCH))
-    report = fast_service.reconcile()
-    assert [name for name, _ in report.errors] == [fast_service.get_transaction(txn).payment_id]
-    assert fast_service.ledger.looks([txn])[txn].looks == 0  # looked at, nothing learnt
-    payment = fast_service.capture(str(fast_service.get_transaction(txn).payment_id), eur("10.00"),
-                                   idempotency_key="capture-0")
+    report = patient.reconcile()
+    assert [name for name, _ in report.errors] == [patient.get_transaction(txn).payment_id]
+    assert patient.ledger.looks([txn])[txn].looks == 0  # looked at, nothing learnt
+    payment = patient.capture(str(patient.get_transaction(txn).payment_id), eur("10.00"),
+                              idempotency_key="capture-0")
     assert payment.captured == eur("10.00")
-    assert fast_service.get_transaction(txn).status == S.SUCCEEDED
-    assert fast_service.ledger.looks([txn]) == {}
+    assert patient.get_transaction(txn).status == S.SUCCEEDED
+    assert patient.ledger.looks([txn]) == {}
 
 
 def test_reconciles_look_keeps_the_lease_of_a_janitor_asking_the_provider(
-        fast_service: PaymentService, patient: PaymentService, app: FakePayApp) -> None:
+        patient: PaymentService, app: FakePayApp, monkeypatch: pytest.MonkeyPatch) -> None:
     """A sale the provider is still processing: the Janitor claims it and asks the provider (its
     lease keeps other Janitors off until its fetch can no longer answer); `reconcile()` in another
     worker looks at it meanwhile and learns nothing new. Its look keeps the lease: a second
     Janitor still finds nothing due."""
-    payment = fast_service.sale("fakepay", eur("12.00"), source="tok_pending")
-    (txn,) = fast_service.list_transactions(payment.id)
-    wait_out_life(fast_service, [txn.id])
+    payment = patient.sale("fakepay", eur("12.00"), source="tok_pending")  # answered however loaded the machine
+    (txn,) = patient.list_transactions(payment.id)
+    step_past_life(patient, [txn.id], monkeypatch)
     app.inject(Fault("hold", method="GET", path=FETCH))
     passes: list[PassReport] = []
     janitor = threading.Thread(target=lambda: passes.append(Janitor(patient).run_pass()))
     janitor.start()
     try:
         assert app.wait_until_held()
-        lease = fast_service.ledger.looks([txn.id])[txn.id]
+        lease = patient.ledger.looks([txn.id])[txn.id]
         assert lease.next_at - now() > timedelta(seconds=20)  # the fetch's longest life (30 s read)
-        report = fast_service.reconcile()
+        report = patient.reconcile()
         assert [s.transaction_id for s in report.unresolved] == [txn.id] and report.errors == ()
-        assert fast_service.ledger.looks([txn.id]) == {txn.id: lease}
-        assert Janitor(fast_service).due(now()) == {}
+        assert patient.ledger.looks([txn.id]) == {txn.id: lease}
+        assert Janitor(patient).due(patient.ledger.now()) == {}  # the ledger's clock, as a pass asks
     finally:
         app.release_held()
         janitor.join(60)
@@ -196,15 +199,15 @@ def test_reconciles_look_keeps_the_lease_of_a_janitor_asking_the_provider(
 
 
 def test_reconcile_with_a_limit_forgets_the_looks_of_every_transaction_it_settled(
-        fast_service: PaymentService, app: FakePayApp) -> None:
+        fast_service: PaymentService, patient: PaymentService, app: FakePayApp) -> None:
     """Two captures whose answers were lost, both looked at once (the provider did not answer).
     `reconcile(limit=1)` lists only one of them, but settles the payment whole: neither keeps a
     look."""
-    older, newer = _lost_captures(fast_service, app, 2)
+    older, newer = _lost_captures(patient, fast_service, app, 2)
     app.inject(Fault("status", status=500, method="GET", path=FETCH))
-    assert fast_service.reconcile().errors
-    assert set(fast_service.ledger.looks([older, newer])) == {older, newer}
-    report = fast_service.reconcile(limit=1)
+    assert patient.reconcile().errors
+    assert set(patient.ledger.looks([older, newer])) == {older, newer}
+    report = patient.reconcile(limit=1)
     assert report.errors == ()
-    assert {fast_service.get_transaction(t).status for t in (older, newer)} == {S.SUCCEEDED}
-    assert fast_service.ledger.looks([older, newer]) == {}
+    assert {patient.get_transaction(t).status for t in (older, newer)} == {S.SUCCEEDED}
+    assert patient.ledger.looks([older, newer]) == {}

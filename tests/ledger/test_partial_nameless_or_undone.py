@@ -18,7 +18,7 @@ from paywire.service import PaymentService
 from paywire.service.held import HELD
 from paywire.testing.emulator import Fault
 from tests.ledger.fakepay import FakePayApp, make_gateway
-from tests.ledger.support import FAST, agree, eur, ledger_totals, only, provider_totals, wait_out_life
+from tests.ledger.support import PATIENT, agree, eur, ledger_totals, only, provider_totals, step_past_life
 from tests.ledger.test_reconcile import ListNoCaptureKeys
 
 S = TransactionStatus
@@ -110,20 +110,21 @@ def test_undoing_an_operation_applied_in_part_takes_back_what_it_applied(
 
 
 def test_a_lost_capture_applied_in_part_is_never_concluded_not_applied(
-        fakepay: tuple[FakePayApp, str], ledger: Ledger) -> None:
+        fakepay: tuple[FakePayApp, str], ledger: Ledger, monkeypatch: pytest.MonkeyPatch) -> None:
     """A capture of 20.00 the issuer honoured in part (10.00), its answer lost, reconciled once its
     request can no longer land through a provider that lists captures without keys: no listed
     capture is of 20.00, yet the one of 10.00 may be it. It was recorded failed ("not applied ...
     send a new request"), inviting a second capture."""
     app = fakepay[0]
-    with make_gateway(fakepay[1], extra=[ListNoCaptureKeys()], **FAST) as gateway:
+    # Every answer read however loaded the machine: the capture is lost by a fault, its life stepped past.
+    with make_gateway(fakepay[1], extra=[ListNoCaptureKeys()], **PATIENT) as gateway:
         service = PaymentService(gateway, ledger, margin=0)
         payment = service.authorize("fakepay", eur("50.00"), source="tok_partial_capture")
         app.inject(Fault("drop_after", path="/captures$"))
         with pytest.raises(OutcomeUnknown):
             service.capture(payment.id, eur("20.00"), final=False)
         capture = only(service.list_transactions(payment.id), "capture")
-        wait_out_life(service, [capture.id])
+        step_past_life(service, [capture.id], monkeypatch)
         report = service.reconcile(payment_id=payment.id)
         assert [s.status for s in report.settled] == [], report
         assert service.get_transaction(capture.id).status == S.UNKNOWN

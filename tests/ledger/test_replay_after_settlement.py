@@ -19,7 +19,7 @@ from paywire.service import PaymentService, reconcile
 from paywire.service.outcome import is_unknown
 from paywire.testing.emulator import EmulatorServer, Fault
 from tests.ledger.fakepay import FakePayApp, make_gateway
-from tests.ledger.support import FAST, eur, wait_out_life, wait_until
+from tests.ledger.support import PATIENT, eur, step_past_life, wait_until
 
 S = TransactionStatus
 FAILED_AT_PROVIDER = "failed_at_provider"  # the provider holds it failed: its key would get that again
@@ -28,7 +28,9 @@ ANSWERED = (S.SUCCEEDED, S.ACTION_REQUIRED, S.ACCEPTED)
 
 
 def _service(app: FakePayApp, url: str, ledger: Ledger, extra: list[object] | None = None) -> PaymentService:
-    return PaymentService(make_gateway(url, extra=extra, **FAST), ledger, margin=0)
+    """Every answer read however loaded the machine: the lost requests are lost by a fault, and
+    the one life a test needs passed is stepped past on the ledger's clock."""
+    return PaymentService(make_gateway(url, extra=extra, **PATIENT), ledger, margin=0)
 
 
 @pytest.fixture
@@ -156,26 +158,27 @@ def test_a_refused_completion_of_a_payment_voided_since_nothing_authorized_is_re
 
 
 class ReconcileWhileLost:
-    """Loses the authorize's answer after waiting out its life and letting reconciliation run
+    """Loses the authorize's answer after its life (stepped past) and letting reconciliation run
     meanwhile: the provider never got it, and the ledger concludes so before the call records."""
 
-    def __init__(self) -> None:
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.service: PaymentService | None = None
+        self.monkeypatch = monkeypatch
 
     @hookimpl(wrapper=True)
     def send_transfer(self, command: str) -> Iterator[None]:
         if command == "authorize" and self.service is not None:
             service, self.service = self.service, None
             (txn,) = service.list_transactions(statuses=[S.PENDING])
-            wait_out_life(service, [txn.id])
+            step_past_life(service, [txn.id], self.monkeypatch)
             assert [s.status for s in service.reconcile().settled] == [S.FAILED]
             raise OutcomeUnknown("connection reset while sending (injected)")
         return (yield)
 
 
 def test_a_call_whose_transaction_reconcile_failed_meanwhile_raises_that_failure(
-        fakepay: tuple[FakePayApp, str], ledger: Ledger) -> None:
-    lost = ReconcileWhileLost()
+        fakepay: tuple[FakePayApp, str], ledger: Ledger, monkeypatch: pytest.MonkeyPatch) -> None:
+    lost = ReconcileWhileLost(monkeypatch)
     svc = _service(*fakepay, ledger, extra=[lost])
     try:
         lost.service = svc
@@ -192,9 +195,11 @@ def test_a_call_whose_transaction_reconcile_failed_meanwhile_raises_that_failure
 # -- the invariant --------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def fast_fakepay() -> Iterator[tuple[FakePayApp, Gateway]]:
+def patient_fakepay() -> Iterator[tuple[FakePayApp, Gateway]]:
+    """FakePay and a gateway reading every answer however loaded the machine: the lost requests
+    are lost by a fault, and no life is waited out."""
     app = FakePayApp()
-    with EmulatorServer(app) as server, make_gateway(server.url, **FAST) as gateway:
+    with EmulatorServer(app) as server, make_gateway(server.url, **PATIENT) as gateway:
         yield app, gateway
 
 
@@ -224,9 +229,9 @@ def _replay_agrees(svc: PaymentService, txn_id: str, replay: Callable[[], object
 KEYS = itertools.count()  # one emulator serves both backends: a key is never used twice on it
 
 
-def test_a_replay_never_contradicts_the_ledger(fast_fakepay: tuple[FakePayApp, Gateway],
+def test_a_replay_never_contradicts_the_ledger(patient_fakepay: tuple[FakePayApp, Gateway],
                                                fresh_ledger_url: Callable[[], str]) -> None:
-    app, gateway = fast_fakepay
+    app, gateway = patient_fakepay
     current = settings()
 
     @settings(current, deadline=None, max_examples=min(current.max_examples, 30),

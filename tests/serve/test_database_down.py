@@ -24,7 +24,7 @@ from paywire.serve.metrics import Metrics
 from paywire.service import PaymentService
 from paywire.web import RETRY_AFTER, handle_webhook, webhook_wsgi
 from tests.ledger.fakepay import make_gateway
-from tests.ledger.support import FAST, PATIENT, wait_out_life, wait_until
+from tests.ledger.support import FAST, PATIENT, step_past_life, wait_until
 from tests.serve.dbproxy import DatabaseProxy
 from tests.serve.servers import uvicorn_server, waitress_server
 from tests.serve.support import CountingFakePay, ServeProcess, metric, serving, write_config
@@ -518,16 +518,16 @@ def test_the_janitor_says_in_one_line_that_the_database_is_unavailable(
 
 
 def test_a_pass_that_loses_the_database_ends_in_one_line_instead_of_trying_every_payment(
-        shop: PaymentService, worker: PaymentService, provider: tuple[CountingFakePay, str], proxy: DatabaseProxy,
-        caplog: pytest.LogCaptureFixture) -> None:
+        answered: PaymentService, worker: PaymentService, provider: tuple[CountingFakePay, str], proxy: DatabaseProxy,
+        caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
     """The database going away during a pass made the Janitor try each due payment in turn, each
     waiting for a connection and logging two lines, and then the stored events: a long pass and a
     flood of lines per pass for as long as the outage lasted. The pass ends at the first payment
     the ledger could not be reached for; the next one tries again."""
     app, _ = provider
-    payments = [shop.sale("fakepay", Money.of(f"{i}.00", "EUR"), source="tok_pending") for i in (1, 2, 3)]
-    txns = [t for p in payments for t in shop.list_transactions(p.id)]
-    wait_out_life(shop, [t.id for t in txns])
+    payments = [answered.sale("fakepay", Money.of(f"{i}.00", "EUR"), source="tok_pending") for i in (1, 2, 3)]
+    txns = [t for p in payments for t in answered.list_transactions(p.id)]
+    step_past_life(worker, [t.id for t in txns], monkeypatch)  # on the Janitor's clock
     for payment in payments:
         app.decide(payment.reference or "")
 

@@ -23,7 +23,7 @@ from paywire.serve.server import ServeOptions
 from paywire.service import PaymentService
 from paywire.web import IN_HAND_PER_THREAD
 from tests.ledger.fakepay import make_gateway
-from tests.ledger.support import FAST, PATIENT, read_only, wait_out_life, wait_until
+from tests.ledger.support import FAST, PATIENT, read_only, step_past_life, wait_until
 from tests.serve.servers import uvicorn_server
 from tests.serve.support import CountingFakePay
 from tests.serve.test_endpoints import send
@@ -115,28 +115,26 @@ def test_healthz_fails_when_the_janitor_stopped(shop: PaymentService) -> None:
         assert status == 503 and json.loads(body)["janitor"]["running"] is False
 
 
-def test_the_janitor_settles_on_sqlite(provider: tuple[CountingFakePay, str], tmp_path: Path) -> None:
+def test_the_janitor_settles_on_sqlite(provider: tuple[CountingFakePay, str], tmp_path: Path,
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
     app, url = provider
     ledger: Ledger = SQLiteLedger(tmp_path / "ledger.db")
-    gateway = make_gateway(url, **FAST)
-    patient = make_gateway(url, **PATIENT)  # the Janitor's reads: answered however loaded the machine
+    patient = make_gateway(url, **PATIENT)  # every request answered however loaded the machine
     try:
-        shop = PaymentService(gateway, ledger, margin=0)
-        answered = PaymentService(patient, ledger, margin=0)
+        shop = PaymentService(patient, ledger, margin=0)
         payment = shop.sale("fakepay", Money.of("6.00", "EUR"), source="tok_pending")
-        wait_out_life(shop, [t.id for t in shop.list_transactions(payment.id)])
-        janitor = Janitor(answered, backoff=Backoff(first=3600, cap=3600))
+        step_past_life(shop, [t.id for t in shop.list_transactions(payment.id)], monkeypatch)
+        janitor = Janitor(shop, backoff=Backoff(first=3600, cap=3600))
         assert janitor.run_pass().unresolved  # still processing at the provider
         app.decide(payment.reference or "")
         assert not janitor.run_pass().settled  # backing off
         (txn,) = shop.list_transactions(payment.id)
         with ledger.unit() as u:  # an hour later, as far as the schedule knows
             u.set_looks({txn.id: Look(1, u.now())})
-        report = Janitor(answered).run_pass()
+        report = Janitor(shop).run_pass()
         assert [s.status for s in report.settled] == ["succeeded"]
         assert shop.get_payment(payment.id).captured == Money.of("6.00", "EUR")
     finally:
-        gateway.close()
         patient.close()
         ledger.close()
 

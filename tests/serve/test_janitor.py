@@ -16,7 +16,7 @@ from paywire.ledger.model import Look, now
 from paywire.serve import Backoff, Janitor, PassReport
 from paywire.service import PaymentService
 from tests.ledger.fakepay import make_gateway
-from tests.ledger.support import FAST, wait_out_life, wait_until
+from tests.ledger.support import FAST, PATIENT, step_past_life, wait_out_life, wait_until
 from tests.serve.support import CountingFakePay
 
 pytestmark = pytest.mark.postgres
@@ -24,19 +24,20 @@ pytestmark = pytest.mark.postgres
 
 @pytest.fixture
 def patient(provider: tuple[CountingFakePay, str], pg_ledger: Ledger) -> Iterator[PaymentService]:
-    """A service whose requests may land for an hour (margin 3600 s)."""
-    gateway = make_gateway(provider[1], **FAST)
+    """A service whose requests may land for an hour (margin 3600 s), answered however loaded the
+    machine."""
+    gateway = make_gateway(provider[1], **PATIENT)
     yield PaymentService(gateway, pg_ledger, margin=3600)
     gateway.close()
 
 
 def test_a_transaction_is_never_looked_at_before_its_settle_after(
-        shop: PaymentService, answered: PaymentService, patient: PaymentService,
-        provider: tuple[CountingFakePay, str]) -> None:
+        answered: PaymentService, patient: PaymentService, provider: tuple[CountingFakePay, str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
     app, _ = provider
     young = patient.sale("fakepay", Money.of("5.00", "EUR"), source="tok_pending")
-    old = shop.sale("fakepay", Money.of("6.00", "EUR"), source="tok_pending")
-    wait_out_life(shop, [t.id for t in shop.list_transactions(old.id)])
+    old = answered.sale("fakepay", Money.of("6.00", "EUR"), source="tok_pending")
+    step_past_life(answered, [t.id for t in answered.list_transactions(old.id)], monkeypatch)
     report = Janitor(answered).run_pass()
     assert app.fetches.get(old.reference or "") == 1
     assert young.reference not in app.fetches  # its request may still land for an hour
@@ -44,41 +45,43 @@ def test_a_transaction_is_never_looked_at_before_its_settle_after(
 
 
 def test_an_undecided_transaction_waits_its_backoff_whichever_worker_looks(
-        shop: PaymentService, answered: PaymentService, provider: tuple[CountingFakePay, str]) -> None:
+        answered: PaymentService, provider: tuple[CountingFakePay, str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
     app, _ = provider
-    payment = shop.sale("fakepay", Money.of("8.00", "EUR"), source="tok_pending")
-    (txn,) = shop.list_transactions(payment.id)
-    wait_out_life(shop, [txn.id])
+    payment = answered.sale("fakepay", Money.of("8.00", "EUR"), source="tok_pending")
+    (txn,) = answered.list_transactions(payment.id)
+    step_past_life(answered, [txn.id], monkeypatch)
     Janitor(answered, backoff=Backoff(first=3600, cap=3600)).run_pass()
     Janitor(answered, backoff=Backoff(first=3600, cap=3600)).run_pass()  # another worker: the ledger's schedule says not yet
     assert app.fetches[payment.reference or ""] == 1
-    look = shop.ledger.looks([txn.id])[txn.id]
+    look = answered.ledger.looks([txn.id])[txn.id]
     assert look.looks == 1 and look.next_at - now() > timedelta(minutes=59)
     app.decide(payment.reference or "")
-    with shop.ledger.unit() as u:  # an hour later, as far as the schedule knows
+    with answered.ledger.unit() as u:  # an hour later, as far as the schedule knows
         u.set_looks({txn.id: Look(1, u.now())})
     assert [s.status for s in Janitor(answered).run_pass().settled] == ["succeeded"]
     assert app.fetches[payment.reference or ""] == 2
-    assert shop.ledger.looks([txn.id]) == {}  # settled: forgotten
+    assert answered.ledger.looks([txn.id]) == {}  # settled: forgotten
 
 
 def test_a_transaction_open_for_a_thousand_looks_keeps_its_capped_backoff(
-        shop: PaymentService, answered: PaymentService, provider: tuple[CountingFakePay, str]) -> None:
+        answered: PaymentService, provider: tuple[CountingFakePay, str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
     """A transaction the provider leaves undecided for weeks has been looked at over a thousand
     times: its next wait is still the cap, the look is recorded, and the pass reports no error
     (`factor ** looks` overflowing a float must not stop the settling unit)."""
     app, _ = provider
-    payment = shop.sale("fakepay", Money.of("9.00", "EUR"), source="tok_pending")
-    (txn,) = shop.list_transactions(payment.id)
-    wait_out_life(shop, [txn.id])
-    with shop.ledger.unit() as u:
+    payment = answered.sale("fakepay", Money.of("9.00", "EUR"), source="tok_pending")
+    (txn,) = answered.list_transactions(payment.id)
+    step_past_life(answered, [txn.id], monkeypatch)
+    with answered.ledger.unit() as u:
         u.set_looks({txn.id: Look(1500, u.now())})
     backoff = Backoff(first=15, cap=900)
     report = Janitor(answered, backoff=backoff).run_pass()
     assert report.errors == ()
     assert [s.payment_id for s in report.unresolved] == [payment.id]
     assert app.fetches[payment.reference or ""] == 1
-    look = shop.ledger.looks([txn.id])[txn.id]
+    look = answered.ledger.looks([txn.id])[txn.id]
     assert look.looks == 1501 and look.next_at - now() > timedelta(seconds=850)
 
 
@@ -92,15 +95,16 @@ def test_backoff_delay_is_never_more_than_its_cap_however_many_looks(looks: int,
 
 
 def test_older_transactions_waiting_their_backoff_never_starve_a_due_one(
-        shop: PaymentService, answered: PaymentService, provider: tuple[CountingFakePay, str]) -> None:
+        answered: PaymentService, provider: tuple[CountingFakePay, str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
     """More open transactions than one pass reads (`batch`), the oldest all waiting out their
     backoff (a provider taking days to decide): a newer one that is due is still looked at."""
     app, _ = provider
-    waiting = [shop.sale("fakepay", Money.of(f"{i}.00", "EUR"), source="tok_pending") for i in (1, 2)]
-    due = shop.sale("fakepay", Money.of("3.00", "EUR"), source="tok_pending")
-    txns = [t for p in (*waiting, due) for t in shop.list_transactions(p.id)]
-    wait_out_life(shop, [t.id for t in txns])
-    with shop.ledger.unit() as u:
+    waiting = [answered.sale("fakepay", Money.of(f"{i}.00", "EUR"), source="tok_pending") for i in (1, 2)]
+    due = answered.sale("fakepay", Money.of("3.00", "EUR"), source="tok_pending")
+    txns = [t for p in (*waiting, due) for t in answered.list_transactions(p.id)]
+    step_past_life(answered, [t.id for t in txns], monkeypatch)
+    with answered.ledger.unit() as u:
         u.set_looks({t.id: Look(5, now() + timedelta(hours=1)) for t in txns[:2]})
     report = Janitor(answered, batch=2).run_pass()
     assert [s.payment_id for s in report.unresolved] == [due.id]
@@ -109,26 +113,28 @@ def test_older_transactions_waiting_their_backoff_never_starve_a_due_one(
 
 
 def test_an_older_transaction_whose_fetch_keeps_failing_never_starves_a_newer_one(
-        shop: PaymentService, answered: PaymentService, provider: tuple[CountingFakePay, str]) -> None:
+        answered: PaymentService, provider: tuple[CountingFakePay, str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
     """One transaction per pass (`batch`), the oldest one's fetch failing (a 5xx) every time: its
     failed look waits its backoff, so the next pass settles the newer one."""
     from paywire.testing.emulator import Fault
 
     app, _ = provider
-    failing, newer = (shop.sale("fakepay", Money.of(f"{i}.00", "EUR"), source="tok_pending") for i in (1, 2))
-    wait_out_life(shop, [t.id for p in (failing, newer) for t in shop.list_transactions(p.id)])
+    failing, newer = (answered.sale("fakepay", Money.of(f"{i}.00", "EUR"), source="tok_pending") for i in (1, 2))
+    step_past_life(answered, [t.id for p in (failing, newer) for t in answered.list_transactions(p.id)], monkeypatch)
     app.decide(newer.reference or "")
     app.inject(Fault("status", status=500, method="GET", path=f"/v1/payments/{failing.reference}$", times=100))
     janitor = Janitor(answered, batch=1)
     reports = [janitor.run_pass() for _ in range(2)]
     assert [e[0] for e in reports[0].errors] == [failing.id] and reports[1].errors == ()
     assert [(s.payment_id, s.status) for s in reports[1].settled] == [(newer.id, "succeeded")]
-    (txn,) = shop.list_transactions(failing.id)
-    assert shop.ledger.looks([txn.id])[txn.id].looks == 1 and txn.status == "accepted"  # nothing else written
+    (txn,) = answered.list_transactions(failing.id)
+    assert answered.ledger.looks([txn.id])[txn.id].looks == 1 and txn.status == "accepted"  # nothing else written
 
 
 def test_a_transaction_due_again_before_a_pass_ends_never_starves_one_due_longer(
-        shop: PaymentService, answered: PaymentService, provider: tuple[CountingFakePay, str]) -> None:
+        answered: PaymentService, provider: tuple[CountingFakePay, str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
     """One transaction per pass (`batch`), the oldest one's fetch failing every time, and its
     backoff over again by the next pass (a provider's outage, a backlog whose pass lasts longer
     than the backoff's cap): a newer one, never looked at, still gets its look. A pass takes the
@@ -136,43 +142,42 @@ def test_a_transaction_due_again_before_a_pass_ends_never_starves_one_due_longer
     from paywire.testing.emulator import Fault
 
     app, _ = provider
-    failing, newer = (shop.sale("fakepay", Money.of(f"{i}.00", "EUR"), source="tok_pending") for i in (1, 2))
-    wait_out_life(shop, [t.id for p in (failing, newer) for t in shop.list_transactions(p.id)])
+    failing, newer = (answered.sale("fakepay", Money.of(f"{i}.00", "EUR"), source="tok_pending") for i in (1, 2))
+    step_past_life(answered, [t.id for p in (failing, newer) for t in answered.list_transactions(p.id)], monkeypatch)
     app.decide(newer.reference or "")
     app.inject(Fault("status", status=500, method="GET", path=f"/v1/payments/{failing.reference}$", times=100))
-    (txn,) = shop.list_transactions(failing.id)
+    (txn,) = answered.list_transactions(failing.id)
     janitor = Janitor(answered, batch=1)
     first = janitor.run_pass()
     assert [e[0] for e in first.errors] == [failing.id]
-    with shop.ledger.unit() as u:  # its backoff over, as after a pass longer than it
+    with answered.ledger.unit() as u:  # its backoff over, as after a pass longer than it
         u.payment(failing.id, lock=True)
-        u.set_looks({txn.id: Look(shop.ledger.looks([txn.id])[txn.id].looks, u.now())})
+        u.set_looks({txn.id: Look(answered.ledger.looks([txn.id])[txn.id].looks, u.now())})
     second = janitor.run_pass()
     assert second.errors == (), second.errors
     assert [(s.payment_id, s.status) for s in second.settled] == [(newer.id, "succeeded")]
 
 
 def test_a_pass_reads_no_further_than_the_first_look_not_yet_due(
-        shop: PaymentService, answered: PaymentService, provider: tuple[CountingFakePay, str],
-        monkeypatch: pytest.MonkeyPatch) -> None:
+        answered: PaymentService, provider: tuple[CountingFakePay, str], monkeypatch: pytest.MonkeyPatch) -> None:
     """Many transactions open for days (a bank transfer's), each waiting its backoff: a pass
     reads them by their next look and stops at the first not yet due, instead of every open one
     each pass."""
-    sales = [shop.sale("fakepay", Money.of(f"{i}.00", "EUR"), source="tok_pending") for i in (1, 2, 3)]
-    txns = [t for p in sales for t in shop.list_transactions(p.id)]
-    wait_out_life(shop, [t.id for t in txns])
-    with shop.ledger.unit() as u:
+    sales = [answered.sale("fakepay", Money.of(f"{i}.00", "EUR"), source="tok_pending") for i in (1, 2, 3)]
+    txns = [t for p in sales for t in answered.list_transactions(p.id)]
+    step_past_life(answered, [t.id for t in txns], monkeypatch)
+    with answered.ledger.unit() as u:
         u.set_looks({txns[0].id: Look(1, now() - timedelta(seconds=1)),
                      **{t.id: Look(5, now() + timedelta(hours=1)) for t in txns[1:]}})
     read: list[int] = []
-    list_by_look = shop.ledger.list_by_look
+    list_by_look = answered.ledger.list_by_look
 
     def counted(**kwargs: object) -> object:
         read.append(int(kwargs["limit"]))  # type: ignore[call-overload]
         return list_by_look(**kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(shop.ledger, "list_by_look", counted)
-    due = Janitor(answered, batch=2).due(now())
+    monkeypatch.setattr(answered.ledger, "list_by_look", counted)
+    due = Janitor(answered, batch=2).due(answered.ledger.now())  # the ledger's clock, as a pass asks
     assert list(due) == [sales[0].id]
     assert read == [2]  # one page: it ends on a look an hour away
 
@@ -189,14 +194,13 @@ def test_backoff_grows_per_look_and_never_precedes_settle_after() -> None:
     assert backoff.after(young, Look(3, at), at + timedelta(hours=2)) == Look(4, at + timedelta(hours=2, seconds=100))
 
 
-def test_a_payment_another_worker_holds_is_skipped(shop: PaymentService, answered: PaymentService,
-                                                   provider: tuple[CountingFakePay, str],
-                                                   pg_ledger: Ledger, pg_url: str) -> None:
+def test_a_payment_another_worker_holds_is_skipped(answered: PaymentService, provider: tuple[CountingFakePay, str],
+                                                   pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     from paywire.ledger import open_ledger
 
     app, _ = provider
-    payment = shop.sale("fakepay", Money.of("4.00", "EUR"), source="tok_pending")
-    wait_out_life(shop, [t.id for t in shop.list_transactions(payment.id)])
+    payment = answered.sale("fakepay", Money.of("4.00", "EUR"), source="tok_pending")
+    step_past_life(answered, [t.id for t in answered.list_transactions(payment.id)], monkeypatch)
     other = open_ledger(pg_url)
     try:
         with other.unit() as u:
@@ -209,20 +213,20 @@ def test_a_payment_another_worker_holds_is_skipped(shop: PaymentService, answere
 
 
 def test_a_pass_asked_to_stop_finishes_the_payment_in_hand_and_goes_no_further(
-        shop: PaymentService, provider: tuple[CountingFakePay, str]) -> None:
+        answered: PaymentService, provider: tuple[CountingFakePay, str], monkeypatch: pytest.MonkeyPatch) -> None:
     import threading
 
     from paywire.testing.emulator import Fault
     from tests.ledger.support import wait_until
 
     app, _ = provider
-    payments = [shop.sale("fakepay", Money.of(f"{i}.00", "EUR"), source="tok_pending") for i in (1, 2, 3)]
-    wait_out_life(shop, [t.id for p in payments for t in shop.list_transactions(p.id)])
+    payments = [answered.sale("fakepay", Money.of(f"{i}.00", "EUR"), source="tok_pending") for i in (1, 2, 3)]
+    step_past_life(answered, [t.id for p in payments for t in answered.list_transactions(p.id)], monkeypatch)
     for payment in payments:
         app.decide(payment.reference or "")
     app.inject(Fault("latency", seconds=1.0, method="GET", path="/v1/payments/", times=3))
     patient_gateway = make_gateway(provider[1], read_timeout=10)  # a slow answer, not a lost one
-    janitor = Janitor(PaymentService(patient_gateway, shop.ledger))
+    janitor = Janitor(PaymentService(patient_gateway, answered.ledger))
     reports = []
     worker = threading.Thread(target=lambda: reports.append(janitor.run_pass()))
     worker.start()
@@ -232,7 +236,7 @@ def test_a_pass_asked_to_stop_finishes_the_payment_in_hand_and_goes_no_further(
     patient_gateway.close()
     (report,) = reports
     assert report.stopped and len(report.settled) == 1
-    statuses = sorted(shop.list_transactions(p.id)[0].status for p in payments)
+    statuses = sorted(answered.list_transactions(p.id)[0].status for p in payments)
     assert statuses == ["accepted", "accepted", "succeeded"]  # one settled whole, the others untouched
 
 
@@ -257,7 +261,8 @@ def test_a_worker_that_died_after_sending_is_settled_by_the_janitor(
 
 
 def test_the_provider_is_asked_with_no_lock_held_and_a_second_worker_keeps_off(
-        shop: PaymentService, answered: PaymentService, provider: tuple[CountingFakePay, str], pg_url: str) -> None:
+        answered: PaymentService, provider: tuple[CountingFakePay, str], pg_url: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
     import threading
 
     import psycopg
@@ -266,12 +271,12 @@ def test_the_provider_is_asked_with_no_lock_held_and_a_second_worker_keeps_off(
     from tests.ledger.support import wait_until
 
     app, _ = provider
-    payment = shop.sale("fakepay", Money.of("7.00", "EUR"), source="tok_pending")
-    wait_out_life(shop, [t.id for t in shop.list_transactions(payment.id)])
+    payment = answered.sale("fakepay", Money.of("7.00", "EUR"), source="tok_pending")
+    step_past_life(answered, [t.id for t in answered.list_transactions(payment.id)], monkeypatch)
     app.decide(payment.reference or "")
     app.inject(Fault("latency", seconds=5.0, method="GET", path="/v1/payments/", times=1))
     patient_gateway = make_gateway(provider[1], read_timeout=30)
-    janitor = Janitor(PaymentService(patient_gateway, shop.ledger))
+    janitor = Janitor(PaymentService(patient_gateway, answered.ledger))
     reports = []
     worker = threading.Thread(target=lambda: reports.append(janitor.run_pass()))
     worker.start()
@@ -319,8 +324,8 @@ def test_an_event_stored_unmatched_while_a_pass_learns_its_payment_is_applied(
     assert shop.receive_webhook("fakepay", headers, body).status == "unmatched"
     first = json.loads(body)
     wait_out_life(shop, [t.id for t in shop.list_transactions(payment.id)])
-    shop.gateway.execute("fakepay", "capture", Subject(reference=first["reference"], amount=Money.of("5.00", "EUR"),
-                                                       idempotency_key="dashboard-1"))
+    answered.gateway.execute("fakepay", "capture", Subject(reference=first["reference"], amount=Money.of("5.00", "EUR"),
+                                                           idempotency_key="dashboard-1"))
     captured_headers, captured_body = app.outbox[-1]
 
     dsn, schema = pg_url.split("?schema=")
@@ -372,7 +377,7 @@ def _blocked_by(dsn: str, holder_pid: int) -> bool:
 
 
 def test_events_for_payments_paywire_never_made_do_not_hide_one_a_pass_can_match(
-        shop: PaymentService, answered: PaymentService, provider: tuple[CountingFakePay, str]) -> None:
+        answered: PaymentService, provider: tuple[CountingFakePay, str]) -> None:
     """A provider account shared with other systems sends events about payments paywire never
     made: they stay unmatched for good. More of them than a pass looks at (`batch`) must not keep
     it from applying an event stored unmatched whose payment the ledger now knows."""
@@ -380,26 +385,26 @@ def test_events_for_payments_paywire_never_made_do_not_hide_one_a_pass_can_match
     from paywire.ledger import StoredEvent
 
     app, _ = provider
-    payment = shop.authorize("fakepay", Money.of("20.00", "EUR"), source="tok_ok")
+    payment = answered.authorize("fakepay", Money.of("20.00", "EUR"), source="tok_ok")
     for n in range(3):
         headers, body = app.event(f"evt_elsewhere_{n}", "captured", f"fp_elsewhere_{n}", amount=100)
-        assert shop.receive_webhook("fakepay", headers, body).status == "unmatched"
-    shop.gateway.execute("fakepay", "capture", Subject(reference=payment.reference, amount=Money.of("5.00", "EUR"),
-                                                       idempotency_key="dashboard-1"))
-    event = shop.gateway.parse_webhook("fakepay", *app.outbox[-1])
-    with shop.ledger.unit() as u:  # as a race leaves it: stored unmatched, naming a payment the ledger knows
+        assert answered.receive_webhook("fakepay", headers, body).status == "unmatched"
+    answered.gateway.execute("fakepay", "capture", Subject(reference=payment.reference, amount=Money.of("5.00", "EUR"),
+                                                           idempotency_key="dashboard-1"))
+    event = answered.gateway.parse_webhook("fakepay", *app.outbox[-1])
+    with answered.ledger.unit() as u:  # as a race leaves it: stored unmatched, naming a payment the ledger knows
         assert u.insert_event(StoredEvent(
             provider=event.provider, event_id=event.id, method="fakepay", type=event.type, kind=event.kind,
             reference=event.reference, references=event.references, amount=event.amount, total=event.total,
             status="unmatched", received_at=now()))
     report = Janitor(answered, batch=2).run_pass()
-    assert shop.ledger.get_event("fakepay", event.id).status == "applied"
-    assert shop.get_payment(payment.id).captured == Money.of("5.00", "EUR")
+    assert answered.ledger.get_event("fakepay", event.id).status == "applied"
+    assert answered.get_payment(payment.id).captured == Money.of("5.00", "EUR")
     assert report.applied == 1
 
 
 def test_a_pass_counts_the_events_it_applied_when_others_cannot_be(
-        shop: PaymentService, provider: tuple[CountingFakePay, str], pg_ledger: Ledger) -> None:
+        answered: PaymentService, provider: tuple[CountingFakePay, str], pg_ledger: Ledger) -> None:
     """Stored unmatched events of payments whose method the configuration no longer has cannot be
     applied, more of them than a pass looks at (`batch`); one stored after them can: the pass
     applies it, its report counts it, and the failure is reported."""
@@ -410,8 +415,8 @@ def test_a_pass_counts_the_events_it_applied_when_others_cannot_be(
     app, _ = provider
 
     def stored_unmatched(method: str) -> str:
-        event = shop.gateway.parse_webhook(method, *app.outbox[-1])
-        with shop.ledger.unit() as u:  # as a race leaves it: stored unmatched, naming a payment the ledger knows
+        event = answered.gateway.parse_webhook(method, *app.outbox[-1])
+        with answered.ledger.unit() as u:  # as a race leaves it: stored unmatched, naming a payment the ledger knows
             assert u.insert_event(StoredEvent(
                 provider=event.provider, event_id=event.id, method=method, type=event.type, kind=event.kind,
                 reference=event.reference, references=event.references, amount=event.amount, total=event.total,
@@ -420,19 +425,19 @@ def test_a_pass_counts_the_events_it_applied_when_others_cannot_be(
 
     stuck = []
     for n in range(3):
-        gone = shop.authorize("fakepay_single", Money.of("10.00", "EUR"), source="tok_ok")
-        shop.gateway.execute(gone.method, "capture", Subject(reference=gone.reference, amount=Money.of("1.00", "EUR"),
-                                                             idempotency_key=f"dashboard-gone-{n}"))
+        gone = answered.authorize("fakepay_single", Money.of("10.00", "EUR"), source="tok_ok")
+        answered.gateway.execute(gone.method, "capture", Subject(reference=gone.reference, amount=Money.of("1.00", "EUR"),
+                                                                 idempotency_key=f"dashboard-gone-{n}"))
         stuck.append(stored_unmatched("fakepay_single"))
-    kept = shop.authorize("fakepay", Money.of("20.00", "EUR"), source="tok_ok")
-    shop.gateway.execute(kept.method, "capture", Subject(reference=kept.reference, amount=Money.of("5.00", "EUR"),
-                                                         idempotency_key="dashboard-kept"))
+    kept = answered.authorize("fakepay", Money.of("20.00", "EUR"), source="tok_ok")
+    answered.gateway.execute(kept.method, "capture", Subject(reference=kept.reference, amount=Money.of("5.00", "EUR"),
+                                                             idempotency_key="dashboard-kept"))
     waiting = stored_unmatched("fakepay")
-    full = shop.gateway.methods.get("fakepay")
-    with Gateway([full], plugins=shop.gateway.plugins, retry=Retry.never()) as gateway:  # fakepay_single removed
+    full = answered.gateway.methods.get("fakepay")
+    with Gateway([full], plugins=answered.gateway.plugins, retry=Retry.never()) as gateway:  # fakepay_single removed
         report = Janitor(PaymentService(gateway, pg_ledger, margin=0), batch=2).run_pass()
     assert pg_ledger.get_event("fakepay", waiting).status == "applied"
     assert report.applied == 1
     assert report.errors == (("events", "ConfigurationError"),)
     assert [pg_ledger.get_event("fakepay", event).status for event in stuck] == ["unmatched"] * 3
-    assert shop.get_payment(kept.id).captured == Money.of("5.00", "EUR")
+    assert answered.get_payment(kept.id).captured == Money.of("5.00", "EUR")

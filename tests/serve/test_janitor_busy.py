@@ -56,17 +56,19 @@ def test_a_pass_that_finds_the_ledger_busy_logs_one_line_without_a_trace(
 
 @pytest.mark.postgres
 def test_a_pass_on_a_ledger_that_refuses_writes_logs_one_line_without_a_trace(
-        provider: tuple[CountingFakePay, str], pg_url: str, shop: PaymentService) -> None:
+        provider: tuple[CountingFakePay, str], pg_url: str, answered: PaymentService,
+        monkeypatch: pytest.MonkeyPatch) -> None:
     """A failover left the ledger's address on a standby: a pass with a payment due cannot claim
     it (paywire's `LedgerUnavailable`), one warning line, no stack trace."""
     from paywire import Money
-    from tests.ledger.support import wait_out_life
+    from tests.ledger.support import step_past_life
 
-    payment = shop.sale("fakepay", Money.of("4.00", "EUR"), source="tok_pending")
-    wait_out_life(shop, [t.id for t in shop.list_transactions(payment.id)])
+    payment = answered.sale("fakepay", Money.of("4.00", "EUR"), source="tok_pending")  # answered however loaded the machine
     standby = open_ledger(f"{pg_url}&options=-c%20default_transaction_read_only%3Don")
     gateway = make_gateway(provider[1], **FAST)
-    janitor = Janitor(PaymentService(gateway, standby, margin=0), interval=0)
+    on_standby = PaymentService(gateway, standby, margin=0)
+    step_past_life(on_standby, [t.id for t in answered.list_transactions(payment.id)], monkeypatch)  # its clock
+    janitor = Janitor(on_standby, interval=0)
     handler = _StopAfterFirst(janitor)
     logger = logging.getLogger("paywire.janitor")
     logger.addHandler(handler)

@@ -46,10 +46,10 @@ def _blocked_by(dsn: str, pid: int) -> list[int]:
 
 @pytest.mark.parametrize("first_unit", ["commits", "is_cut_off"])
 def test_one_event_at_two_workers_is_applied_once(first_unit: str, workers: list[PaymentService],
-                                                   shop: PaymentService, provider: tuple[CountingFakePay, str],
+                                                   answered: PaymentService, provider: tuple[CountingFakePay, str],
                                                    pg_url: str) -> None:
     app, _ = provider
-    payment = shop.sale("fakepay", Money.of("30.00", "EUR"), source="tok_ok")
+    payment = answered.sale("fakepay", Money.of("30.00", "EUR"), source="tok_ok")
     headers, body = app.event("evt_both", EventKind.REFUNDED, payment.reference or "", total=1000)
     dsn, schema = pg_url.split("?schema=")
     answers: dict[str, tuple[int, dict[str, str], bytes]] = {}
@@ -86,6 +86,6 @@ def test_one_event_at_two_workers_is_applied_once(first_unit: str, workers: list
     else:
         assert outcomes == {"first": (503, "ledger_unavailable"), "second": (200, "applied")}
         assert answers["first"][1].get("retry-after")
-    assert shop.get_payment(payment.id).refunded == Money.of("10.00", "EUR")
-    stored = shop.ledger.get_event("fakepay", "evt_both")
+    assert answered.get_payment(payment.id).refunded == Money.of("10.00", "EUR")
+    stored = answered.ledger.get_event("fakepay", "evt_both")
     assert stored is not None and stored.status == "applied"
