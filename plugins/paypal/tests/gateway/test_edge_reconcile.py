@@ -3,35 +3,16 @@ let the ledger match each open operation to the PayPal object it made."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from paywire import Declined, Money, OutcomeUnknown, PaymentService, SQLiteLedger
-from paywire.ledger.model import now
 from paywire.testing.emulator import Fault
 from paywire_paypal.emulator.sandbox import approve_as_buyer
-
-from .conftest import holding_its_token, until
+from tests.ledger.support import step_past_life
 
 
 def eur(value: str) -> Money:
     return Money.of(value, "EUR")
-
-
-def injected_answers(app, monkeypatch):
-    """The injected error statuses the emulator answered, as they are answered: a lost request's
-    may come after the short read timeout on a loaded machine, and its fault must not be cleared
-    before it was taken (the request would then be applied)."""
-    answered = []
-    reply = app.fault_reply
-
-    def counted(status, headers):
-        answered.append(status)
-        return reply(status, headers)
-
-    monkeypatch.setattr(app, "fault_reply", counted)
-    return answered
 
 
 def test_a_lost_capture_is_not_matched_to_an_earlier_declined_capture_of_the_same_amount(paypal, service):
@@ -103,23 +84,18 @@ def test_a_lost_completion_of_an_approved_order_is_concluded_not_applied_once_it
     """The buyer approved; the authorize call PayPal refused before applying it (a 500): the order
     stays APPROVED. Once the request can no longer land, reconciliation concludes the completion
     was not applied, so the payment can be completed again; it must not stay in flight for good."""
-    fast = paypal.gateway_with(connect_timeout=0.5, read_timeout=0.5)  # a short life to wait out
-    with SQLiteLedger(str(tmp_path / "approved.db")) as ledger, fast:
+    # Every answer read however loaded the machine: the completion is lost by the 500, its life stepped past.
+    with SQLiteLedger(str(tmp_path / "approved.db")) as ledger:
         service = PaymentService(paypal.gateway, ledger)
         payment = service.authorize("paypal", eur("50.00"), source="paypal", return_url="https://shop.example/r",
                                     idempotency_key="A-1-auth")
         approve_as_buyer(payment.action.redirect_url)
-        holding_its_token(paypal, fast, payment.reference)
-        answered = injected_answers(paypal.app, monkeypatch)
         paypal.app.inject(Fault(kind="status", status=500, method="POST", path="/authorize$", times=5))
         with pytest.raises(OutcomeUnknown) as raised:
-            PaymentService(fast, ledger, margin=0).complete(payment.id, idempotency_key="A-1-complete")
-        until(lambda: answered, "PayPal answered the completion with the 500")
+            service.complete(payment.id, idempotency_key="A-1-complete")
         paypal.app.clear_faults()
         assert paypal.app.orders[payment.reference].status == "APPROVED"
-        lands_by = service.get_transaction(raised.value.transaction_id or "").settle_after
-        while now() < lands_by:  # by the clock, not a guess of the machine's speed
-            time.sleep(0.05)
+        step_past_life(service, [raised.value.transaction_id or ""], monkeypatch)
         report = service.reconcile()
         assert service.get_transaction(raised.value.transaction_id or "").status == "failed", report
         assert service.complete(payment.id).state == "authorized"  # and it can be completed again
@@ -192,16 +168,13 @@ def test_a_lost_refund_is_not_taken_for_paypals_reversal_of_the_same_amount(payp
     the shop's refund went through while a chargeback took the money. The shop's refund stays open
     until its request can no longer land, then is concluded not applied, and the reversal is
     recorded as a refund made outside paywire."""
-    fast = paypal.gateway_with(connect_timeout=0.5, read_timeout=0.5)  # a short life to wait out
-    with SQLiteLedger(str(tmp_path / "reversed.db")) as ledger, fast:
+    # Every answer read however loaded the machine: the refund is lost by the 500, its life stepped past.
+    with SQLiteLedger(str(tmp_path / "reversed.db")) as ledger:
         service = PaymentService(paypal.gateway, ledger)
         payment = service.sale("paypal", eur("100.00"), source=paypal.app.vault_card(), idempotency_key="sale-1")
-        holding_its_token(paypal, fast, payment.reference)
-        answered = injected_answers(paypal.app, monkeypatch)
         paypal.app.inject(Fault(kind="status", status=500, method="POST", path="/refund$", times=5))
         with pytest.raises(OutcomeUnknown) as raised:
-            PaymentService(fast, ledger, margin=0).refund(payment.id, eur("100.00"), idempotency_key="refund-1")
-        until(lambda: answered, "PayPal answered the refund with the 500")
+            service.refund(payment.id, eur("100.00"), idempotency_key="refund-1")
         paypal.app.clear_faults()
         assert not paypal.app.refunds  # the shop's refund never reached PayPal
         capture = paypal.run("fetch", reference=payment.reference).references["capture"]
@@ -210,8 +183,7 @@ def test_a_lost_refund_is_not_taken_for_paypals_reversal_of_the_same_amount(payp
         lost = service.get_transaction(raised.value.transaction_id or "")
         assert (lost.status, lost.provider_reference) == ("unknown", None), report
         paypal.deliver(service, "PAYMENT.CAPTURE.REVERSED")  # waits for the open refund to be settled
-        while now() < (lost.settle_after or now()):  # by the clock, not a guess of the machine's speed
-            time.sleep(0.05)
+        step_past_life(service, [lost.id], monkeypatch)
         report = service.reconcile(payment_id=payment.id)
         lost = service.get_transaction(lost.id)
         assert (lost.status, lost.provider_reference) == ("failed", None), report
@@ -236,28 +208,23 @@ def test_a_lost_refund_under_a_key_paypal_cannot_echo_is_still_found_by_its_amou
     assert service.get_payment(payment.id).refunded == eur("30.00")
 
 
-def test_a_lost_capture_paypal_lists_in_a_status_paywire_does_not_know_is_never_concluded_failed(paypal, tmp_path):
+def test_a_lost_capture_paypal_lists_in_a_status_paywire_does_not_know_is_never_concluded_failed(paypal, tmp_path,
+                                                                                                 monkeypatch):
     """A capture whose answer was lost, listed by PayPal in a status paywire does not know (one
     PayPal adds later): it may have taken effect, so it is matched and left open, not passed over
     and, once its request could no longer land, concluded not applied; it is settled once PayPal
     lists it in a status paywire reads."""
-    fast = paypal.gateway_with(connect_timeout=0.5, read_timeout=0.5)  # a short life to wait out
-    with SQLiteLedger(str(tmp_path / "status.db")) as ledger, fast:
+    # Every answer read however loaded the machine: the capture is lost by a fault, its life stepped past.
+    with SQLiteLedger(str(tmp_path / "status.db")) as ledger:
         service = PaymentService(paypal.gateway, ledger)
         payment = service.authorize("paypal", eur("100.00"), source=paypal.app.vault_card(), idempotency_key="auth-1")
-        holding_its_token(paypal, fast, payment.reference)
         paypal.app.inject(Fault(kind="drop_after", method="POST", path="/capture$"))
         with pytest.raises(OutcomeUnknown) as raised:
-            PaymentService(fast, ledger, margin=0).capture(payment.id, eur("30.00"), final=False,
-                                                           idempotency_key="cap-1")
-        # its lost answer may come after the short read timeout on a loaded machine: it lands all the same
-        until(lambda: paypal.app.captures, "PayPal made the capture")
-        paypal.app.clear_faults()
-        (capture,) = paypal.app.captures.values()
+            service.capture(payment.id, eur("30.00"), final=False, idempotency_key="cap-1")
+        (capture,) = paypal.app.captures.values()  # made before its answer was dropped
         capture.status = "A_STATUS_PAYPAL_ADDS_LATER"
         lost = service.get_transaction(raised.value.transaction_id or "")
-        while now() < (lost.settle_after or now()):  # by the clock, not a guess of the machine's speed
-            time.sleep(0.05)
+        step_past_life(service, [lost.id], monkeypatch)
         report = service.reconcile(payment_id=payment.id)
         lost = service.get_transaction(lost.id)
         assert lost.status in ("unknown", "accepted"), report

@@ -6,17 +6,13 @@ not applied once its request can no longer land, never succeeded. Real emulator 
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from paywire import Money, OutcomeUnknown, PaymentService, ProviderState, SQLiteLedger, StateError
 from paywire.ledger import PaymentState, TransactionKind, TransactionStatus
-from paywire.ledger.model import now
 from paywire.testing.emulator import Fault
 from paywire.testing.ledger_checks import reconciled_again_changes_nothing
-
-from .conftest import holding_its_token, until
+from tests.ledger.support import step_past_life
 
 EUR = "EUR"
 
@@ -28,26 +24,6 @@ def eur(value: str) -> Money:
 def _void_of(service, payment_id):
     (void,) = [t for t in service.list_transactions(payment_id) if t.kind == TransactionKind.VOID]
     return void
-
-
-def _past_its_life(service, transaction_id):
-    """Wait until the transaction's request can no longer land, by the clock."""
-    lands_by = service.get_transaction(transaction_id).settle_after
-    while now() < lands_by:
-        time.sleep(0.05)
-
-
-def _answered_500(app, monkeypatch):
-    """The injected 500s the emulator answered: the fault must not be cleared before it was taken."""
-    answered = []
-    reply = app.fault_reply
-
-    def counted(status, headers):
-        answered.append(status)
-        return reply(status, headers)
-
-    monkeypatch.setattr(app, "fault_reply", counted)
-    return answered
 
 
 def test_fetch_lists_a_void_after_a_partial_capture_and_not_a_final_capture(paypal):
@@ -100,24 +76,21 @@ def test_a_void_after_a_partial_capture_that_never_landed_is_failed_once_it_cann
     """PayPal refused the void before applying it (a 500): the authorization is still
     PARTIALLY_CAPTURED with 70.00 left. The void is concluded not applied once its request can no
     longer land, and what is left can be captured or voided again."""
-    fast = paypal.gateway_with(connect_timeout=0.5, read_timeout=0.5)  # a short life to wait out
-    with SQLiteLedger(str(tmp_path / "never.db")) as ledger, fast:
+    # Every answer read however loaded the machine: the void is lost by the 500, its life stepped past.
+    with SQLiteLedger(str(tmp_path / "never.db")) as ledger:
         service = PaymentService(paypal.gateway, ledger)
         payment = service.authorize("paypal", eur("100.00"), source=paypal.app.vault_card(), idempotency_key="auth-1")
         authorization = payment.references["authorization"]
         service.capture(payment.id, eur("30.00"), final=False, idempotency_key="cap-1")
-        holding_its_token(paypal, fast, payment.reference)
-        answered = _answered_500(paypal.app, monkeypatch)
         paypal.app.inject(Fault(kind="status", status=500, method="POST", path="/void$", times=5))
         with pytest.raises(OutcomeUnknown) as raised:
-            PaymentService(fast, ledger, margin=0).void(payment.id, idempotency_key="void-1")
-        until(lambda: answered, "PayPal answered the void with the 500")
+            service.void(payment.id, idempotency_key="void-1")
         paypal.app.clear_faults()
         with paypal.app.lock:
             assert paypal.app.authorizations[authorization].status == "PARTIALLY_CAPTURED"
 
         lost = raised.value.transaction_id or ""
-        _past_its_life(service, lost)
+        step_past_life(service, [lost], monkeypatch)
         report = service.reconcile(payment_id=payment.id)
         assert service.get_transaction(lost).status == TransactionStatus.FAILED, report
         payment = service.get_payment(payment.id)
@@ -134,18 +107,15 @@ def test_a_void_overtaken_by_a_final_capture_is_never_recorded_succeeded(paypal,
     paywire released the rest meanwhile: the order reads as after a void (captured, nothing left),
     but the authorization is CAPTURED, not VOIDED. The void is not recorded succeeded: it stays
     open while it may still land, then is concluded not applied."""
-    fast = paypal.gateway_with(connect_timeout=0.5, read_timeout=0.5)  # a short life to wait out
-    with SQLiteLedger(str(tmp_path / "overtaken.db")) as ledger, fast:
+    # Every answer read however loaded the machine: the void is lost by the 500, its life stepped past.
+    with SQLiteLedger(str(tmp_path / "overtaken.db")) as ledger:
         service = PaymentService(paypal.gateway, ledger)
         payment = service.authorize("paypal", eur("100.00"), source=paypal.app.vault_card(), idempotency_key="auth-1")
         authorization = payment.references["authorization"]
         service.capture(payment.id, eur("30.00"), final=False, idempotency_key="cap-1")
-        holding_its_token(paypal, fast, payment.reference)
-        answered = _answered_500(paypal.app, monkeypatch)
         paypal.app.inject(Fault(kind="status", status=500, method="POST", path="/void$", times=5))
         with pytest.raises(OutcomeUnknown) as raised:
-            PaymentService(fast, ledger, margin=0).void(payment.id, idempotency_key="void-1")
-        until(lambda: answered, "PayPal answered the void with the 500")
+            service.void(payment.id, idempotency_key="void-1")
         paypal.app.clear_faults()
         paypal.run("capture", reference=authorization, amount=eur("20.00"), final=True, idempotency_key="outside-1")
         with paypal.app.lock:
@@ -154,7 +124,7 @@ def test_a_void_overtaken_by_a_final_capture_is_never_recorded_succeeded(paypal,
         lost = raised.value.transaction_id or ""
         report = service.reconcile(payment_id=payment.id)
         assert service.get_transaction(lost).status == TransactionStatus.UNKNOWN, report
-        _past_its_life(service, lost)
+        step_past_life(service, [lost], monkeypatch)
         report = service.reconcile(payment_id=payment.id)
         assert service.get_transaction(lost).status == TransactionStatus.FAILED, report
         payment = service.get_payment(payment.id)
