@@ -18,6 +18,7 @@ from typing import Any
 
 from paywire.testing.emulator import EmulatorRequest, Reply
 from tests.ledger.fakepay import CREDENTIALS, FakePayApp
+from tests.ledger.support import PATIENT
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -59,7 +60,10 @@ def install_fakepay(folder: Path) -> Path:
 
 
 def write_config(path: Path, emulator_url: str, ledger_url: str, serve: dict[str, Any] | None = None,
-                 read_timeout: float = 2) -> Path:
+                 read_timeout: float = PATIENT["read_timeout"]) -> Path:
+    """A paywire.toml for `paywire serve` on the ledger and FakePay. Its reads (the Janitor's, a
+    webhook's follow-up) are patient by default: a loaded machine's slow answer is still an
+    answer, which a test needs; a test that needs a read to outlast something passes its own."""
     lines = ["[paywire]", f"ledger = {json.dumps(ledger_url)}"]
     if serve:
         lines.append("[paywire.serve]")

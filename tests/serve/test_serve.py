@@ -21,11 +21,11 @@ FAST_JANITOR = ["--interval", "0.2", "--backoff-first", "0.2", "--backoff-cap", 
 
 
 def test_serve_applies_webhooks_settles_accepted_payments_and_reports_health_and_metrics(
-        shop: PaymentService, provider: tuple[CountingFakePay, str], pg_url: str, plugin_path: Path,
-        tmp_path: Path) -> None:
+        shop: PaymentService, answered: PaymentService, provider: tuple[CountingFakePay, str], pg_url: str,
+        plugin_path: Path, tmp_path: Path) -> None:
     app, url = provider
     config = write_config(tmp_path / "paywire.toml", url, pg_url)
-    paid = shop.sale("fakepay", Money.of("20.00", "EUR"), source="tok_ok")
+    paid = answered.sale("fakepay", Money.of("20.00", "EUR"), source="tok_ok")  # answered however loaded the machine
     pending = shop.sale("fakepay", Money.of("7.00", "EUR"), source="tok_pending")  # accepted, decided later
     with serving(config, plugin_path, FAST_JANITOR) as server:
         headers, body = app.event("evt_serve_1", EventKind.REFUNDED, paid.reference or "", total=500)
@@ -61,11 +61,11 @@ def test_serve_applies_webhooks_settles_accepted_payments_and_reports_health_and
         assert server.terminate() == 0
 
 
-def test_sigterm_lets_the_webhook_in_flight_finish(shop: PaymentService, provider: tuple[CountingFakePay, str],
+def test_sigterm_lets_the_webhook_in_flight_finish(answered: PaymentService, provider: tuple[CountingFakePay, str],
                                                     pg_url: str, plugin_path: Path, tmp_path: Path) -> None:
     app, url = provider
     config = write_config(tmp_path / "paywire.toml", url, pg_url)
-    paid = shop.sale("fakepay", Money.of("20.00", "EUR"), source="tok_ok")
+    paid = answered.sale("fakepay", Money.of("20.00", "EUR"), source="tok_ok")  # answered however loaded the machine
     headers, body = app.event("evt_inflight", EventKind.REFUNDED, paid.reference or "", total=300)
     dsn, schema = pg_url.split("?schema=")
     answers: list[int] = []
@@ -83,8 +83,8 @@ def test_sigterm_lets_the_webhook_in_flight_finish(shop: PaymentService, provide
         sender.join(60)
         assert server.terminate() == 0
     assert answers == [200]
-    assert shop.get_payment(paid.id).refunded == Money.of("3.00", "EUR")
-    assert shop.ledger.get_event("fakepay", "evt_inflight").status == "applied"
+    assert answered.get_payment(paid.id).refunded == Money.of("3.00", "EUR")
+    assert answered.ledger.get_event("fakepay", "evt_inflight").status == "applied"
 
 
 def _blocked_by(dsn: str, holder_pid: int) -> bool:
@@ -117,7 +117,7 @@ def test_sigterm_during_a_reconcile_pass_settles_the_payment_in_hand_and_stops(
     from paywire.testing.emulator import Fault
 
     app, url = provider
-    config = write_config(tmp_path / "paywire.toml", url, pg_url, read_timeout=30)
+    config = write_config(tmp_path / "paywire.toml", url, pg_url)
     payments = [shop.sale("fakepay", Money.of(f"{i}.00", "EUR"), source="tok_pending") for i in (1, 2, 3)]
     wait_out_life(shop, [t.id for p in payments for t in shop.list_transactions(p.id)])
     for payment in payments:

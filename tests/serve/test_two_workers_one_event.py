@@ -18,10 +18,10 @@ pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 
 def test_one_event_delivered_to_two_workers_at_once_is_applied_once(
-        shop: PaymentService, provider: tuple[CountingFakePay, str], pg_url: str, plugin_path: Path,
+        answered: PaymentService, provider: tuple[CountingFakePay, str], pg_url: str, plugin_path: Path,
         tmp_path: Path) -> None:
     app, url = provider
-    payment = shop.sale("fakepay", Money.of("30.00", "EUR"), source="tok_ok")
+    payment = answered.sale("fakepay", Money.of("30.00", "EUR"), source="tok_ok")  # answered however loaded the machine
     headers, body = app.event("evt_twice", EventKind.REFUNDED, payment.reference or "", total=1000)
     config = write_config(tmp_path / "paywire.toml", url, pg_url)
     workers = [ServeProcess(config, plugin_path, ["--no-janitor"]) for _ in range(2)]
@@ -45,6 +45,6 @@ def test_one_event_delivered_to_two_workers_at_once_is_applied_once(
         codes = [worker.terminate() for worker in workers]
     assert codes == [0, 0]
     assert sorted(answers) == [(200, "applied")] + [(200, "duplicate")] * 7
-    assert shop.get_payment(payment.id).refunded == Money.of("10.00", "EUR")
-    stored = shop.ledger.get_event("fakepay", "evt_twice")
+    assert answered.get_payment(payment.id).refunded == Money.of("10.00", "EUR")
+    stored = answered.ledger.get_event("fakepay", "evt_twice")
     assert stored is not None and stored.status == "applied"

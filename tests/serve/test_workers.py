@@ -11,7 +11,7 @@ import pytest
 
 from paywire import Money
 from paywire.service import PaymentService
-from tests.ledger.support import PATIENT, wait_until
+from tests.ledger.support import wait_until
 from tests.serve.support import CountingFakePay, ServeProcess, write_config
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
@@ -26,8 +26,9 @@ def test_four_workers_never_settle_one_payment_at_once(
     txns = [t for p in payments for t in answered.list_transactions(p.id)]
     for payment in payments:
         app.decide(payment.reference or "")  # decided at the provider; no webhook reaches the shop
-    # The workers' reads are answered however loaded the machine too: a read given up on is fetched again.
-    config = write_config(tmp_path / "paywire.toml", url, pg_url, read_timeout=PATIENT["read_timeout"])
+    # The workers' reads are answered however loaded the machine too (write_config's patient
+    # timeouts): a read given up on is fetched again.
+    config = write_config(tmp_path / "paywire.toml", url, pg_url)
     workers = [ServeProcess(config, plugin_path, ["--no-webhooks", "--interval", "0.05"]) for _ in range(4)]
     try:
         for worker in workers:
