@@ -23,6 +23,7 @@ import pytest
 
 from paywire import LedgerBusy
 from paywire.ledger import Ledger, PostgresLedger, open_ledger
+from tests.ledger.support import open_past_upgrades
 from tests.ledger.test_storage_conformance import payment
 
 pytest.importorskip("psycopg", reason="psycopg is not installed (pip install 'paywire[postgresql]')")
@@ -70,8 +71,8 @@ def two_urls(request: pytest.FixtureRequest, postgres_dsn: str) -> tuple[str, st
 @pytest.fixture
 def two_workers(two_urls: tuple[str, str]) -> Iterator[tuple[Ledger, Ledger]]:
     """A ledger opened with `?schema=name`, and the same ledger opened by another spelling."""
-    first = open_ledger(two_urls[0])
-    second = open_ledger(two_urls[1])
+    first = open_past_upgrades(two_urls[0])
+    second = open_past_upgrades(two_urls[1])
     try:
         with first.unit() as u:
             u.insert_payment(payment())
@@ -126,8 +127,8 @@ def test_a_worker_of_an_earlier_release_naming_no_schema_still_excludes_one_of_t
     import psycopg
 
     name = _fresh_name()
-    open_ledger(postgres_dsn + _named(name)).close()
-    ledger = open_ledger(postgres_dsn + _through_path(name))
+    open_past_upgrades(postgres_dsn + _named(name)).close()
+    ledger = open_past_upgrades(postgres_dsn + _through_path(name))
     try:
         with psycopg.connect(postgres_dsn) as earlier:
             earlier.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"paywire::{KEY[0]}:{KEY[1]}",))
@@ -148,7 +149,7 @@ def test_a_worker_of_an_earlier_release_naming_no_schema_still_excludes_one_of_t
 @contextlib.contextmanager
 def _upgrading(url: str) -> Iterator[None]:
     """A worker opened with `url` holding the migrations' locks, as while it upgrades the ledger."""
-    ledger = open_ledger(url)
+    ledger = open_past_upgrades(url)
     assert isinstance(ledger, PostgresLedger)
     try:
         connection = ledger.connection()
@@ -168,10 +169,10 @@ def test_workers_naming_one_schema_two_ways_upgrade_it_one_at_a_time(two_urls: t
     """The migrations' lock was named after the search path's first schema: a worker finding the
     ledger after an empty schema locked that one, and upgraded the ledger beside a worker with
     `?schema=name`."""
-    open_ledger(two_urls[0]).close()
+    open_past_upgrades(two_urls[0]).close()
     with _upgrading(two_urls[holder]), pytest.raises(LedgerBusy):
         open_ledger(two_urls[1 - holder])
-    open_ledger(two_urls[1 - holder]).close()  # free once the holder is done
+    open_past_upgrades(two_urls[1 - holder]).close()  # free once the holder is done
 
 
 @pytest.mark.parametrize("earlier", ["", "empty", "name"])
@@ -185,7 +186,7 @@ def test_a_worker_of_an_earlier_release_upgrading_the_ledger_holds_off_one_of_th
     name, empty = _fresh_name(), _fresh_name()
     with psycopg.connect(postgres_dsn, autocommit=True) as conn:
         conn.execute(f'CREATE SCHEMA "{empty}"')
-    open_ledger(postgres_dsn + _named(name)).close()
+    open_past_upgrades(postgres_dsn + _named(name)).close()
     through_path = postgres_dsn + _through_path(f"{empty},{name}")
     locked = {"": "", "empty": empty, "name": name}[earlier]
     with psycopg.connect(postgres_dsn) as upgrading:
@@ -193,7 +194,7 @@ def test_a_worker_of_an_earlier_release_upgrading_the_ledger_holds_off_one_of_th
         with pytest.raises(LedgerBusy):
             open_ledger(through_path)
         upgrading.rollback()
-    open_ledger(through_path).close()
+    open_past_upgrades(through_path).close()
 
 
 def test_a_worker_refused_while_another_upgrades_closes_its_connection(
@@ -203,7 +204,7 @@ def test_a_worker_refused_while_another_upgrades_closes_its_connection(
     import psycopg
 
     url = postgres_dsn + _named(_fresh_name())
-    open_ledger(url).close()
+    open_past_upgrades(url).close()
     opened: list[psycopg.Connection] = []
     connect = psycopg.connect
 
