@@ -38,7 +38,8 @@ Rules (each runs inside a locked ledger unit, after the event was stored once pe
 - authorized, voided and failed events settle an unknown or accepted first operation or void, and set the
   voided/failed flags only while no money was captured (resp. authorized): a late event cannot
   undo money that moved. A voided event after part of an authorization was captured closes its
-  capture: the provider released the rest. An authorized event naming its authorization records it as the one
+  capture: the provider released the rest, and settles only a void sent to the authorization it
+  names (a reauthorized payment holds several). An authorized event naming its authorization records it as the one
   captures and voids act on. A voided event while captures are only in flight waits for them.
 - Events for no known payment are stored as unmatched and applied when a payment gains one of
   their references.
@@ -151,7 +152,7 @@ def apply_event(u: LedgerUnit, payment: Payment, event: StoredEvent, caps: Capab
             # can be captured, and what was captured stands.
             payment = replace(payment, capture_closed=True)
             for txn in txns:
-                if txn.kind == K.VOID and txn.status in _SETTLEABLE:
+                if txn.kind == K.VOID and txn.status in _SETTLEABLE and _sent_to_named(txn, event):
                     _settle(u, txn, S.SUCCEEDED, event)
             note = "closes the capture: the provider released what was not captured"
         else:
@@ -176,6 +177,14 @@ def apply_event(u: LedgerUnit, payment: Payment, event: StoredEvent, caps: Capab
                          applied_at=u.now() if status == EventStatus.APPLIED else None)
     u.update_event(event)
     return payment, event
+
+
+def _sent_to_named(void: Transaction, event: StoredEvent) -> bool:
+    """Whether `void` was sent to the object the voided event names. A payment may hold several
+    authorizations (PayPal's original and its reauthorizations), each voided on its own: an event
+    voiding another says nothing of this void. One whose request names no object: any."""
+    target = void.request.get("reference")
+    return not target or target == event.reference or target in event.references.values()
 
 
 def _money_event(u: LedgerUnit, payment: Payment, txns: list[Transaction],

@@ -1,0 +1,98 @@
+"""PAYMENT.AUTHORIZATION.VOIDED names the authorization PayPal voided. After a reauthorization a
+payment holds several, and a void after a capture is sent to one of them: only an event voiding
+that one settles it. An event voiding another (the original, voided beside paywire once its
+reauthorization was captured in full) says nothing of a void that never landed. Real emulator on
+loopback, the service on SQLite."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from paywire import Money, OutcomeUnknown, PaymentService
+from paywire.ledger import TransactionKind, TransactionStatus
+from paywire.testing.emulator import Fault
+
+EUR = "EUR"
+HONOR = 3.0  # days
+VOIDED = "PAYMENT.AUTHORIZATION.VOIDED"
+
+
+def eur(value: str) -> Money:
+    return Money.of(value, EUR)
+
+
+def _deliver_about(paypal: Any, service: PaymentService, event_type: str, resource: str) -> None:
+    """PayPal's event of `event_type` about `resource`, signed, received twice. Sent now: PayPal's
+    clock moved days on (`days_pass`), the verifier checks the transmission time against this
+    machine's."""
+    app = paypal.app
+    event = next(e for e in reversed(app.events) if e["event_type"] == event_type and e["resource"].get("id") == resource)
+    body, headers = app.signer.sign(event, app.webhook_id, app.cert_url(), time.time())
+    for _ in range(2):
+        service.receive_webhook("paypal", headers, body)
+
+
+def _void_of(service: PaymentService, payment_id: str) -> Any:
+    (void,) = [t for t in service.list_transactions(payment_id) if t.kind == TransactionKind.VOID]
+    return void
+
+
+def test_a_void_event_of_another_authorization_does_not_settle_a_void_after_capture(
+        paypal: Any, service: PaymentService) -> None:
+    payment = service.authorize("paypal", eur("100.00"), source=paypal.app.vault_card(), idempotency_key=paypal.key())
+    original = payment.references["authorization"]
+    paypal.days_pass(HONOR)
+    renewed = paypal.run("reauthorize", reference=original, amount=eur("100.00"), idempotency_key=paypal.key())
+    _deliver_about(paypal, service, "PAYMENT.AUTHORIZATION.CREATED", renewed.reference)
+    assert service.get_payment(payment.id).references["authorization"] == renewed.reference
+    service.capture(payment.id, eur("30.00"), final=False, idempotency_key=paypal.key())
+
+    paypal.app.inject(Fault(kind="status", status=500, method="POST", path="/void$", times=10))
+    with pytest.raises(OutcomeUnknown):
+        service.void(payment.id, idempotency_key=paypal.key())
+    paypal.app.clear_faults()
+    assert _void_of(service, payment.id).request["reference"] == renewed.reference
+
+    # Beside paywire: the reauthorization captured in full, then the original voided.
+    paypal.run("capture", reference=renewed.reference, amount=eur("70.00"), final=True, idempotency_key=paypal.key())
+    paypal.run("void", reference=original, idempotency_key=paypal.key())
+    with paypal.app.lock:
+        assert paypal.app.authorizations[original].status == "VOIDED"
+        assert paypal.app.authorizations[renewed.reference].status == "CAPTURED", "the void never landed"
+
+    _deliver_about(paypal, service, VOIDED, original)
+    void = _void_of(service, payment.id)
+    assert void.status == TransactionStatus.UNKNOWN, "an event about another authorization settled it"
+
+
+def test_a_void_of_the_original_authorization_is_settled_by_its_own_event(
+        paypal: Any, service: PaymentService) -> None:
+    """The ledger's void went to the original authorization (no event told it of the
+    reauthorization), its answer lost: PayPal voided that one and its reauthorization, one event
+    each. The reauthorization's says nothing of where the void went; the original's settles it."""
+    payment = service.authorize("paypal", eur("100.00"), source=paypal.app.vault_card(), idempotency_key=paypal.key())
+    original = payment.references["authorization"]
+    paypal.days_pass(HONOR)
+    renewed = paypal.run("reauthorize", reference=original, amount=eur("100.00"), idempotency_key=paypal.key())
+    capture = paypal.run("capture", reference=renewed.reference, amount=eur("30.00"), final=False,
+                         idempotency_key=paypal.key())
+    _deliver_about(paypal, service, "PAYMENT.CAPTURE.COMPLETED", capture.reference)
+    assert service.get_payment(payment.id).captured == eur("30.00")
+
+    paypal.app.inject(Fault(kind="drop_after", method="POST", path="/void$"))
+    with pytest.raises(OutcomeUnknown):
+        service.void(payment.id, idempotency_key=paypal.key())
+    assert _void_of(service, payment.id).request["reference"] == original
+    with paypal.app.lock:
+        assert paypal.app.authorizations[original].status == "VOIDED"
+        assert paypal.app.authorizations[renewed.reference].status == "VOIDED"
+
+    _deliver_about(paypal, service, VOIDED, renewed.reference)
+    assert _void_of(service, payment.id).status == TransactionStatus.UNKNOWN
+    _deliver_about(paypal, service, VOIDED, original)
+    assert _void_of(service, payment.id).status == TransactionStatus.SUCCEEDED
+    payment = service.get_payment(payment.id)
+    assert (payment.captured, payment.capturable) == (eur("30.00"), Money.zero(EUR))
