@@ -1153,7 +1153,12 @@ class PaymentService:
                     u.update_payment(payment)
             else:
                 parent = self._check(op._replace(payment_id=payment.id), payment, txns, caps)
-                target = self._target(previous.kind, payment, parent)
+                # A void keeps the object its key was sent to: the payment's authorization may have
+                # changed since (PayPal's reauthorization), and the same key sent to another would
+                # void what the first attempt never named (PayPal voids a reauthorization through
+                # its original, as a resend of an unknown void does).
+                if previous.kind != K.VOID or not target:
+                    target = self._target(previous.kind, payment, parent)
         at = u.now()
         txn = replace(
             previous, id=new_id("txn"), status=S.PENDING, attempt=previous.attempt + 1, provider_reference=None,
