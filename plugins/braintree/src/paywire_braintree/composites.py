@@ -511,7 +511,9 @@ class Void:
     """reverseTransaction voids an authorization, but also voids a capture awaiting settlement and
     refunds a settled one: so the authorization is read first, and voided only while nothing of it
     is captured. The key is recorded on it (paywire_void_key) before the reversal, and a void an
-    earlier call may have sent is not sent again until Braintree shows it (`_not_yet_there`)."""
+    earlier call may have sent is not sent again until Braintree shows it (`_not_yet_there`). A
+    reversal Braintree answers with a refund (captured and settled since the read) is no void
+    (`_released`)."""
 
     read: GatewayCommand
     tag: GatewayCommand
@@ -537,7 +539,22 @@ class Void:
         # A reversal resent while the first may still land would be refused (91504) once it has:
         # a refusal that says nothing of the first, which the ledger would record failed.
         _not_yet_there(subject, context, "void")
-        return _reversal(self.tag, self.untag, self.reverse, subject, context)
+        return self._released(_reversal(self.tag, self.untag, self.reverse, subject, context), subject)
+
+    @staticmethod
+    def _released(result: CommandResult, subject: Subject) -> CommandResult:
+        """The reversal's answer, a void only where Braintree voided the authorization. Captured
+        whole and settled since it was read (the Control Panel's capture, then the batch),
+        Braintree refunded all of it instead: money captured and given back, never a void, so the
+        outcome is unknown (reconciliation reads what Braintree holds)."""
+        reversal = transaction_of(Response(200, data=result.raw), "reversal")
+        if reversal.get("__typename") == "Transaction" and reversal.get("status") == "VOIDED":
+            return result
+        raise OutcomeUnknown(
+            f"Braintree answered the void of {subject.reference!r} with a {reversal.get('__typename')} "
+            f"{reversal.get('id')!s:.40} ({str(reversal.get('status')).lower():.40}), not the authorization voided: "
+            "it was captured and settled meanwhile, and refunded instead; it is not counted voided: run reconcile()",
+            provider="braintree", code="reversed_as_refund")
 
     @staticmethod
     def _voided(transaction: Mapping[str, Any], subject: Subject) -> CommandResult | None:

@@ -1,0 +1,73 @@
+"""A void racing Braintree's settlement batch: the authorization read AUTHORIZED, then captured
+whole (the Control Panel) and settled before the void's reversal lands, which Braintree then
+answers with a refund of all of it. That is no void: the ledger never records a void of money
+Braintree captured, whether the answer came or was lost, and ends at what Braintree holds."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from paywire import Money, OutcomeUnknown, PaymentService, hookimpl
+from paywire.http.transfer import Transfer
+from paywire.ledger import PaymentState
+from paywire.testing.emulator import Fault
+from paywire_braintree.emulator import BraintreeEmulator
+
+EUR = "EUR"
+
+
+class BeforeReversal:
+    """Runs `land` at Braintree just before the void's reversal is sent (a transfer hook: the
+    race needs no timing)."""
+
+    def __init__(self, land: Callable[[], None]) -> None:
+        self.land = land
+        self.armed = True
+
+    @hookimpl(wrapper=True)
+    def send_transfer(self, transfer: Transfer) -> Generator[None, Any, Any]:
+        if self.armed and b"reverseTransaction" in (transfer.body or b""):
+            self.armed = False
+            self.land()
+        return (yield)
+
+
+@pytest.mark.parametrize("answer", ["answered", "lost"])
+def test_a_void_braintree_answers_with_a_refund_is_never_recorded_a_void(
+        service: PaymentService, emulator: BraintreeEmulator, monkeypatch: pytest.MonkeyPatch, answer: str) -> None:
+    emulator.settlement = "batch"
+    amount = Money.of("30.00", EUR)
+    payment = service.authorize("braintree", amount, source="fake-valid-nonce", order_id=f"VR-{answer}",
+                                idempotency_key=f"vr-auth-{answer}")
+    reference = payment.reference or ""
+
+    def captured_and_settled() -> None:
+        with emulator.lock:
+            emulator.operations.capture({"transactionId": reference})  # the Control Panel's capture
+            emulator.operations.settle(emulator.transactions[reference])  # the batch
+
+    service.gateway.plugins.register(BeforeReversal(captured_and_settled), name="batch-first")
+    if answer == "lost":
+        emulator.inject(Fault("drop_after", path="/graphql", contains="reverseTransaction"))
+    with pytest.raises(OutcomeUnknown) as unsure:
+        service.void(payment.id, idempotency_key=f"vr-void-{answer}")
+    transaction = emulator.transactions[reference]
+    assert transaction.status == "SETTLED" and transaction.refunds, "Braintree captured it, then refunded it"
+    void_id = unsure.value.transaction_id or ""
+    assert service.get_transaction(void_id).status == "unknown", "never a void of money Braintree captured"
+    assert service.get_payment(payment.id).state != PaymentState.VOIDED
+
+    ledger = service.ledger
+    now, deadline = ledger.now, ledger.deadline  # the void's request can no longer land
+    monkeypatch.setattr(ledger, "now", lambda: now() + timedelta(hours=1))
+    monkeypatch.setattr(ledger, "deadline", lambda seconds: deadline(seconds) + timedelta(hours=1))
+    report = service.reconcile(payment_id=payment.id)
+    assert not report.mismatches and not report.errors
+    assert service.get_transaction(void_id).status != "succeeded"
+    after = service.get_payment(payment.id)
+    assert after.state == PaymentState.REFUNDED
+    assert after.captured == after.refunded == amount, "the capture Braintree made is in the ledger"
