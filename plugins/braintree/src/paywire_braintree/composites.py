@@ -7,7 +7,7 @@ and answers with that instead of writing twice.
 | authorize, sale | search.transactions by orderId, matched on the custom field paywire_key | authorizePaymentMethod / chargePaymentMethod; a DUPLICATE rejection naming a transaction with this key answers with that transaction; a sale answered (or found) AUTHORIZED: captureTransaction |
 | capture | node(authorization): its partial captures' orderId | partialCaptureTransaction (captureTransaction when unkeyed and whole) |
 | refund | node(capture or sale): its refunds' orderId, or its status and paywire_void_key (voided, or refunded whole by the reversal; declined: nothing to refund) | refundTransaction; before settlement, in full only: updateCustomFields (the key), reverseTransaction |
-| void | node(authorization): its status and paywire_void_key | updateCustomFields (the key), reverseTransaction (the key removed if refused) |
+| void | node(authorization): its status and paywire_void_key | updateCustomFields (the key, in paywire's own space: `void_tag`), reverseTransaction (the key removed if refused) |
 | fetch | node(reference), or search.transactions by orderId and key | — |
 | unvault | node(payment method), when the call names a customer | deletePaymentMethodFromVault, unless another customer holds it |
 
@@ -35,7 +35,7 @@ from paywire import CommandContext, CommandResult, Customer, GatewayCommand, Mon
 from paywire.command.gateway_command import Rehearsed, before_the_write
 from paywire.errors import Declined, IdempotencyConflict, InvalidRequest, OutcomeUnknown, PaywireError, StateError
 from paywire_braintree.amounts import from_braintree
-from paywire_braintree.builders import KEY_FIELD, SEARCH_AFTER, VOID_KEY_FIELD
+from paywire_braintree.builders import KEY_FIELD, SEARCH_AFTER, VOID_KEY_FIELD, void_tag
 from paywire_braintree.error_mapping import ERRORS
 from paywire_braintree.handlers import (
     authorized_amount,
@@ -560,7 +560,9 @@ class Void:
     def _voided(transaction: Mapping[str, Any], subject: Subject) -> CommandResult | None:
         """The void this key already made, if any."""
         key = subject.idempotency_key
-        if transaction.get("status") == "VOIDED" and key and custom_field(transaction, VOID_KEY_FIELD) == key:
+        # A void sent by a release that wrote its key itself (not `void_tag`) is found too.
+        if transaction.get("status") == "VOIDED" and key and custom_field(transaction, VOID_KEY_FIELD) in (
+                void_tag(key), key):
             return _result(void_fields(transaction), transaction)
         return None
 
