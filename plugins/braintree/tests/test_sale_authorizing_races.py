@@ -165,6 +165,32 @@ def test_the_resend_of_a_sale_whose_method_was_removed_sends_nothing(
     _captured_once(service, emulator, payment_id, txn_id, reference)
 
 
+def test_the_resend_of_a_sale_whose_currency_lost_its_merchant_account_still_finishes_it(
+        sandbox: Sandbox, service: PaymentService, emulator: BraintreeEmulator,
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The method's configuration no longer maps EUR to a merchant account: a new EUR charge is
+    refused before sending, but the resend only finds the sale and submits it, charging nothing
+    anew, so what refuses the charge alone does not leave the sale to lapse."""
+    payment_id, txn_id, reference = _unfinished_sale(service, emulator, "unmapped", monkeypatch)
+    options = dict(sandbox.options)
+    options["merchant_accounts"] = {k: v for k, v in options["merchant_accounts"].items() if k != "EUR"}
+    plugins = Plugins()
+    plugins.register(paywire_braintree)
+    made = len(emulator.transactions)
+    with EmulatorServer(emulator) as server, \
+            Gateway([sandbox.method("braintree", server.url, options=options)], plugins=plugins,
+                    retry=Retry.never()) as gateway:
+        later = PaymentService(gateway, SQLiteLedger(str(tmp_path / "ledger.db")))
+        try:
+            _later(later, monkeypatch)
+            report = Janitor(later).run_pass()
+            assert report.resent == (txn_id,) and not report.errors, report
+            _captured_once(later, emulator, payment_id, txn_id, reference)
+        finally:
+            later.ledger.close()
+    assert len(emulator.transactions) == made, "nothing charged anew"
+
+
 psycopg = pytest.importorskip("psycopg", reason="two workers share a PostgreSQL ledger (pip install 'paywire[postgresql]')")
 
 

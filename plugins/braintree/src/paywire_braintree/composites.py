@@ -12,7 +12,8 @@ and answers with that instead of writing twice.
 | unvault | node(payment method), when the call names a customer | deletePaymentMethodFromVault, unless another customer holds it |
 
 The same key with another amount is an `IdempotencyConflict`. Every write is rehearsed (built and
-checked) before the read leaves, so what the gateway refuses itself sends nothing at all. A read
+checked) before the read leaves, so what the gateway refuses itself sends nothing at all; a keyed
+authorize or sale resent (`CommandContext.resent`) never writes, and rehearses only its read. A read
 whose answer is lost on a first attempt leaves the write unsent: a retryable failure
 (`before_the_write`).
 
@@ -164,11 +165,16 @@ class FirstOperation:
     transfers = 4
 
     def execute(self, subject: Subject, context: CommandContext) -> CommandResult:
+        # A keyed resend never writes (`_not_yet_there`): only its read is rehearsed, so what
+        # would refuse the write alone (the currency's merchant account unmapped since) does not
+        # keep it from finishing what the earlier attempt made.
+        only_finds = context.resent and bool(subject.idempotency_key)
         if context.rehearsal:
-            return self.write.execute(subject, context)
+            return (self.find if only_finds else self.write).execute(subject, context)
         if not subject.idempotency_key:
             return self._submitted(self.write.execute(subject, context), subject, context)
-        _rehearse(self.write, subject, context)
+        if not only_finds:
+            _rehearse(self.write, subject, context)
         found = _before_writing(lambda: find_keyed(self.find, subject, context), context, self.flow)
         if found is None:
             _not_yet_there(subject, context, "payment")
