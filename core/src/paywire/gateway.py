@@ -115,8 +115,9 @@ class Method:
     def execute(self, command: str, subject: Subject) -> CommandResult:
         return self._run(self.context(command), command, subject)
 
-    def rehearse(self, command: str, subject: Subject) -> Rehearsal:
-        """Run `command` up to the moment its first request would leave, sending nothing.
+    def rehearse(self, command: str, subject: Subject, *, resent: bool = False) -> Rehearsal:
+        """Run `command` up to the moment its first request would leave, sending nothing
+        (`resent`: rehearsing a resend, `CommandContext.resent`).
 
         Raises what would refuse the operation before sending (a missing secret, a card number,
         an unsupported currency, a builder's `InvalidRequest`), so the payment service can refuse
@@ -124,7 +125,7 @@ class Method:
         command sends the very transfer the rehearsal built and checked.
         """
         self.prepare()
-        context = self.context(command, rehearsal=True)
+        context = self.context(command, rehearsal=True, resent=resent)
         handler = self.commands[command]
         if isinstance(handler, GatewayCommand) and type(handler).execute is GatewayCommand.execute:
             # A single request: prepared here, as its `execute` would before raising `Rehearsed`;
@@ -263,9 +264,9 @@ class Gateway:
         """Run `command` of `method` for `subject` through the pipeline."""
         return self._active(method).execute(command, subject)
 
-    def rehearse(self, method: str, command: str, subject: Subject) -> Rehearsal:
+    def rehearse(self, method: str, command: str, subject: Subject, *, resent: bool = False) -> Rehearsal:
         """Everything `execute` does before a request leaves, sending nothing (`Method.rehearse`)."""
-        return self._active(method).rehearse(command, subject)
+        return self._active(method).rehearse(command, subject, resent=resent)
 
     def prepare(self, method: str) -> None:
         """Raise what makes `method` unusable whatever the operation (unknown, inactive, a missing

@@ -21,6 +21,7 @@ from paywire import Money, OutcomeUnknown, PaymentService, PaywireError, StateEr
 from paywire.ledger import PaymentState
 from paywire.testing.emulator import EmulatorServer, Fault
 from paywire_braintree import documents
+from paywire_braintree.builders import void_tag
 from paywire_braintree.emulator import BraintreeEmulator
 from paywire_braintree.emulator.model import Transaction
 from paywire_braintree.transfer import BRAINTREE_VERSION
@@ -432,10 +433,10 @@ def test_a_void_key_a_capture_copied_from_its_authorization_is_never_taken_for_i
         service.void(payment_id, idempotency_key="copied-void-key-void")
     service.reconcile(payment_id=payment_id)  # Braintree holds no void: it did not land
     assert emulator.transactions[authorization].status == "AUTHORIZED"
-    assert emulator.transactions[authorization].custom["paywire_void_key"] == "copied-void-key-void"
+    assert emulator.transactions[authorization].custom["paywire_void_key"] == void_tag("copied-void-key-void")
     service.capture(payment_id, Money.of("20.00", EUR), final=False)
     capture = service.list_transactions(payment_id)[-1].provider_reference or ""
-    assert emulator.transactions[capture].custom["paywire_void_key"] == "copied-void-key-void"
+    assert emulator.transactions[capture].custom["paywire_void_key"] == void_tag("copied-void-key-void")
     with emulator.lock:  # the merchant voids the capture in the control panel, with no word to the ledger
         emulator.operations.reverse({"transactionId": capture})
     service.reconcile(payment_id=payment_id)

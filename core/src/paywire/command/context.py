@@ -24,7 +24,9 @@ class CommandContext:
     `resent`: the operation was sent before, by an earlier call under the same key, and may have
     taken effect (the payment service resending an unknown outcome). Every answer is then read as
     one after an attempt that may have taken effect (`Response.unsure`): a provider without
-    idempotency keys answering "not found" to a deletion the earlier attempt made, say.
+    idempotency keys answering "not found" to a deletion the earlier attempt made, say. A
+    rehearsal of a resend has both: a command that, resent, only finds what the earlier attempt
+    made rehearses that, not a write it never sends.
     """
 
     gateway: str

@@ -965,7 +965,7 @@ class PaymentService:
                known: _Known | None = None, *, resent: bool = False) -> _Plan:
         """The plan to send `txn`, once rehearsed: whatever would refuse it before sending raises
         here, inside the unit that records it, so a refused operation leaves nothing behind."""
-        rehearsal = self.gateway.rehearse(op.method, op.kind, self._subject(op, txn, payment))
+        rehearsal = self.gateway.rehearse(op.method, op.kind, self._subject(op, txn, payment), resent=resent)
         return _Plan("send", txn, op, rehearsal, known, resent)
 
     def _begin(self, op: _Op) -> _Plan:

@@ -3,8 +3,9 @@
 Braintree's published GraphQL API takes no idempotency key, so the plugin writes its own where
 it can read it back: an authorization or sale carries the key in the custom field `paywire_key`
 (and the order id, or the key when there is no order, as its `orderId`); a capture or refund
-carries the key as its own `orderId`; a void first records its key in `paywire_void_key`, and so
-does a refund sent as a reversal (`reverseTransaction` takes no key and leaves no refund).
+carries the key as its own `orderId`; a refund sent as a reversal first records its key in
+`paywire_void_key` (`reverseTransaction` takes no key and leaves no refund), and so does a void,
+in paywire's own key space (`void_tag`), so that the two reversals are told apart.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from typing import Any
 
-from paywire import InvalidRequest, Subject
+from paywire import InvalidRequest, Subject, step_key
+from paywire.step_keys import OWN_KEYS
 from paywire_braintree.amounts import to_braintree
 
 __all__ = [
@@ -22,6 +24,7 @@ __all__ = [
     "capture_variables",
     "customer_variables",
     "delete_variables",
+    "is_void_tag",
     "node_variables",
     "order_id",
     "refund_variables",
@@ -31,6 +34,8 @@ __all__ = [
     "transaction_variables",
     "untag_void_variables",
     "vault_variables",
+    "void_tag",
+    "voiding_tag_variables",
     "whole_capture_variables",
 ]
 
@@ -141,6 +146,25 @@ def reverse_variables(subject: Subject) -> dict[str, Any]:
 def tag_void_variables(subject: Subject) -> dict[str, Any]:
     return {"input": {"id": _reference(subject),
                       "customFields": [{"name": VOID_KEY_FIELD, "value": subject.idempotency_key}]}}
+
+
+def void_tag(key: str) -> str:
+    """What a void writes in paywire_void_key before reversing the authorization: its key in
+    paywire's own key space (`step_key`), which no caller's key, and so no refund's, is. A void of
+    an authorization captured whole meanwhile (the Control Panel) voids that capture: read with a
+    refund's key there, it would be a capture made and refunded, not the void it is."""
+    return step_key(key, "void", _MAX_ORDER_ID)
+
+
+def is_void_tag(value: str) -> bool:
+    """Whether a paywire_void_key value is a void's (`void_tag`), not a refund's key."""
+    return value.startswith((f"{OWN_KEYS}void:", f"{OWN_KEYS}void#"))
+
+
+def voiding_tag_variables(subject: Subject) -> dict[str, Any]:
+    """The void's key (`void_tag`) written on the authorization before it is reversed."""
+    return {"input": {"id": _reference(subject),
+                      "customFields": [{"name": VOID_KEY_FIELD, "value": void_tag(str(subject.idempotency_key))}]}}
 
 
 def untag_void_variables(subject: Subject) -> dict[str, Any]:

@@ -106,7 +106,8 @@ def build_commands(settings: GatewaySettings) -> CommandPool:
                 whole=command(documents.CAPTURE, builders.whole_capture_variables, [capture_fields],
                               (transaction_accepted("transaction"),)),
             ),
-            "void": Void(read, tag, untag, command(documents.REVERSE, builders.reverse_variables, [reversed_fields])),
+            "void": Void(read, command(documents.TAG, builders.voiding_tag_variables, [no_fields]), untag,
+                         command(documents.REVERSE, builders.reverse_variables, [reversed_fields])),
             # Braintree authorizes refunds: one the processor declines is a Refund in PROCESSOR_DECLINED.
             "refund": Refund(read, command(documents.REFUND, builders.refund_variables, [refund_fields],
                                            (transaction_accepted("refund"),)),

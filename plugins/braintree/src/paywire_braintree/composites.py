@@ -7,12 +7,13 @@ and answers with that instead of writing twice.
 | authorize, sale | search.transactions by orderId, matched on the custom field paywire_key | authorizePaymentMethod / chargePaymentMethod; a DUPLICATE rejection naming a transaction with this key answers with that transaction; a sale answered (or found) AUTHORIZED: captureTransaction |
 | capture | node(authorization): its partial captures' orderId | partialCaptureTransaction (captureTransaction when unkeyed and whole) |
 | refund | node(capture or sale): its refunds' orderId, or its status and paywire_void_key (voided, or refunded whole by the reversal; declined: nothing to refund) | refundTransaction; before settlement, in full only: updateCustomFields (the key), reverseTransaction |
-| void | node(authorization): its status and paywire_void_key | updateCustomFields (the key), reverseTransaction (the key removed if refused) |
+| void | node(authorization): its status and paywire_void_key | updateCustomFields (the key, in paywire's own space: `void_tag`), reverseTransaction (the key removed if refused) |
 | fetch | node(reference), or search.transactions by orderId and key | — |
 | unvault | node(payment method), when the call names a customer | deletePaymentMethodFromVault, unless another customer holds it |
 
 The same key with another amount is an `IdempotencyConflict`. Every write is rehearsed (built and
-checked) before the read leaves, so what the gateway refuses itself sends nothing at all. A read
+checked) before the read leaves, so what the gateway refuses itself sends nothing at all; a keyed
+authorize or sale resent (`CommandContext.resent`) never writes, and rehearses only its read. A read
 whose answer is lost on a first attempt leaves the write unsent: a retryable failure
 (`before_the_write`).
 
@@ -35,7 +36,7 @@ from paywire import CommandContext, CommandResult, Customer, GatewayCommand, Mon
 from paywire.command.gateway_command import Rehearsed, before_the_write
 from paywire.errors import Declined, IdempotencyConflict, InvalidRequest, OutcomeUnknown, PaywireError, StateError
 from paywire_braintree.amounts import from_braintree
-from paywire_braintree.builders import KEY_FIELD, SEARCH_AFTER, VOID_KEY_FIELD
+from paywire_braintree.builders import KEY_FIELD, SEARCH_AFTER, VOID_KEY_FIELD, void_tag
 from paywire_braintree.error_mapping import ERRORS
 from paywire_braintree.handlers import (
     authorized_amount,
@@ -164,11 +165,16 @@ class FirstOperation:
     transfers = 4
 
     def execute(self, subject: Subject, context: CommandContext) -> CommandResult:
+        # A keyed resend never writes (`_not_yet_there`): only its read is rehearsed, so what
+        # would refuse the write alone (the currency's merchant account unmapped since) does not
+        # keep it from finishing what the earlier attempt made.
+        only_finds = context.resent and bool(subject.idempotency_key)
         if context.rehearsal:
-            return self.write.execute(subject, context)
+            return (self.find if only_finds else self.write).execute(subject, context)
         if not subject.idempotency_key:
             return self._submitted(self.write.execute(subject, context), subject, context)
-        _rehearse(self.write, subject, context)
+        if not only_finds:
+            _rehearse(self.write, subject, context)
         found = _before_writing(lambda: find_keyed(self.find, subject, context), context, self.flow)
         if found is None:
             _not_yet_there(subject, context, "payment")
@@ -511,7 +517,9 @@ class Void:
     """reverseTransaction voids an authorization, but also voids a capture awaiting settlement and
     refunds a settled one: so the authorization is read first, and voided only while nothing of it
     is captured. The key is recorded on it (paywire_void_key) before the reversal, and a void an
-    earlier call may have sent is not sent again until Braintree shows it (`_not_yet_there`)."""
+    earlier call may have sent is not sent again until Braintree shows it (`_not_yet_there`). A
+    reversal Braintree answers with a refund (captured and settled since the read) is no void
+    (`_released`)."""
 
     read: GatewayCommand
     tag: GatewayCommand
@@ -537,13 +545,30 @@ class Void:
         # A reversal resent while the first may still land would be refused (91504) once it has:
         # a refusal that says nothing of the first, which the ledger would record failed.
         _not_yet_there(subject, context, "void")
-        return _reversal(self.tag, self.untag, self.reverse, subject, context)
+        return self._released(_reversal(self.tag, self.untag, self.reverse, subject, context), subject)
+
+    @staticmethod
+    def _released(result: CommandResult, subject: Subject) -> CommandResult:
+        """The reversal's answer, a void only where Braintree voided the authorization. Captured
+        whole and settled since it was read (the Control Panel's capture, then the batch),
+        Braintree refunded all of it instead: money captured and given back, never a void, so the
+        outcome is unknown (reconciliation reads what Braintree holds)."""
+        reversal = transaction_of(Response(200, data=result.raw), "reversal")
+        if reversal.get("__typename") == "Transaction" and reversal.get("status") == "VOIDED":
+            return result
+        raise OutcomeUnknown(
+            f"Braintree answered the void of {subject.reference!r} with a {reversal.get('__typename')} "
+            f"{reversal.get('id')!s:.40} ({str(reversal.get('status')).lower():.40}), not the authorization voided: "
+            "it was captured and settled meanwhile, and refunded instead; it is not counted voided: run reconcile()",
+            provider="braintree", code="reversed_as_refund")
 
     @staticmethod
     def _voided(transaction: Mapping[str, Any], subject: Subject) -> CommandResult | None:
         """The void this key already made, if any."""
         key = subject.idempotency_key
-        if transaction.get("status") == "VOIDED" and key and custom_field(transaction, VOID_KEY_FIELD) == key:
+        # A void sent by a release that wrote its key itself (not `void_tag`) is found too.
+        if transaction.get("status") == "VOIDED" and key and custom_field(transaction, VOID_KEY_FIELD) in (
+                void_tag(key), key):
             return _result(void_fields(transaction), transaction)
         return None
 

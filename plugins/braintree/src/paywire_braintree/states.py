@@ -20,7 +20,7 @@ from typing import Any, Final
 
 from paywire import ProviderState
 from paywire_braintree.amounts import from_braintree
-from paywire_braintree.builders import VOID_KEY_FIELD
+from paywire_braintree.builders import VOID_KEY_FIELD, is_void_tag
 from paywire_braintree.objects import OBJECT
 
 __all__ = [
@@ -108,10 +108,13 @@ def _voided_capture(transaction: Mapping[str, Any]) -> bool:
 
 
 def reversal_key(transaction: Mapping[str, Any]) -> str | None:
-    """The idempotency key paywire wrote on the transaction (`paywire_void_key`) before reversing it."""
+    """The idempotency key paywire's refund wrote on the transaction (`paywire_void_key`) before
+    reversing it; never a void's (`builders.void_tag`): that reversal released an authorization
+    (or voided the capture the Control Panel made of it meanwhile), and refunded nothing."""
     for field in transaction.get("customFields") or ():
         if isinstance(field, OBJECT) and field.get("name") == VOID_KEY_FIELD and field.get("value"):
-            return str(field["value"])
+            value = str(field["value"])
+            return None if is_void_tag(value) else value
     return None
 
 
