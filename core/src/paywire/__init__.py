@@ -67,6 +67,7 @@ _EXPORTS: dict[str, str] = {
     "CommandResult": "paywire.command.result",
     "ProviderOperation": "paywire.command.result",
     "ProviderState": "paywire.command.result",
+    "VOID_TARGET": "paywire.command.result",
     "step_key": "paywire.step_keys",
     # gateways, plugins, configuration
     "Gateway": "paywire.gateway",
@@ -108,6 +109,7 @@ _EXPORTS: dict[str, str] = {
 __all__ = [
     "FORM",
     "JSON",
+    "VOID_TARGET",
     "Address",
     "Auth",
     "AuthenticationError",
@@ -209,7 +211,7 @@ if TYPE_CHECKING:
     from paywire.command.context import CommandContext
     from paywire.command.gateway_command import GatewayCommand
     from paywire.command.pool import CommandPool
-    from paywire.command.result import CommandResult, ProviderOperation, ProviderState
+    from paywire.command.result import VOID_TARGET, CommandResult, ProviderOperation, ProviderState
     from paywire.config import MethodConfig, PaymentMethodList
     from paywire.converter import FORM, JSON, GraphQLConverter
     from paywire.error_mapper import ErrorMapper, ErrorRule

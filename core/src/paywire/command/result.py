@@ -11,7 +11,12 @@ import attrs
 from paywire.money import Money
 from paywire.subject import BuyerAction
 
-__all__ = ["CommandResult", "ProviderOperation", "ProviderState"]
+__all__ = ["VOID_TARGET", "CommandResult", "ProviderOperation", "ProviderState"]
+
+# The name under `CommandResult.references` of the object a void acts on, where the provider voids
+# through another object than captures act on (PayPal voids a reauthorization only through the
+# authorization it renews): the payment service sends voids there, captures to "authorization".
+VOID_TARGET: Final = "void_target"
 
 
 class ProviderState:
@@ -117,7 +122,8 @@ class CommandResult:
         authorization that stands (an authorized, captured, refunded or voided state), in the
         payment's currency; never negative.
     :param token: a reusable payment method token (vault).
-    :param references: further provider ids (order, authorization, charge, capture, customer).
+    :param references: further provider ids (order, authorization, charge, capture, customer;
+        `VOID_TARGET`: what a void acts on, where not what captures act on).
     :param operations: for `fetch`, every capture and refund the provider holds on the payment.
     :param unfinished: for `fetch`, the provider holds the first operation made but waiting for a
         step of its own that only a resend under its key takes (a Braintree sale authorized, not

@@ -71,7 +71,7 @@ from typing import Any, NamedTuple
 import attrs
 
 from paywire.command.gateway_command import after_unsure
-from paywire.command.result import CommandResult, ProviderState
+from paywire.command.result import VOID_TARGET, CommandResult, ProviderState
 from paywire.errors import (
     BuyerActionRequired,
     ConfigurationError,
@@ -1193,7 +1193,12 @@ class PaymentService:
             # A capture settled by reconciliation may lack its own id; the payment's is the fallback.
             known = parent.provider_reference if parent else None
             return known or payment.references.get("capture") or payment.reference
-        if kind in (K.CAPTURE, K.VOID):
+        if kind == K.VOID:
+            # Where the provider voids through another object than captures act on (PayPal: a
+            # reauthorization only through the authorization it renews), the plugin names it.
+            return (payment.references.get(VOID_TARGET) or payment.references.get("authorization")
+                    or payment.reference)
+        if kind == K.CAPTURE:
             return payment.references.get("authorization") or payment.reference
         return payment.reference
 

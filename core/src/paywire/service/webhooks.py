@@ -40,7 +40,7 @@ Rules (each runs inside a locked ledger unit, after the event was stored once pe
   undo money that moved. A voided event after part of an authorization was captured closes its
   capture: the provider released the rest, and settles only a void sent to the authorization it
   names (a reauthorized payment holds several). An authorized event naming its authorization records it as the one
-  captures and voids act on. A voided event while captures are only in flight waits for them.
+  captures act on, and voids too unless a result named another (`VOID_TARGET`). A voided event while captures are only in flight waits for them.
 - Events for no known payment are stored as unmatched and applied when a payment gains one of
   their references.
 
@@ -128,8 +128,9 @@ def apply_event(u: LedgerUnit, payment: Payment, event: StoredEvent, caps: Capab
     elif event.kind == EventKind.AUTHORIZED:
         payment = replace(payment, observed_authorized=_floor(payment.observed_authorized,
                                                                     event.amount or held_amount(payment, txns)))
-        # The authorization the event names is what a capture or a void acts on (PayPal's, not
-        # its order's), as the operation's own answer would have recorded it.
+        # The authorization the event names is what a capture acts on (PayPal's, not its
+        # order's), as the operation's own answer would have recorded it; a void too, unless a
+        # result named another (`VOID_TARGET`: PayPal's original, which a reauthorization keeps).
         authorization = event.references.get("authorization") if payment.flow == K.AUTHORIZE else None
         for txn in txns:
             if txn.kind in (K.AUTHORIZE, K.COMPLETE) and txn.status in _SETTLEABLE and payment.flow == K.AUTHORIZE:

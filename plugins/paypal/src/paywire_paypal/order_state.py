@@ -31,7 +31,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
-from paywire import InvalidRequest, Money, ProviderOperation, ProviderState
+from paywire import VOID_TARGET, InvalidRequest, Money, ProviderOperation, ProviderState
 from paywire_paypal.amounts import from_paypal
 
 __all__ = [
@@ -101,6 +101,14 @@ def _currency(units: list[Mapping[str, Any]]) -> str:
 def _live_authorization(unit: Mapping[str, Any]) -> Mapping[str, Any] | None:
     live = [auth for auth in _payments(unit, "authorizations") if auth.get("status") != "DENIED"]
     return live[-1] if live else None
+
+
+def _original_authorization(unit: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The authorization the unit's reauthorizations renew, listed before them: what a void of
+    the unit goes to. PayPal refuses to void a reauthorization (CANNOT_BE_VOIDED: "Please void the
+    original parent authorization"), and voiding the original voids its reauthorization with it."""
+    live = [auth for auth in _payments(unit, "authorizations") if auth.get("status") != "DENIED"]
+    return live[0] if live else None
 
 
 def _covered(unit: Mapping[str, Any], currency: str) -> Money:
@@ -286,6 +294,9 @@ def order_fields(order: Mapping[str, Any]) -> dict[str, Any]:
         reference = first.get("id") if first else None
     if authorizations:
         references["authorization"] = str(authorizations[-1]["id"])
+        original = _original_authorization([unit for unit in units if _live_authorization(unit)][-1])
+        if original is not None:
+            references[VOID_TARGET] = str(original["id"])
     if captures:
         references["capture"] = str((counted or captures)[-1]["id"])
     pending = any(cap.get("status") == "PENDING" for cap in captures)

@@ -21,7 +21,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, Final
 
-from paywire import ProviderState, Response, Subject
+from paywire import VOID_TARGET, ProviderState, Response, Subject
 from paywire_paypal.amounts import from_paypal, to_paypal
 from paywire_paypal.order_state import KEY_NOT_ECHOED, order_id_of
 
@@ -89,11 +89,12 @@ def capture_fields(subject: Subject, response: Response) -> dict[str, Any]:
 
 
 def void_fields(subject: Subject, response: Response) -> dict[str, Any]:
-    """The voided authorization (PayPal may answer 204 without it)."""
+    """The voided authorization (PayPal may answer 204 without it), named as what voids act on:
+    after a reauthorization that is the original, not the reauthorization captures act on."""
     authorization = response.data if isinstance(response.data, Mapping) else {"id": subject.reference}
     fields: dict[str, Any] = {
         "reference": authorization["id"],
-        "references": _references(subject, authorization, "authorization", "authorization"),
+        "references": _references(subject, authorization, VOID_TARGET, VOID_TARGET),
     }
     if authorization.get("status", "VOIDED") == "VOIDED":
         fields["state"] = ProviderState.VOIDED
@@ -110,6 +111,8 @@ def authorization_fields(subject: Subject, response: Response) -> dict[str, Any]
         "state": ProviderState.AUTHORIZED,
         "references": _references(subject, authorization, "authorization", "reauthorized"),
     }
+    if subject.reference:  # voids go to the authorization it renews: PayPal voids a reauthorization through it
+        fields["references"][VOID_TARGET] = subject.reference
     return _accepted(authorization, fields)
 
 

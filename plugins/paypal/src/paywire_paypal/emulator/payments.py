@@ -22,7 +22,9 @@ PayPal's rules enforced here:
 - void cancels what is not captured: refused once fully captured (PREVIOUSLY_CAPTURED) or voided
   (PREVIOUSLY_VOIDED); a partially captured authorization can still be voided, as PayPal allows
   (after a capture that was not `final_capture`): it becomes VOIDED, its captures stand (and can
-  be refunded), and a later capture of it is AUTHORIZATION_VOIDED;
+  be refunded), and a later capture of it is AUTHORIZATION_VOIDED; a reauthorization cannot be
+  voided (CANNOT_BE_VOIDED: "Please void the original parent authorization"), and voiding its
+  original voids it too while it is open;
 - refunds never exceed what is left of the capture (REFUND_AMOUNT_EXCEEDED); a refund without an
   amount refunds the rest; a fully refunded capture is CAPTURE_FULLY_REFUNDED, a pending one
   PENDING_CAPTURE, a declined one REFUND_NOT_ALLOWED;
