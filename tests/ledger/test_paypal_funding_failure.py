@@ -12,14 +12,13 @@ import pytest
 
 from paywire import Gateway, Money, OutcomeUnknown, PaymentService, Plugins, Retry, Subject
 from paywire.ledger import Ledger, Payment, PaymentState, TransactionStatus
-from paywire.ledger.model import now
 from paywire.testing.emulator import EmulatorServer, Fault
 from paywire.testing.sandbox import Sandbox, load_sandbox
 
 # The core package's own session installs no plugin.
 paywire_paypal = pytest.importorskip("paywire_paypal", reason="needs the PayPal plugin (the all session has it)")
 from paywire_paypal.emulator.sandbox import approve_as_buyer  # noqa: E402
-from tests.ledger.support import FAST, wait_until  # noqa: E402
+from tests.ledger.support import step_past_life  # noqa: E402
 
 RETURN_URL = "https://shop.example/paypal/return"
 AMOUNT = Money.of("30.00", "EUR")
@@ -184,30 +183,28 @@ def test_a_lost_answer_to_the_completion_after_the_buyer_came_back_takes_the_mon
 
 
 def test_a_lost_funding_failure_concluded_not_applied_leaves_the_payment_waiting_for_its_buyer(
-    ledger: Ledger,
+    paypal: tuple[Sandbox, str, Gateway], ledger: Ledger, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Reconciliation concludes the lost completion not applied once its request can no longer
     land (PayPal still holds the order approved, nothing paid in it): that completion failed, the
-    payment still waits, and the buyer pays the same order."""
-    sandbox = load_sandbox(paywire_paypal.PAYPAL)
-    plugins = Plugins()
-    plugins.register(paywire_paypal)
-    with EmulatorServer(sandbox.app) as server, Gateway([sandbox.method("paypal", server.url, **FAST)],
-                                                        plugins=plugins, retry=Retry.never()) as gateway:
-        service = PaymentService(gateway, ledger, margin=0)
-        payment = _declined_at_approval(service, True, "ff-concluded")
-        sandbox.app.inject(Fault("drop_after", method="POST", path=COMPLETING))
-        with pytest.raises(OutcomeUnknown) as lost:
-            service.complete(payment.id)
-        txn = service.get_transaction(lost.value.transaction_id or "")
-        wait_until(lambda: now() > txn.settle_after, "the completion can no longer land")
-        (settled,) = service.reconcile(payment_id=payment.id).settled
-        assert (settled.transaction_id, settled.status) == (txn.id, TransactionStatus.FAILED)
-        waiting = service.get_payment(payment.id)
-        assert waiting.state == PaymentState.ACTION_REQUIRED and waiting.action is not None
-        sent_back = service.complete(payment.id)
-        assert sent_back.state == PaymentState.ACTION_REQUIRED and sent_back.action is not None
-        approve_as_buyer(sent_back.action.redirect_url)
-        assert service.complete(payment.id).captured == AMOUNT
-        assert len(sandbox.app.captures) == 1
-        assert _as_paypal_holds(gateway, service, payment.id).captured == AMOUNT
+    payment still waits, and the buyer pays the same order. The ledger's clock is stepped past the
+    request's life, never waited out: every other request must be answered, however loaded the
+    machine."""
+    sandbox, _, gateway = paypal
+    service = PaymentService(gateway, ledger, margin=0)
+    payment = _declined_at_approval(service, True, "ff-concluded")
+    sandbox.app.inject(Fault("drop_after", method="POST", path=COMPLETING))
+    with pytest.raises(OutcomeUnknown) as lost:
+        service.complete(payment.id)
+    txn = service.get_transaction(lost.value.transaction_id or "")
+    step_past_life(service, [txn.id], monkeypatch)
+    (settled,) = service.reconcile(payment_id=payment.id).settled
+    assert (settled.transaction_id, settled.status) == (txn.id, TransactionStatus.FAILED)
+    waiting = service.get_payment(payment.id)
+    assert waiting.state == PaymentState.ACTION_REQUIRED and waiting.action is not None
+    sent_back = service.complete(payment.id)
+    assert sent_back.state == PaymentState.ACTION_REQUIRED and sent_back.action is not None
+    approve_as_buyer(sent_back.action.redirect_url)
+    assert service.complete(payment.id).captured == AMOUNT
+    assert len(sandbox.app.captures) == 1
+    assert _as_paypal_holds(gateway, service, payment.id).captured == AMOUNT
