@@ -146,6 +146,9 @@ _OUTCOME = (
 )
 _OPEN_SQL = "('pending', 'unknown', 'accepted')"  # TransactionStatus.OPEN, written out for the planners
 _FINISH = _OUTCOME + "WHERE id = ? AND status = 'pending' AND updated_at = ?"
+# An open transaction's outcome and its request (a resend may add what it was sent to).
+_REWRITE = (_OUTCOME.replace("response = ?", "request = ?, response = ?")
+            + f"WHERE id = ? AND status IN {_OPEN_SQL}")
 
 
 def payment_row(p: Payment) -> tuple[Any, ...]:
@@ -362,10 +365,8 @@ class SQLUnit(LedgerUnit):
 
     def update_transaction(self, transaction: Transaction) -> None:
         t = transaction
-        cursor = self._write(
-            _OUTCOME.replace("response = ?", "request = ?, response = ?") + f"WHERE id = ? AND status IN {_OPEN_SQL}",
-            (*self._outcome(t)[:7], _dump(t.request), *self._outcome(t)[7:], t.id),
-        )
+        outcome = self._outcome(t)
+        cursor = self._write(_REWRITE, (*outcome[:7], _dump(t.request), *outcome[7:], t.id))
         self._expect_one(cursor, f"transaction {t.id} is finished (or missing); its history cannot change")
 
     @staticmethod
