@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 
 import paywire_braintree
-from paywire import ConfigurationError, Gateway, Money, PaymentService, Plugins, Retry, SQLiteLedger, hookimpl
+from paywire import ConfigurationError, Gateway, Money, Payment, PaymentService, Plugins, Retry, SQLiteLedger, hookimpl
 from paywire.http.transfer import Transfer
-from paywire.ledger import PaymentState, open_ledger
+from paywire.ledger import PaymentState, Transaction, open_ledger
 from paywire.serve.janitor import Janitor
 from paywire.testing.emulator import EmulatorServer, Fault
 from paywire.testing.sandbox import Sandbox
@@ -312,3 +312,72 @@ def test_a_sale_released_or_submitted_by_another_hand_between_the_read_and_the_s
     payment = service.get_payment(payment_id)
     assert payment.state == PaymentState.FAILED and payment.captured == Money.of("0", EUR)
     assert _submissions(emulator, reference) == 0
+
+
+def test_a_resend_racing_another_whose_answer_is_lost_waits_and_the_next_finishes_the_sale(
+        sandbox: Sandbox, emulator: BraintreeEmulator, ledger_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two workers on one PostgreSQL ledger, each told by reconciliation to resend the sale: the
+    first's submission lands and its answer is lost. The second, meanwhile, waits for that outcome;
+    resending after it, it finds the sale submitted under the key. Reconciliation's mark outlives
+    the lost answer, so neither is refused `not_unfinished` (a Janitor's pass error)."""
+    plugins = Plugins()
+    plugins.register(paywire_braintree)
+    with EmulatorServer(emulator) as server, \
+            Gateway([sandbox.method("braintree", server.url)], plugins=plugins, retry=Retry.never()) as gateway:
+        one, two = PaymentService(gateway, open_ledger(ledger_url)), PaymentService(gateway, open_ledger(ledger_url))
+        try:
+            payment_id, txn_id, reference = _unfinished_sale(one, emulator, "pg-lost", monkeypatch)
+            _later(two, monkeypatch)
+            emulator.inject(Fault("drop_after", path="/graphql", contains="captureTransaction"))
+            emulator.inject(Fault("hold", path="/graphql", contains="captureTransaction"))
+            waiting = threading.Event()
+            wait = two._wait
+
+            def waits(txn: Transaction) -> Transaction:
+                waiting.set()
+                return wait(txn)
+
+            monkeypatch.setattr(two, "_wait", waits)
+            first, done = _in_thread(lambda: one.resend_unfinished(txn_id))
+            try:
+                assert emulator.wait_until_held(timeout=30)  # submitted; its answer held, then lost
+                second, also = _in_thread(lambda: two.resend_unfinished(txn_id))
+                assert waiting.wait(30)  # the second found the first's claim, and waits for its outcome
+            finally:
+                assert emulator.release_held(timeout=30)
+                first.join(30)
+            second.join(30)
+            assert not first.is_alive() and not second.is_alive()
+            assert [type(r).__name__ for r in done + also] == ["OutcomeUnknown", "OutcomeUnknown"], done + also
+            assert one.get_transaction(txn_id).status == "unknown"
+            assert _submissions(emulator, reference) == 1
+            again = two.resend_unfinished(txn_id)  # the second worker's next resend: no error
+            assert again.id == payment_id
+            _captured_once(one, emulator, payment_id, txn_id, reference)
+        finally:
+            one.ledger.close()
+            two.ledger.close()
+
+
+def test_the_resend_goes_by_the_mark_on_the_sale_as_locked_not_as_first_read(
+        service: PaymentService, emulator: BraintreeEmulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Read before reconciliation marked it (accepted, unmarked), marked before the resend takes
+    its locks: the resend goes by the row as locked, and finishes the sale once."""
+    emulator.settlement = "batch"
+    payment = service.sale("braintree", AMOUNT, source=AUTHORIZING_CHARGE, order_id="marked-meanwhile",
+                           idempotency_key="marked-meanwhile")
+    (txn,) = service.list_transactions(payment.id)
+    reference = payment.reference or ""
+    emulator.settle(reference)
+    _later(service, monkeypatch)
+    send_again = service._send_again
+
+    def marked_meanwhile(read: Transaction, *, finish_only: bool) -> Payment | Transaction:
+        assert read.status == "accepted"  # as read: not marked
+        report = service.reconcile(payment_id=payment.id)  # another worker's reconciliation
+        assert [s.resend for s in report.unresolved] == [True]
+        return send_again(read, finish_only=finish_only)
+
+    monkeypatch.setattr(service, "_send_again", marked_meanwhile)
+    assert service.resend_unfinished(txn.id).id == payment.id
+    _captured_once(service, emulator, payment.id, txn.id, reference)

@@ -153,9 +153,16 @@ def failed(txn: Transaction, error: BaseException, at: datetime) -> Transaction:
 
 
 def unknown(txn: Transaction, error: BaseException | None, at: datetime, note: str | None = None) -> Transaction:
+    """`txn` left unknown by `error` (or by `note`: its worker stopped). Reconciliation's finding
+    that the provider holds the first operation made but unfinished (`reconcile.unfinished`) stays
+    true whatever became of a resend of it, so it is kept: a lost resend never turns the Janitor's
+    next resend, or another worker's racing it, into a `not_unfinished` refusal."""
     response = summary_of_error(error) if error is not None else {}
     if note:
         response["note"] = note
+    reconciled = txn.response.get("reconciled")
+    if isinstance(reconciled, dict) and reconciled.get("unfinished") is True:
+        response["reconciled"] = reconciled
     return replace(
         txn, status=TransactionStatus.UNKNOWN, response=response, updated_at=at,
         error_type=type(error).__name__ if error is not None else None,

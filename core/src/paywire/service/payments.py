@@ -610,6 +610,14 @@ class PaymentService:
             raise attach(InvalidRequest(
                 f"transaction {txn.id} is a {txn.kind}: only a first operation is finished by a resend; call "
                 "retry() (nothing was sent)", param="transaction_id"), txn.payment_id, txn.id)
+        # Whether reconciliation marked it is decided on the row as locked (`_begin`): read here,
+        # another worker's resend could be between its claim and its outcome.
+        return self._send_again(txn, finish_only=True)
+
+    @staticmethod
+    def _require_unfinished(txn: Transaction) -> None:
+        """Refuse a finish-only resend of `txn`, read under its key's and payment's locks, unless
+        it is settled or reconciliation marked it made but unfinished at the provider."""
         if txn.open and not unfinished(txn):
             # What the ledger keeps is resent only to a provider known to hold the operation made:
             # one that never arrived would be made from it, without the details it does not keep.
@@ -617,7 +625,6 @@ class PaymentService:
                 f"transaction {txn.id} is not known to be made but unfinished at the provider: reconcile() finds "
                 "that out; until it has, call retry() (nothing was sent)", code="not_unfinished"),
                 txn.payment_id, txn.id)
-        return self._send_again(txn, finish_only=True)
 
     def _send_again(self, txn: Transaction, *, finish_only: bool) -> Payment | Transaction:
         if txn.origin != "service":
@@ -1007,6 +1014,8 @@ class PaymentService:
                         f"idempotency key {existing.idempotency_key!r} was used for a different {existing.kind}; "
                         "use a new key for a new operation", code="idempotency_key_reused",
                     ), existing.payment_id, existing.id)
+                if op.finish_only:  # its claim, if any, keeps the mark: a resend racing it waits for it
+                    self._require_unfinished(existing)
                 if existing.status == S.PENDING and not existing.expired(at):
                     return _Plan("wait", existing)
                 if existing.resendable(at):  # unknown or abandoned: resend with the same key
