@@ -13,6 +13,7 @@ import ssl
 import string
 import time
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -222,3 +223,22 @@ def service(paypal: PayPal, tmp_path: Any) -> Iterator[PaymentService]:
     """A payment service on `paypal`'s gateway, with a ledger of its own."""
     with SQLiteLedger(str(tmp_path / "ledger.db")) as ledger:
         yield PaymentService(paypal.gateway, ledger)
+
+
+def deliver_about(paypal: PayPal, service: PaymentService, event_type: str, resource: str) -> None:
+    """PayPal's latest event of `event_type` about `resource`, signed now (PayPal's clock may have
+    moved days on, `days_pass`; the verifier checks the transmission time against this
+    machine's), received twice."""
+    app = paypal.app
+    event = next(e for e in reversed(app.events) if e["event_type"] == event_type and e["resource"].get("id") == resource)
+    body, headers = app.signer.sign(event, app.webhook_id, app.cert_url(), time.time())
+    for _ in range(2):
+        service.receive_webhook("paypal", headers, body)
+
+
+def after_their_lives(service: PaymentService, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The ledger's clock a day on: every open request's life over."""
+    ledger = service.ledger
+    later, deadline = ledger.now, ledger.deadline
+    monkeypatch.setattr(ledger, "now", lambda: later() + timedelta(days=1))
+    monkeypatch.setattr(ledger, "deadline", lambda seconds: deadline(seconds) + timedelta(days=1))

@@ -5,7 +5,6 @@ voiding another. Real emulator on loopback, the service on SQLite."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
@@ -14,6 +13,8 @@ from paywire import Money, OutcomeUnknown, PaymentService
 from paywire.ledger import TransactionKind, TransactionStatus
 from paywire.testing.emulator import Fault
 
+from .conftest import deliver_about
+
 EUR = "EUR"
 HONOR = 3.0  # days
 VOIDED = "PAYMENT.AUTHORIZATION.VOIDED"
@@ -21,17 +22,6 @@ VOIDED = "PAYMENT.AUTHORIZATION.VOIDED"
 
 def eur(value: str) -> Money:
     return Money.of(value, EUR)
-
-
-def _deliver_about(paypal: Any, service: PaymentService, event_type: str, resource: str) -> None:
-    """PayPal's event of `event_type` about `resource`, signed, received twice. Sent now: PayPal's
-    clock moved days on (`days_pass`), the verifier checks the transmission time against this
-    machine's."""
-    app = paypal.app
-    event = next(e for e in reversed(app.events) if e["event_type"] == event_type and e["resource"].get("id") == resource)
-    body, headers = app.signer.sign(event, app.webhook_id, app.cert_url(), time.time())
-    for _ in range(2):
-        service.receive_webhook("paypal", headers, body)
 
 
 def _void_of(service: PaymentService, payment_id: str) -> Any:
@@ -50,7 +40,7 @@ def test_a_void_of_the_original_authorization_is_settled_by_its_own_event(
     renewed = paypal.run("reauthorize", reference=original, amount=eur("100.00"), idempotency_key=paypal.key())
     capture = paypal.run("capture", reference=renewed.reference, amount=eur("30.00"), final=False,
                          idempotency_key=paypal.key())
-    _deliver_about(paypal, service, "PAYMENT.CAPTURE.COMPLETED", capture.reference)
+    deliver_about(paypal, service, "PAYMENT.CAPTURE.COMPLETED", capture.reference)
     assert service.get_payment(payment.id).captured == eur("30.00")
 
     paypal.app.inject(Fault(kind="drop_after", method="POST", path="/void$"))
@@ -61,9 +51,9 @@ def test_a_void_of_the_original_authorization_is_settled_by_its_own_event(
         assert paypal.app.authorizations[original].status == "VOIDED"
         assert paypal.app.authorizations[renewed.reference].status == "VOIDED"
 
-    _deliver_about(paypal, service, VOIDED, renewed.reference)
+    deliver_about(paypal, service, VOIDED, renewed.reference)
     assert _void_of(service, payment.id).status == TransactionStatus.UNKNOWN
-    _deliver_about(paypal, service, VOIDED, original)
+    deliver_about(paypal, service, VOIDED, original)
     assert _void_of(service, payment.id).status == TransactionStatus.SUCCEEDED
     payment = service.get_payment(payment.id)
     assert (payment.captured, payment.capturable) == (eur("30.00"), Money.zero(EUR))

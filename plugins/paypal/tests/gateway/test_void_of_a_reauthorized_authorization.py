@@ -8,13 +8,13 @@ void of the authorization it was sent to says it landed. Real emulator on loopba
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pytest
 
 from paywire import Money, OutcomeUnknown, PaymentService
 from paywire.ledger import TransactionKind, TransactionStatus
 from paywire.testing.emulator import Fault
+
+from .conftest import after_their_lives
 
 EUR = "EUR"
 HONOR = 3.0  # days
@@ -22,14 +22,6 @@ HONOR = 3.0  # days
 
 def eur(value: str) -> Money:
     return Money.of(value, EUR)
-
-
-def _after_its_life(service: PaymentService, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The ledger's clock a day on: every open request's life over."""
-    ledger = service.ledger
-    later, deadline = ledger.now, ledger.deadline
-    monkeypatch.setattr(ledger, "now", lambda: later() + timedelta(days=1))
-    monkeypatch.setattr(ledger, "deadline", lambda seconds: deadline(seconds) + timedelta(days=1))
 
 
 def _void_of(service: PaymentService, payment_id: str):
@@ -52,7 +44,7 @@ def test_a_lost_void_of_the_original_authorization_is_never_failed_once_its_reau
         assert paypal.app.authorizations[original].status == "VOIDED", "the void took effect"
         assert paypal.app.authorizations[renewed.reference].status == "CAPTURED"
 
-    _after_its_life(service, monkeypatch)
+    after_their_lives(service, monkeypatch)
     service.reconcile(payment_id=payment.id)
     void = _void_of(service, payment.id)
     assert void.status != TransactionStatus.FAILED, void.error_message
@@ -79,6 +71,6 @@ def test_a_void_that_never_landed_is_not_settled_by_another_authorization_voided
         assert paypal.app.authorizations[original].status == "CREATED", "the void never landed"
         assert paypal.app.authorizations[replaced.reference].status == "VOIDED"
 
-    _after_its_life(service, monkeypatch)
+    after_their_lives(service, monkeypatch)
     service.reconcile(payment_id=payment.id)
     assert _void_of(service, payment.id).status == TransactionStatus.FAILED

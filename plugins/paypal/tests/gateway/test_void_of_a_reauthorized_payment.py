@@ -8,7 +8,6 @@ emulator on loopback, the service on SQLite."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
@@ -18,6 +17,8 @@ from paywire.ledger import PaymentState, TransactionKind, TransactionStatus
 from paywire.testing.emulator import Fault
 from paywire.testing.ledger_checks import reconciled_again_changes_nothing
 
+from .conftest import deliver_about
+
 EUR = "EUR"
 HONOR = 3.0  # days
 VOIDED = "PAYMENT.AUTHORIZATION.VOIDED"
@@ -25,16 +26,6 @@ VOIDED = "PAYMENT.AUTHORIZATION.VOIDED"
 
 def eur(value: str) -> Money:
     return Money.of(value, EUR)
-
-
-def _deliver_about(paypal: Any, service: PaymentService, event_type: str, resource: str) -> None:
-    """PayPal's event of `event_type` about `resource`, signed now (PayPal's clock moved days on,
-    the verifier checks the transmission time against this machine's), received twice."""
-    app = paypal.app
-    event = next(e for e in reversed(app.events) if e["event_type"] == event_type and e["resource"].get("id") == resource)
-    body, headers = app.signer.sign(event, app.webhook_id, app.cert_url(), time.time())
-    for _ in range(2):
-        service.receive_webhook("paypal", headers, body)
 
 
 def _reauthorized(paypal: Any, service: PaymentService, learnt: str, captured: str | None) -> tuple[str, str, str]:
@@ -47,7 +38,7 @@ def _reauthorized(paypal: Any, service: PaymentService, learnt: str, captured: s
     paypal.days_pass(HONOR)
     renewed = paypal.run("reauthorize", reference=original, amount=eur("100.00"), idempotency_key=paypal.key())
     if learnt == "event":
-        _deliver_about(paypal, service, "PAYMENT.AUTHORIZATION.CREATED", renewed.reference)
+        deliver_about(paypal, service, "PAYMENT.AUTHORIZATION.CREATED", renewed.reference)
     else:
         service.reconcile(payment_id=payment.id)
     assert service.get_payment(payment.id).references["authorization"] == renewed.reference
@@ -124,10 +115,10 @@ def test_the_void_event_of_the_original_authorization_settles_a_lost_void(
         service.void(payment_id, idempotency_key=paypal.key())
     _both_voided(paypal, original, renewed)
 
-    _deliver_about(paypal, service, VOIDED, renewed)
+    deliver_about(paypal, service, VOIDED, renewed)
     if captured is not None:  # the event of another authorization than the void's, after a capture
         assert _void_of(service, payment_id).status == TransactionStatus.UNKNOWN
-    _deliver_about(paypal, service, VOIDED, original)
+    deliver_about(paypal, service, VOIDED, original)
     void = _void_of(service, payment_id)
     assert (void.status, void.settled_by, void.request["reference"]) == (
         TransactionStatus.SUCCEEDED, "webhook", original)

@@ -6,7 +6,6 @@ than the one its key was sent to. Real emulator on loopback, the service on SQLi
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -15,20 +14,14 @@ from paywire import Money, OutcomeUnknown, PaymentService
 from paywire.ledger import PaymentState, TransactionKind, TransactionStatus
 from paywire.testing.emulator import Fault
 
+from .conftest import after_their_lives
+
 EUR = "EUR"
 HONOR = 3.0  # days
 
 
 def eur(value: str) -> Money:
     return Money.of(value, EUR)
-
-
-def _after_its_life(service: PaymentService, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The ledger's clock a day on: every open request's life over."""
-    ledger = service.ledger
-    later, deadline = ledger.now, ledger.deadline
-    monkeypatch.setattr(ledger, "now", lambda: later() + timedelta(days=1))
-    monkeypatch.setattr(ledger, "deadline", lambda seconds: deadline(seconds) + timedelta(days=1))
 
 
 @pytest.mark.parametrize("first", ["failed", "unknown"])
@@ -47,7 +40,7 @@ def test_a_void_retried_after_a_reauthorization_goes_to_the_authorization_its_ke
     paypal.days_pass(HONOR)
     renewed = paypal.run("reauthorize", reference=original, amount=eur("100.00"), idempotency_key=paypal.key())
     if first == "failed":
-        _after_its_life(service, monkeypatch)
+        after_their_lives(service, monkeypatch)
     service.reconcile(payment_id=payment.id)
     (sent,) = [t for t in service.list_transactions(payment.id) if t.kind == TransactionKind.VOID]
     assert (sent.status, sent.request["reference"]) == (first, original)
