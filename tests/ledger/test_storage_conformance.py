@@ -297,6 +297,28 @@ def test_transaction_round_trip_and_lookup_by_key(ledger: Ledger) -> None:
     assert ledger.list_transactions(updated_before=T0) == []
 
 
+def test_a_payments_history_reads_oldest_first_then_by_id_whichever_way_it_is_read(ledger: Ledger) -> None:
+    # Inserted out of order, several in one instant (ids break the tie, as `new_id`'s time prefix
+    # orders them), on every read of a payment's history: the service decides from its order.
+    times = {"txn_c": 0, "txn_a": 1, "txn_e": 1, "txn_b": 1, "txn_d": 2, "txn_0": 3}
+    with ledger.unit() as u:
+        u.insert_payment(payment())
+        for n, (tid, ms) in enumerate(times.items()):
+            u.insert_transaction(txn(tid, key=f"key-{n}", created_at=T0 + timedelta(milliseconds=ms)))
+    expected = ["txn_c", "txn_a", "txn_b", "txn_e", "txn_d", "txn_0"]
+    with ledger.unit() as u:
+        assert [t.id for t in u.transactions("pay_1")] == expected
+        for lock in (False, True):
+            found, history = u.payment_and_transactions("pay_1", lock=lock)
+            assert found is not None and found.id == "pay_1"
+            assert [t.id for t in history] == expected
+        u.insert_payment(payment("pay_2"))
+        assert u.payment_and_transactions("pay_2", lock=False)[1] == []
+        assert u.payment_and_transactions("pay_2", lock=True)[1] == []
+        assert u.payment_and_transactions("pay_none", lock=False) == (None, [])
+    assert [t.id for t in ledger.list_transactions(payment_id="pay_1")] == expected
+
+
 def test_open_transactions_by_look_never_looked_at_first_then_by_next_look_then_oldest(ledger: Ledger) -> None:
     from paywire.ledger.model import Look
 

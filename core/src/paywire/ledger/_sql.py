@@ -109,6 +109,10 @@ def _waiting_sql(methods: int, refs: int) -> str:
 
 
 _PAYMENT_WIDTH = PAYMENT_COLUMNS.count(",") + 1
+_TRANSACTION_NAMES = [name.strip() for name in TRANSACTION_COLUMNS.split(",")]
+_IN_ORDER = itemgetter(_TRANSACTION_NAMES.index("created_at"), _TRANSACTION_NAMES.index("id"))
+_IN_ORDER_JOINED = itemgetter(_PAYMENT_WIDTH + _TRANSACTION_NAMES.index("created_at"),
+                              _PAYMENT_WIDTH + _TRANSACTION_NAMES.index("id"))
 
 
 @lru_cache(maxsize=16)
@@ -129,13 +133,13 @@ _UPDATE_PAYMENT = (
     "UPDATE paywire_payments SET " + ", ".join(f"{name} = ?" for name in _NAMES if name not in _FIXED)
     + " WHERE id = ?"
 )
-_SELECT_TRANSACTIONS = (
-    f"SELECT {TRANSACTION_COLUMNS} FROM paywire_transactions WHERE payment_id = ? ORDER BY created_at, id"
-)
+# A payment's history is put in order (created_at, then id) here, not by ORDER BY: its index holds
+# (payment_id, created_at) only, and SQLite would sort the few whole rows in a temporary B-tree
+# for the id (about 28,000 instructions a read, on every operation's two reads).
+_SELECT_TRANSACTIONS = f"SELECT {TRANSACTION_COLUMNS} FROM paywire_transactions WHERE payment_id = ?"
 SELECT_HISTORY = (  # a payment in every row, then one of its transactions (NULLs when it has none)
     f"SELECT p.{PAYMENT_COLUMNS.replace(', ', ', p.')}, t.{TRANSACTION_COLUMNS.replace(', ', ', t.')} "
-    "FROM paywire_payments p LEFT JOIN paywire_transactions t ON t.payment_id = p.id WHERE p.id = ? "
-    "ORDER BY t.created_at, t.id"
+    "FROM paywire_payments p LEFT JOIN paywire_transactions t ON t.payment_id = p.id WHERE p.id = ?"
 )
 _INSERT_TRANSACTION = f"INSERT INTO paywire_transactions ({TRANSACTION_COLUMNS}) VALUES ({_params(25)})"
 # The outcome columns only: what a transaction was (and its request) never changes.
@@ -318,6 +322,7 @@ class SQLUnit(LedgerUnit):
         rows = self._run(SELECT_HISTORY, (payment_id,)).fetchall()
         if not rows:
             return None, []
+        rows.sort(key=_IN_ORDER_JOINED)
         width = _PAYMENT_WIDTH
         return payment_from_row(rows[0][:width]), [transaction_from_row(r[width:]) for r in rows if r[width] is not None]
 
@@ -333,12 +338,13 @@ class SQLUnit(LedgerUnit):
 
         def take() -> tuple[Payment | None, list[Transaction]]:
             row = locked.fetchone()
-            txns = [transaction_from_row(r) for r in history.fetchall()]
+            txns = [transaction_from_row(r) for r in sorted(history.fetchall(), key=_IN_ORDER)]
             return (payment_from_row(row), txns) if row else (None, [])
         return take
 
     def transactions(self, payment_id: str) -> list[Transaction]:
-        return [transaction_from_row(r) for r in self._run(_SELECT_TRANSACTIONS, (payment_id,)).fetchall()]
+        return [transaction_from_row(r) for r in sorted(self._run(_SELECT_TRANSACTIONS, (payment_id,)).fetchall(),
+                                                        key=_IN_ORDER)]
 
     def transaction_by_key(self, method: str, key: str, *, siblings: Sequence[str] = ()) -> Transaction | None:
         if siblings:  # one query, still on the (method, idempotency_key, attempt) index; `method`'s own first
