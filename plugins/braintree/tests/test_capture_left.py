@@ -5,18 +5,15 @@ settlement. The ledger never offers to capture what Braintree no longer holds.""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-import paywire_braintree
-from paywire import Gateway, Money, PaymentService, Plugins, ProviderState, Retry, SQLiteLedger, StateError, Subject
+from paywire import Money, Payment, PaymentService, ProviderState, StateError, Subject
 from paywire.ledger import PaymentState
-from paywire.testing.emulator import EmulatorServer
 from paywire.testing.proxy import RewritingProxy
-from paywire.testing.sandbox import Sandbox
 from paywire_braintree.emulator import BraintreeEmulator
 from paywire_braintree.emulator.model import captured_amount
 from paywire_braintree.emulator.webhooks import notification_body
@@ -46,6 +43,18 @@ def _undo(emulator: BraintreeEmulator, service: PaymentService, capture: str, ho
         service.receive_webhook("braintree", _FORM, body)
 
 
+def _captured_in_two(service: PaymentService, emulator: BraintreeEmulator, order_id: str, keys: str,
+                     case: str) -> tuple[Payment, list[str]]:
+    """An authorization of 100.00, settled in a batch, captured as 30.00 then the 70.00 left, under
+    keys `{keys}-auth|a|b-{case}`: the payment, and Braintree's ids of the two captures."""
+    emulator.settlement = "batch"
+    payment = service.authorize("braintree", Money.of("100.00", EUR), source="fake-valid-nonce",
+                                order_id=order_id, idempotency_key=f"{keys}-auth-{case}")
+    service.capture(payment.id, Money.of("30.00", EUR), final=False, idempotency_key=f"{keys}-a-{case}")
+    service.capture(payment.id, Money.of("70.00", EUR), final=False, idempotency_key=f"{keys}-b-{case}")
+    return payment, emulator.transactions[payment.reference or ""].children
+
+
 @pytest.mark.parametrize("how", ["voided in the Control Panel", "declined at settlement",
                                  "declined at settlement, notified"])
 @pytest.mark.parametrize("which", ["first", "last"])
@@ -55,13 +64,8 @@ def test_captures_that_asked_for_all_leave_nothing_to_capture_when_one_is_undone
     """30.00 then the 70.00 left of an authorization of 100.00; one of them is then undone. The
     other stands, and Braintree refuses any further capture (91507): once the ledger has read the
     payment (its notification, or reconcile), it offers nothing more to capture."""
-    emulator.settlement = "batch"
-    payment = service.authorize("braintree", Money.of("100.00", EUR), source="fake-valid-nonce",
-                                order_id=f"L-{which}-{how}", idempotency_key=f"left-auth-{which}-{how}")
+    payment, (first, last) = _captured_in_two(service, emulator, f"L-{which}-{how}", "left", f"{which}-{how}")
     reference = payment.reference or ""
-    service.capture(payment.id, Money.of("30.00", EUR), final=False, idempotency_key=f"left-a-{which}-{how}")
-    service.capture(payment.id, Money.of("70.00", EUR), final=False, idempotency_key=f"left-b-{which}-{how}")
-    first, last = emulator.transactions[reference].children
     undone, kept = (first, last) if which == "first" else (last, first)
     _undo(emulator, service, undone, how)
     if how.endswith("notified"):  # the notification alone has the service read the payment
@@ -113,14 +117,9 @@ def test_captures_that_asked_for_all_leave_nothing_to_capture_with_a_refund(
     and refunded (part of it or all), then the other is undone. Braintree reports the payment
     refunded, not captured, and takes no further capture (91507): once the ledger has read the
     payment, it offers nothing more to capture."""
-    emulator.settlement = "batch"
     case = f"{which}-{how}-{refund}"
-    payment = service.authorize("braintree", Money.of("100.00", EUR), source="fake-valid-nonce",
-                                order_id=f"R-{case}", idempotency_key=f"refunded-auth-{case}")
+    payment, (first, last) = _captured_in_two(service, emulator, f"R-{case}", "refunded", case)
     reference = payment.reference or ""
-    service.capture(payment.id, Money.of("30.00", EUR), final=False, idempotency_key=f"refunded-a-{case}")
-    service.capture(payment.id, Money.of("70.00", EUR), final=False, idempotency_key=f"refunded-b-{case}")
-    first, last = emulator.transactions[reference].children
     undone, kept = (first, last) if which == "first" else (last, first)
     standing = Money.of(f"{emulator.transactions[kept].amount:.2f}", EUR)
     given = standing if refund == "all" else Money.of("10.00", EUR)
@@ -163,33 +162,20 @@ class _Relabel(RewritingProxy):
 
 
 def test_an_authorization_captured_in_parts_in_a_status_paywire_does_not_know_keeps_capture_open(
-    sandbox: Sandbox, emulator: BraintreeEmulator, tmp_path: Path
+    emulator: BraintreeEmulator, behind: Callable[[Callable[[str], _Relabel]], tuple[PaymentService, _Relabel]]
 ) -> None:
     """A status Braintree adds says nothing of whether the authorization takes more: what it has
     left is unknown, never nothing, which would close for good the capture Braintree still takes."""
     emulator.settlement = "batch"
-    plugins = Plugins()
-    plugins.register(paywire_braintree)
-    with EmulatorServer(emulator) as server:
-        proxy = _Relabel(server.url, "SETTLEMENT_ON_HOLD")
-        try:
-            with Gateway([sandbox.method("braintree", proxy.url)], plugins=plugins, retry=Retry.never()) as gateway:
-                service = PaymentService(gateway, SQLiteLedger(str(tmp_path / "ledger.db")))
-                try:
-                    payment = service.authorize("braintree", Money.of("100.00", EUR), source="fake-valid-nonce",
-                                                idempotency_key="unknown-status-auth")
-                    service.capture(payment.id, Money.of("30.00", EUR), final=False,
-                                    idempotency_key="unknown-status-a")
-                    fetched = gateway.execute("braintree", "fetch", Subject(reference=payment.reference,
-                                                                             flow=payment.flow))
-                    assert fetched.capturable is None and fetched.state == ProviderState.PARTIALLY_CAPTURED
-                    service.reconcile(payment_id=payment.id)
-                    read = service.get_payment(payment.id)
-                    assert not read.capture_closed and read.state == PaymentState.PARTIALLY_CAPTURED
-                    assert left_at_braintree(emulator, payment.reference or "") == Money.of("70.00", EUR)
-                    done = service.capture(payment.id, Money.of("70.00", EUR), idempotency_key="unknown-status-b")
-                    assert done.captured == Money.of("100.00", EUR)
-                finally:
-                    service.ledger.close()
-        finally:
-            proxy.close()
+    service, _ = behind(lambda url: _Relabel(url, "SETTLEMENT_ON_HOLD"))
+    payment = service.authorize("braintree", Money.of("100.00", EUR), source="fake-valid-nonce",
+                                idempotency_key="unknown-status-auth")
+    service.capture(payment.id, Money.of("30.00", EUR), final=False, idempotency_key="unknown-status-a")
+    fetched = service.gateway.execute("braintree", "fetch", Subject(reference=payment.reference, flow=payment.flow))
+    assert fetched.capturable is None and fetched.state == ProviderState.PARTIALLY_CAPTURED
+    service.reconcile(payment_id=payment.id)
+    read = service.get_payment(payment.id)
+    assert not read.capture_closed and read.state == PaymentState.PARTIALLY_CAPTURED
+    assert left_at_braintree(emulator, payment.reference or "") == Money.of("70.00", EUR)
+    done = service.capture(payment.id, Money.of("70.00", EUR), idempotency_key="unknown-status-b")
+    assert done.captured == Money.of("100.00", EUR)

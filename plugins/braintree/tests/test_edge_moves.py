@@ -14,26 +14,20 @@ declined never took effect: failed.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterator, Mapping
-from pathlib import Path
+from collections.abc import Callable, Mapping
 
 import pytest
 
-import paywire_braintree
 from paywire import (
-    Gateway,
     Money,
     OutcomeUnknown,
     PaymentService,
     PaywireError,
-    Plugins,
-    Retry,
-    SQLiteLedger,
     StateError,
     Subject,
 )
 from paywire.ledger import PaymentState, Transaction, TransactionStatus
-from paywire.testing.emulator import EmulatorServer, Fault
+from paywire.testing.emulator import Fault
 from paywire.testing.sandbox import Sandbox
 from paywire_braintree.emulator import BraintreeEmulator
 
@@ -61,14 +55,9 @@ def app(sandbox: Sandbox) -> _Braintree:
 
 
 @pytest.fixture
-def payments(sandbox: Sandbox, app: _Braintree, tmp_path: Path) -> Iterator[PaymentService]:
-    plugins = Plugins()
-    plugins.register(paywire_braintree)
-    with EmulatorServer(app) as server, \
-            Gateway([sandbox.method("braintree", server.url)], plugins=plugins, retry=Retry.never()) as gateway:
-        service = PaymentService(gateway, SQLiteLedger(str(tmp_path / "ledger.db")))
-        yield service
-        service.ledger.close()
+def payments(services: Callable[..., PaymentService], app: _Braintree) -> PaymentService:
+    """A payment service as `service` is, on the emulator keeping its notifications."""
+    return services(app=app)
 
 
 def _deliver(service: PaymentService, body: bytes) -> None:

@@ -4,8 +4,7 @@ ends at what Braintree holds."""
 
 from __future__ import annotations
 
-from collections.abc import Generator
-from typing import Any
+from collections.abc import Callable
 
 import pytest
 
@@ -15,34 +14,17 @@ from paywire import (
     PaymentService,
     StateError,
     Subject,
-    hookimpl,
 )
-from paywire.http.transfer import Transfer
-from paywire.ledger import PaymentState
+from paywire.ledger import PaymentState, Transaction
 from paywire.testing.emulator import Fault
 from paywire_braintree.emulator import BraintreeEmulator
 
 EUR = "EUR"
 
 
-class LandsFirst:
-    """An earlier request still on its way lands at Braintree just before the next reversal is
-    sent (a transfer hook, so the race needs no timing)."""
-
-    def __init__(self, land: Any) -> None:
-        self.land = land
-        self.armed = True
-
-    @hookimpl(wrapper=True)
-    def send_transfer(self, transfer: Transfer) -> Generator[None, Any, Any]:
-        if self.armed and b"reverseTransaction" in (transfer.body or b""):
-            self.armed = False
-            self.land()
-        return (yield)
-
-
 def test_a_resent_void_whose_first_request_lands_meanwhile_is_never_recorded_failed(
-    service: PaymentService, emulator: BraintreeEmulator
+    service: PaymentService, emulator: BraintreeEmulator,
+    lands_before: Callable[[PaymentService, str, Callable[[], None], str], None]
 ) -> None:
     """Braintree takes no key: a void resent after an unknown one would be refused (91504) if the
     first lands in between, and that refusal says nothing of the first. The resend sends nothing
@@ -58,7 +40,7 @@ def test_a_resent_void_whose_first_request_lands_meanwhile_is_never_recorded_fai
         with emulator.lock:
             emulator.operations.reverse({"transactionId": reference})
 
-    service.gateway.plugins.register(LandsFirst(land), name="lands-first")
+    lands_before(service, "reverseTransaction", land, "lands-first")  # still on its way, it lands first
     with pytest.raises(OutcomeUnknown) as again:
         service.retry(lost.value.transaction_id or "")
     assert again.value.code == "earlier_attempt_not_seen"
@@ -147,6 +129,15 @@ def test_a_refund_before_settlement_is_refused_before_writing_and_moves_nothing(
     assert not service.reconcile(payment_id=payment.id).mismatches
 
 
+def _lost_sale(service: PaymentService, emulator: BraintreeEmulator, amount: str, order_id: str, key: str) -> str:
+    """A sale under `key` whose answer is lost after Braintree made it: its transaction's id."""
+    emulator.inject(Fault("drop_after", path="chargePaymentMethod"))
+    with pytest.raises(OutcomeUnknown) as raised:
+        service.sale("braintree", Money.of(amount, EUR), source="fake-valid-nonce", order_id=order_id,
+                     idempotency_key=key)
+    return raised.value.transaction_id or ""
+
+
 def void_in_control_panel(emulator: BraintreeEmulator, transaction_id: str) -> None:
     """The merchant voids a transaction in Braintree's control panel, with no word to the ledger."""
     with emulator.lock:
@@ -164,11 +155,7 @@ def test_a_sale_voided_before_settlement_is_reconciled_as_taken_then_undone(
     declined at settlement; the ledger claims nothing authorized or captured."""
     emulator.settlement = "batch"
     if lost:
-        emulator.inject(Fault("drop_after", path="chargePaymentMethod"))
-        with pytest.raises(OutcomeUnknown) as raised:
-            service.sale("braintree", Money.of("50.00", EUR), source="fake-valid-nonce", order_id="S-1",
-                         idempotency_key="voided-sale")
-        payment_id = service.get_transaction(raised.value.transaction_id or "").payment_id or ""
+        payment_id = service.get_transaction(_lost_sale(service, emulator, "50.00", "S-1", "voided-sale")).payment_id or ""
     else:
         payment_id = service.sale("braintree", Money.of("50.00", EUR), source="fake-valid-nonce", order_id="S-1",
                                   idempotency_key="voided-sale").id
@@ -192,6 +179,15 @@ def _ledger_end(service: PaymentService, payment_id: str) -> tuple[object, ...]:
             payment.authorized, payment.captured, payment.capturable, payment.refundable)
 
 
+def _settled_by(service: PaymentService, path: str, lost: str, payment_id: str) -> Transaction:
+    """The lost request `lost` as `path` leaves it: retried, reconciled, or retried then reconciled."""
+    if path.startswith("retry"):
+        service.retry(lost)
+    if path.endswith("reconcile"):
+        service.reconcile(payment_id=payment_id)
+    return service.get_transaction(lost)
+
+
 @pytest.mark.parametrize("path", ["reconcile", "retry", "retry, then reconcile"])
 def test_a_lost_sale_voided_since_ends_taken_then_undone_whichever_path_settles_it(
     service: PaymentService, emulator: BraintreeEmulator, path: str
@@ -201,19 +197,11 @@ def test_a_lost_sale_voided_since_ends_taken_then_undone_whichever_path_settles_
     answers the sale it was and the payment read from Braintree records its reversal, so the
     ledger ends as reconciliation leaves it, with nothing captured and nothing to refund."""
     emulator.settlement = "batch"
-    emulator.inject(Fault("drop_after", path="chargePaymentMethod"))
-    with pytest.raises(OutcomeUnknown) as raised:
-        service.sale("braintree", Money.of("50.00", EUR), source="fake-valid-nonce", order_id="S-2",
-                     idempotency_key="voided-sale-retry")
-    lost = raised.value.transaction_id or ""
+    lost = _lost_sale(service, emulator, "50.00", "S-2", "voided-sale-retry")
     payment_id = service.get_transaction(lost).payment_id or ""
     (made,) = emulator.transactions.values()
     void_in_control_panel(emulator, made.id)
-    if path.startswith("retry"):
-        service.retry(lost)
-    if path.endswith("reconcile"):
-        service.reconcile(payment_id=payment_id)
-    sale = service.get_transaction(lost)
+    sale = _settled_by(service, path, lost, payment_id)
     assert (sale.status, sale.provider_reference) == ("succeeded", made.id)
     with service.ledger.unit() as u:  # found by Braintree's id, as an event or fetch would find it
         assert u.payment_by_reference("braintree", [made.id]) == payment_id
@@ -241,11 +229,7 @@ def test_a_lost_whole_capture_voided_since_ends_taken_then_undone_whichever_path
     assert capture.status == "SUBMITTED_FOR_SETTLEMENT"
     void_in_control_panel(emulator, capture.id)
     assert emulator.transactions[capture.id].status == "VOIDED"
-    if path.startswith("retry"):
-        service.retry(lost)
-    if path.endswith("reconcile"):
-        service.reconcile(payment_id=payment_id)
-    txn = service.get_transaction(lost)
+    txn = _settled_by(service, path, lost, payment_id)
     assert (txn.status, txn.provider_reference) == ("succeeded", capture.id)
     reversals = [t for t in service.list_transactions(payment_id) if t.kind == "reversal" and t.parent_id == lost]
     assert len(reversals) == 1
@@ -262,11 +246,7 @@ def test_a_lost_sale_the_processor_declined_stays_failed(service: PaymentService
     """A lost sale Braintree made but never submitted for settlement (the processor declined it)
     never took effect: reconciliation records it failed, with nothing to reverse."""
     emulator.settlement = "batch"
-    emulator.inject(Fault("drop_after", path="chargePaymentMethod"))
-    with pytest.raises(OutcomeUnknown) as raised:
-        service.sale("braintree", Money.of("2001.00", EUR), source="fake-valid-nonce", order_id="S-3",
-                     idempotency_key="declined-sale")
-    lost = raised.value.transaction_id or ""
+    lost = _lost_sale(service, emulator, "2001.00", "S-3", "declined-sale")
     (made,) = emulator.transactions.values()
     assert made.status == "PROCESSOR_DECLINED"
     payment_id = service.get_transaction(lost).payment_id or ""

@@ -451,7 +451,7 @@ def test_errors_beside_a_mutations_data_leave_the_charge_unknown_and_the_retry_f
 
 
 def test_a_read_answering_errors_beside_the_transaction_never_reads_as_braintree_holding_none(
-    sandbox, emulator: BraintreeEmulator, tmp_path  # type: ignore[no-untyped-def]
+    emulator: BraintreeEmulator, behind  # type: ignore[no-untyped-def]
 ) -> None:
     """A void whose answer was lost is reconciled by reading the authorization. A NOT_FOUND
     beside the transaction's data is about a field of the answer, not the transaction: read as
@@ -459,78 +459,49 @@ def test_a_read_answering_errors_beside_the_transaction_never_reads_as_braintree
     from datetime import timedelta
     from unittest import mock
 
-    import paywire_braintree
-    from paywire import PaymentService, Plugins, SQLiteLedger
     from paywire.ledger import PaymentState
     from paywire.ledger.model import now
-    from paywire.testing.emulator import EmulatorServer
 
-    plugins = Plugins()
-    plugins.register(paywire_braintree)
-    with EmulatorServer(emulator) as server:
-        proxy = PartialAnswers(server.url, "NOT_FOUND", mutations=False)
-        try:
-            with Gateway([sandbox.method("braintree", proxy.url)], plugins=plugins, retry=Retry.never()) as gateway:
-                service = PaymentService(gateway, SQLiteLedger(str(tmp_path / "ledger.db")))
-                try:
-                    payment = service.authorize("braintree", Money.of("40.00", EUR), source="fake-valid-nonce",
-                                                idempotency_key="partial-read")
-                    emulator.inject(Fault("drop_after", path="reverseTransaction"))
-                    with pytest.raises(PaywireError):
-                        service.void(payment.id, idempotency_key="partial-read-void")
-                    assert emulator.transactions[payment.reference or ""].status == "VOIDED"
-                    proxy.queries = True
-                    later = now() + timedelta(days=1)  # the void's request can no longer land
-                    with mock.patch.object(service.ledger, "now", lambda: later):
-                        service.reconcile(payment_id=payment.id)
-                    void = service.list_transactions(payment.id)[-1]
-                    assert (void.kind, void.status) == ("void", "unknown"), "Braintree voided it: never failed"
-                    proxy.queries = False
-                    service.reconcile(payment_id=payment.id)
-                    assert service.list_transactions(payment.id)[-1].status == "succeeded"
-                    assert service.get_payment(payment.id).state == PaymentState.VOIDED
-                finally:
-                    service.ledger.close()
-        finally:
-            proxy.close()
+    service, proxy = behind(lambda url: PartialAnswers(url, "NOT_FOUND", mutations=False))
+    payment = service.authorize("braintree", Money.of("40.00", EUR), source="fake-valid-nonce",
+                                idempotency_key="partial-read")
+    emulator.inject(Fault("drop_after", path="reverseTransaction"))
+    with pytest.raises(PaywireError):
+        service.void(payment.id, idempotency_key="partial-read-void")
+    assert emulator.transactions[payment.reference or ""].status == "VOIDED"
+    proxy.queries = True
+    later = now() + timedelta(days=1)  # the void's request can no longer land
+    with mock.patch.object(service.ledger, "now", lambda: later):
+        service.reconcile(payment_id=payment.id)
+    void = service.list_transactions(payment.id)[-1]
+    assert (void.kind, void.status) == ("void", "unknown"), "Braintree voided it: never failed"
+    proxy.queries = False
+    service.reconcile(payment_id=payment.id)
+    assert service.list_transactions(payment.id)[-1].status == "succeeded"
+    assert service.get_payment(payment.id).state == PaymentState.VOIDED
 
 
 @pytest.mark.parametrize("error_class", ["NOT_FOUND", "VALIDATION"])
 def test_a_retry_whose_search_answers_errors_beside_the_data_never_records_a_lost_sale_failed(
-    sandbox, emulator: BraintreeEmulator, tmp_path, error_class: str  # type: ignore[no-untyped-def]
+    emulator: BraintreeEmulator, behind, error_class: str  # type: ignore[no-untyped-def]
 ) -> None:
     """A sale whose answer was lost is retried: the search for it answers the transactions with a
     GraphQL error beside them. That is an incomplete read, not Braintree refusing the sale: the
     sale it charged stays unknown, never recorded failed, and is found once the search answers."""
-    import paywire_braintree
-    from paywire import PaymentService, Plugins, SQLiteLedger
-    from paywire.testing.emulator import EmulatorServer
-
-    plugins = Plugins()
-    plugins.register(paywire_braintree)
-    with EmulatorServer(emulator) as server:
-        proxy = PartialAnswers(server.url, error_class, mutations=False)
-        try:
-            with Gateway([sandbox.method("braintree", proxy.url)], plugins=plugins, retry=Retry.never()) as gateway:
-                service = PaymentService(gateway, SQLiteLedger(str(tmp_path / "ledger.db")))
-                try:
-                    emulator.inject(Fault("drop_after", path="chargePaymentMethod"))
-                    with pytest.raises(PaywireError):
-                        service.sale("braintree", Money.of("25.00", EUR), source="fake-valid-nonce",
-                                     idempotency_key="partial-search")
-                    (txn,) = service.list_transactions()
-                    assert txn.status == "unknown" and len(emulator.transactions) == 1
-                    proxy.queries = True
-                    with pytest.raises(OutcomeUnknown):
-                        service.retry(txn.id)
-                    assert service.list_transactions()[0].status == "unknown", "Braintree charged it: never failed"
-                    proxy.queries = False
-                    found = service.retry(txn.id)
-                    assert found.captured == Money.of("25.00", EUR) and len(emulator.transactions) == 1
-                finally:
-                    service.ledger.close()
-        finally:
-            proxy.close()
+    service, proxy = behind(lambda url: PartialAnswers(url, error_class, mutations=False))
+    emulator.inject(Fault("drop_after", path="chargePaymentMethod"))
+    with pytest.raises(PaywireError):
+        service.sale("braintree", Money.of("25.00", EUR), source="fake-valid-nonce",
+                     idempotency_key="partial-search")
+    (txn,) = service.list_transactions()
+    assert txn.status == "unknown" and len(emulator.transactions) == 1
+    proxy.queries = True
+    with pytest.raises(OutcomeUnknown):
+        service.retry(txn.id)
+    assert service.list_transactions()[0].status == "unknown", "Braintree charged it: never failed"
+    proxy.queries = False
+    found = service.retry(txn.id)
+    assert found.captured == Money.of("25.00", EUR) and len(emulator.transactions) == 1
 
 
 @pytest.mark.parametrize("served", ["http"], indirect=True)

@@ -8,7 +8,8 @@ took effect at Braintree is recorded failed."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -99,17 +100,26 @@ def held(app: BraintreeEmulator, reference: str, told: Mapping[str, str] | None 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_the_ledger_never_claims_more_than_braintree_and_ends_equal(tmp_path: Path, data: Any) -> None:
+    settlement = data.draw(st.sampled_from(["instant", "batch"]), label="settlement")
+    with _served(tmp_path / f"ledger-{next(_ledgers)}.db", settlement, wait_timeout=5.0) as (service, app):
+        _run(service, app, data)
+
+
+@contextmanager
+def _served(path: Path, settlement: str, **options: Any) -> Iterator[tuple[PaymentService, _Braintree]]:
+    """A payment service (with `options`) on a SQLite ledger at `path`, through a gateway sending
+    each request once to an emulator of its own that keeps its notifications, settling as
+    `settlement` says; and that emulator."""
     sandbox = load_sandbox(paywire_braintree.BRAINTREE)
     assert isinstance(sandbox.app, BraintreeEmulator)
-    settlement = data.draw(st.sampled_from(["instant", "batch"]), label="settlement")
     app = _Braintree(sandbox.app.public_key, sandbox.app.private_key, settlement)
     plugins = Plugins()
     plugins.register(paywire_braintree)
-    ledger = SQLiteLedger(str(tmp_path / f"ledger-{next(_ledgers)}.db"))
+    ledger = SQLiteLedger(str(path))
     try:
         with EmulatorServer(app) as server, Gateway([sandbox.method("braintree", server.url)], plugins=plugins,
                                                     retry=Retry.never()) as gateway:
-            _run(PaymentService(gateway, ledger, wait_timeout=5.0), app, data)
+            yield PaymentService(gateway, ledger, **options), app
     finally:
         ledger.close()
 
@@ -287,29 +297,18 @@ def test_a_control_panel_capture_declined_at_settlement_is_not_claimed_once_noti
     transaction of its own. Its settlement_declined notification names its authorization
     (`authorized-transaction-id`), so it reaches the payment: it waits for the capture's row, and
     the floor that counted the capture is dropped meanwhile."""
-    sandbox = load_sandbox(paywire_braintree.BRAINTREE)
-    assert isinstance(sandbox.app, BraintreeEmulator)
-    app = _Braintree(sandbox.app.public_key, sandbox.app.private_key, "batch")
-    plugins = Plugins()
-    plugins.register(paywire_braintree)
-    ledger = SQLiteLedger(str(tmp_path / "ledger.db"))
-    try:
-        with EmulatorServer(app) as server, Gateway([sandbox.method("braintree", server.url)], plugins=plugins,
-                                                    retry=Retry.never()) as gateway:
-            service = PaymentService(gateway, ledger)
-            payment = service.authorize("braintree", eur(10000), source="fake-valid-nonce", idempotency_key="auth")
-            with app.lock:
-                capture = app.operations.partial_capture({"transactionId": payment.reference,
-                                                          "transaction": {"amount": "0.01"}})
-            service.reconcile(payment_id=payment.id)
-            assert service.get_payment(payment.id).captured == eur(1)
-            app.settle(capture.id, "SETTLEMENT_DECLINED")
-            (body,) = app.sent
-            service.receive_webhook("braintree", {"content-type": "application/x-www-form-urlencoded"}, body)
-            assert held(app, payment.reference or "") == (0, 0)
-            assert service.get_payment(payment.id).captured == eur(0)
-    finally:
-        ledger.close()
+    with _served(tmp_path / "ledger.db", "batch") as (service, app):
+        payment = service.authorize("braintree", eur(10000), source="fake-valid-nonce", idempotency_key="auth")
+        with app.lock:
+            capture = app.operations.partial_capture({"transactionId": payment.reference,
+                                                      "transaction": {"amount": "0.01"}})
+        service.reconcile(payment_id=payment.id)
+        assert service.get_payment(payment.id).captured == eur(1)
+        app.settle(capture.id, "SETTLEMENT_DECLINED")
+        (body,) = app.sent
+        service.receive_webhook("braintree", {"content-type": "application/x-www-form-urlencoded"}, body)
+        assert held(app, payment.reference or "") == (0, 0)
+        assert service.get_payment(payment.id).captured == eur(0)
 
 
 def _nothing_voided_once_submitted_is_failed(service: PaymentService, app: BraintreeEmulator,

@@ -7,7 +7,7 @@ Braintree declines, or that is voided or expires before it is submitted, charged
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import Callable
 
 import pytest
 
@@ -41,17 +41,14 @@ def _sale(service: PaymentService, emulator: BraintreeEmulator, key: str) -> tup
     return txn.id, reference
 
 
-def _pass(service: PaymentService, monkeypatch: pytest.MonkeyPatch) -> PassReport:
+def _pass(service: PaymentService, step_clock: Callable[..., None]) -> PassReport:
     """A Janitor pass an hour later by the ledger's clock (every open request's life over)."""
-    ledger = service.ledger
-    now, deadline = ledger.now, ledger.deadline
-    monkeypatch.setattr(ledger, "now", lambda: now() + timedelta(hours=1))
-    monkeypatch.setattr(ledger, "deadline", lambda seconds: deadline(seconds) + timedelta(hours=1))
+    step_clock(service)
     return Janitor(service).run_pass()
 
 
 def test_a_sale_authorized_after_authorizing_is_submitted_by_the_janitor_and_counted_captured(
-        service: PaymentService, emulator: BraintreeEmulator, monkeypatch: pytest.MonkeyPatch) -> None:
+        service: PaymentService, emulator: BraintreeEmulator, step_clock: Callable[..., None]) -> None:
     emulator.settlement = "batch"
     txn_id, reference = _sale(service, emulator, "sz-1")
     emulator.settle(reference)  # the processor authorizes it; Braintree holds it AUTHORIZED
@@ -61,7 +58,7 @@ def test_a_sale_authorized_after_authorizing_is_submitted_by_the_janitor_and_cou
     payment_id = service.get_transaction(txn_id).payment_id or ""
     assert service.get_payment(payment_id).captured == Money.of("0", EUR)
 
-    report = _pass(service, monkeypatch)
+    report = _pass(service, step_clock)
     assert emulator.transactions[reference].status == "SUBMITTED_FOR_SETTLEMENT"
     assert service.get_transaction(txn_id).status == "succeeded"
     payment = service.get_payment(payment_id)
@@ -74,21 +71,21 @@ def test_a_sale_authorized_after_authorizing_is_submitted_by_the_janitor_and_cou
 
 @pytest.mark.parametrize("lost", ["landed, its answer lost", "never reached Braintree"])
 def test_a_lost_submission_leaves_the_sale_open_and_a_later_pass_records_it(
-        service: PaymentService, emulator: BraintreeEmulator, monkeypatch: pytest.MonkeyPatch, lost: str) -> None:
+        service: PaymentService, emulator: BraintreeEmulator, step_clock: Callable[..., None], lost: str) -> None:
     emulator.settlement = "batch"
     txn_id, reference = _sale(service, emulator, "sz-lost")
     emulator.settle(reference)
     landed = lost.startswith("landed")
     emulator.inject(Fault("drop_after", path="captureTransaction") if landed
                     else Fault("status", status=503, path="captureTransaction"))
-    first = _pass(service, monkeypatch)
+    first = _pass(service, step_clock)
     txn = service.get_transaction(txn_id)
     assert txn.status == "unknown", "sent, no answer: never failed, never captured"
     assert emulator.transactions[reference].status == ("SUBMITTED_FOR_SETTLEMENT" if landed else "AUTHORIZED")
     assert service.get_payment(txn.payment_id or "").captured == Money.of("0", EUR)
     assert first.resent == (txn_id,)
 
-    report = _pass(service, monkeypatch)
+    report = _pass(service, step_clock)
     assert emulator.transactions[reference].status == "SUBMITTED_FOR_SETTLEMENT"
     assert service.get_transaction(txn_id).status == "succeeded"
     assert service.get_payment(txn.payment_id or "").captured == _held(emulator, reference) == Money.of("12.00", EUR)
@@ -97,11 +94,11 @@ def test_a_lost_submission_leaves_the_sale_open_and_a_later_pass_records_it(
 
 @pytest.mark.parametrize("outcome", ["PROCESSOR_DECLINED", "FAILED", "GATEWAY_REJECTED"])
 def test_a_sale_declined_after_authorizing_is_failed_and_charged_nothing(
-        service: PaymentService, emulator: BraintreeEmulator, monkeypatch: pytest.MonkeyPatch, outcome: str) -> None:
+        service: PaymentService, emulator: BraintreeEmulator, step_clock: Callable[..., None], outcome: str) -> None:
     txn_id, reference = _sale(service, emulator, f"sz-{outcome.lower()}")
     emulator.settle(reference, outcome)
     assert emulator.transactions[reference].status == outcome
-    _pass(service, monkeypatch)
+    _pass(service, step_clock)
     (txn,) = service.list_transactions(service.get_transaction(txn_id).payment_id)
     assert txn.status == "failed"
     payment = service.get_payment(txn.payment_id or "")
@@ -114,7 +111,7 @@ def test_a_sale_declined_after_authorizing_is_failed_and_charged_nothing(
 @pytest.mark.parametrize("when", ["before the pass", "between the read and the resend"])
 def test_a_sale_released_before_it_was_submitted_is_failed_never_captured(
         service: PaymentService, emulator: BraintreeEmulator, monkeypatch: pytest.MonkeyPatch,
-        released: str, when: str) -> None:
+        step_clock: Callable[..., None], released: str, when: str) -> None:
     txn_id, reference = _sale(service, emulator, f"sz-{released}")
     emulator.settle(reference)
 
@@ -135,7 +132,7 @@ def test_a_sale_released_before_it_was_submitted_is_failed_never_captured(
             return resend(transaction_id)
 
         monkeypatch.setattr(service, "resend_unfinished", released_first)
-    _pass(service, monkeypatch)
+    _pass(service, step_clock)
     assert emulator.transactions[reference].status == ("VOIDED" if released == "voided" else "AUTHORIZATION_EXPIRED")
     txn = service.get_transaction(txn_id)
     assert txn.status == "failed"
@@ -162,13 +159,13 @@ def _detailed_sale(service: PaymentService, emulator: BraintreeEmulator, key: st
 
 
 def test_a_sale_made_with_details_the_ledger_does_not_keep_is_finished_by_the_janitor(
-        service: PaymentService, emulator: BraintreeEmulator, monkeypatch: pytest.MonkeyPatch) -> None:
+        service: PaymentService, emulator: BraintreeEmulator, step_clock: Callable[..., None]) -> None:
     emulator.settlement = "batch"
     txn_id, reference = _detailed_sale(service, emulator, "sz-detailed")
     emulator.settle(reference)
     made = len(emulator.transactions)
 
-    report = _pass(service, monkeypatch)
+    report = _pass(service, step_clock)
     assert report.resent == (txn_id,) and not report.errors
     assert emulator.transactions[reference].status == "SUBMITTED_FOR_SETTLEMENT"
     assert len(emulator.transactions) == made, "finished, never charged again"
@@ -180,7 +177,7 @@ def test_a_sale_made_with_details_the_ledger_does_not_keep_is_finished_by_the_ja
 
 
 def test_the_janitors_resend_of_a_detailed_sale_search_hides_writes_nothing(
-        service: PaymentService, emulator: BraintreeEmulator, monkeypatch: pytest.MonkeyPatch) -> None:
+        service: PaymentService, emulator: BraintreeEmulator, step_clock: Callable[..., None]) -> None:
     emulator.settlement = "batch"
     txn_id, reference = _detailed_sale(service, emulator, "sz-hidden")
     emulator.settle(reference)
@@ -188,7 +185,7 @@ def test_the_janitors_resend_of_a_detailed_sale_search_hides_writes_nothing(
     service.reconcile()  # read by its reference: unfinished, flagged for the resend
     emulator.search_lag = 3600.0  # search no longer shows the sale: its resend cannot find it
 
-    report = _pass(service, monkeypatch)
+    report = _pass(service, step_clock)
     assert report.resent == (txn_id,) and not report.errors
     assert len(emulator.transactions) == made, "no second charge, and no charge without the order's details"
     assert emulator.transactions[reference].status == "AUTHORIZED"
@@ -197,7 +194,7 @@ def test_the_janitors_resend_of_a_detailed_sale_search_hides_writes_nothing(
     assert service.get_payment(txn.payment_id or "").captured == Money.of("0", EUR)
 
     emulator.search_lag = 0.0  # search shows it again: the next pass finishes it
-    _pass(service, monkeypatch)
+    _pass(service, step_clock)
     assert emulator.transactions[reference].status == "SUBMITTED_FOR_SETTLEMENT"
     assert len(emulator.transactions) == made
     assert service.get_transaction(txn_id).status == "succeeded"

@@ -24,14 +24,20 @@ def _declined_attempts(gateway: Gateway, count: int) -> None:
             gateway.execute("braintree", "authorize", _attempt(f"try-{number}", "fake-processor-declined-visa-nonce"))
 
 
+def _lost_after_declines(gateway: Gateway, emulator: BraintreeEmulator, earlier: int, key: str) -> None:
+    """`earlier` declined attempts of the order, then its authorization under `key`, whose answer
+    is lost."""
+    _declined_attempts(gateway, earlier)
+    emulator.inject(Fault(kind="drop_after", path="authorizePaymentMethod"))
+    with pytest.raises(OutcomeUnknown):
+        gateway.execute("braintree", "authorize", _attempt(key))
+
+
 @pytest.mark.parametrize("earlier", [PAGE, PAGE + 7])
 def test_a_retry_finds_its_authorization_past_the_first_page_of_its_order(
     gateway: Gateway, emulator: BraintreeEmulator, earlier: int
 ) -> None:
-    _declined_attempts(gateway, earlier)
-    emulator.inject(Fault(kind="drop_after", path="authorizePaymentMethod"))
-    with pytest.raises(OutcomeUnknown):
-        gateway.execute("braintree", "authorize", _attempt("the-one"))
+    _lost_after_declines(gateway, emulator, earlier, "the-one")
     retried = gateway.execute("braintree", "authorize", _attempt("the-one"))
     authorized = [t.id for t in emulator.transactions.values() if t.status == "AUTHORIZED"]
     assert (len(authorized), authorized[-1]) == (1, retried.reference), "the retry found the lost one"
@@ -40,10 +46,7 @@ def test_a_retry_finds_its_authorization_past_the_first_page_of_its_order(
 def test_fetch_by_key_finds_the_authorization_past_the_first_page(
     gateway: Gateway, emulator: BraintreeEmulator
 ) -> None:
-    _declined_attempts(gateway, PAGE)
-    emulator.inject(Fault(kind="drop_after", path="authorizePaymentMethod"))
-    with pytest.raises(OutcomeUnknown):
-        gateway.execute("braintree", "authorize", _attempt("lost"))
+    _lost_after_declines(gateway, emulator, PAGE, "lost")
     fetched = gateway.execute("braintree", "fetch", _attempt("lost"))
     (made,) = [t.id for t in emulator.transactions.values() if t.status == "AUTHORIZED"]
     assert (fetched.state, fetched.reference) == (ProviderState.AUTHORIZED, made)

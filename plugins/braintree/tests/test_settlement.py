@@ -23,6 +23,7 @@ from paywire import (
     InvalidRequest,
     Money,
     OutcomeUnknown,
+    Payment,
     PaymentService,
     Plugins,
     ProviderState,
@@ -106,6 +107,26 @@ def pending(sandbox: Sandbox) -> Iterator[tuple[Gateway, BraintreeEmulator, str]
     yield from served_gateway(sandbox, "pending")
 
 
+def _service(served: tuple[Gateway, BraintreeEmulator, str], ledger: SQLiteLedger,
+             inbox: Inbox | None = None) -> tuple[PaymentService, BraintreeEmulator]:
+    """A payment service on the served gateway and the test's ledger, and the emulator it talks to,
+    posting its notifications to `inbox` when one is given."""
+    gateway, emulator, _ = served
+    if inbox is not None:
+        emulator.webhook_url = inbox.url
+    return PaymentService(gateway, ledger), emulator
+
+
+def _settled_sale(service: PaymentService, emulator: BraintreeEmulator, inbox: Inbox, amount: str, order_id: str,
+                  key: str) -> Payment:
+    """A sale under `key`, settled in the batch, its notification (the inbox's first) received."""
+    payment = service.sale("braintree", Money.of(amount, EUR), source="fake-valid-nonce", order_id=order_id,
+                           idempotency_key=key)
+    emulator.settle(payment.reference or "")
+    service.receive_webhook("braintree", *inbox.wait(1)[0])
+    return payment
+
+
 def sale(gateway: Gateway, key: str, amount: str = "50.00") -> Any:
     return gateway.execute("braintree", "sale", Subject(amount=Money.of(amount, EUR), source="fake-valid-nonce",
                                                         idempotency_key=key))
@@ -185,9 +206,7 @@ def test_the_emulators_notifications_are_braintrees_as_its_sdk_reads_them(
 def test_the_payment_service_records_a_pending_sale_accepted_and_braintrees_notification_settles_it(
     pending: tuple[Gateway, BraintreeEmulator, str], inbox: Inbox, ledger: SQLiteLedger
 ) -> None:
-    gateway, emulator, _ = pending
-    emulator.webhook_url = inbox.url
-    service = PaymentService(gateway, ledger)
+    service, emulator = _service(pending, ledger, inbox)
     payment = service.sale("braintree", Money.of("25.00", EUR), source="fake-valid-nonce", order_id="B-1",
                            idempotency_key="service-sale")
     assert [t.status for t in service.list_transactions(payment.id)] == ["accepted"]
@@ -206,13 +225,8 @@ def test_the_payment_service_records_a_pending_sale_accepted_and_braintrees_noti
 def test_a_pending_refund_is_accepted_and_its_notification_settles_it_in_the_ledger(
     pending: tuple[Gateway, BraintreeEmulator, str], inbox: Inbox, ledger: SQLiteLedger
 ) -> None:
-    gateway, emulator, _ = pending
-    emulator.webhook_url = inbox.url
-    service = PaymentService(gateway, ledger)
-    payment = service.sale("braintree", Money.of("30.00", EUR), source="fake-valid-nonce", order_id="B-2",
-                           idempotency_key="refund-sale")
-    emulator.settle(payment.reference or "")
-    service.receive_webhook("braintree", *inbox.wait(1)[0])
+    service, emulator = _service(pending, ledger, inbox)
+    payment = _settled_sale(service, emulator, inbox, "30.00", "B-2", "refund-sale")
     payment = service.refund(payment.id, Money.of("12.00", EUR))
     refund = service.list_transactions(payment.id)[-1]
     assert (refund.kind, refund.status, payment.refunded) == ("refund", "accepted", Money.zero(EUR))
@@ -230,13 +244,8 @@ def test_a_refund_braintree_failed_is_undone_in_the_ledger_when_notified_as_its_
 ) -> None:
     """Braintree's own refund_failed notification (its SDK's sample, signed with the method's key
     pair) has no `<type>credit</type>`; it is about the refund all the same."""
-    gateway, emulator, _ = batch
-    emulator.webhook_url = inbox.url
-    service = PaymentService(gateway, ledger)
-    payment = service.sale("braintree", Money.of("50.00", EUR), source="fake-valid-nonce", order_id="B-6",
-                           idempotency_key="failed-refund-sale")
-    emulator.settle(payment.reference or "")
-    service.receive_webhook("braintree", *inbox.wait(1)[0])
+    service, emulator = _service(batch, ledger, inbox)
+    payment = _settled_sale(service, emulator, inbox, "50.00", "B-6", "failed-refund-sale")
     payment = service.refund(payment.id, Money.of("12.00", EUR), idempotency_key="failed-refund")
     refund = service.list_transactions(payment.id)[-1]
     assert (refund.kind, refund.status, payment.refunded) == ("refund", "succeeded", Money.of("12.00", EUR))
@@ -258,9 +267,7 @@ def test_a_sale_or_capture_braintree_declines_at_settlement_is_undone_in_the_led
 ) -> None:
     """Answered SUBMITTED_FOR_SETTLEMENT, which the ledger records as captured, then declined in
     the settlement batch: the notification undoes it, and the ledger agrees with Braintree."""
-    gateway, emulator, _ = batch
-    emulator.webhook_url = inbox.url
-    service = PaymentService(gateway, ledger)
+    service, emulator = _service(batch, ledger, inbox)
     if operation == "sale":
         payment = service.sale("braintree", Money.of("50.00", EUR), source="fake-valid-nonce", order_id="B-7",
                                idempotency_key="declined-sale")
@@ -291,8 +298,7 @@ def test_a_replayed_capture_or_refund_braintree_declined_at_settlement_is_not_re
     """The answer lost, the batch declines what the request made after it was submitted: it took
     effect and was undone. The retry under its key answers the success it was, and the payment is
     read: the request is recorded succeeded and reversed, and no money is counted as moved."""
-    gateway, emulator, _ = batch
-    service = PaymentService(gateway, ledger)
+    service, emulator = _service(batch, ledger)
     if kind == "capture":
         payment = service.authorize("braintree", Money.of("50.00", EUR), source="fake-valid-nonce",
                                     order_id="B-3", idempotency_key="declined-capture-auth")
@@ -325,8 +331,7 @@ def test_a_replayed_sale_braintree_declined_at_settlement_is_undone_not_a_captur
     """The sale's answer lost, the batch declines it after it was submitted: the retry under its
     key answers the sale it was, and the payment is read: the sale recorded succeeded and
     reversed, the payment failed, nothing authorized or captured."""
-    gateway, emulator, _ = batch
-    service = PaymentService(gateway, ledger)
+    service, emulator = _service(batch, ledger)
     emulator.inject(Fault(kind="drop_after", path="chargePaymentMethod"))
     with pytest.raises(OutcomeUnknown):  # Braintree charged; its answer was lost
         service.sale("braintree", Money.of("50.00", EUR), source="fake-valid-nonce", order_id="B-5",
@@ -353,9 +358,7 @@ def test_a_whole_capture_declined_at_settlement_leaves_nothing_held(
     both). Its notification, which says only that the capture was declined, makes the service
     read the payment, as reconciliation does: released, as an expired authorization, and no
     capture or void is sent for a hold Braintree no longer has."""
-    gateway, emulator, _ = batch
-    emulator.webhook_url = inbox.url
-    service = PaymentService(gateway, ledger)
+    service, emulator = _service(batch, ledger, inbox)
     payment = service.authorize("braintree", Money.of("50.00", EUR), source="fake-valid-nonce",
                                 order_id="B-9", idempotency_key="declined-whole-auth")
     payment = service.capture(payment.id)
@@ -369,7 +372,7 @@ def test_a_whole_capture_declined_at_settlement_leaves_nothing_held(
     payment = service.get_payment(payment.id)
     assert (payment.state, payment.captured, payment.capturable) == (
         PaymentState.VOIDED, Money.zero(EUR), Money.zero(EUR))
-    fetched = gateway.execute("braintree", "fetch", Subject(reference=payment.reference))
+    fetched = service.gateway.execute("braintree", "fetch", Subject(reference=payment.reference))
     assert (fetched.state, fetched.captured) == (ProviderState.VOIDED, Money.zero(EUR))
     count = len(service.list_transactions(payment.id))
     for operation in (lambda: service.capture(payment.id), lambda: service.void(payment.id)):
@@ -386,9 +389,7 @@ def test_a_declined_capture_whose_notification_read_failed_is_read_by_the_next_r
     """As above, but Braintree cannot be read when the notification arrives: the event stands
     applied and the payment, as recorded, offers to capture a hold Braintree no longer has. The
     payment owes a read, and the next `reconcile()`, which names no payment, makes it."""
-    gateway, emulator, _ = batch
-    emulator.webhook_url = inbox.url
-    service = PaymentService(gateway, ledger)
+    service, emulator = _service(batch, ledger, inbox)
     payment = service.authorize("braintree", Money.of("50.00", EUR), source="fake-valid-nonce",
                                 order_id="B-10", idempotency_key="declined-unread")
     payment = service.capture(payment.id)
@@ -418,9 +419,7 @@ def test_captures_that_asked_for_all_of_an_authorization_the_last_declined_are_r
     declined, they consumed the authorization: nothing held, nothing to capture. The first
     settled, it stands, and nothing is left to capture: the second, of all that was left, closed
     the authorization, which Braintree then refuses to capture again (91507)."""
-    gateway, emulator, _ = batch
-    emulator.webhook_url = inbox.url
-    service = PaymentService(gateway, ledger)
+    service, emulator = _service(batch, ledger, inbox)
     payment = service.authorize("braintree", Money.of("50.00", EUR), source="fake-valid-nonce",
                                 order_id="B-11", idempotency_key=f"asked-all-{outcomes[0]}")
     for number, (amount, outcome) in enumerate(zip(("20.00", "30.00"), outcomes, strict=True), 1):
@@ -448,8 +447,7 @@ def test_a_replayed_whole_capture_braintree_declined_at_settlement_leaves_nothin
     after it was submitted: the retry under its key answers the capture it was (it took effect),
     and the service reads the payment, as reconciliation does: the capture is reversed, it
     consumed the authorization, nothing is held or left to capture."""
-    gateway, emulator, _ = batch
-    service = PaymentService(gateway, ledger)
+    service, emulator = _service(batch, ledger)
     payment = service.authorize("braintree", Money.of("50.00", EUR), source="fake-valid-nonce",
                                 order_id="B-12", idempotency_key="lost-whole-capture-auth")
     emulator.inject(Fault(kind="drop_after", path="partialcapture"))
@@ -476,9 +474,7 @@ def test_an_authorization_the_control_panel_captured_and_braintree_declined_at_s
     notification names the authorization itself, which no capture of the ledger's made. The
     service reads the payment, as reconciliation does: nothing was captured, nor is anything left
     to capture."""
-    gateway, emulator, _ = batch
-    emulator.webhook_url = inbox.url
-    service = PaymentService(gateway, ledger)
+    service, emulator = _service(batch, ledger, inbox)
     payment = service.authorize("braintree", Money.of("50.00", EUR), source="fake-valid-nonce",
                                 order_id="B-13", idempotency_key="panel-captured-auth")
     with emulator.lock:  # the Control Panel's capture of all of it
@@ -507,9 +503,7 @@ def test_an_authorization_the_control_panel_captured_whole_and_braintree_decline
     it reads as a sale so would (its status and history are a sale's), but the payment was
     authorized, and Braintree released the hold: voided, nothing captured, and reconciliation
     agrees, run after run."""
-    gateway, emulator, _ = batch
-    emulator.webhook_url = inbox.url
-    service = PaymentService(gateway, ledger)
+    service, emulator = _service(batch, ledger, inbox)
     payment = service.authorize("braintree", Money.of("50.00", EUR), source="fake-valid-nonce",
                                 order_id="B-14", idempotency_key=f"panel-whole-auth-{outcome}-{notified}")
     with emulator.lock:  # the Control Panel's capture of all of it
@@ -528,11 +522,11 @@ def test_an_authorization_the_control_panel_captured_whole_and_braintree_decline
     payment = service.get_payment(payment.id)
     assert (payment.state, payment.captured, payment.capturable) == (
         PaymentState.VOIDED, Money.zero(EUR), Money.zero(EUR))
-    fetched = gateway.execute("braintree", "fetch", Subject(reference=payment.reference, flow="authorize"))
+    fetched = service.gateway.execute("braintree", "fetch", Subject(reference=payment.reference, flow="authorize"))
     assert (fetched.state, fetched.authorized, fetched.captured) == (
         ProviderState.VOIDED, Money.of("50.00", EUR), Money.zero(EUR))
     # The same transaction read as a sale's (created submitted) is that sale declined.
-    sold = gateway.execute("braintree", "fetch", Subject(reference=payment.reference, flow="sale"))
+    sold = service.gateway.execute("braintree", "fetch", Subject(reference=payment.reference, flow="sale"))
     assert (sold.state, sold.authorized, sold.captured) == (ProviderState.FAILED, Money.zero(EUR), Money.zero(EUR))
     for _ in range(2):
         assert not service.reconcile(payment_id=payment.id).mismatches
@@ -546,8 +540,7 @@ def test_a_replayed_authorization_the_control_panel_captured_whole_and_braintree
     and the batch declines it: the retry under its key finds a transaction declined at settlement,
     which for a sale would be the sale's decline. This one was authorized first: the authorize is
     not recorded failed, and the payment reads as reconciliation does, released."""
-    gateway, emulator, _ = batch
-    service = PaymentService(gateway, ledger)
+    service, emulator = _service(batch, ledger)
     emulator.inject(Fault(kind="drop_after", path="authorizePaymentMethod"))
     with pytest.raises(OutcomeUnknown):  # Braintree authorized; its answer was lost
         service.authorize("braintree", Money.of("50.00", EUR), source="fake-valid-nonce", order_id="B-15",

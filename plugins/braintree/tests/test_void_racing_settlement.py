@@ -5,14 +5,11 @@ Braintree captured, whether the answer came or was lost, and ends at what Braint
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator
-from datetime import timedelta
-from typing import Any
+from collections.abc import Callable
 
 import pytest
 
-from paywire import Money, OutcomeUnknown, PaymentService, hookimpl
-from paywire.http.transfer import Transfer
+from paywire import Money, OutcomeUnknown, PaymentService
 from paywire.ledger import PaymentState
 from paywire.testing.emulator import Fault
 from paywire_braintree.emulator import BraintreeEmulator
@@ -20,25 +17,10 @@ from paywire_braintree.emulator import BraintreeEmulator
 EUR = "EUR"
 
 
-class BeforeReversal:
-    """Runs `land` at Braintree just before the void's reversal is sent (a transfer hook: the
-    race needs no timing)."""
-
-    def __init__(self, land: Callable[[], None]) -> None:
-        self.land = land
-        self.armed = True
-
-    @hookimpl(wrapper=True)
-    def send_transfer(self, transfer: Transfer) -> Generator[None, Any, Any]:
-        if self.armed and b"reverseTransaction" in (transfer.body or b""):
-            self.armed = False
-            self.land()
-        return (yield)
-
-
 @pytest.mark.parametrize("answer", ["answered", "lost"])
 def test_a_void_braintree_answers_with_a_refund_is_never_recorded_a_void(
-        service: PaymentService, emulator: BraintreeEmulator, monkeypatch: pytest.MonkeyPatch, answer: str) -> None:
+        service: PaymentService, emulator: BraintreeEmulator, step_clock: Callable[..., None],
+        lands_before: Callable[[PaymentService, str, Callable[[], None], str], None], answer: str) -> None:
     emulator.settlement = "batch"
     amount = Money.of("30.00", EUR)
     payment = service.authorize("braintree", amount, source="fake-valid-nonce", order_id=f"VR-{answer}",
@@ -50,7 +32,7 @@ def test_a_void_braintree_answers_with_a_refund_is_never_recorded_a_void(
             emulator.operations.capture({"transactionId": reference})  # the Control Panel's capture
             emulator.operations.settle(emulator.transactions[reference])  # the batch
 
-    service.gateway.plugins.register(BeforeReversal(captured_and_settled), name="batch-first")
+    lands_before(service, "reverseTransaction", captured_and_settled, "batch-first")
     if answer == "lost":
         emulator.inject(Fault("drop_after", path="/graphql", contains="reverseTransaction"))
     with pytest.raises(OutcomeUnknown) as unsure:
@@ -61,10 +43,7 @@ def test_a_void_braintree_answers_with_a_refund_is_never_recorded_a_void(
     assert service.get_transaction(void_id).status == "unknown", "never a void of money Braintree captured"
     assert service.get_payment(payment.id).state != PaymentState.VOIDED
 
-    ledger = service.ledger
-    now, deadline = ledger.now, ledger.deadline  # the void's request can no longer land
-    monkeypatch.setattr(ledger, "now", lambda: now() + timedelta(hours=1))
-    monkeypatch.setattr(ledger, "deadline", lambda seconds: deadline(seconds) + timedelta(hours=1))
+    step_clock(service)  # the void's request can no longer land
     report = service.reconcile(payment_id=payment.id)
     assert not report.mismatches and not report.errors
     assert service.get_transaction(void_id).status != "succeeded"
@@ -75,7 +54,8 @@ def test_a_void_braintree_answers_with_a_refund_is_never_recorded_a_void(
 
 @pytest.mark.parametrize("answer", ["answered", "lost"])
 def test_a_void_of_an_authorization_captured_whole_meanwhile_releases_it_and_claims_nothing(
-        service: PaymentService, emulator: BraintreeEmulator, monkeypatch: pytest.MonkeyPatch, answer: str) -> None:
+        service: PaymentService, emulator: BraintreeEmulator, step_clock: Callable[..., None],
+        lands_before: Callable[[PaymentService, str, Callable[[], None], str], None], answer: str) -> None:
     """Captured whole (the Control Panel) but not yet settled when the reversal lands: Braintree
     voids that capture, so nothing is captured, and the ledger ends voided with nothing captured."""
     emulator.settlement = "batch"
@@ -87,7 +67,7 @@ def test_a_void_of_an_authorization_captured_whole_meanwhile_releases_it_and_cla
         with emulator.lock:
             emulator.operations.capture({"transactionId": reference})
 
-    service.gateway.plugins.register(BeforeReversal(captured), name="captured-first")
+    lands_before(service, "reverseTransaction", captured, "captured-first")
     if answer == "lost":
         emulator.inject(Fault("drop_after", path="/graphql", contains="reverseTransaction"))
         with pytest.raises(OutcomeUnknown):
@@ -95,10 +75,7 @@ def test_a_void_of_an_authorization_captured_whole_meanwhile_releases_it_and_cla
     else:
         service.void(payment.id, idempotency_key=f"vw-void-{answer}")
     assert emulator.transactions[reference].status == "VOIDED"
-    ledger = service.ledger
-    now, deadline = ledger.now, ledger.deadline
-    monkeypatch.setattr(ledger, "now", lambda: now() + timedelta(hours=1))
-    monkeypatch.setattr(ledger, "deadline", lambda seconds: deadline(seconds) + timedelta(hours=1))
+    step_clock(service)
     report = service.reconcile(payment_id=payment.id)
     assert not report.mismatches and not report.errors
     after = service.get_payment(payment.id)
@@ -106,7 +83,7 @@ def test_a_void_of_an_authorization_captured_whole_meanwhile_releases_it_and_cla
 
 
 def test_a_void_lost_before_braintree_then_the_authorization_captured_and_settled_is_never_a_void(
-        service: PaymentService, emulator: BraintreeEmulator, monkeypatch: pytest.MonkeyPatch) -> None:
+        service: PaymentService, emulator: BraintreeEmulator, step_clock: Callable[..., None]) -> None:
     emulator.settlement = "batch"
     amount = Money.of("30.00", EUR)
     payment = service.authorize("braintree", amount, source="fake-valid-nonce", order_id="VL-1",
@@ -118,10 +95,7 @@ def test_a_void_lost_before_braintree_then_the_authorization_captured_and_settle
     with emulator.lock:  # the Control Panel captures it whole, and the batch settles it
         emulator.operations.capture({"transactionId": reference})
         emulator.operations.settle(emulator.transactions[reference])
-    ledger = service.ledger
-    now, deadline = ledger.now, ledger.deadline
-    monkeypatch.setattr(ledger, "now", lambda: now() + timedelta(hours=1))
-    monkeypatch.setattr(ledger, "deadline", lambda seconds: deadline(seconds) + timedelta(hours=1))
+    step_clock(service)
     report = service.reconcile(payment_id=payment.id)
     assert not report.mismatches and not report.errors
     assert service.get_transaction(unsure.value.transaction_id or "").status == "failed"
