@@ -10,9 +10,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+import attrs
+
 from paywire.cli import EXIT_BUYER_ACTION, EXIT_OK
 from paywire.cli.output import emit_json, table, text
-from paywire.errors import InvalidRequest, OutcomeUnknown
+from paywire.errors import Declined, InvalidRequest, OutcomeUnknown
 from paywire.ledger.model import PaymentState
 from paywire.money import Money
 
@@ -20,6 +22,7 @@ if TYPE_CHECKING:
     from paywire.gateway import Gateway
     from paywire.ledger.model import Payment, Transaction
     from paywire.service.payments import PaymentService
+    from paywire.service.reconcile import ReconcileReport
 
 DEFAULT_LEDGER = "sqlite:///paywire.db"
 
@@ -319,9 +322,40 @@ def transactions(args: argparse.Namespace) -> int:
     return 0
 
 
+def _finish_unfinished(svc: PaymentService, report: ReconcileReport) -> tuple[ReconcileReport, list[str]]:
+    """Resend under its key each first operation the pass found made but unfinished at the
+    provider (`Settlement.resend`: a Braintree sale authorized, never submitted for settlement),
+    as the Janitor does (`PaymentService.resend_unfinished`), so a shop running this from cron
+    instead of `paywire serve` has the sale finished before its authorization lapses. Each
+    outcome is recorded from the provider's answer only (a refusal: failed; a lost answer:
+    unknown, open), and the report says where each transaction now stands."""
+    from paywire.errors import PaywireError
+    from paywire.security import redact
+    from paywire.service.reconcile import Settlement
+
+    settled, unresolved, errors, resent = list(report.settled), [], list(report.errors), []
+    for owed in report.unresolved:
+        if not owed.resend:
+            unresolved.append(owed)
+            continue
+        resent.append(owed.transaction_id)
+        try:
+            svc.resend_unfinished(owed.transaction_id)
+        except PaywireError as exc:  # an outcome (a refusal, a lost answer) is read below; the rest go on
+            if not isinstance(exc, (Declined, OutcomeUnknown)):
+                errors.append((owed.transaction_id, f"{type(exc).__name__}: {redact(str(exc))}"))
+        txn = svc.get_transaction(owed.transaction_id)
+        if txn.open:
+            unresolved.append(owed)
+        else:
+            settled.append(Settlement(txn.id, txn.payment_id, txn.kind, txn.status,
+                                      f"resent under its idempotency key: {txn.status} as the provider answered"))
+    return attrs.evolve(report, settled=tuple(settled), unresolved=tuple(unresolved), errors=tuple(errors)), resent
+
+
 def reconcile(args: argparse.Namespace) -> int:
     svc = service(args)
-    report = svc.reconcile(payment_id=args.payment_id)
+    report, resent = _finish_unfinished(svc, svc.reconcile(payment_id=args.payment_id))
     settled = [{"transaction": s.transaction_id, "payment": s.payment_id, "kind": s.kind, "status": s.status,
                 "note": s.note} for s in report.settled]
     unresolved = [{"transaction": s.transaction_id, "payment": s.payment_id, "kind": s.kind, "note": s.note}
@@ -331,12 +365,13 @@ def reconcile(args: argparse.Namespace) -> int:
     if args.json:
         emit_json({"marked_unknown": list(report.marked_unknown), "settled": settled, "unresolved": unresolved,
                    "errors": [list(e) for e in report.errors], "events_applied": report.events_applied,
-                   "mismatches": mismatches, "caught_up": list(report.caught_up)})
+                   "mismatches": mismatches, "caught_up": list(report.caught_up), "resent": resent})
     else:
         print(f"{len(settled)} settled, {len(unresolved)} still open, {len(report.errors)} errors, "
               f"{len(mismatches)} totals differing from the provider's, "
               f"{report.events_applied} waiting webhook events applied, "
-              f"{len(report.caught_up)} payments read that owed a read or waited for their buyer")
+              f"{len(report.caught_up)} payments read that owed a read or waited for their buyer"
+              + (f", {len(resent)} unfinished at the provider resent under their idempotency key" if resent else ""))
         if settled or unresolved:
             table(["transaction", "payment", "kind", "outcome", "note"],
                   [(s["transaction"], s["payment"], s["kind"], s.get("status", "open"), s["note"])

@@ -99,8 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("reconcile", help="settle open outcomes (unknown, accepted), payments owing a read and payments "
                                          "waiting for their buyer longer than [paywire] buyer_wait by "
-                                         "asking the provider; apply waiting webhook events (exit 5 while "
-                                         "anything is left open, differing or not reconciled)")
+                                         "asking the provider; apply waiting webhook events; resend under its "
+                                         "key what the provider holds made but unfinished, as the Janitor does "
+                                         "(exit 5 while anything is left open, differing or not reconciled)")
     p.add_argument("--payment-id")
     p.set_defaults(run=operations.reconcile)
 

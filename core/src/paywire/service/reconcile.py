@@ -195,7 +195,7 @@ def _unfinished(u: LedgerUnit, txn: Transaction, result: CommandResult) -> Settl
     Either way the row says so (`response["reconciled"]["unfinished"]`): only such a row is
     finished by `resend_unfinished`, whose resend holds what the ledger keeps, not the whole request."""
     note = (f"the provider reports {result.state}: it made the {txn.kind} but holds it unfinished; a resend under "
-            "its idempotency key finishes it (the Janitor's, resend_unfinished())")
+            "its idempotency key finishes it (the Janitor's, or 'paywire reconcile': resend_unfinished())")
     if txn.status == S.PENDING:
         return _open(txn, note)  # its own request is still in flight: its answer, or its life, first
     response = {**txn.response, "reconciled": {"state": result.state, "note": note, "unfinished": True}}
