@@ -14,7 +14,7 @@ from paywire import Money, OutcomeUnknown, PaymentService, StateError
 _RETURN = "https://shop.example/r"
 
 
-@pytest.mark.xfail(strict=True, reason=(
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
     "Decision needed (model): the ledger has no place for a refund made beside paywire that the "
     "provider has not decided. An event about it is `other` and reconcile records no transaction "
     "for an operation it lists that none of the ledger's is, and its refunded total counts only "
@@ -35,7 +35,7 @@ def test_a_pending_dashboard_refund_is_not_offered_to_refund_again(
     assert len(app.store.refunds) == 1
 
 
-@pytest.mark.xfail(strict=True, reason=(
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
     "Decision needed (rules): an event about a refund made beside paywire waits while a refund of the "
     "service's own is open without its reference (it may be that one), and `check_refund` counts only "
     "the open refund as spent, not the waiting event's: until reconcile names the open refund, the "
