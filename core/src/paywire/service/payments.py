@@ -132,7 +132,7 @@ from paywire.service.outcome import attach, failed, is_unknown, rebuild_error, s
 from paywire.service.reconcile import MatchReport, Mismatch, ReconcileReport, Settlement, settle, unfinished
 from paywire.service.schedule import Backoff, is_due
 from paywire.service.waiting import DEFAULT_BUYER_WAIT, checked, due, watch
-from paywire.service.webhooks import apply_event, apply_waiting
+from paywire.service.webhooks import apply_event, apply_waiting, refunds_waiting
 from paywire.subject import BuyerAction, Customer, Order, Subject
 from paywire.webhook import EventKind, WebhookEvent
 
@@ -1040,7 +1040,7 @@ class PaymentService:
                 u.insert_payment(op.create)
                 owner, target, parent = op.create.id, None, None
             elif payment is not None:
-                parent = self._check(op, payment, txns, caps)
+                parent = self._check(u, op, payment, txns, caps)
                 owner = payment.id
                 target = self._target(op.kind, payment, parent)
             else:  # vault, unvault
@@ -1161,7 +1161,7 @@ class PaymentService:
                     payment = rules.derive(payment, txns, failed=False, updated_at=u.now())
                     u.update_payment(payment)
             else:
-                parent = self._check(op._replace(payment_id=payment.id), payment, txns, caps)
+                parent = self._check(u, op._replace(payment_id=payment.id), payment, txns, caps)
                 # A void keeps the object its key was sent to: the payment's authorization may have
                 # changed since (PayPal's reauthorization), and the same key sent to another would
                 # void what the first attempt never named (PayPal voids a reauthorization through
@@ -1180,7 +1180,8 @@ class PaymentService:
         u.insert_transaction(txn)
         return txn, payment
 
-    def _check(self, op: _Op, payment: Payment, txns: Sequence[Transaction], caps: Capabilities) -> Transaction | None:
+    def _check(self, u: LedgerUnit, op: _Op, payment: Payment, txns: Sequence[Transaction],
+               caps: Capabilities) -> Transaction | None:
         if op.kind == K.CAPTURE:
             assert op.amount is not None
             rules.check_capture(payment, txns, op.amount, caps, defaulted=op.defaulted)
@@ -1188,7 +1189,8 @@ class PaymentService:
             rules.check_void(payment, txns, caps)
         elif op.kind == K.REFUND:
             assert op.amount is not None
-            return rules.check_refund(payment, txns, op.amount, caps, defaulted=op.defaulted)
+            return rules.check_refund(payment, txns, op.amount, caps, defaulted=op.defaulted,
+                                      waiting=refunds_waiting(u, payment, txns))
         elif op.kind == K.COMPLETE:
             rules.check_complete(payment, txns, caps)
         else:

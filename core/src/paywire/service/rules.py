@@ -383,12 +383,17 @@ def capture_parents(payment: Payment, txns: Sequence[Transaction]) -> list[tuple
 
 
 def check_refund(payment: Payment, txns: Sequence[Transaction], amount: Money,
-                 caps: Capabilities, *, defaulted: bool = False) -> Transaction | None:
+                 caps: Capabilities, *, defaulted: bool = False, waiting: Money | None = None) -> Transaction | None:
     """Refuse an impossible refund; otherwise the captured transaction it refunds, or None for
     money the provider reported captured without a capture the ledger holds (its running total
     from an event or reconciliation: a capture made in the provider's dashboard, a 3-D Secure
     sale finished before `complete()`): the refund then acts on the payment, unless a capture is
-    in flight and no capture or charge of the payment is known (it waits for reconciliation)."""
+    in flight and no capture or charge of the payment is known (it waits for reconciliation).
+
+    `waiting`: refunds the provider reported whose events wait for a refund in flight (see
+    `webhooks.refunds_waiting`), counted as spent beside it: either may be the other, but never
+    offering what the provider may no longer hold comes first, so until reconciliation names
+    the refund in flight a refund the provider would take may be refused."""
     _capable(caps, "refund", payment.method, "refunds")
     _usable(payment, "refund")
     if payment.captured.minor == 0:
@@ -401,10 +406,15 @@ def check_refund(payment: Payment, txns: Sequence[Transaction], amount: Money,
             code="no_refund_multiple",
         )
     remaining = payment.captured - payment.refunded - flight.refunds
+    told = ""
+    if waiting is not None and waiting.minor > 0:
+        remaining -= waiting
+        told = (f", nor reported refunded ({waiting}) in an event that waits for the refund in flight whose answer "
+                "is unknown; reconcile the payment (reconcile(payment_id=...)) to learn which refund it is")
     if amount > remaining:
         raise StateError(
             f"cannot refund {amount} on payment {payment.id}: only {remaining} is captured and not yet refunded "
-            "(or being refunded); nothing was sent", code="refund_exceeds_captured",
+            f"(or being refunded){told}; nothing was sent", code="refund_exceeds_captured",
         )
     if not caps.refund_partial and amount != payment.captured - payment.refunded:
         raise UnsupportedOperation(

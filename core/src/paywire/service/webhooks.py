@@ -75,7 +75,7 @@ from paywire.service.outcome import concluded
 from paywire.service.reversal import reverse, reversible, succeeded_first, totals_trusted, undo_waits
 from paywire.webhook import SHARED_REFERENCES, EventKind
 
-__all__ = ["apply_event", "apply_waiting"]
+__all__ = ["apply_event", "apply_waiting", "refunds_waiting"]
 
 K = TransactionKind
 S = TransactionStatus
@@ -244,9 +244,7 @@ def _money_event(u: LedgerUnit, payment: Payment, txns: list[Transaction],
         return _raise_floor(payment, captured, event.amount), EventStatus.APPLIED, None
     # An operation of this kind whose reference is not known yet may be the one the event is
     # about: wait until its answer or reconciliation names it.
-    busy = any(t.status in (S.PENDING, S.UNKNOWN) and not t.provider_reference
-               and (t.kind == own_kind or (captured and t.kind in K.INITIAL)) for t in txns)
-    if busy:
+    if _nameless_open(txns, own_kind, initial=captured):
         return payment, EventStatus.DEFERRED, f"waits for the {own_kind} in flight to be recorded"
     # A settled operation that never learnt its reference (a provider whose fetch lists no
     # operations, an answer naming no object): the event names it, unless it is a second one of
@@ -277,6 +275,26 @@ def _money_event(u: LedgerUnit, payment: Payment, txns: list[Transaction],
     if obj:
         u.add_references(payment.method, payment.id, [obj])
     return payment, EventStatus.APPLIED, f"recorded a {own_kind} made outside paywire"
+
+
+def _nameless_open(txns: Sequence[Transaction], kind: str, *, initial: bool = False) -> bool:
+    """Whether an operation of `kind` (or a first operation, with `initial`) is in flight without
+    its reference: an event about an object of that kind may be about it, so the event waits."""
+    return any(t.status in (S.PENDING, S.UNKNOWN) and not t.provider_reference
+               and (t.kind == kind or (initial and t.kind in K.INITIAL)) for t in txns)
+
+
+def refunds_waiting(u: LedgerUnit, payment: Payment, txns: Sequence[Transaction]) -> Money:
+    """What the provider reported refunded in events that wait for a refund in flight without its
+    reference (see `_money_event`). Each may be that refund or another made beside paywire: until
+    reconciliation names the refund, the provider may hold both, so a new refund counts them as
+    spent too. Read only while such a refund is open: no query otherwise."""
+    zero = Money.zero(payment.currency)
+    if not _nameless_open(txns, K.REFUND):
+        return zero
+    return sum((e.amount for e in u.waiting_events(methods=(payment.method,), payment_id=payment.id)
+                if e.kind == EventKind.REFUNDED and e.status == EventStatus.DEFERRED and e.amount is not None
+                and e.amount.currency == payment.currency), zero)
 
 
 def _accepted_sale(payment: Payment, txns: Sequence[Transaction], event: StoredEvent) -> Transaction | None:

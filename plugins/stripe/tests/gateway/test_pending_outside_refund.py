@@ -35,13 +35,6 @@ def test_a_pending_dashboard_refund_is_not_offered_to_refund_again(
     assert len(app.store.refunds) == 1
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "Decision needed (rules): an event about a refund made beside paywire waits while a refund of the "
-    "service's own is open without its reference (it may be that one), and `check_refund` counts only "
-    "the open refund as spent, not the waiting event's: until reconcile names the open refund, the "
-    "service offers what Stripe no longer holds and sends a refund Stripe refuses (amount_too_large). "
-    "Counting a waiting refund event's amount as in flight would refuse it before sending, and also "
-    "refuse refunds Stripe would take when the event names the open refund itself."))
 def test_a_dashboard_refund_waiting_on_a_lost_refund_is_not_offered_to_refund_again(
         service: PaymentService, app: Any, api: Any, deliver_all: Any) -> None:
     payment = service.sale("stripe", Money(10000, "EUR"), source="pm_card_visa", return_url=_RETURN)
