@@ -279,7 +279,11 @@ def capturable(payment: Payment, txns: Sequence[Transaction], caps: Capabilities
 
 
 def check_capture(payment: Payment, txns: Sequence[Transaction], amount: Money, caps: Capabilities, *,
-                  defaulted: bool = False) -> None:
+                  defaulted: bool = False, waiting: Money | None = None) -> None:
+    """Refuse an impossible capture. `waiting`: captures the provider reported whose events wait
+    for a capture in flight (see `webhooks.reported_waiting`), counted as taken beside it, as
+    `check_refund` counts refunds: a provider that lets captures go over their authorization
+    (PayPal's overage) would otherwise take what the buyer never authorized."""
     _capable(caps, "capture", payment.method, "capture")
     _usable(payment, "capture")
     _amount(payment, amount, "capture", defaulted=defaulted)
@@ -304,10 +308,16 @@ def check_capture(payment: Payment, txns: Sequence[Transaction], amount: Money, 
     # minor units: cheap on every capture; captures undone since still took their part (`consumed`)
     uncaptured = payment.authorized.minor - payment.captured.minor - consumed(payment, txns, caps).minor
     remaining = uncaptured - flight.captures.minor
+    told = ""
+    if waiting is not None and waiting.minor > 0:
+        remaining -= waiting.minor
+        told = (f", nor reported captured ({waiting}) in an event that waits for the capture in flight whose answer "
+                "is unknown; reconcile the payment (reconcile(payment_id=...)) to learn which capture it is")
     if amount.minor > remaining:
         raise StateError(
-            f"cannot capture {amount} on payment {payment.id}: only {Money(remaining, payment.currency)} is "
-            "authorized and not yet captured (or being captured); nothing was sent", code="capture_exceeds_authorized",
+            f"cannot capture {amount} on payment {payment.id}: only {Money(max(remaining, 0), payment.currency)} is "
+            f"authorized and not yet captured (or being captured){told}; nothing was sent",
+            code="capture_exceeds_authorized",
         )
     if not caps.capture_partial and amount.minor != uncaptured:
         raise UnsupportedOperation(
@@ -391,7 +401,7 @@ def check_refund(payment: Payment, txns: Sequence[Transaction], amount: Money,
     in flight and no capture or charge of the payment is known (it waits for reconciliation).
 
     `waiting`: refunds the provider reported whose events wait for a refund in flight (see
-    `webhooks.refunds_waiting`), counted as spent beside it: either may be the other, but never
+    `webhooks.reported_waiting`), counted as spent beside it: either may be the other, but never
     offering what the provider may no longer hold comes first, so until reconciliation names
     the refund in flight a refund the provider would take may be refused."""
     _capable(caps, "refund", payment.method, "refunds")
@@ -413,8 +423,9 @@ def check_refund(payment: Payment, txns: Sequence[Transaction], amount: Money,
                 "is unknown; reconcile the payment (reconcile(payment_id=...)) to learn which refund it is")
     if amount > remaining:
         raise StateError(
-            f"cannot refund {amount} on payment {payment.id}: only {remaining} is captured and not yet refunded "
-            f"(or being refunded){told}; nothing was sent", code="refund_exceeds_captured",
+            f"cannot refund {amount} on payment {payment.id}: only {max(remaining, Money.zero(payment.currency))} "
+            f"is captured and not yet refunded (or being refunded){told}; nothing was sent",
+            code="refund_exceeds_captured",
         )
     if not caps.refund_partial and amount != payment.captured - payment.refunded:
         raise UnsupportedOperation(

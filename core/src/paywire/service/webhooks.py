@@ -75,7 +75,7 @@ from paywire.service.outcome import concluded
 from paywire.service.reversal import reverse, reversible, succeeded_first, totals_trusted, undo_waits
 from paywire.webhook import SHARED_REFERENCES, EventKind
 
-__all__ = ["apply_event", "apply_waiting", "refunds_waiting"]
+__all__ = ["apply_event", "apply_waiting", "reported_waiting"]
 
 K = TransactionKind
 S = TransactionStatus
@@ -284,16 +284,18 @@ def _nameless_open(txns: Sequence[Transaction], kind: str, *, initial: bool = Fa
                and (t.kind == kind or (initial and t.kind in K.INITIAL)) for t in txns)
 
 
-def refunds_waiting(u: LedgerUnit, payment: Payment, txns: Sequence[Transaction]) -> Money:
-    """What the provider reported refunded in events that wait for a refund in flight without its
-    reference (see `_money_event`). Each may be that refund or another made beside paywire: until
-    reconciliation names the refund, the provider may hold both, so a new refund counts them as
-    spent too. Read only while such a refund is open: no query otherwise."""
+def reported_waiting(u: LedgerUnit, payment: Payment, txns: Sequence[Transaction], kind: str) -> Money:
+    """What the provider reported captured (`kind` capture) or refunded (refund) in events that
+    wait for an operation of that kind in flight without its reference (see `_money_event`).
+    Each may be that operation or another made beside paywire: until reconciliation names the
+    operation, the provider may hold both, so a new one counts them as spent too. Read only while
+    such an operation is open: no query otherwise."""
     zero = Money.zero(payment.currency)
-    if not _nameless_open(txns, K.REFUND):
+    if not _nameless_open(txns, kind):
         return zero
+    told = EventKind.CAPTURED if kind == K.CAPTURE else EventKind.REFUNDED
     return sum((e.amount for e in u.waiting_events(methods=(payment.method,), payment_id=payment.id)
-                if e.kind == EventKind.REFUNDED and e.status == EventStatus.DEFERRED and e.amount is not None
+                if e.kind == told and e.status == EventStatus.DEFERRED and e.amount is not None
                 and e.amount.currency == payment.currency), zero)
 
 

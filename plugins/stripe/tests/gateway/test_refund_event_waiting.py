@@ -23,6 +23,14 @@ def _lost_refund(service: PaymentService, app: Any, amount: int) -> Payment:
     return payment
 
 
+def _beside_a_lost_refund(service: PaymentService, app: Any, api: Any, deliver_all: Any, amount: int) -> Payment:
+    """A lost refund of 1.00 and a dashboard refund of `amount`, their events delivered (both wait)."""
+    payment = _lost_refund(service, app, 100)
+    api.post("/v1/refunds", {"payment_intent": payment.reference, "amount": amount})
+    deliver_all(set())
+    return payment
+
+
 def _stripe_left(app: Any) -> int:
     return 10000 - sum(r["amount"] for r in app.store.refunds.values() if r["status"] == "succeeded")
 
@@ -45,9 +53,7 @@ def test_the_lost_refunds_own_event_holds_its_amount_twice_until_reconciled(
 
 def test_once_reconciled_what_stripe_holds_is_offered_again(
         service: PaymentService, app: Any, api: Any, deliver_all: Any) -> None:
-    payment = _lost_refund(service, app, 100)
-    api.post("/v1/refunds", {"payment_intent": payment.reference, "amount": 250})  # in the dashboard
-    deliver_all(set())
+    payment = _beside_a_lost_refund(service, app, api, deliver_all, 250)
     with pytest.raises(StateError) as refused:
         service.refund(payment.id, Money(9651, "EUR"))  # 100.00 - 1.00 - 2.50 + 0.01
     assert refused.value.code == "refund_exceeds_captured" and len(app.store.refunds) == 2  # nothing sent
@@ -60,9 +66,7 @@ def test_once_reconciled_what_stripe_holds_is_offered_again(
 
 def test_refunding_the_rest_while_an_event_waits_is_refused_not_guessed(
         service: PaymentService, app: Any, api: Any, deliver_all: Any) -> None:
-    payment = _lost_refund(service, app, 100)
-    api.post("/v1/refunds", {"payment_intent": payment.reference, "amount": 100})
-    deliver_all(set())
+    payment = _beside_a_lost_refund(service, app, api, deliver_all, 100)
     # "Everything left" is 98.00 or 99.00 as the waiting event is another refund or the lost one.
     with pytest.raises(StateError) as refused:
         service.refund(payment.id)
@@ -77,9 +81,7 @@ def test_a_refund_within_what_stripe_may_hold_is_sent(
         service: PaymentService, app: Any, api: Any, deliver_all: Any) -> None:
     # Both refunds' events wait (either may be the lost one, whose own event is among them): the
     # most Stripe may have refunded is their sum and the lost refund's, 3.00.
-    payment = _lost_refund(service, app, 100)
-    api.post("/v1/refunds", {"payment_intent": payment.reference, "amount": 100})
-    deliver_all(set())
+    payment = _beside_a_lost_refund(service, app, api, deliver_all, 100)
     with pytest.raises(StateError) as refused:
         service.refund(payment.id, Money(9701, "EUR"))
     assert refused.value.code == "refund_exceeds_captured" and len(app.store.refunds) == 2  # nothing sent
