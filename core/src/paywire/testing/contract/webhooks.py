@@ -153,6 +153,11 @@ class WebhookContract(ContractFixtures):
                     assert reported == payload.amount, (
                         f"a {payload.kind} event of {payload.amount!r} parsed with amount {event.amount!r} and "
                         f"total {event.total!r} (WebhookScheme.amounts: the provider's money events say how much)")
+                if webhook_scheme.amounts and payload.kind == EventKind.REFUND_PENDING:
+                    # The ledger holds what a refund made beside it takes, in flight, by this amount.
+                    assert event.amount == payload.amount, (
+                        f"a refund_pending event of {payload.amount!r} parsed with amount {event.amount!r} "
+                        "(WebhookScheme.amounts: the provider's refund events say how much)")
                 assert event.provider == harness.provider
 
         for kind in sorted(webhook_kinds):  # each kind at least once, whatever the examples draw
