@@ -20,6 +20,11 @@ class EventKind:
     AUTHORIZED: Final = "authorized"
     CAPTURED: Final = "captured"
     REFUNDED: Final = "refunded"
+    # A refund the provider holds and has not decided yet (Stripe's `pending`): no money back yet,
+    # and it may fail, so it is in no refunded total; yet the provider refunds nothing of it again.
+    # One the ledger does not hold (made in the provider's dashboard) is recorded accepted, so
+    # what is left to refund leaves it out until its refunded or failed event (or a reading) decides it.
+    REFUND_PENDING: Final = "refund_pending"
     VOIDED: Final = "voided"
     FAILED: Final = "failed"
     # The provider undid an operation it had reported done: a capture or sale declined at

@@ -232,8 +232,10 @@ class TestStripeContract(GatewayContract):
 
     @pytest.fixture
     def webhook_kinds(self) -> Collection[str]:
-        """Stripe reports a refund that failed after it succeeded as failed, and has no other reversal."""
-        return (EventKind.AUTHORIZED, EventKind.CAPTURED, EventKind.REFUNDED, EventKind.VOIDED, EventKind.FAILED)
+        """Stripe reports a refund that failed after it succeeded as failed, and has no other reversal;
+        a refund it has not decided yet is refund_pending."""
+        return (EventKind.AUTHORIZED, EventKind.CAPTURED, EventKind.REFUNDED, EventKind.REFUND_PENDING,
+                EventKind.VOIDED, EventKind.FAILED)
 
     @pytest.fixture
     def webhook_body(self) -> Callable[[WebhookPayload], bytes]:
@@ -249,11 +251,12 @@ class TestStripeContract(GatewayContract):
         def render(payload: WebhookPayload) -> bytes:
             amount = stripe_units(payload.amount)
             currency = payload.amount.currency.lower()
-            if payload.kind == "refunded":
+            if payload.kind in ("refunded", "refund_pending"):
                 event_type = "refund.created"
                 obj: dict[str, Any] = {"id": "re_3ContractRefund0001", "object": "refund", "amount": amount,
                                        "currency": currency, "payment_intent": payload.reference,
-                                       "status": "succeeded", "metadata": {IDEMPOTENCY_KEY_FIELD: "contract-key"}}
+                                       "status": "succeeded" if payload.kind == "refunded" else "pending",
+                                       "metadata": {IDEMPOTENCY_KEY_FIELD: "contract-key"}}
             else:
                 event_type, status = types[payload.kind]
                 obj = {"id": payload.reference, "object": "payment_intent", "amount": amount, "currency": currency,

@@ -35,7 +35,8 @@ OUTCOME_MODEL: tuple[Outcome, ...] = (
             "final for this transaction; `complete()` records the next one",
             "not counted"),
     Outcome(S.ACCEPTED,
-            "the provider took the request and decides later (Stripe `processing`, PayPal `PENDING`)",
+            "the provider took the request and decides later (Stripe `processing`, PayPal `PENDING`); a "
+            "refund made outside paywire that the provider holds undecided (its event, or reconcile, lists it)",
             "a webhook naming its reference, or reconcile reading the provider's decision",
             "in flight"),
     Outcome(S.UNKNOWN,

@@ -25,7 +25,11 @@ anything. It reads the payment at the provider and decides, per transaction:
   the authorization it was sent to (`void_after_capture`; left open where it no longer finds the
   payment);
 - a capture or refund that succeeded and that the provider now lists as failed or reversed gets
-  its reversal recorded.
+  its reversal recorded;
+- a refund the provider lists undecided (accepted) that no transaction is (made in its
+  dashboard) is recorded accepted, of origin "reconcile", so it counts in flight until decided (a
+  later reading, or its event, settles it); one made outside paywire that the provider still
+  holds undecided is reported neither settled nor open: nothing paywire sent waits for it.
 
 The provider's totals also become the payment's reported floors, capture closes once the provider
 takes no more of an authorization (captured, or nothing `capturable`, whatever its refunds), and
@@ -46,6 +50,7 @@ from paywire.ledger.model import Payment, SettledBy, Transaction, TransactionKin
 from paywire.money import Money
 from paywire.service import rules
 from paywire.service.held import note_held
+from paywire.service.keys import fingerprint, new_id
 from paywire.service.outcome import concluded
 from paywire.service.reversal import reverse, reversible
 
@@ -317,6 +322,7 @@ def settle(u: LedgerUnit, payment: Payment, result: CommandResult, at: datetime 
         if kind in busy:
             out.extend(_open(t, "an operation of this kind is in flight") for t in pending)
             continue
+        decisions: Sequence[tuple[Settlement | None, str | None]]
         if result.operations:
             listed = [op for op in result.operations if op.kind == kind]
             decisions = _by_operations(u, pending, listed, txns, at, result)
@@ -326,15 +332,22 @@ def settle(u: LedgerUnit, payment: Payment, result: CommandResult, at: datetime 
             out.extend(_open(t, "the provider gave neither its operations nor a total") for t in pending)
             continue
         for decision, reference in decisions:
-            out.append(decision)
             if reference:
                 learnt.append(reference)
+            if decision is None:
+                continue  # a refund made outside paywire, still undecided as recorded: nothing to report
+            out.append(decision)
             if decision.status == S.SUCCEEDED and kind == K.CAPTURE:
                 txn = next(t for t in pending if t.id == decision.transaction_id)
                 if txn.request.get("final"):
                     payment = replace(payment, capture_closed=True)
 
     txns = u.transactions(payment.id)
+    if K.REFUND not in busy:
+        for recorded, reference in _undecided_outside(u, payment, result, txns):
+            out.append(recorded)
+            learnt.append(reference)
+        txns = u.transactions(payment.id)
     # A refund or capture the provider lists as failed or reversed after the ledger recorded it
     # succeeded was undone (a refund returned, a capture declined at settlement or taken back by a
     # chargeback); so was a sale the provider holds as failed.
@@ -427,7 +440,7 @@ def settle(u: LedgerUnit, payment: Payment, result: CommandResult, at: datetime 
 
 def _by_operations(u: LedgerUnit, pending: list[Transaction], listed: list[ProviderOperation],
                    txns: Sequence[Transaction], at: datetime,
-                   result: CommandResult) -> list[tuple[Settlement, str | None]]:
+                   result: CommandResult) -> list[tuple[Settlement | None, str | None]]:
     """Each open transaction matched to one operation the provider lists: by the idempotency key
     it was sent with, then by its known reference, then by amount among the operations no
     transaction has claimed, that did not fail (and whose key is not known: one the provider
@@ -439,7 +452,7 @@ def _by_operations(u: LedgerUnit, pending: list[Transaction], listed: list[Provi
     kind = pending[0].kind
     claimed = {t.provider_reference for t in txns if t.kind == kind and t.provider_reference and t not in pending}
     free = [op for op in listed if op.reference not in claimed]
-    decisions: list[tuple[Settlement, str | None]] = []
+    decisions: list[tuple[Settlement | None, str | None]] = []
     unmatched: list[Transaction] = []
     for txn in pending:  # the exact matches first, so an amount match never takes another's operation
         op = next((o for o in free if o.idempotency_key and o.idempotency_key == txn.idempotency_key), None)
@@ -522,6 +535,45 @@ def _by_operations(u: LedgerUnit, pending: list[Transaction], listed: list[Provi
     return decisions
 
 
+def _undecided_outside(u: LedgerUnit, payment: Payment, result: CommandResult,
+                       txns: Sequence[Transaction]) -> list[tuple[Settlement, str]]:
+    """Refunds the provider lists undecided (accepted) that no transaction of the ledger is: made
+    beside paywire (in its dashboard), and held against the payment until decided. Each is
+    recorded accepted, of origin "reconcile", as a pending refund's event records it, so the money
+    rules count it in flight until a later reading or its event decides it (its succeeded refunds
+    need no transaction: the provider's refunded total counts them). Not while a refund of the
+    ledger's is open without its reference: a listed one may be it, and is named once it is matched."""
+    if any(t.kind == K.REFUND and t.open and not t.provider_reference for t in txns):
+        return []
+    held = {t.provider_reference for t in txns if t.provider_reference}
+    keys = {t.idempotency_key for t in txns}
+    recorded: list[tuple[Settlement, str]] = []
+    for op in result.operations:
+        if (op.kind != K.REFUND or op.status != "accepted" or op.reference in held
+                or op.amount.currency != payment.currency or (op.idempotency_key and op.idempotency_key in keys)):
+            continue
+        held.add(op.reference)
+        # The capture (or the sale) it refunds, where the ledger holds what the provider names.
+        parent = next((t for t in txns if op.parent and t.provider_reference == op.parent and t.status == S.SUCCEEDED
+                       and (t.kind == K.CAPTURE or (payment.flow == K.SALE and t.kind in K.INITIAL))), None)
+        at = u.now()
+        key = f"reconcile-{op.reference}"
+        note = f"the provider lists refund {op.reference} of {op.amount}, made outside paywire, {op.status}"
+        txn = Transaction(
+            id=new_id("txn"), payment_id=payment.id, method=payment.method, kind=K.REFUND, amount=op.amount,
+            status=S.ACCEPTED, idempotency_key=key,
+            fingerprint=fingerprint(K.REFUND, payment.method, payment.id, {"listed": key}),
+            provider_reference=op.reference, parent_id=parent.id if parent else None, origin="reconcile",
+            request={"listed": op.reference, **({"capture": op.parent} if op.parent else {})},
+            response={"amount": f"{op.amount.format()} {op.amount.currency}",
+                      "reconciled": {"state": result.state, "note": note}},
+            created_at=at, updated_at=at,
+        )
+        u.insert_transaction(txn)
+        recorded.append((Settlement(txn.id, payment.id, K.REFUND, S.ACCEPTED, note), op.reference))
+    return recorded
+
+
 def _capture_of(txn: Transaction, txns: Sequence[Transaction]) -> str | None:
     """The provider's reference of the capture (or sale) a refund gives money back from, as
     `rules._undone` names it: its parent's, the one its event named, or the object it was sent to."""
@@ -537,13 +589,18 @@ def _may_be(op: ProviderOperation, capture: str | None) -> bool:
 
 
 def _matched(u: LedgerUnit, txn: Transaction, op: ProviderOperation,
-             result: CommandResult) -> tuple[Settlement, str | None]:
+             result: CommandResult) -> tuple[Settlement | None, str | None]:
+    """The outcome of `txn` as the provider lists `op`; no settlement for one made outside
+    paywire that the provider still holds undecided: recorded as it is (accepted), nothing is
+    open that paywire sent, and the money rules already count it in flight."""
     status = _OPERATION_STATUS.get(op.status)
     if txn.amount is not None and op.amount.currency != txn.amount.currency and status != S.FAILED:
         # What it applied cannot be told in the payment's terms (and recorded as all it asked,
         # the ledger could claim more than the provider holds).
         return _open(txn, f"the provider's {txn.kind} {op.reference} is {op.status} for {op.amount}, not in "
                           f"{txn.amount.currency}; check it by hand"), op.reference
+    if status == S.ACCEPTED and txn.status == S.ACCEPTED and txn.origin != "service":
+        return None, op.reference
     if status is None or (status == S.ACCEPTED and txn.status == S.ACCEPTED):
         return _open(txn, f"the provider's {txn.kind} {op.reference} is {op.status}"), op.reference
     # What the provider lists it applied counts, when less than asked (a capture honoured in part).

@@ -18,6 +18,10 @@ Rules (each runs inside a locked ledger unit, after the event was stored once pe
   then the event is deferred and applied again once that operation is recorded or reconciled;
   or unless a succeeded one that applied the same amount never learnt its reference: the event names it.
   Either way one operation at the provider is one transaction in the ledger.
+- A refund_pending event (a refund the provider holds undecided) about a refund the ledger does
+  not know is recorded as an accepted refund of origin "webhook" (one made in the provider's
+  dashboard), with the same exceptions, so it counts in flight until decided; about one it knows
+  (the service's own, or one decided since) it changes nothing, never reopening a decided one.
 - A captured event on a method that allows one capture per payment closes the payment's capture:
   the provider released what that capture left (as a final capture of the service's own does).
 - Whether an event is trusted as it comes is the plugin's decision: an event that moves money is
@@ -160,6 +164,8 @@ def apply_event(u: LedgerUnit, payment: Payment, event: StoredEvent, caps: Capab
             note = "ignored: the payment has captures, it cannot be voided"
     elif event.kind in (EventKind.FAILED, EventKind.REVERSED):
         payment, status, note = _failed_event(u, payment, txns, event)
+    elif event.kind == EventKind.REFUND_PENDING:
+        status, note = _pending_refund(u, payment, txns, event)
     elif event.kind == EventKind.APPROVED:
         note = "the buyer approved; complete() finishes the payment"
     else:
@@ -256,25 +262,62 @@ def _money_event(u: LedgerUnit, payment: Payment, txns: list[Transaction],
         u.learn_reference(nameless.id, obj)
         u.add_references(payment.method, payment.id, [obj])
         return payment, EventStatus.APPLIED, f"names {own_kind} {nameless.id}"
+    _record_outside(u, payment, txns, event, own_kind, obj, S.SUCCEEDED)
+    return payment, EventStatus.APPLIED, f"recorded a {own_kind} made outside paywire"
+
+
+def _record_outside(u: LedgerUnit, payment: Payment, txns: Sequence[Transaction], event: StoredEvent,
+                    kind: str, obj: str | None, status: str) -> None:
+    """Record the operation made outside paywire that `event` reports (of `event.amount`): done
+    (succeeded), or held by the provider undecided (accepted: a pending refund)."""
+    assert event.amount is not None
     parent = parent_ref = None
-    if not captured:
+    if kind == K.REFUND:
         parent_ref = event.references.get("capture") or event.references.get("charge")
         parent = next((t.id for t in txns if parent_ref and t.provider_reference == parent_ref), None)
     at = u.now()
     key = f"webhook-{event.provider}-{event.event_id}"
     u.insert_transaction(Transaction(
-        id=new_id("txn"), payment_id=payment.id, method=payment.method, kind=own_kind, amount=event.amount,
-        status=S.SUCCEEDED, idempotency_key=key, fingerprint=fingerprint(own_kind, payment.method, payment.id,
-                                                                         {"event": key}),
+        id=new_id("txn"), payment_id=payment.id, method=payment.method, kind=kind, amount=event.amount,
+        status=status, idempotency_key=key, fingerprint=fingerprint(kind, payment.method, payment.id,
+                                                                    {"event": key}),
         provider_reference=obj, parent_id=parent, origin="webhook",
         # The capture a refund names, also when the ledger does not hold it yet (see rules._undone).
         request={"event": event.event_id, "type": event.type, **({"capture": parent_ref} if parent_ref else {})},
         response={"amount": f"{event.amount.format()} {event.amount.currency}"},
-        created_at=at, updated_at=at, finished_at=at,
+        created_at=at, updated_at=at, finished_at=None if status == S.ACCEPTED else at,
     ))
     if obj:
         u.add_references(payment.method, payment.id, [obj])
-    return payment, EventStatus.APPLIED, f"recorded a {own_kind} made outside paywire"
+
+
+def _pending_refund(u: LedgerUnit, payment: Payment, txns: list[Transaction],
+                    event: StoredEvent) -> tuple[str, str | None]:
+    """A refund the provider holds undecided. One the ledger holds (the service's own, accepted;
+    or one decided since, its success or failure delivered first) changes nothing: a late pending
+    event never reopens it. One it does not hold is recorded accepted, of origin "webhook", so the
+    money rules count it in flight until its refunded or failed event, or reconciliation, decides
+    it - unless a refund whose reference is not known yet is in flight (it may be that one: the
+    event waits for it), or a succeeded one of the same amount never learnt its reference (the
+    event names it), as for a refunded event: one refund at the provider is one transaction."""
+    obj = event.references.get(K.REFUND) or event.reference
+    if not obj or event.amount is None:
+        return EventStatus.APPLIED, "no effect: the pending refund's event names no refund or amount"
+    if obj in (payment.reference, payment.references.get("authorization")):
+        return EventStatus.APPLIED, "no effect: the pending refund's event names the payment, not a refund"
+    held = next((t for t in txns if t.provider_reference == obj), None)
+    if held is not None:
+        return EventStatus.APPLIED, f"no effect: the ledger holds {obj} ({held.kind} {held.id}, {held.status})"
+    if any(t.kind == K.REFUND and t.status in (S.PENDING, S.UNKNOWN) and not t.provider_reference for t in txns):
+        return EventStatus.DEFERRED, "waits for the refund in flight to be recorded"
+    nameless = next((t for t in txns if t.kind == K.REFUND and t.status == S.SUCCEEDED and not t.provider_reference
+                     and t.amount is not None and Money(held_minor(t), t.amount.currency) == event.amount), None)
+    if nameless is not None:
+        u.learn_reference(nameless.id, obj)
+        u.add_references(payment.method, payment.id, [obj])
+        return EventStatus.APPLIED, f"names refund {nameless.id}"
+    _record_outside(u, payment, txns, event, K.REFUND, obj, S.ACCEPTED)
+    return EventStatus.APPLIED, "recorded a refund made outside paywire, which the provider has not decided"
 
 
 def _nameless_open(txns: Sequence[Transaction], kind: str, *, initial: bool = False) -> bool:

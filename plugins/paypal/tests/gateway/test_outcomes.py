@@ -116,7 +116,8 @@ def test_a_pending_refund_is_accepted_and_settles_by_webhook(paypal, settled, ev
     assert refund.accepted and refund.state == ProviderState.PROCESSING and refund.amount == eur("12.00")
     assert refund.raw["status_details"] == {"reason": "ECHECK"}
     pending = delivered(paypal, "PAYMENT.REFUND.PENDING")
-    assert (pending.kind, pending.reference) == (EventKind.OTHER, refund.reference)
+    assert (pending.kind, pending.reference, pending.amount) == (EventKind.REFUND_PENDING, refund.reference,
+                                                                 eur("12.00"))
     assert paypal.run("fetch", reference=sale.references["payment"]).refunded == eur("0.00")
     paypal.app.settle_refund(refund.reference, settled)
     event = delivered(paypal, event_type)

@@ -17,15 +17,19 @@ What each event means for a payment:
     charge.failed                              failed
     refund.created / refund.updated /          refunded     when the refund succeeded; amount: the refund's
     charge.refund.updated                      failed       when it failed or was canceled
+                                               refund_pending  while it is pending or requires_action;
+                                                            amount: the refund's
     refund.failed                              failed
     (a refund event whose reason is expired_uncaptured_charge is other: Stripe's booking of an
     authorization released uncaptured, no money back; so is one the verifier finds is Stripe's
     booking of a partial capture's or a cancellation's release, see `releases`)
 
-A `payment_intent.processing` or a refund still `pending` is `other`: the request was accepted and
-the events above settle it (`payment_intent.succeeded` / `payment_intent.payment_failed` for an
-intent that was processing; `refund.updated` / `charge.refund.updated` / `refund.failed` for a
-refund). Everything else is `other`, disputes (`charge.dispute.*`) among them: a chargeback takes
+A `payment_intent.processing` is `other`: the request was accepted and `payment_intent.succeeded` /
+`payment_intent.payment_failed` settle it. A refund still `pending` (or `requires_action`) is
+`refund_pending`: Stripe holds it against the charge, undecided, so one made in the dashboard is
+held in flight until `refund.updated` / `charge.refund.updated` / `refund.failed` decide it (for a
+refund of paywire's own, accepted already, it changes nothing). Everything else is `other`,
+disputes (`charge.dispute.*`) among them: a chargeback takes
 money from the balance but changes neither what the charge captured nor what it refunded, the
 totals the ledger keeps. `reference` is the PaymentIntent (the refund, for refund
 events, so a failed refund names exactly the refund that failed); `references` names every Stripe
@@ -107,7 +111,7 @@ _REFUND_EVENTS = frozenset({"refund.created", "refund.updated", "charge.refund.u
 
 def _refund_meaning(event_type: str, refund: Mapping[str, Any]) -> tuple[str, Money | None, Money | None]:
     """A refund's event by the refund's status: succeeded is refunded, failed (or canceled) failed,
-    pending or requires_action not settled yet."""
+    pending or requires_action held undecided (refund_pending); any other status says nothing."""
     if event_type not in _REFUND_EVENTS or refund.get("reason") == _RELEASE_REASON:
         return EventKind.OTHER, None, None
     status = refund.get("status")
@@ -115,6 +119,8 @@ def _refund_meaning(event_type: str, refund: Mapping[str, Any]) -> tuple[str, Mo
         return EventKind.FAILED, _money(refund, "amount"), None
     if status == "succeeded":
         return EventKind.REFUNDED, _money(refund, "amount"), None
+    if status in ("pending", "requires_action"):
+        return EventKind.REFUND_PENDING, _money(refund, "amount"), None
     return EventKind.OTHER, None, None
 
 

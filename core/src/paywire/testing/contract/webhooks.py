@@ -153,6 +153,11 @@ class WebhookContract(ContractFixtures):
                     assert reported == payload.amount, (
                         f"a {payload.kind} event of {payload.amount!r} parsed with amount {event.amount!r} and "
                         f"total {event.total!r} (WebhookScheme.amounts: the provider's money events say how much)")
+                if webhook_scheme.amounts and payload.kind == EventKind.REFUND_PENDING:
+                    # The ledger holds what a refund made beside it takes, in flight, by this amount.
+                    assert event.amount == payload.amount, (
+                        f"a refund_pending event of {payload.amount!r} parsed with amount {event.amount!r} "
+                        "(WebhookScheme.amounts: the provider's refund events say how much)")
                 assert event.provider == harness.provider
 
         for kind in sorted(webhook_kinds):  # each kind at least once, whatever the examples draw
@@ -330,7 +335,7 @@ class WebhookContract(ContractFixtures):
             if sale:
                 payment.capture(result.reference, example_amount.minor, final=True)
             watch.step("sale" if sale else "authorize", ids, payment.payment,
-                       forbidden=() if sale else (EventKind.CAPTURED, EventKind.REFUNDED))
+                       forbidden=() if sale else (EventKind.CAPTURED, EventKind.REFUNDED, EventKind.REFUND_PENDING))
             for command, portion, more in plan:
                 done = _operate(harness, payment, ids, capabilities, amount_representable, command, portion, more)
                 if done:
@@ -375,21 +380,23 @@ class WebhookContract(ContractFixtures):
         assert taken.accepted and taken.reference, f"the 'accepted' source's payment gave {taken!r}"
         ids.started(taken, sale=False, amount=accepted_amount)
         payment = payment_reference(started)
-        watch.step("the accepted payment", ids, payment, forbidden=(EventKind.CAPTURED, EventKind.REFUNDED))
+        watch.step("the accepted payment", ids, payment,
+                   forbidden=(EventKind.CAPTURED, EventKind.REFUNDED, EventKind.REFUND_PENDING))
         settle_accepted(taken.reference, succeed)
         if succeed:
             ids.operation("capture", taken, accepted_amount)
         watch.step(f"the provider {'took' if succeed else 'refused'} it", ids, payment,
-                   forbidden=() if succeed else (EventKind.CAPTURED, EventKind.AUTHORIZED, EventKind.REFUNDED))
+                   forbidden=() if succeed else (EventKind.CAPTURED, EventKind.AUTHORIZED, EventKind.REFUNDED,
+                                                 EventKind.REFUND_PENDING))
         problems = watch.problems
         assert not problems, (f"{len(problems)} problems in the emulator's own webhooks, as the plugin reads "
                               "them:\n" + "\n".join(problems[:10]))
 
 
 _FORBIDDEN: dict[str, tuple[str, ...]] = {
-    "capture": (EventKind.REFUNDED, EventKind.VOIDED),
+    "capture": (EventKind.REFUNDED, EventKind.REFUND_PENDING, EventKind.VOIDED),
     "refund": (EventKind.CAPTURED, EventKind.VOIDED, EventKind.AUTHORIZED),
-    "void": (EventKind.CAPTURED, EventKind.REFUNDED),
+    "void": (EventKind.CAPTURED, EventKind.REFUNDED, EventKind.REFUND_PENDING),
 }
 
 

@@ -12,7 +12,9 @@ resource is read from PayPal (`GET /v2/payments/captures/{id}`, `/refunds/{id}`,
 what PayPal answered (id, status, amount, parent ids), never from the body's claims. It is
 refused (`WebhookVerificationError`, nothing applied) when PayPal does not hold that object, or
 when the object's status says another kind of event than the one claimed (a "completed" capture
-PayPal holds as declined). A pending event is taken as `OTHER`, whatever PayPal holds now.
+PayPal holds as declined). A pending capture's event is taken as `OTHER`, whatever PayPal holds
+now; a pending refund's as `REFUND_PENDING` while PayPal holds the refund PENDING, and as `OTHER`
+once PayPal decided it (late: the event of the decision says what PayPal decided).
 
 A capture PayPal holds DENIED (or DECLINED, FAILED) for a reason that says its money was taken
 back after it was captured (`status_details.reason` CHARGEBACK, BUYER_COMPLAINT or REFUNDED, as
@@ -59,7 +61,7 @@ _STATUS_KINDS: Final[Mapping[str, Mapping[str, str]]] = {
     "capture": {"COMPLETED": EventKind.CAPTURED, "PARTIALLY_REFUNDED": EventKind.CAPTURED,
                 "REFUNDED": EventKind.CAPTURED, "PENDING": EventKind.OTHER, "DECLINED": EventKind.FAILED,
                 "DENIED": EventKind.FAILED, "FAILED": EventKind.FAILED},
-    "refund": {"COMPLETED": EventKind.REFUNDED, "PENDING": EventKind.OTHER, "FAILED": EventKind.FAILED,
+    "refund": {"COMPLETED": EventKind.REFUNDED, "PENDING": EventKind.REFUND_PENDING, "FAILED": EventKind.FAILED,
                "CANCELLED": EventKind.FAILED},
     "authorization": {"CREATED": EventKind.AUTHORIZED, "PARTIALLY_CAPTURED": EventKind.AUTHORIZED,
                       "CAPTURED": EventKind.AUTHORIZED, "VOIDED": EventKind.VOIDED, "EXPIRED": EventKind.VOIDED,
@@ -86,6 +88,8 @@ def fetched_kind(resource_type: str, resource: Mapping[str, Any], claimed: str) 
     actual = _STATUS_KINDS[resource_type].get(str(resource.get("status")))
     if claimed == EventKind.OTHER:
         return EventKind.OTHER  # pending, or a type paywire does not act on: no effect either way
+    if claimed == EventKind.REFUND_PENDING and actual != claimed:
+        return EventKind.OTHER  # decided since: its own event says how, and one that lied moves nothing
     if resource_type == "capture" and taken_back(resource):
         if claimed not in (EventKind.CAPTURED, EventKind.FAILED, EventKind.REFUNDED):
             raise _refuse(

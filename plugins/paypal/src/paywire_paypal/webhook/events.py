@@ -13,8 +13,9 @@ references the dispute and the capture it contests, so it is stored with that ca
 
 An event is always about its resource: `reference` is the capture of PAYMENT.CAPTURE.* events
 (the one denied, declined or completed), the refund of PAYMENT.CAPTURE.REFUNDED/REVERSED and
-PAYMENT.REFUND.* (the one refunded, failed or cancelled). Pending events are `OTHER`: nothing
-is decided yet. `read_event` reads the body; `event_from` builds the event from a resource (the
+PAYMENT.REFUND.* (the one refunded, pending, failed or cancelled). A pending capture's event is
+`OTHER`: nothing is decided yet. A pending refund's is `REFUND_PENDING`: PayPal holds its amount
+against the capture undecided, so one made in PayPal's dashboard is held in flight until decided. `read_event` reads the body; `event_from` builds the event from a resource (the
 body's, or the object fetched from PayPal when the verifier confirms it, see `confirm`).
 """
 
@@ -43,7 +44,7 @@ KINDS: Final = {
     "PAYMENT.CAPTURE.REFUNDED": EventKind.REFUNDED,
     "PAYMENT.CAPTURE.REVERSED": EventKind.REFUNDED,
     "PAYMENT.REFUND.COMPLETED": EventKind.REFUNDED,
-    "PAYMENT.REFUND.PENDING": EventKind.OTHER,
+    "PAYMENT.REFUND.PENDING": EventKind.REFUND_PENDING,
     "PAYMENT.REFUND.FAILED": EventKind.FAILED,
     "PAYMENT.REFUND.CANCELLED": EventKind.FAILED,
 }
