@@ -308,7 +308,7 @@ def _pending_refund(u: LedgerUnit, payment: Payment, txns: list[Transaction],
     held = next((t for t in txns if t.provider_reference == obj), None)
     if held is not None:
         return EventStatus.APPLIED, f"no effect: the ledger holds {obj} ({held.kind} {held.id}, {held.status})"
-    if any(t.kind == K.REFUND and t.status in (S.PENDING, S.UNKNOWN) and not t.provider_reference for t in txns):
+    if _nameless_open(txns, K.REFUND):
         return EventStatus.DEFERRED, "waits for the refund in flight to be recorded"
     nameless = next((t for t in txns if t.kind == K.REFUND and t.status == S.SUCCEEDED and not t.provider_reference
                      and t.amount is not None and Money(held_minor(t), t.amount.currency) == event.amount), None)
@@ -328,18 +328,23 @@ def _nameless_open(txns: Sequence[Transaction], kind: str, *, initial: bool = Fa
 
 
 def reported_waiting(u: LedgerUnit, payment: Payment, txns: Sequence[Transaction], kind: str) -> Money:
-    """What the provider reported captured (`kind` capture) or refunded (refund) in events that
-    wait for an operation of that kind in flight without its reference (see `_money_event`).
+    """What the provider reported captured (`kind` capture) or refunded or refunding (refund: a
+    pending one is held too) in events that wait for an operation of that kind in flight without
+    its reference (see `_money_event`, `_pending_refund`).
     Each may be that operation or another made beside paywire: until reconciliation names the
     operation, the provider may hold both, so a new one counts them as spent too. Read only while
     such an operation is open: no query otherwise."""
     zero = Money.zero(payment.currency)
     if not _nameless_open(txns, kind):
         return zero
-    told = EventKind.CAPTURED if kind == K.CAPTURE else EventKind.REFUNDED
-    return sum((e.amount for e in u.waiting_events(methods=(payment.method,), payment_id=payment.id)
-                if e.kind == told and e.status == EventStatus.DEFERRED and e.amount is not None
-                and e.amount.currency == payment.currency), zero)
+    told = (EventKind.CAPTURED,) if kind == K.CAPTURE else (EventKind.REFUNDED, EventKind.REFUND_PENDING)
+    held: dict[str, int] = {}  # by the object each names: its pending and its refunded event count once
+    for e in u.waiting_events(methods=(payment.method,), payment_id=payment.id):
+        if e.kind in told and e.status == EventStatus.DEFERRED and e.amount is not None \
+                and e.amount.currency == payment.currency:
+            named = e.references.get(kind) or e.reference or e.event_id
+            held[named] = max(held.get(named, 0), e.amount.minor)
+    return Money(sum(held.values()), payment.currency) if held else zero
 
 
 def _accepted_sale(payment: Payment, txns: Sequence[Transaction], event: StoredEvent) -> Transaction | None:

@@ -89,3 +89,40 @@ def test_a_refund_within_what_stripe_may_hold_is_sent(
     assert _stripe_left(app) == 100 and len(app.store.refunds) == 3
     service.reconcile(payment_id=payment.id)
     assert service.get_payment(payment.id).refundable == Money(100, "EUR")
+
+
+def test_a_pending_dashboard_refund_waiting_on_a_lost_refund_is_held_as_refunding(
+        service: PaymentService, app: Any, api: Any, deliver_all: Any) -> None:
+    # Refunds on this card stay pending: the lost refund and the dashboard's are both held by Stripe.
+    payment = service.sale("stripe", Money(10000, "EUR"), source="pm_card_pendingRefund", return_url=_RETURN)
+    app.fail_after_executing(r"^/v1/refunds$")
+    with pytest.raises(OutcomeUnknown):
+        service.refund(payment.id, Money(100, "EUR"))
+    api.post("/v1/refunds", {"payment_intent": payment.reference, "amount": 6000})
+    deliver_all(set())
+    with pytest.raises(StateError) as refused:  # Stripe holds 39.00 not refunded or being refunded
+        service.refund(payment.id, Money(3901, "EUR"))
+    assert refused.value.code == "refund_exceeds_captured" and len(app.store.refunds) == 2  # nothing sent
+    service.reconcile(payment_id=payment.id)
+    refunds = sorted((t.status, t.amount.minor) for t in service.list_transactions(payment.id)
+                     if t.kind == "refund" and t.amount is not None)
+    assert refunds == [("accepted", 100), ("accepted", 6000)]  # each once, in flight
+    service.refund(payment.id, Money(3900, "EUR"))
+    assert len(app.store.refunds) == 3
+
+
+def test_a_dashboard_refunds_pending_and_refunded_events_waiting_count_it_once(
+        service: PaymentService, app: Any, api: Any, deliver_all: Any) -> None:
+    payment = service.sale("stripe", Money(10000, "EUR"), source="pm_card_pendingRefund", return_url=_RETURN)
+    app.fail_after_executing(r"^/v1/refunds$")
+    with pytest.raises(OutcomeUnknown):
+        service.refund(payment.id, Money(100, "EUR"))
+    dashboard = api.ok("POST", "/v1/refunds", {"payment_intent": payment.reference, "amount": 6000})["id"]
+    app.settle(dashboard, True)
+    deliver_all(set())  # its refund.created (pending) and its refund.updated (succeeded) both wait
+    # At most 1.00 (the lost refund), 1.00 (its event, which may be another) and 60.00: 38.00 left.
+    with pytest.raises(StateError) as refused:
+        service.refund(payment.id, Money(3801, "EUR"))
+    assert refused.value.code == "refund_exceeds_captured" and len(app.store.refunds) == 2
+    service.refund(payment.id, Money(3800, "EUR"))
+    assert len(app.store.refunds) == 3
