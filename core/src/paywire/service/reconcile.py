@@ -546,7 +546,9 @@ def _undecided_outside(u: LedgerUnit, payment: Payment, result: CommandResult,
     if any(t.kind == K.REFUND and t.open and not t.provider_reference for t in txns):
         return []
     held = {t.provider_reference for t in txns if t.provider_reference}
-    keys = {t.idempotency_key for t in txns}
+    # A refund of the ledger's own carries its key; one made beside paywire may carry another
+    # transaction's (Braintree's refund inherits its sale's orderId, which may be the sale's key).
+    keys = {t.idempotency_key for t in txns if t.kind == K.REFUND}
     recorded: list[tuple[Settlement, str]] = []
     for op in result.operations:
         if (op.kind != K.REFUND or op.status != "accepted" or op.reference in held
