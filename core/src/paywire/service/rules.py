@@ -279,7 +279,13 @@ def capturable(payment: Payment, txns: Sequence[Transaction], caps: Capabilities
 
 
 def check_capture(payment: Payment, txns: Sequence[Transaction], amount: Money, caps: Capabilities, *,
-                  defaulted: bool = False) -> None:
+                  defaulted: bool = False, waiting: Money | None = None, voided: bool = False) -> None:
+    """Refuse a capture the provider would refuse, or that would exceed the authorization.
+
+    `waiting`: captures the provider reported whose events wait for a capture in flight (see
+    `webhooks.captures_waiting`), counted as taken beside it, as `check_refund` counts refunds.
+    `voided`: the provider reported the authorization voided in an event that waits for a
+    capture in flight (`webhooks.void_waiting`): it takes no further capture."""
     _capable(caps, "capture", payment.method, "capture")
     _usable(payment, "capture")
     _amount(payment, amount, "capture", defaulted=defaulted)
@@ -290,6 +296,11 @@ def check_capture(payment: Payment, txns: Sequence[Transaction], amount: Money, 
     flight = in_flight(payment, txns)
     if flight.void or payment.voided:
         raise StateError(f"payment {payment.id} is being voided; it cannot be captured", code="void_in_flight")
+    if voided:
+        raise StateError(f"payment {payment.id} cannot be captured: the provider reported its authorization voided in "
+                         "an event that waits for the capture in flight whose answer is unknown; reconcile the payment "
+                         "(reconcile(payment_id=...)) to learn what that capture took; nothing was sent",
+                         code="void_in_flight")
     if not caps.capture_multiple and (payment.captured.minor > 0 or flight.captures.minor > 0):
         raise UnsupportedOperation(
             f"payment method {payment.method!r} allows one capture per payment and payment {payment.id} "
@@ -304,10 +315,16 @@ def check_capture(payment: Payment, txns: Sequence[Transaction], amount: Money, 
     # minor units: cheap on every capture; captures undone since still took their part (`consumed`)
     uncaptured = payment.authorized.minor - payment.captured.minor - consumed(payment, txns, caps).minor
     remaining = uncaptured - flight.captures.minor
+    told = ""
+    if waiting is not None and waiting.minor > 0:
+        remaining -= waiting.minor
+        told = (f", nor reported captured ({waiting}) in an event that waits for the capture in flight whose "
+                "answer is unknown; reconcile the payment (reconcile(payment_id=...)) to learn which capture it is")
     if amount.minor > remaining:
         raise StateError(
             f"cannot capture {amount} on payment {payment.id}: only {Money(remaining, payment.currency)} is "
-            "authorized and not yet captured (or being captured); nothing was sent", code="capture_exceeds_authorized",
+            f"authorized and not yet captured (or being captured){told}; nothing was sent",
+            code="capture_exceeds_authorized",
         )
     if not caps.capture_partial and amount.minor != uncaptured:
         raise UnsupportedOperation(

@@ -40,7 +40,8 @@ Rules (each runs inside a locked ledger unit, after the event was stored once pe
   undo money that moved. A voided event after part of an authorization was captured closes its
   capture: the provider released the rest, and settles only a void sent to the authorization it
   names (a reauthorized payment holds several). An authorized event naming its authorization records it as the one
-  captures act on, and voids too unless a result named another (`VOID_TARGET`). A voided event while captures are only in flight waits for them.
+  captures act on, and voids too unless a result named another (`VOID_TARGET`). A voided event while captures are only in flight waits for them
+  (no further capture is sent meanwhile: `void_waiting`).
 - Events for no known payment are stored as unmatched and applied when a payment gains one of
   their references.
 
@@ -55,6 +56,7 @@ from collections.abc import Sequence
 
 import attrs
 
+from paywire.command.result import VOID_TARGET
 from paywire.gateway_definition import Capabilities
 from paywire.ledger.interface import LedgerUnit
 from paywire.ledger.model import (
@@ -75,7 +77,7 @@ from paywire.service.outcome import concluded
 from paywire.service.reversal import reverse, reversible, succeeded_first, totals_trusted, undo_waits
 from paywire.webhook import SHARED_REFERENCES, EventKind
 
-__all__ = ["apply_event", "apply_waiting", "refunds_waiting"]
+__all__ = ["apply_event", "apply_waiting", "captures_waiting", "refunds_waiting", "void_waiting"]
 
 K = TransactionKind
 S = TransactionStatus
@@ -289,12 +291,35 @@ def refunds_waiting(u: LedgerUnit, payment: Payment, txns: Sequence[Transaction]
     reference (see `_money_event`). Each may be that refund or another made beside paywire: until
     reconciliation names the refund, the provider may hold both, so a new refund counts them as
     spent too. Read only while such a refund is open: no query otherwise."""
-    zero = Money.zero(payment.currency)
-    if not _nameless_open(txns, K.REFUND):
-        return zero
+    return _waiting(u, payment, EventKind.REFUNDED) if _nameless_open(txns, K.REFUND) else \
+        Money.zero(payment.currency)
+
+
+def captures_waiting(u: LedgerUnit, payment: Payment, txns: Sequence[Transaction]) -> Money:
+    """What the provider reported captured in events that wait for a capture in flight without its
+    reference: as `refunds_waiting`, each may be that capture or another made beside paywire (the
+    provider's dashboard), which took its part of the authorization too."""
+    return _waiting(u, payment, EventKind.CAPTURED) if _nameless_open(txns, K.CAPTURE, initial=True) else \
+        Money.zero(payment.currency)
+
+
+def void_waiting(u: LedgerUnit, payment: Payment, txns: Sequence[Transaction]) -> bool:
+    """Whether a voided event naming the authorization captures act on (or the one voids go
+    through, `VOID_TARGET`, which voids it with it) waits for captures in flight (see
+    `apply_event`): however those end, the provider takes no further capture of it. Read only
+    while a capture is in flight: no query otherwise."""
+    if not rules.in_flight(payment, txns).captures.minor:
+        return False
+    named = {payment.references.get("authorization"), payment.references.get(VOID_TARGET)} - {None}
+    return any(e.kind == EventKind.VOIDED and e.status == EventStatus.DEFERRED
+               and (not named or e.reference in named or bool(named & set(e.references.values())))
+               for e in u.waiting_events(methods=(payment.method,), payment_id=payment.id))
+
+
+def _waiting(u: LedgerUnit, payment: Payment, kind: str) -> Money:
     return sum((e.amount for e in u.waiting_events(methods=(payment.method,), payment_id=payment.id)
-                if e.kind == EventKind.REFUNDED and e.status == EventStatus.DEFERRED and e.amount is not None
-                and e.amount.currency == payment.currency), zero)
+                if e.kind == kind and e.status == EventStatus.DEFERRED and e.amount is not None
+                and e.amount.currency == payment.currency), Money.zero(payment.currency))
 
 
 def _accepted_sale(payment: Payment, txns: Sequence[Transaction], event: StoredEvent) -> Transaction | None:
