@@ -279,11 +279,13 @@ def capturable(payment: Payment, txns: Sequence[Transaction], caps: Capabilities
 
 
 def check_capture(payment: Payment, txns: Sequence[Transaction], amount: Money, caps: Capabilities, *,
-                  defaulted: bool = False, waiting: Money | None = None) -> None:
+                  defaulted: bool = False, waiting: Money | None = None, voided: bool = False) -> None:
     """Refuse an impossible capture. `waiting`: captures the provider reported whose events wait
     for a capture in flight (see `webhooks.reported_waiting`), counted as taken beside it, as
     `check_refund` counts refunds: a provider that lets captures go over their authorization
-    (PayPal's overage) would otherwise take what the buyer never authorized."""
+    (PayPal's overage) would otherwise take what the buyer never authorized. `voided`: the
+    provider reported the authorization voided in an event that waits for a capture in flight
+    (`webhooks.void_waiting`): it takes no further capture."""
     _capable(caps, "capture", payment.method, "capture")
     _usable(payment, "capture")
     _amount(payment, amount, "capture", defaulted=defaulted)
@@ -294,6 +296,11 @@ def check_capture(payment: Payment, txns: Sequence[Transaction], amount: Money, 
     flight = in_flight(payment, txns)
     if flight.void or payment.voided:
         raise StateError(f"payment {payment.id} is being voided; it cannot be captured", code="void_in_flight")
+    if voided:
+        raise StateError(f"payment {payment.id} cannot be captured: the provider reported its authorization voided in "
+                         "an event that waits for the capture in flight whose answer is unknown; reconcile the payment "
+                         "(reconcile(payment_id=...)) to learn what that capture took; nothing was sent",
+                         code="void_in_flight")
     if not caps.capture_multiple and (payment.captured.minor > 0 or flight.captures.minor > 0):
         raise UnsupportedOperation(
             f"payment method {payment.method!r} allows one capture per payment and payment {payment.id} "

@@ -44,7 +44,8 @@ Rules (each runs inside a locked ledger unit, after the event was stored once pe
   undo money that moved. A voided event after part of an authorization was captured closes its
   capture: the provider released the rest, and settles only a void sent to the authorization it
   names (a reauthorized payment holds several). An authorized event naming its authorization records it as the one
-  captures act on, and voids too unless a result named another (`VOID_TARGET`). A voided event while captures are only in flight waits for them.
+  captures act on, and voids too unless a result named another (`VOID_TARGET`). A voided event while captures are only in flight waits for them
+  (no further capture is sent meanwhile: `void_waiting`).
 - Events for no known payment are stored as unmatched and applied when a payment gains one of
   their references.
 
@@ -59,6 +60,7 @@ from collections.abc import Sequence
 
 import attrs
 
+from paywire.command.result import VOID_TARGET
 from paywire.gateway_definition import Capabilities
 from paywire.ledger.interface import LedgerUnit
 from paywire.ledger.model import (
@@ -79,7 +81,7 @@ from paywire.service.outcome import concluded
 from paywire.service.reversal import reverse, reversible, succeeded_first, totals_trusted, undo_waits
 from paywire.webhook import SHARED_REFERENCES, EventKind
 
-__all__ = ["apply_event", "apply_waiting", "reported_waiting"]
+__all__ = ["apply_event", "apply_waiting", "reported_waiting", "void_waiting"]
 
 K = TransactionKind
 S = TransactionStatus
@@ -335,7 +337,7 @@ def reported_waiting(u: LedgerUnit, payment: Payment, txns: Sequence[Transaction
     operation, the provider may hold both, so a new one counts them as spent too. Read only while
     such an operation is open: no query otherwise."""
     zero = Money.zero(payment.currency)
-    if not _nameless_open(txns, kind):
+    if not _nameless_open(txns, kind, initial=kind == K.CAPTURE):  # as `_money_event` defers them
         return zero
     told = (EventKind.CAPTURED,) if kind == K.CAPTURE else (EventKind.REFUNDED, EventKind.REFUND_PENDING)
     held: dict[str, int] = {}  # by the object each names: its pending and its refunded event count once
@@ -345,6 +347,19 @@ def reported_waiting(u: LedgerUnit, payment: Payment, txns: Sequence[Transaction
             named = e.references.get(kind) or e.reference or e.event_id
             held[named] = max(held.get(named, 0), e.amount.minor)
     return Money(sum(held.values()), payment.currency) if held else zero
+
+
+def void_waiting(u: LedgerUnit, payment: Payment, txns: Sequence[Transaction]) -> bool:
+    """Whether a voided event naming the authorization captures act on (or the one voids go
+    through, `VOID_TARGET`, which voids it with it) waits for captures in flight (see
+    `apply_event`): however those end, the provider takes no further capture of it. Read only
+    while a capture is in flight: no query otherwise."""
+    if not any(t.kind == K.CAPTURE and t.open for t in txns):
+        return False
+    named = {payment.references.get("authorization"), payment.references.get(VOID_TARGET)} - {None}
+    return any(e.kind == EventKind.VOIDED and e.status == EventStatus.DEFERRED
+               and (not named or e.reference in named or bool(named & set(e.references.values())))
+               for e in u.waiting_events(methods=(payment.method,), payment_id=payment.id))
 
 
 def _accepted_sale(payment: Payment, txns: Sequence[Transaction], event: StoredEvent) -> Transaction | None:

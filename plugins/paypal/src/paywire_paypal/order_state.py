@@ -45,6 +45,7 @@ __all__ = [
     "operations",
     "order_fields",
     "order_id_of",
+    "renewed",
     "taken_back",
     "up_id",
 ]
@@ -167,6 +168,18 @@ def authorization_of(order: Mapping[str, Any]) -> Mapping[str, Any] | None:
     """The live authorization of the order's (first) purchase unit."""
     units = _list(order.get("purchase_units"))
     return _live_authorization(units[0]) if units else None
+
+
+def renewed(order: Mapping[str, Any], authorization_id: str) -> bool:
+    """Whether the order lists the authorization with a live one after it in its purchase unit (a
+    reauthorization of it, `_live_authorization`): captures act on that one, and PayPal refuses
+    to capture the authorization it renews."""
+    for unit in _list(order.get("purchase_units")):
+        ids = [auth.get("id") for auth in _payments(unit, "authorizations")]
+        if authorization_id in ids:
+            live = _live_authorization(unit)
+            return live is not None and live.get("id") != authorization_id
+    return False
 
 
 def capture_of(order: Mapping[str, Any]) -> Mapping[str, Any] | None:

@@ -24,6 +24,11 @@ it arriving late, after PayPal took the money back: it was true when sent, and r
 redelivered for days. Denied without such a reason (a pending capture PayPal decided against) it
 is `FAILED`.
 
+An authorization's created event is also checked against its order: one PayPal reauthorized
+since (the order lists a live authorization after it) is `OTHER`. Delivered after its
+reauthorization's event (PayPal retries a delivery for days, and reauthorizes from day 4 on), it
+would point captures back at the authorization PayPal no longer captures.
+
 CHECKOUT.PAYMENT-APPROVAL.REVERSED fails the order it names (PayPal cancelled it: the capture
 window after approval passed), so it is confirmed the same way: the order is read
 (`GET /v2/checkout/orders/{id}`) and the event taken as `FAILED` only when PayPal holds it as
@@ -45,7 +50,7 @@ from paywire import (
     WebhookEvent,
     WebhookVerificationError,
 )
-from paywire_paypal.order_state import taken_back
+from paywire_paypal.order_state import order_id_of, renewed, taken_back
 from paywire_paypal.webhook.events import KINDS, event_from, resource_id
 
 __all__ = ["CONFIRMED", "READS", "Confirmer", "fetched_kind"]
@@ -132,7 +137,23 @@ class Confirmer:
                           "cannot be confirmed; nothing was applied", "unconfirmable_event")
         resource = self._read(resource_type, str(resource_id(event)))
         kind = fetched_kind(resource_type, resource, KINDS.get(str(event["event_type"]), EventKind.OTHER))
+        if kind == EventKind.AUTHORIZED and self._renewed(resource):
+            kind = EventKind.OTHER  # reauthorized since: captures act on its reauthorization
         return event_from({**event, "resource_type": resource_type}, resource, kind)
+
+    def _renewed(self, authorization: Mapping[str, Any]) -> bool:
+        """Whether PayPal reauthorized the authorization since (see the module docstring): not
+        when it names no order PayPal holds, which then lists no reauthorization of it."""
+        order_id = order_id_of(authorization)
+        if order_id is None:
+            return False
+        try:
+            order = self._read("checkout-order", order_id)
+        except WebhookVerificationError as error:
+            if error.code == "unconfirmed_event":
+                return False
+            raise
+        return renewed(order, str(authorization["id"]))
 
     def _read(self, resource_type: str, resource_id: str) -> Mapping[str, Any]:
         try:
