@@ -170,10 +170,10 @@ def offered_at_most_braintree(service: PaymentService, app: BraintreeEmulator, p
     payment, txns = service.get_payment(payment_id), service.list_transactions(payment_id)
     caps = service.gateway.method("braintree").capabilities
     with service.ledger.unit() as u:
-        refunds, captures = reported_waiting(u, payment, txns, "refund"), reported_waiting(u, payment, txns, "capture")
+        refunds, captures = reported_waiting(u, payment, "refund"), reported_waiting(u, payment, "capture")
     most = max(refundable(app, reference, told, unheard), refundable(app, reference, {}, unheard))
     try:
-        rules.check_refund(payment, txns, eur(most + 1), caps, waiting=refunds)
+        rules.check_refund(payment, txns, eur(most + 1), caps, reported=lambda: refunds)
     except StateError:
         pass
     else:
@@ -182,7 +182,7 @@ def offered_at_most_braintree(service: PaymentService, app: BraintreeEmulator, p
         return
     most = max(capturable(app, reference, told, unheard), capturable(app, reference, {}, unheard))
     try:
-        rules.check_capture(payment, txns, eur(most + 1), caps, waiting=captures)
+        rules.check_capture(payment, txns, eur(most + 1), caps, reported=lambda: captures)
     except StateError:
         pass
     else:

@@ -132,7 +132,7 @@ from paywire.service.outcome import attach, failed, is_unknown, rebuild_error, s
 from paywire.service.reconcile import MatchReport, Mismatch, ReconcileReport, Settlement, settle, unfinished
 from paywire.service.schedule import Backoff, is_due
 from paywire.service.waiting import DEFAULT_BUYER_WAIT, checked, due, watch
-from paywire.service.webhooks import apply_event, apply_waiting, reported_waiting, void_waiting
+from paywire.service.webhooks import apply_event, apply_waiting, reported_waiting
 from paywire.subject import BuyerAction, Customer, Order, Subject
 from paywire.webhook import EventKind, WebhookEvent
 
@@ -1185,13 +1185,13 @@ class PaymentService:
         if op.kind == K.CAPTURE:
             assert op.amount is not None
             rules.check_capture(payment, txns, op.amount, caps, defaulted=op.defaulted,
-                                waiting=reported_waiting(u, payment, txns, K.CAPTURE), voided=void_waiting(u, payment, txns))
+                                reported=lambda: reported_waiting(u, payment, K.CAPTURE))
         elif op.kind == K.VOID:
             rules.check_void(payment, txns, caps)
         elif op.kind == K.REFUND:
             assert op.amount is not None
             return rules.check_refund(payment, txns, op.amount, caps, defaulted=op.defaulted,
-                                      waiting=reported_waiting(u, payment, txns, K.REFUND))
+                                      reported=lambda: reported_waiting(u, payment, K.REFUND))
         elif op.kind == K.COMPLETE:
             rules.check_complete(payment, txns, caps)
         else:

@@ -9,7 +9,7 @@ provider-reported floors every time, never incremented, so replays cannot double
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import Any, Final, NamedTuple
 
@@ -278,14 +278,24 @@ def capturable(payment: Payment, txns: Sequence[Transaction], caps: Capabilities
     return left if left.minor > 0 else _money(0, payment.currency)
 
 
+class Reported(NamedTuple):
+    """What events waiting for an operation in flight report (`webhooks.reported_waiting`): the
+    money they name, and (for a capture) whether one voided the authorization."""
+
+    amount: Money | None
+    voided: bool = False
+
+
+_UNREPORTED: Final = Reported(None)
+
+
 def check_capture(payment: Payment, txns: Sequence[Transaction], amount: Money, caps: Capabilities, *,
-                  defaulted: bool = False, waiting: Money | None = None, voided: bool = False) -> None:
-    """Refuse an impossible capture. `waiting`: captures the provider reported whose events wait
-    for a capture in flight (see `webhooks.reported_waiting`), counted as taken beside it, as
-    `check_refund` counts refunds: a provider that lets captures go over their authorization
-    (PayPal's overage) would otherwise take what the buyer never authorized. `voided`: the
-    provider reported the authorization voided in an event that waits for a capture in flight
-    (`webhooks.void_waiting`): it takes no further capture."""
+                  defaulted: bool = False, reported: Callable[[], Reported] | None = None) -> None:
+    """Refuse an impossible capture. `reported`, asked only while a capture or first operation is
+    in flight: captures the provider reported whose events wait for it count as taken beside it,
+    as `check_refund` counts refunds (a provider that lets captures go over their authorization,
+    PayPal's overage, would otherwise take what the buyer never authorized); an authorization the
+    provider reported voided so takes no further capture."""
     _capable(caps, "capture", payment.method, "capture")
     _usable(payment, "capture")
     _amount(payment, amount, "capture", defaulted=defaulted)
@@ -296,7 +306,8 @@ def check_capture(payment: Payment, txns: Sequence[Transaction], amount: Money, 
     flight = in_flight(payment, txns)
     if flight.void or payment.voided:
         raise StateError(f"payment {payment.id} is being voided; it cannot be captured", code="void_in_flight")
-    if voided:
+    told = reported() if reported is not None and (flight.captures.minor or flight.initial) else _UNREPORTED
+    if told.voided:
         raise StateError(f"payment {payment.id} cannot be captured: the provider reported its authorization voided in "
                          "an event that waits for the capture in flight whose answer is unknown; reconcile the payment "
                          "(reconcile(payment_id=...)) to learn what that capture took; nothing was sent",
@@ -315,15 +326,15 @@ def check_capture(payment: Payment, txns: Sequence[Transaction], amount: Money, 
     # minor units: cheap on every capture; captures undone since still took their part (`consumed`)
     uncaptured = payment.authorized.minor - payment.captured.minor - consumed(payment, txns, caps).minor
     remaining = uncaptured - flight.captures.minor
-    told = ""
-    if waiting is not None and waiting.minor > 0:
-        remaining -= waiting.minor
-        told = (f", nor reported captured ({waiting}) in an event that waits for the capture in flight whose answer "
-                "is unknown; reconcile the payment (reconcile(payment_id=...)) to learn which capture it is")
+    why = ""
+    if told.amount is not None and told.amount.minor > 0:
+        remaining -= told.amount.minor
+        why = (f", nor reported captured ({told.amount}) in an event that waits for the capture in flight whose "
+               "answer is unknown; reconcile the payment (reconcile(payment_id=...)) to learn which capture it is")
     if amount.minor > remaining:
         raise StateError(
             f"cannot capture {amount} on payment {payment.id}: only {Money(max(remaining, 0), payment.currency)} is "
-            f"authorized and not yet captured (or being captured){told}; nothing was sent",
+            f"authorized and not yet captured (or being captured){why}; nothing was sent",
             code="capture_exceeds_authorized",
         )
     if not caps.capture_partial and amount.minor != uncaptured:
@@ -400,17 +411,18 @@ def capture_parents(payment: Payment, txns: Sequence[Transaction]) -> list[tuple
 
 
 def check_refund(payment: Payment, txns: Sequence[Transaction], amount: Money,
-                 caps: Capabilities, *, defaulted: bool = False, waiting: Money | None = None) -> Transaction | None:
+                 caps: Capabilities, *, defaulted: bool = False,
+                 reported: Callable[[], Reported] | None = None) -> Transaction | None:
     """Refuse an impossible refund; otherwise the captured transaction it refunds, or None for
     money the provider reported captured without a capture the ledger holds (its running total
     from an event or reconciliation: a capture made in the provider's dashboard, a 3-D Secure
     sale finished before `complete()`): the refund then acts on the payment, unless a capture is
     in flight and no capture or charge of the payment is known (it waits for reconciliation).
 
-    `waiting`: refunds the provider reported whose events wait for a refund in flight (see
-    `webhooks.reported_waiting`), counted as spent beside it: either may be the other, but never
-    offering what the provider may no longer hold comes first, so until reconciliation names
-    the refund in flight a refund the provider would take may be refused."""
+    `reported`, asked only while a refund is in flight: refunds the provider reported whose events
+    wait for it (`webhooks.reported_waiting`) count as spent beside it: either may be the other,
+    but never offering what the provider may no longer hold comes first, so until reconciliation
+    names the refund in flight a refund the provider would take may be refused."""
     _capable(caps, "refund", payment.method, "refunds")
     _usable(payment, "refund")
     if payment.captured.minor == 0:
@@ -424,6 +436,7 @@ def check_refund(payment: Payment, txns: Sequence[Transaction], amount: Money,
         )
     remaining = payment.captured - payment.refunded - flight.refunds
     told = ""
+    waiting = reported().amount if reported is not None and flight.refunds.minor else None
     if waiting is not None and waiting.minor > 0:
         remaining -= waiting
         told = (f", nor reported refunded ({waiting}) in an event that waits for the refund in flight whose answer "
@@ -444,8 +457,8 @@ def check_refund(payment: Payment, txns: Sequence[Transaction], amount: Money,
         if left >= amount:
             return parent
     # What is refundable beyond what the captures the ledger holds have left.
-    reported = remaining.minor - sum(max(left.minor, 0) for _, left in parents)
-    if reported >= amount.minor:
+    beyond = remaining.minor - sum(max(left.minor, 0) for _, left in parents)
+    if beyond >= amount.minor:
         if flight.captures.minor > 0 and not (payment.references.get("capture") or payment.references.get("charge")):
             # No capture or charge of it is known to send the refund to, and the money may be a
             # capture of the service's own whose answer is still to come: the refund would act on
@@ -457,7 +470,7 @@ def check_refund(payment: Payment, txns: Sequence[Transaction], amount: Money,
                 code="capture_in_flight",
             )
         return None
-    most = max([*(left for _, left in parents), Money(max(reported, 0), payment.currency)])
+    most = max([*(left for _, left in parents), Money(max(beyond, 0), payment.currency)])
     raise StateError(
         f"cannot refund {amount} on payment {payment.id} in one refund: no single capture has that much "
         f"left (at most {most}); split the refund", code="refund_exceeds_capture",

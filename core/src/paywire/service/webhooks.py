@@ -45,7 +45,7 @@ Rules (each runs inside a locked ledger unit, after the event was stored once pe
   capture: the provider released the rest, and settles only a void sent to the authorization it
   names (a reauthorized payment holds several). An authorized event naming its authorization records it as the one
   captures act on, and voids too unless a result named another (`VOID_TARGET`). A voided event while captures are only in flight waits for them
-  (no further capture is sent meanwhile: `void_waiting`).
+  (no further capture is sent meanwhile: `reported_waiting`).
 - Events for no known payment are stored as unmatched and applied when a payment gains one of
   their references.
 
@@ -81,7 +81,7 @@ from paywire.service.outcome import concluded
 from paywire.service.reversal import reverse, reversible, succeeded_first, totals_trusted, undo_waits
 from paywire.webhook import SHARED_REFERENCES, EventKind
 
-__all__ = ["apply_event", "apply_waiting", "reported_waiting", "void_waiting"]
+__all__ = ["apply_event", "apply_waiting", "reported_waiting"]
 
 K = TransactionKind
 S = TransactionStatus
@@ -329,37 +329,27 @@ def _nameless_open(txns: Sequence[Transaction], kind: str, *, initial: bool = Fa
                and (t.kind == kind or (initial and t.kind in K.INITIAL)) for t in txns)
 
 
-def reported_waiting(u: LedgerUnit, payment: Payment, txns: Sequence[Transaction], kind: str) -> Money:
-    """What the provider reported captured (`kind` capture) or refunded or refunding (refund: a
-    pending one is held too) in events that wait for an operation of that kind in flight without
-    its reference (see `_money_event`, `_pending_refund`).
-    Each may be that operation or another made beside paywire: until reconciliation names the
-    operation, the provider may hold both, so a new one counts them as spent too. Read only while
-    such an operation is open: no query otherwise."""
-    zero = Money.zero(payment.currency)
-    if not _nameless_open(txns, kind, initial=kind == K.CAPTURE):  # as `_money_event` defers them
-        return zero
+def reported_waiting(u: LedgerUnit, payment: Payment, kind: str) -> rules.Reported:
+    """What events that wait for an operation of `kind` in flight report (see `_money_event`,
+    `_pending_refund`, `apply_event`), asked only while one is: the money captured (`kind`
+    capture) or refunded or refunding (refund: a pending one is held too), each object once; and
+    for a capture whether the authorization captures act on (or the one voids go through,
+    `VOID_TARGET`, which voids it with it) was reported voided, so it takes no further capture.
+    Each may be about the operation in flight or another made beside paywire: until
+    reconciliation names the operation, the provider may hold both, so a new one counts them too."""
     told = (EventKind.CAPTURED,) if kind == K.CAPTURE else (EventKind.REFUNDED, EventKind.REFUND_PENDING)
-    held: dict[str, int] = {}  # by the object each names: its pending and its refunded event count once
-    for e in u.waiting_events(methods=(payment.method,), payment_id=payment.id):
-        if e.kind in told and e.status == EventStatus.DEFERRED and e.amount is not None \
-                and e.amount.currency == payment.currency:
-            named = e.references.get(kind) or e.reference or e.event_id
-            held[named] = max(held.get(named, 0), e.amount.minor)
-    return Money(sum(held.values()), payment.currency) if held else zero
-
-
-def void_waiting(u: LedgerUnit, payment: Payment, txns: Sequence[Transaction]) -> bool:
-    """Whether a voided event naming the authorization captures act on (or the one voids go
-    through, `VOID_TARGET`, which voids it with it) waits for captures in flight (see
-    `apply_event`): however those end, the provider takes no further capture of it. Read only
-    while a capture is in flight: no query otherwise."""
-    if not any(t.kind == K.CAPTURE and t.open for t in txns):
-        return False
     named = {payment.references.get("authorization"), payment.references.get(VOID_TARGET)} - {None}
-    return any(e.kind == EventKind.VOIDED and e.status == EventStatus.DEFERRED
-               and (not named or e.reference in named or bool(named & set(e.references.values())))
-               for e in u.waiting_events(methods=(payment.method,), payment_id=payment.id))
+    held: dict[str, int] = {}  # by the object each names: its pending and its refunded event count once
+    voided = False
+    for e in u.waiting_events(methods=(payment.method,), payment_id=payment.id):
+        if e.status != EventStatus.DEFERRED:
+            continue
+        if kind == K.CAPTURE and e.kind == EventKind.VOIDED:
+            voided = voided or not named or e.reference in named or bool(named & set(e.references.values()))
+        elif e.kind in told and e.amount is not None and e.amount.currency == payment.currency:
+            obj = e.references.get(kind) or e.reference or e.event_id
+            held[obj] = max(held.get(obj, 0), e.amount.minor)
+    return rules.Reported(Money(sum(held.values()), payment.currency) if held else None, voided)
 
 
 def _accepted_sale(payment: Payment, txns: Sequence[Transaction], event: StoredEvent) -> Transaction | None:
