@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import secrets
 import ssl
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterator, Mapping
 from contextlib import ExitStack
 from datetime import timedelta
 from pathlib import Path
@@ -222,3 +222,22 @@ def lands_before() -> Callable[[PaymentService, str, Callable[[], None], str], N
     def register(service: PaymentService, operation: str, land: Callable[[], None], name: str) -> None:
         service.gateway.plugins.register(_LandsBefore(operation, land), name=name)
     return register
+
+
+class KeptNotifications(BraintreeEmulator):
+    """The emulator keeping its notifications (in `sent`) for the test to deliver when it likes,
+    its sales and captures settled only by a batch."""
+
+    def __init__(self, public_key: str, private_key: str) -> None:
+        super().__init__(public_key, private_key, settlement="batch")
+        self.webhook_url = "http://127.0.0.1:9/kept"  # never posted: kept below
+        self.sent: list[bytes] = []
+
+    def deliver_webhook(self, body: bytes, headers: Mapping[str, str]) -> None:
+        self.sent.append(body)
+
+
+@pytest.fixture
+def app(sandbox: Sandbox) -> KeptNotifications:
+    assert isinstance(sandbox.app, BraintreeEmulator)
+    return KeptNotifications(sandbox.app.public_key, sandbox.app.private_key)

@@ -14,7 +14,7 @@ declined never took effect: failed.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 
 import pytest
 
@@ -28,34 +28,17 @@ from paywire import (
 )
 from paywire.ledger import PaymentState, Transaction, TransactionStatus
 from paywire.testing.emulator import Fault
-from paywire.testing.sandbox import Sandbox
 from paywire_braintree.emulator import BraintreeEmulator
+
+from .conftest import KeptNotifications
 
 S = TransactionStatus
 _FORM = {"content-type": "application/x-www-form-urlencoded"}
 _CURRENCIES = {"EUR": "40.00", "JPY": "4000", "KWD": "4.125"}
 
 
-class _Braintree(BraintreeEmulator):
-    """The emulator keeping its notifications for the test to deliver when it likes."""
-
-    def __init__(self, public_key: str, private_key: str) -> None:
-        super().__init__(public_key, private_key, settlement="batch")
-        self.webhook_url = "http://127.0.0.1:9/kept"  # never posted: kept below
-        self.sent: list[bytes] = []
-
-    def deliver_webhook(self, body: bytes, headers: Mapping[str, str]) -> None:
-        self.sent.append(body)
-
-
 @pytest.fixture
-def app(sandbox: Sandbox) -> _Braintree:
-    assert isinstance(sandbox.app, BraintreeEmulator)
-    return _Braintree(sandbox.app.public_key, sandbox.app.private_key)
-
-
-@pytest.fixture
-def payments(services: Callable[..., PaymentService], app: _Braintree) -> PaymentService:
+def payments(services: Callable[..., PaymentService], app: KeptNotifications) -> PaymentService:
     """A payment service as `service` is, on the emulator keeping its notifications."""
     return services(app=app)
 
@@ -93,7 +76,7 @@ def _authorized(service: PaymentService, currency: str, amount: str, key: str) -
 @pytest.mark.parametrize("currency", list(_CURRENCIES))
 @pytest.mark.parametrize("told", ["never", "before reconcile", "after reconcile", "twice"])
 def test_a_lost_capture_declined_at_settlement_is_reconciled_reversed_not_failed(
-    payments: PaymentService, app: _Braintree, currency: str, told: str
+    payments: PaymentService, app: KeptNotifications, currency: str, told: str
 ) -> None:
     """The capture's answer is lost; Braintree made it (SUBMITTED_FOR_SETTLEMENT), and the batch
     then declines it. Recorded failed, the ledger would say the request never took effect, while
@@ -125,7 +108,7 @@ def test_a_lost_capture_declined_at_settlement_is_reconciled_reversed_not_failed
 
 @pytest.mark.parametrize("told", ["never", "before reconcile", "after reconcile"])
 def test_a_lost_refund_declined_at_settlement_is_reconciled_reversed_not_failed(
-    payments: PaymentService, app: _Braintree, told: str
+    payments: PaymentService, app: KeptNotifications, told: str
 ) -> None:
     """A refund whose answer is lost, submitted for settlement and then declined by the batch: it
     took effect and was undone; the ledger ends holding all of the sale captured, none refunded."""
@@ -155,7 +138,7 @@ def test_a_lost_refund_declined_at_settlement_is_reconciled_reversed_not_failed(
 
 
 def test_a_lost_capture_that_only_waited_for_its_settlement_and_was_declined_is_failed(
-    payments: PaymentService, app: _Braintree
+    payments: PaymentService, app: KeptNotifications
 ) -> None:
     """A bank account's capture waits SETTLEMENT_PENDING (an accepted answer, never reported done):
     declined, it never took effect, and the lost request is failed, with nothing to reverse."""
@@ -175,7 +158,7 @@ def test_a_lost_capture_that_only_waited_for_its_settlement_and_was_declined_is_
 
 
 def test_a_lost_whole_capture_declined_at_settlement_leaves_the_payment_voided_and_claims_nothing(
-    payments: PaymentService, app: _Braintree
+    payments: PaymentService, app: KeptNotifications
 ) -> None:
     """A keyed capture of all of it (a final partial capture) whose answer is lost, then declined:
     the authorization takes no more, so the payment is voided, nothing captured, and the capture
@@ -195,7 +178,7 @@ def test_a_lost_whole_capture_declined_at_settlement_leaves_the_payment_voided_a
 
 @pytest.mark.parametrize("operation", ["capture", "refund", "sale"])
 def test_a_lost_request_declined_at_settlement_and_retried_is_recorded_reversed_not_failed(
-    payments: PaymentService, app: _Braintree, operation: str
+    payments: PaymentService, app: KeptNotifications, operation: str
 ) -> None:
     """The retry under the lost request's key finds what it made, declined by the batch since:
     it took effect and was undone, as reconcile() and the notification record it. The retry
@@ -231,7 +214,7 @@ _FATES = [("capture", "submitted"), ("capture", "pending"), ("refund", "submitte
 _SOURCES = {"submitted": "fake-valid-nonce", "refused": "fake-valid-nonce"}
 
 
-def _lost_request(payments: PaymentService, app: _Braintree, operation: str, fate: str) -> Callable[[], object]:
+def _lost_request(payments: PaymentService, app: KeptNotifications, operation: str, fate: str) -> Callable[[], object]:
     """The call under key "op" whose answer is lost, made in Braintree as `fate` says; returns it,
     to be made again with the same key."""
     euros = Money.of("2004.00" if fate == "refused" else "20.00", "EUR")  # 2004.00: a refund's hard decline
@@ -259,7 +242,7 @@ def _lost_request(payments: PaymentService, app: _Braintree, operation: str, fat
     return call
 
 
-def _at_most_braintree(payments: PaymentService, app: _Braintree, payment_id: str) -> None:
+def _at_most_braintree(payments: PaymentService, app: KeptNotifications, payment_id: str) -> None:
     """The ledger claims no more captured or refunded than Braintree holds."""
     payment = payments.get_payment(payment_id)
     if payment.reference is None:  # a lost sale not yet found: the ledger claims nothing of it
@@ -273,7 +256,7 @@ def _at_most_braintree(payments: PaymentService, app: _Braintree, payment_id: st
 @pytest.mark.parametrize("resend", ["retry", "same call"])
 @pytest.mark.parametrize(("operation", "fate"), _FATES)
 def test_a_lost_request_declined_ends_the_same_in_the_ledger_whichever_path_settles_it_first(
-    payments: PaymentService, app: _Braintree, operation: str, fate: str, resend: str, order: tuple[str, ...]
+    payments: PaymentService, app: KeptNotifications, operation: str, fate: str, resend: str, order: tuple[str, ...]
 ) -> None:
     """A capture, refund or sale whose answer was lost, then declined: its resend under the key
     (`retry()`, or the same call again), reconcile() and the batch's notification settle it in
@@ -325,7 +308,7 @@ def test_a_lost_request_declined_ends_the_same_in_the_ledger_whichever_path_sett
 @pytest.mark.parametrize("told", ["before reconcile", "after reconcile"])
 @pytest.mark.parametrize("operation", ["capture", "refund", "sale"])
 def test_an_accepted_request_declined_while_it_waited_for_settlement_is_failed_whoever_tells(
-    payments: PaymentService, app: _Braintree, operation: str, told: str
+    payments: PaymentService, app: KeptNotifications, operation: str, told: str
 ) -> None:
     """Answered accepted (SETTLEMENT_PENDING: a bank account's sale or capture, a refund that
     settles later), then declined: it never took effect. Its notification and reconcile(), in
@@ -364,7 +347,7 @@ def test_an_accepted_request_declined_while_it_waited_for_settlement_is_failed_w
 
 @pytest.mark.parametrize("told", ["never", "before reconcile", "after reconcile"])
 def test_a_lost_sale_declined_at_settlement_is_reconciled_reversed_not_failed(
-    payments: PaymentService, app: _Braintree, told: str
+    payments: PaymentService, app: KeptNotifications, told: str
 ) -> None:
     """A sale whose answer is lost, submitted for settlement and declined by the batch: it took
     effect and was undone, as a sale the ledger recorded and whose decline is notified."""
@@ -391,7 +374,7 @@ def test_a_lost_sale_declined_at_settlement_is_reconciled_reversed_not_failed(
 @pytest.mark.parametrize("kind", ["capture", "refund"])
 @pytest.mark.parametrize("told", ["before reconcile", "after reconcile", "twice before"])
 def test_a_lost_request_settled_since_is_one_transaction_whenever_its_notification_comes(
-    payments: PaymentService, app: _Braintree, kind: str, told: str
+    payments: PaymentService, app: KeptNotifications, kind: str, told: str
 ) -> None:
     """The answer is lost, the batch settles what the request made, and its transaction_settled
     notification arrives before the ledger knows the reference (it waits for reconcile(), which
@@ -431,7 +414,7 @@ def test_a_lost_request_settled_since_is_one_transaction_whenever_its_notificati
 
 
 def test_notifications_for_transactions_the_ledger_does_not_hold_change_nothing_and_count_once(
-    payments: PaymentService, app: _Braintree
+    payments: PaymentService, app: KeptNotifications
 ) -> None:
     """Braintree notifies every transaction of the merchant's, those made without paywire too:
     a sale settled and one declined at settlement, which no payment of the ledger's names, are
@@ -458,7 +441,7 @@ def test_notifications_for_transactions_the_ledger_does_not_hold_change_nothing_
 
 
 def test_a_lost_sale_that_only_waited_for_its_settlement_and_was_declined_is_failed(
-    payments: PaymentService, app: _Braintree
+    payments: PaymentService, app: KeptNotifications
 ) -> None:
     """A bank account's sale waits SETTLEMENT_PENDING (accepted, never reported done): declined,
     it never took effect, and the lost sale is failed, with nothing to reverse."""
@@ -480,7 +463,7 @@ def test_a_lost_sale_that_only_waited_for_its_settlement_and_was_declined_is_fai
 
 
 def test_a_lost_final_capture_declined_at_settlement_closes_the_payment_to_more_captures(
-    payments: PaymentService, app: _Braintree
+    payments: PaymentService, app: KeptNotifications
 ) -> None:
     """A final partial capture closes its authorization at Braintree, which then takes no more
     captures, declined or not. Its answer lost and the batch declining it, reconcile() records it
@@ -504,7 +487,7 @@ def test_a_lost_final_capture_declined_at_settlement_closes_the_payment_to_more_
 
 
 def test_a_lost_refund_braintree_lists_in_a_status_paywire_does_not_read_as_failed_stays_open(
-    payments: PaymentService, app: _Braintree
+    payments: PaymentService, app: KeptNotifications
 ) -> None:
     """A refund whose answer is lost, listed in a status that says neither that it was made nor
     that it failed (AUTHORIZED, which Braintree's schema allows a refund; or one it adds later):

@@ -6,38 +6,17 @@ the sale has left to refund); once it knows, what is left is offered again."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import pytest
 
 from paywire import Money, OutcomeUnknown, PaymentService, StateError
 from paywire.service import rules
 from paywire.service.webhooks import reported_waiting
 from paywire.testing.emulator import Fault
-from paywire.testing.sandbox import Sandbox
 from paywire_braintree.emulator import BraintreeEmulator
 
-from .conftest import ServiceFactory
+from .conftest import KeptNotifications, ServiceFactory
 
 _FORM = {"content-type": "application/x-www-form-urlencoded"}
-
-
-class _Braintree(BraintreeEmulator):
-    """The emulator keeping its notifications for the test to deliver when it likes."""
-
-    def __init__(self, public_key: str, private_key: str) -> None:
-        super().__init__(public_key, private_key, settlement="batch")
-        self.webhook_url = "http://127.0.0.1:9/kept"  # never posted: kept below
-        self.sent: list[bytes] = []
-
-    def deliver_webhook(self, body: bytes, headers: Mapping[str, str]) -> None:
-        self.sent.append(body)
-
-
-@pytest.fixture
-def app(sandbox: Sandbox) -> _Braintree:
-    assert isinstance(sandbox.app, BraintreeEmulator)
-    return _Braintree(sandbox.app.public_key, sandbox.app.private_key)
 
 
 def _eur(minor: int) -> Money:
@@ -53,7 +32,7 @@ def _left(app: BraintreeEmulator, reference: str) -> int:
         return int((root.amount - taken) * 100)
 
 
-def _lost_capture_and_a_panel_one(service: PaymentService, app: _Braintree, panel: str) -> tuple[str, str]:
+def _lost_capture_and_a_panel_one(service: PaymentService, app: KeptNotifications, panel: str) -> tuple[str, str]:
     """An authorization of 100.00, a capture of 12.39 whose answer was lost (Braintree made it),
     and a Control Panel capture of `panel`, settled, its notification delivered: it waits."""
     payment = service.authorize("braintree", _eur(10000), source="fake-valid-nonce", order_id="o",
@@ -72,7 +51,7 @@ def _lost_capture_and_a_panel_one(service: PaymentService, app: _Braintree, pane
 
 
 def test_a_capture_beyond_what_braintree_may_have_left_is_refused_until_reconciled(
-        services: ServiceFactory, app: _Braintree) -> None:
+        services: ServiceFactory, app: KeptNotifications) -> None:
     service = services(app=app)
     payment_id, reference = _lost_capture_and_a_panel_one(service, app, "31.56")
     assert _left(app, reference) == 5605
@@ -88,7 +67,7 @@ def test_a_capture_beyond_what_braintree_may_have_left_is_refused_until_reconcil
     assert _left(app, reference) == 0
 
 
-def test_the_rules_count_the_waiting_capture_beside_the_lost_one(services: ServiceFactory, app: _Braintree) -> None:
+def test_the_rules_count_the_waiting_capture_beside_the_lost_one(services: ServiceFactory, app: KeptNotifications) -> None:
     """The lost capture's own notification is among those that wait (either may be the other):
     the rules count both, the most Braintree may have taken."""
     service = services(app=app)
@@ -112,7 +91,7 @@ def _left_to_refund(app: BraintreeEmulator, reference: str) -> int:
 
 @pytest.mark.parametrize("twin", ["10.00", "2.50"])
 def test_a_refund_beyond_what_braintree_may_have_left_is_refused_until_reconciled(
-        services: ServiceFactory, app: _Braintree, twin: str) -> None:
+        services: ServiceFactory, app: KeptNotifications, twin: str) -> None:
     """A refund of 10.00 whose answer was lost, and one of `twin` in the Control Panel: the batch
     settles both, and their notifications wait (either may be the lost one)."""
     service = services(app=app)
