@@ -9,7 +9,7 @@ took effect at Braintree is recorded failed."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import timedelta
 from decimal import Decimal
@@ -172,21 +172,21 @@ def offered_at_most_braintree(service: PaymentService, app: BraintreeEmulator, p
     with service.ledger.unit() as u:
         refunds, captures = reported_waiting(u, payment, "refund"), reported_waiting(u, payment, "capture")
     most = max(refundable(app, reference, told, unheard), refundable(app, reference, {}, unheard))
-    try:
-        rules.check_refund(payment, txns, eur(most + 1), caps, reported=lambda: refunds)
-    except StateError:
-        pass
-    else:
-        raise AssertionError(f"a refund of more than Braintree's {most} is offered", payment, txns)
+    _refused(lambda: rules.check_refund(payment, txns, eur(most + 1), caps, reported=lambda: refunds),
+             f"a refund of more than Braintree's {most} is offered", payment, txns)
     if payment.flow != "authorize":
         return
     most = max(capturable(app, reference, told, unheard), capturable(app, reference, {}, unheard))
+    _refused(lambda: rules.check_capture(payment, txns, eur(most + 1), caps, reported=lambda: captures),
+             f"a capture of more than Braintree's {most} is offered", payment, txns)
+
+
+def _refused(check: Callable[[], object], offered: str, *context: object) -> None:
     try:
-        rules.check_capture(payment, txns, eur(most + 1), caps, reported=lambda: captures)
+        check()
     except StateError:
-        pass
-    else:
-        raise AssertionError(f"a capture of more than Braintree's {most} is offered", payment, txns)
+        return
+    raise AssertionError(offered, *context)
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

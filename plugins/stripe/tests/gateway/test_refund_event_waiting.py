@@ -14,9 +14,10 @@ from paywire import Money, OutcomeUnknown, Payment, PaymentService, StateError
 _RETURN = "https://shop.example/r"
 
 
-def _lost_refund(service: PaymentService, app: Any, amount: int) -> Payment:
-    """A sale of 100.00 with a refund of `amount` that Stripe made and whose answer was lost."""
-    payment = service.sale("stripe", Money(10000, "EUR"), source="pm_card_visa", return_url=_RETURN)
+def _lost_refund(service: PaymentService, app: Any, amount: int, source: str = "pm_card_visa") -> Payment:
+    """A sale of 100.00 from `source` with a refund of `amount` that Stripe made and whose answer
+    was lost (on "pm_card_pendingRefund" its refunds stay pending)."""
+    payment = service.sale("stripe", Money(10000, "EUR"), source=source, return_url=_RETURN)
     app.fail_after_executing(r"^/v1/refunds$")  # Stripe's own 500 after refunding, kept under the key
     with pytest.raises(OutcomeUnknown):
         service.refund(payment.id, Money(amount, "EUR"))
@@ -94,10 +95,7 @@ def test_a_refund_within_what_stripe_may_hold_is_sent(
 def test_a_pending_dashboard_refund_waiting_on_a_lost_refund_is_held_as_refunding(
         service: PaymentService, app: Any, api: Any, deliver_all: Any) -> None:
     # Refunds on this card stay pending: the lost refund and the dashboard's are both held by Stripe.
-    payment = service.sale("stripe", Money(10000, "EUR"), source="pm_card_pendingRefund", return_url=_RETURN)
-    app.fail_after_executing(r"^/v1/refunds$")
-    with pytest.raises(OutcomeUnknown):
-        service.refund(payment.id, Money(100, "EUR"))
+    payment = _lost_refund(service, app, 100, source="pm_card_pendingRefund")
     api.post("/v1/refunds", {"payment_intent": payment.reference, "amount": 6000})
     deliver_all(set())
     with pytest.raises(StateError) as refused:  # Stripe holds 39.00 not refunded or being refunded
@@ -113,10 +111,7 @@ def test_a_pending_dashboard_refund_waiting_on_a_lost_refund_is_held_as_refundin
 
 def test_a_dashboard_refunds_pending_and_refunded_events_waiting_count_it_once(
         service: PaymentService, app: Any, api: Any, deliver_all: Any) -> None:
-    payment = service.sale("stripe", Money(10000, "EUR"), source="pm_card_pendingRefund", return_url=_RETURN)
-    app.fail_after_executing(r"^/v1/refunds$")
-    with pytest.raises(OutcomeUnknown):
-        service.refund(payment.id, Money(100, "EUR"))
+    payment = _lost_refund(service, app, 100, source="pm_card_pendingRefund")
     dashboard = api.ok("POST", "/v1/refunds", {"payment_intent": payment.reference, "amount": 6000})["id"]
     app.settle(dashboard, True)
     deliver_all(set())  # its refund.created (pending) and its refund.updated (succeeded) both wait
