@@ -1202,9 +1202,7 @@ class PaymentService:
     def _target(kind: str, payment: Payment, parent: Transaction | None) -> str | None:
         """The provider object the command acts on (see the command contract)."""
         if kind == K.REFUND:
-            # A capture settled by reconciliation may lack its own id; the payment's is the fallback.
-            known = parent.provider_reference if parent else None
-            return known or payment.references.get("capture") or payment.reference
+            return rules.refund_target(payment, parent)
         if kind == K.VOID:
             # Where the provider voids through another object than captures act on (PayPal: a
             # reauthorization only through the authorization it renews), the plugin names it.

@@ -31,6 +31,7 @@ __all__ = [
     "consumed",
     "derive",
     "in_flight",
+    "refund_target",
 ]
 
 K = TransactionKind
@@ -392,22 +393,50 @@ def _cancellable(payment: Payment, flight: InFlight, caps: Capabilities) -> None
                          code="complete_in_flight")
 
 
+def _named(refund: Transaction) -> str | None:
+    """The provider object a refund without a parent gives money back from: the capture its event
+    named (recorded before the ledger held that capture), or, acting on the payment, the object it
+    was sent to (`refund_target`). Once the ledger holds that capture, the refund is its own."""
+    return refund.request.get("capture") or refund.request.get("reference")
+
+
 def capture_parents(payment: Payment, txns: Sequence[Transaction]) -> list[tuple[Transaction, Money]]:
-    """Captured transactions (captures, or the sale) with what is left to refund on each, newest first."""
+    """Captured transactions (captures, or the sale) with what is left to refund on each, newest
+    first. A refund counts against its parent, or, without one, the capture it names (`_named`)."""
     undone = _undone(txns)
     parents = [
         t for t in txns
         if t.status == S.SUCCEEDED and t.amount is not None and t.id not in undone
         and (t.kind == K.CAPTURE or (payment.flow == K.SALE and t.kind in K.INITIAL))
     ]
+    # A refund succeeded spent what the provider returned; one in flight, all it asked.
+    refunds = [t for t in txns if t.kind == K.REFUND and t.amount is not None
+               and (t.status == S.SUCCEEDED or t.open) and t.id not in undone]
     result = []
     for parent in reversed(parents):
-        # A refund succeeded spent what the provider returned; one in flight, all it asked.
-        spent = sum(held_minor(t) if t.status == S.SUCCEEDED else t.amount.minor for t in txns
-                    if t.kind == K.REFUND and t.parent_id == parent.id and t.amount is not None
-                    and (t.status == S.SUCCEEDED or t.open) and t.id not in undone)
+        ref = parent.provider_reference
+        spent = sum(held_minor(t) if t.status == S.SUCCEEDED else t.amount.minor for t in refunds
+                    if t.amount is not None and (t.parent_id == parent.id
+                                                 or (t.parent_id is None and ref is not None and _named(t) == ref)))
         result.append((parent, Money(held_minor(parent) - spent, payment.currency)))
     return result
+
+
+def refund_target(payment: Payment, parent: Transaction | None) -> str | None:
+    """The provider object a refund of `parent` acts on; without one (or where a capture settled by
+    reconciliation lacks its own id), the payment's latest capture, else the payment itself."""
+    known = parent.provider_reference if parent else None
+    return known or payment.references.get("capture") or payment.reference
+
+
+def _taken_back(txns: Sequence[Transaction], parents: Sequence[tuple[Transaction, Money]]) -> frozenset[str]:
+    """The provider objects of captures (or a sale) the provider undid that no standing one also names."""
+    if not any(t.kind == K.REVERSAL for t in txns):
+        return frozenset()
+    undone = {t.parent_id for t in txns if t.kind == K.REVERSAL and t.status == S.SUCCEEDED}
+    standing = {p.provider_reference for p, _ in parents}
+    return frozenset(t.provider_reference for t in txns if t.id in undone and t.kind != K.REFUND
+                     and t.provider_reference and t.provider_reference not in standing)
 
 
 def check_refund(payment: Payment, txns: Sequence[Transaction], amount: Money,
@@ -417,7 +446,8 @@ def check_refund(payment: Payment, txns: Sequence[Transaction], amount: Money,
     money the provider reported captured without a capture the ledger holds (its running total
     from an event or reconciliation: a capture made in the provider's dashboard, a 3-D Secure
     sale finished before `complete()`): the refund then acts on the payment, unless a capture is
-    in flight and no capture or charge of the payment is known (it waits for reconciliation).
+    in flight and no capture or charge of the payment is known, or the capture it would go to
+    (`refund_target`) is one the provider took back (either waits for reconciliation).
 
     `reported`, asked only while a refund is in flight: refunds the provider reported whose events
     wait for it (`webhooks.reported_waiting`) count as spent beside it: either may be the other,
@@ -468,6 +498,17 @@ def check_refund(payment: Payment, txns: Sequence[Transaction], amount: Money,
                 "captured money is known only from the provider's running total, with no capture to refund; "
                 "reconcile the payment first (reconcile(payment_id=...)); nothing was sent",
                 code="capture_in_flight",
+            )
+        target = refund_target(payment, None)
+        if target in _taken_back(txns, parents):
+            # The money is known only from the provider's running total, and the capture the refund
+            # would act on gave it back (a chargeback, a settlement declined): the provider refuses it.
+            raise StateError(
+                f"cannot refund {amount} on payment {payment.id} yet: the captured money left is known only from the "
+                f"provider's running total, and the capture a refund of the payment acts on ({target}) is one the "
+                "provider took back; reconcile the payment (reconcile(payment_id=...)) to learn which capture holds "
+                "the money, or refund it at the provider; nothing was sent",
+                code="capture_taken_back",
             )
         return None
     most = max([*(left for _, left in parents), Money(max(beyond, 0), payment.currency)])

@@ -145,18 +145,11 @@ def test_a_dashboard_capture_taken_back_before_its_event_still_took_its_part(
                             "capture_exceeds_authorized")
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "A refund recorded before the capture it refunds (PAYMENT.CAPTURE.REVERSED of a dashboard "
-    "capture the ledger knew only from reconcile's totals, delivered before that capture's "
-    "PAYMENT.CAPTURE.COMPLETED) names the capture only "
-    "by `request['capture']`, its `parent_id` None; the capture's transaction, recorded later, is "
-    "not linked to it, and `rules.capture_parents` counts only refunds by `parent_id` (where "
-    "`rules._undone` also reads `request['capture']`), so the capture keeps all of its amount "
-    "refundable and `check_refund` sends the next refund to it: PayPal refuses it "
-    "(CAPTURE_FULLY_REFUNDED) though another capture has enough left. Fix: count a refund "
-    "against the capture its event named in `capture_parents` (a change to check_refund's "
-    "choice of capture), or link the refund when its capture is recorded."))
 def test_a_capture_reversed_before_its_event_is_not_offered_to_refund(paypal: Any, service: PaymentService) -> None:
+    """A dashboard capture known only from reconcile's totals is charged back, and its reversal's
+    event comes before its own: the refund recorded names the capture only by what the event
+    said (no parent). Once the capture is recorded, that refund is counted against it, so the
+    next refund goes to the service's own capture, which has the money."""
     payment = service.authorize("paypal", eur("100.00"), source=paypal.app.vault_card(), idempotency_key=paypal.key())
     authorization = payment.references["authorization"]
     service.capture(payment.id, eur("10.00"), final=False, idempotency_key=paypal.key())
@@ -179,16 +172,12 @@ def test_a_capture_reversed_before_its_event_is_not_offered_to_refund(paypal: An
     assert refunded.refunded == eur("20.00")  # sent to the service's own capture, which PayPal refunds
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "A refund of money the ledger knows only from PayPal's totals (a dashboard capture read by "
-    "reconcile, whose own event waits for a lost capture of the service's own) acts on the "
-    "payment, and `PaymentService._target` sends it to `references['capture']`, which still "
-    "names the service's capture PayPal took back (DENIED for a chargeback, its reversal "
-    "recorded): PayPal refuses it (REFUND_NOT_PERMITTED_DUE_TO_CHARGEBACK). No capture the ledger "
-    "holds has that money, so nothing should be sent until reconcile names one. Fix: refuse (or "
-    "retarget) a refund acting on the payment while the capture it would go to is undone; "
-    "`check_refund`'s choice of target, so not made here."))
 def test_a_refund_is_not_sent_to_a_capture_paypal_took_back(paypal: Any, service: PaymentService) -> None:
+    """Money known only from PayPal's totals (a dashboard capture whose event waits for a lost
+    capture of the service's own) is refunded by acting on the payment, which goes to the
+    payment's latest capture: here one PayPal took back (DENIED for a chargeback, its reversal
+    recorded). No capture the ledger holds has the money, so the refund is refused before
+    anything is sent, until reconcile names one."""
     app = paypal.app
     payment = service.authorize("paypal", eur("100.00"), source=app.vault_card(), idempotency_key=paypal.key())
     authorization = payment.references["authorization"]
@@ -206,7 +195,8 @@ def test_a_refund_is_not_sent_to_a_capture_paypal_took_back(paypal: Any, service
     try:
         service.refund(payment.id, eur("10.00"), idempotency_key=paypal.key())
     except StateError as error:
-        assert paypal.calls("/refund", "POST") == sent, error  # refused before sending: the fix
+        assert paypal.calls("/refund", "POST") == sent, error  # refused before sending
+        assert error.code == "capture_taken_back", error
         return
     except PaywireError as error:  # sent to the capture PayPal took back
         raise AssertionError(f"PayPal refused the refund the service sent: {error!r}") from error
