@@ -25,6 +25,12 @@ class EventKind:
     # One the ledger does not hold (made in the provider's dashboard) is recorded accepted, so
     # what is left to refund leaves it out until its refunded or failed event (or a reading) decides it.
     REFUND_PENDING: Final = "refund_pending"
+    # A capture the provider holds and has not decided yet (PayPal's `PENDING`, an eCheck): no
+    # money moved and it may be declined, so it is in no captured total; yet the provider holds it
+    # against the authorization. One the ledger does not hold (made in the provider's dashboard)
+    # is recorded accepted, so what is left to capture leaves it out until its captured or failed
+    # event (or a reading) decides it.
+    CAPTURE_PENDING: Final = "capture_pending"
     VOIDED: Final = "voided"
     FAILED: Final = "failed"
     # The provider undid an operation it had reported done: a capture or sale declined at
@@ -58,6 +64,11 @@ class WebhookEvent:
         authorization, capture), so it can be matched to a payment whichever id paywire kept.
     :param amount: the amount the event reports for its object, if any.
     :param total: a running total the provider reports (captured or refunded so far), if any.
+    :param closes_capture: the event's capture (a `captured` or `capture_pending` event) was made
+        final at the provider (PayPal's `final_capture`): its authorization takes no further
+        capture. Set it only from the provider's own word on that capture; one the ledger records
+        as made outside paywire then closes the payment's capture, as a final capture of the
+        service's own does. False (the default) says nothing.
     """
 
     provider: str
@@ -68,6 +79,7 @@ class WebhookEvent:
     references: Mapping[str, str] = attrs.field(factory=dict, converter=_mapping)
     amount: Money | None = None
     total: Money | None = None
+    closes_capture: bool = False
     occurred_at: datetime | None = None
     data: Any = attrs.field(default=None, repr=False, eq=False)
 

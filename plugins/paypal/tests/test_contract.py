@@ -196,7 +196,8 @@ class PayPalContract(GatewayContract):
     @pytest.fixture
     def webhook_kinds(self) -> Collection[str]:
         """PayPal's reversals (PAYMENT.CAPTURE.REVERSED) return money as a refund does: no reversed events."""
-        return (EventKind.AUTHORIZED, EventKind.CAPTURED, EventKind.REFUNDED, EventKind.VOIDED, EventKind.FAILED)
+        return (EventKind.AUTHORIZED, EventKind.CAPTURED, EventKind.CAPTURE_PENDING, EventKind.REFUNDED,
+                EventKind.REFUND_PENDING, EventKind.VOIDED, EventKind.FAILED)
 
     @pytest.fixture
     def stale_webhook_age(self) -> int:
@@ -210,7 +211,9 @@ class PayPalContract(GatewayContract):
         emulator's state first, as PayPal would hold it."""
         shapes = {
             "captured": ("PAYMENT.CAPTURE.COMPLETED", "capture", "COMPLETED"),
+            "capture_pending": ("PAYMENT.CAPTURE.PENDING", "capture", "PENDING"),
             "refunded": ("PAYMENT.CAPTURE.REFUNDED", "refund", "COMPLETED"),
+            "refund_pending": ("PAYMENT.REFUND.PENDING", "refund", "PENDING"),
             "authorized": ("PAYMENT.AUTHORIZATION.CREATED", "authorization", "CREATED"),
             "voided": ("PAYMENT.AUTHORIZATION.VOIDED", "authorization", "VOIDED"),
             "failed": ("PAYMENT.CAPTURE.DENIED", "capture", "DECLINED"),

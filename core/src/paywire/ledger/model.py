@@ -433,6 +433,10 @@ class StoredEvent:
     note: str | None = None
     received_at: datetime
     applied_at: datetime | None = None
+    # The event's capture was final at the provider (`WebhookEvent.closes_capture`). Not stored:
+    # known only while the event is applied as it is received; one applied later (it waited)
+    # counts as a capture that says nothing of its authorization, whose closing reconciliation reads.
+    closes_capture: bool = attrs.field(default=False, eq=False)
 
     @property
     def all_references(self) -> tuple[str, ...]:

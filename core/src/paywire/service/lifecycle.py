@@ -36,7 +36,8 @@ OUTCOME_MODEL: tuple[Outcome, ...] = (
             "not counted"),
     Outcome(S.ACCEPTED,
             "the provider took the request and decides later (Stripe `processing`, PayPal `PENDING`); a "
-            "refund made outside paywire that the provider holds undecided (its event, or reconcile, lists it)",
+            "refund made outside paywire that the provider holds undecided (its event, or reconcile, lists it), "
+            "or such a capture (its event)",
             "a webhook naming its reference, or reconcile reading the provider's decision",
             "in flight"),
     Outcome(S.UNKNOWN,

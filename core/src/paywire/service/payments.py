@@ -1914,7 +1914,7 @@ class PaymentService:
         stored = StoredEvent(
             provider=event.provider, event_id=event.id, method=method, type=event.type, kind=event.kind,
             reference=event.reference, references=event.references, amount=event.amount, total=event.total,
-            status=EventStatus.UNMATCHED, received_at=self.ledger.now(),
+            status=EventStatus.UNMATCHED, received_at=self.ledger.now(), closes_capture=event.closes_capture,
         )
         with self.ledger.unit() as u:
             first = u.insert_event(stored)

@@ -29,7 +29,10 @@ anything. It reads the payment at the provider and decides, per transaction:
 - a refund the provider lists undecided (accepted) that no transaction is (made in its
   dashboard) is recorded accepted, of origin "reconcile", so it counts in flight until decided (a
   later reading, or its event, settles it); one made outside paywire that the provider still
-  holds undecided is reported neither settled nor open: nothing paywire sent waits for it.
+  holds undecided is reported neither settled nor open: nothing paywire sent waits for it (so
+  is a capture made so, recorded accepted by its capture_pending event). A capture listed
+  undecided is not recorded here: a provider's processing capture or sale may be the service's
+  own, which its own records count already.
 
 The provider's totals also become the payment's reported floors, capture closes once the provider
 takes no more of an authorization (captured, or nothing `capturable`, whatever its refunds), and
@@ -335,7 +338,7 @@ def settle(u: LedgerUnit, payment: Payment, result: CommandResult, at: datetime 
             if reference:
                 learnt.append(reference)
             if decision is None:
-                continue  # a refund made outside paywire, still undecided as recorded: nothing to report
+                continue  # a capture or refund made outside paywire, still undecided as recorded: nothing to report
             out.append(decision)
             if decision.status == S.SUCCEEDED and kind == K.CAPTURE:
                 txn = next(t for t in pending if t.id == decision.transaction_id)

@@ -18,12 +18,15 @@ Rules (each runs inside a locked ledger unit, after the event was stored once pe
   then the event is deferred and applied again once that operation is recorded or reconciled;
   or unless a succeeded one that applied the same amount never learnt its reference: the event names it.
   Either way one operation at the provider is one transaction in the ledger.
-- A refund_pending event (a refund the provider holds undecided) about a refund the ledger does
-  not know is recorded as an accepted refund of origin "webhook" (one made in the provider's
-  dashboard), with the same exceptions, so it counts in flight until decided; about one it knows
-  (the service's own, or one decided since) it changes nothing, never reopening a decided one.
+- A refund_pending or capture_pending event (a refund or capture the provider holds undecided)
+  about one the ledger does not know is recorded as an accepted refund or capture of origin
+  "webhook" (one made in the provider's dashboard), with the same exceptions, so it counts in
+  flight until decided; about one it knows (the service's own, or one decided since) it changes
+  nothing, never reopening a decided one. A pending capture of a sale is its first operation's.
 - A captured event on a method that allows one capture per payment closes the payment's capture:
-  the provider released what that capture left (as a final capture of the service's own does).
+  the provider released what that capture left (as a final capture of the service's own does);
+  so does the captured event of a capture made outside paywire that says it was final
+  (`closes_capture`), recorded as such (a pending one, as a final capture in flight).
 - Whether an event is trusted as it comes is the plugin's decision: an event that moves money is
   reported only when its signature binds the exact body, or after the plugin confirmed it by
   fetching the object from the provider.
@@ -167,7 +170,9 @@ def apply_event(u: LedgerUnit, payment: Payment, event: StoredEvent, caps: Capab
     elif event.kind in (EventKind.FAILED, EventKind.REVERSED):
         payment, status, note = _failed_event(u, payment, txns, event)
     elif event.kind == EventKind.REFUND_PENDING:
-        status, note = _pending_refund(u, payment, txns, event)
+        status, note = _pending(u, payment, txns, event, K.REFUND)
+    elif event.kind == EventKind.CAPTURE_PENDING:
+        status, note = _pending(u, payment, txns, event, K.CAPTURE)
     elif event.kind == EventKind.APPROVED:
         note = "the buyer approved; complete() finishes the payment"
     else:
@@ -264,16 +269,24 @@ def _money_event(u: LedgerUnit, payment: Payment, txns: list[Transaction],
         u.learn_reference(nameless.id, obj)
         u.add_references(payment.method, payment.id, [obj])
         return payment, EventStatus.APPLIED, f"names {own_kind} {nameless.id}"
-    _record_outside(u, payment, txns, event, own_kind, obj, S.SUCCEEDED)
+    final = _record_outside(u, payment, txns, event, own_kind, obj, S.SUCCEEDED)
+    if final:
+        # The provider took no further capture of the authorization after it (PayPal's final
+        # capture): closed, as the service's own final capture closes it.
+        return replace(payment, capture_closed=True), EventStatus.APPLIED, \
+            "recorded a final capture made outside paywire: it closes the capture"
     return payment, EventStatus.APPLIED, f"recorded a {own_kind} made outside paywire"
 
 
 def _record_outside(u: LedgerUnit, payment: Payment, txns: Sequence[Transaction], event: StoredEvent,
-                    kind: str, obj: str | None, status: str) -> None:
+                    kind: str, obj: str | None, status: str) -> bool:
     """Record the operation made outside paywire that `event` reports (of `event.amount`): done
-    (succeeded), or held by the provider undecided (accepted: a pending refund)."""
+    (succeeded), or held by the provider undecided (accepted: a pending refund or capture).
+    Returns whether it is a final capture (`_closes`), recorded with `final` as the service's own
+    final capture is, so the money rules close the capture while it is in flight and once done."""
     assert event.amount is not None
     parent = parent_ref = None
+    final = kind == K.CAPTURE and _closes(payment, event)
     if kind == K.REFUND:
         parent_ref = event.references.get("capture") or event.references.get("charge")
         parent = next((t.id for t in txns if parent_ref and t.provider_reference == parent_ref), None)
@@ -285,41 +298,59 @@ def _record_outside(u: LedgerUnit, payment: Payment, txns: Sequence[Transaction]
                                                                     {"event": key}),
         provider_reference=obj, parent_id=parent, origin="webhook",
         # The capture a refund names, also when the ledger does not hold it yet (see rules._undone).
-        request={"event": event.event_id, "type": event.type, **({"capture": parent_ref} if parent_ref else {})},
+        request={"event": event.event_id, "type": event.type, **({"capture": parent_ref} if parent_ref else {}),
+                 **({"final": True} if final else {})},
         response={"amount": f"{event.amount.format()} {event.amount.currency}"},
         created_at=at, updated_at=at, finished_at=None if status == S.ACCEPTED else at,
     ))
     if obj:
         u.add_references(payment.method, payment.id, [obj])
+    return final
 
 
-def _pending_refund(u: LedgerUnit, payment: Payment, txns: list[Transaction],
-                    event: StoredEvent) -> tuple[str, str | None]:
-    """A refund the provider holds undecided. One the ledger holds (the service's own, accepted;
-    or one decided since, its success or failure delivered first) changes nothing: a late pending
-    event never reopens it. One it does not hold is recorded accepted, of origin "webhook", so the
-    money rules count it in flight until its refunded or failed event, or reconciliation, decides
-    it - unless a refund whose reference is not known yet is in flight (it may be that one: the
-    event waits for it), or a succeeded one of the same amount never learnt its reference (the
-    event names it), as for a refunded event: one refund at the provider is one transaction."""
-    obj = event.references.get(K.REFUND) or event.reference
+def _closes(payment: Payment, event: StoredEvent) -> bool:
+    """Whether a capture made outside paywire that `event` reports closes the payment's capture:
+    the provider says it was final (`closes_capture`), of an authorization (a sale has nothing
+    more to capture) that is the payment's, where the event names one (a final capture of
+    another authorization says nothing of the one captures act on)."""
+    if not event.closes_capture or payment.flow != K.AUTHORIZE:
+        return False
+    named = event.references.get("authorization")
+    own = {payment.references.get("authorization"), payment.references.get(VOID_TARGET)} - {None}
+    return named is None or not own or named in own
+
+
+def _pending(u: LedgerUnit, payment: Payment, txns: list[Transaction], event: StoredEvent,
+             kind: str) -> tuple[str, str | None]:
+    """A refund or capture (`kind`) the provider holds undecided. One the ledger holds (the
+    service's own, accepted; or one decided since, its success or failure delivered first)
+    changes nothing: a late pending event never reopens it. One it does not hold is recorded
+    accepted, of origin "webhook", so the money rules count it in flight until its decision's
+    event, or reconciliation, decides it - unless one of that kind whose reference is not known
+    yet is in flight (it may be that one: the event waits for it), or a succeeded one of the same
+    amount never learnt its reference (the event names it), as for a refunded or captured event:
+    one operation at the provider is one transaction. A pending capture of a sale is the sale's
+    own (nothing is captured beside it): it changes nothing."""
+    obj = event.references.get(kind) or event.reference
     if not obj or event.amount is None:
-        return EventStatus.APPLIED, "no effect: the pending refund's event names no refund or amount"
+        return EventStatus.APPLIED, f"no effect: the pending {kind}'s event names no {kind} or amount"
     if obj in (payment.reference, payment.references.get("authorization")):
-        return EventStatus.APPLIED, "no effect: the pending refund's event names the payment, not a refund"
+        return EventStatus.APPLIED, f"no effect: the pending {kind}'s event names the payment, not a {kind}"
+    if kind == K.CAPTURE and payment.flow != K.AUTHORIZE:
+        return EventStatus.APPLIED, "no effect: a sale's capture is its first operation"
     held = next((t for t in txns if t.provider_reference == obj), None)
     if held is not None:
         return EventStatus.APPLIED, f"no effect: the ledger holds {obj} ({held.kind} {held.id}, {held.status})"
-    if _nameless_open(txns, K.REFUND):
-        return EventStatus.DEFERRED, "waits for the refund in flight to be recorded"
-    nameless = next((t for t in txns if t.kind == K.REFUND and t.status == S.SUCCEEDED and not t.provider_reference
+    if _nameless_open(txns, kind, initial=kind == K.CAPTURE):
+        return EventStatus.DEFERRED, f"waits for the {kind} in flight to be recorded"
+    nameless = next((t for t in txns if t.kind == kind and t.status == S.SUCCEEDED and not t.provider_reference
                      and t.amount is not None and Money(held_minor(t), t.amount.currency) == event.amount), None)
     if nameless is not None:
         u.learn_reference(nameless.id, obj)
         u.add_references(payment.method, payment.id, [obj])
-        return EventStatus.APPLIED, f"names refund {nameless.id}"
-    _record_outside(u, payment, txns, event, K.REFUND, obj, S.ACCEPTED)
-    return EventStatus.APPLIED, "recorded a refund made outside paywire, which the provider has not decided"
+        return EventStatus.APPLIED, f"names {kind} {nameless.id}"
+    _record_outside(u, payment, txns, event, kind, obj, S.ACCEPTED)
+    return EventStatus.APPLIED, f"recorded a {kind} made outside paywire, which the provider has not decided"
 
 
 def _nameless_open(txns: Sequence[Transaction], kind: str, *, initial: bool = False) -> bool:
@@ -331,13 +362,14 @@ def _nameless_open(txns: Sequence[Transaction], kind: str, *, initial: bool = Fa
 
 def reported_waiting(u: LedgerUnit, payment: Payment, kind: str) -> rules.Reported:
     """What events that wait for an operation of `kind` in flight report (see `_money_event`,
-    `_pending_refund`, `apply_event`), asked only while one is: the money captured (`kind`
-    capture) or refunded or refunding (refund: a pending one is held too), each object once; and
+    `_pending`, `apply_event`), asked only while one is: the money captured or capturing (`kind`
+    capture) or refunded or refunding (refund), a pending one held too, each object once; and
     for a capture whether the authorization captures act on (or the one voids go through,
     `VOID_TARGET`, which voids it with it) was reported voided, so it takes no further capture.
     Each may be about the operation in flight or another made beside paywire: until
     reconciliation names the operation, the provider may hold both, so a new one counts them too."""
-    told = (EventKind.CAPTURED,) if kind == K.CAPTURE else (EventKind.REFUNDED, EventKind.REFUND_PENDING)
+    told = (EventKind.CAPTURED, EventKind.CAPTURE_PENDING) if kind == K.CAPTURE \
+        else (EventKind.REFUNDED, EventKind.REFUND_PENDING)
     named = {payment.references.get("authorization"), payment.references.get(VOID_TARGET)} - {None}
     held: dict[str, int] = {}  # by the object each names: its pending and its refunded event count once
     voided = False

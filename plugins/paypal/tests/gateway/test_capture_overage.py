@@ -18,11 +18,12 @@ def eur(value: str) -> Money:
     return Money.of(value, "EUR")
 
 
-def _over_captured(paypal: Any, service: PaymentService, value: str = "100.01") -> tuple[str, str]:
-    """A payment authorized for 100.00 and captured for `value` in PayPal's dashboard, its event
-    received: the payment's id and the capture's."""
+def _over_captured(paypal: Any, service: PaymentService, value: str = "100.01", *,
+                   final: bool = True) -> tuple[str, str]:
+    """A payment authorized for 100.00 and captured for `value` in PayPal's dashboard (a final
+    capture unless `final` is False), its event received: the payment's id and the capture's."""
     payment = service.authorize("paypal", eur("100.00"), source=paypal.app.vault_card(), idempotency_key=paypal.key())
-    capture = paypal.run("capture", reference=payment.references["authorization"], amount=eur(value), final=True,
+    capture = paypal.run("capture", reference=payment.references["authorization"], amount=eur(value), final=final,
                          idempotency_key=paypal.key())
     paypal.deliver(service, "PAYMENT.CAPTURE.COMPLETED")
     return payment.id, capture.reference
@@ -63,14 +64,18 @@ def test_paypal_reports_as_authorized_what_the_authorization_covers(paypal: Any,
     assert (held.state, held.authorized, held.captured) == ("captured", eur("115.00"), eur("115.00"))
 
 
-def test_the_over_captures_event_alone_leaves_nothing_to_capture(paypal: Any, service: PaymentService) -> None:
-    payment_id, _ = _over_captured(paypal, service)
+@pytest.mark.parametrize(("final", "code"), [(False, "capture_exceeds_authorized"), (True, "capture_closed")])
+def test_the_over_captures_event_alone_leaves_nothing_to_capture(paypal: Any, service: PaymentService, final: bool,
+                                                                 code: str) -> None:
+    """Refused by what is left, and by the capture's being final where it was (PayPal's
+    authorization is CAPTURED either way)."""
+    payment_id, _ = _over_captured(paypal, service, final=final)
     payment = service.get_payment(payment_id)
     assert (payment.state, payment.authorized, payment.captured) == ("captured", eur("100.01"), eur("100.01"))
     sent = paypal.calls("/capture")
     with pytest.raises(StateError) as refused:
         service.capture(payment_id, eur("0.01"), idempotency_key=paypal.key())
-    assert refused.value.code == "capture_exceeds_authorized"
+    assert refused.value.code == code
     assert paypal.calls("/capture") == sent
     _as_paypal_holds(paypal, service, payment_id)
 

@@ -59,13 +59,6 @@ def test_a_pending_dashboard_refund_is_not_offered_to_refund_again(paypal: Any, 
                             lambda: service.refund(payment_id, eur("60.01")), "refund_exceeds_captured")
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "Decision needed (model), the capture side of the pending dashboard refund: a capture made "
-    "beside paywire that PayPal has not decided (an eCheck) is `other` by its event "
-    "(PAYMENT.CAPTURE.PENDING) and counted by no total, yet PayPal holds it against the "
-    "authorization's overage limit: `check_capture` offers captures PayPal refuses "
-    "(MAX_CAPTURE_AMOUNT_EXCEEDED). Recording such a pending capture as an accepted transaction of "
-    "its own would keep it in flight."))
 def test_a_pending_dashboard_capture_is_not_offered_to_capture_again(paypal: Any, service: PaymentService) -> None:
     payment_id = _approved(paypal, service, "authorize", "pending")
     authorization = service.get_payment(payment_id).references["authorization"]
@@ -78,14 +71,6 @@ def test_a_pending_dashboard_capture_is_not_offered_to_capture_again(paypal: Any
                             "capture_exceeds_authorized")
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "A final capture made beside paywire (final_capture: true) closes PayPal's authorization "
-    "(CAPTURED: AUTHORIZATION_ALREADY_CAPTURED for any further capture), but its "
-    "PAYMENT.CAPTURE.COMPLETED is recorded as a capture made outside paywire and nothing in a "
-    "`WebhookEvent` says it was final, so the ledger keeps `capture_closed` false and "
-    "`check_capture` offers the rest of the authorization until reconcile reads the authorization. "
-    "Fix: let an event say it closes the capture (a core field or reference the PayPal plugin sets "
-    "from the capture's `final_capture`, applied as a final capture of the service's own is)."))
 def test_a_final_dashboard_capture_closes_the_capture(paypal: Any, service: PaymentService) -> None:
     payment_id = _approved(paypal, service, "authorize", "approve")
     authorization = service.get_payment(payment_id).references["authorization"]

@@ -184,18 +184,23 @@ def _over(money: Money | None, limit: Money | None) -> bool:
     return money is not None and money.minor > held
 
 
-def _pending_refund_problems(event: WebhookEvent, ids: PaymentIds, label: str, *, amounts: bool) -> list[str]:
-    """A refund the provider holds undecided: the ledger holds one it does not know in flight (a
-    refund made in the dashboard), so the event names the refund the results gave, with its amount."""
-    own = event.references.get("refund") or event.reference
-    if own not in ids.refunds:
-        return [f"{label} names the pending refund as {own!r}, but the refund results gave "
-                f"{sorted(ids.refunds) or 'none'}: the ledger would hold a second refund in flight"]
+_PENDING_KINDS = {EventKind.REFUND_PENDING: "refund", EventKind.CAPTURE_PENDING: "capture"}
+
+
+def _pending_problems(event: WebhookEvent, ids: PaymentIds, label: str, role: str, *, amounts: bool) -> list[str]:
+    """A refund or capture (`role`) the provider holds undecided: the ledger holds one it does not
+    know in flight (one made in the dashboard), so the event names the one the results gave, with
+    its amount."""
+    own = event.references.get(role) or event.reference
+    book = ids.captures if role == "capture" else ids.refunds
+    if own not in book:
+        return [f"{label} names the pending {role} as {own!r}, but the {role} results gave "
+                f"{sorted(book) or 'none'}: the ledger would hold a second {role} in flight"]
     if amounts and event.amount is None:
-        return [f"{label} reports no amount: the ledger cannot hold what the pending refund takes"]
-    if event.amount is not None and event.amount.minor not in ids.refunds[own]:
-        return [f"{label} names the refund {own} with amount {event.amount!r}; that refund moved "
-                f"{' or '.join(map(str, ids.refunds[own]))} minor units"]
+        return [f"{label} reports no amount: the ledger cannot hold what the pending {role} takes"]
+    if event.amount is not None and event.amount.minor not in book[own]:
+        return [f"{label} names the {role} {own} with amount {event.amount!r}; that {role} moved "
+                f"{' or '.join(map(str, book[own]))} minor units"]
     return []
 
 
@@ -225,8 +230,8 @@ def event_problems(event: WebhookEvent, ids: PaymentIds, fetched: CommandResult,
     if amounts and kind in AMOUNT_KINDS and event.amount is None and event.total is None:
         problems.append(f"{label} moves money but reports no amount and no total (the provider sends one: "
                         "WebhookScheme.amounts)")
-    if kind == EventKind.REFUND_PENDING:
-        return problems + _pending_refund_problems(event, ids, label, amounts=amounts)
+    if kind in _PENDING_KINDS:
+        return problems + _pending_problems(event, ids, label, _PENDING_KINDS[kind], amounts=amounts)
     role = _MONEY_KINDS.get(kind)
     if role is None:
         return problems

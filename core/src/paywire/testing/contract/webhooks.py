@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from typing import Final
 
 import pytest
 from hypothesis import given
@@ -153,11 +154,11 @@ class WebhookContract(ContractFixtures):
                     assert reported == payload.amount, (
                         f"a {payload.kind} event of {payload.amount!r} parsed with amount {event.amount!r} and "
                         f"total {event.total!r} (WebhookScheme.amounts: the provider's money events say how much)")
-                if webhook_scheme.amounts and payload.kind == EventKind.REFUND_PENDING:
-                    # The ledger holds what a refund made beside it takes, in flight, by this amount.
+                if webhook_scheme.amounts and payload.kind in (EventKind.REFUND_PENDING, EventKind.CAPTURE_PENDING):
+                    # The ledger holds what an operation made beside it takes, in flight, by this amount.
                     assert event.amount == payload.amount, (
-                        f"a refund_pending event of {payload.amount!r} parsed with amount {event.amount!r} "
-                        "(WebhookScheme.amounts: the provider's refund events say how much)")
+                        f"a {payload.kind} event of {payload.amount!r} parsed with amount {event.amount!r} "
+                        "(WebhookScheme.amounts: the provider's capture and refund events say how much)")
                 assert event.provider == harness.provider
 
         for kind in sorted(webhook_kinds):  # each kind at least once, whatever the examples draw
@@ -335,7 +336,7 @@ class WebhookContract(ContractFixtures):
             if sale:
                 payment.capture(result.reference, example_amount.minor, final=True)
             watch.step("sale" if sale else "authorize", ids, payment.payment,
-                       forbidden=() if sale else (EventKind.CAPTURED, EventKind.REFUNDED, EventKind.REFUND_PENDING))
+                       forbidden=() if sale else _NOTHING_TAKEN)
             for command, portion, more in plan:
                 done = _operate(harness, payment, ids, capabilities, amount_representable, command, portion, more)
                 if done:
@@ -378,25 +379,30 @@ class WebhookContract(ContractFixtures):
         ids.started(started, sale=False, amount=accepted_amount)
         taken = started if sale else harness.execute("capture", harness.follow_up(started.reference, accepted_amount))
         assert taken.accepted and taken.reference, f"the 'accepted' source's payment gave {taken!r}"
-        ids.started(taken, sale=False, amount=accepted_amount)
+        # The capture the provider holds undecided (a sale's own): a capture_pending event names it.
+        ids.started(taken, sale=sale, amount=accepted_amount)
+        if not sale:
+            ids.operation("capture", taken, accepted_amount)
         payment = payment_reference(started)
         watch.step("the accepted payment", ids, payment,
                    forbidden=(EventKind.CAPTURED, EventKind.REFUNDED, EventKind.REFUND_PENDING))
         settle_accepted(taken.reference, succeed)
-        if succeed:
+        if succeed and sale:
             ids.operation("capture", taken, accepted_amount)
         watch.step(f"the provider {'took' if succeed else 'refused'} it", ids, payment,
                    forbidden=() if succeed else (EventKind.CAPTURED, EventKind.AUTHORIZED, EventKind.REFUNDED,
-                                                 EventKind.REFUND_PENDING))
+                                                 EventKind.REFUND_PENDING, EventKind.CAPTURE_PENDING))
         problems = watch.problems
         assert not problems, (f"{len(problems)} problems in the emulator's own webhooks, as the plugin reads "
                               "them:\n" + "\n".join(problems[:10]))
 
 
+# Kinds no authorization (nor a void) causes: nothing was captured or refunded, nor is being.
+_NOTHING_TAKEN: Final = (EventKind.CAPTURED, EventKind.CAPTURE_PENDING, EventKind.REFUNDED, EventKind.REFUND_PENDING)
 _FORBIDDEN: dict[str, tuple[str, ...]] = {
     "capture": (EventKind.REFUNDED, EventKind.REFUND_PENDING, EventKind.VOIDED),
-    "refund": (EventKind.CAPTURED, EventKind.VOIDED, EventKind.AUTHORIZED),
-    "void": (EventKind.CAPTURED, EventKind.REFUNDED, EventKind.REFUND_PENDING),
+    "refund": (EventKind.CAPTURED, EventKind.CAPTURE_PENDING, EventKind.VOIDED, EventKind.AUTHORIZED),
+    "void": _NOTHING_TAKEN,
 }
 
 

@@ -12,9 +12,10 @@ resource is read from PayPal (`GET /v2/payments/captures/{id}`, `/refunds/{id}`,
 what PayPal answered (id, status, amount, parent ids), never from the body's claims. It is
 refused (`WebhookVerificationError`, nothing applied) when PayPal does not hold that object, or
 when the object's status says another kind of event than the one claimed (a "completed" capture
-PayPal holds as declined). A pending capture's event is taken as `OTHER`, whatever PayPal holds
-now; a pending refund's as `REFUND_PENDING` while PayPal holds the refund PENDING, and as `OTHER`
-once PayPal decided it (late: the event of the decision says what PayPal decided).
+PayPal holds as declined). A pending refund's event is taken as `REFUND_PENDING` while PayPal
+holds the refund PENDING, a pending capture's as `CAPTURE_PENDING` while PayPal holds the capture
+PENDING, and either as `OTHER` once PayPal decided it (late: the event of the decision says what
+PayPal decided, and a decided operation is never held in flight again).
 
 A capture PayPal holds DENIED (or DECLINED, FAILED) for a reason that says its money was taken
 back after it was captured (`status_details.reason` CHARGEBACK, BUYER_COMPLAINT or REFUNDED, as
@@ -64,7 +65,7 @@ APPROVAL_REVERSED: Final = "CHECKOUT.PAYMENT-APPROVAL.REVERSED"
 # What the fetched object's status says happened, per resource type.
 _STATUS_KINDS: Final[Mapping[str, Mapping[str, str]]] = {
     "capture": {"COMPLETED": EventKind.CAPTURED, "PARTIALLY_REFUNDED": EventKind.CAPTURED,
-                "REFUNDED": EventKind.CAPTURED, "PENDING": EventKind.OTHER, "DECLINED": EventKind.FAILED,
+                "REFUNDED": EventKind.CAPTURED, "PENDING": EventKind.CAPTURE_PENDING, "DECLINED": EventKind.FAILED,
                 "DENIED": EventKind.FAILED, "FAILED": EventKind.FAILED},
     "refund": {"COMPLETED": EventKind.REFUNDED, "PENDING": EventKind.REFUND_PENDING, "FAILED": EventKind.FAILED,
                "CANCELLED": EventKind.FAILED},
@@ -76,6 +77,8 @@ _STATUS_KINDS: Final[Mapping[str, Mapping[str, str]]] = {
 # What the confirmation reads: the payment objects, and the order an approval reversal names.
 _READS: Final = {**READS, "checkout-order": "read_order"}
 _NOT_FOUND: Final = frozenset({"INVALID_RESOURCE_ID", "RESOURCE_NOT_FOUND"})
+# Kinds of an operation PayPal holds undecided: true only while PayPal still holds it PENDING.
+_PENDING: Final = frozenset({EventKind.REFUND_PENDING, EventKind.CAPTURE_PENDING})
 
 
 def _refuse(message: str, code: str, *, retryable: bool = False) -> WebhookVerificationError:
@@ -93,7 +96,7 @@ def fetched_kind(resource_type: str, resource: Mapping[str, Any], claimed: str) 
     actual = _STATUS_KINDS[resource_type].get(str(resource.get("status")))
     if claimed == EventKind.OTHER:
         return EventKind.OTHER  # pending, or a type paywire does not act on: no effect either way
-    if claimed == EventKind.REFUND_PENDING and actual != claimed:
+    if claimed in _PENDING and actual != claimed:
         return EventKind.OTHER  # decided since: its own event says how, and one that lied moves nothing
     if resource_type == "capture" and taken_back(resource):
         if claimed not in (EventKind.CAPTURED, EventKind.FAILED, EventKind.REFUNDED):

@@ -13,9 +13,13 @@ references the dispute and the capture it contests, so it is stored with that ca
 
 An event is always about its resource: `reference` is the capture of PAYMENT.CAPTURE.* events
 (the one denied, declined or completed), the refund of PAYMENT.CAPTURE.REFUNDED/REVERSED and
-PAYMENT.REFUND.* (the one refunded, pending, failed or cancelled). A pending capture's event is
-`OTHER`: nothing is decided yet. A pending refund's is `REFUND_PENDING`: PayPal holds its amount
-against the capture undecided, so one made in PayPal's dashboard is held in flight until decided. `read_event` reads the body; `event_from` builds the event from a resource (the
+PAYMENT.REFUND.* (the one refunded, pending, failed or cancelled). A pending refund's event is
+`REFUND_PENDING`: PayPal holds its amount against the capture undecided, so one made in PayPal's
+dashboard is held in flight until decided; a pending capture's is `CAPTURE_PENDING`, held so
+against its authorization. A capture's event says whether the capture was final
+(`closes_capture`, from the capture's `final_capture`): PayPal then takes no further capture of
+its authorization (CAPTURED), so a final capture made in PayPal's dashboard closes the payment's
+capture in the ledger. `read_event` reads the body; `event_from` builds the event from a resource (the
 body's, or the object fetched from PayPal when the verifier confirms it, see `confirm`).
 """
 
@@ -40,7 +44,7 @@ KINDS: Final = {
     "PAYMENT.CAPTURE.COMPLETED": EventKind.CAPTURED,
     "PAYMENT.CAPTURE.DECLINED": EventKind.FAILED,
     "PAYMENT.CAPTURE.DENIED": EventKind.FAILED,
-    "PAYMENT.CAPTURE.PENDING": EventKind.OTHER,
+    "PAYMENT.CAPTURE.PENDING": EventKind.CAPTURE_PENDING,
     "PAYMENT.CAPTURE.REFUNDED": EventKind.REFUNDED,
     "PAYMENT.CAPTURE.REVERSED": EventKind.REFUNDED,
     "PAYMENT.REFUND.COMPLETED": EventKind.REFUNDED,
@@ -186,6 +190,8 @@ def event_from(event: Mapping[str, Any], resource: Mapping[str, Any], kind: str 
         reference=own,
         references=_references(resource_type, own, resource),
         amount=amount,
+        # Payments v2's capture says it (read-only, false unless the capture request set it).
+        closes_capture=resource_type == "capture" and resource.get("final_capture") is True,
         occurred_at=_time(event.get("create_time")),
         data={**event, "resource": resource},
     )
