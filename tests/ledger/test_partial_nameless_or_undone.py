@@ -132,3 +132,27 @@ def test_a_lost_capture_applied_in_part_is_never_concluded_not_applied(
         after = service.get_payment(payment.id)
         assert after.captured == eur("10.00")  # the provider's total, as a floor
         assert ledger_totals(after) == provider_totals(app, after)
+
+
+def test_a_reversal_naming_the_capture_that_never_learnt_its_reference_undoes_it(
+        fakepay: tuple[FakePayApp, str], ledger: Ledger) -> None:
+    """A reversed event naming, with its amount, a capture the ledger holds by no reference names
+    the capture that applied that amount and never learnt its reference, and undoes it: no second
+    capture is recorded, and the totals count it no more, its own event delivered late included."""
+    app = fakepay[0]
+    with make_gateway(fakepay[1], extra=[AnswerNoCaptureId()]) as gateway:
+        service = PaymentService(gateway, ledger)
+        payment = service.authorize("fakepay", eur("50.00"), source="tok_ok")
+        payment = service.capture(payment.id, eur("20.00"), final=False)
+        (cap_id,) = app.payments[payment.reference or ""]["_captures"]
+        _undo(app, cap_id)
+        reversal = app.event("evt_rev", EventKind.REVERSED, cap_id, amount=2_000,
+                             references={"capture": cap_id, "payment": payment.reference or ""})
+        assert service.receive_webhook("fakepay", *reversal).status == EventStatus.APPLIED
+        for event in app.events_about(cap_id):  # the capture's own event, late
+            service.receive_webhook("fakepay", *event)
+        txns = service.list_transactions(payment.id)
+        capture = only(txns, "capture")
+        assert (capture.origin, capture.provider_reference) == ("service", cap_id)
+        assert [t.parent_id for t in txns if t.kind == "reversal"] == [capture.id]
+        assert ledger_totals(service.get_payment(payment.id)) == (5_000, 0, 0)

@@ -519,3 +519,46 @@ def test_an_accepted_capture_reconciled_failed_after_it_succeeded_is_undone_in_a
     for index in order:
         service.receive_webhook("fakepay", *events[index])
     assert ledger_totals(service.get_payment(payment.id)) == app.totals(pid) == (100, 0, 0)
+
+
+@pytest.mark.parametrize("first", ["reversed", "captured"])
+def test_a_dashboard_capture_undone_before_its_event_is_recorded_with_its_reversal(
+        service: PaymentService, app: FakePayApp, first: str) -> None:
+    """A reversed event naming, with its amount, a capture made beside paywire that the ledger
+    never held records that capture and its reversal (nothing to come would record it, its own
+    event may report it undone too): once, whichever event comes first, however often delivered."""
+    payment = service.authorize("fakepay", eur("100.00"), source="tok_ok")
+    pid = payment.reference or ""
+    with app.lock:  # a capture made in the dashboard, then taken back before its event came
+        cap = app._capture(app.payments[pid], 2_500, final=False, emit=False)
+    _take_back(app, cap["id"])
+    named = {"capture": cap["id"], "payment": pid}
+    events = {"reversed": app.event("evt_rev", EventKind.REVERSED, cap["id"], amount=2_500, references=named),
+              "captured": app.event("evt_cap", EventKind.CAPTURED, cap["id"], amount=2_500, references=named)}
+    for name in (first, *(n for n in events if n != first)):
+        assert [service.receive_webhook("fakepay", *events[name]).status for _ in range(2)] == ["applied", "duplicate"]
+    for _ in range(2):
+        txns = service.list_transactions(payment.id)
+        (capture,) = [t for t in txns if t.provider_reference == cap["id"]]
+        assert (capture.kind, capture.origin, capture.status, capture.amount) == ("capture", "webhook", "succeeded",
+                                                                                 eur("25.00"))
+        assert [(t.parent_id, t.amount) for t in txns if t.kind == "reversal"] == [(capture.id, eur("25.00"))]
+        assert ledger_totals(service.get_payment(payment.id)) == app.totals(pid) == (10_000, 0, 0)
+        service.reconcile(payment_id=payment.id)
+
+
+def test_a_reversal_naming_an_unknown_capture_waits_for_a_capture_in_flight(
+        service: PaymentService, app: FakePayApp) -> None:
+    """The capture a reversed event names may be the shop's own whose answer was lost: it waits."""
+    payment = service.authorize("fakepay", eur("100.00"), source="tok_ok")
+    pid = payment.reference or ""
+    app.inject(Fault("drop_after", path="/captures$"))
+    with pytest.raises(OutcomeUnknown):
+        service.capture(payment.id, eur("25.00"), final=False)
+    app.clear_faults()
+    (cap,) = [c for c in app.captures.values() if c["payment"] == pid]
+    _take_back(app, cap["id"])
+    reversal = app.event("evt_rev", EventKind.REVERSED, cap["id"], amount=2_500,
+                         references={"capture": cap["id"], "payment": pid})
+    assert service.receive_webhook("fakepay", *reversal).status == "deferred"
+    assert not [t for t in service.list_transactions(payment.id) if t.origin == "webhook"]

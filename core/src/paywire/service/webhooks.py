@@ -38,7 +38,10 @@ Rules (each runs inside a locked ledger unit, after the event was stored once pe
   reversed event is a failed one. One naming an object the ledger does not hold yet (the
   refund's own event or answer is still to come) is deferred until it does, so the refund is
   never counted without its failure; a failed one naming a capture or sale the ledger never held
-  moved no money and waits for nothing, unless one in flight may become it. While a reversed
+  moved no money and waits for nothing, unless one in flight may become it; a reversed one
+  naming, with its amount, a capture of an authorized payment the ledger never held (made
+  beside paywire, undone before its own event came, which then comes as reversed too) records
+  that capture and its reversal, unless one in flight may become it. While a reversed
   or failed event waits so, a running total applied before may count the object it undoes (a
   failed one: only a refund): the floors of those totals are dropped when it first waits, and no
   event's total raises them until it is applied (reconciliation still sets them).
@@ -447,12 +450,47 @@ def _failed_event(u: LedgerUnit, payment: Payment, txns: list[Transaction],
             # dashboard) moved no money, and no event or answer to come will record it: waiting
             # for it, the event would wait forever.
             return payment, EventStatus.APPLIED, f"no effect: {event.reference} failed and moved no money"
+        if undoes and _taken_back_capture(payment, txns, event):
+            return _record_taken_back(u, payment, txns, event)
         # About an object the ledger does not hold yet (a refund whose own event or answer has not
         # come): dropped, the refund would count once it came. It waits for it instead.
         if event.status != EventStatus.DEFERRED:  # the first time it waits
             payment = undo_waits(payment, event.kind)
         return payment, EventStatus.DEFERRED, f"waits for {event.reference} to be recorded"
     return payment, EventStatus.APPLIED, "ignored: money already moved on this payment"
+
+
+def _taken_back_capture(payment: Payment, txns: Sequence[Transaction], event: StoredEvent) -> bool:
+    """Whether a reversed event names, with its amount, a capture of the payment's authorization
+    that the ledger does not hold (made beside paywire and taken back before its own event came):
+    its success was never delivered as such, so no event or answer to come records it. Not while
+    a capture or first operation without its reference is in flight: it may be that one."""
+    return (payment.flow == K.AUTHORIZE and event.reference is not None
+            and event.references.get(K.CAPTURE) == event.reference
+            and event.amount is not None and event.amount.minor > 0 and not _nameless_in_flight(txns))
+
+
+def _record_taken_back(u: LedgerUnit, payment: Payment, txns: Sequence[Transaction],
+                       event: StoredEvent) -> tuple[Payment, str, str | None]:
+    """Record the capture a reversed event names (see `_taken_back_capture`) and its reversal: it
+    took its part of the authorization (`rules.consumed`), and moved no money the totals count.
+    A succeeded capture of the same amount that never learnt its reference is named instead, as
+    a captured event names it (`_money_event`)."""
+    assert event.reference is not None and event.amount is not None
+    obj = event.reference
+    capture = next((t for t in txns if t.kind == K.CAPTURE and t.status == S.SUCCEEDED and not t.provider_reference
+                    and t.amount is not None and Money(held_minor(t), t.amount.currency) == event.amount), None)
+    if capture is not None:
+        u.learn_reference(capture.id, obj)
+        u.add_references(payment.method, payment.id, [obj])
+        capture, done = replace(capture, provider_reference=obj), "named"
+    else:
+        _record_outside(u, payment, txns, event, K.CAPTURE, obj, S.SUCCEEDED)
+        capture = next(t for t in u.transactions(payment.id) if t.kind == K.CAPTURE and t.provider_reference == obj)
+        done = "recorded"
+    note = f"event {event.event_id}: the provider reports capture {obj} undone before its own event came"
+    return reverse(u, payment, capture, origin="webhook", note=note), EventStatus.APPLIED, \
+        f"{done} capture {capture.id} and its reversal: the provider undid it"
 
 
 def _names_no_refund(event: StoredEvent) -> bool:

@@ -105,18 +105,11 @@ def test_a_smaller_dashboard_reauthorization_lowers_what_is_offered_to_capture(
                             "capture_exceeds_authorized")
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "Decision needed (model): a capture made beside paywire that PayPal took back (DENIED for a "
-    "chargeback) before its PAYMENT.CAPTURE.COMPLETED was delivered still took its part of the "
-    "authorization (PayPal does not reopen it), but the ledger never holds it: its events are "
-    "confirmed as PayPal holds it now, both as its reversal, which waits for a capture no event "
-    "or answer will record, and reconcile records no transaction for an operation it lists that "
-    "none of the ledger's is (its reading counts the capture nowhere). So `consumed` does not "
-    "count it and `check_capture` offers what PayPal refuses (MAX_CAPTURE_AMOUNT_EXCEEDED). It "
-    "needs the ledger to record such a capture with its reversal (from the late event, or from "
-    "reconcile's listing)."))
 def test_a_dashboard_capture_taken_back_before_its_event_still_took_its_part(
         paypal: Any, service: PaymentService) -> None:
+    """A capture made beside paywire that PayPal took back (DENIED for a chargeback) before its
+    PAYMENT.CAPTURE.COMPLETED was delivered still took its part of the authorization (PayPal does
+    not reopen it): its late events record it with its reversal, so it is not offered again."""
     payment = service.authorize("paypal", eur("100.00"), source=paypal.app.vault_card(), idempotency_key=paypal.key())
     authorization = payment.references["authorization"]
     assert Dashboard(paypal.url).post(f"/v2/payments/authorizations/{authorization}/capture",
@@ -128,6 +121,85 @@ def test_a_dashboard_capture_taken_back_before_its_event_still_took_its_part(
     _refused_before_sending(paypal, service, payment.id, TransactionKind.CAPTURE,
                             lambda: service.capture(payment.id, eur("90.01"), final=False),  # 115 - 25 + 0.01
                             "capture_exceeds_authorized")
+
+
+def _deliver_about(paypal: Any, service: PaymentService, capture: str, event_types: tuple[str, ...]) -> None:
+    """Each of PayPal's events of `event_types` about `capture`, in that order, delivered twice."""
+    for event_type in event_types:
+        for event in [e for e in paypal.app.events if e["event_type"] == event_type and e["resource"]["id"] == capture]:
+            body, headers = paypal.app.signed_event(event)
+            for _ in range(2):
+                service.receive_webhook("paypal", headers, body)
+
+
+def _taken_back_once(service: PaymentService, payment_id: str, capture: str) -> None:
+    """The ledger holds the capture once (made beside paywire, as its events record such one),
+    and its reversal once."""
+    held = [t for t in service.list_transactions(payment_id) if t.provider_reference == capture]
+    assert [(t.kind, t.origin, t.status, t.amount, t.parent_id) for t in held] == [
+        (TransactionKind.CAPTURE, "webhook", "succeeded", eur("25.00"), None)]
+    reversals = [t for t in service.list_transactions(payment_id) if t.kind == TransactionKind.REVERSAL]
+    assert [(t.parent_id, t.amount) for t in reversals] == [(held[0].id, eur("25.00"))]
+
+
+@pytest.mark.parametrize("event_types", [
+    ("PAYMENT.CAPTURE.COMPLETED", "PAYMENT.CAPTURE.DENIED"),
+    ("PAYMENT.CAPTURE.DENIED", "PAYMENT.CAPTURE.COMPLETED"),
+], ids=["completed-first", "denied-first"])
+def test_a_dashboard_capture_taken_back_before_its_event_is_recorded_once(
+        paypal: Any, service: PaymentService, event_types: tuple[str, ...]) -> None:
+    """Whichever of its events comes first, each delivered twice, the capture PayPal took back is
+    recorded once with its reversal; the payment counts it neither captured nor refunded, before
+    and after reconcile, and offers what PayPal still lets be captured (the authorization less
+    what the capture took of it), no more."""
+    payment = service.authorize("paypal", eur("100.00"), source=paypal.app.vault_card(), idempotency_key=paypal.key())
+    authorization = payment.references["authorization"]
+    assert Dashboard(paypal.url).post(f"/v2/payments/authorizations/{authorization}/capture",
+                                      {"amount": _amount("25.00"), "final_capture": False}) == 201
+    (capture,) = paypal.app.captures
+    paypal.app.deny_capture(capture)
+    _deliver_about(paypal, service, capture, event_types)
+    _taken_back_once(service, payment.id, capture)
+    totals = (eur("100.00"), eur("0.00"), eur("0.00"))
+    later = service.get_payment(payment.id)
+    assert (later.authorized, later.captured, later.refunded) == totals
+    service.reconcile(payment_id=payment.id)
+    _deliver_about(paypal, service, capture, event_types)  # redelivered after reconcile
+    _taken_back_once(service, payment.id, capture)
+    later = service.get_payment(payment.id)
+    assert (later.authorized, later.captured, later.refunded) == totals
+    _refused_before_sending(paypal, service, payment.id, TransactionKind.CAPTURE,
+                            lambda: service.capture(payment.id, eur("75.01"), final=False),
+                            "capture_exceeds_authorized")
+    assert service.capture(payment.id, eur("75.00"), idempotency_key=paypal.key()).captured == eur("75.00")
+
+
+def test_a_taken_back_dashboard_capture_counted_by_a_reading_is_not_counted_twice(
+        paypal: Any, service: PaymentService) -> None:
+    """A reading counted the dashboard's capture in PayPal's totals before PayPal took it back:
+    recorded with its reversal from its late events, it comes off those totals once, and the
+    service's own capture and refund stand, before and after reconcile reads PayPal again."""
+    payment = service.authorize("paypal", eur("100.00"), source=paypal.app.vault_card(), idempotency_key=paypal.key())
+    authorization = payment.references["authorization"]
+    own = service.capture(payment.id, eur("10.00"), final=False, idempotency_key=paypal.key())
+    service.refund(payment.id, eur("4.00"), idempotency_key=paypal.key())
+    assert Dashboard(paypal.url).post(f"/v2/payments/authorizations/{authorization}/capture",
+                                      {"amount": _amount("25.00"), "final_capture": False}) == 201
+    service.reconcile(payment_id=payment.id)  # PayPal's totals: 35.00 captured, 4.00 refunded
+    assert (service.get_payment(payment.id).captured, service.get_payment(payment.id).refunded) == (
+        eur("35.00"), eur("4.00"))
+    (capture,) = [c for c in paypal.app.captures if c != own.references["capture"]]
+    paypal.app.deny_capture(capture)
+    _deliver_all(paypal, service)
+    _taken_back_once(service, payment.id, capture)
+    for _ in range(2):
+        later = service.get_payment(payment.id)
+        assert (later.authorized, later.captured, later.refunded) == (eur("100.00"), eur("10.00"), eur("4.00"))
+        service.reconcile(payment_id=payment.id)
+    sent = paypal.calls("/capture", "POST")
+    with pytest.raises(StateError) as refused:
+        service.capture(payment.id, eur("65.01"), final=False)  # 100 - 10 - 25 + 0.01
+    assert (refused.value.code, paypal.calls("/capture", "POST")) == ("capture_exceeds_authorized", sent)
 
 
 def test_a_capture_reversed_before_its_event_is_not_offered_to_refund(paypal: Any, service: PaymentService) -> None:
