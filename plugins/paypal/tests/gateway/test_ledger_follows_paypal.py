@@ -145,10 +145,6 @@ class Told:
         self.unheard: set[str] = set()
         self.before: dict[str, str] = {}
         self.news: dict[str, tuple[str, bool]] = {}  # an event's id -> its object, and whether it tells a change
-        # test_a_dashboard_capture_taken_back_before_its_event_still_took_its_part (strict xfail):
-        # a dashboard capture PayPal denied before its event was delivered is never recorded, so
-        # the ledger does not count what it took of the authorization.
-        self.taken_back_unheard: set[str] = set()
         self.made: set[str] = set()  # all PayPal made beside paywire
         # test_a_failed_dashboard_refund_keeps_the_refunded_floor (strict xfail): a dashboard
         # refund's failure, its event delivered while a refund of paywire's own is in flight,
@@ -180,8 +176,6 @@ class Told:
                 continue
             if old == "PENDING" or status in ("DENIED", "VOIDED", "EXPIRED"):
                 self.before.setdefault(obj_id, old)
-            if status == "DENIED" and obj_id in self.unheard and obj_id in app.captures:
-                self.taken_back_unheard.add(obj_id)
         for event in app.events[sent:]:
             about = event["resource"].get("id")
             self.news[event["id"]] = (about, about not in made)
@@ -232,11 +226,7 @@ def _would_take(app: PayPalEmulator, order_id: str, told: Told | None) -> tuple[
         auth = auths[-1] if auths and order.intent == "AUTHORIZE" else None
         if auth is None or status(auth) not in ("CREATED", "PARTIALLY_CAPTURED", "CAPTURED"):
             return 0, max(refundable)
-        # Tolerated (`Told.taken_back_unheard`, the strict xfail
-        # test_a_dashboard_capture_taken_back_before_its_event_still_took_its_part): as far as
-        # paywire was told, such a capture took nothing.
-        tolerated = told.taken_back_unheard if told else set()
-        taken = [app.captures[c] for c in auth.capture_ids if c not in unheard and c not in tolerated
+        taken = [app.captures[c] for c in auth.capture_ids if c not in unheard
                  and status(app.captures[c]) in CONSUMED_STATUSES]
         if any(c.final_capture for c in taken) or sum(c.amount_minor for c in taken) >= auth.amount_minor:
             return 0, max(refundable)
