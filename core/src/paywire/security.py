@@ -48,6 +48,7 @@ __all__ = [
     "redact",
     "refuse_card_numbers",
     "secret_variants",
+    "sensitive_key",
     "shown_options",
     "shown_url",
 ]
@@ -538,8 +539,8 @@ def redact(value: Any) -> Any:
     cls = type(value)
     if cls is str:  # the usual values first, by exact type: no ABC check for them
         return _redact_text(value)
-    if cls is dict or isinstance(value, Mapping):
-        return {key: _MASK if _sensitive_key(key) else redact(item) for key, item in value.items()}
+    if cls is dict or (value is not None and cls is not bool and cls is not int and isinstance(value, Mapping)):
+        return {key: _MASK if sensitive_key(key) else redact(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
         return [redact(item) for item in value]
     if isinstance(value, Secret):
@@ -559,7 +560,8 @@ def shown_options(options: Mapping[str, Any]) -> str:
 _sensitive_keys: Memo[str, bool] = Memo()
 
 
-def _sensitive_key(key: Any) -> bool:
+def sensitive_key(key: Any) -> bool:
+    """Whether a mapping key names a secret: `redact` masks its value whatever it holds."""
     if type(key) is not str:
         return isinstance(key, str) and _SENSITIVE_KEY.search(key) is not None
     known = _sensitive_keys.get(key)

@@ -65,6 +65,7 @@ class SQLiteLedger(SQLLedger):
 
     dialect = "sqlite"
     serialised = True  # BEGIN IMMEDIATE
+    flags = (0, 1)  # what SQLite stores for a flag, bound without the adapter a bool goes through
 
     def __init__(self, path: str | os.PathLike[str], *, timeout: float = 30.0, synchronous: str = "NORMAL",
                  create: bool = True) -> None:

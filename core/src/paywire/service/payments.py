@@ -102,7 +102,7 @@ from paywire.ledger.model import (
     replace,
 )
 from paywire.money import Money
-from paywire.security import _MASK, get_logger, redact, refuse_card_numbers
+from paywire.security import _MASK, get_logger, redact, refuse_card_numbers, sensitive_key
 from paywire.service import rules
 from paywire.service.held import unreadable
 from paywire.service.inputs import (
@@ -1216,8 +1216,10 @@ class PaymentService:
     def _request_summary(op: _Op, target: str | None) -> dict[str, Any]:
         """What was asked, redacted: what the caller or the provider wrote is scanned, the amount
         and the command (paywire's own words) need not be."""
-        given = {k: v for k, v in op.params.items() if v not in _UNGIVEN and k not in _SENT}
-        summary: dict[str, Any] = {"command": op.kind, **redact(given)}
+        summary: dict[str, Any] = {"command": op.kind}
+        for name, value in op.params.items():  # redacted as `redact` does a mapping's items, in one pass
+            if value not in _UNGIVEN and name not in _SENT:
+                summary[name] = _MASK if sensitive_key(name) else redact(value)
         if op.amount is not None:
             summary["amount"], summary["currency"] = op.amount.format(), op.amount.currency
         if op.defaulted:
