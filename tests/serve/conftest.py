@@ -41,10 +41,13 @@ def pg_ledger(pg_url: str) -> Iterator[Ledger]:
 
 
 @pytest.fixture
-def shop(provider: tuple[CountingFakePay, str], pg_ledger: Ledger) -> Iterator[PaymentService]:
+def shop(request: pytest.FixtureRequest, provider: tuple[CountingFakePay, str],
+         pg_ledger: Ledger) -> Iterator[PaymentService]:
     """The shop's own service: requests live about a second and margin 0, so their
-    `settle_after` passes quickly and a Janitor may look at them."""
-    gateway = make_gateway(provider[1], **FAST)
+    `settle_after` passes quickly and a Janitor may look at them. In a test marked `patient`
+    (one that needs every answer and no short life) they wait for answers as `answered`'s do:
+    a loaded machine's slow answer is still an answer."""
+    gateway = make_gateway(provider[1], **(PATIENT if request.node.get_closest_marker("patient") else FAST))
     yield PaymentService(gateway, pg_ledger, margin=0)
     gateway.close()
 

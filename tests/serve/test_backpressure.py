@@ -28,7 +28,7 @@ from tests.serve.servers import uvicorn_server, waitress_server
 from tests.serve.support import CountingFakePay, metric
 from tests.serve.test_endpoints import send
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.patient]  # its requests need answers, not a short life
 GUARD = 30  # seconds: a socket timeout that only turns a hang into a failure
 
 

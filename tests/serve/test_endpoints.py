@@ -20,7 +20,7 @@ from paywire.web import webhook_asgi, webhook_wsgi
 from tests.serve.servers import uvicorn_server, waitress_server
 from tests.serve.support import CountingFakePay
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.patient]  # its requests need answers, not a short life
 LIMIT = 4096
 Server = Callable[[PaymentService], AbstractContextManager[int]]
 SERVERS: dict[str, Server] = {

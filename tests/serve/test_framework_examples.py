@@ -18,7 +18,7 @@ from tests.serve.servers import uvicorn_server, waitress_server
 from tests.serve.support import CountingFakePay
 from tests.serve.test_endpoints import send
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.patient]  # its requests need answers, not a short life
 DOC = Path(__file__).resolve().parents[2] / "docs" / "serving.md"
 BLOCKS = re.findall(r"```python\n(.*?)```", DOC.read_text(), re.DOTALL)
 

@@ -16,7 +16,7 @@ from paywire.service import PaymentService, WebhookReceipt
 from tests.ledger.support import in_thread, store_unmatched, wait_until
 from tests.serve.support import CountingFakePay
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.patient]  # its requests need answers, not a short life
 
 
 def _blocked(dsn: str, holder_pid: int) -> int:
