@@ -544,17 +544,17 @@ def _undecided_outside(u: LedgerUnit, payment: Payment, result: CommandResult,
     beside paywire (in its dashboard), and held against the payment until decided. Each is
     recorded accepted, of origin "reconcile", as a pending refund's event records it, so the money
     rules count it in flight until a later reading or its event decides it (its succeeded refunds
-    need no transaction: the provider's refunded total counts them). Not while a refund of the
-    ledger's is open without its reference: a listed one may be it, and is named once it is matched."""
-    if any(t.kind == K.REFUND and t.open and not t.provider_reference for t in txns):
-        return []
+    need no transaction: the provider's refunded total counts them). Not one of the amount of a
+    refund of the ledger's open without its reference: it may be that one (the service sends the
+    amount it resolved, which the provider refunds or refuses), and is named once it is matched."""
+    nameless = {t.amount for t in txns if t.kind == K.REFUND and t.open and not t.provider_reference}
     held = {t.provider_reference for t in txns if t.provider_reference}
     # A refund of the ledger's own carries its key; one made beside paywire may carry another
     # transaction's (Braintree's refund inherits its sale's orderId, which may be the sale's key).
     keys = {t.idempotency_key for t in txns if t.kind == K.REFUND}
     recorded: list[tuple[Settlement, str]] = []
     for op in result.operations:
-        if (op.kind != K.REFUND or op.status != "accepted" or op.reference in held
+        if (op.kind != K.REFUND or op.status != "accepted" or op.reference in held or op.amount in nameless
                 or op.amount.currency != payment.currency or (op.idempotency_key and op.idempotency_key in keys)):
             continue
         held.add(op.reference)

@@ -473,9 +473,9 @@ def _taken_back_capture(payment: Payment, txns: Sequence[Transaction], event: St
 def _record_taken_back(u: LedgerUnit, payment: Payment, txns: Sequence[Transaction],
                        event: StoredEvent) -> tuple[Payment, str, str | None]:
     """Record the capture a reversed event names (see `_taken_back_capture`) and its reversal: it
-    took its part of the authorization (`rules.consumed`), and moved no money the totals count.
-    A succeeded capture of the same amount that never learnt its reference is named instead, as
-    a captured event names it (`_money_event`)."""
+    took its part of the authorization (`rules.consumed`), and moved no money the totals count;
+    a final one closed the capture. A succeeded capture of the same amount that never learnt its
+    reference is named instead, as a captured event names it (`_money_event`)."""
     assert event.reference is not None and event.amount is not None
     obj = event.reference
     capture = next((t for t in txns if t.kind == K.CAPTURE and t.status == S.SUCCEEDED and not t.provider_reference
@@ -488,6 +488,10 @@ def _record_taken_back(u: LedgerUnit, payment: Payment, txns: Sequence[Transacti
         _record_outside(u, payment, txns, event, K.CAPTURE, obj, S.SUCCEEDED)
         capture = next(t for t in u.transactions(payment.id) if t.kind == K.CAPTURE and t.provider_reference == obj)
         done = "recorded"
+    if capture.request.get("final"):
+        # A final capture closed the authorization, and the provider does not reopen it when it
+        # takes the capture back, as for a final capture of the service's own undone.
+        payment = replace(payment, capture_closed=True)
     note = f"event {event.event_id}: the provider reports capture {obj} undone before its own event came"
     return reverse(u, payment, capture, origin="webhook", note=note), EventStatus.APPLIED, \
         f"{done} capture {capture.id} and its reversal: the provider undid it"

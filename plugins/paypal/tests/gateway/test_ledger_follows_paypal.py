@@ -150,10 +150,14 @@ class Told:
         # refund's failure, its event delivered while a refund of paywire's own is in flight,
         # drops the refunded total reconciliation read (all of it) until reconciled again.
         self.floor_dropped = False
-        # test_a_pending_dashboard_refund_is_held_when_reconciled_beside_a_lost_refund (strict
-        # xfail): reconciled while a refund of paywire's own is in flight, the ledger leaves out a
-        # dashboard refund PayPal holds pending, until reconciled again.
+        # Reconciled while a refund of paywire's own of the same amount is in flight without its
+        # id, the ledger leaves out a dashboard refund PayPal holds pending (it may be that one:
+        # reconcile names it once matched), until reconciled again.
         self.pending_left_out = False
+        # test_a_final_dashboard_capture_waiting_on_a_lost_capture_closes_the_capture (strict
+        # xfail): a final dashboard capture made while a capture of paywire's own is in flight
+        # without its id; its event waits, and closes nothing when applied, until reconciled.
+        self.final_waited = False
 
     @staticmethod
     def snapshot(app: PayPalEmulator) -> tuple[int, dict[str, str]]:
@@ -194,14 +198,15 @@ class Told:
         if change:
             self.before.pop(about, None)
 
-    def reconciled(self, app: PayPalEmulator, refunding: bool = False) -> None:
-        """Reconciliation told paywire all; `refunding`: while a refund of its own was in flight."""
+    def reconciled(self, app: PayPalEmulator, refunding: frozenset[int] = frozenset()) -> None:
+        """Reconciliation told paywire all; `refunding`: the amounts of its own refunds in flight
+        without their ids."""
         self.unheard.clear()
         self.before.clear()
-        self.floor_dropped = False
+        self.floor_dropped = self.final_waited = False
         with app.lock:
-            self.pending_left_out = refunding and any(
-                r.status == "PENDING" for i, r in app.refunds.items() if i in self.made)
+            self.pending_left_out = any(
+                r.status == "PENDING" and r.amount_minor in refunding for i, r in app.refunds.items() if i in self.made)
 
 
 def _would_take(app: PayPalEmulator, order_id: str, told: Told | None) -> tuple[int, int]:
@@ -247,7 +252,7 @@ def offered_at_most_paypal(service: PaymentService, app: PayPalEmulator, payment
     if not (told.floor_dropped or told.pending_left_out):  # tolerated: see `Told`
         _refused(lambda: rules.check_refund(payment, txns, eur(most + 1), caps, reported=lambda: refunds),
                  f"a refund of more than PayPal's {most} is offered", payment, txns)
-    if payment.flow != "authorize":
+    if payment.flow != "authorize" or told.final_waited:  # tolerated: see `Told`
         return
     most = max(capture, held_capture)
     _refused(lambda: rules.check_capture(payment, txns, eur(most + 1), caps, reported=lambda: captures),
@@ -318,15 +323,18 @@ def _run(service: PaymentService, app: PayPalEmulator, dashboard: Dashboard, dat
         action = data.draw(st.sampled_from(_ACTIONS), label="action")
         amount = eur(data.draw(st.sampled_from([1, 999, 2500, 4000, 10000]) | st.integers(1, 11500), label="amount"))
         before = told.snapshot(app)
-        refunding = rules.in_flight(service.get_payment(payment_id), service.list_transactions(payment_id)).refunds
+        nameless = [t for t in service.list_transactions(payment_id) if t.open and not t.provider_reference]
         try:
             _step(service, app, dashboard, data, action, amount, payment_id, order_id, waiting, deliver, lost, unheard)
             if action == "reconcile":
-                told.reconciled(app, refunding.minor > 0)
+                told.reconciled(app, frozenset(t.amount.minor for t in nameless if t.kind == "refund" and t.amount))
         except PaywireError:
             pass  # refused, declined or lost: the ledger says which, and the invariant below holds either way
         if action in _BESIDE:
             told.changed_beside(app, before)
+        if action == "dashboard capture" and any(t.kind == "capture" for t in nameless):
+            with app.lock:
+                told.final_waited |= any(app.captures[c].final_capture for c in app.captures if c not in before[1])
         collect()
         at_most_paypal()
         offered_at_most_paypal(service, app, payment_id, order_id, told)
