@@ -9,7 +9,7 @@ took effect at Braintree is recorded failed."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import timedelta
 from decimal import Decimal
@@ -31,13 +31,11 @@ from paywire import (
     Plugins,
     Retry,
     SQLiteLedger,
-    StateError,
 )
 from paywire.ledger import TransactionStatus
 from paywire.ledger.model import now
-from paywire.service import rules
-from paywire.service.webhooks import reported_waiting
 from paywire.testing.emulator import EmulatorServer, Fault
+from paywire.testing.ledger_checks import offers_at_most
 from paywire.testing.sandbox import load_sandbox
 from paywire_braintree.emulator import BraintreeEmulator
 from paywire_braintree.emulator.model import CAPTURED, Transaction
@@ -167,26 +165,9 @@ def offered_at_most_braintree(service: PaymentService, app: BraintreeEmulator, p
     """A refund or capture of one minor unit more than Braintree would take (of what paywire was
     told, or of what it holds, the larger: a refusal that reconciles tells paywire more than the
     test tracks) is refused by the service's rules, before anything is sent."""
-    payment, txns = service.get_payment(payment_id), service.list_transactions(payment_id)
-    caps = service.gateway.method("braintree").capabilities
-    with service.ledger.unit() as u:
-        refunds, captures = reported_waiting(u, payment, "refund"), reported_waiting(u, payment, "capture")
-    most = max(refundable(app, reference, told, unheard), refundable(app, reference, {}, unheard))
-    _refused(lambda: rules.check_refund(payment, txns, eur(most + 1), caps, reported=lambda: refunds),
-             f"a refund of more than Braintree's {most} is offered", payment, txns)
-    if payment.flow != "authorize":
-        return
-    most = max(capturable(app, reference, told, unheard), capturable(app, reference, {}, unheard))
-    _refused(lambda: rules.check_capture(payment, txns, eur(most + 1), caps, reported=lambda: captures),
-             f"a capture of more than Braintree's {most} is offered", payment, txns)
-
-
-def _refused(check: Callable[[], object], offered: str, *context: object) -> None:
-    try:
-        check()
-    except StateError:
-        return
-    raise AssertionError(offered, *context)
+    offers_at_most(service, payment_id,
+                   refund=max(refundable(app, reference, told, unheard), refundable(app, reference, {}, unheard)),
+                   capture=max(capturable(app, reference, told, unheard), capturable(app, reference, {}, unheard)))
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

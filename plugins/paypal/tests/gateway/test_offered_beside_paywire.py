@@ -105,39 +105,27 @@ def test_a_smaller_dashboard_reauthorization_lowers_what_is_offered_to_capture(
                             "capture_exceeds_authorized")
 
 
+@pytest.mark.parametrize(("final", "taken", "over", "code"), [
+    (False, "25.00", "90.01", "capture_exceeds_authorized"),  # 115 - 25 + 0.01
+    (True, "0.01", "0.01", "capture_closed"),
+])
 def test_a_dashboard_capture_taken_back_before_its_event_still_took_its_part(
-        paypal: Any, service: PaymentService) -> None:
+        paypal: Any, service: PaymentService, final: bool, taken: str, over: str, code: str) -> None:
     """A capture made beside paywire that PayPal took back (DENIED for a chargeback) before its
     PAYMENT.CAPTURE.COMPLETED was delivered still took its part of the authorization (PayPal does
-    not reopen it): its late events record it with its reversal, so it is not offered again."""
+    not reopen it), and a final one closed it (CAPTURED): its late events record it with its
+    reversal, so it is not offered again."""
     payment = service.authorize("paypal", eur("100.00"), source=paypal.app.vault_card(), idempotency_key=paypal.key())
     authorization = payment.references["authorization"]
     assert Dashboard(paypal.url).post(f"/v2/payments/authorizations/{authorization}/capture",
-                                      {"amount": _amount("25.00"), "final_capture": False}) == 201
+                                      {"amount": _amount(taken), "final_capture": final}) == 201
     (capture,) = paypal.app.captures
     paypal.app.deny_capture(capture)  # a chargeback, before the capture's own event came
     _deliver_all(paypal, service)
+    assert service.get_payment(payment.id).capture_closed is final  # from the events alone
     service.reconcile(payment_id=payment.id)
     _refused_before_sending(paypal, service, payment.id, TransactionKind.CAPTURE,
-                            lambda: service.capture(payment.id, eur("90.01"), final=False),  # 115 - 25 + 0.01
-                            "capture_exceeds_authorized")
-
-
-def test_a_final_dashboard_capture_taken_back_before_its_event_still_closed_the_capture(
-        paypal: Any, service: PaymentService) -> None:
-    """A final capture made beside paywire closed PayPal's authorization (CAPTURED), and taking it
-    back (DENIED for a chargeback) does not reopen it: recorded from its late events with its
-    reversal, it closes the capture in the ledger too."""
-    payment = service.authorize("paypal", eur("100.00"), source=paypal.app.vault_card(), idempotency_key=paypal.key())
-    authorization = payment.references["authorization"]
-    assert Dashboard(paypal.url).post(f"/v2/payments/authorizations/{authorization}/capture",
-                                      {"amount": _amount("0.01"), "final_capture": True}) == 201
-    (capture,) = paypal.app.captures
-    paypal.app.deny_capture(capture)  # a chargeback, before the capture's own event came
-    _deliver_all(paypal, service)
-    assert service.get_payment(payment.id).capture_closed
-    _refused_before_sending(paypal, service, payment.id, TransactionKind.CAPTURE,
-                            lambda: service.capture(payment.id, eur("0.01"), final=False), "capture_closed")
+                            lambda: service.capture(payment.id, eur(over), final=False), code)
 
 
 @pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
