@@ -266,8 +266,7 @@ def _money_event(u: LedgerUnit, payment: Payment, txns: list[Transaction],
     # operations, an answer naming no object): the event names it, unless it is a second one of
     # the same amount. The event reports what the provider applied, which is what the operation
     # counts (`held_minor`: the amount asked, unless less was noted).
-    nameless = next((t for t in txns if t.kind == own_kind and t.status == S.SUCCEEDED and not t.provider_reference
-                     and t.amount is not None and Money(held_minor(t), t.amount.currency) == event.amount), None)
+    nameless = _nameless_done(txns, own_kind, event.amount)
     if nameless is not None and obj:
         u.learn_reference(nameless.id, obj)
         u.add_references(payment.method, payment.id, [obj])
@@ -346,14 +345,21 @@ def _pending(u: LedgerUnit, payment: Payment, txns: list[Transaction], event: St
         return EventStatus.APPLIED, f"no effect: the ledger holds {obj} ({held.kind} {held.id}, {held.status})"
     if _nameless_open(txns, kind, initial=kind == K.CAPTURE):
         return EventStatus.DEFERRED, f"waits for the {kind} in flight to be recorded"
-    nameless = next((t for t in txns if t.kind == kind and t.status == S.SUCCEEDED and not t.provider_reference
-                     and t.amount is not None and Money(held_minor(t), t.amount.currency) == event.amount), None)
+    nameless = _nameless_done(txns, kind, event.amount)
     if nameless is not None:
         u.learn_reference(nameless.id, obj)
         u.add_references(payment.method, payment.id, [obj])
         return EventStatus.APPLIED, f"names {kind} {nameless.id}"
     _record_outside(u, payment, txns, event, kind, obj, S.ACCEPTED)
     return EventStatus.APPLIED, f"recorded a {kind} made outside paywire, which the provider has not decided"
+
+
+def _nameless_done(txns: Sequence[Transaction], kind: str, amount: Money | None) -> Transaction | None:
+    """A succeeded operation of `kind` that never learnt its reference and applied `amount` (what
+    the provider applied: the amount asked, unless less was noted, `held_minor`): an event about
+    an object the ledger does not hold, of that amount, names it rather than recording another."""
+    return next((t for t in txns if t.kind == kind and t.status == S.SUCCEEDED and not t.provider_reference
+                 and t.amount is not None and Money(held_minor(t), t.amount.currency) == amount), None)
 
 
 def _nameless_open(txns: Sequence[Transaction], kind: str, *, initial: bool = False) -> bool:
@@ -445,7 +451,7 @@ def _failed_event(u: LedgerUnit, payment: Payment, txns: list[Transaction],
         else {payment.reference, *payment.references.values()}
     if event.reference and event.reference not in own_objects \
             and not any(t.provider_reference == event.reference for t in txns):
-        if not undoes and _names_no_refund(event) and not _nameless_in_flight(txns):
+        if not undoes and _names_no_refund(event) and not _nameless_open(txns, K.CAPTURE, initial=True):
             # A capture or sale the ledger never held that failed (declined in the provider's
             # dashboard) moved no money, and no event or answer to come will record it: waiting
             # for it, the event would wait forever.
@@ -467,7 +473,7 @@ def _taken_back_capture(payment: Payment, txns: Sequence[Transaction], event: St
     a capture or first operation without its reference is in flight: it may be that one."""
     return (payment.flow == K.AUTHORIZE and event.reference is not None
             and event.references.get(K.CAPTURE) == event.reference
-            and event.amount is not None and event.amount.minor > 0 and not _nameless_in_flight(txns))
+            and event.amount is not None and event.amount.minor > 0 and not _nameless_open(txns, K.CAPTURE, initial=True))
 
 
 def _record_taken_back(u: LedgerUnit, payment: Payment, txns: Sequence[Transaction],
@@ -478,8 +484,7 @@ def _record_taken_back(u: LedgerUnit, payment: Payment, txns: Sequence[Transacti
     reference is named instead, as a captured event names it (`_money_event`)."""
     assert event.reference is not None and event.amount is not None
     obj = event.reference
-    capture = next((t for t in txns if t.kind == K.CAPTURE and t.status == S.SUCCEEDED and not t.provider_reference
-                    and t.amount is not None and Money(held_minor(t), t.amount.currency) == event.amount), None)
+    capture = _nameless_done(txns, K.CAPTURE, event.amount)
     if capture is not None:
         u.learn_reference(capture.id, obj)
         u.add_references(payment.method, payment.id, [obj])
@@ -501,13 +506,6 @@ def _names_no_refund(event: StoredEvent) -> bool:
     """Whether the event names its object as something other than a refund (a capture, a
     transaction): a failure of it undid nothing a total counted."""
     return any(name != K.REFUND and ref == event.reference for name, ref in event.references.items())
-
-
-def _nameless_in_flight(txns: Sequence[Transaction]) -> bool:
-    """Whether a capture or first operation is in flight without its reference: the object a
-    failed event names may be what its answer or reconciliation records, so the event waits."""
-    return any(t.status in (S.PENDING, S.UNKNOWN) and not t.provider_reference
-               and (t.kind == K.CAPTURE or t.kind in K.INITIAL) for t in txns)
 
 
 def apply_waiting(u: LedgerUnit, payment: Payment, caps: Capabilities, txns: Sequence[Transaction] | None = None, *,
