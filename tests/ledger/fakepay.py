@@ -505,12 +505,14 @@ class FakePayApp(EmulatorApp):
 
     def event(self, event_id: str, kind: str, reference: str, *, amount: int | None = None,
               total: int | None = None, currency: str = "EUR", references: Mapping[str, str] | None = None,
-              secret: str = WEBHOOK_SECRET, total_currency: str | None = None) -> tuple[dict[str, str], bytes]:
+              secret: str = WEBHOOK_SECRET, total_currency: str | None = None,
+              closes_capture: bool = False) -> tuple[dict[str, str], bytes]:
         """A signed webhook delivery (headers, raw body); the total in `currency` unless
-        `total_currency` says otherwise."""
+        `total_currency` says otherwise; `closes_capture`: its capture was final."""
         body = json.dumps({"id": event_id, "type": f"payment.{kind}", "kind": kind, "reference": reference,
                            "references": dict(references or {}), "amount": amount, "total": total,
                            "currency": currency, **({"total_currency": total_currency} if total_currency else {}),
+                           **({"closes_capture": True} if closes_capture else {}),
                            }).encode()
         signature = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
         return {"FakePay-Signature": signature, "Content-Type": "application/json"}, body
@@ -666,6 +668,7 @@ def build_verifier(settings: GatewaySettings) -> Callable[[Mapping[str, str], by
                 reference=data["reference"], references=data.get("references") or {},
                 amount=Money(data["amount"], currency) if data.get("amount") is not None else None,
                 total=Money(data["total"], data.get("total_currency", currency)) if data.get("total") is not None else None,
+                closes_capture=data.get("closes_capture") is True,
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise WebhookVerificationError(f"malformed FakePay event: {exc}", provider=settings.provider) from exc

@@ -434,8 +434,10 @@ class StoredEvent:
     received_at: datetime
     applied_at: datetime | None = None
     # The event's capture was final at the provider (`WebhookEvent.closes_capture`). Not stored:
-    # known only while the event is applied as it is received; one applied later (it waited)
-    # counts as a capture that says nothing of its authorization, whose closing reconciliation reads.
+    # known only while the event is applied as it is received; one applied later counts as a
+    # capture that says nothing of its authorization. So it waits for no capture sent not final,
+    # and closes the capture when it first waits (`service.webhooks`); one stored unmatched (its
+    # payment unknown yet) leaves the closing to reconciliation's reading.
     closes_capture: bool = attrs.field(default=False, eq=False)
 
     @property

@@ -17,6 +17,10 @@ Rules (each runs inside a locked ledger unit, after the event was stored once pe
   an operation of that kind whose reference is not known yet is in flight (pending or unknown):
   then the event is deferred and applied again once that operation is recorded or reconciled;
   or unless a succeeded one that applied the same amount never learnt its reference: the event names it.
+  A capture the provider says was final (`closes_capture`) is none sent not final (the provider
+  reports finality as asked): it waits only for a capture sent final or a first operation, and
+  while it waits it closes the payment's capture (a final capture took the authorization,
+  whichever it is; the flag is not stored with the waiting event).
   Either way one operation at the provider is one transaction in the ledger.
 - A refund_pending or capture_pending event (a refund or capture the provider holds undecided)
   about one the ledger does not know is recorded as an accepted refund or capture of origin
@@ -260,7 +264,12 @@ def _money_event(u: LedgerUnit, payment: Payment, txns: list[Transaction],
         return _raise_floor(payment, captured, event.amount), EventStatus.APPLIED, None
     # An operation of this kind whose reference is not known yet may be the one the event is
     # about: wait until its answer or reconciliation names it.
-    if _nameless_open(txns, own_kind, initial=captured):
+    if _nameless_open(txns, own_kind, initial=captured, final=captured and event.closes_capture):
+        if captured and _closes(payment, event):
+            # Whichever capture it is (that one, asked final; or one made beside it), a final one
+            # took the authorization, which the provider does not reopen: closed now, as the
+            # flag is not stored with the waiting event.
+            payment = replace(payment, capture_closed=True)
         return payment, EventStatus.DEFERRED, f"waits for the {own_kind} in flight to be recorded"
     # A settled operation that never learnt its reference (a provider whose fetch lists no
     # operations, an answer naming no object): the event names it, unless it is a second one of
@@ -343,7 +352,7 @@ def _pending(u: LedgerUnit, payment: Payment, txns: list[Transaction], event: St
     held = next((t for t in txns if t.provider_reference == obj), None)
     if held is not None:
         return EventStatus.APPLIED, f"no effect: the ledger holds {obj} ({held.kind} {held.id}, {held.status})"
-    if _nameless_open(txns, kind, initial=kind == K.CAPTURE):
+    if _nameless_open(txns, kind, initial=kind == K.CAPTURE, final=kind == K.CAPTURE and event.closes_capture):
         return EventStatus.DEFERRED, f"waits for the {kind} in flight to be recorded"
     nameless = _nameless_done(txns, kind, event.amount)
     if nameless is not None:
@@ -362,11 +371,16 @@ def _nameless_done(txns: Sequence[Transaction], kind: str, amount: Money | None)
                  and t.amount is not None and Money(held_minor(t), t.amount.currency) == amount), None)
 
 
-def _nameless_open(txns: Sequence[Transaction], kind: str, *, initial: bool = False) -> bool:
+def _nameless_open(txns: Sequence[Transaction], kind: str, *, initial: bool = False, final: bool = False) -> bool:
     """Whether an operation of `kind` (or a first operation, with `initial`) is in flight without
-    its reference: an event about an object of that kind may be about it, so the event waits."""
+    its reference: an event about an object of that kind may be about it, so the event waits.
+    With `final` (the event's capture was final at the provider, `closes_capture`), a capture
+    sent not final is not one: the provider reports finality as asked, so the event is about a
+    capture made beside it. Only that word excludes one: an event that says nothing of finality
+    (the default) may be about any capture."""
     return any(t.status in (S.PENDING, S.UNKNOWN) and not t.provider_reference
-               and (t.kind == kind or (initial and t.kind in K.INITIAL)) for t in txns)
+               and ((t.kind == kind and (not final or t.request.get("final", True)))
+                    or (initial and t.kind in K.INITIAL)) for t in txns)
 
 
 def reported_waiting(u: LedgerUnit, payment: Payment, kind: str) -> rules.Reported:

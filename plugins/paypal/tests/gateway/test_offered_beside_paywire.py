@@ -128,15 +128,6 @@ def test_a_dashboard_capture_taken_back_before_its_event_still_took_its_part(
                             lambda: service.capture(payment.id, eur(over), final=False), code)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "Fix needed (webhooks): a final capture made beside paywire whose PAYMENT.CAPTURE.COMPLETED "
-    "waits for a capture of the service's own in flight (its answer lost) is applied later as a "
-    "capture that says nothing of its authorization: `closes_capture` is not stored with the event, "
-    "and `reported_waiting` counts only its amount. PayPal closed the authorization (CAPTURED), so "
-    "`check_capture` offers a capture PayPal refuses (AUTHORIZATION_ALREADY_CAPTURED) until reconcile "
-    "reads it. It needs the waiting event to keep its word (a stored flag: a schema change), or "
-    "such an event not to wait when no capture in flight asked to be final (PayPal echoes "
-    "final_capture as asked, so it cannot be one of them)."))
 def test_a_final_dashboard_capture_waiting_on_a_lost_capture_closes_the_capture(
         paypal: Any, service: PaymentService) -> None:
     app = paypal.app

@@ -19,8 +19,10 @@ dashboard is held in flight until decided; a pending capture's is `CAPTURE_PENDI
 against its authorization. A capture's event says whether the capture was final
 (`closes_capture`, from the capture's `final_capture`): PayPal then takes no further capture of
 its authorization (CAPTURED), so a final capture made in PayPal's dashboard closes the payment's
-capture in the ledger. `read_event` reads the body; `event_from` builds the event from a resource (the
-body's, or the object fetched from PayPal when the verifier confirms it, see `confirm`).
+capture in the ledger; as PayPal echoes `final_capture` as asked, such an event is no capture
+of the service's own sent not final, and waits for none. `read_event` reads the body;
+`event_from` builds the event from a resource (the body's, or the object fetched from PayPal when
+the verifier confirms it, see `confirm`).
 """
 
 from __future__ import annotations
