@@ -130,6 +130,7 @@ from paywire.service.keys import derived_key, fingerprint, new_id, same_operatio
 from paywire.service.outage import reads, unavailable
 from paywire.service.outcome import attach, failed, is_unknown, rebuild_error, settled_by_caller, succeeded, unknown
 from paywire.service.reconcile import MatchReport, Mismatch, ReconcileReport, Settlement, settle, unfinished
+from paywire.service.reversal import floor_dropped
 from paywire.service.schedule import Backoff, is_due
 from paywire.service.waiting import DEFAULT_BUYER_WAIT, checked, due, watch
 from paywire.service.webhooks import apply_event, apply_waiting, reported_waiting
@@ -1977,7 +1978,8 @@ class PaymentService:
         (the authorization the Control Panel captured, declined at settlement), whose undoing is
         the provider's to say; and a capture or refund the event recorded succeeded that a total
         standing on a floor could not take in (`rules.absorbed`: an accepted one the provider
-        decided, one made in its dashboard)."""
+        decided, one made in its dashboard); and an open refund failed, the refunded floor it may
+        have been counted in dropped (`reversal.floor_dropped`)."""
         caps = self._capabilities(payment.method)
         held, floored = payment, rules.on_floor(payment)
         watch = payment.flow == K.AUTHORIZE or event.kind == EventKind.REVERSED or floored
@@ -1993,7 +1995,8 @@ class PaymentService:
                         and sum(t.kind == K.REVERSAL for t in after) == sum(t.kind == K.REVERSAL for t in before)
                         and not any(t.kind in moved and t.provider_reference == event.reference for t in after))
         behind = (unattributed or _offers_undone(payment, after, _undone_captures(before))
-                  or (floored and rules.absorbed(held, payment, rules.newly_succeeded(before, after))))
+                  or (floored and rules.absorbed(held, payment, rules.newly_succeeded(before, after)))
+                  or floor_dropped(held, payment, before, after))
         if behind:
             self._owe_read(u, payment)
         return applied, behind

@@ -55,7 +55,7 @@ from paywire.service import rules
 from paywire.service.held import note_held
 from paywire.service.keys import fingerprint, new_id
 from paywire.service.outcome import concluded
-from paywire.service.reversal import reverse, reversible
+from paywire.service.reversal import FLOOR_READ, reverse, reversible
 
 __all__ = ["MatchReport", "Mismatch", "ReconcileReport", "Settlement", "settle"]
 
@@ -346,8 +346,11 @@ def settle(u: LedgerUnit, payment: Payment, result: CommandResult, at: datetime 
                     payment = replace(payment, capture_closed=True)
 
     txns = u.transactions(payment.id)
+    # The time of this reading: of the refunds it records undecided and of the payment it writes,
+    # so a refund's failure can tell that no write since raised the floors it sets (`reversal.fail_open_refund`).
+    stamp = u.now()
     if K.REFUND not in busy:
-        for recorded, reference in _undecided_outside(u, payment, result, txns):
+        for recorded, reference in _undecided_outside(u, payment, result, txns, stamp):
             out.append(recorded)
             learnt.append(reference)
         txns = u.transactions(payment.id)
@@ -426,7 +429,7 @@ def settle(u: LedgerUnit, payment: Payment, result: CommandResult, at: datetime 
         payment,
         capture_closed=payment.capture_closed or _capture_closed(payment, result),
         voided=payment.voided or released,
-        updated_at=u.now(),
+        updated_at=stamp,
     )
     payment = rules.derive(payment, u.transactions(payment.id), waiting=waiting)
     u.update_payment(payment)
@@ -539,14 +542,18 @@ def _by_operations(u: LedgerUnit, pending: list[Transaction], listed: list[Provi
 
 
 def _undecided_outside(u: LedgerUnit, payment: Payment, result: CommandResult,
-                       txns: Sequence[Transaction]) -> list[tuple[Settlement, str]]:
+                       txns: Sequence[Transaction], at: datetime) -> list[tuple[Settlement, str]]:
     """Refunds the provider lists undecided (accepted) that no transaction of the ledger is: made
     beside paywire (in its dashboard), and held against the payment until decided. Each is
     recorded accepted, of origin "reconcile", as a pending refund's event records it, so the money
     rules count it in flight until a later reading or its event decides it (its succeeded refunds
     need no transaction: the provider's refunded total counts them). Not one of the amount of a
     refund of the ledger's open without its reference: it may be that one (the service sends the
-    amount it resolved, which the provider refunds or refuses), and is named once it is matched."""
+    amount it resolved, which the provider refunds or refuses), and is named once it is matched.
+    Each notes the refunded total read beside it (`FLOOR_READ`), which cannot count it (undecided:
+    no money moved), recorded `at` the time the reading writes the payment, so its failure can
+    tell whether the floor still stands on that total alone (`reversal.fail_open_refund`)."""
+    read = _money(result.refunded, payment.currency)
     nameless = {t.amount for t in txns if t.kind == K.REFUND and t.open and not t.provider_reference}
     held = {t.provider_reference for t in txns if t.provider_reference}
     # A refund of the ledger's own carries its key; one made beside paywire may carry another
@@ -561,7 +568,6 @@ def _undecided_outside(u: LedgerUnit, payment: Payment, result: CommandResult,
         # The capture (or the sale) it refunds, where the ledger holds what the provider names.
         parent = next((t for t in txns if op.parent and t.provider_reference == op.parent and t.status == S.SUCCEEDED
                        and (t.kind == K.CAPTURE or (payment.flow == K.SALE and t.kind in K.INITIAL))), None)
-        at = u.now()
         key = f"reconcile-{op.reference}"
         note = f"the provider lists refund {op.reference} of {op.amount}, made outside paywire, {op.status}"
         txn = Transaction(
@@ -571,7 +577,8 @@ def _undecided_outside(u: LedgerUnit, payment: Payment, result: CommandResult,
             provider_reference=op.reference, parent_id=parent.id if parent else None, origin="reconcile",
             request={"listed": op.reference, **({"capture": op.parent} if op.parent else {})},
             response={"amount": f"{op.amount.format()} {op.amount.currency}",
-                      "reconciled": {"state": result.state, "note": note}},
+                      "reconciled": {"state": result.state, "note": note},
+                      **({FLOOR_READ: read.minor} if read is not None else {})},
             created_at=at, updated_at=at,
         )
         u.insert_transaction(txn)

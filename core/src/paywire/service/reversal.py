@@ -17,9 +17,14 @@ from paywire.service.held import held_minor
 from paywire.service.keys import fingerprint, new_id
 from paywire.webhook import EventKind
 
-__all__ = ["reverse", "reversible", "succeeded_first", "totals_trusted", "undo_waits"]
+__all__ = ["FLOOR_READ", "fail_open_refund", "floor_dropped", "reverse", "reversible", "succeeded_first",
+           "totals_trusted", "undo_waits"]
 
 K = TransactionKind
+S = TransactionStatus
+# The response summary's key, on a refund reconciliation recorded undecided: the refunded total
+# (minor units) of the reading that listed it so, which became the payment's floor.
+FLOOR_READ: Final = "refunded_read"
 
 
 def reversible(payment: Payment, txn: Transaction) -> bool:
@@ -70,7 +75,7 @@ def totals_trusted(u: LedgerUnit, payment: Payment, txns: Sequence[Transaction],
 def undo_waits(payment: Payment, event_kind: str) -> Payment:
     """The payment once a reversed or failed event about it first waits for the object it names
     (one no transaction holds yet, its own event or answer still to come), or a failed one fails a
-    refund still open (which may have succeeded first): a running total applied
+    refund still open (which may have succeeded first; see `fail_open_refund`): a running total applied
     before may have counted that object (a capture declined at settlement, a refund the provider
     reported done and then failed), and by how much cannot be told until the ledger holds it. The
     floors of the totals it may be in are dropped (with an authorized floor that may be the
@@ -84,6 +89,40 @@ def undo_waits(payment: Payment, event_kind: str) -> Payment:
     if "observed_captured" in dropped:
         dropped["observed_authorized"] = _authorized_floor(payment, zero)
     return replace(payment, **dropped) if dropped else payment
+
+
+def fail_open_refund(payment: Payment, refund: Transaction, txns: Sequence[Transaction], event_kind: str) -> Payment:
+    """The payment once an event fails `refund`, still open (`txns`: as the unit found them). It
+    may have succeeded first and been counted by a total applied since, so the floors it may be in
+    are dropped (`undo_waits`), unless the refunded floor is still the total a reading read while
+    the provider listed the refund undecided (`_read_without`): a decided refund is never undecided
+    again, so neither that total nor any read before it counted the refund, and its failure takes
+    nothing back from the floor (dropped, the ledger would offer what the provider refuses)."""
+    return payment if _read_without(payment, refund, txns) else undo_waits(payment, event_kind)
+
+
+def _read_without(payment: Payment, refund: Transaction, txns: Sequence[Transaction]) -> bool:
+    """Whether the payment's refunded floor stands on the reading that recorded `refund`
+    undecided (`FLOOR_READ`: the total it set as the floor, which cannot count it) and on nothing
+    written since: the payment's `updated_at` is still that reading's (every write of the payment
+    gives it a new one, as `PaymentService._settle_fetched` checks), the floor is no more than that
+    total, and no reversal was recorded (the only write that lowers a floor a later total raised).
+    Anything else (a total an event raised, a later reading, a refund its pending event recorded)
+    may count the refund: not known, the floor drops."""
+    read = refund.response.get(FLOOR_READ)
+    return (refund.status == S.ACCEPTED and refund.origin == "reconcile" and type(read) is int
+            and refund.updated_at == payment.updated_at and payment.observed_refunded.minor <= read
+            and not any(t.kind == K.REVERSAL for t in txns))
+
+
+def floor_dropped(held: Payment, payment: Payment, before: Sequence[Transaction], after: Sequence[Transaction]) -> bool:
+    """Whether the unit that turned `held` (its transactions `before`) into `payment` (`after`)
+    failed a refund that was open and brought the refunded floor down (`fail_open_refund`): the
+    floor may or may not have counted the refund, so the ledger may offer to refund what the
+    provider no longer holds, and only the provider can say what it holds refunded now."""
+    opened = {t.id for t in before if t.kind == K.REFUND and t.open}
+    return payment.observed_refunded < held.observed_refunded and any(
+        t.id in opened and t.status == S.FAILED for t in after)
 
 
 def _authorized_floor(payment: Payment, captured: Money) -> Money:

@@ -88,7 +88,7 @@ from paywire.service import rules
 from paywire.service.held import held_amount, held_minor, note_held
 from paywire.service.keys import fingerprint, new_id
 from paywire.service.outcome import concluded
-from paywire.service.reversal import reverse, reversible, succeeded_first, totals_trusted, undo_waits
+from paywire.service.reversal import fail_open_refund, reverse, reversible, succeeded_first, totals_trusted, undo_waits
 from paywire.webhook import SHARED_REFERENCES, EventKind
 
 __all__ = ["apply_event", "apply_waiting", "reported_waiting"]
@@ -449,7 +449,7 @@ def _failed_event(u: LedgerUnit, payment: Payment, txns: list[Transaction],
                     EventStatus.APPLIED, f"{txn.kind} {txn.id} succeeded and was undone by the provider"
             _settle(u, txn, S.FAILED, event)
             # An open refund failed may have succeeded first, and a total applied before counted it.
-            payment = undo_waits(payment, event.kind) if txn.kind == K.REFUND else payment
+            payment = fail_open_refund(payment, txn, txns, event.kind) if txn.kind == K.REFUND else payment
             if txn.kind in K.INITIAL and payment.authorized.minor == 0:
                 return replace(payment, failed=True), EventStatus.APPLIED, None
             return payment, EventStatus.APPLIED, None

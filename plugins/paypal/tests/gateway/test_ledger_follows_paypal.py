@@ -40,7 +40,6 @@ from paywire import (
 )
 from paywire.ledger import TransactionStatus
 from paywire.ledger.model import SettledBy, now
-from paywire.service import rules
 from paywire.testing.emulator import Fault
 from paywire.testing.ledger_checks import offers_at_most, reconciled_again_changes_nothing
 from paywire_paypal.emulator import PayPalEmulator
@@ -143,10 +142,6 @@ class Told:
         self.before: dict[str, str] = {}
         self.news: dict[str, tuple[str, bool]] = {}  # an event's id -> its object, and whether it tells a change
         self.made: set[str] = set()  # all PayPal made beside paywire
-        # test_a_failed_dashboard_refund_keeps_the_refunded_floor (strict xfail): a dashboard
-        # refund's failure, its event delivered while a refund of paywire's own is in flight,
-        # drops the refunded total reconciliation read (all of it) until reconciled again.
-        self.floor_dropped = False
         # Reconciled while a refund of paywire's own of the same amount is in flight without its
         # id, the ledger leaves out a dashboard refund PayPal holds pending (it may be that one:
         # reconcile names it once matched), until reconciled again.
@@ -196,7 +191,6 @@ class Told:
         without their ids."""
         self.unheard.clear()
         self.before.clear()
-        self.floor_dropped = False
         with app.lock:
             self.pending_left_out = any(
                 r.status == "PENDING" and r.amount_minor in refunding for i, r in app.refunds.items() if i in self.made)
@@ -238,7 +232,7 @@ def offered_at_most_paypal(service: PaymentService, app: PayPalEmulator, payment
     tracks) is refused by the service's rules, before anything is sent."""
     (capture, refund), (held_capture, held_refund) = _would_take(app, order_id, told), _would_take(app, order_id, None)
     offers_at_most(service, payment_id,  # what `Told` tolerates is not checked: see there
-                   refund=None if told.floor_dropped or told.pending_left_out else max(refund, held_refund),
+                   refund=None if told.pending_left_out else max(refund, held_refund),
                    capture=max(capture, held_capture))
 
 
@@ -269,7 +263,6 @@ def _run(service: PaymentService, app: PayPalEmulator, dashboard: Dashboard, dat
 
     def deliver(event: dict[str, Any]) -> None:
         body, headers = app.signed_event(event)
-        refunding = rules.in_flight(service.get_payment(payment_id), service.list_transactions(payment_id)).refunds
         try:
             service.receive_webhook("paypal", headers, body)
         except WebhookVerificationError as error:
@@ -277,9 +270,6 @@ def _run(service: PaymentService, app: PayPalEmulator, dashboard: Dashboard, dat
                 raise
             return  # stale: PayPal holds its object otherwise now, which a later event or reconcile says
         told.heard(app, event)
-        if refunding.minor and event["event_type"] in ("PAYMENT.REFUND.FAILED", "PAYMENT.REFUND.CANCELLED") \
-                and event["resource"]["id"] in told.made:
-            told.floor_dropped = True
         if event["event_type"] == "PAYMENT.CAPTURE.DENIED":
             unheard.pop(event["resource"]["id"], None)
 

@@ -285,17 +285,12 @@ def test_a_refund_is_not_sent_to_a_capture_paypal_took_back(paypal: Any, service
         raise AssertionError(f"PayPal refused the refund the service sent: {error!r}") from error
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "Fix needed (webhooks): a dashboard refund PayPal held pending, recorded accepted by reconcile "
-    "beside the refunded total it read (`observed_refunded`, here PayPal's reversal of the rest), "
-    "whose PAYMENT.REFUND.FAILED fails it while a refund of the service's own is in flight (its "
-    "answer lost, PayPal refused it): an open refund that fails may have succeeded first and been "
-    "counted by a total, so `undo_waits` drops that whole floor (75.00 to 0.00), though PayPal "
-    "still holds the reversal's 75.00, whose PAYMENT.CAPTURE.REVERSED is not delivered yet: "
-    "`check_refund` then offers what PayPal refuses (REFUND_AMOUNT_EXCEEDED). It needs to know "
-    "whether the floor counted the refund (read while it was pending: it did not), or the refunded "
-    "total read again from PayPal."))
 def test_a_failed_dashboard_refund_keeps_the_refunded_floor(paypal: Any, service: PaymentService) -> None:
+    """A dashboard refund PayPal held pending, recorded accepted by reconcile beside the refunded
+    total it read (PayPal's reversal of the rest), fails while a refund of the service's own is in
+    flight (its answer lost, PayPal refused it). That total was read while the refund was pending,
+    so it never counted it: the floor stands, and only the 25.00 the failure gave back is offered,
+    though the reversal's own event has not come."""
     app = paypal.app
     payment_id = _approved(paypal, service, "sale", "refund_pending")
     capture = service.get_payment(payment_id).references["capture"]
