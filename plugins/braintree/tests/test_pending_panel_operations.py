@@ -30,14 +30,6 @@ def test_a_pending_control_panel_refund_is_not_offered_to_refund_again(
     assert len(emulator.calls) == calls
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "Decision needed (model), the capture side of the pending Control Panel refund: a partial capture "
-    "made beside paywire that Braintree has not decided (a bank account's, SETTLEMENT_PENDING) sends no "
-    "notification until it settles, and reconcile lists it `accepted` but records no transaction for it "
-    "(an operation none of the ledger's is), while the captured total counts only succeeded captures. "
-    "So `check_capture` keeps its amount capturable: the service sends a capture Braintree refuses "
-    "(91522) and records it failed. Recording such a listed capture as an accepted transaction of its "
-    "own would keep it in flight."))
 def test_a_pending_control_panel_capture_is_not_offered_to_capture_again(
         service: PaymentService, emulator: BraintreeEmulator) -> None:
     payment = service.authorize("braintree", Money(10000, "EUR"), source="paywire-emulator-bank-account-nonce",

@@ -30,9 +30,10 @@ anything. It reads the payment at the provider and decides, per transaction:
   dashboard) is recorded accepted, of origin "reconcile", so it counts in flight until decided (a
   later reading, or its event, settles it); one made outside paywire that the provider still
   holds undecided is reported neither settled nor open: nothing paywire sent waits for it (so
-  is a capture made so, recorded accepted by its capture_pending event). A capture listed
-  undecided is not recorded here: a provider's processing capture or sale may be the service's
-  own, which its own records count already.
+  is a capture made so, recorded accepted by its capture_pending event). A capture of an
+  authorization listed undecided is recorded so too, only where it provably is none of the
+  ledger's (`_undecided_captures_outside`): a provider's processing capture or sale may be the
+  service's own, which its own records count already.
 
 The provider's totals also become the payment's reported floors, capture closes once the provider
 takes no more of an authorization (captured, or nothing `capturable`, whatever its refunds), and
@@ -354,6 +355,11 @@ def settle(u: LedgerUnit, payment: Payment, result: CommandResult, at: datetime 
             out.append(recorded)
             learnt.append(reference)
         txns = u.transactions(payment.id)
+    if not busy & {K.CAPTURE, *K.INITIAL}:
+        for recorded, reference in _undecided_captures_outside(u, payment, result, txns, learnt):
+            out.append(recorded)
+            learnt.append(reference)
+        txns = u.transactions(payment.id)
     # A refund or capture the provider lists as failed or reversed after the ledger recorded it
     # succeeded was undone (a refund returned, a capture declined at settlement or taken back by a
     # chargeback); so was a sale the provider holds as failed.
@@ -583,6 +589,52 @@ def _undecided_outside(u: LedgerUnit, payment: Payment, result: CommandResult,
         )
         u.insert_transaction(txn)
         recorded.append((Settlement(txn.id, payment.id, K.REFUND, S.ACCEPTED, note), op.reference))
+    return recorded
+
+
+def _undecided_captures_outside(u: LedgerUnit, payment: Payment, result: CommandResult, txns: Sequence[Transaction],
+                                learnt: Sequence[str]) -> list[tuple[Settlement, str]]:
+    """Captures of the payment's authorization the provider lists undecided (accepted) that are
+    provably none of the ledger's: made beside paywire (a bank account's partial capture in
+    Braintree's Control Panel, which notifies nothing until it settles), and held against the
+    authorization until decided. Each is recorded accepted, of origin "reconcile", so the money
+    rules count it in flight until a later reading or its event decides it. Provably none of the
+    ledger's: its reference is no transaction's, nor the payment's own object (a sale's or a
+    PaymentIntent's own capture lists under it), nor one this reading matched; it carries no key of
+    a capture of the ledger's; and no capture or first operation is open without its reference that
+    it may be: one of its amount or more (a provider may apply a capture in part) or of another
+    currency, as `_by_operations` leaves such ones open (taken for one made beside paywire, that
+    one would find no operation left, and be concluded not applied though it took effect)."""
+    if payment.flow != K.AUTHORIZE:
+        return []  # a sale's capture is its first operation's
+    # The payment's own objects; not the latest capture or refund a reading names (PayPal's), which
+    # is one of its operations.
+    own = (ref for refs in (payment.references, result.references) for name, ref in refs.items() if name not in _TOTAL)
+    held: set[str | None] = {*(t.provider_reference for t in txns), *learnt, payment.reference, result.reference, *own}
+    keys = {t.idempotency_key for t in txns if t.kind == K.CAPTURE}
+    nameless = [t for t in txns if t.open and not t.provider_reference and (t.kind == K.CAPTURE or t.kind in K.INITIAL)]
+    recorded: list[tuple[Settlement, str]] = []
+    for op in result.operations:
+        if (op.kind != K.CAPTURE or op.status != "accepted" or op.reference in held
+                or op.amount.currency != payment.currency or (op.idempotency_key and op.idempotency_key in keys)
+                or any(t.amount is None or t.amount.currency != op.amount.currency or t.amount.minor >= op.amount.minor
+                       for t in nameless)):
+            continue
+        held.add(op.reference)
+        at = u.now()
+        key = f"reconcile-{op.reference}"
+        note = f"the provider lists capture {op.reference} of {op.amount}, made outside paywire, {op.status}"
+        txn = Transaction(
+            id=new_id("txn"), payment_id=payment.id, method=payment.method, kind=K.CAPTURE, amount=op.amount,
+            status=S.ACCEPTED, idempotency_key=key,
+            fingerprint=fingerprint(K.CAPTURE, payment.method, payment.id, {"listed": key}),
+            provider_reference=op.reference, origin="reconcile", request={"listed": op.reference},
+            response={"amount": f"{op.amount.format()} {op.amount.currency}",
+                      "reconciled": {"state": result.state, "note": note}},
+            created_at=at, updated_at=at,
+        )
+        u.insert_transaction(txn)
+        recorded.append((Settlement(txn.id, payment.id, K.CAPTURE, S.ACCEPTED, note), op.reference))
     return recorded
 
 

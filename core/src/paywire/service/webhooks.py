@@ -26,7 +26,8 @@ Rules (each runs inside a locked ledger unit, after the event was stored once pe
   about one the ledger does not know is recorded as an accepted refund or capture of origin
   "webhook" (one made in the provider's dashboard), with the same exceptions, so it counts in
   flight until decided; about one it knows (the service's own, or one decided since) it changes
-  nothing, never reopening a decided one. A pending capture of a sale is its first operation's.
+  nothing, never reopening a decided one (but one reconciliation recorded from a list, which says
+  nothing of finality, learns it was final). A pending capture of a sale is its first operation's.
 - A captured event on a method that allows one capture per payment closes the payment's capture:
   the provider released what that capture left (as a final capture of the service's own does);
   so does the captured event of a capture made outside paywire that says it was final
@@ -242,7 +243,7 @@ def _money_event(u: LedgerUnit, payment: Payment, txns: list[Transaction],
                 f"{match.kind} {match.id} was undone by the provider"
         if match.status in _SETTLEABLE:
             _settle(u, match, S.SUCCEEDED, event)
-            if match.kind == K.CAPTURE and match.request.get("final"):
+            if match.kind == K.CAPTURE and (match.request.get("final") or _learns_final(payment, match, event)):
                 payment = replace(payment, capture_closed=True)  # a final capture accepted earlier
         return payment, EventStatus.APPLIED, None
     sale = _accepted_sale(payment, txns, event) if captured else None
@@ -319,6 +320,14 @@ def _record_outside(u: LedgerUnit, payment: Payment, txns: Sequence[Transaction]
     return final
 
 
+def _learns_final(payment: Payment, txn: Transaction, event: StoredEvent) -> bool:
+    """Whether the event says a capture the ledger holds not final was final (`_closes`): only one
+    reconciliation recorded from the provider's list, which says nothing of finality (one sent by
+    the service is as it asked, and one an event recorded knows it)."""
+    return txn.kind == K.CAPTURE and txn.origin == "reconcile" and not txn.request.get("final") \
+        and _closes(payment, event)
+
+
 def _closes(payment: Payment, event: StoredEvent) -> bool:
     """Whether a capture made outside paywire that `event` reports closes the payment's capture:
     the provider says it was final (`closes_capture`), of an authorization (a sale has nothing
@@ -350,6 +359,9 @@ def _pending(u: LedgerUnit, payment: Payment, txns: list[Transaction], event: St
     if kind == K.CAPTURE and payment.flow != K.AUTHORIZE:
         return EventStatus.APPLIED, "no effect: a sale's capture is its first operation"
     held = next((t for t in txns if t.provider_reference == obj), None)
+    if held is not None and held.open and _learns_final(payment, held, event):
+        u.update_transaction(replace(held, request={**held.request, "final": True}, updated_at=u.now()))
+        return EventStatus.APPLIED, f"{obj} ({held.kind} {held.id}) was final: a final capture in flight"
     if held is not None:
         return EventStatus.APPLIED, f"no effect: the ledger holds {obj} ({held.kind} {held.id}, {held.status})"
     if _nameless_open(txns, kind, initial=kind == K.CAPTURE, final=kind == K.CAPTURE and event.closes_capture):
