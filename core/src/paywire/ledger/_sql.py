@@ -215,7 +215,7 @@ def payment_row(p: Payment, flags: Flags = _BOOLEANS) -> tuple[Any, ...]:
     action = p.action
     created = to_us(p.created_at)
     return (
-        p.id, p.method, p.flow, p.currency, p.amount.minor, p.state, p.authorized.minor, p.captured.minor,
+        p.id, p.method, p.flow, p.amount.currency, p.amount.minor, p.state, p.authorized.minor, p.captured.minor,
         p.refunded.minor, p.observed_authorized.minor, p.observed_captured.minor, p.observed_refunded.minor,
         flags[p.capture_closed], flags[p.voided], flags[p.failed], p.reference, _dump_references(p.references), p.order_id,
         p.customer_reference, p.token, action.redirect_url if action else None,
