@@ -17,6 +17,7 @@ from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from operator import itemgetter
+from types import MappingProxyType
 from typing import Any
 
 from paywire.errors import ConfigurationError, LedgerBusy, LedgerUnavailable
@@ -49,7 +50,7 @@ def to_us(value: datetime) -> int:
 
 
 def from_us(value: int | None) -> datetime | None:
-    return None if value is None else _EPOCH + timedelta(microseconds=value)
+    return None if value is None else _EPOCH + timedelta(0, 0, value)  # positional: no keyword parsing
 
 
 def _at(value: int) -> datetime:
@@ -62,6 +63,28 @@ def _dump(value: Mapping[str, Any]) -> str:
     if not value:
         return "{}"  # the response of every pending transaction
     return canonical_json(dict(value))
+
+
+# The text a payment's references were last written as, by the read-only mapping's identity: a
+# record's mappings are views of private copies (`model._frozen`), so the text stays theirs, and
+# most operations leave the references as they were (their outcome writes them again). Each entry
+# holds its mapping, so its id is not reused while it is here; the payments `_PAYMENTS` keeps
+# hold them anyway. Bounded: forgotten all at once when full.
+_REFERENCES: dict[int, tuple[Mapping[str, Any], str]] = {}
+_KEPT_REFERENCES = 1024
+
+
+def _dump_references(value: Mapping[str, Any]) -> str:
+    if type(value) is not MappingProxyType or not value:
+        return _dump(value)
+    known = _REFERENCES.get(id(value))
+    if known is not None and known[0] is value:
+        return known[1]
+    text = canonical_json(dict(value))
+    if len(_REFERENCES) >= _KEPT_REFERENCES:
+        _REFERENCES.clear()
+    _REFERENCES[id(value)] = (value, text)
+    return text
 
 
 # Money is immutable, and a row holds the same few amounts again and again (zero, the payment's
@@ -177,8 +200,6 @@ _UNSET_OF = itemgetter(*(i for i, name in enumerate(_TRANSACTION_NAMES) if name 
 _SET_OF = itemgetter(*(i for i, name in enumerate(_TRANSACTION_NAMES) if name not in _UNSET))
 _NO_ERROR = ("error_type", "error_code", "error_message", "token")
 _OUTCOME_NAMES = [part.split(" = ")[0] for part in _OUTCOME.removeprefix("UPDATE paywire_transactions SET ").split(", ")]
-_NO_ERROR_OF = itemgetter(*(i for i, name in enumerate(_OUTCOME_NAMES) if name in _NO_ERROR))
-_BUT_NO_ERROR = itemgetter(*(i for i, name in enumerate(_OUTCOME_NAMES) if name not in _NO_ERROR))
 _FINISH_NO_ERROR = ("UPDATE paywire_transactions SET "
                     + ", ".join(f"{name} = NULL" if name in _NO_ERROR else f"{name} = ?" for name in _OUTCOME_NAMES)
                     + " WHERE id = ? AND status = 'pending' AND updated_at = ?")
@@ -194,9 +215,9 @@ def payment_row(p: Payment, flags: Flags = _BOOLEANS) -> tuple[Any, ...]:
     action = p.action
     created = to_us(p.created_at)
     return (
-        p.id, p.method, p.flow, p.currency, p.amount.minor, p.state, p.authorized.minor, p.captured.minor,
+        p.id, p.method, p.flow, p.amount.currency, p.amount.minor, p.state, p.authorized.minor, p.captured.minor,
         p.refunded.minor, p.observed_authorized.minor, p.observed_captured.minor, p.observed_refunded.minor,
-        flags[p.capture_closed], flags[p.voided], flags[p.failed], p.reference, _dump(p.references), p.order_id,
+        flags[p.capture_closed], flags[p.voided], flags[p.failed], p.reference, _dump_references(p.references), p.order_id,
         p.customer_reference, p.token, action.redirect_url if action else None,
         action.return_url if action else None, action.kind if action else None,
         created, created if p.updated_at is p.created_at else to_us(p.updated_at),  # a new row's are one
@@ -233,17 +254,17 @@ def _written(row: tuple[Any, ...], payment: Payment) -> None:
 
 def _payment_from_row(r: tuple[Any, ...]) -> Payment:
     currency, money = r[3], _money
-    return restored(
-        Payment, id=r[0], method=r[1], flow=r[2], amount=money(int(r[4]), currency), state=r[5],
-        authorized=money(int(r[6]), currency), captured=money(int(r[7]), currency),
-        refunded=money(int(r[8]), currency), observed_authorized=money(int(r[9]), currency),
-        observed_captured=money(int(r[10]), currency), observed_refunded=money(int(r[11]), currency),
-        capture_closed=bool(r[12]),
-        voided=bool(r[13]), failed=bool(r[14]), reference=r[15], references=StoredJSON(r[16]),
-        order_id=r[17], customer_reference=r[18], token=r[19],
-        action=BuyerAction(r[20], r[21], r[22] or "redirect") if r[20] is not None else None,
-        created_at=_at(r[23]), updated_at=_at(r[24]),
-    )
+    return restored(Payment, {
+        "id": r[0], "method": r[1], "flow": r[2], "amount": money(int(r[4]), currency), "state": r[5],
+        "authorized": money(int(r[6]), currency), "captured": money(int(r[7]), currency),
+        "refunded": money(int(r[8]), currency), "observed_authorized": money(int(r[9]), currency),
+        "observed_captured": money(int(r[10]), currency), "observed_refunded": money(int(r[11]), currency),
+        "capture_closed": bool(r[12]),
+        "voided": bool(r[13]), "failed": bool(r[14]), "reference": r[15], "references": StoredJSON(r[16]),
+        "order_id": r[17], "customer_reference": r[18], "token": r[19],
+        "action": BuyerAction(r[20], r[21], r[22] or "redirect") if r[20] is not None else None,
+        "created_at": _at(r[23]), "updated_at": _at(r[24]),
+    })
 
 
 def transaction_row(t: Transaction, flags: Flags = _BOOLEANS) -> tuple[Any, ...]:
@@ -260,14 +281,15 @@ def transaction_row(t: Transaction, flags: Flags = _BOOLEANS) -> tuple[Any, ...]
 
 
 def transaction_from_row(r: Row) -> Transaction:
-    return restored(
-        Transaction, id=r[0], payment_id=r[1], method=r[2], kind=r[3],
-        amount=_money(int(r[5]), r[4]) if r[4] is not None else None, status=r[6], idempotency_key=r[7],
-        attempt=int(r[8]), fingerprint=r[9], provider_reference=r[10], parent_id=r[11], origin=r[12],
-        error_type=r[13], error_code=r[14], error_message=r[15], retryable=bool(r[16]), token=r[17],
-        request=StoredJSON(r[18]), response=StoredJSON(r[19]), created_at=_at(r[20]), updated_at=_at(r[21]),
-        finished_at=from_us(r[22]), settle_after=from_us(r[23]), settled_by=r[24],
-    )
+    return restored(Transaction, {
+        "id": r[0], "payment_id": r[1], "method": r[2], "kind": r[3],
+        "amount": _money(int(r[5]), r[4]) if r[4] is not None else None, "status": r[6], "idempotency_key": r[7],
+        "attempt": int(r[8]), "fingerprint": r[9], "provider_reference": r[10], "parent_id": r[11],
+        "origin": r[12], "error_type": r[13], "error_code": r[14], "error_message": r[15],
+        "retryable": bool(r[16]), "token": r[17], "request": StoredJSON(r[18]), "response": StoredJSON(r[19]),
+        "created_at": _at(r[20]), "updated_at": _at(r[21]), "finished_at": from_us(r[22]),
+        "settle_after": from_us(r[23]), "settled_by": r[24],
+    })
 
 
 def event_row(e: StoredEvent) -> tuple[Any, ...]:
@@ -296,7 +318,7 @@ class SQLUnit(LedgerUnit):
     def __init__(self, ledger: SQLLedger, connection: Any) -> None:
         self._ledger = ledger
         self._conn = connection
-        self._unchecked: list[tuple[Any, str]] = []  # writes that must have hit one row
+        self._unchecked: list[tuple[Any, str, str]] = []  # writes that must have hit one row
 
     def now(self) -> datetime:
         return self._ledger.now()
@@ -305,16 +327,17 @@ class SQLUnit(LedgerUnit):
     def _rowcount(cursor: Any) -> int:
         return int(cursor.rowcount)
 
-    def _expect_one(self, cursor: Any, problem: str) -> None:
+    def _expect_one(self, cursor: Any, problem: str, row_id: str) -> None:
         """Check that a write hit exactly one row, by COMMIT at the latest: where statements are
-        batched, its count arrives with the next answer the unit waits for anyway."""
-        self._unchecked.append((cursor, problem))
+        batched, its count arrives with the next answer the unit waits for anyway. `problem`
+        names the row (`row_id`) only if it is raised: most units raise nothing."""
+        self._unchecked.append((cursor, problem, row_id))
 
     def check(self) -> None:
         """Raise if a write did not hit its row; the unit then rolls back."""
-        for cursor, problem in self._unchecked:
+        for cursor, problem, row_id in self._unchecked:
             if self._rowcount(cursor) != 1:
-                raise LedgerIntegrityError(problem)
+                raise LedgerIntegrityError(problem.format(row_id))
         self._unchecked.clear()
 
     def _run(self, sql: str, params: Sequence[Any] = ()) -> Any:
@@ -355,7 +378,7 @@ class SQLUnit(LedgerUnit):
         else:
             cursor = self._write(_UPDATE_PAYMENT, _CHANGING(row))
         _written(row, payment)
-        self._expect_one(cursor, f"payment {payment.id} does not exist")
+        self._expect_one(cursor, "payment {} does not exist", payment.id)
 
     def payment_and_transactions(self, payment_id: str, *,
                                  lock: bool = False) -> tuple[Payment | None, list[Transaction]]:
@@ -419,7 +442,7 @@ class SQLUnit(LedgerUnit):
         t = transaction
         outcome = self._outcome(t, self._ledger.flags)
         cursor = self._write(_REWRITE, (*outcome[:7], _dump(t.request), *outcome[7:], t.id))
-        self._expect_one(cursor, f"transaction {t.id} is finished (or missing); its history cannot change")
+        self._expect_one(cursor, "transaction {} is finished (or missing); its history cannot change", t.id)
 
     @staticmethod
     def _outcome(t: Transaction, flags: Flags = _BOOLEANS) -> tuple[Any, ...]:
@@ -436,10 +459,15 @@ class SQLUnit(LedgerUnit):
         return self._rowcount(self._finish(transaction, claimed_at)) == 1
 
     def _finish(self, t: Transaction, claimed_at: datetime) -> Any:
-        outcome = self._outcome(t, self._ledger.flags)
-        if _NO_ERROR_OF(outcome) == (None,) * 4:
-            return self._write(_FINISH_NO_ERROR, (*_BUT_NO_ERROR(outcome), t.id, to_us(claimed_at)))
-        return self._write(_FINISH, (*outcome, t.id, to_us(claimed_at)))
+        flags = self._ledger.flags
+        if t.error_type is None and t.error_code is None and t.error_message is None and t.token is None:
+            # `_FINISH_NO_ERROR`'s parameters, in `_outcome`'s order without those four
+            updated, finished = to_us(t.updated_at), t.finished_at
+            return self._write(_FINISH_NO_ERROR, (
+                t.status, t.provider_reference, flags[t.retryable], _dump(t.response), updated,
+                (updated if finished is t.updated_at else to_us(finished)) if finished else None,
+                to_us(t.settle_after) if t.settle_after else None, t.settled_by, t.id, to_us(claimed_at)))
+        return self._write(_FINISH, (*self._outcome(t, flags), t.id, to_us(claimed_at)))
 
     def finish_locked(self, payment_id: str | None, transaction: Transaction, *,
                       claimed_at: datetime) -> tuple[Payment | None, list[Transaction], bool]:
@@ -517,7 +545,7 @@ class SQLUnit(LedgerUnit):
         # One query for both kinds and every method, run after every operation: the unmatched
         # part starts from the references' index, so its cost is what matches, not how many
         # unmatched events are stored.
-        rows = self._run(_waiting_sql(len(methods), len(refs)), [payment_id, *methods, *refs]).fetchall()
+        rows = self._run(_waiting_sql(len(methods), len(refs)), (payment_id, *methods, *refs)).fetchall()
         if len(rows) > 1:
             found = {(r[0], r[1]): r for r in rows}  # one per event, however many refs name it
             rows = sorted(found.values(), key=lambda r: (r[13], r[1]))  # received_at, event_id

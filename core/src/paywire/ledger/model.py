@@ -86,6 +86,13 @@ def replace(record: _Record, **changes: Any) -> _Record:
     `__init__` again: the service derives a new payment and transaction in every operation, and
     rebuilding their twenty-odd fields was about 4% of what the ledger adds to one. Converters
     still run on the fields changed; an unknown name is refused as `evolve` refuses it."""
+    return updated(record, changes)
+
+
+def updated(record: _Record, changes: dict[str, Any]) -> _Record:
+    """`replace(record, **changes)` for a dict of changes the caller made for it, and gives up:
+    the converted values are written into it. A dict literal is built at once, where keyword
+    arguments are gathered one by one (the outcome of every operation makes one of each)."""
     cls = type(record)
     names, converters = _shape(cls)
     if not names.issuperset(changes):
@@ -100,10 +107,12 @@ def replace(record: _Record, **changes: Any) -> _Record:
     return new
 
 
-def restored(cls: type[_Record], **fields: Any) -> _Record:
+def restored(cls: type[_Record], fields: dict[str, Any]) -> _Record:
     """A record as a ledger row holds it: every field given, each already in its final form
     (read-only JSON, `Money`, datetimes), so nothing is left for `__init__` to convert. Decoding
-    rows is the ledger's most frequent work."""
+    rows is the ledger's most frequent work: the fields come as one dict (a literal at the
+    caller, built at once), not as keyword arguments, which are gathered into a dict field by
+    field and then copied."""
     record = object.__new__(cls)
     record.__dict__.update(fields)
     return record

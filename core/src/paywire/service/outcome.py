@@ -26,7 +26,7 @@ from paywire.errors import (
     TransportError,
     UnsupportedOperation,
 )
-from paywire.ledger.model import SettledBy, Transaction, TransactionKind, TransactionStatus, replace
+from paywire.ledger.model import SettledBy, Transaction, TransactionKind, TransactionStatus, replace, updated
 from paywire.money import Money
 from paywire.security import redact
 from paywire.service.held import note_held
@@ -97,7 +97,8 @@ def succeeded(txn: Transaction, result: CommandResult, at: datetime) -> Transact
     """The transaction as the provider answered it: succeeded, action_required, or accepted
     (the provider holds it and decides later: still open, its reference known), recorded at `at`
     (here and below: the ledger's clock, `Ledger.now`)."""
-    if result.accepted:
+    accepted = result.accepted
+    if accepted:
         status = TransactionStatus.ACCEPTED
     else:
         status = TransactionStatus.ACTION_REQUIRED if result.action_required else TransactionStatus.SUCCEEDED
@@ -105,14 +106,14 @@ def succeeded(txn: Transaction, result: CommandResult, at: datetime) -> Transact
     if txn.kind == TransactionKind.VAULT:  # the token is kept apart; the reference names the customer
         reference = result.references.get("customer") or reference
     response = summary_of_result(result)
-    if result.succeeded:
+    if status == TransactionStatus.SUCCEEDED:  # `result.succeeded`
         response = note_held(txn, response, result.amount)  # a partial authorization holds less than asked
-    return replace(
-        txn, status=status, provider_reference=reference or txn.provider_reference,
-        token=result.token or txn.token, response=response, updated_at=at,
-        finished_at=None if result.accepted else at, settled_by=None if result.accepted else SettledBy.ANSWER,
-        error_type=None, error_code=None, error_message=None, retryable=False,
-    )
+    return updated(txn, {
+        "status": status, "provider_reference": reference or txn.provider_reference,
+        "token": result.token or txn.token, "response": response, "updated_at": at,
+        "finished_at": None if accepted else at, "settled_by": None if accepted else SettledBy.ANSWER,
+        "error_type": None, "error_code": None, "error_message": None, "retryable": False,
+    })
 
 
 def is_unknown(error: BaseException) -> bool:

@@ -1365,7 +1365,8 @@ class PaymentService:
         refs = dict(payment.references)
         changes: dict[str, Any] = {"updated_at": txn.updated_at}  # when its outcome was recorded
         if isinstance(outcome, CommandResult):
-            refs.update({k: v for k, v in outcome.references.items() if v})
+            if outcome.references:  # a follow-up's answer often names none
+                refs.update({k: v for k, v in outcome.references.items() if v})
             if txn.kind in K.INITIAL:
                 primary = payment.reference or outcome.references.get("payment") or outcome.reference
                 if primary:

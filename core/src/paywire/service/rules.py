@@ -15,7 +15,7 @@ from typing import Any, Final, NamedTuple
 
 from paywire.errors import InvalidRequest, StateError, UnsupportedOperation
 from paywire.gateway_definition import Capabilities
-from paywire.ledger.model import Payment, PaymentState, Transaction, TransactionKind, TransactionStatus, replace
+from paywire.ledger.model import Payment, PaymentState, Transaction, TransactionKind, TransactionStatus, updated
 from paywire.money import Money
 from paywire.service.held import held_minor
 from paywire.service.inputs import require_money
@@ -96,17 +96,18 @@ def derive(payment: Payment, txns: Sequence[Transaction], *, waiting: bool | Non
     not (False), with or without an action; by default it waits while it did, or when an action
     is given."""
 
-    currency = payment.currency
+    currency = payment.amount.currency
     own_authorized = own_captured = own_refunded = 0  # minor units, summed in one pass
     undone = _undone(txns)
     for t in txns:
         if t.status != S.SUCCEEDED or t.amount is None or t.id in undone:
             continue
-        if t.kind in K.INITIAL:  # authorize and complete establish one authorization
+        kind = t.kind
+        if kind in K.INITIAL:  # authorize and complete establish one authorization
             own_authorized = max(own_authorized, min(_minor(t, currency), held_minor(t)))
-        elif t.kind == K.CAPTURE:  # what the provider applied (`held`): a capture may be honoured in part
+        elif kind == K.CAPTURE:  # what the provider applied (`held`): a capture may be honoured in part
             own_captured += min(_minor(t, currency), held_minor(t))
-        elif t.kind == K.REFUND:
+        elif kind == K.REFUND:
             own_refunded += min(_minor(t, currency), held_minor(t))
     if payment.flow == K.SALE:
         own_captured += own_authorized
@@ -126,7 +127,7 @@ def derive(payment: Payment, txns: Sequence[Transaction], *, waiting: bool | Non
     changes["captured"] = _same(payment.captured, captured)
     changes["refunded"] = _same(payment.refunded, refunded)
     changes["action"] = None if ended else action
-    return replace(payment, **changes)
+    return updated(payment, changes)  # `changes` is this call's own: no copy for `replace`
 
 
 _NOTHING_UNDONE: frozenset[str | None] = frozenset()
@@ -137,7 +138,10 @@ def _undone(txns: Sequence[Transaction]) -> frozenset[str | None]:
     of the refunds of a capture or sale it undid: no money was there to give back. A refund names
     its capture by parent, by the capture its event named, or, acting on the payment (no parent:
     the capture was known only from a running total), by the object it was sent to."""
-    if not any(t.kind == K.REVERSAL for t in txns):
+    for t in txns:  # a loop, not any() over a generator: asked on every outcome, and rarely true
+        if t.kind == K.REVERSAL:
+            break
+    else:
         return _NOTHING_UNDONE
     undone = {t.parent_id for t in txns if t.kind == K.REVERSAL and t.status == S.SUCCEEDED}
     objects = {t.provider_reference for t in txns if t.id in undone and t.kind != K.REFUND and t.provider_reference}
@@ -321,11 +325,14 @@ def check_capture(payment: Payment, txns: Sequence[Transaction], amount: Money, 
     if payment.capture_closed:
         raise StateError(f"payment {payment.id} allows no further capture (a final capture was made)",
                          code="capture_closed")
-    if any(t.kind == K.CAPTURE and t.open and t.request.get("final") for t in txns):
-        raise StateError(f"payment {payment.id} has a final capture in flight; no further capture until it is settled",
-                         code="capture_closed")
-    # minor units: cheap on every capture; captures undone since still took their part (`consumed`)
-    uncaptured = payment.authorized.minor - payment.captured.minor - consumed(payment, txns, caps).minor
+    for t in txns:  # a loop, not any() over a generator: asked on every capture
+        if t.kind == K.CAPTURE and t.status in S.OPEN and t.request.get("final"):
+            raise StateError(f"payment {payment.id} has a final capture in flight; no further capture until it is "
+                             "settled", code="capture_closed")
+    # minor units: cheap on every capture; captures undone since still took their part (`consumed`,
+    # none where the provider does not keep them against the authorization)
+    taken = consumed(payment, txns, caps).minor if caps.undone_capture_consumes else 0
+    uncaptured = payment.authorized.minor - payment.captured.minor - taken
     remaining = uncaptured - flight.captures.minor
     why = ""
     if told.amount is not None and told.amount.minor > 0:
