@@ -29,7 +29,8 @@ from paywire import (
     hookimpl,
 )
 from paywire.ledger import Ledger, PaymentState, TransactionStatus
-from paywire.ledger.model import canonical_json
+from paywire.ledger._sql import SQLUnit
+from paywire.ledger.model import build, canonical_json
 from paywire.service import PaymentService, payments
 from paywire.testing.emulator import Fault
 from tests.ledger.fakepay import API_KEY, WEBHOOK_SECRET, FakePayApp, make_gateway
@@ -556,6 +557,28 @@ def test_a_key_recorded_with_the_general_encoders_fingerprint_still_replays(serv
         patched.setattr(payments, "fingerprint", whole)
         assert service.capture(first.id, eur("5.00"), idempotency_key="cap-whole") == captured
     assert calls(app) == before + 1
+
+
+def test_a_first_operations_new_records_hold_every_field(service: PaymentService, app: FakePayApp,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """The payment and pending transaction a first operation writes are made with every field
+    given in its final form, not through `build`: a field the records gain must be given there too."""
+    written: list[Any] = []
+
+    def keeping(insert: Callable[[SQLUnit, Any], None]) -> Callable[[SQLUnit, Any], None]:
+        def keep(unit: SQLUnit, record: Any) -> None:
+            written.append(record)
+            insert(unit, record)
+        return keep
+
+    for name in ("insert_payment", "insert_transaction"):
+        monkeypatch.setattr(SQLUnit, name, keeping(getattr(SQLUnit, name)))
+    service.sale("fakepay", eur("20.00"), source="tok_ok", order_id="A-1", metadata={"a": "b"})
+    payment, pending = written
+    for record in (payment, pending):
+        assert set(vars(record)) == {field.name for field in attrs.fields(type(record))}
+        assert record == build(type(record), **vars(record))
+    assert (payment.state, payment.order_id, pending.status, pending.kind) == ("pending", "A-1", "pending", "sale")
 
 
 @pytest.mark.parametrize("first", ["answered", "lost"])
