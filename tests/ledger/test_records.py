@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 from collections.abc import Callable
@@ -16,6 +17,7 @@ from hypothesis import strategies as st
 from paywire import Money
 from paywire.ledger._sql import SQLUnit, _payment_from_row, _written, payment_from_row, payment_row, transaction_row
 from paywire.ledger.model import Payment, StoredJSON, Transaction, build, canonical_json, replace
+from paywire.service.keys import fingerprint
 from paywire.subject import BuyerAction
 from tests.ledger.support import Opaque
 
@@ -29,6 +31,17 @@ _JSON = st.recursive(
 @given(_JSON)
 def test_canonical_json_is_json_dumps_with_sorted_keys_and_no_spaces(value: Any) -> None:
     assert canonical_json(value) == json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
+@given(st.text(max_size=8), st.text(max_size=8), st.none() | st.text(max_size=8),
+       st.dictionaries(st.text(max_size=8), _JSON, max_size=4) | st.builds(MappingProxyType, st.dictionaries(
+           st.text(max_size=8), _JSON, max_size=4)))
+def test_a_fingerprint_is_the_hash_of_the_whole_operations_canonical_json(kind: str, method: str, scope: str | None,
+                                                                          params: Any) -> None:
+    """Put together key by key, the text hashed is the one the encoder writes for the whole
+    operation: the fingerprints the ledger holds (of this release and earlier ones) stay its own."""
+    text = canonical_json({"kind": kind, "method": method, "scope": scope, "params": params})
+    assert fingerprint(kind, method, scope, params) == hashlib.sha256(text.encode()).hexdigest()
 
 
 @given(st.dictionaries(st.text(max_size=8), _JSON, max_size=4), st.text(max_size=8), st.booleans())

@@ -29,6 +29,8 @@ from paywire import (
     hookimpl,
 )
 from paywire.ledger import Ledger, PaymentState, TransactionStatus
+from paywire.ledger._sql import SQLUnit
+from paywire.ledger.model import build, canonical_json
 from paywire.service import PaymentService, payments
 from paywire.testing.emulator import Fault
 from tests.ledger.fakepay import API_KEY, WEBHOOK_SECRET, FakePayApp, make_gateway
@@ -523,6 +525,60 @@ def test_a_key_recorded_with_an_earlier_fingerprint_still_replays(service: Payme
     done = service.complete(payment.id, options={"three_ds": MappingProxyType({"eci": "05"})})
     assert done.state == PaymentState.AUTHORIZED
     assert service.get_transaction(lost.value.transaction_id or "").status == S.SUCCEEDED
+
+
+def test_a_key_recorded_with_the_general_encoders_fingerprint_still_replays(service: PaymentService, app: FakePayApp,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fingerprint is the hash of the canonical JSON of the whole operation, however it is put
+    together: one written as the encoder writes the four keys (as earlier releases did) is this
+    release's own, so the same call under its key replays, and another is a conflict."""
+    def whole(kind: str, method: str, scope: str | None, params: Mapping[str, Any]) -> str:
+        text = canonical_json({"kind": kind, "method": method, "scope": scope, "params": params})
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    options = {"risk": MappingProxyType({"score": 3, "checked": True}), "tags": {"b", "a"}}
+    with monkeypatch.context() as patched:
+        patched.setattr(payments, "fingerprint", whole)
+        first = service.authorize("fakepay", eur("20.00"), source="tok_ok", idempotency_key="auth-whole",
+                                  options=options, metadata={"order": "A-1"})
+    recorded = service.get_transaction(only(service.list_transactions(first.id), "authorize").id).fingerprint
+    assert recorded == whole("authorize", "fakepay", None, {
+        "amount": 2000, "currency": "EUR", "source": "tok_ok", "order_id": None, "return_url": None, "vaulted": False,
+        "customer_reference": None, "customer_id": None, "metadata": {"order": "A-1"}, "options": options})
+    before = calls(app)
+    assert service.authorize("fakepay", eur("20.00"), source="tok_ok", idempotency_key="auth-whole",
+                             options=options, metadata={"order": "A-1"}) == first
+    assert calls(app) == before
+    with pytest.raises(IdempotencyConflict):
+        service.authorize("fakepay", eur("20.00"), source="tok_ok", idempotency_key="auth-whole",
+                          options=options, metadata={"order": "A-2"})
+    captured = service.capture(first.id, eur("5.00"), idempotency_key="cap-whole")
+    with monkeypatch.context() as patched:
+        patched.setattr(payments, "fingerprint", whole)
+        assert service.capture(first.id, eur("5.00"), idempotency_key="cap-whole") == captured
+    assert calls(app) == before + 1
+
+
+def test_a_first_operations_new_records_hold_every_field(service: PaymentService, app: FakePayApp,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """The payment and pending transaction a first operation writes are made with every field
+    given in its final form, not through `build`: a field the records gain must be given there too."""
+    written: list[Any] = []
+
+    def keeping(insert: Callable[[SQLUnit, Any], None]) -> Callable[[SQLUnit, Any], None]:
+        def keep(unit: SQLUnit, record: Any) -> None:
+            written.append(record)
+            insert(unit, record)
+        return keep
+
+    for name in ("insert_payment", "insert_transaction"):
+        monkeypatch.setattr(SQLUnit, name, keeping(getattr(SQLUnit, name)))
+    service.sale("fakepay", eur("20.00"), source="tok_ok", order_id="A-1", metadata={"a": "b"})
+    payment, pending = written
+    for record in (payment, pending):
+        assert set(vars(record)) == {field.name for field in attrs.fields(type(record))}
+        assert record == build(type(record), **vars(record))
+    assert (payment.state, payment.order_id, pending.status, pending.kind) == ("pending", "A-1", "pending", "sale")
 
 
 @pytest.mark.parametrize("first", ["answered", "lost"])

@@ -81,6 +81,9 @@ def _refused(minor: object) -> InvalidRequest:
                           f"what ledgers and providers store); got {minor}", param="amount")
 
 
+_ZEROS: dict[str, Money] = {}  # `Money.zero` by currency (only known currencies: at most a few hundred)
+
+
 @total_ordering
 class Money:
     """An exact amount: `minor` units (cents, yen, fils, ...) of `currency`.
@@ -166,6 +169,12 @@ class Money:
 
     @classmethod
     def zero(cls, currency: str) -> Money:
+        if cls is Money and type(currency) is str:
+            # Immutable, so one per currency is shared: every new payment starts its six totals at it.
+            zero = _ZEROS.get(currency)
+            if zero is None:
+                zero = _ZEROS[currency] = cls(0, currency)  # a currency refused is never kept
+            return zero
         return cls(0, currency)
 
     @property

@@ -9,6 +9,7 @@ worker's, whether that worker is a thread, a process or another host sharing the
 from __future__ import annotations
 
 import abc
+import functools
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
@@ -20,6 +21,13 @@ if TYPE_CHECKING:
     from paywire.ledger.model import Look, Payment, StoredEvent, Transaction
 
 __all__ = ["Ledger", "LedgerIntegrityError", "LedgerUnit"]
+
+
+@functools.lru_cache(maxsize=256)
+def _span(seconds: float) -> timedelta:
+    """`deadline`'s span of `seconds`, remembered: the same few (a command's longest life, a
+    lease) come in every operation, and making a timedelta from a float costs more than the look-up."""
+    return timedelta(seconds=seconds)
 
 
 class LedgerIntegrityError(RuntimeError):
@@ -277,7 +285,7 @@ class Ledger(abc.ABC):
     def deadline(self, seconds: float) -> datetime:
         """A time the ledger's clock reaches `seconds` from now or later, never sooner: what the
         service tells other workers to wait until (a request's `settle_after`, a read's lease)."""
-        return now() + timedelta(seconds=seconds)
+        return now() + _span(seconds)
 
     def database_time(self) -> datetime | None:
         """The database server's clock now, where it is another host's (None: it is this host's,

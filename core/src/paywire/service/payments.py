@@ -66,6 +66,7 @@ import operator
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
+from types import MappingProxyType
 from typing import Any, NamedTuple
 
 import attrs
@@ -98,8 +99,8 @@ from paywire.ledger.model import (
     Transaction,
     TransactionKind,
     TransactionStatus,
-    build,
     replace,
+    restored,
 )
 from paywire.money import Money
 from paywire.security import _MASK, get_logger, redact, refuse_card_numbers, sensitive_key
@@ -269,6 +270,7 @@ def _leased(look: Look, lease: datetime) -> Look:
 _LEDGER_ORDER = operator.attrgetter("created_at", "id")  # how the ledger lists a payment's transactions
 _UNGIVEN: tuple[object, ...] = (None, "", {})  # a request summary leaves out what was not given (built once, not per value)
 _SENT = frozenset({"amount", "currency"})  # a request summary's own words for what was sent, not redacted
+_EMPTY: Mapping[str, Any] = MappingProxyType({})  # a new record's references or answer: read-only, so one is shared
 _STEP_KEYS = "step_keys"  # a vault's request summary: "own", its steps' keys are `step_key`'s
 _ANSWERED = frozenset({S.SUCCEEDED, S.ACTION_REQUIRED, S.ACCEPTED})  # the caller gets the payment
 _UNPAID = frozenset({PaymentState.PENDING, PaymentState.ACTION_REQUIRED, PaymentState.FAILED})
@@ -816,11 +818,14 @@ class PaymentService:
         }
         at = self.ledger.now()
         zero = Money.zero(amount.currency)
-        payment = build(
+        # Every field given, each in its final form (no converter to run, no default to fill in):
+        # made as a ledger row's payment is, without `build`'s checks of what was given.
+        payment = restored(
             Payment, id=new_id("pay"), method=method, flow=K.SALE if kind == K.SALE else K.AUTHORIZE, amount=amount,
             state=PaymentState.PENDING, authorized=zero, captured=zero, refunded=zero, observed_authorized=zero,
-            observed_captured=zero, observed_refunded=zero, order_id=order_id,
-            customer_reference=buyer.reference if buyer else None, token=source if vaulted else None,
+            observed_captured=zero, observed_refunded=zero, capture_closed=False, voided=False, failed=False,
+            reference=None, references=_EMPTY, order_id=order_id,
+            customer_reference=buyer.reference if buyer else None, token=source if vaulted else None, action=None,
             created_at=at, updated_at=at,
         )
         result = self._execute(_Op(kind, method, None, amount, params, key, create=payment, order=order,
@@ -1046,14 +1051,19 @@ class PaymentService:
                 target = self._target(op.kind, payment, parent)
             else:  # vault, unvault
                 owner, target, parent = txn_id, None, None
-            sequence = 1 + len({t.idempotency_key for t in txns if t.kind == op.kind})
-            at = u.now()
-            txn = build(
+            sequence = 1 + len({t.idempotency_key for t in txns if t.kind == op.kind}) if txns else 1
+            if op.create is None:  # a new payment's unit has read nothing since it took the time
+                at = u.now()
+            # Every field given in its final form, as `restored` takes them (the summary is this
+            # unit's own dict, read-only from here on): no `build` checks, defaults or converters.
+            txn = restored(
                 Transaction, id=txn_id, payment_id=op.create.id if op.create else op.payment_id, method=op.method,
                 kind=op.kind, amount=op.amount, status=S.PENDING,
-                idempotency_key=op.key or derived_key(owner, op.kind, sequence), fingerprint=fp,
-                parent_id=parent.id if parent else None, request=self._request_summary(op, target),
-                created_at=at, updated_at=at, settle_after=self._settle_after(op.method, op.kind),
+                idempotency_key=op.key or derived_key(owner, op.kind, sequence), attempt=1, fingerprint=fp,
+                provider_reference=None, parent_id=parent.id if parent else None, origin="service", error_type=None,
+                error_code=None, error_message=None, retryable=False, token=None,
+                request=MappingProxyType(self._request_summary(op, target)), response=_EMPTY, created_at=at,
+                updated_at=at, finished_at=None, settle_after=self._settle_after(op.method, op.kind), settled_by=None,
             )
             u.insert_transaction(txn)
             held = op.create or payment
@@ -1247,11 +1257,12 @@ class PaymentService:
             customer = Customer(reference=params.get("customer_reference"), id=params.get("customer_id"))
         order_id = params.get("order_id") or (payment.order_id if payment else None)
         order = op.order or (Order(id=order_id, amount=payment.amount if payment else op.amount) if order_id else None)
-        common: dict[str, Any] = {"idempotency_key": txn.idempotency_key, "customer": customer}
-        if op.kind in (K.AUTHORIZE, K.SALE):
+        if op.kind in (K.AUTHORIZE, K.SALE):  # the most frequent: its arguments given as they are, not unpacked
             return Subject(amount=txn.amount, source=params.get("source"), order=order,
                            return_url=params.get("return_url"), vaulted=bool(params.get("vaulted")),
-                           metadata=params.get("metadata") or {}, options=params.get("options") or {}, **common)
+                           metadata=params.get("metadata") or {}, options=params.get("options") or {},
+                           idempotency_key=txn.idempotency_key, customer=customer)
+        common: dict[str, Any] = {"idempotency_key": txn.idempotency_key, "customer": customer}
         if op.kind == K.VAULT:
             # A vault recorded without `_STEP_KEYS`, by a release that made its steps' keys in the
             # caller's key space, is resent with those keys: new ones would make it again.
