@@ -820,14 +820,14 @@ class PaymentService:
         zero = Money.zero(amount.currency)
         # Every field given, each in its final form (no converter to run, no default to fill in):
         # made as a ledger row's payment is, without `build`'s checks of what was given.
-        payment = restored(
-            Payment, id=new_id("pay"), method=method, flow=K.SALE if kind == K.SALE else K.AUTHORIZE, amount=amount,
-            state=PaymentState.PENDING, authorized=zero, captured=zero, refunded=zero, observed_authorized=zero,
-            observed_captured=zero, observed_refunded=zero, capture_closed=False, voided=False, failed=False,
-            reference=None, references=_EMPTY, order_id=order_id,
-            customer_reference=buyer.reference if buyer else None, token=source if vaulted else None, action=None,
-            created_at=at, updated_at=at,
-        )
+        payment = restored(Payment, {
+            "id": new_id("pay"), "method": method, "flow": K.SALE if kind == K.SALE else K.AUTHORIZE, "amount": amount,
+            "state": PaymentState.PENDING, "authorized": zero, "captured": zero, "refunded": zero,
+            "observed_authorized": zero, "observed_captured": zero, "observed_refunded": zero,
+            "capture_closed": False, "voided": False, "failed": False, "reference": None, "references": _EMPTY,
+            "order_id": order_id, "customer_reference": buyer.reference if buyer else None,
+            "token": source if vaulted else None, "action": None, "created_at": at, "updated_at": at,
+        })
         result = self._execute(_Op(kind, method, None, amount, params, key, create=payment, order=order,
                                    customer=buyer))
         assert isinstance(result, Payment)
@@ -1056,15 +1056,16 @@ class PaymentService:
                 at = u.now()
             # Every field given in its final form, as `restored` takes them (the summary is this
             # unit's own dict, read-only from here on): no `build` checks, defaults or converters.
-            txn = restored(
-                Transaction, id=txn_id, payment_id=op.create.id if op.create else op.payment_id, method=op.method,
-                kind=op.kind, amount=op.amount, status=S.PENDING,
-                idempotency_key=op.key or derived_key(owner, op.kind, sequence), attempt=1, fingerprint=fp,
-                provider_reference=None, parent_id=parent.id if parent else None, origin="service", error_type=None,
-                error_code=None, error_message=None, retryable=False, token=None,
-                request=MappingProxyType(self._request_summary(op, target)), response=_EMPTY, created_at=at,
-                updated_at=at, finished_at=None, settle_after=self._settle_after(op.method, op.kind), settled_by=None,
-            )
+            txn = restored(Transaction, {
+                "id": txn_id, "payment_id": op.create.id if op.create else op.payment_id, "method": op.method,
+                "kind": op.kind, "amount": op.amount, "status": S.PENDING,
+                "idempotency_key": op.key or derived_key(owner, op.kind, sequence), "attempt": 1, "fingerprint": fp,
+                "provider_reference": None, "parent_id": parent.id if parent else None, "origin": "service",
+                "error_type": None, "error_code": None, "error_message": None, "retryable": False, "token": None,
+                "request": MappingProxyType(self._request_summary(op, target)), "response": _EMPTY,
+                "created_at": at, "updated_at": at, "finished_at": None,
+                "settle_after": self._settle_after(op.method, op.kind), "settled_by": None,
+            })
             u.insert_transaction(txn)
             held = op.create or payment
             mark = u.mark() if held is not None else None
