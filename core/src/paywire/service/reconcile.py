@@ -42,8 +42,9 @@ every payment whose totals still differ from the provider's afterwards is report
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 import attrs
 
@@ -574,21 +575,10 @@ def _undecided_outside(u: LedgerUnit, payment: Payment, result: CommandResult,
         # The capture (or the sale) it refunds, where the ledger holds what the provider names.
         parent = next((t for t in txns if op.parent and t.provider_reference == op.parent and t.status == S.SUCCEEDED
                        and (t.kind == K.CAPTURE or (payment.flow == K.SALE and t.kind in K.INITIAL))), None)
-        key = f"reconcile-{op.reference}"
-        note = f"the provider lists refund {op.reference} of {op.amount}, made outside paywire, {op.status}"
-        txn = Transaction(
-            id=new_id("txn"), payment_id=payment.id, method=payment.method, kind=K.REFUND, amount=op.amount,
-            status=S.ACCEPTED, idempotency_key=key,
-            fingerprint=fingerprint(K.REFUND, payment.method, payment.id, {"listed": key}),
-            provider_reference=op.reference, parent_id=parent.id if parent else None, origin="reconcile",
-            request={"listed": op.reference, **({"capture": op.parent} if op.parent else {})},
-            response={"amount": f"{op.amount.format()} {op.amount.currency}",
-                      "reconciled": {"state": result.state, "note": note},
-                      **({FLOOR_READ: read.minor} if read is not None else {})},
-            created_at=at, updated_at=at,
-        )
-        u.insert_transaction(txn)
-        recorded.append((Settlement(txn.id, payment.id, K.REFUND, S.ACCEPTED, note), op.reference))
+        recorded.append(_record_listed(
+            u, payment, result, op, at, parent=parent,
+            request={"capture": op.parent} if op.parent else {},
+            response={FLOOR_READ: read.minor} if read is not None else {}))
     return recorded
 
 
@@ -621,21 +611,30 @@ def _undecided_captures_outside(u: LedgerUnit, payment: Payment, result: Command
                        for t in nameless)):
             continue
         held.add(op.reference)
-        at = u.now()
-        key = f"reconcile-{op.reference}"
-        note = f"the provider lists capture {op.reference} of {op.amount}, made outside paywire, {op.status}"
-        txn = Transaction(
-            id=new_id("txn"), payment_id=payment.id, method=payment.method, kind=K.CAPTURE, amount=op.amount,
-            status=S.ACCEPTED, idempotency_key=key,
-            fingerprint=fingerprint(K.CAPTURE, payment.method, payment.id, {"listed": key}),
-            provider_reference=op.reference, origin="reconcile", request={"listed": op.reference},
-            response={"amount": f"{op.amount.format()} {op.amount.currency}",
-                      "reconciled": {"state": result.state, "note": note}},
-            created_at=at, updated_at=at,
-        )
-        u.insert_transaction(txn)
-        recorded.append((Settlement(txn.id, payment.id, K.CAPTURE, S.ACCEPTED, note), op.reference))
+        recorded.append(_record_listed(u, payment, result, op, u.now()))
     return recorded
+
+
+def _record_listed(u: LedgerUnit, payment: Payment, result: CommandResult, op: ProviderOperation, at: datetime, *,
+                   parent: Transaction | None = None, request: Mapping[str, Any] | None = None,
+                   response: Mapping[str, Any] | None = None) -> tuple[Settlement, str]:
+    """Record `op`, a refund or capture the provider lists undecided and made outside paywire, as
+    an accepted transaction of origin "reconcile" (its key names the listed object, so a later
+    reading finds it), and its settlement; `request` and `response` add to the summaries."""
+    key = f"reconcile-{op.reference}"
+    note = f"the provider lists {op.kind} {op.reference} of {op.amount}, made outside paywire, {op.status}"
+    txn = Transaction(
+        id=new_id("txn"), payment_id=payment.id, method=payment.method, kind=op.kind, amount=op.amount,
+        status=S.ACCEPTED, idempotency_key=key,
+        fingerprint=fingerprint(op.kind, payment.method, payment.id, {"listed": key}),
+        provider_reference=op.reference, parent_id=parent.id if parent else None, origin="reconcile",
+        request={"listed": op.reference, **(request or {})},
+        response={"amount": f"{op.amount.format()} {op.amount.currency}",
+                  "reconciled": {"state": result.state, "note": note}, **(response or {})},
+        created_at=at, updated_at=at,
+    )
+    u.insert_transaction(txn)
+    return Settlement(txn.id, payment.id, op.kind, S.ACCEPTED, note), op.reference
 
 
 def _capture_of(txn: Transaction, txns: Sequence[Transaction]) -> str | None:
