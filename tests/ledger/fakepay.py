@@ -489,6 +489,16 @@ class FakePayApp(EmulatorApp):
                     + [c["id"] for c in self.captures.values() if c["status"] == "pending"]
                     + [r["id"] for r in self.refunds.values() if r["status"] == "pending"])
 
+    def fail_refund(self, refund_id: str) -> tuple[dict[str, str], bytes]:
+        """Fail a refund the provider had done (returned by the bank) and say so: its failed event."""
+        with self.lock:
+            refund = self.refunds[refund_id]
+            refund["status"] = "failed"
+            self.captures[refund["capture"]]["refunded"] -= refund["amount"]
+            self.payments[refund["payment"]]["refunded"] -= refund["amount"]
+            return self.emit("failed", refund_id, references={"capture": refund["capture"],
+                                                               "payment": refund["payment"]})
+
     def totals(self, pid: str) -> tuple[int, int, int]:
         with self.lock:
             p = self.payments[pid]

@@ -31,17 +31,6 @@ def _pending_beside(app: FakePayApp, cap_id: str, amount: int) -> str:
         return str(refund["id"])
 
 
-def _fail_done(app: FakePayApp, refund_id: str) -> tuple[dict[str, str], bytes]:
-    """The provider fails a refund it had done (returned by the bank); its failed event."""
-    with app.lock:
-        refund = app.refunds[refund_id]
-        refund["status"] = "failed"
-        app.captures[refund["capture"]]["refunded"] -= refund["amount"]
-        app.payments[refund["payment"]]["refunded"] -= refund["amount"]
-        app.emit("failed", refund_id, references={"capture": refund["capture"], "payment": refund["payment"]})
-        return app.outbox[-1]
-
-
 def _reconciled_beside(service: PaymentService, app: FakePayApp) -> tuple[str, str, str]:
     """A sale of 100.00, 30.00 of it refunded in the dashboard (known by the provider's total
     only) and 25.00 more held pending there, reconciled: the floor is 30.00, the pending refund
@@ -86,7 +75,7 @@ def _counted_then_failed(service: PaymentService, app: FakePayApp, *, unreachabl
     total = app.event("evt_total", EventKind.REFUNDED, pid, total=5_500)
     assert service.receive_webhook("fakepay", *total).status == "applied"
     assert service.get_payment(payment_id).refunded == eur("55.00")
-    failed = _fail_done(app, refund)
+    failed = app.fail_refund(refund)
     if unreachable:
         app.inject(Fault(kind="status", status=500, method="GET", path=READS, times=1_000))
     assert service.receive_webhook("fakepay", *failed).status == "applied"

@@ -279,16 +279,6 @@ def test_reconciliation_sets_the_floors_while_a_reversal_waits(service: PaymentS
     assert ledger_totals(service.get_payment(payment.id)) == app.totals(pid) == (10_000, 3_000, 0)
 
 
-def _fail_refund(app: FakePayApp, refund_id: str) -> None:
-    """The provider fails a refund it reported done (returned by the bank) and says so."""
-    with app.lock:
-        refund = app.refunds[refund_id]
-        refund["status"] = "failed"
-        app.captures[refund["capture"]]["refunded"] -= refund["amount"]
-        app.payments[refund["payment"]]["refunded"] -= refund["amount"]
-        app.emit("failed", refund_id, references={"capture": refund["capture"], "payment": refund["payment"]})
-
-
 @pytest.mark.parametrize("recorded_by", ["retry", "reconcile"])
 def test_a_running_total_that_counted_a_refund_whose_failure_waits_does_not_count_it(
         service: PaymentService, app: FakePayApp, ledger: Ledger, recorded_by: str) -> None:
@@ -302,7 +292,7 @@ def test_a_running_total_that_counted_a_refund_whose_failure_waits_does_not_coun
         service.refund(payment.id, eur("40.00"))
     [refund] = app.refunds
     stale_total = app.event("evt_total", EventKind.REFUNDED, pid, total=4_000)  # sent while it held the refund
-    _fail_refund(app, refund)
+    app.fail_refund(refund)
     refunded, failed = app.events_about(refund)
     receipts = [service.receive_webhook("fakepay", *e).status for e in (refunded, stale_total, failed)]
     assert receipts == ["deferred", "applied", "deferred"]
@@ -490,7 +480,7 @@ def test_an_accepted_refund_that_succeeded_then_failed_is_undone_in_any_order(
     service.refund(payment.id, eur("40.00"))
     [refund] = app.refunds
     events = [app.decide(refund), app.event("evt_total", EventKind.REFUNDED, pid, total=4_000)]
-    _fail_refund(app, refund)
+    app.fail_refund(refund)
     events.append(app.events_about(refund)[-1])
     if reconciled:
         service.reconcile(payment_id=payment.id)

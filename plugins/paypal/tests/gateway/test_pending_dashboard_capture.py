@@ -127,13 +127,7 @@ def test_a_pending_final_dashboard_capture_closes_the_capture_unless_declined(
     _refused(service, payment_id, "0.01", "capture_closed")
     paypal.app.settle_capture(dashboard.reference, decided)
     paypal.deliver(service, _DECIDED[decided])
-    assert service.reconcile(payment_id=payment_id).clean
-    if decided == "COMPLETED":
-        assert service.get_payment(payment_id).state == "captured"
-        _refused(service, payment_id, "0.01", "capture_closed")
-    else:
-        assert service.get_payment(payment_id).state == "authorized"
-        service.capture(payment_id, eur("100.00"), final=True)  # all of it again: PayPal takes it
+    _reconciled_as_decided(service, payment_id, decided)
 
 
 @pytest.mark.parametrize("decided", ["COMPLETED", "DECLINED"])
@@ -156,6 +150,12 @@ def test_a_pending_final_dashboard_capture_reconciled_before_its_events_closes_t
     paypal.deliver(service, _DECIDED[decided])
     if decided == "COMPLETED":
         _refused(service, payment_id, "0.01", "capture_closed")
+    _reconciled_as_decided(service, payment_id, decided)
+
+
+def _reconciled_as_decided(service: PaymentService, payment_id: str, decided: str) -> None:
+    """Reconciled, the payment follows PayPal: captured for good once the final capture completed;
+    declined, all of the authorization is captured again (PayPal takes it)."""
     assert service.reconcile(payment_id=payment_id).clean
     if decided == "COMPLETED":
         assert service.get_payment(payment_id).state == "captured"
@@ -163,4 +163,3 @@ def test_a_pending_final_dashboard_capture_reconciled_before_its_events_closes_t
     else:
         assert service.get_payment(payment_id).state == "authorized"
         service.capture(payment_id, eur("100.00"), final=True)  # all of it again: PayPal takes it
-
