@@ -37,7 +37,7 @@ OUTCOME_MODEL: tuple[Outcome, ...] = (
     Outcome(S.ACCEPTED,
             "the provider took the request and decides later (Stripe `processing`, PayPal `PENDING`); a "
             "refund made outside paywire that the provider holds undecided (its event, or reconcile, lists it), "
-            "or such a capture (its event)",
+            "or such a capture (its event, or reconcile)",
             "a webhook naming its reference, or reconcile reading the provider's decision",
             "in flight"),
     Outcome(S.UNKNOWN,
