@@ -45,7 +45,7 @@ from paywire_braintree.validation import payload
 
 __all__ = [
     "authorized_amount", "capture_fields", "charged_fields", "custom_field", "fetched_fields", "found_fields",
-    "never_submitted", "own_status", "payment_fields", "refund_fields", "released_whole", "reversal_refund_fields",
+    "never_submitted", "own_status", "payment_fields", "pending_whole", "refund_fields", "released_whole", "reversal_refund_fields",
     "reversed_capture_fields", "sale_unsubmitted", "submitted_fields", "transaction_of", "vault_fields", "void_fields",
 ]
 
@@ -254,6 +254,15 @@ def released_whole(transaction: Mapping[str, Any], flow: str | None) -> bool:
         and (transaction.get("status") == "SETTLEMENT_DECLINED" or voided_unsettled(transaction))
 
 
+def pending_whole(transaction: Mapping[str, Any], flow: str | None) -> bool:
+    """An authorization captured whole (submitted itself: `captureTransaction`, the Control
+    Panel's capture) that Braintree has not decided (SETTLEMENT_PENDING: a bank account's). It
+    reads as a sale taken and not yet decided, but the authorization was decided before: it stands,
+    its capture listed accepted, and it is no longer AUTHORIZED, so Braintree takes no further
+    capture of it (nothing `capturable`), which closes capture (reconcile's `_capture_closed`)."""
+    return flow == "authorize" and not _children(transaction) and transaction.get("status") == "SETTLEMENT_PENDING"
+
+
 def sale_unsubmitted(transaction: Mapping[str, Any], flow: str | None) -> bool:
     """A sale Braintree holds only authorized: AUTHORIZED (chargePaymentMethod may answer so), or
     captured in parts since (the Control Panel's partial captures of that authorization). Neither
@@ -310,6 +319,8 @@ def fetched_fields(transaction: Mapping[str, Any], flow: str | None = None) -> d
         state = ProviderState.VOIDED  # released: its captures declined, and it takes no more
     if released_whole(transaction, flow):
         state = ProviderState.VOIDED
+    if pending_whole(transaction, flow):
+        state = ProviderState.AUTHORIZED  # the hold stands; its capture, listed accepted, is what waits
     if captured:
         if refunded == captured:
             state = ProviderState.REFUNDED
