@@ -58,6 +58,25 @@ def test_an_answer_amount_is_read_exactly_as_written_or_not_at_all(currency: str
     assert money.currency == currency and money.amount == Decimal(value)
 
 
+@example(currency="EUR", value="19.990")
+@example(currency="JPY", value="0001000")
+@example(currency="KWD", value="99999999999999.999")
+@example(currency="USD", value="99999999999999999.99")
+@given(st.sampled_from(sorted(CURRENCIES)), st.from_regex(r"[0-9]{1,20}(\.[0-9]{1,4})?", fullmatch=True))
+def test_an_answer_amount_reads_as_money_of_its_decimal(currency: str, value: str) -> None:
+    """The digits of the currency's own decimals are read without `Money.of`, to the same Money,
+    and anything else is read, or refused, as `Money.of` reads it."""
+    try:
+        expected: Any = Money.of(Decimal(value), currency)
+    except InvalidRequest as error:
+        expected = (type(error), error.code, error.param)
+    try:
+        read: Any = from_braintree({"value": value, "currencyCode": currency})
+    except InvalidRequest as error:
+        read = (type(error), error.code, error.param)
+    assert read == expected
+
+
 class AmountSent:
     """Sends every mutation with `value` as its amount, as a client other than paywire might."""
 

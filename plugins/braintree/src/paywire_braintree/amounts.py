@@ -8,6 +8,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from paywire import InvalidRequest, Money
+from paywire.money import exponent_of
 from paywire_braintree.objects import OBJECT
 
 __all__ = ["from_braintree", "to_braintree"]
@@ -16,6 +17,8 @@ __all__ = ["from_braintree", "to_braintree"]
 # ("Amount cannot be negative", 81501). Anything else ("1e3", " 10.00", "+5", "1_000",
 # Arabic-Indic digits, all of which `Decimal` would take) is unreadable, never guessed at.
 _AMOUNT = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+# Digit strings this long or shorter are minor amounts well inside Money's bound (2**63 - 1).
+_EXACT_DIGITS = 18
 
 
 def to_braintree(money: Money, param: str = "amount") -> str:
@@ -40,6 +43,12 @@ def from_braintree(amount: Any) -> Money:
     if not _AMOUNT.fullmatch(text) or not isinstance(currency, str):
         raise ValueError(f"Braintree answered the amount {text!r} {currency!r}, not a decimal string of digits "
                          "and a currency code")
+    exponent = exponent_of(currency)  # an unknown currency refused as `Money.of` refuses it
+    units, _, fraction = text.partition(".")
+    if len(fraction) == exponent and len(text) <= _EXACT_DIGITS:
+        # The usual answer: exactly the currency's decimals, far below Money's bound. Its minor
+        # units are its digits, as `Money.of` would scale them; anything else takes that road.
+        return Money(int(units + fraction), currency)
     try:
         value = Decimal(text)
     except InvalidOperation:  # pragma: no cover - the pattern admits only what Decimal parses

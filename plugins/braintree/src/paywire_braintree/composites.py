@@ -215,6 +215,8 @@ class FirstOperation:
 
     def _submitted(self, result: CommandResult, subject: Subject, context: CommandContext) -> CommandResult:
         """The sale's answer, once Braintree holds it submitted for settlement."""
+        if self.submit is None:  # an authorization: never submitted here (`_owed`), so its answer as it is
+            return result
         transaction = transaction_of(Response(200, data=result.raw))
         return self._submit(transaction, subject, context) if self._owed(transaction) else result
 
