@@ -49,6 +49,12 @@ class Capabilities(NamedTuple):
     # reconciliation tells it from a final capture. Off, a payment with a capture is refused a
     # void before anything is sent.
     void_after_capture: bool = False
+    # A final capture the provider made closes its authorization for good, also when the provider
+    # declines it afterwards without ever reporting it done (Braintree: a final partial capture
+    # held SETTLEMENT_PENDING, a bank account's, then declined at settlement; its authorization
+    # takes no further capture). Off, such a capture leaves the rest to capture, as a capture the
+    # provider refused when asked (PayPal: a DECLINED capture took nothing of its authorization).
+    declined_final_capture_closes: bool = False
 
     def restrict(self, **flags: bool) -> Capabilities:
         """These capabilities with some switched off; a method cannot switch on what its gateway lacks."""

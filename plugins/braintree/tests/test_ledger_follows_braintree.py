@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
+import pytest
+from graphql import GraphQLError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -31,6 +33,7 @@ from paywire import (
     Plugins,
     Retry,
     SQLiteLedger,
+    StateError,
 )
 from paywire.ledger import TransactionStatus
 from paywire.ledger.model import now
@@ -46,6 +49,7 @@ _WAITING = ("SUBMITTED_FOR_SETTLEMENT", "SETTLEMENT_PENDING", "SETTLING")
 _SETTLED = ("SETTLING", "SETTLED", "SETTLEMENT_CONFIRMED")
 _NOT_REFUNDED = ("PROCESSOR_DECLINED", "SETTLEMENT_DECLINED", "FAILED")
 _UNDECIDED = ("AUTHORIZED", "SETTLEMENT_PENDING")  # a refund Braintree has not decided
+_SUBMITTED = ("SUBMITTED_FOR_SETTLEMENT", "SETTLEMENT_PENDING")  # a sale or whole capture made
 _LOST = {"capture": r"/graphql/(partialCaptureTransaction|captureTransaction)$",
          "refund": r"/graphql/(refundTransaction|reverseTransaction)$"}
 _ACTIONS = (
@@ -84,10 +88,12 @@ def _minor(value: Decimal) -> int:
 
 
 def _captures(app: BraintreeEmulator, root: Transaction) -> list[Transaction]:
-    """The payment's captures: an authorization's partial ones, or the sale or whole capture itself."""
+    """The payment's captures: an authorization's partial ones, or the sale or whole capture itself,
+    once submitted for settlement: SUBMITTED_FOR_SETTLEMENT, or SETTLEMENT_PENDING for a bank account
+    (captured money whose settlement is not decided yet, counted once it settles)."""
     if root.children:
         return [app.transactions[c] for c in root.children]
-    return [root] if any(e["status"] == "SUBMITTED_FOR_SETTLEMENT" for e in root.history) else []
+    return [root] if any(e["status"] in _SUBMITTED for e in root.history) else []
 
 
 def _reversed_by_the_shop(app: BraintreeEmulator, capture: Transaction) -> bool:
@@ -175,7 +181,17 @@ def offered_at_most_braintree(service: PaymentService, app: BraintreeEmulator, p
 def test_the_ledger_never_claims_more_than_braintree_and_ends_equal(tmp_path: Path, data: Any) -> None:
     settlement = data.draw(st.sampled_from(["instant", "batch"]), label="settlement")
     with _served(tmp_path / f"ledger-{next(_ledgers)}.db", settlement, wait_timeout=5.0) as (service, app):
-        _run(service, app, data)
+        _run(service, app, data, ("fake-valid-nonce", "paywire-emulator-refund-pending-nonce"))
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_a_bank_accounts_ledger_never_claims_more_than_braintree_and_ends_equal(tmp_path: Path, data: Any) -> None:
+    """The same for a US bank account (ACH), whose sales, captures and refunds Braintree holds
+    SETTLEMENT_PENDING until the batch settles or declines them: taken, nothing moved yet."""
+    settlement = data.draw(st.sampled_from(["instant", "batch"]), label="settlement")
+    with _served(tmp_path / f"ledger-{next(_ledgers)}.db", settlement, wait_timeout=5.0) as (service, app):
+        _run(service, app, data, ("paywire-emulator-bank-account-nonce",))
 
 
 @contextmanager
@@ -197,9 +213,9 @@ def _served(path: Path, settlement: str, **options: Any) -> Iterator[tuple[Payme
         ledger.close()
 
 
-def _run(service: PaymentService, app: _Braintree, data: Any) -> None:
+def _run(service: PaymentService, app: _Braintree, data: Any, sources: tuple[str, ...]) -> None:
     flow = data.draw(st.sampled_from(["authorize", "sale"]), label="flow")
-    source = data.draw(st.sampled_from(["fake-valid-nonce", "paywire-emulator-refund-pending-nonce"]), label="source")
+    source = data.draw(st.sampled_from(sources), label="source")
     lost = data.draw(st.booleans(), label="first answer lost")
     if lost:
         app.inject(Fault(kind="drop_after", path=r"/graphql/(authorize|charge)PaymentMethod$"))
@@ -447,3 +463,71 @@ def _void_submitted(app: _Braintree, key: str, told: dict[str, str]) -> None:
                     and transaction.status == "SUBMITTED_FOR_SETTLEMENT":
                 app.operations.reverse({"transactionId": transaction.id})
                 told.setdefault(transaction.id, "SUBMITTED_FOR_SETTLEMENT")  # a void notifies nothing
+
+
+_BANK = "paywire-emulator-bank-account-nonce"
+_FORM = {"content-type": "application/x-www-form-urlencoded"}
+
+
+def _bank_capture_declined(service: PaymentService, app: _Braintree, amount: int, final: bool,
+                           told_by: str) -> Payment:
+    """A bank account's authorization of 100.00 with the service's own capture of `amount`, which
+    Braintree holds SETTLEMENT_PENDING and the batch then declines; paywire told by the
+    capture's transaction_settlement_declined notification or by reconciliation."""
+    payment = service.authorize("braintree", eur(10000), source=_BANK, idempotency_key="auth")
+    service.capture(payment.id, eur(amount), final=final, idempotency_key="capture")
+    (capture,) = app.transactions[payment.reference or ""].children
+    assert app.transactions[capture].status == "SETTLEMENT_PENDING"
+    app.settle(capture, "SETTLEMENT_DECLINED")
+    if told_by == "notification":
+        (body,) = app.sent
+        service.receive_webhook("braintree", _FORM, body)
+    else:
+        assert service.reconcile(payment_id=payment.id).clean
+    assert [t.status for t in service.list_transactions(payment.id) if t.kind == "capture"] == [TransactionStatus.FAILED]
+    return service.get_payment(payment.id)
+
+
+@pytest.mark.parametrize("told_by", ["notification", "reconciliation"])
+def test_a_bank_accounts_final_capture_declined_from_settlement_pending_leaves_nothing_to_capture(
+        tmp_path: Path, told_by: str) -> None:
+    """Braintree closes an authorization at its final partial capture, and a capture declined at
+    settlement does not reopen it (it documents no such thing: partial captures are taken only of
+    an AUTHORIZED or SETTLEMENT_PENDING authorization, and `finalCapture` ends them): the ledger
+    offers no capture either, refusing before anything is sent, however it learnt of the decline."""
+    with _served(tmp_path / "ledger.db", "batch") as (service, app):
+        payment = _bank_capture_declined(service, app, 3000, True, told_by)
+        assert (payment.captured, payment.capture_closed) == (eur(0), True)
+        calls = len(app.calls)
+        with pytest.raises(StateError) as refused:
+            service.capture(payment.id, eur(1), idempotency_key="again")
+        assert refused.value.code == "capture_closed" and len(app.calls) == calls
+        with app.lock, pytest.raises(GraphQLError, match="Cannot submit for settlement"):
+            app.operations.partial_capture({"transactionId": payment.reference, "transaction": {"amount": "0.01"}})
+
+
+@pytest.mark.parametrize("told_by", ["notification", "reconciliation"])
+def test_a_bank_accounts_capture_of_all_of_it_declined_from_settlement_pending_voids_the_payment(
+        tmp_path: Path, told_by: str) -> None:
+    """A capture of all the authorization had left, declined so: Braintree takes no more of it
+    (`handlers._spent`), so the notification makes the service read the payment, as reconciliation
+    does, and both leave it voided."""
+    with _served(tmp_path / "ledger.db", "batch") as (service, app):
+        payment = _bank_capture_declined(service, app, 10000, False, told_by)
+        assert (payment.state, payment.captured, payment.capturable) == ("voided", eur(0), eur(0))
+
+
+def test_a_bank_accounts_sale_holds_its_money_once_settled(tmp_path: Path) -> None:
+    """A sale Braintree holds SETTLEMENT_PENDING was submitted for settlement: captured money
+    whose settlement is not decided, counted nowhere yet (the ledger records it accepted, `held`
+    counts it not moved), and held by both once it settles."""
+    with _served(tmp_path / "ledger.db", "batch") as (service, app):
+        payment = service.sale("braintree", eur(10000), source=_BANK, idempotency_key="sale")
+        reference = payment.reference or ""
+        assert app.transactions[reference].status == "SETTLEMENT_PENDING"
+        assert (payment.captured.minor, payment.refunded.minor) == held(app, reference) == (0, 0)
+        app.settle(reference)
+        (body,) = app.sent
+        service.receive_webhook("braintree", _FORM, body)
+        settled = service.get_payment(payment.id)
+        assert (settled.captured.minor, settled.refunded.minor) == held(app, reference) == (10000, 0)

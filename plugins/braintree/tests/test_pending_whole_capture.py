@@ -8,6 +8,7 @@ captures a transaction only while it is AUTHORIZED), so nothing is offered then 
 from __future__ import annotations
 
 import pytest
+from graphql import GraphQLError
 
 from paywire import Money, PaymentService, StateError
 from paywire_braintree.emulator import BraintreeEmulator
@@ -57,3 +58,20 @@ def test_a_decided_control_panel_whole_capture_leaves_nothing_to_capture(
     # declined, the hold is released (`handlers.released_whole`): the payment is over
     _refused(service, emulator, payment_id, f"cp-whole-{outcome}-more",
              "capture_closed" if outcome == "SETTLED" else "payment_final")
+
+
+def test_a_pending_control_panel_whole_capture_is_not_offered_a_void(
+        service: PaymentService, emulator: BraintreeEmulator) -> None:
+    """The payment reads authorized, nothing captured yet, and nothing capturable: Braintree voids
+    only an AUTHORIZED or SUBMITTED_FOR_SETTLEMENT transaction (or a PayPal one SETTLEMENT_PENDING),
+    so it refuses to void this one, and the service refuses first, before anything is sent."""
+    payment_id = _panel_whole_capture(service, emulator, "cp-whole-void")
+    assert service.reconcile(payment_id=payment_id).clean
+    calls = len(emulator.calls)
+    with pytest.raises(StateError) as refused:
+        service.void(payment_id, idempotency_key="cp-whole-void-void")
+    assert refused.value.code == "void_after_capture"
+    assert len(emulator.calls) == calls
+    assert [t for t in service.list_transactions(payment_id) if t.kind == "void"] == []
+    with emulator.lock, pytest.raises(GraphQLError, match="can only be voided"):
+        emulator.operations.reverse({"transactionId": service.get_payment(payment_id).reference})

@@ -200,9 +200,16 @@ def _why(error: BaseException) -> str:
 
 
 def _undone_captures(txns: Sequence[Transaction]) -> frozenset[str | None]:
-    """The captures among `txns` whose reversal is recorded (the provider undid them)."""
+    """The captures among `txns` the provider undid: their reversal is recorded, or it failed them
+    by its word about the object each made (its event, or its reading listing it), having held
+    them undecided (Braintree's bank account capture declined at settlement from
+    SETTLEMENT_PENDING): made, each asked its part of the authorization."""
     captures = {t.id for t in txns if t.kind == TransactionKind.CAPTURE}
-    return frozenset(t.parent_id for t in txns if t.kind == TransactionKind.REVERSAL and t.parent_id in captures)
+    made = {t.id for t in txns if t.kind == TransactionKind.CAPTURE and t.status == TransactionStatus.FAILED
+            and not t.retryable and t.provider_reference
+            and t.settled_by in (SettledBy.WEBHOOK, SettledBy.RECONCILE)}
+    return frozenset({t.parent_id for t in txns if t.kind == TransactionKind.REVERSAL and t.parent_id in captures}
+                     | made)
 
 
 def _offers_undone(payment: Payment, txns: Sequence[Transaction], before: frozenset[str | None]) -> bool:
@@ -1399,7 +1406,8 @@ class PaymentService:
             elif txn.kind == K.CAPTURE and txn.request.get("final") and outcome.succeeded:
                 # An accepted final capture closes the payment once the provider says it succeeded
                 # (its event, or reconciliation); until then it is in flight, and if the provider
-                # refuses it the rest of the authorization is still there to capture.
+                # refuses it the rest of the authorization is still there to capture (unless the
+                # provider made it and keeps the authorization closed: `rules.closed_by_declined`).
                 changes["capture_closed"] = True
             elif txn.kind == K.VOID and outcome.succeeded and payment.captured.minor > 0:
                 # A void after a capture (`void_after_capture`) released the rest: the captures

@@ -346,6 +346,12 @@ def settle(u: LedgerUnit, payment: Payment, result: CommandResult, at: datetime 
                 txn = next(t for t in pending if t.id == decision.transaction_id)
                 if txn.request.get("final"):
                     payment = replace(payment, capture_closed=True)
+            elif decision.status == S.FAILED and kind == K.CAPTURE and reference and capabilities is not None:
+                # Listed failed, the capture was made: a final one declined since may have closed the
+                # authorization for good (`rules.closed_by_declined`).
+                failed = u.transaction(decision.transaction_id)
+                if failed is not None and rules.closed_by_declined(failed, capabilities):
+                    payment = replace(payment, capture_closed=True)
 
     txns = u.transactions(payment.id)
     # The time of this reading: of the refunds it records undecided and of the payment it writes,

@@ -28,6 +28,7 @@ __all__ = [
     "check_complete",
     "check_refund",
     "check_void",
+    "closed_by_declined",
     "consumed",
     "derive",
     "in_flight",
@@ -352,12 +353,28 @@ def check_capture(payment: Payment, txns: Sequence[Transaction], amount: Money, 
         )
 
 
+def closed_by_declined(txn: Transaction, caps: Capabilities) -> bool:
+    """Whether `txn`, failed by the provider's word about the object it made (its event, or its
+    reading listing it: the transaction holds that object's reference), is a final capture that
+    closed its authorization for good (`Capabilities.declined_final_capture_closes`): the provider
+    took the request, which released the rest, and then declined the capture's settlement."""
+    return (caps.declined_final_capture_closes and txn.kind == K.CAPTURE and txn.status == S.FAILED
+            and bool(txn.request.get("final")) and txn.provider_reference is not None)
+
+
 def check_void(payment: Payment, txns: Sequence[Transaction], caps: Capabilities) -> None:
     _capable(caps, "void", payment.method, "void")
     _usable(payment, "void")
     flight = in_flight(payment, txns)
     if payment.captured.minor > 0 or flight.captures.minor > 0:
         _releasable(payment, txns, flight, caps)
+    elif payment.capture_closed:
+        # Nothing captured in the ledger, yet the authorization takes no more: a capture the
+        # provider holds undecided took it (Braintree's Control Panel capture of all of it, a bank
+        # account's, SETTLEMENT_PENDING), or a final capture released the rest and was undone since.
+        raise StateError(f"payment {payment.id} has nothing left to void: a capture took its authorization or "
+                         "released the rest, and no further capture is possible; nothing was sent",
+                         code="void_after_capture")
     elif consumed(payment, txns, caps).minor > 0 and capturable(payment, txns, caps).minor == 0:
         raise StateError(f"payment {payment.id} has nothing left to void: its captures took all of its authorization "
                          "(one the provider undid since still took its part); nothing was sent",

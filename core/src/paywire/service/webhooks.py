@@ -176,7 +176,7 @@ def apply_event(u: LedgerUnit, payment: Payment, event: StoredEvent, caps: Capab
         else:
             note = "ignored: the payment has captures, it cannot be voided"
     elif event.kind in (EventKind.FAILED, EventKind.REVERSED):
-        payment, status, note = _failed_event(u, payment, txns, event)
+        payment, status, note = _failed_event(u, payment, txns, event, caps)
     elif event.kind == EventKind.REFUND_PENDING:
         status, note = _pending(u, payment, txns, event, K.REFUND)
     elif event.kind == EventKind.CAPTURE_PENDING:
@@ -438,7 +438,7 @@ def _raise_floor(payment: Payment, captured: bool, value: Money) -> Payment:
 
 
 def _failed_event(u: LedgerUnit, payment: Payment, txns: list[Transaction],
-                  event: StoredEvent) -> tuple[Payment, str, str | None]:
+                  event: StoredEvent, caps: Capabilities) -> tuple[Payment, str, str | None]:
     # Only the object the event is about fails: a failed refund also names its capture, a denied
     # capture its order and authorization, and those stand.
     undoes = event.kind == EventKind.REVERSED
@@ -459,7 +459,9 @@ def _failed_event(u: LedgerUnit, payment: Payment, txns: list[Transaction],
                 note = f"event {event.event_id}: the provider reports {txn.kind} {event.reference} undone"
                 return reverse(u, payment, done, origin="webhook", note=note), \
                     EventStatus.APPLIED, f"{txn.kind} {txn.id} succeeded and was undone by the provider"
-            _settle(u, txn, S.FAILED, event)
+            if rules.closed_by_declined(_settle(u, txn, S.FAILED, event), caps):
+                # A final capture the provider made and then declined: it took the rest with it.
+                payment = replace(payment, capture_closed=True)
             # An open refund failed may have succeeded first, and a total applied before counted it.
             payment = fail_open_refund(payment, txn, txns, event.kind) if txn.kind == K.REFUND else payment
             if txn.kind in K.INITIAL and payment.authorized.minor == 0:

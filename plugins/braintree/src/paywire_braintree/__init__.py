@@ -20,7 +20,7 @@ BRAINTREE = GatewayDefinition(
     code="braintree",
     title="Braintree",
     build="paywire_braintree.commands:build_commands",
-    capabilities=Capabilities(capture_multiple=True, vault=True, webhooks=True),
+    capabilities=Capabilities(capture_multiple=True, vault=True, webhooks=True, declined_final_capture_closes=True),
     currencies=CURRENCIES,
     endpoints={
         "live": "https://payments.braintree-api.com",
