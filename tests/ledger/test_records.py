@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
@@ -17,7 +19,9 @@ from hypothesis import strategies as st
 from paywire import Money
 from paywire.ledger._sql import SQLUnit, _payment_from_row, _written, payment_from_row, payment_row, transaction_row
 from paywire.ledger.model import Payment, StoredJSON, Transaction, build, canonical_json, replace
-from paywire.service.keys import fingerprint
+from paywire.security import _MASK, redact, sensitive_key
+from paywire.service.keys import fingerprint, new_id
+from paywire.service.payments import PaymentService, _Op
 from paywire.subject import BuyerAction
 from tests.ledger.support import Opaque
 
@@ -42,6 +46,44 @@ def test_a_fingerprint_is_the_hash_of_the_whole_operations_canonical_json(kind: 
     operation: the fingerprints the ledger holds (of this release and earlier ones) stay its own."""
     text = canonical_json({"kind": kind, "method": method, "scope": scope, "params": params})
     assert fingerprint(kind, method, scope, params) == hashlib.sha256(text.encode()).hexdigest()
+
+
+@given(st.sampled_from(["pay", "txn"]))
+def test_an_id_is_its_prefix_then_its_milliseconds_in_twelve_hex_digits_then_eighty_random_bits(prefix: str) -> None:
+    before = time.time_ns() // 1_000_000
+    identifier = new_id(prefix)
+    after = time.time_ns() // 1_000_000
+    found = re.fullmatch(rf"{prefix}_([0-9a-f]{{12}})([0-9a-f]{{20}})", identifier)
+    assert found is not None, identifier
+    assert before <= int(found.group(1), 16) <= after
+    assert re.search(r"[0-9]{12}", identifier) is None  # never a card number's run of digits
+
+
+# A request summary's parameters: names the service uses, names that say they are secret, and
+# values not given (None, "", {}), flags, numbers, text holding a card number and nested ones.
+_PARAM_NAMES = st.sampled_from(["source", "order_id", "vaulted", "final", "reason", "metadata", "options", "amount",
+                                "currency", "api_key", "client_secret", "token", "customer_reference"])
+_PARAM_VALUES = (st.sampled_from([None, "", {}, True, False, 0, 1, "4242424242424242", "tok_ok", "sk_live_abc123"])
+                 | st.text(max_size=12) | st.dictionaries(st.sampled_from(["note", "password", "card"]),
+                                                         st.text(max_size=20) | st.booleans(), max_size=3))
+
+
+@given(st.dictionaries(_PARAM_NAMES, _PARAM_VALUES, max_size=8), st.booleans())
+def test_a_request_summary_keeps_each_given_parameter_as_redact_keeps_a_mappings_item(params: dict[str, Any],
+                                                                                       with_amount: bool) -> None:
+    """What `redact` makes of the parameters given (not None, "" or {}), but the amount and the
+    currency, which the summary writes in its own words: the summaries the ledger holds read the same."""
+    amount = Money.of("19.99", "EUR") if with_amount else None
+    op = _Op("authorize", "acme", None, amount, params, None)
+    expected: dict[str, Any] = {"command": "authorize"}
+    for name, value in params.items():
+        if value not in (None, "", {}) and name not in ("amount", "currency"):
+            expected[name] = _MASK if sensitive_key(name) else redact(value)
+    if amount is not None:
+        expected.update(amount="19.99", currency="EUR")
+    summary = PaymentService._request_summary(op, None)
+    assert summary == expected
+    assert canonical_json(summary) == canonical_json(expected)
 
 
 @given(st.dictionaries(st.text(max_size=8), _JSON, max_size=4), st.text(max_size=8), st.booleans())

@@ -31,7 +31,10 @@ def new_id(prefix: str) -> str:
     a card number to the guard that refuses card numbers on the wire (about 1 draw in 700 would).
     """
     while True:
-        identifier = f"{prefix}_{time.time_ns() // 1_000_000:012x}{os.urandom(10).hex()}"  # what token_hex does
+        # The milliseconds as six bytes and the random ten, in one hex text: what `{ms:012x}`
+        # followed by `token_hex(10)` writes, without parsing a format spec for every id (six bytes
+        # hold the milliseconds until the year 10889).
+        identifier = f"{prefix}_{((time.time_ns() // 1_000_000).to_bytes(6, 'big') + os.urandom(10)).hex()}"
         if _RUN not in identifier.encode().translate(_DIGITS):
             return identifier
 

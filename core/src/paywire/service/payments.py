@@ -277,6 +277,7 @@ def _leased(look: Look, lease: datetime) -> Look:
 _LEDGER_ORDER = operator.attrgetter("created_at", "id")  # how the ledger lists a payment's transactions
 _UNGIVEN: tuple[object, ...] = (None, "", {})  # a request summary leaves out what was not given (built once, not per value)
 _SENT = frozenset({"amount", "currency"})  # a request summary's own words for what was sent, not redacted
+_AS_GIVEN, _MASKED, _OWN_WORDS = "as given", "masked", "own words"  # how a request summary keeps a parameter (`_kept`)
 _EMPTY: Mapping[str, Any] = MappingProxyType({})  # a new record's references or answer: read-only, so one is shared
 _STEP_KEYS = "step_keys"  # a vault's request summary: "own", its steps' keys are `step_key`'s
 _ANSWERED = frozenset({S.SUCCEEDED, S.ACTION_REQUIRED, S.ACCEPTED})  # the caller gets the payment
@@ -288,6 +289,18 @@ _UNSTORED = ("the delivery was not stored (of several events, those stored befor
              "again): have the provider deliver it again once it is back")
 _ABANDONED = ("no outcome was recorded within the request's longest life: its worker stopped between sending "
               "and recording")
+
+
+def _kept(name: str) -> str:
+    """How a request summary keeps parameter `name`: in its own words (`_SENT`), masked (a name
+    that says it is secret, whatever its value) or as given, redacted."""
+    if name in _SENT:
+        return _OWN_WORDS
+    return _MASKED if sensitive_key(name) else _AS_GIVEN
+
+
+# `_kept` by parameter name: the service's own few names, asked again in every operation.
+_KEPT: dict[str, str] = {}
 
 
 @attrs.frozen
@@ -1237,8 +1250,16 @@ class PaymentService:
         and the command (paywire's own words) need not be."""
         summary: dict[str, Any] = {"command": op.kind}
         for name, value in op.params.items():  # redacted as `redact` does a mapping's items, in one pass
-            if value not in _UNGIVEN and name not in _SENT:
-                summary[name] = _MASK if sensitive_key(name) else redact(value)
+            if value in _UNGIVEN:
+                continue
+            kept = _KEPT.get(name)
+            if kept is None:
+                kept = _KEPT[name] = _kept(name)
+            if kept is _AS_GIVEN:
+                # A flag holds no text to redact: `redact` would hand it back after its type checks.
+                summary[name] = value if type(value) is bool else redact(value)
+            elif kept is _MASKED:
+                summary[name] = _MASK
         if op.amount is not None:
             summary["amount"], summary["currency"] = op.amount.format(), op.amount.currency
         if op.defaulted:
