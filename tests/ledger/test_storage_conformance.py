@@ -478,6 +478,32 @@ def test_references_index_payments(ledger: Ledger) -> None:
         assert u.payment_by_reference("fakepay", []) is None
 
 
+def test_waiting_events_are_found_by_any_of_many_references(ledger: Ledger) -> None:
+    """However many references and methods a payment's look names (a long history of refunds,
+    an account's sibling methods), each unmatched event naming one of them comes once, in order."""
+    with ledger.unit() as u:
+        u.insert_payment(payment())
+        assert u.insert_event(event("evt_1", reference="ref_29", references={"payment": "ref_3"}))
+        assert u.insert_event(event("evt_2", reference="ref_0", references={}, received_at=T0 + timedelta(seconds=1)))
+        assert u.insert_event(event("evt_3", reference="ref_40", references={}))  # named by no reference asked
+    for count in (2, 4, 8, 30):
+        refs = [f"ref_{n}" for n in range(count)][::-1]
+        with ledger.unit() as u:
+            found = u.waiting_events(methods=["other", "fakepay", "third"], payment_id="pay_1", references=refs)
+        assert [e.event_id for e in found] == (["evt_1", "evt_2"] if count > 3 else ["evt_2"])
+
+
+def test_sqlite_waiting_events_build_no_temporary_table(sqlite_ledger: SQLiteLedger) -> None:
+    """The look for waiting events follows every operation: on SQLite its few (method,
+    reference) pairs are index lookups, not IN lists, which SQLite copies into a temporary
+    table on every run."""
+    sqlite_ledger.migrate()
+    sql, params = sqlite_ledger.waiting_query("pay_1", ["fakepay", "other"], ["ref_1", "ref_2", "ref_3"])
+    with closing(sqlite3.connect(sqlite_ledger.path)) as conn:
+        program = [row[1] for row in conn.execute(f"EXPLAIN {sql}", params)]
+    assert "OpenEphemeral" not in program
+
+
 def test_events_are_stored_once_and_found_while_waiting(ledger: Ledger) -> None:
     with ledger.unit() as u:
         u.insert_payment(payment())

@@ -131,6 +131,23 @@ def _waiting_sql(methods: int, refs: int) -> str:
     return sql
 
 
+_UNMATCHED_BRANCH = (
+    f" UNION ALL SELECT {_EVENT_COLUMNS_E} FROM paywire_event_references r JOIN paywire_events e "
+    "ON e.provider = r.provider AND e.event_id = r.event_id WHERE r.method = ? AND r.reference = ? "
+    "AND e.status = 'unmatched'"
+)
+
+
+@lru_cache(maxsize=64)
+def waiting_sql_by_pair(pairs: int) -> str:
+    """`_waiting_sql` with one branch per (method, reference) pair, each an equality lookup on
+    the references' index (its parameters: the payment id, then each pair's method and
+    reference). SQLite builds a temporary table for an IN list of two or more values on every
+    run (about 20,000 instructions, more than a few index lookups cost); the rows are the same."""
+    sql = f"SELECT {EVENT_COLUMNS} FROM paywire_events WHERE status = 'deferred' AND payment_id = ?"
+    return sql + _UNMATCHED_BRANCH * pairs
+
+
 _PAYMENT_WIDTH = PAYMENT_COLUMNS.count(",") + 1
 _TRANSACTION_NAMES = [name.strip() for name in TRANSACTION_COLUMNS.split(",")]
 _IN_ORDER = itemgetter(_TRANSACTION_NAMES.index("created_at"), _TRANSACTION_NAMES.index("id"))
@@ -545,7 +562,7 @@ class SQLUnit(LedgerUnit):
         # One query for both kinds and every method, run after every operation: the unmatched
         # part starts from the references' index, so its cost is what matches, not how many
         # unmatched events are stored.
-        rows = self._run(_waiting_sql(len(methods), len(refs)), (payment_id, *methods, *refs)).fetchall()
+        rows = self._run(*self._ledger.waiting_query(payment_id, methods, refs)).fetchall()
         if len(rows) > 1:
             found = {(r[0], r[1]): r for r in rows}  # one per event, however many refs name it
             rows = sorted(found.values(), key=lambda r: (r[13], r[1]))  # received_at, event_id
@@ -699,6 +716,13 @@ class SQLLedger(Ledger):
         interleave, it also holds the ids until commit against `wait_out_references` (SQLite's
         write lock already excludes it)."""
         return _insert_references(len(references)), [value for ref in references for value in (method, ref, payment_id)]
+
+    def waiting_query(self, payment_id: str | None, methods: Sequence[str],
+                      references: Sequence[str]) -> tuple[str, tuple[Any, ...]]:
+        """`SQLUnit.waiting_events`' statement and its parameters: the payment's deferred events,
+        and the unmatched events naming one of `references` through one of `methods` (both
+        lists without duplicates; `methods` empty when `references` is)."""
+        return _waiting_sql(len(methods), len(references)), (payment_id, *methods, *references)
 
     @staticmethod
     def table_sql(name: str) -> str:
