@@ -447,6 +447,23 @@ def test_finishing_needs_the_claim_it_was_sent_under(ledger: Ledger) -> None:
     assert len(ledger.list_transactions()) == 2
 
 
+def test_a_time_two_columns_share_is_read_as_one(ledger: Ledger) -> None:
+    """A new transaction's creation and update, and an answer's update and finish, are one time
+    (as the service records them): read back, each pair is one datetime, decoded once, and
+    written back as it was."""
+    answered = txn("txn_2", key="key-2", status=TransactionStatus.SUCCEEDED, updated_at=T0 + timedelta(seconds=1),
+                   finished_at=T0 + timedelta(seconds=1))
+    with ledger.unit() as u:
+        u.insert_payment(payment())
+        u.insert_transaction(txn())
+        u.insert_transaction(answered)
+    with ledger.unit() as u:
+        pending, done = u.transactions("pay_1")
+    assert (pending, done) == (txn(), answered)
+    assert pending.updated_at is pending.created_at and pending.finished_at is None
+    assert done.finished_at is done.updated_at and done.updated_at is not done.created_at
+
+
 @pytest.mark.parametrize("sql", [
     "DELETE FROM paywire_transactions",
     "UPDATE paywire_transactions SET status = 'failed' WHERE id = 'txn_done'",

@@ -298,13 +298,18 @@ def transaction_row(t: Transaction, flags: Flags = _BOOLEANS) -> tuple[Any, ...]
 
 
 def transaction_from_row(r: Row) -> Transaction:
+    # A time shared by two columns (a new row's creation and update, an answer's update and
+    # finish, as `transaction_row` writes them) is decoded once: a datetime is immutable, and
+    # making one costs more than the rest of a column.
+    created = _at(r[20])
+    updated = created if r[21] == r[20] else _at(r[21])
     return restored(Transaction, {
         "id": r[0], "payment_id": r[1], "method": r[2], "kind": r[3],
         "amount": _money(int(r[5]), r[4]) if r[4] is not None else None, "status": r[6], "idempotency_key": r[7],
         "attempt": int(r[8]), "fingerprint": r[9], "provider_reference": r[10], "parent_id": r[11],
         "origin": r[12], "error_type": r[13], "error_code": r[14], "error_message": r[15],
         "retryable": bool(r[16]), "token": r[17], "request": StoredJSON(r[18]), "response": StoredJSON(r[19]),
-        "created_at": _at(r[20]), "updated_at": _at(r[21]), "finished_at": from_us(r[22]),
+        "created_at": created, "updated_at": updated, "finished_at": updated if r[22] == r[21] else from_us(r[22]),
         "settle_after": from_us(r[23]), "settled_by": r[24],
     })
 
