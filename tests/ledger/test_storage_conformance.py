@@ -447,6 +447,23 @@ def test_finishing_needs_the_claim_it_was_sent_under(ledger: Ledger) -> None:
     assert len(ledger.list_transactions()) == 2
 
 
+def test_a_time_two_columns_share_is_read_as_one(ledger: Ledger) -> None:
+    """A new transaction's creation and update, and an answer's update and finish, are one time
+    (as the service records them): read back, each pair is one datetime, decoded once, and
+    written back as it was."""
+    answered = txn("txn_2", key="key-2", status=TransactionStatus.SUCCEEDED, updated_at=T0 + timedelta(seconds=1),
+                   finished_at=T0 + timedelta(seconds=1))
+    with ledger.unit() as u:
+        u.insert_payment(payment())
+        u.insert_transaction(txn())
+        u.insert_transaction(answered)
+    with ledger.unit() as u:
+        pending, done = u.transactions("pay_1")
+    assert (pending, done) == (txn(), answered)
+    assert pending.updated_at is pending.created_at and pending.finished_at is None
+    assert done.finished_at is done.updated_at and done.updated_at is not done.created_at
+
+
 @pytest.mark.parametrize("sql", [
     "DELETE FROM paywire_transactions",
     "UPDATE paywire_transactions SET status = 'failed' WHERE id = 'txn_done'",
@@ -476,6 +493,32 @@ def test_references_index_payments(ledger: Ledger) -> None:
         assert u.payment_by_reference("fakepay", ["fp_2"]) == "pay_2"
         assert u.payment_by_reference("other", ["fp_1"]) is None
         assert u.payment_by_reference("fakepay", []) is None
+
+
+def test_waiting_events_are_found_by_any_of_many_references(ledger: Ledger) -> None:
+    """However many references and methods a payment's look names (a long history of refunds,
+    an account's sibling methods), each unmatched event naming one of them comes once, in order."""
+    with ledger.unit() as u:
+        u.insert_payment(payment())
+        assert u.insert_event(event("evt_1", reference="ref_29", references={"payment": "ref_3"}))
+        assert u.insert_event(event("evt_2", reference="ref_0", references={}, received_at=T0 + timedelta(seconds=1)))
+        assert u.insert_event(event("evt_3", reference="ref_40", references={}))  # named by no reference asked
+    for count in (2, 4, 8, 30):
+        refs = [f"ref_{n}" for n in range(count)][::-1]
+        with ledger.unit() as u:
+            found = u.waiting_events(methods=["other", "fakepay", "third"], payment_id="pay_1", references=refs)
+        assert [e.event_id for e in found] == (["evt_1", "evt_2"] if count > 3 else ["evt_2"])
+
+
+def test_sqlite_waiting_events_build_no_temporary_table(sqlite_ledger: SQLiteLedger) -> None:
+    """The look for waiting events follows every operation: on SQLite its few (method,
+    reference) pairs are index lookups, not IN lists, which SQLite copies into a temporary
+    table on every run."""
+    sqlite_ledger.migrate()
+    sql, params = sqlite_ledger.waiting_query("pay_1", ["fakepay", "other"], ["ref_1", "ref_2", "ref_3"])
+    with closing(sqlite3.connect(sqlite_ledger.path)) as conn:
+        program = [row[1] for row in conn.execute(f"EXPLAIN {sql}", params)]
+    assert "OpenEphemeral" not in program
 
 
 def test_events_are_stored_once_and_found_while_waiting(ledger: Ledger) -> None:

@@ -131,6 +131,23 @@ def _waiting_sql(methods: int, refs: int) -> str:
     return sql
 
 
+_UNMATCHED_BRANCH = (
+    f" UNION ALL SELECT {_EVENT_COLUMNS_E} FROM paywire_event_references r JOIN paywire_events e "
+    "ON e.provider = r.provider AND e.event_id = r.event_id WHERE r.method = ? AND r.reference = ? "
+    "AND e.status = 'unmatched'"
+)
+
+
+@lru_cache(maxsize=64)
+def waiting_sql_by_pair(pairs: int) -> str:
+    """`_waiting_sql` with one branch per (method, reference) pair, each an equality lookup on
+    the references' index (its parameters: the payment id, then each pair's method and
+    reference). SQLite builds a temporary table for an IN list of two or more values on every
+    run (about 20,000 instructions, more than a few index lookups cost); the rows are the same."""
+    sql = f"SELECT {EVENT_COLUMNS} FROM paywire_events WHERE status = 'deferred' AND payment_id = ?"
+    return sql + _UNMATCHED_BRANCH * pairs
+
+
 _PAYMENT_WIDTH = PAYMENT_COLUMNS.count(",") + 1
 _TRANSACTION_NAMES = [name.strip() for name in TRANSACTION_COLUMNS.split(",")]
 _IN_ORDER = itemgetter(_TRANSACTION_NAMES.index("created_at"), _TRANSACTION_NAMES.index("id"))
@@ -281,13 +298,18 @@ def transaction_row(t: Transaction, flags: Flags = _BOOLEANS) -> tuple[Any, ...]
 
 
 def transaction_from_row(r: Row) -> Transaction:
+    # A time shared by two columns (a new row's creation and update, an answer's update and
+    # finish, as `transaction_row` writes them) is decoded once: a datetime is immutable, and
+    # making one costs more than the rest of a column.
+    created = _at(r[20])
+    updated = created if r[21] == r[20] else _at(r[21])
     return restored(Transaction, {
         "id": r[0], "payment_id": r[1], "method": r[2], "kind": r[3],
         "amount": _money(int(r[5]), r[4]) if r[4] is not None else None, "status": r[6], "idempotency_key": r[7],
         "attempt": int(r[8]), "fingerprint": r[9], "provider_reference": r[10], "parent_id": r[11],
         "origin": r[12], "error_type": r[13], "error_code": r[14], "error_message": r[15],
         "retryable": bool(r[16]), "token": r[17], "request": StoredJSON(r[18]), "response": StoredJSON(r[19]),
-        "created_at": _at(r[20]), "updated_at": _at(r[21]), "finished_at": from_us(r[22]),
+        "created_at": created, "updated_at": updated, "finished_at": updated if r[22] == r[21] else from_us(r[22]),
         "settle_after": from_us(r[23]), "settled_by": r[24],
     })
 
@@ -545,7 +567,7 @@ class SQLUnit(LedgerUnit):
         # One query for both kinds and every method, run after every operation: the unmatched
         # part starts from the references' index, so its cost is what matches, not how many
         # unmatched events are stored.
-        rows = self._run(_waiting_sql(len(methods), len(refs)), (payment_id, *methods, *refs)).fetchall()
+        rows = self._run(*self._ledger.waiting_query(payment_id, methods, refs)).fetchall()
         if len(rows) > 1:
             found = {(r[0], r[1]): r for r in rows}  # one per event, however many refs name it
             rows = sorted(found.values(), key=lambda r: (r[13], r[1]))  # received_at, event_id
@@ -699,6 +721,13 @@ class SQLLedger(Ledger):
         interleave, it also holds the ids until commit against `wait_out_references` (SQLite's
         write lock already excludes it)."""
         return _insert_references(len(references)), [value for ref in references for value in (method, ref, payment_id)]
+
+    def waiting_query(self, payment_id: str | None, methods: Sequence[str],
+                      references: Sequence[str]) -> tuple[str, tuple[Any, ...]]:
+        """`SQLUnit.waiting_events`' statement and its parameters: the payment's deferred events,
+        and the unmatched events naming one of `references` through one of `methods` (both
+        lists without duplicates; `methods` empty when `references` is)."""
+        return _waiting_sql(len(methods), len(references)), (payment_id, *methods, *references)
 
     @staticmethod
     def table_sql(name: str) -> str:

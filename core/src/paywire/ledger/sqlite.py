@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from paywire.errors import ConfigurationError
-from paywire.ledger._sql import SQLLedger
+from paywire.ledger._sql import SQLLedger, waiting_sql_by_pair
 
 __all__ = ["SQLiteLedger"]
 
@@ -32,6 +32,8 @@ _UNAVAILABLE_CODES = (sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_
 # index) are copied once per checkpoint, not ten times. Durability is the same: only when the
 # log is folded back changes, not when a commit is safe.
 _CHECKPOINT_PAGES = 10_000
+# The most (method, reference) pairs the waiting events are looked up by one by one.
+_PAIRED_LOOKUPS = 16
 
 # sqlite3 binds a parameter that is not exactly an int, float, str or bytearray (None, a bool)
 # through its adapter registry, and with no adapter registered it looks up `__adapt__` on its
@@ -152,6 +154,17 @@ class SQLiteLedger(SQLLedger):
 
     def execute(self, connection: Any, sql: str, params: Sequence[Any] = ()) -> Any:
         return connection.execute(sql, params if type(params) is tuple else tuple(params))
+
+    def waiting_query(self, payment_id: str | None, methods: Sequence[str],
+                      references: Sequence[str]) -> tuple[str, tuple[Any, ...]]:
+        """One equality lookup per (method, reference) pair, not IN lists (see
+        `waiting_sql_by_pair`): asked after every operation, with two or three references. A
+        payment with many (a long history of refunds) keeps the IN lists, one statement of a
+        bounded size."""
+        if len(methods) * len(references) > _PAIRED_LOOKUPS:
+            return super().waiting_query(payment_id, methods, references)
+        pairs = [value for method in methods for reference in references for value in (method, reference)]
+        return waiting_sql_by_pair(len(pairs) // 2), (payment_id, *pairs)
 
     def begin(self, connection: Any, *, durable: bool = True) -> None:
         # In WAL mode the level may change between transactions; a later FULL commit also
