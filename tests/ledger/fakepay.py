@@ -88,6 +88,9 @@ class FakePayApp(EmulatorApp):
         self.refusals: list[tuple[str, str]] = []  # (code, path) of operations the provider refused
         self.outbox: list[tuple[dict[str, str], bytes]] = []  # every signed event the provider emitted
         self.inflight = 0  # requests received and not yet answered (a late one may still land)
+        # False: a reading lists no captures or refunds, only the payment's running totals (a
+        # provider whose fetch lists no operations): what reconciliation learns then is those totals.
+        self.lists_operations = True
         self.received = 0  # requests received in all (a sent one not yet read is not counted)
         self._not_processed = 0
         self._late: list[tuple[str, str, threading.Event]] = []  # (method, path pattern, landing)
@@ -164,6 +167,7 @@ class FakePayApp(EmulatorApp):
         # request of paywire's carries its key, so that is none of them (ProviderOperation).
         out["captures"] = [self._listed(self.captures[c]) for c in payment["_captures"]]
         out["refunds"] = [self._listed(self.refunds[r]) for r in payment["_refunds"]]
+        out["operations_listed"] = self.lists_operations
         return out
 
     @classmethod
@@ -583,6 +587,8 @@ def _fetch_result(subject: Subject, response: Response) -> dict[str, Any]:
         del result["status"]  # the fetch itself succeeded; the state says the payment is processing
     data = response.data
     currency = data["currency"]
+    if not data.get("operations_listed", True):
+        return result
     result["operations"] = [
         ProviderOperation(kind=kind, reference=obj["id"], amount=Money(obj["amount"], currency),
                           status=_OPERATION_STATUS[obj["status"]], idempotency_key=obj.get("idempotency_key"),

@@ -36,8 +36,10 @@ def _accepted_refund_beside_a_dashboard_refund(service: PaymentService, app: Fak
 
 
 def _accepted_capture_beside_a_dashboard_capture(service: PaymentService, app: FakePayApp) -> tuple[Payment, str]:
-    """A 100.00 authorization, 40.00 of it captured in the dashboard and read by `reconcile()`,
+    """A 100.00 authorization, 40.00 of it captured in the dashboard and read by `reconcile()` from
+    a reading of the provider's totals alone (it lists no operations: a floor, no transaction),
     then a capture of the other 60.00 the provider accepted and decides later."""
+    app.lists_operations = False
     payment = service.authorize("fakepay", eur("100.00"), source="tok_async")
     _capture_at_provider(app, payment.reference or "", 4_000)
     assert service.reconcile(payment_id=payment.id).clean
@@ -75,8 +77,10 @@ def test_when_that_read_fails_the_payment_stays_marked_until_reconcile_reads_it(
 
 def test_a_dashboard_capture_recorded_from_its_event_on_a_floor_has_the_payment_read(
         service: PaymentService, app: FakePayApp) -> None:
-    """Two captures made in the dashboard: the first read by `reconcile()` (a floor, no
-    transaction), the second recorded from its event as a transaction of origin webhook."""
+    """Two captures made in the dashboard: the first read by `reconcile()` from the provider's
+    totals alone (its reading lists no operations: a floor, no transaction), the second recorded
+    from its event as a transaction of origin webhook."""
+    app.lists_operations = False
     payment = service.authorize("fakepay", eur("100.00"), source="tok_ok")
     _capture_at_provider(app, payment.reference or "", 4_000)
     assert service.reconcile(payment_id=payment.id).clean

@@ -211,8 +211,10 @@ def test_a_refund_recorded_before_its_capture_is_undone_with_it(service: Payment
 
 def test_a_refund_on_the_payment_is_undone_with_the_capture_it_was_sent_to(
         service: PaymentService, app: FakePayApp) -> None:
-    """The capture was known only from reconciliation's running total, so the refund has no parent
-    and acts on the payment; it was sent to that capture (its target), and goes with it."""
+    """The capture was known only from reconciliation's running total (the provider's reading lists
+    no operations), so the refund has no parent and acts on the payment; it was sent to that
+    capture (its target), and goes with it."""
+    app.lists_operations = False
     payment = service.authorize("fakepay", eur("100.00"), source="tok_ok")
     with app.lock:  # a capture made in the provider's dashboard; its event is still on the way
         cap = app._capture(app.payments[payment.reference or ""], 10_000, final=False, emit=False)

@@ -94,9 +94,13 @@ def test_a_void_of_an_authorization_captured_elsewhere_is_refused_and_the_paymen
     with pytest.raises(StateError) as refused:
         service.void(payment.id)
     assert refused.value.code == "not_voidable" and refused.value.details["reconciled"] is True
-    assert service.list_transactions(payment.id)[-1].status == "failed"
+    [void] = [t for t in service.list_transactions(payment.id) if t.kind == "void"]
+    assert void.status == "failed"
     followed = service.get_payment(payment.id)
     assert (followed.state, followed.captured) == (PaymentState.PARTIALLY_CAPTURED, Money.of("15.00", EUR))
+    # The read recorded the capture made elsewhere, from Braintree's list: once, with its amount.
+    assert [(t.kind, t.origin, t.status, t.amount) for t in service.list_transactions(payment.id)
+            if t.origin != "service"] == [("capture", "reconcile", "succeeded", Money.of("15.00", EUR))]
     assert not service.reconcile(payment_id=payment.id).mismatches
 
 

@@ -31,9 +31,11 @@ anything. It reads the payment at the provider and decides, per transaction:
   later reading, or its event, settles it); one made outside paywire that the provider still
   holds undecided is reported neither settled nor open: nothing paywire sent waits for it (so
   is a capture made so, recorded accepted by its capture_pending event). A capture of an
-  authorization listed undecided is recorded so too, only where it provably is none of the
-  ledger's (`_undecided_captures_outside`): a provider's processing capture or sale may be the
-  service's own, which its own records count already.
+  authorization listed undecided or succeeded is recorded so too (succeeded: with its own amount,
+  which a refund of it is kept to), only where it provably is none of the ledger's
+  (`_captures_outside`): a provider's capture or sale may be the service's own, whose answer was
+  lost, which its own records count already; the provider's captured total (the floor) counts
+  one not proven so.
 
 The provider's totals also become the payment's reported floors, capture closes once the provider
 takes no more of an authorization (captured, or nothing `capturable`, whatever its refunds), and
@@ -54,7 +56,7 @@ from paywire.ledger.interface import LedgerUnit
 from paywire.ledger.model import Payment, SettledBy, Transaction, TransactionKind, TransactionStatus, replace
 from paywire.money import Money
 from paywire.service import rules
-from paywire.service.held import note_held
+from paywire.service.held import held_minor, note_held
 from paywire.service.keys import fingerprint, new_id
 from paywire.service.outcome import concluded
 from paywire.service.reversal import FLOOR_READ, reverse, reversible
@@ -72,6 +74,8 @@ _TOTAL = {K.CAPTURE: "captured", K.REFUND: "refunded"}  # the fetch result's run
 # one took effect (its reversal is recorded after, as an undone one's is).
 _OPERATION_STATUS = {"succeeded": S.SUCCEEDED, "accepted": S.ACCEPTED, "failed": S.FAILED, "reversed": S.SUCCEEDED}
 _UNDONE = frozenset({"failed", "reversed"})
+# The listed captures made beside paywire that reconciliation records (`_captures_outside`).
+_RECORDABLE = frozenset({"succeeded", "accepted"})
 
 
 @attrs.frozen
@@ -363,7 +367,7 @@ def settle(u: LedgerUnit, payment: Payment, result: CommandResult, at: datetime 
             learnt.append(reference)
         txns = u.transactions(payment.id)
     if not busy & {K.CAPTURE, *K.INITIAL}:
-        for recorded, reference in _undecided_captures_outside(u, payment, result, txns, learnt):
+        for recorded, reference in _captures_outside(u, payment, result, txns, learnt):
             out.append(recorded)
             learnt.append(reference)
         txns = u.transactions(payment.id)
@@ -588,19 +592,26 @@ def _undecided_outside(u: LedgerUnit, payment: Payment, result: CommandResult,
     return recorded
 
 
-def _undecided_captures_outside(u: LedgerUnit, payment: Payment, result: CommandResult, txns: Sequence[Transaction],
-                                learnt: Sequence[str]) -> list[tuple[Settlement, str]]:
-    """Captures of the payment's authorization the provider lists undecided (accepted) that are
-    provably none of the ledger's: made beside paywire (a bank account's partial capture in
-    Braintree's Control Panel, which notifies nothing until it settles), and held against the
-    authorization until decided. Each is recorded accepted, of origin "reconcile", so the money
-    rules count it in flight until a later reading or its event decides it. Provably none of the
-    ledger's: its reference is no transaction's, nor the payment's own object (a sale's or a
-    PaymentIntent's own capture lists under it), nor one this reading matched; it carries no key of
-    a capture of the ledger's; and no capture or first operation is open without its reference that
-    it may be: one of its amount or more (a provider may apply a capture in part) or of another
-    currency, as `_by_operations` leaves such ones open (taken for one made beside paywire, that
-    one would find no operation left, and be concluded not applied though it took effect)."""
+def _captures_outside(u: LedgerUnit, payment: Payment, result: CommandResult, txns: Sequence[Transaction],
+                      learnt: Sequence[str]) -> list[tuple[Settlement, str]]:
+    """Captures of the payment's authorization the provider lists succeeded or undecided
+    (accepted) that are provably none of the ledger's: made beside paywire (in PayPal's dashboard,
+    or a bank account's partial capture in Braintree's Control Panel, which notifies nothing until
+    it settles), their events not delivered. Each is recorded as the provider lists it, of origin
+    "reconcile", with its own reference and amount: an undecided one counts in flight until a later
+    reading or its event decides it; a succeeded one is a capture a refund can act on, and is kept
+    to (a provider that refunds one capture at a time refuses more than it holds), where the
+    captured floor alone would let a refund take the whole total from the latest one.
+
+    Provably none of the ledger's: its reference is no transaction's, nor the payment's own object
+    (a sale's or a PaymentIntent's own capture lists under it), nor one this reading matched; it
+    carries no key of a capture of the ledger's; no capture or first operation is open without its
+    reference that it may be: one of its amount or more (a provider may apply a capture in part)
+    or of another currency, as `_by_operations` leaves such ones open (taken for one made beside
+    paywire, that one would find no operation left, and be concluded not applied though it took
+    effect); and, for a succeeded one, no succeeded capture of the ledger's that never learnt its
+    reference applied its amount (it may be that one). One not proven so is left to the captured
+    floor (the provider's total), as a capture of the service's own whose answer was lost may be."""
     if payment.flow != K.AUTHORIZE:
         return []  # a sale's capture is its first operation's
     # The payment's own objects; not the latest capture or refund a reading names (PayPal's), which
@@ -609,10 +620,13 @@ def _undecided_captures_outside(u: LedgerUnit, payment: Payment, result: Command
     held: set[str | None] = {*(t.provider_reference for t in txns), *learnt, payment.reference, result.reference, *own}
     keys = {t.idempotency_key for t in txns if t.kind == K.CAPTURE}
     nameless = [t for t in txns if t.open and not t.provider_reference and (t.kind == K.CAPTURE or t.kind in K.INITIAL)]
+    applied = {Money(held_minor(t), t.amount.currency) for t in txns if t.kind == K.CAPTURE
+               and t.status == S.SUCCEEDED and not t.provider_reference and t.amount is not None}
     recorded: list[tuple[Settlement, str]] = []
     for op in result.operations:
-        if (op.kind != K.CAPTURE or op.status != "accepted" or op.reference in held
+        if (op.kind != K.CAPTURE or op.status not in _RECORDABLE or op.reference in held
                 or op.amount.currency != payment.currency or (op.idempotency_key and op.idempotency_key in keys)
+                or (op.status == "succeeded" and op.amount in applied)
                 or any(t.amount is None or t.amount.currency != op.amount.currency or t.amount.minor >= op.amount.minor
                        for t in nameless)):
             continue
@@ -624,23 +638,26 @@ def _undecided_captures_outside(u: LedgerUnit, payment: Payment, result: Command
 def _record_listed(u: LedgerUnit, payment: Payment, result: CommandResult, op: ProviderOperation, at: datetime, *,
                    parent: Transaction | None = None, request: Mapping[str, Any] | None = None,
                    response: Mapping[str, Any] | None = None) -> tuple[Settlement, str]:
-    """Record `op`, a refund or capture the provider lists undecided and made outside paywire, as
-    an accepted transaction of origin "reconcile" (its key names the listed object, so a later
-    reading finds it), and its settlement; `request` and `response` add to the summaries."""
+    """Record `op`, a refund or capture the provider lists (undecided, or a capture succeeded) and
+    made outside paywire, as a transaction of origin "reconcile" in the status listed (its key
+    names the listed object, so a later reading finds it), and its settlement; `request` and
+    `response` add to the summaries."""
     key = f"reconcile-{op.reference}"
+    status = _OPERATION_STATUS[op.status]
     note = f"the provider lists {op.kind} {op.reference} of {op.amount}, made outside paywire, {op.status}"
     txn = Transaction(
         id=new_id("txn"), payment_id=payment.id, method=payment.method, kind=op.kind, amount=op.amount,
-        status=S.ACCEPTED, idempotency_key=key,
+        status=status, idempotency_key=key,
         fingerprint=fingerprint(op.kind, payment.method, payment.id, {"listed": key}),
         provider_reference=op.reference, parent_id=parent.id if parent else None, origin="reconcile",
         request={"listed": op.reference, **(request or {})},
         response={"amount": f"{op.amount.format()} {op.amount.currency}",
                   "reconciled": {"state": result.state, "note": note}, **(response or {})},
-        created_at=at, updated_at=at,
+        created_at=at, updated_at=at, finished_at=None if status == S.ACCEPTED else at,
+        settled_by=None if status == S.ACCEPTED else SettledBy.RECONCILE,
     )
     u.insert_transaction(txn)
-    return Settlement(txn.id, payment.id, op.kind, S.ACCEPTED, note), op.reference
+    return Settlement(txn.id, payment.id, op.kind, status, note), op.reference
 
 
 def _capture_of(txn: Transaction, txns: Sequence[Transaction]) -> str | None:

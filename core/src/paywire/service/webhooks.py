@@ -8,8 +8,9 @@ Rules (each runs inside a locked ledger unit, after the event was stored once pe
   larger of that floor and the ledger's own succeeded transactions, so a total never moves
   backwards and nothing the service recorded is counted twice.
 - An event about a capture or refund the ledger knows (by provider reference) settles that
-  transaction if it was accepted (outcome later) or unknown, and otherwise changes nothing; a
-  failed event naming one fails it. A captured event naming the payment of a sale still open
+  transaction if it was accepted (outcome later) or unknown, and otherwise changes nothing (but a
+  capture reconciliation recorded from a list, which says nothing of finality, learns it was
+  final: the payment's capture closes); a failed event naming one fails it. A captured event naming the payment of a sale still open
   (accepted before the provider captured anything) settles that sale, which then names the
   capture it became.
 - An event about a capture or refund the ledger does not know is recorded as a transaction of
@@ -241,10 +242,14 @@ def _money_event(u: LedgerUnit, payment: Payment, txns: list[Transaction],
             note = f"event {event.event_id}: the provider reports {match.kind} {obj} succeeded, and failed it since"
             return reverse(u, payment, done, origin="webhook", note=note), EventStatus.APPLIED, \
                 f"{match.kind} {match.id} was undone by the provider"
-        if match.status in _SETTLEABLE:
+        settles = match.status in _SETTLEABLE
+        if settles:
             _settle(u, match, S.SUCCEEDED, event)
-            if match.kind == K.CAPTURE and (match.request.get("final") or _learns_final(payment, match, event)):
-                payment = replace(payment, capture_closed=True)  # a final capture accepted earlier
+        if (settles or match.status == S.SUCCEEDED) and match.kind == K.CAPTURE and (
+                (settles and match.request.get("final")) or _learns_final(payment, match, event)):
+            # A final capture accepted earlier, or one reconciliation recorded from a list (which
+            # says nothing of finality), undecided or done.
+            payment = replace(payment, capture_closed=True)
         return payment, EventStatus.APPLIED, None
     sale = _accepted_sale(payment, txns, event) if captured else None
     if sale is not None:

@@ -145,7 +145,8 @@ def test_a_final_dashboard_capture_waiting_on_a_lost_final_capture_closes_while_
         paypal: Any, service: PaymentService, monkeypatch: pytest.MonkeyPatch) -> None:
     """The lost final capture never reached PayPal, and the dashboard's final capture came: its
     event waits for the lost one (it may be its own), and closes the capture meanwhile, whichever
-    it is; reconciled, the lost one is found absent and the event records the dashboard's."""
+    it is; reconciled, the lost one is found absent, PayPal's list records the dashboard's, and
+    the event applies to that one capture."""
     payment_id, authorization = _authorized(paypal, service)
     # Of more than the lost one asked: reconciliation cannot take it for that one applied in part.
     txn_id = _lost_capture(paypal, service, payment_id, "20.00", final=True,
@@ -161,5 +162,5 @@ def test_a_final_dashboard_capture_waiting_on_a_lost_final_capture_closes_while_
     _ends_as_paypal(paypal, service, payment_id, "30.00")
     assert service.get_transaction(txn_id).status == TransactionStatus.FAILED
     (recorded,) = [t for t in _captures(service, payment_id) if t.provider_reference == dashboard]
-    assert (recorded.origin, recorded.status) == ("webhook", TransactionStatus.SUCCEEDED)
+    assert (recorded.origin, recorded.status) == ("reconcile", TransactionStatus.SUCCEEDED)
     assert _event_status(service, event_id) == EventStatus.APPLIED

@@ -48,8 +48,11 @@ def test_a_refusal_on_an_authorization_paypal_changed_leaves_the_payment_as_payp
     posts = paypal.calls(method="POST")
     error = _refused(service, operation, payment)
     assert paypal.calls(method="POST") == posts + 1  # the refused request alone: nothing sent again
-    [txn] = [t for t in service.list_transactions(payment.id) if t.kind == operation]
+    [txn] = [t for t in service.list_transactions(payment.id) if t.kind == operation and t.origin == "service"]
     assert (txn.status, txn.error_code) == ("failed", _REFUSALS[change, operation])
+    # The capture made beside the shop, read from PayPal's list: recorded once, with its amount.
+    beside = [(t.kind, t.status, t.amount) for t in service.list_transactions(payment.id) if t.origin != "service"]
+    assert beside == ([("capture", "succeeded", eur("40.00"))] if change == "captured" else [])
     payment = service.get_payment(payment.id)
     held = paypal.run("fetch", reference=payment.reference)
     assert (payment.authorized, payment.captured, payment.refunded) == (held.authorized, held.captured, held.refunded)
