@@ -55,7 +55,10 @@ Rules (each runs inside a locked ledger unit, after the event was stored once pe
   undo money that moved. A voided event after part of an authorization was captured closes its
   capture: the provider released the rest, and settles only a void sent to the authorization it
   names (a reauthorized payment holds several). An authorized event naming its authorization records it as the one
-  captures act on, and voids too unless a result named another (`VOID_TARGET`). A voided event while captures are only in flight waits for them
+  captures act on, and voids too unless a result named another (`VOID_TARGET`). One of a reauthorization (it
+  names the authorization it renews, `REAUTHORIZED`) the payment does not act on yet replaces what the payment
+  holds with what the reauthorization holds (`_reauthorization`), less or more: the one exception to floors that
+  only rise. A voided event while captures are only in flight waits for them
   (no further capture is sent meanwhile: `reported_waiting`).
 - Events for no known payment are stored as unmatched and applied when a payment gains one of
   their references.
@@ -71,7 +74,7 @@ from collections.abc import Sequence
 
 import attrs
 
-from paywire.command.result import VOID_TARGET
+from paywire.command.result import REAUTHORIZED, VOID_TARGET
 from paywire.gateway_definition import Capabilities
 from paywire.ledger.interface import LedgerUnit
 from paywire.ledger.model import (
@@ -142,6 +145,8 @@ def apply_event(u: LedgerUnit, payment: Payment, event: StoredEvent, caps: Capab
             payment = replace(payment, capture_closed=True)
     elif event.kind == EventKind.AUTHORIZED and event.amount is not None and event.amount.minor == 0:
         note = "no effect: the provider reports nothing authorized"
+    elif event.kind == EventKind.AUTHORIZED and _renews(payment, event):
+        payment, note = _reauthorization(u, payment, event)
     elif event.kind == EventKind.AUTHORIZED:
         payment = replace(payment, observed_authorized=_floor(payment.observed_authorized,
                                                                     event.amount or held_amount(payment, txns)))
@@ -199,6 +204,36 @@ def apply_event(u: LedgerUnit, payment: Payment, event: StoredEvent, caps: Capab
                          applied_at=u.now() if status == EventStatus.APPLIED else None)
     u.update_event(event)
     return payment, event
+
+
+def _renews(payment: Payment, event: StoredEvent) -> bool:
+    """Whether the event is of a reauthorization (it names the authorization it renews,
+    `REAUTHORIZED`) the payment does not act on yet, of an authorization of the payment's, with its
+    amount: it replaces what the payment holds. One it acts on already (the event delivered
+    again, or reconciliation read it first) raises the floor as any authorized event does."""
+    authorization = event.references.get("authorization")
+    renewed = event.references.get(REAUTHORIZED)
+    return (payment.flow == K.AUTHORIZE and event.amount is not None and authorization is not None
+            and renewed is not None and renewed != authorization
+            and (payment.references.get("authorization"), payment.references.get(REAUTHORIZED))
+            != (authorization, renewed))
+
+
+def _reauthorization(u: LedgerUnit, payment: Payment, event: StoredEvent) -> tuple[Payment, str]:
+    """The payment once the reauthorization the event names replaced its authorization: captures
+    act on it (voids still go to the one it renews, which the provider voids it through), and it
+    holds what the reauthorization holds (`rules.reauthorized`), more or less than before. Not
+    more than what was captured before plus the reauthorization's amount (what is left to capture
+    is at most what it holds), nor more than the larger of what was authorized and its amount;
+    never less than what was captured (`rules.derive`)."""
+    assert event.amount is not None
+    renewed, authorization = event.references[REAUTHORIZED], event.references["authorization"]
+    held = min(max(payment.authorized, event.amount), payment.captured + event.amount)
+    references = {**payment.references, "authorization": authorization, REAUTHORIZED: renewed}
+    references.setdefault(VOID_TARGET, renewed)
+    u.add_references(payment.method, payment.id, [authorization, renewed])
+    return replace(payment, observed_authorized=held, references=references), \
+        f"authorization {authorization} renews {renewed}: the payment holds {held}"
 
 
 def _sent_to_named(void: Transaction, event: StoredEvent) -> bool:
