@@ -139,3 +139,34 @@ def test_a_second_reauthorization_never_drops_below_what_the_first_captured(
     payment = service.get_payment(payment.id)
     assert (payment.authorized, payment.captured) == (eur("90.00"), eur("60.00"))
     _offers_what_paypal_takes(sandbox, service, payment, second, eur("30.00"))
+
+
+@pytest.mark.parametrize("told", ["event", "reconcile"])
+@pytest.mark.parametrize("learnt", ["event", "reconcile"])
+def test_a_capture_of_the_reauthorization_taken_back_leaves_it_authorized(
+    paypal: tuple[Sandbox, Gateway], ledger: Ledger, learnt: str, told: str,
+) -> None:
+    """The reauthorization's 40.00 captured in full beside paywire, read by reconciliation, then
+    taken back by PayPal (a chargeback), the ledger `told` by PAYMENT.CAPTURE.DENIED or by
+    reconciliation: the payment stays authorized for what the reauthorization held, and its
+    capture stays closed (PayPal does not reopen the authorization)."""
+    sandbox, gateway = paypal
+    service = PaymentService(gateway, ledger)
+    payment = service.authorize("paypal", eur("100.00"), source=sandbox.sources["ok"])
+    renewed = _reauthorize(sandbox, gateway, payment.references["authorization"], "40.00")
+    _learn(sandbox, service, payment.id, renewed, (learnt,))
+    capture = gateway.execute("paypal", "capture", Subject(reference=renewed, amount=eur("40.00"), final=False))
+    assert service.reconcile(payment_id=payment.id).clean
+    sandbox.app.deny_capture(capture.reference)
+    if told == "reconcile":
+        service.reconcile(payment_id=payment.id)
+    else:
+        app = sandbox.app
+        event = next(e for e in reversed(app.events) if e["event_type"] == "PAYMENT.CAPTURE.DENIED")
+        body, headers = app.signer.sign(event, app.webhook_id, app.cert_url(), time.time())
+        service.receive_webhook("paypal", headers, body)
+    payment = service.get_payment(payment.id)
+    assert (payment.state, payment.authorized, payment.captured) == ("authorized", eur("40.00"), Money.zero("EUR"))
+    assert payment.capturable == Money.zero("EUR") or payment.capture_closed
+    with pytest.raises(StateError):
+        service.capture(payment.id, eur("0.01"), final=False)
