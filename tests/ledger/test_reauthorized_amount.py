@@ -170,3 +170,25 @@ def test_a_capture_of_the_reauthorization_taken_back_leaves_it_authorized(
     assert payment.capturable == Money.zero("EUR") or payment.capture_closed
     with pytest.raises(StateError):
         service.capture(payment.id, eur("0.01"), final=False)
+
+
+def test_a_capture_of_the_reauthorization_heard_of_first_is_not_counted_before_it(
+    paypal: tuple[Sandbox, Gateway], ledger: Ledger,
+) -> None:
+    """The reauthorization's PAYMENT.AUTHORIZATION.CREATED delivered after the event of a capture
+    made on it beside paywire (30.00 of its 40.00): that capture took part of what it holds, not of
+    what was authorized before it, so 10.00 is left to capture, as PayPal holds it."""
+    sandbox, gateway = paypal
+    service = PaymentService(gateway, ledger)
+    payment = service.authorize("paypal", eur("100.00"), source=sandbox.sources["ok"])
+    renewed = _reauthorize(sandbox, gateway, payment.references["authorization"], "40.00")
+    gateway.execute("paypal", "capture", Subject(reference=renewed, amount=eur("30.00"), final=False))
+    app = sandbox.app
+    (captured,) = [e for e in app.events if e["event_type"] == "PAYMENT.CAPTURE.COMPLETED"]
+    body, headers = app.signer.sign(captured, app.webhook_id, app.cert_url(), time.time())
+    service.receive_webhook("paypal", headers, body)
+    assert service.get_payment(payment.id).captured == eur("30.00")
+    _learn(sandbox, service, payment.id, renewed, ("event",))
+    payment = service.get_payment(payment.id)
+    assert (payment.authorized, payment.captured) == (eur("40.00"), eur("30.00"))
+    _offers_what_paypal_takes(sandbox, service, payment, renewed, eur("10.00"))

@@ -228,12 +228,22 @@ def _reauthorization(u: LedgerUnit, payment: Payment, event: StoredEvent) -> tup
     never less than what was captured (`rules.derive`)."""
     assert event.amount is not None
     renewed, authorization = event.references[REAUTHORIZED], event.references["authorization"]
-    held = min(max(payment.authorized, event.amount), payment.captured + event.amount)
+    before = max(payment.captured.minor - _captured_of(u.transactions(payment.id), authorization), 0)
+    held = min(max(payment.authorized, event.amount), Money(before, payment.currency) + event.amount)
     references = {**payment.references, "authorization": authorization, REAUTHORIZED: renewed}
     references.setdefault(VOID_TARGET, renewed)
     u.add_references(payment.method, payment.id, [authorization, renewed])
     return replace(payment, observed_authorized=held, references=references), \
         f"authorization {authorization} renews {renewed}: the payment holds {held}"
+
+
+def _captured_of(txns: Sequence[Transaction], authorization: str) -> int:
+    """What the ledger's succeeded captures made on `authorization` took (minor units): those sent
+    to it, and those made outside paywire whose event named it (`_acted_on`), before the ledger
+    learnt of it (their events may come before the authorization's own)."""
+    undone = {t.parent_id for t in txns if t.kind == K.REVERSAL}
+    return sum(held_minor(t) for t in txns if t.kind == K.CAPTURE and t.status == S.SUCCEEDED
+               and t.id not in undone and authorization in (t.request.get("reference"), t.request.get("authorization")))
 
 
 def _sent_to_named(void: Transaction, event: StoredEvent) -> bool:
@@ -346,13 +356,21 @@ def _record_outside(u: LedgerUnit, payment: Payment, txns: Sequence[Transaction]
         provider_reference=obj, parent_id=parent, origin="webhook",
         # The capture a refund names, also when the ledger does not hold it yet (see rules._undone).
         request={"event": event.event_id, "type": event.type, **({"capture": parent_ref} if parent_ref else {}),
-                 **({"final": True} if final else {})},
+                 **({"final": True} if final else {}), **_acted_on(kind, event)},
         response={"amount": f"{event.amount.format()} {event.amount.currency}"},
         created_at=at, updated_at=at, finished_at=None if status == S.ACCEPTED else at,
     ))
     if obj:
         u.add_references(payment.method, payment.id, [obj])
     return final
+
+
+def _acted_on(kind: str, event: StoredEvent) -> dict[str, str]:
+    """The authorization a capture made outside paywire was made on, as its event names it (kept
+    in its request summary, as a capture of the service's own keeps the object it was sent to):
+    a reauthorization learnt of later tells what was captured of it from what was before it."""
+    authorization = event.references.get("authorization") if kind == K.CAPTURE else None
+    return {"authorization": authorization} if authorization else {}
 
 
 def _learns_final(payment: Payment, txn: Transaction, event: StoredEvent) -> bool:
