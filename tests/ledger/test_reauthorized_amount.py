@@ -18,8 +18,9 @@ from paywire.ledger import Ledger, Payment
 from paywire.testing.emulator import EmulatorServer
 from paywire.testing.sandbox import Sandbox, load_sandbox
 
-# The core package's own session installs no plugin.
-paywire_paypal = pytest.importorskip("paywire_paypal", reason="needs the PayPal plugin (the all session has it)")
+# Tested alone, the core package has no plugin installed.
+paywire_paypal = pytest.importorskip(
+    "paywire_paypal", reason="needs the PayPal plugin (installed when all packages are tested together)")
 
 DAY = 86400.0
 CREATED = "PAYMENT.AUTHORIZATION.CREATED"
