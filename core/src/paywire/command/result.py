@@ -11,12 +11,18 @@ import attrs
 from paywire.money import Money
 from paywire.subject import BuyerAction
 
-__all__ = ["VOID_TARGET", "CommandResult", "ProviderOperation", "ProviderState"]
+__all__ = ["REAUTHORIZED", "VOID_TARGET", "CommandResult", "ProviderOperation", "ProviderState"]
 
 # The name under `CommandResult.references` of the object a void acts on, where the provider voids
 # through another object than captures act on (PayPal voids a reauthorization only through the
 # authorization it renews): the payment service sends voids there, captures to "authorization".
 VOID_TARGET: Final = "void_target"
+# The name under `CommandResult.references` and `WebhookEvent.references` of the authorization a
+# reauthorization renews, given beside the reauthorization as "authorization" (PayPal's reauthorize:
+# a new authorization of its own amount, more or less than the one it renews). A payment whose
+# authorization names one holds what the provider reports of that reauthorization
+# (`Payment.observed_authorized`), no longer what its first operation asked: `rules.derive`.
+REAUTHORIZED: Final = "reauthorized"
 
 
 class ProviderState:

@@ -302,7 +302,9 @@ class Payment:
     `authorized`, `captured` and `refunded` always satisfy refunded <= captured <= authorized.
     They are the larger of what the ledger's own succeeded transactions add up to and what the
     provider reported (`observed_*`, from webhooks and reconciliation), so a late or repeated
-    report never counts money twice and never moves a total backwards.
+    report never counts money twice and never moves a total backwards. Once the authorization
+    captures act on is a reauthorization (`references["reauthorized"]`), `authorized` is what
+    the provider reported of it alone: it replaced what the first operation asked.
 
     :param flow: "authorize" (capture later) or "sale" (captured at once).
     :param reference: the provider's primary payment object (what `fetch` and `complete` read).

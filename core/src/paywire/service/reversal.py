@@ -15,6 +15,7 @@ from paywire.ledger.model import Payment, SettledBy, Transaction, TransactionKin
 from paywire.money import Money
 from paywire.service.held import held_minor
 from paywire.service.keys import fingerprint, new_id
+from paywire.service.rules import reauthorized
 from paywire.webhook import EventKind
 
 __all__ = ["FLOOR_READ", "fail_open_refund", "floor_dropped", "reverse", "reversible", "succeeded_first",
@@ -131,7 +132,11 @@ def _authorized_floor(payment: Payment, captured: Money) -> Money:
     authorized what the authorization covers: what its captures took, when more than its amount.
     So an authorized floor no higher than the captured one may be that total, and comes down
     with it; the ledger's own authorization still counts (`rules.derive`), and reconciliation
-    reads the provider's again."""
+    reads the provider's again. Not once a reauthorization replaced the ledger's own
+    (`rules.reauthorized`): the floor is all that says what it holds, and the provider keeps the
+    undone capture against it (its capture consumed it, `rules.consumed`)."""
+    if reauthorized(payment.references):
+        return payment.observed_authorized
     if payment.observed_authorized <= payment.observed_captured:
         return min(payment.observed_authorized, captured)
     return payment.observed_authorized

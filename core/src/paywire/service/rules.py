@@ -9,10 +9,11 @@ provider-reported floors every time, never incremented, so replays cannot double
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
 from typing import Any, Final, NamedTuple
 
+from paywire.command.result import REAUTHORIZED
 from paywire.errors import InvalidRequest, StateError, UnsupportedOperation
 from paywire.gateway_definition import Capabilities
 from paywire.ledger.model import Payment, PaymentState, Transaction, TransactionKind, TransactionStatus, updated
@@ -32,6 +33,7 @@ __all__ = [
     "consumed",
     "derive",
     "in_flight",
+    "reauthorized",
     "refund_target",
 ]
 
@@ -110,9 +112,11 @@ def derive(payment: Payment, txns: Sequence[Transaction], *, waiting: bool | Non
             own_captured += min(_minor(t, currency), held_minor(t))
         elif kind == K.REFUND:
             own_refunded += min(_minor(t, currency), held_minor(t))
+    get = changes.get  # the payment as changed: only the fields read here, no merged copy of all
     if payment.flow == K.SALE:
         own_captured += own_authorized
-    get = changes.get  # the payment as changed: only the fields read here, no merged copy of all
+    elif reauthorized(get("references", payment.references)):
+        own_authorized = 0  # what the reauthorization holds replaced it: the provider's report says
     refunded = max(own_refunded, get("observed_refunded", payment.observed_refunded).minor)
     captured = max(own_captured, get("observed_captured", payment.observed_captured).minor, refunded)
     authorized = max(own_authorized, get("observed_authorized", payment.observed_authorized).minor, captured)
@@ -149,6 +153,15 @@ def _undone(txns: Sequence[Transaction]) -> frozenset[str | None]:
     return frozenset(undone | {t.id for t in txns if t.kind == K.REFUND and (
         t.parent_id in undone or t.request.get("capture") in objects
         or (t.parent_id is None and t.request.get("reference") in objects))})
+
+
+def reauthorized(references: Mapping[str, str]) -> bool:
+    """Whether the authorization captures act on renews another (`REAUTHORIZED`): a reauthorization
+    holds its own amount, more or less than the first operation asked, so what the payment holds
+    is what the provider reported of it (`observed_authorized`, set when the ledger learnt of it:
+    `webhooks.apply_event`, reconciliation's reading), never what the first operation asked."""
+    renews = references.get(REAUTHORIZED)
+    return renews is not None and renews != references.get("authorization")
 
 
 def _same(current: Money, minor: int) -> Money:

@@ -56,7 +56,10 @@ Rules (each runs inside a locked ledger unit, after the event was stored once pe
   undo money that moved. A voided event after part of an authorization was captured closes its
   capture: the provider released the rest, and settles only a void sent to the authorization it
   names (a reauthorized payment holds several). An authorized event naming its authorization records it as the one
-  captures act on, and voids too unless a result named another (`VOID_TARGET`). A voided event while captures are only in flight waits for them
+  captures act on, and voids too unless a result named another (`VOID_TARGET`). One of a reauthorization (it
+  names the authorization it renews, `REAUTHORIZED`) the payment does not act on yet replaces what the payment
+  holds with what the reauthorization holds (`_reauthorization`), less or more: the one exception to floors that
+  only rise. A voided event while captures are only in flight waits for them
   (no further capture is sent meanwhile: `reported_waiting`).
 - Events for no known payment are stored as unmatched and applied when a payment gains one of
   their references.
@@ -72,7 +75,7 @@ from collections.abc import Sequence
 
 import attrs
 
-from paywire.command.result import VOID_TARGET
+from paywire.command.result import REAUTHORIZED, VOID_TARGET
 from paywire.gateway_definition import Capabilities
 from paywire.ledger.interface import LedgerUnit
 from paywire.ledger.model import (
@@ -143,6 +146,8 @@ def apply_event(u: LedgerUnit, payment: Payment, event: StoredEvent, caps: Capab
             payment = replace(payment, capture_closed=True)
     elif event.kind == EventKind.AUTHORIZED and event.amount is not None and event.amount.minor == 0:
         note = "no effect: the provider reports nothing authorized"
+    elif event.kind == EventKind.AUTHORIZED and _renews(payment, event):
+        payment, note = _reauthorization(u, payment, event)
     elif event.kind == EventKind.AUTHORIZED:
         payment = replace(payment, observed_authorized=_floor(payment.observed_authorized,
                                                                     event.amount or held_amount(payment, txns)))
@@ -200,6 +205,46 @@ def apply_event(u: LedgerUnit, payment: Payment, event: StoredEvent, caps: Capab
                          applied_at=u.now() if status == EventStatus.APPLIED else None)
     u.update_event(event)
     return payment, event
+
+
+def _renews(payment: Payment, event: StoredEvent) -> bool:
+    """Whether the event is of a reauthorization (it names the authorization it renews,
+    `REAUTHORIZED`) the payment does not act on yet, of an authorization of the payment's, with its
+    amount: it replaces what the payment holds. One it acts on already (the event delivered
+    again, or reconciliation read it first) raises the floor as any authorized event does."""
+    authorization = event.references.get("authorization")
+    renewed = event.references.get(REAUTHORIZED)
+    return (payment.flow == K.AUTHORIZE and event.amount is not None and authorization is not None
+            and renewed is not None and renewed != authorization
+            and (payment.references.get("authorization"), payment.references.get(REAUTHORIZED))
+            != (authorization, renewed))
+
+
+def _reauthorization(u: LedgerUnit, payment: Payment, event: StoredEvent) -> tuple[Payment, str]:
+    """The payment once the reauthorization the event names replaced its authorization: captures
+    act on it (voids still go to the one it renews, which the provider voids it through), and it
+    holds what the reauthorization holds (`rules.reauthorized`), more or less than before. Not
+    more than what was captured before plus the reauthorization's amount (what is left to capture
+    is at most what it holds), nor more than the larger of what was authorized and its amount;
+    never less than what was captured (`rules.derive`)."""
+    assert event.amount is not None
+    renewed, authorization = event.references[REAUTHORIZED], event.references["authorization"]
+    before = max(payment.captured.minor - _captured_of(u.transactions(payment.id), authorization), 0)
+    held = min(max(payment.authorized, event.amount), Money(before, payment.currency) + event.amount)
+    references = {**payment.references, "authorization": authorization, REAUTHORIZED: renewed}
+    references.setdefault(VOID_TARGET, renewed)
+    u.add_references(payment.method, payment.id, [authorization, renewed])
+    return replace(payment, observed_authorized=held, references=references), \
+        f"authorization {authorization} renews {renewed}: the payment holds {held}"
+
+
+def _captured_of(txns: Sequence[Transaction], authorization: str) -> int:
+    """What the ledger's succeeded captures made on `authorization` took (minor units): those sent
+    to it, and those made outside paywire whose event named it (`_acted_on`), before the ledger
+    learnt of it (their events may come before the authorization's own)."""
+    undone = {t.parent_id for t in txns if t.kind == K.REVERSAL}
+    return sum(held_minor(t) for t in txns if t.kind == K.CAPTURE and t.status == S.SUCCEEDED
+               and t.id not in undone and authorization in (t.request.get("reference"), t.request.get("authorization")))
 
 
 def _sent_to_named(void: Transaction, event: StoredEvent) -> bool:
@@ -316,13 +361,21 @@ def _record_outside(u: LedgerUnit, payment: Payment, txns: Sequence[Transaction]
         provider_reference=obj, parent_id=parent, origin="webhook",
         # The capture a refund names, also when the ledger does not hold it yet (see rules._undone).
         request={"event": event.event_id, "type": event.type, **({"capture": parent_ref} if parent_ref else {}),
-                 **({"final": True} if final else {})},
+                 **({"final": True} if final else {}), **_acted_on(kind, event)},
         response={"amount": f"{event.amount.format()} {event.amount.currency}"},
         created_at=at, updated_at=at, finished_at=None if status == S.ACCEPTED else at,
     ))
     if obj:
         u.add_references(payment.method, payment.id, [obj])
     return final
+
+
+def _acted_on(kind: str, event: StoredEvent) -> dict[str, str]:
+    """The authorization a capture made outside paywire was made on, as its event names it (kept
+    in its request summary, as a capture of the service's own keeps the object it was sent to):
+    a reauthorization learnt of later tells what was captured of it from what was before it."""
+    authorization = event.references.get("authorization") if kind == K.CAPTURE else None
+    return {"authorization": authorization} if authorization else {}
 
 
 def _learns_final(payment: Payment, txn: Transaction, event: StoredEvent) -> bool:

@@ -10,7 +10,10 @@ totals are computed from those, in the order's currency:
   PayPal never changes, or what the unit's captures took when they went over it: PayPal lets
   captures add up to more than the authorization (its overage, by default up to 115%, at most
   USD 75 more), and the authorization then covers what they took (a ledger, which keeps
-  captured <= authorized, then agrees with the reading);
+  captured <= authorized, then agrees with the reading). A live reauthorization holds its own
+  amount, less or more than the original's: it covers that on top of what captures of earlier
+  authorizations took, no more than the larger of its amount and the original's, and the
+  references name the original as `REAUTHORIZED` (what the reauthorization holds replaced it);
 - captured: captures COMPLETED, PARTIALLY_REFUNDED or REFUNDED (money that moved);
 - refunded: refunds COMPLETED.
 
@@ -31,7 +34,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
-from paywire import VOID_TARGET, InvalidRequest, Money, ProviderOperation, ProviderState
+from paywire import REAUTHORIZED, VOID_TARGET, InvalidRequest, Money, ProviderOperation, ProviderState
 from paywire_paypal.amounts import from_paypal
 
 __all__ = [
@@ -46,6 +49,7 @@ __all__ = [
     "order_fields",
     "order_id_of",
     "renewed",
+    "renews",
     "taken_back",
     "up_id",
 ]
@@ -114,12 +118,29 @@ def _original_authorization(unit: Mapping[str, Any]) -> Mapping[str, Any] | None
 
 def _covered(unit: Mapping[str, Any], currency: str) -> Money:
     """What the unit's live authorization covers: its amount, or what the unit's captures took
-    when they went over it (PayPal's overage); nothing while PayPal has not decided it (PENDING)."""
+    when they went over it (PayPal's overage); nothing while PayPal has not decided it (PENDING).
+    A reauthorization (`_renewed_by`) covers what it holds on top of what captures of the
+    authorizations before it took, never more than the larger of its amount and the original's."""
     auth = _live_authorization(unit)
     if auth is None or auth.get("status") == "PENDING":
         return Money.zero(currency)
-    captured = _sum((cap for cap in _payments(unit, "captures") if cap.get("status") in _CAPTURED), currency)
-    return max(from_paypal(auth.get("amount")), captured)
+    captures = [cap for cap in _payments(unit, "captures") if cap.get("status") in _CAPTURED]
+    captured = _sum(captures, currency)
+    amount = from_paypal(auth.get("amount"))
+    original = _renewed_by(unit)
+    if original is not None:
+        before = _sum((cap for cap in captures if not _made_on(cap, auth)), currency)
+        amount = min(max(from_paypal(original.get("amount")), amount), before + amount)
+    return max(amount, captured)
+
+
+def _renewed_by(unit: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The authorization the unit's live one renews, when that is a reauthorization PayPal
+    created (not one it still reviews, PENDING: nothing is held for captures until it decides)."""
+    live, original = _live_authorization(unit), _original_authorization(unit)
+    if live is None or original is None or live.get("id") == original.get("id") or live.get("status") == "PENDING":
+        return None
+    return original
 
 
 def _waiting(unit: Mapping[str, Any]) -> bool:
@@ -168,6 +189,16 @@ def authorization_of(order: Mapping[str, Any]) -> Mapping[str, Any] | None:
     """The live authorization of the order's (first) purchase unit."""
     units = _list(order.get("purchase_units"))
     return _live_authorization(units[0]) if units else None
+
+
+def renews(order: Mapping[str, Any], authorization_id: str) -> str | None:
+    """The authorization that `authorization_id` renews, when the order lists it as its purchase
+    unit's live reauthorization PayPal created (`_renewed_by`): what it holds replaces that one's."""
+    for unit in _list(order.get("purchase_units")):
+        live, original = _live_authorization(unit), _renewed_by(unit)
+        if live is not None and live.get("id") == authorization_id and original is not None:
+            return str(original["id"])
+    return None
 
 
 def renewed(order: Mapping[str, Any], authorization_id: str) -> bool:
@@ -307,9 +338,12 @@ def order_fields(order: Mapping[str, Any]) -> dict[str, Any]:
         reference = first.get("id") if first else None
     if authorizations:
         references["authorization"] = str(authorizations[-1]["id"])
-        original = _original_authorization([unit for unit in units if _live_authorization(unit)][-1])
+        unit = [unit for unit in units if _live_authorization(unit)][-1]
+        original = _original_authorization(unit)
         if original is not None:
             references[VOID_TARGET] = str(original["id"])
+        if _renewed_by(unit) is not None and original is not None:
+            references[REAUTHORIZED] = str(original["id"])  # what it holds replaced the original's
     if captures:
         references["capture"] = str((counted or captures)[-1]["id"])
     pending = any(cap.get("status") == "PENDING" for cap in captures)

@@ -21,7 +21,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, Final
 
-from paywire import VOID_TARGET, ProviderState, Response, Subject
+from paywire import REAUTHORIZED, VOID_TARGET, ProviderState, Response, Subject
 from paywire_paypal.amounts import from_paypal, to_paypal
 from paywire_paypal.order_state import KEY_NOT_ECHOED, order_id_of
 
@@ -109,7 +109,7 @@ def authorization_fields(subject: Subject, response: Response) -> dict[str, Any]
         "reference": authorization["id"],
         "amount": from_paypal(authorization["amount"]),
         "state": ProviderState.AUTHORIZED,
-        "references": _references(subject, authorization, "authorization", "reauthorized"),
+        "references": _references(subject, authorization, "authorization", REAUTHORIZED),
     }
     if subject.reference:  # voids go to the authorization it renews: PayPal voids a reauthorization through it
         fields["references"][VOID_TARGET] = subject.reference

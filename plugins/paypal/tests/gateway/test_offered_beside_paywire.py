@@ -117,15 +117,6 @@ def test_a_refund_is_kept_to_what_a_dashboard_refund_read_by_reconcile_left_on_i
                             lambda: service.refund(payment.id, eur("25.00")), "refund_exceeds_capture")
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "Decision needed (model): a reauthorization made beside paywire for less than the original "
-    "authorization (PayPal takes an amount on reauthorize, up to the overage limit) lowers what "
-    "PayPal lets be captured to the reauthorization's overage limit (115% of it), but the ledger's "
-    "authorized total never goes down: it is the larger of the completion's amount and the "
-    "provider-reported floor, so neither PAYMENT.AUTHORIZATION.CREATED nor reconcile (which reports "
-    "the mismatch, authorized 100.00 against PayPal's 40.00) can lower it, and `check_capture` "
-    "offers captures PayPal refuses (MAX_CAPTURE_AMOUNT_EXCEEDED). It needs the ledger to record a "
-    "reauthorization as replacing what the payment's authorization holds."))
 def test_a_smaller_dashboard_reauthorization_lowers_what_is_offered_to_capture(
         paypal: Any, service: PaymentService) -> None:
     payment = service.authorize("paypal", eur("100.00"), source=paypal.app.vault_card(), idempotency_key=paypal.key())

@@ -28,7 +28,10 @@ is `FAILED`.
 An authorization's created event is also checked against its order: one PayPal reauthorized
 since (the order lists a live authorization after it) is `OTHER`. Delivered after its
 reauthorization's event (PayPal retries a delivery for days, and reauthorizes from day 4 on), it
-would point captures back at the authorization PayPal no longer captures.
+would point captures back at the authorization PayPal no longer captures. The created event of
+a reauthorization (the order lists it as the live one, after the authorization it renews) names
+that one too (`REAUTHORIZED`): what it holds, more or less than before, replaces what the payment
+held.
 
 CHECKOUT.PAYMENT-APPROVAL.REVERSED fails the order it names (PayPal cancelled it: the capture
 window after approval passed), so it is confirmed the same way: the order is read
@@ -42,7 +45,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
+import attrs
+
 from paywire import (
+    REAUTHORIZED,
     EventKind,
     InvalidRequest,
     OwnCommands,
@@ -51,7 +57,7 @@ from paywire import (
     WebhookEvent,
     WebhookVerificationError,
 )
-from paywire_paypal.order_state import order_id_of, renewed, taken_back
+from paywire_paypal.order_state import order_id_of, renewed, renews, taken_back
 from paywire_paypal.webhook.events import KINDS, event_from, resource_id
 
 __all__ = ["CONFIRMED", "READS", "Confirmer", "fetched_kind"]
@@ -140,23 +146,29 @@ class Confirmer:
                           "cannot be confirmed; nothing was applied", "unconfirmable_event")
         resource = self._read(resource_type, str(resource_id(event)))
         kind = fetched_kind(resource_type, resource, KINDS.get(str(event["event_type"]), EventKind.OTHER))
-        if kind == EventKind.AUTHORIZED and self._renewed(resource):
+        order = self._order(resource) if kind == EventKind.AUTHORIZED else None
+        if order is not None and renewed(order, str(resource["id"])):
             kind = EventKind.OTHER  # reauthorized since: captures act on its reauthorization
-        return event_from({**event, "resource_type": resource_type}, resource, kind)
+        confirmed = event_from({**event, "resource_type": resource_type}, resource, kind)
+        original = renews(order, str(resource["id"])) if order is not None and kind == EventKind.AUTHORIZED else None
+        if original is None:
+            return confirmed
+        # A reauthorization: what it holds replaces what the one it renews held.
+        return attrs.evolve(confirmed, references={**confirmed.references, REAUTHORIZED: original})
 
-    def _renewed(self, authorization: Mapping[str, Any]) -> bool:
-        """Whether PayPal reauthorized the authorization since (see the module docstring): not
-        when it names no order PayPal holds, which then lists no reauthorization of it."""
+    def _order(self, authorization: Mapping[str, Any]) -> Mapping[str, Any] | None:
+        """The order of the authorization, which says whether PayPal reauthorized it since, or it
+        is a reauthorization (see the module docstring): None when it names no order PayPal holds,
+        which then lists no reauthorization of it."""
         order_id = order_id_of(authorization)
         if order_id is None:
-            return False
+            return None
         try:
-            order = self._read("checkout-order", order_id)
+            return self._read("checkout-order", order_id)
         except WebhookVerificationError as error:
             if error.code == "unconfirmed_event":
-                return False
+                return None
             raise
-        return renewed(order, str(authorization["id"]))
 
     def _read(self, resource_type: str, resource_id: str) -> Mapping[str, Any]:
         try:

@@ -1,0 +1,195 @@
+"""A reauthorization made beside paywire (PayPal's dashboard, or the gateway's own `reauthorize`)
+replaces what the payment's authorization holds, on both ledgers, however the ledger learns of it:
+its PAYMENT.AUTHORIZATION.CREATED (each delivery received twice), reconciliation, or both in
+either order. For less than the authorization it lowers what is offered to capture; for more
+(up to PayPal's overage) it raises it; after captures of an earlier reauthorization it never
+drops below what they took. Either way the ledger offers what PayPal takes, refuses before
+sending what PayPal would refuse, and reconciles clean."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from paywire import REAUTHORIZED, Gateway, Money, PaymentService, Plugins, Retry, StateError, Subject
+from paywire.ledger import Ledger, Payment
+from paywire.testing.emulator import EmulatorServer
+from paywire.testing.sandbox import Sandbox, load_sandbox
+
+# Tested alone, the core package has no plugin installed.
+paywire_paypal = pytest.importorskip(
+    "paywire_paypal", reason="needs the PayPal plugin (installed when all packages are tested together)")
+
+DAY = 86400.0
+CREATED = "PAYMENT.AUTHORIZATION.CREATED"
+# How the ledger learns of the reauthorization, step by step.
+LEARNT = {
+    "event": ("event",),
+    "reconcile": ("reconcile",),
+    "event-then-reconcile": ("event", "reconcile"),
+    "reconcile-then-event": ("reconcile", "event"),
+    "event-delivered-again": ("event", "event"),
+}
+
+
+def eur(value: str) -> Money:
+    return Money.of(value, "EUR")
+
+
+@pytest.fixture
+def paypal() -> Iterator[tuple[Sandbox, Gateway]]:
+    sandbox = load_sandbox(paywire_paypal.PAYPAL)
+    plugins = Plugins()
+    plugins.register(paywire_paypal)
+    with EmulatorServer(sandbox.app) as server, Gateway([sandbox.method("paypal", server.url)], plugins=plugins,
+                                                        retry=Retry.never()) as gateway:
+        yield sandbox, gateway
+
+
+def _days_pass(sandbox: Sandbox, days: float) -> None:
+    """PayPal's clock moves on (past an authorization's honor period), not the machine's."""
+    clock = sandbox.app.clock
+    sandbox.app.clock = lambda: clock() + days * DAY
+
+
+def _reauthorize(sandbox: Sandbox, gateway: Gateway, authorization: str, amount: str) -> str:
+    """PayPal reauthorizes `authorization` for `amount`, beside the service; returns the new one."""
+    _days_pass(sandbox, 4)
+    return gateway.execute("paypal", "reauthorize", Subject(reference=authorization, amount=eur(amount))).reference
+
+
+def _learn(sandbox: Sandbox, service: PaymentService, payment_id: str, renewed: str, steps: tuple[str, ...]) -> None:
+    for step in steps:
+        if step == "reconcile":
+            service.reconcile(payment_id=payment_id)
+            continue
+        app = sandbox.app
+        event = next(e for e in reversed(app.events) if e["event_type"] == CREATED and e["resource"]["id"] == renewed)
+        # Signed by the machine's clock, which the verifier checks (PayPal's moved days on).
+        body, headers = app.signer.sign(event, app.webhook_id, app.cert_url(), time.time())
+        for _ in range(2):
+            service.receive_webhook("paypal", headers, body)
+
+
+def _offers_what_paypal_takes(sandbox: Sandbox, service: PaymentService, payment: Payment, renewed: str,
+                              left: Money) -> None:
+    """Captures go to `renewed`; `left` is offered and no more: one cent more is refused before
+    sending, all of it PayPal takes, and the ledger reconciles clean before and after."""
+    assert payment.references["authorization"] == renewed
+    assert payment.capturable == left
+    assert not service.reconcile(payment_id=payment.id).mismatches
+    sent = sandbox.app.calls[:]
+    with pytest.raises(StateError) as refused:
+        service.capture(payment.id, left + eur("0.01"), final=False)
+    assert refused.value.code == "capture_exceeds_authorized", refused.value
+    assert sandbox.app.calls == sent  # nothing was sent
+    done = service.capture(payment.id, left, final=False)
+    with sandbox.app.lock:
+        assert sandbox.app.captures[done.references["capture"]].authorization_id == renewed
+    assert not service.reconcile(payment_id=payment.id).mismatches
+    assert service.get_payment(payment.id).capturable == Money.zero("EUR")
+
+
+@pytest.mark.parametrize("learnt", list(LEARNT))
+@pytest.mark.parametrize("amount", ["40.00", "115.00"])
+def test_a_reauthorization_beside_paywire_replaces_what_the_payment_holds(
+    paypal: tuple[Sandbox, Gateway], ledger: Ledger, learnt: str, amount: str,
+) -> None:
+    sandbox, gateway = paypal
+    service = PaymentService(gateway, ledger)
+    payment = service.authorize("paypal", eur("100.00"), source=sandbox.sources["ok"])
+    renewed = _reauthorize(sandbox, gateway, payment.references["authorization"], amount)
+    _learn(sandbox, service, payment.id, renewed, LEARNT[learnt])
+    payment = service.get_payment(payment.id)
+    assert (payment.authorized, payment.references[REAUTHORIZED]) == (eur(amount), payment.references["void_target"])
+    _offers_what_paypal_takes(sandbox, service, payment, renewed, eur(amount))
+
+
+@pytest.mark.parametrize("learnt", ["event", "reconcile"])
+def test_a_reauthorization_after_a_reconciliation_still_replaces_what_it_read(
+    paypal: tuple[Sandbox, Gateway], ledger: Ledger, learnt: str,
+) -> None:
+    """Reconciled before the reauthorization, the ledger holds PayPal's 100.00 as read: the
+    reauthorization's 40.00 replaces it all the same."""
+    sandbox, gateway = paypal
+    service = PaymentService(gateway, ledger)
+    payment = service.authorize("paypal", eur("100.00"), source=sandbox.sources["ok"])
+    assert service.reconcile(payment_id=payment.id).clean
+    renewed = _reauthorize(sandbox, gateway, payment.references["authorization"], "40.00")
+    _learn(sandbox, service, payment.id, renewed, (learnt,))
+    _offers_what_paypal_takes(sandbox, service, service.get_payment(payment.id), renewed, eur("40.00"))
+
+
+@pytest.mark.parametrize("learnt", list(LEARNT))
+def test_a_second_reauthorization_never_drops_below_what_the_first_captured(
+    paypal: tuple[Sandbox, Gateway], ledger: Ledger, learnt: str,
+) -> None:
+    """100.00 reauthorized as it was, 60.00 of that captured, then the original reauthorized again
+    for 30.00: what was captured stands, and what is left to capture is the 30.00 the new one holds."""
+    sandbox, gateway = paypal
+    service = PaymentService(gateway, ledger)
+    payment = service.authorize("paypal", eur("100.00"), source=sandbox.sources["ok"])
+    original = payment.references["authorization"]
+    first = _reauthorize(sandbox, gateway, original, "100.00")
+    _learn(sandbox, service, payment.id, first, ("reconcile",))
+    service.capture(payment.id, eur("60.00"), final=False)
+    second = _reauthorize(sandbox, gateway, original, "30.00")
+    _learn(sandbox, service, payment.id, second, LEARNT[learnt])
+    payment = service.get_payment(payment.id)
+    assert (payment.authorized, payment.captured) == (eur("90.00"), eur("60.00"))
+    _offers_what_paypal_takes(sandbox, service, payment, second, eur("30.00"))
+
+
+@pytest.mark.parametrize("told", ["event", "reconcile"])
+@pytest.mark.parametrize("learnt", ["event", "reconcile"])
+def test_a_capture_of_the_reauthorization_taken_back_leaves_it_authorized(
+    paypal: tuple[Sandbox, Gateway], ledger: Ledger, learnt: str, told: str,
+) -> None:
+    """The reauthorization's 40.00 captured in full beside paywire, read by reconciliation, then
+    taken back by PayPal (a chargeback), the ledger `told` by PAYMENT.CAPTURE.DENIED or by
+    reconciliation: the payment stays authorized for what the reauthorization held, and its
+    capture stays closed (PayPal does not reopen the authorization)."""
+    sandbox, gateway = paypal
+    service = PaymentService(gateway, ledger)
+    payment = service.authorize("paypal", eur("100.00"), source=sandbox.sources["ok"])
+    renewed = _reauthorize(sandbox, gateway, payment.references["authorization"], "40.00")
+    _learn(sandbox, service, payment.id, renewed, (learnt,))
+    capture = gateway.execute("paypal", "capture", Subject(reference=renewed, amount=eur("40.00"), final=False))
+    assert service.reconcile(payment_id=payment.id).clean
+    sandbox.app.deny_capture(capture.reference)
+    if told == "reconcile":
+        service.reconcile(payment_id=payment.id)
+    else:
+        app = sandbox.app
+        event = next(e for e in reversed(app.events) if e["event_type"] == "PAYMENT.CAPTURE.DENIED")
+        body, headers = app.signer.sign(event, app.webhook_id, app.cert_url(), time.time())
+        service.receive_webhook("paypal", headers, body)
+    payment = service.get_payment(payment.id)
+    assert (payment.state, payment.authorized, payment.captured) == ("authorized", eur("40.00"), Money.zero("EUR"))
+    assert payment.capturable == Money.zero("EUR") or payment.capture_closed
+    with pytest.raises(StateError):
+        service.capture(payment.id, eur("0.01"), final=False)
+
+
+def test_a_capture_of_the_reauthorization_heard_of_first_is_not_counted_before_it(
+    paypal: tuple[Sandbox, Gateway], ledger: Ledger,
+) -> None:
+    """The reauthorization's PAYMENT.AUTHORIZATION.CREATED delivered after the event of a capture
+    made on it beside paywire (30.00 of its 40.00): that capture took part of what it holds, not of
+    what was authorized before it, so 10.00 is left to capture, as PayPal holds it."""
+    sandbox, gateway = paypal
+    service = PaymentService(gateway, ledger)
+    payment = service.authorize("paypal", eur("100.00"), source=sandbox.sources["ok"])
+    renewed = _reauthorize(sandbox, gateway, payment.references["authorization"], "40.00")
+    gateway.execute("paypal", "capture", Subject(reference=renewed, amount=eur("30.00"), final=False))
+    app = sandbox.app
+    (captured,) = [e for e in app.events if e["event_type"] == "PAYMENT.CAPTURE.COMPLETED"]
+    body, headers = app.signer.sign(captured, app.webhook_id, app.cert_url(), time.time())
+    service.receive_webhook("paypal", headers, body)
+    assert service.get_payment(payment.id).captured == eur("30.00")
+    _learn(sandbox, service, payment.id, renewed, ("event",))
+    payment = service.get_payment(payment.id)
+    assert (payment.authorized, payment.captured) == (eur("40.00"), eur("30.00"))
+    _offers_what_paypal_takes(sandbox, service, payment, renewed, eur("10.00"))
