@@ -27,8 +27,8 @@ OUTCOME_MODEL: tuple[Outcome, ...] = (
             "the request's answer; past its `settle_after` (its worker stopped) it becomes unknown",
             "in flight"),
     Outcome(S.SUCCEEDED,
-            "the provider's success answer; reconcile finding it done, or listing a capture made outside paywire "
-            "(reconcile records it); a webhook naming it",
+            "the provider's success answer; reconcile finding it done, or listing a capture or refund made outside "
+            "paywire (reconcile records it); a webhook naming it",
             "final (it may still learn its provider reference)",
             "counted"),
     Outcome(S.ACTION_REQUIRED,

@@ -26,16 +26,17 @@ anything. It reads the payment at the provider and decides, per transaction:
   payment);
 - a capture or refund that succeeded and that the provider now lists as failed or reversed gets
   its reversal recorded;
-- a refund the provider lists undecided (accepted) that no transaction is (made in its
-  dashboard) is recorded accepted, of origin "reconcile", so it counts in flight until decided (a
-  later reading, or its event, settles it); one made outside paywire that the provider still
-  holds undecided is reported neither settled nor open: nothing paywire sent waits for it (so
-  is a capture made so, recorded accepted by its capture_pending event). A capture of an
-  authorization listed undecided or succeeded is recorded so too (succeeded: with its own amount,
-  which a refund of it is kept to), only where it provably is none of the ledger's
-  (`_captures_outside`): a provider's capture or sale may be the service's own, whose answer was
-  lost, which its own records count already; the provider's captured total (the floor) counts
-  one not proven so.
+- a refund the provider lists undecided (accepted) or succeeded that provably is none of the
+  ledger's (made in its dashboard; `_refunds_outside`) is recorded as listed, of origin
+  "reconcile", on the capture it names: undecided, it counts in flight until decided (a later
+  reading, or its event, settles it); succeeded, it counts against that capture, which a later
+  refund is kept to. One made outside paywire that the provider still holds undecided is
+  reported neither settled nor open: nothing paywire sent waits for it (so is a capture made so,
+  recorded accepted by its capture_pending event). A capture of an authorization listed
+  undecided or succeeded is recorded so too (succeeded: with its own amount, which a refund of it
+  is kept to), only where it provably is none of the ledger's (`_captures_outside`). A provider's
+  capture, sale or refund may be the service's own, whose answer was lost, which its own records
+  count already; the provider's totals (the floors) count one not proven so.
 
 The provider's totals also become the payment's reported floors, capture closes once the provider
 takes no more of an authorization (captured, or nothing `capturable`, whatever its refunds), and
@@ -361,13 +362,14 @@ def settle(u: LedgerUnit, payment: Payment, result: CommandResult, at: datetime 
     # The time of this reading: of the refunds it records undecided and of the payment it writes,
     # so a refund's failure can tell that no write since raised the floors it sets (`reversal.fail_open_refund`).
     stamp = u.now()
-    if K.REFUND not in busy:
-        for recorded, reference in _undecided_outside(u, payment, result, txns, stamp):
+    # Captures first: a refund made beside paywire of a capture made so is then recorded on it.
+    if not busy & {K.CAPTURE, *K.INITIAL}:
+        for recorded, reference in _captures_outside(u, payment, result, txns, learnt):
             out.append(recorded)
             learnt.append(reference)
         txns = u.transactions(payment.id)
-    if not busy & {K.CAPTURE, *K.INITIAL}:
-        for recorded, reference in _captures_outside(u, payment, result, txns, learnt):
+    if K.REFUND not in busy:
+        for recorded, reference in _refunds_outside(u, payment, result, txns, learnt, stamp):
             out.append(recorded)
             learnt.append(reference)
         txns = u.transactions(payment.id)
@@ -558,38 +560,68 @@ def _by_operations(u: LedgerUnit, pending: list[Transaction], listed: list[Provi
     return decisions
 
 
-def _undecided_outside(u: LedgerUnit, payment: Payment, result: CommandResult,
-                       txns: Sequence[Transaction], at: datetime) -> list[tuple[Settlement, str]]:
-    """Refunds the provider lists undecided (accepted) that no transaction of the ledger is: made
-    beside paywire (in its dashboard), and held against the payment until decided. Each is
-    recorded accepted, of origin "reconcile", as a pending refund's event records it, so the money
-    rules count it in flight until a later reading or its event decides it (its succeeded refunds
-    need no transaction: the provider's refunded total counts them). Not one of the amount of a
-    refund of the ledger's open without its reference: it may be that one (the service sends the
-    amount it resolved, which the provider refunds or refuses), and is named once it is matched.
-    Each notes the refunded total read beside it (`FLOOR_READ`), which cannot count it (undecided:
-    no money moved), recorded `at` the time the reading writes the payment, so its failure can
+def _refunds_outside(u: LedgerUnit, payment: Payment, result: CommandResult, txns: Sequence[Transaction],
+                     learnt: Sequence[str], at: datetime) -> list[tuple[Settlement, str]]:
+    """Refunds the provider lists succeeded or undecided (accepted) that are provably none of the
+    ledger's: made beside paywire (in its dashboard), their events not delivered. Each is recorded
+    as the provider lists it, of origin "reconcile", on the capture (or sale) it names: an
+    undecided one counts in flight until a later reading or its event decides it, as a pending
+    refund's event records it; a succeeded one counts against that capture (a provider that
+    refunds one capture at a time refuses more than it has left), where the refunded floor alone
+    counts it against no capture, so a later refund could be sent to one too short of it. A
+    succeeded one is recorded only on a capture the ledger holds apart from the payment's own
+    objects (a sale, a PaymentIntent's charge): on those the refunded floor already bounds a
+    refund, and still counts it.
+
+    Provably none of the ledger's: its reference is no transaction's, nor one this reading matched;
+    it carries no key of a refund of the ledger's (one made beside paywire may carry another
+    transaction's: Braintree's refund inherits its sale's orderId, which may be the sale's key); no
+    refund of the ledger's is open without its reference that it may be (the service sends the
+    amount it resolved, which the provider refunds or refuses: an undecided one of the same amount;
+    a succeeded one of its amount or more, or of another currency, on its capture or an unknown
+    one, as `_by_operations` leaves such ones open); and, for a succeeded one, no succeeded refund
+    of the ledger's that never learnt its reference applied its amount. One not proven so is left
+    to the refunded floor (the provider's total), as a refund of the service's own whose answer
+    was lost may be.
+
+    Each undecided one notes the refunded total read beside it (`FLOOR_READ`), which cannot count
+    it (no money moved), recorded `at` the time the reading writes the payment, so its failure can
     tell whether the floor still stands on that total alone (`reversal.fail_open_refund`)."""
     read = _money(result.refunded, payment.currency)
-    nameless = {t.amount for t in txns if t.kind == K.REFUND and t.open and not t.provider_reference}
-    held = {t.provider_reference for t in txns if t.provider_reference}
-    # A refund of the ledger's own carries its key; one made beside paywire may carry another
-    # transaction's (Braintree's refund inherits its sale's orderId, which may be the sale's key).
+    held = {*(t.provider_reference for t in txns if t.provider_reference), *learnt}
+    own = {payment.reference, result.reference, *payment.references.values()} - {payment.references.get("capture")}
     keys = {t.idempotency_key for t in txns if t.kind == K.REFUND}
+    applied = {Money(held_minor(t), t.amount.currency) for t in txns if t.kind == K.REFUND
+               and t.status == S.SUCCEEDED and not t.provider_reference and t.amount is not None}
     recorded: list[tuple[Settlement, str]] = []
     for op in result.operations:
-        if (op.kind != K.REFUND or op.status != "accepted" or op.reference in held or op.amount in nameless
-                or op.amount.currency != payment.currency or (op.idempotency_key and op.idempotency_key in keys)):
+        if (op.kind != K.REFUND or op.status not in _RECORDABLE or op.reference in held
+                or op.amount.currency != payment.currency or (op.idempotency_key and op.idempotency_key in keys)
+                or (op.status == "succeeded" and op.amount in applied)
+                or any(_may_be_own(op, t, txns) for t in txns)):
             continue
-        held.add(op.reference)
         # The capture (or the sale) it refunds, where the ledger holds what the provider names.
         parent = next((t for t in txns if op.parent and t.provider_reference == op.parent and t.status == S.SUCCEEDED
                        and (t.kind == K.CAPTURE or (payment.flow == K.SALE and t.kind in K.INITIAL))), None)
-        recorded.append(_record_listed(
-            u, payment, result, op, at, parent=parent,
-            request={"capture": op.parent} if op.parent else {},
-            response={FLOOR_READ: read.minor} if read is not None else {}))
+        if op.status == "succeeded" and (parent is None or parent.kind != K.CAPTURE or op.parent in own):
+            continue  # counted against no capture of its own: the refunded floor counts it as before
+        held.add(op.reference)
+        floor = {FLOOR_READ: read.minor} if read is not None and op.status == "accepted" else {}
+        recorded.append(_record_listed(u, payment, result, op, at, parent=parent,
+                                       request={"capture": op.parent} if op.parent else {}, response=floor))
     return recorded
+
+
+def _may_be_own(op: ProviderOperation, txn: Transaction, txns: Sequence[Transaction]) -> bool:
+    """Whether `op`, a listed refund, may be `txn`, a refund of the ledger's open without its
+    reference: undecided, one of its amount; succeeded, one of its amount or more (applied in
+    part), or of another currency, that may be on the capture `op` names."""
+    if txn.kind != K.REFUND or not txn.open or txn.provider_reference:
+        return False
+    if op.status == "accepted":
+        return txn.amount == op.amount
+    return _may_be(op, _capture_of(txn, txns)) and (
+        txn.amount is None or txn.amount.currency != op.amount.currency or txn.amount.minor >= op.amount.minor)
 
 
 def _captures_outside(u: LedgerUnit, payment: Payment, result: CommandResult, txns: Sequence[Transaction],
@@ -638,8 +670,8 @@ def _captures_outside(u: LedgerUnit, payment: Payment, result: CommandResult, tx
 def _record_listed(u: LedgerUnit, payment: Payment, result: CommandResult, op: ProviderOperation, at: datetime, *,
                    parent: Transaction | None = None, request: Mapping[str, Any] | None = None,
                    response: Mapping[str, Any] | None = None) -> tuple[Settlement, str]:
-    """Record `op`, a refund or capture the provider lists (undecided, or a capture succeeded) and
-    made outside paywire, as a transaction of origin "reconcile" in the status listed (its key
+    """Record `op`, a refund or capture the provider lists (undecided or succeeded) and made
+    outside paywire, as a transaction of origin "reconcile" in the status listed (its key
     names the listed object, so a later reading finds it), and its settlement; `request` and
     `response` add to the summaries."""
     key = f"reconcile-{op.reference}"

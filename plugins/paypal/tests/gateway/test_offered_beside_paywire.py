@@ -96,16 +96,11 @@ def test_a_refund_of_dashboard_captures_read_by_reconcile_is_kept_to_one_capture
     _refused_before_sending(paypal, service, payment_id, TransactionKind.REFUND,
                             lambda: service.refund(payment_id, eur("30.01")), "refund_exceeds_capture")
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "Decision needed (model): a refund made in PayPal's dashboard that only reconcile has read (its "
-    "events not delivered) is known to the ledger as PayPal's refunded total alone (the refunded "
-    "floor), not as a refund of the capture it gave money back from: reconcile records no transaction "
-    "for a succeeded refund. What each capture has left (`rules.capture_parents`) counts none of it, "
-    "so `check_refund` sends a refund to a capture PayPal has too little left on "
-    "(REFUND_AMOUNT_EXCEEDED). It needs reconcile to record a listed succeeded refund that is provably "
-    "none of the ledger's (PayPal's refunds made without paywire carry no key) on its capture."))
+
 def test_a_refund_is_kept_to_what_a_dashboard_refund_read_by_reconcile_left_on_its_capture(
         paypal: Any, service: PaymentService) -> None:
+    """A refund made in PayPal's dashboard whose events were not delivered is recorded by reconcile
+    on the capture it names, so a later refund is kept to what PayPal has left on each capture."""
     payment = service.authorize("paypal", eur("100.00"), source=paypal.app.vault_card(), idempotency_key=paypal.key())
     first = service.capture(payment.id, eur("30.00"), final=False, idempotency_key=paypal.key()).references["capture"]
     service.capture(payment.id, eur("20.00"), final=False, idempotency_key=paypal.key())
