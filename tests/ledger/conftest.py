@@ -19,10 +19,11 @@ from typing import Any
 
 import pytest
 
-from paywire import Gateway
+from paywire import Gateway, Plugins, Retry
 from paywire.ledger import Ledger, SQLiteLedger, open_ledger
 from paywire.service import PaymentService
 from paywire.testing.emulator import EmulatorServer
+from paywire.testing.sandbox import Sandbox, load_sandbox
 from tests.ledger.fakepay import FakePayApp, make_gateway
 from tests.ledger.support import FAST, PATIENT
 
@@ -122,6 +123,20 @@ def fakepay() -> Iterator[tuple[FakePayApp, str]]:
     app = FakePayApp()
     with EmulatorServer(app) as server:
         yield app, server.url
+
+
+@pytest.fixture
+def paypal() -> Iterator[tuple[Sandbox, Gateway]]:
+    """PayPal's emulator on loopback and a gateway to it, never retrying (for a module that
+    imported the PayPal plugin or was skipped: the core package alone has none)."""
+    import paywire_paypal
+
+    sandbox = load_sandbox(paywire_paypal.PAYPAL)
+    plugins = Plugins()
+    plugins.register(paywire_paypal)
+    with EmulatorServer(sandbox.app) as server, Gateway([sandbox.method("paypal", server.url)], plugins=plugins,
+                                                        retry=Retry.never()) as gateway:
+        yield sandbox, gateway
 
 
 @pytest.fixture(scope="module")

@@ -430,19 +430,26 @@ class FakePayApp(EmulatorApp):
         with self.lock:
             self._establish(self.payments[pid])
 
-    def refund_beside(self, cap_id: str, amount: int | None = None) -> str:
+    def refund_beside(self, cap_id: str, amount: int | None = None, *, status: str = "succeeded",
+                      emit: bool = False) -> str:
         """The capture refunded in the provider's dashboard (all of it by default), with no word to
-        the ledger and no event; the refund's id."""
+        the ledger: the refund's id. Succeeded, its event emitted (not delivered) with `emit`; or
+        held undecided (`status="pending"`), with no event yet."""
         with self.lock:
             cap = self.captures[cap_id]
             payment = self.payments[cap["payment"]]
             refund = {"id": self._id("re"), "amount": amount or cap["amount"], "currency": payment["currency"],
-                      "capture": cap_id, "payment": payment["id"], "status": "succeeded", "idempotency_key": None}
+                      "capture": cap_id, "payment": payment["id"], "status": status, "idempotency_key": None}
             self.refunds[refund["id"]] = refund
             payment["_refunds"].append(refund["id"])
-            cap["refunded"] += refund["amount"]
-            payment["refunded"] += refund["amount"]
-            self._restate(payment)
+            if status == "pending":
+                cap["_pending_refunds"] += refund["amount"]
+            elif emit:
+                self._refund_succeeded(payment, cap, refund)
+            else:
+                cap["refunded"] += refund["amount"]
+                payment["refunded"] += refund["amount"]
+                self._restate(payment)
             return str(refund["id"])
 
     def decide(self, object_id: str, *, succeed: bool = True,

@@ -18,19 +18,6 @@ from tests.ledger.support import eur, ledger_totals
 READS = r"^/v1/payments/[^/]+$"  # the fetch: GET /v1/payments/<id>
 
 
-def _pending_beside(app: FakePayApp, cap_id: str, amount: int) -> str:
-    """A refund made in the provider's dashboard that it holds undecided, with no event yet."""
-    with app.lock:
-        cap = app.captures[cap_id]
-        payment = app.payments[cap["payment"]]
-        refund = {"id": app._id("re"), "amount": amount, "currency": payment["currency"], "capture": cap_id,
-                  "payment": payment["id"], "status": "pending", "idempotency_key": None}
-        app.refunds[refund["id"]] = refund
-        payment["_refunds"].append(refund["id"])
-        cap["_pending_refunds"] += amount
-        return str(refund["id"])
-
-
 def _reconciled_beside(service: PaymentService, app: FakePayApp) -> tuple[str, str, str]:
     """A sale of 100.00, 30.00 of it refunded in the dashboard (known by the provider's total
     only) and 25.00 more held pending there, reconciled: the floor is 30.00, the pending refund
@@ -39,7 +26,7 @@ def _reconciled_beside(service: PaymentService, app: FakePayApp) -> tuple[str, s
     pid = payment.reference or ""
     cap_id = app.payments[pid]["_captures"][0]
     app.refund_beside(cap_id, 3_000)
-    refund = _pending_beside(app, cap_id, 2_500)
+    refund = app.refund_beside(cap_id, 2_500, status="pending")
     service.reconcile(payment_id=payment.id)
     paid = service.get_payment(payment.id)
     assert (paid.observed_refunded, paid.refunded) == (eur("30.00"), eur("30.00"))

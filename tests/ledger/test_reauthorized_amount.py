@@ -9,14 +9,12 @@ sending what PayPal would refuse, and reconciles clean."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
 
-from paywire import REAUTHORIZED, Gateway, Money, PaymentService, Plugins, Retry, StateError, Subject
+from paywire import REAUTHORIZED, Gateway, Money, PaymentService, StateError, Subject
 from paywire.ledger import Ledger, Payment
-from paywire.testing.emulator import EmulatorServer
-from paywire.testing.sandbox import Sandbox, load_sandbox
+from paywire.testing.sandbox import Sandbox
 
 # Tested alone, the core package has no plugin installed.
 paywire_paypal = pytest.importorskip(
@@ -36,16 +34,6 @@ LEARNT = {
 
 def eur(value: str) -> Money:
     return Money.of(value, "EUR")
-
-
-@pytest.fixture
-def paypal() -> Iterator[tuple[Sandbox, Gateway]]:
-    sandbox = load_sandbox(paywire_paypal.PAYPAL)
-    plugins = Plugins()
-    plugins.register(paywire_paypal)
-    with EmulatorServer(sandbox.app) as server, Gateway([sandbox.method("paypal", server.url)], plugins=plugins,
-                                                        retry=Retry.never()) as gateway:
-        yield sandbox, gateway
 
 
 def _days_pass(sandbox: Sandbox, days: float) -> None:

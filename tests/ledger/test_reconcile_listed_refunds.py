@@ -17,20 +17,6 @@ from tests.ledger.fakepay import FakePayApp
 from tests.ledger.support import agree, eur, step_past_life
 
 
-def _dashboard_refund(app: FakePayApp, capture: str, amount: int) -> str:
-    """A refund of `capture` made in the provider's dashboard, with no word to the ledger yet: its
-    id (its event is emitted, not delivered)."""
-    with app.lock:
-        cap = app.captures[capture]
-        payment = app.payments[cap["payment"]]
-        refund = {"id": app._id("re"), "amount": amount, "currency": payment["currency"], "capture": capture,
-                  "payment": payment["id"], "status": "succeeded", "idempotency_key": None}
-        app.refunds[refund["id"]] = refund
-        payment["_refunds"].append(refund["id"])
-        app._refund_succeeded(payment, cap, refund)
-        return str(refund["id"])
-
-
 def _refunds(service: PaymentService, payment_id: str) -> list[Transaction]:
     return [t for t in service.list_transactions(payment_id) if t.kind == "refund"]
 
@@ -56,7 +42,7 @@ def _two_captures(service: PaymentService, app: FakePayApp) -> tuple[str, str, s
 def test_a_dashboard_refund_read_by_reconcile_is_recorded_once_on_its_capture(
         service: PaymentService, app: FakePayApp) -> None:
     payment_id, first, second = _two_captures(service, app)
-    refund = _dashboard_refund(app, first, 2_500)
+    refund = app.refund_beside(first, 2_500, emit=True)
     assert service.reconcile(payment_id=payment_id).clean
     assert _listed(service, payment_id) == {refund: ("succeeded", first, 2_500)}
     agree(service, app, payment_id)
@@ -77,7 +63,7 @@ def test_the_late_event_of_a_refund_read_by_reconcile_applies_to_it_once(
         service: PaymentService, app: FakePayApp) -> None:
     """Its refunded event (delivered twice) finds the refund the reading recorded and adds nothing."""
     payment_id, first, _ = _two_captures(service, app)
-    refund = _dashboard_refund(app, first, 2_500)
+    refund = app.refund_beside(first, 2_500, emit=True)
     assert service.reconcile(payment_id=payment_id).clean
     (recorded,) = _refunds(service, payment_id)
     (event,) = app.events_about(refund)
@@ -117,7 +103,7 @@ def test_a_listed_refund_that_may_be_a_lost_one_of_the_ledgers_is_left_to_the_fl
     with pytest.raises(OutcomeUnknown) as lost:
         service.refund(payment_id, eur("20.00"))
     app.clear_faults()
-    dashboard = _dashboard_refund(app, second, 1_500)
+    dashboard = app.refund_beside(second, 1_500, emit=True)
     service.reconcile(payment_id=payment_id)
     assert _listed(service, payment_id) == {}
     assert service.get_payment(payment_id).refunded == eur("15.00")  # the floor alone

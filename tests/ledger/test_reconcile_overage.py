@@ -4,27 +4,14 @@ ledger as PayPal holds the payment, and every reconciliation clean."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
-from paywire import Gateway, Money, PaymentService, Plugins, Retry, Subject
+from paywire import Gateway, Money, PaymentService, Subject
 from paywire.ledger import Ledger
-from paywire.testing.emulator import EmulatorServer
-from paywire.testing.sandbox import Sandbox, load_sandbox
+from paywire.testing.sandbox import Sandbox
 
 # The core package's own session installs no plugin.
 paywire_paypal = pytest.importorskip("paywire_paypal", reason="needs the PayPal plugin (the all session has it)")
-
-
-@pytest.fixture
-def paypal() -> Iterator[tuple[Sandbox, Gateway]]:
-    sandbox = load_sandbox(paywire_paypal.PAYPAL)
-    plugins = Plugins()
-    plugins.register(paywire_paypal)
-    with EmulatorServer(sandbox.app) as server, Gateway([sandbox.method("paypal", server.url)], plugins=plugins,
-                                                        retry=Retry.never()) as gateway:
-        yield sandbox, gateway
 
 
 def _deliver(sandbox: Sandbox, service: PaymentService, event_type: str) -> None:

@@ -23,16 +23,6 @@ def eur(value: str) -> Money:
     return Money.of(value, "EUR")
 
 
-def _dashboard_capture(paypal: Any, authorization: str, amount: str) -> str:
-    """A capture made in PayPal's dashboard, not final: its id."""
-    before = set(paypal.app.captures)
-    assert Dashboard(paypal.url).post(f"/v2/payments/authorizations/{authorization}/capture",
-                                      {"amount": {"currency_code": "EUR", "value": amount},
-                                       "final_capture": False}) == 201
-    (made,) = set(paypal.app.captures) - before
-    return str(made)
-
-
 def _captures(service: PaymentService, payment_id: str) -> list[Any]:
     return [t for t in service.list_transactions(payment_id) if t.kind == TransactionKind.CAPTURE]
 
@@ -47,7 +37,9 @@ def test_each_refund_goes_to_a_dashboard_capture_that_holds_it_and_late_events_a
         paypal: Any, service: PaymentService) -> None:
     payment = service.authorize("paypal", eur("100.00"), source=paypal.app.vault_card(), idempotency_key=paypal.key())
     authorization = payment.references["authorization"]
-    made = {_dashboard_capture(paypal, authorization, amount): eur(amount) for amount in ("30.00", "20.00")}
+    dashboard = Dashboard(paypal.url)
+    made = {dashboard.capture(paypal.app, authorization, amount, final=False): eur(amount)
+            for amount in ("30.00", "20.00")}
     assert service.reconcile(payment_id=payment.id).clean  # no event delivered
     recorded = {t.provider_reference: t for t in _captures(service, payment.id)}
     assert {ref: (t.origin, t.status, t.amount) for ref, t in recorded.items()} == {

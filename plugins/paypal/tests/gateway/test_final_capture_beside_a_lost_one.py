@@ -41,16 +41,6 @@ def _lost_capture(paypal: Any, service: PaymentService, payment_id: str, amount:
     return lost.value.transaction_id
 
 
-def _dashboard_capture(paypal: Any, authorization: str, amount: str) -> str:
-    """A final capture made in PayPal's dashboard: its id."""
-    before = set(paypal.app.captures)
-    assert Dashboard(paypal.url).post(f"/v2/payments/authorizations/{authorization}/capture",
-                                      {"amount": {"currency_code": "EUR", "value": amount},
-                                       "final_capture": True}) == 201
-    (made,) = set(paypal.app.captures) - before
-    return str(made)
-
-
 def _deliver(paypal: Any, service: PaymentService, capture: str) -> str:
     """PayPal's PAYMENT.CAPTURE.COMPLETED about `capture`, delivered twice: its id."""
     (event,) = [e for e in paypal.app.events
@@ -99,7 +89,7 @@ def test_a_final_dashboard_capture_beside_a_lost_capture_not_final_closes_at_onc
     txn_id = _lost_capture(paypal, service, payment_id, lost, final=False,
                            fault=Fault(kind="drop_after", path="/capture$"))
     (own,) = paypal.app.captures  # PayPal made it: only its answer was lost
-    dashboard = _dashboard_capture(paypal, authorization, beside)
+    dashboard = Dashboard(paypal.url).capture(paypal.app, authorization, beside, final=True)
     order = [own, dashboard] if lost_first else [dashboard, own]
     events = {capture: _deliver(paypal, service, capture) for capture in order}
 
@@ -152,7 +142,7 @@ def test_a_final_dashboard_capture_waiting_on_a_lost_final_capture_closes_while_
     txn_id = _lost_capture(paypal, service, payment_id, "20.00", final=True,
                            fault=Fault(kind="status", status=503, path="/capture$", times=10))
     assert not paypal.app.captures
-    dashboard = _dashboard_capture(paypal, authorization, "30.00")
+    dashboard = Dashboard(paypal.url).capture(paypal.app, authorization, "30.00", final=True)
     event_id = _deliver(paypal, service, dashboard)
     assert _event_status(service, event_id) == EventStatus.DEFERRED
     payment = service.get_payment(payment_id)

@@ -96,6 +96,14 @@ class Dashboard:
         return self.pool.request("POST", self.url + path, body=json.dumps(body).encode(), headers=headers,
                                  retries=False).status
 
+    def capture(self, app: Any, authorization: str, amount: str, *, final: bool) -> str:
+        """A capture of `authorization` made here, EUR `amount`: its id, as emulator `app` holds it."""
+        before = set(app.captures)
+        assert self.post(f"/v2/payments/authorizations/{authorization}/capture",
+                         {"amount": {"currency_code": "EUR", "value": amount}, "final_capture": final}) == 201
+        (made,) = set(app.captures) - before
+        return str(made)
+
 
 def _amount(minor: int) -> dict[str, str]:
     return {"currency_code": "EUR", "value": f"{minor // 100}.{minor % 100:02d}"}
