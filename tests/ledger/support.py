@@ -208,7 +208,7 @@ def store_unmatched(service: PaymentService, method: str, headers: Mapping[str, 
         assert u.insert_event(StoredEvent(
             provider=event.provider, event_id=event.id, method=method, type=event.type, kind=event.kind,
             reference=event.reference, references=event.references, amount=event.amount, total=event.total,
-            status="unmatched", received_at=now()))
+            status="unmatched", received_at=now(), closes_capture=event.closes_capture))
     return event.id
 
 

@@ -27,6 +27,11 @@ V1_TRANSACTION_COLUMNS = (
     "provider_reference, parent_id, origin, error_type, error_code, error_message, retryable, token, "
     "request, response, created_at, updated_at, finished_at"
 )
+# The columns of the events every release wrote (migration 7 added `closes_capture`).
+V1_EVENT_COLUMNS = (
+    "provider, event_id, method, type, kind, reference, refs, currency, amount_minor, total_minor, status, "
+    "payment_id, note, received_at, applied_at"
+)
 T = 1_764_000_000_000_000  # microseconds since the epoch, as the ledger stores times
 
 V1_ROWS = [  # one transaction in every status the previous release wrote
@@ -53,9 +58,7 @@ def previous_release(ledger_url: str) -> str:
             u.insert_payment(payment(references={"payment": "fp_1"}))
         _write(old, f"INSERT INTO paywire_transactions ({V1_TRANSACTION_COLUMNS}) VALUES "
                     f"({', '.join(['?'] * 23)})", V1_ROWS)
-        _write(old, "INSERT INTO paywire_events (provider, event_id, method, type, kind, reference, refs, currency, "
-                    "amount_minor, total_minor, status, payment_id, note, received_at, applied_at) VALUES "
-                    "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        _write(old, f"INSERT INTO paywire_events ({V1_EVENT_COLUMNS}) VALUES ({', '.join(['?'] * 15)})",
                [("fakepay", "evt_1", "fakepay", "payment.captured", "captured", "cap_9", '{"payment":"fp_1"}', "EUR",
                  2_500, None, "unmatched", None, None, T + 50, None)])
 
@@ -80,7 +83,7 @@ def _snapshot(ledger: Ledger) -> dict[str, list[tuple[Any, ...]]]:
         "payments": _rows(ledger, f"SELECT {_sql.PAYMENT_COLUMNS} FROM paywire_payments ORDER BY id"),
         "transactions": _rows(ledger, f"SELECT {V1_TRANSACTION_COLUMNS} FROM paywire_transactions ORDER BY id"),
         "references": _rows(ledger, "SELECT method, reference, payment_id FROM paywire_references ORDER BY reference"),
-        "events": _rows(ledger, f"SELECT {_sql.EVENT_COLUMNS} FROM paywire_events ORDER BY event_id"),
+        "events": _rows(ledger, f"SELECT {V1_EVENT_COLUMNS} FROM paywire_events ORDER BY event_id"),
     }
 
 
@@ -306,6 +309,75 @@ def test_migration_6_marks_each_payment_an_earlier_release_left_waiting_as_owing
         assert open_ledger(release_5).schema_version() == MIGRATIONS[-1].version  # a second start: no-op
     finally:
         ledger.close()
+
+
+@pytest.fixture
+def release_6(ledger_url: str) -> str:
+    """A ledger URL holding schema 6 (the release before migration 7): a payment and its captured
+    events as that release stored them, applied, deferred and unmatched, none saying whether its
+    capture was final (that release kept no such word)."""
+    def fill(old: Ledger) -> None:
+        with old.unit() as u:
+            u.insert_payment(payment(references={"payment": "fp_1"}, state=PaymentState.AUTHORIZED))
+        _write(old, f"INSERT INTO paywire_events ({V1_EVENT_COLUMNS}) VALUES ({', '.join(['?'] * 15)})", [
+            ("fakepay", f"evt_{status}", "fakepay", "payment.captured", "captured", f"cap_{n}",
+             '{"payment":"fp_1"}', "EUR", 1_000 + n, None, status, None if status == "unmatched" else "pay_1",
+             None, T + n, T + n + 1 if status == "applied" else None)
+            for n, status in enumerate(("applied", "deferred", "unmatched"))])
+        _write(old, "INSERT INTO paywire_event_references (provider, event_id, method, reference) VALUES (?, ?, ?, ?)",
+               [("fakepay", "evt_unmatched", "fakepay", "cap_2")])
+
+    return written_by(6, ledger_url, fill)
+
+
+def test_migration_7_keeps_every_event_and_reads_the_old_ones_as_closing_nothing(release_6: str) -> None:
+    """Upgraded, the release-6 ledger holds every row as it was; its events' new column is empty
+    and read as "closes nothing", as release 6 applied them; an event stored from then on keeps
+    whether its capture was final, through every read of events."""
+    before = snapshot_of(6, release_6)
+    ledger = open_ledger(release_6)
+    try:
+        assert ledger.schema_version() == MIGRATIONS[-1].version >= 7
+        assert _snapshot(ledger) == before and len(before["events"]) == 3
+        assert _rows(ledger, "SELECT event_id, closes_capture FROM paywire_events ORDER BY event_id") == [
+            ("evt_applied", None), ("evt_deferred", None), ("evt_unmatched", None)]
+        old = ledger.list_events()
+        assert [(e.event_id, e.closes_capture) for e in old] == [
+            ("evt_applied", False), ("evt_deferred", False), ("evt_unmatched", False)]
+        with ledger.unit() as u:
+            u.insert_event(attrs.evolve(old[2], event_id="evt_final", closes_capture=True))
+            u.insert_event(attrs.evolve(old[2], event_id="evt_not_final", closes_capture=False))
+            waiting = u.waiting_events(methods=["fakepay"], payment_id="pay_1", references=["cap_2"])
+        assert [(e.event_id, e.closes_capture) for e in waiting] == [
+            ("evt_deferred", False), ("evt_final", True), ("evt_not_final", False), ("evt_unmatched", False)]
+        final = ledger.get_event("fakepay", "evt_final")
+        assert final is not None and final.closes_capture and final == attrs.evolve(old[2], event_id="evt_final",
+                                                                                     closes_capture=True)
+        assert [row for row in _snapshot(ledger)["events"] if row[1] in {"evt_applied", "evt_deferred",
+                                                                         "evt_unmatched"}] == before["events"]
+        assert open_ledger(release_6).schema_version() == MIGRATIONS[-1].version  # a second start: no-op
+    finally:
+        ledger.close()
+
+
+def test_undoing_migration_7_as_the_docs_say_lets_release_6_open_the_ledger_again(release_6: str) -> None:
+    """Going back to release 6 (docs/ledger.md): the column dropped and the step forgotten, release
+    6 opens the ledger with every row it knew kept, an event stored since among them; the release
+    migrates it again afterwards."""
+    ledger = open_ledger(release_6)
+    with ledger.unit() as u:
+        u.insert_event(attrs.evolve(ledger.list_events()[2], event_id="evt_since", closes_capture=True))
+    before = _snapshot(ledger)
+    _write(ledger, "ALTER TABLE paywire_events DROP COLUMN closes_capture", [()])
+    _write(ledger, "DELETE FROM paywire_schema WHERE version = 7", [()])
+    ledger.close()
+    assert snapshot_of(6, release_6) == before and len(before["events"]) == 4
+    again = open_ledger(release_6)
+    try:
+        assert again.schema_version() == MIGRATIONS[-1].version and _snapshot(again) == before
+        assert not any(e.closes_capture for e in again.list_events())  # kept by no release that knew it
+    finally:
+        again.close()
 
 
 def test_release_4_keeps_working_on_a_ledger_migration_5_upgraded_until_restarted_then_after_undoing_it(

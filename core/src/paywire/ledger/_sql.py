@@ -105,7 +105,7 @@ TRANSACTION_COLUMNS = (
 )
 EVENT_COLUMNS = (
     "provider, event_id, method, type, kind, reference, refs, currency, amount_minor, total_minor, status, "
-    "payment_id, note, received_at, applied_at"
+    "payment_id, note, received_at, applied_at, closes_capture"
 )
 
 
@@ -314,13 +314,14 @@ def transaction_from_row(r: Row) -> Transaction:
     })
 
 
-def event_row(e: StoredEvent) -> tuple[Any, ...]:
+def event_row(e: StoredEvent, flags: Flags = _BOOLEANS) -> tuple[Any, ...]:
     money = e.amount if e.amount is not None else e.total  # a zero is an amount too (Money(0) is falsy)
     currency = money.currency if money is not None else None
     return (
         e.provider, e.event_id, e.method, e.type, e.kind, e.reference, _dump(e.references), currency,
         e.amount.minor if e.amount is not None else None, e.total.minor if e.total is not None else None,
         e.status, e.payment_id, e.note, to_us(e.received_at), to_us(e.applied_at) if e.applied_at else None,
+        flags[e.closes_capture],
     )
 
 
@@ -331,6 +332,7 @@ def event_from_row(r: Row) -> StoredEvent:
         references=json.loads(r[6]), amount=Money(int(r[8]), currency) if r[8] is not None else None,
         total=Money(int(r[9]), currency) if r[9] is not None else None, status=r[10], payment_id=r[11],
         note=r[12], received_at=_at(r[13]), applied_at=from_us(r[14]),
+        closes_capture=bool(r[15]),  # NULL: stored by a release that kept no such word
     )
 
 
@@ -529,8 +531,8 @@ class SQLUnit(LedgerUnit):
 
     def insert_event(self, event: StoredEvent) -> bool:
         cursor = self._write(
-            f"INSERT INTO paywire_events ({EVENT_COLUMNS}) VALUES ({_params(15)}) ON CONFLICT DO NOTHING",
-            event_row(event),
+            f"INSERT INTO paywire_events ({EVENT_COLUMNS}) VALUES ({_params(16)}) ON CONFLICT DO NOTHING",
+            event_row(event, self._ledger.flags),
         )
         if self._rowcount(cursor) != 1:
             return False

@@ -307,6 +307,13 @@ def _waiting_owe_reads() -> tuple[str, ...]:
             AND NOT EXISTS (SELECT 1 FROM paywire_owed_reads o WHERE o.payment_id = paywire_payments.id)""",)
 
 
+def _closing_events(boolean: str) -> tuple[str, ...]:
+    # Whether the event's capture was final at the provider (`WebhookEvent.closes_capture`), kept
+    # for an event applied after it waited (unmatched or deferred). NULL on the rows an earlier
+    # release wrote, which kept no such word: read as not closing, as that release applied them.
+    return (f"ALTER TABLE paywire_events ADD COLUMN closes_capture {boolean}",)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -343,6 +350,12 @@ MIGRATIONS: tuple[Migration, ...] = (
         "payments an earlier release left waiting for their buyer owe a read an hour after their last change",
         sqlite=_waiting_owe_reads(),
         postgresql=_waiting_owe_reads(),
+    ),
+    Migration(
+        7,
+        "webhook events keep whether their capture was final, for when they are applied after waiting",
+        sqlite=_closing_events("INTEGER"),
+        postgresql=_closing_events("BOOLEAN"),
     ),
 )
 

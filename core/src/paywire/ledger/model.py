@@ -444,12 +444,11 @@ class StoredEvent:
     note: str | None = None
     received_at: datetime
     applied_at: datetime | None = None
-    # The event's capture was final at the provider (`WebhookEvent.closes_capture`). Not stored:
-    # known only while the event is applied as it is received; one applied later counts as a
-    # capture that says nothing of its authorization. So it waits for no capture sent not final,
-    # and closes the capture when it first waits (`service.webhooks`); one stored unmatched (its
-    # payment unknown yet) leaves the closing to reconciliation's reading.
-    closes_capture: bool = attrs.field(default=False, eq=False)
+    # The event's capture was final at the provider (`WebhookEvent.closes_capture`), stored with
+    # it (migration 7) so that an event applied after it waited, unmatched (its payment not known
+    # yet) or deferred, closes the capture by the same rules as one applied as it is received.
+    # False for an event stored before the ledger kept it: applied as that release applied it.
+    closes_capture: bool = False
 
     @property
     def all_references(self) -> tuple[str, ...]:

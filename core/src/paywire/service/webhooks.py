@@ -21,7 +21,8 @@ Rules (each runs inside a locked ledger unit, after the event was stored once pe
   A capture the provider says was final (`closes_capture`) is none sent not final (the provider
   reports finality as asked): it waits only for a capture sent final or a first operation, and
   while it waits it closes the payment's capture (a final capture took the authorization,
-  whichever it is; the flag is not stored with the waiting event).
+  whichever it is). The flag is stored with the event: one applied after it waited, deferred or
+  unmatched (its payment not known yet), is applied by these same rules.
   Either way one operation at the provider is one transaction in the ledger.
 - A refund_pending or capture_pending event (a refund or capture the provider holds undecided)
   about one the ledger does not know is recorded as an accepted refund or capture of origin
@@ -318,8 +319,8 @@ def _money_event(u: LedgerUnit, payment: Payment, txns: list[Transaction],
     if _nameless_open(txns, own_kind, initial=captured, final=captured and event.closes_capture):
         if captured and _closes(payment, event):
             # Whichever capture it is (that one, asked final; or one made beside it), a final one
-            # took the authorization, which the provider does not reopen: closed now, as the
-            # flag is not stored with the waiting event.
+            # took the authorization, which the provider does not reopen: closed now, not only
+            # once the event is applied.
             payment = replace(payment, capture_closed=True)
         return payment, EventStatus.DEFERRED, f"waits for the {own_kind} in flight to be recorded"
     # A settled operation that never learnt its reference (a provider whose fetch lists no
