@@ -166,3 +166,57 @@ def test_a_lost_capture_a_retry_finds_declined_leaves_the_rest_as_braintree_does
     assert service.reconcile(payment_id=payment.id).clean
     held = service.get_payment(payment.id)
     assert (held.captured, held.capture_closed) == (Money.of("0.00" if final else "50.00", "EUR"), final)
+
+
+@pytest.mark.parametrize("declined", [True, False])
+def test_a_control_panel_final_capture_closes_capture_once_braintree_refuses_a_partial_capture(
+        ledger_service: PaymentService, emulator: KeptNotifications, declined: bool) -> None:
+    """A final capture made in the Control Panel (a bank account's, declined at settlement or
+    still pending) leaves no trace Braintree reports: its authorization reads SETTLEMENT_PENDING
+    as after any partial capture, so the ledger offers the rest, and the service's capture is sent.
+    Braintree refuses it (91507: the authorization takes no further partial capture), which is its
+    word that capture is closed: the ledger closes it, refusing the next before anything is sent."""
+    service = ledger_service
+    payment = service.authorize("braintree", Money.of("100.00", "EUR"), source=_BANK, order_id="panel-order",
+                                idempotency_key="panel-auth")
+    with emulator.lock:
+        made = emulator.operations.partial_capture({"transactionId": payment.reference,
+                                                    "transaction": {"amount": "30.00", "finalCapture": True}})
+    if declined:
+        emulator.settle(made.id, "SETTLEMENT_DECLINED")
+        (body,) = emulator.sent
+        service.receive_webhook("braintree", _FORM, body)
+    service.reconcile(payment_id=payment.id)
+    assert service.get_payment(payment.id).capture_closed is False  # nothing Braintree reports says final
+    with pytest.raises(StateError) as refused:
+        service.capture(payment.id, Money.of("10.00", "EUR"), idempotency_key="panel-next")
+    assert (refused.value.code, refused.value.state_conflict) == ("91507", True)
+    closed = service.get_payment(payment.id)
+    assert closed.capture_closed and closed.capturable == Money.zero("EUR"), closed
+    calls = len(emulator.calls)
+    with pytest.raises(StateError) as again:
+        service.capture(payment.id, Money.of("0.01", "EUR"), idempotency_key="panel-again")
+    assert again.value.code == "capture_closed" and len(emulator.calls) == calls  # nothing sent
+    if not declined:
+        emulator.settle(made.id)  # the batch takes the Control Panel's capture
+    assert service.reconcile(payment_id=payment.id).clean
+    held = service.get_payment(payment.id)
+    assert (held.captured, held.capturable, held.capture_closed) == (
+        Money.of("0.00" if declined else "30.00", "EUR"), Money.zero("EUR"), True)
+
+
+def test_a_capture_braintree_refuses_as_too_large_closes_nothing(
+        ledger_service: PaymentService, emulator: KeptNotifications) -> None:
+    """A Control Panel capture that was not final leaves the rest: Braintree refuses only more than
+    that (91522), and the ledger, having read the payment, still offers what is left."""
+    service = ledger_service
+    payment = service.authorize("braintree", Money.of("100.00", "EUR"), source="fake-valid-nonce",
+                                order_id="big-order", idempotency_key="big-auth")
+    with emulator.lock:
+        emulator.operations.partial_capture({"transactionId": payment.reference, "transaction": {"amount": "50.00"}})
+    with pytest.raises(StateError) as refused:
+        service.capture(payment.id, Money.of("60.00", "EUR"), idempotency_key="big-next")
+    assert refused.value.code == "91522"
+    assert service.get_payment(payment.id).capture_closed is False
+    service.capture(payment.id, Money.of("50.00", "EUR"), idempotency_key="big-rest")
+    assert service.get_payment(payment.id).captured == Money.of("100.00", "EUR")
