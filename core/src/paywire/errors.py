@@ -47,6 +47,10 @@ class PaywireError(Exception):
         without a word to the ledger yet): what the ledger holds of the payment is behind the
         provider. A plugin's error mapping sets it; the payment service records the refusal and
         then reads the provider for the payment (see `PaymentService`).
+    :param capture_closed: a capture refused because the provider's authorization takes no
+        further capture, for good (Braintree's partial capture of an authorization a final
+        capture closed, which nothing it reports tells): the payment service closes the
+        payment's capture, so the next is refused before anything is sent.
     :param reference: the provider's id of what the refused request made nonetheless (a payment
         object a decline leaves behind, which the buyer may still pay); the ledger records it on
         the failed transaction so that the provider's later events about it find the payment.
@@ -73,6 +77,7 @@ class PaywireError(Exception):
         status: int | None = None,
         details: dict[str, Any] | None = None,
         reference: str | None = None,
+        capture_closed: bool = False,
     ) -> None:
         # Masked as every log record is: a provider may echo a card number or a credential in its
         # error text, and a refusal may quote the caller's value, and the error travels further
@@ -96,6 +101,7 @@ class PaywireError(Exception):
         self.status = status
         self.details = redact(details) if details else {}
         self.reference = reference
+        self.capture_closed = capture_closed
 
     def __str__(self) -> str:
         parts = [self.message]

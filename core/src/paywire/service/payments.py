@@ -1452,6 +1452,13 @@ class PaymentService:
                 # What the declined request made (the buyer may still pay it): later operations act on it.
                 changes["reference"] = txn.provider_reference
                 refs.setdefault("payment", txn.provider_reference)
+        elif txn.kind == K.CAPTURE and txn.status == S.FAILED and isinstance(outcome, PaywireError) and (
+                outcome.capture_closed
+                or (outcome.reference and rules.closed_by_declined(txn, self._capabilities(payment.method)))):
+            # Refused as the authorization takes no further capture (the provider's word); or a
+            # retry under a lost final capture's key found the capture the provider made, declined
+            # since (naming it): it closed the authorization, as its event or a reading tells it.
+            changes["capture_closed"] = True
         before = {payment.reference, *payment.references.values()}
         if refs != payment.references:  # unchanged, the stored text is written back as it is
             changes["references"] = refs

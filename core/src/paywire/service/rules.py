@@ -367,10 +367,11 @@ def check_capture(payment: Payment, txns: Sequence[Transaction], amount: Money, 
 
 
 def closed_by_declined(txn: Transaction, caps: Capabilities) -> bool:
-    """Whether `txn`, failed by the provider's word about the object it made (its event, or its
-    reading listing it: the transaction holds that object's reference), is a final capture that
-    closed its authorization for good (`Capabilities.declined_final_capture_closes`): the provider
-    took the request, which released the rest, and then declined the capture's settlement."""
+    """Whether `txn`, failed by the provider's word about the object it made (its event, its
+    reading listing it, or a retry's answer naming what it found under the key: the transaction
+    holds that object's reference), is a final capture that closed its authorization for good
+    (`Capabilities.declined_final_capture_closes`): the provider took the request, which released
+    the rest, and then declined the capture (at settlement, or its processor did)."""
     return (caps.declined_final_capture_closes and txn.kind == K.CAPTURE and txn.status == S.FAILED
             and bool(txn.request.get("final")) and txn.provider_reference is not None)
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 import attrs
 
@@ -345,6 +345,9 @@ def _left(authorization: Mapping[str, Any]) -> Money:
     return held - sum(taken, Money.zero(held.currency))
 
 
+_CLOSED: Final = "91507"  # Cannot submit for settlement unless status is authorized
+
+
 @attrs.frozen
 class Capture:
     """A capture: partial captures carry the key as their orderId, so a replay finds its capture."""
@@ -378,7 +381,16 @@ class Capture:
                                  "captures hold all it authorized (nothing was sent)", provider="braintree",
                                  code="nothing_to_capture", state_conflict=True)
             subject, write = attrs.evolve(subject, amount=left, final=True), self.partial
-        return write.execute(subject, context)
+        try:
+            return write.execute(subject, context)
+        except StateError as refused:
+            if write is self.partial and refused.code == _CLOSED:
+                # Braintree takes partial captures of an AUTHORIZED or SETTLEMENT_PENDING
+                # authorization until a final one, and documents no reopening: refused so, the
+                # authorization takes no further capture, though nothing it reports says final
+                # (a final capture made in the Control Panel leaves it SETTLEMENT_PENDING).
+                refused.capture_closed = True
+            raise
 
     def _done(self, parent: Mapping[str, Any], subject: Subject) -> CommandResult | None:
         done = _keyed(_children(parent), subject.idempotency_key)

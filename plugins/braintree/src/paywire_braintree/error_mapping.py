@@ -3,7 +3,7 @@
 | Braintree | error | recorded as |
 |---|---|---|
 | errorClass VALIDATION, NOT_FOUND, UNSUPPORTED_CLIENT | InvalidRequest (legacyCode kept) | failed |
-| a refund of more than is left (91521) or of a transaction refunded in full already (91512), a capture of more than is left (91522) or of an authorization no longer authorized (91507) | StateError with `state_conflict` (the ledger is behind) | failed; the payment is read |
+| a refund of more than is left (91521) or of a transaction refunded in full already (91512), a capture of more than is left (91522) or of an authorization no longer authorized (91507) | StateError with `state_conflict` (the ledger is behind); a partial capture refused 91507 also with `capture_closed` (`composites.Capture`) | failed; the payment is read (and its capture closed) |
 | errorClass AUTHENTICATION, AUTHORIZATION | AuthenticationError | failed |
 | errorClass RESOURCE_LIMIT, HTTP 429 | RateLimited (Retry-After kept) | failed, retryable |
 | errorClass INTERNAL, SERVICE_AVAILABILITY, any 5xx | ProviderUnavailable | unknown: Braintree documents neither as not applied |
