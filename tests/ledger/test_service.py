@@ -814,3 +814,12 @@ def test_an_outcome_counts_what_other_operations_recorded_while_it_was_sent(
         if other is not service:
             other.ledger.close()
         gateway.close()
+
+
+def test_a_stored_fingerprint_stays_what_earlier_releases_wrote(service: PaymentService) -> None:
+    """A retry under its key after an upgrade is compared with the fingerprint an earlier release
+    stored: the same request must hash to the very same value, whatever the code computing it."""
+    payment = service.authorize("fakepay", eur("19.99"), source="tok_ok", order_id="A-7", idempotency_key="pin-1",
+                                metadata={"z": "1", "a": "2"}, options={"capture_method": "manual"})
+    (txn,) = service.list_transactions(payment.id)
+    assert txn.fingerprint == "1731bf73678e7f4aa366cdd80a9436f1b89fe2b857a617f674e8bc5031705b73"

@@ -123,7 +123,7 @@ class SQLiteLedger(SQLLedger):
 
     def connection(self) -> sqlite3.Connection:
         pid = os.getpid()
-        cached = getattr(self._local, "connection", None)
+        cached = self._local.__dict__.get("connection")
         if cached is not None and cached[0] == pid and cached[2] == self._generation:
             conn: sqlite3.Connection = cached[1]
             return conn
@@ -170,9 +170,10 @@ class SQLiteLedger(SQLLedger):
         # In WAL mode the level may change between transactions; a later FULL commit also
         # flushes every NORMAL one before it, since the log is written in order.
         level = self.synchronous if durable else "NORMAL"
-        if getattr(self._local, "synchronous", None) != (connection, level):
+        thread = self._local.__dict__
+        if thread.get("synchronous") != (connection, level):
             connection.execute(f"PRAGMA synchronous = {level}")
-            self._local.synchronous = (connection, level)
+            thread["synchronous"] = (connection, level)
         connection.execute("BEGIN IMMEDIATE")
 
     def version(self, connection: Any) -> object | None:
