@@ -317,3 +317,23 @@ def test_a_void_while_paypal_reviews_the_reauthorization_voids_both(
                 service.receive_webhook("paypal", headers, body)
     payment = service.get_payment(payment.id)
     assert (payment.state, payment.capturable) == ("voided", Money.zero("EUR"))
+
+
+@pytest.mark.parametrize("learnt", ["event", "reconcile"])
+def test_a_reauthorization_under_review_after_one_never_heard_of_holds_what_that_one_held(
+    paypal: tuple[Sandbox, Gateway], ledger: Ledger, learnt: str,
+) -> None:
+    """100.00 reauthorized for 40.00 beside paywire (the ledger not told), then again for 30.00,
+    which PayPal reviews: reconciled, the payment holds the 40.00 and offers nothing; once PayPal
+    creates the second, 30.00."""
+    sandbox, gateway = paypal
+    service = PaymentService(gateway, ledger)
+    payment = service.authorize("paypal", eur("100.00"), source=sandbox.sources["ok"])
+    original = payment.references["authorization"]
+    _reauthorize(sandbox, gateway, original, "40.00")
+    second = _reviewed(sandbox, gateway, original, "30.00")
+    service.reconcile(payment_id=payment.id)
+    _offers_nothing(sandbox, service, payment.id, eur("40.00"))
+    sandbox.app.decide_authorization(second, "CREATED")
+    _learn(sandbox, service, payment.id, second, (learnt,))
+    _offers_what_paypal_takes(sandbox, service, service.get_payment(payment.id), second, eur("30.00"))

@@ -137,6 +137,17 @@ def _undecided(unit: Mapping[str, Any]) -> Mapping[str, Any] | None:
     return last if last is not None and last.get("status") in ("PENDING", "DENIED") else None
 
 
+def _before_undecided(unit: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The unit as it stood before its live reauthorization, when PayPal still reviews that one
+    (`_undecided`): what it covers and what it renewed; otherwise the unit itself."""
+    auth, undecided = _live_authorization(unit), _undecided(unit)
+    if auth is None or undecided is None or auth.get("id") != undecided.get("id"):
+        return unit
+    payments = unit.get("payments")
+    rest = [a for a in _payments(unit, "authorizations") if a.get("id") != auth.get("id")]
+    return {**unit, "payments": {**(payments if isinstance(payments, Mapping) else {}), "authorizations": rest}}
+
+
 def _covered(unit: Mapping[str, Any], currency: str) -> Money:
     """What the unit's live authorization covers: its amount, or what the unit's captures took
     when they went over it (PayPal's overage); nothing while PayPal has not decided it (PENDING).
@@ -144,12 +155,9 @@ def _covered(unit: Mapping[str, Any], currency: str) -> Money:
     authorizations before it took, never more than the larger of its amount and the original's;
     one PayPal still reviews (`_undecided`) holds nothing yet: the unit covers what it did before it."""
     auth = _live_authorization(unit)
-    undecided = _undecided(unit)
-    if auth is not None and undecided is not None and auth.get("id") == undecided.get("id"):
-        payments = unit.get("payments")
-        rest = [a for a in _payments(unit, "authorizations") if a.get("id") != auth.get("id")]
-        return _covered({**unit, "payments": {**(payments if isinstance(payments, Mapping) else {}),
-                                              "authorizations": rest}}, currency)
+    standing = _before_undecided(unit)
+    if standing is not unit:
+        return _covered(standing, currency)
     if auth is None or auth.get("status") == "PENDING":
         return Money.zero(currency)
     captures = [cap for cap in _payments(unit, "captures") if cap.get("status") in _CAPTURED]
@@ -370,7 +378,7 @@ def order_fields(order: Mapping[str, Any]) -> dict[str, Any]:
         original = _original_authorization(unit)
         if original is not None:
             references[VOID_TARGET] = str(original["id"])
-        if _renewed_by(unit) is not None and original is not None:
+        if _renewed_by(_before_undecided(unit)) is not None and original is not None:
             references[REAUTHORIZED] = str(original["id"])  # what it holds replaced the original's
         undecided = _undecided(unit)
         if undecided is not None and isinstance(undecided.get("id"), str):
