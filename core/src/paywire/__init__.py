@@ -68,6 +68,7 @@ _EXPORTS: dict[str, str] = {
     "ProviderOperation": "paywire.command.result",
     "ProviderState": "paywire.command.result",
     "VOID_TARGET": "paywire.command.result",
+    "REAUTHORIZATION_UNDECIDED": "paywire.command.result",
     "REAUTHORIZED": "paywire.command.result",
     "step_key": "paywire.step_keys",
     # gateways, plugins, configuration
@@ -110,6 +111,7 @@ _EXPORTS: dict[str, str] = {
 __all__ = [
     "FORM",
     "JSON",
+    "REAUTHORIZATION_UNDECIDED",
     "REAUTHORIZED",
     "VOID_TARGET",
     "Address",
@@ -213,7 +215,14 @@ if TYPE_CHECKING:
     from paywire.command.context import CommandContext
     from paywire.command.gateway_command import GatewayCommand
     from paywire.command.pool import CommandPool
-    from paywire.command.result import REAUTHORIZED, VOID_TARGET, CommandResult, ProviderOperation, ProviderState
+    from paywire.command.result import (
+        REAUTHORIZATION_UNDECIDED,
+        REAUTHORIZED,
+        VOID_TARGET,
+        CommandResult,
+        ProviderOperation,
+        ProviderState,
+    )
     from paywire.config import MethodConfig, PaymentMethodList
     from paywire.converter import FORM, JSON, GraphQLConverter
     from paywire.error_mapper import ErrorMapper, ErrorRule

@@ -11,7 +11,7 @@ import attrs
 from paywire.money import Money
 from paywire.subject import BuyerAction
 
-__all__ = ["REAUTHORIZED", "VOID_TARGET", "CommandResult", "ProviderOperation", "ProviderState"]
+__all__ = ["REAUTHORIZATION_UNDECIDED", "REAUTHORIZED", "VOID_TARGET", "CommandResult", "ProviderOperation", "ProviderState"]
 
 # The name under `CommandResult.references` of the object a void acts on, where the provider voids
 # through another object than captures act on (PayPal voids a reauthorization only through the
@@ -23,6 +23,12 @@ VOID_TARGET: Final = "void_target"
 # authorization names one holds what the provider reports of that reauthorization
 # (`Payment.observed_authorized`), no longer what its first operation asked: `rules.derive`.
 REAUTHORIZED: Final = "reauthorized"
+# The name under `CommandResult.references` of a reauthorization the provider has not created:
+# one it still reviews (PayPal's PENDING), or one it denied while nothing renewed the authorization
+# since. The provider takes no capture of it, nor of the authorization it renews, so a payment
+# whose references name one offers none (`Payment.capturable`) until the provider creates it (its
+# authorized event) or a reading names it no more; what the payment holds stays as it was.
+REAUTHORIZATION_UNDECIDED: Final = "reauthorization_undecided"
 
 
 class ProviderState:

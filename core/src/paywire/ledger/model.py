@@ -15,6 +15,7 @@ from typing import Any, Final, TypeVar
 
 import attrs
 
+from paywire.command.result import REAUTHORIZATION_UNDECIDED
 from paywire.money import Money
 from paywire.subject import BuyerAction
 
@@ -343,8 +344,8 @@ class Payment:
     @property
     def capturable(self) -> Money:
         """What could still be captured, ignoring operations in flight."""
-        if self.capture_closed or self.voided:
-            return Money.zero(self.currency)
+        if self.capture_closed or self.voided or REAUTHORIZATION_UNDECIDED in self.references:
+            return Money.zero(self.currency)  # the last: the provider takes none until it decides
         return self.authorized - self.captured
 
     @property

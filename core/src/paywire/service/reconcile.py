@@ -51,7 +51,7 @@ from typing import Any
 
 import attrs
 
-from paywire.command.result import CommandResult, ProviderOperation, ProviderState
+from paywire.command.result import REAUTHORIZATION_UNDECIDED, CommandResult, ProviderOperation, ProviderState
 from paywire.gateway_definition import Capabilities
 from paywire.ledger.interface import LedgerUnit
 from paywire.ledger.model import Payment, SettledBy, Transaction, TransactionKind, TransactionStatus, replace
@@ -262,6 +262,10 @@ def settle(u: LedgerUnit, payment: Payment, result: CommandResult, at: datetime 
     known = payment.reference is not None  # the provider made the payment object, and answered so
     refs = dict(payment.references)
     refs.update({k: v for k, v in result.references.items() if v})
+    if result.references.get("authorization") and not result.references.get(REAUTHORIZATION_UNDECIDED):
+        # A reading of the authorization naming no undecided reauthorization: the provider created,
+        # voided or forgot it since, and what it reads of the authorization is what it takes.
+        refs.pop(REAUTHORIZATION_UNDECIDED, None)
     payment = replace(payment, reference=payment.reference or result.references.get("payment")
                            or result.reference, references=refs)
 

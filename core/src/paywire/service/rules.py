@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
 from typing import Any, Final, NamedTuple
 
-from paywire.command.result import REAUTHORIZED
+from paywire.command.result import REAUTHORIZATION_UNDECIDED, REAUTHORIZED
 from paywire.errors import InvalidRequest, StateError, UnsupportedOperation
 from paywire.gateway_definition import Capabilities
 from paywire.ledger.model import Payment, PaymentState, Transaction, TransactionKind, TransactionStatus, updated
@@ -339,6 +339,10 @@ def check_capture(payment: Payment, txns: Sequence[Transaction], amount: Money, 
     if payment.capture_closed:
         raise StateError(f"payment {payment.id} allows no further capture (a final capture was made)",
                          code="capture_closed")
+    if REAUTHORIZATION_UNDECIDED in payment.references:
+        raise StateError(f"payment {payment.id} cannot be captured: the provider has not created the reauthorization "
+                         f"{payment.references[REAUTHORIZATION_UNDECIDED]} of its authorization (it reviews it, or "
+                         "denied it), and takes no capture meanwhile; nothing was sent", code="not_authorized")
     for t in txns:  # a loop, not any() over a generator: asked on every capture
         if t.kind == K.CAPTURE and t.status in S.OPEN and t.request.get("final"):
             raise StateError(f"payment {payment.id} has a final capture in flight; no further capture until it is "

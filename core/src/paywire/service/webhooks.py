@@ -76,7 +76,7 @@ from collections.abc import Sequence
 
 import attrs
 
-from paywire.command.result import REAUTHORIZED, VOID_TARGET
+from paywire.command.result import REAUTHORIZATION_UNDECIDED, REAUTHORIZED, VOID_TARGET
 from paywire.gateway_definition import Capabilities
 from paywire.ledger.interface import LedgerUnit
 from paywire.ledger.model import (
@@ -217,8 +217,10 @@ def _renews(payment: Payment, event: StoredEvent) -> bool:
     renewed = event.references.get(REAUTHORIZED)
     return (payment.flow == K.AUTHORIZE and event.amount is not None and authorization is not None
             and renewed is not None and renewed != authorization
-            and (payment.references.get("authorization"), payment.references.get(REAUTHORIZED))
-            != (authorization, renewed))
+            and ((payment.references.get("authorization"), payment.references.get(REAUTHORIZED))
+                 != (authorization, renewed)
+                 # read by reconciliation while the provider reviewed it: it held nothing then
+                 or payment.references.get(REAUTHORIZATION_UNDECIDED) == authorization))
 
 
 def _reauthorization(u: LedgerUnit, payment: Payment, event: StoredEvent) -> tuple[Payment, str]:
@@ -234,6 +236,7 @@ def _reauthorization(u: LedgerUnit, payment: Payment, event: StoredEvent) -> tup
     held = min(max(payment.authorized, event.amount), Money(before, payment.currency) + event.amount)
     references = {**payment.references, "authorization": authorization, REAUTHORIZED: renewed}
     references.setdefault(VOID_TARGET, renewed)
+    references.pop(REAUTHORIZATION_UNDECIDED, None)  # created: captures act on it
     u.add_references(payment.method, payment.id, [authorization, renewed])
     return replace(payment, observed_authorized=held, references=references), \
         f"authorization {authorization} renews {renewed}: the payment holds {held}"

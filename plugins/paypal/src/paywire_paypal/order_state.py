@@ -14,6 +14,9 @@ totals are computed from those, in the order's currency:
   amount, less or more than the original's: it covers that on top of what captures of earlier
   authorizations took, no more than the larger of its amount and the original's, and the
   references name the original as `REAUTHORIZED` (what the reauthorization holds replaced it);
+  one PayPal has not created (still PENDING, or DENIED with none created since) holds nothing and
+  takes no capture, nor does the one it renews: the unit covers what it did before it, and the
+  references name it as `REAUTHORIZATION_UNDECIDED`;
 - captured: captures COMPLETED, PARTIALLY_REFUNDED or REFUNDED (money that moved);
 - refunded: refunds COMPLETED.
 
@@ -34,7 +37,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
-from paywire import REAUTHORIZED, VOID_TARGET, InvalidRequest, Money, ProviderOperation, ProviderState
+from paywire import (
+    REAUTHORIZATION_UNDECIDED,
+    REAUTHORIZED,
+    VOID_TARGET,
+    InvalidRequest,
+    Money,
+    ProviderOperation,
+    ProviderState,
+)
 from paywire_paypal.amounts import from_paypal
 
 __all__ = [
@@ -116,12 +127,37 @@ def _original_authorization(unit: Mapping[str, Any]) -> Mapping[str, Any] | None
     return live[0] if live else None
 
 
+def _undecided(unit: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The unit's last reauthorization, when PayPal has not created it: it still reviews it
+    (PENDING), or denied it and none was created since. PayPal takes no capture of it, nor of the
+    authorization it renews, until one is created. PayPal documents neither ("any subsequent
+    capture should be performed on the new Authorization ID"): the reading that takes least."""
+    authorizations = _payments(unit, "authorizations")
+    last = authorizations[-1] if len(authorizations) > 1 else None
+    return last if last is not None and last.get("status") in ("PENDING", "DENIED") else None
+
+
+def _before_undecided(unit: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The unit as it stood before its live reauthorization, when PayPal still reviews that one
+    (`_undecided`): what it covers and what it renewed; otherwise the unit itself."""
+    auth, undecided = _live_authorization(unit), _undecided(unit)
+    if auth is None or undecided is None or auth.get("id") != undecided.get("id"):
+        return unit
+    payments = unit.get("payments")
+    rest = [a for a in _payments(unit, "authorizations") if a.get("id") != auth.get("id")]
+    return {**unit, "payments": {**(payments if isinstance(payments, Mapping) else {}), "authorizations": rest}}
+
+
 def _covered(unit: Mapping[str, Any], currency: str) -> Money:
     """What the unit's live authorization covers: its amount, or what the unit's captures took
     when they went over it (PayPal's overage); nothing while PayPal has not decided it (PENDING).
     A reauthorization (`_renewed_by`) covers what it holds on top of what captures of the
-    authorizations before it took, never more than the larger of its amount and the original's."""
+    authorizations before it took, never more than the larger of its amount and the original's;
+    one PayPal still reviews (`_undecided`) holds nothing yet: the unit covers what it did before it."""
     auth = _live_authorization(unit)
+    standing = _before_undecided(unit)
+    if standing is not unit:
+        return _covered(standing, currency)
     if auth is None or auth.get("status") == "PENDING":
         return Money.zero(currency)
     captures = [cap for cap in _payments(unit, "captures") if cap.get("status") in _CAPTURED]
@@ -342,8 +378,11 @@ def order_fields(order: Mapping[str, Any]) -> dict[str, Any]:
         original = _original_authorization(unit)
         if original is not None:
             references[VOID_TARGET] = str(original["id"])
-        if _renewed_by(unit) is not None and original is not None:
+        if _renewed_by(_before_undecided(unit)) is not None and original is not None:
             references[REAUTHORIZED] = str(original["id"])  # what it holds replaced the original's
+        undecided = _undecided(unit)
+        if undecided is not None and isinstance(undecided.get("id"), str):
+            references[REAUTHORIZATION_UNDECIDED] = str(undecided["id"])  # no capture until PayPal creates one
     if captures:
         references["capture"] = str((counted or captures)[-1]["id"])
     pending = any(cap.get("status") == "PENDING" for cap in captures)
@@ -385,6 +424,8 @@ def capturable(order: Mapping[str, Any]) -> Money | None:
         status = auth.get("status") if auth is not None else None
         if auth is not None and status not in _AUTHORIZATION_STATUSES:
             return None  # says nothing of what it still takes (PARTIALLY_CREATED, or one PayPal adds)
+        if _undecided(unit) is not None:
+            return None  # nothing now, but a reauthorization PayPal creates later takes captures
         rest = Money.zero(currency)
         if auth is not None and status in ("CREATED", "PARTIALLY_CAPTURED"):
             taken = _sum((cap for cap in _payments(unit, "captures")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from paywire import Declined, Money, PaymentService
+from paywire import Declined, Money, PaymentService, PaywireError
 
 from .conftest import RETURN_URL
 
@@ -67,3 +67,47 @@ def test_a_completion_paypal_denies_after_review_ends_the_payment_failed(paypal,
     payment = service.get_payment(payment.id)
     assert (payment.state, payment.authorized) == ("failed", Money.zero("EUR"))
     assert [t.status for t in service.list_transactions(payment.id)] == ["action_required", "failed"]
+
+
+def _reviewed_reauthorization(paypal) -> tuple[str, str]:
+    """An authorization PayPal created, and a reauthorization of it PayPal holds for review."""
+    original = paypal.run("authorize", amount=EUR100, source=paypal.app.vault_paypal("approve"),
+                          idempotency_key=paypal.key()).reference
+    paypal.days_pass(4)
+    paypal.app.review_reauthorizations = True
+    renewed = paypal.run("reauthorize", reference=original, amount=Money.of("40.00", "EUR"),
+                         idempotency_key=paypal.key()).reference
+    paypal.app.review_reauthorizations = False
+    assert paypal.app.authorizations[renewed].status == "PENDING"
+    return original, renewed
+
+
+@pytest.mark.parametrize("decided", [None, "DENIED"])
+def test_the_authorization_a_reauthorization_renews_takes_no_capture_until_one_is_created(paypal, decided):
+    """Reviewed or denied, the reauthorization takes no capture, nor does the original (PayPal
+    documents neither: the reading that takes least); created, it takes them."""
+    original, renewed = _reviewed_reauthorization(paypal)
+    if decided:
+        paypal.app.decide_authorization(renewed, decided)
+    for reference in (original, renewed):
+        with pytest.raises(PaywireError) as raised:
+            paypal.run("capture", reference=reference, amount=Money.of("1.00", "EUR"), idempotency_key=paypal.key())
+        assert raised.value.code in ("TRANSACTION_REFUSED", "AUTHORIZATION_DENIED"), raised.value
+    assert not paypal.app.captures
+    if not decided:
+        paypal.app.decide_authorization(renewed, "CREATED")
+        paypal.run("capture", reference=renewed, amount=Money.of("40.00", "EUR"), idempotency_key=paypal.key())
+
+
+@pytest.mark.parametrize("then", ["void", "reauthorize"])
+def test_a_reauthorization_under_review_is_voided_with_its_original_or_by_the_next(paypal, then):
+    """Voiding the original voids the reauthorization PayPal reviews with it, and a new
+    reauthorization voids it: PayPal never creates it later beside what replaced it."""
+    original, renewed = _reviewed_reauthorization(paypal)
+    if then == "void":
+        paypal.run("void", reference=original, idempotency_key=paypal.key())
+    else:
+        paypal.run("reauthorize", reference=original, amount=EUR100, idempotency_key=paypal.key())
+    assert paypal.app.authorizations[renewed].status == "VOIDED"
+    with pytest.raises(ValueError):
+        paypal.app.decide_authorization(renewed, "CREATED")

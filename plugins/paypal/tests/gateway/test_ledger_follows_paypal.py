@@ -1,6 +1,7 @@
 """The ledger against PayPal under any mix of the shop's captures and refunds, the dashboard's,
 PayPal's own moves (a capture denied or reversed, a pending capture or refund decided, a payer's
-dispute opened and decided), captures above the authorization (PayPal's overage: the
+dispute opened and decided, a reauthorization made beside paywire, created or held for review
+and then created or denied), captures above the authorization (PayPal's overage: the
 dashboard's, or the shop's after a dashboard capture it has not heard of), voids, lost answers
 and their retries under the same key, reconciliation, and PayPal's events delivered late, twice
 and in any order: at every step the ledger claims no more than PayPal holds, nor lets more be
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -52,7 +54,7 @@ _MOVED = frozenset({"COMPLETED", "PARTIALLY_REFUNDED", "REFUNDED"})  # a capture
 _UNDONE = frozenset({"DECLINED", "FAILED", "CANCELLED"})  # PayPal decided it moved nothing
 _REFUNDABLE = frozenset({"COMPLETED", "PARTIALLY_REFUNDED", "REFUNDED"})  # what is left of it, PayPal refunds
 _BESIDE = frozenset({"dashboard capture", "dashboard refund", "dashboard void", "deny capture", "reverse capture",
-                     "dispute", "decide"})  # what PayPal does or is told outside paywire
+                     "dispute", "decide", "reauthorize"})  # what PayPal does or is told outside paywire
 _ACTIONS = (
     "deliver",
     "deliver",
@@ -72,8 +74,14 @@ _ACTIONS = (
     "reverse capture",
     "dispute",
     "decide",
+    "reauthorize",
+    "reauthorize",
     "reconcile",
 )
+_DAY = 86400.0
+# PayPal reauthorizes from day 4 of the original authorization (its 3-day honor period) to day 29:
+# how many days after it a reauthorization is asked for (0: too soon, refused).
+_DAYS = (0, 3, 4, 28)
 
 
 def eur(minor: int) -> Money:
@@ -85,8 +93,12 @@ class Dashboard:
 
     def __init__(self, url: str) -> None:
         self.url, self.pool = url, urllib3.PoolManager()
+        self.login()
+
+    def login(self) -> None:
+        """A token (again: one PayPal gave expires once its clock moved days on)."""
         basic = base64.b64encode(f"{CLIENT_ID}:{CLIENT_SECRET}".encode()).decode()
-        token = self.pool.request("POST", f"{url}/v1/oauth2/token", body=b"grant_type=client_credentials",
+        token = self.pool.request("POST", f"{self.url}/v1/oauth2/token", body=b"grant_type=client_credentials",
                                   headers={"Authorization": f"Basic {basic}",
                                            "Content-Type": "application/x-www-form-urlencoded"})
         self.token = json.loads(token.data)["access_token"]
@@ -121,21 +133,38 @@ def test_the_ledger_never_claims_more_than_paypal_and_ends_equal(tmp_path: Path,
             _run(service, app, Dashboard(server.url), data)
 
 
-def _held(app: PayPalEmulator, order_id: str) -> tuple[int, int, int]:
-    """What PayPal holds of the order, read from its own state: money authorized (what the live
-    authorization covers: its amount, or what its captures took above it, PayPal's overage; or
-    what was captured for intent CAPTURE), captured and refunded."""
+def _held(app: PayPalEmulator, order_id: str, told: Told | None = None) -> tuple[int, int, int]:
+    """What PayPal holds of the order, read from its own state (or, for authorizations, as far as
+    paywire was told: `told`): money authorized (what the live authorization covers: its amount, or
+    what its captures took above it, PayPal's overage; or what was captured for intent CAPTURE),
+    captured and refunded. A reauthorization replaces what the authorization it renews covered: it
+    covers its amount on top of what captures of the authorizations before it took, no more than
+    the larger of its amount and the original's; one PayPal reviews (PENDING) holds nothing yet,
+    and one it denied nothing: the authorizations before it cover what they did."""
     order = app.orders[order_id]
     captures = [app.captures[c] for unit in order.purchase_units for c in unit.capture_ids]
     refunds = [app.refunds[r] for cap in captures for r in cap.refund_ids]
-    captured = sum(c.amount_minor for c in captures if c.status in _MOVED)
-    live = [a for unit in order.purchase_units for a in (app.authorizations[i] for i in unit.authorization_ids)
-            if a.status not in ("DENIED", "PENDING")]
-    if order.intent == "AUTHORIZE":
-        authorized = max(live[-1].amount_minor, captured) if live else 0
-    else:
+    moved = [c for c in captures if c.status in _MOVED]
+    captured = sum(c.amount_minor for c in moved)
+    auths = [app.authorizations[i] for unit in order.purchase_units for i in unit.authorization_ids
+             if told is None or i not in told.unheard]
+    live = [a for a in auths if _status(a, told) not in ("DENIED", "PENDING")]
+    if order.intent != "AUTHORIZE":
         authorized = captured
+    elif not live:
+        authorized = 0
+    else:
+        auth, amount = live[-1], live[-1].amount_minor
+        if auth.parent_id is not None:
+            before = sum(c.amount_minor for c in moved if c.authorization_id != auth.id)
+            amount = min(max(app.authorizations[auth.parent_id].amount_minor, amount), before + amount)
+        authorized = max(amount, captured)
     return authorized, captured, sum(r.amount_minor for r in refunds if r.status == "COMPLETED")
+
+
+def _status(obj: Any, told: Told | None) -> str:
+    """An object's status as paywire was told of it (`told`), or as PayPal holds it (None)."""
+    return told.before.get(obj.id, obj.status) if told else str(obj.status)
 
 
 class Told:
@@ -183,12 +212,21 @@ class Told:
     def heard(self, app: PayPalEmulator, event: dict[str, Any]) -> None:
         """An event accepted: what it announced, paywire now holds; but a pending capture's or
         refund's event arriving once PayPal decided it tells nothing (the plugin takes it as
-        `OTHER`: the decision's own event says what PayPal decided)."""
+        `OTHER`: the decision's own event says what PayPal decided), nor does a reauthorization's
+        created event arriving once PayPal voided it, or reauthorized the original again since (the
+        plugin takes it as PayPal holds it now: voided, or no longer what captures act on; the
+        event of the one they act on, or reconciliation, tells what it holds)."""
         about, change = self.news.get(event["id"], ("", False))
         pending = event["event_type"] in ("PAYMENT.CAPTURE.PENDING", "PAYMENT.REFUND.PENDING")
         with app.lock:
             obj = app.captures.get(about) or app.refunds.get(about)
+            auth = app.authorizations.get(about)
+            siblings = [app.authorizations[a] for o in app.orders.values() for u in o.purchase_units
+                        for a in u.authorization_ids if auth is not None and about in u.authorization_ids]
         if pending and obj is not None and obj.status != "PENDING":
+            return
+        live = [a for a in siblings if a.status != "DENIED"]
+        if auth is not None and auth.parent_id is not None and (auth.status == "VOIDED" or live[-1].id != about):
             return
         self.unheard.discard(about)
         if change:
@@ -222,7 +260,10 @@ def _would_take(app: PayPalEmulator, order_id: str, told: Told | None) -> tuple[
                         if r not in unheard and status(app.refunds[r]) not in _UNDONE)
             if status(cap) in _REFUNDABLE:
                 refundable.append(cap.amount_minor - spent)
-        auths = [app.authorizations[a] for unit in order.purchase_units for a in unit.authorization_ids]
+        # The last authorization paywire was told of: PayPal takes no capture of one it renewed, nor
+        # of a reauthorization it has not created (PENDING, DENIED), as the emulator holds it.
+        auths = [app.authorizations[a] for unit in order.purchase_units for a in unit.authorization_ids
+                 if a not in unheard]
         auth = auths[-1] if auths and order.intent == "AUTHORIZE" else None
         if auth is None or status(auth) not in ("CREATED", "PARTIALLY_CAPTURED", "CAPTURED"):
             return 0, max(refundable)
@@ -270,7 +311,8 @@ def _run(service: PaymentService, app: PayPalEmulator, dashboard: Dashboard, dat
         delivered = len(app.events)
 
     def deliver(event: dict[str, Any]) -> None:
-        body, headers = app.signed_event(event)
+        # Signed by the machine's clock, which the verifier checks (PayPal's may have moved days on).
+        body, headers = app.signer.sign(event, app.webhook_id, app.cert_url(), time.time())
         try:
             service.receive_webhook("paypal", headers, body)
         except WebhookVerificationError as error:
@@ -284,6 +326,8 @@ def _run(service: PaymentService, app: PayPalEmulator, dashboard: Dashboard, dat
     def at_most_paypal() -> Payment:
         payment, (authorized, captured, refunded) = service.get_payment(payment_id), _held(app, order_id)
         taken_back = sum(unheard.values())
+        # A reauthorization paywire was not told of may hold less than the one it renews.
+        authorized = max(authorized, _held(app, order_id, told)[0])
         assert (
             payment.authorized.minor <= authorized + taken_back
             and payment.captured.minor <= captured + taken_back
@@ -316,6 +360,8 @@ def _run(service: PaymentService, app: PayPalEmulator, dashboard: Dashboard, dat
         for ref in [r for r in app.refunds.values() if r.status == "PENDING"]:
             app.settle_refund(ref.id, data.draw(st.sampled_from(["COMPLETED", "FAILED", "CANCELLED"]),
                                                 label="decided"))
+        for auth in [a for a in app.authorizations.values() if a.status == "PENDING"]:
+            app.decide_authorization(auth.id, data.draw(st.sampled_from(["CREATED", "DENIED"]), label="reviewed"))
         told.changed_beside(app, before)
         collect()
 
@@ -421,6 +467,8 @@ def _step(
         service.void(payment_id)
     elif action == "dashboard void" and authorizations:
         dashboard.post(f"/v2/payments/authorizations/{authorizations[-1]}/void", {})
+    elif action == "reauthorize" and authorizations:
+        _reauthorize(app, dashboard, data, app.authorizations[authorizations[0]])
     elif action == "deny capture":
         completed = [c for c in captures if c.status == "COMPLETED"]
         if completed:
@@ -431,11 +479,14 @@ def _step(
         live = [c for c in captures if c.status in ("COMPLETED", "PARTIALLY_REFUNDED")]
         if live:
             app.reverse_capture(pick(live, "reversed").id)
-    elif action == "decide":  # PayPal decides a pending capture or refund
+    elif action == "decide":  # PayPal decides a pending capture, refund or reauthorization
         pending = [c.id for c in captures if c.status == "PENDING"]
         pending += [r.id for r in app.refunds.values() if r.status == "PENDING"]
+        pending += [a for a in authorizations if app.authorizations[a].status == "PENDING"]
         chosen = pick(pending, "pending")
-        if chosen in app.captures:
+        if chosen in app.authorizations:
+            app.decide_authorization(chosen, data.draw(st.sampled_from(["CREATED", "DENIED"]), label="review"))
+        elif chosen in app.captures:
             app.settle_capture(chosen, data.draw(st.sampled_from(["COMPLETED", "DECLINED"]), label="decision"))
         elif chosen is not None:
             app.settle_refund(chosen, data.draw(st.sampled_from(["COMPLETED", "FAILED", "CANCELLED"]), label="dec"))
@@ -451,6 +502,26 @@ def _step(
                 app.open_dispute(pick(captures, "disputed").id)
         except ValueError:
             pass  # nothing of the capture is left to dispute or reverse
+
+
+def _reauthorize(app: PayPalEmulator, dashboard: Dashboard, data: Any, original: Any) -> None:
+    """The merchant reauthorizes `original` beside paywire some days after it was made (PayPal's
+    clock moves on; too soon, PayPal refuses), for an amount within PayPal's limit or at it (or one
+    minor unit above it, refused), and PayPal creates it or holds it for review."""
+    days = data.draw(st.sampled_from(_DAYS), label="days")
+    behind = original.create_time + days * _DAY - app.now()
+    if behind > 0:
+        clock = app.clock
+        app.clock = lambda: clock() + behind
+        dashboard.login()
+    limit = overage_limit(app, original)
+    value = data.draw(st.sampled_from([1, original.amount_minor, limit, limit + 1]) | st.integers(1, limit),
+                      label="reauthorized")
+    app.review_reauthorizations = data.draw(st.booleans(), label="held for review")
+    try:
+        dashboard.post(f"/v2/payments/authorizations/{original.id}/reauthorize", {"amount": _amount(value)})
+    finally:
+        app.review_reauthorizations = False
 
 
 def _nothing_that_took_effect_is_failed(

@@ -24,7 +24,13 @@ PayPal's rules enforced here:
   (after a capture that was not `final_capture`): it becomes VOIDED, its captures stand (and can
   be refunded), and a later capture of it is AUTHORIZATION_VOIDED; a reauthorization cannot be
   voided (CANNOT_BE_VOIDED: "Please void the original parent authorization"), and voiding its
-  original voids it too while it is open;
+  original voids it too while it is open or PayPal still reviews it (PENDING);
+- a reauthorization PayPal reviews (PENDING, `review_reauthorizations`) takes no capture until
+  PayPal creates it (`decide_authorization`), and the authorization it renews takes none from the
+  moment it was asked for, nor after PayPal denied it, until another reauthorization is created.
+  PayPal documents neither ("any subsequent capture should be performed on the new Authorization
+  ID"); this is the reading that takes least. A new reauthorization voids the one before it that
+  was created or still reviewed;
 - refunds never exceed what is left of the capture (REFUND_AMOUNT_EXCEEDED); a refund without an
   amount refunds the rest; a fully refunded capture is CAPTURE_FULLY_REFUNDED, a pending one
   PENDING_CAPTURE, a declined one REFUND_NOT_ALLOWED;
@@ -257,6 +263,10 @@ def check_invoice_id(app: PayPalApp, invoice_id: str | None, order_id: str) -> N
 
 
 class PaymentsAPI(PayPalApp):
+    # Test control: PayPal holds the reauthorizations asked for from now on PENDING for review
+    # (`status_details.reason` PENDING_REVIEW), decided by `decide_authorization`.
+    review_reauthorizations: bool = False
+
     # -- lookups -------------------------------------------------------------------------------
     def _authorization(self, auth_id: str) -> Authorization:
         auth = self.authorizations.get(auth_id)
@@ -390,7 +400,7 @@ class PaymentsAPI(PayPalApp):
             raise PayPalError(422, refusal)
         voided = [auth]
         child = self.authorizations.get(auth.reauthorized_by or "")
-        if child is not None and child.status in ("CREATED", "PARTIALLY_CAPTURED"):
+        if child is not None and child.status in ("CREATED", "PARTIALLY_CAPTURED", "PENDING"):
             voided.append(child)
         now = self.now()
         for each in voided:
@@ -449,11 +459,12 @@ class PaymentsAPI(PayPalApp):
         if amount > overage_limit(self, auth):
             raise PayPalError(422, "AUTHORIZATION_AMOUNT_EXCEEDED", field="/amount/value")
         previous = self.authorizations.get(auth.reauthorized_by or "")
-        if previous is not None and previous.status == "CREATED":
+        if previous is not None and previous.status in ("CREATED", "PENDING"):
             previous.status = "VOIDED"
             previous.update_time = self.now()
         order, unit = self._unit_of(auth.order_id, auth.reference_id)
-        child = authorize_unit(self, order, unit, outcome=auth.outcome, amount_minor=amount, parent=auth)
+        outcome = "review" if self.review_reauthorizations else auth.outcome
+        child = authorize_unit(self, order, unit, outcome=outcome, amount_minor=amount, parent=auth)
         auth.reauthorized_by = child.id
         return child
 
