@@ -119,6 +119,17 @@ def test_a_reauthorization_after_a_reconciliation_still_replaces_what_it_read(
     _offers_what_paypal_takes(sandbox, service, service.get_payment(payment.id), renewed, eur("40.00"))
 
 
+def _reauthorized_then_captured(sandbox: Sandbox, gateway: Gateway, service: PaymentService) -> tuple[Payment, str]:
+    """100.00 authorized, reauthorized beside paywire as it was (read by reconcile), 60.00 of
+    that captured: the payment and its original authorization's id."""
+    payment = service.authorize("paypal", eur("100.00"), source=sandbox.sources["ok"])
+    original = payment.references["authorization"]
+    first = _reauthorize(sandbox, gateway, original, "100.00")
+    _learn(sandbox, service, payment.id, first, ("reconcile",))
+    service.capture(payment.id, eur("60.00"), final=False)
+    return payment, original
+
+
 @pytest.mark.parametrize("learnt", list(LEARNT))
 def test_a_second_reauthorization_never_drops_below_what_the_first_captured(
     paypal: tuple[Sandbox, Gateway], ledger: Ledger, learnt: str,
@@ -127,11 +138,7 @@ def test_a_second_reauthorization_never_drops_below_what_the_first_captured(
     for 30.00: what was captured stands, and what is left to capture is the 30.00 the new one holds."""
     sandbox, gateway = paypal
     service = PaymentService(gateway, ledger)
-    payment = service.authorize("paypal", eur("100.00"), source=sandbox.sources["ok"])
-    original = payment.references["authorization"]
-    first = _reauthorize(sandbox, gateway, original, "100.00")
-    _learn(sandbox, service, payment.id, first, ("reconcile",))
-    service.capture(payment.id, eur("60.00"), final=False)
+    payment, original = _reauthorized_then_captured(sandbox, gateway, service)
     second = _reauthorize(sandbox, gateway, original, "30.00")
     _learn(sandbox, service, payment.id, second, LEARNT[learnt])
     payment = service.get_payment(payment.id)
@@ -253,11 +260,7 @@ def test_a_second_reauthorization_paypal_reviews_offers_nothing_then_what_it_hol
     for 30.00, which PayPal reviews: nothing is offered meanwhile, and once created 30.00."""
     sandbox, gateway = paypal
     service = PaymentService(gateway, ledger)
-    payment = service.authorize("paypal", eur("100.00"), source=sandbox.sources["ok"])
-    original = payment.references["authorization"]
-    first = _reauthorize(sandbox, gateway, original, "100.00")
-    _learn(sandbox, service, payment.id, first, ("reconcile",))
-    service.capture(payment.id, eur("60.00"), final=False)
+    payment, original = _reauthorized_then_captured(sandbox, gateway, service)
     second = _reviewed(sandbox, gateway, original, "30.00")
     service.reconcile(payment_id=payment.id)
     _offers_nothing(sandbox, service, payment.id, eur("100.00"), "partially_captured")

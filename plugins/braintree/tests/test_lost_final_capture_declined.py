@@ -62,15 +62,17 @@ _FATES = {"declined at settlement": (_BANK, _declined_at_settlement),
           "declined by the processor": ("fake-valid-nonce", _declined_by_the_processor)}
 
 
-def _lost_final_capture(service: PaymentService, app: BraintreeEmulator, fate: str) -> tuple[str, str]:
-    """An authorization of 100.00 and its final capture of 30.00 under key "final", whose answer
-    is lost and which Braintree then fails as `fate` says; the payment's and the capture's ids."""
+def _lost_final_capture(service: PaymentService, app: BraintreeEmulator, fate: str, *,
+                        final: bool = True) -> tuple[str, str]:
+    """An authorization of 100.00 and its capture of 30.00 (final unless told) under key "final",
+    whose answer is lost and which Braintree then fails as `fate` says; the payment's and the
+    capture's ids."""
     source, fail = _FATES[fate]
     payment = service.authorize("braintree", Money.of("100.00", "EUR"), source=source, order_id="final-order",
                                 idempotency_key="final-auth")
     app.inject(Fault("drop_after", path="partialCaptureTransaction"))
     with pytest.raises(OutcomeUnknown) as lost:
-        service.capture(payment.id, Money.of("30.00", "EUR"), final=True, idempotency_key="final")
+        service.capture(payment.id, Money.of("30.00", "EUR"), final=final, idempotency_key="final")
     app.clear_faults()
     (child,) = app.transactions[payment.reference or ""].children
     fail(app, app.transactions[child])
@@ -145,16 +147,10 @@ def test_a_lost_capture_a_retry_finds_declined_leaves_the_rest_as_braintree_does
     """Not final, the declined capture leaves the rest of the authorization to capture, and
     Braintree takes it; final, Braintree refuses it and so does the ledger, first."""
     service = ledger_service
-    payment = service.authorize("braintree", Money.of("100.00", "EUR"), source=_BANK, order_id="rest-order",
-                                idempotency_key="rest-auth")
-    emulator.inject(Fault("drop_after", path="partialCaptureTransaction"))
-    with pytest.raises(OutcomeUnknown) as lost:
-        service.capture(payment.id, Money.of("30.00", "EUR"), final=final, idempotency_key="rest")
-    emulator.clear_faults()
-    (child,) = emulator.transactions[payment.reference or ""].children
-    emulator.settle(child, "SETTLEMENT_DECLINED")
+    payment_id, lost = _lost_final_capture(service, emulator, "declined at settlement", final=final)
+    payment = service.get_payment(payment_id)
     with pytest.raises(Declined):
-        service.retry(lost.value.transaction_id or "")
+        service.retry(lost)
     if final:
         with pytest.raises(StateError) as refused:
             service.capture(payment.id, Money.of("50.00", "EUR"), idempotency_key="rest-more")
