@@ -92,6 +92,10 @@ class ProviderOperation:
         several times can hold refunds of one amount on different captures: matched by amount
         alone, one made on another capture would be recorded on the wrong one, and outlive that
         capture's reversal (or be undone with the wrong one). None: not reported.
+    :param final: for a capture, whether the provider says it was final (PayPal's `final_capture`):
+        it closed the authorization, which takes no further capture. Reconciliation records one
+        made outside paywire as a final capture, as the service's own: while the provider decides
+        it, no capture is sent; succeeded, capture closes. False: not final, or not reported.
     """
 
     kind: str = attrs.field(validator=_one_of("capture", "refund", "void"))
@@ -100,6 +104,7 @@ class ProviderOperation:
     status: str = attrs.field(default="succeeded", validator=_one_of("succeeded", "accepted", "failed", "reversed"))
     idempotency_key: str | None = None
     parent: str | None = None
+    final: bool = False
 
 
 def _operations(value: Iterable[ProviderOperation]) -> tuple[ProviderOperation, ...]:

@@ -36,7 +36,9 @@ anything. It reads the payment at the provider and decides, per transaction:
   undecided or succeeded is recorded so too (succeeded: with its own amount, which a refund of it
   is kept to), only where it provably is none of the ledger's (`_captures_outside`). A provider's
   capture, sale or refund may be the service's own, whose answer was lost, which its own records
-  count already; the provider's totals (the floors) count one not proven so.
+  count already; the provider's totals (the floors) count one not proven so. A capture listed
+  final (`ProviderOperation.final`) is recorded final: a final capture in flight while undecided,
+  which no further capture passes, and it closes capture once succeeded.
 
 The provider's totals also become the payment's reported floors, capture closes once the provider
 takes no more of an authorization (captured, or nothing `capturable`, whatever its refunds), and
@@ -371,6 +373,9 @@ def settle(u: LedgerUnit, payment: Payment, result: CommandResult, at: datetime 
         for recorded, reference in _captures_outside(u, payment, result, txns, learnt):
             out.append(recorded)
             learnt.append(reference)
+            made = u.transaction(recorded.transaction_id) if recorded.status == S.SUCCEEDED else None
+            if made is not None and made.request.get("final"):
+                payment = replace(payment, capture_closed=True)  # as the service's own final capture closes it
         txns = u.transactions(payment.id)
     if K.REFUND not in busy:
         for recorded, reference in _refunds_outside(u, payment, result, txns, learnt, stamp):
@@ -647,7 +652,12 @@ def _captures_outside(u: LedgerUnit, payment: Payment, result: CommandResult, tx
     paywire, that one would find no operation left, and be concluded not applied though it took
     effect); and, for a succeeded one, no succeeded capture of the ledger's that never learnt its
     reference applied its amount (it may be that one). One not proven so is left to the captured
-    floor (the provider's total), as a capture of the service's own whose answer was lost may be."""
+    floor (the provider's total), as a capture of the service's own whose answer was lost may be.
+
+    One the provider lists final (`ProviderOperation.final`) is recorded final, as the service's
+    own final capture is: undecided, it is a final capture in flight, which no further capture
+    passes (the provider takes none while it decides); succeeded, or once decided so, it closes
+    capture; failed, capture is as the provider then holds it."""
     if payment.flow != K.AUTHORIZE:
         return []  # a sale's capture is its first operation's
     # The payment's own objects; not the latest capture or refund a reading names (PayPal's), which
@@ -667,7 +677,7 @@ def _captures_outside(u: LedgerUnit, payment: Payment, result: CommandResult, tx
                        for t in nameless)):
             continue
         held.add(op.reference)
-        recorded.append(_record_listed(u, payment, result, op, u.now()))
+        recorded.append(_record_listed(u, payment, result, op, u.now(), request={"final": True} if op.final else {}))
     return recorded
 
 

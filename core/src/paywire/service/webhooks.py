@@ -9,7 +9,7 @@ Rules (each runs inside a locked ledger unit, after the event was stored once pe
   backwards and nothing the service recorded is counted twice.
 - An event about a capture or refund the ledger knows (by provider reference) settles that
   transaction if it was accepted (outcome later) or unknown, and otherwise changes nothing (but a
-  capture reconciliation recorded from a list, which says nothing of finality, learns it was
+  capture reconciliation recorded from a list that said nothing of finality learns it was
   final: the payment's capture closes); a failed event naming one fails it. A captured event naming the payment of a sale still open
   (accepted before the provider captured anything) settles that sale, which then names the
   capture it became.
@@ -28,8 +28,8 @@ Rules (each runs inside a locked ledger unit, after the event was stored once pe
   about one the ledger does not know is recorded as an accepted refund or capture of origin
   "webhook" (one made in the provider's dashboard), with the same exceptions, so it counts in
   flight until decided; about one it knows (the service's own, or one decided since) it changes
-  nothing, never reopening a decided one (but one reconciliation recorded from a list, which says
-  nothing of finality, learns it was final). A pending capture of a sale is its first operation's.
+  nothing, never reopening a decided one (but one reconciliation recorded from a list that said
+  nothing of finality learns it was final). A pending capture of a sale is its first operation's.
 - A captured event on a method that allows one capture per payment closes the payment's capture:
   the provider released what that capture left (as a final capture of the service's own does);
   so does the captured event of a capture made outside paywire that says it was final
@@ -296,8 +296,8 @@ def _money_event(u: LedgerUnit, payment: Payment, txns: list[Transaction],
             _settle(u, match, S.SUCCEEDED, event)
         if (settles or match.status == S.SUCCEEDED) and match.kind == K.CAPTURE and (
                 (settles and match.request.get("final")) or _learns_final(payment, match, event)):
-            # A final capture accepted earlier, or one reconciliation recorded from a list (which
-            # says nothing of finality), undecided or done.
+            # A final capture accepted earlier, or one reconciliation recorded from a list that said
+            # nothing of finality, undecided or done.
             payment = replace(payment, capture_closed=True)
         return payment, EventStatus.APPLIED, None
     sale = _accepted_sale(payment, txns, event) if captured else None
@@ -384,7 +384,7 @@ def _acted_on(kind: str, event: StoredEvent) -> dict[str, str]:
 
 def _learns_final(payment: Payment, txn: Transaction, event: StoredEvent) -> bool:
     """Whether the event says a capture the ledger holds not final was final (`_closes`): only one
-    reconciliation recorded from the provider's list, which says nothing of finality (one sent by
+    reconciliation recorded from a provider's list that said nothing of finality (one sent by
     the service is as it asked, and one an event recorded knows it)."""
     return txn.kind == K.CAPTURE and txn.origin == "reconcile" and not txn.request.get("final") \
         and _closes(payment, event)

@@ -288,7 +288,8 @@ def operations(order: Mapping[str, Any]) -> tuple[ProviderOperation, ...]:
     refunds of one amount on different captures). PayPal's capture request has no free field that
     captures echo (`invoice_id` is the payer-visible invoice, unique per payment), so captures
     carry none (not known) and reconciliation matches an open capture by amount, taking the first
-    one listed. A failed one goes last: the ledger records a capture PayPal
+    one listed. A capture says whether it was final (`final_capture`): PayPal takes no further
+    capture of its authorization, also while it holds that capture PENDING. A failed one goes last: the ledger records a capture PayPal
     declined as failed without its id (the decline is the answer), so an earlier declined capture
     of the same amount must not take the place of the one a lost request made (a retry after the
     decline that went through).
@@ -313,7 +314,8 @@ def operations(order: Mapping[str, Any]) -> tuple[ProviderOperation, ...]:
                 found.append(ProviderOperation(kind=kind, reference=payment["id"],
                                                amount=from_paypal(payment.get("amount")), status=status,
                                                idempotency_key=_refund_key(payment) if kind == "refund" else None,
-                                               parent=up_id(payment, "captures") if kind == "refund" else None))
+                                               parent=up_id(payment, "captures") if kind == "refund" else None,
+                                               final=kind == "capture" and payment.get("final_capture") is True))
     return tuple(sorted(found, key=lambda operation: operation.status == "failed"))
 
 

@@ -134,15 +134,15 @@ def test_a_pending_final_dashboard_capture_closes_the_capture_unless_declined(
 @pytest.mark.parametrize("pending_event", [True, False], ids=["pending-event", "no-pending-event"])
 def test_a_pending_final_dashboard_capture_reconciled_before_its_events_closes_the_capture_unless_declined(
         paypal: Any, service: PaymentService, decided: str, pending_event: bool) -> None:
-    """Reconciliation records the pending capture first, not knowing it was final (PayPal's reading
-    says so nowhere while it is pending): its events say so, and close the capture as when they
-    record it."""
+    """Reconciliation records the pending capture first, final as PayPal's reading lists it (the
+    capture's `final_capture`): a final capture in flight, which no further capture passes, as
+    when its events record it; its events then settle it, applied once."""
     payment_id = _pending_authorization(paypal, service)
     authorization = service.get_payment(payment_id).references["authorization"]
     dashboard = paypal.run("capture", reference=authorization, amount=eur("30.00"), final=True)
     service.reconcile(payment_id=payment_id)
     assert _captures(service, payment_id) == [(S.ACCEPTED, dashboard.reference, eur("30.00"), "reconcile")]
-    _refused(service, payment_id, "70.01", "capture_exceeds_authorized")
+    _refused(service, payment_id, "0.01", "capture_closed")  # PayPal takes none while it decides
     if pending_event:
         paypal.deliver(service, "PAYMENT.CAPTURE.PENDING")
         _refused(service, payment_id, "0.01", "capture_closed")
