@@ -10,9 +10,9 @@ Rules (each runs inside a locked ledger unit, after the event was stored once pe
 - An event about a capture or refund the ledger knows (by provider reference) settles that
   transaction if it was accepted (outcome later) or unknown, and otherwise changes nothing (but a
   capture reconciliation recorded from a list that said nothing of finality learns it was
-  final: the payment's capture closes); a failed event naming one fails it. A captured event naming the payment of a sale still open
-  (accepted before the provider captured anything) settles that sale, which then names the
-  capture it became.
+  final: the payment's capture closes); a failed event naming one fails it. A captured event
+  naming the payment of a sale still open (accepted before the provider captured anything)
+  settles that sale, which then names the capture it became.
 - An event about a capture or refund the ledger does not know is recorded as a transaction of
   origin "webhook" (an operation made outside paywire, e.g. in the provider's dashboard) - unless
   an operation of that kind whose reference is not known yet is in flight (pending or unknown):

@@ -289,10 +289,10 @@ def operations(order: Mapping[str, Any]) -> tuple[ProviderOperation, ...]:
     captures echo (`invoice_id` is the payer-visible invoice, unique per payment), so captures
     carry none (not known) and reconciliation matches an open capture by amount, taking the first
     one listed. A capture says whether it was final (`final_capture`): PayPal takes no further
-    capture of its authorization, also while it holds that capture PENDING. A failed one goes last: the ledger records a capture PayPal
-    declined as failed without its id (the decline is the answer), so an earlier declined capture
-    of the same amount must not take the place of the one a lost request made (a retry after the
-    decline that went through).
+    capture of its authorization, also while it holds that capture PENDING. A failed one goes
+    last: the ledger records a capture PayPal declined as failed without its id (the decline is
+    the answer), so an earlier declined capture of the same amount must not take the place of the
+    one a lost request made (a retry after the decline that went through).
 
     An authorization VOIDED in a unit whose captures took something is listed too, as a "void" of
     what they left of it (`_releases`): the order's state and totals read as after a final capture,
