@@ -119,11 +119,16 @@ def test_a_reauthorization_after_a_reconciliation_still_replaces_what_it_read(
     _offers_what_paypal_takes(sandbox, service, service.get_payment(payment.id), renewed, eur("40.00"))
 
 
+def _authorized(sandbox: Sandbox, service: PaymentService) -> tuple[Payment, str]:
+    """100.00 authorized through paywire: the payment and its PayPal authorization's id."""
+    payment = service.authorize("paypal", eur("100.00"), source=sandbox.sources["ok"])
+    return payment, payment.references["authorization"]
+
+
 def _reauthorized_then_captured(sandbox: Sandbox, gateway: Gateway, service: PaymentService) -> tuple[Payment, str]:
     """100.00 authorized, reauthorized beside paywire as it was (read by reconcile), 60.00 of
     that captured: the payment and its original authorization's id."""
-    payment = service.authorize("paypal", eur("100.00"), source=sandbox.sources["ok"])
-    original = payment.references["authorization"]
+    payment, original = _authorized(sandbox, service)
     first = _reauthorize(sandbox, gateway, original, "100.00")
     _learn(sandbox, service, payment.id, first, ("reconcile",))
     service.capture(payment.id, eur("60.00"), final=False)
@@ -236,8 +241,7 @@ def test_a_reauthorization_paypal_reviews_offers_nothing_until_it_is_created(
     creates it, learnt by its event (delivered twice) or reconciliation, it offers what that holds."""
     sandbox, gateway = paypal
     service = PaymentService(gateway, ledger)
-    payment = service.authorize("paypal", eur("100.00"), source=sandbox.sources["ok"])
-    original = payment.references["authorization"]
+    payment, original = _authorized(sandbox, service)
     renewed = _reviewed(sandbox, gateway, original, amount)
     for reference in (original, renewed):
         with pytest.raises(PaywireError):
@@ -280,8 +284,7 @@ def test_a_reauthorization_paypal_denied_offers_nothing_until_another_is_created
     least); a reauthorization PayPal creates then offers what it holds."""
     sandbox, gateway = paypal
     service = PaymentService(gateway, ledger)
-    payment = service.authorize("paypal", eur("100.00"), source=sandbox.sources["ok"])
-    original = payment.references["authorization"]
+    payment, original = _authorized(sandbox, service)
     denied = _reviewed(sandbox, gateway, original, "40.00")
     service.reconcile(payment_id=payment.id)
     sandbox.app.decide_authorization(denied, "DENIED")
@@ -304,8 +307,7 @@ def test_a_void_while_paypal_reviews_the_reauthorization_voids_both(
     the payment is voided and offers nothing, however its events come."""
     sandbox, gateway = paypal
     service = PaymentService(gateway, ledger)
-    payment = service.authorize("paypal", eur("100.00"), source=sandbox.sources["ok"])
-    original = payment.references["authorization"]
+    payment, original = _authorized(sandbox, service)
     renewed = _reviewed(sandbox, gateway, original, "40.00")
     service.reconcile(payment_id=payment.id)
     assert service.void(payment.id).state == "voided"
@@ -331,8 +333,7 @@ def test_a_reauthorization_under_review_after_one_never_heard_of_holds_what_that
     creates the second, 30.00."""
     sandbox, gateway = paypal
     service = PaymentService(gateway, ledger)
-    payment = service.authorize("paypal", eur("100.00"), source=sandbox.sources["ok"])
-    original = payment.references["authorization"]
+    payment, original = _authorized(sandbox, service)
     _reauthorize(sandbox, gateway, original, "40.00")
     second = _reviewed(sandbox, gateway, original, "30.00")
     service.reconcile(payment_id=payment.id)
