@@ -31,7 +31,11 @@ reauthorization's event (PayPal retries a delivery for days, and reauthorizes fr
 would point captures back at the authorization PayPal no longer captures. The created event of
 a reauthorization (the order lists it as the live one, after the authorization it renews) names
 that one too (`REAUTHORIZED`): what it holds, more or less than before, replaces what the payment
-held.
+held. So it does once PayPal voided it (with the original, a void of the payment): the order
+reads what it held as authorized, and the payment would otherwise claim the original's amount
+until a reconciliation; the void's own events (or the void's answer) say it is voided. An
+original authorization's created event arriving once it was voided is `OTHER`: its authorization
+was recorded by the operation that made it.
 
 CHECKOUT.PAYMENT-APPROVAL.REVERSED fails the order it names (PayPal cancelled it: the capture
 window after approval passed), so it is confirmed the same way: the order is read
@@ -145,10 +149,15 @@ class Confirmer:
             raise _refuse(f"a {event.get('event_type')} event about a {resource_type or 'missing'} resource "
                           "cannot be confirmed; nothing was applied", "unconfirmable_event")
         resource = self._read(resource_type, str(resource_id(event)))
-        kind = fetched_kind(resource_type, resource, KINDS.get(str(event["event_type"]), EventKind.OTHER))
-        order = self._order(resource) if kind == EventKind.AUTHORIZED else None
+        claimed = KINDS.get(str(event["event_type"]), EventKind.OTHER)
+        kind = fetched_kind(resource_type, resource, claimed)
+        voided = claimed == EventKind.AUTHORIZED and _STATUS_KINDS[resource_type].get(
+            str(resource.get("status"))) == EventKind.VOIDED
+        order = self._order(resource) if kind == EventKind.AUTHORIZED or voided else None
         if order is not None and renewed(order, str(resource["id"])):
             kind = EventKind.OTHER  # reauthorized since: captures act on its reauthorization
+        elif voided and order is not None and renews(order, str(resource["id"])) is not None:
+            kind = EventKind.AUTHORIZED  # a reauthorization voided since: what it held still replaced the original's
         confirmed = event_from({**event, "resource_type": resource_type}, resource, kind)
         original = renews(order, str(resource["id"])) if order is not None and kind == EventKind.AUTHORIZED else None
         if original is None:
