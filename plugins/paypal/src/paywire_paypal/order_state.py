@@ -27,7 +27,10 @@ whose answer was lost did not take effect.
 A PENDING capture or refund has not moved money yet: PayPal decides later (a review, an eCheck
 clearing) and says so by webhook. It is counted nowhere, listed by `operations` as "accepted", and
 an order whose captures are all pending (none completed) is `ProviderState.PROCESSING`, so the
-ledger's totals never run ahead of PayPal's. An authorization a pending capture took the rest of
+ledger's totals never run ahead of PayPal's; but one whose authorization PayPal voided since (or
+let expire) is `ProviderState.AUTHORIZED`, nothing capturable: PayPal takes no further capture of
+it whatever it decides of the pending one, and the ledger closes its capture on that reading (not
+voided: the pending capture may still complete). An authorization a pending capture took the rest of
 (a final one, or one of all that was left) reads CAPTURED, but is not closed until PayPal decides
 that capture: declined, it takes captures again.
 """
@@ -442,9 +445,13 @@ def capturable(order: Mapping[str, Any]) -> Money | None:
 def _state(authorizations: list[Mapping[str, Any]], authorized: Money, captured: Money, refunded: Money,
            closed: bool, pending: bool) -> str:
     if captured.minor == 0:
+        statuses = {auth.get("status") for auth in authorizations}
+        if pending and authorizations and statuses <= {"VOIDED", "EXPIRED"}:
+            # Voided (or expired) since: whatever PayPal decides of the pending capture, the
+            # authorization takes no other, which only a state that stands lets `capturable` say.
+            return ProviderState.AUTHORIZED
         if pending:
             return ProviderState.PROCESSING  # a capture PayPal has not decided yet, none completed
-        statuses = {auth.get("status") for auth in authorizations}
         if statuses == {"PENDING"}:
             return ProviderState.PROCESSING  # an authorization PayPal has not decided yet
         if authorized.minor == 0:
