@@ -213,9 +213,9 @@ class Told:
         """An event accepted: what it announced, paywire now holds; but a pending capture's or
         refund's event arriving once PayPal decided it tells nothing (the plugin takes it as
         `OTHER`: the decision's own event says what PayPal decided), nor does a reauthorization's
-        created event arriving once PayPal voided it, or reauthorized the original again since (the
-        plugin takes it as PayPal holds it now: voided, or no longer what captures act on; the
-        event of the one they act on, or reconciliation, tells what it holds)."""
+        created event arriving once PayPal reauthorized the original again since (no longer what
+        captures act on: the event of the one they act on, or reconciliation, tells what it
+        holds). One arriving once PayPal voided it still tells what it held."""
         about, change = self.news.get(event["id"], ("", False))
         pending = event["event_type"] in ("PAYMENT.CAPTURE.PENDING", "PAYMENT.REFUND.PENDING")
         with app.lock:
@@ -226,11 +226,17 @@ class Told:
         if pending and obj is not None and obj.status != "PENDING":
             return
         live = [a for a in siblings if a.status != "DENIED"]
-        if auth is not None and auth.parent_id is not None and (auth.status == "VOIDED" or live[-1].id != about):
+        if auth is not None and auth.parent_id is not None and live[-1].id != about:
             return
         self.unheard.discard(about)
         if change:
             self.before.pop(about, None)
+
+    def named(self, service: PaymentService, payment_id: str) -> None:
+        """What the ledger names, it was told of: the service reads the payment from PayPal after
+        a refusal or an answer naming more than its operation made, and records what it finds made
+        beside it, which PayPal may change after that read as after an event (`before`)."""
+        self.unheard -= {t.provider_reference for t in service.list_transactions(payment_id) if t.provider_reference}
 
     def reconciled(self, app: PayPalEmulator, refunding: frozenset[int] = frozenset()) -> None:
         """Reconciliation told paywire all; `refunding`: the amounts of its own refunds in flight
@@ -349,6 +355,7 @@ def _run(service: PaymentService, app: PayPalEmulator, dashboard: Dashboard, dat
             pass  # refused, declined or lost: the ledger says which, and the invariant below holds either way
         if action in _BESIDE:
             told.changed_beside(app, before)
+        told.named(service, payment_id)
         collect()
         at_most_paypal()
         offered_at_most_paypal(service, app, payment_id, order_id, told)
