@@ -232,11 +232,19 @@ class Told:
         if change:
             self.before.pop(about, None)
 
-    def named(self, service: PaymentService, payment_id: str) -> None:
+    def named(self, app: PayPalEmulator, service: PaymentService, payment_id: str) -> None:
         """What the ledger names, it was told of: the service reads the payment from PayPal after
         a refusal or an answer naming more than its operation made, and records what it finds made
-        beside it, which PayPal may change after that read as after an event (`before`)."""
-        self.unheard -= {t.provider_reference for t in service.list_transactions(payment_id) if t.provider_reference}
+        beside it, which PayPal may change after that read as after an event (`before`). A pending
+        one it records succeeded, it learnt PayPal completed, whatever PayPal did with it since."""
+        for txn in service.list_transactions(payment_id):
+            reference = txn.provider_reference or ""
+            self.unheard.discard(reference)
+            with app.lock:
+                obj = app.captures.get(reference) or app.refunds.get(reference)
+            if (txn.status == TransactionStatus.SUCCEEDED and obj is not None and obj.status != "PENDING"
+                    and self.before.get(reference) == "PENDING"):
+                self.before[reference] = "COMPLETED"
 
     def reconciled(self, app: PayPalEmulator, refunding: frozenset[int] = frozenset()) -> None:
         """Reconciliation told paywire all; `refunding`: the amounts of its own refunds in flight
@@ -355,7 +363,7 @@ def _run(service: PaymentService, app: PayPalEmulator, dashboard: Dashboard, dat
             pass  # refused, declined or lost: the ledger says which, and the invariant below holds either way
         if action in _BESIDE:
             told.changed_beside(app, before)
-        told.named(service, payment_id)
+        told.named(app, service, payment_id)
         collect()
         at_most_paypal()
         offered_at_most_paypal(service, app, payment_id, order_id, told)
