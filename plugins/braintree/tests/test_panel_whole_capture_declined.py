@@ -7,17 +7,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 from paywire import Money
 from paywire.testing.ledger_checks import offers_at_most
 
 _FORM = {"content-type": "application/x-www-form-urlencoded"}
 
 
-@pytest.mark.xfail(strict=True, reason="the notification of a declined whole capture paywire never made is not "
-                   "read as spending the authorization (no capture row of the ledger's waits for it, and the service "
-                   "does not read the payment on it), so the ledger still offers the capture Braintree refuses")
 def test_a_control_panel_whole_capture_declined_leaves_nothing_to_capture_once_notified(kept: Any) -> None:
     service, app = kept
     payment = service.authorize("braintree", Money.of("100.00", "EUR"), source="paywire-emulator-bank-account-nonce",
