@@ -243,27 +243,14 @@ def app(sandbox: Sandbox) -> KeptNotifications:
     return KeptNotifications(sandbox.app.public_key, sandbox.app.private_key)
 
 
-class KeptBraintree(BraintreeEmulator):
-    """A batch-settling emulator keeping its notifications (`sent`) for the test to deliver in the
-    order it likes."""
-
-    def __init__(self, public_key: str, private_key: str) -> None:
-        super().__init__(public_key, private_key, settlement="batch")
-        self.webhook_url = "http://127.0.0.1:9/kept"  # never posted: kept below
-        self.sent: list[bytes] = []
-
-    def deliver_webhook(self, body: bytes, headers: Mapping[str, str]) -> None:
-        self.sent.append(body)
-
-
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def kept(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[PaymentService, KeptBraintree]]:
+def kept(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[PaymentService, KeptNotifications]]:
     """A payment service on a SQLite and on a PostgreSQL ledger, through a gateway sending each
-    request once to a `KeptBraintree` of its own; and that emulator."""
+    request once to a `KeptNotifications` of its own; and that emulator."""
     url = f"sqlite:///{tmp_path / 'ledger.db'}" if request.param == "sqlite" else request.getfixturevalue("ledger_url")
     sandbox = load_sandbox(paywire_braintree.BRAINTREE)
     assert isinstance(sandbox.app, BraintreeEmulator)
-    app = KeptBraintree(sandbox.app.public_key, sandbox.app.private_key)
+    app = KeptNotifications(sandbox.app.public_key, sandbox.app.private_key)
     plugins = Plugins()
     plugins.register(paywire_braintree)
     ledger = open_ledger(url)
