@@ -241,3 +241,22 @@ class KeptNotifications(BraintreeEmulator):
 def app(sandbox: Sandbox) -> KeptNotifications:
     assert isinstance(sandbox.app, BraintreeEmulator)
     return KeptNotifications(sandbox.app.public_key, sandbox.app.private_key)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def kept(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[PaymentService, KeptNotifications]]:
+    """A payment service on a SQLite and on a PostgreSQL ledger, through a gateway sending each
+    request once to a `KeptNotifications` of its own; and that emulator."""
+    url = f"sqlite:///{tmp_path / 'ledger.db'}" if request.param == "sqlite" else request.getfixturevalue("ledger_url")
+    sandbox = load_sandbox(paywire_braintree.BRAINTREE)
+    assert isinstance(sandbox.app, BraintreeEmulator)
+    app = KeptNotifications(sandbox.app.public_key, sandbox.app.private_key)
+    plugins = Plugins()
+    plugins.register(paywire_braintree)
+    ledger = open_ledger(url)
+    try:
+        with EmulatorServer(app) as server, Gateway([sandbox.method("braintree", server.url)], plugins=plugins,
+                                                    retry=Retry.never()) as gateway:
+            yield PaymentService(gateway, ledger), app
+    finally:
+        ledger.close()

@@ -1,10 +1,11 @@
-"""The ledger against Braintree under any mix of the shop's captures and refunds, the Control
-Panel's captures, voids and refunds, the batch settling or declining what was submitted, lost
-answers and their retries, reconciliation, and Braintree's notifications delivered late, twice
-and in any order: at every step the ledger claims no more than Braintree holds, nor lets more be
-refunded or captured than Braintree would take of what paywire was told, and once every
-notification is in and the payment reconciled, it holds what Braintree holds, and nothing that
-took effect at Braintree is recorded failed."""
+"""The ledger against Braintree under any mix of the shop's captures, refunds and voids, the
+Control Panel's captures, voids and refunds, the batch settling or declining what was submitted,
+authorizations left to expire, the bank returning a settled bank debit or refund, lost answers,
+requests that never reached Braintree, their retries, reconciliation, and Braintree's
+notifications delivered late, twice and in any order: at every step the ledger claims no more than
+Braintree holds, nor lets more be refunded or captured than Braintree would take of what paywire
+was told, and once every notification is in and the payment reconciled, it holds what Braintree
+holds, and nothing that took effect at Braintree is recorded failed."""
 
 from __future__ import annotations
 
@@ -51,11 +52,13 @@ _NOT_REFUNDED = ("PROCESSOR_DECLINED", "SETTLEMENT_DECLINED", "FAILED")
 _UNDECIDED = ("AUTHORIZED", "SETTLEMENT_PENDING")  # a refund Braintree has not decided
 _SUBMITTED = ("SUBMITTED_FOR_SETTLEMENT", "SETTLEMENT_PENDING")  # a sale or whole capture made
 _LOST = {"capture": r"/graphql/(partialCaptureTransaction|captureTransaction)$",
-         "refund": r"/graphql/(refundTransaction|reverseTransaction)$"}
+         "refund": r"/graphql/(refundTransaction|reverseTransaction)$",
+         "void": r"/graphql/reverseTransaction$"}
 _ACTIONS = (
     "deliver", "deliver", "deliver twice", "redeliver", "capture", "capture", "final capture", "refund", "refund", "lost capture",
     "lost refund", "retry", "panel capture", "panel void", "panel refund", "settle", "settle", "decline settlement",
-    "reconcile", "lost capture, voided", "lost refund, panel twin",
+    "reconcile", "lost capture, voided", "lost refund, panel twin", "void", "lost void", "lost final capture",
+    "expire", "bank return", "unsent",
 )
 
 
@@ -106,7 +109,8 @@ def _reversed_by_the_shop(app: BraintreeEmulator, capture: Transaction) -> bool:
 
 def held(app: BraintreeEmulator, reference: str, told: Mapping[str, str] | None = None) -> tuple[int, int]:
     """What Braintree holds for the payment: (captured, refunded) in minor units, read from its
-    records. `told` gives the status paywire last had reason to know for a transaction the batch
+    records; the refunds of a capture the bank returned count nothing, as the outcome model reads
+    them (no money the payment held was given back). `told` gives the status paywire last had reason to know for a transaction the batch
     declined or the Control Panel voided, until a notification or reconciliation tells it."""
     with app.lock:
         def status(t: Transaction) -> str:
@@ -119,8 +123,9 @@ def held(app: BraintreeEmulator, reference: str, told: Mapping[str, str] | None 
                 captured += capture.amount
             if _reversed_by_the_shop(app, capture):
                 refunded += capture.amount
-            refunded += sum((app.transactions[r].amount for r in capture.refunds
-                             if status(app.transactions[r]) in _MOVED), Decimal(0))
+            if status(capture) in _MOVED:  # a refund of a capture the bank returned gave back nothing it held
+                refunded += sum((app.transactions[r].amount for r in capture.refunds
+                                 if status(app.transactions[r]) in _MOVED), Decimal(0))
         return _minor(captured), _minor(refunded)
 
 
@@ -331,12 +336,31 @@ def _step(service: PaymentService, app: _Braintree, data: Any, action: str, amou
         _panel(app, data, "panel refund", amount, root, told, unheard)
         for body in app.sent[sent:]:
             deliver(body)
-    elif action in ("lost capture", "lost refund", "lost capture, voided"):
-        operation = action.split()[1].rstrip(",")
+    elif action == "unsent":  # a 503 before Braintree: nothing applied, the outcome unknown to the shop
+        operation = data.draw(st.sampled_from(["capture", "refund", "void"]), label="unsent")
+        app.inject(Fault(kind="status", status=503, path=_LOST[operation]))
+        try:
+            if operation == "void":
+                service.void(payment_id, idempotency_key=key)
+            elif operation == "capture":
+                service.capture(payment_id, amount, final=data.draw(st.booleans(), label="final"), idempotency_key=key)
+            else:
+                service.refund(payment_id, amount, idempotency_key=key)
+        finally:
+            app.clear_faults()
+    elif action in ("void", "lost void"):
+        if action == "lost void":
+            app.inject(Fault(kind="drop_after", path=_LOST["void"]))
+        try:
+            service.void(payment_id, idempotency_key=key)
+        finally:
+            app.clear_faults()
+    elif action in ("lost capture", "lost refund", "lost capture, voided", "lost final capture"):
+        operation = action.split()[-1] if action.endswith("final capture") else action.split()[1].rstrip(",")
         app.inject(Fault(kind="drop_after", path=_LOST[operation]))
         try:
             if operation == "capture":
-                service.capture(payment_id, amount, final=False, idempotency_key=key)
+                service.capture(payment_id, amount, final=action == "lost final capture", idempotency_key=key)
             else:
                 service.refund(payment_id, amount, idempotency_key=key)
         finally:
@@ -381,6 +405,12 @@ def _panel(app: _Braintree, data: Any, action: str, amount: Money, root: Transac
             candidates = [(t, lambda t=t: app.operations.refund(
                 {"transactionId": t.id, "refund": {"amount": f"{value:.2f}"}}, origin="CONTROL_PANEL"))
                 for t in captures]
+        elif action == "expire":  # left uncaptured too long; Braintree notifies nothing
+            candidates = [(root, lambda: app.operations.expire(root))]
+        elif action == "bank return":  # the customer's bank returns a settled bank debit or refund
+            returnable = [*captures, *(app.transactions[r] for c in captures for r in c.refunds)]
+            candidates = [(t, lambda t=t: app.operations.bank_return(t)) for t in returnable
+                          if root.source == _BANK and t.status == "SETTLED" and not t.children]
         else:  # the batch settles or declines one submitted capture or refund
             outcome = "SETTLED" if action == "settle" else "SETTLEMENT_DECLINED"
             related = [*captures, *(app.transactions[r] for c in captures for r in c.refunds)]
@@ -399,8 +429,8 @@ def _panel(app: _Braintree, data: Any, action: str, amount: Money, root: Transac
         unheard.update(set(app.transactions) - known)
         if action == "panel capture" and transaction.status != before and not transaction.children:
             unheard.add(transaction.id)  # captured whole
-        if action == "panel void":
-            told.setdefault(transaction.id, before)  # a void notifies nothing
+        if action in ("panel void", "expire"):
+            told.setdefault(transaction.id, before)  # a void or an expiry notifies nothing
         if transaction.status in ("VOIDED", "SETTLEMENT_DECLINED") and before in _MOVED:
             told.setdefault(transaction.id, before)  # taken back: paywire learns it only when told
             app.news.update((body, transaction.id) for body in app.sent[sent:])  # a void notifies nothing

@@ -2025,10 +2025,12 @@ class PaymentService:
         (`_owe_read`): see `_offers_undone`; and a reversed event that undid nothing, naming no
         capture, refund or sale of the ledger's: an object only a provider-reported total counts
         (the authorization the Control Panel captured, declined at settlement), whose undoing is
-        the provider's to say; and a capture or refund the event recorded succeeded that a total
-        standing on a floor could not take in (`rules.absorbed`: an accepted one the provider
-        decided, one made in its dashboard); and an open refund failed, the refunded floor it may
-        have been counted in dropped (`reversal.floor_dropped`)."""
+        the provider's to say; and a failed event naming the authorization itself that changed
+        nothing (what the provider made of it beside paywire failed, and may have spent it); and a
+        capture or refund the event recorded succeeded that a total standing on a floor could not
+        take in (`rules.absorbed`: an accepted one the provider decided, one made in its
+        dashboard); and an open refund failed, the refunded floor it may have been counted in
+        dropped (`reversal.floor_dropped`)."""
         caps = self._capabilities(payment.method)
         held, floored = payment, rules.on_floor(payment)
         watch = payment.flow == K.AUTHORIZE or event.kind == EventKind.REVERSED or floored
@@ -2043,7 +2045,12 @@ class PaymentService:
         unattributed = (event.kind == EventKind.REVERSED and applied.status == EventStatus.APPLIED
                         and sum(t.kind == K.REVERSAL for t in after) == sum(t.kind == K.REVERSAL for t in before)
                         and not any(t.kind in moved and t.provider_reference == event.reference for t in after))
-        behind = (unattributed or _offers_undone(payment, after, _undone_captures(before))
+        # E.g. Braintree's whole capture made in the Control Panel, declined at settlement: it
+        # spent the authorization, which the ledger holds standing.
+        disowned = (event.kind == EventKind.FAILED and payment.flow == K.AUTHORIZE and after == before
+                    and applied.status == EventStatus.APPLIED and bool(event.reference)
+                    and event.reference in (payment.reference, payment.references.get("authorization")))
+        behind = (unattributed or disowned or _offers_undone(payment, after, _undone_captures(before))
                   or (floored and rules.absorbed(held, payment, rules.newly_succeeded(before, after)))
                   or floor_dropped(held, payment, before, after))
         if behind:

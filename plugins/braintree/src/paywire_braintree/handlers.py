@@ -312,7 +312,11 @@ def fetched_fields(transaction: Mapping[str, Any], flow: str | None = None) -> d
         refunds += _refunds(child, child=True, inherited=inherited)
     zero = Money.zero(authorized.currency)
     captured = sum((op.amount for op in captures if op.status == "succeeded"), zero)
-    refunded = sum((op.amount for op in refunds if op.status == "succeeded"), zero)
+    # A refund of a capture the batch or the bank undid gave back no money the payment held (the
+    # outcome model's reading, `rules._undone`): a returned bank debit's refund settling later
+    # leaves nothing captured, so it counts nothing refunded either.
+    undone = {op.reference for op in captures if op.status == "reversed"}
+    refunded = sum((op.amount for op in refunds if op.status == "succeeded" and op.parent not in undone), zero)
     state = ProviderState.FAILED if voided or never_submitted(transaction, flow) else payment_state(status)
     spent = bool(children) and _spent(status, captures, authorized)
     if spent and all(op.status in ("failed", "reversed") for op in captures):

@@ -1,6 +1,7 @@
-"""The ledger against Stripe under any mix of the shop's operations, the dashboard's, lost answers,
-retries, refunds Stripe decides later, disputes, and Stripe's events delivered late, twice and in
-any order: at every step the ledger claims no more than Stripe holds (a refund Stripe failed after
+"""The ledger against Stripe under any mix of the shop's operations (voids included), the
+dashboard's (cancellations included), authorizations Stripe lets lapse, lost answers, requests that
+never reached Stripe, retries, refunds Stripe decides later, disputes, and Stripe's events
+delivered late, twice and in any order: at every step the ledger claims no more than Stripe holds (a refund Stripe failed after
 it succeeded counts as Stripe's until an event or a reconcile tells the shop: nothing else can),
 and once every event is in and the payment reconciled, it holds what Stripe holds (and reconciling
 it again changes nothing), and a replay of each operation says what the ledger recorded."""
@@ -40,6 +41,11 @@ _ACTIONS = (
     "decide refund",
     "dispute",
     "reconcile",
+    "void",
+    "lost void",
+    "dashboard cancel",
+    "expire",
+    "unsent",
 )
 
 
@@ -178,6 +184,30 @@ def _step(
             (service.refund if action == "lost refund" else service.capture)(payment_id, amount)
         finally:
             app.clear_faults()  # one refused before sending leaves the fault unused
+    elif action in ("void", "lost void"):
+        if action == "lost void":
+            app.inject(Fault(kind="drop_after", path=r"/cancel$"))
+        try:
+            service.void(payment_id)
+        finally:
+            app.clear_faults()
+    elif action == "unsent":  # a 503 before Stripe: nothing applied, the outcome unknown to the shop
+        operation = data.draw(st.sampled_from(["capture", "refund", "void"]), label="unsent")
+        app.inject(Fault(kind="status", status=503, path=r"^/v1/refunds$|/capture$|/cancel$"))
+        try:
+            if operation == "void":
+                service.void(payment_id)
+            else:
+                (service.refund if operation == "refund" else service.capture)(payment_id, amount)
+        finally:
+            app.clear_faults()
+    elif action == "dashboard cancel":  # refused by Stripe once captured: nothing changes then
+        api.post(f"/v1/payment_intents/{intent}/cancel", {})
+    elif action == "expire":  # the uncaptured authorization lapses: Stripe cancels the intent itself
+        try:
+            app.expire(intent)
+        except ValueError:
+            pass  # captured, canceled, or never authorized
     elif action == "retry":
         open_ = [
             t
