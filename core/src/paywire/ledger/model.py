@@ -95,7 +95,7 @@ def updated(record: _Record, changes: dict[str, Any]) -> _Record:
     the converted values are written into it. A dict literal is built at once, where keyword
     arguments are gathered one by one (the outcome of every operation makes one of each)."""
     cls = type(record)
-    names, converters = _shape(cls)
+    names, converters = _shapes.get(cls) or _shape(cls)  # known after the first: no call to ask
     if not names.issuperset(changes):
         raise TypeError(f"{cls.__name__} has no field {sorted(set(changes) - names)[0]!r}")
     for name, convert in converters.items():  # a record has two at most: no set built to intersect

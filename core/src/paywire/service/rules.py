@@ -128,9 +128,13 @@ def derive(payment: Payment, txns: Sequence[Transaction], *, waiting: bool | Non
     ended = not waiting or authorized > 0 or failed or voided
     changes["state"] = _state(authorized, captured, refunded, failed=failed, voided=voided,
                               closed=get("capture_closed", payment.capture_closed), waiting=not ended)
-    changes["authorized"] = _same(payment.authorized, authorized)
-    changes["captured"] = _same(payment.captured, captured)
-    changes["refunded"] = _same(payment.refunded, refunded)
+    # A total left unchanged stays the same `Money` (spelt out, not a call per total: every outcome)
+    current = payment.authorized
+    changes["authorized"] = current if current.minor == authorized else _money(authorized, current.currency)
+    current = payment.captured
+    changes["captured"] = current if current.minor == captured else _money(captured, current.currency)
+    current = payment.refunded
+    changes["refunded"] = current if current.minor == refunded else _money(refunded, current.currency)
     changes["action"] = None if ended else action
     return updated(payment, changes)  # `changes` is this call's own: no copy for `replace`
 
@@ -162,10 +166,6 @@ def reauthorized(references: Mapping[str, str]) -> bool:
     `webhooks.apply_event`, reconciliation's reading), never what the first operation asked."""
     renews = references.get(REAUTHORIZED)
     return renews is not None and renews != references.get("authorization")
-
-
-def _same(current: Money, minor: int) -> Money:
-    return current if current.minor == minor else _money(minor, current.currency)
 
 
 def state_of(p: Payment) -> str:
