@@ -62,6 +62,8 @@ def _dump(value: Mapping[str, Any]) -> str:
         return value.text  # as read, unchanged
     if not value:
         return "{}"  # the response of every pending transaction
+    if type(value) is MappingProxyType:  # a record's: a view of a dict (`model._frozen`), copied whole
+        return canonical_json(value.copy())  # not key by key, as dict() copies a mapping of another type
     return canonical_json(dict(value))
 
 
@@ -80,7 +82,7 @@ def _dump_references(value: Mapping[str, Any]) -> str:
     known = _REFERENCES.get(id(value))
     if known is not None and known[0] is value:
         return known[1]
-    text = canonical_json(dict(value))
+    text = canonical_json(value.copy())  # a view of a dict, copied whole (see `_dump`)
     if len(_REFERENCES) >= _KEPT_REFERENCES:
         _REFERENCES.clear()
     _REFERENCES[id(value)] = (value, text)
