@@ -304,8 +304,8 @@ def transaction_from_row(r: Row) -> Transaction:
     # A time shared by two columns (a new row's creation and update, an answer's update and
     # finish, as `transaction_row` writes them) is decoded once: a datetime is immutable, and
     # making one costs more than the rest of a column.
-    created = _at(r[20])
-    updated = created if r[21] == r[20] else _at(r[21])
+    created = _EPOCH + timedelta(0, 0, r[20])  # `_at`, spelt out: every row read
+    updated = created if r[21] == r[20] else _EPOCH + timedelta(0, 0, r[21])
     return restored(Transaction, {
         "id": r[0], "payment_id": r[1], "method": r[2], "kind": r[3],
         "amount": _money(int(r[5]), r[4]) if r[4] is not None else None, "status": r[6], "idempotency_key": r[7],

@@ -18,7 +18,7 @@ from paywire.errors import InvalidRequest, StateError, UnsupportedOperation
 from paywire.gateway_definition import Capabilities
 from paywire.ledger.model import Payment, PaymentState, Transaction, TransactionKind, TransactionStatus, updated
 from paywire.money import Money
-from paywire.service.held import held_minor
+from paywire.service.held import HELD, held_minor
 from paywire.service.inputs import require_money
 
 __all__ = [
@@ -103,15 +103,22 @@ def derive(payment: Payment, txns: Sequence[Transaction], *, waiting: bool | Non
     own_authorized = own_captured = own_refunded = 0  # minor units, summed in one pass
     undone = _undone(txns)
     for t in txns:
-        if t.status != S.SUCCEEDED or t.amount is None or t.id in undone:
+        amount, kind = t.amount, t.kind
+        if t.status != S.SUCCEEDED or amount is None or kind not in _TOTALLED or t.id in undone:
             continue
-        kind = t.kind
+        if amount.currency != currency:
+            _minor(t, currency)  # raises: what Money arithmetic would refuse
+        # What the provider applied (`held_minor`, spelt out: every outcome): a first operation
+        # may hold less than asked, a capture or refund be honoured in part; never more than asked.
+        noted = t.response.get(HELD)
+        held = noted if type(noted) is int and 0 < noted < amount.minor else amount.minor
         if kind in K.INITIAL:  # authorize and complete establish one authorization
-            own_authorized = max(own_authorized, min(_minor(t, currency), held_minor(t)))
-        elif kind == K.CAPTURE:  # what the provider applied (`held`): a capture may be honoured in part
-            own_captured += min(_minor(t, currency), held_minor(t))
+            if held > own_authorized:
+                own_authorized = held
+        elif kind == K.CAPTURE:
+            own_captured += held
         elif kind == K.REFUND:
-            own_refunded += min(_minor(t, currency), held_minor(t))
+            own_refunded += held
     get = changes.get  # the payment as changed: only the fields read here, no merged copy of all
     if payment.flow == K.SALE:
         own_captured += own_authorized
@@ -140,6 +147,7 @@ def derive(payment: Payment, txns: Sequence[Transaction], *, waiting: bool | Non
 
 
 _NOTHING_UNDONE: frozenset[str | None] = frozenset()
+_TOTALLED: Final = K.INITIAL | {K.CAPTURE, K.REFUND}  # the kinds whose amounts `derive` sums
 
 
 def _undone(txns: Sequence[Transaction]) -> frozenset[str | None]:
