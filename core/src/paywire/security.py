@@ -538,6 +538,10 @@ def redact(value: Any) -> Any:
     """A copy of `value` with secrets and card numbers masked, for logs and the ledger."""
     cls = type(value)
     if cls is str:  # the usual values first, by exact type: no ABC check for them
+        version = _secrets_version  # `_redact_text`'s look-up, here: most texts were redacted before
+        cached = _redacted.get(value)
+        if cached is not None and cached[0] == version:
+            return cached[1]
         return _redact_text(value)
     if cls is dict or (value is not None and cls is not bool and cls is not int and isinstance(value, Mapping)):
         return {key: _MASK if sensitive_key(key) else redact(item) for key, item in value.items()}

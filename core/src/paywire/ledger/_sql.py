@@ -62,6 +62,8 @@ def _dump(value: Mapping[str, Any]) -> str:
         return value.text  # as read, unchanged
     if not value:
         return "{}"  # the response of every pending transaction
+    if type(value) is MappingProxyType:  # a record's: a view of a dict (`model._frozen`), copied whole
+        return canonical_json(value.copy())  # not key by key, as dict() copies a mapping of another type
     return canonical_json(dict(value))
 
 
@@ -80,7 +82,7 @@ def _dump_references(value: Mapping[str, Any]) -> str:
     known = _REFERENCES.get(id(value))
     if known is not None and known[0] is value:
         return known[1]
-    text = canonical_json(dict(value))
+    text = canonical_json(value.copy())  # a view of a dict, copied whole (see `_dump`)
     if len(_REFERENCES) >= _KEPT_REFERENCES:
         _REFERENCES.clear()
     _REFERENCES[id(value)] = (value, text)
@@ -229,15 +231,16 @@ _BOOLEANS: Flags = (False, True)
 
 
 def payment_row(p: Payment, flags: Flags = _BOOLEANS) -> tuple[Any, ...]:
+    # Here and in `transaction_row` and `_finish`, `to_us` is spelt out: the rows of every operation.
     action = p.action
-    created = to_us(p.created_at)
+    created = (p.created_at - _EPOCH) // _MICRO
     return (
         p.id, p.method, p.flow, p.amount.currency, p.amount.minor, p.state, p.authorized.minor, p.captured.minor,
         p.refunded.minor, p.observed_authorized.minor, p.observed_captured.minor, p.observed_refunded.minor,
         flags[p.capture_closed], flags[p.voided], flags[p.failed], p.reference, _dump_references(p.references), p.order_id,
         p.customer_reference, p.token, action.redirect_url if action else None,
         action.return_url if action else None, action.kind if action else None,
-        created, created if p.updated_at is p.created_at else to_us(p.updated_at),  # a new row's are one
+        created, created if p.updated_at is p.created_at else (p.updated_at - _EPOCH) // _MICRO,  # a new row's are one
     )
 
 
@@ -285,15 +288,15 @@ def _payment_from_row(r: tuple[Any, ...]) -> Payment:
 
 
 def transaction_row(t: Transaction, flags: Flags = _BOOLEANS) -> tuple[Any, ...]:
-    created = to_us(t.created_at)
+    created = (t.created_at - _EPOCH) // _MICRO
     return (
         t.id, t.payment_id, t.method, t.kind, t.amount.currency if t.amount is not None else None,
         t.amount.minor if t.amount is not None else None, t.status, t.idempotency_key, t.attempt, t.fingerprint,
         t.provider_reference, t.parent_id, t.origin, t.error_type, t.error_code, t.error_message,
         flags[t.retryable], t.token, _dump(t.request), _dump(t.response), created,
-        created if t.updated_at is t.created_at else to_us(t.updated_at),  # a new row's are one
-        to_us(t.finished_at) if t.finished_at else None,
-        to_us(t.settle_after) if t.settle_after else None, t.settled_by,
+        created if t.updated_at is t.created_at else (t.updated_at - _EPOCH) // _MICRO,  # a new row's are one
+        (t.finished_at - _EPOCH) // _MICRO if t.finished_at else None,
+        (t.settle_after - _EPOCH) // _MICRO if t.settle_after else None, t.settled_by,
     )
 
 
@@ -301,8 +304,8 @@ def transaction_from_row(r: Row) -> Transaction:
     # A time shared by two columns (a new row's creation and update, an answer's update and
     # finish, as `transaction_row` writes them) is decoded once: a datetime is immutable, and
     # making one costs more than the rest of a column.
-    created = _at(r[20])
-    updated = created if r[21] == r[20] else _at(r[21])
+    created = _EPOCH + timedelta(0, 0, r[20])  # `_at`, spelt out: every row read
+    updated = created if r[21] == r[20] else _EPOCH + timedelta(0, 0, r[21])
     return restored(Transaction, {
         "id": r[0], "payment_id": r[1], "method": r[2], "kind": r[3],
         "amount": _money(int(r[5]), r[4]) if r[4] is not None else None, "status": r[6], "idempotency_key": r[7],
@@ -372,7 +375,8 @@ class SQLUnit(LedgerUnit):
         try:
             if exc is None:
                 try:
-                    self.check()
+                    if self._unchecked:  # a unit that only inserted has nothing to check
+                        self.check()
                     ledger.commit(self._conn)
                 except BaseException as error:
                     ledger._rollback(self._conn)
@@ -415,7 +419,7 @@ class SQLUnit(LedgerUnit):
     def check(self) -> None:
         """Raise if a write did not hit its row; the unit then rolls back."""
         for cursor, problem, row_id in self._unchecked:
-            if self._rowcount(cursor) != 1:
+            if int(cursor.rowcount) != 1:  # `_rowcount`, spelt out: every unit
                 raise LedgerIntegrityError(problem.format(row_id))
         self._unchecked.clear()
 
@@ -535,17 +539,18 @@ class SQLUnit(LedgerUnit):
         )
 
     def finish_transaction(self, transaction: Transaction, *, claimed_at: datetime) -> bool:
-        return self._rowcount(self._finish(transaction, claimed_at)) == 1
+        return int(self._finish(transaction, claimed_at).rowcount) == 1  # `_rowcount`, spelt out: every outcome
 
     def _finish(self, t: Transaction, claimed_at: datetime) -> Any:
         flags = self._ledger.flags
         if t.error_type is None and t.error_code is None and t.error_message is None and t.token is None:
             # `_FINISH_NO_ERROR`'s parameters, in `_outcome`'s order without those four
-            updated, finished = to_us(t.updated_at), t.finished_at
+            updated, finished = (t.updated_at - _EPOCH) // _MICRO, t.finished_at
             return self._write(_FINISH_NO_ERROR, (
                 t.status, t.provider_reference, flags[t.retryable], _dump(t.response), updated,
-                (updated if finished is t.updated_at else to_us(finished)) if finished else None,
-                to_us(t.settle_after) if t.settle_after else None, t.settled_by, t.id, to_us(claimed_at)))
+                (updated if finished is t.updated_at else (finished - _EPOCH) // _MICRO) if finished else None,
+                (t.settle_after - _EPOCH) // _MICRO if t.settle_after else None, t.settled_by, t.id,
+                (claimed_at - _EPOCH) // _MICRO))
         return self._write(_FINISH, (*self._outcome(t, flags), t.id, to_us(claimed_at)))
 
     def finish_locked(self, payment_id: str | None, transaction: Transaction, *,
@@ -569,9 +574,11 @@ class SQLUnit(LedgerUnit):
                     "WHERE id = ? AND provider_reference IS NULL", (reference, transaction_id))
 
     def add_references(self, method: str, payment_id: str, references: Sequence[str]) -> None:
-        refs = [r for r in dict.fromkeys(references) if r]
-        if refs:
-            self._write(*self._ledger.index_references(method, payment_id, refs))
+        fresh = dict.fromkeys(references)  # each once, none empty (no comprehension's call: every outcome)
+        fresh.pop("", None)
+        fresh.pop(None, None)  # type: ignore[call-overload]
+        if fresh:
+            self._write(*self._ledger.index_references(method, payment_id, list(fresh)))
 
     def payment_by_reference(self, method: str, references: Sequence[str]) -> str | None:
         refs = [r for r in references if r]
@@ -616,7 +623,12 @@ class SQLUnit(LedgerUnit):
     def waiting_events(self, *, methods: Sequence[str], payment_id: str | None = None,
                        references: Sequence[str] = ()) -> list[StoredEvent]:
         methods = list(dict.fromkeys(methods))
-        refs = [r for r in dict.fromkeys(references) if r] if methods else []  # unmatched: through a method
+        refs: list[str] = []
+        if methods:  # unmatched: through a method; each reference once, none empty
+            fresh = dict.fromkeys(references)
+            fresh.pop("", None)
+            fresh.pop(None, None)  # type: ignore[call-overload]
+            refs = list(fresh)
         if payment_id is None and not refs:
             return []
         if not refs:
@@ -628,6 +640,8 @@ class SQLUnit(LedgerUnit):
         if len(rows) > 1:
             found = {(r[0], r[1]): r for r in rows}  # one per event, however many refs name it
             rows = sorted(found.values(), key=lambda r: (r[13], r[1]))  # received_at, event_id
+        elif not rows:  # after most operations: no comprehension to run
+            return []
         return [event_from_row(r) for r in rows]
 
     def looks(self, transaction_ids: Sequence[str]) -> dict[str, Look]:
@@ -715,6 +729,8 @@ class SQLLedger(Ledger):
         """The statement indexing provider ids under a payment, and its parameters. Where units
         interleave, it also holds the ids until commit against `wait_out_references` (SQLite's
         write lock already excludes it)."""
+        if len(references) == 1:  # after most operations: no comprehension's call
+            return _insert_references(1), [method, references[0], payment_id]
         return _insert_references(len(references)), [value for ref in references for value in (method, ref, payment_id)]
 
     def waiting_query(self, payment_id: str | None, methods: Sequence[str],

@@ -12,10 +12,8 @@ import abc
 import functools
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
-
-from paywire.ledger.model import now
 
 if TYPE_CHECKING:
     from paywire.ledger.model import Look, Payment, StoredEvent, Transaction
@@ -279,13 +277,14 @@ class Ledger(abc.ABC):
         """The ledger's clock now, never ahead of it: every time the service records, and every
         "has this time passed?" it asks (a request's `settle_after`, a lease, a next look, a key's
         life), goes by it, so hosts sharing the ledger agree whatever their own clocks say.
-        Here the database is this host's: its clock is this host's."""
-        return now()
+        Here the database is this host's: its clock is this host's (`model.now`, spelt out: asked
+        several times in every operation)."""
+        return datetime.now(UTC)
 
     def deadline(self, seconds: float) -> datetime:
         """A time the ledger's clock reaches `seconds` from now or later, never sooner: what the
         service tells other workers to wait until (a request's `settle_after`, a read's lease)."""
-        return now() + _span(seconds)
+        return datetime.now(UTC) + _span(seconds)
 
     def database_time(self) -> datetime | None:
         """The database server's clock now, where it is another host's (None: it is this host's,

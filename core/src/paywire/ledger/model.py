@@ -95,7 +95,7 @@ def updated(record: _Record, changes: dict[str, Any]) -> _Record:
     the converted values are written into it. A dict literal is built at once, where keyword
     arguments are gathered one by one (the outcome of every operation makes one of each)."""
     cls = type(record)
-    names, converters = _shape(cls)
+    names, converters = _shapes.get(cls) or _shape(cls)  # known after the first: no call to ask
     if not names.issuperset(changes):
         raise TypeError(f"{cls.__name__} has no field {sorted(set(changes) - names)[0]!r}")
     for name, convert in converters.items():  # a record has two at most: no set built to intersect
@@ -195,38 +195,50 @@ class StoredJSON(Mapping[str, Any]):
             self._decoded = json.loads(self.text)
         return self._decoded
 
+    # Each use below reads the decoded dict itself once it is there: `_value`'s call only to decode
+    # (a unit's summaries are asked several times each, in every operation).
     def __getitem__(self, key: str) -> Any:
-        return self._value()[key]
+        decoded = self._decoded
+        return (decoded if decoded is not None else self._value())[key]
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._value())
+        decoded = self._decoded
+        return iter(decoded if decoded is not None else self._value())
 
     def __len__(self) -> int:
-        return len(self._value())
+        decoded = self._decoded
+        return len(decoded if decoded is not None else self._value())
 
     def __repr__(self) -> str:
         return repr(self._value())
 
     # The dict's own (read-only) views and comparison, rather than Mapping's key-by-key ones.
     def __contains__(self, key: object) -> bool:
-        return key in self._value()
+        decoded = self._decoded
+        return key in (decoded if decoded is not None else self._value())
 
     def get(self, key: str, default: Any = None) -> Any:
         # Without a backslash in the text every key is written as it is, in quotes: a key whose
         # quoted form is not there is absent, and a summary asked only for a key it lacks (a
         # response's "held", a request's "final") need not be decoded.
-        if self._decoded is None and type(key) is str and f'"{key}"' not in self.text and "\\" not in self.text:
-            return default
-        return self._value().get(key, default)
+        decoded = self._decoded
+        if decoded is None:
+            if type(key) is str and f'"{key}"' not in self.text and "\\" not in self.text:
+                return default
+            decoded = self._value()
+        return decoded.get(key, default)
 
     def keys(self) -> KeysView[str]:
-        return self._value().keys()
+        decoded = self._decoded
+        return (decoded if decoded is not None else self._value()).keys()
 
     def values(self) -> ValuesView[Any]:
-        return self._value().values()
+        decoded = self._decoded
+        return (decoded if decoded is not None else self._value()).values()
 
     def items(self) -> ItemsView[str, Any]:
-        return self._value().items()
+        decoded = self._decoded
+        return (decoded if decoded is not None else self._value()).items()
 
     def __eq__(self, other: object) -> bool:
         return self._value() == (other._value() if isinstance(other, StoredJSON) else other)

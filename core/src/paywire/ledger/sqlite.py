@@ -13,6 +13,7 @@ import os
 import sqlite3
 import time
 from collections.abc import Sequence
+from itertools import chain, product
 from pathlib import Path
 from typing import Any
 
@@ -163,8 +164,9 @@ class SQLiteLedger(SQLLedger):
         bounded size."""
         if len(methods) * len(references) > _PAIRED_LOOKUPS:
             return super().waiting_query(payment_id, methods, references)
-        pairs = [value for method in methods for reference in references for value in (method, reference)]
-        return waiting_sql_by_pair(len(pairs) // 2), (payment_id, *pairs)
+        # each method with each reference, in that order (`product`, in C: no comprehension's call)
+        return (waiting_sql_by_pair(len(methods) * len(references)),
+                (payment_id, *chain.from_iterable(product(methods, references))))
 
     def begin(self, connection: Any, *, durable: bool = True) -> None:
         # In WAL mode the level may change between transactions; a later FULL commit also

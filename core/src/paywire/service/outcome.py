@@ -65,10 +65,15 @@ def summary_of_result(result: CommandResult) -> dict[str, Any]:
         summary["references"] = redact(dict(result.references))
     if result.state is not None:
         summary["state"] = redact(result.state)
-    for name in ("amount", "authorized", "captured", "refunded"):
-        value = getattr(result, name)
-        if value is not None:
-            summary[name] = _money(value)
+    # Each amount spelt out, in this order, rather than looked up by name in a loop: every outcome.
+    if result.amount is not None:
+        summary["amount"] = _money(result.amount)
+    if result.authorized is not None:
+        summary["authorized"] = _money(result.authorized)
+    if result.captured is not None:
+        summary["captured"] = _money(result.captured)
+    if result.refunded is not None:
+        summary["refunded"] = _money(result.refunded)
     if result.action is not None:
         summary["action"] = redact({"redirect_url": result.action.redirect_url,
                                     "return_url": result.action.return_url})
@@ -97,11 +102,12 @@ def succeeded(txn: Transaction, result: CommandResult, at: datetime) -> Transact
     """The transaction as the provider answered it: succeeded, action_required, or accepted
     (the provider holds it and decides later: still open, its reference known), recorded at `at`
     (here and below: the ledger's clock, `Ledger.now`)."""
-    accepted = result.accepted
+    answered = result.status  # compared here, not through `accepted` and `action_required`: every outcome
+    accepted = answered == "accepted"
     if accepted:
         status = TransactionStatus.ACCEPTED
     else:
-        status = TransactionStatus.ACTION_REQUIRED if result.action_required else TransactionStatus.SUCCEEDED
+        status = TransactionStatus.ACTION_REQUIRED if answered == "action_required" else TransactionStatus.SUCCEEDED
     reference = result.reference
     if txn.kind == TransactionKind.VAULT:  # the token is kept apart; the reference names the customer
         reference = result.references.get("customer") or reference

@@ -795,8 +795,13 @@ class PaymentService:
                  order: Order | None, customer: Customer | None, key: str | None, return_url: str | None,
                  metadata: Mapping[str, str] | None, options: Mapping[str, Any] | None,
                  vaulted: bool = False) -> Payment:
-        require_money(amount, kind)
-        require_source(source)
+        # The usual inputs pass without a call: `Money` itself, and a token in ASCII (text,
+        # not blank, without a NUL: what `require_source` passes, without its three calls); anything
+        # else is asked in full.
+        if type(amount) is not Money:
+            require_money(amount, kind)
+        if not (type(source) is str and source.isascii() and "\x00" not in source and source.strip()):
+            require_source(source)
         # The optional inputs are checked only when given (each check passes None), in the same order.
         if order is not None:
             require_instance(order, Order, "order")
@@ -1005,20 +1010,26 @@ class PaymentService:
         with self.ledger.unit() as u:
             payment, txns = self._lock(u, op)
             at = u.now()  # with the locks held: what other workers recorded is as of now
-            caps = self._capabilities(payment.method if payment else op.method)
+            # A new payment's method was asked for its capabilities a moment ago (`_initial`):
+            # nothing here reads them unless it is sent again after a failure.
+            caps = self._capabilities(payment.method if payment else op.method) if op.create is None else None
             if op.resolve is not None:
                 assert payment is not None
                 earlier = None
                 if op.defaulted:  # the operation this same call made: replayed, or sent again
                     earlier = self._by_key(u, payment.method, op.key) if op.key else next(
                         (t for t in reversed(txns) if t.kind == op.kind and t.resendable(at)), None)
+                assert caps is not None
                 op = self._resolved(op, payment, txns, caps, earlier)
-            fields = {"amount": op.amount.minor if op.amount else None,
-                      "currency": op.amount.currency if op.amount else None, **op.params}
+            if op.amount is not None and op.amount.minor != 0:  # `if op.amount`, without `Money.__bool__`'s calls
+                fields = {"amount": op.amount.minor, "currency": op.amount.currency, **op.params}
+            else:  # none, or a zero amount: fingerprinted as none, as ever
+                fields = {"amount": None, "currency": None, **op.params}
             if op.kind == K.VAULT:
                 fields["buyer"] = _buyer(op.customer)
             fp = op.fingerprint or fingerprint(op.kind, op.method, op.payment_id, fields)
-            existing = self._by_key(u, op.method, op.key) if op.key else self._reusable(txns, op, fp, fields, at)
+            existing = (self._by_key(u, op.method, op.key) if op.key
+                        else self._reusable(txns, op, fp, fields, at) if txns else None)
             if existing is None and op.key:  # a key the ledger holds stays its operation's (see the functions)
                 require_unpadded_key(op.key)
                 require_callers_key(op.key)
@@ -1055,7 +1066,8 @@ class PaymentService:
                     u.set_looks({existing.id: None})
                     return self._ready(u, op, claimed, payment, resent=True)
                 if existing.status == S.FAILED and existing.retryable and not op.finish_only:
-                    attempt, locked = self._new_attempt(u, op, existing, caps)
+                    attempt, locked = self._new_attempt(u, op, existing,
+                                                        caps if caps is not None else self._capabilities(op.method))
                     return self._ready(u, op, attempt, locked)
                 return _Plan("replay", existing)
             if op.finish_only:  # never reached: the transaction was read under this key
@@ -1066,6 +1078,7 @@ class PaymentService:
                 u.insert_payment(op.create)
                 owner, target, parent = op.create.id, None, None
             elif payment is not None:
+                assert caps is not None  # read above for every operation but a new payment's
                 parent = self._check(u, op, payment, txns, caps)
                 owner = payment.id
                 target = self._target(op.kind, payment, parent)
@@ -1406,7 +1419,9 @@ class PaymentService:
         changes: dict[str, Any] = {"updated_at": txn.updated_at}  # when its outcome was recorded
         if isinstance(outcome, CommandResult):
             if outcome.references:  # a follow-up's answer often names none
-                refs.update({k: v for k, v in outcome.references.items() if v})
+                for k, v in outcome.references.items():  # a loop, not a dict comprehension's call
+                    if v:
+                        refs[k] = v
             if txn.kind in K.INITIAL:
                 primary = payment.reference or outcome.references.get("payment") or outcome.reference
                 if primary:
@@ -1414,9 +1429,10 @@ class PaymentService:
                     changes["reference"] = primary
                 if payment.flow == K.AUTHORIZE and outcome.reference:
                     refs["authorization"] = outcome.reference
-                changes["action"] = outcome.action if outcome.action_required else None
-                changes["waiting"] = outcome.action_required
-                if outcome.action_required and outcome.action is None:
+                waiting = outcome.action_required
+                changes["action"] = outcome.action if waiting else None
+                changes["waiting"] = waiting
+                if waiting and outcome.action is None:
                     # Still waiting without a new action for the buyer (completed before they
                     # approved): where they were sent last is where they still have to go, if
                     # anywhere was named (none is made up: the payment waits all the same).
@@ -1464,8 +1480,11 @@ class PaymentService:
             changes["references"] = refs
         payment = rules.derive(payment, txns, **changes)
         u.update_payment(payment)
-        known = [payment.reference or "", *payment.references.values(), txn.provider_reference or ""]
-        u.add_references(payment.method, payment.id, [ref for ref in known if ref not in before])
+        fresh: list[str] = []  # a loop, not a comprehension's call: every outcome
+        for ref in (payment.reference or "", *payment.references.values(), txn.provider_reference or ""):
+            if ref not in before:
+                fresh.append(ref)
+        u.add_references(payment.method, payment.id, fresh)
         return apply_waiting(u, payment, self._capabilities(payment.method), txns, methods=self._siblings(payment.method))
 
     def _conclude(self, txn: Transaction, payment: Payment | None,

@@ -18,7 +18,7 @@ from paywire.errors import InvalidRequest, StateError, UnsupportedOperation
 from paywire.gateway_definition import Capabilities
 from paywire.ledger.model import Payment, PaymentState, Transaction, TransactionKind, TransactionStatus, updated
 from paywire.money import Money
-from paywire.service.held import held_minor
+from paywire.service.held import HELD, held_minor
 from paywire.service.inputs import require_money
 
 __all__ = [
@@ -103,15 +103,22 @@ def derive(payment: Payment, txns: Sequence[Transaction], *, waiting: bool | Non
     own_authorized = own_captured = own_refunded = 0  # minor units, summed in one pass
     undone = _undone(txns)
     for t in txns:
-        if t.status != S.SUCCEEDED or t.amount is None or t.id in undone:
+        amount, kind = t.amount, t.kind
+        if t.status != S.SUCCEEDED or amount is None or kind not in _TOTALLED or t.id in undone:
             continue
-        kind = t.kind
+        if amount.currency != currency:
+            _minor(t, currency)  # raises: what Money arithmetic would refuse
+        # What the provider applied (`held_minor`, spelt out: every outcome): a first operation
+        # may hold less than asked, a capture or refund be honoured in part; never more than asked.
+        noted = t.response.get(HELD)
+        held = noted if type(noted) is int and 0 < noted < amount.minor else amount.minor
         if kind in K.INITIAL:  # authorize and complete establish one authorization
-            own_authorized = max(own_authorized, min(_minor(t, currency), held_minor(t)))
-        elif kind == K.CAPTURE:  # what the provider applied (`held`): a capture may be honoured in part
-            own_captured += min(_minor(t, currency), held_minor(t))
+            if held > own_authorized:
+                own_authorized = held
+        elif kind == K.CAPTURE:
+            own_captured += held
         elif kind == K.REFUND:
-            own_refunded += min(_minor(t, currency), held_minor(t))
+            own_refunded += held
     get = changes.get  # the payment as changed: only the fields read here, no merged copy of all
     if payment.flow == K.SALE:
         own_captured += own_authorized
@@ -128,14 +135,19 @@ def derive(payment: Payment, txns: Sequence[Transaction], *, waiting: bool | Non
     ended = not waiting or authorized > 0 or failed or voided
     changes["state"] = _state(authorized, captured, refunded, failed=failed, voided=voided,
                               closed=get("capture_closed", payment.capture_closed), waiting=not ended)
-    changes["authorized"] = _same(payment.authorized, authorized)
-    changes["captured"] = _same(payment.captured, captured)
-    changes["refunded"] = _same(payment.refunded, refunded)
+    # A total left unchanged stays the same `Money` (spelt out, not a call per total: every outcome)
+    current = payment.authorized
+    changes["authorized"] = current if current.minor == authorized else _money(authorized, current.currency)
+    current = payment.captured
+    changes["captured"] = current if current.minor == captured else _money(captured, current.currency)
+    current = payment.refunded
+    changes["refunded"] = current if current.minor == refunded else _money(refunded, current.currency)
     changes["action"] = None if ended else action
     return updated(payment, changes)  # `changes` is this call's own: no copy for `replace`
 
 
 _NOTHING_UNDONE: frozenset[str | None] = frozenset()
+_TOTALLED: Final = K.INITIAL | {K.CAPTURE, K.REFUND}  # the kinds whose amounts `derive` sums
 
 
 def _undone(txns: Sequence[Transaction]) -> frozenset[str | None]:
@@ -162,10 +174,6 @@ def reauthorized(references: Mapping[str, str]) -> bool:
     `webhooks.apply_event`, reconciliation's reading), never what the first operation asked."""
     renews = references.get(REAUTHORIZED)
     return renews is not None and renews != references.get("authorization")
-
-
-def _same(current: Money, minor: int) -> Money:
-    return current if current.minor == minor else _money(minor, current.currency)
 
 
 def state_of(p: Payment) -> str:

@@ -606,9 +606,12 @@ def apply_waiting(u: LedgerUnit, payment: Payment, caps: Capabilities, txns: Seq
     another waits for (the refund a failed event names) or give the payment a reference another
     names. Each event applies once: this ends."""
     while True:
-        refs = [payment.reference or ""]  # list comprehensions, not generators: asked after every operation
-        refs += [ref for name, ref in payment.references.items() if name not in SHARED_REFERENCES]
-        refs += [t.provider_reference or "" for t in (u.transactions(payment.id) if txns is None else txns)]
+        refs = [payment.reference or ""]  # plain loops, not comprehensions' calls: asked after every operation
+        for name, ref in payment.references.items():
+            if name not in SHARED_REFERENCES:
+                refs.append(ref)
+        for t in u.transactions(payment.id) if txns is None else txns:
+            refs.append(t.provider_reference or "")
         applied = False
         for event in u.waiting_events(methods=(payment.method, *methods), payment_id=payment.id, references=refs):
             payment, stored = apply_event(u, payment, attrs.evolve(event, payment_id=payment.id), caps)
