@@ -2067,6 +2067,7 @@ class PaymentService:
         # E.g. Braintree's whole capture made in the Control Panel, declined at settlement: it
         # spent the authorization, which the ledger holds standing.
         disowned = (event.kind == EventKind.FAILED and payment.flow == K.AUTHORIZE and after == before
+                    and held.authorized.minor > 0 and not payment.failed
                     and applied.status == EventStatus.APPLIED and bool(event.reference)
                     and event.reference in (payment.reference, payment.references.get("authorization")))
         behind = (unattributed or disowned or _offers_undone(payment, after, _undone_captures(before))
