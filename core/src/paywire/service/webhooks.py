@@ -60,7 +60,8 @@ Rules (each runs inside a locked ledger unit, after the event was stored once pe
   captures act on, and voids too unless a result named another (`VOID_TARGET`). One of a reauthorization (it
   names the authorization it renews, `REAUTHORIZED`) the payment does not act on yet replaces what the payment
   holds with what the reauthorization holds (`_reauthorization`), less or more: the one exception to floors that
-  only rise. A voided event while captures are only in flight waits for them
+  only rise. So does a voided event of one (the provider voids a reauthorization with the authorization it
+  renews, also one it never created: PayPal's reading cannot tell them apart). A voided event while captures are only in flight waits for them
   (no further capture is sent meanwhile: `reported_waiting`).
 - Events for no known payment are stored as unmatched and applied when a payment gains one of
   their references.
@@ -163,6 +164,10 @@ def apply_event(u: LedgerUnit, payment: Payment, event: StoredEvent, caps: Capab
             u.add_references(payment.method, payment.id, [authorization])
             payment = replace(payment, references={**payment.references, "authorization": authorization})
     elif event.kind == EventKind.VOIDED:
+        if _renews(payment, event):
+            # A reauthorization voided (with the authorization it renews), of which the payment
+            # heard nothing else: what it held replaced what the payment held, as a reading says.
+            payment, _ = _reauthorization(u, payment, event)
         flight = rules.in_flight(payment, txns)
         if payment.captured.minor == 0 and flight.captures.minor == 0:
             payment = replace(payment, voided=True)

@@ -209,6 +209,21 @@ class Told:
             about = event["resource"].get("id")
             self.news[event["id"]] = (about, about not in made)
 
+    def voided_with(self, app: PayPalEmulator, snapshot: tuple[int, dict[str, str]]) -> None:
+        """A void through paywire goes to the original authorization, and PayPal voids the
+        reauthorization it still reviewed with it: paywire was told of the original's void only,
+        and of that one by its own event (or reconciliation)."""
+        sent, before = snapshot
+        with app.lock:
+            voided = {a.id for a in app.authorizations.values()
+                      if a.parent_id is not None and a.status == "VOIDED" and before.get(a.id) == "PENDING"}
+            events = app.events[sent:]
+        for auth_id in voided:
+            self.before.setdefault(auth_id, "PENDING")
+        for event in events:
+            if event["resource"].get("id") in voided:
+                self.news[event["id"]] = (event["resource"]["id"], True)
+
     def heard(self, app: PayPalEmulator, event: dict[str, Any]) -> None:
         """An event accepted: what it announced, paywire now holds; but a pending capture's or
         refund's event arriving once PayPal decided it tells nothing (the plugin takes it as
@@ -363,6 +378,8 @@ def _run(service: PaymentService, app: PayPalEmulator, dashboard: Dashboard, dat
             pass  # refused, declined or lost: the ledger says which, and the invariant below holds either way
         if action in _BESIDE:
             told.changed_beside(app, before)
+        elif action in ("void", "retry"):
+            told.voided_with(app, before)
         told.named(app, service, payment_id)
         collect()
         at_most_paypal()

@@ -35,7 +35,11 @@ held. So it does once PayPal voided it (with the original, a void of the payment
 reads what it held as authorized, and the payment would otherwise claim the original's amount
 until a reconciliation; the void's own events (or the void's answer) say it is voided. An
 original authorization's created event arriving once it was voided is `OTHER`: its authorization
-was recorded by the operation that made it.
+was recorded by the operation that made it. The voided event of a reauthorization (PayPal voids
+one with its original, also one it still reviewed, PENDING) names the one it renews the same way:
+it says the payment is voided, and what the order reads as authorized, the reauthorization's
+amount, as reconciliation would; without it the payment would claim the original's amount, which
+no created event (PayPal sends none for one voided in review) ever replaces.
 
 CHECKOUT.PAYMENT-APPROVAL.REVERSED fails the order it names (PayPal cancelled it: the capture
 window after approval passed), so it is confirmed the same way: the order is read
@@ -153,13 +157,16 @@ class Confirmer:
         kind = fetched_kind(resource_type, resource, claimed)
         voided = claimed == EventKind.AUTHORIZED and _STATUS_KINDS[resource_type].get(
             str(resource.get("status"))) == EventKind.VOIDED
-        order = self._order(resource) if kind == EventKind.AUTHORIZED or voided else None
-        if order is not None and renewed(order, str(resource["id"])):
+        # An authorization's voided event: of a reauthorization, it also says what that held.
+        replaced = resource_type == "authorization" and kind == EventKind.VOIDED
+        order = self._order(resource) if kind == EventKind.AUTHORIZED or voided or replaced else None
+        if order is not None and not replaced and renewed(order, str(resource["id"])):
             kind = EventKind.OTHER  # reauthorized since: captures act on its reauthorization
         elif voided and order is not None and renews(order, str(resource["id"])) is not None:
             kind = EventKind.AUTHORIZED  # a reauthorization voided since: what it held still replaced the original's
         confirmed = event_from({**event, "resource_type": resource_type}, resource, kind)
-        original = renews(order, str(resource["id"])) if order is not None and kind == EventKind.AUTHORIZED else None
+        original = renews(order, str(resource["id"])) if order is not None and kind in (
+            EventKind.AUTHORIZED, EventKind.VOIDED) else None
         if original is None:
             return confirmed
         # A reauthorization: what it holds replaces what the one it renews held.
