@@ -259,9 +259,11 @@ def _captured_of(txns: Sequence[Transaction], authorization: str) -> int:
 def _sent_to_named(void: Transaction, event: StoredEvent) -> bool:
     """Whether `void` was sent to the object the voided event names. A payment may hold several
     authorizations (PayPal's original and its reauthorizations), each voided on its own: an event
-    voiding another says nothing of this void. One whose request names no object: any."""
+    voiding another says nothing of this void, nor does one of a reauthorization naming the authorization it
+    renews (`REAUTHORIZED`). One whose request names no object: any."""
     target = void.request.get("reference")
-    return not target or target == event.reference or target in event.references.values()
+    named = [ref for key, ref in event.references.items() if key != REAUTHORIZED]
+    return not target or target == event.reference or target in named
 
 
 def _money_event(u: LedgerUnit, payment: Payment, txns: list[Transaction],
