@@ -413,6 +413,9 @@ class PaymentService:
         self.wait_timeout = wait_timeout
         self.poll_interval = poll_interval
         self._siblings_of: dict[str, tuple[str, ...]] = {}  # the gateway's methods never change
+        # `Gateway.longest_life` by (method, command): fixed by the method's settings, asked for
+        # every transaction recorded (the margin, which a caller may change, is added each time).
+        self._lives: dict[tuple[str, str], float] = {}
 
     def __repr__(self) -> str:
         return f"PaymentService({self.ledger!r})"
@@ -997,7 +1000,10 @@ class PaymentService:
     def _settle_after(self, method: str, kind: str) -> datetime:
         """When a request of `kind` sent from now on can no longer land (see `margin`): a
         deadline by the ledger's clock, which every host sharing the ledger reads it against."""
-        return self.ledger.deadline(self.gateway.longest_life(method, kind) + self.margin)
+        life = self._lives.get((method, kind))
+        if life is None:
+            life = self._lives[method, kind] = self.gateway.longest_life(method, kind)
+        return self.ledger.deadline(life + self.margin)
 
     def _ready(self, u: LedgerUnit, op: _Op, txn: Transaction, payment: Payment | None,
                known: _Known | None = None, *, resent: bool = False) -> _Plan:
