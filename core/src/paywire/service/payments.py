@@ -1183,6 +1183,8 @@ class PaymentService:
         if not txns:  # nothing recorded on the payment yet: nothing to retry
             return None
         latest = {txn.idempotency_key: txn for txn in txns if txn.kind == op.kind}
+        if not latest:  # the first of its kind on the payment (a payment's first capture): nothing to retry
+            return None
         candidates = [t for t in latest.values() if (t.resendable(at) or (t.status == S.FAILED and t.retryable))
                       and same_operation(t.fingerprint, fp, op.kind, op.method, op.payment_id, fields)]
         return candidates[-1] if candidates else None
