@@ -416,6 +416,7 @@ class PaymentService:
         # `Gateway.longest_life` by (method, command): fixed by the method's settings, asked for
         # every transaction recorded (the margin, which a caller may change, is added each time).
         self._lives: dict[tuple[str, str], float] = {}
+        self._caps: dict[str, Capabilities] = {}  # `Method.capabilities` by method: fixed by its configuration
 
     def __repr__(self) -> str:
         return f"PaymentService({self.ledger!r})"
@@ -792,7 +793,10 @@ class PaymentService:
 
     # -- the engine -----------------------------------------------------------------------------
     def _capabilities(self, method: str) -> Capabilities:
-        return self.gateway.method(method).capabilities
+        caps = self._caps.get(method)
+        if caps is None:
+            caps = self._caps[method] = self.gateway.method(method).capabilities
+        return caps
 
     def _initial(self, kind: str, method: str, amount: Money, *, source: str, order_id: str | None,
                  order: Order | None, customer: Customer | None, key: str | None, return_url: str | None,
