@@ -413,6 +413,10 @@ class PaymentService:
         self.wait_timeout = wait_timeout
         self.poll_interval = poll_interval
         self._siblings_of: dict[str, tuple[str, ...]] = {}  # the gateway's methods never change
+        # `Gateway.longest_life` by (method, command): fixed by the method's settings, asked for
+        # every transaction recorded (the margin, which a caller may change, is added each time).
+        self._lives: dict[tuple[str, str], float] = {}
+        self._caps: dict[str, Capabilities] = {}  # `Method.capabilities` by method: fixed by its configuration
 
     def __repr__(self) -> str:
         return f"PaymentService({self.ledger!r})"
@@ -789,7 +793,10 @@ class PaymentService:
 
     # -- the engine -----------------------------------------------------------------------------
     def _capabilities(self, method: str) -> Capabilities:
-        return self.gateway.method(method).capabilities
+        caps = self._caps.get(method)
+        if caps is None:
+            caps = self._caps[method] = self.gateway.method(method).capabilities
+        return caps
 
     def _initial(self, kind: str, method: str, amount: Money, *, source: str, order_id: str | None,
                  order: Order | None, customer: Customer | None, key: str | None, return_url: str | None,
@@ -997,7 +1004,10 @@ class PaymentService:
     def _settle_after(self, method: str, kind: str) -> datetime:
         """When a request of `kind` sent from now on can no longer land (see `margin`): a
         deadline by the ledger's clock, which every host sharing the ledger reads it against."""
-        return self.ledger.deadline(self.gateway.longest_life(method, kind) + self.margin)
+        life = self._lives.get((method, kind))
+        if life is None:
+            life = self._lives[method, kind] = self.gateway.longest_life(method, kind)
+        return self.ledger.deadline(life + self.margin)
 
     def _ready(self, u: LedgerUnit, op: _Op, txn: Transaction, payment: Payment | None,
                known: _Known | None = None, *, resent: bool = False) -> _Plan:
@@ -1177,6 +1187,8 @@ class PaymentService:
         if not txns:  # nothing recorded on the payment yet: nothing to retry
             return None
         latest = {txn.idempotency_key: txn for txn in txns if txn.kind == op.kind}
+        if not latest:  # the first of its kind on the payment (a payment's first capture): nothing to retry
+            return None
         candidates = [t for t in latest.values() if (t.resendable(at) or (t.status == S.FAILED and t.retryable))
                       and same_operation(t.fingerprint, fp, op.kind, op.method, op.payment_id, fields)]
         return candidates[-1] if candidates else None
