@@ -15,7 +15,7 @@ import weakref
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
+from functools import lru_cache, partial
 from operator import itemgetter
 from types import MappingProxyType
 from typing import Any
@@ -348,6 +348,7 @@ class SQLUnit(LedgerUnit):
         self._ledger = ledger
         self._durable = durable
         self._conn: Any = None  # the connection, once entered
+        self._execute: Callable[[str, Sequence[Any]], Any]  # its statements' runner, once entered
         self._unchecked: list[tuple[Any, str, str]] = []  # writes that must have hit one row
 
     def __enter__(self) -> SQLUnit:
@@ -368,6 +369,7 @@ class SQLUnit(LedgerUnit):
                 raise refused from exc
             raise
         self._conn = connection
+        self._execute = ledger.runner(connection)
         return self
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
@@ -424,7 +426,7 @@ class SQLUnit(LedgerUnit):
         self._unchecked.clear()
 
     def _run(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        return self._ledger.execute(self._conn, sql, params)
+        return self._execute(sql, params)
 
     def _one(self, sql: str, params: Sequence[Any]) -> Row | None:
         row: Row | None = self._run(sql, params).fetchone()
@@ -636,7 +638,7 @@ class SQLUnit(LedgerUnit):
         # One query for both kinds and every method, run after every operation: the unmatched
         # part starts from the references' index, so its cost is what matches, not how many
         # unmatched events are stored.
-        rows = self._run(*self._ledger.waiting_query(payment_id, methods, refs)).fetchall()
+        rows = self._execute(*self._ledger.waiting_query(payment_id, methods, refs)).fetchall()
         if len(rows) > 1:
             found = {(r[0], r[1]): r for r in rows}  # one per event, however many refs name it
             rows = sorted(found.values(), key=lambda r: (r[13], r[1]))  # received_at, event_id
@@ -666,7 +668,7 @@ class SQLUnit(LedgerUnit):
 
     def _write(self, sql: str, params: Sequence[Any]) -> Any:
         try:
-            return self._ledger.execute(self._conn, sql, params)
+            return self._execute(sql, params)
         except Exception as exc:
             if self._ledger.is_integrity_error(exc):
                 raise LedgerIntegrityError(str(exc).strip()) from exc
@@ -714,6 +716,11 @@ class SQLLedger(Ledger):
 
     def execute(self, connection: Any, sql: str, params: Sequence[Any] = ()) -> Any:
         raise NotImplementedError
+
+    def runner(self, connection: Any) -> Callable[[str, Sequence[Any]], Any]:
+        """What a unit on `connection` runs each statement with, `(sql, params)`: `execute` bound
+        to it, or where the driver's own call takes what a unit passes as it is, that call."""
+        return partial(self.execute, connection)
 
     def begin(self, connection: Any, *, durable: bool = True) -> None:
         raise NotImplementedError

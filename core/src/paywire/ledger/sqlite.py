@@ -12,7 +12,7 @@ import contextlib
 import os
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from itertools import chain, product
 from pathlib import Path
 from typing import Any
@@ -155,6 +155,12 @@ class SQLiteLedger(SQLLedger):
 
     def execute(self, connection: Any, sql: str, params: Sequence[Any] = ()) -> Any:
         return connection.execute(sql, params if type(params) is tuple else tuple(params))
+
+    def runner(self, connection: Any) -> Callable[[str, Sequence[Any]], Any]:
+        # A unit passes a tuple or a list, which sqlite3 binds as they are: its own call, without
+        # `execute`'s frame around each of an operation's statements.
+        run: Callable[[str, Sequence[Any]], Any] = connection.execute
+        return run
 
     def waiting_query(self, payment_id: str | None, methods: Sequence[str],
                       references: Sequence[str]) -> tuple[str, tuple[Any, ...]]:
