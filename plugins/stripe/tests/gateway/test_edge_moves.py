@@ -161,6 +161,31 @@ def test_a_lost_refund_retried_after_stripe_failed_it_and_a_second_refund(
     settle_all(service, app, payment.id, seen, deliver_all)
 
 
+def test_a_dashboard_refund_event_before_the_failed_event_of_a_refund_that_succeeded(
+        service: PaymentService, app: Any, api: Any, deliver_all: Deliver) -> None:
+    """Stripe fails a refund after it succeeded and reverses it on the balance, so the dashboard
+    may refund that money again. The ledger, not told of the failure yet, still counts the first
+    refund: refunds past all it held authorized, the dashboard refund's event has the service read
+    the payment from Stripe rather than claim more captured or authorized than Stripe holds."""
+    seen: set[str] = set()
+    payment = service.sale("stripe", Money(1000, "EUR"), source="pm_card_refundFail", return_url=_RETURN)
+    deliver_all(seen)
+    service.refund(payment.id, Money(613, "EUR"))
+    [refund] = app.store.refunds.values()
+    app.settle(refund["id"], False)
+    service.refund(payment.id, Money(1, "EUR"))
+    api.post("/v1/refunds", {"payment_intent": payment.reference, "amount": 526})
+    [dashboard] = [e for e in app.store.events if e not in seen and app.store.events[e]["type"] == "refund.created"
+                   and app.store.events[e]["data"]["object"]["amount"] == 526]
+    body, headers = app.signed_event(dashboard)
+    service.receive_webhook("stripe", headers, body)
+    seen.add(dashboard)
+    after, (authorized, captured, refunded) = service.get_payment(payment.id), held(app, payment.reference or "")
+    assert after.authorized.minor <= authorized and after.captured.minor <= captured  # 11.40 each: not so
+    assert after.refunded.minor <= refunded + 613  # the failed refund: Stripe's word on it is the one it had
+    settle_all(service, app, payment.id, seen, deliver_all)
+
+
 @pytest.mark.parametrize("move", ["expire", "cancel"])
 def test_a_capture_lost_before_it_ran_then_the_authorization_ended(
         service: PaymentService, app: Any, api: Any, deliver_all: Deliver, move: str) -> None:

@@ -127,8 +127,7 @@ def _run(service: PaymentService, app: StripeEmulator, api: Any, data: Any) -> N
             pass  # refused, declined or lost: the ledger says which, and the invariant below holds either way
         collect()
         at_most_stripe()
-    for refund in [r for r in app.store.refunds.values() if r["status"] == "pending"]:
-        app.settle(refund["id"], True)
+    _settle_pending_refunds(app)
     collect()
     while waiting:
         deliver(waiting.pop(data.draw(st.integers(0, len(waiting) - 1), label="late event")))
@@ -140,6 +139,7 @@ def _run(service: PaymentService, app: StripeEmulator, api: Any, data: Any) -> N
             service.retry(txn.id)
         except PaywireError:
             pass
+    _settle_pending_refunds(app)  # a refund such a retry made pending: Stripe decides it too
     collect()
     while waiting:
         deliver(waiting.pop())
@@ -150,6 +150,12 @@ def _run(service: PaymentService, app: StripeEmulator, api: Any, data: Any) -> N
     assert (payment.authorized, payment.captured, payment.refunded) == (held.authorized, held.captured, held.refunded)
     _replays_agree(service, payment)
     reconciled_again_changes_nothing(service, payment_id)
+
+
+def _settle_pending_refunds(app: StripeEmulator) -> None:
+    """Stripe decides every refund it holds pending: they succeed."""
+    for refund in [r for r in app.store.refunds.values() if r["status"] == "pending"]:
+        app.settle(refund["id"], True)
 
 
 def _step(
