@@ -16,10 +16,11 @@ from typing import Any
 
 import pytest
 
-from paywire import LedgerBusy, Money, OutcomeUnknown, hookimpl
+from paywire import LedgerBusy, Money, OutcomeUnknown, StateError, hookimpl
 from paywire.ledger import Ledger, Payment, StoredEvent, Transaction, TransactionStatus, open_ledger
 from paywire.ledger.model import now
 from paywire.service import PaymentService
+from paywire.testing.ledger_checks import reconciled_again_changes_nothing
 from tests.ledger.fakepay import FakePayApp
 
 # Tiny timeouts and no retries: a request's longest life is connect + read = 1 second, so a test
@@ -159,6 +160,21 @@ def agree(service: PaymentService, app: FakePayApp, payment_id: str) -> None:
     assert payment.reference is not None
     assert ledger_totals(payment) == provider_totals(app, payment)
     assert [t for t in service.list_transactions(payment_id) if t.open] == []
+
+
+def offers_no_capture_and_reconciles(service: PaymentService, calls: list[Any], payment_id: str,
+                                     authorized: Money) -> None:
+    """A capture of the payment is refused before anything is sent (`calls`: what the provider's
+    emulator was sent), reconciling it is clean and keeps `authorized`, and reconciling it again
+    changes nothing: the ledger holds what the provider reads, with nothing left to offer."""
+    sent = calls[:]
+    with pytest.raises(StateError):
+        service.capture(payment_id, Money(1, authorized.currency), final=False)
+    assert calls == sent  # refused before sending
+    report = service.reconcile(payment_id=payment_id)
+    assert report.clean and not report.mismatches, report
+    assert service.get_payment(payment_id).authorized == authorized
+    reconciled_again_changes_nothing(service, payment_id)
 
 
 def only(txns: list[Transaction], kind: str) -> Transaction:

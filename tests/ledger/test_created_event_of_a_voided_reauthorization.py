@@ -14,10 +14,10 @@ import time
 
 import pytest
 
-from paywire import REAUTHORIZED, Gateway, Money, PaymentService, StateError, Subject
+from paywire import REAUTHORIZED, Gateway, Money, PaymentService, Subject
 from paywire.ledger import Ledger, PaymentState
-from paywire.testing.ledger_checks import reconciled_again_changes_nothing
 from paywire.testing.sandbox import Sandbox
+from tests.ledger.support import offers_no_capture_and_reconciles
 
 # Tested alone, the core package has no plugin installed.
 paywire_paypal = pytest.importorskip(
@@ -88,11 +88,4 @@ def test_the_created_event_of_a_reauthorization_voided_since_replaces_what_the_p
     else:
         assert (payment.state, payment.captured, payment.capture_closed) == (
             PaymentState.CAPTURED, eur(captured), True)
-    sent = sandbox.app.calls[:]
-    with pytest.raises(StateError):
-        service.capture(payment.id, eur("0.01"), final=False)
-    assert sandbox.app.calls == sent  # refused before sending
-    report = service.reconcile(payment_id=payment.id)
-    assert report.clean and not report.mismatches, report
-    assert service.get_payment(payment.id).authorized == eur(held)
-    reconciled_again_changes_nothing(service, payment.id)
+    offers_no_capture_and_reconciles(service, sandbox.app.calls, payment.id, eur(held))

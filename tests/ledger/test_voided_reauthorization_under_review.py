@@ -13,10 +13,10 @@ import time
 
 import pytest
 
-from paywire import REAUTHORIZED, Gateway, Money, PaymentService, StateError, Subject
+from paywire import REAUTHORIZED, Gateway, Money, PaymentService, Subject
 from paywire.ledger import Ledger, PaymentState
-from paywire.testing.ledger_checks import reconciled_again_changes_nothing
 from paywire.testing.sandbox import Sandbox
+from tests.ledger.support import offers_no_capture_and_reconciles
 
 # Tested alone, the core package has no plugin installed.
 paywire_paypal = pytest.importorskip(
@@ -83,11 +83,4 @@ def test_a_reauthorization_voided_in_review_leaves_what_paypal_reads(
     assert (payment.state, payment.voided, payment.authorized) == (PaymentState.VOIDED, True, eur(amount))
     assert (payment.references["authorization"], payment.references[REAUTHORIZED]) == (renewed, original)
     assert payment.capturable == Money.zero("EUR")
-    sent = sandbox.app.calls[:]
-    with pytest.raises(StateError):
-        service.capture(payment.id, eur("0.01"), final=False)
-    assert sandbox.app.calls == sent  # refused before sending
-    report = service.reconcile(payment_id=payment.id)
-    assert report.clean and not report.mismatches, report
-    assert service.get_payment(payment.id).authorized == eur(amount)
-    reconciled_again_changes_nothing(service, payment.id)
+    offers_no_capture_and_reconciles(service, sandbox.app.calls, payment.id, eur(amount))
