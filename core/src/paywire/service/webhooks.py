@@ -61,8 +61,8 @@ Rules (each runs inside a locked ledger unit, after the event was stored once pe
   names the authorization it renews, `REAUTHORIZED`) the payment does not act on yet replaces what the payment
   holds with what the reauthorization holds (`_reauthorization`), less or more: the one exception to floors that
   only rise. So does a voided event of one (the provider voids a reauthorization with the authorization it
-  renews, also one it never created: PayPal's reading cannot tell them apart). A voided event while captures are only in flight waits for them
-  (no further capture is sent meanwhile: `reported_waiting`).
+  renews, also one it never created: PayPal's reading cannot tell them apart). A voided event while
+  captures are only in flight waits for them (no further capture is sent meanwhile: `reported_waiting`).
 - Events for no known payment are stored as unmatched and applied when a payment gains one of
   their references.
 
@@ -259,8 +259,8 @@ def _captured_of(txns: Sequence[Transaction], authorization: str) -> int:
 def _sent_to_named(void: Transaction, event: StoredEvent) -> bool:
     """Whether `void` was sent to the object the voided event names. A payment may hold several
     authorizations (PayPal's original and its reauthorizations), each voided on its own: an event
-    voiding another says nothing of this void, nor does one of a reauthorization naming the authorization it
-    renews (`REAUTHORIZED`). One whose request names no object: any."""
+    voiding another says nothing of this void, nor does one of a reauthorization naming the
+    authorization it renews (`REAUTHORIZED`). One whose request names no object: any."""
     target = void.request.get("reference")
     named = [ref for key, ref in event.references.items() if key != REAUTHORIZED]
     return not target or target == event.reference or target in named
